@@ -1,0 +1,271 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Either, Exit, Schema } from "effect"
+import * as fc from "fast-check"
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import * as Errors from "../src/Errors/index.js"
+
+const interop = path.resolve(process.cwd(), "../shared/interop/http")
+const vector = (name: string) => JSON.parse(readFileSync(path.join(interop, name), "utf8"))
+
+// code, status and retryability as seed 002's errors/ package defines them (class attributes and
+// InfrastructureError's retryable default).
+const seed: ReadonlyArray<readonly [string, string, number, boolean]> = [
+  ["DomainRuleError", "DOMAIN_ERROR", 400, false],
+  ["ValidationError", "VALIDATION_ERROR", 422, false],
+  ["NotFoundError", "NOT_FOUND", 404, false],
+  ["ConflictError", "CONFLICT", 409, false],
+  ["UnauthorizedError", "UNAUTHORIZED", 401, false],
+  ["ForbiddenError", "FORBIDDEN", 403, false],
+  ["RateLimitedError", "RATE_LIMITED", 429, false],
+  ["InfrastructureFailureError", "INFRASTRUCTURE_ERROR", 503, true],
+  ["ServiceUnavailableError", "SERVICE_UNAVAILABLE", 503, true],
+  ["RequestTimeoutError", "TIMEOUT", 504, true],
+  ["InternalError", "INTERNAL_ERROR", 500, false],
+  ["DatabaseError", "DATABASE_ERROR", 503, true],
+  ["RedisError", "REDIS_ERROR", 503, true],
+  ["S3Error", "S3_ERROR", 503, true],
+  ["UpstreamServiceError", "UPSTREAM_SERVICE_ERROR", 503, true],
+  ["CircuitOpenError", "CIRCUIT_OPEN", 503, false],
+  ["MessageBusError", "MESSAGE_BUS_ERROR", 503, true],
+  ["SyncInProgressError", "SYNC_IN_PROGRESS", 409, false],
+  ["SyncNotFoundError", "SYNC_NOT_FOUND", 404, false],
+  ["SyncNotResumableError", "SYNC_NOT_RESUMABLE", 409, false],
+  ["SyncNotCancellableError", "SYNC_NOT_CANCELLABLE", 409, false],
+  ["ItemNotFoundError", "ITEM_NOT_FOUND", 404, false],
+  ["ParentSyncNotFoundError", "PARENT_SYNC_NOT_FOUND", 404, false],
+  ["ProfileNotFoundError", "PROFILE_NOT_FOUND", 404, false],
+  ["ProfileAlreadyExistsError", "PROFILE_ALREADY_EXISTS", 409, false],
+  ["ProfileCreationFailedError", "PROFILE_CREATION_FAILED", 422, false],
+  ["AnalysisInProgressError", "ANALYSIS_IN_PROGRESS", 409, false],
+  ["AnalysisNotFoundError", "ANALYSIS_NOT_FOUND", 404, false],
+  ["AnalysisNotCancellableError", "ANALYSIS_NOT_CANCELLABLE", 409, false],
+  ["NoCurrentAnalysisError", "NO_CURRENT_ANALYSIS", 404, false],
+  ["SelfieNotFoundError", "SELFIE_NOT_FOUND", 404, false],
+  ["InvalidImageFormatError", "INVALID_IMAGE_FORMAT", 422, false],
+  ["ImageTooLargeError", "IMAGE_TOO_LARGE", 422, false],
+  ["ImageTooSmallError", "IMAGE_TOO_SMALL", 422, false],
+  ["NoFaceDetectedError", "NO_FACE_DETECTED", 422, false],
+  ["MultipleFacesDetectedError", "MULTIPLE_FACES_DETECTED", 422, false],
+  ["PoorImageQualityError", "POOR_IMAGE_QUALITY", 422, false],
+  ["NotificationNotFoundError", "NOTIFICATION_NOT_FOUND", 404, false],
+  ["TemplateNotFoundError", "TEMPLATE_NOT_FOUND", 404, false],
+  ["TemplateRenderError", "TEMPLATE_RENDER_ERROR", 422, false],
+  ["InvalidRecipientError", "INVALID_RECIPIENT", 422, false],
+  ["PreferencesNotFoundError", "PREFERENCES_NOT_FOUND", 404, false],
+  ["EmailProviderError", "EMAIL_PROVIDER_ERROR", 503, true],
+  ["UnsubscribedError", "UNSUBSCRIBED", 409, false]
+]
+
+describe("Errors catalogue", () => {
+  it("has exactly the seed's errors, each with its code, status and retryability", () => {
+    expect(Errors.classes.map((cls) => cls._tag)).toEqual(seed.map(([tag]) => tag))
+    for (const [tag, code, status, retryable] of seed) {
+      const cls = Errors.classes.find((c) => c._tag === tag)!
+      const error = new (cls as unknown as new(props: object) => Errors.AnyGlamError)({})
+      expect({ tag: error._tag, code: error.code, status: error.status, retryable: error.retryable }).toEqual({
+        tag,
+        code,
+        status,
+        retryable
+      })
+      expect([cls.code, cls.status]).toEqual([code, status])
+      expect(Errors.classForCode(code).pipe((o) => o._tag === "Some" && o.value === cls)).toBe(true)
+    }
+  })
+
+  it("groups errors by tier", () => {
+    expect(Errors.isDomainError(new Errors.ItemNotFoundError({}))).toBe(true)
+    expect(Errors.isInfrastructureError(new Errors.ItemNotFoundError({}))).toBe(false)
+    expect(Errors.isInfrastructureError(new Errors.DatabaseError({}))).toBe(true)
+    expect(Errors.isDomainError(new Errors.InternalError())).toBe(false)
+    expect(Errors.isGlamError(new Error("x"))).toBe(false)
+  })
+
+  it.effect("is matched with catchTag and catchTags", () =>
+    Effect.gen(function*() {
+      const load = (id: string): Effect.Effect<string, Errors.ItemNotFoundError | Errors.DatabaseError> =>
+        id === "42"
+          ? Effect.fail(new Errors.ItemNotFoundError({ message: `Item ${id} not found`, details: { resource_id: id } }))
+          : Effect.fail(new Errors.DatabaseError({ details: { operation: "select" } }))
+      const handled = yield* load("42").pipe(
+        Effect.catchTags({
+          ItemNotFoundError: (e) => Effect.succeed(`missing ${e.details.resource_id}`),
+          DatabaseError: (e) => Effect.succeed(`db ${e.details.operation}`)
+        })
+      )
+      expect(handled).toBe("missing 42")
+      const other = yield* load("7").pipe(Effect.catchTag("DatabaseError", (e) => Effect.succeed(e.code)))
+      expect(other).toBe("DATABASE_ERROR")
+    }))
+
+  it("encodes and decodes every error through its schema unchanged (property)", () => {
+    const detailValue = fc.oneof(fc.string(), fc.integer(), fc.boolean())
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...Errors.classes),
+        fc.string(),
+        fc.dictionary(fc.string().filter((k) => k !== "__proto__"), detailValue, { maxKeys: 4 }),
+        fc.boolean(),
+        (cls, message, extra, retryable) => {
+          const schema = cls as unknown as Schema.Schema<Errors.AnyGlamError, unknown>
+          const input = { _tag: cls._tag, message, details: extra, retryable }
+          const decoded = Schema.decodeUnknownEither(schema)(input)
+          // Known keys have declared types; generated values of the wrong type must be refused, not kept.
+          if (Either.isLeft(decoded)) return
+          const error = decoded.right
+          const encoded = Schema.encodeSync(schema)(error)
+          const again = Schema.decodeUnknownSync(schema)(JSON.parse(JSON.stringify(encoded)))
+          expect(again._tag).toBe(error._tag)
+          expect(again.message).toBe(error.message)
+          expect(again.details).toEqual(error.details)
+          expect(again.retryable).toBe(error.retryable)
+          expect(again.responseDetails).toEqual(error.responseDetails)
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("refuses a known detail of the wrong type", () => {
+    const decoded = Schema.decodeUnknownEither(Errors.RateLimitedError)({
+      _tag: "RateLimitedError",
+      message: "x",
+      details: { retry_after: "soon" }
+    })
+    expect(Either.isLeft(decoded)).toBe(true)
+  })
+})
+
+describe("Errors response bodies", () => {
+  it("reproduces the Python ITEM_NOT_FOUND body", () => {
+    const error = new Errors.ItemNotFoundError({
+      message: "Item 42 not found",
+      details: { resource_id: "42", merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7" }
+    })
+    expect(Errors.toResponseBody(error)).toEqual(vector("error-not-found.json").error)
+    expect(Errors.httpStatus(error)).toBe(404)
+  })
+
+  it("reproduces the Python VALIDATION_ERROR body", () => {
+    const error = new Errors.ValidationError({
+      message: "Request validation failed",
+      details: {
+        validation_errors: [{
+          field: "query.limit",
+          message: "Input should be less than or equal to 1000",
+          type: "less_than_equal"
+        }]
+      }
+    })
+    expect(Errors.toResponseBody(error)).toEqual(vector("error-validation.json").error)
+  })
+
+  it("writes service and retryable into infrastructure details, as Python did", () => {
+    expect(Errors.toResponseBody(new Errors.DatabaseError({ message: "down", details: { operation: "insert" } })))
+      .toEqual({
+        code: "DATABASE_ERROR",
+        message: "down",
+        details: { service: "database", operation: "insert", retryable: true }
+      })
+    expect(Errors.toResponseBody(new Errors.CircuitOpenError({ details: { service: "billing" } })).details)
+      .toEqual({ service: "billing", retryable: false })
+  })
+
+  it("omits empty details", () => {
+    expect(Errors.toResponseBody(new Errors.NoFaceDetectedError())).toEqual({
+      code: "NO_FACE_DETECTED",
+      message: "No face detected in the image"
+    })
+  })
+
+  it("never shows a foreign error, defect or cause to a client", () => {
+    const secret = new Error("password=hunter2 at /srv/app.ts:10")
+    for (const failure of [secret, "boom", undefined, { code: "X", message: "internal" }]) {
+      expect(Errors.toResponseBody(failure)).toEqual({
+        code: "INTERNAL_ERROR",
+        message: "An unexpected error occurred"
+      })
+      expect(Errors.httpStatus(failure)).toBe(500)
+    }
+    const wrapped = Errors.wrap(Errors.DatabaseError, "Could not save", secret)
+    expect(wrapped.cause).toBe(secret)
+    expect(JSON.stringify(Errors.toResponseBody(wrapped))).not.toContain("hunter2")
+    expect(Errors.fromCause(Cause.die(secret))).toEqual({
+      status: 500,
+      body: { code: "INTERNAL_ERROR", message: "An unexpected error occurred" }
+    })
+    expect(Errors.fromCause(Cause.fail(new Errors.ForbiddenError())).status).toBe(403)
+  })
+
+  it("turns an upstream body back into the same tagged error", () => {
+    const body = vector("error-not-found.json").error
+    const error = Errors.fromResponseBody(body)
+    expect(error._tag).toBe("ItemNotFoundError")
+    expect(error).toBeInstanceOf(Errors.ItemNotFoundError)
+    expect(Errors.toResponseBody(error)).toEqual(body)
+    const db = Errors.fromResponseBody({ code: "DATABASE_ERROR", message: "x", details: { retryable: false } })
+    expect(db.retryable).toBe(false)
+    const unknown = Errors.fromResponseBody({ code: "LEGACY_FAILURE", message: "old" }, { service: "py", status: 500 })
+    expect(unknown._tag).toBe("UpstreamServiceError")
+    expect(unknown.responseDetails).toMatchObject({ upstream_error: "LEGACY_FAILURE", upstream_status: 500 })
+  })
+})
+
+describe("Errors mapping", () => {
+  it("classifies HTTP failures as classify_http_error did", () => {
+    const c = (failure: Errors.HttpFailure) => Errors.classifyHttpFailure(failure, { service: "billing" })
+    expect(c({ _tag: "Timeout" })).toMatchObject({ _tag: "RequestTimeoutError", retryable: true })
+    const limited = c({ _tag: "Status", status: 429, retryAfter: "30" })
+    expect(limited).toMatchObject({ _tag: "RateLimitedError", details: { retry_after: 30 } })
+    expect(c({ _tag: "Status", status: 503 })).toMatchObject({ _tag: "ServiceUnavailableError", retryable: true })
+    expect(c({ _tag: "Status", status: 502, endpoint: "/x" })).toMatchObject({
+      _tag: "UpstreamServiceError",
+      retryable: true,
+      details: { upstream_status: 502, endpoint: "/x", service: "billing" }
+    })
+    expect(c({ _tag: "Status", status: 404 })).toMatchObject({ _tag: "UpstreamServiceError", retryable: false })
+    expect(c({ _tag: "Transport" })).toMatchObject({ _tag: "InfrastructureFailureError", retryable: true })
+    expect(Errors.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", new Date("2015-10-21T07:27:00Z"))).toBe(60)
+    expect(Errors.parseRetryAfter("soon")).toBeUndefined()
+  })
+
+  it("decides retryability", () => {
+    expect(Errors.isRetryable(new Errors.DatabaseError({}))).toBe(true)
+    expect(Errors.isRetryable(new Errors.DatabaseError({ retryable: false }))).toBe(false)
+    expect(Errors.isRetryable(new Errors.CircuitOpenError())).toBe(false)
+    expect(Errors.isRetryable(new Errors.ValidationError())).toBe(false)
+    expect(Errors.isRetryable(new Cause.TimeoutException())).toBe(true)
+    expect(Errors.isRetryable(Object.assign(new Error("x"), { code: "ECONNRESET" }))).toBe(true)
+    expect(Errors.isRetryable(new Error("x"))).toBe(false)
+  })
+
+  class FileMissing extends Error {}
+  class Denied extends Error {}
+
+  it.effect("maps foreign failures by a table, keeps ours, and defaults the rest", () =>
+    Effect.gen(function*() {
+      const table = [
+        Errors.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause })),
+        Errors.mapInstancesOf(Denied, (message, cause) => new Errors.ForbiddenError({ message, cause }))
+      ]
+      const missing = yield* Effect.fail(new FileMissing("no such file")).pipe(Errors.mapErrors(table), Effect.flip)
+      expect(missing).toMatchObject({ _tag: "NotFoundError", message: "no such file" })
+      expect(missing.cause).toBeInstanceOf(FileMissing)
+      const fromPromise = yield* Effect.tryPromise(() => Promise.reject(new Denied("nope"))).pipe(
+        Errors.mapErrors(table),
+        Effect.flip
+      )
+      expect(fromPromise._tag).toBe("ForbiddenError")
+      const ours = yield* Effect.fail(new Errors.ConflictError()).pipe(Errors.mapErrors(table), Effect.flip)
+      expect(ours._tag).toBe("ConflictError")
+      const other = yield* Effect.fail(new TypeError("")).pipe(Errors.mapErrors(table), Effect.flip)
+      expect(other).toMatchObject({ _tag: "InfrastructureFailureError", message: "Operation failed" })
+      const defect = yield* Effect.die(new Denied("late")).pipe(Errors.mapErrors(table, { defects: true }), Effect.exit)
+      expect(Exit.isFailure(defect) && Cause.failureOption(defect.cause)).toMatchObject({
+        value: { _tag: "ForbiddenError" }
+      })
+      const untouched = yield* Effect.die(new Denied("late")).pipe(Errors.mapErrors(table), Effect.exit)
+      expect(Exit.isFailure(untouched) && Cause.isDie(untouched.cause)).toBe(true)
+    }))
+})

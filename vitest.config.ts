@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration suites share one PostgreSQL and one NATS server: run files one at a time so that
+    // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
+    fileParallelism: false,
+    testTimeout: 30_000,
+    hookTimeout: 60_000
+  }
+})
