@@ -1,0 +1,53 @@
+/**
+ * The Prometheus text exposition of every Effect `Metric` in the process, for a `/metrics` route.
+ *
+ * Nothing here formats text by hand: `@effect/opentelemetry`'s metrics bridge reads Effect's metric registry
+ * into OpenTelemetry metric data and `@opentelemetry/exporter-prometheus`'s `PrometheusSerializer` writes it
+ * (counters get their `_total` suffix, histograms their `_bucket`/`_sum`/`_count` series, and `target_info`
+ * carries the resource attributes when a `Resource` is provided, e.g. by `Telemetry.layer`).
+ *
+ * @since 0.1.0
+ */
+import * as OtelMetrics from "@effect/opentelemetry/Metrics"
+import * as Resource from "@effect/opentelemetry/Resource"
+import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import { emptyResource } from "@opentelemetry/resources"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+
+/**
+ * The `Content-Type` of the exposition (Prometheus text format 0.0.4).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+const serializer = new PrometheusSerializer()
+
+/**
+ * The current values of all metrics as Prometheus text. Not traced: scrapes every few seconds would drown
+ * the traces that matter.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { PrometheusExposition } from "@glam/shared/Telemetry"
+ *
+ * HttpRouter.get(
+ *   "/metrics",
+ *   Effect.map(PrometheusExposition.metricsText, (text) =>
+ *     HttpServerResponse.text(text, { contentType: PrometheusExposition.contentType }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category exposition
+ */
+export const metricsText: Effect.Effect<string> = Effect.gen(function*() {
+  const resource = Option.getOrElse(yield* Effect.serviceOption(Resource.Resource), emptyResource)
+  const producer = yield* Effect.provideService(OtelMetrics.makeProducer, Resource.Resource, resource)
+  const collected = yield* Effect.promise(() => producer.collect())
+  return serializer.serialize(collected.resourceMetrics)
+})

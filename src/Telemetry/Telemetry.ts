@@ -1,0 +1,117 @@
+/**
+ * The telemetry of a GLAM service in one layer: the logger (console or JSON lines, level), tracing (exporter,
+ * resource, sampling) and the OpenTelemetry `Resource` that `/metrics` reports as `target_info`.
+ *
+ * @since 0.1.0
+ */
+import type * as Resource from "@effect/opentelemetry/Resource"
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as LogLevel from "effect/LogLevel"
+import * as GlamLogger from "./GlamLogger.js"
+import * as PrometheusExposition from "./PrometheusExposition.js"
+import * as TelemetryConfig from "./TelemetryConfig.js"
+import * as Tracing from "./Tracing.js"
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly serviceName: string
+  readonly serviceVersion?: string | undefined
+  /** `app_env`; default `dev`. */
+  readonly environment?: TelemetryConfig.AppEnv | undefined
+  /** Default `INFO`. */
+  readonly logLevel?: LogLevel.LogLevel | undefined
+  /** Default: `json` in `prod`, else `console`. */
+  readonly logFormat?: TelemetryConfig.LogFormat | undefined
+  /** Where log lines go; default standard output. */
+  readonly logSink?: GlamLogger.Sink | undefined
+  /** Default `{ _tag: "None" }`. */
+  readonly exporter?: TelemetryConfig.Exporter | undefined
+  /** Default 1. */
+  readonly samplingRatio?: number | undefined
+  /** Span processors added to the exporter's (tests: an `InMemorySpanExporter`). */
+  readonly spanProcessors?: ReadonlyArray<SpanProcessor> | undefined
+}
+
+/**
+ * Logger + tracing + resource from explicit options.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Telemetry } from "@glam/shared/Telemetry"
+ *
+ * Effect.log("started").pipe(Effect.provide(Telemetry.layer({ serviceName: "catalog-service" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
+  const environment = options.environment ?? "dev"
+  return Layer.merge(
+    GlamLogger.layer({
+      service: options.serviceName,
+      environment,
+      format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
+      level: options.logLevel,
+      sink: options.logSink
+    }),
+    Tracing.layer({
+      serviceName: options.serviceName,
+      serviceVersion: options.serviceVersion,
+      environment,
+      exporter: options.exporter ?? { _tag: "None" },
+      samplingRatio: options.samplingRatio,
+      spanProcessors: options.spanProcessors
+    })
+  )
+}
+
+/**
+ * Logger + tracing + resource from the configuration (see `TelemetryConfig`); the optional overrides are for
+ * what configuration cannot carry (a log sink, extra span processors).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Telemetry } from "@glam/shared/Telemetry"
+ *
+ * Effect.log("started").pipe(Effect.provide(Telemetry.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: Pick<Options, "logSink" | "spanProcessors">
+): Layer.Layer<Resource.Resource, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(TelemetryConfig.config, (config) =>
+      layer({
+        serviceName: config.serviceName,
+        serviceVersion: config.serviceVersion,
+        environment: config.environment,
+        logLevel: config.logLevel,
+        logFormat: config.logFormat,
+        exporter: config.exporter,
+        samplingRatio: config.samplingRatio,
+        logSink: overrides?.logSink,
+        spanProcessors: overrides?.spanProcessors
+      }))
+  )
+
+/**
+ * The Prometheus text of all metrics (see `PrometheusExposition.metricsText`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metricsText: Effect.Effect<string> = PrometheusExposition.metricsText

@@ -1,0 +1,223 @@
+/**
+ * The telemetry section of the configuration, read through Effect `Config` (whatever `ConfigProvider` the
+ * application installs: YAML + environment in GLAM services, `ConfigProvider.fromJson` in tests).
+ *
+ * | key | type | default |
+ * |---|---|---|
+ * | `service.name` | string | required |
+ * | `service.version` | string | `"0.0.0"` |
+ * | `app_env` | `dev` \| `test` \| `staging` \| `prod` | `dev` |
+ * | `logging.level` (else `log_level`) | `TRACE` `DEBUG` `INFO` `WARNING` `ERROR` `CRITICAL` (+ `WARN` `FATAL` `ALL` `NONE`) | `INFO` |
+ * | `logging.format` | `console` \| `json` | `json` in `prod`, else `console` |
+ * | `telemetry.exporter` | `none` \| `otlp` \| `console` | `none` |
+ * | `telemetry.otlp.endpoint` | URL | `http://localhost:4318/v1/traces` |
+ * | `telemetry.otlp.headers` | map of secrets | `{}` |
+ * | `telemetry.sampling_ratio` | 0..1 | `1` |
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+
+/**
+ * The deployment environment, `app_env` (`APP_ENV`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AppEnv = "dev" | "test" | "staging" | "prod"
+
+/**
+ * How log lines are written: the seed's console format or JSON lines.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LogFormat = "console" | "json"
+
+/**
+ * Where spans go.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Exporter =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Console" }
+  | {
+    readonly _tag: "Otlp"
+    /** The OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
+    readonly endpoint: string
+    /** Extra request headers (e.g. an API key); secret. */
+    readonly headers: Readonly<Record<string, Redacted.Redacted>>
+  }
+
+/**
+ * The whole telemetry section, typed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TelemetryConfig {
+  readonly serviceName: string
+  readonly serviceVersion: string
+  readonly environment: AppEnv
+  readonly logLevel: LogLevel.LogLevel
+  readonly logFormat: LogFormat
+  readonly exporter: Exporter
+  readonly samplingRatio: number
+}
+
+const levels: Record<string, LogLevel.LogLevel> = {
+  ALL: LogLevel.All,
+  TRACE: LogLevel.Trace,
+  DEBUG: LogLevel.Debug,
+  INFO: LogLevel.Info,
+  WARN: LogLevel.Warning,
+  WARNING: LogLevel.Warning,
+  ERROR: LogLevel.Error,
+  CRITICAL: LogLevel.Fatal,
+  FATAL: LogLevel.Fatal,
+  NONE: LogLevel.None,
+  OFF: LogLevel.None
+}
+
+/**
+ * Reads a level name as Python's `logging` spells it (`WARNING`, `CRITICAL`) or as Effect does (`WARN`,
+ * `FATAL`), case-insensitively.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseLogLevel = (name: string): Option.Option<LogLevel.LogLevel> =>
+  Option.fromNullable(levels[name.trim().toUpperCase()])
+
+const logLevelFrom = (name: string): Config.Config<LogLevel.LogLevel> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((value) =>
+      Option.match(parseLogLevel(value), {
+        onNone: () =>
+          Either.left(
+            ConfigError.InvalidData([], `Expected a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL) but got ${value}`)
+          ),
+        onSome: Either.right
+      })
+    )
+  )
+
+const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>): Config.Config<A> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((value) => {
+      const normalized = value.trim().toLowerCase()
+      return values.includes(normalized as A)
+        ? Either.right(normalized as A)
+        : Either.left(ConfigError.InvalidData([], `Expected one of ${values.join(", ")} but got ${value}`))
+    })
+  )
+
+/**
+ * `app_env`, lower-cased, default `dev`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const appEnv: Config.Config<AppEnv> = oneOf("app_env", ["dev", "test", "staging", "prod"] as const).pipe(
+  Config.withDefault<AppEnv>("dev")
+)
+
+/**
+ * `logging.level`, falling back to the top-level `log_level` (where `<PREFIX>_LOG_LEVEL` lands), default `INFO`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const logLevel: Config.Config<LogLevel.LogLevel> = Config.nested(logLevelFrom("level"), "logging").pipe(
+  Config.orElse(() => logLevelFrom("log_level")),
+  Config.withDefault(LogLevel.Info)
+)
+
+/**
+ * `logging.format` when set, else `json` in `prod` and `console` elsewhere (the seed's rule).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const logFormat: Config.Config<LogFormat> = Config.all([
+  Config.option(Config.nested(oneOf("format", ["console", "json"] as const), "logging")),
+  appEnv
+]).pipe(Config.map(([format, env]) => Option.getOrElse(format, (): LogFormat => env === "prod" ? "json" : "console")))
+
+/**
+ * `telemetry.exporter` with its `telemetry.otlp.*` settings.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const exporter: Config.Config<Exporter> = Config.nested(
+  Config.all({
+    kind: oneOf("exporter", ["none", "otlp", "console"] as const).pipe(Config.withDefault("none" as const)),
+    endpoint: Config.nested(Config.string("endpoint"), "otlp").pipe(
+      Config.withDefault("http://localhost:4318/v1/traces")
+    ),
+    headers: Config.nested(Config.hashMap(Config.redacted(), "headers"), "otlp").pipe(
+      Config.withDefault(HashMap.empty<string, Redacted.Redacted>())
+    )
+  }),
+  "telemetry"
+).pipe(
+  Config.map(({ endpoint, headers, kind }): Exporter => {
+    switch (kind) {
+      case "none":
+        return { _tag: "None" }
+      case "console":
+        return { _tag: "Console" }
+      case "otlp":
+        return { _tag: "Otlp", endpoint, headers: Object.fromEntries(headers) }
+    }
+  })
+)
+
+/**
+ * `telemetry.sampling_ratio`, between 0 and 1, default 1.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const samplingRatio: Config.Config<number> = Config.nested(
+  Config.number("sampling_ratio").pipe(
+    Config.validate({ message: "Expected a number between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
+    Config.withDefault(1)
+  ),
+  "telemetry"
+)
+
+/**
+ * The whole section.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { TelemetryConfig } from "@glam/shared/Telemetry"
+ *
+ * TelemetryConfig.config.pipe(
+ *   Effect.withConfigProvider(ConfigProvider.fromJson({ service: { name: "catalog-service" }, app_env: "prod" }))
+ * ) // { serviceName: "catalog-service", logFormat: "json", exporter: { _tag: "None" }, ... }
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<TelemetryConfig> = Config.all({
+  serviceName: Config.nested(Config.nonEmptyString("name"), "service"),
+  serviceVersion: Config.nested(Config.string("version"), "service").pipe(Config.withDefault("0.0.0")),
+  environment: appEnv,
+  logLevel,
+  logFormat,
+  exporter,
+  samplingRatio
+})

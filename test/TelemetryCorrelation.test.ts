@@ -1,0 +1,75 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Array from "effect/Array"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+
+describe("Telemetry/Correlation", () => {
+  it.live("hundreds of interleaved fibers each see only their own ids", () =>
+    Effect.gen(function*() {
+      const n = 400
+      const results = yield* Effect.forEach(
+        Array.range(1, n),
+        (i) =>
+          Effect.gen(function*() {
+            const seen: Array<Option.Option<string>> = []
+            for (let step = 0; step < 4; step++) {
+              // different sleep patterns make the fibers interleave at every step
+              yield* Effect.sleep(`${(i * 7 + step * 3) % 5} millis`)
+              seen.push(yield* Correlation.correlationId)
+              seen.push(yield* Correlation.requestId)
+            }
+            const child = yield* Effect.fork(
+              Effect.zip(Effect.sleep("1 millis"), Effect.all([Correlation.correlationId, Correlation.requestId]))
+            )
+            const [, childIds] = yield* Fiber.join(child)
+            return { i, seen, childIds }
+          }).pipe(Correlation.withCorrelationId(`corr_${i}`), Correlation.withRequestId(`req_${i}`)),
+        { concurrency: "unbounded" }
+      )
+      expect(results).toHaveLength(n)
+      for (const { childIds, i, seen } of results) {
+        expect(seen).toEqual(
+          Array.flatten(Array.replicate([Option.some(`corr_${i}`), Option.some(`req_${i}`)], 4))
+        )
+        expect(childIds).toEqual([Option.some(`corr_${i}`), Option.some(`req_${i}`)])
+      }
+    }))
+
+  it.effect("ids are scoped: unset outside, restored after a nested override", () =>
+    Effect.gen(function*() {
+      expect(yield* Correlation.correlationId).toEqual(Option.none())
+      const inner = yield* Effect.all([
+        Correlation.correlationId,
+        Correlation.correlationId.pipe(Correlation.withCorrelationId("corr_inner")),
+        Correlation.correlationId
+      ]).pipe(Correlation.withCorrelationId("corr_outer"))
+      expect(inner).toEqual([Option.some("corr_outer"), Option.some("corr_inner"), Option.some("corr_outer")])
+      expect(yield* Correlation.correlationId).toEqual(Option.none())
+      expect(yield* Correlation.causationId.pipe(Correlation.withCausationId("evt-1"))).toEqual(Option.some("evt-1"))
+    }))
+
+  it.effect("a forked daemon fiber keeps the ids it was forked with", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkDaemon(Correlation.correlationId).pipe(Correlation.withCorrelationId("corr_d"))
+      expect(yield* Fiber.join(fiber)).toEqual(Option.some("corr_d"))
+    }))
+
+  it("makes ids in the Python services' formats", () => {
+    const requestIds = Array.makeBy(50, () => Correlation.makeRequestId())
+    const correlationIds = Array.makeBy(50, () => Correlation.makeCorrelationId())
+    for (const id of requestIds) expect(id).toMatch(/^req_[0-9a-f]{12}$/)
+    for (const id of correlationIds) expect(id).toMatch(/^corr_[0-9a-f]{12}$/)
+    expect(new Set(requestIds).size).toBe(50)
+  })
+
+  it("accepts only safe incoming ids", () => {
+    expect(Correlation.isValidId("corr_4f9a1c2b7d3e")).toBe(true)
+    expect(Correlation.isValidId("a.b:c-d_e")).toBe(true)
+    expect(Correlation.isValidId("")).toBe(false)
+    expect(Correlation.isValidId("x".repeat(129))).toBe(false)
+    expect(Correlation.isValidId("abc\r\nSet-Cookie: x")).toBe(false)
+    expect(Correlation.isValidId("has space")).toBe(false)
+  })
+})

@@ -1,0 +1,157 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as TestClock from "effect/TestClock"
+import { createRequire } from "node:module"
+import * as Metrics from "../src/Telemetry/Metrics.js"
+import * as PrometheusExposition from "../src/Telemetry/PrometheusExposition.js"
+import * as Telemetry from "../src/Telemetry/Telemetry.js"
+
+interface Sample {
+  readonly labels?: Record<string, string>
+  readonly value?: string
+  readonly buckets?: Record<string, string>
+  readonly count?: string
+  readonly sum?: string
+}
+interface Family {
+  readonly name: string
+  readonly help: string
+  readonly type: string
+  readonly metrics: ReadonlyArray<Sample>
+}
+
+// The parser ships no types. It is a port of an old prometheus_client parser: it reads counters and gauges with
+// labels, but flattens histograms into one unlabelled sample, so histogram series are checked in the text too.
+const parsePrometheus = createRequire(import.meta.url)("parse-prometheus-text-format") as (
+  text: string
+) => ReadonlyArray<Family>
+
+const scrape = Effect.map(PrometheusExposition.metricsText, (text) => {
+  const families = parsePrometheus(text)
+  return {
+    text,
+    family: (name: string): Family => {
+      const family = families.find((family) => family.name === name)
+      if (family === undefined) throw new Error(`no metric family ${name} in:\n${text}`)
+      return family
+    },
+    // the value of one series, e.g. `series("h_count", { a: "1" })` for the line `h_count{a="1"} 2`
+    series: (name: string, labels: Record<string, string>): string | undefined => {
+      const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",")}} `
+      return text.split("\n").find((line) => line.startsWith(key))?.slice(key.length)
+    },
+    sample: (name: string, labels: Record<string, string>): Sample | undefined =>
+      families.find((family) => family.name === name)?.metrics.find((sample) =>
+        Object.entries(labels).every(([key, value]) => sample.labels?.[key] === value)
+      )
+  }
+})
+
+describe("Telemetry/Metrics", () => {
+  it.effect("http_requests_total counts by service, method, endpoint and status", () =>
+    Effect.gen(function*() {
+      const labels = { service: "metrics-test-1", method: "GET", endpoint: "/items/{id}" }
+      yield* Metrics.recordHttpRequest({ ...labels, status: 200 }, 0.3)
+      yield* Metrics.recordHttpRequest({ ...labels, status: 200 }, 0.004)
+      yield* Metrics.recordHttpRequest({ ...labels, status: 404 }, 2)
+      const { family, sample, series } = yield* scrape
+
+      expect(family("http_requests_total")).toMatchObject({ type: "COUNTER", help: "Total HTTP requests" })
+      expect(sample("http_requests_total", { ...labels, status: "200" })).toEqual({
+        labels: { ...labels, status: "200" },
+        value: "2"
+      })
+      expect(sample("http_requests_total", { ...labels, status: "404" })?.value).toBe("1")
+
+      expect(family("http_request_duration_seconds")).toMatchObject({
+        type: "HISTOGRAM",
+        help: "HTTP request duration in seconds",
+        // the only label set of this histogram in this file, so the parser's flattening keeps its buckets
+        metrics: [{ buckets: { "0.005": "1", "0.25": "1", "0.5": "2", "1": "2", "2.5": "3", "10": "3", "+Inf": "3" } }]
+      })
+      // no status label, as in the seed
+      const h = "http_request_duration_seconds"
+      expect(series(`${h}_count`, labels)).toBe("3")
+      expect(Number(series(`${h}_sum`, labels))).toBeCloseTo(2.304)
+      expect(series(`${h}_bucket`, { ...labels, le: "0.005" })).toBe("1")
+      expect(series(`${h}_bucket`, { ...labels, le: "0.5" })).toBe("2")
+      expect(series(`${h}_bucket`, { ...labels, le: "+Inf" })).toBe("3")
+    }))
+
+  it.effect("http_requests_in_progress counts running requests, also failed ones", () =>
+    Effect.gen(function*() {
+      const service = "metrics-test-2"
+      const inProgress = Effect.map(scrape, (s) => s.sample("http_requests_in_progress", { service })?.value)
+      const fiber = yield* Effect.fork(Effect.sleep("1 second").pipe(Metrics.trackHttpInProgress(service)))
+      const failing = yield* Effect.fork(
+        Effect.sleep("2 seconds").pipe(Effect.zipRight(Effect.fail("boom")), Metrics.trackHttpInProgress(service))
+      )
+      yield* TestClock.adjust("10 millis")
+      expect(yield* inProgress).toBe("2")
+      expect((yield* scrape).family("http_requests_in_progress").type).toBe("GAUGE")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect(yield* inProgress).toBe("1")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.await(failing)
+      expect(yield* inProgress).toBe("0")
+    }))
+
+  it.effect("bus, sql and outbox metrics are exposed with their labels", () =>
+    Effect.gen(function*() {
+      const subject = "evt.metrics_test.thing_happened"
+      yield* Metrics.recordBusPublished({ subject })
+      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.01)
+      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.02)
+      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "dead_lettered" }, 0.5)
+      yield* Metrics.setBusConsumerPending({ stream: "METRICS_TEST", consumer: "metrics-test" }, {
+        pending: 7,
+        ackPending: 3
+      })
+      yield* Effect.sleep("50 millis").pipe(
+        Metrics.trackSqlQuery("items.findById"),
+        Effect.fork,
+        Effect.tap(() => TestClock.adjust("50 millis")),
+        Effect.flatMap(Fiber.join)
+      )
+      yield* Effect.fail("db down").pipe(Metrics.trackSqlQuery("items.findById"), Effect.ignore)
+      yield* Metric.set(Metrics.sqlPoolConnectionsInUse, 4)
+      yield* Metrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
+      const { family, sample, series } = yield* scrape
+
+      expect(sample("bus_messages_published_total", { subject })?.value).toBe("1")
+      expect(family("bus_messages_consumed_total").type).toBe("COUNTER")
+      expect(sample("bus_messages_consumed_total", { subject, outcome: "ack" })?.value).toBe("2")
+      expect(sample("bus_messages_consumed_total", { subject, outcome: "dead_lettered" })?.value).toBe("1")
+      expect(family("bus_handler_duration_seconds").type).toBe("HISTOGRAM")
+      expect(series("bus_handler_duration_seconds_count", { subject, consumer: "metrics-test" })).toBe("3")
+      expect(sample("bus_consumer_pending", { stream: "METRICS_TEST" })?.value).toBe("7")
+      expect(sample("bus_consumer_ack_pending", { stream: "METRICS_TEST" })?.value).toBe("3")
+      expect(series("sql_query_duration_seconds_count", { operation: "items.findById" })).toBe("2")
+      expect(Number(series("sql_query_duration_seconds_sum", { operation: "items.findById" }))).toBeCloseTo(0.05)
+      expect(family("sql_pool_connections_in_use").metrics[0]?.value).toBe("4")
+      expect(family("outbox_pending").metrics[0]?.value).toBe("12")
+      expect(family("outbox_oldest_age_seconds").metrics[0]?.value).toBe("30.5")
+    }))
+
+  it.effect("target_info carries the service name when the telemetry layer is provided", () =>
+    Effect.gen(function*() {
+      const { sample } = yield* scrape.pipe(
+        Effect.provide(Telemetry.layer({ serviceName: "catalog-service", serviceVersion: "1.0.0", logSink: () => {} }))
+      )
+      expect(sample("target_info", {})?.labels).toMatchObject({
+        service_name: "catalog-service",
+        service_version: "1.0.0"
+      })
+    }))
+
+  it("normalizes ids out of paths as the Python middleware did", () => {
+    expect(Metrics.normalizePath("/api/items/42")).toBe("/api/items/{id}")
+    expect(Metrics.normalizePath("/api/merchants/3f2b8c1e-9d4a-4b6e-8f1a-2c3d4e5f6a7b/items")).toBe(
+      "/api/merchants/{id}/items"
+    )
+    expect(Metrics.normalizePath("/health")).toBe("/health")
+  })
+})

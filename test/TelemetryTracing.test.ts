@@ -1,0 +1,253 @@
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+import * as Telemetry from "../src/Telemetry/Telemetry.js"
+import * as Traceparent from "../src/Telemetry/Traceparent.js"
+
+const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// InMemorySpanExporter forgets its spans on shutdown, which is when the layer's scope closes: keep them
+class KeepingExporter extends InMemorySpanExporter {
+  override shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+const inMemory = (options: Partial<Telemetry.Options> = {}) => {
+  const exporter = new KeepingExporter()
+  const lines: Array<string> = []
+  const layer = Telemetry.layer({
+    serviceName: "catalog-service",
+    serviceVersion: "1.2.3",
+    environment: "prod",
+    logSink: (line) => void lines.push(line),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    ...options
+  })
+  return { exporter, layer, lines }
+}
+
+const byName = (spans: ReadonlyArray<ReadableSpan>, name: string): ReadableSpan => {
+  const span = spans.find((span) => span.name === name)
+  if (span === undefined) throw new Error(`no span ${name} in ${spans.map((span) => span.name).join(", ")}`)
+  return span
+}
+
+describe("Telemetry/Tracing", () => {
+  it.effect("spans carry the correlation and request ids and continue an incoming traceparent", () =>
+    Effect.gen(function*() {
+      const { exporter, layer, lines } = inMemory()
+      yield* Effect.gen(function*() {
+        yield* Effect.log("handling")
+        yield* Effect.void.pipe(Effect.withSpan("Items.findById"))
+        // a forked fiber's spans carry the ids too
+        yield* Effect.fork(Effect.void.pipe(Effect.withSpan("background"))).pipe(Effect.flatMap((f) => f.await))
+      }).pipe(
+        Correlation.withCorrelationId("corr_4f9a1c2b7d3e"),
+        Correlation.withRequestId("req_0123456789ab"),
+        Effect.withSpan("GET /items/{id}", { kind: "server" }),
+        Traceparent.withParentTraceparent(incoming),
+        Effect.provide(layer)
+      )
+      const spans = exporter.getFinishedSpans()
+      const server = byName(spans, "GET /items/{id}")
+      const child = byName(spans, "Items.findById")
+      const background = byName(spans, "background")
+
+      expect(server.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736")
+      expect(server.parentSpanContext?.spanId).toBe("00f067aa0ba902b7")
+      expect(server.parentSpanContext?.isRemote).toBe(true)
+      expect(child.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736")
+      expect(child.parentSpanContext?.spanId).toBe(server.spanContext().spanId)
+      for (const span of [server, child, background]) {
+        expect(span.attributes).toMatchObject({ correlation_id: "corr_4f9a1c2b7d3e", request_id: "req_0123456789ab" })
+      }
+      expect(server.resource.attributes).toMatchObject({
+        "service.name": "catalog-service",
+        "service.version": "1.2.3",
+        "deployment.environment.name": "prod"
+      })
+      // the log line names the same trace and span as the exporter
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        correlation_id: "corr_4f9a1c2b7d3e",
+        trace_id: server.spanContext().traceId,
+        span_id: server.spanContext().spanId
+      })
+    }))
+
+  it.effect("a consumer's span continues the producer's trace through the traceparent header", () =>
+    Effect.gen(function*() {
+      const { exporter, layer } = inMemory()
+      yield* Effect.gen(function*() {
+        const header = yield* Traceparent.currentTraceparent.pipe(Effect.withSpan("Bus.publish", { kind: "producer" }))
+        // across the wire only the string travels: the consumer runs in a fresh root context
+        yield* Effect.void.pipe(
+          Effect.withSpan("Bus.consume", { kind: "consumer" }),
+          Traceparent.withParentTraceparent(Option.getOrThrow(header)),
+          Effect.forkDaemon,
+          Effect.flatMap((fiber) => fiber.await)
+        )
+      }).pipe(Effect.provide(layer))
+      const spans = exporter.getFinishedSpans()
+      const producer = byName(spans, "Bus.publish")
+      const consumer = byName(spans, "Bus.consume")
+      expect(consumer.spanContext().traceId).toBe(producer.spanContext().traceId)
+      expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId)
+    }))
+
+  it.effect("an unsampled caller is followed, and sampling_ratio 0 records no new traces", () =>
+    Effect.gen(function*() {
+      const { exporter, layer } = inMemory({ samplingRatio: 0 })
+      const header = yield* Effect.gen(function*() {
+        yield* Effect.void.pipe(Effect.withSpan("root"))
+        yield* Effect.void.pipe(
+          Effect.withSpan("unsampled caller"),
+          Traceparent.withParentTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        )
+        yield* Effect.void.pipe(Effect.withSpan("sampled caller"), Traceparent.withParentTraceparent(incoming))
+        return yield* Traceparent.currentTraceparent.pipe(Effect.withSpan("outgoing"))
+      }).pipe(Effect.provide(layer))
+      expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(["sampled caller"])
+      // an unsampled span still propagates its trace, marked unsampled
+      expect(header).toEqual(Option.some(expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)))
+    }))
+
+  it.scopedLive("exports spans over OTLP/HTTP with the configured endpoint, headers and service name", () =>
+    Effect.gen(function*() {
+      const received: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = []
+      const server = yield* Effect.acquireRelease(
+        Effect.async<http.Server>((resume) => {
+          const server = http.createServer((req, res) => {
+            const chunks: Array<Buffer> = []
+            req.on("data", (chunk: Buffer) => chunks.push(chunk))
+            req.on("end", () => {
+              received.push({ url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") })
+              res.writeHead(200, { "content-type": "application/json" }).end("{}")
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            server.closeAllConnections()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const { port } = server.address() as AddressInfo
+      const config = ConfigProvider.fromJson({
+        service: { name: "catalog-service", version: "2.0.0" },
+        telemetry: {
+          exporter: "otlp",
+          otlp: { endpoint: `http://127.0.0.1:${port}/v1/traces`, headers: { "x-api-key": "s3cret" } }
+        }
+      })
+      // the layer's scope closes after the program, flushing the batch processor
+      yield* Effect.void.pipe(
+        Effect.withSpan("Catalog.sync"),
+        Correlation.withCorrelationId("corr_otlp00000001"),
+        Effect.provide(
+          Telemetry.layerConfig({ logSink: () => undefined }).pipe(Layer.provide(Layer.setConfigProvider(config)))
+        )
+      )
+      expect(received).toHaveLength(1)
+      const [request] = received
+      expect(request!.url).toBe("/v1/traces")
+      expect(request!.headers["x-api-key"]).toBe("s3cret")
+      expect(request!.headers["content-type"]).toContain("application/json")
+      const body = JSON.parse(request!.body) as {
+        resourceSpans: Array<{
+          resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
+          scopeSpans: Array<{
+            spans: Array<{ name: string; attributes: Array<{ key: string; value: { stringValue?: string } }> }>
+          }>
+        }>
+      }
+      const resourceSpans = body.resourceSpans[0]!
+      expect(resourceSpans.resource.attributes).toContainEqual({
+        key: "service.name",
+        value: { stringValue: "catalog-service" }
+      })
+      expect(resourceSpans.resource.attributes).toContainEqual({
+        key: "service.version",
+        value: { stringValue: "2.0.0" }
+      })
+      const span = resourceSpans.scopeSpans.flatMap((scope) => scope.spans).find((span) => span.name === "Catalog.sync")
+      expect(span?.attributes).toContainEqual({ key: "correlation_id", value: { stringValue: "corr_otlp00000001" } })
+    }))
+
+  it.effect("with the default exporter (none) spans still get W3C ids and propagate", () =>
+    Effect.gen(function*() {
+      const header = yield* Traceparent.currentTraceparent.pipe(
+        Effect.withSpan("outgoing"),
+        Effect.provide(Telemetry.layer({ serviceName: "svc", logSink: () => undefined }))
+      )
+      expect(Option.flatMap(header, Traceparent.parse)).toEqual(
+        Option.some({ traceId: expect.stringMatching(/^[0-9a-f]{32}$/), spanId: expect.any(String), sampled: true })
+      )
+    }))
+
+  it.scopedLive("an HTTP hop: the server span continues the caller's traceparent and carries the correlation id", () =>
+    Effect.gen(function*() {
+      const { exporter, layer, lines } = inMemory()
+      // what the Http module's middleware does: adopt or mint the correlation id for the request
+      const correlation = HttpMiddleware.make((app) =>
+        Effect.flatMap(
+          HttpServerRequest.HttpServerRequest,
+          (request) =>
+            Correlation.withCorrelationId(app, request.headers["x-correlation-id"] ?? Correlation.makeCorrelationId())
+        )
+      )
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get(
+          "/items/:id",
+          Effect.gen(function*() {
+            yield* Effect.log("handling")
+            const traceparent = yield* Traceparent.currentTraceparent
+            return yield* HttpServerResponse.json({ traceparent: Option.getOrNull(traceparent) })
+          })
+        )
+      )
+      const server = HttpServer.serve(router, correlation).pipe(
+        Layer.provideMerge(NodeHttpServer.layerTest),
+        Layer.provide(layer)
+      )
+      const body = yield* Effect.gen(function*() {
+        const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+        const response = yield* client.get("/items/42", {
+          headers: { traceparent: incoming, "x-correlation-id": "corr_http00000001" }
+        })
+        return (yield* response.json) as { traceparent: string | null }
+      }).pipe(Effect.provide(server), Effect.scoped)
+
+      const serverSpan = exporter.getFinishedSpans().find((span) => span.kind === 1) // SpanKind.SERVER
+      expect(serverSpan).toBeDefined()
+      expect(serverSpan!.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736")
+      expect(serverSpan!.parentSpanContext?.spanId).toBe("00f067aa0ba902b7")
+      expect(serverSpan!.attributes).toMatchObject({ correlation_id: "corr_http00000001" })
+      // the handler would write this on its outgoing calls: same trace, the server span as parent
+      expect(body.traceparent).toBe(
+        `00-4bf92f3577b34da6a3ce929d0e0e4736-${serverSpan!.spanContext().spanId}-01`
+      )
+      const handling = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((log) =>
+        log.message === "handling"
+      )
+      expect(handling).toMatchObject({
+        correlation_id: "corr_http00000001",
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id: serverSpan!.spanContext().spanId
+      })
+    }))
+})
