@@ -1,0 +1,193 @@
+/**
+ * An AsyncAPI 3 document generated from event definitions: one channel per subject, one message per channel
+ * whose payload is the envelope with the definition's payload as JSON Schema (`JSONSchema` of `effect`).
+ * Consumers of other teams read this document instead of our source.
+ *
+ * @since 0.1.0
+ */
+import * as JSONSchema from "effect/JSONSchema"
+import type * as Schema from "effect/Schema"
+import * as EventDefinition from "./EventDefinition.js"
+import * as EventEnvelope from "./EventEnvelope.js"
+import type * as Streams from "./Streams.js"
+
+/**
+ * A JSON value of the document.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+/**
+ * The document (its top-level members; the rest is plain JSON).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AsyncApiDocument {
+  readonly asyncapi: "3.0.0"
+  readonly info: { readonly title: string; readonly version: string; readonly description?: string }
+  readonly defaultContentType: "application/json"
+  /** The JetStream streams and the subjects each holds. */
+  readonly "x-streams": ReadonlyArray<Json>
+  readonly channels: { readonly [channelId: string]: Json }
+  readonly operations: { readonly [operationId: string]: Json }
+  readonly components: {
+    readonly schemas: { readonly [name: string]: Json }
+    readonly messages: { readonly [name: string]: Json }
+  }
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly title?: string | undefined
+  readonly version?: string | undefined
+  readonly description?: string | undefined
+  /** Streams to list besides those of the definitions (for example every stream a Bus ensures). */
+  readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
+}
+
+const definitionPath = "#/components/schemas/"
+
+// Channel and message ids must match ^[\w\d.\-_]+$; subjects already do.
+const idOf = (subject: string): string => subject.replace(/[^\w.-]/g, "_")
+
+const messageName = (subject: string): string =>
+  subject.split(/[._-]/).filter((t) => t !== "").map((t) => t[0]!.toUpperCase() + t.slice(1)).join("")
+
+// `effect` writes "any value" as `{ "$id": "/schemas/unknown" }`; a relative `$id` would re-base references
+// for some tools, so the document says `{}` (any JSON value) instead.
+const toJson = (u: unknown): Json =>
+  JSON.parse(
+    JSON.stringify(u, (_, value: unknown) =>
+      typeof value === "object" && value !== null && "$id" in value && typeof value.$id === "string" &&
+        (value.$id === "/schemas/unknown" || value.$id === "/schemas/any")
+        ? {}
+        : value)
+  ) as Json
+
+const schemaOf = (ast: Schema.Schema.AnyNoContext["ast"], definitions: Record<string, JSONSchema.JsonSchema7>) =>
+  toJson(
+    JSONSchema.fromAST(ast, {
+      definitions,
+      definitionPath,
+      target: "jsonSchema7",
+      // Payload decoders ignore keys they do not know (as pydantic did): the document must not forbid them.
+      additionalPropertiesStrategy: "allow"
+    })
+  )
+
+const headersSchema: Json = {
+  type: "object",
+  properties: {
+    "Nats-Msg-Id": {
+      type: "string",
+      description: "The idempotency key (the event id when none): JetStream drops duplicates within its window"
+    },
+    "X-Correlation-ID": { type: "string", description: "The correlation id, also in the body" },
+    traceparent: { type: "string", description: "W3C trace context" }
+  },
+  required: ["Nats-Msg-Id"]
+}
+
+/**
+ * Generates the AsyncAPI 3.0.0 document of a set of definitions.
+ *
+ * @example
+ * ```ts
+ * import { AsyncApi, EventCatalogue } from "@glam/shared/Events"
+ *
+ * const document = AsyncApi.make(EventCatalogue.definitions, { title: "GLAM events" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  definitions: ReadonlyArray<EventDefinition.EventDefinition.Any>,
+  options?: Options
+): AsyncApiDocument => {
+  const defs: Record<string, JSONSchema.JsonSchema7> = {}
+  const envelope = schemaOf(EventEnvelope.EventEnvelope.ast, defs)
+  const channels: Record<string, Json> = {}
+  const operations: Record<string, Json> = {}
+  const messages: Record<string, Json> = {}
+  const streams = new Map<string, Streams.StreamDefinition>()
+  for (const stream of options?.streams ?? []) streams.set(stream.name, stream)
+  const seen = new Set<string>()
+  for (const definition of definitions) {
+    if (seen.has(definition.subject)) throw new Error(`Duplicate definition of ${definition.subject}`)
+    seen.add(definition.subject)
+    streams.set(definition.stream.name, definition.stream)
+    const id = idOf(definition.subject)
+    const name = messageName(definition.subject)
+    const payload = schemaOf(definition.schema.ast, defs)
+    const accepted = [...definition.history.map((h) => h.version), definition.version]
+    messages[name] = {
+      name,
+      title: definition.subject,
+      summary: definition.description ?? definition.subject,
+      description: `${definition.kind === "command" ? "Command" : "Event"} ${definition.subject} in stream ` +
+        `${definition.stream.name}. Payload version ${definition.version} (metadata.version "${
+          EventDefinition.formatVersion(definition.version)
+        }"); accepted versions: ${accepted.join(", ")}.`,
+      contentType: "application/json",
+      correlationId: { location: "$message.header#/X-Correlation-ID" },
+      headers: headersSchema,
+      payload: {
+        allOf: [
+          envelope,
+          {
+            type: "object",
+            properties: {
+              subject: { type: "string", const: definition.subject },
+              payload
+            }
+          }
+        ]
+      },
+      "x-payload-version": definition.version,
+      "x-accepted-versions": accepted
+    }
+    channels[id] = {
+      address: definition.subject,
+      title: definition.subject,
+      description: definition.description ?? definition.subject,
+      messages: { [name]: { $ref: `#/components/messages/${name}` } },
+      "x-stream": definition.stream.name,
+      "x-kind": definition.kind
+    }
+    operations[`send.${id}`] = {
+      action: "send",
+      title: `Publish ${definition.subject}`,
+      channel: { $ref: `#/channels/${id}` },
+      messages: [{ $ref: `#/channels/${id}/messages/${name}` }]
+    }
+  }
+  return {
+    asyncapi: "3.0.0",
+    info: {
+      title: options?.title ?? "GLAM events",
+      version: options?.version ?? "0.1.0",
+      description: options?.description ??
+        "Events and commands of the GLAM services on NATS JetStream. Every message body is the event " +
+          "envelope; streams: " +
+          [...streams.values()].map((s) => `${s.name} (${s.subjects.join(", ")})`).join("; ") + "."
+    },
+    defaultContentType: "application/json",
+    "x-streams": [...streams.values()].map((s) => ({
+      name: s.name,
+      subjects: [...s.subjects],
+      ...(s.description !== undefined ? { description: s.description } : {})
+    })),
+    channels,
+    operations,
+    components: { schemas: toJson(defs) as { readonly [name: string]: Json }, messages }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The whole catalogue of seed 002: every definition of the catalog, credit, notification and scheduler domains,
+ * and every stream they (and the webhook domain) need.
+ *
+ * @since 0.1.0
+ */
+import * as CatalogEvents from "./CatalogEvents.js"
+import * as CreditEvents from "./CreditEvents.js"
+import type * as EventDefinition from "./EventDefinition.js"
+import * as NotificationEvents from "./NotificationEvents.js"
+import * as SchedulerEvents from "./SchedulerEvents.js"
+import * as Streams from "./Streams.js"
+
+/**
+ * Every definition of the catalogue.
+ *
+ * @since 0.1.0
+ * @category catalogue
+ */
+export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+  ...CatalogEvents.definitions,
+  ...CreditEvents.definitions,
+  ...NotificationEvents.definitions,
+  ...SchedulerEvents.definitions
+]
+
+/**
+ * Every stream a fleet running the catalogue needs: the ten domain streams and those of the credit inputs
+ * (ORDER, ACCOUNT, SUBSCRIPTION). This is what a Bus ensures at startup.
+ *
+ * @since 0.1.0
+ * @category catalogue
+ */
+export const streams: ReadonlyArray<Streams.StreamDefinition> = CreditEvents.registry.streams

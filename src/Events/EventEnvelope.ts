@@ -1,0 +1,346 @@
+/**
+ * The event envelope: the JSON body of every message, as the Python services write and read it.
+ *
+ * Decoding requires `event_id`, `subject`, `timestamp` (Python's `datetime.fromisoformat` rules, with an offset)
+ * and an object `payload`, keeps every other field (including unknown ones such as `schema_version`) and keeps
+ * the timestamp string verbatim, so encoding what was decoded gives the same JSON value back.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { randomUUID } from "node:crypto"
+import { ValidationError } from "../Errors/index.js"
+import * as Correlation from "../Telemetry/Correlation.js"
+import * as EventContext from "./EventContext.js"
+import * as EventDefinition from "./EventDefinition.js"
+import * as EventTimestamp from "./EventTimestamp.js"
+
+const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+const NonEmptyString = Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty string" }))
+
+const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }).pipe(
+  Schema.filter((u) => !Array.isArray(u) || "must be a JSON object"),
+  Schema.annotations({
+    identifier: "EnvelopePayload",
+    description: "the event's data: a JSON object",
+    jsonSchema: { type: "object" }
+  })
+)
+
+/**
+ * The envelope's `metadata`: `source_service`, `version` (the payload version), `triggered_by`,
+ * `original_source`, and any other key.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Metadata = Schema.Struct({
+  source_service: Schema.optionalWith(Schema.String, { exact: true }),
+  version: Schema.optionalWith(Schema.Union(Schema.String, Schema.Number), { exact: true }),
+  triggered_by: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  original_source: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+}, Extra).annotations({ identifier: "EventMetadata" })
+
+/**
+ * The envelope's `metadata`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Metadata = typeof Metadata.Type
+
+/**
+ * The envelope schema (JSON value <-> envelope). Optional fields stay absent when absent and `null` when `null`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EventEnvelope = Schema.Struct({
+  event_id: NonEmptyString,
+  trace_id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  subject: NonEmptyString,
+  correlation_id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  idempotency_key: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  timestamp: EventTimestamp.Timestamp,
+  metadata: Schema.optionalWith(Schema.NullOr(Metadata), { exact: true }),
+  payload: JsonObject
+}, Extra).annotations({ identifier: "EventEnvelope", title: "Event envelope" })
+
+/**
+ * A decoded envelope. Unknown top-level fields are kept as extra keys.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EventEnvelope = typeof EventEnvelope.Type
+
+/**
+ * An envelope whose payload was decoded with its definition: what a handler receives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodedEvent<A> {
+  readonly envelope: EventEnvelope
+  /** The payload in the definition's current type (upcast from an older version when needed). */
+  readonly payload: A
+  /** The version the payload was published with. */
+  readonly version: number
+}
+
+const pathOf = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
+
+const validationError = (
+  message: string,
+  field: string,
+  reason: string,
+  issues: ReadonlyArray<{ readonly field: string; readonly message: string; readonly type: string }> = []
+): ValidationError =>
+  new ValidationError({
+    message,
+    details: issues.length > 1 ? { field, reason, validation_errors: [...issues] } : { field, reason }
+  })
+
+const fromParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<string>, what: string) => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    field: pathOf([...prefix, ...issue.path]) || "<body>",
+    message: issue.message,
+    type: issue._tag
+  }))
+  const first = issues[0] ?? { field: pathOf(prefix) || "<body>", message: error.message, type: "Unknown" }
+  return validationError(`Invalid ${what}: ${first.field} ${first.message}`, first.field, first.message, issues)
+}
+
+const decodeEnvelope = Schema.decodeUnknown(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
+const encodeEnvelope = Schema.encode(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+/**
+ * Decodes a parsed JSON value as an envelope; the error's details name the field and the reason.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, ValidationError> =>
+  typeof input !== "object" || input === null || Array.isArray(input)
+    ? Effect.fail(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
+    : Effect.mapError(decodeEnvelope(input), (e) => fromParseError(e, [], "event envelope"))
+
+/**
+ * Decodes a message body (UTF-8 bytes or a string) as an envelope. Whatever is wrong, the `ValidationError`
+ * names the field and the reason (`{ field: "timestamp", reason: ... }`, `{ field: "payload", reason:
+ * "is missing" }`, `{ field: "<body>", reason: "not valid JSON: ..." }`), ready for a dead-letter record.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EventEnvelope } from "@glam/shared/Events"
+ *
+ * EventEnvelope.decodeBody(msg.data).pipe(
+ *   Effect.catchTag("ValidationError", (e) => deadLetter(msg, e.details.reason))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> =>
+  Effect.suspend(() => {
+    let text: string
+    if (typeof body === "string") {
+      text = body
+    } else {
+      try {
+        text = utf8.decode(body)
+      } catch {
+        return Effect.fail(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
+      }
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (e) {
+      const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
+      return Effect.fail(validationError(`Invalid event body: ${reason}`, "<body>", reason))
+    }
+    return decodeUnknown(json)
+  })
+
+/**
+ * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeUnknown = (envelope: EventEnvelope): Effect.Effect<typeof EventEnvelope.Encoded, ValidationError> =>
+  Effect.mapError(encodeEnvelope(envelope), (e) => fromParseError(e, [], "event envelope"))
+
+/**
+ * Encodes an envelope to the message body: JSON text, UTF-8 when sent.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeBody = (envelope: EventEnvelope): Effect.Effect<string, ValidationError> =>
+  Effect.map(encodeUnknown(envelope), (json) => JSON.stringify(json))
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /** `metadata.source_service`. */
+  readonly sourceService: string
+  /** `Nats-Msg-Id`; defaults to the event id. */
+  readonly idempotencyKey?: string | undefined
+  /** Defaults to the fiber's correlation id, else a new UUIDv4 (as the Python publisher did). */
+  readonly correlationId?: string | undefined
+  /** Extra metadata keys (`version` is always the definition's). */
+  readonly metadata?: { readonly [key: string]: unknown } | undefined
+  /** Build from this context (for example a response context) instead of a new one. */
+  readonly context?: EventContext.EventContext | undefined
+}
+
+/**
+ * Builds the envelope to publish for a definition and a payload: encodes the payload with the definition's
+ * schema (a payload that does not match is a `ValidationError` naming `payload.<field>`), new event id
+ * (UUIDv4) and timestamp, correlation id from the fiber, trace id from the current span, the fiber's causation
+ * id as `metadata.triggered_by`, `metadata.version` = the definition's payload version.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CatalogEvents, EventEnvelope } from "@glam/shared/Events"
+ *
+ * const program = Effect.gen(function*() {
+ *   const envelope = yield* EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
+ *     sourceService: "catalog-service"
+ *   })
+ *   const body = yield* EventEnvelope.encodeBody(envelope)
+ *   const headers = EventEnvelope.headers(envelope) // { "Nats-Msg-Id": ..., "X-Correlation-ID": ... }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  payload: A,
+  options: MakeOptions
+): Effect.Effect<EventEnvelope, ValidationError> =>
+  Effect.gen(function*() {
+    const encoded = yield* Effect.mapError(
+      EventDefinition.encodePayload(definition, payload),
+      (e) => fromParseError(e, ["payload"], `payload for ${definition.subject}`)
+    )
+    // As the Python publisher: a publish outside any correlated work starts a new chain (and its trace id).
+    const correlationId = options.correlationId ??
+      Option.getOrElse(yield* Correlation.correlationId, () => randomUUID())
+    const context = options.context ?? (yield* EventContext.make({
+      subject: definition.subject,
+      sourceService: options.sourceService,
+      correlationId,
+      idempotencyKey: options.idempotencyKey,
+      metadata: options.metadata
+    }))
+    const eventId = context.eventId
+    const envelope = {
+      event_id: eventId,
+      trace_id: context.traceId,
+      subject: definition.subject,
+      correlation_id: context.correlationId ?? randomUUID(),
+      idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? eventId,
+      timestamp: context.timestamp,
+      metadata: {
+        source_service: context.sourceService,
+        ...context.metadata,
+        ...(options.context !== undefined ? options.metadata : {}),
+        version: EventDefinition.formatVersion(definition.version)
+      },
+      payload: encoded as { readonly [key: string]: unknown }
+    }
+    // The envelope schema decodes JSON values: validating what we built here keeps a bad payload shape (a payload
+    // schema whose JSON side is not an object) from ever reaching the wire.
+    return yield* decodeUnknown(envelope)
+  })
+
+/**
+ * The NATS headers of a message carrying the envelope: `Nats-Msg-Id` = idempotency key (event id when none),
+ * `X-Correlation-ID` when there is a correlation id. (`traceparent` is the tracer's to add.)
+ *
+ * @since 0.1.0
+ * @category headers
+ */
+export const headers = (envelope: EventEnvelope): { readonly [name: string]: string } => {
+  const out: { [name: string]: string } = { "Nats-Msg-Id": envelope.idempotency_key || envelope.event_id }
+  if (typeof envelope.correlation_id === "string" && envelope.correlation_id !== "") {
+    out["X-Correlation-ID"] = envelope.correlation_id
+  }
+  return out
+}
+
+/**
+ * The payload version an envelope carries (`metadata.version`, 1 when absent).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const version = (envelope: EventEnvelope): Option.Option<number> =>
+  EventDefinition.versionOf(envelope.metadata?.version)
+
+/**
+ * Decodes an envelope's payload with its definition (upcasting older versions) into a typed event. Fails with a
+ * `ValidationError` naming `subject` (another definition's subject), `metadata.version` (a version the
+ * definition does not accept) or `payload.<path>`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeEvent = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  envelope: EventEnvelope
+): Effect.Effect<DecodedEvent<A>, ValidationError> =>
+  Effect.gen(function*() {
+    if (envelope.subject !== definition.subject) {
+      const reason = `expected ${definition.subject}, got ${envelope.subject}`
+      return yield* Effect.fail(validationError(`Wrong subject: ${reason}`, "subject", reason))
+    }
+    const v = version(envelope)
+    if (Option.isNone(v)) {
+      const reason = `is not a version number: ${JSON.stringify(envelope.metadata?.version)}`
+      return yield* Effect.fail(validationError(`Invalid metadata.version: ${reason}`, "metadata.version", reason))
+    }
+    const payload = yield* EventDefinition.decodePayload(definition, v.value, envelope.payload).pipe(
+      Effect.catchTags({
+        ParseError: (e) => Effect.fail(fromParseError(e, ["payload"], `payload of ${definition.subject}`)),
+        VersionUnsupported: (e) => {
+          const reason = `version ${e.version} is not accepted by ${definition.subject} (accepted: ${
+            e.accepted.join(", ")
+          })`
+          return Effect.fail(validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason))
+        }
+      })
+    )
+    return { envelope, payload, version: v.value }
+  })
+
+/**
+ * Decodes a message body straight into a typed event of a definition ({@link decodeBody} then
+ * {@link decodeEvent}).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  body: Uint8Array | string
+): Effect.Effect<DecodedEvent<A>, ValidationError> =>
+  Effect.flatMap(decodeBody(body), (envelope) => decodeEvent(definition, envelope))

@@ -1,0 +1,193 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option, Schema } from "effect"
+import * as CreditEvents from "../src/Events/CreditEvents.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as Events from "../src/Events/index.js"
+import * as Streams from "../src/Events/Streams.js"
+
+const Payload = Schema.Struct({ id: Schema.String })
+
+const definitionError = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    return e as { _tag: string; details: { field: string; reason: string } }
+  }
+  throw new Error("expected the definition to be rejected")
+}
+
+describe("EventDefinition", () => {
+  it("adds the evt./cmd. prefix when missing, as publish_event_response/publish_command did", () => {
+    expect(Events.event("catalog.sync_started", Payload).subject).toBe("evt.catalog.sync_started")
+    expect(Events.event("evt.catalog.sync_started", Payload).subject).toBe("evt.catalog.sync_started")
+    expect(Events.command("catalog.sync_initial", Payload).subject).toBe("cmd.catalog.sync_initial")
+    expect(Events.command("cmd.catalog.sync_initial", Payload).subject).toBe("cmd.catalog.sync_initial")
+    // Python prefixed anything that did not start with its own prefix
+    expect(EventDefinition.normalizeSubject("event", "cmd.catalog.x")).toBe("evt.cmd.catalog.x")
+    expect(Events.event("catalog.sync_started", Payload).kind).toBe("event")
+  })
+
+  it("infers the stream from the domain, for 3-, 4- and 5-token subjects", () => {
+    expect(Events.event("catalog.sync_started", Payload).stream).toBe(Streams.CATALOG)
+    expect(Events.event("notification.email.sent", Payload).stream).toBe(Streams.NOTIFICATION)
+    expect(Events.command("scheduler.schedule.create", Payload).stream).toBe(Streams.SCHEDULER)
+    expect(Events.event("ai_processing.selfie.analysis.completed", Payload).stream).toBe(Streams.AI_PROCESSING)
+    expect(Events.event("webhooks.shopify.orders.create", Payload).stream).toBe(Streams.WEBHOOKS)
+  })
+
+  it("rejects evt.order.updated at definition unless it names its stream", () => {
+    const error = definitionError(() => Events.event("order.updated", Payload))
+    expect(error._tag).toBe("ValidationError")
+    expect(error.details.field).toBe("subject")
+    expect(error.details.reason).toMatch(/no stream holds evt\.order\.updated/)
+    const ORDER = Streams.make("ORDER")
+    expect(Events.event("order.updated", Payload, { stream: ORDER }).stream.name).toBe("ORDER")
+    expect(CreditEvents.OrderUpdated.stream.name).toBe("ORDER")
+  })
+
+  it("infers from an extended registry without touching the default one", () => {
+    const registry = Streams.extend(Streams.defaultRegistry, Streams.make("ORDER"))
+    expect(Events.event("order.updated", Payload, { registry }).stream.name).toBe("ORDER")
+    expect(Option.isNone(Streams.streamForSubject("evt.order.updated"))).toBe(true)
+    expect(definitionError(() => Events.event("order.updated", Payload)).details.field).toBe("subject")
+  })
+
+  it("rejects a named stream that does not hold the subject, and malformed subjects", () => {
+    expect(definitionError(() => Events.event("order.updated", Payload, { stream: Streams.CATALOG })).details.field)
+      .toBe("stream")
+    expect(definitionError(() => Events.event("catalog.*", Payload)).details.field).toBe("subject")
+    expect(definitionError(() => Events.event("catalog..x", Payload)).details.field).toBe("subject")
+    expect(definitionError(() => Events.event("catalog.sync started", Payload)).details.field).toBe("subject")
+    // `webhook` (singular) is not the WEBHOOKS stream's domain
+    expect(definitionError(() => Events.event("webhook.received", Payload)).details.field).toBe("subject")
+    // two tokens: `evt.catalog` is not in `evt.catalog.>`
+    expect(definitionError(() => Events.event("catalog", Payload)).details.field).toBe("subject")
+  })
+})
+
+describe("Streams", () => {
+  it("has the ten domain streams holding cmd.<domain>.> and evt.<domain>.>", () => {
+    expect(Streams.all.map((s) => s.name)).toStrictEqual([
+      "CATALOG",
+      "MERCHANT",
+      "BILLING",
+      "CREDIT",
+      "PROFILE",
+      "NOTIFICATION",
+      "ANALYTICS",
+      "WEBHOOKS",
+      "SCHEDULER",
+      "AI_PROCESSING"
+    ])
+    for (const stream of Streams.all) {
+      expect(stream.subjects).toStrictEqual([
+        `cmd.${stream.name.toLowerCase()}.>`,
+        `evt.${stream.name.toLowerCase()}.>`
+      ])
+    }
+    expect(Streams.AI_PROCESSING.subjects).toStrictEqual(["cmd.ai_processing.>", "evt.ai_processing.>"])
+    expect(Streams.WEBHOOKS.subjects).toStrictEqual(["cmd.webhooks.>", "evt.webhooks.>"])
+  })
+
+  it("maps services to streams as SERVICE_STREAM_MAP", () => {
+    expect(Object.keys(Streams.serviceStreams)).toHaveLength(12)
+    expect(Streams.streamForService("catalog-connector")).toStrictEqual(Option.some(Streams.CATALOG))
+    expect(Streams.streamForService("profile-ai-selfie")).toStrictEqual(Option.some(Streams.AI_PROCESSING))
+    expect(Streams.streamForService("webhook-service")).toStrictEqual(Option.some(Streams.WEBHOOKS))
+    expect(Streams.streamForService("toString")).toStrictEqual(Option.none())
+  })
+
+  it("infers the stream of any subject with 3 or more tokens, where Python's `*` missed 4 and 5", () => {
+    expect(Streams.streamForSubject("evt.notification.email.sent")).toStrictEqual(Option.some(Streams.NOTIFICATION))
+    expect(Streams.streamForSubject("evt.notification.bulk_send.completed")).toStrictEqual(
+      Option.some(Streams.NOTIFICATION)
+    )
+    expect(Streams.streamForSubject("cmd.scheduler.schedule.create")).toStrictEqual(Option.some(Streams.SCHEDULER))
+    expect(Streams.streamForSubject("evt.profile.created")).toStrictEqual(Option.some(Streams.PROFILE))
+    expect(Streams.streamForSubject("evt.order.updated")).toStrictEqual(Option.none())
+    expect(Streams.streamForSubject("job.catalog.x")).toStrictEqual(Option.none())
+    // the Python filter `evt.notification.*` really did miss it; `>` does not
+    expect(Streams.subjectMatches("evt.notification.*", "evt.notification.email.sent")).toBe(false)
+    expect(Streams.subjectMatches("evt.notification.>", "evt.notification.email.sent")).toBe(true)
+    expect(Streams.subjectMatches("evt.notification.>", "evt.notification")).toBe(false)
+  })
+
+  it("registries are immutable; later streams replace earlier ones of the same domain", () => {
+    const custom = Streams.make("CATALOG_V2", { domain: "catalog" })
+    const registry = Streams.extend(Streams.defaultRegistry, custom)
+    expect(Streams.streamForSubject("evt.catalog.x", registry)).toStrictEqual(Option.some(custom))
+    expect(Streams.streamForSubject("evt.catalog.x")).toStrictEqual(Option.some(Streams.CATALOG))
+    expect(registry.streams).toHaveLength(10)
+  })
+})
+
+describe("Versioning", () => {
+  const V1 = Schema.Struct({ display_name: Schema.String })
+  const V2 = Schema.Struct({ first_name: Schema.String, last_name: Schema.String })
+  const V3 = Schema.Struct({ first_name: Schema.String, last_name: Schema.String, locale: Schema.String })
+  const ProfileCreated = Events.event("profile.created", V1).pipe(
+    Events.evolve(V2, (v1) => {
+      const [first_name = "", ...rest] = v1.display_name.split(" ")
+      return { first_name, last_name: rest.join(" ") }
+    })
+  )
+  const envelope = (payload: object, version?: unknown) => ({
+    event_id: "1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a1b",
+    subject: "evt.profile.created",
+    timestamp: "2026-11-21T23:59:59.999999+00:00",
+    ...(version === undefined ? {} : { metadata: { source_service: "profile-service", version } }),
+    payload
+  })
+  const decode = <A, I>(definition: EventDefinition.EventDefinition<A, I>, input: object) =>
+    Effect.flatMap(EventEnvelope.decodeUnknown(input), (e) => EventEnvelope.decodeEvent(definition, e))
+
+  it.effect("upcasts a v1 payload (Python's \"1.0.0\" or no version) to v2", () =>
+    Effect.gen(function*() {
+      expect(ProfileCreated.version).toBe(2)
+      const fromPython = yield* decode(ProfileCreated, envelope({ display_name: "Zoë Ångström" }, "1.0.0"))
+      expect(fromPython.payload).toStrictEqual({ first_name: "Zoë", last_name: "Ångström" })
+      expect(fromPython.version).toBe(1)
+      const unversioned = yield* decode(ProfileCreated, envelope({ display_name: "Ana" }))
+      expect(unversioned.payload).toStrictEqual({ first_name: "Ana", last_name: "" })
+      const current = yield* decode(ProfileCreated, envelope({ first_name: "A", last_name: "B" }, "2.0.0"))
+      expect(current.payload).toStrictEqual({ first_name: "A", last_name: "B" })
+      expect(current.version).toBe(2)
+    }))
+
+  it.effect("a v1 payload that is not a valid v1 fails naming the field", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(decode(ProfileCreated, envelope({ first_name: "A" }, "1.0.0")))
+      expect(error.details.field).toBe("payload.display_name")
+    }))
+
+  it.effect("chains upcasts v1 -> v2 -> v3 and checks the upcast result against the new schema", () =>
+    Effect.gen(function*() {
+      const V3Def = ProfileCreated.pipe(Events.evolve(V3, (v2) => ({ ...v2, locale: "en" })))
+      const fromV1 = yield* decode(V3Def, envelope({ display_name: "Ana Lima" }, 1))
+      expect(fromV1.payload).toStrictEqual({ first_name: "Ana", last_name: "Lima", locale: "en" })
+      const Broken = ProfileCreated.pipe(
+        Events.evolve(V3, (v2) => ({ ...v2, locale: 7 as unknown as string }))
+      )
+      const error = yield* Effect.flip(decode(Broken, envelope({ first_name: "A", last_name: "B" }, "2.0.0")))
+      expect(error.details.field).toBe("payload.locale")
+    }))
+
+  it.effect("publishes the current version in metadata.version", () =>
+    Effect.gen(function*() {
+      const made = yield* EventEnvelope.make(ProfileCreated, { first_name: "A", last_name: "B" }, {
+        sourceService: "profile-service"
+      })
+      expect(made.metadata?.version).toBe("2.0.0")
+      expect(EventEnvelope.version(made)).toStrictEqual(Option.some(2))
+    }))
+
+  it("reads versions as Python and we write them", () => {
+    expect(EventDefinition.versionOf(undefined)).toStrictEqual(Option.some(1))
+    expect(EventDefinition.versionOf("1.0.0")).toStrictEqual(Option.some(1))
+    expect(EventDefinition.versionOf("v3.1.4-rc.1")).toStrictEqual(Option.some(3))
+    expect(EventDefinition.versionOf(2)).toStrictEqual(Option.some(2))
+    expect(EventDefinition.versionOf("latest")).toStrictEqual(Option.none())
+    expect(EventDefinition.versionOf(0)).toStrictEqual(Option.none())
+  })
+})

@@ -1,0 +1,288 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Option, Schema, TestClock } from "effect"
+import fc from "fast-check"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as CatalogEvents from "../src/Events/CatalogEvents.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventTimestamp from "../src/Events/EventTimestamp.js"
+import * as NotificationEvents from "../src/Events/NotificationEvents.js"
+import * as SchedulerEvents from "../src/Events/SchedulerEvents.js"
+import * as Streams from "../src/Events/Streams.js"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+
+const vectors = path.resolve(process.cwd(), "../shared/interop/events")
+const checker = path.resolve(process.cwd(), "../shared/interop/python_consumer_check.py")
+const read = (name: string) => fs.readFileSync(path.join(vectors, name))
+const valid = fs.readdirSync(vectors).filter((f) => f.startsWith("publisher-") || f.startsWith("helper-"))
+
+/** Runs the Python consumer check on bodies; returns its exit code and output. */
+const pythonCheck = (bodies: ReadonlyArray<string>, subject?: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-events-"))
+  try {
+    const files = bodies.map((body, i) => {
+      const file = path.join(dir, `envelope-${i}.json`)
+      fs.writeFileSync(file, body, "utf8")
+      return file
+    })
+    const args = [checker, ...(subject === undefined ? [] : ["--subject", subject]), ...files]
+    const result = spawnSync("python3", args, { encoding: "utf8" })
+    if (result.error) throw new Error(`python3 could not run: ${result.error.message}`)
+    return { status: result.status, output: result.stdout + result.stderr }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const failure = <A>(effect: Effect.Effect<A, unknown>) =>
+  Effect.flip(effect).pipe(Effect.map((e) => e as { _tag: string; details: { field: string; reason: string } }))
+
+describe("EventEnvelope: interop vectors", () => {
+  it.effect.each(valid)("%s decodes with nothing lost", (name) =>
+    Effect.gen(function*() {
+      const raw = read(name)
+      const envelope = yield* EventEnvelope.decodeBody(raw)
+      const json = JSON.parse(raw.toString("utf8"))
+      expect(envelope.event_id).toBe(json.event_id)
+      expect(envelope.timestamp).toBe(json.timestamp)
+      expect(yield* EventEnvelope.encodeUnknown(envelope)).toStrictEqual(json)
+      expect(Option.isSome(Streams.streamForSubject(envelope.subject))).toBe(true)
+    }))
+
+  it.effect("keeps unknown top-level fields, microseconds and null correlation ids", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* EventEnvelope.decodeBody(read("publisher-scheduler-extra-field.json"))
+      expect(scheduler.schema_version).toBe(2)
+      expect(yield* EventEnvelope.encodeBody(scheduler)).toContain("\"schema_version\":2")
+      const nonAscii = yield* EventEnvelope.decodeBody(read("publisher-non-ascii.json"))
+      expect(nonAscii.correlation_id).toBeNull()
+      expect(nonAscii.timestamp).toBe("2026-11-21T23:59:59.999999+00:00")
+      expect(nonAscii.payload.display_name).toBe("Zoë Ångström — 東京")
+      expect(nonAscii.payload.emoji).toBe("💄")
+    }))
+
+  it.effect("invalid-bad-timestamp fails naming the timestamp", () =>
+    Effect.gen(function*() {
+      const error = yield* failure(EventEnvelope.decodeBody(read("invalid-bad-timestamp.json")))
+      expect(error._tag).toBe("ValidationError")
+      expect(error.details.field).toBe("timestamp")
+      expect(error.details.reason).toMatch(/ISO-8601/)
+    }))
+
+  it.effect("invalid-missing-payload fails naming the payload", () =>
+    Effect.gen(function*() {
+      const error = yield* failure(EventEnvelope.decodeBody(read("invalid-missing-payload.json")))
+      expect(error._tag).toBe("ValidationError")
+      expect(error.details).toMatchObject({ field: "payload", reason: "is missing" })
+    }))
+
+  it.effect("invalid-not-json fails naming the body", () =>
+    Effect.gen(function*() {
+      const error = yield* failure(EventEnvelope.decodeBody(read("invalid-not-json.txt")))
+      expect(error._tag).toBe("ValidationError")
+      expect(error.details.field).toBe("<body>")
+      expect(error.details.reason).toMatch(/^not valid JSON: /)
+    }))
+
+  it.effect("rejects what the Python subscriber rejects", () =>
+    Effect.gen(function*() {
+      const base = { event_id: "e1", subject: "evt.catalog.sync_started", timestamp: "2026-11-21T14:03:27+00:00" }
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [[], "<body>"],
+        [{ ...base, payload: [] }, "payload"],
+        [{ ...base, payload: {}, timestamp: "2026-11-21T14:03:27" }, "timestamp"],
+        [{ ...base, payload: {}, metadata: "x" }, "metadata"],
+        [{ subject: "s", timestamp: base.timestamp, payload: {} }, "event_id"]
+      ]
+      for (const [input, field] of cases) {
+        const error = yield* failure(EventEnvelope.decodeUnknown(input))
+        expect(error.details.field).toBe(field)
+      }
+      const badUtf8 = yield* failure(EventEnvelope.decodeBody(new Uint8Array([0x7b, 0xff, 0x7d])))
+      expect(badUtf8.details).toMatchObject({ field: "<body>", reason: "not valid UTF-8" })
+    }))
+
+  it.effect("decodes vector payloads with their catalogue definitions", () =>
+    Effect.gen(function*() {
+      const started = yield* EventEnvelope.decode(
+        CatalogEvents.SyncStarted,
+        read("publisher-catalog-sync-started.json")
+      )
+      expect(started.payload.item_count).toBe(1284)
+      expect(started.version).toBe(1)
+      const sent = yield* EventEnvelope.decode(NotificationEvents.EmailSent, read("publisher-email-sent-4-tokens.json"))
+      expect(sent.payload.sent_at).toBe("2026-11-21T14:05:02.249811+00:00")
+      const create = yield* EventEnvelope.decode(
+        SchedulerEvents.ScheduleCreate,
+        read("publisher-scheduler-extra-field.json")
+      )
+      expect(create.payload).toMatchObject({ name: "nightly-sync", priority: 5, max_retries: 3, timezone: "UTC" })
+      const email = yield* EventEnvelope.decode(NotificationEvents.SendEmail, read("helper-send-email-command.json"))
+      expect(email.payload.recipient.email).toBe("ana@example.com")
+    }))
+
+  it.effect("decodeEvent names the subject, the version and the payload field", () =>
+    Effect.gen(function*() {
+      const envelope = yield* EventEnvelope.decodeBody(read("publisher-catalog-sync-started.json"))
+      const wrong = yield* failure(EventEnvelope.decodeEvent(CatalogEvents.SyncFailed, envelope))
+      expect(wrong.details.field).toBe("subject")
+      const badPayload = yield* failure(
+        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, payload: { merchant_id: "x", sync_id: 1 } })
+      )
+      expect(badPayload.details.field).toMatch(/^payload\.(merchant_id|sync_id)$/)
+      const badVersion = yield* failure(
+        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { version: "banana" } })
+      )
+      expect(badVersion.details.field).toBe("metadata.version")
+      const newer = yield* failure(
+        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { version: "2.0.0" } })
+      )
+      expect(newer.details).toMatchObject({ field: "metadata.version" })
+      expect(newer.details.reason).toMatch(/version 2 is not accepted/)
+    }))
+})
+
+// Envelopes as any producer may write them: optional fields absent or null, extra fields, non-ASCII text.
+const text = fc.string({ unit: "grapheme", maxLength: 12 })
+const token = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/)
+const timestamp = fc.tuple(
+  fc.integer({ min: 0, max: 4_102_444_799 }),
+  fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 999_999 })),
+  fc.constantFrom(0, 60, -300, 330),
+  fc.boolean()
+).map(([s, us, offset, zulu]) => EventTimestamp.formatWithOffset(s * 1_000_000 + us, offset, zulu))
+const nullableId = fc.option(fc.oneof(fc.uuid(), text), { nil: null })
+const known = new Set(["event_id", "trace_id", "subject", "correlation_id", "idempotency_key", "timestamp", "metadata"])
+const extraKey = text.filter((k) => !known.has(k) && k !== "payload")
+const json = fc.jsonValue({ maxDepth: 2 })
+
+const envelopeArbitrary = fc.record({
+  event_id: fc.uuid(),
+  trace_id: nullableId,
+  subject: fc.tuple(fc.constantFrom("cmd", "evt"), token, fc.array(token, { minLength: 1, maxLength: 3 })).map((
+    [k, d, rest]
+  ) => [k, d, ...rest].join(".")),
+  correlation_id: nullableId,
+  idempotency_key: nullableId,
+  timestamp,
+  metadata: fc.option(
+    fc.record({
+      source_service: text,
+      version: fc.constantFrom("1.0.0", "2.0.0", 3),
+      triggered_by: nullableId,
+      original_source: fc.option(text, { nil: null }),
+      free: json
+    }, { requiredKeys: [] }),
+    { nil: null }
+  ),
+  payload: fc.dictionary(text, json, { maxKeys: 5 })
+}, { requiredKeys: ["event_id", "subject", "timestamp", "payload"] }).chain((envelope) =>
+  fc.dictionary(extraKey, json, { maxKeys: 3 }).map((extra) => ({ ...extra, ...envelope }))
+).map((envelope) => JSON.parse(JSON.stringify(envelope)) as { readonly [key: string]: unknown })
+
+describe("EventEnvelope: round trip", () => {
+  it("decode then encode is the identity, and so is encode then decode", () => {
+    fc.assert(
+      fc.property(envelopeArbitrary, (input) => {
+        const decoded = Effect.runSync(EventEnvelope.decodeUnknown(input))
+        const encoded = Effect.runSync(EventEnvelope.encodeUnknown(decoded))
+        expect(encoded).toStrictEqual(input)
+        const body = Effect.runSync(EventEnvelope.encodeBody(decoded))
+        expect(Effect.runSync(EventEnvelope.decodeBody(new TextEncoder().encode(body)))).toStrictEqual(decoded)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("every generated envelope we encode passes the Python consumer check", () => {
+    const bodies = fc.sample(envelopeArbitrary, { numRuns: 60, seed: 42 }).map((input) =>
+      Effect.runSync(Effect.flatMap(EventEnvelope.decodeUnknown(input), EventEnvelope.encodeBody))
+    )
+    const result = pythonCheck(bodies)
+    expect(result.output).not.toMatch(/dropped|rejected/)
+    expect(result.status).toBe(0)
+  })
+
+  it("the Python check does reject a broken envelope (the harness can fail)", () => {
+    const result = pythonCheck([JSON.stringify({ event_id: "e", subject: "s", timestamp: "yesterday", payload: {} })])
+    expect(result.status).toBe(1)
+  })
+})
+
+describe("EventEnvelope.make", () => {
+  const payload = { merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7", sync_id: "9f1c2d3e" }
+
+  it.effect("fills ids, timestamp, metadata and headers from the fiber", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 10, 21, 14, 3, 27, 512))
+      const envelope = yield* EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
+        sourceService: "catalog-service"
+      }).pipe(Correlation.withCorrelationId("corr_4f9a1c2b7d3e"), Correlation.withCausationId("cause-1"))
+      expect(envelope.subject).toBe("evt.catalog.sync_started")
+      expect(envelope.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(envelope.timestamp).toBe("2026-11-21T14:03:27.512000+00:00")
+      expect(envelope.correlation_id).toBe("corr_4f9a1c2b7d3e")
+      expect(envelope.idempotency_key).toBe(envelope.event_id)
+      expect(envelope.metadata).toStrictEqual({
+        source_service: "catalog-service",
+        version: "1.0.0",
+        triggered_by: "cause-1"
+      })
+      expect(EventEnvelope.headers(envelope)).toStrictEqual({
+        "Nats-Msg-Id": envelope.event_id,
+        "X-Correlation-ID": "corr_4f9a1c2b7d3e"
+      })
+      const body = yield* EventEnvelope.encodeBody(envelope)
+      const check = pythonCheck([body], "evt.catalog.sync_started")
+      expect(check.status).toBe(0)
+    }))
+
+  it.effect("uses the idempotency key as Nats-Msg-Id and the span's trace id", () =>
+    Effect.gen(function*() {
+      const [envelope, traceId] = yield* Effect.all([
+        EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
+          sourceService: "catalog-service",
+          idempotencyKey: "SHOPIFY_SYNC_9f1c2d3e_TESTSTORE"
+        }),
+        Effect.map(Effect.currentSpan, (span) => span.traceId)
+      ]).pipe(Effect.withSpan("publish"))
+      expect(envelope.trace_id).toBe(traceId)
+      expect(EventEnvelope.headers(envelope)["Nats-Msg-Id"]).toBe("SHOPIFY_SYNC_9f1c2d3e_TESTSTORE")
+      // Without a correlation in the fiber the Python publisher started a new chain: so do we.
+      expect(envelope.correlation_id).toMatch(/^[0-9a-f-]{36}$/)
+    }))
+
+  it.effect("rejects a payload that does not match its schema before anything is sent", () =>
+    Effect.gen(function*() {
+      const error = yield* failure(
+        EventEnvelope.make(CatalogEvents.SyncStarted, { ...payload, merchant_id: "not-a-uuid" }, {
+          sourceService: "catalog-service"
+        })
+      )
+      expect(error._tag).toBe("ValidationError")
+      expect(error.details.field).toBe("payload.merchant_id")
+    }))
+
+  it.effect("rejects a definition whose payload is not a JSON object", () =>
+    Effect.gen(function*() {
+      const Weird = EventDefinition.event("catalog.weird", Schema.Array(Schema.String))
+      const error = yield* failure(EventEnvelope.make(Weird, ["a"], { sourceService: "x" }))
+      expect(error.details.field).toBe("payload")
+    }))
+
+  it.effect("writes the definition's payload version, whatever metadata says", () =>
+    Effect.gen(function*() {
+      const V2 = CatalogEvents.SyncStarted.pipe(
+        EventDefinition.evolve(Schema.Struct({ merchant_id: Schema.UUID }), (v1) => ({ merchant_id: v1.merchant_id }))
+      )
+      const envelope = yield* EventEnvelope.make(V2, { merchant_id: payload.merchant_id }, {
+        sourceService: "catalog-service",
+        metadata: { version: "9.9.9", region: "eu" }
+      })
+      expect(envelope.metadata).toMatchObject({ version: "2.0.0", region: "eu" })
+      expect(Either.isRight(Effect.runSync(Effect.either(EventEnvelope.decodeEvent(V2, envelope))))).toBe(true)
+    }))
+})
