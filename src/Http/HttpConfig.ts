@@ -1,0 +1,162 @@
+/**
+ * The typed configuration sections of the HTTP module, read only through Effect `Config`.
+ *
+ * Keys (all under the service's configuration tree):
+ *
+ * - `service.name` — the `X-Service-Name` header and the `service` metric label
+ * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB),
+ *   `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([])
+ * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
+ *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
+ * - `redis.url` (optional: rate limiting uses Redis when set)
+ * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
+ *   `rate_limit.algorithm` ("fixed-window" | "token-bucket")
+ * - `clients.<name>.base_url`, `.timeout_ms` (10000), `.max_retries` (3), `.retry_base_delay_ms` (100),
+ *   `.breaker_failure_threshold` (5), `.breaker_reset_timeout_ms` (30000), `.breaker_half_open_max_calls` (1)
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+
+/**
+ * The service name (`service.name`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const serviceName: Config.Config<string> = Config.nested(Config.string("name"), "service")
+
+/**
+ * The server section (`http.*`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerConfig {
+  readonly port: number
+  readonly host: string
+  readonly corsOrigins: ReadonlyArray<string>
+  readonly bodyLimitBytes: number
+  readonly requestTimeoutMs: number
+  readonly trustedProxies: ReadonlyArray<string>
+}
+
+/**
+ * Reads the server section (`http.*`) with its defaults.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const server: Config.Config<ServerConfig> = Config.nested(
+  Config.all({
+    port: Config.withDefault(Config.port("port"), 8000),
+    host: Config.withDefault(Config.string("host"), "0.0.0.0"),
+    corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
+    bodyLimitBytes: Config.withDefault(Config.integer("body_limit_bytes"), 1024 * 1024),
+    requestTimeoutMs: Config.withDefault(Config.integer("request_timeout_ms"), 30_000),
+    trustedProxies: Config.withDefault(Config.array(Config.string(), "trusted_proxies"), [])
+  }),
+  "http"
+)
+
+/**
+ * The JWT section (`auth.*`). Exactly one key source is used: `jwks_url`, else `public_key`, else `secret`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthConfig {
+  readonly algorithms: ReadonlyArray<string>
+  readonly secret: Option.Option<Redacted.Redacted>
+  readonly publicKey: Option.Option<string>
+  readonly jwksUrl: Option.Option<string>
+  readonly issuer: Option.Option<string>
+  readonly audience: Option.Option<string>
+  readonly clockToleranceSeconds: number
+}
+
+/**
+ * Reads the JWT section (`auth.*`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const auth: Config.Config<AuthConfig> = Config.nested(
+  Config.all({
+    algorithms: Config.withDefault(Config.array(Config.string(), "algorithms"), ["HS256"]),
+    secret: Config.option(Config.redacted("secret")),
+    publicKey: Config.option(Config.string("public_key")),
+    jwksUrl: Config.option(Config.string("jwks_url")),
+    issuer: Config.option(Config.string("issuer")),
+    audience: Config.option(Config.string("audience")),
+    clockToleranceSeconds: Config.withDefault(Config.number("clock_tolerance_seconds"), 5)
+  }),
+  "auth"
+)
+
+/**
+ * The rate limit section (`rate_limit.*`) plus `redis.url`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimitConfig {
+  readonly enabled: boolean
+  readonly limit: number
+  readonly windowMs: number
+  readonly algorithm: "fixed-window" | "token-bucket"
+  readonly redisUrl: Option.Option<string>
+}
+
+/**
+ * Reads the rate limit section (`rate_limit.*`) and `redis.url`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const rateLimit: Config.Config<RateLimitConfig> = Config.all({
+  enabled: Config.withDefault(Config.boolean("enabled"), true).pipe(Config.nested("rate_limit")),
+  limit: Config.withDefault(Config.integer("limit"), 100).pipe(Config.nested("rate_limit")),
+  windowMs: Config.withDefault(Config.integer("window_ms"), 60_000).pipe(Config.nested("rate_limit")),
+  algorithm: Config.withDefault(Config.literal("fixed-window", "token-bucket")("algorithm"), "fixed-window").pipe(
+    Config.nested("rate_limit")
+  ),
+  redisUrl: Config.option(Config.string("url")).pipe(Config.nested("redis"))
+})
+
+/**
+ * The settings of one outgoing client (`clients.<name>.*`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientConfig {
+  readonly name: string
+  readonly baseUrl: string
+  readonly timeoutMs: number
+  readonly maxRetries: number
+  readonly retryBaseDelayMs: number
+  readonly breakerFailureThreshold: number
+  readonly breakerResetTimeoutMs: number
+  readonly breakerHalfOpenMaxCalls: number
+}
+
+/**
+ * Reads the settings of the client named `name` (`clients.<name>.*`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const client = (name: string): Config.Config<ClientConfig> =>
+  Config.all({
+    name: Config.succeed(name),
+    baseUrl: Config.string("base_url"),
+    timeoutMs: Config.withDefault(Config.integer("timeout_ms"), 10_000),
+    maxRetries: Config.withDefault(Config.integer("max_retries"), 3),
+    retryBaseDelayMs: Config.withDefault(Config.integer("retry_base_delay_ms"), 100),
+    breakerFailureThreshold: Config.withDefault(Config.integer("breaker_failure_threshold"), 5),
+    breakerResetTimeoutMs: Config.withDefault(Config.integer("breaker_reset_timeout_ms"), 30_000),
+    breakerHalfOpenMaxCalls: Config.withDefault(Config.integer("breaker_half_open_max_calls"), 1)
+  }).pipe(Config.nested(name), Config.nested("clients"))

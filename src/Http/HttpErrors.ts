@@ -1,0 +1,329 @@
+/**
+ * Failures to responses: tagged errors become their status and `error` body, request decoding failures a 422
+ * `VALIDATION_ERROR` with `validation_errors` (`field`, `message`, `type`) as the Python middleware built them
+ * from pydantic, and anything else a 500 `INTERNAL_ERROR` with no internal text (the cause is logged).
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { ValidationError } from "../Errors/CommonErrors.js"
+import { ErrorBody, fromResponseBody } from "../Errors/ErrorResponse.js"
+import { DomainErrorClass, type GlamError, isGlamError, OptionalNumber } from "../Errors/GlamError.js"
+import * as ApiEnvelope from "./ApiEnvelope.js"
+
+/**
+ * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLargeError extends DomainErrorClass<PayloadTooLargeError>()("PayloadTooLargeError", {
+  code: "PAYLOAD_TOO_LARGE",
+  status: 413,
+  message: "Request body too large",
+  details: { max_bytes: OptionalNumber }
+}) {}
+
+/**
+ * An HTTP-level failure without a domain meaning (unknown route, wrong method), written as FastAPI's
+ * `HTTPException` branch did: code `HTTP_<status>`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
+  status: Schema.Number,
+  message: Schema.String
+}) {}
+
+/**
+ * One entry of `details.validation_errors`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ValidationIssue {
+  readonly field: string
+  readonly message: string
+  readonly type: string
+}
+
+/**
+ * Where a decoded value came from; the first segment of `field` (`query.limit`, `body.name`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Location = "query" | "path" | "body" | "header"
+
+const pydanticTypes: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^Input should be less than or equal to /, "less_than_equal"],
+  [/^Input should be greater than or equal to /, "greater_than_equal"],
+  [/^Input should be less than /, "less_than"],
+  [/^Input should be greater than /, "greater_than"],
+  [/^Input should be a valid integer, unable to parse/, "int_parsing"],
+  [/^Input should be a valid integer/, "int_type"],
+  [/^Input should be a valid number/, "float_parsing"],
+  [/^Input should be a valid string/, "string_type"],
+  [/^Input should be a valid boolean/, "bool_parsing"],
+  [/^String should have at least /, "string_too_short"],
+  [/^String should have at most /, "string_too_long"],
+  [/^Field required$/, "missing"],
+  [/^Extra inputs are not permitted$/, "extra_forbidden"]
+]
+
+/**
+ * The pydantic error type for a message (`less_than_equal` for "Input should be less than or equal to 1000"),
+ * `value_error` for messages pydantic never wrote.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const pydanticType = (message: string): string => {
+  for (const [pattern, type] of pydanticTypes) if (pattern.test(message)) return type
+  return "value_error"
+}
+
+/**
+ * The validation issues of a formatted `ParseError` (`ArrayFormatter` output), under a location.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const issuesFromFormatted = (
+  issues: ReadonlyArray<{ readonly _tag: string; readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>,
+  location: Location | ((path: ReadonlyArray<PropertyKey>) => Location)
+): Array<ValidationIssue> =>
+  issues.map((issue) => {
+    const loc = typeof location === "function" ? location(issue.path) : location
+    const field = [loc, ...issue.path.map(String)].join(".")
+    if (issue._tag === "Missing") return { field, message: "Field required", type: "missing" }
+    if (issue._tag === "Unexpected") {
+      return { field, message: "Extra inputs are not permitted", type: "extra_forbidden" }
+    }
+    return { field, message: issue.message, type: pydanticType(issue.message) }
+  })
+
+/**
+ * A `ValidationError` (422) carrying `validation_errors`, message "Request validation failed".
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validationError = (issues: ReadonlyArray<ValidationIssue>): ValidationError =>
+  new ValidationError({ message: "Request validation failed", details: { validation_errors: issues } })
+
+/**
+ * The `ValidationError` for a `ParseError` of a value decoded from one location.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const fromParseError = (error: ParseResult.ParseError, location: Location): ValidationError =>
+  validationError(issuesFromFormatted(ParseResult.ArrayFormatter.formatErrorSync(error), location))
+
+const locate = (request: HttpServerRequest.HttpServerRequest) => (path: ReadonlyArray<PropertyKey>): Location => {
+  const key = path.length > 0 ? String(path[0]) : ""
+  const q = request.url.indexOf("?")
+  if (q !== -1 && new URLSearchParams(request.url.slice(q + 1)).has(key)) return "query"
+  if (key.toLowerCase() in request.headers) return "header"
+  if (request.method === "POST" || request.method === "PUT" || request.method === "PATCH") return "body"
+  return "query"
+}
+
+/**
+ * The `ValidationError` for `HttpApi`'s `HttpApiDecodeError`. `HttpApi` does not say which part of the request
+ * failed, so the location is inferred: a key present in the query string is `query`, a header `header`, else
+ * `body` for requests with a body and `query` otherwise.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const fromDecodeError = (
+  error: HttpApiError.HttpApiDecodeError,
+  request: HttpServerRequest.HttpServerRequest
+): ValidationError => validationError(issuesFromFormatted(error.issues, locate(request)))
+
+const bodyError = (message: string, type: string) => validationError([{ field: "body", message, type }])
+
+/**
+ * Decodes the query string with a schema; failures are `ValidationError`s located at `query.<key>`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeQuery = <A, I extends Readonly<Record<string, string | ReadonlyArray<string> | undefined>>, R>(
+  schema: Schema.Schema<A, I, R>
+) => Effect.mapError(HttpServerRequest.schemaSearchParams(schema), (e) => fromParseError(e, "query"))
+
+/**
+ * Decodes the route parameters with a schema; failures are `ValidationError`s located at `path.<key>`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodePath = <A, I extends Readonly<Record<string, string | undefined>>, R>(
+  schema: Schema.Schema<A, I, R>
+) => Effect.mapError(HttpRouter.schemaPathParams(schema), (e) => fromParseError(e, "path"))
+
+/**
+ * Decodes a JSON body with a schema; a body that is not JSON is `json_invalid`, schema failures are located at
+ * `body.<key>`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
+  Effect.flatMap(
+    Effect.mapError(
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.json),
+      (e) => toRequestFailure(e)
+    ),
+    (json) => Effect.mapError(Schema.decodeUnknown(schema)(json), (e) => fromParseError(e, "body"))
+  )
+
+const toRequestFailure = (error: unknown): GlamError | HttpStatusError => {
+  if (HttpServerError.isServerError(error) && error._tag === "RequestError") {
+    const cause = error.cause
+    if (Predicate.isError(cause) && cause.message === "maxBytes exceeded") return new PayloadTooLargeError({})
+    return bodyError("JSON decode error", "json_invalid")
+  }
+  return bodyError("JSON decode error", "json_invalid")
+}
+
+/**
+ * What a failure becomes on the wire: a tagged error as it is, decode failures a `ValidationError`, unknown
+ * routes `HTTP_404`, an oversized body `PAYLOAD_TOO_LARGE`; `undefined` for anything else (500).
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const normalize = (
+  failure: unknown,
+  request: Option.Option<HttpServerRequest.HttpServerRequest>
+): GlamError | HttpStatusError | undefined => {
+  if (isGlamError(failure)) return failure
+  if (failure instanceof HttpStatusError) return failure
+  if (HttpApiError.HttpApiDecodeError.prototype.isPrototypeOf(failure as object)) {
+    const decode = failure as HttpApiError.HttpApiDecodeError
+    return Option.isSome(request)
+      ? fromDecodeError(decode, request.value)
+      : validationError(issuesFromFormatted(decode.issues, "query"))
+  }
+  if (ParseResult.isParseError(failure)) return fromParseError(failure, "body")
+  if (HttpServerError.isServerError(failure)) {
+    if (failure._tag === "RouteNotFound") return new HttpStatusError({ status: 404, message: "Not Found" })
+    if (failure._tag === "RequestError" && failure.reason === "Decode") return toRequestFailure(failure)
+  }
+  return undefined
+}
+
+/**
+ * The envelope response for a failure (see {@link normalize}); headers such as `Retry-After` are added for
+ * `RATE_LIMITED`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const failureResponse = (
+  failure: unknown,
+  request: Option.Option<HttpServerRequest.HttpServerRequest> = Option.none()
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const known = normalize(failure, request)
+  if (known instanceof HttpStatusError) {
+    return Effect.map(ApiEnvelope.currentMeta, (meta) =>
+      HttpServerResponse.unsafeJson({
+        error: { code: `HTTP_${known.status}`, message: known.message },
+        meta
+      }, { status: known.status }))
+  }
+  const retryAfter = known !== undefined && known.code === "RATE_LIMITED" ? known.details["retry_after"] : undefined
+  return ApiEnvelope.error(
+    known,
+    typeof retryAfter === "number" ? { headers: { "retry-after": String(Math.max(1, Math.ceil(retryAfter))) } } : {}
+  )
+}
+
+/**
+ * The response for a whole `Cause`: its first failure (see {@link failureResponse}); defects and anything
+ * foreign are logged with their cause and answered `INTERNAL_ERROR`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.gen(function*() {
+    const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
+    const failure = Cause.failureOption(cause)
+    // HttpApi reads bodies with `orDie`: a body that is not JSON (or too large) arrives as a defect.
+    const defect = Option.filter(
+      Cause.dieOption(cause),
+      (d) => HttpServerError.isServerError(d) && d._tag === "RequestError"
+    )
+    const candidate = Option.isSome(failure) ? failure.value : Option.getOrUndefined(defect)
+    if (normalize(candidate, request) === undefined) {
+      yield* Effect.logError("Unhandled failure", cause)
+    }
+    return yield* failureResponse(candidate, request)
+  })
+
+/**
+ * The error-mapping middleware: every failure or defect of the app becomes an envelope response. Interruptions
+ * (a client that went away) pass through.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware: HttpMiddleware.HttpMiddleware = HttpMiddleware.make((app) =>
+  Effect.catchAllCause(app, (cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : causeResponse(cause))
+)
+
+const envelopeFor = (status: number) =>
+  Schema.Struct({ error: ErrorBody, meta: ApiEnvelope.Meta }).annotations(HttpApiSchema.annotations({ status }))
+
+/**
+ * Declares an error of the catalogue on an `HttpApi` endpoint or group: the OpenAPI document shows its status
+ * and the envelope, and the handler's failure is encoded as `{ error, meta }` with that status.
+ *
+ * @example
+ * ```ts
+ * import { HttpApiEndpoint } from "@effect/platform"
+ * import { Errors, Http } from "@glam/shared"
+ *
+ * HttpApiEndpoint.get("get", "/api/v1/items/:id").addError(Http.HttpErrors.ApiError(Errors.ItemNotFoundError))
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ApiError = <
+  C extends { readonly status: number; readonly code: string } & (abstract new(...args: never) => GlamError)
+>(
+  errorClass: C
+): Schema.Schema<InstanceType<C>, ApiEnvelope.ErrorEnvelope> => {
+  const isInstance = (u: unknown): u is InstanceType<C> => u instanceof errorClass
+  const Instance = Schema.declare(isInstance, { identifier: errorClass.code })
+  return Schema.transformOrFail(envelopeFor(errorClass.status), Instance, {
+    strict: true,
+    decode: (body, _, ast) => {
+      const error = fromResponseBody(body.error, { status: errorClass.status })
+      return isInstance(error) ? ParseResult.succeed(error) : ParseResult.fail(new ParseResult.Type(ast, body))
+    },
+    encode: (error) => ApiEnvelope.errorBody(error)
+  }).annotations({
+    identifier: `${errorClass.code}Response`,
+    ...HttpApiSchema.annotations({ status: errorClass.status })
+  }) as unknown as Schema.Schema<InstanceType<C>, ApiEnvelope.ErrorEnvelope>
+}

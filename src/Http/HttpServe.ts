@@ -1,0 +1,292 @@
+/**
+ * One way to serve: {@link serve} an `HttpApp` (an `HttpRouter`, say) or {@link serveApi} an `HttpApi`, with the
+ * whole stack applied, from the outside in:
+ *
+ * 1. tracing — `@effect/platform`'s server span (continues an incoming `traceparent`; always outermost)
+ * 2. metrics — `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`
+ * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
+ *    `x-trace-id` response headers
+ * 4. access log
+ * 5. CORS (`http.cors_origins`; none when empty)
+ * 6. error mapping — every failure becomes the envelope with its status
+ * 7. limits — body size (413) and request timeout (504)
+ * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
+ * 9. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
+ *    `rate_limit.enabled`), then the app.
+ *
+ * Readiness answers 503 from the moment the server's scope begins to close, before connections are closed.
+ *
+ * @since 0.1.0
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import type * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { createServer } from "node:http"
+import * as Health from "./Health.js"
+import * as HttpConfig from "./HttpConfig.js"
+import * as HttpErrors from "./HttpErrors.js"
+import * as HttpMetrics from "./HttpMetrics.js"
+import * as JwtAuth from "./JwtAuth.js"
+import * as Limits from "./Limits.js"
+import * as RateLimit from "./RateLimit.js"
+import { Readiness, type ReadinessService } from "./Readiness.js"
+import * as RequestContext from "./RequestContext.js"
+
+/**
+ * Options of {@link serve} and {@link serveApi}; anything left out comes from configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions {
+  /** Default: `service.name`. */
+  readonly service?: string
+  /** Overrides of the `http.*` section. */
+  readonly server?: Partial<HttpConfig.ServerConfig>
+  /** Overrides of `rate_limit.*`; `false` turns rate limiting off. */
+  readonly rateLimit?: false | Partial<Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">>
+  /** Default `true`. */
+  readonly accessLog?: boolean
+  /** How long readiness reports 503 before the server stops accepting (default 0). */
+  readonly shutdownGracePeriod?: Duration.DurationInput
+  /** `HttpApi` only: Swagger UI path (default `/docs`). */
+  readonly docsPath?: `/${string}`
+  /** `HttpApi` only: OpenAPI document path (default `/openapi.json`). */
+  readonly openApiPath?: `/${string}`
+}
+
+const pathOf = (url: string): string => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+/**
+ * Answers `/metrics`, `/api/v1/health` and `/api/v1/ready` before the app sees the request.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const frameworkRoutes = (service: string, readiness: ReadinessService): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      if (request.method !== "GET") return app
+      switch (pathOf(request.url)) {
+        case HttpMetrics.metricsPath:
+          return HttpMetrics.metricsResponse
+        case Health.healthPath:
+          return Health.health(service)
+        case Health.readyPath:
+          return Effect.provideService(Health.ready(service), Readiness, readiness)
+        default:
+          return app
+      }
+    })
+  )
+
+/**
+ * The resolved settings of a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly service: string
+  readonly server: HttpConfig.ServerConfig
+  readonly rateLimit: false | Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">
+  readonly accessLog: boolean
+  readonly shutdownGracePeriod: Duration.Duration
+}
+
+/**
+ * Resolves options against configuration.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: ServeOptions = {}): Effect.Effect<Resolved, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const service = options.service ?? (yield* HttpConfig.serviceName)
+    const server = { ...(yield* HttpConfig.server), ...options.server }
+    const limits = yield* HttpConfig.rateLimit
+    const rateLimit = options.rateLimit === false || !limits.enabled ? false as const : {
+      limit: options.rateLimit?.limit ?? limits.limit,
+      windowMs: options.rateLimit?.windowMs ?? limits.windowMs,
+      algorithm: options.rateLimit?.algorithm ?? limits.algorithm
+    }
+    return {
+      service,
+      server,
+      rateLimit,
+      accessLog: options.accessLog ?? true,
+      shutdownGracePeriod: Duration.decode(options.shutdownGracePeriod ?? 0)
+    }
+  })
+
+/**
+ * The whole middleware stack as one function, with the optional services (`JwtVerifier`, `RateLimiter`) taken
+ * from the context when present.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStack = (
+  options: ServeOptions = {}
+): Effect.Effect<
+  <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>,
+  ConfigError.ConfigError,
+  Readiness
+> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolve(options)
+    const readiness = yield* Readiness
+    const verifier = yield* Effect.serviceOption(JwtAuth.JwtVerifier)
+    const limiter = yield* Effect.serviceOption(RateLimiter.RateLimiter)
+    const { rateLimit, server, service } = resolved
+    return <E, R>(app: HttpApp.Default<E, R>) => {
+      let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
+      if (rateLimit !== false && Option.isSome(limiter)) {
+        inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies: server.trustedProxies })(inner)
+      }
+      if (Option.isSome(verifier)) inner = JwtAuth.middleware(verifier.value)(inner)
+      inner = frameworkRoutes(service, readiness)(inner)
+      inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
+      inner = Limits.timeout(server.requestTimeoutMs)(inner)
+      inner = HttpErrors.middleware(inner)
+      if (server.corsOrigins.length > 0) {
+        const cors = HttpMiddleware.cors({
+          allowedOrigins: server.corsOrigins,
+          exposedHeaders: ["x-request-id", "x-correlation-id", "x-service-name", "x-trace-id", "retry-after"]
+        })
+        const withoutCors = inner
+        const withCors = cors(inner)
+        // Browsers send Origin on every cross-origin request; calls without it need no CORS headers.
+        inner = Effect.flatMap(
+          HttpServerRequest.HttpServerRequest,
+          (request) => request.headers["origin"] === undefined ? withoutCors : withCors
+        )
+      }
+      if (resolved.accessLog) inner = RequestContext.accessLog(inner)
+      inner = RequestContext.middleware({ service })(inner)
+      inner = HttpMetrics.middleware({ service })(inner)
+      return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
+    }
+  })
+
+/**
+ * Serves an `HttpApp` (for example an `HttpRouter`) on the `HttpServer` of the context with the whole stack.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const router = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/items/:id", Http.ApiEnvelope.success({ id: "1" })))
+ * const Main = Http.HttpServe.serve(router).pipe(
+ *   Layer.provide([Http.HttpServe.layerServer, Http.Readiness.layer, Http.RateLimit.layerConfig])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serve = <E, R>(
+  app: HttpApp.Default<E, R>,
+  options: ServeOptions = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
+> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const stack = yield* makeStack(options)
+    const readiness = yield* Readiness
+    const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
+    yield* HttpServer.serveEffect(stack(app))
+    // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.
+    yield* Effect.addFinalizer(() =>
+      readiness.beginShutdown.pipe(
+        Effect.zipRight(Effect.logInfo("Shutting down: readiness now reports 503")),
+        Effect.zipRight(Duration.isZero(grace) ? Effect.void : Effect.sleep(grace))
+      )
+    )
+  })) as Layer.Layer<
+    never,
+    ConfigError.ConfigError,
+    HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  >
+
+const decodeErrors = HttpApiBuilder.middleware((app) =>
+  Effect.catchAll(app as HttpApp.Default<unknown>, (e) =>
+    e instanceof HttpApiError.HttpApiDecodeError
+      ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.fail(HttpErrors.fromDecodeError(e, request)))
+      : Effect.fail(e)) as unknown as HttpApp.Default<never>
+)
+
+/**
+ * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger
+ * UI at `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422
+ * `VALIDATION_ERROR`.
+ *
+ * @example
+ * ```ts
+ * import { HttpApiBuilder } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const Main = Http.HttpServe.serveApi().pipe(
+ *   Layer.provide(HttpApiBuilder.api(MyApi)),
+ *   Layer.provide([ItemsLive, Http.HttpServe.layerServer, Http.Readiness.layer])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serveApi = (
+  options: ServeOptions = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpServer.HttpServer | Readiness | HttpApi.Api | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
+> =>
+  Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => serve(app, options))).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: options.docsPath ?? "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: options.openApiPath ?? "/openapi.json" })),
+    Layer.provide(decodeErrors),
+    Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
+  )
+
+/**
+ * A Node HTTP server listening on `http.host`:`http.port`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer: Layer.Layer<
+  HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices,
+  ConfigError.ConfigError | HttpServerError.ServeError
+> = Layer.unwrapEffect(
+  Effect.map(
+    HttpConfig.server,
+    (config) => NodeHttpServer.layer(() => createServer(), { port: config.port, host: config.host })
+  )
+)

@@ -1,0 +1,277 @@
+/**
+ * JWT bearer authentication on `jose`: algorithms pinned from configuration, an HS secret, a public key or a
+ * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance. Every refusal
+ * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, malformed) is a 401
+ * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid".
+ *
+ * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
+ * (the Bus reads it to put the principal into published events' metadata) and, for `HttpApi` handlers, in the
+ * {@link CurrentPrincipal} service.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as jose from "jose"
+import { UnauthorizedError } from "../Errors/CommonErrors.js"
+import * as HttpConfig from "./HttpConfig.js"
+import { ApiError } from "./HttpErrors.js"
+
+/**
+ * Who made the request: the token's `sub`, its roles (`roles` array or `role` string), permissions
+ * (`permissions` array or space-separated `scope`), merchant (`merchant_id`) and all verified claims.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Principal {
+  readonly subject: string
+  readonly roles: ReadonlyArray<string>
+  readonly permissions: ReadonlyArray<string>
+  readonly merchantId: string | undefined
+  readonly claims: Readonly<Record<string, unknown>>
+}
+
+/**
+ * The principal of the current request (`Option.none()` when unauthenticated). Child fibers inherit it.
+ *
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const currentPrincipal: FiberRef.FiberRef<Option.Option<Principal>> = FiberRef.unsafeMake<
+  Option.Option<Principal>
+>(Option.none())
+
+/**
+ * The principal as a service, provided to `HttpApi` handlers behind {@link Authentication}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CurrentPrincipal
+  extends Context.Tag("@glam/shared/Http/CurrentPrincipal")<CurrentPrincipal, Principal>()
+{}
+
+/**
+ * The entries an event's `metadata` gets for the current principal (empty when there is none):
+ * `principal_subject` and, when known, `principal_merchant_id`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const principalMetadata: Effect.Effect<Record<string, string>> = Effect.map(
+  FiberRef.get(currentPrincipal),
+  Option.match({
+    onNone: () => ({}),
+    onSome: (p) =>
+      p.merchantId === undefined
+        ? { principal_subject: p.subject }
+        : { principal_subject: p.subject, principal_merchant_id: p.merchantId }
+  })
+)
+
+const strings = (u: unknown): ReadonlyArray<string> =>
+  Array.isArray(u) ? u.filter((x): x is string => typeof x === "string") : []
+
+/**
+ * The principal of a verified payload.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
+  const roles = strings(claims["roles"])
+  const role = claims["role"]
+  const permissions = strings(claims["permissions"])
+  const scope = claims["scope"]
+  const merchant = claims["merchant_id"]
+  return {
+    subject: typeof claims.sub === "string" ? claims.sub : "",
+    roles: roles.length > 0 ? roles : typeof role === "string" ? [role] : [],
+    permissions: permissions.length > 0 ? permissions : typeof scope === "string" ? scope.split(" ") : [],
+    merchantId: typeof merchant === "string" ? merchant : undefined,
+    claims
+  }
+}
+
+/**
+ * Verifies bearer tokens.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JwtVerifierService {
+  readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError>
+}
+
+/**
+ * The verifier service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class JwtVerifier extends Context.Tag("@glam/shared/Http/JwtVerifier")<JwtVerifier, JwtVerifierService>() {}
+
+const unauthorized = (message: string) => new UnauthorizedError({ message, details: { auth_type: "bearer" } })
+
+const isAsymmetric = (alg: string): boolean => !alg.startsWith("HS")
+
+/**
+ * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierService, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    if (config.algorithms.length === 0 || config.algorithms.some((a) => a.toLowerCase() === "none")) {
+      return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin one or more signing algorithms"))
+    }
+    let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
+    if (Option.isSome(config.jwksUrl)) {
+      key = jose.createRemoteJWKSet(new URL(config.jwksUrl.value))
+    } else if (Option.isSome(config.publicKey)) {
+      const pem = config.publicKey.value
+      const alg = config.algorithms.find(isAsymmetric)
+      if (alg === undefined) {
+        return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "a public key needs RS/PS/ES/EdDSA"))
+      }
+      key = yield* Effect.tryPromise({
+        try: () => pem.includes("BEGIN CERTIFICATE") ? jose.importX509(pem, alg) : jose.importSPKI(pem, alg),
+        catch: () => ConfigError.InvalidData(["auth", "public_key"], "not a PEM public key for " + alg)
+      })
+    } else if (Option.isSome(config.secret)) {
+      key = new TextEncoder().encode(Redacted.value(config.secret.value))
+    } else {
+      return yield* Effect.fail(ConfigError.MissingData(["auth", "secret"], "set auth.secret, public_key or jwks_url"))
+    }
+    const options: jose.JWTVerifyOptions = {
+      algorithms: [...config.algorithms],
+      clockTolerance: config.clockToleranceSeconds,
+      requiredClaims: ["exp"],
+      ...(Option.isSome(config.issuer) ? { issuer: config.issuer.value } : {}),
+      ...(Option.isSome(config.audience) ? { audience: config.audience.value } : {})
+    }
+    const verifyWith = (token: string) =>
+      typeof key === "function" ? jose.jwtVerify(token, key, options) : jose.jwtVerify(token, key, options)
+    return {
+      verify: (token: string) =>
+        Effect.tryPromise({
+          try: () => verifyWith(token),
+          catch: (error) =>
+            error instanceof jose.errors.JWTExpired ? unauthorized("Token expired") : unauthorized("Invalid token")
+        }).pipe(
+          Effect.map((result) => principalFromClaims(result.payload)),
+          Effect.withSpan("JwtAuth.verify")
+        )
+    }
+  })
+
+/**
+ * The verifier from configuration (`auth.*`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<JwtVerifier, ConfigError.ConfigError> = Layer.effect(
+  JwtVerifier,
+  Effect.flatMap(HttpConfig.auth, make)
+)
+
+/**
+ * The verifier from explicit settings.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: Config.Config.Wrap<HttpConfig.AuthConfig>
+): Layer.Layer<JwtVerifier, ConfigError.ConfigError> =>
+  Layer.effect(JwtVerifier, Effect.flatMap(Config.unwrap(config), make))
+
+const bearer = (header: string | undefined): Option.Option<string> | "malformed" => {
+  if (header === undefined) return Option.none()
+  const match = /^Bearer ([^\s]+)$/i.exec(header.trim())
+  return match === null ? "malformed" : Option.some(match[1]!)
+}
+
+/**
+ * The authentication middleware: a request with an `Authorization` header must carry a valid bearer token (else
+ * 401); its principal is set in {@link currentPrincipal}. Requests without the header pass unauthenticated; the
+ * routes that need a principal use {@link requireAuth}, `Permissions.requireRole`/`requirePermission` or
+ * {@link Authentication}.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (verifier: JwtVerifierService): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const token = bearer(request.headers["authorization"])
+      if (token === "malformed") return Effect.fail(unauthorized("Invalid authorization header"))
+      if (Option.isNone(token)) return app
+      return Effect.flatMap(verifier.verify(token.value), (p) => Effect.locally(app, currentPrincipal, Option.some(p)))
+    })
+  )
+
+/**
+ * The current principal, or 401 `UNAUTHORIZED` when the request is not authenticated.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const requireAuth: Effect.Effect<Principal, UnauthorizedError> = Effect.flatMap(
+  FiberRef.get(currentPrincipal),
+  Option.match({ onNone: () => Effect.fail(unauthorized("Authentication required")), onSome: Effect.succeed })
+)
+
+/**
+ * `HttpApi` security: bearer JWT (the OpenAPI document shows the scheme and the 401). Handlers get
+ * {@link CurrentPrincipal}.
+ *
+ * @example
+ * ```ts
+ * import { HttpApiGroup } from "@effect/platform"
+ * import { Http } from "@glam/shared"
+ *
+ * HttpApiGroup.make("items").middleware(Http.JwtAuth.Authentication)
+ * ```
+ *
+ * @since 0.1.0
+ * @category HttpApi
+ */
+export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("@glam/shared/Http/Authentication", {
+  failure: ApiError(UnauthorizedError),
+  provides: CurrentPrincipal,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+/**
+ * The implementation of {@link Authentication} (reuses the principal the global middleware already verified).
+ *
+ * @since 0.1.0
+ * @category HttpApi
+ */
+export const layerAuthentication: Layer.Layer<Authentication, never, JwtVerifier> = Layer.effect(
+  Authentication,
+  Effect.map(JwtVerifier, (verifier) =>
+    Authentication.of({
+      bearer: (token) =>
+        Effect.flatMap(FiberRef.get(currentPrincipal), (existing) =>
+          Option.isSome(existing)
+            ? Effect.succeed(existing.value)
+            : Redacted.value(token) === ""
+            ? Effect.fail(unauthorized("Authentication required"))
+            : Effect.tap(verifier.verify(Redacted.value(token)), (p) => FiberRef.set(currentPrincipal, Option.some(p))))
+    }))
+)

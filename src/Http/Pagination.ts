@@ -1,0 +1,166 @@
+/**
+ * Pagination as the Python services did it: the `page`/`limit` query parameters (`page` >= 1, `limit` 1..1000,
+ * default 50), `Pagination.create`'s arithmetic and `Links.create_paginated`'s link order.
+ *
+ * @since 0.1.0
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const intParsing = "Input should be a valid integer, unable to parse string as an integer"
+
+/**
+ * A query integer with pydantic's messages (`int_parsing`, `greater_than_equal`, `less_than_equal`), so that
+ * validation errors read as the Python services' did.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const QueryInt = (bounds: { readonly min?: number; readonly max?: number }) => {
+  const parsed = Schema.transformOrFail(Schema.String, Schema.Number, {
+    strict: true,
+    decode: (text, _, ast) =>
+      /^\s*[+-]?\d+\s*$/.test(text)
+        ? ParseResult.succeed(Number(text))
+        : ParseResult.fail(new ParseResult.Type(ast, text, intParsing)),
+    encode: (n) => ParseResult.succeed(String(n))
+  }).annotations({ message: () => ({ message: intParsing, override: true }) })
+  let schema: Schema.Schema<number, string> = parsed
+  if (bounds.min !== undefined) {
+    const min = bounds.min
+    schema = schema.pipe(
+      Schema.filter((n) => n >= min || `Input should be greater than or equal to ${min}`)
+    )
+  }
+  if (bounds.max !== undefined) {
+    const max = bounds.max
+    schema = schema.pipe(Schema.filter((n) => n <= max || `Input should be less than or equal to ${max}`))
+  }
+  return schema
+}
+
+/**
+ * The pagination query parameters (`PaginationParams`): `page` (default 1, >= 1) and `limit` (default 50,
+ * 1..1000). Other query parameters are ignored, as FastAPI did.
+ *
+ * @example
+ * ```ts
+ * import { HttpApiEndpoint } from "@effect/platform"
+ * import { Http } from "@glam/shared"
+ *
+ * HttpApiEndpoint.get("list", "/api/v1/items").setUrlParams(Http.Pagination.PaginationParams)
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PaginationParams = Schema.Struct({
+  page: Schema.optionalWith(QueryInt({ min: 1 }), { default: () => 1, exact: true }),
+  limit: Schema.optionalWith(QueryInt({ min: 1, max: 1000 }), { default: () => 50, exact: true })
+})
+
+/**
+ * Decoded pagination parameters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PaginationParams = typeof PaginationParams.Type
+
+/**
+ * The row offset of a page: `(page - 1) * limit`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const offset = (params: { readonly page: number; readonly limit: number }): number =>
+  (params.page - 1) * params.limit
+
+/**
+ * The `pagination` object of the envelope.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Pagination = Schema.Struct({
+  page: Schema.Number,
+  limit: Schema.Number,
+  total: Schema.Number,
+  pages: Schema.Number,
+  has_next: Schema.Boolean,
+  has_previous: Schema.Boolean
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Pagination = typeof Pagination.Type
+
+/**
+ * `Pagination.create`: `pages = ceil(total / limit)` (0 when there is nothing), `has_next = page < pages`,
+ * `has_previous = page > 1`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const create = (page: number, limit: number, total: number): Pagination => {
+  const pages = total > 0 ? Math.floor((total + limit - 1) / limit) : 0
+  return { page, limit, total, pages, has_next: page < pages, has_previous: page > 1 }
+}
+
+/**
+ * The `links` object of the envelope (keys in the Python order; absent links are omitted as `exclude_none`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Links = Schema.Struct({
+  self: Schema.String,
+  next: Schema.optional(Schema.String),
+  previous: Schema.optional(Schema.String),
+  first: Schema.optional(Schema.String),
+  last: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Links = typeof Links.Type
+
+/**
+ * `Links.create_paginated`: every link is `base?<query params in order>&page=N&limit=L`; `next` only before the
+ * last page, `previous` after the first, `first`/`last` only when there are pages. Values are written as the
+ * Python f-string did (not re-encoded), so pass them as they arrived.
+ *
+ * @example
+ * ```ts
+ * import { Http } from "@glam/shared"
+ *
+ * Http.Pagination.createLinks("/api/v1/items", 2, 2, 3, [["status", "active"]])
+ * // { self: "/api/v1/items?status=active&page=2&limit=2", next: "...page=3...", previous, first, last }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createLinks = (
+  baseUrl: string,
+  page: number,
+  limit: number,
+  pages: number,
+  queryParams: ReadonlyArray<readonly [string, string]> = []
+): Links => {
+  const kept = queryParams.filter(([key]) => key !== "page" && key !== "limit")
+  const build = (n: number): string =>
+    `${baseUrl}?${[...kept, ["page", String(n)], ["limit", String(limit)]].map(([k, v]) => `${k}=${v}`).join("&")}`
+  const links: { -readonly [K in keyof Links]: Links[K] } = { self: build(page) }
+  if (page < pages) links.next = build(page + 1)
+  if (page > 1) links.previous = build(page - 1)
+  if (pages > 0) {
+    links.first = build(1)
+    links.last = build(pages)
+  }
+  return links
+}

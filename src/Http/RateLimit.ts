@@ -1,0 +1,139 @@
+/**
+ * Rate limiting per principal (when authenticated) or client IP, on `@effect/experimental`'s `RateLimiter`: in
+ * memory by default, on Redis when `redis.url` is configured (shared by all replicas). Over the limit: 429
+ * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down) lets the request through and logs a warning:
+ * the limiter protects the service, it must not take it down.
+ *
+ * @since 0.1.0
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { RateLimitedError } from "../Errors/CommonErrors.js"
+import * as HttpConfig from "./HttpConfig.js"
+import { currentPrincipal } from "./JwtAuth.js"
+import { clientIp } from "./RequestContext.js"
+
+/**
+ * Options of the middleware.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly limit: number
+  readonly windowMs: number
+  readonly algorithm?: "fixed-window" | "token-bucket"
+  readonly trustedProxies?: ReadonlyArray<string>
+  /** Key prefix, so that several limits can share a store. */
+  readonly prefix?: string
+}
+
+/**
+ * The key a request is counted under: `principal:<sub>` when authenticated, else `ip:<client address>`.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const requestKey = (trustedProxies: ReadonlyArray<string>) =>
+  Effect.zipWith(
+    FiberRef.get(currentPrincipal),
+    HttpServerRequest.HttpServerRequest,
+    (principal, request) =>
+      Option.isSome(principal) && principal.value.subject !== ""
+        ? `principal:${principal.value.subject}`
+        : `ip:${clientIp(request, trustedProxies)}`
+  )
+
+/**
+ * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): HttpMiddleware.HttpMiddleware => {
+  const window = Duration.millis(options.windowMs)
+  const prefix = options.prefix ?? "http:"
+  const windowText = `${Math.round(options.windowMs / 1000)}s`
+  return HttpMiddleware.make((app) =>
+    Effect.flatMap(requestKey(options.trustedProxies ?? []), (key) =>
+      limiter.consume({
+        key: prefix + key,
+        limit: options.limit,
+        window,
+        algorithm: options.algorithm ?? "fixed-window",
+        onExceeded: "fail"
+      }).pipe(
+        Effect.catchAll((error) =>
+          error.reason === "Exceeded"
+            ? Effect.fail(
+              new RateLimitedError({
+                message: "Rate limit exceeded",
+                details: {
+                  limit: options.limit,
+                  window: windowText,
+                  retry_after: Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter)))
+                }
+              })
+            )
+            : Effect.logWarning("Rate limit store unavailable; request allowed", error)
+        ),
+        Effect.zipRight(app)
+      ))
+  )
+}
+
+const redisOptions = (url: string) => {
+  const parsed = new URL(url)
+  const db = parsed.pathname.replace("/", "")
+  return {
+    host: parsed.hostname,
+    port: parsed.port === "" ? 6379 : Number(parsed.port),
+    ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(db === "" ? {} : { db: Number(db) }),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+    lazyConnect: false,
+    maxRetriesPerRequest: 1
+  }
+}
+
+/**
+ * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedis = (url: string, prefix = "glam:ratelimit:"): Layer.Layer<RateLimiter.RateLimiter> =>
+  RateLimiter.layer.pipe(Layer.provide(RateLimiterRedis.layerStore({ ...redisOptions(url), prefix })))
+
+/**
+ * A `RateLimiter` in process memory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.layer.pipe(
+  Layer.provide(RateLimiter.layerStoreMemory)
+)
+
+/**
+ * The `RateLimiter` the configuration asks for: Redis when `redis.url` is set, else memory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<RateLimiter.RateLimiter, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(HttpConfig.rateLimit, (config) =>
+    Option.match(config.redisUrl, {
+      onNone: () => layerMemory,
+      onSome: (url) => layerRedis(url)
+    }))
+)

@@ -1,0 +1,184 @@
+/**
+ * The readiness registry: other modules register named checks (the Sql pool, the Bus connection, the outbox
+ * backlog); `/api/v1/ready` runs them all and answers 503 when any fails, and from the moment shutdown begins,
+ * so load balancers stop routing before connections close.
+ *
+ * Http imports neither Sql nor Bus: they register their checks here.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import * as Ref from "effect/Ref"
+
+/**
+ * The outcome of one check.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CheckResult {
+  readonly name: string
+  readonly status: "ok" | "fail"
+  readonly latency_ms: number
+  readonly error?: string
+}
+
+/**
+ * The outcome of all checks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report {
+  readonly ready: boolean
+  readonly shutting_down: boolean
+  readonly checks: ReadonlyArray<CheckResult>
+}
+
+/**
+ * The registry's operations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadinessService {
+  /** Adds (or replaces) a named check; it fails the readiness when it fails, dies or exceeds its timeout. */
+  readonly register: (
+    name: string,
+    check: Effect.Effect<void, unknown>,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<void>
+  /** Removes a check. */
+  readonly unregister: (name: string) => Effect.Effect<void>
+  /** Runs every check concurrently. */
+  readonly check: Effect.Effect<Report>
+  /** Marks the service as shutting down: readiness fails from now on. */
+  readonly beginShutdown: Effect.Effect<void>
+  /** Whether shutdown has begun. */
+  readonly shuttingDown: Effect.Effect<boolean>
+}
+
+/**
+ * The readiness registry service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * Effect.gen(function*() {
+ *   const readiness = yield* Http.Readiness.Readiness
+ *   yield* readiness.register("database", Effect.void)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Readiness extends Context.Tag("@glam/shared/Http/Readiness")<Readiness, ReadinessService>() {}
+
+interface Entry {
+  readonly check: Effect.Effect<void, unknown>
+  readonly timeout: Duration.Duration
+}
+
+const describe = (u: unknown): string =>
+  Predicate.hasProperty(u, "code") && typeof u.code === "string"
+    ? u.code
+    : Predicate.hasProperty(u, "_tag") && typeof u._tag === "string"
+    ? u._tag
+    : "check failed"
+
+/**
+ * Builds a registry (default check timeout 2 seconds).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<ReadinessService> = Effect.gen(function*() {
+  const entries = yield* Ref.make(new Map<string, Entry>())
+  const down = yield* Ref.make(false)
+  const runOne = (name: string, entry: Entry): Effect.Effect<CheckResult> => {
+    const start = performance.now()
+    const latency = () => Math.round((performance.now() - start) * 100) / 100
+    return entry.check.pipe(
+      Effect.timeoutFail({ duration: entry.timeout, onTimeout: () => ({ code: "TIMEOUT" }) }),
+      Effect.sandbox,
+      Effect.match({
+        onFailure: (cause): CheckResult => {
+          const failure = cause._tag === "Fail" ? describe(cause.error) : "defect"
+          return { name, status: "fail", latency_ms: latency(), error: failure }
+        },
+        onSuccess: (): CheckResult => ({ name, status: "ok", latency_ms: latency() })
+      })
+    )
+  }
+  return {
+    register: (name, check, options) =>
+      Ref.update(
+        entries,
+        (map) => new Map(map).set(name, { check, timeout: Duration.decode(options?.timeout ?? "2 seconds") })
+      ),
+    unregister: (name) =>
+      Ref.update(entries, (map) => {
+        const next = new Map(map)
+        next.delete(name)
+        return next
+      }),
+    check: Effect.gen(function*() {
+      const shuttingDown = yield* Ref.get(down)
+      const map = yield* Ref.get(entries)
+      const checks = yield* Effect.forEach([...map], ([name, entry]) => runOne(name, entry), {
+        concurrency: "unbounded"
+      })
+      return { ready: !shuttingDown && checks.every((c) => c.status === "ok"), shutting_down: shuttingDown, checks }
+    }).pipe(Effect.withSpan("Readiness.check")),
+    beginShutdown: Ref.set(down, true),
+    shuttingDown: Ref.get(down)
+  }
+})
+
+/**
+ * The registry as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Readiness> = Layer.effect(Readiness, make)
+
+/**
+ * Registers a check in the registry of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const register = (
+  name: string,
+  check: Effect.Effect<void, unknown>,
+  options?: { readonly timeout?: Duration.DurationInput }
+): Effect.Effect<void, never, Readiness> => Effect.flatMap(Readiness, (r) => r.register(name, check, options))
+
+/**
+ * A check for a backlog (such as the outbox's pending rows): fails when it exceeds `max`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * Http.Readiness.register("outbox", Http.Readiness.backlogCheck(Effect.succeed(12), 1000))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const backlogCheck = <E>(size: Effect.Effect<number, E>, max: number): Effect.Effect<
+  void,
+  E | {
+    readonly code: "BACKLOG_TOO_LARGE"
+  }
+> => Effect.flatMap(size, (n) => n > max ? Effect.fail({ code: "BACKLOG_TOO_LARGE" as const }) : Effect.void)

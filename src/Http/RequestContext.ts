@@ -1,0 +1,192 @@
+/**
+ * Request ids, correlation and access logging for every request.
+ *
+ * - `X-Request-ID` is adopted when it is a valid id (1–128 of `[A-Za-z0-9._:-]`), else `req_<12 hex>`.
+ * - The correlation id is `X-Correlation-ID` when valid, else the trace id of a valid `traceparent`, else a new
+ *   `corr_<12 hex>` (DESIGN.md). An invalid header is replaced, never echoed.
+ * - Both are set in `Telemetry.currentRequestId` / `currentCorrelationId` for the whole request, and the
+ *   response carries `X-Request-ID`, `X-Correlation-ID`, `X-Service-Name` and `x-trace-id`.
+ *
+ * @since 0.1.0
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
+import { randomFillSync } from "node:crypto"
+import { currentCorrelationId, currentRequestId, isValidId, spanAttributes } from "../Telemetry/Correlation.js"
+import * as Traceparent from "../Telemetry/Traceparent.js"
+
+/**
+ * The ids resolved for one request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestIds {
+  readonly requestId: string
+  readonly correlationId: string
+  readonly traceId: string
+}
+
+const header = (headers: Headers.Headers, name: string): string | undefined => {
+  const value = headers[name]
+  return typeof value === "string" ? value : undefined
+}
+
+// Ids are drawn from a pooled random buffer: two `randomBytes` calls per request cost more than the rest of this
+// middleware. Same formats as `Telemetry.makeRequestId` / `makeCorrelationId`.
+const pool = Buffer.allocUnsafe(6 * 512)
+let poolOffset = pool.length
+const hex = (bytes: number): string => {
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const out = pool.toString("hex", poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return out
+}
+const newRequestId = (): string => `req_${hex(6)}`
+const newCorrelationId = (): string => `corr_${hex(6)}`
+
+const validOr = (value: string | undefined, make: () => string): string =>
+  value !== undefined && isValidId(value) ? value : make()
+
+/**
+ * Resolves the ids of a request from its headers and the current server span (see the module doc).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveIds = (headers: Headers.Headers, span: Option.Option<Tracer.AnySpan>): RequestIds => {
+  const requestId = validOr(header(headers, "x-request-id"), newRequestId)
+  const incoming = Traceparent.parse(header(headers, "traceparent"))
+  const correlation = header(headers, "x-correlation-id")
+  const correlationId = correlation !== undefined && isValidId(correlation)
+    ? correlation
+    : Option.isSome(incoming)
+    ? incoming.value.traceId
+    : newCorrelationId()
+  const traceId = Option.isSome(span)
+    ? span.value.traceId
+    : Option.isSome(incoming)
+    ? incoming.value.traceId
+    : hex(16)
+  return { requestId, correlationId, traceId }
+}
+
+/**
+ * Adds the standard response headers.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const setHeaders = (
+  response: HttpServerResponse.HttpServerResponse,
+  ids: RequestIds,
+  service: string
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.setHeaders(response, {
+    "x-request-id": ids.requestId,
+    "x-correlation-id": ids.correlationId,
+    "x-service-name": service,
+    "x-trace-id": ids.traceId
+  })
+
+/**
+ * The ids middleware: resolves the ids, runs the app with them in the FiberRefs, and writes the response
+ * headers (on error responses too, when the app inside maps its errors).
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (options: { readonly service: string }): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const context = fiber.currentContext
+      const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
+      const span = Context.getOption(context, Tracer.ParentSpan)
+      const ids = resolveIds(request.headers, span)
+      // The request owns its fiber: setting the refs (rather than `Effect.locally`) scopes them to the request and
+      // everything it forks, for less. Same effect as Correlation.withRequestId / withCorrelationId: FiberRefs,
+      // span annotations for spans opened inside, and the current span.
+      if (Option.isSome(span) && span.value._tag === "Span") {
+        span.value.attribute(spanAttributes.requestId, ids.requestId)
+        span.value.attribute(spanAttributes.correlationId, ids.correlationId)
+      }
+      return FiberRef.set(currentRequestId, Option.some(ids.requestId)).pipe(
+        Effect.zipRight(FiberRef.set(currentCorrelationId, Option.some(ids.correlationId))),
+        Effect.zipRight(FiberRef.update(FiberRef.currentTracerSpanAnnotations, (annotations) =>
+          HashMap.set(
+            HashMap.set(annotations, spanAttributes.requestId as string, ids.requestId as unknown),
+            spanAttributes.correlationId,
+            ids.correlationId
+          ))),
+        Effect.zipRight(Effect.map(app, (response) => setHeaders(response, ids, options.service)))
+      )
+    })
+  )
+
+/**
+ * The access log: one line per request (`http.request` at Info; Error for 5xx) with method, path, status and
+ * duration; ids come from the FiberRefs through the logger.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const accessLog: HttpMiddleware.HttpMiddleware = HttpMiddleware.make((app) =>
+  Effect.withFiberRuntime((fiber) => {
+    const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+    const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+    if (LogLevel.greaterThan(minimum, LogLevel.Error)) return app
+    const infoEnabled = LogLevel.lessThanEqual(minimum, LogLevel.Info)
+    const start = performance.now()
+    return Effect.onExit(app, (exit) => {
+      const status = Exit.isSuccess(exit) ? exit.value.status : HttpServerError.exitResponse(exit).status
+      if (status < 500 && !infoEnabled) return Effect.void
+      const q = request.url.indexOf("?")
+      const log = status >= 500 ? Effect.logError("http.request") : Effect.logInfo("http.request")
+      return Effect.annotateLogs(log, {
+        method: request.method,
+        path: q === -1 ? request.url : request.url.slice(0, q),
+        status,
+        duration_ms: Math.round((performance.now() - start) * 100) / 100
+      })
+    })
+  })
+)
+
+/**
+ * The client address for rate limiting: the first `X-Forwarded-For` hop only when the direct peer is one of the
+ * trusted proxies, else the peer address.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const clientIp = (
+  request: HttpServerRequest.HttpServerRequest,
+  trustedProxies: ReadonlyArray<string>
+): string => {
+  const peer = Option.getOrElse(request.remoteAddress, () => "unknown")
+  if (trustedProxies.length === 0 || !isTrusted(peer, trustedProxies)) return peer
+  const forwarded = header(request.headers, "x-forwarded-for")
+  const first = forwarded?.split(",")[0]?.trim()
+  return first !== undefined && first !== "" ? first : peer
+}
+
+const stripV6 = (address: string): string => address.startsWith("::ffff:") ? address.slice(7) : address
+
+const isTrusted = (peer: string, trusted: ReadonlyArray<string>): boolean => {
+  const p = stripV6(peer)
+  return trusted.some((t) => stripV6(t) === p)
+}

@@ -1,0 +1,135 @@
+/**
+ * HTTP: the server stack (envelope, errors, ids, metrics, limits, health), security (JWT, permissions, rate
+ * limits) and the resilient client for calls to other services.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The API response envelope and its builders.
+ *
+ * @since 0.1.0
+ */
+export * as ApiEnvelope from "./ApiEnvelope.js"
+
+/**
+ * The circuit breaker of the service client.
+ *
+ * @since 0.1.0
+ */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
+ * Liveness and readiness routes.
+ *
+ * @since 0.1.0
+ */
+export * as Health from "./Health.js"
+
+/**
+ * Configuration sections (`http.*`, `auth.*`, `rate_limit.*`, `clients.*`).
+ *
+ * @since 0.1.0
+ */
+export * as HttpConfig from "./HttpConfig.js"
+
+/**
+ * Failures to envelope responses; request validation errors.
+ *
+ * @since 0.1.0
+ */
+export * as HttpErrors from "./HttpErrors.js"
+
+/**
+ * HTTP metrics middleware and `/metrics`.
+ *
+ * @since 0.1.0
+ */
+export * as HttpMetrics from "./HttpMetrics.js"
+
+/**
+ * Serving an `HttpApp` or `HttpApi` with the whole stack.
+ *
+ * @since 0.1.0
+ */
+export * as HttpServe from "./HttpServe.js"
+
+/**
+ * JWT bearer authentication and the current principal.
+ *
+ * @since 0.1.0
+ */
+export * as JwtAuth from "./JwtAuth.js"
+
+/**
+ * Body size and timeout limits.
+ *
+ * @since 0.1.0
+ */
+export * as Limits from "./Limits.js"
+
+/**
+ * Pagination parameters, arithmetic and links.
+ *
+ * @since 0.1.0
+ */
+export * as Pagination from "./Pagination.js"
+
+/**
+ * Roles and wildcard permissions.
+ *
+ * @since 0.1.0
+ */
+export * as Permissions from "./Permissions.js"
+
+/**
+ * Rate limiting (memory or Redis).
+ *
+ * @since 0.1.0
+ */
+export * as RateLimit from "./RateLimit.js"
+
+/**
+ * The readiness registry.
+ *
+ * @since 0.1.0
+ */
+export * as Readiness from "./Readiness.js"
+
+/**
+ * Request ids, correlation and access logs.
+ *
+ * @since 0.1.0
+ */
+export * as RequestContext from "./RequestContext.js"
+
+/**
+ * The client for calls to other services.
+ *
+ * @since 0.1.0
+ */
+export * as ServiceClient from "./ServiceClient.js"
+
+export {
+  /**
+   * The principal of the current request (see `JwtAuth.currentPrincipal`).
+   *
+   * @since 0.1.0
+   */
+  currentPrincipal
+} from "./JwtAuth.js"
+
+export {
+  /**
+   * Serves an `HttpApp` with the whole stack (see `HttpServe.serve`).
+   *
+   * @since 0.1.0
+   */
+  serve,
+  /**
+   * Serves the `HttpApi` of the context with the whole stack (see `HttpServe.serveApi`).
+   *
+   * @since 0.1.0
+   */
+  serveApi
+} from "./HttpServe.js"

@@ -1,0 +1,70 @@
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Pagination from "../src/Http/Pagination.js"
+
+describe("Pagination.create", () => {
+  it("matches the Python arithmetic for every page, limit and total", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.nat(100_000),
+        (page, limit, total) => {
+          const p = Pagination.create(page, limit, total)
+          // Python: pages = (total + limit - 1) // limit if total > 0 else 0
+          const pages = total > 0 ? Math.floor((total + limit - 1) / limit) : 0
+          expect(p).toEqual({ page, limit, total, pages, has_next: page < pages, has_previous: page > 1 })
+        }
+      )
+    )
+  })
+
+  it("has no pages, and no first/last link, when there is nothing", () => {
+    expect(Pagination.create(1, 50, 0)).toMatchObject({ pages: 0, has_next: false, has_previous: false })
+    expect(Pagination.createLinks("/items", 1, 50, 0)).toEqual({ self: "/items?page=1&limit=50" })
+  })
+
+  it("links: order, neighbours and query params kept before page/limit", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 50 }), (page, pages) => {
+        const links = Pagination.createLinks("/b", page, 10, pages, [["q", "x"], ["page", "9"]])
+        const url = (n: number) => `/b?q=x&page=${n}&limit=10`
+        expect(links.self).toBe(url(page))
+        expect(links.next).toBe(page < pages ? url(page + 1) : undefined)
+        expect(links.previous).toBe(page > 1 ? url(page - 1) : undefined)
+        expect(links.first).toBe(pages > 0 ? url(1) : undefined)
+        expect(links.last).toBe(pages > 0 ? url(pages) : undefined)
+      })
+    )
+  })
+})
+
+describe("PaginationParams", () => {
+  const decode = Schema.decodeUnknownEither(Pagination.PaginationParams)
+  it("defaults page=1, limit=50 and accepts the bounds", () => {
+    expect(decode({})).toEqual(Either.right({ page: 1, limit: 50 }))
+    expect(decode({ page: "3", limit: "1000" })).toEqual(Either.right({ page: 3, limit: 1000 }))
+    expect(decode({ limit: "1" })).toEqual(Either.right({ page: 1, limit: 1 }))
+  })
+  it("refuses page < 1, limit outside 1..1000 and non-integers", () => {
+    for (
+      const input of [{ page: "0" }, { page: "-1" }, { limit: "0" }, { limit: "1001" }, { limit: "100000" }, {
+        page: "1.5"
+      }, { page: "abc" }]
+    ) {
+      expect(Either.isLeft(decode(input)), JSON.stringify(input)).toBe(true)
+    }
+  })
+})
+
+describe("timestamps", () => {
+  it("writes microseconds and Z as pydantic, +00:00 as isoformat(), no fraction when zero", () => {
+    expect(ApiEnvelope.formatTimestamp(1795961007512934n)).toBe("2026-11-29T14:03:27.512934Z")
+    expect(ApiEnvelope.formatTimestamp(1795961007512934n, "+00:00")).toBe("2026-11-29T14:03:27.512934+00:00")
+    expect(ApiEnvelope.formatTimestamp(1795961007000000n)).toBe("2026-11-29T14:03:27Z")
+    expect(ApiEnvelope.formatTimestamp(1795961007000001n)).toBe("2026-11-29T14:03:27.000001Z")
+  })
+})

@@ -1,0 +1,122 @@
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { NotFoundError } from "../src/Errors/CommonErrors.js"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as HttpErrors from "../src/Http/HttpErrors.js"
+import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Pagination from "../src/Http/Pagination.js"
+import { Readiness } from "../src/Http/Readiness.js"
+import { currentCorrelationId, currentRequestId } from "../src/Telemetry/Correlation.js"
+import { json, type Running, start } from "./fixtures/http/server.js"
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get(
+    "/api/v1/things",
+    Effect.flatMap(
+      HttpErrors.decodeQuery(Pagination.PaginationParams),
+      (params) => ApiEnvelope.paginated({ items: [{ id: "a" }], page: params.page, limit: params.limit, total: 1 })
+    )
+  ),
+  HttpRouter.get(
+    "/api/v1/things/:id",
+    Effect.flatMap(HttpErrors.decodePath(Schema.Struct({ id: Schema.NumberFromString })), ({ id }) =>
+      id === 1
+        ? ApiEnvelope.success({ id })
+        : Effect.fail(new NotFoundError({ message: `Thing ${id} not found`, details: { resource_id: String(id) } })))
+  ),
+  HttpRouter.post(
+    "/api/v1/things",
+    Effect.flatMap(
+      HttpErrors.decodeBody(Schema.Struct({ name: Schema.String })),
+      (body) => ApiEnvelope.success(body, { status: 201 })
+    )
+  ),
+  HttpRouter.get(
+    "/api/v1/ids",
+    Effect.gen(function*() {
+      // The ids are in the FiberRefs for everything the handler forks, too.
+      const child = yield* Effect.fork(
+        Effect.all([FiberRef.get(currentRequestId), FiberRef.get(currentCorrelationId)])
+      )
+      const [requestId, correlationId] = yield* child.await.pipe(Effect.flatten)
+      return yield* ApiEnvelope.success({
+        request_id: Option.getOrNull(requestId),
+        correlation_id: Option.getOrNull(correlationId)
+      })
+    })
+  ),
+  HttpRouter.get("/api/v1/throws", Effect.fail(new Error("db password is hunter2")))
+)
+
+let server: Running
+
+beforeAll(async () => {
+  server = await start(HttpServe.serve(router, { shutdownGracePeriod: "400 millis" }) as Layer.Layer<never, unknown>, {
+    service: { name: "things-service" },
+    rate_limit: { enabled: false }
+  })
+})
+
+afterAll(async () => {
+  await server?.close()
+})
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(server.url + path, { headers })
+
+describe("serve(HttpRouter)", () => {
+  it("applies the envelope, ids and validation to a plain router", async () => {
+    const ok = await get("/api/v1/things?page=1&limit=10&q=x")
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get("x-service-name")).toBe("things-service")
+    const body = await json(ok)
+    expect(body.links.self).toBe("/api/v1/things?q=x&page=1&limit=10")
+    const bad = await get("/api/v1/things?limit=1001")
+    expect(bad.status).toBe(422)
+    expect((await json(bad)).error.details.validation_errors).toEqual([
+      { field: "query.limit", message: "Input should be less than or equal to 1000", type: "less_than_equal" }
+    ])
+    const path = await get("/api/v1/things/abc")
+    expect(path.status).toBe(422)
+    expect((await json(path)).error.details.validation_errors[0].field).toBe("path.id")
+    const missing = await get("/api/v1/things/2")
+    expect(missing.status).toBe(404)
+    expect((await json(missing)).error).toEqual({
+      code: "NOT_FOUND",
+      message: "Thing 2 not found",
+      details: { resource_id: "2" }
+    })
+    const notJson = await fetch(server.url + "/api/v1/things", { method: "POST", body: "nope" })
+    expect(notJson.status).toBe(422)
+    expect((await json(notJson)).error.details.validation_errors[0].type).toBe("json_invalid")
+  })
+
+  it("sets the request ids in the FiberRefs for the whole request", async () => {
+    const res = await get("/api/v1/ids", { "x-request-id": "req_000000000001", "x-correlation-id": "corr_x" })
+    expect((await json(res)).data).toEqual({ request_id: "req_000000000001", correlation_id: "corr_x" })
+  })
+
+  it("a foreign failure is a 500 INTERNAL_ERROR without its message", async () => {
+    const res = await get("/api/v1/throws")
+    expect(res.status).toBe(500)
+    const text = await res.text()
+    expect(text).not.toContain("hunter2")
+    expect(JSON.parse(text).error.code).toBe("INTERNAL_ERROR")
+  })
+
+  it("readiness reports 503 as soon as shutdown begins, while the server still answers", async () => {
+    await server.runtime.runPromise(Effect.flatMap(Readiness, (r) => r.register("outbox", Effect.void)))
+    expect((await get("/api/v1/ready")).status).toBe(200)
+    const closing = server.close()
+    await new Promise((r) => setTimeout(r, 100))
+    const during = await get("/api/v1/ready")
+    expect(during.status).toBe(503)
+    expect((await json(during)).error.details.status).toBe("shutting_down")
+    await closing
+    await expect(get("/api/v1/health")).rejects.toThrow()
+  })
+})

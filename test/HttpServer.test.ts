@@ -1,0 +1,443 @@
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as jose from "jose"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as HttpServe from "../src/Http/HttpServe.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as ReadinessModule from "../src/Http/Readiness.js"
+import { Readiness } from "../src/Http/Readiness.js"
+import { ApiLive } from "./fixtures/http/api.js"
+import { json, rawRequest, type Running, start } from "./fixtures/http/server.js"
+
+const vector = (name: string) =>
+  JSON.parse(fs.readFileSync(new URL(`../../shared/interop/http/${name}.json`, import.meta.url), "utf8"))
+
+const secret = "test-secret-with-enough-length-0123456789"
+
+const config = {
+  service: { name: "catalog-service" },
+  http: { request_timeout_ms: 400, body_limit_bytes: 1024, cors_origins: ["https://app.example"] },
+  auth: { algorithms: ["HS256"], secret, issuer: "glam-auth", audience: "glam-api", clock_tolerance_seconds: 5 },
+  rate_limit: { enabled: false }
+}
+
+const microsZ = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/
+
+let server: Running
+
+beforeAll(async () => {
+  server = await start(
+    HttpServe.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
+      never,
+      unknown
+    >,
+    config
+  )
+})
+
+const served: Array<readonly [string, number]> = []
+
+afterAll(async () => {
+  await server?.close()
+  // No request of this suite got a 500 unless its handler died on purpose.
+  expect(served.filter(([path, status]) => status === 500 && path !== "/api/v1/boom")).toEqual([])
+  expect(served.length).toBeGreaterThan(20)
+})
+
+const get = async (path: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(server.url + path, { headers })
+  served.push([path, res.status])
+  return res
+}
+
+const withoutTimestamp = (body: { meta: { timestamp: string } }) => {
+  expect(body.meta.timestamp).toMatch(microsZ)
+  return { ...body, meta: { ...body.meta, timestamp: "<ts>" } }
+}
+
+describe("wire vectors", () => {
+  it("error-not-found: tagged error -> its status and error body", async () => {
+    const expected = vector("error-not-found")
+    const res = await get("/api/v1/items/42", {
+      "x-request-id": expected.meta.request_id,
+      "x-correlation-id": expected.meta.correlation_id
+    })
+    expect(res.status).toBe(404)
+    expect(withoutTimestamp(await json(res))).toEqual(withoutTimestamp(expected))
+  })
+
+  it("error-validation: limit over 1000 -> 422 VALIDATION_ERROR with pydantic fields", async () => {
+    const expected = vector("error-validation")
+    const res = await get("/api/v1/items?limit=100000", {
+      "x-request-id": expected.meta.request_id,
+      "x-correlation-id": expected.meta.correlation_id
+    })
+    expect(res.status).toBe(422)
+    expect(withoutTimestamp(await json(res))).toEqual(withoutTimestamp(expected))
+  })
+
+  it("paginated-page-2: arithmetic, link order, query params kept", async () => {
+    const expected = vector("paginated-page-2")
+    const res = await get("/api/v1/items?status=active&page=2&limit=2", {
+      "x-request-id": expected.meta.request_id,
+      "x-correlation-id": expected.meta.correlation_id
+    })
+    expect(res.status).toBe(200)
+    const body = await json(res)
+    expect(withoutTimestamp(body)).toEqual(withoutTimestamp(expected))
+    expect(Object.keys(body.links)).toEqual(["self", "next", "previous", "first", "last"])
+  })
+
+  it("health: liveness body as the seed's", async () => {
+    const expected = vector("health")
+    const res = await get("/api/v1/health", {
+      "x-request-id": expected.meta.request_id,
+      "x-correlation-id": expected.meta.correlation_id
+    })
+    expect(res.status).toBe(200)
+    const body = await json(res)
+    expect(body.data.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$/)
+    expect(withoutTimestamp({ ...body, data: { ...body.data, timestamp: "<ts>" } })).toEqual(
+      withoutTimestamp({ ...expected, data: { ...expected.data, timestamp: "<ts>" } })
+    )
+  })
+})
+
+const key = new TextEncoder().encode(secret)
+const sign = (
+  claims: jose.JWTPayload = {},
+  options: { alg?: string; key?: Uint8Array; exp?: string | number | null } = {}
+) => {
+  let jwt = new jose.SignJWT({ roles: ["viewer"], ...claims }).setProtectedHeader({ alg: options.alg ?? "HS256" })
+    .setSubject("user-1").setIssuer("glam-auth").setAudience("glam-api").setIssuedAt()
+  if (options.exp !== null) jwt = jwt.setExpirationTime(options.exp ?? "5m")
+  return jwt.sign(options.key ?? key)
+}
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+describe("request ids and correlation", () => {
+  it("adopts valid ids, echoes them and names the service", async () => {
+    const res = await get("/api/v1/items/1", { "x-request-id": "req_abc.DEF:1-2", "x-correlation-id": "corr_upstream" })
+    expect(res.status).toBe(200)
+    expect(res.headers.get("x-request-id")).toBe("req_abc.DEF:1-2")
+    expect(res.headers.get("x-correlation-id")).toBe("corr_upstream")
+    expect(res.headers.get("x-service-name")).toBe("catalog-service")
+    expect(res.headers.get("x-trace-id")).toMatch(/^[0-9a-f]{32}$/)
+    const body = await json(res)
+    expect(body.meta).toMatchObject({ request_id: "req_abc.DEF:1-2", correlation_id: "corr_upstream" })
+  })
+
+  it("generates ids when absent", async () => {
+    const res = await get("/api/v1/items/1")
+    expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{12}$/)
+    expect(res.headers.get("x-correlation-id")).toMatch(/^corr_[0-9a-f]{12}$/)
+  })
+
+  it("takes correlation from traceparent when there is no valid X-Correlation-ID, and continues the trace", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+    const res = await get("/api/v1/items/1", {
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      "x-correlation-id": "not valid!"
+    })
+    expect(res.headers.get("x-correlation-id")).toBe(traceId)
+    expect(res.headers.get("x-trace-id")).toBe(traceId)
+  })
+
+  it("replaces oversized and out-of-alphabet ids, never echoes them", async () => {
+    const long = "a".repeat(129)
+    const res = await get("/api/v1/items/1", { "x-request-id": long, "x-correlation-id": "<script>alert(1)</script>" })
+    expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{12}$/)
+    expect(res.headers.get("x-correlation-id")).toMatch(/^corr_[0-9a-f]{12}$/)
+    const body = await res.text()
+    expect(body).not.toContain(long)
+    expect(body).not.toContain("script")
+    const ok = await get("/api/v1/items/1", { "x-request-id": "a".repeat(128) })
+    expect(ok.headers.get("x-request-id")).toBe("a".repeat(128))
+  })
+
+  it("never echoes a header carrying CR/LF", async () => {
+    for (const evil of ["abc\r\nSet-Cookie: pwned=1", "abc\rinjected", "abc\ninjected"]) {
+      const raw = await rawRequest(
+        server.port,
+        `GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Request-ID: ${evil}\r\nX-Correlation-ID: ${evil}\r\nConnection: close\r\n\r\n`
+      )
+      expect(raw).not.toMatch(/set-cookie/i)
+      expect(raw).not.toMatch(/pwned|injected/)
+      expect(raw).toMatch(/^HTTP\/1\.1 (200|400)/)
+      // Node ends the header at the line break: what reaches us is "abc" (valid) or nothing usable.
+      if (raw.startsWith("HTTP/1.1 200")) expect(raw).toMatch(/x-request-id: (abc|req_[0-9a-f]{12})\r\n/i)
+    }
+  })
+})
+
+describe("errors", () => {
+  it("request validation: page=0, page=abc, limit=0 -> 422 with field/message/type", async () => {
+    const cases: Array<[string, string, string, string]> = [
+      ["page=0", "query.page", "greater_than_equal", "Input should be greater than or equal to 1"],
+      ["limit=0", "query.limit", "greater_than_equal", "Input should be greater than or equal to 1"],
+      [
+        "page=abc",
+        "query.page",
+        "int_parsing",
+        "Input should be a valid integer, unable to parse string as an integer"
+      ]
+    ]
+    for (const [query, field, type, message] of cases) {
+      const res = await get(`/api/v1/items?${query}`)
+      expect(res.status).toBe(422)
+      const body = await json(res)
+      expect(body.error.code).toBe("VALIDATION_ERROR")
+      expect(body.error.details.validation_errors).toEqual([{ field, message, type }])
+    }
+  })
+
+  it("unknown query fields are ignored (and kept in links), defaults applied", async () => {
+    const res = await get("/api/v1/items?unknown=1&x=y")
+    expect(res.status).toBe(200)
+    const body = await json(res)
+    expect(body.pagination).toEqual({ page: 1, limit: 50, total: 5, pages: 1, has_next: false, has_previous: false })
+    expect(body.links).toEqual({
+      self: "/api/v1/items?unknown=1&x=y&page=1&limit=50",
+      first: "/api/v1/items?unknown=1&x=y&page=1&limit=50",
+      last: "/api/v1/items?unknown=1&x=y&page=1&limit=50"
+    })
+  })
+
+  it("a non-JSON body -> 422 json_invalid; a body failing the schema -> 422 body.<field>", async () => {
+    const bad = await fetch(server.url + "/api/v1/items", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{not json"
+    })
+    expect(bad.status).toBe(422)
+    expect((await json(bad)).error.details.validation_errors).toEqual([
+      { field: "body", message: "JSON decode error", type: "json_invalid" }
+    ])
+    const missing = await fetch(server.url + "/api/v1/items", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}"
+    })
+    expect(missing.status).toBe(422)
+    expect((await json(missing)).error.details.validation_errors).toEqual([
+      { field: "body.name", message: "Field required", type: "missing" }
+    ])
+    const ok = await fetch(server.url + "/api/v1/items", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "Bronzer" })
+    })
+    expect(ok.status).toBe(201)
+    expect((await json(ok)).data).toEqual({ id: "6", name: "Bronzer" })
+  })
+
+  it("a defect -> 500 INTERNAL_ERROR without internal text", async () => {
+    const res = await get("/api/v1/boom")
+    expect(res.status).toBe(500)
+    const text = await res.text()
+    expect(text).not.toContain("hunter2")
+    expect(text).not.toContain("secret")
+    const body = JSON.parse(text)
+    expect(body.error).toEqual({ code: "INTERNAL_ERROR", message: "An unexpected error occurred" })
+    expect(res.headers.get("x-request-id")).toMatch(/^req_/)
+  })
+
+  it("unknown route -> 404 HTTP_404 in the envelope", async () => {
+    const res = await get("/api/v1/nothing-here")
+    expect(res.status).toBe(404)
+    expect((await json(res)).error).toEqual({ code: "HTTP_404", message: "Not Found" })
+  })
+})
+
+describe("limits and CORS", () => {
+  it("a body over the limit -> 413 (Content-Length)", async () => {
+    const res = await fetch(server.url + "/api/v1/items", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "x".repeat(5000) })
+    })
+    expect(res.status).toBe(413)
+    expect((await json(res)).error.code).toBe("PAYLOAD_TOO_LARGE")
+  })
+
+  it("a chunked body over the limit is refused (413, or the connection is cut mid-body)", async () => {
+    const status = await new Promise<number | string>((resolve) => {
+      const req = http.request(server.url + "/api/v1/items", {
+        method: "POST",
+        headers: { "content-type": "application/json", "transfer-encoding": "chunked" }
+      }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
+      req.write(`{"name":"${"y".repeat(3000)}`)
+      req.end(`"}`)
+    })
+    expect([413, "ECONNRESET", "EPIPE"]).toContain(status)
+    expect((await get("/api/v1/items/1")).status).toBe(200)
+  })
+
+  it("a slow handler -> 504 TIMEOUT", async () => {
+    const started = Date.now()
+    const res = await get("/api/v1/slow")
+    expect(res.status).toBe(504)
+    expect((await json(res)).error.code).toBe("TIMEOUT")
+    expect(Date.now() - started).toBeLessThan(3000)
+  })
+
+  it("CORS: configured origin allowed, others not", async () => {
+    const pre = await fetch(server.url + "/api/v1/items", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "GET" }
+    })
+    expect(pre.headers.get("access-control-allow-origin")).toBe("https://app.example")
+    const other = await get("/api/v1/items", { origin: "https://evil.example" })
+    expect(other.headers.get("access-control-allow-origin")).not.toBe("https://evil.example")
+    const allowed = await get("/api/v1/items/42", { origin: "https://app.example" })
+    expect(allowed.status).toBe(404)
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example")
+  })
+})
+
+describe("metrics", () => {
+  it("labels requests by route template with bounded cardinality", async () => {
+    await get("/api/v1/items/1")
+    await get("/api/v1/items/2")
+    await get("/api/v1/items/3f2a1b0c-9d8e-4f9a-8c2b-7d3e4f9a1c2b")
+    await get("/no/such/123")
+    const text = await (await get("/metrics")).text()
+    expect(text).toMatch(/http_requests_total\{[^}]*endpoint="\/api\/v1\/items\/:id"[^}]*\} \d+/)
+    expect(text).toMatch(/endpoint="\/no\/such\/\{id\}"/)
+    expect(text).not.toMatch(/endpoint="\/api\/v1\/items\/\d/)
+    expect(text).toMatch(/http_request_duration_seconds_bucket\{[^}]*service="catalog-service"/)
+    expect(text).toMatch(/http_requests_in_progress\{service="catalog-service"\}/)
+    expect(text).not.toMatch(/endpoint="\/metrics"/)
+  })
+})
+
+describe("OpenAPI", () => {
+  it("documents the envelope and the declared tagged errors", async () => {
+    const res = await get("/openapi.json")
+    expect(res.status).toBe(200)
+    const doc = await json(res)
+    const getItem = doc.paths["/api/v1/items/{id}"].get
+    expect(Object.keys(getItem.responses)).toEqual(expect.arrayContaining(["200", "404", "422"]))
+    expect(JSON.stringify(getItem.responses["404"])).toContain("ITEM_NOT_FOUND")
+    expect(JSON.stringify(doc.paths["/api/v1/me"].get.responses)).toContain("401")
+    expect(doc.components.securitySchemes).toHaveProperty("bearer")
+    const docs = await get("/docs")
+    expect(docs.status).toBe(200)
+  })
+})
+
+describe("JWT", () => {
+  it("a valid token gives the principal to the handler and to event metadata", async () => {
+    const token = await sign({ roles: ["admin"], merchant_id: "m-1" })
+    const res = await get("/api/v1/me", bearer(token))
+    expect(res.status).toBe(200)
+    expect((await json(res)).data).toEqual({
+      subject: "user-1",
+      roles: ["admin"],
+      merchant: "m-1",
+      metadata: { principal_subject: "user-1", principal_merchant_id: "m-1" }
+    })
+  })
+
+  it("refuses every attack with 401 UNAUTHORIZED", async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const claims = { sub: "user-1", iss: "glam-auth", aud: "glam-api", exp: now + 300, roles: ["admin"] }
+    const { privateKey } = await jose.generateKeyPair("RS256")
+    const valid = await sign()
+    const [h, p] = valid.split(".")
+    const attacks: Record<string, string | undefined> = {
+      "alg none": `${b64({ alg: "none", typ: "JWT" })}.${b64(claims)}.`,
+      "alg none with signature": `${b64({ alg: "none" })}.${b64(claims)}.${valid.split(".")[2]}`,
+      "wrong algorithm (HS512)": await sign({}, { alg: "HS512" }),
+      "wrong algorithm (RS256)": await new jose.SignJWT(claims).setProtectedHeader({ alg: "RS256" }).sign(privateKey),
+      "bad signature": await sign({}, { key: new TextEncoder().encode("another-secret-another-secret-0123") }),
+      "tampered payload": `${h}.${b64({ ...claims, roles: ["root"] })}.${valid.split(".")[2]}`,
+      "expired": await sign({}, { exp: now - 3600 }),
+      "missing exp": await sign({}, { exp: null }),
+      "wrong iss": await new jose.SignJWT({ ...claims, iss: "evil" }).setProtectedHeader({ alg: "HS256" }).sign(key),
+      "wrong aud": await new jose.SignJWT({ ...claims, aud: "other" }).setProtectedHeader({ alg: "HS256" }).sign(key),
+      "garbage": "not.a.jwt",
+      "missing token": undefined
+    }
+    void p
+    for (const [name, token] of Object.entries(attacks)) {
+      const res = await get("/api/v1/me", token === undefined ? {} : bearer(token))
+      expect(res.status, name).toBe(401)
+      const body = await json(res)
+      expect(body.error.code, name).toBe("UNAUTHORIZED")
+      expect(JSON.stringify(body), name).not.toMatch(/signature|JWS|JWT[A-Z]/)
+    }
+    const basic = await get("/api/v1/me", { authorization: "Basic dXNlcjpwYXNz" })
+    expect(basic.status).toBe(401)
+    const publicRoute = await get("/api/v1/items/1", bearer("garbage"))
+    expect(publicRoute.status).toBe(401)
+  })
+
+  it("honours the clock tolerance", async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const res = await get("/api/v1/me", bearer(await sign({}, { exp: now - 2 })))
+    expect(res.status).toBe(200)
+  })
+
+  it("requireRole / requirePermission -> 403 FORBIDDEN, wildcards grant", async () => {
+    const viewer = await sign({ roles: ["viewer"], permissions: ["users:read"] })
+    expect((await get("/api/v1/admin", bearer(viewer))).status).toBe(403)
+    const del = (token: string) => fetch(server.url + "/api/v1/users/7", { method: "DELETE", headers: bearer(token) })
+    const denied = await del(viewer)
+    expect(denied.status).toBe(403)
+    expect((await json(denied)).error).toMatchObject({
+      code: "FORBIDDEN",
+      details: { required_permission: "users:delete" }
+    })
+    expect((await del(await sign({ permissions: ["users:*"] }))).status).toBe(200)
+    expect((await del(await sign({ permissions: ["*"] }))).status).toBe(200)
+    expect((await del(await sign({ permissions: ["orders:*", "users:read"] }))).status).toBe(403)
+    expect((await get("/api/v1/admin", bearer(await sign({ roles: ["admin"] })))).status).toBe(200)
+  })
+})
+
+describe("readiness", () => {
+  it("aggregates registered checks with status and latency; 503 when one fails", async () => {
+    await server.runtime.runPromise(
+      Effect.flatMap(Readiness, (r) => r.register("database", Effect.void))
+    )
+    const ok = await get("/api/v1/ready")
+    expect(ok.status).toBe(200)
+    const okBody = await json(ok)
+    expect(okBody.data.status).toBe("ready")
+    expect(okBody.data.checks.database.status).toBe("ok")
+    expect(typeof okBody.data.checks.database.latency_ms).toBe("number")
+
+    await server.runtime.runPromise(
+      Effect.flatMap(Readiness, (r) => r.register("bus", Effect.fail({ code: "MESSAGE_BUS_ERROR" })))
+    )
+    const down = await get("/api/v1/ready")
+    expect(down.status).toBe(503)
+    const body = await json(down)
+    expect(body.error.code).toBe("SERVICE_UNAVAILABLE")
+    expect(body.error.details.checks.bus).toMatchObject({ status: "fail", error: "MESSAGE_BUS_ERROR" })
+    expect(body.error.details.checks.database.status).toBe("ok")
+    await server.runtime.runPromise(Effect.flatMap(Readiness, (r) => r.unregister("bus")))
+    expect((await get("/api/v1/ready")).status).toBe(200)
+
+    let backlog = 5000
+    await server.runtime.runPromise(
+      ReadinessModule.register("outbox", ReadinessModule.backlogCheck(Effect.sync(() => backlog), 1000))
+    )
+    const behind = await get("/api/v1/ready")
+    expect(behind.status).toBe(503)
+    expect((await json(behind)).error.details.checks.outbox).toMatchObject({
+      status: "fail",
+      error: "BACKLOG_TOO_LARGE"
+    })
+    backlog = 10
+    expect((await get("/api/v1/ready")).status).toBe(200)
+  })
+})

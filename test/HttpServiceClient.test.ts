@@ -1,0 +1,205 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
+import * as Schema from "effect/Schema"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import * as Errors from "../src/Errors/index.js"
+import * as CircuitBreaker from "../src/Http/CircuitBreaker.js"
+import type { ClientConfig } from "../src/Http/HttpConfig.js"
+import * as ServiceClient from "../src/Http/ServiceClient.js"
+import { withCorrelationId, withRequestId } from "../src/Telemetry/Correlation.js"
+import { withLabels } from "../src/Telemetry/Metrics.js"
+import { freePort } from "./fixtures/http/server.js"
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, hit: number) => void
+
+const servers: Array<http.Server> = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))))
+})
+
+const upstream = async (handler: Handler, port = 0) => {
+  let hits = 0
+  const seen: Array<http.IncomingHttpHeaders> = []
+  const server = http.createServer((req, res) => {
+    hits++
+    seen.push(req.headers)
+    handler(req, res, hits)
+  })
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+  servers.push(server)
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits, seen, server }
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { "content-type": "application/json", ...headers })
+  res.end(JSON.stringify(body))
+}
+
+const meta = { request_id: "req_000000000000", timestamp: "2026-11-21T14:03:27.512934Z" }
+
+const settings = (baseUrl: string, overrides: Partial<ClientConfig> = {}): ClientConfig => ({
+  name: "catalog",
+  baseUrl,
+  timeoutMs: 2000,
+  maxRetries: 3,
+  retryBaseDelayMs: 10,
+  breakerFailureThreshold: 5,
+  breakerResetTimeoutMs: 300,
+  breakerHalfOpenMaxCalls: 1,
+  ...overrides
+})
+
+const run = <A, E>(effect: Effect.Effect<A, E, import("@effect/platform/HttpClient").HttpClient>) =>
+  Effect.runPromise(Effect.provide(effect, NodeHttpClient.layerUndici))
+
+describe("ServiceClient", () => {
+  it("retries a flaky upstream (fails N times, then answers) and unwraps the envelope", async () => {
+    const up = await upstream((_, res, hit) =>
+      hit <= 2
+        ? json(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message: "busy" }, meta })
+        : json(res, 200, { data: { id: "42" }, meta })
+    )
+    const result = await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/api/v1/items/42")))
+    expect(result).toEqual({ id: "42" })
+    expect(up.hits()).toBe(3)
+  })
+
+  it("decodes an upstream ITEM_NOT_FOUND into ItemNotFoundError, without retrying", async () => {
+    const up = await upstream((_, res) =>
+      json(res, 404, {
+        error: {
+          code: "ITEM_NOT_FOUND",
+          message: "Item 42 not found",
+          details: { resource: "item", resource_id: "42" }
+        },
+        meta
+      })
+    )
+    const error = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/api/v1/items/42")).pipe(Effect.flip)
+    )
+    expect(error).toBeInstanceOf(Errors.ItemNotFoundError)
+    expect(error._tag).toBe("ItemNotFoundError")
+    expect(error.message).toBe("Item 42 not found")
+    expect(error.details).toMatchObject({ resource_id: "42" })
+    expect(up.hits()).toBe(1)
+    // Matching on the tag works as for a local error.
+    const recovered = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")).pipe(
+        Effect.catchTag("ItemNotFoundError", () => Effect.succeed("fallback"))
+      )
+    )
+    expect(recovered).toBe("fallback")
+  })
+
+  it("classifies non-envelope failures and does not retry 4xx", async () => {
+    const up = await upstream((_, res) => {
+      res.writeHead(400)
+      res.end("bad")
+    })
+    const error = await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")).pipe(Effect.flip))
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(error.retryable).toBe(false)
+    expect(up.hits()).toBe(1)
+  })
+
+  it("honours Retry-After on 429", async () => {
+    const up = await upstream((_, res, hit) =>
+      hit === 1 ? json(res, 429, { detail: "slow down" }, { "retry-after": "1" }) : json(res, 200, { data: 1, meta })
+    )
+    const started = Date.now()
+    expect(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")))).toBe(1)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950)
+    expect(up.hits()).toBe(2)
+  })
+
+  it("times out slow upstreams with RequestTimeoutError", async () => {
+    const up = await upstream((_, res) => setTimeout(() => json(res, 200, { data: 1, meta }), 1000))
+    const error = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url, { timeoutMs: 100, maxRetries: 1 })), (c) => c.get("/x")).pipe(
+        Effect.flip
+      )
+    )
+    expect(error).toBeInstanceOf(Errors.RequestTimeoutError)
+    expect(error.code).toBe("TIMEOUT")
+    expect(up.hits()).toBe(2)
+  })
+
+  it("propagates correlation id, request id and traceparent", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: "ok", meta }))
+    await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.post("/x", { a: 1 })).pipe(
+        withCorrelationId("corr_abc"),
+        withRequestId("req_abcdefabcdef"),
+        Effect.withSpan("caller")
+      )
+    )
+    expect(up.seen[0]).toMatchObject({ "x-correlation-id": "corr_abc", "x-request-id": "req_abcdefabcdef" })
+    expect(up.seen[0]!["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+  })
+
+  it("against a dead upstream: the breaker opens, then half-opens and closes", async () => {
+    const port = await freePort()
+    const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+    const client = await runtime.runPromise(
+      ServiceClient.make(settings(`http://127.0.0.1:${port}`, { maxRetries: 0, breakerFailureThreshold: 3 }))
+    )
+    const call = () => Effect.runPromise(Effect.either(client.get("/x")))
+    for (let i = 0; i < 3; i++) {
+      const r = await call()
+      expect(Either.isLeft(r) && r.left).toBeInstanceOf(Errors.InfrastructureFailureError)
+    }
+    expect(await Effect.runPromise(client.breaker.state)).toBe("open")
+    const gauge = withLabels(CircuitBreaker.circuitState, { service: "catalog" })
+    expect((await Effect.runPromise(Metric.value(gauge))).value).toBe(1)
+    const open = await call()
+    expect(Either.isLeft(open) && open.left).toBeInstanceOf(Errors.CircuitOpenError)
+    expect(Either.isLeft(open) && open.left.code).toBe("CIRCUIT_OPEN")
+    // The upstream comes back on the same port; after the reset timeout one trial call closes the breaker.
+    const up = await upstream((_, res) => json(res, 200, { data: "back", meta }), port)
+    await new Promise((r) => setTimeout(r, 350))
+    expect(await Effect.runPromise(client.get("/x"))).toBe("back")
+    expect(await Effect.runPromise(client.breaker.state)).toBe("closed")
+    expect((await Effect.runPromise(Metric.value(gauge))).value).toBe(0)
+    expect(up.hits()).toBe(1)
+    await runtime.dispose()
+  })
+
+  it("a failed half-open trial opens the breaker again", async () => {
+    const breaker = await Effect.runPromise(
+      CircuitBreaker.make({ name: "t", failureThreshold: 1, resetTimeout: "50 millis" })
+    )
+    const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
+    await Effect.runPromise(Effect.either(breaker.protect(failing)))
+    expect(await Effect.runPromise(breaker.state)).toBe("open")
+    await new Promise((r) => setTimeout(r, 60))
+    const trial = await Effect.runPromise(Effect.either(breaker.protect(failing)))
+    expect(Either.isLeft(trial) && trial.left._tag).toBe("ServiceUnavailableError")
+    expect(await Effect.runPromise(breaker.state)).toBe("open")
+    // A non-retryable failure (404) does not count against the upstream.
+    const b2 = await Effect.runPromise(
+      CircuitBreaker.make({ name: "t2", failureThreshold: 1, resetTimeout: "1 second" })
+    )
+    await Effect.runPromise(Effect.either(b2.protect(Effect.fail(new Errors.ItemNotFoundError({})))))
+    expect(await Effect.runPromise(b2.state)).toBe("closed")
+  })
+
+  it("reads its settings from clients.<name>.*", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
+    const result = await run(
+      Effect.flatMap(
+        ServiceClient.fromConfig("billing"),
+        (c) => c.get("/n").pipe(ServiceClient.decode(Schema.Struct({ n: Schema.Number }), c.name))
+      ).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromJson({ clients: { billing: { base_url: up.url + "/" } } }))
+      )
+    )
+    expect(result).toEqual({ n: 1 })
+  })
+})
