@@ -1,0 +1,291 @@
+/**
+ * Schema migrations on `@effect/sql-pg`'s `PgMigrator` (what the seed's Alembic `MigrationManager` did):
+ * migrations from a directory or a record, applied in order in one transaction, recorded in a table, and safe
+ * when several instances start at once.
+ *
+ * @since 0.1.0
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgMigrator from "@effect/sql-pg/PgMigrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { readdir, readFile } from "node:fs/promises"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import { classifySqlError, isSqlDefect, mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
+
+/**
+ * The migration failure of `@effect/sql` (`reason`: `bad-state`, `import-error`, `failed`, `duplicates`, `locked`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const MigrationError = PgMigrator.MigrationError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type MigrationError = PgMigrator.MigrationError
+
+/**
+ * Where migrations come from: `fromRecord`, `fromDirectory`, or any `@effect/sql` loader.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MigrationLoader = PgMigrator.Loader
+
+/**
+ * One migration of a record: SQL text (several statements allowed) or an effect on the `SqlClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MigrationSource = string | Effect.Effect<unknown, unknown, SqlClient.SqlClient>
+
+/**
+ * The default table recording applied migrations (the one `@effect/sql`'s migrator uses).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMigrationsTable = "effect_sql_migrations"
+
+const fileName = /^(\d+)_([^.]+)\.(sql|js|mjs|ts)$/
+const recordKey = /^(\d+)_(.+)$/
+
+const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
+
+/**
+ * Migrations from a record keyed `<id>_<name>` (`"0001_create_items"`), applied in the order of their ids.
+ *
+ * @example
+ * ```ts
+ * import { Sql } from "@glam/shared"
+ *
+ * const migrations = Sql.fromRecord({
+ *   "0001_outbox": Sql.outboxMigration,
+ *   "0002_items": "CREATE TABLE items (id uuid CONSTRAINT pk_items PRIMARY KEY, name text NOT NULL)"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category loaders
+ */
+export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>): MigrationLoader =>
+  Effect.sync(() =>
+    Object.entries(migrations)
+      .flatMap(([key, source]): Array<PgMigrator.ResolvedMigration> => {
+        const match = key.match(recordKey)
+        if (match === null) return []
+        const effect = typeof source === "string" ? runSqlText(source) : source
+        return [[Number(match[1]), match[2]!, Effect.succeed(effect)]]
+      })
+      .sort(([a], [b]) => a - b)
+  )
+
+/**
+ * Migrations from the files `<id>_<name>.sql` (SQL text) and `<id>_<name>.js|mjs|ts` (a module whose default
+ * export is an effect) of a directory. `.ts` files need a runtime that imports TypeScript (tsx, vitest).
+ *
+ * @since 0.1.0
+ * @category loaders
+ */
+export const fromDirectory = (directory: string): MigrationLoader =>
+  Effect.tryPromise({
+    try: () => readdir(directory),
+    catch: (cause) =>
+      new MigrationError({ reason: "failed", message: `Cannot read the migrations directory ${directory}`, cause })
+  }).pipe(
+    Effect.map((files) => {
+      const absolute = Path.resolve(directory)
+      return files
+        .flatMap((file): Array<PgMigrator.ResolvedMigration> => {
+          const match = file.match(fileName)
+          if (match === null) return []
+          const path = Path.join(absolute, file)
+          const load: Effect.Effect<unknown, MigrationError> = match[3] === "sql"
+            ? Effect.tryPromise({
+              try: () => readFile(path, "utf8"),
+              catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
+            }).pipe(Effect.map(runSqlText))
+            : Effect.promise(() => import(/* @vite-ignore */ pathToFileURL(path).href))
+          return [[Number(match[1]), match[2]!, load]]
+        })
+        .sort(([a], [b]) => a - b)
+    })
+  )
+
+/**
+ * Options of `migrate`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MigrateOptions {
+  readonly loader: MigrationLoader
+  /** The table recording applied migrations; default `effect_sql_migrations`. */
+  readonly table?: string | undefined
+  /** Dump the schema with `pg_dump` into `<schemaDirectory>/_schema.sql` after applying migrations. */
+  readonly schemaDirectory?: string | undefined
+}
+
+// The migrator creates its table when `::regclass` fails: two instances starting together would both try.
+// Creating it first, under a transaction-scoped advisory lock, leaves the migrator's LOCK TABLE to serialize them.
+const ensureMigrationsTable = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(
+      Effect.zipRight(
+        sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
+        sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+  migration_id integer primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null
+)`
+      )
+    ))
+
+const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
+  if (error instanceof MigrationError) {
+    return error.cause instanceof SqlError
+      ? new MigrationError({ reason: error.reason, message: error.message, cause: classifySqlError(error.cause) })
+      : error
+  }
+  return classifySqlError(error, { operation: "migrate" })
+}
+
+/**
+ * Applies the migrations above the last one recorded, in order, in one transaction; returns the applied
+ * `[id, name]` pairs. Instances starting together wait for each other (the migrator's table lock), and the
+ * later ones find nothing to do.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const applied = Sql.migrate({ loader: Sql.fromDirectory("./migrations") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (
+  options: MigrateOptions
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  MigrationError | SqlFailure,
+  SqlClient.SqlClient | PgClient.PgClient
+> => {
+  const table = options.table ?? defaultMigrationsTable
+  return ensureMigrationsTable(table).pipe(
+    Effect.zipRight(PgMigrator.run({
+      loader: options.loader,
+      table,
+      ...(options.schemaDirectory === undefined ? {} : { schemaDirectory: options.schemaDirectory })
+    })),
+    Effect.provide(NodeContext.layer),
+    Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof MigrationError || isSqlDefect(defect)
+        ? Option.some(Effect.fail(typedMigrationError(defect)))
+        : Option.none()
+    ),
+    Effect.tap((applied) =>
+      applied.length === 0
+        ? Effect.logDebug("Migrations: nothing to apply")
+        : Effect.logInfo(`Migrations applied: ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
+    ),
+    Effect.withSpan("Sql.migrate", { attributes: { table } })
+  )
+}
+
+/**
+ * A migration recorded as applied.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppliedMigration {
+  readonly id: number
+  readonly name: string
+  readonly createdAt: Date
+}
+
+/**
+ * What `status` reports: the current revision (the last applied migration), every applied migration, and the
+ * loader's migrations that `migrate` would apply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MigrationStatus {
+  readonly current: Option.Option<AppliedMigration>
+  readonly applied: ReadonlyArray<AppliedMigration>
+  readonly pending: ReadonlyArray<readonly [id: number, name: string]>
+}
+
+/**
+ * The applied and pending migrations (Alembic's `current`), without changing anything.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrationStatus = (
+  options: Pick<MigrateOptions, "loader" | "table">
+): Effect.Effect<MigrationStatus, MigrationError | SqlFailure, SqlClient.SqlClient> => {
+  const table = options.table ?? defaultMigrationsTable
+  return Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [exists] = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${table}) IS NOT NULL AS present`
+      .withoutTransform
+    const rows = exists?.present === true
+      ? yield* sql<{ readonly migration_id: number; readonly name: string; readonly created_at: Date }>`
+          SELECT migration_id, name, created_at FROM ${sql(table)} ORDER BY migration_id`.withoutTransform
+      : []
+    const applied = rows.map((row): AppliedMigration => ({
+      id: row.migration_id,
+      name: row.name,
+      createdAt: row.created_at
+    }))
+    const current = Option.fromNullable(applied.at(-1))
+    const latest = Option.match(current, { onNone: () => 0, onSome: (_) => _.id })
+    const available = yield* options.loader
+    const pending = available.filter(([id]) => id > latest).map(([id, name]) => [id, name] as const)
+    return { current, applied, pending }
+  }).pipe(
+    Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
+    mapSqlErrors({ operation: "migration_status" }),
+    Effect.withSpan("Sql.migrationStatus", { attributes: { table } })
+  )
+}
+
+/**
+ * Creates a schema if it does not exist (the seed's `ensure_schema_exists`); the name is quoted as an
+ * identifier, never spliced into SQL.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const ensureSchema = (name: string): Effect.Effect<void, SqlFailure, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA IF NOT EXISTS ${sql(name)}`).pipe(
+    Effect.asVoid,
+    mapSqlErrors({ operation: "ensure_schema" }),
+    Effect.withSpan("Sql.ensureSchema", { attributes: { schema: name } })
+  )
+
+/**
+ * A layer that applies the migrations when it is built (before the layers that depend on the schema).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMigrate = (
+  options: MigrateOptions
+): Layer.Layer<never, MigrationError | SqlFailure, SqlClient.SqlClient | PgClient.PgClient> =>
+  Layer.effectDiscard(migrate(options))

@@ -1,0 +1,67 @@
+/**
+ * Writing events into the transactional outbox, in the caller's transaction (the Bus relay publishes them).
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import { timed } from "./internal/queryMetrics.js"
+import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
+
+/**
+ * The part of an event envelope the outbox reads; the whole object is stored as `envelope` (jsonb).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxEnvelope {
+  readonly event_id: string
+  readonly subject: string
+  readonly [key: string]: unknown
+}
+
+/**
+ * Options of `enqueue`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EnqueueOptions {
+  /** The JetStream stream, when the caller knows it. */
+  readonly stream?: string | undefined
+}
+
+/**
+ * Adds an event to the outbox: the row's id is the envelope's `event_id` (enqueuing the same event twice is a
+ * `ConflictError`). Runs in the current transaction when there is one (`Sql.transaction`), so the event exists
+ * exactly when the business change does.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const program = Effect.zipRight(items.insert(item), Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id }))
+ *   .pipe(Sql.transaction())
+ * ```
+ *
+ * @since 0.1.0
+ * @category outbox
+ */
+export const enqueue = (
+  envelope: OutboxEnvelope,
+  headers: Readonly<Record<string, string>> = {},
+  options: EnqueueOptions = {}
+): Effect.Effect<void, SqlFailure, PgClient.PgClient> =>
+  Effect.flatMap(
+    PgClient.PgClient,
+    (sql) =>
+      sql`INSERT INTO outbox (id, subject, stream, envelope, headers) VALUES (${envelope.event_id}, ${envelope.subject}, ${
+        options.stream ?? null
+      }, ${sql.json(envelope)}, ${sql.json(headers)})`
+  ).pipe(
+    Effect.asVoid,
+    mapSqlErrors({ operation: "outbox.enqueue", table: "outbox" }),
+    timed("outbox.enqueue"),
+    Effect.withSpan("Outbox.enqueue", { attributes: { subject: envelope.subject } })
+  )

@@ -1,0 +1,94 @@
+/**
+ * The `database` section of the configuration, read through Effect `Config` (the seed's `DatabaseConfig`).
+ *
+ * `src/Config` maps the seed's flat variables (`<SERVICE>_DB_HOST`, `_DB_PORT`, `_DB_NAME`, `_DB_USER`,
+ * `_DB_PASSWORD`, `_DB_POOL_SIZE`) onto these keys.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+
+/**
+ * The settings of the PostgreSQL connection pool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DatabaseConfig {
+  /** `database.host`; none (and no `url`) means "no server configured". */
+  readonly host: Option.Option<string>
+  /** `database.port`, default 5432. */
+  readonly port: number
+  /** `database.name`, default `postgres`. */
+  readonly name: string
+  /** `database.user`, default `postgres`. */
+  readonly user: string
+  /** `database.password`, a secret. */
+  readonly password: Option.Option<Redacted.Redacted>
+  /** `database.url` (`postgres://user:password@host:port/name`), an alternative to the separate keys. */
+  readonly url: Option.Option<Redacted.Redacted>
+  /** `database.pool_size`, default 5 (the seed's `DB_POOL_SIZE`). */
+  readonly poolSize: number
+  /** `database.connect_timeout`, default 5 seconds (a duration: `5 seconds`, or a number of milliseconds). */
+  readonly connectTimeout: Duration.Duration
+  /** `database.idle_timeout`, default 30 seconds. */
+  readonly idleTimeout: Duration.Duration
+  /** `database.ssl`, default `false`. */
+  readonly ssl: boolean
+  /** `database.migrate_on_start`, default `false`: run the service's migrations when the layer starts. */
+  readonly migrateOnStart: boolean
+  /** `database.embedded_dir`: where the embedded database keeps its files; none means in memory. */
+  readonly embeddedDir: Option.Option<string>
+}
+
+const durationOrMillis = (name: string, fallback: Duration.DurationInput): Config.Config<Duration.Duration> =>
+  Config.duration(name).pipe(
+    Config.orElse(() => Config.map(Config.number(name), (ms) => Duration.millis(ms))),
+    Config.withDefault(Duration.decode(fallback))
+  )
+
+/**
+ * The `database` section: `host`, `port`, `name`, `user`, `password`, `url`, `pool_size`, `connect_timeout`,
+ * `idle_timeout`, `ssl`, `migrate_on_start`, `embedded_dir`.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const config = Effect.withConfigProvider(
+ *   Sql.databaseConfig,
+ *   ConfigProvider.fromJson({ database: { host: "db", name: "catalog", user: "catalog", password: "secret" } })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category configs
+ */
+export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
+  host: Config.option(Config.nonEmptyString("host")),
+  port: Config.withDefault(Config.port("port"), 5432),
+  name: Config.withDefault(Config.nonEmptyString("name"), "postgres"),
+  user: Config.withDefault(Config.nonEmptyString("user"), "postgres"),
+  password: Config.option(Config.redacted("password")),
+  url: Config.option(Config.redacted("url")),
+  poolSize: Config.withDefault(Config.integer("pool_size"), 5).pipe(
+    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 })
+  ),
+  connectTimeout: durationOrMillis("connect_timeout", "5 seconds"),
+  idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
+  ssl: Config.withDefault(Config.boolean("ssl"), false),
+  migrateOnStart: Config.withDefault(Config.boolean("migrate_on_start"), false),
+  embeddedDir: Config.option(Config.nonEmptyString("embedded_dir"))
+}).pipe(Config.nested("database"))
+
+/**
+ * Whether a configuration names a server (a `host` or a `url`).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const hasServer = (config: DatabaseConfig): boolean => Option.isSome(config.host) || Option.isSome(config.url)

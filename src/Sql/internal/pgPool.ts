@@ -1,0 +1,167 @@
+/**
+ * The `pg` pool behind every `PgClient` of the toolkit: built here (not by `PgClient.make`) so that the connect
+ * failure names the server and the pool reports `sql_pool_connections_in_use`.
+ *
+ * @internal
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { createRequire } from "node:module"
+import type { Duplex } from "node:stream"
+import type { ConnectionOptions } from "node:tls"
+import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
+import { sqlPoolConnectionsInUse } from "../../Telemetry/Metrics.js"
+import { classifySqlError } from "../SqlErrors.js"
+
+/** The part of `pg.Pool` used here (`pg` ships no types). */
+interface PgPool {
+  query(text: string): Promise<unknown>
+  end(): Promise<void>
+  on(event: "error", listener: (error: Error) => void): this
+  on(event: "acquire" | "release", listener: () => void): this
+}
+
+interface PgModule {
+  readonly Pool: new(config: Record<string, unknown>) => PgPool
+}
+
+// `pg` is a dependency of @effect/sql-pg: load the very copy it uses, wherever the package manager put it.
+const requireFromHere = createRequire(import.meta.url)
+const Pg = createRequire(requireFromHere.resolve("@effect/sql-pg"))("pg") as PgModule
+
+/** @internal */
+export interface PoolOptions {
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly user?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  readonly ssl?: boolean | ConnectionOptions | undefined
+  readonly poolSize?: number | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly applicationName?: string | undefined
+  readonly stream?: (() => Duplex) | undefined
+  /** Shown in the connect error and the log instead of host:port (the embedded server). */
+  readonly label?: string | undefined
+}
+
+const target = (options: PoolOptions): string => {
+  if (options.label !== undefined) return options.label
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(Redacted.value(options.url))
+      return `${url.hostname}:${url.port === "" ? "5432" : url.port}${url.pathname === "/" ? "" : url.pathname}`
+    } catch {
+      return "the configured url"
+    }
+  }
+  return `${options.host ?? "localhost"}:${options.port ?? 5432}/${options.database ?? "postgres"}`
+}
+
+const messageOf = (cause: unknown): string => {
+  const error = cause instanceof Error ? cause : undefined
+  if (error === undefined) return String(cause)
+  // AggregateError (IPv4 + IPv6 both refused) has an empty message
+  if (error.message !== "") return error.message
+  const code = (error as { code?: unknown }).code
+  return typeof code === "string" ? code : error.name
+}
+
+/** @internal */
+export const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
+  const where = target(options)
+  const connectTimeout = Duration.decode(options.connectTimeout ?? "5 seconds")
+  const acquire = Effect.sync(() => {
+    const pool = new Pg.Pool({
+      connectionString: options.url === undefined ? undefined : Redacted.value(options.url),
+      host: options.host,
+      port: options.port,
+      database: options.database,
+      user: options.user,
+      password: options.password === undefined ? undefined : Redacted.value(options.password),
+      ssl: options.ssl,
+      max: options.poolSize ?? 5,
+      connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+      idleTimeoutMillis: Duration.toMillis(options.idleTimeout ?? "30 seconds"),
+      application_name: options.applicationName ?? "@glam/shared",
+      ...(options.stream === undefined ? {} : { stream: options.stream })
+    })
+    // An idle client whose server went away emits "error" on the pool; without a listener Node would crash.
+    pool.on("error", () => {})
+    pool.on("acquire", () => sqlPoolConnectionsInUse.unsafeModify(1, []))
+    pool.on("release", () => sqlPoolConnectionsInUse.unsafeModify(-1, []))
+    return pool
+  })
+  const check = (pool: PgPool) =>
+    Effect.tryPromise({
+      try: () => pool.query("SELECT 1"),
+      catch: (cause) =>
+        new DatabaseError({
+          message: `Cannot connect to PostgreSQL at ${where}: ${messageOf(cause)}`,
+          details: { operation: "connect", ...errorCode(cause) },
+          retryable: classifySqlError(cause).retryable,
+          cause
+        })
+    }).pipe(
+      Effect.timeoutFail({
+        duration: connectTimeout,
+        onTimeout: () =>
+          new DatabaseError({
+            message: `Cannot connect to PostgreSQL at ${where}: no answer within ${Duration.format(connectTimeout)}`,
+            details: { operation: "connect" },
+            retryable: true
+          })
+      })
+    )
+  return Effect.acquireRelease(
+    acquire,
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("5 seconds"))
+  ).pipe(Effect.tap(check))
+}
+
+const errorCode = (cause: unknown): { error_code?: string } => {
+  const code = (cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? { error_code: code } : {}
+}
+
+/** @internal */
+export const makeClient = (
+  options: PoolOptions
+): Effect.Effect<PgClient.PgClient, DatabaseError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const pool = yield* makePool(options)
+    return yield* PgClient.fromPool({
+      // The pool's type comes from `pg`, which has no declarations: the parameter is untyped on that side.
+      acquire: Effect.succeed(pool as never),
+      applicationName: options.applicationName ?? "@glam/shared"
+    }).pipe(
+      Effect.mapError((cause) =>
+        new DatabaseError({
+          message: "Could not create the PostgreSQL client",
+          details: { operation: "connect" },
+          cause
+        })
+      )
+    )
+  })
+
+/** @internal */
+export const clientLayer = <E, R>(
+  client: Effect.Effect<PgClient.PgClient, E, Scope.Scope | Reactivity.Reactivity | R>
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E, Exclude<R, Scope.Scope | Reactivity.Reactivity>> =>
+  Layer.scopedContext(
+    Effect.map(client, (pg) => Context.make(PgClient.PgClient, pg).pipe(Context.add(SqlClient.SqlClient, pg)))
+  ).pipe(Layer.provide(Reactivity.layer)) as Layer.Layer<
+    PgClient.PgClient | SqlClient.SqlClient,
+    E,
+    Exclude<R, Scope.Scope | Reactivity.Reactivity>
+  >

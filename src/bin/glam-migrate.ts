@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * `glam-migrate up|status`: what the seed's Alembic `MigrationManager` did (upgrade, current revision), on
+ * `Sql.migrate`. Migrations come from `--dir`; the database from the configuration (`config/*.yml` and the
+ * environment, including the seed's `<SERVICE>_DB_HOST`... with `--service`).
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as ConfigError from "effect/ConfigError"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { formatConfigError, layer as configLayer } from "../Config/GlamConfigProvider.js"
+import { DatabaseError } from "../Errors/InfrastructureErrors.js"
+import { defaultMigrationsTable, fromDirectory, migrate, migrationStatus } from "../Sql/Migrations.js"
+import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
+import { layer as sqlLayer, optionsFromConfig } from "../Sql/SqlLayer.js"
+
+const dir = Options.directory("dir", { exists: "yes" }).pipe(
+  Options.withAlias("d"),
+  Options.withDescription("Directory of <id>_<name>.sql|.js|.mjs|.ts migrations")
+)
+const table = Options.text("table").pipe(
+  Options.withDefault(defaultMigrationsTable),
+  Options.withDescription("Table recording the applied migrations")
+)
+const service = Options.text("service").pipe(
+  Options.optional,
+  Options.withDescription("Service name: reads config/services/<service>.yml and <SERVICE>_DB_* variables")
+)
+const envPrefix = Options.text("env-prefix").pipe(
+  Options.optional,
+  Options.withDescription("Prefix of the variables (CATALOG for CATALOG_DB_HOST); default: from --service")
+)
+const settings = { dir, table, service, envPrefix }
+
+interface Settings {
+  readonly service: Option.Option<string>
+  readonly envPrefix: Option.Option<string>
+}
+
+const loadOptions = (settings: Settings) => ({
+  ...Option.match(settings.service, { onNone: () => ({}), onSome: (service) => ({ service }) }),
+  ...Option.match(settings.envPrefix, { onNone: () => ({}), onSome: (envPrefix) => ({ envPrefix }) })
+})
+
+const database = (settings: Settings) =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const config = yield* databaseConfig
+    if (!hasServer(config)) {
+      return yield* new DatabaseError({
+        message: "No database server configured: set database.host (<SERVICE>_DB_HOST) or database.url",
+        details: { operation: "connect" },
+        retryable: false
+      })
+    }
+    return sqlLayer({ ...optionsFromConfig(config), applicationName: "glam-migrate" })
+  })).pipe(Layer.provide(configLayer(loadOptions(settings))))
+
+const up = Command.make("up", settings, ({ dir, table, ...rest }) =>
+  Effect.gen(function*() {
+    const applied = yield* migrate({ loader: fromDirectory(dir), table })
+    if (applied.length === 0) yield* Console.log("Already up to date")
+    for (const [id, name] of applied) yield* Console.log(`applied ${id}_${name}`)
+  }).pipe(Effect.provide(database(rest)))).pipe(Command.withDescription("Apply the pending migrations"))
+
+const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
+  Effect.gen(function*() {
+    const report = yield* migrationStatus({ loader: fromDirectory(dir), table })
+    yield* Console.log(
+      Option.match(report.current, {
+        onNone: () => "current: none",
+        onSome: (m) => `current: ${m.id}_${m.name} (applied ${m.createdAt.toISOString()})`
+      })
+    )
+    for (const [id, name] of report.pending) yield* Console.log(`pending ${id}_${name}`)
+    if (report.pending.length === 0) yield* Console.log("Up to date")
+  }).pipe(Effect.provide(database(rest)))).pipe(
+    Command.withDescription("Show the current revision and the pending migrations")
+  )
+
+const command = Command.make("glam-migrate").pipe(
+  Command.withDescription("Database migrations of a GLAM service"),
+  Command.withSubcommands([up, status])
+)
+
+const cli = Command.run(command, { name: "glam-migrate", version: "0.1.0" })
+
+const describe = (error: unknown): string =>
+  ConfigError.isConfigError(error)
+    ? formatConfigError(error)
+    : error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+    ? String((error as { readonly message: unknown }).message)
+    : String(error)
+
+cli(process.argv).pipe(
+  // @effect/cli has printed its own usage errors; everything else gets one line on stderr and exit code 1.
+  Effect.tapError((error) =>
+    ValidationError.isValidationError(error) ? Effect.void : Console.error(`glam-migrate: ${describe(error)}`)
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,164 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import { describe, expect, it } from "vitest"
+import { DatabaseError } from "../src/Errors/index.js"
+import * as Sql from "../src/Sql/index.js"
+import { makeBackend } from "./fixtures/sql/backends.js"
+import { services } from "./support/services.js"
+import { serviceAvailable } from "./support/services.js"
+
+const pgUp = await serviceAvailable("postgres")
+
+const withConfig = (json: object) => Layer.setConfigProvider(ConfigProvider.fromJson(json))
+
+const logs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+  )
+  return { lines, logger }
+}
+
+const buildExit = <E>(layer: Layer.Layer<SqlClient.SqlClient, E>, json: object) =>
+  Effect.runPromiseExit(Sql.health().pipe(Effect.provide(Layer.provide(layer, withConfig(json)))))
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  return Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
+}
+
+describe("Sql config", () => {
+  it("reads the database section with the seed's defaults", async () => {
+    const config = await Effect.runPromise(
+      Effect.withConfigProvider(
+        Sql.databaseConfig,
+        ConfigProvider.fromJson({ database: { host: "db", name: "credit", user: "credit", password: "s3cret" } })
+      )
+    )
+    expect(Option.getOrThrow(config.host)).toBe("db")
+    expect(config).toMatchObject({ port: 5432, name: "credit", user: "credit", poolSize: 5, ssl: false })
+    expect(Duration.toMillis(config.connectTimeout)).toBe(5000)
+    expect(Redacted.value(Option.getOrThrow(config.password))).toBe("s3cret")
+    expect(String(Option.getOrThrow(config.password))).not.toContain("s3cret")
+    expect(Sql.hasServer(config)).toBe(true)
+    const options = Sql.optionsFromConfig(config)
+    expect(options).toMatchObject({ host: "db", port: 5432, database: "credit", user: "credit", poolSize: 5 })
+  })
+
+  it("accepts timeouts as durations or milliseconds and rejects a pool of zero", async () => {
+    const read = (database: object) =>
+      Effect.runPromiseExit(Effect.withConfigProvider(Sql.databaseConfig, ConfigProvider.fromJson({ database })))
+    const ok = await read({ connect_timeout: "2 seconds", idle_timeout: 1500 })
+    expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.connectTimeout)).toBe(2000)
+    expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.idleTimeout)).toBe(1500)
+    expect(Exit.isFailure(await read({ pool_size: 0 }))).toBe(true)
+  })
+
+  it("fails startup naming host and port when the server is unreachable", async () => {
+    const error = failureOf(
+      await buildExit(Sql.layerConfig(), { database: { host: "127.0.0.1", port: 1, connect_timeout: "2 seconds" } })
+    )
+    expect(error).toBeInstanceOf(DatabaseError)
+    expect(error.message).toContain("127.0.0.1:1")
+    expect(error).toMatchObject({ retryable: true, details: { operation: "connect" } })
+  })
+
+  it("never puts the password of a url into the error", async () => {
+    const error = failureOf(
+      await buildExit(Sql.layerConfig(), { database: { url: "postgres://u:hunter2@127.0.0.1:1/x" } })
+    )
+    expect(error.message).toContain("127.0.0.1:1/x")
+    expect(error.message).not.toContain("hunter2")
+  })
+
+  it("refuses the embedded database in prod, with or without layerConfig", async () => {
+    const fallback = failureOf(await buildExit(Sql.layerConfig(), { app_env: "prod" }))
+    expect(fallback).toBeInstanceOf(DatabaseError)
+    expect(fallback.message).toContain("APP_ENV=prod")
+    const explicit = failureOf(await buildExit(Sql.layerEmbedded(), { app_env: "production" }))
+    expect(explicit.message).toContain("refused in APP_ENV=prod")
+  })
+
+  it("falls back to the embedded database in dev, with one log line saying so", async () => {
+    const { lines, logger } = logs()
+    const result = await Effect.runPromise(
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly v: string }>`SELECT version() AS v`).pipe(
+        Effect.provide(Layer.provide(Sql.layerConfig(), withConfig({ app_env: "dev" }))),
+        Effect.provide(logger)
+      )
+    )
+    expect(result[0]!.v).toContain("PGlite")
+    expect(lines.filter((line) => line.includes("embedded PostgreSQL"))).toHaveLength(1)
+    expect(lines[0]).toContain("no database server configured")
+  })
+
+  it("keeps an embedded database in its directory across restarts", async () => {
+    const dir = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
+    try {
+      const layer = Layer.provide(Sql.layerEmbedded({ dataDir: dir }), withConfig({}))
+      const sql = Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.succeed(sql))
+      await Effect.runPromise(
+        Effect.flatMap(sql, (sql) => sql`CREATE TABLE kept (v text); INSERT INTO kept VALUES ('here')`.raw).pipe(
+          Effect.provide(layer)
+        )
+      )
+      const rows = await Effect.runPromise(
+        Effect.flatMap(sql, (sql) => sql`SELECT v FROM kept`).pipe(Effect.provide(layer))
+      )
+      expect(rows).toEqual([{ v: "here" }])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  describe.skipIf(!pgUp)("on the real server", () => {
+    it("answers a health check at its deadline when the only connection is busy", async () => {
+      const { database, host, port, user } = services.postgres
+      const layer = Sql.layer({ host, port, user, database, poolSize: 1 })
+      const outcome = await Effect.runPromise(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* Effect.forkScoped(sql`SELECT pg_sleep(1.5)`)
+          yield* Effect.sleep("50 millis")
+          const started = Date.now()
+          const exit = yield* Effect.exit(Sql.health("200 millis"))
+          return { exit, elapsed: Date.now() - started }
+        }).pipe(Effect.scoped, Effect.provide(layer))
+      )
+      const error = failureOf(outcome.exit)
+      expect(error.message).toContain("timed out")
+      expect(error.retryable).toBe(true)
+      expect(outcome.elapsed).toBeLessThan(1000)
+    })
+
+    it("connects with a url and runs the migrations at startup when migrate_on_start is set", async () => {
+      const db = await makeBackend("postgresql")
+      try {
+        const { host, port, user } = services.postgres
+        const migrations = Sql.fromRecord({ "0001_outbox": Sql.outboxMigration, "0002_inbox": Sql.inboxMigration })
+        const rows = await Effect.runPromise(
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ readonly name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`
+          ).pipe(
+            Effect.provide(Layer.provide(
+              Sql.layerConfig({ migrations }),
+              withConfig({
+                database: { url: `postgres://${user}@${host}:${port}/${db.database}`, migrate_on_start: true }
+              })
+            ))
+          )
+        )
+        expect(rows).toEqual([{ name: "outbox" }, { name: "inbox" }])
+      } finally {
+        await db.dispose()
+      }
+    })
+  })
+})
