@@ -137,7 +137,8 @@ export const appEnv: Config.Config<AppEnv> = oneOf("app_env", ["dev", "test", "s
  * @category config
  */
 export const logLevel: Config.Config<LogLevel.LogLevel> = Config.nested(logLevelFrom("level"), "logging").pipe(
-  Config.orElse(() => logLevelFrom("log_level")),
+  // `log_level` is only a fallback for a missing `logging.level`: an invalid one is reported as itself.
+  Config.orElseIf({ if: ConfigError.isMissingDataOnly, orElse: () => logLevelFrom("log_level") }),
   Config.withDefault(LogLevel.Info)
 )
 

@@ -1,0 +1,121 @@
+/**
+ * The catalog service: an HTTP API over a repository of catalog syncs that publishes `evt.catalog.sync_started`
+ * when a sync is requested.
+ *
+ *   POST /api/v1/merchants/:merchant_id/syncs       {"source": "shopify", "sync_type": "full"}
+ *   GET  /api/v1/merchants/:merchant_id/syncs?page=1&limit=20
+ *   GET  /api/v1/merchants/:merchant_id/syncs/:id
+ *
+ * Syncs belong to a merchant (the `merchant_id` column makes the model a tenant model), so every repository
+ * call runs for the merchant of the route.
+ */
+import { HttpRouter } from "@effect/platform"
+import { Model, type SqlClient } from "@effect/sql"
+import { Effect, Layer, Schema } from "effect"
+import { Bus, Errors, Events, Http, Sql } from "../src/index.js"
+
+/** A catalog sync, as stored in the `syncs` table. */
+export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  merchant_id: Schema.UUID,
+  source: Schema.String,
+  sync_type: Schema.Literal("full", "incremental"),
+  status: Schema.Literal("started", "completed", "failed"),
+  ...Sql.ModelMixins.Timestamps
+}) {}
+
+/** The migrations of this service, applied at startup (`database.migrate_on_start` in its config). */
+export const migrations = Sql.fromRecord({
+  "0001_outbox": Sql.outboxMigration,
+  "0002_syncs": `CREATE TABLE IF NOT EXISTS syncs (
+    id uuid CONSTRAINT ${Sql.ModelMixins.naming.pk("syncs")} PRIMARY KEY,
+    source text NOT NULL,
+    sync_type text NOT NULL,
+    status text NOT NULL,
+    ${Sql.ModelMixins.mixinColumns({ timestamps: true })},
+    merchant_id uuid NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS ${Sql.ModelMixins.naming.ix("syncs", "merchant_id")} ON syncs (merchant_id);`
+})
+
+const StartSync = Schema.Struct({
+  source: Schema.NonEmptyTrimmedString,
+  sync_type: Schema.optionalWith(Schema.Literal("full", "incremental"), { default: () => "full" as const })
+})
+
+const encodeSync = Schema.encode(CatalogSync.json)
+
+const MerchantPath = Schema.Struct({ merchant_id: Schema.UUID })
+
+/** Runs a handler for the merchant named by the route. */
+const forMerchant = <A, E, R>(handler: (merchantId: string) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    Http.HttpErrors.decodePath(Schema.Struct({ ...MerchantPath.fields, id: Schema.optional(Schema.String) })),
+    ({ merchant_id }) => handler(merchant_id).pipe(Sql.Repository.withTenant({ merchant_id }))
+  )
+
+const router = Effect.gen(function*() {
+  const syncs = yield* Sql.Repository.make(CatalogSync, { table: "syncs", id: "id" })
+
+  return HttpRouter.empty.pipe(
+    HttpRouter.post(
+      "/api/v1/merchants/:merchant_id/syncs",
+      forMerchant((merchant_id) =>
+        Effect.gen(function*() {
+          const body = yield* Http.HttpErrors.decodeBody(StartSync)
+          const sync = yield* syncs.insert(
+            CatalogSync.insert.make({ ...body, merchant_id, id: crypto.randomUUID(), status: "started" })
+          )
+          yield* Bus.Bus.publish(Events.CatalogEvents.SyncStarted, {
+            merchant_id: sync.merchant_id,
+            sync_id: sync.id,
+            source: sync.source,
+            sync_type: sync.sync_type
+          })
+          return yield* Http.ApiEnvelope.success(yield* encodeSync(sync), { status: 201 })
+        })
+      )
+    ),
+    HttpRouter.get(
+      "/api/v1/merchants/:merchant_id/syncs",
+      forMerchant(() =>
+        Effect.gen(function*() {
+          const query = yield* Http.HttpErrors.decodeQuery(Http.Pagination.PaginationParams)
+          const page = yield* syncs.paginate({ ...query, orderBy: { column: "created_at", direction: "desc" } })
+          const items = yield* Effect.forEach(page.items, (item) => encodeSync(item))
+          return yield* Http.ApiEnvelope.paginated({ ...page, items })
+        })
+      )
+    ),
+    HttpRouter.get(
+      "/api/v1/merchants/:merchant_id/syncs/:id",
+      forMerchant(() =>
+        Effect.gen(function*() {
+          const { id } = yield* Http.HttpErrors.decodePath(Schema.Struct({ ...MerchantPath.fields, id: Schema.UUID }))
+          const sync = yield* syncs.findById(id).pipe(
+            Effect.catchTag("NotFoundError", () =>
+              new Errors.SyncNotFoundError({ message: `Sync ${id} not found`, details: { resource_id: id } }))
+          )
+          return yield* Http.ApiEnvelope.success(yield* encodeSync(sync))
+        })
+      )
+    )
+  )
+})
+
+/** The catalog service's HTTP server, with readiness checks on its database and bus. */
+export const CatalogHttpLive = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    // Readiness checks run outside this layer, so they carry the services they need with them.
+    const services = yield* Effect.context<SqlClient.SqlClient | Bus.Bus.Bus>()
+    yield* Http.Readiness.register("database", Effect.provide(Sql.health(), services))
+    yield* Http.Readiness.register(
+      "bus",
+      Effect.flatMap(Bus.Bus.health, (health) => health.healthy ? Effect.void : Effect.fail(`bus ${health.status}`))
+        .pipe(
+          Effect.provide(services)
+        )
+    )
+    return Http.HttpServe.serve(yield* router)
+  })
+)

@@ -1,0 +1,138 @@
+/**
+ * The whole toolkit as one Layer: Config -> Telemetry -> Sql and Bus, with embedded defaults (PGlite, the
+ * in-memory bus) when no server is configured outside production.
+ *
+ * @since 0.1.0
+ */
+import type * as Resource from "@effect/opentelemetry/Resource"
+import type { PgClient } from "@effect/sql-pg/PgClient"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { Bus } from "./Bus/Bus.js"
+import * as BusConfig from "./Bus/BusConfig.js"
+import * as BusMemory from "./Bus/BusMemory.js"
+import * as JetStream from "./Bus/JetStream.js"
+import * as GlamConfig from "./Config/index.js"
+import * as EventCatalogue from "./Events/EventCatalogue.js"
+import * as Sql from "./Sql/index.js"
+import * as Telemetry from "./Telemetry/Telemetry.js"
+import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
+
+/**
+ * Why the toolkit could not start: every configuration problem on its own line (key, expected type, and the
+ * file or variable that sets it), or the failure of a server at startup.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
+ * Options of {@link layer}: where the configuration comes from (see `Config.load`) and the migrations to run
+ * at startup when `database.migrate_on_start` is set.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends GlamConfig.LoadOptions {
+  readonly migrations?: Sql.SqlLayerConfigOptions["migrations"]
+}
+
+/**
+ * What `GlamLive` provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services = Bus | SqlClient | PgClient | Resource.Resource
+
+/**
+ * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log
+ * line saying so, except in `app_env` `prod`, where a missing server is a startup error.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const servers = yield* Config.option(Config.nested(Config.array(Config.string(), "servers"), "nats"))
+    const config = yield* BusConfig.config
+    if (Option.isSome(servers) && servers.value.length > 0) {
+      return JetStream.layer({ ...config, streams: config.streams }).pipe(
+        Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
+      )
+    }
+    if (config.appEnv === "prod") {
+      return Layer.fail(
+        new StartupError({
+          message: "No NATS server configured (nats.servers, or <PREFIX>_NATS__SERVERS) in APP_ENV=prod"
+        })
+      )
+    }
+    // BusMemory says in one log line that the in-memory bus is in use.
+    return BusMemory.layerMemory({ serviceName: config.serviceName, streams: EventCatalogue.streams })
+  })
+)
+
+const describe = (error: unknown): StartupError => {
+  if (error instanceof StartupError) return error
+  if (ConfigError.isConfigError(error)) {
+    return new StartupError({ message: `Invalid configuration:\n${GlamConfig.formatConfigError(error)}` })
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return new StartupError({ message, cause: error })
+}
+
+/**
+ * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
+ * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side. A configuration problem fails
+ * startup with a `StartupError` listing every problem.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { makeGlamLive } from "@glam/shared"
+ *
+ * // GlamLive installs the service's logger: turn off runMain's own pretty logger.
+ * program.pipe(
+ *   Effect.provide(makeGlamLive({ service: "catalog-service" })),
+ *   NodeRuntime.runMain({ disablePrettyLogger: true })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Services, StartupError> => {
+  const { migrations, ...load } = options
+  // Every section is read once before anything starts, so one startup error lists every problem, not just the
+  // first layer's.
+  const validated = Layer.effectDiscard(Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config]))
+  const infrastructure = Layer.mergeAll(
+    Sql.layerConfig(migrations === undefined ? {} : { migrations }),
+    busLayerConfig
+  )
+  return infrastructure.pipe(
+    Layer.provideMerge(Telemetry.layerConfig()),
+    Layer.provide(validated),
+    Layer.provide(GlamConfig.layer(load)),
+    Layer.mapError(describe)
+  )
+}
+
+/**
+ * `layer()` with the service named by `GLAM_SERVICE` and the configuration under the working directory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const GlamLive: Layer.Layer<Services, StartupError> = layer()
