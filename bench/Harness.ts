@@ -1,0 +1,141 @@
+/**
+ * The benchmark harness: runs a toolkit variant and its raw baseline in the same process, alternating which goes
+ * first, for several rounds; prints the median throughput and spread of each and the ratio toolkit / baseline;
+ * writes `bench/results/<name>.json`.
+ *
+ * A case measures one round with `run(ops)`, which must perform `ops` operations and resolve when they are done.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+export interface Variant {
+  /** Performs `ops` operations; the harness times it. */
+  readonly run: (ops: number) => Promise<void>
+}
+
+export interface Case {
+  readonly name: string
+  readonly toolkit: Variant
+  readonly baseline: Variant
+  /** Operations per round. */
+  readonly ops: number
+  /** The ratio toolkit / baseline this case aims for. */
+  readonly target: number
+}
+
+export interface Stats {
+  readonly median_ops_per_s: number
+  readonly min_ops_per_s: number
+  readonly max_ops_per_s: number
+  /** (max - min) / median. */
+  readonly spread: number
+}
+
+export interface CaseResult {
+  readonly ops_per_round: number
+  readonly toolkit: Stats
+  readonly baseline: Stats
+  readonly ratio: number
+  readonly target: number
+  readonly meets_target: boolean
+}
+
+export const median = (xs: ReadonlyArray<number>): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export const stats = (samples: ReadonlyArray<number>): Stats => {
+  const m = median(samples)
+  const min = Math.min(...samples)
+  const max = Math.max(...samples)
+  return {
+    median_ops_per_s: Math.round(m),
+    min_ops_per_s: Math.round(min),
+    max_ops_per_s: Math.round(max),
+    spread: Number(((max - min) / m).toFixed(3))
+  }
+}
+
+const measure = async (variant: Variant, ops: number): Promise<number> => {
+  const start = performance.now()
+  await variant.run(ops)
+  return ops / ((performance.now() - start) / 1000)
+}
+
+export const machine = () => ({
+  cpus: Os.cpus().length,
+  model: Os.cpus()[0]?.model ?? "unknown",
+  memory_gib: Math.round(Os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${Os.platform()} ${Os.release()}`
+})
+
+/** Runs every case (warm-up round first, then `rounds` alternating rounds), prints and writes the results. */
+export const run = async (
+  name: string,
+  cases: ReadonlyArray<Case>,
+  options: { readonly rounds?: number; readonly meta?: Record<string, unknown> } = {}
+): Promise<Record<string, CaseResult>> => {
+  const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 7)
+  const results: Record<string, CaseResult> = {}
+  for (const c of cases) {
+    await measure(c.toolkit, Math.max(1, Math.floor(c.ops / 5)))
+    await measure(c.baseline, Math.max(1, Math.floor(c.ops / 5)))
+    const toolkit: Array<number> = []
+    const baseline: Array<number> = []
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        toolkit.push(await measure(c.toolkit, c.ops))
+        baseline.push(await measure(c.baseline, c.ops))
+      } else {
+        baseline.push(await measure(c.baseline, c.ops))
+        toolkit.push(await measure(c.toolkit, c.ops))
+      }
+    }
+    const t = stats(toolkit)
+    const b = stats(baseline)
+    const ratio = Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3))
+    results[c.name] = {
+      ops_per_round: c.ops,
+      toolkit: t,
+      baseline: b,
+      ratio,
+      target: c.target,
+      meets_target: ratio >= c.target
+    }
+    console.log(
+      `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s (spread ${t.spread}), baseline ${b.median_ops_per_s} ops/s ` +
+        `(spread ${b.spread}), ratio ${ratio} (target >= ${c.target})${ratio >= c.target ? "" : "  BELOW TARGET"}`
+    )
+  }
+  const out = Path.join(import.meta.dirname, "results", `${name}.json`)
+  mkdirSync(Path.dirname(out), { recursive: true })
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { benchmark: name, rounds, machine: machine(), date: new Date().toISOString(), ...options.meta, results },
+      null,
+      2
+    ) + "\n"
+  )
+  console.log(`wrote ${out}`)
+  return results
+}
+
+/** Runs `task` `ops` times with at most `window` in flight. */
+export const pipelined = async (ops: number, window: number, task: (i: number) => Promise<unknown>): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < ops) {
+      const i = next++
+      await task(i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(window, ops) }, worker))
+}
+
+/** Whether this module is the process entry point. */
+export const isMain = (url: string): boolean => url === `file://${process.argv[1]}`

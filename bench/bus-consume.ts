@@ -1,0 +1,129 @@
+/**
+ * Benchmark `bus-consume`: a Bus subscriber (decode of envelope and payload, no-op handler, ack) vs a raw
+ * `@nats-io/jetstream` pull consumer that acks, on the same pre-filled stream, same batch size (target >= 0.85).
+ *
+ * Run: `npx tsx bench/bus-consume.ts` (NATS on 127.0.0.1:4222, or NATS_URL).
+ */
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { headers } from "@nats-io/nats-core"
+import { connect } from "@nats-io/transport-node"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  ManagedRuntime,
+  Option,
+  Schema,
+  Scope
+} from "effect"
+import { randomUUID } from "node:crypto"
+import * as Bus from "../src/Bus/Bus.js"
+import { BusConfig, JetStream } from "../src/Bus/index.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as Streams from "../src/Events/Streams.js"
+import * as Harness from "./Harness.js"
+
+const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
+const batch = 128
+
+const Payload = Schema.Struct({ merchant_id: Schema.UUID, sync_id: Schema.String, item_count: Schema.Number })
+
+export const main = async (): Promise<void> => {
+  const stream = Streams.make(`BENCHCON_${process.pid}`, { domain: `benchcon${process.pid}` })
+  const Def = EventDefinition.event(`${stream.domain}.sync_started`, Payload, { stream })
+  const runtime = ManagedRuntime.make(
+    JetStream.layer({
+      servers: [url],
+      user: Option.none(),
+      password: Option.none(),
+      token: Option.none(),
+      serviceName: "bench-service",
+      appEnv: "test",
+      streams: BusConfig.defaultStreamLimits,
+      publishTimeout: Duration.seconds(5),
+      publishRetryBudget: Duration.seconds(30),
+      ownStreams: Option.none(),
+      ensureStreams: true,
+      streamDefinitions: [stream]
+    }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+  )
+  await runtime.runPromise(Effect.void)
+  const nc = await connect({ servers: url })
+  const js = jetstream(nc)
+  const jsm = await jetstreamManager(nc)
+  const ops = Number(process.env.BENCH_OPS ?? 5000)
+  // Pre-fill: every round reads the same messages with a new durable consumer.
+  await Harness.pipelined(ops, 64, () => {
+    const eventId = randomUUID()
+    const h = headers()
+    h.set("X-Correlation-ID", "corr_bench")
+    return js.publish(
+      Def.subject,
+      JSON.stringify({
+        event_id: eventId,
+        subject: Def.subject,
+        correlation_id: "corr_bench",
+        idempotency_key: eventId,
+        timestamp: new Date().toISOString(),
+        metadata: { source_service: "bench-service", version: "1.0.0" },
+        payload: { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
+      }),
+      { msgID: eventId, headers: h }
+    )
+  })
+  let round = 0
+  try {
+    await Harness.run("bus-consume", [
+      {
+        name: `subscribe (decode + no-op handler + ack, batch ${batch})`,
+        ops,
+        target: 0.85,
+        toolkit: {
+          run: (n) =>
+            runtime.runPromise(Effect.gen(function*() {
+              const done = yield* Deferred.make<void>()
+              let handled = 0
+              const scope = yield* Scope.make()
+              yield* Bus.subscribe(Def, { durable: `bench_bus_${round++}`, batchSize: batch, concurrency: 16 }, () =>
+                ++handled === n ? Deferred.succeed(done, undefined) : Effect.void).pipe(Scope.extend(scope))
+              yield* Deferred.await(done)
+              yield* Scope.close(scope, Exit.void)
+            }))
+        },
+        baseline: {
+          run: async (n) => {
+            const durable = `bench_raw_${round++}`
+            await jsm.consumers.add(stream.name, {
+              durable_name: durable,
+              ack_policy: AckPolicy.Explicit,
+              filter_subject: Def.subject
+            })
+            const consumer = await js.consumers.get(stream.name, durable)
+            const messages = await consumer.consume({ max_messages: batch })
+            let handled = 0
+            for await (const m of messages) {
+              m.ack()
+              if (++handled === n) break
+            }
+            await messages.close()
+          }
+        }
+      }
+    ], { meta: { nats: url, nats_server: nc.info?.version, prefilled_messages: ops } })
+  } finally {
+    await jsm.streams.delete(stream.name).catch(() => undefined)
+    await nc.close()
+    await runtime.dispose()
+  }
+}
+
+if (Harness.isMain(import.meta.url)) {
+  main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+}

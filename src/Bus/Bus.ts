@@ -1,0 +1,390 @@
+/**
+ * The Bus service: publish typed events and commands, and run durable subscribers whose handler results decide
+ * the acknowledgement (ack, nak with backoff, term + dead letter). Two implementations share these semantics:
+ * JetStream (`JetStream.layerConfig`) and in-memory (`BusMemory.layerMemory`).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Scope from "effect/Scope"
+import type { MessageBusError, ValidationError } from "../Errors/index.js"
+import type * as EventDefinition from "../Events/EventDefinition.js"
+import type * as EventEnvelope from "../Events/EventEnvelope.js"
+
+/**
+ * The broker's answer to one publish.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublishAck {
+  readonly eventId: string
+  readonly subject: string
+  readonly stream: string
+  readonly sequence: number
+  /** `true` when the server had already stored a message with this `Nats-Msg-Id` (nothing new was stored). */
+  readonly duplicate: boolean
+}
+
+/**
+ * Per-publish options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublishOptions {
+  /** `Nats-Msg-Id` and `idempotency_key`; defaults to the event id. */
+  readonly idempotencyKey?: string | undefined
+  /** Defaults to the fiber's correlation id. */
+  readonly correlationId?: string | undefined
+  /** Extra `metadata` keys. */
+  readonly metadata?: { readonly [key: string]: unknown } | undefined
+}
+
+/**
+ * What a publish can fail with: a payload that does not match its schema or a subject outside the service's own
+ * streams (`ValidationError`, nothing sent), or the broker (`MessageBusError`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PublishError = MessageBusError | ValidationError
+
+/**
+ * One message of a {@link Bus.publishMany} batch, built with {@link message} so its payload is type-checked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutgoingMessage {
+  readonly definition: EventDefinition.EventDefinition.Any
+  readonly payload: unknown
+  readonly options: PublishOptions | undefined
+  /** Publishes this message with a Bus (keeps the definition's payload type sound). */
+  readonly publishWith: (bus: Bus) => Effect.Effect<PublishAck, PublishError>
+}
+
+/**
+ * Where a delivered message came from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Delivery {
+  readonly subject: string
+  readonly stream: string
+  readonly consumer: string
+  readonly streamSequence: number
+  /** 1 for the first delivery. */
+  readonly deliveryCount: number
+  readonly headers: { readonly [name: string]: string }
+}
+
+/**
+ * What a handler receives: the decoded envelope, the payload in the definition's type, and the delivery.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReceivedEvent<A> extends EventEnvelope.DecodedEvent<A> {
+  readonly delivery: Delivery
+}
+
+/**
+ * Options of {@link Bus.subscribe}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions {
+  /** The durable consumer name, shared by every instance of the service so they split the work. */
+  readonly durable: string
+  /** Handlers running at once (default 4). */
+  readonly concurrency?: number | undefined
+  /** Messages fetched per pull; also the local buffer, so fetching waits while handlers are busy (default 16). */
+  readonly batchSize?: number | undefined
+  /** Redelivery after this long without an acknowledgement (default 30 s). */
+  readonly ackWait?: Duration.DurationInput | undefined
+  /** Deliveries before a failing message is dead-lettered (default 5). */
+  readonly maxDeliver?: number | undefined
+  /** The nak delay after the n-th failed delivery (the last value repeats) (default 1 s, 5 s, 30 s, 2 min). */
+  readonly backoff?: ReadonlyArray<Duration.DurationInput> | undefined
+  /**
+   * While a handler runs, its message's ack wait is extended (`working`) for up to this long (default 5 min);
+   * past it a hung handler no longer holds the message: it is redelivered and, once its deliveries are exhausted,
+   * dead-lettered through the server's max-deliveries advisory.
+   */
+  readonly handlerTimeout?: Duration.DurationInput | undefined
+  /** On shutdown, how long in-flight handlers may finish before they are interrupted and nak'd (default 10 s). */
+  readonly drainTimeout?: Duration.DurationInput | undefined
+  /** How often consumer lag is sampled into the `bus_consumer_*` gauges (default 15 s). */
+  readonly lagInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * Lag of a durable consumer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerLag {
+  /** Messages in the stream not yet delivered to the consumer. */
+  readonly pending: number
+  /** Messages delivered and not yet acknowledged. */
+  readonly ackPending: number
+  /** Messages delivered more than once and not yet acknowledged. */
+  readonly redelivered: number
+}
+
+/**
+ * A running subscription; it stops (gracefully) when the scope it was started in closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscription {
+  readonly stream: string
+  readonly consumer: string
+  readonly subject: string
+  readonly lag: Effect.Effect<ConsumerLag, MessageBusError>
+}
+
+/**
+ * A message handler: success acks; a retryable error or a defect naks with backoff; a non-retryable error
+ * terms and dead-letters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler<A, E, R> = (event: ReceivedEvent<A>) => Effect.Effect<unknown, E, R>
+
+/**
+ * The error a dead-letter record carries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetterError {
+  readonly tag: string
+  readonly code: string
+  readonly message: string
+  readonly details: { readonly [key: string]: unknown }
+}
+
+/**
+ * A dead-lettered message as stored in the `DLQ` stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetter {
+  /** The sequence of the record in the `DLQ` stream. */
+  readonly dlqSequence: number
+  readonly subject: string
+  readonly stream: string
+  readonly streamSequence: number
+  readonly consumer: string
+  readonly deliveryCount: number
+  readonly headers: { readonly [name: string]: string }
+  /** The original body, byte for byte. */
+  readonly body: Uint8Array
+  readonly error: DeadLetterError
+  /** ISO-8601 time of dead-lettering. */
+  readonly deadLetteredAt: string
+  readonly service: string
+}
+
+/**
+ * Which dead letters to list or replay (all given fields must match).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetterFilter {
+  readonly stream?: string | undefined
+  readonly consumer?: string | undefined
+  readonly subject?: string | undefined
+  /** Stop after this many records. */
+  readonly limit?: number | undefined
+}
+
+/**
+ * The outcome of {@link Bus.replayDeadLetters}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReplayResult {
+  readonly replayed: ReadonlyArray<{ readonly deadLetter: DeadLetter; readonly ack: PublishAck }>
+  readonly failed: ReadonlyArray<{ readonly deadLetter: DeadLetter; readonly error: MessageBusError }>
+}
+
+/**
+ * Health of the Bus.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BusHealth {
+  readonly implementation: "jetstream" | "memory"
+  readonly status: "connected" | "reconnecting" | "disconnected" | "closed"
+  readonly healthy: boolean
+  readonly server: string | undefined
+  readonly subscriptions: number
+}
+
+/**
+ * The Bus service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Bus {
+  /** Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). */
+  readonly publish: <A, I>(
+    definition: EventDefinition.EventDefinition<A, I>,
+    payload: A,
+    options?: PublishOptions
+  ) => Effect.Effect<PublishAck, PublishError>
+  /** Publishes a batch pipelined with at most `window` publishes in flight; one result per message, in order. */
+  readonly publishMany: (
+    messages: ReadonlyArray<OutgoingMessage>,
+    options?: { readonly window?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<Either.Either<PublishAck, PublishError>>>
+  /** Starts a durable subscriber; it runs until the scope closes. */
+  readonly subscribe: <A, I, E, R>(
+    definition: EventDefinition.EventDefinition<A, I>,
+    options: SubscribeOptions,
+    handler: Handler<A, E, R>
+  ) => Effect.Effect<Subscription, MessageBusError, R | Scope.Scope>
+  /** Lists dead letters. */
+  readonly deadLetters: (filter?: DeadLetterFilter) => Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError>
+  /** Republishes dead letters to their original subject (body and headers unchanged) and removes them from DLQ. */
+  readonly replayDeadLetters: (filter?: DeadLetterFilter) => Effect.Effect<ReplayResult, MessageBusError>
+  /** Connection and subscription health. */
+  readonly health: Effect.Effect<BusHealth>
+}
+
+/**
+ * The Bus service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Bus: Context.Tag<Bus, Bus> = Context.GenericTag<Bus>("@glam/shared/Bus")
+
+/**
+ * A message for {@link publishMany}: its payload is checked against the definition's type.
+ *
+ * @example
+ * ```ts
+ * import { Bus } from "@glam/shared/Bus"
+ *
+ * const results = Bus.publishMany(items.map((item) => Bus.message(ItemUpdated, item)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const message = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  payload: A,
+  options?: PublishOptions
+): OutgoingMessage => ({
+  definition: definition as unknown as EventDefinition.EventDefinition.Any,
+  payload,
+  options,
+  publishWith: (bus) => bus.publish(definition, payload, options)
+})
+
+/**
+ * Publishes one event or command with the Bus of the context.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bus } from "@glam/shared/Bus"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ack = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
+ *   // { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const publish = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  payload: A,
+  options?: PublishOptions
+): Effect.Effect<PublishAck, PublishError, Bus> =>
+  Effect.flatMap(Bus, (bus) => bus.publish(definition, payload, options))
+
+/**
+ * Publishes a batch with the Bus of the context (pipelined, bounded in flight, one result per message).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const publishMany = (
+  messages: ReadonlyArray<OutgoingMessage>,
+  options?: { readonly window?: number | undefined }
+): Effect.Effect<ReadonlyArray<Either.Either<PublishAck, PublishError>>, never, Bus> =>
+  Effect.flatMap(Bus, (bus) => bus.publishMany(messages, options))
+
+/**
+ * Starts a durable subscriber with the Bus of the context; the handler's requirements come from the Layer that
+ * runs it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Bus } from "@glam/shared/Bus"
+ *
+ * export const SendEmailConsumer = Layer.scopedDiscard(
+ *   Bus.subscribe(SendEmail, { durable: "notification-service-send-email" }, (event) =>
+ *     Effect.flatMap(Mailer, (mailer) => mailer.send(event.payload)))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const subscribe = <A, I, E, R>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  options: SubscribeOptions,
+  handler: Handler<A, E, R>
+): Effect.Effect<Subscription, MessageBusError, Bus | R | Scope.Scope> =>
+  Effect.flatMap(Bus, (bus) => bus.subscribe(definition, options, handler))
+
+/**
+ * Lists dead letters with the Bus of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const deadLetters = (
+  filter?: DeadLetterFilter
+): Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError, Bus> =>
+  Effect.flatMap(Bus, (bus) => bus.deadLetters(filter))
+
+/**
+ * Republishes dead letters (after a fix) with the Bus of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const replayDeadLetters = (filter?: DeadLetterFilter): Effect.Effect<ReplayResult, MessageBusError, Bus> =>
+  Effect.flatMap(Bus, (bus) => bus.replayDeadLetters(filter))
+
+/**
+ * The health of the Bus of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const health: Effect.Effect<BusHealth, never, Bus> = Effect.flatMap(Bus, (bus) => bus.health)

@@ -1,0 +1,76 @@
+/**
+ * The in-memory Bus: the same interface and semantics as JetStream — streams with a duplicate window, durable
+ * consumers with their own cursors, ack/nak/term/working, ack-wait redelivery, max deliver, dead letters and the
+ * max-deliveries advisory — driven by Effect's `Clock`, so `TestClock` controls redelivery. For development,
+ * examples and tests when no NATS server is configured; a process-local bus, not a mock.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Streams from "../Events/Streams.js"
+import { Bus } from "./Bus.js"
+import * as core from "./internal/core.js"
+import * as MemoryEngine from "./internal/memoryEngine.js"
+
+/**
+ * Options of {@link layerMemory}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** `metadata.source_service` of published envelopes (default `"memory"`). */
+  readonly serviceName?: string | undefined
+  /** The streams that exist (default: the ten domain streams); `DLQ` is always added. */
+  readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
+  /** Default 2 minutes. */
+  readonly duplicateWindow?: Duration.DurationInput | undefined
+  /** When set, events may be published only to these streams (the domain guard). */
+  readonly ownStreams?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Builds the in-memory Bus (its subscriptions stop when the scope closes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const engine = yield* MemoryEngine.make({
+      streams: options.streams ?? Streams.all,
+      duplicateWindow: options.duplicateWindow ?? Duration.minutes(2)
+    })
+    return yield* core.make(engine, {
+      serviceName: options.serviceName ?? "memory",
+      ownStreams: Option.fromNullable(options.ownStreams),
+      // Nothing is ever in doubt in memory: a failed publish failed.
+      publishRetry: core.publishRetry(Duration.zero)
+    })
+  })
+
+/**
+ * The in-memory Bus as a Layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bus, BusMemory } from "@glam/shared/Bus"
+ *
+ * const program = Bus.publish(SyncStarted, payload).pipe(
+ *   Effect.provide(BusMemory.layerMemory({ serviceName: "catalog-service" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<Bus> =>
+  Layer.scoped(
+    Bus,
+    Effect.tap(make(options), () => Effect.logInfo("Bus: in-memory (no NATS server configured)"))
+  )

@@ -1,0 +1,487 @@
+/**
+ * The JetStream Bus: a scoped NATS connection from config (reconnecting forever with jitter), the domain streams
+ * and `DLQ` ensured at startup, and the Bus semantics on durable pull consumers.
+ *
+ * On scope close: subscriptions (started in scopes that close first) stop and settle their messages, then the
+ * connection drains (flushing acks and publishes) and closes.
+ *
+ * @since 0.1.0
+ */
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  jetstream,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  type JsMsg
+} from "@nats-io/jetstream"
+import {
+  ClosedConnectionError,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  nanos,
+  type NatsConnection
+} from "@nats-io/nats-core"
+import { connect } from "@nats-io/transport-node"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { MessageBusError } from "../Errors/index.js"
+import * as Streams from "../Events/Streams.js"
+import { Bus, type BusHealth } from "./Bus.js"
+import * as BusConfig from "./BusConfig.js"
+import * as DeadLetter from "./DeadLetter.js"
+import * as core from "./internal/core.js"
+import type { Engine, Headers, PublishFailure, RawMessage } from "./internal/engine.js"
+import * as StreamSetup from "./StreamSetup.js"
+
+/**
+ * Options of {@link layer}: the Bus configuration plus the streams to ensure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JetStreamOptions extends BusConfig.BusConfig {
+  /** The streams to ensure at startup (default: the ten domain streams); `DLQ` is always ensured. */
+  readonly streamDefinitions?: ReadonlyArray<Streams.StreamDefinition> | undefined
+  /** How long the connection may take to drain on close (default 10 s). */
+  readonly drainTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * `bus_connection_up{service}`: 1 while connected to NATS, 0 while disconnected or reconnecting (gauge).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const busConnectionUp: Metric.Metric.Gauge<number> = Metric.gauge("bus_connection_up", {
+  description: "1 while the Bus is connected to NATS, 0 otherwise"
+})
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+const toHeaders = (h: MsgHdrs | undefined): Headers => {
+  const out: { [name: string]: string } = {}
+  if (h === undefined) return out
+  for (const key of h.keys()) out[key] = h.get(key)
+  return out
+}
+
+/**
+ * A stream over an async iterable that is stopped (not `return()`ed, which would wait for a pending `next()`)
+ * when the stream ends or is interrupted.
+ */
+const fromIterable = <A, E>(
+  acquire: Effect.Effect<AsyncIterable<A>, E>,
+  stop: (iterable: AsyncIterable<A>) => void,
+  onError: (e: unknown) => E
+): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(
+    Effect.acquireRelease(acquire, (iterable) => Effect.sync(() => stop(iterable))).pipe(
+      Effect.map((iterable) => {
+        const iterator = iterable[Symbol.asyncIterator]()
+        return Stream.repeatEffectOption(
+          Effect.tryPromise({ try: () => iterator.next(), catch: (e) => Option.some(onError(e)) }).pipe(
+            Effect.flatMap((r) => (r.done === true ? Effect.fail(Option.none()) : Effect.succeed(r.value)))
+          )
+        )
+      })
+    )
+  )
+
+/**
+ * Opens a NATS connection (reconnecting forever with jitter) that drains and closes when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connection = (
+  options: Pick<JetStreamOptions, "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout">
+): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () =>
+        connect({
+          servers: [...options.servers],
+          name: options.serviceName,
+          ...(Option.isSome(options.user) ? { user: options.user.value } : {}),
+          ...(Option.isSome(options.password) ? { pass: Redacted.value(options.password.value) } : {}),
+          ...(Option.isSome(options.token) ? { token: Redacted.value(options.token.value) } : {}),
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          reconnectJitter: 500,
+          reconnectJitterTLS: 1000,
+          pingInterval: 10_000
+        }),
+      catch: (e) =>
+        core.busError(
+          `Cannot connect to NATS at ${options.servers.join(", ")}: ${errorMessage(e)}`,
+          { operation: "connect" },
+          true,
+          e
+        )
+    }),
+    (nc) =>
+      Effect.promise(() => nc.drain().catch(() => undefined)).pipe(
+        Effect.timeout(options.drainTimeout ?? Duration.seconds(10)),
+        Effect.ignore,
+        Effect.zipRight(Effect.promise(() => nc.close().catch(() => undefined))),
+        Effect.interruptible,
+        Effect.timeout(Duration.seconds(15)),
+        Effect.ignore
+      )
+  ).pipe(Effect.withSpan("Bus.connect"))
+
+const publishFailure = (e: unknown, subject: string): PublishFailure => {
+  // A JetStream API error is a definite answer (nothing stored); a closed connection is final. Anything else
+  // (timeout, no responders while JetStream restarts, a disconnect) leaves the outcome unknown: retry, same id.
+  const definite = e instanceof JetStreamApiError || e instanceof ClosedConnectionError
+  return {
+    unknownOutcome: !definite,
+    error: core.busError(
+      `Publish to ${subject} failed: ${errorMessage(e)}`,
+      {
+        operation: "publish",
+        stream: Option.getOrUndefined(Option.map(Streams.streamForSubject(subject), (s) => s.name)),
+        subject
+      },
+      !definite,
+      e
+    )
+  }
+}
+
+const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
+
+/**
+ * The JetStream engine on a connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+const makeEngine = (
+  nc: NatsConnection,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  options: JetStreamOptions
+): Effect.Effect<Engine, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const status = yield* Ref.make<BusHealth["status"]>("connected")
+    const labels = Metric.tagged(busConnectionUp, "service", options.serviceName)
+    yield* Metric.set(labels, 1)
+    const setStatus = (s: BusHealth["status"]) =>
+      Effect.zipRight(Ref.set(status, s), Metric.set(labels, s === "connected" ? 1 : 0))
+    yield* fromIterable(Effect.sync(() => nc.status()), () => undefined, (e) => e).pipe(
+      Stream.runForEach((s) => {
+        switch (s.type) {
+          case "disconnect":
+            return Effect.zipRight(setStatus("disconnected"), Effect.logWarning("Bus: NATS connection lost"))
+          case "reconnecting":
+            return setStatus("reconnecting")
+          case "reconnect":
+            return Effect.zipRight(setStatus("connected"), Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`))
+          case "close":
+            return setStatus("closed")
+          default:
+            return Effect.void
+        }
+      }),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    yield* Effect.promise(() => nc.closed()).pipe(
+      Effect.flatMap((err) =>
+        Effect.zipRight(
+          setStatus("closed"),
+          err instanceof Error
+            ? Effect.logError(`Bus: NATS connection closed: ${err.message}`)
+            : Effect.logInfo("Bus: NATS connection closed")
+        )
+      ),
+      Effect.forkScoped
+    )
+
+    const toRaw = (m: JsMsg, spec: { stream: string; durable: string }): RawMessage => ({
+      subject: m.subject,
+      data: m.data,
+      headers: toHeaders(m.headers),
+      stream: spec.stream,
+      consumer: spec.durable,
+      streamSequence: m.seq,
+      deliveryCount: m.info.deliveryCount,
+      ack: Effect.sync(() => m.ack()),
+      nak: (delay) => Effect.sync(() => m.nak(Duration.toMillis(delay))),
+      term: (reason) => Effect.sync(() => m.term(reason)),
+      working: Effect.sync(() => m.working())
+    })
+
+    const engine: Engine = {
+      implementation: "jetstream",
+      publish: (message) =>
+        Effect.tryPromise({
+          try: () => {
+            const h = natsHeaders()
+            for (const [k, v] of Object.entries(message.headers)) h.set(k, v)
+            return js.publish(message.subject, message.data, {
+              msgID: message.msgId,
+              headers: h,
+              timeout: Duration.toMillis(options.publishTimeout)
+            })
+          },
+          catch: (e) => publishFailure(e, message.subject)
+        }).pipe(Effect.map((ack) => ({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))),
+      ensureConsumer: (spec) =>
+        Effect.tryPromise({
+          try: async () => {
+            const wanted = {
+              durable_name: spec.durable,
+              ack_policy: AckPolicy.Explicit,
+              deliver_policy: DeliverPolicy.All,
+              filter_subject: spec.filterSubject,
+              ack_wait: nanos(Duration.toMillis(spec.ackWait)),
+              max_deliver: spec.maxDeliver
+            }
+            const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((e) =>
+              isNotFound(e) ? undefined : Promise.reject(e)
+            )
+            if (existing === undefined) {
+              await jsm.consumers.add(spec.stream, wanted)
+            } else if (
+              existing.config.ack_wait !== wanted.ack_wait || existing.config.max_deliver !== wanted.max_deliver ||
+              existing.config.filter_subject !== wanted.filter_subject
+            ) {
+              await jsm.consumers.update(spec.stream, spec.durable, {
+                ack_wait: wanted.ack_wait,
+                max_deliver: wanted.max_deliver,
+                filter_subject: wanted.filter_subject
+              })
+            }
+          },
+          catch: (e) =>
+            core.busError(
+              `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,
+              {
+                operation: "subscribe",
+                stream: spec.stream,
+                subject: spec.filterSubject
+              },
+              !(e instanceof JetStreamApiError),
+              e
+            )
+        }),
+      messages: (spec, batch) =>
+        Stream.unwrap(
+          Effect.tryPromise({
+            try: () => js.consumers.get(spec.stream, spec.durable),
+            catch: (e) =>
+              core.busError(
+                `Cannot open consumer ${spec.durable}: ${errorMessage(e)}`,
+                {
+                  operation: "fetch",
+                  stream: spec.stream,
+                  subject: spec.filterSubject
+                },
+                true,
+                e
+              )
+          }).pipe(Effect.map((consumer) =>
+            Stream.forever(
+              fromIterable<JsMsg, MessageBusError>(
+                Effect.tryPromise({
+                  try: () => consumer.fetch({ max_messages: batch, expires: 5000 }),
+                  catch: (e) =>
+                    core.busError(
+                      `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
+                      {
+                        operation: "fetch",
+                        stream: spec.stream
+                      },
+                      true,
+                      e
+                    )
+                }),
+                (iterator) => (iterator as ConsumerMessages).stop(),
+                (e) =>
+                  core.busError(
+                    `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
+                    {
+                      operation: "fetch",
+                      stream: spec.stream
+                    },
+                    true,
+                    e
+                  )
+              )
+            ).pipe(Stream.map((m) => toRaw(m, spec)))
+          ))
+        ),
+      maxDeliveries: (spec) =>
+        Effect.try({
+          try: () => nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${spec.stream}.${spec.durable}`),
+          catch: (e) =>
+            core.busError(
+              `Cannot listen to advisories of ${spec.durable}: ${errorMessage(e)}`,
+              {
+                operation: "subscribe",
+                stream: spec.stream
+              },
+              true,
+              e
+            )
+        }).pipe(
+          Effect.flatMap((sub) => Effect.as(Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe())), sub)),
+          Effect.map((sub) =>
+            fromIterable<Msg, never>(Effect.succeed(sub), () => sub.unsubscribe(), (e) => {
+              throw e
+            }).pipe(
+              Stream.filterMap((msg) => {
+                try {
+                  const a = JSON.parse(new TextDecoder().decode(msg.data)) as {
+                    stream?: string
+                    consumer?: string
+                    stream_seq?: number
+                    deliveries?: number
+                  }
+                  return typeof a.stream_seq === "number"
+                    ? Option.some({
+                      stream: a.stream ?? spec.stream,
+                      consumer: a.consumer ?? spec.durable,
+                      streamSequence: a.stream_seq,
+                      deliveries: a.deliveries ?? spec.maxDeliver
+                    })
+                    : Option.none()
+                } catch {
+                  return Option.none()
+                }
+              })
+            )
+          )
+        ),
+      getMessage: (stream, sequence) =>
+        Effect.tryPromise({
+          try: () =>
+            jsm.streams.getMessage(stream, { seq: sequence }).catch((e) =>
+              isNotFound(e) || /no message found/i.test(errorMessage(e)) ? null : Promise.reject(e)
+            ),
+          catch: (e) =>
+            core.busError(
+              `Cannot read ${stream} #${sequence}: ${errorMessage(e)}`,
+              { operation: "get", stream },
+              true,
+              e
+            )
+        }).pipe(Effect.map((m) =>
+          m === null ? Option.none() : Option.some({
+            subject: m.subject,
+            sequence: m.seq,
+            data: m.data,
+            headers: toHeaders(m.header)
+          })
+        )),
+      streamBounds: (stream) =>
+        Effect.tryPromise({
+          try: () => jsm.streams.info(stream),
+          catch: (e) =>
+            core.busError(`Cannot read stream ${stream}: ${errorMessage(e)}`, { operation: "info", stream }, true, e)
+        }).pipe(Effect.map((info) => ({ first: info.state.first_seq, last: info.state.last_seq }))),
+      deleteMessage: (stream, sequence) =>
+        Effect.tryPromise({
+          try: () => jsm.streams.deleteMessage(stream, sequence, false),
+          catch: (e) =>
+            core.busError(
+              `Cannot delete ${stream} #${sequence}: ${errorMessage(e)}`,
+              { operation: "delete", stream },
+              true,
+              e
+            )
+        }).pipe(Effect.asVoid),
+      consumerLag: (stream, durable) =>
+        Effect.tryPromise({
+          try: () => jsm.consumers.info(stream, durable),
+          catch: (e) =>
+            core.busError(`Cannot read consumer ${durable}: ${errorMessage(e)}`, { operation: "info", stream }, true, e)
+        }).pipe(Effect.map((info) => ({
+          pending: info.num_pending,
+          ackPending: info.num_ack_pending,
+          redelivered: info.num_redelivered
+        }))),
+      health: Effect.map(Ref.get(status), (s) => ({
+        implementation: "jetstream" as const,
+        status: s,
+        healthy: s === "connected",
+        server: nc.isClosed() ? undefined : nc.getServer()
+      }))
+    }
+    return engine
+  })
+
+/**
+ * Builds the JetStream Bus in a scope: connects, ensures the streams, and drains the connection on close.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const nc = yield* connection(options)
+    const js = jetstream(nc)
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc),
+      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+    })
+    if (options.ensureStreams) {
+      yield* StreamSetup.ensureStreams(
+        jsm,
+        [...(options.streamDefinitions ?? Streams.all), DeadLetter.stream],
+        options.streams,
+        { ...options.streams, maxMsgsPerSubject: -1 }
+      )
+    }
+    const engine = yield* makeEngine(nc, js, jsm, options)
+    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
+    return yield* core.make(engine, {
+      serviceName: options.serviceName,
+      ownStreams: options.ownStreams,
+      publishRetry: core.publishRetry(options.publishRetryBudget)
+    })
+  })
+
+/**
+ * The JetStream Bus as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: JetStreamOptions): Layer.Layer<Bus, MessageBusError> => Layer.scoped(Bus, make(options))
+
+/**
+ * The JetStream Bus from configuration (`nats.*`, `service.name`, `app_env`; see `BusConfig.config`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bus, JetStream } from "@glam/shared/Bus"
+ *
+ * const program = Bus.publish(SyncStarted, payload).pipe(Effect.provide(JetStream.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<BusConfig.BusConfig> = BusConfig.config,
+  options?: Omit<JetStreamOptions, keyof BusConfig.BusConfig>
+): Layer.Layer<Bus, MessageBusError | ConfigError.ConfigError> =>
+  Layer.scoped(Bus, Effect.flatMap(config, (c) => make({ ...c, ...options })))

@@ -1,0 +1,485 @@
+/**
+ * The subscriber runtime shared by every Bus implementation: a durable pull consumer fetched in bounded batches,
+ * handlers run with bounded concurrency in the context of the event they handle, and the handler's result
+ * deciding the acknowledgement:
+ *
+ * - success -> `ack`
+ * - a retryable error (`Errors.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
+ * - a non-retryable error, or a body/payload that does not decode -> dead letter + `term`
+ * - the last allowed delivery failing -> dead letter + `term`
+ * - deliveries exhausted without any verdict (a crashed or hung instance) -> dead letter, from the server's
+ *   max-deliveries advisory
+ *
+ * Shutdown (when the subscription's scope closes): stop fetching, nak what is buffered, let in-flight handlers
+ * finish within the drain timeout, interrupt and nak what remains.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { isRetryable, MessageBusError } from "../Errors/index.js"
+import * as EventContext from "../Events/EventContext.js"
+import type * as EventDefinition from "../Events/EventDefinition.js"
+import * as EventEnvelope from "../Events/EventEnvelope.js"
+import * as Metrics from "../Telemetry/Metrics.js"
+import * as Traceparent from "../Telemetry/Traceparent.js"
+import type { DeadLetterError, Handler, ReceivedEvent, SubscribeOptions, Subscription } from "./Bus.js"
+import * as DeadLetter from "./DeadLetter.js"
+import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, PublishFailure, RawMessage } from "./internal/engine.js"
+
+/**
+ * Defaults of {@link SubscribeOptions}.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  concurrency: 4,
+  batchSize: 16,
+  ackWait: Duration.seconds(30),
+  maxDeliver: 5,
+  backoff: [Duration.seconds(1), Duration.seconds(5), Duration.seconds(30), Duration.minutes(2)],
+  handlerTimeout: Duration.minutes(5),
+  drainTimeout: Duration.seconds(10),
+  lagInterval: Duration.seconds(15)
+} as const
+
+/**
+ * What the runtime needs from the Bus that runs it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RuntimeContext {
+  readonly engine: Engine
+  readonly serviceName: string
+  /** How a dead-letter write is retried when its outcome is unknown. */
+  readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+  /** Counts running subscriptions for `Bus.health`. */
+  readonly subscriptions: Ref.Ref<number>
+  /** The shutdown of every running subscription, run by the Bus before it closes its connection. */
+  readonly running: Set<Effect.Effect<void>>
+}
+
+/**
+ * The consumer settings a subscription asks for.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const consumerSpec = (
+  definition: EventDefinition.EventDefinition.Any,
+  options: SubscribeOptions
+): ConsumerSpec => {
+  if (!/^[A-Za-z0-9_-]+$/.test(options.durable)) {
+    throw new TypeError(`Durable name ${JSON.stringify(options.durable)} must be letters, digits, "_" or "-"`)
+  }
+  return {
+    stream: definition.stream.name,
+    durable: options.durable,
+    filterSubject: definition.subject,
+    ackWait: options.ackWait !== undefined ? Duration.decode(options.ackWait) : defaults.ackWait,
+    maxDeliver: options.maxDeliver ?? defaults.maxDeliver,
+    backoff: (options.backoff ?? defaults.backoff).map(Duration.decode)
+  }
+}
+
+/**
+ * The nak delay after a failed delivery (1-based): the backoff entry for it, the last one repeating.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const backoffFor = (backoff: ReadonlyArray<Duration.Duration>, deliveryCount: number): Duration.Duration =>
+  backoff.length === 0 ? Duration.zero : backoff[Math.min(deliveryCount, backoff.length) - 1]!
+
+/**
+ * `bus_consumer_redelivered{stream,consumer}`: messages delivered more than once and not yet acknowledged (gauge).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const busConsumerRedelivered: Metric.Metric.Gauge<number> = Metric.gauge("bus_consumer_redelivered", {
+  description: "Messages redelivered to the consumer and not yet acknowledged"
+})
+
+const fetchRetry = Schedule.exponential("200 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.jittered
+)
+
+/**
+ * The verdict a handler's exit leads to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Verdict =
+  | { readonly _tag: "Ack" }
+  | { readonly _tag: "Nak"; readonly delay: Duration.Duration; readonly reason: string }
+  | { readonly _tag: "DeadLetter"; readonly error: DeadLetterError }
+
+/**
+ * Decides what to do with a message from the exit of its handling (decode included).
+ *
+ * @since 0.1.0
+ * @category verdicts
+ */
+export const verdictOf = (
+  exit: Exit.Exit<unknown, unknown>,
+  deliveryCount: number,
+  spec: Pick<ConsumerSpec, "maxDeliver" | "backoff">
+): Verdict => {
+  if (Exit.isSuccess(exit)) return { _tag: "Ack" }
+  const cause = exit.cause
+  if (Cause.isInterruptedOnly(cause)) return { _tag: "Nak", delay: Duration.zero, reason: "interrupted" }
+  const failure = Cause.failureOption(cause)
+  const error: unknown = Option.isSome(failure) ? failure.value : Cause.squash(cause)
+  const retryable = Option.isNone(failure) || isRetryable(error)
+  const letter = Option.isSome(failure) ? DeadLetter.errorOf(error) : {
+    ...DeadLetter.errorOf(error),
+    tag: "Defect",
+    code: "INTERNAL_ERROR"
+  }
+  if (!retryable) return { _tag: "DeadLetter", error: letter }
+  if (deliveryCount >= spec.maxDeliver) {
+    return {
+      _tag: "DeadLetter",
+      error: { ...letter, details: { ...letter.details, max_deliver: spec.maxDeliver, last_attempt: true } }
+    }
+  }
+  return { _tag: "Nak", delay: backoffFor(spec.backoff, deliveryCount), reason: letter.message }
+}
+
+const utcNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+/**
+ * Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once).
+ *
+ * @since 0.1.0
+ * @category dead letters
+ */
+export const writeDeadLetter = (
+  ctx: RuntimeContext,
+  message: {
+    readonly subject: string
+    readonly stream: string
+    readonly streamSequence: number
+    readonly consumer: string
+    readonly deliveryCount: number
+    readonly headers: { readonly [name: string]: string }
+    readonly data: Uint8Array
+  },
+  error: DeadLetterError
+): Effect.Effect<void, MessageBusError> =>
+  Effect.gen(function*() {
+    const deadLetteredAt = yield* utcNow
+    const data = DeadLetter.encode({
+      subject: message.subject,
+      stream: message.stream,
+      streamSequence: message.streamSequence,
+      consumer: message.consumer,
+      deliveryCount: message.deliveryCount,
+      headers: message.headers,
+      body: message.data,
+      error,
+      deadLetteredAt,
+      service: ctx.serviceName
+    })
+    const msgId = DeadLetter.msgIdFor(message.stream, message.consumer, message.streamSequence)
+    yield* ctx.engine.publish({
+      subject: DeadLetter.subjectFor(message.stream, message.consumer),
+      data,
+      headers: { "Nats-Msg-Id": msgId },
+      msgId
+    }).pipe(
+      Effect.retry({ schedule: ctx.publishRetry, while: (f) => f.unknownOutcome }),
+      Effect.mapError((f) => f.error)
+    )
+  }).pipe(
+    Effect.withSpan("Bus.deadLetter", {
+      root: Option.isNone(Traceparent.parse(message.headers["traceparent"])),
+      attributes: { "messaging.destination.name": message.subject }
+    }),
+    Traceparent.withParentTraceparent(message.headers["traceparent"])
+  )
+
+const decodeAndHandle = <A, I, E, R>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  spec: ConsumerSpec,
+  handler: Handler<A, E, R>,
+  msg: RawMessage
+): Effect.Effect<unknown, unknown, R> =>
+  Effect.flatMap(EventEnvelope.decode(definition, msg.data), (decoded) => {
+    const event: ReceivedEvent<A> = {
+      ...decoded,
+      delivery: {
+        subject: msg.subject,
+        stream: msg.stream,
+        consumer: msg.consumer,
+        streamSequence: msg.streamSequence,
+        deliveryCount: msg.deliveryCount,
+        headers: msg.headers
+      }
+    }
+    return Effect.suspend(() => handler(event)).pipe(
+      Effect.withSpan(`Bus.consume ${definition.subject}`, {
+        kind: "consumer",
+        captureStackTrace: false,
+        // Without a valid traceparent the message starts its own trace (not one under the long-lived subscription).
+        root: Option.isNone(Traceparent.parse(msg.headers["traceparent"])),
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.destination.name": msg.subject,
+          "messaging.consumer.group.name": spec.durable,
+          "messaging.message.id": decoded.envelope.event_id,
+          "messaging.nats.delivery_count": msg.deliveryCount,
+          "messaging.nats.stream_sequence": msg.streamSequence
+        }
+      }),
+      Traceparent.withParentTraceparent(msg.headers["traceparent"]),
+      EventContext.within(EventContext.fromEnvelope(decoded.envelope))
+    )
+  })
+
+/**
+ * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = <A, I, E, R>(
+  ctx: RuntimeContext,
+  definition: EventDefinition.EventDefinition<A, I>,
+  options: SubscribeOptions,
+  handler: Handler<A, E, R>
+): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const spec = yield* Effect.try({
+      try: () => consumerSpec(definition as unknown as EventDefinition.EventDefinition.Any, options),
+      catch: (e) =>
+        new MessageBusError({
+          message: e instanceof Error ? e.message : String(e),
+          details: { operation: "subscribe", stream: definition.stream.name, subject: definition.subject },
+          retryable: false
+        })
+    })
+    const concurrency = Math.max(1, options.concurrency ?? defaults.concurrency)
+    const batch = Math.max(1, options.batchSize ?? defaults.batchSize)
+    const handlerTimeout = Duration.decode(options.handlerTimeout ?? defaults.handlerTimeout)
+    const drainTimeout = Duration.decode(options.drainTimeout ?? defaults.drainTimeout)
+    const lagInterval = Duration.decode(options.lagInterval ?? defaults.lagInterval)
+    const { engine } = ctx
+    yield* engine.ensureConsumer(spec)
+    const context = yield* Effect.context<R>()
+    const labels = { subject: definition.subject, consumer: spec.durable }
+    // Labelled once per subscription, not per message (what `Metrics.recordBusConsumed` records).
+    const consumed = Object.fromEntries(
+      (["ack", "nak", "term", "dead_lettered"] as const).map((outcome) => [
+        outcome,
+        Metrics.withLabels(Metrics.busMessagesConsumed, { ...labels, outcome })
+      ])
+    ) as Record<Metrics.ConsumeOutcome, Metric.Metric.Counter<number>>
+    const handlerSeconds = Metrics.withLabels(Metrics.busHandlerDurationSeconds, labels)
+    const record = (outcome: Metrics.ConsumeOutcome, seconds: number) =>
+      Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, seconds))
+
+    const settle = (msg: RawMessage, exit: Exit.Exit<unknown, unknown>, startedAt: number) =>
+      Effect.gen(function*() {
+        const verdict = verdictOf(exit, msg.deliveryCount, spec)
+        let outcome: Metrics.ConsumeOutcome
+        switch (verdict._tag) {
+          case "Ack": {
+            yield* msg.ack
+            outcome = "ack"
+            break
+          }
+          case "Nak": {
+            yield* msg.nak(verdict.delay)
+            outcome = "nak"
+            yield* Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
+              Effect.annotateLogs({
+                subject: msg.subject,
+                consumer: spec.durable,
+                delivery: msg.deliveryCount,
+                delay: Duration.format(verdict.delay),
+                reason: verdict.reason
+              })
+            )
+            break
+          }
+          case "DeadLetter": {
+            const written = yield* Effect.either(writeDeadLetter(ctx, msg, verdict.error))
+            if (written._tag === "Right") {
+              yield* msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+              outcome = "dead_lettered"
+              yield* Effect.logError("Bus message dead-lettered").pipe(
+                Effect.annotateLogs({
+                  subject: msg.subject,
+                  consumer: spec.durable,
+                  stream_sequence: msg.streamSequence,
+                  delivery: msg.deliveryCount,
+                  error: verdict.error.tag,
+                  reason: verdict.error.message
+                })
+              )
+            } else {
+              // Never drop a message whose dead letter was not stored: leave it to redelivery (or the advisory).
+              yield* msg.nak(backoffFor(spec.backoff, msg.deliveryCount))
+              outcome = "nak"
+              yield* Effect.logError("Bus could not write a dead letter; message nak'd").pipe(
+                Effect.annotateLogs({ subject: msg.subject, consumer: spec.durable, error: written.left.message })
+              )
+            }
+            break
+          }
+        }
+        const endedAt = yield* Clock.currentTimeMillis
+        yield* record(outcome, (endedAt - startedAt) / 1000)
+      })
+
+    const processOne = (msg: RawMessage) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const startedAt = yield* Clock.currentTimeMillis
+          inFlight.set(msg, startedAt)
+          const exit = yield* Effect.exit(
+            restore(decodeAndHandle(definition, spec, handler, msg))
+          )
+          inFlight.delete(msg)
+          yield* settle(msg, exit, startedAt)
+        })
+      )
+
+    const queue = yield* Queue.bounded<RawMessage>(batch)
+    const runScope = yield* Scope.make()
+
+    // One ticker per subscription (not a timer per message): handlers still running get their messages'
+    // ack wait extended (`working`), until they have run for `handlerTimeout`; past that a hung handler no longer
+    // holds its message, which is redelivered and, if that keeps happening, dead-lettered via max deliveries.
+    const inFlight = new Map<RawMessage, number>()
+    const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.forEach(
+        [...inFlight].filter(([, startedAt]) => now - startedAt < Duration.toMillis(handlerTimeout)),
+        ([msg]) => msg.working,
+        { discard: true }
+      ))
+    yield* tick.pipe(
+      Effect.delay(Duration.times(spec.ackWait, 0.3)),
+      Effect.forever,
+      Effect.forkIn(runScope)
+    )
+
+    const fetcher = yield* engine.messages(spec, batch).pipe(
+      Stream.runForEachChunk((chunk) => {
+        // What was pulled but not handed to a worker when fetching stops is nak'd, not left to the ack wait.
+        const pulled = Chunk.toReadonlyArray(chunk)
+        let offered = 0
+        return Effect.forEach(pulled, (msg) => Effect.tap(Queue.offer(queue, msg), () => offered++), {
+          discard: true
+        }).pipe(
+          Effect.onInterrupt(() =>
+            Effect.forEach(pulled.slice(offered), (msg) => msg.nak(Duration.zero), { discard: true })
+          )
+        )
+      }),
+      Effect.tapErrorCause((cause) =>
+        Effect.logWarning("Bus consumer fetch failed; retrying", cause).pipe(
+          Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
+        )
+      ),
+      Effect.retry(fetchRetry),
+      Effect.interruptible,
+      Effect.forkDaemon
+    )
+    const workers = yield* Effect.forEach(
+      Array.from({ length: concurrency }),
+      // The handler's requirements are provided once per worker, not per message.
+      () =>
+        Effect.forkDaemon(
+          Effect.interruptible(Effect.provide(Effect.forever(Effect.flatMap(Queue.take(queue), processOne)), context))
+        ),
+      { discard: false }
+    )
+
+    const onAdvisory = (advisory: MaxDeliveriesAdvisory) =>
+      Effect.gen(function*() {
+        const stored = yield* engine.getMessage(advisory.stream, advisory.streamSequence)
+        if (Option.isNone(stored)) return
+        yield* writeDeadLetter(ctx, {
+          subject: stored.value.subject,
+          stream: advisory.stream,
+          streamSequence: advisory.streamSequence,
+          consumer: advisory.consumer,
+          deliveryCount: advisory.deliveries,
+          headers: stored.value.headers,
+          data: stored.value.data
+        }, {
+          tag: "MaxDeliveriesExceeded",
+          code: "MAX_DELIVERIES_EXCEEDED",
+          message: `Delivered ${advisory.deliveries} times without an acknowledgement`,
+          details: { max_deliver: spec.maxDeliver }
+        })
+        yield* Metric.increment(consumed.dead_lettered)
+        yield* Effect.logError("Bus message exhausted its deliveries without a verdict; dead-lettered").pipe(
+          Effect.annotateLogs({ consumer: advisory.consumer, stream_sequence: advisory.streamSequence })
+        )
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("Bus could not dead-letter an exhausted message", cause))
+      )
+    const advisories = yield* Scope.extend(engine.maxDeliveries(spec), runScope)
+    yield* advisories.pipe(Stream.runForEach(onAdvisory), Effect.forkIn(runScope))
+
+    const lag = engine.consumerLag(spec.stream, spec.durable)
+    const redeliveredGauge = Metrics.withLabels(busConsumerRedelivered, { stream: spec.stream, consumer: spec.durable })
+    yield* lag.pipe(
+      Effect.flatMap((l) =>
+        Effect.zipRight(
+          Metrics.setBusConsumerPending({ stream: spec.stream, consumer: spec.durable }, l),
+          Metric.set(redeliveredGauge, l.redelivered)
+        )
+      ),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(lagInterval)),
+      Effect.forkIn(runScope)
+    )
+    yield* Ref.update(ctx.subscriptions, (n) => n + 1)
+
+    const shutdown: Effect.Effect<void> = yield* Effect.once(
+      Effect.gen(function*() {
+        ctx.running.delete(shutdown)
+        yield* Fiber.interrupt(fetcher)
+        const buffered = yield* Queue.takeAll(queue)
+        yield* Effect.forEach(buffered, (msg) => msg.nak(Duration.zero), { discard: true })
+        yield* Queue.shutdown(queue)
+        // Finalizers are uninterruptible: the wait must be made interruptible for its timeout to take effect.
+        const drained = yield* Fiber.awaitAll(workers).pipe(
+          Effect.interruptible,
+          Effect.timeout(drainTimeout),
+          Effect.option
+        )
+        if (Option.isNone(drained)) {
+          yield* Effect.logWarning("Bus drain timeout: interrupting in-flight handlers (their messages are nak'd)")
+          yield* Fiber.interruptAll(workers)
+        }
+        yield* Scope.close(runScope, Exit.void)
+        yield* Ref.update(ctx.subscriptions, (n) => n - 1)
+      })
+    )
+    ctx.running.add(shutdown)
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return { stream: spec.stream, consumer: spec.durable, subject: definition.subject, lag }
+  })

@@ -1,0 +1,54 @@
+/**
+ * The Bus: typed publish and durable subscribers on NATS JetStream, or in memory with the same semantics.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The Bus service, its models and accessors.
+ *
+ * @since 0.1.0
+ */
+export * from "./Bus.js"
+
+/**
+ * The `nats.*` configuration section.
+ *
+ * @since 0.1.0
+ */
+export * as BusConfig from "./BusConfig.js"
+
+/**
+ * The in-memory Bus (`layerMemory`).
+ *
+ * @since 0.1.0
+ */
+export * as BusMemory from "./BusMemory.js"
+
+/**
+ * The dead-letter stream and its records.
+ *
+ * @since 0.1.0
+ */
+export * as DeadLetter from "./DeadLetter.js"
+
+/**
+ * The JetStream Bus (`layer`, `layerConfig`).
+ *
+ * @since 0.1.0
+ */
+export * as JetStream from "./JetStream.js"
+
+/**
+ * Stream ensuring at startup.
+ *
+ * @since 0.1.0
+ */
+export * as StreamSetup from "./StreamSetup.js"
+
+/**
+ * The subscriber runtime.
+ *
+ * @since 0.1.0
+ */
+export * as Subscriber from "./Subscriber.js"

@@ -1,0 +1,216 @@
+/**
+ * The Bus on top of an engine: envelope building, publish retries, the domain guard, batches, dead letters.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { MessageBusError, ValidationError } from "../../Errors/index.js"
+import type * as EventDefinition from "../../Events/EventDefinition.js"
+import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import * as Metrics from "../../Telemetry/Metrics.js"
+import * as Traceparent from "../../Telemetry/Traceparent.js"
+import type { Bus, DeadLetter, DeadLetterFilter, PublishAck, PublishOptions, ReplayResult } from "../Bus.js"
+import * as DeadLetterModule from "../DeadLetter.js"
+import * as Subscriber from "../Subscriber.js"
+import type { Engine, PublishFailure } from "./engine.js"
+
+/** @internal */
+export interface CoreOptions {
+  readonly serviceName: string
+  readonly ownStreams: Option.Option<ReadonlyArray<string>>
+  readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+}
+
+const encoder = new TextEncoder()
+
+/** @internal */
+export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const subscriptions = yield* Ref.make(0)
+    const runtime: Subscriber.RuntimeContext = {
+      engine,
+      serviceName: options.serviceName,
+      publishRetry: options.publishRetry,
+      subscriptions,
+      running: new Set()
+    }
+    // Subscriptions normally stop first (their scopes close before the Bus's); any still running when the Bus
+    // closes are stopped here, before the connection drains.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...runtime.running], (shutdown) => shutdown, { concurrency: "unbounded", discard: true })
+    )
+
+    // The retry driver is only built when the first attempt's outcome is unknown (the hot path stays lean).
+    const withRetry = <A>(attempt: Effect.Effect<A, PublishFailure>): Effect.Effect<A, MessageBusError> =>
+      attempt.pipe(
+        Effect.catchIf(
+          (failure) => failure.unknownOutcome,
+          () => Effect.retry(attempt, { schedule: options.publishRetry, while: (failure) => failure.unknownOutcome })
+        ),
+        Effect.mapError((failure) => failure.error)
+      )
+
+    const publishedCounters = new Map<string, Metric.Metric.Counter<number>>()
+    const publishedCounter = (subject: string) => {
+      let counter = publishedCounters.get(subject)
+      if (counter === undefined) {
+        counter = Metrics.withLabels(Metrics.busMessagesPublished, { subject })
+        publishedCounters.set(subject, counter)
+      }
+      return counter
+    }
+
+    const guard = (definition: EventDefinition.EventDefinition.Any): Effect.Effect<void, ValidationError> => {
+      if (Option.isNone(options.ownStreams) || definition.kind !== "event") return Effect.void
+      const own = options.ownStreams.value
+      if (own.includes(definition.stream.name)) return Effect.void
+      const reason = `${definition.subject} belongs to stream ${definition.stream.name}, not to ${
+        own.join(", ")
+      } (the streams of ${options.serviceName})`
+      return Effect.fail(new ValidationError({ message: `Event ${reason}`, details: { field: "subject", reason } }))
+    }
+
+    const publish = <A, I>(
+      definition: EventDefinition.EventDefinition<A, I>,
+      payload: A,
+      publishOptions?: PublishOptions
+    ): Effect.Effect<PublishAck, MessageBusError | ValidationError> =>
+      Effect.gen(function*() {
+        yield* guard(definition as unknown as EventDefinition.EventDefinition.Any)
+        const envelope = yield* EventEnvelope.make(definition, payload, {
+          sourceService: options.serviceName,
+          idempotencyKey: publishOptions?.idempotencyKey,
+          correlationId: publishOptions?.correlationId,
+          metadata: publishOptions?.metadata
+        })
+        const body = yield* EventEnvelope.encodeBody(envelope)
+        const headers: { [name: string]: string } = { ...EventEnvelope.headers(envelope) }
+        const traceparent = yield* Traceparent.currentTraceparent
+        if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
+        const ack = yield* withRetry(engine.publish({
+          subject: definition.subject,
+          data: encoder.encode(body),
+          headers,
+          msgId: headers["Nats-Msg-Id"]!
+        }))
+        yield* Metric.increment(publishedCounter(definition.subject))
+        return {
+          eventId: envelope.event_id,
+          subject: definition.subject,
+          stream: ack.stream,
+          sequence: ack.sequence,
+          duplicate: ack.duplicate
+        }
+      }).pipe(
+        Effect.withSpan("Bus.publish", {
+          kind: "producer",
+          // The hot path: a stack trace per publish costs more than the round trip it annotates.
+          captureStackTrace: false,
+          attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
+        })
+      )
+
+    const scanDeadLetters = (filter: DeadLetterFilter | undefined) =>
+      Effect.gen(function*() {
+        const bounds = yield* engine.streamBounds(DeadLetterModule.stream.name)
+        const out: Array<DeadLetter> = []
+        const limit = filter?.limit ?? Number.POSITIVE_INFINITY
+        for (let seq = Math.max(1, bounds.first); seq <= bounds.last && out.length < limit; seq++) {
+          const stored = yield* engine.getMessage(DeadLetterModule.stream.name, seq)
+          if (Option.isNone(stored)) continue
+          const letter = DeadLetterModule.decode(seq, stored.value.data)
+          if (letter === undefined) continue
+          if (filter?.stream !== undefined && letter.stream !== filter.stream) continue
+          if (filter?.consumer !== undefined && letter.consumer !== filter.consumer) continue
+          if (filter?.subject !== undefined && letter.subject !== filter.subject) continue
+          out.push(letter)
+        }
+        return out as ReadonlyArray<DeadLetter>
+      })
+
+    const replayOne = (letter: DeadLetter) => {
+      const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
+      // A new id: the original one may still be inside the duplicate window, and the replay must be stored.
+      const msgId = `${original}:replay:${letter.dlqSequence}`
+      return engine.publish({
+        subject: letter.subject,
+        data: letter.body,
+        headers: { ...letter.headers, "Nats-Msg-Id": msgId },
+        msgId
+      }).pipe(
+        withRetry,
+        Effect.tap(() => engine.deleteMessage(DeadLetterModule.stream.name, letter.dlqSequence)),
+        Effect.map((ack): PublishAck => ({
+          eventId: "",
+          subject: letter.subject,
+          stream: ack.stream,
+          sequence: ack.sequence,
+          duplicate: ack.duplicate
+        }))
+      )
+    }
+
+    const bus: Bus = {
+      publish,
+      publishMany: (messages, manyOptions) =>
+        Effect.forEach(messages, (message) => Effect.either(message.publishWith(bus)), {
+          concurrency: Math.max(1, manyOptions?.window ?? 64)
+        }).pipe(
+          Effect.withSpan("Bus.publishMany", { attributes: { "messaging.batch.message_count": messages.length } })
+        ),
+      subscribe: (definition, subscribeOptions, handler) =>
+        Subscriber.run(runtime, definition, subscribeOptions, handler).pipe(
+          Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
+        ),
+      deadLetters: (filter) => scanDeadLetters(filter).pipe(Effect.withSpan("Bus.deadLetters")),
+      replayDeadLetters: (filter) =>
+        Effect.gen(function*() {
+          const letters = yield* scanDeadLetters(filter)
+          const replayed: Array<ReplayResult["replayed"][number]> = []
+          const failed: Array<ReplayResult["failed"][number]> = []
+          for (const deadLetter of letters) {
+            const result = yield* Effect.either(replayOne(deadLetter))
+            if (result._tag === "Right") replayed.push({ deadLetter, ack: result.right })
+            else failed.push({ deadLetter, error: result.left })
+          }
+          return { replayed, failed } satisfies ReplayResult
+        }).pipe(Effect.withSpan("Bus.replayDeadLetters")),
+      health: Effect.gen(function*() {
+        const base = yield* engine.health
+        const count = yield* Ref.get(subscriptions)
+        return { ...base, subscriptions: count }
+      })
+    }
+    return bus
+  })
+
+/** The publish retry policy: jittered exponential backoff within a total time budget. @internal */
+export const publishRetry = (budget: import("effect/Duration").Duration): Schedule.Schedule<unknown, PublishFailure> =>
+  Schedule.exponential("100 millis", 2).pipe(
+    Schedule.union(Schedule.spaced("2 seconds")),
+    Schedule.jittered,
+    Schedule.upTo(budget)
+  )
+
+/** @internal */
+export const busError = (
+  message: string,
+  details: { readonly operation: string; readonly stream?: string | undefined; readonly subject?: string | undefined },
+  retryable: boolean,
+  cause?: unknown
+): MessageBusError =>
+  new MessageBusError({
+    message,
+    details: {
+      operation: details.operation,
+      ...(details.stream !== undefined ? { stream: details.stream } : {}),
+      ...(details.subject !== undefined ? { subject: details.subject } : {})
+    },
+    retryable,
+    ...(cause !== undefined ? { cause } : {})
+  })

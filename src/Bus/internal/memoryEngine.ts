@@ -1,0 +1,250 @@
+/**
+ * The in-memory engine: streams, duplicate window, durable consumers with cursors, ack-wait redelivery, max
+ * deliver and the max-deliveries advisory, all on Effect's `Clock`.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as Streams from "../../Events/Streams.js"
+import * as DeadLetter from "../DeadLetter.js"
+import * as core from "./core.js"
+import type {
+  ConsumerSpec,
+  Engine,
+  Headers,
+  MaxDeliveriesAdvisory,
+  PublishFailure,
+  RawAck,
+  RawMessage,
+  StoredMessage
+} from "./engine.js"
+
+interface MemStream {
+  readonly definition: Streams.StreamDefinition
+  readonly messages: Map<number, StoredMessage>
+  last: number
+  readonly dedup: Map<string, { readonly sequence: number; readonly at: number }>
+}
+
+interface Pending {
+  deliveries: number
+  due: number
+}
+
+interface MemConsumer {
+  spec: ConsumerSpec
+  cursor: number
+  readonly pending: Map<number, Pending>
+}
+
+const notFound = (operation: string, stream: string, subject?: string) =>
+  core.busError(`Stream ${stream} does not exist`, { operation, stream, subject }, false)
+
+/** The in-memory engine. @internal */
+export const make = (options: {
+  readonly streams: ReadonlyArray<Streams.StreamDefinition>
+  readonly duplicateWindow: Duration.DurationInput
+}): Effect.Effect<Engine> =>
+  Effect.gen(function*() {
+    const window = Duration.toMillis(Duration.decode(options.duplicateWindow))
+    const streams = new Map<string, MemStream>()
+    for (const definition of [...options.streams, DeadLetter.stream]) {
+      streams.set(definition.name, { definition, messages: new Map(), last: 0, dedup: new Map() })
+    }
+    const consumers = new Map<string, MemConsumer>()
+    const waiters = new Set<Deferred.Deferred<void>>()
+    const advisories = new Set<Queue.Queue<MaxDeliveriesAdvisory>>()
+
+    const wake = () => {
+      for (const waiter of waiters) Deferred.unsafeDone(waiter, Effect.void)
+      waiters.clear()
+    }
+    const consumerKey = (stream: string, durable: string) => `${stream}/${durable}`
+
+    const collect = (consumer: MemConsumer, stream: MemStream, batch: number, now: number): Array<RawMessage> => {
+      const out: Array<RawMessage> = []
+      const { spec } = consumer
+      const due = [...consumer.pending.entries()].filter(([, p]) => p.due <= now).sort(([a], [b]) => a - b)
+      for (const [sequence, pending] of due) {
+        if (out.length >= batch) break
+        const stored = stream.messages.get(sequence)
+        if (stored === undefined) {
+          consumer.pending.delete(sequence)
+          continue
+        }
+        if (pending.deliveries >= spec.maxDeliver) {
+          consumer.pending.delete(sequence)
+          const advisory = {
+            stream: spec.stream,
+            consumer: spec.durable,
+            streamSequence: sequence,
+            deliveries: pending.deliveries
+          }
+          for (const listener of advisories) Queue.unsafeOffer(listener, advisory)
+          continue
+        }
+        pending.deliveries += 1
+        pending.due = now + Duration.toMillis(spec.ackWait)
+        out.push(delivered(consumer, stored, pending.deliveries))
+      }
+      while (out.length < batch && consumer.cursor <= stream.last) {
+        const sequence = consumer.cursor
+        consumer.cursor += 1
+        const stored = stream.messages.get(sequence)
+        if (stored === undefined || !Streams.subjectMatches(spec.filterSubject, stored.subject)) continue
+        consumer.pending.set(sequence, { deliveries: 1, due: now + Duration.toMillis(spec.ackWait) })
+        out.push(delivered(consumer, stored, 1))
+      }
+      return out
+    }
+
+    const delivered = (consumer: MemConsumer, stored: StoredMessage, deliveryCount: number): RawMessage => {
+      const { spec } = consumer
+      const settle = (f: (pending: Pending, now: number) => void) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            const pending = consumer.pending.get(stored.sequence)
+            if (pending !== undefined && pending.deliveries === deliveryCount) f(pending, now)
+          }))
+      return {
+        subject: stored.subject,
+        data: stored.data,
+        headers: stored.headers,
+        stream: spec.stream,
+        consumer: spec.durable,
+        streamSequence: stored.sequence,
+        deliveryCount,
+        ack: settle(() => consumer.pending.delete(stored.sequence)),
+        term: () => settle(() => consumer.pending.delete(stored.sequence)),
+        nak: (delay) =>
+          settle((pending, now) => {
+            pending.due = now + Duration.toMillis(delay)
+            wake()
+          }),
+        working: settle((pending, now) => {
+          pending.due = now + Duration.toMillis(spec.ackWait)
+        })
+      }
+    }
+
+    const pull = (consumer: MemConsumer, batch: number): Effect.Effect<Array<RawMessage>> =>
+      Effect.gen(function*() {
+        while (true) {
+          const stream = streams.get(consumer.spec.stream)
+          const now = yield* Clock.currentTimeMillis
+          const out = stream === undefined ? [] : collect(consumer, stream, batch, now)
+          if (out.length > 0) return out
+          let next = Number.POSITIVE_INFINITY
+          for (const pending of consumer.pending.values()) next = Math.min(next, pending.due)
+          const signal = yield* Deferred.make<void>()
+          waiters.add(signal)
+          const woken = Deferred.await(signal)
+          yield* (Number.isFinite(next) ? Effect.race(woken, Effect.sleep(Duration.millis(next - now))) : woken).pipe(
+            Effect.ensuring(Effect.sync(() => waiters.delete(signal)))
+          )
+        }
+      })
+
+    const streamOf = (subject: string) => {
+      for (const stream of streams.values()) {
+        if (Streams.holds(stream.definition, subject)) return stream
+      }
+      return undefined
+    }
+
+    const engine: Engine = {
+      implementation: "memory",
+      publish: (message) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.suspend((): Effect.Effect<RawAck, PublishFailure> => {
+            const stream = streamOf(message.subject)
+            if (stream === undefined) {
+              return Effect.fail({
+                unknownOutcome: false,
+                error: core.busError(
+                  `No stream holds subject ${message.subject}`,
+                  { operation: "publish", subject: message.subject },
+                  false
+                )
+              })
+            }
+            for (const [id, entry] of stream.dedup) if (now - entry.at >= window) stream.dedup.delete(id)
+            const seen = stream.dedup.get(message.msgId)
+            if (seen !== undefined) {
+              return Effect.succeed({ stream: stream.definition.name, sequence: seen.sequence, duplicate: true })
+            }
+            stream.last += 1
+            const sequence = stream.last
+            const headers: Headers = { ...message.headers }
+            stream.messages.set(sequence, { subject: message.subject, sequence, data: message.data, headers })
+            stream.dedup.set(message.msgId, { sequence, at: now })
+            wake()
+            return Effect.succeed({ stream: stream.definition.name, sequence, duplicate: false })
+          })),
+      ensureConsumer: (spec) =>
+        Effect.suspend(() => {
+          const stream = streams.get(spec.stream)
+          if (stream === undefined) return Effect.fail(notFound("subscribe", spec.stream, spec.filterSubject))
+          const key = consumerKey(spec.stream, spec.durable)
+          const existing = consumers.get(key)
+          if (existing !== undefined) existing.spec = spec
+          else consumers.set(key, { spec, cursor: 1, pending: new Map() })
+          return Effect.void
+        }),
+      messages: (spec, batch) =>
+        Stream.suspend(() => {
+          const consumer = consumers.get(consumerKey(spec.stream, spec.durable))
+          if (consumer === undefined) return Stream.fail(notFound("fetch", spec.stream))
+          return Stream.flattenIterables(Stream.repeatEffect(pull(consumer, batch)))
+        }),
+      maxDeliveries: (spec) =>
+        Effect.acquireRelease(
+          Effect.tap(Queue.unbounded<MaxDeliveriesAdvisory>(), (queue) => Effect.sync(() => advisories.add(queue))),
+          (queue) => Effect.zipRight(Effect.sync(() => advisories.delete(queue)), Queue.shutdown(queue))
+        ).pipe(
+          Effect.map((queue) =>
+            Stream.fromQueue(queue).pipe(Stream.filter((a) => a.stream === spec.stream && a.consumer === spec.durable))
+          )
+        ),
+      getMessage: (stream, sequence) =>
+        Effect.suspend(() => {
+          const s = streams.get(stream)
+          if (s === undefined) return Effect.fail(notFound("get", stream))
+          return Effect.succeed(Option.fromNullable(s.messages.get(sequence)))
+        }),
+      streamBounds: (stream) =>
+        Effect.suspend(() => {
+          const s = streams.get(stream)
+          if (s === undefined) return Effect.fail(notFound("info", stream))
+          let first = s.last + 1
+          for (const sequence of s.messages.keys()) first = Math.min(first, sequence)
+          return Effect.succeed({ first, last: s.last })
+        }),
+      deleteMessage: (stream, sequence) =>
+        Effect.sync(() => {
+          streams.get(stream)?.messages.delete(sequence)
+        }),
+      consumerLag: (stream, durable) =>
+        Effect.suspend(() => {
+          const s = streams.get(stream)
+          const consumer = consumers.get(consumerKey(stream, durable))
+          if (s === undefined || consumer === undefined) return Effect.fail(notFound("info", stream))
+          let pending = 0
+          for (let seq = consumer.cursor; seq <= s.last; seq++) {
+            const stored = s.messages.get(seq)
+            if (stored !== undefined && Streams.subjectMatches(consumer.spec.filterSubject, stored.subject)) pending++
+          }
+          let redelivered = 0
+          for (const p of consumer.pending.values()) if (p.deliveries > 1) redelivered++
+          return Effect.succeed({ pending, ackPending: consumer.pending.size, redelivered })
+        }),
+      health: Effect.succeed({ implementation: "memory", status: "connected", healthy: true, server: undefined })
+    }
+    return engine
+  })

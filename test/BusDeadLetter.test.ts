@@ -1,0 +1,92 @@
+/**
+ * The dead-letter record codec (property-tested) and the ack decision table of the subscriber runtime.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Exit, FiberId } from "effect"
+import * as fc from "fast-check"
+import { DeadLetter, Subscriber } from "../src/Bus/index.js"
+import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
+
+describe("DeadLetter record", () => {
+  it("keeps the original body byte for byte and the headers, error and delivery facts", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 512 }),
+        fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,19}$/), fc.string({ maxLength: 40 })),
+        fc.nat(),
+        fc.integer({ min: 1, max: 100 }),
+        (body, headers, sequence, deliveryCount) => {
+          const letter = {
+            subject: "evt.catalog.sync_started",
+            stream: "CATALOG",
+            streamSequence: sequence,
+            consumer: "catalog-worker",
+            deliveryCount,
+            headers,
+            body,
+            error: { tag: "NotFoundError", code: "NOT_FOUND", message: "gone", details: { resource: "item" } },
+            deadLetteredAt: "2026-11-22T04:00:00.000Z",
+            service: "catalog-service"
+          }
+          const decoded = DeadLetter.decode(7, DeadLetter.encode(letter))
+          expect(decoded).toEqual({ ...letter, dlqSequence: 7, body: new Uint8Array(body) })
+        }
+      )
+    )
+  })
+
+  it("is undefined for a body that is not a record", () => {
+    expect(DeadLetter.decode(1, new TextEncoder().encode("{\"nope\":1}"))).toBeUndefined()
+    expect(DeadLetter.decode(1, new Uint8Array([0xff, 0xfe]))).toBeUndefined()
+  })
+
+  it("names the error of a catalogue error with its code and wire details", () => {
+    expect(DeadLetter.errorOf(new NotFoundError({ message: "no item", details: { resource: "item" } }))).toMatchObject({
+      tag: "NotFoundError",
+      code: "NOT_FOUND",
+      message: "no item",
+      details: { resource: "item" }
+    })
+  })
+})
+
+describe("Subscriber.verdictOf", () => {
+  const spec = { maxDeliver: 3, backoff: [Duration.seconds(1), Duration.seconds(5)] }
+
+  it("acks a success", () => {
+    expect(Subscriber.verdictOf(Exit.void, 1, spec)).toEqual({ _tag: "Ack" })
+  })
+
+  it("naks a retryable error with the backoff of this delivery, the last value repeating", () => {
+    const exit = Exit.fail(new MessageBusError({ message: "busy", retryable: true }))
+    expect(Subscriber.verdictOf(exit, 1, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(1) })
+    expect(Subscriber.verdictOf(exit, 2, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(5) })
+  })
+
+  it("naks a defect", () => {
+    expect(Subscriber.verdictOf(Exit.die(new Error("boom")), 1, spec)).toMatchObject({ _tag: "Nak" })
+  })
+
+  it("dead-letters a non-retryable error at once", () => {
+    const verdict = Subscriber.verdictOf(Exit.fail(new NotFoundError({})), 1, spec)
+    expect(verdict).toMatchObject({ _tag: "DeadLetter", error: { tag: "NotFoundError", code: "NOT_FOUND" } })
+  })
+
+  it("dead-letters the last allowed delivery of a retryable failure or a defect", () => {
+    expect(Subscriber.verdictOf(Exit.fail(new MessageBusError({ retryable: true })), 3, spec)).toMatchObject({
+      _tag: "DeadLetter",
+      error: { details: { last_attempt: true, max_deliver: 3 } }
+    })
+    expect(Subscriber.verdictOf(Exit.die(new Error("boom")), 3, spec)).toMatchObject({
+      _tag: "DeadLetter",
+      error: { tag: "Defect", message: "boom" }
+    })
+  })
+
+  it("naks an interrupted handler at once (shutdown)", () => {
+    expect(Subscriber.verdictOf(Exit.interrupt(FiberId.none), 1, spec)).toMatchObject({
+      _tag: "Nak",
+      delay: Duration.zero
+    })
+  })
+})

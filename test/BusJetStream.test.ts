@@ -1,0 +1,360 @@
+/**
+ * What only the real server can show: configuration and connection, stream setup, the interop vectors published
+ * by a plain NATS client, three connected instances of one durable, the max-deliveries advisory of a crashed
+ * instance, and a server restart during a publish burst.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { AckPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { nanos } from "@nats-io/nats-core"
+import { connect } from "@nats-io/transport-node"
+import { ConfigProvider, Duration, Effect, Either, Exit, Layer, Option, Queue, Ref, Schema, Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Bus from "../src/Bus/Bus.js"
+import { BusConfig, JetStream, StreamSetup } from "../src/Bus/index.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as Streams from "../src/Events/Streams.js"
+import { poll, take, unique } from "./fixtures/bus/conformance.js"
+import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const natsUp = await serviceAvailable("nats")
+const url = `nats://${services.nats.host}:${services.nats.port}`
+const run = Date.now().toString(36)
+
+const options = (
+  servers: ReadonlyArray<string>,
+  extra?: Partial<JetStream.JetStreamOptions>
+): JetStream.JetStreamOptions => ({
+  servers,
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName: "bus-jetstream-test",
+  appEnv: "test",
+  streams: BusConfig.defaultStreamLimits,
+  publishTimeout: Duration.seconds(1),
+  publishRetryBudget: Duration.seconds(30),
+  ownStreams: Option.none(),
+  ensureStreams: true,
+  ...extra
+})
+
+const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers })
+    try {
+      return await f(await jetstreamManager(nc))
+    } finally {
+      await nc.close()
+    }
+  })
+
+const Any = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+describe.skipIf(!natsUp)("Bus on JetStream", () => {
+  it.scopedLive("layerConfig connects from config, ensures streams, publishes, and reports health", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSCFG_${run}`.toUpperCase(), { domain: `buscfg${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.configured`, Any, { stream })
+      const provider = ConfigProvider.fromJson({
+        service: { name: "catalog-service" },
+        app_env: "test",
+        nats: { servers: [url], stream_max_age: "1 day", stream_duplicate_window: "30 seconds" }
+      })
+      const layer = JetStream.layerConfig(BusConfig.config, { streamDefinitions: [stream] }).pipe(
+        Layer.provide(Layer.setConfigProvider(provider))
+      )
+      const scope = yield* Scope.make()
+      const ctx = yield* Layer.buildWithScope(layer, scope)
+      const ack = yield* Bus.publish(Def, { a: 1 }).pipe(Effect.provide(ctx))
+      expect(ack.stream).toBe(stream.name)
+      const health = yield* Bus.health.pipe(Effect.provide(ctx))
+      expect(health).toMatchObject({ implementation: "jetstream", status: "connected", healthy: true })
+      const info = yield* withJsm(url, (jsm) => jsm.streams.info(stream.name))
+      expect(info.config.max_age).toBe(nanos(24 * 3600 * 1000))
+      expect(info.config.duplicate_window).toBe(nanos(30_000))
+      expect(info.config.storage).toBe("file")
+      expect(info.config.num_replicas).toBe(1)
+      const stored = yield* withJsm(url, (jsm) => jsm.streams.getMessage(stream.name, { seq: ack.sequence }))
+      expect(stored!.header.get("Nats-Msg-Id")).toBe(ack.eventId)
+      const body = JSON.parse(new TextDecoder().decode(stored!.data))
+      expect(body.metadata.source_service).toBe("catalog-service")
+      expect(stored!.header.get("X-Correlation-ID")).toBe(body.correlation_id)
+      // What we publish is accepted by the Python subscriber's own rules.
+      const file = path.join(os.tmpdir(), `bus-envelope-${run}.json`)
+      fs.writeFileSync(file, stored!.data)
+      const check = execFileSync("python3", [
+        "/work/shared/interop/python_consumer_check.py",
+        "--subject",
+        Def.subject,
+        file
+      ]).toString()
+      fs.rmSync(file)
+      expect(check).not.toMatch(/dropped|rejected/)
+      yield* Scope.close(scope, Exit.void)
+      yield* withJsm(url, (jsm) => jsm.streams.delete(stream.name))
+    }))
+
+  it.effect("the prod default is 3 replicas, and a server that is not there is a MessageBusError at startup", () =>
+    Effect.gen(function*() {
+      const prod = yield* Effect.withConfigProvider(
+        BusConfig.config,
+        ConfigProvider.fromJson({ service: { name: "x" }, app_env: "prod" })
+      )
+      expect(prod.streams.replicas).toBe(3)
+      expect(prod.servers).toEqual(["nats://127.0.0.1:4222"])
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(JetStream.layer(options(["nats://127.0.0.1:1"], { ensureStreams: false }))))
+      )
+      expect(error._tag).toBe("MessageBusError")
+      expect(error.details).toMatchObject({ operation: "connect" })
+    }))
+
+  it.live("ensuring streams updates what NATS allows, reports what it does not, and never deletes", () =>
+    Effect.gen(function*() {
+      const mutable = Streams.make(`BUSMUT_${run}`.toUpperCase(), { domain: `busmut${run}` })
+      const fixed = Streams.make(`BUSFIX_${run}`.toUpperCase(), { domain: `busfix${run}` })
+      const limits = BusConfig.defaultStreamLimits
+      yield* Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        const jsm = await jetstreamManager(nc)
+        await jsm.streams.add({ name: mutable.name, subjects: [`evt.${mutable.domain}.*`], max_age: nanos(60_000) })
+        await jsm.streams.add({ name: fixed.name, subjects: [...fixed.subjects], storage: StorageType.Memory })
+        await jetstream(nc).publish(`evt.${fixed.domain}.kept`, "kept")
+        await nc.close()
+      })
+      const ensure = (definitions: ReadonlyArray<Streams.StreamDefinition>) =>
+        withJsm(url, (jsm) => Effect.runPromise(StreamSetup.ensureStreams(jsm, definitions, limits, limits)))
+      const reports = yield* ensure([mutable, fixed])
+      const byName = Object.fromEntries(reports.map((r) => [r.stream, r]))
+      expect(byName[mutable.name]!.action).toBe("updated")
+      expect(byName[mutable.name]!.changes.some((c) => c.startsWith("subjects:"))).toBe(true)
+      expect(byName[mutable.name]!.changes.some((c) => c.startsWith("max_age:"))).toBe(true)
+      expect(byName[fixed.name]!.action).toBe("conflict")
+      expect(byName[fixed.name]!.problem).toMatch(/storage/)
+      const [mutInfo, fixInfo] = yield* withJsm(
+        url,
+        (jsm) => Promise.all([jsm.streams.info(mutable.name), jsm.streams.info(fixed.name)])
+      )
+      expect([...mutInfo.config.subjects].sort()).toEqual([...mutable.subjects].sort())
+      expect(mutInfo.config.max_age).toBe(nanos(Duration.toMillis(limits.maxAge)))
+      expect(fixInfo.state.messages).toBe(1)
+      const again = yield* ensure([mutable])
+      expect(again[0]!.action).toBe("unchanged")
+      yield* withJsm(url, (jsm) => Promise.all([jsm.streams.delete(mutable.name), jsm.streams.delete(fixed.name)]))
+    }))
+
+  it.scopedLive("a publish whose outcome is unknown (no responders: the stream is not there yet) is retried until it is stored once", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSRETRY_${run}`.toUpperCase(), { domain: `busretry${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.late`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      // Ensures only DLQ: the test stream appears while the publish is being retried.
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [] })))
+      const publishing = yield* Bus.publish(Def, { n: 1 }, { idempotencyKey: `late-${run}` }).pipe(
+        Effect.provide(ctx),
+        Effect.fork
+      )
+      yield* Effect.sleep("700 millis")
+      yield* withJsm(url, (jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }))
+      const ack = yield* publishing.await.pipe(Effect.flatten)
+      expect(ack.stream).toBe(stream.name)
+      expect(ack.duplicate).toBe(false)
+      const info = yield* withJsm(url, (jsm) => jsm.streams.info(stream.name))
+      expect(info.state.messages).toBe(1)
+    }))
+
+  it.scopedLive("three connected instances of one durable consumer process each message once", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUS3_${run}`.toUpperCase(), { domain: `bus3${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
+      // Registered first, so it runs last: after the instances stopped.
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const layer = JetStream.layer(options([url], { streamDefinitions: [stream] }))
+      const handled = yield* Queue.unbounded<{ instance: number; n: number }>()
+      const durable = unique("three")
+      for (let instance = 0; instance < 3; instance++) {
+        const ctx = yield* Layer.build(layer)
+        yield* Bus.subscribe(
+          Def,
+          { durable, batchSize: 2, concurrency: 1 },
+          (event) => Effect.zipRight(Effect.sleep("10 millis"), Queue.offer(handled, { instance, n: event.payload.n }))
+        ).pipe(
+          Effect.provide(ctx)
+        )
+      }
+      const publisher = yield* Layer.build(layer)
+      const results = yield* Bus.publishMany(Array.from({ length: 60 }, (_, n) => Bus.message(Def, { n }))).pipe(
+        Effect.provide(publisher)
+      )
+      expect(results.every(Either.isRight)).toBe(true)
+      const got = yield* take(handled, 60)
+      expect(new Set(got.map((g) => g.n)).size).toBe(60)
+      expect(new Set(got.map((g) => g.instance)).size).toBeGreaterThan(1)
+      yield* Effect.sleep("500 millis")
+      expect(yield* Queue.size(handled)).toBe(0)
+    }))
+
+  it.scopedLive("a message a crashed instance took reaches the dead letters through the max-deliveries advisory", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSADV_${run}`.toUpperCase(), { domain: `busadv${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+      const durable = unique("crashed")
+      yield* Effect.addFinalizer(() =>
+        withJsm(
+          url,
+          (jsm) =>
+            Promise.all([jsm.streams.delete(stream.name), jsm.streams.purge("DLQ", { filter: `dlq.${stream.name}.>` })])
+        ).pipe(Effect.ignore)
+      )
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      yield* withJsm(url, (jsm) =>
+        jsm.consumers.add(stream.name, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: Def.subject,
+          ack_wait: nanos(1000),
+          max_deliver: 1
+        }))
+      const ack = yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      // The crashed instance: a plain client fetches the message and dies without settling it.
+      yield* Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        const consumer = await jetstream(nc).consumers.get(stream.name, durable)
+        const msg = await consumer.next({ expires: 2000 })
+        expect(msg?.seq).toBe(ack.sequence)
+        await nc.close()
+      })
+      const handled = yield* Ref.make(0)
+      yield* Bus.subscribe(
+        Def,
+        { durable, ackWait: "1 second", maxDeliver: 1 },
+        () => Ref.update(handled, (n) => n + 1)
+      )
+        .pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ consumer: durable }).pipe(Effect.provide(ctx)),
+        (l) => l.length === 1,
+        "advisory dead letter"
+      )
+      expect(letter!.error.tag).toBe("MaxDeliveriesExceeded")
+      expect(letter!.streamSequence).toBe(ack.sequence)
+      expect(letter!.deliveryCount).toBe(1)
+      expect(JSON.parse(new TextDecoder().decode(letter!.body)).event_id).toBe(ack.eventId)
+      expect(yield* Ref.get(handled)).toBe(0)
+    }))
+})
+
+describe.skipIf(!natsUp)("Bus on a test-owned nats-server", () => {
+  it.scopedLive(
+    "the interop vectors published by a plain client are consumed: valid ones handled, invalid ones dead-lettered with a reason",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(Effect.promise(startNatsServer), (s: NatsServer) =>
+          Effect.promise(() => s.dispose()))
+        const ctx = yield* Layer.build(JetStream.layer(options([server.url])))
+        const dir = "/work/shared/interop/events"
+        const vectors = fs.readdirSync(dir).map((name) => ({ name, data: fs.readFileSync(path.join(dir, name)) }))
+        const valid = vectors.filter((v) =>
+          !v.name.startsWith("invalid-")
+        )
+        const invalid = vectors.filter((v) => v.name.startsWith("invalid-"))
+        const subjects = [...new Set(valid.map((v) => JSON.parse(v.data.toString()).subject as string))]
+        const handled = yield* Queue.unbounded<string>()
+        for (const subject of subjects) {
+          const kind = subject.startsWith("cmd.") ? EventDefinition.command : EventDefinition.event
+          const Def = kind(subject, Any)
+          yield* Bus.subscribe(Def, { durable: `interop_${subject.replace(/\./g, "_")}` }, (event) =>
+            Queue.offer(handled, event.envelope.event_id)).pipe(Effect.provide(ctx))
+        }
+        const raw = (subject: string, data: Uint8Array) =>
+          Effect.promise(async () => {
+            const nc = await connect({ servers: server.url })
+            await jetstream(nc).publish(subject, data)
+            await nc.close()
+          })
+        // Invalid ones first: the consumer must keep going and handle what follows.
+        for (const v of invalid) {
+          yield* raw("evt.catalog.sync_started", v.data)
+        }
+        for (const v of valid) {
+          yield* raw(JSON.parse(v.data.toString()).subject, v.data)
+        }
+        const ids = yield* take(handled, valid.length)
+        expect(new Set(ids)).toEqual(
+          new Set(valid.map((v) =>
+            JSON.parse(v.data.toString()).event_id
+          ))
+        )
+        const letters = yield* poll(Bus.deadLetters({ stream: "CATALOG" }).pipe(Effect.provide(ctx)), (l) =>
+          l.length === invalid.length, "dead letters")
+        const fields = letters.map((l) => [l.error.tag, l.error.details["field"], l.deliveryCount])
+        expect(fields).toEqual(expect.arrayContaining([
+          ["ValidationError", "timestamp", 1],
+          ["ValidationError", "payload", 1],
+          ["ValidationError", "<body>", 1]
+        ]))
+        for (const letter of letters) {
+          const original = invalid.find((v) =>
+            Buffer.compare(v.data, Buffer.from(letter.body)) === 0
+          )
+          expect(original).toBeDefined()
+          expect(letter.error.message.length).toBeGreaterThan(0)
+        }
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a restart of the server during a publish burst loses nothing and stores no duplicate",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(startNatsServer),
+          (s: NatsServer) => Effect.promise(() => s.dispose())
+        )
+        const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [Streams.CATALOG] })))
+        const Burst = EventDefinition.event("catalog.burst", Schema.Struct({ n: Schema.Number }))
+        const total = 300
+        const acked = yield* Ref.make(0)
+        const burst = yield* Effect.forEach(
+          Array.from({ length: total }, (_, n) => n),
+          // Paced (at least ~750 ms in all) so that the restart lands in the middle of the burst.
+          (n) =>
+            Bus.publish(Burst, { n }).pipe(
+              Effect.tap(() => Ref.update(acked, (x) => x + 1)),
+              Effect.zipLeft(Effect.sleep("5 millis")),
+              Effect.either
+            ),
+          { concurrency: 2 }
+        ).pipe(Effect.provide(ctx), Effect.fork)
+        yield* poll(Ref.get(acked), (n) => n >= 50, "first acks")
+        expect(yield* Ref.get(acked)).toBeLessThan(total)
+        yield* Effect.promise(() => server.stop())
+        const down = yield* poll(Bus.health.pipe(Effect.provide(ctx)), (h) => !h.healthy, "health to report the loss")
+        expect(["disconnected", "reconnecting"]).toContain(down.status)
+        yield* Effect.promise(() => server.start())
+        yield* poll(Bus.health.pipe(Effect.provide(ctx)), (h) => h.healthy, "health to report the reconnect")
+        const results = yield* burst.await.pipe(Effect.flatten)
+        const failures = results.filter(Either.isLeft)
+        expect(failures).toEqual([])
+        const ids = new Set(results.filter(Either.isRight).map((r) => r.right.eventId))
+        expect(ids.size).toBe(total)
+        const stored = yield* withJsm(server.url, async (jsm) => {
+          const info = await jsm.streams.info("CATALOG")
+          const eventIds: Array<string> = []
+          for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+            const m = await jsm.streams.getMessage("CATALOG", { seq })
+            if (m !== null) eventIds.push(JSON.parse(new TextDecoder().decode(m.data)).event_id)
+          }
+          return { count: info.state.messages, eventIds }
+        })
+        expect(stored.count).toBe(total)
+        expect(new Set(stored.eventIds)).toEqual(ids)
+      }),
+    80_000
+  )
+})

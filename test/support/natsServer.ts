@@ -1,0 +1,92 @@
+/**
+ * A test-owned nats-server: its own free port and store directory, started and stopped by pid.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export interface NatsServer {
+  readonly port: number
+  readonly url: string
+  readonly storeDir: string
+  /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
+  readonly stop: () => Promise<void>
+  /** Stops and starts it again on the same port and store. */
+  readonly restart: () => Promise<void>
+  /** Starts it again after `stop` (same port and store). */
+  readonly start: () => Promise<void>
+  /** Stops it and removes its store. */
+  readonly dispose: () => Promise<void>
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+const canConnect = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(500, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+  })
+
+const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+export const startNatsServer = async (): Promise<NatsServer> => {
+  const port = await freePort()
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-bus-nats-"))
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+      stdio: "ignore"
+    })
+    await waitFor(() => canConnect(port), 10_000, `nats-server on ${port}`)
+  }
+  const stop = async () => {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null) return
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
+    running.kill("SIGTERM")
+    const timer = setTimeout(() => running.kill("SIGKILL"), 5000)
+    await exited
+    clearTimeout(timer)
+  }
+  await start()
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    storeDir,
+    stop,
+    start,
+    restart: async () => {
+      await stop()
+      await start()
+    },
+    dispose: async () => {
+      await stop()
+      fs.rmSync(storeDir, { recursive: true, force: true })
+    }
+  }
+}
