@@ -66,7 +66,7 @@ const router = Effect.gen(function*() {
           const sync = yield* syncs.insert(
             CatalogSync.insert.make({ ...body, merchant_id, id: crypto.randomUUID(), status: "started" })
           )
-          yield* Bus.Bus.publish(Events.CatalogEvents.SyncStarted, {
+          yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
             merchant_id: sync.merchant_id,
             sync_id: sync.id,
             source: sync.source,
@@ -107,11 +107,11 @@ const router = Effect.gen(function*() {
 export const CatalogHttpLive = Layer.unwrapEffect(
   Effect.gen(function*() {
     // Readiness checks run outside this layer, so they carry the services they need with them.
-    const services = yield* Effect.context<SqlClient.SqlClient | Bus.Bus.Bus>()
+    const services = yield* Effect.context<SqlClient.SqlClient | Bus.Bus>()
     yield* Http.Readiness.register("database", Effect.provide(Sql.health(), services))
     yield* Http.Readiness.register(
       "bus",
-      Effect.flatMap(Bus.Bus.health, (health) => health.healthy ? Effect.void : Effect.fail(`bus ${health.status}`))
+      Effect.flatMap(Bus.health, (health) => health.healthy ? Effect.void : Effect.fail(`bus ${health.status}`))
         .pipe(
           Effect.provide(services)
         )

@@ -8,7 +8,7 @@ import { Bus, Events } from "../src/index.js"
 
 /** The subscription, alive while the layer is. */
 export const NotificationConsumerLive = Layer.scopedDiscard(
-  Bus.Bus.subscribe(
+  Bus.subscribe(
     Events.CatalogEvents.SyncStarted,
     { durable: "notification-service" },
     (event) =>

@@ -66,7 +66,7 @@ export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigE
     const servers = yield* Config.option(Config.nested(Config.array(Config.string(), "servers"), "nats"))
     const config = yield* BusConfig.config
     if (Option.isSome(servers) && servers.value.length > 0) {
-      return JetStream.layer({ ...config, streams: config.streams }).pipe(
+      return JetStream.layer({ ...config, streamDefinitions: EventCatalogue.streams }).pipe(
         Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
       )
     }

@@ -82,8 +82,8 @@ describe("GlamLive", () => {
       Effect.gen(function*() {
         const client = yield* HttpClient.HttpClient
         const merchant = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-        const consumed = yield* Deferred.make<Bus.Bus.ReceivedEvent<{ readonly sync_id: string }>>()
-        yield* Bus.Bus.subscribe(
+        const consumed = yield* Deferred.make<Bus.ReceivedEvent<{ readonly sync_id: string }>>()
+        yield* Bus.subscribe(
           Events.CatalogEvents.SyncStarted,
           { durable: "glam-live-test" },
           (event) => Deferred.succeed(consumed, event)
