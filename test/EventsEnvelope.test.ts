@@ -184,6 +184,14 @@ const envelopeArbitrary = fc.record({
 ).map((envelope) => JSON.parse(JSON.stringify(envelope)) as { readonly [key: string]: unknown })
 
 describe("EventEnvelope: round trip", () => {
+  it("keeps \"__proto__\" keys of the body, payload and metadata (JSON.parse makes them own keys)", () => {
+    const body = `{"event_id":"e1","subject":"evt.catalog.sync_started","timestamp":"2026-11-21T14:03:27+00:00",` +
+      `"__proto__":{"top":1},"metadata":{"__proto__":"m"},"payload":{"__proto__":false,"n":1}}`
+    const decoded = Effect.runSync(EventEnvelope.decodeBody(body))
+    expect(Object.getPrototypeOf(decoded.payload)).toBe(Object.prototype)
+    expect(JSON.parse(Effect.runSync(EventEnvelope.encodeBody(decoded)))).toStrictEqual(JSON.parse(body))
+  })
+
   it("decode then encode is the identity, and so is encode then decode", () => {
     fc.assert(
       fc.property(envelopeArbitrary, (input) => {

@@ -120,6 +120,27 @@ const encodeEnvelope = Schema.encode(EventEnvelope, { errors: "all", onExcessPro
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
+// JSON.parse makes a `"__proto__"` key an own property, but the schemas rebuild the envelope, its metadata and its
+// payload by assignment, where `__proto__` would set the prototype and the key would be lost. Copy such keys back
+// onto the rebuilt objects, so an envelope loses nothing (values below these levels are passed through as they are).
+const protoKey = "__proto__"
+const hasOwn = (u: unknown, key: string): u is { readonly [key: string]: unknown } =>
+  typeof u === "object" && u !== null && Object.prototype.hasOwnProperty.call(u, key)
+
+const keepProtoKey = (from: unknown, to: unknown): void => {
+  if (hasOwn(from, protoKey) && typeof to === "object" && to !== null && !hasOwn(to, protoKey)) {
+    Object.defineProperty(to, protoKey, { value: from[protoKey], enumerable: true, writable: true, configurable: true })
+  }
+}
+
+const keepProtoKeys = <A>(from: unknown, to: A): A => {
+  keepProtoKey(from, to)
+  for (const key of ["metadata", "payload"]) {
+    if (hasOwn(from, key) && hasOwn(to, key)) keepProtoKey(from[key], to[key])
+  }
+  return to
+}
+
 /**
  * Decodes a parsed JSON value as an envelope; the error's details name the field and the reason.
  *
@@ -129,7 +150,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, ValidationError> =>
   typeof input !== "object" || input === null || Array.isArray(input)
     ? Effect.fail(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
-    : Effect.mapError(decodeEnvelope(input), (e) => fromParseError(e, [], "event envelope"))
+    : Effect.mapBoth(decodeEnvelope(input), {
+      onFailure: (e) => fromParseError(e, [], "event envelope"),
+      onSuccess: (envelope) => keepProtoKeys(input, envelope)
+    })
 
 /**
  * Decodes a message body (UTF-8 bytes or a string) as an envelope. Whatever is wrong, the `ValidationError`
@@ -178,7 +202,10 @@ export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelo
  * @category encoding
  */
 export const encodeUnknown = (envelope: EventEnvelope): Effect.Effect<typeof EventEnvelope.Encoded, ValidationError> =>
-  Effect.mapError(encodeEnvelope(envelope), (e) => fromParseError(e, [], "event envelope"))
+  Effect.mapBoth(encodeEnvelope(envelope), {
+    onFailure: (e) => fromParseError(e, [], "event envelope"),
+    onSuccess: (json) => keepProtoKeys(envelope, json)
+  })
 
 /**
  * Encodes an envelope to the message body: JSON text, UTF-8 when sent.
