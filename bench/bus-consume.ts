@@ -7,52 +7,18 @@
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import {
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  Logger,
-  LogLevel,
-  ManagedRuntime,
-  Option,
-  Schema,
-  Scope
-} from "effect"
+import { Deferred, Effect, Exit, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
-import * as Streams from "../src/Events/Streams.js"
+import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
 
-const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
 const batch = 128
 
-const Payload = Schema.Struct({ merchant_id: Schema.UUID, sync_id: Schema.String, item_count: Schema.Number })
-
 export const main = async (): Promise<void> => {
-  const stream = Streams.make(`BENCHCON_${process.pid}`, { domain: `benchcon${process.pid}` })
-  const Def = EventDefinition.event(`${stream.domain}.sync_started`, Payload, { stream })
-  const runtime = ManagedRuntime.make(
-    JetStream.layer({
-      servers: [url],
-      user: Option.none(),
-      password: Option.none(),
-      token: Option.none(),
-      serviceName: "bench-service",
-      appEnv: "test",
-      streams: BusConfig.defaultStreamLimits,
-      publishTimeout: Duration.seconds(5),
-      publishRetryBudget: Duration.seconds(30),
-      ownStreams: Option.none(),
-      ensureStreams: true,
-      streamDefinitions: [stream]
-    }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
-  )
+  const { Def, runtime, stream } = BusBench.setup("benchcon")
   await runtime.runPromise(Effect.void)
-  const nc = await connect({ servers: url })
+  const nc = await connect({ servers: BusBench.url })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   const ops = Number(process.env.BENCH_OPS ?? 5000)
@@ -113,7 +79,7 @@ export const main = async (): Promise<void> => {
           }
         }
       }
-    ], { meta: { nats: url, nats_server: nc.info?.version, prefilled_messages: ops } })
+    ], { meta: { nats: BusBench.url, nats_server: nc.info?.version, prefilled_messages: ops } })
   } finally {
     await jsm.streams.delete(stream.name).catch(() => undefined)
     await nc.close()

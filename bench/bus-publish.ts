@@ -7,40 +7,18 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime, Option, Schema } from "effect"
+import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
-import * as Streams from "../src/Events/Streams.js"
+import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
 
-const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
 const window = 64
 
-const Payload = Schema.Struct({ merchant_id: Schema.UUID, sync_id: Schema.String, item_count: Schema.Number })
-
 export const main = async (): Promise<void> => {
-  const stream = Streams.make(`BENCHPUB_${process.pid}`, { domain: `benchpub${process.pid}` })
-  const Def = EventDefinition.event(`${stream.domain}.sync_started`, Payload, { stream })
-  const runtime = ManagedRuntime.make(
-    JetStream.layer({
-      servers: [url],
-      user: Option.none(),
-      password: Option.none(),
-      token: Option.none(),
-      serviceName: "bench-service",
-      appEnv: "test",
-      streams: { ...BusConfig.defaultStreamLimits, storage: "file" },
-      publishTimeout: Duration.seconds(5),
-      publishRetryBudget: Duration.seconds(30),
-      ownStreams: Option.none(),
-      ensureStreams: true,
-      streamDefinitions: [stream]
-    }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
-  )
+  const { Def, runtime, stream } = BusBench.setup("benchpub")
   await runtime.runPromise(Effect.void)
-  const nc = await connect({ servers: url })
+  const nc = await connect({ servers: BusBench.url })
   const js = jetstream(nc)
   const payload = { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
   // The baseline publishes what the Bus publishes: an envelope of the same shape with a fresh id, and headers.
@@ -89,7 +67,7 @@ export const main = async (): Promise<void> => {
         },
         baseline: { run: (n) => Harness.pipelined(n, window, rawPublish) }
       }
-    ], { meta: { nats: url, nats_server: nc.info?.version, storage: "file" } })
+    ], { meta: { nats: BusBench.url, nats_server: nc.info?.version, storage: "file" } })
   } finally {
     const jsm = await jetstreamManager(nc)
     await jsm.streams.delete(stream.name).catch(() => undefined)

@@ -15,10 +15,10 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { createRequire } from "node:module"
 import type { Duplex } from "node:stream"
-import type { ConnectionOptions } from "node:tls"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import { sqlPoolConnectionsInUse } from "../../Telemetry/Metrics.js"
 import { classifySqlError } from "../SqlErrors.js"
+import type { SqlOptions } from "../SqlLayer.js"
 
 /** The part of `pg.Pool` used here (`pg` ships no types). */
 interface PgPool {
@@ -37,18 +37,7 @@ const requireFromHere = createRequire(import.meta.url)
 const Pg = createRequire(requireFromHere.resolve("@effect/sql-pg"))("pg") as PgModule
 
 /** @internal */
-export interface PoolOptions {
-  readonly url?: Redacted.Redacted | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly database?: string | undefined
-  readonly user?: string | undefined
-  readonly password?: Redacted.Redacted | undefined
-  readonly ssl?: boolean | ConnectionOptions | undefined
-  readonly poolSize?: number | undefined
-  readonly connectTimeout?: Duration.DurationInput | undefined
-  readonly idleTimeout?: Duration.DurationInput | undefined
-  readonly applicationName?: string | undefined
+export interface PoolOptions extends SqlOptions {
   readonly stream?: (() => Duplex) | undefined
   /** Shown in the connect error and the log instead of host:port (the embedded server). */
   readonly label?: string | undefined

@@ -1,0 +1,39 @@
+/**
+ * What the Bus benchmarks share: a throwaway stream and event definition of their own, and a runtime with the
+ * JetStream Bus on it, so that toolkit and baseline run against the same server in the same process.
+ */
+import { Duration, Layer, Logger, LogLevel, ManagedRuntime, Option, Schema } from "effect"
+import type { Bus } from "../src/Bus/Bus.js"
+import { BusConfig, JetStream } from "../src/Bus/index.js"
+import type { MessageBusError } from "../src/Errors/index.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as Streams from "../src/Events/Streams.js"
+
+/** The NATS server the benchmarks use (NATS_URL, default the machine's own). */
+export const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
+
+/** The payload every benchmark publishes. */
+export const Payload = Schema.Struct({ merchant_id: Schema.UUID, sync_id: Schema.String, item_count: Schema.Number })
+
+/** A stream and definition named for this process, and a runtime with the JetStream Bus that ensured the stream. */
+export const setup = (name: string) => {
+  const stream = Streams.make(`${name.toUpperCase()}_${process.pid}`, { domain: `${name}${process.pid}` })
+  const Def = EventDefinition.event(`${stream.domain}.sync_started`, Payload, { stream })
+  const runtime: ManagedRuntime.ManagedRuntime<Bus, MessageBusError> = ManagedRuntime.make(
+    JetStream.layer({
+      servers: [url],
+      user: Option.none(),
+      password: Option.none(),
+      token: Option.none(),
+      serviceName: "bench-service",
+      appEnv: "test",
+      streams: BusConfig.defaultStreamLimits,
+      publishTimeout: Duration.seconds(5),
+      publishRetryBudget: Duration.seconds(30),
+      ownStreams: Option.none(),
+      ensureStreams: true,
+      streamDefinitions: [stream]
+    }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+  )
+  return { stream, Def, runtime }
+}
