@@ -139,3 +139,15 @@ export const pipelined = async (ops: number, window: number, task: (i: number) =
 
 /** Whether this module is the process entry point. */
 export const isMain = (url: string): boolean => url === `file://${process.argv[1]}`
+
+/**
+ * Runs a benchmark's `main` when its file is the process entry point (`npx tsx bench/<name>.ts`), exiting 1 on
+ * failure; `bench/run.ts` imports the same files without starting them.
+ */
+export const runIfMain = (url: string, main: () => Promise<void>): void => {
+  if (!isMain(url)) return
+  main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+}

@@ -76,9 +76,4 @@ export const main = async (): Promise<void> => {
   }
 }
 
-if (Harness.isMain(import.meta.url)) {
-  main().catch((error) => {
-    console.error(error)
-    process.exit(1)
-  })
-}
+Harness.runIfMain(import.meta.url, main)
