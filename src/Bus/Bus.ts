@@ -68,6 +68,25 @@ export interface OutgoingMessage {
 }
 
 /**
+ * An envelope encoded elsewhere (a transactional outbox row, a message built by another publisher), published
+ * byte for byte with {@link Bus.publishEncoded}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EncodedMessage {
+  readonly subject: string
+  /** The envelope as JSON text or UTF-8 bytes; sent unchanged. */
+  readonly body: string | Uint8Array
+  /** Sent as given; `Nats-Msg-Id` is set to `msgId`. */
+  readonly headers?: { readonly [name: string]: string } | undefined
+  /** The deduplication id (`Nats-Msg-Id`): a retry or a second relay of the same message is stored once. */
+  readonly msgId: string
+  /** The event id reported in the ack (default `msgId`). */
+  readonly eventId?: string | undefined
+}
+
+/**
  * Where a delivered message came from.
  *
  * @since 0.1.0
@@ -243,12 +262,19 @@ export interface BusHealth {
  * @category models
  */
 export interface Bus {
+  /** The service this Bus publishes as (`metadata.source_service` of its envelopes). */
+  readonly serviceName: string
   /** Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). */
   readonly publish: <A, I>(
     definition: EventDefinition.EventDefinition<A, I>,
     payload: A,
     options?: PublishOptions
   ) => Effect.Effect<PublishAck, PublishError>
+  /**
+   * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
+   * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it.
+   */
+  readonly publishEncoded: (message: EncodedMessage) => Effect.Effect<PublishAck, MessageBusError>
   /** Publishes a batch pipelined with at most `window` publishes in flight; one result per message, in order. */
   readonly publishMany: (
     messages: ReadonlyArray<OutgoingMessage>,
@@ -323,6 +349,22 @@ export const publish = <A, I>(
   options?: PublishOptions
 ): Effect.Effect<PublishAck, PublishError, Bus> =>
   Effect.flatMap(Bus, (bus) => bus.publish(definition, payload, options))
+
+/**
+ * Publishes an already-encoded envelope with the Bus of the context (see {@link Bus.publishEncoded}).
+ *
+ * @example
+ * ```ts
+ * import { Bus } from "@glam/shared/Bus"
+ *
+ * const ack = Bus.publishEncoded({ subject: row.subject, body: JSON.stringify(row.envelope), msgId: row.id })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError, Bus> =>
+  Effect.flatMap(Bus, (bus) => bus.publishEncoded(message))
 
 /**
  * Publishes a batch with the Bus of the context (pipelined, bounded in flight, one result per message).

@@ -14,7 +14,15 @@ import type * as EventDefinition from "../../Events/EventDefinition.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import * as Metrics from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
-import type { Bus, DeadLetter, DeadLetterFilter, PublishAck, PublishOptions, ReplayResult } from "../Bus.js"
+import type {
+  Bus,
+  DeadLetter,
+  DeadLetterFilter,
+  EncodedMessage,
+  PublishAck,
+  PublishOptions,
+  ReplayResult
+} from "../Bus.js"
 import * as DeadLetterModule from "../DeadLetter.js"
 import * as Subscriber from "../Subscriber.js"
 import type { Engine, PublishFailure } from "./engine.js"
@@ -155,8 +163,32 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       )
     }
 
+    const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> =>
+      withRetry(engine.publish({
+        subject: message.subject,
+        data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
+        headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
+        msgId: message.msgId
+      })).pipe(
+        Effect.tap(() => Metric.increment(publishedCounter(message.subject))),
+        Effect.map((ack): PublishAck => ({
+          eventId: message.eventId ?? message.msgId,
+          subject: message.subject,
+          stream: ack.stream,
+          sequence: ack.sequence,
+          duplicate: ack.duplicate
+        })),
+        Effect.withSpan("Bus.publishEncoded", {
+          kind: "producer",
+          captureStackTrace: false,
+          attributes: { "messaging.system": "nats", "messaging.destination.name": message.subject }
+        })
+      )
+
     const bus: Bus = {
+      serviceName: options.serviceName,
       publish,
+      publishEncoded,
       publishMany: (messages, manyOptions) =>
         Effect.forEach(messages, (message) => Effect.either(message.publishWith(bus)), {
           concurrency: Math.max(1, manyOptions?.window ?? 64)
