@@ -122,4 +122,13 @@ describe("EventContext", () => {
       expect(causation).toStrictEqual(Option.some("evt-1"))
       expect(yield* Correlation.correlationId).toStrictEqual(Option.none())
     }))
+
+  it("uuid7 puts the milliseconds in the first 48 bits, then version 7 and the RFC variant", () => {
+    const ms = 0x0192_f1a2_b3c4
+    const id = EventContext.uuid7(ms)
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(id.replace(/-/g, "").slice(0, 12)).toBe("0192f1a2b3c4")
+    expect(EventContext.uuid7(0).slice(0, 13)).toBe("00000000-0000")
+    expect(EventContext.uuid7(2 ** 48 - 1).slice(0, 13)).toBe("ffffffff-ffff")
+  })
 })

@@ -191,3 +191,31 @@ describe("Versioning", () => {
     expect(EventDefinition.versionOf(0)).toStrictEqual(Option.none())
   })
 })
+
+describe("Payload codecs", () => {
+  // A payload schema with an asynchronous transformation cannot run on the synchronous fast path: it still
+  // encodes and decodes, through the effectful codec.
+  const Slow = Schema.transformOrFail(Schema.String, Schema.String, {
+    strict: true,
+    decode: (s) => Effect.as(Effect.sleep("1 millis"), s.toUpperCase()),
+    encode: (s) => Effect.as(Effect.sleep("1 millis"), s.toLowerCase())
+  })
+  const Def = Events.event("catalog.codec_slow", Schema.Struct({ name: Slow }))
+
+  it.live("encodes and decodes a payload whose schema is asynchronous", () =>
+    Effect.gen(function*() {
+      expect(yield* EventDefinition.encodePayload(Def, { name: "ADA" })).toStrictEqual({ name: "ada" })
+      expect(yield* EventDefinition.decodePayload(Def, 1, { name: "ada" })).toStrictEqual({ name: "ADA" })
+      const envelope = yield* EventEnvelope.make(Def, { name: "ADA" }, { sourceService: "test" })
+      expect(envelope.payload).toStrictEqual({ name: "ada" })
+    }))
+
+  it.effect("reports an invalid payload with every issue, on the synchronous path", () =>
+    Effect.gen(function*() {
+      const Strict = Events.event("catalog.codec_strict", Schema.Struct({ a: Schema.Number, b: Schema.String }))
+      const error = yield* Effect.flip(EventDefinition.decodePayload(Strict, 1, { a: "x", b: 1 }))
+      expect(error._tag).toBe("ParseError")
+      expect(String(error)).toContain("a")
+      expect(String(error)).toContain("b")
+    }))
+})

@@ -281,6 +281,17 @@ describe("EventEnvelope.make", () => {
       expect(error.details.field).toBe("payload")
     }))
 
+  it.effect("checks caller-given metadata against the envelope schema", () =>
+    Effect.gen(function*() {
+      const error = yield* failure(
+        EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
+          sourceService: "catalog-service",
+          metadata: { triggered_by: 42 }
+        })
+      )
+      expect(error.details.field).toBe("metadata.triggered_by")
+    }))
+
   it.effect("writes the definition's payload version, whatever metadata says", () =>
     Effect.gen(function*() {
       const V2 = CatalogEvents.SyncStarted.pipe(

@@ -7,6 +7,8 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
@@ -41,8 +43,16 @@ export interface EventContext {
  */
 export const uuid7 = (epochMillis: number = Date.now()): string => {
   const bytes = randomBytes(16)
-  const ms = BigInt(Math.floor(epochMillis))
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn)
+  // 48-bit big-endian milliseconds: the high 16 bits and the low 32 bits (no BigInt on the hot path).
+  const ms = Math.max(0, Math.floor(epochMillis))
+  const high = Math.floor(ms / 0x1_0000_0000)
+  const low = ms >>> 0
+  bytes[0] = (high >>> 8) & 0xff
+  bytes[1] = high & 0xff
+  bytes[2] = low >>> 24
+  bytes[3] = (low >>> 16) & 0xff
+  bytes[4] = (low >>> 8) & 0xff
+  bytes[5] = low & 0xff
   bytes[6] = (bytes[6]! & 0x0f) | 0x70
   bytes[8] = (bytes[8]! & 0x3f) | 0x80
   const hex = bytes.toString("hex")
@@ -85,26 +95,27 @@ export interface MakeOptions {
  * @category constructors
  */
 export const make = (options: MakeOptions): Effect.Effect<EventContext> =>
-  Effect.gen(function*() {
-    const fromFiber = yield* Correlation.correlationId
-    const correlationId = options.correlationId ?? Option.getOrNull(fromFiber)
-    const span = yield* currentTraceId
-    const traceId = options.traceId ?? Option.getOrUndefined(span) ?? correlationId ?? uuid7()
-    const causation = yield* Correlation.causationId
-    const timestamp = yield* EventTimestamp.now
+  // One synchronous read of the fiber (correlation, causation, span, clock) instead of a step per value: this runs
+  // for every published event.
+  Effect.withFiberRuntime((fiber) => {
+    const correlationId = options.correlationId ??
+      Option.getOrNull(fiber.getFiberRef(Correlation.currentCorrelationId))
+    const traceId = options.traceId ?? fiber.currentSpan?.traceId ?? correlationId ?? uuid7()
+    const causation = fiber.getFiberRef(Correlation.currentCausationId)
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const metadata: { [key: string]: unknown } = {}
     if (Option.isSome(causation)) metadata.triggered_by = causation.value
-    Object.assign(metadata, options.metadata ?? {})
-    return {
+    if (options.metadata !== undefined) Object.assign(metadata, options.metadata)
+    return Effect.succeed<EventContext>({
       eventId: randomUUID(),
       traceId,
       subject: options.subject,
       correlationId,
-      timestamp,
+      timestamp: EventTimestamp.format(Number(clock.unsafeCurrentTimeNanos() / 1000n)),
       sourceService: options.sourceService,
       idempotencyKey: options.idempotencyKey ?? null,
       metadata
-    }
+    })
   })
 
 /**

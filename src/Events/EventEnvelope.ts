@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -115,8 +116,10 @@ const fromParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<str
   return validationError(`Invalid ${what}: ${first.field} ${first.message}`, first.field, first.message, issues)
 }
 
-const decodeEnvelope = Schema.decodeUnknown(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
-const encodeEnvelope = Schema.encode(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
+// Compiled once and run synchronously: an `Either` is an `Effect`, so the functions below return one without the
+// cost of an effectful parser per message.
+const decodeEnvelope = Schema.decodeUnknownEither(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
+const encodeEnvelope = Schema.encodeEither(EventEnvelope, { errors: "all", onExcessProperty: "preserve" })
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
@@ -149,10 +152,10 @@ const keepProtoKeys = <A>(from: unknown, to: A): A => {
  */
 export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, ValidationError> =>
   typeof input !== "object" || input === null || Array.isArray(input)
-    ? Effect.fail(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
-    : Effect.mapBoth(decodeEnvelope(input), {
-      onFailure: (e) => fromParseError(e, [], "event envelope"),
-      onSuccess: (envelope) => keepProtoKeys(input, envelope)
+    ? Either.left(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
+    : Either.mapBoth(decodeEnvelope(input), {
+      onLeft: (e) => fromParseError(e, [], "event envelope"),
+      onRight: (envelope) => keepProtoKeys(input, envelope)
     })
 
 /**
@@ -173,27 +176,26 @@ export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, Vali
  * @since 0.1.0
  * @category decoding
  */
-export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> =>
-  Effect.suspend(() => {
-    let text: string
-    if (typeof body === "string") {
-      text = body
-    } else {
-      try {
-        text = utf8.decode(body)
-      } catch {
-        return Effect.fail(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
-      }
-    }
-    let json: unknown
+export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> => {
+  let text: string
+  if (typeof body === "string") {
+    text = body
+  } else {
     try {
-      json = JSON.parse(text)
-    } catch (e) {
-      const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
-      return Effect.fail(validationError(`Invalid event body: ${reason}`, "<body>", reason))
+      text = utf8.decode(body)
+    } catch {
+      return Either.left(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
     }
-    return decodeUnknown(json)
-  })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (e) {
+    const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
+    return Either.left(validationError(`Invalid event body: ${reason}`, "<body>", reason))
+  }
+  return decodeUnknown(json)
+}
 
 /**
  * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid.
@@ -202,9 +204,9 @@ export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelo
  * @category encoding
  */
 export const encodeUnknown = (envelope: EventEnvelope): Effect.Effect<typeof EventEnvelope.Encoded, ValidationError> =>
-  Effect.mapBoth(encodeEnvelope(envelope), {
-    onFailure: (e) => fromParseError(e, [], "event envelope"),
-    onSuccess: (json) => keepProtoKeys(envelope, json)
+  Either.mapBoth(encodeEnvelope(envelope), {
+    onLeft: (e) => fromParseError(e, [], "event envelope"),
+    onRight: (json) => keepProtoKeys(envelope, json)
   })
 
 /**
@@ -263,41 +265,58 @@ export const make = <A, I>(
   payload: A,
   options: MakeOptions
 ): Effect.Effect<EventEnvelope, ValidationError> =>
-  Effect.gen(function*() {
-    const encoded = yield* Effect.mapError(
+  Effect.flatMap(
+    Effect.mapError(
       EventDefinition.encodePayload(definition, payload),
       (e) => fromParseError(e, ["payload"], `payload for ${definition.subject}`)
-    )
-    // As the Python publisher: a publish outside any correlated work starts a new chain (and its trace id).
-    const correlationId = options.correlationId ??
-      Option.getOrElse(yield* Correlation.correlationId, () => randomUUID())
-    const context = options.context ?? (yield* EventContext.make({
-      subject: definition.subject,
-      sourceService: options.sourceService,
-      correlationId,
-      idempotencyKey: options.idempotencyKey,
-      metadata: options.metadata
-    }))
-    const eventId = context.eventId
-    const envelope = {
-      event_id: eventId,
-      trace_id: context.traceId,
-      subject: definition.subject,
-      correlation_id: context.correlationId ?? randomUUID(),
-      idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? eventId,
-      timestamp: context.timestamp,
-      metadata: {
-        source_service: context.sourceService,
-        ...context.metadata,
-        ...(options.context !== undefined ? options.metadata : {}),
-        version: EventDefinition.formatVersion(definition.version)
-      },
-      payload: encoded as { readonly [key: string]: unknown }
+    ),
+    (encoded) => {
+      // A payload schema whose JSON side is not an object must never reach the wire.
+      if (typeof encoded !== "object" || encoded === null || Array.isArray(encoded)) {
+        const reason = "must be a JSON object (the payload schema encodes to something else)"
+        return Either.left(validationError(`Invalid payload for ${definition.subject}: ${reason}`, "payload", reason))
+      }
+      const build = (context: EventContext.EventContext): Effect.Effect<EventEnvelope, ValidationError> => {
+        const version = EventDefinition.formatVersion(definition.version)
+        const envelope = {
+          event_id: context.eventId,
+          trace_id: context.traceId,
+          subject: definition.subject,
+          correlation_id: context.correlationId ?? randomUUID(),
+          idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? context.eventId,
+          timestamp: context.timestamp,
+          // `version` is always the definition's (placed second, where the Python publisher writes it).
+          metadata: Object.assign(
+            { source_service: context.sourceService, version },
+            context.metadata,
+            options.context !== undefined ? options.metadata : undefined,
+            { version }
+          ),
+          payload: encoded as { readonly [key: string]: unknown }
+        }
+        // Everything but caller-given metadata and context was built here from checked parts; those are checked
+        // against the envelope schema (a `triggered_by` that is not a string, say).
+        return options.metadata === undefined && options.context === undefined
+          ? Either.right(envelope)
+          : decodeUnknown(envelope)
+      }
+      if (options.context !== undefined) return build(options.context)
+      // As the Python publisher: a publish outside any correlated work starts a new chain (and its trace id).
+      return Effect.withFiberRuntime((fiber) =>
+        Effect.flatMap(
+          EventContext.make({
+            subject: definition.subject,
+            sourceService: options.sourceService,
+            correlationId: options.correlationId ??
+              Option.getOrElse(fiber.getFiberRef(Correlation.currentCorrelationId), () => randomUUID()),
+            idempotencyKey: options.idempotencyKey,
+            metadata: options.metadata
+          }),
+          build
+        )
+      )
     }
-    // The envelope schema decodes JSON values: validating what we built here keeps a bad payload shape (a payload
-    // schema whose JSON side is not an object) from ever reaching the wire.
-    return yield* decodeUnknown(envelope)
-  })
+  )
 
 /**
  * The NATS headers of a message carrying the envelope: `Nats-Msg-Id` = idempotency key (event id when none),
@@ -334,30 +353,29 @@ export const version = (envelope: EventEnvelope): Option.Option<number> =>
 export const decodeEvent = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   envelope: EventEnvelope
-): Effect.Effect<DecodedEvent<A>, ValidationError> =>
-  Effect.gen(function*() {
-    if (envelope.subject !== definition.subject) {
-      const reason = `expected ${definition.subject}, got ${envelope.subject}`
-      return yield* Effect.fail(validationError(`Wrong subject: ${reason}`, "subject", reason))
-    }
-    const v = version(envelope)
-    if (Option.isNone(v)) {
-      const reason = `is not a version number: ${JSON.stringify(envelope.metadata?.version)}`
-      return yield* Effect.fail(validationError(`Invalid metadata.version: ${reason}`, "metadata.version", reason))
-    }
-    const payload = yield* EventDefinition.decodePayload(definition, v.value, envelope.payload).pipe(
-      Effect.catchTags({
-        ParseError: (e) => Effect.fail(fromParseError(e, ["payload"], `payload of ${definition.subject}`)),
-        VersionUnsupported: (e) => {
-          const reason = `version ${e.version} is not accepted by ${definition.subject} (accepted: ${
-            e.accepted.join(", ")
-          })`
-          return Effect.fail(validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason))
-        }
-      })
-    )
-    return { envelope, payload, version: v.value }
-  })
+): Effect.Effect<DecodedEvent<A>, ValidationError> => {
+  if (envelope.subject !== definition.subject) {
+    const reason = `expected ${definition.subject}, got ${envelope.subject}`
+    return Either.left(validationError(`Wrong subject: ${reason}`, "subject", reason))
+  }
+  const v = version(envelope)
+  if (Option.isNone(v)) {
+    const reason = `is not a version number: ${JSON.stringify(envelope.metadata?.version)}`
+    return Either.left(validationError(`Invalid metadata.version: ${reason}`, "metadata.version", reason))
+  }
+  return EventDefinition.decodePayload(definition, v.value, envelope.payload).pipe(
+    Effect.mapBoth({
+      onFailure: (e) => {
+        if (e._tag === "ParseError") return fromParseError(e, ["payload"], `payload of ${definition.subject}`)
+        const reason = `version ${e.version} is not accepted by ${definition.subject} (accepted: ${
+          e.accepted.join(", ")
+        })`
+        return validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason)
+      },
+      onSuccess: (payload): DecodedEvent<A> => ({ envelope, payload, version: v.value })
+    })
+  )
+}
 
 /**
  * Decodes a message body straight into a typed event of a definition ({@link decodeBody} then

@@ -30,6 +30,8 @@ export interface ParsedDateTime {
   readonly offsetMicros: number | undefined
 }
 
+const printableAscii = /^[\x01-\x7f]*$/
+
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= "0" && c <= "9"
 
 // Reads exactly `count` ASCII digits at `pos` (CPython's `parse_digits`).
@@ -176,9 +178,13 @@ const parseHms = (
 export const parse = (original: string): Option.Option<ParsedDateTime> => {
   // Python works on code points; the separator may be any one of them, every other character must be ASCII
   // (a non-ASCII one can only fail a digit or delimiter check). Each code point becomes one character here.
-  const chars = Array.from(original)
-  if (chars.length < 7 || original.includes("\u0000")) return Option.none()
-  const input = chars.map((c) => (c.length === 1 && c.charCodeAt(0) < 0x80 ? c : "\u0080")).join("")
+  // The usual input is ASCII: it is its own code-point string (the conversion is for the rest).
+  const ascii = printableAscii.test(original)
+  const chars = ascii ? undefined : Array.from(original)
+  if ((chars?.length ?? original.length) < 7 || (!ascii && original.includes("\u0000"))) return Option.none()
+  const input = chars === undefined
+    ? original
+    : chars.map((c) => (c.length === 1 && c.charCodeAt(0) < 0x80 ? c : "\u0080")).join("")
   const sepAt = findSeparator(input)
   if (sepAt === undefined) return Option.none()
   for (let i = 0; i < input.length; i++) {
@@ -239,6 +245,9 @@ export const toEpochMicros = (parsed: ParsedDateTime): number =>
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0")
 
+let lastSeconds = Number.NaN
+let lastBase = ""
+
 /**
  * Formats an instant (microseconds since the epoch) as Python's `datetime.now(timezone.utc).isoformat()`
  * does: `+00:00`, and microseconds unless they are zero.
@@ -255,10 +264,15 @@ const pad = (n: number, width: number): string => String(n).padStart(width, "0")
  */
 export const format = (epochMicros: number): string => {
   const micros = ((epochMicros % 1_000_000) + 1_000_000) % 1_000_000
-  const date = new Date((epochMicros - micros) / 1000)
-  const base = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T` +
-    `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
-  return micros === 0 ? `${base}+00:00` : `${base}.${pad(micros, 6)}+00:00`
+  const seconds = (epochMicros - micros) / 1_000_000
+  // Events published within the same second share the date-time part: format it once per second.
+  if (seconds !== lastSeconds) {
+    const date = new Date(seconds * 1000)
+    lastBase = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T` +
+      `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
+    lastSeconds = seconds
+  }
+  return micros === 0 ? `${lastBase}+00:00` : `${lastBase}.${pad(micros, 6)}+00:00`
 }
 
 /**

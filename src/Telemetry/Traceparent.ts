@@ -122,10 +122,19 @@ export const fromSpan = (span: Tracer.AnySpan): Option.Option<string> =>
  * @since 0.1.0
  * @category accessors
  */
-export const currentTraceparent: Effect.Effect<Option.Option<string>> = Effect.map(
-  Effect.serviceOption(Tracer.ParentSpan),
-  (parent) => parent.pipe(Option.flatMap(propagated), Option.flatMap(fromSpan))
+export const currentTraceparent: Effect.Effect<Option.Option<string>> = Effect.withFiberRuntime((fiber) =>
+  Effect.succeed(ofSpan(fiber.currentSpan))
 )
+
+/**
+ * The `traceparent` to send for a span (the span itself, or its nearest ancestor that allows propagation);
+ * `None` without a span. The synchronous form of {@link currentTraceparent}, for code that holds the fiber.
+ *
+ * @since 0.1.0
+ * @category propagation
+ */
+export const ofSpan = (span: Tracer.AnySpan | undefined): Option.Option<string> =>
+  span === undefined ? Option.none() : Option.flatMap(propagated(span), fromSpan)
 
 /**
  * An Effect `ExternalSpan` for an incoming `traceparent`, carrying its trace flags so that an OpenTelemetry
