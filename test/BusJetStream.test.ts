@@ -198,6 +198,57 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect(yield* Queue.size(handled)).toBe(0)
     }))
 
+  it.scopedLive("shutdown leaves nothing held: what was pulled but not handled is nak'd, not left to the ack wait", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSSTOP_${run}`.toUpperCase(), { domain: `busstop${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const layer = JetStream.layer(options([url], { streamDefinitions: [stream] }))
+      const bus = yield* Layer.build(layer)
+      const durable = unique("stop")
+      // An ack wait far longer than the test: only naks can bring held messages back in time.
+      const subscribe: Bus.SubscribeOptions = {
+        durable,
+        batchSize: 20,
+        concurrency: 1,
+        ackWait: "5 minutes",
+        drainTimeout: "5 seconds"
+      }
+      const results = yield* Bus.publishMany(Array.from({ length: 60 }, (_, n) => Bus.message(Def, { n }))).pipe(
+        Effect.provide(bus)
+      )
+      expect(results.every(Either.isRight)).toBe(true)
+
+      const first = yield* Queue.unbounded<number>()
+      const instance = yield* Scope.make()
+      const subscription = yield* Bus.subscribe(
+        Def,
+        subscribe,
+        (event) => Effect.zipRight(Effect.sleep("30 millis"), Queue.offer(first, event.payload.n))
+      ).pipe(
+        Effect.provide(bus),
+        Scope.extend(instance)
+      )
+      const early = yield* take(first, 3)
+      // The instance holds a pulled batch and a full local buffer when it stops.
+      const before = yield* subscription.lag
+      expect(before.ackPending).toBeGreaterThan(3)
+      yield* Scope.close(instance, Exit.void)
+      const handledFirst = [...early, ...(yield* Queue.takeAll(first))]
+
+      // A second instance gets everything the first did not handle within seconds (the release delay), not after
+      // the 5-minute ack wait (`take` gives up after 15 s): what the first pulled, buffered or had in hand was nak'd,
+      // each exactly once, none lost to a pull request the first left on the server.
+      const second = yield* Queue.unbounded<number>()
+      yield* Bus.subscribe(Def, { ...subscribe, concurrency: 4 }, (event) => Queue.offer(second, event.payload.n)).pipe(
+        Effect.provide(bus)
+      )
+      const rest = yield* take(second, 60 - handledFirst.length)
+      const all = [...handledFirst, ...rest]
+      expect(new Set(all).size).toBe(60)
+      expect(all.length).toBe(60)
+    }))
+
   it.scopedLive("a message a crashed instance took reaches the dead letters through the max-deliveries advisory", () =>
     Effect.gen(function*() {
       const stream = Streams.make(`BUSADV_${run}`.toUpperCase(), { domain: `busadv${run}` })

@@ -9,6 +9,7 @@
  */
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
   jetstream,
@@ -134,13 +135,19 @@ export const connection = (
         )
     }),
     (nc) =>
+      // Each wait is made interruptible inside its timeout's own fiber: a finalizer of an interrupted fiber (the
+      // service stopping on SIGTERM) would otherwise skip an interruptible region entirely, and never drain.
       Effect.promise(() => nc.drain().catch(() => undefined)).pipe(
+        Effect.interruptible,
         Effect.timeout(options.drainTimeout ?? Duration.seconds(10)),
         Effect.ignore,
-        Effect.zipRight(Effect.promise(() => nc.close().catch(() => undefined))),
-        Effect.interruptible,
-        Effect.timeout(Duration.seconds(15)),
-        Effect.ignore
+        Effect.zipRight(
+          Effect.promise(() => nc.close().catch(() => undefined)).pipe(
+            Effect.interruptible,
+            Effect.timeout(Duration.seconds(5)),
+            Effect.ignore
+          )
+        )
       )
   ).pipe(Effect.withSpan("Bus.connect"))
 
@@ -162,6 +169,50 @@ const publishFailure = (e: unknown, subject: string): PublishFailure => {
     )
   }
 }
+
+/** A `consume` in progress: its iterator, and the `next()` awaiting a message, if any. */
+interface PullSession {
+  readonly messages: ConsumerMessages
+  readonly iterator: AsyncIterator<JsMsg>
+  pending: Promise<IteratorResult<JsMsg>> | undefined
+}
+
+/**
+ * How long a pull request of a subscription lives on the server. A stopped subscription's last request outlives
+ * it by at most this much; the client renews requests before they expire while it runs.
+ */
+const pullExpiry = Duration.seconds(5)
+
+/**
+ * The delay of the naks that give messages back when a subscription stops: just over the pull expiry, so that the
+ * redelivery goes to a live request of another instance and never to a request the stopped one left behind. A
+ * nats-server before 2.10.14 handing a nak'd message to such a request loses it until the ack wait and delivers
+ * another one twice (nats-io/nats-server#5305, #5338); later servers skip it, and the delay only costs seconds.
+ */
+const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
+
+/**
+ * Stops pulling and naks what the client still holds: `stop()` ends the iterator after the messages it has
+ * buffered, and a `next()` cut short by interruption still resolves with the message it took. Naked, they are
+ * redelivered after `releaseDelay` (to another instance) instead of after the ack wait. Messages the server sends
+ * after the stop reaches it cannot be seen here; they come back after the ack wait.
+ */
+const stopPull = (pull: PullSession): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    pull.messages.stop()
+    const delay = Duration.toMillis(releaseDelay)
+    let result = pull.pending ?? pull.iterator.next()
+    for (let r = await result; r.done !== true; r = await result) {
+      r.value.nak(delay)
+      result = pull.iterator.next()
+    }
+  }).pipe(
+    // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
+    // interrupted, where an interruptible region would end before it starts.
+    Effect.interruptible,
+    Effect.timeout(Duration.seconds(2)),
+    Effect.ignore
+  )
 
 const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
 
@@ -229,6 +280,7 @@ const makeEngine = (
 
     const engine: Engine = {
       implementation: "jetstream",
+      releaseDelay,
       publish: (message) =>
         Effect.tryPromise({
           try: () => {
@@ -281,52 +333,51 @@ const makeEngine = (
               e
             )
         }),
-      messages: (spec, batch) =>
-        Stream.unwrap(
-          Effect.tryPromise({
-            try: () => js.consumers.get(spec.stream, spec.durable),
-            catch: (e) =>
-              core.busError(
-                `Cannot open consumer ${spec.durable}: ${errorMessage(e)}`,
-                {
-                  operation: "fetch",
-                  stream: spec.stream,
-                  subject: spec.filterSubject
+      pump: (spec, batch, deliver) => {
+        const fetchError = (e: unknown) =>
+          core.busError(
+            `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
+            { operation: "fetch", stream: spec.stream, subject: spec.filterSubject },
+            true,
+            e
+          )
+        // `consume` keeps pulling as its buffer empties (at most `batch` messages held here): the server streams
+        // messages instead of waiting for a round trip per batch, and the client renews its pull after reconnects
+        // and missed heartbeats.
+        const session = (consumer: Consumer) =>
+          Effect.acquireUseRelease(
+            Effect.tryPromise({
+              try: async (): Promise<PullSession> => {
+                const messages = await consumer.consume({ max_messages: batch, expires: Duration.toMillis(pullExpiry) })
+                return { messages, iterator: messages[Symbol.asyncIterator](), pending: undefined }
+              },
+              catch: fetchError
+            }),
+            (pull) => {
+              const next = Effect.tryPromise({
+                try: () => {
+                  const result = pull.iterator.next()
+                  pull.pending = result
+                  return result.then((r) => {
+                    pull.pending = undefined
+                    return r
+                  })
                 },
-                true,
-                e
-              )
-          }).pipe(Effect.map((consumer) =>
-            Stream.forever(
-              fromIterable<JsMsg, MessageBusError>(
-                Effect.tryPromise({
-                  try: () => consumer.fetch({ max_messages: batch, expires: 5000 }),
-                  catch: (e) =>
-                    core.busError(
-                      `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
-                      {
-                        operation: "fetch",
-                        stream: spec.stream
-                      },
-                      true,
-                      e
-                    )
-                }),
-                (iterator) => (iterator as ConsumerMessages).stop(),
-                (e) =>
-                  core.busError(
-                    `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
-                    {
-                      operation: "fetch",
-                      stream: spec.stream
-                    },
-                    true,
-                    e
-                  )
-              )
-            ).pipe(Stream.map((m) => toRaw(m, spec)))
-          ))
-        ),
+                catch: fetchError
+              })
+              const step: Effect.Effect<boolean, MessageBusError> = Effect.flatMap(next, (r) => {
+                if (r.done === true) return Effect.succeed(false)
+                const raw = toRaw(r.value, spec)
+                return deliver(raw).pipe(Effect.onInterrupt(() => raw.nak(releaseDelay)), Effect.as(true))
+              })
+              return Effect.repeat(step, { while: (more) => more })
+            },
+            (pull) => stopPull(pull)
+          )
+        return Effect.tryPromise({ try: () => js.consumers.get(spec.stream, spec.durable), catch: fetchError }).pipe(
+          Effect.flatMap((consumer) => Effect.forever(session(consumer)))
+        )
+      },
       maxDeliveries: (spec) =>
         Effect.try({
           try: () => nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${spec.stream}.${spec.durable}`),

@@ -11,12 +11,13 @@
  *   max-deliveries advisory
  *
  * Shutdown (when the subscription's scope closes): stop fetching, nak what is buffered, let in-flight handlers
- * finish within the drain timeout, interrupt and nak what remains.
+ * finish within the drain timeout, interrupt and nak what remains. Messages given back on shutdown are nak'd with
+ * the engine's release delay (JetStream: a few seconds, so that no pull request the stopped subscription left on
+ * the server takes them; in memory: none).
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -307,7 +308,8 @@ export const run = <A, I, E, R>(
             break
           }
           case "Nak": {
-            yield* msg.nak(verdict.delay)
+            // A handler interrupted by shutdown gives its message back as the engine gives back what it holds.
+            yield* msg.nak(Exit.isInterrupted(exit) ? engine.releaseDelay : verdict.delay)
             outcome = "nak"
             yield* Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
               Effect.annotateLogs({
@@ -382,19 +384,9 @@ export const run = <A, I, E, R>(
       Effect.forkIn(runScope)
     )
 
-    const fetcher = yield* engine.messages(spec, batch).pipe(
-      Stream.runForEachChunk((chunk) => {
-        // What was pulled but not handed to a worker when fetching stops is nak'd, not left to the ack wait.
-        const pulled = Chunk.toReadonlyArray(chunk)
-        let offered = 0
-        return Effect.forEach(pulled, (msg) => Effect.tap(Queue.offer(queue, msg), () => offered++), {
-          discard: true
-        }).pipe(
-          Effect.onInterrupt(() =>
-            Effect.forEach(pulled.slice(offered), (msg) => msg.nak(Duration.zero), { discard: true })
-          )
-        )
-      }),
+    // What was pulled but not handed to a worker when fetching stops is nak'd by the engine, not left to the ack
+    // wait; what the local queue still holds is nak'd by `shutdown`.
+    const fetcher = yield* engine.pump(spec, batch, (msg) => Effect.asVoid(Queue.offer(queue, msg))).pipe(
       Effect.tapErrorCause((cause) =>
         Effect.logWarning("Bus consumer fetch failed; retrying", cause).pipe(
           Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
@@ -462,7 +454,7 @@ export const run = <A, I, E, R>(
         ctx.running.delete(shutdown)
         yield* Fiber.interrupt(fetcher)
         const buffered = yield* Queue.takeAll(queue)
-        yield* Effect.forEach(buffered, (msg) => msg.nak(Duration.zero), { discard: true })
+        yield* Effect.forEach(buffered, (msg) => msg.nak(engine.releaseDelay), { discard: true })
         yield* Queue.shutdown(queue)
         // Finalizers are uninterruptible: the wait must be made interruptible for its timeout to take effect.
         const drained = yield* Fiber.awaitAll(workers).pipe(

@@ -82,10 +82,22 @@ export interface MaxDeliveriesAdvisory {
 /** @internal */
 export interface Engine {
   readonly implementation: "jetstream" | "memory"
+  /**
+   * The nak delay for messages given back unhandled when a subscription stops: long enough that no pull request
+   * the stopped subscription left on the server can still take them (JetStream), zero in memory.
+   */
+  readonly releaseDelay: Duration.Duration
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, PublishFailure>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>
-  /** Delivered messages, pulled in batches of at most `batch`; ends only on interruption. */
-  readonly messages: (spec: ConsumerSpec, batch: number) => Stream.Stream<RawMessage, MessageBusError>
+  /**
+   * Pulls messages (at most `batch` held locally) and hands each to `deliver`, one at a time, until interrupted
+   * or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but did not deliver.
+   */
+  readonly pump: (
+    spec: ConsumerSpec,
+    batch: number,
+    deliver: (message: RawMessage) => Effect.Effect<void>
+  ) => Effect.Effect<never, MessageBusError>
   /** Max-deliveries advisories of one consumer, listened to for as long as the scope is open. */
   readonly maxDeliveries: (
     spec: ConsumerSpec

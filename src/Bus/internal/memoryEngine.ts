@@ -160,6 +160,7 @@ export const make = (options: {
 
     const engine: Engine = {
       implementation: "memory",
+      releaseDelay: Duration.zero,
       publish: (message) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.suspend((): Effect.Effect<RawAck, PublishFailure> => {
@@ -174,7 +175,11 @@ export const make = (options: {
                 )
               })
             }
-            for (const [id, entry] of stream.dedup) if (now - entry.at >= window) stream.dedup.delete(id)
+            // Entries are in insertion (time) order: expire from the oldest, stop at the first one still inside.
+            for (const [id, entry] of stream.dedup) {
+              if (now - entry.at < window) break
+              stream.dedup.delete(id)
+            }
             const seen = stream.dedup.get(message.msgId)
             if (seen !== undefined) {
               return Effect.succeed({ stream: stream.definition.name, sequence: seen.sequence, duplicate: true })
@@ -197,11 +202,20 @@ export const make = (options: {
           else consumers.set(key, { spec, cursor: 1, pending: new Map() })
           return Effect.void
         }),
-      messages: (spec, batch) =>
-        Stream.suspend(() => {
+      pump: (spec, batch, deliver) =>
+        Effect.suspend(() => {
           const consumer = consumers.get(consumerKey(spec.stream, spec.durable))
-          if (consumer === undefined) return Stream.fail(notFound("fetch", spec.stream))
-          return Stream.flattenIterables(Stream.repeatEffect(pull(consumer, batch)))
+          if (consumer === undefined) return Effect.fail(notFound("fetch", spec.stream))
+          return Effect.forever(Effect.flatMap(pull(consumer, batch), (pulled) => {
+            let delivered = 0
+            return Effect.forEach(pulled, (message) => Effect.map(deliver(message), () => delivered++), {
+              discard: true
+            }).pipe(
+              Effect.onInterrupt(() =>
+                Effect.forEach(pulled.slice(delivered), (message) => message.nak(Duration.zero), { discard: true })
+              )
+            )
+          }))
         }),
       maxDeliveries: (spec) =>
         Effect.acquireRelease(
