@@ -75,8 +75,10 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
   user: Config.withDefault(Config.nonEmptyString("user"), "postgres"),
   password: Config.option(Config.redacted("password")),
   url: Config.option(Config.redacted("url")),
-  poolSize: Config.withDefault(Config.integer("pool_size"), 5).pipe(
-    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 })
+  poolSize: Config.integer("pool_size").pipe(
+    // Validated before the default: the error then names the key (`database.pool_size`), not only its section.
+    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
+    Config.withDefault(5)
   ),
   connectTimeout: durationOrMillis("connect_timeout", "5 seconds"),
   idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
