@@ -1,6 +1,7 @@
 /**
  * The catalog service: an HTTP API over a repository of catalog syncs that publishes `evt.catalog.sync_started`
- * when a sync is requested.
+ * when a sync is requested, through the transactional outbox: the sync and its event are written in one
+ * transaction, and the outbox relay (part of GlamLive) publishes the event once it is committed.
  *
  *   POST /api/v1/merchants/:merchant_id/syncs       {"source": "shopify", "sync_type": "full"}
  *   GET  /api/v1/merchants/:merchant_id/syncs?page=1&limit=20
@@ -63,15 +64,19 @@ const router = Effect.gen(function*() {
       forMerchant((merchant_id) =>
         Effect.gen(function*() {
           const body = yield* Http.HttpErrors.decodeBody(StartSync)
-          const sync = yield* syncs.insert(
-            CatalogSync.insert.make({ ...body, merchant_id, id: crypto.randomUUID(), status: "started" })
-          )
-          yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
-            merchant_id: sync.merchant_id,
-            sync_id: sync.id,
-            source: sync.source,
-            sync_type: sync.sync_type
-          })
+          // The row and its event commit together (or not at all); the relay publishes the event after the commit.
+          const sync = yield* Effect.gen(function*() {
+            const sync = yield* syncs.insert(
+              CatalogSync.insert.make({ ...body, merchant_id, id: crypto.randomUUID(), status: "started" })
+            )
+            yield* Sql.OutboxRelay.enqueue(Events.CatalogEvents.SyncStarted, {
+              merchant_id: sync.merchant_id,
+              sync_id: sync.id,
+              source: sync.source,
+              sync_type: sync.sync_type
+            })
+            return sync
+          }).pipe(Sql.transaction())
           return yield* Http.ApiEnvelope.success(yield* encodeSync(sync), { status: 201 })
         })
       )
@@ -103,7 +108,7 @@ const router = Effect.gen(function*() {
   )
 })
 
-/** The catalog service's HTTP server, with readiness checks on its database and bus. */
+/** The catalog service's HTTP server, with readiness checks on its database, bus and outbox backlog. */
 export const CatalogHttpLive = Layer.unwrapEffect(
   Effect.gen(function*() {
     // Readiness checks run outside this layer, so they carry the services they need with them.
@@ -116,6 +121,9 @@ export const CatalogHttpLive = Layer.unwrapEffect(
           Effect.provide(services)
         )
     )
+    // Not ready while events pile up unpublished (the broker is unreachable, or an event keeps failing).
+    const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(services))
+    yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
     return Http.HttpServe.serve(yield* router)
   })
 )

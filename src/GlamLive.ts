@@ -1,6 +1,6 @@
 /**
- * The whole toolkit as one Layer: Config -> Telemetry -> Sql and Bus, with embedded defaults (PGlite, the
- * in-memory bus) when no server is configured outside production.
+ * The whole toolkit as one Layer: Config -> Telemetry -> Sql and Bus -> the outbox relay, with embedded defaults
+ * (PGlite, the in-memory bus) when no server is configured outside production.
  *
  * @since 0.1.0
  */
@@ -52,7 +52,7 @@ export interface Options extends GlamConfig.LoadOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | Resource.Resource
+export type Services = Bus | SqlClient | PgClient | Sql.OutboxRelay.OutboxRelay | Resource.Resource
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log
@@ -93,8 +93,10 @@ const describe = (error: unknown): StartupError => {
 
 /**
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
- * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side. A configuration problem fails
- * startup with a `StartupError` listing every problem.
+ * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
+ * (`Sql.OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
+ * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
+ * configuration problem fails startup with a `StartupError` listing every problem.
  *
  * @example
  * ```ts
@@ -116,12 +118,16 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
   const { migrations, ...load } = options
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
   // first layer's.
-  const validated = Layer.effectDiscard(Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config]))
+  const validated = Layer.effectDiscard(
+    Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config, Sql.OutboxRelay.config])
+  )
   const infrastructure = Layer.mergeAll(
     Sql.layerConfig(migrations === undefined ? {} : { migrations }),
     busLayerConfig
   )
-  return infrastructure.pipe(
+  // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
+  return Sql.OutboxRelay.layerConfig().pipe(
+    Layer.provideMerge(infrastructure),
     Layer.provideMerge(Telemetry.layerConfig()),
     Layer.provide(validated),
     Layer.provide(GlamConfig.layer(load)),

@@ -76,7 +76,8 @@ describe("GlamLive", () => {
       expect(error.message).toContain("No NATS server configured")
     }))
 
-  it.scoped(
+  // Live clock: the outbox relay that publishes the example's events polls on it.
+  it.scopedLive(
     "runs the example services on embedded defaults: HTTP -> PostgreSQL -> Bus -> consumer",
     () =>
       Effect.gen(function*() {

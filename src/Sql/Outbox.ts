@@ -1,5 +1,5 @@
 /**
- * Writing events into the transactional outbox, in the caller's transaction (the Bus relay publishes them).
+ * Writing events into the transactional outbox, in the caller's transaction (`OutboxRelay` publishes them).
  *
  * @since 0.1.0
  */
@@ -34,7 +34,8 @@ export interface EnqueueOptions {
 /**
  * Adds an event to the outbox: the row's id is the envelope's `event_id` (enqueuing the same event twice is a
  * `ConflictError`). Runs in the current transaction when there is one (`Sql.transaction`), so the event exists
- * exactly when the business change does.
+ * exactly when the business change does. `OutboxRelay.enqueue` builds the envelope and headers from a typed
+ * definition as `Bus.publish` does; this is the untyped form, for envelopes built elsewhere.
  *
  * @example
  * ```ts
@@ -56,9 +57,11 @@ export const enqueue = (
   Effect.flatMap(
     PgClient.PgClient,
     (sql) =>
-      sql`INSERT INTO outbox (id, subject, stream, envelope, headers) VALUES (${envelope.event_id}, ${envelope.subject}, ${
+      // `clock_timestamp()`, not the column default `now()` (the transaction's start): events written in one
+      // transaction keep their order, which the relay publishes in (`ORDER BY created_at, id`).
+      sql`INSERT INTO outbox (id, subject, stream, envelope, headers, created_at) VALUES (${envelope.event_id}, ${envelope.subject}, ${
         options.stream ?? null
-      }, ${sql.json(envelope)}, ${sql.json(headers)})`
+      }, ${sql.json(envelope)}, ${sql.json(headers)}, clock_timestamp())`
   ).pipe(
     Effect.asVoid,
     mapSqlErrors({ operation: "outbox.enqueue", table: "outbox" }),

@@ -1,6 +1,6 @@
 /**
  * The toolkit's own tables as migrations a service includes in its own numbering: the transactional outbox
- * (events written in the business transaction, published by the Bus relay) and the inbox (event ids a consumer
+ * (events written in the business transaction, published by `OutboxRelay`) and the inbox (event ids a consumer
  * has handled). Both are idempotent (`IF NOT EXISTS`).
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * `@glam/shared/Sql`: PostgreSQL for GLAM services: the `PgClient` from config or embedded, typed errors,
- * transactions, repositories, mixins, migrations, and the outbox and inbox tables.
+ * transactions, repositories, mixins, migrations, the outbox and inbox tables, and the outbox relay.
  *
  * @since 0.1.0
  */
@@ -59,3 +59,8 @@ export * as Outbox from "./Outbox.js"
  * @since 0.1.0
  */
 export * as Inbox from "./Inbox.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OutboxRelay from "./OutboxRelay.js"

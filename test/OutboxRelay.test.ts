@@ -1,0 +1,682 @@
+/**
+ * The outbox relay on the real PostgreSQL + real NATS JetStream (a fresh database, streams of the test's own) and
+ * on the embedded PostgreSQL + the in-memory bus: the same cases where they apply. Every wait is a bounded poll
+ * on a condition, never a timing assertion.
+ */
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import {
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  ManagedRuntime,
+  Option,
+  Queue,
+  Schema,
+  Scope
+} from "effect"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import * as Bus from "../src/Bus/Bus.js"
+import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
+import * as EventDefinition from "../src/Events/EventDefinition.js"
+import { CatalogEvents } from "../src/Events/index.js"
+import * as Streams from "../src/Events/Streams.js"
+import { makeGlamLive } from "../src/index.js"
+import * as Sql from "../src/Sql/index.js"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+import { poll } from "./fixtures/bus/conformance.js"
+import { startNatsServer } from "./support/natsServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const { OutboxRelay } = Sql
+
+const pgUp = await serviceAvailable("postgres")
+const natsUp = await serviceAvailable("nats")
+const natsUrl = `nats://${services.nats.host}:${services.nats.port}`
+const run = Date.now().toString(36)
+let counter = 0
+
+const serviceName = "outbox-relay-test"
+
+const quietConfig = Layer.setConfigProvider(ConfigProvider.fromJson({ app_env: "test" }))
+
+type Db = SqlClient.SqlClient | PgClient.PgClient
+
+// ---------------------------------------------------------------------------------------------------------------
+// targets
+// ---------------------------------------------------------------------------------------------------------------
+
+interface BusOptions {
+  /** The NATS server (the machine's by default). */
+  readonly servers?: ReadonlyArray<string>
+  /** Time an unknown outcome is retried (JetStream). */
+  readonly retryBudget?: Duration.DurationInput
+  /** Where the streams are stored (JetStream; memory by default, file to survive a server restart). */
+  readonly storage?: "file" | "memory"
+}
+
+interface Target {
+  readonly name: string
+  readonly skip: boolean
+  readonly jetstream: boolean
+  readonly setup: () => Promise<void>
+  readonly dispose: () => Promise<void>
+  /** A client of the target's database. */
+  readonly db: () => Layer.Layer<Db, unknown>
+  /** A second, independent client of the same database where there can be one (else the same). */
+  readonly otherDb: () => Layer.Layer<Db, unknown>
+  /** A Bus holding these streams (JetStream: created on the server; deleted when the test's scope closes). */
+  readonly bus: (
+    streams: ReadonlyArray<Streams.StreamDefinition>,
+    options?: BusOptions
+  ) => Layer.Layer<Bus.Bus, unknown>
+}
+
+const jetStreamOptions = (
+  streams: ReadonlyArray<Streams.StreamDefinition>,
+  options: BusOptions = {}
+): JetStream.JetStreamOptions => ({
+  servers: options.servers ?? [natsUrl],
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName,
+  appEnv: "test",
+  streams: { ...BusConfig.defaultStreamLimits, storage: options.storage ?? "memory" },
+  publishTimeout: Duration.millis(500),
+  publishRetryBudget: Duration.decode(options.retryBudget ?? "500 millis"),
+  ownStreams: Option.none(),
+  ensureStreams: true,
+  streamDefinitions: streams,
+  drainTimeout: "2 seconds"
+})
+
+const postgresTarget = (): Target => {
+  const database = `glam_outbox_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const admin = ManagedRuntime.make(
+    Sql.layer({ host: services.postgres.host, port: services.postgres.port, user: services.postgres.user })
+  )
+  const db = () =>
+    Sql.layer({ host: services.postgres.host, port: services.postgres.port, user: services.postgres.user, database })
+  return {
+    name: "PostgreSQL + JetStream",
+    skip: !pgUp || !natsUp,
+    jetstream: true,
+    setup: async () => {
+      await admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${database}`)))
+    },
+    dispose: async () => {
+      await admin.runPromise(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`))
+      )
+      await admin.dispose()
+    },
+    db,
+    otherDb: db,
+    bus: (streams, options) =>
+      Layer.scoped(
+        Bus.Bus,
+        Effect.gen(function*() {
+          const servers = options?.servers ?? [natsUrl]
+          // Registered before the Bus is built, so it runs after the Bus has closed.
+          yield* Effect.addFinalizer(() =>
+            Effect.promise(async () => {
+              const nc = await connect({ servers: [...servers] })
+              const jsm = await jetstreamManager(nc)
+              for (const stream of streams) await jsm.streams.delete(stream.name).catch(() => false)
+              await nc.close()
+            }).pipe(Effect.ignore)
+          )
+          return yield* JetStream.make(jetStreamOptions(streams, options))
+        })
+      )
+  }
+}
+
+const embeddedTarget = (): Target => {
+  const runtime = ManagedRuntime.make(Sql.layerEmbedded().pipe(Layer.provide(quietConfig)))
+  let context: Context.Context<Db> | undefined
+  const db = () => Layer.succeedContext(context!)
+  // One in-memory broker for the whole test: a second Bus of the same test is the same broker.
+  const buses = new Map<string, Context.Context<Bus.Bus>>()
+  return {
+    name: "PGlite + in-memory bus",
+    skip: false,
+    jetstream: false,
+    setup: async () => {
+      context = (await runtime.runtime()).context as Context.Context<Db>
+    },
+    dispose: () => runtime.dispose(),
+    db,
+    otherDb: db,
+    bus: (streams) => {
+      const key = streams.map((s) => s.name).join(",")
+      return Layer.unwrapScoped(Effect.gen(function*() {
+        const existing = buses.get(key)
+        if (existing !== undefined) return Layer.succeedContext(existing)
+        const built = yield* Layer.build(BusMemory.layerMemory({ serviceName, streams }))
+        buses.set(key, built)
+        yield* Effect.addFinalizer(() => Effect.sync(() => buses.delete(key)))
+        return Layer.succeedContext(built)
+      }))
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+const Payload = Schema.Struct({ n: Schema.Number, note: Schema.optional(Schema.String) })
+
+const testStream = (label: string) => {
+  const token = `obx${label}${run}${(counter++).toString(36)}`.toLowerCase()
+  return Streams.make(token.toUpperCase(), { domain: token })
+}
+
+const definitions = (stream: Streams.StreamDefinition) => ({
+  Happened: EventDefinition.event(`${stream.domain}.happened`, Payload, { stream }),
+  Sentinel: EventDefinition.event(`${stream.domain}.sentinel`, Schema.Struct({}), { stream })
+})
+
+/** How many messages a stream stored: the sequence of a sentinel published after them, minus earlier sentinels. */
+const sentinels = new Map<string, number>()
+const storedCount = (stream: Streams.StreamDefinition) =>
+  Effect.gen(function*() {
+    const before = sentinels.get(stream.name) ?? 0
+    const ack = yield* Bus.publish(definitions(stream).Sentinel, {})
+    sentinels.set(stream.name, before + 1)
+    return ack.sequence - 1 - before
+  })
+
+interface OutboxRow {
+  readonly id: string
+  readonly subject: string
+  readonly published: boolean
+  readonly attempts: number
+  readonly last_error: string | null
+  readonly envelope: string
+  readonly headers: string
+}
+
+const outboxRows = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<OutboxRow>`SELECT id::text AS id, subject, published_at IS NOT NULL AS published, attempts, last_error,
+      envelope::text AS envelope, headers::text AS headers
+    FROM outbox ORDER BY created_at, id`
+)
+
+const rowOf = (id: string) =>
+  Effect.map(outboxRows, (rows) => {
+    const row = rows.find((r) => r.id === id)
+    if (row === undefined) throw new Error(`no outbox row ${id}`)
+    return row
+  })
+
+const allPublished = poll(outboxRows, (rows) => rows.every((r) => r.published), "every outbox row published")
+
+const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.all([
+    Sql.outboxMigration,
+    sql`CREATE TABLE IF NOT EXISTS obx_items (id uuid PRIMARY KEY, name text NOT NULL)`,
+    sql`TRUNCATE outbox, obx_items`
+  ], { discard: true }))
+
+const fast: Sql.OutboxRelay.RelayOptions = {
+  pollInterval: "20 millis",
+  maxBackoff: "200 millis",
+  backlogInterval: "100 millis"
+}
+
+/** Subscribes to a definition and queues what arrives. */
+const collect = <A, I>(definition: EventDefinition.EventDefinition<A, I>) =>
+  Effect.gen(function*() {
+    const received = yield* Queue.unbounded<Bus.ReceivedEvent<A>>()
+    yield* Bus.subscribe(
+      definition,
+      { durable: `obx_${run}_${(counter++).toString(36)}`, concurrency: 1, batchSize: 8 },
+      (event) => Queue.offer(received, event)
+    )
+    return received
+  })
+
+const takeN = <A>(queue: Queue.Queue<A>, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () => Queue.take(queue)).pipe(
+    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`expected ${n} messages`) })
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// the suite
+// ---------------------------------------------------------------------------------------------------------------
+
+const targets: ReadonlyArray<Target> = [postgresTarget(), embeddedTarget()]
+
+describe.each(targets)("OutboxRelay on $name", (target) => {
+  beforeAll(async () => {
+    if (!target.skip) await target.setup()
+  }, 60_000)
+  afterAll(async () => {
+    if (!target.skip) await target.dispose()
+  }, 60_000)
+
+  /** The test's database and a Bus with these streams, in the test's scope; the outbox is empty. */
+  const infra = (streams: ReadonlyArray<Streams.StreamDefinition>, options?: BusOptions) =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Layer.merge(target.db(), target.bus(streams, options)))
+      yield* Effect.provide(fresh, context)
+      return context
+    })
+
+  describe.skipIf(target.skip)("publishing", () => {
+    it.scopedLive(
+      "an event enqueued in a committed transaction is published once, with its envelope, headers and event id",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("commit")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+
+          // The same event through the outbox and through Bus.publish, under one correlation id and one span.
+          const { direct, eventId } = yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const eventId = yield* Effect.gen(function*() {
+              yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
+              return yield* OutboxRelay.enqueue(Happened, { n: 1, note: "via outbox" })
+            }).pipe(Sql.transaction())
+            const direct = yield* Bus.publish(Happened, { n: 2, note: "direct" })
+            return { direct, eventId }
+          }).pipe(
+            Effect.withSpan("test.request"),
+            Correlation.withCorrelationId("corr_outbox_commit"),
+            Effect.provide(context)
+          )
+
+          const rows = yield* Effect.provide(allPublished, context)
+          expect(rows.map((r) => r.id)).toEqual([eventId])
+          const row = rows[0]!
+          expect(row.attempts).toBe(1)
+          expect(row.last_error).toBeNull()
+
+          const events = yield* takeN(received, 2)
+          const viaOutbox = events.find((e) => e.envelope.event_id === eventId)!
+          const viaBus = events.find((e) => e.envelope.event_id === direct.eventId)!
+          // The body is the stored envelope.
+          expect(viaOutbox.envelope).toEqual(JSON.parse(row.envelope))
+          expect(viaOutbox.payload).toEqual({ n: 1, note: "via outbox" })
+          expect(viaOutbox.envelope.subject).toBe(Happened.subject)
+          expect(viaOutbox.envelope.correlation_id).toBe("corr_outbox_commit")
+          expect(viaOutbox.envelope.metadata?.source_service).toBe(serviceName)
+          // Built as Bus.publish builds it: the same fields, metadata keys and header names.
+          expect(Object.keys(viaOutbox.envelope).sort()).toEqual(Object.keys(viaBus.envelope).sort())
+          expect(Object.keys(viaOutbox.envelope.metadata ?? {}).sort()).toEqual(
+            Object.keys(viaBus.envelope.metadata ?? {}).sort()
+          )
+          expect(viaOutbox.envelope.metadata).toEqual({ ...viaBus.envelope.metadata })
+          // The headers are the stored ones: Nats-Msg-Id = event id, correlation, and the writer's traceparent.
+          const stored = JSON.parse(row.headers) as Record<string, string>
+          expect(stored["Nats-Msg-Id"]).toBe(eventId)
+          expect(stored["X-Correlation-ID"]).toBe("corr_outbox_commit")
+          expect(stored["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+          expect(Object.keys(stored).sort()).toEqual(["Nats-Msg-Id", "X-Correlation-ID", "traceparent"])
+          for (const [name, value] of Object.entries(stored)) {
+            expect(viaOutbox.delivery.headers[name]).toBe(value)
+            expect(viaBus.delivery.headers[name]).toBeDefined()
+          }
+          expect(stored["traceparent"]!.split("-")[1]).toBe(viaBus.delivery.headers["traceparent"]!.split("-")[1])
+
+          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(2)
+          const status = yield* relay.status
+          expect(status).toMatchObject({ running: true, tableMissing: false, published: 1, duplicates: 0, failures: 0 })
+        }),
+      30_000
+    )
+
+    it.scopedLive("an event enqueued in a rolled-back transaction is never published", () =>
+      Effect.gen(function*() {
+        const stream = testStream("rollback")
+        const { Happened } = definitions(stream)
+        const context = yield* infra([stream])
+        yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+        const received = yield* collect(Happened).pipe(Effect.provide(context))
+
+        const rolledBack = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
+          yield* OutboxRelay.enqueue(Happened, { n: 1 })
+          return yield* Effect.fail("business rule violated" as const)
+        }).pipe(Sql.transaction(), Effect.flip, Effect.provide(context))
+        expect(rolledBack).toBe("business rule violated")
+        // Written after it: once this one is out, the rolled-back one would have been too.
+        const committed = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(
+          Sql.transaction(),
+          Effect.provide(context)
+        )
+
+        const rows = yield* Effect.provide(allPublished, context)
+        expect(rows.map((r) => r.id)).toEqual([committed])
+        const [event] = yield* takeN(received, 1)
+        expect(event!.envelope.event_id).toBe(committed)
+        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+        const items = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 FROM obx_items`).pipe(
+          Effect.provide(context)
+        )
+        expect(items.length).toBe(0)
+      }), 30_000)
+
+    it.scopedLive(
+      "events are published in the order they were written, across transactions and batches",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("order")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          // Written before the relay starts: 10 in one transaction, then 20 in transactions of their own.
+          yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
+            discard: true
+          }).pipe(Sql.transaction(), Effect.provide(context))
+          yield* Effect.forEach(
+            Array.from({ length: 20 }, (_, n) => n + 10),
+            (n) => OutboxRelay.enqueue(Happened, { n }).pipe(Sql.transaction()),
+            { discard: true }
+          ).pipe(Effect.provide(context))
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+          yield* OutboxRelay.make({ ...fast, batchSize: 7 }).pipe(Effect.provide(context))
+
+          yield* Effect.provide(allPublished, context)
+          const events = yield* takeN(received, 30)
+          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
+          expect(inStreamOrder.map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
+          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(30)
+        }),
+      30_000
+    )
+
+    it.scopedLive("two relays on one table publish every event exactly once", () =>
+      Effect.gen(function*() {
+        const stream = testStream("two")
+        const { Happened } = definitions(stream)
+        const context = yield* infra([stream])
+        const other = yield* Layer.build(Layer.merge(target.otherDb(), target.bus([stream])))
+        const options: Sql.OutboxRelay.RelayOptions = { ...fast, pollInterval: "5 millis", batchSize: 5 }
+        const first = yield* OutboxRelay.make(options).pipe(Effect.provide(context))
+        const second = yield* OutboxRelay.make(options).pipe(Effect.provide(other))
+
+        // Written while both relays run.
+        const written = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, t) => t),
+          (t) =>
+            Effect.forEach(
+              Array.from({ length: 10 }, (_, i) => t * 10 + i),
+              (n) => OutboxRelay.enqueue(Happened, { n })
+            )
+              .pipe(Sql.transaction()),
+          { concurrency: 2 }
+        ).pipe(Effect.provide(context))
+        expect(written.flat().length).toBe(200)
+
+        const rows = yield* Effect.provide(allPublished, context)
+        expect(rows.length).toBe(200)
+        expect(rows.every((r) => r.attempts === 1)).toBe(true)
+        const [a, b] = yield* Effect.all([first.status, second.status])
+        // Each row was marked by one relay, and no publish was a duplicate the stream had to drop.
+        expect(a!.published + b!.published).toBe(200)
+        expect(a!.duplicates + b!.duplicates).toBe(0)
+        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(200)
+      }), 60_000)
+
+    it.scopedLive(
+      "a failing publish leaves the event unpublished with attempts and last_error, holds back later events, and " +
+        "it is published after the fix",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("held")
+          const missing = testStream("missing")
+          const { Happened } = definitions(stream)
+          const Orphan = definitions(missing).Happened
+          const context = yield* infra([stream])
+
+          const broken = yield* Scope.make()
+          yield* OutboxRelay.make(fast).pipe(Effect.provide(context), Scope.extend(broken))
+          const orphan = yield* OutboxRelay.enqueue(Orphan, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
+          const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
+
+          const failing = yield* poll(
+            rowOf(orphan).pipe(Effect.provide(context)),
+            (row) => row.attempts >= 2 && row.last_error !== null,
+            "a failed attempt recorded"
+          )
+          expect(failing.published).toBe(false)
+          expect(failing.last_error).not.toBe("")
+          // Order: the later event waits for the one that fails.
+          expect((yield* rowOf(later).pipe(Effect.provide(context))).published).toBe(false)
+          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(0)
+          yield* Scope.close(broken, Exit.void)
+
+          // The fix: a Bus that holds the missing stream (a deploy, or the stream created).
+          const fixed = yield* Layer.build(target.bus([stream, missing]))
+          // Counted on the fixed Bus itself (the in-memory one is a new broker): sequences of sentinels around it.
+          const sentinel = (s: Streams.StreamDefinition) =>
+            Effect.map(Bus.publish(definitions(s).Sentinel, {}), (ack) => ack.sequence).pipe(Effect.provide(fixed))
+          const before = { stream: yield* sentinel(stream), missing: yield* sentinel(missing) }
+          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(Context.merge(context, fixed)))
+          const rows = yield* Effect.provide(allPublished, context)
+          expect(rows.map((r) => r.id)).toEqual([orphan, later])
+          // Its failed attempts, then the one that succeeded; the error of the last failure stays for the record.
+          expect(rows[0]!.attempts).toBeGreaterThan(failing.attempts)
+          expect(rows[0]!.last_error).not.toBeNull()
+          expect((yield* relay.status).failures).toBe(0)
+          expect((yield* sentinel(stream)) - before.stream - 1).toBe(1)
+          expect((yield* sentinel(missing)) - before.missing - 1).toBe(1)
+        }),
+      60_000
+    )
+
+    it.scopedLive("closing the relay's scope publishes what is pending", () =>
+      Effect.gen(function*() {
+        const stream = testStream("flush")
+        const { Happened } = definitions(stream)
+        const context = yield* infra([stream])
+        const scope = yield* Scope.make()
+        // It polls once at start, then not for an hour: only the shutdown flush can publish what comes next.
+        const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(
+          Effect.provide(context),
+          Scope.extend(scope)
+        )
+        yield* poll(relay.status, (s) => s.polls >= 1, "the first poll")
+        yield* Effect.forEach(Array.from({ length: 5 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
+          discard: true
+        }).pipe(Sql.transaction(), Effect.provide(context))
+        expect((yield* relay.backlog).pending).toBe(5)
+
+        yield* Scope.close(scope, Exit.void)
+        const rows = yield* Effect.provide(outboxRows, context)
+        expect(rows.length).toBe(5)
+        expect(rows.every((r) => r.published)).toBe(true)
+        expect((yield* relay.status).running).toBe(false)
+        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
+      }), 30_000)
+
+    it.scopedLive(
+      "a missing outbox table is said once, fails flush typed, and the relay starts once it exists",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("missing_table")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TABLE outbox`).pipe(Effect.provide(context))
+          const lines: Array<string> = []
+          const capture = Logger.replace(
+            Logger.defaultLogger,
+            Logger.make(({ message }) => {
+              lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+            })
+          )
+          const relay = yield* OutboxRelay.make(fast).pipe(
+            Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+          )
+          const missing = yield* poll(relay.status, (s) => s.polls >= 20, "20 polls without a table")
+          expect(missing.tableMissing).toBe(true)
+          expect(missing.running).toBe(true)
+          expect(lines.filter((l) => l.includes("Sql.outboxMigration")).length).toBe(1)
+          expect(lines.filter((l) => l.startsWith("Outbox relay")).length).toBe(1)
+          const error = yield* Effect.flip(relay.flush)
+          expect(error._tag).toBe("DatabaseError")
+          expect(OutboxRelay.isMissingTable(error)).toBe(true)
+
+          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+          yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
+          expect((yield* relay.status).tableMissing).toBe(false)
+        }),
+      30_000
+    )
+
+    it.scopedLive("samples the backlog, and deletes published events past the retention", () =>
+      Effect.gen(function*() {
+        const stream = testStream("purge")
+        const { Happened } = definitions(stream)
+        const context = yield* infra([stream])
+        yield* Effect.forEach([1, 2, 3], (n) => OutboxRelay.enqueue(Happened, { n }), { discard: true }).pipe(
+          Sql.transaction(),
+          Effect.provide(context)
+        )
+        const pending = yield* OutboxRelay.backlog.pipe(Effect.provide(context))
+        expect(pending.pending).toBe(3)
+        expect(pending.oldestAgeSeconds).toBeGreaterThanOrEqual(0)
+        yield* OutboxRelay.make({ ...fast, retention: "0 millis", purgeInterval: "50 millis" }).pipe(
+          Effect.provide(context)
+        )
+        yield* poll(outboxRows.pipe(Effect.provide(context)), (rows) => rows.length === 0, "the rows deleted")
+        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
+        expect(yield* OutboxRelay.backlog.pipe(Effect.provide(context))).toEqual({ pending: 0, oldestAgeSeconds: 0 })
+      }), 30_000)
+  })
+
+  describe.skipIf(target.skip || !target.jetstream)("NATS down, then back", () => {
+    it.scopedLive(
+      "the relay keeps the events while the server is down and publishes them once it is back",
+      () =>
+        Effect.gen(function*() {
+          const server = yield* Effect.acquireRelease(
+            Effect.promise(() => startNatsServer()),
+            (server) => Effect.promise(() => server.dispose())
+          )
+          const stream = testStream("down")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream], { servers: [server.url], retryBudget: "1 second", storage: "file" })
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+          yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+          const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+          yield* poll(rowOf(first).pipe(Effect.provide(context)), (row) => row.published, "the first event")
+
+          yield* Effect.promise(() => server.stop())
+          const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
+          const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(Effect.provide(context))
+          const failing = yield* poll(
+            rowOf(second).pipe(Effect.provide(context)),
+            (row) => row.attempts >= 1 && row.last_error !== null,
+            "a failed attempt while the server is down"
+          )
+          expect(failing.published).toBe(false)
+          expect((yield* rowOf(third).pipe(Effect.provide(context))).published).toBe(false)
+
+          yield* Effect.promise(() => server.start())
+          yield* Effect.provide(allPublished, context)
+          const events = yield* takeN(received, 3)
+          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
+          expect(inStreamOrder.map((e) => e.envelope.event_id)).toEqual([first, second, third])
+          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
+        }),
+      90_000
+    )
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// configuration and GlamLive
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("OutboxRelay configuration", () => {
+  const read = (outbox: Record<string, unknown>) =>
+    Effect.withConfigProvider(OutboxRelay.config, ConfigProvider.fromJson({ outbox }))
+
+  it.effect("reads the outbox section with its defaults", () =>
+    Effect.gen(function*() {
+      const defaults = yield* read({})
+      expect(defaults.relayEnabled).toBe(true)
+      expect(Duration.toMillis(defaults.pollInterval)).toBe(500)
+      expect(defaults.batchSize).toBe(100)
+      expect(Option.map(defaults.retention, Duration.toMillis)).toEqual(Option.some(7 * 24 * 3600 * 1000))
+      expect(Duration.toMillis(defaults.flushTimeout)).toBe(5000)
+      const custom = yield* read({
+        relay_enabled: false,
+        poll_interval: "2 seconds",
+        batch_size: 10,
+        retention: "forever"
+      })
+      expect(custom).toMatchObject({ relayEnabled: false, batchSize: 10, retention: Option.none() })
+      expect(Duration.toMillis(custom.pollInterval)).toBe(2000)
+      expect(Duration.toMillis((yield* read({ poll_interval: 250 })).pollInterval)).toBe(250)
+      const error = yield* Effect.flip(read({ batch_size: 0 }))
+      expect(String(error)).toContain("batch_size")
+    }))
+})
+
+describe("OutboxRelay in GlamLive", () => {
+  it.scopedLive(
+    "runs with the service, and its shutdown flush publishes before the Bus and the pool close",
+    () =>
+      Effect.gen(function*() {
+        const root = mkdtempSync(path.join(tmpdir(), "glam-outbox-"))
+        const dataDir = path.join(root, "pgdata")
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(root, { recursive: true, force: true })))
+        mkdirSync(path.join(root, "config", "services"), { recursive: true })
+        writeFileSync(
+          path.join(root, "config", "services", "catalog-service.yml"),
+          `service:\n  name: catalog-service\ndatabase:\n  migrate_on_start: true\n  embedded_dir: ${dataDir}\n` +
+            `outbox:\n  poll_interval: 1 hour\nlogging:\n  level: WARNING\n`
+        )
+        const live = makeGlamLive({
+          service: "catalog-service",
+          root,
+          env: {},
+          migrations: Sql.fromRecord({ "0001_outbox": Sql.outboxMigration })
+        })
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(live, scope)
+        const relay = Context.get(context, OutboxRelay.OutboxRelay)
+        yield* poll(relay.status, (s) => s.polls >= 1, "the first poll")
+        const payload = (n: number) => ({
+          merchant_id: crypto.randomUUID(),
+          sync_id: `sync-${n}`,
+          source: "shopify",
+          sync_type: "full" as const
+        })
+        yield* Effect.forEach([1, 2, 3], (n) => OutboxRelay.enqueue(CatalogEvents.SyncStarted, payload(n)), {
+          discard: true
+        }).pipe(Sql.transaction(), Effect.provide(context))
+        expect((yield* relay.backlog).pending).toBe(3)
+
+        yield* Scope.close(scope, Exit.void)
+        // The embedded database kept its files: every event was published (acked by the Bus) and marked.
+        const rows = yield* outboxRows.pipe(
+          Effect.provide(Sql.layerEmbedded({ dataDir }).pipe(Layer.provide(quietConfig)))
+        )
+        expect(rows.length).toBe(3)
+        expect(rows.every((r) => r.published && r.attempts === 1)).toBe(true)
+      }),
+    60_000
+  )
+})
