@@ -50,6 +50,38 @@ describe("Telemetry/Correlation", () => {
       expect(yield* Correlation.causationId.pipe(Correlation.withCausationId("evt-1"))).toEqual(Option.some("evt-1"))
     }))
 
+  it.effect("withIds sets several ids in one step and puts the previous ones back however the effect ends", () =>
+    Effect.gen(function*() {
+      const ids = Effect.all([Correlation.correlationId, Correlation.requestId, Correlation.causationId])
+      const inside = yield* ids.pipe(
+        Correlation.withIds({ correlationId: "corr_both", causationId: "evt-2" }),
+        Correlation.withRequestId("req_outer")
+      )
+      expect(inside).toEqual([Option.some("corr_both"), Option.some("req_outer"), Option.some("evt-2")])
+
+      // Restored after a success, a failure and an interruption, to the values from before (here: none).
+      const outer = Correlation.withCorrelationId("corr_before")
+      const after = (self: Effect.Effect<unknown, string>) =>
+        Effect.zipRight(Effect.exit(Correlation.withIds(self, { correlationId: "corr_x", causationId: "evt-x" })), ids)
+      for (const self of [Effect.void, Effect.fail("boom"), Effect.interrupt]) {
+        expect(yield* outer(after(self))).toEqual([Option.some("corr_before"), Option.none(), Option.none()])
+      }
+
+      // Spans opened inside carry the ids; the current span gets them as attributes too.
+      const attributes = yield* Effect.gen(function*() {
+        const outerSpan = yield* Effect.currentSpan
+        const innerSpan = yield* Effect.currentSpan.pipe(
+          Effect.withSpan("inner"),
+          Correlation.withIds({ correlationId: "corr_span", causationId: "evt-span" })
+        )
+        return [outerSpan.attributes, innerSpan.attributes]
+      }).pipe(Effect.withSpan("outer"))
+      for (const attrs of attributes) {
+        expect(attrs.get(Correlation.spanAttributes.correlationId)).toBe("corr_span")
+        expect(attrs.get(Correlation.spanAttributes.causationId)).toBe("evt-span")
+      }
+    }))
+
   it.effect("a forked daemon fiber keeps the ids it was forked with", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.forkDaemon(Correlation.correlationId).pipe(Correlation.withCorrelationId("corr_d"))

@@ -207,9 +207,12 @@ export const respond: {
 export const within: {
   (context: EventContext): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, context: EventContext): Effect.Effect<A, E, R>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, context: EventContext): Effect.Effect<A, E, R> => {
-  const withCausation = Correlation.withCausationId(self, context.eventId)
-  return context.correlationId === null
-    ? withCausation
-    : Correlation.withCorrelationId(withCausation, context.correlationId)
-})
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, context: EventContext): Effect.Effect<A, E, R> =>
+    // Both ids in one step: a consumer runs this once per message.
+    Correlation.withIds(self, {
+      causationId: context.eventId,
+      correlationId: context.correlationId === null ? undefined : context.correlationId
+    })
+)
