@@ -214,6 +214,39 @@ const stopPull = (pull: PullSession): Effect.Effect<void> =>
     Effect.ignore
   )
 
+/**
+ * Acks and naks are fire-and-forget: each is queued here and all are sent at the end of the current macrotask, so
+ * the messages settled meanwhile share one socket write (the client flushes once per command otherwise, since
+ * handlers finish in separate microtasks). Nothing waits on them, and the engine flushes the queue before the
+ * connection drains.
+ */
+interface Settlements {
+  readonly defer: (send: () => void) => void
+  readonly flush: () => void
+}
+
+const makeSettlements = (): Settlements => {
+  let queued: Array<() => void> = []
+  const flush = () => {
+    const sends = queued
+    queued = []
+    for (const send of sends) {
+      try {
+        send()
+      } catch {
+        // The connection closed: the server redelivers the message after its ack wait, as for a lost ack.
+      }
+    }
+  }
+  return {
+    defer: (send) => {
+      queued.push(send)
+      if (queued.length === 1) setImmediate(flush)
+    },
+    flush
+  }
+}
+
 const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
 
 /**
@@ -229,6 +262,9 @@ const makeEngine = (
   options: JetStreamOptions
 ): Effect.Effect<Engine, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const settlements = makeSettlements()
+    // Released before the connection (acquired after it): queued acks and naks go out before it drains.
+    yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
     const status = yield* Ref.make<BusHealth["status"]>("connected")
     const labels = Metric.tagged(busConnectionUp, "service", options.serviceName)
     yield* Metric.set(labels, 1)
@@ -272,8 +308,8 @@ const makeEngine = (
       consumer: spec.durable,
       streamSequence: m.seq,
       deliveryCount: m.info.deliveryCount,
-      ack: Effect.sync(() => m.ack()),
-      nak: (delay) => Effect.sync(() => m.nak(Duration.toMillis(delay))),
+      ack: Effect.sync(() => settlements.defer(() => m.ack())),
+      nak: (delay) => Effect.sync(() => settlements.defer(() => m.nak(Duration.toMillis(delay)))),
       term: (reason) => Effect.sync(() => m.term(reason)),
       working: Effect.sync(() => m.working())
     })

@@ -19,10 +19,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -235,12 +237,14 @@ const decodeAndHandle = <A, I, E, R>(
         headers: msg.headers
       }
     }
+    const parent = Traceparent.parse(msg.headers["traceparent"])
     return Effect.suspend(() => handler(event)).pipe(
       Effect.withSpan(`Bus.consume ${definition.subject}`, {
         kind: "consumer",
         captureStackTrace: false,
-        // Without a valid traceparent the message starts its own trace (not one under the long-lived subscription).
-        root: Option.isNone(Traceparent.parse(msg.headers["traceparent"])),
+        // The producer's span is the parent; without a valid traceparent the message starts its own trace (not one
+        // under the long-lived subscription).
+        ...(Option.isSome(parent) ? { parent: Traceparent.toExternalSpan(parent.value) } : { root: true }),
         attributes: {
           "messaging.system": "nats",
           "messaging.destination.name": msg.subject,
@@ -250,7 +254,6 @@ const decodeAndHandle = <A, I, E, R>(
           "messaging.nats.stream_sequence": msg.streamSequence
         }
       }),
-      Traceparent.withParentTraceparent(msg.headers["traceparent"]),
       EventContext.within(EventContext.fromEnvelope(decoded.envelope))
     )
   })
@@ -352,16 +355,23 @@ export const run = <A, I, E, R>(
         yield* record(outcome, (endedAt - startedAt) / 1000)
       })
 
+    // The hot path: one step before the handler and one after it. A success is acked and recorded in place; any
+    // other outcome goes through `settle`.
     const processOne = (msg: RawMessage) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const startedAt = yield* Clock.currentTimeMillis
+        Effect.withFiberRuntime<void, never, R>((fiber) => {
+          const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+          const startedAt = clock.unsafeCurrentTimeMillis()
           inFlight.set(msg, startedAt)
-          const exit = yield* Effect.exit(
-            restore(decodeAndHandle(definition, spec, handler, msg))
-          )
-          inFlight.delete(msg)
-          yield* settle(msg, exit, startedAt)
+          return Effect.flatMap(Effect.exit(restore(decodeAndHandle(definition, spec, handler, msg))), (exit) => {
+            inFlight.delete(msg)
+            if (Exit.isFailure(exit)) return settle(msg, exit, startedAt)
+            return Effect.map(msg.ack, () => {
+              const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+              consumed.ack.unsafeUpdate(1, labels)
+              handlerSeconds.unsafeUpdate((clock.unsafeCurrentTimeMillis() - startedAt) / 1000, labels)
+            })
+          })
         })
       )
 
