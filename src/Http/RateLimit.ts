@@ -11,6 +11,7 @@ import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -36,6 +37,15 @@ export interface Options {
   readonly prefix?: string
 }
 
+const keyOf = (
+  principal: Option.Option<{ readonly subject: string }>,
+  request: HttpServerRequest.HttpServerRequest,
+  trustedProxies: ReadonlyArray<string>
+): string =>
+  Option.isSome(principal) && principal.value.subject !== ""
+    ? `principal:${principal.value.subject}`
+    : `ip:${clientIp(request, trustedProxies)}`
+
 /**
  * The key a request is counted under: `principal:<sub>` when authenticated, else `ip:<client address>`.
  *
@@ -46,10 +56,7 @@ export const requestKey = (trustedProxies: ReadonlyArray<string>) =>
   Effect.zipWith(
     FiberRef.get(currentPrincipal),
     HttpServerRequest.HttpServerRequest,
-    (principal, request) =>
-      Option.isSome(principal) && principal.value.subject !== ""
-        ? `principal:${principal.value.subject}`
-        : `ip:${clientIp(request, trustedProxies)}`
+    (principal, request) => keyOf(principal, request, trustedProxies)
   )
 
 /**
@@ -62,31 +69,31 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
   const window = Duration.millis(options.windowMs)
   const prefix = options.prefix ?? "http:"
   const windowText = `${Math.round(options.windowMs / 1000)}s`
+  const algorithm = options.algorithm ?? "fixed-window"
+  const trustedProxies = options.trustedProxies ?? []
+  const onStoreError = (error: RateLimiter.RateLimiterError) =>
+    error.reason === "Exceeded"
+      ? Effect.fail(
+        new RateLimitedError({
+          message: "Rate limit exceeded",
+          details: {
+            limit: options.limit,
+            window: windowText,
+            retry_after: Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter)))
+          }
+        })
+      )
+      : Effect.logWarning("Rate limit store unavailable; request allowed", error)
+  // Runs on every request: the key is read in one step and nothing is built but the consume call.
   return HttpMiddleware.make((app) =>
-    Effect.flatMap(requestKey(options.trustedProxies ?? []), (key) =>
-      limiter.consume({
-        key: prefix + key,
-        limit: options.limit,
-        window,
-        algorithm: options.algorithm ?? "fixed-window",
-        onExceeded: "fail"
-      }).pipe(
-        Effect.catchAll((error) =>
-          error.reason === "Exceeded"
-            ? Effect.fail(
-              new RateLimitedError({
-                message: "Rate limit exceeded",
-                details: {
-                  limit: options.limit,
-                  window: windowText,
-                  retry_after: Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter)))
-                }
-              })
-            )
-            : Effect.logWarning("Rate limit store unavailable; request allowed", error)
-        ),
-        Effect.zipRight(app)
-      ))
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const key = prefix + keyOf(fiber.getFiberRef(currentPrincipal), request, trustedProxies)
+      return Effect.matchEffect(
+        limiter.consume({ key, limit: options.limit, window, algorithm, onExceeded: "fail" }),
+        { onFailure: (error) => Effect.zipRight(onStoreError(error), app), onSuccess: () => app }
+      )
+    })
   )
 }
 
