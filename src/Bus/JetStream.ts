@@ -124,7 +124,10 @@ export const connection = (
           reconnectTimeWait: 1000,
           reconnectJitter: 500,
           reconnectJitterTLS: 1000,
-          pingInterval: 10_000
+          pingInterval: 10_000,
+          // The client would capture a stack trace (two Error objects) per request, publishes included, to
+          // decorate a later timeout; failures here are typed with operation, stream and subject instead.
+          noAsyncTraces: true
         }),
       catch: (e) =>
         core.busError(
