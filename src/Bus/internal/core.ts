@@ -4,6 +4,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -21,6 +22,7 @@ import type {
   DeadLetterFilter,
   EncodedMessage,
   PublishAck,
+  PublishError,
   PublishOptions,
   ReplayResult
 } from "../Bus.js"
@@ -199,8 +201,26 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       publish,
       publishEncoded,
       publishMany: (messages, manyOptions) =>
-        Effect.forEach(messages, (message) => Effect.either(message.publishWith(bus)), {
-          concurrency: Math.max(1, manyOptions?.window ?? 64)
+        Effect.suspend(() => {
+          // `window` workers take the next message as each publish completes: at most `window` in flight, as with
+          // a concurrent forEach, but one fiber per worker instead of one per message.
+          const results = new Array<Either.Either<PublishAck, PublishError>>(messages.length)
+          let next = 0
+          const worker = Effect.whileLoop({
+            while: () => next < messages.length,
+            body: () => {
+              const index = next++
+              return Effect.map(Effect.either(messages[index]!.publishWith(bus)), (result) => {
+                results[index] = result
+              })
+            },
+            step: () => undefined
+          })
+          const workers = Math.max(1, Math.min(manyOptions?.window ?? 64, messages.length))
+          return Effect.as(
+            Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true }),
+            results as ReadonlyArray<Either.Either<PublishAck, PublishError>>
+          )
         }).pipe(
           Effect.withSpan("Bus.publishMany", { attributes: { "messaging.batch.message_count": messages.length } })
         ),
