@@ -18,13 +18,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
-import * as FiberRefs from "effect/FiberRefs"
-import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { randomFillSync } from "node:crypto"
-import { currentCorrelationId, currentRequestId, isValidId, spanAttributes } from "../Telemetry/Correlation.js"
+import * as Correlation from "../Telemetry/Correlation.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 
 /**
@@ -63,7 +61,7 @@ const newRequestId = (): string => `req_${hex(6)}`
 const newCorrelationId = (): string => `corr_${hex(6)}`
 
 const validOr = (value: string | undefined, make: () => string): string =>
-  value !== undefined && isValidId(value) ? value : make()
+  value !== undefined && Correlation.isValidId(value) ? value : make()
 
 /**
  * Resolves the ids of a request from its headers and the current server span (see the module doc).
@@ -78,7 +76,7 @@ const resolve = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): Re
   const requestId = validOr(header(headers, "x-request-id"), newRequestId)
   const incoming = Traceparent.parse(header(headers, "traceparent"))
   const correlation = header(headers, "x-correlation-id")
-  const correlationId = correlation !== undefined && isValidId(correlation)
+  const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
     ? correlation
     : Option.isSome(incoming)
     ? incoming.value.traceId
@@ -119,42 +117,6 @@ export const setHeaders = (
   )
 
 /**
- * Sets the ids in the fiber's refs, as `Correlation.withRequestId` / `withCorrelationId` do for their effect
- * (FiberRefs, and span annotations for the spans opened inside), and annotates the current span. The request
- * owns its fiber: setting the refs (rather than `Effect.locally`) scopes them to the request and everything it
- * forks, and all of them in one update copies the fiber's refs once.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const setIds = (ids: RequestIds, span: Tracer.AnySpan | undefined): Effect.Effect<void> => {
-  if (span !== undefined && span._tag === "Span") {
-    span.attribute(spanAttributes.requestId, ids.requestId)
-    span.attribute(spanAttributes.correlationId, ids.correlationId)
-  }
-  return Effect.updateFiberRefs((fiberId, refs) =>
-    FiberRefs.updateManyAs(refs, {
-      entries: [
-        [currentRequestId, [[fiberId, Option.some(ids.requestId)]]],
-        [currentCorrelationId, [[fiberId, Option.some(ids.correlationId)]]],
-        [FiberRef.currentTracerSpanAnnotations, [[
-          fiberId,
-          HashMap.set(
-            HashMap.set(
-              FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations),
-              spanAttributes.requestId as string,
-              ids.requestId as unknown
-            ),
-            spanAttributes.correlationId,
-            ids.correlationId
-          )
-        ]]]
-      ]
-    })
-  )
-}
-
-/**
  * The ids middleware: resolves the ids, runs the app with them in the FiberRefs, and writes the response
  * headers (on error responses too, when the app inside maps its errors).
  *
@@ -168,7 +130,8 @@ export const middleware = (options: { readonly service: string }): HttpMiddlewar
       const span = fiber.currentSpan
       const ids = resolve(request.headers, span)
       return Effect.zipRight(
-        setIds(ids, span),
+        // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
+        Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
         Effect.map(app, (response) => setHeaders(response, ids, options.service))
       )
     })

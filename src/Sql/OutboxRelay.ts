@@ -42,6 +42,7 @@ import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
+import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
 import { timed } from "./internal/queryMetrics.js"
 import * as Outbox from "./Outbox.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
@@ -204,12 +205,6 @@ const defaults = {
   maxBackoff: Duration.seconds(30)
 } as const
 
-const durationOrMillis = (name: string, fallback: Duration.Duration): Config.Config<Duration.Duration> =>
-  Config.duration(name).pipe(
-    Config.orElse(() => Config.map(Config.number(name), (ms) => Duration.millis(ms))),
-    Config.withDefault(fallback)
-  )
-
 /**
  * The `outbox` section: `relay_enabled`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
  * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`. Durations are written `"500 millis"`,
@@ -232,11 +227,7 @@ const durationOrMillis = (name: string, fallback: Duration.Duration): Config.Con
 export const config: Config.Config<OutboxRelayConfig> = Config.all({
   relayEnabled: Config.withDefault(Config.boolean("relay_enabled"), true),
   pollInterval: durationOrMillis("poll_interval", defaults.pollInterval),
-  batchSize: Config.integer("batch_size").pipe(
-    // Validated before the default: the error then names the key (`outbox.batch_size`), not only its section.
-    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
-    Config.withDefault(defaults.batchSize)
-  ),
+  batchSize: positiveInteger("batch_size", defaults.batchSize),
   retention: Config.literal("forever")("retention").pipe(
     Config.map((): Option.Option<Duration.Duration> => Option.none()),
     Config.orElse(() => Config.map(durationOrMillis("retention", defaults.retention), Option.some))

@@ -10,6 +10,7 @@ import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
 
 /**
  * The settings of the PostgreSQL connection pool.
@@ -44,12 +45,6 @@ export interface DatabaseConfig {
   readonly embeddedDir: Option.Option<string>
 }
 
-const durationOrMillis = (name: string, fallback: Duration.DurationInput): Config.Config<Duration.Duration> =>
-  Config.duration(name).pipe(
-    Config.orElse(() => Config.map(Config.number(name), (ms) => Duration.millis(ms))),
-    Config.withDefault(Duration.decode(fallback))
-  )
-
 /**
  * The `database` section: `host`, `port`, `name`, `user`, `password`, `url`, `pool_size`, `connect_timeout`,
  * `idle_timeout`, `ssl`, `migrate_on_start`, `embedded_dir`.
@@ -75,11 +70,7 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
   user: Config.withDefault(Config.nonEmptyString("user"), "postgres"),
   password: Config.option(Config.redacted("password")),
   url: Config.option(Config.redacted("url")),
-  poolSize: Config.integer("pool_size").pipe(
-    // Validated before the default: the error then names the key (`database.pool_size`), not only its section.
-    Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
-    Config.withDefault(5)
-  ),
+  poolSize: positiveInteger("pool_size", 5),
   connectTimeout: durationOrMillis("connect_timeout", "5 seconds"),
   idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
   ssl: Config.withDefault(Config.boolean("ssl"), false),

@@ -109,27 +109,61 @@ const entriesOf = (ids: Ids): ReadonlyArray<IdEntry> => {
   return entries
 }
 
-// Sets the ids' FiberRefs and the span annotations in one FiberRefs update, and puts them back the same way.
-// `Effect.locally` + `annotateSpans` + `annotateCurrentSpan` per id cost ~40 µs each on a consumer's hot path
-// (`annotateCurrentSpan` outside any span fails internally with an exception and its stack trace).
-const setIds = (
+// The ids' FiberRefs and the span annotations in one FiberRefs update (one copy of the fiber's refs). `locally` +
+// `annotateSpans` + `annotateCurrentSpan` per id cost ~40 µs each on a consumer's hot path (`annotateCurrentSpan`
+// outside any span fails internally with an exception and its stack trace).
+const update = (
   entries: ReadonlyArray<IdEntry>,
   values: ReadonlyArray<Option.Option<string>>,
-  annotations: HashMap.HashMap<string, unknown>
+  annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>
 ): Effect.Effect<void> =>
   Effect.updateFiberRefs((fiberId, refs) =>
     FiberRefs.updateManyAs(refs, {
       entries: [
-        [FiberRef.currentTracerSpanAnnotations, [[fiberId, annotations]]],
+        [FiberRef.currentTracerSpanAnnotations, [[
+          fiberId,
+          annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
+        ]]],
         ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const)
       ]
     })
   )
 
+const set = (entries: ReadonlyArray<IdEntry>): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const span = fiber.currentSpan
+    if (span !== undefined && span._tag === "Span") { for (const [, key, id] of entries) span.attribute(key, id) }
+    return update(entries, entries.map(([, , id]) => Option.some(id)), (current) => {
+      let annotated = current
+      for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
+      return annotated
+    })
+  })
+
+/**
+ * Sets ids for the rest of the current fiber and every fiber it forks afterwards, in one step: the FiberRefs, the
+ * span annotations for spans opened later, and attributes on the current span. For a fiber that owns its work (an
+ * HTTP request's fiber); elsewhere {@link withIds} scopes them to one effect.
+ *
+ * @example
+ * ```ts
+ * import { Correlation } from "@glam/shared/Telemetry"
+ *
+ * const program = Effect.zipRight(Correlation.setIds({ requestId, correlationId }), handleRequest)
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const setIds = (ids: Ids): Effect.Effect<void> => {
+  const entries = entriesOf(ids)
+  return entries.length === 0 ? Effect.void : set(entries)
+}
+
 /**
  * Runs an effect with several ids set for it and every fiber it forks, as `withCorrelationId`, `withRequestId`
- * and `withCausationId` do one by one, in one step: the FiberRefs, the span annotations for spans opened inside,
- * and attributes on the current span. The previous values come back when it ends, however it ends.
+ * and `withCausationId` do one by one, in one step (see {@link setIds}). The previous values come back when it
+ * ends, however it ends.
  *
  * @example
  * ```ts
@@ -150,16 +184,12 @@ export const withIds: {
   if (entries.length === 0) return self
   return Effect.uninterruptibleMask((restore) =>
     Effect.withFiberRuntime<A, E, R>((fiber) => {
-      const span = fiber.currentSpan
-      if (span !== undefined && span._tag === "Span") { for (const [, key, id] of entries) span.attribute(key, id) }
       const refs = fiber.getFiberRefs()
       const previous = entries.map(([ref]) => FiberRefs.getOrDefault(refs, ref))
       const annotations = FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations)
-      let annotated = annotations
-      for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
       return Effect.zipRight(
-        setIds(entries, entries.map(([, , id]) => Option.some(id)), annotated),
-        Effect.ensuring(restore(self), setIds(entries, previous, annotations))
+        set(entries),
+        Effect.ensuring(restore(self), update(entries, previous, () => annotations))
       )
     })
   )

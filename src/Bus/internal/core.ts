@@ -28,7 +28,7 @@ import type {
 } from "../Bus.js"
 import * as DeadLetterModule from "../DeadLetter.js"
 import * as Subscriber from "../Subscriber.js"
-import type { Engine, PublishFailure } from "./engine.js"
+import type { Engine, PublishFailure, RawAck } from "./engine.js"
 
 /** @internal */
 export interface CoreOptions {
@@ -76,6 +76,14 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       return counter
     }
 
+    const ackOf = (eventId: string, subject: string, ack: RawAck): PublishAck => ({
+      eventId,
+      subject,
+      stream: ack.stream,
+      sequence: ack.sequence,
+      duplicate: ack.duplicate
+    })
+
     const guard = (definition: EventDefinition.EventDefinition.Any): Effect.Effect<void, ValidationError> => {
       if (Option.isNone(options.ownStreams) || definition.kind !== "event") return Effect.void
       const own = options.ownStreams.value
@@ -111,20 +119,13 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
             msgId: headers["Nats-Msg-Id"]!
           })).pipe(Effect.map((ack) => {
             publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-            return {
-              eventId: built.event_id,
-              subject: definition.subject,
-              stream: ack.stream,
-              sequence: ack.sequence,
-              duplicate: ack.duplicate
-            }
+            return ackOf(built.event_id, definition.subject, ack)
           }))
         })
-      const guarded = guard(definition as unknown as EventDefinition.EventDefinition.Any)
-      return (guarded === Effect.void ? Effect.flatMap(envelope, send) : guarded.pipe(
-        Effect.zipRight(envelope),
-        Effect.flatMap(send)
-      )).pipe(
+      return Effect.zipRight(
+        guard(definition as unknown as EventDefinition.EventDefinition.Any),
+        Effect.flatMap(envelope, send)
+      ).pipe(
         Effect.withSpan("Bus.publish", {
           kind: "producer",
           // A stack trace per publish costs more than the round trip it annotates.
@@ -164,13 +165,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       }).pipe(
         withRetry,
         Effect.tap(() => engine.deleteMessage(DeadLetterModule.stream.name, letter.dlqSequence)),
-        Effect.map((ack): PublishAck => ({
-          eventId: "",
-          subject: letter.subject,
-          stream: ack.stream,
-          sequence: ack.sequence,
-          duplicate: ack.duplicate
-        }))
+        Effect.map((ack) => ackOf("", letter.subject, ack))
       )
     }
 
@@ -182,13 +177,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
         msgId: message.msgId
       })).pipe(
         Effect.tap(() => Metric.increment(publishedCounter(message.subject))),
-        Effect.map((ack): PublishAck => ({
-          eventId: message.eventId ?? message.msgId,
-          subject: message.subject,
-          stream: ack.stream,
-          sequence: ack.sequence,
-          duplicate: ack.duplicate
-        })),
+        Effect.map((ack) => ackOf(message.eventId ?? message.msgId, message.subject, ack)),
         Effect.withSpan("Bus.publishEncoded", {
           kind: "producer",
           captureStackTrace: false,
