@@ -1,7 +1,7 @@
 /**
  * The benchmark harness: runs a toolkit variant and its raw baseline in the same process, alternating which goes
- * first, for several rounds; prints the median throughput and spread of each and the ratio toolkit / baseline;
- * writes `bench/results/<name>.json`.
+ * first, for several rounds; prints the median throughput and spread of each and the ratio toolkit / baseline (the
+ * median of the per-round ratios, with quartiles); writes `bench/results/<name>.json`.
  *
  * A case measures one round with `run(ops)`, which must perform `ops` operations and resolve when they are done.
  */
@@ -36,7 +36,12 @@ export interface CaseResult {
   readonly ops_per_round: number
   readonly toolkit: Stats
   readonly baseline: Stats
+  /** Median of the per-round ratios toolkit / baseline (see {@link pairedRatio}). */
   readonly ratio: number
+  readonly ratio_p25: number
+  readonly ratio_p75: number
+  /** Median toolkit ops/s over median baseline ops/s, for comparison with earlier figures. */
+  readonly ratio_of_medians: number
   readonly target: number
   readonly meets_target: boolean
 }
@@ -57,6 +62,23 @@ export const stats = (samples: ReadonlyArray<number>): Stats => {
     max_ops_per_s: Math.round(max),
     spread: Number(((max - min) / m).toFixed(3))
   }
+}
+
+export interface PairedRatio {
+  readonly median: number
+  readonly p25: number
+  readonly p75: number
+}
+
+/**
+ * The ratio toolkit / baseline of each round (both measured back to back), summarised by median and quartiles.
+ * On a shared machine throughput drifts by tens of percent between rounds; a round's two measurements see the same
+ * conditions, so their ratio cancels the drift that a ratio of two separate medians would keep.
+ */
+export const pairedRatio = (toolkit: ReadonlyArray<number>, baseline: ReadonlyArray<number>): PairedRatio => {
+  const ratios = toolkit.map((t, i) => t / baseline[i]!).sort((a, b) => a - b)
+  const at = (q: number) => Number(ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))]!.toFixed(3))
+  return { median: Number(median(ratios).toFixed(3)), p25: at(0.25), p75: at(0.75) }
 }
 
 const measure = async (variant: Variant, ops: number): Promise<number> => {
@@ -97,18 +119,24 @@ export const run = async (
     }
     const t = stats(toolkit)
     const b = stats(baseline)
-    const ratio = Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3))
+    const paired = pairedRatio(toolkit, baseline)
+    const ratio = paired.median
     results[c.name] = {
       ops_per_round: c.ops,
       toolkit: t,
       baseline: b,
       ratio,
+      ratio_p25: paired.p25,
+      ratio_p75: paired.p75,
+      ratio_of_medians: Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3)),
       target: c.target,
       meets_target: ratio >= c.target
     }
     console.log(
       `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s (spread ${t.spread}), baseline ${b.median_ops_per_s} ops/s ` +
-        `(spread ${b.spread}), ratio ${ratio} (target >= ${c.target})${ratio >= c.target ? "" : "  BELOW TARGET"}`
+        `(spread ${b.spread}), ratio ${ratio} (p25-p75 ${paired.p25}-${paired.p75}; target >= ${c.target})${
+          ratio >= c.target ? "" : "  BELOW TARGET"
+        }`
     )
   }
   const out = Path.join(import.meta.dirname, "results", `${name}.json`)

@@ -19,6 +19,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Sql from "../src/Sql/index.js"
+import * as Harness from "./Harness.js"
 
 class BenchItem extends Model.Class<BenchItem>("BenchItem")({
   id: Model.GeneratedByApp(Schema.UUID),
@@ -40,12 +41,6 @@ const reachable = (): Promise<boolean> =>
     socket.once("connect", () => done(true))
     socket.once("error", () => done(false))
   })
-
-const median = (xs: ReadonlyArray<number>) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 type Variant = (i: number) => Effect.Effect<unknown, unknown, SqlClient.SqlClient>
 
@@ -94,7 +89,9 @@ const clientWork = async () => {
       ;(samples[name] ??= []).push(((performance.now() - start) / n) * 1000)
     }
   }
-  const micros = Object.fromEntries(Object.entries(samples).map(([name, xs]) => [name, Number(median(xs).toFixed(2))]))
+  const micros = Object.fromEntries(
+    Object.entries(samples).map(([name, xs]) => [name, Number(Harness.median(xs).toFixed(2))])
+  )
   console.log(`sql client work per statement, no I/O (median us): ${JSON.stringify(micros)}`)
   return micros
 }
@@ -150,27 +147,27 @@ export const main = async (): Promise<void> => {
         }
       }
       const summary = (xs: ReadonlyArray<number>) => ({
-        median_ops_per_s: Math.round(median(xs)),
+        median_ops_per_s: Math.round(Harness.median(xs)),
         min_ops_per_s: Math.round(Math.min(...xs)),
         max_ops_per_s: Math.round(Math.max(...xs))
       })
-      const ratios = samples.toolkit.map((t, i) => t / samples.raw[i]!).sort((a, b) => a - b)
-      const ratio = median(ratios)
-      const quartile = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))]!
+      const paired = Harness.pairedRatio(samples.toolkit, samples.raw)
       results[name] = {
         toolkit: summary(samples.toolkit),
         raw: summary(samples.raw),
-        ratio: Number(ratio.toFixed(3)),
-        ratio_of_medians: Number((median(samples.toolkit) / median(samples.raw)).toFixed(3)),
-        ratio_p25: Number(quartile(0.25).toFixed(3)),
-        ratio_p75: Number(quartile(0.75).toFixed(3))
+        ratio: paired.median,
+        ratio_of_medians: Number((Harness.median(samples.toolkit) / Harness.median(samples.raw)).toFixed(3)),
+        ratio_p25: paired.p25,
+        ratio_p75: paired.p75
       }
       const t = summary(samples.toolkit)
       const r = summary(samples.raw)
       console.log(
         `sql ${name.padEnd(9)} toolkit ${t.median_ops_per_s} ops/s [${t.min_ops_per_s}-${t.max_ops_per_s}]  ` +
-          `raw ${r.median_ops_per_s} ops/s [${r.min_ops_per_s}-${r.max_ops_per_s}]  ratio ${ratio.toFixed(3)} ` +
-          `(p25-p75 ${quartile(0.25).toFixed(3)}-${quartile(0.75).toFixed(3)}, target >= 0.90)`
+          `raw ${r.median_ops_per_s} ops/s [${r.min_ops_per_s}-${r.max_ops_per_s}]  ratio ${
+            paired.median.toFixed(3)
+          } ` +
+          `(p25-p75 ${paired.p25.toFixed(3)}-${paired.p75.toFixed(3)}, target >= 0.90)`
       )
     }
     const clientMicros = await clientWork()
