@@ -8,13 +8,8 @@
  *
  * @since 0.1.0
  */
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServerError from "@effect/platform/HttpServerError"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Tracer from "effect/Tracer"
 import * as Metrics from "../Telemetry/Metrics.js"
@@ -28,7 +23,13 @@ import * as PrometheusExposition from "../Telemetry/PrometheusExposition.js"
  */
 export const metricsPath = "/metrics"
 
-const pathOf = (url: string): string => {
+/**
+ * The path of a request URL, without its query.
+ *
+ * @since 0.1.0
+ * @category labels
+ */
+export const pathOf = (url: string): string => {
   const q = url.indexOf("?")
   return q === -1 ? url : url.slice(0, q)
 }
@@ -46,52 +47,51 @@ export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): st
 }
 
 /**
- * The metrics middleware.
+ * Records the seed's HTTP metrics for one service: `begin` when a request starts, `end` when it has its status.
+ * `RequestTelemetry.middleware` calls it for every request but `/metrics`.
  *
  * The metric definitions are `Telemetry/Metrics`'; the label arrays are built once per label set and passed to
  * `unsafeUpdate`, whose hook cache is keyed by the array: per request that is a map hit instead of hashing a new
  * metric key (what `Metric.taggedWithLabels` would do on every update).
  *
  * @since 0.1.0
- * @category middleware
+ * @category recording
  */
-export const middleware = (options: { readonly service: string }): HttpMiddleware.HttpMiddleware => {
-  const service = options.service
+export interface Recorder {
+  readonly begin: () => void
+  readonly end: (method: string, endpoint: string, status: number, seconds: number) => void
+}
+
+/**
+ * A {@link Recorder} for a service.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recorder = (service: string): Recorder => {
   const serviceLabels = [MetricLabel.make("service", service)]
   const counterLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
   const histogramLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-  const record = (method: string, endpoint: string, status: number, seconds: number): void => {
-    const series = `${method} ${endpoint}`
-    const withStatus = `${series} ${status}`
-    let histogram = histogramLabels.get(series)
-    if (histogram === undefined) {
-      histogram = [...serviceLabels, MetricLabel.make("method", method), MetricLabel.make("endpoint", endpoint)]
-      histogramLabels.set(series, histogram)
+  return {
+    begin: () => Metrics.httpRequestsInProgress.unsafeModify(1, serviceLabels),
+    end: (method, endpoint, status, seconds) => {
+      const series = `${method} ${endpoint}`
+      const withStatus = `${series} ${status}`
+      let histogram = histogramLabels.get(series)
+      if (histogram === undefined) {
+        histogram = [...serviceLabels, MetricLabel.make("method", method), MetricLabel.make("endpoint", endpoint)]
+        histogramLabels.set(series, histogram)
+      }
+      let counter = counterLabels.get(withStatus)
+      if (counter === undefined) {
+        counter = [...histogram, MetricLabel.make("status", String(status))]
+        counterLabels.set(withStatus, counter)
+      }
+      Metrics.httpRequestsTotal.unsafeUpdate(1, counter)
+      Metrics.httpRequestDurationSeconds.unsafeUpdate(seconds, histogram)
+      Metrics.httpRequestsInProgress.unsafeModify(-1, serviceLabels)
     }
-    let counter = counterLabels.get(withStatus)
-    if (counter === undefined) {
-      counter = [...histogram, MetricLabel.make("status", String(status))]
-      counterLabels.set(withStatus, counter)
-    }
-    Metrics.httpRequestsTotal.unsafeUpdate(1, counter)
-    Metrics.httpRequestDurationSeconds.unsafeUpdate(seconds, histogram)
   }
-  return HttpMiddleware.make((app) =>
-    Effect.withFiberRuntime((fiber) => {
-      const context = fiber.currentContext
-      const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
-      if (pathOf(request.url) === metricsPath) return app
-      const span = Context.getOrElse(context, Tracer.ParentSpan, () => undefined)
-      const start = performance.now()
-      Metrics.httpRequestsInProgress.unsafeModify(1, serviceLabels)
-      return Effect.onExit(app, (exit) =>
-        Effect.sync(() => {
-          const status = Exit.isSuccess(exit) ? exit.value.status : HttpServerError.exitResponse(exit).status
-          record(request.method, endpointLabel(span, request.url), status, (performance.now() - start) / 1000)
-          Metrics.httpRequestsInProgress.unsafeModify(-1, serviceLabels)
-        }))
-    })
-  )
 }
 
 /**

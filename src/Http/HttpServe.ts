@@ -46,7 +46,7 @@ import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
 import * as RateLimit from "./RateLimit.js"
 import { Readiness, type ReadinessService } from "./Readiness.js"
-import * as RequestContext from "./RequestContext.js"
+import * as RequestTelemetry from "./RequestTelemetry.js"
 
 /**
  * Options of {@link serve} and {@link serveApi}; anything left out comes from configuration.
@@ -71,11 +71,6 @@ export interface ServeOptions {
   readonly openApiPath?: `/${string}`
 }
 
-const pathOf = (url: string): string => {
-  const q = url.indexOf("?")
-  return q === -1 ? url : url.slice(0, q)
-}
-
 /**
  * Answers `/metrics`, `/api/v1/health` and `/api/v1/ready` before the app sees the request.
  *
@@ -87,7 +82,7 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       if (request.method !== "GET") return app
-      switch (pathOf(request.url)) {
+      switch (HttpMetrics.pathOf(request.url)) {
         case HttpMetrics.metricsPath:
           return HttpMetrics.metricsResponse
         case Health.healthPath:
@@ -182,9 +177,7 @@ export const makeStack = (
           (request) => request.headers["origin"] === undefined ? withoutCors : withCors
         )
       }
-      if (resolved.accessLog) inner = RequestContext.accessLog(inner)
-      inner = RequestContext.middleware({ service })(inner)
-      inner = HttpMetrics.middleware({ service })(inner)
+      inner = RequestTelemetry.middleware({ service, accessLog: resolved.accessLog })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }
   })

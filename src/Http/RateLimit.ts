@@ -85,16 +85,20 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
       )
       : Effect.logWarning("Rate limit store unavailable; request allowed", error)
   // Runs on every request: the key is read in one step and nothing is built but the consume call.
-  return HttpMiddleware.make((app) =>
-    Effect.withFiberRuntime((fiber) => {
+  return HttpMiddleware.make((app) => {
+    const outcome = {
+      onFailure: (error: RateLimiter.RateLimiterError) => Effect.zipRight(onStoreError(error), app),
+      onSuccess: () => app
+    }
+    return Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       const key = prefix + keyOf(fiber.getFiberRef(currentPrincipal), request, trustedProxies)
       return Effect.matchEffect(
         limiter.consume({ key, limit: options.limit, window, algorithm, onExceeded: "fail" }),
-        { onFailure: (error) => Effect.zipRight(onStoreError(error), app), onSuccess: () => app }
+        outcome
       )
     })
-  )
+  })
 }
 
 const redisOptions = (url: string) => {

@@ -1,5 +1,5 @@
 /**
- * Request ids, correlation and access logging for every request.
+ * Request ids and correlation for every request (applied by `RequestTelemetry.middleware`).
  *
  * - `X-Request-ID` is adopted when it is a valid id (1–128 of `[A-Za-z0-9._:-]`), else `req_<12 hex>`.
  * - The correlation id is `X-Correlation-ID` when valid, else the trace id of a valid `traceparent`, else a new
@@ -10,15 +10,8 @@
  * @since 0.1.0
  */
 import * as Headers from "@effect/platform/Headers"
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { randomFillSync } from "node:crypto"
@@ -69,10 +62,7 @@ const validOr = (value: string | undefined, make: () => string): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const resolveIds = (headers: Headers.Headers, span: Option.Option<Tracer.AnySpan>): RequestIds =>
-  resolve(headers, Option.getOrUndefined(span))
-
-const resolve = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
+export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
   const requestId = validOr(header(headers, "x-request-id"), newRequestId)
   const incoming = Traceparent.parse(header(headers, "traceparent"))
   const correlation = header(headers, "x-correlation-id")
@@ -115,56 +105,6 @@ export const setHeaders = (
     "x-trace-id",
     ids.traceId
   )
-
-/**
- * The ids middleware: resolves the ids, runs the app with them in the FiberRefs, and writes the response
- * headers (on error responses too, when the app inside maps its errors).
- *
- * @since 0.1.0
- * @category middleware
- */
-export const middleware = (options: { readonly service: string }): HttpMiddleware.HttpMiddleware =>
-  HttpMiddleware.make((app) =>
-    Effect.withFiberRuntime((fiber) => {
-      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      const span = fiber.currentSpan
-      const ids = resolve(request.headers, span)
-      return Effect.zipRight(
-        // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
-        Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
-        Effect.map(app, (response) => setHeaders(response, ids, options.service))
-      )
-    })
-  )
-
-/**
- * The access log: one line per request (`http.request` at Info; Error for 5xx) with method, path, status and
- * duration; ids come from the FiberRefs through the logger.
- *
- * @since 0.1.0
- * @category middleware
- */
-export const accessLog: HttpMiddleware.HttpMiddleware = HttpMiddleware.make((app) =>
-  Effect.withFiberRuntime((fiber) => {
-    const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-    const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
-    if (LogLevel.greaterThan(minimum, LogLevel.Error)) return app
-    const infoEnabled = LogLevel.lessThanEqual(minimum, LogLevel.Info)
-    const start = performance.now()
-    return Effect.onExit(app, (exit) => {
-      const status = Exit.isSuccess(exit) ? exit.value.status : HttpServerError.exitResponse(exit).status
-      if (status < 500 && !infoEnabled) return Effect.void
-      const q = request.url.indexOf("?")
-      const log = status >= 500 ? Effect.logError("http.request") : Effect.logInfo("http.request")
-      return Effect.annotateLogs(log, {
-        method: request.method,
-        path: q === -1 ? request.url : request.url.slice(0, q),
-        status,
-        duration_ms: Math.round((performance.now() - start) * 100) / 100
-      })
-    })
-  })
-)
 
 /**
  * The client address for rate limiting: the first `X-Forwarded-For` hop only when the direct peer is one of the

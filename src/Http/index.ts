@@ -41,7 +41,7 @@ export * as HttpConfig from "./HttpConfig.js"
 export * as HttpErrors from "./HttpErrors.js"
 
 /**
- * HTTP metrics middleware and `/metrics`.
+ * HTTP metrics recording and `/metrics`.
  *
  * @since 0.1.0
  */
@@ -97,11 +97,18 @@ export * as RateLimit from "./RateLimit.js"
 export * as Readiness from "./Readiness.js"
 
 /**
- * Request ids, correlation and access logs.
+ * Request ids and correlation.
  *
  * @since 0.1.0
  */
 export * as RequestContext from "./RequestContext.js"
+
+/**
+ * Metrics, ids and access log of every request, in one middleware.
+ *
+ * @since 0.1.0
+ */
+export * as RequestTelemetry from "./RequestTelemetry.js"
 
 /**
  * The client for calls to other services.

@@ -7,12 +7,15 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import { dual } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import { randomBytes } from "node:crypto"
 
 /**
@@ -112,28 +115,38 @@ const entriesOf = (ids: Ids): ReadonlyArray<IdEntry> => {
 // The ids' FiberRefs and the span annotations in one FiberRefs update (one copy of the fiber's refs). `locally` +
 // `annotateSpans` + `annotateCurrentSpan` per id cost ~40 µs each on a consumer's hot path (`annotateCurrentSpan`
 // outside any span fails internally with an exception and its stack trace).
+const updatedRefs = (
+  fiberId: FiberId.Runtime,
+  refs: FiberRefs.FiberRefs,
+  entries: ReadonlyArray<IdEntry>,
+  values: ReadonlyArray<Option.Option<string>>,
+  annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>
+): FiberRefs.FiberRefs =>
+  FiberRefs.updateManyAs(refs, {
+    entries: [
+      [FiberRef.currentTracerSpanAnnotations, [[
+        fiberId,
+        annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
+      ]]],
+      ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const)
+    ]
+  })
+
 const update = (
   entries: ReadonlyArray<IdEntry>,
   values: ReadonlyArray<Option.Option<string>>,
   annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>
 ): Effect.Effect<void> =>
-  Effect.updateFiberRefs((fiberId, refs) =>
-    FiberRefs.updateManyAs(refs, {
-      entries: [
-        [FiberRef.currentTracerSpanAnnotations, [[
-          fiberId,
-          annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
-        ]]],
-        ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const)
-      ]
-    })
-  )
+  Effect.updateFiberRefs((fiberId, refs) => updatedRefs(fiberId, refs, entries, values, annotations))
 
+// One step: the span that is current when the ids become known is read from the refs being updated.
 const set = (entries: ReadonlyArray<IdEntry>): Effect.Effect<void> =>
-  Effect.withFiberRuntime((fiber) => {
-    const span = fiber.currentSpan
-    if (span !== undefined && span._tag === "Span") { for (const [, key, id] of entries) span.attribute(key, id) }
-    return update(entries, entries.map(([, , id]) => Option.some(id)), (current) => {
+  Effect.updateFiberRefs((fiberId, refs) => {
+    const span = Context.getOption(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan)
+    if (Option.isSome(span) && span.value._tag === "Span") {
+      for (const [, key, id] of entries) span.value.attribute(key, id)
+    }
+    return updatedRefs(fiberId, refs, entries, entries.map(([, , id]) => Option.some(id)), (current) => {
       let annotated = current
       for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
       return annotated

@@ -1,0 +1,100 @@
+/**
+ * What every request is observed by, as one middleware (the outermost one `Http.serve` applies, inside the
+ * platform's server span): the seed's HTTP metrics (`HttpMetrics`), the request and correlation ids
+ * (`RequestContext`) and the access log.
+ *
+ * One step before the app and one after it, rather than a middleware each: each middleware costs its own
+ * fiber-runtime read and exit handler on every request, and together they were a measurable part of the stack's
+ * cost (BENCHMARKS.md). The order of what happens is that of the three nested middlewares it replaces: the ids are
+ * set before the app runs, so the app's logs and the access log carry them; the response gets the id headers; the
+ * metrics see the final status.
+ *
+ * @since 0.1.0
+ */
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
+import * as Correlation from "../Telemetry/Correlation.js"
+import * as HttpMetrics from "./HttpMetrics.js"
+import * as RequestContext from "./RequestContext.js"
+
+/**
+ * Options of {@link middleware}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The `service` metric label and the `X-Service-Name` header. */
+  readonly service: string
+  /**
+   * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx.
+   * Default `true`; lines below the logger's minimum level are not built.
+   */
+  readonly accessLog?: boolean | undefined
+}
+
+const accessLine = (request: HttpServerRequest.HttpServerRequest, status: number, startedAt: number) =>
+  Effect.annotateLogs(status >= 500 ? Effect.logError("http.request") : Effect.logInfo("http.request"), {
+    method: request.method,
+    path: HttpMetrics.pathOf(request.url),
+    status,
+    duration_ms: Math.round((performance.now() - startedAt) * 100) / 100
+  })
+
+/**
+ * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { Http } from "@glam/shared"
+ *
+ * const app = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/ping", HttpServerResponse.text("pong")),
+ *   Http.RequestTelemetry.middleware({ service: "catalog" })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
+  const { service } = options
+  const accessLog = options.accessLog ?? true
+  const metrics = HttpMetrics.recorder(service)
+  return HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const span = fiber.currentSpan
+      const ids = RequestContext.resolveIds(request.headers, span)
+      const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
+      const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+      const logsErrors = accessLog && !LogLevel.greaterThan(minimum, LogLevel.Error)
+      const logsInfo = accessLog && LogLevel.lessThanEqual(minimum, LogLevel.Info)
+      const startedAt = performance.now()
+      if (measured) metrics.begin()
+      return Effect.zipRight(
+        // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
+        Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
+        Effect.onExit(Effect.map(app, (response) => RequestContext.setHeaders(response, ids, service)), (exit) => {
+          const status = Exit.isSuccess(exit) ? exit.value.status : HttpServerError.exitResponse(exit).status
+          if (measured) {
+            metrics.end(
+              request.method,
+              HttpMetrics.endpointLabel(span, request.url),
+              status,
+              (performance.now() - startedAt) / 1000
+            )
+          }
+          return (status >= 500 ? logsErrors : logsInfo) ? accessLine(request, status, startedAt) : Effect.void
+        })
+      )
+    })
+  )
+}

@@ -1,0 +1,103 @@
+/**
+ * The access log of `Http.serve` (RequestTelemetry) over a real listening server: one `http.request` line per
+ * request with method, path, status and duration, carrying the request's ids; Error for a 5xx; nothing below the
+ * logger's level or when turned off.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import { createServer } from "node:http"
+import { afterEach, describe, expect, it } from "vitest"
+import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+
+interface Line {
+  readonly level: string
+  readonly message: unknown
+  readonly annotations: Record<string, unknown>
+  readonly requestId: string | undefined
+  readonly correlationId: string | undefined
+}
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/ok", HttpServerResponse.text("ok")),
+  HttpRouter.get("/boom", Effect.die(new Error("handler died")))
+)
+
+const open: Array<ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>> = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((runtime) => runtime.dispose()))
+})
+
+const serve = async (minimum: LogLevel.LogLevel, options: HttpServe.ServeOptions = {}) => {
+  const lines: Array<Line> = []
+  const capture = Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
+    const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
+    lines.push({
+      level: logLevel.label,
+      message: Array.isArray(message) && message.length === 1 ? message[0] : message,
+      annotations: Object.fromEntries(HashMap.toEntries(annotations)),
+      requestId: id(Correlation.currentRequestId),
+      correlationId: id(Correlation.currentCorrelationId)
+    })
+  })
+  const layer = HttpServe.serve(router, { rateLimit: false, ...options }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+    Layer.provide(Readiness.layer),
+    Layer.provide(Logger.replace(Logger.defaultLogger, capture)),
+    Layer.provide(Logger.minimumLogLevel(minimum)),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "log-service" } })))
+  ) as Layer.Layer<HttpServer.HttpServer, unknown>
+  const runtime = ManagedRuntime.make(layer)
+  open.push(runtime)
+  const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${address.port}${path}`, { headers })
+  const accessLines = () => lines.filter((line) => line.message === "http.request")
+  return { get, accessLines }
+}
+
+describe("access log", () => {
+  it("writes one Info line per request with method, path, status, duration and the request's ids", async () => {
+    const { accessLines, get } = await serve(LogLevel.Info)
+    const res = await get("/ok?page=2", { "x-correlation-id": "corr_access_log_1" })
+    expect(res.status).toBe(200)
+    const lines = accessLines()
+    expect(lines).toHaveLength(1)
+    const [line] = lines
+    expect(line!.level).toBe("INFO")
+    expect(line!.annotations).toMatchObject({ method: "GET", path: "/ok", status: 200 })
+    expect(typeof line!.annotations["duration_ms"]).toBe("number")
+    expect(line!.requestId).toBe(res.headers.get("x-request-id"))
+    expect(line!.correlationId).toBe("corr_access_log_1")
+  })
+
+  it("logs a 5xx at Error, and only that, when the level is Warning", async () => {
+    const { accessLines, get } = await serve(LogLevel.Warning)
+    expect((await get("/ok")).status).toBe(200)
+    expect((await get("/boom")).status).toBe(500)
+    const lines = accessLines()
+    expect(lines.map((line) => [line.level, line.annotations["path"], line.annotations["status"]])).toEqual([
+      ["ERROR", "/boom", 500]
+    ])
+  })
+
+  it("writes nothing when turned off", async () => {
+    const { accessLines, get } = await serve(LogLevel.Info, { accessLog: false })
+    expect((await get("/ok")).status).toBe(200)
+    expect((await get("/boom")).status).toBe(500)
+    expect(accessLines()).toEqual([])
+  })
+})
