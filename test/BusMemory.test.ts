@@ -7,7 +7,7 @@ import { Deferred, Duration, Effect, Fiber, Metric, Option, Queue, Ref, Schema, 
 import * as Bus from "../src/Bus/Bus.js"
 import { BusMemory } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
-import type { RawMessage } from "../src/Bus/internal/engine.js"
+import * as Inbox from "../src/Bus/internal/inbox.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
@@ -109,11 +109,11 @@ describe("BusMemory on TestClock", () => {
       const ack = yield* bus.publish(Ping, { n: 1 })
       // The crashed instance: takes the message, never settles it.
       const takeOne = Effect.gen(function*() {
-        const taken = yield* Queue.unbounded<RawMessage>()
-        const pump = yield* Effect.fork(engine.pump(spec, 1, (m) => Queue.offer(taken, m)))
-        const message = yield* Queue.take(taken)
+        const inbox = Inbox.make(1)
+        const pump = yield* Effect.fork(engine.pump(spec, 1, inbox))
+        yield* inbox.awaitMessage
         yield* Fiber.interrupt(pump)
-        return message
+        return inbox.close()[0]!
       })
       expect((yield* takeOne).deliveryCount).toBe(1)
       yield* TestClock.adjust("30 seconds")

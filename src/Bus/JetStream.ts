@@ -45,7 +45,7 @@ import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as DeadLetter from "./DeadLetter.js"
 import * as core from "./internal/core.js"
-import type { Engine, Headers, PublishFailure, RawMessage } from "./internal/engine.js"
+import type { Engine, Headers, Inbox, PublishFailure, RawMessage } from "./internal/engine.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -173,11 +173,16 @@ const publishFailure = (e: unknown, subject: string): PublishFailure => {
   }
 }
 
-/** A `consume` in progress: its iterator, and the `next()` awaiting a message, if any. */
+/** A `consume` in progress, and the loop that forwards its messages to a subscription's inbox. */
 interface PullSession {
   readonly messages: ConsumerMessages
   readonly iterator: AsyncIterator<JsMsg>
-  pending: Promise<IteratorResult<JsMsg>> | undefined
+  /** Set when the session stops: the loop forwards nothing more and gives back what it holds. */
+  stopped: boolean
+  /** Ends the loop's wait for room in the inbox, if it is waiting. */
+  wake: (() => void) | undefined
+  /** The loop, once started: settles when it returns (the iterator ended, or the session stopped) or fails. */
+  forwarding: Promise<void> | undefined
 }
 
 /**
@@ -195,19 +200,57 @@ const pullExpiry = Duration.seconds(5)
 const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
 
 /**
- * Stops pulling and naks what the client still holds: `stop()` ends the iterator after the messages it has
- * buffered, and a `next()` cut short by interruption still resolves with the message it took. Naked, they are
- * redelivered after `releaseDelay` (to another instance) instead of after the ack wait. Messages the server sends
- * after the stop reaches it cannot be seen here; they come back after the ack wait.
+ * Forwards the messages of a pull session to the inbox, one at a time and in order, waiting for room when it is
+ * full: a plain loop over the iterator, with no effect (and no fiber suspension) per message. It returns when the
+ * iterator ends; once the session stops, it gives back (naks) the message it holds and returns.
+ */
+const forward = async (pull: PullSession, inbox: Inbox, toRaw: (m: JsMsg) => RawMessage): Promise<void> => {
+  const delay = Duration.toMillis(releaseDelay)
+  while (!pull.stopped) {
+    const r = await pull.iterator.next()
+    if (r.done === true) return
+    if (pull.stopped) {
+      r.value.nak(delay)
+      return
+    }
+    const raw = toRaw(r.value)
+    while (!inbox.offer(raw)) {
+      await new Promise<void>((resolve) => {
+        const forget = inbox.onSpace(resolve)
+        pull.wake = () => {
+          forget()
+          resolve()
+        }
+      })
+      pull.wake = undefined
+      if (pull.stopped) {
+        r.value.nak(delay)
+        return
+      }
+    }
+  }
+}
+
+/**
+ * Stops pulling and naks what the client still holds: the forwarding loop gives back the message it has in hand
+ * and returns, then `stop()` ends the iterator after the messages it has buffered, each nak'd here. Naked, they
+ * are redelivered after `releaseDelay` (to another instance) instead of after the ack wait. Messages the server
+ * sends after the stop reaches it cannot be seen here; they come back after the ack wait.
  */
 const stopPull = (pull: PullSession): Effect.Effect<void> =>
   Effect.promise(async () => {
+    pull.stopped = true
+    const wake = pull.wake
+    pull.wake = undefined
     pull.messages.stop()
+    // The loop is waiting for room (woken here) or for a message (`stop` ends that wait).
+    if (wake !== undefined) wake()
+    await pull.forwarding?.catch(() => undefined)
     const delay = Duration.toMillis(releaseDelay)
-    let result = pull.pending ?? pull.iterator.next()
-    for (let r = await result; r.done !== true; r = await result) {
-      r.value.nak(delay)
-      result = pull.iterator.next()
+    try {
+      for (let r = await pull.iterator.next(); r.done !== true; r = await pull.iterator.next()) r.value.nak(delay)
+    } catch {
+      // The iterator failed: what it held comes back after the ack wait.
     }
   }).pipe(
     // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
@@ -224,29 +267,75 @@ const stopPull = (pull: PullSession): Effect.Effect<void> =>
  * connection drains.
  */
 interface Settlements {
-  readonly defer: (send: () => void) => void
+  readonly ack: (message: JsMsg) => void
+  readonly nak: (message: JsMsg, delay: number) => void
   readonly flush: () => void
 }
 
 const makeSettlements = (): Settlements => {
-  let queued: Array<() => void> = []
+  // Parallel arrays (a delay, or -1 for an ack), not a closure per settlement.
+  let messages: Array<JsMsg> = []
+  let delays: Array<number> = []
   const flush = () => {
-    const sends = queued
-    queued = []
-    for (const send of sends) {
+    const sending = messages
+    const sendingDelays = delays
+    messages = []
+    delays = []
+    for (let i = 0; i < sending.length; i++) {
       try {
-        send()
+        const delay = sendingDelays[i]!
+        if (delay < 0) sending[i]!.ack()
+        else sending[i]!.nak(delay)
       } catch {
         // The connection closed: the server redelivers the message after its ack wait, as for a lost ack.
       }
     }
   }
+  const defer = (message: JsMsg, delay: number) => {
+    messages.push(message)
+    delays.push(delay)
+    if (messages.length === 1) setImmediate(flush)
+  }
   return {
-    defer: (send) => {
-      queued.push(send)
-      if (queued.length === 1) setImmediate(flush)
-    },
+    ack: (message) => defer(message, -1),
+    nak: (message, delay) => defer(message, Math.max(0, delay)),
     flush
+  }
+}
+
+/**
+ * A pulled message. Its settlements are methods (not closures or effects built per message): most messages are
+ * only ever acked.
+ */
+class JetStreamMessage implements RawMessage {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: Headers
+  readonly streamSequence: number
+  readonly deliveryCount: number
+  constructor(
+    readonly message: JsMsg,
+    readonly stream: string,
+    readonly consumer: string,
+    private readonly settlements: Settlements
+  ) {
+    this.subject = message.subject
+    this.data = message.data
+    this.headers = toHeaders(message.headers)
+    this.streamSequence = message.seq
+    this.deliveryCount = message.info.deliveryCount
+  }
+  ack(): void {
+    this.settlements.ack(this.message)
+  }
+  nak(delay: Duration.Duration): void {
+    this.settlements.nak(this.message, Duration.toMillis(delay))
+  }
+  term(reason: string): void {
+    this.message.term(reason)
+  }
+  working(): void {
+    this.message.working()
   }
 }
 
@@ -303,20 +392,6 @@ const makeEngine = (
       Effect.forkScoped
     )
 
-    const toRaw = (m: JsMsg, spec: { stream: string; durable: string }): RawMessage => ({
-      subject: m.subject,
-      data: m.data,
-      headers: toHeaders(m.headers),
-      stream: spec.stream,
-      consumer: spec.durable,
-      streamSequence: m.seq,
-      deliveryCount: m.info.deliveryCount,
-      ack: Effect.sync(() => settlements.defer(() => m.ack())),
-      nak: (delay) => Effect.sync(() => settlements.defer(() => m.nak(Duration.toMillis(delay)))),
-      term: (reason) => Effect.sync(() => m.term(reason)),
-      working: Effect.sync(() => m.working())
-    })
-
     const engine: Engine = {
       implementation: "jetstream",
       releaseDelay,
@@ -372,7 +447,7 @@ const makeEngine = (
               e
             )
         }),
-      pump: (spec, batch, deliver) => {
+      pump: (spec, batch, inbox) => {
         const fetchError = (e: unknown) =>
           core.busError(
             `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
@@ -380,6 +455,7 @@ const makeEngine = (
             true,
             e
           )
+        const toRaw = (m: JsMsg): RawMessage => new JetStreamMessage(m, spec.stream, spec.durable, settlements)
         // `consume` keeps pulling as its buffer empties (at most `batch` messages held here): the server streams
         // messages instead of waiting for a round trip per batch, and the client renews its pull after reconnects
         // and missed heartbeats.
@@ -388,29 +464,23 @@ const makeEngine = (
             Effect.tryPromise({
               try: async (): Promise<PullSession> => {
                 const messages = await consumer.consume({ max_messages: batch, expires: Duration.toMillis(pullExpiry) })
-                return { messages, iterator: messages[Symbol.asyncIterator](), pending: undefined }
+                return {
+                  messages,
+                  iterator: messages[Symbol.asyncIterator](),
+                  stopped: false,
+                  wake: undefined,
+                  forwarding: undefined
+                }
               },
               catch: fetchError
             }),
-            (pull) => {
-              const next = Effect.tryPromise({
-                try: () => {
-                  const result = pull.iterator.next()
-                  pull.pending = result
-                  return result.then((r) => {
-                    pull.pending = undefined
-                    return r
-                  })
-                },
-                catch: fetchError
-              })
-              const step: Effect.Effect<boolean, MessageBusError> = Effect.flatMap(next, (r) => {
-                if (r.done === true) return Effect.succeed(false)
-                const raw = toRaw(r.value, spec)
-                return deliver(raw).pipe(Effect.onInterrupt(() => raw.nak(releaseDelay)), Effect.as(true))
-              })
-              return Effect.repeat(step, { while: (more) => more })
-            },
+            // Interrupting this wait abandons it; the release stops the loop and gives back what it held.
+            (pull) =>
+              Effect.async<void, MessageBusError>((resume) => {
+                const forwarding = forward(pull, inbox, toRaw)
+                pull.forwarding = forwarding
+                forwarding.then(() => resume(Effect.void), (e: unknown) => resume(Effect.fail(fetchError(e))))
+              }),
             (pull) => stopPull(pull)
           )
         return Effect.tryPromise({ try: () => js.consumers.get(spec.stream, spec.durable), catch: fetchError }).pipe(

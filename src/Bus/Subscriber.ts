@@ -24,23 +24,27 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { isRetryable, MessageBusError } from "../Errors/index.js"
-import * as EventContext from "../Events/EventContext.js"
 import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import * as Correlation from "../Telemetry/Correlation.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import type { DeadLetterError, Handler, ReceivedEvent, SubscribeOptions, Subscription } from "./Bus.js"
 import * as DeadLetter from "./DeadLetter.js"
 import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, PublishFailure, RawMessage } from "./internal/engine.js"
+import * as Inbox from "./internal/inbox.js"
 
 /**
  * Defaults of {@link SubscribeOptions}.
@@ -219,44 +223,99 @@ export const writeDeadLetter = (
     Traceparent.withParentTraceparent(message.headers["traceparent"])
   )
 
-const decodeAndHandle = <A, I, E, R>(
-  definition: EventDefinition.EventDefinition<A, I>,
-  spec: ConsumerSpec,
-  handler: Handler<A, E, R>,
-  msg: RawMessage
-): Effect.Effect<unknown, unknown, R> =>
-  Effect.flatMap(EventEnvelope.decode(definition, msg.data), (decoded) => {
-    const event: ReceivedEvent<A> = {
-      ...decoded,
-      delivery: {
-        subject: msg.subject,
-        stream: msg.stream,
-        consumer: msg.consumer,
-        streamSequence: msg.streamSequence,
-        deliveryCount: msg.deliveryCount,
-        headers: msg.headers
-      }
-    }
-    const parent = Traceparent.parse(msg.headers["traceparent"])
-    return Effect.suspend(() => handler(event)).pipe(
-      Effect.withSpan(`Bus.consume ${definition.subject}`, {
-        kind: "consumer",
-        captureStackTrace: false,
-        // The producer's span is the parent; without a valid traceparent the message starts its own trace (not one
-        // under the long-lived subscription).
-        ...(Option.isSome(parent) ? { parent: Traceparent.toExternalSpan(parent.value) } : { root: true }),
-        attributes: {
-          "messaging.system": "nats",
-          "messaging.destination.name": msg.subject,
-          "messaging.consumer.group.name": spec.durable,
-          "messaging.message.id": decoded.envelope.event_id,
-          "messaging.nats.delivery_count": msg.deliveryCount,
-          "messaging.nats.stream_sequence": msg.streamSequence
-        }
-      }),
-      EventContext.within(EventContext.fromEnvelope(decoded.envelope))
-    )
+/** The FiberRefs a handler runs with that differ from its worker's. */
+interface HandlerRefs {
+  readonly context: Context.Context<never>
+  readonly correlationId: Option.Option<string>
+  readonly causationId: Option.Option<string>
+  readonly annotations: HashMap.HashMap<string, unknown>
+}
+
+const readHandlerRefs = (refs: FiberRefs.FiberRefs): HandlerRefs => ({
+  context: FiberRefs.getOrDefault(refs, FiberRef.currentContext),
+  correlationId: FiberRefs.getOrDefault(refs, Correlation.currentCorrelationId),
+  causationId: FiberRefs.getOrDefault(refs, Correlation.currentCausationId),
+  annotations: FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations)
+})
+
+const writeHandlerRefs = (refs: FiberRefs.FiberRefs, fiberId: FiberId.Single, values: HandlerRefs) =>
+  FiberRefs.updateManyAs(refs, {
+    entries: [
+      [FiberRef.currentContext, [[fiberId, values.context]]],
+      [Correlation.currentCorrelationId, [[fiberId, values.correlationId]]],
+      [Correlation.currentCausationId, [[fiberId, values.causationId]]],
+      [FiberRef.currentTracerSpanAnnotations, [[fiberId, values.annotations]]]
+    ]
   })
+
+/**
+ * The context a handler runs in, entered and left in one FiberRefs update each: the consumer span as the parent
+ * of what it does (`Effect.withParentSpan`), and the correlation and causation ids of the envelope, as FiberRefs
+ * and as span annotations (what `EventContext.within` sets). Done one combinator at a time, each `locally` copies
+ * the fiber's refs twice: most of what a message cost.
+ */
+class HandlerContext {
+  private previous: HandlerRefs | undefined
+  constructor(
+    private readonly span: Tracer.Span,
+    private readonly eventId: string,
+    private readonly correlationId: string | null
+  ) {}
+
+  /** Sets the handler's refs, keeping the worker's to restore. */
+  enter(fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
+    const before = readHandlerRefs(refs)
+    this.previous = before
+    let annotations = HashMap.set(before.annotations, Correlation.spanAttributes.causationId, this.eventId as unknown)
+    if (this.correlationId !== null) {
+      annotations = HashMap.set(annotations, Correlation.spanAttributes.correlationId, this.correlationId)
+    }
+    return writeHandlerRefs(refs, fiberId, {
+      context: Context.add(before.context, Tracer.ParentSpan, this.span),
+      correlationId: this.correlationId === null ? before.correlationId : Option.some(this.correlationId),
+      causationId: Option.some(this.eventId),
+      annotations
+    })
+  }
+
+  /** Restores the worker's refs. */
+  leave(fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
+    return this.previous === undefined ? refs : writeHandlerRefs(refs, fiberId, this.previous)
+  }
+}
+
+/** The consumer span's options: the producer's span as parent, the message's attributes and ids. */
+const consumerSpanOptions = (
+  spec: ConsumerSpec,
+  msg: RawMessage,
+  eventId: string,
+  correlationId: string | null
+): Tracer.SpanOptions => {
+  const parent = Traceparent.parse(msg.headers["traceparent"])
+  const attributes: Record<string, unknown> = {
+    "messaging.system": "nats",
+    "messaging.destination.name": msg.subject,
+    "messaging.consumer.group.name": spec.durable,
+    "messaging.message.id": eventId,
+    "messaging.nats.delivery_count": msg.deliveryCount,
+    "messaging.nats.stream_sequence": msg.streamSequence
+  }
+  // What `EventContext.within` annotates the spans opened inside it with (the span is made before it is entered).
+  if (correlationId !== null) attributes[Correlation.spanAttributes.correlationId] = correlationId
+  attributes[Correlation.spanAttributes.causationId] = eventId
+  // The producer's span is the parent; without a valid traceparent the message starts its own trace (not one under
+  // the long-lived subscription).
+  return Option.isSome(parent)
+    ? { kind: "consumer", captureStackTrace: false, parent: Traceparent.toExternalSpan(parent.value), attributes }
+    : { kind: "consumer", captureStackTrace: false, root: true, attributes }
+}
+
+/** Ends a span as `Effect.withSpan` does, with the exit of what ran in it. */
+const endSpan = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
+  if (span.status._tag === "Ended") return
+  const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+  span.end(timing ? Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos() : BigInt(0), exit)
+}
 
 /**
  * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
@@ -297,6 +356,7 @@ export const run = <A, I, E, R>(
       ])
     ) as Record<Metrics.ConsumeOutcome, Metric.Metric.Counter<number>>
     const handlerSeconds = Metrics.withLabels(Metrics.busHandlerDurationSeconds, labels)
+    const spanName = `Bus.consume ${definition.subject}`
     const record = (outcome: Metrics.ConsumeOutcome, seconds: number) =>
       Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, seconds))
 
@@ -306,13 +366,13 @@ export const run = <A, I, E, R>(
         let outcome: Metrics.ConsumeOutcome
         switch (verdict._tag) {
           case "Ack": {
-            yield* msg.ack
+            msg.ack()
             outcome = "ack"
             break
           }
           case "Nak": {
             // A handler interrupted by shutdown gives its message back as the engine gives back what it holds.
-            yield* msg.nak(Exit.isInterrupted(exit) ? engine.releaseDelay : verdict.delay)
+            msg.nak(Exit.isInterrupted(exit) ? engine.releaseDelay : verdict.delay)
             outcome = "nak"
             yield* Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
               Effect.annotateLogs({
@@ -328,7 +388,7 @@ export const run = <A, I, E, R>(
           case "DeadLetter": {
             const written = yield* Effect.either(writeDeadLetter(ctx, msg, verdict.error))
             if (written._tag === "Right") {
-              yield* msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+              msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
               outcome = "dead_lettered"
               yield* Effect.logError("Bus message dead-lettered").pipe(
                 Effect.annotateLogs({
@@ -342,7 +402,7 @@ export const run = <A, I, E, R>(
               )
             } else {
               // Never drop a message whose dead letter was not stored: leave it to redelivery (or the advisory).
-              yield* msg.nak(backoffFor(spec.backoff, msg.deliveryCount))
+              msg.nak(backoffFor(spec.backoff, msg.deliveryCount))
               outcome = "nak"
               yield* Effect.logError("Bus could not write a dead letter; message nak'd").pipe(
                 Effect.annotateLogs({ subject: msg.subject, consumer: spec.durable, error: written.left.message })
@@ -355,27 +415,82 @@ export const run = <A, I, E, R>(
         yield* record(outcome, (endedAt - startedAt) / 1000)
       })
 
-    // The hot path: one step before the handler and one after it. A success is acked and recorded in place; any
-    // other outcome goes through `settle`.
-    const processOne = (msg: RawMessage) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.withFiberRuntime<void, never, R>((fiber) => {
-          const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-          const startedAt = clock.unsafeCurrentTimeMillis()
-          inFlight.set(msg, startedAt)
-          return Effect.flatMap(Effect.exit(restore(decodeAndHandle(definition, spec, handler, msg))), (exit) => {
-            inFlight.delete(msg)
-            if (Exit.isFailure(exit)) return settle(msg, exit, startedAt)
-            return Effect.map(msg.ack, () => {
-              const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-              consumed.ack.unsafeUpdate(1, labels)
-              handlerSeconds.unsafeUpdate((clock.unsafeCurrentTimeMillis() - startedAt) / 1000, labels)
-            })
-          })
-        })
-      )
+    const ackAndRecord = (msg: RawMessage, startedAt: number, fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
+      msg.ack()
+      const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      consumed.ack.unsafeUpdate(1, labels)
+      handlerSeconds.unsafeUpdate((clock.unsafeCurrentTimeMillis() - startedAt) / 1000, labels)
+    }
 
-    const queue = yield* Queue.bounded<RawMessage>(batch)
+    const handleDecoded = (
+      msg: RawMessage,
+      decoded: EventEnvelope.DecodedEvent<A>,
+      startedAt: number,
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
+      restore: <X, E1, R1>(effect: Effect.Effect<X, E1, R1>) => Effect.Effect<X, E1, R1>
+    ): Effect.Effect<void, never, R> => {
+      const event: ReceivedEvent<A> = {
+        ...decoded,
+        delivery: {
+          subject: msg.subject,
+          stream: msg.stream,
+          consumer: msg.consumer,
+          streamSequence: msg.streamSequence,
+          deliveryCount: msg.deliveryCount,
+          headers: msg.headers
+        }
+      }
+      // As `EventContext.fromEnvelope` reads them, for `EventContext.within`.
+      const eventId = decoded.envelope.event_id
+      const correlationId = decoded.envelope.correlation_id ?? null
+      return Effect.flatMap(
+        Effect.makeSpan(spanName, consumerSpanOptions(spec, msg, eventId, correlationId)),
+        (span) => {
+          const context = new HandlerContext(span, eventId, correlationId)
+          return Effect.zipRight(
+            Effect.updateFiberRefs((fiberId, refs) => context.enter(fiberId, refs)),
+            Effect.matchCauseEffect(restore(Effect.suspend(() => handler(event))), {
+              onFailure: (cause) => {
+                endSpan(span, Exit.failCause(cause), fiber)
+                inFlight.delete(msg)
+                return Effect.zipRight(
+                  Effect.updateFiberRefs((fiberId, refs) => context.leave(fiberId, refs)),
+                  settle(msg, Exit.failCause(cause), startedAt)
+                )
+              },
+              onSuccess: (value) => {
+                endSpan(span, Exit.succeed(value), fiber)
+                inFlight.delete(msg)
+                ackAndRecord(msg, startedAt, fiber)
+                return Effect.updateFiberRefs((fiberId, refs) => context.leave(fiberId, refs))
+              }
+            })
+          )
+        }
+      )
+    }
+
+    // The hot path. A worker takes a message and enters the handler's context in uninterruptible steps (so that a
+    // taken message is always settled); only the handler runs interruptibly. A success is acked and recorded in
+    // place; any other outcome (a decode failure included) goes through `settle`.
+    const processOne = (
+      msg: RawMessage,
+      restore: <X, E1, R1>(effect: Effect.Effect<X, E1, R1>) => Effect.Effect<X, E1, R1>
+    ): Effect.Effect<void, never, R> =>
+      Effect.withFiberRuntime<void, never, R>((fiber) => {
+        const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        inFlight.set(msg, startedAt)
+        return Effect.matchCauseEffect(EventEnvelope.decode(definition, msg.data), {
+          onFailure: (cause) => {
+            inFlight.delete(msg)
+            return settle(msg, Exit.failCause(cause), startedAt)
+          },
+          onSuccess: (decoded) => handleDecoded(msg, decoded, startedAt, fiber, restore)
+        })
+      })
+
+    const inbox = Inbox.make(batch)
     const runScope = yield* Scope.make()
 
     // One ticker per subscription (not a timer per message): handlers still running get their messages'
@@ -383,11 +498,11 @@ export const run = <A, I, E, R>(
     // holds its message, which is redelivered and, if that keeps happening, dead-lettered via max deliveries.
     const inFlight = new Map<RawMessage, number>()
     const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.forEach(
-        [...inFlight].filter(([, startedAt]) => now - startedAt < Duration.toMillis(handlerTimeout)),
-        ([msg]) => msg.working,
-        { discard: true }
-      ))
+      Effect.sync(() => {
+        for (const [msg, startedAt] of [...inFlight]) {
+          if (now - startedAt < Duration.toMillis(handlerTimeout)) msg.working()
+        }
+      }))
     yield* tick.pipe(
       Effect.delay(Duration.times(spec.ackWait, 0.3)),
       Effect.forever,
@@ -395,8 +510,8 @@ export const run = <A, I, E, R>(
     )
 
     // What was pulled but not handed to a worker when fetching stops is nak'd by the engine, not left to the ack
-    // wait; what the local queue still holds is nak'd by `shutdown`.
-    const fetcher = yield* engine.pump(spec, batch, (msg) => Effect.asVoid(Queue.offer(queue, msg))).pipe(
+    // wait; what the inbox still holds is nak'd by `shutdown`.
+    const fetcher = yield* engine.pump(spec, batch, inbox).pipe(
       Effect.tapErrorCause((cause) =>
         Effect.logWarning("Bus consumer fetch failed; retrying", cause).pipe(
           Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
@@ -406,13 +521,22 @@ export const run = <A, I, E, R>(
       Effect.interruptible,
       Effect.forkDaemon
     )
+    // A worker handles messages while the inbox has some, with no scheduler hop between them (the runtime still
+    // yields every so many steps), parks when it is empty, and ends once it is closed and empty. It is only
+    // interruptible while it waits and inside the handler.
+    const worker: Effect.Effect<void, never, R> = Effect.uninterruptibleMask((restore) => {
+      const loop: Effect.Effect<void, never, R> = Effect.suspend(() => {
+        const msg = inbox.poll()
+        if (msg !== undefined) return Effect.flatMap(processOne(msg, restore), () => loop)
+        if (inbox.isClosed()) return Effect.void
+        return Effect.flatMap(restore(inbox.awaitMessage), () => loop)
+      })
+      return loop
+    })
     const workers = yield* Effect.forEach(
       Array.from({ length: concurrency }),
       // The handler's requirements are provided once per worker, not per message.
-      () =>
-        Effect.forkDaemon(
-          Effect.interruptible(Effect.provide(Effect.forever(Effect.flatMap(Queue.take(queue), processOne)), context))
-        ),
+      () => Effect.forkDaemon(Effect.provide(worker, context)),
       { discard: false }
     )
 
@@ -463,9 +587,9 @@ export const run = <A, I, E, R>(
       Effect.gen(function*() {
         ctx.running.delete(shutdown)
         yield* Fiber.interrupt(fetcher)
-        const buffered = yield* Queue.takeAll(queue)
-        yield* Effect.forEach(buffered, (msg) => msg.nak(engine.releaseDelay), { discard: true })
-        yield* Queue.shutdown(queue)
+        // Closing wakes the idle workers, which end; busy ones end after their current message.
+        const buffered = inbox.close()
+        for (const msg of buffered) msg.nak(engine.releaseDelay)
         // Finalizers are uninterruptible: the wait must be made interruptible for its timeout to take effect.
         const drained = yield* Fiber.awaitAll(workers).pipe(
           Effect.interruptible,

@@ -5,7 +5,7 @@
  * @internal
  */
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
@@ -48,7 +48,13 @@ export interface ConsumerSpec {
   readonly backoff: ReadonlyArray<Duration.Duration>
 }
 
-/** A delivered message with its settlement operations. @internal */
+/**
+ * A delivered message with its settlement operations. They are methods, not effects: the subscriber calls them from
+ * its own steps, and a message costs no effect (nor closure) per operation to build. They are fire-and-forget:
+ * nothing waits on the server.
+ *
+ * @internal
+ */
 export interface RawMessage {
   readonly subject: string
   readonly data: Uint8Array
@@ -57,11 +63,38 @@ export interface RawMessage {
   readonly consumer: string
   readonly streamSequence: number
   readonly deliveryCount: number
-  readonly ack: Effect.Effect<void>
-  readonly nak: (delay: Duration.Duration) => Effect.Effect<void>
-  readonly term: (reason: string) => Effect.Effect<void>
-  readonly working: Effect.Effect<void>
+  ack(): void
+  nak(delay: Duration.Duration): void
+  term(reason: string): void
+  /** Extends the ack wait of a message still being handled. */
+  working(): void
 }
+
+/**
+ * Where an engine hands pulled messages over: the subscription's bounded buffer, that its workers take from.
+ *
+ * @internal
+ */
+export interface Inbox {
+  /** Hands a message over if there is room (and the inbox is open): `false` leaves it with the caller. */
+  readonly offer: (message: RawMessage) => boolean
+  /**
+   * Calls `f` once, when the inbox next has room or closes. Returns a function that forgets `f`. One waiter at a
+   * time: an inbox has one producer.
+   */
+  readonly onSpace: (f: () => void) => () => void
+}
+
+/**
+ * Waits until the inbox has room (or has closed), for engines written as effects.
+ *
+ * @internal
+ */
+export const awaitSpace = (inbox: Inbox): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const forget = inbox.onSpace(() => resume(Effect.void))
+    return Effect.sync(forget)
+  })
 
 /** A stored message read back by sequence. @internal */
 export interface StoredMessage {
@@ -90,14 +123,11 @@ export interface Engine {
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, PublishFailure>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>
   /**
-   * Pulls messages (at most `batch` held locally) and hands each to `deliver`, one at a time, until interrupted
-   * or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but did not deliver.
+   * Pulls messages (at most `batch` held locally) and offers each to `inbox`, in order, waiting for room when it
+   * is full, until interrupted or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but
+   * did not hand over.
    */
-  readonly pump: (
-    spec: ConsumerSpec,
-    batch: number,
-    deliver: (message: RawMessage) => Effect.Effect<void>
-  ) => Effect.Effect<never, MessageBusError>
+  readonly pump: (spec: ConsumerSpec, batch: number, inbox: Inbox) => Effect.Effect<never, MessageBusError>
   /** Max-deliveries advisories of one consumer, listened to for as long as the scope is open. */
   readonly maxDeliveries: (
     spec: ConsumerSpec

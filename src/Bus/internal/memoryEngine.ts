@@ -14,15 +14,16 @@ import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
 import * as DeadLetter from "../DeadLetter.js"
 import * as core from "./core.js"
-import type {
-  ConsumerSpec,
-  Engine,
-  Headers,
-  MaxDeliveriesAdvisory,
-  PublishFailure,
-  RawAck,
-  RawMessage,
-  StoredMessage
+import {
+  awaitSpace,
+  type ConsumerSpec,
+  type Engine,
+  type Headers,
+  type MaxDeliveriesAdvisory,
+  type PublishFailure,
+  type RawAck,
+  type RawMessage,
+  type StoredMessage
 } from "./engine.js"
 
 interface MemStream {
@@ -67,7 +68,13 @@ export const make = (options: {
     }
     const consumerKey = (stream: string, durable: string) => `${stream}/${durable}`
 
-    const collect = (consumer: MemConsumer, stream: MemStream, batch: number, now: number): Array<RawMessage> => {
+    const collect = (
+      consumer: MemConsumer,
+      stream: MemStream,
+      batch: number,
+      clock: Clock.Clock
+    ): Array<RawMessage> => {
+      const now = clock.unsafeCurrentTimeMillis()
       const out: Array<RawMessage> = []
       const { spec } = consumer
       const due = [...consumer.pending.entries()].filter(([, p]) => p.due <= now).sort(([a], [b]) => a - b)
@@ -91,7 +98,7 @@ export const make = (options: {
         }
         pending.deliveries += 1
         pending.due = now + Duration.toMillis(spec.ackWait)
-        out.push(delivered(consumer, stored, pending.deliveries))
+        out.push(delivered(consumer, stored, pending.deliveries, clock))
       }
       while (out.length < batch && consumer.cursor <= stream.last) {
         const sequence = consumer.cursor
@@ -99,19 +106,24 @@ export const make = (options: {
         const stored = stream.messages.get(sequence)
         if (stored === undefined || !Streams.subjectMatches(spec.filterSubject, stored.subject)) continue
         consumer.pending.set(sequence, { deliveries: 1, due: now + Duration.toMillis(spec.ackWait) })
-        out.push(delivered(consumer, stored, 1))
+        out.push(delivered(consumer, stored, 1, clock))
       }
       return out
     }
 
-    const delivered = (consumer: MemConsumer, stored: StoredMessage, deliveryCount: number): RawMessage => {
+    // Settlements read the time from the clock of the pump that delivered the message (`TestClock` in tests).
+    const delivered = (
+      consumer: MemConsumer,
+      stored: StoredMessage,
+      deliveryCount: number,
+      clock: Clock.Clock
+    ): RawMessage => {
       const { spec } = consumer
-      const settle = (f: (pending: Pending, now: number) => void) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            const pending = consumer.pending.get(stored.sequence)
-            if (pending !== undefined && pending.deliveries === deliveryCount) f(pending, now)
-          }))
+      const settle = (f: (pending: Pending, now: number) => void) => () => {
+        const pending = consumer.pending.get(stored.sequence)
+        if (pending !== undefined && pending.deliveries === deliveryCount) f(pending, clock.unsafeCurrentTimeMillis())
+      }
+      const remove = settle(() => consumer.pending.delete(stored.sequence))
       return {
         subject: stored.subject,
         data: stored.data,
@@ -120,13 +132,13 @@ export const make = (options: {
         consumer: spec.durable,
         streamSequence: stored.sequence,
         deliveryCount,
-        ack: settle(() => consumer.pending.delete(stored.sequence)),
-        term: () => settle(() => consumer.pending.delete(stored.sequence)),
+        ack: remove,
+        term: remove,
         nak: (delay) =>
           settle((pending, now) => {
             pending.due = now + Duration.toMillis(delay)
             wake()
-          }),
+          })(),
         working: settle((pending, now) => {
           pending.due = now + Duration.toMillis(spec.ackWait)
         })
@@ -135,10 +147,11 @@ export const make = (options: {
 
     const pull = (consumer: MemConsumer, batch: number): Effect.Effect<Array<RawMessage>> =>
       Effect.gen(function*() {
+        const clock = yield* Effect.clock
         while (true) {
           const stream = streams.get(consumer.spec.stream)
-          const now = yield* Clock.currentTimeMillis
-          const out = stream === undefined ? [] : collect(consumer, stream, batch, now)
+          const now = clock.unsafeCurrentTimeMillis()
+          const out = stream === undefined ? [] : collect(consumer, stream, batch, clock)
           if (out.length > 0) return out
           let next = Number.POSITIVE_INFINITY
           for (const pending of consumer.pending.values()) next = Math.min(next, pending.due)
@@ -202,17 +215,23 @@ export const make = (options: {
           else consumers.set(key, { spec, cursor: 1, pending: new Map() })
           return Effect.void
         }),
-      pump: (spec, batch, deliver) =>
+      pump: (spec, batch, inbox) =>
         Effect.suspend(() => {
           const consumer = consumers.get(consumerKey(spec.stream, spec.durable))
           if (consumer === undefined) return Effect.fail(notFound("fetch", spec.stream))
+          const offer = (message: RawMessage): Effect.Effect<void> =>
+            Effect.suspend(() =>
+              inbox.offer(message) ? Effect.void : Effect.zipRight(awaitSpace(inbox), offer(message))
+            )
           return Effect.forever(Effect.flatMap(pull(consumer, batch), (pulled) => {
             let delivered = 0
-            return Effect.forEach(pulled, (message) => Effect.map(deliver(message), () => delivered++), {
+            return Effect.forEach(pulled, (message) => Effect.map(offer(message), () => delivered++), {
               discard: true
             }).pipe(
               Effect.onInterrupt(() =>
-                Effect.forEach(pulled.slice(delivered), (message) => message.nak(Duration.zero), { discard: true })
+                Effect.sync(() => {
+                  for (const message of pulled.slice(delivered)) message.nak(Duration.zero)
+                })
               )
             )
           }))
