@@ -235,6 +235,8 @@ export interface MakeOptions {
   readonly metadata?: { readonly [key: string]: unknown } | undefined
   /** Build from this context (for example a response context) instead of a new one. */
   readonly context?: EventContext.EventContext | undefined
+  /** `trace_id`; defaults to the current span's trace id, else the correlation id, else a new UUIDv7. */
+  readonly traceId?: string | undefined
 }
 
 /**
@@ -310,7 +312,8 @@ export const make = <A, I>(
             correlationId: options.correlationId ??
               Option.getOrElse(fiber.getFiberRef(Correlation.currentCorrelationId), () => randomUUID()),
             idempotencyKey: options.idempotencyKey,
-            metadata: options.metadata
+            metadata: options.metadata,
+            traceId: options.traceId
           }),
           build
         )
