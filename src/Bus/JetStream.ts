@@ -28,6 +28,7 @@ import {
   type NatsConnection
 } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
+import * as Chunk from "effect/Chunk"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -45,7 +46,7 @@ import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as DeadLetter from "./DeadLetter.js"
 import * as core from "./internal/core.js"
-import type { Engine, Headers, Inbox, PublishFailure, RawMessage } from "./internal/engine.js"
+import type { Engine, Headers, Inbox, PublishFailure, RawMessage, StoredMessage } from "./internal/engine.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -198,6 +199,10 @@ const pullExpiry = Duration.seconds(5)
  * another one twice (nats-io/nats-server#5305, #5338); later servers skip it, and the delay only costs seconds.
  */
 const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
+
+/** A stream read (`readStream`, dead-letter listing): messages per request, and how long a request waits. */
+const readBatch = 256
+const readExpiry = Duration.seconds(2)
 
 /**
  * Forwards the messages of a pull session to the inbox, one at a time and in order, waiting for room when it is
@@ -550,12 +555,49 @@ const makeEngine = (
             headers: toHeaders(m.header)
           })
         )),
-      streamBounds: (stream) =>
-        Effect.tryPromise({
-          try: () => jsm.streams.info(stream),
-          catch: (e) =>
-            core.busError(`Cannot read stream ${stream}: ${errorMessage(e)}`, { operation: "info", stream }, true, e)
-        }).pipe(Effect.map((info) => ({ first: info.state.first_seq, last: info.state.last_seq }))),
+      readStream: (stream, filterSubject) => {
+        const readError = (e: unknown) =>
+          core.busError(`Cannot read stream ${stream}: ${errorMessage(e)}`, { operation: "read", stream }, true, e)
+        // An ordered consumer (ephemeral, flow-controlled, removed by the server once idle) read one batch per
+        // request, instead of one request per stored message.
+        const page = (consumer: Consumer, last: number) =>
+          Effect.tryPromise({
+            try: async (): Promise<readonly [Chunk.Chunk<StoredMessage>, Option.Option<Consumer>]> => {
+              const batch = await consumer.fetch({ max_messages: readBatch, expires: Duration.toMillis(readExpiry) })
+              const out: Array<StoredMessage> = []
+              let done = false
+              for await (const m of batch) {
+                out.push({ subject: m.subject, sequence: m.seq, data: m.data, headers: toHeaders(m.headers) })
+                if (m.info.pending === 0 || m.seq >= last) {
+                  done = true
+                  break
+                }
+              }
+              // A batch that expires empty: what was counted has gone meanwhile (deleted, or past its max age).
+              return [Chunk.unsafeFromArray(out), done || out.length === 0 ? Option.none() : Option.some(consumer)]
+            },
+            catch: readError
+          })
+        return Stream.unwrap(Effect.tryPromise({
+          try: async () => {
+            const info = await jsm.streams.info(
+              stream,
+              filterSubject === undefined ? undefined : { subjects_filter: filterSubject }
+            )
+            const count = filterSubject === undefined
+              ? info.state.messages
+              : Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0)
+            if (count === 0) return Stream.empty
+            const consumer = await js.consumers.get(
+              stream,
+              // One subject as a string: `filter_subject`, which servers before 2.10 accept (an array needs 2.10).
+              filterSubject === undefined ? {} : { filter_subjects: filterSubject }
+            )
+            return Stream.paginateChunkEffect(consumer, (c) => page(c, info.state.last_seq))
+          },
+          catch: readError
+        }))
+      },
       deleteMessage: (stream, sequence) =>
         Effect.tryPromise({
           try: () => jsm.streams.deleteMessage(stream, sequence, false),

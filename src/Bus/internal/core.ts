@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
@@ -11,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import { MessageBusError, ValidationError } from "../../Errors/index.js"
 import type * as EventDefinition from "../../Events/EventDefinition.js"
@@ -150,23 +152,30 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
           }))
       })
 
-    const scanDeadLetters = (filter: DeadLetterFilter | undefined) =>
-      Effect.gen(function*() {
-        const bounds = yield* engine.streamBounds(DeadLetterModule.stream.name)
-        const out: Array<DeadLetter> = []
-        const limit = filter?.limit ?? Number.POSITIVE_INFINITY
-        for (let seq = Math.max(1, bounds.first); seq <= bounds.last && out.length < limit; seq++) {
-          const stored = yield* engine.getMessage(DeadLetterModule.stream.name, seq)
-          if (Option.isNone(stored)) continue
-          const letter = DeadLetterModule.decode(seq, stored.value.data)
-          if (letter === undefined) continue
-          if (filter?.stream !== undefined && letter.stream !== filter.stream) continue
-          if (filter?.consumer !== undefined && letter.consumer !== filter.consumer) continue
-          if (filter?.subject !== undefined && letter.subject !== filter.subject) continue
-          out.push(letter)
-        }
-        return out as ReadonlyArray<DeadLetter>
-      })
+    // Filtered by subject on the server when the stream is given (`dlq.<stream>.<consumer>` or `dlq.<stream>.>`),
+    // by record fields here; the read stops once `limit` records matched.
+    const scanDeadLetters = (
+      filter: DeadLetterFilter | undefined
+    ): Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError> => {
+      const subjectFilter = filter?.stream === undefined
+        ? undefined
+        : filter.consumer === undefined
+        ? `${DeadLetterModule.subjectFor(filter.stream, "")}>`
+        : DeadLetterModule.subjectFor(filter.stream, filter.consumer)
+      const letters = engine.readStream(DeadLetterModule.stream.name, subjectFilter).pipe(
+        Stream.filterMap((stored) => {
+          const letter = DeadLetterModule.decode(stored.sequence, stored.data)
+          if (letter === undefined) return Option.none()
+          if (filter?.stream !== undefined && letter.stream !== filter.stream) return Option.none()
+          if (filter?.consumer !== undefined && letter.consumer !== filter.consumer) return Option.none()
+          if (filter?.subject !== undefined && letter.subject !== filter.subject) return Option.none()
+          return Option.some(letter)
+        })
+      )
+      return Stream.runCollect(filter?.limit === undefined ? letters : Stream.take(letters, filter.limit)).pipe(
+        Effect.map(Chunk.toReadonlyArray)
+      )
+    }
 
     const replayOne = (letter: DeadLetter) => {
       const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`

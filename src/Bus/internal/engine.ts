@@ -136,10 +136,11 @@ export interface Engine {
     stream: string,
     sequence: number
   ) => Effect.Effect<Option.Option<StoredMessage>, MessageBusError>
-  /** Sequences currently in a stream (first..last), for scans. */
-  readonly streamBounds: (
-    stream: string
-  ) => Effect.Effect<{ readonly first: number; readonly last: number }, MessageBusError>
+  /**
+   * The messages of a stream (those on `filterSubject`, when given) in sequence order, read in batches: those
+   * stored when the read starts, and any stored while it runs. Ends after the last one.
+   */
+  readonly readStream: (stream: string, filterSubject?: string) => Stream.Stream<StoredMessage, MessageBusError>
   readonly deleteMessage: (stream: string, sequence: number) => Effect.Effect<void, MessageBusError>
   readonly consumerLag: (stream: string, durable: string) => Effect.Effect<ConsumerLag, MessageBusError>
   readonly health: Effect.Effect<Omit<BusHealth, "subscriptions">>

@@ -251,14 +251,15 @@ export const make = (options: {
           if (s === undefined) return Effect.fail(notFound("get", stream))
           return Effect.succeed(Option.fromNullable(s.messages.get(sequence)))
         }),
-      streamBounds: (stream) =>
-        Effect.suspend(() => {
+      readStream: (stream, filterSubject) =>
+        Stream.unwrap(Effect.suspend(() => {
           const s = streams.get(stream)
-          if (s === undefined) return Effect.fail(notFound("info", stream))
-          let first = s.last + 1
-          for (const sequence of s.messages.keys()) first = Math.min(first, sequence)
-          return Effect.succeed({ first, last: s.last })
-        }),
+          if (s === undefined) return Effect.fail(notFound("read", stream))
+          const stored = [...s.messages.values()]
+            .filter((m) => filterSubject === undefined || Streams.subjectMatches(filterSubject, m.subject))
+            .sort((a, b) => a.sequence - b.sequence)
+          return Effect.succeed(Stream.fromIterable(stored))
+        })),
       deleteMessage: (stream, sequence) =>
         Effect.sync(() => {
           streams.get(stream)?.messages.delete(sequence)
