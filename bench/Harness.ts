@@ -42,6 +42,8 @@ export interface CaseResult {
   readonly ratio_p75: number
   /** Median toolkit ops/s over median baseline ops/s, for comparison with earlier figures. */
   readonly ratio_of_medians: number
+  /** Ops/s of every round, in order. */
+  readonly rounds: { readonly toolkit: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
   readonly target: number
   readonly meets_target: boolean
 }
@@ -95,17 +97,25 @@ export const machine = () => ({
   platform: `${Os.platform()} ${Os.release()}`
 })
 
-/** Runs every case (warm-up round first, then `rounds` alternating rounds), prints and writes the results. */
+/**
+ * Runs every case (`BENCH_WARMUP_ROUNDS` unmeasured rounds of each variant first, default 2, then `rounds`
+ * alternating rounds), prints and writes the results.
+ */
 export const run = async (
   name: string,
   cases: ReadonlyArray<Case>,
   options: { readonly rounds?: number; readonly meta?: Record<string, unknown> } = {}
 ): Promise<Record<string, CaseResult>> => {
   const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 7)
+  const warmups = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2)
   const results: Record<string, CaseResult> = {}
   for (const c of cases) {
-    await measure(c.toolkit, Math.max(1, Math.floor(c.ops / 5)))
-    await measure(c.baseline, Math.max(1, Math.floor(c.ops / 5)))
+    // Warm-up: full rounds, unmeasured. The toolkit has more code for the JIT to optimise than the raw client;
+    // a short warm-up left its first measured rounds up to twice as slow as the later ones.
+    for (let w = 0; w < warmups; w++) {
+      await measure(c.toolkit, c.ops)
+      await measure(c.baseline, c.ops)
+    }
     const toolkit: Array<number> = []
     const baseline: Array<number> = []
     for (let round = 0; round < rounds; round++) {
@@ -129,6 +139,7 @@ export const run = async (
       ratio_p25: paired.p25,
       ratio_p75: paired.p75,
       ratio_of_medians: Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3)),
+      rounds: { toolkit: toolkit.map(Math.round), baseline: baseline.map(Math.round) },
       target: c.target,
       meets_target: ratio >= c.target
     }
@@ -144,7 +155,7 @@ export const run = async (
   writeFileSync(
     out,
     JSON.stringify(
-      { benchmark: name, rounds, machine: machine(), date: new Date().toISOString(), ...options.meta, results },
+      { benchmark: name, rounds, warmup_rounds: warmups, machine: machine(), date: new Date().toISOString(), ...options.meta, results },
       null,
       2
     ) + "\n"
