@@ -221,7 +221,9 @@ const forward = async (pull: PullSession, inbox: Inbox, toRaw: (m: JsMsg) => Raw
     const raw = toRaw(r.value)
     while (!inbox.offer(raw)) {
       await new Promise<void>((resolve) => {
-        const forget = inbox.onSpace(resolve)
+        // A closed inbox (the subscription is stopping) refuses everything: hold the message until this session
+        // stops, rather than offering again and again.
+        const forget = inbox.isClosed() ? () => undefined : inbox.onSpace(resolve)
         pull.wake = () => {
           forget()
           resolve()

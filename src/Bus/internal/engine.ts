@@ -83,6 +83,8 @@ export interface Inbox {
    * time: an inbox has one producer.
    */
   readonly onSpace: (f: () => void) => () => void
+  /** Whether the subscription closed its inbox (it is stopping): offers are refused from then on. */
+  readonly isClosed: () => boolean
 }
 
 /**

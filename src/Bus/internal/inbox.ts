@@ -26,8 +26,6 @@ export interface Inbox extends EngineInbox {
   readonly poll: () => RawMessage | undefined
   /** Waits until a message may be there to `poll`, or the inbox closed. */
   readonly awaitMessage: Effect.Effect<void>
-  /** Whether the inbox closed: offers are refused and waiting workers have been woken. */
-  readonly isClosed: () => boolean
   /** Closes the inbox and returns what it still held. */
   readonly close: () => ReadonlyArray<RawMessage>
 }

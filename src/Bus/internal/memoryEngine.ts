@@ -219,9 +219,15 @@ export const make = (options: {
         Effect.suspend(() => {
           const consumer = consumers.get(consumerKey(spec.stream, spec.durable))
           if (consumer === undefined) return Effect.fail(notFound("fetch", spec.stream))
+          // A closed inbox refuses everything: wait to be interrupted (the subscription is stopping), which naks
+          // what was not handed over, rather than offering again and again.
           const offer = (message: RawMessage): Effect.Effect<void> =>
             Effect.suspend(() =>
-              inbox.offer(message) ? Effect.void : Effect.zipRight(awaitSpace(inbox), offer(message))
+              inbox.offer(message)
+                ? Effect.void
+                : inbox.isClosed()
+                ? Effect.never
+                : Effect.zipRight(awaitSpace(inbox), offer(message))
             )
           return Effect.forever(Effect.flatMap(pull(consumer, batch), (pulled) => {
             let delivered = 0
