@@ -155,7 +155,15 @@ export const run = async (
   writeFileSync(
     out,
     JSON.stringify(
-      { benchmark: name, rounds, warmup_rounds: warmups, machine: machine(), date: new Date().toISOString(), ...options.meta, results },
+      {
+        benchmark: name,
+        rounds,
+        warmup_rounds: warmups,
+        machine: machine(),
+        date: new Date().toISOString(),
+        ...options.meta,
+        results
+      },
       null,
       2
     ) + "\n"
