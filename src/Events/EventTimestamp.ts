@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import type * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
 
 /**
  * What `datetime.fromisoformat` made of a string: the wall-clock fields and the UTC offset, if any.
@@ -245,9 +246,6 @@ export const toEpochMicros = (parsed: ParsedDateTime): number =>
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0")
 
-let lastSeconds = Number.NaN
-let lastBase = ""
-
 /**
  * Formats an instant (microseconds since the epoch) as Python's `datetime.now(timezone.utc).isoformat()`
  * does: `+00:00`, and microseconds unless they are zero.
@@ -262,18 +260,7 @@ let lastBase = ""
  * @since 0.1.0
  * @category formatting
  */
-export const format = (epochMicros: number): string => {
-  const micros = ((epochMicros % 1_000_000) + 1_000_000) % 1_000_000
-  const seconds = (epochMicros - micros) / 1_000_000
-  // Events published within the same second share the date-time part: format it once per second.
-  if (seconds !== lastSeconds) {
-    const date = new Date(seconds * 1000)
-    lastBase = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T` +
-      `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
-    lastSeconds = seconds
-  }
-  return micros === 0 ? `${lastBase}+00:00` : `${lastBase}.${pad(micros, 6)}+00:00`
-}
+export const format = (epochMicros: number): string => UtcTimestamp.format(epochMicros, "+00:00")
 
 /**
  * Formats an instant at a UTC offset (in minutes), as Python's `isoformat()` of an aware datetime; `"Z"` for

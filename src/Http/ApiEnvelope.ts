@@ -19,6 +19,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { type ErrorBody, toResponseBody } from "../Errors/ErrorResponse.js"
 import { currentCorrelationId, currentRequestId, makeRequestId } from "../Telemetry/Correlation.js"
+import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
 import * as Pagination from "./Pagination.js"
 
 /**
@@ -40,21 +41,6 @@ export const Meta = Schema.Struct({
  */
 export type Meta = typeof Meta.Type
 
-// The date and time up to the seconds change once a second: the last one formatted is kept.
-let cachedSecond = -1
-let cachedBase = ""
-
-const formatMicros = (epochMicros: number, suffix: string): string => {
-  const micros = epochMicros % 1_000_000
-  const second = (epochMicros - micros) / 1_000_000
-  if (second !== cachedSecond) {
-    // toISOString is native; of its output only the part up to the seconds is kept.
-    cachedBase = new Date(second * 1000).toISOString().slice(0, 19)
-    cachedSecond = second
-  }
-  return micros === 0 ? cachedBase + suffix : `${cachedBase}.${String(micros).padStart(6, "0")}${suffix}`
-}
-
 /**
  * Formats an instant given in microseconds since the epoch as Python's `isoformat()` does (fraction only when
  * it is not zero), with the given zone suffix (`"Z"` for pydantic, `"+00:00"` for `datetime.isoformat()`).
@@ -63,16 +49,19 @@ const formatMicros = (epochMicros: number, suffix: string): string => {
  * @category formatting
  */
 export const formatTimestamp = (epochMicros: bigint, suffix: "Z" | "+00:00" = "Z"): string => {
-  if (epochMicros >= 0n && epochMicros <= maxSafeMicros) return formatMicros(Number(epochMicros), suffix)
+  if (epochMicros >= minSafeMicros && epochMicros <= maxSafeMicros) {
+    return UtcTimestamp.format(Number(epochMicros), suffix)
+  }
   const micros = Number(epochMicros % 1_000_000n)
   const base = new Date(Number(epochMicros / 1000n)).toISOString().slice(0, 19)
   return `${base}${micros === 0 ? "" : `.${String(micros).padStart(6, "0")}`}${suffix}`
 }
 
 const maxSafeMicros = BigInt(Number.MAX_SAFE_INTEGER)
+const minSafeMicros = BigInt(Number.MIN_SAFE_INTEGER)
 
 const timestampOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>, suffix: "Z" | "+00:00"): string =>
-  formatMicros(
+  UtcTimestamp.format(
     Number(Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos() / 1000n),
     suffix
   )

@@ -95,3 +95,10 @@ export {
    */
   metricsText
 } from "./Telemetry.js"
+
+/**
+ * Instants formatted as the Python services write them (`datetime.isoformat()`, `+00:00` or `Z`).
+ *
+ * @since 0.1.0
+ */
+export * as UtcTimestamp from "./UtcTimestamp.js"
