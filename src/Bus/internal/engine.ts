@@ -140,7 +140,7 @@ export interface Engine {
   ) => Effect.Effect<Option.Option<StoredMessage>, MessageBusError>
   /**
    * The messages of a stream (those on `filterSubject`, when given) in sequence order, read in batches: those
-   * stored when the read starts, and any stored while it runs. Ends after the last one.
+   * stored when the read starts (messages stored while it runs may or may not be included). Ends after the last.
    */
   readonly readStream: (stream: string, filterSubject?: string) => Stream.Stream<StoredMessage, MessageBusError>
   readonly deleteMessage: (stream: string, sequence: number) => Effect.Effect<void, MessageBusError>
