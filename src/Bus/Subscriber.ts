@@ -250,9 +250,9 @@ const writeHandlerRefs = (refs: FiberRefs.FiberRefs, fiberId: FiberId.Single, va
 
 /**
  * The context a handler runs in, entered and left in one FiberRefs update each: the consumer span as the parent
- * of what it does (`Effect.withParentSpan`), and the correlation and causation ids of the envelope, as FiberRefs
- * and as span annotations (what `EventContext.within` sets). Done one combinator at a time, each `locally` copies
- * the fiber's refs twice: most of what a message cost.
+ * of what it does (`Effect.withParentSpan`), and the correlation and causation ids of the envelope as
+ * `EventContext.within` sets them (`Correlation.refsWithIds`). Done one combinator at a time, each `locally`
+ * copies the fiber's refs twice: most of what a message cost.
  */
 class HandlerContext {
   private previous: HandlerRefs | undefined
@@ -264,18 +264,11 @@ class HandlerContext {
 
   /** Sets the handler's refs, keeping the worker's to restore. */
   enter(fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
-    const before = readHandlerRefs(refs)
-    this.previous = before
-    let annotations = HashMap.set(before.annotations, Correlation.spanAttributes.causationId, this.eventId as unknown)
-    if (this.correlationId !== null) {
-      annotations = HashMap.set(annotations, Correlation.spanAttributes.correlationId, this.correlationId)
-    }
-    return writeHandlerRefs(refs, fiberId, {
-      context: Context.add(before.context, Tracer.ParentSpan, this.span),
-      correlationId: this.correlationId === null ? before.correlationId : Option.some(this.correlationId),
-      causationId: Option.some(this.eventId),
-      annotations
-    })
+    this.previous = readHandlerRefs(refs)
+    return Correlation.refsWithIds(fiberId, refs, {
+      correlationId: this.correlationId ?? undefined,
+      causationId: this.eventId
+    }, { parentSpan: this.span })
   }
 
   /** Restores the worker's refs. */

@@ -120,7 +120,8 @@ const updatedRefs = (
   refs: FiberRefs.FiberRefs,
   entries: ReadonlyArray<IdEntry>,
   values: ReadonlyArray<Option.Option<string>>,
-  annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>
+  annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>,
+  context?: Context.Context<never>
 ): FiberRefs.FiberRefs =>
   FiberRefs.updateManyAs(refs, {
     entries: [
@@ -128,7 +129,8 @@ const updatedRefs = (
         fiberId,
         annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
       ]]],
-      ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const)
+      ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const),
+      ...(context === undefined ? [] : [[FiberRef.currentContext, [[fiberId, context]]] as const])
     ]
   })
 
@@ -139,18 +141,53 @@ const update = (
 ): Effect.Effect<void> =>
   Effect.updateFiberRefs((fiberId, refs) => updatedRefs(fiberId, refs, entries, values, annotations))
 
+const annotateWith = (entries: ReadonlyArray<IdEntry>) => (current: HashMap.HashMap<string, unknown>) => {
+  let annotated = current
+  for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
+  return annotated
+}
+
+/**
+ * A fiber's refs with ids set as {@link setIds} sets them (their FiberRefs and the span annotations for spans
+ * opened later), and optionally a parent span for those spans, in one FiberRefs update: for code that enters a
+ * context on its own fiber's refs (`Effect.updateFiberRefs`), such as the Bus handling a message. It does not
+ * touch the span that is current.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Correlation } from "@glam/shared/Telemetry"
+ *
+ * const enter = Effect.updateFiberRefs((fiberId, refs) =>
+ *   Correlation.refsWithIds(fiberId, refs, { correlationId: "corr_4f9a1c2b7d3e", causationId: eventId })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const refsWithIds = (
+  fiberId: FiberId.Runtime,
+  refs: FiberRefs.FiberRefs,
+  ids: Ids,
+  options?: { readonly parentSpan?: Tracer.AnySpan | undefined }
+): FiberRefs.FiberRefs => {
+  const entries = entriesOf(ids)
+  const parentSpan = options?.parentSpan
+  const context = parentSpan === undefined
+    ? undefined
+    : Context.add(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan, parentSpan)
+  return updatedRefs(fiberId, refs, entries, entries.map(([, , id]) => Option.some(id)), annotateWith(entries), context)
+}
+
 // One step: the span that is current when the ids become known is read from the refs being updated.
-const set = (entries: ReadonlyArray<IdEntry>): Effect.Effect<void> =>
+const set = (ids: Ids): Effect.Effect<void> =>
   Effect.updateFiberRefs((fiberId, refs) => {
     const span = Context.getOption(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan)
     if (Option.isSome(span) && span.value._tag === "Span") {
-      for (const [, key, id] of entries) span.value.attribute(key, id)
+      for (const [, key, id] of entriesOf(ids)) span.value.attribute(key, id)
     }
-    return updatedRefs(fiberId, refs, entries, entries.map(([, , id]) => Option.some(id)), (current) => {
-      let annotated = current
-      for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
-      return annotated
-    })
+    return refsWithIds(fiberId, refs, ids)
   })
 
 /**
@@ -168,10 +205,7 @@ const set = (entries: ReadonlyArray<IdEntry>): Effect.Effect<void> =>
  * @since 0.1.0
  * @category combinators
  */
-export const setIds = (ids: Ids): Effect.Effect<void> => {
-  const entries = entriesOf(ids)
-  return entries.length === 0 ? Effect.void : set(entries)
-}
+export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length === 0 ? Effect.void : set(ids)
 
 /**
  * Runs an effect with several ids set for it and every fiber it forks, as `withCorrelationId`, `withRequestId`
@@ -201,7 +235,7 @@ export const withIds: {
       const previous = entries.map(([ref]) => FiberRefs.getOrDefault(refs, ref))
       const annotations = FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations)
       return Effect.zipRight(
-        set(entries),
+        set(ids),
         Effect.ensuring(restore(self), update(entries, previous, () => annotations))
       )
     })
