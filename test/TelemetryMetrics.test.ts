@@ -136,6 +136,23 @@ describe("Telemetry/Metrics", () => {
       expect(family("outbox_oldest_age_seconds").metrics[0]?.value).toBe("30.5")
     }))
 
+  it.effect("withLabels joins its labels with the fiber's (Effect.tagMetrics) on every update", () =>
+    Effect.gen(function*() {
+      const counter = Metrics.withLabels(Metric.counter("glam_test_labelled_total"), { subject: "evt.a.b" })
+      yield* Metric.increment(counter)
+      // The same series, updated repeatedly from a tagged fiber; and a second tag value is a second series.
+      yield* Effect.forEach([1, 2, 3], () => Metric.increment(counter)).pipe(Effect.tagMetrics("service", "one"))
+      yield* Metric.increment(counter).pipe(Effect.tagMetrics("service", "two"))
+      yield* Metric.incrementBy(counter, 5).pipe(Effect.tagMetrics({ service: "one", region: "eu" }))
+      const { series } = yield* scrape
+      expect(series("glam_test_labelled_total", { subject: "evt.a.b" })).toBe("1")
+      // The metric's own labels come first, then the fiber's.
+      expect(series("glam_test_labelled_total", { subject: "evt.a.b", service: "one" })).toBe("3")
+      expect(series("glam_test_labelled_total", { subject: "evt.a.b", service: "two" })).toBe("1")
+      expect(series("glam_test_labelled_total", { subject: "evt.a.b", service: "one", region: "eu" })).toBe("5")
+      expect((yield* Metric.value(counter).pipe(Effect.tagMetrics("service", "one"))).count).toBe(3)
+    }))
+
   it.effect("target_info carries the service name when the telemetry layer is provided", () =>
     Effect.gen(function*() {
       const { sample } = yield* scrape.pipe(

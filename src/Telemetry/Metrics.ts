@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -57,8 +58,28 @@ export const defaultSecondsBoundaries: MetricBoundaries.MetricBoundaries = Metri
 export const withLabels = <Type, In, Out>(
   metric: Metric.Metric<Type, In, Out>,
   labels: Readonly<Record<string, string>>
-): Metric.Metric<Type, In, Out> =>
-  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+): Metric.Metric<Type, In, Out> => {
+  const own = Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value))
+  // What `Metric.taggedWithLabels` does, except that its updates join these labels with the fiber's into a new
+  // array every time, and the metric finds its series through a cache keyed by that array: every update missed it,
+  // hashed the full key and searched the registry (~0.8 µs). The joined array is kept per fiber-label array, which
+  // stays the same until a fiber changes its labels.
+  const joined = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>()
+  const all = (extra: ReadonlyArray<MetricLabel.MetricLabel>): ReadonlyArray<MetricLabel.MetricLabel> => {
+    let found = joined.get(extra)
+    if (found === undefined) {
+      found = Arr.union(own, extra)
+      joined.set(extra, found)
+    }
+    return found
+  }
+  return Metric.make(
+    metric.keyType,
+    (input: In, extra) => metric.unsafeUpdate(input, all(extra)),
+    (extra) => metric.unsafeValue(all(extra)),
+    (input: In, extra) => metric.unsafeModify(input, all(extra))
+  )
+}
 
 // -------------------------------------------------------------------------------------------------------------
 // HTTP
