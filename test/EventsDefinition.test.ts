@@ -208,6 +208,11 @@ describe("Payload codecs", () => {
       expect(yield* EventDefinition.decodePayload(Def, 1, { name: "ada" })).toStrictEqual({ name: "ADA" })
       const envelope = yield* EventEnvelope.make(Def, { name: "ADA" }, { sourceService: "test" })
       expect(envelope.payload).toStrictEqual({ name: "ada" })
+      // And back from a message body, as a subscriber decodes it; a bad payload names its field.
+      const decoded = yield* EventEnvelope.decode(Def, JSON.stringify(envelope))
+      expect(decoded.payload).toStrictEqual({ name: "ADA" })
+      const bad = yield* Effect.flip(EventEnvelope.decode(Def, JSON.stringify({ ...envelope, payload: { name: 1 } })))
+      expect(bad.details).toMatchObject({ field: "payload.name" })
     }))
 
   it.effect("reports an invalid payload with every issue, on the synchronous path", () =>

@@ -22,6 +22,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
@@ -35,7 +36,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { isRetryable, MessageBusError } from "../Errors/index.js"
+import { isRetryable, MessageBusError, type ValidationError } from "../Errors/index.js"
 import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Correlation from "../Telemetry/Correlation.js"
@@ -474,12 +475,20 @@ export const run = <A, I, E, R>(
       Effect.withFiberRuntime<void, never, R>((fiber) => {
         const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         inFlight.set(msg, startedAt)
-        return Effect.matchCauseEffect(EventEnvelope.decode(definition, msg.data), {
+        const decoded = EventEnvelope.decode(definition, msg.data)
+        // A payload schema without effects decodes to an `Either`: no step of its own.
+        if (Either.isEither(decoded)) {
+          const either = decoded as Either.Either<EventEnvelope.DecodedEvent<A>, ValidationError>
+          if (Either.isRight(either)) return handleDecoded(msg, either.right, startedAt, fiber, restore)
+          inFlight.delete(msg)
+          return settle(msg, Exit.fail(either.left), startedAt)
+        }
+        return Effect.matchCauseEffect(decoded, {
           onFailure: (cause) => {
             inFlight.delete(msg)
             return settle(msg, Exit.failCause(cause), startedAt)
           },
-          onSuccess: (decoded) => handleDecoded(msg, decoded, startedAt, fiber, restore)
+          onSuccess: (event) => handleDecoded(msg, event, startedAt, fiber, restore)
         })
       })
 

@@ -10,6 +10,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -95,28 +96,36 @@ export interface MakeOptions {
  * @category constructors
  */
 export const make = (options: MakeOptions): Effect.Effect<EventContext> =>
-  // One synchronous read of the fiber (correlation, causation, span, clock) instead of a step per value: this runs
-  // for every published event.
-  Effect.withFiberRuntime((fiber) => {
-    const correlationId = options.correlationId ??
-      Option.getOrNull(fiber.getFiberRef(Correlation.currentCorrelationId))
-    const traceId = options.traceId ?? fiber.currentSpan?.traceId ?? correlationId ?? uuid7()
-    const causation = fiber.getFiberRef(Correlation.currentCausationId)
-    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    const metadata: { [key: string]: unknown } = {}
-    if (Option.isSome(causation)) metadata.triggered_by = causation.value
-    if (options.metadata !== undefined) Object.assign(metadata, options.metadata)
-    return Effect.succeed<EventContext>({
-      eventId: randomUUID(),
-      traceId,
-      subject: options.subject,
-      correlationId,
-      timestamp: EventTimestamp.format(Number(clock.unsafeCurrentTimeNanos() / 1000n)),
-      sourceService: options.sourceService,
-      idempotencyKey: options.idempotencyKey ?? null,
-      metadata
-    })
-  })
+  Effect.withFiberRuntime((fiber) => Effect.succeed(fromFiber(fiber, options)))
+
+/**
+ * {@link make} from a fiber already at hand, synchronously: one read of the fiber (correlation, causation, span,
+ * clock) instead of a step per value. For code that builds an event inside its own `Effect.withFiberRuntime`, as
+ * the envelope builder does for every published event.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const fromFiber = (fiber: Fiber.RuntimeFiber<unknown, unknown>, options: MakeOptions): EventContext => {
+  const correlationId = options.correlationId ??
+    Option.getOrNull(fiber.getFiberRef(Correlation.currentCorrelationId))
+  const traceId = options.traceId ?? fiber.currentSpan?.traceId ?? correlationId ?? uuid7()
+  const causation = fiber.getFiberRef(Correlation.currentCausationId)
+  const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+  const metadata: { [key: string]: unknown } = {}
+  if (Option.isSome(causation)) metadata.triggered_by = causation.value
+  if (options.metadata !== undefined) Object.assign(metadata, options.metadata)
+  return {
+    eventId: randomUUID(),
+    traceId,
+    subject: options.subject,
+    correlationId,
+    timestamp: EventTimestamp.format(Number(clock.unsafeCurrentTimeNanos() / 1000n)),
+    sourceService: options.sourceService,
+    idempotencyKey: options.idempotencyKey ?? null,
+    metadata
+  }
+}
 
 /**
  * The fields of a received envelope that {@link fromEnvelope} reads (any decoded envelope has them).

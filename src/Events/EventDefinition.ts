@@ -331,7 +331,7 @@ export const decodePayload = <A, I>(
 ): Effect.Effect<A, ParseResult.ParseError | VersionUnsupported> => {
   const decoder = self.decoders.get(version)
   if (decoder === undefined) {
-    return Effect.fail(new VersionUnsupported({ version, accepted: [...self.decoders.keys()] }))
+    return Either.left(new VersionUnsupported({ version, accepted: [...self.decoders.keys()] }))
   }
   return runCompiled(
     compiledDecoders,

@@ -151,6 +151,9 @@ const keepProtoKeys = <A>(from: unknown, to: A): A => {
  * @category decoding
  */
 export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, ValidationError> =>
+  decodeUnknownEither(input)
+
+const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, ValidationError> =>
   typeof input !== "object" || input === null || Array.isArray(input)
     ? Either.left(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
     : Either.mapBoth(decodeEnvelope(input), {
@@ -176,7 +179,10 @@ export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, Vali
  * @since 0.1.0
  * @category decoding
  */
-export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> => {
+export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> =>
+  decodeBodyEither(body)
+
+const decodeBodyEither = (body: Uint8Array | string): Either.Either<EventEnvelope, ValidationError> => {
   let text: string
   if (typeof body === "string") {
     text = body
@@ -194,7 +200,7 @@ export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelo
     const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
     return Either.left(validationError(`Invalid event body: ${reason}`, "<body>", reason))
   }
-  return decodeUnknown(json)
+  return decodeUnknownEither(json)
 }
 
 /**
@@ -266,60 +272,72 @@ export const make = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   payload: A,
   options: MakeOptions
-): Effect.Effect<EventEnvelope, ValidationError> =>
-  Effect.flatMap(
-    Effect.mapError(
-      EventDefinition.encodePayload(definition, payload),
-      (e) => fromParseError(e, ["payload"], `payload for ${definition.subject}`)
-    ),
-    (encoded) => {
-      // A payload schema whose JSON side is not an object must never reach the wire.
-      if (typeof encoded !== "object" || encoded === null || Array.isArray(encoded)) {
-        const reason = "must be a JSON object (the payload schema encodes to something else)"
-        return Either.left(validationError(`Invalid payload for ${definition.subject}: ${reason}`, "payload", reason))
-      }
-      const build = (context: EventContext.EventContext): Effect.Effect<EventEnvelope, ValidationError> => {
-        const version = EventDefinition.formatVersion(definition.version)
-        const envelope = {
-          event_id: context.eventId,
-          trace_id: context.traceId,
-          subject: definition.subject,
-          correlation_id: context.correlationId ?? randomUUID(),
-          idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? context.eventId,
-          timestamp: context.timestamp,
-          // `version` is always the definition's (placed second, where the Python publisher writes it).
-          metadata: Object.assign(
-            { source_service: context.sourceService, version },
-            context.metadata,
-            options.context !== undefined ? options.metadata : undefined,
-            { version }
-          ),
-          payload: encoded as { readonly [key: string]: unknown }
-        }
-        // Everything but caller-given metadata and context was built here from checked parts; those are checked
-        // against the envelope schema (a `triggered_by` that is not a string, say).
-        return options.metadata === undefined && options.context === undefined
-          ? Either.right(envelope)
-          : decodeUnknown(envelope)
-      }
-      if (options.context !== undefined) return build(options.context)
-      // As the Python publisher: a publish outside any correlated work starts a new chain (and its trace id).
-      return Effect.withFiberRuntime((fiber) =>
-        Effect.flatMap(
-          EventContext.make({
-            subject: definition.subject,
-            sourceService: options.sourceService,
-            correlationId: options.correlationId ??
-              Option.getOrElse(fiber.getFiberRef(Correlation.currentCorrelationId), () => randomUUID()),
-            idempotencyKey: options.idempotencyKey,
-            metadata: options.metadata,
-            traceId: options.traceId
-          }),
-          build
-        )
-      )
-    }
+): Effect.Effect<EventEnvelope, ValidationError> => {
+  const encoded = EventDefinition.encodePayload(definition, payload)
+  // The common case, a payload schema without effects, encodes synchronously: the envelope is then one step.
+  if (Either.isEither(encoded)) {
+    const either = encoded as Either.Either<I, ParseResult.ParseError>
+    return Either.isLeft(either)
+      ? Either.left(payloadError(definition.subject, either.left))
+      : fromEncoded(definition, either.right, options)
+  }
+  return Effect.flatMap(
+    Effect.mapError(encoded, (e) => payloadError(definition.subject, e)),
+    (right) => fromEncoded(definition, right, options)
   )
+}
+
+const payloadError = (subject: string, error: ParseResult.ParseError) =>
+  fromParseError(error, ["payload"], `payload for ${subject}`)
+
+const fromEncoded = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  encoded: I,
+  options: MakeOptions
+): Effect.Effect<EventEnvelope, ValidationError> => {
+  // A payload schema whose JSON side is not an object must never reach the wire.
+  if (typeof encoded !== "object" || encoded === null || Array.isArray(encoded)) {
+    const reason = "must be a JSON object (the payload schema encodes to something else)"
+    return Either.left(validationError(`Invalid payload for ${definition.subject}: ${reason}`, "payload", reason))
+  }
+  const build = (context: EventContext.EventContext): Effect.Effect<EventEnvelope, ValidationError> => {
+    const version = EventDefinition.formatVersion(definition.version)
+    const envelope = {
+      event_id: context.eventId,
+      trace_id: context.traceId,
+      subject: definition.subject,
+      correlation_id: context.correlationId ?? randomUUID(),
+      idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? context.eventId,
+      timestamp: context.timestamp,
+      // `version` is always the definition's (placed second, where the Python publisher writes it).
+      metadata: Object.assign(
+        { source_service: context.sourceService, version },
+        context.metadata,
+        options.context !== undefined ? options.metadata : undefined,
+        { version }
+      ),
+      payload: encoded as { readonly [key: string]: unknown }
+    }
+    // Everything but caller-given metadata and context was built here from checked parts; those are checked
+    // against the envelope schema (a `triggered_by` that is not a string, say).
+    return options.metadata === undefined && options.context === undefined
+      ? Either.right(envelope)
+      : decodeUnknown(envelope)
+  }
+  if (options.context !== undefined) return build(options.context)
+  // As the Python publisher: a publish outside any correlated work starts a new chain (and its trace id).
+  return Effect.withFiberRuntime((fiber) =>
+    build(EventContext.fromFiber(fiber, {
+      subject: definition.subject,
+      sourceService: options.sourceService,
+      correlationId: options.correlationId ??
+        Option.getOrElse(fiber.getFiberRef(Correlation.currentCorrelationId), () => randomUUID()),
+      idempotencyKey: options.idempotencyKey,
+      metadata: options.metadata,
+      traceId: options.traceId
+    }))
+  )
+}
 
 /**
  * The NATS headers of a message carrying the envelope: `Nats-Msg-Id` = idempotency key (event id when none),
@@ -366,18 +384,27 @@ export const decodeEvent = <A, I>(
     const reason = `is not a version number: ${JSON.stringify(envelope.metadata?.version)}`
     return Either.left(validationError(`Invalid metadata.version: ${reason}`, "metadata.version", reason))
   }
-  return EventDefinition.decodePayload(definition, v.value, envelope.payload).pipe(
-    Effect.mapBoth({
-      onFailure: (e) => {
-        if (e._tag === "ParseError") return fromParseError(e, ["payload"], `payload of ${definition.subject}`)
-        const reason = `version ${e.version} is not accepted by ${definition.subject} (accepted: ${
-          e.accepted.join(", ")
-        })`
-        return validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason)
-      },
-      onSuccess: (payload): DecodedEvent<A> => ({ envelope, payload, version: v.value })
-    })
-  )
+  const payload = EventDefinition.decodePayload(definition, v.value, envelope.payload)
+  // The common case, a payload schema without effects, decodes synchronously: the result stays an `Either`.
+  if (Either.isEither(payload)) {
+    const either = payload as Either.Either<A, ParseResult.ParseError | EventDefinition.VersionUnsupported>
+    return Either.isLeft(either)
+      ? Either.left(payloadDecodeError(definition.subject, either.left))
+      : Either.right({ envelope, payload: either.right, version: v.value })
+  }
+  return Effect.mapBoth(payload, {
+    onFailure: (e) => payloadDecodeError(definition.subject, e),
+    onSuccess: (decoded): DecodedEvent<A> => ({ envelope, payload: decoded, version: v.value })
+  })
+}
+
+const payloadDecodeError = (
+  subject: string,
+  e: ParseResult.ParseError | EventDefinition.VersionUnsupported
+): ValidationError => {
+  if (e._tag === "ParseError") return fromParseError(e, ["payload"], `payload of ${subject}`)
+  const reason = `version ${e.version} is not accepted by ${subject} (accepted: ${e.accepted.join(", ")})`
+  return validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason)
 }
 
 /**
@@ -390,5 +417,7 @@ export const decodeEvent = <A, I>(
 export const decode = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   body: Uint8Array | string
-): Effect.Effect<DecodedEvent<A>, ValidationError> =>
-  Effect.flatMap(decodeBody(body), (envelope) => decodeEvent(definition, envelope))
+): Effect.Effect<DecodedEvent<A>, ValidationError> => {
+  const envelope = decodeBodyEither(body)
+  return Either.isLeft(envelope) ? Either.left(envelope.left) : decodeEvent(definition, envelope.right)
+}
