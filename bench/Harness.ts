@@ -22,6 +22,12 @@ export interface Case {
   readonly ops: number
   /** The ratio toolkit / baseline this case aims for. */
   readonly target: number
+  /**
+   * The baseline plus only the work the case requires of any implementation (decoding, say), done the cheapest
+   * way and with no toolkit machinery. Measured in the same rounds; its ratio to the baseline is the most an
+   * implementation that does that work can reach on this machine.
+   */
+  readonly floor?: { readonly description: string; readonly variant: Variant } | undefined
 }
 
 export interface Stats {
@@ -46,6 +52,15 @@ export interface CaseResult {
   readonly rounds: { readonly toolkit: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
   readonly target: number
   readonly meets_target: boolean
+  /** The floor variant's figures and its paired ratio to the baseline, when the case has one. */
+  readonly floor?: {
+    readonly description: string
+    readonly stats: Stats
+    readonly ratio: number
+    readonly ratio_p25: number
+    readonly ratio_p75: number
+    readonly rounds: ReadonlyArray<number>
+  }
 }
 
 export const median = (xs: ReadonlyArray<number>): number => {
@@ -83,6 +98,18 @@ export const pairedRatio = (toolkit: ReadonlyArray<number>, baseline: ReadonlyAr
   return { median: Number(median(ratios).toFixed(3)), p25: at(0.25), p75: at(0.75) }
 }
 
+const floorResult = (description: string, floor: ReadonlyArray<number>, baseline: ReadonlyArray<number>) => {
+  const paired = pairedRatio(floor, baseline)
+  return {
+    description,
+    stats: stats(floor),
+    ratio: paired.median,
+    ratio_p25: paired.p25,
+    ratio_p75: paired.p75,
+    rounds: floor.map(Math.round)
+  }
+}
+
 const measure = async (variant: Variant, ops: number): Promise<number> => {
   const start = performance.now()
   await variant.run(ops)
@@ -112,21 +139,23 @@ export const run = async (
   for (const c of cases) {
     // Warm-up: full rounds, unmeasured. The toolkit has more code for the JIT to optimise than the raw client;
     // a short warm-up left its first measured rounds up to twice as slow as the later ones.
+    const variants: Array<readonly ["toolkit" | "baseline" | "floor", Variant]> = [
+      ["toolkit", c.toolkit],
+      ["baseline", c.baseline],
+      ...(c.floor === undefined ? [] : [["floor", c.floor.variant] as const])
+    ]
     for (let w = 0; w < warmups; w++) {
-      await measure(c.toolkit, c.ops)
-      await measure(c.baseline, c.ops)
+      for (const [, variant] of variants) await measure(variant, c.ops)
     }
-    const toolkit: Array<number> = []
-    const baseline: Array<number> = []
+    const samples = { toolkit: [] as Array<number>, baseline: [] as Array<number>, floor: [] as Array<number> }
     for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        toolkit.push(await measure(c.toolkit, c.ops))
-        baseline.push(await measure(c.baseline, c.ops))
-      } else {
-        baseline.push(await measure(c.baseline, c.ops))
-        toolkit.push(await measure(c.toolkit, c.ops))
+      // Rotate which variant goes first, so that drift within a round hits each equally over the run.
+      for (let k = 0; k < variants.length; k++) {
+        const [which, variant] = variants[(k + round) % variants.length]!
+        samples[which].push(await measure(variant, c.ops))
       }
     }
+    const { baseline, toolkit } = samples
     const t = stats(toolkit)
     const b = stats(baseline)
     const paired = pairedRatio(toolkit, baseline)
@@ -141,7 +170,8 @@ export const run = async (
       ratio_of_medians: Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3)),
       rounds: { toolkit: toolkit.map(Math.round), baseline: baseline.map(Math.round) },
       target: c.target,
-      meets_target: ratio >= c.target
+      meets_target: ratio >= c.target,
+      ...(c.floor === undefined ? {} : { floor: floorResult(c.floor.description, samples.floor, baseline) })
     }
     console.log(
       `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s (spread ${t.spread}), baseline ${b.median_ops_per_s} ops/s ` +
@@ -149,6 +179,13 @@ export const run = async (
           ratio >= c.target ? "" : "  BELOW TARGET"
         }`
     )
+    const floor = results[c.name]!.floor
+    if (floor !== undefined) {
+      console.log(
+        `${name}/${c.name}: floor (${floor.description}) ${floor.stats.median_ops_per_s} ops/s, ratio ${floor.ratio} ` +
+          `(p25-p75 ${floor.ratio_p25}-${floor.ratio_p75}): the most an implementation doing that work reaches here`
+      )
+    }
   }
   const out = Path.join(import.meta.dirname, "results", `${name}.json`)
   mkdirSync(Path.dirname(out), { recursive: true })

@@ -1,19 +1,32 @@
 /**
  * Benchmark `bus-consume`: a Bus subscriber (decode of envelope and payload, no-op handler, ack) vs a raw
  * `@nats-io/jetstream` pull consumer that acks, on the same pre-filled stream, same batch size (target >= 0.85).
+ * A floor is measured too: the raw consumer decoding each message (UTF-8, JSON, envelope and payload schemas)
+ * before acking it, the least any subscriber that decodes must do; its ratio bounds what such a subscriber reaches.
  *
  * Run: `npx tsx bench/bus-consume.ts` (NATS on 127.0.0.1:4222, or NATS_URL).
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Either, Exit, Schema, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
+import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
 
 const batch = 128
+
+// The floor: what any subscriber of this issue must do per message besides reading and acking it, done directly
+// with the wire contract's schemas (UTF-8, JSON, envelope and payload decode), with no Effect, span or context.
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+const decodeEnvelope = Schema.decodeUnknownEither(EventEnvelope.EventEnvelope, { onExcessProperty: "preserve" })
+const decodePayload = Schema.decodeUnknownEither(BusBench.Payload)
+const decodeOnly = (data: Uint8Array): boolean => {
+  const envelope = decodeEnvelope(JSON.parse(utf8.decode(data)))
+  return Either.isRight(envelope) && Either.isRight(decodePayload(envelope.right.payload))
+}
 
 export const main = async (): Promise<void> => {
   const { Def, runtime, stream } = BusBench.setup("benchcon")
@@ -42,6 +55,23 @@ export const main = async (): Promise<void> => {
     )
   })
   let round = 0
+  const rawConsume = async (n: number, handle: (data: Uint8Array) => boolean): Promise<void> => {
+    const durable = `bench_raw_${round++}`
+    await jsm.consumers.add(stream.name, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: Def.subject
+    })
+    const consumer = await js.consumers.get(stream.name, durable)
+    const messages = await consumer.consume({ max_messages: batch })
+    let handled = 0
+    for await (const m of messages) {
+      if (!handle(m.data)) throw new Error("a pre-filled message did not decode")
+      m.ack()
+      if (++handled === n) break
+    }
+    await messages.close()
+  }
   try {
     await Harness.run("bus-consume", [
       {
@@ -60,23 +90,10 @@ export const main = async (): Promise<void> => {
               yield* Scope.close(scope, Exit.void)
             }))
         },
-        baseline: {
-          run: async (n) => {
-            const durable = `bench_raw_${round++}`
-            await jsm.consumers.add(stream.name, {
-              durable_name: durable,
-              ack_policy: AckPolicy.Explicit,
-              filter_subject: Def.subject
-            })
-            const consumer = await js.consumers.get(stream.name, durable)
-            const messages = await consumer.consume({ max_messages: batch })
-            let handled = 0
-            for await (const m of messages) {
-              m.ack()
-              if (++handled === n) break
-            }
-            await messages.close()
-          }
+        baseline: { run: (n) => rawConsume(n, () => true) },
+        floor: {
+          description: "raw consumer + UTF-8, JSON, envelope and payload decode",
+          variant: { run: (n) => rawConsume(n, decodeOnly) }
         }
       }
     ], { meta: { nats: BusBench.url, nats_server: nc.info?.version, prefilled_messages: ops } })

@@ -3,7 +3,9 @@
  * `sql` template, on the same pool, alternating in the same process (one statement in flight, so the numbers are
  * latency: the statement's round trip plus the client's work). Each round runs both, in alternating order; the
  * ratio is the median of the per-round ratios toolkit / raw (paired, so load drift on a shared machine cancels),
- * target >= 0.90. Prints medians and spreads; writes `bench/results/sql.json`.
+ * target >= 0.90. References measured in the same rounds (the raw statement plus only the decoding, encoding and
+ * span that the issue and the design require) show how much of the gap any repository would have. Prints medians
+ * and spreads; writes `bench/results/sql.json`.
  *
  * Run: `npx tsx bench/sql.ts` (uses PostgreSQL on PGHOST:PGPORT when reachable, else the embedded database).
  */
@@ -12,7 +14,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
-import { ConfigProvider, Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Either, Layer, ManagedRuntime, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
@@ -122,46 +124,114 @@ export const main = async (): Promise<void> => {
     })
     const { repo, sql } = await runtime.runPromise(setup)
 
-    const variants: Record<string, { readonly toolkit: Variant; readonly raw: Variant }> = {
+    // References: the raw statement plus only the work the issue and the design require of any repository, done
+    // the cheapest way Schema allows, with nothing of the toolkit's. Rows are decoded into the model class (the
+    // fields' struct, then the class without a second check), inserted values encoded by the model's insert
+    // schema; "+ span" adds the operation span every public operation runs in (Effect.withSpan, the statement's
+    // own span its child). Their ratios to raw bound what a repository doing that work can reach here.
+    const decodeFields = Schema.decodeUnknownEither(Schema.Struct(BenchItem.fields))
+    const decodeFirst = (rows: ReadonlyArray<unknown>) => {
+      const props = decodeFields(rows[0])
+      if (Either.isLeft(props)) throw new Error("a bench row did not decode")
+      return new BenchItem(props.right, { disableValidation: true })
+    }
+    const encodeInsert = Schema.encodeEither(BenchItem.insert)
+    const inSpan = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.withSpan(self, `Repository.${operation}`, {
+        captureStackTrace: false,
+        attributes: { "db.collection.name": "bench_items" }
+      })
+    const findDecoded: Variant = (i) =>
+      Effect.map(sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`, decodeFirst)
+    const insertCoded: Variant = (i) =>
+      Effect.suspend((): Effect.Effect<BenchItem, unknown> => {
+        const row = encodeInsert(BenchItem.insert.make({ id: randomUUID(), name: `new ${i}`, qty: i }))
+        if (Either.isLeft(row)) return Effect.fail(row.left)
+        return Effect.map(sql`INSERT INTO bench_items ${sql.insert(row.right).returning("*")}`, decodeFirst)
+      })
+
+    interface Reference {
+      readonly description: string
+      readonly variant: Variant
+    }
+    const variants: Record<
+      string,
+      { readonly toolkit: Variant; readonly raw: Variant; readonly references: Record<string, Reference> }
+    > = {
       findById: {
         toolkit: (i) => repo.findById(ids[i % ids.length]!),
-        raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`
+        raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`,
+        references: {
+          "decode": { description: "raw statement + row decoded into the model class", variant: findDecoded },
+          "decode + span": {
+            description: "the same in an operation span",
+            variant: (i) => inSpan("findById")(findDecoded(i))
+          }
+        }
       },
       insert: {
         toolkit: (i) => repo.insert({ id: randomUUID(), name: `new ${i}`, qty: i }),
         raw: (i) =>
-          sql`INSERT INTO bench_items ${sql.insert({ id: randomUUID(), name: `new ${i}`, qty: i }).returning("*")}`
+          sql`INSERT INTO bench_items ${sql.insert({ id: randomUUID(), name: `new ${i}`, qty: i }).returning("*")}`,
+        references: {
+          "encode + decode": {
+            description: "raw statement + value encoded by the model's insert schema, row decoded",
+            variant: insertCoded
+          },
+          "encode + decode + span": {
+            description: "the same in an operation span",
+            variant: (i) => inSpan("insert")(insertCoded(i))
+          }
+        }
       }
     }
 
+    const summary = (xs: ReadonlyArray<number>) => ({
+      median_ops_per_s: Math.round(Harness.median(xs)),
+      min_ops_per_s: Math.round(Math.min(...xs)),
+      max_ops_per_s: Math.round(Math.max(...xs))
+    })
     const results: Record<string, unknown> = {}
-    for (const [name, { raw, toolkit }] of Object.entries(variants)) {
+    for (const [name, { raw, references, toolkit }] of Object.entries(variants)) {
+      const measured: Array<readonly [string, Variant]> = [
+        ["toolkit", toolkit],
+        ["raw", raw],
+        ...Object.entries(references).map(([label, reference]) => [label, reference.variant] as const)
+      ]
       // Warm-up: JIT, prepared statements, pool connections.
-      await runtime.runPromise(Effect.zipRight(timed(toolkit), timed(raw)))
-      const samples = { toolkit: [] as Array<number>, raw: [] as Array<number> }
+      for (const [, variant] of measured) await runtime.runPromise(timed(variant))
+      const samples: Record<string, Array<number>> = Object.fromEntries(measured.map(([label]) => [label, []]))
       for (let round = 0; round < rounds; round++) {
-        // Alternate which goes first, so that drift over the run hits both equally.
-        const order = round % 2 === 0 ? (["toolkit", "raw"] as const) : (["raw", "toolkit"] as const)
-        for (const which of order) {
-          samples[which].push(await runtime.runPromise(timed(which === "toolkit" ? toolkit : raw)))
+        // Rotate which goes first, so that drift over the run hits each variant equally.
+        for (let k = 0; k < measured.length; k++) {
+          const [label, variant] = measured[(k + round) % measured.length]!
+          samples[label]!.push(await runtime.runPromise(timed(variant)))
         }
       }
-      const summary = (xs: ReadonlyArray<number>) => ({
-        median_ops_per_s: Math.round(Harness.median(xs)),
-        min_ops_per_s: Math.round(Math.min(...xs)),
-        max_ops_per_s: Math.round(Math.max(...xs))
-      })
-      const paired = Harness.pairedRatio(samples.toolkit, samples.raw)
+      const toRaw = (label: string) => Harness.pairedRatio(samples[label]!, samples.raw!)
+      const paired = toRaw("toolkit")
       results[name] = {
-        toolkit: summary(samples.toolkit),
-        raw: summary(samples.raw),
+        toolkit: summary(samples.toolkit!),
+        raw: summary(samples.raw!),
         ratio: paired.median,
-        ratio_of_medians: Number((Harness.median(samples.toolkit) / Harness.median(samples.raw)).toFixed(3)),
+        ratio_of_medians: Number((Harness.median(samples.toolkit!) / Harness.median(samples.raw!)).toFixed(3)),
         ratio_p25: paired.p25,
-        ratio_p75: paired.p75
+        ratio_p75: paired.p75,
+        references: Object.fromEntries(
+          Object.entries(references).map(([label, { description }]) => {
+            const ratio = toRaw(label)
+            return [label, {
+              description,
+              ...summary(samples[label]!),
+              ratio: ratio.median,
+              ratio_p25: ratio.p25,
+              ratio_p75: ratio.p75
+            }]
+          })
+        )
       }
-      const t = summary(samples.toolkit)
-      const r = summary(samples.raw)
+      const t = summary(samples.toolkit!)
+      const r = summary(samples.raw!)
       console.log(
         `sql ${name.padEnd(9)} toolkit ${t.median_ops_per_s} ops/s [${t.min_ops_per_s}-${t.max_ops_per_s}]  ` +
           `raw ${r.median_ops_per_s} ops/s [${r.min_ops_per_s}-${r.max_ops_per_s}]  ratio ${
@@ -169,6 +239,13 @@ export const main = async (): Promise<void> => {
           } ` +
           `(p25-p75 ${paired.p25.toFixed(3)}-${paired.p75.toFixed(3)}, target >= 0.90)`
       )
+      for (const label of Object.keys(references)) {
+        const ratio = toRaw(label)
+        console.log(
+          `sql ${name.padEnd(9)}   reference "${label}": ${summary(samples[label]!).median_ops_per_s} ops/s  ratio ` +
+            `${ratio.median.toFixed(3)} (p25-p75 ${ratio.p25.toFixed(3)}-${ratio.p75.toFixed(3)})`
+        )
+      }
     }
     const clientMicros = await clientWork()
     const report = {
