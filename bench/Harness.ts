@@ -23,11 +23,26 @@ export interface Case {
   /** The ratio toolkit / baseline this case aims for. */
   readonly target: number
   /**
-   * The baseline plus only the work the case requires of any implementation (decoding, say), done the cheapest
-   * way and with no toolkit machinery. Measured in the same rounds; its ratio to the baseline is the most an
-   * implementation that does that work can reach on this machine.
+   * Floors, by name: the baseline plus only some work the case requires of any implementation (decoding, say),
+   * done the cheapest way and with no toolkit machinery. Measured in the same rounds; a floor's ratio to the
+   * baseline is the most an implementation that does that work can reach on this machine.
    */
-  readonly floor?: { readonly description: string; readonly variant: Variant } | undefined
+  readonly floors?: Readonly<Record<string, Floor>> | undefined
+}
+
+export interface Floor {
+  readonly description: string
+  readonly variant: Variant
+}
+
+export interface FloorResult {
+  readonly description: string
+  readonly stats: Stats
+  /** Median of the per-round ratios floor / baseline, with quartiles. */
+  readonly ratio: number
+  readonly ratio_p25: number
+  readonly ratio_p75: number
+  readonly rounds: ReadonlyArray<number>
 }
 
 export interface Stats {
@@ -52,15 +67,8 @@ export interface CaseResult {
   readonly rounds: { readonly toolkit: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
   readonly target: number
   readonly meets_target: boolean
-  /** The floor variant's figures and its paired ratio to the baseline, when the case has one. */
-  readonly floor?: {
-    readonly description: string
-    readonly stats: Stats
-    readonly ratio: number
-    readonly ratio_p25: number
-    readonly ratio_p75: number
-    readonly rounds: ReadonlyArray<number>
-  }
+  /** Each floor's figures and its paired ratio to the baseline. */
+  readonly floors: Readonly<Record<string, FloorResult>>
 }
 
 export const median = (xs: ReadonlyArray<number>): number => {
@@ -98,7 +106,11 @@ export const pairedRatio = (toolkit: ReadonlyArray<number>, baseline: ReadonlyAr
   return { median: Number(median(ratios).toFixed(3)), p25: at(0.25), p75: at(0.75) }
 }
 
-const floorResult = (description: string, floor: ReadonlyArray<number>, baseline: ReadonlyArray<number>) => {
+const floorResult = (
+  description: string,
+  floor: ReadonlyArray<number>,
+  baseline: ReadonlyArray<number>
+): FloorResult => {
   const paired = pairedRatio(floor, baseline)
   return {
     description,
@@ -139,23 +151,25 @@ export const run = async (
   for (const c of cases) {
     // Warm-up: full rounds, unmeasured. The toolkit has more code for the JIT to optimise than the raw client;
     // a short warm-up left its first measured rounds up to twice as slow as the later ones.
-    const variants: Array<readonly ["toolkit" | "baseline" | "floor", Variant]> = [
+    const floors = Object.entries(c.floors ?? {})
+    const variants: Array<readonly [string, Variant]> = [
       ["toolkit", c.toolkit],
       ["baseline", c.baseline],
-      ...(c.floor === undefined ? [] : [["floor", c.floor.variant] as const])
+      ...floors.map(([name, floor]) => [`floor ${name}`, floor.variant] as const)
     ]
     for (let w = 0; w < warmups; w++) {
       for (const [, variant] of variants) await measure(variant, c.ops)
     }
-    const samples = { toolkit: [] as Array<number>, baseline: [] as Array<number>, floor: [] as Array<number> }
+    const samples: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
     for (let round = 0; round < rounds; round++) {
       // Rotate which variant goes first, so that drift within a round hits each equally over the run.
       for (let k = 0; k < variants.length; k++) {
-        const [which, variant] = variants[(k + round) % variants.length]!
-        samples[which].push(await measure(variant, c.ops))
+        const [label, variant] = variants[(k + round) % variants.length]!
+        samples[label]!.push(await measure(variant, c.ops))
       }
     }
-    const { baseline, toolkit } = samples
+    const toolkit = samples.toolkit!
+    const baseline = samples.baseline!
     const t = stats(toolkit)
     const b = stats(baseline)
     const paired = pairedRatio(toolkit, baseline)
@@ -171,7 +185,9 @@ export const run = async (
       rounds: { toolkit: toolkit.map(Math.round), baseline: baseline.map(Math.round) },
       target: c.target,
       meets_target: ratio >= c.target,
-      ...(c.floor === undefined ? {} : { floor: floorResult(c.floor.description, samples.floor, baseline) })
+      floors: Object.fromEntries(
+        floors.map(([name, floor]) => [name, floorResult(floor.description, samples[`floor ${name}`]!, baseline)])
+      )
     }
     console.log(
       `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s (spread ${t.spread}), baseline ${b.median_ops_per_s} ops/s ` +
@@ -179,11 +195,10 @@ export const run = async (
           ratio >= c.target ? "" : "  BELOW TARGET"
         }`
     )
-    const floor = results[c.name]!.floor
-    if (floor !== undefined) {
+    for (const [floorName, floor] of Object.entries(results[c.name]!.floors)) {
       console.log(
-        `${name}/${c.name}: floor (${floor.description}) ${floor.stats.median_ops_per_s} ops/s, ratio ${floor.ratio} ` +
-          `(p25-p75 ${floor.ratio_p25}-${floor.ratio_p75}): the most an implementation doing that work reaches here`
+        `${name}/${c.name}:   floor "${floorName}" (${floor.description}): ${floor.stats.median_ops_per_s} ops/s, ` +
+          `ratio ${floor.ratio} (p25-p75 ${floor.ratio_p25}-${floor.ratio_p75})`
       )
     }
   }

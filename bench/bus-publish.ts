@@ -87,13 +87,15 @@ export const main = async (): Promise<void> => {
             for (let i = 0; i < n; i++) await rawPublish()
           }
         },
-        floor: {
-          description: floorDescription,
-          variant: {
-            run: (n) =>
-              runtime.runPromise(Effect.gen(function*() {
-                for (let i = 0; i < n; i++) yield* floorPublish
-              }))
+        floors: {
+          required: {
+            description: floorDescription,
+            variant: {
+              run: (n) =>
+                runtime.runPromise(Effect.gen(function*() {
+                  for (let i = 0; i < n; i++) yield* floorPublish
+                }))
+            }
           }
         }
       },
@@ -108,13 +110,15 @@ export const main = async (): Promise<void> => {
             ).then(() => undefined)
         },
         baseline: { run: (n) => Harness.pipelined(n, window, () => rawPublish()) },
-        floor: {
-          description: floorDescription,
-          variant: {
-            run: (n) =>
-              runtime.runPromise(
-                Effect.forEach(Array.from({ length: n }), () => floorPublish, { concurrency: window, discard: true })
-              )
+        floors: {
+          required: {
+            description: floorDescription,
+            variant: {
+              run: (n) =>
+                runtime.runPromise(
+                  Effect.forEach(Array.from({ length: n }), () => floorPublish, { concurrency: window, discard: true })
+                )
+            }
           }
         }
       }

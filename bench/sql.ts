@@ -3,7 +3,7 @@
  * `sql` template, on the same pool, alternating in the same process (one statement in flight, so the numbers are
  * latency: the statement's round trip plus the client's work). Each round runs both, in alternating order; the
  * ratio is the median of the per-round ratios toolkit / raw (paired, so load drift on a shared machine cancels),
- * target >= 0.90. References measured in the same rounds (the raw statement plus only the decoding, encoding and
+ * target >= 0.90. Floors measured in the same rounds (the raw statement plus only the decoding, encoding and
  * span that the issue and the design require) show how much of the gap any repository would have. Prints medians
  * and spreads; writes `bench/results/sql.json`.
  *
@@ -124,7 +124,7 @@ export const main = async (): Promise<void> => {
     })
     const { repo, sql } = await runtime.runPromise(setup)
 
-    // References: the raw statement plus only the work the issue and the design require of any repository, done
+    // Floors: the raw statement plus only the work the issue and the design require of any repository, done
     // the cheapest way Schema allows, with nothing of the toolkit's. Rows are decoded into the model class (the
     // fields' struct, then the class without a second check), inserted values encoded by the model's insert
     // schema; "+ span" adds the operation span every public operation runs in (Effect.withSpan, the statement's
@@ -150,18 +150,18 @@ export const main = async (): Promise<void> => {
         return Effect.map(sql`INSERT INTO bench_items ${sql.insert(row.right).returning("*")}`, decodeFirst)
       })
 
-    interface Reference {
+    interface Floor {
       readonly description: string
       readonly variant: Variant
     }
     const variants: Record<
       string,
-      { readonly toolkit: Variant; readonly raw: Variant; readonly references: Record<string, Reference> }
+      { readonly toolkit: Variant; readonly raw: Variant; readonly floors: Record<string, Floor> }
     > = {
       findById: {
         toolkit: (i) => repo.findById(ids[i % ids.length]!),
         raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`,
-        references: {
+        floors: {
           "decode": { description: "raw statement + row decoded into the model class", variant: findDecoded },
           "decode + span": {
             description: "the same in an operation span",
@@ -173,7 +173,7 @@ export const main = async (): Promise<void> => {
         toolkit: (i) => repo.insert({ id: randomUUID(), name: `new ${i}`, qty: i }),
         raw: (i) =>
           sql`INSERT INTO bench_items ${sql.insert({ id: randomUUID(), name: `new ${i}`, qty: i }).returning("*")}`,
-        references: {
+        floors: {
           "encode + decode": {
             description: "raw statement + value encoded by the model's insert schema, row decoded",
             variant: insertCoded
@@ -192,11 +192,11 @@ export const main = async (): Promise<void> => {
       max_ops_per_s: Math.round(Math.max(...xs))
     })
     const results: Record<string, unknown> = {}
-    for (const [name, { raw, references, toolkit }] of Object.entries(variants)) {
+    for (const [name, { raw, floors, toolkit }] of Object.entries(variants)) {
       const measured: Array<readonly [string, Variant]> = [
         ["toolkit", toolkit],
         ["raw", raw],
-        ...Object.entries(references).map(([label, reference]) => [label, reference.variant] as const)
+        ...Object.entries(floors).map(([label, floor]) => [label, floor.variant] as const)
       ]
       // Warm-up: JIT, prepared statements, pool connections.
       for (const [, variant] of measured) await runtime.runPromise(timed(variant))
@@ -217,8 +217,8 @@ export const main = async (): Promise<void> => {
         ratio_of_medians: Number((Harness.median(samples.toolkit!) / Harness.median(samples.raw!)).toFixed(3)),
         ratio_p25: paired.p25,
         ratio_p75: paired.p75,
-        references: Object.fromEntries(
-          Object.entries(references).map(([label, { description }]) => {
+        floors: Object.fromEntries(
+          Object.entries(floors).map(([label, { description }]) => {
             const ratio = toRaw(label)
             return [label, {
               description,
@@ -239,10 +239,10 @@ export const main = async (): Promise<void> => {
           } ` +
           `(p25-p75 ${paired.p25.toFixed(3)}-${paired.p75.toFixed(3)}, target >= 0.90)`
       )
-      for (const label of Object.keys(references)) {
+      for (const label of Object.keys(floors)) {
         const ratio = toRaw(label)
         console.log(
-          `sql ${name.padEnd(9)}   reference "${label}": ${summary(samples[label]!).median_ops_per_s} ops/s  ratio ` +
+          `sql ${name.padEnd(9)}   floor "${label}": ${summary(samples[label]!).median_ops_per_s} ops/s  ratio ` +
             `${ratio.median.toFixed(3)} (p25-p75 ${ratio.p25.toFixed(3)}-${ratio.p75.toFixed(3)})`
         )
       }
