@@ -63,7 +63,10 @@ export interface OutgoingMessage {
   readonly definition: EventDefinition.EventDefinition.Any
   readonly payload: unknown
   readonly options: PublishOptions | undefined
-  /** Publishes this message with a Bus (keeps the definition's payload type sound). */
+  /**
+   * Publishes this message with a Bus (keeps the definition's payload type sound). Within `publishMany` the Bus
+   * given publishes in the batch's span.
+   */
   readonly publishWith: (bus: Bus) => Effect.Effect<PublishAck, PublishError>
 }
 
@@ -275,7 +278,10 @@ export interface Bus {
    * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it.
    */
   readonly publishEncoded: (message: EncodedMessage) => Effect.Effect<PublishAck, MessageBusError>
-  /** Publishes a batch pipelined with at most `window` publishes in flight; one result per message, in order. */
+  /**
+   * Publishes a batch pipelined with at most `window` publishes in flight; one result per message, in order. The
+   * batch runs in one `Bus.publishMany` span, whose trace every message carries (`trace_id`, `traceparent`).
+   */
   readonly publishMany: (
     messages: ReadonlyArray<OutgoingMessage>,
     options?: { readonly window?: number | undefined }

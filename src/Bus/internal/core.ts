@@ -113,44 +113,58 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       return found
     }
 
+    // Builds, sends and counts one message stamped with the trace of the span it is published in: the envelope's
+    // `trace_id` and the `traceparent` header. One step per stage, no generator (a publish is a few µs of work
+    // around a round trip).
+    const publishIn = <A, I>(
+      definition: EventDefinition.EventDefinition<A, I>,
+      payload: A,
+      publishOptions: PublishOptions | undefined,
+      traceId: string,
+      traceparent: string | undefined
+    ): Effect.Effect<PublishAck, MessageBusError | ValidationError> => {
+      const refused = refusal(definition as unknown as EventDefinition.EventDefinition.Any)
+      if (refused !== undefined) return Effect.fail(refused)
+      const envelope = EventEnvelope.make(definition, payload, {
+        sourceService: options.serviceName,
+        idempotencyKey: publishOptions?.idempotencyKey,
+        correlationId: publishOptions?.correlationId,
+        metadata: publishOptions?.metadata,
+        traceId
+      })
+      return Effect.flatMap(envelope, (built) =>
+        Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
+          const headers: { [name: string]: string } = EventEnvelope.headers(built)
+          if (traceparent !== undefined) headers["traceparent"] = traceparent
+          return Effect.map(
+            withRetry(engine.publish({
+              subject: definition.subject,
+              // The envelope was built and checked from its parts: its JSON is its encoding.
+              data: encoder.encode(JSON.stringify(built)),
+              headers,
+              msgId: headers["Nats-Msg-Id"]!
+            })),
+            (ack) => {
+              publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+              return ackOf(built.event_id, definition.subject, ack)
+            }
+          )
+        }))
+    }
+
+    // The span is not made the parent of what runs inside (nothing inside opens spans): providing it would copy the
+    // fiber's refs twice per publish.
     const publish = <A, I>(
       definition: EventDefinition.EventDefinition<A, I>,
       payload: A,
       publishOptions?: PublishOptions
     ): Effect.Effect<PublishAck, MessageBusError | ValidationError> =>
-      // The hot path: one step per stage, no generator (a publish is a few µs of work around a round trip). The
-      // span is not made the parent of what runs inside (nothing inside opens spans): providing it would copy the
-      // fiber's refs twice per publish. The envelope's trace id and the `traceparent` header are the span's.
-      Effect.useSpan("Bus.publish", publishSpanOptions(definition.subject), (span) => {
-        const refused = refusal(definition as unknown as EventDefinition.EventDefinition.Any)
-        if (refused !== undefined) return Effect.fail(refused)
-        const envelope = EventEnvelope.make(definition, payload, {
-          sourceService: options.serviceName,
-          idempotencyKey: publishOptions?.idempotencyKey,
-          correlationId: publishOptions?.correlationId,
-          metadata: publishOptions?.metadata,
-          traceId: span.traceId
-        })
-        return Effect.flatMap(envelope, (built) =>
-          Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
-            const headers: { [name: string]: string } = EventEnvelope.headers(built)
-            const traceparent = Traceparent.ofSpan(span)
-            if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
-            return Effect.map(
-              withRetry(engine.publish({
-                subject: definition.subject,
-                // The envelope was built and checked from its parts: its JSON is its encoding.
-                data: encoder.encode(JSON.stringify(built)),
-                headers,
-                msgId: headers["Nats-Msg-Id"]!
-              })),
-              (ack) => {
-                publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-                return ackOf(built.event_id, definition.subject, ack)
-              }
-            )
-          }))
-      })
+      Effect.useSpan(
+        "Bus.publish",
+        publishSpanOptions(definition.subject),
+        (span) =>
+          publishIn(definition, payload, publishOptions, span.traceId, Option.getOrUndefined(Traceparent.ofSpan(span)))
+      )
 
     // Filtered by subject on the server when the stream is given (`dlq.<stream>.<consumer>` or `dlq.<stream>.>`),
     // by record fields here; the read stops once `limit` records matched.
@@ -214,7 +228,19 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       publish,
       publishEncoded,
       publishMany: (messages, manyOptions) =>
-        Effect.suspend(() => {
+        Effect.useSpan("Bus.publishMany", {
+          kind: "producer",
+          captureStackTrace: false,
+          attributes: { "messaging.system": "nats", "messaging.batch.message_count": messages.length }
+        }, (span) => {
+          // The batch is one publish operation: its span's context goes into every message (OpenTelemetry's batch
+          // publishing), instead of a span per message. The Bus a message is published with here does that.
+          const traceparent = Option.getOrUndefined(Traceparent.ofSpan(span))
+          const inBatch: Bus = {
+            ...bus,
+            publish: (definition, payload, publishOptions) =>
+              publishIn(definition, payload, publishOptions, span.traceId, traceparent)
+          }
           // `window` workers take the next message as each publish completes: at most `window` in flight, as with
           // a concurrent forEach, but one fiber per worker instead of one per message.
           const results = new Array<Either.Either<PublishAck, PublishError>>(messages.length)
@@ -223,7 +249,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
             while: () => next < messages.length,
             body: () => {
               const index = next++
-              return Effect.map(Effect.either(messages[index]!.publishWith(bus)), (result) => {
+              return Effect.map(Effect.either(messages[index]!.publishWith(inBatch)), (result) => {
                 results[index] = result
               })
             },
@@ -233,10 +259,8 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
           return Effect.as(
             Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true }),
             results as ReadonlyArray<Either.Either<PublishAck, PublishError>>
-          )
-        }).pipe(
-          Effect.withSpan("Bus.publishMany", { attributes: { "messaging.batch.message_count": messages.length } })
-        ),
+          ).pipe(Effect.withParentSpan(span))
+        }),
       subscribe: (definition, subscribeOptions, handler) =>
         Subscriber.run(runtime, definition, subscribeOptions, handler).pipe(
           Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
