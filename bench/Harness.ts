@@ -137,15 +137,16 @@ export const machine = () => ({
 })
 
 /**
- * Runs every case (`BENCH_WARMUP_ROUNDS` unmeasured rounds of each variant first, default 2, then `rounds`
- * alternating rounds), prints and writes the results.
+ * Runs every case (`BENCH_WARMUP_ROUNDS` unmeasured rounds of each variant first, default 2, then `rounds`, default
+ * `BENCH_ROUNDS` or 15, rotating which variant goes first), prints and writes the results.
  */
 export const run = async (
   name: string,
   cases: ReadonlyArray<Case>,
   options: { readonly rounds?: number; readonly meta?: Record<string, unknown> } = {}
 ): Promise<Record<string, CaseResult>> => {
-  const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 7)
+  // 15 rounds: the median of 7 paired ratios moved by ±0.05 between runs of the same code on this shared machine.
+  const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15)
   const warmups = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2)
   const results: Record<string, CaseResult> = {}
   for (const c of cases) {
