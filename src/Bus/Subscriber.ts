@@ -28,7 +28,6 @@ import * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
-import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
@@ -224,39 +223,15 @@ export const writeDeadLetter = (
     Traceparent.withParentTraceparent(message.headers["traceparent"])
   )
 
-/** The FiberRefs a handler runs with that differ from its worker's. */
-interface HandlerRefs {
-  readonly context: Context.Context<never>
-  readonly correlationId: Option.Option<string>
-  readonly causationId: Option.Option<string>
-  readonly annotations: HashMap.HashMap<string, unknown>
-}
-
-const readHandlerRefs = (refs: FiberRefs.FiberRefs): HandlerRefs => ({
-  context: FiberRefs.getOrDefault(refs, FiberRef.currentContext),
-  correlationId: FiberRefs.getOrDefault(refs, Correlation.currentCorrelationId),
-  causationId: FiberRefs.getOrDefault(refs, Correlation.currentCausationId),
-  annotations: FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations)
-})
-
-const writeHandlerRefs = (refs: FiberRefs.FiberRefs, fiberId: FiberId.Single, values: HandlerRefs) =>
-  FiberRefs.updateManyAs(refs, {
-    entries: [
-      [FiberRef.currentContext, [[fiberId, values.context]]],
-      [Correlation.currentCorrelationId, [[fiberId, values.correlationId]]],
-      [Correlation.currentCausationId, [[fiberId, values.causationId]]],
-      [FiberRef.currentTracerSpanAnnotations, [[fiberId, values.annotations]]]
-    ]
-  })
-
 /**
- * The context a handler runs in, entered and left in one FiberRefs update each: the consumer span as the parent
- * of what it does (`Effect.withParentSpan`), and the correlation and causation ids of the envelope as
- * `EventContext.within` sets them (`Correlation.refsWithIds`). Done one combinator at a time, each `locally`
- * copies the fiber's refs twice: most of what a message cost.
+ * The context a handler runs in, entered and left in one FiberRefs step each: the consumer span as the parent of
+ * what it does (`Effect.withParentSpan`), and the correlation and causation ids of the envelope as
+ * `EventContext.within` sets them (`Correlation.refsWithIds`). Leaving puts back the worker's refs as they were
+ * before the handler, whole: nothing a handler sets on its fiber reaches the next message. Done one combinator at
+ * a time, each `locally` copies the fiber's refs twice: most of what a message cost.
  */
 class HandlerContext {
-  private previous: HandlerRefs | undefined
+  private previous: FiberRefs.FiberRefs | undefined
   constructor(
     private readonly span: Tracer.Span,
     private readonly eventId: string,
@@ -265,7 +240,7 @@ class HandlerContext {
 
   /** Sets the handler's refs, keeping the worker's to restore. */
   enter(fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
-    this.previous = readHandlerRefs(refs)
+    this.previous = refs
     return Correlation.refsWithIds(fiberId, refs, {
       correlationId: this.correlationId ?? undefined,
       causationId: this.eventId
@@ -273,8 +248,8 @@ class HandlerContext {
   }
 
   /** Restores the worker's refs. */
-  leave(fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
-    return this.previous === undefined ? refs : writeHandlerRefs(refs, fiberId, this.previous)
+  leave(refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
+    return this.previous ?? refs
   }
 }
 
@@ -449,7 +424,7 @@ export const run = <A, I, E, R>(
                 endSpan(span, Exit.failCause(cause), fiber)
                 inFlight.delete(msg)
                 return Effect.zipRight(
-                  Effect.updateFiberRefs((fiberId, refs) => context.leave(fiberId, refs)),
+                  Effect.updateFiberRefs((_, refs) => context.leave(refs)),
                   settle(msg, Exit.failCause(cause), startedAt)
                 )
               },
@@ -457,7 +432,7 @@ export const run = <A, I, E, R>(
                 endSpan(span, Exit.succeed(value), fiber)
                 inFlight.delete(msg)
                 ackAndRecord(msg, startedAt, fiber)
-                return Effect.updateFiberRefs((fiberId, refs) => context.leave(fiberId, refs))
+                return Effect.updateFiberRefs((_, refs) => context.leave(refs))
               }
             })
           )
