@@ -28,6 +28,7 @@ import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
@@ -213,7 +214,7 @@ const outboxRows = Effect.flatMap(
   (sql) =>
     sql<OutboxRow>`SELECT id::text AS id, subject, published_at IS NOT NULL AS published, attempts, last_error,
       envelope::text AS envelope, headers::text AS headers
-    FROM outbox ORDER BY created_at, id`
+    FROM outbox ORDER BY seq`
 )
 
 const rowOf = (id: string) =>
@@ -403,6 +404,38 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
       30_000
     )
 
+    it.scopedLive(
+      "events go out in the order they were written even when their ids sort the other way",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("idorder")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          // Ten events with ids that sort in the reverse of the order they are written, and the same created_at (as
+          // PGlite's millisecond clock gives events written within a millisecond).
+          yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) =>
+            Effect.flatMap(
+              EventEnvelope.make(Happened, { n }, { sourceService: serviceName }),
+              (envelope) => {
+                const eventId = `0199${(9 - n).toString(16)}aaa-0000-7000-8000-000000000000`
+                const reversed = { ...envelope, event_id: eventId, idempotency_key: eventId }
+                return Sql.Outbox.enqueue(reversed, EventEnvelope.headers(reversed), { stream: stream.name })
+              }
+            ), { discard: true }).pipe(Sql.transaction(), Effect.provide(context))
+          yield* Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql`UPDATE outbox SET created_at = '2026-11-30T10:00:00Z' WHERE stream = ${stream.name}`
+          ).pipe(Effect.provide(context))
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+          yield* Sql.OutboxRelay.make(fast).pipe(Effect.provide(context))
+          yield* Effect.provide(allPublished, context)
+          const events = yield* takeN(received, 10)
+          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
+          expect(inStreamOrder.map((e) => e.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
+        }),
+      30_000
+    )
+
     it.scopedLive("two relays on one table publish every event exactly once", () =>
       Effect.gen(function*() {
         const stream = testStream("two")
@@ -539,6 +572,36 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
           yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
           expect((yield* relay.status).tableMissing).toBe(false)
+        }),
+      30_000
+    )
+
+    it.scopedLive(
+      "the outbox migration adds the order column to a table made by the earlier DDL",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("upgrade")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+          // The outbox as the first version of the DDL made it (no `seq`), with one pending event.
+          yield* sql`DROP TABLE outbox`
+          yield* sql.unsafe(`CREATE TABLE outbox (
+          id uuid CONSTRAINT pk_outbox PRIMARY KEY, subject text NOT NULL, stream text NULL, envelope jsonb NOT NULL,
+          headers jsonb NOT NULL DEFAULT '{}'::jsonb, created_at timestamptz NOT NULL DEFAULT now(),
+          published_at timestamptz NULL, attempts integer NOT NULL DEFAULT 0, last_error text NULL);
+          CREATE INDEX ix_outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;`).raw
+          const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
+          const rows = yield* sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM outbox`
+          const seqOf = (id: string) => BigInt(rows.find((row) => row.id === id)!.seq)
+          expect(seqOf(first) < seqOf(second)).toBe(true)
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+          yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+          const events = yield* takeN(received, 2)
+          expect(events.map((e) => e.payload.n)).toEqual([1, 2])
         }),
       30_000
     )

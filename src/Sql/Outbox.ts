@@ -57,8 +57,9 @@ export const enqueue = (
   Effect.flatMap(
     PgClient.PgClient,
     (sql) =>
-      // `clock_timestamp()`, not the column default `now()` (the transaction's start): events written in one
-      // transaction keep their order, which the relay publishes in (`ORDER BY created_at, id`).
+      // `clock_timestamp()`, not the column default `now()` (the transaction's start), for the backlog's age. The
+      // relay publishes in `seq` order, the order of the inserts: a clock can tick too coarsely to order them
+      // (PGlite's `clock_timestamp()` has millisecond resolution), and event ids are random.
       sql`INSERT INTO outbox (id, subject, stream, envelope, headers, created_at) VALUES (${envelope.event_id}, ${envelope.subject}, ${
         options.stream ?? null
       }, ${sql.json(envelope)}, ${sql.json(headers)}, clock_timestamp())`

@@ -10,8 +10,8 @@
  *   again: the republish carries the same `Nats-Msg-Id`, so inside the stream's duplicate window (2 minutes by
  *   default) JetStream stores nothing new and acks it as a duplicate. Past the window a consumer may see it
  *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once.
- * - **Order.** Rows are published in `ORDER BY created_at, id` order (`created_at` is the time of the enqueue
- *   statement), one at a time; a failed publish stops the pass, so no later event overtakes it. With several
+ * - **Order.** Rows are published in the order of their inserts (`ORDER BY seq`, an identity column), one at a
+ *   time; a failed publish stops the pass, so no later event overtakes it. With several
  *   instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them, and order
  *   holds within a batch, not across concurrent batches.
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
@@ -503,7 +503,7 @@ export const make = (
       const rows = yield* sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body,
           attempts
         FROM outbox WHERE published_at IS NULL
-        ORDER BY created_at, id
+        ORDER BY seq
         LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))
       const published: Array<string> = []
