@@ -190,6 +190,18 @@ describe("EventEnvelope: round trip", () => {
     const decoded = Effect.runSync(EventEnvelope.decodeBody(body))
     expect(Object.getPrototypeOf(decoded.payload)).toBe(Object.prototype)
     expect(JSON.parse(Effect.runSync(EventEnvelope.encodeBody(decoded)))).toStrictEqual(JSON.parse(body))
+    // A "__proto__" key never becomes a prototype: the value is kept as data, whether an object or null.
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
+    expect((decoded as { readonly top?: unknown }).top).toBeUndefined()
+    for (const value of ["null", "{\"x\":1}"]) {
+      const input = JSON.parse(body.replace(`"__proto__":{"top":1}`, `"__proto__":${value}`)) as unknown
+      const again = Effect.runSync(EventEnvelope.decodeUnknown(input))
+      const encoded = Effect.runSync(EventEnvelope.encodeUnknown(again))
+      for (const object of [again, again.metadata, again.payload, encoded, encoded.metadata, encoded.payload]) {
+        expect(Object.getPrototypeOf(object)).toBe(Object.prototype)
+      }
+      expect(encoded).toStrictEqual(input)
+    }
   })
 
   it("decode then encode is the identity, and so is encode then decode", () => {

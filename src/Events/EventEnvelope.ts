@@ -131,7 +131,10 @@ const hasOwn = (u: unknown, key: string): u is { readonly [key: string]: unknown
   typeof u === "object" && u !== null && Object.prototype.hasOwnProperty.call(u, key)
 
 const keepProtoKey = (from: unknown, to: unknown): void => {
-  if (hasOwn(from, protoKey) && typeof to === "object" && to !== null && !hasOwn(to, protoKey)) {
+  if (!hasOwn(from, protoKey) || typeof to !== "object" || to === null) return
+  // The assignment also set the rebuilt object's prototype when the value was an object or null: put it back.
+  if (Object.getPrototypeOf(to) !== Object.prototype) Object.setPrototypeOf(to, Object.prototype)
+  if (!hasOwn(to, protoKey)) {
     Object.defineProperty(to, protoKey, { value: from[protoKey], enumerable: true, writable: true, configurable: true })
   }
 }
