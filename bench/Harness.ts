@@ -203,7 +203,7 @@ export const run = async (
       )
     }
   }
-  const out = Path.join(import.meta.dirname, "results", `${name}.json`)
+  const out = Path.join(resultsDir, `${name}.json`)
   mkdirSync(Path.dirname(out), { recursive: true })
   writeFileSync(
     out,
@@ -236,6 +236,15 @@ export const pipelined = async (ops: number, window: number, task: (i: number) =
   }
   await Promise.all(Array.from({ length: Math.min(window, ops) }, worker))
 }
+
+/**
+ * `bench/results`, whether the benchmarks run from their TypeScript (`npx tsx bench/<name>.ts`) or compiled into
+ * `.bench-build/` (`npm run bench`).
+ */
+export const resultsDir = Path.resolve(
+  import.meta.dirname,
+  Path.basename(Path.dirname(import.meta.dirname)) === ".bench-build" ? "../../bench/results" : "results"
+)
 
 /** Whether this module is the process entry point. */
 export const isMain = (url: string): boolean => url === `file://${process.argv[1]}`

@@ -204,7 +204,7 @@ export const main = async (): Promise<void> => {
         report.target.met ? "met" : "NOT met"
       })\n`
   )
-  const out = Path.join(import.meta.dirname, "results/http.json")
+  const out = Path.join(Harness.resultsDir, "http.json")
   mkdirSync(Path.dirname(out), { recursive: true })
   writeFileSync(out, JSON.stringify(report, null, 2) + "\n")
 }

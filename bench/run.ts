@@ -1,22 +1,30 @@
 /**
- * `npm run bench`: runs every benchmark of the project, each in its own process (so one cannot warm up or
- * slow down another), one after the other. Each prints its figures and writes `bench/results/<name>.json`.
+ * `npm run bench`: builds `src` and `bench` with `tsc` into `.bench-build/` and runs every benchmark there, each in
+ * its own process (so one cannot warm up or slow down another), one after the other, on the JavaScript a service
+ * runs (the package ships `tsc` output; `tsx`'s transform adds a `__name` call per named closure created, on
+ * every call). Each prints its figures and writes `bench/results/<name>.json`. Run from its TypeScript
+ * (`npx tsx bench/run.ts`), it runs the benchmarks' TypeScript through `tsx` instead.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as Path from "node:path"
 
-const benchmarks = ["bus-publish.ts", "bus-consume.ts", "sql.ts", "http.ts"]
+const compiled = import.meta.url.endsWith(".js")
+const benchmarks = ["bus-publish", "bus-consume", "sql", "http"]
 
 let failed = 0
-for (const file of benchmarks) {
+for (const name of benchmarks) {
+  const file = `${name}.${compiled ? "js" : "ts"}`
   const path = Path.join(import.meta.dirname, file)
   if (!existsSync(path)) {
     console.log(`(skipping ${file}: not present)`)
     continue
   }
   console.log(`\n=== ${file} ===`)
-  const result = spawnSync(process.execPath, ["--import", "tsx", path], { stdio: "inherit", env: process.env })
+  const result = spawnSync(process.execPath, compiled ? [path] : ["--import", "tsx", path], {
+    stdio: "inherit",
+    env: process.env
+  })
   if (result.status !== 0) {
     failed++
     console.error(`${file} failed (exit ${result.status ?? result.signal})`)

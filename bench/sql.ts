@@ -264,7 +264,7 @@ export const main = async (): Promise<void> => {
       results,
       client_work_us_per_statement_no_io: clientMicros
     }
-    const out = Path.join(import.meta.dirname, "results/sql.json")
+    const out = Path.join(Harness.resultsDir, "sql.json")
     mkdirSync(Path.dirname(out), { recursive: true })
     writeFileSync(out, JSON.stringify(report, null, 2) + "\n")
     console.log(`wrote ${out}`)
