@@ -256,6 +256,11 @@ const takeN = <A>(queue: Queue.Queue<A>, n: number) =>
     Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`expected ${n} messages`) })
   )
 
+/** Received events in the order the stream stored them. */
+const inStreamOrder = <E extends { readonly delivery: { readonly streamSequence: number } }>(
+  events: ReadonlyArray<E>
+): Array<E> => [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
+
 // ---------------------------------------------------------------------------------------------------------------
 // the suite
 // ---------------------------------------------------------------------------------------------------------------
@@ -397,8 +402,7 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
 
           yield* Effect.provide(allPublished, context)
           const events = yield* takeN(received, 30)
-          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
-          expect(inStreamOrder.map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
+          expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
           expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(30)
         }),
       30_000
@@ -430,8 +434,7 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           yield* Sql.OutboxRelay.make(fast).pipe(Effect.provide(context))
           yield* Effect.provide(allPublished, context)
           const events = yield* takeN(received, 10)
-          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
-          expect(inStreamOrder.map((e) => e.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
+          expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
         }),
       30_000
     )
@@ -658,8 +661,7 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           yield* Effect.promise(() => server.start())
           yield* Effect.provide(allPublished, context)
           const events = yield* takeN(received, 3)
-          const inStreamOrder = [...events].sort((a, b) => a.delivery.streamSequence - b.delivery.streamSequence)
-          expect(inStreamOrder.map((e) => e.envelope.event_id)).toEqual([first, second, third])
+          expect(inStreamOrder(events).map((e) => e.envelope.event_id)).toEqual([first, second, third])
           expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
         }),
       90_000
