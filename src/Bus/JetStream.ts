@@ -46,7 +46,7 @@ import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as DeadLetter from "./DeadLetter.js"
 import * as core from "./internal/core.js"
-import type { Engine, Headers, Inbox, PublishFailure, RawMessage, StoredMessage } from "./internal/engine.js"
+import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -155,10 +155,11 @@ export const connection = (
       )
   ).pipe(Effect.withSpan("Bus.connect"))
 
-const publishFailure = (e: unknown, subject: string): PublishFailure => {
-  // A JetStream API error is a definite answer (nothing stored); a closed connection is final. Anything else
-  // (timeout, no responders while JetStream restarts, a disconnect) leaves the outcome unknown: retry, same id.
-  const definite = e instanceof JetStreamApiError || e instanceof ClosedConnectionError
+const publishFailure = (e: unknown, subject: string, sent = true): PublishFailure => {
+  // A JetStream API error is a definite answer (nothing stored); a closed connection is final; so is a throw before
+  // sending (a header the client refuses). Anything else (timeout, no responders while JetStream restarts, a
+  // disconnect) leaves the outcome unknown: retry, same id.
+  const definite = !sent || e instanceof JetStreamApiError || e instanceof ClosedConnectionError
   return {
     unknownOutcome: !definite,
     error: core.busError(
@@ -399,22 +400,26 @@ const makeEngine = (
       Effect.forkScoped
     )
 
+    const publishTimeout = Duration.toMillis(options.publishTimeout)
     const engine: Engine = {
       implementation: "jetstream",
       releaseDelay,
+      // One step per publish: the ack is read in the promise's own callback (no `map` step after it).
       publish: (message) =>
-        Effect.tryPromise({
-          try: () => {
+        Effect.async<RawAck, PublishFailure>((resume) => {
+          const failed = (e: unknown) => resume(Effect.fail(publishFailure(e, message.subject)))
+          try {
             const h = natsHeaders()
-            for (const [k, v] of Object.entries(message.headers)) h.set(k, v)
-            return js.publish(message.subject, message.data, {
-              msgID: message.msgId,
-              headers: h,
-              timeout: Duration.toMillis(options.publishTimeout)
-            })
-          },
-          catch: (e) => publishFailure(e, message.subject)
-        }).pipe(Effect.map((ack) => ({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))),
+            for (const name in message.headers) h.set(name, message.headers[name]!)
+            js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout: publishTimeout })
+              .then(
+                (ack) => resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate })),
+                failed
+              )
+          } catch (e) {
+            resume(Effect.fail(publishFailure(e, message.subject, false)))
+          }
+        }),
       ensureConsumer: (spec) =>
         Effect.tryPromise({
           try: async () => {
