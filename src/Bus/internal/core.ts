@@ -207,8 +207,17 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       )
     }
 
-    const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> =>
-      withRetry(engine.publish({
+    const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
+      const invalid = message.headers === undefined ? undefined : invalidHeader(message.headers)
+      if (invalid !== undefined) {
+        return Effect.fail(
+          busError(`Publish to ${message.subject} refused: ${invalid}`, {
+            operation: "publish",
+            subject: message.subject
+          }, false)
+        )
+      }
+      return withRetry(engine.publish({
         subject: message.subject,
         data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
         headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
@@ -222,6 +231,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
           attributes: { "messaging.system": "nats", "messaging.destination.name": message.subject }
         })
       )
+    }
 
     const bus: Bus = {
       serviceName: options.serviceName,
@@ -286,6 +296,22 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
     }
     return bus
   })
+
+/**
+ * Why a header cannot go on the wire, if it cannot: NATS header names are printable ASCII without `:`, and values
+ * cannot hold a line break (the client would refuse them before sending; the in-memory Bus refuses them alike).
+ *
+ * @internal
+ */
+export const invalidHeader = (headers: { readonly [name: string]: string }): string | undefined => {
+  for (const name in headers) {
+    if (name.length === 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
+      return `header name ${JSON.stringify(name)} is not printable ASCII without ":"`
+    }
+    if (/[\r\n]/.test(headers[name]!)) return `header ${name} has a line break in its value`
+  }
+  return undefined
+}
 
 /** The publish retry policy: jittered exponential backoff within a total time budget. @internal */
 export const publishRetry = (budget: import("effect/Duration").Duration): Schedule.Schedule<unknown, PublishFailure> =>
