@@ -8,6 +8,7 @@ import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ConflictError, DatabaseError, NotFoundError, ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
+import { measured, timed as timedStatement } from "../src/Sql/internal/queryMetrics.js"
 import { Metrics } from "../src/Telemetry/index.js"
 import { type Backend, type Kind, makeBackend } from "./fixtures/sql/backends.js"
 import { serviceAvailable } from "./support/services.js"
@@ -596,5 +597,33 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
       )
       expect(runs.flat()).toEqual([[1, "race"]])
     })
+  })
+})
+
+describe("statement durations", () => {
+  it("are recorded when a statement completes, failed or not, and not when it is interrupted", async () => {
+    const operation = `test.timed.${randomUUID()}`
+    const count = Effect.map(
+      Metric.value(Metrics.withLabels(Metrics.sqlQueryDurationSeconds, { operation })),
+      (state) => state.count
+    )
+    const timed = timedStatement(operation)
+    const counts = await Effect.runPromise(Effect.gen(function*() {
+      const start = yield* count
+      yield* timed(Effect.succeed(1))
+      const afterSuccess = yield* count
+      yield* Effect.exit(timed(Effect.fail("failed")))
+      const afterFailure = yield* count
+      yield* Effect.exit(timed(Effect.never).pipe(Effect.timeout("20 millis")))
+      // A defect while building the statement is a failure like any other.
+      const building = (): Effect.Effect<number> => {
+        throw new Error("while building")
+      }
+      const built = yield* Effect.exit(measured([], building, (cause) => Effect.fail(Cause.squash(cause))))
+      expect(Exit.isFailure(built) && Cause.isFailType(built.cause)).toBe(true)
+      const afterInterruption = yield* count
+      return [afterSuccess - start, afterFailure - start, afterInterruption - start]
+    }))
+    expect(counts).toEqual([1, 2, 2])
   })
 })

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as MetricLabel from "effect/MetricLabel"
 import { sqlQueryDurationSeconds } from "../../Telemetry/Metrics.js"
@@ -24,12 +25,41 @@ export const labelsOf = (operation: string): ReadonlyArray<MetricLabel.MetricLab
 export const recordDuration = (tags: ReadonlyArray<MetricLabel.MetricLabel>, startedAt: number): void =>
   sqlQueryDurationSeconds.unsafeUpdate((performance.now() - startedAt) / 1000, tags)
 
+/**
+ * Runs the effect `make` builds and records its duration when it completes, succeeded or failed, handing a failure
+ * to `onFailure`; one step around the statement. An interrupted statement records nothing: the time until the
+ * interruption is not its duration (as with `Telemetry.Metrics.trackSqlQuery`).
+ *
+ * @internal
+ */
+export const measured = <A, E, R, E2, R2>(
+  tags: ReadonlyArray<MetricLabel.MetricLabel>,
+  make: () => Effect.Effect<A, E, R>,
+  onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E2, R2>
+): Effect.Effect<A, E2, R | R2> =>
+  Effect.suspend(() => {
+    const start = performance.now()
+    let effect: Effect.Effect<A, E, R>
+    try {
+      effect = make()
+    } catch (defect) {
+      // A throw while building the statement reaches `onFailure` as a defect, as one while running it would.
+      effect = Effect.die(defect)
+    }
+    return Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => {
+        recordDuration(tags, start)
+        return onFailure(cause)
+      },
+      onSuccess: (a) => {
+        recordDuration(tags, start)
+        return Effect.succeed(a)
+      }
+    })
+  })
+
 /** @internal */
 export const timed = (operation: string) => {
   const tags = labelsOf(operation)
-  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      const start = performance.now()
-      return Effect.onExit(self, () => Effect.sync(() => recordDuration(tags, start)))
-    })
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => measured(tags, () => self, Effect.failCause)
 }
