@@ -615,15 +615,19 @@ describe("statement durations", () => {
       yield* Effect.exit(timed(Effect.fail("failed")))
       const afterFailure = yield* count
       yield* Effect.exit(timed(Effect.never).pipe(Effect.timeout("20 millis")))
-      // A defect while building the statement is a failure like any other.
-      const building = (): Effect.Effect<number> => {
-        throw new Error("while building")
-      }
-      const built = yield* Effect.exit(measured([], building, (cause) => Effect.fail(Cause.squash(cause))))
-      expect(Exit.isFailure(built) && Cause.isFailType(built.cause)).toBe(true)
       const afterInterruption = yield* count
       return [afterSuccess - start, afterFailure - start, afterInterruption - start]
     }))
     expect(counts).toEqual([1, 2, 2])
+  })
+
+  it("hand a throw while building the statement to the failure handler, as a defect", async () => {
+    const building = (): Effect.Effect<number> => {
+      throw new Error("while building")
+    }
+    const exit = await Effect.runPromiseExit(
+      measured([], building, (cause) => Effect.fail(`typed: ${Cause.isDie(cause)}`))
+    )
+    expect(exit).toStrictEqual(Exit.fail("typed: true"))
   })
 })
