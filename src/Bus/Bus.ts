@@ -267,7 +267,11 @@ export interface BusHealth {
 export interface Bus {
   /** The service this Bus publishes as (`metadata.source_service` of its envelopes). */
   readonly serviceName: string
-  /** Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). */
+  /**
+   * Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). A
+   * `correlationId` or `idempotencyKey` that cannot be a NATS header value (a line break) is refused as
+   * `publishEncoded` refuses headers.
+   */
   readonly publish: <A, I>(
     definition: EventDefinition.EventDefinition<A, I>,
     payload: A,

@@ -136,6 +136,9 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
         Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
           const headers: { [name: string]: string } = EventEnvelope.headers(built)
           if (traceparent !== undefined) headers["traceparent"] = traceparent
+          // The idempotency key and correlation id are the caller's: checked as any header is.
+          const unsendable = headerRefusal(definition.subject, headers)
+          if (unsendable !== undefined) return Effect.fail(unsendable)
           return Effect.map(
             withRetry(engine.publish({
               subject: definition.subject,
@@ -208,15 +211,8 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
     }
 
     const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
-      const invalid = message.headers === undefined ? undefined : invalidHeader(message.headers)
-      if (invalid !== undefined) {
-        return Effect.fail(
-          busError(`Publish to ${message.subject} refused: ${invalid}`, {
-            operation: "publish",
-            subject: message.subject
-          }, false)
-        )
-      }
+      const unsendable = message.headers === undefined ? undefined : headerRefusal(message.subject, message.headers)
+      if (unsendable !== undefined) return Effect.fail(unsendable)
       return withRetry(engine.publish({
         subject: message.subject,
         data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
@@ -298,17 +294,25 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
   })
 
 /**
- * Why a header cannot go on the wire, if it cannot: NATS header names are printable ASCII without `:`, and values
- * cannot hold a line break (the client would refuse them before sending; the in-memory Bus refuses them alike).
+ * The refusal of headers that cannot go on the wire, if they cannot: NATS header names are printable ASCII
+ * without `:`, and values cannot hold a line break (the client would refuse them before sending; both Buses refuse
+ * them here alike, before anything is sent, and not as a retryable failure).
  *
  * @internal
  */
-export const invalidHeader = (headers: { readonly [name: string]: string }): string | undefined => {
+export const headerRefusal = (
+  subject: string,
+  headers: { readonly [name: string]: string }
+): MessageBusError | undefined => {
   for (const name in headers) {
-    if (name.length === 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
-      return `header name ${JSON.stringify(name)} is not printable ASCII without ":"`
+    const reason = name.length === 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(name)
+      ? `header name ${JSON.stringify(name)} is not printable ASCII without ":"`
+      : /[\r\n]/.test(headers[name]!)
+      ? `header ${name} has a line break in its value`
+      : undefined
+    if (reason !== undefined) {
+      return busError(`Publish to ${subject} refused: ${reason}`, { operation: "publish", subject }, false)
     }
-    if (/[\r\n]/.test(headers[name]!)) return `header ${name} has a line break in its value`
   }
   return undefined
 }
