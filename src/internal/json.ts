@@ -1,0 +1,190 @@
+/**
+ * `JSON.parse` for text from outside the process (message bodies, request bodies), with the guarantees a consumer
+ * needs before it hands the value to a schema:
+ *
+ * - nesting is bounded: a value nested deeper than `maxDepth` is refused (schemas decode recursively, and a few
+ *   thousand levels overflow the stack);
+ * - no integer changes silently: an integer literal that a double cannot hold exactly keeps its digits as a string
+ *   (`12345678901234567890` becomes `"12345678901234567890"`; `9007199254740992` stays a number), so a schema field
+ *   can ask for a `bigint` or a decimal string, and a field that wants a number fails instead of receiving a rounded
+ *   one. (Python writes its integers as digits and its floats with a point or an exponent.)
+ * - repeated keys are refused in the objects at the top levels (`uniqueKeysDepth`): `JSON.parse` keeps the last
+ *   occurrence, another reader may keep the first.
+ *
+ * One pass over the text finds all three; strings are skipped with `indexOf`. The text is then parsed by
+ * `JSON.parse` (whose own parser does not recurse), once, or twice when integers had to be quoted.
+ *
+ * @internal
+ */
+
+/** @internal */
+export interface ParseOptions {
+  /** The deepest nesting of arrays and objects allowed; a top-level object or array is depth 1. */
+  readonly maxDepth: number
+  /** Objects up to this depth (the top-level object is depth 1) must not repeat a key; 0 checks none. */
+  readonly uniqueKeysDepth?: number | undefined
+}
+
+/**
+ * What {@link parse} gives: the value, or why the text was refused and where (`field` is a dotted path of the
+ * top-level keys leading there, `"<body>"` for the text as a whole).
+ *
+ * @internal
+ */
+export type ParseResult =
+  | { readonly _tag: "Parsed"; readonly value: unknown }
+  | { readonly _tag: "Refused"; readonly field: string; readonly reason: string }
+
+/** Keys are remembered (for paths and duplicate checks) down to this depth at least. */
+const pathDepth = 2
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const COMMA = 0x2c
+const MINUS = 0x2d
+const DIGIT_0 = 0x30
+const DIGIT_9 = 0x39
+
+/** Whether the quote at `at` is escaped: preceded by an odd number of backslashes. */
+const isEscaped = (text: string, at: number): boolean => {
+  let backslashes = 0
+  for (let i = at - 1; i >= 0 && text.charCodeAt(i) === BACKSLASH; i--) backslashes++
+  return backslashes % 2 === 1
+}
+
+/** Where the string starting at the quote `at` ends (its closing quote), or -1 when it does not. */
+const stringEnd = (text: string, at: number): number => {
+  let end = text.indexOf("\"", at + 1)
+  while (end !== -1 && isEscaped(text, end)) end = text.indexOf("\"", end + 1)
+  return end
+}
+
+/** Whether `c` may continue a JSON number token. */
+const isNumberPart = (c: number): boolean =>
+  (c >= DIGIT_0 && c <= DIGIT_9) || c === MINUS || c === 0x2b || c === 0x2e || c === 0x45 || c === 0x65
+
+/** Whether a number token is an integer literal whose value a double cannot hold exactly. */
+const isUnsafeInteger = (token: string): boolean => {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i)
+    if (c < DIGIT_0 || c > DIGIT_9) {
+      if (i === 0 && c === MINUS) continue
+      return false
+    }
+  }
+  const n = Number(token)
+  return !Number.isSafeInteger(n) && BigInt(token) !== BigInt(n)
+}
+
+const refused = (field: string, reason: string): ParseResult => ({ _tag: "Refused", field, reason })
+
+const pathOf = (keys: ReadonlyArray<string | undefined>, depth: number): string => {
+  const parts: Array<string> = []
+  for (let d = 1; d <= Math.min(depth, pathDepth); d++) {
+    const key = keys[d]
+    if (key !== undefined) parts.push(key)
+  }
+  return parts.length === 0 ? "<body>" : parts.join(".")
+}
+
+const parseText = (text: string): ParseResult => {
+  try {
+    return { _tag: "Parsed", value: JSON.parse(text) }
+  } catch (e) {
+    return refused("<body>", `not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}
+
+/**
+ * Parses JSON text from outside, refusing what is nested too deep or repeats a key near the top, and keeping the
+ * digits of integers a number cannot hold. Never throws.
+ *
+ * @internal
+ */
+export const parse = (text: string, options: ParseOptions): ParseResult => {
+  const { maxDepth } = options
+  const uniqueKeysDepth = options.uniqueKeysDepth ?? 0
+  // Per depth (1-based): whether the container is an object, its key so far, and the keys it has had.
+  const isObject: Array<boolean> = [false]
+  const keys: Array<string | undefined> = [undefined]
+  const seen: Array<Set<string> | undefined> = [undefined]
+  // Start and end offsets of integers to quote, in pairs.
+  let unsafe: Array<number> | undefined
+  let depth = 0
+  let expectKey = false
+  const length = text.length
+  let i = 0
+  while (i < length) {
+    const c = text.charCodeAt(i)
+    if (c === QUOTE) {
+      const end = stringEnd(text, i)
+      // An unterminated string: `JSON.parse` says where.
+      if (end === -1) break
+      if (expectKey) {
+        expectKey = false
+        if (depth <= pathDepth || depth <= uniqueKeysDepth) {
+          const raw = text.slice(i + 1, end)
+          let key = raw
+          if (raw.includes("\\")) {
+            try {
+              key = JSON.parse(text.slice(i, end + 1)) as string
+            } catch {
+              // An invalid escape: `JSON.parse` of the whole text reports it.
+            }
+          }
+          keys[depth] = key
+          const keySet = seen[depth]
+          if (keySet !== undefined) {
+            if (keySet.has(key)) return refused(pathOf(keys, depth), "is a duplicate key")
+            keySet.add(key)
+          }
+        }
+      }
+      i = end + 1
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      depth++
+      if (depth > maxDepth) {
+        return refused(pathOf(keys, depth - 1), `is nested deeper than ${maxDepth} levels`)
+      }
+      const object = c === OPEN_OBJECT
+      isObject[depth] = object
+      keys[depth] = undefined
+      seen[depth] = object && depth <= uniqueKeysDepth ? new Set() : undefined
+      expectKey = object
+      i++
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      if (depth > 0) depth--
+      expectKey = false
+      i++
+    } else if (c === COMMA) {
+      expectKey = isObject[depth] === true
+      i++
+    } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
+      let end = i + 1
+      while (end < length && isNumberPart(text.charCodeAt(end))) end++
+      // 2^53 has 16 digits: shorter integers are always exact.
+      if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) {
+        unsafe ??= []
+        unsafe.push(i, end)
+      }
+      i = end
+    } else {
+      i++
+    }
+  }
+  if (unsafe === undefined) return parseText(text)
+  // Validate the text as written first: quoting must not make invalid JSON valid.
+  const parsed = parseText(text)
+  if (parsed._tag === "Refused") return parsed
+  let quoted = ""
+  let from = 0
+  for (let k = 0; k < unsafe.length; k += 2) {
+    quoted += `${text.slice(from, unsafe[k])}"${text.slice(unsafe[k], unsafe[k + 1])}"`
+    from = unsafe[k + 1]!
+  }
+  return parseText(quoted + text.slice(from))
+}

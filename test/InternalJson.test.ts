@@ -1,0 +1,107 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { parse } from "../src/internal/json.js"
+
+const deep = (levels: number, open: string, close: string, inner = "1") =>
+  open.repeat(levels) + inner + close.repeat(levels)
+
+describe("guarded JSON.parse", () => {
+  it("gives what JSON.parse gives for any JSON text within the limits and without long integers", () => {
+    fc.assert(
+      fc.property(fc.json({ depthSize: "small" }).filter((text) => !/\d{16}/.test(text)), (text) => {
+        const value: unknown = JSON.parse(text)
+        const result = parse(text, { maxDepth: 1000 })
+        expect(result).toStrictEqual({ _tag: "Parsed", value })
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("refuses what JSON.parse refuses, with the reason JSON.parse gives", () => {
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        let expected: string | undefined
+        try {
+          JSON.parse(text)
+        } catch (e) {
+          expected = (e as Error).message
+        }
+        const result = parse(text, { maxDepth: 1000 })
+        if (expected === undefined) expect(result._tag).toBe("Parsed")
+        else expect(result).toStrictEqual({ _tag: "Refused", field: "<body>", reason: `not valid JSON: ${expected}` })
+      }),
+      { numRuns: 1000 }
+    )
+  })
+
+  it("refuses nesting beyond the bound, naming the top-level keys it went through", () => {
+    expect(parse(deep(64, "[", "]"), { maxDepth: 64 })._tag).toBe("Parsed")
+    expect(parse(deep(65, "[", "]"), { maxDepth: 64 })).toStrictEqual({
+      _tag: "Refused",
+      field: "<body>",
+      reason: "is nested deeper than 64 levels"
+    })
+    const body = `{"event_id":"e","payload":{"data":${deep(5000, "[", "]")}}}`
+    expect(parse(body, { maxDepth: 64 })).toStrictEqual({
+      _tag: "Refused",
+      field: "payload.data",
+      reason: "is nested deeper than 64 levels"
+    })
+    expect(parse(`{"a":${deep(100, "{\"b\":", "}")}}`, { maxDepth: 64 })).toMatchObject({ field: "a.b" })
+  })
+
+  it("keeps the digits of integers beyond 2^53 as strings, and leaves every other number a number", () => {
+    const text = `{"big":12345678901234567890,"neg":-9007199254740993,"max":9007199254740992,"f":1.5e300,` +
+      `"list":[18446744073709551615,1],"s":"12345678901234567890"}`
+    expect(parse(text, { maxDepth: 64 })).toStrictEqual({
+      _tag: "Parsed",
+      value: {
+        big: "12345678901234567890",
+        neg: "-9007199254740993",
+        max: 9007199254740992,
+        f: 1.5e300,
+        list: ["18446744073709551615", 1],
+        s: "12345678901234567890"
+      }
+    })
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }), (n) => {
+        const result = parse(`{"n":${n}}`, { maxDepth: 4 })
+        const exact = BigInt(Number(n)) === n
+        expect(result).toStrictEqual({ _tag: "Parsed", value: { n: exact ? Number(n) : String(n) } })
+      })
+    )
+  })
+
+  it("does not make invalid JSON valid by quoting a long integer", () => {
+    expect(parse("{12345678901234567890: 1}", { maxDepth: 4 })._tag).toBe("Refused")
+  })
+
+  it("refuses a repeated key in the objects at the checked depths, however the key is escaped", () => {
+    const options = { maxDepth: 64, uniqueKeysDepth: 2 }
+    expect(parse(`{"event_id":"a","event_id":"b"}`, options)).toStrictEqual({
+      _tag: "Refused",
+      field: "event_id",
+      reason: "is a duplicate key"
+    })
+    expect(parse(`{"event_id":"a","event\\u005fid":"b"}`, options)).toMatchObject({ field: "event_id" })
+    expect(parse(`{"metadata":{"version":"1","version":"2"}}`, options)).toMatchObject({
+      field: "metadata.version"
+    })
+    // Same key in sibling objects, and repeats below the checked depth, are not duplicates.
+    expect(parse(`{"a":{"k":1},"b":{"k":2}}`, options)._tag).toBe("Parsed")
+    expect(parse(`{"a":{"b":{"k":1,"k":2}}}`, options)._tag).toBe("Parsed")
+    expect(parse(`[{"k":1},{"k":2}]`, options)._tag).toBe("Parsed")
+    expect(parse(`{"k":1,"k":2}`, { maxDepth: 64 })._tag).toBe("Parsed")
+  })
+
+  it("never throws, whatever the text", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (text) => {
+        const result = parse(text, { maxDepth: 8, uniqueKeysDepth: 2 })
+        expect(["Parsed", "Refused"]).toContain(result._tag)
+      }),
+      { numRuns: 2000 }
+    )
+  })
+})
