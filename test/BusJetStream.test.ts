@@ -88,7 +88,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
         expect(body.metadata.source_service).toBe("catalog-service")
         expect(stored!.header.get("X-Correlation-ID")).toBe(body.correlation_id)
         // What we publish is accepted by the Python subscriber's own rules.
-        const check = pythonConsumerCheck([stored!.data], Def.subject)
+        const check = yield* Effect.promise(() => pythonConsumerCheck([stored!.data], Def.subject))
         expect(check.output).not.toMatch(/dropped|rejected/)
         expect(check.status).toBe(0)
         yield* Scope.close(scope, Exit.void)

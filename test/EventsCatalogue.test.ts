@@ -125,7 +125,7 @@ describe("Catalogues of seed 002", () => {
           const body = yield* EventEnvelope.encodeBody(envelope)
           const decoded = yield* EventEnvelope.decode(def, body)
           expect(decoded.envelope.subject).toBe(subject)
-          const check = pythonConsumerCheck([body], subject)
+          const check = yield* Effect.promise(() => pythonConsumerCheck([body], subject))
           expect(check.output).toContain("accepted")
           expect(check.status).toBe(0)
         })
@@ -178,7 +178,8 @@ describe("NotificationEvents helpers", () => {
         expect(envelope.payload).toStrictEqual(vector.payload)
         expect(envelope.metadata).toMatchObject(vector.metadata)
         expect(EventEnvelope.headers(envelope)["Nats-Msg-Id"]).toBe("send_33bd94af11ec2c6e")
-        expect(pythonConsumerCheck([yield* EventEnvelope.encodeBody(envelope)], vector.subject).status).toBe(0)
+        const body = yield* EventEnvelope.encodeBody(envelope)
+        expect((yield* Effect.promise(() => pythonConsumerCheck([body], vector.subject))).status).toBe(0)
       })
   )
 

@@ -197,17 +197,17 @@ describe("EventEnvelope: round trip", () => {
     )
   })
 
-  it.skipIf(!pythonFound)("every generated envelope we encode passes the Python consumer check", () => {
+  it.skipIf(!pythonFound)("every generated envelope we encode passes the Python consumer check", async () => {
     const bodies = fc.sample(envelopeArbitrary, { numRuns: 60, seed: 42 }).map((input) =>
       Effect.runSync(Effect.flatMap(EventEnvelope.decodeUnknown(input), EventEnvelope.encodeBody))
     )
-    const result = pythonConsumerCheck(bodies)
+    const result = await pythonConsumerCheck(bodies)
     expect(result.output).not.toMatch(/dropped|rejected/)
     expect(result.status).toBe(0)
   })
 
-  it.skipIf(!pythonFound)("the Python check does reject a broken envelope (the harness can fail)", () => {
-    const result = pythonConsumerCheck([
+  it.skipIf(!pythonFound)("the Python check does reject a broken envelope (the harness can fail)", async () => {
+    const result = await pythonConsumerCheck([
       JSON.stringify({ event_id: "e", subject: "s", timestamp: "yesterday", payload: {} })
     ])
     expect(result.status).toBe(1)
@@ -240,7 +240,7 @@ describe("EventEnvelope.make", () => {
           "X-Correlation-ID": "corr_4f9a1c2b7d3e"
         })
         const body = yield* EventEnvelope.encodeBody(envelope)
-        const check = pythonConsumerCheck([body], "evt.catalog.sync_started")
+        const check = yield* Effect.promise(() => pythonConsumerCheck([body], "evt.catalog.sync_started"))
         expect(check.status).toBe(0)
       })
   )
