@@ -7,6 +7,9 @@ export default defineConfig({
     // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
     fileParallelism: false,
     testTimeout: 30_000,
-    hookTimeout: 60_000
+    hookTimeout: 60_000,
+    // What the code under test logs is shown for failing tests only (`--silent=false` shows all of it).
+    // A suite skipped for a missing server or program warns on stderr directly, so that stays visible.
+    silent: "passed-only"
   }
 })

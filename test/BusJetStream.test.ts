@@ -8,19 +8,21 @@ import { AckPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/je
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { ConfigProvider, Duration, Effect, Either, Exit, Layer, Option, Queue, Ref, Schema, Scope } from "effect"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, StreamSetup } from "../src/Bus/index.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
+import { interopPath, pythonConsumerCheck } from "./support/interop.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
 
 const natsUp = await serviceAvailable("nats")
+const pythonFound = toolAvailable("python3")
+const natsServerFound = toolAvailable("nats-server")
 const url = `nats://${services.nats.host}:${services.nats.port}`
 const run = Date.now().toString(36)
 
@@ -55,48 +57,44 @@ const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstrea
 const Any = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 describe.skipIf(!natsUp)("Bus on JetStream", () => {
-  it.scopedLive("layerConfig connects from config, ensures streams, publishes, and reports health", () =>
-    Effect.gen(function*() {
-      const stream = Streams.make(`BUSCFG_${run}`.toUpperCase(), { domain: `buscfg${run}` })
-      const Def = EventDefinition.event(`${stream.domain}.configured`, Any, { stream })
-      const provider = ConfigProvider.fromJson({
-        service: { name: "catalog-service" },
-        app_env: "test",
-        nats: { servers: [url], stream_max_age: "1 day", stream_duplicate_window: "30 seconds" }
+  it.scopedLive.skipIf(!pythonFound)(
+    "layerConfig connects from config, ensures streams, publishes, and reports health",
+    () =>
+      Effect.gen(function*() {
+        const stream = Streams.make(`BUSCFG_${run}`.toUpperCase(), { domain: `buscfg${run}` })
+        const Def = EventDefinition.event(`${stream.domain}.configured`, Any, { stream })
+        const provider = ConfigProvider.fromJson({
+          service: { name: "catalog-service" },
+          app_env: "test",
+          nats: { servers: [url], stream_max_age: "1 day", stream_duplicate_window: "30 seconds" }
+        })
+        const layer = JetStream.layerConfig(BusConfig.config, { streamDefinitions: [stream] }).pipe(
+          Layer.provide(Layer.setConfigProvider(provider))
+        )
+        const scope = yield* Scope.make()
+        const ctx = yield* Layer.buildWithScope(layer, scope)
+        const ack = yield* Bus.publish(Def, { a: 1 }).pipe(Effect.provide(ctx))
+        expect(ack.stream).toBe(stream.name)
+        const health = yield* Bus.health.pipe(Effect.provide(ctx))
+        expect(health).toMatchObject({ implementation: "jetstream", status: "connected", healthy: true })
+        const info = yield* withJsm(url, (jsm) => jsm.streams.info(stream.name))
+        expect(info.config.max_age).toBe(nanos(24 * 3600 * 1000))
+        expect(info.config.duplicate_window).toBe(nanos(30_000))
+        expect(info.config.storage).toBe("file")
+        expect(info.config.num_replicas).toBe(1)
+        const stored = yield* withJsm(url, (jsm) => jsm.streams.getMessage(stream.name, { seq: ack.sequence }))
+        expect(stored!.header.get("Nats-Msg-Id")).toBe(ack.eventId)
+        const body = JSON.parse(new TextDecoder().decode(stored!.data))
+        expect(body.metadata.source_service).toBe("catalog-service")
+        expect(stored!.header.get("X-Correlation-ID")).toBe(body.correlation_id)
+        // What we publish is accepted by the Python subscriber's own rules.
+        const check = yield* Effect.promise(() => pythonConsumerCheck([stored!.data], Def.subject))
+        expect(check.output).not.toMatch(/dropped|rejected/)
+        expect(check.status).toBe(0)
+        yield* Scope.close(scope, Exit.void)
+        yield* withJsm(url, (jsm) => jsm.streams.delete(stream.name))
       })
-      const layer = JetStream.layerConfig(BusConfig.config, { streamDefinitions: [stream] }).pipe(
-        Layer.provide(Layer.setConfigProvider(provider))
-      )
-      const scope = yield* Scope.make()
-      const ctx = yield* Layer.buildWithScope(layer, scope)
-      const ack = yield* Bus.publish(Def, { a: 1 }).pipe(Effect.provide(ctx))
-      expect(ack.stream).toBe(stream.name)
-      const health = yield* Bus.health.pipe(Effect.provide(ctx))
-      expect(health).toMatchObject({ implementation: "jetstream", status: "connected", healthy: true })
-      const info = yield* withJsm(url, (jsm) => jsm.streams.info(stream.name))
-      expect(info.config.max_age).toBe(nanos(24 * 3600 * 1000))
-      expect(info.config.duplicate_window).toBe(nanos(30_000))
-      expect(info.config.storage).toBe("file")
-      expect(info.config.num_replicas).toBe(1)
-      const stored = yield* withJsm(url, (jsm) => jsm.streams.getMessage(stream.name, { seq: ack.sequence }))
-      expect(stored!.header.get("Nats-Msg-Id")).toBe(ack.eventId)
-      const body = JSON.parse(new TextDecoder().decode(stored!.data))
-      expect(body.metadata.source_service).toBe("catalog-service")
-      expect(stored!.header.get("X-Correlation-ID")).toBe(body.correlation_id)
-      // What we publish is accepted by the Python subscriber's own rules.
-      const file = path.join(os.tmpdir(), `bus-envelope-${run}.json`)
-      fs.writeFileSync(file, stored!.data)
-      const check = execFileSync("python3", [
-        "/work/shared/interop/python_consumer_check.py",
-        "--subject",
-        Def.subject,
-        file
-      ]).toString()
-      fs.rmSync(file)
-      expect(check).not.toMatch(/dropped|rejected/)
-      yield* Scope.close(scope, Exit.void)
-      yield* withJsm(url, (jsm) => jsm.streams.delete(stream.name))
-    }))
+  )
 
   it.effect("the prod default is 3 replicas, and a server that is not there is a MessageBusError at startup", () =>
     Effect.gen(function*() {
@@ -299,7 +297,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
     }))
 })
 
-describe.skipIf(!natsUp)("Bus on a test-owned nats-server", () => {
+describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", () => {
   it.scopedLive(
     "the interop vectors published by a plain client are consumed: valid ones handled, invalid ones dead-lettered with a reason",
     () =>
@@ -307,7 +305,7 @@ describe.skipIf(!natsUp)("Bus on a test-owned nats-server", () => {
         const server = yield* Effect.acquireRelease(Effect.promise(startNatsServer), (s: NatsServer) =>
           Effect.promise(() => s.dispose()))
         const ctx = yield* Layer.build(JetStream.layer(options([server.url])))
-        const dir = "/work/shared/interop/events"
+        const dir = interopPath("events")
         const vectors = fs.readdirSync(dir).map((name) => ({ name, data: fs.readFileSync(path.join(dir, name)) }))
         const valid = vectors.filter((v) =>
           !v.name.startsWith("invalid-")

@@ -5,8 +5,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import * as GlamConfig from "../src/Config/index.js"
+import { interopPath } from "./support/interop.js"
 
-const interopDir = path.resolve(process.cwd(), "../shared/interop/config")
+const interopDir = interopPath("config")
 
 /** `NAME=value` lines, exactly as written (values are not trimmed or unquoted). */
 const readEnvTxt = (file: string): Record<string, string> =>

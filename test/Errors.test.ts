@@ -1,12 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Schema } from "effect"
 import * as fc from "fast-check"
-import { readFileSync } from "node:fs"
-import * as path from "node:path"
 import * as Errors from "../src/Errors/index.js"
+import { readVector } from "./support/interop.js"
 
-const interop = path.resolve(process.cwd(), "../shared/interop/http")
-const vector = (name: string) => JSON.parse(readFileSync(path.join(interop, name), "utf8"))
+const vector = (name: string) => JSON.parse(readVector("http", name).toString("utf8"))
 
 // code, status and retryability as seed 002's errors/ package defines them (class attributes and
 // InfrastructureError's retryable default).

@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as AsyncApi from "../src/Events/AsyncApi.js"
 import * as EventCatalogue from "../src/Events/EventCatalogue.js"
+import { interopPath } from "./support/interop.js"
 
 type J = unknown
 const document = AsyncApi.make(EventCatalogue.definitions, { streams: EventCatalogue.streams })
@@ -132,7 +133,7 @@ describe("AsyncApi", () => {
   })
 
   it("message payloads are JSON Schemas that accept the wire vectors and reject bad ones", () => {
-    const vectors = path.resolve(process.cwd(), "../shared/interop/events")
+    const vectors = interopPath("events")
     const cases = [
       "publisher-catalog-sync-started.json",
       "publisher-email-sent-4-tokens.json",

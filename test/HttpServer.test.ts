@@ -1,7 +1,6 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as jose from "jose"
-import * as fs from "node:fs"
 import * as http from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HttpServe from "../src/Http/HttpServe.js"
@@ -10,9 +9,9 @@ import * as ReadinessModule from "../src/Http/Readiness.js"
 import { Readiness } from "../src/Http/Readiness.js"
 import { ApiLive } from "./fixtures/http/api.js"
 import { json, rawRequest, type Running, start } from "./fixtures/http/server.js"
+import { readVector } from "./support/interop.js"
 
-const vector = (name: string) =>
-  JSON.parse(fs.readFileSync(new URL(`../../shared/interop/http/${name}.json`, import.meta.url), "utf8"))
+const vector = (name: string) => JSON.parse(readVector("http", `${name}.json`).toString("utf8"))
 
 const secret = "test-secret-with-enough-length-0123456789"
 

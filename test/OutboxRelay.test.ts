@@ -37,11 +37,13 @@ import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import { startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
 
 const { OutboxRelay } = Sql
 
 const pgUp = await serviceAvailable("postgres")
 const natsUp = await serviceAvailable("nats")
+const natsServerFound = toolAvailable("nats-server")
 const natsUrl = `nats://${services.nats.host}:${services.nats.port}`
 const run = Date.now().toString(36)
 let counter = 0
@@ -630,7 +632,7 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
       }), 30_000)
   })
 
-  describe.skipIf(target.skip || !target.jetstream)("NATS down, then back", () => {
+  describe.skipIf(target.skip || !target.jetstream || !natsServerFound)("NATS down, then back", () => {
     it.scopedLive(
       "the relay keeps the events while the server is down and publishes them once it is back",
       () =>

@@ -1,11 +1,13 @@
 /**
- * A test-owned nats-server: its own free port and store directory, started and stopped by pid.
+ * A test-owned nats-server: its own free port and store directory, started and stopped by pid. The program is
+ * `nats-server` from `tools.ts`: guard the suite with `toolAvailable("nats-server")`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { toolPath } from "./tools.js"
 
 export interface NatsServer {
   readonly port: number
@@ -54,11 +56,12 @@ const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: s
 }
 
 export const startNatsServer = async (): Promise<NatsServer> => {
+  const program = toolPath("nats-server")
   const port = await freePort()
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-bus-nats-"))
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+    child = spawn(program, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
       stdio: "ignore"
     })
     await waitFor(() => canConnect(port), 10_000, `nats-server on ${port}`)

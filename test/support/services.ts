@@ -41,16 +41,32 @@ const canConnect = (host: string, port: number, timeoutMs = 2000): Promise<boole
   })
 
 /**
+ * What a suite does when something it needs is missing: under `GLAM_REQUIRE_SERVICES=1` (in `env`) it throws,
+ * otherwise it prints a loud warning and returns `false` so the caller can `describe.skipIf(!available)`.
+ *
+ * The warning goes straight to stderr: vitest (`silent: "passed-only"`) shows console output of failing tests
+ * only, and a skipped suite must still be seen.
+ */
+export const unavailable = (
+  message: string,
+  options: { readonly skipped: string; readonly remedy: string; readonly env?: NodeJS.ProcessEnv }
+): false => {
+  if ((options.env ?? process.env).GLAM_REQUIRE_SERVICES === "1") {
+    throw new Error(`${message}; ${options.skipped} require it (GLAM_REQUIRE_SERVICES=1)`)
+  }
+  process.stderr.write(`\n!!! ${message}: SKIPPING ${options.skipped}. ${options.remedy} !!!\n\n`)
+  return false
+}
+
+/**
  * Resolves `true` when the server answers. When it does not: throws under `GLAM_REQUIRE_SERVICES=1`,
  * otherwise prints a warning and resolves `false` so the caller can `describe.skipIf(!available)`.
  */
 export const serviceAvailable = async (service: keyof typeof services): Promise<boolean> => {
   const { host, name, port } = services[service]
   if (await canConnect(host, port)) return true
-  const message = `${name} is not reachable on ${host}:${port}`
-  if (process.env.GLAM_REQUIRE_SERVICES === "1") {
-    throw new Error(`${message}; integration tests require it (GLAM_REQUIRE_SERVICES=1)`)
-  }
-  console.warn(`\n!!! ${message}: SKIPPING its integration tests. Start it, or run bash .ci/run. !!!\n`)
-  return false
+  return unavailable(`${name} is not reachable on ${host}:${port}`, {
+    skipped: "its integration tests",
+    remedy: "Start it, or run bash .ci/run."
+  })
 }
