@@ -531,6 +531,31 @@ describe.skipIf(!natsUp)("Bus on a test-owned nats-server", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.scopedLive("a durable of the service whose settings differ is updated, and the change logged", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const server = yield* natsServer
+      const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [Orders] })))
+      // As the Python subscriber creates it: 30 s ack wait, 3 deliveries.
+      yield* withJsm(server.url, (jsm) =>
+        jsm.consumers.add(Orders.name, {
+          durable_name: "order-projector",
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: OrderPlaced.subject,
+          ack_wait: nanos(30_000),
+          max_deliver: 3
+        }))
+      yield* Bus.subscribe(OrderPlaced, { durable: "order-projector", ackWait: "45 seconds" }, () => Effect.void)
+        .pipe(Effect.provide(ctx))
+      const consumer = yield* withJsm(server.url, (jsm) => jsm.consumers.info(Orders.name, "order-projector"))
+      expect(consumer.config).toMatchObject({ ack_wait: nanos(45_000), max_deliver: 5 })
+      expect(logs.lines.filter((l) => l.message.includes("consumer"))).toEqual([{
+        level: "INFO",
+        message: "Bus: consumer order-projector on ORDERS updated: ack_wait: 30s -> 45s; max_deliver: 3 -> 5"
+      }])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
   it.scopedLive("a definition on a stream that is not declared, or not as declared, is refused with one message, before anything is made", () =>
     Effect.gen(function*() {
       const server = yield* natsServer

@@ -354,6 +354,24 @@ class JetStreamMessage implements RawMessage {
 
 const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
 
+const showNanos = (n: number | undefined) => n === undefined ? "none" : Duration.format(Duration.nanos(BigInt(n)))
+
+/** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. */
+const consumerChanges = (
+  existing: { readonly ack_wait?: number; readonly max_deliver?: number; readonly filter_subject?: string },
+  wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter_subject: string }
+): ReadonlyArray<string> => [
+  ...(existing.ack_wait !== wanted.ack_wait
+    ? [`ack_wait: ${showNanos(existing.ack_wait)} -> ${showNanos(wanted.ack_wait)}`]
+    : []),
+  ...(existing.max_deliver !== wanted.max_deliver
+    ? [`max_deliver: ${existing.max_deliver} -> ${wanted.max_deliver}`]
+    : []),
+  ...(existing.filter_subject !== wanted.filter_subject
+    ? [`filter_subject: ${existing.filter_subject ?? "none"} -> ${wanted.filter_subject}`]
+    : [])
+]
+
 /**
  * The JetStream engine on a connection.
  *
@@ -429,9 +447,10 @@ const makeEngine = (
         Effect.asVoid(
           StreamSetup.ensureStream(jsm, stream, { limits: options.streams, update: options.updateStreams })
         ),
+      // The durable is the service's own (it names it): one whose settings differ is updated, and the change logged.
       ensureConsumer: (spec) =>
         Effect.tryPromise({
-          try: async () => {
+          try: async (): Promise<ReadonlyArray<string>> => {
             const wanted = {
               durable_name: spec.durable,
               ack_policy: AckPolicy.Explicit,
@@ -445,16 +464,17 @@ const makeEngine = (
             )
             if (existing === undefined) {
               await jsm.consumers.add(spec.stream, wanted)
-            } else if (
-              existing.config.ack_wait !== wanted.ack_wait || existing.config.max_deliver !== wanted.max_deliver ||
-              existing.config.filter_subject !== wanted.filter_subject
-            ) {
+              return []
+            }
+            const changes = consumerChanges(existing.config, wanted)
+            if (changes.length > 0) {
               await jsm.consumers.update(spec.stream, spec.durable, {
                 ack_wait: wanted.ack_wait,
                 max_deliver: wanted.max_deliver,
                 filter_subject: wanted.filter_subject
               })
             }
+            return changes
           },
           catch: (e) =>
             core.busError(
@@ -467,7 +487,11 @@ const makeEngine = (
               !(e instanceof JetStreamApiError),
               e
             )
-        }),
+        }).pipe(Effect.flatMap((changes) =>
+          changes.length === 0
+            ? Effect.void
+            : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
+        )),
       pump: (spec, batch, inbox) => {
         const fetchError = (e: unknown) =>
           core.busError(
