@@ -17,8 +17,11 @@ import type { Bus } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
 import * as JetStream from "./Bus/JetStream.js"
+import * as StreamSetup from "./Bus/StreamSetup.js"
 import * as GlamConfig from "./Config/index.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
+import type * as EventDefinition from "./Events/EventDefinition.js"
+import type * as Streams from "./Events/Streams.js"
 import * as Sql from "./Sql/index.js"
 import * as Telemetry from "./Telemetry/Telemetry.js"
 import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
@@ -36,13 +39,32 @@ export class StartupError extends Schema.TaggedError<StartupError>()("StartupErr
 }) {}
 
 /**
- * Options of {@link layer}: where the configuration comes from (see `Config.load`) and the migrations to run
- * at startup when `database.migrate_on_start` is set.
+ * The streams and definitions a service declares to its Bus (see {@link layer}).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends GlamConfig.LoadOptions {
+export interface BusOptions {
+  /**
+   * The service's own streams, beside the platform's (`EventCatalogue.streams`): created at startup when missing.
+   * A definition on a stream that is neither the platform's, declared here, nor named in `nats.streams` is refused.
+   */
+  readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
+  /**
+   * The definitions the service publishes or subscribes to: checked at startup (a startup error names each one whose
+   * stream is not declared), and their streams ensured at startup instead of at first use.
+   */
+  readonly events?: ReadonlyArray<EventDefinition.EventDefinition.Any> | undefined
+}
+
+/**
+ * Options of {@link layer}: where the configuration comes from (see `Config.load`), the migrations to run at
+ * startup when `database.migrate_on_start` is set, and the streams and definitions of the service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends GlamConfig.LoadOptions, BusOptions {
   readonly migrations?: Sql.SqlLayerConfigOptions["migrations"]
 }
 
@@ -55,32 +77,43 @@ export interface Options extends GlamConfig.LoadOptions {
 export type Services = Bus | SqlClient | PgClient | Sql.OutboxRelay.OutboxRelay | Resource.Resource
 
 /**
- * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log
- * line saying so, except in `app_env` `prod`, where a missing server is a startup error.
+ * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line
+ * saying so, except in `app_env` `prod`, where a missing server is a startup error. Either uses the platform's
+ * streams (`EventCatalogue.streams`, each ensured when first used) and those the service declares: `streams`, the
+ * names in `nats.streams`, and the streams of `events`, all ensured at startup with `DLQ`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const servers = yield* Config.option(Config.nested(Config.array(Config.string(), "servers"), "nats"))
-    const config = yield* BusConfig.config
-    if (Option.isSome(servers) && servers.value.length > 0) {
-      return JetStream.layer({ ...config, streamDefinitions: EventCatalogue.streams }).pipe(
-        Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
-      )
-    }
-    if (config.appEnv === "prod") {
-      return Layer.fail(
-        new StartupError({
-          message: "No NATS server configured (nats.servers, or <PREFIX>_NATS__SERVERS) in APP_ENV=prod"
-        })
-      )
-    }
-    // BusMemory says in one log line that the in-memory bus is in use.
-    return BusMemory.layerMemory({ serviceName: config.serviceName, streams: EventCatalogue.streams })
-  })
-)
+export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, StartupError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const servers = yield* Config.option(Config.nested(Config.array(Config.string(), "servers"), "nats"))
+      const config = yield* BusConfig.config
+      const streams = { platformStreams: EventCatalogue.streams, events: options.events }
+      if (Option.isSome(servers) && servers.value.length > 0) {
+        return JetStream.layer({ ...config, ...streams, streamDefinitions: options.streams }).pipe(
+          Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
+        )
+      }
+      if (config.appEnv === "prod") {
+        return Layer.fail(
+          new StartupError({
+            message: "No NATS server configured (nats.servers, or <PREFIX>_NATS__SERVERS) in APP_ENV=prod"
+          })
+        )
+      }
+      // BusMemory says in one log line that the in-memory bus is in use.
+      return BusMemory.layerMemory({
+        ...streams,
+        serviceName: config.serviceName,
+        streams: options.streams,
+        declaredStreams: config.declaredStreams,
+        duplicateWindow: config.streams.duplicateWindow,
+        ownStreams: Option.getOrUndefined(config.ownStreams)
+      }).pipe(Layer.mapError((cause) => new StartupError({ message: cause.message, cause })))
+    })
+  )
 
 const describe = (error: unknown): StartupError => {
   if (error instanceof StartupError) return error
@@ -98,15 +131,21 @@ const describe = (error: unknown): StartupError => {
  * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
  * configuration problem fails startup with a `StartupError` listing every problem.
  *
+ * The Bus uses the platform's streams and the service's own (`streams`, or by name in `nats.streams`); `events`
+ * lists the definitions the service publishes or subscribes to, checked at startup (see {@link busLayerConfig}).
+ *
  * @example
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
- * import { Effect } from "effect"
- * import { makeGlamLive } from "@glam/shared"
+ * import { Effect, Schema } from "effect"
+ * import { Events, makeGlamLive } from "@glam/shared"
+ *
+ * const Orders = Events.Streams.make("ORDERS") // cmd.orders.>, evt.orders.>
+ * const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  *
  * // GlamLive installs the service's logger: turn off runMain's own pretty logger.
  * program.pipe(
- *   Effect.provide(makeGlamLive({ service: "catalog-service" })),
+ *   Effect.provide(makeGlamLive({ service: "order-service", streams: [Orders], events: [OrderPlaced] })),
  *   NodeRuntime.runMain({ disablePrettyLogger: true })
  * )
  * ```
@@ -115,15 +154,19 @@ const describe = (error: unknown): StartupError => {
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Services, StartupError> => {
-  const { migrations, ...load } = options
+  const { events, migrations, streams, ...load } = options
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
-  // first layer's.
+  // first layer's; so are the streams of the declared events, before any server is reached.
   const validated = Layer.effectDiscard(
-    Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config, Sql.OutboxRelay.config])
+    Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config, Sql.OutboxRelay.config]).pipe(
+      Effect.flatMap(([, , bus]) =>
+        StreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
+      )
+    )
   )
   const infrastructure = Layer.mergeAll(
     Sql.layerConfig(migrations === undefined ? {} : { migrations }),
-    busLayerConfig
+    busLayerConfig({ streams, events })
   )
   // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
   return Sql.OutboxRelay.layerConfig().pipe(

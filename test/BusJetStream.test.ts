@@ -4,14 +4,28 @@
  * instance, and a server restart during a publish burst.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AckPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { ConfigProvider, Duration, Effect, Either, Exit, Layer, Option, Queue, Ref, Schema, Scope } from "effect"
+import {
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Layer,
+  Logger,
+  Option,
+  Queue,
+  Ref,
+  Schema,
+  Scope
+} from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, StreamSetup } from "../src/Bus/index.js"
+import * as GlamConfig from "../src/Config/index.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
@@ -55,6 +69,39 @@ const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstrea
   })
 
 const Any = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+const Def = (domain: string, name: string) =>
+  EventDefinition.event(`${domain}.${name}`, Any, { stream: Streams.make(domain.toUpperCase()) })
+
+const natsServer = Effect.acquireRelease(
+  Effect.promise(startNatsServer),
+  (s: NatsServer) => Effect.promise(() => s.dispose())
+)
+
+/** The lines logged while the returned layer is provided. */
+const captureLogs = () => {
+  const lines: Array<{ readonly level: string; readonly message: string }> = []
+  const layer = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      lines.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+    })
+  )
+  return { lines, layer }
+}
+
+// A service's own stream, as the Python package would have created it (shared/messaging/publisher.py).
+const Orders = Streams.make("ORDERS")
+const OrderPlaced = EventDefinition.event("orders.placed", Any, { stream: Orders })
+const pythonStream = {
+  name: Orders.name,
+  subjects: [...Orders.subjects],
+  retention: RetentionPolicy.Limits,
+  max_age: nanos(7 * 24 * 3600 * 1000),
+  max_msgs_per_subject: 100_000,
+  storage: StorageType.File,
+  duplicate_window: nanos(60_000),
+  allow_rollup_hdrs: true
+}
 
 describe.skipIf(!natsUp)("Bus on JetStream", () => {
   it.scopedLive.skipIf(!pythonFound)(
@@ -96,13 +143,40 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       })
   )
 
-  it.effect("the prod default is 3 replicas, and a server that is not there is a MessageBusError at startup", () =>
+  it.effect("the stream defaults are the Python package's in every environment, and a server that is not there is a MessageBusError at startup", () =>
     Effect.gen(function*() {
       const prod = yield* Effect.withConfigProvider(
         BusConfig.config,
         ConfigProvider.fromJson({ service: { name: "x" }, app_env: "prod" })
       )
-      expect(prod.streams.replicas).toBe(3)
+      // shared/messaging/publisher.py `ensure_stream`: no replica count (the server's one), a 60 s duplicate window.
+      expect(prod.streams).toEqual({
+        retention: "limits",
+        storage: "file",
+        maxAge: Duration.days(7),
+        maxMsgsPerSubject: 100_000,
+        maxMsgs: -1,
+        maxBytes: -1,
+        duplicateWindow: Duration.seconds(60),
+        replicas: 1
+      })
+      expect(prod.updateStreams).toBe(false)
+      expect(prod.declaredStreams).toEqual([])
+      // As an environment variable sets them (`<PREFIX>_NATS__STREAMS=ORDERS,PAYMENTS`).
+      const declaring = (streams: string) =>
+        Effect.withConfigProvider(
+          BusConfig.config,
+          GlamConfig.provider(
+            GlamConfig.fromObject({ service: { name: "x" }, nats: { streams, update_streams: "true" } })
+          )
+        )
+      expect(yield* declaring("ORDERS,PAYMENTS")).toMatchObject({
+        declaredStreams: ["ORDERS", "PAYMENTS"],
+        updateStreams: true
+      })
+      const invalid = yield* Effect.flip(declaring("ORDERS,evt.orders.>"))
+      expect(String(invalid)).toContain("nats.streams")
+      expect(String(invalid)).toContain(`"evt.orders.>"`)
       expect(prod.servers).toEqual(["nats://127.0.0.1:4222"])
       const error = yield* Effect.flip(
         Effect.scoped(Layer.build(JetStream.layer(options(["nats://127.0.0.1:1"], { ensureStreams: false }))))
@@ -125,7 +199,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
         await nc.close()
       })
       const ensure = (definitions: ReadonlyArray<Streams.StreamDefinition>) =>
-        withJsm(url, (jsm) => Effect.runPromise(StreamSetup.ensureStreams(jsm, definitions, limits, limits)))
+        withJsm(url, (jsm) => Effect.runPromise(StreamSetup.ensureStreams(jsm, definitions, { limits, update: true })))
       const reports = yield* ensure([mutable, fixed])
       const byName = Object.fromEntries(reports.map((r) => [r.stream, r]))
       expect(byName[mutable.name]!.action).toBe("updated")
@@ -150,8 +224,10 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       const stream = Streams.make(`BUSRETRY_${run}`.toUpperCase(), { domain: `busretry${run}` })
       const Def = EventDefinition.event(`${stream.domain}.late`, Schema.Struct({ n: Schema.Number }), { stream })
       yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-      // Ensures only DLQ: the test stream appears while the publish is being retried.
-      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [] })))
+      // Declared but not ensured: the test stream appears while the publish is being retried.
+      const ctx = yield* Layer.build(
+        JetStream.layer(options([url], { streamDefinitions: [stream], ensureStreams: false }))
+      )
       const publishing = yield* Bus.publish(Def, { n: 1 }, { idempotencyKey: `late-${run}` }).pipe(
         Effect.provide(ctx),
         Effect.fork
@@ -406,4 +482,103 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", 
       }),
     80_000
   )
+
+  it.scopedLive("a service uses the stream settings of the Python package, and never changes an existing stream unless nats.update_streams says so", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const server = yield* natsServer
+      const fromConfig = (appEnv: string, nats: object) =>
+        JetStream.layerConfig(BusConfig.config, { streamDefinitions: [Orders] }).pipe(
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+            service: { name: "order-service" },
+            app_env: appEnv,
+            nats: { servers: [server.url], ...nats }
+          })))
+        )
+      const info = (name: string) => withJsm(server.url, (jsm) => jsm.streams.info(name))
+      // Created by an operator (or another service) with a 2 minute window, one replica.
+      yield* withJsm(
+        server.url,
+        (jsm) => jsm.streams.add({ ...pythonStream, duplicate_window: nanos(120_000), num_replicas: 1 })
+      )
+      const before = (yield* info("ORDERS")).config
+
+      // The prod defaults: the stream is used as it is, with one warning naming what differs.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const ctx = yield* Layer.build(fromConfig("prod", {}))
+        expect((yield* Bus.publish(OrderPlaced, { a: 1 }).pipe(Effect.provide(ctx))).stream).toBe("ORDERS")
+      }))
+      expect((yield* info("ORDERS")).config).toEqual(before)
+      expect(logs.lines.filter((l) => l.message.includes("stream ORDERS"))).toEqual([{
+        level: "WARN",
+        message: "Bus: stream ORDERS exists with other settings and is left as it is " +
+          "(nats.update_streams: true updates it): duplicate_window: 2m -> 1m"
+      }])
+      // DLQ, created here, has the same settings but no per-subject limit.
+      const dlq = (yield* info("DLQ")).config
+      expect(dlq).toMatchObject({ ...pythonStream, name: "DLQ", subjects: ["dlq.>"], max_msgs_per_subject: -1 })
+      expect(dlq.num_replicas).toBe(1)
+
+      yield* Effect.scoped(Layer.build(fromConfig("prod", { update_streams: true })))
+      const updated = (yield* info("ORDERS")).config
+      expect(updated).toMatchObject({ ...pythonStream, num_replicas: 1 })
+      expect(logs.lines.filter((l) => l.message.includes("stream ORDERS")).slice(1)).toEqual([{
+        level: "INFO",
+        message: "Bus: stream ORDERS updated: duplicate_window: 2m -> 1m"
+      }])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scopedLive("a durable of the service whose settings differ is updated, and the change logged", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const server = yield* natsServer
+      const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [Orders] })))
+      // As the Python subscriber creates it: 30 s ack wait, 3 deliveries.
+      yield* withJsm(server.url, (jsm) =>
+        jsm.consumers.add(Orders.name, {
+          durable_name: "order-projector",
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: OrderPlaced.subject,
+          ack_wait: nanos(30_000),
+          max_deliver: 3
+        }))
+      yield* Bus.subscribe(OrderPlaced, { durable: "order-projector", ackWait: "45 seconds" }, () => Effect.void)
+        .pipe(Effect.provide(ctx))
+      const consumer = yield* withJsm(server.url, (jsm) => jsm.consumers.info(Orders.name, "order-projector"))
+      expect(consumer.config).toMatchObject({ ack_wait: nanos(45_000), max_deliver: 5 })
+      expect(logs.lines.filter((l) => l.message.includes("consumer"))).toEqual([{
+        level: "INFO",
+        message: "Bus: consumer order-projector on ORDERS updated: ack_wait: 30s -> 45s; max_deliver: 3 -> 5"
+      }])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scopedLive("a definition on a stream that is not declared, or not as declared, is refused with one message, before anything is made", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      // Declared events are checked before connecting: this server does not exist.
+      const startup = yield* Effect.flip(Effect.scoped(Layer.build(
+        JetStream.layer(options(["nats://127.0.0.1:1"], { events: [OrderPlaced, Def("orders", "shipped")] }))
+      )))
+      expect(startup.message).toBe(
+        "Streams not declared as the service needs them:\n" +
+          `  evt.orders.placed (in events): stream ORDERS is not declared; ${StreamSetup.howToDeclare("ORDERS")}\n` +
+          `  evt.orders.shipped (in events): stream ORDERS is not declared; ${StreamSetup.howToDeclare("ORDERS")}`
+      )
+      // A stream of that name is declared, holding other subjects.
+      const ctx = yield* Layer.build(
+        JetStream.layer(options([server.url], { streamDefinitions: [Streams.make("ORDERS", { domain: "order" })] }))
+      )
+      const error = yield* Effect.flip(
+        Bus.subscribe(OrderPlaced, { durable: "order-projector" }, () => Effect.void).pipe(Effect.provide(ctx))
+      )
+      expect(error.message).toBe(
+        "Bus.subscribe evt.orders.placed (durable order-projector): its stream ORDERS holds cmd.orders.>, " +
+          "evt.orders.>, but the declared ORDERS holds cmd.order.>, evt.order.>; define the event on the declared stream"
+      )
+      expect(error.details).toMatchObject({ operation: "subscribe", stream: "ORDERS", subject: "evt.orders.placed" })
+      const consumers = yield* withJsm(server.url, async (jsm) => (await jsm.consumers.list("ORDERS").next()).length)
+      expect(consumers).toBe(0)
+    }))
 })

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Metric, Option, Queue, Ref, Schema, TestClock } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusMemory } from "../src/Bus/index.js"
+import { BusMemory, StreamSetup } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
 import * as Inbox from "../src/Bus/internal/inbox.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
@@ -95,7 +95,9 @@ describe("BusMemory on TestClock", () => {
       const bus = yield* core.make(engine, {
         serviceName: "clock-test",
         ownStreams: Option.none(),
-        publishRetry: core.publishRetry(Duration.zero)
+        publishRetry: core.publishRetry(Duration.zero),
+        declaration: yield* StreamSetup.declare({ platform: [], own: [stream] }),
+        ensureStreams: true
       })
       const spec = {
         stream: stream.name,
@@ -136,11 +138,18 @@ describe("BusMemory on TestClock", () => {
       expect(yield* Ref.get(handled)).toBe(0)
     }))
 
-  it.scoped("publishing to a subject no stream holds fails with MessageBusError naming the subject", () =>
+  it.scoped("publishing a definition whose stream is not declared fails with MessageBusError naming the subject", () =>
     Effect.gen(function*() {
-      const Orphan = EventDefinition.event("catalog.orphan", Schema.Struct({ n: Schema.Number }))
+      const Orphan = EventDefinition.event("orphan.created", Schema.Struct({ n: Schema.Number }), {
+        stream: Streams.make("ORPHAN")
+      })
       const error = yield* Effect.flip(Bus.publish(Orphan, { n: 1 }))
       expect(error._tag).toBe("MessageBusError")
-      expect((error as MessageBusError).details).toMatchObject({ operation: "publish", subject: "evt.catalog.orphan" })
+      expect((error as MessageBusError).details).toMatchObject({
+        operation: "publish",
+        stream: "ORPHAN",
+        subject: "evt.orphan.created"
+      })
+      expect((error as MessageBusError).retryable).toBe(false)
     }).pipe(Effect.provide(layer)))
 })

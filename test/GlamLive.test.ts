@@ -1,26 +1,98 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { HttpClient, HttpClientRequest, HttpRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Cause, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { CatalogHttpLive, migrations } from "../examples/catalog-service.js"
 import { NotificationConsumerLive } from "../examples/notification-service.js"
 import { Bus, Events, Http, makeGlamLive, StartupError } from "../src/index.js"
+import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
+const natsUp = await serviceAvailable("nats")
 
-const configRoot = (serviceYaml: string): string => {
+const configRoot = (serviceYaml: string, service = "catalog-service"): string => {
   const root = mkdtempSync(path.join(tmpdir(), "glam-live-"))
   mkdirSync(path.join(root, "config", "services"), { recursive: true })
-  writeFileSync(path.join(root, "config", "services", "catalog-service.yml"), serviceYaml)
+  writeFileSync(path.join(root, "config", "services", `${service}.yml`), serviceYaml)
   return root
 }
 
-const startupFailure = <A>(layer: Layer.Layer<A, StartupError>) =>
+// A service of its own: the ORDERS stream (cmd.orders.>, evt.orders.>) and an event on it.
+const Orders = Events.Streams.make("ORDERS", { description: "Orders of the shop" })
+const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
+
+/**
+ * The order service's configuration: with a private nats-server, that server and the machine's PostgreSQL (its
+ * database is not what these tests are about); without one, the embedded defaults.
+ */
+const orderRoot = (server?: NatsServer) => {
+  const { database, host, port, user } = services.postgres
+  return configRoot(
+    server === undefined
+      ? "service:\n  name: order-service\n"
+      : `service:\n  name: order-service\nnats:\n  servers: [${server.url}]\n` +
+        (pgUp ? `database:\n  host: ${host}\n  port: ${port}\n  user: ${user}\n  name: ${database}\n` : ""),
+    "order-service"
+  )
+}
+
+const natsServer = Effect.acquireRelease(Effect.promise(startNatsServer), (s) => Effect.promise(() => s.dispose()))
+
+const streamNames = (server: NatsServer) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: server.url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const names: Array<string> = []
+      for await (const name of jsm.streams.names()) names.push(name)
+      return names.sort()
+    } finally {
+      await nc.close()
+    }
+  })
+
+/** What the process writes to standard output (where GlamLive's logger writes) while the scope is open. */
+const captureStdout = Effect.acquireRelease(
+  Effect.sync(() => {
+    const lines: Array<string> = []
+    const write = process.stdout.write
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
+      lines.push(String(chunk))
+      return write.call(process.stdout, chunk, ...rest)
+    }) as typeof process.stdout.write
+    return { lines, write }
+  }),
+  ({ write }) => Effect.sync(() => (process.stdout.write = write))
+)
+
+/** Publishes an event of its own and receives it through a durable subscription. */
+const roundTrip = Effect.gen(function*() {
+  const received = yield* Deferred.make<string>()
+  yield* Bus.subscribe(
+    OrderPlaced,
+    { durable: "order-projector" },
+    (event) => Deferred.succeed(received, event.payload.order_id)
+  )
+  const ack = yield* Bus.publish(OrderPlaced, { order_id: "o-1" })
+  expect(ack.stream).toBe("ORDERS")
+  expect(yield* Deferred.await(received)).toBe("o-1")
+})
+
+const undeclaredText = (message: string) => {
+  expect(message).toContain("evt.orders.placed")
+  expect(message).toContain("stream ORDERS is not declared")
+  expect(message).toContain("makeGlamLive({ streams: [...] })")
+  expect(message).toContain("nats.streams: [ORDERS]")
+}
+
+const startupFailure = <A, E>(layer: Layer.Layer<A, E>) =>
   Effect.gen(function*() {
     const exit = yield* Layer.build(layer).pipe(Effect.scoped, Effect.exit)
     expect(Exit.isFailure(exit)).toBe(true)
@@ -134,6 +206,101 @@ describe("GlamLive", () => {
           )
         )
       ),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive("a service's own stream and event publish and subscribe on the embedded defaults", () =>
+    roundTrip.pipe(
+      Effect.provide(
+        makeGlamLive({ service: "order-service", root: orderRoot(), env: {}, streams: [Orders], events: [OrderPlaced] })
+      )
+    ), { timeout: 60_000 })
+
+  it.scopedLive.skipIf(!natsUp)(
+    "on NATS, a service's own stream works, and only the streams it uses exist: its own and DLQ at startup, a platform stream from its first use",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const ctx = yield* Layer.build(
+          makeGlamLive({
+            service: "order-service",
+            root: orderRoot(server),
+            env: {},
+            streams: [Orders],
+            events: [OrderPlaced]
+          })
+        )
+        expect(yield* streamNames(server)).toEqual(["DLQ", "ORDERS"])
+        yield* roundTrip.pipe(Effect.provide(ctx))
+        yield* Bus.subscribe(Events.CatalogEvents.SyncStarted, { durable: "order-service-syncs" }, () => Effect.void)
+          .pipe(Effect.provide(ctx))
+        expect(yield* streamNames(server)).toEqual(["CATALOG", "DLQ", "ORDERS"])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive.skipIf(!natsUp)(
+    "a stream named in nats.streams is declared and created at startup",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const ctx = yield* Layer.build(
+          makeGlamLive({ service: "order-service", root: orderRoot(server), env: { ORDER_NATS__STREAMS: "ORDERS" } })
+        )
+        expect(yield* streamNames(server)).toEqual(["DLQ", "ORDERS"])
+        yield* roundTrip.pipe(Effect.provide(ctx))
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive.skipIf(!natsUp)(
+    "a declared event on an undeclared stream fails startup with one message, before anything is served",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const stdout = yield* captureStdout
+        for (const root of [orderRoot(), orderRoot(server)]) {
+          const consumer = Layer.scopedDiscard(
+            Bus.subscribe(OrderPlaced, { durable: "order-projector" }, () => Effect.void)
+          )
+          const error = yield* startupFailure(
+            Layer.mergeAll(consumer, Http.HttpServe.serve(HttpRouter.empty, { rateLimit: false })).pipe(
+              Layer.provide(Http.Readiness.layer),
+              Layer.provideMerge(NodeHttpServer.layerTest),
+              Layer.provideMerge(makeGlamLive({ service: "order-service", root, env: {}, events: [OrderPlaced] }))
+            )
+          )
+          expect(error._tag).toBe("StartupError")
+          undeclaredText(error.message)
+          expect(error.message).toContain("(in events)")
+        }
+        expect(stdout.lines.join("")).not.toContain("Shutting down")
+        expect(yield* streamNames(server)).toEqual([])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive.skipIf(!natsUp)(
+    "a subscription on an undeclared stream fails when it starts, naming the definition, the durable, the stream and the fix",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        for (const root of [orderRoot(), orderRoot(server)]) {
+          yield* Effect.gen(function*() {
+            const error = yield* Effect.flip(
+              Bus.subscribe(OrderPlaced, { durable: "order-projector" }, () => Effect.void)
+            )
+            expect(error._tag).toBe("MessageBusError")
+            undeclaredText(error.message)
+            expect(error.message).toContain("Bus.subscribe evt.orders.placed (durable order-projector)")
+            const published = yield* Effect.flip(Bus.publish(OrderPlaced, { order_id: "o-1" }))
+            undeclaredText(published.message)
+            expect(published).toMatchObject({ _tag: "MessageBusError", retryable: false })
+          }).pipe(Effect.provide(makeGlamLive({ service: "order-service", root, env: {} })), Effect.scoped)
+        }
+        // Refused before any consumer or stream was made.
+        expect(yield* streamNames(server)).toEqual(["DLQ"])
+      }),
     { timeout: 60_000 }
   )
 })

@@ -46,7 +46,8 @@ export interface PublishOptions {
 
 /**
  * What a publish can fail with: a payload that does not match its schema or a subject outside the service's own
- * streams (`ValidationError`, nothing sent), or the broker (`MessageBusError`).
+ * streams (`ValidationError`, nothing sent), the broker, or a definition whose stream is not declared (see
+ * `StreamSetup.declare`; `MessageBusError`).
  *
  * @since 0.1.0
  * @category models
@@ -292,7 +293,10 @@ export interface Bus {
     messages: ReadonlyArray<OutgoingMessage>,
     options?: { readonly window?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<Either.Either<PublishAck, PublishError>>>
-  /** Starts a durable subscriber; it runs until the scope closes. */
+  /**
+   * Starts a durable subscriber; it runs until the scope closes. A definition whose stream is not declared fails here,
+   * before a consumer is made.
+   */
   readonly subscribe: <A, I, E, R>(
     definition: EventDefinition.EventDefinition<A, I>,
     options: SubscribeOptions,

@@ -1,16 +1,18 @@
 /**
- * The typed `nats.*` configuration section of the Bus: servers, credentials, stream limits and publish retries.
+ * The typed `nats.*` configuration section of the Bus: servers, credentials, stream settings and publish retries.
  *
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
+import * as Either from "effect/Either"
+import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
 
 /**
- * Stream settings applied to every domain stream the Bus ensures at startup.
+ * The settings of a stream the Bus creates (and, with `nats.update_streams`, of one it updates).
  *
  * @since 0.1.0
  * @category models
@@ -50,13 +52,24 @@ export interface BusConfig {
   readonly publishRetryBudget: Duration.Duration
   /** When set, the service may publish events only to these streams (`DomainEventPublisher._validate_subject`). */
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
-  /** Whether the Bus creates/updates the domain streams at startup. */
+  /** Whether the Bus creates the streams it uses that are missing (and reads the settings of those that exist). */
   readonly ensureStreams: boolean
+  /**
+   * Names of streams the service declares (`nats.streams`), ensured at startup: a platform stream, one the service
+   * declares in code, or else a stream `Streams.make(name)` (its domain the lower-cased name). Default none.
+   */
+  readonly declaredStreams?: ReadonlyArray<string> | undefined
+  /**
+   * Whether an existing stream whose settings differ from these is updated where NATS allows (`nats.update_streams`);
+   * otherwise it is left as it is and the differences are logged. Default `false`.
+   */
+  readonly updateStreams?: boolean | undefined
 }
 
 /**
- * The default stream limits (the Python `ensure_stream`: limits retention, 7 days, 100 000 messages per subject,
- * file storage) with a 2 minute duplicate window and one replica.
+ * The default stream settings, those of the Python `JetStreamEventPublisher.ensure_stream`: limits retention,
+ * 7 days, 100 000 messages per subject, file storage, a 60 second duplicate window (rollup headers allowed), and no
+ * replica count, which is the server's default of one.
  *
  * @since 0.1.0
  * @category constructors
@@ -68,20 +81,19 @@ export const defaultStreamLimits: StreamLimits = {
   maxMsgsPerSubject: 100_000,
   maxMsgs: -1,
   maxBytes: -1,
-  duplicateWindow: Duration.minutes(2),
+  duplicateWindow: Duration.seconds(60),
   replicas: 1
 }
 
 const nats = <A>(config: Config.Config<A>) => Config.nested(config, "nats")
 
 /**
- * The `nats.*` stream limits; `nats.stream_replicas` defaults to 3 in `prod` and 1 elsewhere.
+ * The `nats.stream_*` settings, each defaulting to {@link defaultStreamLimits} in every environment.
  *
  * @since 0.1.0
  * @category configs
  */
 export const streamLimits: Config.Config<StreamLimits> = Config.all({
-  env: appEnv,
   retention: nats(Config.literal("limits", "interest", "workqueue")("stream_retention")).pipe(
     Config.withDefault(defaultStreamLimits.retention)
   ),
@@ -97,18 +109,38 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
   duplicateWindow: nats(Config.duration("stream_duplicate_window")).pipe(
     Config.withDefault(defaultStreamLimits.duplicateWindow)
   ),
-  replicas: nats(Config.integer("stream_replicas")).pipe(Config.option)
-}).pipe(
-  Config.map(({ env, replicas, ...rest }) => ({
-    ...rest,
-    replicas: Option.getOrElse(replicas, () => (env === "prod" ? 3 : 1))
-  }))
-)
+  replicas: nats(Config.integer("stream_replicas")).pipe(Config.withDefault(defaultStreamLimits.replicas))
+})
+
+const streamName = /^[A-Za-z0-9_-]+$/
+
+/**
+ * `nats.streams`: the names of the streams the service declares, each letters, digits, `_` or `-`.
+ *
+ * @since 0.1.0
+ * @category configs
+ */
+export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config.array(Config.string(), "streams"))
+  .pipe(
+    Config.mapOrFail((names) => {
+      const bad = names.find((name) => !streamName.test(name))
+      return bad === undefined
+        ? Either.right(names)
+        : Either.left(
+          ConfigError.InvalidData(
+            ["streams"],
+            `Expected stream names (letters, digits, "_" or "-"), got ${JSON.stringify(bad)}`
+          )
+        )
+    }),
+    Config.withDefault<ReadonlyArray<string>>([])
+  )
 
 /**
  * The Bus configuration: `nats.servers` (list), `nats.user` + `nats.password` or `nats.token` (Redacted),
- * `service.name`, `app_env`, the stream limits, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s),
- * `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true).
+ * `service.name`, `app_env`, the stream settings, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s),
+ * `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true), `nats.streams` (list of the
+ * stream names the service declares), `nats.update_streams` (false).
  *
  * @example
  * ```ts
@@ -135,5 +167,7 @@ export const config: Config.Config<BusConfig> = Config.all({
   publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
   publishRetryBudget: nats(Config.duration("publish_retry_budget")).pipe(Config.withDefault(Duration.seconds(30))),
   ownStreams: nats(Config.array(Config.string(), "own_streams")).pipe(Config.option),
-  ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true))
+  ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true)),
+  declaredStreams,
+  updateStreams: nats(Config.boolean("update_streams")).pipe(Config.withDefault(false))
 })

@@ -11,10 +11,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type { MessageBusError } from "../Errors/index.js"
+import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as Streams from "../Events/Streams.js"
 import { Bus } from "./Bus.js"
+import { defaultStreamLimits } from "./BusConfig.js"
 import * as core from "./internal/core.js"
 import * as MemoryEngine from "./internal/memoryEngine.js"
+import * as StreamSetup from "./StreamSetup.js"
 
 /**
  * Options of {@link layerMemory}.
@@ -25,31 +29,46 @@ import * as MemoryEngine from "./internal/memoryEngine.js"
 export interface MemoryOptions {
   /** `metadata.source_service` of published envelopes (default `"memory"`). */
   readonly serviceName?: string | undefined
-  /** The streams that exist (default: the ten domain streams); `DLQ` is always added. */
+  /** The service's own streams, which exist from the start (as `DLQ` does). */
   readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
-  /** Default 2 minutes. */
+  /** The definitions the service publishes or subscribes to: their streams must be declared, and exist from the start. */
+  readonly events?: ReadonlyArray<EventDefinition.EventDefinition.Any> | undefined
+  /** Names of streams the service declares (`nats.streams`; see `StreamSetup.declare`), which exist from the start. */
+  readonly declaredStreams?: ReadonlyArray<string> | undefined
+  /** Streams usable without declaring them, each created when first used (default: the ten domain streams). */
+  readonly platformStreams?: ReadonlyArray<Streams.StreamDefinition> | undefined
+  /** How long a `Nats-Msg-Id` is remembered (default 60 seconds, as on JetStream). */
   readonly duplicateWindow?: Duration.DurationInput | undefined
   /** When set, events may be published only to these streams (the domain guard). */
   readonly ownStreams?: ReadonlyArray<string> | undefined
 }
 
 /**
- * Builds the in-memory Bus (its subscriptions stop when the scope closes).
+ * Builds the in-memory Bus (its subscriptions stop when the scope closes). It fails when a definition of `events`
+ * is on a stream that is not declared (see `StreamSetup.declare`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, never, Scope.Scope> =>
+export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
   Effect.gen(function*() {
+    const declaration = yield* StreamSetup.declare({
+      platform: options.platformStreams ?? Streams.all,
+      own: options.streams,
+      names: options.declaredStreams,
+      events: options.events
+    })
     const engine = yield* MemoryEngine.make({
-      streams: options.streams ?? Streams.all,
-      duplicateWindow: options.duplicateWindow ?? Duration.minutes(2)
+      streams: [],
+      duplicateWindow: options.duplicateWindow ?? defaultStreamLimits.duplicateWindow
     })
     return yield* core.make(engine, {
       serviceName: options.serviceName ?? "memory",
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.
-      publishRetry: core.publishRetry(Duration.zero)
+      publishRetry: core.publishRetry(Duration.zero),
+      declaration,
+      ensureStreams: true
     })
   })
 
@@ -69,7 +88,7 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, never, Sco
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<Bus> =>
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<Bus, MessageBusError> =>
   Layer.scoped(
     Bus,
     Effect.tap(make(options), () => Effect.logInfo("Bus: in-memory (no NATS server configured)"))

@@ -1,6 +1,6 @@
 /**
- * The JetStream Bus: a scoped NATS connection from config (reconnecting forever with jitter), the domain streams
- * and `DLQ` ensured at startup, and the Bus semantics on durable pull consumers.
+ * The JetStream Bus: a scoped NATS connection from config (reconnecting forever with jitter), the streams the service
+ * uses ensured (created when missing, never changed unless asked), and the Bus semantics on durable pull consumers.
  *
  * On scope close: subscriptions (started in scopes that close first) stop and settle their messages, then the
  * connection drains (flushing acks and publishes) and closes.
@@ -41,23 +41,28 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../Errors/index.js"
+import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as Streams from "../Events/Streams.js"
 import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
-import * as DeadLetter from "./DeadLetter.js"
 import * as core from "./internal/core.js"
 import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
- * Options of {@link layer}: the Bus configuration plus the streams to ensure.
+ * Options of {@link layer}: the Bus configuration plus the streams the service declares (see
+ * `StreamSetup.declare`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface JetStreamOptions extends BusConfig.BusConfig {
-  /** The streams to ensure at startup (default: the ten domain streams); `DLQ` is always ensured. */
+  /** The service's own streams, ensured at startup (as `DLQ` and the streams named in `declaredStreams` are). */
   readonly streamDefinitions?: ReadonlyArray<Streams.StreamDefinition> | undefined
+  /** The definitions the service publishes or subscribes to: their streams must be declared, and are ensured at startup. */
+  readonly events?: ReadonlyArray<EventDefinition.EventDefinition.Any> | undefined
+  /** Streams usable without declaring them, each ensured when first used (default: the ten domain streams). */
+  readonly platformStreams?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** How long the connection may take to drain on close (default 10 s). */
   readonly drainTimeout?: Duration.DurationInput | undefined
 }
@@ -349,6 +354,24 @@ class JetStreamMessage implements RawMessage {
 
 const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
 
+const showNanos = (n: number | undefined) => n === undefined ? "none" : Duration.format(Duration.nanos(BigInt(n)))
+
+/** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. */
+const consumerChanges = (
+  existing: { readonly ack_wait?: number; readonly max_deliver?: number; readonly filter_subject?: string },
+  wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter_subject: string }
+): ReadonlyArray<string> => [
+  ...(existing.ack_wait !== wanted.ack_wait
+    ? [`ack_wait: ${showNanos(existing.ack_wait)} -> ${showNanos(wanted.ack_wait)}`]
+    : []),
+  ...(existing.max_deliver !== wanted.max_deliver
+    ? [`max_deliver: ${existing.max_deliver} -> ${wanted.max_deliver}`]
+    : []),
+  ...(existing.filter_subject !== wanted.filter_subject
+    ? [`filter_subject: ${existing.filter_subject ?? "none"} -> ${wanted.filter_subject}`]
+    : [])
+]
+
 /**
  * The JetStream engine on a connection.
  *
@@ -420,9 +443,14 @@ const makeEngine = (
             resume(Effect.fail(publishFailure(e, message.subject, false)))
           }
         }),
+      ensureStream: (stream) =>
+        Effect.asVoid(
+          StreamSetup.ensureStream(jsm, stream, { limits: options.streams, update: options.updateStreams })
+        ),
+      // The durable is the service's own (it names it): one whose settings differ is updated, and the change logged.
       ensureConsumer: (spec) =>
         Effect.tryPromise({
-          try: async () => {
+          try: async (): Promise<ReadonlyArray<string>> => {
             const wanted = {
               durable_name: spec.durable,
               ack_policy: AckPolicy.Explicit,
@@ -436,16 +464,17 @@ const makeEngine = (
             )
             if (existing === undefined) {
               await jsm.consumers.add(spec.stream, wanted)
-            } else if (
-              existing.config.ack_wait !== wanted.ack_wait || existing.config.max_deliver !== wanted.max_deliver ||
-              existing.config.filter_subject !== wanted.filter_subject
-            ) {
+              return []
+            }
+            const changes = consumerChanges(existing.config, wanted)
+            if (changes.length > 0) {
               await jsm.consumers.update(spec.stream, spec.durable, {
                 ack_wait: wanted.ack_wait,
                 max_deliver: wanted.max_deliver,
                 filter_subject: wanted.filter_subject
               })
             }
+            return changes
           },
           catch: (e) =>
             core.busError(
@@ -458,7 +487,11 @@ const makeEngine = (
               !(e instanceof JetStreamApiError),
               e
             )
-        }),
+        }).pipe(Effect.flatMap((changes) =>
+          changes.length === 0
+            ? Effect.void
+            : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
+        )),
       pump: (spec, batch, inbox) => {
         const fetchError = (e: unknown) =>
           core.busError(
@@ -637,34 +670,36 @@ const makeEngine = (
   })
 
 /**
- * Builds the JetStream Bus in a scope: connects, ensures the streams, and drains the connection on close.
+ * Builds the JetStream Bus in a scope: checks the declared streams (before connecting), connects, ensures the streams
+ * of the startup (`StreamSetup.declare`), and drains the connection on close.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
   Effect.gen(function*() {
+    const declaration = yield* StreamSetup.declare({
+      platform: options.platformStreams ?? Streams.all,
+      own: options.streamDefinitions,
+      names: options.declaredStreams,
+      events: options.events
+    })
     const nc = yield* connection(options)
     const js = jetstream(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc),
       catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
     })
-    if (options.ensureStreams) {
-      yield* StreamSetup.ensureStreams(
-        jsm,
-        [...(options.streamDefinitions ?? Streams.all), DeadLetter.stream],
-        options.streams,
-        { ...options.streams, maxMsgsPerSubject: -1 }
-      )
-    }
     const engine = yield* makeEngine(nc, js, jsm, options)
-    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
-    return yield* core.make(engine, {
+    const bus = yield* core.make(engine, {
       serviceName: options.serviceName,
       ownStreams: options.ownStreams,
-      publishRetry: core.publishRetry(options.publishRetryBudget)
+      publishRetry: core.publishRetry(options.publishRetryBudget),
+      declaration,
+      ensureStreams: options.ensureStreams
     })
+    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
+    return bus
   })
 
 /**

@@ -26,7 +26,8 @@ export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
 
 /**
  * Every stream a fleet running the catalogue needs: the ten domain streams and those of the credit inputs
- * (ORDER, ACCOUNT, SUBSCRIPTION). This is what a Bus ensures at startup.
+ * (ORDER, ACCOUNT, SUBSCRIPTION). These are the platform's streams of `makeGlamLive`: a service uses them without
+ * declaring them, and its Bus ensures each one when the service first uses it.
  *
  * @since 0.1.0
  * @category catalogue

@@ -6,8 +6,9 @@
  * (`evt.notification.email.sent`); here the subjects end in `>`.
  *
  * Applications add streams with an immutable {@link StreamRegistry} (`Streams.registry(...)`) passed to the
- * definitions that need it, or by naming the stream on the definition. There is no global mutable registry:
- * definitions are module-level constants, and whether one is valid must not depend on import order.
+ * definitions that need it, or by naming the stream on the definition, and declare them to the Bus
+ * (`makeGlamLive({ streams })`, or `nats.streams`). There is no global mutable registry: definitions are
+ * module-level constants, and whether one is valid must not depend on import order.
  *
  * @since 0.1.0
  */

@@ -5,7 +5,7 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -17,6 +17,7 @@ import type * as Tracer from "effect/Tracer"
 import { MessageBusError, ValidationError } from "../../Errors/index.js"
 import type * as EventDefinition from "../../Events/EventDefinition.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type { StreamDefinition } from "../../Events/Streams.js"
 import * as Metrics from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type {
@@ -30,6 +31,7 @@ import type {
   ReplayResult
 } from "../Bus.js"
 import * as DeadLetterModule from "../DeadLetter.js"
+import * as StreamSetup from "../StreamSetup.js"
 import * as Subscriber from "../Subscriber.js"
 import type { Engine, PublishFailure, RawAck } from "./engine.js"
 
@@ -38,13 +40,61 @@ export interface CoreOptions {
   readonly serviceName: string
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
   readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+  /** The streams the service may use; those of `atStartup` are ensured when the Bus is made. */
+  readonly declaration: StreamSetup.Declaration
+  /** Whether streams are ensured (`engine.ensureStream`) before their first use; when not, they must exist. */
+  readonly ensureStreams: boolean
 }
 
 const encoder = new TextEncoder()
 
 /** @internal */
-export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, never, Scope.Scope> =>
+export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
   Effect.gen(function*() {
+    // A stream is ensured once per Bus, by name: those declared for startup now, the others when first used. The
+    // sets make the check of a publish one lookup once its stream is ready.
+    const ensured = new Set<string>()
+    const readyStreams = new Set<StreamDefinition>()
+    const readySubjects = new Set<string>()
+    const ensuring = yield* Effect.makeSemaphore(1)
+    const ensure = (stream: StreamDefinition): Effect.Effect<void, MessageBusError> =>
+      ensured.has(stream.name) ? Effect.void : ensuring.withPermits(1)(Effect.suspend(() => {
+        if (ensured.has(stream.name)) return Effect.void
+        const made = options.ensureStreams ? engine.ensureStream(stream) : Effect.void
+        return Effect.map(made, () => {
+          ensured.add(stream.name)
+        })
+      }))
+    yield* Effect.forEach(options.declaration.atStartup, ensure, { discard: true })
+
+    /** Makes the stream of a definition ready, or refuses a definition whose stream is not declared. */
+    const streamReady = (
+      definition: EventDefinition.EventDefinition.Any,
+      operation: "publish" | "subscribe",
+      label: string
+    ): Effect.Effect<void, MessageBusError> =>
+      Either.match(StreamSetup.resolve(options.declaration, definition.stream), {
+        onLeft: (problem) =>
+          Effect.fail(busError(
+            `${label}: ${problem}`,
+            { operation, stream: definition.stream.name, subject: definition.subject },
+            false
+          )),
+        onRight: (stream) =>
+          Effect.map(ensure(stream), () => {
+            readyStreams.add(definition.stream)
+          })
+      })
+    const subjectReady = (subject: string): Effect.Effect<void, MessageBusError> =>
+      Either.match(StreamSetup.streamHolding(options.declaration, subject), {
+        onLeft: (problem) =>
+          Effect.fail(busError(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }, false)),
+        onRight: (stream) =>
+          Effect.map(ensure(stream), () => {
+            readySubjects.add(subject)
+          })
+      })
+
     const subscriptions = yield* Ref.make(0)
     const runtime: Subscriber.RuntimeContext = {
       engine,
@@ -123,8 +173,15 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       traceId: string,
       traceparent: string | undefined
     ): Effect.Effect<PublishAck, MessageBusError | ValidationError> => {
-      const refused = refusal(definition as unknown as EventDefinition.EventDefinition.Any)
+      const any = definition as unknown as EventDefinition.EventDefinition.Any
+      const refused = refusal(any)
       if (refused !== undefined) return Effect.fail(refused)
+      if (!readyStreams.has(definition.stream)) {
+        return Effect.zipRight(
+          streamReady(any, "publish", `Bus.publish ${definition.subject}`),
+          Effect.suspend(() => publishIn(definition, payload, publishOptions, traceId, traceparent))
+        )
+      }
       const envelope = EventEnvelope.make(definition, payload, {
         sourceService: options.serviceName,
         idempotencyKey: publishOptions?.idempotencyKey,
@@ -213,6 +270,9 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
     const publishEncoded = (message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
       const unsendable = message.headers === undefined ? undefined : headerRefusal(message.subject, message.headers)
       if (unsendable !== undefined) return Effect.fail(unsendable)
+      if (!readySubjects.has(message.subject)) {
+        return Effect.zipRight(subjectReady(message.subject), Effect.suspend(() => publishEncoded(message)))
+      }
       return withRetry(engine.publish({
         subject: message.subject,
         data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
@@ -268,7 +328,14 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
           ).pipe(Effect.withParentSpan(span))
         }),
       subscribe: (definition, subscribeOptions, handler) =>
-        Subscriber.run(runtime, definition, subscribeOptions, handler).pipe(
+        Effect.zipRight(
+          streamReady(
+            definition as unknown as EventDefinition.EventDefinition.Any,
+            "subscribe",
+            `Bus.subscribe ${definition.subject} (durable ${subscribeOptions.durable})`
+          ),
+          Subscriber.run(runtime, definition, subscribeOptions, handler)
+        ).pipe(
           Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
         ),
       deadLetters: (filter) => scanDeadLetters(filter).pipe(Effect.withSpan("Bus.deadLetters")),

@@ -10,6 +10,7 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/index.js"
+import type { StreamDefinition } from "../../Events/Streams.js"
 import type { BusHealth, ConsumerLag } from "../Bus.js"
 
 /** @internal */
@@ -123,6 +124,8 @@ export interface Engine {
    */
   readonly releaseDelay: Duration.Duration
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, PublishFailure>
+  /** Creates a stream that is missing (JetStream: and reports, or updates, one whose settings differ). */
+  readonly ensureStream: (stream: StreamDefinition) => Effect.Effect<void, MessageBusError>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>
   /**
    * Pulls messages (at most `batch` held locally) and offers each to `inbox`, in order, waiting for room when it

@@ -55,9 +55,12 @@ export const make = (options: {
   Effect.gen(function*() {
     const window = Duration.toMillis(Duration.decode(options.duplicateWindow))
     const streams = new Map<string, MemStream>()
-    for (const definition of [...options.streams, DeadLetter.stream]) {
-      streams.set(definition.name, { definition, messages: new Map(), last: 0, dedup: new Map() })
+    const addStream = (definition: Streams.StreamDefinition) => {
+      if (!streams.has(definition.name)) {
+        streams.set(definition.name, { definition, messages: new Map(), last: 0, dedup: new Map() })
+      }
     }
+    for (const definition of [...options.streams, DeadLetter.stream]) addStream(definition)
     const consumers = new Map<string, MemConsumer>()
     const waiters = new Set<Deferred.Deferred<void>>()
     const advisories = new Set<Queue.Queue<MaxDeliveriesAdvisory>>()
@@ -205,6 +208,7 @@ export const make = (options: {
             wake()
             return Effect.succeed({ stream: stream.definition.name, sequence, duplicate: false })
           })),
+      ensureStream: (definition) => Effect.sync(() => addStream(definition)),
       ensureConsumer: (spec) =>
         Effect.suspend(() => {
           const stream = streams.get(spec.stream)
