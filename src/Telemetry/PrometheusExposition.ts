@@ -23,7 +23,9 @@ import * as Option from "effect/Option"
  */
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-const serializer = new PrometheusSerializer()
+// Without the `otel_scope_name`/`otel_scope_version` labels: the Python services' series carry only their own
+// labels, and dashboards and alerts match both on the same label sets.
+const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
 
 /**
  * The current values of all metrics as Prometheus text. Not traced: scrapes every few seconds would drown
