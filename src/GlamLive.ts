@@ -67,7 +67,7 @@ export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigE
     const config = yield* BusConfig.config
     if (Option.isSome(servers) && servers.value.length > 0) {
       return JetStream.layer({ ...config, streamDefinitions: EventCatalogue.streams }).pipe(
-        Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
+        Layer.mapError((cause) => new StartupError({ message: GlamConfig.redactUrlCredentials(cause.message), cause }))
       )
     }
     if (config.appEnv === "prod") {
@@ -87,7 +87,7 @@ const describe = (error: unknown): StartupError => {
   if (ConfigError.isConfigError(error)) {
     return new StartupError({ message: `Invalid configuration:\n${GlamConfig.formatConfigError(error)}` })
   }
-  const message = error instanceof Error ? error.message : String(error)
+  const message = GlamConfig.redactUrlCredentials(error instanceof Error ? error.message : String(error))
   return new StartupError({ message, cause: error })
 }
 

@@ -106,7 +106,8 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
 )
 
 /**
- * The Bus configuration: `nats.servers` (list), `nats.user` + `nats.password` or `nats.token` (Redacted),
+ * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
+ * `nats.user` + `nats.password` or `nats.token` (Redacted),
  * `service.name`, `app_env`, the stream limits, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s),
  * `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true).
  *
