@@ -4,6 +4,7 @@
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import {
@@ -23,6 +24,7 @@ import {
 } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -434,6 +436,58 @@ describe.skipIf(!pgUp)("Sql.layer", () => {
           Effect.scoped
         )
       )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+})
+
+describe("credentials in a client's base_url", () => {
+  const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
+    name: "upstream",
+    baseUrl,
+    timeoutMs: 5_000,
+    maxRetries: 0,
+    retryBaseDelayMs: 10,
+    breakerFailureThreshold: 5,
+    breakerResetTimeoutMs: 30_000,
+    breakerHalfOpenMaxCalls: 1
+  })
+  const call = (baseUrl: string) =>
+    Effect.flatMap(Http.ServiceClient.make(clientConfig(baseUrl)), (client) => client.get("/api/v1/ping")).pipe(
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
+
+  /** A server that answers only requests with Basic credentials `upstream:<secret>`. */
+  const basicAuthServer = Effect.acquireRelease(
+    Effect.async<http.Server>((resume) => {
+      const expected = `Basic ${Buffer.from(`upstream:${secret}`).toString("base64")}`
+      const server = http.createServer((request, response) => {
+        const ok = request.headers.authorization === expected
+        response.writeHead(ok ? 200 : 401, { "content-type": "application/json" })
+        response.end(JSON.stringify(ok ? { pong: true } : { error: "unauthorized" }))
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+  it.scopedLive("logs in with the URL's user and password, and never shows them", () =>
+    Effect.gen(function*() {
+      const server = yield* basicAuthServer
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const { exit, text } = yield* observe(call(`http://upstream:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isSuccess(exit) && exit.value).toEqual({ pong: true })
+      expectNoSecret(text)
+    }))
+
+  it.live("a failed call never shows them", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(call(`http://upstream:${secret}@127.0.0.1:${port}`))
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
     }))
