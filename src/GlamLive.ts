@@ -93,7 +93,9 @@ export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, Start
       const streams = { platformStreams: EventCatalogue.streams, events: options.events }
       if (Option.isSome(servers) && servers.value.length > 0) {
         return JetStream.layer({ ...config, ...streams, streamDefinitions: options.streams }).pipe(
-          Layer.mapError((cause) => new StartupError({ message: cause.message, cause }))
+          Layer.mapError((cause) =>
+            new StartupError({ message: GlamConfig.redactUrlCredentials(cause.message), cause })
+          )
         )
       }
       if (config.appEnv === "prod") {
@@ -120,7 +122,7 @@ const describe = (error: unknown): StartupError => {
   if (ConfigError.isConfigError(error)) {
     return new StartupError({ message: `Invalid configuration:\n${GlamConfig.formatConfigError(error)}` })
   }
-  const message = error instanceof Error ? error.message : String(error)
+  const message = GlamConfig.redactUrlCredentials(error instanceof Error ? error.message : String(error))
   return new StartupError({ message, cause: error })
 }
 

@@ -55,10 +55,16 @@ const seed: ReadonlyArray<readonly [string, string, number, boolean]> = [
   ["UnsubscribedError", "UNSUBSCRIBED", 409, false]
 ]
 
+// The toolkit's own errors, after the seed's.
+const additions: ReadonlyArray<readonly [string, string, number, boolean]> = [
+  ["TransactionOutcomeUnknownError", "TRANSACTION_OUTCOME_UNKNOWN", 500, false]
+]
+
 describe("Errors catalogue", () => {
-  it("has exactly the seed's errors, each with its code, status and retryability", () => {
-    expect(Errors.classes.map((cls) => cls._tag)).toEqual(seed.map(([tag]) => tag))
-    for (const [tag, code, status, retryable] of seed) {
+  it("has exactly the seed's errors then the toolkit's, each with its code, status and retryability", () => {
+    const catalogue = [...seed, ...additions]
+    expect(Errors.classes.map((cls) => cls._tag)).toEqual(catalogue.map(([tag]) => tag))
+    for (const [tag, code, status, retryable] of catalogue) {
       const cls = Errors.classes.find((c) => c._tag === tag)!
       const error = new (cls as unknown as new(props: object) => Errors.AnyGlamError)({})
       expect({ tag: error._tag, code: error.code, status: error.status, retryable: error.retryable }).toEqual({
@@ -236,6 +242,22 @@ describe("Errors mapping", () => {
     expect(Errors.isRetryable(new Cause.TimeoutException())).toBe(true)
     expect(Errors.isRetryable(Object.assign(new Error("x"), { code: "ECONNRESET" }))).toBe(true)
     expect(Errors.isRetryable(new Error("x"))).toBe(false)
+  })
+
+  it("a transaction outcome unknown is a 500 with its code, never retryable, here or when an upstream answers it", () => {
+    const error = new Errors.TransactionOutcomeUnknownError({ details: { operation: "transaction" } })
+    expect(Errors.isRetryable(error)).toBe(false)
+    const { body, status } = Errors.fromCause(Cause.fail(error))
+    expect(status).toBe(500)
+    expect(body).toEqual({
+      code: "TRANSACTION_OUTCOME_UNKNOWN",
+      message: "The database connection was lost during COMMIT: the transaction may or may not have committed",
+      details: { service: "database", operation: "transaction", retryable: false }
+    })
+    // What a ServiceClient makes of the answer: the same error, which its retry policy leaves alone.
+    const upstream = Errors.fromResponseBody(body, { service: "catalog", status })
+    expect(upstream).toBeInstanceOf(Errors.TransactionOutcomeUnknownError)
+    expect(Errors.isRetryable(upstream)).toBe(false)
   })
 
   class FileMissing extends Error {}

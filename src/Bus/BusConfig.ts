@@ -137,10 +137,11 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
   )
 
 /**
- * The Bus configuration: `nats.servers` (list), `nats.user` + `nats.password` or `nats.token` (Redacted),
- * `service.name`, `app_env`, the stream settings, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s),
- * `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true), `nats.streams` (list of the
- * stream names the service declares), `nats.update_streams` (false).
+ * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
+ * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `app_env`, the stream settings,
+ * `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s), `nats.own_streams` (list, enables the domain
+ * guard), `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
+ * `nats.update_streams` (false).
  *
  * @example
  * ```ts

@@ -33,6 +33,7 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -40,6 +41,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { redactUrlCredentials } from "../Config/Redaction.js"
 import type { MessageBusError } from "../Errors/index.js"
 import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as Streams from "../Events/Streams.js"
@@ -47,6 +49,7 @@ import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as core from "./internal/core.js"
 import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
+import * as NatsAuth from "./internal/natsAuth.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -111,6 +114,11 @@ const fromIterable = <A, E>(
 /**
  * Opens a NATS connection (reconnecting forever with jitter) that drains and closes when the scope closes.
  *
+ * Credentials in the server URLs (`nats://user:password@host:4222`, or `nats://token@host:4222` for a token) are
+ * used to log in, percent-decoded; servers with different credentials, or URL credentials that differ from
+ * `user` / `password` / `token`, fail with a non-retryable `MessageBusError` naming the keys. The client is given
+ * the servers without credentials, so nothing it reports (errors, `getServer()`, health) can show them.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -118,30 +126,37 @@ export const connection = (
   options: Pick<JetStreamOptions, "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout">
 ): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () =>
-        connect({
-          servers: [...options.servers],
-          name: options.serviceName,
-          ...(Option.isSome(options.user) ? { user: options.user.value } : {}),
-          ...(Option.isSome(options.password) ? { pass: Redacted.value(options.password.value) } : {}),
-          ...(Option.isSome(options.token) ? { token: Redacted.value(options.token.value) } : {}),
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 1000,
-          reconnectJitter: 500,
-          reconnectJitterTLS: 1000,
-          pingInterval: 10_000,
-          // The client would capture a stack trace (two Error objects) per request, publishes included, to
-          // decorate a later timeout; failures here are typed with operation, stream and subject instead.
-          noAsyncTraces: true
-        }),
-      catch: (e) =>
-        core.busError(
-          `Cannot connect to NATS at ${options.servers.join(", ")}: ${errorMessage(e)}`,
-          { operation: "connect" },
-          true,
-          e
-        )
+    Either.match(NatsAuth.resolve(options), {
+      onLeft: (problem) =>
+        Effect.fail(core.busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
+      onRight: (auth) =>
+        Effect.tryPromise({
+          try: () =>
+            connect({
+              servers: [...auth.servers],
+              name: options.serviceName,
+              ...(Option.isSome(auth.user) ? { user: auth.user.value } : {}),
+              ...(Option.isSome(auth.password) ? { pass: Redacted.value(auth.password.value) } : {}),
+              ...(Option.isSome(auth.token) ? { token: Redacted.value(auth.token.value) } : {}),
+              maxReconnectAttempts: -1,
+              reconnectTimeWait: 1000,
+              reconnectJitter: 500,
+              reconnectJitterTLS: 1000,
+              pingInterval: 10_000,
+              // The client would capture a stack trace (two Error objects) per request, publishes included, to
+              // decorate a later timeout; failures here are typed with operation, stream and subject instead.
+              noAsyncTraces: true
+            }),
+          catch: (e) =>
+            core.busError(
+              `Cannot connect to NATS at ${options.servers.map(redactUrlCredentials).join(", ")}: ${
+                redactUrlCredentials(errorMessage(e))
+              }`,
+              { operation: "connect" },
+              true,
+              e
+            )
+        })
     }),
     (nc) =>
       // Each wait is made interruptible inside its timeout's own fiber: a finalizer of an interrupted fiber (the

@@ -28,7 +28,8 @@ import {
   isValidPrefix,
   isValidServiceName,
   normalizePrefix,
-  originKey
+  originKey,
+  redactUrlCredentials
 } from "./internal/names.js"
 import type * as Tree from "./internal/tree.js"
 import { deepMerge, hasPath, isObject, leafPaths, lookup, setOwn, setPath } from "./internal/tree.js"
@@ -351,7 +352,8 @@ export const formatOrigin = (origin: Origin): string => {
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)
- * replaced by `"<redacted>"`, for printing the effective configuration.
+ * replaced by `"<redacted>"`, and the credentials of URLs in other values hidden (`nats://***@n1:4222`), for
+ * printing the effective configuration.
  *
  * @since 0.1.0
  * @category utils
@@ -363,8 +365,10 @@ export const redactTree = (tree: JsonObject): JsonObject => {
       for (const [key, value] of Object.entries(node)) setOwn(out, key, loop(value, [...path, key]))
       return out
     }
-    if (node === null || !isSecretPath(path)) return node
-    return "<redacted>"
+    if (node === null) return node
+    if (isSecretPath(path)) return "<redacted>"
+    if (Array.isArray(node)) return node.map((element) => loop(element, path))
+    return typeof node === "string" ? redactUrlCredentials(node) : node
   }
   return loop(tree, []) as JsonObject
 }

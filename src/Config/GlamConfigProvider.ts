@@ -17,7 +17,7 @@ import type { JsonObject, JsonValue, LoadedConfig, LoadOptions } from "./ConfigL
 import { fromObject, load } from "./ConfigLoader.js"
 import type { ConfigLoadError } from "./ConfigLoadError.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./internal/messages.js"
-import { displayPath, isSecretPath, maskUrlCredentials } from "./internal/names.js"
+import { displayPath, isSecretPath, redactUrlCredentials } from "./internal/names.js"
 import { isIndexSegment, isObject, lookup } from "./internal/tree.js"
 
 /** Messages written during one `load`, so that the ones `Config.redacted` blanks can be restored without the value. */
@@ -164,7 +164,7 @@ const rewrite = (loaded: LoadedConfig, notes: Notes) => (error: ConfigError.Conf
         make(path, `${p}: invalid value (not shown: the key is read as redacted)${fromSuffix(loaded, path)}`)
     }
     if (path.length === 0 || lookup(loaded.tree, path) === undefined) return make(path, message)
-    const detail = isSecretPath(path) ? "invalid value (details not shown for a secret)" : maskUrlCredentials(message)
+    const detail = isSecretPath(path) ? "invalid value (details not shown for a secret)" : redactUrlCredentials(message)
     return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
   }
   return ConfigError.reduceWithContext(error, undefined, {

@@ -25,4 +25,9 @@ export * from "./GlamConfigProvider.js"
 /**
  * @since 0.1.0
  */
+export * from "./Redaction.js"
+
+/**
+ * @since 0.1.0
+ */
 export * from "./ServiceInfo.js"

@@ -15,7 +15,8 @@ import * as ProfileErrors from "./ProfileErrors.js"
 import * as SelfieErrors from "./SelfieErrors.js"
 
 /**
- * Every error class of the catalogue, in seed order.
+ * Every error class of the catalogue: seed 002's, in its order, then the toolkit's own
+ * (`TransactionOutcomeUnknownError`).
  *
  * @since 0.1.0
  * @category catalogue
@@ -64,7 +65,8 @@ export const classes = [
   NotificationErrors.InvalidRecipientError,
   NotificationErrors.PreferencesNotFoundError,
   NotificationErrors.EmailProviderError,
-  NotificationErrors.UnsubscribedError
+  NotificationErrors.UnsubscribedError,
+  InfrastructureErrors.TransactionOutcomeUnknownError
 ] as const
 
 /**

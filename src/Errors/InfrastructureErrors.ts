@@ -92,3 +92,25 @@ export class MessageBusError extends InfrastructureErrorClass<MessageBusError>()
   details: { operation: OptionalString, stream: OptionalString, subject: OptionalString },
   fixed: { service: "nats" }
 }) {}
+
+/**
+ * The connection was lost while `COMMIT` was in flight (`TRANSACTION_OUTCOME_UNKNOWN`, 500): the transaction may or
+ * may not have committed, and the client cannot tell which. Never retryable as it stands: a blind retry (a new id,
+ * a second insert) may apply the change twice. Retry only what is idempotent (a client-chosen id or idempotency
+ * key kept across the retry, `INSERT ... ON CONFLICT DO NOTHING`), or look the change up first. Not in seed 002.
+ *
+ * Status 500 rather than 503: a 503 tells clients to come back later, and many retry it on their own.
+ *
+ * @since 0.1.0
+ * @category infrastructure
+ */
+export class TransactionOutcomeUnknownError
+  extends InfrastructureErrorClass<TransactionOutcomeUnknownError>()("TransactionOutcomeUnknownError", {
+    code: "TRANSACTION_OUTCOME_UNKNOWN",
+    status: 500,
+    message: "The database connection was lost during COMMIT: the transaction may or may not have committed",
+    retryable: false,
+    details: { operation: OptionalString, error_code: OptionalString },
+    fixed: { service: "database" }
+  })
+{}

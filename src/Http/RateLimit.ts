@@ -10,13 +10,17 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as ConfigError from "effect/ConfigError"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type { RedisOptions } from "ioredis"
+import { redactUrlCredentials } from "../Config/Redaction.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import { currentPrincipal } from "./JwtAuth.js"
@@ -101,29 +105,48 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
   })
 }
 
-const redisOptions = (url: string) => {
-  const parsed = new URL(url)
-  const db = parsed.pathname.replace("/", "")
-  return {
-    host: parsed.hostname,
-    port: parsed.port === "" ? 6379 : Number(parsed.port),
-    ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
-    ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
-    ...(db === "" ? {} : { db: Number(db) }),
-    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-    lazyConnect: false,
-    maxRetriesPerRequest: 1
+// `new URL` would throw a TypeError that quotes the URL, password included.
+const redisOptions = (url: string): Either.Either<RedisOptions, string> => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not a Redis URL")
+    const db = parsed.pathname.replace("/", "")
+    return Either.right({
+      host: parsed.hostname,
+      port: parsed.port === "" ? 6379 : Number(parsed.port),
+      ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
+      ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
+      ...(db === "" ? {} : { db: Number(db) }),
+      ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+      lazyConnect: false,
+      maxRetriesPerRequest: 1
+    })
+  } catch {
+    return Either.left(
+      `expected redis://[user:password@]host[:port][/db] (or rediss://), got ${
+        JSON.stringify(redactUrlCredentials(url))
+      }`
+    )
   }
 }
 
+const layerStore = (options: RedisOptions, prefix: string): Layer.Layer<RateLimiter.RateLimiter> =>
+  RateLimiter.layer.pipe(Layer.provide(RateLimiterRedis.layerStore({ ...options, prefix })))
+
+const defaultPrefix = "glam:ratelimit:"
+
 /**
- * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`).
+ * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`); a URL that cannot be parsed is a defect
+ * whose message hides its credentials.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedis = (url: string, prefix = "glam:ratelimit:"): Layer.Layer<RateLimiter.RateLimiter> =>
-  RateLimiter.layer.pipe(Layer.provide(RateLimiterRedis.layerStore({ ...redisOptions(url), prefix })))
+export const layerRedis = (url: string, prefix = defaultPrefix): Layer.Layer<RateLimiter.RateLimiter> =>
+  Either.match(redisOptions(url), {
+    onLeft: (problem) => Layer.die(new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)),
+    onRight: (options) => layerStore(options, prefix)
+  })
 
 /**
  * A `RateLimiter` in process memory.
@@ -142,9 +165,13 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
  * @category layers
  */
 export const layerConfig: Layer.Layer<RateLimiter.RateLimiter, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(HttpConfig.rateLimit, (config) =>
+  Effect.flatMap(HttpConfig.rateLimit, (config) =>
     Option.match(config.redisUrl, {
-      onNone: () => layerMemory,
-      onSome: (url) => layerRedis(url)
+      onNone: () => Effect.succeed(layerMemory),
+      onSome: (url) =>
+        Either.match(redisOptions(url), {
+          onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["redis", "url"], problem)),
+          onRight: (options) => Effect.succeed(layerStore(options, defaultPrefix))
+        })
     }))
 )

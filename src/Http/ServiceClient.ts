@@ -118,7 +118,34 @@ export const retrySchedule = (baseDelay: Duration.DurationInput, maxRetries: num
   )
 
 /**
- * Builds a client from its settings; it uses the `HttpClient` of the context.
+ * `http://user:password@host` -> `http://host` and the Basic `authorization` header: fetch (undici) refuses a URL
+ * with credentials, and the platform client would write it into span attributes and transport errors.
+ */
+const splitCredentials = (
+  baseUrl: string
+): { readonly base: string; readonly authorization: { readonly authorization?: string } } => {
+  if (!URL.canParse(baseUrl)) return { base: baseUrl, authorization: {} }
+  const url = new URL(baseUrl)
+  if (url.username === "" && url.password === "") return { base: baseUrl, authorization: {} }
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part)
+    } catch {
+      return part
+    }
+  }
+  const credentials = `${decode(url.username)}:${decode(url.password)}`
+  url.username = ""
+  url.password = ""
+  return {
+    base: url.href.replace(/\/+$/, ""),
+    authorization: { authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
+  }
+}
+
+/**
+ * Builds a client from its settings; it uses the `HttpClient` of the context. User and password in the base URL
+ * are sent as Basic credentials, and never appear in spans or errors.
  *
  * @since 0.1.0
  * @category constructors
@@ -133,7 +160,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       halfOpenMaxCalls: config.breakerHalfOpenMaxCalls
     })
     const service = config.name
-    const base = config.baseUrl.replace(/\/+$/, "")
+    const { authorization, base } = splitCredentials(config.baseUrl.replace(/\/+$/, ""))
 
     const toFailure = (
       response: HttpClientResponse.HttpClientResponse,
@@ -183,7 +210,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       Effect.gen(function*() {
         const correlation = yield* FiberRef.get(currentCorrelationId)
         const requestId = yield* FiberRef.get(currentRequestId)
-        const headers: Record<string, string> = { accept: "application/json", ...options.headers }
+        const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
         if (Option.isSome(correlation)) headers["x-correlation-id"] = correlation.value
         if (Option.isSome(requestId)) headers["x-request-id"] = requestId.value
         let req = HttpClientRequest.make(method)(base + path, {

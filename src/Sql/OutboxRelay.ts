@@ -46,7 +46,7 @@ import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
 import { timed } from "./internal/queryMetrics.js"
 import * as Outbox from "./Outbox.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
-import { transaction } from "./SqlTransaction.js"
+import { transaction, type TransactionFailure } from "./SqlTransaction.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -126,7 +126,7 @@ export interface OutboxRelayShape {
    * Publishes what is pending now, batch after batch, until nothing is left or a publish fails (reported in the
    * result). Runs in its own transactions, never in the caller's. Rows locked by another relay are skipped.
    */
-  readonly flush: Effect.Effect<FlushResult, SqlFailure>
+  readonly flush: Effect.Effect<FlushResult, TransactionFailure>
   /** The pending rows and the age of the oldest. */
   readonly backlog: Effect.Effect<Backlog, SqlFailure>
   /** Counters of this relay. */
@@ -499,7 +499,7 @@ export const make = (
       )
 
     // One pass: lock a batch, publish it in order, mark what was published, record the failure that stopped it.
-    const pass: Effect.Effect<PassResult, SqlFailure> = Effect.gen(function*() {
+    const pass: Effect.Effect<PassResult, TransactionFailure> = Effect.gen(function*() {
       const rows = yield* sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body,
           attempts
         FROM outbox WHERE published_at IS NULL
@@ -559,7 +559,7 @@ export const make = (
     )
 
     // Passes until nothing is left, a batch is short (the rest is locked by another relay), or a publish fails.
-    const drain: Effect.Effect<FlushResult, SqlFailure> = Effect.gen(function*() {
+    const drain: Effect.Effect<FlushResult, TransactionFailure> = Effect.gen(function*() {
       let published = 0
       let duplicates = 0
       for (;;) {
@@ -607,7 +607,7 @@ export const make = (
       if (before.tableMissing) yield* Effect.logInfo("Outbox relay: the outbox table exists now; relaying events")
     })
 
-    const step: Effect.Effect<Step, SqlFailure | MessageBusError> = Effect.gen(function*() {
+    const step: Effect.Effect<Step, TransactionFailure | MessageBusError> = Effect.gen(function*() {
       if (!(yield* Ref.get(state)).tableFound) {
         if (!(yield* tableExists)) return yield* onMissing
         yield* onFound
@@ -621,7 +621,7 @@ export const make = (
       Effect.ensuring(Ref.update(state, (s) => ({ ...s, polls: s.polls + 1 })))
     )
 
-    const logFailure = (cause: Cause.Cause<SqlFailure | MessageBusError>) =>
+    const logFailure = (cause: Cause.Cause<TransactionFailure | MessageBusError>) =>
       Option.match(Cause.failureOption(cause), {
         // A failed publish was logged with its row by the pass.
         onSome: (error) =>

@@ -23,7 +23,8 @@ export interface NatsServer {
   readonly dispose: () => Promise<void>
 }
 
-const freePort = (): Promise<number> =>
+/** A port of 127.0.0.1 that nothing listens on (the moment it is returned). */
+export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once("error", reject)
@@ -55,13 +56,14 @@ const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: s
   throw new Error(`timed out waiting for ${what}`)
 }
 
-export const startNatsServer = async (): Promise<NatsServer> => {
+/** Starts `nats-server` (see `tools.ts`) with extra arguments on its command line (e.g. `["--user", "u", "--pass", "p"]`). */
+export const startNatsServerWith = async (args: ReadonlyArray<string>): Promise<NatsServer> => {
   const program = toolPath("nats-server")
   const port = await freePort()
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-bus-nats-"))
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn(program, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+    child = spawn(program, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args], {
       stdio: "ignore"
     })
     await waitFor(() => canConnect(port), 10_000, `nats-server on ${port}`)
@@ -93,3 +95,6 @@ export const startNatsServer = async (): Promise<NatsServer> => {
     }
   }
 }
+
+/** Starts `nats-server` from PATH. */
+export const startNatsServer = (): Promise<NatsServer> => startNatsServerWith([])

@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from "../ConfigLoader.js"
 import { formatOrigin, originOf } from "../ConfigLoader.js"
-import { displayPath, envNameFor, flatAliases, isSecretPath, maskUrlCredentials, originKey } from "./names.js"
+import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactUrlCredentials } from "./names.js"
 
 const EXPECTED: Record<string, string> = {
   "a text property": "a string",
@@ -34,7 +34,7 @@ export const expectedType = (description: string): string =>
  */
 export const showValue = (path: ReadonlyArray<string>, raw: string): string => {
   if (isSecretPath(path)) return "<redacted>"
-  const text = maskUrlCredentials(raw)
+  const text = redactUrlCredentials(raw)
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text)
 }
 

@@ -128,9 +128,32 @@ export const originKey = (path: ReadonlyArray<string>): string => {
   return (index === -1 ? path : path.slice(0, index)).join(".")
 }
 
+// Scanned token by token (runs without whitespace or quotes), in linear time whatever the text: a regular expression
+// for the same rules backtracks quadratically on long tokens. The userinfo runs from the first `//` to the last `@` of
+// the token, so that a password with a raw `/`, `?` or `@` is hidden whole (at the cost of hiding more of a token
+// that holds several URLs, or an `@` after the host).
+const TOKEN = /[^\s"'<>`]+/g
+
+const redactQuery = (query: string): string =>
+  query.split(/([&;])/).map((part) => {
+    const eq = part.indexOf("=")
+    return eq > 0 && SECRET.test(part.slice(0, eq)) ? `${part.slice(0, eq)}=***` : part
+  }).join("")
+
+const redactToken = (token: string): string => {
+  let out = token
+  const slashes = out.indexOf("//")
+  const at = out.lastIndexOf("@")
+  if (slashes !== -1 && at >= slashes + 2) out = `${out.slice(0, slashes + 2)}***${out.slice(at)}`
+  const question = out.indexOf("?")
+  return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1))
+}
+
 /**
- * Hides credentials embedded in URLs (`postgres://user:pw@host` -> `postgres://***@host`).
+ * Hides the credentials of every URL in a text: the userinfo (`postgres://user:pw@host` -> `postgres://***@host`,
+ * `nats://token@host` -> `nats://***@host`) and the values of secret-looking query parameters
+ * (`?password=pw` -> `?password=***`).
  *
  * @internal
  */
-export const maskUrlCredentials = (text: string): string => text.replace(/(\/\/)[^/@\s]+@/g, "$1***@")
+export const redactUrlCredentials = (text: string): string => text.replace(TOKEN, redactToken)

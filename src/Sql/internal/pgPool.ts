@@ -15,6 +15,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { createRequire } from "node:module"
 import type { Duplex } from "node:stream"
+import { redactUrlCredentials } from "../../Config/Redaction.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import { sqlPoolConnectionsInUse } from "../../Telemetry/Metrics.js"
 import { classifySqlError } from "../SqlErrors.js"
@@ -56,11 +57,13 @@ const target = (options: PoolOptions): string => {
   return `${options.host ?? "localhost"}:${options.port ?? 5432}/${options.database ?? "postgres"}`
 }
 
+// The driver's text, with the credentials of any URL in it hidden: nothing promises that a driver error leaves the
+// connection string out.
 const messageOf = (cause: unknown): string => {
   const error = cause instanceof Error ? cause : undefined
-  if (error === undefined) return String(cause)
+  if (error === undefined) return redactUrlCredentials(String(cause))
   // AggregateError (IPv4 + IPv6 both refused) has an empty message
-  if (error.message !== "") return error.message
+  if (error.message !== "") return redactUrlCredentials(error.message)
   const code = (error as { code?: unknown }).code
   return typeof code === "string" ? code : error.name
 }

@@ -1,0 +1,494 @@
+/**
+ * Credentials in server URLs never reach a log line, an error (message, cause chain, `String`, JSON, inspection), a
+ * span or a metric, on failed and successful starts against the real servers; and NATS URL credentials log in.
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Cause,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Redacted,
+  Schedule,
+  Tracer
+} from "effect"
+import { spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import * as http from "node:http"
+import * as net from "node:net"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import * as util from "node:util"
+import { BusConfig, JetStream } from "../src/Bus/index.js"
+import * as GlamConfig from "../src/Config/index.js"
+import { Bus, Events, Http, makeGlamLive, Sql } from "../src/index.js"
+import { GlamLogger } from "../src/Telemetry/index.js"
+import { freePort, startNatsServerWith } from "./support/natsServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const pgUp = await serviceAvailable("postgres")
+const natsUp = await serviceAvailable("nats")
+const redisUp = await serviceAvailable("redis")
+
+// Letters and digits only, so that no encoding of it (percent, JSON, inspection) differs from the text itself.
+const secret = `hunter2s3cr3t${Math.random().toString(36).slice(2, 10)}`
+
+const host = "db.internal"
+
+/** Everything a failure shows: the pretty cause, and each error of it with its cause chain, inspected and as JSON. */
+const renderExit = (exit: Exit.Exit<unknown, unknown>): string => {
+  if (Exit.isSuccess(exit)) return util.inspect(exit.value, { depth: 8 })
+  const out = [Cause.pretty(exit.cause, { renderErrorCause: true })]
+  const errors: Array<unknown> = [...Cause.failures(exit.cause), ...Cause.defects(exit.cause)]
+  for (let error of errors) {
+    for (let depth = 0; depth < 10 && error !== undefined && error !== null; depth++) {
+      out.push(
+        String(error),
+        util.inspect(error, { depth: 20, showHidden: true }),
+        (() => {
+          try {
+            return JSON.stringify(error) ?? ""
+          } catch {
+            return ""
+          }
+        })()
+      )
+      if (error instanceof Error) out.push(error.message, error.stack ?? "")
+      error = (error as { cause?: unknown }).cause
+    }
+  }
+  return out.join("\n")
+}
+
+/**
+ * Runs an effect and returns its exit and everything it wrote: log lines (at DEBUG, in both formats, and what the
+ * service's own logger writes to stdout), stdout, stderr, console, the spans it started and the metric snapshot.
+ */
+const observe = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const written: Array<string> = []
+    const spans: Array<Tracer.Span> = []
+    const base = yield* Effect.tracer
+    const tracer = Tracer.make({
+      span: (...args) => {
+        const span = base.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: base.context
+    })
+    const logger = Logger.make<unknown, void>((options) => {
+      written.push(GlamLogger.formatConsole({ service: "test" }, options))
+      written.push(GlamLogger.formatJson({ service: "test", environment: "test" }, options))
+    })
+    const restore = yield* Effect.sync(() => {
+      const stdout = process.stdout.write
+      const stderr = process.stderr.write
+      const consoleMethods = { ...console }
+      const record = (chunk: unknown) => {
+        written.push(typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"))
+        return true
+      }
+      process.stdout.write = record as typeof process.stdout.write
+      process.stderr.write = record as typeof process.stderr.write
+      for (const name of ["log", "info", "warn", "error", "debug", "trace"] as const) {
+        console[name] = (...args: Array<unknown>) => written.push(util.format(...args))
+      }
+      return () => {
+        process.stdout.write = stdout
+        process.stderr.write = stderr
+        Object.assign(console, consoleMethods)
+      }
+    })
+    const exit = yield* effect.pipe(
+      Effect.withTracer(tracer),
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.All),
+      Effect.exit,
+      Effect.ensuring(Effect.sync(restore))
+    )
+    const metrics = yield* Metric.snapshot
+    const text = [
+      ...written,
+      renderExit(exit),
+      // What a span exports: name, attributes, events, and the failure it ended with (its success value is not).
+      util.inspect(
+        spans.map((span) => ({
+          name: span.name,
+          attributes: span.attributes,
+          events: (span as { readonly events?: unknown }).events,
+          failure: span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
+            ? Cause.pretty(span.status.exit.cause, { renderErrorCause: true })
+            : undefined
+        })),
+        { depth: 12 }
+      ),
+      util.inspect(metrics, { depth: 12 })
+    ].join("\n")
+    return { exit, text }
+  })
+
+/** Asserts that the secret appears nowhere; a failure shows where it was found. */
+const expectNoSecret = (text: string) => {
+  expect(text.length).toBeGreaterThan(0)
+  const found: Array<string> = []
+  for (let at = text.indexOf(secret); at !== -1; at = text.indexOf(secret, at + 1)) {
+    found.push(text.slice(Math.max(0, at - 200), at + secret.length + 40))
+  }
+  expect(found).toEqual([])
+}
+
+const failureMessage = (exit: Exit.Exit<unknown, unknown>): string => {
+  expect(Exit.isFailure(exit)).toBe(true)
+  const failure = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+  return failure instanceof Error ? failure.message : String(failure)
+}
+
+/** A service's configuration root whose service file is the given tree (JSON is YAML). */
+const configRoot = (tree: object): string => {
+  const root = mkdtempSync(path.join(tmpdir(), "glam-redaction-"))
+  mkdirSync(path.join(root, "config", "services"), { recursive: true })
+  writeFileSync(
+    path.join(root, "config", "services", "catalog-service.yml"),
+    JSON.stringify({ service: { name: "catalog-service" }, logging: { level: "DEBUG" }, ...tree })
+  )
+  return root
+}
+
+const pgUrl = (password: string, port: number = services.postgres.port) =>
+  `postgres://${services.postgres.user}:${password}@${services.postgres.host}:${port}/${services.postgres.database}`
+
+/** Starts the toolkit and, once started, publishes one event and runs one query. */
+const startAndUse = (tree: object) =>
+  Effect.gen(function*() {
+    yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
+      merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+      sync_id: "redaction-test"
+    }).pipe(Effect.catchAll(() => Effect.void))
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`SELECT 1`
+    return (yield* Bus.Bus).health
+  }).pipe(Effect.provide(makeGlamLive({ service: "catalog-service", root: configRoot(tree), env: {} })))
+
+const jetStreamOptions = (
+  servers: ReadonlyArray<string>,
+  extra: Partial<JetStream.JetStreamOptions> = {}
+): JetStream.JetStreamOptions => ({
+  servers,
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName: "redaction-test",
+  appEnv: "test",
+  streams: BusConfig.defaultStreamLimits,
+  publishTimeout: Duration.seconds(2),
+  publishRetryBudget: Duration.seconds(2),
+  ownStreams: Option.none(),
+  ensureStreams: false,
+  ...extra
+})
+
+/** Connects and round-trips a request to the server (proof of a login it accepted), then closes. */
+const connectAndFlush = (options: JetStream.JetStreamOptions) =>
+  JetStream.connection(options).pipe(
+    Effect.flatMap((nc) => Effect.promise(() => nc.flush().then(() => nc.getServer()))),
+    Effect.scoped
+  )
+
+describe("Redaction.redactUrlCredentials", () => {
+  it("hides the userinfo and secret query parameters of every URL in a text", () => {
+    const redact = GlamConfig.redactUrlCredentials
+    expect(redact(`Cannot connect to nats://app:${secret}@n1:4222, nats://n2:4222`)).toBe(
+      "Cannot connect to nats://***@n1:4222, nats://n2:4222"
+    )
+    expect(redact(`nats://${secret}@n1:4222`)).toBe("nats://***@n1:4222")
+    // Raw `/` and `@` in a password (not percent-encoded) are hidden whole.
+    expect(redact(`postgres://u:${secret}/x@y@db:5432/app`)).toBe("postgres://***@db:5432/app")
+    expect(redact(`"postgres://db/app?sslmode=require&password=${secret}&application_name=a"`)).toBe(
+      "\"postgres://db/app?sslmode=require&password=***&application_name=a\""
+    )
+    expect(redact("no URL here, nothing@hidden")).toBe("no URL here, nothing@hidden")
+  })
+
+  it("returns a long token without credentials unchanged (a backtracking pattern would not finish)", () => {
+    const text = `//${"/".repeat(200_000)}?${"a".repeat(200_000)}`
+    expect(GlamConfig.redactUrlCredentials(text)).toBe(text)
+  })
+
+  it("Config.redactTree hides URL credentials in any value, list elements included", () => {
+    const tree = GlamConfig.redactTree({
+      database: { url: `postgres://postgres:${secret}@${host}:5432/app` },
+      nats: { servers: [`nats://app:${secret}@n1:4222`, "nats://n2:4222"] }
+    })
+    expect(tree).toStrictEqual({
+      database: {
+        url: `postgres://***@${host}:5432/app`
+      },
+      nats: { servers: ["nats://***@n1:4222", "nats://n2:4222"] }
+    })
+  })
+})
+
+describe.skipIf(!natsUp || !pgUp)("credentials in NATS server URLs", () => {
+  it.live("a failed start shows the server without its password anywhere", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(
+        startAndUse({
+          nats: { servers: [`nats://glam:${secret}@127.0.0.1:${port}`] },
+          database: { url: pgUrl(secret) }
+        })
+      )
+      expect(failureMessage(exit)).toContain(`Cannot connect to NATS at nats://***@127.0.0.1:${port}`)
+      expectNoSecret(text)
+    }))
+
+  it.live(
+    "user and password in the URL log in to a server that requires them, and are never shown",
+    () =>
+      Effect.acquireUseRelease(
+        Effect.promise(() => startNatsServerWith(["--user", "glam", "--pass", secret])),
+        (server) =>
+          Effect.gen(function*() {
+            const url = `nats://glam:${secret}@127.0.0.1:${server.port}`
+            const { exit, text } = yield* observe(
+              startAndUse({ nats: { servers: [url], ensure_streams: true }, database: { url: pgUrl(secret) } })
+            )
+            expect(Exit.isSuccess(exit)).toBe(true)
+            expect(text).toContain(`Bus: connected to NATS 127.0.0.1:${server.port}`)
+            expectNoSecret(text)
+
+            // The same credentials also given as keys agree with the URL's.
+            const agreeing = yield* connectAndFlush(
+              jetStreamOptions([url], { user: Option.some("glam"), password: Option.some(Redacted.make(secret)) })
+            )
+            expect(agreeing).toBe(`127.0.0.1:${server.port}`)
+            // Without them the server refuses: the URL's credentials are what logged in above.
+            const refused = yield* Effect.exit(connectAndFlush(jetStreamOptions([server.url])))
+            expect(failureMessage(refused)).toMatch(/auth/i)
+          }),
+        (server) => Effect.promise(() => server.dispose())
+      ),
+    { timeout: 60_000 }
+  )
+
+  it.live("a token in the URL logs in to a server that requires it", () =>
+    Effect.acquireUseRelease(
+      Effect.promise(() => startNatsServerWith(["--auth", secret])),
+      (server) =>
+        Effect.gen(function*() {
+          const { exit, text } = yield* observe(
+            connectAndFlush(jetStreamOptions([`nats://${secret}@127.0.0.1:${server.port}`]))
+          )
+          expect(Exit.isSuccess(exit)).toBe(true)
+          expectNoSecret(text)
+        }),
+      (server) => Effect.promise(() => server.dispose())
+    ), { timeout: 60_000 })
+
+  it.live("URL credentials that differ from nats.password are refused at startup, naming the keys", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(
+        startAndUse({
+          nats: { servers: [`nats://glam:${secret}@127.0.0.1:${services.nats.port}`], password: `other${secret}` },
+          database: { url: pgUrl(secret) }
+        })
+      )
+      const message = failureMessage(exit)
+      expect(message).toContain("nats.servers[0] carries credentials that differ from nats.password")
+      expectNoSecret(text)
+    }))
+
+  it.live("servers with different credentials are refused", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(
+        connectAndFlush(jetStreamOptions([`nats://a:${secret}@127.0.0.1:1`, `nats://b:${secret}@127.0.0.1:2`]))
+      )
+      expect(failureMessage(exit)).toContain("nats.servers[0] and nats.servers[1] carry different credentials")
+      expectNoSecret(text)
+    }))
+})
+
+describe.skipIf(!pgUp)("credentials in database.url", () => {
+  it.live("a failed start shows the database without its password anywhere", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(startAndUse({ database: { url: pgUrl(secret, port) } }))
+      expect(failureMessage(exit)).toContain(`Cannot connect to PostgreSQL at ${services.postgres.host}:${port}`)
+      expectNoSecret(text)
+    }))
+
+  it.live("an unparsable url fails without showing its password", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(
+        startAndUse({ database: { url: `postgres://postgres:${secret}@127.0.0.1:notaport/x`, connect_timeout: 2000 } })
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+
+  it.live("a url with a password connects (the server trusts any), and the password is never shown", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(startAndUse({ database: { url: pgUrl(secret) } }))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+})
+
+/** A test-owned redis-server (from PATH) that requires a password, stopped by its pid. */
+const requirePassRedis = Effect.acquireRelease(
+  Effect.gen(function*() {
+    const port = yield* Effect.promise(freePort)
+    const child = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", secret],
+      { stdio: "ignore" }
+    )
+    const accepts = Effect.async<void, Error>((resume) => {
+      const socket = net.connect({ host: "127.0.0.1", port })
+      socket.once("connect", () => {
+        socket.destroy()
+        resume(Effect.void)
+      })
+      socket.once("error", (e) => resume(Effect.fail(e)))
+    })
+    yield* Effect.retry(accepts, { schedule: Schedule.spaced("50 millis"), times: 200 }).pipe(Effect.orDie)
+    return { port, child }
+  }),
+  ({ child }) =>
+    Effect.async<void>((resume) => {
+      if (child.exitCode !== null) return resume(Effect.void)
+      child.once("exit", () => resume(Effect.void))
+      child.kill("SIGTERM")
+    })
+)
+
+describe.skipIf(!redisUp)("credentials in redis.url", () => {
+  const limited = (url: string) =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.RateLimiter
+      const app = Http.RateLimit.middleware(limiter, { limit: 100, windowMs: 60_000, prefix: "redaction-test:" })(
+        HttpServerResponse.text("ok")
+      )
+      const request = HttpServerRequest.fromWeb(new Request("http://localhost/"))
+      // The middleware is typed for any app; this one needs nothing but the request.
+      const served = app as Effect.Effect<
+        HttpServerResponse.HttpServerResponse,
+        unknown,
+        HttpServerRequest.HttpServerRequest
+      >
+      return yield* Effect.provideService(served, HttpServerRequest.HttpServerRequest, request)
+    }).pipe(
+      Effect.provide(Http.RateLimit.layerConfig),
+      Effect.withConfigProvider(ConfigProvider.fromJson({ redis: { url } }))
+    )
+
+  it.scopedLive("the rate limiter logs in with the url's password, and never shows it", () =>
+    Effect.gen(function*() {
+      const { port } = yield* requirePassRedis
+      const { exit, text } = yield* observe(limited(`redis://:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isSuccess(exit) && exit.value.status).toBe(200)
+      expect(text).not.toContain("Rate limit store unavailable")
+      expectNoSecret(text)
+      // Without the password the store refuses: the url's password is what logged in above.
+      const refused = yield* observe(limited(`redis://127.0.0.1:${port}`))
+      expect(refused.text).toContain("Rate limit store unavailable")
+    }))
+
+  it.live("an unreachable Redis lets requests through and never shows the password", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(limited(`redis://:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isSuccess(exit) && exit.value.status).toBe(200)
+      expect(text).toContain("Rate limit store unavailable")
+      expectNoSecret(text)
+    }))
+
+  it.live("an unparsable url is a configuration error that hides the password", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(limited(`redis://:${secret}@127.0.0.1:notaport`))
+      expect(failureMessage(exit)).toContain("redis://***@127.0.0.1:notaport")
+      expectNoSecret(text)
+      const direct = yield* observe(
+        Layer.build(Http.RateLimit.layerRedis(`redis://:${secret}@127.0.0.1:notaport`)).pipe(Effect.scoped)
+      )
+      expect(Exit.isFailure(direct.exit)).toBe(true)
+      expectNoSecret(direct.text)
+    }))
+})
+
+describe.skipIf(!pgUp)("Sql.layer", () => {
+  it.live("options with a url and a password fail without showing the password", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(
+        Layer.build(Sql.layer({ url: Redacted.make(pgUrl(secret, port)), connectTimeout: "2 seconds" })).pipe(
+          Effect.scoped
+        )
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+})
+
+describe("credentials in a client's base_url", () => {
+  const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
+    name: "upstream",
+    baseUrl,
+    timeoutMs: 5_000,
+    maxRetries: 0,
+    retryBaseDelayMs: 10,
+    breakerFailureThreshold: 5,
+    breakerResetTimeoutMs: 30_000,
+    breakerHalfOpenMaxCalls: 1
+  })
+  const call = (baseUrl: string) =>
+    Effect.flatMap(Http.ServiceClient.make(clientConfig(baseUrl)), (client) => client.get("/api/v1/ping")).pipe(
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
+
+  /** A server that answers only requests with Basic credentials `upstream:<secret>`. */
+  const basicAuthServer = Effect.acquireRelease(
+    Effect.async<http.Server>((resume) => {
+      const expected = `Basic ${Buffer.from(`upstream:${secret}`).toString("base64")}`
+      const server = http.createServer((request, response) => {
+        const ok = request.headers.authorization === expected
+        response.writeHead(ok ? 200 : 401, { "content-type": "application/json" })
+        response.end(JSON.stringify(ok ? { pong: true } : { error: "unauthorized" }))
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+  it.scopedLive("logs in with the URL's user and password, and never shows them", () =>
+    Effect.gen(function*() {
+      const server = yield* basicAuthServer
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const { exit, text } = yield* observe(call(`http://upstream:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isSuccess(exit) && exit.value).toEqual({ pong: true })
+      expectNoSecret(text)
+    }))
+
+  it.live("a failed call never shows them", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(call(`http://upstream:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+})
