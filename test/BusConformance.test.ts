@@ -3,7 +3,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { afterAll, describe } from "vitest"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -44,6 +44,16 @@ describe.skipIf(!natsUp)("jetstream", () => {
         ownStreams: Option.fromNullable(options?.ownStreams),
         ensureStreams: true,
         streamDefinitions: [stream]
+      }),
+    ackFloor: (durable) =>
+      Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        try {
+          const info = await (await jetstreamManager(nc)).consumers.info(stream.name, durable)
+          return info.ack_floor.stream_seq
+        } finally {
+          await nc.close()
+        }
       })
   })
   afterAll(async () => {

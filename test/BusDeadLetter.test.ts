@@ -1,10 +1,12 @@
 /**
- * The dead-letter record codec (property-tested) and the ack decision table of the subscriber runtime.
+ * The dead-letter record codec (property-tested), the ack decision table of the subscriber runtime, and when a term
+ * carries its reason.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Exit, FiberId } from "effect"
 import * as fc from "fast-check"
 import { DeadLetter, Subscriber } from "../src/Bus/index.js"
+import * as ServerVersion from "../src/Bus/internal/serverVersion.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 
 describe("DeadLetter record", () => {
@@ -88,5 +90,16 @@ describe("Subscriber.verdictOf", () => {
       _tag: "Nak",
       delay: Duration.zero
     })
+  })
+})
+
+describe("the reason of a term", () => {
+  it("is sent to nats-server 2.10.4 and later only (an older server ignores the whole +TERM <reason>)", () => {
+    for (const version of ["2.10.4", "2.10.14", "2.11.0", "3.0.0", "v2.12.1", "2.10.4-RC.1"]) {
+      expect(ServerVersion.termTakesReason(version)).toBe(true)
+    }
+    for (const version of ["2.9.10", "2.10.3", "2.9.25", "1.99.99", "", "unknown", undefined]) {
+      expect(ServerVersion.termTakesReason(version)).toBe(false)
+    }
   })
 })

@@ -47,6 +47,7 @@ import * as BusConfig from "./BusConfig.js"
 import * as DeadLetter from "./DeadLetter.js"
 import * as core from "./internal/core.js"
 import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
+import { termTakesReason } from "./internal/serverVersion.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -277,10 +278,12 @@ const stopPull = (pull: PullSession): Effect.Effect<void> =>
 interface Settlements {
   readonly ack: (message: JsMsg) => void
   readonly nak: (message: JsMsg, delay: number) => void
+  /** Terms at once, with the reason when the server in use reads it (a bare `+TERM` otherwise). */
+  readonly term: (message: JsMsg, reason: string) => void
   readonly flush: () => void
 }
 
-const makeSettlements = (): Settlements => {
+const makeSettlements = (nc: NatsConnection): Settlements => {
   // Parallel arrays (a delay, or -1 for an ack), not a closure per settlement.
   let messages: Array<JsMsg> = []
   let delays: Array<number> = []
@@ -307,6 +310,8 @@ const makeSettlements = (): Settlements => {
   return {
     ack: (message) => defer(message, -1),
     nak: (message, delay) => defer(message, Math.max(0, delay)),
+    // The reason is in the dead letter either way; a server that does not read it ignores the whole `+TERM`.
+    term: (message, reason) => message.term(termTakesReason(nc.info?.version) ? reason : undefined),
     flush
   }
 }
@@ -340,7 +345,7 @@ class JetStreamMessage implements RawMessage {
     this.settlements.nak(this.message, Duration.toMillis(delay))
   }
   term(reason: string): void {
-    this.message.term(reason)
+    this.settlements.term(this.message, reason)
   }
   working(): void {
     this.message.working()
@@ -362,7 +367,7 @@ const makeEngine = (
   options: JetStreamOptions
 ): Effect.Effect<Engine, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const settlements = makeSettlements()
+    const settlements = makeSettlements(nc)
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
     yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
     const status = yield* Ref.make<BusHealth["status"]>("connected")
