@@ -176,6 +176,20 @@ const publishFailure = (e: unknown, subject: string, sent = true): PublishFailur
   }
 }
 
+const reconnectFailure = (subject: string): PublishFailure => ({
+  unknownOutcome: true,
+  reconnected: true,
+  error: core.busError(
+    `Publish to ${subject} failed: the connection to NATS was lost and re-established before the ack`,
+    {
+      operation: "publish",
+      stream: Option.getOrUndefined(Option.map(Streams.streamForSubject(subject), (s) => s.name)),
+      subject
+    },
+    true
+  )
+})
+
 /** A `consume` in progress, and the loop that forwards its messages to a subscription's inbox. */
 interface PullSession {
   readonly messages: ConsumerMessages
@@ -368,6 +382,8 @@ const makeEngine = (
 ): Effect.Effect<Engine, never, Scope.Scope> =>
   Effect.gen(function*() {
     const settlements = makeSettlements(nc)
+    // Publish attempts in flight and retries waiting: each is told when the connection is re-established.
+    const onReconnect = new Set<() => void>()
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
     yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
     const status = yield* Ref.make<BusHealth["status"]>("connected")
@@ -383,7 +399,15 @@ const makeEngine = (
           case "reconnecting":
             return setStatus("reconnecting")
           case "reconnect":
-            return Effect.zipRight(setStatus("connected"), Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`))
+            return Effect.zipRight(
+              setStatus("connected"),
+              Effect.zipRight(
+                Effect.sync(() => {
+                  for (const f of [...onReconnect]) f()
+                }),
+                Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`)
+              )
+            )
           case "close":
             return setStatus("closed")
           default:
@@ -409,22 +433,41 @@ const makeEngine = (
     const engine: Engine = {
       implementation: "jetstream",
       releaseDelay,
-      // One step per publish: the ack is read in the promise's own callback (no `map` step after it).
+      // One step per publish: the ack is read in the promise's own callback (no `map` step after it). The client
+      // sends nothing it queued while disconnected, and a request whose connection was lost is never answered: a
+      // reconnect ends the attempt as an unknown outcome, to be retried at once, instead of waiting out its timeout.
       publish: (message) =>
         Effect.async<RawAck, PublishFailure>((resume) => {
-          const failed = (e: unknown) => resume(Effect.fail(publishFailure(e, message.subject)))
+          const reconnected = () => resume(Effect.fail(reconnectFailure(message.subject)))
           try {
             const h = natsHeaders()
             for (const name in message.headers) h.set(name, message.headers[name]!)
-            js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout: publishTimeout })
-              .then(
-                (ack) => resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate })),
-                failed
-              )
+            const timeout = message.timeout === undefined
+              ? publishTimeout
+              : Math.max(1, Math.min(publishTimeout, Duration.toMillis(message.timeout)))
+            js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout }).then(
+              (ack) => {
+                onReconnect.delete(reconnected)
+                resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
+              },
+              (e: unknown) => {
+                onReconnect.delete(reconnected)
+                resume(Effect.fail(publishFailure(e, message.subject)))
+              }
+            )
+            onReconnect.add(reconnected)
           } catch (e) {
             resume(Effect.fail(publishFailure(e, message.subject, false)))
           }
         }),
+      reconnected: Effect.async<void>((resume) => {
+        const f = () => {
+          onReconnect.delete(f)
+          resume(Effect.void)
+        }
+        onReconnect.add(f)
+        return Effect.sync(() => onReconnect.delete(f))
+      }),
       ensureConsumer: (spec) =>
         Effect.tryPromise({
           try: async () => {
@@ -668,7 +711,7 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
     return yield* core.make(engine, {
       serviceName: options.serviceName,
       ownStreams: options.ownStreams,
-      publishRetry: core.publishRetry(options.publishRetryBudget)
+      publishRetryBudget: options.publishRetryBudget
     })
   })
 

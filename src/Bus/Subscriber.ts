@@ -43,7 +43,7 @@ import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import type { DeadLetterError, Handler, ReceivedEvent, SubscribeOptions, Subscription } from "./Bus.js"
 import * as DeadLetter from "./DeadLetter.js"
-import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, PublishFailure, RawMessage } from "./internal/engine.js"
+import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawAck, RawMessage, RawPublish } from "./internal/engine.js"
 import * as Inbox from "./internal/inbox.js"
 
 /**
@@ -72,8 +72,8 @@ export const defaults = {
 export interface RuntimeContext {
   readonly engine: Engine
   readonly serviceName: string
-  /** How a dead-letter write is retried when its outcome is unknown. */
-  readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+  /** Publishes as the Bus does, retrying an unknown outcome within its budget (dead letters are written with it). */
+  readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** Counts running subscriptions for `Bus.health`. */
   readonly subscriptions: Ref.Ref<number>
   /** The shutdown of every running subscription, run by the Bus before it closes its connection. */
@@ -206,15 +206,12 @@ export const writeDeadLetter = (
       service: ctx.serviceName
     })
     const msgId = DeadLetter.msgIdFor(message.stream, message.consumer, message.streamSequence)
-    yield* ctx.engine.publish({
+    yield* ctx.publish({
       subject: DeadLetter.subjectFor(message.stream, message.consumer),
       data,
       headers: { "Nats-Msg-Id": msgId },
       msgId
-    }).pipe(
-      Effect.retry({ schedule: ctx.publishRetry, while: (f) => f.unknownOutcome }),
-      Effect.mapError((f) => f.error)
-    )
+    })
   }).pipe(
     Effect.withSpan("Bus.deadLetter", {
       root: Option.isNone(Traceparent.parse(message.headers["traceparent"])),
