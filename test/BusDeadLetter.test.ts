@@ -37,6 +37,28 @@ describe("DeadLetter record", () => {
     )
   })
 
+  it("is written whatever the error details hold: a bigint as its digits, details that are not JSON replaced", () => {
+    const letter = (details: { readonly [key: string]: unknown }) => ({
+      subject: "evt.catalog.sync_started",
+      stream: "CATALOG",
+      streamSequence: 1,
+      consumer: "catalog-worker",
+      deliveryCount: 1,
+      headers: {},
+      body: new Uint8Array([1]),
+      error: { tag: "ValidationError", code: "VALIDATION_ERROR", message: "bad", details },
+      deadLetteredAt: "2026-11-22T04:00:00.000Z",
+      service: "catalog-service"
+    })
+    const big = DeadLetter.decode(1, DeadLetter.encode(letter({ id: 12345678901234567890n })))
+    expect(big?.error.details).toEqual({ id: "12345678901234567890" })
+    const cycle: { [key: string]: unknown } = { field: "x" }
+    cycle["self"] = cycle
+    const cyclic = DeadLetter.decode(2, DeadLetter.encode(letter(cycle)))
+    expect(cyclic?.error.message).toBe("bad")
+    expect(String(cyclic?.error.details["unwritable"])).toMatch(/cannot be written as JSON/)
+  })
+
   it("is undefined for a body that is not a record", () => {
     expect(DeadLetter.decode(1, new TextEncoder().encode("{\"nope\":1}"))).toBeUndefined()
     expect(DeadLetter.decode(1, new Uint8Array([0xff, 0xfe]))).toBeUndefined()
@@ -82,6 +104,19 @@ describe("Subscriber.verdictOf", () => {
     expect(Subscriber.verdictOf(Exit.die(new Error("boom")), 3, spec)).toMatchObject({
       _tag: "DeadLetter",
       error: { tag: "Defect", message: "boom" }
+    })
+  })
+
+  it("dead-letters a message whose decoding threw, naming the error and the stage", () => {
+    const verdict = Subscriber.undecodable(new RangeError("Maximum call stack size exceeded"))
+    expect(verdict).toEqual({
+      _tag: "DeadLetter",
+      error: {
+        tag: "Defect",
+        code: "INTERNAL_ERROR",
+        message: "Decoding the message threw RangeError: Maximum call stack size exceeded",
+        details: { stage: "decode" }
+      }
     })
   })
 

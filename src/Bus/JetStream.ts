@@ -368,13 +368,8 @@ class JetStreamMessage implements RawMessage {
 
 const isNotFound = (e: unknown) => e instanceof JetStreamApiError && (e.code === 404 || /not found/i.test(e.message))
 
-/**
- * The JetStream engine on a connection.
- *
- * @since 0.1.0
- * @category constructors
- */
-const makeEngine = (
+/** The JetStream engine on a connection. */
+const engineOn = (
   nc: NatsConnection,
   js: JetStreamClient,
   jsm: JetStreamManager,
@@ -685,12 +680,12 @@ const makeEngine = (
   })
 
 /**
- * Builds the JetStream Bus in a scope: connects, ensures the streams, and drains the connection on close.
+ * The JetStream engine in a scope: connects, ensures the streams, and drains the connection on close. The Bus
+ * semantics are `make`'s, on top of it.
  *
- * @since 0.1.0
- * @category constructors
+ * @internal
  */
-export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, MessageBusError, Scope.Scope> =>
   Effect.gen(function*() {
     const nc = yield* connection(options)
     const js = jetstream(nc)
@@ -706,14 +701,24 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
         { ...options.streams, maxMsgsPerSubject: -1 }
       )
     }
-    const engine = yield* makeEngine(nc, js, jsm, options)
+    const engine = yield* engineOn(nc, js, jsm, options)
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
-    return yield* core.make(engine, {
+    return engine
+  })
+
+/**
+ * Builds the JetStream Bus in a scope: connects, ensures the streams, and drains the connection on close.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+  Effect.flatMap(makeEngine(options), (engine) =>
+    core.make(engine, {
       serviceName: options.serviceName,
       ownStreams: options.ownStreams,
       publishRetryBudget: options.publishRetryBudget
-    })
-  })
+    }))
 
 /**
  * The JetStream Bus as a Layer.
