@@ -10,12 +10,14 @@ import { connect } from "@nats-io/transport-node"
 import {
   ConfigProvider,
   Context,
+  Deferred,
   Duration,
   Effect,
   Either,
   Exit,
   Fiber,
   Layer,
+  Logger,
   Option,
   Queue,
   Ref,
@@ -262,6 +264,31 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       const all = [...handledFirst, ...rest]
       expect(new Set(all).size).toBe(60)
       expect(all.length).toBe(60)
+    }))
+
+  it.scopedLive("a handler interrupted at shutdown is logged with the delay its message is nak'd with", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSDRAIN_${run}`.toUpperCase(), { domain: `busdrain${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        lines.push({ message: [message].flat().join(" "), annotations: Object.fromEntries(annotations) })
+      })
+      const started = yield* Deferred.make<void>()
+      const instance = yield* Scope.make()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("drain"), drainTimeout: "100 millis" },
+        () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)
+      ).pipe(Effect.provide(ctx), Effect.provide(Logger.add(capture)), Scope.extend(instance))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* Deferred.await(started)
+      yield* Scope.close(instance, Exit.void)
+      const nak = lines.find((l) => l.message.includes("nak'd") && l.annotations["reason"] === "interrupted")
+      // The JetStream release delay (docs/Bus.md), not the zero delay of the verdict.
+      expect(nak?.annotations["delay"]).toBe(Duration.format(Duration.seconds(6)))
     }))
 
   it.scopedLive("a message a crashed instance took reaches the dead letters through the max-deliveries advisory", () =>

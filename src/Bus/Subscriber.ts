@@ -410,14 +410,11 @@ export const run = <A, I, E, R>(
             break
           }
           case "Nak": {
-            msg.nak(released ? engine.releaseDelay : verdict.delay)
+            const delay = released ? engine.releaseDelay : verdict.delay
+            msg.nak(delay)
             outcome = "nak"
             yield* Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
-              Effect.annotateLogs({
-                ...messageIds(msg, event),
-                delay: Duration.format(verdict.delay),
-                reason: verdict.reason
-              })
+              Effect.annotateLogs({ ...messageIds(msg, event), delay: Duration.format(delay), reason: verdict.reason })
             )
             break
           }
