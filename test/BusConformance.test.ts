@@ -3,11 +3,15 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { afterAll, describe } from "vitest"
-import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
+import { Bus } from "../src/Bus/Bus.js"
+import { BusConfig, BusMemory, DeadLetter, JetStream } from "../src/Bus/index.js"
+import * as core from "../src/Bus/internal/core.js"
+import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import * as Streams from "../src/Events/Streams.js"
 import { conformance } from "./fixtures/bus/conformance.js"
+import { wrapMessages } from "./support/busEngine.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const run = Date.now().toString(36)
@@ -18,7 +22,20 @@ describe("memory", () => {
     name: "memory",
     stream,
     layer: (options) =>
-      BusMemory.layerMemory({ serviceName: "conformance", streams: [stream], ownStreams: options?.ownStreams })
+      BusMemory.layerMemory({ serviceName: "conformance", streams: [stream], ownStreams: options?.ownStreams }),
+    layerWrapped: (wrap) =>
+      Layer.scoped(
+        Bus,
+        Effect.flatMap(MemoryEngine.make({ streams: [stream], duplicateWindow: Duration.minutes(2) }), (engine) =>
+          core.make(wrapMessages(engine, wrap), {
+            serviceName: "conformance",
+            ownStreams: Option.none(),
+            publishRetryBudget: Duration.zero,
+            declaration: { streams: [stream, DeadLetter.stream], atStartup: [stream, DeadLetter.stream] },
+            ensureStreams: true
+          }))
+      ),
+    propertyRuns: 150
   })
 })
 
@@ -27,24 +44,47 @@ const natsUp = await serviceAvailable("nats")
 describe.skipIf(!natsUp)("jetstream", () => {
   const stream = Streams.make(`BUSJS_${run}`.toUpperCase(), { domain: `busjs${run}` })
   const url = `nats://${services.nats.host}:${services.nats.port}`
+  const options = (ownStreams?: ReadonlyArray<string>): JetStream.JetStreamOptions => ({
+    servers: [url],
+    user: Option.none(),
+    password: Option.none(),
+    token: Option.none(),
+    serviceName: "conformance",
+    appEnv: "test",
+    streams: { ...BusConfig.defaultStreamLimits, duplicateWindow: Duration.minutes(1) },
+    publishTimeout: Duration.seconds(2),
+    publishRetryBudget: Duration.seconds(10),
+    ownStreams: Option.fromNullable(ownStreams),
+    ensureStreams: true,
+    streamDefinitions: [stream]
+  })
   conformance({
     name: "jetstream",
     stream,
-    layer: (options) =>
-      JetStream.layer({
-        servers: [url],
-        user: Option.none(),
-        password: Option.none(),
-        token: Option.none(),
-        serviceName: "conformance",
-        appEnv: "test",
-        streams: { ...BusConfig.defaultStreamLimits, duplicateWindow: Duration.minutes(1) },
-        publishTimeout: Duration.seconds(2),
-        publishRetryBudget: Duration.seconds(10),
-        ownStreams: Option.fromNullable(options?.ownStreams),
-        ensureStreams: true,
-        streamDefinitions: [stream]
-      })
+    layer: (layerOptions) => JetStream.layer(options(layerOptions?.ownStreams)),
+    layerWrapped: (wrap) =>
+      Layer.scoped(
+        Bus,
+        Effect.flatMap(JetStream.makeEngine(options()), (engine) =>
+          core.make(wrapMessages(engine, wrap), {
+            serviceName: "conformance",
+            ownStreams: Option.none(),
+            publishRetryBudget: Duration.seconds(10),
+            declaration: { streams: [stream, DeadLetter.stream], atStartup: [stream, DeadLetter.stream] },
+            ensureStreams: true
+          }))
+      ),
+    ackFloor: (durable) =>
+      Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        try {
+          const info = await (await jetstreamManager(nc)).consumers.info(stream.name, durable)
+          return info.ack_floor.stream_seq
+        } finally {
+          await nc.close()
+        }
+      }),
+    propertyRuns: 25
   })
   afterAll(async () => {
     const nc = await connect({ servers: url })

@@ -1,10 +1,12 @@
 /**
- * The dead-letter record codec (property-tested) and the ack decision table of the subscriber runtime.
+ * The dead-letter record codec (property-tested), the ack decision table of the subscriber runtime, and when a term
+ * carries its reason.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Exit, FiberId } from "effect"
 import * as fc from "fast-check"
 import { DeadLetter, Subscriber } from "../src/Bus/index.js"
+import * as ServerVersion from "../src/Bus/internal/serverVersion.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 
 describe("DeadLetter record", () => {
@@ -33,6 +35,28 @@ describe("DeadLetter record", () => {
         }
       )
     )
+  })
+
+  it("is written whatever the error details hold: a bigint as its digits, details that are not JSON replaced", () => {
+    const letter = (details: { readonly [key: string]: unknown }) => ({
+      subject: "evt.catalog.sync_started",
+      stream: "CATALOG",
+      streamSequence: 1,
+      consumer: "catalog-worker",
+      deliveryCount: 1,
+      headers: {},
+      body: new Uint8Array([1]),
+      error: { tag: "ValidationError", code: "VALIDATION_ERROR", message: "bad", details },
+      deadLetteredAt: "2026-11-22T04:00:00.000Z",
+      service: "catalog-service"
+    })
+    const big = DeadLetter.decode(1, DeadLetter.encode(letter({ id: 12345678901234567890n })))
+    expect(big?.error.details).toEqual({ id: "12345678901234567890" })
+    const cycle: { [key: string]: unknown } = { field: "x" }
+    cycle["self"] = cycle
+    const cyclic = DeadLetter.decode(2, DeadLetter.encode(letter(cycle)))
+    expect(cyclic?.error.message).toBe("bad")
+    expect(String(cyclic?.error.details["unwritable"])).toMatch(/cannot be written as JSON/)
   })
 
   it("is undefined for a body that is not a record", () => {
@@ -83,10 +107,34 @@ describe("Subscriber.verdictOf", () => {
     })
   })
 
+  it("dead-letters a message whose decoding threw, naming the error and the stage", () => {
+    const verdict = Subscriber.undecodable(new RangeError("Maximum call stack size exceeded"))
+    expect(verdict).toEqual({
+      _tag: "DeadLetter",
+      error: {
+        tag: "Defect",
+        code: "INTERNAL_ERROR",
+        message: "Decoding the message threw RangeError: Maximum call stack size exceeded",
+        details: { stage: "decode" }
+      }
+    })
+  })
+
   it("naks an interrupted handler at once (shutdown)", () => {
     expect(Subscriber.verdictOf(Exit.interrupt(FiberId.none), 1, spec)).toMatchObject({
       _tag: "Nak",
       delay: Duration.zero
     })
+  })
+})
+
+describe("the reason of a term", () => {
+  it("is sent to nats-server 2.10.4 and later only (an older server ignores the whole +TERM <reason>)", () => {
+    for (const version of ["2.10.4", "2.10.14", "2.11.0", "3.0.0", "v2.12.1", "2.10.4-RC.1"]) {
+      expect(ServerVersion.termTakesReason(version)).toBe(true)
+    }
+    for (const version of ["2.9.10", "2.10.3", "2.9.25", "1.99.99", "", "unknown", undefined]) {
+      expect(ServerVersion.termTakesReason(version)).toBe(false)
+    }
   })
 })

@@ -1,7 +1,7 @@
 /**
  * What only the real server can show: configuration and connection, stream setup, the interop vectors published
  * by a plain NATS client, three connected instances of one durable, the max-deliveries advisory of a crashed
- * instance, and a server restart during a publish burst.
+ * instance, a server restart during a publish burst, and publishes waiting out an outage.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream"
@@ -9,10 +9,13 @@ import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import {
   ConfigProvider,
+  Context,
+  Deferred,
   Duration,
   Effect,
   Either,
   Exit,
+  Fiber,
   Layer,
   Logger,
   Option,
@@ -26,6 +29,7 @@ import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, StreamSetup } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
+import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
@@ -323,6 +327,31 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect(all.length).toBe(60)
     }))
 
+  it.scopedLive("a handler interrupted at shutdown is logged with the delay its message is nak'd with", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make(`BUSDRAIN_${run}`.toUpperCase(), { domain: `busdrain${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const lines: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        lines.push({ message: [message].flat().join(" "), annotations: Object.fromEntries(annotations) })
+      })
+      const started = yield* Deferred.make<void>()
+      const instance = yield* Scope.make()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("drain"), drainTimeout: "100 millis" },
+        () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)
+      ).pipe(Effect.provide(ctx), Effect.provide(Logger.add(capture)), Scope.extend(instance))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* Deferred.await(started)
+      yield* Scope.close(instance, Exit.void)
+      const nak = lines.find((l) => l.message.includes("nak'd") && l.annotations["reason"] === "interrupted")
+      // The JetStream release delay (docs/Bus.md), not the zero delay of the verdict.
+      expect(nak?.annotations["delay"]).toBe(Duration.format(Duration.seconds(6)))
+    }))
+
   it.scopedLive("a message a crashed instance took reaches the dead letters through the max-deliveries advisory", () =>
     Effect.gen(function*() {
       const stream = Streams.make(`BUSADV_${run}`.toUpperCase(), { domain: `busadv${run}` })
@@ -374,18 +403,25 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
 })
 
 describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", () => {
+  // A Bus on the server, holding CATALOG.
+  const catalogBus = (server: NatsServer, extra?: Partial<JetStream.JetStreamOptions>) =>
+    Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [Streams.CATALOG], ...extra })))
+  // Stops the server under a connected Bus, and waits until the Bus has seen it go.
+  const stopUnder = (server: NatsServer, ctx: Context.Context<Bus.Bus>) =>
+    Effect.zipRight(
+      Effect.promise(() => server.stop()),
+      poll(Bus.health.pipe(Effect.provide(ctx)), (h) => !h.healthy, "health to report the loss")
+    )
+
   it.scopedLive(
     "the interop vectors published by a plain client are consumed: valid ones handled, invalid ones dead-lettered with a reason",
     () =>
       Effect.gen(function*() {
-        const server = yield* Effect.acquireRelease(Effect.promise(startNatsServer), (s: NatsServer) =>
-          Effect.promise(() => s.dispose()))
+        const server = yield* natsServer
         const ctx = yield* Layer.build(JetStream.layer(options([server.url])))
         const dir = interopPath("events")
         const vectors = fs.readdirSync(dir).map((name) => ({ name, data: fs.readFileSync(path.join(dir, name)) }))
-        const valid = vectors.filter((v) =>
-          !v.name.startsWith("invalid-")
-        )
+        const valid = vectors.filter((v) => !v.name.startsWith("invalid-"))
         const invalid = vectors.filter((v) => v.name.startsWith("invalid-"))
         const subjects = [...new Set(valid.map((v) => JSON.parse(v.data.toString()).subject as string))]
         const handled = yield* Queue.unbounded<string>()
@@ -437,11 +473,8 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", 
     "a restart of the server during a publish burst loses nothing and stores no duplicate",
     () =>
       Effect.gen(function*() {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(startNatsServer),
-          (s: NatsServer) => Effect.promise(() => s.dispose())
-        )
-        const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [Streams.CATALOG] })))
+        const server = yield* natsServer
+        const ctx = yield* catalogBus(server)
         const Burst = EventDefinition.event("catalog.burst", Schema.Struct({ n: Schema.Number }))
         const total = 300
         const acked = yield* Ref.make(0)
@@ -581,4 +614,54 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", 
       const consumers = yield* withJsm(server.url, async (jsm) => (await jsm.consumers.list("ORDERS").next()).length)
       expect(consumers).toBe(0)
     }))
+  it.scopedLive(
+    "a publish waiting while the server is down completes once it is back, before its attempt would have timed out",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const publishTimeout = Duration.seconds(20)
+        const ctx = yield* catalogBus(server, { publishTimeout, publishRetryBudget: Duration.minutes(1) })
+        const Outage = EventDefinition.event("catalog.outage", Schema.Struct({ n: Schema.Number }))
+        yield* Bus.publish(Outage, { n: 0 }).pipe(Effect.provide(ctx))
+        yield* stopUnder(server, ctx)
+        const started = Date.now()
+        const publishing = yield* Bus.publish(Outage, { n: 1 }).pipe(Effect.provide(ctx), Effect.fork)
+        // The server stays down for a while: the publish's first attempt is sent into the outage.
+        yield* Effect.sleep("2 seconds")
+        yield* Effect.promise(() => server.start())
+        // Nothing answers an attempt sent while disconnected: unless the reconnect ends it, the publish can only
+        // complete after that attempt's timeout.
+        const ack = yield* Fiber.join(publishing).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(started + Duration.toMillis(publishTimeout) - Date.now()),
+            onTimeout: () => new Error("the publish waited for its attempt's timeout")
+          })
+        )
+        expect(ack.stream).toBe("CATALOG")
+        const info = yield* withJsm(server.url, (jsm) => jsm.streams.info("CATALOG"))
+        expect(info.state.messages).toBe(2)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "with the server down, a publish fails with a retryable MessageBusError within its retry budget",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const budget = Duration.seconds(6)
+        const ctx = yield* catalogBus(server, { publishTimeout: Duration.seconds(4), publishRetryBudget: budget })
+        const Down = EventDefinition.event("catalog.down", Schema.Struct({ n: Schema.Number }))
+        yield* stopUnder(server, ctx)
+        const started = Date.now()
+        const error = yield* Effect.flip(Bus.publish(Down, { n: 1 }).pipe(Effect.provide(ctx)))
+        const elapsed = Date.now() - started
+        expect(error).toBeInstanceOf(MessageBusError)
+        expect((error as MessageBusError).retryable).toBe(true)
+        expect((error as MessageBusError).details).toMatchObject({ operation: "publish", subject: Down.subject })
+        // The budget bounds the whole publish, its last attempt's wait included (half of it again as a margin).
+        expect(elapsed).toBeLessThan(Duration.toMillis(budget) * 1.5)
+      }),
+    60_000
+  )
 })

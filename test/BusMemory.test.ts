@@ -95,7 +95,7 @@ describe("BusMemory on TestClock", () => {
       const bus = yield* core.make(engine, {
         serviceName: "clock-test",
         ownStreams: Option.none(),
-        publishRetry: core.publishRetry(Duration.zero),
+        publishRetryBudget: Duration.zero,
         declaration: yield* StreamSetup.declare({ platform: [], own: [stream] }),
         ensureStreams: true
       })

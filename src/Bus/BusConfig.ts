@@ -48,7 +48,10 @@ export interface BusConfig {
   readonly streams: StreamLimits
   /** How long one publish waits for its JetStream ack. */
   readonly publishTimeout: Duration.Duration
-  /** The total time a publish with an unknown outcome is retried (same `Nats-Msg-Id`). */
+  /**
+   * How long after it started a publish with an unknown outcome is retried (same `Nats-Msg-Id`). A publish returns
+   * within this budget or `publishTimeout`, whichever is longer.
+   */
   readonly publishRetryBudget: Duration.Duration
   /** When set, the service may publish events only to these streams (`DomainEventPublisher._validate_subject`). */
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
@@ -139,8 +142,8 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
 /**
  * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
  * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `app_env`, the stream settings,
- * `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s), `nats.own_streams` (list, enables the domain
- * guard), `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
+ * `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it or the publish
+ * timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
  * `nats.update_streams` (false).
  *
  * @example

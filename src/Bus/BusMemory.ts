@@ -66,7 +66,7 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBus
       serviceName: options.serviceName ?? "memory",
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.
-      publishRetry: core.publishRetry(Duration.zero),
+      publishRetryBudget: Duration.zero,
       declaration,
       ensureStreams: true
     })

@@ -116,7 +116,18 @@ export const encode = (letter: Omit<DeadLetter, "dlqSequence">): Uint8Array => {
     dead_lettered_at: letter.deadLetteredAt,
     service: letter.service
   }
-  return new TextEncoder().encode(JSON.stringify(record))
+  return new TextEncoder().encode(stringify(record))
+}
+
+// The details come from whatever the handler failed with: a record is written even when they are not JSON (a
+// bigint is written as its digits; details that still cannot be written, a cycle say, are replaced by the reason).
+const stringify = (record: typeof Record.Encoded): string => {
+  try {
+    return JSON.stringify(record, (_, value) => typeof value === "bigint" ? value.toString() : value)
+  } catch (e) {
+    const reason = `the error details cannot be written as JSON: ${e instanceof Error ? e.message : String(e)}`
+    return JSON.stringify({ ...record, error: { ...record.error, details: { unwritable: reason } } })
+  }
 }
 
 const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(Record))

@@ -50,6 +50,7 @@ import * as BusConfig from "./BusConfig.js"
 import * as core from "./internal/core.js"
 import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
 import * as NatsAuth from "./internal/natsAuth.js"
+import { termTakesReason } from "./internal/serverVersion.js"
 import * as StreamSetup from "./StreamSetup.js"
 
 /**
@@ -195,6 +196,20 @@ const publishFailure = (e: unknown, subject: string, sent = true): PublishFailur
   }
 }
 
+const reconnectFailure = (subject: string): PublishFailure => ({
+  unknownOutcome: true,
+  reconnected: true,
+  error: core.busError(
+    `Publish to ${subject} failed: the connection to NATS was lost and re-established before the ack`,
+    {
+      operation: "publish",
+      stream: Option.getOrUndefined(Option.map(Streams.streamForSubject(subject), (s) => s.name)),
+      subject
+    },
+    true
+  )
+})
+
 /** A `consume` in progress, and the loop that forwards its messages to a subscription's inbox. */
 interface PullSession {
   readonly messages: ConsumerMessages
@@ -297,10 +312,12 @@ const stopPull = (pull: PullSession): Effect.Effect<void> =>
 interface Settlements {
   readonly ack: (message: JsMsg) => void
   readonly nak: (message: JsMsg, delay: number) => void
+  /** Terms at once, with the reason when the server in use reads it (a bare `+TERM` otherwise). */
+  readonly term: (message: JsMsg, reason: string) => void
   readonly flush: () => void
 }
 
-const makeSettlements = (): Settlements => {
+const makeSettlements = (nc: NatsConnection): Settlements => {
   // Parallel arrays (a delay, or -1 for an ack), not a closure per settlement.
   let messages: Array<JsMsg> = []
   let delays: Array<number> = []
@@ -327,6 +344,8 @@ const makeSettlements = (): Settlements => {
   return {
     ack: (message) => defer(message, -1),
     nak: (message, delay) => defer(message, Math.max(0, delay)),
+    // The reason is in the dead letter either way; a server that does not read it ignores the whole `+TERM`.
+    term: (message, reason) => message.term(termTakesReason(nc.info?.version) ? reason : undefined),
     flush
   }
 }
@@ -360,7 +379,7 @@ class JetStreamMessage implements RawMessage {
     this.settlements.nak(this.message, Duration.toMillis(delay))
   }
   term(reason: string): void {
-    this.message.term(reason)
+    this.settlements.term(this.message, reason)
   }
   working(): void {
     this.message.working()
@@ -387,20 +406,17 @@ const consumerChanges = (
     : [])
 ]
 
-/**
- * The JetStream engine on a connection.
- *
- * @since 0.1.0
- * @category constructors
- */
-const makeEngine = (
+/** The JetStream engine on a connection. */
+const engineOn = (
   nc: NatsConnection,
   js: JetStreamClient,
   jsm: JetStreamManager,
   options: JetStreamOptions
 ): Effect.Effect<Engine, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const settlements = makeSettlements()
+    const settlements = makeSettlements(nc)
+    // Publish attempts in flight and retries waiting: each is told when the connection is re-established.
+    const onReconnect = new Set<() => void>()
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
     yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
     const status = yield* Ref.make<BusHealth["status"]>("connected")
@@ -416,7 +432,15 @@ const makeEngine = (
           case "reconnecting":
             return setStatus("reconnecting")
           case "reconnect":
-            return Effect.zipRight(setStatus("connected"), Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`))
+            return Effect.zipRight(
+              setStatus("connected"),
+              Effect.zipRight(
+                Effect.sync(() => {
+                  for (const f of [...onReconnect]) f()
+                }),
+                Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`)
+              )
+            )
           case "close":
             return setStatus("closed")
           default:
@@ -442,18 +466,29 @@ const makeEngine = (
     const engine: Engine = {
       implementation: "jetstream",
       releaseDelay,
-      // One step per publish: the ack is read in the promise's own callback (no `map` step after it).
+      // One step per publish: the ack is read in the promise's own callback (no `map` step after it). The client
+      // sends nothing it queued while disconnected, and a request whose connection was lost is never answered: a
+      // reconnect ends the attempt as an unknown outcome, to be retried at once, instead of waiting out its timeout.
       publish: (message) =>
         Effect.async<RawAck, PublishFailure>((resume) => {
-          const failed = (e: unknown) => resume(Effect.fail(publishFailure(e, message.subject)))
+          const reconnected = () => resume(Effect.fail(reconnectFailure(message.subject)))
           try {
             const h = natsHeaders()
             for (const name in message.headers) h.set(name, message.headers[name]!)
-            js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout: publishTimeout })
-              .then(
-                (ack) => resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate })),
-                failed
-              )
+            const timeout = message.timeout === undefined
+              ? publishTimeout
+              : Math.max(1, Math.min(publishTimeout, Duration.toMillis(message.timeout)))
+            js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout }).then(
+              (ack) => {
+                onReconnect.delete(reconnected)
+                resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
+              },
+              (e: unknown) => {
+                onReconnect.delete(reconnected)
+                resume(Effect.fail(publishFailure(e, message.subject)))
+              }
+            )
+            onReconnect.add(reconnected)
           } catch (e) {
             resume(Effect.fail(publishFailure(e, message.subject, false)))
           }
@@ -462,6 +497,14 @@ const makeEngine = (
         Effect.asVoid(
           StreamSetup.ensureStream(jsm, stream, { limits: options.streams, update: options.updateStreams })
         ),
+      reconnected: Effect.async<void>((resume) => {
+        const f = () => {
+          onReconnect.delete(f)
+          resume(Effect.void)
+        }
+        onReconnect.add(f)
+        return Effect.sync(() => onReconnect.delete(f))
+      }),
       // The durable is the service's own (it names it): one whose settings differ is updated, and the change logged.
       ensureConsumer: (spec) =>
         Effect.tryPromise({
@@ -685,6 +728,25 @@ const makeEngine = (
   })
 
 /**
+ * The JetStream engine in a scope: connects, and drains the connection on close. The Bus semantics (streams
+ * ensured from the declaration, envelopes, retries, subscriptions) are `make`'s, on top of it.
+ *
+ * @internal
+ */
+export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, MessageBusError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const nc = yield* connection(options)
+    const js = jetstream(nc)
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc),
+      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+    })
+    const engine = yield* engineOn(nc, js, jsm, options)
+    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
+    return engine
+  })
+
+/**
  * Builds the JetStream Bus in a scope: checks the declared streams (before connecting), connects, ensures the streams
  * of the startup (`StreamSetup.declare`), and drains the connection on close.
  *
@@ -699,22 +761,14 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
       names: options.declaredStreams,
       events: options.events
     })
-    const nc = yield* connection(options)
-    const js = jetstream(nc)
-    const jsm = yield* Effect.tryPromise({
-      try: () => jetstreamManager(nc),
-      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
-    })
-    const engine = yield* makeEngine(nc, js, jsm, options)
-    const bus = yield* core.make(engine, {
+    const engine = yield* makeEngine(options)
+    return yield* core.make(engine, {
       serviceName: options.serviceName,
       ownStreams: options.ownStreams,
-      publishRetry: core.publishRetry(options.publishRetryBudget),
+      publishRetryBudget: options.publishRetryBudget,
       declaration,
       ensureStreams: options.ensureStreams
     })
-    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
-    return bus
   })
 
 /**

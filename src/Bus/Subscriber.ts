@@ -5,10 +5,13 @@
  *
  * - success -> `ack`
  * - a retryable error (`Errors.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
- * - a non-retryable error, or a body/payload that does not decode -> dead letter + `term`
+ * - a non-retryable error, or a body/payload that does not decode (or whose decoding throws) -> dead letter + `term`
  * - the last allowed delivery failing -> dead letter + `term`
  * - deliveries exhausted without any verdict (a crashed or hung instance) -> dead letter, from the server's
  *   max-deliveries advisory
+ *
+ * Nothing thrown while decoding, handling or settling a message ends a worker: it is logged with the message's ids,
+ * and a throw while settling leaves the message to redelivery after its ack wait.
  *
  * Shutdown (when the subscription's scope closes): stop fetching, nak what is buffered, let in-flight handlers
  * finish within the drain timeout, interrupt and nak what remains. Messages given back on shutdown are nak'd with
@@ -43,7 +46,7 @@ import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import type { DeadLetterError, Handler, ReceivedEvent, SubscribeOptions, Subscription } from "./Bus.js"
 import * as DeadLetter from "./DeadLetter.js"
-import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, PublishFailure, RawMessage } from "./internal/engine.js"
+import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawAck, RawMessage, RawPublish } from "./internal/engine.js"
 import * as Inbox from "./internal/inbox.js"
 
 /**
@@ -72,8 +75,8 @@ export const defaults = {
 export interface RuntimeContext {
   readonly engine: Engine
   readonly serviceName: string
-  /** How a dead-letter write is retried when its outcome is unknown. */
-  readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+  /** Publishes as the Bus does, retrying an unknown outcome within its budget (dead letters are written with it). */
+  readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** Counts running subscriptions for `Bus.health`. */
   readonly subscriptions: Ref.Ref<number>
   /** The shutdown of every running subscription, run by the Bus before it closes its connection. */
@@ -170,6 +173,26 @@ export const verdictOf = (
   return { _tag: "Nak", delay: backoffFor(spec.backoff, deliveryCount), reason: letter.message }
 }
 
+/**
+ * The verdict for a message whose decoding threw (or died) instead of failing with a `ValidationError`: a dead
+ * letter, since no retry decodes the same body with the same code.
+ *
+ * @since 0.1.0
+ * @category verdicts
+ */
+export const undecodable = (defect: unknown): Verdict => {
+  const name = defect instanceof Error ? defect.name : DeadLetter.errorOf(defect).tag
+  return {
+    _tag: "DeadLetter",
+    error: {
+      tag: "Defect",
+      code: "INTERNAL_ERROR",
+      message: `Decoding the message threw ${name}: ${DeadLetter.errorOf(defect).message}`,
+      details: { stage: "decode" }
+    }
+  }
+}
+
 const utcNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 /**
@@ -206,15 +229,12 @@ export const writeDeadLetter = (
       service: ctx.serviceName
     })
     const msgId = DeadLetter.msgIdFor(message.stream, message.consumer, message.streamSequence)
-    yield* ctx.engine.publish({
+    yield* ctx.publish({
       subject: DeadLetter.subjectFor(message.stream, message.consumer),
       data,
       headers: { "Nats-Msg-Id": msgId },
       msgId
-    }).pipe(
-      Effect.retry({ schedule: ctx.publishRetry, while: (f) => f.unknownOutcome }),
-      Effect.mapError((f) => f.error)
-    )
+    })
   }).pipe(
     Effect.withSpan("Bus.deadLetter", {
       root: Option.isNone(Traceparent.parse(message.headers["traceparent"])),
@@ -230,12 +250,12 @@ export const writeDeadLetter = (
  * before the handler, whole: nothing a handler sets on its fiber reaches the next message. Done one combinator at
  * a time, each `locally` copies the fiber's refs twice: most of what a message cost.
  */
-class HandlerContext {
+class HandlerContext implements EventIds {
   private previous: FiberRefs.FiberRefs | undefined
   constructor(
     private readonly span: Tracer.Span,
-    private readonly eventId: string,
-    private readonly correlationId: string | null
+    readonly eventId: string,
+    readonly correlationId: string | null
   ) {}
 
   /** Sets the handler's refs, keeping the worker's to restore. */
@@ -251,6 +271,42 @@ class HandlerContext {
   leave(refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs {
     return this.previous ?? refs
   }
+}
+
+/** The ids of a decoded event. */
+interface EventIds {
+  readonly eventId: string
+  readonly correlationId: string | null
+}
+
+/** A worker's message in hand, and the handler context it entered for it (once decoded). */
+interface Slot {
+  msg: RawMessage | undefined
+  context: HandlerContext | undefined
+}
+
+/**
+ * What a log line about a message carries to find it: where it is and, once its envelope is decoded, the event's
+ * ids (before that, the ids its headers claim).
+ */
+const messageIds = (msg: RawMessage, event: EventIds | undefined): Record<string, unknown> => {
+  const ids: Record<string, unknown> = {
+    subject: msg.subject,
+    stream: msg.stream,
+    stream_sequence: msg.streamSequence,
+    consumer: msg.consumer,
+    delivery: msg.deliveryCount
+  }
+  if (event !== undefined) {
+    ids["event_id"] = event.eventId
+    if (event.correlationId !== null) ids["correlation_id"] = event.correlationId
+  } else {
+    const msgId = msg.headers["Nats-Msg-Id"]
+    const correlationId = msg.headers["X-Correlation-ID"]
+    if (msgId !== undefined) ids["msg_id"] = msgId
+    if (correlationId !== undefined) ids["correlation_id"] = correlationId
+  }
+  return ids
 }
 
 /** The consumer span's options: the producer's span as parent, the message's attributes and ids. */
@@ -329,9 +385,23 @@ export const run = <A, I, E, R>(
     const record = (outcome: Metrics.ConsumeOutcome, seconds: number) =>
       Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, seconds))
 
-    const settle = (msg: RawMessage, exit: Exit.Exit<unknown, unknown>, startedAt: number) =>
+    // Whatever throws while a message is settled (its ack, nak or term, the dead-letter write) leaves it unsettled:
+    // the server redelivers it after its ack wait. It is logged, and the worker goes on.
+    const unsettled = (msg: RawMessage, cause: Cause.Cause<unknown>, event: EventIds | undefined) =>
+      Effect.logError("Bus could not settle a message; it is redelivered after its ack wait", cause).pipe(
+        Effect.annotateLogs(messageIds(msg, event))
+      )
+
+    // Every outcome but a handler's success. `released`: the handler was interrupted at shutdown, and its message
+    // is given back as the engine gives back what it holds.
+    const settle = (
+      msg: RawMessage,
+      verdict: Verdict,
+      released: boolean,
+      startedAt: number,
+      event: EventIds | undefined
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const verdict = verdictOf(exit, msg.deliveryCount, spec)
         let outcome: Metrics.ConsumeOutcome
         switch (verdict._tag) {
           case "Ack": {
@@ -340,17 +410,11 @@ export const run = <A, I, E, R>(
             break
           }
           case "Nak": {
-            // A handler interrupted by shutdown gives its message back as the engine gives back what it holds.
-            msg.nak(Exit.isInterrupted(exit) ? engine.releaseDelay : verdict.delay)
+            const delay = released ? engine.releaseDelay : verdict.delay
+            msg.nak(delay)
             outcome = "nak"
             yield* Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
-              Effect.annotateLogs({
-                subject: msg.subject,
-                consumer: spec.durable,
-                delivery: msg.deliveryCount,
-                delay: Duration.format(verdict.delay),
-                reason: verdict.reason
-              })
+              Effect.annotateLogs({ ...messageIds(msg, event), delay: Duration.format(delay), reason: verdict.reason })
             )
             break
           }
@@ -361,10 +425,7 @@ export const run = <A, I, E, R>(
               outcome = "dead_lettered"
               yield* Effect.logError("Bus message dead-lettered").pipe(
                 Effect.annotateLogs({
-                  subject: msg.subject,
-                  consumer: spec.durable,
-                  stream_sequence: msg.streamSequence,
-                  delivery: msg.deliveryCount,
+                  ...messageIds(msg, event),
                   error: verdict.error.tag,
                   reason: verdict.error.message
                 })
@@ -374,7 +435,7 @@ export const run = <A, I, E, R>(
               msg.nak(backoffFor(spec.backoff, msg.deliveryCount))
               outcome = "nak"
               yield* Effect.logError("Bus could not write a dead letter; message nak'd").pipe(
-                Effect.annotateLogs({ subject: msg.subject, consumer: spec.durable, error: written.left.message })
+                Effect.annotateLogs({ ...messageIds(msg, event), error: written.left.message })
               )
             }
             break
@@ -382,7 +443,14 @@ export const run = <A, I, E, R>(
         }
         const endedAt = yield* Clock.currentTimeMillis
         yield* record(outcome, (endedAt - startedAt) / 1000)
-      })
+      }).pipe(Effect.catchAllCause((cause) => unsettled(msg, cause, event)))
+
+    const settleExit = (
+      msg: RawMessage,
+      exit: Exit.Exit<unknown, unknown>,
+      startedAt: number,
+      event: EventIds | undefined
+    ) => settle(msg, verdictOf(exit, msg.deliveryCount, spec), Exit.isInterrupted(exit), startedAt, event)
 
     const ackAndRecord = (msg: RawMessage, startedAt: number, fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
       msg.ack()
@@ -395,6 +463,7 @@ export const run = <A, I, E, R>(
     const handleDecoded = (
       msg: RawMessage,
       decoded: EventEnvelope.DecodedEvent<A>,
+      slot: Slot,
       startedAt: number,
       fiber: Fiber.RuntimeFiber<unknown, unknown>,
       restore: <X, E1, R1>(effect: Effect.Effect<X, E1, R1>) => Effect.Effect<X, E1, R1>
@@ -417,22 +486,29 @@ export const run = <A, I, E, R>(
         Effect.makeSpan(spanName, consumerSpanOptions(spec, msg, eventId, correlationId)),
         (span) => {
           const context = new HandlerContext(span, eventId, correlationId)
+          slot.context = context
           return Effect.zipRight(
             Effect.updateFiberRefs((fiberId, refs) => context.enter(fiberId, refs)),
+            // A handler that throws instead of returning an effect dies here, as a defect of the handler.
             Effect.matchCauseEffect(restore(Effect.suspend(() => handler(event))), {
               onFailure: (cause) => {
                 endSpan(span, Exit.failCause(cause), fiber)
                 inFlight.delete(msg)
                 return Effect.zipRight(
                   Effect.updateFiberRefs((_, refs) => context.leave(refs)),
-                  settle(msg, Exit.failCause(cause), startedAt)
+                  settleExit(msg, Exit.failCause(cause), startedAt, context)
                 )
               },
               onSuccess: (value) => {
                 endSpan(span, Exit.succeed(value), fiber)
                 inFlight.delete(msg)
-                ackAndRecord(msg, startedAt, fiber)
-                return Effect.updateFiberRefs((_, refs) => context.leave(refs))
+                const leave = Effect.updateFiberRefs((_, refs) => context.leave(refs))
+                try {
+                  ackAndRecord(msg, startedAt, fiber)
+                } catch (defect) {
+                  return Effect.zipRight(leave, unsettled(msg, Cause.die(defect), context))
+                }
+                return leave
               }
             })
           )
@@ -442,28 +518,38 @@ export const run = <A, I, E, R>(
 
     // The hot path. A worker takes a message and enters the handler's context in uninterruptible steps (so that a
     // taken message is always settled); only the handler runs interruptibly. A success is acked and recorded in
-    // place; any other outcome (a decode failure included) goes through `settle`.
+    // place; any other outcome (a decode failure included) goes through `settle`. Decoding that throws (a schema
+    // whose filter or transformation throws, a stack overflow) is caught here at no cost to the others.
     const processOne = (
       msg: RawMessage,
+      slot: Slot,
       restore: <X, E1, R1>(effect: Effect.Effect<X, E1, R1>) => Effect.Effect<X, E1, R1>
     ): Effect.Effect<void, never, R> =>
       Effect.withFiberRuntime<void, never, R>((fiber) => {
         const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         inFlight.set(msg, startedAt)
-        const decoded = EventEnvelope.decode(definition, msg.data)
+        let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
+        try {
+          decoded = EventEnvelope.decode(definition, msg.data)
+        } catch (defect) {
+          inFlight.delete(msg)
+          return settle(msg, undecodable(defect), false, startedAt, undefined)
+        }
         // A payload schema without effects decodes to an `Either`: no step of its own.
         if (Either.isEither(decoded)) {
           const either = decoded as Either.Either<EventEnvelope.DecodedEvent<A>, ValidationError>
-          if (Either.isRight(either)) return handleDecoded(msg, either.right, startedAt, fiber, restore)
+          if (Either.isRight(either)) return handleDecoded(msg, either.right, slot, startedAt, fiber, restore)
           inFlight.delete(msg)
-          return settle(msg, Exit.fail(either.left), startedAt)
+          return settleExit(msg, Exit.fail(either.left), startedAt, undefined)
         }
         return Effect.matchCauseEffect(decoded, {
           onFailure: (cause) => {
             inFlight.delete(msg)
-            return settle(msg, Exit.failCause(cause), startedAt)
+            return Option.isSome(Cause.failureOption(cause))
+              ? settleExit(msg, Exit.failCause(cause), startedAt, undefined)
+              : settle(msg, undecodable(Cause.squash(cause)), false, startedAt, undefined)
           },
-          onSuccess: (event) => handleDecoded(msg, event, startedAt, fiber, restore)
+          onSuccess: (event) => handleDecoded(msg, event, slot, startedAt, fiber, restore)
         })
       })
 
@@ -475,10 +561,20 @@ export const run = <A, I, E, R>(
     // holds its message, which is redelivered and, if that keeps happening, dead-lettered via max deliveries.
     const inFlight = new Map<RawMessage, number>()
     const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
+        let failed: Cause.Cause<never> = Cause.empty
         for (const [msg, startedAt] of [...inFlight]) {
-          if (now - startedAt < Duration.toMillis(handlerTimeout)) msg.working()
+          if (now - startedAt >= Duration.toMillis(handlerTimeout)) continue
+          try {
+            msg.working()
+          } catch (defect) {
+            failed = Cause.sequential(failed, Cause.die(defect))
+          }
         }
+        return Cause.isEmpty(failed) ? Effect.void : Effect.logWarning(
+          "Bus could not extend the ack wait of running handlers; their messages may be redelivered",
+          failed
+        ).pipe(Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream }))
       }))
     yield* tick.pipe(
       Effect.delay(Duration.times(spec.ackWait, 0.3)),
@@ -498,18 +594,52 @@ export const run = <A, I, E, R>(
       Effect.interruptible,
       Effect.forkDaemon
     )
+
+    // What escapes a message's own guards (a tracer that throws, say) ends up here instead of ending the worker:
+    // the worker's refs are put back, the message is left to redelivery after its ack wait, and the worker goes on.
+    const recover = (slot: Slot, cause: Cause.Cause<never>) => {
+      const { context, msg } = slot
+      slot.msg = undefined
+      slot.context = undefined
+      if (msg !== undefined) inFlight.delete(msg)
+      return Effect.zipRight(
+        Effect.updateFiberRefs((_, refs) => context === undefined ? refs : context.leave(refs)),
+        Effect.logError("Bus worker caught a defect; the message is redelivered after its ack wait", cause).pipe(
+          Effect.annotateLogs(
+            msg === undefined ? { consumer: spec.durable, stream: spec.stream } : messageIds(msg, context)
+          )
+        )
+      )
+    }
     // A worker handles messages while the inbox has some, with no scheduler hop between them (the runtime still
     // yields every so many steps), parks when it is empty, and ends once it is closed and empty. It is only
-    // interruptible while it waits and inside the handler.
-    const worker: Effect.Effect<void, never, R> = Effect.uninterruptibleMask((restore) => {
-      const loop: Effect.Effect<void, never, R> = Effect.suspend(() => {
-        const msg = inbox.poll()
-        if (msg !== undefined) return Effect.flatMap(processOne(msg, restore), () => loop)
-        if (inbox.isClosed()) return Effect.void
-        return Effect.flatMap(restore(inbox.awaitMessage), () => loop)
+    // interruptible while it waits and inside the handler. Its guard is one frame under the loop, not a step per
+    // message; only interruption ends it early.
+    const worker: Effect.Effect<void, never, R> = Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const slot: Slot = { msg: undefined, context: undefined }
+        const next = () => {
+          slot.msg = undefined
+          slot.context = undefined
+          return loop
+        }
+        const loop: Effect.Effect<void, never, R> = Effect.suspend(() => {
+          const msg = inbox.poll()
+          if (msg !== undefined) {
+            slot.msg = msg
+            return Effect.flatMap(processOne(msg, slot, restore), next)
+          }
+          if (inbox.isClosed()) return Effect.void
+          return Effect.flatMap(restore(inbox.awaitMessage), () => loop)
+        })
+        const guarded: Effect.Effect<void, never, R> = Effect.catchAllCause(
+          loop,
+          (cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.zipRight(recover(slot, cause), guarded)
+        )
+        return guarded
       })
-      return loop
-    })
+    )
     const workers = yield* Effect.forEach(
       Array.from({ length: concurrency }),
       // The handler's requirements are provided once per worker, not per message.

@@ -4,8 +4,12 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -33,13 +37,14 @@ import type {
 import * as DeadLetterModule from "../DeadLetter.js"
 import * as StreamSetup from "../StreamSetup.js"
 import * as Subscriber from "../Subscriber.js"
-import type { Engine, PublishFailure, RawAck } from "./engine.js"
+import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 
 /** @internal */
 export interface CoreOptions {
   readonly serviceName: string
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
-  readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
+  /** How long after it started a publish whose outcome is unknown is retried (same `Nats-Msg-Id`). */
+  readonly publishRetryBudget: Duration.Duration
   /** The streams the service may use; those of `atStartup` are ensured when the Bus is made. */
   readonly declaration: StreamSetup.Declaration
   /** Whether streams are ensured (`engine.ensureStream`) before their first use; when not, they must exist. */
@@ -96,10 +101,14 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       })
 
     const subscriptions = yield* Ref.make(0)
+    const retrying = publishWithRetry(engine, options.publishRetryBudget)
+    // For publishes that are not on a hot path: the budget counts from here.
+    const publishRetrying = (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
+      Effect.withFiberRuntime((fiber) => retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
     const runtime: Subscriber.RuntimeContext = {
       engine,
       serviceName: options.serviceName,
-      publishRetry: options.publishRetry,
+      publish: publishRetrying,
       subscriptions,
       running: new Set()
     }
@@ -108,16 +117,6 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     yield* Effect.addFinalizer(() =>
       Effect.forEach([...runtime.running], (shutdown) => shutdown, { concurrency: "unbounded", discard: true })
     )
-
-    // The retry driver is only built when the first attempt's outcome is unknown (the hot path stays lean).
-    const withRetry = <A>(attempt: Effect.Effect<A, PublishFailure>): Effect.Effect<A, MessageBusError> =>
-      Effect.catchAll(attempt, (failure) =>
-        failure.unknownOutcome
-          ? Effect.mapError(
-            Effect.retry(attempt, { schedule: options.publishRetry, while: (f) => f.unknownOutcome }),
-            (f) => f.error
-          )
-          : Effect.fail(failure.error))
 
     const publishedCounters = new Map<string, Metric.Metric.Counter<number>>()
     const publishedCounter = (subject: string) => {
@@ -197,13 +196,13 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           const unsendable = headerRefusal(definition.subject, headers)
           if (unsendable !== undefined) return Effect.fail(unsendable)
           return Effect.map(
-            withRetry(engine.publish({
+            retrying({
               subject: definition.subject,
               // The envelope was built and checked from its parts: its JSON is its encoding.
               data: encoder.encode(JSON.stringify(built)),
               headers,
               msgId: headers["Nats-Msg-Id"]!
-            })),
+            }, clockOf(fiber).unsafeCurrentTimeMillis()),
             (ack) => {
               publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
               return ackOf(built.event_id, definition.subject, ack)
@@ -255,13 +254,12 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
       // A new id: the original one may still be inside the duplicate window, and the replay must be stored.
       const msgId = `${original}:replay:${letter.dlqSequence}`
-      return engine.publish({
+      return publishRetrying({
         subject: letter.subject,
         data: letter.body,
         headers: { ...letter.headers, "Nats-Msg-Id": msgId },
         msgId
       }).pipe(
-        withRetry,
         Effect.tap(() => engine.deleteMessage(DeadLetterModule.stream.name, letter.dlqSequence)),
         Effect.map((ack) => ackOf("", letter.subject, ack))
       )
@@ -273,12 +271,12 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       if (!readySubjects.has(message.subject)) {
         return Effect.zipRight(subjectReady(message.subject), Effect.suspend(() => publishEncoded(message)))
       }
-      return withRetry(engine.publish({
+      return publishRetrying({
         subject: message.subject,
         data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
         headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
         msgId: message.msgId
-      })).pipe(
+      }).pipe(
         Effect.tap(() => Metric.increment(publishedCounter(message.subject))),
         Effect.map((ack) => ackOf(message.eventId ?? message.msgId, message.subject, ack)),
         Effect.withSpan("Bus.publishEncoded", {
@@ -384,13 +382,58 @@ export const headerRefusal = (
   return undefined
 }
 
-/** The publish retry policy: jittered exponential backoff within a total time budget. @internal */
-export const publishRetry = (budget: import("effect/Duration").Duration): Schedule.Schedule<unknown, PublishFailure> =>
-  Schedule.exponential("100 millis", 2).pipe(
-    Schedule.union(Schedule.spaced("2 seconds")),
-    Schedule.jittered,
-    Schedule.upTo(budget)
-  )
+const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock)
+
+/** The waits between the attempts of a publish whose outcome is unknown: jittered, exponential up to 2 s. */
+const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.jittered
+)
+
+/**
+ * Publishes, retrying an unknown outcome with the same message (so the same `Nats-Msg-Id`) until it is stored, the
+ * server refuses it, or `budget` has passed since `startedAt` (a time of the fiber's `Clock`). Every attempt after
+ * the first waits for an answer at most until the budget ends, so a publish returns within the budget or the
+ * engine's publish timeout, whichever is longer. A reconnect cuts the wait between attempts short, and an attempt
+ * that a reconnect ended (what it sent went with the old connection) is repeated at once.
+ *
+ * @internal
+ */
+export const publishWithRetry = (
+  engine: Engine,
+  budget: Duration.Duration
+): (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError> => {
+  const budgetMillis = Duration.toMillis(budget)
+  const retry = (message: RawPublish, deadline: number, first: PublishFailure) =>
+    Effect.gen(function*() {
+      const delays = yield* Schedule.driver(retryDelays)
+      let failure = first
+      while (true) {
+        let remaining = deadline - (yield* Clock.currentTimeMillis)
+        if (remaining <= 0) return yield* Effect.fail(failure.error)
+        if (failure.reconnected !== true) {
+          yield* Effect.raceAll([
+            Effect.ignore(delays.next(failure)),
+            engine.reconnected,
+            Effect.sleep(Duration.millis(remaining))
+          ])
+          remaining = deadline - (yield* Clock.currentTimeMillis)
+          if (remaining <= 0) return yield* Effect.fail(failure.error)
+        }
+        const attempt = yield* Effect.either(engine.publish({ ...message, timeout: Duration.millis(remaining) }))
+        if (Either.isRight(attempt)) return attempt.right
+        failure = attempt.left
+        if (!failure.unknownOutcome) return yield* Effect.fail(failure.error)
+      }
+    })
+  // The retry loop is only built when the first attempt's outcome is unknown (the hot path stays lean).
+  return (message, startedAt) =>
+    Effect.catchAll(engine.publish(message), (failure) =>
+      failure.unknownOutcome && budgetMillis > 0
+        ? retry(message, startedAt + budgetMillis, failure)
+        : Effect.fail(failure.error))
+}
 
 /** @internal */
 export const busError = (

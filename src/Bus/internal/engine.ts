@@ -24,6 +24,8 @@ export interface RawPublish {
   readonly data: Uint8Array
   readonly headers: Headers
   readonly msgId: string
+  /** How long this attempt may wait for its ack, when less than the engine's publish timeout. */
+  readonly timeout?: Duration.Duration | undefined
 }
 
 /** @internal */
@@ -33,9 +35,16 @@ export interface RawAck {
   readonly duplicate: boolean
 }
 
-/** A failed publish attempt: `unknownOutcome` when the message may or may not have been stored. @internal */
+/**
+ * A failed publish attempt: `unknownOutcome` when the message may or may not have been stored; `reconnected` when
+ * the attempt was given up because the connection was re-established meanwhile (what it sent may have been lost
+ * with the old connection, and a new attempt can be answered at once).
+ *
+ * @internal
+ */
 export interface PublishFailure {
   readonly unknownOutcome: boolean
+  readonly reconnected?: boolean | undefined
   readonly error: MessageBusError
 }
 
@@ -123,9 +132,15 @@ export interface Engine {
    * the stopped subscription left on the server can still take them (JetStream), zero in memory.
    */
   readonly releaseDelay: Duration.Duration
+  /**
+   * One publish attempt. An attempt in flight when the connection is re-established fails at once with an unknown
+   * outcome (`reconnected`), rather than waiting for an answer that went with the old connection.
+   */
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, PublishFailure>
   /** Creates a stream that is missing (JetStream: and reports, or updates, one whose settings differ). */
   readonly ensureStream: (stream: StreamDefinition) => Effect.Effect<void, MessageBusError>
+  /** Completes the next time the connection is re-established after a loss (never, in memory). */
+  readonly reconnected: Effect.Effect<void>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>
   /**
    * Pulls messages (at most `batch` held locally) and offers each to `inbox`, in order, waiting for room when it

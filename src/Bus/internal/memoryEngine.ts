@@ -177,6 +177,7 @@ export const make = (options: {
     const engine: Engine = {
       implementation: "memory",
       releaseDelay: Duration.zero,
+      reconnected: Effect.never,
       publish: (message) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.suspend((): Effect.Effect<RawAck, PublishFailure> => {
