@@ -50,7 +50,20 @@ const router = HttpRouter.empty.pipe(
       })
     })
   ),
-  HttpRouter.get("/api/v1/throws", Effect.fail(new Error("db password is hunter2")))
+  HttpRouter.get("/api/v1/throws", Effect.fail(new Error("db password is hunter2"))),
+  HttpRouter.mount("/api/v1/admin", HttpRouter.empty.pipe(HttpRouter.get("/stats", ApiEnvelope.success({ up: true })))),
+  HttpRouter.concat(
+    HttpRouter.empty.pipe(
+      HttpRouter.post(
+        "/echo",
+        Effect.flatMap(
+          HttpErrors.decodeBody(Schema.Struct({ value: Schema.Unknown })),
+          (body) => ApiEnvelope.success(body, { status: 201 })
+        )
+      ),
+      HttpRouter.prefixAll("/api/v2")
+    )
+  )
 )
 
 let server: Running
@@ -67,6 +80,13 @@ afterAll(async () => {
 })
 
 const get = (path: string, headers: Record<string, string> = {}) => fetch(server.url + path, { headers })
+
+const send = (method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) =>
+  fetch(server.url + path, {
+    method,
+    headers: { "content-type": "application/json", ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body })
+  })
 
 describe("serve(HttpRouter)", () => {
   it("applies the envelope, ids and validation to a plain router", async () => {
@@ -106,6 +126,37 @@ describe("serve(HttpRouter)", () => {
     const text = await res.text()
     expect(text).not.toContain("hunter2")
     expect(JSON.parse(text).error.code).toBe("INTERNAL_ERROR")
+  })
+
+  it("a path the router has without the request's method -> 405 with Allow (mounted routers too)", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["POST", "/api/v1/things/1", "GET, HEAD"],
+      ["DELETE", "/api/v1/things?page=2", "GET, HEAD, POST"],
+      ["PUT", "/api/v1/ids", "GET, HEAD"],
+      ["POST", "/api/v1/admin/stats", "GET, HEAD"],
+      ["GET", "/api/v2/echo", "POST"],
+      ["DELETE", "/api/v1/health", "GET, HEAD"]
+    ]
+    for (const [method, path, allow] of cases) {
+      const res = await send(method, path)
+      expect(res.status, `${method} ${path}`).toBe(405)
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow)
+      expect(res.headers.get("x-service-name")).toBe("things-service")
+      const body = await json(res)
+      expect(body.error).toEqual({ code: "HTTP_405", message: "Method Not Allowed" })
+      expect(body.meta.request_id).toBe(res.headers.get("x-request-id"))
+    }
+    for (const path of ["/api/v1/nope", "/api/v1/admin/nope", "/api/v3/echo"]) {
+      expect((await send("POST", path)).status, path).toBe(404)
+    }
+  })
+
+  it("HEAD answers as GET without a body, on routes and on the framework routes", async () => {
+    for (const path of ["/api/v1/things", "/api/v1/admin/stats", "/api/v1/health", "/metrics"]) {
+      const res = await send("HEAD", path)
+      expect(res.status, path).toBe(200)
+      expect(await res.text()).toBe("")
+    }
   })
 
   it("readiness reports 503 as soon as shutdown begins, while the server still answers", async () => {

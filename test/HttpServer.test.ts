@@ -252,6 +252,64 @@ describe("errors", () => {
   })
 })
 
+const send = async (method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { "content-type": "application/json", ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body })
+  })
+  served.push([path, res.status])
+  return res
+}
+
+describe("methods", () => {
+  it("a path of the API without the request's method -> 405 HTTP_405 with Allow, in the envelope", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["PUT", "/api/v1/items/1", "GET, HEAD"],
+      ["DELETE", "/api/v1/items", "GET, HEAD, POST"],
+      ["POST", "/api/v1/items/1", "GET, HEAD"],
+      ["POST", "/api/v1/me", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"],
+      ["OPTIONS", "/api/v1/users/7", "DELETE"]
+    ]
+    for (const [method, path, allow] of cases) {
+      const res = await send(method, path, { headers: { "x-request-id": "req_405405405405" } })
+      expect(res.status, `${method} ${path}`).toBe(405)
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow)
+      expect(res.headers.get("x-request-id")).toBe("req_405405405405")
+      const body = await json(res)
+      expect(body.error).toEqual({ code: "HTTP_405", message: "Method Not Allowed" })
+      expect(body.meta.request_id).toBe("req_405405405405")
+    }
+  })
+
+  it("the framework routes answer GET and HEAD, and 405 to anything else", async () => {
+    for (const path of ["/api/v1/health", "/api/v1/ready", "/metrics"]) {
+      for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+        const res = await send(method, path)
+        expect(res.status, `${method} ${path}`).toBe(405)
+        expect(res.headers.get("allow")).toBe("GET, HEAD")
+        expect((await json(res)).error.code).toBe("HTTP_405")
+      }
+      const head = await send("HEAD", path)
+      expect(head.status, `HEAD ${path}`).toBe(200)
+      expect(await head.text()).toBe("")
+    }
+  })
+
+  it("HEAD on a GET route answers as GET without a body; an unknown path stays 404 for every method", async () => {
+    const head = await send("HEAD", "/api/v1/items/1")
+    expect(head.status).toBe(200)
+    expect(head.headers.get("content-type")).toMatch(/application\/json/)
+    expect(await head.text()).toBe("")
+    for (const method of ["GET", "POST", "DELETE", "HEAD"]) {
+      const res = await send(method, "/api/v1/nothing-here")
+      expect(res.status, method).toBe(404)
+      expect(res.headers.get("allow")).toBeNull()
+    }
+  })
+})
+
 describe("limits and CORS", () => {
   it("a body over the limit -> 413 (Content-Length)", async () => {
     const res = await fetch(server.url + "/api/v1/items", {

@@ -37,16 +37,28 @@ export class PayloadTooLargeError extends DomainErrorClass<PayloadTooLargeError>
 }) {}
 
 /**
- * An HTTP-level failure without a domain meaning (unknown route, wrong method), written as FastAPI's
- * `HTTPException` branch did: code `HTTP_<status>`.
+ * An HTTP-level failure without a domain meaning (unknown route, wrong method), written as the Python middleware's
+ * `HTTPException` branch did: code `HTTP_<status>`, the message as given. `headers` go on the response (`Allow` of
+ * a 405).
  *
  * @since 0.1.0
  * @category errors
  */
 export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
   status: Schema.Number,
-  message: Schema.String
+  message: Schema.String,
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 }) {}
+
+/**
+ * The 405 for a path that exists without the request's method: `HTTP_405` "Method Not Allowed", with `Allow`
+ * listing the methods the path accepts.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const methodNotAllowedError = (allowed: ReadonlyArray<string>): HttpStatusError =>
+  new HttpStatusError({ status: 405, message: "Method Not Allowed", headers: { allow: allowed.join(", ") } })
 
 /**
  * One entry of `details.validation_errors`.
@@ -244,10 +256,10 @@ export const failureResponse = (
   const known = normalize(failure, request)
   if (known instanceof HttpStatusError) {
     return Effect.map(ApiEnvelope.currentMeta, (meta) =>
-      HttpServerResponse.unsafeJson({
-        error: { code: `HTTP_${known.status}`, message: known.message },
-        meta
-      }, { status: known.status }))
+      HttpServerResponse.unsafeJson(
+        { error: { code: `HTTP_${known.status}`, message: known.message }, meta },
+        known.headers === undefined ? { status: known.status } : { status: known.status, headers: known.headers }
+      ))
   }
   const retryAfter = known !== undefined && known.code === "RATE_LIMITED" ? known.details["retry_after"] : undefined
   return ApiEnvelope.error(

@@ -12,7 +12,7 @@
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
  * 9. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
- *    `rate_limit.enabled`), then the app.
+ *    `rate_limit.enabled`), then the app; a path the app has without the request's method is a 405 with `Allow`.
  *
  * Readiness answers 503 from the moment the server's scope begins to close, before connections are closed.
  *
@@ -26,9 +26,9 @@ import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import type * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -42,6 +42,7 @@ import * as Health from "./Health.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as HttpMetrics from "./HttpMetrics.js"
+import * as Routes from "./internal/routes.js"
 import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
 import * as RateLimit from "./RateLimit.js"
@@ -71,8 +72,29 @@ export interface ServeOptions {
   readonly openApiPath?: `/${string}`
 }
 
+const isFrameworkPath = (path: string) =>
+  path === HttpMetrics.metricsPath || path === Health.healthPath || path === Health.readyPath
+
+const isRouteNotFound = (u: unknown): u is HttpServerError.RouteNotFound =>
+  HttpServerError.isServerError(u) && u._tag === "RouteNotFound"
+
+// The framework routes answer GET and HEAD; another method is the app's if it has it, else a 405.
+const frameworkMethodNotAllowed = (
+  error: unknown
+): Effect.Effect<never, unknown> => {
+  const allowed = ["GET", "HEAD"]
+  if (error instanceof HttpErrors.HttpStatusError && error.status === 405) {
+    for (const method of (error.headers?.["allow"] ?? "").split(", ")) {
+      if (method !== "" && !allowed.includes(method)) allowed.push(method)
+    }
+    return Effect.fail(HttpErrors.methodNotAllowedError(allowed))
+  }
+  return Effect.fail(isRouteNotFound(error) ? HttpErrors.methodNotAllowedError(allowed) : error)
+}
+
 /**
- * Answers `/metrics`, `/api/v1/health` and `/api/v1/ready` before the app sees the request.
+ * Answers `GET` (and `HEAD`) `/metrics`, `/api/v1/health` and `/api/v1/ready` before the app sees the request;
+ * another method there is a 405 with `Allow: GET, HEAD` unless the app has a route for it.
  *
  * @since 0.1.0
  * @category middleware
@@ -81,8 +103,11 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
   HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      if (request.method !== "GET") return app
-      switch (HttpMetrics.pathOf(request.url)) {
+      const path = HttpMetrics.pathOf(request.url)
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return isFrameworkPath(path) ? Effect.catchAll(app, frameworkMethodNotAllowed) : app
+      }
+      switch (path) {
         case HttpMetrics.metricsPath:
           return HttpMetrics.metricsResponse
         case Health.healthPath:
@@ -94,6 +119,34 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
       }
     })
   )
+
+/**
+ * Turns the router's 404 for a path it has, but not with the request's method, into a 405 `HTTP_405` "Method Not
+ * Allowed" with `Allow` listing the methods the path accepts (with `HEAD` wherever `GET` is: the router answers
+ * `HEAD` with the `GET` route, and Node sends no body). The routes are matched as the router matches them.
+ * `serve` applies it to an `HttpRouter`, `serveApi` to the router of the `HttpApi`.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const methodNotAllowed = (router: HttpRouter.HttpRouter<unknown, unknown>): HttpMiddleware.HttpMiddleware => {
+  let allowedFor: ((url: string) => ReadonlyArray<string>) | undefined
+  return HttpMiddleware.make((app) =>
+    Effect.catchIf(app, isRouteNotFound, (notFound) =>
+      Effect.withFiberRuntime((fiber) => {
+        // The router reads its configuration when it serves its first request; so does this.
+        allowedFor ??= Routes.allowedMethods(router, fiber.getFiberRef(HttpRouter.currentRouterConfig))
+        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+        const allowed = allowedFor(request.url)
+        // A route that has the method failed with a 404 of its own making: it stays a 404.
+        return Effect.fail(
+          allowed.length === 0 || allowed.includes(request.method)
+            ? notFound
+            : HttpErrors.methodNotAllowedError(allowed)
+        )
+      }))
+  )
+}
 
 /**
  * The resolved settings of a server.
@@ -156,6 +209,7 @@ export const makeStack = (
     const { rateLimit, server, service } = resolved
     return <E, R>(app: HttpApp.Default<E, R>) => {
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
+      if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
       if (rateLimit !== false && Option.isSome(limiter)) {
         inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies: server.trustedProxies })(inner)
       }
@@ -237,7 +291,7 @@ const decodeErrors = HttpApiBuilder.middleware((app) =>
 /**
  * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger
  * UI at `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422
- * `VALIDATION_ERROR`.
+ * `VALIDATION_ERROR`; a path of the API without the request's method is a 405 with `Allow`.
  *
  * @example
  * ```ts
@@ -261,7 +315,11 @@ export const serveApi = (
   ConfigError.ConfigError,
   HttpServer.HttpServer | Readiness | HttpApi.Api | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
 > =>
-  Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => serve(app, options))).pipe(
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const app = yield* HttpApiBuilder.httpApp
+    const router = yield* HttpApiBuilder.Router.router
+    return serve(methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app), options)
+  })).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: options.docsPath ?? "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: options.openApiPath ?? "/openapi.json" })),
     Layer.provide(decodeErrors),
