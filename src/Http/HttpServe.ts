@@ -15,6 +15,7 @@
  *    `rate_limit.enabled`), then the app; a path the app has without the request's method is a 405 with `Allow`.
  *
  * Readiness answers 503 from the moment the server's scope begins to close, before connections are closed.
+ * Requests Node's parser refuses are answered in the envelope too, by the server of {@link nodeServer}.
  *
  * @since 0.1.0
  */
@@ -30,6 +31,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -37,7 +39,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { createServer } from "node:http"
+import * as Http from "node:http"
+import type * as Stream from "node:stream"
+import { makeRequestId } from "../Telemetry/Correlation.js"
+import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
 import * as Health from "./Health.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
@@ -326,8 +331,97 @@ export const serveApi = (
     Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
   )
 
+// As Node's own answer to a request its parser refuses picks them.
+const clientErrorStatus = (code: string | undefined): readonly [status: number, code: string, message: string] => {
+  switch (code) {
+    case "HPE_HEADER_OVERFLOW":
+      return [431, "HTTP_431", "Request Header Fields Too Large"]
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return [413, "PAYLOAD_TOO_LARGE", "Request body too large"]
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return [408, "HTTP_408", "Request Timeout"]
+    default:
+      return [400, "HTTP_400", "Bad Request"]
+  }
+}
+
+const validHeaderValue = (value: string | undefined): string | undefined => {
+  if (value === undefined) return undefined
+  try {
+    Http.validateHeaderValue("x-service-name", value)
+    return value
+  } catch {
+    return undefined
+  }
+}
+
+const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
+  // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
+  // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
+  const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
+  const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
+  if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = clientErrorStatus(error.code)
+  const requestId = makeRequestId()
+  // Nothing of the request is echoed: it could not be read, and its headers are what was wrong with it.
+  const body = JSON.stringify({
+    error: { code, message },
+    meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
+  })
+  const head = [
+    `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    `X-Request-ID: ${requestId}`,
+    ...(service === undefined ? [] : [`X-Service-Name: ${service}`])
+  ]
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`, () => socket.destroy())
+}
+
 /**
- * A Node HTTP server listening on `http.host`:`http.port`.
+ * Options of {@link nodeServer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeServerOptions {
+  /** The `X-Service-Name` header of the answers to refused requests. */
+  readonly service?: string | undefined
+  /** Options of Node's `http.createServer` (`maxHeaderSize`, `requestTimeout`, ...). */
+  readonly server?: Http.ServerOptions | undefined
+}
+
+/**
+ * A Node HTTP server that answers the requests its parser refuses (a malformed request line, a bare LF or an
+ * invalid character in a header, an oversized header, invalid chunked encoding, a request not received in
+ * `requestTimeout`) in the envelope, as Node itself picks the status: 431 `HTTP_431` for headers over
+ * `maxHeaderSize`, 408 `HTTP_408` for the timeout, 413 `PAYLOAD_TOO_LARGE` for oversized chunk extensions, else
+ * 400 `HTTP_400`; with a new request id, `Connection: close`, and the connection closed after it. A reset or
+ * broken connection is just closed. Node's own answer is the status line alone.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpServer } from "@effect/platform-node"
+ * import { Http } from "@glam/shared"
+ *
+ * const ServerLive = NodeHttpServer.layer(() => Http.HttpServe.nodeServer({ service: "catalog" }), { port: 8000 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
+  const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
+  server.on("clientError", onClientError(validHeaderValue(options.service)))
+  return server
+}
+
+/**
+ * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`.
  *
  * @since 0.1.0
  * @category layers
@@ -337,7 +431,11 @@ export const layerServer: Layer.Layer<
   ConfigError.ConfigError | HttpServerError.ServeError
 > = Layer.unwrapEffect(
   Effect.map(
-    HttpConfig.server,
-    (config) => NodeHttpServer.layer(() => createServer(), { port: config.port, host: config.host })
+    Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)]),
+    ([config, service]) =>
+      NodeHttpServer.layer(
+        () => nodeServer({ service: Option.getOrUndefined(service) }),
+        { port: config.port, host: config.host }
+      )
   )
 )
