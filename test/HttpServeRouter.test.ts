@@ -1,4 +1,6 @@
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
@@ -69,10 +71,13 @@ const router = HttpRouter.empty.pipe(
 let server: Running
 
 beforeAll(async () => {
-  server = await start(HttpServe.serve(router, { shutdownGracePeriod: "400 millis" }) as Layer.Layer<never, unknown>, {
-    service: { name: "things-service" },
-    rate_limit: { enabled: false }
-  })
+  server = await start(
+    HttpServe.serve(router, { shutdownGracePeriod: "400 millis", server: { maxBodyDepth: 8 } }) as Layer.Layer<
+      never,
+      unknown
+    >,
+    { service: { name: "things-service" }, rate_limit: { enabled: false } }
+  )
 })
 
 afterAll(async () => {
@@ -87,6 +92,8 @@ const send = (method: string, path: string, init: { body?: string; headers?: Rec
     headers: { "content-type": "application/json", ...init.headers },
     ...(init.body === undefined ? {} : { body: init.body })
   })
+
+const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 
 describe("serve(HttpRouter)", () => {
   it("applies the envelope, ids and validation to a plain router", async () => {
@@ -156,6 +163,54 @@ describe("serve(HttpRouter)", () => {
       const res = await send("HEAD", path)
       expect(res.status, path).toBe(200)
       expect(await res.text()).toBe("")
+    }
+  })
+
+  it("a deep JSON body -> 422 naming the configured depth, on plain and prefixed routes; the server keeps serving", async () => {
+    for (const path of ["/api/v1/things", "/api/v2/echo"]) {
+      const deep = await send("POST", path, { body: nested(3000) })
+      expect(deep.status, path).toBe(422)
+      expect((await json(deep)).error.details.validation_errors).toEqual([
+        { field: "body", message: "JSON is nested deeper than 8 levels", type: "json_invalid" }
+      ])
+    }
+    const inner = await send("POST", "/api/v2/echo", { body: `{"value": ${nested(8)}}` })
+    expect((await json(inner)).error.details.validation_errors[0]).toMatchObject({ field: "body.value" })
+    const ok = await send("POST", "/api/v2/echo", { body: `{"value": ${nested(7)}}` })
+    expect(ok.status).toBe(201)
+    expect((await json(ok)).data).toEqual({ value: JSON.parse(nested(7)) })
+  })
+
+  it("an integer a double cannot hold reaches the handler as its digits, never rounded", async () => {
+    const res = await send("POST", "/api/v2/echo", { body: `{"value": 12345678901234567890}` })
+    expect((await json(res)).data).toEqual({ value: "12345678901234567890" })
+  })
+
+  it("a body read before routing is read again by a prefixed route (the router copies the request)", async () => {
+    const logBody = HttpMiddleware.make((app) =>
+      Effect.zipRight(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.text), app)
+    )
+    const echo = HttpRouter.empty.pipe(
+      HttpRouter.post(
+        "/echo",
+        Effect.flatMap(
+          HttpErrors.decodeBody(Schema.Struct({ value: Schema.Number })),
+          (body) => ApiEnvelope.success(body)
+        )
+      ),
+      HttpRouter.prefixAll("/api/v3")
+    )
+    const other = await start(HttpServe.serve(logBody(echo)) as Layer.Layer<never, unknown>, {
+      service: { name: "echo-service" },
+      rate_limit: { enabled: false },
+      http: { request_timeout_ms: 5000 }
+    })
+    try {
+      const res = await fetch(`${other.url}/api/v3/echo`, { method: "POST", body: JSON.stringify({ value: 7 }) })
+      expect(res.status).toBe(200)
+      expect((await json(res)).data).toEqual({ value: 7 })
+    } finally {
+      await other.close()
     }
   })
 

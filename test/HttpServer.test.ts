@@ -27,14 +27,17 @@ const microsZ = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/
 
 let server: Running
 
-beforeAll(async () => {
-  server = await start(
+const startApi = (configuration: Record<string, unknown>) =>
+  start(
     HttpServe.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
       never,
       unknown
     >,
-    config
+    configuration
   )
+
+beforeAll(async () => {
+  server = await startApi(config)
 })
 
 const served: Array<readonly [string, number]> = []
@@ -306,6 +309,64 @@ describe("methods", () => {
       const res = await send(method, "/api/v1/nothing-here")
       expect(res.status, method).toBe(404)
       expect(res.headers.get("allow")).toBeNull()
+    }
+  })
+})
+
+const nested = (depth: number) => "[".repeat(depth) + "1" + "]".repeat(depth)
+
+describe("JSON bodies", () => {
+  let shallow: Running
+  beforeAll(async () => {
+    shallow = await startApi({ ...config, http: { max_body_depth: 16 } })
+  })
+  afterAll(async () => {
+    await shallow?.close()
+  })
+  const post = (body: string) =>
+    fetch(shallow.url + "/api/v1/items", { method: "POST", headers: { "content-type": "application/json" }, body })
+
+  it("a ~6 KB body of nested arrays -> 422 naming the depth (http.max_body_depth), not a 500", async () => {
+    for (const [body, field] of [[nested(3000), "body"], [`{"name": ${nested(3000)}}`, "body.name"]] as const) {
+      const res = await post(body)
+      expect(res.status).toBe(422)
+      const envelope = await json(res)
+      expect(envelope.error.code).toBe("VALIDATION_ERROR")
+      expect(envelope.error.details.validation_errors).toEqual([
+        { field, message: "JSON is nested deeper than 16 levels", type: "json_invalid" }
+      ])
+      expect(envelope.meta.request_id).toMatch(/^req_/)
+    }
+    expect((await post(JSON.stringify({ name: "still serving" }))).status).toBe(201)
+  })
+
+  it("the configured depth reaches the schema, one more level does not", async () => {
+    const at = await post(`{"name": ${nested(15)}}`)
+    expect(at.status).toBe(422)
+    const reached = (await json(at)).error.details.validation_errors
+    expect(reached).toHaveLength(1)
+    expect(reached[0].field).toBe("body.name")
+    expect(reached[0].message).not.toMatch(/nested deeper/)
+    const over = await post(`{"name": ${nested(16)}}`)
+    expect(over.status).toBe(422)
+    expect((await json(over)).error.details.validation_errors[0].message).toBe("JSON is nested deeper than 16 levels")
+  })
+
+  it("64 levels by default", async () => {
+    const at = await send("POST", "/api/v1/items", { body: `{"name": ${nested(63)}}` })
+    expect((await json(at)).error.details.validation_errors[0].message).not.toMatch(/nested deeper/)
+    const over = await send("POST", "/api/v1/items", { body: `{"name": ${nested(64)}}` })
+    expect((await json(over)).error.details.validation_errors[0].message).toBe("JSON is nested deeper than 64 levels")
+  })
+
+  it("a multipart body that cannot be parsed -> 400 HTTP_400", async () => {
+    for (const contentType of ["multipart/form-data", "multipart/form-data; boundary=zz"]) {
+      const res = await send("POST", "/api/v1/items", {
+        body: "not multipart",
+        headers: { "content-type": contentType }
+      })
+      expect(res.status, contentType).toBe(400)
+      expect((await json(res)).error).toEqual({ code: "HTTP_400", message: "There was an error parsing the body" })
     }
   })
 })

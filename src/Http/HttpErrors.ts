@@ -12,6 +12,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Multipart from "@effect/platform/Multipart"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -210,14 +211,29 @@ const toRequestFailure = (error: unknown): GlamError | HttpStatusError => {
   if (HttpServerError.isServerError(error) && error._tag === "RequestError") {
     const cause = error.cause
     if (Predicate.isError(cause) && cause.message === "maxBytes exceeded") return new PayloadTooLargeError({})
-    return bodyError("JSON decode error", "json_invalid")
+    // The body parser of `Http.serve` (see `Limits.bodyParsing`) says itself what is wrong with the body.
+    if (isGlamError(cause)) return cause
   }
   return bodyError("JSON decode error", "json_invalid")
 }
 
+// A multipart body that cannot be read: 413 over a limit, 400 (Starlette's words) when it does not parse;
+// `undefined` for a failure of the server itself (a temporary file it cannot write).
+const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStatusError | undefined => {
+  switch (error.reason) {
+    case "Parse":
+      return new HttpStatusError({ status: 400, message: "There was an error parsing the body" })
+    case "InternalError":
+      return undefined
+    default:
+      return new PayloadTooLargeError({})
+  }
+}
+
 /**
  * What a failure becomes on the wire: a tagged error as it is, decode failures a `ValidationError`, unknown
- * routes `HTTP_404`, an oversized body `PAYLOAD_TOO_LARGE`; `undefined` for anything else (500).
+ * routes `HTTP_404`, an oversized body `PAYLOAD_TOO_LARGE`, a multipart body that does not parse `HTTP_400`;
+ * `undefined` for anything else (500).
  *
  * @since 0.1.0
  * @category mapping
@@ -235,6 +251,9 @@ export const normalize = (
       : validationError(issuesFromFormatted(decode.issues, "query"))
   }
   if (ParseResult.isParseError(failure)) return fromParseError(failure, "body")
+  if (Predicate.hasProperty(failure, Multipart.ErrorTypeId)) {
+    return multipartFailure(failure as Multipart.MultipartError)
+  }
   if (HttpServerError.isServerError(failure)) {
     if (failure._tag === "RouteNotFound") return new HttpStatusError({ status: 404, message: "Not Found" })
     if (failure._tag === "RequestError" && failure.reason === "Decode") return toRequestFailure(failure)
@@ -282,7 +301,9 @@ export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServe
     // HttpApi reads bodies with `orDie`: a body that is not JSON (or too large) arrives as a defect.
     const defect = Option.filter(
       Cause.dieOption(cause),
-      (d) => HttpServerError.isServerError(d) && d._tag === "RequestError"
+      (d) =>
+        (HttpServerError.isServerError(d) && d._tag === "RequestError") ||
+        Predicate.hasProperty(d, Multipart.ErrorTypeId)
     )
     const candidate = Option.isSome(failure) ? failure.value : Option.getOrUndefined(defect)
     if (normalize(candidate, request) === undefined) {
@@ -290,6 +311,13 @@ export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServe
     }
     return yield* failureResponse(candidate, request)
   })
+
+// What is answered when building the answer itself failed (a cause that cannot be logged, say): a 500 still.
+const lastResort = Effect.map(ApiEnvelope.currentMeta, (meta) =>
+  HttpServerResponse.unsafeJson({
+    error: { code: "INTERNAL_ERROR", message: "An unexpected error occurred" },
+    meta
+  }, { status: 500 }))
 
 /**
  * The error-mapping middleware: every failure or defect of the app becomes an envelope response. Interruptions
@@ -299,7 +327,13 @@ export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServe
  * @category middleware
  */
 export const middleware: HttpMiddleware.HttpMiddleware = HttpMiddleware.make((app) =>
-  Effect.catchAllCause(app, (cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : causeResponse(cause))
+  Effect.catchAllCause(
+    app,
+    (cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.catchAllCause(causeResponse(cause), () => lastResort)
+  )
 )
 
 const envelopeFor = (status: number) =>

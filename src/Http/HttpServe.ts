@@ -11,7 +11,8 @@
  * 6. error mapping — every failure becomes the envelope with its status
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
- * 9. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
+ * 9. body parsing — JSON nesting bounded by `http.max_body_depth`, unreadable multipart a 400 (`Limits.bodyParsing`)
+ * 10. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
  *    `rate_limit.enabled`), then the app; a path the app has without the request's method is a 405 with `Allow`.
  *
  * Readiness answers 503 from the moment the server's scope begins to close, before connections are closed.
@@ -219,6 +220,7 @@ export const makeStack = (
         inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies: server.trustedProxies })(inner)
       }
       if (Option.isSome(verifier)) inner = JwtAuth.middleware(verifier.value)(inner)
+      inner = Limits.bodyParsing(server.maxBodyDepth)(inner)
       inner = frameworkRoutes(service, readiness)(inner)
       inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
       inner = Limits.timeout(server.requestTimeoutMs)(inner)
