@@ -53,6 +53,18 @@ const router = HttpRouter.empty.pipe(
     })
   ),
   HttpRouter.get("/api/v1/throws", Effect.fail(new Error("db password is hunter2"))),
+  HttpRouter.patch(
+    "/api/v1/things/:id",
+    Effect.flatMap(
+      HttpErrors.decodeRequest({
+        path: Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.int()) }),
+        query: Schema.Struct({ dry_run: Schema.optional(Schema.BooleanFromString) }),
+        headers: Schema.Struct({ "x-merchant-id": Schema.UUID }),
+        body: Schema.Struct({ name: Schema.String.pipe(Schema.minLength(1)), kind: Schema.Literal("a", "b") })
+      }),
+      ({ body, path, query }) => ApiEnvelope.success({ id: path.id, name: body.name, dry_run: query.dry_run ?? false })
+    )
+  ),
   HttpRouter.mount("/api/v1/admin", HttpRouter.empty.pipe(HttpRouter.get("/stats", ApiEnvelope.success({ up: true })))),
   HttpRouter.concat(
     HttpRouter.empty.pipe(
@@ -137,7 +149,7 @@ describe("serve(HttpRouter)", () => {
 
   it("a path the router has without the request's method -> 405 with Allow (mounted routers too)", async () => {
     const cases: Array<[string, string, string]> = [
-      ["POST", "/api/v1/things/1", "GET, HEAD"],
+      ["POST", "/api/v1/things/1", "GET, HEAD, PATCH"],
       ["DELETE", "/api/v1/things?page=2", "GET, HEAD, POST"],
       ["PUT", "/api/v1/ids", "GET, HEAD"],
       ["POST", "/api/v1/admin/stats", "GET, HEAD"],
@@ -164,6 +176,47 @@ describe("serve(HttpRouter)", () => {
       expect(res.status, path).toBe(200)
       expect(await res.text()).toBe("")
     }
+  })
+
+  it("decodeRequest lists the problems of the path, the query, the headers and the body together", async () => {
+    const bad = await send("PATCH", "/api/v1/things/1.5?dry_run=perhaps", {
+      headers: { "x-merchant-id": "42" },
+      body: JSON.stringify({ name: "", kind: "c" })
+    })
+    expect(bad.status).toBe(422)
+    expect((await json(bad)).error.details.validation_errors).toEqual([
+      {
+        field: "path.id",
+        message: "Input should be a valid integer, got a number with a fractional part",
+        type: "int_from_float"
+      },
+      {
+        field: "query.dry_run",
+        message: "Input should be a valid boolean, unable to interpret input",
+        type: "bool_parsing"
+      },
+      { field: "header.x-merchant-id", message: "Input should be a valid UUID", type: "uuid_parsing" },
+      { field: "body.name", message: "String should have at least 1 character", type: "string_too_short" },
+      { field: "body.kind", message: "Input should be 'a' or 'b'", type: "literal_error" }
+    ])
+    const ok = await send("PATCH", "/api/v1/things/7?dry_run=true", {
+      headers: { "x-merchant-id": "7c9e6679-7425-40de-944b-e07fc1f90ae7" },
+      body: JSON.stringify({ name: "x", kind: "a" })
+    })
+    expect(ok.status).toBe(200)
+    expect((await json(ok)).data).toEqual({ id: 7, name: "x", dry_run: true })
+    const notJson = await send("PATCH", "/api/v1/things/x", { body: "{" })
+    expect((await json(notJson)).error.details.validation_errors).toEqual([
+      { field: "body", message: "JSON decode error", type: "json_invalid" }
+    ])
+  })
+
+  it("decodeQuery and decodePath list every problem of their part", async () => {
+    const query = await get("/api/v1/things?page=0&limit=5000")
+    expect((await json(query)).error.details.validation_errors).toEqual([
+      { field: "query.page", message: "Input should be greater than or equal to 1", type: "greater_than_equal" },
+      { field: "query.limit", message: "Input should be less than or equal to 1000", type: "less_than_equal" }
+    ])
   })
 
   it("a deep JSON body -> 422 naming the configured depth, on plain and prefixed routes; the server keeps serving", async () => {

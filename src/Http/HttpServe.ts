@@ -287,18 +287,25 @@ export const serve = <E, R>(
     HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
   >
 
-const decodeErrors = HttpApiBuilder.middleware((app) =>
-  Effect.catchAll(app as HttpApp.Default<unknown>, (e) =>
-    e instanceof HttpApiError.HttpApiDecodeError
-      ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        Effect.fail(HttpErrors.fromDecodeError(e, request)))
-      : Effect.fail(e)) as unknown as HttpApp.Default<never>
+// `HttpApi` stops at the first problem; the request is decoded again to list them all, as FastAPI does.
+const decodeErrors = HttpApiBuilder.middleware(
+  Effect.map(HttpErrors.makeApiValidator, (validate) => (app: HttpApp.Default) =>
+    Effect.catchIf(
+      app as HttpApp.Default<unknown>,
+      (e): e is HttpApiError.HttpApiDecodeError => e instanceof HttpApiError.HttpApiDecodeError,
+      (e) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          // Interruptible, as the route's handler is: the request timeout stops it if a body read never ends.
+          Effect.flatMap(Effect.interruptible(validate(request)), (failure) =>
+            Effect.fail(failure === undefined ? HttpErrors.fromDecodeError(e, request) : failure)))
+    ) as unknown as HttpApp.Default<never>)
 )
 
 /**
  * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger
  * UI at `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422
- * `VALIDATION_ERROR`; a path of the API without the request's method is a 405 with `Allow`.
+ * `VALIDATION_ERROR` listing every problem of the request (path, query, headers and payload); a path of the API
+ * without the request's method is a 405 with `Allow`.
  *
  * @example
  * ```ts

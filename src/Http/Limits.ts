@@ -69,6 +69,7 @@ const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "P
 // prefixed routes): a body can be read once only.
 interface Read {
   text?: HttpServerRequest.HttpServerRequest["text"]
+  arrayBuffer?: HttpServerRequest.HttpServerRequest["arrayBuffer"]
 }
 
 // The request with its `json` read by the guarded parser and its multipart readers failing, never dying, on a body
@@ -91,6 +92,15 @@ const guarded = (
     json: {
       get(this: HttpServerRequest.HttpServerRequest) {
         return Effect.flatMap(this.text, (text) => parseBody(this, text, maxDepth))
+      }
+    },
+    // Cached as `text` is: `HttpErrors.makeApiValidator` reads a binary payload a second time.
+    arrayBuffer: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        read.arrayBuffer ??= Effect.runSync(
+          Effect.cached(Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"])
+        )
+        return read.arrayBuffer
       }
     },
     multipart: {
