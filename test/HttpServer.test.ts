@@ -7,7 +7,7 @@ import * as HttpServe from "../src/Http/HttpServe.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as ReadinessModule from "../src/Http/Readiness.js"
 import { Readiness } from "../src/Http/Readiness.js"
-import { ApiLive } from "./fixtures/http/api.js"
+import { ApiLive, merchantId } from "./fixtures/http/api.js"
 import { json, rawRequest, type Running, start } from "./fixtures/http/server.js"
 import { readVector } from "./support/interop.js"
 
@@ -26,14 +26,17 @@ const microsZ = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$/
 
 let server: Running
 
-beforeAll(async () => {
-  server = await start(
+const startApi = (configuration: Record<string, unknown>) =>
+  start(
     HttpServe.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
       never,
       unknown
     >,
-    config
+    configuration
   )
+
+beforeAll(async () => {
+  server = await startApi(config)
 })
 
 const served: Array<readonly [string, number]> = []
@@ -248,6 +251,235 @@ describe("errors", () => {
     const res = await get("/api/v1/nothing-here")
     expect(res.status).toBe(404)
     expect((await json(res)).error).toEqual({ code: "HTTP_404", message: "Not Found" })
+  })
+})
+
+const send = async (method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { "content-type": "application/json", ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body })
+  })
+  served.push([path, res.status])
+  return res
+}
+
+describe("methods", () => {
+  it("a path of the API without the request's method -> 405 HTTP_405 with Allow, in the envelope", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["PUT", "/api/v1/items/1", "GET, HEAD, PATCH"],
+      ["DELETE", "/api/v1/items", "GET, HEAD, POST"],
+      ["POST", "/api/v1/items/1", "GET, HEAD, PATCH"],
+      ["POST", "/api/v1/me", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"],
+      ["OPTIONS", "/api/v1/users/7", "DELETE"]
+    ]
+    for (const [method, path, allow] of cases) {
+      const res = await send(method, path, { headers: { "x-request-id": "req_405405405405" } })
+      expect(res.status, `${method} ${path}`).toBe(405)
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow)
+      expect(res.headers.get("x-request-id")).toBe("req_405405405405")
+      const body = await json(res)
+      expect(body.error).toEqual({ code: "HTTP_405", message: "Method Not Allowed" })
+      expect(body.meta.request_id).toBe("req_405405405405")
+    }
+  })
+
+  it("the framework routes answer GET and HEAD, and 405 to anything else", async () => {
+    for (const path of ["/api/v1/health", "/api/v1/ready", "/metrics"]) {
+      for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+        const res = await send(method, path)
+        expect(res.status, `${method} ${path}`).toBe(405)
+        expect(res.headers.get("allow")).toBe("GET, HEAD")
+        expect((await json(res)).error.code).toBe("HTTP_405")
+      }
+      const head = await send("HEAD", path)
+      expect(head.status, `HEAD ${path}`).toBe(200)
+      expect(await head.text()).toBe("")
+    }
+  })
+
+  it("HEAD on a GET route answers as GET without a body; an unknown path stays 404 for every method", async () => {
+    const head = await send("HEAD", "/api/v1/items/1")
+    expect(head.status).toBe(200)
+    expect(head.headers.get("content-type")).toMatch(/application\/json/)
+    expect(await head.text()).toBe("")
+    for (const method of ["GET", "POST", "DELETE", "HEAD"]) {
+      const res = await send(method, "/api/v1/nothing-here")
+      expect(res.status, method).toBe(404)
+      expect(res.headers.get("allow")).toBeNull()
+    }
+  })
+})
+
+describe("validation lists every problem", () => {
+  const update = (body: unknown, options: { id?: string; query?: string; headers?: Record<string, string> } = {}) =>
+    send("PATCH", `/api/v1/items/${options.id ?? "1"}${options.query ?? ""}`, {
+      body: typeof body === "string" ? body : JSON.stringify(body),
+      headers: options.headers ?? { "x-merchant-id": merchantId }
+    })
+
+  it("of the path, the query, the headers and the payload at once, with pydantic's types, in FastAPI's order", async () => {
+    const res = await update(
+      { name: "", price: -1, stock: 1.5, status: "deleted", tags: ["a", "b", "c", "d"], merchant_id: "nope" },
+      { id: "abc", query: "?notify=maybe", headers: { "x-merchant-id": "not-a-uuid" } }
+    )
+    expect(res.status).toBe(422)
+    const body = await json(res)
+    expect(body.error.code).toBe("VALIDATION_ERROR")
+    expect(body.error.message).toBe("Request validation failed")
+    expect(body.error.details.validation_errors).toEqual([
+      {
+        field: "path.id",
+        message: "Input should be a valid integer, unable to parse string as an integer",
+        type: "int_parsing"
+      },
+      {
+        field: "query.notify",
+        message: "Input should be a valid boolean, unable to interpret input",
+        type: "bool_parsing"
+      },
+      { field: "header.x-merchant-id", message: "Input should be a valid UUID", type: "uuid_parsing" },
+      { field: "body.name", message: "String should have at least 1 character", type: "string_too_short" },
+      { field: "body.price", message: "Input should be greater than or equal to 0", type: "greater_than_equal" },
+      {
+        field: "body.stock",
+        message: "Input should be a valid integer, got a number with a fractional part",
+        type: "int_from_float"
+      },
+      { field: "body.status", message: "Input should be 'active' or 'archived'", type: "literal_error" },
+      { field: "body.tags", message: "List should have at most 3 items after validation, not 4", type: "too_long" },
+      { field: "body.merchant_id", message: "Input should be a valid UUID", type: "uuid_parsing" }
+    ])
+  })
+
+  it("missing fields, wrong types and values past a maximum", async () => {
+    const res = await update({ name: "x".repeat(41), price: 10_001, stock: "7", tags: "a" }, { id: "0" })
+    expect(res.status).toBe(422)
+    expect((await json(res)).error.details.validation_errors).toEqual([
+      { field: "path.id", message: "Input should be greater than 0", type: "greater_than" },
+      { field: "body.name", message: "String should have at most 40 characters", type: "string_too_long" },
+      { field: "body.price", message: "Input should be less than or equal to 10000", type: "less_than_equal" },
+      {
+        field: "body.stock",
+        message: "Input should be a valid integer, unable to parse string as an integer",
+        type: "int_parsing"
+      },
+      { field: "body.status", message: "Field required", type: "missing" },
+      { field: "body.tags", message: "Input should be a valid list", type: "list_type" },
+      { field: "body.merchant_id", message: "Field required", type: "missing" }
+    ])
+  })
+
+  it("payloads of other content types, and none, are listed too (the body is not read twice)", async () => {
+    const allMissing: Array<[string, string]> = ["name", "price", "stock", "status", "tags", "merchant_id"].map((
+      key
+    ) => [`body.${key}`, "missing"])
+    const cases: Array<[Record<string, string>, string | undefined, Array<[string, string]>]> = [
+      // `HttpApi` hands a binary body to the schema as bytes: an object without the fields.
+      [{ "content-type": "application/octet-stream" }, "raw bytes", allMissing],
+      [{ "content-type": "application/octet-stream" }, undefined, allMissing],
+      [{ "content-type": "text/plain" }, "text", [["body", "dict_type"]]],
+      [{ "content-type": "application/x-www-form-urlencoded" }, "name=&price=x", [
+        ["body.name", "string_too_short"],
+        ["body.price", "float_parsing"],
+        ["body.stock", "missing"],
+        ["body.status", "missing"],
+        ["body.tags", "missing"],
+        ["body.merchant_id", "missing"]
+      ]],
+      [{ "content-type": "multipart/form-data; boundary=xyz" }, undefined, allMissing]
+    ]
+    for (const [headers, body, expected] of cases) {
+      const res = await send("PATCH", "/api/v1/items/abc", {
+        headers: { ...headers, "x-merchant-id": merchantId },
+        ...(body === undefined ? {} : { body })
+      })
+      expect(res.status, JSON.stringify(headers)).toBe(422)
+      const errors = (await json(res)).error.details.validation_errors
+      expect(errors.map((e: { field: string; type: string }) => [e.field, e.type]), JSON.stringify(headers)).toEqual([
+        ["path.id", "int_parsing"],
+        ...expected
+      ])
+    }
+  })
+
+  it("a valid request passes; a body that is not JSON is json_invalid alone", async () => {
+    const ok = await update({
+      name: "Rouge",
+      price: 12.5,
+      stock: 3,
+      status: "active",
+      tags: [],
+      merchant_id: merchantId
+    }, {
+      id: "2",
+      query: "?notify=true"
+    })
+    expect(ok.status).toBe(200)
+    expect((await json(ok)).data).toEqual({ id: "2", name: "Rouge" })
+    const bad = await update("{\"name\": ", { id: "abc" })
+    expect(bad.status).toBe(422)
+    expect((await json(bad)).error.details.validation_errors).toEqual([
+      { field: "body", message: "JSON decode error", type: "json_invalid" }
+    ])
+  })
+})
+
+const nested = (depth: number) => "[".repeat(depth) + "1" + "]".repeat(depth)
+
+describe("JSON bodies", () => {
+  let shallow: Running
+  beforeAll(async () => {
+    shallow = await startApi({ ...config, http: { max_body_depth: 16 } })
+  })
+  afterAll(async () => {
+    await shallow?.close()
+  })
+  const post = (body: string) =>
+    fetch(shallow.url + "/api/v1/items", { method: "POST", headers: { "content-type": "application/json" }, body })
+
+  it("a ~6 KB body of nested arrays -> 422 naming the depth (http.max_body_depth), not a 500", async () => {
+    for (const [body, field] of [[nested(3000), "body"], [`{"name": ${nested(3000)}}`, "body.name"]] as const) {
+      const res = await post(body)
+      expect(res.status).toBe(422)
+      const envelope = await json(res)
+      expect(envelope.error.code).toBe("VALIDATION_ERROR")
+      expect(envelope.error.details.validation_errors).toEqual([
+        { field, message: "JSON is nested deeper than 16 levels", type: "json_invalid" }
+      ])
+      expect(envelope.meta.request_id).toMatch(/^req_/)
+    }
+    expect((await post(JSON.stringify({ name: "still serving" }))).status).toBe(201)
+  })
+
+  it("the configured depth reaches the schema, one more level does not", async () => {
+    const at = await post(`{"name": ${nested(15)}}`)
+    expect(at.status).toBe(422)
+    expect((await json(at)).error.details.validation_errors).toEqual([
+      { field: "body.name", message: "Input should be a valid string", type: "string_type" }
+    ])
+    const over = await post(`{"name": ${nested(16)}}`)
+    expect(over.status).toBe(422)
+    expect((await json(over)).error.details.validation_errors[0].message).toBe("JSON is nested deeper than 16 levels")
+  })
+
+  it("64 levels by default", async () => {
+    const at = await send("POST", "/api/v1/items", { body: `{"name": ${nested(63)}}` })
+    expect((await json(at)).error.details.validation_errors[0].type).toBe("string_type")
+    const over = await send("POST", "/api/v1/items", { body: `{"name": ${nested(64)}}` })
+    expect((await json(over)).error.details.validation_errors[0].message).toBe("JSON is nested deeper than 64 levels")
+  })
+
+  it("a multipart body that cannot be parsed -> 400 HTTP_400", async () => {
+    for (const contentType of ["multipart/form-data", "multipart/form-data; boundary=zz"]) {
+      const res = await send("POST", "/api/v1/items", {
+        body: "not multipart",
+        headers: { "content-type": contentType }
+      })
+      expect(res.status, contentType).toBe(400)
+      expect((await json(res)).error).toEqual({ code: "HTTP_400", message: "There was an error parsing the body" })
+    }
   })
 })
 

@@ -5,7 +5,7 @@
  *
  * - `service.name` — the `X-Service-Name` header and the `service` metric label
  * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB),
- *   `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([])
+ *   `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([])
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
  * - `redis.url` (optional: rate limiting uses Redis when set)
@@ -39,6 +39,8 @@ export interface ServerConfig {
   readonly host: string
   readonly corsOrigins: ReadonlyArray<string>
   readonly bodyLimitBytes: number
+  /** The deepest nesting of arrays and objects a JSON request body may have (the top-level value is 1). */
+  readonly maxBodyDepth: number
   readonly requestTimeoutMs: number
   readonly trustedProxies: ReadonlyArray<string>
 }
@@ -55,6 +57,12 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     host: Config.withDefault(Config.string("host"), "0.0.0.0"),
     corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
     bodyLimitBytes: Config.withDefault(Config.integer("body_limit_bytes"), 1024 * 1024),
+    maxBodyDepth: Config.withDefault(
+      Config.integer("max_body_depth").pipe(
+        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
+      ),
+      64
+    ),
     requestTimeoutMs: Config.withDefault(Config.integer("request_timeout_ms"), 30_000),
     trustedProxies: Config.withDefault(Config.array(Config.string(), "trusted_proxies"), [])
   }),

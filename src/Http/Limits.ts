@@ -1,19 +1,25 @@
 /**
  * Request limits: body size (413 `PAYLOAD_TOO_LARGE`, checked on `Content-Length` before reading and enforced
- * while reading chunked bodies) and a whole-request timeout (504 `TIMEOUT`).
+ * while reading chunked bodies), the nesting of JSON bodies (422 `VALIDATION_ERROR`) and a whole-request timeout
+ * (504 `TIMEOUT`).
  *
  * @since 0.1.0
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Multipart from "@effect/platform/Multipart"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { RequestTimeoutError } from "../Errors/CommonErrors.js"
-import { PayloadTooLargeError } from "./HttpErrors.js"
+import * as Json from "../internal/json.js"
+import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
+import * as Body from "./internal/body.js"
 
 /**
  * Refuses bodies over `maxBytes`: a larger `Content-Length` fails at once, a chunked body fails while it is read.
@@ -32,6 +38,122 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
       // Without a chunked body, Node reads at most the declared length, which was checked above.
       if (request.headers["transfer-encoding"] === undefined) return app
       return HttpServerRequest.withMaxBodySize(app, Option.some(maxBytes))
+    })
+  )
+
+const notJson = "not valid JSON"
+
+const parseBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  text: string,
+  maxDepth: number
+): Effect.Effect<unknown, HttpServerError.RequestError> => {
+  // An empty body reads as `null`, as the platform's own `json` has it.
+  if (text === "") return Effect.succeed(null)
+  const parsed = Json.parse(text, { maxDepth })
+  if (parsed._tag === "Parsed") return Effect.succeed(parsed.value)
+  const cause = parsed.reason.startsWith(notJson)
+    ? validationError([{ field: "body", message: "JSON decode error", type: "json_invalid" }])
+    : validationError([{
+      field: parsed.field === "<body>" ? "body" : `body.${parsed.field}`,
+      message: `JSON ${parsed.reason}`,
+      type: "json_invalid"
+    }])
+  return Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message }))
+}
+
+// The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
+const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
+
+// The body as read, shared by the request and the copies `modify` makes of it (the router's, for mounted and
+// prefixed routes): a body can be read once only.
+interface Read {
+  text?: HttpServerRequest.HttpServerRequest["text"]
+  arrayBuffer?: HttpServerRequest.HttpServerRequest["arrayBuffer"]
+}
+
+// The request with its `json` read by the guarded parser and its multipart readers failing, never dying, on a body
+// they cannot read (and reading no parts from no body, where the parser would wait forever). Everything else is the
+// request's own.
+const guarded = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxDepth: number,
+  hasBody: boolean,
+  read: Read = {}
+): HttpServerRequest.HttpServerRequest =>
+  Object.create(request, {
+    text: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        // The platform's own reader caches what it reads.
+        read.text ??= Reflect.get(request, "text", this) as HttpServerRequest.HttpServerRequest["text"]
+        return read.text
+      }
+    },
+    json: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        return Effect.flatMap(this.text, (text) => parseBody(this, text, maxDepth))
+      }
+    },
+    // Cached as `text` is: `HttpErrors.makeApiValidator` reads a binary payload a second time.
+    arrayBuffer: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        read.arrayBuffer ??= Effect.runSync(
+          Effect.cached(Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"])
+        )
+        return read.arrayBuffer
+      }
+    },
+    multipart: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        if (!hasBody) return Effect.succeed({})
+        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
+        return Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect)))
+      }
+    },
+    multipartStream: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        if (!hasBody) return Stream.empty
+        const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
+          request,
+          "multipartStream",
+          this
+        )
+        return Stream.catchAllCause(
+          parts,
+          (cause) => Stream.failCause(Cause.isFailure(cause) ? cause : Cause.fail(unreadable(Cause.squash(cause))))
+        )
+      }
+    },
+    modify: {
+      value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
+        guarded(request.modify(options), maxDepth, hasBody, read)
+    }
+  }) as HttpServerRequest.HttpServerRequest
+
+/**
+ * Hardens the readers of request bodies. JSON is read by a parser that refuses nesting deeper than `maxDepth` (a
+ * 422 `VALIDATION_ERROR` naming the depth, type `json_invalid`, before any schema sees the value: schemas decode
+ * recursively, and a few thousand levels, a few kilobytes of `[`, overflow the stack) and keeps the digits of
+ * integers a number cannot hold as a string (a field that wants a number fails instead of receiving a rounded
+ * one); text that is not JSON is FastAPI's `{ field: "body", message: "JSON decode error", type: "json_invalid" }`.
+ * A multipart body the parser cannot read is a `MultipartError` (400), not a defect; a multipart request without a
+ * body has no parts.
+ *
+ * It replaces the request's `json` and `multipart` readers, which are what `HttpServerRequest.schemaBodyJson`,
+ * `HttpApi` payloads and `HttpErrors.decodeBody` read; a handler that parses `request.text` itself is on its own.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const bodyParsing = (maxDepth: number): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const hasBody = Body.hasBody(request.headers)
+      const multipart = request.headers["content-type"]?.toLowerCase().includes("multipart/") === true
+      return hasBody || multipart
+        ? Effect.provideService(app, HttpServerRequest.HttpServerRequest, guarded(request, maxDepth, hasBody))
+        : app
     })
   )
 

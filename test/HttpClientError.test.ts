@@ -1,0 +1,217 @@
+/**
+ * Requests Node's HTTP parser refuses, sent over raw sockets: each is answered in the JSON envelope with the status
+ * Node itself would pick (400, 431, 408), a new request id, `Connection: close` and nothing of the request echoed;
+ * the server keeps serving.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as net from "node:net"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as HttpErrors from "../src/Http/HttpErrors.js"
+import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import { freePort, type Json, json, type Running, start } from "./fixtures/http/server.js"
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success({ id: "1" })),
+  // Reads its body: the parser meets a bad chunk while the handler waits for it.
+  HttpRouter.post(
+    "/api/v1/items",
+    Effect.flatMap(HttpErrors.decodeBody(Schema.Struct({})), () => ApiEnvelope.success({ id: "2" }, { status: 201 }))
+  )
+)
+
+interface Answer {
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly raw: string
+  readonly body: Json
+}
+
+/** Writes raw bytes, reads until the server closes the connection (or the deadline), parses the answer. */
+const exchange = (port: number, payload: string, options: { readonly end?: boolean } = {}): Promise<Answer> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    const chunks: Array<Buffer> = []
+    const deadline = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no complete answer: ${Buffer.concat(chunks).toString("latin1")}`))
+    }, 20_000)
+    socket.on("data", (chunk) => chunks.push(chunk))
+    socket.on("error", () => {
+      // A reset after the answer was received is the server closing: the answer is judged below.
+    })
+    socket.on("close", () => {
+      clearTimeout(deadline)
+      const raw = Buffer.concat(chunks).toString("latin1")
+      const split = raw.indexOf("\r\n\r\n")
+      if (split === -1) return reject(new Error(`no answer: ${JSON.stringify(raw)}`))
+      const [statusLine, ...lines] = raw.slice(0, split).split("\r\n")
+      const headers: Record<string, string> = {}
+      for (const line of lines) {
+        const colon = line.indexOf(":")
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+      }
+      const text = raw.slice(split + 4)
+      let body: Json
+      try {
+        body = JSON.parse(text)
+      } catch {
+        body = text
+      }
+      resolve({ status: Number(statusLine!.split(" ")[1]), headers, raw, body: body as Json })
+    })
+    socket.write(payload)
+    if (options.end === true) socket.end()
+  })
+
+const expectEnvelope = (answer: Answer, status: number, code: string, message: string) => {
+  expect(answer.status).toBe(status)
+  expect(answer.headers["content-type"]).toBe("application/json")
+  expect(answer.headers["connection"]).toBe("close")
+  expect(Number(answer.headers["content-length"])).toBe(Buffer.byteLength(JSON.stringify(answer.body)))
+  expect(answer.body).toEqual({
+    error: { code, message },
+    meta: { request_id: expect.stringMatching(/^req_[0-9a-f]{12}$/), timestamp: expect.stringMatching(/Z$/) }
+  })
+  expect(answer.headers["x-request-id"]).toBe(answer.body.meta.request_id)
+  // Nothing of the request comes back.
+  expect(answer.raw).not.toMatch(/req_sent_by_client|marker|evil/)
+}
+
+describe("requests Node's parser refuses", () => {
+  let server: Running
+  beforeAll(async () => {
+    server = await start(HttpServe.serve(router) as Layer.Layer<never, unknown>, {
+      service: { name: "parser-service" },
+      rate_limit: { enabled: false }
+    })
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+
+  const stillServing = async () => {
+    const res = await fetch(`${server.url}/api/v1/items/1`)
+    expect(res.status).toBe(200)
+    expect((await json(res)).data).toEqual({ id: "1" })
+  }
+
+  const cases: Array<[string, string, number, string, string]> = [
+    [
+      "a bare LF in a header value",
+      "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Request-ID: req_sent_by_client\r\nX-Note: marker\nevil\r\n\r\n",
+      400,
+      "HTTP_400",
+      "Bad Request"
+    ],
+    [
+      "a header over the size limit",
+      `GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Request-ID: req_sent_by_client\r\nX-Big: ${
+        "marker".repeat(4000)
+      }\r\n\r\n`,
+      431,
+      "HTTP_431",
+      "Request Header Fields Too Large"
+    ],
+    ["a malformed request line", "marker evil\r\nHost: x\r\n\r\n", 400, "HTTP_400", "Bad Request"],
+    [
+      "an HTTP version that does not exist",
+      "GET /api/v1/items/1 HTTP/7.marker\r\nHost: x\r\n\r\n",
+      400,
+      "HTTP_400",
+      "Bad Request"
+    ],
+    [
+      "invalid chunked encoding",
+      "POST /api/v1/items HTTP/1.1\r\nHost: x\r\nX-Request-ID: req_sent_by_client\r\nContent-Type: application/json\r\n" +
+      "Transfer-Encoding: chunked\r\n\r\nmarker\r\n{}\r\n0\r\n\r\n",
+      400,
+      "HTTP_400",
+      "Bad Request"
+    ]
+  ]
+
+  for (const [name, payload, status, code, message] of cases) {
+    it(`${name} -> ${status} ${code} in the envelope, and the server keeps serving`, async () => {
+      const answer = await exchange(server.port, payload)
+      expectEnvelope(answer, status, code, message)
+      expect(answer.headers["x-service-name"]).toBe("parser-service")
+      await stillServing()
+    })
+  }
+
+  it("a bad request pipelined after a good one: the good one's answer, then the refusal", async () => {
+    const answer = await exchange(
+      server.port,
+      "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Bad: marker\nevil\r\n\r\n"
+    )
+    const [first, second] = answer.raw.split(/(?=HTTP\/1\.1 )/)
+    expect(first).toMatch(/^HTTP\/1\.1 200 /)
+    expect(first).toContain("\"data\":{\"id\":\"1\"}")
+    expect(second).toMatch(/^HTTP\/1\.1 400 /)
+    expect(second).toContain("\"code\":\"HTTP_400\"")
+    await stillServing()
+  })
+})
+
+describe("nodeServer", () => {
+  it("a request not received within requestTimeout -> 408 HTTP_408 in the envelope", async () => {
+    const runtime = ManagedRuntime.make(
+      HttpServe.serve(router, { rateLimit: false }).pipe(
+        Layer.provideMerge(
+          NodeHttpServer.layer(
+            () => HttpServe.nodeServer({ server: { requestTimeout: 200, connectionsCheckingInterval: 50 } }),
+            { port: 0, host: "127.0.0.1" }
+          )
+        ),
+        Layer.provide(Readiness.layer),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "slow-clients" } })))
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+    )
+    try {
+      const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
+      if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+      // Headers that never end.
+      const answer = await exchange(address.port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\r\n")
+      expectEnvelope(answer, 408, "HTTP_408", "Request Timeout")
+    } finally {
+      await runtime.dispose()
+    }
+  })
+
+  it("layerServer answers refused requests in the envelope, with the configured service name", async () => {
+    const port = await freePort()
+    const runtime = ManagedRuntime.make(
+      HttpServe.serve(router, { rateLimit: false }).pipe(
+        Layer.provideMerge(HttpServe.layerServer),
+        Layer.provide(Readiness.layer),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Layer.provide(
+          Layer.setConfigProvider(
+            ConfigProvider.fromJson({ service: { name: "configured-service" }, http: { port, host: "127.0.0.1" } })
+          )
+        )
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+    )
+    try {
+      await runtime.runPromise(Effect.void)
+      const answer = await exchange(port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\nevil\r\n\r\n")
+      expectEnvelope(answer, 400, "HTTP_400", "Bad Request")
+      expect(answer.headers["x-service-name"]).toBe("configured-service")
+      expect((await fetch(`http://127.0.0.1:${port}/api/v1/items/1`)).status).toBe(200)
+    } finally {
+      await runtime.dispose()
+    }
+  })
+})
