@@ -78,7 +78,11 @@ export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigE
       )
     }
     // BusMemory says in one log line that the in-memory bus is in use.
-    return BusMemory.layerMemory({ serviceName: config.serviceName, streams: EventCatalogue.streams })
+    return BusMemory.layerMemory({
+      serviceName: config.serviceName,
+      maxEventDepth: config.maxEventDepth,
+      streams: EventCatalogue.streams
+    })
   })
 )
 

@@ -157,7 +157,14 @@ const timestamp = fc.tuple(
 const nullableId = fc.option(fc.oneof(fc.uuid(), text), { nil: null })
 const known = new Set(["event_id", "trace_id", "subject", "correlation_id", "idempotency_key", "timestamp", "metadata"])
 const extraKey = text.filter((k) => !known.has(k) && k !== "payload")
-const json = fc.jsonValue({ maxDepth: 2 })
+// Numbers that `JSON.stringify` writes as integer digits a double cannot hold (9007199254740993 and up) are read back
+// as those digits, a string, by design: they are left out here and covered in EventsEnvelopeBody.test.ts.
+const hasInexactInteger = (u: unknown): boolean =>
+  typeof u === "number"
+    ? Number.isInteger(u) && !Number.isSafeInteger(u) && /^-?\d+$/.test(JSON.stringify(u)) &&
+      BigInt(JSON.stringify(u)) !== BigInt(u)
+    : typeof u === "object" && u !== null && Object.values(u).some(hasInexactInteger)
+const json = fc.jsonValue({ maxDepth: 2 }).filter((u) => !hasInexactInteger(u))
 
 const envelopeArbitrary = fc.record({
   event_id: fc.uuid(),

@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+import * as EventEnvelope from "../Events/EventEnvelope.js"
 
 /**
  * Stream settings applied to every domain stream the Bus ensures at startup.
@@ -52,6 +53,8 @@ export interface BusConfig {
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
   /** Whether the Bus creates/updates the domain streams at startup. */
   readonly ensureStreams: boolean
+  /** The deepest nesting a received message body may have; deeper ones are dead-lettered undecoded. */
+  readonly maxEventDepth: number
 }
 
 /**
@@ -107,8 +110,9 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
 
 /**
  * The Bus configuration: `nats.servers` (list), `nats.user` + `nats.password` or `nats.token` (Redacted),
- * `service.name`, `app_env`, the stream limits, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s),
- * `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true).
+ * `service.name`, `app_env`, the stream limits, `nats.publish_timeout` (5 s),
+ * `nats.publish_retry_budget` (30 s), `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams`
+ * (true), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
  *
  * @example
  * ```ts
@@ -135,5 +139,12 @@ export const config: Config.Config<BusConfig> = Config.all({
   publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
   publishRetryBudget: nats(Config.duration("publish_retry_budget")).pipe(Config.withDefault(Duration.seconds(30))),
   ownStreams: nats(Config.array(Config.string(), "own_streams")).pipe(Config.option),
-  ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true))
+  ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true)),
+  maxEventDepth: nats(Config.integer("max_event_depth")).pipe(
+    Config.validate({
+      message: "Expected an integer of at least 2 (the envelope and its payload)",
+      validation: (depth) => depth >= 2
+    }),
+    Config.withDefault(EventEnvelope.defaultMaxDepth)
+  )
 })

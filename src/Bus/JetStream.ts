@@ -55,7 +55,9 @@ import * as StreamSetup from "./StreamSetup.js"
  * @since 0.1.0
  * @category models
  */
-export interface JetStreamOptions extends BusConfig.BusConfig {
+export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "maxEventDepth"> {
+  /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
+  readonly maxEventDepth?: number | undefined
   /** The streams to ensure at startup (default: the ten domain streams); `DLQ` is always ensured. */
   readonly streamDefinitions?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** How long the connection may take to drain on close (default 10 s). */
@@ -662,6 +664,7 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
     return yield* core.make(engine, {
       serviceName: options.serviceName,
+      maxEventDepth: options.maxEventDepth,
       ownStreams: options.ownStreams,
       publishRetry: core.publishRetry(options.publishRetryBudget)
     })

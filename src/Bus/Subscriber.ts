@@ -72,6 +72,8 @@ export const defaults = {
 export interface RuntimeContext {
   readonly engine: Engine
   readonly serviceName: string
+  /** The deepest nesting a message body may have (`EventEnvelope.decode`'s `maxDepth`). */
+  readonly maxEventDepth: number
   /** How a dead-letter write is retried when its outcome is unknown. */
   readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
   /** Counts running subscriptions for `Bus.health`. */
@@ -450,7 +452,7 @@ export const run = <A, I, E, R>(
       Effect.withFiberRuntime<void, never, R>((fiber) => {
         const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
         inFlight.set(msg, startedAt)
-        const decoded = EventEnvelope.decode(definition, msg.data)
+        const decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
         // A payload schema without effects decodes to an `Either`: no step of its own.
         if (Either.isEither(decoded)) {
           const either = decoded as Either.Either<EventEnvelope.DecodedEvent<A>, ValidationError>

@@ -2,8 +2,12 @@
  * The event envelope: the JSON body of every message, as the Python services write and read it.
  *
  * Decoding requires `event_id`, `subject`, `timestamp` (Python's `datetime.fromisoformat` rules, with an offset)
- * and an object `payload`, keeps every other field (including unknown ones such as `schema_version`) and keeps
- * the timestamp string verbatim, so encoding what was decoded gives the same JSON value back.
+ * and an object `payload`, keeps every other field (including unknown ones) and keeps the timestamp string
+ * verbatim, so encoding what was decoded gives the same JSON value back.
+ *
+ * A message body is refused, with a `ValidationError` naming where, when it nests deeper than a bound (64 levels
+ * by default) or repeats a key in the envelope, its `metadata` or the payload's top level. An integer a JavaScript
+ * number cannot hold exactly (beyond 2^53) arrives as the string of its digits, never rounded.
  *
  * @since 0.1.0
  */
@@ -14,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../Errors/index.js"
+import * as Json from "../internal/json.js"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as EventContext from "./EventContext.js"
 import * as EventDefinition from "./EventDefinition.js"
@@ -165,9 +170,37 @@ const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, Valid
     })
 
 /**
+ * The deepest nesting a message body may have unless told otherwise: the envelope is level 1, its `payload` level 2.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const defaultMaxDepth = 64
+
+/**
+ * Options of {@link decodeBody} and {@link decode}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodeOptions {
+  /**
+   * The deepest nesting of objects and arrays the body may have (default {@link defaultMaxDepth}); the envelope is
+   * level 1. Payload schemas decode recursively: a bound keeps a hostile body from exhausting the stack.
+   */
+  readonly maxDepth?: number | undefined
+}
+
+/**
  * Decodes a message body (UTF-8 bytes or a string) as an envelope. Whatever is wrong, the `ValidationError`
  * names the field and the reason (`{ field: "timestamp", reason: ... }`, `{ field: "payload", reason:
  * "is missing" }`, `{ field: "<body>", reason: "not valid JSON: ..." }`), ready for a dead-letter record.
+ *
+ * Before any schema runs, the body is refused when it nests deeper than `options.maxDepth` (`{ field:
+ * "payload.items", reason: "is nested deeper than 64 levels" }`) or repeats a key in the envelope, in `metadata` or
+ * at the payload's top level (`{ field: "event_id", reason: "is a duplicate key" }`: `JSON.parse` would keep the
+ * last, another reader the first). An integer beyond 2^53 is kept as the string of its digits (a payload field of
+ * `PayloadSchemas.JsonInteger` or `Schema.BigInt` reads it exactly; one of `Schema.Number` fails).
  *
  * @example
  * ```ts
@@ -182,10 +215,15 @@ const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, Valid
  * @since 0.1.0
  * @category decoding
  */
-export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> =>
-  decodeBodyEither(body)
+export const decodeBody = (
+  body: Uint8Array | string,
+  options?: DecodeOptions
+): Effect.Effect<EventEnvelope, ValidationError> => decodeBodyEither(body, options)
 
-const decodeBodyEither = (body: Uint8Array | string): Either.Either<EventEnvelope, ValidationError> => {
+const decodeBodyEither = (
+  body: Uint8Array | string,
+  options: DecodeOptions | undefined
+): Either.Either<EventEnvelope, ValidationError> => {
   let text: string
   if (typeof body === "string") {
     text = body
@@ -196,18 +234,18 @@ const decodeBodyEither = (body: Uint8Array | string): Either.Either<EventEnvelop
       return Either.left(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
     }
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
-    return Either.left(validationError(`Invalid event body: ${reason}`, "<body>", reason))
+  // The envelope, its metadata and the payload's top level are the objects at depths 1 and 2.
+  const parsed = Json.parse(text, { maxDepth: options?.maxDepth ?? defaultMaxDepth, uniqueKeysDepth: 2 })
+  if (parsed._tag === "Refused") {
+    const where = parsed.field === "<body>" ? "" : `${parsed.field} `
+    return Either.left(validationError(`Invalid event body: ${where}${parsed.reason}`, parsed.field, parsed.reason))
   }
-  return decodeUnknownEither(json)
+  return decodeUnknownEither(parsed.value)
 }
 
 /**
- * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid.
+ * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid. A payload
+ * built by {@link make} may hold a `bigint` (see {@link encodeBody}).
  *
  * @since 0.1.0
  * @category encoding
@@ -219,13 +257,24 @@ export const encodeUnknown = (envelope: EventEnvelope): Effect.Effect<typeof Eve
   })
 
 /**
- * Encodes an envelope to the message body: JSON text, UTF-8 when sent.
+ * Encodes an envelope to the message body: JSON text, UTF-8 when sent. A `bigint` in the payload (what
+ * `PayloadSchemas.JsonInteger` encodes an integer beyond 2^53 to) is written as a JSON number, its digits, which
+ * Python reads as an `int`.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const encodeBody = (envelope: EventEnvelope): Effect.Effect<string, ValidationError> =>
-  Effect.map(encodeUnknown(envelope), (json) => JSON.stringify(json))
+  Effect.map(encodeUnknown(envelope), stringify)
+
+/**
+ * Writes an envelope's JSON value as text, a `bigint` as a JSON number (`JSON.stringify` throws on one). For an
+ * envelope already checked (as {@link make} builds them); {@link encodeBody} checks first.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const stringify = (envelope: EventEnvelope): string => Json.stringify(envelope)
 
 /**
  * Options of {@link make}.
@@ -412,15 +461,16 @@ const payloadDecodeError = (
 
 /**
  * Decodes a message body straight into a typed event of a definition ({@link decodeBody} then
- * {@link decodeEvent}).
+ * {@link decodeEvent}), with the same bound on nesting.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decode = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
-  body: Uint8Array | string
+  body: Uint8Array | string,
+  options?: DecodeOptions
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
-  const envelope = decodeBodyEither(body)
+  const envelope = decodeBodyEither(body, options)
   return Either.isLeft(envelope) ? Either.left(envelope.left) : decodeEvent(definition, envelope.right)
 }

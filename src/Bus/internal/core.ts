@@ -36,6 +36,8 @@ import type { Engine, PublishFailure, RawAck } from "./engine.js"
 /** @internal */
 export interface CoreOptions {
   readonly serviceName: string
+  /** The nesting bound of received bodies; `EventEnvelope.defaultMaxDepth` when absent. */
+  readonly maxEventDepth?: number | undefined
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
   readonly publishRetry: Schedule.Schedule<unknown, PublishFailure>
 }
@@ -49,6 +51,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
     const runtime: Subscriber.RuntimeContext = {
       engine,
       serviceName: options.serviceName,
+      maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publishRetry: options.publishRetry,
       subscriptions,
       running: new Set()
@@ -143,7 +146,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
             withRetry(engine.publish({
               subject: definition.subject,
               // The envelope was built and checked from its parts: its JSON is its encoding.
-              data: encoder.encode(JSON.stringify(built)),
+              data: encoder.encode(EventEnvelope.stringify(built)),
               headers,
               msgId: headers["Nats-Msg-Id"]!
             })),
