@@ -80,6 +80,7 @@ export const busLayerConfig: Layer.Layer<Bus, StartupError | ConfigError.ConfigE
     // BusMemory says in one log line that the in-memory bus is in use.
     return BusMemory.layerMemory({
       serviceName: config.serviceName,
+      serviceVersion: config.serviceVersion,
       maxEventDepth: config.maxEventDepth,
       streams: EventCatalogue.streams
     })

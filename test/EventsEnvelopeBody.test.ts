@@ -3,7 +3,7 @@
  * a key. Each is refused before any schema runs, with a `ValidationError` naming where; nothing throws.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, Effect, Either, Schema } from "effect"
+import { BigDecimal, Effect, Either, Option, Schema } from "effect"
 import fc from "fast-check"
 import { spawnSync } from "node:child_process"
 import { ValidationError } from "../src/Errors/index.js"
@@ -390,6 +390,21 @@ describe("EventEnvelope: properties of decodeBody and decode", () => {
         }
       ),
       { numRuns: 500 }
+    )
+  })
+
+  it("the version accessor reads only metadata.schema_version", () => {
+    fc.assert(
+      fc.property(envelopeParts, fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: undefined }), (parts, v) => {
+        const metadata: Entries = [
+          ["version", "\"7.3.1\""],
+          ...(v === undefined ? [] : [["schema_version", String(v)] as const])
+        ]
+        const envelope = Effect.runSync(
+          EventEnvelope.decodeBody(envelopeText(parts, { level: "metadata", entries: metadata }))
+        )
+        expect(EventEnvelope.version(envelope)).toStrictEqual(Option.some(v ?? 1))
+      })
     )
   })
 })

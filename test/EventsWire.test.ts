@@ -1,7 +1,7 @@
 /**
- * The envelope settings where a service sets them, its configuration, carried to the wire: `nats.max_event_depth`
- * into the subscriber's decode, and large integers as JSON numbers through both publish paths. Real NATS
- * JetStream and PostgreSQL.
+ * The envelope settings where a service sets them, its configuration, carried to the wire: `service.version` into
+ * `metadata.version` of what the Bus and the outbox publish, `nats.max_event_depth` into the subscriber's decode,
+ * and large integers as JSON numbers through both publish paths. Real NATS JetStream and PostgreSQL.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -31,7 +31,7 @@ type Received = Bus.ReceivedEvent<typeof Entry.Type>
 
 const configOf = (json: object) => Layer.setConfigProvider(ConfigProvider.fromJson(json))
 const serviceConfig = {
-  service: { name: "ledger-service" },
+  service: { name: "ledger-service", version: "2.1.0" },
   app_env: "test",
   nats: { servers: [natsUrl], max_event_depth: 8 }
 }
@@ -52,39 +52,40 @@ const body = (subject: string, payload: string) =>
   `"timestamp":"2026-11-21T14:03:27+00:00","payload":${payload}}`
 
 describe("BusConfig: the envelope keys", () => {
-  it.effect("nats.max_event_depth defaults to 64; a depth below 2 is refused", () =>
+  it.effect("service.version defaults to 1.0.0 and nats.max_event_depth to 64; a depth below 2 is refused", () =>
     Effect.gen(function*() {
       const defaults = yield* BusConfig.config.pipe(Effect.provide(configOf({ service: { name: "s" } })))
+      expect(defaults.serviceVersion).toBe("1.0.0")
       expect(defaults.maxEventDepth).toBe(64)
       const set = yield* BusConfig.config.pipe(Effect.provide(configOf(serviceConfig)))
-      expect(set.maxEventDepth).toBe(8)
+      expect(set).toMatchObject({ serviceVersion: "2.1.0", maxEventDepth: 8 })
       const tooShallow = yield* Effect.either(
         BusConfig.config.pipe(Effect.provide(configOf({ service: { name: "s" }, nats: { max_event_depth: 1 } })))
       )
       expect(Either.isLeft(tooShallow) && String(tooShallow.left)).toContain("nats.max_event_depth")
     }))
 
-  it.scopedLive("GlamLive's embedded Bus (no NATS server configured) reads it", () =>
+  it.scopedLive("GlamLive's embedded Bus (no NATS server configured) reads both keys", () =>
     Effect.gen(function*() {
       // A catalogue stream: the embedded Bus holds those.
       const Noted = EventDefinition.event("catalog.evwire_noted", Schema.Struct({ note: Schema.Unknown }))
       const received = yield* Queue.unbounded<Bus.ReceivedEvent<{ readonly note: unknown }>>()
       yield* Bus.subscribe(Noted, { durable: "embedded" }, (event) => Queue.offer(received, event))
       yield* Bus.publish(Noted, { note: 1 })
-      expect((yield* Queue.take(received)).payload).toStrictEqual({ note: 1 })
+      expect((yield* Queue.take(received)).envelope.metadata).toMatchObject({ version: "3.0.0", schema_version: 1 })
       const deep = body(Noted.subject, `{"note":[[[1]]]}`)
       yield* Bus.publishEncoded({ subject: Noted.subject, body: deep, msgId: "deep" })
       const [letter] = yield* poll(Bus.deadLetters({ consumer: "embedded" }), (l) => l.length === 1, "dead letter")
       expect(letter!.error.details).toStrictEqual({ field: "payload.note", reason: "is nested deeper than 4 levels" })
     }).pipe(
       Effect.provide(busLayerConfig.pipe(
-        Layer.provide(configOf({ service: { name: "s" }, nats: { max_event_depth: 4 } }))
+        Layer.provide(configOf({ service: { name: "s", version: "3.0.0" }, nats: { max_event_depth: 4 } }))
       ))
     ))
 })
 
 describe.skipIf(!natsUp)("JetStream from configuration", () => {
-  it.scopedLive("publishes a large JsonInteger as its digits", () =>
+  it.scopedLive("publishes metadata.version = service.version and a large JsonInteger as its digits", () =>
     Effect.gen(function*() {
       const Exact = posted("exact")
       const received = yield* Queue.unbounded<Received>()
@@ -93,6 +94,12 @@ describe.skipIf(!natsUp)("JetStream from configuration", () => {
       yield* Bus.publish(Exact, { entry })
       const event = yield* Queue.take(received)
       expect(event.payload.entry).toBe(entry)
+      expect(event.version).toBe(1)
+      expect(event.envelope.metadata).toMatchObject({
+        source_service: "ledger-service",
+        version: "2.1.0",
+        schema_version: 1
+      })
       // On the wire it is a JSON number: the envelope alone (no schema) holds its digits.
       expect(event.envelope.payload.entry).toBe("18446744073709551617")
     }).pipe(Effect.provide(jetStream)))
@@ -137,7 +144,7 @@ describe.skipIf(!natsUp || !pgUp)("the outbox on PostgreSQL", () => {
     await admin.dispose()
   })
 
-  it.scopedLive("relays a large JsonInteger exactly", () =>
+  it.scopedLive("relays the service's version and a large JsonInteger exactly", () =>
     Effect.gen(function*() {
       yield* Sql.outboxMigration
       const Relayed = posted("relayed")
@@ -156,5 +163,6 @@ describe.skipIf(!natsUp || !pgUp)("the outbox on PostgreSQL", () => {
       expect(Option.isNone(flushed.failed)).toBe(true)
       const event = yield* Queue.take(received)
       expect(event.payload.entry).toBe(entry)
+      expect(event.envelope.metadata).toMatchObject({ version: "2.1.0", schema_version: 1 })
     }).pipe(Effect.provide(Layer.merge(jetStream, Layer.orDie(db)))))
 })

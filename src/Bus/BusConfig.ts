@@ -7,7 +7,7 @@ import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+import { type AppEnv, appEnv, serviceVersion } from "../Config/ServiceInfo.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 
 /**
@@ -43,6 +43,8 @@ export interface BusConfig {
   readonly token: Option.Option<Redacted.Redacted>
   /** The connection name and the `metadata.source_service` of published envelopes. */
   readonly serviceName: string
+  /** The `metadata.version` of published envelopes (`service.version`, as Python's `service_version`). */
+  readonly serviceVersion: string
   readonly appEnv: AppEnv
   readonly streams: StreamLimits
   /** How long one publish waits for its JetStream ack. */
@@ -110,7 +112,7 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
 
 /**
  * The Bus configuration: `nats.servers` (list), `nats.user` + `nats.password` or `nats.token` (Redacted),
- * `service.name`, `app_env`, the stream limits, `nats.publish_timeout` (5 s),
+ * `service.name`, `service.version` (`1.0.0`), `app_env`, the stream limits, `nats.publish_timeout` (5 s),
  * `nats.publish_retry_budget` (30 s), `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams`
  * (true), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
  *
@@ -134,6 +136,7 @@ export const config: Config.Config<BusConfig> = Config.all({
   password: nats(Config.redacted("password")).pipe(Config.option),
   token: nats(Config.redacted("token")).pipe(Config.option),
   serviceName: Config.nested(Config.string("name"), "service"),
+  serviceVersion,
   appEnv,
   streams: streamLimits,
   publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),

@@ -25,6 +25,8 @@ import * as MemoryEngine from "./internal/memoryEngine.js"
 export interface MemoryOptions {
   /** `metadata.source_service` of published envelopes (default `"memory"`). */
   readonly serviceName?: string | undefined
+  /** `metadata.version` of published envelopes (default `"1.0.0"`, as Python's `service_version`). */
+  readonly serviceVersion?: string | undefined
   /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
   readonly maxEventDepth?: number | undefined
   /** The streams that exist (default: the ten domain streams); `DLQ` is always added. */
@@ -49,6 +51,7 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, never, Sco
     })
     return yield* core.make(engine, {
       serviceName: options.serviceName ?? "memory",
+      serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.

@@ -55,7 +55,9 @@ import * as StreamSetup from "./StreamSetup.js"
  * @since 0.1.0
  * @category models
  */
-export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "maxEventDepth"> {
+export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVersion" | "maxEventDepth"> {
+  /** The `metadata.version` of published envelopes (default `"1.0.0"`, as Python's `service_version`). */
+  readonly serviceVersion?: string | undefined
   /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
   readonly maxEventDepth?: number | undefined
   /** The streams to ensure at startup (default: the ten domain streams); `DLQ` is always ensured. */
@@ -664,6 +666,7 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
     return yield* core.make(engine, {
       serviceName: options.serviceName,
+      serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
       ownStreams: options.ownStreams,
       publishRetry: core.publishRetry(options.publishRetryBudget)

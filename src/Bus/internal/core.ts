@@ -36,6 +36,8 @@ import type { Engine, PublishFailure, RawAck } from "./engine.js"
 /** @internal */
 export interface CoreOptions {
   readonly serviceName: string
+  /** `metadata.version` of published envelopes; `EventEnvelope.defaultServiceVersion` when absent. */
+  readonly serviceVersion?: string | undefined
   /** The nesting bound of received bodies; `EventEnvelope.defaultMaxDepth` when absent. */
   readonly maxEventDepth?: number | undefined
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
@@ -48,6 +50,7 @@ const encoder = new TextEncoder()
 export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, never, Scope.Scope> =>
   Effect.gen(function*() {
     const subscriptions = yield* Ref.make(0)
+    const serviceVersion = options.serviceVersion ?? EventEnvelope.defaultServiceVersion
     const runtime: Subscriber.RuntimeContext = {
       engine,
       serviceName: options.serviceName,
@@ -130,6 +133,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
       if (refused !== undefined) return Effect.fail(refused)
       const envelope = EventEnvelope.make(definition, payload, {
         sourceService: options.serviceName,
+        serviceVersion,
         idempotencyKey: publishOptions?.idempotencyKey,
         correlationId: publishOptions?.correlationId,
         metadata: publishOptions?.metadata,
@@ -234,6 +238,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, n
 
     const bus: Bus = {
       serviceName: options.serviceName,
+      serviceVersion,
       publish,
       publishEncoded,
       publishMany: (messages, manyOptions) =>
