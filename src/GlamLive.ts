@@ -109,6 +109,8 @@ export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, Start
       return BusMemory.layerMemory({
         ...streams,
         serviceName: config.serviceName,
+        serviceVersion: config.serviceVersion,
+        maxEventDepth: config.maxEventDepth,
         streams: options.streams,
         declaredStreams: config.declaredStreams,
         duplicateWindow: config.streams.duplicateWindow,

@@ -378,10 +378,10 @@ describe("Config.serviceInfo", () => {
   const info = (tree: GlamConfig.JsonObject) =>
     Effect.provide(Effect.all([GlamConfig.serviceInfo, GlamConfig.isProd]), GlamConfig.layerFromObject(tree))
 
-  it.effect("reads name, defaults version to 0.0.0 and env to dev", () =>
+  it.effect("reads name, defaults version to 1.0.0 (Python's service_version) and env to dev", () =>
     Effect.gen(function*() {
       const [value, prod] = yield* info({ service: { name: "catalog-service" } })
-      expect(value).toStrictEqual({ name: "catalog-service", version: "0.0.0", env: "dev" })
+      expect(value).toStrictEqual({ name: "catalog-service", version: "1.0.0", env: "dev" })
       expect(prod).toBe(false)
     }))
 
@@ -405,7 +405,7 @@ describe("Config.serviceInfo", () => {
       const ok = yield* loadWith({ APP_ENV: "prod" })
       expect(yield* read(ok, GlamConfig.serviceInfo)).toStrictEqual({
         name: "catalog-service",
-        version: "0.0.0",
+        version: "1.0.0",
         env: "prod"
       })
     }))

@@ -123,42 +123,73 @@ describe("Streams", () => {
 })
 
 describe("Versioning", () => {
-  const V1 = Schema.Struct({ display_name: Schema.String })
+  const V1Schema = Schema.Struct({ display_name: Schema.String })
   const V2 = Schema.Struct({ first_name: Schema.String, last_name: Schema.String })
   const V3 = Schema.Struct({ first_name: Schema.String, last_name: Schema.String, locale: Schema.String })
-  const ProfileCreated = Events.event("profile.created", V1).pipe(
+  const ProfileCreated = Events.event("profile.created", V1Schema).pipe(
     Events.evolve(V2, (v1) => {
       const [first_name = "", ...rest] = v1.display_name.split(" ")
       return { first_name, last_name: rest.join(" ") }
     })
   )
-  const envelope = (payload: object, version?: unknown) => ({
+  // `metadata.version` is the publishing service's version (any value); the payload's is `schema_version`.
+  const envelope = (payload: object, schemaVersion?: unknown) => ({
     event_id: "1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a1b",
     subject: "evt.profile.created",
     timestamp: "2026-11-21T23:59:59.999999+00:00",
-    ...(version === undefined ? {} : { metadata: { source_service: "profile-service", version } }),
+    metadata: {
+      source_service: "profile-service",
+      version: "2.4.0",
+      ...(schemaVersion === undefined ? {} : { schema_version: schemaVersion })
+    },
     payload
   })
   const decode = <A, I>(definition: EventDefinition.EventDefinition<A, I>, input: object) =>
     Effect.flatMap(EventEnvelope.decodeUnknown(input), (e) => EventEnvelope.decodeEvent(definition, e))
 
-  it.effect("upcasts a v1 payload (Python's \"1.0.0\" or no version) to v2", () =>
+  it.effect("upcasts a v1 payload (no schema_version, as Python writes, or 1) to v2", () =>
     Effect.gen(function*() {
       expect(ProfileCreated.version).toBe(2)
-      const fromPython = yield* decode(ProfileCreated, envelope({ display_name: "Zoë Ångström" }, "1.0.0"))
+      const fromPython = yield* decode(ProfileCreated, envelope({ display_name: "Zoë Ångström" }))
       expect(fromPython.payload).toStrictEqual({ first_name: "Zoë", last_name: "Ångström" })
       expect(fromPython.version).toBe(1)
-      const unversioned = yield* decode(ProfileCreated, envelope({ display_name: "Ana" }))
-      expect(unversioned.payload).toStrictEqual({ first_name: "Ana", last_name: "" })
-      const current = yield* decode(ProfileCreated, envelope({ first_name: "A", last_name: "B" }, "2.0.0"))
+      const explicit = yield* decode(ProfileCreated, envelope({ display_name: "Ana" }, 1))
+      expect(explicit.payload).toStrictEqual({ first_name: "Ana", last_name: "" })
+      const current = yield* decode(ProfileCreated, envelope({ first_name: "A", last_name: "B" }, 2))
       expect(current.payload).toStrictEqual({ first_name: "A", last_name: "B" })
       expect(current.version).toBe(2)
     }))
 
+  it.effect("reads a Python service's metadata.version as its service version, not the payload's", () =>
+    Effect.gen(function*() {
+      const V1 = Events.event("profile.created", V1Schema)
+      for (const version of ["2.1.0", "3.0.0", "v7", 2, "banana"]) {
+        const input = { ...envelope({ display_name: "Ana" }), metadata: { source_service: "profile-service", version } }
+        const decoded = yield* decode(V1, input)
+        expect(decoded.version).toBe(1)
+        expect(decoded.payload).toStrictEqual({ display_name: "Ana" })
+        expect(decoded.envelope.metadata?.version).toBe(version)
+      }
+    }))
+
   it.effect("a v1 payload that is not a valid v1 fails naming the field", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(decode(ProfileCreated, envelope({ first_name: "A" }, "1.0.0")))
+      const error = yield* Effect.flip(decode(ProfileCreated, envelope({ first_name: "A" }, 1)))
       expect(error.details.field).toBe("payload.display_name")
+    }))
+
+  it.effect("a schema_version the definition does not know, or that is not a positive integer, names it", () =>
+    Effect.gen(function*() {
+      const newer = yield* Effect.flip(decode(ProfileCreated, envelope({ first_name: "A", last_name: "B" }, 3)))
+      expect(newer.details).toMatchObject({ field: "metadata.schema_version" })
+      expect(newer.details.reason).toBe("version 3 is not accepted by evt.profile.created (accepted: 1, 2)")
+      for (const bad of ["2", "2.0.0", 1.5, 0, -1, null, true]) {
+        const error = yield* Effect.flip(decode(ProfileCreated, envelope({ first_name: "A", last_name: "B" }, bad)))
+        expect(error.details).toMatchObject({
+          field: "metadata.schema_version",
+          reason: "must be a positive integer (the payload's schema version)"
+        })
+      }
     }))
 
   it.effect("chains upcasts v1 -> v2 -> v3 and checks the upcast result against the new schema", () =>
@@ -169,26 +200,31 @@ describe("Versioning", () => {
       const Broken = ProfileCreated.pipe(
         Events.evolve(V3, (v2) => ({ ...v2, locale: 7 as unknown as string }))
       )
-      const error = yield* Effect.flip(decode(Broken, envelope({ first_name: "A", last_name: "B" }, "2.0.0")))
+      const error = yield* Effect.flip(decode(Broken, envelope({ first_name: "A", last_name: "B" }, 2)))
       expect(error.details.field).toBe("payload.locale")
     }))
 
-  it.effect("publishes the current version in metadata.version", () =>
+  it.effect("publishes the current version in metadata.schema_version and the service's in metadata.version", () =>
     Effect.gen(function*() {
       const made = yield* EventEnvelope.make(ProfileCreated, { first_name: "A", last_name: "B" }, {
+        sourceService: "profile-service",
+        serviceVersion: "2.1.0"
+      })
+      expect(made.metadata).toStrictEqual({ source_service: "profile-service", version: "2.1.0", schema_version: 2 })
+      expect(EventEnvelope.version(made)).toStrictEqual(Option.some(2))
+      const byDefault = yield* EventEnvelope.make(ProfileCreated, { first_name: "A", last_name: "B" }, {
         sourceService: "profile-service"
       })
-      expect(made.metadata?.version).toBe("2.0.0")
-      expect(EventEnvelope.version(made)).toStrictEqual(Option.some(2))
+      expect(byDefault.metadata?.version).toBe("1.0.0")
     }))
 
-  it("reads versions as Python and we write them", () => {
-    expect(EventDefinition.versionOf(undefined)).toStrictEqual(Option.some(1))
-    expect(EventDefinition.versionOf("1.0.0")).toStrictEqual(Option.some(1))
-    expect(EventDefinition.versionOf("v3.1.4-rc.1")).toStrictEqual(Option.some(3))
-    expect(EventDefinition.versionOf(2)).toStrictEqual(Option.some(2))
-    expect(EventDefinition.versionOf("latest")).toStrictEqual(Option.none())
-    expect(EventDefinition.versionOf(0)).toStrictEqual(Option.none())
+  it("reads a schema version: a positive integer, 1 when absent", () => {
+    expect(EventDefinition.schemaVersionOf(undefined)).toStrictEqual(Option.some(1))
+    expect(EventDefinition.schemaVersionOf(1)).toStrictEqual(Option.some(1))
+    expect(EventDefinition.schemaVersionOf(3)).toStrictEqual(Option.some(3))
+    for (const bad of [null, 0, -2, 1.5, "2", "2.0.0", Number.MAX_SAFE_INTEGER + 1]) {
+      expect(EventDefinition.schemaVersionOf(bad)).toStrictEqual(Option.none())
+    }
   })
 })
 

@@ -3,6 +3,7 @@ import { Effect, Either, Option, Schema, TestClock } from "effect"
 import fc from "fast-check"
 import * as fs from "node:fs"
 import * as CatalogEvents from "../src/Events/CatalogEvents.js"
+import * as EventContext from "../src/Events/EventContext.js"
 import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as EventTimestamp from "../src/Events/EventTimestamp.js"
@@ -114,14 +115,87 @@ describe("EventEnvelope: interop vectors", () => {
       )
       expect(badPayload.details.field).toMatch(/^payload\.(merchant_id|sync_id)$/)
       const badVersion = yield* failure(
-        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { version: "banana" } })
+        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { schema_version: 1.5 } })
       )
-      expect(badVersion.details.field).toBe("metadata.version")
+      expect(badVersion.details).toStrictEqual({
+        field: "metadata.schema_version",
+        reason: "is not a positive integer: 1.5"
+      })
       const newer = yield* failure(
-        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { version: "2.0.0" } })
+        EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, { ...envelope, metadata: { schema_version: 2 } })
       )
-      expect(newer.details).toMatchObject({ field: "metadata.version" })
+      expect(newer.details).toMatchObject({ field: "metadata.schema_version" })
       expect(newer.details.reason).toMatch(/version 2 is not accepted/)
+      // A Python service at version 2 writes its own version there: the payload is still version 1.
+      const python2 = yield* EventEnvelope.decodeEvent(CatalogEvents.SyncStarted, {
+        ...envelope,
+        metadata: { source_service: "catalog-service", version: "2.0.0" }
+      })
+      expect(python2.version).toBe(1)
+    }))
+})
+
+describe("EventEnvelope: the repository's schema version vectors (test/fixtures/events)", () => {
+  const V1 = EventDefinition.event("profile.created", Schema.Struct({ display_name: Schema.String }))
+  const V2 = V1.pipe(
+    EventDefinition.evolve(Schema.Struct({ first_name: Schema.String, last_name: Schema.String }), (v1) => {
+      const space = v1.display_name.indexOf(" ")
+      return space === -1
+        ? { first_name: v1.display_name, last_name: "" }
+        : { first_name: v1.display_name.slice(0, space), last_name: v1.display_name.slice(space + 1) }
+    })
+  )
+  const definitions: ReadonlyArray<readonly [string, EventDefinition.EventDefinition<unknown, unknown>]> = [
+    ["v1", V1 as EventDefinition.EventDefinition<unknown, unknown>],
+    ["v2", V2 as EventDefinition.EventDefinition<unknown, unknown>]
+  ]
+  const fixture = (name: string) => new URL(`./fixtures/events/${name}`, import.meta.url)
+  const names = ["python-service-version-2.1.0", "schema-version-2", "invalid-schema-version"]
+  const outcome = <A>(effect: Effect.Effect<A, { readonly details: unknown }>) =>
+    Effect.match(effect, { onFailure: (e) => ({ error: e.details }), onSuccess: (a) => a })
+
+  it.effect.each(names)("%s decodes as its .expected.json says", (name) =>
+    Effect.gen(function*() {
+      const body = fs.readFileSync(fixture(`${name}.json`))
+      const expected = JSON.parse(fs.readFileSync(fixture(`${name}.expected.json`), "utf8"))
+      const envelope = yield* outcome(EventEnvelope.decodeBody(body))
+      if ("error" in expected.envelope) {
+        expect(envelope).toMatchObject({ error: expected.envelope.error })
+      } else {
+        expect(EventEnvelope.version(envelope as EventEnvelope.EventEnvelope)).toStrictEqual(
+          Option.some(expected.envelope.schema_version)
+        )
+      }
+      for (const [key, definition] of definitions) {
+        const decoded = yield* outcome(EventEnvelope.decode(definition, body))
+        const want = expected.decode[key]
+        if ("error" in want) {
+          expect(decoded).toMatchObject({ error: want.error })
+        } else {
+          const event = decoded as EventEnvelope.DecodedEvent<unknown>
+          expect({ version: event.version, payload: event.payload }).toStrictEqual(want)
+        }
+      }
+    }))
+
+  it.skipIf(!pythonFound)(
+    "every vector passes the Python consumer check (Python ignores metadata.schema_version)",
+    async () => {
+      const bodies = names.map((name) => fs.readFileSync(fixture(`${name}.json`), "utf8"))
+      const result = await pythonConsumerCheck(bodies, "evt.profile.created")
+      expect(result.output.match(/accepted/g)).toHaveLength(names.length)
+      expect(result.status).toBe(0)
+    }
+  )
+
+  it.effect("make writes what the vectors pin: the service's version and the payload's schema version", () =>
+    Effect.gen(function*() {
+      const made = yield* EventEnvelope.make(V2, { first_name: "Ana", last_name: "Lima" }, {
+        sourceService: "profile-service",
+        serviceVersion: "3.0.2"
+      })
+      const vector = JSON.parse(fs.readFileSync(fixture("schema-version-2.json"), "utf8"))
+      expect(made.metadata).toStrictEqual(vector.metadata)
     }))
 })
 
@@ -137,7 +211,14 @@ const timestamp = fc.tuple(
 const nullableId = fc.option(fc.oneof(fc.uuid(), text), { nil: null })
 const known = new Set(["event_id", "trace_id", "subject", "correlation_id", "idempotency_key", "timestamp", "metadata"])
 const extraKey = text.filter((k) => !known.has(k) && k !== "payload")
-const json = fc.jsonValue({ maxDepth: 2 })
+// Numbers that `JSON.stringify` writes as integer digits a double cannot hold (9007199254740993 and up) are read back
+// as those digits, a string, by design: they are left out here and covered in EventsEnvelopeBody.test.ts.
+const hasInexactInteger = (u: unknown): boolean =>
+  typeof u === "number"
+    ? Number.isInteger(u) && !Number.isSafeInteger(u) && /^-?\d+$/.test(JSON.stringify(u)) &&
+      BigInt(JSON.stringify(u)) !== BigInt(u)
+    : typeof u === "object" && u !== null && Object.values(u).some(hasInexactInteger)
+const json = fc.jsonValue({ maxDepth: 2 }).filter((u) => !hasInexactInteger(u))
 
 const envelopeArbitrary = fc.record({
   event_id: fc.uuid(),
@@ -151,7 +232,8 @@ const envelopeArbitrary = fc.record({
   metadata: fc.option(
     fc.record({
       source_service: text,
-      version: fc.constantFrom("1.0.0", "2.0.0", 3),
+      version: fc.constantFrom("1.0.0", "2.1.0", 3),
+      schema_version: fc.integer({ min: 1, max: 1000 }),
       triggered_by: nullableId,
       original_source: fc.option(text, { nil: null }),
       free: json
@@ -216,6 +298,9 @@ describe("EventEnvelope: round trip", () => {
 
 describe("EventEnvelope.make", () => {
   const payload = { merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7", sync_id: "9f1c2d3e" }
+  const V2 = CatalogEvents.SyncStarted.pipe(
+    EventDefinition.evolve(Schema.Struct({ merchant_id: Schema.UUID }), (v1) => ({ merchant_id: v1.merchant_id }))
+  )
 
   it.effect.skipIf(!pythonFound)(
     "fills ids, timestamp, metadata and headers from the fiber",
@@ -233,7 +318,8 @@ describe("EventEnvelope.make", () => {
         expect(envelope.metadata).toStrictEqual({
           source_service: "catalog-service",
           version: "1.0.0",
-          triggered_by: "cause-1"
+          triggered_by: "cause-1",
+          schema_version: 1
         })
         expect(EventEnvelope.headers(envelope)).toStrictEqual({
           "Nats-Msg-Id": envelope.event_id,
@@ -289,16 +375,47 @@ describe("EventEnvelope.make", () => {
       expect(error.details.field).toBe("metadata.triggered_by")
     }))
 
-  it.effect("writes the definition's payload version, whatever metadata says", () =>
+  it.effect("writes the service's version and the definition's payload version, whatever metadata says", () =>
     Effect.gen(function*() {
-      const V2 = CatalogEvents.SyncStarted.pipe(
-        EventDefinition.evolve(Schema.Struct({ merchant_id: Schema.UUID }), (v1) => ({ merchant_id: v1.merchant_id }))
-      )
       const envelope = yield* EventEnvelope.make(V2, { merchant_id: payload.merchant_id }, {
         sourceService: "catalog-service",
-        metadata: { version: "9.9.9", region: "eu" }
+        serviceVersion: "2.1.0",
+        metadata: { version: "9.9.9", schema_version: 7, region: "eu" }
       })
-      expect(envelope.metadata).toMatchObject({ version: "2.0.0", region: "eu" })
+      expect(envelope.metadata).toStrictEqual({
+        source_service: "catalog-service",
+        version: "2.1.0",
+        region: "eu",
+        schema_version: 2
+      })
       expect(Either.isRight(Effect.runSync(Effect.either(EventEnvelope.decodeEvent(V2, envelope))))).toBe(true)
+      // A context taken from a received envelope carries its sender's versions: ours replace them.
+      const received = EventContext.fromEnvelope({ ...envelope, metadata: { version: "0.9.0", schema_version: 5 } })
+      const reply = yield* EventEnvelope.make(V2, { merchant_id: payload.merchant_id }, {
+        sourceService: "catalog-service",
+        serviceVersion: "2.1.0",
+        context: received
+      })
+      expect(reply.metadata).toMatchObject({ version: "2.1.0", schema_version: 2 })
     }))
+
+  it.effect.skipIf(!pythonFound)(
+    "a v2 envelope of a service at 2.1.0 passes the Python consumer check",
+    () =>
+      Effect.gen(function*() {
+        const envelope = yield* EventEnvelope.make(V2, { merchant_id: payload.merchant_id }, {
+          sourceService: "catalog-service",
+          serviceVersion: "2.1.0"
+        })
+        const body = yield* EventEnvelope.encodeBody(envelope)
+        expect(JSON.parse(body).metadata).toStrictEqual({
+          source_service: "catalog-service",
+          version: "2.1.0",
+          schema_version: 2
+        })
+        const check = yield* Effect.promise(() => pythonConsumerCheck([body], "evt.catalog.sync_started"))
+        expect(check.output).toContain("accepted")
+        expect(check.status).toBe(0)
+      })
+  )
 })

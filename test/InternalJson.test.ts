@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { parse } from "../src/internal/json.js"
+import { parse, stringify } from "../src/internal/json.js"
 
 const deep = (levels: number, open: string, close: string, inner = "1") =>
   open.repeat(levels) + inner + close.repeat(levels)
@@ -103,5 +103,38 @@ describe("guarded JSON.parse", () => {
       }),
       { numRuns: 2000 }
     )
+  })
+})
+
+describe("JSON.stringify that writes bigints", () => {
+  it("writes a bigint as the JSON number of its digits, anywhere in the value", () => {
+    const value = { a: 12345678901234567890n, b: [-(2n ** 70n), 0n, 1], c: { d: "x", e: 5n }, f: undefined }
+    expect(stringify(value)).toBe(
+      "{\"a\":12345678901234567890,\"b\":[-1180591620717411303424,0,1],\"c\":{\"d\":\"x\",\"e\":5}}"
+    )
+    expect(stringify(7n)).toBe("7")
+    // What parse keeps as digits, stringify writes back as the same digits.
+    expect(parse(stringify({ n: 2n ** 64n + 1n }), { maxDepth: 2 })).toStrictEqual({
+      _tag: "Parsed",
+      value: { n: "18446744073709551617" }
+    })
+  })
+
+  it("is JSON.stringify for any value without a bigint, strings that look like its marker included", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(stringify(value)).toBe(JSON.stringify(value))
+        expect(stringify([value, 1n])).toBe(`[${JSON.stringify(value)},1]`)
+      }),
+      { numRuns: 500 }
+    )
+    const lookalike = { s: "\u0000bigint:00000000-0000-0000-0000-000000000000:12", n: 1n }
+    expect(JSON.parse(stringify(lookalike))).toStrictEqual({ s: lookalike.s, n: 1 })
+  })
+
+  it("still throws on a cycle, as JSON.stringify does", () => {
+    const cyclic: { self?: unknown; n: bigint } = { n: 1n }
+    cyclic.self = cyclic
+    expect(() => stringify(cyclic)).toThrow(TypeError)
   })
 })

@@ -12,7 +12,7 @@ describe("Telemetry/TelemetryConfig", () => {
     Effect.gen(function*() {
       expect(yield* load({ service: { name: "catalog-service" } })).toEqual({
         serviceName: "catalog-service",
-        serviceVersion: "0.0.0",
+        serviceVersion: "1.0.0",
         environment: "dev",
         logLevel: LogLevel.Info,
         logFormat: "console",

@@ -268,6 +268,8 @@ export interface BusHealth {
 export interface Bus {
   /** The service this Bus publishes as (`metadata.source_service` of its envelopes). */
   readonly serviceName: string
+  /** The service's version (`metadata.version` of its envelopes). */
+  readonly serviceVersion: string
   /**
    * Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). A
    * `correlationId` or `idempotencyKey` that cannot be a NATS header value (a line break) is refused as

@@ -9,7 +9,8 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+import { type AppEnv, appEnv, serviceVersion } from "../Config/ServiceInfo.js"
+import * as EventEnvelope from "../Events/EventEnvelope.js"
 
 /**
  * The settings of a stream the Bus creates (and, with `nats.update_streams`, of one it updates).
@@ -44,6 +45,8 @@ export interface BusConfig {
   readonly token: Option.Option<Redacted.Redacted>
   /** The connection name and the `metadata.source_service` of published envelopes. */
   readonly serviceName: string
+  /** The `metadata.version` of published envelopes (`service.version`, as Python's `service_version`). */
+  readonly serviceVersion: string
   readonly appEnv: AppEnv
   readonly streams: StreamLimits
   /** How long one publish waits for its JetStream ack. */
@@ -67,6 +70,8 @@ export interface BusConfig {
    * otherwise it is left as it is and the differences are logged. Default `false`.
    */
   readonly updateStreams?: boolean | undefined
+  /** The deepest nesting a received message body may have; deeper ones are dead-lettered undecoded. */
+  readonly maxEventDepth: number
 }
 
 /**
@@ -141,10 +146,11 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
 
 /**
  * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
- * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `app_env`, the stream settings,
- * `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it or the publish
- * timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard), `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
- * `nats.update_streams` (false).
+ * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `service.version` (`1.0.0`), `app_env`,
+ * the stream settings, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it
+ * or the publish timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard),
+ * `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
+ * `nats.update_streams` (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
  *
  * @example
  * ```ts
@@ -166,6 +172,7 @@ export const config: Config.Config<BusConfig> = Config.all({
   password: nats(Config.redacted("password")).pipe(Config.option),
   token: nats(Config.redacted("token")).pipe(Config.option),
   serviceName: Config.nested(Config.string("name"), "service"),
+  serviceVersion,
   appEnv,
   streams: streamLimits,
   publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
@@ -173,5 +180,12 @@ export const config: Config.Config<BusConfig> = Config.all({
   ownStreams: nats(Config.array(Config.string(), "own_streams")).pipe(Config.option),
   ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true)),
   declaredStreams,
-  updateStreams: nats(Config.boolean("update_streams")).pipe(Config.withDefault(false))
+  updateStreams: nats(Config.boolean("update_streams")).pipe(Config.withDefault(false)),
+  maxEventDepth: nats(Config.integer("max_event_depth")).pipe(
+    Config.validate({
+      message: "Expected an integer of at least 2 (the envelope and its payload)",
+      validation: (depth) => depth >= 2
+    }),
+    Config.withDefault(EventEnvelope.defaultMaxDepth)
+  )
 })

@@ -29,6 +29,10 @@ import * as StreamSetup from "./StreamSetup.js"
 export interface MemoryOptions {
   /** `metadata.source_service` of published envelopes (default `"memory"`). */
   readonly serviceName?: string | undefined
+  /** `metadata.version` of published envelopes (default `"1.0.0"`, as Python's `service_version`). */
+  readonly serviceVersion?: string | undefined
+  /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
+  readonly maxEventDepth?: number | undefined
   /** The service's own streams, which exist from the start (as `DLQ` does). */
   readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** The definitions the service publishes or subscribes to: their streams must be declared, and exist from the start. */
@@ -64,6 +68,8 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBus
     })
     return yield* core.make(engine, {
       serviceName: options.serviceName ?? "memory",
+      serviceVersion: options.serviceVersion,
+      maxEventDepth: options.maxEventDepth,
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.
       publishRetryBudget: Duration.zero,

@@ -60,7 +60,11 @@ import * as StreamSetup from "./StreamSetup.js"
  * @since 0.1.0
  * @category models
  */
-export interface JetStreamOptions extends BusConfig.BusConfig {
+export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVersion" | "maxEventDepth"> {
+  /** The `metadata.version` of published envelopes (default `"1.0.0"`, as Python's `service_version`). */
+  readonly serviceVersion?: string | undefined
+  /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
+  readonly maxEventDepth?: number | undefined
   /** The service's own streams, ensured at startup (as `DLQ` and the streams named in `declaredStreams` are). */
   readonly streamDefinitions?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** The definitions the service publishes or subscribes to: their streams must be declared, and are ensured at startup. */
@@ -764,6 +768,8 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
     const engine = yield* makeEngine(options)
     return yield* core.make(engine, {
       serviceName: options.serviceName,
+      serviceVersion: options.serviceVersion,
+      maxEventDepth: options.maxEventDepth,
       ownStreams: options.ownStreams,
       publishRetryBudget: options.publishRetryBudget,
       declaration,

@@ -75,6 +75,8 @@ export const defaults = {
 export interface RuntimeContext {
   readonly engine: Engine
   readonly serviceName: string
+  /** The deepest nesting a message body may have (`EventEnvelope.decode`'s `maxDepth`). */
+  readonly maxEventDepth: number
   /** Publishes as the Bus does, retrying an unknown outcome within its budget (dead letters are written with it). */
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** Counts running subscriptions for `Bus.health`. */
@@ -530,7 +532,7 @@ export const run = <A, I, E, R>(
         inFlight.set(msg, startedAt)
         let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
         try {
-          decoded = EventEnvelope.decode(definition, msg.data)
+          decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
         } catch (defect) {
           inFlight.delete(msg)
           return settle(msg, undecodable(defect), false, startedAt, undefined)

@@ -77,7 +77,19 @@ export const appEnv: Config.Config<AppEnv> = Config.string("app_env").pipe(
 export const isProd: Config.Config<boolean> = Config.map(appEnv, (env) => env === "prod")
 
 /**
- * `service.name` (required; `load` fills it from the service name), `service.version` (default `0.0.0`), `app_env`.
+ * `service.version` (default `1.0.0`, the Python services' default `service_version`): the version a service
+ * publishes its events as (`metadata.version`) and reports to tracing (`service.version`).
+ *
+ * @since 0.1.0
+ * @category configs
+ */
+export const serviceVersion: Config.Config<string> = Config.string("version").pipe(
+  Config.nested("service"),
+  Config.withDefault("1.0.0")
+)
+
+/**
+ * `service.name` (required; `load` fills it from the service name), `service.version` (default `1.0.0`), `app_env`.
  *
  * @since 0.1.0
  * @category configs
@@ -87,12 +99,12 @@ export const isProd: Config.Config<boolean> = Config.map(appEnv, (env) => env ==
  * import { Config as GlamConfig } from "@glam/shared"
  *
  * const program = Effect.gen(function*() {
- *   const info = yield* GlamConfig.serviceInfo // { name: "catalog-service", version: "0.0.0", env: "dev" }
+ *   const info = yield* GlamConfig.serviceInfo // { name: "catalog-service", version: "1.0.0", env: "dev" }
  * })
  * ```
  */
 export const serviceInfo: Config.Config<ServiceInfo> = Config.all({
   name: Config.string("name").pipe(Config.nested("service")),
-  version: Config.string("version").pipe(Config.nested("service"), Config.withDefault("0.0.0")),
+  version: serviceVersion,
   env: appEnv
 })

@@ -134,9 +134,8 @@ export const make = (
       title: definition.subject,
       summary: definition.description ?? definition.subject,
       description: `${definition.kind === "command" ? "Command" : "Event"} ${definition.subject} in stream ` +
-        `${definition.stream.name}. Payload version ${definition.version} (metadata.version "${
-          EventDefinition.formatVersion(definition.version)
-        }"); accepted versions: ${accepted.join(", ")}.`,
+        `${definition.stream.name}. Payload schema version ${definition.version} (metadata.schema_version, absent ` +
+        `meaning 1); accepted versions: ${accepted.join(", ")}.`,
       contentType: "application/json",
       correlationId: { location: "$message.header#/X-Correlation-ID" },
       headers: headersSchema,

@@ -7,7 +7,8 @@
  * first published.
  *
  * Payloads evolve with {@link evolve}: the definition keeps decoding every older version and upcasts it to the
- * current one with a Schema transformation; the version travels in the envelope's `metadata.version`.
+ * current one with a Schema transformation; the version travels in the envelope's `metadata.schema_version` (absent
+ * meaning 1), apart from `metadata.version`, which is the publishing service's version.
  *
  * @since 0.1.0
  */
@@ -57,7 +58,7 @@ export interface EventDefinition<A, I = A> extends Pipeable {
   readonly subject: string
   /** The stream that holds the subject. */
   readonly stream: Streams.StreamDefinition
-  /** The current payload version, written to `metadata.version` as `"<version>.0.0"`. */
+  /** The current payload schema version, written to the envelope's `metadata.schema_version`. */
   readonly version: number
   /** The current payload schema. */
   readonly schema: Schema.Schema<A, I>
@@ -227,7 +228,7 @@ export const command = <A, I>(
 /**
  * Moves a definition to its next payload version. Payloads of every earlier version still decode: they are
  * decoded with their own schema and upcast, version by version, to the new type (a Schema transformation whose
- * result is checked against the new schema). New envelopes carry the new version in `metadata.version`.
+ * result is checked against the new schema). New envelopes carry the new version in `metadata.schema_version`.
  *
  * @example
  * ```ts
@@ -292,31 +293,19 @@ export const isEventDefinition = (u: unknown): u is EventDefinition.Any =>
   typeof u === "object" && u !== null && TypeId in u
 
 /**
- * The payload version a `metadata.version` value names: the major number of `"2.0.0"`, `"2"` or `2`. A missing
- * version is 1 (Python producers wrote their service version, `"1.0.0"`, or nothing).
+ * The payload schema version a `metadata.schema_version` value names: a positive integer, or 1 when the key is
+ * absent (`undefined`): every event the Python services publish, which carry no schema version. Anything else
+ * (`null`, `"2"`, `1.5`, `0`) names none.
  *
  * @since 0.1.0
  * @category versioning
  */
-export const versionOf = (metadataVersion: unknown): Option.Option<number> => {
-  if (metadataVersion === undefined || metadataVersion === null) return Option.some(1)
-  if (typeof metadataVersion === "number") {
-    return Number.isInteger(metadataVersion) && metadataVersion >= 1 ? Option.some(metadataVersion) : Option.none()
-  }
-  if (typeof metadataVersion === "string") {
-    const match = /^v?(\d+)(?:\.\d+)*(?:[-+].*)?$/.exec(metadataVersion)
-    if (match !== null && Number(match[1]) >= 1) return Option.some(Number(match[1]))
-  }
-  return Option.none()
-}
-
-/**
- * How a version is written to `metadata.version` (semver-shaped, as the Python services' `"1.0.0"`).
- *
- * @since 0.1.0
- * @category versioning
- */
-export const formatVersion = (version: number): string => `${version}.0.0`
+export const schemaVersionOf = (schemaVersion: unknown): Option.Option<number> =>
+  schemaVersion === undefined
+    ? Option.some(1)
+    : typeof schemaVersion === "number" && Number.isSafeInteger(schemaVersion) && schemaVersion >= 1
+    ? Option.some(schemaVersion)
+    : Option.none()
 
 /**
  * Decodes a JSON payload of a given version into the definition's current payload type (upcasting when older).

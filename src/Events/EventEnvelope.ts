@@ -2,8 +2,12 @@
  * The event envelope: the JSON body of every message, as the Python services write and read it.
  *
  * Decoding requires `event_id`, `subject`, `timestamp` (Python's `datetime.fromisoformat` rules, with an offset)
- * and an object `payload`, keeps every other field (including unknown ones such as `schema_version`) and keeps
- * the timestamp string verbatim, so encoding what was decoded gives the same JSON value back.
+ * and an object `payload`, keeps every other field (including unknown ones) and keeps the timestamp string
+ * verbatim, so encoding what was decoded gives the same JSON value back.
+ *
+ * A message body is refused, with a `ValidationError` naming where, when it nests deeper than a bound (64 levels
+ * by default) or repeats a key in the envelope, its `metadata` or the payload's top level. An integer a JavaScript
+ * number cannot hold exactly (beyond 2^53) arrives as the string of its digits, never rounded.
  *
  * @since 0.1.0
  */
@@ -14,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../Errors/index.js"
+import * as Json from "../internal/json.js"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as EventContext from "./EventContext.js"
 import * as EventDefinition from "./EventDefinition.js"
@@ -32,16 +37,30 @@ const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }).
   })
 )
 
+const SchemaVersion = Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)).annotations({
+  identifier: "SchemaVersion",
+  title: "Payload schema version",
+  description: "the payload's schema version; absent means 1",
+  message: () => ({ message: "must be a positive integer (the payload's schema version)", override: true })
+})
+
 /**
- * The envelope's `metadata`: `source_service`, `version` (the payload version), `triggered_by`,
- * `original_source`, and any other key.
+ * The envelope's `metadata`: `source_service`, `version` (the publishing service's version, as the Python services
+ * write it: `service_version`, `"1.0.0"` by default), `schema_version` (the payload's schema version, a positive
+ * integer; absent means 1, as on every event a Python service publishes), `triggered_by`, `original_source`, and
+ * any other key.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Metadata = Schema.Struct({
-  source_service: Schema.optionalWith(Schema.String, { exact: true }),
-  version: Schema.optionalWith(Schema.Union(Schema.String, Schema.Number), { exact: true }),
+  source_service: Schema.optionalWith(Schema.String, { exact: true }).annotations({
+    description: "the publishing service"
+  }),
+  version: Schema.optionalWith(Schema.Union(Schema.String, Schema.Number), { exact: true }).annotations({
+    description: "the publishing service's version (not the payload's: see schema_version)"
+  }),
+  schema_version: Schema.optionalWith(SchemaVersion, { exact: true }),
   triggered_by: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   original_source: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 }, Extra).annotations({ identifier: "EventMetadata" })
@@ -89,11 +108,13 @@ export interface DecodedEvent<A> {
   readonly envelope: EventEnvelope
   /** The payload in the definition's current type (upcast from an older version when needed). */
   readonly payload: A
-  /** The version the payload was published with. */
+  /** The payload schema version the event was published with (`metadata.schema_version`, 1 when absent). */
   readonly version: number
 }
 
 const pathOf = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
+
+const schemaVersionField = "metadata.schema_version"
 
 const validationError = (
   message: string,
@@ -165,9 +186,37 @@ const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, Valid
     })
 
 /**
+ * The deepest nesting a message body may have unless told otherwise: the envelope is level 1, its `payload` level 2.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultMaxDepth = 64
+
+/**
+ * Options of {@link decodeBody} and {@link decode}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodeOptions {
+  /**
+   * The deepest nesting of objects and arrays the body may have (default {@link defaultMaxDepth}); the envelope is
+   * level 1. Payload schemas decode recursively: a bound keeps a hostile body from exhausting the stack.
+   */
+  readonly maxDepth?: number | undefined
+}
+
+/**
  * Decodes a message body (UTF-8 bytes or a string) as an envelope. Whatever is wrong, the `ValidationError`
  * names the field and the reason (`{ field: "timestamp", reason: ... }`, `{ field: "payload", reason:
  * "is missing" }`, `{ field: "<body>", reason: "not valid JSON: ..." }`), ready for a dead-letter record.
+ *
+ * Before any schema runs, the body is refused when it nests deeper than `options.maxDepth` (`{ field:
+ * "payload.items", reason: "is nested deeper than 64 levels" }`) or repeats a key in the envelope, in `metadata` or
+ * at the payload's top level (`{ field: "event_id", reason: "is a duplicate key" }`: `JSON.parse` would keep the
+ * last, another reader the first). An integer beyond 2^53 is kept as the string of its digits (a payload field of
+ * `PayloadSchemas.JsonInteger` or `Schema.BigInt` reads it exactly; one of `Schema.Number` fails).
  *
  * @example
  * ```ts
@@ -182,10 +231,15 @@ const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, Valid
  * @since 0.1.0
  * @category decoding
  */
-export const decodeBody = (body: Uint8Array | string): Effect.Effect<EventEnvelope, ValidationError> =>
-  decodeBodyEither(body)
+export const decodeBody = (
+  body: Uint8Array | string,
+  options?: DecodeOptions
+): Effect.Effect<EventEnvelope, ValidationError> => decodeBodyEither(body, options)
 
-const decodeBodyEither = (body: Uint8Array | string): Either.Either<EventEnvelope, ValidationError> => {
+const decodeBodyEither = (
+  body: Uint8Array | string,
+  options: DecodeOptions | undefined
+): Either.Either<EventEnvelope, ValidationError> => {
   let text: string
   if (typeof body === "string") {
     text = body
@@ -196,18 +250,18 @@ const decodeBodyEither = (body: Uint8Array | string): Either.Either<EventEnvelop
       return Either.left(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
     }
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    const reason = `not valid JSON: ${e instanceof Error ? e.message : String(e)}`
-    return Either.left(validationError(`Invalid event body: ${reason}`, "<body>", reason))
+  // The envelope, its metadata and the payload's top level are the objects at depths 1 and 2.
+  const parsed = Json.parse(text, { maxDepth: options?.maxDepth ?? defaultMaxDepth, uniqueKeysDepth: 2 })
+  if (parsed._tag === "Refused") {
+    const where = parsed.field === "<body>" ? "" : `${parsed.field} `
+    return Either.left(validationError(`Invalid event body: ${where}${parsed.reason}`, parsed.field, parsed.reason))
   }
-  return decodeUnknownEither(json)
+  return decodeUnknownEither(parsed.value)
 }
 
 /**
- * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid.
+ * Encodes an envelope to its JSON value (the inverse of {@link decodeUnknown}); fails if it is not valid. A payload
+ * built by {@link make} may hold a `bigint` (see {@link encodeBody}).
  *
  * @since 0.1.0
  * @category encoding
@@ -219,13 +273,24 @@ export const encodeUnknown = (envelope: EventEnvelope): Effect.Effect<typeof Eve
   })
 
 /**
- * Encodes an envelope to the message body: JSON text, UTF-8 when sent.
+ * Encodes an envelope to the message body: JSON text, UTF-8 when sent. A `bigint` in the payload (what
+ * `PayloadSchemas.JsonInteger` encodes an integer beyond 2^53 to) is written as a JSON number, its digits, which
+ * Python reads as an `int`.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const encodeBody = (envelope: EventEnvelope): Effect.Effect<string, ValidationError> =>
-  Effect.map(encodeUnknown(envelope), (json) => JSON.stringify(json))
+  Effect.map(encodeUnknown(envelope), stringify)
+
+/**
+ * Writes an envelope's JSON value as text, a `bigint` as a JSON number (`JSON.stringify` throws on one). For an
+ * envelope already checked (as {@link make} builds them); {@link encodeBody} checks first.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const stringify = (envelope: EventEnvelope): string => Json.stringify(envelope)
 
 /**
  * Options of {@link make}.
@@ -236,11 +301,13 @@ export const encodeBody = (envelope: EventEnvelope): Effect.Effect<string, Valid
 export interface MakeOptions {
   /** `metadata.source_service`. */
   readonly sourceService: string
+  /** `metadata.version`: the publishing service's version (default {@link defaultServiceVersion}, as Python's). */
+  readonly serviceVersion?: string | undefined
   /** `Nats-Msg-Id`; defaults to the event id. */
   readonly idempotencyKey?: string | undefined
   /** Defaults to the fiber's correlation id, else a new UUIDv4 (as the Python publisher did). */
   readonly correlationId?: string | undefined
-  /** Extra metadata keys (`version` is always the definition's). */
+  /** Extra metadata keys (`version` is always `serviceVersion`, `schema_version` always the definition's). */
   readonly metadata?: { readonly [key: string]: unknown } | undefined
   /** Build from this context (for example a response context) instead of a new one. */
   readonly context?: EventContext.EventContext | undefined
@@ -252,7 +319,8 @@ export interface MakeOptions {
  * Builds the envelope to publish for a definition and a payload: encodes the payload with the definition's
  * schema (a payload that does not match is a `ValidationError` naming `payload.<field>`), new event id
  * (UUIDv4) and timestamp, correlation id from the fiber, trace id from the current span, the fiber's causation
- * id as `metadata.triggered_by`, `metadata.version` = the definition's payload version.
+ * id as `metadata.triggered_by`, `metadata.version` = the service's version (`options.serviceVersion`, as the
+ * Python publisher writes its `service_version`) and `metadata.schema_version` = the definition's payload version.
  *
  * @example
  * ```ts
@@ -261,8 +329,10 @@ export interface MakeOptions {
  *
  * const program = Effect.gen(function*() {
  *   const envelope = yield* EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
- *     sourceService: "catalog-service"
+ *     sourceService: "catalog-service",
+ *     serviceVersion: "2.3.1"
  *   })
+ *   // envelope.metadata: { source_service: "catalog-service", version: "2.3.1", schema_version: 1 }
  *   const body = yield* EventEnvelope.encodeBody(envelope)
  *   const headers = EventEnvelope.headers(envelope) // { "Nats-Msg-Id": ..., "X-Correlation-ID": ... }
  * })
@@ -304,7 +374,8 @@ const fromEncoded = <A, I>(
     return Either.left(validationError(`Invalid payload for ${definition.subject}: ${reason}`, "payload", reason))
   }
   const build = (context: EventContext.EventContext): Effect.Effect<EventEnvelope, ValidationError> => {
-    const version = EventDefinition.formatVersion(definition.version)
+    const version = options.serviceVersion ?? defaultServiceVersion
+    const schema_version = definition.version
     const envelope = {
       event_id: context.eventId,
       trace_id: context.traceId,
@@ -312,12 +383,13 @@ const fromEncoded = <A, I>(
       correlation_id: context.correlationId ?? randomUUID(),
       idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? context.eventId,
       timestamp: context.timestamp,
-      // `version` is always the definition's (placed second, where the Python publisher writes it).
+      // `version` and `schema_version` are always this service's and the definition's (a context taken from a
+      // received envelope carries its sender's). `version` is second, where the Python publisher writes it.
       metadata: Object.assign(
         { source_service: context.sourceService, version },
         context.metadata,
         options.context !== undefined ? options.metadata : undefined,
-        { version }
+        { version, schema_version }
       ),
       payload: encoded as { readonly [key: string]: unknown }
     }
@@ -358,17 +430,28 @@ export const headers = (envelope: EventEnvelope): { readonly [name: string]: str
 }
 
 /**
- * The payload version an envelope carries (`metadata.version`, 1 when absent).
+ * The `metadata.version` of the envelopes a service publishes when it names none: the Python publishers' default
+ * `service_version`.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultServiceVersion = "1.0.0"
+
+/**
+ * The payload schema version an envelope carries: `metadata.schema_version`, 1 when absent (every event a Python
+ * service publishes); none when it is not a positive integer. `metadata.version` plays no part: it is the
+ * publishing service's version.
  *
  * @since 0.1.0
  * @category accessors
  */
 export const version = (envelope: EventEnvelope): Option.Option<number> =>
-  EventDefinition.versionOf(envelope.metadata?.version)
+  EventDefinition.schemaVersionOf(envelope.metadata?.schema_version)
 
 /**
  * Decodes an envelope's payload with its definition (upcasting older versions) into a typed event. Fails with a
- * `ValidationError` naming `subject` (another definition's subject), `metadata.version` (a version the
+ * `ValidationError` naming `subject` (another definition's subject), `metadata.schema_version` (a version the
  * definition does not accept) or `payload.<path>`.
  *
  * @since 0.1.0
@@ -384,8 +467,8 @@ export const decodeEvent = <A, I>(
   }
   const v = version(envelope)
   if (Option.isNone(v)) {
-    const reason = `is not a version number: ${JSON.stringify(envelope.metadata?.version)}`
-    return Either.left(validationError(`Invalid metadata.version: ${reason}`, "metadata.version", reason))
+    const reason = `is not a positive integer: ${JSON.stringify(envelope.metadata?.schema_version)}`
+    return Either.left(validationError(`Invalid metadata.schema_version: ${reason}`, schemaVersionField, reason))
   }
   const payload = EventDefinition.decodePayload(definition, v.value, envelope.payload)
   // The common case, a payload schema without effects, decodes synchronously: the result stays an `Either`.
@@ -407,20 +490,21 @@ const payloadDecodeError = (
 ): ValidationError => {
   if (e._tag === "ParseError") return fromParseError(e, ["payload"], `payload of ${subject}`)
   const reason = `version ${e.version} is not accepted by ${subject} (accepted: ${e.accepted.join(", ")})`
-  return validationError(`Unsupported payload version: ${reason}`, "metadata.version", reason)
+  return validationError(`Unsupported payload version: ${reason}`, schemaVersionField, reason)
 }
 
 /**
  * Decodes a message body straight into a typed event of a definition ({@link decodeBody} then
- * {@link decodeEvent}).
+ * {@link decodeEvent}), with the same bound on nesting.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decode = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
-  body: Uint8Array | string
+  body: Uint8Array | string,
+  options?: DecodeOptions
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
-  const envelope = decodeBodyEither(body)
+  const envelope = decodeBodyEither(body, options)
   return Either.isLeft(envelope) ? Either.left(envelope.left) : decodeEvent(definition, envelope.right)
 }

@@ -5,11 +5,13 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import * as Json from "../internal/json.js"
 import { timed } from "./internal/queryMetrics.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 
 /**
- * The part of an event envelope the outbox reads; the whole object is stored as `envelope` (jsonb).
+ * The part of an event envelope the outbox reads; the whole object is stored as `envelope` (jsonb), a `bigint` as
+ * a JSON number (its digits survive: the relay publishes the column's text).
  *
  * @since 0.1.0
  * @category models
@@ -62,7 +64,7 @@ export const enqueue = (
       // (PGlite's `clock_timestamp()` has millisecond resolution), and event ids are random.
       sql`INSERT INTO outbox (id, subject, stream, envelope, headers, created_at) VALUES (${envelope.event_id}, ${envelope.subject}, ${
         options.stream ?? null
-      }, ${sql.json(envelope)}, ${sql.json(headers)}, clock_timestamp())`
+      }, ${Json.stringify(envelope)}::jsonb, ${sql.json(headers)}, clock_timestamp())`
   ).pipe(
     Effect.asVoid,
     mapSqlErrors({ operation: "outbox.enqueue", table: "outbox" }),

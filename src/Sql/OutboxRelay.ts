@@ -261,8 +261,9 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
 
 /**
  * Writes an event into the outbox, in the caller's transaction: the envelope is built exactly as `Bus.publish`
- * builds it (payload encoded and checked with the definition's schema, `metadata.source_service` = the Bus's
- * service name, correlation and causation ids from the fiber, trace id from the current span) with its headers
+ * builds it (payload encoded and checked with the definition's schema, `metadata.source_service` and
+ * `metadata.version` = the Bus's service name and version, correlation and causation ids from the fiber, trace id
+ * from the current span) with its headers
  * (`Nats-Msg-Id`, `X-Correlation-ID`, `traceparent`), and stored for the definition's stream. Returns the event
  * id. The relay publishes it once the transaction commits; a rolled-back transaction leaves nothing to publish.
  *
@@ -294,6 +295,7 @@ export const enqueue = <A, I>(
   Effect.flatMap(Bus, (bus) =>
     EventEnvelope.make(definition, payload, {
       sourceService: bus.serviceName,
+      serviceVersion: bus.serviceVersion,
       idempotencyKey: options?.idempotencyKey,
       correlationId: options?.correlationId,
       metadata: options?.metadata

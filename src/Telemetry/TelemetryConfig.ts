@@ -5,7 +5,7 @@
  * | key | type | default |
  * |---|---|---|
  * | `service.name` | string | required |
- * | `service.version` | string | `"0.0.0"` |
+ * | `service.version` | string | `"1.0.0"` |
  * | `app_env` | `dev` \| `test` \| `staging` \| `prod` | `dev` |
  * | `logging.level` (else `log_level`) | `TRACE` `DEBUG` `INFO` `WARNING` `ERROR` `CRITICAL` (+ `WARN` `FATAL` `ALL` `NONE`) | `INFO` |
  * | `logging.format` | `console` \| `json` | `json` in `prod`, else `console` |
@@ -23,6 +23,7 @@ import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { serviceVersion } from "../Config/ServiceInfo.js"
 
 /**
  * The deployment environment, `app_env` (`APP_ENV`).
@@ -215,7 +216,7 @@ export const samplingRatio: Config.Config<number> = Config.nested(
  */
 export const config: Config.Config<TelemetryConfig> = Config.all({
   serviceName: Config.nested(Config.nonEmptyString("name"), "service"),
-  serviceVersion: Config.nested(Config.string("version"), "service").pipe(Config.withDefault("0.0.0")),
+  serviceVersion,
   environment: appEnv,
   logLevel,
   logFormat,

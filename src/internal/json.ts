@@ -16,6 +16,7 @@
  *
  * @internal
  */
+import { randomUUID } from "node:crypto"
 
 /** @internal */
 export interface ParseOptions {
@@ -187,4 +188,30 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
     from = unsafe[k + 1]!
   }
   return parseText(quoted + text.slice(from))
+}
+
+// Stands in for a bigint's digits while `JSON.stringify` writes the text: a NUL (which `JSON.stringify` escapes)
+// and a random id of this process, so no string of a value can be mistaken for it.
+const bigintId = randomUUID()
+const bigintMarker = `\u0000bigint:${bigintId}:`
+const bigintWritten = new RegExp(`"\\\\u0000bigint:${bigintId}:(-?\\d+)"`, "g")
+
+const markBigInt = (_key: string, value: unknown): unknown =>
+  typeof value === "bigint" ? bigintMarker + value.toString() : value
+
+/**
+ * `JSON.stringify` that writes a `bigint` as a JSON number, its digits (`JSON.stringify` throws on one), which is
+ * how Python writes an `int` and what its `json.loads` reads back as one. A value without a `bigint` costs one
+ * `JSON.stringify`; one with a `bigint`, two.
+ *
+ * @internal
+ */
+export const stringify = (value: unknown): string => {
+  try {
+    return JSON.stringify(value)
+  } catch (e) {
+    // A bigint throws a TypeError; so does a cycle, which throws again below.
+    if (!(e instanceof TypeError)) throw e
+  }
+  return JSON.stringify(value, markBigInt).replace(bigintWritten, "$1")
 }

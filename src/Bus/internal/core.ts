@@ -42,6 +42,10 @@ import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 /** @internal */
 export interface CoreOptions {
   readonly serviceName: string
+  /** `metadata.version` of published envelopes; `EventEnvelope.defaultServiceVersion` when absent. */
+  readonly serviceVersion?: string | undefined
+  /** The nesting bound of received bodies; `EventEnvelope.defaultMaxDepth` when absent. */
+  readonly maxEventDepth?: number | undefined
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
   /** How long after it started a publish whose outcome is unknown is retried (same `Nats-Msg-Id`). */
   readonly publishRetryBudget: Duration.Duration
@@ -101,6 +105,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       })
 
     const subscriptions = yield* Ref.make(0)
+    const serviceVersion = options.serviceVersion ?? EventEnvelope.defaultServiceVersion
     const retrying = publishWithRetry(engine, options.publishRetryBudget)
     // For publishes that are not on a hot path: the budget counts from here.
     const publishRetrying = (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
@@ -108,6 +113,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     const runtime: Subscriber.RuntimeContext = {
       engine,
       serviceName: options.serviceName,
+      maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publish: publishRetrying,
       subscriptions,
       running: new Set()
@@ -183,6 +189,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       }
       const envelope = EventEnvelope.make(definition, payload, {
         sourceService: options.serviceName,
+        serviceVersion,
         idempotencyKey: publishOptions?.idempotencyKey,
         correlationId: publishOptions?.correlationId,
         metadata: publishOptions?.metadata,
@@ -199,7 +206,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
             retrying({
               subject: definition.subject,
               // The envelope was built and checked from its parts: its JSON is its encoding.
-              data: encoder.encode(JSON.stringify(built)),
+              data: encoder.encode(EventEnvelope.stringify(built)),
               headers,
               msgId: headers["Nats-Msg-Id"]!
             }, clockOf(fiber).unsafeCurrentTimeMillis()),
@@ -289,6 +296,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
 
     const bus: Bus = {
       serviceName: options.serviceName,
+      serviceVersion,
       publish,
       publishEncoded,
       publishMany: (messages, manyOptions) =>
