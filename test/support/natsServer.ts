@@ -35,7 +35,8 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const canConnect = (port: number): Promise<boolean> =>
+/** Whether something listens on the port of 127.0.0.1. */
+export const canConnect = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port })
     const done = (ok: boolean) => {
@@ -47,13 +48,23 @@ const canConnect = (port: number): Promise<boolean> =>
     socket.once("error", () => done(false))
   })
 
-const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
+export const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await check()) return
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** Stops a child process (SIGTERM, then SIGKILL after 5 seconds) and waits for it to exit. */
+export const stopProcess = async (running: ChildProcess | undefined): Promise<void> => {
+  if (running === undefined || running.exitCode !== null) return
+  const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
+  running.kill("SIGTERM")
+  const timer = setTimeout(() => running.kill("SIGKILL"), 5000)
+  await exited
+  clearTimeout(timer)
 }
 
 /** Starts `nats-server` (see `tools.ts`) with extra arguments on its command line (e.g. `["--user", "u", "--pass", "p"]`). */
@@ -71,12 +82,7 @@ export const startNatsServerWith = async (args: ReadonlyArray<string>): Promise<
   const stop = async () => {
     const running = child
     child = undefined
-    if (running === undefined || running.exitCode !== null) return
-    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
-    running.kill("SIGTERM")
-    const timer = setTimeout(() => running.kill("SIGKILL"), 5000)
-    await exited
-    clearTimeout(timer)
+    await stopProcess(running)
   }
   await start()
   return {

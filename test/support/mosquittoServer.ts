@@ -1,0 +1,64 @@
+/**
+ * A test-owned mosquitto: its own free port and persistence directory, started and stopped by pid, so a suite can
+ * restart the broker under its clients. The program is `mosquitto` from `tools.ts`: guard the suite with
+ * `toolAvailable("mosquitto")`.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { canConnect, freePort, stopProcess, waitFor } from "./natsServer.js"
+import { toolPath } from "./tools.js"
+
+export interface MosquittoServer {
+  readonly port: number
+  readonly url: string
+  /** Stops the broker (SIGTERM, which saves its sessions and queued messages) and waits for it to exit. */
+  readonly stop: () => Promise<void>
+  /** Starts it again on the same port and persistence directory. */
+  readonly start: () => Promise<void>
+  /** Stops it and removes its directory. */
+  readonly dispose: () => Promise<void>
+}
+
+/** Starts mosquitto with persistence (sessions and queued QoS 1 messages survive a restart). */
+export const startMosquitto = async (): Promise<MosquittoServer> => {
+  const program = toolPath("mosquitto")
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-mosquitto-"))
+  const conf = path.join(dir, "mosquitto.conf")
+  // Started as root, mosquitto drops to the `mosquitto` user unless told to stay: it must write its own directory.
+  const user = os.userInfo().username
+  fs.writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${dir}${path.sep}`,
+      `user ${user}`,
+      "log_dest none"
+    ].join("\n") + "\n"
+  )
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn(program, ["-c", conf], { stdio: "ignore" })
+    await waitFor(() => canConnect(port), 10_000, `mosquitto on ${port}`)
+  }
+  const stop = async () => {
+    const running = child
+    child = undefined
+    await stopProcess(running)
+  }
+  await start()
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stop,
+    start,
+    dispose: async () => {
+      await stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
