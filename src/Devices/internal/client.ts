@@ -395,7 +395,7 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
     ) =>
     (received: Received, params: Record<string, string>): Effect.Effect<void> => {
       const pattern = topic.pattern
-      const decoded = Payload.decode(topic.schema as never, topic.encoding, received.bytes, o.limits)
+      const decoded = Payload.decode(topic.schema, topic.encoding, received.bytes, o.limits)
       if (Either.isLeft(decoded)) {
         return Effect.zipRight(
           recordReceived(pattern, "invalid"),

@@ -60,8 +60,8 @@ const describe = (error: ParseResult.ParseError): string => {
  *
  * @internal
  */
-export const decode = <A>(
-  schema: Schema.Schema<A, unknown>,
+export const decode = <A, I>(
+  schema: Schema.Schema<A, I>,
   encoding: Encoding,
   bytes: Uint8Array,
   limits: DecodeLimits
