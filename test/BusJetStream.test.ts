@@ -34,6 +34,7 @@ import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
+import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -662,6 +663,67 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", 
         // The budget bounds the whole publish, its last attempt's wait included (half of it again as a margin).
         expect(elapsed).toBeLessThan(Duration.toMillis(budget) * 1.5)
       }),
+    60_000
+  )
+})
+
+describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned three-node cluster", () => {
+  const cluster = Effect.acquireRelease(
+    Effect.promise(() => startNatsCluster()),
+    (c: NatsCluster) => Effect.promise(() => c.dispose())
+  )
+
+  it.scopedLive(
+    "a leader election of a stream the service uses is logged once, naming the new leader; other streams' are not",
+    () => {
+      const logs = captureLogs()
+      return Effect.gen(function*() {
+        const nodes = yield* cluster
+        const nc = yield* Effect.acquireRelease(
+          Effect.promise(() => connect({ servers: [...nodes.urls] })),
+          (nc) => Effect.promise(() => nc.close())
+        )
+        const jsm = yield* Effect.promise(() => jetstreamManager(nc))
+        yield* Effect.promise(() => jsm.streams.add({ name: "OTHERS", subjects: ["others.>"], num_replicas: 3 }))
+        const ctx = yield* Layer.build(JetStream.layer(options([...nodes.urls], {
+          streams: { ...BusConfig.defaultStreamLimits, replicas: 3 },
+          streamDefinitions: [Orders]
+        })))
+        yield* Bus.publish(OrderPlaced, { a: 1 }).pipe(Effect.provide(ctx))
+        const leaderOf = (stream: string) =>
+          Effect.promise(async () => (await jsm.streams.info(stream)).cluster?.leader)
+        const stepDown = (stream: string) =>
+          Effect.promise(() => nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 5000 }))
+        const elected = (stream: string) => logs.lines.filter((l) => l.message.startsWith(`Bus: stream ${stream} `))
+        // Creating the stream elected its first leader: only what follows counts.
+        const logged = elected("ORDERS").length
+
+        // Another stream of the account changes leader: its advisory reaches every connection, and this Bus says nothing.
+        const advisories = nc.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.OTHERS", { max: 1 })
+        yield* stepDown("OTHERS")
+        yield* Effect.promise(async () => {
+          for await (const _ of advisories) return
+        })
+
+        const before = yield* leaderOf("ORDERS")
+        yield* stepDown("ORDERS")
+        const after = yield* poll(
+          leaderOf("ORDERS"),
+          (leader) => leader !== undefined && leader !== before,
+          "a new leader"
+        )
+        const lines = yield* poll(
+          Effect.sync(() => elected("ORDERS").slice(logged)),
+          (lines) => lines.length > 0,
+          "the election logged"
+        )
+        expect(lines).toEqual([{
+          level: "INFO",
+          message: expect.stringMatching(new RegExp(`^Bus: stream ORDERS has a new leader: ${after}; replicas `))
+        }])
+        expect(elected("OTHERS")).toEqual([])
+      }).pipe(Effect.provide(logs.layer))
+    },
     60_000
   )
 })

@@ -136,9 +136,11 @@ export interface SubscribeOptions {
   /** The nak delay after the n-th failed delivery (the last value repeats) (default 1 s, 5 s, 30 s, 2 min). */
   readonly backoff?: ReadonlyArray<Duration.DurationInput> | undefined
   /**
-   * While a handler runs, its message's ack wait is extended (`working`) for up to this long (default 5 min);
-   * past it a hung handler no longer holds the message: it is redelivered and, once its deliveries are exhausted,
-   * dead-lettered through the server's max-deliveries advisory.
+   * How long a handler may run (default 5 min). Until then its message's ack wait is extended (`working`); past it
+   * the handler is interrupted (checked every 0.3 x `ackWait`): what its transaction had not committed is rolled
+   * back, and the message fails with a retryable `RequestTimeoutError` (nak with backoff; a dead letter on its last
+   * delivery). Its worker is replaced. A handler that cannot be interrupted (blocking code, an uninterruptible
+   * region) still loses its message to redelivery after the ack wait, but keeps its worker until it returns.
    */
   readonly handlerTimeout?: Duration.DurationInput | undefined
   /** On shutdown, how long in-flight handlers may finish before they are interrupted and nak'd (default 10 s). */

@@ -214,6 +214,33 @@ const reconnectFailure = (subject: string): PublishFailure => ({
   )
 })
 
+/** A `$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED` advisory, as the server sends it (the leader among the replicas). */
+interface LeaderElected {
+  readonly stream?: unknown
+  readonly leader?: unknown
+  readonly replicas?: ReadonlyArray<{ readonly name?: unknown; readonly current?: unknown }>
+}
+
+/**
+ * The log line of a leader election of one of `streams`, or nothing for an advisory of another stream (or one that
+ * does not parse).
+ */
+const leaderElectedLine = (data: Uint8Array, streams: ReadonlySet<string>): string | undefined => {
+  let advisory: LeaderElected
+  try {
+    advisory = JSON.parse(new TextDecoder().decode(data)) as LeaderElected
+  } catch {
+    return undefined
+  }
+  if (typeof advisory.stream !== "string" || !streams.has(advisory.stream)) return undefined
+  const replicas = (advisory.replicas ?? [])
+    .filter((r) => typeof r.name === "string" && r.name !== advisory.leader)
+    .map((r) => `${r.name} (${r.current === true ? "current" : "catching up"})`)
+  return `Bus: stream ${advisory.stream} has a new leader: ${String(advisory.leader)}; replicas ${
+    replicas.length === 0 ? "none" : replicas.join(", ")
+  }`
+}
+
 /** A `consume` in progress, and the loop that forwards its messages to a subscription's inbox. */
 interface PullSession {
   readonly messages: ConsumerMessages
@@ -454,6 +481,23 @@ const engineOn = (
       Effect.ignore,
       Effect.forkScoped
     )
+    // A stream's leader moves when the node leading it is lost, restarts or steps down: its publishes and pulls
+    // wait for the election. Each election of a stream this Bus uses (ensured, consumed or published to) is logged
+    // once; those of the account's other streams are not this service's business.
+    const streamsInUse = new Set<string>()
+    yield* Effect.try(() => nc.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.>")).pipe(
+      Effect.flatMap((sub) =>
+        fromIterable<Msg, unknown>(Effect.succeed(sub), () => sub.unsubscribe(), (e) => e).pipe(
+          Stream.runForEach((msg) => {
+            const line = leaderElectedLine(msg.data, streamsInUse)
+            return line === undefined ? Effect.void : Effect.logInfo(line)
+          })
+        )
+      ),
+      // Without the permission to read advisories, elections go unlogged; nothing else depends on them.
+      Effect.catchAll((e) => Effect.logWarning(`Bus: stream leader elections are not logged: ${errorMessage(e)}`)),
+      Effect.forkScoped
+    )
     yield* Effect.promise(() => nc.closed()).pipe(
       Effect.flatMap((err) =>
         Effect.zipRight(
@@ -485,6 +529,7 @@ const engineOn = (
             js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout }).then(
               (ack) => {
                 onReconnect.delete(reconnected)
+                streamsInUse.add(ack.stream)
                 resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
               },
               (e: unknown) => {
@@ -498,9 +543,12 @@ const engineOn = (
           }
         }),
       ensureStream: (stream) =>
-        Effect.asVoid(
-          StreamSetup.ensureStream(jsm, stream, { limits: options.streams, update: options.updateStreams })
-        ),
+        Effect.suspend(() => {
+          streamsInUse.add(stream.name)
+          return Effect.asVoid(
+            StreamSetup.ensureStream(jsm, stream, { limits: options.streams, update: options.updateStreams })
+          )
+        }),
       reconnected: Effect.async<void>((resume) => {
         const f = () => {
           onReconnect.delete(f)
@@ -513,6 +561,7 @@ const engineOn = (
       ensureConsumer: (spec) =>
         Effect.tryPromise({
           try: async (): Promise<ReadonlyArray<string>> => {
+            streamsInUse.add(spec.stream)
             const wanted = {
               durable_name: spec.durable,
               ack_policy: AckPolicy.Explicit,

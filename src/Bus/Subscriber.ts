@@ -6,9 +6,10 @@
  * - success -> `ack`
  * - a retryable error (`Errors.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
  * - a non-retryable error, or a body/payload that does not decode (or whose decoding throws) -> dead letter + `term`
+ * - a handler running past `handlerTimeout` -> interrupted, then as a retryable error (`RequestTimeoutError`)
  * - the last allowed delivery failing -> dead letter + `term`
- * - deliveries exhausted without any verdict (a crashed or hung instance) -> dead letter, from the server's
- *   max-deliveries advisory
+ * - deliveries exhausted without any verdict (a crashed instance) -> dead letter, from the server's max-deliveries
+ *   advisory
  *
  * Nothing thrown while decoding, handling or settling a message ends a worker: it is logged with the message's ids,
  * and a throw while settling leaves the message to redelivery after its ack wait.
@@ -38,7 +39,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { isRetryable, MessageBusError, type ValidationError } from "../Errors/index.js"
+import { isRetryable, MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/index.js"
 import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Correlation from "../Telemetry/Correlation.js"
@@ -281,10 +282,16 @@ interface EventIds {
   readonly correlationId: string | null
 }
 
-/** A worker's message in hand, and the handler context it entered for it (once decoded). */
+/** A worker's message in hand, the handler context it entered for it (once decoded), and its handling. */
 interface Slot {
   msg: RawMessage | undefined
   context: HandlerContext | undefined
+  /** When the handling of `msg` started (the `Clock`'s milliseconds). */
+  startedAt: number
+  /** The worker's fiber. */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** The handler ran past `handlerTimeout`: it is interrupted, its message settled as timed out, and the worker ends. */
+  timedOut: boolean
 }
 
 /**
@@ -494,11 +501,13 @@ export const run = <A, I, E, R>(
             // A handler that throws instead of returning an effect dies here, as a defect of the handler.
             Effect.matchCauseEffect(restore(Effect.suspend(() => handler(event))), {
               onFailure: (cause) => {
-                endSpan(span, Exit.failCause(cause), fiber)
+                // Interrupted by the ticker: a timeout (retried with backoff), not a shutdown's release.
+                const exit = slot.timedOut ? Exit.fail(timedOut) : Exit.failCause(cause)
+                endSpan(span, exit, fiber)
                 inFlight.delete(msg)
                 return Effect.zipRight(
                   Effect.updateFiberRefs((_, refs) => context.leave(refs)),
-                  settleExit(msg, Exit.failCause(cause), startedAt, context)
+                  settleExit(msg, exit, startedAt, context)
                 )
               },
               onSuccess: (value) => {
@@ -529,7 +538,9 @@ export const run = <A, I, E, R>(
     ): Effect.Effect<void, never, R> =>
       Effect.withFiberRuntime<void, never, R>((fiber) => {
         const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-        inFlight.set(msg, startedAt)
+        slot.startedAt = startedAt
+        slot.fiber = fiber
+        inFlight.set(msg, slot)
         let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
         try {
           decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
@@ -559,30 +570,53 @@ export const run = <A, I, E, R>(
     const runScope = yield* Scope.make()
 
     // One ticker per subscription (not a timer per message): handlers still running get their messages'
-    // ack wait extended (`working`), until they have run for `handlerTimeout`; past that a hung handler no longer
-    // holds its message, which is redelivered and, if that keeps happening, dead-lettered via max deliveries.
-    const inFlight = new Map<RawMessage, number>()
+    // ack wait extended (`working`) until they have run for `handlerTimeout`. A handler past that is interrupted:
+    // its worker settles the message as a timeout (nak with backoff, or a dead letter on its last delivery), which
+    // rolls back what the handler had not committed, then ends, and a new worker takes its place. A hung handler
+    // would otherwise hold its worker (and whatever it holds, a transaction's locks) for good.
+    const inFlight = new Map<RawMessage, Slot>()
+    const workers: Array<Fiber.RuntimeFiber<void>> = []
+    const handlerTimeoutMillis = Duration.toMillis(handlerTimeout)
     const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.suspend(() => {
+      Effect.withFiberRuntime((ticker) => {
         let failed: Cause.Cause<never> = Cause.empty
-        for (const [msg, startedAt] of [...inFlight]) {
-          if (now - startedAt >= Duration.toMillis(handlerTimeout)) continue
-          try {
-            msg.working()
-          } catch (defect) {
-            failed = Cause.sequential(failed, Cause.die(defect))
+        let replacements = 0
+        for (const [msg, slot] of [...inFlight]) {
+          if (now - slot.startedAt < handlerTimeoutMillis) {
+            try {
+              msg.working()
+            } catch (defect) {
+              failed = Cause.sequential(failed, Cause.die(defect))
+            }
+          } else if (!slot.timedOut && slot.msg === msg && slot.fiber !== undefined) {
+            slot.timedOut = true
+            slot.fiber.unsafeInterruptAsFork(ticker.id())
+            if (!inbox.isClosed()) replacements++
           }
         }
-        return Cause.isEmpty(failed) ? Effect.void : Effect.logWarning(
+        // Workers that ended after their handler timed out (once they settled its message) are forgotten.
+        if (workers.length > concurrency) {
+          for (let i = workers.length - 1; i >= 0; i--) if (workers[i]!.unsafePoll() !== null) workers.splice(i, 1)
+        }
+        const extended = Cause.isEmpty(failed) ? Effect.void : Effect.logWarning(
           "Bus could not extend the ack wait of running handlers; their messages may be redelivered",
           failed
         ).pipe(Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream }))
+        return replacements === 0 ? extended : Effect.zipRight(extended, startWorkers(replacements))
       }))
     yield* tick.pipe(
       Effect.delay(Duration.times(spec.ackWait, 0.3)),
       Effect.forever,
       Effect.forkIn(runScope)
     )
+
+    // The message of a handler interrupted at `handlerTimeout` fails with this (retryable).
+    const timedOut = new RequestTimeoutError({
+      message: `The handler of ${definition.subject} ran past handlerTimeout (${
+        Duration.format(handlerTimeout)
+      }) and was interrupted`,
+      details: { operation: spanName, timeout_seconds: handlerTimeoutMillis / 1000 }
+    })
 
     // What was pulled but not handed to a worker when fetching stops is nak'd by the engine, not left to the ack
     // wait; what the inbox still holds is nak'd by `shutdown`.
@@ -619,13 +653,15 @@ export const run = <A, I, E, R>(
     // message; only interruption ends it early.
     const worker: Effect.Effect<void, never, R> = Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        const slot: Slot = { msg: undefined, context: undefined }
+        const slot: Slot = { msg: undefined, context: undefined, startedAt: 0, fiber: undefined, timedOut: false }
         const next = () => {
           slot.msg = undefined
           slot.context = undefined
           return loop
         }
         const loop: Effect.Effect<void, never, R> = Effect.suspend(() => {
+          // Its handler timed out: the worker is being interrupted, and another has taken its place.
+          if (slot.timedOut) return Effect.void
           const msg = inbox.poll()
           if (msg !== undefined) {
             slot.msg = msg
@@ -642,12 +678,14 @@ export const run = <A, I, E, R>(
         return guarded
       })
     )
-    const workers = yield* Effect.forEach(
-      Array.from({ length: concurrency }),
-      // The handler's requirements are provided once per worker, not per message.
-      () => Effect.forkDaemon(Effect.provide(worker, context)),
-      { discard: false }
-    )
+    // The handler's requirements are provided once per worker, not per message.
+    const startWorkers = (n: number) =>
+      Effect.forEach(
+        Array.from({ length: n }),
+        () => Effect.map(Effect.forkDaemon(Effect.provide(worker, context)), (fiber) => workers.push(fiber)),
+        { discard: true }
+      )
+    yield* startWorkers(concurrency)
 
     const onAdvisory = (advisory: MaxDeliveriesAdvisory) =>
       Effect.gen(function*() {

@@ -3,11 +3,10 @@
  * restart the broker under its clients. The program is `mosquitto` from `tools.ts`: guard the suite with
  * `toolAvailable("mosquitto")`.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { canConnect, freePort, stopProcess, waitFor } from "./natsServer.js"
+import { freePort, serverProcess } from "./natsServer.js"
 import { toolPath } from "./tools.js"
 
 export interface MosquittoServer {
@@ -40,24 +39,15 @@ export const startMosquitto = async (): Promise<MosquittoServer> => {
       "log_dest none"
     ].join("\n") + "\n"
   )
-  let child: ChildProcess | undefined
-  const start = async () => {
-    child = spawn(program, ["-c", conf], { stdio: "ignore" })
-    await waitFor(() => canConnect(port), 10_000, `mosquitto on ${port}`)
-  }
-  const stop = async () => {
-    const running = child
-    child = undefined
-    await stopProcess(running)
-  }
-  await start()
+  const server = serverProcess(program, ["-c", conf], port)
+  await server.start()
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
-    stop,
-    start,
+    stop: server.stop,
+    start: server.start,
     dispose: async () => {
-      await stop()
+      await server.stop()
       fs.rmSync(dir, { recursive: true, force: true })
     }
   }

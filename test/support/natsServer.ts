@@ -9,16 +9,24 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { toolPath } from "./tools.js"
 
-export interface NatsServer {
+/** A server process of a test, started and ended by its pid, always on the same port. */
+export interface ServerProcess {
   readonly port: number
-  readonly url: string
-  readonly storeDir: string
+  /** The pid of the running process, `undefined` while it is stopped. */
+  readonly pid: () => number | undefined
+  /** Starts it and waits until its port accepts connections. */
+  readonly start: () => Promise<void>
   /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
   readonly stop: () => Promise<void>
+  /** Kills the server at once (SIGKILL, as a crash) and waits for it to exit. */
+  readonly kill: () => Promise<void>
+}
+
+export interface NatsServer extends Omit<ServerProcess, "pid"> {
+  readonly url: string
+  readonly storeDir: string
   /** Stops and starts it again on the same port and store. */
   readonly restart: () => Promise<void>
-  /** Starts it again after `stop` (same port and store). */
-  readonly start: () => Promise<void>
   /** Stops it and removes its store. */
   readonly dispose: () => Promise<void>
 }
@@ -35,7 +43,7 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-/** Whether something listens on the port of 127.0.0.1. */
+/** Whether something accepts connections on the port of 127.0.0.1. */
 export const canConnect = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port })
@@ -48,7 +56,8 @@ export const canConnect = (port: number): Promise<boolean> =>
     socket.once("error", () => done(false))
   })
 
-export const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string) => {
+/** Polls `check` every 50 ms until it holds, or throws naming `what` once `timeoutMs` has passed. */
+export const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await check()) return
@@ -57,46 +66,72 @@ export const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, 
   throw new Error(`timed out waiting for ${what}`)
 }
 
-/** Stops a child process (SIGTERM, then SIGKILL after 5 seconds) and waits for it to exit. */
-export const stopProcess = async (running: ChildProcess | undefined): Promise<void> => {
-  if (running === undefined || running.exitCode !== null) return
-  const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
-  running.kill("SIGTERM")
-  const timer = setTimeout(() => running.kill("SIGKILL"), 5000)
-  await exited
-  clearTimeout(timer)
+/**
+ * A server program run with `args` that listens on `port` once it is up. What it prints goes to `log` (a file) when
+ * given, else nowhere.
+ */
+export const serverProcess = (
+  program: string,
+  args: ReadonlyArray<string>,
+  port: number,
+  options: { readonly log?: string; readonly startTimeoutMs?: number } = {}
+): ServerProcess => {
+  let child: ChildProcess | undefined
+  const end = async (signal: NodeJS.Signals) => {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
+    running.kill(signal)
+    const timer = setTimeout(() => running.kill("SIGKILL"), 5000)
+    await exited
+    clearTimeout(timer)
+  }
+  return {
+    port,
+    pid: () => child?.pid,
+    start: async () => {
+      const out = options.log === undefined ? "ignore" : fs.openSync(options.log, "a")
+      child = spawn(program, args, { stdio: ["ignore", out, out] })
+      if (typeof out === "number") fs.closeSync(out)
+      const started = child
+      await waitFor(
+        async () => {
+          if (started.exitCode !== null) throw new Error(`${path.basename(program)} exited with ${started.exitCode}`)
+          return canConnect(port)
+        },
+        options.startTimeoutMs ?? 30_000,
+        `${path.basename(program)} on ${port}`
+      )
+    },
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL")
+  }
 }
 
 /** Starts `nats-server` (see `tools.ts`) with extra arguments on its command line (e.g. `["--user", "u", "--pass", "p"]`). */
 export const startNatsServerWith = async (args: ReadonlyArray<string>): Promise<NatsServer> => {
-  const program = toolPath("nats-server")
   const port = await freePort()
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-bus-nats-"))
-  let child: ChildProcess | undefined
-  const start = async () => {
-    child = spawn(program, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args], {
-      stdio: "ignore"
-    })
-    await waitFor(() => canConnect(port), 10_000, `nats-server on ${port}`)
-  }
-  const stop = async () => {
-    const running = child
-    child = undefined
-    await stopProcess(running)
-  }
-  await start()
+  const server = serverProcess(
+    toolPath("nats-server"),
+    ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args],
+    port
+  )
+  await server.start()
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
-    stop,
-    start,
+    start: server.start,
+    stop: server.stop,
+    kill: server.kill,
     restart: async () => {
-      await stop()
-      await start()
+      await server.stop()
+      await server.start()
     },
     dispose: async () => {
-      await stop()
+      await server.stop()
       fs.rmSync(storeDir, { recursive: true, force: true })
     }
   }

@@ -1,0 +1,93 @@
+/**
+ * A test-owned three-node NATS cluster with JetStream: three `nats-server` processes (from `tools.ts`) on loopback,
+ * each with its own client port, route port, store directory and configuration file (server name, cluster name,
+ * routes to the other two) under one temporary directory. Nodes are killed and started by pid.
+ */
+import { connect } from "@nats-io/transport-node"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { freePort, type ServerProcess, serverProcess, waitFor } from "./natsServer.js"
+import { toolPath } from "./tools.js"
+
+export interface ClusterNode extends ServerProcess {
+  /** The node's `server_name`, as JetStream reports leaders and replicas. */
+  readonly name: string
+  readonly url: string
+}
+
+export interface NatsCluster {
+  readonly nodes: ReadonlyArray<ClusterNode>
+  /** Every node's client URL, as a service lists them. */
+  readonly urls: ReadonlyArray<string>
+  readonly node: (name: string) => ClusterNode
+  /** Stops every node and removes the directory. */
+  readonly dispose: () => Promise<void>
+}
+
+/** Waits until JetStream answers through the given servers (the cluster has elected its meta leader). */
+export const waitForJetStream = async (urls: ReadonlyArray<string>, timeoutMs = 60_000): Promise<void> => {
+  const nc = await connect({ servers: [...urls] })
+  try {
+    await waitFor(
+      () =>
+        nc.request("$JS.API.INFO", undefined, { timeout: 1000 }).then(
+          (reply) => !("error" in (JSON.parse(new TextDecoder().decode(reply.data)) as object)),
+          () => false
+        ),
+      timeoutMs,
+      "JetStream in the cluster"
+    )
+  } finally {
+    await nc.close()
+  }
+}
+
+/** Starts the cluster and resolves once every node accepts connections and JetStream answers. */
+export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-nats-cluster-"))
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({
+    client: await freePort(),
+    route: await freePort()
+  })))
+  const nodes = ports.map(({ client, route }, i): ClusterNode => {
+    const name = `n${i + 1}`
+    const store = path.join(dir, name)
+    fs.mkdirSync(store)
+    const routes = ports.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p.route}`)
+    const file = path.join(dir, `${name}.conf`)
+    fs.writeFileSync(
+      file,
+      [
+        `server_name: ${name}`,
+        `listen: 127.0.0.1:${client}`,
+        `jetstream { store_dir: ${JSON.stringify(store)} }`,
+        "cluster {",
+        "  name: glam-reliability",
+        `  listen: 127.0.0.1:${route}`,
+        `  routes: [${routes.join(", ")}]`,
+        "}",
+        ""
+      ].join("\n")
+    )
+    const server = serverProcess(toolPath("nats-server"), ["-c", file], client, {
+      log: path.join(dir, `${name}.log`)
+    })
+    return { ...server, name, url: `nats://127.0.0.1:${client}` }
+  })
+  await Promise.all(nodes.map((node) => node.start()))
+  await waitForJetStream(nodes.map((node) => node.url))
+  return {
+    nodes,
+    urls: nodes.map((node) => node.url),
+    node: (name) => {
+      const found = nodes.find((node) => node.name === name)
+      if (found === undefined) throw new Error(`no node ${name} in the cluster`)
+      return found
+    },
+    dispose: async () => {
+      await Promise.all(nodes.map((node) => node.stop()))
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
