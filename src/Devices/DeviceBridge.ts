@@ -61,7 +61,15 @@ const deviceIdOf = <P extends string, A>(message: MqttClient.MqttMessage<P, A>):
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Devices } from "@glam/shared"
+ * import { Devices, Events } from "@glam/shared"
+ *
+ * declare const MeterReading: Devices.MqttTopic.MqttTopic<
+ *   "meters/{meter_id}/reading",
+ *   { readonly kwh: number; readonly at: string }
+ * >
+ * declare const ReadingRecorded: Events.EventDefinition.EventDefinition<
+ *   { readonly meter_id: string; readonly kwh: number; readonly at: string }
+ * >
  *
  * const ReadingsToBus = Layer.scopedDiscard(
  *   Devices.DeviceBridge.telemetryToBus(MeterReading, ReadingRecorded, {
@@ -112,7 +120,9 @@ export interface DeviceCommand {
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Devices } from "@glam/shared"
+ * import { Devices, Events } from "@glam/shared"
+ *
+ * declare const SetTariff: Events.EventDefinition.EventDefinition<{ readonly meter_id: string; readonly tariff: string }>
  *
  * const CommandsToDevices = Layer.scopedDiscard(
  *   Devices.DeviceBridge.commandsFromBus(SetTariff, { durable: "energy-service-set-tariff" }, (event) => ({

@@ -334,6 +334,11 @@ export const layerConfig = (
  * ```ts
  * import { Devices } from "@glam/shared"
  *
+ * declare const MeterReading: Devices.MqttTopic.MqttTopic<
+ *   "meters/{meter_id}/reading",
+ *   { readonly kwh: number; readonly at: string }
+ * >
+ *
  * Devices.MqttClient.publish(MeterReading, { meter_id: "m-1" }, { kwh: 12.5, at: "2025-01-01T00:00:00Z" })
  * ```
  *
@@ -355,6 +360,11 @@ export const publish = <P extends string, A, I>(
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { Devices } from "@glam/shared"
+ *
+ * declare const MeterReading: Devices.MqttTopic.MqttTopic<
+ *   "meters/{meter_id}/reading",
+ *   { readonly kwh: number; readonly at: string }
+ * >
  *
  * const Readings = Layer.scopedDiscard(
  *   Devices.MqttClient.subscribe(MeterReading, (message) =>

@@ -170,6 +170,10 @@ export const make = <const P extends string, A, I>(
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
+ * import { MqttTopic } from "@glam/shared/Devices"
+ *
+ * const MeterReading = MqttTopic.make("meters/{meter_id}/reading", Schema.Struct({ kwh: Schema.Number }))
  * MqttTopic.match(MeterReading, "meters/m-1/reading") // Option.some({ meter_id: "m-1" })
  * ```
  *
@@ -187,6 +191,10 @@ export const match = <P extends string, A, I>(
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
+ * import { MqttTopic } from "@glam/shared/Devices"
+ *
+ * const MeterReading = MqttTopic.make("meters/{meter_id}/reading", Schema.Struct({ kwh: Schema.Number }))
  * MqttTopic.format(MeterReading, { meter_id: "m-1" }) // Either.right("meters/m-1/reading")
  * ```
  *
