@@ -63,6 +63,13 @@ export * as Http from "./Http/index.js"
  */
 export * as Telemetry from "./Telemetry/index.js"
 
+/**
+ * MQTT devices: typed topics, the MQTT client, the device registry and commands, the bridge to the Bus.
+ *
+ * @since 0.1.0
+ */
+export * as Devices from "./Devices/index.js"
+
 export {
   /**
    * Config -> Telemetry -> Sql and Bus from the configuration of the service named by `GLAM_SERVICE`.

@@ -25,6 +25,11 @@ export const services = {
     name: "Redis",
     host: "127.0.0.1",
     port: Number(process.env.GLAM_TEST_REDIS_PORT ?? 6379)
+  },
+  mosquitto: {
+    name: "Mosquitto",
+    host: "127.0.0.1",
+    port: Number(process.env.GLAM_TEST_MQTT_PORT ?? 1883)
   }
 } as const
 

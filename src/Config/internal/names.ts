@@ -86,7 +86,8 @@ const DATABASE_FIELDS = [
 
 /**
  * The seed's flat names: `shared/database/config.py` (`<PREFIX>_DB_*`), the NATS client (`NATS_USER`,
- * `NATS_PASSWORD`), the README (`<PREFIX>_NATS_SERVERS`) and the logger (`APP_ENV`, `LOG_LEVEL`).
+ * `NATS_PASSWORD`), the README (`<PREFIX>_NATS_SERVERS`), the logger (`APP_ENV`, `LOG_LEVEL`) and the energy
+ * platform's MQTT client (`MQTT_BROKER_HOST`, `MQTT_BROKER_PORT`).
  *
  * @internal
  */
@@ -97,6 +98,8 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
   ]),
   { variable: "NATS_USER", path: ["nats", "user"] },
   { variable: "NATS_PASSWORD", path: ["nats", "password"] },
+  { variable: "MQTT_BROKER_HOST", path: ["mqtt", "broker_host"] },
+  { variable: "MQTT_BROKER_PORT", path: ["mqtt", "broker_port"] },
   { variable: "APP_ENV", path: ["app_env"] },
   { variable: "LOG_LEVEL", path: ["logging", "level"] }
 ]

@@ -1,0 +1,398 @@
+/**
+ * The device registry of the seed's `DeviceManager`: devices registered in PostgreSQL (`register_device`), their
+ * online/offline status from MQTT (a last will, or no message within the heartbeat timeout), and commands sent
+ * with QoS 1 that wait for the device's acknowledgement (`send_command`).
+ *
+ * The topics, under `devices.topic_prefix` (default `devices`):
+ *
+ * | topic | who publishes | payload |
+ * |---|---|---|
+ * | `devices/{device_id}/status` | the device (retained `online`; its will, `offline`) | `{"status": "online" \| "offline"}` |
+ * | `devices/{device_id}/heartbeat` | the device, more often than the heartbeat timeout | anything |
+ * | `devices/{device_id}/commands` | the service | `{"command_id", "command", "params"?, "sent_at"}` |
+ * | `devices/{device_id}/commands/ack` | the device | `{"command_id", "status": "ok" \| "error", "result"?, "error"?}` |
+ *
+ * Any message on a topic under `devices/{device_id}/` that the service receives counts as a sign of life.
+ *
+ * @since 0.1.0
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { ValidationError } from "../Errors/CommonErrors.js"
+import type { Page } from "../Sql/Repository.js"
+import type { SqlFailure } from "../Sql/SqlErrors.js"
+import type {
+  DeviceCommandRejectedError,
+  DeviceNotFoundError,
+  DeviceOfflineError,
+  DeviceTimeoutError,
+  MqttError,
+  MqttQueueFullError
+} from "./internal/errors.js"
+import * as Registry from "./internal/registry.js"
+import * as MqttClient from "./MqttClient.js"
+import type * as MqttConfig from "./MqttConfig.js"
+import * as MqttTopic from "./MqttTopic.js"
+
+/**
+ * A device as registered: the row of the `devices` table (see `DeviceMigrations`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Device = Registry.Device
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Device = Registry.Device
+
+/**
+ * What a device is, as the registry sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeviceStatus = "online" | "offline" | "unknown"
+
+/**
+ * A device's live state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceState {
+  readonly device_id: string
+  /** `unknown` until the first message after this process started; `offline` after its will or the timeout. */
+  readonly status: DeviceStatus
+  /** When the last message of the device was received by this process. */
+  readonly last_seen_at: Date | undefined
+}
+
+/**
+ * A registered device and its live state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceInfo extends DeviceState {
+  readonly device_type: string
+  /** The topics the device publishes on, as registered. */
+  readonly topics: ReadonlyArray<string>
+  readonly registered_at: Date
+}
+
+/**
+ * What `register` takes (the seed's `register_device(device_id, device_type, topics)`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registration {
+  /** 1 to 128 letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit. */
+  readonly device_id: string
+  readonly device_type: string
+  readonly topics?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A command as published to the device.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CommandMessage = Schema.Struct({
+  command_id: Schema.String,
+  command: Schema.String,
+  params: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  sent_at: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type CommandMessage = typeof CommandMessage.Type
+
+/**
+ * A device's acknowledgement of a command.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CommandAck = Schema.Struct({
+  command_id: Schema.String,
+  status: Schema.Literal("ok", "error"),
+  result: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type CommandAck = typeof CommandAck.Type
+
+/**
+ * A device's status message (retained `online` when it connects, `offline` as its will).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StatusMessage = Schema.Struct({ status: Schema.Literal("online", "offline") })
+
+/**
+ * The typed topics of the registry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceTopics {
+  readonly status: MqttTopic.MqttTopic<string, typeof StatusMessage.Type, typeof StatusMessage.Encoded>
+  readonly heartbeat: MqttTopic.MqttTopic<string, string>
+  readonly command: MqttTopic.MqttTopic<string, CommandMessage, typeof CommandMessage.Encoded>
+  readonly ack: MqttTopic.MqttTopic<string, CommandAck, typeof CommandAck.Encoded>
+  /** Every topic of a device, `<prefix>/{device_id}/#`. */
+  readonly any: string
+}
+
+/**
+ * The registry's topics under a prefix (`devices` by default): `<prefix>/{device_id}/status`, `/heartbeat`,
+ * `/commands`, `/commands/ack`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const topics = (prefix = "devices"): DeviceTopics => ({
+  status: MqttTopic.make(`${prefix}/{device_id}/status`, StatusMessage),
+  heartbeat: MqttTopic.make(`${prefix}/{device_id}/heartbeat`, Schema.String, { encoding: "text" }),
+  command: MqttTopic.make(`${prefix}/{device_id}/commands`, CommandMessage),
+  ack: MqttTopic.make(`${prefix}/{device_id}/commands/ack`, CommandAck),
+  any: `${prefix}/{device_id}/#`
+})
+
+/**
+ * The outcome of an acknowledged command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandResult {
+  readonly command_id: string
+  readonly result: unknown
+}
+
+/**
+ * What a command can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommandError =
+  | DeviceNotFoundError
+  | DeviceOfflineError
+  | DeviceTimeoutError
+  | DeviceCommandRejectedError
+  | MqttError
+  | MqttQueueFullError
+  | ValidationError
+  | SqlFailure
+
+/**
+ * The registry service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Devices {
+  /**
+   * Registers a device, or updates its type and topics when it is registered. An id or topic that does not fit
+   * fails with a `ValidationError`.
+   */
+  readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure>
+  /** Removes a device's registration (nothing happens when there is none). */
+  readonly unregister: (deviceId: string) => Effect.Effect<void, SqlFailure>
+  /** A registered device and its live state. */
+  readonly get: (deviceId: string) => Effect.Effect<DeviceInfo, DeviceNotFoundError | SqlFailure>
+  /** A page of registered devices (ordered by id) and their live state. */
+  readonly list: (
+    options: { readonly page: number; readonly limit: number }
+  ) => Effect.Effect<Page<DeviceInfo>, SqlFailure>
+  /** A registered device's live state. */
+  readonly state: (deviceId: string) => Effect.Effect<DeviceState, DeviceNotFoundError | SqlFailure>
+  /**
+   * Sends a command with QoS 1 and waits for the device's acknowledgement: `DeviceNotFoundError` when the device is
+   * not registered, `DeviceOfflineError` when it is offline (nothing is sent) or goes offline while the command
+   * waits, `DeviceTimeoutError` after `timeout` (default `devices.command_timeout`), `DeviceCommandRejectedError`
+   * when it answers `status: "error"`.
+   */
+  readonly sendCommand: (
+    deviceId: string,
+    command: string,
+    params?: { readonly [key: string]: unknown } | undefined,
+    options?: { readonly timeout?: Duration.DurationInput | undefined }
+  ) => Effect.Effect<CommandResult, CommandError>
+  /** The ids of the devices online now. */
+  readonly online: Effect.Effect<ReadonlyArray<string>>
+}
+
+/**
+ * The registry service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Devices: Context.Tag<Devices, Devices> = Context.GenericTag<Devices>("@glam/shared/Devices")
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default 90 seconds: a device with no message for this long is offline. */
+  readonly heartbeatTimeout?: Duration.DurationInput | undefined
+  /** Default 10 seconds. */
+  readonly commandTimeout?: Duration.DurationInput | undefined
+  /** Default `devices`. */
+  readonly topicPrefix?: string | undefined
+}
+
+/**
+ * The `devices` section.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DevicesConfig {
+  readonly heartbeatTimeout: Duration.Duration
+  readonly commandTimeout: Duration.Duration
+  readonly topicPrefix: string
+}
+
+/**
+ * The `devices` section: `heartbeat_timeout` (90 seconds), `command_timeout` (10 seconds), `topic_prefix`
+ * (`devices`).
+ *
+ * @since 0.1.0
+ * @category configs
+ */
+export const config: Config.Config<DevicesConfig> = Config.all({
+  heartbeatTimeout: Config.withDefault(Config.duration("heartbeat_timeout"), Duration.seconds(90)),
+  commandTimeout: Config.withDefault(Config.duration("command_timeout"), Duration.seconds(10)),
+  topicPrefix: Config.withDefault(Config.nonEmptyString("topic_prefix"), "devices")
+}).pipe(Config.nested("devices"))
+
+/**
+ * Builds the registry on an MQTT client: loads the registered devices, subscribes to their status, heartbeat and
+ * acknowledgement topics, and checks heartbeats until the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<Devices, MqttError | SqlFailure, MqttClient.MqttClient | SqlClient | Scope.Scope> =>
+  Effect.flatMap(MqttClient.MqttClient, (client) =>
+    Registry.make(client, {
+      heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
+      commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),
+      topics: topics(options.topicPrefix)
+    }))
+
+/**
+ * The registry as a Layer, on the `MqttClient` and `SqlClient` of the context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<Devices, MqttError | SqlFailure, MqttClient.MqttClient | SqlClient> =>
+  Layer.scoped(Devices, make(options))
+
+/**
+ * The registry and its MQTT client from configuration (`devices` and `mqtt` sections; see `MqttClient.layerConfig`
+ * for the embedded broker outside `prod`), on the `SqlClient` of the context. It provides the client too.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Devices, makeGlamLive, Sql } from "@glam/shared"
+ *
+ * const migrations = Sql.fromRecord({ "0001_devices": Devices.DeviceMigrations.devicesMigration })
+ * const DevicesLive = Devices.layerConfig().pipe(Layer.provide(makeGlamLive({ service: "energy-service", migrations })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  mqttConfig?: Config.Config<MqttConfig.MqttConfig>
+): Layer.Layer<Devices | MqttClient.MqttClient, MqttError | SqlFailure | ConfigError.ConfigError, SqlClient> =>
+  Layer.scoped(
+    Devices,
+    Effect.flatMap(
+      config,
+      (c) =>
+        make({ heartbeatTimeout: c.heartbeatTimeout, commandTimeout: c.commandTimeout, topicPrefix: c.topicPrefix })
+    )
+  ).pipe(Layer.provideMerge(MqttClient.layerConfig(mqttConfig)))
+
+/**
+ * Registers a device with the registry of the context.
+ *
+ * @example
+ * ```ts
+ * import { Devices } from "@glam/shared"
+ *
+ * Devices.registerDevice({ device_id: "sensor001", device_type: "temperature_sensor", topics: ["devices/sensor001/data"] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const registerDevice = (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure, Devices> =>
+  Effect.flatMap(Devices, (devices) => devices.register(registration))
+
+/**
+ * Sends a command with the registry of the context and waits for its acknowledgement (see {@link Devices.sendCommand}).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Devices } from "@glam/shared"
+ *
+ * Devices.sendCommand("sensor001", "read_temperature").pipe(
+ *   Effect.catchTags({ DeviceOfflineError: () => Effect.succeed(undefined) })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const sendCommand = (
+  deviceId: string,
+  command: string,
+  params?: { readonly [key: string]: unknown } | undefined,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<CommandResult, CommandError, Devices> =>
+  Effect.flatMap(Devices, (devices) => devices.sendCommand(deviceId, command, params, options))
+
+/**
+ * A registered device and its live state, from the registry of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const getDevice = (deviceId: string): Effect.Effect<DeviceInfo, DeviceNotFoundError | SqlFailure, Devices> =>
+  Effect.flatMap(Devices, (devices) => devices.get(deviceId))

@@ -1,0 +1,406 @@
+/**
+ * The MQTT client service on MQTT.js: typed publish and subscribe over {@link MqttTopic}s, a persistent session
+ * (the broker keeps the subscriptions and queues QoS 1 messages while the service is away), reconnection that keeps
+ * the subscriptions, and a bounded queue of what is sent while disconnected.
+ *
+ * A received message is acknowledged (PUBACK) once its handler has finished, so a message whose handler did not run
+ * to the end (the process stopped) is delivered again in the next session. Messages are handled one at a time, in
+ * the order they arrive: a slow handler holds back the others, and `mqtt.handler_timeout` bounds it (keep it below
+ * the keepalive). A payload that does not decode, and a handler that fails (retryable failures are retried within
+ * the handler timeout), are counted in `mqtt_messages_received_total`, logged with the topic and the reason, and
+ * acknowledged: they never stop the client.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { ValidationError } from "../Errors/CommonErrors.js"
+import * as Engine from "./internal/client.js"
+import * as EmbeddedBroker from "./internal/embeddedBroker.js"
+import type { MqttError, MqttQueueFullError } from "./internal/errors.js"
+import * as MqttConfig from "./MqttConfig.js"
+import type * as MqttTopic from "./MqttTopic.js"
+
+/**
+ * A received message, decoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttMessage<P extends string, A> {
+  /** The topic it was published to, `devices/m-1/data`. */
+  readonly topic: string
+  /** The values of the topic's named parameters, `{ device_id: "m-1" }`. */
+  readonly params: MqttTopic.Params<P>
+  readonly payload: A
+  /** The payload's bytes, as received. */
+  readonly raw: Uint8Array
+  readonly qos: MqttTopic.QoS
+  /** Whether the broker delivered it as a retained message. */
+  readonly retain: boolean
+  /** Whether the broker marked it as a redelivery. */
+  readonly dup: boolean
+}
+
+/**
+ * A message handler; its requirements come from where it was subscribed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler<P extends string, A, E, R> = (message: MqttMessage<P, A>) => Effect.Effect<unknown, E, R>
+
+/**
+ * Options of {@link MqttClient.subscribe}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions {
+  /**
+   * Subscribes as a member of a shared subscription (`$share/<share>/<filter>`): the broker gives each message to
+   * one of the clients sharing it, so instances of a service split the work.
+   */
+  readonly share?: string | undefined
+  /** Default: the topic's QoS. */
+  readonly qos?: MqttTopic.QoS | undefined
+}
+
+/**
+ * Options of {@link MqttClient.publish}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PublishOptions {
+  /** Default: the topic's QoS. */
+  readonly qos?: MqttTopic.QoS | undefined
+  /** Default: the topic's `retain`. */
+  readonly retain?: boolean | undefined
+}
+
+/**
+ * A running subscription. Closing the scope it was started in stops handling its messages in this process but keeps
+ * the broker's subscription, so a persistent session goes on queuing them while the service restarts;
+ * `unsubscribe` ends that too.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttSubscription {
+  readonly pattern: string
+  /** The filter subscribed to at the broker (`$share/<group>/...` for a shared subscription). */
+  readonly filter: string
+  /** Unsubscribes at the broker and stops handling. */
+  readonly unsubscribe: Effect.Effect<void, MqttError>
+}
+
+/**
+ * The state of the connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed"
+
+/**
+ * Health of the client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttHealth {
+  readonly status: ConnectionStatus
+  readonly connected: boolean
+  /** The broker's URL, credentials hidden. */
+  readonly broker: string
+  readonly clientId: string
+  /** Subscriptions handled in this process. */
+  readonly subscriptions: number
+  /** Publishes not yet acknowledged (queued while disconnected, or in flight). */
+  readonly pending: number
+}
+
+/**
+ * The MQTT client service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttClient {
+  /** The broker's URL, credentials hidden. */
+  readonly brokerUrl: string
+  readonly clientId: string
+  /**
+   * Publishes a payload to the topic named by the parameters and waits for the broker's acknowledgement (QoS 1 and
+   * 2) or for it to be written (QoS 0). While disconnected the message waits in a queue, and is refused with
+   * `MqttQueueFullError` once `mqtt.max_queued` wait. A payload or parameters that do not fit the topic fail with a
+   * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
+   * `MqttError` (the message may still be delivered).
+   */
+  readonly publish: <P extends string, A, I>(
+    topic: MqttTopic.MqttTopic<P, A, I>,
+    params: MqttTopic.Params<P>,
+    payload: A,
+    options?: PublishOptions
+  ) => Effect.Effect<void, MqttError | MqttQueueFullError | ValidationError>
+  /**
+   * Subscribes to a topic (at the broker, waiting for its acknowledgement) and hands each message that matches it to
+   * the handler, decoded. It runs until the scope closes.
+   */
+  readonly subscribe: <P extends string, A, I, E, R>(
+    topic: MqttTopic.MqttTopic<P, A, I>,
+    handler: Handler<P, A, E, R>,
+    options?: SubscribeOptions
+  ) => Effect.Effect<MqttSubscription, MqttError, R | Scope.Scope>
+  /**
+   * Sees the topic of every received message that matches a pattern (`devices/{device_id}/#`), before the
+   * subscriptions handle it, without subscribing at the broker; until the scope closes. The device registry uses it
+   * to take any message of a device as a sign of life.
+   */
+  readonly watch: (
+    pattern: string,
+    observer: (topic: string, params: { readonly [name: string]: string }) => Effect.Effect<void>
+  ) => Effect.Effect<void, never, Scope.Scope>
+  /** Connection health. */
+  readonly health: Effect.Effect<MqttHealth>
+}
+
+/**
+ * The MQTT client service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const MqttClient: Context.Tag<MqttClient, MqttClient> = Context.GenericTag<MqttClient>(
+  "@glam/shared/Devices/MqttClient"
+)
+
+/**
+ * A will: the message the broker publishes for the client when its connection ends without a DISCONNECT.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Will {
+  readonly topic: string
+  readonly payload: string
+  readonly qos?: MqttTopic.QoS | undefined
+  readonly retain?: boolean | undefined
+}
+
+/**
+ * Options of {@link make}; the defaults are those of {@link MqttConfig.config}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttClientOptions {
+  /** `mqtt://host:1883`, `mqtts://...`; credentials in it are used and never shown. */
+  readonly url: string | Redacted.Redacted
+  readonly clientId: string
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** Default `false`: a persistent session. */
+  readonly cleanSession?: boolean | undefined
+  /** Seconds, default 60. */
+  readonly keepalive?: number | undefined
+  /** Default 10 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Default 1 second. */
+  readonly reconnectPeriod?: Duration.DurationInput | undefined
+  /** Default 10 seconds. */
+  readonly publishTimeout?: Duration.DurationInput | undefined
+  /** Default 1000. */
+  readonly maxQueued?: number | undefined
+  /** Default 30 seconds. */
+  readonly handlerTimeout?: Duration.DurationInput | undefined
+  /** Default 262144. */
+  readonly maxPayloadBytes?: number | undefined
+  /** Default 32. */
+  readonly maxPayloadDepth?: number | undefined
+  readonly will?: Will | undefined
+}
+
+/**
+ * Connects (waiting up to `connectTimeout` for the broker) and returns the client; it disconnects when the scope
+ * closes, after the message being handled, if any, is finished.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, MqttError, Scope.Scope> =>
+  Engine.make(options)
+
+/**
+ * The client as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: MqttClientOptions): Layer.Layer<MqttClient, MqttError> =>
+  Layer.scoped(MqttClient, make(options))
+
+/**
+ * Options of {@link make} from the `mqtt` section, for a given broker URL.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const optionsFromConfig = (
+  config: MqttConfig.MqttConfig,
+  url: string | Redacted.Redacted
+): MqttClientOptions => ({
+  url,
+  clientId: config.clientId,
+  username: Option.getOrUndefined(config.username),
+  password: Option.getOrUndefined(config.password),
+  cleanSession: config.cleanSession,
+  keepalive: config.keepalive,
+  connectTimeout: config.connectTimeout,
+  reconnectPeriod: config.reconnectPeriod,
+  publishTimeout: config.publishTimeout,
+  maxQueued: config.maxQueued,
+  handlerTimeout: config.handlerTimeout,
+  maxPayloadBytes: config.maxPayloadBytes,
+  maxPayloadDepth: config.maxPayloadDepth
+})
+
+/**
+ * An embedded broker (aedes, in this process, on a free loopback port) and a client connected to it: for
+ * development, examples and tests.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerEmbedded = (
+  options: Omit<MqttClientOptions, "url"> = { clientId: "embedded" }
+): Layer.Layer<MqttClient, MqttError> =>
+  Layer.scoped(
+    MqttClient,
+    Effect.flatMap(EmbeddedBroker.make(), (broker) => make({ ...options, url: broker.url }))
+  )
+
+/**
+ * The client from the `mqtt` section (see {@link MqttConfig.config}). With no broker configured it starts an
+ * embedded one (aedes, in this process, on a free loopback port) and says so in one log line, except in `app_env`
+ * `prod`, where a missing broker fails startup.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Devices } from "@glam/shared"
+ *
+ * const MqttLive = Devices.MqttClient.layerConfig() // mqtt.broker_url, or MQTT_BROKER_HOST + MQTT_BROKER_PORT
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<MqttConfig.MqttConfig> = MqttConfig.config
+): Layer.Layer<MqttClient, MqttError | ConfigError.ConfigError> =>
+  Layer.scoped(
+    MqttClient,
+    Effect.gen(function*() {
+      const c = yield* config
+      const url = MqttConfig.brokerUrl(c)
+      if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
+      if (c.appEnv === "prod") {
+        return yield* Effect.fail(
+          ConfigError.MissingData(
+            ["mqtt", "broker_url"],
+            "No MQTT broker configured (mqtt.broker_url, or MQTT_BROKER_HOST) in APP_ENV=prod"
+          )
+        )
+      }
+      const broker = yield* EmbeddedBroker.make()
+      yield* Effect.logInfo(`Devices: embedded MQTT broker on ${broker.url} (no MQTT broker configured)`)
+      return yield* make(optionsFromConfig(c, broker.url))
+    })
+  )
+
+/**
+ * Publishes with the client of the context (see {@link MqttClient.publish}).
+ *
+ * @example
+ * ```ts
+ * import { Devices } from "@glam/shared"
+ *
+ * declare const MeterReading: Devices.MqttTopic.MqttTopic<
+ *   "meters/{meter_id}/reading",
+ *   { readonly kwh: number; readonly at: string }
+ * >
+ *
+ * Devices.MqttClient.publish(MeterReading, { meter_id: "m-1" }, { kwh: 12.5, at: "2025-01-01T00:00:00Z" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const publish = <P extends string, A, I>(
+  topic: MqttTopic.MqttTopic<P, A, I>,
+  params: MqttTopic.Params<P>,
+  payload: A,
+  options?: PublishOptions
+): Effect.Effect<void, MqttError | MqttQueueFullError | ValidationError, MqttClient> =>
+  Effect.flatMap(MqttClient, (client) => client.publish(topic, params, payload, options))
+
+/**
+ * Subscribes with the client of the context (see {@link MqttClient.subscribe}).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Devices } from "@glam/shared"
+ *
+ * declare const MeterReading: Devices.MqttTopic.MqttTopic<
+ *   "meters/{meter_id}/reading",
+ *   { readonly kwh: number; readonly at: string }
+ * >
+ *
+ * const Readings = Layer.scopedDiscard(
+ *   Devices.MqttClient.subscribe(MeterReading, (message) =>
+ *     Effect.logInfo(`${message.params.meter_id}: ${message.payload.kwh} kWh`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const subscribe = <P extends string, A, I, E, R>(
+  topic: MqttTopic.MqttTopic<P, A, I>,
+  handler: Handler<P, A, E, R>,
+  options?: SubscribeOptions
+): Effect.Effect<MqttSubscription, MqttError, MqttClient | R | Scope.Scope> =>
+  Effect.flatMap(MqttClient, (client) => client.subscribe(topic, handler, options))
+
+/**
+ * The health of the client of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const health: Effect.Effect<MqttHealth, never, MqttClient> = Effect.flatMap(
+  MqttClient,
+  (client) => client.health
+)
+
+/**
+ * A readiness check: fails with a retryable `MqttError` while the client is not connected. Register it with
+ * `Http.Readiness.register("mqtt", ...)`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const readinessCheck: Effect.Effect<void, MqttError, MqttClient> = Effect.flatMap(
+  MqttClient,
+  (client) => Engine.readiness(client.health)
+)

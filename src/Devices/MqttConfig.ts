@@ -1,0 +1,131 @@
+/**
+ * The `mqtt` section of the configuration: the broker, the client's identity and session, and its limits.
+ *
+ * `src/Config` maps the seed's flat variables `MQTT_BROKER_HOST` and `MQTT_BROKER_PORT` onto `mqtt.broker_host` and
+ * `mqtt.broker_port`.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as os from "node:os"
+import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+
+/**
+ * The whole `mqtt` section.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MqttConfig {
+  /** `mqtt.broker_url` (`mqtt://host:1883`, `mqtts://...`); may carry credentials, so it is a secret. */
+  readonly brokerUrl: Option.Option<Redacted.Redacted>
+  /** `mqtt.broker_host` (the seed's `MQTT_BROKER_HOST`), used when `broker_url` is not set. */
+  readonly brokerHost: Option.Option<string>
+  /** `mqtt.broker_port` (`MQTT_BROKER_PORT`), default 1883. */
+  readonly brokerPort: number
+  readonly username: Option.Option<string>
+  readonly password: Option.Option<Redacted.Redacted>
+  /** `mqtt.client_id`, default `<service.name>-<host name>`: stable across restarts, so the session is resumed. */
+  readonly clientId: string
+  /** `mqtt.clean_session`, default `false`: the broker keeps the subscriptions and queues QoS 1 messages while away. */
+  readonly cleanSession: boolean
+  /** `mqtt.keepalive`, seconds, default 60 (0 turns keepalive off). */
+  readonly keepalive: number
+  /** `mqtt.connect_timeout`, default 10 seconds: how long startup waits for the broker. */
+  readonly connectTimeout: Duration.Duration
+  /** `mqtt.reconnect_period`, default 1 second. */
+  readonly reconnectPeriod: Duration.Duration
+  /** `mqtt.publish_timeout`, default 10 seconds: how long a publish waits for the broker's acknowledgement. */
+  readonly publishTimeout: Duration.Duration
+  /** `mqtt.max_queued`, default 1000: publishes waiting while disconnected before more are refused. */
+  readonly maxQueued: number
+  /** `mqtt.handler_timeout`, default 30 seconds: a handler's time, retries included, before its message is given up. */
+  readonly handlerTimeout: Duration.Duration
+  /** `mqtt.max_payload_bytes`, default 262144: larger received payloads are refused undecoded. */
+  readonly maxPayloadBytes: number
+  /** `mqtt.max_payload_depth`, default 32: deeper JSON payloads are refused undecoded. */
+  readonly maxPayloadDepth: number
+  /** `service.name`. */
+  readonly serviceName: string
+  readonly appEnv: AppEnv
+}
+
+const mqtt = <A>(config: Config.Config<A>) => Config.nested(config, "mqtt")
+
+const positive = (name: string, fallback: number) =>
+  mqtt(Config.integer(name)).pipe(
+    Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(fallback)
+  )
+
+/**
+ * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
+ * `clean_session`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`, `max_queued`,
+ * `handler_timeout`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and `app_env`.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Devices } from "@glam/shared"
+ *
+ * const config = Effect.withConfigProvider(
+ *   Devices.MqttConfig.config,
+ *   ConfigProvider.fromJson({ service: { name: "energy-service" }, mqtt: { broker_url: "mqtt://broker:1883" } })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category configs
+ */
+export const config: Config.Config<MqttConfig> = Config.all({
+  brokerUrl: mqtt(Config.option(Config.redacted("broker_url"))),
+  brokerHost: mqtt(Config.option(Config.nonEmptyString("broker_host"))),
+  brokerPort: mqtt(Config.withDefault(Config.port("broker_port"), 1883)),
+  username: mqtt(Config.option(Config.nonEmptyString("username"))),
+  password: mqtt(Config.option(Config.redacted("password"))),
+  serviceName: Config.nested(Config.string("name"), "service"),
+  clientId: Config.option(mqtt(Config.nonEmptyString("client_id"))),
+  cleanSession: mqtt(Config.withDefault(Config.boolean("clean_session"), false)),
+  keepalive: mqtt(Config.integer("keepalive")).pipe(
+    Config.validate({ message: "Expected seconds, from 0 to 65535", validation: (n) => n >= 0 && n <= 65_535 }),
+    Config.withDefault(60)
+  ),
+  connectTimeout: mqtt(Config.withDefault(Config.duration("connect_timeout"), Duration.seconds(10))),
+  reconnectPeriod: mqtt(Config.withDefault(Config.duration("reconnect_period"), Duration.seconds(1))),
+  publishTimeout: mqtt(Config.withDefault(Config.duration("publish_timeout"), Duration.seconds(10))),
+  maxQueued: positive("max_queued", 1000),
+  handlerTimeout: mqtt(Config.withDefault(Config.duration("handler_timeout"), Duration.seconds(30))),
+  maxPayloadBytes: positive("max_payload_bytes", 256 * 1024),
+  maxPayloadDepth: positive("max_payload_depth", 32),
+  appEnv
+}).pipe(
+  Config.map(({ clientId, ...rest }) => ({
+    ...rest,
+    clientId: Option.getOrElse(clientId, () => `${rest.serviceName}-${os.hostname()}`)
+  }))
+)
+
+/**
+ * Whether the configuration names a broker (`broker_url` or `broker_host`).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const hasBroker = (self: MqttConfig): boolean => Option.isSome(self.brokerUrl) || Option.isSome(self.brokerHost)
+
+/**
+ * The broker's URL: `broker_url`, else `mqtt://<broker_host>:<broker_port>`; `None` when neither is set.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const brokerUrl = (self: MqttConfig): Option.Option<Redacted.Redacted> =>
+  Option.isSome(self.brokerUrl)
+    ? self.brokerUrl
+    : Option.map(
+      self.brokerHost,
+      (host) => Redacted.make(`mqtt://${host.includes(":") ? `[${host}]` : host}:${self.brokerPort}`)
+    )

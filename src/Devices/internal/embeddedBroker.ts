@@ -1,0 +1,84 @@
+/**
+ * An in-process MQTT broker (aedes) listening on a loopback port, for development, examples and tests when no
+ * broker is configured.
+ *
+ * @internal
+ */
+import { Aedes } from "aedes"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as net from "node:net"
+import { MqttError } from "./errors.js"
+
+/** @internal */
+export interface EmbeddedBroker {
+  readonly url: string
+  readonly port: number
+  /**
+   * The broker's store of sessions, retained messages and wills: a broker made with it (`persistence`) starts with
+   * what this one held, as a broker restarted on a persistent store does.
+   */
+  readonly persistence: unknown
+}
+
+/** @internal */
+export interface EmbeddedBrokerOptions {
+  /** Default: a free port. */
+  readonly port?: number | undefined
+  /** The store of an earlier broker (see {@link EmbeddedBroker.persistence}); default a new in-memory one. */
+  readonly persistence?: unknown
+}
+
+const closeBroker = (broker: Aedes, server: net.Server): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let pending = 2
+    const done = () => {
+      if (--pending === 0) resume(Effect.void)
+    }
+    server.close(() => done())
+    broker.close(() => done())
+  }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+
+/**
+ * Starts the broker on 127.0.0.1; it stops when the scope closes.
+ *
+ * @internal
+ */
+export const make = (options: EmbeddedBrokerOptions = {}): Effect.Effect<EmbeddedBroker, MqttError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const broker = await Aedes.createBroker(
+          options.persistence === undefined ? {} : { persistence: options.persistence }
+        )
+        // A client's protocol error or dropped socket is the client's: the broker goes on serving the others.
+        broker.on("clientError", () => undefined)
+        broker.on("connectionError", () => undefined)
+        const server = net.createServer(broker.handle)
+        try {
+          await new Promise<void>((resolve, reject) => {
+            server.once("error", reject)
+            server.listen(options.port ?? 0, "127.0.0.1", () => {
+              server.off("error", reject)
+              resolve()
+            })
+          })
+        } catch (e) {
+          broker.close()
+          throw e
+        }
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        const persistence: unknown = (broker as unknown as { readonly persistence: unknown }).persistence
+        return { broker, server, port, persistence }
+      },
+      catch: (e) =>
+        new MqttError({
+          message: `Cannot start the embedded MQTT broker: ${e instanceof Error ? e.message : String(e)}`,
+          details: { operation: "embedded" },
+          retryable: false,
+          cause: e
+        })
+    }),
+    ({ broker, server }) => closeBroker(broker, server)
+  ).pipe(Effect.map(({ persistence, port }) => ({ url: `mqtt://127.0.0.1:${port}`, port, persistence })))

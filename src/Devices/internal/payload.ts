@@ -1,0 +1,114 @@
+/**
+ * Payload codecs of typed topics: bytes -> text (UTF-8) -> JSON (bounded depth, exact integers, no repeated keys at
+ * the top) -> the topic's Schema, and back. Decoding never throws: a payload that does not decode gives a reason.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Json from "../../internal/json.js"
+
+/**
+ * How a payload is carried: JSON text, or the UTF-8 text itself (a schema of strings).
+ *
+ * @internal
+ */
+export type Encoding = "json" | "text"
+
+/** @internal */
+export interface DecodeLimits {
+  readonly maxBytes: number
+  readonly maxDepth: number
+}
+
+type Decoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+type Encoder = (a: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+// Compiled once per schema, not once per message.
+const decoders = new WeakMap<Schema.Schema.All, Decoder>()
+const encoders = new WeakMap<Schema.Schema.All, Encoder>()
+
+const decoderOf = (schema: Schema.Schema.AnyNoContext): Decoder => {
+  let decoder = decoders.get(schema)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+    decoders.set(schema, decoder)
+  }
+  return decoder
+}
+
+const encoderOf = (schema: Schema.Schema.AnyNoContext): Encoder => {
+  let encoder = encoders.get(schema)
+  if (encoder === undefined) {
+    encoder = Schema.encodeUnknownEither(schema, { errors: "all" })
+    encoders.set(schema, encoder)
+  }
+  return encoder
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+const describe = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  return issues.map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
+    .join("; ")
+}
+
+/**
+ * Decodes a payload into the schema's type, or says why it cannot.
+ *
+ * @internal
+ */
+export const decode = <A, I>(
+  schema: Schema.Schema<A, I>,
+  encoding: Encoding,
+  bytes: Uint8Array,
+  limits: DecodeLimits
+): Either.Either<A, string> => {
+  if (bytes.byteLength > limits.maxBytes) {
+    return Either.left(`the payload is ${bytes.byteLength} bytes, more than the limit of ${limits.maxBytes}`)
+  }
+  let text: string
+  try {
+    text = utf8.decode(bytes)
+  } catch {
+    return Either.left("the payload is not UTF-8 text")
+  }
+  let value: unknown = text
+  if (encoding === "json") {
+    const parsed = Json.parse(text, { maxDepth: limits.maxDepth, uniqueKeysDepth: 1 })
+    if (parsed._tag === "Refused") {
+      return Either.left(
+        parsed.field === "<body>" ? `the payload is ${parsed.reason}` : `${parsed.field} ${parsed.reason}`
+      )
+    }
+    value = parsed.value
+  }
+  const decoded = decoderOf(schema as Schema.Schema.AnyNoContext)(value)
+  return Either.isRight(decoded) ? Either.right(decoded.right as A) : Either.left(describe(decoded.left))
+}
+
+/**
+ * Encodes a value of the schema's type into the payload text, or says why it cannot.
+ *
+ * @internal
+ */
+export const encode = <A, I>(
+  schema: Schema.Schema<A, I>,
+  encoding: Encoding,
+  value: A
+): Either.Either<string, string> => {
+  const encoded = encoderOf(schema as Schema.Schema.AnyNoContext)(value)
+  if (Either.isLeft(encoded)) return Either.left(describe(encoded.left))
+  if (encoding === "text") {
+    return typeof encoded.right === "string"
+      ? Either.right(encoded.right)
+      : Either.left("a text payload must encode to a string")
+  }
+  try {
+    return Either.right(Json.stringify(encoded.right))
+  } catch (e) {
+    return Either.left(`the payload cannot be written as JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}

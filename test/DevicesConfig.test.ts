@@ -1,0 +1,126 @@
+/**
+ * The `mqtt` section, the seed's flat names, the embedded broker outside `prod` and the startup error in it, and
+ * credentials that never show.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
+import * as GlamConfig from "../src/Config/index.js"
+import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
+import * as MqttClient from "../src/Devices/MqttClient.js"
+import * as MqttConfig from "../src/Devices/MqttConfig.js"
+import { freePort } from "./support/natsServer.js"
+
+const roots: Array<string> = []
+afterAll(() => {
+  for (const root of roots) fs.rmSync(root, { recursive: true, force: true })
+})
+
+/** The configuration of `energy-service` from its file and `env` only (never the process environment). */
+const configured = (env: Record<string, string>, file = "service:\n  name: energy-service\n") => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "glam-devices-config-"))
+  roots.push(root)
+  fs.mkdirSync(path.join(root, "config", "services"), { recursive: true })
+  fs.writeFileSync(path.join(root, "config", "services", "energy-service.yml"), file)
+  return GlamConfig.layer({ root, service: "energy-service", env, dotenv: false })
+}
+
+/** Runs an effect and returns what it logged, each line as the logfmt logger writes it. */
+const logged = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.map(Logger.logfmtLogger, (line) => {
+      lines.push(line)
+    })
+    const exit = yield* Effect.exit(effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+    return { exit, lines }
+  })
+
+describe("MqttConfig", () => {
+  it.effect("reads the seed's MQTT_BROKER_HOST and MQTT_BROKER_PORT, with the section's defaults", () =>
+    Effect.gen(function*() {
+      const config = yield* MqttConfig.config
+      expect(Option.map(MqttConfig.brokerUrl(config), Redacted.value)).toEqual(
+        Option.some("mqtt://broker.internal:1884")
+      )
+      expect(config.clientId).toBe(`energy-service-${os.hostname()}`)
+      expect(config).toMatchObject({ cleanSession: false, keepalive: 60, maxQueued: 1000 })
+    }).pipe(Effect.provide(configured({ MQTT_BROKER_HOST: "broker.internal", MQTT_BROKER_PORT: "1884" }))))
+
+  it.effect("the prefixed keys win over the flat names; the password is a secret", () =>
+    Effect.gen(function*() {
+      const config = yield* MqttConfig.config
+      expect(Option.map(MqttConfig.brokerUrl(config), Redacted.value)).toEqual(Option.some("mqtts://b2:8883"))
+      expect(Option.map(config.password, Redacted.isRedacted)).toEqual(Option.some(true))
+      expect(config).toMatchObject({ clientId: "energy-1", cleanSession: true, keepalive: 30 })
+    }).pipe(Effect.provide(configured({
+      MQTT_BROKER_HOST: "broker.internal",
+      ENERGY_MQTT__BROKER_URL: "mqtts://b2:8883",
+      ENERGY_MQTT__PASSWORD: "s3cret",
+      ENERGY_MQTT__CLIENT_ID: "energy-1",
+      ENERGY_MQTT__CLEAN_SESSION: "true",
+      ENERGY_MQTT__KEEPALIVE: "30"
+    }))))
+
+  it.effect("a bad value fails naming its key", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(MqttConfig.config)
+      expect(GlamConfig.formatConfigError(error)).toContain("mqtt.keepalive")
+    }).pipe(Effect.provide(configured({ ENERGY_MQTT__KEEPALIVE: "-1" }))))
+})
+
+describe("MqttClient.layerConfig", () => {
+  it.scopedLive("outside prod, with no broker configured, runs an embedded broker and says so", () =>
+    Effect.gen(function*() {
+      const { exit, lines } = yield* logged(
+        Effect.scoped(Effect.flatMap(Layer.build(MqttClient.layerConfig()), () => Effect.void)).pipe(
+          Effect.provide(configured({}))
+        )
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(lines.some((line) => line.includes("embedded MQTT broker on mqtt://127.0.0.1:"))).toBe(true)
+    }))
+
+  it.effect("in prod, a missing broker is a startup error naming the key", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(MqttClient.layerConfig())))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(GlamConfig.formatConfigError(error as ConfigError.ConfigError)).toContain("mqtt.broker_url")
+    }).pipe(Effect.provide(configured({ APP_ENV: "prod" }))))
+
+  it.scopedLive("credentials in the URL or the password never reach an error, a log line or the health", () =>
+    Effect.gen(function*() {
+      const closed = yield* Effect.promise(() => freePort())
+      const failed = yield* logged(
+        Effect.scoped(MqttClient.make({
+          url: Redacted.make(`mqtt://app:hunter2@127.0.0.1:${closed}`),
+          clientId: "secret-test",
+          password: Redacted.make("pw-hunter3"),
+          connectTimeout: "300 millis"
+        }))
+      )
+      expect(Exit.isFailure(failed.exit)).toBe(true)
+      const text = JSON.stringify(failed.exit) + String(failed.exit) + failed.lines.join("\n")
+      expect(text).not.toContain("hunter2")
+      expect(text).not.toContain("pw-hunter3")
+      expect(text).toContain(`mqtt://***@127.0.0.1:${closed}`)
+
+      const broker = yield* EmbeddedBroker.make()
+      const ok = yield* logged(
+        Effect.scoped(Effect.gen(function*() {
+          const client = yield* MqttClient.make({
+            url: broker.url.replace("mqtt://", "mqtt://app:hunter2@"),
+            clientId: "secret-test-2"
+          })
+          return { url: client.brokerUrl, health: yield* client.health }
+        }))
+      )
+      expect(Exit.isSuccess(ok.exit)).toBe(true)
+      const shown = JSON.stringify(ok.exit) + ok.lines.join("\n")
+      expect(shown).not.toContain("hunter2")
+      expect(shown).toContain("mqtt://***@127.0.0.1:")
+    }))
+})

@@ -1,0 +1,54 @@
+/**
+ * A test-owned mosquitto: its own free port and persistence directory, started and stopped by pid, so a suite can
+ * restart the broker under its clients. The program is `mosquitto` from `tools.ts`: guard the suite with
+ * `toolAvailable("mosquitto")`.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { freePort, serverProcess } from "./natsServer.js"
+import { toolPath } from "./tools.js"
+
+export interface MosquittoServer {
+  readonly port: number
+  readonly url: string
+  /** Stops the broker (SIGTERM, which saves its sessions and queued messages) and waits for it to exit. */
+  readonly stop: () => Promise<void>
+  /** Starts it again on the same port and persistence directory. */
+  readonly start: () => Promise<void>
+  /** Stops it and removes its directory. */
+  readonly dispose: () => Promise<void>
+}
+
+/** Starts mosquitto with persistence (sessions and queued QoS 1 messages survive a restart). */
+export const startMosquitto = async (): Promise<MosquittoServer> => {
+  const program = toolPath("mosquitto")
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-mosquitto-"))
+  const conf = path.join(dir, "mosquitto.conf")
+  // Started as root, mosquitto drops to the `mosquitto` user unless told to stay: it must write its own directory.
+  const user = os.userInfo().username
+  fs.writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${dir}${path.sep}`,
+      `user ${user}`,
+      "log_dest none"
+    ].join("\n") + "\n"
+  )
+  const server = serverProcess(program, ["-c", conf], port)
+  await server.start()
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stop: server.stop,
+    start: server.start,
+    dispose: async () => {
+      await server.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
