@@ -223,8 +223,11 @@ export interface DecodeOptions {
  * import { Effect } from "effect"
  * import { EventEnvelope } from "@glam/shared/Events"
  *
+ * declare const msg: { readonly data: Uint8Array }
+ * declare const deadLetter: (message: typeof msg, reason: string) => Effect.Effect<void>
+ *
  * EventEnvelope.decodeBody(msg.data).pipe(
- *   Effect.catchTag("ValidationError", (e) => deadLetter(msg, e.details.reason))
+ *   Effect.catchTag("ValidationError", (e) => deadLetter(msg, e.details.reason ?? e.message))
  * )
  * ```
  *
@@ -325,7 +328,9 @@ export interface MakeOptions {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { CatalogEvents, EventEnvelope } from "@glam/shared/Events"
+ * import { CatalogEvents, type EventDefinition, EventEnvelope } from "@glam/shared/Events"
+ *
+ * declare const payload: EventDefinition.Payload<typeof CatalogEvents.SyncStarted>
  *
  * const program = Effect.gen(function*() {
  *   const envelope = yield* EventEnvelope.make(CatalogEvents.SyncStarted, payload, {

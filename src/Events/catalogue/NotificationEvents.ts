@@ -239,6 +239,7 @@ const sourceOf = (metadata: { readonly [key: string]: unknown } | undefined): st
  * ```ts
  * import { NotificationEvents } from "@glam/shared/Events"
  *
+ * declare const merchantId: string
  * const envelope = NotificationEvents.createSendEmailCommand({
  *   merchantId, merchantDomain: "teststore.myshopify.com", recipientEmail: "ana@example.com",
  *   notificationType: "order_confirmation", dynamicContent: { first_name: "Ana" },
