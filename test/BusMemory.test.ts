@@ -10,7 +10,7 @@ import * as core from "../src/Bus/internal/core.js"
 import * as Inbox from "../src/Bus/internal/inbox.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import { MessageBusError } from "../src/Errors/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 

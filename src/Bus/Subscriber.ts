@@ -4,7 +4,7 @@
  * deciding the acknowledgement:
  *
  * - success -> `ack`
- * - a retryable error (`Errors.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
+ * - a retryable error (`Errors.ErrorMapping.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
  * - a non-retryable error, or a body/payload that does not decode (or whose decoding throws) -> dead letter + `term`
  * - a handler running past `handlerTimeout` -> interrupted, then as a retryable error (`RequestTimeoutError`)
  * - the last allowed delivery failing -> dead letter + `term`
@@ -39,9 +39,10 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { isRetryable, MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import { isRetryable } from "../Errors/ErrorMapping.js"
+import { MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/Errors.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"

@@ -3,9 +3,9 @@
  *
  * @internal
  */
-import type { LoadedConfig } from "../ConfigLoader.js"
-import { formatOrigin, originOf } from "../ConfigLoader.js"
+import type { LoadedConfig } from "../Config.js"
 import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactUrlCredentials } from "./names.js"
+import { formatOrigin, originOf } from "./origin.js"
 
 const EXPECTED: Record<string, string> = {
   "a text property": "a string",

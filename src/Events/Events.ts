@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
-import { ValidationError } from "../Errors/index.js"
+import { ValidationError } from "../Errors/Errors.js"
 import * as Streams from "./Streams.js"
 
 /**
