@@ -284,15 +284,6 @@ export const evolve = <Prev, B, J>(
 }
 
 /**
- * Whether a value is a definition.
- *
- * @since 0.1.0
- * @category guards
- */
-export const isEventDefinition = (u: unknown): u is EventDefinition.Any =>
-  typeof u === "object" && u !== null && TypeId in u
-
-/**
  * The payload schema version a `metadata.schema_version` value names: a positive integer, or 1 when the key is
  * absent (`undefined`): every event the Python services publish, which carry no schema version. Anything else
  * (`null`, `"2"`, `1.5`, `0`) names none.

@@ -66,7 +66,7 @@ const validOr = (value: string | undefined, make: () => string): string =>
  */
 export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
   const requestId = validOr(header(headers, "x-request-id"), newRequestId)
-  const incoming = Traceparent.parse(header(headers, "traceparent"))
+  const incoming = Traceparent.parse(header(headers, Traceparent.headerName))
   const correlation = header(headers, "x-correlation-id")
   const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
     ? correlation

@@ -53,7 +53,7 @@ export const fromSuffix = (loaded: LoadedConfig, path: ReadonlyArray<string>): s
  *
  * @internal
  */
-export const whereToSet = (loaded: LoadedConfig, path: ReadonlyArray<string>): string => {
+const whereToSet = (loaded: LoadedConfig, path: ReadonlyArray<string>): string => {
   const base = originKey(path).split(".")
   const subject = base.length < path.length ? displayPath(base) : "it"
   const where = loaded.primaryFile ?? (loaded.root === undefined ? "the configuration object" : "config/shared.yml")
