@@ -91,8 +91,15 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
   })
 }
 
-// `new URL` would throw a TypeError that quotes the URL, password included.
-const redisOptions = (url: string): Either.Either<RedisOptions, string> => {
+/**
+ * The ioredis options of a `redis://[user:password@]host[:port][/db]` (or `rediss://`) URL, or why it is not one;
+ * the reason never quotes the password.
+ *
+ * @since 0.2.0
+ * @category redis
+ */
+export const redisOptions = (url: string): Either.Either<RedisOptions, string> => {
+  // `new URL` would throw a TypeError that quotes the URL, password included.
   try {
     const parsed = new URL(url)
     if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not a Redis URL")
