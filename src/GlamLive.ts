@@ -144,8 +144,9 @@ const describe = (error: unknown): StartupError => {
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect, Schema } from "effect"
- * import { Events, makeGlamLive } from "@glam/shared"
+ * import { Bus, Events, makeGlamLive } from "@glam/shared"
  *
+ * declare const program: Effect.Effect<void, never, Bus.Bus>
  * const Orders = Events.Streams.make("ORDERS") // cmd.orders.>, evt.orders.>
  * const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  *
