@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url"
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 const src = fileURLToPath(new URL("./src", import.meta.url))
 
@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // The fault scenarios run on their own: npm run test:reliability (vitest.reliability.config.ts).
+    exclude: [...configDefaults.exclude, "test/reliability/**"],
     // Integration suites share one PostgreSQL and one NATS server: run files one at a time so that
     // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
     fileParallelism: false,
