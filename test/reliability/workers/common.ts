@@ -8,7 +8,8 @@ import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { JetStream } from "../../../src/Bus/index.js"
 import { BusConfig } from "../../../src/Bus/index.js"
 import * as Errors from "../../../src/Errors/index.js"
-import { EventDefinition, Streams } from "../../../src/Events/index.js"
+import * as Events from "../../../src/Events/index.js"
+import { Streams } from "../../../src/Events/index.js"
 import * as Sql from "../../../src/Sql/index.js"
 
 /** The settings every worker is given. */
@@ -43,7 +44,7 @@ export const Tick = Schema.Struct({
 /** The event `evt.<domain>.tick` of the scenario's stream. */
 export const tickEvent = (stream: string) => {
   const definition = Streams.make(stream)
-  return { stream: definition, tick: EventDefinition.event(`${definition.domain}.tick`, Tick, { stream: definition }) }
+  return { stream: definition, tick: Events.event(`${definition.domain}.tick`, Tick, { stream: definition }) }
 }
 
 /** A JetStream Bus on the scenario's servers, its stream file-stored with the scenario's replicas and window. */
@@ -86,7 +87,7 @@ export const sqlLayer = (s: WorkerSettings, poolSize = 10) => {
 export const describeError = (error: unknown) => ({
   tag: Errors.isGlamError(error) ? error._tag : String((error as { _tag?: unknown })._tag ?? "untagged"),
   code: Errors.isGlamError(error) ? error.code : undefined,
-  retryable: Errors.isRetryable(error),
+  retryable: Errors.ErrorMapping.isRetryable(error),
   message: error instanceof Error ? error.message : String(error)
 })
 

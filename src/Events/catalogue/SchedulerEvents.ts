@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as EventDefinition from "./EventDefinition.js"
+import * as EventDefinition from "../Events.js"
 import {
   DateTime,
   JsonObject,
@@ -15,7 +15,7 @@ import {
   optionalNullable,
   Priority,
   Uuid
-} from "./PayloadSchemas.js"
+} from "../PayloadSchemas.js"
 
 /**
  * How a schedule fires.

@@ -253,8 +253,8 @@ export const makeStack = (
  * import { Http } from "@glam/shared"
  *
  * const router = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/items/:id", Http.ApiEnvelope.success({ id: "1" })))
- * const Main = Http.HttpServe.serve(router).pipe(
- *   Layer.provide([Http.HttpServe.layerServer, Http.Readiness.layer, Http.RateLimit.layerConfig])
+ * const Main = Http.serve(router).pipe(
+ *   Layer.provide([Http.layerServer, Http.Readiness.layer, Http.RateLimit.layerConfig])
  * )
  * ```
  *
@@ -313,9 +313,9 @@ const decodeErrors = HttpApiBuilder.middleware(
  * import { Layer } from "effect"
  * import { Http } from "@glam/shared"
  *
- * const Main = Http.HttpServe.serveApi().pipe(
+ * const Main = Http.serveApi().pipe(
  *   Layer.provide(HttpApiBuilder.api(MyApi)),
- *   Layer.provide([ItemsLive, Http.HttpServe.layerServer, Http.Readiness.layer])
+ *   Layer.provide([ItemsLive, Http.layerServer, Http.Readiness.layer])
  * )
  * ```
  *
@@ -417,7 +417,7 @@ export interface NodeServerOptions {
  * import { NodeHttpServer } from "@effect/platform-node"
  * import { Http } from "@glam/shared"
  *
- * const ServerLive = NodeHttpServer.layer(() => Http.HttpServe.nodeServer({ service: "catalog" }), { port: 8000 })
+ * const ServerLive = NodeHttpServer.layer(() => Http.nodeServer({ service: "catalog" }), { port: 8000 })
  * ```
  *
  * @since 0.1.0

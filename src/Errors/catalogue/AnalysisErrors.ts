@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { DomainErrorClass, OptionalString } from "./GlamError.js"
+import { DomainErrorClass, OptionalString } from "../GlamError.js"
 
 /**
  * Another analysis is already running (`ANALYSIS_IN_PROGRESS`, 409).

@@ -1,6 +1,8 @@
 /**
- * Loads `config/shared.yml` <- `config/services/<service>.yml` <- environment into one tree, remembering where each
- * value came from. The TypeScript twin of the Python `shared/config/loader.py` (`merged_config`).
+ * Configuration of a GLAM service: loads `config/shared.yml` <- `config/services/<service>.yml` <- environment into
+ * one tree, remembering where each value came from (the TypeScript twin of the Python `shared/config/loader.py`,
+ * `merged_config`), and serves it to Effect's `Config` as a `ConfigProvider` (`layer`), with the service's identity
+ * (`serviceInfo`, `appEnv`) and URL redaction.
  *
  * Precedence, lowest first:
  * 1. `config/shared.yml` (optional)
@@ -28,9 +30,9 @@ import {
   isValidPrefix,
   isValidServiceName,
   normalizePrefix,
-  originKey,
   redactUrlCredentials
 } from "./internal/names.js"
+import * as origin from "./internal/origin.js"
 import type * as Tree from "./internal/tree.js"
 import { deepMerge, hasPath, isObject, leafPaths, lookup, setOwn, setPath } from "./internal/tree.js"
 import { parseYaml } from "./internal/yaml.js"
@@ -322,14 +324,7 @@ export const fromObject = (tree: JsonObject): LoadedConfig => {
  * @since 0.1.0
  * @category getters
  */
-export const originOf = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin | undefined => {
-  const segments = originKey(path).split(".")
-  for (let length = segments.length; length > 0; length--) {
-    const origin = loaded.origins.get(segments.slice(0, length).join("."))
-    if (origin !== undefined) return origin
-  }
-  return undefined
-}
+export const originOf: (loaded: LoadedConfig, path: ReadonlyArray<string>) => Origin | undefined = origin.originOf
 
 /**
  * Renders an origin for a message: `config/shared.yml`, `CATALOG_DATABASE__PORT`, `CATALOG_DATABASE__PORT in .env`.
@@ -337,18 +332,7 @@ export const originOf = (loaded: LoadedConfig, path: ReadonlyArray<string>): Ori
  * @since 0.1.0
  * @category getters
  */
-export const formatOrigin = (origin: Origin): string => {
-  switch (origin._tag) {
-    case "File":
-      return origin.file
-    case "Env":
-      return origin.file === undefined ? origin.variable : `${origin.variable} in ${origin.file}`
-    case "Default":
-      return origin.description
-    case "Object":
-      return "the configuration object"
-  }
-}
+export const formatOrigin: (origin: Origin) => string = origin.formatOrigin
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)
@@ -372,3 +356,31 @@ export const redactTree = (tree: JsonObject): JsonObject => {
   }
   return loop(tree, []) as JsonObject
 }
+
+/**
+ * Why a configuration could not be loaded.
+ *
+ * @since 0.1.0
+ */
+export * from "./ConfigLoadError.js"
+
+/**
+ * The loaded tree as an Effect `ConfigProvider`, and its layers.
+ *
+ * @since 0.1.0
+ */
+export * from "./GlamConfigProvider.js"
+
+/**
+ * Hiding the credentials of URLs.
+ *
+ * @since 0.1.0
+ */
+export * from "./Redaction.js"
+
+/**
+ * The service's identity: `app_env`, version, name.
+ *
+ * @since 0.1.0
+ */
+export * from "./ServiceInfo.js"

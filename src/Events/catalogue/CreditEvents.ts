@@ -10,9 +10,9 @@
  *
  * @since 0.1.0
  */
-import * as EventDefinition from "./EventDefinition.js"
-import { JsonObject } from "./PayloadSchemas.js"
-import * as Streams from "./Streams.js"
+import * as EventDefinition from "../Events.js"
+import { JsonObject } from "../PayloadSchemas.js"
+import * as Streams from "../Streams.js"
 
 /**
  * The stream of `order` subjects (not in the Python enum).

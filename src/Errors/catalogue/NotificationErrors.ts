@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { DomainErrorClass, InfrastructureErrorClass, OptionalString } from "./GlamError.js"
+import { DomainErrorClass, InfrastructureErrorClass, OptionalString } from "../GlamError.js"
 
 /**
  * A notification does not exist (`NOTIFICATION_NOT_FOUND`, 404).

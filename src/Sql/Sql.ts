@@ -1,6 +1,7 @@
 /**
  * The `PgClient` of a service (the seed's `DatabaseSessionManager`): from options, from the `database` config
- * section, or (in dev and test, when no server is configured) on the embedded database; and its health check.
+ * section, or (in dev and test, when no server is configured) on the embedded database; its health check; and
+ * `transaction`, the unit of work with retries.
  *
  * @since 0.1.0
  */
@@ -107,7 +108,7 @@ export interface SqlLayerConfigOptions {
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const SqlLive = Sql.layerConfig({ migrations: Sql.fromDirectory("./migrations") })
+ * const SqlLive = Sql.layerConfig({ migrations: Sql.Migrations.fromDirectory("./migrations") })
  * ```
  *
  * @since 0.1.0
@@ -185,3 +186,10 @@ export const health = (
     Effect.asVoid,
     Effect.withSpan("Sql.health")
   )
+
+/**
+ * Transactions with retries and the outcome-unknown error.
+ *
+ * @since 0.1.0
+ */
+export * from "./SqlTransaction.js"

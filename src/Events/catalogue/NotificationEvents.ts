@@ -8,11 +8,11 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
-import type { ValidationError } from "../Errors/index.js"
-import * as EventDefinition from "./EventDefinition.js"
-import * as EventEnvelope from "./EventEnvelope.js"
-import * as EventTimestamp from "./EventTimestamp.js"
-import { DateTime, JsonObjectOrEmpty, Uuid } from "./PayloadSchemas.js"
+import type { ValidationError } from "../../Errors/Errors.js"
+import * as EventEnvelope from "../EventEnvelope.js"
+import * as EventDefinition from "../Events.js"
+import * as EventTimestamp from "../EventTimestamp.js"
+import { DateTime, JsonObjectOrEmpty, Uuid } from "../PayloadSchemas.js"
 
 /**
  * The recipient of an email.

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { DomainErrorClass, OptionalString } from "./GlamError.js"
+import { DomainErrorClass, OptionalString } from "../GlamError.js"
 
 /**
  * A user profile does not exist (`PROFILE_NOT_FOUND`, 404).

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { DomainErrorClass, OptionalNumber, OptionalString } from "./GlamError.js"
+import { DomainErrorClass, OptionalNumber, OptionalString } from "../GlamError.js"
 
 const OptionalStrings = Schema.optional(Schema.Array(Schema.String))
 

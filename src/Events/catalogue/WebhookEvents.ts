@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import * as Streams from "./Streams.js"
+import * as Streams from "../Streams.js"
 
 /**
  * The WEBHOOKS stream.

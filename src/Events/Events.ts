@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
-import { ValidationError } from "../Errors/index.js"
+import { ValidationError } from "../Errors/Errors.js"
 import * as Streams from "./Streams.js"
 
 /**
@@ -282,15 +282,6 @@ export const evolve = <Prev, B, J>(
     description: self.description
   })
 }
-
-/**
- * Whether a value is a definition.
- *
- * @since 0.1.0
- * @category guards
- */
-export const isEventDefinition = (u: unknown): u is EventDefinition.Any =>
-  typeof u === "object" && u !== null && TypeId in u
 
 /**
  * The payload schema version a `metadata.schema_version` value names: a positive integer, or 1 when the key is

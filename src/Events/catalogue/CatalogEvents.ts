@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as EventDefinition from "./EventDefinition.js"
-import { JsonObject, optionalNullable, Uuid } from "./PayloadSchemas.js"
+import * as EventDefinition from "../Events.js"
+import { JsonObject, optionalNullable, Uuid } from "../PayloadSchemas.js"
 
 const Open = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { DomainErrorClass, OptionalString } from "./GlamError.js"
+import { DomainErrorClass, OptionalString } from "../GlamError.js"
 
 /**
  * Another sync is already running (`SYNC_IN_PROGRESS`, 409).
