@@ -128,7 +128,7 @@ describe("Sql config", () => {
     async () => {
       const parent = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
       const dir = Path.join(parent, "pglite")
-      const start = (dataDir: string) => Layer.provide(Sql.layerEmbedded({ dataDir }), withConfig({}))
+      const start = (dataDir: string) => Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir }), withConfig({}))
       try {
         // A lock left by a process that is gone (pid 2^22 + 1 is above Linux's pid_max) is taken over.
         writeFileSync(`${dir}.lock`, String(2 ** 22 + 1))
