@@ -40,6 +40,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { isRetryable, MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/index.js"
+import * as BodyFormat from "../Events/BodyFormat.js"
 import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Correlation from "../Telemetry/Correlation.js"
@@ -543,7 +544,7 @@ export const run = <A, I, E, R>(
         inFlight.set(msg, slot)
         let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
         try {
-          decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
+          decoded = BodyFormat.decode(definition, msg.data, msg.headers, { maxDepth: ctx.maxEventDepth })
         } catch (defect) {
           inFlight.delete(msg)
           return settle(msg, undecodable(defect), false, startedAt, undefined)

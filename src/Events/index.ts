@@ -12,6 +12,11 @@ export * as AsyncApi from "./AsyncApi.js"
 /**
  * @since 0.1.0
  */
+export * as BodyFormat from "./BodyFormat.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as CatalogEvents from "./CatalogEvents.js"
 
 /**
