@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // The fault scenarios run on their own: npm run test:reliability (vitest.reliability.config.ts).
+    exclude: [...configDefaults.exclude, "test/reliability/**"],
     // Integration suites share one PostgreSQL and one NATS server: run files one at a time so that
     // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
     fileParallelism: false,

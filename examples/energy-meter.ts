@@ -41,8 +41,8 @@ export const ReadingRecorded = Events.event(
 )
 
 /** The migrations of this service: the outbox (which the relay of GlamLive reads) and the device registry's table. */
-export const migrations = Sql.fromRecord({
-  "0001_outbox": Sql.outboxMigration,
+export const migrations = Sql.Migrations.fromRecord({
+  "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
   "0002_devices": Devices.DeviceMigrations.devicesMigration
 })
 
@@ -135,7 +135,7 @@ const HttpLive = Layer.unwrapEffect(
       )
     )
     yield* Http.Readiness.register("mqtt", Effect.provide(Devices.MqttClient.readinessCheck, services))
-    return Http.HttpServe.serve(yield* router)
+    return Http.serve(yield* router)
   })
 )
 
@@ -204,7 +204,7 @@ export const EnergyServiceLive = HttpLive.pipe(
 export const main = (root: string) =>
   metersLive({ count: 3, every: "1 second" }).pipe(
     Layer.provideMerge(EnergyServiceLive),
-    Layer.provideMerge(Http.HttpServe.layerServer),
+    Layer.provideMerge(Http.layerServer),
     Layer.provideMerge(
       makeGlamLive({ service: "energy-service", root, migrations, streams: [Energy], events: [ReadingRecorded] })
     )

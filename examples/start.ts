@@ -20,7 +20,7 @@ import { NotificationConsumerLive } from "./notification-service.js"
 const root = path.dirname(fileURLToPath(import.meta.url))
 
 const ServicesLive = Layer.mergeAll(CatalogHttpLive, NotificationConsumerLive).pipe(
-  Layer.provide([Http.HttpServe.layerServer, Http.Readiness.layer])
+  Layer.provide([Http.layerServer, Http.Readiness.layer])
 )
 
 ServicesLive.pipe(

@@ -70,6 +70,13 @@ export * as Telemetry from "./Telemetry/index.js"
  */
 export * as Devices from "./Devices/index.js"
 
+/**
+ * The Cache on Redis or in memory, and keyed rate limits.
+ *
+ * @since 0.2.0
+ */
+export * as Cache from "./Cache/index.js"
+
 export {
   /**
    * Config -> Telemetry -> Sql and Bus from the configuration of the service named by `GLAM_SERVICE`.

@@ -7,8 +7,8 @@ import { Effect, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { ValidationError } from "../src/Errors/index.js"
 import * as BodyFormat from "../src/Events/BodyFormat.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 
 const APPOINTMENT = Streams.make("APPOINTMENT", { subjects: ["appointment.>"] })

@@ -264,7 +264,7 @@ describe("GlamLive", () => {
             Bus.subscribe(OrderPlaced, { durable: "order-projector" }, () => Effect.void)
           )
           const error = yield* startupFailure(
-            Layer.mergeAll(consumer, Http.HttpServe.serve(HttpRouter.empty, { rateLimit: false })).pipe(
+            Layer.mergeAll(consumer, Http.serve(HttpRouter.empty, { rateLimit: false })).pipe(
               Layer.provide(Http.Readiness.layer),
               Layer.provideMerge(NodeHttpServer.layerTest),
               Layer.provideMerge(makeGlamLive({ service: "order-service", root, env: {}, events: [OrderPlaced] }))

@@ -165,7 +165,7 @@ describe("the packed package in a new service", () => {
     rmSync(work, { recursive: true, force: true })
   })
 
-  it("holds the build with its sources, README, LICENSE and the docs the README links to, and nothing else", () => {
+  it("holds the build with its sources, README, LICENSE, the docs the README links to and the service template", () => {
     const readme = readFileSync(Path.join(root, "README.md"), "utf8")
     const linkedDocs = new Set(Array.from(readme.matchAll(/\]\((docs\/[^)#]+)/g), ([, path]) => path!))
     expect(linkedDocs.size).toBeGreaterThan(0)
@@ -179,12 +179,16 @@ describe("the packed package in a new service", () => {
       "dist/index.js.map",
       "dist/index.d.ts.map",
       "dist/bin/glam-migrate.js",
-      "src/index.ts"
+      "dist/bin/glam.js",
+      "src/index.ts",
+      "templates/service/src/main.ts",
+      "templates/service/Dockerfile"
     ]))
     const unexpected = packed.filter((path) =>
       !["package.json", "README.md", "LICENSE"].includes(path) &&
       !/^dist\/.+\.(js|js\.map|d\.ts|d\.ts\.map)$/.test(path) &&
       !/^src\/.+\.ts$/.test(path) &&
+      !/^templates\/service\/[^.]/.test(path) &&
       !linkedDocs.has(path)
     )
     expect(unexpected).toEqual([])

@@ -37,7 +37,7 @@ describe("Sql config", () => {
   it("reads the database section with the seed's defaults", async () => {
     const config = await Effect.runPromise(
       Effect.withConfigProvider(
-        Sql.databaseConfig,
+        Sql.SqlConfig.databaseConfig,
         ConfigProvider.fromJson({ database: { host: "db", name: "credit", user: "credit", password: "s3cret" } })
       )
     )
@@ -46,14 +46,16 @@ describe("Sql config", () => {
     expect(Duration.toMillis(config.connectTimeout)).toBe(5000)
     expect(Redacted.value(Option.getOrThrow(config.password))).toBe("s3cret")
     expect(String(Option.getOrThrow(config.password))).not.toContain("s3cret")
-    expect(Sql.hasServer(config)).toBe(true)
+    expect(Sql.SqlConfig.hasServer(config)).toBe(true)
     const options = Sql.optionsFromConfig(config)
     expect(options).toMatchObject({ host: "db", port: 5432, database: "credit", user: "credit", poolSize: 5 })
   })
 
   it("accepts timeouts as durations or milliseconds and rejects a pool of zero", async () => {
     const read = (database: object) =>
-      Effect.runPromiseExit(Effect.withConfigProvider(Sql.databaseConfig, ConfigProvider.fromJson({ database })))
+      Effect.runPromiseExit(
+        Effect.withConfigProvider(Sql.SqlConfig.databaseConfig, ConfigProvider.fromJson({ database }))
+      )
     const ok = await read({ connect_timeout: "2 seconds", idle_timeout: 1500 })
     expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.connectTimeout)).toBe(2000)
     expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.idleTimeout)).toBe(1500)
@@ -84,7 +86,7 @@ describe("Sql config", () => {
     const fallback = failureOf(await buildExit(Sql.layerConfig(), { app_env: "prod" }))
     expect(fallback).toBeInstanceOf(DatabaseError)
     expect(fallback.message).toContain("APP_ENV=prod")
-    const explicit = failureOf(await buildExit(Sql.layerEmbedded(), { app_env: "production" }))
+    const explicit = failureOf(await buildExit(Sql.SqlEmbedded.layerEmbedded(), { app_env: "production" }))
     expect(explicit.message).toContain("refused in APP_ENV=prod")
   })
 
@@ -104,7 +106,7 @@ describe("Sql config", () => {
   it("keeps an embedded database in its directory across restarts", async () => {
     const dir = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
     try {
-      const layer = Layer.provide(Sql.layerEmbedded({ dataDir: dir }), withConfig({}))
+      const layer = Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir: dir }), withConfig({}))
       const sql = Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.succeed(sql))
       await Effect.runPromise(
         Effect.flatMap(sql, (sql) => sql`CREATE TABLE kept (v text); INSERT INTO kept VALUES ('here')`.raw).pipe(
@@ -144,7 +146,10 @@ describe("Sql config", () => {
       const db = await makeBackend("postgresql")
       try {
         const { host, port, user } = services.postgres
-        const migrations = Sql.fromRecord({ "0001_outbox": Sql.outboxMigration, "0002_inbox": Sql.inboxMigration })
+        const migrations = Sql.Migrations.fromRecord({
+          "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+          "0002_inbox": Sql.ToolkitMigrations.inboxMigration
+        })
         const rows = await Effect.runPromise(
           Effect.flatMap(
             SqlClient.SqlClient,

@@ -10,9 +10,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
-import type { MessageBusError, ValidationError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError, ValidationError } from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 
 /**
  * The broker's answer to one publish.

@@ -25,9 +25,9 @@ import type {
   ServiceUnavailableError,
   UpstreamServiceError,
   ValidationError
-} from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+} from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 import type { PublishOptions } from "./Bus.js"
 import * as internal from "./internal/coreNats.js"
 import * as memoryTransport from "./internal/memoryCoreTransport.js"
@@ -231,8 +231,15 @@ export const publish = <A, I>(
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
+ * import { Effect, Layer, Schema } from "effect"
  * import { CoreNats } from "@glam/shared/Bus"
+ * import { event, Streams } from "@glam/shared/Events"
+ *
+ * const PRESENCE = Streams.make("PRESENCE", { subjects: ["presence.>"] })
+ * const DoctorOnline = event("presence.doctor_online", Schema.Struct({ doctor_id: Schema.String }), {
+ *   verbatim: true,
+ *   stream: PRESENCE
+ * })
  *
  * export const PresenceWatcher = Layer.scopedDiscard(
  *   CoreNats.subscribe(DoctorOnline, { queue: "clinic-service" }, (event) =>
@@ -255,8 +262,13 @@ export const subscribe = <A, I, E, R>(
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, Schema } from "effect"
  * import { CoreNats } from "@glam/shared/Bus"
+ * import { command, event } from "@glam/shared/Events"
+ *
+ * const FindSlots = command("scheduling.find_slots", Schema.Struct({ doctor_id: Schema.String }))
+ * const SlotsFound = event("scheduling.slots_found", Schema.Struct({ slots: Schema.Array(Schema.String) }))
+ * const doctor_id = "d-1"
  *
  * const slots = CoreNats.request(FindSlots, { doctor_id }, SlotsFound, { timeout: "2 seconds" }).pipe(
  *   Effect.map((reply) => reply.payload.slots),

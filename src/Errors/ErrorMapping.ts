@@ -230,7 +230,7 @@ const messageOf = (u: unknown): string =>
  * import { Errors } from "@glam/shared"
  *
  * const read = Effect.tryPromise(() => fetchFile()).pipe(
- *   Errors.mapErrors([Errors.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause }))])
+ *   Errors.ErrorMapping.mapErrors([Errors.ErrorMapping.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause }))])
  * )
  * ```
  *

@@ -7,8 +7,8 @@
  */
 import * as JSONSchema from "effect/JSONSchema"
 import type * as Schema from "effect/Schema"
-import * as EventDefinition from "./EventDefinition.js"
 import * as EventEnvelope from "./EventEnvelope.js"
+import * as EventDefinition from "./Events.js"
 import type * as Streams from "./Streams.js"
 
 /**

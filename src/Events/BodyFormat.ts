@@ -15,9 +15,9 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { ValidationError } from "../Errors/index.js"
-import * as EventDefinition from "./EventDefinition.js"
+import { ValidationError } from "../Errors/Errors.js"
 import * as EventEnvelope from "./EventEnvelope.js"
+import * as EventDefinition from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
 import * as healthcare from "./internal/healthcareFormat.js"
 
@@ -44,10 +44,10 @@ const refusal = (what: string, field: string, reason: string): ValidationError =
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { BodyFormat, EventDefinition, EventEnvelope, Streams } from "@glam/shared/Events"
+ * import { BodyFormat, event, EventEnvelope, Streams } from "@glam/shared/Events"
  *
  * const APPOINTMENT = Streams.make("APPOINTMENT", { subjects: ["appointment.>"] })
- * const Scheduled = EventDefinition.event("appointment.scheduled", Schema.Struct({ appointment_id: Schema.String }), {
+ * const Scheduled = event("appointment.scheduled", Schema.Struct({ appointment_id: Schema.String }), {
  *   verbatim: true,
  *   stream: APPOINTMENT,
  *   format: "healthcare"

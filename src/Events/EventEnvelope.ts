@@ -17,11 +17,11 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import { ValidationError } from "../Errors/index.js"
+import { ValidationError } from "../Errors/Errors.js"
 import * as Json from "../internal/json.js"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as EventContext from "./EventContext.js"
-import * as EventDefinition from "./EventDefinition.js"
+import * as EventDefinition from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })

@@ -38,8 +38,8 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
 import { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
@@ -356,7 +356,7 @@ export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = 
 
 /**
  * Whether a failure says that the `outbox` table does not exist (SQLSTATE `42P01`): the service's migrations do
- * not include `Sql.outboxMigration`, or have not run yet.
+ * not include `Sql.ToolkitMigrations.outboxMigration`, or have not run yet.
  *
  * @since 0.1.0
  * @category predicates
@@ -597,7 +597,7 @@ export const make = (
       const before = yield* Ref.getAndUpdate(state, (s) => ({ ...s, tableFound: false, tableMissing: true }))
       if (!before.tableMissing) {
         yield* Effect.logWarning(
-          "Outbox relay: there is no outbox table; include Sql.outboxMigration in the service's migrations. " +
+          "Outbox relay: there is no outbox table; include Sql.ToolkitMigrations.outboxMigration in the service's migrations. " +
             "Checking again quietly until it exists."
         )
       }

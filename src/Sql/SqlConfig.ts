@@ -55,7 +55,7 @@ export interface DatabaseConfig {
  * import { Sql } from "@glam/shared"
  *
  * const config = Effect.withConfigProvider(
- *   Sql.databaseConfig,
+ *   Sql.SqlConfig.databaseConfig,
  *   ConfigProvider.fromJson({ database: { host: "db", name: "catalog", user: "catalog", password: "secret" } })
  * )
  * ```

@@ -167,7 +167,7 @@ export const makeEmbedded = (options: EmbeddedOptions = {}) =>
  * import { Sql } from "@glam/shared"
  *
  * const program = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 AS one`)
- * program.pipe(Effect.provide(Sql.layerEmbedded()), Effect.runPromise)
+ * program.pipe(Effect.provide(Sql.SqlEmbedded.layerEmbedded()), Effect.runPromise)
  * ```
  *
  * @since 0.1.0

@@ -11,18 +11,18 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { isGlamError } from "../../Errors/GlamError.js"
 import {
   MessageBusError,
   RequestTimeoutError,
   ServiceUnavailableError,
   UpstreamServiceError,
   type ValidationError
-} from "../../Errors/index.js"
+} from "../../Errors/Errors.js"
+import { isGlamError } from "../../Errors/GlamError.js"
 import * as BodyFormat from "../../Events/BodyFormat.js"
 import * as EventContext from "../../Events/EventContext.js"
-import type * as EventDefinition from "../../Events/EventDefinition.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { PublishOptions } from "../Bus.js"
 import type {

@@ -7,7 +7,7 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { MessageBusError } from "../../Errors/index.js"
+import type { MessageBusError } from "../../Errors/Errors.js"
 
 /** @internal */
 export interface Headers {

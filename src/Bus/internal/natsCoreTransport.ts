@@ -14,7 +14,7 @@ import {
 } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { MessageBusError } from "../../Errors/index.js"
+import { MessageBusError } from "../../Errors/Errors.js"
 import type { CoreMessage, CoreTransport, Headers, RequestFailure } from "./coreTransport.js"
 
 const toHeaders = (h: MsgHdrs | undefined): Headers => {
