@@ -74,7 +74,13 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | Sql.OutboxRelay.OutboxRelay | Resource.Resource
+export type Services =
+  | Bus
+  | SqlClient
+  | PgClient
+  | Sql.OutboxRelay.OutboxRelay
+  | Sql.Outbox.Producer
+  | Resource.Resource
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line

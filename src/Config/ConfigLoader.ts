@@ -28,9 +28,9 @@ import {
   isValidPrefix,
   isValidServiceName,
   normalizePrefix,
-  originKey,
   redactUrlCredentials
 } from "./internal/names.js"
+import * as origins from "./internal/origins.js"
 import type * as Tree from "./internal/tree.js"
 import { deepMerge, hasPath, isObject, leafPaths, lookup, setOwn, setPath } from "./internal/tree.js"
 import { parseYaml } from "./internal/yaml.js"
@@ -322,14 +322,7 @@ export const fromObject = (tree: JsonObject): LoadedConfig => {
  * @since 0.1.0
  * @category getters
  */
-export const originOf = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin | undefined => {
-  const segments = originKey(path).split(".")
-  for (let length = segments.length; length > 0; length--) {
-    const origin = loaded.origins.get(segments.slice(0, length).join("."))
-    if (origin !== undefined) return origin
-  }
-  return undefined
-}
+export const originOf: (loaded: LoadedConfig, path: ReadonlyArray<string>) => Origin | undefined = origins.originOf
 
 /**
  * Renders an origin for a message: `config/shared.yml`, `CATALOG_DATABASE__PORT`, `CATALOG_DATABASE__PORT in .env`.
@@ -337,18 +330,7 @@ export const originOf = (loaded: LoadedConfig, path: ReadonlyArray<string>): Ori
  * @since 0.1.0
  * @category getters
  */
-export const formatOrigin = (origin: Origin): string => {
-  switch (origin._tag) {
-    case "File":
-      return origin.file
-    case "Env":
-      return origin.file === undefined ? origin.variable : `${origin.variable} in ${origin.file}`
-    case "Default":
-      return origin.description
-    case "Object":
-      return "the configuration object"
-  }
-}
+export const formatOrigin: (origin: Origin) => string = origins.formatOrigin
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)

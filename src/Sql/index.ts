@@ -38,7 +38,7 @@ export * from "./Migrations.js"
 /**
  * @since 0.1.0
  */
-export * from "./ToolkitMigrations.js"
+export * from "./OutboxInboxTables.js"
 
 /**
  * @since 0.1.0
@@ -64,3 +64,8 @@ export * as Inbox from "./Inbox.js"
  * @since 0.1.0
  */
 export * as OutboxRelay from "./OutboxRelay.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as SqlMetrics from "./SqlMetrics.js"

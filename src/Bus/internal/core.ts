@@ -187,35 +187,37 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           Effect.suspend(() => publishIn(definition, payload, publishOptions, traceId, traceparent))
         )
       }
-      const envelope = EventEnvelope.make(definition, payload, {
+      const message = EventEnvelope.makeMessage(definition, payload, {
         sourceService: options.serviceName,
         serviceVersion,
         idempotencyKey: publishOptions?.idempotencyKey,
         correlationId: publishOptions?.correlationId,
         metadata: publishOptions?.metadata,
-        traceId
+        traceId,
+        traceparent
       })
-      return Effect.flatMap(envelope, (built) =>
-        Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
-          const headers: { [name: string]: string } = EventEnvelope.headers(built)
-          if (traceparent !== undefined) headers["traceparent"] = traceparent
-          // The idempotency key and correlation id are the caller's: checked as any header is.
-          const unsendable = headerRefusal(definition.subject, headers)
-          if (unsendable !== undefined) return Effect.fail(unsendable)
-          return Effect.map(
-            retrying({
-              subject: definition.subject,
-              // The envelope was built and checked from its parts: its JSON is its encoding.
-              data: encoder.encode(EventEnvelope.stringify(built)),
-              headers,
-              msgId: headers["Nats-Msg-Id"]!
-            }, clockOf(fiber).unsafeCurrentTimeMillis()),
-            (ack) => {
-              publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-              return ackOf(built.event_id, definition.subject, ack)
-            }
-          )
-        }))
+      return Effect.flatMap(
+        message,
+        ({ envelope: built, headers }) =>
+          Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
+            // The idempotency key and correlation id are the caller's: checked as any header is.
+            const unsendable = headerRefusal(definition.subject, headers)
+            if (unsendable !== undefined) return Effect.fail(unsendable)
+            return Effect.map(
+              retrying({
+                subject: definition.subject,
+                // The envelope was built and checked from its parts: its JSON is its encoding.
+                data: encoder.encode(EventEnvelope.stringify(built)),
+                headers,
+                msgId: headers["Nats-Msg-Id"]!
+              }, clockOf(fiber).unsafeCurrentTimeMillis()),
+              (ack) => {
+                publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+                return ackOf(built.event_id, definition.subject, ack)
+              }
+            )
+          })
+      )
     }
 
     // The span is not made the parent of what runs inside (nothing inside opens spans): providing it would copy the

@@ -4,8 +4,8 @@
  * @internal
  */
 import type { LoadedConfig } from "../ConfigLoader.js"
-import { formatOrigin, originOf } from "../ConfigLoader.js"
 import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactUrlCredentials } from "./names.js"
+import { formatOrigin, originOf } from "./origins.js"
 
 const EXPECTED: Record<string, string> = {
   "a text property": "a string",

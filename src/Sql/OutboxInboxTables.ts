@@ -1,7 +1,7 @@
 /**
- * The toolkit's own tables as migrations a service includes in its own numbering: the transactional outbox
- * (events written in the business transaction, published by `OutboxRelay`) and the inbox (event ids a consumer
- * has handled). Both are idempotent (`IF NOT EXISTS`).
+ * The DDL of the outbox and inbox tables, as migrations a service includes in its own numbering: the
+ * transactional outbox (events written in the business transaction, published by `OutboxRelay`) and the inbox
+ * (event ids a consumer has handled). Both are idempotent (`IF NOT EXISTS`).
  *
  * @example
  * ```ts
