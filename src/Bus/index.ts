@@ -19,6 +19,13 @@ export * from "./Bus.js"
 export * as BusConfig from "./BusConfig.js"
 
 /**
+ * The Bus's `bus_*` metrics.
+ *
+ * @since 0.2.0
+ */
+export * as BusMetrics from "./BusMetrics.js"
+
+/**
  * The in-memory Bus (`layerMemory`).
  *
  * @since 0.1.0

@@ -37,7 +37,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
 import type { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type * as EventDefinition from "../Events/Events.js"
 import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
 import * as internal from "./internal/outboxRelay.js"
 import * as rows from "./internal/outboxRows.js"
@@ -280,6 +280,15 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
  * import { Effect } from "effect"
  * import { Events, Sql } from "@glam/shared"
  *
+ * interface Sync {
+ *   readonly id: string
+ *   readonly merchant_id: string
+ *   readonly source: string
+ *   readonly sync_type: string
+ * }
+ * declare const syncs: { readonly insert: (sync: Omit<Sync, "id">) => Effect.Effect<Sync> }
+ * declare const newSync: Omit<Sync, "id">
+ *
  * const startSync = Effect.gen(function*() {
  *   const sync = yield* syncs.insert(newSync)
  *   yield* Sql.OutboxRelay.enqueue(Events.CatalogEvents.SyncStarted, {
@@ -311,11 +320,16 @@ export const enqueue: <A, I>(
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Http, Sql } from "@glam/shared"
  *
- * const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending)
- * yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * // A readiness check runs on its own: it takes the SqlClient of the service along.
+ * const registerOutboxCheck = Effect.gen(function*() {
+ *   const context = yield* Effect.context<SqlClient.SqlClient>()
+ *   const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(context))
+ *   yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * })
  * ```
  *
  * @since 0.1.0
@@ -327,7 +341,7 @@ export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = 
 
 /**
  * Whether a failure says that the `outbox` table does not exist (SQLSTATE `42P01`): the service's migrations do
- * not include `Sql.outboxMigration`, or have not run yet.
+ * not include `Sql.OutboxInboxTables.outboxMigration`, or have not run yet.
  *
  * @since 0.1.0
  * @category predicates
@@ -373,9 +387,9 @@ export const make = (
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Sql } from "@glam/shared"
+ * import { Bus, Sql } from "@glam/shared"
  *
- * const Infrastructure = Layer.merge(Sql.layerConfig(), BusLive)
+ * const Infrastructure = Layer.merge(Sql.layerConfig(), Bus.JetStream.layerConfig())
  * const Live = Sql.OutboxRelay.layer({ batchSize: 500 }).pipe(Layer.provideMerge(Infrastructure))
  * ```
  *

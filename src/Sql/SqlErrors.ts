@@ -79,7 +79,7 @@ export const isConnectionLoss: (error: unknown) => boolean = internal.isConnecti
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const error = Sql.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
+ * const error = Sql.SqlErrors.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
  * // ConflictError { details: { constraint: "uq_items_sku", conflicting_resource: "items" } }
  * ```
  *
@@ -108,7 +108,7 @@ export const isSqlDefect: (defect: unknown) => boolean = internal.isSqlDefect
  * import { Sql } from "@glam/shared"
  *
  * const rows = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT * FROM items`).pipe(
- *   Sql.mapSqlErrors({ operation: "items.list", table: "items" })
+ *   Sql.SqlErrors.mapSqlErrors({ operation: "items.list", table: "items" })
  * ) // Effect<ReadonlyArray<Row>, DatabaseError | ConflictError | ValidationError, SqlClient>
  * ```
  *

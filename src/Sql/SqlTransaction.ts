@@ -65,8 +65,17 @@ export const isTransactionRetryable: (error: unknown) => boolean = internal.isTr
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
+ *
+ * const move = (from: string, to: string, amount: number) =>
+ *   Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *     Effect.all([
+ *       sql`UPDATE accounts SET balance = balance - ${amount} WHERE id = ${from}`,
+ *       sql`UPDATE accounts SET balance = balance + ${amount} WHERE id = ${to}`
+ *     ]))
+ * const [debit, credit] = [move("a", "b", 10), move("b", "a", 0)]
  *
  * const transfer = Effect.all([debit, credit]).pipe(Sql.transaction({ isolation: "serializable" }))
  * ```

@@ -18,11 +18,11 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
-import { MessageBusError, ValidationError } from "../../Errors/index.js"
-import type * as EventDefinition from "../../Events/EventDefinition.js"
+import { MessageBusError, ValidationError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
-import * as Metrics from "../../Telemetry/Metrics.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type {
   Bus,
@@ -38,6 +38,7 @@ import * as DeadLetterModule from "../DeadLetter.js"
 import * as StreamSetup from "../StreamSetup.js"
 import * as Subscriber from "../Subscriber.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
+import * as BusMetrics from "./metrics.js"
 
 /** @internal */
 export interface CoreOptions {
@@ -128,7 +129,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     const publishedCounter = (subject: string) => {
       let counter = publishedCounters.get(subject)
       if (counter === undefined) {
-        counter = Metrics.withLabels(Metrics.busMessagesPublished, { subject })
+        counter = withLabels(BusMetrics.messagesPublished, { subject })
         publishedCounters.set(subject, counter)
       }
       return counter

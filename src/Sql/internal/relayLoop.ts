@@ -25,7 +25,7 @@ const onMissing = (relay: RelayContext) =>
     const before = yield* Ref.getAndUpdate(relay.state, (s) => ({ ...s, tableFound: false, tableMissing: true }))
     if (!before.tableMissing) {
       yield* Effect.logWarning(
-        "Outbox relay: there is no outbox table; include Sql.outboxMigration in the service's migrations. " +
+        "Outbox relay: there is no outbox table; include Sql.OutboxInboxTables.outboxMigration in the service's migrations. " +
           "Checking again quietly until it exists."
       )
     }
