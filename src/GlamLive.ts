@@ -177,15 +177,29 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
-  // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-  return OutboxRelay.layerConfig().pipe(
-    Layer.provideMerge(infrastructure),
-    Layer.provideMerge(Telemetry.layerConfig()),
-    Layer.provide(validated),
-    Layer.provide(GlamConfig.layer(load)),
-    Layer.mapError(describe)
-  )
+  return Layer.unwrapEffect(Effect.map(GlamConfig.load(load), (loaded) =>
+    // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
+    OutboxRelay.layerConfig().pipe(
+      Layer.provideMerge(infrastructure),
+      // After the logger is installed, before any server is reached.
+      Layer.provideMerge(Layer.effectDiscard(announce(loaded))),
+      Layer.provideMerge(Telemetry.layerConfig()),
+      Layer.provide(validated),
+      Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
+    ))).pipe(Layer.mapError(describe))
 }
+
+/** The first milestone line: which service, in which environment, from which files. */
+const announce = (loaded: GlamConfig.LoadedConfig) =>
+  Effect.flatMap(GlamConfig.appEnv, (env) => {
+    const files = new Set<string>()
+    for (const origin of loaded.origins.values()) {
+      if (origin._tag === "File") files.add(origin.file)
+      else if (origin._tag === "Env" && origin.file !== undefined) files.add(origin.file)
+    }
+    const from = files.size === 0 ? "no file" : [...files].sort().join(", ")
+    return Effect.logInfo(`Configuration loaded: ${loaded.service ?? "(no service name)"}, env ${env}, from ${from}`)
+  })
 
 /**
  * `layer()` with the service named by `GLAM_SERVICE` and the configuration under the working directory.

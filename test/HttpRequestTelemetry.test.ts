@@ -94,6 +94,20 @@ describe("access log", () => {
     ])
   })
 
+  it("keeps probes that succeed out of the Info log, and writes them at Debug", async () => {
+    const info = await serve(LogLevel.Info)
+    for (const probe of ["/api/v1/health", "/api/v1/ready", "/metrics"]) {
+      expect((await info.get(probe)).status).toBe(200)
+    }
+    expect((await info.get("/ok")).status).toBe(200)
+    expect(info.accessLines().map((line) => line.annotations["path"])).toEqual(["/ok"])
+    const debug = await serve(LogLevel.Debug)
+    expect((await debug.get("/api/v1/health")).status).toBe(200)
+    expect(debug.accessLines().map((line) => [line.level, line.annotations["path"]])).toEqual([
+      ["DEBUG", "/api/v1/health"]
+    ])
+  })
+
   it("writes nothing when turned off", async () => {
     const { accessLines, get } = await serve(LogLevel.Info, { accessLog: false })
     expect((await get("/ok")).status).toBe(200)

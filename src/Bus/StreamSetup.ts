@@ -238,7 +238,7 @@ const logReport = (report: StreamReport): Effect.Effect<void> => {
     case "conflict":
       return Effect.logError(`Bus: stream ${report.stream} differs from its definition: ${changes}; ${report.problem}`)
     case "unchanged":
-      return Effect.void
+      return Effect.logInfo(`Bus: stream ${report.stream} already there, as defined`)
   }
 }
 

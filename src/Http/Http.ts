@@ -435,7 +435,8 @@ export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
 }
 
 /**
- * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`.
+ * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`; logs `Listening on http://HOST:PORT`
+ * once it accepts connections.
  *
  * @since 0.1.0
  * @category layers
@@ -450,6 +451,13 @@ export const layerServer: Layer.Layer<
       NodeHttpServer.layer(
         () => nodeServer({ service: Option.getOrUndefined(service) }),
         { port: config.port, host: config.host }
+      ).pipe(
+        // The line a user waits for: the server accepts connections from here on.
+        Layer.tap((context) =>
+          HttpServer.addressFormattedWith((address) => Effect.logInfo(`Listening on ${address}`)).pipe(
+            Effect.provide(context)
+          )
+        )
       )
   )
 )

@@ -33,19 +33,26 @@ export interface Options {
   /** The `service` metric label and the `X-Service-Name` header. */
   readonly service: string
   /**
-   * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx.
+   * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx;
+   * probes that succeed (`/api/v1/health`, `/api/v1/ready`, `/health`, `/ready`, `/metrics`) at Debug.
    * Default `true`; lines below the logger's minimum level are not built.
    */
   readonly accessLog?: boolean | undefined
 }
 
-const accessLine = (request: HttpServerRequest.HttpServerRequest, status: number, startedAt: number) =>
-  Effect.annotateLogs(status >= 500 ? Effect.logError("http.request") : Effect.logInfo("http.request"), {
+// Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, unless they fail.
+const probes: ReadonlySet<string> = new Set(["/api/v1/health", "/api/v1/ready", "/health", "/ready", "/metrics"])
+
+const accessLine = (request: HttpServerRequest.HttpServerRequest, status: number, startedAt: number) => {
+  const path = HttpMetrics.pathOf(request.url)
+  const log = status >= 500 ? Effect.logError : status < 400 && probes.has(path) ? Effect.logDebug : Effect.logInfo
+  return Effect.annotateLogs(log("http.request"), {
     method: request.method,
-    path: HttpMetrics.pathOf(request.url),
+    path,
     status,
     duration_ms: Math.round((performance.now() - startedAt) * 100) / 100
   })
+}
 
 /**
  * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log.

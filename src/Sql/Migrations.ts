@@ -198,7 +198,7 @@ export const migrate = (
     ),
     Effect.tap((applied) =>
       applied.length === 0
-        ? Effect.logDebug("Migrations: nothing to apply")
+        ? Effect.logInfo("Migrations: none to apply, the schema is up to date")
         : Effect.logInfo(`Migrations applied: ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
     ),
     Effect.withSpan("Sql.Migrations.migrate", { attributes: { table } })

@@ -102,7 +102,11 @@ export const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseEr
   return Effect.acquireRelease(
     acquire,
     (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("5 seconds"))
-  ).pipe(Effect.tap(check))
+  ).pipe(
+    Effect.tap(check),
+    // The embedded database (a label) says so in its own line.
+    Effect.tap(() => options.label === undefined ? Effect.logInfo(`Connected to PostgreSQL at ${where}`) : Effect.void)
+  )
 }
 
 const errorCode = (cause: unknown): { error_code?: string } => {
