@@ -27,6 +27,22 @@ export interface PublishAck {
   readonly sequence: number
   /** `true` when the server had already stored a message with this `Nats-Msg-Id` (nothing new was stored). */
   readonly duplicate: boolean
+  /**
+   * The correlation id the message carried (its `X-Correlation-ID`): the one {@link Bus.publish} used, or, for an
+   * encoded message, the header it was given (`undefined` when it had none).
+   */
+  readonly correlationId: string | undefined
+}
+
+/**
+ * The answer to {@link Bus.publish}: the broker's ack and the correlation id the event went out with (the caller's,
+ * the fiber's, or a new one), to keep for tracing the work it starts, as the Python clients return it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Published extends PublishAck {
+  readonly correlationId: string
 }
 
 /**
@@ -68,7 +84,7 @@ export interface OutgoingMessage {
    * Publishes this message with a Bus (keeps the definition's payload type sound). Within `publishMany` the Bus
    * given publishes in the batch's span.
    */
-  readonly publishWith: (bus: Bus) => Effect.Effect<PublishAck, PublishError>
+  readonly publishWith: (bus: Bus) => Effect.Effect<Published, PublishError>
 }
 
 /**
@@ -281,7 +297,7 @@ export interface Bus {
     definition: EventDefinition.EventDefinition<A, I>,
     payload: A,
     options?: PublishOptions
-  ) => Effect.Effect<PublishAck, PublishError>
+  ) => Effect.Effect<Published, PublishError>
   /**
    * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
    * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A header
@@ -361,8 +377,9 @@ export const message = <A, I>(
  * const SyncStarted = Events.CatalogEvents.SyncStarted
  *
  * const program = (merchant_id: string, sync_id: string) => Effect.gen(function*() {
- *   const ack = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
- *   // { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false }
+ *   const { correlationId } = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
+ *   // the ack: { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false,
+ *   //   correlationId } where correlationId is the fiber's, or a new one when the fiber has none
  * })
  * ```
  *
@@ -373,7 +390,7 @@ export const publish = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   payload: A,
   options?: PublishOptions
-): Effect.Effect<PublishAck, PublishError, Bus> =>
+): Effect.Effect<Published, PublishError, Bus> =>
   Effect.flatMap(Bus, (bus) => bus.publish(definition, payload, options))
 
 /**
