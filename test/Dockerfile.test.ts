@@ -5,9 +5,11 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { promisify } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
 import { generate } from "../src/bin/internal/newService.js"
 import * as Dockerfile from "./support/dockerfile.js"
@@ -26,12 +28,41 @@ describe("Dockerfiles", () => {
     const text = readFileSync(Path.join(root, "Dockerfile"), "utf8")
     // The build stage compiles src and examples with tsconfig.examples.json into its outDir.
     expect(text).toContain("RUN npx tsc -p tsconfig.examples.json")
-    const built = (relative: string) => relative === outDir(Path.join(root, "tsconfig.examples.json"))
+    expect(text).toContain("RUN npx tsx scripts/deploy-manifest.ts .deploy")
+    const built = (relative: string) =>
+      relative === outDir(Path.join(root, "tsconfig.examples.json")) ||
+      relative === ".deploy/package.json" || relative === ".deploy/package-lock.json"
     expect(Dockerfile.problems(text, { context: root, built })).toEqual([])
     // The command runs the compiled form of an example that exists.
     const [, script] = cmdOf(text)
     expect(existsSync(Path.join(root, script.replace(/\.js$/, ".ts")))).toBe(true)
   })
+
+  it(
+    "installs the examples' production set: the toolkit's peers at their pinned versions become dependencies",
+    async () => {
+      const target = Path.join(work, "deploy")
+      await promisify(execFile)(Path.join(root, "node_modules/.bin/tsx"), ["scripts/deploy-manifest.ts", target], {
+        cwd: root,
+        timeout: 60_000
+      })
+      const source = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8"))
+      const deploy = JSON.parse(readFileSync(Path.join(target, "package.json"), "utf8"))
+      expect(deploy.peerDependencies).toBeUndefined()
+      for (const name of Object.keys(source.peerDependencies)) {
+        expect(deploy.dependencies[name], name).toBe(source.devDependencies[name])
+        expect(deploy.devDependencies[name], name).toBeUndefined()
+      }
+      expect(deploy.dependencies["@opentelemetry/sdk-trace-node"]).toBe(
+        source.devDependencies["@opentelemetry/sdk-trace-node"]
+      )
+      expect(deploy.devDependencies.vitest).toBe(source.devDependencies.vitest)
+      expect(readFileSync(Path.join(target, "package-lock.json"), "utf8")).toBe(
+        readFileSync(Path.join(root, "package-lock.json"), "utf8")
+      )
+    },
+    90_000
+  )
 
   it("the one glam new writes", async () => {
     const { directory } = await Effect.runPromise(
