@@ -12,8 +12,8 @@
  */
 import { HttpRouter } from "@effect/platform"
 import { Model, type SqlClient } from "@effect/sql"
+import { Bus, Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
-import { Bus, Errors, Events, Http, Sql } from "../src/index.js"
 
 /** A catalog sync, as stored in the `syncs` table. */
 export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
@@ -27,7 +27,7 @@ export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
 
 /** The migrations of this service, applied at startup (`database.migrate_on_start` in its config). */
 export const migrations = Sql.Migrations.fromRecord({
-  "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_syncs": `CREATE TABLE IF NOT EXISTS syncs (
     id uuid CONSTRAINT ${Sql.ModelMixins.naming.pk("syncs")} PRIMARY KEY,
     source text NOT NULL,

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Path from "node:path"
 import type { Bus } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
@@ -22,6 +23,7 @@ import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
+import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
 import * as SqlConfig from "./Sql/SqlConfig.js"
@@ -76,7 +78,7 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Resource.Resource
+export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Outbox.Producer | Resource.Resource
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line
@@ -144,8 +146,9 @@ const describe = (error: unknown): StartupError => {
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect, Schema } from "effect"
- * import { Events, makeGlamLive } from "@glam/shared"
+ * import { Bus, Events, makeGlamLive } from "@glam/shared"
  *
+ * declare const program: Effect.Effect<void, never, Bus.Bus>
  * const Orders = Events.Streams.make("ORDERS") // cmd.orders.>, evt.orders.>
  * const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  *
@@ -171,7 +174,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     )
   )
   const infrastructure = Layer.mergeAll(
-    Sql.layerConfig(migrations === undefined ? {} : { migrations }),
+    Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
   // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.

@@ -41,6 +41,7 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { isRetryable } from "../Errors/ErrorMapping.js"
 import { MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/Errors.js"
+import * as BodyFormat from "../Events/BodyFormat.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import type * as EventDefinition from "../Events/Events.js"
 import * as Correlation from "../Telemetry/Correlation.js"
@@ -535,7 +536,7 @@ export const run = <A, I, E, R>(
         inFlight.set(msg, slot)
         let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
         try {
-          decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
+          decoded = BodyFormat.decode(definition, msg.data, msg.headers, { maxDepth: ctx.maxEventDepth })
         } catch (defect) {
           inFlight.delete(msg)
           return settle(msg, undecodable(defect), false, startedAt, undefined)

@@ -33,6 +33,13 @@ export * as BusMetrics from "./BusMetrics.js"
 export * as BusMemory from "./BusMemory.js"
 
 /**
+ * Core NATS behind the typed definitions: fire-and-forget publish, queue groups, request/reply (at most once).
+ *
+ * @since 0.2.0
+ */
+export * as CoreNats from "./CoreNats.js"
+
+/**
  * The dead-letter stream and its records.
  *
  * @since 0.1.0

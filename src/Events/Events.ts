@@ -46,6 +46,16 @@ export type TypeId = typeof TypeId
 export type Kind = "event" | "command"
 
 /**
+ * How a definition's messages are written on the wire: `"glam"`, the GLAM event envelope (the default), or
+ * `"healthcare"`, the healthcare fleet's flat body (`{"event_type": ..., ...fields}`, the correlation id in the
+ * `X-Correlation-ID` header and a `correlation_id` field). See `BodyFormat`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type BodyFormat = "glam" | "healthcare"
+
+/**
  * A typed definition of one subject.
  *
  * @since 0.1.0
@@ -54,8 +64,12 @@ export type Kind = "event" | "command"
 export interface EventDefinition<A, I = A> extends Pipeable {
   readonly [TypeId]: TypeId
   readonly kind: Kind
-  /** The full subject, `cmd.<domain>.<...>` or `evt.<domain>.<...>`. */
+  /** The full subject: `cmd.<domain>.<...>` or `evt.<domain>.<...>`, or the subject as given when `verbatim`. */
   readonly subject: string
+  /** The body format of its messages (default `"glam"`). */
+  readonly format: BodyFormat
+  /** The event type a `"healthcare"` body names in `event_type` (default: the subject). */
+  readonly eventType: string
   /** The stream that holds the subject. */
   readonly stream: Streams.StreamDefinition
   /** The current payload schema version, written to the envelope's `metadata.schema_version`. */
@@ -85,6 +99,8 @@ export declare namespace EventDefinition {
     readonly [TypeId]: TypeId
     readonly kind: Kind
     readonly subject: string
+    readonly format: BodyFormat
+    readonly eventType: string
     readonly stream: Streams.StreamDefinition
     readonly version: number
     readonly schema: Schema.Schema.AnyNoContext
@@ -117,6 +133,25 @@ export interface Options {
   /** The streams to infer the stream from (default: the ten domain streams). */
   readonly registry?: Streams.StreamRegistry | undefined
   readonly description?: string | undefined
+  /**
+   * Keep the subject as given: no `evt.`/`cmd.` is added (`"appointment.scheduled"` stays so). Such a subject
+   * belongs to no domain stream: name its stream in `stream` (default `false`).
+   *
+   * @since 0.2.0
+   */
+  readonly verbatim?: boolean | undefined
+  /**
+   * The body format of the definition's messages (default `"glam"`, the event envelope).
+   *
+   * @since 0.2.0
+   */
+  readonly format?: BodyFormat | undefined
+  /**
+   * The `event_type` of a `"healthcare"` body (default: the subject).
+   *
+   * @since 0.2.0
+   */
+  readonly eventType?: string | undefined
 }
 
 const Proto = {
@@ -148,7 +183,7 @@ const decoderOf = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown>
   Schema.compose(Schema.Unknown, schema, { strict: false })
 
 const make = <A, I>(kind: Kind, rawSubject: string, schema: Schema.Schema<A, I>, options?: Options) => {
-  const subject = normalizeSubject(kind, rawSubject)
+  const subject = options?.verbatim === true ? rawSubject : normalizeSubject(kind, rawSubject)
   const tokens = subject.split(".")
   if (tokens.some((t) => t === "" || badToken.test(t))) {
     throw invalid(
@@ -156,6 +191,13 @@ const make = <A, I>(kind: Kind, rawSubject: string, schema: Schema.Schema<A, I>,
       "has an empty token, a wildcard or whitespace",
       `Invalid subject ${JSON.stringify(subject)}: it has an empty token, a wildcard or whitespace`
     )
+  }
+  const format = options?.format ?? "glam"
+  if (format !== "glam" && format !== "healthcare") {
+    throw invalid("format", `is not a body format: ${JSON.stringify(format)}`, `Unknown body format for ${subject}`)
+  }
+  if (options?.eventType !== undefined && options.eventType.length === 0) {
+    throw invalid("eventType", "must be a non-empty string", `Empty event type for ${subject}`)
   }
   let stream: Streams.StreamDefinition
   if (options?.stream !== undefined) {
@@ -181,6 +223,8 @@ const make = <A, I>(kind: Kind, rawSubject: string, schema: Schema.Schema<A, I>,
   const definition: EventDefinition<A, I> = Object.assign(Object.create(Proto), {
     kind,
     subject,
+    format,
+    eventType: options?.eventType ?? subject,
     stream,
     version: 1,
     schema,
@@ -205,6 +249,15 @@ const make = <A, I>(kind: Kind, rawSubject: string, schema: Schema.Schema<A, I>,
  * )
  * SyncStarted.subject // "evt.catalog.sync_started"
  * SyncStarted.stream.name // "CATALOG"
+ *
+ * // The healthcare fleet's subject, kept verbatim in a stream of its own, with its flat body format.
+ * const APPOINTMENT = Events.Streams.make("APPOINTMENT", { subjects: ["appointment.>"] })
+ * export const AppointmentScheduled = Events.event(
+ *   "appointment.scheduled",
+ *   Schema.Struct({ appointment_id: Schema.String, patient_id: Schema.String }),
+ *   { verbatim: true, stream: APPOINTMENT, format: "healthcare" }
+ * )
+ * AppointmentScheduled.subject // "appointment.scheduled"
  * ```
  *
  * @since 0.1.0
@@ -274,6 +327,8 @@ export const evolve = <Prev, B, J>(
   return Object.assign(Object.create(Proto), {
     kind: self.kind,
     subject: self.subject,
+    format: self.format,
+    eventType: self.eventType,
     stream: self.stream,
     version: next,
     schema,

@@ -20,6 +20,13 @@ export * from "./Events.js"
 export * as AsyncApi from "./AsyncApi.js"
 
 /**
+ * Body formats: the GLAM envelope or the healthcare fleet's flat body, written and read by the definitions.
+ *
+ * @since 0.2.0
+ */
+export * as BodyFormat from "./BodyFormat.js"
+
+/**
  * Every built-in definition, by subject.
  *
  * @since 0.1.0
