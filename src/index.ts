@@ -7,6 +7,10 @@
  * import { Effect } from "effect"
  * import { Bus, Events, GlamLive } from "@glam/shared"
  *
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, {
+ *   merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10",
+ *   sync_id: "sync-1"
+ * })
  * program.pipe(Effect.provide(GlamLive), NodeRuntime.runMain({ disablePrettyLogger: true }))
  * ```
  *
@@ -69,6 +73,13 @@ export * as Telemetry from "./Telemetry/index.js"
  * @since 0.1.0
  */
 export * as Devices from "./Devices/index.js"
+
+/**
+ * The Cache on Redis or in memory, and keyed rate limits.
+ *
+ * @since 0.2.0
+ */
+export * as Cache from "./Cache/index.js"
 
 export {
   /**

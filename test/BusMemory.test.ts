@@ -11,7 +11,7 @@ import * as core from "../src/Bus/internal/core.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import * as MessageBuffer from "../src/Bus/internal/messageBuffer.js"
 import { MessageBusError } from "../src/Errors/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 

@@ -27,8 +27,8 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
@@ -146,7 +146,7 @@ const postgresTarget = (): Target => {
 }
 
 const embeddedTarget = (): Target => {
-  const runtime = ManagedRuntime.make(Sql.layerEmbedded().pipe(Layer.provide(quietConfig)))
+  const runtime = ManagedRuntime.make(Sql.SqlEmbedded.layerEmbedded().pipe(Layer.provide(quietConfig)))
   let context: Context.Context<Db> | undefined
   const db = () => Layer.succeedContext(context!)
   // One in-memory broker for the whole test: a second Bus of the same test is the same broker.
@@ -230,7 +230,7 @@ const allPublished = poll(outboxRows, (rows) => rows.every((r) => r.published), 
 
 const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.all([
-    Sql.outboxMigration,
+    Sql.ToolkitMigrations.outboxMigration,
     sql`CREATE TABLE IF NOT EXISTS obx_items (id uuid PRIMARY KEY, name text NOT NULL)`,
     sql`TRUNCATE outbox, obx_items`
   ], { discard: true }))
@@ -567,13 +567,13 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           const missing = yield* poll(relay.status, (s) => s.polls >= 20, "20 polls without a table")
           expect(missing.tableMissing).toBe(true)
           expect(missing.running).toBe(true)
-          expect(lines.filter((l) => l.includes("Sql.outboxMigration")).length).toBe(1)
+          expect(lines.filter((l) => l.includes("Sql.ToolkitMigrations.outboxMigration")).length).toBe(1)
           expect(lines.filter((l) => l.startsWith("Outbox relay")).length).toBe(1)
           const error = yield* Effect.flip(relay.flush)
           expect(error._tag).toBe("DatabaseError")
           expect(OutboxRelay.isMissingTable(error)).toBe(true)
 
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.ToolkitMigrations.outboxMigration.pipe(Effect.provide(context))
           const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
           yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
           expect((yield* relay.status).tableMissing).toBe(false)
@@ -597,8 +597,8 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           published_at timestamptz NULL, attempts integer NOT NULL DEFAULT 0, last_error text NULL);
           CREATE INDEX ix_outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;`).raw
           const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.ToolkitMigrations.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.ToolkitMigrations.outboxMigration.pipe(Effect.provide(context))
           const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
           const rows = yield* sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM outbox`
           const seqOf = (id: string) => BigInt(rows.find((row) => row.id === id)!.seq)
@@ -719,7 +719,7 @@ describe("OutboxRelay in GlamLive", () => {
           service: "catalog-service",
           root,
           env: {},
-          migrations: Sql.fromRecord({ "0001_outbox": Sql.outboxMigration })
+          migrations: Sql.Migrations.fromRecord({ "0001_outbox": Sql.ToolkitMigrations.outboxMigration })
         })
         const scope = yield* Scope.make()
         const context = yield* Layer.buildWithScope(live, scope)
@@ -739,7 +739,7 @@ describe("OutboxRelay in GlamLive", () => {
         yield* Scope.close(scope, Exit.void)
         // The embedded database kept its files: every event was published (acked by the Bus) and marked.
         const rows = yield* outboxRows.pipe(
-          Effect.provide(Sql.layerEmbedded({ dataDir }).pipe(Layer.provide(quietConfig)))
+          Effect.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir }).pipe(Layer.provide(quietConfig)))
         )
         expect(rows.length).toBe(3)
         expect(rows.every((r) => r.published && r.attempts === 1)).toBe(true)

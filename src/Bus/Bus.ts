@@ -10,9 +10,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
-import type { MessageBusError, ValidationError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError, ValidationError } from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 
 /**
  * The broker's answer to one publish.
@@ -202,7 +202,7 @@ export type Handler<A, E, R> = (event: ReceivedEvent<A>) => Effect.Effect<unknow
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import type { Bus } from "@glam/shared/Bus"
+ * import type { Bus } from "@glam/shared"
  *
  * // Logs how long each handler took, in the handler's own context (its correlation id, its span).
  * export const timed: Bus.HandlerMiddleware = (handler) => (event) =>
@@ -382,7 +382,11 @@ export const Bus: Context.Tag<Bus, Bus> = Context.GenericTag<Bus>("@glam/shared/
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Schema } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const ItemUpdated = Events.event("catalog.item_updated", Schema.Struct({ item_id: Schema.UUID, name: Schema.String }))
+ * declare const items: ReadonlyArray<Events.EventDefinition.Payload<typeof ItemUpdated>>
  *
  * const results = Bus.publishMany(items.map((item) => Bus.message(ItemUpdated, item)))
  * ```
@@ -407,9 +411,11 @@ export const message = <A, I>(
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Effect.gen(function*() {
+ * const SyncStarted = Events.CatalogEvents.SyncStarted
+ *
+ * const program = (merchant_id: string, sync_id: string) => Effect.gen(function*() {
  *   const ack = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
  *   // { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false }
  * })
@@ -430,7 +436,9 @@ export const publish = <A, I>(
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus } from "@glam/shared"
+ *
+ * declare const row: { readonly id: string; readonly subject: string; readonly envelope: object }
  *
  * const ack = Bus.publishEncoded({ subject: row.subject, body: JSON.stringify(row.envelope), msgId: row.id })
  * ```
@@ -459,8 +467,13 @@ export const publishMany = (
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Context, Effect, Layer } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const SendEmail = Events.NotificationEvents.SendEmail
+ * class Mailer extends Context.Tag("Mailer")<Mailer, {
+ *   readonly send: (email: Events.EventDefinition.Payload<typeof SendEmail>) => Effect.Effect<void>
+ * }>() {}
  *
  * export const SendEmailConsumer = Layer.scopedDiscard(
  *   Bus.subscribe(SendEmail, { durable: "notification-service-send-email" }, (event) =>

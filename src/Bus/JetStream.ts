@@ -42,8 +42,8 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { redactUrlCredentials } from "../Config/Redaction.js"
-import type { MessageBusError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError } from "../Errors/Errors.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Streams from "../Events/Streams.js"
 import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
@@ -839,9 +839,12 @@ export const layer = (options: JetStreamOptions): Layer.Layer<Bus, MessageBusErr
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus, JetStream } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Bus.publish(SyncStarted, payload).pipe(Effect.provide(JetStream.layerConfig()))
+ * const payload = { merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10", sync_id: "sync-1" }
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, payload).pipe(
+ *   Effect.provide(Bus.JetStream.layerConfig())
+ * )
  * ```
  *
  * @since 0.1.0

@@ -4,7 +4,7 @@
  * - `X-Request-ID` is adopted when it is a valid id (1–128 of `[A-Za-z0-9._:-]`), else `req_<12 hex>`.
  * - The correlation id is `X-Correlation-ID` when valid, else the trace id of a valid `traceparent`, else a new
  *   `corr_<12 hex>` (DESIGN.md). An invalid header is replaced, never echoed.
- * - Both are set in `Telemetry.currentRequestId` / `currentCorrelationId` for the whole request, and the
+ * - Both are set in `Telemetry.Correlation.currentRequestId` / `currentCorrelationId` for the whole request, and the
  *   response carries `X-Request-ID`, `X-Correlation-ID`, `X-Service-Name` and `x-trace-id`.
  *
  * @since 0.1.0
@@ -66,7 +66,7 @@ const validOr = (value: string | undefined, make: () => string): string =>
  */
 export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
   const requestId = validOr(header(headers, "x-request-id"), newRequestId)
-  const incoming = Traceparent.parse(header(headers, "traceparent"))
+  const incoming = Traceparent.parse(header(headers, Traceparent.headerName))
   const correlation = header(headers, "x-correlation-id")
   const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
     ? correlation

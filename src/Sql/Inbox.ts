@@ -20,6 +20,9 @@ import { transaction, type TransactionFailure, type TransactionOptions } from ".
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
  *
+ * declare const event: { readonly event_id: string }
+ * declare const applyChange: (e: typeof event) => Effect.Effect<void>
+ *
  * const handle = Effect.gen(function*() {
  *   if (!(yield* Sql.Inbox.markHandled("catalog-sync", event.event_id))) return
  *   yield* applyChange(event)
@@ -53,18 +56,14 @@ export const markHandled = (
  * @example
  * ```ts
  * import { Effect, Layer, Schema } from "effect"
- * import { Bus } from "@glam/shared/Bus"
- * import { EventDefinition, Streams } from "@glam/shared/Events"
- * import { Inbox } from "@glam/shared/Sql"
+ * import { Bus, Events, Sql } from "@glam/shared"
  *
- * const ItemIndexed = EventDefinition.event("catalog.item_indexed", Schema.Struct({ item_id: Schema.String }), {
- *   stream: Streams.CATALOG
- * })
+ * const ItemIndexed = Events.event("catalog.item_indexed", Schema.Struct({ item_id: Schema.String }))
  *
  * export const Indexer = Layer.scopedDiscard(
  *   Bus.subscribe(
  *     ItemIndexed,
- *     { durable: "search-indexer", middleware: [Inbox.dedupe("search-indexer")] },
+ *     { durable: "search-indexer", middleware: [Sql.Inbox.dedupe("search-indexer")] },
  *     (event) => Effect.log(`indexing ${event.payload.item_id}`)
  *   )
  * )

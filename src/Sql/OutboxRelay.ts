@@ -38,8 +38,8 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
 import { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
@@ -272,6 +272,15 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
  * import { Effect } from "effect"
  * import { Events, Sql } from "@glam/shared"
  *
+ * interface Sync {
+ *   readonly id: string
+ *   readonly merchant_id: string
+ *   readonly source: string
+ *   readonly sync_type: string
+ * }
+ * declare const syncs: { readonly insert: (sync: Omit<Sync, "id">) => Effect.Effect<Sync> }
+ * declare const newSync: Omit<Sync, "id">
+ *
  * const startSync = Effect.gen(function*() {
  *   const sync = yield* syncs.insert(newSync)
  *   yield* Sql.OutboxRelay.enqueue(Events.CatalogEvents.SyncStarted, {
@@ -340,11 +349,16 @@ const backlogQuery: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Ef
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Http, Sql } from "@glam/shared"
  *
- * const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending)
- * yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * // A readiness check runs on its own: it takes the SqlClient of the service along.
+ * const registerOutboxCheck = Effect.gen(function*() {
+ *   const context = yield* Effect.context<SqlClient.SqlClient>()
+ *   const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(context))
+ *   yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * })
  * ```
  *
  * @since 0.1.0
@@ -356,7 +370,7 @@ export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = 
 
 /**
  * Whether a failure says that the `outbox` table does not exist (SQLSTATE `42P01`): the service's migrations do
- * not include `Sql.outboxMigration`, or have not run yet.
+ * not include `Sql.ToolkitMigrations.outboxMigration`, or have not run yet.
  *
  * @since 0.1.0
  * @category predicates
@@ -597,7 +611,7 @@ export const make = (
       const before = yield* Ref.getAndUpdate(state, (s) => ({ ...s, tableFound: false, tableMissing: true }))
       if (!before.tableMissing) {
         yield* Effect.logWarning(
-          "Outbox relay: there is no outbox table; include Sql.outboxMigration in the service's migrations. " +
+          "Outbox relay: there is no outbox table; include Sql.ToolkitMigrations.outboxMigration in the service's migrations. " +
             "Checking again quietly until it exists."
         )
       }
@@ -761,9 +775,9 @@ export const make = (
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Sql } from "@glam/shared"
+ * import { Bus, Sql } from "@glam/shared"
  *
- * const Infrastructure = Layer.merge(Sql.layerConfig(), BusLive)
+ * const Infrastructure = Layer.merge(Sql.layerConfig(), Bus.JetStream.layerConfig())
  * const Live = Sql.OutboxRelay.layer({ batchSize: 500 }).pipe(Layer.provideMerge(Infrastructure))
  * ```
  *

@@ -120,7 +120,7 @@ const details = (context: SqlErrorContext, table: string | undefined, errorCode:
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const error = Sql.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
+ * const error = Sql.SqlErrors.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
  * // ConflictError { details: { constraint: "uq_items_sku", conflicting_resource: "items" } }
  * ```
  *
@@ -228,7 +228,7 @@ export const isSqlDefect = (defect: unknown): boolean =>
  * import { Sql } from "@glam/shared"
  *
  * const rows = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT * FROM items`).pipe(
- *   Sql.mapSqlErrors({ operation: "items.list", table: "items" })
+ *   Sql.SqlErrors.mapSqlErrors({ operation: "items.list", table: "items" })
  * ) // Effect<ReadonlyArray<Row>, DatabaseError | ConflictError | ValidationError, SqlClient>
  * ```
  *

@@ -7,9 +7,9 @@
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const migrations = Sql.fromRecord({
- *   "0001_outbox": Sql.outboxMigration,
- *   "0002_inbox": Sql.inboxMigration,
+ * const migrations = Sql.Migrations.fromRecord({
+ *   "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+ *   "0002_inbox": Sql.ToolkitMigrations.inboxMigration,
  *   "0003_items": "CREATE TABLE items (...)"
  * })
  * ```

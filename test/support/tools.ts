@@ -1,7 +1,7 @@
 /**
  * The programs the suites run, found on PATH or through a variable, never at one machine's path.
  *
- * `GLAM_NATS_SERVER`, `GLAM_MOSQUITTO` and `GLAM_PYTHON` name a program (a path, or a name looked up on PATH); `GLAM_PG_BIN` names
+ * `GLAM_NATS_SERVER`, `GLAM_MOSQUITTO`, `GLAM_REDIS_SERVER` and `GLAM_PYTHON` name a program (a path, or a name looked up on PATH); `GLAM_PG_BIN` names
  * the directory of the PostgreSQL server programs, which Debian keeps off PATH (`.ci/run` sets it).
  * A variable that is set is the only place looked at, so a wrong one is reported instead of silently replaced.
  * A missing program skips the tests that run it with a loud warning, or fails them under
@@ -18,6 +18,7 @@ const inDirectory = (variable: string) => ({ variable, holds: "directory" }) as 
 export const tools = {
   "nats-server": program("GLAM_NATS_SERVER"),
   mosquitto: program("GLAM_MOSQUITTO"),
+  "redis-server": program("GLAM_REDIS_SERVER"),
   python3: program("GLAM_PYTHON"),
   initdb: inDirectory("GLAM_PG_BIN"),
   postgres: inDirectory("GLAM_PG_BIN"),

@@ -5,7 +5,7 @@
  */
 import * as Duration from "effect/Duration"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../../Events/EventDefinition.js"
+import type * as EventDefinition from "../../Events/Events.js"
 import type { SubscribeOptions } from "../Bus.js"
 import type { ConsumerSpec } from "./engine.js"
 

@@ -87,7 +87,7 @@ const DATABASE_FIELDS = [
 /**
  * The seed's flat names: `shared/database/config.py` (`<PREFIX>_DB_*`), the NATS client (`NATS_USER`,
  * `NATS_PASSWORD`), the README (`<PREFIX>_NATS_SERVERS`), the logger (`APP_ENV`, `LOG_LEVEL`) and the energy
- * platform's MQTT client (`MQTT_BROKER_HOST`, `MQTT_BROKER_PORT`).
+ * platform's MQTT client (`MQTT_BROKER_HOST`, `MQTT_BROKER_PORT`), cache (`REDIS_URL`) and tokens (`JWT_SECRET_KEY`).
  *
  * @internal
  */
@@ -100,6 +100,8 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
   { variable: "NATS_PASSWORD", path: ["nats", "password"] },
   { variable: "MQTT_BROKER_HOST", path: ["mqtt", "broker_host"] },
   { variable: "MQTT_BROKER_PORT", path: ["mqtt", "broker_port"] },
+  { variable: "REDIS_URL", path: ["redis", "url"] },
+  { variable: "JWT_SECRET_KEY", path: ["auth", "secret"] },
   { variable: "APP_ENV", path: ["app_env"] },
   { variable: "LOG_LEVEL", path: ["logging", "level"] }
 ]

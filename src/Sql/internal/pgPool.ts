@@ -18,8 +18,8 @@ import type { Duplex } from "node:stream"
 import { redactUrlCredentials } from "../../Config/Redaction.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import { sqlPoolConnectionsInUse } from "../../Telemetry/Metrics.js"
+import type { SqlOptions } from "../Sql.js"
 import { classifySqlError } from "../SqlErrors.js"
-import type { SqlOptions } from "../SqlLayer.js"
 
 /** The part of `pg.Pool` used here (`pg` ships no types). */
 interface PgPool {

@@ -1,0 +1,257 @@
+/**
+ * The Cache service: typed values under string keys with a time to live, on Redis (shared by the replicas) or in
+ * an in-memory LRU (one process). Values go through a `Schema`: what is stored is the encoded JSON, and a stored
+ * value that no longer decodes (the schema changed since) is a miss, logged once per key.
+ *
+ * A store failure (Redis down, slow, unreachable) degrades the cache: reads are misses, writes are skipped, one
+ * warning is logged per outage and one line when Redis is back; the request goes on. With `cache.strict` the
+ * operation fails with a `RedisError` instead. Every read counts in `cache_requests_total{outcome=hit|miss}`,
+ * every store failure in `{outcome=error}`.
+ *
+ * @since 0.2.0
+ */
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { RedisError } from "../Errors/InfrastructureErrors.js"
+import { redisOptions } from "../Http/RateLimit.js"
+import { Readiness } from "../Http/Readiness.js"
+import * as CacheConfig from "./CacheConfig.js"
+import * as layers from "./internal/layers.js"
+import * as metrics from "./internal/metrics.js"
+
+/**
+ * Options of a write.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SetOptions {
+  /** Time to live; default `cache.ttl`. `Duration.infinity` stores without expiry. */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * The operations of the cache. Keys are the service's own: the configured prefix is added to each.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CacheService {
+  /** `"redis"` or `"memory"`. */
+  readonly backend: "redis" | "memory"
+  /** The value under `key`, decoded by `schema`; `None` when absent, expired or no longer decodable. */
+  readonly get: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
+  /** Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode. */
+  readonly set: <A, I>(
+    key: string,
+    schema: Schema.Schema<A, I>,
+    value: A,
+    options?: SetOptions
+  ) => Effect.Effect<void, RedisError | ParseResult.ParseError>
+  /** Removes `key`; `true` when it was there. */
+  readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
+  /** Sets a new time to live on `key`; `true` when it was there. */
+  readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, RedisError>
+  /**
+   * The value under `key`, else the result of `compute`, stored and returned. While `compute` runs for a key, other
+   * callers in the process that miss the same key wait for its result (or failure) instead of computing it again:
+   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored.
+   */
+  readonly getOrSet: <A, I, E, R>(
+    key: string,
+    schema: Schema.Schema<A, I>,
+    compute: Effect.Effect<A, E, R>,
+    options?: SetOptions
+  ) => Effect.Effect<A, E | RedisError, R>
+  /** Succeeds when the store answers (always, in memory). */
+  readonly ping: Effect.Effect<void, RedisError>
+}
+
+/**
+ * The Cache service.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Cache } from "@glam/shared"
+ *
+ * const Meter = Schema.Struct({ id: Schema.String, kwh: Schema.Number })
+ * const loadMeter = (id: string) => Effect.succeed({ id, kwh: 12.5 })
+ *
+ * const program = Effect.gen(function*() {
+ *   const cache = yield* Cache.Cache
+ *   return yield* cache.getOrSet("meter:42", Meter, loadMeter("42"), { ttl: "5 minutes" })
+ * }).pipe(Effect.provide(Cache.layerMemory()))
+ * ```
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Cache extends Context.Tag("@glam/shared/Cache")<Cache, CacheService>() {}
+
+/**
+ * Options of {@link layer} and {@link layerMemory}; anything left out has the defaults of `CacheConfig`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Redis URL (`redis://[user:password@]host[:port][/db]`); {@link layer} requires it. */
+  readonly url?: string | undefined
+  readonly prefix?: string | undefined
+  readonly ttl?: Duration.DurationInput | undefined
+  readonly maxEntries?: number | undefined
+  readonly strict?: boolean | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)
+
+/**
+ * A cache on Redis at `options.url`. Startup waits up to `timeout` for the connection: when Redis does not answer
+ * it fails with a `RedisError` if `strict`, else logs a warning and starts degraded (the client keeps reconnecting).
+ * A URL that cannot be parsed is a defect whose message hides its credentials.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options & { readonly url: string }): Layer.Layer<Cache, RedisError> =>
+  Either.match(redisOptions(options.url), {
+    onLeft: (problem) => Layer.die(invalidUrl(problem)),
+    onRight: (redis) => Layer.scoped(Cache, layers.makeRedis(redis, layers.resolve(options)))
+  })
+
+/**
+ * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cache> =>
+  Layer.sync(Cache, () => layers.makeMemory(layers.resolve(options)))
+
+const registerReadiness = (cache: CacheService) =>
+  Effect.flatMap(
+    Effect.serviceOption(Readiness),
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (readiness) => cache.backend === "redis" ? readiness.register("redis", cache.ping) : Effect.void
+    })
+  )
+
+/**
+ * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the
+ * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails.
+ * When a `Readiness` registry is in the context, the Redis check is registered in it as `redis`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  config: CacheConfig.CacheConfig
+): Effect.Effect<CacheService, RedisError | ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    let cache: CacheService
+    if (Option.isSome(config.redisUrl)) {
+      const parsed = redisOptions(Redacted.value(config.redisUrl.value))
+      if (Either.isLeft(parsed)) return yield* Effect.fail(ConfigError.InvalidData(["redis", "url"], parsed.left))
+      cache = yield* layers.makeRedis(parsed.right, config)
+    } else if (config.appEnv === "prod") {
+      return yield* Effect.fail(
+        ConfigError.MissingData(["redis", "url"], "No Redis configured (redis.url, or REDIS_URL) in APP_ENV=prod")
+      )
+    } else {
+      yield* Effect.logInfo(`Cache in process memory (LRU of ${config.maxEntries} entries): no redis.url configured`)
+      cache = layers.makeMemory(config)
+    }
+    yield* registerReadiness(cache)
+    return cache
+  })
+
+/**
+ * The cache the configuration asks for (`redis.url`, `cache.*`; see {@link make}).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<Cache, RedisError | ConfigError.ConfigError> = Layer.scoped(
+  Cache,
+  Effect.flatMap(CacheConfig.config, make)
+)
+
+/**
+ * The value under `key` in the cache of the context.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const get = <A, I>(
+  key: string,
+  schema: Schema.Schema<A, I>
+): Effect.Effect<Option.Option<A>, RedisError, Cache> => Effect.flatMap(Cache, (cache) => cache.get(key, schema))
+
+/**
+ * Stores a value in the cache of the context.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const set = <A, I>(
+  key: string,
+  schema: Schema.Schema<A, I>,
+  value: A,
+  options?: SetOptions
+): Effect.Effect<void, RedisError | ParseResult.ParseError, Cache> =>
+  Effect.flatMap(Cache, (cache) => cache.set(key, schema, value, options))
+
+/**
+ * The value under `key` in the cache of the context, else `compute`'s, stored (see {@link CacheService}).
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const getOrSet = <A, I, E, R>(
+  key: string,
+  schema: Schema.Schema<A, I>,
+  compute: Effect.Effect<A, E, R>,
+  options?: SetOptions
+): Effect.Effect<A, E | RedisError, R | Cache> =>
+  Effect.flatMap(Cache, (cache) => cache.getOrSet(key, schema, compute, options))
+
+/**
+ * Removes `key` from the cache of the context.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const invalidate = (key: string): Effect.Effect<boolean, RedisError, Cache> =>
+  Effect.flatMap(Cache, (cache) => cache.delete(key))
+
+/**
+ * A readiness check: fails with a `RedisError` while Redis does not answer (always ready in memory). Register it
+ * with `Http.Readiness.register("redis", Cache.readinessCheck)`; {@link layerConfig} registers it when a
+ * `Readiness` registry is in its context.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const readinessCheck: Effect.Effect<void, RedisError, Cache> = Effect.flatMap(Cache, (cache) => cache.ping)
+
+/**
+ * `cache_requests_total{outcome}`: reads by `hit` and `miss`, store failures as `error`.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const requestsTotal: Metric.Metric.Counter<number> = metrics.cacheRequests

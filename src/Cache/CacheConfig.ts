@@ -1,0 +1,88 @@
+/**
+ * The configuration of the cache: `redis.url` and the `cache` section.
+ *
+ * | key | meaning | default |
+ * |---|---|---|
+ * | `redis.url` | `redis://[user:password@]host[:port][/db]` (or `rediss://`); a secret | none: in memory outside `prod` |
+ * | `cache.prefix` | prefix of every key, so services can share a Redis | `<service.name>:` |
+ * | `cache.ttl` | default time to live: seconds, or a duration such as `"10 minutes"` | 1 hour |
+ * | `cache.max_entries` | the in-memory cache's bound (least recently used entries go first) | 10000 |
+ * | `cache.strict` | a Redis failure fails the operation instead of degrading to a miss | `false` |
+ * | `cache.timeout` | how long one Redis operation, and startup's connection, may take | 1 second |
+ *
+ * @since 0.2.0
+ */
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+
+/**
+ * The resolved configuration of the cache.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CacheConfig {
+  /** `redis.url`: Redis when set; may carry credentials, so it is a secret. */
+  readonly redisUrl: Option.Option<Redacted.Redacted>
+  /** `cache.prefix`, default `<service.name>:`. */
+  readonly prefix: string
+  /** `cache.ttl`, default 1 hour: the time to live of entries set without one. */
+  readonly ttl: Duration.Duration
+  /** `cache.max_entries`, default 10000: the bound of the in-memory cache. */
+  readonly maxEntries: number
+  /** `cache.strict`, default `false`: store failures fail operations instead of degrading to misses. */
+  readonly strict: boolean
+  /** `cache.timeout`, default 1 second: the longest one Redis operation (and the connection at startup) may take. */
+  readonly timeout: Duration.Duration
+  readonly appEnv: AppEnv
+}
+
+const cache = <A>(config: Config.Config<A>) => Config.nested(config, "cache")
+
+const positiveDuration = (name: string) =>
+  Config.map(Config.number(name), Duration.seconds).pipe(
+    Config.orElse(() => Config.duration(name)),
+    Config.validate({
+      message: "Expected a positive number of seconds or a duration such as \"10 minutes\"",
+      validation: (d) => Duration.greaterThan(d, Duration.zero)
+    })
+  )
+
+/**
+ * Reads `redis.url` and the `cache` section, with `service.name` (the default prefix) and `app_env`.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Cache } from "@glam/shared"
+ *
+ * const config = Effect.withConfigProvider(
+ *   Cache.CacheConfig.config,
+ *   ConfigProvider.fromJson({ service: { name: "meters" }, cache: { ttl: "5 minutes", max_entries: 500 } })
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category configs
+ */
+export const config: Config.Config<CacheConfig> = Config.all({
+  redisUrl: Config.nested(Config.option(Config.redacted("url")), "redis"),
+  prefix: Config.option(cache(Config.string("prefix"))),
+  serviceName: Config.option(Config.nested(Config.string("name"), "service")),
+  ttl: cache(Config.withDefault(positiveDuration("ttl"), Duration.hours(1))),
+  maxEntries: cache(Config.integer("max_entries")).pipe(
+    Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(10_000)
+  ),
+  strict: cache(Config.withDefault(Config.boolean("strict"), false)),
+  timeout: cache(Config.withDefault(positiveDuration("timeout"), Duration.seconds(1))),
+  appEnv
+}).pipe(
+  Config.map(({ prefix, serviceName, ...rest }) => ({
+    ...rest,
+    prefix: Option.getOrElse(prefix, () => Option.match(serviceName, { onNone: () => "", onSome: (s) => `${s}:` }))
+  }))
+)

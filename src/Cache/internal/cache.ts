@@ -1,0 +1,186 @@
+/**
+ * The Cache engine over a {@link Store}: prefixing, Schema encoding, metrics, the degradation policy and the
+ * per-key single flight of `getOrSet`.
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type { RedisError } from "../../Errors/InfrastructureErrors.js"
+import type { CacheService, SetOptions } from "../Cache.js"
+import * as Metrics from "./metrics.js"
+import type { Store } from "./store.js"
+
+/** What the engine needs beside its store. */
+export interface EngineOptions {
+  readonly prefix: string
+  readonly ttl: Duration.Duration
+  readonly strict: boolean
+}
+
+// Keys whose undecodable value was already logged; bounded so that a flood of bad keys cannot grow it for ever.
+const maxLoggedKeys = 1000
+
+const parseJson = (raw: string): Either.Either<unknown, string> => {
+  try {
+    return Either.right(JSON.parse(raw))
+  } catch {
+    return Either.left("not JSON")
+  }
+}
+
+// Paths and kinds only: the messages quote the cached value, which may be personal data.
+const describeIssues = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => `${i._tag} at [${i.path.join(".")}]`).join("; ")
+
+const ttlOf = (options: SetOptions | undefined, fallback: Duration.Duration): Duration.Duration | undefined => {
+  const ttl = options?.ttl === undefined ? fallback : Duration.decode(options.ttl)
+  return Duration.isFinite(ttl) ? ttl : undefined
+}
+
+/** The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. */
+const makeHealth = (store: Store, strict: boolean) => {
+  let degraded = false
+  return {
+    failed: <A>(error: RedisError, fallback: A): Effect.Effect<A, RedisError> =>
+      Metric.increment(Metrics.error).pipe(
+        Effect.zipRight(
+          strict
+            ? Effect.fail(error)
+            : degraded
+            ? Effect.succeed(fallback)
+            : Effect.sync(() => {
+              degraded = true
+            }).pipe(
+              Effect.zipRight(Effect.logWarning("Cache store unavailable: reads are misses, writes are skipped", {
+                backend: store.backend,
+                operation: error.details.operation,
+                cause: error.cause instanceof Error ? error.cause.message : String(error.cause)
+              })),
+              Effect.as(fallback)
+            )
+        )
+      ),
+    succeeded: Effect.suspend(() => {
+      if (!degraded) return Effect.void
+      degraded = false
+      return Effect.logInfo("Cache store reachable again", { backend: store.backend })
+    })
+  }
+}
+
+/** Builds the service on a store. */
+export const make = (store: Store, options: EngineOptions): CacheService => {
+  const health = makeHealth(store, options.strict)
+  const logged = new Set<string>()
+  const full = (key: string) => options.prefix + key
+  const guard = <A>(effect: Effect.Effect<A, RedisError>, fallback: A): Effect.Effect<A, RedisError> =>
+    Effect.matchEffect(effect, {
+      onFailure: (error) => health.failed(error, fallback),
+      onSuccess: (a) => Effect.as(health.succeeded, a)
+    })
+  const undecodable = (key: string, reason: string) =>
+    Effect.suspend(() => {
+      if (logged.has(key)) return Effect.void
+      if (logged.size >= maxLoggedKeys) logged.clear()
+      logged.add(key)
+      return Effect.logWarning("Cached value does not decode: treated as a miss", { key, reason })
+    })
+  const decode = <A, I>(key: string, schema: Schema.Schema<A, I>, raw: string): Effect.Effect<Option.Option<A>> =>
+    Either.match(parseJson(raw), {
+      onLeft: (reason) => Effect.as(undecodable(key, reason), Option.none()),
+      onRight: (json) =>
+        Effect.matchEffect(Schema.decodeUnknown(schema)(json), {
+          onFailure: (error) => Effect.as(undecodable(key, describeIssues(error)), Option.none()),
+          onSuccess: (a) => Effect.succeed(Option.some(a))
+        })
+    })
+  const get = <A, I>(key: string, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, RedisError> =>
+    guard(store.get(full(key)), undefined).pipe(
+      Effect.flatMap((raw) => raw === undefined ? Effect.succeed(Option.none<A>()) : decode(key, schema, raw)),
+      Effect.tap((found) => Metric.increment(Option.isSome(found) ? Metrics.hit : Metrics.miss)),
+      Effect.withSpan("Cache.get", { attributes: { "cache.backend": store.backend } })
+    )
+  const set = <A, I>(key: string, schema: Schema.Schema<A, I>, value: A, setOptions?: SetOptions) =>
+    Schema.encode(schema)(value).pipe(
+      Effect.flatMap((encoded) =>
+        guard(store.set(full(key), JSON.stringify(encoded), ttlOf(setOptions, options.ttl)), undefined)
+      ),
+      Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
+    )
+  return {
+    backend: store.backend,
+    get,
+    set,
+    delete: (key) =>
+      guard(store.delete(full(key)), false).pipe(
+        Effect.withSpan("Cache.delete", { attributes: { "cache.backend": store.backend } })
+      ),
+    expire: (key, ttl) =>
+      guard(store.expire(full(key), Duration.decode(ttl)), false).pipe(
+        Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
+      ),
+    getOrSet: makeGetOrSet(get, set),
+    ping: store.ping
+  }
+}
+
+type Get = CacheService["get"]
+type Set = CacheService["set"]
+
+/**
+ * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
+ * that result (its failure too) instead of computing it again. A waiter whose leader was interrupted tries again.
+ */
+const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
+  const inflight = new Map<string, Deferred.Deferred<unknown, unknown>>()
+  const getOrSet = <A, I, E, R>(
+    key: string,
+    schema: Schema.Schema<A, I>,
+    compute: Effect.Effect<A, E, R>,
+    options?: SetOptions
+  ): Effect.Effect<A, E | RedisError, R> => {
+    const store = (value: A) =>
+      Effect.catchTag(
+        set(key, schema, value, options),
+        "ParseError",
+        (error) =>
+          Effect.logWarning("Computed value does not encode: not cached", { key, reason: describeIssues(error) })
+      )
+    const settle = (deferred: Deferred.Deferred<A, E | RedisError>) => (exit: Exit.Exit<A, E | RedisError>) =>
+      Effect.suspend(() => {
+        if (inflight.get(key) === deferred) inflight.delete(key)
+        return Deferred.done(deferred, exit)
+      })
+    // Uninterruptible between claiming the key and arming the release, so an interrupted leader never strands it.
+    const miss: Effect.Effect<A, E | RedisError, R> = Effect.uninterruptibleMask((restore) => {
+      // Callers sharing a key share its computation, so they share its value and error types.
+      const running = inflight.get(key) as Deferred.Deferred<A, E | RedisError> | undefined
+      if (running !== undefined) {
+        // The leader was interrupted (the key is settled, with an interruption): this caller computes instead.
+        return Effect.catchAllCause(
+          restore(Deferred.await(running)),
+          (cause) =>
+            Effect.flatMap(Deferred.isDone(running), (settled) =>
+              settled && Cause.isInterruptedOnly(cause)
+                ? restore(getOrSet(key, schema, compute, options))
+                : Effect.failCause(cause))
+        )
+      }
+      const deferred = Deferred.unsafeMake<A, E | RedisError>(FiberId.none)
+      inflight.set(key, deferred as Deferred.Deferred<unknown, unknown>)
+      return Effect.onExit(restore(Effect.tap(compute, store)), settle(deferred))
+    })
+    return Effect.flatMap(get(key, schema), Option.match({ onNone: () => miss, onSome: Effect.succeed })).pipe(
+      Effect.withSpan("Cache.getOrSet")
+    )
+  }
+  return getOrSet
+}

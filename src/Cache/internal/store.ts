@@ -1,0 +1,129 @@
+/**
+ * The stores under the Cache: raw strings by key, with a time to live. The service encodes and decodes.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { Redis, type RedisOptions } from "ioredis"
+import { RedisError } from "../../Errors/InfrastructureErrors.js"
+
+/** What a backend does; every failure is a `RedisError` (the memory store never fails). */
+export interface Store {
+  readonly backend: "redis" | "memory"
+  readonly get: (key: string) => Effect.Effect<string | undefined, RedisError>
+  /** `ttl` undefined: no expiry. */
+  readonly set: (key: string, value: string, ttl: Duration.Duration | undefined) => Effect.Effect<void, RedisError>
+  readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
+  readonly expire: (key: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
+  readonly ping: Effect.Effect<void, RedisError>
+}
+
+const millis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
+
+interface Entry {
+  readonly value: string
+  readonly expiresAt: number
+}
+
+/** An LRU in process memory: at most `maxEntries` entries; reading an entry makes it the most recent. */
+export const memory = (maxEntries: number): Store => {
+  // A Map iterates in insertion order: re-inserting on read keeps the least recently used first.
+  const entries = new Map<string, Entry>()
+  const live = (key: string, now: number): Entry | undefined => {
+    const entry = entries.get(key)
+    if (entry === undefined) return undefined
+    entries.delete(key)
+    if (entry.expiresAt <= now) return undefined
+    entries.set(key, entry)
+    return entry
+  }
+  return {
+    backend: "memory",
+    get: (key) => Effect.map(Clock.currentTimeMillis, (now) => live(key, now)?.value),
+    set: (key, value, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        entries.delete(key)
+        entries.set(key, { value, expiresAt: ttl === undefined ? Infinity : now + millis(ttl) })
+        for (const oldest of entries.keys()) {
+          if (entries.size <= maxEntries) break
+          entries.delete(oldest)
+        }
+      }),
+    delete: (key) => Effect.sync(() => entries.delete(key)),
+    expire: (key, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const entry = live(key, now)
+        if (entry === undefined) return false
+        entries.set(key, { value: entry.value, expiresAt: now + millis(ttl) })
+        return true
+      }),
+    ping: Effect.void
+  }
+}
+
+const failure = (operation: string, key?: string) => (cause: unknown) =>
+  new RedisError({
+    message: `Redis ${operation} failed`,
+    details: key === undefined ? { operation } : { operation, key },
+    cause
+  })
+
+/**
+ * A connected ioredis client, closed with the scope. Commands fail at once while disconnected (no offline queue: a
+ * request must not wait for Redis to come back) and after `timeout`; the client reconnects in the background.
+ */
+export const connect = (
+  options: RedisOptions,
+  timeout: Duration.Duration
+): Effect.Effect<Redis, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new Redis({
+        ...options,
+        lazyConnect: false,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: millis(timeout),
+        connectTimeout: millis(timeout),
+        retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
+      })
+      // Failures reach callers through the commands; an `error` event without a listener would be printed.
+      client.on("error", () => {})
+      return client
+    }),
+    (client) =>
+      Effect.promise(() => client.quit()).pipe(
+        Effect.timeout(timeout),
+        Effect.catchAllCause(() => Effect.sync(() => client.disconnect()))
+      )
+  )
+
+/** Waits until the client is ready, at most `timeout`. */
+export const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
+  client.status === "ready" ? Effect.void : Effect.async<void, RedisError>((resume) => {
+    const onReady = () => resume(Effect.void)
+    client.once("ready", onReady)
+    return Effect.sync(() => client.off("ready", onReady))
+  }).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("connect")("not ready in time") })
+  )
+
+/** The store on a connected client. */
+export const redis = (client: Redis, timeout: Duration.Duration): Store => {
+  const run = <A>(operation: string, key: string | undefined, f: () => Promise<A>) =>
+    Effect.tryPromise({ try: f, catch: failure(operation, key) }).pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation, key)("timed out") })
+    )
+  return {
+    backend: "redis",
+    get: (key) => Effect.map(run("get", key, () => client.get(key)), (v) => v ?? undefined),
+    set: (key, value, ttl) =>
+      Effect.asVoid(
+        run("set", key, () => ttl === undefined ? client.set(key, value) : client.set(key, value, "PX", millis(ttl)))
+      ),
+    delete: (key) => Effect.map(run("del", key, () => client.del(key)), (n) => n > 0),
+    expire: (key, ttl) => Effect.map(run("pexpire", key, () => client.pexpire(key, millis(ttl))), (n) => n === 1),
+    ping: Effect.asVoid(run("ping", undefined, () => client.ping()))
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The Cache: one conformance suite on the in-memory LRU and on the real Redis (127.0.0.1:6379, own key prefix),
+ * the LRU's bound, configuration, and a test-owned redis-server stopped and started under a cache.
+ */
+import { it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
+import { Redis } from "ioredis"
+import { afterAll, beforeAll, describe, expect } from "vitest"
+import * as Cache from "../src/Cache/Cache.js"
+import * as CacheConfig from "../src/Cache/CacheConfig.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import { capturingLogger, conformance, eventually } from "./fixtures/cache/conformance.js"
+import { type RedisServer, startRedis } from "./support/redisServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
+
+const redisUp = await serviceAvailable("redis")
+const redisProgram = toolAvailable("redis-server")
+const redisUrl = `redis://${services.redis.host}:${services.redis.port}`
+
+conformance("memory", (options) => Cache.layerMemory(options))
+
+describe.skipIf(!redisUp)("on Redis", () => {
+  conformance("redis", (options) => Cache.layer({ url: redisUrl, ...options }))
+
+  it.live("stores the encoded JSON under the prefixed key, with its time to live", () =>
+    Effect.gen(function*() {
+      const prefix = `glam-test:cache:${process.pid}:raw:${Date.now()}:`
+      yield* Cache.set("meter", Schema.Struct({ at: Schema.Date }), { at: new Date("2026-01-01T00:00:00Z") }, {
+        ttl: "1 minute"
+      }).pipe(Effect.provide(Cache.layer({ url: redisUrl, prefix })))
+      const redis = new Redis(redisUrl)
+      const raw = yield* Effect.promise(() => redis.get(`${prefix}meter`))
+      const ttl = yield* Effect.promise(() => redis.pttl(`${prefix}meter`))
+      yield* Effect.promise(() => redis.quit())
+      expect(raw).toBe(JSON.stringify({ at: "2026-01-01T00:00:00.000Z" }))
+      expect(ttl).toBeGreaterThan(0)
+      expect(ttl).toBeLessThanOrEqual(60_000)
+    }))
+})
+
+describe("the in-memory LRU", () => {
+  it.effect("holds at most max_entries, dropping the least recently used first", () =>
+    Effect.gen(function*() {
+      yield* Cache.set("a", Schema.Number, 1)
+      yield* Cache.set("b", Schema.Number, 2)
+      yield* Cache.set("c", Schema.Number, 3)
+      yield* Cache.get("a", Schema.Number) // a is now the most recent
+      yield* Cache.set("d", Schema.Number, 4)
+      expect(yield* Cache.get("b", Schema.Number)).toEqual(Option.none())
+      expect(yield* Cache.get("a", Schema.Number)).toEqual(Option.some(1))
+      expect(yield* Cache.get("c", Schema.Number)).toEqual(Option.some(3))
+      expect(yield* Cache.get("d", Schema.Number)).toEqual(Option.some(4))
+    }).pipe(Effect.provide(Cache.layerMemory({ maxEntries: 3 }))))
+})
+
+describe("configuration", () => {
+  const configured = (json: object) => Layer.setConfigProvider(ConfigProvider.fromJson(json))
+
+  it.effect("outside prod without redis.url: in memory, with the service name as prefix", () =>
+    Effect.gen(function*() {
+      const cache = yield* Cache.Cache
+      expect(cache.backend).toBe("memory")
+    }).pipe(Effect.provide(Cache.layerConfig.pipe(Layer.provide(configured({ service: { name: "meters" } }))))))
+
+  it.effect("in prod without redis.url: a startup failure naming redis.url", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Layer.build(Cache.layerConfig.pipe(
+          Layer.provide(configured({ service: { name: "meters" }, app_env: "prod" }))
+        )).pipe(Effect.scoped)
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("redis.url")
+    }))
+
+  it.effect("an invalid redis.url is a configuration error that does not quote the password", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Layer.build(Cache.layerConfig.pipe(
+          Layer.provide(configured({ service: { name: "meters" }, redis: { url: "http://u:hunter2@host:99999" } }))
+        )).pipe(Effect.scoped)
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const text = JSON.stringify(exit)
+      expect(text).toContain("redis")
+      expect(text).not.toContain("hunter2")
+    }))
+
+  it.effect("cache.ttl takes seconds or a duration; cache.max_entries must be positive", () =>
+    Effect.gen(function*() {
+      const read = (cache: object) =>
+        Effect.withConfigProvider(CacheConfig.config, ConfigProvider.fromJson({ service: { name: "s" }, cache }))
+      expect(Duration.toMillis((yield* read({ ttl: 90 })).ttl)).toBe(90_000)
+      expect(Duration.toMillis((yield* read({ ttl: "2 minutes" })).ttl)).toBe(120_000)
+      expect((yield* read({})).prefix).toBe("s:")
+      expect(Exit.isFailure(yield* Effect.exit(read({ max_entries: 0 })))).toBe(true)
+    }))
+})
+
+describe.skipIf(!redisProgram)("Redis restarted under the cache (a test-owned redis-server)", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it.live("degrades to misses with one warning while Redis is down, and works again when it is back", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function*() {
+      const cache = yield* Cache.Cache
+      const readiness = yield* Readiness.Readiness
+      const errors = Metric.value(Metric.tagged(Cache.requestsTotal, "outcome", "error"))
+      yield* Cache.set("k", Schema.String, "before")
+      expect(yield* Cache.get("k", Schema.String)).toEqual(Option.some("before"))
+      expect((yield* readiness.check).ready).toBe(true)
+      const errorsBefore = (yield* errors).count
+
+      yield* Effect.promise(() => server.stop())
+      expect(yield* Cache.get("k", Schema.String)).toEqual(Option.none())
+      yield* Cache.set("k", Schema.String, "during")
+      expect(yield* Cache.getOrSet("other", Schema.Number, Effect.succeed(5))).toBe(5)
+      expect(yield* cache.delete("k")).toBe(false)
+      expect((yield* errors).count - errorsBefore).toBeGreaterThanOrEqual(4)
+      expect(lines.filter((l) => l.includes("Cache store unavailable"))).toHaveLength(1)
+      const report = yield* readiness.check
+      expect(report.ready).toBe(false)
+      expect(report.checks.find((c) => c.name === "redis")?.status).toBe("fail")
+
+      yield* Effect.promise(() => server.start())
+      // The client reconnects by itself; the first successful write after it says so.
+      yield* eventually(
+        Effect.zipRight(Cache.set("k", Schema.String, "after"), Cache.get("k", Schema.String)),
+        (v) => Option.isSome(v)
+      )
+      expect(yield* Cache.get("k", Schema.String)).toEqual(Option.some("after"))
+      expect(lines.filter((l) => l.includes("reachable again")).length).toBeGreaterThanOrEqual(1)
+      expect((yield* readiness.check).ready).toBe(true)
+    }).pipe(
+      Effect.provide(
+        Layer.provideMerge(
+          Cache.layerConfig.pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+              service: { name: "restart" },
+              redis: { url: server.url },
+              cache: { timeout: "500 millis" }
+            })))
+          ),
+          Readiness.layer
+        )
+      ),
+      Effect.provide(capturingLogger(lines))
+    )
+  })
+
+  it.live("with cache.strict a Redis outage fails the operation with a RedisError", () =>
+    Effect.gen(function*() {
+      yield* Cache.set("s", Schema.String, "v")
+      yield* Effect.promise(() => server.stop())
+      const exit = yield* Effect.exit(Cache.get("s", Schema.String))
+      yield* Effect.promise(() => server.start())
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(JSON.stringify(exit)).toContain("RedisError")
+    }).pipe(Effect.provide(Layer.suspend(() => Cache.layer({ url: server.url, strict: true, timeout: "500 millis" })))))
+})
