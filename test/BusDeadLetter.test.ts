@@ -5,8 +5,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Exit, FiberId } from "effect"
 import * as fc from "fast-check"
-import { DeadLetter, Subscriber } from "../src/Bus/index.js"
+import { DeadLetter } from "../src/Bus/index.js"
 import * as ServerVersion from "../src/Bus/internal/serverVersion.js"
+import * as Verdict from "../src/Bus/internal/verdict.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 
 describe("DeadLetter record", () => {
@@ -74,41 +75,41 @@ describe("DeadLetter record", () => {
   })
 })
 
-describe("Subscriber.verdictOf", () => {
+describe("the ack verdict by error type", () => {
   const spec = { maxDeliver: 3, backoff: [Duration.seconds(1), Duration.seconds(5)] }
 
   it("acks a success", () => {
-    expect(Subscriber.verdictOf(Exit.void, 1, spec)).toEqual({ _tag: "Ack" })
+    expect(Verdict.verdictOf(Exit.void, 1, spec)).toEqual({ _tag: "Ack" })
   })
 
   it("naks a retryable error with the backoff of this delivery, the last value repeating", () => {
     const exit = Exit.fail(new MessageBusError({ message: "busy", retryable: true }))
-    expect(Subscriber.verdictOf(exit, 1, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(1) })
-    expect(Subscriber.verdictOf(exit, 2, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(5) })
+    expect(Verdict.verdictOf(exit, 1, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(1) })
+    expect(Verdict.verdictOf(exit, 2, spec)).toMatchObject({ _tag: "Nak", delay: Duration.seconds(5) })
   })
 
   it("naks a defect", () => {
-    expect(Subscriber.verdictOf(Exit.die(new Error("boom")), 1, spec)).toMatchObject({ _tag: "Nak" })
+    expect(Verdict.verdictOf(Exit.die(new Error("boom")), 1, spec)).toMatchObject({ _tag: "Nak" })
   })
 
   it("dead-letters a non-retryable error at once", () => {
-    const verdict = Subscriber.verdictOf(Exit.fail(new NotFoundError({})), 1, spec)
+    const verdict = Verdict.verdictOf(Exit.fail(new NotFoundError({})), 1, spec)
     expect(verdict).toMatchObject({ _tag: "DeadLetter", error: { tag: "NotFoundError", code: "NOT_FOUND" } })
   })
 
   it("dead-letters the last allowed delivery of a retryable failure or a defect", () => {
-    expect(Subscriber.verdictOf(Exit.fail(new MessageBusError({ retryable: true })), 3, spec)).toMatchObject({
+    expect(Verdict.verdictOf(Exit.fail(new MessageBusError({ retryable: true })), 3, spec)).toMatchObject({
       _tag: "DeadLetter",
       error: { details: { last_attempt: true, max_deliver: 3 } }
     })
-    expect(Subscriber.verdictOf(Exit.die(new Error("boom")), 3, spec)).toMatchObject({
+    expect(Verdict.verdictOf(Exit.die(new Error("boom")), 3, spec)).toMatchObject({
       _tag: "DeadLetter",
       error: { tag: "Defect", message: "boom" }
     })
   })
 
   it("dead-letters a message whose decoding threw, naming the error and the stage", () => {
-    const verdict = Subscriber.undecodable(new RangeError("Maximum call stack size exceeded"))
+    const verdict = Verdict.undecodable(new RangeError("Maximum call stack size exceeded"))
     expect(verdict).toEqual({
       _tag: "DeadLetter",
       error: {
@@ -121,7 +122,7 @@ describe("Subscriber.verdictOf", () => {
   })
 
   it("naks an interrupted handler at once (shutdown)", () => {
-    expect(Subscriber.verdictOf(Exit.interrupt(FiberId.none), 1, spec)).toMatchObject({
+    expect(Verdict.verdictOf(Exit.interrupt(FiberId.none), 1, spec)).toMatchObject({
       _tag: "Nak",
       delay: Duration.zero
     })

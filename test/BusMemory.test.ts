@@ -8,8 +8,8 @@ import * as Bus from "../src/Bus/Bus.js"
 import * as BusMetrics from "../src/Bus/BusMetrics.js"
 import { BusMemory, StreamSetup } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
-import * as Inbox from "../src/Bus/internal/inbox.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
+import * as MessageBuffer from "../src/Bus/internal/messageBuffer.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -112,11 +112,11 @@ describe("BusMemory on TestClock", () => {
       const ack = yield* bus.publish(Ping, { n: 1 })
       // The crashed instance: takes the message, never settles it.
       const takeOne = Effect.gen(function*() {
-        const inbox = Inbox.make(1)
-        const pump = yield* Effect.fork(engine.pump(spec, 1, inbox))
-        yield* inbox.awaitMessage
+        const buffer = MessageBuffer.make(1)
+        const pump = yield* Effect.fork(engine.pump(spec, 1, buffer))
+        yield* buffer.awaitMessage
         yield* Fiber.interrupt(pump)
-        return inbox.close()[0]!
+        return buffer.close()[0]!
       })
       expect((yield* takeOne).deliveryCount).toBe(1)
       yield* TestClock.adjust("30 seconds")

@@ -138,7 +138,9 @@ export interface ReceivedEvent<A> extends EventEnvelope.DecodedEvent<A> {
  * @since 0.1.0
  * @category models
  */
-export interface SubscribeOptions {
+export interface SubscribeOptions<
+  M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>> = ReadonlyArray<HandlerMiddleware>
+> {
   /** The durable consumer name, shared by every instance of the service so they split the work. */
   readonly durable: string
   /** Handlers running at once (default 4). */
@@ -163,6 +165,12 @@ export interface SubscribeOptions {
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** How often consumer lag is sampled into the `bus_consumer_*` gauges (default 15 s). */
   readonly lagInterval?: Duration.DurationInput | undefined
+  /**
+   * The service's own policies around the handler, the first outermost (it sees the event first and the result
+   * last). They run inside the toolkit's: in the message's consumer span and ids, under `handlerTimeout`, and what
+   * they fail with decides the ack as a handler's failure does.
+   */
+  readonly middleware?: M | undefined
 }
 
 /**
@@ -201,6 +209,47 @@ export interface Subscription {
  * @category models
  */
 export type Handler<A, E, R> = (event: ReceivedEvent<A>) => Effect.Effect<unknown, E, R>
+
+/**
+ * A policy around message handlers (as Watermill's middleware): it gets the handler and returns one that runs it,
+ * adding work, errors `E` and requirements `R` of its own. Given to {@link Bus.subscribe} in
+ * `SubscribeOptions.middleware`; `Sql.Inbox.dedupe` is one.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Bus } from "@glam/shared"
+ *
+ * // Logs how long each handler took, in the handler's own context (its correlation id, its span).
+ * export const timed: Bus.HandlerMiddleware = (handler) => (event) =>
+ *   Effect.timed(handler(event)).pipe(
+ *     Effect.tap(([duration]) => Effect.logDebug(`handled ${event.envelope.event_id} in ${duration}`)),
+ *     Effect.map(([, result]) => result)
+ *   )
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface HandlerMiddleware<out E = never, out R = never> {
+  <A, E1, R1>(handler: Handler<A, E1, R1>): Handler<A, E | E1, R | R1>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export declare namespace HandlerMiddleware {
+  /**
+   * What a list of middleware requires.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  export type Context<M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>>> = M[number] extends infer H
+    ? H extends HandlerMiddleware<unknown, infer R> ? R : never
+    : never
+}
 
 /**
  * The error a dead-letter record carries.
@@ -317,11 +366,17 @@ export interface Bus {
    * Starts a durable subscriber; it runs until the scope closes. A definition whose stream is not declared fails here,
    * before a consumer is made.
    */
-  readonly subscribe: <A, I, E, R>(
+  readonly subscribe: <
+    A,
+    I,
+    E,
+    R,
+    const M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>> = readonly []
+  >(
     definition: EventDefinition.EventDefinition<A, I>,
-    options: SubscribeOptions,
+    options: SubscribeOptions<M>,
     handler: Handler<A, E, R>
-  ) => Effect.Effect<Subscription, MessageBusError, R | Scope.Scope>
+  ) => Effect.Effect<Subscription, MessageBusError, R | HandlerMiddleware.Context<M> | Scope.Scope>
   /** Lists dead letters. */
   readonly deadLetters: (filter?: DeadLetterFilter) => Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError>
   /** Republishes dead letters to their original subject (body and headers unchanged) and removes them from DLQ. */
@@ -446,11 +501,17 @@ export const publishMany = (
  * @since 0.1.0
  * @category accessors
  */
-export const subscribe = <A, I, E, R>(
+export const subscribe = <
+  A,
+  I,
+  E,
+  R,
+  const M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>> = readonly []
+>(
   definition: EventDefinition.EventDefinition<A, I>,
-  options: SubscribeOptions,
+  options: SubscribeOptions<M>,
   handler: Handler<A, E, R>
-): Effect.Effect<Subscription, MessageBusError, Bus | R | Scope.Scope> =>
+): Effect.Effect<Subscription, MessageBusError, Bus | R | HandlerMiddleware.Context<M> | Scope.Scope> =>
   Effect.flatMap(Bus, (bus) => bus.subscribe(definition, options, handler))
 
 /**

@@ -48,7 +48,15 @@ import * as Streams from "../Events/Streams.js"
 import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as core from "./internal/core.js"
-import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
+import type {
+  Engine,
+  Headers,
+  MessageSink,
+  PublishFailure,
+  RawAck,
+  RawMessage,
+  StoredMessage
+} from "./internal/engine.js"
 import * as BusMetrics from "./internal/metrics.js"
 import * as NatsAuth from "./internal/natsAuth.js"
 import { termTakesReason } from "./internal/serverVersion.js"
@@ -232,13 +240,13 @@ const leaderElectedLine = (data: Uint8Array, streams: ReadonlySet<string>): stri
   }`
 }
 
-/** A `consume` in progress, and the loop that forwards its messages to a subscription's inbox. */
+/** A `consume` in progress, and the loop that forwards its messages to a subscription's sink. */
 interface PullSession {
   readonly messages: ConsumerMessages
   readonly iterator: AsyncIterator<JsMsg>
   /** Set when the session stops: the loop forwards nothing more and gives back what it holds. */
   stopped: boolean
-  /** Ends the loop's wait for room in the inbox, if it is waiting. */
+  /** Ends the loop's wait for room in the sink, if it is waiting. */
   wake: (() => void) | undefined
   /** The loop, once started: settles when it returns (the iterator ended, or the session stopped) or fails. */
   forwarding: Promise<void> | undefined
@@ -263,11 +271,11 @@ const readBatch = 256
 const readExpiry = Duration.seconds(2)
 
 /**
- * Forwards the messages of a pull session to the inbox, one at a time and in order, waiting for room when it is
+ * Forwards the messages of a pull session to the sink, one at a time and in order, waiting for room when it is
  * full: a plain loop over the iterator, with no effect (and no fiber suspension) per message. It returns when the
  * iterator ends; once the session stops, it gives back (naks) the message it holds and returns.
  */
-const forward = async (pull: PullSession, inbox: Inbox, toRaw: (m: JsMsg) => RawMessage): Promise<void> => {
+const forward = async (pull: PullSession, sink: MessageSink, toRaw: (m: JsMsg) => RawMessage): Promise<void> => {
   const delay = Duration.toMillis(releaseDelay)
   while (!pull.stopped) {
     const r = await pull.iterator.next()
@@ -277,11 +285,11 @@ const forward = async (pull: PullSession, inbox: Inbox, toRaw: (m: JsMsg) => Raw
       return
     }
     const raw = toRaw(r.value)
-    while (!inbox.offer(raw)) {
+    while (!sink.offer(raw)) {
       await new Promise<void>((resolve) => {
-        // A closed inbox (the subscription is stopping) refuses everything: hold the message until this session
+        // A closed buffer (the subscription is stopping) refuses everything: hold the message until this session
         // stops, rather than offering again and again.
-        const forget = inbox.isClosed() ? () => undefined : inbox.onSpace(resolve)
+        const forget = sink.isClosed() ? () => undefined : sink.onSpace(resolve)
         pull.wake = () => {
           forget()
           resolve()
@@ -594,7 +602,7 @@ const engineOn = (
             ? Effect.void
             : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
         )),
-      pump: (spec, batch, inbox) => {
+      pump: (spec, batch, sink) => {
         const fetchError = (e: unknown) =>
           core.busError(
             `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
@@ -624,7 +632,7 @@ const engineOn = (
             // Interrupting this wait abandons it; the release stops the loop and gives back what it held.
             (pull) =>
               Effect.async<void, MessageBusError>((resume) => {
-                const forwarding = forward(pull, inbox, toRaw)
+                const forwarding = forward(pull, sink, toRaw)
                 pull.forwarding = forwarding
                 forwarding.then(() => resume(Effect.void), (e: unknown) => resume(Effect.fail(fetchError(e))))
               }),

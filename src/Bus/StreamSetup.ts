@@ -21,7 +21,7 @@ import { MessageBusError } from "../Errors/Errors.js"
 import type * as EventDefinition from "../Events/Events.js"
 import * as Streams from "../Events/Streams.js"
 import type { StreamLimits } from "./BusConfig.js"
-import * as DeadLetter from "./DeadLetter.js"
+import * as DeadLetter from "./internal/deadLetterRecord.js"
 
 /**
  * What happened to one stream: `differs` is an existing stream left as it is although its settings differ,

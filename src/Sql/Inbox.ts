@@ -6,8 +6,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { timed } from "./internal/queryMetrics.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
+import { transaction, type TransactionFailure, type TransactionOptions } from "./SqlTransaction.js"
 
 /**
  * Records that `consumer` handled `eventId`; `true` the first time, `false` when it was already recorded (the
@@ -44,3 +46,42 @@ export const markHandled = (
     timed("inbox.markHandled"),
     Effect.withSpan("Inbox.markHandled", { attributes: { consumer } })
   )
+
+/**
+ * Subscriber middleware that makes a handler exactly-once in effect: it runs the handler in a transaction that
+ * first records the event in the inbox for `consumer` ({@link markHandled}) and skips the handler when the event
+ * was already recorded (a redelivery, a replay, another instance). A handler failure rolls the record back with
+ * the handler's writes, so the retry runs the handler again.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Bus, Events, Sql } from "@glam/shared"
+ *
+ * const ItemIndexed = Events.event("catalog.item_indexed", Schema.Struct({ item_id: Schema.String }))
+ *
+ * export const Indexer = Layer.scopedDiscard(
+ *   Bus.subscribe(
+ *     ItemIndexed,
+ *     { durable: "search-indexer", middleware: [Sql.Inbox.dedupe("search-indexer")] },
+ *     (event) => Effect.log(`indexing ${event.payload.item_id}`)
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category inbox
+ */
+export const dedupe = (
+  consumer: string,
+  options?: TransactionOptions
+): HandlerMiddleware<TransactionFailure, SqlClient.SqlClient> =>
+(handler) =>
+(event) =>
+  Effect.flatMap(
+    markHandled(consumer, event.envelope.event_id),
+    (first) =>
+      first
+        ? handler(event)
+        : Effect.logDebug("Inbox: event already handled; skipped").pipe(Effect.annotateLogs("consumer", consumer))
+  ).pipe(transaction(options))

@@ -132,18 +132,20 @@ const consoleTimestamp = (date: Date): string =>
 interface Ids {
   readonly requestId: Option.Option<string>
   readonly correlationId: Option.Option<string>
+  readonly causationId: Option.Option<string>
   readonly span: Option.Option<Tracer.AnySpan>
 }
 
 const readIds = (context: FiberRefs.FiberRefs): Ids => ({
   requestId: FiberRefs.getOrDefault(context, Correlation.currentRequestId),
   correlationId: FiberRefs.getOrDefault(context, Correlation.currentCorrelationId),
+  causationId: FiberRefs.getOrDefault(context, Correlation.currentCausationId),
   span: Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
 })
 
 /**
  * Renders one JSON line with the seed's fields: `timestamp`, `service`, `level`, `message`, `environment`, then
- * `request_id`, `correlation_id`, `trace_id`, `span_id` when known, the log annotations as top-level keys, and
+ * `request_id`, `correlation_id`, `causation_id`, `trace_id`, `span_id` when known, the log annotations as top-level keys, and
  * `exception` (the pretty-printed cause) when the log carries one.
  *
  * @since 0.1.0
@@ -163,6 +165,7 @@ export const formatJson = (
   }
   if (Option.isSome(ids.requestId)) record.request_id = ids.requestId.value
   if (Option.isSome(ids.correlationId)) record.correlation_id = ids.correlationId.value
+  if (Option.isSome(ids.causationId)) record.causation_id = ids.causationId.value
   if (Option.isSome(ids.span)) {
     record.trace_id = ids.span.value.traceId
     record.span_id = ids.span.value.spanId
@@ -189,6 +192,7 @@ export const formatConsole = (options: Pick<Options, "service">, log: Logger.Log
   const parts: Array<string> = []
   if (Option.isSome(ids.requestId)) parts.push(`request_id=${ids.requestId.value}`)
   if (Option.isSome(ids.correlationId)) parts.push(`correlation_id=${ids.correlationId.value}`)
+  if (Option.isSome(ids.causationId)) parts.push(`causation_id=${ids.causationId.value}`)
   for (const [key, value] of log.annotations) {
     if (!reserved.has(key)) parts.push(`${key}=${renderValue(value)}`)
   }

@@ -34,13 +34,14 @@ import type {
   Published,
   PublishError,
   PublishOptions,
-  ReplayResult
+  ReplayResult,
+  Subscription
 } from "../Bus.js"
-import * as DeadLetterModule from "../DeadLetter.js"
 import * as StreamSetup from "../StreamSetup.js"
-import * as Subscriber from "../Subscriber.js"
+import * as DeadLetterModule from "./deadLetterRecord.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import * as BusMetrics from "./metrics.js"
+import * as Subscriber from "./subscriber.js"
 
 /** @internal */
 export interface CoreOptions {
@@ -358,6 +359,8 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           ),
           Subscriber.run(runtime, definition, subscribeOptions, handler)
         ).pipe(
+          // The middleware's requirements are among those the subscription runs with (`Effect.context`).
+          (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
           Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
         ),
       deadLetters: (filter) => scanDeadLetters(filter).pipe(Effect.withSpan("Bus.deadLetters")),

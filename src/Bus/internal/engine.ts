@@ -85,26 +85,26 @@ export interface RawMessage {
  *
  * @internal
  */
-export interface Inbox {
-  /** Hands a message over if there is room (and the inbox is open): `false` leaves it with the caller. */
+export interface MessageSink {
+  /** Hands a message over if there is room (and the buffer is open): `false` leaves it with the caller. */
   readonly offer: (message: RawMessage) => boolean
   /**
-   * Calls `f` once, when the inbox next has room or closes. Returns a function that forgets `f`. One waiter at a
-   * time: an inbox has one producer.
+   * Calls `f` once, when the buffer next has room or closes. Returns a function that forgets `f`. One waiter at a
+   * time: a buffer has one producer.
    */
   readonly onSpace: (f: () => void) => () => void
-  /** Whether the subscription closed its inbox (it is stopping): offers are refused from then on. */
+  /** Whether the subscription closed its buffer (it is stopping): offers are refused from then on. */
   readonly isClosed: () => boolean
 }
 
 /**
- * Waits until the inbox has room (or has closed), for engines written as effects.
+ * Waits until the buffer has room (or has closed), for engines written as effects.
  *
  * @internal
  */
-export const awaitSpace = (inbox: Inbox): Effect.Effect<void> =>
+export const awaitSpace = (sink: MessageSink): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    const forget = inbox.onSpace(() => resume(Effect.void))
+    const forget = sink.onSpace(() => resume(Effect.void))
     return Effect.sync(forget)
   })
 
@@ -143,11 +143,11 @@ export interface Engine {
   readonly reconnected: Effect.Effect<void>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>
   /**
-   * Pulls messages (at most `batch` held locally) and offers each to `inbox`, in order, waiting for room when it
+   * Pulls messages (at most `batch` held locally) and offers each to `sink`, in order, waiting for room when it
    * is full, until interrupted or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but
    * did not hand over.
    */
-  readonly pump: (spec: ConsumerSpec, batch: number, inbox: Inbox) => Effect.Effect<never, MessageBusError>
+  readonly pump: (spec: ConsumerSpec, batch: number, sink: MessageSink) => Effect.Effect<never, MessageBusError>
   /** Max-deliveries advisories of one consumer, listened to for as long as the scope is open. */
   readonly maxDeliveries: (
     spec: ConsumerSpec

@@ -12,8 +12,8 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
-import * as DeadLetter from "../DeadLetter.js"
 import * as core from "./core.js"
+import * as DeadLetter from "./deadLetterRecord.js"
 import {
   awaitSpace,
   type ConsumerSpec,
@@ -220,19 +220,19 @@ export const make = (options: {
           else consumers.set(key, { spec, cursor: 1, pending: new Map() })
           return Effect.void
         }),
-      pump: (spec, batch, inbox) =>
+      pump: (spec, batch, sink) =>
         Effect.suspend(() => {
           const consumer = consumers.get(consumerKey(spec.stream, spec.durable))
           if (consumer === undefined) return Effect.fail(notFound("fetch", spec.stream))
-          // A closed inbox refuses everything: wait to be interrupted (the subscription is stopping), which naks
+          // A closed sink refuses everything: wait to be interrupted (the subscription is stopping), which naks
           // what was not handed over, rather than offering again and again.
           const offer = (message: RawMessage): Effect.Effect<void> =>
             Effect.suspend(() =>
-              inbox.offer(message)
+              sink.offer(message)
                 ? Effect.void
-                : inbox.isClosed()
+                : sink.isClosed()
                 ? Effect.never
-                : Effect.zipRight(awaitSpace(inbox), offer(message))
+                : Effect.zipRight(awaitSpace(sink), offer(message))
             )
           return Effect.forever(Effect.flatMap(pull(consumer, batch), (pulled) => {
             let delivered = 0

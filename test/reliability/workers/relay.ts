@@ -31,8 +31,10 @@ const relay = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-if (s.mode === "enqueue") runWorker(enqueue, resources)
-else {
+// Writing to the outbox needs the database and the producing service's name, not a Bus.
+if (s.mode === "enqueue") {
+  runWorker(enqueue, Layer.merge(Sql.Outbox.layerProducer({ serviceName: s.service }), sqlLayer(s)))
+} else {
   runWorker(
     relay,
     Sql.OutboxRelay.layer({ batchSize: s.batchSize, pollInterval: "100 millis", maxBackoff: "1 second" }).pipe(

@@ -1,11 +1,10 @@
 /**
  * The hand-off between a subscription's pump and its workers: a bounded buffer of pulled messages.
  *
- * It replaces an Effect `Queue` on the consumer's hot path, where each message cost a `Deferred` for a parked
- * taker and a fiber suspension for the producer: here the producer is plain code (an engine's pull loop) that
- * pushes into an array, and a worker takes synchronously whenever the buffer has messages. Only a worker that
- * finds the buffer empty parks (an `Effect.async` whose resume callback the next offer calls), and only a
- * producer that finds it full waits (a callback the next take calls).
+ * Not an Effect `Queue`: the JetStream pump is plain async code (the client's message iterator) that hands each
+ * message over synchronously and waits for room through a callback. A worker takes synchronously whenever the
+ * buffer has messages; only a worker that finds it empty parks (an `Effect.async` whose resume callback the next
+ * offer calls), and only a producer that finds it full waits (a callback the next take calls).
  *
  * Each offer wakes one parked worker, and a worker that takes a message and leaves others behind wakes another:
  * every buffered message has a worker on its way while any is idle (handler concurrency is kept). A worker woken
@@ -18,20 +17,20 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { Inbox as EngineInbox, RawMessage } from "./engine.js"
+import type { MessageSink, RawMessage } from "./engine.js"
 
 /** @internal */
-export interface Inbox extends EngineInbox {
+export interface MessageBuffer extends MessageSink {
   /** Takes the oldest buffered message, if any (then wakes a producer waiting for room). */
   readonly poll: () => RawMessage | undefined
-  /** Waits until a message may be there to `poll`, or the inbox closed. */
+  /** Waits until a message may be there to `poll`, or the buffer closed. */
   readonly awaitMessage: Effect.Effect<void>
-  /** Closes the inbox and returns what it still held. */
+  /** Closes the buffer and returns what it still held. */
   readonly close: () => ReadonlyArray<RawMessage>
 }
 
-/** A bounded inbox holding at most `capacity` messages. @internal */
-export const make = (capacity: number): Inbox => {
+/** A bounded buffer holding at most `capacity` messages. @internal */
+export const make = (capacity: number): MessageBuffer => {
   let buffer: Array<RawMessage> = []
   let closed = false
   const parked: Array<(resume: Effect.Effect<void>) => void> = []

@@ -1,0 +1,122 @@
+/**
+ * The dead-letter records of the `DLQ` stream: their subject, id, JSON encoding and decoding (public face:
+ * `Bus/DeadLetter`).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { isGlamError } from "../../Errors/Errors.js"
+import type { StreamDefinition } from "../../Events/Streams.js"
+import type { DeadLetter, DeadLetterError } from "../Bus.js"
+
+/** @internal */
+export const stream: StreamDefinition = {
+  name: "DLQ",
+  domain: "dlq",
+  subjects: ["dlq.>"],
+  description: "Dead letters of every consumer"
+}
+
+/** @internal */
+export const subjectFor = (streamName: string, consumer: string): string => `dlq.${streamName}.${consumer}`
+
+/** @internal */
+export const msgIdFor = (streamName: string, consumer: string, sequence: number): string =>
+  `dlq:${streamName}:${consumer}:${sequence}`
+
+/** @internal */
+export const Record = Schema.Struct({
+  subject: Schema.String,
+  stream: Schema.String,
+  stream_sequence: Schema.Number,
+  consumer: Schema.String,
+  delivery_count: Schema.Number,
+  headers: Schema.Record({ key: Schema.String, value: Schema.String }),
+  /** The original body, base64. */
+  body: Schema.String,
+  /** The original body as text, when it is valid UTF-8 (for people reading the stream). */
+  body_text: Schema.optionalWith(Schema.String, { exact: true }),
+  error: Schema.Struct({
+    tag: Schema.String,
+    code: Schema.String,
+    message: Schema.String,
+    details: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  }),
+  dead_lettered_at: Schema.String,
+  service: Schema.String
+})
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** @internal */
+export const errorOf = (error: unknown): DeadLetterError => {
+  if (isGlamError(error)) {
+    return { tag: error._tag, code: error.code, message: error.message, details: { ...error.responseDetails } }
+  }
+  if (Cause.isCause(error)) {
+    return { tag: "Defect", code: "INTERNAL_ERROR", message: Cause.pretty(error).split("\n")[0] ?? "", details: {} }
+  }
+  const tag = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Error"
+  const message = error instanceof Error ? error.message : String(error)
+  return { tag, code: "INTERNAL_ERROR", message, details: {} }
+}
+
+/** @internal */
+export const encode = (letter: Omit<DeadLetter, "dlqSequence">): Uint8Array => {
+  let text: string | undefined
+  try {
+    text = utf8.decode(letter.body)
+  } catch {
+    text = undefined
+  }
+  const record: typeof Record.Encoded = {
+    subject: letter.subject,
+    stream: letter.stream,
+    stream_sequence: letter.streamSequence,
+    consumer: letter.consumer,
+    delivery_count: letter.deliveryCount,
+    headers: { ...letter.headers },
+    body: Buffer.from(letter.body).toString("base64"),
+    ...(text !== undefined ? { body_text: text } : {}),
+    error: { ...letter.error, details: { ...letter.error.details } },
+    dead_lettered_at: letter.deadLetteredAt,
+    service: letter.service
+  }
+  return new TextEncoder().encode(stringify(record))
+}
+
+// The details come from whatever the handler failed with: a record is written even when they are not JSON (a
+// bigint is written as its digits; details that still cannot be written, a cycle say, are replaced by the reason).
+const stringify = (record: typeof Record.Encoded): string => {
+  try {
+    return JSON.stringify(record, (_, value) => typeof value === "bigint" ? value.toString() : value)
+  } catch (e) {
+    const reason = `the error details cannot be written as JSON: ${e instanceof Error ? e.message : String(e)}`
+    return JSON.stringify({ ...record, error: { ...record.error, details: { unwritable: reason } } })
+  }
+}
+
+const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(Record))
+
+/** @internal */
+export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | undefined => {
+  const result = decodeRecord(new TextDecoder().decode(data))
+  if (Either.isLeft(result)) return undefined
+  const r = result.right
+  return {
+    dlqSequence,
+    subject: r.subject,
+    stream: r.stream,
+    streamSequence: r.stream_sequence,
+    consumer: r.consumer,
+    deliveryCount: r.delivery_count,
+    headers: r.headers,
+    body: new Uint8Array(Buffer.from(r.body, "base64")),
+    error: r.error,
+    deadLetteredAt: r.dead_lettered_at,
+    service: r.service
+  }
+}

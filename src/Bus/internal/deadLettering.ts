@@ -1,0 +1,99 @@
+/**
+ * Policy: a message whose verdict is a dead letter is written to `DLQ` (one record per message, whoever reports it)
+ * and termed; when the record cannot be written the message is nak'd instead, never dropped. Messages the server
+ * gave up on (its max-deliveries advisory) are dead-lettered here too.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
+import * as Traceparent from "../../Telemetry/Traceparent.js"
+import type { DeadLetterError } from "../Bus.js"
+import * as DeadLetterRecord from "./deadLetterRecord.js"
+import type { ConsumerSpec, MaxDeliveriesAdvisory, RawAck, RawMessage, RawPublish } from "./engine.js"
+import { type MessageLog, withMessageLog } from "./messageLog.js"
+import { backoffFor } from "./subscriberOptions.js"
+import type { Verdict } from "./verdict.js"
+
+/** What writing dead letters needs from the Bus. @internal */
+export interface Writer {
+  readonly serviceName: string
+  /** Publishes as the Bus does, retrying an unknown outcome within its budget. */
+  readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
+}
+
+/** The message a dead letter is about. @internal */
+export type Letter = Pick<
+  RawMessage,
+  "subject" | "stream" | "streamSequence" | "consumer" | "deliveryCount" | "headers" | "data"
+>
+
+/** Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once). @internal */
+export const write = (
+  writer: Writer,
+  message: Letter,
+  error: DeadLetterError
+): Effect.Effect<void, MessageBusError> => {
+  const traceparent = message.headers[Traceparent.headerName]
+  return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const data = DeadLetterRecord.encode({
+      subject: message.subject,
+      stream: message.stream,
+      streamSequence: message.streamSequence,
+      consumer: message.consumer,
+      deliveryCount: message.deliveryCount,
+      headers: message.headers,
+      body: message.data,
+      error,
+      deadLetteredAt: new Date(now).toISOString(),
+      service: writer.serviceName
+    })
+    const msgId = DeadLetterRecord.msgIdFor(message.stream, message.consumer, message.streamSequence)
+    return writer.publish({
+      subject: DeadLetterRecord.subjectFor(message.stream, message.consumer),
+      data,
+      headers: { "Nats-Msg-Id": msgId },
+      msgId
+    })
+  }).pipe(
+    Effect.asVoid,
+    Effect.withSpan("Bus.deadLetter", {
+      root: Option.isNone(Traceparent.parse(traceparent)),
+      attributes: { "messaging.destination.name": message.subject }
+    }),
+    Traceparent.withParentTraceparent(traceparent)
+  )
+}
+
+/**
+ * Carries out a `DeadLetter` verdict: `DeadLettered` once written, else a nak with the backoff of the delivery.
+ * Other verdicts pass through.
+ *
+ * @internal
+ */
+export const deadLetterVerdict =
+  (writer: Writer, spec: ConsumerSpec) =>
+  (msg: RawMessage, verdict: Verdict, log: MessageLog): Effect.Effect<Verdict> => {
+    if (verdict._tag !== "DeadLetter") return Effect.succeed(verdict)
+    return Effect.matchEffect(write(writer, msg, verdict.error), {
+      onSuccess: () => Effect.succeed<Verdict>({ _tag: "DeadLettered", error: verdict.error }),
+      onFailure: (error) =>
+        Effect.as(
+          Effect.logError("Bus could not write a dead letter; message nak'd").pipe(
+            Effect.annotateLogs("error", error.message),
+            withMessageLog(log)
+          ),
+          { _tag: "Nak", delay: backoffFor(spec.backoff, msg.deliveryCount), reason: error.message }
+        )
+    })
+  }
+
+/** The dead letter of a message the server delivered `deliveries` times without a verdict. @internal */
+export const exhausted = (advisory: MaxDeliveriesAdvisory, spec: ConsumerSpec): DeadLetterError => ({
+  tag: "MaxDeliveriesExceeded",
+  code: "MAX_DELIVERIES_EXCEEDED",
+  message: `Delivered ${advisory.deliveries} times without an acknowledgement`,
+  details: { max_deliver: spec.maxDeliver }
+})

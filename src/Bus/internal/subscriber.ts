@@ -1,0 +1,376 @@
+/**
+ * The subscriber runtime shared by every Bus implementation: a durable pull consumer fetched in bounded batches,
+ * handlers run by a fixed set of workers through the subscriber's policies (event context and consumer span,
+ * handler timeout, ack verdict by error type, dead letter), and the verdict carried out (`ack`, `nak`, `term`).
+ *
+ * Nothing thrown while decoding, handling or settling a message ends a worker: it is logged with the message's ids,
+ * and a throw while settling leaves the message to redelivery after its ack wait.
+ *
+ * Shutdown (when the subscription's scope closes): stop fetching, nak what is buffered, let in-flight handlers
+ * finish within the drain timeout, interrupt and nak what remains, with the engine's release delay.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
+import * as BodyFormat from "../../Events/BodyFormat.js"
+import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
+import type { Delivery, Handler, HandlerMiddleware, SubscribeOptions, Subscription } from "../Bus.js"
+import * as DeadLettering from "./deadLettering.js"
+import type { Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
+import { eventContext } from "./eventContext.js"
+import * as HandlerTimeout from "./handlerTimeout.js"
+import { type InFlight, ofHandler } from "./handling.js"
+import * as MessageBuffer from "./messageBuffer.js"
+import { type MessageLog, messageLog, withMessageLog } from "./messageLog.js"
+import * as BusMetrics from "./metrics.js"
+import { consumerSpecOrError, type Settings, settings as settingsOf } from "./subscriberOptions.js"
+import { undecodable, type Verdict, verdictMiddleware, verdictOf } from "./verdict.js"
+
+/** What the runtime needs from the Bus that runs it. @internal */
+export interface RuntimeContext extends DeadLettering.Writer {
+  readonly engine: Engine
+  /** The deepest nesting a message body may have (`EventEnvelope.decode`'s `maxDepth`). */
+  readonly maxEventDepth: number
+  /** Counts running subscriptions for `Bus.health`. */
+  readonly subscriptions: Ref.Ref<number>
+  /** The shutdown of every running subscription, run by the Bus before it closes its connection. */
+  readonly running: Set<Effect.Effect<void>>
+}
+
+const fetchRetry = Schedule.exponential("200 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.jittered
+)
+
+/** Carries out verdicts on messages and counts them. */
+interface Settler {
+  readonly settle: (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) => Effect.Effect<void>
+  /** Logs a message that could not be settled (it is redelivered after its ack wait). */
+  readonly unsettled: (log: MessageLog, cause: Cause.Cause<unknown>) => Effect.Effect<void>
+}
+
+const makeSettler = (engine: Engine, definition: EventDefinition.EventDefinition.Any, durable: string): Settler => {
+  const labels = { subject: definition.subject, consumer: durable }
+  // Labelled once per subscription, not per message.
+  const consumed = Object.fromEntries(
+    (["ack", "nak", "term", "dead_lettered"] as const).map((outcome) => [
+      outcome,
+      withLabels(BusMetrics.messagesConsumed, { ...labels, outcome })
+    ])
+  ) as Record<BusMetrics.ConsumeOutcome, Metric.Metric.Counter<number>>
+  const handlerSeconds = withLabels(BusMetrics.handlerDurationSeconds, labels)
+  const record = (outcome: BusMetrics.ConsumeOutcome, startedAt: number) =>
+    Effect.flatMap(
+      Effect.clockWith((clock) => clock.currentTimeMillis),
+      (now) =>
+        Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, (now - startedAt) / 1000))
+    )
+  const carryOut = (msg: RawMessage, verdict: Verdict, log: MessageLog): Effect.Effect<BusMetrics.ConsumeOutcome> => {
+    switch (verdict._tag) {
+      case "Ack":
+        return Effect.sync(() => (msg.ack(), "ack"))
+      case "Nak": {
+        const delay = verdict.released === true ? engine.releaseDelay : verdict.delay
+        msg.nak(delay)
+        return Effect.as(
+          Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
+            Effect.annotateLogs({ delay: Duration.format(delay), reason: verdict.reason }),
+            withMessageLog(log)
+          ),
+          "nak"
+        )
+      }
+      case "DeadLettered": {
+        msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+        return Effect.as(
+          Effect.logError("Bus message dead-lettered").pipe(
+            Effect.annotateLogs({ error: verdict.error.tag, reason: verdict.error.message }),
+            withMessageLog(log)
+          ),
+          "dead_lettered"
+        )
+      }
+      case "DeadLetter": {
+        msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+        return Effect.succeed("term")
+      }
+    }
+  }
+  const unsettled = (log: MessageLog, cause: Cause.Cause<unknown>) =>
+    Effect.logError("Bus could not settle a message; it is redelivered after its ack wait", cause).pipe(
+      withMessageLog(log)
+    )
+  return {
+    settle: (msg, verdict, log, startedAt) =>
+      Effect.suspend(() => carryOut(msg, verdict, log)).pipe(
+        Effect.flatMap((outcome) => record(outcome, startedAt)),
+        Effect.catchAllCause((cause) => unsettled(log, cause))
+      ),
+    unsettled
+  }
+}
+
+const deliveryOf = (msg: RawMessage): Delivery => ({
+  subject: msg.subject,
+  stream: msg.stream,
+  consumer: msg.consumer,
+  streamSequence: msg.streamSequence,
+  deliveryCount: msg.deliveryCount,
+  headers: msg.headers
+})
+
+/** One message from its body to its verdict. */
+type Process<R> = (msg: RawMessage) => Effect.Effect<void, never, R>
+
+const makeProcess = <A, I, E, R>(
+  ctx: RuntimeContext,
+  definition: EventDefinition.EventDefinition<A, I>,
+  settings: Settings,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  handler: Handler<A, E, R>,
+  tracker: HandlerTimeout.Tracker
+): Process<R> => {
+  const { spec } = settings
+  const settler = makeSettler(ctx.engine, definition as unknown as EventDefinition.EventDefinition.Any, spec.durable)
+  const user = ofHandler(handler, options.middleware)
+  // The policies, outermost first: the verdict by error type, the handler timeout, the event context; only the
+  // service's middleware and handler run interruptibly.
+  const handled = verdictMiddleware(spec)(
+    tracker.middleware(eventContext(spec)((inFlight: InFlight<A>) => Effect.interruptible(user(inFlight))))
+  )
+  const deadLetter = DeadLettering.deadLetterVerdict(ctx, spec)
+  const conclude = (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) =>
+    Effect.flatMap(deadLetter(msg, verdict, log), (final) => settler.settle(msg, final, log, startedAt))
+  const handle = (msg: RawMessage, decoded: EventEnvelope.DecodedEvent<A>, startedAt: number) =>
+    Effect.flatMap(
+      handled({ msg, event: { ...decoded, delivery: deliveryOf(msg) } }),
+      (verdict) => conclude(msg, verdict, messageLog(msg, decoded.envelope), startedAt)
+    )
+  return (msg) =>
+    Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (startedAt) => {
+      const rejected = (verdict: Verdict) => conclude(msg, verdict, messageLog(msg, undefined), startedAt)
+      let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, unknown>
+      try {
+        decoded = BodyFormat.decode(definition, msg.data, msg.headers, { maxDepth: ctx.maxEventDepth })
+      } catch (defect) {
+        return rejected(undecodable(defect))
+      }
+      return Effect.matchCauseEffect(decoded, {
+        onFailure: (cause) =>
+          Option.isSome(Cause.failureOption(cause))
+            ? rejected(verdictOf(Exit.failCause(cause), msg.deliveryCount, spec))
+            : rejected(undecodable(Cause.squash(cause))),
+        onSuccess: (event) => handle(msg, event, startedAt)
+      })
+    })
+}
+
+/**
+ * The workers of a subscription: each takes messages from the buffer while it has some, with no scheduler hop
+ * between them, parks when it is empty, and ends once it is closed and empty, or once the handler it ran timed out
+ * (it is being interrupted, and another has taken its place). Only waiting and the handler are interruptible, so a
+ * taken message is always settled; what escapes a message's own guards is logged, the message is left to
+ * redelivery after its ack wait, and the worker goes on.
+ */
+const makeWorkers = <R>(
+  buffer: MessageBuffer.MessageBuffer,
+  tracker: HandlerTimeout.Tracker,
+  process: Process<R>,
+  context: Context.Context<R>,
+  spec: { readonly durable: string; readonly stream: string }
+) => {
+  const fibers: Array<Fiber.RuntimeFiber<void>> = []
+  const recover = (msg: RawMessage | undefined, cause: Cause.Cause<never>) =>
+    Effect.logError("Bus worker caught a defect; the message is redelivered after its ack wait", cause).pipe(
+      msg === undefined
+        ? Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
+        : withMessageLog(messageLog(msg, undefined))
+    )
+  const worker: Effect.Effect<void, never, R> = Effect.uninterruptibleMask((restore) =>
+    Effect.withFiberRuntime<void, never, R>((fiber) => {
+      let current: RawMessage | undefined
+      const loop: Effect.Effect<void, never, R> = Effect.suspend(() => {
+        current = undefined
+        if (tracker.timedOut(fiber)) return Effect.void
+        const msg = buffer.poll()
+        if (msg !== undefined) {
+          current = msg
+          return Effect.flatMap(process(msg), () => loop)
+        }
+        if (buffer.isClosed()) return Effect.void
+        return Effect.flatMap(restore(buffer.awaitMessage), () => loop)
+      })
+      const guarded: Effect.Effect<void, never, R> = Effect.catchAllCause(
+        loop,
+        (cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.zipRight(recover(current, cause), guarded)
+      )
+      return guarded
+    })
+  )
+  // The handler's requirements are provided once per worker, not per message.
+  const start = (n: number): Effect.Effect<void> =>
+    Effect.forEach(
+      Array.from({ length: n }),
+      () => Effect.map(Effect.forkDaemon(Effect.provide(worker, context)), (fiber) => fibers.push(fiber)),
+      { discard: true }
+    )
+  // Workers that ended after their handler timed out are forgotten.
+  const forgetEnded = () => {
+    for (let i = fibers.length - 1; i >= 0; i--) if (fibers[i]!.unsafePoll() !== null) fibers.splice(i, 1)
+  }
+  return { fibers, start, forgetEnded }
+}
+
+/** Dead-letters the messages the server gave up on (its max-deliveries advisories). */
+const onAdvisory =
+  (ctx: RuntimeContext, settings: Settings, deadLettered: Metric.Metric.Counter<number>) =>
+  (advisory: MaxDeliveriesAdvisory) =>
+    Effect.gen(function*() {
+      const stored = yield* ctx.engine.getMessage(advisory.stream, advisory.streamSequence)
+      if (Option.isNone(stored)) return
+      yield* DeadLettering.write(ctx, {
+        subject: stored.value.subject,
+        stream: advisory.stream,
+        streamSequence: advisory.streamSequence,
+        consumer: advisory.consumer,
+        deliveryCount: advisory.deliveries,
+        headers: stored.value.headers,
+        data: stored.value.data
+      }, DeadLettering.exhausted(advisory, settings.spec))
+      yield* Metric.increment(deadLettered)
+      yield* Effect.logError("Bus message exhausted its deliveries without a verdict; dead-lettered").pipe(
+        Effect.annotateLogs({ consumer: advisory.consumer, stream_sequence: advisory.streamSequence })
+      )
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logError("Bus could not dead-letter an exhausted message", cause))
+    )
+
+/** The subscription's background fibers: the ack-wait ticker, the advisories, the lag sampler. */
+const startBackground = (
+  ctx: RuntimeContext,
+  definition: EventDefinition.EventDefinition.Any,
+  settings: Settings,
+  tracker: HandlerTimeout.Tracker,
+  workers: { readonly start: (n: number) => Effect.Effect<void>; readonly forgetEnded: () => void },
+  buffer: MessageBuffer.MessageBuffer,
+  runScope: Scope.Scope
+) =>
+  Effect.gen(function*() {
+    const { spec } = settings
+    const tick = Effect.flatMap(tracker.tick, (replaced) => {
+      workers.forgetEnded()
+      return replaced === 0 || buffer.isClosed() ? Effect.void : workers.start(replaced)
+    })
+    yield* tick.pipe(Effect.delay(Duration.times(spec.ackWait, 0.3)), Effect.forever, Effect.forkIn(runScope))
+    const deadLettered = withLabels(BusMetrics.messagesConsumed, {
+      subject: definition.subject,
+      consumer: spec.durable,
+      outcome: "dead_lettered"
+    })
+    const advisories = yield* Scope.extend(ctx.engine.maxDeliveries(spec), runScope)
+    yield* advisories.pipe(Stream.runForEach(onAdvisory(ctx, settings, deadLettered)), Effect.forkIn(runScope))
+    const lag = ctx.engine.consumerLag(spec.stream, spec.durable)
+    yield* lag.pipe(
+      Effect.flatMap((l) => BusMetrics.setConsumerLag({ stream: spec.stream, consumer: spec.durable }, l)),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(settings.lagInterval)),
+      Effect.forkIn(runScope)
+    )
+    return lag
+  })
+
+/**
+ * Stops a subscription: stop fetching, give back what is buffered, let in-flight handlers finish within the drain
+ * timeout, then interrupt them (their messages are nak'd).
+ */
+const makeShutdown = (
+  ctx: RuntimeContext,
+  settings: Settings,
+  fetcher: Fiber.RuntimeFiber<never, MessageBusError>,
+  buffer: MessageBuffer.MessageBuffer,
+  workers: ReadonlyArray<Fiber.RuntimeFiber<void>>,
+  runScope: Scope.CloseableScope
+) =>
+  Effect.once(
+    Effect.gen(function*() {
+      yield* Fiber.interrupt(fetcher)
+      // Closing wakes the idle workers, which end; busy ones end after their current message.
+      for (const msg of buffer.close()) msg.nak(ctx.engine.releaseDelay)
+      // Finalizers are uninterruptible: the wait must be made interruptible for its timeout to take effect.
+      const drained = yield* Fiber.awaitAll(workers).pipe(
+        Effect.interruptible,
+        Effect.timeout(settings.drainTimeout),
+        Effect.option
+      )
+      if (Option.isNone(drained)) {
+        yield* Effect.logWarning("Bus drain timeout: interrupting in-flight handlers (their messages are nak'd)")
+        yield* Fiber.interruptAll(workers)
+      }
+      yield* Scope.close(runScope, Exit.void)
+      yield* Ref.update(ctx.subscriptions, (n) => n - 1)
+    })
+  )
+
+/**
+ * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
+ *
+ * @internal
+ */
+export const run = <A, I, E, R>(
+  ctx: RuntimeContext,
+  definition: EventDefinition.EventDefinition<A, I>,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  handler: Handler<A, E, R>
+): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const any = definition as unknown as EventDefinition.EventDefinition.Any
+    const spec = consumerSpecOrError(any, options)
+    if (!("durable" in spec)) return yield* Effect.fail(spec)
+    const settings = settingsOf(spec, options)
+    yield* ctx.engine.ensureConsumer(spec)
+    const context = yield* Effect.context<R>()
+    const tracker = HandlerTimeout.make(spec, settings.handlerTimeout)
+    const buffer = MessageBuffer.make(settings.batch)
+    const runScope = yield* Scope.make()
+    const workers = makeWorkers(
+      buffer,
+      tracker,
+      makeProcess(ctx, definition, settings, options, handler, tracker),
+      context,
+      spec
+    )
+    const lag = yield* startBackground(ctx, any, settings, tracker, workers, buffer, runScope)
+    // What was pulled but not handed to a worker when fetching stops is nak'd by the engine.
+    const fetcher = yield* ctx.engine.pump(spec, settings.batch, buffer).pipe(
+      Effect.tapErrorCause((cause) =>
+        Effect.logWarning("Bus consumer fetch failed; retrying", cause).pipe(
+          Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
+        )
+      ),
+      Effect.retry(fetchRetry),
+      Effect.interruptible,
+      Effect.forkDaemon
+    )
+    yield* workers.start(settings.concurrency)
+    yield* Ref.update(ctx.subscriptions, (n) => n + 1)
+    const stop = yield* makeShutdown(ctx, settings, fetcher, buffer, workers.fibers, runScope)
+    const shutdown: Effect.Effect<void> = Effect.zipRight(Effect.sync(() => ctx.running.delete(shutdown)), stop)
+    ctx.running.add(shutdown)
+    yield* Effect.addFinalizer(() => shutdown)
+    return { stream: spec.stream, consumer: spec.durable, subject: definition.subject, lag }
+  })
