@@ -37,6 +37,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
+import { ValidationError } from "../Errors/CommonErrors.js"
 import { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import type * as EventDefinition from "../Events/Events.js"
@@ -292,30 +293,38 @@ export const enqueue = <A, I>(
   payload: A,
   options?: PublishOptions
 ): Effect.Effect<string, SqlFailure, Bus | PgClient.PgClient> =>
-  Effect.flatMap(Bus, (bus) =>
-    EventEnvelope.make(definition, payload, {
-      sourceService: bus.serviceName,
-      serviceVersion: bus.serviceVersion,
-      idempotencyKey: options?.idempotencyKey,
-      correlationId: options?.correlationId,
-      metadata: options?.metadata
-    })).pipe(
-      Effect.flatMap((envelope) =>
-        Effect.flatMap(Traceparent.currentTraceparent, (traceparent) => {
-          const headers: { [name: string]: string } = { ...EventEnvelope.headers(envelope) }
-          if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
-          return Outbox.enqueue(envelope, headers, { stream: definition.stream.name }).pipe(
-            Effect.as(envelope.event_id)
-          )
-        })
-      ),
-      // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
-      Effect.withSpan("OutboxRelay.enqueue", {
-        kind: "producer",
-        captureStackTrace: false,
-        attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
+  // The outbox holds envelopes: a definition of another body format would go out in the wrong shape.
+  definition.format !== "glam"
+    ? Effect.fail(
+      new ValidationError({
+        message: `The outbox carries GLAM envelopes only; ${definition.subject} is written as ${definition.format}`,
+        details: { field: "format", reason: `is ${definition.format}: publish it with Bus.publish` }
       })
     )
+    : Effect.flatMap(Bus, (bus) =>
+      EventEnvelope.make(definition, payload, {
+        sourceService: bus.serviceName,
+        serviceVersion: bus.serviceVersion,
+        idempotencyKey: options?.idempotencyKey,
+        correlationId: options?.correlationId,
+        metadata: options?.metadata
+      })).pipe(
+        Effect.flatMap((envelope) =>
+          Effect.flatMap(Traceparent.currentTraceparent, (traceparent) => {
+            const headers: { [name: string]: string } = { ...EventEnvelope.headers(envelope) }
+            if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
+            return Outbox.enqueue(envelope, headers, { stream: definition.stream.name }).pipe(
+              Effect.as(envelope.event_id)
+            )
+          })
+        ),
+        // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
+        Effect.withSpan("OutboxRelay.enqueue", {
+          kind: "producer",
+          captureStackTrace: false,
+          attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
+        })
+      )
 
 // ---------------------------------------------------------------------------------------------------------------
 // reading
