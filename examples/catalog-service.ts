@@ -12,8 +12,8 @@
  */
 import { HttpRouter } from "@effect/platform"
 import { Model, type SqlClient } from "@effect/sql"
+import { Bus, Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
-import { Bus, Errors, Events, Http, Sql } from "../src/index.js"
 
 /** A catalog sync, as stored in the `syncs` table. */
 export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({

@@ -18,11 +18,11 @@
 import { HttpRouter } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
+import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 
 /** The service's own stream: `cmd.energy.>` and `evt.energy.>`. */
 export const Energy = Events.Streams.make("ENERGY", { description: "Energy readings" })
@@ -211,7 +211,8 @@ export const main = (root: string) =>
   )
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(path.dirname(fileURLToPath(import.meta.url))).pipe(
+  // The examples folder, from this file or from its compiled copy in .glam/ (`npm run start:energy`).
+  main(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "examples")).pipe(
     Layer.launch,
     NodeRuntime.runMain({ disablePrettyLogger: true })
   )

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Path from "node:path"
 import type { Bus } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
@@ -144,8 +145,9 @@ const describe = (error: unknown): StartupError => {
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect, Schema } from "effect"
- * import { Events, makeGlamLive } from "@glam/shared"
+ * import { Bus, Events, makeGlamLive } from "@glam/shared"
  *
+ * declare const program: Effect.Effect<void, never, Bus.Bus>
  * const Orders = Events.Streams.make("ORDERS") // cmd.orders.>, evt.orders.>
  * const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  *
@@ -171,7 +173,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     )
   )
   const infrastructure = Layer.mergeAll(
-    Sql.layerConfig(migrations === undefined ? {} : { migrations }),
+    Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
   // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.

@@ -199,7 +199,8 @@ describe("GlamLive", () => {
               makeGlamLive({
                 service: "catalog-service",
                 root: path.resolve(import.meta.dirname, "../examples"),
-                env: {},
+                // Not the examples' own data directory, which `npm start` may hold.
+                env: { CATALOG_DATABASE__EMBEDDED_DIR: "memory://" },
                 migrations
               })
             )

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -101,7 +101,7 @@ describe("Sql config", () => {
     expect(result[0]!.v).toContain("PGlite")
     expect(lines.filter((line) => line.includes("embedded PostgreSQL"))).toHaveLength(1)
     expect(lines[0]).toContain("no database server configured")
-  })
+  }, 120_000)
 
   it("keeps an embedded database in its directory across restarts", async () => {
     const dir = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
@@ -117,10 +117,38 @@ describe("Sql config", () => {
         Effect.flatMap(sql, (sql) => sql`SELECT v FROM kept`).pipe(Effect.provide(layer))
       )
       expect(rows).toEqual([{ v: "here" }])
+      expect(existsSync(`${dir}.lock`)).toBe(false)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-  })
+  }, 180_000)
+
+  it(
+    "refuses a data directory another process holds, takes over a stale lock, and names a foreign directory",
+    async () => {
+      const parent = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
+      const dir = Path.join(parent, "pglite")
+      const start = (dataDir: string) => Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir }), withConfig({}))
+      try {
+        // A lock left by a process that is gone (pid 2^22 + 1 is above Linux's pid_max) is taken over.
+        writeFileSync(`${dir}.lock`, String(2 ** 22 + 1))
+        const second = await Effect.runPromise(
+          Effect.flatMap(Layer.build(start(dir)), () => Effect.exit(Layer.build(start(dir)))).pipe(Effect.scoped)
+        )
+        expect(failureOf(second).message).toContain(`is in use by process ${process.pid}`)
+        expect(existsSync(`${dir}.lock`)).toBe(false)
+        const foreign = Path.join(parent, "foreign")
+        mkdirSync(foreign)
+        writeFileSync(Path.join(foreign, "notes.txt"), "not a database")
+        const refused = failureOf(await Effect.runPromiseExit(Effect.scoped(Layer.build(start(foreign)))))
+        expect(refused.message).toContain("neither empty nor an embedded database")
+        expect(readdirSync(foreign)).toEqual(["notes.txt"])
+      } finally {
+        rmSync(parent, { recursive: true, force: true })
+      }
+    },
+    180_000
+  )
 
   describe.skipIf(!pgUp)("on the real server", () => {
     it("answers a health check at its deadline when the only connection is busy", async () => {

@@ -343,7 +343,11 @@ export const Bus: Context.Tag<Bus, Bus> = Context.GenericTag<Bus>("@glam/shared/
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Schema } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const ItemUpdated = Events.event("catalog.item_updated", Schema.Struct({ item_id: Schema.UUID, name: Schema.String }))
+ * declare const items: ReadonlyArray<Events.EventDefinition.Payload<typeof ItemUpdated>>
  *
  * const results = Bus.publishMany(items.map((item) => Bus.message(ItemUpdated, item)))
  * ```
@@ -368,9 +372,11 @@ export const message = <A, I>(
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Effect.gen(function*() {
+ * const SyncStarted = Events.CatalogEvents.SyncStarted
+ *
+ * const program = (merchant_id: string, sync_id: string) => Effect.gen(function*() {
  *   const { correlationId } = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
  *   // the ack: { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false,
  *   //   correlationId } where correlationId is the fiber's, or a new one when the fiber has none
@@ -392,7 +398,9 @@ export const publish = <A, I>(
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus } from "@glam/shared"
+ *
+ * declare const row: { readonly id: string; readonly subject: string; readonly envelope: object }
  *
  * const ack = Bus.publishEncoded({ subject: row.subject, body: JSON.stringify(row.envelope), msgId: row.id })
  * ```
@@ -421,8 +429,13 @@ export const publishMany = (
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Context, Effect, Layer } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const SendEmail = Events.NotificationEvents.SendEmail
+ * class Mailer extends Context.Tag("Mailer")<Mailer, {
+ *   readonly send: (email: Events.EventDefinition.Payload<typeof SendEmail>) => Effect.Effect<void>
+ * }>() {}
  *
  * export const SendEmailConsumer = Layer.scopedDiscard(
  *   Bus.subscribe(SendEmail, { durable: "notification-service-send-email" }, (event) =>

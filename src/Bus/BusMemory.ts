@@ -84,10 +84,11 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBus
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus, BusMemory } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Bus.publish(SyncStarted, payload).pipe(
- *   Effect.provide(BusMemory.layerMemory({ serviceName: "catalog-service" }))
+ * const payload = { merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10", sync_id: "sync-1" }
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, payload).pipe(
+ *   Effect.provide(Bus.BusMemory.layerMemory({ serviceName: "catalog-service" }))
  * )
  * ```
  *

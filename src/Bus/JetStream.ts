@@ -831,9 +831,12 @@ export const layer = (options: JetStreamOptions): Layer.Layer<Bus, MessageBusErr
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus, JetStream } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Bus.publish(SyncStarted, payload).pipe(Effect.provide(JetStream.layerConfig()))
+ * const payload = { merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10", sync_id: "sync-1" }
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, payload).pipe(
+ *   Effect.provide(Bus.JetStream.layerConfig())
+ * )
  * ```
  *
  * @since 0.1.0

@@ -272,8 +272,11 @@ export const ensureStream = (
  *
  * @example
  * ```ts
+ * import type { JetStreamManager } from "@nats-io/jetstream"
  * import { BusConfig, DeadLetter, StreamSetup } from "@glam/shared/Bus"
  * import { Streams } from "@glam/shared/Events"
+ *
+ * declare const jsm: JetStreamManager
  *
  * const reports = StreamSetup.ensureStreams(jsm, [Streams.make("ORDERS"), DeadLetter.stream], {
  *   limits: BusConfig.defaultStreamLimits
@@ -380,10 +383,12 @@ export const streamHolding = (self: Declaration, subject: string): Either.Either
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
  * import { StreamSetup } from "@glam/shared/Bus"
- * import { EventCatalogue, Streams } from "@glam/shared/Events"
+ * import { event, EventCatalogue, Streams } from "@glam/shared/Events"
  *
  * const Orders = Streams.make("ORDERS")
+ * const OrderPlaced = event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  * const declaration = StreamSetup.declare({ platform: EventCatalogue.streams, own: [Orders], events: [OrderPlaced] })
  * // Right({ streams: [...the platform's, ORDERS, DLQ], atStartup: [DLQ, ORDERS] })
  * ```

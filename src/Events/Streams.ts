@@ -246,8 +246,10 @@ export const defaultRegistry: StreamRegistry = registry(all)
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
  * import { event, Streams } from "@glam/shared/Events"
  *
+ * const OrderPayload = Schema.Struct({ order_id: Schema.String })
  * const registry = Streams.extend(Streams.defaultRegistry, Streams.make("ORDER"))
  * export const OrderUpdated = event("order.updated", OrderPayload, { registry })
  * ```

@@ -309,9 +309,14 @@ const decodeErrors = HttpApiBuilder.middleware(
  *
  * @example
  * ```ts
- * import { HttpApiBuilder } from "@effect/platform"
- * import { Layer } from "effect"
+ * import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+ * import { Effect, Layer, Schema } from "effect"
  * import { Http } from "@glam/shared"
+ *
+ * const MyApi = HttpApi.make("catalog").add(
+ *   HttpApiGroup.make("items").add(HttpApiEndpoint.get("list", "/items").addSuccess(Schema.Array(Schema.String)))
+ * )
+ * const ItemsLive = HttpApiBuilder.group(MyApi, "items", (handlers) => handlers.handle("list", () => Effect.succeed([])))
  *
  * const Main = Http.serveApi().pipe(
  *   Layer.provide(HttpApiBuilder.api(MyApi)),

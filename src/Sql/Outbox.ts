@@ -44,8 +44,12 @@ export interface EnqueueOptions {
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
  *
- * const program = Effect.zipRight(items.insert(item), Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id }))
- *   .pipe(Sql.transaction())
+ * declare const insertItem: Effect.Effect<void>
+ * declare const envelope: Sql.Outbox.OutboxEnvelope
+ *
+ * const program = Effect.zipRight(insertItem, Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id })).pipe(
+ *   Sql.transaction()
+ * )
  * ```
  *
  * @since 0.1.0

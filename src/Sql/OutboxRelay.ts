@@ -273,6 +273,15 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
  * import { Effect } from "effect"
  * import { Events, Sql } from "@glam/shared"
  *
+ * interface Sync {
+ *   readonly id: string
+ *   readonly merchant_id: string
+ *   readonly source: string
+ *   readonly sync_type: string
+ * }
+ * declare const syncs: { readonly insert: (sync: Omit<Sync, "id">) => Effect.Effect<Sync> }
+ * declare const newSync: Omit<Sync, "id">
+ *
  * const startSync = Effect.gen(function*() {
  *   const sync = yield* syncs.insert(newSync)
  *   yield* Sql.OutboxRelay.enqueue(Events.CatalogEvents.SyncStarted, {
@@ -349,11 +358,16 @@ const backlogQuery: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Ef
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Http, Sql } from "@glam/shared"
  *
- * const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending)
- * yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * // A readiness check runs on its own: it takes the SqlClient of the service along.
+ * const registerOutboxCheck = Effect.gen(function*() {
+ *   const context = yield* Effect.context<SqlClient.SqlClient>()
+ *   const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(context))
+ *   yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * })
  * ```
  *
  * @since 0.1.0
@@ -770,9 +784,9 @@ export const make = (
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Sql } from "@glam/shared"
+ * import { Bus, Sql } from "@glam/shared"
  *
- * const Infrastructure = Layer.merge(Sql.layerConfig(), BusLive)
+ * const Infrastructure = Layer.merge(Sql.layerConfig(), Bus.JetStream.layerConfig())
  * const Live = Sql.OutboxRelay.layer({ batchSize: 500 }).pipe(Layer.provideMerge(Infrastructure))
  * ```
  *

@@ -97,11 +97,23 @@ export interface SqlLayerConfigOptions {
   readonly migrations?: MigrationLoader | undefined
   /** The migrations table; default `effect_sql_migrations`. */
   readonly migrationsTable?: string | undefined
+  /**
+   * Where the embedded database keeps its files in `app_env` `dev` when `database.embedded_dir` is not set (GlamLive
+   * passes `<root>/.glam/pglite`); default: in memory. In `test` it is in memory unless the key is set.
+   */
+  readonly embeddedDir?: string | undefined
+}
+
+/** `database.embedded_dir`, else the default directory in dev; `memory://` (PGlite's notation) means in memory. */
+const embeddedDirOf = (config: DatabaseConfig, env: string, fallback: string | undefined): string | undefined => {
+  const dir = Option.getOrElse(config.embeddedDir, () => (env === "dev" ? fallback : undefined))
+  return dir === "memory://" ? undefined : dir
 }
 
 /**
  * The service's database from the `database` config section: the configured server (`host` or `url`); with
- * none, the embedded database (one log line says so) except in `app_env` `prod`, where it is a startup error.
+ * none, the embedded database (one log line says so) except in `app_env` `prod`, where it is a startup error: kept in
+ * `database.embedded_dir` (`memory://`: in memory), else in `options.embeddedDir` in dev, else in memory.
  * Runs the given migrations first when `database.migrate_on_start` is true.
  *
  * @example
@@ -134,7 +146,7 @@ export const layerConfig = (
       })
     } else {
       client = layerEmbedded({
-        dataDir: Option.getOrUndefined(config.embeddedDir),
+        dataDir: embeddedDirOf(config, env, options.embeddedDir),
         reason: `no database server configured (APP_ENV=${env})`
       })
     }

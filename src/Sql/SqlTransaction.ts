@@ -126,8 +126,17 @@ const run = <A, E, R>(
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
+ *
+ * const move = (from: string, to: string, amount: number) =>
+ *   Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *     Effect.all([
+ *       sql`UPDATE accounts SET balance = balance - ${amount} WHERE id = ${from}`,
+ *       sql`UPDATE accounts SET balance = balance + ${amount} WHERE id = ${to}`
+ *     ]))
+ * const [debit, credit] = [move("a", "b", 10), move("b", "a", 0)]
  *
  * const transfer = Effect.all([debit, credit]).pipe(Sql.transaction({ isolation: "serializable" }))
  * ```

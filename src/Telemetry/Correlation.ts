@@ -162,6 +162,7 @@ const annotateWith = (entries: ReadonlyArray<IdEntry>) => (current: HashMap.Hash
  * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const eventId: string
  * const enter = Effect.updateFiberRefs((fiberId, refs) =>
  *   Correlation.refsWithIds(fiberId, refs, { correlationId: "corr_4f9a1c2b7d3e", causationId: eventId })
  * )
@@ -201,8 +202,12 @@ const set = (ids: Ids): Effect.Effect<void> =>
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const handleRequest: Effect.Effect<void>
+ * const requestId = Correlation.makeRequestId()
+ * const correlationId = Correlation.makeCorrelationId()
  * const program = Effect.zipRight(Correlation.setIds({ requestId, correlationId }), handleRequest)
  * ```
  *
@@ -221,6 +226,7 @@ export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length =
  * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const eventId: string
  * Effect.log("handling").pipe(Correlation.withIds({ correlationId: "corr_4f9a1c2b7d3e", causationId: eventId }))
  * ```
  *

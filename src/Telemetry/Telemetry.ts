@@ -45,7 +45,7 @@ export interface Options {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Telemetry } from "@glam/shared/Telemetry"
+ * import { Telemetry } from "@glam/shared"
  *
  * Effect.log("started").pipe(Effect.provide(Telemetry.layer({ serviceName: "catalog-service" })))
  * ```
@@ -81,7 +81,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Telemetry } from "@glam/shared/Telemetry"
+ * import { Telemetry } from "@glam/shared"
  *
  * Effect.log("started").pipe(Effect.provide(Telemetry.layerConfig()))
  * ```

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as EventDefinition from "../Events.js"
+import * as Events from "../Events.js"
 import { JsonObject, optionalNullable, Uuid } from "../PayloadSchemas.js"
 
 const Open = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -135,7 +135,7 @@ export const AiEnrichedPayload = Schema.Struct({
  * @since 0.1.0
  * @category commands
  */
-export const SyncInitial = EventDefinition.command("catalog.sync_initial", SyncInitialPayload, {
+export const SyncInitial = Events.command("catalog.sync_initial", SyncInitialPayload, {
   description: "Initiate the initial catalog sync"
 })
 
@@ -145,7 +145,7 @@ export const SyncInitial = EventDefinition.command("catalog.sync_initial", SyncI
  * @since 0.1.0
  * @category commands
  */
-export const SyncUpdate = EventDefinition.command("catalog.sync_update", SyncUpdatePayload, {
+export const SyncUpdate = Events.command("catalog.sync_update", SyncUpdatePayload, {
   description: "Update the catalog with new items"
 })
 
@@ -155,7 +155,7 @@ export const SyncUpdate = EventDefinition.command("catalog.sync_update", SyncUpd
  * @since 0.1.0
  * @category commands
  */
-export const ProcessImages = EventDefinition.command("catalog.process_images", ProcessImagesPayload, {
+export const ProcessImages = Events.command("catalog.process_images", ProcessImagesPayload, {
   description: "Process catalog images"
 })
 
@@ -165,7 +165,7 @@ export const ProcessImages = EventDefinition.command("catalog.process_images", P
  * @since 0.1.0
  * @category commands
  */
-export const AnalyzeItems = EventDefinition.command("catalog.analyze_items", AnalyzeItemsPayload, {
+export const AnalyzeItems = Events.command("catalog.analyze_items", AnalyzeItemsPayload, {
   description: "Analyze catalog items"
 })
 
@@ -175,7 +175,7 @@ export const AnalyzeItems = EventDefinition.command("catalog.analyze_items", Ana
  * @since 0.1.0
  * @category commands
  */
-export const EnrichWithAi = EventDefinition.command("catalog.enrich_with_ai", EnrichWithAiPayload, {
+export const EnrichWithAi = Events.command("catalog.enrich_with_ai", EnrichWithAiPayload, {
   description: "Enrich the catalog with AI"
 })
 
@@ -185,7 +185,7 @@ export const EnrichWithAi = EventDefinition.command("catalog.enrich_with_ai", En
  * @since 0.1.0
  * @category events
  */
-export const SyncStarted = EventDefinition.event("catalog.sync_started", SyncStartedPayload, {
+export const SyncStarted = Events.event("catalog.sync_started", SyncStartedPayload, {
   description: "Emitted when a catalog sync starts"
 })
 
@@ -195,7 +195,7 @@ export const SyncStarted = EventDefinition.event("catalog.sync_started", SyncSta
  * @since 0.1.0
  * @category events
  */
-export const SyncCompleted = EventDefinition.event("catalog.sync_completed", SyncCompletedPayload, {
+export const SyncCompleted = Events.event("catalog.sync_completed", SyncCompletedPayload, {
   description: "Emitted when a catalog sync completes"
 })
 
@@ -205,7 +205,7 @@ export const SyncCompleted = EventDefinition.event("catalog.sync_completed", Syn
  * @since 0.1.0
  * @category events
  */
-export const SyncFailed = EventDefinition.event("catalog.sync_failed", SyncFailedPayload, {
+export const SyncFailed = Events.event("catalog.sync_failed", SyncFailedPayload, {
   description: "Emitted when a catalog sync fails"
 })
 
@@ -215,7 +215,7 @@ export const SyncFailed = EventDefinition.event("catalog.sync_failed", SyncFaile
  * @since 0.1.0
  * @category events
  */
-export const ImagesProcessed = EventDefinition.event("catalog.images_processed", ImagesProcessedPayload, {
+export const ImagesProcessed = Events.event("catalog.images_processed", ImagesProcessedPayload, {
   description: "Emitted when catalog images are processed"
 })
 
@@ -225,7 +225,7 @@ export const ImagesProcessed = EventDefinition.event("catalog.images_processed",
  * @since 0.1.0
  * @category events
  */
-export const ItemsAnalyzed = EventDefinition.event("catalog.items_analyzed", ItemsAnalyzedPayload, {
+export const ItemsAnalyzed = Events.event("catalog.items_analyzed", ItemsAnalyzedPayload, {
   description: "Emitted when catalog items are analyzed"
 })
 
@@ -235,7 +235,7 @@ export const ItemsAnalyzed = EventDefinition.event("catalog.items_analyzed", Ite
  * @since 0.1.0
  * @category events
  */
-export const AiEnriched = EventDefinition.event("catalog.ai_enriched", AiEnrichedPayload, {
+export const AiEnriched = Events.event("catalog.ai_enriched", AiEnrichedPayload, {
   description: "Emitted when catalog items are enriched with AI"
 })
 
@@ -245,7 +245,7 @@ export const AiEnriched = EventDefinition.event("catalog.ai_enriched", AiEnriche
  * @since 0.1.0
  * @category catalogue
  */
-export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+export const definitions: ReadonlyArray<Events.EventDefinition.Any> = [
   SyncInitial,
   SyncUpdate,
   ProcessImages,

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import * as EventDefinition from "../Events.js"
+import * as Events from "../Events.js"
 import { JsonObject } from "../PayloadSchemas.js"
 import * as Streams from "../Streams.js"
 
@@ -60,7 +60,7 @@ export const Payload = JsonObject
  * @since 0.1.0
  * @category events
  */
-export const OrderUpdated = EventDefinition.event("order.updated", Payload, {
+export const OrderUpdated = Events.event("order.updated", Payload, {
   stream: ORDER,
   description: "An order was updated"
 })
@@ -71,7 +71,7 @@ export const OrderUpdated = EventDefinition.event("order.updated", Payload, {
  * @since 0.1.0
  * @category events
  */
-export const AccountCreated = EventDefinition.event("account.created", Payload, {
+export const AccountCreated = Events.event("account.created", Payload, {
   stream: ACCOUNT,
   description: "An account was created"
 })
@@ -82,7 +82,7 @@ export const AccountCreated = EventDefinition.event("account.created", Payload, 
  * @since 0.1.0
  * @category events
  */
-export const SubscriptionRenewed = EventDefinition.event("subscription.renewed", Payload, {
+export const SubscriptionRenewed = Events.event("subscription.renewed", Payload, {
   stream: SUBSCRIPTION,
   description: "A subscription was renewed"
 })
@@ -93,7 +93,7 @@ export const SubscriptionRenewed = EventDefinition.event("subscription.renewed",
  * @since 0.1.0
  * @category events
  */
-export const MerchantCreated = EventDefinition.event("merchant.created", Payload, {
+export const MerchantCreated = Events.event("merchant.created", Payload, {
   description: "A merchant was created"
 })
 
@@ -103,7 +103,7 @@ export const MerchantCreated = EventDefinition.event("merchant.created", Payload
  * @since 0.1.0
  * @category catalogue
  */
-export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+export const definitions: ReadonlyArray<Events.EventDefinition.Any> = [
   OrderUpdated,
   AccountCreated,
   SubscriptionRenewed,

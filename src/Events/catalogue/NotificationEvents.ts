@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import type { ValidationError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../EventEnvelope.js"
-import * as EventDefinition from "../Events.js"
+import * as Events from "../Events.js"
 import * as EventTimestamp from "../EventTimestamp.js"
 import { DateTime, JsonObjectOrEmpty, Uuid } from "../PayloadSchemas.js"
 
@@ -114,7 +114,7 @@ export const BulkSendCompletedPayload = Schema.Struct({
  * @since 0.1.0
  * @category commands
  */
-export const SendEmail = EventDefinition.command("notification.send_email", SendEmailPayload, {
+export const SendEmail = Events.command("notification.send_email", SendEmailPayload, {
   description: "Send a single email"
 })
 
@@ -124,7 +124,7 @@ export const SendEmail = EventDefinition.command("notification.send_email", Send
  * @since 0.1.0
  * @category commands
  */
-export const BulkSend = EventDefinition.command("notification.bulk_send", BulkSendPayload, {
+export const BulkSend = Events.command("notification.bulk_send", BulkSendPayload, {
   description: "Send bulk emails of one notification type"
 })
 
@@ -134,7 +134,7 @@ export const BulkSend = EventDefinition.command("notification.bulk_send", BulkSe
  * @since 0.1.0
  * @category events
  */
-export const EmailSent = EventDefinition.event("notification.email.sent", EmailSentPayload, {
+export const EmailSent = Events.event("notification.email.sent", EmailSentPayload, {
   description: "An email was sent"
 })
 
@@ -144,7 +144,7 @@ export const EmailSent = EventDefinition.event("notification.email.sent", EmailS
  * @since 0.1.0
  * @category events
  */
-export const EmailFailed = EventDefinition.event("notification.email.failed", EmailFailedPayload, {
+export const EmailFailed = Events.event("notification.email.failed", EmailFailedPayload, {
   description: "Email delivery failed"
 })
 
@@ -154,7 +154,7 @@ export const EmailFailed = EventDefinition.event("notification.email.failed", Em
  * @since 0.1.0
  * @category events
  */
-export const BulkSendCompleted = EventDefinition.event("notification.bulk_send.completed", BulkSendCompletedPayload, {
+export const BulkSendCompleted = Events.event("notification.bulk_send.completed", BulkSendCompletedPayload, {
   description: "A bulk send completed"
 })
 
@@ -164,7 +164,7 @@ export const BulkSendCompleted = EventDefinition.event("notification.bulk_send.c
  * @since 0.1.0
  * @category catalogue
  */
-export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+export const definitions: ReadonlyArray<Events.EventDefinition.Any> = [
   SendEmail,
   BulkSend,
   EmailSent,
@@ -239,6 +239,7 @@ const sourceOf = (metadata: { readonly [key: string]: unknown } | undefined): st
  * ```ts
  * import { NotificationEvents } from "@glam/shared/Events"
  *
+ * declare const merchantId: string
  * const envelope = NotificationEvents.createSendEmailCommand({
  *   merchantId, merchantDomain: "teststore.myshopify.com", recipientEmail: "ana@example.com",
  *   notificationType: "order_confirmation", dynamicContent: { first_name: "Ana" },

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as EventDefinition from "../Events.js"
+import * as Events from "../Events.js"
 import {
   DateTime,
   JsonObject,
@@ -291,7 +291,7 @@ export const ExecutionFailedPayload = Schema.Struct({
  * @since 0.1.0
  * @category commands
  */
-export const ScheduleCreate = EventDefinition.command("scheduler.schedule.create", CreateSchedulePayload, {
+export const ScheduleCreate = Events.command("scheduler.schedule.create", CreateSchedulePayload, {
   description: "Create a schedule"
 })
 
@@ -301,7 +301,7 @@ export const ScheduleCreate = EventDefinition.command("scheduler.schedule.create
  * @since 0.1.0
  * @category commands
  */
-export const ScheduleUpdate = EventDefinition.command("scheduler.schedule.update", UpdateSchedulePayload, {
+export const ScheduleUpdate = Events.command("scheduler.schedule.update", UpdateSchedulePayload, {
   description: "Update a schedule"
 })
 
@@ -311,7 +311,7 @@ export const ScheduleUpdate = EventDefinition.command("scheduler.schedule.update
  * @since 0.1.0
  * @category commands
  */
-export const ScheduleDelete = EventDefinition.command("scheduler.schedule.delete", DeleteSchedulePayload, {
+export const ScheduleDelete = Events.command("scheduler.schedule.delete", DeleteSchedulePayload, {
   description: "Delete a schedule (soft unless hard_delete)"
 })
 
@@ -321,7 +321,7 @@ export const ScheduleDelete = EventDefinition.command("scheduler.schedule.delete
  * @since 0.1.0
  * @category commands
  */
-export const SchedulePause = EventDefinition.command("scheduler.schedule.pause", PauseSchedulePayload, {
+export const SchedulePause = Events.command("scheduler.schedule.pause", PauseSchedulePayload, {
   description: "Pause a schedule"
 })
 
@@ -331,7 +331,7 @@ export const SchedulePause = EventDefinition.command("scheduler.schedule.pause",
  * @since 0.1.0
  * @category commands
  */
-export const ScheduleResume = EventDefinition.command("scheduler.schedule.resume", ResumeSchedulePayload, {
+export const ScheduleResume = Events.command("scheduler.schedule.resume", ResumeSchedulePayload, {
   description: "Resume a schedule"
 })
 
@@ -341,7 +341,7 @@ export const ScheduleResume = EventDefinition.command("scheduler.schedule.resume
  * @since 0.1.0
  * @category commands
  */
-export const ScheduleTrigger = EventDefinition.command("scheduler.schedule.trigger", TriggerSchedulePayload, {
+export const ScheduleTrigger = Events.command("scheduler.schedule.trigger", TriggerSchedulePayload, {
   description: "Trigger a schedule now"
 })
 
@@ -351,7 +351,7 @@ export const ScheduleTrigger = EventDefinition.command("scheduler.schedule.trigg
  * @since 0.1.0
  * @category commands
  */
-export const ExecuteImmediate = EventDefinition.command("scheduler.execute.immediate", ExecuteImmediatePayload, {
+export const ExecuteImmediate = Events.command("scheduler.execute.immediate", ExecuteImmediatePayload, {
   description: "Execute a command now, without a schedule"
 })
 
@@ -361,7 +361,7 @@ export const ExecuteImmediate = EventDefinition.command("scheduler.execute.immed
  * @since 0.1.0
  * @category events
  */
-export const ScheduleCreated = EventDefinition.event("scheduler.schedule.created", ScheduleCreatedPayload, {
+export const ScheduleCreated = Events.event("scheduler.schedule.created", ScheduleCreatedPayload, {
   description: "A schedule was created"
 })
 
@@ -371,7 +371,7 @@ export const ScheduleCreated = EventDefinition.event("scheduler.schedule.created
  * @since 0.1.0
  * @category events
  */
-export const ScheduleUpdated = EventDefinition.event("scheduler.schedule.updated", ScheduleUpdatedPayload, {
+export const ScheduleUpdated = Events.event("scheduler.schedule.updated", ScheduleUpdatedPayload, {
   description: "A schedule was updated"
 })
 
@@ -381,7 +381,7 @@ export const ScheduleUpdated = EventDefinition.event("scheduler.schedule.updated
  * @since 0.1.0
  * @category events
  */
-export const ScheduleDeleted = EventDefinition.event("scheduler.schedule.deleted", ScheduleDeletedPayload, {
+export const ScheduleDeleted = Events.event("scheduler.schedule.deleted", ScheduleDeletedPayload, {
   description: "A schedule was deleted"
 })
 
@@ -391,7 +391,7 @@ export const ScheduleDeleted = EventDefinition.event("scheduler.schedule.deleted
  * @since 0.1.0
  * @category events
  */
-export const SchedulePaused = EventDefinition.event("scheduler.schedule.paused", SchedulePausedPayload, {
+export const SchedulePaused = Events.event("scheduler.schedule.paused", SchedulePausedPayload, {
   description: "A schedule was paused"
 })
 
@@ -401,7 +401,7 @@ export const SchedulePaused = EventDefinition.event("scheduler.schedule.paused",
  * @since 0.1.0
  * @category events
  */
-export const ScheduleResumed = EventDefinition.event("scheduler.schedule.resumed", ScheduleResumedPayload, {
+export const ScheduleResumed = Events.event("scheduler.schedule.resumed", ScheduleResumedPayload, {
   description: "A schedule was resumed"
 })
 
@@ -411,7 +411,7 @@ export const ScheduleResumed = EventDefinition.event("scheduler.schedule.resumed
  * @since 0.1.0
  * @category events
  */
-export const ScheduleTriggered = EventDefinition.event("scheduler.schedule.triggered", ScheduleTriggeredPayload, {
+export const ScheduleTriggered = Events.event("scheduler.schedule.triggered", ScheduleTriggeredPayload, {
   description: "A schedule was triggered"
 })
 
@@ -421,7 +421,7 @@ export const ScheduleTriggered = EventDefinition.event("scheduler.schedule.trigg
  * @since 0.1.0
  * @category events
  */
-export const ExecutionStarted = EventDefinition.event("scheduler.execution.started", ExecutionStartedPayload, {
+export const ExecutionStarted = Events.event("scheduler.execution.started", ExecutionStartedPayload, {
   description: "An execution started"
 })
 
@@ -431,7 +431,7 @@ export const ExecutionStarted = EventDefinition.event("scheduler.execution.start
  * @since 0.1.0
  * @category events
  */
-export const ExecutionCompleted = EventDefinition.event("scheduler.execution.completed", ExecutionCompletedPayload, {
+export const ExecutionCompleted = Events.event("scheduler.execution.completed", ExecutionCompletedPayload, {
   description: "An execution completed"
 })
 
@@ -441,7 +441,7 @@ export const ExecutionCompleted = EventDefinition.event("scheduler.execution.com
  * @since 0.1.0
  * @category events
  */
-export const ExecutionFailed = EventDefinition.event("scheduler.execution.failed", ExecutionFailedPayload, {
+export const ExecutionFailed = Events.event("scheduler.execution.failed", ExecutionFailedPayload, {
   description: "An execution failed"
 })
 
@@ -451,7 +451,7 @@ export const ExecutionFailed = EventDefinition.event("scheduler.execution.failed
  * @since 0.1.0
  * @category catalogue
  */
-export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+export const definitions: ReadonlyArray<Events.EventDefinition.Any> = [
   ScheduleCreate,
   ScheduleUpdate,
   ScheduleDelete,

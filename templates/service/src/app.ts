@@ -40,7 +40,7 @@ const ReadinessChecks = Layer.effectDiscard(Effect.gen(function*() {
 
 /** The HTTP API (with /api/v1/health, /api/v1/ready, /metrics, /docs) and the subscriber. */
 export const AppLive = Layer.mergeAll(
-  Http.HttpServe.serveApi().pipe(Layer.provide(HttpApiBuilder.api(Api).pipe(Layer.provide(ItemsLive)))),
+  Http.serveApi().pipe(Layer.provide(HttpApiBuilder.api(Api).pipe(Layer.provide(ItemsLive)))),
   ReadinessChecks,
   ItemCreatedSubscriber
 )

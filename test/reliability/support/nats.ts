@@ -50,20 +50,19 @@ export interface StoredMessage {
   readonly body: string
 }
 
-/** Every message of `stream`, read with an ordered consumer (empty when the stream holds none). */
+/**
+ * Every message of `stream`, read with an ordered consumer (empty when the stream holds none). Filter by subject in
+ * the caller: nats-server 2.9 has no `filter_subjects` for ordered consumers.
+ */
 export const readStream = async (
   servers: ReadonlyArray<string>,
-  stream: string,
-  filterSubject?: string
+  stream: string
 ): Promise<ReadonlyArray<StoredMessage>> => {
   const nc = await connect({ servers: [...servers] })
   try {
     const info = await (await jetstreamManager(nc)).streams.info(stream)
     if (info.state.messages === 0) return []
-    const consumer = await jetstream(nc).consumers.get(
-      stream,
-      filterSubject === undefined ? {} : { filter_subjects: [filterSubject] }
-    )
+    const consumer = await jetstream(nc).consumers.get(stream)
     const out: Array<StoredMessage> = []
     const messages = await consumer.consume()
     for await (const m of messages) {

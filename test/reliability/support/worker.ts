@@ -1,5 +1,5 @@
 /**
- * A service, consumer or relay of a scenario, run as its own process (`tsx test/reliability/workers/<name>.ts`) so
+ * A service, consumer or relay of a scenario, run as its own process (`node --import tsx test/reliability/workers/<name>.ts`) so
  * that it can be killed with SIGKILL or stopped with SIGTERM by pid. It is given its settings as one JSON argument,
  * reports on stdout as lines `@@{json}` (anything else it prints, and its stderr, goes to its log) and is waited on
  * through those reports.
@@ -11,7 +11,12 @@ import { fileURLToPath } from "node:url"
 import { waitFor } from "../../support/natsServer.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
-const tsx = path.join(root, "node_modules", ".bin", "tsx")
+
+/** The worker programs' sources. */
+export const workersSource = path.join(root, "test", "reliability", "workers")
+
+/** Where the suite's global setup bundles them (one `.mjs` per worker, its packages left to `node_modules`). */
+export const workersBuild = path.join(root, ".reliability-build")
 
 /** One report of a worker: `{ type, ...fields }`. */
 export type Report = { readonly type: string } & Record<string, unknown>
@@ -34,8 +39,11 @@ export interface Worker {
 
 /** Starts `test/reliability/workers/<name>.ts` with `settings`; its log goes to `logFile` (appended). */
 export const startWorker = (name: string, settings: unknown, logFile: string): Worker => {
-  const script = path.join(root, "test", "reliability", "workers", `${name}.ts`)
-  const child: ChildProcess = spawn(tsx, [script, JSON.stringify(settings)], {
+  const bundle = path.join(workersBuild, `${name}.mjs`)
+  // The bundle when the global setup made it, else the source through tsx's loader. Node itself either way, not the
+  // tsx program: that one runs the script in a child process, which a SIGKILL of its pid would leave running.
+  const program = fs.existsSync(bundle) ? [bundle] : ["--import", "tsx", path.join(workersSource, `${name}.ts`)]
+  const child: ChildProcess = spawn(process.execPath, [...program, JSON.stringify(settings)], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"]
   })

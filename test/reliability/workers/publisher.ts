@@ -14,11 +14,17 @@ interface PublisherSettings extends WorkerSettings {
   readonly concurrency: number
   readonly batch: number
   readonly outage?: boolean
+  /** Every `every`-th event (from n = 0) gets this `work` instead of `normal`. */
+  readonly special?: { readonly every: number; readonly work: "slow" | "hang" | "long" | "fail" }
 }
 
 const s = settings<PublisherSettings>()
 const { tick } = tickEvent(s.stream)
 const key = (n: number) => `${s.service}-${n}`
+const payload = (n: number) => ({
+  n,
+  work: s.special !== undefined && n % s.special.every === 0 ? s.special.work : "normal" as const
+})
 
 const acked = new Set<number>()
 let duplicateAcks = 0
@@ -36,7 +42,7 @@ const record = (n: number, result: Either.Either<Bus.PublishAck, unknown>) => {
 }
 
 const publishOne = (n: number) =>
-  Bus.publish(tick, { n, work: "normal" as const }, { idempotencyKey: key(n) }).pipe(
+  Bus.publish(tick, payload(n), { idempotencyKey: key(n) }).pipe(
     Effect.either,
     Effect.map((result) => record(n, result))
   )
@@ -50,7 +56,7 @@ const burst = Effect.gen(function*() {
   for (let from = half; from < s.count; from += s.batch) {
     const ns = Array.from({ length: Math.min(s.batch, s.count - from) }, (_, i) => from + i)
     const results = yield* Bus.publishMany(
-      ns.map((n) => Bus.message(tick, { n, work: "normal" as const }, { idempotencyKey: key(n) }))
+      ns.map((n) => Bus.message(tick, payload(n), { idempotencyKey: key(n) }))
     )
     results.forEach((result, i) => record(ns[i]!, result))
   }
