@@ -27,7 +27,7 @@ export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
 
 /** The migrations of this service, applied at startup (`database.migrate_on_start` in its config). */
 export const migrations = Sql.Migrations.fromRecord({
-  "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_syncs": `CREATE TABLE IF NOT EXISTS syncs (
     id uuid CONSTRAINT ${Sql.ModelMixins.naming.pk("syncs")} PRIMARY KEY,
     source text NOT NULL,

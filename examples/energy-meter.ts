@@ -42,7 +42,7 @@ export const ReadingRecorded = Events.event(
 
 /** The migrations of this service: the outbox (which the relay of GlamLive reads) and the device registry's table. */
 export const migrations = Sql.Migrations.fromRecord({
-  "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_devices": Devices.DeviceMigrations.devicesMigration
 })
 

@@ -23,6 +23,7 @@ import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
+import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
 import * as SqlConfig from "./Sql/SqlConfig.js"
@@ -77,7 +78,7 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Resource.Resource
+export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Outbox.Producer | Resource.Resource
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line

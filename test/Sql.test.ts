@@ -103,8 +103,8 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     })
 
     it("reports pool connections in use and statement durations", async () => {
-      const inUse = Effect.map(Metric.value(Metrics.sqlPoolConnectionsInUse), (state) => state.value)
-      const durations = Metrics.withLabels(Metrics.sqlQueryDurationSeconds, { operation: "categories.findById" })
+      const inUse = Effect.map(Metric.value(Sql.SqlMetrics.sqlPoolConnectionsInUse), (state) => state.value)
+      const durations = Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation: "categories.findById" })
       const result = await db.run(Effect.gen(function*() {
         const before = yield* inUse
         const during = yield* Effect.zipRight(
@@ -486,8 +486,8 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     const record = {
       "0001_create_parts": "CREATE TABLE parts (id integer PRIMARY KEY, name text NOT NULL)",
       "0002_seed_parts": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO parts VALUES (1, 'bolt')`),
-      "0003_outbox": Sql.ToolkitMigrations.outboxMigration,
-      "0004_inbox": Sql.ToolkitMigrations.inboxMigration
+      "0003_outbox": Sql.OutboxInboxTables.outboxMigration,
+      "0004_inbox": Sql.OutboxInboxTables.inboxMigration
     }
 
     it("applies in order, records, and applies nothing twice", async () => {
@@ -621,7 +621,7 @@ describe("statement durations", () => {
   it("are recorded when a statement completes, failed or not, and not when it is interrupted", async () => {
     const operation = `test.timed.${randomUUID()}`
     const count = Effect.map(
-      Metric.value(Metrics.withLabels(Metrics.sqlQueryDurationSeconds, { operation })),
+      Metric.value(Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation })),
       (state) => state.count
     )
     const timed = timedStatement(operation)

@@ -175,8 +175,8 @@ describe("Sql config", () => {
       try {
         const { host, port, user } = services.postgres
         const migrations = Sql.Migrations.fromRecord({
-          "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
-          "0002_inbox": Sql.ToolkitMigrations.inboxMigration
+          "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
+          "0002_inbox": Sql.OutboxInboxTables.inboxMigration
         })
         const rows = await Effect.runPromise(
           Effect.flatMap(

@@ -5,6 +5,7 @@ import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
 import { createRequire } from "node:module"
 import * as BusMetrics from "../src/Bus/BusMetrics.js"
+import * as SqlMetrics from "../src/Sql/SqlMetrics.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 import * as PrometheusExposition from "../src/Telemetry/PrometheusExposition.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
@@ -113,14 +114,14 @@ describe("Telemetry/Metrics", () => {
         redelivered: 2
       })
       yield* Effect.sleep("50 millis").pipe(
-        Metrics.trackSqlQuery("items.findById"),
+        SqlMetrics.trackSqlQuery("items.findById"),
         Effect.fork,
         Effect.tap(() => TestClock.adjust("50 millis")),
         Effect.flatMap(Fiber.join)
       )
-      yield* Effect.fail("db down").pipe(Metrics.trackSqlQuery("items.findById"), Effect.ignore)
-      yield* Metric.set(Metrics.sqlPoolConnectionsInUse, 4)
-      yield* Metrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
+      yield* Effect.fail("db down").pipe(SqlMetrics.trackSqlQuery("items.findById"), Effect.ignore)
+      yield* Metric.set(SqlMetrics.sqlPoolConnectionsInUse, 4)
+      yield* SqlMetrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
       const { family, sample, series } = yield* scrape
 
       expect(sample("bus_messages_published_total", { subject })?.value).toBe("1")

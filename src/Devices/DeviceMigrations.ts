@@ -7,7 +7,7 @@
  * import { Devices, Sql } from "@glam/shared"
  *
  * const migrations = Sql.Migrations.fromRecord({
- *   "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+ *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
  *   "0002_devices": Devices.DeviceMigrations.devicesMigration
  * })
  * ```

@@ -66,12 +66,23 @@ const refusal = (what: string, field: string, reason: string): ValidationError =
 export const encode = (
   definition: EventDefinition.EventDefinition.Any,
   envelope: EventEnvelope.EventEnvelope
-): Either.Either<Encoded, ValidationError> => {
-  const headers = EventEnvelope.headers(envelope)
-  if (definition.format === "glam") return Either.right({ body: EventEnvelope.stringify(envelope), headers })
+): Either.Either<Encoded, ValidationError> =>
+  Either.map(encodeBody(definition, envelope), (body) => ({ body, headers: EventEnvelope.headers(envelope) }))
+
+/**
+ * The body of a built envelope in the definition's format (see {@link encode}, which adds the headers).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeBody = (
+  definition: EventDefinition.EventDefinition.Any,
+  envelope: EventEnvelope.EventEnvelope
+): Either.Either<string, ValidationError> => {
+  if (definition.format === "glam") return Either.right(EventEnvelope.stringify(envelope))
   const body = healthcare.write(definition.eventType, envelope.payload, envelope.correlation_id)
   return typeof body === "string"
-    ? Either.right({ body, headers })
+    ? Either.right(body)
     : Either.left(refusal(`payload for ${definition.subject}`, body.field, body.reason))
 }
 

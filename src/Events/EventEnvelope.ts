@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto"
 import { ValidationError } from "../Errors/Errors.js"
 import * as Json from "../internal/json.js"
 import * as Correlation from "../Telemetry/Correlation.js"
+import * as Traceparent from "../Telemetry/Traceparent.js"
 import * as EventContext from "./EventContext.js"
 import * as Events from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
@@ -433,6 +434,58 @@ export const headers = (envelope: EventEnvelope): { readonly [name: string]: str
   }
   return out
 }
+
+/**
+ * An envelope and the headers of the message that carries it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Message {
+  readonly envelope: EventEnvelope
+  /** {@link headers} of the envelope, plus `traceparent` when one was given. */
+  readonly headers: { [name: string]: string }
+}
+
+/**
+ * Options of {@link makeMessage}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MakeMessageOptions extends MakeOptions {
+  /** The `traceparent` header of the producer's span; none is written when absent. */
+  readonly traceparent?: string | undefined
+}
+
+/**
+ * Builds an envelope ({@link make}) and the headers of the message carrying it ({@link headers}, plus
+ * `traceparent`): what `Bus.publish` sends and `Sql.OutboxRelay.enqueue` stores, built in one place.
+ *
+ * @example
+ * ```ts
+ * import { CatalogEvents, EventEnvelope } from "@glam/shared/Events"
+ *
+ * const message = EventEnvelope.makeMessage(
+ *   CatalogEvents.SyncStarted,
+ *   { merchant_id: "7d8f3a52-1c1e-4c39-9a51-3f1f4b0c2e11", sync_id: "sync-1" },
+ *   { sourceService: "catalog-service", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }
+ * ) // Effect<{ envelope, headers: { "Nats-Msg-Id", "X-Correlation-ID", traceparent } }, ValidationError>
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMessage = <A, I>(
+  definition: Events.EventDefinition<A, I>,
+  payload: A,
+  options: MakeMessageOptions
+): Effect.Effect<Message, ValidationError> =>
+  Effect.map(make(definition, payload, options), (envelope) => {
+    const out: { [name: string]: string } = headers(envelope)
+    if (options.traceparent !== undefined) out[Traceparent.headerName] = options.traceparent
+    return { envelope, headers: out }
+  })
 
 /**
  * The `metadata.version` of the envelopes a service publishes when it names none: the Python publishers' default

@@ -69,7 +69,7 @@ const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) =
  * import { Sql } from "@glam/shared"
  *
  * const migrations = Sql.Migrations.fromRecord({
- *   "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+ *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
  *   "0002_items": "CREATE TABLE items (id uuid CONSTRAINT pk_items PRIMARY KEY, name text NOT NULL)"
  * })
  * ```

@@ -45,7 +45,7 @@ export * as Migrations from "./Migrations.js"
  *
  * @since 0.1.0
  */
-export * as ToolkitMigrations from "./ToolkitMigrations.js"
+export * as OutboxInboxTables from "./OutboxInboxTables.js"
 
 /**
  * Typed repositories over `Model` classes.
@@ -81,3 +81,10 @@ export * as Inbox from "./Inbox.js"
  * @since 0.1.0
  */
 export * as OutboxRelay from "./OutboxRelay.js"
+
+/**
+ * The Sql module's metrics: `sql_*` and `outbox_*`.
+ *
+ * @since 0.2.0
+ */
+export * as SqlMetrics from "./SqlMetrics.js"

@@ -2,8 +2,8 @@
  * The metrics of GLAM services, defined once as Effect `Metric`s (the one instrumentation API) and exposed in
  * the Prometheus text format by `PrometheusExposition`.
  *
- * Each module defines its own metrics with this machinery (the Bus's `bus_*` are in `Bus/BusMetrics`). Names and
- * labels of the HTTP metrics are the Python services' (`shared/metrics/middleware.py`), so existing
+ * Each module defines its own metrics with this machinery (the Bus's `bus_*` are in `Bus/BusMetrics`, Sql's
+ * `sql_*` and `outbox_*` in `Sql/SqlMetrics`). Names and labels of the HTTP metrics are the Python services' (`shared/metrics/middleware.py`), so existing
  * dashboards and alerts keep working. Labels are low-cardinality by contract: pass route templates or
  * {@link normalizePath}'d paths as `endpoint`, subjects as they are defined (never with ids inside).
  *
@@ -13,7 +13,6 @@
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -176,83 +175,3 @@ const numericSegment = /\/\d+/g
  * @category http
  */
 export const normalizePath = (path: string): string => path.replace(uuid, "{id}").replace(numericSegment, "/{id}")
-
-// -------------------------------------------------------------------------------------------------------------
-// Sql
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * `sql_query_duration_seconds{operation}`: statement duration (histogram, default buckets); `operation` is a
- * low-cardinality name such as the repository method (`items.findById`), never the SQL text.
- *
- * @since 0.1.0
- * @category sql
- */
-export const sqlQueryDurationSeconds: Metric.Metric.Histogram<number> = Metric.histogram(
-  "sql_query_duration_seconds",
-  defaultSecondsBoundaries,
-  "SQL statement duration in seconds"
-)
-
-/**
- * `sql_pool_connections_in_use`: pool connections checked out (gauge, no labels).
- *
- * @since 0.1.0
- * @category sql
- */
-export const sqlPoolConnectionsInUse: Metric.Metric.Gauge<number> = Metric.gauge("sql_pool_connections_in_use", {
-  description: "Database pool connections in use"
-})
-
-/**
- * Times an effect into `sql_query_duration_seconds{operation}` (whether it succeeds or fails).
- *
- * @since 0.1.0
- * @category sql
- */
-export const trackSqlQuery = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.timed(Effect.exit(self)).pipe(
-    Effect.tap(([duration]) =>
-      Metric.update(withLabels(sqlQueryDurationSeconds, { operation }), Duration.toSeconds(duration))
-    ),
-    Effect.flatMap(([, exit]) => exit)
-  )
-
-// -------------------------------------------------------------------------------------------------------------
-// Outbox
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * `outbox_pending`: outbox rows not yet published (gauge).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const outboxPending: Metric.Metric.Gauge<number> = Metric.gauge("outbox_pending", {
-  description: "Outbox events not yet published"
-})
-
-/**
- * `outbox_oldest_age_seconds`: age of the oldest unpublished outbox row, 0 when none (gauge).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const outboxOldestAgeSeconds: Metric.Metric.Gauge<number> = Metric.gauge("outbox_oldest_age_seconds", {
-  description: "Age in seconds of the oldest unpublished outbox event"
-})
-
-/**
- * Sets `outbox_pending` and `outbox_oldest_age_seconds` (as the relay observes them).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const setOutboxBacklog = (backlog: {
-  readonly pending: number
-  readonly oldestAgeSeconds: number
-}): Effect.Effect<void> =>
-  Effect.zipRight(
-    Metric.set(outboxPending, backlog.pending),
-    Metric.set(outboxOldestAgeSeconds, backlog.oldestAgeSeconds)
-  )

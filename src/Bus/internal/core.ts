@@ -196,31 +196,29 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           Effect.suspend(() => publishIn(definition, payload, publishOptions, traceId, traceparent))
         )
       }
-      const envelope = EventEnvelope.make(definition, payload, {
+      const message = EventEnvelope.makeMessage(definition, payload, {
         sourceService: options.serviceName,
         serviceVersion,
         idempotencyKey: publishOptions?.idempotencyKey,
         correlationId: publishOptions?.correlationId,
         metadata: publishOptions?.metadata,
-        traceId
+        traceId,
+        traceparent
       })
       return Effect.flatMap(
-        envelope,
-        (built) =>
+        message,
+        ({ envelope: built, headers }) =>
           Effect.withFiberRuntime<Published, MessageBusError | ValidationError>((fiber) => {
             // The envelope was built and checked from its parts: its format's writing is its encoding.
-            const encoded = BodyFormat.encode(any, built)
-            if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
-            // A fresh object per message (`EventEnvelope.headers` builds it).
-            const headers = encoded.right.headers as { [name: string]: string }
-            if (traceparent !== undefined) headers["traceparent"] = traceparent
+            const body = BodyFormat.encodeBody(any, built)
+            if (Either.isLeft(body)) return Effect.fail(body.left)
             // The idempotency key and correlation id are the caller's: checked as any header is.
             const unsendable = headerRefusal(definition.subject, headers)
             if (unsendable !== undefined) return Effect.fail(unsendable)
             return Effect.map(
               retrying({
                 subject: definition.subject,
-                data: encoder.encode(encoded.right.body),
+                data: encoder.encode(body.right),
                 headers,
                 msgId: headers["Nats-Msg-Id"]!
               }, clockOf(fiber).unsafeCurrentTimeMillis()),

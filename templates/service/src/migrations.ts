@@ -7,7 +7,7 @@ import { Sql } from "@glam/shared"
 const { mixinColumns, naming } = Sql.ModelMixins
 
 export const migrations = Sql.Migrations.fromRecord({
-  "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_items": `CREATE TABLE IF NOT EXISTS items (
     id uuid CONSTRAINT ${naming.pk("items")} PRIMARY KEY,
     name text NOT NULL,

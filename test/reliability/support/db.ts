@@ -22,8 +22,8 @@ export const withDb = <A>(
 export const createSchema = (pg: OwnPostgres): Promise<void> =>
   withDb(pg, (sql) =>
     Effect.gen(function*() {
-      yield* sql.unsafe(Sql.ToolkitMigrations.outboxDdl)
-      yield* sql.unsafe(Sql.ToolkitMigrations.inboxDdl)
+      yield* sql.unsafe(Sql.OutboxInboxTables.outboxDdl)
+      yield* sql.unsafe(Sql.OutboxInboxTables.inboxDdl)
       yield* sql`CREATE TABLE IF NOT EXISTS effects (n int NOT NULL, event_id text NOT NULL, pid int, delivery int)`
       yield* sql`CREATE TABLE IF NOT EXISTS items (id uuid PRIMARY KEY, n int NOT NULL, event_id uuid NOT NULL)`
     }))

@@ -1,15 +1,15 @@
 /**
- * The toolkit's own tables as migrations a service includes in its own numbering: the transactional outbox
- * (events written in the business transaction, published by `OutboxRelay`) and the inbox (event ids a consumer
- * has handled). Both are idempotent (`IF NOT EXISTS`).
+ * The DDL of the outbox and inbox tables, as migrations a service includes in its own numbering: the
+ * transactional outbox (events written in the business transaction, published by `OutboxRelay`) and the inbox
+ * (event ids a consumer has handled). Both are idempotent (`IF NOT EXISTS`).
  *
  * @example
  * ```ts
  * import { Sql } from "@glam/shared"
  *
  * const migrations = Sql.Migrations.fromRecord({
- *   "0001_outbox": Sql.ToolkitMigrations.outboxMigration,
- *   "0002_inbox": Sql.ToolkitMigrations.inboxMigration,
+ *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
+ *   "0002_inbox": Sql.OutboxInboxTables.inboxMigration,
  *   "0003_items": "CREATE TABLE items (...)"
  * })
  * ```
