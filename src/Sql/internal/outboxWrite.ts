@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { PublishOptions } from "../../Bus/Bus.js"
+import { ValidationError } from "../../Errors/CommonErrors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import * as Json from "../../internal/json.js"
@@ -72,24 +73,32 @@ export const enqueueEvent = <A, I>(
   payload: A,
   options?: PublishOptions
 ): Effect.Effect<string, SqlFailure, Producer | PgClient.PgClient> =>
-  Effect.all([producerTag, Traceparent.currentTraceparent]).pipe(
-    Effect.flatMap(([producer, traceparent]) =>
-      EventEnvelope.makeMessage(definition, payload, {
-        sourceService: producer.serviceName,
-        serviceVersion: producer.serviceVersion,
-        idempotencyKey: options?.idempotencyKey,
-        correlationId: options?.correlationId,
-        metadata: options?.metadata,
-        traceparent: Option.getOrUndefined(traceparent)
+  // The outbox holds envelopes and the relay publishes them as such: another body format would go out wrong.
+  definition.format !== "glam"
+    ? Effect.fail(
+      new ValidationError({
+        message: `The outbox carries GLAM envelopes only; ${definition.subject} is written as ${definition.format}`,
+        details: { field: "format", reason: `is ${definition.format}: publish it with Bus.publish` }
       })
-    ),
-    Effect.flatMap(({ envelope, headers }) =>
-      Effect.as(insert(envelope, headers, { stream: definition.stream.name }), envelope.event_id)
-    ),
-    // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
-    Effect.withSpan("OutboxRelay.enqueue", {
-      kind: "producer",
-      captureStackTrace: false,
-      attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
-    })
-  )
+    )
+    : Effect.all([producerTag, Traceparent.currentTraceparent]).pipe(
+      Effect.flatMap(([producer, traceparent]) =>
+        EventEnvelope.makeMessage(definition, payload, {
+          sourceService: producer.serviceName,
+          serviceVersion: producer.serviceVersion,
+          idempotencyKey: options?.idempotencyKey,
+          correlationId: options?.correlationId,
+          metadata: options?.metadata,
+          traceparent: Option.getOrUndefined(traceparent)
+        })
+      ),
+      Effect.flatMap(({ envelope, headers }) =>
+        Effect.as(insert(envelope, headers, { stream: definition.stream.name }), envelope.event_id)
+      ),
+      // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
+      Effect.withSpan("OutboxRelay.enqueue", {
+        kind: "producer",
+        captureStackTrace: false,
+        attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
+      })
+    )
