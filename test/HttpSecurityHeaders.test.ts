@@ -10,8 +10,10 @@ import { type Running, start } from "./fixtures/http/server.js"
 
 const serve = (config: Record<string, unknown>) =>
   start(
-    HttpServe.serveApi({ rateLimit: false }).pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer
-      .Layer<never, unknown>,
+    HttpServe.serveApi({ rateLimit: false }).pipe(
+      Layer.provide(ApiLive),
+      Layer.provide(JwtAuth.layerConfig)
+    ) as Layer.Layer<never, unknown>,
     { service: { name: "headers" }, auth: { secret: "headers-secret-0123456789-abcdefghij" }, ...config }
   )
 
