@@ -1,8 +1,20 @@
-import { defineConfig } from "vitest/config"
+import { fileURLToPath } from "node:url"
+import { configDefaults, defineConfig } from "vitest/config"
+
+const src = fileURLToPath(new URL("./src", import.meta.url))
 
 export default defineConfig({
+  // The examples import the package by its name, as a service does: here that is the source (as in tsconfig.json).
+  resolve: {
+    alias: [
+      { find: /^@glam\/shared$/, replacement: `${src}/index.ts` },
+      { find: /^@glam\/shared\/(\w+)$/, replacement: `${src}/$1/index.ts` }
+    ]
+  },
   test: {
     include: ["test/**/*.test.ts"],
+    // The fault scenarios run on their own: npm run test:reliability (vitest.reliability.config.ts).
+    exclude: [...configDefaults.exclude, "test/reliability/**"],
     // Integration suites share one PostgreSQL and one NATS server: run files one at a time so that
     // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
     fileParallelism: false,

@@ -6,7 +6,7 @@ import { Duration, Layer, Logger, LogLevel, ManagedRuntime, Option, Schema } fro
 import type { Bus } from "../src/Bus/Bus.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import type { MessageBusError } from "../src/Errors/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 
 /** The NATS server the benchmarks use (NATS_URL, default the machine's own). */

@@ -107,7 +107,7 @@ export const main = async (): Promise<void> => {
   }
   const layer = server
     ? Sql.layer({ host, port, user, database, poolSize: 5 })
-    : Sql.layerEmbedded().pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({}))))
+    : Sql.SqlEmbedded.layerEmbedded().pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({}))))
   const runtime = ManagedRuntime.make(layer)
   try {
     const ids: Array<string> = []

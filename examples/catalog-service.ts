@@ -12,8 +12,8 @@
  */
 import { HttpRouter } from "@effect/platform"
 import { Model, type SqlClient } from "@effect/sql"
+import { Bus, Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
-import { Bus, Errors, Events, Http, Sql } from "../src/index.js"
 
 /** A catalog sync, as stored in the `syncs` table. */
 export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
@@ -26,8 +26,8 @@ export class CatalogSync extends Model.Class<CatalogSync>("CatalogSync")({
 }) {}
 
 /** The migrations of this service, applied at startup (`database.migrate_on_start` in its config). */
-export const migrations = Sql.fromRecord({
-  "0001_outbox": Sql.outboxMigration,
+export const migrations = Sql.Migrations.fromRecord({
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_syncs": `CREATE TABLE IF NOT EXISTS syncs (
     id uuid CONSTRAINT ${Sql.ModelMixins.naming.pk("syncs")} PRIMARY KEY,
     source text NOT NULL,
@@ -99,7 +99,10 @@ const router = Effect.gen(function*() {
           const { id } = yield* Http.HttpErrors.decodePath(Schema.Struct({ ...MerchantPath.fields, id: Schema.UUID }))
           const sync = yield* syncs.findById(id).pipe(
             Effect.catchTag("NotFoundError", () =>
-              new Errors.SyncNotFoundError({ message: `Sync ${id} not found`, details: { resource_id: id } }))
+              new Errors.CatalogErrors.SyncNotFoundError({
+                message: `Sync ${id} not found`,
+                details: { resource_id: id }
+              }))
           )
           return yield* Http.ApiEnvelope.success(yield* encodeSync(sync))
         })
@@ -124,6 +127,6 @@ export const CatalogHttpLive = Layer.unwrapEffect(
     // Not ready while events pile up unpublished (the broker is unreachable, or an event keeps failing).
     const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(services))
     yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
-    return Http.HttpServe.serve(yield* router)
+    return Http.serve(yield* router)
   })
 )

@@ -18,11 +18,11 @@
 import { HttpRouter } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
+import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 
 /** The service's own stream: `cmd.energy.>` and `evt.energy.>`. */
 export const Energy = Events.Streams.make("ENERGY", { description: "Energy readings" })
@@ -41,8 +41,8 @@ export const ReadingRecorded = Events.event(
 )
 
 /** The migrations of this service: the outbox (which the relay of GlamLive reads) and the device registry's table. */
-export const migrations = Sql.fromRecord({
-  "0001_outbox": Sql.outboxMigration,
+export const migrations = Sql.Migrations.fromRecord({
+  "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
   "0002_devices": Devices.DeviceMigrations.devicesMigration
 })
 
@@ -135,7 +135,7 @@ const HttpLive = Layer.unwrapEffect(
       )
     )
     yield* Http.Readiness.register("mqtt", Effect.provide(Devices.MqttClient.readinessCheck, services))
-    return Http.HttpServe.serve(yield* router)
+    return Http.serve(yield* router)
   })
 )
 
@@ -204,14 +204,15 @@ export const EnergyServiceLive = HttpLive.pipe(
 export const main = (root: string) =>
   metersLive({ count: 3, every: "1 second" }).pipe(
     Layer.provideMerge(EnergyServiceLive),
-    Layer.provideMerge(Http.HttpServe.layerServer),
+    Layer.provideMerge(Http.layerServer),
     Layer.provideMerge(
       makeGlamLive({ service: "energy-service", root, migrations, streams: [Energy], events: [ReadingRecorded] })
     )
   )
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(path.dirname(fileURLToPath(import.meta.url))).pipe(
+  // The examples folder, from this file or from its compiled copy in .glam/ (`npm run start:energy`).
+  main(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "examples")).pipe(
     Layer.launch,
     NodeRuntime.runMain({ disablePrettyLogger: true })
   )

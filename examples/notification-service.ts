@@ -3,8 +3,8 @@
  * merchant an email; here it logs what it would send. Correlation and causation ids are restored from the
  * event, so its log lines carry the id of the HTTP request that caused them.
  */
+import { Bus, Events } from "@glam/shared"
 import { Effect, Layer } from "effect"
-import { Bus, Events } from "../src/index.js"
 
 /** The subscription, alive while the layer is. */
 export const NotificationConsumerLive = Layer.scopedDiscard(

@@ -10,17 +10,18 @@
  *   curl -s localhost:8010/metrics
  */
 import { NodeRuntime } from "@effect/platform-node"
+import { Http, makeGlamLive } from "@glam/shared"
 import { Layer } from "effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Http, makeGlamLive } from "../src/index.js"
 import { CatalogHttpLive, migrations } from "./catalog-service.js"
 import { NotificationConsumerLive } from "./notification-service.js"
 
-const root = path.dirname(fileURLToPath(import.meta.url))
+// The examples folder, from this file or from its compiled copy in .glam/ (`npm start`).
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "examples")
 
 const ServicesLive = Layer.mergeAll(CatalogHttpLive, NotificationConsumerLive).pipe(
-  Layer.provide([Http.HttpServe.layerServer, Http.Readiness.layer])
+  Layer.provide([Http.layerServer, Http.Readiness.layer])
 )
 
 ServicesLive.pipe(

@@ -13,16 +13,20 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Path from "node:path"
 import type { Bus } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
 import * as JetStream from "./Bus/JetStream.js"
 import * as StreamSetup from "./Bus/StreamSetup.js"
-import * as GlamConfig from "./Config/index.js"
+import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
-import type * as EventDefinition from "./Events/EventDefinition.js"
+import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
-import * as Sql from "./Sql/index.js"
+import type * as Outbox from "./Sql/Outbox.js"
+import * as OutboxRelay from "./Sql/OutboxRelay.js"
+import * as Sql from "./Sql/Sql.js"
+import * as SqlConfig from "./Sql/SqlConfig.js"
 import * as Telemetry from "./Telemetry/Telemetry.js"
 import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
 
@@ -74,7 +78,7 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | Sql.OutboxRelay.OutboxRelay | Resource.Resource
+export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Outbox.Producer | Resource.Resource
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line
@@ -131,7 +135,7 @@ const describe = (error: unknown): StartupError => {
 /**
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
  * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
- * (`Sql.OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
+ * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
  * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
  * configuration problem fails startup with a `StartupError` listing every problem.
  *
@@ -142,8 +146,9 @@ const describe = (error: unknown): StartupError => {
  * ```ts
  * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect, Schema } from "effect"
- * import { Events, makeGlamLive } from "@glam/shared"
+ * import { Bus, Events, makeGlamLive } from "@glam/shared"
  *
+ * declare const program: Effect.Effect<void, never, Bus.Bus>
  * const Orders = Events.Streams.make("ORDERS") // cmd.orders.>, evt.orders.>
  * const OrderPlaced = Events.event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  *
@@ -162,18 +167,18 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
   // first layer's; so are the streams of the declared events, before any server is reached.
   const validated = Layer.effectDiscard(
-    Config.all([TelemetryConfig.config, Sql.databaseConfig, BusConfig.config, Sql.OutboxRelay.config]).pipe(
+    Config.all([TelemetryConfig.config, SqlConfig.databaseConfig, BusConfig.config, OutboxRelay.config]).pipe(
       Effect.flatMap(([, , bus]) =>
         StreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
       )
     )
   )
   const infrastructure = Layer.mergeAll(
-    Sql.layerConfig(migrations === undefined ? {} : { migrations }),
+    Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
   // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-  return Sql.OutboxRelay.layerConfig().pipe(
+  return OutboxRelay.layerConfig().pipe(
     Layer.provideMerge(infrastructure),
     Layer.provideMerge(Telemetry.layerConfig()),
     Layer.provide(validated),

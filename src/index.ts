@@ -7,6 +7,10 @@
  * import { Effect } from "effect"
  * import { Bus, Events, GlamLive } from "@glam/shared"
  *
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, {
+ *   merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10",
+ *   sync_id: "sync-1"
+ * })
  * program.pipe(Effect.provide(GlamLive), NodeRuntime.runMain({ disablePrettyLogger: true }))
  * ```
  *

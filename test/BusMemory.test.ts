@@ -5,12 +5,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Metric, Option, Queue, Ref, Schema, TestClock } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
+import * as BusMetrics from "../src/Bus/BusMetrics.js"
 import { BusMemory, StreamSetup } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
 import * as Inbox from "../src/Bus/internal/inbox.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import { MessageBusError } from "../src/Errors/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 
@@ -68,8 +69,8 @@ describe("BusMemory on TestClock", () => {
       yield* TestClock.adjust("1 second")
       yield* settle
       const labels = { stream: stream.name, consumer: "lagging" }
-      const pending = yield* Metric.value(Metrics.withLabels(Metrics.busConsumerPending, labels))
-      const ackPending = yield* Metric.value(Metrics.withLabels(Metrics.busConsumerAckPending, labels))
+      const pending = yield* Metric.value(Metrics.withLabels(BusMetrics.consumerPending, labels))
+      const ackPending = yield* Metric.value(Metrics.withLabels(BusMetrics.consumerAckPending, labels))
       // Four published: what is delivered and not acked is ack-pending, the rest pending.
       expect(pending.value + ackPending.value).toBe(4)
       expect(ackPending.value).toBeGreaterThanOrEqual(1)

@@ -63,10 +63,10 @@ const additions: ReadonlyArray<readonly [string, string, number, boolean]> = [
 describe("Errors catalogue", () => {
   it("has exactly the seed's errors then the toolkit's, each with its code, status and retryability", () => {
     const catalogue = [...seed, ...additions]
-    expect(Errors.classes.map((cls) => cls._tag)).toEqual(catalogue.map(([tag]) => tag))
+    expect(Errors.ErrorCatalogue.classes.map((cls) => cls._tag)).toEqual(catalogue.map(([tag]) => tag))
     for (const [tag, code, status, retryable] of catalogue) {
-      const cls = Errors.classes.find((c) => c._tag === tag)!
-      const error = new (cls as unknown as new(props: object) => Errors.AnyGlamError)({})
+      const cls = Errors.ErrorCatalogue.classes.find((c) => c._tag === tag)!
+      const error = new (cls as unknown as new(props: object) => Errors.ErrorCatalogue.AnyGlamError)({})
       expect({ tag: error._tag, code: error.code, status: error.status, retryable: error.retryable }).toEqual({
         tag,
         code,
@@ -74,23 +74,28 @@ describe("Errors catalogue", () => {
         retryable
       })
       expect([cls.code, cls.status]).toEqual([code, status])
-      expect(Errors.classForCode(code).pipe((o) => o._tag === "Some" && o.value === cls)).toBe(true)
+      expect(Errors.ErrorCatalogue.classForCode(code).pipe((o) => o._tag === "Some" && o.value === cls)).toBe(true)
     }
   })
 
   it("groups errors by tier", () => {
-    expect(Errors.isDomainError(new Errors.ItemNotFoundError({}))).toBe(true)
-    expect(Errors.isInfrastructureError(new Errors.ItemNotFoundError({}))).toBe(false)
-    expect(Errors.isInfrastructureError(new Errors.DatabaseError({}))).toBe(true)
-    expect(Errors.isDomainError(new Errors.InternalError())).toBe(false)
+    expect(Errors.ErrorCatalogue.isDomainError(new Errors.CatalogErrors.ItemNotFoundError({}))).toBe(true)
+    expect(Errors.ErrorCatalogue.isInfrastructureError(new Errors.CatalogErrors.ItemNotFoundError({}))).toBe(false)
+    expect(Errors.ErrorCatalogue.isInfrastructureError(new Errors.DatabaseError({}))).toBe(true)
+    expect(Errors.ErrorCatalogue.isDomainError(new Errors.InternalError())).toBe(false)
     expect(Errors.isGlamError(new Error("x"))).toBe(false)
   })
 
   it.effect("is matched with catchTag and catchTags", () =>
     Effect.gen(function*() {
-      const load = (id: string): Effect.Effect<string, Errors.ItemNotFoundError | Errors.DatabaseError> =>
+      const load = (id: string): Effect.Effect<string, Errors.CatalogErrors.ItemNotFoundError | Errors.DatabaseError> =>
         id === "42"
-          ? Effect.fail(new Errors.ItemNotFoundError({ message: `Item ${id} not found`, details: { resource_id: id } }))
+          ? Effect.fail(
+            new Errors.CatalogErrors.ItemNotFoundError({
+              message: `Item ${id} not found`,
+              details: { resource_id: id }
+            })
+          )
           : Effect.fail(new Errors.DatabaseError({ details: { operation: "select" } }))
       const handled = yield* load("42").pipe(
         Effect.catchTags({
@@ -107,12 +112,12 @@ describe("Errors catalogue", () => {
     const detailValue = fc.oneof(fc.string(), fc.integer(), fc.boolean())
     fc.assert(
       fc.property(
-        fc.constantFrom(...Errors.classes),
+        fc.constantFrom(...Errors.ErrorCatalogue.classes),
         fc.string(),
         fc.dictionary(fc.string().filter((k) => k !== "__proto__"), detailValue, { maxKeys: 4 }),
         fc.boolean(),
         (cls, message, extra, retryable) => {
-          const schema = cls as unknown as Schema.Schema<Errors.AnyGlamError, unknown>
+          const schema = cls as unknown as Schema.Schema<Errors.ErrorCatalogue.AnyGlamError, unknown>
           const input = { _tag: cls._tag, message, details: extra, retryable }
           const decoded = Schema.decodeUnknownEither(schema)(input)
           // Known keys have declared types; generated values of the wrong type must be refused, not kept.
@@ -143,12 +148,12 @@ describe("Errors catalogue", () => {
 
 describe("Errors response bodies", () => {
   it("reproduces the Python ITEM_NOT_FOUND body", () => {
-    const error = new Errors.ItemNotFoundError({
+    const error = new Errors.CatalogErrors.ItemNotFoundError({
       message: "Item 42 not found",
       details: { resource_id: "42", merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7" }
     })
-    expect(Errors.toResponseBody(error)).toEqual(vector("error-not-found.json").error)
-    expect(Errors.httpStatus(error)).toBe(404)
+    expect(Errors.ErrorResponse.toResponseBody(error)).toEqual(vector("error-not-found.json").error)
+    expect(Errors.ErrorResponse.httpStatus(error)).toBe(404)
   })
 
   it("reproduces the Python VALIDATION_ERROR body", () => {
@@ -162,22 +167,28 @@ describe("Errors response bodies", () => {
         }]
       }
     })
-    expect(Errors.toResponseBody(error)).toEqual(vector("error-validation.json").error)
+    expect(Errors.ErrorResponse.toResponseBody(error)).toEqual(vector("error-validation.json").error)
   })
 
   it("writes service and retryable into infrastructure details, as Python did", () => {
-    expect(Errors.toResponseBody(new Errors.DatabaseError({ message: "down", details: { operation: "insert" } })))
+    expect(
+      Errors.ErrorResponse.toResponseBody(
+        new Errors.DatabaseError({ message: "down", details: { operation: "insert" } })
+      )
+    )
       .toEqual({
         code: "DATABASE_ERROR",
         message: "down",
         details: { service: "database", operation: "insert", retryable: true }
       })
-    expect(Errors.toResponseBody(new Errors.CircuitOpenError({ details: { service: "billing" } })).details)
+    expect(
+      Errors.ErrorResponse.toResponseBody(new Errors.CircuitOpenError({ details: { service: "billing" } })).details
+    )
       .toEqual({ service: "billing", retryable: false })
   })
 
   it("omits empty details", () => {
-    expect(Errors.toResponseBody(new Errors.NoFaceDetectedError())).toEqual({
+    expect(Errors.ErrorResponse.toResponseBody(new Errors.SelfieErrors.NoFaceDetectedError())).toEqual({
       code: "NO_FACE_DETECTED",
       message: "No face detected in the image"
     })
@@ -186,31 +197,38 @@ describe("Errors response bodies", () => {
   it("never shows a foreign error, defect or cause to a client", () => {
     const secret = new Error("password=hunter2 at /srv/app.ts:10")
     for (const failure of [secret, "boom", undefined, { code: "X", message: "internal" }]) {
-      expect(Errors.toResponseBody(failure)).toEqual({
+      expect(Errors.ErrorResponse.toResponseBody(failure)).toEqual({
         code: "INTERNAL_ERROR",
         message: "An unexpected error occurred"
       })
-      expect(Errors.httpStatus(failure)).toBe(500)
+      expect(Errors.ErrorResponse.httpStatus(failure)).toBe(500)
     }
-    const wrapped = Errors.wrap(Errors.DatabaseError, "Could not save", secret)
+    const wrapped = Errors.ErrorMapping.wrap(Errors.DatabaseError, "Could not save", secret)
     expect(wrapped.cause).toBe(secret)
-    expect(JSON.stringify(Errors.toResponseBody(wrapped))).not.toContain("hunter2")
-    expect(Errors.fromCause(Cause.die(secret))).toEqual({
+    expect(JSON.stringify(Errors.ErrorResponse.toResponseBody(wrapped))).not.toContain("hunter2")
+    expect(Errors.ErrorResponse.fromCause(Cause.die(secret))).toEqual({
       status: 500,
       body: { code: "INTERNAL_ERROR", message: "An unexpected error occurred" }
     })
-    expect(Errors.fromCause(Cause.fail(new Errors.ForbiddenError())).status).toBe(403)
+    expect(Errors.ErrorResponse.fromCause(Cause.fail(new Errors.ForbiddenError())).status).toBe(403)
   })
 
   it("turns an upstream body back into the same tagged error", () => {
     const body = vector("error-not-found.json").error
-    const error = Errors.fromResponseBody(body)
+    const error = Errors.ErrorResponse.fromResponseBody(body)
     expect(error._tag).toBe("ItemNotFoundError")
-    expect(error).toBeInstanceOf(Errors.ItemNotFoundError)
-    expect(Errors.toResponseBody(error)).toEqual(body)
-    const db = Errors.fromResponseBody({ code: "DATABASE_ERROR", message: "x", details: { retryable: false } })
+    expect(error).toBeInstanceOf(Errors.CatalogErrors.ItemNotFoundError)
+    expect(Errors.ErrorResponse.toResponseBody(error)).toEqual(body)
+    const db = Errors.ErrorResponse.fromResponseBody({
+      code: "DATABASE_ERROR",
+      message: "x",
+      details: { retryable: false }
+    })
     expect(db.retryable).toBe(false)
-    const unknown = Errors.fromResponseBody({ code: "LEGACY_FAILURE", message: "old" }, { service: "py", status: 500 })
+    const unknown = Errors.ErrorResponse.fromResponseBody({ code: "LEGACY_FAILURE", message: "old" }, {
+      service: "py",
+      status: 500
+    })
     expect(unknown._tag).toBe("UpstreamServiceError")
     expect(unknown.responseDetails).toMatchObject({ upstream_error: "LEGACY_FAILURE", upstream_status: 500 })
   })
@@ -218,7 +236,8 @@ describe("Errors response bodies", () => {
 
 describe("Errors mapping", () => {
   it("classifies HTTP failures as classify_http_error did", () => {
-    const c = (failure: Errors.HttpFailure) => Errors.classifyHttpFailure(failure, { service: "billing" })
+    const c = (failure: Errors.ErrorMapping.HttpFailure) =>
+      Errors.ErrorMapping.classifyHttpFailure(failure, { service: "billing" })
     expect(c({ _tag: "Timeout" })).toMatchObject({ _tag: "RequestTimeoutError", retryable: true })
     const limited = c({ _tag: "Status", status: 429, retryAfter: "30" })
     expect(limited).toMatchObject({ _tag: "RateLimitedError", details: { retry_after: 30 } })
@@ -230,24 +249,26 @@ describe("Errors mapping", () => {
     })
     expect(c({ _tag: "Status", status: 404 })).toMatchObject({ _tag: "UpstreamServiceError", retryable: false })
     expect(c({ _tag: "Transport" })).toMatchObject({ _tag: "InfrastructureFailureError", retryable: true })
-    expect(Errors.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", new Date("2015-10-21T07:27:00Z"))).toBe(60)
-    expect(Errors.parseRetryAfter("soon")).toBeUndefined()
+    expect(Errors.ErrorMapping.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", new Date("2015-10-21T07:27:00Z"))).toBe(
+      60
+    )
+    expect(Errors.ErrorMapping.parseRetryAfter("soon")).toBeUndefined()
   })
 
   it("decides retryability", () => {
-    expect(Errors.isRetryable(new Errors.DatabaseError({}))).toBe(true)
-    expect(Errors.isRetryable(new Errors.DatabaseError({ retryable: false }))).toBe(false)
-    expect(Errors.isRetryable(new Errors.CircuitOpenError())).toBe(false)
-    expect(Errors.isRetryable(new Errors.ValidationError())).toBe(false)
-    expect(Errors.isRetryable(new Cause.TimeoutException())).toBe(true)
-    expect(Errors.isRetryable(Object.assign(new Error("x"), { code: "ECONNRESET" }))).toBe(true)
-    expect(Errors.isRetryable(new Error("x"))).toBe(false)
+    expect(Errors.ErrorMapping.isRetryable(new Errors.DatabaseError({}))).toBe(true)
+    expect(Errors.ErrorMapping.isRetryable(new Errors.DatabaseError({ retryable: false }))).toBe(false)
+    expect(Errors.ErrorMapping.isRetryable(new Errors.CircuitOpenError())).toBe(false)
+    expect(Errors.ErrorMapping.isRetryable(new Errors.ValidationError())).toBe(false)
+    expect(Errors.ErrorMapping.isRetryable(new Cause.TimeoutException())).toBe(true)
+    expect(Errors.ErrorMapping.isRetryable(Object.assign(new Error("x"), { code: "ECONNRESET" }))).toBe(true)
+    expect(Errors.ErrorMapping.isRetryable(new Error("x"))).toBe(false)
   })
 
   it("a transaction outcome unknown is a 500 with its code, never retryable, here or when an upstream answers it", () => {
     const error = new Errors.TransactionOutcomeUnknownError({ details: { operation: "transaction" } })
-    expect(Errors.isRetryable(error)).toBe(false)
-    const { body, status } = Errors.fromCause(Cause.fail(error))
+    expect(Errors.ErrorMapping.isRetryable(error)).toBe(false)
+    const { body, status } = Errors.ErrorResponse.fromCause(Cause.fail(error))
     expect(status).toBe(500)
     expect(body).toEqual({
       code: "TRANSACTION_OUTCOME_UNKNOWN",
@@ -255,9 +276,9 @@ describe("Errors mapping", () => {
       details: { service: "database", operation: "transaction", retryable: false }
     })
     // What a ServiceClient makes of the answer: the same error, which its retry policy leaves alone.
-    const upstream = Errors.fromResponseBody(body, { service: "catalog", status })
+    const upstream = Errors.ErrorResponse.fromResponseBody(body, { service: "catalog", status })
     expect(upstream).toBeInstanceOf(Errors.TransactionOutcomeUnknownError)
-    expect(Errors.isRetryable(upstream)).toBe(false)
+    expect(Errors.ErrorMapping.isRetryable(upstream)).toBe(false)
   })
 
   class FileMissing extends Error {}
@@ -266,26 +287,38 @@ describe("Errors mapping", () => {
   it.effect("maps foreign failures by a table, keeps ours, and defaults the rest", () =>
     Effect.gen(function*() {
       const table = [
-        Errors.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause })),
-        Errors.mapInstancesOf(Denied, (message, cause) => new Errors.ForbiddenError({ message, cause }))
+        Errors.ErrorMapping.mapInstancesOf(
+          FileMissing,
+          (message, cause) => new Errors.NotFoundError({ message, cause })
+        ),
+        Errors.ErrorMapping.mapInstancesOf(Denied, (message, cause) => new Errors.ForbiddenError({ message, cause }))
       ]
-      const missing = yield* Effect.fail(new FileMissing("no such file")).pipe(Errors.mapErrors(table), Effect.flip)
+      const missing = yield* Effect.fail(new FileMissing("no such file")).pipe(
+        Errors.ErrorMapping.mapErrors(table),
+        Effect.flip
+      )
       expect(missing).toMatchObject({ _tag: "NotFoundError", message: "no such file" })
       expect(missing.cause).toBeInstanceOf(FileMissing)
       const fromPromise = yield* Effect.tryPromise(() => Promise.reject(new Denied("nope"))).pipe(
-        Errors.mapErrors(table),
+        Errors.ErrorMapping.mapErrors(table),
         Effect.flip
       )
       expect(fromPromise._tag).toBe("ForbiddenError")
-      const ours = yield* Effect.fail(new Errors.ConflictError()).pipe(Errors.mapErrors(table), Effect.flip)
+      const ours = yield* Effect.fail(new Errors.ConflictError()).pipe(
+        Errors.ErrorMapping.mapErrors(table),
+        Effect.flip
+      )
       expect(ours._tag).toBe("ConflictError")
-      const other = yield* Effect.fail(new TypeError("")).pipe(Errors.mapErrors(table), Effect.flip)
+      const other = yield* Effect.fail(new TypeError("")).pipe(Errors.ErrorMapping.mapErrors(table), Effect.flip)
       expect(other).toMatchObject({ _tag: "InfrastructureFailureError", message: "Operation failed" })
-      const defect = yield* Effect.die(new Denied("late")).pipe(Errors.mapErrors(table, { defects: true }), Effect.exit)
+      const defect = yield* Effect.die(new Denied("late")).pipe(
+        Errors.ErrorMapping.mapErrors(table, { defects: true }),
+        Effect.exit
+      )
       expect(Exit.isFailure(defect) && Cause.failureOption(defect.cause)).toMatchObject({
         value: { _tag: "ForbiddenError" }
       })
-      const untouched = yield* Effect.die(new Denied("late")).pipe(Errors.mapErrors(table), Effect.exit)
+      const untouched = yield* Effect.die(new Denied("late")).pipe(Errors.ErrorMapping.mapErrors(table), Effect.exit)
       expect(Exit.isFailure(untouched) && Cause.isDie(untouched.cause)).toBe(true)
     }))
 })

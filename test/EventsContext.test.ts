@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
+import * as NotificationEvents from "../src/Events/catalogue/NotificationEvents.js"
 import * as EventContext from "../src/Events/EventContext.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
-import * as NotificationEvents from "../src/Events/NotificationEvents.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 
 const uuid4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/

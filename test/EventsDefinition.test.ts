@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
-import * as CreditEvents from "../src/Events/CreditEvents.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as CreditEvents from "../src/Events/catalogue/CreditEvents.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as Events from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 

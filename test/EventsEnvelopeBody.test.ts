@@ -7,8 +7,8 @@ import { BigDecimal, Effect, Either, Option, Schema } from "effect"
 import fc from "fast-check"
 import { spawnSync } from "node:child_process"
 import { ValidationError } from "../src/Errors/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as PayloadSchemas from "../src/Events/PayloadSchemas.js"
 
 interface Tree {

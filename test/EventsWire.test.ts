@@ -10,7 +10,7 @@ import { connect } from "@nats-io/transport-node"
 import { ConfigProvider, Effect, Either, Layer, ManagedRuntime, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import * as PayloadSchemas from "../src/Events/PayloadSchemas.js"
 import * as Streams from "../src/Events/Streams.js"
 import { busLayerConfig } from "../src/GlamLive.js"
@@ -148,7 +148,7 @@ describe.skipIf(!natsUp || !pgUp)("the outbox on PostgreSQL", () => {
 
   it.scopedLive("relays the service's version and a large JsonInteger exactly", () =>
     Effect.gen(function*() {
-      yield* Sql.outboxMigration
+      yield* Sql.OutboxInboxTables.outboxMigration
       const Relayed = posted("relayed")
       const received = yield* Queue.unbounded<Received>()
       yield* Bus.subscribe(Relayed, { durable: `relayed_${run}` }, (event) => Queue.offer(received, event))
@@ -166,5 +166,14 @@ describe.skipIf(!natsUp || !pgUp)("the outbox on PostgreSQL", () => {
       const event = yield* Queue.take(received)
       expect(event.payload.entry).toBe(entry)
       expect(event.envelope.metadata).toMatchObject({ version: "2.1.0", schema_version: 1 })
-    }).pipe(Effect.provide(Layer.merge(jetStream, Layer.orDie(db)))))
+    }).pipe(
+      Effect.provide(
+        // The outbox's producer from the same configuration as the Bus: no Bus is needed to write.
+        Layer.mergeAll(
+          jetStream,
+          Layer.orDie(db),
+          Sql.Outbox.layerProducerConfig.pipe(Layer.provide(configOf(serviceConfig)))
+        )
+      )
+    ))
 })

@@ -199,7 +199,8 @@ describe("GlamLive", () => {
               makeGlamLive({
                 service: "catalog-service",
                 root: path.resolve(import.meta.dirname, "../examples"),
-                env: {},
+                // Not the examples' own data directory, which `npm start` may hold.
+                env: { CATALOG_DATABASE__EMBEDDED_DIR: "memory://" },
                 migrations
               })
             )
@@ -264,7 +265,7 @@ describe("GlamLive", () => {
             Bus.subscribe(OrderPlaced, { durable: "order-projector" }, () => Effect.void)
           )
           const error = yield* startupFailure(
-            Layer.mergeAll(consumer, Http.HttpServe.serve(HttpRouter.empty, { rateLimit: false })).pipe(
+            Layer.mergeAll(consumer, Http.serve(HttpRouter.empty, { rateLimit: false })).pipe(
               Layer.provide(Http.Readiness.layer),
               Layer.provideMerge(NodeHttpServer.layerTest),
               Layer.provideMerge(makeGlamLive({ service: "order-service", root, env: {}, events: [OrderPlaced] }))

@@ -16,8 +16,8 @@ import * as Schema from "effect/Schema"
 import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
-import * as HttpServe from "../src/Http/HttpServe.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { freePort, type Json, json, type Running, start } from "./fixtures/http/server.js"
 
@@ -91,7 +91,7 @@ const expectEnvelope = (answer: Answer, status: number, code: string, message: s
 describe("requests Node's parser refuses", () => {
   let server: Running
   beforeAll(async () => {
-    server = await start(HttpServe.serve(router) as Layer.Layer<never, unknown>, {
+    server = await start(Http.serve(router) as Layer.Layer<never, unknown>, {
       service: { name: "parser-service" },
       rate_limit: { enabled: false }
     })
@@ -167,10 +167,10 @@ describe("requests Node's parser refuses", () => {
 describe("nodeServer", () => {
   it("a request not received within requestTimeout -> 408 HTTP_408 in the envelope", async () => {
     const runtime = ManagedRuntime.make(
-      HttpServe.serve(router, { rateLimit: false }).pipe(
+      Http.serve(router, { rateLimit: false }).pipe(
         Layer.provideMerge(
           NodeHttpServer.layer(
-            () => HttpServe.nodeServer({ server: { requestTimeout: 200, connectionsCheckingInterval: 50 } }),
+            () => Http.nodeServer({ server: { requestTimeout: 200, connectionsCheckingInterval: 50 } }),
             { port: 0, host: "127.0.0.1" }
           )
         ),
@@ -193,8 +193,8 @@ describe("nodeServer", () => {
   it("layerServer answers refused requests in the envelope, with the configured service name", async () => {
     const port = await freePort()
     const runtime = ManagedRuntime.make(
-      HttpServe.serve(router, { rateLimit: false }).pipe(
-        Layer.provideMerge(HttpServe.layerServer),
+      Http.serve(router, { rateLimit: false }).pipe(
+        Layer.provideMerge(Http.layerServer),
         Layer.provide(Readiness.layer),
         Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
         Layer.provide(

@@ -6,7 +6,7 @@
 import * as Layer from "effect/Layer"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import { ApiLive, merchantId, TestApi } from "./fixtures/http/api.js"
 import { makeCatalogRouter } from "./fixtures/http/catalog.js"
@@ -135,9 +135,9 @@ describe("never a 5xx, always an envelope", () => {
   let catalog: Running
   let api: Running
   beforeAll(async () => {
-    catalog = await start(HttpServe.serve(catalogRouter) as Layer.Layer<never, unknown>, config)
+    catalog = await start(Http.serve(catalogRouter) as Layer.Layer<never, unknown>, config)
     api = await start(
-      HttpServe.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
+      Http.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
         never,
         unknown
       >,

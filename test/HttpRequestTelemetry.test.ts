@@ -18,7 +18,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import { createServer } from "node:http"
 import { afterEach, describe, expect, it } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 
@@ -40,7 +40,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((runtime) => runtime.dispose()))
 })
 
-const serve = async (minimum: LogLevel.LogLevel, options: HttpServe.ServeOptions = {}) => {
+const serve = async (minimum: LogLevel.LogLevel, options: Http.ServeOptions = {}) => {
   const lines: Array<Line> = []
   const capture = Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
     const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
@@ -52,7 +52,7 @@ const serve = async (minimum: LogLevel.LogLevel, options: HttpServe.ServeOptions
       correlationId: id(Correlation.currentCorrelationId)
     })
   })
-  const layer = HttpServe.serve(router, { rateLimit: false, ...options }).pipe(
+  const layer = Http.serve(router, { rateLimit: false, ...options }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
     Layer.provide(Readiness.layer),
     Layer.provide(Logger.replace(Logger.defaultLogger, capture)),

@@ -4,7 +4,7 @@ import * as jose from "jose"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Permissions from "../src/Http/Permissions.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
@@ -22,7 +22,7 @@ const token = (sub: string) =>
 
 const apiServer = (config: Record<string, unknown>) =>
   start(
-    HttpServe.serveApi().pipe(
+    Http.serveApi().pipe(
       Layer.provide(ApiLive),
       Layer.provide(JwtAuth.layerConfig),
       Layer.provide(RateLimit.layerConfig)

@@ -3,14 +3,14 @@
  */
 import { Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import { ApiLive } from "./fixtures/http/api.js"
 import { type Running, start } from "./fixtures/http/server.js"
 
 const serve = (config: Record<string, unknown>) =>
   start(
-    HttpServe.serveApi({ rateLimit: false }).pipe(
+    Http.serveApi({ rateLimit: false }).pipe(
       Layer.provide(ApiLive),
       Layer.provide(JwtAuth.layerConfig)
     ) as Layer.Layer<never, unknown>,

@@ -9,8 +9,8 @@ import * as Schema from "effect/Schema"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { NotFoundError } from "../src/Errors/CommonErrors.js"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
-import * as HttpServe from "../src/Http/HttpServe.js"
 import * as Pagination from "../src/Http/Pagination.js"
 import { Readiness } from "../src/Http/Readiness.js"
 import { currentCorrelationId, currentRequestId } from "../src/Telemetry/Correlation.js"
@@ -84,7 +84,7 @@ let server: Running
 
 beforeAll(async () => {
   server = await start(
-    HttpServe.serve(router, { shutdownGracePeriod: "400 millis", server: { maxBodyDepth: 8 } }) as Layer.Layer<
+    Http.serve(router, { shutdownGracePeriod: "400 millis", server: { maxBodyDepth: 8 } }) as Layer.Layer<
       never,
       unknown
     >,
@@ -253,7 +253,7 @@ describe("serve(HttpRouter)", () => {
       ),
       HttpRouter.prefixAll("/api/v3")
     )
-    const other = await start(HttpServe.serve(logBody(echo)) as Layer.Layer<never, unknown>, {
+    const other = await start(Http.serve(logBody(echo)) as Layer.Layer<never, unknown>, {
       service: { name: "echo-service" },
       rate_limit: { enabled: false },
       http: { request_timeout_ms: 5000 }

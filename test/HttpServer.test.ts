@@ -3,7 +3,7 @@ import * as Layer from "effect/Layer"
 import * as jose from "jose"
 import * as http from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as ReadinessModule from "../src/Http/Readiness.js"
 import { Readiness } from "../src/Http/Readiness.js"
@@ -28,7 +28,7 @@ let server: Running
 
 const startApi = (configuration: Record<string, unknown>) =>
   start(
-    HttpServe.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
+    Http.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
       never,
       unknown
     >,

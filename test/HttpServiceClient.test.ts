@@ -84,7 +84,7 @@ describe("ServiceClient", () => {
     const error = await run(
       Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/api/v1/items/42")).pipe(Effect.flip)
     )
-    expect(error).toBeInstanceOf(Errors.ItemNotFoundError)
+    expect(error).toBeInstanceOf(Errors.CatalogErrors.ItemNotFoundError)
     expect(error._tag).toBe("ItemNotFoundError")
     expect(error.message).toBe("Item 42 not found")
     expect(error.details).toMatchObject({ resource_id: "42" })
@@ -186,7 +186,7 @@ describe("ServiceClient", () => {
     const b2 = await Effect.runPromise(
       CircuitBreaker.make({ name: "t2", failureThreshold: 1, resetTimeout: "1 second" })
     )
-    await Effect.runPromise(Effect.either(b2.protect(Effect.fail(new Errors.ItemNotFoundError({})))))
+    await Effect.runPromise(Effect.either(b2.protect(Effect.fail(new Errors.CatalogErrors.ItemNotFoundError({})))))
     expect(await Effect.runPromise(b2.state)).toBe("closed")
   })
 

@@ -6,7 +6,7 @@ import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import { afterAll, beforeAll, describe, expect } from "vitest"
-import * as HttpServe from "../src/Http/HttpServe.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as JwtIssuer from "../src/Http/JwtIssuer.js"
 import * as Password from "../src/Http/Password.js"
@@ -22,7 +22,7 @@ describe("JwtIssuer", () => {
   let server: Running
   beforeAll(async () => {
     server = await start(
-      HttpServe.serveApi({ rateLimit: false }).pipe(
+      Http.serveApi({ rateLimit: false }).pipe(
         Layer.provide(ApiLive),
         Layer.provide(JwtAuth.layerConfig)
       ) as Layer.Layer<never, unknown>,

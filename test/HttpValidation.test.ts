@@ -8,8 +8,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
-import * as HttpServe from "../src/Http/HttpServe.js"
 import { json, type Running, start } from "./fixtures/http/server.js"
 
 enum Tier {
@@ -50,7 +50,7 @@ const router = HttpRouter.empty.pipe(
 let server: Running
 
 beforeAll(async () => {
-  server = await start(HttpServe.serve(router) as Layer.Layer<never, unknown>, {
+  server = await start(Http.serve(router) as Layer.Layer<never, unknown>, {
     service: { name: "validation-service" },
     rate_limit: { enabled: false }
   })

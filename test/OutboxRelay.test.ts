@@ -27,8 +27,8 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
-import * as EventDefinition from "../src/Events/EventDefinition.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import * as EventDefinition from "../src/Events/Events.js"
 import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
@@ -71,6 +71,8 @@ interface Target {
   readonly name: string
   readonly skip: boolean
   readonly jetstream: boolean
+  /** Whether the relay LISTENs there (PostgreSQL) or only polls (the embedded PGlite). */
+  readonly listens: boolean
   readonly setup: () => Promise<void>
   readonly dispose: () => Promise<void>
   /** A client of the target's database. */
@@ -114,6 +116,7 @@ const postgresTarget = (): Target => {
     name: "PostgreSQL + JetStream",
     skip: !pgUp || !natsUp,
     jetstream: true,
+    listens: true,
     setup: async () => {
       await admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${database}`)))
     },
@@ -146,7 +149,7 @@ const postgresTarget = (): Target => {
 }
 
 const embeddedTarget = (): Target => {
-  const runtime = ManagedRuntime.make(Sql.layerEmbedded().pipe(Layer.provide(quietConfig)))
+  const runtime = ManagedRuntime.make(Sql.SqlEmbedded.layerEmbedded().pipe(Layer.provide(quietConfig)))
   let context: Context.Context<Db> | undefined
   const db = () => Layer.succeedContext(context!)
   // One in-memory broker for the whole test: a second Bus of the same test is the same broker.
@@ -155,6 +158,7 @@ const embeddedTarget = (): Target => {
     name: "PGlite + in-memory bus",
     skip: false,
     jetstream: false,
+    listens: false,
     setup: async () => {
       context = (await runtime.runtime()).context as Context.Context<Db>
     },
@@ -230,7 +234,7 @@ const allPublished = poll(outboxRows, (rows) => rows.every((r) => r.published), 
 
 const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.all([
-    Sql.outboxMigration,
+    Sql.OutboxInboxTables.outboxMigration,
     sql`CREATE TABLE IF NOT EXISTS obx_items (id uuid PRIMARY KEY, name text NOT NULL)`,
     sql`TRUNCATE outbox, obx_items`
   ], { discard: true }))
@@ -280,7 +284,9 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
   /** The test's database and a Bus with these streams, in the test's scope; the outbox is empty. */
   const infra = (streams: ReadonlyArray<Streams.StreamDefinition>, options?: BusOptions) =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(Layer.merge(target.db(), target.bus(streams, options)))
+      const context = yield* Layer.build(
+        Layer.mergeAll(target.db(), target.bus(streams, options), Sql.Outbox.layerProducer({ serviceName }))
+      )
       yield* Effect.provide(fresh, context)
       return context
     })
@@ -527,8 +533,9 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
         const { Happened } = definitions(stream)
         const context = yield* infra([stream])
         const scope = yield* Scope.make()
-        // It polls once at start, then not for an hour: only the shutdown flush can publish what comes next.
-        const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(
+        // It polls once at start, then not for an hour, and does not listen: only the shutdown flush can publish
+        // what comes next.
+        const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour", listen: false }).pipe(
           Effect.provide(context),
           Scope.extend(scope)
         )
@@ -545,6 +552,80 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
         expect((yield* relay.status).running).toBe(false)
         expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
       }), 30_000)
+
+    it.scopedLive.skipIf(!target.listens)(
+      "an enqueue wakes the relay: with an hour between polls, a committed event is published by the next pass",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("notify")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
+          const received = yield* collect(Happened).pipe(Effect.provide(context))
+          // The first pass at start, and the one the LISTEN's own wake-up runs: then the loop waits an hour.
+          const ready = yield* poll(relay.status, (s) => s.listening && s.polls >= 2, "listening, two passes")
+          expect(ready.listens).toBe(1)
+
+          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+            Sql.transaction(),
+            Effect.provide(context)
+          )
+          const [event] = yield* takeN(received, 1)
+          expect(event!.envelope.event_id).toBe(eventId)
+          const after = yield* poll(relay.status, (s) => s.published === 1, "the event counted")
+          // One pass more: the notification's, not a poll's.
+          expect(after.polls).toBe(ready.polls + 1)
+        }),
+      30_000
+    )
+
+    it.scopedLive.skipIf(!target.listens)(
+      "a lost LISTEN connection is re-established, and events written meanwhile are published",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("relisten")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
+          yield* poll(relay.status, (s) => s.listening, "listening")
+          const terminated = yield* Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql<{ readonly done: boolean }>`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name LIKE '% outbox listener'`
+          ).pipe(Effect.provide(context))
+          expect(terminated.map((r) => r.done)).toEqual([true])
+          // Written while the connection is gone (or coming back): the wake-up after the new LISTEN publishes it.
+          const lost = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
+          const back = yield* poll(relay.status, (s) => s.listening && s.listens === 2, "listening again")
+          expect(back.running).toBe(true)
+          const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
+          const rows = yield* Effect.provide(allPublished, context)
+          expect(rows.map((r) => r.id)).toEqual([lost, later])
+        }),
+      30_000
+    )
+
+    it.scopedLive.skipIf(target.listens)(
+      "on the embedded database the relay polls and does not listen",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("embedded_poll")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+            Sql.transaction(),
+            Effect.provide(context)
+          )
+          const rows = yield* Effect.provide(allPublished, context)
+          expect(rows.map((r) => r.id)).toEqual([eventId])
+          const status = yield* relay.status
+          expect(status.listening).toBe(false)
+          expect(status.listens).toBe(0)
+        }),
+      30_000
+    )
 
     it.scopedLive(
       "a missing outbox table is said once, fails flush typed, and the relay starts once it exists",
@@ -567,13 +648,13 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           const missing = yield* poll(relay.status, (s) => s.polls >= 20, "20 polls without a table")
           expect(missing.tableMissing).toBe(true)
           expect(missing.running).toBe(true)
-          expect(lines.filter((l) => l.includes("Sql.outboxMigration")).length).toBe(1)
+          expect(lines.filter((l) => l.includes("Sql.OutboxInboxTables.outboxMigration")).length).toBe(1)
           expect(lines.filter((l) => l.startsWith("Outbox relay")).length).toBe(1)
           const error = yield* Effect.flip(relay.flush)
           expect(error._tag).toBe("DatabaseError")
           expect(OutboxRelay.isMissingTable(error)).toBe(true)
 
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
           const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
           yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
           expect((yield* relay.status).tableMissing).toBe(false)
@@ -597,8 +678,8 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           published_at timestamptz NULL, attempts integer NOT NULL DEFAULT 0, last_error text NULL);
           CREATE INDEX ix_outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;`).raw
           const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
-          yield* Sql.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
           const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
           const rows = yield* sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM outbox`
           const seqOf = (id: string) => BigInt(rows.find((row) => row.id === id)!.seq)
@@ -620,13 +701,19 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           Sql.transaction(),
           Effect.provide(context)
         )
+        // The oldest written 90 seconds ago: the backlog's age is the oldest row's, measured on the server's clock.
+        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql`UPDATE outbox SET created_at = clock_timestamp() - interval '90 seconds'
+            WHERE seq = (SELECT min(seq) FROM outbox)`).pipe(Effect.provide(context))
         const pending = yield* OutboxRelay.backlog.pipe(Effect.provide(context))
         expect(pending.pending).toBe(3)
-        expect(pending.oldestAgeSeconds).toBeGreaterThanOrEqual(0)
+        expect(pending.oldestAgeSeconds).toBeGreaterThanOrEqual(90)
+        expect(pending.oldestAgeSeconds).toBeLessThan(90 + 600)
         yield* OutboxRelay.make({ ...fast, retention: "0 millis", purgeInterval: "50 millis" }).pipe(
           Effect.provide(context)
         )
-        yield* poll(outboxRows.pipe(Effect.provide(context)), (rows) => rows.length === 0, "the rows deleted")
+        yield* poll(outboxRows.pipe(Effect.provide(context)), (rows) =>
+          rows.length === 0, "the rows deleted")
         expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
         expect(yield* OutboxRelay.backlog.pipe(Effect.provide(context))).toEqual({ pending: 0, oldestAgeSeconds: 0 })
       }), 30_000)
@@ -719,7 +806,7 @@ describe("OutboxRelay in GlamLive", () => {
           service: "catalog-service",
           root,
           env: {},
-          migrations: Sql.fromRecord({ "0001_outbox": Sql.outboxMigration })
+          migrations: Sql.Migrations.fromRecord({ "0001_outbox": Sql.OutboxInboxTables.outboxMigration })
         })
         const scope = yield* Scope.make()
         const context = yield* Layer.buildWithScope(live, scope)
@@ -739,7 +826,7 @@ describe("OutboxRelay in GlamLive", () => {
         yield* Scope.close(scope, Exit.void)
         // The embedded database kept its files: every event was published (acked by the Bus) and marked.
         const rows = yield* outboxRows.pipe(
-          Effect.provide(Sql.layerEmbedded({ dataDir }).pipe(Layer.provide(quietConfig)))
+          Effect.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir }).pipe(Layer.provide(quietConfig)))
         )
         expect(rows.length).toBe(3)
         expect(rows.every((r) => r.published && r.attempts === 1)).toBe(true)

@@ -103,8 +103,8 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     })
 
     it("reports pool connections in use and statement durations", async () => {
-      const inUse = Effect.map(Metric.value(Metrics.sqlPoolConnectionsInUse), (state) => state.value)
-      const durations = Metrics.withLabels(Metrics.sqlQueryDurationSeconds, { operation: "categories.findById" })
+      const inUse = Effect.map(Metric.value(Sql.SqlMetrics.sqlPoolConnectionsInUse), (state) => state.value)
+      const durations = Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation: "categories.findById" })
       const result = await db.run(Effect.gen(function*() {
         const before = yield* inUse
         const during = yield* Effect.zipRight(
@@ -129,7 +129,7 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
       Effect.flatMap(
         SqlClient.SqlClient,
         (sql) => sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '${state}'; END $$`)
-      ).pipe(Sql.mapSqlErrors({ operation: "test" }))
+      ).pipe(Sql.SqlErrors.mapSqlErrors({ operation: "test" }))
 
     it.each(
       [
@@ -162,7 +162,7 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
           const foreign = yield* Effect.flip(repo.insert(widget({ category_id: Option.some(424242) })))
           const notNull = yield* Effect.flip(
             Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO categories (name) VALUES (${null})`).pipe(
-              Sql.mapSqlErrors()
+              Sql.SqlErrors.mapSqlErrors()
             )
           )
           return { duplicate, check, foreign, notNull, sku: first.sku }
@@ -457,7 +457,7 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
           }
           // An unknown key in an update is not a column: it never reaches the statement.
           yield* repo.update({ ...stored, name: payloads[0]!, [payloads[3]!]: "x" } as never)
-          yield* Sql.ensureSchema(payloads[0]!)
+          yield* Sql.Migrations.ensureSchema(payloads[0]!)
           const reread = yield* repo.findById(stored.id)
           const count = yield* repo.count()
           return { ok: true as const, failures, reread, stored, count }
@@ -486,16 +486,16 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     const record = {
       "0001_create_parts": "CREATE TABLE parts (id integer PRIMARY KEY, name text NOT NULL)",
       "0002_seed_parts": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO parts VALUES (1, 'bolt')`),
-      "0003_outbox": Sql.outboxMigration,
-      "0004_inbox": Sql.inboxMigration
+      "0003_outbox": Sql.OutboxInboxTables.outboxMigration,
+      "0004_inbox": Sql.OutboxInboxTables.inboxMigration
     }
 
     it("applies in order, records, and applies nothing twice", async () => {
       const result = await db.run(Effect.gen(function*() {
-        const before = yield* Sql.migrationStatus({ loader: Sql.fromRecord(record), table })
-        const first = yield* Sql.migrate({ loader: Sql.fromRecord(record), table })
-        const second = yield* Sql.migrate({ loader: Sql.fromRecord(record), table })
-        const after = yield* Sql.migrationStatus({ loader: Sql.fromRecord(record), table })
+        const before = yield* Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(record), table })
+        const first = yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(record), table })
+        const second = yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(record), table })
+        const after = yield* Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(record), table })
         const sql = yield* SqlClient.SqlClient
         const parts = yield* sql<{ readonly name: string }>`SELECT name FROM parts`
         return { before, first, second, after, parts }
@@ -515,10 +515,12 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
         "0002_bad": "CREATE TABLE bad_one (id integer REFERENCES nowhere (id))"
       }
       const error = failureOf(
-        await db.exit(Sql.migrate({ loader: Sql.fromRecord(failing), table: `${table}_failing` }))
+        await db.exit(Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(failing), table: `${table}_failing` }))
       )
       expect(error._tag).toBe("MigrationError")
-      const status = await db.run(Sql.migrationStatus({ loader: Sql.fromRecord(failing), table: `${table}_failing` }))
+      const status = await db.run(
+        Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(failing), table: `${table}_failing` })
+      )
       expect(status.applied).toEqual([])
       const exists = await db.run(
         Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT to_regclass('good_one') IS NOT NULL AS present`)
@@ -528,9 +530,11 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
 
     it("loads .sql and .ts files from a directory, and concurrent runs apply once", async () => {
       const directory = Path.join(import.meta.dirname, "fixtures/sql/migrations")
-      const loader = Sql.fromDirectory(directory)
+      const loader = Sql.Migrations.fromDirectory(directory)
       const runs = await db.run(
-        Effect.all([1, 2, 3].map(() => Sql.migrate({ loader, table: `${table}_dir` })), { concurrency: "unbounded" })
+        Effect.all([1, 2, 3].map(() => Sql.Migrations.migrate({ loader, table: `${table}_dir` })), {
+          concurrency: "unbounded"
+        })
       )
       expect(runs.flat().map(([id]) => id).sort()).toEqual([1, 2, 3])
       const rows = await db.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT id, name FROM gadgets`))
@@ -538,7 +542,9 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     })
 
     it("ensureSchema creates a schema once", async () => {
-      await db.run(Effect.zipRight(Sql.ensureSchema("glam_extra"), Sql.ensureSchema("glam_extra")))
+      await db.run(
+        Effect.zipRight(Sql.Migrations.ensureSchema("glam_extra"), Sql.Migrations.ensureSchema("glam_extra"))
+      )
       const rows = await db.run(
         Effect.flatMap(
           SqlClient.SqlClient,
@@ -600,8 +606,9 @@ describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
     })
 
     it("migrations started by separate instances at once apply once", async () => {
-      const loader = Sql.fromRecord({ "0001_race": "CREATE TABLE race (id integer)" })
-      const instance = () => Sql.migrate({ loader, table: "migrations_race" }).pipe(Effect.provide(db.layer()))
+      const loader = Sql.Migrations.fromRecord({ "0001_race": "CREATE TABLE race (id integer)" })
+      const instance = () =>
+        Sql.Migrations.migrate({ loader, table: "migrations_race" }).pipe(Effect.provide(db.layer()))
       const runs = await Effect.runPromise(
         Effect.all([instance(), instance(), instance(), instance()], { concurrency: "unbounded" })
       )
@@ -614,7 +621,7 @@ describe("statement durations", () => {
   it("are recorded when a statement completes, failed or not, and not when it is interrupted", async () => {
     const operation = `test.timed.${randomUUID()}`
     const count = Effect.map(
-      Metric.value(Metrics.withLabels(Metrics.sqlQueryDurationSeconds, { operation })),
+      Metric.value(Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation })),
       (state) => state.count
     )
     const timed = timedStatement(operation)

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -37,7 +37,7 @@ describe("Sql config", () => {
   it("reads the database section with the seed's defaults", async () => {
     const config = await Effect.runPromise(
       Effect.withConfigProvider(
-        Sql.databaseConfig,
+        Sql.SqlConfig.databaseConfig,
         ConfigProvider.fromJson({ database: { host: "db", name: "credit", user: "credit", password: "s3cret" } })
       )
     )
@@ -46,14 +46,16 @@ describe("Sql config", () => {
     expect(Duration.toMillis(config.connectTimeout)).toBe(5000)
     expect(Redacted.value(Option.getOrThrow(config.password))).toBe("s3cret")
     expect(String(Option.getOrThrow(config.password))).not.toContain("s3cret")
-    expect(Sql.hasServer(config)).toBe(true)
+    expect(Sql.SqlConfig.hasServer(config)).toBe(true)
     const options = Sql.optionsFromConfig(config)
     expect(options).toMatchObject({ host: "db", port: 5432, database: "credit", user: "credit", poolSize: 5 })
   })
 
   it("accepts timeouts as durations or milliseconds and rejects a pool of zero", async () => {
     const read = (database: object) =>
-      Effect.runPromiseExit(Effect.withConfigProvider(Sql.databaseConfig, ConfigProvider.fromJson({ database })))
+      Effect.runPromiseExit(
+        Effect.withConfigProvider(Sql.SqlConfig.databaseConfig, ConfigProvider.fromJson({ database }))
+      )
     const ok = await read({ connect_timeout: "2 seconds", idle_timeout: 1500 })
     expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.connectTimeout)).toBe(2000)
     expect(Exit.isSuccess(ok) && Duration.toMillis(ok.value.idleTimeout)).toBe(1500)
@@ -84,7 +86,7 @@ describe("Sql config", () => {
     const fallback = failureOf(await buildExit(Sql.layerConfig(), { app_env: "prod" }))
     expect(fallback).toBeInstanceOf(DatabaseError)
     expect(fallback.message).toContain("APP_ENV=prod")
-    const explicit = failureOf(await buildExit(Sql.layerEmbedded(), { app_env: "production" }))
+    const explicit = failureOf(await buildExit(Sql.SqlEmbedded.layerEmbedded(), { app_env: "production" }))
     expect(explicit.message).toContain("refused in APP_ENV=prod")
   })
 
@@ -99,12 +101,12 @@ describe("Sql config", () => {
     expect(result[0]!.v).toContain("PGlite")
     expect(lines.filter((line) => line.includes("embedded PostgreSQL"))).toHaveLength(1)
     expect(lines[0]).toContain("no database server configured")
-  })
+  }, 120_000)
 
   it("keeps an embedded database in its directory across restarts", async () => {
     const dir = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
     try {
-      const layer = Layer.provide(Sql.layerEmbedded({ dataDir: dir }), withConfig({}))
+      const layer = Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir: dir }), withConfig({}))
       const sql = Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.succeed(sql))
       await Effect.runPromise(
         Effect.flatMap(sql, (sql) => sql`CREATE TABLE kept (v text); INSERT INTO kept VALUES ('here')`.raw).pipe(
@@ -115,10 +117,38 @@ describe("Sql config", () => {
         Effect.flatMap(sql, (sql) => sql`SELECT v FROM kept`).pipe(Effect.provide(layer))
       )
       expect(rows).toEqual([{ v: "here" }])
+      expect(existsSync(`${dir}.lock`)).toBe(false)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-  })
+  }, 180_000)
+
+  it(
+    "refuses a data directory another process holds, takes over a stale lock, and names a foreign directory",
+    async () => {
+      const parent = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
+      const dir = Path.join(parent, "pglite")
+      const start = (dataDir: string) => Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir }), withConfig({}))
+      try {
+        // A lock left by a process that is gone (pid 2^22 + 1 is above Linux's pid_max) is taken over.
+        writeFileSync(`${dir}.lock`, String(2 ** 22 + 1))
+        const second = await Effect.runPromise(
+          Effect.flatMap(Layer.build(start(dir)), () => Effect.exit(Layer.build(start(dir)))).pipe(Effect.scoped)
+        )
+        expect(failureOf(second).message).toContain(`is in use by process ${process.pid}`)
+        expect(existsSync(`${dir}.lock`)).toBe(false)
+        const foreign = Path.join(parent, "foreign")
+        mkdirSync(foreign)
+        writeFileSync(Path.join(foreign, "notes.txt"), "not a database")
+        const refused = failureOf(await Effect.runPromiseExit(Effect.scoped(Layer.build(start(foreign)))))
+        expect(refused.message).toContain("neither empty nor an embedded database")
+        expect(readdirSync(foreign)).toEqual(["notes.txt"])
+      } finally {
+        rmSync(parent, { recursive: true, force: true })
+      }
+    },
+    180_000
+  )
 
   describe.skipIf(!pgUp)("on the real server", () => {
     it("answers a health check at its deadline when the only connection is busy", async () => {
@@ -144,7 +174,10 @@ describe("Sql config", () => {
       const db = await makeBackend("postgresql")
       try {
         const { host, port, user } = services.postgres
-        const migrations = Sql.fromRecord({ "0001_outbox": Sql.outboxMigration, "0002_inbox": Sql.inboxMigration })
+        const migrations = Sql.Migrations.fromRecord({
+          "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
+          "0002_inbox": Sql.OutboxInboxTables.inboxMigration
+        })
         const rows = await Effect.runPromise(
           Effect.flatMap(
             SqlClient.SqlClient,

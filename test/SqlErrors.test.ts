@@ -10,7 +10,9 @@ const pgError = (fields: Record<string, string>) => Object.assign(new Error("ser
 describe("Sql error classification", () => {
   it("reads the SQLSTATE under SqlError and keeps the driver error as the cause", () => {
     const driver = pgError({ code: "23505", constraint: "uq_items_sku", table: "items" })
-    const error = Sql.classifySqlError(new SqlError({ cause: driver, message: "Failed to execute statement" }))
+    const error = Sql.SqlErrors.classifySqlError(
+      new SqlError({ cause: driver, message: "Failed to execute statement" })
+    )
     expect(error).toBeInstanceOf(ConflictError)
     expect(error.details).toEqual({ constraint: "uq_items_sku", conflicting_resource: "items" })
     expect(error.message).toBe("Unique constraint uq_items_sku violated")
@@ -27,7 +29,7 @@ describe("Sql error classification", () => {
         pgError({ code: "08006" })
       ]
     ) {
-      const error = Sql.classifySqlError(new SqlError({ cause }))
+      const error = Sql.SqlErrors.classifySqlError(new SqlError({ cause }))
       expect(error).toBeInstanceOf(DatabaseError)
       expect(error.retryable).toBe(true)
       expect(error.message).toBe("Database connection lost")
@@ -37,7 +39,7 @@ describe("Sql error classification", () => {
   it("never copies the server's message, and only known transient states are retryable", () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[0-9A-Z]{5}$/), fc.string(), (state, text) => {
-        const error = Sql.classifySqlError(
+        const error = Sql.SqlErrors.classifySqlError(
           new SqlError({ cause: Object.assign(new Error(`secret ${text}`), { code: state }) })
         )
         expect(error.message).not.toContain("secret")
@@ -53,7 +55,9 @@ describe("Sql error classification", () => {
 
   it("mapSqlErrors types SqlError failures and SqlError defects, and leaves other defects alone", async () => {
     const failed = await Effect.runPromiseExit(
-      Effect.fail(new SqlError({ cause: pgError({ code: "40P01" }) })).pipe(Sql.mapSqlErrors({ operation: "x" }))
+      Effect.fail(new SqlError({ cause: pgError({ code: "40P01" }) })).pipe(
+        Sql.SqlErrors.mapSqlErrors({ operation: "x" })
+      )
     )
     expect(Exit.isFailure(failed) && Option.getOrThrow(Cause.failureOption(failed.cause))).toMatchObject({
       _tag: "DatabaseError",
@@ -61,10 +65,12 @@ describe("Sql error classification", () => {
       details: { operation: "x", error_code: "40P01" }
     })
     const died = await Effect.runPromiseExit(
-      Effect.die(new SqlError({ cause: new Error("Connection terminated unexpectedly") })).pipe(Sql.mapSqlErrors())
+      Effect.die(new SqlError({ cause: new Error("Connection terminated unexpectedly") })).pipe(
+        Sql.SqlErrors.mapSqlErrors()
+      )
     )
     expect(Exit.isFailure(died) && Option.getOrThrow(Cause.failureOption(died.cause))).toBeInstanceOf(DatabaseError)
-    const bug = await Effect.runPromiseExit(Effect.die(new TypeError("a bug")).pipe(Sql.mapSqlErrors()))
+    const bug = await Effect.runPromiseExit(Effect.die(new TypeError("a bug")).pipe(Sql.SqlErrors.mapSqlErrors()))
     expect(Exit.isFailure(bug) && Cause.isDie(bug.cause)).toBe(true)
   })
 

@@ -3,6 +3,8 @@ import * as Array from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import { vi } from "vitest"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 
 describe("Telemetry/Correlation", () => {
@@ -104,4 +106,23 @@ describe("Telemetry/Correlation", () => {
     expect(Correlation.isValidId("abc\r\nSet-Cookie: x")).toBe(false)
     expect(Correlation.isValidId("has space")).toBe(false)
   })
+})
+
+describe("Telemetry/Correlation loaded twice", () => {
+  it.live("an id set through one copy of the module is read through another", () =>
+    Effect.gen(function*() {
+      vi.resetModules()
+      const other = yield* Effect.promise(() => import("../src/Telemetry/Correlation.js"))
+      const otherJwt = yield* Effect.promise(() => import("../src/Http/JwtAuth.js"))
+      expect(other).not.toBe(Correlation)
+      expect(otherJwt).not.toBe(JwtAuth)
+      const read = yield* Effect.all([other.correlationId, other.causationId]).pipe(
+        Correlation.withCorrelationId("corr_twice"),
+        Correlation.withCausationId("evt_twice")
+      )
+      expect(read).toEqual([Option.some("corr_twice"), Option.some("evt_twice")])
+      const back = yield* Correlation.requestId.pipe(other.withRequestId("req_twice"))
+      expect(back).toEqual(Option.some("req_twice"))
+      expect(otherJwt.currentPrincipal).toBe(JwtAuth.currentPrincipal)
+    }))
 })

@@ -4,6 +4,8 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
 import { createRequire } from "node:module"
+import * as BusMetrics from "../src/Bus/BusMetrics.js"
+import * as SqlMetrics from "../src/Sql/SqlMetrics.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 import * as PrometheusExposition from "../src/Telemetry/PrometheusExposition.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
@@ -102,23 +104,24 @@ describe("Telemetry/Metrics", () => {
   it.effect("bus, sql and outbox metrics are exposed with their labels", () =>
     Effect.gen(function*() {
       const subject = "evt.metrics_test.thing_happened"
-      yield* Metrics.recordBusPublished({ subject })
-      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.01)
-      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.02)
-      yield* Metrics.recordBusConsumed({ subject, consumer: "metrics-test", outcome: "dead_lettered" }, 0.5)
-      yield* Metrics.setBusConsumerPending({ stream: "METRICS_TEST", consumer: "metrics-test" }, {
+      yield* BusMetrics.recordPublished({ subject })
+      yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.01)
+      yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.02)
+      yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "dead_lettered" }, 0.5)
+      yield* BusMetrics.setConsumerLag({ stream: "METRICS_TEST", consumer: "metrics-test" }, {
         pending: 7,
-        ackPending: 3
+        ackPending: 3,
+        redelivered: 2
       })
       yield* Effect.sleep("50 millis").pipe(
-        Metrics.trackSqlQuery("items.findById"),
+        SqlMetrics.trackSqlQuery("items.findById"),
         Effect.fork,
         Effect.tap(() => TestClock.adjust("50 millis")),
         Effect.flatMap(Fiber.join)
       )
-      yield* Effect.fail("db down").pipe(Metrics.trackSqlQuery("items.findById"), Effect.ignore)
-      yield* Metric.set(Metrics.sqlPoolConnectionsInUse, 4)
-      yield* Metrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
+      yield* Effect.fail("db down").pipe(SqlMetrics.trackSqlQuery("items.findById"), Effect.ignore)
+      yield* Metric.set(SqlMetrics.sqlPoolConnectionsInUse, 4)
+      yield* SqlMetrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
       const { family, sample, series } = yield* scrape
 
       expect(sample("bus_messages_published_total", { subject })?.value).toBe("1")
@@ -129,6 +132,7 @@ describe("Telemetry/Metrics", () => {
       expect(series("bus_handler_duration_seconds_count", { subject, consumer: "metrics-test" })).toBe("3")
       expect(sample("bus_consumer_pending", { stream: "METRICS_TEST" })?.value).toBe("7")
       expect(sample("bus_consumer_ack_pending", { stream: "METRICS_TEST" })?.value).toBe("3")
+      expect(sample("bus_consumer_redelivered", { stream: "METRICS_TEST" })?.value).toBe("2")
       expect(series("sql_query_duration_seconds_count", { operation: "items.findById" })).toBe("2")
       expect(Number(series("sql_query_duration_seconds_sum", { operation: "items.findById" }))).toBeCloseTo(0.05)
       expect(family("sql_pool_connections_in_use").metrics[0]?.value).toBe("4")

@@ -10,9 +10,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
-import type { MessageBusError, ValidationError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError, ValidationError } from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 
 /**
  * The broker's answer to one publish.
@@ -27,6 +27,22 @@ export interface PublishAck {
   readonly sequence: number
   /** `true` when the server had already stored a message with this `Nats-Msg-Id` (nothing new was stored). */
   readonly duplicate: boolean
+  /**
+   * The correlation id the message carried (its `X-Correlation-ID`): the one {@link Bus.publish} used, or, for an
+   * encoded message, the header it was given (`undefined` when it had none).
+   */
+  readonly correlationId: string | undefined
+}
+
+/**
+ * The answer to {@link Bus.publish}: the broker's ack and the correlation id the event went out with (the caller's,
+ * the fiber's, or a new one), to keep for tracing the work it starts, as the Python clients return it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Published extends PublishAck {
+  readonly correlationId: string
 }
 
 /**
@@ -68,7 +84,7 @@ export interface OutgoingMessage {
    * Publishes this message with a Bus (keeps the definition's payload type sound). Within `publishMany` the Bus
    * given publishes in the batch's span.
    */
-  readonly publishWith: (bus: Bus) => Effect.Effect<PublishAck, PublishError>
+  readonly publishWith: (bus: Bus) => Effect.Effect<Published, PublishError>
 }
 
 /**
@@ -281,7 +297,7 @@ export interface Bus {
     definition: EventDefinition.EventDefinition<A, I>,
     payload: A,
     options?: PublishOptions
-  ) => Effect.Effect<PublishAck, PublishError>
+  ) => Effect.Effect<Published, PublishError>
   /**
    * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
    * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A header
@@ -327,7 +343,11 @@ export const Bus: Context.Tag<Bus, Bus> = Context.GenericTag<Bus>("@glam/shared/
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Schema } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const ItemUpdated = Events.event("catalog.item_updated", Schema.Struct({ item_id: Schema.UUID, name: Schema.String }))
+ * declare const items: ReadonlyArray<Events.EventDefinition.Payload<typeof ItemUpdated>>
  *
  * const results = Bus.publishMany(items.map((item) => Bus.message(ItemUpdated, item)))
  * ```
@@ -352,11 +372,14 @@ export const message = <A, I>(
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Effect.gen(function*() {
- *   const ack = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
- *   // { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false }
+ * const SyncStarted = Events.CatalogEvents.SyncStarted
+ *
+ * const program = (merchant_id: string, sync_id: string) => Effect.gen(function*() {
+ *   const { correlationId } = yield* Bus.publish(SyncStarted, { merchant_id, sync_id })
+ *   // the ack: { eventId, subject: "evt.catalog.sync_started", stream: "CATALOG", sequence, duplicate: false,
+ *   //   correlationId } where correlationId is the fiber's, or a new one when the fiber has none
  * })
  * ```
  *
@@ -367,7 +390,7 @@ export const publish = <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   payload: A,
   options?: PublishOptions
-): Effect.Effect<PublishAck, PublishError, Bus> =>
+): Effect.Effect<Published, PublishError, Bus> =>
   Effect.flatMap(Bus, (bus) => bus.publish(definition, payload, options))
 
 /**
@@ -375,7 +398,9 @@ export const publish = <A, I>(
  *
  * @example
  * ```ts
- * import { Bus } from "@glam/shared/Bus"
+ * import { Bus } from "@glam/shared"
+ *
+ * declare const row: { readonly id: string; readonly subject: string; readonly envelope: object }
  *
  * const ack = Bus.publishEncoded({ subject: row.subject, body: JSON.stringify(row.envelope), msgId: row.id })
  * ```
@@ -404,8 +429,13 @@ export const publishMany = (
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
- * import { Bus } from "@glam/shared/Bus"
+ * import { Context, Effect, Layer } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const SendEmail = Events.NotificationEvents.SendEmail
+ * class Mailer extends Context.Tag("Mailer")<Mailer, {
+ *   readonly send: (email: Events.EventDefinition.Payload<typeof SendEmail>) => Effect.Effect<void>
+ * }>() {}
  *
  * export const SendEmailConsumer = Layer.scopedDiscard(
  *   Bus.subscribe(SendEmail, { durable: "notification-service-send-email" }, (event) =>

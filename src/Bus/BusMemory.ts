@@ -11,8 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { MessageBusError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError } from "../Errors/Errors.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Streams from "../Events/Streams.js"
 import { Bus } from "./Bus.js"
 import { defaultStreamLimits } from "./BusConfig.js"
@@ -84,10 +84,11 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBus
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus, BusMemory } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Bus.publish(SyncStarted, payload).pipe(
- *   Effect.provide(BusMemory.layerMemory({ serviceName: "catalog-service" }))
+ * const payload = { merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10", sync_id: "sync-1" }
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, payload).pipe(
+ *   Effect.provide(Bus.BusMemory.layerMemory({ serviceName: "catalog-service" }))
  * )
  * ```
  *

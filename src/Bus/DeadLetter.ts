@@ -8,7 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { isGlamError } from "../Errors/index.js"
+import { isGlamError } from "../Errors/Errors.js"
 import type { StreamDefinition } from "../Events/Streams.js"
 import type { DeadLetter, DeadLetterError } from "./Bus.js"
 

@@ -42,13 +42,14 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { redactUrlCredentials } from "../Config/Redaction.js"
-import type { MessageBusError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type { MessageBusError } from "../Errors/Errors.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Streams from "../Events/Streams.js"
 import { Bus, type BusHealth } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
 import * as core from "./internal/core.js"
 import type { Engine, Headers, Inbox, PublishFailure, RawAck, RawMessage, StoredMessage } from "./internal/engine.js"
+import * as BusMetrics from "./internal/metrics.js"
 import * as NatsAuth from "./internal/natsAuth.js"
 import { termTakesReason } from "./internal/serverVersion.js"
 import * as StreamSetup from "./StreamSetup.js"
@@ -74,16 +75,6 @@ export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVers
   /** How long the connection may take to drain on close (default 10 s). */
   readonly drainTimeout?: Duration.DurationInput | undefined
 }
-
-/**
- * `bus_connection_up{service}`: 1 while connected to NATS, 0 while disconnected or reconnecting (gauge).
- *
- * @since 0.1.0
- * @category metrics
- */
-export const busConnectionUp: Metric.Metric.Gauge<number> = Metric.gauge("bus_connection_up", {
-  description: "1 while the Bus is connected to NATS, 0 otherwise"
-})
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
@@ -451,7 +442,7 @@ const engineOn = (
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
     yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
     const status = yield* Ref.make<BusHealth["status"]>("connected")
-    const labels = Metric.tagged(busConnectionUp, "service", options.serviceName)
+    const labels = Metric.tagged(BusMetrics.connectionUp, "service", options.serviceName)
     yield* Metric.set(labels, 1)
     const setStatus = (s: BusHealth["status"]) =>
       Effect.zipRight(Ref.set(status, s), Metric.set(labels, s === "connected" ? 1 : 0))
@@ -840,9 +831,12 @@ export const layer = (options: JetStreamOptions): Layer.Layer<Bus, MessageBusErr
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Bus, JetStream } from "@glam/shared/Bus"
+ * import { Bus, Events } from "@glam/shared"
  *
- * const program = Bus.publish(SyncStarted, payload).pipe(Effect.provide(JetStream.layerConfig()))
+ * const payload = { merchant_id: "8d3c5d0e-4d1b-4c9a-9a51-3f1c2b7a6e10", sync_id: "sync-1" }
+ * const program = Bus.publish(Events.CatalogEvents.SyncStarted, payload).pipe(
+ *   Effect.provide(Bus.JetStream.layerConfig())
+ * )
  * ```
  *
  * @since 0.1.0

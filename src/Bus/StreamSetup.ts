@@ -17,8 +17,8 @@ import { nanos } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { MessageBusError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import { MessageBusError } from "../Errors/Errors.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Streams from "../Events/Streams.js"
 import type { StreamLimits } from "./BusConfig.js"
 import * as DeadLetter from "./DeadLetter.js"
@@ -272,8 +272,11 @@ export const ensureStream = (
  *
  * @example
  * ```ts
+ * import type { JetStreamManager } from "@nats-io/jetstream"
  * import { BusConfig, DeadLetter, StreamSetup } from "@glam/shared/Bus"
  * import { Streams } from "@glam/shared/Events"
+ *
+ * declare const jsm: JetStreamManager
  *
  * const reports = StreamSetup.ensureStreams(jsm, [Streams.make("ORDERS"), DeadLetter.stream], {
  *   limits: BusConfig.defaultStreamLimits
@@ -380,10 +383,12 @@ export const streamHolding = (self: Declaration, subject: string): Either.Either
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
  * import { StreamSetup } from "@glam/shared/Bus"
- * import { EventCatalogue, Streams } from "@glam/shared/Events"
+ * import { event, EventCatalogue, Streams } from "@glam/shared/Events"
  *
  * const Orders = Streams.make("ORDERS")
+ * const OrderPlaced = event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
  * const declaration = StreamSetup.declare({ platform: EventCatalogue.streams, own: [Orders], events: [OrderPlaced] })
  * // Right({ streams: [...the platform's, ORDERS, DLQ], atStartup: [DLQ, ORDERS] })
  * ```

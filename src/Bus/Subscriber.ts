@@ -4,7 +4,7 @@
  * deciding the acknowledgement:
  *
  * - success -> `ack`
- * - a retryable error (`Errors.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
+ * - a retryable error (`Errors.ErrorMapping.isRetryable`) or a defect -> `nak` with the backoff delay of this delivery
  * - a non-retryable error, or a body/payload that does not decode (or whose decoding throws) -> dead letter + `term`
  * - a handler running past `handlerTimeout` -> interrupted, then as a retryable error (`RequestTimeoutError`)
  * - the last allowed delivery failing -> dead letter + `term`
@@ -39,16 +39,19 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { isRetryable, MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/index.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import { isRetryable } from "../Errors/ErrorMapping.js"
+import { MessageBusError, RequestTimeoutError, type ValidationError } from "../Errors/Errors.js"
+import * as BodyFormat from "../Events/BodyFormat.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Correlation from "../Telemetry/Correlation.js"
-import * as Metrics from "../Telemetry/Metrics.js"
+import { withLabels } from "../Telemetry/Metrics.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import type { DeadLetterError, Handler, ReceivedEvent, SubscribeOptions, Subscription } from "./Bus.js"
 import * as DeadLetter from "./DeadLetter.js"
 import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawAck, RawMessage, RawPublish } from "./internal/engine.js"
 import * as Inbox from "./internal/inbox.js"
+import * as BusMetrics from "./internal/metrics.js"
 
 /**
  * Defaults of {@link SubscribeOptions}.
@@ -117,16 +120,6 @@ export const consumerSpec = (
  */
 export const backoffFor = (backoff: ReadonlyArray<Duration.Duration>, deliveryCount: number): Duration.Duration =>
   backoff.length === 0 ? Duration.zero : backoff[Math.min(deliveryCount, backoff.length) - 1]!
-
-/**
- * `bus_consumer_redelivered{stream,consumer}`: messages delivered more than once and not yet acknowledged (gauge).
- *
- * @since 0.1.0
- * @category metrics
- */
-export const busConsumerRedelivered: Metric.Metric.Gauge<number> = Metric.gauge("bus_consumer_redelivered", {
-  description: "Messages redelivered to the consumer and not yet acknowledged"
-})
 
 const fetchRetry = Schedule.exponential("200 millis").pipe(
   Schedule.union(Schedule.spaced("5 seconds")),
@@ -382,16 +375,16 @@ export const run = <A, I, E, R>(
     yield* engine.ensureConsumer(spec)
     const context = yield* Effect.context<R>()
     const labels = { subject: definition.subject, consumer: spec.durable }
-    // Labelled once per subscription, not per message (what `Metrics.recordBusConsumed` records).
+    // Labelled once per subscription, not per message (what `BusMetrics.recordConsumed` records).
     const consumed = Object.fromEntries(
       (["ack", "nak", "term", "dead_lettered"] as const).map((outcome) => [
         outcome,
-        Metrics.withLabels(Metrics.busMessagesConsumed, { ...labels, outcome })
+        withLabels(BusMetrics.messagesConsumed, { ...labels, outcome })
       ])
-    ) as Record<Metrics.ConsumeOutcome, Metric.Metric.Counter<number>>
-    const handlerSeconds = Metrics.withLabels(Metrics.busHandlerDurationSeconds, labels)
+    ) as Record<BusMetrics.ConsumeOutcome, Metric.Metric.Counter<number>>
+    const handlerSeconds = withLabels(BusMetrics.handlerDurationSeconds, labels)
     const spanName = `Bus.consume ${definition.subject}`
-    const record = (outcome: Metrics.ConsumeOutcome, seconds: number) =>
+    const record = (outcome: BusMetrics.ConsumeOutcome, seconds: number) =>
       Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, seconds))
 
     // Whatever throws while a message is settled (its ack, nak or term, the dead-letter write) leaves it unsettled:
@@ -411,7 +404,7 @@ export const run = <A, I, E, R>(
       event: EventIds | undefined
     ): Effect.Effect<void> =>
       Effect.gen(function*() {
-        let outcome: Metrics.ConsumeOutcome
+        let outcome: BusMetrics.ConsumeOutcome
         switch (verdict._tag) {
           case "Ack": {
             msg.ack()
@@ -543,7 +536,7 @@ export const run = <A, I, E, R>(
         inFlight.set(msg, slot)
         let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, ValidationError>
         try {
-          decoded = EventEnvelope.decode(definition, msg.data, { maxDepth: ctx.maxEventDepth })
+          decoded = BodyFormat.decode(definition, msg.data, msg.headers, { maxDepth: ctx.maxEventDepth })
         } catch (defect) {
           inFlight.delete(msg)
           return settle(msg, undecodable(defect), false, startedAt, undefined)
@@ -716,14 +709,8 @@ export const run = <A, I, E, R>(
     yield* advisories.pipe(Stream.runForEach(onAdvisory), Effect.forkIn(runScope))
 
     const lag = engine.consumerLag(spec.stream, spec.durable)
-    const redeliveredGauge = Metrics.withLabels(busConsumerRedelivered, { stream: spec.stream, consumer: spec.durable })
     yield* lag.pipe(
-      Effect.flatMap((l) =>
-        Effect.zipRight(
-          Metrics.setBusConsumerPending({ stream: spec.stream, consumer: spec.durable }, l),
-          Metric.set(redeliveredGauge, l.redelivered)
-        )
-      ),
+      Effect.flatMap((l) => BusMetrics.setConsumerLag({ stream: spec.stream, consumer: spec.durable }, l)),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(lagInterval)),
       Effect.forkIn(runScope)

@@ -19,11 +19,25 @@ export * from "./Bus.js"
 export * as BusConfig from "./BusConfig.js"
 
 /**
+ * The Bus's `bus_*` metrics.
+ *
+ * @since 0.2.0
+ */
+export * as BusMetrics from "./BusMetrics.js"
+
+/**
  * The in-memory Bus (`layerMemory`).
  *
  * @since 0.1.0
  */
 export * as BusMemory from "./BusMemory.js"
+
+/**
+ * Core NATS behind the typed definitions: fire-and-forget publish, queue groups, request/reply (at most once).
+ *
+ * @since 0.2.0
+ */
+export * as CoreNats from "./CoreNats.js"
 
 /**
  * The dead-letter stream and its records.

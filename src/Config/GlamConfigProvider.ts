@@ -13,8 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
-import type { JsonObject, JsonValue, LoadedConfig, LoadOptions } from "./ConfigLoader.js"
-import { fromObject, load } from "./ConfigLoader.js"
+import type { JsonObject, JsonValue, LoadedConfig, LoadOptions } from "./Config.js"
+import { fromObject, load } from "./Config.js"
 import type { ConfigLoadError } from "./ConfigLoadError.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./internal/messages.js"
 import { displayPath, isSecretPath, redactUrlCredentials } from "./internal/names.js"
@@ -220,6 +220,7 @@ export const provider = (loaded: LoadedConfig): ConfigProvider.ConfigProvider =>
  * import { Layer } from "effect"
  * import { Config as GlamConfig } from "@glam/shared"
  *
+ * declare const AppLive: Layer.Layer<never>
  * const MainLive = AppLive.pipe(Layer.provide(GlamConfig.layer({ service: "catalog-service" })))
  * ```
  */
@@ -263,9 +264,10 @@ const withPath = (path: ReadonlyArray<string>, message: string): string => {
  * @category utils
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Config, Effect } from "effect"
  * import { Config as GlamConfig } from "@glam/shared"
  *
+ * const program = Config.integer("database.port")
  * program.pipe(Effect.tapErrorTag("ConfigError", (e) => Effect.logError(GlamConfig.formatConfigError(e))))
  * // database.port: expected an integer, got "abc" (from CATALOG_DATABASE__PORT)
  * // database.host is missing: set it in config/services/catalog-service.yml or as CATALOG_DATABASE__HOST (or CATALOG_DB_HOST)

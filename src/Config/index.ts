@@ -8,26 +8,8 @@
  */
 
 /**
+ * Loading, providing and redacting the configuration, and the service's identity.
+ *
  * @since 0.1.0
  */
-export * from "./ConfigLoader.js"
-
-/**
- * @since 0.1.0
- */
-export * from "./ConfigLoadError.js"
-
-/**
- * @since 0.1.0
- */
-export * from "./GlamConfigProvider.js"
-
-/**
- * @since 0.1.0
- */
-export * from "./Redaction.js"
-
-/**
- * @since 0.1.0
- */
-export * from "./ServiceInfo.js"
+export * from "./Config.js"

@@ -15,7 +15,7 @@ import type * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import * as Bus from "../Bus/Bus.js"
 import type { MessageBusError } from "../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
+import type * as EventDefinition from "../Events/Events.js"
 import * as Devices from "./Devices.js"
 import type { MqttError } from "./internal/errors.js"
 import * as MqttClient from "./MqttClient.js"
@@ -67,7 +67,7 @@ const deviceIdOf = <P extends string, A>(message: MqttClient.MqttMessage<P, A>):
  *   "meters/{meter_id}/reading",
  *   { readonly kwh: number; readonly at: string }
  * >
- * declare const ReadingRecorded: Events.EventDefinition.EventDefinition<
+ * declare const ReadingRecorded: Events.EventDefinition<
  *   { readonly meter_id: string; readonly kwh: number; readonly at: string }
  * >
  *
@@ -122,7 +122,7 @@ export interface DeviceCommand {
  * import { Layer } from "effect"
  * import { Devices, Events } from "@glam/shared"
  *
- * declare const SetTariff: Events.EventDefinition.EventDefinition<{ readonly meter_id: string; readonly tariff: string }>
+ * declare const SetTariff: Events.EventDefinition<{ readonly meter_id: string; readonly tariff: string }>
  *
  * const CommandsToDevices = Layer.scopedDiscard(
  *   Devices.DeviceBridge.commandsFromBus(SetTariff, { durable: "energy-service-set-tariff" }, (event) => ({

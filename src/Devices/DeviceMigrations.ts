@@ -6,8 +6,8 @@
  * ```ts
  * import { Devices, Sql } from "@glam/shared"
  *
- * const migrations = Sql.fromRecord({
- *   "0001_outbox": Sql.outboxMigration,
+ * const migrations = Sql.Migrations.fromRecord({
+ *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
  *   "0002_devices": Devices.DeviceMigrations.devicesMigration
  * })
  * ```

@@ -329,7 +329,7 @@ export const layer = (
  * import { Layer } from "effect"
  * import { Devices, makeGlamLive, Sql } from "@glam/shared"
  *
- * const migrations = Sql.fromRecord({ "0001_devices": Devices.DeviceMigrations.devicesMigration })
+ * const migrations = Sql.Migrations.fromRecord({ "0001_devices": Devices.DeviceMigrations.devicesMigration })
  * const DevicesLive = Devices.layerConfig().pipe(Layer.provide(makeGlamLive({ service: "energy-service", migrations })))
  * ```
  *

@@ -5,14 +5,14 @@
  */
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as AnalysisErrors from "./AnalysisErrors.js"
-import * as CatalogErrors from "./CatalogErrors.js"
+import * as AnalysisErrors from "./catalogue/AnalysisErrors.js"
+import * as CatalogErrors from "./catalogue/CatalogErrors.js"
+import * as NotificationErrors from "./catalogue/NotificationErrors.js"
+import * as ProfileErrors from "./catalogue/ProfileErrors.js"
+import * as SelfieErrors from "./catalogue/SelfieErrors.js"
 import * as CommonErrors from "./CommonErrors.js"
 import { isGlamError } from "./GlamError.js"
 import * as InfrastructureErrors from "./InfrastructureErrors.js"
-import * as NotificationErrors from "./NotificationErrors.js"
-import * as ProfileErrors from "./ProfileErrors.js"
-import * as SelfieErrors from "./SelfieErrors.js"
 
 /**
  * Every error class of the catalogue: seed 002's, in its order, then the toolkit's own

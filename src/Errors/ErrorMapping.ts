@@ -36,9 +36,9 @@ export interface WrappableClass<E> {
  *
  * @example
  * ```ts
- * import { DatabaseError, wrap } from "@glam/shared/Errors"
+ * import { DatabaseError, ErrorMapping } from "@glam/shared/Errors"
  *
- * const error = wrap(DatabaseError, "Could not load items", new Error("socket hang up"))
+ * const error = ErrorMapping.wrap(DatabaseError, "Could not load items", new Error("socket hang up"))
  * ```
  *
  * @since 0.1.0
@@ -229,8 +229,13 @@ const messageOf = (u: unknown): string =>
  * import { Effect } from "effect"
  * import { Errors } from "@glam/shared"
  *
+ * class FileMissing extends Error {}
+ * declare const fetchFile: () => Promise<string>
+ *
  * const read = Effect.tryPromise(() => fetchFile()).pipe(
- *   Errors.mapErrors([Errors.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause }))])
+ *   Errors.ErrorMapping.mapErrors([
+ *     Errors.ErrorMapping.mapInstancesOf(FileMissing, (message, cause) => new Errors.NotFoundError({ message, cause }))
+ *   ])
  * )
  * ```
  *

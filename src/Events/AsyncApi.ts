@@ -7,8 +7,8 @@
  */
 import * as JSONSchema from "effect/JSONSchema"
 import type * as Schema from "effect/Schema"
-import * as EventDefinition from "./EventDefinition.js"
 import * as EventEnvelope from "./EventEnvelope.js"
+import * as Events from "./Events.js"
 import type * as Streams from "./Streams.js"
 
 /**
@@ -110,7 +110,7 @@ const headersSchema: Json = {
  * @category constructors
  */
 export const make = (
-  definitions: ReadonlyArray<EventDefinition.EventDefinition.Any>,
+  definitions: ReadonlyArray<Events.EventDefinition.Any>,
   options?: Options
 ): AsyncApiDocument => {
   const defs: Record<string, JSONSchema.JsonSchema7> = {}

@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import * as CatalogEvents from "./CatalogEvents.js"
-import * as CreditEvents from "./CreditEvents.js"
-import type * as EventDefinition from "./EventDefinition.js"
-import * as NotificationEvents from "./NotificationEvents.js"
-import * as SchedulerEvents from "./SchedulerEvents.js"
+import * as CatalogEvents from "./catalogue/CatalogEvents.js"
+import * as CreditEvents from "./catalogue/CreditEvents.js"
+import * as NotificationEvents from "./catalogue/NotificationEvents.js"
+import * as SchedulerEvents from "./catalogue/SchedulerEvents.js"
+import type * as Events from "./Events.js"
 import * as Streams from "./Streams.js"
 
 /**
@@ -17,7 +17,7 @@ import * as Streams from "./Streams.js"
  * @since 0.1.0
  * @category catalogue
  */
-export const definitions: ReadonlyArray<EventDefinition.EventDefinition.Any> = [
+export const definitions: ReadonlyArray<Events.EventDefinition.Any> = [
   ...CatalogEvents.definitions,
   ...CreditEvents.definitions,
   ...NotificationEvents.definitions,

@@ -61,17 +61,6 @@ export const uuid7 = (epochMillis: number = Date.now()): string => {
 }
 
 /**
- * The trace id of the current span, if there is one.
- *
- * @since 0.1.0
- * @category accessors
- */
-export const currentTraceId: Effect.Effect<Option.Option<string>> = Effect.map(
-  Effect.option(Effect.currentParentSpan),
-  Option.map((span) => span.traceId)
-)
-
-/**
  * Options of {@link make}.
  *
  * @since 0.1.0

@@ -17,11 +17,12 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import { ValidationError } from "../Errors/index.js"
+import { ValidationError } from "../Errors/Errors.js"
 import * as Json from "../internal/json.js"
 import * as Correlation from "../Telemetry/Correlation.js"
+import * as Traceparent from "../Telemetry/Traceparent.js"
 import * as EventContext from "./EventContext.js"
-import * as EventDefinition from "./EventDefinition.js"
+import * as Events from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -223,8 +224,11 @@ export interface DecodeOptions {
  * import { Effect } from "effect"
  * import { EventEnvelope } from "@glam/shared/Events"
  *
+ * declare const msg: { readonly data: Uint8Array }
+ * declare const deadLetter: (message: typeof msg, reason: string) => Effect.Effect<void>
+ *
  * EventEnvelope.decodeBody(msg.data).pipe(
- *   Effect.catchTag("ValidationError", (e) => deadLetter(msg, e.details.reason))
+ *   Effect.catchTag("ValidationError", (e) => deadLetter(msg, e.details.reason ?? e.message))
  * )
  * ```
  *
@@ -325,7 +329,9 @@ export interface MakeOptions {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { CatalogEvents, EventEnvelope } from "@glam/shared/Events"
+ * import { CatalogEvents, type EventDefinition, EventEnvelope } from "@glam/shared/Events"
+ *
+ * declare const payload: EventDefinition.Payload<typeof CatalogEvents.SyncStarted>
  *
  * const program = Effect.gen(function*() {
  *   const envelope = yield* EventEnvelope.make(CatalogEvents.SyncStarted, payload, {
@@ -342,11 +348,11 @@ export interface MakeOptions {
  * @category constructors
  */
 export const make = <A, I>(
-  definition: EventDefinition.EventDefinition<A, I>,
+  definition: Events.EventDefinition<A, I>,
   payload: A,
   options: MakeOptions
 ): Effect.Effect<EventEnvelope, ValidationError> => {
-  const encoded = EventDefinition.encodePayload(definition, payload)
+  const encoded = Events.encodePayload(definition, payload)
   // The common case, a payload schema without effects, encodes synchronously: the envelope is then one step.
   if (Either.isEither(encoded)) {
     const either = encoded as Either.Either<I, ParseResult.ParseError>
@@ -364,7 +370,7 @@ const payloadError = (subject: string, error: ParseResult.ParseError) =>
   fromParseError(error, ["payload"], `payload for ${subject}`)
 
 const fromEncoded = <A, I>(
-  definition: EventDefinition.EventDefinition<A, I>,
+  definition: Events.EventDefinition<A, I>,
   encoded: I,
   options: MakeOptions
 ): Effect.Effect<EventEnvelope, ValidationError> => {
@@ -430,6 +436,58 @@ export const headers = (envelope: EventEnvelope): { readonly [name: string]: str
 }
 
 /**
+ * An envelope and the headers of the message that carries it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Message {
+  readonly envelope: EventEnvelope
+  /** {@link headers} of the envelope, plus `traceparent` when one was given. */
+  readonly headers: { [name: string]: string }
+}
+
+/**
+ * Options of {@link makeMessage}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MakeMessageOptions extends MakeOptions {
+  /** The `traceparent` header of the producer's span; none is written when absent. */
+  readonly traceparent?: string | undefined
+}
+
+/**
+ * Builds an envelope ({@link make}) and the headers of the message carrying it ({@link headers}, plus
+ * `traceparent`): what `Bus.publish` sends and `Sql.OutboxRelay.enqueue` stores, built in one place.
+ *
+ * @example
+ * ```ts
+ * import { CatalogEvents, EventEnvelope } from "@glam/shared/Events"
+ *
+ * const message = EventEnvelope.makeMessage(
+ *   CatalogEvents.SyncStarted,
+ *   { merchant_id: "7d8f3a52-1c1e-4c39-9a51-3f1f4b0c2e11", sync_id: "sync-1" },
+ *   { sourceService: "catalog-service", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }
+ * ) // Effect<{ envelope, headers: { "Nats-Msg-Id", "X-Correlation-ID", traceparent } }, ValidationError>
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMessage = <A, I>(
+  definition: Events.EventDefinition<A, I>,
+  payload: A,
+  options: MakeMessageOptions
+): Effect.Effect<Message, ValidationError> =>
+  Effect.map(make(definition, payload, options), (envelope) => {
+    const out: { [name: string]: string } = headers(envelope)
+    if (options.traceparent !== undefined) out[Traceparent.headerName] = options.traceparent
+    return { envelope, headers: out }
+  })
+
+/**
  * The `metadata.version` of the envelopes a service publishes when it names none: the Python publishers' default
  * `service_version`.
  *
@@ -447,7 +505,7 @@ export const defaultServiceVersion = "1.0.0"
  * @category accessors
  */
 export const version = (envelope: EventEnvelope): Option.Option<number> =>
-  EventDefinition.schemaVersionOf(envelope.metadata?.schema_version)
+  Events.schemaVersionOf(envelope.metadata?.schema_version)
 
 /**
  * Decodes an envelope's payload with its definition (upcasting older versions) into a typed event. Fails with a
@@ -458,7 +516,7 @@ export const version = (envelope: EventEnvelope): Option.Option<number> =>
  * @category decoding
  */
 export const decodeEvent = <A, I>(
-  definition: EventDefinition.EventDefinition<A, I>,
+  definition: Events.EventDefinition<A, I>,
   envelope: EventEnvelope
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
   if (envelope.subject !== definition.subject) {
@@ -470,10 +528,10 @@ export const decodeEvent = <A, I>(
     const reason = `is not a positive integer: ${JSON.stringify(envelope.metadata?.schema_version)}`
     return Either.left(validationError(`Invalid metadata.schema_version: ${reason}`, schemaVersionField, reason))
   }
-  const payload = EventDefinition.decodePayload(definition, v.value, envelope.payload)
+  const payload = Events.decodePayload(definition, v.value, envelope.payload)
   // The common case, a payload schema without effects, decodes synchronously: the result stays an `Either`.
   if (Either.isEither(payload)) {
-    const either = payload as Either.Either<A, ParseResult.ParseError | EventDefinition.VersionUnsupported>
+    const either = payload as Either.Either<A, ParseResult.ParseError | Events.VersionUnsupported>
     return Either.isLeft(either)
       ? Either.left(payloadDecodeError(definition.subject, either.left))
       : Either.right({ envelope, payload: either.right, version: v.value })
@@ -486,7 +544,7 @@ export const decodeEvent = <A, I>(
 
 const payloadDecodeError = (
   subject: string,
-  e: ParseResult.ParseError | EventDefinition.VersionUnsupported
+  e: ParseResult.ParseError | Events.VersionUnsupported
 ): ValidationError => {
   if (e._tag === "ParseError") return fromParseError(e, ["payload"], `payload of ${subject}`)
   const reason = `version ${e.version} is not accepted by ${subject} (accepted: ${e.accepted.join(", ")})`
@@ -501,7 +559,7 @@ const payloadDecodeError = (
  * @category decoding
  */
 export const decode = <A, I>(
-  definition: EventDefinition.EventDefinition<A, I>,
+  definition: Events.EventDefinition<A, I>,
   body: Uint8Array | string,
   options?: DecodeOptions
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {

@@ -49,12 +49,36 @@ const tokenPattern = /^[A-Za-z0-9_-]+$/
  */
 export const make = (
   name: string,
-  options?: { readonly domain?: string | undefined; readonly description?: string | undefined }
+  options?: {
+    readonly domain?: string | undefined
+    readonly description?: string | undefined
+    /**
+     * The subject filters the stream holds instead of `cmd.<domain>.>` and `evt.<domain>.>`: for subjects without
+     * the prefixes (`["appointment.>"]`, a healthcare stream of verbatim definitions).
+     *
+     * @since 0.2.0
+     */
+    readonly subjects?: ReadonlyArray<string> | undefined
+  }
 ): StreamDefinition => {
   const domain = options?.domain ?? name.toLowerCase()
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new TypeError(`Stream name ${JSON.stringify(name)} is not valid`)
   if (!tokenPattern.test(domain)) throw new TypeError(`Stream domain ${JSON.stringify(domain)} is not a subject token`)
-  return { name, domain, subjects: [`cmd.${domain}.>`, `evt.${domain}.>`], description: options?.description }
+  const subjects = options?.subjects ?? [`cmd.${domain}.>`, `evt.${domain}.>`]
+  const badFilter = subjects.find((filter) => !validFilter(filter))
+  if (subjects.length === 0 || badFilter !== undefined) {
+    throw new TypeError(`Stream ${name}: subject filter ${JSON.stringify(badFilter ?? "")} is not valid`)
+  }
+  return { name, domain, subjects, description: options?.description }
+}
+
+// A NATS subject filter: non-empty tokens without whitespace, `*` standing alone, `>` alone and last.
+const validFilter = (filter: string): boolean => {
+  const tokens = filter.split(".")
+  return tokens.every((token, i) =>
+    token !== "" && !/\s/.test(token) &&
+    (token === ">" ? i === tokens.length - 1 : token === "*" || !/[*>]/.test(token))
+  )
 }
 
 /**
@@ -222,8 +246,10 @@ export const defaultRegistry: StreamRegistry = registry(all)
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
  * import { event, Streams } from "@glam/shared/Events"
  *
+ * const OrderPayload = Schema.Struct({ order_id: Schema.String })
  * const registry = Streams.extend(Streams.defaultRegistry, Streams.make("ORDER"))
  * export const OrderUpdated = event("order.updated", OrderPayload, { registry })
  * ```

@@ -3,7 +3,7 @@
  * `links`, with `None` fields left out. Builders for success, error and paginated responses, and schemas that
  * wrap an `HttpApi` endpoint's success value in the envelope when it is encoded.
  *
- * `meta` is read from the request's FiberRefs (`Telemetry.currentRequestId`, `currentCorrelationId`), so
+ * `meta` is read from the request's FiberRefs (`Telemetry.Correlation.currentRequestId`, `currentCorrelationId`), so
  * handlers never pass ids around.
  *
  * @since 0.1.0

@@ -549,7 +549,7 @@ const envelopeFor = (status: number) =>
  * import { HttpApiEndpoint } from "@effect/platform"
  * import { Errors, Http } from "@glam/shared"
  *
- * HttpApiEndpoint.get("get", "/api/v1/items/:id").addError(Http.HttpErrors.ApiError(Errors.ItemNotFoundError))
+ * HttpApiEndpoint.get("get", "/api/v1/items/:id").addError(Http.HttpErrors.ApiError(Errors.CatalogErrors.ItemNotFoundError))
  * ```
  *
  * @since 0.1.0

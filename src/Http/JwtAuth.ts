@@ -20,6 +20,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -49,9 +50,10 @@ export interface Principal {
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentPrincipal: FiberRef.FiberRef<Option.Option<Principal>> = FiberRef.unsafeMake<
-  Option.Option<Principal>
->(Option.none())
+export const currentPrincipal: FiberRef.FiberRef<Option.Option<Principal>> = globalValue(
+  "@glam/shared/Http/JwtAuth/currentPrincipal",
+  () => FiberRef.unsafeMake<Option.Option<Principal>>(Option.none())
+)
 
 /**
  * The principal as a service, provided to `HttpApi` handlers behind {@link Authentication}.

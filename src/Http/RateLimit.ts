@@ -16,7 +16,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { RedisOptions } from "ioredis"
@@ -49,19 +48,6 @@ const keyOf = (
   Option.isSome(principal) && principal.value.subject !== ""
     ? `principal:${principal.value.subject}`
     : `ip:${clientIp(request, trustedProxies)}`
-
-/**
- * The key a request is counted under: `principal:<sub>` when authenticated, else `ip:<client address>`.
- *
- * @since 0.1.0
- * @category keys
- */
-export const requestKey = (trustedProxies: ReadonlyArray<string>) =>
-  Effect.zipWith(
-    FiberRef.get(currentPrincipal),
-    HttpServerRequest.HttpServerRequest,
-    (principal, request) => keyOf(principal, request, trustedProxies)
-  )
 
 /**
  * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).

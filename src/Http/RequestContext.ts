@@ -4,7 +4,7 @@
  * - `X-Request-ID` is adopted when it is a valid id (1–128 of `[A-Za-z0-9._:-]`), else `req_<12 hex>`.
  * - The correlation id is `X-Correlation-ID` when valid, else the trace id of a valid `traceparent`, else a new
  *   `corr_<12 hex>` (DESIGN.md). An invalid header is replaced, never echoed.
- * - Both are set in `Telemetry.currentRequestId` / `currentCorrelationId` for the whole request, and the
+ * - Both are set in `Telemetry.Correlation.currentRequestId` / `currentCorrelationId` for the whole request, and the
  *   response carries `X-Request-ID`, `X-Correlation-ID`, `X-Service-Name` and `x-trace-id`.
  *
  * @since 0.1.0
@@ -12,6 +12,7 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { randomFillSync } from "node:crypto"
@@ -37,17 +38,18 @@ const header = (headers: Headers.Headers, name: string): string | undefined => {
 
 // Ids are drawn from a pooled random buffer, hex-encoded once per refill: two `randomBytes` calls per request
 // cost more than the rest of this middleware. Same formats as `Telemetry.makeRequestId` / `makeCorrelationId`.
-const pool = Buffer.allocUnsafe(6 * 512)
-let poolHex = ""
-let poolOffset = pool.length
+const pool = globalValue("@glam/shared/Http/RequestContext/idPool", () => {
+  const bytes = Buffer.allocUnsafe(6 * 512)
+  return { bytes, hex: "", offset: bytes.length }
+})
 const hex = (bytes: number): string => {
-  if (poolOffset + bytes > pool.length) {
-    randomFillSync(pool)
-    poolHex = pool.toString("hex")
-    poolOffset = 0
+  if (pool.offset + bytes > pool.bytes.length) {
+    randomFillSync(pool.bytes)
+    pool.hex = pool.bytes.toString("hex")
+    pool.offset = 0
   }
-  const out = poolHex.slice(2 * poolOffset, 2 * (poolOffset + bytes))
-  poolOffset += bytes
+  const out = pool.hex.slice(2 * pool.offset, 2 * (pool.offset + bytes))
+  pool.offset += bytes
   return out
 }
 const newRequestId = (): string => `req_${hex(6)}`
@@ -64,7 +66,7 @@ const validOr = (value: string | undefined, make: () => string): string =>
  */
 export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
   const requestId = validOr(header(headers, "x-request-id"), newRequestId)
-  const incoming = Traceparent.parse(header(headers, "traceparent"))
+  const incoming = Traceparent.parse(header(headers, Traceparent.headerName))
   const correlation = header(headers, "x-correlation-id")
   const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
     ? correlation

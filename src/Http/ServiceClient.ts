@@ -6,7 +6,7 @@
  *
  * Failures arrive as errors of the catalogue: when the upstream answers with the envelope, its `error.code` is
  * decoded back into the same tagged error (an upstream `ITEM_NOT_FOUND` is an `ItemNotFoundError` here);
- * otherwise timeouts, transport failures and statuses are classified (`Errors.classifyHttpFailure`).
+ * otherwise timeouts, transport failures and statuses are classified (`Errors.ErrorMapping.classifyHttpFailure`).
  *
  * @since 0.1.0
  */

@@ -6,6 +6,13 @@
  */
 
 /**
+ * Serving an `HttpApp` or `HttpApi` with the whole stack (`serve`, `serveApi`, `layerServer`).
+ *
+ * @since 0.1.0
+ */
+export * from "./Http.js"
+
+/**
  * The API response envelope and its builders.
  *
  * @since 0.1.0
@@ -46,13 +53,6 @@ export * as HttpErrors from "./HttpErrors.js"
  * @since 0.1.0
  */
 export * as HttpMetrics from "./HttpMetrics.js"
-
-/**
- * Serving an `HttpApp` or `HttpApi` with the whole stack.
- *
- * @since 0.1.0
- */
-export * as HttpServe from "./HttpServe.js"
 
 /**
  * JWT bearer authentication and the current principal.
@@ -137,27 +137,3 @@ export * as SecurityHeaders from "./SecurityHeaders.js"
  * @since 0.1.0
  */
 export * as ServiceClient from "./ServiceClient.js"
-
-export {
-  /**
-   * The principal of the current request (see `JwtAuth.currentPrincipal`).
-   *
-   * @since 0.1.0
-   */
-  currentPrincipal
-} from "./JwtAuth.js"
-
-export {
-  /**
-   * Serves an `HttpApp` with the whole stack (see `HttpServe.serve`).
-   *
-   * @since 0.1.0
-   */
-  serve,
-  /**
-   * Serves the `HttpApi` of the context with the whole stack (see `HttpServe.serveApi`).
-   *
-   * @since 0.1.0
-   */
-  serveApi
-} from "./HttpServe.js"

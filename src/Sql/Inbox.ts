@@ -18,6 +18,9 @@ import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
  *
+ * declare const event: { readonly event_id: string }
+ * declare const applyChange: (e: typeof event) => Effect.Effect<void>
+ *
  * const handle = Effect.gen(function*() {
  *   if (!(yield* Sql.Inbox.markHandled("catalog-sync", event.event_id))) return
  *   yield* applyChange(event)

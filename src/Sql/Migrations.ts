@@ -68,8 +68,8 @@ const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) =
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const migrations = Sql.fromRecord({
- *   "0001_outbox": Sql.outboxMigration,
+ * const migrations = Sql.Migrations.fromRecord({
+ *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
  *   "0002_items": "CREATE TABLE items (id uuid CONSTRAINT pk_items PRIMARY KEY, name text NOT NULL)"
  * })
  * ```
@@ -169,7 +169,7 @@ const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
  *
- * const applied = Sql.migrate({ loader: Sql.fromDirectory("./migrations") })
+ * const applied = Sql.Migrations.migrate({ loader: Sql.Migrations.fromDirectory("./migrations") })
  * ```
  *
  * @since 0.1.0
@@ -201,7 +201,7 @@ export const migrate = (
         ? Effect.logDebug("Migrations: nothing to apply")
         : Effect.logInfo(`Migrations applied: ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
     ),
-    Effect.withSpan("Sql.migrate", { attributes: { table } })
+    Effect.withSpan("Sql.Migrations.migrate", { attributes: { table } })
   )
 }
 
@@ -261,7 +261,7 @@ export const migrationStatus = (
   }).pipe(
     Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
     mapSqlErrors({ operation: "migration_status" }),
-    Effect.withSpan("Sql.migrationStatus", { attributes: { table } })
+    Effect.withSpan("Sql.Migrations.migrationStatus", { attributes: { table } })
   )
 }
 
@@ -276,7 +276,7 @@ export const ensureSchema = (name: string): Effect.Effect<void, SqlFailure, SqlC
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA IF NOT EXISTS ${sql(name)}`).pipe(
     Effect.asVoid,
     mapSqlErrors({ operation: "ensure_schema" }),
-    Effect.withSpan("Sql.ensureSchema", { attributes: { schema: name } })
+    Effect.withSpan("Sql.Migrations.ensureSchema", { attributes: { schema: name } })
   )
 
 /**

@@ -3,11 +3,15 @@
  *
  * @since 0.1.0
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as Effect from "effect/Effect"
-import * as Json from "../internal/json.js"
-import { timed } from "./internal/queryMetrics.js"
-import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { serviceVersion } from "../Config/ServiceInfo.js"
+import * as internal from "./internal/outboxWrite.js"
+import type { SqlFailure } from "./SqlErrors.js"
 
 /**
  * The part of an event envelope the outbox reads; the whole object is stored as `envelope` (jsonb), a `bigint` as
@@ -36,7 +40,8 @@ export interface EnqueueOptions {
 /**
  * Adds an event to the outbox: the row's id is the envelope's `event_id` (enqueuing the same event twice is a
  * `ConflictError`). Runs in the current transaction when there is one (`Sql.transaction`), so the event exists
- * exactly when the business change does. `OutboxRelay.enqueue` builds the envelope and headers from a typed
+ * exactly when the business change does, and notifies the relay (`pg_notify` on {@link notificationChannel},
+ * delivered when the transaction commits). `OutboxRelay.enqueue` builds the envelope and headers from a typed
  * definition as `Bus.publish` does; this is the untyped form, for envelopes built elsewhere.
  *
  * @example
@@ -44,8 +49,12 @@ export interface EnqueueOptions {
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
  *
- * const program = Effect.zipRight(items.insert(item), Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id }))
- *   .pipe(Sql.transaction())
+ * declare const insertItem: Effect.Effect<void>
+ * declare const envelope: Sql.Outbox.OutboxEnvelope
+ *
+ * const program = Effect.zipRight(insertItem, Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id })).pipe(
+ *   Sql.transaction()
+ * )
  * ```
  *
  * @since 0.1.0
@@ -55,19 +64,65 @@ export const enqueue = (
   envelope: OutboxEnvelope,
   headers: Readonly<Record<string, string>> = {},
   options: EnqueueOptions = {}
-): Effect.Effect<void, SqlFailure, PgClient.PgClient> =>
-  Effect.flatMap(
-    PgClient.PgClient,
-    (sql) =>
-      // `clock_timestamp()`, not the column default `now()` (the transaction's start), for the backlog's age. The
-      // relay publishes in `seq` order, the order of the inserts: a clock can tick too coarsely to order them
-      // (PGlite's `clock_timestamp()` has millisecond resolution), and event ids are random.
-      sql`INSERT INTO outbox (id, subject, stream, envelope, headers, created_at) VALUES (${envelope.event_id}, ${envelope.subject}, ${
-        options.stream ?? null
-      }, ${Json.stringify(envelope)}::jsonb, ${sql.json(headers)}, clock_timestamp())`
-  ).pipe(
-    Effect.asVoid,
-    mapSqlErrors({ operation: "outbox.enqueue", table: "outbox" }),
-    timed("outbox.enqueue"),
-    Effect.withSpan("Outbox.enqueue", { attributes: { subject: envelope.subject } })
+): Effect.Effect<void, SqlFailure, PgClient.PgClient> => internal.insert(envelope, headers, options)
+
+/**
+ * The service whose events the outbox holds: `metadata.source_service` and `metadata.version` of the envelopes
+ * `OutboxRelay.enqueue` builds. Writing needs only this and the database, not a Bus.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Producer {
+  readonly serviceName: string
+  readonly serviceVersion: string
+}
+
+/**
+ * The producing service's tag (provided by {@link layerProducer}, {@link layerProducerConfig},
+ * `OutboxRelay.layer` and `GlamLive`).
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export const Producer: Context.Tag<Producer, Producer> = internal.producerTag
+
+/**
+ * The producing service, named: a process that writes events into the outbox and leaves the relaying to another.
+ *
+ * @example
+ * ```ts
+ * import { Sql } from "@glam/shared"
+ *
+ * const Writer = Sql.Outbox.layerProducer({ serviceName: "catalog-service", serviceVersion: "2.3.1" })
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerProducer: (producer: {
+  readonly serviceName: string
+  /** Default `EventEnvelope.defaultServiceVersion`. */
+  readonly serviceVersion?: string | undefined
+}) => Layer.Layer<Producer> = internal.layerProducer
+
+/**
+ * The producing service from the configuration: `service.name` and `service.version` (default `1.0.0`).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerProducerConfig: Layer.Layer<Producer, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Config.map(
+    Config.all({ serviceName: Config.nested(Config.string("name"), "service"), serviceVersion }),
+    internal.layerProducer
   )
+)
+
+/**
+ * The channel an enqueue notifies (`pg_notify`, delivered at commit) and the relay listens on.
+ *
+ * @since 0.2.0
+ * @category outbox
+ */
+export const notificationChannel: string = internal.channel

@@ -16,37 +16,37 @@
  *   holds within a batch, not across concurrent batches.
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
  *   timeout), before the Bus and the pool it depends on close.
+ * - **Wake-up.** An enqueue notifies the relay (`pg_notify`, delivered when its transaction commits); the relay
+ *   LISTENs on a connection of its own and polls only as the safety net (and on the embedded PGlite, which
+ *   delivers a notification to the session that commits, not to a listener on another connection).
  *
  * This module imports only the `Bus` interface, never an implementation: importing Sql does not load the NATS
  * client.
  *
  * @since 0.1.0
  */
-import type * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as Cause from "effect/Cause"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
-import { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
-import type * as EventDefinition from "../Events/EventDefinition.js"
-import * as EventEnvelope from "../Events/EventEnvelope.js"
-import * as Metrics from "../Telemetry/Metrics.js"
-import * as Traceparent from "../Telemetry/Traceparent.js"
+import type { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
+import type * as EventDefinition from "../Events/Events.js"
 import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
-import { timed } from "./internal/queryMetrics.js"
-import * as Outbox from "./Outbox.js"
-import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
-import { transaction, type TransactionFailure } from "./SqlTransaction.js"
+import * as internal from "./internal/outboxRelay.js"
+import * as rows from "./internal/outboxRows.js"
+import * as write from "./internal/outboxWrite.js"
+import { defaults } from "./internal/relayContext.js"
+import type { Producer } from "./Outbox.js"
+import { EmbeddedPostgres } from "./SqlEmbedded.js"
+import type { SqlFailure } from "./SqlErrors.js"
+import type { TransactionFailure } from "./SqlTransaction.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -103,6 +103,10 @@ export interface FlushResult {
 export interface RelayStatus {
   /** Whether the background loop runs (`enabled` and the scope still open). */
   readonly running: boolean
+  /** Whether the relay LISTENs for the enqueue's notifications now (else it only polls). */
+  readonly listening: boolean
+  /** Times the LISTEN connection was established (more than once after a lost connection). */
+  readonly listens: number
   /** Whether the last look found no `outbox` table. */
   readonly tableMissing: boolean
   /** Times the background loop has looked at the outbox. */
@@ -150,7 +154,15 @@ export class OutboxRelay extends Context.Tag("@glam/shared/Sql/OutboxRelay")<Out
 export interface RelayOptions {
   /** Run the background loop (default `true`); when `false`, `flush` and `backlog` still work. */
   readonly enabled?: boolean | undefined
-  /** Pause between passes that found less than a full batch (default 500 ms). A full batch is followed at once. */
+  /**
+   * LISTEN for the enqueue's notifications on a connection of the relay's own (default `true`); polling stays the
+   * safety net. Needs a `PgClient`; off on the embedded PGlite.
+   */
+  readonly listen?: boolean | undefined
+  /**
+   * Pause between passes that found less than a full batch, unless a notification wakes the relay first (default
+   * 500 ms). A full batch is followed at once.
+   */
   readonly pollInterval?: Duration.DurationInput | undefined
   /** Rows locked and published per pass, in one transaction (default 100). */
   readonly batchSize?: number | undefined
@@ -179,6 +191,8 @@ export interface RelayOptions {
 export interface OutboxRelayConfig {
   /** `outbox.relay_enabled`, default `true`. */
   readonly relayEnabled: boolean
+  /** `outbox.listen`, default `true`. */
+  readonly listen: boolean
   /** `outbox.poll_interval`, default 500 ms. */
   readonly pollInterval: Duration.Duration
   /** `outbox.batch_size`, default 100. */
@@ -195,18 +209,8 @@ export interface OutboxRelayConfig {
   readonly maxBackoff: Duration.Duration
 }
 
-const defaults = {
-  pollInterval: Duration.millis(500),
-  batchSize: 100,
-  retention: Duration.days(7),
-  purgeInterval: Duration.hours(1),
-  flushTimeout: Duration.seconds(5),
-  backlogInterval: Duration.seconds(5),
-  maxBackoff: Duration.seconds(30)
-} as const
-
 /**
- * The `outbox` section: `relay_enabled`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
+ * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
  * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`. Durations are written `"500 millis"`,
  * `"7 days"`, or as a number of milliseconds.
  *
@@ -226,6 +230,7 @@ const defaults = {
  */
 export const config: Config.Config<OutboxRelayConfig> = Config.all({
   relayEnabled: Config.withDefault(Config.boolean("relay_enabled"), true),
+  listen: Config.withDefault(Config.boolean("listen"), true),
   pollInterval: durationOrMillis("poll_interval", defaults.pollInterval),
   batchSize: positiveInteger("batch_size", defaults.batchSize),
   retention: Config.literal("forever")("retention").pipe(
@@ -246,6 +251,7 @@ export const config: Config.Config<OutboxRelayConfig> = Config.all({
  */
 export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
   enabled: config.relayEnabled,
+  listen: config.listen,
   pollInterval: config.pollInterval,
   batchSize: config.batchSize,
   retention: Option.getOrElse(config.retention, (): Duration.Duration | "forever" => "forever"),
@@ -262,15 +268,26 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
 /**
  * Writes an event into the outbox, in the caller's transaction: the envelope is built exactly as `Bus.publish`
  * builds it (payload encoded and checked with the definition's schema, `metadata.source_service` and
- * `metadata.version` = the Bus's service name and version, correlation and causation ids from the fiber, trace id
+ * `metadata.version` = the `Outbox.Producer`'s service name and version, correlation and causation ids from the fiber, trace id
  * from the current span) with its headers
  * (`Nats-Msg-Id`, `X-Correlation-ID`, `traceparent`), and stored for the definition's stream. Returns the event
- * id. The relay publishes it once the transaction commits; a rolled-back transaction leaves nothing to publish.
+ * id. The relay publishes it once the transaction commits (woken by the enqueue's notification); a rolled-back
+ * transaction leaves nothing to publish. Needs the database and the `Outbox.Producer` (provided by `layer`,
+ * `GlamLive`, or `Sql.Outbox.layerProducer` in a process without a Bus), never a Bus.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { Events, Sql } from "@glam/shared"
+ *
+ * interface Sync {
+ *   readonly id: string
+ *   readonly merchant_id: string
+ *   readonly source: string
+ *   readonly sync_type: string
+ * }
+ * declare const syncs: { readonly insert: (sync: Omit<Sync, "id">) => Effect.Effect<Sync> }
+ * declare const newSync: Omit<Sync, "id">
  *
  * const startSync = Effect.gen(function*() {
  *   const sync = yield* syncs.insert(newSync)
@@ -287,52 +304,15 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
  * @since 0.1.0
  * @category outbox
  */
-export const enqueue = <A, I>(
+export const enqueue: <A, I>(
   definition: EventDefinition.EventDefinition<A, I>,
   payload: A,
   options?: PublishOptions
-): Effect.Effect<string, SqlFailure, Bus | PgClient.PgClient> =>
-  Effect.flatMap(Bus, (bus) =>
-    EventEnvelope.make(definition, payload, {
-      sourceService: bus.serviceName,
-      serviceVersion: bus.serviceVersion,
-      idempotencyKey: options?.idempotencyKey,
-      correlationId: options?.correlationId,
-      metadata: options?.metadata
-    })).pipe(
-      Effect.flatMap((envelope) =>
-        Effect.flatMap(Traceparent.currentTraceparent, (traceparent) => {
-          const headers: { [name: string]: string } = { ...EventEnvelope.headers(envelope) }
-          if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
-          return Outbox.enqueue(envelope, headers, { stream: definition.stream.name }).pipe(
-            Effect.as(envelope.event_id)
-          )
-        })
-      ),
-      // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
-      Effect.withSpan("OutboxRelay.enqueue", {
-        kind: "producer",
-        captureStackTrace: false,
-        attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
-      })
-    )
+) => Effect.Effect<string, SqlFailure, Producer | PgClient.PgClient> = write.enqueueEvent
 
 // ---------------------------------------------------------------------------------------------------------------
 // reading
 // ---------------------------------------------------------------------------------------------------------------
-
-const backlogQuery: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) =>
-    sql<{ readonly pending: number; readonly oldest: number }>`SELECT
-        LEAST(count(*), 2147483647)::int AS pending,
-        GREATEST(COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0), 0)::float8 AS oldest
-      FROM outbox WHERE published_at IS NULL`
-).pipe(
-  Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, oldestAgeSeconds: rows[0]?.oldest ?? 0 })),
-  mapSqlErrors({ operation: "outbox.backlog", table: "outbox" }),
-  timed("outbox.backlog")
-)
 
 /**
  * The outbox's backlog: rows not yet published and the age of the oldest, for a readiness check or a dashboard.
@@ -340,90 +320,41 @@ const backlogQuery: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Ef
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Http, Sql } from "@glam/shared"
  *
- * const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending)
- * yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * // A readiness check runs on its own: it takes the SqlClient of the service along.
+ * const registerOutboxCheck = Effect.gen(function*() {
+ *   const context = yield* Effect.context<SqlClient.SqlClient>()
+ *   const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(context))
+ *   yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
+ * })
  * ```
  *
  * @since 0.1.0
  * @category outbox
  */
-export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = backlogQuery.pipe(
+export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = rows.backlog.pipe(
   Effect.withSpan("OutboxRelay.backlog")
 )
 
 /**
  * Whether a failure says that the `outbox` table does not exist (SQLSTATE `42P01`): the service's migrations do
- * not include `Sql.outboxMigration`, or have not run yet.
+ * not include `Sql.OutboxInboxTables.outboxMigration`, or have not run yet.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isMissingTable = (error: unknown): error is DatabaseError =>
-  error instanceof DatabaseError && error.details.error_code === "42P01"
-
-// ---------------------------------------------------------------------------------------------------------------
-// the relay
-// ---------------------------------------------------------------------------------------------------------------
-
-interface Row {
-  readonly id: string
-  readonly subject: string
-  readonly headers: string
-  readonly body: string
-  readonly attempts: number
-}
-
-interface PassResult {
-  readonly published: number
-  readonly duplicates: number
-  readonly failed: Option.Option<FailedEvent>
-  /** The batch was full: more may be waiting. */
-  readonly full: boolean
-}
-
-type Step = "idle" | "more" | "missing"
-
-interface State {
-  readonly running: boolean
-  readonly tableFound: boolean
-  readonly tableMissing: boolean
-  readonly polls: number
-  readonly published: number
-  readonly duplicates: number
-  readonly failures: number
-}
-
-const lastErrorLength = 2000
-
-const headersOf = (text: string): { [name: string]: string } => {
-  const out: { [name: string]: string } = {}
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return out
-  }
-  if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-    for (const [name, value] of Object.entries(parsed)) if (typeof value === "string") out[name] = value
-  }
-  return out
-}
-
-const durationOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration): Duration.Duration =>
-  input === undefined ? fallback : Duration.decode(input)
-
-const errorText = (error: { readonly message: string }): string =>
-  error.message.length > lastErrorLength ? `${error.message.slice(0, lastErrorLength - 1)}…` : error.message
+export const isMissingTable: (error: unknown) => error is DatabaseError = rows.isMissingTable
 
 /**
  * Starts a relay in a scope: a background loop that publishes the outbox (unless `enabled` is `false`), samples
  * its backlog into `outbox_pending` / `outbox_oldest_age_seconds`, and deletes published rows past the retention.
  * When the scope closes, the loop stops and what is pending is published within `flushTimeout`. Failures never
  * stop the loop: a pass that fails is logged and retried after a pause that grows up to `maxBackoff`. A missing
- * `outbox` table is said once in the log, then checked for quietly.
+ * `outbox` table is said once in the log, then checked for quietly. With a `PgClient` (not the embedded one) the
+ * loop is woken by the enqueue's notification on a LISTEN connection of its own, re-established when lost.
  *
  * @example
  * ```ts
@@ -442,336 +373,47 @@ const errorText = (error: { readonly message: string }): string =>
 export const make = (
   options: RelayOptions = {}
 ): Effect.Effect<OutboxRelayShape, never, Bus | SqlClient.SqlClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const bus = yield* Bus
-    const sql = yield* SqlClient.SqlClient
-    const enabled = options.enabled ?? true
-    const pollInterval = durationOf(options.pollInterval, defaults.pollInterval)
-    const batchSize = Math.max(1, Math.floor(options.batchSize ?? defaults.batchSize))
-    const retention = options.retention === "forever"
-      ? Option.none()
-      : Option.some(durationOf(options.retention, defaults.retention))
-    const purgeInterval = durationOf(options.purgeInterval, defaults.purgeInterval)
-    const flushTimeout = durationOf(options.flushTimeout, defaults.flushTimeout)
-    const backlogInterval = durationOf(options.backlogInterval, defaults.backlogInterval)
-    const maxBackoff = durationOf(options.maxBackoff, defaults.maxBackoff)
-
-    const state = yield* Ref.make<State>({
-      running: false,
-      tableFound: false,
-      tableMissing: false,
-      polls: 0,
-      published: 0,
-      duplicates: 0,
-      failures: 0
-    })
-
-    // Every statement runs on the relay's own client and outside any transaction of a caller (`flush` may be
-    // called from one): each pass commits on its own.
-    const own = <A, E>(self: Effect.Effect<A, E, SqlClient.SqlClient>): Effect.Effect<A, E> =>
-      self.pipe(
-        Effect.provideService(SqlClient.SqlClient, sql),
-        Effect.mapInputContext((context: Context.Context<never>) =>
-          Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<never>
-        )
-      )
-
-    const publishRow = (row: Row) =>
-      Effect.suspend(() => {
-        const headers = headersOf(row.headers)
-        return bus.publishEncoded({
-          subject: row.subject,
-          body: row.body,
-          headers,
-          msgId: headers["Nats-Msg-Id"] ?? row.id,
-          eventId: row.id
-        })
-      }).pipe(
-        // A Bus that dies instead of failing must not take the relay with it.
-        Effect.catchAllDefect((defect) =>
-          Effect.fail(
-            new MessageBusError({
-              message: `Publishing failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`,
-              details: { operation: "publish", subject: row.subject },
-              retryable: true,
-              cause: defect
-            })
-          )
-        )
-      )
-
-    // One pass: lock a batch, publish it in order, mark what was published, record the failure that stopped it.
-    const pass: Effect.Effect<PassResult, TransactionFailure> = Effect.gen(function*() {
-      const rows = yield* sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body,
-          attempts
-        FROM outbox WHERE published_at IS NULL
-        ORDER BY seq
-        LIMIT ${batchSize}
-        FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))
-      const published: Array<string> = []
-      let duplicates = 0
-      let failed: Option.Option<FailedEvent> = Option.none()
-      for (const row of rows) {
-        const result = yield* Effect.either(publishRow(row))
-        if (Either.isLeft(result)) {
-          failed = Option.some({
-            eventId: row.id,
-            subject: row.subject,
-            attempts: row.attempts + 1,
-            error: result.left
-          })
-          break
-        }
-        published.push(row.id)
-        if (result.right.duplicate) duplicates++
-      }
-      if (published.length > 0) {
-        yield* sql`UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id IN ${sql.in(published)}`
-          .pipe(timed("outbox.relay.mark"))
-      }
-      if (Option.isSome(failed)) {
-        const { error, eventId } = failed.value
-        yield* sql`UPDATE outbox SET attempts = attempts + 1, last_error = ${errorText(error)} WHERE id = ${eventId}`
-          .pipe(timed("outbox.relay.mark"))
-      }
-      return { published: published.length, duplicates, failed, full: rows.length === batchSize }
-    }).pipe(
-      mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
-      // A retried transaction would only republish: the loop retries on its own schedule.
-      transaction({ retry: false }),
-      Effect.tap((result) =>
-        Effect.zipRight(
-          Ref.update(state, (s) => ({
-            ...s,
-            published: s.published + result.published,
-            duplicates: s.duplicates + result.duplicates,
-            failures: s.failures + (Option.isSome(result.failed) ? 1 : 0)
-          })),
-          Option.match(result.failed, {
-            onNone: () => Effect.void,
-            onSome: (failed) =>
-              Effect.logWarning(
-                `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; it is retried before any later event`
-              )
-          })
-        )
-      ),
-      Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": batchSize } }),
-      own
-    )
-
-    // Passes until nothing is left, a batch is short (the rest is locked by another relay), or a publish fails.
-    const drain: Effect.Effect<FlushResult, TransactionFailure> = Effect.gen(function*() {
-      let published = 0
-      let duplicates = 0
-      for (;;) {
-        const result = yield* pass
-        published += result.published
-        duplicates += result.duplicates
-        if (Option.isSome(result.failed) || !result.full) return { published, duplicates, failed: result.failed }
-      }
-    })
-
-    const quiet = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.withTracerEnabled(self, false)
-
-    // Cheap checks of an idle loop: not traced, and no transaction unless there is something to publish.
-    const tableExists = own(
-      Effect.flatMap(
-        SqlClient.SqlClient,
-        (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass('outbox') IS NOT NULL AS present`
-      ).pipe(Effect.map((rows) => rows[0]?.present === true), mapSqlErrors({ operation: "outbox.relay" }), quiet)
-    )
-    const hasPending = own(
-      Effect.flatMap(
-        SqlClient.SqlClient,
-        (sql) =>
-          sql<{ readonly pending: boolean }>`SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL) AS pending`
-      ).pipe(
-        Effect.map((rows) => rows[0]?.pending === true),
-        mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
-        quiet
-      )
-    )
-
-    const onMissing = Effect.gen(function*() {
-      const before = yield* Ref.getAndUpdate(state, (s) => ({ ...s, tableFound: false, tableMissing: true }))
-      if (!before.tableMissing) {
-        yield* Effect.logWarning(
-          "Outbox relay: there is no outbox table; include Sql.outboxMigration in the service's migrations. " +
-            "Checking again quietly until it exists."
-        )
-      }
-      return "missing" as const
-    })
-
-    const onFound = Effect.gen(function*() {
-      const before = yield* Ref.getAndUpdate(state, (s) => ({ ...s, tableFound: true, tableMissing: false }))
-      if (before.tableMissing) yield* Effect.logInfo("Outbox relay: the outbox table exists now; relaying events")
-    })
-
-    const step: Effect.Effect<Step, TransactionFailure | MessageBusError> = Effect.gen(function*() {
-      if (!(yield* Ref.get(state)).tableFound) {
-        if (!(yield* tableExists)) return yield* onMissing
-        yield* onFound
-      }
-      if (!(yield* hasPending)) return "idle" as const
-      const result = yield* pass
-      if (Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
-      return result.full ? "more" as const : "idle" as const
-    }).pipe(
-      Effect.catchIf(isMissingTable, () => onMissing),
-      Effect.ensuring(Ref.update(state, (s) => ({ ...s, polls: s.polls + 1 })))
-    )
-
-    const logFailure = (cause: Cause.Cause<TransactionFailure | MessageBusError>) =>
-      Option.match(Cause.failureOption(cause), {
-        // A failed publish was logged with its row by the pass.
-        onSome: (error) =>
-          error._tag === "MessageBusError"
-            ? Effect.void
-            : Effect.logWarning(`Outbox relay: a pass failed: ${error.message}; retrying`),
-        onNone: () =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.void
-            : Effect.logError(`Outbox relay: a pass failed unexpectedly; retrying\n${Cause.pretty(cause)}`)
-      })
-
-    const backoff = Schedule.exponential(Duration.max(pollInterval, Duration.millis(100)), 2).pipe(
-      Schedule.union(Schedule.spaced(maxBackoff)),
-      Schedule.jittered
-    )
-
-    const loop = step.pipe(
-      Effect.sandbox,
-      Effect.tapError(logFailure),
-      Effect.retry(backoff),
-      Effect.repeat(
-        Schedule.identity<Step>().pipe(
-          Schedule.addDelay((step) => (step === "more" ? Duration.zero : pollInterval))
-        )
-      )
-    )
-
-    const sampler = Effect.gen(function*() {
-      if (!(yield* Ref.get(state)).tableFound) return
-      yield* Effect.flatMap(own(backlogQuery), Metrics.setOutboxBacklog)
-    }).pipe(
-      quiet,
-      // The loop reports database trouble; a missed sample is not worth a second line.
-      Effect.catchAllCause(() => Effect.void),
-      Effect.repeat(Schedule.spaced(backlogInterval))
-    )
-
-    const purge = (keep: Duration.Duration) =>
-      Effect.gen(function*() {
-        if (!(yield* Ref.get(state)).tableFound) return
-        const seconds = Duration.toMillis(keep) / 1000
-        let total = 0
-        for (;;) {
-          const rows = yield* own(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-            sql<{ readonly n: number }>`WITH doomed AS (
-                SELECT id FROM outbox
-                WHERE published_at < now() - ${seconds}::float8 * interval '1 second'
-                LIMIT 1000
-              ), deleted AS (DELETE FROM outbox WHERE id IN (SELECT id FROM doomed) RETURNING 1)
-              SELECT count(*)::int AS n FROM deleted`))
-          const n = rows[0]?.n ?? 0
-          total += n
-          if (n < 1000) break
-        }
-        if (total > 0) {
-          yield* Effect.logDebug(
-            `Outbox relay: deleted ${total} published events older than ${Duration.format(keep)}`
-          )
-        }
-      }).pipe(
-        mapSqlErrors({ operation: "outbox.purge", table: "outbox" }),
-        timed("outbox.purge"),
-        Effect.catchAll((error) =>
-          Effect.logWarning(`Outbox relay: deleting old published events failed: ${error.message}`)
-        ),
-        Effect.catchAllDefect(() => Effect.void),
-        quiet,
-        Effect.repeat(Schedule.spaced(purgeInterval))
-      )
-
-    const background = Effect.all(
-      [loop, sampler, ...Option.match(retention, { onNone: () => [], onSome: (keep) => [purge(keep)] })],
-      { concurrency: "unbounded", discard: true }
-    )
-
-    const finalFlush = Effect.gen(function*() {
-      const outcome = yield* drain.pipe(Effect.interruptible, Effect.timeout(flushTimeout), Effect.either)
-      if (Either.isRight(outcome)) {
-        const { failed, published } = outcome.right
-        if (published > 0) yield* Effect.logInfo(`Outbox relay: published ${published} pending events on shutdown`)
-        if (Option.isSome(failed)) {
-          yield* Effect.logWarning(
-            `Outbox relay: the shutdown flush stopped at event ${failed.value.eventId} (${failed.value.subject}): ${failed.value.error.message}; it and later events are published after the next start`
-          )
-        }
-        return
-      }
-      const error = outcome.left
-      if (isMissingTable(error)) return
-      yield* Effect.logWarning(
-        error._tag === "TimeoutException"
-          ? `Outbox relay: the shutdown flush did not finish within ${
-            Duration.format(flushTimeout)
-          }; pending events are published after the next start`
-          : `Outbox relay: the shutdown flush failed: ${error.message}; pending events are published after the next start`
-      )
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.void
-          : Effect.logError(`Outbox relay: the shutdown flush failed unexpectedly\n${Cause.pretty(cause)}`)
-      )
-    )
-
-    if (enabled) {
-      // Finalizers run in reverse: registered first, the flush runs after the loop has stopped (and, the relay
-      // being built on the Bus and the pool, before either closes).
-      yield* Effect.addFinalizer(() => finalFlush)
-      yield* Effect.addFinalizer(() => Ref.update(state, (s) => ({ ...s, running: false })))
-      yield* Ref.update(state, (s) => ({ ...s, running: true }))
-      // Interruptible in its own right: a fiber inherits the interruptibility of where it was forked (a layer's
-      // construction may not be), and an uninterruptible loop would hold the scope open forever.
-      yield* Effect.forkScoped(Effect.interruptible(background))
-    }
-
-    return {
-      flush: drain.pipe(Effect.withSpan("OutboxRelay.flush")),
-      backlog: own(backlog),
-      status: Effect.map(Ref.get(state), (s): RelayStatus => ({
-        running: s.running,
-        tableMissing: s.tableMissing,
-        polls: s.polls,
-        published: s.published,
-        duplicates: s.duplicates,
-        failures: s.failures
-      }))
-    }
-  })
+  Effect.flatMap(
+    Effect.all([Effect.serviceOption(PgClient.PgClient), Effect.serviceOption(EmbeddedPostgres)]),
+    ([pg, embedded]) =>
+      internal.make(options, Option.isSome(embedded) ? Option.none() : Option.map(pg, (client) => client.config))
+  )
 
 /**
  * The relay as a Layer on the Bus and the `SqlClient` of its context; its finalizer (stop, then flush) runs
- * before theirs.
+ * before theirs. It also provides the `Outbox.Producer` (the Bus's service name and version) that
+ * {@link enqueue} needs.
  *
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Sql } from "@glam/shared"
+ * import { Bus, Sql } from "@glam/shared"
  *
- * const Infrastructure = Layer.merge(Sql.layerConfig(), BusLive)
+ * const Infrastructure = Layer.merge(Sql.layerConfig(), Bus.JetStream.layerConfig())
  * const Live = Sql.OutboxRelay.layer({ batchSize: 500 }).pipe(Layer.provideMerge(Infrastructure))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: RelayOptions = {}): Layer.Layer<OutboxRelay, never, Bus | SqlClient.SqlClient> =>
-  Layer.scoped(OutboxRelay, make(options))
+export const layer = (
+  options: RelayOptions = {}
+): Layer.Layer<OutboxRelay | Producer, never, Bus | SqlClient.SqlClient> =>
+  withProducer(Layer.scoped(OutboxRelay, make(options)))
+
+// The relay publishes as the Bus's service: it also names the outbox's producer.
+const withProducer = <E, R>(
+  relay: Layer.Layer<OutboxRelay, E, R>
+): Layer.Layer<OutboxRelay | Producer, E, R | Bus> =>
+  Layer.merge(
+    relay,
+    Layer.unwrapEffect(
+      Effect.map(
+        Bus,
+        (bus) => write.layerProducer({ serviceName: bus.serviceName, serviceVersion: bus.serviceVersion })
+      )
+    )
+  )
 
 /**
  * The relay from the `outbox` config section (see {@link config}); `outbox.relay_enabled: false` provides it
@@ -782,5 +424,5 @@ export const layer = (options: RelayOptions = {}): Layer.Layer<OutboxRelay, neve
  */
 export const layerConfig = (
   relayConfig: Config.Config<OutboxRelayConfig> = config
-): Layer.Layer<OutboxRelay, ConfigError.ConfigError, Bus | SqlClient.SqlClient> =>
-  Layer.scoped(OutboxRelay, Effect.flatMap(relayConfig, (c) => make(optionsFromConfig(c))))
+): Layer.Layer<OutboxRelay | Producer, ConfigError.ConfigError, Bus | SqlClient.SqlClient> =>
+  withProducer(Layer.scoped(OutboxRelay, Effect.flatMap(relayConfig, (c) => make(optionsFromConfig(c)))))

@@ -46,8 +46,14 @@ export class CurrentTenant extends Context.Tag("@glam/shared/Sql/CurrentTenant")
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Context, Effect } from "effect"
  * import { Repository } from "@glam/shared/Sql"
+ *
+ * class ItemRepo extends Context.Tag("ItemRepo")<ItemRepo, {
+ *   readonly findById: (id: string) => Effect.Effect<unknown, never, Repository.CurrentTenant>
+ * }>() {}
+ * declare const id: string
+ * declare const merchantId: string
  *
  * const item = Effect.flatMap(ItemRepo, (items) => items.findById(id)).pipe(
  *   Repository.withTenant({ merchant_id: merchantId })

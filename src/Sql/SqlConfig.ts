@@ -41,7 +41,10 @@ export interface DatabaseConfig {
   readonly ssl: boolean
   /** `database.migrate_on_start`, default `false`: run the service's migrations when the layer starts. */
   readonly migrateOnStart: boolean
-  /** `database.embedded_dir`: where the embedded database keeps its files; none means in memory. */
+  /**
+   * `database.embedded_dir`: where the embedded database keeps its files (`memory://`: in memory). Unset: GlamLive
+   * keeps it in `<root>/.glam/pglite` in dev, in memory in test.
+   */
   readonly embeddedDir: Option.Option<string>
 }
 
@@ -55,7 +58,7 @@ export interface DatabaseConfig {
  * import { Sql } from "@glam/shared"
  *
  * const config = Effect.withConfigProvider(
- *   Sql.databaseConfig,
+ *   Sql.SqlConfig.databaseConfig,
  *   ConfigProvider.fromJson({ database: { host: "db", name: "catalog", user: "catalog", password: "secret" } })
  * )
  * ```

@@ -7,17 +7,16 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import type { PGlite } from "@electric-sql/pglite"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { mkdirSync } from "node:fs"
 import * as Net from "node:net"
 import { appEnv } from "../Config/ServiceInfo.js"
 import { DatabaseError } from "../Errors/InfrastructureErrors.js"
+import { acquireDataDir } from "./internal/embeddedDir.js"
 import { makeClient } from "./internal/pgPool.js"
 
 /**
@@ -58,22 +57,34 @@ export class EmbeddedPostgres extends Context.Tag("@glam/shared/Sql/EmbeddedPost
  * @category models
  */
 export interface EmbeddedOptions {
-  /** Keep the database in this directory (created if missing); default: in memory. */
+  /**
+   * Keep the database in this directory; default: in memory. A missing or empty directory is initialised (into a
+   * temporary sibling, then renamed, so an interrupted first start leaves nothing half-made); an existing one is
+   * opened, which skips initialisation. A lock file beside it (`<dataDir>.lock`) refuses a second process.
+   */
   readonly dataDir?: string | undefined
   /** Why the embedded database is used, for the log line. */
   readonly reason?: string | undefined
 }
 
 const startPglite = (dataDir: string | undefined) =>
+  Effect.gen(function*() {
+    // Loaded only when the embedded database is used: PGlite is a large module a service on a server never needs.
+    const { PGlite } = yield* Effect.promise(() => import("@electric-sql/pglite"))
+    if (dataDir === undefined) return yield* open(() => PGlite.create(), "in memory")
+    yield* acquireDataDir(dataDir, (dir) => PGlite.create(dir).then((db) => db.close()))
+    return yield* open(() => PGlite.create(dataDir), `in ${dataDir}`)
+  })
+
+const open = (create: () => Promise<PGlite>, where: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => {
-        if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
-        return PGlite.create(dataDir)
-      },
+      try: create,
       catch: (cause) =>
         new DatabaseError({
-          message: `Could not start the embedded PostgreSQL${dataDir === undefined ? "" : ` in ${dataDir}`}`,
+          message:
+            `Could not start the embedded PostgreSQL ${where}: ${cause instanceof Error ? cause.message : cause}` +
+            (where === "in memory" ? "" : ". If the directory is damaged, delete it: the next start creates it anew"),
           details: { operation: "embedded_start" },
           retryable: false,
           cause
@@ -86,6 +97,7 @@ const startServer = (db: PGlite) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
+        const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket")
         // One pooled session plus the PgClient's LISTEN connection and best-effort cancel requests.
         const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 })
         await server.start()
@@ -167,7 +179,7 @@ export const makeEmbedded = (options: EmbeddedOptions = {}) =>
  * import { Sql } from "@glam/shared"
  *
  * const program = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 AS one`)
- * program.pipe(Effect.provide(Sql.layerEmbedded()), Effect.runPromise)
+ * program.pipe(Effect.provide(Sql.SqlEmbedded.layerEmbedded()), Effect.runPromise)
  * ```
  *
  * @since 0.1.0

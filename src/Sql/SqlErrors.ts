@@ -12,13 +12,11 @@
  *
  * @since 0.1.0
  */
-import { SqlError } from "@effect/sql/SqlError"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
-import { ConflictError, ValidationError } from "../Errors/CommonErrors.js"
-import { DatabaseError } from "../Errors/InfrastructureErrors.js"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Effect from "effect/Effect"
+import type { ConflictError, ValidationError } from "../Errors/CommonErrors.js"
+import type { DatabaseError } from "../Errors/InfrastructureErrors.js"
+import * as internal from "./internal/sqlErrors.js"
 
 /**
  * What a database operation fails with once classified.
@@ -45,17 +43,7 @@ export interface SqlErrorContext {
  * @since 0.1.0
  * @category classification
  */
-export const transactionRetryStates: ReadonlySet<string> = new Set(["40001", "40P01"])
-
-const transientStates = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "57014", "55P03", "53300", "53400"])
-
-const lostConnectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH"])
-
-const lostConnectionMessage =
-  /Connection terminated|Client has encountered a connection error|Client was closed|not queryable|Connection ended|socket hang up/i
-
-const stringProp = (u: unknown, key: string): string | undefined =>
-  Predicate.hasProperty(u, key) && typeof u[key] === "string" ? u[key] as string : undefined
+export const transactionRetryStates: ReadonlySet<string> = internal.transactionRetryStates
 
 /**
  * The innermost driver error under `SqlError`s, `UnknownException`s and `cause` chains.
@@ -63,19 +51,7 @@ const stringProp = (u: unknown, key: string): string | undefined =>
  * @since 0.1.0
  * @category classification
  */
-export const driverError = (error: unknown): unknown => {
-  let current = error
-  for (let depth = 0; depth < 8; depth++) {
-    if (current instanceof SqlError || Cause.isUnknownException(current)) {
-      const next = current instanceof SqlError ? current.cause : current.error
-      if (next === undefined) return current
-      current = next
-      continue
-    }
-    return current
-  }
-  return current
-}
+export const driverError: (error: unknown) => unknown = internal.driverError
 
 /**
  * The SQLSTATE of a failure, when the server sent one.
@@ -83,10 +59,7 @@ export const driverError = (error: unknown): unknown => {
  * @since 0.1.0
  * @category classification
  */
-export const sqlStateOf = (error: unknown): string | undefined => {
-  const code = stringProp(driverError(error), "code")
-  return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
-}
+export const sqlStateOf: (error: unknown) => string | undefined = internal.sqlStateOf
 
 /**
  * Whether a failure means the connection is gone (or could not be made): class `08`, admin or crash
@@ -95,21 +68,7 @@ export const sqlStateOf = (error: unknown): string | undefined => {
  * @since 0.1.0
  * @category classification
  */
-export const isConnectionLoss = (error: unknown): boolean => {
-  const inner = driverError(error)
-  const state = sqlStateOf(inner)
-  if (state !== undefined) return state.startsWith("08") || state === "57P01" || state === "57P02" || state === "57P03"
-  const code = stringProp(inner, "code")
-  if (code !== undefined && lostConnectionCodes.has(code)) return true
-  const message = stringProp(inner, "message") ?? ""
-  return lostConnectionMessage.test(message)
-}
-
-const details = (context: SqlErrorContext, table: string | undefined, errorCode: string | undefined) => ({
-  ...(context.operation === undefined ? {} : { operation: context.operation }),
-  ...(table === undefined ? {} : { table }),
-  ...(errorCode === undefined ? {} : { error_code: errorCode })
-})
+export const isConnectionLoss: (error: unknown) => boolean = internal.isConnectionLoss
 
 /**
  * Turns a database failure (an `SqlError`, a `pg` error, a lost socket) into an error of the catalogue. Errors of
@@ -120,92 +79,14 @@ const details = (context: SqlErrorContext, table: string | undefined, errorCode:
  * ```ts
  * import { Sql } from "@glam/shared"
  *
- * const error = Sql.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
+ * const error = Sql.SqlErrors.classifySqlError({ code: "23505", constraint: "uq_items_sku", table: "items" })
  * // ConflictError { details: { constraint: "uq_items_sku", conflicting_resource: "items" } }
  * ```
  *
  * @since 0.1.0
  * @category classification
  */
-export const classifySqlError = (error: unknown, context: SqlErrorContext = {}): SqlFailure => {
-  if (error instanceof DatabaseError || error instanceof ConflictError || error instanceof ValidationError) {
-    return error
-  }
-  const inner = driverError(error)
-  const state = sqlStateOf(inner)
-  const table = stringProp(inner, "table") ?? context.table
-  const constraint = stringProp(inner, "constraint")
-  const column = stringProp(inner, "column")
-  const cause = error
-  if (state === "23505" || state === "23P01") {
-    return new ConflictError({
-      message: constraint === undefined ? "Unique constraint violated" : `Unique constraint ${constraint} violated`,
-      details: {
-        ...(constraint === undefined ? {} : { constraint }),
-        ...(table === undefined ? {} : { conflicting_resource: table })
-      },
-      cause
-    })
-  }
-  if (state !== undefined && (state.startsWith("23") || state.startsWith("22"))) {
-    const reason = state === "23503"
-      ? "foreign_key_violation"
-      : state === "23514"
-      ? "check_violation"
-      : state === "23502"
-      ? "not_null_violation"
-      : state.startsWith("22")
-      ? "invalid_value"
-      : "integrity_violation"
-    const message = state === "23502" && column !== undefined
-      ? `Column ${column} must not be null`
-      : constraint !== undefined
-      ? `Constraint ${constraint} violated`
-      : "Invalid value"
-    return new ValidationError({
-      message,
-      details: {
-        reason,
-        ...(column === undefined ? {} : { field: column }),
-        ...(constraint === undefined ? {} : { constraint }),
-        ...(table === undefined ? {} : { table }),
-        error_code: state
-      },
-      cause
-    })
-  }
-  if (state === "40001") {
-    return new DatabaseError({
-      message: "Serialization failure; the transaction may be retried",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  if (state === "40P01") {
-    return new DatabaseError({
-      message: "Deadlock detected; the transaction may be retried",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  if (isConnectionLoss(inner)) {
-    return new DatabaseError({
-      message: "Database connection lost",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  const transient = state !== undefined && (transientStates.has(state) || state.startsWith("53"))
-  return new DatabaseError({
-    message: transient ? "Database temporarily unavailable" : "Database operation failed",
-    details: details(context, table, state),
-    retryable: transient,
-    cause
-  })
-}
+export const classifySqlError: (error: unknown, context?: SqlErrorContext) => SqlFailure = internal.classifySqlError
 
 /**
  * Whether a failure comes from the SQL machinery (an `SqlError` or a driver error): the defects worth
@@ -214,8 +95,7 @@ export const classifySqlError = (error: unknown, context: SqlErrorContext = {}):
  * @since 0.1.0
  * @category classification
  */
-export const isSqlDefect = (defect: unknown): boolean =>
-  defect instanceof SqlError || sqlStateOf(defect) !== undefined || isConnectionLoss(defect)
+export const isSqlDefect: (defect: unknown) => boolean = internal.isSqlDefect
 
 /**
  * Classifies the `SqlError`s of an effect, and the defects `@effect/sql` raises for a failed `COMMIT` or
@@ -228,22 +108,14 @@ export const isSqlDefect = (defect: unknown): boolean =>
  * import { Sql } from "@glam/shared"
  *
  * const rows = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT * FROM items`).pipe(
- *   Sql.mapSqlErrors({ operation: "items.list", table: "items" })
+ *   Sql.SqlErrors.mapSqlErrors({ operation: "items.list", table: "items" })
  * ) // Effect<ReadonlyArray<Row>, DatabaseError | ConflictError | ValidationError, SqlClient>
  * ```
  *
  * @since 0.1.0
  * @category classification
  */
-export const mapSqlErrors =
-  (context: SqlErrorContext = {}) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError> | SqlFailure, R> =>
-    self.pipe(
-      Effect.catchIf(
-        (e): e is Extract<E, SqlError> => e instanceof SqlError,
-        (e) => Effect.fail(classifySqlError(e, context))
-      ),
-      Effect.catchSomeDefect((defect) =>
-        isSqlDefect(defect) ? Option.some(Effect.fail(classifySqlError(defect, context))) : Option.none()
-      )
-    ) as Effect.Effect<A, Exclude<E, SqlError> | SqlFailure, R>
+export const mapSqlErrors: (
+  context?: SqlErrorContext
+) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, Exclude<E, SqlError> | SqlFailure, R> =
+  internal.mapSqlErrors

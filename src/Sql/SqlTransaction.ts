@@ -5,15 +5,14 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
-import { DatabaseError, TransactionOutcomeUnknownError } from "../Errors/InfrastructureErrors.js"
-import { timed } from "./internal/queryMetrics.js"
-import { isConnectionLoss, mapSqlErrors, type SqlFailure, sqlStateOf, transactionRetryStates } from "./SqlErrors.js"
+import type * as Schedule from "effect/Schedule"
+import type { TransactionOutcomeUnknownError } from "../Errors/InfrastructureErrors.js"
+import * as internal from "./internal/transaction.js"
+import type { SqlFailure } from "./SqlErrors.js"
 
 /**
  * What a transaction fails with, besides its own errors: a classified database failure, or a `COMMIT` whose outcome
@@ -46,10 +45,7 @@ export interface TransactionOptions {
  * @since 0.1.0
  * @category schedules
  */
-export const defaultTransactionRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis").pipe(
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(4))
-)
+export const defaultTransactionRetry: Schedule.Schedule<unknown, unknown> = internal.defaultTransactionRetry
 
 /**
  * Whether `transaction` retries a failure: a `DatabaseError` for a serialization failure or a deadlock.
@@ -57,64 +53,7 @@ export const defaultTransactionRetry: Schedule.Schedule<unknown, unknown> = Sche
  * @since 0.1.0
  * @category predicates
  */
-export const isTransactionRetryable = (error: unknown): boolean =>
-  error instanceof DatabaseError && error.details.error_code !== undefined &&
-  transactionRetryStates.has(error.details.error_code)
-
-const isolationStatements = {
-  "read committed": "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
-  "repeatable read": "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-  "serializable": "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"
-} as const
-
-/**
- * `withTransaction` dies with the `SqlError` of a failed `COMMIT`. Once the body has succeeded, nothing but the
- * `COMMIT` runs on the connection, so a connection failure then is the `COMMIT`'s: written or not, answered or not,
- * the client cannot know whether the server committed. A `COMMIT` the server answers with an error (a serialization
- * failure, a deferred constraint) is a definite rollback and is classified as any failure.
- */
-const commitOutcomeUnknown = (defect: unknown): TransactionOutcomeUnknownError => {
-  const state = sqlStateOf(defect)
-  return new TransactionOutcomeUnknownError({
-    details: { operation: "transaction", ...(state === undefined ? {} : { error_code: state }) },
-    cause: defect
-  })
-}
-
-const run = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  options: TransactionOptions
-): Effect.Effect<A, Exclude<E, SqlError> | TransactionFailure, R | SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const nested = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-    const body = options.isolation !== undefined && !nested
-      ? Effect.zipRight(sql.unsafe(isolationStatements[options.isolation]), self)
-      : self
-    const once = nested
-      ? sql.withTransaction(body).pipe(mapSqlErrors({ operation: "transaction" }))
-      : Effect.suspend(() => {
-        let committing = false
-        return sql.withTransaction(Effect.tap(body, () => {
-          committing = true
-        })).pipe(
-          Effect.catchSomeDefect((defect) =>
-            committing && isConnectionLoss(defect)
-              ? Option.some(Effect.fail(commitOutcomeUnknown(defect)))
-              : Option.none()
-          ),
-          mapSqlErrors({ operation: "transaction" })
-        )
-      })
-    if (nested || options.retry === false) return yield* once
-    return yield* Effect.retry(once, {
-      schedule: options.retry ?? defaultTransactionRetry,
-      while: isTransactionRetryable
-    })
-  }).pipe(
-    timed("transaction"),
-    Effect.withSpan("Sql.transaction")
-  ) as Effect.Effect<A, Exclude<E, SqlError> | TransactionFailure, R | SqlClient.SqlClient>
+export const isTransactionRetryable: (error: unknown) => boolean = internal.isTransactionRetryable
 
 /**
  * Runs an effect in a transaction (a savepoint when already in one). Every statement of the effect that uses the
@@ -126,8 +65,17 @@ const run = <A, E, R>(
  *
  * @example
  * ```ts
+ * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
  * import { Sql } from "@glam/shared"
+ *
+ * const move = (from: string, to: string, amount: number) =>
+ *   Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *     Effect.all([
+ *       sql`UPDATE accounts SET balance = balance - ${amount} WHERE id = ${from}`,
+ *       sql`UPDATE accounts SET balance = balance + ${amount} WHERE id = ${to}`
+ *     ]))
+ * const [debit, credit] = [move("a", "b", 10), move("b", "a", 0)]
  *
  * const transfer = Effect.all([debit, credit]).pipe(Sql.transaction({ isolation: "serializable" }))
  * ```
@@ -147,5 +95,5 @@ export const transaction: {
   ): Effect.Effect<A, Exclude<E, SqlError> | TransactionFailure, R | SqlClient.SqlClient>
 } = dual(
   (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, options: TransactionOptions = {}) => run(self, options)
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: TransactionOptions = {}) => internal.run(self, options)
 )

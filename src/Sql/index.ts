@@ -6,61 +6,85 @@
  */
 
 /**
+ * The `PgClient` from options or configuration, its health check, and `transaction`.
+ *
  * @since 0.1.0
  */
-export * from "./SqlConfig.js"
+export * from "./Sql.js"
 
 /**
+ * The `database` configuration section.
+ *
  * @since 0.1.0
  */
-export * from "./SqlLayer.js"
+export * as SqlConfig from "./SqlConfig.js"
 
 /**
+ * Embedded PostgreSQL (PGlite) behind the wire protocol.
+ *
  * @since 0.1.0
  */
-export * from "./SqlEmbedded.js"
+export * as SqlEmbedded from "./SqlEmbedded.js"
 
 /**
+ * Driver failures classified into tagged errors.
+ *
  * @since 0.1.0
  */
-export * from "./SqlErrors.js"
+export * as SqlErrors from "./SqlErrors.js"
 
 /**
+ * Migrations on `PgMigrator`: sources, `migrate`, status.
+ *
  * @since 0.1.0
  */
-export * from "./SqlTransaction.js"
+export * as Migrations from "./Migrations.js"
 
 /**
+ * The DDL of the outbox and inbox tables.
+ *
  * @since 0.1.0
  */
-export * from "./Migrations.js"
+export * as OutboxInboxTables from "./OutboxInboxTables.js"
 
 /**
- * @since 0.1.0
- */
-export * from "./ToolkitMigrations.js"
-
-/**
+ * Typed repositories over `Model` classes.
+ *
  * @since 0.1.0
  */
 export * as Repository from "./Repository.js"
 
 /**
+ * Common model fields (ids, timestamps, soft delete).
+ *
  * @since 0.1.0
  */
 export * as ModelMixins from "./ModelMixins.js"
 
 /**
+ * Writing events to the outbox table in the caller's transaction.
+ *
  * @since 0.1.0
  */
 export * as Outbox from "./Outbox.js"
 
 /**
+ * The idempotency table of consumed messages.
+ *
  * @since 0.1.0
  */
 export * as Inbox from "./Inbox.js"
 
 /**
+ * The relay that publishes the outbox to the Bus.
+ *
  * @since 0.1.0
  */
 export * as OutboxRelay from "./OutboxRelay.js"
+
+/**
+ * The Sql module's metrics: `sql_*` and `outbox_*`.
+ *
+ * @since 0.2.0
+ */
+export * as SqlMetrics from "./SqlMetrics.js"

@@ -13,6 +13,7 @@ import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import { dual } from "effect/Function"
+import { globalValue } from "effect/GlobalValue"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
@@ -24,9 +25,10 @@ import { randomBytes } from "node:crypto"
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = FiberRef.unsafeMake<
-  Option.Option<string>
->(Option.none())
+export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
+  "@glam/shared/Telemetry/Correlation/currentCorrelationId",
+  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
+)
 
 /**
  * The id of the HTTP request being served (`X-Request-ID` on the wire).
@@ -34,9 +36,10 @@ export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = Fi
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = FiberRef.unsafeMake<
-  Option.Option<string>
->(Option.none())
+export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
+  "@glam/shared/Telemetry/Correlation/currentRequestId",
+  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
+)
 
 /**
  * The id of the event that triggered the current work (recorded as `triggered_by` on events it causes).
@@ -44,9 +47,10 @@ export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = FiberR
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentCausationId: FiberRef.FiberRef<Option.Option<string>> = FiberRef.unsafeMake<
-  Option.Option<string>
->(Option.none())
+export const currentCausationId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
+  "@glam/shared/Telemetry/Correlation/currentCausationId",
+  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
+)
 
 /**
  * Reads the current correlation id, if any.
@@ -158,6 +162,7 @@ const annotateWith = (entries: ReadonlyArray<IdEntry>) => (current: HashMap.Hash
  * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const eventId: string
  * const enter = Effect.updateFiberRefs((fiberId, refs) =>
  *   Correlation.refsWithIds(fiberId, refs, { correlationId: "corr_4f9a1c2b7d3e", causationId: eventId })
  * )
@@ -197,8 +202,12 @@ const set = (ids: Ids): Effect.Effect<void> =>
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const handleRequest: Effect.Effect<void>
+ * const requestId = Correlation.makeRequestId()
+ * const correlationId = Correlation.makeCorrelationId()
  * const program = Effect.zipRight(Correlation.setIds({ requestId, correlationId }), handleRequest)
  * ```
  *
@@ -217,6 +226,7 @@ export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length =
  * import { Effect } from "effect"
  * import { Correlation } from "@glam/shared/Telemetry"
  *
+ * declare const eventId: string
  * Effect.log("handling").pipe(Correlation.withIds({ correlationId: "corr_4f9a1c2b7d3e", causationId: eventId }))
  * ```
  *

@@ -2,7 +2,8 @@
  * The metrics of GLAM services, defined once as Effect `Metric`s (the one instrumentation API) and exposed in
  * the Prometheus text format by `PrometheusExposition`.
  *
- * Names and labels of the HTTP metrics are the Python services' (`shared/metrics/middleware.py`), so existing
+ * Each module defines its own metrics with this machinery (the Bus's `bus_*` are in `Bus/BusMetrics`, Sql's
+ * `sql_*` and `outbox_*` in `Sql/SqlMetrics`). Names and labels of the HTTP metrics are the Python services' (`shared/metrics/middleware.py`), so existing
  * dashboards and alerts keep working. Labels are low-cardinality by contract: pass route templates or
  * {@link normalizePath}'d paths as `endpoint`, subjects as they are defined (never with ids inside).
  *
@@ -12,7 +13,6 @@
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -49,7 +49,7 @@ export const defaultSecondsBoundaries: MetricBoundaries.MetricBoundaries = Metri
  * import { Metric } from "effect"
  * import { Metrics } from "@glam/shared/Telemetry"
  *
- * Metric.increment(Metrics.withLabels(Metrics.busMessagesPublished, { subject: "evt.catalog.sync_started" }))
+ * Metric.increment(Metrics.withLabels(Metrics.httpRequestsTotal, { service: "catalog-service" }))
  * ```
  *
  * @since 0.1.0
@@ -175,192 +175,3 @@ const numericSegment = /\/\d+/g
  * @category http
  */
 export const normalizePath = (path: string): string => path.replace(uuid, "{id}").replace(numericSegment, "/{id}")
-
-// -------------------------------------------------------------------------------------------------------------
-// Bus
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * `bus_messages_published_total{subject}`: messages acknowledged by the broker on publish (counter).
- *
- * @since 0.1.0
- * @category bus
- */
-export const busMessagesPublished: Metric.Metric.Counter<number> = Metric.counter("bus_messages_published_total", {
-  description: "Messages published to the bus",
-  incremental: true
-})
-
-/**
- * How a consumed message was settled.
- *
- * @since 0.1.0
- * @category bus
- */
-export type ConsumeOutcome = "ack" | "nak" | "term" | "dead_lettered"
-
-/**
- * `bus_messages_consumed_total{subject,consumer,outcome}`: messages handled, by outcome (`ack`, `nak`, `term`,
- * `dead_lettered`) (counter).
- *
- * @since 0.1.0
- * @category bus
- */
-export const busMessagesConsumed: Metric.Metric.Counter<number> = Metric.counter("bus_messages_consumed_total", {
-  description: "Messages consumed from the bus, by outcome",
-  incremental: true
-})
-
-/**
- * `bus_handler_duration_seconds{subject,consumer}`: handler run time (histogram, default buckets).
- *
- * @since 0.1.0
- * @category bus
- */
-export const busHandlerDurationSeconds: Metric.Metric.Histogram<number> = Metric.histogram(
-  "bus_handler_duration_seconds",
-  defaultSecondsBoundaries,
-  "Message handler duration in seconds"
-)
-
-/**
- * `bus_consumer_pending{stream,consumer}`: messages in the stream not yet delivered to the consumer (gauge).
- *
- * @since 0.1.0
- * @category bus
- */
-export const busConsumerPending: Metric.Metric.Gauge<number> = Metric.gauge("bus_consumer_pending", {
-  description: "Messages not yet delivered to the consumer"
-})
-
-/**
- * `bus_consumer_ack_pending{stream,consumer}`: messages delivered and not yet acknowledged (gauge).
- *
- * @since 0.1.0
- * @category bus
- */
-export const busConsumerAckPending: Metric.Metric.Gauge<number> = Metric.gauge("bus_consumer_ack_pending", {
-  description: "Messages delivered to the consumer and awaiting acknowledgement"
-})
-
-/**
- * Records a publish: `bus_messages_published_total{subject}` +1.
- *
- * @since 0.1.0
- * @category bus
- */
-export const recordBusPublished = (labels: { readonly subject: string }): Effect.Effect<void> =>
-  Metric.increment(withLabels(busMessagesPublished, labels))
-
-/**
- * Records a handled message: `bus_messages_consumed_total` +1 with its outcome and the handler's duration.
- *
- * @since 0.1.0
- * @category bus
- */
-export const recordBusConsumed = (
-  labels: { readonly subject: string; readonly consumer: string; readonly outcome: ConsumeOutcome },
-  durationSeconds: number
-): Effect.Effect<void> =>
-  Effect.zipRight(
-    Metric.increment(withLabels(busMessagesConsumed, labels)),
-    Metric.update(
-      withLabels(busHandlerDurationSeconds, { subject: labels.subject, consumer: labels.consumer }),
-      durationSeconds
-    )
-  )
-
-/**
- * Sets a consumer's `bus_consumer_pending` and `bus_consumer_ack_pending` (from JetStream consumer info).
- *
- * @since 0.1.0
- * @category bus
- */
-export const setBusConsumerPending = (
-  labels: { readonly stream: string; readonly consumer: string },
-  pending: { readonly pending: number; readonly ackPending: number }
-): Effect.Effect<void> =>
-  Effect.zipRight(
-    Metric.set(withLabels(busConsumerPending, labels), pending.pending),
-    Metric.set(withLabels(busConsumerAckPending, labels), pending.ackPending)
-  )
-
-// -------------------------------------------------------------------------------------------------------------
-// Sql
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * `sql_query_duration_seconds{operation}`: statement duration (histogram, default buckets); `operation` is a
- * low-cardinality name such as the repository method (`items.findById`), never the SQL text.
- *
- * @since 0.1.0
- * @category sql
- */
-export const sqlQueryDurationSeconds: Metric.Metric.Histogram<number> = Metric.histogram(
-  "sql_query_duration_seconds",
-  defaultSecondsBoundaries,
-  "SQL statement duration in seconds"
-)
-
-/**
- * `sql_pool_connections_in_use`: pool connections checked out (gauge, no labels).
- *
- * @since 0.1.0
- * @category sql
- */
-export const sqlPoolConnectionsInUse: Metric.Metric.Gauge<number> = Metric.gauge("sql_pool_connections_in_use", {
-  description: "Database pool connections in use"
-})
-
-/**
- * Times an effect into `sql_query_duration_seconds{operation}` (whether it succeeds or fails).
- *
- * @since 0.1.0
- * @category sql
- */
-export const trackSqlQuery = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.timed(Effect.exit(self)).pipe(
-    Effect.tap(([duration]) =>
-      Metric.update(withLabels(sqlQueryDurationSeconds, { operation }), Duration.toSeconds(duration))
-    ),
-    Effect.flatMap(([, exit]) => exit)
-  )
-
-// -------------------------------------------------------------------------------------------------------------
-// Outbox
-// -------------------------------------------------------------------------------------------------------------
-
-/**
- * `outbox_pending`: outbox rows not yet published (gauge).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const outboxPending: Metric.Metric.Gauge<number> = Metric.gauge("outbox_pending", {
-  description: "Outbox events not yet published"
-})
-
-/**
- * `outbox_oldest_age_seconds`: age of the oldest unpublished outbox row, 0 when none (gauge).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const outboxOldestAgeSeconds: Metric.Metric.Gauge<number> = Metric.gauge("outbox_oldest_age_seconds", {
-  description: "Age in seconds of the oldest unpublished outbox event"
-})
-
-/**
- * Sets `outbox_pending` and `outbox_oldest_age_seconds` (as the relay observes them).
- *
- * @since 0.1.0
- * @category outbox
- */
-export const setOutboxBacklog = (backlog: {
-  readonly pending: number
-  readonly oldestAgeSeconds: number
-}): Effect.Effect<void> =>
-  Effect.zipRight(
-    Metric.set(outboxPending, backlog.pending),
-    Metric.set(outboxOldestAgeSeconds, backlog.oldestAgeSeconds)
-  )

@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LogLevel from "effect/LogLevel"
 import * as GlamLogger from "./GlamLogger.js"
-import * as PrometheusExposition from "./PrometheusExposition.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
 import * as Tracing from "./Tracing.js"
 
@@ -46,7 +45,7 @@ export interface Options {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Telemetry } from "@glam/shared/Telemetry"
+ * import { Telemetry } from "@glam/shared"
  *
  * Effect.log("started").pipe(Effect.provide(Telemetry.layer({ serviceName: "catalog-service" })))
  * ```
@@ -82,7 +81,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Telemetry } from "@glam/shared/Telemetry"
+ * import { Telemetry } from "@glam/shared"
  *
  * Effect.log("started").pipe(Effect.provide(Telemetry.layerConfig()))
  * ```
@@ -107,11 +106,3 @@ export const layerConfig = (
         spanProcessors: overrides?.spanProcessors
       }))
   )
-
-/**
- * The Prometheus text of all metrics (see `PrometheusExposition.metricsText`).
- *
- * @since 0.1.0
- * @category metrics
- */
-export const metricsText: Effect.Effect<string> = PrometheusExposition.metricsText

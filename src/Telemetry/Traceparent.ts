@@ -162,7 +162,7 @@ export const toExternalSpan = (traceparent: Traceparent): Tracer.ExternalSpan =>
  * const handle = (headers: Record<string, string | undefined>) =>
  *   Effect.log("handling").pipe(
  *     Effect.withSpan("Bus.consume evt.catalog.sync_started", { kind: "consumer" }),
- *     Traceparent.withParentTraceparent(headers["traceparent"])
+ *     Traceparent.withParentTraceparent(headers[Traceparent.headerName])
  *   )
  * ```
  *

@@ -6,12 +6,12 @@
  *
  * @since 0.1.0
  */
+import { globalValue } from "effect/GlobalValue"
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0")
 
 // Instants formatted within the same second share their date-time part: it is formatted once per second.
-let lastSeconds = Number.NaN
-let lastBase = ""
+const last = globalValue("@glam/shared/Telemetry/UtcTimestamp/last", () => ({ seconds: Number.NaN, base: "" }))
 
 /**
  * Formats an instant given in microseconds since the epoch (a safe integer; before 1970 too).
@@ -30,11 +30,11 @@ let lastBase = ""
 export const format = (epochMicros: number, zone: "Z" | "+00:00"): string => {
   const micros = ((epochMicros % 1_000_000) + 1_000_000) % 1_000_000
   const seconds = (epochMicros - micros) / 1_000_000
-  if (seconds !== lastSeconds) {
+  if (seconds !== last.seconds) {
     const date = new Date(seconds * 1000)
-    lastBase = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T` +
+    last.base = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T` +
       `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
-    lastSeconds = seconds
+    last.seconds = seconds
   }
-  return micros === 0 ? `${lastBase}${zone}` : `${lastBase}.${pad(micros, 6)}${zone}`
+  return micros === 0 ? `${last.base}${zone}` : `${last.base}.${pad(micros, 6)}${zone}`
 }

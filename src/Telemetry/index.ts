@@ -5,6 +5,13 @@
  */
 
 /**
+ * The telemetry layer: logger and tracing from options or configuration.
+ *
+ * @since 0.1.0
+ */
+export * from "./Telemetry.js"
+
+/**
  * Correlation, request and causation ids in FiberRefs.
  *
  * @since 0.1.0
@@ -40,13 +47,6 @@ export * as PrometheusExposition from "./PrometheusExposition.js"
 export * as ProcessMetrics from "./ProcessMetrics.js"
 
 /**
- * The composed telemetry layer.
- *
- * @since 0.1.0
- */
-export * as Telemetry from "./Telemetry.js"
-
-/**
  * The telemetry section of the configuration.
  *
  * @since 0.1.0
@@ -66,42 +66,6 @@ export * as Traceparent from "./Traceparent.js"
  * @since 0.1.0
  */
 export * as Tracing from "./Tracing.js"
-
-export {
-  /**
-   * The correlation id FiberRef (see `Correlation.currentCorrelationId`).
-   *
-   * @since 0.1.0
-   */
-  currentCorrelationId,
-  /**
-   * The request id FiberRef (see `Correlation.currentRequestId`).
-   *
-   * @since 0.1.0
-   */
-  currentRequestId
-} from "./Correlation.js"
-
-export {
-  /**
-   * Logger + tracing from options (see `Telemetry.layer`).
-   *
-   * @since 0.1.0
-   */
-  layer,
-  /**
-   * Logger + tracing from configuration (see `Telemetry.layerConfig`).
-   *
-   * @since 0.1.0
-   */
-  layerConfig,
-  /**
-   * Prometheus text of all metrics (see `PrometheusExposition.metricsText`).
-   *
-   * @since 0.1.0
-   */
-  metricsText
-} from "./Telemetry.js"
 
 /**
  * Instants formatted as the Python services write them (`datetime.isoformat()`, `+00:00` or `Z`).

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `glam-migrate up|status`: what the seed's Alembic `MigrationManager` did (upgrade, current revision), on
- * `Sql.migrate`. Migrations come from `--dir`; the database from the configuration (`config/*.yml` and the
+ * `Sql.Migrations.migrate`. Migrations come from `--dir`; the database from the configuration (`config/*.yml` and the
  * environment, including the seed's `<SERVICE>_DB_HOST`... with `--service`).
  *
  * @since 0.1.0
@@ -19,8 +19,8 @@ import * as Option from "effect/Option"
 import { formatConfigError, layer as configLayer } from "../Config/GlamConfigProvider.js"
 import { DatabaseError } from "../Errors/InfrastructureErrors.js"
 import { defaultMigrationsTable, fromDirectory, migrate, migrationStatus } from "../Sql/Migrations.js"
+import { layer as sqlLayer, optionsFromConfig } from "../Sql/Sql.js"
 import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
-import { layer as sqlLayer, optionsFromConfig } from "../Sql/SqlLayer.js"
 
 const dir = Options.directory("dir", { exists: "yes" }).pipe(
   Options.withAlias("d"),

@@ -43,13 +43,18 @@ export const waitForJetStream = async (urls: ReadonlyArray<string>, timeoutMs = 
   }
 }
 
-/** Starts the cluster and resolves once every node accepts connections and JetStream answers. */
-export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
+/**
+ * Starts the cluster and resolves once every node accepts connections and JetStream answers. `port` picks each
+ * client and route port (default: any free one).
+ */
+export const startNatsCluster = async (
+  size = 3,
+  options: { readonly port?: () => Promise<number> } = {}
+): Promise<NatsCluster> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-nats-cluster-"))
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({
-    client: await freePort(),
-    route: await freePort()
-  })))
+  const port = options.port ?? freePort
+  const ports: Array<{ readonly client: number; readonly route: number }> = []
+  for (let i = 0; i < size; i++) ports.push({ client: await port(), route: await port() })
   const nodes = ports.map(({ client, route }, i): ClusterNode => {
     const name = `n${i + 1}`
     const store = path.join(dir, name)

@@ -18,11 +18,12 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
-import { MessageBusError, ValidationError } from "../../Errors/index.js"
-import type * as EventDefinition from "../../Events/EventDefinition.js"
+import { MessageBusError, ValidationError } from "../../Errors/Errors.js"
+import * as BodyFormat from "../../Events/BodyFormat.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
-import * as Metrics from "../../Telemetry/Metrics.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type {
   Bus,
@@ -30,6 +31,7 @@ import type {
   DeadLetterFilter,
   EncodedMessage,
   PublishAck,
+  Published,
   PublishError,
   PublishOptions,
   ReplayResult
@@ -38,6 +40,7 @@ import * as DeadLetterModule from "../DeadLetter.js"
 import * as StreamSetup from "../StreamSetup.js"
 import * as Subscriber from "../Subscriber.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
+import * as BusMetrics from "./metrics.js"
 
 /** @internal */
 export interface CoreOptions {
@@ -128,18 +131,24 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     const publishedCounter = (subject: string) => {
       let counter = publishedCounters.get(subject)
       if (counter === undefined) {
-        counter = Metrics.withLabels(Metrics.busMessagesPublished, { subject })
+        counter = withLabels(BusMetrics.messagesPublished, { subject })
         publishedCounters.set(subject, counter)
       }
       return counter
     }
 
-    const ackOf = (eventId: string, subject: string, ack: RawAck): PublishAck => ({
+    const ackOf = <C extends string | undefined>(
+      eventId: string,
+      subject: string,
+      ack: RawAck,
+      correlationId: C
+    ): PublishAck & { readonly correlationId: C } => ({
       eventId,
       subject,
       stream: ack.stream,
       sequence: ack.sequence,
-      duplicate: ack.duplicate
+      duplicate: ack.duplicate,
+      correlationId
     })
 
     /** The domain guard's refusal of a definition, if it refuses it. */
@@ -177,7 +186,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       publishOptions: PublishOptions | undefined,
       traceId: string,
       traceparent: string | undefined
-    ): Effect.Effect<PublishAck, MessageBusError | ValidationError> => {
+    ): Effect.Effect<Published, MessageBusError | ValidationError> => {
       const any = definition as unknown as EventDefinition.EventDefinition.Any
       const refused = refusal(any)
       if (refused !== undefined) return Effect.fail(refused)
@@ -187,35 +196,40 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           Effect.suspend(() => publishIn(definition, payload, publishOptions, traceId, traceparent))
         )
       }
-      const envelope = EventEnvelope.make(definition, payload, {
+      const message = EventEnvelope.makeMessage(definition, payload, {
         sourceService: options.serviceName,
         serviceVersion,
         idempotencyKey: publishOptions?.idempotencyKey,
         correlationId: publishOptions?.correlationId,
         metadata: publishOptions?.metadata,
-        traceId
+        traceId,
+        traceparent
       })
-      return Effect.flatMap(envelope, (built) =>
-        Effect.withFiberRuntime<PublishAck, MessageBusError>((fiber) => {
-          const headers: { [name: string]: string } = EventEnvelope.headers(built)
-          if (traceparent !== undefined) headers["traceparent"] = traceparent
-          // The idempotency key and correlation id are the caller's: checked as any header is.
-          const unsendable = headerRefusal(definition.subject, headers)
-          if (unsendable !== undefined) return Effect.fail(unsendable)
-          return Effect.map(
-            retrying({
-              subject: definition.subject,
-              // The envelope was built and checked from its parts: its JSON is its encoding.
-              data: encoder.encode(EventEnvelope.stringify(built)),
-              headers,
-              msgId: headers["Nats-Msg-Id"]!
-            }, clockOf(fiber).unsafeCurrentTimeMillis()),
-            (ack) => {
-              publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-              return ackOf(built.event_id, definition.subject, ack)
-            }
-          )
-        }))
+      return Effect.flatMap(
+        message,
+        ({ envelope: built, headers }) =>
+          Effect.withFiberRuntime<Published, MessageBusError | ValidationError>((fiber) => {
+            // The envelope was built and checked from its parts: its format's writing is its encoding.
+            const body = BodyFormat.encodeBody(any, built)
+            if (Either.isLeft(body)) return Effect.fail(body.left)
+            // The idempotency key and correlation id are the caller's: checked as any header is.
+            const unsendable = headerRefusal(definition.subject, headers)
+            if (unsendable !== undefined) return Effect.fail(unsendable)
+            return Effect.map(
+              retrying({
+                subject: definition.subject,
+                data: encoder.encode(body.right),
+                headers,
+                msgId: headers["Nats-Msg-Id"]!
+              }, clockOf(fiber).unsafeCurrentTimeMillis()),
+              (ack) => {
+                publishedCounter(definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+                // `make` always sets a correlation id (the caller's, the fiber's or a new one).
+                return ackOf(built.event_id, definition.subject, ack, built.correlation_id!)
+              }
+            )
+          })
+      )
     }
 
     // The span is not made the parent of what runs inside (nothing inside opens spans): providing it would copy the
@@ -224,7 +238,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       definition: EventDefinition.EventDefinition<A, I>,
       payload: A,
       publishOptions?: PublishOptions
-    ): Effect.Effect<PublishAck, MessageBusError | ValidationError> =>
+    ): Effect.Effect<Published, MessageBusError | ValidationError> =>
       Effect.useSpan(
         "Bus.publish",
         publishSpanOptions(definition.subject),
@@ -268,7 +282,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
         msgId
       }).pipe(
         Effect.tap(() => engine.deleteMessage(DeadLetterModule.stream.name, letter.dlqSequence)),
-        Effect.map((ack) => ackOf("", letter.subject, ack))
+        Effect.map((ack) => ackOf("", letter.subject, ack, letter.headers["X-Correlation-ID"]))
       )
     }
 
@@ -285,7 +299,9 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
         msgId: message.msgId
       }).pipe(
         Effect.tap(() => Metric.increment(publishedCounter(message.subject))),
-        Effect.map((ack) => ackOf(message.eventId ?? message.msgId, message.subject, ack)),
+        Effect.map((ack) =>
+          ackOf(message.eventId ?? message.msgId, message.subject, ack, message.headers?.["X-Correlation-ID"])
+        ),
         Effect.withSpan("Bus.publishEncoded", {
           kind: "producer",
           captureStackTrace: false,

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { MessageBusError } from "../../Errors/index.js"
+import type { MessageBusError } from "../../Errors/Errors.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
 import type { BusHealth, ConsumerLag } from "../Bus.js"
 

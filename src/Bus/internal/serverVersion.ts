@@ -11,7 +11,7 @@
  *
  * @internal
  */
-export const atLeast = (version: string | undefined, major: number, minor: number, patch: number): boolean => {
+const atLeast = (version: string | undefined, major: number, minor: number, patch: number): boolean => {
   const parts = version === undefined ? null : /^v?(\d+)\.(\d+)\.(\d+)/.exec(version)
   if (parts === null) return false
   const [, a, b, c] = parts.map(Number) as [number, number, number, number]

@@ -3,9 +3,9 @@
  *
  * @internal
  */
-import type { LoadedConfig } from "../ConfigLoader.js"
-import { formatOrigin, originOf } from "../ConfigLoader.js"
+import type { LoadedConfig } from "../Config.js"
 import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactUrlCredentials } from "./names.js"
+import { formatOrigin, originOf } from "./origin.js"
 
 const EXPECTED: Record<string, string> = {
   "a text property": "a string",
@@ -53,7 +53,7 @@ export const fromSuffix = (loaded: LoadedConfig, path: ReadonlyArray<string>): s
  *
  * @internal
  */
-export const whereToSet = (loaded: LoadedConfig, path: ReadonlyArray<string>): string => {
+const whereToSet = (loaded: LoadedConfig, path: ReadonlyArray<string>): string => {
   const base = originKey(path).split(".")
   const subject = base.length < path.length ? displayPath(base) : "it"
   const where = loaded.primaryFile ?? (loaded.root === undefined ? "the configuration object" : "config/shared.yml")

@@ -25,7 +25,7 @@ export const setOwn = (target: Record<string, JsonValue>, key: string, value: Js
 }
 
 /** @internal */
-export const getOwn = (target: JsonObject, key: string): JsonValue | undefined =>
+const getOwn = (target: JsonObject, key: string): JsonValue | undefined =>
   Object.hasOwn(target, key) ? target[key] : undefined
 
 const INDEX = /^\[(\d+)\]$/

@@ -13,29 +13,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { createRequire } from "node:module"
 import type { Duplex } from "node:stream"
 import { redactUrlCredentials } from "../../Config/Redaction.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
-import { sqlPoolConnectionsInUse } from "../../Telemetry/Metrics.js"
-import { classifySqlError } from "../SqlErrors.js"
-import type { SqlOptions } from "../SqlLayer.js"
-
-/** The part of `pg.Pool` used here (`pg` ships no types). */
-interface PgPool {
-  query(text: string): Promise<unknown>
-  end(): Promise<void>
-  on(event: "error", listener: (error: Error) => void): this
-  on(event: "acquire" | "release", listener: () => void): this
-}
-
-interface PgModule {
-  readonly Pool: new(config: Record<string, unknown>) => PgPool
-}
-
-// `pg` is a dependency of @effect/sql-pg: load the very copy it uses, wherever the package manager put it.
-const requireFromHere = createRequire(import.meta.url)
-const Pg = createRequire(requireFromHere.resolve("@effect/sql-pg"))("pg") as PgModule
+import type { SqlOptions } from "../Sql.js"
+import { Pg, type PgPool } from "./pgDriver.js"
+import { classifySqlError } from "./sqlErrors.js"
+import { sqlPoolConnectionsInUse } from "./sqlMetrics.js"
 
 /** @internal */
 export interface PoolOptions extends SqlOptions {
@@ -59,7 +43,8 @@ const target = (options: PoolOptions): string => {
 
 // The driver's text, with the credentials of any URL in it hidden: nothing promises that a driver error leaves the
 // connection string out.
-const messageOf = (cause: unknown): string => {
+/** @internal */
+export const messageOf = (cause: unknown): string => {
   const error = cause instanceof Error ? cause : undefined
   if (error === undefined) return redactUrlCredentials(String(cause))
   // AggregateError (IPv4 + IPv6 both refused) has an empty message

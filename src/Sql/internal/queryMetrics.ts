@@ -7,7 +7,7 @@
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as MetricLabel from "effect/MetricLabel"
-import { sqlQueryDurationSeconds } from "../../Telemetry/Metrics.js"
+import { sqlQueryDurationSeconds } from "./sqlMetrics.js"
 
 const labels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
 
@@ -28,7 +28,7 @@ export const recordDuration = (tags: ReadonlyArray<MetricLabel.MetricLabel>, sta
 /**
  * Runs the effect `make` builds and records its duration when it completes, succeeded or failed, handing a failure
  * to `onFailure`; one step around the statement. An interrupted statement records nothing: the time until the
- * interruption is not its duration (as with `Telemetry.Metrics.trackSqlQuery`).
+ * interruption is not its duration (as with `Sql.SqlMetrics.trackSqlQuery`).
  *
  * @internal
  */

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench:startup`: how long a service takes from process start to its first `/api/v1/health` answer, on
+ * embedded defaults (PGlite, the in-memory bus). Each round, in rotated order:
+ *
+ * - `compiled`: `node .glam/start.js` (the compiled example `npm start` runs), its embedded database already
+ *   initialised in a data directory, as on every start after the first. Target: 3 s.
+ * - `npm start`: the whole command, its `prestart` compile included. Target: 10 s.
+ * - `node floor`: a bare `node` process answering HTTP, with nothing of the toolkit: what this machine charges for
+ *   starting any Node service.
+ *
+ * Each process is stopped with SIGTERM; a process that has not exited 30 s later (an orphaned child of `npm start`,
+ * say) is reported and killed. Prints each figure beside its target and writes `bench/results/startup.json`.
+ * `BENCH_ROUNDS` sets the number of rounds (default 5).
+ */
+import { spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { machine, median } from "./Harness.js"
+
+const root = Path.resolve(import.meta.dirname, "..")
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
+const dataDir = Path.join(mkdtempSync(Path.join(Os.tmpdir(), "glam-bench-startup-")), "pglite")
+
+interface Variant {
+  readonly name: string
+  readonly target: number | undefined
+  readonly command: ReadonlyArray<string>
+}
+
+const floor = "require('node:http').createServer((q, s) => s.end('{}')).listen(Number(process.argv[1]), '127.0.0.1')"
+const variants: ReadonlyArray<Variant> = [
+  { name: "compiled", target: 3000, command: [process.execPath, ".glam/start.js"] },
+  { name: "npm start", target: 10_000, command: ["npm", "start", "--silent"] },
+  { name: "node floor", target: undefined, command: [process.execPath, "-e", floor] }
+]
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
+    })
+  })
+
+const answers = async (port: number) => {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok
+  } catch {
+    return false
+  }
+}
+
+interface Sample {
+  readonly health_ms: number
+  readonly exited_on_sigterm: boolean
+}
+
+/** Spawns a variant, times its first health answer, stops it with SIGTERM and checks that it exits. */
+const measure = async (variant: Variant): Promise<Sample> => {
+  const port = await freePort()
+  const command = variant.name === "node floor" ? [...variant.command, String(port)] : variant.command
+  const started = performance.now()
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: root,
+    detached: true,
+    stdio: "ignore",
+    env: { ...process.env, CATALOG_HTTP__PORT: String(port), CATALOG_DATABASE__EMBEDDED_DIR: dataDir }
+  })
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  let alive = true
+  void exited.then(() => (alive = false))
+  while (!(await answers(port))) {
+    if (!alive) throw new Error(`${variant.name} exited before answering`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  const health = performance.now() - started
+  child.kill("SIGTERM")
+  const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 30_000).unref())
+  const outcome = await Promise.race([exited, timeout])
+  // The whole group: an `npm start` whose child outlived it is caught here.
+  let orphan = false
+  try {
+    process.kill(-child.pid!, 0)
+    orphan = await answers(port)
+    process.kill(-child.pid!, "SIGKILL")
+  } catch {
+    // The group is gone.
+  }
+  return { health_ms: Math.round(health), exited_on_sigterm: outcome !== "timeout" && !orphan }
+}
+
+const main = async () => {
+  mkdirSync(Path.dirname(dataDir), { recursive: true })
+  console.log(`startup: ${rounds} rounds; first start (initialises the data directory in ${dataDir}) ...`)
+  const first = await measure(variants[0]!)
+  console.log(`  first start, compiled: ${first.health_ms} ms (the data directory is created once)`)
+  const samples = new Map<string, Array<Sample>>(variants.map((v) => [v.name, []]))
+  for (let round = 0; round < rounds; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
+    for (const variant of order) samples.get(variant.name)!.push(await measure(variant))
+  }
+  const results = Object.fromEntries(variants.map((variant) => {
+    const own = samples.get(variant.name)!
+    const ms = own.map((s) => s.health_ms)
+    const result = {
+      median_ms: median(ms),
+      min_ms: Math.min(...ms),
+      max_ms: Math.max(...ms),
+      rounds_ms: ms,
+      target_ms: variant.target ?? null,
+      meets_target: variant.target === undefined ? null : median(ms) <= variant.target,
+      always_exited_on_sigterm: own.every((s) => s.exited_on_sigterm)
+    }
+    const verdict = variant.target === undefined ?
+      "" :
+      `  target ${variant.target} ms: ${result.meets_target ? "met" : "NOT met"}`
+    console.log(
+      `  ${
+        variant.name.padEnd(10)
+      } median ${result.median_ms} ms (min ${result.min_ms}, max ${result.max_ms})${verdict}` +
+        (result.always_exited_on_sigterm ? "" : "  (did not stop on SIGTERM!)")
+    )
+    return [variant.name, result]
+  }))
+  mkdirSync(Path.join(root, "bench", "results"), { recursive: true })
+  writeFileSync(
+    Path.join(root, "bench", "results", "startup.json"),
+    JSON.stringify(
+      { machine: machine(), load_average: Os.loadavg(), first_start_ms: first.health_ms, results },
+      null,
+      2
+    )
+  )
+  rmSync(Path.dirname(dataDir), { recursive: true, force: true })
+}
+
+await main()

@@ -1,0 +1,105 @@
+/**
+ * The Bus's metrics (`bus_*`), defined with Effect `Metric` and exposed with every other metric by
+ * `PrometheusExposition`. Labels are low-cardinality by contract: subjects as they are defined, durable names,
+ * stream names.
+ *
+ * @since 0.2.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Metric from "effect/Metric"
+import * as internal from "./internal/metrics.js"
+
+/**
+ * `bus_messages_published_total{subject}`: messages acknowledged by the broker on publish (counter).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const messagesPublished: Metric.Metric.Counter<number> = internal.messagesPublished
+
+/**
+ * How a consumed message was settled.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConsumeOutcome = internal.ConsumeOutcome
+
+/**
+ * `bus_messages_consumed_total{subject,consumer,outcome}`: messages handled, by outcome (`ack`, `nak`, `term`,
+ * `dead_lettered`) (counter).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const messagesConsumed: Metric.Metric.Counter<number> = internal.messagesConsumed
+
+/**
+ * `bus_handler_duration_seconds{subject,consumer}`: handler run time (histogram, default buckets).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const handlerDurationSeconds: Metric.Metric.Histogram<number> = internal.handlerDurationSeconds
+
+/**
+ * `bus_consumer_pending{stream,consumer}`: messages in the stream not yet delivered to the consumer (gauge).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerPending: Metric.Metric.Gauge<number> = internal.consumerPending
+
+/**
+ * `bus_consumer_ack_pending{stream,consumer}`: messages delivered and not yet acknowledged (gauge).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerAckPending: Metric.Metric.Gauge<number> = internal.consumerAckPending
+
+/**
+ * `bus_consumer_redelivered{stream,consumer}`: messages delivered more than once and not yet acknowledged (gauge).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerRedelivered: Metric.Metric.Gauge<number> = internal.consumerRedelivered
+
+/**
+ * `bus_connection_up{service}`: 1 while connected to NATS, 0 while disconnected or reconnecting (gauge).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const connectionUp: Metric.Metric.Gauge<number> = internal.connectionUp
+
+/**
+ * Records a publish: `bus_messages_published_total{subject}` +1.
+ *
+ * @since 0.2.0
+ * @category recording
+ */
+export const recordPublished: (labels: { readonly subject: string }) => Effect.Effect<void> = internal.recordPublished
+
+/**
+ * Records a handled message: `bus_messages_consumed_total` +1 with its outcome and the handler's duration.
+ *
+ * @since 0.2.0
+ * @category recording
+ */
+export const recordConsumed: (
+  labels: { readonly subject: string; readonly consumer: string; readonly outcome: ConsumeOutcome },
+  durationSeconds: number
+) => Effect.Effect<void> = internal.recordConsumed
+
+/**
+ * Sets a consumer's lag gauges: `bus_consumer_pending`, `bus_consumer_ack_pending` and `bus_consumer_redelivered`.
+ *
+ * @since 0.2.0
+ * @category recording
+ */
+export const setConsumerLag: (
+  labels: { readonly stream: string; readonly consumer: string },
+  lag: { readonly pending: number; readonly ackPending: number; readonly redelivered: number }
+) => Effect.Effect<void> = internal.setConsumerLag

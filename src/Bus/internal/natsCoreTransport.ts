@@ -1,0 +1,103 @@
+/**
+ * Core NATS on a NATS connection: `publish`, `subscribe` (queue groups) and `request` of the official client.
+ *
+ * @internal
+ */
+import {
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  NoRespondersError,
+  RequestError,
+  TimeoutError
+} from "@nats-io/nats-core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { MessageBusError } from "../../Errors/Errors.js"
+import type { CoreMessage, CoreTransport, Headers, RequestFailure } from "./coreTransport.js"
+
+const toHeaders = (h: MsgHdrs | undefined): Headers => {
+  const out: { [name: string]: string } = {}
+  if (h === undefined) return out
+  for (const key of h.keys()) out[key] = h.get(key)
+  return out
+}
+
+const fromHeaders = (headers: Headers): MsgHdrs | undefined => {
+  let out: MsgHdrs | undefined
+  for (const name in headers) {
+    out ??= natsHeaders()
+    out.set(name, headers[name]!)
+  }
+  return out
+}
+
+const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const failure = (operation: string, subject: string, e: unknown): MessageBusError =>
+  new MessageBusError({
+    message: `Core NATS ${operation} on ${subject} failed: ${reason(e)}`,
+    details: { operation, subject },
+    retryable: true,
+    cause: e
+  })
+
+const messageOf = (msg: Msg): CoreMessage => ({
+  subject: msg.subject,
+  data: msg.data,
+  headers: toHeaders(msg.headers),
+  replyable: typeof msg.reply === "string" && msg.reply !== "",
+  respond: (data, headers) => {
+    const h = fromHeaders(headers)
+    return msg.respond(data, h === undefined ? undefined : { headers: h })
+  }
+})
+
+const requestFailure = (subject: string, e: unknown): RequestFailure => {
+  if (e instanceof NoRespondersError) return { _tag: "NoResponders" }
+  if (e instanceof TimeoutError) return { _tag: "Timeout" }
+  if (e instanceof RequestError) {
+    if (e.isNoResponders()) return { _tag: "NoResponders" }
+    if (e.cause instanceof TimeoutError) return { _tag: "Timeout" }
+  }
+  return { _tag: "Failed", error: failure("request", subject, e) }
+}
+
+/** @internal */
+export const make = (nc: NatsConnection): CoreTransport => ({
+  implementation: "nats",
+  publish: (subject, data, headers) =>
+    Effect.try({
+      try: () => {
+        const h = fromHeaders(headers)
+        nc.publish(subject, data, h === undefined ? undefined : { headers: h })
+      },
+      catch: (e) => failure("publish", subject, e)
+    }),
+  subscribe: (subject, queue, onMessage) =>
+    Effect.asVoid(Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          nc.subscribe(subject, {
+            ...(queue !== undefined ? { queue } : {}),
+            callback: (error, msg) => {
+              if (error === null) onMessage(messageOf(msg))
+            }
+          }),
+        catch: (e) => failure("subscribe", subject, e)
+      }),
+      (sub) => Effect.sync(() => sub.unsubscribe())
+    )),
+  request: (subject, data, headers, timeout) =>
+    Effect.tryPromise({
+      try: () => {
+        const h = fromHeaders(headers)
+        return nc.request(subject, data, {
+          timeout: Math.max(1, Duration.toMillis(timeout)),
+          ...(h !== undefined ? { headers: h } : {})
+        })
+      },
+      catch: (e) => requestFailure(subject, e)
+    }).pipe(Effect.map(messageOf))
+})

@@ -1,0 +1,463 @@
+/**
+ * One way to serve: {@link serve} an `HttpApp` (an `HttpRouter`, say) or {@link serveApi} an `HttpApi`, with the
+ * whole stack applied, from the outside in:
+ *
+ * 1. tracing — `@effect/platform`'s server span (continues an incoming `traceparent`; always outermost)
+ * 2. metrics — `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`
+ * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
+ *    `x-trace-id` response headers
+ * 4. access log
+ * 5. security headers (`SecurityHeaders`: nosniff, Referrer-Policy, CORP, HSTS when configured...) and CORS
+ *    (`http.cors_origins`; none when empty)
+ * 6. error mapping — every failure becomes the envelope with its status
+ * 7. limits — body size (413) and request timeout (504)
+ * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
+ * 9. body parsing — JSON nesting bounded by `http.max_body_depth`, unreadable multipart a 400 (`Limits.bodyParsing`)
+ * 10. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
+ *    `rate_limit.enabled`), then the app; a path the app has without the request's method is a 405 with `Allow`.
+ *
+ * Readiness answers 503 from the moment the server's scope begins to close, before connections are closed.
+ * Requests Node's parser refuses are answered in the envelope too, by the server of {@link nodeServer}.
+ *
+ * @since 0.1.0
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import type * as Stream from "node:stream"
+import { makeRequestId } from "../Telemetry/Correlation.js"
+import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
+import * as Health from "./Health.js"
+import * as HttpConfig from "./HttpConfig.js"
+import * as HttpErrors from "./HttpErrors.js"
+import * as HttpMetrics from "./HttpMetrics.js"
+import * as Routes from "./internal/routes.js"
+import * as JwtAuth from "./JwtAuth.js"
+import * as Limits from "./Limits.js"
+import * as RateLimit from "./RateLimit.js"
+import { Readiness, type ReadinessService } from "./Readiness.js"
+import * as RequestTelemetry from "./RequestTelemetry.js"
+import * as SecurityHeaders from "./SecurityHeaders.js"
+
+/**
+ * Options of {@link serve} and {@link serveApi}; anything left out comes from configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions {
+  /** Default: `service.name`. */
+  readonly service?: string
+  /** Overrides of the `http.*` section. */
+  readonly server?: Partial<HttpConfig.ServerConfig>
+  /** Overrides of `rate_limit.*`; `false` turns rate limiting off. */
+  readonly rateLimit?: false | Partial<Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">>
+  /** Overrides of the security headers settings (`http.security_headers`...); `false` sends none. */
+  readonly securityHeaders?: false | Partial<SecurityHeaders.SecurityHeadersConfig>
+  /** Default `true`. */
+  readonly accessLog?: boolean
+  /** How long readiness reports 503 before the server stops accepting (default 0). */
+  readonly shutdownGracePeriod?: Duration.DurationInput
+  /** `HttpApi` only: Swagger UI path (default `/docs`). */
+  readonly docsPath?: `/${string}`
+  /** `HttpApi` only: OpenAPI document path (default `/openapi.json`). */
+  readonly openApiPath?: `/${string}`
+}
+
+const isFrameworkPath = (path: string) =>
+  path === HttpMetrics.metricsPath || path === Health.healthPath || path === Health.readyPath
+
+const isRouteNotFound = (u: unknown): u is HttpServerError.RouteNotFound =>
+  HttpServerError.isServerError(u) && u._tag === "RouteNotFound"
+
+// The framework routes answer GET and HEAD; another method is the app's if it has it, else a 405.
+const frameworkMethodNotAllowed = (
+  error: unknown
+): Effect.Effect<never, unknown> => {
+  const allowed = ["GET", "HEAD"]
+  if (error instanceof HttpErrors.HttpStatusError && error.status === 405) {
+    for (const method of (error.headers?.["allow"] ?? "").split(", ")) {
+      if (method !== "" && !allowed.includes(method)) allowed.push(method)
+    }
+    return Effect.fail(HttpErrors.methodNotAllowedError(allowed))
+  }
+  return Effect.fail(isRouteNotFound(error) ? HttpErrors.methodNotAllowedError(allowed) : error)
+}
+
+/**
+ * Answers `GET` (and `HEAD`) `/metrics`, `/api/v1/health` and `/api/v1/ready` before the app sees the request;
+ * another method there is a 405 with `Allow: GET, HEAD` unless the app has a route for it.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const frameworkRoutes = (service: string, readiness: ReadinessService): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const path = HttpMetrics.pathOf(request.url)
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return isFrameworkPath(path) ? Effect.catchAll(app, frameworkMethodNotAllowed) : app
+      }
+      switch (path) {
+        case HttpMetrics.metricsPath:
+          return HttpMetrics.metricsResponse
+        case Health.healthPath:
+          return Health.health(service)
+        case Health.readyPath:
+          return Effect.provideService(Health.ready(service), Readiness, readiness)
+        default:
+          return app
+      }
+    })
+  )
+
+/**
+ * Turns the router's 404 for a path it has, but not with the request's method, into a 405 `HTTP_405` "Method Not
+ * Allowed" with `Allow` listing the methods the path accepts (with `HEAD` wherever `GET` is: the router answers
+ * `HEAD` with the `GET` route, and Node sends no body). The routes are matched as the router matches them.
+ * `serve` applies it to an `HttpRouter`, `serveApi` to the router of the `HttpApi`.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const methodNotAllowed = (router: HttpRouter.HttpRouter<unknown, unknown>): HttpMiddleware.HttpMiddleware => {
+  let allowedFor: ((url: string) => ReadonlyArray<string>) | undefined
+  return HttpMiddleware.make((app) =>
+    Effect.catchIf(app, isRouteNotFound, (notFound) =>
+      Effect.withFiberRuntime((fiber) => {
+        // The router reads its configuration when it serves its first request; so does this.
+        allowedFor ??= Routes.allowedMethods(router, fiber.getFiberRef(HttpRouter.currentRouterConfig))
+        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+        const allowed = allowedFor(request.url)
+        // A route that has the method failed with a 404 of its own making: it stays a 404.
+        return Effect.fail(
+          allowed.length === 0 || allowed.includes(request.method)
+            ? notFound
+            : HttpErrors.methodNotAllowedError(allowed)
+        )
+      }))
+  )
+}
+
+/**
+ * The resolved settings of a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly service: string
+  readonly server: HttpConfig.ServerConfig
+  readonly rateLimit: false | Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">
+  readonly securityHeaders: SecurityHeaders.SecurityHeadersConfig
+  readonly accessLog: boolean
+  readonly shutdownGracePeriod: Duration.Duration
+}
+
+/**
+ * Resolves options against configuration.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: ServeOptions = {}): Effect.Effect<Resolved, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const service = options.service ?? (yield* HttpConfig.serviceName)
+    const server = { ...(yield* HttpConfig.server), ...options.server }
+    const limits = yield* HttpConfig.rateLimit
+    const rateLimit = options.rateLimit === false || !limits.enabled ? false as const : {
+      limit: options.rateLimit?.limit ?? limits.limit,
+      windowMs: options.rateLimit?.windowMs ?? limits.windowMs,
+      algorithm: options.rateLimit?.algorithm ?? limits.algorithm
+    }
+    const headers = { ...(yield* SecurityHeaders.config), ...(options.securityHeaders || {}) }
+    return {
+      service,
+      server,
+      rateLimit,
+      securityHeaders: options.securityHeaders === false ? { ...headers, enabled: false } : headers,
+      accessLog: options.accessLog ?? true,
+      shutdownGracePeriod: Duration.decode(options.shutdownGracePeriod ?? 0)
+    }
+  })
+
+/**
+ * The whole middleware stack as one function, with the optional services (`JwtVerifier`, `RateLimiter`) taken
+ * from the context when present.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStack = (
+  options: ServeOptions = {}
+): Effect.Effect<
+  <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>,
+  ConfigError.ConfigError,
+  Readiness
+> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolve(options)
+    const readiness = yield* Readiness
+    const verifier = yield* Effect.serviceOption(JwtAuth.JwtVerifier)
+    const limiter = yield* Effect.serviceOption(RateLimiter.RateLimiter)
+    const { rateLimit, server, service } = resolved
+    return <E, R>(app: HttpApp.Default<E, R>) => {
+      let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
+      if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
+      if (rateLimit !== false && Option.isSome(limiter)) {
+        inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies: server.trustedProxies })(inner)
+      }
+      if (Option.isSome(verifier)) inner = JwtAuth.middleware(verifier.value)(inner)
+      inner = Limits.bodyParsing(server.maxBodyDepth)(inner)
+      inner = frameworkRoutes(service, readiness)(inner)
+      inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
+      inner = Limits.timeout(server.requestTimeoutMs)(inner)
+      inner = HttpErrors.middleware(inner)
+      if (server.corsOrigins.length > 0) {
+        const cors = HttpMiddleware.cors({
+          allowedOrigins: server.corsOrigins,
+          exposedHeaders: ["x-request-id", "x-correlation-id", "x-service-name", "x-trace-id", "retry-after"]
+        })
+        const withoutCors = inner
+        const withCors = cors(inner)
+        // Browsers send Origin on every cross-origin request; calls without it need no CORS headers.
+        inner = Effect.flatMap(
+          HttpServerRequest.HttpServerRequest,
+          (request) => request.headers["origin"] === undefined ? withoutCors : withCors
+        )
+      }
+      if (resolved.securityHeaders.enabled) inner = SecurityHeaders.middleware(resolved.securityHeaders)(inner)
+      inner = RequestTelemetry.middleware({ service, accessLog: resolved.accessLog })(inner)
+      return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
+    }
+  })
+
+/**
+ * Serves an `HttpApp` (for example an `HttpRouter`) on the `HttpServer` of the context with the whole stack.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const router = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/items/:id", Http.ApiEnvelope.success({ id: "1" })))
+ * const Main = Http.serve(router).pipe(
+ *   Layer.provide([Http.layerServer, Http.Readiness.layer, Http.RateLimit.layerConfig])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serve = <E, R>(
+  app: HttpApp.Default<E, R>,
+  options: ServeOptions = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
+> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const stack = yield* makeStack(options)
+    const readiness = yield* Readiness
+    const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
+    yield* HttpServer.serveEffect(stack(app))
+    // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.
+    yield* Effect.addFinalizer(() =>
+      readiness.beginShutdown.pipe(
+        Effect.zipRight(Effect.logInfo("Shutting down: readiness now reports 503")),
+        Effect.zipRight(Duration.isZero(grace) ? Effect.void : Effect.sleep(grace))
+      )
+    )
+  })) as Layer.Layer<
+    never,
+    ConfigError.ConfigError,
+    HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  >
+
+// `HttpApi` stops at the first problem; the request is decoded again to list them all, as FastAPI does.
+const decodeErrors = HttpApiBuilder.middleware(
+  Effect.map(HttpErrors.makeApiValidator, (validate) => (app: HttpApp.Default) =>
+    Effect.catchIf(
+      app as HttpApp.Default<unknown>,
+      (e): e is HttpApiError.HttpApiDecodeError => e instanceof HttpApiError.HttpApiDecodeError,
+      (e) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          // Interruptible, as the route's handler is: the request timeout stops it if a body read never ends.
+          Effect.flatMap(Effect.interruptible(validate(request)), (failure) =>
+            Effect.fail(failure === undefined ? HttpErrors.fromDecodeError(e, request) : failure)))
+    ) as unknown as HttpApp.Default<never>)
+)
+
+/**
+ * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger
+ * UI at `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422
+ * `VALIDATION_ERROR` listing every problem of the request (path, query, headers and payload); a path of the API
+ * without the request's method is a 405 with `Allow`.
+ *
+ * @example
+ * ```ts
+ * import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const MyApi = HttpApi.make("catalog").add(
+ *   HttpApiGroup.make("items").add(HttpApiEndpoint.get("list", "/items").addSuccess(Schema.Array(Schema.String)))
+ * )
+ * const ItemsLive = HttpApiBuilder.group(MyApi, "items", (handlers) => handlers.handle("list", () => Effect.succeed([])))
+ *
+ * const Main = Http.serveApi().pipe(
+ *   Layer.provide(HttpApiBuilder.api(MyApi)),
+ *   Layer.provide([ItemsLive, Http.layerServer, Http.Readiness.layer])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serveApi = (
+  options: ServeOptions = {}
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  HttpServer.HttpServer | Readiness | HttpApi.Api | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
+> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const app = yield* HttpApiBuilder.httpApp
+    const router = yield* HttpApiBuilder.Router.router
+    return serve(methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app), options)
+  })).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: options.docsPath ?? "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: options.openApiPath ?? "/openapi.json" })),
+    Layer.provide(decodeErrors),
+    Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
+  )
+
+// As Node's own answer to a request its parser refuses picks them.
+const clientErrorStatus = (code: string | undefined): readonly [status: number, code: string, message: string] => {
+  switch (code) {
+    case "HPE_HEADER_OVERFLOW":
+      return [431, "HTTP_431", "Request Header Fields Too Large"]
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return [413, "PAYLOAD_TOO_LARGE", "Request body too large"]
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return [408, "HTTP_408", "Request Timeout"]
+    default:
+      return [400, "HTTP_400", "Bad Request"]
+  }
+}
+
+const validHeaderValue = (value: string | undefined): string | undefined => {
+  if (value === undefined) return undefined
+  try {
+    Http.validateHeaderValue("x-service-name", value)
+    return value
+  } catch {
+    return undefined
+  }
+}
+
+const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
+  // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
+  // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
+  const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
+  const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
+  if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = clientErrorStatus(error.code)
+  const requestId = makeRequestId()
+  // Nothing of the request is echoed: it could not be read, and its headers are what was wrong with it.
+  const body = JSON.stringify({
+    error: { code, message },
+    meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
+  })
+  const head = [
+    `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    `X-Request-ID: ${requestId}`,
+    ...(service === undefined ? [] : [`X-Service-Name: ${service}`])
+  ]
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`, () => socket.destroy())
+}
+
+/**
+ * Options of {@link nodeServer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeServerOptions {
+  /** The `X-Service-Name` header of the answers to refused requests. */
+  readonly service?: string | undefined
+  /** Options of Node's `http.createServer` (`maxHeaderSize`, `requestTimeout`, ...). */
+  readonly server?: Http.ServerOptions | undefined
+}
+
+/**
+ * A Node HTTP server that answers the requests its parser refuses (a malformed request line, a bare LF or an
+ * invalid character in a header, an oversized header, invalid chunked encoding, a request not received in
+ * `requestTimeout`) in the envelope, as Node itself picks the status: 431 `HTTP_431` for headers over
+ * `maxHeaderSize`, 408 `HTTP_408` for the timeout, 413 `PAYLOAD_TOO_LARGE` for oversized chunk extensions, else
+ * 400 `HTTP_400`; with a new request id, `Connection: close`, and the connection closed after it. A reset or
+ * broken connection is just closed. Node's own answer is the status line alone.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpServer } from "@effect/platform-node"
+ * import { Http } from "@glam/shared"
+ *
+ * const ServerLive = NodeHttpServer.layer(() => Http.nodeServer({ service: "catalog" }), { port: 8000 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
+  const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
+  server.on("clientError", onClientError(validHeaderValue(options.service)))
+  return server
+}
+
+/**
+ * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer: Layer.Layer<
+  HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices,
+  ConfigError.ConfigError | HttpServerError.ServeError
+> = Layer.unwrapEffect(
+  Effect.map(
+    Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)]),
+    ([config, service]) =>
+      NodeHttpServer.layer(
+        () => nodeServer({ service: Option.getOrUndefined(service) }),
+        { port: config.port, host: config.host }
+      )
+  )
+)

@@ -1,0 +1,133 @@
+/**
+ * The relay's statements over the `outbox` table: the backlog, the cheap checks of an idle loop, locking a batch,
+ * marking what was published or failed, deleting published rows past the retention.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
+import type { Backlog } from "../OutboxRelay.js"
+import type { SqlFailure } from "../SqlErrors.js"
+import { timed } from "./queryMetrics.js"
+import { mapSqlErrors } from "./sqlErrors.js"
+
+/** @internal */
+export interface Row {
+  readonly id: string
+  readonly subject: string
+  /** The headers column's JSON text. */
+  readonly headers: string
+  /** The envelope column's JSON text: what goes on the wire. */
+  readonly body: string
+  readonly attempts: number
+}
+
+const lastErrorLength = 2000
+
+/** @internal */
+export const isMissingTable = (error: unknown): error is DatabaseError =>
+  error instanceof DatabaseError && error.details.error_code === "42P01"
+
+/** @internal */
+export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ readonly pending: number; readonly oldest: number }>`SELECT
+        LEAST(count(*), 2147483647)::int AS pending,
+        GREATEST(COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0), 0)::float8 AS oldest
+      FROM outbox WHERE published_at IS NULL`
+).pipe(
+  Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, oldestAgeSeconds: rows[0]?.oldest ?? 0 })),
+  mapSqlErrors({ operation: "outbox.backlog", table: "outbox" }),
+  timed("outbox.backlog")
+)
+
+/** @internal */
+export const tableExists: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass('outbox') IS NOT NULL AS present`
+).pipe(Effect.map((rows) => rows[0]?.present === true), mapSqlErrors({ operation: "outbox.relay" }))
+
+/** @internal */
+export const hasPending: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ readonly pending: boolean }>`SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL) AS pending`
+).pipe(Effect.map((rows) => rows[0]?.pending === true), mapSqlErrors({ operation: "outbox.relay", table: "outbox" }))
+
+/**
+ * The next unpublished rows in insert order, locked for this transaction; rows another relay holds are skipped.
+ *
+ * @internal
+ */
+export const lockBatch = (
+  sql: SqlClient.SqlClient,
+  size: number
+): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
+  sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
+    FROM outbox WHERE published_at IS NULL
+    ORDER BY seq
+    LIMIT ${size}
+    FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))
+
+/** @internal */
+export const markPublished = (
+  sql: SqlClient.SqlClient,
+  ids: ReadonlyArray<string>
+): Effect.Effect<unknown, SqlError> =>
+  ids.length === 0
+    ? Effect.void
+    : sql`UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id IN ${sql.in(ids)}`.pipe(
+      timed("outbox.relay.mark")
+    )
+
+/** @internal */
+export const markFailed = (
+  sql: SqlClient.SqlClient,
+  id: string,
+  error: { readonly message: string }
+): Effect.Effect<unknown, SqlError> =>
+  sql`UPDATE outbox SET attempts = attempts + 1, last_error = ${errorText(error)} WHERE id = ${id}`.pipe(
+    timed("outbox.relay.mark")
+  )
+
+/**
+ * Deletes up to `limit` published rows older than `keepSeconds`; the number deleted.
+ *
+ * @internal
+ */
+export const deletePublished = (
+  keepSeconds: number,
+  limit: number
+): Effect.Effect<number, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ readonly n: number }>`WITH doomed AS (
+        SELECT id FROM outbox
+        WHERE published_at < now() - ${keepSeconds}::float8 * interval '1 second'
+        LIMIT ${limit}
+      ), deleted AS (DELETE FROM outbox WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+      SELECT count(*)::int AS n FROM deleted`).pipe(Effect.map((rows) => rows[0]?.n ?? 0))
+
+/**
+ * The headers column's text as a header record (string values only; anything else is dropped).
+ *
+ * @internal
+ */
+export const headersOf = (text: string): { [name: string]: string } => {
+  const out: { [name: string]: string } = {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return out
+  }
+  if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+    for (const [name, value] of Object.entries(parsed)) if (typeof value === "string") out[name] = value
+  }
+  return out
+}
+
+const errorText = (error: { readonly message: string }): string =>
+  error.message.length > lastErrorLength ? `${error.message.slice(0, lastErrorLength - 1)}…` : error.message

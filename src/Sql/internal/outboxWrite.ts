@@ -1,0 +1,95 @@
+/**
+ * Writing to the outbox: the row insert with its wake-up notification, and the typed enqueue that builds the
+ * envelope and headers as `Bus.publish` does. Needs the database and the producing service, never a Bus.
+ *
+ * @internal
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { PublishOptions } from "../../Bus/Bus.js"
+import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
+import * as Json from "../../internal/json.js"
+import * as Traceparent from "../../Telemetry/Traceparent.js"
+import type { EnqueueOptions, OutboxEnvelope, Producer } from "../Outbox.js"
+import type { SqlFailure } from "../SqlErrors.js"
+import { timed } from "./queryMetrics.js"
+import { mapSqlErrors } from "./sqlErrors.js"
+
+/**
+ * The channel an enqueue notifies and the relay listens on.
+ *
+ * @internal
+ */
+export const channel = "glam_outbox"
+
+/** @internal */
+export const producerTag: Context.Tag<Producer, Producer> = Context.GenericTag<Producer>(
+  "@glam/shared/Sql/Outbox/Producer"
+)
+
+/** @internal */
+export const layerProducer = (producer: {
+  readonly serviceName: string
+  readonly serviceVersion?: string | undefined
+}): Layer.Layer<Producer> =>
+  Layer.succeed(producerTag, {
+    serviceName: producer.serviceName,
+    serviceVersion: producer.serviceVersion ?? EventEnvelope.defaultServiceVersion
+  })
+
+/** @internal */
+export const insert = (
+  envelope: OutboxEnvelope,
+  headers: Readonly<Record<string, string>>,
+  options: EnqueueOptions
+): Effect.Effect<void, SqlFailure, PgClient.PgClient> =>
+  Effect.flatMap(
+    PgClient.PgClient,
+    (sql) =>
+      // `clock_timestamp()`, not the column default `now()` (the transaction's start), for the backlog's age. The
+      // relay publishes in `seq` order, the order of the inserts: a clock can tick too coarsely to order them
+      // (PGlite's `clock_timestamp()` has millisecond resolution), and event ids are random. The notification
+      // is delivered when the transaction commits (one per transaction: PostgreSQL folds identical ones).
+      sql`WITH inserted AS (
+        INSERT INTO outbox (id, subject, stream, envelope, headers, created_at) VALUES (${envelope.event_id}, ${envelope.subject}, ${
+        options.stream ?? null
+      }, ${Json.stringify(envelope)}::jsonb, ${sql.json(headers)}, clock_timestamp()) RETURNING 1
+      ) SELECT pg_notify(${channel}, 'outbox') FROM inserted`
+  ).pipe(
+    Effect.asVoid,
+    mapSqlErrors({ operation: "outbox.enqueue", table: "outbox" }),
+    timed("outbox.enqueue"),
+    Effect.withSpan("Outbox.enqueue", { attributes: { subject: envelope.subject } })
+  )
+
+/** @internal */
+export const enqueueEvent = <A, I>(
+  definition: EventDefinition.EventDefinition<A, I>,
+  payload: A,
+  options?: PublishOptions
+): Effect.Effect<string, SqlFailure, Producer | PgClient.PgClient> =>
+  Effect.all([producerTag, Traceparent.currentTraceparent]).pipe(
+    Effect.flatMap(([producer, traceparent]) =>
+      EventEnvelope.makeMessage(definition, payload, {
+        sourceService: producer.serviceName,
+        serviceVersion: producer.serviceVersion,
+        idempotencyKey: options?.idempotencyKey,
+        correlationId: options?.correlationId,
+        metadata: options?.metadata,
+        traceparent: Option.getOrUndefined(traceparent)
+      })
+    ),
+    Effect.flatMap(({ envelope, headers }) =>
+      Effect.as(insert(envelope, headers, { stream: definition.stream.name }), envelope.event_id)
+    ),
+    // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
+    Effect.withSpan("OutboxRelay.enqueue", {
+      kind: "producer",
+      captureStackTrace: false,
+      attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
+    })
+  )

@@ -1,0 +1,43 @@
+/**
+ * The `pg` driver, the very copy `@effect/sql-pg` uses (wherever the package manager put it), typed by the part
+ * the toolkit calls (`pg` ships no types).
+ *
+ * @internal
+ */
+import { createRequire } from "node:module"
+
+/** @internal */
+export interface PgPool {
+  query(text: string): Promise<unknown>
+  end(): Promise<void>
+  on(event: "error", listener: (error: Error) => void): this
+  on(event: "acquire" | "release", listener: () => void): this
+}
+
+/** @internal */
+export interface PgNotification {
+  readonly channel: string
+  readonly payload?: string | undefined
+}
+
+/** @internal */
+export interface PgConnection {
+  connect(): Promise<void>
+  query(text: string): Promise<unknown>
+  end(): Promise<void>
+  on(event: "error", listener: (error: Error) => void): this
+  on(event: "end", listener: () => void): this
+  on(event: "notification", listener: (message: PgNotification) => void): this
+}
+
+/** @internal */
+export interface PgModule {
+  readonly Pool: new(config: Record<string, unknown>) => PgPool
+  readonly Client: new(config: Record<string, unknown>) => PgConnection
+  readonly escapeIdentifier: (identifier: string) => string
+}
+
+const requireFromHere = createRequire(import.meta.url)
+
+/** @internal */
+export const Pg = createRequire(requireFromHere.resolve("@effect/sql-pg"))("pg") as PgModule

@@ -1,0 +1,105 @@
+/**
+ * What every part of a running relay shares: its Bus, its own database client, its settings and its counters.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import type { Bus } from "../../Bus/Bus.js"
+import type { RelayOptions, RelayStatus } from "../OutboxRelay.js"
+
+/** @internal */
+export const defaults = {
+  pollInterval: Duration.millis(500),
+  batchSize: 100,
+  retention: Duration.days(7),
+  purgeInterval: Duration.hours(1),
+  flushTimeout: Duration.seconds(5),
+  backlogInterval: Duration.seconds(5),
+  maxBackoff: Duration.seconds(30)
+} as const
+
+/** @internal */
+export interface Settings {
+  readonly enabled: boolean
+  readonly listen: boolean
+  readonly pollInterval: Duration.Duration
+  readonly batchSize: number
+  readonly retention: Option.Option<Duration.Duration>
+  readonly purgeInterval: Duration.Duration
+  readonly flushTimeout: Duration.Duration
+  readonly backlogInterval: Duration.Duration
+  readonly maxBackoff: Duration.Duration
+}
+
+const durationOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration): Duration.Duration =>
+  input === undefined ? fallback : Duration.decode(input)
+
+/** @internal */
+export const settingsOf = (options: RelayOptions): Settings => ({
+  enabled: options.enabled ?? true,
+  listen: options.listen ?? true,
+  pollInterval: durationOf(options.pollInterval, defaults.pollInterval),
+  batchSize: Math.max(1, Math.floor(options.batchSize ?? defaults.batchSize)),
+  retention: options.retention === "forever"
+    ? Option.none()
+    : Option.some(durationOf(options.retention, defaults.retention)),
+  purgeInterval: durationOf(options.purgeInterval, defaults.purgeInterval),
+  flushTimeout: durationOf(options.flushTimeout, defaults.flushTimeout),
+  backlogInterval: durationOf(options.backlogInterval, defaults.backlogInterval),
+  maxBackoff: durationOf(options.maxBackoff, defaults.maxBackoff)
+})
+
+/** @internal */
+export interface State extends RelayStatus {
+  /** The table was seen: the idle loop checks for pending rows without checking for the table first. */
+  readonly tableFound: boolean
+}
+
+/** @internal */
+export const initialState: State = {
+  running: false,
+  listening: false,
+  listens: 0,
+  tableFound: false,
+  tableMissing: false,
+  polls: 0,
+  published: 0,
+  duplicates: 0,
+  failures: 0
+}
+
+/** @internal */
+export interface RelayContext {
+  readonly bus: Bus
+  readonly sql: SqlClient.SqlClient
+  readonly settings: Settings
+  readonly state: Ref.Ref<State>
+}
+
+/**
+ * Runs a statement on the relay's own client and outside any transaction of a caller (`flush` may be called from
+ * one): each pass commits on its own.
+ *
+ * @internal
+ */
+export const own =
+  (relay: RelayContext) => <A, E>(self: Effect.Effect<A, E, SqlClient.SqlClient>): Effect.Effect<A, E> =>
+    self.pipe(
+      Effect.provideService(SqlClient.SqlClient, relay.sql),
+      Effect.mapInputContext((context: Context.Context<never>) =>
+        Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<never>
+      )
+    )
+
+/**
+ * Runs without tracing: the cheap checks and chores of an idle relay.
+ *
+ * @internal
+ */
+export const quiet = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withTracerEnabled(self, false)

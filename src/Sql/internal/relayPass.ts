@@ -1,0 +1,120 @@
+/**
+ * One pass of the relay (lock a batch, publish it in order, mark what was published, record the failure that
+ * stopped it) and the drain that repeats passes until nothing is left.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
+import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
+import type { TransactionFailure } from "../SqlTransaction.js"
+import { headersOf, lockBatch, markFailed, markPublished, type Row } from "./outboxRows.js"
+import { own, type RelayContext } from "./relayContext.js"
+import { mapSqlErrors } from "./sqlErrors.js"
+import { run as transaction } from "./transaction.js"
+
+/** @internal */
+export interface PassResult {
+  readonly published: number
+  readonly duplicates: number
+  readonly failed: Option.Option<FailedEvent>
+  /** The batch was full: more may be waiting. */
+  readonly full: boolean
+}
+
+const publishRow = (relay: RelayContext, row: Row) =>
+  Effect.suspend(() => {
+    const headers = headersOf(row.headers)
+    return relay.bus.publishEncoded({
+      subject: row.subject,
+      body: row.body,
+      headers,
+      msgId: headers["Nats-Msg-Id"] ?? row.id,
+      eventId: row.id
+    })
+  }).pipe(
+    // A Bus that dies instead of failing must not take the relay with it.
+    Effect.catchAllDefect((defect) =>
+      Effect.fail(
+        new MessageBusError({
+          message: `Publishing failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`,
+          details: { operation: "publish", subject: row.subject },
+          retryable: true,
+          cause: defect
+        })
+      )
+    )
+  )
+
+const publishBatch = (relay: RelayContext) =>
+  Effect.gen(function*() {
+    const { sql } = relay
+    const rows = yield* lockBatch(sql, relay.settings.batchSize)
+    const published: Array<string> = []
+    let duplicates = 0
+    let failed: Option.Option<FailedEvent> = Option.none()
+    for (const row of rows) {
+      const result = yield* Effect.either(publishRow(relay, row))
+      if (Either.isLeft(result)) {
+        failed = Option.some({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: result.left })
+        break
+      }
+      published.push(row.id)
+      if (result.right.duplicate) duplicates++
+    }
+    yield* markPublished(sql, published)
+    if (Option.isSome(failed)) yield* markFailed(sql, failed.value.eventId, failed.value.error)
+    return { published: published.length, duplicates, failed, full: rows.length === relay.settings.batchSize }
+  })
+
+const record = (relay: RelayContext, result: PassResult) =>
+  Effect.zipRight(
+    Ref.update(relay.state, (s) => ({
+      ...s,
+      published: s.published + result.published,
+      duplicates: s.duplicates + result.duplicates,
+      failures: s.failures + (Option.isSome(result.failed) ? 1 : 0)
+    })),
+    Option.match(result.failed, {
+      onNone: () => Effect.void,
+      onSome: (failed) =>
+        Effect.logWarning(
+          `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; it is retried before any later event`
+        )
+    })
+  )
+
+/**
+ * One pass, in its own transaction.
+ *
+ * @internal
+ */
+export const pass = (relay: RelayContext): Effect.Effect<PassResult, TransactionFailure> =>
+  publishBatch(relay).pipe(
+    mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
+    // A retried transaction would only republish: the loop retries on its own schedule.
+    (self) => transaction(self, { retry: false }),
+    Effect.tap((result) => record(relay, result)),
+    Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
+    own(relay)
+  )
+
+/**
+ * Passes until nothing is left, a batch is short (the rest is locked by another relay), or a publish fails.
+ *
+ * @internal
+ */
+export const drain = (relay: RelayContext): Effect.Effect<FlushResult, TransactionFailure> =>
+  Effect.gen(function*() {
+    let published = 0
+    let duplicates = 0
+    for (;;) {
+      const result = yield* pass(relay)
+      published += result.published
+      duplicates += result.duplicates
+      if (Option.isSome(result.failed) || !result.full) return { published, duplicates, failed: result.failed }
+    }
+  })

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/**
+ * `glam new <service-name> [--port 8000] [--title ...] [--description ...]`: writes a new service on the toolkit
+ * into `./<service-name>` (what seed 001's `generate_service.py` did for the Python services): an HttpApi resource
+ * on a repository with its migration, an event through the outbox and its subscriber, a test on the embedded
+ * defaults, configuration, a README, a Dockerfile and a compose file with PostgreSQL and NATS.
+ *
+ * @since 0.2.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { generate } from "./internal/newService.js"
+
+const serviceName = Args.text({ name: "service-name" }).pipe(
+  Args.withDescription("Name of the service: lowercase letters, digits and hyphens (order-service)")
+)
+const port = Options.integer("port").pipe(
+  Options.withDefault(8000),
+  Options.withDescription("HTTP port of the service (http.port)")
+)
+const title = Options.text("title").pipe(
+  Options.optional,
+  Options.withDescription("Title of the service (README, OpenAPI); default: from the name")
+)
+const description = Options.text("description").pipe(
+  Options.optional,
+  Options.withDescription("One-line description (package.json, README, OpenAPI)")
+)
+
+const newService = Command.make("new", { serviceName, port, title, description }, (args) =>
+  Effect.gen(function*() {
+    const { directory, files } = yield* generate({
+      name: args.serviceName,
+      port: args.port,
+      title: Option.getOrUndefined(args.title),
+      description: Option.getOrUndefined(args.description),
+      parent: process.cwd()
+    })
+    yield* Console.log(`Created ${directory}:`)
+    for (const file of files) yield* Console.log(`  ${file.path}`)
+    yield* Console.log(
+      `\nNext:\n  cd ${args.serviceName}\n  npm install\n  npm test\n  npm run build && npm start` +
+        `\nor with PostgreSQL and NATS: docker compose up --build`
+    )
+  })).pipe(Command.withDescription("Write a new service on @glam/shared into ./<service-name>"))
+
+const command = Command.make("glam").pipe(
+  Command.withDescription("Tools of @glam/shared"),
+  Command.withSubcommands([newService])
+)
+
+const cli = Command.run(command, { name: "glam", version: "0.2.0" })
+
+cli(process.argv).pipe(
+  // @effect/cli has printed its own usage errors; a refusal is one line on stderr; either exits with code 1.
+  Effect.tapError((error) =>
+    ValidationError.isValidationError(error)
+      ? Effect.void
+      : Console.error(`glam: ${"message" in error ? error.message : String(error)}`)
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,88 @@
+/**
+ * What `glam new` is asked for, checked before anything is written: the service name (an npm package name that
+ * is also usable as a NATS token, durable and stream name), the HTTP port, the title and the description.
+ *
+ * @internal
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import { builtinModules } from "node:module"
+import { envPrefixFor } from "../../Config/internal/names.js"
+
+/** Why `glam new` refused to write anything. @internal */
+export class NewServiceError extends Data.TaggedError("NewServiceError")<{
+  readonly reason: "InvalidName" | "InvalidOption" | "DirectoryExists" | "WriteFailed" | "TemplatesMissing"
+  readonly message: string
+}> {}
+
+/** A checked request for a new service, with the names derived from it. @internal */
+export interface ServiceSpec {
+  readonly name: string
+  readonly port: number
+  readonly title: string
+  readonly description: string
+  /** Prefix of the service's variables: `order-service` -> `ORDER`. */
+  readonly envPrefix: string
+  /** The service's stream: `ORDER`, holding `cmd.order.>` and `evt.order.>`. */
+  readonly stream: string
+  /** The subject token of its events: `order`. */
+  readonly domain: string
+}
+
+const maxNameLength = 64
+const namePattern = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
+
+/** Why a name is refused, or `undefined` when it is usable. @internal */
+export const nameProblem = (name: string): string | undefined => {
+  if (name.length === 0) return "it is empty"
+  if (name.length > maxNameLength) return `it is longer than ${maxNameLength} characters`
+  if (!namePattern.test(name)) {
+    return "use lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen"
+  }
+  if (builtinModules.includes(name)) return `${name} is the name of a Node.js core module`
+  return undefined
+}
+
+const invalidOption = (message: string) => new NewServiceError({ reason: "InvalidOption", message })
+
+// One line of printable text: titles and descriptions land in YAML, JSON, TypeScript strings and Markdown.
+const checkText = (option: string, value: string) =>
+  /[\p{Cc}\p{Zl}\p{Zp}]/u.test(value) || value.trim().length === 0 || value.length > 200
+    ? Effect.fail(invalidOption(`--${option} must be one line of 1 to 200 printable characters`))
+    : Effect.succeed(value.trim())
+
+const titleOf = (name: string) => name.split("-").map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join(" ")
+
+/** Checks the request and derives the names the templates use. @internal */
+export const make = (input: {
+  readonly name: string
+  readonly port: number
+  readonly title?: string | undefined
+  readonly description?: string | undefined
+}): Effect.Effect<ServiceSpec, NewServiceError> =>
+  Effect.gen(function*() {
+    const problem = nameProblem(input.name)
+    if (problem !== undefined) {
+      return yield* new NewServiceError({
+        reason: "InvalidName",
+        message: `Invalid service name ${JSON.stringify(input.name)}: ${problem}. ` +
+          "The name is the npm package name, the NATS durable consumer and (without -service) the stream name " +
+          "and the variable prefix, e.g. order-service."
+      })
+    }
+    if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) {
+      return yield* invalidOption(`--port must be an integer from 1 to 65535, got ${input.port}`)
+    }
+    const title = yield* checkText("title", input.title ?? titleOf(input.name))
+    const description = yield* checkText("description", input.description ?? `${title}, built on @glam/shared`)
+    const envPrefix = envPrefixFor(input.name)
+    return {
+      name: input.name,
+      port: input.port,
+      title,
+      description,
+      envPrefix,
+      stream: envPrefix,
+      domain: envPrefix.toLowerCase()
+    }
+  })

@@ -1,0 +1,173 @@
+/**
+ * `glam new`: the files it writes for a service (the slow test/GeneratorService.test.ts installs, type-checks,
+ * tests and starts one), and its refusals, which write nothing.
+ */
+import { execFile } from "node:child_process"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { afterAll, describe, expect, it } from "vitest"
+import * as Yaml from "yaml"
+import { nameProblem } from "../src/bin/internal/serviceSpec.js"
+
+const root = Path.resolve(import.meta.dirname, "..")
+const tsx = Path.join(root, "node_modules/.bin/tsx")
+const cli = Path.join(root, "src/bin/glam.ts")
+const work = mkdtempSync(Path.join(tmpdir(), "glam-new-"))
+
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+const glam = async (cwd: string, args: ReadonlyArray<string>) => {
+  try {
+    const { stderr, stdout } = await promisify(execFile)(tsx, [cli, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH },
+      timeout: 60_000
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const failed = error as { readonly code: number; readonly stdout: string; readonly stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+  }
+}
+
+const filesUnder = (dir: string): Array<string> =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => Path.relative(dir, Path.join(entry.parentPath, entry.name)).split(Path.sep).join("/"))
+    .sort()
+
+/** `name@range` words of the README's "Use it in a service" install commands: [runtime, development]. */
+const readmeInstall = (): [Record<string, string>, Record<string, string>] => {
+  const readme = readFileSync(Path.join(root, "README.md"), "utf8")
+  const block = /^```sh title="install"\n([\s\S]*?)^```$/m.exec(readme)![1]!
+  const commands = block.replace(/\\\n/g, " ").split("\n").filter((line) => line.trim().length > 0)
+  const versions = (line: string) =>
+    Object.fromEntries(
+      line.trim().split(/\s+/).filter((word) => word.lastIndexOf("@") > 0).map((word) => {
+        const at = word.lastIndexOf("@")
+        return [word.slice(0, at), word.slice(at + 1)]
+      })
+    )
+  return [versions(commands[0]!), versions(commands[1]!)]
+}
+
+describe("glam new", () => {
+  it("writes a service: its files, names and versions, nothing left of the templates' placeholders", async () => {
+    const cwd = Path.join(work, "ok")
+    mkdirSync(cwd)
+    const result = await glam(cwd, [
+      "new",
+      "order-service",
+      "--port",
+      "8005",
+      "--title",
+      "Orders \"API\"",
+      "--description",
+      "Takes orders: a `test` \\ service"
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    const dir = Path.join(cwd, "order-service")
+    const files = filesUnder(dir)
+    expect(files).toEqual([
+      ".dockerignore",
+      ".gitignore",
+      "Dockerfile",
+      "README.md",
+      "compose.yaml",
+      "config/services/order-service.yml",
+      "config/shared.yml",
+      "package.json",
+      "src/api.ts",
+      "src/app.ts",
+      "src/domain.ts",
+      "src/items.ts",
+      "src/main.ts",
+      "src/migrations.ts",
+      "src/subscriber.ts",
+      "test/items.test.ts",
+      "tsconfig.build.json",
+      "tsconfig.json",
+      "vitest.config.ts"
+    ])
+    const read = (file: string) => readFileSync(Path.join(dir, file), "utf8")
+    for (const file of files) expect(read(file), file).not.toMatch(/__[A-Z]+(?:_[A-Z]+)*__/)
+    expect(result.stdout).toContain(`Created ${dir}`)
+
+    const manifest = JSON.parse(read("package.json"))
+    const [runtime, development] = readmeInstall()
+    const { version } = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8"))
+    expect(manifest).toMatchObject({ name: "order-service", private: true, type: "module" })
+    expect(manifest.description).toBe("Takes orders: a `test` \\ service")
+    expect(manifest.dependencies).toEqual({ "@glam/shared": `^${version}`, ...runtime })
+    expect(manifest.devDependencies).toMatchObject(development)
+    expect(Object.keys(manifest.devDependencies)).toEqual(expect.arrayContaining(["vitest", "@effect/vitest"]))
+
+    // Names derived from the service name: variables ORDER_*, stream ORDER, subjects evt.order.*.
+    expect(Yaml.parse(read("config/services/order-service.yml"))).toMatchObject({
+      service: { name: "order-service" },
+      http: { port: 8005 },
+      database: { migrate_on_start: true }
+    })
+    expect(Yaml.parse(read("compose.yaml")).services.service.environment).toMatchObject({
+      ORDER_DATABASE__HOST: "postgres",
+      ORDER_NATS__SERVERS: "nats://nats:4222"
+    })
+    expect(read("src/domain.ts")).toContain(`Events.Streams.make("ORDER")`)
+    expect(read("src/domain.ts")).toContain(`"order.item_created"`)
+    // The title and description land in TypeScript strings escaped, in the README as written.
+    expect(read("src/api.ts")).toContain(`.annotate(OpenApi.Title, "Orders \\"API\\"")`)
+    expect(read("src/api.ts")).toContain(`.annotate(OpenApi.Description, "Takes orders: a \`test\` \\\\ service")`)
+    expect(read("README.md")).toMatch(/^# Orders "API"\n\nTakes orders: a `test` \\ service\n/)
+  }, 90_000)
+
+  it("refuses an existing directory, leaving it as it was", async () => {
+    const cwd = Path.join(work, "exists")
+    mkdirSync(Path.join(cwd, "order-service"), { recursive: true })
+    writeFileSync(Path.join(cwd, "order-service", "notes.txt"), "mine")
+    const result = await glam(cwd, ["new", "order-service"])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`glam: ${Path.join(cwd, "order-service")} already exists`)
+    expect(filesUnder(cwd)).toEqual(["order-service/notes.txt"])
+    expect(readFileSync(Path.join(cwd, "order-service", "notes.txt"), "utf8")).toBe("mine")
+  }, 90_000)
+
+  it("refuses an invalid name or option with a clear message, writing nothing", async () => {
+    const cwd = Path.join(work, "invalid")
+    mkdirSync(cwd)
+    const name = await glam(cwd, ["new", "Order_Service"])
+    expect(name.code).toBe(1)
+    expect(name.stderr).toContain("glam: Invalid service name \"Order_Service\": use lowercase letters")
+    const port = await glam(cwd, ["new", "order-service", "--port", "70000"])
+    expect(port.code).toBe(1)
+    expect(port.stderr).toContain("glam: --port must be an integer from 1 to 65535")
+    const title = await glam(cwd, ["new", "order-service", "--title", "two\nlines"])
+    expect(title.code).toBe(1)
+    expect(title.stderr).toContain("--title must be one line")
+    expect(readdirSync(cwd)).toEqual([])
+  }, 120_000)
+
+  it("takes names that are npm package names and NATS tokens, and nothing else", () => {
+    for (const ok of ["order-service", "a", "billing2", "ai-processing-service", "x".repeat(64)]) {
+      expect(nameProblem(ok), ok).toBeUndefined()
+    }
+    const refused = [
+      "",
+      "Order",
+      "order_service",
+      "order.service",
+      "order service",
+      "-order",
+      "order-",
+      "order--service",
+      "1order",
+      "order>",
+      "order*",
+      "@scope/order",
+      "http",
+      "x".repeat(65)
+    ]
+    for (const bad of refused) expect(nameProblem(bad), JSON.stringify(bad)).toBeTypeOf("string")
+  })
+})

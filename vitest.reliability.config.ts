@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config"
+
+// `npm run test:reliability`: the fault scenarios of test/reliability, each on servers of its own (nats-servers on
+// 4400-4499, PostgreSQL on 55400-55499) and processes it kills. One file at a time: they share 2 cores with CI.
+export default defineConfig({
+  test: {
+    include: ["test/reliability/**/*.test.ts"],
+    globalSetup: ["test/reliability/setup.ts"],
+    fileParallelism: false,
+    testTimeout: 240_000,
+    hookTimeout: 120_000,
+    // The scenario lines are the suite's output: always shown.
+    silent: false
+  }
+})
