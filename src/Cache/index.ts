@@ -17,3 +17,10 @@ export * from "./Cache.js"
  * @since 0.2.0
  */
 export * as CacheConfig from "./CacheConfig.js"
+
+/**
+ * Keyed rate limits as a call, on the limiter of the HTTP middleware.
+ *
+ * @since 0.2.0
+ */
+export * as RateLimits from "./RateLimits.js"

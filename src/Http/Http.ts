@@ -7,7 +7,8 @@
  * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
  *    `x-trace-id` response headers
  * 4. access log
- * 5. CORS (`http.cors_origins`; none when empty)
+ * 5. security headers (`SecurityHeaders`: nosniff, Referrer-Policy, CORP, HSTS when configured...) and CORS
+ *    (`http.cors_origins`; none when empty)
  * 6. error mapping — every failure becomes the envelope with its status
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
@@ -54,6 +55,7 @@ import * as Limits from "./Limits.js"
 import * as RateLimit from "./RateLimit.js"
 import { Readiness, type ReadinessService } from "./Readiness.js"
 import * as RequestTelemetry from "./RequestTelemetry.js"
+import * as SecurityHeaders from "./SecurityHeaders.js"
 
 /**
  * Options of {@link serve} and {@link serveApi}; anything left out comes from configuration.
@@ -68,6 +70,8 @@ export interface ServeOptions {
   readonly server?: Partial<HttpConfig.ServerConfig>
   /** Overrides of `rate_limit.*`; `false` turns rate limiting off. */
   readonly rateLimit?: false | Partial<Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">>
+  /** Overrides of the security headers settings (`http.security_headers`...); `false` sends none. */
+  readonly securityHeaders?: false | Partial<SecurityHeaders.SecurityHeadersConfig>
   /** Default `true`. */
   readonly accessLog?: boolean
   /** How long readiness reports 503 before the server stops accepting (default 0). */
@@ -164,6 +168,7 @@ export interface Resolved {
   readonly service: string
   readonly server: HttpConfig.ServerConfig
   readonly rateLimit: false | Pick<HttpConfig.RateLimitConfig, "limit" | "windowMs" | "algorithm">
+  readonly securityHeaders: SecurityHeaders.SecurityHeadersConfig
   readonly accessLog: boolean
   readonly shutdownGracePeriod: Duration.Duration
 }
@@ -184,10 +189,12 @@ export const resolve = (options: ServeOptions = {}): Effect.Effect<Resolved, Con
       windowMs: options.rateLimit?.windowMs ?? limits.windowMs,
       algorithm: options.rateLimit?.algorithm ?? limits.algorithm
     }
+    const headers = { ...(yield* SecurityHeaders.config), ...(options.securityHeaders || {}) }
     return {
       service,
       server,
       rateLimit,
+      securityHeaders: options.securityHeaders === false ? { ...headers, enabled: false } : headers,
       accessLog: options.accessLog ?? true,
       shutdownGracePeriod: Duration.decode(options.shutdownGracePeriod ?? 0)
     }
@@ -238,6 +245,7 @@ export const makeStack = (
           (request) => request.headers["origin"] === undefined ? withoutCors : withCors
         )
       }
+      if (resolved.securityHeaders.enabled) inner = SecurityHeaders.middleware(resolved.securityHeaders)(inner)
       inner = RequestTelemetry.middleware({ service, accessLog: resolved.accessLog })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }

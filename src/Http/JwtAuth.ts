@@ -1,6 +1,7 @@
 /**
  * JWT bearer authentication on `jose`: algorithms pinned from configuration, an HS secret, a public key or a
- * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance. Every refusal
+ * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance; a refresh token
+ * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
  * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid".
  *
@@ -29,7 +30,7 @@ import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 
 /**
- * Who made the request: the token's `sub`, its roles (`roles` array or `role` string), permissions
+ * Who made the request: the token's `sub` (else the seed's `user_id`), its roles (`roles` array or `role` string), permissions
  * (`permissions` array or space-separated `scope`), merchant (`merchant_id`) and all verified claims.
  *
  * @since 0.1.0
@@ -98,7 +99,11 @@ export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
   const scope = claims["scope"]
   const merchant = claims["merchant_id"]
   return {
-    subject: typeof claims.sub === "string" ? claims.sub : "",
+    subject: typeof claims.sub === "string"
+      ? claims.sub
+      : typeof claims["user_id"] === "string"
+      ? claims["user_id"]
+      : "",
     roles: roles.length > 0 ? roles : typeof role === "string" ? [role] : [],
     permissions: permissions.length > 0 ? permissions : typeof scope === "string" ? scope.split(" ") : [],
     merchantId: typeof merchant === "string" ? merchant : undefined,
@@ -173,6 +178,8 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           catch: (error) =>
             error instanceof jose.errors.JWTExpired ? unauthorized("Token expired") : unauthorized("Invalid token")
         }).pipe(
+          // A refresh token is for the token endpoint only, never a bearer credential.
+          Effect.filterOrFail((result) => result.payload["type"] !== "refresh", () => unauthorized("Invalid token")),
           Effect.map((result) => principalFromClaims(result.payload)),
           Effect.withSpan("JwtAuth.verify")
         )

@@ -62,6 +62,13 @@ export * as HttpMetrics from "./HttpMetrics.js"
 export * as JwtAuth from "./JwtAuth.js"
 
 /**
+ * JWT issuing: access and refresh tokens that `JwtAuth` verifies.
+ *
+ * @since 0.2.0
+ */
+export * as JwtIssuer from "./JwtIssuer.js"
+
+/**
  * Body size and timeout limits.
  *
  * @since 0.1.0
@@ -74,6 +81,13 @@ export * as Limits from "./Limits.js"
  * @since 0.1.0
  */
 export * as Pagination from "./Pagination.js"
+
+/**
+ * Password hashing with scrypt.
+ *
+ * @since 0.2.0
+ */
+export * as Password from "./Password.js"
 
 /**
  * Roles and wildcard permissions.
@@ -109,6 +123,13 @@ export * as RequestContext from "./RequestContext.js"
  * @since 0.1.0
  */
 export * as RequestTelemetry from "./RequestTelemetry.js"
+
+/**
+ * The security headers of every response.
+ *
+ * @since 0.2.0
+ */
+export * as SecurityHeaders from "./SecurityHeaders.js"
 
 /**
  * The client for calls to other services.

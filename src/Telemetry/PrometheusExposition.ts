@@ -4,7 +4,8 @@
  * Nothing here formats text by hand: `@effect/opentelemetry`'s metrics bridge reads Effect's metric registry
  * into OpenTelemetry metric data and `@opentelemetry/exporter-prometheus`'s `PrometheusSerializer` writes it
  * (counters get their `_total` suffix, histograms their `_bucket`/`_sum`/`_count` series, and `target_info`
- * carries the resource attributes when a `Resource` is provided, e.g. by `Telemetry.layer`).
+ * carries the resource attributes when a `Resource` is provided, e.g. by `Telemetry.layer`). Each scrape first reads
+ * the process and runtime figures (`ProcessMetrics`).
  *
  * @since 0.1.0
  */
@@ -14,6 +15,7 @@ import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { emptyResource } from "@opentelemetry/resources"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ProcessMetrics from "./ProcessMetrics.js"
 
 /**
  * The `Content-Type` of the exposition (Prometheus text format 0.0.4).
@@ -48,6 +50,7 @@ const serializer = new PrometheusSerializer(undefined, false, undefined, false, 
  * @category exposition
  */
 export const metricsText: Effect.Effect<string> = Effect.gen(function*() {
+  yield* ProcessMetrics.collect
   const resource = Option.getOrElse(yield* Effect.serviceOption(Resource.Resource), emptyResource)
   const producer = yield* Effect.provideService(OtelMetrics.makeProducer, Resource.Resource, resource)
   const collected = yield* Effect.promise(() => producer.collect())

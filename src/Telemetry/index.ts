@@ -40,6 +40,13 @@ export * as Metrics from "./Metrics.js"
 export * as PrometheusExposition from "./PrometheusExposition.js"
 
 /**
+ * Process and runtime metrics (CPU, memory, event loop delay, GC) under prom-client's names.
+ *
+ * @since 0.2.0
+ */
+export * as ProcessMetrics from "./ProcessMetrics.js"
+
+/**
  * The telemetry section of the configuration.
  *
  * @since 0.1.0

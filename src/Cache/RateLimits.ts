@@ -1,0 +1,101 @@
+/**
+ * Keyed rate limits as a call (the seed's `RateLimitCache.check_rate_limit(key, limit, window)`), on the same
+ * `@effect/experimental` `RateLimiter` the HTTP middleware uses (`Http.RateLimit.layerConfig`: Redis when
+ * `redis.url` is set, shared by the replicas; else memory). A call's key is counted as `call:<key>`, apart from the
+ * middleware's `http:...` keys, so the two never share a counter.
+ *
+ * @since 0.2.0
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { RedisError } from "../Errors/InfrastructureErrors.js"
+
+/**
+ * The outcome of a check: whether this call is allowed, what is left, and when to come back when it is not.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RateLimitResult {
+  readonly allowed: boolean
+  readonly limit: number
+  readonly remaining: number
+  /** When the window (or the bucket) is whole again. */
+  readonly resetAfter: Duration.Duration
+  /** Zero when allowed. */
+  readonly retryAfter: Duration.Duration
+}
+
+/**
+ * Options of {@link checkRateLimit}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CheckOptions {
+  /** Default `"fixed-window"`. */
+  readonly algorithm?: "fixed-window" | "token-bucket" | undefined
+  /** How many units this call takes (default 1). */
+  readonly tokens?: number | undefined
+}
+
+/**
+ * Counts one call under `key` against `limit` calls per `window`. A call over the limit is `allowed: false` (not an
+ * error); a store failure (Redis down) is a `RedisError`, for the caller to decide whether to allow.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Cache, Http } from "@glam/shared"
+ *
+ * const program = Effect.gen(function*() {
+ *   const result = yield* Cache.RateLimits.checkRateLimit("login:ada@example.com", 5, "15 minutes")
+ *   if (!result.allowed) return yield* Effect.fail("too many attempts")
+ * }).pipe(Effect.provide(Http.RateLimit.layerMemory))
+ * ```
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkRateLimit = (
+  key: string,
+  limit: number,
+  window: Duration.DurationInput,
+  options: CheckOptions = {}
+): Effect.Effect<RateLimitResult, RedisError, RateLimiter.RateLimiter> =>
+  Effect.flatMap(RateLimiter.RateLimiter, (limiter) =>
+    limiter.consume({
+      key: `call:${key}`,
+      limit,
+      window,
+      algorithm: options.algorithm ?? "fixed-window",
+      onExceeded: "fail",
+      ...(options.tokens === undefined ? {} : { tokens: options.tokens })
+    })).pipe(
+      Effect.map((result): RateLimitResult => ({
+        allowed: true,
+        limit: result.limit,
+        remaining: result.remaining,
+        resetAfter: result.resetAfter,
+        retryAfter: Duration.zero
+      })),
+      Effect.catchAll((error) =>
+        error.reason === "Exceeded"
+          ? Effect.succeed<RateLimitResult>({
+            allowed: false,
+            limit: error.limit,
+            remaining: Math.max(0, error.remaining),
+            resetAfter: error.retryAfter,
+            retryAfter: error.retryAfter
+          })
+          : Effect.fail(
+            new RedisError({
+              message: "Rate limit store unavailable",
+              details: { operation: "rate_limit" },
+              cause: error
+            })
+          )
+      ),
+      Effect.withSpan("RateLimits.checkRateLimit")
+    )

@@ -1,0 +1,208 @@
+/**
+ * JWT issuing on `jose` `SignJWT`, the counterpart of `JwtAuth`'s verification: access and refresh tokens signed
+ * with the `auth` section's key (`auth.secret` for HS algorithms, else `auth.private_key`), algorithm (the first of
+ * `auth.algorithms`), issuer and audience, with the energy platform's claim names: `user_id` (also `sub`), `role`,
+ * `roles`, `permissions`, `merchant_id`, and `type` (`access` or `refresh`); `iat`, `exp` and a `jti` on each.
+ * `JwtAuth` refuses a refresh token as a bearer token.
+ *
+ * @since 0.2.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as jose from "jose"
+import * as crypto from "node:crypto"
+import * as HttpConfig from "./HttpConfig.js"
+
+/**
+ * The issuing settings: the `auth` section plus `auth.private_key`, `auth.access_token_ttl` (default 30 minutes)
+ * and `auth.refresh_token_ttl` (default 7 days).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface IssuerConfig extends HttpConfig.AuthConfig {
+  readonly privateKey: Option.Option<Redacted.Redacted>
+  readonly accessTokenTtl: Duration.Duration
+  readonly refreshTokenTtl: Duration.Duration
+}
+
+/**
+ * Reads the issuing settings (`auth.*`).
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const config: Config.Config<IssuerConfig> = Config.all({
+  auth: HttpConfig.auth,
+  privateKey: Config.option(Config.redacted("private_key")).pipe(Config.nested("auth")),
+  accessTokenTtl: Config.withDefault(Config.duration("access_token_ttl"), Duration.minutes(30)).pipe(
+    Config.nested("auth")
+  ),
+  refreshTokenTtl: Config.withDefault(Config.duration("refresh_token_ttl"), Duration.days(7)).pipe(
+    Config.nested("auth")
+  )
+}).pipe(Config.map(({ auth, ...rest }) => ({ ...auth, ...rest })))
+
+/**
+ * Who a token is for. `claims` are added as they are (they cannot replace the registered ones).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Subject {
+  readonly userId: string
+  readonly role?: string | undefined
+  readonly roles?: ReadonlyArray<string> | undefined
+  readonly permissions?: ReadonlyArray<string> | undefined
+  readonly merchantId?: string | undefined
+  readonly claims?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * An access and a refresh token, as an OAuth2 token response names them.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TokenPair {
+  readonly access_token: string
+  readonly refresh_token: string
+  readonly token_type: "bearer"
+  /** Seconds the access token is valid. */
+  readonly expires_in: number
+}
+
+/**
+ * The issuer's operations.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface JwtIssuerService {
+  readonly issueAccessToken: (subject: Subject) => Effect.Effect<string>
+  readonly issueRefreshToken: (subject: Subject) => Effect.Effect<string>
+  readonly issueTokens: (subject: Subject) => Effect.Effect<TokenPair>
+}
+
+/**
+ * The issuer service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const login = Effect.gen(function*() {
+ *   const issuer = yield* Http.JwtIssuer.JwtIssuer
+ *   return yield* issuer.issueTokens({ userId: "123", role: "admin" })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class JwtIssuer extends Context.Tag("@glam/shared/Http/JwtIssuer")<JwtIssuer, JwtIssuerService>() {}
+
+const signingKey = (
+  config: IssuerConfig,
+  alg: string
+): Effect.Effect<jose.CryptoKey | Uint8Array | crypto.KeyObject, ConfigError.ConfigError> => {
+  if (alg.startsWith("HS")) {
+    return Option.match(config.secret, {
+      onNone: () => Effect.fail(ConfigError.MissingData(["auth", "secret"], `${alg} signs with auth.secret`)),
+      onSome: (secret) => Effect.succeed(new TextEncoder().encode(Redacted.value(secret)))
+    })
+  }
+  return Option.match(config.privateKey, {
+    onNone: () => Effect.fail(ConfigError.MissingData(["auth", "private_key"], `${alg} signs with auth.private_key`)),
+    onSome: (pem) =>
+      Effect.try({
+        try: () => crypto.createPrivateKey(Redacted.value(pem)),
+        catch: () => ConfigError.InvalidData(["auth", "private_key"], "not a PEM private key")
+      })
+  })
+}
+
+const registered = new Set(["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "type"])
+
+const payloadOf = (subject: Subject, type: "access" | "refresh"): jose.JWTPayload => {
+  const extra = Object.fromEntries(Object.entries(subject.claims ?? {}).filter(([k]) => !registered.has(k)))
+  return {
+    ...extra,
+    user_id: subject.userId,
+    ...(subject.role === undefined ? {} : { role: subject.role }),
+    ...(subject.roles === undefined ? {} : { roles: [...subject.roles] }),
+    ...(subject.permissions === undefined ? {} : { permissions: [...subject.permissions] }),
+    ...(subject.merchantId === undefined ? {} : { merchant_id: subject.merchantId }),
+    type
+  }
+}
+
+/**
+ * Builds an issuer (the algorithm is the first of `auth.algorithms`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const alg = config.algorithms[0]
+    if (alg === undefined || alg.toLowerCase() === "none") {
+      return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin a signing algorithm"))
+    }
+    const key = yield* signingKey(config, alg)
+    const sign = (subject: Subject, type: "access" | "refresh", ttl: Duration.Duration) =>
+      Effect.promise(() => {
+        let jwt = new jose.SignJWT(payloadOf(subject, type))
+          .setProtectedHeader({ alg, typ: "JWT" })
+          .setSubject(subject.userId)
+          .setIssuedAt()
+          .setJti(crypto.randomUUID())
+          .setExpirationTime(`${Math.max(1, Math.round(Duration.toSeconds(ttl)))}s`)
+        if (Option.isSome(config.issuer)) jwt = jwt.setIssuer(config.issuer.value)
+        if (Option.isSome(config.audience)) jwt = jwt.setAudience(config.audience.value)
+        return jwt.sign(key)
+      }).pipe(Effect.withSpan("JwtIssuer.sign", { attributes: { "jwt.type": type } }))
+    const issueAccessToken = (subject: Subject) => sign(subject, "access", config.accessTokenTtl)
+    const issueRefreshToken = (subject: Subject) => sign(subject, "refresh", config.refreshTokenTtl)
+    return {
+      issueAccessToken,
+      issueRefreshToken,
+      issueTokens: (subject) =>
+        Effect.map(
+          Effect.all([issueAccessToken(subject), issueRefreshToken(subject)]),
+          ([access_token, refresh_token]): TokenPair => ({
+            access_token,
+            refresh_token,
+            token_type: "bearer",
+            expires_in: Math.round(Duration.toSeconds(config.accessTokenTtl))
+          })
+        )
+    }
+  })
+
+/**
+ * The issuer from configuration (`auth.*`).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<JwtIssuer, ConfigError.ConfigError> = Layer.effect(
+  JwtIssuer,
+  Effect.flatMap(config, make)
+)
+
+/**
+ * The issuer from explicit settings.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (settings: Config.Config.Wrap<IssuerConfig>): Layer.Layer<JwtIssuer, ConfigError.ConfigError> =>
+  Layer.effect(JwtIssuer, Effect.flatMap(Config.unwrap(settings), make))

@@ -1,0 +1,164 @@
+/**
+ * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
+ */
+import { it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Layer } from "effect"
+import * as jose from "jose"
+import * as crypto from "node:crypto"
+import { afterAll, beforeAll, describe, expect } from "vitest"
+import * as Http from "../src/Http/Http.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as JwtIssuer from "../src/Http/JwtIssuer.js"
+import * as Password from "../src/Http/Password.js"
+import { ApiLive } from "./fixtures/http/api.js"
+import { json, type Running, start } from "./fixtures/http/server.js"
+
+const secret = "issuer-secret-0123456789-abcdefghij"
+const auth = { secret, issuer: "auth-service", audience: "energy-platform", access_token_ttl: "10 minutes" }
+const configured = (json: object) => Layer.setConfigProvider(ConfigProvider.fromJson(json))
+const Issuer = JwtIssuer.layerConfig.pipe(Layer.provide(configured({ auth })))
+
+describe("JwtIssuer", () => {
+  let server: Running
+  beforeAll(async () => {
+    server = await start(
+      Http.serveApi({ rateLimit: false }).pipe(
+        Layer.provide(ApiLive),
+        Layer.provide(JwtAuth.layerConfig)
+      ) as Layer.Layer<never, unknown>,
+      { service: { name: "tokens" }, auth }
+    )
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+
+  it.live("an issued access token authenticates a request through JwtAuth, with the seed's claims", () =>
+    Effect.gen(function*() {
+      const issuer = yield* JwtIssuer.JwtIssuer
+      const tokens = yield* issuer.issueTokens({ userId: "123", role: "admin", merchantId: "m-9" })
+      expect(tokens.token_type).toBe("bearer")
+      expect(tokens.expires_in).toBe(600)
+      const claims = jose.decodeJwt(tokens.access_token)
+      expect(claims).toMatchObject({
+        sub: "123",
+        user_id: "123",
+        role: "admin",
+        merchant_id: "m-9",
+        type: "access",
+        iss: "auth-service",
+        aud: "energy-platform"
+      })
+      expect(claims.exp! - claims.iat!).toBe(600)
+      expect(typeof claims.jti).toBe("string")
+      const me = yield* Effect.promise(() =>
+        fetch(server.url + "/api/v1/me", { headers: { authorization: `Bearer ${tokens.access_token}` } })
+      )
+      expect(me.status).toBe(200)
+      const body = yield* Effect.promise(() => json(me))
+      expect(body.data).toMatchObject({ subject: "123", roles: ["admin"], merchant: "m-9" })
+      // A refresh token is not a bearer credential.
+      const refused = yield* Effect.promise(() =>
+        fetch(server.url + "/api/v1/me", { headers: { authorization: `Bearer ${tokens.refresh_token}` } })
+      )
+      expect(refused.status).toBe(401)
+      expect(jose.decodeJwt(tokens.refresh_token)).toMatchObject({ type: "refresh", user_id: "123" })
+    }).pipe(Effect.provide(Issuer)))
+
+  it.effect("a verifier with another issuer or audience refuses the token", () =>
+    Effect.gen(function*() {
+      const issuer = yield* JwtIssuer.JwtIssuer
+      const token = yield* issuer.issueAccessToken({ userId: "u" })
+      const verifier = (overrides: object) =>
+        Effect.flatMap(
+          Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: { ...auth, ...overrides } })),
+          JwtAuth.make
+        )
+      expect((yield* (yield* verifier({})).verify(token)).subject).toBe("u")
+      expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ audience: "other" })).verify(token)))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ issuer: "other" })).verify(token)))).toBe(true)
+    }).pipe(Effect.provide(Issuer)))
+
+  it.effect("signs with auth.private_key for RS256, verified with its public key", () =>
+    Effect.gen(function*() {
+      const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
+      const rsa = {
+        algorithms: ["RS256"],
+        private_key: privateKey.export({ type: "pkcs8", format: "pem" }),
+        public_key: publicKey.export({ type: "spki", format: "pem" })
+      }
+      const issuer = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: rsa })),
+        JwtIssuer.make
+      )
+      const token = yield* issuer.issueAccessToken({ userId: "rs", permissions: ["meters:read"] })
+      expect(jose.decodeProtectedHeader(token).alg).toBe("RS256")
+      const verifier = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: rsa })),
+        JwtAuth.make
+      )
+      expect((yield* verifier.verify(token)).permissions).toEqual(["meters:read"])
+    }))
+
+  it.effect("without a key for the algorithm, building the issuer is a configuration error", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Effect.flatMap(
+          Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: { algorithms: ["ES256"] } })),
+          JwtIssuer.make
+        )
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(JSON.stringify(exit)).toContain("private_key")
+    }))
+})
+
+describe("Password", () => {
+  const cheap: Password.Params = { logN: 10, r: 8, p: 1, keyLength: 32 }
+
+  it.effect("verifies the right password, refuses a wrong one, and salts every hash", () =>
+    Effect.gen(function*() {
+      const stored = yield* Password.hash("correct horse battery staple", cheap)
+      expect(stored).toMatch(/^\$scrypt\$v=1\$ln=10,r=8,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/)
+      expect(stored).not.toContain("correct horse")
+      expect(yield* Password.verify("correct horse battery staple", stored)).toBe(true)
+      expect(yield* Password.verify("correct horse battery stapl", stored)).toBe(false)
+      expect(yield* Password.hash("correct horse battery staple", cheap)).not.toBe(stored)
+    }))
+
+  it.effect("the default parameters are OWASP's (N = 2^17, r = 8, p = 1) and verify", () =>
+    Effect.gen(function*() {
+      const stored = yield* Password.hash("s3cret")
+      expect(stored.startsWith("$scrypt$v=1$ln=17,r=8,p=1$")).toBe(true)
+      expect(yield* Password.verify("s3cret", stored)).toBe(true)
+      expect(Password.needsRehash(stored)).toBe(false)
+    }), 60_000)
+
+  it.effect("needsRehash detects other parameters; a hash keeps verifying under its own parameters", () =>
+    Effect.gen(function*() {
+      const old = yield* Password.hash("pw", cheap)
+      expect(Password.needsRehash(old, cheap)).toBe(false)
+      expect(Password.needsRehash(old, { ...cheap, logN: 11 })).toBe(true)
+      expect(Password.needsRehash(old)).toBe(true)
+      expect(yield* Password.verify("pw", old)).toBe(true)
+    }))
+
+  it.effect("a stored string that is not a hash of this module is a typed error", () =>
+    Effect.gen(function*() {
+      for (
+        const bad of [
+          "",
+          "plain",
+          "$2b$12$abcdefghijklmnopqrstuv",
+          "$scrypt$v=2$ln=10,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+        ]
+      ) {
+        const exit = yield* Effect.exit(Password.verify("pw", bad))
+        expect(Exit.isFailure(exit) && JSON.stringify(exit).includes("InvalidPasswordHash")).toBe(true)
+        expect(Password.needsRehash(bad)).toBe(true)
+      }
+      // An absurd cost in a stored string is refused, not attempted.
+      const huge = "$scrypt$v=1$ln=40,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+      expect(Exit.isFailure(yield* Effect.exit(Password.verify("pw", huge)))).toBe(true)
+    }))
+})
