@@ -17,12 +17,12 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
-import * as Http from "node:http"
+import * as NodeHttp from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
-import * as HttpServe from "../src/Http/Http.js"
+import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import * as Readiness from "../src/Http/Readiness.js"
@@ -98,13 +98,13 @@ const load = (url: string, total: number): Promise<RoundResult> =>
 const addressOf = (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>) =>
   runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => (s.address as HttpServer.TcpAddress).port))
 
-const listen = () => NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+const listen = () => NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })
 
 export const main = async (): Promise<void> => {
   // Full stack
   const fullRouter = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success(item)))
   const full = ManagedRuntime.make(
-    HttpServe.serve(fullRouter).pipe(
+    Http.serve(fullRouter).pipe(
       Layer.provideMerge(listen()),
       Layer.provide(Readiness.layer),
       Layer.provide(JwtAuth.layerConfig),
@@ -126,7 +126,7 @@ export const main = async (): Promise<void> => {
     HttpServer.serve(bareRouter).pipe(Layer.provideMerge(listen())) as Layer.Layer<HttpServer.HttpServer, unknown>
   )
   // Plain node:http
-  const plain = Http.createServer((req, res) => {
+  const plain = NodeHttp.createServer((req, res) => {
     if (req.method === "GET" && req.url?.startsWith("/api/v1/items/")) {
       const body = JSON.stringify(item)
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })

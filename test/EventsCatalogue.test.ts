@@ -91,7 +91,6 @@ describe("Catalogues of seed 002", () => {
   })
 
   it("webhook: the WEBHOOKS stream, domain `webhooks`", () => {
-    expect(WebhookEvents.stream).toBe(Streams.WEBHOOKS)
     expect(Streams.streamForSubject(`evt.${WebhookEvents.subject("shopify.orders_create")}`)).toStrictEqual(
       Option.some(Streams.WEBHOOKS)
     )

@@ -1,9 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as TelemetryConfig from "../src/Telemetry/TelemetryConfig.js"
+
+/** Each problem of a configuration error: the key path and the message. */
+const problemsOf = (error: ConfigError.ConfigError): Array<{ readonly key: string; readonly message: string }> =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left, right) => [...left, ...right],
+    orCase: (_, left, right) => [...left, ...right],
+    invalidDataCase: (_, path, message) => [{ key: path.join("."), message }],
+    missingDataCase: (_, path, message) => [{ key: path.join("."), message }],
+    sourceUnavailableCase: (_, path, message) => [{ key: path.join("."), message }],
+    unsupportedCase: (_, path, message) => [{ key: path.join("."), message }]
+  })
 
 const load = (json: object) => TelemetryConfig.config.pipe(Effect.withConfigProvider(ConfigProvider.fromJson(json)))
 
@@ -46,19 +58,35 @@ describe("Telemetry/TelemetryConfig", () => {
       expect(Redacted.value(headers["authorization"]!)).toBe("Bearer t0ken")
     }))
 
-  it.effect("rejects what it cannot use", () =>
+  it.effect("rejects what it cannot use, naming the key and what was expected", () =>
     Effect.gen(function*() {
-      for (
-        const json of [
-          {},
-          { service: { name: "" } },
-          { service: { name: "s" }, app_env: "production" },
+      const cases: ReadonlyArray<readonly [object, string, string]> = [
+        [{}, "service.name", "to exist"],
+        [{ service: { name: "" } }, "service.name", "Expected a non-empty string"],
+        [{ service: { name: "s" }, app_env: "qa" }, "app_env", "but got qa"],
+        [
           { service: { name: "s" }, telemetry: { exporter: "jaeger" } },
+          "telemetry.exporter",
+          "Expected one of none, otlp, console but got jaeger"
+        ],
+        [
           { service: { name: "s" }, telemetry: { sampling_ratio: 1.5 } },
-          { service: { name: "s" }, logging: { format: "xml" } }
+          "telemetry.sampling_ratio",
+          "Expected a number between 0 and 1"
+        ],
+        [
+          { service: { name: "s" }, logging: { format: "xml" } },
+          "logging.format",
+          "Expected one of console, json but got xml"
         ]
-      ) {
-        yield* Effect.flip(load(json))
+      ]
+      for (const [json, key, message] of cases) {
+        const problems = problemsOf(yield* Effect.flip(load(json)))
+        expect(problems.length, JSON.stringify(json)).toBeGreaterThan(0)
+        for (const problem of problems) {
+          expect(problem.key).toBe(key)
+          expect(problem.message).toContain(message)
+        }
       }
     }))
 

@@ -5,7 +5,6 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as EventTimestamp from "./EventTimestamp.js"
 
 /**
  * A JSON object with any keys (pydantic `Dict[str, Any]`).
@@ -34,14 +33,6 @@ export const JsonObjectOrEmpty = Schema.optionalWith(JsonObject, { default: () =
  */
 export const optionalNullable = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
   Schema.optional(Schema.NullOr(schema))
-
-/**
- * A pydantic `datetime` field, kept as its ISO-8601 string (microseconds and offset survive).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const DateTime = EventTimestamp.DateTimeString
 
 /**
  * A pydantic `UUID` field (written as the lower-case hyphenated string).

@@ -82,11 +82,17 @@ const ignored = (context: string): ReadonlyArray<string> => {
   )
 }
 
+/** Where the sources of an image are: its build context, and what its build stage produces (path relative to the stage's WORKDIR). */
+export interface Sources {
+  readonly context: string
+  readonly built: (relative: string) => boolean
+}
+
 /**
- * Every COPY source exists: a source of the build context under `context` (and not excluded by its
- * .dockerignore); a `--from=<stage>` source, relative to that stage's WORKDIR, in `built` (where the build ran).
+ * Every COPY source exists: a source of the build context (and not excluded by its .dockerignore); a
+ * `--from=<stage>` source, relative to that stage's WORKDIR, among what the build produces.
  */
-const copyProblems = (instructions: ReadonlyArray<Instruction>, context: string, built: string): Array<string> => {
+const copyProblems = (instructions: ReadonlyArray<Instruction>, { built, context }: Sources): Array<string> => {
   const workdirs = new Map<number, string>()
   const names = new Map<string, number>()
   const problems: Array<string> = []
@@ -110,7 +116,7 @@ const copyProblems = (instructions: ReadonlyArray<Instruction>, context: string,
       } else {
         const workdir = workdirs.get(names.get(from) ?? -1) ?? "/"
         const relative = Path.posix.relative(workdir, Path.posix.resolve(workdir, source))
-        if (relative.startsWith("..") || !existsSync(Path.join(built, relative))) {
+        if (relative.startsWith("..") || !built(relative)) {
           problems.push(`COPY --from=${from} ${source}: not produced by the build (${relative})`)
         }
       }
@@ -120,7 +126,7 @@ const copyProblems = (instructions: ReadonlyArray<Instruction>, context: string,
 }
 
 /** Every problem of a Dockerfile: the rules above, and no ENV or ARG with a secret-looking name. */
-export const problems = (text: string, options: { readonly context: string; readonly built?: string }) => {
+export const problems = (text: string, sources: Sources): Array<string> => {
   const instructions = parse(text)
   const secrets = instructions
     .filter((i) => i.keyword === "ENV" || i.keyword === "ARG")
@@ -130,7 +136,7 @@ export const problems = (text: string, options: { readonly context: string; read
   return [
     ...fromProblems(instructions),
     ...finalStageProblems(instructions),
-    ...copyProblems(instructions, options.context, options.built ?? options.context),
+    ...copyProblems(instructions, sources),
     ...secrets
   ]
 }

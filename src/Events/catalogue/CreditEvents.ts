@@ -46,13 +46,8 @@ export const SUBSCRIPTION: Streams.StreamDefinition = Streams.make("SUBSCRIPTION
  */
 export const registry: Streams.StreamRegistry = Streams.extend(Streams.defaultRegistry, ORDER, ACCOUNT, SUBSCRIPTION)
 
-/**
- * Payload of the credit service's input events: any JSON object (the seed defines no model).
- *
- * @since 0.1.0
- * @category payloads
- */
-export const Payload = JsonObject
+// The credit service's input events carry any JSON object (the seed defines no model).
+const Payload = JsonObject
 
 /**
  * `evt.order.updated` (stream ORDER).

@@ -12,7 +12,8 @@ import type { ValidationError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../EventEnvelope.js"
 import * as Events from "../Events.js"
 import * as EventTimestamp from "../EventTimestamp.js"
-import { DateTime, JsonObjectOrEmpty, Uuid } from "../PayloadSchemas.js"
+import { DateTimeString } from "../EventTimestamp.js"
+import { JsonObjectOrEmpty, Uuid } from "../PayloadSchemas.js"
 
 /**
  * The recipient of an email.
@@ -70,7 +71,7 @@ export const EmailSentPayload = Schema.Struct({
   notification_type: Schema.String,
   provider: Schema.String,
   provider_message_id: Schema.String,
-  sent_at: DateTime,
+  sent_at: DateTimeString,
   metadata: JsonObjectOrEmpty
 }).annotations({ identifier: "EmailSentEventPayload" })
 
@@ -88,7 +89,7 @@ export const EmailFailedPayload = Schema.Struct({
   error_code: Schema.String,
   retry_count: Schema.Int,
   will_retry: Schema.Boolean,
-  failed_at: DateTime
+  failed_at: DateTimeString
 }).annotations({ identifier: "EmailFailedEventPayload" })
 
 /**
@@ -105,7 +106,7 @@ export const BulkSendCompletedPayload = Schema.Struct({
   total_failed: Schema.Int,
   total_skipped: Schema.Int,
   duration_seconds: Schema.Number,
-  completed_at: DateTime
+  completed_at: DateTimeString
 }).annotations({ identifier: "BulkCompletedEventPayload" })
 
 /**

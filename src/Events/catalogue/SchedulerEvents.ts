@@ -7,15 +7,8 @@
  */
 import * as Schema from "effect/Schema"
 import * as Events from "../Events.js"
-import {
-  DateTime,
-  JsonObject,
-  JsonObjectOrEmpty,
-  NonNegativeInt,
-  optionalNullable,
-  Priority,
-  Uuid
-} from "../PayloadSchemas.js"
+import { DateTimeString } from "../EventTimestamp.js"
+import { JsonObject, JsonObjectOrEmpty, NonNegativeInt, optionalNullable, Priority, Uuid } from "../PayloadSchemas.js"
 
 /**
  * How a schedule fires.
@@ -65,7 +58,7 @@ export const CreateSchedulePayload = Schema.Struct({
   schedule_type: ScheduleType,
   cron_expression: optionalNullable(Schema.String),
   interval_seconds: optionalNullable(Schema.Int),
-  scheduled_at: optionalNullable(DateTime),
+  scheduled_at: optionalNullable(DateTimeString),
   timezone: Schema.optionalWith(Schema.String, { default: () => "UTC" }),
   target_command: Schema.String,
   command_payload: JsonObjectOrEmpty,
@@ -89,7 +82,7 @@ export const UpdateSchedulePayload = Schema.Struct({
   schedule_type: optionalNullable(ScheduleType),
   cron_expression: optionalNullable(Schema.String),
   interval_seconds: optionalNullable(Schema.Int),
-  scheduled_at: optionalNullable(DateTime),
+  scheduled_at: optionalNullable(DateTimeString),
   timezone: optionalNullable(Schema.String),
   target_command: optionalNullable(Schema.String),
   command_payload: optionalNullable(JsonObject),
@@ -166,9 +159,9 @@ export const ScheduleCreatedPayload = Schema.Struct({
   name: Schema.String,
   schedule_type: ScheduleType,
   target_command: Schema.String,
-  next_run_at: Schema.NullOr(DateTime),
+  next_run_at: Schema.NullOr(DateTimeString),
   created_by: Schema.String,
-  created_at: DateTime
+  created_at: DateTimeString
 }).annotations({ identifier: "ScheduleCreatedEventPayload" })
 
 /**
@@ -180,9 +173,9 @@ export const ScheduleCreatedPayload = Schema.Struct({
 export const ScheduleUpdatedPayload = Schema.Struct({
   schedule_id: Uuid,
   updated_fields: Schema.Array(Schema.String),
-  next_run_at: Schema.NullOr(DateTime),
+  next_run_at: Schema.NullOr(DateTimeString),
   updated_by: Schema.String,
-  updated_at: DateTime
+  updated_at: DateTimeString
 }).annotations({ identifier: "ScheduleUpdatedEventPayload" })
 
 /**
@@ -194,7 +187,7 @@ export const ScheduleUpdatedPayload = Schema.Struct({
 export const ScheduleDeletedPayload = Schema.Struct({
   schedule_id: Uuid,
   deleted_by: Schema.String,
-  deleted_at: DateTime,
+  deleted_at: DateTimeString,
   hard_delete: Schema.Boolean
 }).annotations({ identifier: "ScheduleDeletedEventPayload" })
 
@@ -208,7 +201,7 @@ export const SchedulePausedPayload = Schema.Struct({
   schedule_id: Uuid,
   reason: Schema.NullOr(Schema.String),
   paused_by: Schema.String,
-  paused_at: DateTime
+  paused_at: DateTimeString
 }).annotations({ identifier: "SchedulePausedEventPayload" })
 
 /**
@@ -219,9 +212,9 @@ export const SchedulePausedPayload = Schema.Struct({
  */
 export const ScheduleResumedPayload = Schema.Struct({
   schedule_id: Uuid,
-  next_run_at: Schema.NullOr(DateTime),
+  next_run_at: Schema.NullOr(DateTimeString),
   resumed_by: Schema.String,
-  resumed_at: DateTime
+  resumed_at: DateTimeString
 }).annotations({ identifier: "ScheduleResumedEventPayload" })
 
 /**
@@ -234,7 +227,7 @@ export const ScheduleTriggeredPayload = Schema.Struct({
   schedule_id: Uuid,
   execution_id: Uuid,
   triggered_by: Schema.String,
-  triggered_at: DateTime
+  triggered_at: DateTimeString
 }).annotations({ identifier: "ScheduleTriggeredEventPayload" })
 
 /**
@@ -248,8 +241,8 @@ export const ExecutionStartedPayload = Schema.Struct({
   schedule_id: Uuid,
   schedule_name: Schema.String,
   target_command: Schema.String,
-  scheduled_for: DateTime,
-  started_at: DateTime,
+  scheduled_for: DateTimeString,
+  started_at: DateTimeString,
   attempt_number: Schema.optionalWith(Schema.Int, { default: () => 1 })
 }).annotations({ identifier: "ExecutionStartedEventPayload" })
 
@@ -264,8 +257,8 @@ export const ExecutionCompletedPayload = Schema.Struct({
   schedule_id: Uuid,
   status: ExecutionStatus,
   duration_ms: Schema.Int,
-  completed_at: DateTime,
-  next_run_at: Schema.NullOr(DateTime)
+  completed_at: DateTimeString,
+  next_run_at: Schema.NullOr(DateTimeString)
 }).annotations({ identifier: "ExecutionCompletedEventPayload" })
 
 /**
@@ -280,9 +273,9 @@ export const ExecutionFailedPayload = Schema.Struct({
   error_message: Schema.String,
   error_type: Schema.NullOr(Schema.String),
   will_retry: Schema.Boolean,
-  retry_at: Schema.NullOr(DateTime),
+  retry_at: Schema.NullOr(DateTimeString),
   attempt_number: Schema.Int,
-  failed_at: DateTime
+  failed_at: DateTimeString
 }).annotations({ identifier: "ExecutionFailedEventPayload" })
 
 /**

@@ -18,14 +18,6 @@
 import * as Streams from "../Streams.js"
 
 /**
- * The WEBHOOKS stream.
- *
- * @since 0.1.0
- * @category streams
- */
-export const stream: Streams.StreamDefinition = Streams.WEBHOOKS
-
-/**
  * The subject token of the webhook domain, `webhooks`.
  *
  * @since 0.1.0
