@@ -207,7 +207,7 @@ describe("GlamLive", () => {
           )
         )
       ),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.scopedLive("a service's own stream and event publish and subscribe on the embedded defaults", () =>
