@@ -31,7 +31,7 @@ const relay = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-if (s.mode === "enqueue") runWorker(enqueue, resources)
+if (s.mode === "enqueue") runWorker(enqueue, Layer.merge(resources, Sql.Outbox.layerProducer({ serviceName: s.service })))
 else {
   runWorker(
     relay,
