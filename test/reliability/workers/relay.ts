@@ -31,8 +31,9 @@ const relay = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-if (s.mode === "enqueue") runWorker(enqueue, Layer.merge(resources, Sql.Outbox.layerProducer({ serviceName: s.service })))
-else {
+if (s.mode === "enqueue") {
+  runWorker(enqueue, Layer.merge(resources, Sql.Outbox.layerProducer({ serviceName: s.service })))
+} else {
   runWorker(
     relay,
     Sql.OutboxRelay.layer({ batchSize: s.batchSize, pollInterval: "100 millis", maxBackoff: "1 second" }).pipe(
