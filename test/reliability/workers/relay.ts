@@ -31,9 +31,8 @@ const relay = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-// Writing to the outbox needs the database and the producing service's name, not a Bus.
 if (s.mode === "enqueue") {
-  runWorker(enqueue, Layer.merge(Sql.Outbox.layerProducer({ serviceName: s.service }), sqlLayer(s)))
+  runWorker(enqueue, Layer.merge(resources, Sql.Outbox.layerProducer({ serviceName: s.service })))
 } else {
   runWorker(
     relay,
