@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", ".bench-build/**", "node_modules/**", "docs/**", "bench/results/**", ".docs-check/**", "tmp/**", ".glam/**", ".reliability-build/**", ".examples-build/**", ".deploy/**"] },
+  { ignores: ["dist/**", ".bench-build/**", "node_modules/**", "docs/**", "bench/results/**", ".docs-check/**", "tmp/**", ".glam/**", ".reliability-build/**", ".deploy/**"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],

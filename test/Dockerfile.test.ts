@@ -26,16 +26,16 @@ const cmdOf = (text: string) => JSON.parse(Dockerfile.parse(text).filter((i) => 
 describe("Dockerfiles", () => {
   it("the repository's, for the examples: multi-stage, pinned, non-root, exec-form node, health-checked", () => {
     const text = readFileSync(Path.join(root, "Dockerfile"), "utf8")
-    // The build stage compiles src and examples with tsconfig.examples.json into its outDir.
-    expect(text).toContain("RUN npx tsc -p tsconfig.examples.json")
+    // The build stage bundles the example as \`npm start\` does.
+    expect(text).toContain("RUN node scripts/build-examples.mjs start")
     expect(text).toContain("RUN npx tsx scripts/deploy-manifest.ts .deploy")
     const built = (relative: string) =>
-      relative === outDir(Path.join(root, "tsconfig.examples.json")) ||
-      relative === ".deploy/package.json" || relative === ".deploy/package-lock.json"
+      relative === ".glam/start.js" || relative === ".deploy/package.json" || relative === ".deploy/package-lock.json"
     expect(Dockerfile.problems(text, { context: root, built })).toEqual([])
     // The command runs the compiled form of an example that exists.
     const [, script] = cmdOf(text)
-    expect(existsSync(Path.join(root, script.replace(/\.js$/, ".ts")))).toBe(true)
+    expect(script).toBe(".glam/start.js")
+    expect(existsSync(Path.join(root, "examples/start.ts"))).toBe(true)
   })
 
   it(
