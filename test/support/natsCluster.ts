@@ -51,8 +51,21 @@ export const startNatsCluster = async (
   size = 3,
   options: { readonly port?: () => Promise<number> } = {}
 ): Promise<NatsCluster> => {
+  // A port found free can be taken by another suite's server before ours binds it: a node that exits at start is a
+  // new attempt on other ports, and the last failure names what the node logged.
+  let failure: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(size, options.port ?? freePort)
+    } catch (error) {
+      failure = error
+    }
+  }
+  throw failure
+}
+
+const startOnce = async (size: number, port: () => Promise<number>): Promise<NatsCluster> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-nats-cluster-"))
-  const port = options.port ?? freePort
   const ports: Array<{ readonly client: number; readonly route: number }> = []
   for (let i = 0; i < size; i++) ports.push({ client: await port(), route: await port() })
   const nodes = ports.map(({ client, route }, i): ClusterNode => {
@@ -80,7 +93,19 @@ export const startNatsCluster = async (
     })
     return { ...server, name, url: `nats://127.0.0.1:${client}` }
   })
-  await Promise.all(nodes.map((node) => node.start()))
+  try {
+    await Promise.all(nodes.map((node) => node.start()))
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.kill()))
+    const logs = nodes.map((node) => {
+      const file = path.join(dir, `${node.name}.log`)
+      return fs.existsSync(file)
+        ? `${node.name}: ${fs.readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ")}`
+        : ""
+    })
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw new Error(`${error instanceof Error ? error.message : String(error)} (${logs.filter(Boolean).join("; ")})`)
+  }
   await waitForJetStream(nodes.map((node) => node.url))
   return {
     nodes,

@@ -14,8 +14,11 @@ import { ItemCreated } from "../src/domain.js"
 const TestLive = AppLive.pipe(
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provide(Http.Readiness.layer),
-  // No variables of the developer's shell and no .env: the embedded defaults, whatever the machine has.
-  Layer.provideMerge(glamLive({ root: Path.resolve(import.meta.dirname, ".."), env: {}, dotenv: false }))
+  // No variables of the developer's shell and no .env: the embedded defaults, whatever the machine has; APP_ENV=test
+  // keeps the embedded database in memory, fresh each run (dev keeps it in .glam/pglite).
+  Layer.provideMerge(
+    glamLive({ root: Path.resolve(import.meta.dirname, ".."), env: { APP_ENV: "test" }, dotenv: false })
+  )
 )
 
 interface Body {
