@@ -43,7 +43,8 @@ describe("examples/energy-meter.ts", () => {
               makeGlamLive({
                 service: "energy-service",
                 root: path.resolve(import.meta.dirname, "../examples"),
-                env: {},
+                // In memory: the test neither reads nor leaves data in examples/.glam, which `npm start:energy` uses.
+                env: { ENERGY_DATABASE__EMBEDDED_DIR: "memory://" },
                 migrations,
                 streams: [Energy],
                 events: [ReadingRecorded]
