@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
-import type { Bus } from "./Bus/Bus.js"
+import { type Bus, health as busHealth } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
 import * as JetStream from "./Bus/JetStream.js"
@@ -23,6 +23,7 @@ import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
+import * as Readiness from "./Http/Readiness.js"
 import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
@@ -78,7 +79,14 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Outbox.Producer | Resource.Resource
+export type Services =
+  | Bus
+  | SqlClient
+  | PgClient
+  | OutboxRelay.OutboxRelay
+  | Outbox.Producer
+  | Resource.Resource
+  | Readiness.Readiness
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line
@@ -132,12 +140,37 @@ const describe = (error: unknown): StartupError => {
   return new StartupError({ message, cause: error })
 }
 
+/** The Bus is ready while connected (the in-memory bus always is). */
+const busCheck = Effect.flatMap(
+  busHealth,
+  (health) => health.healthy ? Effect.void : Effect.fail({ code: `BUS_${health.status.toUpperCase()}` })
+)
+
+/**
+ * The toolkit's readiness checks, in the registry GlamLive provides: `database` (`Sql.health()`, a `SELECT 1`
+ * under 2 seconds), `bus` (connected), and `outbox` (the backlog within `outbox.ready_max_backlog` and
+ * `outbox.ready_max_age`).
+ */
+const readinessChecks = Layer.effectDiscard(Effect.gen(function*() {
+  const outbox = yield* OutboxRelay.config
+  yield* Readiness.registerIfPresent("database", Sql.health())
+  yield* Readiness.registerIfPresent("bus", busCheck)
+  yield* Readiness.registerIfPresent(
+    "outbox",
+    OutboxRelay.readinessCheck({ maxBacklog: outbox.readyMaxBacklog, maxAge: outbox.readyMaxAge })
+  )
+}))
+
 /**
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
  * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
  * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
  * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
  * configuration problem fails startup with a `StartupError` listing every problem.
+ *
+ * It also provides the `Http.Readiness` registry with the toolkit's checks registered: `database`, `bus` and
+ * `outbox` (the backlog within `outbox.ready_max_backlog` rows and `outbox.ready_max_age`), so `Http.serve` on it
+ * answers `/api/v1/ready` with them; a check of the service's own goes in with `Http.Readiness.register`.
  *
  * The Bus uses the platform's streams and the service's own (`streams`, or by name in `nats.streams`); `events`
  * lists the definitions the service publishes or subscribes to, checked at startup (see {@link busLayerConfig}).
@@ -179,8 +212,9 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
   )
   return Layer.unwrapEffect(Effect.map(GlamConfig.load(load), (loaded) =>
     // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-    OutboxRelay.layerConfig().pipe(
+    Layer.merge(OutboxRelay.layerConfig(), readinessChecks).pipe(
       Layer.provideMerge(infrastructure),
+      Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
       Layer.provideMerge(Layer.effectDiscard(announce(loaded))),
       Layer.provideMerge(Telemetry.layerConfig()),
