@@ -37,10 +37,11 @@ import type {
   ReplayResult,
   Subscription
 } from "../Bus.js"
-import * as StreamSetup from "../StreamSetup.js"
+import type * as StreamSetup from "../StreamSetup.js"
 import * as DeadLetterModule from "./deadLetterRecord.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import * as BusMetrics from "./metrics.js"
+import * as StreamDeclaration from "./streamDeclaration.js"
 import * as Subscriber from "./subscriber.js"
 
 /** @internal */
@@ -86,7 +87,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       operation: "publish" | "subscribe",
       label: string
     ): Effect.Effect<void, MessageBusError> =>
-      Either.match(StreamSetup.resolve(options.declaration, definition.stream), {
+      Either.match(StreamDeclaration.resolve(options.declaration, definition.stream), {
         onLeft: (problem) =>
           Effect.fail(busError(
             `${label}: ${problem}`,
@@ -99,7 +100,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           })
       })
     const subjectReady = (subject: string): Effect.Effect<void, MessageBusError> =>
-      Either.match(StreamSetup.streamHolding(options.declaration, subject), {
+      Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
         onLeft: (problem) =>
           Effect.fail(busError(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }, false)),
         onRight: (stream) =>
