@@ -7,11 +7,17 @@
 import type * as Resource from "@effect/opentelemetry/Resource"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
 import { type Bus, health as busHealth } from "./Bus/Bus.js"
@@ -23,17 +29,20 @@ import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
+import * as HttpConfig from "./Http/HttpConfig.js"
 import * as Readiness from "./Http/Readiness.js"
+import * as SecurityHeaders from "./Http/SecurityHeaders.js"
 import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
 import * as SqlConfig from "./Sql/SqlConfig.js"
+import * as GlamLogger from "./Telemetry/GlamLogger.js"
 import * as Telemetry from "./Telemetry/Telemetry.js"
 import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
 
 /**
  * Why the toolkit could not start: every configuration problem on its own line (key, expected type, and the
- * file or variable that sets it), or the failure of a server at startup.
+ * file or variable that sets it), or the failure of a server at startup. Its `stack` is its message alone.
  *
  * @since 0.1.0
  * @category errors
@@ -41,7 +50,10 @@ import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
 export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", {
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
-}) {}
+}) {
+  // The message says what is wrong and where it is set: the frames would be Effect's, of no use to the reader.
+  override stack = `StartupError: ${this.message}`
+}
 
 /**
  * The streams and definitions a service declares to its Bus (see {@link layer}).
@@ -198,9 +210,18 @@ const readinessChecks = Layer.effectDiscard(Effect.gen(function*() {
 export const layer = (options: Options = {}): Layer.Layer<Services, StartupError> => {
   const { events, migrations, streams, ...load } = options
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
-  // first layer's; so are the streams of the declared events, before any server is reached.
+  // first layer's (the http section too, which `Http.serve` reads later); so are the streams of the declared
+  // events, before any server is reached.
   const validated = Layer.effectDiscard(
-    Config.all([TelemetryConfig.config, SqlConfig.databaseConfig, BusConfig.config, OutboxRelay.config]).pipe(
+    Config.all([
+      TelemetryConfig.config,
+      SqlConfig.databaseConfig,
+      BusConfig.config,
+      OutboxRelay.config,
+      HttpConfig.server,
+      HttpConfig.rateLimit,
+      SecurityHeaders.config
+    ]).pipe(
       Effect.flatMap(([, , bus]) =>
         StreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
       )
@@ -210,9 +231,13 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
-  return Layer.unwrapEffect(Effect.map(GlamConfig.load(load), (loaded) =>
+  return Layer.unwrapScoped(Effect.gen(function*() {
+    const logger = yield* Ref.make(fallbackLogger(load.service))
+    yield* Effect.addFinalizer((exit) => serviceLoggerOnFailure(exit, logger))
+    const loaded = yield* GlamConfig.load(load)
+    yield* Effect.flatMap(loggerOf(loaded), (options) => Ref.set(logger, options))
     // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-    Layer.merge(OutboxRelay.layerConfig(), readinessChecks).pipe(
+    return Layer.merge(OutboxRelay.layerConfig(), readinessChecks).pipe(
       Layer.provideMerge(infrastructure),
       Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
@@ -220,8 +245,42 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
       Layer.provideMerge(Telemetry.layerConfig()),
       Layer.provide(validated),
       Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
-    ))).pipe(Layer.mapError(describe))
+    )
+  })).pipe(Layer.mapError(describe))
 }
+
+type LoggerOptions = Pick<GlamLogger.Options, "service" | "environment" | "format">
+
+/** The logger of a service whose configuration could not be read: its name, dev's console format. */
+const fallbackLogger = (service: string | undefined): LoggerOptions => ({
+  service: service ?? "glam",
+  environment: "dev",
+  format: "console"
+})
+
+/** The service's logger as far as its configuration says: each key that cannot be read keeps its fallback. */
+const loggerOf = (loaded: GlamConfig.LoadedConfig): Effect.Effect<LoggerOptions> => {
+  const fallback = fallbackLogger(loaded.service)
+  return Effect.all({
+    service: Effect.orElseSucceed(HttpConfig.serviceName, () => fallback.service),
+    environment: Effect.orElseSucceed(TelemetryConfig.appEnv, () => fallback.environment),
+    format: Effect.orElseSucceed(TelemetryConfig.logFormat, () => fallback.format)
+  }).pipe(Effect.withConfigProvider(GlamConfig.provider(loaded)))
+}
+
+/**
+ * When the layer fails (at startup, or when a service's layer on it fails), the service's logger replaces Effect's
+ * default one in the fiber that built it, after every other finalizer: the failure `NodeRuntime.runMain` reports
+ * comes out in the service's format (a JSON line in prod), not in Effect's.
+ */
+const serviceLoggerOnFailure = (exit: Exit.Exit<unknown, unknown>, logger: Ref.Ref<LoggerOptions>) =>
+  Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+    ? Effect.flatMap(Ref.get(logger), (options) =>
+      FiberRef.update(
+        FiberRef.currentLoggers,
+        (loggers) => HashSet.add(HashSet.remove(loggers, Logger.defaultLogger), GlamLogger.make(options))
+      ))
+    : Effect.void
 
 /** The first milestone line: which service, in which environment, from which files. */
 const announce = (loaded: GlamConfig.LoadedConfig) =>
