@@ -22,7 +22,7 @@ export const defaults = {
 } as const
 
 /** The consumer settings a subscription asks for; a durable name that cannot be one throws. @internal */
-export const consumerSpec = (
+const consumerSpec = (
   definition: EventDefinition.EventDefinition.Any,
   options: Omit<SubscribeOptions, "middleware">
 ): ConsumerSpec => {
