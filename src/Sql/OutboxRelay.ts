@@ -164,7 +164,7 @@ export interface RelayOptions {
    * 500 ms). A full batch is followed at once.
    */
   readonly pollInterval?: Duration.DurationInput | undefined
-  /** Rows locked and published per pass, in one transaction (default 100). */
+  /** Rows published per pass (default 100), locked and marked sent in transactions of 10 rows. */
   readonly batchSize?: number | undefined
   /** Published rows older than this are deleted (default 7 days); `"forever"` keeps them. */
   readonly retention?: Duration.DurationInput | "forever" | undefined
