@@ -16,7 +16,7 @@
  *   curl -s localhost:8020/metrics | grep -E 'mqtt_|devices_'
  */
 import { HttpRouter } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { SqlClient } from "@effect/sql"
 import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
