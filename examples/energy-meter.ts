@@ -15,9 +15,9 @@
  *   curl -s localhost:8020/api/v1/ready
  *   curl -s localhost:8020/metrics | grep -E 'mqtt_|devices_'
  */
-import { HttpRouter } from "@effect/platform"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import type { SqlClient } from "@effect/sql"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
