@@ -363,6 +363,18 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
           Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
         ),
+      subscribeFamily: (family, subscribeOptions, handlers) =>
+        Effect.zipRight(
+          streamReady(
+            Object.values(family.definitions)[0]!,
+            "subscribe",
+            `Bus.subscribeFamily ${family.filter} (durable ${subscribeOptions.durable})`
+          ),
+          Subscriber.runFamily(runtime, family, subscribeOptions, handlers)
+        ).pipe(
+          (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
+          Effect.withSpan("Bus.subscribeFamily", { attributes: { "messaging.destination.name": family.filter } })
+        ),
       deadLetters: (filter) => scanDeadLetters(filter).pipe(Effect.withSpan("Bus.deadLetters")),
       replayDeadLetters: (filter) =>
         Effect.gen(function*() {

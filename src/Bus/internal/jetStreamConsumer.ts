@@ -4,7 +4,14 @@
  *
  * @internal
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream"
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerUpdateConfig,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamManager
+} from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -12,32 +19,78 @@ import type { MessageBusError } from "../../Errors/Errors.js"
 import * as core from "./core.js"
 import type { ConsumerSpec } from "./engine.js"
 import { errorMessage, isNotFound } from "./jetStreamFailures.js"
+import { filterSubjectsSupported } from "./serverVersion.js"
 
 const showNanos = (n: number | undefined) => n === undefined ? "none" : Duration.format(Duration.nanos(BigInt(n)))
 
+/**
+ * The subject filter of a durable, as the server takes it: `filter_subject` for one subject; `filter_subjects` for
+ * several where the server has it (2.10 and later); else `filter_subject` on the one filter covering them, the
+ * subscriber skipping what the list does not hold.
+ *
+ * @internal
+ */
+export type ConsumerFilter = { readonly filter_subject: string } | { readonly filter_subjects: ReadonlyArray<string> }
+
+/** The filter of `spec` on a server of `version` (see {@link ConsumerFilter}). @internal */
+export const consumerFilter = (spec: ConsumerSpec, version: string | undefined): ConsumerFilter =>
+  spec.filterSubjects.length > 1 && filterSubjectsSupported(version)
+    ? { filter_subjects: spec.filterSubjects }
+    : { filter_subject: spec.filterSubject }
+
+/** The subjects a filter takes, in order, for comparing and showing. */
+const filterList = (filter: {
+  readonly filter_subject?: string | undefined
+  readonly filter_subjects?: ReadonlyArray<string> | undefined
+}): ReadonlyArray<string> =>
+  filter.filter_subjects !== undefined && filter.filter_subjects.length > 0
+    ? [...filter.filter_subjects].sort()
+    : filter.filter_subject === undefined || filter.filter_subject === ""
+    ? []
+    : [filter.filter_subject]
+
+const showList = (list: ReadonlyArray<string>) => list.length === 0 ? "none" : list.join(", ")
+
 /** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. */
 const consumerChanges = (
-  existing: { readonly ack_wait?: number; readonly max_deliver?: number; readonly filter_subject?: string },
-  wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter_subject: string }
-): ReadonlyArray<string> => [
-  ...(existing.ack_wait !== wanted.ack_wait
-    ? [`ack_wait: ${showNanos(existing.ack_wait)} -> ${showNanos(wanted.ack_wait)}`]
-    : []),
-  ...(existing.max_deliver !== wanted.max_deliver
-    ? [`max_deliver: ${existing.max_deliver} -> ${wanted.max_deliver}`]
-    : []),
-  ...(existing.filter_subject !== wanted.filter_subject
-    ? [`filter_subject: ${existing.filter_subject ?? "none"} -> ${wanted.filter_subject}`]
-    : [])
-]
+  existing: ConsumerConfig,
+  wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter: ConsumerFilter }
+): ReadonlyArray<string> => {
+  const had = filterList(existing)
+  const wants = filterList(wanted.filter)
+  const field = "filter_subjects" in wanted.filter ? "filter_subjects" : "filter_subject"
+  return [
+    ...(existing.ack_wait !== wanted.ack_wait
+      ? [`ack_wait: ${showNanos(existing.ack_wait)} -> ${showNanos(wanted.ack_wait)}`]
+      : []),
+    ...(existing.max_deliver !== wanted.max_deliver
+      ? [`max_deliver: ${existing.max_deliver} -> ${wanted.max_deliver}`]
+      : []),
+    ...(had.length !== wants.length || had.some((subject, i) => subject !== wants[i])
+      ? [`${field}: ${showList(had)} -> ${showList(wants)}`]
+      : [])
+  ]
+}
+
+/**
+ * The filter of an update. The client merges an update into the existing settings, and drops undefined fields when
+ * it sends them: the filter field not wanted is set undefined, to clear it.
+ */
+const filterUpdate = (filter: ConsumerFilter): Partial<ConsumerUpdateConfig> =>
+  ("filter_subjects" in filter
+    ? { filter_subject: undefined, filter_subjects: [...filter.filter_subjects] }
+    : { filter_subject: filter.filter_subject, filter_subjects: undefined }) as unknown as Partial<
+      ConsumerUpdateConfig
+    >
 
 /** Creates or updates the durable; the changes made to an existing one. */
-const reconcile = async (jsm: JetStreamManager, spec: ConsumerSpec): Promise<ReadonlyArray<string>> => {
+const reconcile = async (
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  version: string | undefined
+): Promise<ReadonlyArray<string>> => {
+  const filter = consumerFilter(spec, version)
   const wanted = {
-    durable_name: spec.durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: spec.filterSubject,
     ack_wait: nanos(Duration.toMillis(spec.ackWait)),
     max_deliver: spec.maxDeliver
   }
@@ -45,17 +98,19 @@ const reconcile = async (jsm: JetStreamManager, spec: ConsumerSpec): Promise<Rea
     isNotFound(e) ? undefined : Promise.reject(e)
   )
   if (existing === undefined) {
-    await jsm.consumers.add(spec.stream, wanted)
+    await jsm.consumers.add(spec.stream, {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...("filter_subjects" in filter
+        ? { filter_subjects: [...filter.filter_subjects] }
+        : { filter_subject: filter.filter_subject }),
+      ...wanted
+    })
     return []
   }
-  const changes = consumerChanges(existing.config, wanted)
-  if (changes.length > 0) {
-    await jsm.consumers.update(spec.stream, spec.durable, {
-      ack_wait: wanted.ack_wait,
-      max_deliver: wanted.max_deliver,
-      filter_subject: wanted.filter_subject
-    })
-  }
+  const changes = consumerChanges(existing.config, { ...wanted, filter })
+  if (changes.length > 0) await jsm.consumers.update(spec.stream, spec.durable, { ...wanted, ...filterUpdate(filter) })
   return changes
 }
 
@@ -64,9 +119,13 @@ const reconcile = async (jsm: JetStreamManager, spec: ConsumerSpec): Promise<Rea
  *
  * @internal
  */
-export const ensureConsumer = (jsm: JetStreamManager, spec: ConsumerSpec): Effect.Effect<void, MessageBusError> =>
+export const ensureConsumer = (
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  serverVersion: () => string | undefined
+): Effect.Effect<void, MessageBusError> =>
   Effect.tryPromise({
-    try: () => reconcile(jsm, spec),
+    try: () => reconcile(jsm, spec, serverVersion()),
     catch: (e) =>
       core.busError(
         `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,

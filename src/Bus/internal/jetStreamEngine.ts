@@ -162,7 +162,7 @@ const engineOn = (
       ensureConsumer: (spec) =>
         Effect.suspend(() => {
           streamsInUse.add(spec.stream)
-          return ensureConsumer(jsm, spec)
+          return ensureConsumer(jsm, spec, () => nc.info?.version)
         }),
       pump: (spec, batch, sink) => pump(js, settlements, spec, batch, sink),
       maxDeliveries: (spec) => maxDeliveries(nc, spec),
