@@ -112,7 +112,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     const subscriptions = yield* Ref.make(0)
     const serviceVersion = options.serviceVersion ?? EventEnvelope.defaultServiceVersion
     const retrying = publishWithRetry(engine, options.publishRetryBudget)
-    // For publishes that are not on a hot path: the budget counts from here.
+    // The engine publish with its retry budget, counting from here.
     const publishRetrying = (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
       Effect.withFiberRuntime((fiber) => retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
     const runtime: Subscriber.RuntimeContext = {
@@ -180,8 +180,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     }
 
     // Builds, sends and counts one message stamped with the trace of the span it is published in: the envelope's
-    // `trace_id` and the `traceparent` header. One step per stage, no generator (a publish is a few µs of work
-    // around a round trip).
+    // `trace_id` and the `traceparent` header. One step per stage, no generator.
     const publishIn = <A, I>(
       definition: EventDefinition.EventDefinition<A, I>,
       payload: A,
@@ -467,7 +466,7 @@ export const publishWithRetry = (
         if (!failure.unknownOutcome) return yield* Effect.fail(failure.error)
       }
     })
-  // The retry loop is only built when the first attempt's outcome is unknown (the hot path stays lean).
+  // The retry loop is only built when the first attempt's outcome is unknown.
   return (message, startedAt) =>
     Effect.catchAll(engine.publish(message), (failure) =>
       failure.unknownOutcome && budgetMillis > 0
