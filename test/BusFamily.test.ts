@@ -15,7 +15,7 @@ import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
 import { coveringFilter } from "../src/Bus/internal/family.js"
 import { consumerChanges, consumerFilter, filterUpdate } from "../src/Bus/internal/jetStreamConsumer.js"
 import { filterSubjectsSupported } from "../src/Bus/internal/serverVersion.js"
-import { consumerSpec } from "../src/Bus/internal/subscriberOptions.js"
+import { consumerSpecOrError } from "../src/Bus/internal/subscriberOptions.js"
 import { type MessageBusError, ValidationError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -30,6 +30,12 @@ const Shipped = EventDefinition.event(`famorders${run}.shipped`, Schema.Struct({
   stream: Orders
 })
 const Audit = EventDefinition.event(`famorders${run}.audit.kept`, N, { stream: Orders })
+
+const consumerSpec = (...args: Parameters<typeof consumerSpecOrError>) => {
+  const spec = consumerSpecOrError(...args)
+  if (!("durable" in spec)) throw spec
+  return spec
+}
 
 const refusal = (f: () => unknown): ValidationError => {
   try {
