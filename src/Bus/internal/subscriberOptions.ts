@@ -42,7 +42,7 @@ export const targetOf = (definition: EventDefinition.EventDefinition.Any): Consu
 })
 
 /** The consumer settings a subscription asks for; a durable name that cannot be one throws. @internal */
-const consumerSpec = (
+export const consumerSpec = (
   target: ConsumerTarget,
   options: Omit<SubscribeOptions, "middleware">
 ): ConsumerSpec => {
