@@ -53,8 +53,7 @@ export const messageOf = (cause: unknown): string => {
   return typeof code === "string" ? code : error.name
 }
 
-/** @internal */
-export const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
+const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
   const where = target(options)
   const connectTimeout = Duration.decode(options.connectTimeout ?? "5 seconds")
   const acquire = Effect.sync(() => {

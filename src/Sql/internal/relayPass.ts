@@ -1,9 +1,11 @@
 /**
- * One pass of the relay (lock a batch, publish it in order, mark what was published, record the failure that
- * stopped it) and the drain that repeats passes until nothing is left.
+ * One pass of the relay (rows locked in small groups, each group published in order and what was published marked
+ * sent in its transaction, the failure that stopped it recorded) and the drain that repeats passes until nothing is
+ * left.
  *
  * @internal
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -49,27 +51,6 @@ const publishRow = (relay: RelayContext, row: Row) =>
     )
   )
 
-const publishBatch = (relay: RelayContext) =>
-  Effect.gen(function*() {
-    const { sql } = relay
-    const rows = yield* lockBatch(sql, relay.settings.batchSize)
-    const published: Array<string> = []
-    let duplicates = 0
-    let failed: Option.Option<FailedEvent> = Option.none()
-    for (const row of rows) {
-      const result = yield* Effect.either(publishRow(relay, row))
-      if (Either.isLeft(result)) {
-        failed = Option.some({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: result.left })
-        break
-      }
-      published.push(row.id)
-      if (result.right.duplicate) duplicates++
-    }
-    yield* markPublished(sql, published)
-    if (Option.isSome(failed)) yield* markFailed(sql, failed.value.eventId, failed.value.error)
-    return { published: published.length, duplicates, failed, full: rows.length === relay.settings.batchSize }
-  })
-
 const record = (relay: RelayContext, result: PassResult) =>
   Effect.zipRight(
     Ref.update(relay.state, (s) => ({
@@ -88,16 +69,74 @@ const record = (relay: RelayContext, result: PassResult) =>
   )
 
 /**
- * One pass, in its own transaction.
+ * How many rows one transaction of a pass locks, publishes and marks sent: a relay killed mid-pass has published at
+ * most this many rows it has not yet marked (which it publishes again after a restart).
+ *
+ * @internal
+ */
+export const markGroup = 10
+
+interface GroupResult extends PassResult {
+  readonly rows: number
+}
+
+// The marks are committed without waiting for the WAL flush: a database crash may forget the last of them, whose rows
+// are then published again under the same Nats-Msg-Id, as after a relay crash.
+const asyncCommit = (sql: SqlClient.SqlClient) => sql`SET LOCAL synchronous_commit = off`
+
+// One transaction: lock the next `size` rows, publish them in order until one fails, mark what was published.
+const publishGroup = (
+  relay: RelayContext,
+  size: number
+): Effect.Effect<GroupResult, TransactionFailure, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const { sql } = relay
+    yield* asyncCommit(sql)
+    const rows = yield* lockBatch(sql, size)
+    const published: Array<string> = []
+    let duplicates = 0
+    let failed: Option.Option<FailedEvent> = Option.none()
+    for (const row of rows) {
+      const result = yield* Effect.either(publishRow(relay, row))
+      if (Either.isLeft(result)) {
+        failed = Option.some({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: result.left })
+        break
+      }
+      published.push(row.id)
+      if (result.right.duplicate) duplicates++
+    }
+    yield* markPublished(sql, published)
+    if (Option.isSome(failed)) yield* markFailed(sql, failed.value.eventId, failed.value.error)
+    return { rows: rows.length, published: published.length, duplicates, failed, full: rows.length === size }
+  }).pipe(
+    mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
+    // A retried transaction would only republish: the loop retries on its own schedule.
+    (self) => transaction(self, { retry: false }),
+    Effect.tap((result) => record(relay, result))
+  )
+
+/**
+ * One pass: up to `batchSize` rows, in transactions of {@link markGroup} rows, each committed as soon as its rows are
+ * published; it ends at a short group or a failed publish.
  *
  * @internal
  */
 export const pass = (relay: RelayContext): Effect.Effect<PassResult, TransactionFailure> =>
-  publishBatch(relay).pipe(
-    mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
-    // A retried transaction would only republish: the loop retries on its own schedule.
-    (self) => transaction(self, { retry: false }),
-    Effect.tap((result) => record(relay, result)),
+  Effect.gen(function*() {
+    let left = relay.settings.batchSize
+    let published = 0
+    let duplicates = 0
+    for (;;) {
+      const size = Math.min(markGroup, left)
+      const group = yield* publishGroup(relay, size)
+      published += group.published
+      duplicates += group.duplicates
+      left -= group.rows
+      if (Option.isSome(group.failed) || !group.full || left === 0) {
+        return { published, duplicates, failed: group.failed, full: group.full }
+      }
+    }
+  }).pipe(
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
     own(relay)
   )

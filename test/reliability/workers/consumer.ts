@@ -1,7 +1,8 @@
 /**
  * A consumer instance of the scenarios: one durable subscription to the scenario's `tick` event, whose handler does
  * what each event's `work` says (`normal`; `fail`: a non-retryable error; `slow`: longer than the ack wait; `hang`:
- * never returns on its first delivery; `long`: longer than the drain timeout). With `settings.postgres` it handles
+ * never returns, on its first delivery or as `settings.hang` says, and reports its interruption; `long`: longer than
+ * the drain timeout). With `settings.postgres` it handles
  * in one transaction with the inbox: `Sql.Inbox.markHandled`, then the effect, a row of `effects`. It reports each
  * delivery, and each handling that committed.
  */
@@ -24,17 +25,29 @@ interface ConsumerSettings extends WorkerSettings {
   readonly normalMs?: number
   /** How long a `slow` or `long` handling takes. */
   readonly slowMs?: number
+  /** When a `hang` handling never returns: on an event's first delivery (the default), on every one, or never. */
+  readonly hang?: "first" | "always" | "never"
 }
 
 const s = settings<ConsumerSettings>()
 const { tick } = tickEvent(s.stream)
+
+const facts = (event: Bus.ReceivedEvent<typeof tick.schema.Type>) => ({
+  n: event.payload.n,
+  work: event.payload.work,
+  delivery: event.delivery.deliveryCount,
+  pid: process.pid,
+  at: Date.now()
+})
 
 const workFor = (event: Bus.ReceivedEvent<typeof tick.schema.Type>): Effect.Effect<void, ValidationError> => {
   switch (event.payload.work) {
     case "fail":
       return Effect.fail(new ValidationError({ message: "refused by the handler", details: { reason: "poison" } }))
     case "hang":
-      return event.delivery.deliveryCount === 1 ? Effect.never : Effect.void
+      return s.hang === "always" || (s.hang !== "never" && event.delivery.deliveryCount === 1)
+        ? Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => emit("interrupted", facts(event)))))
+        : Effect.void
     case "slow":
     case "long":
       return Effect.sleep(Duration.millis(s.slowMs ?? 0))
@@ -42,13 +55,6 @@ const workFor = (event: Bus.ReceivedEvent<typeof tick.schema.Type>): Effect.Effe
       return s.normalMs === undefined ? Effect.void : Effect.sleep(Duration.millis(s.normalMs))
   }
 }
-
-const facts = (event: Bus.ReceivedEvent<typeof tick.schema.Type>) => ({
-  n: event.payload.n,
-  work: event.payload.work,
-  delivery: event.delivery.deliveryCount,
-  pid: process.pid
-})
 
 const handleInMemory = (event: Bus.ReceivedEvent<typeof tick.schema.Type>) =>
   Effect.gen(function*() {

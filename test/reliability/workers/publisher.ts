@@ -14,16 +14,27 @@ interface PublisherSettings extends WorkerSettings {
   readonly concurrency: number
   readonly batch: number
   readonly outage?: boolean
-  /** Every `every`-th event (from n = 0) gets this `work` instead of `normal`. */
-  readonly special?: { readonly every: number; readonly work: "slow" | "hang" | "long" | "fail" }
+  /** The events with `n % every === at` (`at` 0 by default) get this `work` instead of `normal`; the first match wins. */
+  readonly special?: Special | ReadonlyArray<Special>
+}
+
+interface Special {
+  readonly every: number
+  readonly at?: number
+  readonly work: "slow" | "hang" | "long" | "fail"
 }
 
 const s = settings<PublisherSettings>()
 const { tick } = tickEvent(s.stream)
 const key = (n: number) => `${s.service}-${n}`
+const specials: ReadonlyArray<Special> = s.special === undefined
+  ? []
+  : Array.isArray(s.special)
+  ? s.special
+  : [s.special as Special]
 const payload = (n: number) => ({
   n,
-  work: s.special !== undefined && n % s.special.every === 0 ? s.special.work : "normal" as const
+  work: specials.find((special) => n % special.every === (special.at ?? 0))?.work ?? "normal" as const
 })
 
 const acked = new Set<number>()
