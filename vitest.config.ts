@@ -22,6 +22,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // What the code under test logs is shown for failing tests only (`--silent=false` shows all of it).
     // A suite skipped for a missing server or program warns on stderr directly, so that stays visible.
-    silent: "passed-only"
+    silent: "passed-only",
+    // The toolkit's log sink writes to process.stdout directly: route it through the console vitest captures.
+    setupFiles: ["test/support/quietStdout.ts"]
   }
 })

@@ -11,8 +11,8 @@
  * call runs for the merchant of the route.
  */
 import { HttpRouter } from "@effect/platform"
-import { Model, type SqlClient } from "@effect/sql"
-import { Bus, Errors, Events, Http, Sql } from "@glam/shared"
+import { Model } from "@effect/sql"
+import { Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
 
 /** A catalog sync, as stored in the `syncs` table. */
@@ -112,22 +112,8 @@ export const router = Effect.gen(function*() {
   )
 })
 
-/** The catalog service's HTTP server, with readiness checks on its database, bus and outbox backlog. */
-export const CatalogHttpLive = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    // Readiness checks run outside this layer, so they carry the services they need with them.
-    const services = yield* Effect.context<SqlClient.SqlClient | Bus.Bus>()
-    yield* Http.Readiness.register("database", Effect.provide(Sql.health(), services))
-    yield* Http.Readiness.register(
-      "bus",
-      Effect.flatMap(Bus.health, (health) => health.healthy ? Effect.void : Effect.fail(`bus ${health.status}`))
-        .pipe(
-          Effect.provide(services)
-        )
-    )
-    // Not ready while events pile up unpublished (the broker is unreachable, or an event keeps failing).
-    const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(services))
-    yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
-    return Http.serve(yield* router)
-  })
-)
+/**
+ * The catalog service's HTTP server. `/api/v1/ready` answers with the checks GlamLive registers: the database, the
+ * bus and the outbox backlog.
+ */
+export const CatalogHttpLive = Layer.unwrapEffect(Effect.map(router, (app) => Http.serve(app)))

@@ -17,7 +17,6 @@
  */
 import { HttpRouter } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
-import type { SqlClient } from "@effect/sql"
 import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
@@ -123,18 +122,13 @@ const router = Effect.gen(function*() {
   )
 })
 
-/** The HTTP server, with readiness checks on the database, the Bus and the MQTT connection. */
+/**
+ * The HTTP server. Readiness checks the MQTT connection besides what GlamLive registers (the database, the Bus and
+ * the outbox backlog).
+ */
 const HttpLive = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const services = yield* Effect.context<SqlClient.SqlClient | Bus.Bus | Devices.MqttClient.MqttClient>()
-    yield* Http.Readiness.register("database", Effect.provide(Sql.health(), services))
-    yield* Http.Readiness.register(
-      "bus",
-      Effect.flatMap(Bus.health, (h) => h.healthy ? Effect.void : Effect.fail(`bus ${h.status}`)).pipe(
-        Effect.provide(services)
-      )
-    )
-    yield* Http.Readiness.register("mqtt", Effect.provide(Devices.MqttClient.readinessCheck, services))
+    yield* Http.Readiness.registerIfPresent("mqtt", Devices.MqttClient.readinessCheck)
     return Http.serve(yield* router)
   })
 )
@@ -195,7 +189,6 @@ export const metersLive = (options: { readonly count: number; readonly every: Du
 /** The service, on the layers GlamLive provides (SqlClient, Bus). */
 export const EnergyServiceLive = HttpLive.pipe(
   Layer.merge(PipelineLive),
-  Layer.provide(Http.Readiness.layer),
   Layer.provideMerge(Aggregates.Default),
   Layer.provideMerge(Devices.layerConfig())
 )

@@ -21,7 +21,7 @@ import { NotificationConsumerLive } from "./notification-service.js"
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "examples")
 
 const ServicesLive = Layer.mergeAll(CatalogHttpLive, NotificationConsumerLive).pipe(
-  Layer.provide([Http.layerServer, Http.Readiness.layer])
+  Layer.provide(Http.layerServer)
 )
 
 ServicesLive.pipe(

@@ -7,14 +7,20 @@
 import type * as Resource from "@effect/opentelemetry/Resource"
 import type { PgClient } from "@effect/sql-pg/PgClient"
 import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
-import type { Bus } from "./Bus/Bus.js"
+import { type Bus, health as busHealth } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
 import * as JetStream from "./Bus/JetStream.js"
@@ -23,16 +29,20 @@ import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
 import type * as Streams from "./Events/Streams.js"
+import * as HttpConfig from "./Http/HttpConfig.js"
+import * as Readiness from "./Http/Readiness.js"
+import * as SecurityHeaders from "./Http/SecurityHeaders.js"
 import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
 import * as SqlConfig from "./Sql/SqlConfig.js"
+import * as GlamLogger from "./Telemetry/GlamLogger.js"
 import * as Telemetry from "./Telemetry/Telemetry.js"
 import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
 
 /**
  * Why the toolkit could not start: every configuration problem on its own line (key, expected type, and the
- * file or variable that sets it), or the failure of a server at startup.
+ * file or variable that sets it), or the failure of a server at startup. Its `stack` is its message alone.
  *
  * @since 0.1.0
  * @category errors
@@ -40,7 +50,10 @@ import * as TelemetryConfig from "./Telemetry/TelemetryConfig.js"
 export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", {
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
-}) {}
+}) {
+  // The message says what is wrong and where it is set: the frames would be Effect's, of no use to the reader.
+  override stack = `StartupError: ${this.message}`
+}
 
 /**
  * The streams and definitions a service declares to its Bus (see {@link layer}).
@@ -78,7 +91,14 @@ export interface Options extends GlamConfig.LoadOptions, BusOptions {
  * @since 0.1.0
  * @category models
  */
-export type Services = Bus | SqlClient | PgClient | OutboxRelay.OutboxRelay | Outbox.Producer | Resource.Resource
+export type Services =
+  | Bus
+  | SqlClient
+  | PgClient
+  | OutboxRelay.OutboxRelay
+  | Outbox.Producer
+  | Resource.Resource
+  | Readiness.Readiness
 
 /**
  * The Bus from configuration: JetStream when `nats.servers` is set; otherwise the in-memory bus with one log line
@@ -132,12 +152,37 @@ const describe = (error: unknown): StartupError => {
   return new StartupError({ message, cause: error })
 }
 
+/** The Bus is ready while connected (the in-memory bus always is). */
+const busCheck = Effect.flatMap(
+  busHealth,
+  (health) => health.healthy ? Effect.void : Effect.fail({ code: `BUS_${health.status.toUpperCase()}` })
+)
+
+/**
+ * The toolkit's readiness checks, in the registry GlamLive provides: `database` (`Sql.health()`, a `SELECT 1`
+ * under 2 seconds), `bus` (connected), and `outbox` (the backlog within `outbox.ready_max_backlog` and
+ * `outbox.ready_max_age`).
+ */
+const readinessChecks = Layer.effectDiscard(Effect.gen(function*() {
+  const outbox = yield* OutboxRelay.config
+  yield* Readiness.registerIfPresent("database", Sql.health())
+  yield* Readiness.registerIfPresent("bus", busCheck)
+  yield* Readiness.registerIfPresent(
+    "outbox",
+    OutboxRelay.readinessCheck({ maxBacklog: outbox.readyMaxBacklog, maxAge: outbox.readyMaxAge })
+  )
+}))
+
 /**
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
  * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
  * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
  * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
  * configuration problem fails startup with a `StartupError` listing every problem.
+ *
+ * It also provides the `Http.Readiness` registry with the toolkit's checks registered: `database`, `bus` and
+ * `outbox` (the backlog within `outbox.ready_max_backlog` rows and `outbox.ready_max_age`), so `Http.serve` on it
+ * answers `/api/v1/ready` with them; a check of the service's own goes in with `Http.Readiness.register`.
  *
  * The Bus uses the platform's streams and the service's own (`streams`, or by name in `nats.streams`); `events`
  * lists the definitions the service publishes or subscribes to, checked at startup (see {@link busLayerConfig}).
@@ -165,9 +210,18 @@ const describe = (error: unknown): StartupError => {
 export const layer = (options: Options = {}): Layer.Layer<Services, StartupError> => {
   const { events, migrations, streams, ...load } = options
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
-  // first layer's; so are the streams of the declared events, before any server is reached.
+  // first layer's (the http section too, which `Http.serve` reads later); so are the streams of the declared
+  // events, before any server is reached.
   const validated = Layer.effectDiscard(
-    Config.all([TelemetryConfig.config, SqlConfig.databaseConfig, BusConfig.config, OutboxRelay.config]).pipe(
+    Config.all([
+      TelemetryConfig.config,
+      SqlConfig.databaseConfig,
+      BusConfig.config,
+      OutboxRelay.config,
+      HttpConfig.server,
+      HttpConfig.rateLimit,
+      SecurityHeaders.config
+    ]).pipe(
       Effect.flatMap(([, , bus]) =>
         StreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
       )
@@ -177,17 +231,56 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     Sql.layerConfig({ migrations, embeddedDir: Path.resolve(load.root ?? process.cwd(), ".glam", "pglite") }),
     busLayerConfig({ streams, events })
   )
-  return Layer.unwrapEffect(Effect.map(GlamConfig.load(load), (loaded) =>
+  return Layer.unwrapScoped(Effect.gen(function*() {
+    const logger = yield* Ref.make(fallbackLogger(load.service))
+    yield* Effect.addFinalizer((exit) => serviceLoggerOnFailure(exit, logger))
+    const loaded = yield* GlamConfig.load(load)
+    yield* Effect.flatMap(loggerOf(loaded), (options) => Ref.set(logger, options))
     // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-    OutboxRelay.layerConfig().pipe(
+    return Layer.merge(OutboxRelay.layerConfig(), readinessChecks).pipe(
       Layer.provideMerge(infrastructure),
+      Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
-      Layer.provideMerge(Layer.effectDiscard(announce(loaded))),
+      Layer.provideMerge(Layer.effectDiscard(Effect.zipRight(announce(loaded), configWarnings(loaded)))),
       Layer.provideMerge(Telemetry.layerConfig()),
       Layer.provide(validated),
       Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
-    ))).pipe(Layer.mapError(describe))
+    )
+  })).pipe(Layer.mapError(describe))
 }
+
+type LoggerOptions = Pick<GlamLogger.Options, "service" | "environment" | "format">
+
+/** The logger of a service whose configuration could not be read: its name, dev's console format. */
+const fallbackLogger = (service: string | undefined): LoggerOptions => ({
+  service: service ?? "glam",
+  environment: "dev",
+  format: "console"
+})
+
+/** The service's logger as far as its configuration says: each key that cannot be read keeps its fallback. */
+const loggerOf = (loaded: GlamConfig.LoadedConfig): Effect.Effect<LoggerOptions> => {
+  const fallback = fallbackLogger(loaded.service)
+  return Effect.all({
+    service: Effect.orElseSucceed(HttpConfig.serviceName, () => fallback.service),
+    environment: Effect.orElseSucceed(TelemetryConfig.appEnv, () => fallback.environment),
+    format: Effect.orElseSucceed(TelemetryConfig.logFormat, () => fallback.format)
+  }).pipe(Effect.withConfigProvider(GlamConfig.provider(loaded)))
+}
+
+/**
+ * When the layer fails (at startup, or when a service's layer on it fails), the service's logger replaces Effect's
+ * default one in the fiber that built it, after every other finalizer: the failure `NodeRuntime.runMain` reports
+ * comes out in the service's format (a JSON line in prod), not in Effect's.
+ */
+const serviceLoggerOnFailure = (exit: Exit.Exit<unknown, unknown>, logger: Ref.Ref<LoggerOptions>) =>
+  Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+    ? Effect.flatMap(Ref.get(logger), (options) =>
+      FiberRef.update(
+        FiberRef.currentLoggers,
+        (loggers) => HashSet.add(HashSet.remove(loggers, Logger.defaultLogger), GlamLogger.make(options))
+      ))
+    : Effect.void
 
 /** The first milestone line: which service, in which environment, from which files. */
 const announce = (loaded: GlamConfig.LoadedConfig) =>
@@ -199,6 +292,94 @@ const announce = (loaded: GlamConfig.LoadedConfig) =>
     }
     const from = files.size === 0 ? "no file" : [...files].sort().join(", ")
     return Effect.logInfo(`Configuration loaded: ${loaded.service ?? "(no service name)"}, env ${env}, from ${from}`)
+  })
+
+const databaseKeys = [
+  "host",
+  "port",
+  "name",
+  "user",
+  "password",
+  "url",
+  "pool_size",
+  "connect_timeout",
+  "idle_timeout",
+  "ssl",
+  "migrate_on_start",
+  "embedded_dir",
+  "port_external",
+  "max_overflow",
+  "pool_recycle",
+  "echo",
+  "enabled",
+  "pool_pre_ping",
+  "async_driver"
+]
+
+const outboxKeys = [
+  "relay_enabled",
+  "listen",
+  "poll_interval",
+  "batch_size",
+  "retention",
+  "purge_interval",
+  "flush_timeout",
+  "backlog_interval",
+  "max_backoff",
+  "ready_max_backlog",
+  "ready_max_age"
+]
+
+/**
+ * The top-level keys the toolkit reads, with the keys of the sections whose every key is known here: `databse` or
+ * `database.hots` is then reported with the key probably meant. The seed's flat `<PREFIX>_DB_*` and
+ * `<PREFIX>_NATS_SERVERS` also set top-level keys (`db_host`).
+ */
+const toolkitKeys: GlamConfig.KnownKeys = new Map<string, ReadonlySet<string> | undefined>([
+  ["service", undefined],
+  ["app_env", undefined],
+  ["log_level", undefined],
+  ["logging", undefined],
+  ["telemetry", undefined],
+  ["database", new Set(databaseKeys)],
+  ["outbox", new Set(outboxKeys)],
+  ["nats", undefined],
+  ["nats_servers", undefined],
+  ["http", undefined],
+  ["rate_limit", undefined],
+  ["auth", undefined],
+  ["redis", undefined],
+  ["cache", undefined],
+  ["mqtt", undefined],
+  ["devices", undefined],
+  ["clients", undefined],
+  ...databaseKeys.map((key) => [`db_${key}`, undefined] as const)
+])
+
+/**
+ * One warning line per key nothing reads (with the key probably meant), and per value of the seed's database
+ * settings that is set but not honoured.
+ */
+const configWarnings = (loaded: GlamConfig.LoadedConfig) =>
+  Effect.gen(function*() {
+    for (const unknown of GlamConfig.unknownKeys(loaded, toolkitKeys)) yield* Effect.logWarning(unknown.message)
+    const database = yield* SqlConfig.databaseConfig
+    const from = (key: string) => {
+      const origin = GlamConfig.originOf(loaded, ["database", key])
+      return origin === undefined ? "" : ` (from ${GlamConfig.formatOrigin(origin)})`
+    }
+    if (!database.enabled) {
+      yield* Effect.logWarning(
+        `database.enabled is false${from("enabled")}, which GlamLive does not honour: it starts the configured ` +
+          "database, or the embedded one. Remove the key, or compose the service's layers without GlamLive"
+      )
+    }
+    if (Option.isSome(database.poolPrePing)) {
+      yield* Effect.logWarning(
+        `database.pool_pre_ping${from("pool_pre_ping")} is not honoured: the pool runs no validation query; a ` +
+          "broken connection fails its statement and leaves the pool (Sql.transaction retries it). Remove the key"
+      )
+    }
   })
 
 /**

@@ -8,6 +8,7 @@ import { afterAll, describe } from "vitest"
 import { Bus } from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, DeadLetter, JetStream } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
+import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import * as Streams from "../src/Events/Streams.js"
 import { conformance } from "./fixtures/bus/conformance.js"
@@ -65,7 +66,7 @@ describe.skipIf(!natsUp)("jetstream", () => {
     layerWrapped: (wrap) =>
       Layer.scoped(
         Bus,
-        Effect.flatMap(JetStream.makeEngine(options()), (engine) =>
+        Effect.flatMap(JetStreamEngine.makeEngine(options()), (engine) =>
           core.make(wrapMessages(engine, wrap), {
             serviceName: "conformance",
             ownStreams: Option.none(),

@@ -104,6 +104,7 @@ describe("BusMemory on TestClock", () => {
         stream: stream.name,
         durable: "crashy",
         filterSubject: Ping.subject,
+        filterSubjects: [Ping.subject],
         ackWait: Duration.seconds(30),
         maxDeliver: 2,
         backoff: []

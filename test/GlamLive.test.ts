@@ -184,8 +184,11 @@ describe("GlamLive", () => {
         expect(other.status).toBe(404)
         expect(((yield* other.json) as { error: { code: string } }).error.code).toBe("SYNC_NOT_FOUND")
 
+        // GlamLive's checks, in its registry: Http.Readiness.layer reuses it.
         const ready = yield* client.get("/api/v1/ready")
         expect(ready.status).toBe(200)
+        const report = (yield* ready.json) as { data: { checks: Record<string, unknown> } }
+        expect(Object.keys(report.data.checks).sort()).toEqual(["bus", "database", "outbox"])
 
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM syncs`

@@ -13,6 +13,7 @@ import type * as Scope from "effect/Scope"
 import type { MessageBusError, ValidationError } from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
 import type * as EventDefinition from "../Events/Events.js"
+import type * as Family from "./Family.js"
 
 /**
  * The broker's answer to one publish.
@@ -377,6 +378,25 @@ export interface Bus {
     options: SubscribeOptions<M>,
     handler: Handler<A, E, R>
   ) => Effect.Effect<Subscription, MessageBusError, R | HandlerMiddleware.Context<M> | Scope.Scope>
+  /**
+   * Starts ONE durable subscriber over a family of definitions (see `Family`), each message handed to the handler
+   * of its definition, under the same policies and options as {@link Bus.subscribe} (`subject` of the subscription:
+   * the family's filter). A message on a subject the family covers without a definition is dead-lettered with a
+   * `ValidationError` on `subject`. A family whose stream is not declared fails here, before a consumer is made.
+   */
+  readonly subscribeFamily: <
+    Defs extends Family.Definitions,
+    H extends Family.Handlers<Defs>,
+    const M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>> = readonly []
+  >(
+    family: Family.Family<Defs>,
+    options: SubscribeOptions<M>,
+    handlers: H & Family.NoExtraHandlers<Defs, H>
+  ) => Effect.Effect<
+    Subscription,
+    MessageBusError,
+    Family.HandlersContext<H> | HandlerMiddleware.Context<M> | Scope.Scope
+  >
   /** Lists dead letters. */
   readonly deadLetters: (filter?: DeadLetterFilter) => Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError>
   /** Republishes dead letters to their original subject (body and headers unchanged) and removes them from DLQ. */
@@ -513,6 +533,51 @@ export const subscribe = <
   handler: Handler<A, E, R>
 ): Effect.Effect<Subscription, MessageBusError, Bus | R | HandlerMiddleware.Context<M> | Scope.Scope> =>
   Effect.flatMap(Bus, (bus) => bus.subscribe(definition, options, handler))
+
+/**
+ * Starts one durable subscriber over a family of definitions with the Bus of the context (see
+ * {@link Bus.subscribeFamily}): one handler per definition, by its name in the family, typed by its payload; a
+ * definition without a handler does not compile.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Bus, Events } from "@glam/shared"
+ *
+ * const APPOINTMENT = Events.Streams.make("APPOINTMENT", { subjects: ["appointment.>"] })
+ * const options = { verbatim: true, stream: APPOINTMENT, format: "healthcare" } as const
+ * const Scheduled = Events.event(
+ *   "appointment.scheduled",
+ *   Schema.Struct({ appointment_id: Schema.String, appointment_time: Schema.String }),
+ *   options
+ * )
+ * const Cancelled = Events.event("appointment.cancelled", Schema.Struct({ appointment_id: Schema.String }), options)
+ * const Appointments = Bus.Family.prefix("appointment.*", { scheduled: Scheduled, cancelled: Cancelled })
+ *
+ * export const AppointmentConsumer = Layer.scopedDiscard(
+ *   Bus.subscribeFamily(Appointments, { durable: "reminder-service-appointments" }, {
+ *     scheduled: (event) => Effect.log(`remind at ${event.payload.appointment_time}`),
+ *     cancelled: (event) => Effect.log(`cancel the reminders of ${event.payload.appointment_id}`)
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const subscribeFamily = <
+  Defs extends Family.Definitions,
+  H extends Family.Handlers<Defs>,
+  const M extends ReadonlyArray<HandlerMiddleware<unknown, unknown>> = readonly []
+>(
+  family: Family.Family<Defs>,
+  options: SubscribeOptions<M>,
+  handlers: H & Family.NoExtraHandlers<Defs, H>
+): Effect.Effect<
+  Subscription,
+  MessageBusError,
+  Bus | Family.HandlersContext<H> | HandlerMiddleware.Context<M> | Scope.Scope
+> => Effect.flatMap(Bus, (bus) => bus.subscribeFamily(family, options, handlers))
 
 /**
  * Lists dead letters with the Bus of the context.

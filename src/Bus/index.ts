@@ -47,6 +47,13 @@ export * as CoreNats from "./CoreNats.js"
 export * as DeadLetter from "./DeadLetter.js"
 
 /**
+ * Families of definitions read by one durable consumer (`Bus.subscribeFamily`).
+ *
+ * @since 0.2.0
+ */
+export * as Family from "./Family.js"
+
+/**
  * The JetStream Bus (`layer`, `layerConfig`).
  *
  * @since 0.1.0

@@ -25,7 +25,7 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { RedisError } from "../Errors/InfrastructureErrors.js"
 import { redisOptions } from "../Http/RateLimit.js"
-import { Readiness } from "../Http/Readiness.js"
+import { registerIfPresent } from "../Http/Readiness.js"
 import * as CacheConfig from "./CacheConfig.js"
 import * as layers from "./internal/layers.js"
 import * as metrics from "./internal/metrics.js"
@@ -142,13 +142,7 @@ export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cac
   Layer.sync(Cache, () => layers.makeMemory(layers.resolve(options)))
 
 const registerReadiness = (cache: CacheService) =>
-  Effect.flatMap(
-    Effect.serviceOption(Readiness),
-    Option.match({
-      onNone: () => Effect.void,
-      onSome: (readiness) => cache.backend === "redis" ? readiness.register("redis", cache.ping) : Effect.void
-    })
-  )
+  cache.backend === "redis" ? registerIfPresent("redis", cache.ping) : Effect.void
 
 /**
  * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the

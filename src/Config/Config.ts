@@ -33,6 +33,7 @@ import {
   redactUrlCredentials
 } from "./internal/names.js"
 import * as origin from "./internal/origin.js"
+import { closest } from "./internal/suggest.js"
 import type * as Tree from "./internal/tree.js"
 import { deepMerge, hasPath, isObject, leafPaths, lookup, setOwn, setPath } from "./internal/tree.js"
 import { parseYaml } from "./internal/yaml.js"
@@ -333,6 +334,117 @@ export const originOf: (loaded: LoadedConfig, path: ReadonlyArray<string>) => Or
  * @category getters
  */
 export const formatOrigin: (origin: Origin) => string = origin.formatOrigin
+
+/**
+ * The keys a reader of the configuration knows: each top-level key, with the keys of its section when they are all
+ * known (`undefined`: the section may hold any key).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type KnownKeys = ReadonlyMap<string, ReadonlySet<string> | undefined>
+
+/**
+ * A key of the configuration that nothing reads, with the key probably meant.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnknownKey {
+  /** The key as written: `databse`, `database_host`, `database.hots`. */
+  readonly key: string
+  /** Where it is set. */
+  readonly origin: Origin | undefined
+  /** The key (`database`, `database.host`) or the variable (`ORDERS_DATABASE__HOST`) probably meant. */
+  readonly suggestion: string | undefined
+  /** One line for the log, naming the key, where it is set and the suggestion. */
+  readonly message: string
+}
+
+/** The origin of a key: its own, or that of the first value under it. */
+const originUnder = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin | undefined => {
+  const key = path.join(".")
+  for (const [leaf, found] of loaded.origins) {
+    if (leaf === key || leaf.startsWith(`${key}.`)) return found
+  }
+  return undefined
+}
+
+const whereSet = (found: Origin | undefined): string => found === undefined ? "" : ` (${origin.formatOrigin(found)})`
+
+/**
+ * The keys of a loaded configuration that are not in `known`, each with the key probably meant: a top-level key
+ * within a small edit distance of a known one (`databse` -> `database`); a variable with one `_` where the prefix
+ * convention nests with `__` (`ORDERS_DATABASE_HOST`, the top-level key `database_host` -> `ORDERS_DATABASE__HOST`);
+ * a key of a section whose keys are all known (`database.hots` -> `database.host`). A top-level key near no known
+ * one is the service's own and is not listed.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config as GlamConfig } from "@glam/shared"
+ *
+ * const known: GlamConfig.KnownKeys = new Map([["database", new Set(["host", "port"])], ["service", undefined]])
+ * const warnings = Effect.map(GlamConfig.load({ service: "orders-service" }), (loaded) =>
+ *   GlamConfig.unknownKeys(loaded, known).map((unknown) => unknown.message))
+ * ```
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const unknownKeys = (loaded: LoadedConfig, known: KnownKeys): ReadonlyArray<UnknownKey> => {
+  const out: Array<UnknownKey> = []
+  const sections = [...known.keys()]
+  for (const [key, value] of Object.entries(loaded.tree)) {
+    const found = originUnder(loaded, [key])
+    if (!known.has(key)) {
+      // A variable with one underscore where the prefix convention wants two: the longest section it starts with.
+      const section = found?._tag === "Env" && loaded.envPrefix !== undefined
+        ? sections.filter((s) => key.startsWith(`${s}_`) && key.length > s.length + 1)
+          .sort((a, b) => b.length - a.length)[0]
+        : undefined
+      if (section !== undefined && found?._tag === "Env") {
+        const rest = key.slice(section.length + 1)
+        const variable = `${loaded.envPrefix}_${section.toUpperCase()}__${rest.toUpperCase()}`
+        out.push({
+          key,
+          origin: found,
+          suggestion: variable,
+          message: `${found.variable} sets the top-level key ${key}, which nothing reads: did you mean ${variable} ` +
+            `(${section}.${rest})?`
+        })
+        continue
+      }
+      const suggestion = closest(key, sections)
+      if (suggestion !== undefined) {
+        out.push({
+          key,
+          origin: found,
+          suggestion,
+          message: `Unknown key ${key}${whereSet(found)}: did you mean ${suggestion}?`
+        })
+      }
+      continue
+    }
+    const keys = known.get(key)
+    if (keys === undefined || !isObject(value)) continue
+    for (const child of Object.keys(value)) {
+      if (keys.has(child)) continue
+      const path = `${key}.${child}`
+      const where = originUnder(loaded, [key, child])
+      const near = closest(child, keys)
+      out.push({
+        key: path,
+        origin: where,
+        suggestion: near === undefined ? undefined : `${key}.${near}`,
+        message: near === undefined
+          ? `Unknown key ${path}${whereSet(where)}: the ${key} section has no such key`
+          : `Unknown key ${path}${whereSet(where)}: did you mean ${key}.${near}?`
+      })
+    }
+  }
+  return out
+}
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)

@@ -7,6 +7,7 @@
  */
 import * as JSONSchema from "effect/JSONSchema"
 import type * as Schema from "effect/Schema"
+import * as Traceparent from "../Telemetry/Traceparent.js"
 import * as EventEnvelope from "./EventEnvelope.js"
 import * as Events from "./Events.js"
 import type * as Streams from "./Streams.js"
@@ -91,7 +92,7 @@ const headersSchema: Json = {
       description: "The idempotency key (the event id when none): JetStream drops duplicates within its window"
     },
     "X-Correlation-ID": { type: "string", description: "The correlation id, also in the body" },
-    traceparent: { type: "string", description: "W3C trace context" }
+    [Traceparent.headerName]: { type: "string", description: "W3C trace context" }
   },
   required: ["Nats-Msg-Id"]
 }

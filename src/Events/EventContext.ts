@@ -44,7 +44,7 @@ export interface EventContext {
  */
 export const uuid7 = (epochMillis: number = Date.now()): string => {
   const bytes = randomBytes(16)
-  // 48-bit big-endian milliseconds: the high 16 bits and the low 32 bits (no BigInt on the hot path).
+  // 48-bit big-endian milliseconds: the high 16 bits and the low 32 bits (plain numbers, no BigInt).
   const ms = Math.max(0, Math.floor(epochMillis))
   const high = Math.floor(ms / 0x1_0000_0000)
   const low = ms >>> 0

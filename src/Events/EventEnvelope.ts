@@ -24,6 +24,7 @@ import * as Traceparent from "../Telemetry/Traceparent.js"
 import * as EventContext from "./EventContext.js"
 import * as Events from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
+import * as EnvelopeDecoder from "./internal/envelopeDecoder.js"
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -178,13 +179,21 @@ const keepProtoKeys = <A>(from: unknown, to: A): A => {
 export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, ValidationError> =>
   decodeUnknownEither(input)
 
-const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, ValidationError> =>
-  typeof input !== "object" || input === null || Array.isArray(input)
-    ? Either.left(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
-    : Either.mapBoth(decodeEnvelope(input), {
-      onLeft: (e) => fromParseError(e, [], "event envelope"),
-      onRight: (envelope) => keepProtoKeys(input, envelope)
-    })
+// The schema's rules as plain checks, for the envelopes that pass them (see internal/envelopeDecoder); every other
+// value, and so every refusal, goes through the schema.
+const decodeFast = EnvelopeDecoder.make(EventTimestamp.isValid)
+
+const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, ValidationError> => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return Either.left(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
+  }
+  const fast = decodeFast(input)
+  if (fast !== undefined) return Either.right(fast as EventEnvelope)
+  return Either.mapBoth(decodeEnvelope(input), {
+    onLeft: (e) => fromParseError(e, [], "event envelope"),
+    onRight: (envelope) => keepProtoKeys(input, envelope)
+  })
+}
 
 /**
  * The deepest nesting a message body may have unless told otherwise: the envelope is level 1, its `payload` level 2.

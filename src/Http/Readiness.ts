@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 
@@ -143,12 +144,16 @@ export const make: Effect.Effect<ReadinessService> = Effect.gen(function*() {
 })
 
 /**
- * The registry as a layer.
+ * The registry as a layer: the registry already in the context when there is one (the one `GlamLive` provides, with
+ * its checks registered), otherwise a new one.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Readiness> = Layer.effect(Readiness, make)
+export const layer: Layer.Layer<Readiness> = Layer.effect(
+  Readiness,
+  Effect.flatMap(Effect.serviceOption(Readiness), Option.match({ onNone: () => make, onSome: Effect.succeed }))
+)
 
 /**
  * Registers a check in the registry of the context.
@@ -161,6 +166,39 @@ export const register = (
   check: Effect.Effect<void, unknown>,
   options?: { readonly timeout?: Duration.DurationInput }
 ): Effect.Effect<void, never, Readiness> => Effect.flatMap(Readiness, (r) => r.register(name, check, options))
+
+/**
+ * Registers a check in the registry of the context when there is one, and does nothing otherwise. The check runs
+ * with the services it needs taken from the context of this call, since `/api/v1/ready` runs it in its own.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Http, Sql } from "@glam/shared"
+ *
+ * // In a layer built on the database: registers `database` when a registry is in the context.
+ * const registerDatabase = Http.Readiness.registerIfPresent("database", Sql.health())
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const registerIfPresent = <E, R>(
+  name: string,
+  check: Effect.Effect<void, E, R>,
+  options?: { readonly timeout?: Duration.DurationInput }
+): Effect.Effect<void, never, R> =>
+  Effect.flatMap(
+    Effect.serviceOption(Readiness),
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (readiness) =>
+        Effect.flatMap(
+          Effect.context<R>(),
+          (context) => readiness.register(name, Effect.provide(check, context), options)
+        )
+    })
+  )
 
 /**
  * A check for a backlog (such as the outbox's pending rows): fails when it exceeds `max`.

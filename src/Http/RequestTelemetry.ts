@@ -3,11 +3,10 @@
  * platform's server span): the seed's HTTP metrics (`HttpMetrics`), the request and correlation ids
  * (`RequestContext`) and the access log.
  *
- * One step before the app and one after it, rather than a middleware each: each middleware costs its own
- * fiber-runtime read and exit handler on every request, and together they were a measurable part of the stack's
- * cost (BENCHMARKS.md). The order of what happens is that of the three nested middlewares it replaces: the ids are
- * set before the app runs, so the app's logs and the access log carry them; the response gets the id headers; the
- * metrics see the final status.
+ * One step before the app and one after it, rather than a middleware each (each middleware costs its own
+ * fiber-runtime read and exit handler on every request). What happens is in the order three nested middlewares
+ * would give: the ids are set before the app runs, so the app's logs and the access log carry them; the response
+ * gets the id headers; the metrics see the final status.
  *
  * @since 0.1.0
  */

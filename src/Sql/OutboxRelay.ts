@@ -31,7 +31,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -208,11 +208,16 @@ export interface OutboxRelayConfig {
   readonly backlogInterval: Duration.Duration
   /** `outbox.max_backoff`, default 30 seconds. */
   readonly maxBackoff: Duration.Duration
+  /** `outbox.ready_max_backlog`, default 10000: more unpublished rows than this make the service not ready. */
+  readonly readyMaxBacklog: number
+  /** `outbox.ready_max_age`, default 5 minutes: an unpublished row older than this makes the service not ready. */
+  readonly readyMaxAge: Duration.Duration
 }
 
 /**
  * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
- * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`. Durations are written `"500 millis"`,
+ * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`, and the bounds of the readiness check
+ * (`ready_max_backlog`, `ready_max_age`; see {@link readinessCheck}). Durations are written `"500 millis"`,
  * `"7 days"`, or as a number of milliseconds.
  *
  * @example
@@ -241,7 +246,9 @@ export const config: Config.Config<OutboxRelayConfig> = Config.all({
   purgeInterval: durationOrMillis("purge_interval", defaults.purgeInterval),
   flushTimeout: durationOrMillis("flush_timeout", defaults.flushTimeout),
   backlogInterval: durationOrMillis("backlog_interval", defaults.backlogInterval),
-  maxBackoff: durationOrMillis("max_backoff", defaults.maxBackoff)
+  maxBackoff: durationOrMillis("max_backoff", defaults.maxBackoff),
+  readyMaxBacklog: positiveInteger("ready_max_backlog", 10_000),
+  readyMaxAge: durationOrMillis("ready_max_age", "5 minutes")
 }).pipe(Config.nested("outbox"))
 
 /**
@@ -316,21 +323,17 @@ export const enqueue: <A, I>(
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * The outbox's backlog: rows not yet published and the age of the oldest, for a readiness check or a dashboard.
- * Fails with a `DatabaseError` (`details.error_code` `42P01`) when the `outbox` table does not exist.
+ * The outbox's backlog: rows not yet published and the age of the oldest, for a dashboard or a check of its own
+ * (`GlamLive` registers {@link readinessCheck}). Fails with a `DatabaseError` (`details.error_code` `42P01`) when
+ * the `outbox` table does not exist.
  *
  * @example
  * ```ts
- * import { SqlClient } from "@effect/sql"
  * import { Effect } from "effect"
- * import { Http, Sql } from "@glam/shared"
+ * import { Sql } from "@glam/shared"
  *
- * // A readiness check runs on its own: it takes the SqlClient of the service along.
- * const registerOutboxCheck = Effect.gen(function*() {
- *   const context = yield* Effect.context<SqlClient.SqlClient>()
- *   const pending = Effect.map(Sql.OutboxRelay.backlog, (backlog) => backlog.pending).pipe(Effect.provide(context))
- *   yield* Http.Readiness.register("outbox", Http.Readiness.backlogCheck(pending, 10_000))
- * })
+ * const report = Effect.flatMap(Sql.OutboxRelay.backlog, ({ oldestAgeSeconds, pending }) =>
+ *   Effect.logInfo(`${pending} events wait, the oldest for ${oldestAgeSeconds} s`))
  * ```
  *
  * @since 0.1.0
@@ -339,6 +342,60 @@ export const enqueue: <A, I>(
 export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = rows.backlog.pipe(
   Effect.withSpan("OutboxRelay.backlog")
 )
+
+/**
+ * The bounds of {@link readinessCheck}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReadinessBounds {
+  /** More unpublished rows than this fail the check with `BACKLOG_TOO_LARGE`. */
+  readonly maxBacklog: number
+  /** An unpublished row older than this fails the check with `BACKLOG_TOO_OLD`. */
+  readonly maxAge: Duration.DurationInput
+}
+
+/**
+ * The outbox's readiness check: fails with `{ code: "BACKLOG_TOO_LARGE" }` when more than `maxBacklog` rows wait,
+ * with `{ code: "BACKLOG_TOO_OLD" }` when the oldest has waited longer than `maxAge` (the broker is unreachable,
+ * or an event keeps failing), and with the `DatabaseError` when the backlog cannot be read. A service without an
+ * `outbox` table has nothing to relay: the check passes. `GlamLive` registers it as `outbox`, with the bounds of
+ * `outbox.ready_max_backlog` and `outbox.ready_max_age`.
+ *
+ * @example
+ * ```ts
+ * import { Http, Sql } from "@glam/shared"
+ *
+ * const check = Sql.OutboxRelay.readinessCheck({ maxBacklog: 1000, maxAge: "1 minute" })
+ * const register = Http.Readiness.registerIfPresent("outbox", check)
+ * ```
+ *
+ * @since 0.2.0
+ * @category outbox
+ */
+export const readinessCheck = (
+  bounds: ReadinessBounds
+): Effect.Effect<
+  void,
+  SqlFailure | { readonly code: "BACKLOG_TOO_LARGE" | "BACKLOG_TOO_OLD" },
+  SqlClient.SqlClient
+> => {
+  const maxAgeSeconds = Duration.toSeconds(Duration.decode(bounds.maxAge))
+  const over = (backlog: Backlog): "BACKLOG_TOO_LARGE" | "BACKLOG_TOO_OLD" | undefined =>
+    backlog.pending > bounds.maxBacklog
+      ? "BACKLOG_TOO_LARGE"
+      : backlog.oldestAgeSeconds > maxAgeSeconds
+      ? "BACKLOG_TOO_OLD"
+      : undefined
+  return rows.backlog.pipe(
+    Effect.flatMap((backlog) => {
+      const code = over(backlog)
+      return code === undefined ? Effect.void : Effect.fail({ code })
+    }),
+    Effect.catchIf(rows.isMissingTable, () => Effect.void)
+  )
+}
 
 /**
  * Whether a failure says that the `outbox` table does not exist (SQLSTATE `42P01`): the service's migrations do

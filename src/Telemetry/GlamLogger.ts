@@ -122,6 +122,21 @@ const renderValue = (value: unknown): string => {
 
 const renderMessage = (message: unknown): string => Arr.ensure(message).map(renderValue).join(" ")
 
+/**
+ * The message, and the pretty-printed cause when there is one. A log of a cause alone (`Effect.logError(cause)`,
+ * as `runMain` reports a failure) has its error's message; the cause is left out when the error's stack is its
+ * message alone (an error meant for the reader, such as GlamLive's `StartupError`, whose message says it all).
+ */
+const messageAndCause = (log: Logger.Logger.Options<unknown>): readonly [string, string | undefined] => {
+  const text = renderMessage(log.message)
+  if (Cause.isEmpty(log.cause)) return [text, undefined]
+  const pretty = Cause.pretty(log.cause, { renderErrorCause: true })
+  if (text !== "") return [text, pretty]
+  const error = Cause.squash(log.cause)
+  if (!(error instanceof Error)) return [renderValue(error), pretty]
+  return [error.message, error.stack === `${error.name}: ${error.message}` ? undefined : pretty]
+}
+
 const pad = (n: number): string => n.toString().padStart(2, "0")
 
 // Python's `datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S")`: local time, second precision.
@@ -146,7 +161,7 @@ const readIds = (context: FiberRefs.FiberRefs): Ids => ({
 /**
  * Renders one JSON line with the seed's fields: `timestamp`, `service`, `level`, `message`, `environment`, then
  * `request_id`, `correlation_id`, `causation_id`, `trace_id`, `span_id` when known, the log annotations as top-level keys, and
- * `exception` (the pretty-printed cause) when the log carries one.
+ * `exception` (the pretty-printed cause) when the log carries one. A log of a cause alone has its error's message.
  *
  * @since 0.1.0
  * @category formatting
@@ -156,11 +171,12 @@ export const formatJson = (
   log: Logger.Logger.Options<unknown>
 ): string => {
   const ids = readIds(log.context)
+  const [message, cause] = messageAndCause(log)
   const record: Record<string, unknown> = {
     timestamp: log.date.toISOString(),
     service: options.service,
     level: levelName(log.logLevel),
-    message: renderMessage(log.message),
+    message,
     environment: options.environment
   }
   if (Option.isSome(ids.requestId)) record.request_id = ids.requestId.value
@@ -173,9 +189,7 @@ export const formatJson = (
   for (const [key, value] of log.annotations) {
     if (!reserved.has(key)) record[key] = value
   }
-  if (!Cause.isEmpty(log.cause)) {
-    record.exception = Cause.pretty(log.cause, { renderErrorCause: true })
-  }
+  if (cause !== undefined) record.exception = cause
   return toJson(record)
 }
 
@@ -198,8 +212,9 @@ export const formatConsole = (options: Pick<Options, "service">, log: Logger.Log
   }
   let line = `${consoleTimestamp(log.date)} - ${options.service} - ${levelName(log.logLevel)}`
   if (parts.length > 0) line += ` - [${parts.join(" ")}]`
-  line += ` - ${renderMessage(log.message)}`
-  if (!Cause.isEmpty(log.cause)) line += "\n" + Cause.pretty(log.cause, { renderErrorCause: true })
+  const [message, cause] = messageAndCause(log)
+  line += ` - ${message}`
+  if (cause !== undefined) line += "\n" + cause
   return line
 }
 

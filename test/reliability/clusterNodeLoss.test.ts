@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { startNatsCluster } from "../support/natsCluster.js"
 import { waitFor } from "../support/natsServer.js"
 import { toolAvailable } from "../support/tools.js"
-import { readStream } from "./support/nats.js"
+import { readStream, waitForReplicasCurrent } from "./support/nats.js"
 import { natsPort } from "./support/ports.js"
 import { report } from "./support/report.js"
 import { logDir, randomBetween, settings } from "./support/settings.js"
@@ -81,6 +81,7 @@ describe.skipIf(!ready)("reliability: cluster node loss", () => {
     await lost.start()
     const done = await publisher.waitForReport((r) => r.type === "done", 240_000, "the burst's end")
     await waitFor(async () => handledSet(consumer.reports).size >= count, 240_000, `${count} events handled`)
+    await waitForReplicasCurrent(cluster.urls, stream, 120_000)
     const messages = await readStream(cluster.urls, stream)
     const stored = new Set(messages.map((m) => (JSON.parse(m.body) as { payload: { n: number } }).payload.n))
     const handled = handledSet(consumer.reports)

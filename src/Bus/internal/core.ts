@@ -37,10 +37,11 @@ import type {
   ReplayResult,
   Subscription
 } from "../Bus.js"
-import * as StreamSetup from "../StreamSetup.js"
+import type * as StreamSetup from "../StreamSetup.js"
 import * as DeadLetterModule from "./deadLetterRecord.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import * as BusMetrics from "./metrics.js"
+import * as StreamDeclaration from "./streamDeclaration.js"
 import * as Subscriber from "./subscriber.js"
 
 /** @internal */
@@ -86,7 +87,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       operation: "publish" | "subscribe",
       label: string
     ): Effect.Effect<void, MessageBusError> =>
-      Either.match(StreamSetup.resolve(options.declaration, definition.stream), {
+      Either.match(StreamDeclaration.resolve(options.declaration, definition.stream), {
         onLeft: (problem) =>
           Effect.fail(busError(
             `${label}: ${problem}`,
@@ -99,7 +100,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           })
       })
     const subjectReady = (subject: string): Effect.Effect<void, MessageBusError> =>
-      Either.match(StreamSetup.streamHolding(options.declaration, subject), {
+      Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
         onLeft: (problem) =>
           Effect.fail(busError(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }, false)),
         onRight: (stream) =>
@@ -111,7 +112,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     const subscriptions = yield* Ref.make(0)
     const serviceVersion = options.serviceVersion ?? EventEnvelope.defaultServiceVersion
     const retrying = publishWithRetry(engine, options.publishRetryBudget)
-    // For publishes that are not on a hot path: the budget counts from here.
+    // The engine publish with its retry budget, counting from here.
     const publishRetrying = (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
       Effect.withFiberRuntime((fiber) => retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
     const runtime: Subscriber.RuntimeContext = {
@@ -179,8 +180,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
     }
 
     // Builds, sends and counts one message stamped with the trace of the span it is published in: the envelope's
-    // `trace_id` and the `traceparent` header. One step per stage, no generator (a publish is a few µs of work
-    // around a round trip).
+    // `trace_id` and the `traceparent` header. One step per stage, no generator.
     const publishIn = <A, I>(
       definition: EventDefinition.EventDefinition<A, I>,
       payload: A,
@@ -363,6 +363,18 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
           (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
           Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
         ),
+      subscribeFamily: (family, subscribeOptions, handlers) =>
+        Effect.zipRight(
+          streamReady(
+            Object.values(family.definitions)[0]!,
+            "subscribe",
+            `Bus.subscribeFamily ${family.filter} (durable ${subscribeOptions.durable})`
+          ),
+          Subscriber.runFamily(runtime, family, subscribeOptions, handlers)
+        ).pipe(
+          (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
+          Effect.withSpan("Bus.subscribeFamily", { attributes: { "messaging.destination.name": family.filter } })
+        ),
       deadLetters: (filter) => scanDeadLetters(filter).pipe(Effect.withSpan("Bus.deadLetters")),
       replayDeadLetters: (filter) =>
         Effect.gen(function*() {
@@ -454,7 +466,7 @@ export const publishWithRetry = (
         if (!failure.unknownOutcome) return yield* Effect.fail(failure.error)
       }
     })
-  // The retry loop is only built when the first attempt's outcome is unknown (the hot path stays lean).
+  // The retry loop is only built when the first attempt's outcome is unknown.
   return (message, startedAt) =>
     Effect.catchAll(engine.publish(message), (failure) =>
       failure.unknownOutcome && budgetMillis > 0

@@ -23,6 +23,11 @@ import * as BodyFormat from "../../Events/BodyFormat.js"
 import * as EventContext from "../../Events/EventContext.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
+import {
+  messagingSpanOptions,
+  natsAttributes,
+  natsProducerSpanOptions
+} from "../../Telemetry/internal/messagingSpans.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { PublishOptions } from "../Bus.js"
 import type {
@@ -83,7 +88,7 @@ export const make = (transport: CoreTransport, options: Options): CoreNats => {
       const encoded = yield* BodyFormat.encode(definition as unknown as EventDefinition.EventDefinition.Any, envelope)
       const headers: { [name: string]: string } = { ...encoded.headers }
       const traceparent = Option.flatMap(span, Traceparent.ofSpan)
-      if (Option.isSome(traceparent)) headers["traceparent"] = traceparent.value
+      if (Option.isSome(traceparent)) headers[Traceparent.headerName] = traceparent.value
       const refused = headerRefusal(definition.subject, headers)
       if (refused !== undefined) return yield* Effect.fail(refused)
       return {
@@ -100,11 +105,7 @@ export const make = (transport: CoreTransport, options: Options): CoreNats => {
         transport.publish(definition.subject, out.data, out.headers),
         { eventId: out.eventId, subject: definition.subject, correlationId: out.correlationId } satisfies CorePublished
       )).pipe(
-        Effect.withSpan("CoreNats.publish", {
-          kind: "producer",
-          captureStackTrace: false,
-          attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
-        })
+        Effect.withSpan("CoreNats.publish", natsProducerSpanOptions(definition.subject))
       )
 
   const request: CoreNats["request"] = (definition, payload, replyTo, requestOptions) => {
@@ -136,11 +137,7 @@ export const make = (transport: CoreTransport, options: Options): CoreNats => {
           Effect.flatMap((reply) => readReply(definition.subject, replyTo, reply))
         )
     ).pipe(
-      Effect.withSpan("CoreNats.request", {
-        kind: "client",
-        captureStackTrace: false,
-        attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
-      })
+      Effect.withSpan("CoreNats.request", messagingSpanOptions("client", natsAttributes(definition.subject)))
     )
   }
 
@@ -216,11 +213,7 @@ export const make = (transport: CoreTransport, options: Options): CoreNats => {
       ? effect
       : EventContext.within(effect, EventContext.fromEnvelope(received.envelope))
     return Effect.suspend(() => inContext).pipe(
-      Effect.withSpan(spanName, {
-        kind: "consumer",
-        captureStackTrace: false,
-        attributes: { "messaging.system": "nats", "messaging.destination.name": message.subject }
-      }),
+      Effect.withSpan(spanName, messagingSpanOptions("consumer", natsAttributes(message.subject))),
       Effect.matchCause({ onFailure: Either.left, onSuccess: Either.right })
     )
   }

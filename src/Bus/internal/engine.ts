@@ -52,7 +52,14 @@ export interface PublishFailure {
 export interface ConsumerSpec {
   readonly stream: string
   readonly durable: string
+  /** One subject filter covering every subject the consumer takes (the one subject, or a wildcard over them). */
   readonly filterSubject: string
+  /**
+   * The subjects the consumer takes (filters, wildcards allowed): one for a single definition or a subject prefix,
+   * several for a family listed by definition. Where the server cannot filter on several (JetStream before 2.10)
+   * the consumer filters on `filterSubject`, and the subscriber skips what the list does not hold.
+   */
+  readonly filterSubjects: ReadonlyArray<string>
   readonly ackWait: Duration.Duration
   readonly maxDeliver: number
   readonly backoff: ReadonlyArray<Duration.Duration>

@@ -44,6 +44,10 @@ interface MemConsumer {
   readonly pending: Map<number, Pending>
 }
 
+/** Whether a consumer takes a subject: one of its filters matches it, as JetStream's `filter_subjects`. */
+const takes = (spec: ConsumerSpec, subject: string) =>
+  spec.filterSubjects.some((filter) => Streams.subjectMatches(filter, subject))
+
 const notFound = (operation: string, stream: string, subject?: string) =>
   core.busError(`Stream ${stream} does not exist`, { operation, stream, subject }, false)
 
@@ -107,7 +111,7 @@ export const make = (options: {
         const sequence = consumer.cursor
         consumer.cursor += 1
         const stored = stream.messages.get(sequence)
-        if (stored === undefined || !Streams.subjectMatches(spec.filterSubject, stored.subject)) continue
+        if (stored === undefined || !takes(spec, stored.subject)) continue
         consumer.pending.set(sequence, { deliveries: 1, due: now + Duration.toMillis(spec.ackWait) })
         out.push(delivered(consumer, stored, 1, clock))
       }
@@ -283,7 +287,7 @@ export const make = (options: {
           let pending = 0
           for (let seq = consumer.cursor; seq <= s.last; seq++) {
             const stored = s.messages.get(seq)
-            if (stored !== undefined && Streams.subjectMatches(consumer.spec.filterSubject, stored.subject)) pending++
+            if (stored !== undefined && takes(consumer.spec, stored.subject)) pending++
           }
           let redelivered = 0
           for (const p of consumer.pending.values()) if (p.deliveries > 1) redelivered++

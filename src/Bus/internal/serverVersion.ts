@@ -25,3 +25,10 @@ const atLeast = (version: string | undefined, major: number, minor: number, patc
  * @internal
  */
 export const termTakesReason = (version: string | undefined): boolean => atLeast(version, 2, 10, 4)
+
+/**
+ * Whether a consumer can filter on several subjects (`filter_subjects`, nats-server 2.10.0 and later).
+ *
+ * @internal
+ */
+export const filterSubjectsSupported = (version: string | undefined): boolean => atLeast(version, 2, 10, 0)

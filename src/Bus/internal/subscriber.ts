@@ -23,12 +23,14 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
+import { ValidationError } from "../../Errors/CommonErrors.js"
+import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import * as BodyFormat from "../../Events/BodyFormat.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type { Delivery, Handler, HandlerMiddleware, SubscribeOptions, Subscription } from "../Bus.js"
+import type { Family } from "../Family.js"
 import * as DeadLettering from "./deadLettering.js"
 import type { Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
 import { eventContext } from "./eventContext.js"
@@ -37,7 +39,7 @@ import { type InFlight, ofHandler } from "./handling.js"
 import * as MessageBuffer from "./messageBuffer.js"
 import { type MessageLog, messageLog, withMessageLog } from "./messageLog.js"
 import * as BusMetrics from "./metrics.js"
-import { consumerSpecOrError, type Settings, settings as settingsOf } from "./subscriberOptions.js"
+import { consumerSpecOrError, type Settings, settings as settingsOf, targetOf } from "./subscriberOptions.js"
 import { undecodable, type Verdict, verdictMiddleware, verdictOf } from "./verdict.js"
 
 /** What the runtime needs from the Bus that runs it. @internal */
@@ -63,8 +65,8 @@ interface Settler {
   readonly unsettled: (log: MessageLog, cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
 
-const makeSettler = (engine: Engine, definition: EventDefinition.EventDefinition.Any, durable: string): Settler => {
-  const labels = { subject: definition.subject, consumer: durable }
+const makeSettler = (engine: Engine, subject: string, durable: string): Settler => {
+  const labels = { subject, consumer: durable }
   // Labelled once per subscription, not per message.
   const consumed = Object.fromEntries(
     (["ack", "nak", "term", "dead_lettered"] as const).map((outcome) => [
@@ -145,7 +147,7 @@ const makeProcess = <A, I, E, R>(
   tracker: HandlerTimeout.Tracker
 ): Process<R> => {
   const { spec } = settings
-  const settler = makeSettler(ctx.engine, definition as unknown as EventDefinition.EventDefinition.Any, spec.durable)
+  const settler = makeSettler(ctx.engine, definition.subject, spec.durable)
   const user = ofHandler(handler, options.middleware)
   // The policies, outermost first: the verdict by error type, the handler timeout, the event context; only the
   // service's middleware and handler run interruptibly.
@@ -263,7 +265,7 @@ const onAdvisory =
 /** The subscription's background fibers: the ack-wait ticker, the advisories, the lag sampler. */
 const startBackground = (
   ctx: RuntimeContext,
-  definition: EventDefinition.EventDefinition.Any,
+  subject: string,
   settings: Settings,
   tracker: HandlerTimeout.Tracker,
   workers: { readonly start: (n: number) => Effect.Effect<void>; readonly forgetEnded: () => void },
@@ -278,7 +280,7 @@ const startBackground = (
     })
     yield* tick.pipe(Effect.delay(Duration.times(spec.ackWait, 0.3)), Effect.forever, Effect.forkIn(runScope))
     const deadLettered = withLabels(BusMetrics.messagesConsumed, {
-      subject: definition.subject,
+      subject,
       consumer: spec.durable,
       outcome: "dead_lettered"
     })
@@ -327,34 +329,24 @@ const makeShutdown = (
   )
 
 /**
- * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
- *
- * @internal
+ * Runs a subscription whose consumer is `settings.spec` and whose messages go through `process`, until the current
+ * scope closes, then shuts it down gracefully. `subject` names it (its metrics' label, `Subscription.subject`).
  */
-export const run = <A, I, E, R>(
+const start = <R>(
   ctx: RuntimeContext,
-  definition: EventDefinition.EventDefinition<A, I>,
-  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
-  handler: Handler<A, E, R>
+  settings: Settings,
+  subject: string,
+  makeProcess: (tracker: HandlerTimeout.Tracker) => Process<R>
 ): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const any = definition as unknown as EventDefinition.EventDefinition.Any
-    const spec = consumerSpecOrError(any, options)
-    if (!("durable" in spec)) return yield* Effect.fail(spec)
-    const settings = settingsOf(spec, options)
+    const { spec } = settings
     yield* ctx.engine.ensureConsumer(spec)
     const context = yield* Effect.context<R>()
     const tracker = HandlerTimeout.make(spec, settings.handlerTimeout)
     const buffer = MessageBuffer.make(settings.batch)
     const runScope = yield* Scope.make()
-    const workers = makeWorkers(
-      buffer,
-      tracker,
-      makeProcess(ctx, definition, settings, options, handler, tracker),
-      context,
-      spec
-    )
-    const lag = yield* startBackground(ctx, any, settings, tracker, workers, buffer, runScope)
+    const workers = makeWorkers(buffer, tracker, makeProcess(tracker), context, spec)
+    const lag = yield* startBackground(ctx, subject, settings, tracker, workers, buffer, runScope)
     // What was pulled but not handed to a worker when fetching stops is nak'd by the engine.
     const fetcher = yield* ctx.engine.pump(spec, settings.batch, buffer).pipe(
       Effect.tapErrorCause((cause) =>
@@ -372,5 +364,110 @@ export const run = <A, I, E, R>(
     const shutdown: Effect.Effect<void> = Effect.zipRight(Effect.sync(() => ctx.running.delete(shutdown)), stop)
     ctx.running.add(shutdown)
     yield* Effect.addFinalizer(() => shutdown)
-    return { stream: spec.stream, consumer: spec.durable, subject: definition.subject, lag }
+    return { stream: spec.stream, consumer: spec.durable, subject, lag }
+  })
+
+/**
+ * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
+ *
+ * @internal
+ */
+export const run = <A, I, E, R>(
+  ctx: RuntimeContext,
+  definition: EventDefinition.EventDefinition<A, I>,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  handler: Handler<A, E, R>
+): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
+  Effect.suspend(() => {
+    const spec = consumerSpecOrError(targetOf(definition as unknown as EventDefinition.EventDefinition.Any), options)
+    if (!("durable" in spec)) return Effect.fail(spec)
+    const settings = settingsOf(spec, options)
+    return start(
+      ctx,
+      settings,
+      definition.subject,
+      (tracker) => makeProcess(ctx, definition, settings, options, handler, tracker)
+    )
+  })
+
+/**
+ * A family's messages: each to the process of its definition; one on a subject the family covers without a
+ * definition dead-lettered (a `ValidationError` on `subject`); one the family does not cover (let through by the
+ * single filter a server without `filter_subjects` takes) acked unhandled, as that server would not have sent it.
+ */
+const makeFamilyProcess = <R>(
+  ctx: RuntimeContext,
+  family: Family,
+  settings: Settings,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  handlers: { readonly [name: string]: Handler<unknown, unknown, R> },
+  tracker: HandlerTimeout.Tracker
+): Process<R> => {
+  const { spec } = settings
+  const routes = new Map<string, Process<R>>()
+  for (const [name, definition] of Object.entries(family.definitions)) {
+    // Each definition's messages are consumed in a span named after its subject.
+    const own = { ...settings, spec: { ...spec, filterSubject: definition.subject } }
+    const typed = definition as EventDefinition.EventDefinition<unknown, unknown>
+    routes.set(definition.subject, makeProcess(ctx, typed, own, options, handlers[name]!, tracker))
+  }
+  const settler = makeSettler(ctx.engine, family.filter, spec.durable)
+  const deadLetter = DeadLettering.deadLetterVerdict(ctx, spec)
+  const noDefinition = (msg: RawMessage) =>
+    Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (startedAt) => {
+      const log = messageLog(msg, undefined)
+      const error = new ValidationError({
+        message: `No definition of the family ${family.filter} for subject ${msg.subject}`,
+        details: {
+          field: "subject",
+          value: msg.subject,
+          reason: `the family covers it (${family.subjects.join(", ")}) but defines none of its messages`
+        }
+      })
+      const verdict = verdictOf(Exit.fail(error), msg.deliveryCount, spec)
+      return Effect.flatMap(deadLetter(msg, verdict, log), (final) => settler.settle(msg, final, log, startedAt))
+    })
+  const notCovered = (msg: RawMessage) =>
+    Effect.zipRight(
+      Effect.sync(() => msg.ack()),
+      Effect.logDebug("Bus family skipped a message of a subject it does not cover").pipe(
+        withMessageLog(messageLog(msg, undefined))
+      )
+    )
+  return (msg) => {
+    const route = routes.get(msg.subject)
+    if (route !== undefined) return route(msg)
+    return family.covers(msg.subject) ? noDefinition(msg) : notCovered(msg)
+  }
+}
+
+/**
+ * Starts a subscription over a family of definitions (one durable consumer), each message dispatched to the
+ * handler of its definition; it runs until the current scope closes, then shuts down gracefully.
+ *
+ * @internal
+ */
+export const runFamily = <R>(
+  ctx: RuntimeContext,
+  family: Family,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  handlers: { readonly [name: string]: Handler<unknown, unknown, R> }
+): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
+  Effect.suspend(() => {
+    const missing = Object.keys(family.definitions).filter((name) => typeof handlers[name] !== "function")
+    const spec = missing.length > 0
+      ? new MessageBusError({
+        message: `Bus.subscribeFamily ${family.filter}: no handler for ${missing.join(", ")}`,
+        details: { operation: "subscribe", stream: family.stream.name, subject: family.filter },
+        retryable: false
+      })
+      : consumerSpecOrError(family, options)
+    if (!("durable" in spec)) return Effect.fail(spec)
+    const settings = settingsOf(spec, options)
+    return start(
+      ctx,
+      settings,
+      family.filter,
+      (tracker) => makeFamilyProcess(ctx, family, settings, options, handlers, tracker)
+    )
   })

@@ -6,6 +6,7 @@
 import * as Duration from "effect/Duration"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type * as EventDefinition from "../../Events/Events.js"
+import type { StreamDefinition } from "../../Events/Streams.js"
 import type { SubscribeOptions } from "../Bus.js"
 import type { ConsumerSpec } from "./engine.js"
 
@@ -21,18 +22,38 @@ export const defaults = {
   lagInterval: Duration.seconds(15)
 } as const
 
+/**
+ * What a consumer reads: a stream, the subjects it takes, and one filter over them (a definition: its subject; a
+ * family: see `Family`).
+ *
+ * @internal
+ */
+export interface ConsumerTarget {
+  readonly stream: StreamDefinition
+  readonly filter: string
+  readonly subjects: ReadonlyArray<string>
+}
+
+/** The target of a single definition. @internal */
+export const targetOf = (definition: EventDefinition.EventDefinition.Any): ConsumerTarget => ({
+  stream: definition.stream,
+  filter: definition.subject,
+  subjects: [definition.subject]
+})
+
 /** The consumer settings a subscription asks for; a durable name that cannot be one throws. @internal */
 export const consumerSpec = (
-  definition: EventDefinition.EventDefinition.Any,
+  target: ConsumerTarget,
   options: Omit<SubscribeOptions, "middleware">
 ): ConsumerSpec => {
   if (!/^[A-Za-z0-9_-]+$/.test(options.durable)) {
     throw new TypeError(`Durable name ${JSON.stringify(options.durable)} must be letters, digits, "_" or "-"`)
   }
   return {
-    stream: definition.stream.name,
+    stream: target.stream.name,
     durable: options.durable,
-    filterSubject: definition.subject,
+    filterSubject: target.filter,
+    filterSubjects: target.subjects,
     ackWait: options.ackWait !== undefined ? Duration.decode(options.ackWait) : defaults.ackWait,
     maxDeliver: options.maxDeliver ?? defaults.maxDeliver,
     backoff: (options.backoff ?? defaults.backoff).map(Duration.decode)
@@ -41,15 +62,15 @@ export const consumerSpec = (
 
 /** {@link consumerSpec}, a refused durable name as a non-retryable `MessageBusError`. @internal */
 export const consumerSpecOrError = (
-  definition: EventDefinition.EventDefinition.Any,
+  target: ConsumerTarget,
   options: Omit<SubscribeOptions, "middleware">
 ): ConsumerSpec | MessageBusError => {
   try {
-    return consumerSpec(definition, options)
+    return consumerSpec(target, options)
   } catch (e) {
     return new MessageBusError({
       message: e instanceof Error ? e.message : String(e),
-      details: { operation: "subscribe", stream: definition.stream.name, subject: definition.subject },
+      details: { operation: "subscribe", stream: target.stream.name, subject: target.filter },
       retryable: false
     })
   }

@@ -21,6 +21,7 @@ import { redactUrlCredentials } from "../../Config/Redaction.js"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import { isGlamError } from "../../Errors/GlamError.js"
+import { producerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import type {
   ConnectionStatus,
   Handler,
@@ -472,10 +473,10 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
             publishOptions?.qos ?? topic.qos,
             publishOptions?.retain ?? topic.retain
           ).pipe(
-            Effect.withSpan("MqttClient.publish", {
-              kind: "producer",
-              attributes: { "mqtt.topic": formatted.topic, "mqtt.topic_pattern": topic.pattern }
-            })
+            Effect.withSpan(
+              "MqttClient.publish",
+              producerSpanOptions({ "mqtt.topic": formatted.topic, "mqtt.topic_pattern": topic.pattern })
+            )
           )
         }),
       subscribe: <P extends string, A, I, E, R>(

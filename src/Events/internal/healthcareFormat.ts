@@ -10,10 +10,8 @@ import * as Json from "../../internal/json.js"
 
 /** @internal */
 export const eventTypeField = "event_type"
-/** @internal */
-export const correlationField = "correlation_id"
-/** @internal */
-export const correlationHeader = "X-Correlation-ID"
+const correlationField = "correlation_id"
+const correlationHeader = "X-Correlation-ID"
 
 /** A refusal: the field at fault and why. @internal */
 export interface Refusal {

@@ -14,6 +14,7 @@ import { ValidationError } from "../../Errors/CommonErrors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import * as Json from "../../internal/json.js"
+import { natsProducerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { EnqueueOptions, OutboxEnvelope, Producer } from "../Outbox.js"
 import type { SqlFailure } from "../SqlErrors.js"
@@ -96,9 +97,5 @@ export const enqueueEvent = <A, I>(
         Effect.as(insert(envelope, headers, { stream: definition.stream.name }), envelope.event_id)
       ),
       // The span the `traceparent` names: a consumer's trace continues from the write, not from the relay.
-      Effect.withSpan("OutboxRelay.enqueue", {
-        kind: "producer",
-        captureStackTrace: false,
-        attributes: { "messaging.system": "nats", "messaging.destination.name": definition.subject }
-      })
+      Effect.withSpan("OutboxRelay.enqueue", natsProducerSpanOptions(definition.subject))
     )

@@ -21,8 +21,7 @@ export const labelsOf = (operation: string): ReadonlyArray<MetricLabel.MetricLab
   return found
 }
 
-/** @internal */
-export const recordDuration = (tags: ReadonlyArray<MetricLabel.MetricLabel>, startedAt: number): void =>
+const recordDuration = (tags: ReadonlyArray<MetricLabel.MetricLabel>, startedAt: number): void =>
   sqlQueryDurationSeconds.unsafeUpdate((performance.now() - startedAt) / 1000, tags)
 
 /**

@@ -45,7 +45,7 @@ const substitute = (text: string, values: Readonly<Record<string, string>>, esca
   })
 
 /** The `package.json` of the new service: the toolkit and its peers, the tools, the scripts. @internal */
-export const packageJson = (spec: ServiceSpec.ServiceSpec, toolkitVersion: string): string =>
+const packageJson = (spec: ServiceSpec.ServiceSpec, toolkitVersion: string): string =>
   JSON.stringify(
     {
       name: spec.name,
@@ -68,7 +68,7 @@ export const packageJson = (spec: ServiceSpec.ServiceSpec, toolkitVersion: strin
   ) + "\n"
 
 /** Renders the template files for a service: paths and placeholders substituted, `package.json` added. @internal */
-export const render = (
+const render = (
   spec: ServiceSpec.ServiceSpec,
   templates: ReadonlyArray<GeneratedFile>,
   toolkitVersion: string
@@ -90,7 +90,7 @@ const templatesMissing = (cause: unknown) =>
 const toPosix = (path: string) => path.split("\\").join("/")
 
 /** The template files under `templates/service/` and the toolkit's version, from the package itself. @internal */
-export const loadTemplates: Effect.Effect<
+const loadTemplates: Effect.Effect<
   { readonly files: ReadonlyArray<GeneratedFile>; readonly version: string },
   ServiceSpec.NewServiceError,
   FileSystem.FileSystem | Path.Path
@@ -114,7 +114,7 @@ export const loadTemplates: Effect.Effect<
 }).pipe(Effect.mapError(templatesMissing))
 
 /** Writes the files into `target`, which must not exist; on a failure, removes what was written. @internal */
-export const write = (
+const write = (
   target: string,
   files: ReadonlyArray<GeneratedFile>
 ): Effect.Effect<void, ServiceSpec.NewServiceError, FileSystem.FileSystem | Path.Path> =>

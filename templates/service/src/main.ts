@@ -8,7 +8,7 @@ import { Layer } from "effect"
 import { AppLive, glamLive } from "./app.js"
 
 AppLive.pipe(
-  Layer.provide([Http.layerServer, Http.Readiness.layer]),
+  Layer.provide(Http.layerServer),
   Layer.provide(glamLive()),
   Layer.launch,
   // GlamLive installs the service's logger (the console format in development, JSON lines in prod).

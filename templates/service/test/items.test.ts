@@ -5,7 +5,7 @@
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { Bus, Http } from "@glam/shared"
+import { Bus } from "@glam/shared"
 import { Deferred, Effect, Layer } from "effect"
 import * as Path from "node:path"
 import { AppLive, glamLive } from "../src/app.js"
@@ -13,7 +13,6 @@ import { ItemCreated } from "../src/domain.js"
 
 const TestLive = AppLive.pipe(
   Layer.provideMerge(NodeHttpServer.layerTest),
-  Layer.provide(Http.Readiness.layer),
   // No variables of the developer's shell and no .env: the embedded defaults, whatever the machine has; APP_ENV=test
   // keeps the embedded database in memory, fresh each run (dev keeps it in .glam/pglite).
   Layer.provideMerge(
@@ -72,6 +71,20 @@ layer(TestLive, { timeout: "120 seconds", excludeTestServices: true })("__SERVIC
         const refused = yield* createItem("")
         expect(refused.status).toBe(422)
         expect(refused.body.error).toMatchObject({ code: "VALIDATION_ERROR" })
+      }))
+
+    it.effect("is ready: the database, the bus and the outbox backlog, checked by the toolkit", () =>
+      Effect.gen(function*() {
+        const ready = (yield* get("/api/v1/ready")) as unknown as {
+          readonly status: number
+          readonly body: { readonly data: { readonly checks: Record<string, { readonly status: string }> } }
+        }
+        expect(ready.status).toBe(200)
+        expect(ready.body.data.checks).toMatchObject({
+          database: { status: "ok" },
+          bus: { status: "ok" },
+          outbox: { status: "ok" }
+        })
       }))
 
     it.scoped("publishes item_created through the outbox once the item is committed", () =>

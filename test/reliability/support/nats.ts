@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type NatsServer, serverProcess } from "../../support/natsServer.js"
+import { type NatsServer, serverProcess, waitFor } from "../../support/natsServer.js"
 import { toolPath } from "../../support/tools.js"
 import { natsPort } from "./ports.js"
 
@@ -51,26 +51,69 @@ export interface StoredMessage {
 }
 
 /**
- * Every message of `stream`, read with an ordered consumer (empty when the stream holds none). Filter by subject in
- * the caller: nats-server 2.9 has no `filter_subjects` for ordered consumers.
+ * Every message of `stream` up to its last sequence as the stream's leader reports it, read with an ordered consumer
+ * (empty when the stream holds none). Reading stops at that sequence, not when the consumer reports nothing
+ * pending: in a cluster the ordered consumer may sit on a replica that is still catching up, whose pending count is
+ * relative to what that replica holds. A read that makes no progress for `idleMs` ends with what it has, so a
+ * stream that really lacks messages shows as lost ones instead of a hang. Filter by subject in the caller:
+ * nats-server 2.9 has no `filter_subjects` for ordered consumers.
  */
 export const readStream = async (
   servers: ReadonlyArray<string>,
-  stream: string
+  stream: string,
+  idleMs = 15_000
 ): Promise<ReadonlyArray<StoredMessage>> => {
   const nc = await connect({ servers: [...servers] })
   try {
     const info = await (await jetstreamManager(nc)).streams.info(stream)
     if (info.state.messages === 0) return []
+    const lastSeq = info.state.last_seq
     const consumer = await jetstream(nc).consumers.get(stream)
     const out: Array<StoredMessage> = []
     const messages = await consumer.consume()
-    for await (const m of messages) {
-      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id"), body: m.string() })
-      if (m.info.pending === 0) break
+    let idle: ReturnType<typeof setTimeout> | undefined
+    const armIdle = () => {
+      clearTimeout(idle)
+      idle = setTimeout(() => void messages.close(), idleMs)
+    }
+    armIdle()
+    try {
+      for await (const m of messages) {
+        out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id"), body: m.string() })
+        if (m.seq >= lastSeq) break
+        armIdle()
+      }
+    } finally {
+      clearTimeout(idle)
     }
     await messages.close()
     return out
+  } finally {
+    await nc.close()
+  }
+}
+
+/**
+ * Waits until every replica of `stream` is current with its leader (a restarted node has caught up), so that what
+ * is read next does not depend on which replica serves it.
+ */
+export const waitForReplicasCurrent = async (
+  servers: ReadonlyArray<string>,
+  stream: string,
+  timeoutMs: number
+): Promise<void> => {
+  const nc = await connect({ servers: [...servers] })
+  try {
+    const jsm = await jetstreamManager(nc)
+    await waitFor(
+      async () => {
+        const info = await jsm.streams.info(stream).catch(() => undefined)
+        const replicas = info?.cluster?.replicas ?? []
+        return info?.cluster?.leader !== undefined && replicas.every((r) => r.current && !r.offline)
+      },
+      timeoutMs,
+      `every replica of ${stream} current`
+    )
   } finally {
     await nc.close()
   }

@@ -1,0 +1,114 @@
+/**
+ * The NATS connection of the JetStream Bus (and of core NATS): credentials resolved from the configuration,
+ * reconnecting forever with jitter, drained and closed with its scope; and async iterables of the client as streams.
+ *
+ * @internal
+ */
+import type { NatsConnection } from "@nats-io/nats-core"
+import { connect } from "@nats-io/transport-node"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { redactUrlCredentials } from "../../Config/Redaction.js"
+import type { MessageBusError } from "../../Errors/Errors.js"
+import type { JetStreamOptions } from "../JetStream.js"
+import * as core from "./core.js"
+import { errorMessage } from "./jetStreamFailures.js"
+import * as NatsAuth from "./natsAuth.js"
+
+/** What a connection is opened from. @internal */
+export type ConnectionOptions = Pick<
+  JetStreamOptions,
+  "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout"
+>
+
+/**
+ * A stream over an async iterable that is stopped (not `return()`ed, which would wait for a pending `next()`)
+ * when the stream ends or is interrupted.
+ *
+ * @internal
+ */
+export const fromIterable = <A, E>(
+  acquire: Effect.Effect<AsyncIterable<A>, E>,
+  stop: (iterable: AsyncIterable<A>) => void,
+  onError: (e: unknown) => E
+): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(
+    Effect.acquireRelease(acquire, (iterable) => Effect.sync(() => stop(iterable))).pipe(
+      Effect.map((iterable) => {
+        const iterator = iterable[Symbol.asyncIterator]()
+        return Stream.repeatEffectOption(
+          Effect.tryPromise({ try: () => iterator.next(), catch: (e) => Option.some(onError(e)) }).pipe(
+            Effect.flatMap((r) => (r.done === true ? Effect.fail(Option.none()) : Effect.succeed(r.value)))
+          )
+        )
+      })
+    )
+  )
+
+const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effect<NatsConnection, MessageBusError> =>
+  Effect.tryPromise({
+    try: () =>
+      connect({
+        servers: [...auth.servers],
+        name: options.serviceName,
+        ...(Option.isSome(auth.user) ? { user: auth.user.value } : {}),
+        ...(Option.isSome(auth.password) ? { pass: Redacted.value(auth.password.value) } : {}),
+        ...(Option.isSome(auth.token) ? { token: Redacted.value(auth.token.value) } : {}),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        reconnectJitter: 500,
+        reconnectJitterTLS: 1000,
+        pingInterval: 10_000,
+        // The client would capture a stack trace (two Error objects) per request, publishes included, to
+        // decorate a later timeout; failures here are typed with operation, stream and subject instead.
+        noAsyncTraces: true
+      }),
+    catch: (e) =>
+      core.busError(
+        `Cannot connect to NATS at ${options.servers.map(redactUrlCredentials).join(", ")}: ${
+          redactUrlCredentials(errorMessage(e))
+        }`,
+        { operation: "connect" },
+        true,
+        e
+      )
+  })
+
+/**
+ * Drains, then closes. Each wait is made interruptible inside its timeout's own fiber: a finalizer of an
+ * interrupted fiber (the service stopping on SIGTERM) would otherwise skip an interruptible region entirely, and
+ * never drain.
+ */
+const close = (nc: NatsConnection, drainTimeout: Duration.DurationInput | undefined): Effect.Effect<void> =>
+  Effect.promise(() => nc.drain().catch(() => undefined)).pipe(
+    Effect.interruptible,
+    Effect.timeout(drainTimeout ?? Duration.seconds(10)),
+    Effect.ignore,
+    Effect.zipRight(
+      Effect.promise(() => nc.close().catch(() => undefined)).pipe(
+        Effect.interruptible,
+        Effect.timeout(Duration.seconds(5)),
+        Effect.ignore
+      )
+    )
+  )
+
+/**
+ * Opens a NATS connection that drains and closes when the scope closes (see `JetStream.connection`).
+ *
+ * @internal
+ */
+export const connection = (options: ConnectionOptions): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Either.match(NatsAuth.resolve(options), {
+      onLeft: (problem) =>
+        Effect.fail(core.busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
+      onRight: (auth) => open(options, auth)
+    }),
+    (nc) => close(nc, options.drainTimeout)
+  ).pipe(Effect.withSpan("Bus.connect"))

@@ -1,0 +1,140 @@
+/**
+ * The durable JetStream consumer of a subscription: created when missing, updated (and the change logged) when
+ * its settings differ, since the durable is the service's own.
+ *
+ * @internal
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerUpdateConfig,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamManager
+} from "@nats-io/jetstream"
+import { nanos } from "@nats-io/nats-core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { MessageBusError } from "../../Errors/Errors.js"
+import * as core from "./core.js"
+import type { ConsumerSpec } from "./engine.js"
+import { errorMessage, isNotFound } from "./jetStreamFailures.js"
+import { filterSubjectsSupported } from "./serverVersion.js"
+
+const showNanos = (n: number | undefined) => n === undefined ? "none" : Duration.format(Duration.nanos(BigInt(n)))
+
+/**
+ * The subject filter of a durable, as the server takes it: `filter_subject` for one subject; `filter_subjects` for
+ * several where the server has it (2.10 and later); else `filter_subject` on the one filter covering them, the
+ * subscriber skipping what the list does not hold.
+ *
+ * @internal
+ */
+export type ConsumerFilter = { readonly filter_subject: string } | { readonly filter_subjects: ReadonlyArray<string> }
+
+/** The filter of `spec` on a server of `version` (see {@link ConsumerFilter}). @internal */
+export const consumerFilter = (spec: ConsumerSpec, version: string | undefined): ConsumerFilter =>
+  spec.filterSubjects.length > 1 && filterSubjectsSupported(version)
+    ? { filter_subjects: spec.filterSubjects }
+    : { filter_subject: spec.filterSubject }
+
+/** The subjects a filter takes, in order, for comparing and showing. */
+const filterList = (filter: {
+  readonly filter_subject?: string | undefined
+  readonly filter_subjects?: ReadonlyArray<string> | undefined
+}): ReadonlyArray<string> =>
+  filter.filter_subjects !== undefined && filter.filter_subjects.length > 0
+    ? [...filter.filter_subjects].sort()
+    : filter.filter_subject === undefined || filter.filter_subject === ""
+    ? []
+    : [filter.filter_subject]
+
+const showList = (list: ReadonlyArray<string>) => list.length === 0 ? "none" : list.join(", ")
+
+/** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. */
+const consumerChanges = (
+  existing: ConsumerConfig,
+  wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter: ConsumerFilter }
+): ReadonlyArray<string> => {
+  const had = filterList(existing)
+  const wants = filterList(wanted.filter)
+  const field = "filter_subjects" in wanted.filter ? "filter_subjects" : "filter_subject"
+  return [
+    ...(existing.ack_wait !== wanted.ack_wait
+      ? [`ack_wait: ${showNanos(existing.ack_wait)} -> ${showNanos(wanted.ack_wait)}`]
+      : []),
+    ...(existing.max_deliver !== wanted.max_deliver
+      ? [`max_deliver: ${existing.max_deliver} -> ${wanted.max_deliver}`]
+      : []),
+    ...(had.length !== wants.length || had.some((subject, i) => subject !== wants[i])
+      ? [`${field}: ${showList(had)} -> ${showList(wants)}`]
+      : [])
+  ]
+}
+
+/**
+ * The filter of an update. The client merges an update into the existing settings, and drops undefined fields when
+ * it sends them: the filter field not wanted is set undefined, to clear it.
+ */
+const filterUpdate = (filter: ConsumerFilter): Partial<ConsumerUpdateConfig> =>
+  ("filter_subjects" in filter
+    ? { filter_subject: undefined, filter_subjects: [...filter.filter_subjects] }
+    : { filter_subject: filter.filter_subject, filter_subjects: undefined }) as unknown as Partial<
+      ConsumerUpdateConfig
+    >
+
+/** Creates or updates the durable; the changes made to an existing one. */
+const reconcile = async (
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  version: string | undefined
+): Promise<ReadonlyArray<string>> => {
+  const filter = consumerFilter(spec, version)
+  const wanted = {
+    ack_wait: nanos(Duration.toMillis(spec.ackWait)),
+    max_deliver: spec.maxDeliver
+  }
+  const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((e) =>
+    isNotFound(e) ? undefined : Promise.reject(e)
+  )
+  if (existing === undefined) {
+    await jsm.consumers.add(spec.stream, {
+      durable_name: spec.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...("filter_subjects" in filter
+        ? { filter_subjects: [...filter.filter_subjects] }
+        : { filter_subject: filter.filter_subject }),
+      ...wanted
+    })
+    return []
+  }
+  const changes = consumerChanges(existing.config, { ...wanted, filter })
+  if (changes.length > 0) await jsm.consumers.update(spec.stream, spec.durable, { ...wanted, ...filterUpdate(filter) })
+  return changes
+}
+
+/**
+ * Ensures the durable of `spec` (see `Engine.ensureConsumer`).
+ *
+ * @internal
+ */
+export const ensureConsumer = (
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  serverVersion: () => string | undefined
+): Effect.Effect<void, MessageBusError> =>
+  Effect.tryPromise({
+    try: () => reconcile(jsm, spec, serverVersion()),
+    catch: (e) =>
+      core.busError(
+        `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,
+        { operation: "subscribe", stream: spec.stream, subject: spec.filterSubject },
+        !(e instanceof JetStreamApiError),
+        e
+      )
+  }).pipe(Effect.flatMap((changes) =>
+    changes.length === 0
+      ? Effect.void
+      : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
+  ))

@@ -1,0 +1,223 @@
+/**
+ * The JetStream engine: the Bus's transport on a NATS connection (publish with acks, durable pull consumers,
+ * stream reads, advisories, connection health), and the JetStream Bus on top of it.
+ *
+ * @internal
+ */
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { MessageBusError } from "../../Errors/Errors.js"
+import * as Streams from "../../Events/Streams.js"
+import type { Bus, BusHealth } from "../Bus.js"
+import type { JetStreamOptions } from "../JetStream.js"
+import * as core from "./core.js"
+import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
+import { makeSettlements } from "./jetStreamAcks.js"
+import { logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
+import { connection, fromIterable } from "./jetStreamConnection.js"
+import { ensureConsumer } from "./jetStreamConsumer.js"
+import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
+import { pump, releaseDelay } from "./jetStreamPull.js"
+import * as Store from "./jetStreamStore.js"
+import { ensureStream } from "./jetStreamStreams.js"
+import * as BusMetrics from "./metrics.js"
+import * as StreamDeclaration from "./streamDeclaration.js"
+
+/** The connection's status, kept current from the client's status events for as long as the scope is open. */
+const watchStatus = (
+  nc: NatsConnection,
+  serviceName: string,
+  onReconnect: Set<() => void>
+): Effect.Effect<Ref.Ref<BusHealth["status"]>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const status = yield* Ref.make<BusHealth["status"]>("connected")
+    const labels = Metric.tagged(BusMetrics.connectionUp, "service", serviceName)
+    yield* Metric.set(labels, 1)
+    const setStatus = (s: BusHealth["status"]) =>
+      Effect.zipRight(Ref.set(status, s), Metric.set(labels, s === "connected" ? 1 : 0))
+    const reconnected = Effect.zipRight(
+      setStatus("connected"),
+      Effect.zipRight(
+        Effect.sync(() => {
+          for (const f of [...onReconnect]) f()
+        }),
+        Effect.logInfo(`Bus: NATS reconnected to ${nc.getServer()}`)
+      )
+    )
+    yield* fromIterable(Effect.sync(() => nc.status()), () => undefined, (e) => e).pipe(
+      Stream.runForEach((s) => {
+        switch (s.type) {
+          case "disconnect":
+            return Effect.zipRight(setStatus("disconnected"), Effect.logWarning("Bus: NATS connection lost"))
+          case "reconnecting":
+            return setStatus("reconnecting")
+          case "reconnect":
+            return reconnected
+          case "close":
+            return setStatus("closed")
+          default:
+            return Effect.void
+        }
+      }),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    yield* Effect.promise(() => nc.closed()).pipe(
+      Effect.flatMap((err) =>
+        Effect.zipRight(
+          setStatus("closed"),
+          err instanceof Error
+            ? Effect.logError(`Bus: NATS connection closed: ${err.message}`)
+            : Effect.logInfo("Bus: NATS connection closed")
+        )
+      ),
+      Effect.forkScoped
+    )
+    return status
+  })
+
+/**
+ * One publish attempt (see `Engine.publish`), in one step: the ack is read in the promise's own callback (no `map`
+ * step after it). The client sends nothing it queued while disconnected, and a request whose connection was lost
+ * is never answered: a reconnect ends the attempt as an unknown outcome, to be retried at once, instead of waiting
+ * out its timeout.
+ */
+const publisher = (
+  js: JetStreamClient,
+  publishTimeout: number,
+  onReconnect: Set<() => void>,
+  streamsInUse: Set<string>
+) =>
+(message: RawPublish): Effect.Effect<RawAck, PublishFailure> =>
+  Effect.async<RawAck, PublishFailure>((resume) => {
+    const reconnected = () => resume(Effect.fail(reconnectFailure(message.subject)))
+    try {
+      const h = natsHeaders()
+      for (const name in message.headers) h.set(name, message.headers[name]!)
+      const timeout = message.timeout === undefined
+        ? publishTimeout
+        : Math.max(1, Math.min(publishTimeout, Duration.toMillis(message.timeout)))
+      js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout }).then(
+        (ack) => {
+          onReconnect.delete(reconnected)
+          streamsInUse.add(ack.stream)
+          resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
+        },
+        (e: unknown) => {
+          onReconnect.delete(reconnected)
+          resume(Effect.fail(publishFailure(e, message.subject)))
+        }
+      )
+      onReconnect.add(reconnected)
+    } catch (e) {
+      resume(Effect.fail(publishFailure(e, message.subject, false)))
+    }
+  })
+
+/** Completes the next time `onReconnect` is called. */
+const nextReconnect = (onReconnect: Set<() => void>): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const f = () => {
+      onReconnect.delete(f)
+      resume(Effect.void)
+    }
+    onReconnect.add(f)
+    return Effect.sync(() => onReconnect.delete(f))
+  })
+
+/** The JetStream engine on a connection. */
+const engineOn = (
+  nc: NatsConnection,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  options: JetStreamOptions
+): Effect.Effect<Engine, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const settlements = makeSettlements(nc)
+    // Publish attempts in flight and retries waiting: each is told when the connection is re-established.
+    const onReconnect = new Set<() => void>()
+    // Released before the connection (acquired after it): queued acks and naks go out before it drains.
+    yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
+    const status = yield* watchStatus(nc, options.serviceName, onReconnect)
+    // The streams this Bus uses (ensured, consumed or published to), whose leader elections are logged.
+    const streamsInUse = new Set<string>()
+    yield* logLeaderElections(nc, streamsInUse)
+    const limits = { limits: options.streams, update: options.updateStreams }
+    return {
+      implementation: "jetstream",
+      releaseDelay,
+      publish: publisher(js, Duration.toMillis(options.publishTimeout), onReconnect, streamsInUse),
+      ensureStream: (stream) =>
+        Effect.suspend(() => {
+          streamsInUse.add(stream.name)
+          return Effect.asVoid(ensureStream(jsm, stream, limits))
+        }),
+      reconnected: nextReconnect(onReconnect),
+      ensureConsumer: (spec) =>
+        Effect.suspend(() => {
+          streamsInUse.add(spec.stream)
+          return ensureConsumer(jsm, spec, () => nc.info?.version)
+        }),
+      pump: (spec, batch, sink) => pump(js, settlements, spec, batch, sink),
+      maxDeliveries: (spec) => maxDeliveries(nc, spec),
+      getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),
+      readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),
+      deleteMessage: (stream, sequence) => Store.deleteMessage(jsm, stream, sequence),
+      consumerLag: (stream, durable) => Store.consumerLag(jsm, stream, durable),
+      health: Effect.map(Ref.get(status), (s) => ({
+        implementation: "jetstream" as const,
+        status: s,
+        healthy: s === "connected",
+        server: nc.isClosed() ? undefined : nc.getServer()
+      }))
+    } satisfies Engine
+  })
+
+/**
+ * The JetStream engine in a scope: connects, and drains the connection on close.
+ *
+ * @internal
+ */
+export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, MessageBusError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const nc = yield* connection(options)
+    const js = jetstream(nc)
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc),
+      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+    })
+    const engine = yield* engineOn(nc, js, jsm, options)
+    yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
+    return engine
+  })
+
+/**
+ * The JetStream Bus in a scope (see `JetStream.make`).
+ *
+ * @internal
+ */
+export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const declaration = yield* StreamDeclaration.declare({
+      platform: options.platformStreams ?? Streams.all,
+      own: options.streamDefinitions,
+      names: options.declaredStreams,
+      events: options.events
+    })
+    const engine = yield* makeEngine(options)
+    return yield* core.make(engine, {
+      serviceName: options.serviceName,
+      serviceVersion: options.serviceVersion,
+      maxEventDepth: options.maxEventDepth,
+      ownStreams: options.ownStreams,
+      publishRetryBudget: options.publishRetryBudget,
+      declaration,
+      ensureStreams: options.ensureStreams
+    })
+  })

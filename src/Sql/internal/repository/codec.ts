@@ -1,0 +1,62 @@
+/**
+ * The codecs of a repository, all synchronous (`Either`): rows decoded by the model's schema, values encoded by
+ * its `insert` and `update` variants, and single columns (filters, ids) by the column's field.
+ *
+ * @internal
+ */
+import type * as Model from "@effect/sql/Model"
+import * as Either from "effect/Either"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type { ValidationError } from "../../../Errors/CommonErrors.js"
+import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
+import { invalid, rowMismatch } from "./errors.js"
+
+/** @internal */
+export type Row = Record<string, unknown>
+
+/** @internal */
+export interface Codec<A> {
+  readonly decodeRow: (row: unknown) => Either.Either<A, DatabaseError>
+  readonly decodeRows: (rows: ReadonlyArray<unknown>) => Either.Either<ReadonlyArray<A>, DatabaseError>
+  readonly encodeInsert: (value: unknown) => Either.Either<Row, ValidationError>
+  readonly encodeUpdate: (value: unknown) => Either.Either<Row, ValidationError>
+  /** Encodes one column's value (a filter, an id) with the column's own field. */
+  readonly encodeColumn: (column: string, value: unknown) => Either.Either<unknown, ValidationError>
+}
+
+type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+// A plain schema encodes the value itself; a property signature (optional...) only within a struct.
+const columnEncoder = (column: string, field: unknown): Encoder => {
+  if (Schema.isSchema(field)) return Schema.encodeUnknownEither(field as Schema.Schema<unknown, unknown>)
+  const struct = Schema.encodeUnknownEither(
+    Schema.Struct({ [column]: field as Schema.Schema.Any }) as unknown as Schema.Schema<unknown, Row>
+  )
+  return (u) => Either.map(struct({ [column]: u }), (row) => row[column])
+}
+
+/** @internal */
+export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string): Codec<S["Type"]> => {
+  const decodeModel = Schema.decodeUnknownEither(model as Schema.Schema<S["Type"], unknown>)
+  const mismatch = rowMismatch(table)
+  const encodeInsert = Schema.encodeEither(model.insert as Schema.Schema<unknown, Row>)
+  const encodeUpdate = Schema.encodeEither(model.update as Schema.Schema<unknown, Row>)
+  const encoders = new Map<string, Encoder>()
+  return {
+    decodeRow: (row) => Either.mapLeft(decodeModel(row), mismatch),
+    decodeRows: (rows) => Either.mapLeft(Either.all(rows.map((row) => decodeModel(row))), mismatch),
+    encodeInsert: (value) =>
+      Either.mapLeft(encodeInsert(value), () => invalid(table, "invalid_value", `Invalid ${table} for insert`)),
+    encodeUpdate: (value) =>
+      Either.mapLeft(encodeUpdate(value), () => invalid(table, "invalid_value", `Invalid ${table} for update`)),
+    encodeColumn: (column, value) => {
+      let encoder = encoders.get(column)
+      if (encoder === undefined) {
+        encoder = columnEncoder(column, model.fields[column])
+        encoders.set(column, encoder)
+      }
+      return Either.mapLeft(encoder(value), () => invalid(column, "invalid_value", `Invalid value for ${column}`))
+    }
+  }
+}

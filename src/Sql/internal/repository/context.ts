@@ -1,0 +1,60 @@
+/**
+ * What every operation of one repository shares: the client, the table and its columns, the codecs, the tenant
+ * scope and the operation runner, built once by `make`.
+ *
+ * @internal
+ */
+import type * as Model from "@effect/sql/Model"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Identifier } from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import type { MakeOptions } from "../../Repository.js"
+import { type Codec, makeCodec } from "./codec.js"
+import { makeRun, type RunOperation } from "./operation.js"
+import { makeTenantScope, type TenantScope } from "./tenant.js"
+
+/** @internal */
+export interface RepositoryContext<A> {
+  readonly sql: SqlClient.SqlClient
+  readonly table: string
+  readonly fields: Model.AnyNoContext["fields"]
+  readonly idColumn: string
+  readonly maxLimit: number
+  /** The model has `deleted_at` and `is_deleted`. */
+  readonly softDelete: boolean
+  /** The model has `merchant_id`. */
+  readonly tenancy: boolean
+  /** The model has `updated_at`. */
+  readonly touch: boolean
+  readonly tableId: Identifier
+  readonly idId: Identifier
+  readonly codec: Codec<A>
+  readonly tenant: TenantScope
+  readonly run: RunOperation
+}
+
+/** @internal */
+export const makeContext = <S extends Model.AnyNoContext>(
+  model: S,
+  options: MakeOptions<string>
+): Effect.Effect<RepositoryContext<S["Type"]>, never, SqlClient.SqlClient> =>
+  Effect.map(SqlClient.SqlClient, (sql) => {
+    const columns = new Set(Object.keys(model.fields))
+    const softDelete = columns.has("deleted_at") && columns.has("is_deleted")
+    const tenancy = columns.has("merchant_id")
+    return {
+      sql,
+      table: options.table,
+      fields: model.fields,
+      idColumn: options.id,
+      maxLimit: options.maxLimit ?? 1000,
+      softDelete,
+      tenancy,
+      touch: columns.has("updated_at"),
+      tableId: sql(options.table),
+      idId: sql(options.id),
+      codec: makeCodec(model, options.table),
+      tenant: makeTenantScope(sql, tenancy, softDelete),
+      run: makeRun(options.table, options.metricPrefix ?? options.table)
+    }
+  })

@@ -1,0 +1,56 @@
+/**
+ * The typed failures a repository produces itself: invalid input, a missing row, a row that does not match its
+ * model, and the one failure handler that types everything an operation fails or dies with.
+ *
+ * @internal
+ */
+import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import { NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
+import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
+import { classifySqlError, isSqlDefect } from "../sqlErrors.js"
+
+/** @internal */
+export const invalid = (field: string, reason: string, message: string): ValidationError =>
+  new ValidationError({ message, details: { field, reason } })
+
+/** @internal */
+export const notFound = (table: string, id: unknown): NotFoundError =>
+  new NotFoundError({ message: `${table} not found`, details: { resource: table, resource_id: String(id) } })
+
+/** @internal */
+export const rowMismatch = (table: string) => (cause: ParseResult.ParseError): DatabaseError =>
+  new DatabaseError({
+    message: `A row of ${table} does not match its model`,
+    details: { operation: "decode", table },
+    retryable: false,
+    cause
+  })
+
+/**
+ * One handler for the whole failure channel of an operation: SqlErrors and SQL defects are classified, any other
+ * defect becomes a non-retryable DatabaseError, interruption stays interruption.
+ *
+ * @internal
+ */
+export const typedFailure =
+  (table: string, operation: string) => (cause: Cause.Cause<unknown>): Effect.Effect<never, unknown> => {
+    const failure = Cause.failureOption(cause)
+    const context = { operation: `${table}.${operation}`, table }
+    if (Option.isSome(failure)) {
+      return Effect.fail(failure.value instanceof SqlError ? classifySqlError(failure.value, context) : failure.value)
+    }
+    const defect = Cause.dieOption(cause)
+    if (Option.isNone(defect)) return Effect.failCause(cause)
+    return Effect.fail(
+      isSqlDefect(defect.value) ? classifySqlError(defect.value, context) : new DatabaseError({
+        message: `Unexpected failure in ${table}.${operation}`,
+        details: context,
+        retryable: false,
+        cause: defect.value
+      })
+    )
+  }

@@ -1,0 +1,114 @@
+/**
+ * The reading operations: `findById`, `findByIdOption`, `findAll`, `count` and `paginate`.
+ *
+ * @internal
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { NotFoundError } from "../../../Errors/CommonErrors.js"
+import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
+import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../Repository.js"
+import type { SqlFailure } from "../../SqlErrors.js"
+import { filters, inRange, ordering } from "./clauses.js"
+import type { RepositoryContext } from "./context.js"
+import { invalid, notFound } from "./errors.js"
+
+type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
+type Options = FindAllOptions<never> & QueryOptions<never>
+
+/** @internal */
+export interface Reads<A> {
+  readonly findById: (id: unknown, options?: WithDeleted) => Effect.Effect<A, unknown>
+  readonly findByIdOption: (id: unknown, options?: WithDeleted) => Effect.Effect<Option.Option<A>, unknown>
+  readonly findAll: (options?: FindAllOptions<never>) => Effect.Effect<ReadonlyArray<A>, unknown>
+  readonly count: (options?: QueryOptions<never>) => Effect.Effect<number, unknown>
+  readonly paginate: (options: PaginateOptions<never>) => Effect.Effect<Page<A>, unknown>
+}
+
+// The lookup by id: without a scope, the statement text is compiled once (the table and id column are this
+// repository's own, quoted by the client's compiler) and only the id is bound; written without generators.
+const findOne = <A>(ctx: RepositoryContext<A>) => {
+  const { codec, idColumn, idId, sql, tableId, tenant } = ctx
+  const selectById = sql`SELECT * FROM ${tableId} WHERE ${idId} = ${null}`.compile()[0]
+  return <B>(
+    id: unknown,
+    withDeleted: boolean,
+    onMissing: () => Effect.Effect<B, NotFoundError>,
+    onFound: (value: A) => B
+  ) =>
+    tenant.withTenantScope((current): Effect.Effect<B, SqlFailure | NotFoundError | SqlError> => {
+      const encoded = codec.encodeColumn(idColumn, id)
+      if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+      const scoped = tenant.scope(current, withDeleted)
+      const statement = scoped.length === 0
+        ? sql.unsafe(selectById, [encoded.right])
+        : sql`SELECT * FROM ${tableId} WHERE ${sql.and([sql`${idId} = ${encoded.right}`, ...scoped])}`
+      return Effect.flatMap(statement, (rows): Effect.Effect<B, NotFoundError | DatabaseError> => {
+        if (rows.length === 0) return onMissing()
+        const decoded = codec.decodeRow(rows[0])
+        return Either.isLeft(decoded) ? Effect.fail(decoded.left) : Effect.succeed(onFound(decoded.right))
+      })
+    })
+}
+
+const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const { codec, maxLimit, sql, tableId, tenant } = ctx
+    const current = yield* tenant.tenantOf
+    const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
+    const order = yield* ordering(ctx, options.orderBy ?? defaultOrder)
+    const limit = options.limit === undefined ? undefined : yield* inRange(options.limit, "limit", 0, maxLimit)
+    const offset = options.offset === undefined
+      ? undefined
+      : yield* inRange(options.offset, "offset", 0, Number.MAX_SAFE_INTEGER)
+    const rows = yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
+      order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
+    }${limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`}${
+      offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`
+    }`
+    return yield* codec.decodeRows(rows)
+  })
+
+const countRows = <A>(ctx: RepositoryContext<A>, options: QueryOptions<never>) =>
+  Effect.gen(function*() {
+    const { sql, tableId, tenant } = ctx
+    const current = yield* tenant.tenantOf
+    const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
+    const rows = yield* sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM ${tableId} WHERE ${
+      sql.and(where)
+    }`
+    return Number(rows[0]?.total ?? 0)
+  })
+
+const page = <A>(ctx: RepositoryContext<A>, options: PaginateOptions<never>) =>
+  Effect.gen(function*() {
+    const page = yield* inRange(options.page, "page", 1, Number.MAX_SAFE_INTEGER)
+    const limit = yield* inRange(options.limit, "limit", 1, ctx.maxLimit)
+    const offset = (page - 1) * limit
+    if (!Number.isSafeInteger(offset)) return yield* invalid("page", "out_of_range", "page is too large")
+    const total = yield* countRows(ctx, options)
+    const items = yield* select(ctx, { ...options, limit, offset }, [ctx.idColumn])
+    return { items, total, page, limit }
+  })
+
+/** @internal */
+export const makeReads = <A>(ctx: RepositoryContext<A>): Reads<A> => {
+  const one = findOne(ctx)
+  return {
+    findById: (id, options) =>
+      ctx.run(
+        "findById",
+        () => one(id, options?.withDeleted === true, () => Effect.fail(notFound(ctx.table, id)), (value: A) => value)
+      ),
+    findByIdOption: (id, options) =>
+      ctx.run(
+        "findById",
+        () => one(id, options?.withDeleted === true, () => Effect.succeed(Option.none()), Option.some)
+      ),
+    findAll: (options = {}) => ctx.run("findAll", () => select(ctx, options, [])),
+    count: (options = {}) => ctx.run("count", () => countRows(ctx, options)),
+    paginate: (options) => ctx.run("paginate", () => page(ctx, options))
+  }
+}

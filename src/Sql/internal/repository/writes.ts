@@ -1,0 +1,106 @@
+/**
+ * The writing operations: `insert`, `update`, `deleteById` (soft or hard), `hardDeleteById` and `restore`.
+ * Identity, audit and tenant columns are the database's and the repository's to set, never an update's.
+ *
+ * @internal
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { SqlFailure } from "../../SqlErrors.js"
+import { idCondition } from "./clauses.js"
+import type { Row } from "./codec.js"
+import type { RepositoryContext } from "./context.js"
+import { invalid, notFound } from "./errors.js"
+
+/** @internal */
+export interface Writes<A> {
+  readonly insert: (value: unknown) => Effect.Effect<A, unknown>
+  readonly update: (value: unknown) => Effect.Effect<A, unknown>
+  readonly deleteById: (id: unknown) => Effect.Effect<void, unknown>
+  readonly hardDeleteById: (id: unknown) => Effect.Effect<void, unknown>
+  readonly restore: (id: unknown) => Effect.Effect<A, unknown>
+}
+
+// Written without generators, as `findById` is: one encode, one statement, one decode.
+const insertRow = <A>(ctx: RepositoryContext<A>, value: unknown) => {
+  const { codec, sql, tableId, tenant } = ctx
+  return tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
+    const encoded = codec.encodeInsert(value)
+    if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+    if (Option.isSome(current) && encoded.right.merchant_id !== current.value.merchant_id) {
+      return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
+    }
+    return Effect.flatMap(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`, (rows) => {
+      const decoded = codec.decodeRow(rows[0])
+      return Either.isLeft(decoded) ? Effect.fail(decoded.left) : Effect.succeed(decoded.right)
+    })
+  })
+}
+
+const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<string>, value: unknown) =>
+  Effect.gen(function*() {
+    const { codec, idColumn, sql, tableId, tenancy, tenant, touch } = ctx
+    const current = yield* tenant.tenantOf
+    const encoded = yield* codec.encodeUpdate(value)
+    const id = (value as Row)[idColumn]
+    const settable = Object.keys(encoded).filter((key) => !fixedColumns.has(key) || (key === "merchant_id" && !tenancy))
+    const assignments = [
+      ...settable.map((key) => sql`${sql(key)} = ${encoded[key]}`),
+      ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
+    ]
+    const where = [yield* idCondition(ctx, id), ...tenant.scope(current, false)]
+    const rows = assignments.length === 0
+      ? yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}`
+      : yield* sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(where)} RETURNING *`
+    if (rows.length === 0) return yield* notFound(ctx.table, id)
+    return yield* codec.decodeRow(rows[0])
+  })
+
+const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown) =>
+  Effect.gen(function*() {
+    const { sql, tableId, tenant } = ctx
+    const current = yield* tenant.tenantOf
+    const where = [yield* idCondition(ctx, id), ...tenant.scope(current, true)]
+    yield* sql`DELETE FROM ${tableId} WHERE ${sql.and(where)}`
+  })
+
+// Marks a soft-delete row deleted or not deleted; a restore reaches rows already deleted.
+const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean) =>
+  Effect.gen(function*() {
+    const { sql, tableId, tenant, touch } = ctx
+    const current = yield* tenant.tenantOf
+    const where = [yield* idCondition(ctx, id), ...tenant.scope(current, !deleted)]
+    const set = [
+      deleted ? sql`${sql("deleted_at")} = now()` : sql`${sql("deleted_at")} = NULL`,
+      sql`${sql("is_deleted")} = ${sql.literal(deleted ? "true" : "false")}`,
+      ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
+    ]
+    // A restore returns the row; a delete returns nothing.
+    return yield* sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${
+      sql.literal(deleted ? "" : " RETURNING *")
+    }`
+  })
+
+const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
+  Effect.gen(function*() {
+    if (!ctx.softDelete) return yield* invalid(ctx.table, "not_soft_delete", `${ctx.table} has no soft delete`)
+    const rows = yield* setDeleted(ctx, id, false)
+    if (rows.length === 0) return yield* notFound(ctx.table, id)
+    return yield* ctx.codec.decodeRow(rows[0])
+  })
+
+/** @internal */
+export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
+  const fixedColumns = new Set([ctx.idColumn, "created_at", "updated_at", "deleted_at", "is_deleted", "merchant_id"])
+  const hardDeleteById = (id: unknown) => ctx.run("hardDeleteById", () => hardDelete(ctx, id))
+  return {
+    insert: (value) => ctx.run("insert", () => insertRow(ctx, value)),
+    update: (value) => ctx.run("update", () => updateRow(ctx, fixedColumns, value)),
+    deleteById: (id) =>
+      ctx.softDelete ? ctx.run("deleteById", () => Effect.asVoid(setDeleted(ctx, id, true))) : hardDeleteById(id),
+    hardDeleteById,
+    restore: (id) => ctx.run("restore", () => restoreRow(ctx, id))
+  }
+}
