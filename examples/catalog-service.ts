@@ -10,8 +10,8 @@
  * Syncs belong to a merchant (the `merchant_id` column makes the model a tenant model), so every repository
  * call runs for the merchant of the route.
  */
-import { HttpRouter } from "@effect/platform"
-import { Model } from "@effect/sql"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as Model from "@effect/sql/Model"
 import { Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
 
@@ -55,7 +55,8 @@ const forMerchant = <A, E, R>(handler: (merchantId: string) => Effect.Effect<A, 
     ({ merchant_id }) => handler(merchant_id).pipe(Sql.Repository.withTenant({ merchant_id }))
   )
 
-const router = Effect.gen(function*() {
+/** The service's routes (served by `CatalogHttpLive`), for a host that serves them with its own middleware. */
+export const router = Effect.gen(function*() {
   const syncs = yield* Sql.Repository.make(CatalogSync, { table: "syncs", id: "id" })
 
   return HttpRouter.empty.pipe(
