@@ -8,7 +8,8 @@
 // chunk of `.glam/<name>/` that is loaded when it is used, not at start. A single file would hoist the dependencies
 // of those chunks into the entry's static imports and load them all.
 import { build } from "esbuild"
-import { readdirSync, rmSync } from "node:fs"
+import { readdirSync, rmSync, statSync } from "node:fs"
+import * as path from "node:path"
 
 const names = process.argv.slice(2)
 const examples = names.length > 0
@@ -26,11 +27,13 @@ const externals = {
   }
 }
 
-// One build per example, each with its own chunk folder: rebuilding one example replaces its chunks and leaves the
-// others' alone.
-await Promise.all(examples.map((name) => {
-  rmSync(`.glam/${name}`, { recursive: true, force: true })
-  return build({
+// One build per example, each with its own chunk folder. A rebuild does not delete the chunks it did not write at
+// once: a service started from the previous build may still import one of them (the Prometheus serializer at its
+// first scrape, say), and chunk names are content hashes, so an unchanged chunk keeps its name. Those older than a
+// day are removed.
+const day = 24 * 60 * 60 * 1000
+await Promise.all(examples.map(async (name) => {
+  const result = await build({
     entryPoints: [`examples/${name}.ts`],
     outdir: ".glam",
     entryNames: "[name]",
@@ -43,6 +46,13 @@ await Promise.all(examples.map((name) => {
     target: "node20",
     sourcemap: true,
     tsconfig: "tsconfig.json",
+    metafile: true,
     logLevel: "warning"
   })
+  const written = new Set(Object.keys(result.metafile.outputs).map((file) => path.resolve(file)))
+  const chunks = path.resolve(".glam", name)
+  for (const file of readdirSync(chunks)) {
+    const chunk = path.join(chunks, file)
+    if (!written.has(chunk) && Date.now() - statSync(chunk).mtimeMs > day) rmSync(chunk, { force: true })
+  }
 }))

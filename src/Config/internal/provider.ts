@@ -22,7 +22,7 @@ import { isIndexSegment, isObject, lookup } from "./tree.js"
  *
  * @internal
  */
-export type Notes = Map<string, { readonly full: string; readonly safe: string }>
+type Notes = Map<string, { readonly full: string; readonly safe: string }>
 
 const noteKey = (path: ReadonlyArray<string>): string => path.join("\u0000")
 
@@ -146,7 +146,7 @@ const loadScalar = <A>(
  *
  * @internal
  */
-export const makeFlat = (loaded: LoadedConfig, notes: Notes | undefined): ConfigProvider.ConfigProvider.Flat => {
+const makeFlat = (loaded: LoadedConfig, notes: Notes | undefined): ConfigProvider.ConfigProvider.Flat => {
   const errors = errorsOf(loaded, notes)
   const load = <A>(
     path: ReadonlyArray<string>,
@@ -198,16 +198,15 @@ const rewriteLeaf = (
  *
  * @internal
  */
-export const rewrite =
-  (loaded: LoadedConfig, notes: Notes) => (error: ConfigError.ConfigError): ConfigError.ConfigError =>
-    ConfigError.reduceWithContext(error, undefined, {
-      andCase: (_, left, right) => ConfigError.And(left, right),
-      orCase: (_, left, right) => ConfigError.Or(left, right),
-      invalidDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "InvalidData", path, message),
-      missingDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "MissingData", path, message),
-      sourceUnavailableCase: (_, path, message, cause) => ConfigError.SourceUnavailable(path, message, cause),
-      unsupportedCase: (_, path, message) => ConfigError.Unsupported(path, message)
-    })
+const rewrite = (loaded: LoadedConfig, notes: Notes) => (error: ConfigError.ConfigError): ConfigError.ConfigError =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left, right) => ConfigError.And(left, right),
+    orCase: (_, left, right) => ConfigError.Or(left, right),
+    invalidDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "InvalidData", path, message),
+    missingDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "MissingData", path, message),
+    sourceUnavailableCase: (_, path, message, cause) => ConfigError.SourceUnavailable(path, message, cause),
+    unsupportedCase: (_, path, message) => ConfigError.Unsupported(path, message)
+  })
 
 /**
  * The provider over `loaded`: each `load` notes its messages and rewrites its errors with them.
