@@ -71,7 +71,7 @@ describe("a service written by glam new, on the packed package", () => {
     expectSuccess(await run(["npm", "run", "typecheck"], service, minutes(5)), "npm run typecheck")
     const test = await run(["npm", "test"], service, minutes(8))
     expectSuccess(test, "npm test")
-    expect(stripVTControlCharacters(test.stdout)).toMatch(/Tests\s+4 passed/)
+    expect(stripVTControlCharacters(test.stdout)).toMatch(/Tests\s+5 passed/)
     expectSuccess(await run(["npm", "run", "build"], service, minutes(5)), "npm run build")
     expect(existsSync(Path.join(service, "dist", "main.js"))).toBe(true)
   }, minutes(20))
