@@ -9,7 +9,10 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 240_000,
     hookTimeout: 120_000,
-    // The scenario lines are the suite's output: always shown.
-    silent: false
+    // What a test and the code under it log (the toolkit's sink writes to process.stdout: routed through the console
+    // vitest captures) is shown for failing tests only. The scenario lines, the suite's output, are in the table the
+    // global setup ends the run with, and with a failing test.
+    silent: "passed-only",
+    setupFiles: ["test/support/quietStdout.ts"]
   }
 })

@@ -55,7 +55,8 @@ const forMerchant = <A, E, R>(handler: (merchantId: string) => Effect.Effect<A, 
     ({ merchant_id }) => handler(merchant_id).pipe(Sql.Repository.withTenant({ merchant_id }))
   )
 
-const router = Effect.gen(function*() {
+/** The service's routes (served by `CatalogHttpLive`), for a host that serves them with its own middleware. */
+export const router = Effect.gen(function*() {
   const syncs = yield* Sql.Repository.make(CatalogSync, { table: "syncs", id: "id" })
 
   return HttpRouter.empty.pipe(

@@ -242,7 +242,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
       Layer.provideMerge(infrastructure),
       Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
-      Layer.provideMerge(Layer.effectDiscard(announce(loaded))),
+      Layer.provideMerge(Layer.effectDiscard(Effect.zipRight(announce(loaded), configWarnings(loaded)))),
       Layer.provideMerge(Telemetry.layerConfig()),
       Layer.provide(validated),
       Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
@@ -293,6 +293,94 @@ const announce = (loaded: GlamConfig.LoadedConfig) =>
     }
     const from = files.size === 0 ? "no file" : [...files].sort().join(", ")
     return Effect.logInfo(`Configuration loaded: ${loaded.service ?? "(no service name)"}, env ${env}, from ${from}`)
+  })
+
+const databaseKeys = [
+  "host",
+  "port",
+  "name",
+  "user",
+  "password",
+  "url",
+  "pool_size",
+  "connect_timeout",
+  "idle_timeout",
+  "ssl",
+  "migrate_on_start",
+  "embedded_dir",
+  "port_external",
+  "max_overflow",
+  "pool_recycle",
+  "echo",
+  "enabled",
+  "pool_pre_ping",
+  "async_driver"
+]
+
+const outboxKeys = [
+  "relay_enabled",
+  "listen",
+  "poll_interval",
+  "batch_size",
+  "retention",
+  "purge_interval",
+  "flush_timeout",
+  "backlog_interval",
+  "max_backoff",
+  "ready_max_backlog",
+  "ready_max_age"
+]
+
+/**
+ * The top-level keys the toolkit reads, with the keys of the sections whose every key is known here: `databse` or
+ * `database.hots` is then reported with the key probably meant. The seed's flat `<PREFIX>_DB_*` and
+ * `<PREFIX>_NATS_SERVERS` also set top-level keys (`db_host`).
+ */
+const toolkitKeys: GlamConfig.KnownKeys = new Map<string, ReadonlySet<string> | undefined>([
+  ["service", undefined],
+  ["app_env", undefined],
+  ["log_level", undefined],
+  ["logging", undefined],
+  ["telemetry", undefined],
+  ["database", new Set(databaseKeys)],
+  ["outbox", new Set(outboxKeys)],
+  ["nats", undefined],
+  ["nats_servers", undefined],
+  ["http", undefined],
+  ["rate_limit", undefined],
+  ["auth", undefined],
+  ["redis", undefined],
+  ["cache", undefined],
+  ["mqtt", undefined],
+  ["devices", undefined],
+  ["clients", undefined],
+  ...databaseKeys.map((key) => [`db_${key}`, undefined] as const)
+])
+
+/**
+ * One warning line per key nothing reads (with the key probably meant), and per value of the seed's database
+ * settings that is set but not honoured.
+ */
+const configWarnings = (loaded: GlamConfig.LoadedConfig) =>
+  Effect.gen(function*() {
+    for (const unknown of GlamConfig.unknownKeys(loaded, toolkitKeys)) yield* Effect.logWarning(unknown.message)
+    const database = yield* SqlConfig.databaseConfig
+    const from = (key: string) => {
+      const origin = GlamConfig.originOf(loaded, ["database", key])
+      return origin === undefined ? "" : ` (from ${GlamConfig.formatOrigin(origin)})`
+    }
+    if (!database.enabled) {
+      yield* Effect.logWarning(
+        `database.enabled is false${from("enabled")}, which GlamLive does not honour: it starts the configured ` +
+          "database, or the embedded one. Remove the key, or compose the service's layers without GlamLive"
+      )
+    }
+    if (Option.isSome(database.poolPrePing)) {
+      yield* Effect.logWarning(
+        `database.pool_pre_ping${from("pool_pre_ping")} is not honoured: the pool runs no validation query; a ` +
+          "broken connection fails its statement and leaves the pool (Sql.transaction retries it). Remove the key"
+      )
+    }
   })
 
 /**

@@ -6,12 +6,12 @@ import { HttpClient, HttpRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Deferred, Effect, Layer, ManagedRuntime } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { Events, Http, makeGlamLive, Sql } from "../src/index.js"
+import { Bus, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
@@ -120,6 +120,32 @@ describe.skipIf(!pgUp || !natsUp)("GlamLive readiness", () => {
       ),
     { timeout: 60_000 }
   )
+
+  it.scopedLive("after traffic, /metrics has a description for every metric", () =>
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const received = yield* Deferred.make<void>()
+      yield* Bus.subscribe(Events.CatalogEvents.SyncStarted, { durable: "metrics-test" }, () =>
+        Deferred.succeed(received, undefined))
+      yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
+        merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        sync_id: "s-3",
+        source: "shopify",
+        sync_type: "full"
+      })
+      yield* Deferred.await(received)
+      expect((yield* client.get("/api/v1/nothing-here")).status).toBe(404)
+      expect((yield* ready).status).toBe(200)
+      const text = yield* (yield* client.get("/metrics")).text
+      for (const name of ["http_requests_total", "bus_messages_published_total", "bus_messages_consumed_total"]) {
+        expect(text).toContain(`# HELP ${name} `)
+      }
+      expect(
+        text.split("\n").filter((line) =>
+          line.includes("description missing")
+        )
+      ).toEqual([])
+    }).pipe(Effect.provide(service({}))), { timeout: 60_000 })
 
   it.scopedLive(
     "answers 503 naming the bus while its server is down, and 200 again once it is back",

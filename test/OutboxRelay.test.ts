@@ -11,9 +11,11 @@ import { connect } from "@nats-io/transport-node"
 import {
   ConfigProvider,
   Context,
+  Deferred,
   Duration,
   Effect,
   Exit,
+  Fiber,
   Layer,
   Logger,
   ManagedRuntime,
@@ -33,6 +35,7 @@ import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
 import * as Sql from "../src/Sql/index.js"
+import { markGroup } from "../src/Sql/internal/relayPass.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import { startNatsServer } from "./support/natsServer.js"
@@ -525,6 +528,43 @@ describe.each(targets)("OutboxRelay on $name", (target) => {
           expect((yield* sentinel(missing)) - before.missing - 1).toBe(1)
         }),
       60_000
+    )
+
+    it.scopedLive(
+      "a pass commits its marks per group of rows: a relay stopped mid-pass keeps the groups it finished",
+      () =>
+        Effect.gen(function*() {
+          const stream = testStream("groups")
+          const { Happened } = definitions(stream)
+          const context = yield* infra([stream])
+          yield* Effect.forEach(Array.from({ length: 25 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
+            discard: true
+          }).pipe(Sql.transaction(), Effect.provide(context))
+          // A Bus whose publish of the 15th row never returns: the relay is stopped there, as by a crash.
+          const bus = Context.get(context, Bus.Bus)
+          let calls = 0
+          const stuck = yield* Deferred.make<void>()
+          const hanging: Bus.Bus = {
+            ...bus,
+            publishEncoded: (message) => {
+              calls++
+              return calls === markGroup + 5
+                ? Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
+                : bus.publishEncoded(message)
+            }
+          }
+          const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(
+            Effect.provide(Context.add(context, Bus.Bus, hanging))
+          )
+          const flushing = yield* Effect.fork(relay.flush)
+          yield* Deferred.await(stuck)
+          yield* Fiber.interrupt(flushing)
+          // The first group committed its marks; the second, 4 rows published and one in flight, rolled back.
+          const rows = yield* Effect.provide(outboxRows, context)
+          expect(rows.filter((r) => r.published).length).toBe(markGroup)
+          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(markGroup + 4)
+        }),
+      30_000
     )
 
     it.scopedLive("closing the relay's scope publishes what is pending", () =>

@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as TestClock from "effect/TestClock"
 import { createRequire } from "node:module"
 import * as BusMetrics from "../src/Bus/BusMetrics.js"
@@ -155,6 +157,19 @@ describe("Telemetry/Metrics", () => {
       expect(series("glam_test_labelled_total", { subject: "evt.a.b", service: "two" })).toBe("1")
       expect(series("glam_test_labelled_total", { subject: "evt.a.b", service: "one", region: "eu" })).toBe("5")
       expect((yield* Metric.value(counter).pipe(Effect.tagMetrics("service", "one"))).count).toBe(3)
+    }))
+
+  it.effect("Effect's own fiber metrics have a description, not `description missing`", () =>
+    Effect.gen(function*() {
+      yield* Effect.forEach([1, 2, 3], (n) => Effect.succeed(n), { concurrency: "unbounded" }).pipe(
+        Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.RuntimeMetrics))
+      )
+      const text = yield* PrometheusExposition.metricsText
+      expect(text).toContain("# HELP effect_fiber_started_total Fibers started")
+      // This file's own test metrics have none: only Effect's are looked at.
+      const help = text.split("\n").filter((line) => line.startsWith("# HELP effect_fiber_"))
+      expect(help.length).toBeGreaterThanOrEqual(5)
+      expect(help.filter((line) => line.includes("description missing"))).toEqual([])
     }))
 
   it.effect("target_info carries the service name when the telemetry layer is provided", () =>

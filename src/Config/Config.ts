@@ -33,6 +33,7 @@ import {
   redactUrlCredentials
 } from "./internal/names.js"
 import * as origin from "./internal/origin.js"
+import { closest } from "./internal/suggest.js"
 import type * as Tree from "./internal/tree.js"
 import { deepMerge, hasPath, isObject, leafPaths, lookup, setOwn, setPath } from "./internal/tree.js"
 import { parseYaml } from "./internal/yaml.js"
@@ -208,26 +209,34 @@ const readDotenv = (
 
 const invalidOption = (message: string) => new ConfigLoadError({ reason: "InvalidOptions", message })
 
-const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
-  const root = nodePath.resolve(options.root ?? process.cwd())
-  const real = options.env ?? process.env
-  const dotenv = yield* readDotenv(root, options.dotenv)
-
-  // python-dotenv (override=False): a variable already present, even empty, keeps its value.
+// python-dotenv (override=False): a variable already present, even empty, keeps its value.
+const environment = (real: Readonly<Record<string, string | undefined>>, dotenv: Readonly<Record<string, string>>) => {
   const env = new Map<string, string>()
   const fromDotenv = new Set<string>()
   for (const [name, value] of Object.entries(real)) if (value !== undefined) env.set(name, value)
-  for (const [name, value] of Object.entries(dotenv.values)) {
+  for (const [name, value] of Object.entries(dotenv)) {
     if (!env.has(name)) {
       env.set(name, value)
       fromDotenv.add(name)
     }
   }
+  return { env, fromDotenv }
+}
 
+/** The service name and the environment prefix, from the options or `GLAM_SERVICE`, checked. */
+const identity = (
+  options: LoadOptions,
+  env: ReadonlyMap<string, string>
+): Effect.Effect<
+  { readonly service?: string | undefined; readonly envPrefix?: string | undefined },
+  ConfigLoadError
+> => {
   const serviceOption = options.service ?? env.get("GLAM_SERVICE")
   const service = serviceOption === undefined || serviceOption.length === 0 ? undefined : serviceOption
   if (service !== undefined && !isValidServiceName(service)) {
-    return yield* invalidOption(`Invalid service name ${JSON.stringify(service)}: use letters, digits, ".", "_", "-"`)
+    return Effect.fail(
+      invalidOption(`Invalid service name ${JSON.stringify(service)}: use letters, digits, ".", "_", "-"`)
+    )
   }
   const envPrefix = options.envPrefix !== undefined ?
     normalizePrefix(options.envPrefix) :
@@ -235,14 +244,20 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
     envPrefixFor(service) :
     undefined
   if (envPrefix !== undefined && !isValidPrefix(envPrefix)) {
-    return yield* invalidOption(`Invalid environment prefix ${JSON.stringify(envPrefix)}: use letters, digits, "_"`)
+    return Effect.fail(
+      invalidOption(`Invalid environment prefix ${JSON.stringify(envPrefix)}: use letters, digits, "_"`)
+    )
   }
+  return Effect.succeed({ service, envPrefix })
+}
 
-  const layers: Array<Layer> = []
-  const sharedFile = nodePath.join(root, "config", "shared.yml")
-  if (isFile(sharedFile)) layers.push(yield* yamlLayer(sharedFile, relative(root, sharedFile)))
-  let primaryFile = relative(root, sharedFile)
-  if (service !== undefined) {
+/** `config/shared.yml` when present, then the service's own file (required when a service is named). */
+const fileLayers = (root: string, service: string | undefined) =>
+  Effect.gen(function*() {
+    const layers: Array<Layer> = []
+    const sharedFile = nodePath.join(root, "config", "shared.yml")
+    if (isFile(sharedFile)) layers.push(yield* yamlLayer(sharedFile, relative(root, sharedFile)))
+    if (service === undefined) return { layers, primaryFile: relative(root, sharedFile) }
     const serviceFile = nodePath.join(root, "config", "services", `${service}.yml`)
     if (!isFile(serviceFile)) {
       return yield* new ConfigLoadError({
@@ -251,40 +266,61 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
         message: `Service config not found: ${serviceFile}`
       })
     }
-    primaryFile = relative(root, serviceFile)
+    const primaryFile = relative(root, serviceFile)
     layers.push(yield* yamlLayer(serviceFile, primaryFile))
-  }
+    return { layers, primaryFile }
+  })
 
+/** The flat aliases (`DATABASE_URL`...), then the prefixed variables (`<PREFIX>_A__B`). */
+const variableLayers = (
+  env: ReadonlyMap<string, string>,
+  envPrefix: string | undefined,
+  fromDotenv: ReadonlySet<string>,
+  dotenvDisplay: string | undefined
+): Array<Layer> => {
   const flat = flatAliases(envPrefix).flatMap(({ path, variable }) => {
     const value = env.get(variable)
     return value === undefined ? [] : [{ variable, path, value }]
   })
-  layers.push(variablesLayer(flat, fromDotenv, dotenv.display))
+  const layers = [variablesLayer(flat, fromDotenv, dotenvDisplay)]
+  if (envPrefix === undefined) return layers
+  const prefixed = [...env.entries()].flatMap(([variable, value]) => {
+    const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
+    return path === undefined ? [] : [{ variable, path, value }]
+  })
+  // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
+  prefixed.sort((a, b) =>
+    a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
+  )
+  layers.push(variablesLayer(prefixed, fromDotenv, dotenvDisplay))
+  return layers
+}
 
-  if (envPrefix !== undefined) {
-    const prefixed = [...env.entries()].flatMap(([variable, value]) => {
-      const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
-      return path === undefined ? [] : [{ variable, path, value }]
-    })
-    // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
-    prefixed.sort((a, b) =>
-      a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
-    )
-    layers.push(variablesLayer(prefixed, fromDotenv, dotenv.display))
-  }
-
-  const merged = mergeLayers(layers)
-  const origins = merged.origins
-  let tree = merged.tree
+// `service.name` defaults to the service name, added last so the key order stays the one Python produces.
+const withServiceName = (tree: JsonObject, origins: Map<string, Origin>, service: string | undefined): JsonObject => {
   const serviceSection = lookup(tree, ["service"])
-  // `service.name` defaults to the service name, added last so the key order stays the one Python produces.
-  if (service !== undefined && (serviceSection === undefined || isObject(serviceSection))) {
-    if (lookup(tree, ["service", "name"]) === undefined) {
-      tree = setPath(tree, ["service", "name"], service)
-      origins.set("service.name", { _tag: "Default", description: "the service name" })
-    }
+  if (service === undefined || !(serviceSection === undefined || isObject(serviceSection))) return tree
+  if (lookup(tree, ["service", "name"]) !== undefined) return tree
+  origins.set("service.name", { _tag: "Default", description: "the service name" })
+  return setPath(tree, ["service", "name"], service)
+}
+
+const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
+  const root = nodePath.resolve(options.root ?? process.cwd())
+  const dotenv = yield* readDotenv(root, options.dotenv)
+  const { env, fromDotenv } = environment(options.env ?? process.env, dotenv.values)
+  const { envPrefix, service } = yield* identity(options, env)
+  const files = yield* fileLayers(root, service)
+  const merged = mergeLayers([...files.layers, ...variableLayers(env, envPrefix, fromDotenv, dotenv.display)])
+  const tree = withServiceName(merged.tree, merged.origins, service)
+  const loaded: LoadedConfig = {
+    tree,
+    origins: merged.origins,
+    service,
+    envPrefix,
+    root,
+    primaryFile: files.primaryFile
   }
-  const loaded: LoadedConfig = { tree, origins, service, envPrefix, root, primaryFile }
   return loaded
 })
 
@@ -333,6 +369,117 @@ export const originOf: (loaded: LoadedConfig, path: ReadonlyArray<string>) => Or
  * @category getters
  */
 export const formatOrigin: (origin: Origin) => string = origin.formatOrigin
+
+/**
+ * The keys a reader of the configuration knows: each top-level key, with the keys of its section when they are all
+ * known (`undefined`: the section may hold any key).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type KnownKeys = ReadonlyMap<string, ReadonlySet<string> | undefined>
+
+/**
+ * A key of the configuration that nothing reads, with the key probably meant.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnknownKey {
+  /** The key as written: `databse`, `database_host`, `database.hots`. */
+  readonly key: string
+  /** Where it is set. */
+  readonly origin: Origin | undefined
+  /** The key (`database`, `database.host`) or the variable (`ORDERS_DATABASE__HOST`) probably meant. */
+  readonly suggestion: string | undefined
+  /** One line for the log, naming the key, where it is set and the suggestion. */
+  readonly message: string
+}
+
+/** The origin of a key: its own, or that of the first value under it. */
+const originUnder = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin | undefined => {
+  const key = path.join(".")
+  for (const [leaf, found] of loaded.origins) {
+    if (leaf === key || leaf.startsWith(`${key}.`)) return found
+  }
+  return undefined
+}
+
+const whereSet = (found: Origin | undefined): string => found === undefined ? "" : ` (${origin.formatOrigin(found)})`
+
+/**
+ * The keys of a loaded configuration that are not in `known`, each with the key probably meant: a top-level key
+ * within a small edit distance of a known one (`databse` -> `database`); a variable with one `_` where the prefix
+ * convention nests with `__` (`ORDERS_DATABASE_HOST`, the top-level key `database_host` -> `ORDERS_DATABASE__HOST`);
+ * a key of a section whose keys are all known (`database.hots` -> `database.host`). A top-level key near no known
+ * one is the service's own and is not listed.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config as GlamConfig } from "@glam/shared"
+ *
+ * const known: GlamConfig.KnownKeys = new Map([["database", new Set(["host", "port"])], ["service", undefined]])
+ * const warnings = Effect.map(GlamConfig.load({ service: "orders-service" }), (loaded) =>
+ *   GlamConfig.unknownKeys(loaded, known).map((unknown) => unknown.message))
+ * ```
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const unknownKeys = (loaded: LoadedConfig, known: KnownKeys): ReadonlyArray<UnknownKey> => {
+  const out: Array<UnknownKey> = []
+  const sections = [...known.keys()]
+  for (const [key, value] of Object.entries(loaded.tree)) {
+    const found = originUnder(loaded, [key])
+    if (!known.has(key)) {
+      // A variable with one underscore where the prefix convention wants two: the longest section it starts with.
+      const section = found?._tag === "Env" && loaded.envPrefix !== undefined
+        ? sections.filter((s) => key.startsWith(`${s}_`) && key.length > s.length + 1)
+          .sort((a, b) => b.length - a.length)[0]
+        : undefined
+      if (section !== undefined && found?._tag === "Env") {
+        const rest = key.slice(section.length + 1)
+        const variable = `${loaded.envPrefix}_${section.toUpperCase()}__${rest.toUpperCase()}`
+        out.push({
+          key,
+          origin: found,
+          suggestion: variable,
+          message: `${found.variable} sets the top-level key ${key}, which nothing reads: did you mean ${variable} ` +
+            `(${section}.${rest})?`
+        })
+        continue
+      }
+      const suggestion = closest(key, sections)
+      if (suggestion !== undefined) {
+        out.push({
+          key,
+          origin: found,
+          suggestion,
+          message: `Unknown key ${key}${whereSet(found)}: did you mean ${suggestion}?`
+        })
+      }
+      continue
+    }
+    const keys = known.get(key)
+    if (keys === undefined || !isObject(value)) continue
+    for (const child of Object.keys(value)) {
+      if (keys.has(child)) continue
+      const path = `${key}.${child}`
+      const where = originUnder(loaded, [key, child])
+      const near = closest(child, keys)
+      out.push({
+        key: path,
+        origin: where,
+        suggestion: near === undefined ? undefined : `${key}.${near}`,
+        message: near === undefined
+          ? `Unknown key ${path}${whereSet(where)}: the ${key} section has no such key`
+          : `Unknown key ${path}${whereSet(where)}: did you mean ${key}.${near}?`
+      })
+    }
+  }
+  return out
+}
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)

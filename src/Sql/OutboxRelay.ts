@@ -9,7 +9,8 @@
  *   crash (or a lost connection) between the ack and the COMMIT leaves the row unpublished, and it is published
  *   again: the republish carries the same `Nats-Msg-Id`, so inside the stream's duplicate window (2 minutes by
  *   default) JetStream stores nothing new and acks it as a duplicate. Past the window a consumer may see it
- *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once.
+ *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once. Rows are locked and marked in
+ *   transactions of 10, so a crash republishes at most the 10 of the group it held.
  * - **Order.** Rows are published in the order of their inserts (`ORDER BY seq`, an identity column), one at a
  *   time; a failed publish stops the pass, so no later event overtakes it. With several
  *   instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them, and order

@@ -44,7 +44,15 @@ export interface SqlOptions {
   /** An idle pooled connection is closed after this; default 30 seconds. */
   readonly idleTimeout?: Duration.DurationInput | undefined
   readonly applicationName?: string | undefined
+  /** Connections opened beyond `poolSize` under load; default 0. */
+  readonly maxOverflow?: number | undefined
+  /** A pooled connection is closed after this long (the seed's `pool_recycle`); default: never. */
+  readonly maxLifetime?: Duration.DurationInput | undefined
+  /** Logs every statement at DEBUG (the seed's `echo`); default `false`. */
+  readonly echo?: boolean | undefined
 }
+
+const localHosts: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "host.docker.internal"])
 
 /**
  * A `PgClient` (also provided as `SqlClient`) on a server. Building it runs `SELECT 1`: an unreachable server
@@ -75,7 +83,10 @@ export const optionsFromConfig = (config: DatabaseConfig): SqlOptions => ({
   host: Option.getOrUndefined(config.host),
   // With a url, the separate keys only count when configured: their defaults must not override the url's parts.
   ...(Option.isSome(config.url) ? {} : {
-    port: config.port,
+    // The seed's effective port: the published one when talking to the container from its host.
+    port: Option.isSome(config.portExternal) && Option.exists(config.host, (host) => localHosts.has(host))
+      ? config.portExternal.value
+      : config.port,
     database: config.name,
     user: config.user
   }),
@@ -83,7 +94,10 @@ export const optionsFromConfig = (config: DatabaseConfig): SqlOptions => ({
   ssl: config.ssl,
   poolSize: config.poolSize,
   connectTimeout: config.connectTimeout,
-  idleTimeout: config.idleTimeout
+  idleTimeout: config.idleTimeout,
+  maxOverflow: config.maxOverflow,
+  maxLifetime: Option.getOrUndefined(config.poolRecycle),
+  echo: config.echo
 })
 
 /**

@@ -2,7 +2,8 @@
  * The `database` section of the configuration, read through Effect `Config` (the seed's `DatabaseConfig`).
  *
  * `src/Config` maps the seed's flat variables (`<SERVICE>_DB_HOST`, `_DB_PORT`, `_DB_NAME`, `_DB_USER`,
- * `_DB_PASSWORD`, `_DB_POOL_SIZE`) onto these keys.
+ * `_DB_PASSWORD`, `_DB_POOL_SIZE`, and `_DB_PORT_EXTERNAL`, `_DB_MAX_OVERFLOW`, `_DB_POOL_RECYCLE`, `_DB_ECHO`,
+ * `_DB_ENABLED`, `_DB_POOL_PRE_PING`) onto these keys.
  *
  * @since 0.1.0
  */
@@ -46,11 +47,27 @@ export interface DatabaseConfig {
    * keeps it in `<root>/.glam/pglite` in dev, in memory in test.
    */
   readonly embeddedDir: Option.Option<string>
+  /**
+   * `database.port_external` (the seed's `DB_PORT_EXTERNAL`): the port used instead of `port` when `host` is
+   * `localhost`, `127.0.0.1` or `host.docker.internal` (the host side of a container's published port).
+   */
+  readonly portExternal: Option.Option<number>
+  /** `database.max_overflow`, default 0: connections the pool opens beyond `pool_size` under load. */
+  readonly maxOverflow: number
+  /** `database.pool_recycle` (seconds, or a duration): a pooled connection is closed after this long. */
+  readonly poolRecycle: Option.Option<Duration.Duration>
+  /** `database.echo`, default `false`: every statement is logged at DEBUG. */
+  readonly echo: boolean
+  /** `database.enabled`, default `true`; `false` is not supported (see `GlamLive`). */
+  readonly enabled: boolean
+  /** `database.pool_pre_ping`: read so it can be reported; the pool has no validation query. */
+  readonly poolPrePing: Option.Option<boolean>
 }
 
 /**
  * The `database` section: `host`, `port`, `name`, `user`, `password`, `url`, `pool_size`, `connect_timeout`,
- * `idle_timeout`, `ssl`, `migrate_on_start`, `embedded_dir`.
+ * `idle_timeout`, `ssl`, `migrate_on_start`, `embedded_dir`, and the seed's `port_external`, `max_overflow`,
+ * `pool_recycle`, `echo`, `enabled`, `pool_pre_ping`, `async_driver` (accepted, of no use here).
  *
  * @example
  * ```ts
@@ -78,7 +95,21 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
   idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
   ssl: Config.withDefault(Config.boolean("ssl"), false),
   migrateOnStart: Config.withDefault(Config.boolean("migrate_on_start"), false),
-  embeddedDir: Config.option(Config.nonEmptyString("embedded_dir"))
+  embeddedDir: Config.option(Config.nonEmptyString("embedded_dir")),
+  portExternal: Config.option(Config.port("port_external")),
+  maxOverflow: Config.integer("max_overflow").pipe(
+    Config.validate({ message: "must be an integer of at least 0", validation: (n) => n >= 0 }),
+    Config.withDefault(0)
+  ),
+  // A number is seconds here, as in the seed's `DB_POOL_RECYCLE=3600`.
+  poolRecycle: Config.option(
+    Config.duration("pool_recycle").pipe(
+      Config.orElse(() => Config.map(Config.number("pool_recycle"), (s) => Duration.seconds(s)))
+    )
+  ),
+  echo: Config.withDefault(Config.boolean("echo"), false),
+  enabled: Config.withDefault(Config.boolean("enabled"), true),
+  poolPrePing: Config.option(Config.boolean("pool_pre_ping"))
 }).pipe(Config.nested("database"))
 
 /**

@@ -12,6 +12,12 @@ export interface PgPool {
   end(): Promise<void>
   on(event: "error", listener: (error: Error) => void): this
   on(event: "acquire" | "release", listener: () => void): this
+  on(event: "connect", listener: (client: PgPoolClient) => void): this
+}
+
+/** A connection of a pool, as the `connect` event gives it. @internal */
+export interface PgPoolClient {
+  query: (...args: Array<unknown>) => unknown
 }
 
 /** @internal */

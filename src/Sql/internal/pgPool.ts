@@ -12,12 +12,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
-import { redactUrlCredentials } from "../../Config/Redaction.js"
+import { redactUrlCredentials } from "../../Config/internal/names.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import type { SqlOptions } from "../Sql.js"
-import { Pg, type PgPool } from "./pgDriver.js"
+import { Pg, type PgPool, type PgPoolClient } from "./pgDriver.js"
 import { classifySqlError } from "./sqlErrors.js"
 import { sqlPoolConnectionsInUse } from "./sqlMetrics.js"
 
@@ -56,7 +57,7 @@ export const messageOf = (cause: unknown): string => {
 const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
   const where = target(options)
   const connectTimeout = Duration.decode(options.connectTimeout ?? "5 seconds")
-  const acquire = Effect.sync(() => {
+  const acquire = Effect.map(Effect.runtime<never>(), (runtime) => {
     const pool = new Pg.Pool({
       connectionString: options.url === undefined ? undefined : Redacted.value(options.url),
       host: options.host,
@@ -65,7 +66,11 @@ const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Sc
       user: options.user,
       password: options.password === undefined ? undefined : Redacted.value(options.password),
       ssl: options.ssl,
-      max: options.poolSize ?? 5,
+      max: (options.poolSize ?? 5) + (options.maxOverflow ?? 0),
+      ...(options.maxOverflow === undefined || options.maxOverflow === 0 ? {} : { min: options.poolSize ?? 5 }),
+      ...(options.maxLifetime === undefined
+        ? {}
+        : { maxLifetimeSeconds: Math.max(1, Math.round(Duration.toSeconds(options.maxLifetime))) }),
       connectionTimeoutMillis: Duration.toMillis(connectTimeout),
       idleTimeoutMillis: Duration.toMillis(options.idleTimeout ?? "30 seconds"),
       application_name: options.applicationName ?? "@glam/shared",
@@ -75,6 +80,7 @@ const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Sc
     pool.on("error", () => {})
     pool.on("acquire", () => sqlPoolConnectionsInUse.unsafeModify(1, []))
     pool.on("release", () => sqlPoolConnectionsInUse.unsafeModify(-1, []))
+    if (options.echo === true) pool.on("connect", (client) => echoStatements(client, Runtime.runFork(runtime)))
     return pool
   })
   const check = (pool: PgPool) =>
@@ -106,6 +112,24 @@ const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Sc
     // The embedded database (a label) says so in its own line.
     Effect.tap(() => options.label === undefined ? Effect.logInfo(`Connected to PostgreSQL at ${where}`) : Effect.void)
   )
+}
+
+/** Logs each statement of a client at DEBUG before it is sent (`database.echo`). */
+const echoStatements = (
+  client: PgPoolClient,
+  run: (effect: Effect.Effect<void>) => unknown
+) => {
+  const query = client.query
+  client.query = (...args: Array<unknown>) => {
+    const statement = args[0]
+    const text = typeof statement === "string"
+      ? statement
+      : typeof statement === "object" && statement !== null && "text" in statement
+      ? String(statement.text)
+      : undefined
+    if (text !== undefined) run(Effect.annotateLogs(Effect.logDebug(`SQL: ${text}`), "database", "echo"))
+    return query.apply(client, args)
+  }
 }
 
 const errorCode = (cause: unknown): { error_code?: string } => {

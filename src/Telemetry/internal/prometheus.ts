@@ -20,5 +20,30 @@ export const serialize: Effect.Effect<string> = Effect.gen(function*() {
   const resource = Option.getOrElse(yield* Effect.serviceOption(Resource.Resource), emptyResource)
   const producer = yield* Effect.provideService(OtelMetrics.makeProducer, Resource.Resource, resource)
   const collected = yield* Effect.promise(() => producer.collect())
-  return serializer.serialize(collected.resourceMetrics)
+  return serializer.serialize(describeBuiltIns(collected.resourceMetrics))
+})
+
+// Effect's own fiber metrics (`Metric.fiberStarted`...) have no description; the serializer would write
+// `description missing` as their help.
+const builtInDescriptions: ReadonlyMap<string, string> = new Map([
+  ["effect_fiber_started", "Fibers started"],
+  ["effect_fiber_active", "Fibers running"],
+  ["effect_fiber_successes", "Fibers that ended with a success"],
+  ["effect_fiber_failures", "Fibers that ended with a failure"],
+  ["effect_fiber_lifetimes", "Lifetime of the fibers that ended, in milliseconds"]
+])
+
+type ResourceMetrics = Parameters<PrometheusSerializer["serialize"]>[0]
+
+const describeBuiltIns = (resourceMetrics: ResourceMetrics): ResourceMetrics => ({
+  ...resourceMetrics,
+  scopeMetrics: resourceMetrics.scopeMetrics.map((scope) => ({
+    ...scope,
+    metrics: scope.metrics.map((metric) => {
+      const description = builtInDescriptions.get(metric.descriptor.name)
+      return metric.descriptor.description === "" && description !== undefined
+        ? { ...metric, descriptor: { ...metric.descriptor, description } }
+        : metric
+    })
+  }))
 })

@@ -1,6 +1,7 @@
 /**
- * Ports of the reliability suite's own servers: nats-servers in 4400-4499, PostgreSQL in 55400-55499, never the
- * shared servers' default ports. A port is taken when nothing listens on it and no server of this run holds it.
+ * Ports of the reliability suite's own servers: nats-servers in 4400-4499, PostgreSQL in 55400-55499, HTTP services
+ * in 45400-45499, never the shared servers' default ports. A port is taken when nothing listens on it and no server
+ * of this run holds it.
  */
 import * as net from "node:net"
 
@@ -32,3 +33,6 @@ export const natsPort = (): Promise<number> => portIn(4400, 4499)
 
 /** A port for a test-owned PostgreSQL. */
 export const postgresPort = (): Promise<number> => portIn(55400, 55499)
+
+/** A port for a test-owned HTTP service. */
+export const httpPort = (): Promise<number> => portIn(45400, 45499)
