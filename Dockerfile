@@ -13,8 +13,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY examples ./examples
-# One ES module per example (.glam/start.js), as `npm start` runs it: the toolkit and Effect bundled in, the other
-# dependencies left to node_modules.
+# One ES module per example (.glam/start.js, and its lazily loaded chunks in .glam/start/), as `npm start` runs it: the
+# toolkit and Effect bundled in, the other dependencies left to node_modules.
 COPY scripts/build-examples.mjs ./scripts/
 RUN node scripts/build-examples.mjs start
 # The production manifest: the toolkit's peer dependencies (Effect, OpenTelemetry) are the examples' own.
@@ -28,6 +28,7 @@ WORKDIR /app
 COPY --from=build /app/.deploy/package.json /app/.deploy/package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/.glam/start.js ./.glam/start.js
+COPY --from=build /app/.glam/start ./.glam/start
 COPY examples/config ./examples/config
 # The embedded database (outside prod) is kept in examples/.glam, the one folder the node user may write.
 RUN mkdir -p examples/.glam && chown node:node examples/.glam

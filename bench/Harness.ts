@@ -47,6 +47,8 @@ export interface FloorResult {
 
 export interface Stats {
   readonly median_ops_per_s: number
+  /** Median CPU time of this process per operation (user + system, µs): the client's own work, not the servers'. */
+  readonly median_cpu_us_per_op?: number | undefined
   readonly min_ops_per_s: number
   readonly max_ops_per_s: number
   /** (max - min) / median. */
@@ -77,12 +79,13 @@ export const median = (xs: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-export const stats = (samples: ReadonlyArray<number>): Stats => {
+export const stats = (samples: ReadonlyArray<number>, cpu?: ReadonlyArray<number>): Stats => {
   const m = median(samples)
   const min = Math.min(...samples)
   const max = Math.max(...samples)
   return {
     median_ops_per_s: Math.round(m),
+    ...(cpu === undefined || cpu.length === 0 ? {} : { median_cpu_us_per_op: Number(median(cpu).toFixed(1)) }),
     min_ops_per_s: Math.round(min),
     max_ops_per_s: Math.round(max),
     spread: Number(((max - min) / m).toFixed(3))
@@ -109,12 +112,13 @@ export const pairedRatio = (toolkit: ReadonlyArray<number>, baseline: ReadonlyAr
 const floorResult = (
   description: string,
   floor: ReadonlyArray<number>,
-  baseline: ReadonlyArray<number>
+  baseline: ReadonlyArray<number>,
+  cpu: ReadonlyArray<number>
 ): FloorResult => {
   const paired = pairedRatio(floor, baseline)
   return {
     description,
-    stats: stats(floor),
+    stats: stats(floor, cpu),
     ratio: paired.median,
     ratio_p25: paired.p25,
     ratio_p75: paired.p75,
@@ -122,10 +126,47 @@ const floorResult = (
   }
 }
 
-const measure = async (variant: Variant, ops: number): Promise<number> => {
+interface Sample {
+  readonly opsPerS: number
+  readonly cpuUsPerOp: number
+}
+
+const measure = async (variant: Variant, ops: number): Promise<Sample> => {
+  const cpu = process.cpuUsage()
   const start = performance.now()
   await variant.run(ops)
-  return ops / ((performance.now() - start) / 1000)
+  const elapsed = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return { opsPerS: ops / (elapsed / 1000), cpuUsPerOp: (used.user + used.system) / ops }
+}
+
+/** `met` or `NOT met`, for a figure beside its target. */
+export const verdict = (met: boolean): string => met ? "met" : "NOT met"
+
+/**
+ * Warm-up: full rounds of every variant, unmeasured, until none of them is still getting faster (the JIT has
+ * settled): at least `min` rounds, then until no variant's last two rounds beat its best earlier round by more than
+ * 5 %, at most `max` rounds. Returns the rounds run and whether they settled.
+ */
+const warmUp = async (
+  variants: ReadonlyArray<readonly [string, Variant]>,
+  ops: number,
+  min: number,
+  max: number
+): Promise<{ readonly rounds: number; readonly settled: boolean; readonly figures: Record<string, Array<number>> }> => {
+  const figures: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
+  const rising = () =>
+    Object.values(figures).some((xs) => {
+      if (xs.length < 3) return true
+      const before = Math.max(...xs.slice(0, -2))
+      return Math.max(...xs.slice(-2)) > before * 1.05
+    })
+  let rounds = 0
+  while (rounds < max && (rounds < min || rising())) {
+    for (const [label, variant] of variants) figures[label]!.push(Math.round((await measure(variant, ops)).opsPerS))
+    rounds++
+  }
+  return { rounds, settled: rounds >= max ? !rising() : true, figures }
 }
 
 export const machine = () => ({
@@ -137,8 +178,9 @@ export const machine = () => ({
 })
 
 /**
- * Runs every case (`BENCH_WARMUP_ROUNDS` unmeasured rounds of each variant first, default 2, then `rounds`, default
- * `BENCH_ROUNDS` or 15, rotating which variant goes first), prints and writes the results.
+ * Runs every case (unmeasured warm-up rounds of every variant first, until their figures stop rising: at least
+ * `BENCH_WARMUP_ROUNDS`, default 2, at most `BENCH_WARMUP_MAX`, default 12; then `rounds`, default `BENCH_ROUNDS` or
+ * 15, rotating which variant goes first), prints and writes the results.
  */
 export const run = async (
   name: string,
@@ -148,31 +190,43 @@ export const run = async (
   // 15 rounds: the median of 7 paired ratios moved by ±0.05 between runs of the same code on this shared machine.
   const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15)
   const warmups = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2)
+  const warmupMax = Math.max(warmups, Number(process.env.BENCH_WARMUP_MAX ?? 12))
+  const warmupsRun: Record<string, { readonly rounds: number; readonly settled: boolean }> = {}
   const results: Record<string, CaseResult> = {}
+  console.log(
+    `${name}: ${rounds} paired rounds per case; load average ${Os.loadavg().map((x) => x.toFixed(2)).join(" ")}`
+  )
   for (const c of cases) {
-    // Warm-up: full rounds, unmeasured. The toolkit has more code for the JIT to optimise than the raw client;
-    // a short warm-up left its first measured rounds up to twice as slow as the later ones.
+    // Warm-up: full rounds, unmeasured, until the figures stop rising. The toolkit has more code for the JIT to
+    // optimise than the raw client; a fixed short warm-up left it getting faster through the measured rounds.
     const floors = Object.entries(c.floors ?? {})
     const variants: Array<readonly [string, Variant]> = [
       ["toolkit", c.toolkit],
       ["baseline", c.baseline],
       ...floors.map(([name, floor]) => [`floor ${name}`, floor.variant] as const)
     ]
-    for (let w = 0; w < warmups; w++) {
-      for (const [, variant] of variants) await measure(variant, c.ops)
-    }
+    const warm = await warmUp(variants, c.ops, warmups, warmupMax)
+    warmupsRun[c.name] = { rounds: warm.rounds, settled: warm.settled }
+    console.log(
+      `${name}/${c.name}: warm-up ${warm.rounds} rounds (${
+        warm.settled ? "figures settled" : `still rising after BENCH_WARMUP_MAX=${warmupMax}`
+      }; toolkit ${warm.figures.toolkit!.join(", ")} ops/s)`
+    )
     const samples: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
+    const cpu: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
     for (let round = 0; round < rounds; round++) {
       // Rotate which variant goes first, so that drift within a round hits each equally over the run.
       for (let k = 0; k < variants.length; k++) {
         const [label, variant] = variants[(k + round) % variants.length]!
-        samples[label]!.push(await measure(variant, c.ops))
+        const sample = await measure(variant, c.ops)
+        samples[label]!.push(sample.opsPerS)
+        cpu[label]!.push(sample.cpuUsPerOp)
       }
     }
     const toolkit = samples.toolkit!
     const baseline = samples.baseline!
-    const t = stats(toolkit)
-    const b = stats(baseline)
+    const t = stats(toolkit, cpu.toolkit)
+    const b = stats(baseline, cpu.baseline)
     const paired = pairedRatio(toolkit, baseline)
     const ratio = paired.median
     results[c.name] = {
@@ -187,19 +241,22 @@ export const run = async (
       target: c.target,
       meets_target: ratio >= c.target,
       floors: Object.fromEntries(
-        floors.map(([name, floor]) => [name, floorResult(floor.description, samples[`floor ${name}`]!, baseline)])
+        floors.map((
+          [name, floor]
+        ) => [name, floorResult(floor.description, samples[`floor ${name}`]!, baseline, cpu[`floor ${name}`]!)])
       )
     }
     console.log(
-      `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s (spread ${t.spread}), baseline ${b.median_ops_per_s} ops/s ` +
-        `(spread ${b.spread}), ratio ${ratio} (p25-p75 ${paired.p25}-${paired.p75}; target >= ${c.target})${
-          ratio >= c.target ? "" : "  BELOW TARGET"
+      `${name}/${c.name}: toolkit ${t.median_ops_per_s} ops/s, ${t.median_cpu_us_per_op} µs CPU/op (spread ${t.spread}); ` +
+        `baseline ${b.median_ops_per_s} ops/s, ${b.median_cpu_us_per_op} µs CPU/op (spread ${b.spread})\n` +
+        `${name}/${c.name}:   RATIO ${ratio} (p25-p75 ${paired.p25}-${paired.p75}), target >= ${c.target}: ${
+          verdict(ratio >= c.target)
         }`
     )
     for (const [floorName, floor] of Object.entries(results[c.name]!.floors)) {
       console.log(
         `${name}/${c.name}:   floor "${floorName}" (${floor.description}): ${floor.stats.median_ops_per_s} ops/s, ` +
-          `ratio ${floor.ratio} (p25-p75 ${floor.ratio_p25}-${floor.ratio_p75})`
+          `${floor.stats.median_cpu_us_per_op} µs CPU/op, ratio ${floor.ratio} (p25-p75 ${floor.ratio_p25}-${floor.ratio_p75})`
       )
     }
   }
@@ -211,8 +268,9 @@ export const run = async (
       {
         benchmark: name,
         rounds,
-        warmup_rounds: warmups,
+        warmup_rounds: warmupsRun,
         machine: machine(),
+        load_average: Os.loadavg().map((x) => Number(x.toFixed(2))),
         date: new Date().toISOString(),
         ...options.meta,
         results

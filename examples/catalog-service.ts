@@ -10,8 +10,8 @@
  * Syncs belong to a merchant (the `merchant_id` column makes the model a tenant model), so every repository
  * call runs for the merchant of the route.
  */
-import { HttpRouter } from "@effect/platform"
-import { Model } from "@effect/sql"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as Model from "@effect/sql/Model"
 import { Errors, Events, Http, Sql } from "@glam/shared"
 import { Effect, Layer, Schema } from "effect"
 

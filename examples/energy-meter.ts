@@ -15,8 +15,8 @@
  *   curl -s localhost:8020/api/v1/ready
  *   curl -s localhost:8020/metrics | grep -E 'mqtt_|devices_'
  */
-import { HttpRouter } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import { Bus, Devices, Events, Http, makeGlamLive, Sql } from "@glam/shared"
 import { type Duration, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"

@@ -9,7 +9,8 @@
  *   curl -s localhost:8010/api/v1/ready
  *   curl -s localhost:8010/metrics
  */
-import { NodeRuntime } from "@effect/platform-node"
+// The module, not the "@effect/platform-node" barrel: the barrel loads the platform's HTTP client (undici) as well.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Http, makeGlamLive } from "@glam/shared"
 import { Layer } from "effect"
 import * as path from "node:path"

@@ -23,7 +23,6 @@ import * as Path from "node:path"
 import { type Bus, health as busHealth } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
-import * as JetStream from "./Bus/JetStream.js"
 import * as StreamSetup from "./Bus/StreamSetup.js"
 import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
@@ -116,6 +115,8 @@ export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, Start
       const config = yield* BusConfig.config
       const streams = { platformStreams: EventCatalogue.streams, events: options.events }
       if (Option.isSome(servers) && servers.value.length > 0) {
+        // Imported only when configured: the NATS client is not loaded by a service on the in-memory bus.
+        const JetStream = yield* Effect.promise(() => import("./Bus/JetStream.js"))
         return JetStream.layer({ ...config, ...streams, streamDefinitions: options.streams }).pipe(
           Layer.mapError((cause) =>
             new StartupError({ message: GlamConfig.redactUrlCredentials(cause.message), cause })

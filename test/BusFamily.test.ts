@@ -13,9 +13,9 @@ import * as Bus from "../src/Bus/Bus.js"
 import * as Family from "../src/Bus/Family.js"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
 import { coveringFilter } from "../src/Bus/internal/family.js"
-import { consumerFilter } from "../src/Bus/internal/jetStreamConsumer.js"
+import { consumerChanges, consumerFilter, filterUpdate } from "../src/Bus/internal/jetStreamConsumer.js"
 import { filterSubjectsSupported } from "../src/Bus/internal/serverVersion.js"
-import { consumerSpec } from "../src/Bus/internal/subscriberOptions.js"
+import { consumerSpecOrError } from "../src/Bus/internal/subscriberOptions.js"
 import { type MessageBusError, ValidationError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -30,6 +30,12 @@ const Shipped = EventDefinition.event(`famorders${run}.shipped`, Schema.Struct({
   stream: Orders
 })
 const Audit = EventDefinition.event(`famorders${run}.audit.kept`, N, { stream: Orders })
+
+const consumerSpec = (...args: Parameters<typeof consumerSpecOrError>) => {
+  const spec = consumerSpecOrError(...args)
+  if (!("durable" in spec)) throw spec
+  return spec
+}
 
 const refusal = (f: () => unknown): ValidationError => {
   try {
@@ -103,6 +109,45 @@ describe("Family: the consumer's filter on the server in use", () => {
     expect(filterSubjectsSupported("2.9.25")).toBe(false)
     expect(filterSubjectsSupported("2.10.0")).toBe(true)
     expect(filterSubjectsSupported("3.0.0")).toBe(true)
+  })
+
+  it("a durable moved between one filter and several is updated, the other field cleared, the change named", () => {
+    const settings = { ack_wait: 30_000_000_000, max_deliver: 5 }
+    const several = consumerFilter(spec, "2.10.14")
+    const existing = {
+      ...settings,
+      ack_policy: "explicit",
+      deliver_policy: "all",
+      filter_subject: family.filter
+    } as unknown as Parameters<typeof consumerChanges>[0]
+    expect(consumerChanges(existing, { ...settings, filter: several })).toEqual([
+      `filter_subjects: ${family.filter} -> ${Placed.subject}, ${Shipped.subject}`
+    ])
+    // Merged into the existing settings as the client does, then sent as JSON: only filter_subjects is left.
+    const sent = JSON.parse(JSON.stringify(Object.assign({ ...existing }, filterUpdate(several))))
+    expect(sent.filter_subject).toBeUndefined()
+    expect(sent.filter_subjects).toEqual([Placed.subject, Shipped.subject])
+    const back = consumerFilter(consumerSpec(Family.make({ placed: Placed }), { durable: "orders" }), "2.10.14")
+    const moved = {
+      ...existing,
+      filter_subject: undefined,
+      filter_subjects: sent.filter_subjects
+    } as unknown as Parameters<
+      typeof consumerChanges
+    >[0]
+    expect(consumerChanges(moved, { ...settings, filter: back })).toEqual([
+      `filter_subject: ${Placed.subject}, ${Shipped.subject} -> ${Placed.subject}`
+    ])
+    const sentBack = JSON.parse(JSON.stringify(Object.assign({ ...moved }, filterUpdate(back))))
+    expect(sentBack.filter_subjects).toBeUndefined()
+    expect(sentBack.filter_subject).toBe(Placed.subject)
+    // The same filter, listed in another order, is no change.
+    const reordered = {
+      ...existing,
+      filter_subject: undefined,
+      filter_subjects: [Shipped.subject, Placed.subject]
+    } as unknown as Parameters<typeof consumerChanges>[0]
+    expect(consumerChanges(reordered, { ...settings, filter: several })).toEqual([])
   })
 
   it("one subject (a single definition, or a prefix) is filter_subject on every server", () => {

@@ -684,7 +684,18 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned three-node clu
           (nc) => Effect.promise(() => nc.close())
         )
         const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-        yield* Effect.promise(() => jsm.streams.add({ name: "OTHERS", subjects: ["others.>"], num_replicas: 3 }))
+        // JetStream answers once the meta leader is elected; a replicated stream can be placed once every node has
+        // joined it: until then the server answers "no suitable peers for placement".
+        yield* poll(
+          Effect.promise(() =>
+            jsm.streams.add({ name: "OTHERS", subjects: ["others.>"], num_replicas: 3 }).then(
+              () => true,
+              (e: unknown) => /no suitable peers/i.test(String(e)) ? false : Promise.reject(e)
+            )
+          ),
+          (placed) => placed,
+          "the cluster's nodes to join its meta group"
+        )
         const ctx = yield* Layer.build(JetStream.layer(options([...nodes.urls], {
           streams: { ...BusConfig.defaultStreamLimits, replicas: 3 },
           streamDefinitions: [Orders]

@@ -30,7 +30,8 @@ describe("Dockerfiles", () => {
     expect(text).toContain("RUN node scripts/build-examples.mjs start")
     expect(text).toContain("RUN npx tsx scripts/deploy-manifest.ts .deploy")
     const built = (relative: string) =>
-      relative === ".glam/start.js" || relative === ".deploy/package.json" || relative === ".deploy/package-lock.json"
+      relative === ".glam/start.js" || relative === ".glam/start" || relative === ".deploy/package.json" ||
+      relative === ".deploy/package-lock.json"
     expect(Dockerfile.problems(text, { context: root, built })).toEqual([])
     // The command runs the compiled form of an example that exists.
     const [, script] = cmdOf(text)

@@ -25,7 +25,7 @@ const timestamps = fc.tuple(
   fc.boolean()
 ).map(([seconds, micros, offset, zulu]) => EventTimestamp.formatWithOffset(seconds * 1_000_000 + micros, offset, zulu))
 const stringField = fc.oneof(
-  { weight: 6, arbitrary: nonEmpty },
+  { weight: 12, arbitrary: nonEmpty },
   { weight: 1, arbitrary: fc.constantFrom<unknown>("", null, 0, 1.5, true, [], {}, ["x"]) },
   { weight: 1, arbitrary: absent }
 )
@@ -36,7 +36,7 @@ const optionalStringOrNull = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<unknown>(0, false, [], {}, { a: 1 }) }
 )
 const timestampField = fc.oneof(
-  { weight: 6, arbitrary: timestamps },
+  { weight: 12, arbitrary: timestamps },
   {
     weight: 2,
     arbitrary: fc.constantFrom<unknown>(
@@ -103,14 +103,14 @@ const metadataObject = fc.tuple(
 )
 const metadataField = fc.oneof(
   { weight: 2, arbitrary: absent },
-  { weight: 5, arbitrary: metadataObject },
+  { weight: 8, arbitrary: metadataObject },
   { weight: 1, arbitrary: fc.constantFrom<unknown>(null, [], "meta", 1) }
 )
 const payloadObject = fc.tuple(extras(extraKey(["merchant_id", "__proto__"])), order).map(([pairs, o]) =>
   new Raw(objectText(pairs, o))
 )
 const payloadField = fc.oneof(
-  { weight: 6, arbitrary: payloadObject },
+  { weight: 12, arbitrary: payloadObject },
   { weight: 1, arbitrary: fc.constantFrom<unknown>(null, [], [1, 2], "payload", 7) },
   { weight: 1, arbitrary: absent }
 )
@@ -199,12 +199,12 @@ describe("EventEnvelope: the fast path decodes exactly as the schema", () => {
           accepted++
         }
       }),
-      { numRuns: 3000 }
+      { numRuns: 1000 }
     )
     // The generator covers both sides.
-    expect(accepted).toBeGreaterThan(150)
-    expect(refused).toBeGreaterThan(150)
-  })
+    expect(accepted).toBeGreaterThan(100)
+    expect(refused).toBeGreaterThan(100)
+  }, 180_000)
 
   it("leaves to the schema what JSON.parse does not build: another prototype, symbol keys, __proto__", () => {
     const body = {

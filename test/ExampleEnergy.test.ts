@@ -34,6 +34,9 @@ describe("examples/energy-meter.ts", () => {
         expect(answer?.data.readings).toBeGreaterThanOrEqual(1)
         const ready = yield* client.execute(HttpClientRequest.get("/api/v1/ready"))
         expect(ready.status).toBe(200)
+        // The example's own check beside those GlamLive registers.
+        const report = (yield* ready.json) as { data: { checks: Record<string, unknown> } }
+        expect(Object.keys(report.data.checks).sort()).toEqual(["bus", "database", "mqtt", "outbox"])
       }).pipe(
         Effect.provide(
           metersLive({ count: 2, every: "200 millis" }).pipe(

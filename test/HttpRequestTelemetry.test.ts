@@ -40,7 +40,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((runtime) => runtime.dispose()))
 })
 
-const serve = async (minimum: LogLevel.LogLevel, options: Http.ServeOptions = {}) => {
+const serve = async (
+  minimum: LogLevel.LogLevel,
+  options: Http.ServeOptions = {},
+  readiness: Layer.Layer<never, never, Readiness.Readiness> = Layer.empty
+) => {
   const lines: Array<Line> = []
   const capture = Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
     const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
@@ -54,7 +58,7 @@ const serve = async (minimum: LogLevel.LogLevel, options: Http.ServeOptions = {}
   })
   const layer = Http.serve(router, { rateLimit: false, ...options }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
-    Layer.provide(Readiness.layer),
+    Layer.provide(Layer.provideMerge(readiness, Readiness.layer)),
     Layer.provide(Logger.replace(Logger.defaultLogger, capture)),
     Layer.provide(Logger.minimumLogLevel(minimum)),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "log-service" } })))
@@ -105,6 +109,15 @@ describe("access log", () => {
     expect((await debug.get("/api/v1/health")).status).toBe(200)
     expect(debug.accessLines().map((line) => [line.level, line.annotations["path"]])).toEqual([
       ["DEBUG", "/api/v1/health"]
+    ])
+  })
+
+  it("writes a failing probe at Warning: the service reporting its state, not a failed request", async () => {
+    const down = Layer.effectDiscard(Readiness.register("database", Effect.fail({ code: "DATABASE_DOWN" })))
+    const { accessLines, get } = await serve(LogLevel.Info, {}, down)
+    expect((await get("/api/v1/ready")).status).toBe(503)
+    expect(accessLines().map((line) => [line.level, line.annotations["path"], line.annotations["status"]])).toEqual([
+      ["WARN", "/api/v1/ready", 503]
     ])
   })
 

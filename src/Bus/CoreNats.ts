@@ -31,7 +31,6 @@ import type * as EventDefinition from "../Events/Events.js"
 import type { PublishOptions } from "./Bus.js"
 import * as internal from "./internal/coreNats.js"
 import * as memoryTransport from "./internal/memoryCoreTransport.js"
-import * as natsTransport from "./internal/natsCoreTransport.js"
 import * as JetStream from "./JetStream.js"
 
 /**
@@ -199,7 +198,12 @@ export interface CoreNatsOptions
 export const layer = (options: CoreNatsOptions): Layer.Layer<CoreNats, MessageBusError> =>
   Layer.scoped(
     CoreNats,
-    Effect.map(JetStream.connection(options), (nc) => internal.make(natsTransport.make(nc), options))
+    Effect.flatMap(JetStream.connection(options), (nc) =>
+      // Imported with the connection: the NATS client is not loaded by a service that never connects.
+      Effect.map(
+        Effect.promise(() => import("./internal/natsCoreTransport.js")),
+        (natsTransport) => internal.make(natsTransport.make(nc), options)
+      ))
   )
 
 /**

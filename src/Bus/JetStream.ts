@@ -19,8 +19,11 @@ import type * as EventDefinition from "../Events/Events.js"
 import type * as Streams from "../Events/Streams.js"
 import { Bus } from "./Bus.js"
 import * as BusConfig from "./BusConfig.js"
-import * as internalConnection from "./internal/jetStreamConnection.js"
-import * as internal from "./internal/jetStreamEngine.js"
+
+// The NATS client is imported with the engine and the connection, when a connection is made: a service on the
+// in-memory bus, or one that never connects, does not load it.
+const internalConnection = Effect.promise(() => import("./internal/jetStreamConnection.js"))
+const internal = Effect.promise(() => import("./internal/jetStreamEngine.js"))
 
 /**
  * Options of {@link layer}: the Bus configuration plus the streams the service declares (see
@@ -55,9 +58,10 @@ export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVers
  * @since 0.1.0
  * @category constructors
  */
-export const connection: (
+export const connection = (
   options: Pick<JetStreamOptions, "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout">
-) => Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> = internalConnection.connection
+): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
+  Effect.flatMap(internalConnection, (internal) => internal.connection(options))
 
 /**
  * Builds the JetStream Bus in a scope: checks the declared streams (before connecting), connects, ensures the streams
@@ -66,7 +70,8 @@ export const connection: (
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options: JetStreamOptions) => Effect.Effect<Bus, MessageBusError, Scope.Scope> = internal.make
+export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+  Effect.flatMap(internal, (internal) => internal.make(options))
 
 /**
  * The JetStream Bus as a Layer.

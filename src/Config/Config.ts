@@ -209,26 +209,34 @@ const readDotenv = (
 
 const invalidOption = (message: string) => new ConfigLoadError({ reason: "InvalidOptions", message })
 
-const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
-  const root = nodePath.resolve(options.root ?? process.cwd())
-  const real = options.env ?? process.env
-  const dotenv = yield* readDotenv(root, options.dotenv)
-
-  // python-dotenv (override=False): a variable already present, even empty, keeps its value.
+// python-dotenv (override=False): a variable already present, even empty, keeps its value.
+const environment = (real: Readonly<Record<string, string | undefined>>, dotenv: Readonly<Record<string, string>>) => {
   const env = new Map<string, string>()
   const fromDotenv = new Set<string>()
   for (const [name, value] of Object.entries(real)) if (value !== undefined) env.set(name, value)
-  for (const [name, value] of Object.entries(dotenv.values)) {
+  for (const [name, value] of Object.entries(dotenv)) {
     if (!env.has(name)) {
       env.set(name, value)
       fromDotenv.add(name)
     }
   }
+  return { env, fromDotenv }
+}
 
+/** The service name and the environment prefix, from the options or `GLAM_SERVICE`, checked. */
+const identity = (
+  options: LoadOptions,
+  env: ReadonlyMap<string, string>
+): Effect.Effect<
+  { readonly service?: string | undefined; readonly envPrefix?: string | undefined },
+  ConfigLoadError
+> => {
   const serviceOption = options.service ?? env.get("GLAM_SERVICE")
   const service = serviceOption === undefined || serviceOption.length === 0 ? undefined : serviceOption
   if (service !== undefined && !isValidServiceName(service)) {
-    return yield* invalidOption(`Invalid service name ${JSON.stringify(service)}: use letters, digits, ".", "_", "-"`)
+    return Effect.fail(
+      invalidOption(`Invalid service name ${JSON.stringify(service)}: use letters, digits, ".", "_", "-"`)
+    )
   }
   const envPrefix = options.envPrefix !== undefined ?
     normalizePrefix(options.envPrefix) :
@@ -236,14 +244,20 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
     envPrefixFor(service) :
     undefined
   if (envPrefix !== undefined && !isValidPrefix(envPrefix)) {
-    return yield* invalidOption(`Invalid environment prefix ${JSON.stringify(envPrefix)}: use letters, digits, "_"`)
+    return Effect.fail(
+      invalidOption(`Invalid environment prefix ${JSON.stringify(envPrefix)}: use letters, digits, "_"`)
+    )
   }
+  return Effect.succeed({ service, envPrefix })
+}
 
-  const layers: Array<Layer> = []
-  const sharedFile = nodePath.join(root, "config", "shared.yml")
-  if (isFile(sharedFile)) layers.push(yield* yamlLayer(sharedFile, relative(root, sharedFile)))
-  let primaryFile = relative(root, sharedFile)
-  if (service !== undefined) {
+/** `config/shared.yml` when present, then the service's own file (required when a service is named). */
+const fileLayers = (root: string, service: string | undefined) =>
+  Effect.gen(function*() {
+    const layers: Array<Layer> = []
+    const sharedFile = nodePath.join(root, "config", "shared.yml")
+    if (isFile(sharedFile)) layers.push(yield* yamlLayer(sharedFile, relative(root, sharedFile)))
+    if (service === undefined) return { layers, primaryFile: relative(root, sharedFile) }
     const serviceFile = nodePath.join(root, "config", "services", `${service}.yml`)
     if (!isFile(serviceFile)) {
       return yield* new ConfigLoadError({
@@ -252,40 +266,61 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
         message: `Service config not found: ${serviceFile}`
       })
     }
-    primaryFile = relative(root, serviceFile)
+    const primaryFile = relative(root, serviceFile)
     layers.push(yield* yamlLayer(serviceFile, primaryFile))
-  }
+    return { layers, primaryFile }
+  })
 
+/** The flat aliases (`DATABASE_URL`...), then the prefixed variables (`<PREFIX>_A__B`). */
+const variableLayers = (
+  env: ReadonlyMap<string, string>,
+  envPrefix: string | undefined,
+  fromDotenv: ReadonlySet<string>,
+  dotenvDisplay: string | undefined
+): Array<Layer> => {
   const flat = flatAliases(envPrefix).flatMap(({ path, variable }) => {
     const value = env.get(variable)
     return value === undefined ? [] : [{ variable, path, value }]
   })
-  layers.push(variablesLayer(flat, fromDotenv, dotenv.display))
+  const layers = [variablesLayer(flat, fromDotenv, dotenvDisplay)]
+  if (envPrefix === undefined) return layers
+  const prefixed = [...env.entries()].flatMap(([variable, value]) => {
+    const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
+    return path === undefined ? [] : [{ variable, path, value }]
+  })
+  // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
+  prefixed.sort((a, b) =>
+    a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
+  )
+  layers.push(variablesLayer(prefixed, fromDotenv, dotenvDisplay))
+  return layers
+}
 
-  if (envPrefix !== undefined) {
-    const prefixed = [...env.entries()].flatMap(([variable, value]) => {
-      const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
-      return path === undefined ? [] : [{ variable, path, value }]
-    })
-    // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
-    prefixed.sort((a, b) =>
-      a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
-    )
-    layers.push(variablesLayer(prefixed, fromDotenv, dotenv.display))
-  }
-
-  const merged = mergeLayers(layers)
-  const origins = merged.origins
-  let tree = merged.tree
+// `service.name` defaults to the service name, added last so the key order stays the one Python produces.
+const withServiceName = (tree: JsonObject, origins: Map<string, Origin>, service: string | undefined): JsonObject => {
   const serviceSection = lookup(tree, ["service"])
-  // `service.name` defaults to the service name, added last so the key order stays the one Python produces.
-  if (service !== undefined && (serviceSection === undefined || isObject(serviceSection))) {
-    if (lookup(tree, ["service", "name"]) === undefined) {
-      tree = setPath(tree, ["service", "name"], service)
-      origins.set("service.name", { _tag: "Default", description: "the service name" })
-    }
+  if (service === undefined || !(serviceSection === undefined || isObject(serviceSection))) return tree
+  if (lookup(tree, ["service", "name"]) !== undefined) return tree
+  origins.set("service.name", { _tag: "Default", description: "the service name" })
+  return setPath(tree, ["service", "name"], service)
+}
+
+const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
+  const root = nodePath.resolve(options.root ?? process.cwd())
+  const dotenv = yield* readDotenv(root, options.dotenv)
+  const { env, fromDotenv } = environment(options.env ?? process.env, dotenv.values)
+  const { envPrefix, service } = yield* identity(options, env)
+  const files = yield* fileLayers(root, service)
+  const merged = mergeLayers([...files.layers, ...variableLayers(env, envPrefix, fromDotenv, dotenv.display)])
+  const tree = withServiceName(merged.tree, merged.origins, service)
+  const loaded: LoadedConfig = {
+    tree,
+    origins: merged.origins,
+    service,
+    envPrefix,
+    root,
+    primaryFile: files.primaryFile
   }
-  const loaded: LoadedConfig = { tree, origins, service, envPrefix, root, primaryFile }
   return loaded
 })
 

@@ -97,6 +97,38 @@ const headersSchema: Json = {
   required: ["Nats-Msg-Id"]
 }
 
+const messageOf = (definition: Events.EventDefinition.Any, name: string, envelope: Json, payload: Json): Json => {
+  const accepted = [...definition.history.map((h) => h.version), definition.version]
+  return {
+    name,
+    title: definition.subject,
+    summary: definition.description ?? definition.subject,
+    description: `${definition.kind === "command" ? "Command" : "Event"} ${definition.subject} in stream ` +
+      `${definition.stream.name}. Payload schema version ${definition.version} (metadata.schema_version, absent ` +
+      `meaning 1); accepted versions: ${accepted.join(", ")}.`,
+    contentType: "application/json",
+    correlationId: { location: "$message.header#/X-Correlation-ID" },
+    headers: headersSchema,
+    payload: {
+      allOf: [
+        envelope,
+        { type: "object", properties: { subject: { type: "string", const: definition.subject }, payload } }
+      ]
+    },
+    "x-payload-version": definition.version,
+    "x-accepted-versions": accepted
+  }
+}
+
+const channelOf = (definition: Events.EventDefinition.Any, name: string): Json => ({
+  address: definition.subject,
+  title: definition.subject,
+  description: definition.description ?? definition.subject,
+  messages: { [name]: { $ref: `#/components/messages/${name}` } },
+  "x-stream": definition.stream.name,
+  "x-kind": definition.kind
+})
+
 /**
  * Generates the AsyncAPI 3.0.0 document of a set of definitions.
  *
@@ -128,41 +160,8 @@ export const make = (
     streams.set(definition.stream.name, definition.stream)
     const id = idOf(definition.subject)
     const name = messageName(definition.subject)
-    const payload = schemaOf(definition.schema.ast, defs)
-    const accepted = [...definition.history.map((h) => h.version), definition.version]
-    messages[name] = {
-      name,
-      title: definition.subject,
-      summary: definition.description ?? definition.subject,
-      description: `${definition.kind === "command" ? "Command" : "Event"} ${definition.subject} in stream ` +
-        `${definition.stream.name}. Payload schema version ${definition.version} (metadata.schema_version, absent ` +
-        `meaning 1); accepted versions: ${accepted.join(", ")}.`,
-      contentType: "application/json",
-      correlationId: { location: "$message.header#/X-Correlation-ID" },
-      headers: headersSchema,
-      payload: {
-        allOf: [
-          envelope,
-          {
-            type: "object",
-            properties: {
-              subject: { type: "string", const: definition.subject },
-              payload
-            }
-          }
-        ]
-      },
-      "x-payload-version": definition.version,
-      "x-accepted-versions": accepted
-    }
-    channels[id] = {
-      address: definition.subject,
-      title: definition.subject,
-      description: definition.description ?? definition.subject,
-      messages: { [name]: { $ref: `#/components/messages/${name}` } },
-      "x-stream": definition.stream.name,
-      "x-kind": definition.kind
-    }
+    messages[name] = messageOf(definition, name, envelope, schemaOf(definition.schema.ast, defs))
+    channels[id] = channelOf(definition, name)
     operations[`send.${id}`] = {
       action: "send",
       title: `Publish ${definition.subject}`,

@@ -26,7 +26,6 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
-import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -347,7 +346,13 @@ export const serveApi = (
     const router = yield* HttpApiBuilder.Router.router
     return serve(methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app), options)
   })).pipe(
-    Layer.provide(HttpApiSwagger.layer({ path: options.docsPath ?? "/docs" })),
+    // Swagger UI is 1.9MB of JavaScript text: imported when an HttpApi is served, not by every service.
+    Layer.provide(Layer.unwrapEffect(
+      Effect.map(
+        Effect.promise(() => import("@effect/platform/HttpApiSwagger")),
+        (HttpApiSwagger) => HttpApiSwagger.layer({ path: options.docsPath ?? "/docs" })
+      )
+    )),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: options.openApiPath ?? "/openapi.json" })),
     Layer.provide(decodeErrors),
     Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])

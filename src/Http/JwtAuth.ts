@@ -24,7 +24,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as jose from "jose"
+import type * as jose from "jose"
 import { UnauthorizedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
@@ -144,6 +144,8 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     if (config.algorithms.length === 0 || config.algorithms.some((a) => a.toLowerCase() === "none")) {
       return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin one or more signing algorithms"))
     }
+    // Imported when a verifier is built: a service without authentication does not load jose.
+    const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
     if (Option.isSome(config.jwksUrl)) {
       key = jose.createRemoteJWKSet(new URL(config.jwksUrl.value))

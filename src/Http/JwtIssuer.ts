@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as jose from "jose"
+import type * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as HttpConfig from "./HttpConfig.js"
 
@@ -157,6 +157,8 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
       return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin a signing algorithm"))
     }
     const key = yield* signingKey(config, alg)
+    // Imported when an issuer is built: a service that issues no tokens does not load jose.
+    const jose = yield* Effect.promise(() => import("jose"))
     const sign = (subject: Subject, type: "access" | "refresh", ttl: Duration.Duration) =>
       Effect.promise(() => {
         let jwt = new jose.SignJWT(payloadOf(subject, type))

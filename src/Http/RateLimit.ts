@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
-import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Cause from "effect/Cause"
@@ -123,8 +122,14 @@ export const redisOptions = (url: string): Either.Either<RedisOptions, string> =
   }
 }
 
+// The Redis store (and ioredis under it) is imported when a Redis limiter is built, not by every service.
 const layerStore = (options: RedisOptions, prefix: string): Layer.Layer<RateLimiter.RateLimiter> =>
-  RateLimiter.layer.pipe(Layer.provide(RateLimiterRedis.layerStore({ ...options, prefix })))
+  RateLimiter.layer.pipe(Layer.provide(Layer.unwrapEffect(
+    Effect.map(
+      Effect.promise(() => import("@effect/experimental/RateLimiter/Redis")),
+      (RateLimiterRedis) => RateLimiterRedis.layerStore({ ...options, prefix })
+    )
+  )))
 
 const defaultPrefix = "glam:ratelimit:"
 

@@ -33,18 +33,25 @@ export interface Options {
   readonly service: string
   /**
    * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx;
-   * probes that succeed (`/api/v1/health`, `/api/v1/ready`, `/health`, `/ready`, `/metrics`) at Debug.
+   * probes (`/api/v1/health`, `/api/v1/ready`, `/health`, `/ready`, `/metrics`) at Debug when they succeed and at
+   * Warning when they do not (a 503 from readiness is the service reporting its state, not a failed request).
    * Default `true`; lines below the logger's minimum level are not built.
    */
   readonly accessLog?: boolean | undefined
 }
 
-// Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, unless they fail.
+// Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, or at Warning when they
+// fail (an unready service answers every probe with 503 until it is ready again).
 const probes: ReadonlySet<string> = new Set(["/api/v1/health", "/api/v1/ready", "/health", "/ready", "/metrics"])
+
+const levelOf = (path: string, status: number) =>
+  probes.has(path)
+    ? (status < 400 ? Effect.logDebug : Effect.logWarning)
+    : (status >= 500 ? Effect.logError : Effect.logInfo)
 
 const accessLine = (request: HttpServerRequest.HttpServerRequest, status: number, startedAt: number) => {
   const path = HttpMetrics.pathOf(request.url)
-  const log = status >= 500 ? Effect.logError : status < 400 && probes.has(path) ? Effect.logDebug : Effect.logInfo
+  const log = levelOf(path, status)
   return Effect.annotateLogs(log("http.request"), {
     method: request.method,
     path,

@@ -67,13 +67,20 @@ export interface EmbeddedOptions {
   readonly reason?: string | undefined
 }
 
+// PostgreSQL's default of 128MB of shared buffers costs PGlite about a second of CPU at every start (the buffer pool is
+// set up in WASM memory, page by page); 16MB start in a tenth of that and are plenty for a development or test
+// database, whose files the operating system caches anyway. A start parameter: the data directory keeps its own
+// postgresql.conf, and a later version may choose otherwise without migrating anything.
+const sharedBuffers = ["-c", "shared_buffers=16MB"]
+
 const startPglite = (dataDir: string | undefined) =>
   Effect.gen(function*() {
     // Loaded only when the embedded database is used: PGlite is a large module a service on a server never needs.
     const { PGlite } = yield* Effect.promise(() => import("@electric-sql/pglite"))
-    if (dataDir === undefined) return yield* open(() => PGlite.create(), "in memory")
-    yield* acquireDataDir(dataDir, (dir) => PGlite.create(dir).then((db) => db.close()))
-    return yield* open(() => PGlite.create(dataDir), `in ${dataDir}`)
+    const options = { startParams: [...PGlite.defaultStartParams, ...sharedBuffers] }
+    if (dataDir === undefined) return yield* open(() => PGlite.create(options), "in memory")
+    yield* acquireDataDir(dataDir, (dir) => PGlite.create(dir, options).then((db) => db.close()))
+    return yield* open(() => PGlite.create(dataDir, options), `in ${dataDir}`)
   })
 
 const open = (create: () => Promise<PGlite>, where: string) =>

@@ -2,26 +2,18 @@
  * Tracing on `@effect/opentelemetry`: Effect's spans (`Effect.withSpan`, `Effect.fn`, the platform's HTTP
  * spans) become OpenTelemetry spans, exported over OTLP/HTTP, to the console, or nowhere.
  *
- * With the `none` exporter no OpenTelemetry SDK is installed: Effect's native tracer still gives every span
- * W3C-shaped ids, so `traceparent` headers keep flowing between services and log lines still carry
- * `trace_id`/`span_id`; nothing is exported.
+ * With the `none` exporter (and no extra span processor) no OpenTelemetry SDK is installed, nor even loaded: Effect's
+ * native tracer still gives every span W3C-shaped ids, so `traceparent` headers keep flowing between services and log
+ * lines still carry `trace_id`/`span_id`; nothing is exported. The SDK and the exporters are imported when the layer
+ * is built with somewhere to send spans.
  *
  * @since 0.1.0
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import type * as Resource from "@effect/opentelemetry/Resource"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import {
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  type SpanProcessor,
-  TraceIdRatioBasedSampler
-} from "@opentelemetry/sdk-trace-base"
+import * as Resource from "@effect/opentelemetry/Resource"
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type * as Duration from "effect/Duration"
-import type * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Exporter } from "./TelemetryConfig.js"
 
 /**
@@ -46,36 +38,31 @@ export interface Options {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
 }
 
+// Loaded on first use only: the SDK and its exporters are most of what a service without an exporter would load.
+const sdk = Effect.promise(() => import("./internal/tracingSdk.js"))
+
 /**
- * The span processor for an exporter: batched OTLP/HTTP (JSON), or the SDK's console exporter.
+ * The span processor for an exporter: batched OTLP/HTTP (JSON), or the SDK's console exporter; none for `None`.
+ * The SDK is imported the first time an exporter needs it.
+ *
+ * @example
+ * ```ts
+ * import { Tracing } from "@glam/shared/Telemetry"
+ *
+ * // An Effect: the SDK is imported when it runs.
+ * const processors = Tracing.makeSpanProcessors({ _tag: "Console" })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => {
-  switch (exporter._tag) {
-    case "None":
-      return []
-    case "Console":
-      return [new SimpleSpanProcessor(new ConsoleSpanExporter())]
-    case "Otlp":
-      return [
-        new BatchSpanProcessor(
-          new OTLPTraceExporter({
-            url: exporter.endpoint,
-            headers: Object.fromEntries(
-              Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)])
-            )
-          })
-        )
-      ]
-  }
-}
+export const makeSpanProcessors = (exporter: Exporter): Effect.Effect<Array<SpanProcessor>> =>
+  exporter._tag === "None" ? Effect.succeed([]) : Effect.map(sdk, (sdk) => sdk.makeSpanProcessors(exporter))
 
 /**
  * Installs the OpenTelemetry tracer (when there is somewhere to send spans) and provides the OpenTelemetry
- * `Resource` (`service.name`, `service.version`, `deployment.environment.name`). Pending spans are flushed when
- * the layer's scope closes.
+ * `Resource` (`service.name`, `service.version`, `deployment.environment.name`, and `OTEL_SERVICE_NAME` /
+ * `OTEL_RESOURCE_ATTRIBUTES`). Pending spans are flushed when the layer's scope closes.
  *
  * @example
  * ```ts
@@ -94,21 +81,25 @@ export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => 
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Resource.Resource> =>
-  NodeSdk.layer(() => {
-    const spanProcessor = [...makeSpanProcessors(options.exporter), ...(options.spanProcessors ?? [])]
-    return {
-      resource: {
-        serviceName: options.serviceName,
-        ...(options.serviceVersion !== undefined ? { serviceVersion: options.serviceVersion } : {}),
-        ...(options.environment !== undefined
-          ? { attributes: { "deployment.environment.name": options.environment } }
-          : {})
-      },
-      spanProcessor,
-      tracerConfig: {
-        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) })
-      },
+export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
+  const resource = {
+    serviceName: options.serviceName,
+    ...(options.serviceVersion !== undefined ? { serviceVersion: options.serviceVersion } : {}),
+    ...(options.environment !== undefined
+      ? { attributes: { "deployment.environment.name": options.environment } }
+      : {})
+  }
+  const spanProcessors = options.spanProcessors ?? []
+  // What `NodeSdk.layer` provides when it has no span processor, without loading the SDK.
+  if (options.exporter._tag === "None" && spanProcessors.length === 0) {
+    return Resource.layerFromEnv(Resource.configToAttributes(resource))
+  }
+  return Layer.unwrapEffect(Effect.map(sdk, (sdk) =>
+    sdk.layer({
+      resource,
+      exporter: options.exporter,
+      samplingRatio: options.samplingRatio,
+      spanProcessors,
       shutdownTimeout: options.shutdownTimeout
-    }
-  })
+    })))
+}

@@ -100,6 +100,36 @@ const parseText = (text: string): ParseResult => {
   }
 }
 
+/** The key of the string token from `start` to `end` (its quotes), unescaped. */
+const keyText = (text: string, start: number, end: number): string => {
+  const raw = text.slice(start + 1, end)
+  if (!raw.includes("\\")) return raw
+  try {
+    return JSON.parse(text.slice(start, end + 1)) as string
+  } catch {
+    // An invalid escape: `JSON.parse` of the whole text reports it.
+    return raw
+  }
+}
+
+/** The end of the number token starting at `start`. */
+const numberEnd = (text: string, start: number): number => {
+  let end = start + 1
+  while (end < text.length && isNumberPart(text.charCodeAt(end))) end++
+  return end
+}
+
+/** The text with each range (start and end offsets, in pairs) put in quotes. */
+const quoteRanges = (text: string, ranges: ReadonlyArray<number>): string => {
+  let quoted = ""
+  let from = 0
+  for (let k = 0; k < ranges.length; k += 2) {
+    quoted += `${text.slice(from, ranges[k])}"${text.slice(ranges[k], ranges[k + 1])}"`
+    from = ranges[k + 1]!
+  }
+  return quoted + text.slice(from)
+}
+
 /**
  * Parses JSON text from outside, refusing what is nested too deep or repeats a key near the top, and keeping the
  * digits of integers a number cannot hold. Never throws.
@@ -128,15 +158,7 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
       if (expectKey) {
         expectKey = false
         if (depth <= pathDepth || depth <= uniqueKeysDepth) {
-          const raw = text.slice(i + 1, end)
-          let key = raw
-          if (raw.includes("\\")) {
-            try {
-              key = JSON.parse(text.slice(i, end + 1)) as string
-            } catch {
-              // An invalid escape: `JSON.parse` of the whole text reports it.
-            }
-          }
+          const key = keyText(text, i, end)
           keys[depth] = key
           const keySet = seen[depth]
           if (keySet !== undefined) {
@@ -165,8 +187,7 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
       expectKey = isObject[depth] === true
       i++
     } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
-      let end = i + 1
-      while (end < length && isNumberPart(text.charCodeAt(end))) end++
+      const end = numberEnd(text, i)
       // 2^53 has 16 digits: shorter integers are always exact.
       if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) {
         unsafe ??= []
@@ -180,14 +201,7 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
   if (unsafe === undefined) return parseText(text)
   // Validate the text as written first: quoting must not make invalid JSON valid.
   const parsed = parseText(text)
-  if (parsed._tag === "Refused") return parsed
-  let quoted = ""
-  let from = 0
-  for (let k = 0; k < unsafe.length; k += 2) {
-    quoted += `${text.slice(from, unsafe[k])}"${text.slice(unsafe[k], unsafe[k + 1])}"`
-    from = unsafe[k + 1]!
-  }
-  return parseText(quoted + text.slice(from))
+  return parsed._tag === "Refused" ? parsed : parseText(quoteRanges(text, unsafe))
 }
 
 // Stands in for a bigint's digits while `JSON.stringify` writes the text: a NUL (which `JSON.stringify` escapes)

@@ -109,20 +109,39 @@ export const serverProcess = (
   }
 }
 
-/** Starts `nats-server` (see `tools.ts`) with extra arguments on its command line (e.g. `["--user", "u", "--pass", "p"]`). */
-export const startNatsServerWith = async (args: ReadonlyArray<string>): Promise<NatsServer> => {
-  const port = await freePort()
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-bus-nats-"))
+/** Where and how a test's nats-server runs. */
+export interface NatsServerOptions {
+  /** Its port (default: a free one). */
+  readonly port?: number
+  /** The prefix of its store directory under the temp dir. */
+  readonly storePrefix?: string
+  /** Whether it writes its log to `server.log` in its store directory (default: nowhere). */
+  readonly log?: boolean
+}
+
+/**
+ * Starts `nats-server` (see `tools.ts`) with extra arguments on its command line (e.g. `["--user", "u", "--pass",
+ * "p"]`).
+ */
+export const startNatsServerWith = async (
+  args: ReadonlyArray<string>,
+  options: NatsServerOptions = {}
+): Promise<NatsServer & { readonly log: string | undefined }> => {
+  const port = options.port ?? await freePort()
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), options.storePrefix ?? "glam-bus-nats-"))
+  const log = options.log === true ? path.join(storeDir, "server.log") : undefined
   const server = serverProcess(
     toolPath("nats-server"),
     ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args],
-    port
+    port,
+    log === undefined ? {} : { log }
   )
   await server.start()
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
+    log,
     start: server.start,
     stop: server.stop,
     kill: server.kill,

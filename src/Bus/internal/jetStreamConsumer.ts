@@ -51,8 +51,8 @@ const filterList = (filter: {
 
 const showList = (list: ReadonlyArray<string>) => list.length === 0 ? "none" : list.join(", ")
 
-/** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. */
-const consumerChanges = (
+/** How a durable's settings differ from the wanted ones, as `field: existing -> wanted`. @internal */
+export const consumerChanges = (
   existing: ConsumerConfig,
   wanted: { readonly ack_wait: number; readonly max_deliver: number; readonly filter: ConsumerFilter }
 ): ReadonlyArray<string> => {
@@ -75,8 +75,10 @@ const consumerChanges = (
 /**
  * The filter of an update. The client merges an update into the existing settings, and drops undefined fields when
  * it sends them: the filter field not wanted is set undefined, to clear it.
+ *
+ * @internal
  */
-const filterUpdate = (filter: ConsumerFilter): Partial<ConsumerUpdateConfig> =>
+export const filterUpdate = (filter: ConsumerFilter): Partial<ConsumerUpdateConfig> =>
   ("filter_subjects" in filter
     ? { filter_subject: undefined, filter_subjects: [...filter.filter_subjects] }
     : { filter_subject: filter.filter_subject, filter_subjects: undefined }) as unknown as Partial<

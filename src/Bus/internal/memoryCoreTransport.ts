@@ -18,78 +18,85 @@ interface Subscriber {
 
 const noReply = (): boolean => false
 
+interface Router {
+  readonly subscribers: Set<Subscriber>
+  /** The next member of each queue group (by queue and filter). */
+  readonly turns: Map<string, number>
+}
+
+// Every plain subscriber gets the message; each queue group one of its members, in turn.
+const route = (router: Router, message: CoreMessage): number => {
+  const groups = new Map<string, Array<Subscriber>>()
+  let delivered = 0
+  for (const sub of [...router.subscribers]) {
+    if (!subjectMatches(sub.filter, message.subject)) continue
+    if (sub.queue === undefined) {
+      sub.onMessage(message)
+      delivered++
+      continue
+    }
+    const key = `${sub.queue}\u0000${sub.filter}`
+    const members = groups.get(key) ?? []
+    members.push(sub)
+    groups.set(key, members)
+  }
+  for (const [key, members] of groups) {
+    const turn = router.turns.get(key) ?? 0
+    router.turns.set(key, turn + 1)
+    members[turn % members.length]!.onMessage(message)
+    delivered++
+  }
+  return delivered
+}
+
+// The first answer completes the request; no responder fails it at once, no answer in time with a timeout.
+const request = (router: Router): CoreTransport["request"] => (subject, data, headers, timeout) =>
+  Effect.flatMap(Deferred.make<CoreMessage>(), (reply) => {
+    let answered = false
+    const respond = (replyData: Uint8Array, replyHeaders: Headers): boolean => {
+      if (answered) return false
+      answered = true
+      Deferred.unsafeDone(
+        reply,
+        Effect.succeed({
+          subject: `_INBOX.${subject}`,
+          data: replyData,
+          headers: replyHeaders,
+          replyable: false,
+          respond: noReply
+        })
+      )
+      return true
+    }
+    const delivered = route(router, { subject, data, headers, replyable: true, respond })
+    if (delivered === 0) return Effect.fail<RequestFailure>({ _tag: "NoResponders" })
+    return Effect.flatMap(
+      Effect.timeout(Deferred.await(reply), timeout).pipe(Effect.option),
+      Option.match({
+        onNone: () => Effect.fail<RequestFailure>({ _tag: "Timeout" }),
+        onSome: Effect.succeed
+      })
+    )
+  })
+
 /** @internal */
 export const make = (): CoreTransport => {
-  const subscribers = new Set<Subscriber>()
-  const turns = new Map<string, number>()
-
-  // Every plain subscriber gets the message; each queue group one of its members, in turn.
-  const route = (message: CoreMessage): number => {
-    const groups = new Map<string, Array<Subscriber>>()
-    let delivered = 0
-    for (const sub of [...subscribers]) {
-      if (!subjectMatches(sub.filter, message.subject)) continue
-      if (sub.queue === undefined) {
-        sub.onMessage(message)
-        delivered++
-        continue
-      }
-      const key = `${sub.queue}\u0000${sub.filter}`
-      const members = groups.get(key) ?? []
-      members.push(sub)
-      groups.set(key, members)
-    }
-    for (const [key, members] of groups) {
-      const turn = turns.get(key) ?? 0
-      turns.set(key, turn + 1)
-      members[turn % members.length]!.onMessage(message)
-      delivered++
-    }
-    return delivered
-  }
-
+  const router: Router = { subscribers: new Set(), turns: new Map() }
   return {
     implementation: "memory",
     publish: (subject, data, headers) =>
       Effect.sync(() => {
-        route({ subject, data, headers, replyable: false, respond: noReply })
+        route(router, { subject, data, headers, replyable: false, respond: noReply })
       }),
     subscribe: (filter, queue, onMessage) =>
       Effect.asVoid(Effect.acquireRelease(
         Effect.sync(() => {
           const sub: Subscriber = { filter, queue, onMessage }
-          subscribers.add(sub)
+          router.subscribers.add(sub)
           return sub
         }),
-        (sub) => Effect.sync(() => subscribers.delete(sub))
+        (sub) => Effect.sync(() => router.subscribers.delete(sub))
       )),
-    request: (subject, data, headers, timeout) =>
-      Effect.flatMap(Deferred.make<CoreMessage>(), (reply) => {
-        let answered = false
-        const respond = (replyData: Uint8Array, replyHeaders: Headers): boolean => {
-          if (answered) return false
-          answered = true
-          Deferred.unsafeDone(
-            reply,
-            Effect.succeed({
-              subject: `_INBOX.${subject}`,
-              data: replyData,
-              headers: replyHeaders,
-              replyable: false,
-              respond: noReply
-            })
-          )
-          return true
-        }
-        const delivered = route({ subject, data, headers, replyable: true, respond })
-        if (delivered === 0) return Effect.fail<RequestFailure>({ _tag: "NoResponders" })
-        return Effect.flatMap(
-          Effect.timeout(Deferred.await(reply), timeout).pipe(Effect.option),
-          Option.match({
-            onNone: () => Effect.fail<RequestFailure>({ _tag: "Timeout" }),
-            onSome: Effect.succeed
-          })
-        )
-      })
+    request: request(router)
   }
 }

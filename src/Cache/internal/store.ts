@@ -5,7 +5,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { Redis, type RedisOptions } from "ioredis"
+import type { Redis, RedisOptions } from "ioredis"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
 
 /** What a backend does; every failure is a `RedisError` (the memory store never fails). */
@@ -72,13 +72,14 @@ const failure = (operation: string, key?: string) => (cause: unknown) =>
 /**
  * A connected ioredis client, closed with the scope. Commands fail at once while disconnected (no offline queue: a
  * request must not wait for Redis to come back) and after `timeout`; the client reconnects in the background.
+ * ioredis is imported here, so that a service whose cache is in memory never loads it.
  */
 export const connect = (
   options: RedisOptions,
   timeout: Duration.Duration
 ): Effect.Effect<Redis, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => {
+    Effect.map(Effect.promise(() => import("ioredis")), ({ Redis }) => {
       const client = new Redis({
         ...options,
         lazyConnect: false,

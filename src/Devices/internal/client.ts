@@ -16,8 +16,8 @@ import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as mqtt from "mqtt"
-import { redactUrlCredentials } from "../../Config/Redaction.js"
+import type * as mqtt from "mqtt"
+import { redactUrlCredentials } from "../../Config/internal/names.js"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import { isGlamError } from "../../Errors/GlamError.js"
@@ -133,9 +133,11 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
       runFork(Effect.annotateLogs(effect, { broker, client_id: o.clientId }))
     }
 
+    // Imported when a client is made: a service without devices does not load mqtt.
+    const { connect } = yield* Effect.promise(() => import("mqtt"))
     const client = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        mqtt.connect(o.url, {
+        connect(o.url, {
           clientId: o.clientId,
           clean: o.clean,
           keepalive: o.keepalive,

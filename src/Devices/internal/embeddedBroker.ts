@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Aedes } from "aedes"
+import type { Aedes } from "aedes"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
@@ -48,6 +48,8 @@ export const make = (options: EmbeddedBrokerOptions = {}): Effect.Effect<Embedde
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
+        // Imported here: a service that never starts the embedded broker does not load aedes.
+        const { Aedes } = await import("aedes")
         const broker = await Aedes.createBroker(
           options.persistence === undefined ? {} : { persistence: options.persistence }
         )

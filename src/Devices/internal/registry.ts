@@ -39,7 +39,7 @@ import {
   DeviceTimeoutError,
   type MqttError
 } from "./errors.js"
-import { devicesOnline, recordCommand } from "./metrics.js"
+import { type CommandOutcome, devicesOnline, recordCommand } from "./metrics.js"
 import * as TopicPattern from "./topicPattern.js"
 
 /**
@@ -94,6 +94,39 @@ const validate = (registration: Registration): Effect.Effect<void, ValidationErr
     ? Effect.void
     : Effect.fail(invalid("topics", `${JSON.stringify(bad)} is not a topic name (empty, a wildcard, or NUL)`))
 }
+
+const offlineError = (deviceId: string, command: string) =>
+  new DeviceOfflineError({
+    message: `Device ${deviceId} is offline: command ${command} was not sent`,
+    details: { device_id: deviceId, command }
+  })
+
+const timeoutError = (deviceId: string, command: string, commandId: string, timeout: Duration.Duration) =>
+  new DeviceTimeoutError({
+    message: `Device ${deviceId} did not acknowledge command ${command} within ${Duration.format(timeout)}`,
+    details: { device_id: deviceId, command, command_id: commandId, timeout_ms: Duration.toMillis(timeout) }
+  })
+
+const rejectedError = (deviceId: string, command: string, commandId: string, reason: string | undefined) =>
+  new DeviceCommandRejectedError({
+    message: `Device ${deviceId} rejected command ${command}${reason === undefined ? "" : `: ${reason}`}`,
+    details: {
+      device_id: deviceId,
+      command,
+      command_id: commandId,
+      ...(reason === undefined ? {} : { reason })
+    }
+  })
+
+/** The `outcome` label of a failed command. */
+const commandOutcome = (tag: string): CommandOutcome =>
+  tag === "DeviceTimeoutError"
+    ? "timeout"
+    : tag === "DeviceOfflineError"
+    ? "offline"
+    : tag === "DeviceCommandRejectedError"
+    ? "rejected"
+    : "failed"
 
 /**
  * Builds the registry; see `Devices.make`.
@@ -312,12 +345,7 @@ export const make = (
               : undefined)
           if (t === undefined) return yield* Effect.fail(notFound(deviceId))
           if (t.status === "offline") {
-            return yield* Effect.fail(
-              new DeviceOfflineError({
-                message: `Device ${deviceId} is offline: command ${command} was not sent`,
-                details: { device_id: deviceId, command }
-              })
-            )
+            return yield* Effect.fail(offlineError(deviceId, command))
           }
           const timeout = Duration.decode(commandOptions?.timeout ?? options.commandTimeout)
           const commandId = randomUUID()
@@ -334,50 +362,18 @@ export const make = (
             const ack = yield* Deferred.await(deferred).pipe(
               Effect.timeoutFail({
                 duration: timeout,
-                onTimeout: () =>
-                  new DeviceTimeoutError({
-                    message: `Device ${deviceId} did not acknowledge command ${command} within ${
-                      Duration.format(timeout)
-                    }`,
-                    details: {
-                      device_id: deviceId,
-                      command,
-                      command_id: commandId,
-                      timeout_ms: Duration.toMillis(timeout)
-                    }
-                  })
+                onTimeout: () => timeoutError(deviceId, command, commandId, timeout)
               })
             )
             if (ack.status === "error") {
-              return yield* Effect.fail(
-                new DeviceCommandRejectedError({
-                  message: `Device ${deviceId} rejected command ${command}${
-                    ack.error === undefined ? "" : `: ${ack.error}`
-                  }`,
-                  details: {
-                    device_id: deviceId,
-                    command,
-                    command_id: commandId,
-                    ...(ack.error === undefined ? {} : { reason: ack.error })
-                  }
-                })
-              )
+              return yield* Effect.fail(rejectedError(deviceId, command, commandId, ack.error))
             }
             const result: CommandResult = { command_id: commandId, result: ack.result }
             return result
           }).pipe(Effect.ensuring(Effect.sync(() => pending.delete(commandId))))
         }).pipe(
           Effect.tapBoth({
-            onFailure: (e) =>
-              recordCommand(
-                e._tag === "DeviceTimeoutError"
-                  ? "timeout"
-                  : e._tag === "DeviceOfflineError"
-                  ? "offline"
-                  : e._tag === "DeviceCommandRejectedError"
-                  ? "rejected"
-                  : "failed"
-              ),
+            onFailure: (e) => recordCommand(commandOutcome(e._tag)),
             onSuccess: () => recordCommand("acknowledged")
           }),
           Effect.withSpan("Devices.sendCommand", { attributes: { device_id: deviceId, command } })

@@ -140,83 +140,96 @@ const annotationMessage = (issue: ParseResult.ParseIssue): string | undefined =>
 const ownMessage = (issue: ParseResult.Type): string | undefined =>
   issue.message !== undefined && !issue.message.startsWith("Unable to decode ") ? issue.message : undefined
 
-const refinementIssue = (ast: AST.Refinement, actual: unknown): Omit<Issue, "path"> | undefined => {
+type Bounds = (key: string) => number | undefined
+type Found = Omit<Issue, "path"> | undefined
+
+const stringLengthIssue = (num: Bounds, length: number | undefined): Found => {
+  const min = num("minLength")
+  const max = num("maxLength")
+  if (min !== undefined && (length === undefined || length < min)) {
+    return { type: "string_too_short", message: `String should have at least ${plural(min, "character")}` }
+  }
+  if (max !== undefined) {
+    return { type: "string_too_long", message: `String should have at most ${plural(max, "character")}` }
+  }
+  return undefined
+}
+
+const itemsCountIssue = (num: Bounds, length: number | undefined): Found => {
+  const min = num("minItems")
+  const max = num("maxItems")
+  const got = length ?? 0
+  if (min !== undefined && got < min) {
+    return {
+      type: "too_short",
+      message: `List should have at least ${plural(min, "item")} after validation, not ${got}`
+    }
+  }
+  if (max !== undefined) {
+    return { type: "too_long", message: `List should have at most ${plural(max, "item")} after validation, not ${got}` }
+  }
+  return undefined
+}
+
+const rangeIssue = (num: Bounds, actual: unknown): Found => {
+  const n = typeof actual === "number" ? actual : undefined
+  const min = num("minimum")
+  const max = num("maximum")
+  const exclusiveMin = num("exclusiveMinimum")
+  const exclusiveMax = num("exclusiveMaximum")
+  if (exclusiveMin !== undefined && (n === undefined || n <= exclusiveMin)) {
+    return { type: "greater_than", message: `Input should be greater than ${exclusiveMin}` }
+  }
+  if (min !== undefined && (n === undefined || n < min)) {
+    return { type: "greater_than_equal", message: `Input should be greater than or equal to ${min}` }
+  }
+  if (exclusiveMax !== undefined && (n === undefined || n >= exclusiveMax)) {
+    return { type: "less_than", message: `Input should be less than ${exclusiveMax}` }
+  }
+  if (max !== undefined) return { type: "less_than_equal", message: `Input should be less than or equal to ${max}` }
+  return undefined
+}
+
+/** The issues of filters with nothing to compute: the same type and message whatever the input. */
+const fixedIssues = new Map<symbol, (json: Record<string, unknown>) => Omit<Issue, "path">>([
+  [Schema.IntSchemaId, () => ({
+    type: "int_from_float",
+    message: "Input should be a valid integer, got a number with a fractional part"
+  })],
+  [Schema.FiniteSchemaId, () => ({ type: "finite_number", message: "Input should be a finite number" })],
+  [Schema.NonNaNSchemaId, () => ({ type: "finite_number", message: "Input should be a finite number" })],
+  [Schema.MultipleOfSchemaId, (json) => ({
+    type: "multiple_of",
+    message: `Input should be a multiple of ${String(json["multipleOf"])}`
+  })],
+  [Schema.PatternSchemaId, (json) => ({
+    type: "string_pattern_mismatch",
+    message: `String should match pattern '${String(json["pattern"])}'`
+  })],
+  [Schema.UUIDSchemaId, () => ({ type: "uuid_parsing", message: "Input should be a valid UUID" })],
+  [Schema.ValidDateSchemaId, () => ({ type: "datetime_parsing", message: "Input should be a valid datetime" })]
+])
+
+const stringLengthIds = new Set<unknown>([Schema.MinLengthSchemaId, Schema.MaxLengthSchemaId, Schema.LengthSchemaId])
+const itemsCountIds = new Set<unknown>([Schema.MinItemsSchemaId, Schema.MaxItemsSchemaId, Schema.ItemsCountSchemaId])
+const rangeIds = new Set<unknown>([
+  Schema.GreaterThanSchemaId,
+  Schema.GreaterThanOrEqualToSchemaId,
+  Schema.LessThanSchemaId,
+  Schema.LessThanOrEqualToSchemaId,
+  Schema.BetweenSchemaId
+])
+
+const refinementIssue = (ast: AST.Refinement, actual: unknown): Found => {
   const id = schemaId(ast)
   const json = Option.getOrElse(AST.getJSONSchemaAnnotation(ast), () => ({})) as Record<string, unknown>
-  const num = (key: string) => typeof json[key] === "number" ? json[key] as number : undefined
+  const num: Bounds = (key) => typeof json[key] === "number" ? json[key] as number : undefined
   const length = typeof actual === "string" || Array.isArray(actual) ? actual.length : undefined
-  switch (id) {
-    case Schema.MinLengthSchemaId:
-    case Schema.MaxLengthSchemaId:
-    case Schema.LengthSchemaId: {
-      const min = num("minLength")
-      const max = num("maxLength")
-      if (min !== undefined && (length === undefined || length < min)) {
-        return { type: "string_too_short", message: `String should have at least ${plural(min, "character")}` }
-      }
-      if (max !== undefined) {
-        return { type: "string_too_long", message: `String should have at most ${plural(max, "character")}` }
-      }
-      return undefined
-    }
-    case Schema.MinItemsSchemaId:
-    case Schema.MaxItemsSchemaId:
-    case Schema.ItemsCountSchemaId: {
-      const min = num("minItems")
-      const max = num("maxItems")
-      const got = length ?? 0
-      if (min !== undefined && got < min) {
-        return {
-          type: "too_short",
-          message: `List should have at least ${plural(min, "item")} after validation, not ${got}`
-        }
-      }
-      if (max !== undefined) {
-        return {
-          type: "too_long",
-          message: `List should have at most ${plural(max, "item")} after validation, not ${got}`
-        }
-      }
-      return undefined
-    }
-    case Schema.GreaterThanSchemaId:
-    case Schema.GreaterThanOrEqualToSchemaId:
-    case Schema.LessThanSchemaId:
-    case Schema.LessThanOrEqualToSchemaId:
-    case Schema.BetweenSchemaId: {
-      const n = typeof actual === "number" ? actual : undefined
-      const min = num("minimum")
-      const max = num("maximum")
-      const exclusiveMin = num("exclusiveMinimum")
-      const exclusiveMax = num("exclusiveMaximum")
-      if (exclusiveMin !== undefined && (n === undefined || n <= exclusiveMin)) {
-        return { type: "greater_than", message: `Input should be greater than ${exclusiveMin}` }
-      }
-      if (min !== undefined && (n === undefined || n < min)) {
-        return { type: "greater_than_equal", message: `Input should be greater than or equal to ${min}` }
-      }
-      if (exclusiveMax !== undefined && (n === undefined || n >= exclusiveMax)) {
-        return { type: "less_than", message: `Input should be less than ${exclusiveMax}` }
-      }
-      if (max !== undefined) return { type: "less_than_equal", message: `Input should be less than or equal to ${max}` }
-      return undefined
-    }
-    case Schema.IntSchemaId:
-      return { type: "int_from_float", message: "Input should be a valid integer, got a number with a fractional part" }
-    case Schema.FiniteSchemaId:
-    case Schema.NonNaNSchemaId:
-      return { type: "finite_number", message: "Input should be a finite number" }
-    case Schema.MultipleOfSchemaId:
-      return { type: "multiple_of", message: `Input should be a multiple of ${String(json["multipleOf"])}` }
-    case Schema.PatternSchemaId:
-      return { type: "string_pattern_mismatch", message: `String should match pattern '${String(json["pattern"])}'` }
-    case Schema.UUIDSchemaId:
-      return { type: "uuid_parsing", message: "Input should be a valid UUID" }
-    case Schema.ValidDateSchemaId:
-      return { type: "datetime_parsing", message: "Input should be a valid datetime" }
-    default:
-      return undefined
-  }
+  if (stringLengthIds.has(id)) return stringLengthIssue(num, length)
+  if (itemsCountIds.has(id)) return itemsCountIssue(num, length)
+  if (rangeIds.has(id)) return rangeIssue(num, actual)
+  const fixed = typeof id === "symbol" ? fixedIssues.get(id) : undefined
+  return fixed === undefined ? undefined : fixed(json)
 }
 
 /** The failure of a transformation from text (`NumberFromString`, `BigInt`, `Date`, ...), by what it decodes to. */

@@ -63,6 +63,69 @@ const details = (context: SqlErrorContext, table: string | undefined, errorCode:
   ...(errorCode === undefined ? {} : { error_code: errorCode })
 })
 
+interface Facts {
+  readonly state: string | undefined
+  readonly table: string | undefined
+  readonly constraint: string | undefined
+  readonly column: string | undefined
+  readonly cause: unknown
+}
+
+/** A unique or exclusion violation (23505, 23P01): the resource conflicts with one that exists. */
+const conflict = ({ cause, constraint, table }: Facts): ConflictError =>
+  new ConflictError({
+    message: constraint === undefined ? "Unique constraint violated" : `Unique constraint ${constraint} violated`,
+    details: {
+      ...(constraint === undefined ? {} : { constraint }),
+      ...(table === undefined ? {} : { conflicting_resource: table })
+    },
+    cause
+  })
+
+const invalidReason = (state: string): string =>
+  state === "23503"
+    ? "foreign_key_violation"
+    : state === "23514"
+    ? "check_violation"
+    : state === "23502"
+    ? "not_null_violation"
+    : state.startsWith("22")
+    ? "invalid_value"
+    : "integrity_violation"
+
+/** Another integrity violation (23...) or a data exception (22...): the input is invalid. */
+const invalidInput = ({ cause, column, constraint, table }: Facts, state: string): ValidationError =>
+  new ValidationError({
+    message: state === "23502" && column !== undefined
+      ? `Column ${column} must not be null`
+      : constraint !== undefined
+      ? `Constraint ${constraint} violated`
+      : "Invalid value",
+    details: {
+      reason: invalidReason(state),
+      ...(column === undefined ? {} : { field: column }),
+      ...(constraint === undefined ? {} : { constraint }),
+      ...(table === undefined ? {} : { table }),
+      error_code: state
+    },
+    cause
+  })
+
+/** Any other failure: retryable when the transaction or connection may succeed again. */
+const databaseFailure = (facts: Facts, context: SqlErrorContext, connectionLost: boolean): DatabaseError => {
+  const { cause, state, table } = facts
+  const [message, retryable] = state === "40001"
+    ? ["Serialization failure; the transaction may be retried", true]
+    : state === "40P01"
+    ? ["Deadlock detected; the transaction may be retried", true]
+    : connectionLost
+    ? ["Database connection lost", true]
+    : state !== undefined && (transientStates.has(state) || state.startsWith("53"))
+    ? ["Database temporarily unavailable", true]
+    : ["Database operation failed", false]
+  return new DatabaseError({ message, details: details(context, table, state), retryable, cause })
+}
+
 /** @internal */
 export const classifySqlError = (error: unknown, context: SqlErrorContext = {}): SqlFailure => {
   if (error instanceof DatabaseError || error instanceof ConflictError || error instanceof ValidationError) {
@@ -70,78 +133,16 @@ export const classifySqlError = (error: unknown, context: SqlErrorContext = {}):
   }
   const inner = driverError(error)
   const state = sqlStateOf(inner)
-  const table = stringProp(inner, "table") ?? context.table
-  const constraint = stringProp(inner, "constraint")
-  const column = stringProp(inner, "column")
-  const cause = error
-  if (state === "23505" || state === "23P01") {
-    return new ConflictError({
-      message: constraint === undefined ? "Unique constraint violated" : `Unique constraint ${constraint} violated`,
-      details: {
-        ...(constraint === undefined ? {} : { constraint }),
-        ...(table === undefined ? {} : { conflicting_resource: table })
-      },
-      cause
-    })
+  const facts: Facts = {
+    state,
+    table: stringProp(inner, "table") ?? context.table,
+    constraint: stringProp(inner, "constraint"),
+    column: stringProp(inner, "column"),
+    cause: error
   }
-  if (state !== undefined && (state.startsWith("23") || state.startsWith("22"))) {
-    const reason = state === "23503"
-      ? "foreign_key_violation"
-      : state === "23514"
-      ? "check_violation"
-      : state === "23502"
-      ? "not_null_violation"
-      : state.startsWith("22")
-      ? "invalid_value"
-      : "integrity_violation"
-    const message = state === "23502" && column !== undefined
-      ? `Column ${column} must not be null`
-      : constraint !== undefined
-      ? `Constraint ${constraint} violated`
-      : "Invalid value"
-    return new ValidationError({
-      message,
-      details: {
-        reason,
-        ...(column === undefined ? {} : { field: column }),
-        ...(constraint === undefined ? {} : { constraint }),
-        ...(table === undefined ? {} : { table }),
-        error_code: state
-      },
-      cause
-    })
-  }
-  if (state === "40001") {
-    return new DatabaseError({
-      message: "Serialization failure; the transaction may be retried",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  if (state === "40P01") {
-    return new DatabaseError({
-      message: "Deadlock detected; the transaction may be retried",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  if (isConnectionLoss(inner)) {
-    return new DatabaseError({
-      message: "Database connection lost",
-      details: details(context, table, state),
-      retryable: true,
-      cause
-    })
-  }
-  const transient = state !== undefined && (transientStates.has(state) || state.startsWith("53"))
-  return new DatabaseError({
-    message: transient ? "Database temporarily unavailable" : "Database operation failed",
-    details: details(context, table, state),
-    retryable: transient,
-    cause
-  })
+  if (state === "23505" || state === "23P01") return conflict(facts)
+  if (state !== undefined && (state.startsWith("23") || state.startsWith("22"))) return invalidInput(facts, state)
+  return databaseFailure(facts, context, isConnectionLoss(inner))
 }
 
 /** @internal */

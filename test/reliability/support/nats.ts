@@ -4,42 +4,18 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import { type NatsServer, serverProcess, waitFor } from "../../support/natsServer.js"
-import { toolPath } from "../../support/tools.js"
+import { type NatsServer, startNatsServerWith, waitFor } from "../../support/natsServer.js"
 import { natsPort } from "./ports.js"
 
 /** Starts a JetStream nats-server of the test, which `kill` crashes and `start` brings back on the same store. */
 export const startNats = async (): Promise<NatsServer & { readonly log: string }> => {
   const port = await natsPort()
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-reliability-nats-"))
-  const log = path.join(storeDir, "server.log")
-  const server = serverProcess(
-    toolPath("nats-server"),
-    ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "-n", `reliability-${port}`],
+  const server = await startNatsServerWith(["-n", `reliability-${port}`], {
     port,
-    { log }
-  )
-  await server.start()
-  return {
-    port,
-    url: `nats://127.0.0.1:${port}`,
-    storeDir,
-    log,
-    start: server.start,
-    stop: server.stop,
-    kill: server.kill,
-    restart: async () => {
-      await server.stop()
-      await server.start()
-    },
-    dispose: async () => {
-      await server.stop()
-      fs.rmSync(storeDir, { recursive: true, force: true })
-    }
-  }
+    storePrefix: "glam-reliability-nats-",
+    log: true
+  })
+  return { ...server, log: server.log! }
 }
 
 /** One message a stream holds: its sequence, `Nats-Msg-Id` and decoded body. */

@@ -1,0 +1,226 @@
+/**
+ * The flat `ConfigProvider` over a loaded configuration tree, and the rewrite that gives every `ConfigError` its
+ * key and origin. YAML numbers and booleans are served as their string form to Effect's parsers, YAML lists as
+ * sequences, and a comma-separated string (`a,b`) as a sequence too.
+ *
+ * @internal
+ */
+import type * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as PathPatch from "effect/ConfigProviderPathPatch"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashSet from "effect/HashSet"
+import type { JsonValue, LoadedConfig } from "../Config.js"
+import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
+import { displayPath, isSecretPath, redactUrlCredentials } from "./names.js"
+import { isIndexSegment, isObject, lookup } from "./tree.js"
+
+/**
+ * Messages written during one `load`, so that the ones `Config.redacted` blanks can be restored without the value.
+ *
+ * @internal
+ */
+type Notes = Map<string, { readonly full: string; readonly safe: string }>
+
+const noteKey = (path: ReadonlyArray<string>): string => path.join("\u0000")
+
+const scalarText = (value: string | number | boolean): string => String(value)
+
+interface Item {
+  readonly path: ReadonlyArray<string>
+  readonly text: string
+  readonly shown: string
+}
+
+/** The errors of one load, each message noted (full and without the value) for `rewrite`. */
+const errorsOf = (loaded: LoadedConfig, notes: Notes | undefined) => {
+  const note = (path: ReadonlyArray<string>, full: string, safe: string = full): string => {
+    notes?.set(noteKey(path), { full, safe })
+    return full
+  }
+  return {
+    note,
+    missing: (path: ReadonlyArray<string>, isNull: boolean) =>
+      ConfigError.MissingData([...path], note(path, missingMessage(loaded, path, isNull))),
+    wrongShape: (path: ReadonlyArray<string>, expected: string, got: string) =>
+      ConfigError.InvalidData(
+        [...path],
+        note(path, `${displayPath(path)}: expected ${expected}, got ${got}${fromSuffix(loaded, path)}`)
+      ),
+    emptyList: (path: ReadonlyArray<string>) =>
+      ConfigError.MissingData(
+        [...path],
+        note(path, `${displayPath(path)} is an empty list${fromSuffix(loaded, path)}`)
+      ),
+    unparsed: (path: ReadonlyArray<string>, expected: string, shown: string, error: ConfigError.ConfigError) => {
+      const from = fromSuffix(loaded, path)
+      const p = displayPath(path)
+      if (ConfigError.isMissingData(error)) {
+        return ConfigError.MissingData([...path], note(path, `${p} is empty: expected ${expected}${from}`))
+      }
+      return ConfigError.InvalidData(
+        [...path],
+        note(
+          path,
+          `${p}: expected ${expected}, got ${shown}${from}`,
+          `${p}: expected ${expected}, got <redacted>${from}`
+        )
+      )
+    }
+  }
+}
+
+type Errors = ReturnType<typeof errorsOf>
+
+const parseAll = <A>(
+  errors: Errors,
+  items: ReadonlyArray<Item>,
+  primitive: Config.Config.Primitive<A>
+): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
+  const out: Array<A> = []
+  for (const item of items) {
+    const result = primitive.parse(item.text)
+    if (Either.isLeft(result)) {
+      return Effect.fail(
+        errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
+      )
+    }
+    out.push(result.right)
+  }
+  return Effect.succeed(out)
+}
+
+// A YAML list: a sequence of its items (`split`), or one value of the items joined by commas.
+const loadList = <A>(
+  errors: Errors,
+  path: ReadonlyArray<string>,
+  primitive: Config.Config.Primitive<A>,
+  split: boolean,
+  list: ReadonlyArray<JsonValue>
+): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
+  // Effect cannot return an empty sequence from a flat provider; an empty list reads as missing, so
+  // `Config.withDefault([])` applies.
+  if (list.length === 0) return Effect.fail(errors.emptyList(path))
+  if (list.some((item) => item !== null && typeof item === "object")) {
+    return Effect.fail(errors.wrongShape(path, expectedType(primitive.description), "a list of mappings or lists"))
+  }
+  const texts = list.map((item) => item === null ? "" : scalarText(item as string | number | boolean))
+  if (split) {
+    const items = texts.map((text, i) => {
+      const itemPath = [...path, `[${i}]`]
+      return { path: itemPath, text, shown: showValue(itemPath, text) }
+    })
+    return parseAll(errors, items, primitive)
+  }
+  const joined = texts.join(",")
+  return parseAll(errors, [{ path, text: joined, shown: showValue(path, joined) }], primitive)
+}
+
+// A scalar: one value, or (as Effect's own providers read a string as a sequence) its comma-separated parts.
+const loadScalar = <A>(
+  errors: Errors,
+  path: ReadonlyArray<string>,
+  primitive: Config.Config.Primitive<A>,
+  split: boolean,
+  node: string | number | boolean
+): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
+  const text = scalarText(node)
+  const last = path[path.length - 1]
+  if (!split || typeof node !== "string" || (last !== undefined && isIndexSegment(last))) {
+    return parseAll(errors, [{ path, text, shown: showValue(path, text) }], primitive)
+  }
+  const parts = text.split(/\s*,\s*/).map((part) => part.trim())
+  const secret = isSecretPath(path)
+  const items = parts.map((part) => ({
+    path,
+    text: part,
+    shown: secret || parts.length === 1 ? showValue(path, part) : `${showValue(path, part)} in ${showValue(path, text)}`
+  }))
+  return parseAll(errors, items, primitive)
+}
+
+/**
+ * The flat provider over `loaded`; with `notes`, every message it writes is noted for {@link rewrite}.
+ *
+ * @internal
+ */
+const makeFlat = (loaded: LoadedConfig, notes: Notes | undefined): ConfigProvider.ConfigProvider.Flat => {
+  const errors = errorsOf(loaded, notes)
+  const load = <A>(
+    path: ReadonlyArray<string>,
+    primitive: Config.Config.Primitive<A>,
+    split: boolean
+  ): Effect.Effect<Array<A>, ConfigError.ConfigError> =>
+    Effect.suspend(() => {
+      const node = lookup(loaded.tree, path)
+      if (node === undefined || node === null) return Effect.fail(errors.missing(path, node === null))
+      if (isObject(node)) return Effect.fail(errors.wrongShape(path, expectedType(primitive.description), "a mapping"))
+      if (Array.isArray(node)) return loadList(errors, path, primitive, split, node as ReadonlyArray<JsonValue>)
+      return loadScalar(errors, path, primitive, split, node as string | number | boolean)
+    })
+  const enumerateChildren = (path: ReadonlyArray<string>): Effect.Effect<HashSet.HashSet<string>> =>
+    Effect.sync(() => {
+      const node = lookup(loaded.tree, path)
+      if (Array.isArray(node)) return HashSet.fromIterable(node.map((_, i) => `[${i}]`))
+      if (isObject(node)) return HashSet.fromIterable(Object.keys(node).filter((key) => node[key] !== null))
+      return HashSet.empty()
+    })
+  return ConfigProvider.makeFlat({ load, enumerateChildren, patch: PathPatch.empty })
+}
+
+const rewriteLeaf = (
+  loaded: LoadedConfig,
+  notes: Notes,
+  kind: "MissingData" | "InvalidData",
+  path: Array<string>,
+  message: string
+): ConfigError.ConfigError => {
+  const make = kind === "MissingData" ? ConfigError.MissingData : ConfigError.InvalidData
+  const noted = notes.get(noteKey(path))
+  if (noted !== undefined && message === noted.full) return make(path, message)
+  const p = displayPath(path)
+  if (message === "<redacted>") {
+    if (noted !== undefined) return make(path, noted.safe)
+    return kind === "MissingData" ?
+      make(path, missingMessage(loaded, path, lookup(loaded.tree, path) === null)) :
+      make(path, `${p}: invalid value (not shown: the key is read as redacted)${fromSuffix(loaded, path)}`)
+  }
+  if (path.length === 0 || lookup(loaded.tree, path) === undefined) return make(path, message)
+  const detail = isSecretPath(path) ? "invalid value (details not shown for a secret)" : redactUrlCredentials(message)
+  return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
+}
+
+/**
+ * Gives every problem a message with its key and origin: restores the ones `Config.redacted` blanked (without the
+ * value) and adds the origin to the ones written by `Config.mapOrFail`/`validate`/`Schema.Config`.
+ *
+ * @internal
+ */
+const rewrite = (loaded: LoadedConfig, notes: Notes) => (error: ConfigError.ConfigError): ConfigError.ConfigError =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left, right) => ConfigError.And(left, right),
+    orCase: (_, left, right) => ConfigError.Or(left, right),
+    invalidDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "InvalidData", path, message),
+    missingDataCase: (_, path, message) => rewriteLeaf(loaded, notes, "MissingData", path, message),
+    sourceUnavailableCase: (_, path, message, cause) => ConfigError.SourceUnavailable(path, message, cause),
+    unsupportedCase: (_, path, message) => ConfigError.Unsupported(path, message)
+  })
+
+/**
+ * The provider over `loaded`: each `load` notes its messages and rewrites its errors with them.
+ *
+ * @internal
+ */
+export const provider = (loaded: LoadedConfig): ConfigProvider.ConfigProvider =>
+  ConfigProvider.make({
+    flattened: makeFlat(loaded, undefined),
+    load: <A>(config: Config.Config<A>) =>
+      Effect.suspend(() => {
+        const notes: Notes = new Map()
+        return ConfigProvider.fromFlat(makeFlat(loaded, notes)).load(config).pipe(
+          Effect.mapError(rewrite(loaded, notes))
+        )
+      })
+  })

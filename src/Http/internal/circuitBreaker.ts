@@ -1,0 +1,114 @@
+/**
+ * The circuit breaker: its state machine as pure transitions (admit a call, record its outcome) over one `Ref`,
+ * and its gauge.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Ref from "effect/Ref"
+import { isRetryable } from "../../Errors/ErrorMapping.js"
+import { CircuitOpenError } from "../../Errors/InfrastructureErrors.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
+import type { CircuitBreaker, Options, State } from "../CircuitBreaker.js"
+
+/** @internal */
+export const circuitState: Metric.Metric.Gauge<number> = Metric.gauge("http_client_circuit_state", {
+  description: "Circuit breaker state of an upstream service (0 closed, 1 open, 2 half-open)"
+})
+
+const stateValue: Record<State, number> = { closed: 0, open: 1, half_open: 2 }
+
+interface Breaker {
+  readonly state: State
+  readonly failures: number
+  readonly openedAt: number
+  readonly trials: number
+}
+
+interface Admission {
+  readonly allowed: boolean
+  readonly trial: boolean
+  readonly state: Breaker
+}
+
+type Outcome = "success" | "failure" | "neutral"
+
+const closed: Breaker = { state: "closed", failures: 0, openedAt: 0, trials: 0 }
+
+/** Whether a call may go through now, and the breaker after it is admitted. */
+const admit = (s: Breaker, now: number, resetMs: number, maxTrials: number): [Admission, Breaker] => {
+  if (s.state === "closed") return [{ allowed: true, trial: false, state: s }, s]
+  if (s.state === "open" && now - s.openedAt >= resetMs) {
+    const next: Breaker = { ...s, state: "half_open", trials: 1 }
+    return [{ allowed: true, trial: true, state: next }, next]
+  }
+  if (s.state === "half_open" && s.trials < maxTrials) {
+    const next: Breaker = { ...s, trials: s.trials + 1 }
+    return [{ allowed: true, trial: true, state: next }, next]
+  }
+  return [{ allowed: false, trial: false, state: s }, s]
+}
+
+/** The breaker after a call's outcome: a success closes it, a counted failure may open it. */
+const record = (s: Breaker, outcome: Outcome, trial: boolean, now: number, threshold: number): Breaker => {
+  if (outcome === "neutral") return trial ? { ...s, trials: Math.max(0, s.trials - 1) } : s
+  if (outcome === "success") return closed
+  const failures = s.failures + 1
+  if (trial || s.state === "half_open" || failures >= threshold) {
+    return { state: "open", failures, openedAt: now, trials: 0 }
+  }
+  return { ...s, failures }
+}
+
+/** The outcome of a call's exit: counted failures (by `counts`) and defects fail; an interruption is neutral. */
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>, trial: boolean, counts: (error: unknown) => boolean): Outcome => {
+  if (Exit.isSuccess(exit)) return "success"
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  const counted = failure !== undefined ? counts(failure) : !Exit.isInterrupted(exit)
+  return counted ? "failure" : trial ? "neutral" : "success"
+}
+
+const openError = (name: string, s: Breaker, resetMs: number) =>
+  new CircuitOpenError({
+    message: `Circuit breaker for ${name} is open`,
+    details: {
+      service: name,
+      failure_count: s.failures,
+      open_until: new Date(s.openedAt + resetMs).toISOString()
+    }
+  })
+
+/** @internal */
+export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
+  Effect.gen(function*() {
+    const resetMs = Duration.toMillis(Duration.decode(options.resetTimeout))
+    const maxTrials = options.halfOpenMaxCalls ?? 1
+    const counts = options.isFailure ?? isRetryable
+    const gauge = withLabels(circuitState, { service: options.name })
+    const ref = yield* Ref.make<Breaker>(closed)
+    yield* Metric.set(gauge, 0)
+    const publish = (s: Breaker) => Metric.set(gauge, stateValue[s.state])
+    const admitted = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
+    const recorded = (outcome: Outcome, trial: boolean) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          Ref.updateAndGet(ref, (s) => record(s, outcome, trial, now, options.failureThreshold))
+      ).pipe(Effect.flatMap(publish))
+
+    const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
+      Effect.flatMap(admitted, (decision): Effect.Effect<A, E | CircuitOpenError, R> => {
+        if (!decision.allowed) return Effect.fail(openError(options.name, decision.state, resetMs))
+        return Effect.zipRight(
+          decision.trial ? publish(decision.state) : Effect.void,
+          Effect.onExit(effect, (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision.trial))
+        )
+      })
+
+    return { name: options.name, state: Effect.map(Ref.get(ref), (s) => s.state), protect }
+  })

@@ -1,0 +1,201 @@
+/**
+ * The service client: one exchange (send, read the body, type the failure, time out), retried by schedule behind
+ * the circuit breaker, in a client span with the caller's correlation and request ids.
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
+import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
+import { fromResponseBody } from "../../Errors/ErrorResponse.js"
+import { isGlamError } from "../../Errors/GlamError.js"
+import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
+import type * as CircuitBreaker from "../CircuitBreaker.js"
+import type * as HttpConfig from "../HttpConfig.js"
+import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
+import * as Breaker from "./circuitBreaker.js"
+
+const ErrorEnvelope = Schema.Struct({
+  error: Schema.Struct({
+    code: Schema.String,
+    message: Schema.String,
+    details: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  })
+})
+const decodeErrorEnvelope = Schema.decodeUnknownOption(ErrorEnvelope)
+
+const parseJson = (text: string): unknown => {
+  if (text === "") return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const retryAfterOf = (error: unknown): number | undefined => {
+  if (!isGlamError(error)) return undefined
+  const value = error.details["retry_after"]
+  return typeof value === "number" ? value : undefined
+}
+
+/** @internal */
+export const shouldRetry = (error: unknown): boolean =>
+  isRetryable(error) || (isGlamError(error) && error.code === "RATE_LIMITED")
+
+/** @internal */
+export const retrySchedule = (
+  baseDelay: Duration.DurationInput,
+  maxRetries: number
+): Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> =>
+  Schedule.exponential(baseDelay, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(maxRetries)),
+    Schedule.intersect(Schedule.identity<unknown>()),
+    Schedule.whileInput(shouldRetry),
+    Schedule.modifyDelay(([, error], delay) => {
+      const after = retryAfterOf(error)
+      return after === undefined ? delay : Duration.max(delay, Duration.seconds(after))
+    })
+  )
+
+const decodePart = (part: string) => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
+}
+
+/**
+ * `http://user:password@host` -> `http://host` and the Basic `authorization` header: fetch (undici) refuses a URL
+ * with credentials, and the platform client would write it into span attributes and transport errors.
+ */
+const splitCredentials = (
+  baseUrl: string
+): { readonly base: string; readonly authorization: { readonly authorization?: string } } => {
+  if (!URL.canParse(baseUrl)) return { base: baseUrl, authorization: {} }
+  const url = new URL(baseUrl)
+  if (url.username === "" && url.password === "") return { base: baseUrl, authorization: {} }
+  const credentials = `${decodePart(url.username)}:${decodePart(url.password)}`
+  url.username = ""
+  url.password = ""
+  return {
+    base: url.href.replace(/\/+$/, ""),
+    authorization: { authorization: `Basic ${Buffer.from(credentials).toString("base64")}` }
+  }
+}
+
+/** A failed answer as the upstream's typed error (from its error envelope), else by status. */
+const failureOf = (
+  service: string,
+  response: HttpClientResponse.HttpClientResponse,
+  body: unknown,
+  endpoint: string
+): AnyGlamError => {
+  const envelope = decodeErrorEnvelope(body)
+  if (Option.isSome(envelope)) {
+    return fromResponseBody(envelope.value.error, { service, status: response.status, endpoint })
+  }
+  return classifyHttpFailure({
+    _tag: "Status",
+    status: response.status,
+    retryAfter: response.headers["retry-after"],
+    endpoint
+  }, { service })
+}
+
+/** One attempt: the answer's `data` (or whole JSON body), or a typed failure; a timeout or transport failure too. */
+const exchange = (
+  http: HttpClient.HttpClient,
+  config: HttpConfig.ClientConfig,
+  request: HttpClientRequest.HttpClientRequest,
+  endpoint: string
+): Effect.Effect<unknown, AnyGlamError> => {
+  const service = config.name
+  return http.execute(request).pipe(
+    Effect.flatMap((response) =>
+      Effect.flatMap(
+        Effect.orElseSucceed(response.text, () => ""),
+        (text): Effect.Effect<unknown, AnyGlamError> => {
+          const body = parseJson(text)
+          if (response.status >= 400) return Effect.fail(failureOf(service, response, body, endpoint))
+          return Effect.succeed(
+            Predicate.hasProperty(body, "data") && Predicate.hasProperty(body, "meta") ? body.data : body
+          )
+        }
+      )
+    ),
+    Effect.scoped,
+    Effect.timeoutFail({
+      duration: Duration.millis(config.timeoutMs),
+      onTimeout: () => classifyHttpFailure({ _tag: "Timeout", timeoutSeconds: config.timeoutMs / 1000 }, { service })
+    }),
+    Effect.catchAll((error): Effect.Effect<never, AnyGlamError> =>
+      isGlamError(error)
+        ? Effect.fail(error as AnyGlamError)
+        : Effect.fail(classifyHttpFailure({ _tag: "Transport" }, { service, cause: error }))
+    )
+  )
+}
+
+/** The request with the caller's ids, the credentials' header and the body. */
+const buildRequest = (
+  method: HttpClientRequest.HttpClientRequest["method"],
+  url: string,
+  authorization: { readonly authorization?: string },
+  options: RequestOptions
+) =>
+  Effect.gen(function*() {
+    const correlation = yield* FiberRef.get(currentCorrelationId)
+    const requestId = yield* FiberRef.get(currentRequestId)
+    const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
+    if (Option.isSome(correlation)) headers["x-correlation-id"] = correlation.value
+    if (Option.isSome(requestId)) headers["x-request-id"] = requestId.value
+    const request = HttpClientRequest.make(method)(url, {
+      headers,
+      ...(options.urlParams === undefined ? {} : { urlParams: options.urlParams })
+    })
+    return options.body === undefined ? request : HttpClientRequest.bodyUnsafeJson(request, options.body)
+  })
+
+/** @internal */
+export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClient, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const http = yield* HttpClient.HttpClient
+    const breaker: CircuitBreaker.CircuitBreaker = yield* Breaker.make({
+      name: config.name,
+      failureThreshold: config.breakerFailureThreshold,
+      resetTimeout: Duration.millis(config.breakerResetTimeoutMs),
+      halfOpenMaxCalls: config.breakerHalfOpenMaxCalls
+    })
+    const service = config.name
+    const { authorization, base } = splitCredentials(config.baseUrl.replace(/\/+$/, ""))
+    const schedule = retrySchedule(Duration.millis(config.retryBaseDelayMs), config.maxRetries)
+
+    const request: ServiceClient["request"] = (method, path, options = {}) =>
+      Effect.flatMap(
+        buildRequest(method, base + path, authorization, options),
+        (req) => Effect.retry(breaker.protect(exchange(http, config, req, path)), schedule)
+      ).pipe(Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path } }))
+
+    return {
+      name: service,
+      breaker,
+      request,
+      get: (path, options) => request("GET", path, options),
+      post: (path, body, options) => request("POST", path, { ...options, body }),
+      put: (path, body, options) => request("PUT", path, { ...options, body }),
+      patch: (path, body, options) => request("PATCH", path, { ...options, body }),
+      delete: (path, options) => request("DELETE", path, options)
+    }
+  })

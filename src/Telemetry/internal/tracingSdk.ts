@@ -1,0 +1,59 @@
+/**
+ * The OpenTelemetry tracing SDK behind `Tracing`: the span processors of an exporter and the tracer provider. Loaded
+ * by `Tracing` only when spans go somewhere, so that a service without an exporter never loads the SDK.
+ *
+ * @internal
+ */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import type * as Resource from "@effect/opentelemetry/Resource"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler
+} from "@opentelemetry/sdk-trace-base"
+import type * as Duration from "effect/Duration"
+import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type { Exporter } from "../TelemetryConfig.js"
+
+/** @internal */
+export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => {
+  switch (exporter._tag) {
+    case "None":
+      return []
+    case "Console":
+      return [new SimpleSpanProcessor(new ConsoleSpanExporter())]
+    case "Otlp":
+      return [
+        new BatchSpanProcessor(
+          new OTLPTraceExporter({
+            url: exporter.endpoint,
+            headers: Object.fromEntries(
+              Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)])
+            )
+          })
+        )
+      ]
+  }
+}
+
+/** @internal */
+export const layer = (options: {
+  readonly resource: NodeSdk.Configuration["resource"]
+  readonly exporter: Exporter
+  readonly samplingRatio: number | undefined
+  readonly spanProcessors: ReadonlyArray<SpanProcessor>
+  readonly shutdownTimeout: Duration.DurationInput | undefined
+}): Layer.Layer<Resource.Resource> =>
+  NodeSdk.layer(() => ({
+    resource: options.resource,
+    spanProcessor: [...makeSpanProcessors(options.exporter), ...options.spanProcessors],
+    tracerConfig: {
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) })
+    },
+    shutdownTimeout: options.shutdownTimeout
+  }))
