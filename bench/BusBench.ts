@@ -15,25 +15,29 @@ export const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
 /** The payload every benchmark publishes. */
 export const Payload = Schema.Struct({ merchant_id: Schema.UUID, sync_id: Schema.String, item_count: Schema.Number })
 
+/** The JetStream Bus of the benchmarks, as a service configures it, with `stream` declared. */
+export const jetStreamLayer = (stream: Streams.StreamDefinition) =>
+  JetStream.layer({
+    servers: [url],
+    user: Option.none(),
+    password: Option.none(),
+    token: Option.none(),
+    serviceName: "bench-service",
+    appEnv: "test",
+    streams: BusConfig.defaultStreamLimits,
+    publishTimeout: Duration.seconds(5),
+    publishRetryBudget: Duration.seconds(30),
+    ownStreams: Option.none(),
+    ensureStreams: true,
+    streamDefinitions: [stream]
+  })
+
 /** A stream and definition named for this process, and a runtime with the JetStream Bus that ensured the stream. */
 export const setup = (name: string) => {
   const stream = Streams.make(`${name.toUpperCase()}_${process.pid}`, { domain: `${name}${process.pid}` })
   const Def = EventDefinition.event(`${stream.domain}.sync_started`, Payload, { stream })
   const runtime: ManagedRuntime.ManagedRuntime<Bus, MessageBusError> = ManagedRuntime.make(
-    JetStream.layer({
-      servers: [url],
-      user: Option.none(),
-      password: Option.none(),
-      token: Option.none(),
-      serviceName: "bench-service",
-      appEnv: "test",
-      streams: BusConfig.defaultStreamLimits,
-      publishTimeout: Duration.seconds(5),
-      publishRetryBudget: Duration.seconds(30),
-      ownStreams: Option.none(),
-      ensureStreams: true,
-      streamDefinitions: [stream]
-    }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
+    jetStreamLayer(stream).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
   )
   return { stream, Def, runtime }
 }

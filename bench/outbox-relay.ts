@@ -19,13 +19,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime, Option } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import * as Sql from "../src/Sql/index.js"
@@ -53,20 +52,7 @@ export const main = async (): Promise<void> => {
   await admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${database}`)))
   const infra = Layer.mergeAll(
     Sql.layer({ host, port, user, database, poolSize: 5 }),
-    JetStream.layer({
-      servers: [BusBench.url],
-      user: Option.none(),
-      password: Option.none(),
-      token: Option.none(),
-      serviceName: "bench-service",
-      appEnv: "test",
-      streams: BusConfig.defaultStreamLimits,
-      publishTimeout: Duration.seconds(5),
-      publishRetryBudget: Duration.seconds(30),
-      ownStreams: Option.none(),
-      ensureStreams: true,
-      streamDefinitions: [stream]
-    }),
+    BusBench.jetStreamLayer(stream),
     Sql.Outbox.layerProducer({ serviceName: "bench-service" })
   ).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
   const runtime = ManagedRuntime.make(infra)

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Config as GlamConfig, makeGlamLive, Sql } from "../src/index.js"
+import { captureStdout } from "./support/captureStdout.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -32,20 +33,6 @@ const unknownOf = (yaml: string, env: Record<string, string>) =>
     GlamConfig.load({ service: "orders-service", root: configRoot(yaml), env, dotenv: false }),
     (loaded) => GlamConfig.unknownKeys(loaded, known)
   )
-
-/** What the process writes to standard output (where GlamLive's logger writes) while the scope is open. */
-const captureStdout = Effect.acquireRelease(
-  Effect.sync(() => {
-    const lines: Array<string> = []
-    const write = process.stdout.write
-    process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
-      lines.push(String(chunk))
-      return write.call(process.stdout, chunk, ...rest)
-    }) as typeof process.stdout.write
-    return { text: () => lines.join(""), write }
-  }),
-  ({ write }) => Effect.sync(() => (process.stdout.write = write))
-)
 
 describe("unknown keys", () => {
   it.effect("a misspelt section in YAML names the section probably meant and the file", () =>

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { CatalogHttpLive, migrations } from "../examples/catalog-service.js"
 import { NotificationConsumerLive } from "../examples/notification-service.js"
 import { Bus, Events, Http, makeGlamLive, StartupError } from "../src/index.js"
+import { captureStdout } from "./support/captureStdout.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
@@ -57,20 +58,6 @@ const streamNames = (server: NatsServer) =>
       await nc.close()
     }
   })
-
-/** What the process writes to standard output (where GlamLive's logger writes) while the scope is open. */
-const captureStdout = Effect.acquireRelease(
-  Effect.sync(() => {
-    const lines: Array<string> = []
-    const write = process.stdout.write
-    process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
-      lines.push(String(chunk))
-      return write.call(process.stdout, chunk, ...rest)
-    }) as typeof process.stdout.write
-    return { lines, write }
-  }),
-  ({ write }) => Effect.sync(() => (process.stdout.write = write))
-)
 
 /** Publishes an event of its own and receives it through a durable subscription. */
 const roundTrip = Effect.gen(function*() {
@@ -278,7 +265,7 @@ describe("GlamLive", () => {
           undeclaredText(error.message)
           expect(error.message).toContain("(in events)")
         }
-        expect(stdout.lines.join("")).not.toContain("Shutting down")
+        expect(stdout.text()).not.toContain("Shutting down")
         expect(yield* streamNames(server)).toEqual([])
       }),
     { timeout: 60_000 }
