@@ -45,8 +45,8 @@ export const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
 /** Waits for room in the sink, or for the session to stop (`wake`). */
 const awaitRoom = (pull: PullSession, sink: MessageSink): Promise<void> =>
   new Promise<void>((resolve) => {
-    // A closed buffer (the subscription is stopping) refuses everything: hold the message until this session
-    // stops, rather than offering again and again.
+    // A closed buffer (the subscription is stopping) refuses everything: hold the message until the pull stops,
+    // rather than offering it again and again.
     const forget = sink.isClosed() ? () => undefined : sink.onSpace(resolve)
     pull.wake = () => {
       forget()
