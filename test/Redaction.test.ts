@@ -154,13 +154,13 @@ const failureMessage = (exit: Exit.Exit<unknown, unknown>): string => {
   return failure instanceof Error ? failure.message : String(failure)
 }
 
-/** A service's configuration root whose service file is the given tree (JSON is YAML). */
-const configRoot = (tree: object): string => {
+/** A service's configuration root whose service file is the given tree (JSON is YAML), logging at DEBUG. */
+const configRoot = (tree: object, service = "catalog-service"): string => {
   const root = mkdtempSync(path.join(tmpdir(), "glam-redaction-"))
   mkdirSync(path.join(root, "config", "services"), { recursive: true })
   writeFileSync(
-    path.join(root, "config", "services", "catalog-service.yml"),
-    JSON.stringify({ service: { name: "catalog-service" }, logging: { level: "DEBUG" }, ...tree })
+    path.join(root, "config", "services", `${service}.yml`),
+    JSON.stringify({ service: { name: service }, logging: { level: "DEBUG" }, ...tree })
   )
   return root
 }
@@ -500,22 +500,12 @@ describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URL
   const tsx = path.join(root, "node_modules/.bin/tsx")
   const main = path.join(root, "test/fixtures/service/main.ts")
 
-  const serviceRoot = (tree: object): string => {
-    const dir = mkdtempSync(path.join(tmpdir(), "glam-redaction-process-"))
-    mkdirSync(path.join(dir, "config", "services"), { recursive: true })
-    writeFileSync(
-      path.join(dir, "config", "services", "orders-service.yml"),
-      JSON.stringify({ service: { name: "orders-service" }, logging: { level: "DEBUG" }, ...tree })
-    )
-    return dir
-  }
-
   /** Starts the service; `stop` is called with what it has written until it returns true, then SIGTERM. */
   const run = (tree: object, env: Record<string, string>, stopWhen?: (output: string) => boolean) =>
     new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
       let output = ""
       let stopped = false
-      const child = spawn(tsx, [main, serviceRoot(tree)], {
+      const child = spawn(tsx, [main, configRoot(tree, "orders-service")], {
         cwd: root,
         // Only what the service needs: no variable of the test's shell reaches its configuration.
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
