@@ -154,13 +154,13 @@ const failureMessage = (exit: Exit.Exit<unknown, unknown>): string => {
   return failure instanceof Error ? failure.message : String(failure)
 }
 
-/** A service's configuration root whose service file is the given tree (JSON is YAML). */
-const configRoot = (tree: object): string => {
+/** A service's configuration root whose service file is the given tree (JSON is YAML), logging at DEBUG. */
+const configRoot = (tree: object, service = "catalog-service"): string => {
   const root = mkdtempSync(path.join(tmpdir(), "glam-redaction-"))
   mkdirSync(path.join(root, "config", "services"), { recursive: true })
   writeFileSync(
-    path.join(root, "config", "services", "catalog-service.yml"),
-    JSON.stringify({ service: { name: "catalog-service" }, logging: { level: "DEBUG" }, ...tree })
+    path.join(root, "config", "services", `${service}.yml`),
+    JSON.stringify({ service: { name: service }, logging: { level: "DEBUG" }, ...tree })
   )
   return root
 }
@@ -491,4 +491,82 @@ describe("credentials in a client's base_url", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
     }))
+})
+
+// A service as a user runs one (test/fixtures/service/main.ts: GlamLive and an HTTP server, `NodeRuntime.runMain`),
+// as a process: everything it writes to stdout and stderr on a failed and on a successful start, at DEBUG.
+describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URLs", () => {
+  const root = path.resolve(import.meta.dirname, "..")
+  const tsx = path.join(root, "node_modules/.bin/tsx")
+  const main = path.join(root, "test/fixtures/service/main.ts")
+
+  /** Starts the service; `stop` is called with what it has written until it returns true, then SIGTERM. */
+  const run = (tree: object, env: Record<string, string>, stopWhen?: (output: string) => boolean) =>
+    new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
+      let output = ""
+      let stopped = false
+      const child = spawn(tsx, [main, configRoot(tree, "orders-service")], {
+        cwd: root,
+        // Only what the service needs: no variable of the test's shell reaches its configuration.
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString("utf8")
+        if (!stopped && stopWhen?.(output) === true) {
+          stopped = true
+          child.kill("SIGTERM")
+        }
+      }
+      child.stdout.on("data", collect)
+      child.stderr.on("data", collect)
+      // Never left behind: a service that has not ended when the test gives up is killed (and the test fails).
+      const guard = setTimeout(() => child.kill("SIGKILL"), 140_000)
+      child.once("error", reject)
+      child.once("close", (code) => {
+        clearTimeout(guard)
+        resolve({ code, output })
+      })
+    })
+
+  it("a start that fails on NATS (prod, JSON lines) writes the server without its password", async () => {
+    const port = await freePort()
+    const { code, output } = await run(
+      { nats: { servers: [`nats://glam:${secret}@127.0.0.1:${port}`] }, database: { url: pgUrl(secret) } },
+      { APP_ENV: "prod" }
+    )
+    expect(code).toBe(1)
+    expect(output).toContain(`nats://***@127.0.0.1:${port}`)
+    expectNoSecret(output)
+  }, 150_000)
+
+  it("a start that fails on PostgreSQL (dev, console) writes the database without its password", async () => {
+    const port = await freePort()
+    const { code, output } = await run({ database: { url: pgUrl(secret, port), connect_timeout: 2000 } }, {})
+    expect(code).toBe(1)
+    expect(output).toContain(`Cannot connect to PostgreSQL at ${services.postgres.host}:${port}`)
+    expectNoSecret(output)
+  }, 150_000)
+
+  it("a start that succeeds (logged in to NATS with the URL's credentials) and stops writes no password", async () => {
+    const server = await startNatsServerWith(["--user", "glam", "--pass", secret])
+    try {
+      const httpPort = await freePort()
+      const { code, output } = await run(
+        {
+          nats: { servers: [`nats://glam:${secret}@127.0.0.1:${server.port}`] },
+          database: { url: pgUrl(secret) },
+          http: { host: "127.0.0.1", port: httpPort }
+        },
+        {},
+        (written) => written.includes(`Listening on http://127.0.0.1:${httpPort}`)
+      )
+      expect(output).toContain(`Bus: connected to NATS 127.0.0.1:${server.port}`)
+      expect(output).toContain(`Listening on http://127.0.0.1:${httpPort}`)
+      expect(code).toBe(0)
+      expectNoSecret(output)
+    } finally {
+      await server.dispose()
+    }
+  }, 150_000)
 })
