@@ -126,6 +126,11 @@ export interface MqttHealth {
   readonly subscriptions: number
   /** Publishes not yet acknowledged (queued while disconnected, or in flight). */
   readonly pending: number
+  /**
+   * Received messages waiting for a subscription that takes them, just after a persistent session was resumed (see
+   * {@link make}); the messages after one wait behind it.
+   */
+  readonly held: number
 }
 
 /**
@@ -222,6 +227,11 @@ export interface MqttClientOptions {
   readonly maxQueued?: number | undefined
   /** Default 30 seconds. */
   readonly handlerTimeout?: Duration.DurationInput | undefined
+  /**
+   * Default 5 seconds: after the first connection resumes a persistent session, how long a message that no
+   * subscription of this process takes yet waits for one (see {@link make}).
+   */
+  readonly resumeWait?: Duration.DurationInput | undefined
   /** Default 262144. */
   readonly maxPayloadBytes?: number | undefined
   /** Default 32. */
@@ -232,6 +242,11 @@ export interface MqttClientOptions {
 /**
  * Connects (waiting up to `connectTimeout` for the broker) and returns the client; it disconnects when the scope
  * closes, after the message being handled, if any, is finished.
+ *
+ * When the connection resumes a persistent session, the broker sends the QoS 1 messages it queued while the service
+ * was away at once, before the service has subscribed again in this process. For `resumeWait` after that connection,
+ * such a message waits (unacknowledged, holding back the messages after it) until a subscription that takes it is
+ * made, instead of being acknowledged as unmatched.
  *
  * @since 0.1.0
  * @category constructors
@@ -269,6 +284,7 @@ export const optionsFromConfig = (
   publishTimeout: config.publishTimeout,
   maxQueued: config.maxQueued,
   handlerTimeout: config.handlerTimeout,
+  resumeWait: config.resumeWait,
   maxPayloadBytes: config.maxPayloadBytes,
   maxPayloadDepth: config.maxPayloadDepth
 })

@@ -39,7 +39,8 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
         broker,
         clientId: o.clientId,
         subscriptions: routes.subscriptions.size,
-        pending: state.pending
+        pending: state.pending,
+        held: state.held
       }))
     }
     return service

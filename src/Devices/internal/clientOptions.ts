@@ -21,6 +21,7 @@ export const resolve = (options: MqttClientOptions) => ({
   publishTimeout: Duration.decode(options.publishTimeout ?? "10 seconds"),
   maxQueued: options.maxQueued ?? 1000,
   handlerTimeout: Duration.decode(options.handlerTimeout ?? "30 seconds"),
+  resumeWait: Duration.decode(options.resumeWait ?? "5 seconds"),
   limits: { maxBytes: options.maxPayloadBytes ?? 256 * 1024, maxDepth: options.maxPayloadDepth ?? 32 },
   will: options.will
 })

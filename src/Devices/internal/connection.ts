@@ -28,6 +28,13 @@ export interface State {
   outageReported: boolean
   /** Publishes not yet acknowledged. */
   pending: number
+  /**
+   * Until when (epoch milliseconds) a message no subscription takes waits for one: `resumeWait` after the first
+   * connection when it resumed a session, else 0.
+   */
+  resumedUntil: number
+  /** Received messages waiting for a subscription (0 or 1: one message is dispatched at a time). */
+  held: number
 }
 
 /** The connection and what its parts need: the options, the broker's URL (credentials hidden), a runtime. */
@@ -66,7 +73,9 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Sco
       closing: false,
       connectedOnce: false,
       outageReported: false,
-      pending: 0
+      pending: 0,
+      resumedUntil: 0,
+      held: 0
     }
     let connection: Connection | undefined
     yield* Effect.acquireRelease(
@@ -99,6 +108,9 @@ export const followEvents = (connection: Connection): void => {
   const { broker, client, state } = connection
   client.on("connect", (connack) => {
     const again = state.connectedOnce
+    if (!again && connack.sessionPresent) {
+      state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
+    }
     state.connectedOnce = true
     state.outageReported = false
     setStatus(connection, "connected")

@@ -11,7 +11,7 @@ import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "..
 import type { MqttTopic, QoS } from "../MqttTopic.js"
 import { describeFailure, message } from "./clientFailures.js"
 import type { Connection } from "./connection.js"
-import type { Received, Routes } from "./dispatch.js"
+import * as Dispatch from "./dispatch.js"
 import type { MqttError } from "./errors.js"
 import { handleWith } from "./handler.js"
 import * as TopicPattern from "./topicPattern.js"
@@ -65,7 +65,7 @@ const invalidShare = (share: string | undefined) =>
   share !== undefined && (share.length === 0 || /[/+#\u0000]/.test(share))
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
-export const subscribe = (connection: Connection, routes: Routes) =>
+export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
 <P extends string, A, I, E, R>(
   topic: MqttTopic<P, A, I>,
   handler: Handler<P, A, E, R>,
@@ -83,13 +83,9 @@ export const subscribe = (connection: Connection, routes: Routes) =>
       )
     }
     const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`
-    const id = routes.nextId++
     const route = { pattern: topic.parsed, handle: handleWith(topic, handler, context, connection.options) }
     // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed.
-    yield* Effect.acquireRelease(
-      Effect.sync(() => routes.subscriptions.set(id, route)),
-      () => Effect.sync(() => routes.subscriptions.delete(id))
-    )
+    const id = yield* Dispatch.addSubscription(routes, route)
     yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos)
     return {
       pattern: topic.pattern,
@@ -102,12 +98,12 @@ export const subscribe = (connection: Connection, routes: Routes) =>
   }).pipe(Effect.withSpan("MqttClient.subscribe", { attributes: { "mqtt.topic_pattern": topic.pattern } }))
 
 /** Sees the topic of every received message that matches a pattern; see `MqttClient.watch`. */
-export const watch = (routes: Routes): MqttClient["watch"] => (pattern, observer) =>
+export const watch = (routes: Dispatch.Routes): MqttClient["watch"] => (pattern, observer) =>
   Effect.suspend(() => {
     const parsed = TopicPattern.parse(pattern)
     if (typeof parsed === "string") return Effect.dieMessage(`Invalid topic pattern ${pattern}: it ${parsed}`)
     const id = routes.nextId++
-    const handle = (received: Received, params: Record<string, string>) =>
+    const handle = (received: Dispatch.Received, params: Record<string, string>) =>
       Effect.catchAllCause(observer(received.topic, params), (cause) =>
         Effect.logError(`Devices: a watch of ${pattern} failed: ${describeFailure(cause)}`))
     return Effect.acquireRelease(
