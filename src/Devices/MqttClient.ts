@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { ValidationError } from "../Errors/CommonErrors.js"
+import { registerIfPresent } from "../Http/Readiness.js"
 import * as Engine from "./internal/client.js"
 import * as EmbeddedBroker from "./internal/embeddedBroker.js"
 import type { MqttError, MqttQueueFullError } from "./internal/errors.js"
@@ -307,7 +308,8 @@ export const layerEmbedded = (
 /**
  * The client from the `mqtt` section (see {@link MqttConfig.config}). With no broker configured it starts an
  * embedded one (aedes, in this process, on a free loopback port) and says so in one log line, except in `app_env`
- * `prod`, where a missing broker fails startup.
+ * `prod`, where a missing broker fails startup. When a `Readiness` registry is in the context (`GlamLive` provides
+ * one), the connection's check is registered in it as `mqtt` (see {@link readinessCheck}).
  *
  * @example
  * ```ts
@@ -325,23 +327,26 @@ export const layerConfig = (
 ): Layer.Layer<MqttClient, MqttError | ConfigError.ConfigError> =>
   Layer.scoped(
     MqttClient,
-    Effect.gen(function*() {
-      const c = yield* config
-      const url = MqttConfig.brokerUrl(c)
-      if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
-      if (c.appEnv === "prod") {
-        return yield* Effect.fail(
-          ConfigError.MissingData(
-            ["mqtt", "broker_url"],
-            "No MQTT broker configured (mqtt.broker_url, or MQTT_BROKER_HOST) in APP_ENV=prod"
-          )
-        )
-      }
-      const broker = yield* EmbeddedBroker.make()
-      yield* Effect.logInfo(`Devices: embedded MQTT broker on ${broker.url} (no MQTT broker configured)`)
-      return yield* make(optionsFromConfig(c, broker.url))
-    })
+    Effect.tap(fromConfig(config), (client) => registerIfPresent("mqtt", Engine.readiness(client.health)))
   )
+
+const fromConfig = (config: Config.Config<MqttConfig.MqttConfig>) =>
+  Effect.gen(function*() {
+    const c = yield* config
+    const url = MqttConfig.brokerUrl(c)
+    if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
+    if (c.appEnv === "prod") {
+      return yield* Effect.fail(
+        ConfigError.MissingData(
+          ["mqtt", "broker_url"],
+          "No MQTT broker configured (mqtt.broker_url, or MQTT_BROKER_HOST) in APP_ENV=prod"
+        )
+      )
+    }
+    const broker = yield* EmbeddedBroker.make()
+    yield* Effect.logInfo(`Devices: embedded MQTT broker on ${broker.url} (no MQTT broker configured)`)
+    return yield* make(optionsFromConfig(c, broker.url))
+  })
 
 /**
  * Publishes with the client of the context (see {@link MqttClient.publish}).
