@@ -46,7 +46,8 @@ export interface MqttConfig {
   readonly handlerTimeout: Duration.Duration
   /**
    * `mqtt.resume_wait`, default 5 seconds: after resuming a persistent session at startup, how long a queued message
-   * that no subscription takes yet waits for the service to subscribe.
+   * that no subscription takes yet waits for the service to subscribe. The packets behind it wait too (SUBACKs
+   * included): keep it below `mqtt.publish_timeout`.
    */
   readonly resumeWait: Duration.Duration
   /** `mqtt.max_payload_bytes`, default 262144: larger received payloads are refused undecoded. */
