@@ -123,15 +123,10 @@ const router = Effect.gen(function*() {
 })
 
 /**
- * The HTTP server. Readiness checks the MQTT connection besides what GlamLive registers (the database, the Bus and
- * the outbox backlog).
+ * The HTTP server. Readiness checks the MQTT connection (`Devices.layerConfig` registers it) besides what GlamLive
+ * registers (the database, the Bus and the outbox backlog).
  */
-const HttpLive = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    yield* Http.Readiness.registerIfPresent("mqtt", Devices.MqttClient.readinessCheck)
-    return Http.serve(yield* router)
-  })
-)
+const HttpLive = Layer.unwrapEffect(Effect.map(router, Http.serve))
 
 /**
  * Simulated meters: plain MQTT clients, as devices are, registered with the service. Each says it is online (its

@@ -3,7 +3,7 @@
  * credentials that never show.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { ConfigError, Effect, Exit, Layer, Logger, Option, Redacted, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -12,6 +12,7 @@ import * as GlamConfig from "../src/Config/index.js"
 import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttConfig from "../src/Devices/MqttConfig.js"
+import * as Readiness from "../src/Http/Readiness.js"
 import { freePort } from "./support/natsServer.js"
 
 const roots: Array<string> = []
@@ -83,6 +84,34 @@ describe("MqttClient.layerConfig", () => {
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(lines.some((line) => line.includes("embedded MQTT broker on mqtt://127.0.0.1:"))).toBe(true)
     }))
+
+  it.scopedLive(
+    "registers the connection as the readiness check `mqtt`, failing while the broker is gone",
+    () =>
+      Effect.gen(function*() {
+        const brokerScope = yield* Scope.make()
+        const broker = yield* Scope.extend(EmbeddedBroker.make(), brokerScope)
+        const readiness = yield* Readiness.Readiness
+        yield* Layer.build(MqttClient.layerConfig()).pipe(
+          Effect.provide(
+            Layer.merge(
+              configured({ ENERGY_MQTT__BROKER_URL: broker.url }),
+              Layer.succeed(Readiness.Readiness, readiness)
+            )
+          )
+        )
+        const mqttCheck = Effect.map(readiness.check, (report) => report.checks.find((c) => c.name === "mqtt")?.status)
+        expect(yield* mqttCheck).toBe("ok")
+        yield* Scope.close(brokerScope, Exit.void)
+        let status = yield* mqttCheck
+        while (status !== "fail") {
+          yield* Effect.sleep("50 millis")
+          status = yield* mqttCheck
+        }
+        expect((yield* readiness.check).ready).toBe(false)
+      }).pipe(Effect.provide(Readiness.layer)),
+    { timeout: 30_000 }
+  )
 
   it.effect("in prod, a missing broker is a startup error naming the key", () =>
     Effect.gen(function*() {

@@ -34,9 +34,23 @@ describe("examples/energy-meter.ts", () => {
         expect(answer?.data.readings).toBeGreaterThanOrEqual(1)
         const ready = yield* client.execute(HttpClientRequest.get("/api/v1/ready"))
         expect(ready.status).toBe(200)
-        // The example's own check beside those GlamLive registers.
+        // The MQTT connection, which Devices.layerConfig registers, beside the checks GlamLive registers.
         const report = (yield* ready.json) as { data: { checks: Record<string, unknown> } }
         expect(Object.keys(report.data.checks).sort()).toEqual(["bus", "database", "mqtt", "outbox"])
+        // The devices' metrics under the names of the issue, with their labels.
+        const metrics = yield* (yield* client.execute(HttpClientRequest.get("/metrics"))).text
+        const sample = (name: string, labels: Record<string, string>) => {
+          const line = metrics.split("\n").find((l) =>
+            l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))
+          )
+          return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
+        }
+        expect(
+          sample("mqtt_messages_received_total", { topic_pattern: "devices/{device_id}/data", outcome: "handled" })
+        )
+          .toBeGreaterThanOrEqual(1)
+        expect(metrics).toMatch(/^mqtt_connection_up(\{[^}]*\})? 1$/m)
+        expect(metrics).toMatch(/^devices_online(\{[^}]*\})? [12]$/m)
       }).pipe(
         Effect.provide(
           metersLive({ count: 2, every: "200 millis" }).pipe(

@@ -20,12 +20,10 @@ import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
-import * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { RedisError } from "../Errors/InfrastructureErrors.js"
 import { redisOptions } from "../Http/RateLimit.js"
-import { registerIfPresent } from "../Http/Readiness.js"
 import * as CacheConfig from "./CacheConfig.js"
 import * as layers from "./internal/layers.js"
 import * as metrics from "./internal/metrics.js"
@@ -141,9 +139,6 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
 export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cache> =>
   Layer.sync(Cache, () => layers.makeMemory(layers.resolve(options)))
 
-const registerReadiness = (cache: CacheService) =>
-  cache.backend === "redis" ? registerIfPresent("redis", cache.ping) : Effect.void
-
 /**
  * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the
  * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails.
@@ -152,26 +147,9 @@ const registerReadiness = (cache: CacheService) =>
  * @since 0.2.0
  * @category constructors
  */
-export const make = (
+export const make: (
   config: CacheConfig.CacheConfig
-): Effect.Effect<CacheService, RedisError | ConfigError.ConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
-    let cache: CacheService
-    if (Option.isSome(config.redisUrl)) {
-      const parsed = redisOptions(Redacted.value(config.redisUrl.value))
-      if (Either.isLeft(parsed)) return yield* Effect.fail(ConfigError.InvalidData(["redis", "url"], parsed.left))
-      cache = yield* layers.makeRedis(parsed.right, config)
-    } else if (config.appEnv === "prod") {
-      return yield* Effect.fail(
-        ConfigError.MissingData(["redis", "url"], "No Redis configured (redis.url, or REDIS_URL) in APP_ENV=prod")
-      )
-    } else {
-      yield* Effect.logInfo(`Cache in process memory (LRU of ${config.maxEntries} entries): no redis.url configured`)
-      cache = layers.makeMemory(config)
-    }
-    yield* registerReadiness(cache)
-    return cache
-  })
+) => Effect.Effect<CacheService, RedisError | ConfigError.ConfigError, Scope.Scope> = layers.fromConfig
 
 /**
  * The cache the configuration asks for (`redis.url`, `cache.*`; see {@link make}).

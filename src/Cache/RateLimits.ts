@@ -6,10 +6,11 @@
  *
  * @since 0.2.0
  */
-import * as RateLimiter from "@effect/experimental/RateLimiter"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import { RedisError } from "../Errors/InfrastructureErrors.js"
+import type * as RateLimiter from "@effect/experimental/RateLimiter"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type { RedisError } from "../Errors/InfrastructureErrors.js"
+import * as internal from "./internal/rateLimits.js"
 
 /**
  * The outcome of a check: whether this call is allowed, what is left, and when to come back when it is not.
@@ -58,44 +59,9 @@ export interface CheckOptions {
  * @since 0.2.0
  * @category checks
  */
-export const checkRateLimit = (
+export const checkRateLimit: (
   key: string,
   limit: number,
   window: Duration.DurationInput,
-  options: CheckOptions = {}
-): Effect.Effect<RateLimitResult, RedisError, RateLimiter.RateLimiter> =>
-  Effect.flatMap(RateLimiter.RateLimiter, (limiter) =>
-    limiter.consume({
-      key: `call:${key}`,
-      limit,
-      window,
-      algorithm: options.algorithm ?? "fixed-window",
-      onExceeded: "fail",
-      ...(options.tokens === undefined ? {} : { tokens: options.tokens })
-    })).pipe(
-      Effect.map((result): RateLimitResult => ({
-        allowed: true,
-        limit: result.limit,
-        remaining: result.remaining,
-        resetAfter: result.resetAfter,
-        retryAfter: Duration.zero
-      })),
-      Effect.catchAll((error) =>
-        error.reason === "Exceeded"
-          ? Effect.succeed<RateLimitResult>({
-            allowed: false,
-            limit: error.limit,
-            remaining: Math.max(0, error.remaining),
-            resetAfter: error.retryAfter,
-            retryAfter: error.retryAfter
-          })
-          : Effect.fail(
-            new RedisError({
-              message: "Rate limit store unavailable",
-              details: { operation: "rate_limit" },
-              cause: error
-            })
-          )
-      ),
-      Effect.withSpan("RateLimits.checkRateLimit")
-    )
+  options?: CheckOptions
+) => Effect.Effect<RateLimitResult, RedisError, RateLimiter.RateLimiter> = internal.checkRateLimit

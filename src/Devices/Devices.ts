@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import type { ValidationError } from "../Errors/CommonErrors.js"
 import type { Page } from "../Sql/Repository.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
+import * as DeviceRecord from "./internal/deviceRecord.js"
 import type {
   DeviceCommandRejectedError,
   DeviceNotFoundError,
@@ -47,13 +48,13 @@ import * as MqttTopic from "./MqttTopic.js"
  * @since 0.1.0
  * @category models
  */
-export const Device = Registry.Device
+export const Device = DeviceRecord.Device
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Device = Registry.Device
+export type Device = DeviceRecord.Device
 
 /**
  * What a device is, as the registry sees it.

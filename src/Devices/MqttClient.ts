@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { ValidationError } from "../Errors/CommonErrors.js"
+import { registerIfPresent } from "../Http/Readiness.js"
 import * as Engine from "./internal/client.js"
 import * as EmbeddedBroker from "./internal/embeddedBroker.js"
 import type { MqttError, MqttQueueFullError } from "./internal/errors.js"
@@ -126,6 +127,11 @@ export interface MqttHealth {
   readonly subscriptions: number
   /** Publishes not yet acknowledged (queued while disconnected, or in flight). */
   readonly pending: number
+  /**
+   * Received messages waiting for a subscription that takes them, just after a persistent session was resumed (see
+   * {@link make}); the messages after one wait behind it.
+   */
+  readonly held: number
 }
 
 /**
@@ -222,6 +228,11 @@ export interface MqttClientOptions {
   readonly maxQueued?: number | undefined
   /** Default 30 seconds. */
   readonly handlerTimeout?: Duration.DurationInput | undefined
+  /**
+   * Default 5 seconds: after the first connection resumes a persistent session, how long a message that no
+   * subscription of this process takes yet waits for one (see {@link make}).
+   */
+  readonly resumeWait?: Duration.DurationInput | undefined
   /** Default 262144. */
   readonly maxPayloadBytes?: number | undefined
   /** Default 32. */
@@ -232,6 +243,11 @@ export interface MqttClientOptions {
 /**
  * Connects (waiting up to `connectTimeout` for the broker) and returns the client; it disconnects when the scope
  * closes, after the message being handled, if any, is finished.
+ *
+ * When the connection resumes a persistent session, the broker sends the QoS 1 messages it queued while the service
+ * was away at once, before the service has subscribed again in this process. For `resumeWait` after that connection,
+ * such a message waits (unacknowledged, holding back the messages after it) until a subscription that takes it is
+ * made, instead of being acknowledged as unmatched.
  *
  * @since 0.1.0
  * @category constructors
@@ -269,6 +285,7 @@ export const optionsFromConfig = (
   publishTimeout: config.publishTimeout,
   maxQueued: config.maxQueued,
   handlerTimeout: config.handlerTimeout,
+  resumeWait: config.resumeWait,
   maxPayloadBytes: config.maxPayloadBytes,
   maxPayloadDepth: config.maxPayloadDepth
 })
@@ -291,7 +308,8 @@ export const layerEmbedded = (
 /**
  * The client from the `mqtt` section (see {@link MqttConfig.config}). With no broker configured it starts an
  * embedded one (aedes, in this process, on a free loopback port) and says so in one log line, except in `app_env`
- * `prod`, where a missing broker fails startup.
+ * `prod`, where a missing broker fails startup. When a `Readiness` registry is in the context (`GlamLive` provides
+ * one), the connection's check is registered in it as `mqtt` (see {@link readinessCheck}).
  *
  * @example
  * ```ts
@@ -309,23 +327,26 @@ export const layerConfig = (
 ): Layer.Layer<MqttClient, MqttError | ConfigError.ConfigError> =>
   Layer.scoped(
     MqttClient,
-    Effect.gen(function*() {
-      const c = yield* config
-      const url = MqttConfig.brokerUrl(c)
-      if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
-      if (c.appEnv === "prod") {
-        return yield* Effect.fail(
-          ConfigError.MissingData(
-            ["mqtt", "broker_url"],
-            "No MQTT broker configured (mqtt.broker_url, or MQTT_BROKER_HOST) in APP_ENV=prod"
-          )
-        )
-      }
-      const broker = yield* EmbeddedBroker.make()
-      yield* Effect.logInfo(`Devices: embedded MQTT broker on ${broker.url} (no MQTT broker configured)`)
-      return yield* make(optionsFromConfig(c, broker.url))
-    })
+    Effect.tap(fromConfig(config), (client) => registerIfPresent("mqtt", Engine.readiness(client.health)))
   )
+
+const fromConfig = (config: Config.Config<MqttConfig.MqttConfig>) =>
+  Effect.gen(function*() {
+    const c = yield* config
+    const url = MqttConfig.brokerUrl(c)
+    if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
+    if (c.appEnv === "prod") {
+      return yield* Effect.fail(
+        ConfigError.MissingData(
+          ["mqtt", "broker_url"],
+          "No MQTT broker configured (mqtt.broker_url, or MQTT_BROKER_HOST) in APP_ENV=prod"
+        )
+      )
+    }
+    const broker = yield* EmbeddedBroker.make()
+    yield* Effect.logInfo(`Devices: embedded MQTT broker on ${broker.url} (no MQTT broker configured)`)
+    return yield* make(optionsFromConfig(c, broker.url))
+  })
 
 /**
  * Publishes with the client of the context (see {@link MqttClient.publish}).

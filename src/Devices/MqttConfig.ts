@@ -44,6 +44,12 @@ export interface MqttConfig {
   readonly maxQueued: number
   /** `mqtt.handler_timeout`, default 30 seconds: a handler's time, retries included, before its message is given up. */
   readonly handlerTimeout: Duration.Duration
+  /**
+   * `mqtt.resume_wait`, default 5 seconds: after resuming a persistent session at startup, how long a queued message
+   * that no subscription takes yet waits for the service to subscribe. The packets behind it wait too (SUBACKs
+   * included): keep it below `mqtt.publish_timeout`.
+   */
+  readonly resumeWait: Duration.Duration
   /** `mqtt.max_payload_bytes`, default 262144: larger received payloads are refused undecoded. */
   readonly maxPayloadBytes: number
   /** `mqtt.max_payload_depth`, default 32: deeper JSON payloads are refused undecoded. */
@@ -64,7 +70,7 @@ const positive = (name: string, fallback: number) =>
 /**
  * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
  * `clean_session`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`, `max_queued`,
- * `handler_timeout`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and `app_env`.
+ * `handler_timeout`, `resume_wait`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and `app_env`.
  *
  * @example
  * ```ts
@@ -98,6 +104,7 @@ export const config: Config.Config<MqttConfig> = Config.all({
   publishTimeout: mqtt(Config.withDefault(Config.duration("publish_timeout"), Duration.seconds(10))),
   maxQueued: positive("max_queued", 1000),
   handlerTimeout: mqtt(Config.withDefault(Config.duration("handler_timeout"), Duration.seconds(30))),
+  resumeWait: mqtt(Config.withDefault(Config.duration("resume_wait"), Duration.seconds(5))),
   maxPayloadBytes: positive("max_payload_bytes", 256 * 1024),
   maxPayloadDepth: positive("max_payload_depth", 32),
   appEnv

@@ -1,12 +1,19 @@
 /**
  * Building the Cache on Redis or in memory from resolved settings.
  */
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { RedisOptions } from "ioredis"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
+import { redisOptions } from "../../Http/RateLimit.js"
+import { registerIfPresent } from "../../Http/Readiness.js"
 import type { CacheService } from "../Cache.js"
+import type { CacheConfig } from "../CacheConfig.js"
 import * as Engine from "./cache.js"
 import * as Store from "./store.js"
 
@@ -58,4 +65,28 @@ export const makeRedis = (
       )
     )
     return Engine.make(Store.redis(client, settings.timeout), settings)
+  })
+
+/**
+ * The cache a resolved configuration asks for; see `Cache.make`. The Redis one's check is registered as `redis` in
+ * the `Readiness` registry of the context, when there is one.
+ */
+export const fromConfig = (
+  config: CacheConfig
+): Effect.Effect<CacheService, RedisError | ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (Option.isSome(config.redisUrl)) {
+      const parsed = redisOptions(Redacted.value(config.redisUrl.value))
+      if (Either.isLeft(parsed)) return yield* Effect.fail(ConfigError.InvalidData(["redis", "url"], parsed.left))
+      const cache = yield* makeRedis(parsed.right, config)
+      yield* registerIfPresent("redis", cache.ping)
+      return cache
+    }
+    if (config.appEnv === "prod") {
+      return yield* Effect.fail(
+        ConfigError.MissingData(["redis", "url"], "No Redis configured (redis.url, or REDIS_URL) in APP_ENV=prod")
+      )
+    }
+    yield* Effect.logInfo(`Cache in process memory (LRU of ${config.maxEntries} entries): no redis.url configured`)
+    return makeMemory(config)
   })

@@ -1,0 +1,49 @@
+/**
+ * The MQTT client's options resolved with their defaults, and the MQTT.js options they make.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Redacted from "effect/Redacted"
+import type * as mqtt from "mqtt"
+import type { MqttClientOptions } from "../MqttClient.js"
+
+/** The options with their defaults, secrets revealed for MQTT.js. */
+export const resolve = (options: MqttClientOptions) => ({
+  url: Redacted.isRedacted(options.url) ? Redacted.value(options.url) as string : options.url,
+  clientId: options.clientId,
+  username: options.username,
+  password: options.password === undefined ? undefined : Redacted.value(options.password) as string,
+  clean: options.cleanSession ?? false,
+  keepalive: options.keepalive ?? 60,
+  connectTimeout: Duration.decode(options.connectTimeout ?? "10 seconds"),
+  reconnectPeriod: Duration.decode(options.reconnectPeriod ?? "1 second"),
+  publishTimeout: Duration.decode(options.publishTimeout ?? "10 seconds"),
+  maxQueued: options.maxQueued ?? 1000,
+  handlerTimeout: Duration.decode(options.handlerTimeout ?? "30 seconds"),
+  resumeWait: Duration.decode(options.resumeWait ?? "5 seconds"),
+  limits: { maxBytes: options.maxPayloadBytes ?? 256 * 1024, maxDepth: options.maxPayloadDepth ?? 32 },
+  will: options.will
+})
+
+/** The resolved options. */
+export type Resolved = ReturnType<typeof resolve>
+
+/**
+ * MQTT.js's options: MQTT 3.1.1, connected by hand (`manualConnect`), subscriptions renewed on reconnection.
+ */
+export const connectOptions = (o: Resolved): mqtt.IClientOptions => ({
+  clientId: o.clientId,
+  clean: o.clean,
+  keepalive: o.keepalive,
+  protocolVersion: 4,
+  connectTimeout: Duration.toMillis(o.connectTimeout),
+  reconnectPeriod: Math.max(1, Duration.toMillis(o.reconnectPeriod)),
+  resubscribe: true,
+  manualConnect: true,
+  ...(o.username === undefined ? {} : { username: o.username }),
+  ...(o.password === undefined ? {} : { password: o.password }),
+  ...(o.will === undefined ? {} : {
+    will: { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos ?? 1, retain: o.will.retain ?? false }
+  })
+})

@@ -1,0 +1,133 @@
+/**
+ * Commands to devices: published with QoS 1 on the device's command topic, then waiting for the acknowledgement
+ * with the same `command_id`, the device going offline, or the timeout; counted in `device_commands_total`.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
+import type { CommandAck, CommandError, CommandResult, DeviceTopics } from "../Devices.js"
+import type { MqttClient } from "../MqttClient.js"
+import { DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
+import { type CommandOutcome, recordCommand } from "./metrics.js"
+
+interface Pending {
+  readonly deviceId: string
+  readonly deferred: Deferred.Deferred<CommandAck, DeviceOfflineError>
+}
+
+/** The commands waiting for their acknowledgement, by `command_id`. */
+export type Waiting = Map<string, Pending>
+
+/** A command to one device, as `Devices.sendCommand` takes it. */
+export interface Command {
+  readonly deviceId: string
+  readonly command: string
+  readonly params: { readonly [key: string]: unknown } | undefined
+  readonly timeout: Duration.Duration
+}
+
+/** The `outcome` label of a failed command. */
+const commandOutcome = (tag: string): CommandOutcome =>
+  tag === "DeviceTimeoutError"
+    ? "timeout"
+    : tag === "DeviceOfflineError"
+    ? "offline"
+    : tag === "DeviceCommandRejectedError"
+    ? "rejected"
+    : "failed"
+
+/** The command was not sent: the device is offline. */
+export const offlineError = (deviceId: string, command: string) =>
+  new DeviceOfflineError({
+    message: `Device ${deviceId} is offline: command ${command} was not sent`,
+    details: { device_id: deviceId, command }
+  })
+
+const timeoutError = (c: Command, commandId: string) =>
+  new DeviceTimeoutError({
+    message: `Device ${c.deviceId} did not acknowledge command ${c.command} within ${Duration.format(c.timeout)}`,
+    details: {
+      device_id: c.deviceId,
+      command: c.command,
+      command_id: commandId,
+      timeout_ms: Duration.toMillis(c.timeout)
+    }
+  })
+
+const rejectedError = (c: Command, commandId: string, reason: string | undefined) =>
+  new DeviceCommandRejectedError({
+    message: `Device ${c.deviceId} rejected command ${c.command}${reason === undefined ? "" : `: ${reason}`}`,
+    details: {
+      device_id: c.deviceId,
+      command: c.command,
+      command_id: commandId,
+      ...(reason === undefined ? {} : { reason })
+    }
+  })
+
+/** Publishes the command and waits for its acknowledgement (the device is known not to be offline). */
+export const send = (
+  client: MqttClient,
+  topics: DeviceTopics,
+  waiting: Waiting,
+  c: Command
+): Effect.Effect<CommandResult, CommandError> =>
+  Effect.suspend(() => {
+    const commandId = randomUUID()
+    return Effect.gen(function*() {
+      const deferred = yield* Deferred.make<CommandAck, DeviceOfflineError>()
+      waiting.set(commandId, { deviceId: c.deviceId, deferred })
+      const sentAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+      yield* client.publish(topics.command, { device_id: c.deviceId }, {
+        command_id: commandId,
+        command: c.command,
+        ...(c.params === undefined ? {} : { params: c.params }),
+        sent_at: sentAt
+      })
+      const ack = yield* Deferred.await(deferred).pipe(
+        Effect.timeoutFail({ duration: c.timeout, onTimeout: () => timeoutError(c, commandId) })
+      )
+      if (ack.status === "error") return yield* Effect.fail(rejectedError(c, commandId, ack.error))
+      const result: CommandResult = { command_id: commandId, result: ack.result }
+      return result
+    }).pipe(Effect.ensuring(Effect.sync(() => waiting.delete(commandId))))
+  })
+
+/** Counts the command's outcome and runs it in a span. */
+export const observed = <A>(
+  c: { readonly deviceId: string; readonly command: string },
+  effect: Effect.Effect<A, CommandError>
+): Effect.Effect<A, CommandError> =>
+  effect.pipe(
+    Effect.tapBoth({
+      onFailure: (e) => recordCommand(commandOutcome(e._tag)),
+      onSuccess: () => recordCommand("acknowledged")
+    }),
+    Effect.withSpan("Devices.sendCommand", { attributes: { device_id: c.deviceId, command: c.command } })
+  )
+
+/** An acknowledgement arrived: the command waiting for it, if it is the device's, has its answer. */
+export const acknowledge = (waiting: Waiting, deviceId: string | undefined, ack: CommandAck): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const p = waiting.get(ack.command_id)
+    return p === undefined || p.deviceId !== deviceId ? Effect.void : Deferred.succeed(p.deferred, ack)
+  })
+
+/** The device went offline: every command waiting for it fails with `DeviceOfflineError`. */
+export const failWaiting = (waiting: Waiting, deviceId: string): Effect.Effect<void> =>
+  Effect.forEach(
+    [...waiting.entries()].filter(([, p]) => p.deviceId === deviceId),
+    ([commandId, p]) =>
+      Deferred.fail(
+        p.deferred,
+        new DeviceOfflineError({
+          message: `Device ${deviceId} went offline while command ${commandId} waited for its acknowledgement`,
+          details: { device_id: deviceId, command_id: commandId }
+        })
+      ),
+    { discard: true }
+  )

@@ -1,0 +1,180 @@
+/**
+ * The MQTT client's connection: the MQTT.js client as a scoped resource, the state it is in (and the
+ * `mqtt_connection_up` gauge), the log lines of its events, and the first connection.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import type * as mqtt from "mqtt"
+import { redactUrlCredentials } from "../../Config/internal/names.js"
+import type { ConnectionStatus } from "../MqttClient.js"
+import { type Fail, failWith, isRefusal, message } from "./clientFailures.js"
+import { connectOptions, type Resolved } from "./clientOptions.js"
+import type { MqttError } from "./errors.js"
+import { mqttConnectionUp } from "./metrics.js"
+
+/** What the parts of the client share of its connection. */
+export interface State {
+  status: ConnectionStatus
+  /** The scope is closing: no new message is handled. */
+  closing: boolean
+  connectedOnce: boolean
+  /** An outage is reported once: its first error at warning level, the rest at debug. */
+  outageReported: boolean
+  /** Publishes not yet acknowledged. */
+  pending: number
+  /**
+   * Until when (epoch milliseconds) a message no subscription takes waits for one: `resumeWait` after the first
+   * connection when it resumed a session, else 0.
+   */
+  resumedUntil: number
+  /** Received messages waiting for a subscription (0 or 1: one message is dispatched at a time). */
+  held: number
+}
+
+/** The connection and what its parts need: the options, the broker's URL (credentials hidden), a runtime. */
+export interface Connection {
+  readonly client: mqtt.MqttClient
+  readonly options: Resolved
+  readonly broker: string
+  readonly state: State
+  readonly fail: Fail
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+}
+
+/** Sets the state and the gauge. */
+export const setStatus = (connection: Connection, next: ConnectionStatus): void => {
+  connection.state.status = next
+  connection.runFork(Metric.set(mqttConnectionUp, next === "connected" ? 1 : 0))
+}
+
+const log = (connection: Connection, effect: Effect.Effect<void>): void => {
+  connection.runFork(
+    Effect.annotateLogs(effect, { broker: connection.broker, client_id: connection.options.clientId })
+  )
+}
+
+/**
+ * The MQTT.js client, not yet connected; it is ended when the scope closes (cleanly within 5 seconds, else forced).
+ */
+export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const broker = redactUrlCredentials(o.url)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    // Imported when a client is made: a service without devices does not load mqtt.
+    const { connect } = yield* Effect.promise(() => import("mqtt"))
+    const state: State = {
+      status: "connecting",
+      closing: false,
+      connectedOnce: false,
+      outageReported: false,
+      pending: 0,
+      resumedUntil: 0,
+      held: 0
+    }
+    let connection: Connection | undefined
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        connection = {
+          client: connect(o.url, connectOptions(o)),
+          options: o,
+          broker,
+          state,
+          fail: failWith(broker),
+          runFork
+        }
+        return connection
+      }),
+      (c) =>
+        Effect.async<void>((resume) => {
+          setStatus(c, "closed")
+          c.client.end(false, {}, () => resume(Effect.void))
+        }).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.catchAll(() => Effect.sync(() => c.client.end(true))),
+          Effect.zipRight(Effect.logInfo(`Devices: MQTT client ${o.clientId} disconnected from ${broker}`))
+        )
+    )
+    return connection!
+  })
+
+/** Follows the connection's events: its state, and a log line when it is lost, back, or in error. */
+export const followEvents = (connection: Connection): void => {
+  const { broker, client, state } = connection
+  client.on("connect", (connack) => {
+    const again = state.connectedOnce
+    if (!again && connack.sessionPresent) {
+      state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
+    }
+    state.connectedOnce = true
+    state.outageReported = false
+    setStatus(connection, "connected")
+    if (again) {
+      const session = connack.sessionPresent ? "session resumed" : "new session"
+      log(connection, Effect.logInfo(`Devices: MQTT reconnected to ${broker} (${session})`))
+    }
+  })
+  client.on("close", () => {
+    if (state.closing || state.status === "closed") return
+    if (state.status === "connected") {
+      log(connection, Effect.logWarning(`Devices: MQTT connection to ${broker} lost; reconnecting`))
+    }
+    setStatus(connection, "reconnecting")
+  })
+  client.on("error", (e) => {
+    if (!state.connectedOnce || state.closing) return
+    const text = `Devices: MQTT client error: ${message(e)}`
+    log(connection, state.outageReported ? Effect.logDebug(text) : Effect.logWarning(text))
+    state.outageReported = true
+  })
+}
+
+/** The first connection: up to `connectTimeout`, or until the broker refuses the client. */
+export const connectFirst = (connection: Connection): Effect.Effect<void, MqttError> => {
+  const { broker, client, fail, options: o } = connection
+  let lastError: unknown
+  return Effect.async<void, MqttError>((resume) => {
+    const onConnect = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    const onError = (e: unknown) => {
+      lastError = e
+      if (isRefusal(e)) {
+        cleanup()
+        resume(
+          Effect.fail(
+            fail(`The MQTT broker ${broker} refused the client: ${message(e)}`, { operation: "connect" }, false, e)
+          )
+        )
+      }
+    }
+    const cleanup = () => {
+      client.off("connect", onConnect)
+      client.off("error", onError)
+    }
+    client.on("connect", onConnect)
+    client.on("error", onError)
+    client.connect()
+    return Effect.sync(cleanup)
+  }).pipe(
+    Effect.timeoutFail({
+      duration: o.connectTimeout,
+      onTimeout: () =>
+        fail(
+          `Cannot connect to the MQTT broker ${broker} within ${Duration.format(o.connectTimeout)}${
+            lastError === undefined ? "" : `: ${message(lastError)}`
+          }`,
+          { operation: "connect" },
+          true,
+          lastError
+        )
+    }),
+    Effect.zipRight(Effect.logInfo(`Devices: MQTT connected to ${broker} as ${o.clientId}`))
+  )
+}

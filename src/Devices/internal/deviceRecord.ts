@@ -1,0 +1,51 @@
+/**
+ * A device's registration: the row of the `devices` table, its repository, and what a registration must be.
+ *
+ * @internal
+ */
+import * as Model from "@effect/sql/Model"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { ValidationError } from "../../Errors/CommonErrors.js"
+import * as ModelMixins from "../../Sql/ModelMixins.js"
+import * as Repository from "../../Sql/Repository.js"
+import type { Registration } from "../Devices.js"
+import * as TopicPattern from "./topicPattern.js"
+
+/**
+ * A device as registered: the row of the `devices` table.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Device extends Model.Class<Device>("Device")({
+  device_id: Schema.String,
+  device_type: Schema.String,
+  topics: Schema.Array(Schema.String),
+  ...ModelMixins.Timestamps
+}) {}
+
+/** The repository of the `devices` table. */
+export type DeviceRepository = Repository.Repository<typeof Device, "device_id">
+
+/** The repository of the `devices` table, with `devices_*` metrics. */
+export const repository = Repository.make(Device, { table: "devices", id: "device_id", metricPrefix: "devices" })
+
+const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+const invalid = (field: string, reason: string) =>
+  new ValidationError({ message: `Invalid ${field}: ${reason}`, details: { field, reason } })
+
+/** Fails with a `ValidationError` when the id, the type or a topic does not fit. */
+export const validate = (registration: Registration): Effect.Effect<void, ValidationError> => {
+  if (!deviceIdPattern.test(registration.device_id)) {
+    return Effect.fail(
+      invalid("device_id", "1 to 128 letters, digits, ., _, : or -, starting with a letter or digit")
+    )
+  }
+  if (registration.device_type.trim().length === 0) return Effect.fail(invalid("device_type", "it is empty"))
+  const bad = (registration.topics ?? []).find((topic) => !TopicPattern.isTopicName(topic))
+  return bad === undefined
+    ? Effect.void
+    : Effect.fail(invalid("topics", `${JSON.stringify(bad)} is not a topic name (empty, a wildcard, or NUL)`))
+}

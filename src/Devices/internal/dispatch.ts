@@ -1,0 +1,152 @@
+/**
+ * The dispatch of received messages: each one goes to the watches and the subscriptions whose pattern it matches,
+ * one message at a time, and is acknowledged once they have handled it; at shutdown the message being handled gets
+ * the handler's time to finish. Just after a session is resumed, a message no subscription takes waits for one.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import type * as mqtt from "mqtt"
+import type { QoS } from "../MqttTopic.js"
+import type { Connection, State } from "./connection.js"
+import { recordReceived } from "./metrics.js"
+import * as TopicPattern from "./topicPattern.js"
+
+/** What a subscription or a watch sees of a received message. */
+export interface Received {
+  readonly topic: string
+  readonly bytes: Uint8Array
+  readonly qos: QoS
+  readonly retain: boolean
+  readonly dup: boolean
+}
+
+/** Where the messages that match a pattern go. */
+export interface Route {
+  readonly pattern: TopicPattern.Pattern
+  readonly handle: (message: Received, params: Record<string, string>) => Effect.Effect<void>
+}
+
+/** The routes of a client: its subscriptions, and the watches that see messages before them. */
+export interface Routes {
+  readonly subscriptions: Map<number, Route>
+  readonly watches: Map<number, Route>
+  /** Called when a subscription is added: a dispatch waiting for one looks again. */
+  readonly onSubscribed: Set<() => void>
+  /** The id of the next route. */
+  nextId: number
+}
+
+/** No routes yet. */
+export const empty = (): Routes => ({
+  subscriptions: new Map(),
+  watches: new Map(),
+  onSubscribed: new Set(),
+  nextId: 0
+})
+
+/** Routes a subscription's messages until the scope closes. */
+export const addSubscription = (routes: Routes, route: Route): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const id = routes.nextId++
+      routes.subscriptions.set(id, route)
+      for (const wake of [...routes.onSubscribed]) wake()
+      return id
+    }),
+    (id) => Effect.sync(() => routes.subscriptions.delete(id))
+  )
+
+const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<void>> => {
+  const handlers: Array<Effect.Effect<void>> = []
+  for (const route of routes.values()) {
+    const params = TopicPattern.match(route.pattern, received.topic)
+    if (params !== undefined) handlers.push(route.handle(received, params))
+  }
+  return handlers
+}
+
+/** Until a subscription is added, or `millis` have passed. */
+const nextSubscription = (routes: Routes, millis: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const wake = () => {
+      routes.onSubscribed.delete(wake)
+      resume(Effect.void)
+    }
+    routes.onSubscribed.add(wake)
+    return Effect.sync(() => routes.onSubscribed.delete(wake))
+  }).pipe(Effect.timeoutOption(Duration.millis(millis)), Effect.asVoid)
+
+/** The handlers of the subscriptions that take the message; until `resumedUntil`, waiting for one if none does. */
+const subscriptionsFor = (
+  routes: Routes,
+  state: State,
+  received: Received
+): Effect.Effect<Array<Effect.Effect<void>>> =>
+  Effect.suspend(() => {
+    const handlers = handlersOf(routes.subscriptions, received)
+    const left = state.resumedUntil - Date.now()
+    if (handlers.length > 0 || left <= 0) return Effect.succeed(handlers)
+    state.held = 1
+    return Effect.zipRight(
+      Effect.ensuring(nextSubscription(routes, left), Effect.sync(() => state.held = 0)),
+      subscriptionsFor(routes, state, received)
+    )
+  })
+
+const dispatch = (routes: Routes, state: State, packet: mqtt.IPublishPacket): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const bytes = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload
+    const received: Received = { topic: packet.topic, bytes, qos: packet.qos, retain: packet.retain, dup: packet.dup }
+    yield* Effect.all(handlersOf(routes.watches, received), { discard: true })
+    const handlers = yield* subscriptionsFor(routes, state, received)
+    const unmatched = handlers.length === 0
+      ? Effect.zipRight(
+        recordReceived("<none>", "unmatched"),
+        Effect.logDebug(`Devices: no subscription of this process takes MQTT messages on ${received.topic}`)
+      )
+      : Effect.void
+    yield* Effect.all(handlers, { discard: true })
+    yield* unmatched
+  })
+
+/**
+ * Hands the connection's received messages to the routes until the scope closes. Added before the connection's
+ * own finalizer, so it runs first: nothing new is handled, and the message being handled gets the handler's time to
+ * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session.
+ */
+export const install = (connection: Connection, routes: Routes): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { client, options, runFork, state } = connection
+    let handling: Fiber.RuntimeFiber<void, never> | undefined
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        state.closing = true
+        const current = handling
+        if (current === undefined) return Effect.void
+        return current.await.pipe(
+          Effect.timeout(options.handlerTimeout),
+          Effect.catchAll(() => Fiber.interrupt(current)),
+          Effect.asVoid
+        )
+      })
+    )
+    // MQTT.js waits for the callback before it reads the next packet, and sends the PUBACK only when the callback
+    // is called without an error.
+    client.handleMessage = (packet, callback) => {
+      if (state.closing) {
+        callback(new Error("closing"))
+        return
+      }
+      const fiber = runFork(dispatch(routes, state, packet))
+      handling = fiber
+      fiber.addObserver((exit) => {
+        if (handling === fiber) handling = undefined
+        callback(Exit.isSuccess(exit) ? undefined : new Error("not handled"))
+      })
+    }
+  })

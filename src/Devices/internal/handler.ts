@@ -1,0 +1,82 @@
+/**
+ * A subscription's handling of a message: the payload decoded by the topic's schema (a payload that does not decode
+ * is counted and logged), the handler run with retries of retryable failures within the handler timeout, and the
+ * outcome counted in `mqtt_messages_received_total`.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
+import { isRetryable } from "../../Errors/ErrorMapping.js"
+import type { Handler, MqttMessage } from "../MqttClient.js"
+import type { MqttTopic, Params } from "../MqttTopic.js"
+import { describeFailure } from "./clientFailures.js"
+import type { Resolved } from "./clientOptions.js"
+import type { Received } from "./dispatch.js"
+import { recordReceived } from "./metrics.js"
+import * as Payload from "./payload.js"
+
+// A retryable failure is tried again, sooner at first, until the handler's time is up.
+const handlerRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.whileInput((e: unknown) => isRetryable(e))
+)
+
+const decode = <P extends string, A, I>(
+  topic: MqttTopic<P, A, I>,
+  received: Received,
+  params: Record<string, string>,
+  o: Resolved
+): Either.Either<MqttMessage<P, A>, string> =>
+  Either.map(Payload.decode(topic.schema, topic.encoding, received.bytes, o.limits), (payload) => ({
+    topic: received.topic,
+    params: params as Params<P>,
+    payload: payload as A,
+    raw: received.bytes,
+    qos: received.qos,
+    retain: received.retain,
+    dup: received.dup
+  }))
+
+/** How a subscription of `topic` handles a matching message, with the context it was subscribed in. */
+export const handleWith = <P extends string, A, I, E, R>(
+  topic: MqttTopic<P, A, I>,
+  handler: Handler<P, A, E, R>,
+  context: Context.Context<R>,
+  o: Resolved
+) =>
+(received: Received, params: Record<string, string>): Effect.Effect<void> => {
+  const pattern = topic.pattern
+  const decoded = decode(topic, received, params, o)
+  if (Either.isLeft(decoded)) {
+    return Effect.zipRight(
+      recordReceived(pattern, "invalid"),
+      Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
+    )
+  }
+  return Effect.suspend(() => handler(decoded.right)).pipe(
+    Effect.retry(handlerRetry),
+    Effect.timeout(o.handlerTimeout),
+    Effect.provide(context),
+    Effect.matchCauseEffect({
+      onFailure: (cause) =>
+        // Interrupted only at shutdown: the message stays unacknowledged (see `install` in dispatch.ts).
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : Effect.zipRight(
+            recordReceived(pattern, "failed"),
+            Effect.logError(
+              `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
+            )
+          ),
+      onSuccess: () => recordReceived(pattern, "handled")
+    }),
+    Effect.withSpan("MqttClient.handle", {
+      kind: "consumer",
+      attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
+    })
+  )
+}

@@ -1,0 +1,182 @@
+/**
+ * The live status of registered devices: `online` from any message of the device, `offline` from its status
+ * message (its will) or no message within the heartbeat timeout, and the `devices_online` gauge.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { SqlFailure } from "../../Sql/SqlErrors.js"
+import type { DeviceState, DeviceStatus } from "../Devices.js"
+import type { DeviceRepository } from "./deviceRecord.js"
+import { devicesOnline } from "./metrics.js"
+
+/** What this process knows of a device's life. */
+export interface Tracked {
+  status: DeviceStatus
+  /** Epoch milliseconds of the last message, or when tracking began. */
+  lastSeen: number | undefined
+  since: number
+}
+
+/** The devices tracked, and the unregistered ids remembered until a time (epoch milliseconds). */
+export interface Liveness {
+  readonly repo: DeviceRepository
+  readonly timeoutMs: number
+  readonly tracked: Map<string, Tracked>
+  readonly unknown: Map<string, number>
+  /** What else happens when a device goes offline (its waiting commands fail). */
+  readonly wentOffline: (deviceId: string) => Effect.Effect<void>
+}
+
+/** Unknown ids remembered as unregistered, so a chatty unregistered device costs one lookup per heartbeat timeout. */
+const maxUnknown = 10_000
+
+const setGauge = (liveness: Liveness) =>
+  Effect.suspend(() => {
+    let n = 0
+    for (const t of liveness.tracked.values()) if (t.status === "online") n++
+    return Metric.set(devicesOnline, n)
+  })
+
+/** The device's tracking entry, made `unknown` when there is none. */
+export const track = (liveness: Liveness, deviceId: string, now: number): Tracked => {
+  let t = liveness.tracked.get(deviceId)
+  if (t === undefined) {
+    t = { status: "unknown", lastSeen: undefined, since: now }
+    liveness.tracked.set(deviceId, t)
+  }
+  return t
+}
+
+/** Tracks every registered device, loading the registrations a page at a time. */
+export const make = (
+  repo: DeviceRepository,
+  heartbeatTimeout: Duration.Duration,
+  wentOffline: (deviceId: string) => Effect.Effect<void>
+): Effect.Effect<Liveness, SqlFailure> =>
+  Effect.gen(function*() {
+    const liveness: Liveness = {
+      repo,
+      timeoutMs: Duration.toMillis(heartbeatTimeout),
+      tracked: new Map(),
+      unknown: new Map(),
+      wentOffline
+    }
+    const startedAt = yield* Clock.currentTimeMillis
+    for (let page = 1;; page++) {
+      const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
+      for (const row of rows.items) track(liveness, row.device_id, startedAt)
+      if (rows.items.length < 1000) break
+    }
+    yield* setGauge(liveness)
+    return liveness
+  })
+
+const rememberUnknown = (liveness: Liveness, deviceId: string, now: number): void => {
+  if (liveness.unknown.size >= maxUnknown) {
+    const oldest = liveness.unknown.keys().next()
+    if (oldest.done !== true) liveness.unknown.delete(oldest.value)
+  }
+  liveness.unknown.set(deviceId, now + liveness.timeoutMs)
+}
+
+/** The device's tracking entry; a device registered by another instance is looked up once. */
+export const lookup = (liveness: Liveness, deviceId: string): Effect.Effect<Tracked | undefined> =>
+  Effect.gen(function*() {
+    const known = liveness.tracked.get(deviceId)
+    if (known !== undefined) return known
+    const now = yield* Clock.currentTimeMillis
+    const until = liveness.unknown.get(deviceId)
+    if (until !== undefined && until > now) return undefined
+    const row = yield* liveness.repo.findByIdOption(deviceId).pipe(
+      Effect.tapError((e) => Effect.logWarning(`Devices: cannot look up device ${deviceId}: ${e.message}`)),
+      Effect.option,
+      Effect.map(Option.flatten)
+    )
+    if (Option.isSome(row)) {
+      liveness.unknown.delete(deviceId)
+      return track(liveness, deviceId, now)
+    }
+    rememberUnknown(liveness, deviceId, now)
+    return undefined
+  })
+
+const transition = (
+  liveness: Liveness,
+  deviceId: string,
+  t: Tracked,
+  status: DeviceStatus,
+  why: string
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (t.status === status) return Effect.void
+    t.status = status
+    const logged = Effect.zipRight(
+      setGauge(liveness),
+      Effect.logInfo(`Devices: device ${deviceId} is ${status} (${why})`)
+    )
+    return status === "offline" ? Effect.zipRight(logged, liveness.wentOffline(deviceId)) : logged
+  })
+
+/** A message of the device arrived: it is online. */
+export const seen = (liveness: Liveness, deviceId: string): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const t = yield* lookup(liveness, deviceId)
+    if (t === undefined) return
+    t.lastSeen = yield* Clock.currentTimeMillis
+    yield* transition(liveness, deviceId, t, "online", "a message arrived")
+  })
+
+/** The device said it is offline (its will, or a status message). */
+export const offline = (liveness: Liveness, deviceId: string, why: string): Effect.Effect<void> =>
+  Effect.flatMap(
+    lookup(liveness, deviceId),
+    (t) => t === undefined ? Effect.void : transition(liveness, deviceId, t, "offline", why)
+  )
+
+/**
+ * Until the scope closes: a device with no message within the heartbeat timeout (counted from its last message, or
+ * from when this process began tracking it) is offline.
+ */
+export const sweepScoped = (liveness: Liveness): Effect.Effect<void, never, Scope.Scope> => {
+  const sweep = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    for (const [deviceId, t] of liveness.tracked) {
+      if (t.status !== "offline" && now - (t.lastSeen ?? t.since) > liveness.timeoutMs) {
+        yield* transition(liveness, deviceId, t, "offline", "no message within the heartbeat timeout")
+      }
+    }
+  })
+  const every = Duration.max(Duration.millis(Math.floor(liveness.timeoutMs / 4)), Duration.millis(200))
+  return sweep.pipe(Effect.repeat(Schedule.spaced(every)), Effect.forkScoped, Effect.asVoid)
+}
+
+/** The device is registered (here or by another instance): tracked from now. */
+export const registered = (liveness: Liveness, deviceId: string, now: number): void => {
+  liveness.unknown.delete(deviceId)
+  track(liveness, deviceId, now)
+}
+
+/** The device is no longer registered: untracked. */
+export const forget = (liveness: Liveness, deviceId: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    liveness.tracked.delete(deviceId)
+    return setGauge(liveness)
+  })
+
+/** A device's live state. */
+export const stateOf = (deviceId: string, t: Tracked | undefined): DeviceState => ({
+  device_id: deviceId,
+  status: t?.status ?? "unknown",
+  last_seen_at: t?.lastSeen === undefined ? undefined : new Date(t.lastSeen)
+})
+
+/** The ids of the devices online now. */
+export const onlineIds = (liveness: Liveness): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.sync(() => [...liveness.tracked].filter(([, t]) => t.status === "online").map(([id]) => id))

@@ -1,0 +1,50 @@
+/**
+ * Every configuration key of the devices, the cache, token issuing and the security headers has a row in
+ * docs/Config.md: the keys are those each `Config` reads, recorded by a provider that answers none of them.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Config, ConfigError, ConfigProvider, Effect, HashSet } from "effect"
+import * as PathPatch from "effect/ConfigProviderPathPatch"
+import { readFileSync } from "node:fs"
+import * as Path from "node:path"
+import * as CacheConfig from "../src/Cache/CacheConfig.js"
+import * as Devices from "../src/Devices/Devices.js"
+import * as MqttConfig from "../src/Devices/MqttConfig.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
+import * as JwtIssuer from "../src/Http/JwtIssuer.js"
+import * as SecurityHeaders from "../src/Http/SecurityHeaders.js"
+
+const configDoc = readFileSync(Path.resolve(import.meta.dirname, "..", "docs", "Config.md"), "utf8")
+
+/** The dotted keys a config reads. */
+const keysOf = <A>(config: Config.Config<A>): Effect.Effect<ReadonlySet<string>> =>
+  Effect.gen(function*() {
+    const keys = new Set<string>()
+    const provider = ConfigProvider.fromFlat(ConfigProvider.makeFlat({
+      load: (path) => {
+        keys.add(path.join("."))
+        return Effect.fail(ConfigError.MissingData([...path], "recorded"))
+      },
+      enumerateChildren: () => Effect.succeed(HashSet.empty()),
+      patch: PathPatch.empty
+    }))
+    yield* Effect.either(Effect.withConfigProvider(config, provider))
+    return keys
+  })
+
+describe("docs/Config.md", () => {
+  it.effect("has a row for every key of the mqtt, devices, redis, cache, auth issuing and http header settings", () =>
+    Effect.gen(function*() {
+      const common = new Set(["service.name", "app_env", ...(yield* keysOf(HttpConfig.auth))])
+      const keys = [
+        ...(yield* keysOf(MqttConfig.config)),
+        ...(yield* keysOf(Devices.config)),
+        ...(yield* keysOf(CacheConfig.config)),
+        ...(yield* keysOf(JwtIssuer.config)),
+        ...(yield* keysOf(SecurityHeaders.config))
+      ].filter((key) => !common.has(key))
+      expect(keys).toEqual(expect.arrayContaining(["mqtt.broker_url", "devices.heartbeat_timeout", "cache.ttl"]))
+      const rows = new Set([...configDoc.matchAll(/^\| `([a-z_.]+)` \|/gm)].map((m) => m[1]))
+      expect(keys.filter((key) => !rows.has(key))).toEqual([])
+    }))
+})
