@@ -16,6 +16,7 @@ import type { MessageBusError } from "../../Errors/Errors.js"
 import * as Streams from "../../Events/Streams.js"
 import type { Bus, BusHealth } from "../Bus.js"
 import type { JetStreamOptions } from "../JetStream.js"
+import { busError } from "./busError.js"
 import * as core from "./core.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import { makeSettlements } from "./jetStreamAcks.js"
@@ -190,7 +191,7 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
     const js = jetstream(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc),
-      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+      catch: (e) => busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
     })
     const engine = yield* engineOn(nc, js, jsm, options)
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)

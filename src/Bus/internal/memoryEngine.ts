@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import * as DeadLetter from "./deadLetterRecord.js"
 import {
   awaitSpace,
@@ -49,7 +49,7 @@ const takes = (spec: ConsumerSpec, subject: string) =>
   spec.filterSubjects.some((filter) => Streams.subjectMatches(filter, subject))
 
 const notFound = (operation: string, stream: string, subject?: string) =>
-  core.busError(`Stream ${stream} does not exist`, { operation, stream, subject }, false)
+  busError(`Stream ${stream} does not exist`, { operation, stream, subject }, false)
 
 /** The in-memory engine. @internal */
 export const make = (options: {
@@ -189,7 +189,7 @@ export const make = (options: {
             if (stream === undefined) {
               return Effect.fail({
                 unknownOutcome: false,
-                error: core.busError(
+                error: busError(
                   `No stream holds subject ${message.subject}`,
                   { operation: "publish", subject: message.subject },
                   false
