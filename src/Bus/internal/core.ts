@@ -12,12 +12,15 @@ import type * as Scope from "effect/Scope"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
+import * as Streams from "../../Events/Streams.js"
 import type { Bus, Subscription } from "../Bus.js"
 import type * as StreamSetup from "../StreamSetup.js"
+import type { DeclareOptions } from "../StreamSetup.js"
 import * as DeadLetterReplay from "./deadLetterReplay.js"
 import type { Engine } from "./engine.js"
 import * as Publisher from "./publisher.js"
 import { publishWithRetry } from "./publishRetry.js"
+import * as StreamDeclaration from "./streamDeclaration.js"
 import * as StreamReadiness from "./streamReadiness.js"
 import * as Subscriber from "./subscriber.js"
 
@@ -37,35 +40,45 @@ export interface CoreOptions {
   readonly ensureStreams: boolean
 }
 
+/**
+ * A subscription in its span, started once the stream of `definition` is ready. The middleware's requirements are
+ * among those the subscription runs with (`Effect.context`).
+ */
+const subscribed = (
+  streams: StreamReadiness.StreamReadiness,
+  definition: EventDefinition.EventDefinition.Any,
+  operation: string,
+  destination: string,
+  durable: string,
+  subscription: Effect.Effect<Subscription, MessageBusError, unknown>
+): Effect.Effect<Subscription, MessageBusError> =>
+  Effect.zipRight(
+    streams.streamReady(definition, "subscribe", `${operation} ${destination} (durable ${durable})`),
+    subscription as Effect.Effect<Subscription, MessageBusError>
+  ).pipe(Effect.withSpan(operation, { attributes: { "messaging.destination.name": destination } }))
+
 /** The subscribing side of the Bus: its stream made ready, then the subscriber runtime. */
 const subscribing = (
   runtime: Subscriber.RuntimeContext,
   streams: StreamReadiness.StreamReadiness
 ): Pick<Bus, "subscribe" | "subscribeFamily"> => ({
-  subscribe: (definition, subscribeOptions, handler) =>
-    Effect.zipRight(
-      streams.streamReady(
-        definition as unknown as EventDefinition.EventDefinition.Any,
-        "subscribe",
-        `Bus.subscribe ${definition.subject} (durable ${subscribeOptions.durable})`
-      ),
-      Subscriber.run(runtime, definition, subscribeOptions, handler)
-    ).pipe(
-      // The middleware's requirements are among those the subscription runs with (`Effect.context`).
-      (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
-      Effect.withSpan("Bus.subscribe", { attributes: { "messaging.destination.name": definition.subject } })
+  subscribe: (definition, options, handler) =>
+    subscribed(
+      streams,
+      definition as unknown as EventDefinition.EventDefinition.Any,
+      "Bus.subscribe",
+      definition.subject,
+      options.durable,
+      Subscriber.run(runtime, definition, options, handler)
     ),
-  subscribeFamily: (family, subscribeOptions, handlers) =>
-    Effect.zipRight(
-      streams.streamReady(
-        Object.values(family.definitions)[0]!,
-        "subscribe",
-        `Bus.subscribeFamily ${family.filter} (durable ${subscribeOptions.durable})`
-      ),
-      Subscriber.runFamily(runtime, family, subscribeOptions, handlers)
-    ).pipe(
-      (effect) => effect as Effect.Effect<Subscription, MessageBusError, never>,
-      Effect.withSpan("Bus.subscribeFamily", { attributes: { "messaging.destination.name": family.filter } })
+  subscribeFamily: (family, options, handlers) =>
+    subscribed(
+      streams,
+      Object.values(family.definitions)[0]!,
+      "Bus.subscribeFamily",
+      family.filter,
+      options.durable,
+      Subscriber.runFamily(runtime, family, options, handlers)
     )
 })
 
@@ -111,4 +124,21 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       )
     }
     return bus
+  })
+
+/**
+ * A Bus with the streams `streams` declares (see `StreamSetup.declare`; the platform streams by default) on the
+ * engine `engine` makes; it fails, before the engine is made, when a definition of `events` is on a stream that is
+ * not declared.
+ *
+ * @internal
+ */
+export const makeDeclared = (
+  streams: Omit<DeclareOptions, "platform"> & { readonly platform?: DeclareOptions["platform"] | undefined },
+  engine: Effect.Effect<Engine, MessageBusError, Scope.Scope>,
+  options: Omit<CoreOptions, "declaration">
+): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const declaration = yield* StreamDeclaration.declare({ ...streams, platform: streams.platform ?? Streams.all })
+    return yield* make(yield* engine, { ...options, declaration })
   })

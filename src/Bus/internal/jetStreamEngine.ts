@@ -13,7 +13,6 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/Errors.js"
-import * as Streams from "../../Events/Streams.js"
 import type { Bus, BusHealth } from "../Bus.js"
 import type { JetStreamOptions } from "../JetStream.js"
 import { busError } from "./busError.js"
@@ -28,7 +27,6 @@ import { pump, releaseDelay } from "./jetStreamPull.js"
 import * as Store from "./jetStreamStore.js"
 import { ensureStream } from "./jetStreamStreams.js"
 import * as BusMetrics from "./metrics.js"
-import * as StreamDeclaration from "./streamDeclaration.js"
 
 /** The connection's status, kept current from the client's status events for as long as the scope is open. */
 const watchStatus = (
@@ -204,21 +202,20 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
  * @internal
  */
 export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const declaration = yield* StreamDeclaration.declare({
-      platform: options.platformStreams ?? Streams.all,
+  core.makeDeclared(
+    {
       own: options.streamDefinitions,
       names: options.declaredStreams,
-      events: options.events
-    })
-    const engine = yield* makeEngine(options)
-    return yield* core.make(engine, {
+      events: options.events,
+      platform: options.platformStreams
+    },
+    makeEngine(options),
+    {
       serviceName: options.serviceName,
       serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
       ownStreams: options.ownStreams,
       publishRetryBudget: options.publishRetryBudget,
-      declaration,
       ensureStreams: options.ensureStreams
-    })
-  })
+    }
+  )
