@@ -18,7 +18,6 @@ import { Bus } from "./Bus.js"
 import { defaultStreamLimits } from "./BusConfig.js"
 import * as core from "./internal/core.js"
 import * as MemoryEngine from "./internal/memoryEngine.js"
-import * as StreamSetup from "./StreamSetup.js"
 
 /**
  * Options of {@link layerMemory}.
@@ -55,28 +54,19 @@ export interface MemoryOptions {
  * @category constructors
  */
 export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const declaration = yield* StreamSetup.declare({
-      platform: options.platformStreams ?? Streams.all,
-      own: options.streams,
-      names: options.declaredStreams,
-      events: options.events
-    })
-    const engine = yield* MemoryEngine.make({
-      streams: [],
-      duplicateWindow: options.duplicateWindow ?? defaultStreamLimits.duplicateWindow
-    })
-    return yield* core.make(engine, {
+  core.makeDeclared(
+    { own: options.streams, names: options.declaredStreams, events: options.events, platform: options.platformStreams },
+    MemoryEngine.make({ streams: [], duplicateWindow: options.duplicateWindow ?? defaultStreamLimits.duplicateWindow }),
+    {
       serviceName: options.serviceName ?? "memory",
       serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.
       publishRetryBudget: Duration.zero,
-      declaration,
       ensureStreams: true
-    })
-  })
+    }
+  )
 
 /**
  * The in-memory Bus as a Layer.

@@ -130,20 +130,36 @@ const quoteRanges = (text: string, ranges: ReadonlyArray<number>): string => {
   return quoted + text.slice(from)
 }
 
+/** Per depth (1-based): whether the container is an object, its key so far, and the keys it has had. */
+interface Containers {
+  readonly isObject: Array<boolean>
+  readonly keys: Array<string | undefined>
+  readonly seen: Array<Set<string> | undefined>
+}
+
+/** Records the key (the string token from `start` to `end`) of the object at `depth`; refuses a repeated one. */
+const recordKey = (
+  containers: Containers,
+  text: string,
+  start: number,
+  end: number,
+  depth: number
+): ParseResult | undefined => {
+  const key = keyText(text, start, end)
+  containers.keys[depth] = key
+  const keySet = containers.seen[depth]
+  if (keySet === undefined) return undefined
+  if (keySet.has(key)) return refused(pathOf(containers.keys, depth), "is a duplicate key")
+  keySet.add(key)
+  return undefined
+}
+
 /**
- * Parses JSON text from outside, refusing what is nested too deep or repeats a key near the top, and keeping the
- * digits of integers a number cannot hold. Never throws.
- *
- * @internal
+ * One pass over the text: the refusal of what is nested too deep or repeats a key near the top, or the start and
+ * end offsets (in pairs) of the integers a number cannot hold, `undefined` when there are none.
  */
-export const parse = (text: string, options: ParseOptions): ParseResult => {
-  const { maxDepth } = options
-  const uniqueKeysDepth = options.uniqueKeysDepth ?? 0
-  // Per depth (1-based): whether the container is an object, its key so far, and the keys it has had.
-  const isObject: Array<boolean> = [false]
-  const keys: Array<string | undefined> = [undefined]
-  const seen: Array<Set<string> | undefined> = [undefined]
-  // Start and end offsets of integers to quote, in pairs.
+const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseResult | Array<number> | undefined => {
+  const containers: Containers = { isObject: [false], keys: [undefined], seen: [undefined] }
   let unsafe: Array<number> | undefined
   let depth = 0
   let expectKey = false
@@ -155,53 +171,53 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
       const end = stringEnd(text, i)
       // An unterminated string: `JSON.parse` says where.
       if (end === -1) break
-      if (expectKey) {
-        expectKey = false
-        if (depth <= pathDepth || depth <= uniqueKeysDepth) {
-          const key = keyText(text, i, end)
-          keys[depth] = key
-          const keySet = seen[depth]
-          if (keySet !== undefined) {
-            if (keySet.has(key)) return refused(pathOf(keys, depth), "is a duplicate key")
-            keySet.add(key)
-          }
-        }
+      if (expectKey && (depth <= pathDepth || depth <= uniqueKeysDepth)) {
+        const refusal = recordKey(containers, text, i, end, depth)
+        if (refusal !== undefined) return refusal
       }
+      expectKey = false
       i = end + 1
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      depth++
-      if (depth > maxDepth) {
-        return refused(pathOf(keys, depth - 1), `is nested deeper than ${maxDepth} levels`)
+      if (++depth > maxDepth) {
+        return refused(pathOf(containers.keys, depth - 1), `is nested deeper than ${maxDepth} levels`)
       }
-      const object = c === OPEN_OBJECT
-      isObject[depth] = object
-      keys[depth] = undefined
-      seen[depth] = object && depth <= uniqueKeysDepth ? new Set() : undefined
-      expectKey = object
+      expectKey = c === OPEN_OBJECT
+      containers.isObject[depth] = expectKey
+      containers.keys[depth] = undefined
+      containers.seen[depth] = expectKey && depth <= uniqueKeysDepth ? new Set() : undefined
       i++
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       if (depth > 0) depth--
       expectKey = false
       i++
     } else if (c === COMMA) {
-      expectKey = isObject[depth] === true
+      expectKey = containers.isObject[depth] === true
       i++
     } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
       const end = numberEnd(text, i)
       // 2^53 has 16 digits: shorter integers are always exact.
-      if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) {
-        unsafe ??= []
-        unsafe.push(i, end)
-      }
+      if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) (unsafe ??= []).push(i, end)
       i = end
     } else {
       i++
     }
   }
-  if (unsafe === undefined) return parseText(text)
+  return unsafe
+}
+
+/**
+ * Parses JSON text from outside, refusing what is nested too deep or repeats a key near the top, and keeping the
+ * digits of integers a number cannot hold. Never throws.
+ *
+ * @internal
+ */
+export const parse = (text: string, options: ParseOptions): ParseResult => {
+  const scanned = scan(text, options.maxDepth, options.uniqueKeysDepth ?? 0)
+  if (scanned === undefined) return parseText(text)
+  if (!Array.isArray(scanned)) return scanned
   // Validate the text as written first: quoting must not make invalid JSON valid.
   const parsed = parseText(text)
-  return parsed._tag === "Refused" ? parsed : parseText(quoteRanges(text, unsafe))
+  return parsed._tag === "Refused" ? parsed : parseText(quoteRanges(text, scanned))
 }
 
 // Stands in for a bigint's digits while `JSON.stringify` writes the text: a NUL (which `JSON.stringify` escapes)

@@ -38,8 +38,8 @@ import type {
   CoreSubscription,
   RequestError
 } from "../CoreNats.js"
-import { headerRefusal } from "./core.js"
 import type { CoreMessage, CoreTransport, Headers, RequestFailure } from "./coreTransport.js"
+import { headerRefusal } from "./headerRefusal.js"
 
 /** @internal */
 export interface Options {

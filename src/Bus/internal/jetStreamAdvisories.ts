@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/Errors.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import type { ConsumerSpec, MaxDeliveriesAdvisory } from "./engine.js"
 import { fromIterable } from "./jetStreamConnection.js"
 import { errorMessage } from "./jetStreamFailures.js"
@@ -102,7 +102,7 @@ export const maxDeliveries = (
   Effect.try({
     try: () => nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${spec.stream}.${spec.durable}`),
     catch: (e) =>
-      core.busError(
+      busError(
         `Cannot listen to advisories of ${spec.durable}: ${errorMessage(e)}`,
         { operation: "subscribe", stream: spec.stream },
         true,

@@ -16,7 +16,7 @@ import * as Stream from "effect/Stream"
 import { redactUrlCredentials } from "../../Config/Redaction.js"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type { JetStreamOptions } from "../JetStream.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import { errorMessage } from "./jetStreamFailures.js"
 import * as NatsAuth from "./natsAuth.js"
 
@@ -69,7 +69,7 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
         noAsyncTraces: true
       }),
     catch: (e) =>
-      core.busError(
+      busError(
         `Cannot connect to NATS at ${options.servers.map(redactUrlCredentials).join(", ")}: ${
           redactUrlCredentials(errorMessage(e))
         }`,
@@ -106,8 +106,7 @@ const close = (nc: NatsConnection, drainTimeout: Duration.DurationInput | undefi
 export const connection = (options: ConnectionOptions): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
   Effect.acquireRelease(
     Either.match(NatsAuth.resolve(options), {
-      onLeft: (problem) =>
-        Effect.fail(core.busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
+      onLeft: (problem) => Effect.fail(busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
       onRight: (auth) => open(options, auth)
     }),
     (nc) => close(nc, options.drainTimeout)

@@ -16,7 +16,7 @@ import { nanos } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { MessageBusError } from "../../Errors/Errors.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import type { ConsumerSpec } from "./engine.js"
 import { errorMessage, isNotFound } from "./jetStreamFailures.js"
 import { filterSubjectsSupported } from "./serverVersion.js"
@@ -129,7 +129,7 @@ export const ensureConsumer = (
   Effect.tryPromise({
     try: () => reconcile(jsm, spec, serverVersion()),
     catch: (e) =>
-      core.busError(
+      busError(
         `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,
         { operation: "subscribe", stream: spec.stream, subject: spec.filterSubject },
         !(e instanceof JetStreamApiError),

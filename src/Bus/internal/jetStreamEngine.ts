@@ -13,9 +13,9 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/Errors.js"
-import * as Streams from "../../Events/Streams.js"
 import type { Bus, BusHealth } from "../Bus.js"
 import type { JetStreamOptions } from "../JetStream.js"
+import { busError } from "./busError.js"
 import * as core from "./core.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import { makeSettlements } from "./jetStreamAcks.js"
@@ -27,7 +27,6 @@ import { pump, releaseDelay } from "./jetStreamPull.js"
 import * as Store from "./jetStreamStore.js"
 import { ensureStream } from "./jetStreamStreams.js"
 import * as BusMetrics from "./metrics.js"
-import * as StreamDeclaration from "./streamDeclaration.js"
 
 /** The connection's status, kept current from the client's status events for as long as the scope is open. */
 const watchStatus = (
@@ -190,7 +189,7 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
     const js = jetstream(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc),
-      catch: (e) => core.busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+      catch: (e) => busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
     })
     const engine = yield* engineOn(nc, js, jsm, options)
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
@@ -203,21 +202,20 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
  * @internal
  */
 export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const declaration = yield* StreamDeclaration.declare({
-      platform: options.platformStreams ?? Streams.all,
+  core.makeDeclared(
+    {
       own: options.streamDefinitions,
       names: options.declaredStreams,
-      events: options.events
-    })
-    const engine = yield* makeEngine(options)
-    return yield* core.make(engine, {
+      events: options.events,
+      platform: options.platformStreams
+    },
+    makeEngine(options),
+    {
       serviceName: options.serviceName,
       serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
       ownStreams: options.ownStreams,
       publishRetryBudget: options.publishRetryBudget,
-      declaration,
       ensureStreams: options.ensureStreams
-    })
-  })
+    }
+  )

@@ -8,7 +8,7 @@ import { JetStreamApiError } from "@nats-io/jetstream"
 import { ClosedConnectionError } from "@nats-io/nats-core"
 import * as Option from "effect/Option"
 import * as Streams from "../../Events/Streams.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import type { PublishFailure } from "./engine.js"
 
 /** The message of anything thrown. @internal */
@@ -28,7 +28,7 @@ export const publishFailure = (e: unknown, subject: string, sent = true): Publis
   const definite = !sent || e instanceof JetStreamApiError || e instanceof ClosedConnectionError
   return {
     unknownOutcome: !definite,
-    error: core.busError(
+    error: busError(
       `Publish to ${subject} failed: ${errorMessage(e)}`,
       { operation: "publish", stream: streamOf(subject), subject },
       !definite,
@@ -45,7 +45,7 @@ export const publishFailure = (e: unknown, subject: string, sent = true): Publis
 export const reconnectFailure = (subject: string): PublishFailure => ({
   unknownOutcome: true,
   reconnected: true,
-  error: core.busError(
+  error: busError(
     `Publish to ${subject} failed: the connection to NATS was lost and re-established before the ack`,
     { operation: "publish", stream: streamOf(subject), subject },
     true

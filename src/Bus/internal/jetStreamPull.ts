@@ -8,7 +8,7 @@ import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-i
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { MessageBusError } from "../../Errors/Errors.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import type { ConsumerSpec, MessageSink, RawMessage } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
 import { errorMessage } from "./jetStreamFailures.js"
@@ -124,7 +124,7 @@ export const pump = (
   sink: MessageSink
 ): Effect.Effect<never, MessageBusError> => {
   const fetchError = (e: unknown) =>
-    core.busError(
+    busError(
       `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
       { operation: "fetch", stream: spec.stream, subject: spec.filterSubject },
       true,

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type { ConsumerLag } from "../Bus.js"
-import * as core from "./core.js"
+import { busError } from "./busError.js"
 import type { StoredMessage } from "./engine.js"
 import { errorMessage, isNotFound } from "./jetStreamFailures.js"
 import { toHeaders } from "./jetStreamMessage.js"
@@ -33,7 +33,7 @@ export const getMessage = (
         isNotFound(e) || /no message found/i.test(errorMessage(e)) ? null : Promise.reject(e)
       ),
     catch: (e) =>
-      core.busError(`Cannot read ${stream} #${sequence}: ${errorMessage(e)}`, { operation: "get", stream }, true, e)
+      busError(`Cannot read ${stream} #${sequence}: ${errorMessage(e)}`, { operation: "get", stream }, true, e)
   }).pipe(Effect.map((m) =>
     m === null ? Option.none() : Option.some({
       subject: m.subject,
@@ -44,7 +44,7 @@ export const getMessage = (
   ))
 
 const readError = (stream: string) => (e: unknown) =>
-  core.busError(`Cannot read stream ${stream}: ${errorMessage(e)}`, { operation: "read", stream }, true, e)
+  busError(`Cannot read stream ${stream}: ${errorMessage(e)}`, { operation: "read", stream }, true, e)
 
 /** One batch of an ordered consumer, and the consumer again when there is more to read. */
 const page = (stream: string, consumer: Consumer, last: number) =>
@@ -107,7 +107,7 @@ export const deleteMessage = (
   Effect.tryPromise({
     try: () => jsm.streams.deleteMessage(stream, sequence, false),
     catch: (e) =>
-      core.busError(
+      busError(
         `Cannot delete ${stream} #${sequence}: ${errorMessage(e)}`,
         { operation: "delete", stream },
         true,
@@ -124,7 +124,7 @@ export const consumerLag = (
   Effect.tryPromise({
     try: () => jsm.consumers.info(stream, durable),
     catch: (e) =>
-      core.busError(`Cannot read consumer ${durable}: ${errorMessage(e)}`, { operation: "info", stream }, true, e)
+      busError(`Cannot read consumer ${durable}: ${errorMessage(e)}`, { operation: "info", stream }, true, e)
   }).pipe(Effect.map((info) => ({
     pending: info.num_pending,
     ackPending: info.num_ack_pending,

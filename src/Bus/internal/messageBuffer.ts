@@ -2,9 +2,10 @@
  * The hand-off between a subscription's pump and its workers: a bounded buffer of pulled messages.
  *
  * Not an Effect `Queue`: the JetStream pump is plain async code (the client's message iterator) that hands each
- * message over synchronously and waits for room through a callback. A worker takes synchronously whenever the
- * buffer has messages; only a worker that finds it empty parks (an `Effect.async` whose resume callback the next
- * offer calls), and only a producer that finds it full waits (a callback the next take calls).
+ * message over synchronously and waits for room through a callback (the next take calls it), and a worker that
+ * takes synchronously while the buffer has messages spends less CPU per consumed message than one on `Queue.take`
+ * (BENCHMARKS.md, "Standard pieces"). Only a worker that finds the buffer empty parks (an `Effect.async` whose
+ * resume callback the next offer calls).
  *
  * Each offer wakes one parked worker, and a worker that takes a message and leaves others behind wakes another:
  * every buffered message has a worker on its way while any is idle (handler concurrency is kept). A worker woken
@@ -29,65 +30,80 @@ export interface MessageBuffer extends MessageSink {
   readonly close: () => ReadonlyArray<RawMessage>
 }
 
+/** The workers parked on an empty buffer, each waiting for a message to be offered or the buffer to close. */
+const makeParking = (ready: () => boolean) => {
+  const parked: Array<(resume: Effect.Effect<void>) => void> = []
+  return {
+    awaitReady: Effect.async<void>((resume) => {
+      if (ready()) return resume(Effect.void)
+      parked.push(resume)
+      return Effect.sync(() => {
+        const i = parked.indexOf(resume)
+        if (i >= 0) parked.splice(i, 1)
+      })
+    }),
+    wakeOne: () => {
+      const resume = parked.shift()
+      if (resume !== undefined) resume(Effect.void)
+    },
+    wakeAll: () => {
+      for (const resume of parked.splice(0)) resume(Effect.void)
+    }
+  }
+}
+
+/** The producer's wait for room: one waiter at a time (a buffer has one producer). */
+const makeSpaceWait = (hasRoom: () => boolean) => {
+  let waiter: (() => void) | undefined
+  return {
+    onSpace: (f: () => void): () => void => {
+      if (hasRoom()) {
+        f()
+        return () => undefined
+      }
+      waiter = f
+      return () => {
+        if (waiter === f) waiter = undefined
+      }
+    },
+    notify: () => {
+      const f = waiter
+      if (f === undefined) return
+      waiter = undefined
+      f()
+    }
+  }
+}
+
 /** A bounded buffer holding at most `capacity` messages. @internal */
 export const make = (capacity: number): MessageBuffer => {
   let buffer: Array<RawMessage> = []
   let closed = false
-  const parked: Array<(resume: Effect.Effect<void>) => void> = []
-  let spaceWaiter: (() => void) | undefined
-
-  const notifySpace = () => {
-    const waiter = spaceWaiter
-    if (waiter === undefined) return
-    spaceWaiter = undefined
-    waiter()
-  }
-  const wakeOne = () => {
-    const resume = parked.shift()
-    if (resume !== undefined) resume(Effect.void)
-  }
-
-  const awaitMessage = Effect.async<void>((resume) => {
-    if (closed || buffer.length > 0) return resume(Effect.void)
-    parked.push(resume)
-    return Effect.sync(() => {
-      const i = parked.indexOf(resume)
-      if (i >= 0) parked.splice(i, 1)
-    })
-  })
-
+  const parking = makeParking(() => closed || buffer.length > 0)
+  const space = makeSpaceWait(() => closed || buffer.length < capacity)
   return {
     offer: (message) => {
       if (closed || buffer.length >= capacity) return false
       buffer.push(message)
-      wakeOne()
+      parking.wakeOne()
       return true
     },
-    onSpace: (f) => {
-      if (closed || buffer.length < capacity) {
-        f()
-        return () => undefined
-      }
-      spaceWaiter = f
-      return () => {
-        if (spaceWaiter === f) spaceWaiter = undefined
-      }
-    },
+    onSpace: space.onSpace,
     poll: () => {
       const message = buffer.shift()
       if (message === undefined) return undefined
-      notifySpace()
-      if (buffer.length > 0) wakeOne()
+      space.notify()
+      if (buffer.length > 0) parking.wakeOne()
       return message
     },
-    awaitMessage,
+    awaitMessage: parking.awaitReady,
     isClosed: () => closed,
     close: () => {
       closed = true
       const held = buffer
       buffer = []
-      for (const resume of parked.splice(0)) resume(Effect.void)
-      notifySpace()
+      parking.wakeAll()
+      space.notify()
       return held
     }
   }

@@ -32,7 +32,7 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 import type { Delivery, Handler, HandlerMiddleware, SubscribeOptions, Subscription } from "../Bus.js"
 import type { Family } from "../Family.js"
 import * as DeadLettering from "./deadLettering.js"
-import type { Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
+import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
 import { eventContext } from "./eventContext.js"
 import * as HandlerTimeout from "./handlerTimeout.js"
 import { type InFlight, ofHandler } from "./handling.js"
@@ -367,6 +367,19 @@ const start = <R>(
     return { stream: spec.stream, consumer: spec.durable, subject, lag }
   })
 
+/** {@link start} on the consumer `spec` describes, with the settings `options` give it; or fails with why not. */
+const startOn = <R>(
+  ctx: RuntimeContext,
+  spec: ConsumerSpec | MessageBusError,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
+  subject: string,
+  makeProcess: (settings: Settings, tracker: HandlerTimeout.Tracker) => Process<R>
+): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> => {
+  if (!("durable" in spec)) return Effect.fail(spec)
+  const settings = settingsOf(spec, options)
+  return start(ctx, settings, subject, (tracker) => makeProcess(settings, tracker))
+}
+
 /**
  * Starts a subscription on an engine; it runs until the current scope closes, then shuts down gracefully.
  *
@@ -378,17 +391,15 @@ export const run = <A, I, E, R>(
   options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
   handler: Handler<A, E, R>
 ): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
-  Effect.suspend(() => {
-    const spec = consumerSpecOrError(targetOf(definition as unknown as EventDefinition.EventDefinition.Any), options)
-    if (!("durable" in spec)) return Effect.fail(spec)
-    const settings = settingsOf(spec, options)
-    return start(
+  Effect.suspend(() =>
+    startOn(
       ctx,
-      settings,
+      consumerSpecOrError(targetOf(definition as unknown as EventDefinition.EventDefinition.Any), options),
+      options,
       definition.subject,
-      (tracker) => makeProcess(ctx, definition, settings, options, handler, tracker)
+      (settings, tracker) => makeProcess(ctx, definition, settings, options, handler, tracker)
     )
-  })
+  )
 
 /**
  * A family's messages: each to the process of its definition; one on a subject the family covers without a
@@ -462,12 +473,11 @@ export const runFamily = <R>(
         retryable: false
       })
       : consumerSpecOrError(family, options)
-    if (!("durable" in spec)) return Effect.fail(spec)
-    const settings = settingsOf(spec, options)
-    return start(
+    return startOn(
       ctx,
-      settings,
+      spec,
+      options,
       family.filter,
-      (tracker) => makeFamilyProcess(ctx, family, settings, options, handlers, tracker)
+      (settings, tracker) => makeFamilyProcess(ctx, family, settings, options, handlers, tracker)
     )
   })

@@ -1,0 +1,87 @@
+/**
+ * Reading and replaying the dead letters of a Bus: records of the dead-letter stream, filtered, and republished to
+ * their original subject under a new message id.
+ *
+ * @internal
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { MessageBusError } from "../../Errors/Errors.js"
+import type { DeadLetter, DeadLetterFilter, PublishAck, ReplayResult } from "../Bus.js"
+import * as DeadLetterRecord from "./deadLetterRecord.js"
+import type { Engine, RawAck, RawPublish } from "./engine.js"
+import { ackOf } from "./publisher.js"
+
+/** What a replay needs of its Bus. @internal */
+export interface Replaying {
+  readonly engine: Engine
+  /** The engine publish with the Bus's retry budget. */
+  readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
+}
+
+const matches = (letter: DeadLetter, filter: DeadLetterFilter | undefined): boolean =>
+  (filter?.stream === undefined || letter.stream === filter.stream) &&
+  (filter?.consumer === undefined || letter.consumer === filter.consumer) &&
+  (filter?.subject === undefined || letter.subject === filter.subject)
+
+/**
+ * The dead letters matching `filter`, in order. Filtered by subject on the server when the stream is given
+ * (`dlq.<stream>.<consumer>` or `dlq.<stream>.>`), by record fields here; the read stops once `limit` records
+ * matched.
+ *
+ * @internal
+ */
+export const scan = (
+  engine: Engine,
+  filter: DeadLetterFilter | undefined
+): Effect.Effect<ReadonlyArray<DeadLetter>, MessageBusError> => {
+  const subjectFilter = filter?.stream === undefined
+    ? undefined
+    : filter.consumer === undefined
+    ? `${DeadLetterRecord.subjectFor(filter.stream, "")}>`
+    : DeadLetterRecord.subjectFor(filter.stream, filter.consumer)
+  const letters = engine.readStream(DeadLetterRecord.stream.name, subjectFilter).pipe(
+    Stream.filterMap((stored) => {
+      const letter = DeadLetterRecord.decode(stored.sequence, stored.data)
+      return letter !== undefined && matches(letter, filter) ? Option.some(letter) : Option.none()
+    })
+  )
+  return Stream.runCollect(filter?.limit === undefined ? letters : Stream.take(letters, filter.limit)).pipe(
+    Effect.map(Chunk.toReadonlyArray)
+  )
+}
+
+/** Republishes one dead letter, then deletes its record. */
+const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck, MessageBusError> => {
+  const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
+  // A new id: the original one may still be inside the duplicate window, and the replay must be stored.
+  const msgId = `${original}:replay:${letter.dlqSequence}`
+  return bus.publish({
+    subject: letter.subject,
+    data: letter.body,
+    headers: { ...letter.headers, "Nats-Msg-Id": msgId },
+    msgId
+  }).pipe(
+    Effect.tap(() => bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence)),
+    Effect.map((ack) => ackOf("", letter.subject, ack, letter.headers["X-Correlation-ID"]))
+  )
+}
+
+/** Replays the dead letters matching `filter`, one after the other; each one's outcome is reported. @internal */
+export const replay = (
+  bus: Replaying,
+  filter: DeadLetterFilter | undefined
+): Effect.Effect<ReplayResult, MessageBusError> =>
+  Effect.gen(function*() {
+    const letters = yield* scan(bus.engine, filter)
+    const replayed: Array<ReplayResult["replayed"][number]> = []
+    const failed: Array<ReplayResult["failed"][number]> = []
+    for (const deadLetter of letters) {
+      const result = yield* Effect.either(replayOne(bus, deadLetter))
+      if (result._tag === "Right") replayed.push({ deadLetter, ack: result.right })
+      else failed.push({ deadLetter, error: result.left })
+    }
+    return { replayed, failed } satisfies ReplayResult
+  })

@@ -1,0 +1,71 @@
+/**
+ * Publishing with a retry budget: a publish whose outcome is unknown is repeated with the same message (so the same
+ * `Nats-Msg-Id`, which the server de-duplicates) until it is stored, refused, or the budget has passed.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import type { MessageBusError } from "../../Errors/Errors.js"
+import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
+
+/** The clock of a running fiber, read without an effect. @internal */
+export const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Clock.Clock =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock)
+
+/** The waits between the attempts of a publish whose outcome is unknown: jittered, exponential up to 2 s. */
+const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("2 seconds")),
+  Schedule.jittered
+)
+
+/** The attempts after a first one whose outcome is unknown, until `deadline` (a time of the fiber's `Clock`). */
+const retryUntil = (engine: Engine, message: RawPublish, deadline: number, first: PublishFailure) =>
+  Effect.gen(function*() {
+    const delays = yield* Schedule.driver(retryDelays)
+    let failure = first
+    while (true) {
+      let remaining = deadline - (yield* Clock.currentTimeMillis)
+      if (remaining <= 0) return yield* Effect.fail(failure.error)
+      if (failure.reconnected !== true) {
+        yield* Effect.raceAll([
+          Effect.ignore(delays.next(failure)),
+          engine.reconnected,
+          Effect.sleep(Duration.millis(remaining))
+        ])
+        remaining = deadline - (yield* Clock.currentTimeMillis)
+        if (remaining <= 0) return yield* Effect.fail(failure.error)
+      }
+      const attempt = yield* Effect.either(engine.publish({ ...message, timeout: Duration.millis(remaining) }))
+      if (Either.isRight(attempt)) return attempt.right
+      failure = attempt.left
+      if (!failure.unknownOutcome) return yield* Effect.fail(failure.error)
+    }
+  })
+
+/**
+ * Publishes, retrying an unknown outcome with the same message until it is stored, the server refuses it, or
+ * `budget` has passed since `startedAt` (a time of the fiber's `Clock`). Every attempt after the first waits for an
+ * answer at most until the budget ends, so a publish returns within the budget or the engine's publish timeout,
+ * whichever is longer. A reconnect cuts the wait between attempts short, and an attempt that a reconnect ended (what
+ * it sent went with the old connection) is repeated at once. The retry loop is only built when the first attempt's
+ * outcome is unknown.
+ *
+ * @internal
+ */
+export const publishWithRetry = (
+  engine: Engine,
+  budget: Duration.Duration
+): (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError> => {
+  const budgetMillis = Duration.toMillis(budget)
+  return (message, startedAt) =>
+    Effect.catchAll(engine.publish(message), (failure) =>
+      failure.unknownOutcome && budgetMillis > 0
+        ? retryUntil(engine, message, startedAt + budgetMillis, failure)
+        : Effect.fail(failure.error))
+}

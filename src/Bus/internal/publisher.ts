@@ -1,0 +1,234 @@
+/**
+ * The publishing side of the Bus: envelopes built and stamped with the trace of their publish span, the domain guard,
+ * encoded messages, batches, and the `bus_messages_published_total` counter.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
+import { type MessageBusError, ValidationError } from "../../Errors/Errors.js"
+import * as BodyFormat from "../../Events/BodyFormat.js"
+import * as EventEnvelope from "../../Events/EventEnvelope.js"
+import type * as EventDefinition from "../../Events/Events.js"
+import { natsProducerSpanOptions, producerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
+import * as Traceparent from "../../Telemetry/Traceparent.js"
+import type { Bus, EncodedMessage, PublishAck, Published, PublishError, PublishOptions } from "../Bus.js"
+import type { RawAck, RawPublish } from "./engine.js"
+import { headerRefusal } from "./headerRefusal.js"
+import * as BusMetrics from "./metrics.js"
+import { clockOf } from "./publishRetry.js"
+import type { StreamReadiness } from "./streamReadiness.js"
+
+/** What publishing needs of its Bus, and the per-subject counters and span options it keeps. @internal */
+export interface Publisher {
+  readonly serviceName: string
+  readonly serviceVersion: string
+  /** The streams the domain guard lets the service publish events to; none: any. */
+  readonly ownStreams: Option.Option<ReadonlyArray<string>>
+  readonly streams: StreamReadiness
+  /** The engine publish with the Bus's retry budget, counting from `startedAt` (a time of the fiber's `Clock`). */
+  readonly retrying: (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError>
+  readonly counters: Map<string, Metric.Metric.Counter<number>>
+  readonly spanOptions: Map<string, Tracer.SpanOptions>
+}
+
+/** @internal */
+export const make = (options: Omit<Publisher, "counters" | "spanOptions">): Publisher => ({
+  ...options,
+  counters: new Map(),
+  spanOptions: new Map()
+})
+
+const encoder = new TextEncoder()
+
+/** The acknowledgement of a publish, as the Bus returns it. @internal */
+export const ackOf = <C extends string | undefined>(
+  eventId: string,
+  subject: string,
+  ack: RawAck,
+  correlationId: C
+): PublishAck & { readonly correlationId: C } => ({
+  eventId,
+  subject,
+  stream: ack.stream,
+  sequence: ack.sequence,
+  duplicate: ack.duplicate,
+  correlationId
+})
+
+const publishedCounter = (p: Publisher, subject: string) => {
+  let counter = p.counters.get(subject)
+  if (counter === undefined) {
+    counter = withLabels(BusMetrics.messagesPublished, { subject })
+    p.counters.set(subject, counter)
+  }
+  return counter
+}
+
+const publishSpanOptions = (p: Publisher, subject: string): Tracer.SpanOptions => {
+  let found = p.spanOptions.get(subject)
+  if (found === undefined) {
+    found = natsProducerSpanOptions(subject)
+    p.spanOptions.set(subject, found)
+  }
+  return found
+}
+
+/** The domain guard's refusal of a definition, if it refuses it. */
+const refusal = (p: Publisher, definition: EventDefinition.EventDefinition.Any): ValidationError | undefined => {
+  if (Option.isNone(p.ownStreams) || definition.kind !== "event") return undefined
+  const own = p.ownStreams.value
+  if (own.includes(definition.stream.name)) return undefined
+  const reason = `${definition.subject} belongs to stream ${definition.stream.name}, not to ${
+    own.join(", ")
+  } (the streams of ${p.serviceName})`
+  return new ValidationError({ message: `Event ${reason}`, details: { field: "subject", reason } })
+}
+
+/** Encodes, sends and counts a built envelope. */
+const send = (
+  p: Publisher,
+  definition: EventDefinition.EventDefinition.Any,
+  built: EventEnvelope.EventEnvelope,
+  headers: Record<string, string>
+): Effect.Effect<Published, MessageBusError | ValidationError> =>
+  Effect.withFiberRuntime((fiber) => {
+    // The envelope was built and checked from its parts: its format's writing is its encoding.
+    const body = BodyFormat.encodeBody(definition, built)
+    if (Either.isLeft(body)) return Effect.fail(body.left)
+    // The idempotency key and correlation id are the caller's: checked as any header is.
+    const unsendable = headerRefusal(definition.subject, headers)
+    if (unsendable !== undefined) return Effect.fail(unsendable)
+    return Effect.map(
+      p.retrying({
+        subject: definition.subject,
+        data: encoder.encode(body.right),
+        headers,
+        msgId: headers["Nats-Msg-Id"]!
+      }, clockOf(fiber).unsafeCurrentTimeMillis()),
+      (ack) => {
+        publishedCounter(p, definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+        // `makeMessage` always sets a correlation id (the caller's, the fiber's or a new one).
+        return ackOf(built.event_id, definition.subject, ack, built.correlation_id!)
+      }
+    )
+  })
+
+/**
+ * Builds, sends and counts one message stamped with the trace of the span it is published in: the envelope's
+ * `trace_id` and the `traceparent` header. One step per stage, no generator.
+ *
+ * @internal
+ */
+export const publishIn = <A, I>(
+  p: Publisher,
+  definition: EventDefinition.EventDefinition<A, I>,
+  payload: A,
+  publishOptions: PublishOptions | undefined,
+  traceId: string,
+  traceparent: string | undefined
+): Effect.Effect<Published, MessageBusError | ValidationError> => {
+  const any = definition as unknown as EventDefinition.EventDefinition.Any
+  const refused = refusal(p, any)
+  if (refused !== undefined) return Effect.fail(refused)
+  if (!p.streams.readyStreams.has(definition.stream)) {
+    return Effect.zipRight(
+      p.streams.streamReady(any, "publish", `Bus.publish ${definition.subject}`),
+      Effect.suspend(() => publishIn(p, definition, payload, publishOptions, traceId, traceparent))
+    )
+  }
+  const message = EventEnvelope.makeMessage(definition, payload, {
+    sourceService: p.serviceName,
+    serviceVersion: p.serviceVersion,
+    idempotencyKey: publishOptions?.idempotencyKey,
+    correlationId: publishOptions?.correlationId,
+    metadata: publishOptions?.metadata,
+    traceId,
+    traceparent
+  })
+  return Effect.flatMap(message, ({ envelope, headers }) => send(p, any, envelope, headers))
+}
+
+/**
+ * `Bus.publish`: one message in a producer span. The span is not made the parent of what runs inside (nothing inside
+ * opens spans): providing it would copy the fiber's refs twice per publish.
+ *
+ * @internal
+ */
+export const publish = (p: Publisher): Bus["publish"] => (definition, payload, publishOptions) =>
+  Effect.useSpan(
+    "Bus.publish",
+    publishSpanOptions(p, definition.subject),
+    (span) =>
+      publishIn(p, definition, payload, publishOptions, span.traceId, Option.getOrUndefined(Traceparent.ofSpan(span)))
+  )
+
+/** The engine publish with the Bus's retry budget, counting from when it runs. @internal */
+export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
+  Effect.withFiberRuntime((fiber) => p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
+
+/** `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked. @internal */
+export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
+  const unsendable = message.headers === undefined ? undefined : headerRefusal(message.subject, message.headers)
+  if (unsendable !== undefined) return Effect.fail(unsendable)
+  if (!p.streams.readySubjects.has(message.subject)) {
+    return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))
+  }
+  return publishRetrying(p)({
+    subject: message.subject,
+    data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
+    headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
+    msgId: message.msgId
+  }).pipe(
+    Effect.tap(() => Metric.increment(publishedCounter(p, message.subject))),
+    Effect.map((ack) =>
+      ackOf(message.eventId ?? message.msgId, message.subject, ack, message.headers?.["X-Correlation-ID"])
+    ),
+    Effect.withSpan("Bus.publishEncoded", natsProducerSpanOptions(message.subject))
+  )
+}
+
+/**
+ * `Bus.publishMany`: the batch is one publish operation. Its span's context goes into every message (OpenTelemetry's
+ * batch publishing), instead of a span per message; `window` workers take the next message as each publish
+ * completes: at most `window` in flight, as with a concurrent forEach, but one fiber per worker instead of one per
+ * message.
+ *
+ * @internal
+ */
+export const publishMany = (p: Publisher, bus: Bus): Bus["publishMany"] => (messages, manyOptions) =>
+  Effect.useSpan(
+    "Bus.publishMany",
+    producerSpanOptions({ "messaging.system": "nats", "messaging.batch.message_count": messages.length }),
+    (span) => {
+      const traceparent = Option.getOrUndefined(Traceparent.ofSpan(span))
+      // The Bus a message is published with here stamps it with the batch's span.
+      const inBatch: Bus = {
+        ...bus,
+        publish: (definition, payload, publishOptions) =>
+          publishIn(p, definition, payload, publishOptions, span.traceId, traceparent)
+      }
+      const results = new Array<Either.Either<PublishAck, PublishError>>(messages.length)
+      let next = 0
+      const worker = Effect.whileLoop({
+        while: () => next < messages.length,
+        body: () => {
+          const index = next++
+          return Effect.map(Effect.either(messages[index]!.publishWith(inBatch)), (result) => {
+            results[index] = result
+          })
+        },
+        step: () => undefined
+      })
+      const workers = Math.max(1, Math.min(manyOptions?.window ?? 64, messages.length))
+      return Effect.as(
+        Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true }),
+        results as ReadonlyArray<Either.Either<PublishAck, PublishError>>
+      ).pipe(Effect.withParentSpan(span))
+    }
+  )
