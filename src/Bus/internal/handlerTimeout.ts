@@ -8,15 +8,15 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { RequestTimeoutError } from "../../Errors/CommonErrors.js"
 import type { ConsumerSpec, RawMessage } from "./engine.js"
-import type { MessageHandler } from "./handling.js"
 
-interface Running {
+/** A handler under the timeout. @internal */
+export interface Running {
   readonly startedAt: number
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
   timedOut: boolean
@@ -24,8 +24,20 @@ interface Running {
 
 /** The running handlers of a subscription and the ticker over them. @internal */
 export interface Tracker {
-  /** Runs a handler under the timeout, extending its message's ack wait meanwhile. */
-  readonly middleware: <A, E, R>(handler: MessageHandler<A, E, R>) => MessageHandler<A, E | RequestTimeoutError, R>
+  /**
+   * Puts the handler of `msg`, run by `fiber` from `startedAt` (the clock's milliseconds), under the timeout: its
+   * message's ack wait is extended meanwhile.
+   */
+  readonly begin: (fiber: Fiber.RuntimeFiber<unknown, unknown>, msg: RawMessage, startedAt: number) => Running
+  /**
+   * Takes a handler that ended off the list; the exit of one interrupted past the timeout becomes the timeout's
+   * failure.
+   */
+  readonly finish: <E>(
+    msg: RawMessage,
+    running: Running,
+    exit: Exit.Exit<unknown, E>
+  ) => Exit.Exit<unknown, E | RequestTimeoutError>
   /** Whether the handler this fiber ran timed out (the fiber is being interrupted and replaced). */
   readonly timedOut: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
   /** One tick: extends ack waits, interrupts handlers past the timeout; succeeds with how many it interrupted. */
@@ -43,18 +55,19 @@ export const make = (spec: ConsumerSpec, handlerTimeout: Duration.Duration): Tra
     }) and was interrupted`,
     details: { operation: `Bus.consume ${spec.filterSubject}`, timeout_seconds: limit / 1000 }
   })
-  const middleware =
-    <A, E, R>(handler: MessageHandler<A, E, R>): MessageHandler<A, E | RequestTimeoutError, R> => (inFlight) =>
-      Effect.withFiberRuntime((fiber) => {
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        const entry: Running = { startedAt: clock.unsafeCurrentTimeMillis(), fiber, timedOut: false }
-        running.set(inFlight.msg, entry)
-        return Effect.catchAllCause(
-          Effect.ensuring(handler(inFlight), Effect.sync(() => running.delete(inFlight.msg))),
-          (cause): Effect.Effect<never, E | RequestTimeoutError> =>
-            entry.timedOut ? Effect.fail(timedOut) : Effect.failCause(cause)
-        )
-      })
+  const begin = (fiber: Fiber.RuntimeFiber<unknown, unknown>, msg: RawMessage, startedAt: number): Running => {
+    const entry: Running = { startedAt, fiber, timedOut: false }
+    running.set(msg, entry)
+    return entry
+  }
+  const finish = <E>(
+    msg: RawMessage,
+    entry: Running,
+    exit: Exit.Exit<unknown, E>
+  ): Exit.Exit<unknown, E | RequestTimeoutError> => {
+    running.delete(msg)
+    return entry.timedOut && Exit.isFailure(exit) ? Exit.fail(timedOut) : exit
+  }
   const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
     Effect.withFiberRuntime<number>((ticker) => {
       let failed: Cause.Cause<never> = Cause.empty
@@ -79,5 +92,5 @@ export const make = (spec: ConsumerSpec, handlerTimeout: Duration.Duration): Tra
       ).pipe(Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream }))
       return Effect.as(logged, replaced)
     }))
-  return { middleware, timedOut: (fiber) => interrupted.has(fiber), tick }
+  return { begin, finish, timedOut: (fiber) => interrupted.has(fiber), tick }
 }

@@ -13,7 +13,8 @@ import type { Settlements } from "./jetStreamAcks.js"
 export const toHeaders = (h: MsgHdrs | undefined): Headers => {
   const out: { [name: string]: string } = {}
   if (h === undefined) return out
-  for (const key of h.keys()) out[key] = h.get(key)
+  // The entries in one pass (`get` looks each name up again through the list of names).
+  for (const [key, values] of h) out[key] = values[0] ?? ""
   return out
 }
 

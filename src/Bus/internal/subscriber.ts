@@ -12,11 +12,14 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
@@ -40,7 +43,7 @@ import * as MessageBuffer from "./messageBuffer.js"
 import { type MessageLog, messageLog, withMessageLog } from "./messageLog.js"
 import * as BusMetrics from "./metrics.js"
 import { consumerSpecOrError, type Settings, settings as settingsOf, targetOf } from "./subscriberOptions.js"
-import { undecodable, type Verdict, verdictMiddleware, verdictOf } from "./verdict.js"
+import { undecodable, type Verdict, verdictOf } from "./verdict.js"
 
 /** What the runtime needs from the Bus that runs it. @internal */
 export interface RuntimeContext extends DeadLettering.Writer {
@@ -61,6 +64,16 @@ const fetchRetry = Schedule.exponential("200 millis").pipe(
 /** Carries out verdicts on messages and counts them. */
 interface Settler {
   readonly settle: (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) => Effect.Effect<void>
+  /**
+   * Acks and counts a message, as `settle` does with an `Ack` (the fiber's metric labels, its clock); a throw is
+   * logged with the message's ids (`log`, built then) and leaves it to redelivery.
+   */
+  readonly ack: (
+    msg: RawMessage,
+    log: () => MessageLog,
+    startedAt: number,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>
+  ) => Effect.Effect<void>
   /** Logs a message that could not be settled (it is redelivered after its ack wait). */
   readonly unsettled: (log: MessageLog, cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
@@ -75,12 +88,22 @@ const makeSettler = (engine: Engine, subject: string, durable: string): Settler 
     ])
   ) as Record<BusMetrics.ConsumeOutcome, Metric.Metric.Counter<number>>
   const handlerSeconds = withLabels(BusMetrics.handlerDurationSeconds, labels)
+  // What `Metric.increment` and `Metric.update` do, on the fiber in hand.
+  const unsafeRecord = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    outcome: BusMetrics.ConsumeOutcome,
+    startedAt: number
+  ) => {
+    const tags = fiber.getFiberRef(FiberRef.currentMetricLabels)
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    consumed[outcome].unsafeUpdate(1, tags)
+    handlerSeconds.unsafeUpdate((now - startedAt) / 1000, tags)
+  }
   const record = (outcome: BusMetrics.ConsumeOutcome, startedAt: number) =>
-    Effect.flatMap(
-      Effect.clockWith((clock) => clock.currentTimeMillis),
-      (now) =>
-        Effect.zipRight(Metric.increment(consumed[outcome]), Metric.update(handlerSeconds, (now - startedAt) / 1000))
-    )
+    Effect.withFiberRuntime<void>((fiber) => {
+      unsafeRecord(fiber, outcome, startedAt)
+      return Effect.void
+    })
   const carryOut = (msg: RawMessage, verdict: Verdict, log: MessageLog): Effect.Effect<BusMetrics.ConsumeOutcome> => {
     switch (verdict._tag) {
       case "Ack":
@@ -122,6 +145,15 @@ const makeSettler = (engine: Engine, subject: string, durable: string): Settler 
         Effect.flatMap((outcome) => record(outcome, startedAt)),
         Effect.catchAllCause((cause) => unsettled(log, cause))
       ),
+    ack: (msg, log, startedAt, fiber) => {
+      try {
+        msg.ack()
+        unsafeRecord(fiber, "ack", startedAt)
+        return Effect.void
+      } catch (defect) {
+        return unsettled(log(), Cause.die(defect))
+      }
+    },
     unsettled
   }
 }
@@ -149,21 +181,44 @@ const makeProcess = <A, I, E, R>(
   const { spec } = settings
   const settler = makeSettler(ctx.engine, definition.subject, spec.durable)
   const user = ofHandler(handler, options.middleware)
-  // The policies, outermost first: the verdict by error type, the handler timeout, the event context; only the
-  // service's middleware and handler run interruptibly.
-  const handled = verdictMiddleware(spec)(
-    tracker.middleware(eventContext(spec)((inFlight: InFlight<A>) => Effect.interruptible(user(inFlight))))
-  )
+  const withinContext = eventContext(spec)
   const deadLetter = DeadLettering.deadLetterVerdict(ctx, spec)
   const conclude = (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) =>
     Effect.flatMap(deadLetter(msg, verdict, log), (final) => settler.settle(msg, final, log, startedAt))
-  const handle = (msg: RawMessage, decoded: EventEnvelope.DecodedEvent<A>, startedAt: number) =>
-    Effect.flatMap(
-      handled({ msg, event: { ...decoded, delivery: deliveryOf(msg) } }),
-      (verdict) => conclude(msg, verdict, messageLog(msg, decoded.envelope), startedAt)
-    )
+  // The policies, outermost first: the verdict by error type, the handler timeout, the event context; only the
+  // service's middleware and handler run interruptibly. A message acked is settled on the fiber in hand; its log
+  // ids are built only when a line is written.
+  const handle = (
+    msg: RawMessage,
+    decoded: EventEnvelope.DecodedEvent<A>,
+    startedAt: number,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>
+  ) => {
+    const inFlight: InFlight<A> = {
+      msg,
+      event: {
+        envelope: decoded.envelope,
+        payload: decoded.payload,
+        version: decoded.version,
+        delivery: deliveryOf(msg)
+      }
+    }
+    let body: Effect.Effect<unknown, unknown, R>
+    try {
+      body = Effect.interruptible(user(inFlight))
+    } catch (defect) {
+      body = Effect.die(defect)
+    }
+    const running = tracker.begin(fiber, msg, startedAt)
+    const log = () => messageLog(msg, decoded.envelope)
+    return Effect.flatMap(withinContext(inFlight, body), (exit) => {
+      const verdict = verdictOf(tracker.finish(msg, running, exit), msg.deliveryCount, spec)
+      return verdict._tag === "Ack" ? settler.ack(msg, log, startedAt, fiber) : conclude(msg, verdict, log(), startedAt)
+    })
+  }
   return (msg) =>
-    Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (startedAt) => {
+    Effect.withFiberRuntime<void, never, R>((fiber) => {
+      const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
       const rejected = (verdict: Verdict) => conclude(msg, verdict, messageLog(msg, undefined), startedAt)
       let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, unknown>
       try {
@@ -171,12 +226,19 @@ const makeProcess = <A, I, E, R>(
       } catch (defect) {
         return rejected(undecodable(defect))
       }
+      // A body decoded synchronously (every payload schema without effects) is handled in this step.
+      if (Either.isEither(decoded)) {
+        const either = decoded as Either.Either<EventEnvelope.DecodedEvent<A>, unknown>
+        return Either.isRight(either)
+          ? handle(msg, either.right, startedAt, fiber)
+          : rejected(verdictOf(Exit.fail(either.left), msg.deliveryCount, spec))
+      }
       return Effect.matchCauseEffect(decoded, {
         onFailure: (cause) =>
           Option.isSome(Cause.failureOption(cause))
             ? rejected(verdictOf(Exit.failCause(cause), msg.deliveryCount, spec))
             : rejected(undecodable(Cause.squash(cause))),
-        onSuccess: (event) => handle(msg, event, startedAt)
+        onSuccess: (event) => handle(msg, event, startedAt, fiber)
       })
     })
 }

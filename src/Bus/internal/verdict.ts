@@ -5,14 +5,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import type { DeadLetterError } from "../Bus.js"
 import * as DeadLetterRecord from "./deadLetterRecord.js"
 import type { ConsumerSpec } from "./engine.js"
-import type { InFlight, MessageHandler } from "./handling.js"
 import { backoffFor } from "./subscriberOptions.js"
 
 /**
@@ -87,10 +85,3 @@ export const undecodable = (defect: unknown): Verdict => {
     }
   }
 }
-
-/** Policy: the handler's exit becomes its message's verdict ({@link verdictOf}). @internal */
-export const verdictMiddleware =
-  (spec: Pick<ConsumerSpec, "maxDeliver" | "backoff">) =>
-  <A, E, R>(handler: MessageHandler<A, E, R>) =>
-  (inFlight: InFlight<A>): Effect.Effect<Verdict, never, R> =>
-    Effect.map(Effect.exit(handler(inFlight)), (exit) => verdictOf(exit, inFlight.msg.deliveryCount, spec))
