@@ -167,6 +167,12 @@ export interface RelayOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
   /** Rows published per pass (default 100), locked and marked sent in transactions of 10 rows. */
   readonly batchSize?: number | undefined
+  /**
+   * Publishes outstanding at once (default 64), sent in row order on the Bus's connection. `1` awaits each ack
+   * before the next publish: no event then goes out before an earlier one whose publish failed; with more, a failed
+   * event can arrive after up to `maxInFlight - 1` later ones.
+   */
+  readonly maxInFlight?: number | undefined
   /** Published rows older than this are deleted (default 7 days); `"forever"` keeps them. */
   readonly retention?: Duration.DurationInput | "forever" | undefined
   /** How often published rows past the retention are deleted (default 1 hour). */
@@ -198,6 +204,8 @@ export interface OutboxRelayConfig {
   readonly pollInterval: Duration.Duration
   /** `outbox.batch_size`, default 100. */
   readonly batchSize: number
+  /** `outbox.max_in_flight`, default 64; `1` for strict order (see {@link RelayOptions.maxInFlight}). */
+  readonly maxInFlight: number
   /** `outbox.retention`, default 7 days; `forever` (none here) keeps published rows. */
   readonly retention: Option.Option<Duration.Duration>
   /** `outbox.purge_interval`, default 1 hour. */
@@ -215,7 +223,8 @@ export interface OutboxRelayConfig {
 }
 
 /**
- * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
+ * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `max_in_flight`, `retention` (a
+ * duration or `forever`),
  * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`, and the bounds of the readiness check
  * (`ready_max_backlog`, `ready_max_age`; see {@link readinessCheck}). Durations are written `"500 millis"`,
  * `"7 days"`, or as a number of milliseconds.
@@ -239,6 +248,7 @@ export const config: Config.Config<OutboxRelayConfig> = Config.all({
   listen: Config.withDefault(Config.boolean("listen"), true),
   pollInterval: durationOrMillis("poll_interval", defaults.pollInterval),
   batchSize: positiveInteger("batch_size", defaults.batchSize),
+  maxInFlight: positiveInteger("max_in_flight", defaults.maxInFlight),
   retention: Config.literal("forever")("retention").pipe(
     Config.map((): Option.Option<Duration.Duration> => Option.none()),
     Config.orElse(() => Config.map(durationOrMillis("retention", defaults.retention), Option.some))
@@ -262,6 +272,7 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
   listen: config.listen,
   pollInterval: config.pollInterval,
   batchSize: config.batchSize,
+  maxInFlight: config.maxInFlight,
   retention: Option.getOrElse(config.retention, (): Duration.Duration | "forever" => "forever"),
   purgeInterval: config.purgeInterval,
   flushTimeout: config.flushTimeout,
