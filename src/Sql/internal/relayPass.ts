@@ -1,7 +1,7 @@
 /**
- * One pass of the relay (rows locked in small groups, each group published in order and what was published marked
- * sent in its transaction, the failure that stopped it recorded) and the drain that repeats passes until nothing is
- * left.
+ * One pass of the relay (rows locked in groups, each group's rows published pipelined in order and what was acked
+ * marked sent in its transaction, the failures that stopped it recorded) and the drain that repeats passes until
+ * nothing is left.
  *
  * @internal
  */
@@ -55,7 +55,9 @@ const record = (relay: RelayContext, result: PassResult) =>
 
 /**
  * How many rows one transaction of a pass locks, publishes and marks sent: a relay killed mid-pass has published at
- * most this many rows it has not yet marked (which it publishes again after a restart).
+ * most this many rows it has not yet marked (which it publishes again after a restart). The publishes of a group are
+ * pipelined and its transaction waits for all of them: a group well above the default `maxInFlight` keeps the window
+ * full for most of it.
  *
  * @internal
  */
