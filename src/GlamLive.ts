@@ -322,6 +322,7 @@ const outboxKeys = [
   "listen",
   "poll_interval",
   "batch_size",
+  "max_in_flight",
   "retention",
   "purge_interval",
   "flush_timeout",

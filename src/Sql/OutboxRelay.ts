@@ -10,11 +10,14 @@
  *   again: the republish carries the same `Nats-Msg-Id`, so inside the stream's duplicate window (2 minutes by
  *   default) JetStream stores nothing new and acks it as a duplicate. Past the window a consumer may see it
  *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once. Rows are locked and marked in
- *   transactions of 10, so a crash republishes at most the 10 of the group it held.
- * - **Order.** Rows are published in the order of their inserts (`ORDER BY seq`, an identity column), one at a
- *   time; a failed publish stops the pass, so no later event overtakes it. With several
- *   instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them, and order
- *   holds within a batch, not across concurrent batches.
+ *   transactions of 100, so a crash republishes at most the 100 of the group it held.
+ * - **Order.** Rows are sent in the order of their inserts (`ORDER BY seq`, an identity column), pipelined on the
+ *   Bus's connection with up to `maxInFlight` (default 64) publishes outstanding, so the rows that succeed are
+ *   stored in that order. A failed publish stops the pass (rows acked beside it are marked, the rest wait); the
+ *   failed event goes out with a later pass, after at most `maxInFlight - 1` events that were behind it.
+ *   `maxInFlight: 1` awaits each ack before the next publish: no later event then overtakes a failed one. With
+ *   several instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them,
+ *   and order holds within a batch, not across concurrent batches.
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
  *   timeout), before the Bus and the pool it depends on close.
  * - **Wake-up.** An enqueue notifies the relay (`pg_notify`, delivered when its transaction commits); the relay
@@ -67,7 +70,8 @@ export interface Backlog {
 }
 
 /**
- * The event a pass stopped at: its publish failed, so it and every later event wait for the next pass.
+ * The event a pass stopped at: its publish failed, so it and the later events not yet published wait for the next
+ * pass (with `maxInFlight` above 1, later events in flight beside it may have been published).
  *
  * @since 0.1.0
  * @category models
@@ -165,8 +169,14 @@ export interface RelayOptions {
    * 500 ms). A full batch is followed at once.
    */
   readonly pollInterval?: Duration.DurationInput | undefined
-  /** Rows published per pass (default 100), locked and marked sent in transactions of 10 rows. */
+  /** Rows published per pass (default 100), locked and marked sent in transactions of up to 100 rows. */
   readonly batchSize?: number | undefined
+  /**
+   * Publishes outstanding at once (default 64), sent in row order on the Bus's connection. `1` awaits each ack
+   * before the next publish: no event then goes out before an earlier one whose publish failed; with more, a failed
+   * event can arrive after up to `maxInFlight - 1` later ones.
+   */
+  readonly maxInFlight?: number | undefined
   /** Published rows older than this are deleted (default 7 days); `"forever"` keeps them. */
   readonly retention?: Duration.DurationInput | "forever" | undefined
   /** How often published rows past the retention are deleted (default 1 hour). */
@@ -198,6 +208,8 @@ export interface OutboxRelayConfig {
   readonly pollInterval: Duration.Duration
   /** `outbox.batch_size`, default 100. */
   readonly batchSize: number
+  /** `outbox.max_in_flight`, default 64; `1` for strict order (see {@link RelayOptions.maxInFlight}). */
+  readonly maxInFlight: number
   /** `outbox.retention`, default 7 days; `forever` (none here) keeps published rows. */
   readonly retention: Option.Option<Duration.Duration>
   /** `outbox.purge_interval`, default 1 hour. */
@@ -215,8 +227,9 @@ export interface OutboxRelayConfig {
 }
 
 /**
- * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `retention` (a duration or `forever`),
- * `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`, and the bounds of the readiness check
+ * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `max_in_flight`, `retention` (a
+ * duration or `forever`), `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`, and the bounds of
+ * the readiness check
  * (`ready_max_backlog`, `ready_max_age`; see {@link readinessCheck}). Durations are written `"500 millis"`,
  * `"7 days"`, or as a number of milliseconds.
  *
@@ -239,6 +252,7 @@ export const config: Config.Config<OutboxRelayConfig> = Config.all({
   listen: Config.withDefault(Config.boolean("listen"), true),
   pollInterval: durationOrMillis("poll_interval", defaults.pollInterval),
   batchSize: positiveInteger("batch_size", defaults.batchSize),
+  maxInFlight: positiveInteger("max_in_flight", defaults.maxInFlight),
   retention: Config.literal("forever")("retention").pipe(
     Config.map((): Option.Option<Duration.Duration> => Option.none()),
     Config.orElse(() => Config.map(durationOrMillis("retention", defaults.retention), Option.some))
@@ -262,6 +276,7 @@ export const optionsFromConfig = (config: OutboxRelayConfig): RelayOptions => ({
   listen: config.listen,
   pollInterval: config.pollInterval,
   batchSize: config.batchSize,
+  maxInFlight: config.maxInFlight,
   retention: Option.getOrElse(config.retention, (): Duration.Duration | "forever" => "forever"),
   purgeInterval: config.purgeInterval,
   flushTimeout: config.flushTimeout,

@@ -113,7 +113,8 @@ export const make = (
       bus: yield* Bus,
       sql: yield* SqlClient.SqlClient,
       settings,
-      state: yield* Ref.make(initialState)
+      state: yield* Ref.make(initialState),
+      subjects: new Set()
     }
     if (settings.enabled) {
       // Finalizers run in reverse: registered first, the flush runs after the loop has stopped (and, the relay

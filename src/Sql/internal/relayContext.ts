@@ -1,5 +1,6 @@
 /**
- * What every part of a running relay shares: its Bus, its own database client, its settings and its counters.
+ * What every part of a running relay shares: its Bus, its own database client, its settings, its counters and the
+ * subjects it has published to.
  *
  * @internal
  */
@@ -16,6 +17,7 @@ import type { RelayOptions, RelayStatus } from "../OutboxRelay.js"
 export const defaults = {
   pollInterval: Duration.millis(500),
   batchSize: 100,
+  maxInFlight: 64,
   retention: Duration.days(7),
   purgeInterval: Duration.hours(1),
   flushTimeout: Duration.seconds(5),
@@ -29,6 +31,7 @@ export interface Settings {
   readonly listen: boolean
   readonly pollInterval: Duration.Duration
   readonly batchSize: number
+  readonly maxInFlight: number
   readonly retention: Option.Option<Duration.Duration>
   readonly purgeInterval: Duration.Duration
   readonly flushTimeout: Duration.Duration
@@ -45,6 +48,7 @@ export const settingsOf = (options: RelayOptions): Settings => ({
   listen: options.listen ?? true,
   pollInterval: durationOf(options.pollInterval, defaults.pollInterval),
   batchSize: Math.max(1, Math.floor(options.batchSize ?? defaults.batchSize)),
+  maxInFlight: Math.max(1, Math.floor(options.maxInFlight ?? defaults.maxInFlight)),
   retention: options.retention === "forever"
     ? Option.none()
     : Option.some(durationOf(options.retention, defaults.retention)),
@@ -79,6 +83,8 @@ export interface RelayContext {
   readonly sql: SqlClient.SqlClient
   readonly settings: Settings
   readonly state: Ref.Ref<State>
+  /** The subjects this relay has published to: their rows can be sent without waiting for the Bus. */
+  readonly subjects: Set<string>
 }
 
 /**

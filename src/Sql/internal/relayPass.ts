@@ -1,7 +1,7 @@
 /**
- * One pass of the relay (rows locked in small groups, each group published in order and what was published marked
- * sent in its transaction, the failure that stopped it recorded) and the drain that repeats passes until nothing is
- * left.
+ * One pass of the relay (rows locked in groups, each group's rows published pipelined in order and what was acked
+ * marked sent in its transaction, the failures that stopped it recorded) and the drain that repeats passes until
+ * nothing is left.
  *
  * @internal
  */
@@ -10,11 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { headersOf, lockBatch, markFailed, markPublished, type Row } from "./outboxRows.js"
+import { lockBatch, markFailed, markPublished } from "./outboxRows.js"
 import { own, type RelayContext } from "./relayContext.js"
+import { publishRows } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 import { run as transaction } from "./transaction.js"
 
@@ -22,34 +22,13 @@ import { run as transaction } from "./transaction.js"
 export interface PassResult {
   readonly published: number
   readonly duplicates: number
+  /** The first row whose publish failed. */
   readonly failed: Option.Option<FailedEvent>
+  /** Failed publishes: the first and any that were in flight beside it. */
+  readonly failures: number
   /** The batch was full: more may be waiting. */
   readonly full: boolean
 }
-
-const publishRow = (relay: RelayContext, row: Row) =>
-  Effect.suspend(() => {
-    const headers = headersOf(row.headers)
-    return relay.bus.publishEncoded({
-      subject: row.subject,
-      body: row.body,
-      headers,
-      msgId: headers["Nats-Msg-Id"] ?? row.id,
-      eventId: row.id
-    })
-  }).pipe(
-    // A Bus that dies instead of failing must not take the relay with it.
-    Effect.catchAllDefect((defect) =>
-      Effect.fail(
-        new MessageBusError({
-          message: `Publishing failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`,
-          details: { operation: "publish", subject: row.subject },
-          retryable: true,
-          cause: defect
-        })
-      )
-    )
-  )
 
 const record = (relay: RelayContext, result: PassResult) =>
   Effect.zipRight(
@@ -57,24 +36,32 @@ const record = (relay: RelayContext, result: PassResult) =>
       ...s,
       published: s.published + result.published,
       duplicates: s.duplicates + result.duplicates,
-      failures: s.failures + (Option.isSome(result.failed) ? 1 : 0)
+      failures: s.failures + result.failures
     })),
     Option.match(result.failed, {
       onNone: () => Effect.void,
       onSome: (failed) =>
         Effect.logWarning(
-          `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; it is retried before any later event`
+          `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; ${
+            result.failures > 1 ? `${result.failures - 1} more publishes in flight beside it failed; ` : ""
+          }${
+            relay.settings.maxInFlight === 1
+              ? "it is retried before any later event"
+              : "it is retried by the next pass, the events not yet published with it"
+          }`
         )
     })
   )
 
 /**
  * How many rows one transaction of a pass locks, publishes and marks sent: a relay killed mid-pass has published at
- * most this many rows it has not yet marked (which it publishes again after a restart).
+ * most this many rows it has not yet marked (which it publishes again after a restart). The publishes of a group are
+ * pipelined and its transaction waits for all of them: a group well above the default `maxInFlight` keeps the window
+ * full for most of it.
  *
  * @internal
  */
-export const markGroup = 10
+export const markGroup = 100
 
 interface GroupResult extends PassResult {
   readonly rows: number
@@ -84,7 +71,8 @@ interface GroupResult extends PassResult {
 // are then published again under the same Nats-Msg-Id, as after a relay crash.
 const asyncCommit = (sql: SqlClient.SqlClient) => sql`SET LOCAL synchronous_commit = off`
 
-// One transaction: lock the next `size` rows, publish them in order until one fails, mark what was published.
+// One transaction: lock the next `size` rows, publish them in order until one fails, mark what was acked (a row
+// behind a failed one may have been acked too) and record each failure on its row.
 const publishGroup = (
   relay: RelayContext,
   size: number
@@ -93,21 +81,30 @@ const publishGroup = (
     const { sql } = relay
     yield* asyncCommit(sql)
     const rows = yield* lockBatch(sql, size)
+    const outcomes = yield* publishRows(relay, rows)
     const published: Array<string> = []
+    const failures: Array<FailedEvent> = []
     let duplicates = 0
-    let failed: Option.Option<FailedEvent> = Option.none()
-    for (const row of rows) {
-      const result = yield* Effect.either(publishRow(relay, row))
-      if (Either.isLeft(result)) {
-        failed = Option.some({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: result.left })
-        break
+    outcomes.forEach((outcome, i) => {
+      if (outcome === undefined) return
+      const row = rows[i]!
+      if (Either.isRight(outcome)) {
+        published.push(row.id)
+        if (outcome.right.duplicate) duplicates++
+      } else {
+        failures.push({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left })
       }
-      published.push(row.id)
-      if (result.right.duplicate) duplicates++
-    }
+    })
     yield* markPublished(sql, published)
-    if (Option.isSome(failed)) yield* markFailed(sql, failed.value.eventId, failed.value.error)
-    return { rows: rows.length, published: published.length, duplicates, failed, full: rows.length === size }
+    for (const failure of failures) yield* markFailed(sql, failure.eventId, failure.error)
+    return {
+      rows: rows.length,
+      published: published.length,
+      duplicates,
+      failed: Option.fromNullable(failures[0]),
+      failures: failures.length,
+      full: rows.length === size
+    }
   }).pipe(
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
     // A retried transaction would only republish: the loop retries on its own schedule.
@@ -133,7 +130,7 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       duplicates += group.duplicates
       left -= group.rows
       if (Option.isSome(group.failed) || !group.full || left === 0) {
-        return { published, duplicates, failed: group.failed, full: group.full }
+        return { published, duplicates, failed: group.failed, failures: group.failures, full: group.full }
       }
     }
   }).pipe(
