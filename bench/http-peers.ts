@@ -22,11 +22,9 @@ import express from "express"
 import Fastify from "fastify"
 import * as Jose from "jose"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
 import type * as NodeHttp from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Prometheus from "prom-client"
 import * as Harness from "./Harness.js"
 import * as HttpBench from "./HttpBench.js"
@@ -338,30 +336,21 @@ export const main = async (): Promise<void> => {
   )
   const loadAfter = Os.loadavg()
   console.log(`load average after: ${loadAfter.map((x) => x.toFixed(2)).join(" ")}`)
-  const out = Path.join(Harness.resultsDir, "http-peers.json")
-  mkdirSync(Path.dirname(out), { recursive: true })
-  writeFileSync(
-    out,
-    JSON.stringify(
-      {
-        benchmark: "http-peers",
-        route: "GET /api/v1/items/:id (JSON)",
-        machine: Harness.machine(),
-        load_average: {
-          before: loadBefore.map((x) => Number(x.toFixed(2))),
-          after: loadAfter.map((x) => Number(x.toFixed(2)))
-        },
-        settings: { requests_per_round: requests, connections, rounds },
-        results: summary,
-        ratios: pairs,
-        gap_to_fastify_cpu_us_per_request: gap,
-        target: { toolkit_vs_express_rps: target.toolkit_vs_express, met },
-        date: new Date().toISOString()
-      },
-      null,
-      2
-    ) + "\n"
-  )
+  Harness.writeResults("http-peers", {
+    benchmark: "http-peers",
+    route: "GET /api/v1/items/:id (JSON)",
+    machine: Harness.machine(),
+    load_average: {
+      before: loadBefore.map((x) => Number(x.toFixed(2))),
+      after: loadAfter.map((x) => Number(x.toFixed(2)))
+    },
+    settings: { requests_per_round: requests, connections, rounds },
+    results: summary,
+    ratios: pairs,
+    gap_to_fastify_cpu_us_per_request: gap,
+    target: { toolkit_vs_express_rps: target.toolkit_vs_express, met },
+    date: new Date().toISOString()
+  })
 }
 
 Harness.runIfMain(import.meta.url, main)

@@ -9,11 +9,9 @@
  *
  * Run: `npx tsx bench/http.ts` (env: BENCH_HTTP_REQUESTS, BENCH_HTTP_CONNECTIONS, BENCH_HTTP_ROUNDS).
  */
-import { mkdirSync, writeFileSync } from "node:fs"
 import * as NodeHttp from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Harness from "./Harness.js"
 import * as HttpBench from "./HttpBench.js"
 
@@ -104,9 +102,7 @@ export const main = async (): Promise<void> => {
       `  target full/bare <= ${targets.cpu}: ${Harness.verdict(met.cpu)}`
   )
   console.log(`load average after: ${Os.loadavg().map((x) => x.toFixed(2)).join(" ")}`)
-  const out = Path.join(Harness.resultsDir, "http.json")
-  mkdirSync(Path.dirname(out), { recursive: true })
-  writeFileSync(out, JSON.stringify(report, null, 2) + "\n")
+  Harness.writeResults("http", report)
 }
 
 Harness.runIfMain(import.meta.url, main)
