@@ -304,6 +304,14 @@ export const resultsDir = Path.resolve(
   Path.basename(Path.dirname(import.meta.dirname)) === ".bench-build" ? "../../bench/results" : "results"
 )
 
+/** Writes a benchmark's report to `bench/results/<name>.json` and returns the path. */
+export const writeResults = (name: string, report: unknown): string => {
+  const out = Path.join(resultsDir, `${name}.json`)
+  mkdirSync(Path.dirname(out), { recursive: true })
+  writeFileSync(out, JSON.stringify(report, null, 2) + "\n")
+  return out
+}
+
 /** Whether this module is the process entry point. */
 export const isMain = (url: string): boolean => url === `file://${process.argv[1]}`
 

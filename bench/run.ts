@@ -10,7 +10,7 @@ import { existsSync } from "node:fs"
 import * as Path from "node:path"
 
 const compiled = import.meta.url.endsWith(".js")
-const benchmarks = ["bus-publish", "bus-consume", "memory", "outbox-relay", "sql", "http"]
+const benchmarks = ["bus-publish", "bus-consume", "memory", "outbox-relay", "sql", "http", "http-peers"]
 // `memory` forces a full GC before each reading.
 const nodeOptions: Record<string, ReadonlyArray<string>> = { memory: ["--expose-gc"] }
 

@@ -17,6 +17,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import { createServer } from "node:http"
+import * as Net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Http from "../src/Http/Http.js"
 import * as Readiness from "../src/Http/Readiness.js"
@@ -32,7 +33,9 @@ interface Line {
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/ok", HttpServerResponse.text("ok")),
-  HttpRouter.get("/boom", Effect.die(new Error("handler died")))
+  HttpRouter.get("/boom", Effect.die(new Error("handler died"))),
+  // Answers only when interrupted: the client is gone first.
+  HttpRouter.get("/wait", Effect.as(Effect.never, HttpServerResponse.text("late")))
 )
 
 const open: Array<ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>> = []
@@ -70,7 +73,7 @@ const serve = async (
   const get = (path: string, headers: Record<string, string> = {}) =>
     fetch(`http://127.0.0.1:${address.port}${path}`, { headers })
   const accessLines = () => lines.filter((line) => line.message === "http.request")
-  return { get, accessLines }
+  return { get, accessLines, port: address.port }
 }
 
 describe("access log", () => {
@@ -126,5 +129,24 @@ describe("access log", () => {
     expect((await get("/ok")).status).toBe(200)
     expect((await get("/boom")).status).toBe(500)
     expect(accessLines()).toEqual([])
+  })
+
+  it("logs a request whose client half-closed its socket as 499 at Warning, and counts it as 499", async () => {
+    const service = "half-close-service"
+    const { accessLines, get, port } = await serve(LogLevel.Info, { service })
+    // The request, then the client's FIN at once: Node closes the connection, the handler is interrupted.
+    const socket = Net.connect(port, "127.0.0.1")
+    const received: Array<Buffer> = []
+    socket.on("data", (chunk: Buffer) => received.push(chunk))
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+    socket.end("GET /wait HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await closed
+    await expect.poll(() => accessLines().length).toBe(1)
+    expect(Buffer.concat(received).toString()).toBe("")
+    const [line] = accessLines()
+    expect([line!.level, line!.annotations["path"], line!.annotations["status"]]).toEqual(["WARN", "/wait", 499])
+    const metrics = await (await get("/metrics")).text()
+    const series = metrics.split("\n").filter((l) => l.startsWith("http_requests_total{") && l.includes(service))
+    expect(series).toEqual([expect.stringMatching(/status="499"[^}]*\} 1$|\{[^}]*status="499"[^}]*\} 1$/)])
   })
 })

@@ -13,6 +13,7 @@
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -32,8 +33,9 @@ export interface Options {
   /** The `service` metric label and the `X-Service-Name` header. */
   readonly service: string
   /**
-   * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx;
-   * probes (`/api/v1/health`, `/api/v1/ready`, `/health`, `/ready`, `/metrics`) at Debug when they succeed and at
+   * One `http.request` line per request: at Info with method, path, status and duration_ms, at Error for a 5xx, at
+   * Warning for a 499 (the client closed the connection before the answer: the handler is interrupted, and the
+   * metrics count the request with status 499); probes (`/api/v1/health`, `/api/v1/ready`, `/health`, `/ready`, `/metrics`) at Debug when they succeed and at
    * Warning when they do not (a 503 from readiness is the service reporting its state, not a failed request).
    * Default `true`; lines below the logger's minimum level are not built.
    */
@@ -44,21 +46,36 @@ export interface Options {
 // fail (an unready service answers every probe with 503 until it is ready again).
 const probes: ReadonlySet<string> = new Set(["/api/v1/health", "/api/v1/ready", "/health", "/ready", "/metrics"])
 
-const levelOf = (path: string, status: number) =>
-  probes.has(path)
-    ? (status < 400 ? Effect.logDebug : Effect.logWarning)
-    : (status >= 500 ? Effect.logError : Effect.logInfo)
+// The status of a request whose client closed the connection before the answer (nginx's "client closed request").
+const clientClosedRequest = 499
 
-const accessLine = (request: HttpServerRequest.HttpServerRequest, status: number, startedAt: number) => {
-  const path = HttpMetrics.pathOf(request.url)
-  const log = levelOf(path, status)
-  return Effect.annotateLogs(log("http.request"), {
+const levelOf = (path: string, status: number): LogLevel.LogLevel =>
+  probes.has(path)
+    ? (status < 400 ? LogLevel.Debug : LogLevel.Warning)
+    : status >= 500
+    ? LogLevel.Error
+    : status === clientClosedRequest
+    ? LogLevel.Warning
+    : LogLevel.Info
+
+const accessLine = (
+  request: HttpServerRequest.HttpServerRequest,
+  path: string,
+  level: LogLevel.LogLevel,
+  status: number,
+  startedAt: number
+) =>
+  Effect.annotateLogs(Effect.logWithLevel(level, "http.request"), {
     method: request.method,
     path,
     status,
     duration_ms: Math.round((performance.now() - startedAt) * 100) / 100
   })
-}
+
+// The status of a request that ended without a response: the platform's own answer to the cause (499 when the
+// client closed the connection, 503 when the server interrupted it, the error's response for a failure).
+const statusOf = (cause: Cause.Cause<unknown>): Effect.Effect<number> =>
+  Effect.map(HttpServerError.causeResponse(cause), ([response]) => response.status)
 
 /**
  * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log.
@@ -88,25 +105,31 @@ export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
       const ids = RequestContext.resolveIds(request.headers, span)
       const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
       const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
-      const logsErrors = accessLog && !LogLevel.greaterThan(minimum, LogLevel.Error)
-      const logsInfo = accessLog && LogLevel.lessThanEqual(minimum, LogLevel.Info)
       const startedAt = performance.now()
       if (measured) metrics.begin()
+      const finish = (status: number): Effect.Effect<void> => {
+        if (measured) {
+          metrics.end(
+            request.method,
+            HttpMetrics.endpointLabel(span, request.url),
+            status,
+            (performance.now() - startedAt) / 1000
+          )
+        }
+        if (!accessLog) return Effect.void
+        const path = HttpMetrics.pathOf(request.url)
+        const level = levelOf(path, status)
+        return LogLevel.greaterThanEqual(level, minimum)
+          ? accessLine(request, path, level, status, startedAt)
+          : Effect.void
+      }
       return Effect.zipRight(
         // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
         Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
-        Effect.onExit(Effect.map(app, (response) => RequestContext.setHeaders(response, ids, service)), (exit) => {
-          const status = Exit.isSuccess(exit) ? exit.value.status : HttpServerError.exitResponse(exit).status
-          if (measured) {
-            metrics.end(
-              request.method,
-              HttpMetrics.endpointLabel(span, request.url),
-              status,
-              (performance.now() - startedAt) / 1000
-            )
-          }
-          return (status >= 500 ? logsErrors : logsInfo) ? accessLine(request, status, startedAt) : Effect.void
-        })
+        Effect.onExit(
+          Effect.map(app, (response) => RequestContext.setHeaders(response, ids, service)),
+          (exit) => Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
+        )
       )
     })
   )

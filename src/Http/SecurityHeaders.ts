@@ -90,6 +90,14 @@ export const headers = (settings: SecurityHeadersConfig): Readonly<Record<string
  * @category middleware
  */
 export const middleware = (settings: SecurityHeadersConfig): HttpMiddleware.HttpMiddleware => {
-  const set = headers(settings)
-  return HttpMiddleware.make((app) => Effect.map(app, (response) => HttpServerResponse.setHeaders(response, set)))
+  const entries = Object.entries(headers(settings))
+  // One `setHeader` per header: `setHeaders` merges its record with two object spreads, which V8 copies through its
+  // slow path (about three times the cost of the eight `setHeader`s here); the result is the same.
+  return HttpMiddleware.make((app) =>
+    Effect.map(app, (response) => {
+      let out = response
+      for (const [name, value] of entries) out = HttpServerResponse.setHeader(out, name, value)
+      return out
+    })
+  )
 }

@@ -1,0 +1,203 @@
+/**
+ * What the HTTP benchmarks (`http`, `http-peers`) share: the load generator, the toolkit's full stack and the bare
+ * `@effect/platform` server on the same route, and the paired rounds.
+ *
+ * The servers run in the benchmark process on 127.0.0.1; the load generator is a child process (keep-alive
+ * `http.Agent`, N concurrent connections, a fixed number of requests, a time cap), so the CPU time this process
+ * uses during a round (`process.cpuUsage`, user + system) is the server's: divided by the requests answered, it is
+ * the server's CPU time per request.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { spawn } from "node:child_process"
+import * as NodeHttp from "node:http"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as RateLimit from "../src/Http/RateLimit.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import * as Harness from "./Harness.js"
+
+/** The route every server answers. */
+export const routePath = "/api/v1/items/:id"
+
+/** The data every server answers with. */
+export const item = { id: "42", name: "Lipstick", price: 19.5, tags: ["lips", "matte"] }
+
+/** The settings of the toolkit's server (and what the peers of `http-peers` are configured with). */
+export const settings = {
+  service: "bench-service",
+  corsOrigins: ["https://app.example"],
+  secret: "bench-secret-0123456789-0123456789",
+  // A limit the benchmark never reaches: the limiter runs for every request and lets it through.
+  rateLimit: { limit: 100_000_000, windowMs: 60_000 }
+} as const
+
+// The load generator: bounded in requests and time, loopback only; prints one JSON line.
+const loadGenerator = `
+const http = require("node:http")
+const [url, total, conns, capMs] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])]
+const target = new URL(url)
+if (target.hostname !== "127.0.0.1") throw new Error("loopback only")
+const agent = new http.Agent({ keepAlive: true, maxSockets: conns })
+const latencies = []
+let sent = 0, done = 0, errors = 0, non2xx = 0
+const start = performance.now()
+const deadline = start + capMs
+const one = () => new Promise((resolve) => {
+  const t0 = performance.now()
+  const req = http.get({ host: target.hostname, port: target.port, path: target.pathname, agent }, (res) => {
+    if (res.statusCode !== 200) non2xx++
+    res.on("data", () => {})
+    res.on("end", () => { latencies.push(performance.now() - t0); resolve() })
+  })
+  req.on("error", () => { errors++; resolve() })
+})
+const worker = async () => {
+  while (sent < total && performance.now() < deadline) { sent++; await one(); done++ }
+}
+Promise.all(Array.from({ length: conns }, worker)).then(() => {
+  const elapsed = performance.now() - start
+  latencies.sort((a, b) => a - b)
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
+  process.stdout.write(JSON.stringify({ done, errors, non2xx, elapsedMs: elapsed, rps: done / (elapsed / 1000), p50: q(0.5), p99: q(0.99) }))
+  agent.destroy()
+})
+`
+
+/** One round of one server. */
+export interface RoundResult {
+  readonly done: number
+  readonly errors: number
+  readonly non2xx: number
+  readonly elapsedMs: number
+  readonly rps: number
+  readonly p50: number
+  readonly p99: number
+  /** CPU time (user + system) of this process, the servers', per request answered: µs. */
+  readonly cpuUsPerRequest: number
+}
+
+const timeCapMs = 30_000
+
+/** Runs the load generator against `url` for `total` requests over `connections` connections. */
+export const load = (url: string, total: number, connections: number): Promise<RoundResult> =>
+  new Promise((resolve, reject) => {
+    const cpu = process.cpuUsage()
+    const child = spawn(process.execPath, [
+      "-e",
+      loadGenerator,
+      url,
+      String(total),
+      String(connections),
+      String(timeCapMs)
+    ], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk) => (out += chunk))
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      const used = process.cpuUsage(cpu)
+      if (code !== 0) return reject(new Error(`load generator: exit ${code}`))
+      const result = JSON.parse(out) as Omit<RoundResult, "cpuUsPerRequest">
+      resolve({ ...result, cpuUsPerRequest: (used.user + used.system) / Math.max(1, result.done) })
+    })
+  })
+
+/** The port an Effect server listens on. */
+export const portOf = (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>): Promise<number> =>
+  runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => (s.address as HttpServer.TcpAddress).port))
+
+const listen = () => NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })
+
+/**
+ * The toolkit's full `Http.serve` stack (metrics, tracing span, ids, access log, security headers, CORS, error
+ * mapping, limits, framework routes, JWT middleware, in-memory rate limiting) answering the envelope.
+ */
+export const toolkitServer = (): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
+  const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, ApiEnvelope.success(item)))
+  return ManagedRuntime.make(
+    Http.serve(router).pipe(
+      Layer.provideMerge(listen()),
+      Layer.provide(Readiness.layer),
+      Layer.provide(JwtAuth.layerConfig),
+      Layer.provide(RateLimit.layerMemory),
+      // The access log runs for every request; lines below Warning are not written.
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+        service: { name: settings.service },
+        http: { cors_origins: settings.corsOrigins },
+        auth: { secret: settings.secret },
+        rate_limit: { limit: settings.rateLimit.limit, window_ms: settings.rateLimit.windowMs }
+      })))
+    ) as Layer.Layer<HttpServer.HttpServer, unknown>
+  )
+}
+
+/**
+ * The same route on bare `@effect/platform` (`HttpRouter` + `HttpServer.serve`, with the platform's own tracing
+ * span), answering the bare item; like every route here it serializes its body per request.
+ */
+export const bareServer = (): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
+  const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, HttpServerResponse.json(item)))
+  return ManagedRuntime.make(
+    HttpServer.serve(router).pipe(Layer.provideMerge(listen())) as Layer.Layer<HttpServer.HttpServer, unknown>
+  )
+}
+
+/**
+ * Paired rounds over `targets` (name -> URL): one warm-up run of each, then `rounds` rounds, each running every
+ * server back to back and rotating which goes first. A round with an error or a non-2xx answer fails the run.
+ */
+export const runRounds = async <Name extends string>(
+  targets: Readonly<Record<Name, string>>,
+  options: { readonly requests: number; readonly connections: number; readonly rounds: number }
+): Promise<Record<Name, Array<RoundResult>>> => {
+  const names = Object.keys(targets) as Array<Name>
+  const results = Object.fromEntries(names.map((name) => [name, []])) as unknown as Record<Name, Array<RoundResult>>
+  for (const name of names) await load(targets[name], Math.min(5000, options.requests), options.connections)
+  for (let round = 0; round < options.rounds; round++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(k + round) % names.length]!
+      const r = await load(targets[name], options.requests, options.connections)
+      if (r.errors > 0 || r.non2xx > 0) throw new Error(`${name}: ${r.errors} errors, ${r.non2xx} non-2xx`)
+      results[name].push(r)
+    }
+  }
+  return results
+}
+
+/** The medians of one server's rounds. */
+export interface Summary {
+  readonly rps: number
+  readonly cpu_us_per_request: number
+  readonly p50_ms: number
+  readonly p99_ms: number
+  readonly rps_rounds: ReadonlyArray<number>
+  readonly cpu_rounds: ReadonlyArray<number>
+}
+
+/** Medians of a server's rounds. */
+export const summarize = (rounds: ReadonlyArray<RoundResult>): Summary => ({
+  rps: Math.round(Harness.median(rounds.map((r) => r.rps))),
+  cpu_us_per_request: Number(Harness.median(rounds.map((r) => r.cpuUsPerRequest)).toFixed(1)),
+  p50_ms: Number(Harness.median(rounds.map((r) => r.p50)).toFixed(2)),
+  p99_ms: Number(Harness.median(rounds.map((r) => r.p99)).toFixed(2)),
+  rps_rounds: rounds.map((r) => Math.round(r.rps)),
+  cpu_rounds: rounds.map((r) => Number(r.cpuUsPerRequest.toFixed(1)))
+})
+
+/** The paired ratios a / b of req/s and of CPU per request. */
+export const ratios = (a: ReadonlyArray<RoundResult>, b: ReadonlyArray<RoundResult>) => ({
+  rps: Harness.pairedRatio(a.map((r) => r.rps), b.map((r) => r.rps)),
+  cpu: Harness.pairedRatio(a.map((r) => r.cpuUsPerRequest), b.map((r) => r.cpuUsPerRequest))
+})
+
+/** One line of a server's figures. */
+export const line = (name: string, s: Summary): string =>
+  `${name.padEnd(16)} ${String(s.rps).padStart(7)} req/s  ${String(s.cpu_us_per_request).padStart(6)} µs CPU/req  ` +
+  `p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms`
