@@ -12,7 +12,7 @@ import * as GlamConfig from "../src/Config/index.js"
 import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttConfig from "../src/Devices/MqttConfig.js"
-import { freePort } from "./support/natsServer.js"
+import { freePort } from "./support/localService.js"
 
 const roots: Array<string> = []
 afterAll(() => {

@@ -19,7 +19,8 @@ import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import { freePort, type Json, json, type Running, start } from "./fixtures/http/server.js"
+import { type Json, json, type Running, start } from "./fixtures/http/server.js"
+import { freePort } from "./support/localService.js"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success({ id: "1" })),
