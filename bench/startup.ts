@@ -18,9 +18,9 @@
  */
 import { execFileSync, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { answersHealth, exampleEnv, freePort, untilHealthy } from "../test/support/localService.js"
 import { machine, median } from "./Harness.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
@@ -39,22 +39,6 @@ const variants: ReadonlyArray<Variant> = [
   { name: "npm start", target: 10_000, command: ["npm", "start", "--silent"] },
   { name: "node floor", target: undefined, command: [process.execPath, "-e", floor] }
 ]
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
-
-const answers = async (port: number) => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok
-  } catch {
-    return false
-  }
-}
 
 interface Sample {
   readonly health_ms: number
@@ -91,15 +75,12 @@ const measure = async (variant: Variant): Promise<Sample> => {
     cwd: root,
     detached: true,
     stdio: "ignore",
-    env: { ...process.env, CATALOG_HTTP__PORT: String(port), CATALOG_DATABASE__EMBEDDED_DIR: dataDir }
+    env: exampleEnv(port, dataDir)
   })
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   let alive = true
   void exited.then(() => (alive = false))
-  while (!(await answers(port))) {
-    if (!alive) throw new Error(`${variant.name} exited before answering`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await untilHealthy(port, { exited: () => !alive, intervalMs: 20, describe: () => variant.name })
   const health = performance.now() - started
   const cpu = command[0] === process.execPath ? cpuTime(child.pid!) : undefined
   child.kill("SIGTERM")
@@ -109,7 +90,7 @@ const measure = async (variant: Variant): Promise<Sample> => {
   let orphan = false
   try {
     process.kill(-child.pid!, 0)
-    orphan = await answers(port)
+    orphan = await answersHealth(port)
     process.kill(-child.pid!, "SIGKILL")
   } catch {
     // The group is gone.

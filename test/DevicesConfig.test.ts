@@ -13,7 +13,7 @@ import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttConfig from "../src/Devices/MqttConfig.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import { freePort } from "./support/natsServer.js"
+import { freePort } from "./support/localService.js"
 
 const roots: Array<string> = []
 afterAll(() => {

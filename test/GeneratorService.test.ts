@@ -12,9 +12,9 @@ import * as Path from "node:path"
 import { stripVTControlCharacters } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Dockerfile from "./support/dockerfile.js"
+import { freePort } from "./support/localService.js"
 import {
   expectSuccess,
-  freePort,
   installedCopies,
   killIfRunning,
   minutes,

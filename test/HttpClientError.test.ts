@@ -6,20 +6,21 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import { describe, expect, it, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import * as net from "node:net"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import { freePort, type Json, json, type Running, start } from "./fixtures/http/server.js"
+import { type Json, jsonOf, request, serverLayer, TestServer } from "./fixtures/http/server.js"
+import { freePort } from "./support/localService.js"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success({ id: "1" })),
@@ -88,23 +89,22 @@ const expectEnvelope = (answer: Answer, status: number, code: string, message: s
   expect(answer.raw).not.toMatch(/req_sent_by_client|marker|evil/)
 }
 
-describe("requests Node's parser refuses", () => {
-  let server: Running
-  beforeAll(async () => {
-    server = await start(Http.serve(router) as Layer.Layer<never, unknown>, {
-      service: { name: "parser-service" },
-      rate_limit: { enabled: false }
-    })
-  })
-  afterAll(async () => {
-    await server?.close()
+layer(
+  serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, {
+    service: { name: "parser-service" },
+    rate_limit: { enabled: false }
+  }),
+  { excludeTestServices: true }
+)("requests Node's parser refuses", (it) => {
+  const stillServing = Effect.gen(function*() {
+    const res = yield* request("/api/v1/items/1")
+    expect(res.status).toBe(200)
+    expect((yield* jsonOf(res)).data).toEqual({ id: "1" })
   })
 
-  const stillServing = async () => {
-    const res = await fetch(`${server.url}/api/v1/items/1`)
-    expect(res.status).toBe(200)
-    expect((await json(res)).data).toEqual({ id: "1" })
-  }
+  /** The raw answer of the suite's server to `payload`. */
+  const exchangeWith = (payload: string) =>
+    Effect.flatMap(TestServer, (server) => Effect.promise(() => exchange(server.port, payload)))
 
   const cases: Array<[string, string, number, string, string]> = [
     [
@@ -142,76 +142,74 @@ describe("requests Node's parser refuses", () => {
   ]
 
   for (const [name, payload, status, code, message] of cases) {
-    it(`${name} -> ${status} ${code} in the envelope, and the server keeps serving`, async () => {
-      const answer = await exchange(server.port, payload)
-      expectEnvelope(answer, status, code, message)
-      expect(answer.headers["x-service-name"]).toBe("parser-service")
-      await stillServing()
-    })
+    it.effect(`${name} -> ${status} ${code} in the envelope, and the server keeps serving`, () =>
+      Effect.gen(function*() {
+        const answer = yield* exchangeWith(payload)
+        expectEnvelope(answer, status, code, message)
+        expect(answer.headers["x-service-name"]).toBe("parser-service")
+        yield* stillServing
+      }))
   }
 
-  it("a bad request pipelined after a good one: the good one's answer, then the refusal", async () => {
-    const answer = await exchange(
-      server.port,
-      "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Bad: marker\nevil\r\n\r\n"
-    )
-    const [first, second] = answer.raw.split(/(?=HTTP\/1\.1 )/)
-    expect(first).toMatch(/^HTTP\/1\.1 200 /)
-    expect(first).toContain("\"data\":{\"id\":\"1\"}")
-    expect(second).toMatch(/^HTTP\/1\.1 400 /)
-    expect(second).toContain("\"code\":\"HTTP_400\"")
-    await stillServing()
-  })
+  it.effect("a bad request pipelined after a good one: the good one's answer, then the refusal", () =>
+    Effect.gen(function*() {
+      const answer = yield* exchangeWith(
+        "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Bad: marker\nevil\r\n\r\n"
+      )
+      const [first, second] = answer.raw.split(/(?=HTTP\/1\.1 )/)
+      expect(first).toMatch(/^HTTP\/1\.1 200 /)
+      expect(first).toContain("\"data\":{\"id\":\"1\"}")
+      expect(second).toMatch(/^HTTP\/1\.1 400 /)
+      expect(second).toContain("\"code\":\"HTTP_400\"")
+      yield* stillServing
+    }))
 })
 
 describe("nodeServer", () => {
-  it("a request not received within requestTimeout -> 408 HTTP_408 in the envelope", async () => {
-    const runtime = ManagedRuntime.make(
-      Http.serve(router, { rateLimit: false }).pipe(
-        Layer.provideMerge(
-          NodeHttpServer.layer(
-            () => Http.nodeServer({ server: { requestTimeout: 200, connectionsCheckingInterval: 50 } }),
-            { port: 0, host: "127.0.0.1" }
-          )
-        ),
-        Layer.provide(Readiness.layer),
-        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
-        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "slow-clients" } })))
-      ) as Layer.Layer<HttpServer.HttpServer, unknown>
-    )
-    try {
-      const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
+  it.scopedLive("a request not received within requestTimeout -> 408 HTTP_408 in the envelope", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        Http.serve(router, { rateLimit: false }).pipe(
+          Layer.provideMerge(
+            NodeHttpServer.layer(
+              () => Http.nodeServer({ server: { requestTimeout: 200, connectionsCheckingInterval: 50 } }),
+              { port: 0, host: "127.0.0.1" }
+            )
+          ),
+          Layer.provide(Readiness.layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "slow-clients" } })))
+        ) as Layer.Layer<HttpServer.HttpServer, unknown>
+      )
+      const address = Context.get(context, HttpServer.HttpServer).address
       if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
       // Headers that never end.
-      const answer = await exchange(address.port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\r\n")
+      const answer = yield* Effect.promise(() =>
+        exchange(address.port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\r\n")
+      )
       expectEnvelope(answer, 408, "HTTP_408", "Request Timeout")
-    } finally {
-      await runtime.dispose()
-    }
-  })
+    }))
 
-  it("layerServer answers refused requests in the envelope, with the configured service name", async () => {
-    const port = await freePort()
-    const runtime = ManagedRuntime.make(
-      Http.serve(router, { rateLimit: false }).pipe(
-        Layer.provideMerge(Http.layerServer),
-        Layer.provide(Readiness.layer),
-        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
-        Layer.provide(
-          Layer.setConfigProvider(
-            ConfigProvider.fromJson({ service: { name: "configured-service" }, http: { port, host: "127.0.0.1" } })
+  it.scopedLive("layerServer answers refused requests in the envelope, with the configured service name", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      yield* Layer.build(
+        Http.serve(router, { rateLimit: false }).pipe(
+          Layer.provideMerge(Http.layerServer),
+          Layer.provide(Readiness.layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(
+            Layer.setConfigProvider(
+              ConfigProvider.fromJson({ service: { name: "configured-service" }, http: { port, host: "127.0.0.1" } })
+            )
           )
-        )
-      ) as Layer.Layer<HttpServer.HttpServer, unknown>
-    )
-    try {
-      await runtime.runPromise(Effect.void)
-      const answer = await exchange(port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\nevil\r\n\r\n")
+        ) as Layer.Layer<HttpServer.HttpServer, unknown>
+      )
+      const answer = yield* Effect.promise(() =>
+        exchange(port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\nevil\r\n\r\n")
+      )
       expectEnvelope(answer, 400, "HTTP_400", "Bad Request")
       expect(answer.headers["x-service-name"]).toBe("configured-service")
-      expect((await fetch(`http://127.0.0.1:${port}/api/v1/items/1`)).status).toBe(200)
-    } finally {
-      await runtime.dispose()
-    }
-  })
+      expect((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/api/v1/items/1`))).status).toBe(200)
+    }))
 })

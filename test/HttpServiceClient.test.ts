@@ -14,7 +14,7 @@ import type { ClientConfig } from "../src/Http/HttpConfig.js"
 import * as ServiceClient from "../src/Http/ServiceClient.js"
 import { withCorrelationId, withRequestId } from "../src/Telemetry/Correlation.js"
 import { withLabels } from "../src/Telemetry/Metrics.js"
-import { freePort } from "./fixtures/http/server.js"
+import { freePort } from "./support/localService.js"
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, hit: number) => void
 

@@ -1,17 +1,16 @@
 /**
  * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
  */
-import { it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
-import { afterAll, beforeAll, describe, expect } from "vitest"
 import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as JwtIssuer from "../src/Http/JwtIssuer.js"
 import * as Password from "../src/Http/Password.js"
 import { ApiLive } from "./fixtures/http/api.js"
-import { json, type Running, start } from "./fixtures/http/server.js"
+import { jsonOf, request, serverLayer } from "./fixtures/http/server.js"
 
 const secret = "issuer-secret-0123456789-abcdefghij"
 const auth = { secret, issuer: "auth-service", audience: "energy-platform", access_token_ttl: "10 minutes" }
@@ -19,51 +18,43 @@ const configured = (json: object) => Layer.setConfigProvider(ConfigProvider.from
 const Issuer = JwtIssuer.layerConfig.pipe(Layer.provide(configured({ auth })))
 
 describe("JwtIssuer", () => {
-  let server: Running
-  beforeAll(async () => {
-    server = await start(
-      Http.serveApi({ rateLimit: false }).pipe(
-        Layer.provide(ApiLive),
-        Layer.provide(JwtAuth.layerConfig)
-      ) as Layer.Layer<never, unknown>,
-      { service: { name: "tokens" }, auth }
-    )
-  })
-  afterAll(async () => {
-    await server?.close()
-  })
+  const server = serverLayer(
+    Http.serveApi({ rateLimit: false }).pipe(
+      Layer.provide(ApiLive),
+      Layer.provide(JwtAuth.layerConfig)
+    ) as Layer.Layer<never, unknown>,
+    { service: { name: "tokens" }, auth }
+  )
 
-  it.live("an issued access token authenticates a request through JwtAuth, with the seed's claims", () =>
-    Effect.gen(function*() {
-      const issuer = yield* JwtIssuer.JwtIssuer
-      const tokens = yield* issuer.issueTokens({ userId: "123", role: "admin", merchantId: "m-9" })
-      expect(tokens.token_type).toBe("bearer")
-      expect(tokens.expires_in).toBe(600)
-      const claims = jose.decodeJwt(tokens.access_token)
-      expect(claims).toMatchObject({
-        sub: "123",
-        user_id: "123",
-        role: "admin",
-        merchant_id: "m-9",
-        type: "access",
-        iss: "auth-service",
-        aud: "energy-platform"
-      })
-      expect(claims.exp! - claims.iat!).toBe(600)
-      expect(typeof claims.jti).toBe("string")
-      const me = yield* Effect.promise(() =>
-        fetch(server.url + "/api/v1/me", { headers: { authorization: `Bearer ${tokens.access_token}` } })
-      )
-      expect(me.status).toBe(200)
-      const body = yield* Effect.promise(() => json(me))
-      expect(body.data).toMatchObject({ subject: "123", roles: ["admin"], merchant: "m-9" })
-      // A refresh token is not a bearer credential.
-      const refused = yield* Effect.promise(() =>
-        fetch(server.url + "/api/v1/me", { headers: { authorization: `Bearer ${tokens.refresh_token}` } })
-      )
-      expect(refused.status).toBe(401)
-      expect(jose.decodeJwt(tokens.refresh_token)).toMatchObject({ type: "refresh", user_id: "123" })
-    }).pipe(Effect.provide(Issuer)))
+  layer(Layer.merge(server, Issuer), { excludeTestServices: true })("on a running server", (it) => {
+    it.effect("an issued access token authenticates a request through JwtAuth, with the seed's claims", () =>
+      Effect.gen(function*() {
+        const issuer = yield* JwtIssuer.JwtIssuer
+        const tokens = yield* issuer.issueTokens({ userId: "123", role: "admin", merchantId: "m-9" })
+        expect(tokens.token_type).toBe("bearer")
+        expect(tokens.expires_in).toBe(600)
+        const claims = jose.decodeJwt(tokens.access_token)
+        expect(claims).toMatchObject({
+          sub: "123",
+          user_id: "123",
+          role: "admin",
+          merchant_id: "m-9",
+          type: "access",
+          iss: "auth-service",
+          aud: "energy-platform"
+        })
+        expect(claims.exp! - claims.iat!).toBe(600)
+        expect(typeof claims.jti).toBe("string")
+        const me = yield* request("/api/v1/me", { headers: { authorization: `Bearer ${tokens.access_token}` } })
+        expect(me.status).toBe(200)
+        const body = yield* jsonOf(me)
+        expect(body.data).toMatchObject({ subject: "123", roles: ["admin"], merchant: "m-9" })
+        // A refresh token is not a bearer credential.
+        const refused = yield* request("/api/v1/me", { headers: { authorization: `Bearer ${tokens.refresh_token}` } })
+        expect(refused.status).toBe(401)
+        expect(jose.decodeJwt(tokens.refresh_token)).toMatchObject({ type: "refresh", user_id: "123" })
+      }))
+  })
 
   it.effect("a verifier with another issuer or audience refuses the token", () =>
     Effect.gen(function*() {

@@ -3,14 +3,14 @@
  * against the `type` and message FastAPI answers with, over a real server (`Http.serve` and `HttpErrors.decodeBody`).
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
-import { json, type Running, start } from "./fixtures/http/server.js"
+import { jsonOf, request, serverLayer } from "./fixtures/http/server.js"
 
 enum Tier {
   Free = "free",
@@ -47,32 +47,25 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.post("/strict", Effect.flatMap(HttpErrors.decodeBody(Strict), () => ApiEnvelope.success({ ok: true })))
 )
 
-let server: Running
-
-beforeAll(async () => {
-  server = await start(Http.serve(router) as Layer.Layer<never, unknown>, {
-    service: { name: "validation-service" },
-    rate_limit: { enabled: false }
-  })
+const server = serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, {
+  service: { name: "validation-service" },
+  rate_limit: { enabled: false }
 })
 
-afterAll(async () => {
-  await server?.close()
-})
-
-const problems = async (path: string, body: unknown) => {
-  const res = await fetch(server.url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body)
+const problems = (path: string, body: unknown) =>
+  Effect.gen(function*() {
+    const res = yield* request(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    })
+    expect(res.status).toBe(422)
+    const envelope = yield* jsonOf(res)
+    expect(envelope.error.code).toBe("VALIDATION_ERROR")
+    return envelope.error.details.validation_errors as Array<{ field: string; message: string; type: string }>
   })
-  expect(res.status).toBe(422)
-  const envelope = await json(res)
-  expect(envelope.error.code).toBe("VALIDATION_ERROR")
-  return envelope.error.details.validation_errors as Array<{ field: string; message: string; type: string }>
-}
 
-describe("pydantic's names for Effect Schema's failures", () => {
+layer(server, { excludeTestServices: true })("pydantic's names for Effect Schema's failures", (it) => {
   const cases: Array<[string, Record<string, unknown>, Array<[string, string, string]>]> = [
     ["string_type", { text: 5 }, [["body.text", "string_type", "Input should be a valid string"]]],
     ["float_type", { number: "five" }, [[
@@ -131,34 +124,38 @@ describe("pydantic's names for Effect Schema's failures", () => {
   ]
 
   for (const [name, body, expected] of cases) {
-    it(name, async () => {
-      expect(await problems("/validate", body)).toEqual(
-        expected.map(([field, type, message]) => ({ field, message, type }))
-      )
-    })
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        expect(yield* problems("/validate", body)).toEqual(
+          expected.map(([field, type, message]) => ({ field, message, type }))
+        )
+      }))
   }
 
-  it("every problem of a body at once, in the schema's order", async () => {
-    const errors = await problems("/validate", { text: 1, flag: "no", tier: "x", step: 3 })
-    expect(errors.map((e) => [e.field, e.type])).toEqual([
-      ["body.text", "string_type"],
-      ["body.flag", "bool_parsing"],
-      ["body.tier", "enum"],
-      ["body.step", "multiple_of"]
-    ])
-  })
+  it.effect("every problem of a body at once, in the schema's order", () =>
+    Effect.gen(function*() {
+      const errors = yield* problems("/validate", { text: 1, flag: "no", tier: "x", step: 3 })
+      expect(errors.map((e) => [e.field, e.type])).toEqual([
+        ["body.text", "string_type"],
+        ["body.flag", "bool_parsing"],
+        ["body.tier", "enum"],
+        ["body.step", "multiple_of"]
+      ])
+    }))
 
-  it("extra_forbidden where the schema forbids unknown keys; missing for absent fields", async () => {
-    expect(await problems("/strict", { extra: 1 })).toEqual([
-      { field: "body.extra", message: "Extra inputs are not permitted", type: "extra_forbidden" },
-      { field: "body.name", message: "Field required", type: "missing" }
-    ])
-  })
+  it.effect("extra_forbidden where the schema forbids unknown keys; missing for absent fields", () =>
+    Effect.gen(function*() {
+      expect(yield* problems("/strict", { extra: 1 })).toEqual([
+        { field: "body.extra", message: "Extra inputs are not permitted", type: "extra_forbidden" },
+        { field: "body.name", message: "Field required", type: "missing" }
+      ])
+    }))
 
-  it("never quotes the input back", async () => {
-    const marker = "marker-" + "x".repeat(200)
-    const errors = await problems("/validate", { number: marker, text: [marker], object: { a: { marker } } })
-    expect(JSON.stringify(errors)).not.toContain("marker")
-    expect(errors.map((e) => e.field)).toEqual(["body.text", "body.number", "body.object.a"])
-  })
+  it.effect("never quotes the input back", () =>
+    Effect.gen(function*() {
+      const marker = "marker-" + "x".repeat(200)
+      const errors = yield* problems("/validate", { number: marker, text: [marker], object: { a: { marker } } })
+      expect(JSON.stringify(errors)).not.toContain("marker")
+      expect(errors.map((e) => e.field)).toEqual(["body.text", "body.number", "body.object.a"])
+    }))
 })

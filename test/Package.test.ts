@@ -9,10 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { freePort } from "./support/localService.js"
 import {
   commandsOf,
   expectSuccess,
-  freePort,
   installedCopies,
   killIfRunning,
   minutes,

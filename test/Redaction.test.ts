@@ -33,7 +33,8 @@ import { BusConfig, JetStream } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
 import { Bus, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 import { GlamLogger } from "../src/Telemetry/index.js"
-import { freePort, startNatsServerWith } from "./support/natsServer.js"
+import { freePort } from "./support/localService.js"
+import { startNatsServerWith } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")

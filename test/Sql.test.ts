@@ -2,10 +2,10 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Statement from "@effect/sql/Statement"
-import { Cause, Effect, Exit, Metric, Option, Ref, Schema } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Metric, Option, Ref, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   ConflictError,
   DatabaseError,
@@ -16,7 +16,7 @@ import {
 import * as Sql from "../src/Sql/index.js"
 import { measured, timed as timedStatement } from "../src/Sql/internal/queryMetrics.js"
 import { Metrics } from "../src/Telemetry/index.js"
-import { type Backend, type Kind, makeBackend } from "./fixtures/sql/backends.js"
+import * as Backends from "./fixtures/sql/backends.js"
 import { serviceAvailable } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -81,551 +81,519 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 const widgets = Repository.make(Widget, { table: "widgets", id: "id" })
 const categories = Repository.make(Category, { table: "categories", id: "id" })
 
-const kinds: ReadonlyArray<{ readonly kind: Kind; readonly skip: boolean }> = [
+const kinds: ReadonlyArray<{ readonly kind: Backends.Kind; readonly skip: boolean }> = [
   { kind: "postgresql", skip: !pgUp },
   { kind: "embedded", skip: false }
 ]
 
-describe.each(kinds)("Sql on $kind", ({ kind, skip }) => {
-  let db: Backend
-  beforeAll(async () => {
-    if (skip) return
-    db = await makeBackend(kind)
-    await db.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(schemaDdl).raw))
-  })
-  afterAll(async () => {
-    if (!skip) await db.dispose()
-  })
+/** A database of the kind with the tables of this suite. */
+const databaseWithSchema = (kind: Backends.Kind) =>
+  Layer.provideMerge(
+    Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(schemaDdl).raw)),
+    Backends.layer(kind)
+  )
 
-  describe.skipIf(skip)("connection", () => {
-    it("answers the health check", async () => {
-      await db.run(Sql.health())
-    })
+/** The effect's failure, which it must fail with. */
+const failureIn = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.exit(effect), failureOf)
 
-    it("reports pool connections in use and statement durations", async () => {
-      const inUse = Effect.map(Metric.value(Sql.SqlMetrics.sqlPoolConnectionsInUse), (state) => state.value)
-      const durations = Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation: "categories.findById" })
-      const result = await db.run(Effect.gen(function*() {
-        const before = yield* inUse
-        const during = yield* Effect.zipRight(
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`),
-          inUse
-        ).pipe(Sql.transaction())
-        const after = yield* inUse
-        const countBefore = (yield* Metric.value(durations)).count
-        const repo = yield* categories
-        yield* repo.findByIdOption(1)
-        const countAfter = (yield* Metric.value(durations)).count
-        return { before, during, after, counted: countAfter - countBefore }
-      }))
-      expect(result.during).toBe(result.before + 1)
-      expect(result.after).toBe(result.before)
-      expect(result.counted).toBe(1)
-    })
-  })
+for (const { kind, skip } of kinds) {
+  describe.skipIf(skip)(`Sql on ${kind}`, () => {
+    layer(databaseWithSchema(kind), { excludeTestServices: true })((it) => {
+      describe("connection", () => {
+        it.effect("answers the health check", () => Sql.health())
 
-  describe.skipIf(skip)("error mapping", () => {
-    const raise = (state: string) =>
-      Effect.flatMap(
-        SqlClient.SqlClient,
-        (sql) => sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '${state}'; END $$`)
-      ).pipe(Sql.SqlErrors.mapSqlErrors({ operation: "test" }))
-
-    it.each(
-      [
-        ["23505", "ConflictError", false],
-        ["23503", "ValidationError", false],
-        ["23514", "ValidationError", false],
-        ["23502", "ValidationError", false],
-        ["22P02", "ValidationError", false],
-        ["40001", "DatabaseError", true],
-        ["40P01", "DatabaseError", true],
-        ["57P01", "DatabaseError", true],
-        ["08006", "DatabaseError", true],
-        ["53300", "DatabaseError", true],
-        ["42601", "DatabaseError", false]
-      ] as const
-    )("SQLSTATE %s becomes %s (retryable: %s)", async (state, tag, retryable) => {
-      const error = failureOf(await db.exit(raise(state)))
-      expect(error._tag).toBe(tag)
-      expect(error).toMatchObject({ retryable })
-    })
-
-    it("maps real constraint violations with their convention names", async () => {
-      const exits = await db.exit(
-        Effect.gen(function*() {
-          const repo = yield* widgets
-          const first = widget()
-          yield* repo.insert(first)
-          const duplicate = yield* Effect.flip(repo.insert(widget({ sku: first.sku })))
-          const check = yield* Effect.flip(repo.insert(widget({ qty: -1 })))
-          const foreign = yield* Effect.flip(repo.insert(widget({ category_id: Option.some(424242) })))
-          const notNull = yield* Effect.flip(
-            Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO categories (name) VALUES (${null})`).pipe(
-              Sql.SqlErrors.mapSqlErrors()
-            )
-          )
-          return { duplicate, check, foreign, notNull, sku: first.sku }
-        }).pipe(Repository.withTenant(tenantA))
-      )
-      if (Exit.isFailure(exits)) throw new Error(Cause.pretty(exits.cause))
-      const { check, duplicate, foreign, notNull } = exits.value
-      expect(duplicate).toBeInstanceOf(ConflictError)
-      expect(duplicate.details).toMatchObject({ constraint: "uq_widgets_sku", conflicting_resource: "widgets" })
-      expect(check).toBeInstanceOf(ValidationError)
-      expect(check.details).toMatchObject({ reason: "check_violation", constraint: "ck_widgets_qty_positive" })
-      expect(foreign).toBeInstanceOf(ValidationError)
-      expect(foreign.details).toMatchObject({
-        reason: "foreign_key_violation",
-        constraint: "fk_widgets_category_id_categories"
+        it.effect("reports pool connections in use and statement durations", () =>
+          Effect.gen(function*() {
+            const inUse = Effect.map(Metric.value(Sql.SqlMetrics.sqlPoolConnectionsInUse), (state) => state.value)
+            const durations = Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, {
+              operation: "categories.findById"
+            })
+            const before = yield* inUse
+            const during = yield* Effect.zipRight(
+              Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`),
+              inUse
+            ).pipe(Sql.transaction())
+            const after = yield* inUse
+            const countBefore = (yield* Metric.value(durations)).count
+            const repo = yield* categories
+            yield* repo.findByIdOption(1)
+            const countAfter = (yield* Metric.value(durations)).count
+            expect(during).toBe(before + 1)
+            expect(after).toBe(before)
+            expect(countAfter - countBefore).toBe(1)
+          }))
       })
-      expect(notNull).toBeInstanceOf(ValidationError)
-      expect(notNull.details).toMatchObject({ reason: "not_null_violation", field: "name" })
-      // The server's text (which may quote row values) stays in the cause, out of the message.
-      expect(duplicate.message).not.toContain(exits.value.sku)
-    })
-  })
 
-  describe.skipIf(skip)("transactions", () => {
-    const ledgerCount = Effect.flatMap(
-      SqlClient.SqlClient,
-      (sql) => sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ledger`
-    ).pipe(Effect.map((rows) => rows[0]!.n))
-    const clearLedger = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM ledger`)
-
-    it("commits, and rolls back on a typed failure", async () => {
-      await db.run(clearLedger)
-      const exit = await db.exit(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO ledger VALUES (1, 10)`).pipe(
-          Effect.zipRight(Effect.fail("boom" as const)),
-          Sql.transaction()
-        )
-      )
-      expect(failureOf(exit)).toBe("boom")
-      expect(await db.run(ledgerCount)).toBe(0)
-      await db.run(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO ledger VALUES (2, 10)`).pipe(Sql.transaction())
-      )
-      expect(await db.run(ledgerCount)).toBe(1)
-    })
-
-    it.each(["40001", "40P01"])("retries SQLSTATE %s and commits once", async (state) => {
-      await db.run(clearLedger)
-      const attempts = await db.run(Effect.gen(function*() {
-        const counter = yield* Ref.make(0)
-        yield* Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
-          yield* sql`INSERT INTO ledger VALUES (${attempt}, 5)`
-          if (attempt < 3) {
-            yield* sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '${state}'; END $$`)
-          }
-        }).pipe(Sql.transaction({ isolation: "serializable" }))
-        return yield* Ref.get(counter)
-      }))
-      expect(attempts).toBe(3)
-      expect(await db.run(ledgerCount)).toBe(1)
-    })
-
-    it("does not retry when told not to, and says the failure is retryable", async () => {
-      const error = failureOf(
-        await db.exit(
+      describe("error mapping", () => {
+        const raise = (state: string) =>
           Effect.flatMap(
             SqlClient.SqlClient,
-            (sql) => sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
-          ).pipe(Sql.transaction({ retry: false }))
-        )
-      )
-      expect(error).toBeInstanceOf(DatabaseError)
-      expect(error).toMatchObject({ retryable: true, details: { error_code: "40001" } })
-    })
+            (sql) => sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '${state}'; END $$`)
+          ).pipe(Sql.SqlErrors.mapSqlErrors({ operation: "test" }))
 
-    const killedTransaction = (killBeforeCommit: boolean) =>
-      Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql`INSERT INTO ledger VALUES (100, 1)`
-        const [row] = yield* sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`
-        yield* Effect.promise(() => db.terminate(row!.pid))
-        if (!killBeforeCommit) yield* sql`INSERT INTO ledger VALUES (101, 1)`
-      }).pipe(Sql.transaction())
+        it.effect.each(
+          [
+            ["23505", "ConflictError", false],
+            ["23503", "ValidationError", false],
+            ["23514", "ValidationError", false],
+            ["23502", "ValidationError", false],
+            ["22P02", "ValidationError", false],
+            ["40001", "DatabaseError", true],
+            ["40P01", "DatabaseError", true],
+            ["57P01", "DatabaseError", true],
+            ["08006", "DatabaseError", true],
+            ["53300", "DatabaseError", true],
+            ["42601", "DatabaseError", false]
+          ] as const
+        )("SQLSTATE %s becomes %s (retryable: %s)", ([state, tag, retryable]) =>
+          Effect.gen(function*() {
+            const error = yield* failureIn(raise(state))
+            expect(error._tag).toBe(tag)
+            expect(error).toMatchObject({ retryable })
+          }))
 
-    it("a backend killed in the middle of the transaction fails typed and retryable, with nothing committed", async () => {
-      await db.run(clearLedger)
-      const error = failureOf(await db.exit(killedTransaction(false)))
-      expect(error instanceof DatabaseError && error.retryable).toBe(true)
-      expect(await db.run(ledgerCount)).toBe(0)
-      // The pool replaced the dead connection.
-      await db.run(Sql.health())
-    })
-
-    it("a backend killed just before COMMIT: the COMMIT fails on the lost connection, outcome unknown", async () => {
-      await db.run(clearLedger)
-      const error = failureOf(await db.exit(killedTransaction(true)))
-      // Here nothing committed, but a COMMIT that fails with the connection may have: the client cannot tell.
-      expect(error instanceof TransactionOutcomeUnknownError && !error.retryable).toBe(true)
-      expect(await db.run(ledgerCount)).toBe(0)
-      await db.run(Sql.health())
-    })
-  })
-
-  describe.skipIf(skip)("repository", () => {
-    const inTenant = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Sql.Repository.CurrentTenant>) =>
-      db.run(Repository.withTenant(tenantA)(effect))
-
-    it("inserts, finds, updates and maintains updated_at", async () => {
-      const result = await inTenant(Effect.gen(function*() {
-        const repo = yield* widgets
-        const inserted = yield* repo.insert(widget({ name: "desk", note: Option.some("oak") }))
-        const found = yield* repo.findById(inserted.id)
-        yield* Effect.sleep("20 millis")
-        const updated = yield* repo.update(Widget.update.make({ ...found, name: "table" }))
-        const missing = yield* Effect.flip(repo.findById(randomUUID()))
-        const none = yield* repo.findByIdOption(randomUUID())
-        const saved = yield* repo.save(widget({ name: "chair" }))
-        return { inserted, found, updated, missing, none, saved }
-      }))
-      expect(result.found.name).toBe("desk")
-      expect(result.found.note).toEqual(Option.some("oak"))
-      expect(result.found.is_deleted).toBe(false)
-      expect(result.updated.name).toBe("table")
-      expect(result.updated.created_at).toEqual(result.inserted.created_at)
-      expect(result.updated.updated_at.epochMillis).toBeGreaterThan(result.inserted.updated_at.epochMillis)
-      expect(result.missing).toBeInstanceOf(NotFoundError)
-      expect(result.missing.details).toMatchObject({ resource: "widgets" })
-      expect(Option.isNone(result.none)).toBe(true)
-      expect(result.saved.name).toBe("chair")
-    })
-
-    it("updating a missing row is NotFoundError", async () => {
-      const error = await inTenant(Effect.gen(function*() {
-        const repo = yield* widgets
-        const w = yield* repo.insert(widget())
-        return yield* Effect.flip(repo.update(Widget.update.make({ ...w, id: randomUUID() })))
-      }))
-      expect(error).toBeInstanceOf(NotFoundError)
-    })
-
-    it("soft-deletes: excluded by default, visible withDeleted, restorable, hard-deletable", async () => {
-      const result = await inTenant(Effect.gen(function*() {
-        const repo = yield* widgets
-        const name = `soft-${randomUUID()}`
-        const a = yield* repo.insert(widget({ name }))
-        const b = yield* repo.insert(widget({ name }))
-        yield* repo.deleteById(a.id)
-        yield* repo.delete(b)
-        const visible = yield* repo.findAll({ where: { name } })
-        const all = yield* repo.findAll({ where: { name }, withDeleted: true })
-        const gone = yield* Effect.flip(repo.findById(a.id))
-        const deleted = yield* repo.findById(a.id, { withDeleted: true })
-        const restored = yield* repo.restore(a.id)
-        yield* repo.hardDeleteById(b.id)
-        const afterHard = yield* repo.count({ where: { name }, withDeleted: true })
-        return { visible, all, gone, deleted, restored, afterHard }
-      }))
-      expect(result.visible).toHaveLength(0)
-      expect(result.all).toHaveLength(2)
-      expect(result.gone).toBeInstanceOf(NotFoundError)
-      expect(result.deleted.is_deleted).toBe(true)
-      expect(Option.isSome(result.deleted.deleted_at)).toBe(true)
-      expect(result.restored.is_deleted).toBe(false)
-      expect(result.afterHard).toBe(1)
-    })
-
-    it("filters, orders, limits, offsets, counts and paginates", async () => {
-      const result = await inTenant(Effect.gen(function*() {
-        const repo = yield* widgets
-        const name = `page-${randomUUID()}`
-        for (let qty = 1; qty <= 7; qty++) {
-          yield* repo.insert(widget({ name, qty, note: qty % 2 === 0 ? Option.some("even") : Option.none() }))
-        }
-        const desc = yield* repo.findAll({ where: { name }, orderBy: { column: "qty", direction: "desc" }, limit: 3 })
-        const offset = yield* repo.findAll({ where: { name }, orderBy: "qty", limit: 2, offset: 5 })
-        const even = yield* repo.findAll({ where: { name, note: Option.some("even") }, orderBy: ["qty"] })
-        const odd = yield* repo.count({ where: { name, note: null } })
-        const page = yield* repo.paginate({ page: 2, limit: 3, where: { name }, orderBy: "qty" })
-        const beyond = yield* repo.paginate({ page: 9, limit: 3, where: { name } })
-        return { desc, offset, even, odd, page, beyond }
-      }))
-      expect(result.desc.map((w) => w.qty)).toEqual([7, 6, 5])
-      expect(result.offset.map((w) => w.qty)).toEqual([6, 7])
-      expect(result.even.map((w) => w.qty)).toEqual([2, 4, 6])
-      expect(result.odd).toBe(4)
-      expect(result.page.total).toBe(7)
-      expect(result.page.items.map((w) => w.qty)).toEqual([4, 5, 6])
-      expect(result.beyond).toMatchObject({ total: 7, items: [] })
-    })
-
-    it("confines a tenant model to the current tenant", async () => {
-      const result = await db.run(Effect.gen(function*() {
-        const repo = yield* widgets
-        const name = `tenant-${randomUUID()}`
-        const mine = yield* Repository.withTenant(tenantA)(repo.insert(widget({ name })))
-        yield* Repository.withTenant(tenantB)(repo.insert(widget({ name, ...tenantB })))
-        const seenByB = yield* Repository.withTenant(tenantB)(Effect.flip(repo.findById(mine.id)))
-        const countA = yield* Repository.withTenant(tenantA)(repo.count({ where: { name } }))
-        const spoof = yield* Repository.withTenant(tenantB)(Effect.flip(repo.insert(widget({ name }))))
-        yield* Repository.withTenant(tenantB)(repo.deleteById(mine.id))
-        const stillThere = yield* Repository.withTenant(tenantA)(repo.findById(mine.id))
-        return { seenByB, countA, spoof, stillThere }
-      }))
-      expect(result.seenByB).toBeInstanceOf(NotFoundError)
-      expect(result.countA).toBe(1)
-      expect(result.spoof).toBeInstanceOf(ValidationError)
-      expect(result.stillThere.is_deleted).toBe(false)
-    })
-
-    it("requires the tenant (in the type; at run time a typed failure when the type is bypassed)", async () => {
-      const count = Effect.flatMap(widgets, (repo) => repo.count())
-      // @ts-expect-error CurrentTenant is not provided
-      const untenanted: Effect.Effect<number, unknown, SqlClient.SqlClient> = count
-      const tenanted: Effect.Effect<number, unknown, SqlClient.SqlClient> = Repository.withTenant(tenantA)(count)
-      expect(failureOf(await db.exit(untenanted))).toBeInstanceOf(DatabaseError)
-      expect(await db.run(tenanted)).toBeGreaterThan(0)
-    })
-
-    it("a row that does not match its model is a non-retryable DatabaseError", async () => {
-      class WrongCategory extends Model.Class<WrongCategory>("WrongCategory")({
-        id: Model.Generated(Schema.Int),
-        name: Schema.Number
-      }) {}
-      const error = await db.run(Effect.gen(function*() {
-        yield* (yield* categories).insert(Category.insert.make({ name: "not a number" }))
-        const wrong = yield* Repository.make(WrongCategory, { table: "categories", id: "id" })
-        return yield* Effect.flip(wrong.findAll({ limit: 1 }))
-      }))
-      expect(error).toBeInstanceOf(DatabaseError)
-      expect(error).toMatchObject({ retryable: false, message: "A row of categories does not match its model" })
-    })
-
-    it("works for a model without mixins (no tenant required)", async () => {
-      const found = await db.run(Effect.gen(function*() {
-        const repo = yield* categories
-        const created = yield* repo.insert(Category.insert.make({ name: "lighting" }))
-        yield* repo.deleteById(created.id)
-        return yield* repo.findByIdOption(created.id)
-      }))
-      expect(Option.isNone(found)).toBe(true)
-    })
-  })
-
-  describe.skipIf(skip)("injection", () => {
-    const payloads = [
-      "name; DROP TABLE widgets; --",
-      "name\" = 'x' OR 1=1 --",
-      "' OR '1'='1",
-      "1); DELETE FROM widgets; --",
-      "qty DESC, (SELECT pg_sleep(1))",
-      "$1",
-      "widgets.name"
-    ]
-
-    it("finds no way in through any entry point", async () => {
-      const statements: Array<string> = []
-      const capture = Statement.withTransformer((self) => {
-        statements.push(self.compile()[0])
-        return Effect.succeed(self)
-      })
-      const outcome = await db.run(
-        Effect.gen(function*() {
-          const repo = yield* widgets
-          const stored = yield* repo.insert(
-            widget({ name: payloads[0]!, sku: payloads[2]!, note: Option.some(payloads[1]!) })
-          )
-          const failures: Array<unknown> = []
-          for (const payload of payloads) {
-            const asRecord = { [payload]: "x" } as never
-            failures.push(yield* Effect.flip(repo.findAll({ where: asRecord })))
-            failures.push(yield* Effect.flip(repo.count({ where: asRecord })))
-            failures.push(yield* Effect.flip(repo.paginate({ page: 1, limit: 10, where: asRecord })))
-            failures.push(yield* Effect.flip(repo.findAll({ orderBy: payload as never })))
-            failures.push(yield* Effect.flip(repo.findAll({ orderBy: { column: "qty", direction: payload as never } })))
-            failures.push(
-              yield* Effect.flip(repo.paginate({ page: 1, limit: 10, orderBy: { column: payload as never } }))
+        it.effect("maps real constraint violations with their convention names", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const first = widget()
+            yield* repo.insert(first)
+            const duplicate = yield* Effect.flip(repo.insert(widget({ sku: first.sku })))
+            const check = yield* Effect.flip(repo.insert(widget({ qty: -1 })))
+            const foreign = yield* Effect.flip(repo.insert(widget({ category_id: Option.some(424242) })))
+            const notNull = yield* Effect.flip(
+              Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO categories (name) VALUES (${null})`).pipe(
+                Sql.SqlErrors.mapSqlErrors()
+              )
             )
-            failures.push(yield* Effect.flip(repo.findAll({ limit: payload as never })))
-            failures.push(yield* Effect.flip(repo.findAll({ offset: payload as never })))
-            failures.push(yield* Effect.flip(repo.paginate({ page: payload as never, limit: 10 })))
-            failures.push(yield* Effect.flip(repo.findById(payload as never)))
-            failures.push(yield* Effect.flip(repo.deleteById(payload as never)))
-            // Values are data: they match nothing (or exactly the row that holds them).
-            const byValue = yield* repo.findAll({ where: { name: payload } })
-            if (byValue.length !== (payload === payloads[0] ? 1 : 0)) return { ok: false as const, payload, byValue }
-          }
-          for (const payload of payloads) {
-            failures.push(yield* Effect.flip(repo.hardDeleteById(payload as never)))
-            failures.push(yield* Effect.flip(repo.restore(payload as never)))
-          }
-          // An unknown key in an update is not a column: it never reaches the statement.
-          yield* repo.update({ ...stored, name: payloads[0]!, [payloads[3]!]: "x" } as never)
-          yield* Sql.Migrations.ensureSchema(payloads[0]!)
-          const reread = yield* repo.findById(stored.id)
-          const count = yield* repo.count()
-          return { ok: true as const, failures, reread, stored, count }
-        }).pipe(capture, Repository.withTenant(tenantA))
-      )
-      expect(outcome.ok).toBe(true)
-      if (!outcome.ok) return
-      for (const failure of outcome.failures) expect(failure).toBeInstanceOf(ValidationError)
-      expect(outcome.reread.name).toBe(payloads[0])
-      expect(outcome.reread.note).toEqual(Option.some(payloads[1]))
-      expect(outcome.count).toBeGreaterThan(0)
-      // No payload appears in any SQL text sent (ensureSchema's is a quoted identifier).
-      for (const text of statements.filter((s) => !s.startsWith("CREATE SCHEMA"))) {
-        for (const payload of payloads.filter((p) => p !== "$1" && p !== "widgets.name")) {
-          expect(text).not.toContain(payload)
-        }
-      }
-      expect(statements.find((s) => s.startsWith("CREATE SCHEMA"))).toBe(
-        `CREATE SCHEMA IF NOT EXISTS "name; DROP TABLE widgets; --"`
-      )
-    })
-  })
+            expect(duplicate).toBeInstanceOf(ConflictError)
+            expect(duplicate.details).toMatchObject({ constraint: "uq_widgets_sku", conflicting_resource: "widgets" })
+            expect(check).toBeInstanceOf(ValidationError)
+            expect(check.details).toMatchObject({ reason: "check_violation", constraint: "ck_widgets_qty_positive" })
+            expect(foreign).toBeInstanceOf(ValidationError)
+            expect(foreign.details).toMatchObject({
+              reason: "foreign_key_violation",
+              constraint: "fk_widgets_category_id_categories"
+            })
+            expect(notNull).toBeInstanceOf(ValidationError)
+            expect(notNull.details).toMatchObject({ reason: "not_null_violation", field: "name" })
+            // The server's text (which may quote row values) stays in the cause, out of the message.
+            expect(duplicate.message).not.toContain(first.sku)
+          }).pipe(Repository.withTenant(tenantA)))
+      })
 
-  describe.skipIf(skip)("migrations", () => {
-    const table = `migrations_${kind}`
-    const record = {
-      "0001_create_parts": "CREATE TABLE parts (id integer PRIMARY KEY, name text NOT NULL)",
-      "0002_seed_parts": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO parts VALUES (1, 'bolt')`),
-      "0003_outbox": Sql.OutboxInboxTables.outboxMigration,
-      "0004_inbox": Sql.OutboxInboxTables.inboxMigration
-    }
-
-    it("applies in order, records, and applies nothing twice", async () => {
-      const result = await db.run(Effect.gen(function*() {
-        const before = yield* Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(record), table })
-        const first = yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(record), table })
-        const second = yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(record), table })
-        const after = yield* Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(record), table })
-        const sql = yield* SqlClient.SqlClient
-        const parts = yield* sql<{ readonly name: string }>`SELECT name FROM parts`
-        return { before, first, second, after, parts }
-      }))
-      expect(Option.isNone(result.before.current)).toBe(true)
-      expect(result.before.pending.map(([id]) => id)).toEqual([1, 2, 3, 4])
-      expect(result.first).toEqual([[1, "create_parts"], [2, "seed_parts"], [3, "outbox"], [4, "inbox"]])
-      expect(result.second).toEqual([])
-      expect(Option.getOrThrow(result.after.current)).toMatchObject({ id: 4, name: "inbox" })
-      expect(result.after.pending).toEqual([])
-      expect(result.parts).toEqual([{ name: "bolt" }])
-    })
-
-    it("rolls back every migration of a run when one fails", async () => {
-      const failing = {
-        "0001_good": "CREATE TABLE good_one (id integer)",
-        "0002_bad": "CREATE TABLE bad_one (id integer REFERENCES nowhere (id))"
-      }
-      const error = failureOf(
-        await db.exit(Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(failing), table: `${table}_failing` }))
-      )
-      expect(error._tag).toBe("MigrationError")
-      const status = await db.run(
-        Sql.Migrations.migrationStatus({ loader: Sql.Migrations.fromRecord(failing), table: `${table}_failing` })
-      )
-      expect(status.applied).toEqual([])
-      const exists = await db.run(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT to_regclass('good_one') IS NOT NULL AS present`)
-      )
-      expect(exists[0]).toEqual({ present: false })
-    })
-
-    it("loads .sql and .ts files from a directory, and concurrent runs apply once", async () => {
-      const directory = Path.join(import.meta.dirname, "fixtures/sql/migrations")
-      const loader = Sql.Migrations.fromDirectory(directory)
-      const runs = await db.run(
-        Effect.all([1, 2, 3].map(() => Sql.Migrations.migrate({ loader, table: `${table}_dir` })), {
-          concurrency: "unbounded"
-        })
-      )
-      expect(runs.flat().map(([id]) => id).sort()).toEqual([1, 2, 3])
-      const rows = await db.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT id, name FROM gadgets`))
-      expect(rows).toEqual([{ id: 1, name: "first" }])
-    })
-
-    it("ensureSchema creates a schema once", async () => {
-      await db.run(
-        Effect.zipRight(Sql.Migrations.ensureSchema("glam_extra"), Sql.Migrations.ensureSchema("glam_extra"))
-      )
-      const rows = await db.run(
-        Effect.flatMap(
+      describe("transactions", () => {
+        const ledgerCount = Effect.flatMap(
           SqlClient.SqlClient,
-          (sql) => sql`SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'glam_extra'`
-        )
-      )
-      expect(rows).toEqual([{ n: 1 }])
-    })
+          (sql) => sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ledger`
+        ).pipe(Effect.map((rows) => rows[0]!.n))
+        const clearLedger = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM ledger`)
 
-    it("outbox and inbox follow the transaction", async () => {
-      const result = await db.run(Effect.gen(function*() {
-        const sql = yield* PgClient.PgClient
-        const envelope = { event_id: randomUUID(), subject: "evt.catalog.synced", payload: { n: 1 } }
-        const rolledBack = { ...envelope, event_id: randomUUID() }
-        yield* Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id }, { stream: "CATALOG" }).pipe(
-          Sql.transaction()
-        )
-        yield* Effect.flip(
-          Sql.Outbox.enqueue(rolledBack).pipe(Effect.zipRight(Effect.fail("abort")), Sql.transaction())
-        )
-        const duplicate = yield* Effect.flip(Sql.Outbox.enqueue(envelope))
-        const rows = yield* sql<{ readonly id: string; readonly envelope: unknown; readonly headers: unknown }>`
-          SELECT id, envelope, headers FROM outbox`
-        const first = yield* Sql.Inbox.markHandled("consumer-a", envelope.event_id)
-        const again = yield* Sql.Inbox.markHandled("consumer-a", envelope.event_id)
-        const other = yield* Sql.Inbox.markHandled("consumer-b", envelope.event_id)
-        return { envelope, rows, duplicate, first, again, other }
-      }))
-      expect(result.rows).toEqual([
-        {
-          id: result.envelope.event_id,
-          envelope: result.envelope,
-          headers: { "Nats-Msg-Id": result.envelope.event_id }
+        it.effect("commits, and rolls back on a typed failure", () =>
+          Effect.gen(function*() {
+            yield* clearLedger
+            const failure = yield* failureIn(
+              Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO ledger VALUES (1, 10)`).pipe(
+                Effect.zipRight(Effect.fail("boom" as const)),
+                Sql.transaction()
+              )
+            )
+            expect(failure).toBe("boom")
+            expect(yield* ledgerCount).toBe(0)
+            yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO ledger VALUES (2, 10)`).pipe(
+              Sql.transaction()
+            )
+            expect(yield* ledgerCount).toBe(1)
+          }))
+
+        it.effect.each(["40001", "40P01"])("retries SQLSTATE %s and commits once", (state) =>
+          Effect.gen(function*() {
+            yield* clearLedger
+            const counter = yield* Ref.make(0)
+            yield* Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              const attempt = yield* Ref.updateAndGet(counter, (n) => n + 1)
+              yield* sql`INSERT INTO ledger VALUES (${attempt}, 5)`
+              if (attempt < 3) {
+                yield* sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '${state}'; END $$`)
+              }
+            }).pipe(Sql.transaction({ isolation: "serializable" }))
+            expect(yield* Ref.get(counter)).toBe(3)
+            expect(yield* ledgerCount).toBe(1)
+          }))
+
+        it.effect("does not retry when told not to, and says the failure is retryable", () =>
+          Effect.gen(function*() {
+            const error = yield* failureIn(
+              Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) => sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
+              ).pipe(Sql.transaction({ retry: false }))
+            )
+            expect(error).toBeInstanceOf(DatabaseError)
+            expect(error).toMatchObject({ retryable: true, details: { error_code: "40001" } })
+          }))
+
+        const killedTransaction = (killBeforeCommit: boolean) =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const database = yield* Backends.TestDatabase
+            yield* sql`INSERT INTO ledger VALUES (100, 1)`
+            const [row] = yield* sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`
+            yield* database.terminate(row!.pid)
+            if (!killBeforeCommit) yield* sql`INSERT INTO ledger VALUES (101, 1)`
+          }).pipe(Sql.transaction())
+
+        it.effect("a backend killed in the middle of the transaction fails typed and retryable, with nothing committed", () =>
+          Effect.gen(function*() {
+            yield* clearLedger
+            const error = yield* failureIn(killedTransaction(false))
+            expect(error instanceof DatabaseError && error.retryable).toBe(true)
+            expect(yield* ledgerCount).toBe(0)
+            // The pool replaced the dead connection.
+            yield* Sql.health()
+          }))
+
+        it.effect("a backend killed just before COMMIT: the COMMIT fails on the lost connection, outcome unknown", () =>
+          Effect.gen(function*() {
+            yield* clearLedger
+            const error = yield* failureIn(killedTransaction(true))
+            // Here nothing committed, but a COMMIT that fails with the connection may have: the client cannot tell.
+            expect(error instanceof TransactionOutcomeUnknownError && !error.retryable).toBe(true)
+            expect(yield* ledgerCount).toBe(0)
+            yield* Sql.health()
+          }))
+      })
+
+      describe("repository", () => {
+        it.effect("inserts, finds, updates and maintains updated_at", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const inserted = yield* repo.insert(widget({ name: "desk", note: Option.some("oak") }))
+            const found = yield* repo.findById(inserted.id)
+            yield* Effect.sleep("20 millis")
+            const updated = yield* repo.update(Widget.update.make({ ...found, name: "table" }))
+            const missing = yield* Effect.flip(repo.findById(randomUUID()))
+            const none = yield* repo.findByIdOption(randomUUID())
+            const saved = yield* repo.save(widget({ name: "chair" }))
+            expect(found.name).toBe("desk")
+            expect(found.note).toEqual(Option.some("oak"))
+            expect(found.is_deleted).toBe(false)
+            expect(updated.name).toBe("table")
+            expect(updated.created_at).toEqual(inserted.created_at)
+            expect(updated.updated_at.epochMillis).toBeGreaterThan(inserted.updated_at.epochMillis)
+            expect(missing).toBeInstanceOf(NotFoundError)
+            expect(missing.details).toMatchObject({ resource: "widgets" })
+            expect(Option.isNone(none)).toBe(true)
+            expect(saved.name).toBe("chair")
+          }).pipe(Repository.withTenant(tenantA)))
+
+        it.effect("updating a missing row is NotFoundError", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const w = yield* repo.insert(widget())
+            const error = yield* Effect.flip(repo.update(Widget.update.make({ ...w, id: randomUUID() })))
+            expect(error).toBeInstanceOf(NotFoundError)
+          }).pipe(Repository.withTenant(tenantA)))
+
+        it.effect("soft-deletes: excluded by default, visible withDeleted, restorable, hard-deletable", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const name = `soft-${randomUUID()}`
+            const a = yield* repo.insert(widget({ name }))
+            const b = yield* repo.insert(widget({ name }))
+            yield* repo.deleteById(a.id)
+            yield* repo.delete(b)
+            expect(yield* repo.findAll({ where: { name } })).toHaveLength(0)
+            expect(yield* repo.findAll({ where: { name }, withDeleted: true })).toHaveLength(2)
+            expect(yield* Effect.flip(repo.findById(a.id))).toBeInstanceOf(NotFoundError)
+            const deleted = yield* repo.findById(a.id, { withDeleted: true })
+            expect(deleted.is_deleted).toBe(true)
+            expect(Option.isSome(deleted.deleted_at)).toBe(true)
+            expect((yield* repo.restore(a.id)).is_deleted).toBe(false)
+            yield* repo.hardDeleteById(b.id)
+            expect(yield* repo.count({ where: { name }, withDeleted: true })).toBe(1)
+          }).pipe(Repository.withTenant(tenantA)))
+
+        it.effect("filters, orders, limits, offsets, counts and paginates", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const name = `page-${randomUUID()}`
+            for (let qty = 1; qty <= 7; qty++) {
+              yield* repo.insert(widget({ name, qty, note: qty % 2 === 0 ? Option.some("even") : Option.none() }))
+            }
+            const desc = yield* repo.findAll({
+              where: { name },
+              orderBy: { column: "qty", direction: "desc" },
+              limit: 3
+            })
+            const offset = yield* repo.findAll({ where: { name }, orderBy: "qty", limit: 2, offset: 5 })
+            const even = yield* repo.findAll({ where: { name, note: Option.some("even") }, orderBy: ["qty"] })
+            const page = yield* repo.paginate({ page: 2, limit: 3, where: { name }, orderBy: "qty" })
+            expect(desc.map((w) => w.qty)).toEqual([7, 6, 5])
+            expect(offset.map((w) => w.qty)).toEqual([6, 7])
+            expect(even.map((w) => w.qty)).toEqual([2, 4, 6])
+            expect(yield* repo.count({ where: { name, note: null } })).toBe(4)
+            expect(page.total).toBe(7)
+            expect(page.items.map((w) => w.qty)).toEqual([4, 5, 6])
+            expect(yield* repo.paginate({ page: 9, limit: 3, where: { name } })).toMatchObject({ total: 7, items: [] })
+          }).pipe(Repository.withTenant(tenantA)))
+
+        it.effect("confines a tenant model to the current tenant", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const name = `tenant-${randomUUID()}`
+            const mine = yield* Repository.withTenant(tenantA)(repo.insert(widget({ name })))
+            yield* Repository.withTenant(tenantB)(repo.insert(widget({ name, ...tenantB })))
+            const seenByB = yield* Repository.withTenant(tenantB)(Effect.flip(repo.findById(mine.id)))
+            const countA = yield* Repository.withTenant(tenantA)(repo.count({ where: { name } }))
+            const spoof = yield* Repository.withTenant(tenantB)(Effect.flip(repo.insert(widget({ name }))))
+            yield* Repository.withTenant(tenantB)(repo.deleteById(mine.id))
+            const stillThere = yield* Repository.withTenant(tenantA)(repo.findById(mine.id))
+            expect(seenByB).toBeInstanceOf(NotFoundError)
+            expect(countA).toBe(1)
+            expect(spoof).toBeInstanceOf(ValidationError)
+            expect(stillThere.is_deleted).toBe(false)
+          }))
+
+        it.effect("requires the tenant (in the type; at run time a typed failure when the type is bypassed)", () =>
+          Effect.gen(function*() {
+            const count = Effect.flatMap(widgets, (repo) => repo.count())
+            // @ts-expect-error CurrentTenant is not provided
+            const untenanted: Effect.Effect<number, unknown, SqlClient.SqlClient> = count
+            const tenanted: Effect.Effect<number, unknown, SqlClient.SqlClient> = Repository.withTenant(tenantA)(count)
+            expect(yield* failureIn(untenanted)).toBeInstanceOf(DatabaseError)
+            expect(yield* tenanted).toBeGreaterThan(0)
+          }))
+
+        it.effect("a row that does not match its model is a non-retryable DatabaseError", () =>
+          Effect.gen(function*() {
+            class WrongCategory extends Model.Class<WrongCategory>("WrongCategory")({
+              id: Model.Generated(Schema.Int),
+              name: Schema.Number
+            }) {}
+            yield* (yield* categories).insert(Category.insert.make({ name: "not a number" }))
+            const wrong = yield* Repository.make(WrongCategory, { table: "categories", id: "id" })
+            const error = yield* Effect.flip(wrong.findAll({ limit: 1 }))
+            expect(error).toBeInstanceOf(DatabaseError)
+            expect(error).toMatchObject({ retryable: false, message: "A row of categories does not match its model" })
+          }))
+
+        it.effect("works for a model without mixins (no tenant required)", () =>
+          Effect.gen(function*() {
+            const repo = yield* categories
+            const created = yield* repo.insert(Category.insert.make({ name: "lighting" }))
+            yield* repo.deleteById(created.id)
+            expect(Option.isNone(yield* repo.findByIdOption(created.id))).toBe(true)
+          }))
+      })
+
+      describe("injection", () => {
+        const payloads = [
+          "name; DROP TABLE widgets; --",
+          "name\" = 'x' OR 1=1 --",
+          "' OR '1'='1",
+          "1); DELETE FROM widgets; --",
+          "qty DESC, (SELECT pg_sleep(1))",
+          "$1",
+          "widgets.name"
+        ]
+
+        /** Every entry point of the repository, each given `payload` where a name, value or number goes. */
+        const attempts = (
+          repo: Effect.Effect.Success<typeof widgets>,
+          payload: string
+        ): ReadonlyArray<Effect.Effect<unknown, unknown, Sql.Repository.CurrentTenant>> => {
+          const asRecord = { [payload]: "x" } as never
+          return [
+            repo.findAll({ where: asRecord }),
+            repo.count({ where: asRecord }),
+            repo.paginate({ page: 1, limit: 10, where: asRecord }),
+            repo.findAll({ orderBy: payload as never }),
+            repo.findAll({ orderBy: { column: "qty", direction: payload as never } }),
+            repo.paginate({ page: 1, limit: 10, orderBy: { column: payload as never } }),
+            repo.findAll({ limit: payload as never }),
+            repo.findAll({ offset: payload as never }),
+            repo.paginate({ page: payload as never, limit: 10 }),
+            repo.findById(payload as never),
+            repo.deleteById(payload as never),
+            repo.hardDeleteById(payload as never),
+            repo.restore(payload as never)
+          ]
         }
-      ])
-      expect(result.duplicate).toBeInstanceOf(ConflictError)
-      expect([result.first, result.again, result.other]).toEqual([true, false, true])
+
+        it.effect("finds no way in through any entry point", () =>
+          Effect.gen(function*() {
+            const statements: Array<string> = []
+            const capture = Statement.withTransformer((self) => {
+              statements.push(self.compile()[0])
+              return Effect.succeed(self)
+            })
+            yield* Effect.gen(function*() {
+              const repo = yield* widgets
+              const stored = yield* repo.insert(
+                widget({ name: payloads[0]!, sku: payloads[2]!, note: Option.some(payloads[1]!) })
+              )
+              for (const payload of payloads) {
+                for (const attempt of attempts(repo, payload)) {
+                  expect(yield* Effect.flip(attempt)).toBeInstanceOf(ValidationError)
+                }
+                // Values are data: they match nothing (or exactly the row that holds them).
+                const byValue = yield* repo.findAll({ where: { name: payload } })
+                expect(byValue, payload).toHaveLength(payload === payloads[0] ? 1 : 0)
+              }
+              // An unknown key in an update is not a column: it never reaches the statement.
+              yield* repo.update({ ...stored, name: payloads[0]!, [payloads[3]!]: "x" } as never)
+              yield* Sql.Migrations.ensureSchema(payloads[0]!)
+              const reread = yield* repo.findById(stored.id)
+              expect(reread.name).toBe(payloads[0])
+              expect(reread.note).toEqual(Option.some(payloads[1]))
+              expect(yield* repo.count()).toBeGreaterThan(0)
+            }).pipe(capture, Repository.withTenant(tenantA))
+            // No payload appears in any SQL text sent (ensureSchema's is a quoted identifier).
+            for (const text of statements.filter((s) => !s.startsWith("CREATE SCHEMA"))) {
+              for (const payload of payloads.filter((p) => p !== "$1" && p !== "widgets.name")) {
+                expect(text).not.toContain(payload)
+              }
+            }
+            expect(statements.find((s) => s.startsWith("CREATE SCHEMA"))).toBe(
+              `CREATE SCHEMA IF NOT EXISTS "name; DROP TABLE widgets; --"`
+            )
+          }))
+      })
+
+      describe("migrations", () => {
+        const table = `migrations_${kind}`
+        const record = {
+          "0001_create_parts": "CREATE TABLE parts (id integer PRIMARY KEY, name text NOT NULL)",
+          "0002_seed_parts": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO parts VALUES (1, 'bolt')`),
+          "0003_outbox": Sql.OutboxInboxTables.outboxMigration,
+          "0004_inbox": Sql.OutboxInboxTables.inboxMigration
+        }
+
+        it.effect("applies in order, records, and applies nothing twice", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromRecord(record)
+            const before = yield* Sql.Migrations.migrationStatus({ loader, table })
+            const first = yield* Sql.Migrations.migrate({ loader, table })
+            const second = yield* Sql.Migrations.migrate({ loader, table })
+            const after = yield* Sql.Migrations.migrationStatus({ loader, table })
+            const sql = yield* SqlClient.SqlClient
+            expect(Option.isNone(before.current)).toBe(true)
+            expect(before.pending.map(([id]) => id)).toEqual([1, 2, 3, 4])
+            expect(first).toEqual([[1, "create_parts"], [2, "seed_parts"], [3, "outbox"], [4, "inbox"]])
+            expect(second).toEqual([])
+            expect(Option.getOrThrow(after.current)).toMatchObject({ id: 4, name: "inbox" })
+            expect(after.pending).toEqual([])
+            expect(yield* sql<{ readonly name: string }>`SELECT name FROM parts`).toEqual([{ name: "bolt" }])
+          }))
+
+        it.effect("rolls back every migration of a run when one fails", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromRecord({
+              "0001_good": "CREATE TABLE good_one (id integer)",
+              "0002_bad": "CREATE TABLE bad_one (id integer REFERENCES nowhere (id))"
+            })
+            const error = yield* failureIn(Sql.Migrations.migrate({ loader, table: `${table}_failing` }))
+            expect(error._tag).toBe("MigrationError")
+            const status = yield* Sql.Migrations.migrationStatus({ loader, table: `${table}_failing` })
+            expect(status.applied).toEqual([])
+            const exists = yield* Effect.flatMap(
+              SqlClient.SqlClient,
+              (sql) => sql`SELECT to_regclass('good_one') IS NOT NULL AS present`
+            )
+            expect(exists[0]).toEqual({ present: false })
+          }))
+
+        it.effect("loads .sql and .ts files from a directory, and concurrent runs apply once", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromDirectory(Path.join(import.meta.dirname, "fixtures/sql/migrations"))
+            const runs = yield* Effect.all(
+              [1, 2, 3].map(() => Sql.Migrations.migrate({ loader, table: `${table}_dir` })),
+              { concurrency: "unbounded" }
+            )
+            expect(runs.flat().map(([id]) => id).sort()).toEqual([1, 2, 3])
+            const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT id, name FROM gadgets`)
+            expect(rows).toEqual([{ id: 1, name: "first" }])
+          }))
+
+        it.effect("ensureSchema creates a schema once", () =>
+          Effect.gen(function*() {
+            yield* Effect.zipRight(Sql.Migrations.ensureSchema("glam_extra"), Sql.Migrations.ensureSchema("glam_extra"))
+            const rows = yield* Effect.flatMap(
+              SqlClient.SqlClient,
+              (sql) => sql`SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'glam_extra'`
+            )
+            expect(rows).toEqual([{ n: 1 }])
+          }))
+
+        it.effect("outbox and inbox follow the transaction", () =>
+          Effect.gen(function*() {
+            const sql = yield* PgClient.PgClient
+            const envelope = { event_id: randomUUID(), subject: "evt.catalog.synced", payload: { n: 1 } }
+            const rolledBack = { ...envelope, event_id: randomUUID() }
+            yield* Sql.Outbox.enqueue(envelope, { "Nats-Msg-Id": envelope.event_id }, { stream: "CATALOG" }).pipe(
+              Sql.transaction()
+            )
+            yield* Effect.flip(
+              Sql.Outbox.enqueue(rolledBack).pipe(Effect.zipRight(Effect.fail("abort")), Sql.transaction())
+            )
+            const duplicate = yield* Effect.flip(Sql.Outbox.enqueue(envelope))
+            const rows = yield* sql<{ readonly id: string; readonly envelope: unknown; readonly headers: unknown }>`
+              SELECT id, envelope, headers FROM outbox`
+            const first = yield* Sql.Inbox.markHandled("consumer-a", envelope.event_id)
+            const again = yield* Sql.Inbox.markHandled("consumer-a", envelope.event_id)
+            const other = yield* Sql.Inbox.markHandled("consumer-b", envelope.event_id)
+            expect(rows).toEqual([
+              { id: envelope.event_id, envelope, headers: { "Nats-Msg-Id": envelope.event_id } }
+            ])
+            expect(duplicate).toBeInstanceOf(ConflictError)
+            expect([first, again, other]).toEqual([true, false, true])
+          }))
+      })
+
+      describe.skipIf(kind === "embedded")("on a server with several sessions", () => {
+        it.effect("a real serialization conflict is retried until both transactions commit", () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`DELETE FROM ledger`
+            const bump = (id: number) =>
+              Effect.gen(function*() {
+                const [row] = yield* sql<
+                  { readonly total: number }
+                >`SELECT coalesce(sum(amount), 0)::int AS total FROM ledger`
+                yield* Effect.sleep("50 millis")
+                yield* sql`INSERT INTO ledger VALUES (${id}, ${row!.total + 1})`
+              }).pipe(Sql.transaction({ isolation: "serializable" }))
+            yield* Effect.all([bump(1), bump(2)], { concurrency: 2 })
+            // Serializable: the second saw the first's row, as if they had run one after the other.
+            expect(yield* sql`SELECT amount FROM ledger ORDER BY amount`).toEqual([{ amount: 1 }, { amount: 2 }])
+          }))
+
+        it.effect("migrations started by separate instances at once apply once", () =>
+          Effect.gen(function*() {
+            const database = yield* Backends.TestDatabase
+            const loader = Sql.Migrations.fromRecord({ "0001_race": "CREATE TABLE race (id integer)" })
+            const instance = () =>
+              Sql.Migrations.migrate({ loader, table: "migrations_race" }).pipe(Effect.provide(database.layer()))
+            const runs = yield* Effect.all([instance(), instance(), instance(), instance()], {
+              concurrency: "unbounded"
+            })
+            expect(runs.flat()).toEqual([[1, "race"]])
+          }))
+      })
     })
   })
-
-  describe.skipIf(skip || kind === "embedded")("on a server with several sessions", () => {
-    it("a real serialization conflict is retried until both transactions commit", async () => {
-      await db.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM ledger`))
-      const bump = (id: number) =>
-        Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          const [row] = yield* sql<
-            { readonly total: number }
-          >`SELECT coalesce(sum(amount), 0)::int AS total FROM ledger`
-          yield* Effect.sleep("50 millis")
-          yield* sql`INSERT INTO ledger VALUES (${id}, ${row!.total + 1})`
-        }).pipe(Sql.transaction({ isolation: "serializable" }))
-      await db.run(Effect.all([bump(1), bump(2)], { concurrency: 2 }))
-      const rows = await db.run(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT amount FROM ledger ORDER BY amount`)
-      )
-      // Serializable: the second saw the first's row, as if they had run one after the other.
-      expect(rows).toEqual([{ amount: 1 }, { amount: 2 }])
-    })
-
-    it("migrations started by separate instances at once apply once", async () => {
-      const loader = Sql.Migrations.fromRecord({ "0001_race": "CREATE TABLE race (id integer)" })
-      const instance = () =>
-        Sql.Migrations.migrate({ loader, table: "migrations_race" }).pipe(Effect.provide(db.layer()))
-      const runs = await Effect.runPromise(
-        Effect.all([instance(), instance(), instance(), instance()], { concurrency: "unbounded" })
-      )
-      expect(runs.flat()).toEqual([[1, "race"]])
-    })
-  })
-})
+}
 
 describe("statement durations", () => {
-  it("are recorded when a statement completes, failed or not, and not when it is interrupted", async () => {
-    const operation = `test.timed.${randomUUID()}`
-    const count = Effect.map(
-      Metric.value(Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation })),
-      (state) => state.count
-    )
-    const timed = timedStatement(operation)
-    const counts = await Effect.runPromise(Effect.gen(function*() {
+  it.live("are recorded when a statement completes, failed or not, and not when it is interrupted", () =>
+    Effect.gen(function*() {
+      const operation = `test.timed.${randomUUID()}`
+      const count = Effect.map(
+        Metric.value(Metrics.withLabels(Sql.SqlMetrics.sqlQueryDurationSeconds, { operation })),
+        (state) => state.count
+      )
+      const timed = timedStatement(operation)
       const start = yield* count
       yield* timed(Effect.succeed(1))
       const afterSuccess = yield* count
@@ -633,18 +601,15 @@ describe("statement durations", () => {
       const afterFailure = yield* count
       yield* Effect.exit(timed(Effect.never).pipe(Effect.timeout("20 millis")))
       const afterInterruption = yield* count
-      return [afterSuccess - start, afterFailure - start, afterInterruption - start]
+      expect([afterSuccess - start, afterFailure - start, afterInterruption - start]).toEqual([1, 2, 2])
     }))
-    expect(counts).toEqual([1, 2, 2])
-  })
 
-  it("hand a throw while building the statement to the failure handler, as a defect", async () => {
-    const building = (): Effect.Effect<number> => {
-      throw new Error("while building")
-    }
-    const exit = await Effect.runPromiseExit(
-      measured([], building, (cause) => Effect.fail(`typed: ${Cause.isDie(cause)}`))
-    )
-    expect(exit).toStrictEqual(Exit.fail("typed: true"))
-  })
+  it.effect("hand a throw while building the statement to the failure handler, as a defect", () =>
+    Effect.gen(function*() {
+      const building = (): Effect.Effect<number> => {
+        throw new Error("while building")
+      }
+      const exit = yield* Effect.exit(measured([], building, (cause) => Effect.fail(`typed: ${Cause.isDie(cause)}`)))
+      expect(exit).toStrictEqual(Exit.fail("typed: true"))
+    }))
 })

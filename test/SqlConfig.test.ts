@@ -1,12 +1,12 @@
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted } from "effect"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import { describe, expect, it } from "vitest"
 import { DatabaseError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
-import { makeBackend } from "./fixtures/sql/backends.js"
+import * as Backends from "./fixtures/sql/backends.js"
 import { services } from "./support/services.js"
 import { serviceAvailable } from "./support/services.js"
 
@@ -151,50 +151,46 @@ describe("Sql config", () => {
   )
 
   describe.skipIf(!pgUp)("on the real server", () => {
-    it("answers a health check at its deadline when the only connection is busy", async () => {
-      const { database, host, port, user } = services.postgres
-      const layer = Sql.layer({ host, port, user, database, poolSize: 1 })
-      const outcome = await Effect.runPromise(
+    layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
+      it.effect("answers a health check at its deadline when the only connection is busy", () =>
         Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          yield* Effect.forkScoped(sql`SELECT pg_sleep(1.5)`)
-          yield* Effect.sleep("50 millis")
-          const started = Date.now()
-          const exit = yield* Effect.exit(Sql.health("200 millis"))
-          return { exit, elapsed: Date.now() - started }
-        }).pipe(Effect.scoped, Effect.provide(layer))
-      )
-      const error = failureOf(outcome.exit)
-      expect(error.message).toContain("timed out")
-      expect(error.retryable).toBe(true)
-      expect(outcome.elapsed).toBeLessThan(1000)
-    })
+          const { host, port, user } = services.postgres
+          const { database } = yield* Backends.TestDatabase
+          const { busy, exit } = yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const busy = yield* Effect.forkScoped(sql`SELECT pg_sleep(1.5)`)
+            yield* Effect.sleep("50 millis")
+            const exit = yield* Effect.exit(Sql.health("200 millis"))
+            // The health check answered while the statement holding the only connection still ran.
+            return { busy: Option.isNone(yield* Fiber.poll(busy)), exit }
+          }).pipe(Effect.scoped, Effect.provide(Sql.layer({ host, port, user, database, poolSize: 1 })))
+          const error = failureOf(exit)
+          expect(error.message).toContain("timed out")
+          expect(error.retryable).toBe(true)
+          expect(busy).toBe(true)
+        }))
 
-    it("connects with a url and runs the migrations at startup when migrate_on_start is set", async () => {
-      const db = await makeBackend("postgresql")
-      try {
-        const { host, port, user } = services.postgres
-        const migrations = Sql.Migrations.fromRecord({
-          "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
-          "0002_inbox": Sql.OutboxInboxTables.inboxMigration
-        })
-        const rows = await Effect.runPromise(
-          Effect.flatMap(
+      it.effect("connects with a url and runs the migrations at startup when migrate_on_start is set", () =>
+        Effect.gen(function*() {
+          const { host, port, user } = services.postgres
+          const { database } = yield* Backends.TestDatabase
+          const migrations = Sql.Migrations.fromRecord({
+            "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
+            "0002_inbox": Sql.OutboxInboxTables.inboxMigration
+          })
+          const rows = yield* Effect.flatMap(
             SqlClient.SqlClient,
             (sql) => sql<{ readonly name: string }>`SELECT name FROM effect_sql_migrations ORDER BY migration_id`
           ).pipe(
             Effect.provide(Layer.provide(
               Sql.layerConfig({ migrations }),
               withConfig({
-                database: { url: `postgres://${user}@${host}:${port}/${db.database}`, migrate_on_start: true }
+                database: { url: `postgres://${user}@${host}:${port}/${database}`, migrate_on_start: true }
               })
             ))
           )
-        )
-        expect(rows).toEqual([{ name: "outbox" }, { name: "inbox" }])
-      } finally {
-        await db.dispose()
-      }
+          expect(rows).toEqual([{ name: "outbox" }, { name: "inbox" }])
+        }))
     })
   })
 })

@@ -4,7 +4,7 @@
  * before (nothing commits). The client cannot tell the two apart, and says so with a typed error.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as net from "node:net"
@@ -124,8 +124,7 @@ const rowsWith = (id: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql<{ readonly n: number }>`
     SELECT count(*)::int AS n FROM ${sql(table)} WHERE id = ${id}`).pipe(
-      Effect.map((rows) => rows[0]!.n),
-      Effect.provide(direct)
+      Effect.map((rows) => rows[0]!.n)
     )
 
 /** Runs `transaction` on a client behind the proxy. */
@@ -150,15 +149,24 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 const withProxy = <A, E, R>(use: (proxy: CommitProxy) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.zipRight(
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (id text PRIMARY KEY)`)
-        .pipe(Effect.provide(direct), Effect.orDie),
-      Effect.promise(startProxy)
-    ),
-    use,
-    (proxy) => Effect.promise(() => proxy.close())
-  )
+  Effect.acquireUseRelease(Effect.promise(startProxy), use, (proxy) => Effect.promise(() => proxy.close()))
+
+/** A client of the real server, and the suite's two tables on it, dropped when the suite ends. */
+const tables = Layer.scopedDiscard(
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.acquireRelease(
+      Effect.zipRight(
+        sql`CREATE TABLE ${sql(table)} (id text PRIMARY KEY)`,
+        sql`CREATE TABLE ${sql(`${table}_deferred`)} (
+          id text CONSTRAINT ${sql(`${table}_deferred_uq`)} UNIQUE DEFERRABLE INITIALLY DEFERRED)`
+      ),
+      () =>
+        Effect.orDie(Effect.zipRight(
+          sql`DROP TABLE IF EXISTS ${sql(table)}`,
+          sql`DROP TABLE IF EXISTS ${sql(`${table}_deferred`)}`
+        ))
+    ))
+)
 
 /** Runs a transaction behind a proxy that drops the connection at its COMMIT; its failure, once the proxy is done. */
 const droppedAtCommit = <A, E>(drop: Drop, transaction: Effect.Effect<A, E, SqlClient.SqlClient>) =>
@@ -172,69 +180,56 @@ const droppedAtCommit = <A, E>(drop: Drop, transaction: Effect.Effect<A, E, SqlC
   )
 
 describe.skipIf(!pgUp)("a COMMIT lost with the connection", () => {
-  afterAll(() =>
-    Effect.runPromise(
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.zipRight(
-          sql`DROP TABLE IF EXISTS ${sql(table)}`,
-          sql`DROP TABLE IF EXISTS ${sql(`${table}_deferred`)}`
-        )).pipe(Effect.provide(direct))
-    )
-  )
-
-  it.live("that reached the server: TransactionOutcomeUnknownError, and the row IS committed", () =>
-    Effect.gen(function*() {
-      const id = randomUUID()
-      const error = yield* droppedAtCommit("after-commit", insertIn(id))
-      expect(error).toBeInstanceOf(TransactionOutcomeUnknownError)
-      expect(error).toMatchObject({
-        code: "TRANSACTION_OUTCOME_UNKNOWN",
-        status: 500,
-        retryable: false,
-        details: { operation: "transaction" }
-      })
-      expect(isRetryable(error)).toBe(false)
-      expect(yield* rowsWith(id)).toBe(1)
-    }))
-
-  it.live("that never reached it: the same error (the client cannot know), and nothing is committed", () =>
-    Effect.gen(function*() {
-      const id = randomUUID()
-      expect(yield* droppedAtCommit("before-commit", insertIn(id))).toBeInstanceOf(TransactionOutcomeUnknownError)
-      expect(yield* rowsWith(id)).toBe(0)
-    }))
-
-  it.live("is never retried by Sql.transaction: the body ran once", () =>
-    Effect.gen(function*() {
-      let attempts = 0
-      const counted = insertIn(randomUUID(), Effect.sync(() => attempts++))
-      expect(yield* droppedAtCommit("before-commit", counted)).toBeInstanceOf(TransactionOutcomeUnknownError)
-      expect(attempts).toBe(1)
-    }))
-
-  it.live("a COMMIT the server answers with an error is a definite rollback, classified as before", () =>
-    withProxy((proxy) =>
+  layer(Layer.provideMerge(tables, direct), { excludeTestServices: true })((it) => {
+    it.effect("that reached the server: TransactionOutcomeUnknownError, and the row IS committed", () =>
       Effect.gen(function*() {
-        const deferred = `${table}_deferred`
-        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql`CREATE TABLE IF NOT EXISTS ${sql(deferred)} (
-            id text CONSTRAINT ${sql(`${deferred}_uq`)} UNIQUE DEFERRABLE INITIALLY DEFERRED)`).pipe(
-            Effect.provide(direct)
-          )
         const id = randomUUID()
-        // The unique check runs at COMMIT, which the server refuses.
-        const exit = yield* throughProxy(
-          proxy,
-          Effect.flatMap(SqlClient.SqlClient, (sql) =>
-            Effect.zipRight(
-              sql`INSERT INTO ${sql(deferred)} (id) VALUES (${id})`,
-              sql`INSERT INTO ${sql(deferred)} (id) VALUES (${id})`
-            )).pipe(Sql.transaction())
-        )
-        expect(failureOf(exit)).toBeInstanceOf(ConflictError)
-        const count = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(deferred)}`).pipe(Effect.provide(direct))
-        expect(count[0]!.n).toBe(0)
-      })
-    ))
+        const error = yield* droppedAtCommit("after-commit", insertIn(id))
+        expect(error).toBeInstanceOf(TransactionOutcomeUnknownError)
+        expect(error).toMatchObject({
+          code: "TRANSACTION_OUTCOME_UNKNOWN",
+          status: 500,
+          retryable: false,
+          details: { operation: "transaction" }
+        })
+        expect(isRetryable(error)).toBe(false)
+        expect(yield* rowsWith(id)).toBe(1)
+      }))
+
+    it.effect("that never reached it: the same error (the client cannot know), and nothing is committed", () =>
+      Effect.gen(function*() {
+        const id = randomUUID()
+        expect(yield* droppedAtCommit("before-commit", insertIn(id))).toBeInstanceOf(TransactionOutcomeUnknownError)
+        expect(yield* rowsWith(id)).toBe(0)
+      }))
+
+    it.effect("is never retried by Sql.transaction: the body ran once", () =>
+      Effect.gen(function*() {
+        let attempts = 0
+        const counted = insertIn(randomUUID(), Effect.sync(() => attempts++))
+        expect(yield* droppedAtCommit("before-commit", counted)).toBeInstanceOf(TransactionOutcomeUnknownError)
+        expect(attempts).toBe(1)
+      }))
+
+    it.effect("a COMMIT the server answers with an error is a definite rollback, classified as before", () =>
+      withProxy((proxy) =>
+        Effect.gen(function*() {
+          const deferred = `${table}_deferred`
+          const id = randomUUID()
+          // The unique check runs at COMMIT, which the server refuses.
+          const exit = yield* throughProxy(
+            proxy,
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              Effect.zipRight(
+                sql`INSERT INTO ${sql(deferred)} (id) VALUES (${id})`,
+                sql`INSERT INTO ${sql(deferred)} (id) VALUES (${id})`
+              )).pipe(Sql.transaction())
+          )
+          expect(failureOf(exit)).toBeInstanceOf(ConflictError)
+          const count = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(deferred)}`)
+          expect(count[0]!.n).toBe(0)
+        })
+      ))
+  })
 })

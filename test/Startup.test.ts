@@ -5,30 +5,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { answersHealth, exampleEnv, freePort, untilHealthy } from "./support/localService.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const scratch = mkdtempSync(Path.join(tmpdir(), "glam-startup-"))
 const dataDir = Path.join(scratch, "pglite")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
-
-const answers = async (port: number) => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok
-  } catch {
-    return false
-  }
-}
 
 interface Running {
   readonly child: ChildProcess
@@ -42,7 +26,7 @@ const start = async (command: ReadonlyArray<string>): Promise<Running> => {
   let output = ""
   const child = spawn(command[0]!, command.slice(1), {
     cwd: root,
-    env: { ...process.env, CATALOG_HTTP__PORT: String(port), CATALOG_DATABASE__EMBEDDED_DIR: dataDir },
+    env: exampleEnv(port, dataDir),
     stdio: ["ignore", "pipe", "pipe"]
   })
   child.stdout!.on("data", (chunk) => (output += String(chunk)))
@@ -50,10 +34,7 @@ const start = async (command: ReadonlyArray<string>): Promise<Running> => {
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   let done = false
   void exited.then(() => (done = true))
-  while (!(await answers(port))) {
-    if (done) throw new Error(`exited before answering:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilHealthy(port, { exited: () => done, intervalMs: 50, describe: () => `\n${output}` })
   return { child, port, output: () => output, exited }
 }
 
@@ -97,6 +78,6 @@ describe("starting the example service", () => {
     const running = await start(["npm", "start", "--silent"])
     running.child.kill("SIGTERM")
     await running.exited
-    expect(await answers(running.port)).toBe(false)
+    expect(await answersHealth(running.port)).toBe(false)
   }, 400_000)
 })

@@ -6,7 +6,8 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort, serverProcess } from "./natsServer.js"
+import { freePort } from "./localService.js"
+import { serverProcess } from "./natsServer.js"
 import { toolPath } from "./tools.js"
 
 export interface MosquittoServer {

@@ -7,7 +7,8 @@ import { connect } from "@nats-io/transport-node"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort, type ServerProcess, serverProcess, waitFor } from "./natsServer.js"
+import { freePort } from "./localService.js"
+import { type ServerProcess, serverProcess, waitFor } from "./natsServer.js"
 import { toolPath } from "./tools.js"
 
 export interface ClusterNode extends ServerProcess {

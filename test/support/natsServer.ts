@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { freePort } from "./localService.js"
 import { toolPath } from "./tools.js"
 
 /** A server process of a test, started and ended by its pid, always on the same port. */
@@ -30,18 +31,6 @@ export interface NatsServer extends Omit<ServerProcess, "pid"> {
   /** Stops it and removes its store. */
   readonly dispose: () => Promise<void>
 }
-
-/** A port of 127.0.0.1 that nothing listens on (the moment it is returned). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Whether something accepts connections on the port of 127.0.0.1. */
 export const canConnect = (port: number): Promise<boolean> =>

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 
@@ -102,16 +101,6 @@ export const pack = async (
   const [info] = JSON.parse(result.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   return { tarball: Path.join(destination, info!.filename), files: info!.files.map((file) => file.path) }
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
 
 /** Every installed copy of every package under `node_modules`, nested ones included, by name. */
 export const installedCopies = (dir: string): Map<string, Array<string>> => {

@@ -63,7 +63,7 @@ export const envNameFor = (prefix: string, path: ReadonlyArray<string>): string 
  *
  * @internal
  */
-export interface FlatAlias {
+interface FlatAlias {
   readonly variable: string
   readonly path: ReadonlyArray<string>
 }

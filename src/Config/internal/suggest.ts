@@ -10,7 +10,7 @@
  *
  * @internal
  */
-export const editDistance = (a: string, b: string, max: number): number => {
+const editDistance = (a: string, b: string, max: number): number => {
   if (Math.abs(a.length - b.length) > max) return max + 1
   let before: Array<number> = []
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j)

@@ -14,7 +14,7 @@ const correlationField = "correlation_id"
 const correlationHeader = "X-Correlation-ID"
 
 /** A refusal: the field at fault and why. @internal */
-export interface Refusal {
+interface Refusal {
   readonly _tag: "Refused"
   readonly field: string
   readonly reason: string

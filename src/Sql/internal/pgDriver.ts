@@ -21,7 +21,7 @@ export interface PgPoolClient {
 }
 
 /** @internal */
-export interface PgNotification {
+interface PgNotification {
   readonly channel: string
   readonly payload?: string | undefined
 }
@@ -37,7 +37,7 @@ export interface PgConnection {
 }
 
 /** @internal */
-export interface PgModule {
+interface PgModule {
   readonly Pool: new(config: Record<string, unknown>) => PgPool
   readonly Client: new(config: Record<string, unknown>) => PgConnection
   readonly escapeIdentifier: (identifier: string) => string

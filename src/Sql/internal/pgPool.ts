@@ -23,7 +23,7 @@ import { classifySqlError } from "./sqlErrors.js"
 import { sqlPoolConnectionsInUse } from "./sqlMetrics.js"
 
 /** @internal */
-export interface PoolOptions extends SqlOptions {
+interface PoolOptions extends SqlOptions {
   readonly stream?: (() => Duplex) | undefined
   /** Shown in the connect error and the log instead of host:port (the embedded server). */
   readonly label?: string | undefined

@@ -13,7 +13,7 @@ import { development, runtime } from "./dependencies.js"
 import * as ServiceSpec from "./serviceSpec.js"
 
 /** A file of the new service: its path relative to the service's directory, and its text. @internal */
-export interface GeneratedFile {
+interface GeneratedFile {
   readonly path: string
   readonly content: string
 }
@@ -145,7 +145,7 @@ const exists = (target: string) =>
   })
 
 /** Options of {@link generate}: the request, and the directory the service's folder is created in. @internal */
-export interface GenerateOptions {
+interface GenerateOptions {
   readonly name: string
   readonly port: number
   readonly title?: string | undefined
