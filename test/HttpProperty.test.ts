@@ -18,7 +18,8 @@ import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { ApiLive, merchantId, TestApi } from "./fixtures/http/api.js"
 import { makeCatalogRouter } from "./fixtures/http/catalog.js"
-import { freePort, json, type Running, start } from "./fixtures/http/server.js"
+import { json, type Running, start } from "./fixtures/http/server.js"
+import { freePort } from "./support/localService.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 interface Route {
