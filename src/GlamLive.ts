@@ -23,7 +23,7 @@ import * as Path from "node:path"
 import { type Bus, health as busHealth } from "./Bus/Bus.js"
 import * as BusConfig from "./Bus/BusConfig.js"
 import * as BusMemory from "./Bus/BusMemory.js"
-import * as StreamSetup from "./Bus/StreamSetup.js"
+import * as JetStreamSetup from "./Bus/JetStreamSetup.js"
 import * as GlamConfig from "./Config/Config.js"
 import * as EventCatalogue from "./Events/EventCatalogue.js"
 import type * as EventDefinition from "./Events/Events.js"
@@ -224,7 +224,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
       SecurityHeaders.config
     ]).pipe(
       Effect.flatMap(([, , bus]) =>
-        StreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
+        JetStreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
       )
     )
   )

@@ -27,7 +27,7 @@ import {
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream, StreamSetup } from "../src/Bus/index.js"
+import { BusConfig, JetStream, JetStreamSetup } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
@@ -204,7 +204,10 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
         await nc.close()
       })
       const ensure = (definitions: ReadonlyArray<Streams.StreamDefinition>) =>
-        withJsm(url, (jsm) => Effect.runPromise(StreamSetup.ensureStreams(jsm, definitions, { limits, update: true })))
+        withJsm(
+          url,
+          (jsm) => Effect.runPromise(JetStreamSetup.ensureStreams(jsm, definitions, { limits, update: true }))
+        )
       const reports = yield* ensure([mutable, fixed])
       const byName = Object.fromEntries(reports.map((r) => [r.stream, r]))
       expect(byName[mutable.name]!.action).toBe("updated")
@@ -597,8 +600,8 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned nats-server", 
       )))
       expect(startup.message).toBe(
         "Streams not declared as the service needs them:\n" +
-          `  evt.orders.placed (in events): stream ORDERS is not declared; ${StreamSetup.howToDeclare("ORDERS")}\n` +
-          `  evt.orders.shipped (in events): stream ORDERS is not declared; ${StreamSetup.howToDeclare("ORDERS")}`
+          `  evt.orders.placed (in events): stream ORDERS is not declared; ${JetStreamSetup.howToDeclare("ORDERS")}\n` +
+          `  evt.orders.shipped (in events): stream ORDERS is not declared; ${JetStreamSetup.howToDeclare("ORDERS")}`
       )
       // A stream of that name is declared, holding other subjects.
       const ctx = yield* Layer.build(

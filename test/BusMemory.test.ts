@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Metric, Option, Queue, Ref, Schema, TestClock } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import * as BusMetrics from "../src/Bus/BusMetrics.js"
-import { BusMemory, StreamSetup } from "../src/Bus/index.js"
+import { BusMemory, JetStreamSetup } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import * as MessageBuffer from "../src/Bus/internal/messageBuffer.js"
@@ -97,7 +97,7 @@ describe("BusMemory on TestClock", () => {
         serviceName: "clock-test",
         ownStreams: Option.none(),
         publishRetryBudget: Duration.zero,
-        declaration: yield* StreamSetup.declare({ platform: [], own: [stream] }),
+        declaration: yield* JetStreamSetup.declare({ platform: [], own: [stream] }),
         ensureStreams: true
       })
       const spec = {

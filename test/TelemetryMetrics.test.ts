@@ -7,6 +7,7 @@ import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as TestClock from "effect/TestClock"
 import { createRequire } from "node:module"
 import * as BusMetrics from "../src/Bus/BusMetrics.js"
+import * as HttpMetrics from "../src/Http/HttpMetrics.js"
 import * as SqlMetrics from "../src/Sql/SqlMetrics.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 import * as PrometheusExposition from "../src/Telemetry/PrometheusExposition.js"
@@ -57,9 +58,9 @@ describe("Telemetry/Metrics", () => {
   it.effect("http_requests_total counts by service, method, endpoint and status", () =>
     Effect.gen(function*() {
       const labels = { service: "metrics-test-1", method: "GET", endpoint: "/items/{id}" }
-      yield* Metrics.recordHttpRequest({ ...labels, status: 200 }, 0.3)
-      yield* Metrics.recordHttpRequest({ ...labels, status: 200 }, 0.004)
-      yield* Metrics.recordHttpRequest({ ...labels, status: 404 }, 2)
+      yield* HttpMetrics.recordHttpRequest({ ...labels, status: 200 }, 0.3)
+      yield* HttpMetrics.recordHttpRequest({ ...labels, status: 200 }, 0.004)
+      yield* HttpMetrics.recordHttpRequest({ ...labels, status: 404 }, 2)
       const { family, sample, series } = yield* scrape
 
       expect(family("http_requests_total")).toMatchObject({ type: "COUNTER", help: "Total HTTP requests" })
@@ -88,9 +89,9 @@ describe("Telemetry/Metrics", () => {
     Effect.gen(function*() {
       const service = "metrics-test-2"
       const inProgress = Effect.map(scrape, (s) => s.sample("http_requests_in_progress", { service })?.value)
-      const fiber = yield* Effect.fork(Effect.sleep("1 second").pipe(Metrics.trackHttpInProgress(service)))
+      const fiber = yield* Effect.fork(Effect.sleep("1 second").pipe(HttpMetrics.trackHttpInProgress(service)))
       const failing = yield* Effect.fork(
-        Effect.sleep("2 seconds").pipe(Effect.zipRight(Effect.fail("boom")), Metrics.trackHttpInProgress(service))
+        Effect.sleep("2 seconds").pipe(Effect.zipRight(Effect.fail("boom")), HttpMetrics.trackHttpInProgress(service))
       )
       yield* TestClock.adjust("10 millis")
       expect(yield* inProgress).toBe("2")
@@ -184,10 +185,10 @@ describe("Telemetry/Metrics", () => {
     }))
 
   it("normalizes ids out of paths as the Python middleware did", () => {
-    expect(Metrics.normalizePath("/api/items/42")).toBe("/api/items/{id}")
-    expect(Metrics.normalizePath("/api/merchants/3f2b8c1e-9d4a-4b6e-8f1a-2c3d4e5f6a7b/items")).toBe(
+    expect(HttpMetrics.normalizePath("/api/items/42")).toBe("/api/items/{id}")
+    expect(HttpMetrics.normalizePath("/api/merchants/3f2b8c1e-9d4a-4b6e-8f1a-2c3d4e5f6a7b/items")).toBe(
       "/api/merchants/{id}/items"
     )
-    expect(Metrics.normalizePath("/health")).toBe("/health")
+    expect(HttpMetrics.normalizePath("/health")).toBe("/health")
   })
 })

@@ -64,7 +64,7 @@ export interface PublishOptions {
 /**
  * What a publish can fail with: a payload that does not match its schema or a subject outside the service's own
  * streams (`ValidationError`, nothing sent), the broker, or a definition whose stream is not declared (see
- * `StreamSetup.declare`; `MessageBusError`).
+ * `JetStreamSetup.declare`; `MessageBusError`).
  *
  * @since 0.1.0
  * @category models

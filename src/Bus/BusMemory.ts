@@ -36,7 +36,7 @@ export interface MemoryOptions {
   readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** The definitions the service publishes or subscribes to: their streams must be declared, and exist from the start. */
   readonly events?: ReadonlyArray<EventDefinition.EventDefinition.Any> | undefined
-  /** Names of streams the service declares (`nats.streams`; see `StreamSetup.declare`), which exist from the start. */
+  /** Names of streams the service declares (`nats.streams`; see `JetStreamSetup.declare`), which exist from the start. */
   readonly declaredStreams?: ReadonlyArray<string> | undefined
   /** Streams usable without declaring them, each created when first used (default: the ten domain streams). */
   readonly platformStreams?: ReadonlyArray<Streams.StreamDefinition> | undefined
@@ -48,7 +48,7 @@ export interface MemoryOptions {
 
 /**
  * Builds the in-memory Bus (its subscriptions stop when the scope closes). It fails when a definition of `events`
- * is on a stream that is not declared (see `StreamSetup.declare`).
+ * is on a stream that is not declared (see `JetStreamSetup.declare`).
  *
  * @since 0.1.0
  * @category constructors

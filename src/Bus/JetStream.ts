@@ -27,7 +27,7 @@ const internal = Effect.promise(() => import("./internal/jetStreamEngine.js"))
 
 /**
  * Options of {@link layer}: the Bus configuration plus the streams the service declares (see
- * `StreamSetup.declare`).
+ * `JetStreamSetup.declare`).
  *
  * @since 0.1.0
  * @category models
@@ -65,7 +65,7 @@ export const connection = (
 
 /**
  * Builds the JetStream Bus in a scope: checks the declared streams (before connecting), connects, ensures the streams
- * of the startup (`StreamSetup.declare`), and drains the connection on close.
+ * of the startup (`JetStreamSetup.declare`), and drains the connection on close.
  *
  * @since 0.1.0
  * @category constructors

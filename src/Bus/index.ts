@@ -61,11 +61,11 @@ export * as Family from "./Family.js"
 export * as JetStream from "./JetStream.js"
 
 /**
- * Stream ensuring at startup.
+ * The streams a service may use, and ensuring them on JetStream at startup.
  *
  * @since 0.1.0
  */
-export * as StreamSetup from "./StreamSetup.js"
+export * as JetStreamSetup from "./JetStreamSetup.js"
 
 /**
  * The subscriber runtime.

@@ -6,12 +6,10 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
-import * as Effect from "effect/Effect"
-import type * as FastCheck from "effect/FastCheck"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
+import * as internal from "./internal/timestamp.js"
 
 /**
  * What `datetime.fromisoformat` made of a string: the wall-clock fields and the UTC offset, if any.
@@ -31,137 +29,6 @@ export interface ParsedDateTime {
   readonly offsetMicros: number | undefined
 }
 
-const printableAscii = /^[\x01-\x7f]*$/
-
-const isDigit = (c: string | undefined): boolean => c !== undefined && c >= "0" && c <= "9"
-
-// Reads exactly `count` ASCII digits at `pos` (CPython's `parse_digits`).
-const digits = (s: string, pos: number, count: number): number | undefined => {
-  let value = 0
-  for (let i = 0; i < count; i++) {
-    const c = s[pos + i]
-    if (!isDigit(c)) return undefined
-    value = value * 10 + (c!.charCodeAt(0) - 48)
-  }
-  return value
-}
-
-const isLeap = (year: number): boolean => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
-
-const daysInMonth = (year: number, month: number): number =>
-  month === 2 ? (isLeap(year) ? 29 : 28) : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!
-
-// CPython `_find_isoformat_datetime_separator`.
-const findSeparator = (s: string): number | undefined => {
-  const len = s.length
-  if (len === 7) return 7
-  if (s[4] === "-") {
-    if (s[5] === "W") {
-      if (len < 8) return undefined
-      if (len > 8 && s[8] === "-") {
-        if (len === 9) return undefined
-        if (len > 10 && isDigit(s[10])) return 8
-        return 10
-      }
-      return 8
-    }
-    return 10
-  }
-  if (s[4] === "W") {
-    let idx = 7
-    while (idx < len && isDigit(s[idx])) idx++
-    if (idx < 9) return idx
-    return idx % 2 === 0 ? 7 : 8
-  }
-  return 8
-}
-
-// Proleptic Gregorian ordinal, 0001-01-01 is day 1 (Python's `toordinal`).
-const toOrdinal = (year: number, month: number, day: number): number => {
-  const y = year - 1
-  let days = y * 365 + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400)
-  for (let m = 1; m < month; m++) days += daysInMonth(year, m)
-  return days + day
-}
-
-const fromOrdinal = (ordinal: number): readonly [number, number, number] => {
-  const date = new Date(Date.UTC(1970, 0, 1) + (ordinal - toOrdinal(1970, 1, 1)) * 86_400_000)
-  return [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()]
-}
-
-// CPython `parse_isoformat_date`, including ISO week dates (`2026-W47-6`).
-const parseDate = (s: string, len: number): readonly [number, number, number] | undefined => {
-  const year = digits(s, 0, 4)
-  if (year === undefined) return undefined
-  let p = 4
-  const sep = s[p] === "-"
-  if (sep) p++
-  if (s[p] === "W") {
-    p++
-    const week = digits(s, p, 2)
-    if (week === undefined) return undefined
-    p += 2
-    let weekday = 1
-    if (p < len) {
-      if (sep && s[p++] !== "-") return undefined
-      const d = digits(s, p, 1)
-      if (d === undefined) return undefined
-      weekday = d
-    }
-    if (week <= 0 || week >= 53) {
-      const firstWeekday = (toOrdinal(year, 1, 1) + 6) % 7
-      if (!(week === 53 && (firstWeekday === 3 || (firstWeekday === 2 && isLeap(year))))) return undefined
-    }
-    if (weekday <= 0 || weekday >= 8) return undefined
-    const jan4 = toOrdinal(year, 1, 4)
-    const week1Monday = jan4 - ((jan4 + 6) % 7)
-    return fromOrdinal(week1Monday + (week - 1) * 7 + weekday - 1)
-  }
-  const month = digits(s, p, 2)
-  if (month === undefined) return undefined
-  p += 2
-  if (sep && s[p++] !== "-") return undefined
-  const day = digits(s, p, 2)
-  if (day === undefined) return undefined
-  return [year, month, day]
-}
-
-const FRACTION_CORRECTION = [100000, 10000, 1000, 100, 10]
-
-// CPython `parse_hh_mm_ss_ff`: returns [hour, minute, second, micro, trailing] or a negative code. The
-// time string ends at `end`; `s[end]` plays the role of the C string's next character ("" at the end).
-const parseHms = (
-  s: string,
-  start: number,
-  end: number
-): readonly [number, number, number, number, boolean] | undefined => {
-  const vals = [0, 0, 0]
-  let p = start
-  let hasSeparator = true
-  for (let i = 0; i < 3; i++) {
-    const v = digits(s, p, 2)
-    if (v === undefined) return undefined
-    vals[i] = v
-    p += 2
-    const c = s[p] ?? ""
-    p++
-    if (i === 0) hasSeparator = c === ":"
-    if (p >= end) return [vals[0]!, vals[1]!, vals[2]!, 0, c !== ""]
-    if (hasSeparator && c === ":") continue
-    if (c === "." || c === ",") break
-    if (!hasSeparator) p--
-    else return undefined
-  }
-  // Like CPython, whatever follows the seconds is read as a fraction (of at most 6 significant digits).
-  const toParse = Math.min(end - p, 6)
-  let micro = toParse > 0 ? digits(s, p, toParse) : 0
-  if (micro === undefined) return undefined
-  p += toParse
-  if (toParse > 0 && toParse < 6) micro *= FRACTION_CORRECTION[toParse - 1]!
-  while (isDigit(s[p])) p++
-  return [vals[0]!, vals[1]!, vals[2]!, micro, (s[p] ?? "") !== ""]
-}
-
 /**
  * Parses a string as Python 3.11's `datetime.fromisoformat` does; `None` where Python raises `ValueError`.
  *
@@ -176,53 +43,7 @@ const parseHms = (
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (original: string): Option.Option<ParsedDateTime> => {
-  // Python works on code points; the separator may be any one of them, every other character must be ASCII
-  // (a non-ASCII one can only fail a digit or delimiter check). Each code point becomes one character here.
-  // The usual input is ASCII: it is its own code-point string (the conversion is for the rest).
-  const ascii = printableAscii.test(original)
-  const chars = ascii ? undefined : Array.from(original)
-  if ((chars?.length ?? original.length) < 7 || (!ascii && original.includes("\u0000"))) return Option.none()
-  const input = chars === undefined
-    ? original
-    : chars.map((c) => (c.length === 1 && c.charCodeAt(0) < 0x80 ? c : "\u0080")).join("")
-  const sepAt = findSeparator(input)
-  if (sepAt === undefined) return Option.none()
-  for (let i = 0; i < input.length; i++) {
-    if (input[i] === "\u0080" && i !== sepAt) return Option.none()
-  }
-  const date = parseDate(input, sepAt)
-  if (date === undefined) return Option.none()
-  const [year, month, day] = date
-  let hour = 0, minute = 0, second = 0, microsecond = 0
-  let offsetMicros: number | undefined = undefined
-  if (input.length > sepAt + 1) {
-    const start = sepAt + 1
-    let tz = start
-    while (tz < input.length && input[tz] !== "Z" && input[tz] !== "+" && input[tz] !== "-") tz++
-    const time = parseHms(input, start, tz)
-    if (time === undefined) return Option.none()
-    ;[hour, minute, second, microsecond] = time
-    if (tz === input.length) {
-      if (time[4]) return Option.none()
-    } else if (input[tz] === "Z") {
-      if (tz + 1 !== input.length) return Option.none()
-      offsetMicros = 0
-    } else {
-      const sign = input[tz] === "-" ? -1 : 1
-      const off = parseHms(input, tz + 1, input.length)
-      if (off === undefined || off[4]) return Option.none()
-      offsetMicros = sign * ((off[0] * 3600 + off[1] * 60 + off[2]) * 1_000_000 + off[3])
-      if (Math.abs(offsetMicros) >= 86_400_000_000) return Option.none()
-    }
-  } else if (input.length === sepAt + 1) {
-    return Option.none()
-  }
-  if (year < 1 || year > 9999 || month < 1 || month > 12) return Option.none()
-  if (day < 1 || day > daysInMonth(year, month)) return Option.none()
-  if (hour > 23 || minute > 59 || second > 59) return Option.none()
-  return Option.some({ year, month, day, hour, minute, second, microsecond, offsetMicros })
-}
+export const parse: (original: string) => Option.Option<ParsedDateTime> = internal.parse
 
 /**
  * Whether Python consumers accept a string as an envelope timestamp: it parses and carries a UTC offset.
@@ -230,8 +51,7 @@ export const parse = (original: string): Option.Option<ParsedDateTime> => {
  * @since 0.1.0
  * @category parsing
  */
-export const isValid = (input: string): boolean =>
-  Option.match(parse(input), { onNone: () => false, onSome: (p) => p.offsetMicros !== undefined })
+export const isValid: (input: string) => boolean = internal.isValid
 
 /**
  * Microseconds since the Unix epoch of a parsed datetime (a naive one is read as UTC).
@@ -239,12 +59,7 @@ export const isValid = (input: string): boolean =>
  * @since 0.1.0
  * @category conversions
  */
-export const toEpochMicros = (parsed: ParsedDateTime): number =>
-  (toOrdinal(parsed.year, parsed.month, parsed.day) - toOrdinal(1970, 1, 1)) * 86_400_000_000 +
-  ((parsed.hour * 60 + parsed.minute) * 60 + parsed.second) * 1_000_000 + parsed.microsecond -
-  (parsed.offsetMicros ?? 0)
-
-const pad = (n: number, width: number): string => String(n).padStart(width, "0")
+export const toEpochMicros: (parsed: ParsedDateTime) => number = internal.toEpochMicros
 
 /**
  * Formats an instant (microseconds since the epoch) as Python's `datetime.now(timezone.utc).isoformat()`
@@ -260,7 +75,7 @@ const pad = (n: number, width: number): string => String(n).padStart(width, "0")
  * @since 0.1.0
  * @category formatting
  */
-export const format = (epochMicros: number): string => UtcTimestamp.format(epochMicros, "+00:00")
+export const format: (epochMicros: number) => string = internal.format
 
 /**
  * Formats an instant at a UTC offset (in minutes), as Python's `isoformat()` of an aware datetime; `"Z"` for
@@ -269,21 +84,8 @@ export const format = (epochMicros: number): string => UtcTimestamp.format(epoch
  * @since 0.1.0
  * @category formatting
  */
-export const formatWithOffset = (epochMicros: number, offsetMinutes: number, zulu = false): string => {
-  const utc = format(epochMicros + offsetMinutes * 60_000_000).slice(0, -6)
-  if (offsetMinutes === 0 && zulu) return `${utc}Z`
-  const abs = Math.abs(offsetMinutes)
-  return `${utc}${offsetMinutes < 0 ? "-" : "+"}${pad(Math.floor(abs / 60), 2)}:${pad(abs % 60, 2)}`
-}
-
-// Instants from 1970 to 2100, with and without microseconds, at UTC (`+00:00` or `Z`) and a few other offsets.
-const arbitraryTimestamp = () => (fc: typeof FastCheck) =>
-  fc.tuple(
-    fc.integer({ min: 0, max: 4_102_444_799 }),
-    fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 999_999 })),
-    fc.constantFrom(0, 0, 0, 60, -300, 330, 825, -720),
-    fc.boolean()
-  ).map(([seconds, micros, offset, zulu]) => formatWithOffset(seconds * 1_000_000 + micros, offset, zulu))
+export const formatWithOffset: (epochMicros: number, offsetMinutes: number, zulu?: boolean) => string =
+  internal.formatWithOffset
 
 /**
  * The current time from Effect's `Clock` (so `TestClock` controls it), formatted as Python does.
@@ -291,10 +93,7 @@ const arbitraryTimestamp = () => (fc: typeof FastCheck) =>
  * @since 0.1.0
  * @category constructors
  */
-export const now: Effect.Effect<string> = Effect.map(
-  Clock.currentTimeNanos,
-  (nanos) => format(Number(nanos / 1000n))
-)
+export const now: Effect.Effect<string> = internal.now
 
 /**
  * An envelope timestamp: a string `datetime.fromisoformat` parses, with a UTC offset; kept verbatim.
@@ -302,20 +101,7 @@ export const now: Effect.Effect<string> = Effect.map(
  * @since 0.1.0
  * @category schemas
  */
-export const Timestamp: Schema.filter<typeof Schema.String> = Schema.String.pipe(
-  Schema.filter((s) =>
-    isValid(s) || (Option.isSome(parse(s))
-      ? "has no UTC offset"
-      : "is not an ISO-8601 datetime (Python datetime.fromisoformat rejects it)")
-  ),
-  Schema.annotations({
-    identifier: "Timestamp",
-    title: "ISO-8601 timestamp with UTC offset",
-    description: "ISO-8601 date-time with a UTC offset, as written by Python's datetime.isoformat()",
-    jsonSchema: { type: "string", format: "date-time" },
-    arbitrary: arbitraryTimestamp
-  })
-)
+export const Timestamp: Schema.filter<typeof Schema.String> = internal.Timestamp
 
 /**
  * A date-time field of a payload: a string `datetime.fromisoformat` parses (offset optional, as pydantic's
@@ -324,13 +110,4 @@ export const Timestamp: Schema.filter<typeof Schema.String> = Schema.String.pipe
  * @since 0.1.0
  * @category schemas
  */
-export const DateTimeString: Schema.filter<typeof Schema.String> = Schema.String.pipe(
-  Schema.filter((s) => Option.isSome(parse(s)) || "is not an ISO-8601 datetime"),
-  Schema.annotations({
-    identifier: "DateTimeString",
-    title: "ISO-8601 date-time",
-    description: "ISO-8601 date-time as Python's datetime.fromisoformat reads it (offset optional)",
-    jsonSchema: { type: "string" },
-    arbitrary: arbitraryTimestamp
-  })
-)
+export const DateTimeString: Schema.filter<typeof Schema.String> = internal.DateTimeString

@@ -13,13 +13,24 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../Errors/Errors.js"
+import * as payloadCodec from "./internal/payloadCodec.js"
+import type { VersionUnsupported } from "./internal/payloadCodec.js"
 import * as Streams from "./Streams.js"
+
+export {
+  /**
+   * A payload version the definition does not know (newer than this consumer, or never defined).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  VersionUnsupported
+} from "./internal/payloadCodec.js"
 
 /**
  * Marks event definitions.
@@ -346,12 +357,7 @@ export const evolve = <Prev, B, J>(
  * @since 0.1.0
  * @category versioning
  */
-export const schemaVersionOf = (schemaVersion: unknown): Option.Option<number> =>
-  schemaVersion === undefined
-    ? Option.some(1)
-    : typeof schemaVersion === "number" && Number.isSafeInteger(schemaVersion) && schemaVersion >= 1
-    ? Option.some(schemaVersion)
-    : Option.none()
+export const schemaVersionOf: (schemaVersion: unknown) => Option.Option<number> = payloadCodec.schemaVersionOf
 
 /**
  * Decodes a JSON payload of a given version into the definition's current payload type (upcasting when older).
@@ -359,64 +365,11 @@ export const schemaVersionOf = (schemaVersion: unknown): Option.Option<number> =
  * @since 0.1.0
  * @category decoding
  */
-export const decodePayload = <A, I>(
+export const decodePayload: <A, I>(
   self: EventDefinition<A, I>,
   version: number,
   payload: unknown
-): Effect.Effect<A, ParseResult.ParseError | VersionUnsupported> => {
-  const decoder = self.decoders.get(version)
-  if (decoder === undefined) {
-    return Either.left(new VersionUnsupported({ version, accepted: [...self.decoders.keys()] }))
-  }
-  return runCompiled(
-    compiledDecoders,
-    decoder,
-    () => Schema.decodeUnknownEither(decoder, decodeOptions),
-    () => Schema.decodeUnknown(decoder, decodeOptions)(payload),
-    payload
-  )
-}
-
-const decodeOptions = { errors: "all", onExcessProperty: "ignore" } as const
-const encodeOptions = { errors: "all" } as const
-
-type Compiled = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
-
-// Codecs compiled once per schema (not once per message) and run synchronously. A schema that cannot run
-// synchronously (an asynchronous transformation) falls back to the effectful codec.
-const compiledDecoders = new WeakMap<Schema.Schema.All, Compiled>()
-const compiledEncoders = new WeakMap<Schema.Schema.All, Compiled>()
-
-// Only on failure: a `Forbidden` issue anywhere in the tree means a part of the schema needs to run as an Effect.
-const needsEffect = (error: ParseResult.ParseError): boolean =>
-  ParseResult.ArrayFormatter.formatIssueSync(error.issue).some((issue) => issue._tag === "Forbidden")
-
-const runCompiled = <A>(
-  cache: WeakMap<Schema.Schema.All, Compiled>,
-  schema: Schema.Schema.All,
-  compile: () => Compiled,
-  effectful: () => Effect.Effect<A, ParseResult.ParseError>,
-  input: unknown
-): Effect.Effect<A, ParseResult.ParseError> => {
-  let codec = cache.get(schema)
-  if (codec === undefined) {
-    codec = compile()
-    cache.set(schema, codec)
-  }
-  const result = codec(input) as Either.Either<A, ParseResult.ParseError>
-  return Either.isLeft(result) && needsEffect(result.left) ? effectful() : result
-}
-
-/**
- * A payload version the definition does not know (newer than this consumer, or never defined).
- *
- * @since 0.1.0
- * @category errors
- */
-export class VersionUnsupported extends Schema.TaggedError<VersionUnsupported>()("VersionUnsupported", {
-  version: Schema.Number,
-  accepted: Schema.Array(Schema.Number)
-}) {}
+) => Effect.Effect<A, ParseResult.ParseError | VersionUnsupported> = payloadCodec.decodePayload
 
 /**
  * Encodes a payload of the current version to its JSON shape, checking it against the schema.
@@ -424,14 +377,7 @@ export class VersionUnsupported extends Schema.TaggedError<VersionUnsupported>()
  * @since 0.1.0
  * @category encoding
  */
-export const encodePayload = <A, I>(
+export const encodePayload: <A, I>(
   self: EventDefinition<A, I>,
   payload: A
-): Effect.Effect<I, ParseResult.ParseError> =>
-  runCompiled(
-    compiledEncoders,
-    self.schema,
-    () => Schema.encodeUnknownEither(self.schema, encodeOptions),
-    () => Schema.encode(self.schema, encodeOptions)(payload),
-    payload
-  )
+) => Effect.Effect<I, ParseResult.ParseError> = payloadCodec.encodePayload

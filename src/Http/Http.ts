@@ -41,13 +41,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import type * as Stream from "node:stream"
-import { makeRequestId } from "../Telemetry/Correlation.js"
-import * as UtcTimestamp from "../Telemetry/UtcTimestamp.js"
 import * as Health from "./Health.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as HttpMetrics from "./HttpMetrics.js"
+import { isRouteNotFound } from "./internal/methodNotAllowed.js"
+import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
+import * as nodeServerInternal from "./internal/nodeServer.js"
 import * as Routes from "./internal/routes.js"
 import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
@@ -83,9 +83,6 @@ export interface ServeOptions {
 
 const isFrameworkPath = (path: string) =>
   path === HttpMetrics.metricsPath || path === Health.healthPath || path === Health.readyPath
-
-const isRouteNotFound = (u: unknown): u is HttpServerError.RouteNotFound =>
-  HttpServerError.isServerError(u) && u._tag === "RouteNotFound"
 
 // The framework routes answer GET and HEAD; another method is the app's if it has it, else a 405.
 const frameworkMethodNotAllowed = (
@@ -138,24 +135,8 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
  * @since 0.1.0
  * @category middleware
  */
-export const methodNotAllowed = (router: HttpRouter.HttpRouter<unknown, unknown>): HttpMiddleware.HttpMiddleware => {
-  let allowedFor: ((url: string) => ReadonlyArray<string>) | undefined
-  return HttpMiddleware.make((app) =>
-    Effect.catchIf(app, isRouteNotFound, (notFound) =>
-      Effect.withFiberRuntime((fiber) => {
-        // The router reads its configuration when it serves its first request; so does this.
-        allowedFor ??= Routes.allowedMethods(router, fiber.getFiberRef(HttpRouter.currentRouterConfig))
-        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-        const allowed = allowedFor(request.url)
-        // A route that has the method failed with a 404 of its own making: it stays a 404.
-        return Effect.fail(
-          allowed.length === 0 || allowed.includes(request.method)
-            ? notFound
-            : HttpErrors.methodNotAllowedError(allowed)
-        )
-      }))
-  )
-}
+export const methodNotAllowed: (router: HttpRouter.HttpRouter<unknown, unknown>) => HttpMiddleware.HttpMiddleware =
+  methodNotAllowedInternal.methodNotAllowed
 
 /**
  * The resolved settings of a server.
@@ -358,57 +339,6 @@ export const serveApi = (
     Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer])
   )
 
-// As Node's own answer to a request its parser refuses picks them.
-const clientErrorStatus = (code: string | undefined): readonly [status: number, code: string, message: string] => {
-  switch (code) {
-    case "HPE_HEADER_OVERFLOW":
-      return [431, "HTTP_431", "Request Header Fields Too Large"]
-    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
-      return [413, "PAYLOAD_TOO_LARGE", "Request body too large"]
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return [408, "HTTP_408", "Request Timeout"]
-    default:
-      return [400, "HTTP_400", "Bad Request"]
-  }
-}
-
-const validHeaderValue = (value: string | undefined): string | undefined => {
-  if (value === undefined) return undefined
-  try {
-    Http.validateHeaderValue("x-service-name", value)
-    return value
-  } catch {
-    return undefined
-  }
-}
-
-const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
-  // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
-  // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
-  const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
-  const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
-  if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
-    socket.destroy()
-    return
-  }
-  const [status, code, message] = clientErrorStatus(error.code)
-  const requestId = makeRequestId()
-  // Nothing of the request is echoed: it could not be read, and its headers are what was wrong with it.
-  const body = JSON.stringify({
-    error: { code, message },
-    meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
-  })
-  const head = [
-    `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
-    "Content-Type: application/json",
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    "Connection: close",
-    `X-Request-ID: ${requestId}`,
-    ...(service === undefined ? [] : [`X-Service-Name: ${service}`])
-  ]
-  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`, () => socket.destroy())
-}
-
 /**
  * Options of {@link nodeServer}.
  *
@@ -441,11 +371,7 @@ export interface NodeServerOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
-  const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
-  server.on("clientError", onClientError(validHeaderValue(options.service)))
-  return server
-}
+export const nodeServer: (options?: NodeServerOptions) => Http.Server = nodeServerInternal.nodeServer
 
 /**
  * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`; logs `Listening on http://HOST:PORT`

@@ -7,59 +7,48 @@
  *
  * @since 0.1.0
  */
-import * as HttpApi from "@effect/platform/HttpApi"
-import * as HttpApiError from "@effect/platform/HttpApiError"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import type * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Multipart from "@effect/platform/Multipart"
-import * as UrlParams from "@effect/platform/UrlParams"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import type * as AST from "effect/SchemaAST"
-import { ValidationError } from "../Errors/CommonErrors.js"
+import type { ValidationError } from "../Errors/CommonErrors.js"
 import { ErrorBody, fromResponseBody } from "../Errors/ErrorResponse.js"
-import { DomainErrorClass, type GlamError, isGlamError, OptionalNumber } from "../Errors/GlamError.js"
+import type { GlamError } from "../Errors/GlamError.js"
 import * as ApiEnvelope from "./ApiEnvelope.js"
-import * as Body from "./internal/body.js"
-import * as Issues from "./internal/issues.js"
-import * as Routes from "./internal/routes.js"
+import * as apiValidator from "./internal/apiValidator.js"
+import * as errors from "./internal/errors.js"
+import { HttpStatusError, type PayloadTooLargeError } from "./internal/errors.js"
+import * as validation from "./internal/validation.js"
 
-/**
- * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413).
- *
- * @since 0.1.0
- * @category errors
- */
-export class PayloadTooLargeError extends DomainErrorClass<PayloadTooLargeError>()("PayloadTooLargeError", {
-  code: "PAYLOAD_TOO_LARGE",
-  status: 413,
-  message: "Request body too large",
-  details: { max_bytes: OptionalNumber }
-}) {}
-
-/**
- * An HTTP-level failure without a domain meaning (unknown route, wrong method, a request that cannot be parsed),
- * written as the Python middleware's `HTTPException` branch did: code `HTTP_<status>`, the message as given.
- * `headers` go on the response (`Allow` of a 405).
- *
- * @since 0.1.0
- * @category errors
- */
-export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
-  status: Schema.Number,
-  message: Schema.String,
-  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
-}) {}
+export {
+  /**
+   * An HTTP-level failure without a domain meaning (unknown route, wrong method, a request that cannot be parsed),
+   * written as the Python middleware's `HTTPException` branch did: code `HTTP_<status>`, the message as given.
+   * `headers` go on the response (`Allow` of a 405).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  HttpStatusError,
+  /**
+   * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  PayloadTooLargeError
+} from "./internal/errors.js"
 
 /**
  * The 405 for a path that exists without the request's method: `HTTP_405` "Method Not Allowed", with `Allow`
@@ -68,8 +57,7 @@ export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("Http
  * @since 0.1.0
  * @category errors
  */
-export const methodNotAllowedError = (allowed: ReadonlyArray<string>): HttpStatusError =>
-  new HttpStatusError({ status: 405, message: "Method Not Allowed", headers: { allow: allowed.join(", ") } })
+export const methodNotAllowedError: (allowed: ReadonlyArray<string>) => HttpStatusError = errors.methodNotAllowedError
 
 /**
  * One entry of `details.validation_errors`.
@@ -98,10 +86,7 @@ export type Location = "query" | "path" | "body" | "header"
  * @since 0.1.0
  * @category validation
  */
-export const pydanticType = (message: string): string => Issues.typeOfMessage(message) ?? "value_error"
-
-const fieldOf = (location: Location, path: ReadonlyArray<PropertyKey>): string =>
-  [location, ...path.map(String)].join(".")
+export const pydanticType: (message: string) => string = validation.pydanticType
 
 /**
  * Every problem of a `ParseIssue` under a location, with pydantic's `type` and message where pydantic has them:
@@ -114,8 +99,8 @@ const fieldOf = (location: Location, path: ReadonlyArray<PropertyKey>): string =
  * @since 0.1.0
  * @category validation
  */
-export const issuesOf = (issue: ParseResult.ParseIssue, location: Location): Array<ValidationIssue> =>
-  Issues.collect(issue).map((i) => ({ field: fieldOf(location, i.path), message: i.message, type: i.type }))
+export const issuesOf: (issue: ParseResult.ParseIssue, location: Location) => Array<ValidationIssue> =
+  validation.issuesOf
 
 /**
  * The validation issues of a formatted `ParseError` (`ArrayFormatter` output), under a location.
@@ -123,19 +108,10 @@ export const issuesOf = (issue: ParseResult.ParseIssue, location: Location): Arr
  * @since 0.1.0
  * @category validation
  */
-export const issuesFromFormatted = (
+export const issuesFromFormatted: (
   issues: ReadonlyArray<{ readonly _tag: string; readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>,
   location: Location | ((path: ReadonlyArray<PropertyKey>) => Location)
-): Array<ValidationIssue> =>
-  issues.map((issue) => {
-    const loc = typeof location === "function" ? location(issue.path) : location
-    const field = [loc, ...issue.path.map(String)].join(".")
-    if (issue._tag === "Missing") return { field, message: "Field required", type: "missing" }
-    if (issue._tag === "Unexpected") {
-      return { field, message: "Extra inputs are not permitted", type: "extra_forbidden" }
-    }
-    return { field, message: issue.message, type: pydanticType(issue.message) }
-  })
+) => Array<ValidationIssue> = validation.issuesFromFormatted
 
 /**
  * A `ValidationError` (422) carrying `validation_errors`, message "Request validation failed".
@@ -143,8 +119,7 @@ export const issuesFromFormatted = (
  * @since 0.1.0
  * @category validation
  */
-export const validationError = (issues: ReadonlyArray<ValidationIssue>): ValidationError =>
-  new ValidationError({ message: "Request validation failed", details: { validation_errors: issues } })
+export const validationError: (issues: ReadonlyArray<ValidationIssue>) => ValidationError = validation.validationError
 
 /**
  * The `ValidationError` for a `ParseError` of a value decoded from one location (see {@link issuesOf}).
@@ -152,17 +127,8 @@ export const validationError = (issues: ReadonlyArray<ValidationIssue>): Validat
  * @since 0.1.0
  * @category validation
  */
-export const fromParseError = (error: ParseResult.ParseError, location: Location): ValidationError =>
-  validationError(issuesOf(error.issue, location))
-
-const locate = (request: HttpServerRequest.HttpServerRequest) => (path: ReadonlyArray<PropertyKey>): Location => {
-  const key = path.length > 0 ? String(path[0]) : ""
-  const q = request.url.indexOf("?")
-  if (q !== -1 && new URLSearchParams(request.url.slice(q + 1)).has(key)) return "query"
-  if (key.toLowerCase() in request.headers) return "header"
-  if (request.method === "POST" || request.method === "PUT" || request.method === "PATCH") return "body"
-  return "query"
-}
+export const fromParseError: (error: ParseResult.ParseError, location: Location) => ValidationError =
+  validation.fromParseError
 
 /**
  * The `ValidationError` for `HttpApi`'s `HttpApiDecodeError` alone, when the request cannot be decoded again (see
@@ -173,14 +139,10 @@ const locate = (request: HttpServerRequest.HttpServerRequest) => (path: Readonly
  * @since 0.1.0
  * @category validation
  */
-export const fromDecodeError = (
+export const fromDecodeError: (
   error: HttpApiError.HttpApiDecodeError,
   request: HttpServerRequest.HttpServerRequest
-): ValidationError => validationError(issuesFromFormatted(error.issues, locate(request)))
-
-const bodyError = (message: string, type: string) => validationError([{ field: "body", message, type }])
-
-const all: AST.ParseOptions = { errors: "all" }
+) => ValidationError = validation.fromDecodeError
 
 /**
  * Decodes the query string with a schema; failures are `ValidationError`s listing every problem at
@@ -189,9 +151,9 @@ const all: AST.ParseOptions = { errors: "all" }
  * @since 0.1.0
  * @category decoding
  */
-export const decodeQuery = <A, I extends Readonly<Record<string, string | ReadonlyArray<string> | undefined>>, R>(
+export const decodeQuery: <A, I extends Readonly<Record<string, string | ReadonlyArray<string> | undefined>>, R>(
   schema: Schema.Schema<A, I, R>
-) => Effect.mapError(HttpServerRequest.schemaSearchParams(schema, all), (e) => fromParseError(e, "query"))
+) => Effect.Effect<A, ValidationError, R | HttpServerRequest.ParsedSearchParams> = validation.decodeQuery
 
 /**
  * Decodes the route parameters with a schema; failures are `ValidationError`s listing every problem at
@@ -200,14 +162,9 @@ export const decodeQuery = <A, I extends Readonly<Record<string, string | Readon
  * @since 0.1.0
  * @category decoding
  */
-export const decodePath = <A, I extends Readonly<Record<string, string | undefined>>, R>(
+export const decodePath: <A, I extends Readonly<Record<string, string | undefined>>, R>(
   schema: Schema.Schema<A, I, R>
-) => Effect.mapError(HttpRouter.schemaPathParams(schema, all), (e) => fromParseError(e, "path"))
-
-const readJson = Effect.flatMap(
-  HttpServerRequest.HttpServerRequest,
-  (request) => Effect.mapError(request.json, (e) => toRequestFailure(e))
-)
+) => Effect.Effect<A, ValidationError, HttpRouter.RouteContext | R> = validation.decodePath
 
 /**
  * Decodes a JSON body with a schema; a body that is not JSON is `json_invalid` (and, served by `Http.serve`, one
@@ -216,11 +173,10 @@ const readJson = Effect.flatMap(
  * @since 0.1.0
  * @category decoding
  */
-export const decodeBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
-  Effect.flatMap(
-    readJson,
-    (json) => Effect.mapError(Schema.decodeUnknown(schema, all)(json), (e) => fromParseError(e, "body"))
-  )
+export const decodeBody: <A, I, R>(
+  schema: Schema.Schema<A, I, R>
+) => Effect.Effect<A, GlamError | ValidationError | HttpStatusError, HttpServerRequest.HttpServerRequest | R> =
+  validation.decodeBody
 
 /**
  * The schemas of {@link decodeRequest}, each optional.
@@ -286,28 +242,7 @@ export type DecodeRequest<S extends RequestSchemas> = Effect.Effect<
  * @since 0.1.0
  * @category decoding
  */
-export const decodeRequest = <const S extends RequestSchemas>(schemas: S): DecodeRequest<S> =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const inputs: Array<readonly [keyof RequestSchemas, Location, Schema.Schema.Any, unknown]> = []
-    if (schemas.path !== undefined) {
-      inputs.push(["path", "path", schemas.path, (yield* HttpRouter.RouteContext).params])
-    }
-    if (schemas.query !== undefined) {
-      inputs.push(["query", "query", schemas.query, yield* HttpServerRequest.ParsedSearchParams])
-    }
-    if (schemas.headers !== undefined) inputs.push(["headers", "header", schemas.headers, request.headers])
-    if (schemas.body !== undefined) inputs.push(["body", "body", schemas.body, yield* readJson])
-    const decoded: Record<string, unknown> = {}
-    const issues: Array<ValidationIssue> = []
-    for (const [key, location, schema, input] of inputs) {
-      const result = yield* Effect.either(Schema.decodeUnknown(schema, all)(input))
-      if (result._tag === "Right") decoded[key] = result.right
-      else issues.push(...issuesOf(result.left.issue, location))
-    }
-    if (issues.length > 0) return yield* Effect.fail(validationError(issues))
-    return decoded
-  }) as DecodeRequest<S>
+export const decodeRequest: <const S extends RequestSchemas>(schemas: S) => DecodeRequest<S> = validation.decodeRequest
 
 /**
  * What {@link makeApiValidator} gives: the failure a request to an `HttpApi` endpoint deserves, with every problem
@@ -320,51 +255,6 @@ export type ApiValidator = (
   request: HttpServerRequest.HttpServerRequest
 ) => Effect.Effect<GlamError | HttpStatusError | undefined>
 
-type Payload =
-  | { readonly _tag: "Read"; readonly location: Location; readonly value: unknown }
-  | { readonly _tag: "Unreadable"; readonly failure: GlamError | HttpStatusError }
-  | { readonly _tag: "Skipped" }
-
-const skipped: Payload = { _tag: "Skipped" }
-
-const payloadOf = (
-  request: HttpServerRequest.HttpServerRequest,
-  searchParams: Readonly<Record<string, string | Array<string>>>
-): Effect.Effect<Payload> => {
-  // As `HttpApi` reads a payload: from the query without a body, else by content type.
-  if (!HttpMethod.hasBody(request.method)) {
-    return Effect.succeed({ _tag: "Read", location: "query", value: searchParams })
-  }
-  const contentType = (request.headers["content-type"] ?? "application/json").toLowerCase().trim()
-  // No body to read again: what `HttpApi` read from it.
-  if (!Body.hasBody(request.headers)) {
-    const value = contentType.includes("application/json")
-      ? null
-      : contentType.includes("multipart/form-data") || contentType.includes("x-www-form-urlencoded")
-      ? {}
-      : contentType.startsWith("text/")
-      ? ""
-      : new Uint8Array(0)
-    return Effect.succeed({ _tag: "Read", location: "body", value })
-  }
-  const read = (effect: Effect.Effect<unknown, unknown>): Effect.Effect<Payload> =>
-    Effect.match(effect, {
-      onFailure: () => skipped,
-      onSuccess: (value) => ({ _tag: "Read", location: "body", value })
-    })
-  if (contentType.includes("application/json")) {
-    // A body that is not JSON is the one problem reported, as FastAPI reports it.
-    return Effect.match(request.json, {
-      onFailure: (e): Payload => ({ _tag: "Unreadable", failure: toRequestFailure(e) }),
-      onSuccess: (value): Payload => ({ _tag: "Read", location: "body", value })
-    })
-  }
-  if (contentType.includes("multipart/form-data")) return Effect.succeed(skipped)
-  if (contentType.includes("x-www-form-urlencoded")) return read(Effect.map(request.urlParamsBody, UrlParams.toRecord))
-  if (contentType.startsWith("text/")) return read(request.text)
-  return read(Effect.map(request.arrayBuffer, (buffer) => new Uint8Array(buffer)))
-}
-
 /**
  * Decodes a request to an `HttpApi` again, every part of it and with every problem: `HttpApi` stops at the first
  * part that fails and the first problem in it, FastAPI lists them all. The endpoint is found as the router finds
@@ -376,60 +266,7 @@ const payloadOf = (
  * @since 0.1.0
  * @category validation
  */
-export const makeApiValidator: Effect.Effect<ApiValidator, never, HttpApi.Api> = Effect.gen(function*() {
-  const { api, context } = yield* HttpApi.Api
-  const match = Routes.endpointMatcher(api, yield* FiberRef.get(HttpRouter.currentRouterConfig))
-  // The services the endpoints' schemas need are those the API was built with.
-  const check = (schema: Schema.Schema.Any, input: unknown, location: Location) =>
-    Effect.match(Effect.provide(Schema.decodeUnknown(schema as Schema.Schema<unknown>, all)(input), context), {
-      onFailure: (e): Array<ValidationIssue> => issuesOf(e.issue, location),
-      onSuccess: (): Array<ValidationIssue> => []
-    })
-  return (request) =>
-    Effect.gen(function*() {
-      const found = match(request.method, request.url)
-      if (found === undefined) return undefined
-      const { endpoint, params, searchParams } = found
-      const payload = Option.isSome(endpoint.payloadSchema) ? yield* payloadOf(request, searchParams) : skipped
-      if (payload._tag === "Unreadable") return payload.failure
-      const issues: Array<ValidationIssue> = []
-      if (Option.isSome(endpoint.pathSchema)) issues.push(...yield* check(endpoint.pathSchema.value, params, "path"))
-      if (Option.isSome(endpoint.urlParamsSchema)) {
-        const schema = endpoint.urlParamsSchema.value
-        issues.push(...yield* check(schema, Routes.urlParamsFor(searchParams, schema.ast), "query"))
-      }
-      if (Option.isSome(endpoint.headersSchema)) {
-        issues.push(...yield* check(endpoint.headersSchema.value, request.headers, "header"))
-      }
-      if (payload._tag === "Read" && Option.isSome(endpoint.payloadSchema)) {
-        issues.push(...yield* check(endpoint.payloadSchema.value, payload.value, payload.location))
-      }
-      return issues.length > 0 ? validationError(issues) : undefined
-    })
-})
-
-const toRequestFailure = (error: unknown): GlamError | HttpStatusError => {
-  if (HttpServerError.isServerError(error) && error._tag === "RequestError") {
-    const cause = error.cause
-    if (Predicate.isError(cause) && cause.message === "maxBytes exceeded") return new PayloadTooLargeError({})
-    // The body parser of `Http.serve` (see `Limits.bodyParsing`) says itself what is wrong with the body.
-    if (isGlamError(cause)) return cause
-  }
-  return bodyError("JSON decode error", "json_invalid")
-}
-
-// A multipart body that cannot be read: 413 over a limit, 400 (Starlette's words) when it does not parse;
-// `undefined` for a failure of the server itself (a temporary file it cannot write).
-const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStatusError | undefined => {
-  switch (error.reason) {
-    case "Parse":
-      return new HttpStatusError({ status: 400, message: "There was an error parsing the body" })
-    case "InternalError":
-      return undefined
-    default:
-      return new PayloadTooLargeError({})
-  }
-}
+export const makeApiValidator: Effect.Effect<ApiValidator, never, HttpApi.Api> = apiValidator.makeApiValidator
 
 /**
  * What a failure becomes on the wire: a tagged error as it is, decode failures a `ValidationError`, unknown
@@ -439,28 +276,10 @@ const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStat
  * @since 0.1.0
  * @category mapping
  */
-export const normalize = (
+export const normalize: (
   failure: unknown,
   request: Option.Option<HttpServerRequest.HttpServerRequest>
-): GlamError | HttpStatusError | undefined => {
-  if (isGlamError(failure)) return failure
-  if (failure instanceof HttpStatusError) return failure
-  if (HttpApiError.HttpApiDecodeError.prototype.isPrototypeOf(failure as object)) {
-    const decode = failure as HttpApiError.HttpApiDecodeError
-    return Option.isSome(request)
-      ? fromDecodeError(decode, request.value)
-      : validationError(issuesFromFormatted(decode.issues, "query"))
-  }
-  if (ParseResult.isParseError(failure)) return fromParseError(failure, "body")
-  if (Predicate.hasProperty(failure, Multipart.ErrorTypeId)) {
-    return multipartFailure(failure as Multipart.MultipartError)
-  }
-  if (HttpServerError.isServerError(failure)) {
-    if (failure._tag === "RouteNotFound") return new HttpStatusError({ status: 404, message: "Not Found" })
-    if (failure._tag === "RequestError" && failure.reason === "Decode") return toRequestFailure(failure)
-  }
-  return undefined
-}
+) => GlamError | HttpStatusError | undefined = validation.normalize
 
 /**
  * The envelope response for a failure (see {@link normalize}); headers such as `Retry-After` are added for

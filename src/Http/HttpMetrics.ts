@@ -1,6 +1,8 @@
 /**
- * The seed's HTTP metrics for every request (`http_requests_total`, `http_request_duration_seconds`,
- * `http_requests_in_progress`, defined in `Telemetry/Metrics`), and the `/metrics` route.
+ * The HTTP metrics (`http_*`), defined with Effect `Metric` and exposed with every other metric by
+ * `PrometheusExposition`; the recorder `RequestTelemetry.middleware` uses for every request; and the `/metrics`
+ * route. Names and labels are the Python services' (`shared/metrics/middleware.py`), so existing dashboards and
+ * alerts keep working.
  *
  * The `endpoint` label is the matched route template (`/api/v1/items/:id`, read from the `http.route`
  * attribute the router sets on the server span); without one (unknown routes, tracing disabled) the path with
@@ -8,15 +10,91 @@
  *
  * @since 0.1.0
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Effect from "effect/Effect"
-import * as MetricLabel from "effect/MetricLabel"
-import * as Tracer from "effect/Tracer"
-import * as Metrics from "../Telemetry/Metrics.js"
-import * as PrometheusExposition from "../Telemetry/PrometheusExposition.js"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as Effect from "effect/Effect"
+import type * as Metric from "effect/Metric"
+import type * as Tracer from "effect/Tracer"
+import * as internal from "./internal/metrics.js"
 
 /**
- * The path served by {@link metricsRoute}; not measured itself (as the Python middleware skipped it).
+ * `http_requests_total{service,method,endpoint,status}`: requests served (counter).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const httpRequestsTotal: Metric.Metric.Counter<number> = internal.httpRequestsTotal
+
+/**
+ * `http_request_duration_seconds{service,method,endpoint}`: request duration (histogram, default buckets).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const httpRequestDurationSeconds: Metric.Metric.Histogram<number> = internal.httpRequestDurationSeconds
+
+/**
+ * `http_requests_in_progress{service}`: requests being served (gauge).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const httpRequestsInProgress: Metric.Metric.Gauge<number> = internal.httpRequestsInProgress
+
+/**
+ * Labels of a served request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HttpRequestLabels {
+  readonly service: string
+  readonly method: string
+  /** Route template or {@link normalizePath}'d path. */
+  readonly endpoint: string
+  readonly status: number
+}
+
+/**
+ * Records a served request: `http_requests_total` +1 and its duration in `http_request_duration_seconds`.
+ *
+ * @example
+ * ```ts
+ * import { HttpMetrics } from "@glam/shared/Http"
+ *
+ * HttpMetrics.recordHttpRequest(
+ *   { service: "catalog-service", method: "GET", endpoint: "/api/v1/items/:id", status: 200 },
+ *   0.012
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordHttpRequest: (labels: HttpRequestLabels, durationSeconds: number) => Effect.Effect<void> =
+  internal.recordHttpRequest
+
+/**
+ * Counts an effect in `http_requests_in_progress{service}` while it runs (also when it fails or is
+ * interrupted).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const trackHttpInProgress: (
+  service: string
+) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = internal.trackHttpInProgress
+
+/**
+ * The Python middleware's path normalisation: UUIDs and numeric segments become `{id}`, so that
+ * `/items/42` and `/items/43` are one `endpoint`.
+ *
+ * @since 0.1.0
+ * @category labels
+ */
+export const normalizePath: (path: string) => string = internal.normalizePath
+
+/**
+ * The path served by {@link metricsResponse}; not measured itself (as the Python middleware skipped it).
  *
  * @since 0.1.0
  * @category constants
@@ -29,10 +107,7 @@ export const metricsPath = "/metrics"
  * @since 0.1.0
  * @category labels
  */
-export const pathOf = (url: string): string => {
-  const q = url.indexOf("?")
-  return q === -1 ? url : url.slice(0, q)
-}
+export const pathOf: (url: string) => string = internal.pathOf
 
 /**
  * The `endpoint` label of a request: the route template the router recorded on the span, else the normalised
@@ -41,18 +116,11 @@ export const pathOf = (url: string): string => {
  * @since 0.1.0
  * @category labels
  */
-export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): string => {
-  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
-  return typeof route === "string" ? route : Metrics.normalizePath(pathOf(url))
-}
+export const endpointLabel: (span: Tracer.AnySpan | undefined, url: string) => string = internal.endpointLabel
 
 /**
- * Records the seed's HTTP metrics for one service: `begin` when a request starts, `end` when it has its status.
+ * Records the HTTP metrics for one service: `begin` when a request starts, `end` when it has its status.
  * `RequestTelemetry.middleware` calls it for every request but `/metrics`.
- *
- * The metric definitions are `Telemetry/Metrics`'; the label arrays are built once per label set and passed to
- * `unsafeUpdate`, whose hook cache is keyed by the array: per request that is a map hit instead of hashing a new
- * metric key (what `Metric.taggedWithLabels` would do on every update).
  *
  * @since 0.1.0
  * @category recording
@@ -68,31 +136,7 @@ export interface Recorder {
  * @since 0.1.0
  * @category recording
  */
-export const recorder = (service: string): Recorder => {
-  const serviceLabels = [MetricLabel.make("service", service)]
-  const counterLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-  const histogramLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-  return {
-    begin: () => Metrics.httpRequestsInProgress.unsafeModify(1, serviceLabels),
-    end: (method, endpoint, status, seconds) => {
-      const series = `${method} ${endpoint}`
-      const withStatus = `${series} ${status}`
-      let histogram = histogramLabels.get(series)
-      if (histogram === undefined) {
-        histogram = [...serviceLabels, MetricLabel.make("method", method), MetricLabel.make("endpoint", endpoint)]
-        histogramLabels.set(series, histogram)
-      }
-      let counter = counterLabels.get(withStatus)
-      if (counter === undefined) {
-        counter = [...histogram, MetricLabel.make("status", String(status))]
-        counterLabels.set(withStatus, counter)
-      }
-      Metrics.httpRequestsTotal.unsafeUpdate(1, counter)
-      Metrics.httpRequestDurationSeconds.unsafeUpdate(seconds, histogram)
-      Metrics.httpRequestsInProgress.unsafeModify(-1, serviceLabels)
-    }
-  }
-}
+export const recorder: (service: string) => Recorder = internal.recorder
 
 /**
  * `GET /metrics`: the Prometheus text exposition of every metric in the process.
@@ -100,7 +144,4 @@ export const recorder = (service: string): Recorder => {
  * @since 0.1.0
  * @category routes
  */
-export const metricsResponse: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(
-  PrometheusExposition.metricsText,
-  (text) => HttpServerResponse.text(text, { contentType: PrometheusExposition.contentType })
-)
+export const metricsResponse: Effect.Effect<HttpServerResponse.HttpServerResponse> = internal.metricsResponse

@@ -48,7 +48,7 @@ export * as HttpConfig from "./HttpConfig.js"
 export * as HttpErrors from "./HttpErrors.js"
 
 /**
- * HTTP metrics recording and `/metrics`.
+ * The HTTP metrics (`http_*`), their recording, and `/metrics`.
  *
  * @since 0.1.0
  */

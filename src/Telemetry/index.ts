@@ -26,7 +26,7 @@ export * as Correlation from "./Correlation.js"
 export * as GlamLogger from "./GlamLogger.js"
 
 /**
- * Metric definitions (HTTP, Bus, Sql, outbox).
+ * The metrics machinery each module defines its metrics with: label attachment, the default buckets.
  *
  * @since 0.1.0
  */

@@ -14,8 +14,8 @@ import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import * as Streams from "../../Events/Streams.js"
 import type { Bus, Subscription } from "../Bus.js"
-import type * as StreamSetup from "../StreamSetup.js"
-import type { DeclareOptions } from "../StreamSetup.js"
+import type * as JetStreamSetup from "../JetStreamSetup.js"
+import type { DeclareOptions } from "../JetStreamSetup.js"
 import * as DeadLetterReplay from "./deadLetterReplay.js"
 import type { Engine } from "./engine.js"
 import * as Publisher from "./publisher.js"
@@ -35,7 +35,7 @@ export interface CoreOptions {
   /** How long after it started a publish whose outcome is unknown is retried (same `Nats-Msg-Id`). */
   readonly publishRetryBudget: Duration.Duration
   /** The streams the service may use; those of `atStartup` are ensured when the Bus is made. */
-  readonly declaration: StreamSetup.Declaration
+  readonly declaration: JetStreamSetup.Declaration
   /** Whether streams are ensured (`engine.ensureStream`) before their first use; when not, they must exist. */
   readonly ensureStreams: boolean
 }
@@ -127,7 +127,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
   })
 
 /**
- * A Bus with the streams `streams` declares (see `StreamSetup.declare`; the platform streams by default) on the
+ * A Bus with the streams `streams` declares (see `JetStreamSetup.declare`; the platform streams by default) on the
  * engine `engine` makes; it fails, before the engine is made, when a definition of `events` is on a stream that is
  * not declared.
  *

@@ -1,22 +1,13 @@
 /**
- * A message pulled from a JetStream consumer, as the subscriber sees it, and NATS headers as a plain record.
+ * A message pulled from a JetStream consumer, as the subscriber sees it.
  *
  * @internal
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import type { MsgHdrs } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import type { Headers, RawMessage } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
-
-/** NATS headers as a record (the first value of each). @internal */
-export const toHeaders = (h: MsgHdrs | undefined): Headers => {
-  const out: { [name: string]: string } = {}
-  if (h === undefined) return out
-  // The entries in one pass (`get` looks each name up again through the list of names).
-  for (const [key, values] of h) out[key] = values[0] ?? ""
-  return out
-}
+import { toHeaders } from "./natsHeaders.js"
 
 /**
  * A pulled message. Its settlements are methods (not closures or effects built per message): most messages are

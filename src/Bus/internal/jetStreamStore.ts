@@ -15,7 +15,7 @@ import type { ConsumerLag } from "../Bus.js"
 import { busError } from "./busError.js"
 import type { StoredMessage } from "./engine.js"
 import { errorMessage, isNotFound } from "./jetStreamFailures.js"
-import { toHeaders } from "./jetStreamMessage.js"
+import { toHeaders } from "./natsHeaders.js"
 
 /** A stream read (`readStream`, dead-letter listing): messages per request, and how long a request waits. */
 const readBatch = 256

@@ -12,13 +12,13 @@ import * as Effect from "effect/Effect"
 import { MessageBusError } from "../../Errors/Errors.js"
 import type * as Streams from "../../Events/Streams.js"
 import type { StreamLimits } from "../BusConfig.js"
-import type { EnsureOptions, StreamReport } from "../StreamSetup.js"
+import type { EnsureOptions, StreamReport } from "../JetStreamSetup.js"
 import * as DeadLetter from "./deadLetterRecord.js"
 
 /** The settings NATS refuses to change on an existing stream. @internal */
 export const immutableFields: ReadonlyArray<string> = ["storage", "retention"]
 
-/** The settings of `DLQ` (see `StreamSetup.deadLetterLimits`). @internal */
+/** The settings of `DLQ` (see `JetStreamSetup.deadLetterLimits`). @internal */
 export const deadLetterLimits = (limits: StreamLimits): StreamLimits => ({ ...limits, maxMsgsPerSubject: -1 })
 
 /** The stream configuration wanted for a definition under the limits. @internal */
@@ -83,7 +83,7 @@ const same = (field: keyof StreamConfig, a: unknown, b: unknown): boolean => {
     : x === y
 }
 
-/** The differences between an existing configuration and the wanted one (see `StreamSetup.diff`). @internal */
+/** The differences between an existing configuration and the wanted one (see `JetStreamSetup.diff`). @internal */
 export const diff = (existing: Partial<StreamConfig>, wanted: Partial<StreamConfig>): Array<string> =>
   compared.filter((field) => wanted[field] !== undefined && !same(field, existing[field], wanted[field])).map((
     field
@@ -186,7 +186,7 @@ const logReport = (report: StreamReport): Effect.Effect<void> => {
   }
 }
 
-/** Ensures one stream and logs what it did (see `StreamSetup.ensureStream`). @internal */
+/** Ensures one stream and logs what it did (see `JetStreamSetup.ensureStream`). @internal */
 export const ensureStream = (
   jsm: JetStreamManager,
   definition: Streams.StreamDefinition,

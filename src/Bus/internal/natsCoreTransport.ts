@@ -16,13 +16,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { MessageBusError } from "../../Errors/Errors.js"
 import type { CoreMessage, CoreTransport, Headers, RequestFailure } from "./coreTransport.js"
-
-const toHeaders = (h: MsgHdrs | undefined): Headers => {
-  const out: { [name: string]: string } = {}
-  if (h === undefined) return out
-  for (const key of h.keys()) out[key] = h.get(key)
-  return out
-}
+import { toHeaders } from "./natsHeaders.js"
 
 const fromHeaders = (headers: Headers): MsgHdrs | undefined => {
   let out: MsgHdrs | undefined

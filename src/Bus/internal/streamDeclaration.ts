@@ -7,7 +7,7 @@
 import * as Either from "effect/Either"
 import { MessageBusError } from "../../Errors/Errors.js"
 import * as Streams from "../../Events/Streams.js"
-import type { Declaration, DeclareOptions } from "../StreamSetup.js"
+import type { Declaration, DeclareOptions } from "../JetStreamSetup.js"
 import * as DeadLetter from "./deadLetterRecord.js"
 
 const subjectsOf = (stream: Streams.StreamDefinition) => [...stream.subjects].sort()
@@ -63,7 +63,7 @@ const ownStreams = (
   return byName
 }
 
-/** The streams a service may use, and those ensured at startup (see `StreamSetup.declare`). @internal */
+/** The streams a service may use, and those ensured at startup (see `JetStreamSetup.declare`). @internal */
 export const declare = (options: DeclareOptions): Either.Either<Declaration, MessageBusError> => {
   const problems: Array<string> = []
   const own = ownStreams(options.own ?? [], problems)

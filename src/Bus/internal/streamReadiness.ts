@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
-import type * as StreamSetup from "../StreamSetup.js"
+import type * as JetStreamSetup from "../JetStreamSetup.js"
 import { busError } from "./busError.js"
 import type { Engine } from "./engine.js"
 import * as StreamDeclaration from "./streamDeclaration.js"
@@ -34,7 +34,7 @@ export interface StreamReadiness {
 /** The readiness of a Bus's streams, with those declared for startup ensured. @internal */
 export const make = (
   engine: Engine,
-  options: { readonly declaration: StreamSetup.Declaration; readonly ensureStreams: boolean }
+  options: { readonly declaration: JetStreamSetup.Declaration; readonly ensureStreams: boolean }
 ): Effect.Effect<StreamReadiness, MessageBusError> =>
   Effect.gen(function*() {
     const ensured = new Set<string>()

@@ -87,9 +87,9 @@ export const desiredConfig: (
  *
  * @example
  * ```ts
- * import { StreamSetup } from "@glam/shared/Bus"
+ * import { JetStreamSetup } from "@glam/shared/Bus"
  *
- * StreamSetup.diff({ duplicate_window: 120_000_000_000 }, { duplicate_window: 60_000_000_000 })
+ * JetStreamSetup.diff({ duplicate_window: 120_000_000_000 }, { duplicate_window: 60_000_000_000 })
  * // ["duplicate_window: 2m -> 1m"]
  * ```
  *
@@ -118,12 +118,12 @@ export const ensureStream: (
  * @example
  * ```ts
  * import type { JetStreamManager } from "@nats-io/jetstream"
- * import { BusConfig, DeadLetter, StreamSetup } from "@glam/shared/Bus"
+ * import { BusConfig, DeadLetter, JetStreamSetup } from "@glam/shared/Bus"
  * import { Streams } from "@glam/shared/Events"
  *
  * declare const jsm: JetStreamManager
  *
- * const reports = StreamSetup.ensureStreams(jsm, [Streams.make("ORDERS"), DeadLetter.stream], {
+ * const reports = JetStreamSetup.ensureStreams(jsm, [Streams.make("ORDERS"), DeadLetter.stream], {
  *   limits: BusConfig.defaultStreamLimits
  * })
  * ```
@@ -207,12 +207,12 @@ export const streamHolding: (self: Declaration, subject: string) => Either.Eithe
  * @example
  * ```ts
  * import { Schema } from "effect"
- * import { StreamSetup } from "@glam/shared/Bus"
+ * import { JetStreamSetup } from "@glam/shared/Bus"
  * import { event, EventCatalogue, Streams } from "@glam/shared/Events"
  *
  * const Orders = Streams.make("ORDERS")
  * const OrderPlaced = event("orders.placed", Schema.Struct({ order_id: Schema.String }), { stream: Orders })
- * const declaration = StreamSetup.declare({ platform: EventCatalogue.streams, own: [Orders], events: [OrderPlaced] })
+ * const declaration = JetStreamSetup.declare({ platform: EventCatalogue.streams, own: [Orders], events: [OrderPlaced] })
  * // Right({ streams: [...the platform's, ORDERS, DLQ], atStartup: [DLQ, ORDERS] })
  * ```
  *

@@ -1,0 +1,51 @@
+/**
+ * The error of loading the configuration files (re-exported by `ConfigLoadError`).
+ *
+ * @internal
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * Why loading failed.
+ *
+ * - `ServiceFileNotFound`: a service name was given (option or `GLAM_SERVICE`) but `config/services/<service>.yml`
+ *   does not exist.
+ * - `DotenvNotFound`: an explicit `dotenv` path does not exist (the default `.env` is optional).
+ * - `InvalidYaml`: a file is not valid YAML, or its top level is not a mapping.
+ * - `Unreadable`: a file exists but cannot be read.
+ * - `InvalidOptions`: a service name or environment prefix that cannot be used.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ConfigLoadErrorReason = Schema.Literal(
+  "ServiceFileNotFound",
+  "DotenvNotFound",
+  "InvalidYaml",
+  "Unreadable",
+  "InvalidOptions"
+)
+
+/**
+ * Loading `config/shared.yml`, `config/services/<service>.yml` or `.env` failed; `path` names the file.
+ *
+ * @since 0.1.0
+ * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config as GlamConfig } from "@glam/shared"
+ *
+ * GlamConfig.load({ service: "catalog-service" }).pipe(
+ *   Effect.catchTag("ConfigLoadError", (e) => Effect.die(e.message)) // "Service config not found: /srv/config/services/catalog-service.yml"
+ * )
+ * ```
+ */
+export class ConfigLoadError extends Schema.TaggedError<ConfigLoadError>("@glam/shared/ConfigLoadError")(
+  "ConfigLoadError",
+  {
+    reason: ConfigLoadErrorReason,
+    path: Schema.optional(Schema.String),
+    message: Schema.String
+  }
+) {}

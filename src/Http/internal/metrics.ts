@@ -1,0 +1,110 @@
+/**
+ * The definitions of the HTTP metrics (`http_*`), their recording helpers, and the `/metrics` response (public
+ * face: `Http/HttpMetrics`).
+ *
+ * @internal
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import type * as Tracer from "effect/Tracer"
+import { defaultSecondsBoundaries, withLabels } from "../../Telemetry/Metrics.js"
+import * as PrometheusExposition from "../../Telemetry/PrometheusExposition.js"
+import type { HttpRequestLabels, Recorder } from "../HttpMetrics.js"
+
+/** @internal */
+export const httpRequestsTotal: Metric.Metric.Counter<number> = Metric.counter("http_requests_total", {
+  description: "Total HTTP requests",
+  incremental: true
+})
+
+/** @internal */
+export const httpRequestDurationSeconds: Metric.Metric.Histogram<number> = Metric.histogram(
+  "http_request_duration_seconds",
+  defaultSecondsBoundaries,
+  "HTTP request duration in seconds"
+)
+
+/** @internal */
+export const httpRequestsInProgress: Metric.Metric.Gauge<number> = Metric.gauge("http_requests_in_progress", {
+  description: "HTTP requests in progress"
+})
+
+/** @internal */
+export const recordHttpRequest = (labels: HttpRequestLabels, durationSeconds: number): Effect.Effect<void> =>
+  Effect.zipRight(
+    Metric.increment(withLabels(httpRequestsTotal, { ...labels, status: String(labels.status) })),
+    Metric.update(
+      withLabels(httpRequestDurationSeconds, {
+        service: labels.service,
+        method: labels.method,
+        endpoint: labels.endpoint
+      }),
+      durationSeconds
+    )
+  )
+
+/** @internal */
+export const trackHttpInProgress =
+  (service: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const gauge = withLabels(httpRequestsInProgress, { service })
+    return Effect.acquireUseRelease(Metric.modify(gauge, 1), () => self, () => Metric.modify(gauge, -1))
+  }
+
+const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g
+const numericSegment = /\/\d+/g
+
+/** @internal */
+export const normalizePath = (path: string): string => path.replace(uuid, "{id}").replace(numericSegment, "/{id}")
+
+/** @internal */
+export const pathOf = (url: string): string => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+/** @internal */
+export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): string => {
+  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
+  return typeof route === "string" ? route : normalizePath(pathOf(url))
+}
+
+/**
+ * The label arrays are built once per label set and passed to `unsafeUpdate`, whose hook cache is keyed by the
+ * array: per request that is a map hit instead of hashing a new metric key (what `Metric.taggedWithLabels` does
+ * on every update).
+ *
+ * @internal
+ */
+export const recorder = (service: string): Recorder => {
+  const serviceLabels = [MetricLabel.make("service", service)]
+  const counterLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+  const histogramLabels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+  return {
+    begin: () => httpRequestsInProgress.unsafeModify(1, serviceLabels),
+    end: (method, endpoint, status, seconds) => {
+      const series = `${method} ${endpoint}`
+      const withStatus = `${series} ${status}`
+      let histogram = histogramLabels.get(series)
+      if (histogram === undefined) {
+        histogram = [...serviceLabels, MetricLabel.make("method", method), MetricLabel.make("endpoint", endpoint)]
+        histogramLabels.set(series, histogram)
+      }
+      let counter = counterLabels.get(withStatus)
+      if (counter === undefined) {
+        counter = [...histogram, MetricLabel.make("status", String(status))]
+        counterLabels.set(withStatus, counter)
+      }
+      httpRequestsTotal.unsafeUpdate(1, counter)
+      httpRequestDurationSeconds.unsafeUpdate(seconds, histogram)
+      httpRequestsInProgress.unsafeModify(-1, serviceLabels)
+    }
+  }
+}
+
+/** @internal */
+export const metricsResponse: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(
+  PrometheusExposition.metricsText,
+  (text) => HttpServerResponse.text(text, { contentType: PrometheusExposition.contentType })
+)
