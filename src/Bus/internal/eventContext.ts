@@ -84,7 +84,7 @@ interface RefsReplaced {
 /**
  * Replaces the refs of `fiber`, the fiber running the caller, as `Effect.updateFiberRefs` does without its read of
  * the refs first (a copy of them, to record the runtime flags): the runtime's own `setFiberRefs`, which every
- * fiber of Effect 3 has (the Bus conformance suite fails without it).
+ * fiber of Effect 3 has (`test/BusMemory.test.ts` fails without it).
  */
 const setRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>, refs: FiberRefs.FiberRefs): void =>
   (fiber as unknown as RefsReplaced).setFiberRefs(refs)
