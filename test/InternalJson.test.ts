@@ -95,6 +95,57 @@ describe("guarded JSON.parse", () => {
     expect(parse(`{"k":1,"k":2}`, { maxDepth: 64 })._tag).toBe("Parsed")
   })
 
+  it("refuses a repeated key at the checked depths, the first in the text, with its path; parses the rest", () => {
+    type Node = number | { readonly array: ReadonlyArray<Node> } | { readonly entries: ReadonlyArray<[string, Node]> }
+    // Keys from a small set, some written escaped: repeats are frequent, at every depth, in objects and arrays.
+    const key = fc.constantFrom("a", "b", "c", "\\u0061", "__proto__")
+    const { node } = fc.letrec<{ node: Node }>((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        fc.integer(),
+        fc.record({ array: fc.array(tie("node"), { maxLength: 3 }) }),
+        fc.record({ entries: fc.array(fc.tuple(key, tie("node")), { maxLength: 4 }) })
+      )
+    }))
+    const textOf = (n: Node): string =>
+      typeof n === "number"
+        ? String(n)
+        : "array" in n
+        ? `[${n.array.map(textOf).join(",")}]`
+        : `{${n.entries.map(([k, v]) => `"${k}":${textOf(v)}`).join(",")}}`
+    const unescaped = (k: string) => (k === "\\u0061" ? "a" : k)
+    // The first repeated key in the text at depth 1 or 2, as the path of the keys leading to it.
+    const firstRepeat = (n: Node, depth: number, path: ReadonlyArray<string>): string | undefined => {
+      if (typeof n === "number") return undefined
+      if ("array" in n) {
+        for (const item of n.array) {
+          const found = firstRepeat(item, depth + 1, path)
+          if (found !== undefined) return found
+        }
+        return undefined
+      }
+      const seen = new Set<string>()
+      for (const [k, v] of n.entries) {
+        const name = unescaped(k)
+        if (depth <= 2 && seen.has(name)) return [...path, name].slice(0, 2).join(".")
+        seen.add(name)
+        const found = firstRepeat(v, depth + 1, depth <= 2 ? [...path, name] : path)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    fc.assert(
+      fc.property(node, (n) => {
+        const text = textOf(n)
+        const repeat = firstRepeat(n, 1, [])
+        const result = parse(text, { maxDepth: 64, uniqueKeysDepth: 2 })
+        if (repeat === undefined) expect(result).toStrictEqual({ _tag: "Parsed", value: JSON.parse(text) })
+        else expect(result).toStrictEqual({ _tag: "Refused", field: repeat, reason: "is a duplicate key" })
+      }),
+      { numRuns: 1000 }
+    )
+  })
+
   it("never throws, whatever the text", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary" }), (text) => {

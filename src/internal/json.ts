@@ -11,8 +11,10 @@
  * - repeated keys are refused in the objects at the top levels (`uniqueKeysDepth`): `JSON.parse` keeps the last
  *   occurrence, another reader may keep the first.
  *
- * One pass over the text finds all three; strings are skipped with `indexOf`. The text is then parsed by
- * `JSON.parse` (whose own parser does not recurse), once, or twice when integers had to be quoted.
+ * One pass over the text finds the nesting and the integers and counts the keys near the top; strings are skipped
+ * with `indexOf`. The text is then parsed by `JSON.parse` (whose own parser does not recurse), once, or twice when
+ * integers had to be quoted, and a repeated key shows as fewer keys parsed than counted. Text refused, or with a
+ * repeated key, is read again by a pass that reads the keys, for the refusal and its field.
  *
  * @internal
  */
@@ -154,13 +156,26 @@ const recordKey = (
   return undefined
 }
 
+/** What a counting pass found in text it did not refuse. */
+interface Counted {
+  /** The start and end offsets (in pairs) of the integers a number cannot hold, if any. */
+  readonly unsafe: Array<number> | undefined
+  /** How many keys the objects down to `uniqueKeysDepth` have, repeats included. */
+  readonly keys: number
+}
+
+/** What a counting pass returns for text nested too deep: the exact pass says where. */
+const tooDeep: ParseResult = { _tag: "Refused", field: "<body>", reason: "is nested too deep" }
+
 /**
- * One pass over the text: the refusal of what is nested too deep or repeats a key near the top, or the start and
- * end offsets (in pairs) of the integers a number cannot hold, `undefined` when there are none.
+ * One pass over the text. Exact (`exact`): the refusal of what is nested too deep or repeats a key near the top, with
+ * its path. Counting: the keys are counted, not read, and text nested too deep is `tooDeep`. Either way, else, the
+ * integers a number cannot hold and the count of keys.
  */
-const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseResult | Array<number> | undefined => {
+const scan = (text: string, maxDepth: number, uniqueKeysDepth: number, exact: boolean): ParseResult | Counted => {
   const containers: Containers = { isObject: [false], keys: [undefined], seen: [undefined] }
   let unsafe: Array<number> | undefined
+  let keys = 0
   let depth = 0
   let expectKey = false
   const length = text.length
@@ -171,7 +186,8 @@ const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseRes
       const end = stringEnd(text, i)
       // An unterminated string: `JSON.parse` says where.
       if (end === -1) break
-      if (expectKey && (depth <= pathDepth || depth <= uniqueKeysDepth)) {
+      if (expectKey && depth <= uniqueKeysDepth) keys++
+      if (exact && expectKey && (depth <= pathDepth || depth <= uniqueKeysDepth)) {
         const refusal = recordKey(containers, text, i, end, depth)
         if (refusal !== undefined) return refusal
       }
@@ -179,12 +195,12 @@ const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseRes
       i = end + 1
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (++depth > maxDepth) {
-        return refused(pathOf(containers.keys, depth - 1), `is nested deeper than ${maxDepth} levels`)
+        return exact ? refused(pathOf(containers.keys, depth - 1), `is nested deeper than ${maxDepth} levels`) : tooDeep
       }
       expectKey = c === OPEN_OBJECT
       containers.isObject[depth] = expectKey
       containers.keys[depth] = undefined
-      containers.seen[depth] = expectKey && depth <= uniqueKeysDepth ? new Set() : undefined
+      containers.seen[depth] = exact && expectKey && depth <= uniqueKeysDepth ? new Set() : undefined
       i++
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       if (depth > 0) depth--
@@ -202,7 +218,33 @@ const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseRes
       i++
     }
   }
-  return unsafe
+  return { unsafe, keys }
+}
+
+/** How many keys the objects of a parsed value have down to `uniqueKeysDepth` (the value itself is depth 1). */
+const keysOf = (value: unknown, depth: number, uniqueKeysDepth: number): number => {
+  if (typeof value !== "object" || value === null || depth > uniqueKeysDepth) return 0
+  let keys = 0
+  if (Array.isArray(value)) {
+    for (const item of value) keys += keysOf(item, depth + 1, uniqueKeysDepth)
+    return keys
+  }
+  for (const key in value) keys += 1 + keysOf((value as Record<string, unknown>)[key], depth + 1, uniqueKeysDepth)
+  return keys
+}
+
+/** The exact pass and the parse after it: the refusal of text that is refused, with its field. */
+const parseExact = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseResult => {
+  const scanned = scan(text, maxDepth, uniqueKeysDepth, true)
+  return "_tag" in scanned ? scanned : parseCounted(text, scanned)
+}
+
+/** Parses text a pass did not refuse, with its unsafe integers quoted. */
+const parseCounted = (text: string, counted: Counted): ParseResult => {
+  if (counted.unsafe === undefined) return parseText(text)
+  // Validate the text as written first: quoting must not make invalid JSON valid.
+  const parsed = parseText(text)
+  return parsed._tag === "Refused" ? parsed : parseText(quoteRanges(text, counted.unsafe))
 }
 
 /**
@@ -212,12 +254,15 @@ const scan = (text: string, maxDepth: number, uniqueKeysDepth: number): ParseRes
  * @internal
  */
 export const parse = (text: string, options: ParseOptions): ParseResult => {
-  const scanned = scan(text, options.maxDepth, options.uniqueKeysDepth ?? 0)
-  if (scanned === undefined) return parseText(text)
-  if (!Array.isArray(scanned)) return scanned
-  // Validate the text as written first: quoting must not make invalid JSON valid.
-  const parsed = parseText(text)
-  return parsed._tag === "Refused" ? parsed : parseText(quoteRanges(text, scanned))
+  const uniqueKeysDepth = options.uniqueKeysDepth ?? 0
+  // Counting first: JSON.parse keeps one key of a repeated name, so the parsed objects have as many keys as the
+  // text only when none repeats. Whatever is refused, or has fewer keys parsed, is read again by the exact pass.
+  const counted = scan(text, options.maxDepth, uniqueKeysDepth, false)
+  if ("_tag" in counted) return parseExact(text, options.maxDepth, uniqueKeysDepth)
+  const parsed = parseCounted(text, counted)
+  return parsed._tag === "Refused" || keysOf(parsed.value, 1, uniqueKeysDepth) !== counted.keys
+    ? parseExact(text, options.maxDepth, uniqueKeysDepth)
+    : parsed
 }
 
 // Stands in for a bigint's digits while `JSON.stringify` writes the text: a NUL (which `JSON.stringify` escapes)

@@ -76,9 +76,22 @@ const openSpan = (
   return span
 }
 
+/** The fiber's runtime, which replaces a running fiber's refs whole (what `Effect.updateFiberRefs` ends with). */
+interface RefsReplaced {
+  readonly setFiberRefs: (refs: FiberRefs.FiberRefs) => void
+}
+
+/**
+ * Replaces the refs of `fiber`, the fiber running the caller, as `Effect.updateFiberRefs` does without its read of
+ * the refs first (a copy of them, to record the runtime flags): the runtime's own `setFiberRefs`, which every
+ * fiber of Effect 3 has (`test/BusMemory.test.ts` fails without it).
+ */
+const setRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>, refs: FiberRefs.FiberRefs): void =>
+  (fiber as unknown as RefsReplaced).setFiberRefs(refs)
+
 /**
  * Runs a message's handling in its event context and succeeds with its exit once the worker's refs are back: the
- * refs are entered in one FiberRefs step (the ids, their span annotations, the span as parent) and put back in one.
+ * refs are entered in one FiberRefs update (the ids, their span annotations, the span as parent) and put back whole.
  *
  * @internal
  */
@@ -92,23 +105,15 @@ export const eventContext = (spec: ConsumerSpec) => {
       const { envelope } = inFlight.event
       const ids = { correlationId: envelope.correlation_id ?? undefined, causationId: envelope.event_id }
       const options = consumerSpanOptions(spec, inFlight.msg, envelope.event_id, ids)
+      // Both run on `fiber`: this step, and the continuation of the handling (on the fiber that ran it).
       const within = (span: Tracer.Span) => {
-        let previous: FiberRefs.FiberRefs
-        const leave = (exit: Exit.Exit<unknown, E>) =>
-          Effect.as(
-            Effect.updateFiberRefs(() => {
-              endSpan(span, exit, fiber)
-              return previous
-            }),
-            exit
-          )
-        return Effect.zipRight(
-          Effect.updateFiberRefs((fiberId, refs) => {
-            previous = refs
-            return Correlation.refsWithIds(fiberId, refs, ids, { parentSpan: span })
-          }),
-          Effect.flatMap(Effect.exit(self), leave)
-        )
+        const previous = fiber.getFiberRefs()
+        setRefs(fiber, Correlation.refsWithIds(fiber.id(), previous, ids, { parentSpan: span }))
+        return Effect.flatMap(Effect.exit(self), (exit) => {
+          endSpan(span, exit, fiber)
+          setRefs(fiber, previous)
+          return Effect.succeed(exit)
+        })
       }
       const span = openSpan(fiber, spanName, options)
       return span === undefined ? Effect.flatMap(Effect.makeSpan(spanName, options), within) : within(span)

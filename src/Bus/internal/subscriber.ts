@@ -38,7 +38,7 @@ import * as DeadLettering from "./deadLettering.js"
 import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
 import { eventContext } from "./eventContext.js"
 import * as HandlerTimeout from "./handlerTimeout.js"
-import { type InFlight, ofHandler } from "./handling.js"
+import { type InFlight, type MessageHandler, ofHandler } from "./handling.js"
 import * as MessageBuffer from "./messageBuffer.js"
 import { type MessageLog, messageLog, withMessageLog } from "./messageLog.js"
 import * as BusMetrics from "./metrics.js"
@@ -78,9 +78,9 @@ interface Settler {
   readonly unsettled: (log: MessageLog, cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
 
-const makeSettler = (engine: Engine, subject: string, durable: string): Settler => {
+/** The consume metrics of one subscription, labelled once (not per message), recorded on the fiber in hand. */
+const makeRecorder = (subject: string, durable: string) => {
   const labels = { subject, consumer: durable }
-  // Labelled once per subscription, not per message.
   const consumed = Object.fromEntries(
     (["ack", "nak", "term", "dead_lettered"] as const).map((outcome) => [
       outcome,
@@ -89,66 +89,73 @@ const makeSettler = (engine: Engine, subject: string, durable: string): Settler 
   ) as Record<BusMetrics.ConsumeOutcome, Metric.Metric.Counter<number>>
   const handlerSeconds = withLabels(BusMetrics.handlerDurationSeconds, labels)
   // What `Metric.increment` and `Metric.update` do, on the fiber in hand.
-  const unsafeRecord = (
-    fiber: Fiber.RuntimeFiber<unknown, unknown>,
-    outcome: BusMetrics.ConsumeOutcome,
-    startedAt: number
-  ) => {
+  return (fiber: Fiber.RuntimeFiber<unknown, unknown>, outcome: BusMetrics.ConsumeOutcome, startedAt: number) => {
     const tags = fiber.getFiberRef(FiberRef.currentMetricLabels)
     const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
     consumed[outcome].unsafeUpdate(1, tags)
     handlerSeconds.unsafeUpdate((now - startedAt) / 1000, tags)
   }
-  const record = (outcome: BusMetrics.ConsumeOutcome, startedAt: number) =>
-    Effect.withFiberRuntime<void>((fiber) => {
-      unsafeRecord(fiber, outcome, startedAt)
-      return Effect.void
-    })
-  const carryOut = (msg: RawMessage, verdict: Verdict, log: MessageLog): Effect.Effect<BusMetrics.ConsumeOutcome> => {
-    switch (verdict._tag) {
-      case "Ack":
-        return Effect.sync(() => (msg.ack(), "ack"))
-      case "Nak": {
-        const delay = verdict.released === true ? engine.releaseDelay : verdict.delay
-        msg.nak(delay)
-        return Effect.as(
-          Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
-            Effect.annotateLogs({ delay: Duration.format(delay), reason: verdict.reason }),
-            withMessageLog(log)
-          ),
-          "nak"
-        )
-      }
-      case "DeadLettered": {
-        msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
-        return Effect.as(
-          Effect.logError("Bus message dead-lettered").pipe(
-            Effect.annotateLogs({ error: verdict.error.tag, reason: verdict.error.message }),
-            withMessageLog(log)
-          ),
-          "dead_lettered"
-        )
-      }
-      case "DeadLetter": {
-        msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
-        return Effect.succeed("term")
-      }
+}
+
+/** Carries out a verdict on a message; succeeds with the outcome to count. */
+const carryOut = (
+  engine: Engine,
+  msg: RawMessage,
+  verdict: Verdict,
+  log: MessageLog
+): Effect.Effect<BusMetrics.ConsumeOutcome> => {
+  switch (verdict._tag) {
+    case "Ack":
+      return Effect.sync(() => (msg.ack(), "ack"))
+    case "Nak": {
+      const delay = verdict.released === true ? engine.releaseDelay : verdict.delay
+      msg.nak(delay)
+      return Effect.as(
+        Effect.logWarning("Bus handler failed; message nak'd for redelivery").pipe(
+          Effect.annotateLogs({ delay: Duration.format(delay), reason: verdict.reason }),
+          withMessageLog(log)
+        ),
+        "nak"
+      )
+    }
+    case "DeadLettered": {
+      msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+      return Effect.as(
+        Effect.logError("Bus message dead-lettered").pipe(
+          Effect.annotateLogs({ error: verdict.error.tag, reason: verdict.error.message }),
+          withMessageLog(log)
+        ),
+        "dead_lettered"
+      )
+    }
+    case "DeadLetter": {
+      msg.term(`${verdict.error.code}: ${verdict.error.message}`.slice(0, 256))
+      return Effect.succeed("term")
     }
   }
+}
+
+const makeSettler = (engine: Engine, subject: string, durable: string): Settler => {
+  const record = makeRecorder(subject, durable)
   const unsettled = (log: MessageLog, cause: Cause.Cause<unknown>) =>
     Effect.logError("Bus could not settle a message; it is redelivered after its ack wait", cause).pipe(
       withMessageLog(log)
     )
   return {
     settle: (msg, verdict, log, startedAt) =>
-      Effect.suspend(() => carryOut(msg, verdict, log)).pipe(
-        Effect.flatMap((outcome) => record(outcome, startedAt)),
+      Effect.suspend(() => carryOut(engine, msg, verdict, log)).pipe(
+        Effect.flatMap((outcome) =>
+          Effect.withFiberRuntime<void>((fiber) => {
+            record(fiber, outcome, startedAt)
+            return Effect.void
+          })
+        ),
         Effect.catchAllCause((cause) => unsettled(log, cause))
       ),
     ack: (msg, log, startedAt, fiber) => {
       try {
         msg.ack()
-        unsafeRecord(fiber, "ack", startedAt)
+        record(fiber, "ack", startedAt)
         return Effect.void
       } catch (defect) {
         return unsettled(log(), Cause.die(defect))
@@ -170,6 +177,46 @@ const deliveryOf = (msg: RawMessage): Delivery => ({
 /** One message from its body to its verdict. */
 type Process<R> = (msg: RawMessage) => Effect.Effect<void, never, R>
 
+/** Settles a message with a verdict other than `Ack`: its dead letter written first when it is one. */
+type Conclude = (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) => Effect.Effect<void>
+
+/**
+ * A decoded message through the policies, outermost first: the verdict by error type, the handler timeout, the
+ * event context; only the service's middleware and handler run interruptibly. A message acked is settled on the
+ * fiber in hand; its log ids are built only when a line is written.
+ */
+const makeHandle = <A, R>(
+  user: MessageHandler<A, unknown, R>,
+  tracker: HandlerTimeout.Tracker,
+  spec: ConsumerSpec,
+  settler: Settler,
+  conclude: Conclude
+) => {
+  const withinContext = eventContext(spec)
+  return (
+    msg: RawMessage,
+    decoded: EventEnvelope.DecodedEvent<A>,
+    startedAt: number,
+    fiber: Fiber.RuntimeFiber<unknown, unknown>
+  ): Effect.Effect<void, never, R> => {
+    const { envelope } = decoded
+    const event = { envelope, payload: decoded.payload, version: decoded.version, delivery: deliveryOf(msg) }
+    const inFlight: InFlight<A> = { msg, event }
+    let body: Effect.Effect<unknown, unknown, R>
+    try {
+      body = Effect.interruptible(user(inFlight))
+    } catch (defect) {
+      body = Effect.die(defect)
+    }
+    const running = tracker.begin(fiber, msg, startedAt)
+    const log = () => messageLog(msg, envelope)
+    return Effect.flatMap(withinContext(inFlight, body), (exit) => {
+      const verdict = verdictOf(tracker.finish(msg, running, exit), msg.deliveryCount, spec)
+      return verdict._tag === "Ack" ? settler.ack(msg, log, startedAt, fiber) : conclude(msg, verdict, log(), startedAt)
+    })
+  }
+}
+
 const makeProcess = <A, I, E, R>(
   ctx: RuntimeContext,
   definition: EventDefinition.EventDefinition<A, I>,
@@ -180,64 +227,38 @@ const makeProcess = <A, I, E, R>(
 ): Process<R> => {
   const { spec } = settings
   const settler = makeSettler(ctx.engine, definition.subject, spec.durable)
-  const user = ofHandler(handler, options.middleware)
-  const withinContext = eventContext(spec)
   const deadLetter = DeadLettering.deadLetterVerdict(ctx, spec)
-  const conclude = (msg: RawMessage, verdict: Verdict, log: MessageLog, startedAt: number) =>
+  const conclude: Conclude = (msg, verdict, log, startedAt) =>
     Effect.flatMap(deadLetter(msg, verdict, log), (final) => settler.settle(msg, final, log, startedAt))
-  // The policies, outermost first: the verdict by error type, the handler timeout, the event context; only the
-  // service's middleware and handler run interruptibly. A message acked is settled on the fiber in hand; its log
-  // ids are built only when a line is written.
-  const handle = (
-    msg: RawMessage,
-    decoded: EventEnvelope.DecodedEvent<A>,
-    startedAt: number,
-    fiber: Fiber.RuntimeFiber<unknown, unknown>
-  ) => {
-    const inFlight: InFlight<A> = {
-      msg,
-      event: {
-        envelope: decoded.envelope,
-        payload: decoded.payload,
-        version: decoded.version,
-        delivery: deliveryOf(msg)
-      }
-    }
-    let body: Effect.Effect<unknown, unknown, R>
-    try {
-      body = Effect.interruptible(user(inFlight))
-    } catch (defect) {
-      body = Effect.die(defect)
-    }
-    const running = tracker.begin(fiber, msg, startedAt)
-    const log = () => messageLog(msg, decoded.envelope)
-    return Effect.flatMap(withinContext(inFlight, body), (exit) => {
-      const verdict = verdictOf(tracker.finish(msg, running, exit), msg.deliveryCount, spec)
-      return verdict._tag === "Ack" ? settler.ack(msg, log, startedAt, fiber) : conclude(msg, verdict, log(), startedAt)
-    })
-  }
+  const handle = makeHandle(ofHandler(handler, options.middleware), tracker, spec, settler, conclude)
+  const rejected = (msg: RawMessage, verdict: Verdict, startedAt: number) =>
+    conclude(msg, verdict, messageLog(msg, undefined), startedAt)
+  const decodeOptions = { maxDepth: ctx.maxEventDepth }
   return (msg) =>
     Effect.withFiberRuntime<void, never, R>((fiber) => {
       const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-      const rejected = (verdict: Verdict) => conclude(msg, verdict, messageLog(msg, undefined), startedAt)
       let decoded: Effect.Effect<EventEnvelope.DecodedEvent<A>, unknown>
       try {
-        decoded = BodyFormat.decode(definition, msg.data, msg.headers, { maxDepth: ctx.maxEventDepth })
+        decoded = BodyFormat.decode(definition, msg.data, msg.headers, decodeOptions)
       } catch (defect) {
-        return rejected(undecodable(defect))
+        return rejected(msg, undecodable(defect), startedAt)
       }
       // A body decoded synchronously (every payload schema without effects) is handled in this step.
       if (Either.isEither(decoded)) {
         const either = decoded as Either.Either<EventEnvelope.DecodedEvent<A>, unknown>
         return Either.isRight(either)
           ? handle(msg, either.right, startedAt, fiber)
-          : rejected(verdictOf(Exit.fail(either.left), msg.deliveryCount, spec))
+          : rejected(msg, verdictOf(Exit.fail(either.left), msg.deliveryCount, spec), startedAt)
       }
       return Effect.matchCauseEffect(decoded, {
         onFailure: (cause) =>
-          Option.isSome(Cause.failureOption(cause))
-            ? rejected(verdictOf(Exit.failCause(cause), msg.deliveryCount, spec))
-            : rejected(undecodable(Cause.squash(cause))),
+          rejected(
+            msg,
+            Option.isSome(Cause.failureOption(cause))
+              ? verdictOf(Exit.failCause(cause), msg.deliveryCount, spec)
+              : undecodable(Cause.squash(cause)),
+            startedAt
+          ),
         onSuccess: (event) => handle(msg, event, startedAt, fiber)
       })
     })
