@@ -104,7 +104,8 @@ const send = (
     // The idempotency key and correlation id are the caller's: checked as any header is.
     const unsendable = headerRefusal(definition.subject, headers)
     if (unsendable !== undefined) return Effect.fail(unsendable)
-    return Effect.map(
+    // `flatMap` to a success is one step; `map` is two (a `sync` inside a `flatMap`).
+    return Effect.flatMap(
       p.retrying({
         subject: definition.subject,
         data: encoder.encode(body.right),
@@ -114,7 +115,7 @@ const send = (
       (ack) => {
         publishedCounter(p, definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
         // `makeMessage` always sets a correlation id (the caller's, the fiber's or a new one).
-        return ackOf(built.event_id, definition.subject, ack, built.correlation_id!)
+        return Effect.succeed(ackOf(built.event_id, definition.subject, ack, built.correlation_id!))
       }
     )
   })
