@@ -5,12 +5,12 @@
  * deep): never a 5xx, always a JSON envelope.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
+import { describe, expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import fc from "fast-check"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CatalogHttpLive, migrations, router as exampleRouter } from "../examples/catalog-service.js"
 import { layer as makeGlamLive } from "../src/GlamLive.js"
 import * as Http from "../src/Http/Http.js"
@@ -18,7 +18,7 @@ import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { ApiLive, merchantId, TestApi } from "./fixtures/http/api.js"
 import { makeCatalogRouter } from "./fixtures/http/catalog.js"
-import { json, type Running, start } from "./fixtures/http/server.js"
+import { fetchFrom, jsonOf, serve, type Served, textOf } from "./fixtures/http/server.js"
 import { freePort } from "./support/localService.js"
 import { serviceAvailable, services } from "./support/services.js"
 
@@ -101,21 +101,26 @@ const fill = (path: string, params: ReadonlyArray<string>) => {
   return path.replace(/:[A-Za-z_]+/g, () => encodeURIComponent(params[i++ % params.length]!))
 }
 
-const send = async (server: { readonly url: string }, r: Request) => {
-  const method = r.otherMethod ?? r.route.method
-  const search = new URLSearchParams(Object.entries(r.query)).toString()
-  const headers: Record<string, string> = {}
-  if (r.contentType !== undefined) headers["content-type"] = r.contentType
-  if (r.merchantHeader !== null) headers["x-merchant-id"] = r.merchantHeader
-  const url = `${server.url}${fill(r.route.path, r.params)}${search === "" ? "" : `?${search}`}`
-  const res = await fetch(url, {
-    method,
-    headers,
-    ...(method === "GET" || method === "HEAD" ? {} : { body: r.body })
+const send = (server: { readonly url: string }, r: Request) =>
+  Effect.gen(function*() {
+    const method = r.otherMethod ?? r.route.method
+    const search = new URLSearchParams(Object.entries(r.query)).toString()
+    const headers: Record<string, string> = {}
+    if (r.contentType !== undefined) headers["content-type"] = r.contentType
+    if (r.merchantHeader !== null) headers["x-merchant-id"] = r.merchantHeader
+    const target = `${fill(r.route.path, r.params)}${search === "" ? "" : `?${search}`}`
+    const res = yield* fetchFrom(server, target, {
+      method,
+      headers,
+      ...(method === "GET" || method === "HEAD" ? {} : { body: r.body })
+    })
+    const text = yield* textOf(res)
+    return { method, url: server.url + target, status: res.status, text }
   })
-  const text = await res.text()
-  return { method, url, status: res.status, text }
-}
+
+/** Checks `property` on every request `requests` generates, each an Effect, with fast-check's shrinking. */
+const holds = <A>(requests: fc.Arbitrary<A>, property: (a: A) => Effect.Effect<void>) =>
+  Effect.promise(() => fc.assert(fc.asyncProperty(requests, (a) => Effect.runPromise(property(a))), runs))
 
 const expectEnvelope = (answer: { method: string; url: string; status: number; text: string }) => {
   const where = `${answer.method} ${answer.url} -> ${answer.status} ${answer.text.slice(0, 300)}`
@@ -132,17 +137,20 @@ const expectEnvelope = (answer: { method: string; url: string; status: number; t
 }
 
 /** A sync created through the catalog routes, then read back. */
-const createsAndReads = async (server: { readonly url: string }) => {
-  const created = await fetch(`${server.url}/api/v1/merchants/${merchantId}/syncs`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ source: "shopify" })
+const createsAndReads = (server: { readonly url: string }) =>
+  Effect.gen(function*() {
+    const created = yield* fetchFrom(server, `/api/v1/merchants/${merchantId}/syncs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ source: "shopify" })
+    })
+    expect(created.status).toBe(201)
+    const { data } = yield* jsonOf(created)
+    expect(data).toMatchObject({ merchant_id: merchantId, source: "shopify" })
+    const read = yield* fetchFrom(server, `/api/v1/merchants/${merchantId}/syncs/${data.id}`)
+    expect(read.status).toBe(200)
+    expect((yield* jsonOf(read)).data).toEqual(data)
   })
-  expect(created.status).toBe(201)
-  const { data } = await json(created)
-  const read = await fetch(`${server.url}/api/v1/merchants/${merchantId}/syncs/${data.id}`)
-  expect(read.status).toBe(200)
-}
 
 const config = {
   service: { name: "property-service" },
@@ -154,38 +162,50 @@ const config = {
 // Modest runs: the suite shares two cores with others.
 const runs = { numRuns: 150 }
 
-describe("never a 5xx, always an envelope", () => {
-  let catalog: Running
-  let api: Running
-  beforeAll(async () => {
-    catalog = await start(Http.serve(catalogRouter) as Layer.Layer<never, unknown>, config)
-    api = await start(
-      Http.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
-        never,
-        unknown
-      >,
+/** The catalog service's router, served. */
+class CatalogServer extends Context.Tag("test/HttpProperty/CatalogServer")<CatalogServer, Served>() {}
+/** The test `HttpApi`, served. */
+class ApiServer extends Context.Tag("test/HttpProperty/ApiServer")<ApiServer, Served>() {}
+
+const servers = Layer.merge(
+  Layer.scoped(CatalogServer, serve(Http.serve(catalogRouter) as Layer.Layer<never, unknown>, config)),
+  Layer.scoped(
+    ApiServer,
+    serve(
+      Http.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<never, unknown>,
       config
     )
-  })
-  afterAll(async () => {
-    await Promise.all([catalog?.close(), api?.close()])
-  })
+  )
+)
 
-  it("the catalog service's routes", async () => {
-    expect(catalogRoutes.map((r) => `${r.method} ${r.path}`)).toEqual([
-      "POST /api/v1/merchants/:merchant_id/syncs",
-      "GET /api/v1/merchants/:merchant_id/syncs",
-      "GET /api/v1/merchants/:merchant_id/syncs/:id"
-    ])
-    await fc.assert(fc.asyncProperty(request(catalogRoutes), async (r) => expectEnvelope(await send(catalog, r))), runs)
-  }, 120_000)
+layer(servers, { excludeTestServices: true })("never a 5xx, always an envelope", (it) => {
+  it.effect("the catalog service's routes", () =>
+    Effect.gen(function*() {
+      expect(catalogRoutes.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "POST /api/v1/merchants/:merchant_id/syncs",
+        "GET /api/v1/merchants/:merchant_id/syncs",
+        "GET /api/v1/merchants/:merchant_id/syncs/:id"
+      ])
+      const catalog = yield* CatalogServer
+      yield* holds(request(catalogRoutes), (r) => Effect.map(send(catalog, r), expectEnvelope))
+    }), 120_000)
 
-  it("the HttpApi's endpoints", async () => {
-    expect(apiRoutes.length).toBeGreaterThan(5)
-    await fc.assert(fc.asyncProperty(request(apiRoutes), async (r) => expectEnvelope(await send(api, r))), runs)
-  }, 120_000)
+  it.effect("the HttpApi's endpoints", () =>
+    Effect.gen(function*() {
+      expect(apiRoutes.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "GET /api/v1/items",
+        "GET /api/v1/items/:id",
+        "POST /api/v1/items",
+        "PATCH /api/v1/items/:id",
+        "GET /api/v1/me",
+        "DELETE /api/v1/users/:id",
+        "GET /api/v1/admin"
+      ])
+      const api = yield* ApiServer
+      yield* holds(request(apiRoutes), (r) => Effect.map(send(api, r), expectEnvelope))
+    }), 120_000)
 
-  it("valid requests succeed among them", () => createsAndReads(catalog))
+  it.effect("valid requests succeed among them", () => Effect.flatMap(CatalogServer, createsAndReads))
 })
 
 const pgUp = await serviceAvailable("postgres")
@@ -213,54 +233,48 @@ describe.skipIf(!pgUp)("never a 5xx, always an envelope: the catalog example on 
         migrations
       }))
     )
-  let runtime: ManagedRuntime.ManagedRuntime<Layer.Layer.Success<ReturnType<typeof exampleLayer>>, unknown>
-  let example: { readonly url: string }
-  let routes: ReadonlyArray<Route>
-  beforeAll(async () => {
-    runtime = ManagedRuntime.make(exampleLayer(await freePort()))
-    const address = await runtime.runPromise(HttpServer.HttpServer.pipe(Effect.map((s) => s.address)))
-    if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-    example = { url: `http://127.0.0.1:${address.port}` }
-    // The example's own routes, and those every service answers.
-    const own = (await runtime.runPromise(exampleRouter)).routes
-    routes = [
-      ...[...own].map((r) => ({ method: r.method, path: r.path })),
-      { method: "GET", path: "/api/v1/health" },
-      { method: "GET", path: "/api/v1/ready" },
-      { method: "GET", path: "/metrics" }
-    ]
-  }, 120_000)
-  afterAll(async () => {
-    await runtime?.dispose()
-  })
+  const example = Layer.unwrapEffect(
+    Effect.map(Effect.promise(() => freePort()), (httpPort) => exampleLayer(httpPort))
+  )
 
-  it("every route, with random and deep bodies", async () => {
-    expect(routes.length).toBe(6)
-    await fc.assert(
-      fc.asyncProperty(request(routes), async (r) => {
-        const answer = await send(example, r)
-        // What /metrics serves is the Prometheus exposition, not an envelope; its refusals are envelopes.
-        if (answer.status === 200 && new URL(answer.url).pathname === "/metrics") {
-          expect(answer.text).toContain("# TYPE ")
-        } else expectEnvelope(answer)
-      }),
-      runs
-    )
-    // Text PostgreSQL cannot store (a NUL character), and an integer beyond 2^53 where the schema wants a literal.
-    const create = routes.find((r) => r.method === "POST")!
-    for (const text of [`{"source": "a\\u0000b"}`, `{"source": "shop", "sync_type": 12345678901234567890}`]) {
-      const answer = await send(example, {
-        route: create,
-        otherMethod: null,
-        params: [merchantId, merchantId],
-        query: {},
-        contentType: "application/json",
-        merchantHeader: null,
-        body: text
-      })
-      expectEnvelope(answer)
-    }
-    // The service still serves valid requests, through its database.
-    await createsAndReads(example)
-  }, 180_000)
+  layer(example, { excludeTestServices: true, timeout: "120 seconds" })((it) => {
+    it.effect("every route, with random and deep bodies", () =>
+      Effect.gen(function*() {
+        const address = (yield* HttpServer.HttpServer).address
+        if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+        const server = { url: `http://127.0.0.1:${address.port}` }
+        // The example's own routes, and those every service answers.
+        const own = (yield* exampleRouter).routes
+        const routes: ReadonlyArray<Route> = [
+          ...[...own].map((r) => ({ method: r.method, path: r.path })),
+          { method: "GET", path: "/api/v1/health" },
+          { method: "GET", path: "/api/v1/ready" },
+          { method: "GET", path: "/metrics" }
+        ]
+        expect(routes.length).toBe(6)
+        yield* holds(request(routes), (r) =>
+          Effect.map(send(server, r), (answer) => {
+            // What /metrics serves is the Prometheus exposition, not an envelope; its refusals are envelopes.
+            if (answer.status === 200 && new URL(answer.url).pathname === "/metrics") {
+              expect(answer.text).toContain("# TYPE ")
+            } else expectEnvelope(answer)
+          }))
+        // Text PostgreSQL cannot store (a NUL character), and an integer beyond 2^53 where the schema wants a literal.
+        const create = routes.find((r) => r.method === "POST")!
+        for (const text of [`{"source": "a\\u0000b"}`, `{"source": "shop", "sync_type": 12345678901234567890}`]) {
+          const answer = yield* send(server, {
+            route: create,
+            otherMethod: null,
+            params: [merchantId, merchantId],
+            query: {},
+            contentType: "application/json",
+            merchantHeader: null,
+            body: text
+          })
+          expectEnvelope(answer)
+        }
+        // The service still serves valid requests, through its database.
+        yield* createsAndReads(server)
+      }), 180_000)
+  })
 })

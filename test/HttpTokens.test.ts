@@ -2,7 +2,7 @@
  * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Layer, Option } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as Http from "../src/Http/Http.js"
@@ -134,22 +134,79 @@ describe("Password", () => {
       expect(yield* Password.verify("pw", old)).toBe(true)
     }))
 
-  it.effect("a stored string that is not a hash of this module is a typed error", () =>
+  const salt = "c2FsdHNhbHRzYWx0"
+  const key = "aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+  const stored = (params: string, s = salt, k = key) => `$scrypt$v=1$${params}$${s}$${k}`
+  // Each stored string and the reason its InvalidPasswordHash message names.
+  const malformed: ReadonlyArray<readonly [string, string]> = [
+    ["", "not a $scrypt$v=1"],
+    ["plain", "not a $scrypt$v=1"],
+    ["$2b$12$abcdefghijklmnopqrstuv", "not a $scrypt$v=1"],
+    ["$scrypt$v=2$ln=10,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "unknown version"],
+    [stored("ln=10,r=8"), "not a $scrypt$v=1"],
+    [stored("ln=10,r=8,p=1", "!!!!"), "not a $scrypt$v=1"],
+    [stored("ln=0,r=8,p=1"), "ln must be an integer in 1..20"],
+    [stored("ln=21,r=8,p=1"), "ln must be an integer in 1..20"],
+    [stored("ln=40,r=8,p=1"), "ln must be an integer in 1..20"],
+    [stored("ln=99999999999999999999,r=8,p=1"), "ln must be an integer in 1..20"],
+    [stored("ln=10,r=0,p=1"), "r must be an integer in 1..32"],
+    [stored("ln=10,r=1000000,p=1"), "r must be an integer in 1..32"],
+    [stored("ln=10,r=8,p=0"), "p must be an integer in 1..16"],
+    [stored("ln=10,r=8,p=2147483648"), "p must be an integer in 1..16"],
+    [stored("ln=10,r=1000000,p=1000000"), "r must be an integer in 1..32"],
+    [stored("ln=16,r=1,p=1"), "ln must be below 16 * r"],
+    [stored("ln=20,r=9,p=1"), "128 * 2^ln * r exceeds 1 GiB"],
+    [stored("ln=10,r=8,p=1", salt, "aGFzaA"), "key length must be an integer in 16..64"],
+    [stored("ln=10,r=8,p=1", salt, "A".repeat(100)), "key length must be an integer in 16..64"],
+    [stored("ln=10,r=8,p=1", "c2FsdA", key), "salt length must be an integer in 8..64"]
+  ]
+
+  it.effect("every malformed or unusable stored hash fails with a typed InvalidPasswordHash naming the problem", () =>
+    Effect.gen(function*() {
+      const secrets = ["pw-secret", salt, key]
+      const outcomes = yield* Effect.forEach(
+        malformed,
+        ([bad, reason]) =>
+          Effect.map(Effect.exit(Password.verify("pw-secret", bad)), (exit) => {
+            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+            const message = Option.isSome(failure) ? failure.value.message : ""
+            return {
+              bad,
+              error: Option.isSome(failure) ? failure.value._tag : Exit.isFailure(exit) ? "defect" : "success",
+              namesTheProblem: message.includes(reason),
+              leaks: [...secrets, ...(bad.length > 0 ? [bad] : [])].filter((secret) => message.includes(secret)),
+              needsRehash: Password.needsRehash(bad)
+            }
+          })
+      )
+      expect(outcomes).toEqual(
+        malformed.map(([bad]) => ({
+          bad,
+          error: "InvalidPasswordHash",
+          namesTheProblem: true,
+          leaks: [],
+          needsRehash: true
+        }))
+      )
+    }))
+
+  it.effect("hash refuses parameters verify could not use, as a defect naming the bound", () =>
     Effect.gen(function*() {
       for (
-        const bad of [
-          "",
-          "plain",
-          "$2b$12$abcdefghijklmnopqrstuv",
-          "$scrypt$v=2$ln=10,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-        ]
+        const params of [{ ...cheap, logN: 21 }, { ...cheap, r: 0 }, { ...cheap, p: 17 }, { ...cheap, keyLength: 8 }]
       ) {
-        const exit = yield* Effect.exit(Password.verify("pw", bad))
-        expect(Exit.isFailure(exit) && JSON.stringify(exit).includes("InvalidPasswordHash")).toBe(true)
-        expect(Password.needsRehash(bad)).toBe(true)
+        const exit = yield* Effect.exit(Password.hash("pw", params))
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        expect(Option.isSome(defect) && Cause.isIllegalArgumentException(defect.value)).toBe(true)
+        expect(String(Option.getOrUndefined(defect))).toContain("out of bounds")
       }
-      // An absurd cost in a stored string is refused, not attempted.
-      const huge = "$scrypt$v=1$ln=40,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
-      expect(Exit.isFailure(yield* Effect.exit(Password.verify("pw", huge)))).toBe(true)
+    }))
+
+  it.effect("the largest parameters within bounds hash and verify", () =>
+    Effect.gen(function*() {
+      const edge: Password.Params = { logN: 1, r: 1, p: 16, keyLength: 64 }
+      const stored = yield* Password.hash("pw", edge)
+      expect(yield* Password.verify("pw", stored)).toBe(true)
+      expect(Password.needsRehash(stored, edge)).toBe(false)
     }))
 })

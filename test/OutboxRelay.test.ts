@@ -5,7 +5,7 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import {
@@ -18,7 +18,6 @@ import {
   Fiber,
   Layer,
   Logger,
-  ManagedRuntime,
   Option,
   Queue,
   Schema,
@@ -39,6 +38,7 @@ import * as Sql from "../src/Sql/index.js"
 import { markGroup } from "../src/Sql/internal/relayPass.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
+import * as Backends from "./fixtures/sql/backends.js"
 import { startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -77,12 +77,8 @@ interface Target {
   readonly jetstream: boolean
   /** Whether the relay LISTENs there (PostgreSQL) or only polls (the embedded PGlite). */
   readonly listens: boolean
-  readonly setup: () => Promise<void>
-  readonly dispose: () => Promise<void>
-  /** A client of the target's database. */
-  readonly db: () => Layer.Layer<Db, unknown>
-  /** A second, independent client of the same database where there can be one (else the same). */
-  readonly otherDb: () => Layer.Layer<Db, unknown>
+  /** The database of the suite: its layer fixture (a fresh database on the real server, or the embedded one). */
+  readonly kind: Backends.Kind
   /** A Bus holding these streams (JetStream: created on the server; deleted when the test's scope closes). */
   readonly bus: (
     streams: ReadonlyArray<Streams.StreamDefinition>,
@@ -110,28 +106,12 @@ const jetStreamOptions = (
 })
 
 const postgresTarget = (): Target => {
-  const database = `glam_outbox_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  const admin = ManagedRuntime.make(
-    Sql.layer({ host: services.postgres.host, port: services.postgres.port, user: services.postgres.user })
-  )
-  const db = () =>
-    Sql.layer({ host: services.postgres.host, port: services.postgres.port, user: services.postgres.user, database })
   return {
     name: "PostgreSQL + JetStream",
     skip: !pgUp || !natsUp,
     jetstream: true,
     listens: true,
-    setup: async () => {
-      await admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${database}`)))
-    },
-    dispose: async () => {
-      await admin.runPromise(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`))
-      )
-      await admin.dispose()
-    },
-    db,
-    otherDb: db,
+    kind: "postgresql",
     bus: (streams, options) =>
       Layer.scoped(
         Bus.Bus,
@@ -153,9 +133,6 @@ const postgresTarget = (): Target => {
 }
 
 const embeddedTarget = (): Target => {
-  const runtime = ManagedRuntime.make(Sql.SqlEmbedded.layerEmbedded().pipe(Layer.provide(quietConfig)))
-  let context: Context.Context<Db> | undefined
-  const db = () => Layer.succeedContext(context!)
   // One in-memory broker for the whole test: a second Bus of the same test is the same broker.
   const buses = new Map<string, Context.Context<Bus.Bus>>()
   return {
@@ -163,12 +140,7 @@ const embeddedTarget = (): Target => {
     skip: false,
     jetstream: false,
     listens: false,
-    setup: async () => {
-      context = (await runtime.runtime()).context as Context.Context<Db>
-    },
-    dispose: () => runtime.dispose(),
-    db,
-    otherDb: db,
+    kind: "embedded",
     bus: (streams) => {
       const key = streams.map((s) => s.name).join(",")
       return Layer.unwrapScoped(Effect.gen(function*() {
@@ -277,660 +249,704 @@ const inStreamOrder = <E extends { readonly delivery: { readonly streamSequence:
 
 const targets: ReadonlyArray<Target> = [postgresTarget(), embeddedTarget()]
 
-describe.each(targets)("OutboxRelay on $name", (target) => {
-  beforeAll(async () => {
-    if (!target.skip) await target.setup()
-  }, 60_000)
-  afterAll(async () => {
-    if (!target.skip) await target.dispose()
-  }, 60_000)
+/**
+ * A client of the suite's database: on the real server a client of the test's own (its own pool and sessions),
+ * independent of any other; the embedded database has one session, shared (its services, without the test's Scope,
+ * so that what a test builds in a scope of its own closes with that scope).
+ */
+const dbClient = Effect.gen(function*() {
+  const database = yield* Backends.TestDatabase
+  return database.kind === "postgresql"
+    ? database.layer()
+    : Layer.succeedContext(Context.omit(Scope.Scope)(yield* Effect.context<Db>()))
+})
 
-  /** The test's database and a Bus with these streams, in the test's scope; the outbox is empty. */
-  const infra = (streams: ReadonlyArray<Streams.StreamDefinition>, options?: BusOptions) =>
-    Effect.gen(function*() {
-      const context = yield* Layer.build(
-        Layer.mergeAll(target.db(), target.bus(streams, options), Sql.Outbox.layerProducer({ serviceName }))
-      )
-      yield* Effect.provide(fresh, context)
-      return context
-    })
-
-  describe.skipIf(target.skip)("publishing", () => {
-    it.scopedLive(
-      "an event enqueued in a committed transaction is published once, with its envelope, headers and event id",
-      () =>
+for (const target of targets) {
+  ;(target.skip ? describe.skip : describe)(`OutboxRelay on ${target.name}`, () => {
+    layer(Backends.layer(target.kind), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+      /** The test's database and a Bus with these streams, in the test's scope; the outbox is empty. */
+      const infra = (streams: ReadonlyArray<Streams.StreamDefinition>, options?: BusOptions) =>
         Effect.gen(function*() {
-          const stream = testStream("commit")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-
-          // The same event through the outbox and through Bus.publish, under one correlation id and one span.
-          const { direct, eventId } = yield* Effect.gen(function*() {
-            const sql = yield* SqlClient.SqlClient
-            const eventId = yield* Effect.gen(function*() {
-              yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
-              return yield* OutboxRelay.enqueue(Happened, { n: 1, note: "via outbox" })
-            }).pipe(Sql.transaction())
-            const direct = yield* Bus.publish(Happened, { n: 2, note: "direct" })
-            return { direct, eventId }
-          }).pipe(
-            Effect.withSpan("test.request"),
-            Correlation.withCorrelationId("corr_outbox_commit"),
-            Effect.provide(context)
+          const context = yield* Layer.build(
+            Layer.mergeAll(yield* dbClient, target.bus(streams, options), Sql.Outbox.layerProducer({ serviceName }))
           )
+          yield* Effect.provide(fresh, context)
+          return context
+        })
 
-          const rows = yield* Effect.provide(allPublished, context)
-          expect(rows.map((r) => r.id)).toEqual([eventId])
-          const row = rows[0]!
-          expect(row.attempts).toBe(1)
-          expect(row.last_error).toBeNull()
+      describe("publishing", () => {
+        it.scoped(
+          "an event enqueued in a committed transaction is published once, with its envelope, headers and event id",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("commit")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
 
-          const events = yield* takeN(received, 2)
-          const viaOutbox = events.find((e) => e.envelope.event_id === eventId)!
-          const viaBus = events.find((e) => e.envelope.event_id === direct.eventId)!
-          // The body is the stored envelope.
-          expect(viaOutbox.envelope).toEqual(JSON.parse(row.envelope))
-          expect(viaOutbox.payload).toEqual({ n: 1, note: "via outbox" })
-          expect(viaOutbox.envelope.subject).toBe(Happened.subject)
-          expect(viaOutbox.envelope.correlation_id).toBe("corr_outbox_commit")
-          expect(viaOutbox.envelope.metadata?.source_service).toBe(serviceName)
-          // Built as Bus.publish builds it: the same fields, metadata keys and header names.
-          expect(Object.keys(viaOutbox.envelope).sort()).toEqual(Object.keys(viaBus.envelope).sort())
-          expect(Object.keys(viaOutbox.envelope.metadata ?? {}).sort()).toEqual(
-            Object.keys(viaBus.envelope.metadata ?? {}).sort()
-          )
-          expect(viaOutbox.envelope.metadata).toEqual({ ...viaBus.envelope.metadata })
-          // The headers are the stored ones: Nats-Msg-Id = event id, correlation, and the writer's traceparent.
-          const stored = JSON.parse(row.headers) as Record<string, string>
-          expect(stored["Nats-Msg-Id"]).toBe(eventId)
-          expect(stored["X-Correlation-ID"]).toBe("corr_outbox_commit")
-          expect(stored["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
-          expect(Object.keys(stored).sort()).toEqual(["Nats-Msg-Id", "X-Correlation-ID", "traceparent"])
-          for (const [name, value] of Object.entries(stored)) {
-            expect(viaOutbox.delivery.headers[name]).toBe(value)
-            expect(viaBus.delivery.headers[name]).toBeDefined()
-          }
-          expect(stored["traceparent"]!.split("-")[1]).toBe(viaBus.delivery.headers["traceparent"]!.split("-")[1])
+              // The same event through the outbox and through Bus.publish, under one correlation id and one span.
+              const { direct, eventId } = yield* Effect.gen(function*() {
+                const sql = yield* SqlClient.SqlClient
+                const eventId = yield* Effect.gen(function*() {
+                  yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
+                  return yield* OutboxRelay.enqueue(Happened, { n: 1, note: "via outbox" })
+                }).pipe(Sql.transaction())
+                const direct = yield* Bus.publish(Happened, { n: 2, note: "direct" })
+                return { direct, eventId }
+              }).pipe(
+                Effect.withSpan("test.request"),
+                Correlation.withCorrelationId("corr_outbox_commit"),
+                Effect.provide(context)
+              )
 
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(2)
-          const status = yield* relay.status
-          expect(status).toMatchObject({ running: true, tableMissing: false, published: 1, duplicates: 0, failures: 0 })
-        }),
-      30_000
-    )
+              const rows = yield* Effect.provide(allPublished, context)
+              expect(rows.map((r) => r.id)).toEqual([eventId])
+              const row = rows[0]!
+              expect(row.attempts).toBe(1)
+              expect(row.last_error).toBeNull()
 
-    it.scopedLive("an event enqueued in a rolled-back transaction is never published", () =>
-      Effect.gen(function*() {
-        const stream = testStream("rollback")
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-        const received = yield* collect(Happened).pipe(Effect.provide(context))
-
-        const rolledBack = yield* Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
-          yield* OutboxRelay.enqueue(Happened, { n: 1 })
-          return yield* Effect.fail("business rule violated" as const)
-        }).pipe(Sql.transaction(), Effect.flip, Effect.provide(context))
-        expect(rolledBack).toBe("business rule violated")
-        // Written after it: once this one is out, the rolled-back one would have been too.
-        const committed = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(
-          Sql.transaction(),
-          Effect.provide(context)
-        )
-
-        const rows = yield* Effect.provide(allPublished, context)
-        expect(rows.map((r) => r.id)).toEqual([committed])
-        const [event] = yield* takeN(received, 1)
-        expect(event!.envelope.event_id).toBe(committed)
-        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
-        const items = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 FROM obx_items`).pipe(
-          Effect.provide(context)
-        )
-        expect(items.length).toBe(0)
-      }), 30_000)
-
-    it.scopedLive(
-      "events are published in the order they were written, across transactions and batches",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("order")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          // Written before the relay starts: 10 in one transaction, then 20 in transactions of their own.
-          yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
-            discard: true
-          }).pipe(Sql.transaction(), Effect.provide(context))
-          yield* Effect.forEach(
-            Array.from({ length: 20 }, (_, n) => n + 10),
-            (n) => OutboxRelay.enqueue(Happened, { n }).pipe(Sql.transaction()),
-            { discard: true }
-          ).pipe(Effect.provide(context))
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-          yield* OutboxRelay.make({ ...fast, batchSize: 7 }).pipe(Effect.provide(context))
-
-          yield* Effect.provide(allPublished, context)
-          const events = yield* takeN(received, 30)
-          expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(30)
-        }),
-      30_000
-    )
-
-    it.scopedLive(
-      "events go out in the order they were written even when their ids sort the other way",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("idorder")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          // Ten events with ids that sort in the reverse of the order they are written, and the same created_at (as
-          // PGlite's millisecond clock gives events written within a millisecond).
-          yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) =>
-            Effect.flatMap(
-              EventEnvelope.make(Happened, { n }, { sourceService: serviceName }),
-              (envelope) => {
-                const eventId = `0199${(9 - n).toString(16)}aaa-0000-7000-8000-000000000000`
-                const reversed = { ...envelope, event_id: eventId, idempotency_key: eventId }
-                return Sql.Outbox.enqueue(reversed, EventEnvelope.headers(reversed), { stream: stream.name })
+              const events = yield* takeN(received, 2)
+              const viaOutbox = events.find((e) => e.envelope.event_id === eventId)!
+              const viaBus = events.find((e) => e.envelope.event_id === direct.eventId)!
+              // The body is the stored envelope.
+              expect(viaOutbox.envelope).toEqual(JSON.parse(row.envelope))
+              expect(viaOutbox.payload).toEqual({ n: 1, note: "via outbox" })
+              expect(viaOutbox.envelope.subject).toBe(Happened.subject)
+              expect(viaOutbox.envelope.correlation_id).toBe("corr_outbox_commit")
+              expect(viaOutbox.envelope.metadata?.source_service).toBe(serviceName)
+              // Built as Bus.publish builds it: the same fields, metadata keys and header names.
+              expect(Object.keys(viaOutbox.envelope).sort()).toEqual(Object.keys(viaBus.envelope).sort())
+              expect(Object.keys(viaOutbox.envelope.metadata ?? {}).sort()).toEqual(
+                Object.keys(viaBus.envelope.metadata ?? {}).sort()
+              )
+              expect(viaOutbox.envelope.metadata).toEqual({ ...viaBus.envelope.metadata })
+              // The headers are the stored ones: Nats-Msg-Id = event id, correlation, and the writer's traceparent.
+              const stored = JSON.parse(row.headers) as Record<string, string>
+              expect(stored["Nats-Msg-Id"]).toBe(eventId)
+              expect(stored["X-Correlation-ID"]).toBe("corr_outbox_commit")
+              expect(stored["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+              expect(Object.keys(stored).sort()).toEqual(["Nats-Msg-Id", "X-Correlation-ID", "traceparent"])
+              for (const [name, value] of Object.entries(stored)) {
+                expect(viaOutbox.delivery.headers[name]).toBe(value)
               }
-            ), { discard: true }).pipe(Sql.transaction(), Effect.provide(context))
-          yield* Effect.flatMap(
-            SqlClient.SqlClient,
-            (sql) => sql`UPDATE outbox SET created_at = '2026-11-30T10:00:00Z' WHERE stream = ${stream.name}`
-          ).pipe(Effect.provide(context))
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-          yield* Sql.OutboxRelay.make(fast).pipe(Effect.provide(context))
-          yield* Effect.provide(allPublished, context)
-          const events = yield* takeN(received, 10)
-          expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
-        }),
-      30_000
-    )
+              expect(viaBus.delivery.headers["Nats-Msg-Id"]).toBe(direct.eventId)
+              expect(viaBus.delivery.headers["X-Correlation-ID"]).toBe("corr_outbox_commit")
+              expect(viaBus.delivery.headers["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+              expect(stored["traceparent"]!.split("-")[1]).toBe(viaBus.delivery.headers["traceparent"]!.split("-")[1])
 
-    it.scopedLive("two relays on one table publish every event exactly once", () =>
-      Effect.gen(function*() {
-        const stream = testStream("two")
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        const other = yield* Layer.build(Layer.merge(target.otherDb(), target.bus([stream])))
-        const options: Sql.OutboxRelay.RelayOptions = { ...fast, pollInterval: "5 millis", batchSize: 5 }
-        const first = yield* OutboxRelay.make(options).pipe(Effect.provide(context))
-        const second = yield* OutboxRelay.make(options).pipe(Effect.provide(other))
-
-        // Written while both relays run.
-        const written = yield* Effect.forEach(
-          Array.from({ length: 20 }, (_, t) => t),
-          (t) =>
-            Effect.forEach(
-              Array.from({ length: 10 }, (_, i) => t * 10 + i),
-              (n) => OutboxRelay.enqueue(Happened, { n })
-            )
-              .pipe(Sql.transaction()),
-          { concurrency: 2 }
-        ).pipe(Effect.provide(context))
-        expect(written.flat().length).toBe(200)
-
-        const rows = yield* Effect.provide(allPublished, context)
-        expect(rows.length).toBe(200)
-        expect(rows.every((r) => r.attempts === 1)).toBe(true)
-        const [a, b] = yield* Effect.all([first.status, second.status])
-        // Each row was marked by one relay, and no publish was a duplicate the stream had to drop.
-        expect(a!.published + b!.published).toBe(200)
-        expect(a!.duplicates + b!.duplicates).toBe(0)
-        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(200)
-      }), 60_000)
-
-    it.scopedLive(
-      "with maxInFlight 1 a failing publish leaves the event unpublished with attempts and last_error, holds back " +
-        "later events, and it is published after the fix",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("held")
-          const missing = testStream("missing")
-          const { Happened } = definitions(stream)
-          const Orphan = definitions(missing).Happened
-          const context = yield* infra([stream])
-
-          const strict: Sql.OutboxRelay.RelayOptions = { ...fast, maxInFlight: 1 }
-          const broken = yield* Scope.make()
-          yield* OutboxRelay.make(strict).pipe(Effect.provide(context), Scope.extend(broken))
-          const orphan = yield* OutboxRelay.enqueue(Orphan, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
-          const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
-
-          const failing = yield* poll(
-            rowOf(orphan).pipe(Effect.provide(context)),
-            (row) => row.attempts >= 2 && row.last_error !== null,
-            "a failed attempt recorded"
-          )
-          expect(failing.published).toBe(false)
-          expect(failing.last_error).not.toBe("")
-          // Order: the later event waits for the one that fails.
-          expect((yield* rowOf(later).pipe(Effect.provide(context))).published).toBe(false)
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(0)
-          yield* Scope.close(broken, Exit.void)
-
-          // The fix: a Bus that holds the missing stream (a deploy, or the stream created).
-          const fixed = yield* Layer.build(target.bus([stream, missing]))
-          // Counted on the fixed Bus itself (the in-memory one is a new broker): sequences of sentinels around it.
-          const sentinel = (s: Streams.StreamDefinition) =>
-            Effect.map(Bus.publish(definitions(s).Sentinel, {}), (ack) => ack.sequence).pipe(Effect.provide(fixed))
-          const before = { stream: yield* sentinel(stream), missing: yield* sentinel(missing) }
-          const relay = yield* OutboxRelay.make(strict).pipe(Effect.provide(Context.merge(context, fixed)))
-          const rows = yield* Effect.provide(allPublished, context)
-          expect(rows.map((r) => r.id)).toEqual([orphan, later])
-          // Its failed attempts, then the one that succeeded; the error of the last failure stays for the record.
-          expect(rows[0]!.attempts).toBeGreaterThan(failing.attempts)
-          expect(rows[0]!.last_error).not.toBeNull()
-          expect((yield* relay.status).failures).toBe(0)
-          expect((yield* sentinel(stream)) - before.stream - 1).toBe(1)
-          expect((yield* sentinel(missing)) - before.missing - 1).toBe(1)
-        }),
-      60_000
-    )
-
-    /** Five events in one transaction, and a Bus whose publish of the second fails until `fixed` is set. */
-    const failingSecond = (label: string) =>
-      Effect.gen(function*() {
-        const stream = testStream(label)
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        const ids = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => OutboxRelay.enqueue(Happened, { n })).pipe(
-          Sql.transaction(),
-          Effect.provide(context)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(2)
+              const status = yield* relay.status
+              expect(status).toMatchObject({
+                running: true,
+                tableMissing: false,
+                published: 1,
+                duplicates: 0,
+                failures: 0
+              })
+            }),
+          30_000
         )
-        const received = yield* collect(Happened).pipe(Effect.provide(context))
-        const bus = Context.get(context, Bus.Bus)
-        let fixed = false
-        const failing: Bus.Bus = {
-          ...bus,
-          publishEncoded: (message) =>
-            message.eventId === ids[1] && !fixed
-              ? Effect.fail(
-                new MessageBusError({
-                  message: "refused by the test",
-                  details: { operation: "publish" },
-                  retryable: true
+
+        it.scoped("an event enqueued in a rolled-back transaction is never published", () =>
+          Effect.gen(function*() {
+            const stream = testStream("rollback")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+            const received = yield* collect(Happened).pipe(Effect.provide(context))
+
+            const rolledBack = yield* Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              yield* sql`INSERT INTO obx_items (id, name) VALUES (${crypto.randomUUID()}, 'lamp')`
+              yield* OutboxRelay.enqueue(Happened, { n: 1 })
+              return yield* Effect.fail("business rule violated" as const)
+            }).pipe(Sql.transaction(), Effect.flip, Effect.provide(context))
+            expect(rolledBack).toBe("business rule violated")
+            // Written after it: once this one is out, the rolled-back one would have been too.
+            const committed = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(
+              Sql.transaction(),
+              Effect.provide(context)
+            )
+
+            const rows = yield* Effect.provide(allPublished, context)
+            expect(rows.map((r) => r.id)).toEqual([committed])
+            const [event] = yield* takeN(received, 1)
+            expect(event!.envelope.event_id).toBe(committed)
+            expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+            const items = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 FROM obx_items`).pipe(
+              Effect.provide(context)
+            )
+            expect(items.length).toBe(0)
+          }), 30_000)
+
+        it.scoped(
+          "events are published in the order they were written, across transactions and batches",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("order")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              // Written before the relay starts: 10 in one transaction, then 20 in transactions of their own.
+              yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) =>
+                OutboxRelay.enqueue(Happened, { n }), {
+                discard: true
+              }).pipe(Sql.transaction(), Effect.provide(context))
+              yield* Effect.forEach(
+                Array.from({ length: 20 }, (_, n) =>
+                  n + 10),
+                (n) =>
+                  OutboxRelay.enqueue(Happened, { n }).pipe(Sql.transaction()),
+                { discard: true }
+              ).pipe(Effect.provide(context))
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              yield* OutboxRelay.make({ ...fast, batchSize: 7 }).pipe(Effect.provide(context))
+
+              yield* Effect.provide(allPublished, context)
+              const events = yield* takeN(received, 30)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(30)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "events go out in the order they were written even when their ids sort the other way",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("idorder")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              // Ten events with ids that sort in the reverse of the order they are written, and the same created_at (as
+              // PGlite's millisecond clock gives events written within a millisecond).
+              yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) =>
+                Effect.flatMap(
+                  EventEnvelope.make(Happened, { n }, { sourceService: serviceName }),
+                  (envelope) => {
+                    const eventId = `0199${(9 - n).toString(16)}aaa-0000-7000-8000-000000000000`
+                    const reversed = { ...envelope, event_id: eventId, idempotency_key: eventId }
+                    return Sql.Outbox.enqueue(reversed, EventEnvelope.headers(reversed), { stream: stream.name })
+                  }
+                ), { discard: true }).pipe(Sql.transaction(), Effect.provide(context))
+              yield* Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) => sql`UPDATE outbox SET created_at = '2026-11-30T10:00:00Z' WHERE stream = ${stream.name}`
+              ).pipe(Effect.provide(context))
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              yield* Sql.OutboxRelay.make(fast).pipe(Effect.provide(context))
+              yield* Effect.provide(allPublished, context)
+              const events = yield* takeN(received, 10)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
+            }),
+          30_000
+        )
+
+        it.scoped("two relays on one table publish every event exactly once", () =>
+          Effect.gen(function*() {
+            const stream = testStream("two")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const other = yield* Layer.build(Layer.merge(yield* dbClient, target.bus([stream])))
+            const options: Sql.OutboxRelay.RelayOptions = { ...fast, pollInterval: "5 millis", batchSize: 5 }
+            const first = yield* OutboxRelay.make(options).pipe(Effect.provide(context))
+            const second = yield* OutboxRelay.make(options).pipe(Effect.provide(other))
+
+            // Written while both relays run.
+            const written = yield* Effect.forEach(
+              Array.from({ length: 20 }, (_, t) => t),
+              (t) =>
+                Effect.forEach(
+                  Array.from({ length: 10 }, (_, i) => t * 10 + i),
+                  (n) => OutboxRelay.enqueue(Happened, { n })
+                )
+                  .pipe(Sql.transaction()),
+              { concurrency: 2 }
+            ).pipe(Effect.provide(context))
+            expect(written.flat().length).toBe(200)
+
+            const rows = yield* Effect.provide(allPublished, context)
+            expect(rows.length).toBe(200)
+            expect(rows.every((r) => r.attempts === 1)).toBe(true)
+            const [a, b] = yield* Effect.all([first.status, second.status])
+            // Each row was marked by one relay, and no publish was a duplicate the stream had to drop.
+            expect(a!.published + b!.published).toBe(200)
+            expect(a!.duplicates + b!.duplicates).toBe(0)
+            expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(200)
+          }), 60_000)
+
+        it.scoped(
+          "with maxInFlight 1 a failing publish leaves the event unpublished with attempts and last_error, holds back " +
+            "later events, and it is published after the fix",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("held")
+              const missing = testStream("missing")
+              const { Happened } = definitions(stream)
+              const Orphan = definitions(missing).Happened
+              const context = yield* infra([stream])
+
+              const strict: Sql.OutboxRelay.RelayOptions = { ...fast, maxInFlight: 1 }
+              const broken = yield* Scope.make()
+              yield* OutboxRelay.make(strict).pipe(Effect.provide(context), Scope.extend(broken))
+              const orphan = yield* OutboxRelay.enqueue(Orphan, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+
+              const failing = yield* poll(
+                rowOf(orphan).pipe(Effect.provide(context)),
+                (row) => row.attempts >= 2 && row.last_error !== null,
+                "a failed attempt recorded"
+              )
+              expect(failing.published).toBe(false)
+              expect(failing.last_error).not.toBe("")
+              // Order: the later event waits for the one that fails.
+              expect((yield* rowOf(later).pipe(Effect.provide(context))).published).toBe(false)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(0)
+              yield* Scope.close(broken, Exit.void)
+
+              // The fix: a Bus that holds the missing stream (a deploy, or the stream created).
+              const fixed = yield* Layer.build(target.bus([stream, missing]))
+              // Counted on the fixed Bus itself (the in-memory one is a new broker): sequences of sentinels around it.
+              const sentinel = (s: Streams.StreamDefinition) =>
+                Effect.map(Bus.publish(definitions(s).Sentinel, {}), (ack) => ack.sequence).pipe(Effect.provide(fixed))
+              const before = { stream: yield* sentinel(stream), missing: yield* sentinel(missing) }
+              const relay = yield* OutboxRelay.make(strict).pipe(Effect.provide(Context.merge(context, fixed)))
+              const rows = yield* Effect.provide(allPublished, context)
+              expect(rows.map((r) => r.id)).toEqual([orphan, later])
+              // Its failed attempts, then the one that succeeded; the error of the last failure stays for the record.
+              expect(rows[0]!.attempts).toBeGreaterThan(failing.attempts)
+              expect(rows[0]!.last_error).not.toBeNull()
+              expect((yield* relay.status).failures).toBe(0)
+              expect((yield* sentinel(stream)) - before.stream - 1).toBe(1)
+              expect((yield* sentinel(missing)) - before.missing - 1).toBe(1)
+            }),
+          60_000
+        )
+
+        /** Five events in one transaction, and a Bus whose publish of the second fails until `fixed` is set. */
+        const failingSecond = (label: string) =>
+          Effect.gen(function*() {
+            const stream = testStream(label)
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const ids = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => OutboxRelay.enqueue(Happened, { n })).pipe(
+              Sql.transaction(),
+              Effect.provide(context)
+            )
+            const received = yield* collect(Happened).pipe(Effect.provide(context))
+            const bus = Context.get(context, Bus.Bus)
+            let fixed = false
+            const failing: Bus.Bus = {
+              ...bus,
+              publishEncoded: (message) =>
+                message.eventId === ids[1] && !fixed
+                  ? Effect.fail(
+                    new MessageBusError({
+                      message: "refused by the test",
+                      details: { operation: "publish" },
+                      retryable: true
+                    })
+                  )
+                  : bus.publishEncoded(message)
+            }
+            const failedTwice = poll(
+              rowOf(ids[1]!).pipe(Effect.provide(context)),
+              (row) => row.attempts >= 2 && row.last_error === "refused by the test",
+              "two failed attempts recorded"
+            )
+            return {
+              stream,
+              context,
+              ids,
+              received,
+              relayContext: Context.add(context, Bus.Bus, failing),
+              failedTwice,
+              fix: () => {
+                fixed = true
+              }
+            }
+          })
+
+        it.scoped(
+          "with maxInFlight 1 no event goes out before an earlier one whose publish fails",
+          () =>
+            Effect.gen(function*() {
+              const { context, failedTwice, fix, ids, received, relayContext, stream } = yield* failingSecond("strict")
+              const relay = yield* OutboxRelay.make({ ...fast, maxInFlight: 1 }).pipe(Effect.provide(relayContext))
+              yield* failedTwice
+              const rows = yield* Effect.provide(outboxRows, context)
+              expect(rows.map((r) => r.published)).toEqual([true, false, false, false, false])
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+
+              fix()
+              yield* Effect.provide(allPublished, context)
+              const events = yield* takeN(received, 5)
+              expect(inStreamOrder(events).map((e) => e.envelope.event_id)).toEqual(ids)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
+              const status = yield* relay.status
+              expect(status.published).toBe(5)
+              expect(status.failures).toBeGreaterThanOrEqual(2)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "pipelined (the default), the events behind a failing one are published and marked once, the failing one is " +
+            "retried until it goes out, and nothing is lost or stored twice",
+          () =>
+            Effect.gen(function*() {
+              const { context, failedTwice, fix, ids, received, relayContext, stream } = yield* failingSecond(
+                "pipelined"
+              )
+              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(relayContext))
+              yield* failedTwice
+              // Published with it: the events behind the failing one; they are not published again by the next passes.
+              const during = yield* poll(
+                outboxRows.pipe(Effect.provide(context)),
+                (rows) => rows.filter((r) => r.published).length === 4,
+                "the other four published"
+              )
+              expect(during.map((r) => r.published)).toEqual([true, false, true, true, true])
+              expect(during.filter((r) => r.published).every((r) => r.attempts === 1)).toBe(true)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(4)
+
+              fix()
+              const rows = yield* Effect.provide(allPublished, context)
+              expect(rows.map((r) => r.attempts)).toEqual([1, rows[1]!.attempts, 1, 1, 1])
+              expect(rows[1]!.attempts).toBeGreaterThanOrEqual(3)
+              const events = yield* takeN(received, 5)
+              // The failed one arrives after the ones behind it (at most maxInFlight - 1 of them); each event once.
+              expect(inStreamOrder(events).map((e) => e.envelope.event_id)).toEqual([
+                ids[0],
+                ids[2],
+                ids[3],
+                ids[4],
+                ids[1]
+              ])
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
+              const status = yield* relay.status
+              expect(status.published).toBe(5)
+              expect(status.duplicates).toBe(0)
+            }),
+          30_000
+        )
+
+        /**
+         * Two groups and five rows written; the relay's publish of the sixth row of the second group never returns, and
+         * the flush is interrupted there, as by a crash. Returns the rows marked and the messages stored then, and the
+         * messages stored once a relay on the plain Bus has published the rest.
+         */
+        const stoppedMidGroup = (label: string, options: Sql.OutboxRelay.RelayOptions) =>
+          Effect.gen(function*() {
+            const stream = testStream(label)
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const count = 2 * markGroup + 5
+            yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) =>
+              OutboxRelay.enqueue(Happened, { n }), {
+              discard: true
+            }).pipe(Sql.transaction(), Effect.provide(context))
+            const bus = Context.get(context, Bus.Bus)
+            let calls = 0
+            const stuck = yield* Deferred.make<void>()
+            const hanging: Bus.Bus = {
+              ...bus,
+              publishEncoded: (message) => {
+                calls++
+                return calls === markGroup + 6
+                  ? Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
+                  : bus.publishEncoded(message)
+              }
+            }
+            const relay = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(
+              Effect.provide(Context.add(context, Bus.Bus, hanging))
+            )
+            const flushing = yield* Effect.fork(relay.flush)
+            yield* Deferred.await(stuck)
+            yield* Fiber.interrupt(flushing)
+            const marked = (yield* Effect.provide(outboxRows, context)).filter((r) =>
+              r.published
+            ).length
+            const stored = yield* storedCount(stream).pipe(Effect.provide(context))
+            // Published again under the same Nats-Msg-Id, inside the stream's duplicate window: stored once.
+            const after = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(Effect.provide(context))
+            yield* after.flush
+            const rows = yield* Effect.provide(outboxRows, context)
+            expect(rows.length).toBe(count)
+            expect(rows.every((r) => r.published)).toBe(true)
+            return { marked, stored, storedAtEnd: yield* storedCount(stream).pipe(Effect.provide(context)), count }
+          })
+
+        it.scoped(
+          "a pass commits its marks per group of rows: a relay stopped mid-pass keeps the groups it finished",
+          () =>
+            Effect.gen(function*() {
+              // One at a time: the first group marked; of the second, 5 rows published, the sixth in flight, rolled back.
+              const strict = yield* stoppedMidGroup("groups", { ...fast, maxInFlight: 1, batchSize: 2 * markGroup })
+              expect(strict.marked).toBe(markGroup)
+              expect(strict.stored).toBe(markGroup + 5)
+              expect(strict.storedAtEnd).toBe(strict.count)
+              // Pipelined: the rows of the second group behind the stuck one may have gone out too, never more than its rows.
+              const pipelined = yield* stoppedMidGroup("groupspipe", { ...fast, batchSize: 2 * markGroup })
+              expect(pipelined.marked).toBe(markGroup)
+              expect(pipelined.stored).toBeGreaterThanOrEqual(markGroup + 5)
+              expect(pipelined.stored).toBeLessThanOrEqual(2 * markGroup - 1)
+              expect(pipelined.storedAtEnd).toBe(pipelined.count)
+            }),
+          60_000
+        )
+
+        it.scoped("closing the relay's scope publishes what is pending", () =>
+          Effect.gen(function*() {
+            const stream = testStream("flush")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const scope = yield* Scope.make()
+            // It polls once at start, then not for an hour, and does not listen: only the shutdown flush can publish
+            // what comes next.
+            const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour", listen: false }).pipe(
+              Effect.provide(context),
+              Scope.extend(scope)
+            )
+            yield* poll(relay.status, (s) => s.polls >= 1, "the first poll")
+            yield* Effect.forEach(Array.from({ length: 5 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
+              discard: true
+            }).pipe(Sql.transaction(), Effect.provide(context))
+            expect((yield* relay.backlog).pending).toBe(5)
+
+            yield* Scope.close(scope, Exit.void)
+            const rows = yield* Effect.provide(outboxRows, context)
+            expect(rows.length).toBe(5)
+            expect(rows.every((r) => r.published)).toBe(true)
+            expect((yield* relay.status).running).toBe(false)
+            expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
+          }), 30_000)
+
+        it.scoped.skipIf(!target.listens)(
+          "an enqueue wakes the relay: with an hour between polls, a committed event is published by the next pass",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("notify")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              // The first pass at start, and the one the LISTEN's own wake-up runs: then the loop waits an hour.
+              const ready = yield* poll(relay.status, (s) => s.listening && s.polls >= 2, "listening, two passes")
+              expect(ready.listens).toBe(1)
+
+              const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const [event] = yield* takeN(received, 1)
+              expect(event!.envelope.event_id).toBe(eventId)
+              const after = yield* poll(relay.status, (s) => s.published === 1, "the event counted")
+              // One pass more: the notification's, not a poll's.
+              expect(after.polls).toBe(ready.polls + 1)
+            }),
+          30_000
+        )
+
+        it.scoped.skipIf(!target.listens)(
+          "a lost LISTEN connection is re-established, and events written meanwhile are published",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("relisten")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
+              yield* poll(relay.status, (s) => s.listening, "listening")
+              const terminated = yield* Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) =>
+                  sql<{ readonly done: boolean }>`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name LIKE '% outbox listener'`
+              ).pipe(Effect.provide(context))
+              expect(terminated.map((r) => r.done)).toEqual([true])
+              // Written while the connection is gone (or coming back): the wake-up after the new LISTEN publishes it.
+              const lost = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const back = yield* poll(relay.status, (s) => s.listening && s.listens === 2, "listening again")
+              expect(back.running).toBe(true)
+              const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const rows = yield* Effect.provide(allPublished, context)
+              expect(rows.map((r) => r.id)).toEqual([lost, later])
+            }),
+          30_000
+        )
+
+        it.scoped.skipIf(target.listens)(
+          "on the embedded database the relay polls and does not listen",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("embedded_poll")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+              const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const rows = yield* Effect.provide(allPublished, context)
+              expect(rows.map((r) => r.id)).toEqual([eventId])
+              const status = yield* relay.status
+              expect(status.listening).toBe(false)
+              expect(status.listens).toBe(0)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "a missing outbox table is said once, fails flush typed, and the relay starts once it exists",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("missing_table")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TABLE outbox`).pipe(Effect.provide(context))
+              const lines: Array<string> = []
+              const capture = Logger.replace(
+                Logger.defaultLogger,
+                Logger.make(({ message }) => {
+                  lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
                 })
               )
-              : bus.publishEncoded(message)
-        }
-        const failedTwice = poll(
-          rowOf(ids[1]!).pipe(Effect.provide(context)),
-          (row) => row.attempts >= 2 && row.last_error === "refused by the test",
-          "two failed attempts recorded"
+              const relay = yield* OutboxRelay.make(fast).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const missing = yield* poll(relay.status, (s) => s.polls >= 20, "20 polls without a table")
+              expect(missing.tableMissing).toBe(true)
+              expect(missing.running).toBe(true)
+              expect(lines.filter((l) => l.includes("Sql.OutboxInboxTables.outboxMigration")).length).toBe(1)
+              expect(lines.filter((l) => l.startsWith("Outbox relay")).length).toBe(1)
+              const error = yield* Effect.flip(relay.flush)
+              expect(error._tag).toBe("DatabaseError")
+              expect(OutboxRelay.isMissingTable(error)).toBe(true)
+
+              yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+              const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+              yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
+              expect((yield* relay.status).tableMissing).toBe(false)
+            }),
+          30_000
         )
-        return {
-          stream,
-          context,
-          ids,
-          received,
-          relayContext: Context.add(context, Bus.Bus, failing),
-          failedTwice,
-          fix: () => {
-            fixed = true
-          }
-        }
-      })
 
-    it.scopedLive(
-      "with maxInFlight 1 no event goes out before an earlier one whose publish fails",
-      () =>
-        Effect.gen(function*() {
-          const { context, failedTwice, fix, ids, received, relayContext, stream } = yield* failingSecond("strict")
-          const relay = yield* OutboxRelay.make({ ...fast, maxInFlight: 1 }).pipe(Effect.provide(relayContext))
-          yield* failedTwice
-          const rows = yield* Effect.provide(outboxRows, context)
-          expect(rows.map((r) => r.published)).toEqual([true, false, false, false, false])
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
-
-          fix()
-          yield* Effect.provide(allPublished, context)
-          const events = yield* takeN(received, 5)
-          expect(inStreamOrder(events).map((e) => e.envelope.event_id)).toEqual(ids)
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
-          const status = yield* relay.status
-          expect(status.published).toBe(5)
-          expect(status.failures).toBeGreaterThanOrEqual(2)
-        }),
-      30_000
-    )
-
-    it.scopedLive(
-      "pipelined (the default), the events behind a failing one are published and marked once, the failing one is " +
-        "retried until it goes out, and nothing is lost or stored twice",
-      () =>
-        Effect.gen(function*() {
-          const { context, failedTwice, fix, ids, received, relayContext, stream } = yield* failingSecond("pipelined")
-          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(relayContext))
-          yield* failedTwice
-          // Published with it: the events behind the failing one; they are not published again by the next passes.
-          const during = yield* poll(
-            outboxRows.pipe(Effect.provide(context)),
-            (rows) => rows.filter((r) => r.published).length === 4,
-            "the other four published"
-          )
-          expect(during.map((r) => r.published)).toEqual([true, false, true, true, true])
-          expect(during.filter((r) => r.published).every((r) => r.attempts === 1)).toBe(true)
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(4)
-
-          fix()
-          const rows = yield* Effect.provide(allPublished, context)
-          expect(rows.map((r) => r.attempts)).toEqual([1, rows[1]!.attempts, 1, 1, 1])
-          expect(rows[1]!.attempts).toBeGreaterThanOrEqual(3)
-          const events = yield* takeN(received, 5)
-          // The failed one arrives after the ones behind it (at most maxInFlight - 1 of them); each event once.
-          expect(inStreamOrder(events).map((e) => e.envelope.event_id)).toEqual([
-            ids[0],
-            ids[2],
-            ids[3],
-            ids[4],
-            ids[1]
-          ])
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
-          const status = yield* relay.status
-          expect(status.published).toBe(5)
-          expect(status.duplicates).toBe(0)
-        }),
-      30_000
-    )
-
-    /**
-     * Two groups and five rows written; the relay's publish of the sixth row of the second group never returns, and
-     * the flush is interrupted there, as by a crash. Returns the rows marked and the messages stored then, and the
-     * messages stored once a relay on the plain Bus has published the rest.
-     */
-    const stoppedMidGroup = (label: string, options: Sql.OutboxRelay.RelayOptions) =>
-      Effect.gen(function*() {
-        const stream = testStream(label)
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        const count = 2 * markGroup + 5
-        yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
-          discard: true
-        }).pipe(Sql.transaction(), Effect.provide(context))
-        const bus = Context.get(context, Bus.Bus)
-        let calls = 0
-        const stuck = yield* Deferred.make<void>()
-        const hanging: Bus.Bus = {
-          ...bus,
-          publishEncoded: (message) => {
-            calls++
-            return calls === markGroup + 6
-              ? Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
-              : bus.publishEncoded(message)
-          }
-        }
-        const relay = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(
-          Effect.provide(Context.add(context, Bus.Bus, hanging))
-        )
-        const flushing = yield* Effect.fork(relay.flush)
-        yield* Deferred.await(stuck)
-        yield* Fiber.interrupt(flushing)
-        const marked = (yield* Effect.provide(outboxRows, context)).filter((r) => r.published).length
-        const stored = yield* storedCount(stream).pipe(Effect.provide(context))
-        // Published again under the same Nats-Msg-Id, inside the stream's duplicate window: stored once.
-        const after = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(Effect.provide(context))
-        yield* after.flush
-        const rows = yield* Effect.provide(outboxRows, context)
-        expect(rows.length).toBe(count)
-        expect(rows.every((r) => r.published)).toBe(true)
-        return { marked, stored, storedAtEnd: yield* storedCount(stream).pipe(Effect.provide(context)), count }
-      })
-
-    it.scopedLive(
-      "a pass commits its marks per group of rows: a relay stopped mid-pass keeps the groups it finished",
-      () =>
-        Effect.gen(function*() {
-          // One at a time: the first group marked; of the second, 5 rows published, the sixth in flight, rolled back.
-          const strict = yield* stoppedMidGroup("groups", { ...fast, maxInFlight: 1, batchSize: 2 * markGroup })
-          expect(strict.marked).toBe(markGroup)
-          expect(strict.stored).toBe(markGroup + 5)
-          expect(strict.storedAtEnd).toBe(strict.count)
-          // Pipelined: the rows of the second group behind the stuck one may have gone out too, never more than its rows.
-          const pipelined = yield* stoppedMidGroup("groupspipe", { ...fast, batchSize: 2 * markGroup })
-          expect(pipelined.marked).toBe(markGroup)
-          expect(pipelined.stored).toBeGreaterThanOrEqual(markGroup + 5)
-          expect(pipelined.stored).toBeLessThanOrEqual(2 * markGroup - 1)
-          expect(pipelined.storedAtEnd).toBe(pipelined.count)
-        }),
-      60_000
-    )
-
-    it.scopedLive("closing the relay's scope publishes what is pending", () =>
-      Effect.gen(function*() {
-        const stream = testStream("flush")
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        const scope = yield* Scope.make()
-        // It polls once at start, then not for an hour, and does not listen: only the shutdown flush can publish
-        // what comes next.
-        const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour", listen: false }).pipe(
-          Effect.provide(context),
-          Scope.extend(scope)
-        )
-        yield* poll(relay.status, (s) => s.polls >= 1, "the first poll")
-        yield* Effect.forEach(Array.from({ length: 5 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
-          discard: true
-        }).pipe(Sql.transaction(), Effect.provide(context))
-        expect((yield* relay.backlog).pending).toBe(5)
-
-        yield* Scope.close(scope, Exit.void)
-        const rows = yield* Effect.provide(outboxRows, context)
-        expect(rows.length).toBe(5)
-        expect(rows.every((r) => r.published)).toBe(true)
-        expect((yield* relay.status).running).toBe(false)
-        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
-      }), 30_000)
-
-    it.scopedLive.skipIf(!target.listens)(
-      "an enqueue wakes the relay: with an hour between polls, a committed event is published by the next pass",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("notify")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-          // The first pass at start, and the one the LISTEN's own wake-up runs: then the loop waits an hour.
-          const ready = yield* poll(relay.status, (s) => s.listening && s.polls >= 2, "listening, two passes")
-          expect(ready.listens).toBe(1)
-
-          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
-            Sql.transaction(),
-            Effect.provide(context)
-          )
-          const [event] = yield* takeN(received, 1)
-          expect(event!.envelope.event_id).toBe(eventId)
-          const after = yield* poll(relay.status, (s) => s.published === 1, "the event counted")
-          // One pass more: the notification's, not a poll's.
-          expect(after.polls).toBe(ready.polls + 1)
-        }),
-      30_000
-    )
-
-    it.scopedLive.skipIf(!target.listens)(
-      "a lost LISTEN connection is re-established, and events written meanwhile are published",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("relisten")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour" }).pipe(Effect.provide(context))
-          yield* poll(relay.status, (s) => s.listening, "listening")
-          const terminated = yield* Effect.flatMap(
-            SqlClient.SqlClient,
-            (sql) =>
-              sql<{ readonly done: boolean }>`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
-                WHERE datname = current_database() AND application_name LIKE '% outbox listener'`
-          ).pipe(Effect.provide(context))
-          expect(terminated.map((r) => r.done)).toEqual([true])
-          // Written while the connection is gone (or coming back): the wake-up after the new LISTEN publishes it.
-          const lost = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
-          const back = yield* poll(relay.status, (s) => s.listening && s.listens === 2, "listening again")
-          expect(back.running).toBe(true)
-          const later = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
-          const rows = yield* Effect.provide(allPublished, context)
-          expect(rows.map((r) => r.id)).toEqual([lost, later])
-        }),
-      30_000
-    )
-
-    it.scopedLive.skipIf(target.listens)(
-      "on the embedded database the relay polls and does not listen",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("embedded_poll")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
-            Sql.transaction(),
-            Effect.provide(context)
-          )
-          const rows = yield* Effect.provide(allPublished, context)
-          expect(rows.map((r) => r.id)).toEqual([eventId])
-          const status = yield* relay.status
-          expect(status.listening).toBe(false)
-          expect(status.listens).toBe(0)
-        }),
-      30_000
-    )
-
-    it.scopedLive(
-      "a missing outbox table is said once, fails flush typed, and the relay starts once it exists",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("missing_table")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TABLE outbox`).pipe(Effect.provide(context))
-          const lines: Array<string> = []
-          const capture = Logger.replace(
-            Logger.defaultLogger,
-            Logger.make(({ message }) => {
-              lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-            })
-          )
-          const relay = yield* OutboxRelay.make(fast).pipe(
-            Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
-          )
-          const missing = yield* poll(relay.status, (s) => s.polls >= 20, "20 polls without a table")
-          expect(missing.tableMissing).toBe(true)
-          expect(missing.running).toBe(true)
-          expect(lines.filter((l) => l.includes("Sql.OutboxInboxTables.outboxMigration")).length).toBe(1)
-          expect(lines.filter((l) => l.startsWith("Outbox relay")).length).toBe(1)
-          const error = yield* Effect.flip(relay.flush)
-          expect(error._tag).toBe("DatabaseError")
-          expect(OutboxRelay.isMissingTable(error)).toBe(true)
-
-          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
-          const eventId = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-          yield* poll(rowOf(eventId).pipe(Effect.provide(context)), (row) => row.published, "the event published")
-          expect((yield* relay.status).tableMissing).toBe(false)
-        }),
-      30_000
-    )
-
-    it.scopedLive(
-      "the outbox migration adds the order column to a table made by the earlier DDL",
-      () =>
-        Effect.gen(function*() {
-          const stream = testStream("upgrade")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream])
-          const sql = yield* Effect.provide(SqlClient.SqlClient, context)
-          // The outbox as the first version of the DDL made it (no `seq`), with one pending event.
-          yield* sql`DROP TABLE outbox`
-          yield* sql.unsafe(`CREATE TABLE outbox (
+        it.scoped(
+          "the outbox migration adds the order column to a table made by the earlier DDL",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("upgrade")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+              // The outbox as the first version of the DDL made it (no `seq`), with one pending event.
+              yield* sql`DROP TABLE outbox`
+              yield* sql.unsafe(`CREATE TABLE outbox (
           id uuid CONSTRAINT pk_outbox PRIMARY KEY, subject text NOT NULL, stream text NULL, envelope jsonb NOT NULL,
           headers jsonb NOT NULL DEFAULT '{}'::jsonb, created_at timestamptz NOT NULL DEFAULT now(),
           published_at timestamptz NULL, attempts integer NOT NULL DEFAULT 0, last_error text NULL);
           CREATE INDEX ix_outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;`).raw
-          const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
-          yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
-          const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
-          const rows = yield* sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM outbox`
-          const seqOf = (id: string) => BigInt(rows.find((row) => row.id === id)!.seq)
-          expect(seqOf(first) < seqOf(second)).toBe(true)
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-          yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-          const events = yield* takeN(received, 2)
-          expect(events.map((e) => e.payload.n)).toEqual([1, 2])
-        }),
-      30_000
-    )
-
-    it.scopedLive("samples the backlog, and deletes published events past the retention", () =>
-      Effect.gen(function*() {
-        const stream = testStream("purge")
-        const { Happened } = definitions(stream)
-        const context = yield* infra([stream])
-        yield* Effect.forEach([1, 2, 3], (n) => OutboxRelay.enqueue(Happened, { n }), { discard: true }).pipe(
-          Sql.transaction(),
-          Effect.provide(context)
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+              yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+              yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+              const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
+              const rows = yield* sql<{ id: string; seq: string }>`SELECT id::text AS id, seq::text AS seq FROM outbox`
+              const seqOf = (id: string) => BigInt(rows.find((row) => row.id === id)!.seq)
+              expect(seqOf(first) < seqOf(second)).toBe(true)
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+              const events = yield* takeN(received, 2)
+              expect(events.map((e) => e.payload.n)).toEqual([1, 2])
+            }),
+          30_000
         )
-        // The oldest written 90 seconds ago: the backlog's age is the oldest row's, measured on the server's clock.
-        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql`UPDATE outbox SET created_at = clock_timestamp() - interval '90 seconds'
+
+        it.scoped("samples the backlog, and deletes published events past the retention", () =>
+          Effect.gen(function*() {
+            const stream = testStream("purge")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            yield* Effect.forEach([1, 2, 3], (n) => OutboxRelay.enqueue(Happened, { n }), { discard: true }).pipe(
+              Sql.transaction(),
+              Effect.provide(context)
+            )
+            // The oldest written 90 seconds ago: the backlog's age is the oldest row's, measured on the server's clock.
+            yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              sql`UPDATE outbox SET created_at = clock_timestamp() - interval '90 seconds'
             WHERE seq = (SELECT min(seq) FROM outbox)`).pipe(Effect.provide(context))
-        const pending = yield* OutboxRelay.backlog.pipe(Effect.provide(context))
-        expect(pending.pending).toBe(3)
-        expect(pending.oldestAgeSeconds).toBeGreaterThanOrEqual(90)
-        expect(pending.oldestAgeSeconds).toBeLessThan(90 + 600)
-        yield* OutboxRelay.make({ ...fast, retention: "0 millis", purgeInterval: "50 millis" }).pipe(
-          Effect.provide(context)
+            const pending = yield* OutboxRelay.backlog.pipe(Effect.provide(context))
+            expect(pending.pending).toBe(3)
+            expect(pending.oldestAgeSeconds).toBeGreaterThanOrEqual(90)
+            expect(pending.oldestAgeSeconds).toBeLessThan(90 + 600)
+            yield* OutboxRelay.make({ ...fast, retention: "0 millis", purgeInterval: "50 millis" }).pipe(
+              Effect.provide(context)
+            )
+            yield* poll(outboxRows.pipe(Effect.provide(context)), (rows) =>
+              rows.length === 0, "the rows deleted")
+            expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
+            expect(yield* OutboxRelay.backlog.pipe(Effect.provide(context))).toEqual({
+              pending: 0,
+              oldestAgeSeconds: 0
+            })
+          }), 30_000)
+      })
+
+      describe.skipIf(!target.jetstream || !natsServerFound)("NATS down, then back", () => {
+        it.scoped(
+          "the relay keeps the events while the server is down and publishes them once it is back",
+          () =>
+            Effect.gen(function*() {
+              const server = yield* Effect.acquireRelease(
+                Effect.promise(() => startNatsServer()),
+                (server) => Effect.promise(() => server.dispose())
+              )
+              const stream = testStream("down")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream], {
+                servers: [server.url],
+                retryBudget: "1 second",
+                storage: "file"
+              })
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+              yield* poll(rowOf(first).pipe(Effect.provide(context)), (row) => row.published, "the first event")
+
+              yield* Effect.promise(() => server.stop())
+              const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
+              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(Effect.provide(context))
+              const failing = yield* poll(
+                rowOf(second).pipe(Effect.provide(context)),
+                (row) => row.attempts >= 1 && row.last_error !== null,
+                "a failed attempt while the server is down"
+              )
+              expect(failing.published).toBe(false)
+              expect((yield* rowOf(third).pipe(Effect.provide(context))).published).toBe(false)
+
+              yield* Effect.promise(() => server.start())
+              yield* Effect.provide(allPublished, context)
+              // Pipelined, the second and third may be retried in either order; each is stored once.
+              const events = yield* takeN(received, 3)
+              expect(events.map((e) => e.envelope.event_id).sort()).toEqual([first, second, third].sort())
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
+            }),
+          90_000
         )
-        yield* poll(outboxRows.pipe(Effect.provide(context)), (rows) =>
-          rows.length === 0, "the rows deleted")
-        expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
-        expect(yield* OutboxRelay.backlog.pipe(Effect.provide(context))).toEqual({ pending: 0, oldestAgeSeconds: 0 })
-      }), 30_000)
+      })
+    })
   })
-
-  describe.skipIf(target.skip || !target.jetstream || !natsServerFound)("NATS down, then back", () => {
-    it.scopedLive(
-      "the relay keeps the events while the server is down and publishes them once it is back",
-      () =>
-        Effect.gen(function*() {
-          const server = yield* Effect.acquireRelease(
-            Effect.promise(() => startNatsServer()),
-            (server) => Effect.promise(() => server.dispose())
-          )
-          const stream = testStream("down")
-          const { Happened } = definitions(stream)
-          const context = yield* infra([stream], { servers: [server.url], retryBudget: "1 second", storage: "file" })
-          const received = yield* collect(Happened).pipe(Effect.provide(context))
-          yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-          const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-          yield* poll(rowOf(first).pipe(Effect.provide(context)), (row) => row.published, "the first event")
-
-          yield* Effect.promise(() => server.stop())
-          const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
-          const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(Effect.provide(context))
-          const failing = yield* poll(
-            rowOf(second).pipe(Effect.provide(context)),
-            (row) => row.attempts >= 1 && row.last_error !== null,
-            "a failed attempt while the server is down"
-          )
-          expect(failing.published).toBe(false)
-          expect((yield* rowOf(third).pipe(Effect.provide(context))).published).toBe(false)
-
-          yield* Effect.promise(() => server.start())
-          yield* Effect.provide(allPublished, context)
-          // Pipelined, the second and third may be retried in either order; each is stored once.
-          const events = yield* takeN(received, 3)
-          expect(events.map((e) => e.envelope.event_id).sort()).toEqual([first, second, third].sort())
-          expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(3)
-        }),
-      90_000
-    )
-  })
-})
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // configuration and GlamLive

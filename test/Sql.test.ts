@@ -378,6 +378,28 @@ for (const { kind, skip } of kinds) {
             expect(error).toMatchObject({ retryable: false, message: "A row of categories does not match its model" })
           }))
 
+        it.effect("findById and insert of a row that does not match its model are a DatabaseError (decode)", () =>
+          Effect.gen(function*() {
+            class WrongCategory extends Model.Class<WrongCategory>("WrongCategory")({
+              id: Model.Generated(Schema.Int),
+              name: Schema.Number
+            }) {}
+            const created = yield* (yield* categories).insert(Category.insert.make({ name: "not a number" }))
+            const wrong = yield* Repository.make(WrongCategory, { table: "categories", id: "id" })
+            const mismatch = {
+              retryable: false,
+              message: "A row of categories does not match its model",
+              details: { operation: "decode", table: "categories" }
+            }
+            const found = yield* Effect.flip(wrong.findById(created.id))
+            expect(found).toBeInstanceOf(DatabaseError)
+            expect(found).toMatchObject(mismatch)
+            // The number is stored as text and comes back as a string the model refuses.
+            const inserted = yield* Effect.flip(wrong.insert(WrongCategory.insert.make({ name: 7 })))
+            expect(inserted).toBeInstanceOf(DatabaseError)
+            expect(inserted).toMatchObject(mismatch)
+          }))
+
         it.effect("works for a model without mixins (no tenant required)", () =>
           Effect.gen(function*() {
             const repo = yield* categories

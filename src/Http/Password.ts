@@ -5,6 +5,7 @@
  *
  * @since 0.2.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -32,7 +33,8 @@ export interface Params {
 export const defaultParams: Params = { logN: 17, r: 8, p: 1, keyLength: 32 }
 
 /**
- * A stored hash that is not one this module wrote (unknown scheme or version, malformed parameters).
+ * A stored hash this module cannot read or use: unknown scheme or version, malformed, parameters outside
+ * {@link bounds}, or parameters scrypt refuses.
  *
  * @since 0.2.0
  * @category errors
@@ -45,45 +47,87 @@ const version = 1
 const saltBytes = 16
 const pattern = /^\$scrypt\$v=(\d+)\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
 
+/**
+ * The parameters a hash may carry (inclusive): `N = 2^ln` with `ln` in 1..20 and below `16 * r` (scrypt's own
+ * rule), `r` in 1..32, `p` in 1..16, memory `128 * N * r` at most 1 GiB, keys of 16..64 bytes and salts of 8..64
+ * bytes. {@link hash} refuses parameters outside them and {@link verify} refuses a stored hash that carries them.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const bounds = {
+  logN: { min: 1, max: 20 },
+  r: { min: 1, max: 32 },
+  p: { min: 1, max: 16 },
+  keyLength: { min: 16, max: 64 },
+  saltLength: { min: 8, max: 64 },
+  maxMemoryBytes: 1024 * 1024 * 1024
+} as const
+
 interface Parsed {
   readonly params: Params
   readonly salt: Buffer
   readonly key: Buffer
 }
 
-const parse = (stored: string): Parsed | undefined => {
+const within = (name: string, value: number, range: { readonly min: number; readonly max: number }) =>
+  Number.isSafeInteger(value) && value >= range.min && value <= range.max
+    ? undefined
+    : `${name} must be an integer in ${range.min}..${range.max}`
+
+/** Why `params` (with a salt of `saltLength` bytes) cannot be used, or `undefined` when they can. */
+const paramsProblem = (params: Params, saltLength: number): string | undefined =>
+  within("ln", params.logN, bounds.logN) ?? within("r", params.r, bounds.r) ?? within("p", params.p, bounds.p) ??
+    within("key length", params.keyLength, bounds.keyLength) ??
+    within("salt length", saltLength, bounds.saltLength) ??
+    (params.logN >= 16 * params.r ? "ln must be below 16 * r" : undefined) ??
+    (memoryBytes(params) > bounds.maxMemoryBytes ? "128 * 2^ln * r exceeds 1 GiB" : undefined)
+
+const memoryBytes = (params: Params) => 128 * 2 ** params.logN * params.r
+
+const invalid = (reason: string) => new InvalidPasswordHash({ message: `Unusable password hash: ${reason}` })
+
+const parse = (stored: string): Parsed | InvalidPasswordHash => {
   const m = pattern.exec(stored)
-  if (m === null || Number(m[1]) !== version) return undefined
-  const [logN, r, p] = [Number(m[2]), Number(m[3]), Number(m[4])]
+  if (m === null) return invalid("not a $scrypt$v=1$ln=<n>,r=<n>,p=<n>$<salt>$<hash> string")
+  if (Number(m[1]) !== version) return invalid("unknown version (this module reads v=1)")
+  const params = { logN: Number(m[2]), r: Number(m[3]), p: Number(m[4]), keyLength: 0 }
   const salt = Buffer.from(m[5]!, "base64")
   const key = Buffer.from(m[6]!, "base64")
-  if (logN < 1 || logN > 20 || r < 1 || p < 1 || key.length < 16 || salt.length < 8) return undefined
-  return { params: { logN, r, p, keyLength: key.length }, salt, key }
+  const parsed = { params: { ...params, keyLength: key.length }, salt, key }
+  const problem = paramsProblem(parsed.params, salt.length)
+  return problem === undefined ? parsed : invalid(problem)
 }
 
 const b64 = (buffer: Buffer) => buffer.toString("base64").replace(/=+$/, "")
 
-const derive = (password: string, salt: Buffer, params: Params): Effect.Effect<Buffer> =>
-  Effect.async<Buffer>((resume) => {
+/** Derives the key; whatever scrypt refuses (thrown or reported) fails with the reason, never dies. */
+const derive = (password: string, salt: Buffer, params: Params): Effect.Effect<Buffer, InvalidPasswordHash> =>
+  Effect.async<Buffer, InvalidPasswordHash>((resume) => {
+    const refused = (error: unknown) =>
+      resume(Effect.fail(invalid(`scrypt refused the parameters (${error instanceof Error ? error.name : "error"})`)))
     const N = 2 ** params.logN
-    // scrypt needs 128 * N * r bytes; Node refuses more than `maxmem` (32 MiB by default).
-    const maxmem = 128 * N * params.r * params.p + 32 * 1024 * 1024
-    crypto.scrypt(
-      password.normalize("NFC"),
-      salt,
-      params.keyLength,
-      { N, r: params.r, p: params.p, maxmem },
-      (error, key) => {
-        resume(error === null ? Effect.succeed(key) : Effect.die(error))
-      }
-    )
+    // Node refuses more than `maxmem` (32 MiB by default); the bounds keep this below 1 GiB plus the blocks.
+    const maxmem = memoryBytes(params) + 128 * params.r * params.p + 32 * 1024 * 1024
+    try {
+      crypto.scrypt(
+        password.normalize("NFC"),
+        salt,
+        params.keyLength,
+        { N, r: params.r, p: params.p, maxmem },
+        (error, key) => error === null ? resume(Effect.succeed(key)) : refused(error)
+      )
+    } catch (error) {
+      refused(error)
+    }
   })
 
 const text = (password: string | Redacted.Redacted<string>) =>
   Redacted.isRedacted(password) ? Redacted.value(password) : password
 
 /**
- * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop).
+ * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop). Parameters
+ * outside {@link bounds} are a programming error: the effect dies with an `IllegalArgumentException`.
  *
  * @example
  * ```ts
@@ -107,16 +151,21 @@ export const hash = (
   params: Params = defaultParams
 ): Effect.Effect<string> =>
   Effect.suspend(() => {
+    const problem = paramsProblem(params, saltBytes)
+    if (problem !== undefined) {
+      return Effect.die(new Cause.IllegalArgumentException(`Password.hash parameters are out of bounds: ${problem}`))
+    }
     const salt = crypto.randomBytes(saltBytes)
     return Effect.map(
-      derive(text(password), salt, params),
+      Effect.orDie(derive(text(password), salt, params)),
       (key) => `$scrypt$v=${version}$ln=${params.logN},r=${params.r},p=${params.p}$${b64(salt)}$${b64(key)}`
     )
   }).pipe(Effect.withSpan("Password.hash"))
 
 /**
- * Whether `password` matches `stored`, compared in constant time; a stored string this module cannot read fails
- * with {@link InvalidPasswordHash}.
+ * Whether `password` matches `stored`, compared in constant time. A stored string this module cannot read or use
+ * (malformed, another scheme or version, parameters outside {@link bounds}, or refused by scrypt) fails with
+ * {@link InvalidPasswordHash}, whose message names the problem and never carries the hash or the password.
  *
  * @since 0.2.0
  * @category hashing
@@ -127,22 +176,21 @@ export const verify = (
 ): Effect.Effect<boolean, InvalidPasswordHash> =>
   Effect.suspend(() => {
     const parsed = parse(stored)
-    if (parsed === undefined) {
-      return Effect.fail(new InvalidPasswordHash({ message: "Not a $scrypt$v=1 password hash" }))
-    }
+    if (parsed instanceof InvalidPasswordHash) return Effect.fail(parsed)
     return Effect.map(derive(text(password), parsed.salt, parsed.params), (key) =>
       crypto.timingSafeEqual(key, parsed.key))
   }).pipe(Effect.withSpan("Password.verify"))
 
 /**
- * Whether `stored` was made with other parameters than `params` (or is unreadable): hash the password again after
- * the next successful verification.
+ * Whether `stored` was made with other parameters than `params`: hash the password again after the next
+ * successful verification. An unreadable or unusable stored string also answers `true` (its {@link verify} fails
+ * with {@link InvalidPasswordHash}, so the account needs a new hash, e.g. through a password reset).
  *
  * @since 0.2.0
  * @category hashing
  */
 export const needsRehash = (stored: string, params: Params = defaultParams): boolean => {
   const parsed = parse(stored)
-  return parsed === undefined || parsed.params.logN !== params.logN || parsed.params.r !== params.r ||
+  return parsed instanceof InvalidPasswordHash || parsed.params.logN !== params.logN || parsed.params.r !== params.r ||
     parsed.params.p !== params.p || parsed.params.keyLength !== params.keyLength
 }

@@ -12,7 +12,6 @@
  *
  * @since 0.1.0
  */
-import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -42,7 +41,8 @@ export const defaultSecondsBoundaries: MetricBoundaries.MetricBoundaries = Metri
 ])
 
 /**
- * Attaches labels to a metric.
+ * Attaches labels to a metric: `Metric.taggedWithLabels` with the labels given as a record, joined with the fiber's
+ * own (`Effect.tagMetrics`) in that order.
  *
  * @example
  * ```ts
@@ -58,28 +58,8 @@ export const defaultSecondsBoundaries: MetricBoundaries.MetricBoundaries = Metri
 export const withLabels = <Type, In, Out>(
   metric: Metric.Metric<Type, In, Out>,
   labels: Readonly<Record<string, string>>
-): Metric.Metric<Type, In, Out> => {
-  const own = Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value))
-  // What `Metric.taggedWithLabels` does, except for the series lookup: `taggedWithLabels` joins these labels with
-  // the fiber's into a new array on every update, which misses the metric's cache (keyed by that array) and hashes
-  // the full key. Here the joined array is kept per fiber-label array, which stays the same until a fiber changes
-  // its labels, so the cache finds the series.
-  const joined = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>()
-  const all = (extra: ReadonlyArray<MetricLabel.MetricLabel>): ReadonlyArray<MetricLabel.MetricLabel> => {
-    let found = joined.get(extra)
-    if (found === undefined) {
-      found = Arr.union(own, extra)
-      joined.set(extra, found)
-    }
-    return found
-  }
-  return Metric.make(
-    metric.keyType,
-    (input: In, extra) => metric.unsafeUpdate(input, all(extra)),
-    (extra) => metric.unsafeValue(all(extra)),
-    (input: In, extra) => metric.unsafeModify(input, all(extra))
-  )
-}
+): Metric.Metric<Type, In, Out> =>
+  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
 
 // -------------------------------------------------------------------------------------------------------------
 // HTTP

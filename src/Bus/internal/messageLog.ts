@@ -1,7 +1,9 @@
 /**
  * What a log line about a message carries: where it is (subject, stream, sequence, consumer, delivery) and, once
  * its envelope is decoded, its `event_id`, with its correlation id and its event id as causation id in the fiber as
- * its handler had them; before that, the ids its headers claim (`msg_id`, and `X-Correlation-ID` as correlation id).
+ * its handler had them; before that (a body that did not decode, or decoding that threw), the ids the message
+ * claims: `msg_id` and `X-Correlation-ID` from its headers, and the body's top-level `event_id` (and
+ * `correlation_id` when the header has none) when the body is a JSON object whose ids are well-formed.
  *
  * @internal
  */
@@ -39,13 +41,36 @@ export const messageLog = (
   }
   const msgId = msg.headers["Nats-Msg-Id"]
   if (msgId !== undefined) annotations["msg_id"] = msgId
-  const correlationId = msg.headers["X-Correlation-ID"]
+  const claimed = claimedIds(msg.data)
+  if (claimed.eventId !== undefined) annotations["event_id"] = claimed.eventId
   return {
     annotations,
-    correlationId: Option.filter(Option.fromNullable(correlationId), Correlation.isValidId),
+    correlationId: Option.filter(
+      Option.fromNullable(msg.headers["X-Correlation-ID"] ?? claimed.correlationId),
+      Correlation.isValidId
+    ),
     causationId: Option.none()
   }
 }
+
+const wellFormedId = (value: unknown): string | undefined =>
+  typeof value === "string" && Correlation.isValidId(value) ? value : undefined
+
+/** The ids a body that did not decode claims, read without trusting it: nothing thrown escapes. */
+const claimedIds = (
+  data: Uint8Array
+): { readonly eventId?: string | undefined; readonly correlationId?: string | undefined } => {
+  try {
+    const body: unknown = JSON.parse(decoder.decode(data))
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return {}
+    const fields = body as Record<string, unknown>
+    return { eventId: wellFormedId(fields["event_id"]), correlationId: wellFormedId(fields["correlation_id"]) }
+  } catch {
+    return {}
+  }
+}
+
+const decoder = new TextDecoder()
 
 /** Runs log lines about a message with its ids. @internal */
 export const withMessageLog = (log: MessageLog) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

@@ -1,10 +1,13 @@
 /**
- * The codecs of a repository, all synchronous (`Either`): rows decoded by the model's schema, values encoded by
- * its `insert` and `update` variants, and single columns (filters, ids) by the column's field.
+ * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
+ * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
+ * `insert` and `update` variants, and single columns (filters, ids) by the column's field.
  *
  * @internal
  */
 import type * as Model from "@effect/sql/Model"
+import type * as Statement from "@effect/sql/Statement"
+import type * as Cause from "effect/Cause"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -17,6 +20,9 @@ export type Row = Record<string, unknown>
 
 /** @internal */
 export interface Codec<A> {
+  readonly model: Schema.Schema<A, Row>
+  /** A row that does not decode, or an `INSERT ... RETURNING` that returns none: a DatabaseError (`decode`). */
+  readonly mismatch: (cause: ParseResult.ParseError | Cause.NoSuchElementException) => DatabaseError
   readonly decodeRow: (row: unknown) => Either.Either<A, DatabaseError>
   readonly decodeRows: (rows: ReadonlyArray<unknown>) => Either.Either<ReadonlyArray<A>, DatabaseError>
   readonly encodeInsert: (value: unknown) => Either.Either<Row, ValidationError>
@@ -24,6 +30,13 @@ export interface Codec<A> {
   /** Encodes one column's value (a filter, an id) with the column's own field. */
   readonly encodeColumn: (column: string, value: unknown) => Either.Either<unknown, ValidationError>
 }
+
+/**
+ * The `execute` of the `SqlSchema` queries, whose request is the statement built from values the codecs encoded.
+ *
+ * @internal
+ */
+export const asStatement = (request: unknown): Statement.Statement<Row> => request as Statement.Statement<Row>
 
 type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
@@ -44,6 +57,8 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
   const encodeUpdate = Schema.encodeEither(model.update as Schema.Schema<unknown, Row>)
   const encoders = new Map<string, Encoder>()
   return {
+    model: model as Schema.Schema<S["Type"], Row>,
+    mismatch,
     decodeRow: (row) => Either.mapLeft(decodeModel(row), mismatch),
     decodeRows: (rows) => Either.mapLeft(Either.all(rows.map((row) => decodeModel(row))), mismatch),
     encodeInsert: (value) =>

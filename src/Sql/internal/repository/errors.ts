@@ -22,13 +22,14 @@ export const notFound = (table: string, id: unknown): NotFoundError =>
   new NotFoundError({ message: `${table} not found`, details: { resource: table, resource_id: String(id) } })
 
 /** @internal */
-export const rowMismatch = (table: string) => (cause: ParseResult.ParseError): DatabaseError =>
-  new DatabaseError({
-    message: `A row of ${table} does not match its model`,
-    details: { operation: "decode", table },
-    retryable: false,
-    cause
-  })
+export const rowMismatch =
+  (table: string) => (cause: ParseResult.ParseError | Cause.NoSuchElementException): DatabaseError =>
+    new DatabaseError({
+      message: `A row of ${table} does not match its model`,
+      details: { operation: "decode", table },
+      retryable: false,
+      cause
+    })
 
 /**
  * One handler for the whole failure channel of an operation: SqlErrors and SQL defects are classified, any other

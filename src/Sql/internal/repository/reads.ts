@@ -4,14 +4,16 @@
  * @internal
  */
 import type { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { NotFoundError } from "../../../Errors/CommonErrors.js"
-import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
+import { asStatement } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
 import { invalid, notFound } from "./errors.js"
 
@@ -27,11 +29,14 @@ export interface Reads<A> {
   readonly paginate: (options: PaginateOptions<never>) => Effect.Effect<Page<A>, unknown>
 }
 
-// The lookup by id: without a scope, the statement text is compiled once (the table and id column are this
-// repository's own, quoted by the client's compiler) and only the id is bound; written without generators.
+// The lookup by id: `SqlSchema.findOne` with the model as its `Result`. The id is encoded by its column's field
+// first (a ValidationError, before any statement), so the request reaching `SqlSchema` is the statement itself.
+// Without a scope, the statement text is compiled once (the table and id column are this repository's own, quoted
+// by the client's compiler) and only the id is bound.
 const findOne = <A>(ctx: RepositoryContext<A>) => {
   const { codec, idColumn, idId, sql, tableId, tenant } = ctx
   const selectById = sql`SELECT * FROM ${tableId} WHERE ${idId} = ${null}`.compile()[0]
+  const byId = SqlSchema.findOne({ Request: Schema.Unknown, Result: codec.model, execute: asStatement })
   return <B>(
     id: unknown,
     withDeleted: boolean,
@@ -45,10 +50,9 @@ const findOne = <A>(ctx: RepositoryContext<A>) => {
       const statement = scoped.length === 0
         ? sql.unsafe(selectById, [encoded.right])
         : sql`SELECT * FROM ${tableId} WHERE ${sql.and([sql`${idId} = ${encoded.right}`, ...scoped])}`
-      return Effect.flatMap(statement, (rows): Effect.Effect<B, NotFoundError | DatabaseError> => {
-        if (rows.length === 0) return onMissing()
-        const decoded = codec.decodeRow(rows[0])
-        return Either.isLeft(decoded) ? Effect.fail(decoded.left) : Effect.succeed(onFound(decoded.right))
+      return Effect.matchEffect(byId(statement), {
+        onFailure: (error) => Effect.fail(error._tag === "ParseError" ? codec.mismatch(error) : error),
+        onSuccess: (found) => Option.isNone(found) ? onMissing() : Effect.succeed(onFound(found.value))
       })
     })
 }

@@ -5,12 +5,14 @@
  * @internal
  */
 import type { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
-import type { Row } from "./codec.js"
+import { asStatement, type Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
 import { invalid, notFound } from "./errors.js"
 
@@ -23,20 +25,23 @@ export interface Writes<A> {
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
 }
 
-// Written without generators, as `findById` is: one encode, one statement, one decode.
-const insertRow = <A>(ctx: RepositoryContext<A>, value: unknown) => {
+// `SqlSchema.single` with the model as its `Result`; the value is encoded by the model's `insert` variant first (a
+// ValidationError, before any statement), so the request reaching `SqlSchema` is the statement itself.
+const insertRow = <A>(ctx: RepositoryContext<A>) => {
   const { codec, sql, tableId, tenant } = ctx
-  return tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
-    const encoded = codec.encodeInsert(value)
-    if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
-    if (Option.isSome(current) && encoded.right.merchant_id !== current.value.merchant_id) {
-      return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
-    }
-    return Effect.flatMap(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`, (rows) => {
-      const decoded = codec.decodeRow(rows[0])
-      return Either.isLeft(decoded) ? Effect.fail(decoded.left) : Effect.succeed(decoded.right)
+  const inserted = SqlSchema.single({ Request: Schema.Unknown, Result: codec.model, execute: asStatement })
+  return (value: unknown) =>
+    tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
+      const encoded = codec.encodeInsert(value)
+      if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+      if (Option.isSome(current) && encoded.right.merchant_id !== current.value.merchant_id) {
+        return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
+      }
+      return Effect.mapError(
+        inserted(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
+        (error) => error._tag === "SqlError" ? error : codec.mismatch(error)
+      )
     })
-  })
 }
 
 const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<string>, value: unknown) =>
@@ -95,8 +100,9 @@ const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
 export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
   const fixedColumns = new Set([ctx.idColumn, "created_at", "updated_at", "deleted_at", "is_deleted", "merchant_id"])
   const hardDeleteById = (id: unknown) => ctx.run("hardDeleteById", () => hardDelete(ctx, id))
+  const insert = insertRow(ctx)
   return {
-    insert: (value) => ctx.run("insert", () => insertRow(ctx, value)),
+    insert: (value) => ctx.run("insert", () => insert(value)),
     update: (value) => ctx.run("update", () => updateRow(ctx, fixedColumns, value)),
     deleteById: (id) =>
       ctx.softDelete ? ctx.run("deleteById", () => Effect.asVoid(setDeleted(ctx, id, true))) : hardDeleteById(id),
