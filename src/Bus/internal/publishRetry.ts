@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -63,9 +64,14 @@ export const publishWithRetry = (
   budget: Duration.Duration
 ): (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError> => {
   const budgetMillis = Duration.toMillis(budget)
+  // `catchAllCause` is one failure frame; `catchAll` adds a success step and its closures to every publish. An
+  // attempt fails with one `PublishFailure` (a `Fail`); a defect or an interruption passes through.
   return (message, startedAt) =>
-    Effect.catchAll(engine.publish(message), (failure) =>
-      failure.unknownOutcome && budgetMillis > 0
+    Effect.catchAllCause(engine.publish(message), (cause) => {
+      if (!Cause.isFailType(cause)) return Effect.failCause(Cause.map(cause, (failure) => failure.error))
+      const failure = cause.error
+      return failure.unknownOutcome && budgetMillis > 0
         ? retryUntil(engine, message, startedAt + budgetMillis, failure)
-        : Effect.fail(failure.error))
+        : Effect.fail(failure.error)
+    })
 }
