@@ -262,7 +262,7 @@ const dbClient = Effect.gen(function*() {
 })
 
 for (const target of targets) {
-  ;(target.skip ? describe.skip : describe)(`OutboxRelay on ${target.name}`, () => {
+  describe.skipIf(target.skip)(`OutboxRelay on ${target.name}`, () => {
     layer(Backends.layer(target.kind), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
       /** The test's database and a Bus with these streams, in the test's scope; the outbox is empty. */
       const infra = (streams: ReadonlyArray<Streams.StreamDefinition>, options?: BusOptions) =>
