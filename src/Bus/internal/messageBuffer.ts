@@ -7,7 +7,10 @@
  * (BENCHMARKS.md, "Standard pieces"). Only a worker that finds the buffer empty parks (an `Effect.async` whose
  * resume callback the next offer calls).
  *
- * Each offer wakes one parked worker, and a worker that takes a message and leaves others behind wakes another:
+ * Offers wake one parked worker at the end of the macrotask they were made in (`setImmediate`), not one per offer:
+ * the JetStream pump hands over the messages of a socket read one microtask at a time, and a worker woken per
+ * message ran one message per wake-up (the wake-up, a fiber resumed through the scheduler, cost more CPU than the
+ * message; BENCHMARKS.md, bus-consume). A worker that takes a message and leaves others behind wakes another, so
  * every buffered message has a worker on its way while any is idle (handler concurrency is kept). A worker woken
  * for a message another one took first finds the buffer empty and parks again; nothing counts wake-ups, so an
  * interrupted wake-up cannot leave the others asleep.
@@ -81,11 +84,19 @@ export const make = (capacity: number): MessageBuffer => {
   let closed = false
   const parking = makeParking(() => closed || buffer.length > 0)
   const space = makeSpaceWait(() => closed || buffer.length < capacity)
+  let wakeScheduled = false
+  const wakeAfterOffers = () => {
+    wakeScheduled = false
+    parking.wakeOne()
+  }
   return {
     offer: (message) => {
       if (closed || buffer.length >= capacity) return false
       buffer.push(message)
-      parking.wakeOne()
+      if (!wakeScheduled) {
+        wakeScheduled = true
+        setImmediate(wakeAfterOffers)
+      }
       return true
     },
     onSpace: space.onSpace,
