@@ -23,6 +23,7 @@ import { logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
 import { connection, fromIterable } from "./jetStreamConnection.js"
 import { ensureConsumer } from "./jetStreamConsumer.js"
 import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
+import * as PublishRequests from "./jetStreamPublish.js"
 import { pump, releaseDelay } from "./jetStreamPull.js"
 import * as Store from "./jetStreamStore.js"
 import { ensureStream } from "./jetStreamStreams.js"
@@ -82,41 +83,46 @@ const watchStatus = (
   })
 
 /**
- * One publish attempt (see `Engine.publish`), in one step: the ack is read in the promise's own callback (no `map`
- * step after it). The client sends nothing it queued while disconnected, and a request whose connection was lost
- * is never answered: a reconnect ends the attempt as an unknown outcome, to be retried at once, instead of waiting
- * out its timeout.
+ * One publish attempt (see `Engine.publish`), in one step: the ack is read where it arrives (no `map` step after
+ * it). The client sends nothing it queued while disconnected, and a publish whose connection was lost is never
+ * answered: a reconnect ends the attempt as an unknown outcome, to be retried at once, instead of waiting out its
+ * timeout. An interrupted attempt is forgotten (a late ack is dropped).
  */
 const publisher = (
-  js: JetStreamClient,
+  requests: PublishRequests.PublishRequests,
   publishTimeout: number,
   onReconnect: Set<() => void>,
   streamsInUse: Set<string>
 ) =>
 (message: RawPublish): Effect.Effect<RawAck, PublishFailure> =>
   Effect.async<RawAck, PublishFailure>((resume) => {
-    const reconnected = () => resume(Effect.fail(reconnectFailure(message.subject)))
+    let forget = () => {}
+    const reconnected = () => {
+      forget()
+      resume(Effect.fail(reconnectFailure(message.subject)))
+    }
     try {
       const h = natsHeaders()
       for (const name in message.headers) h.set(name, message.headers[name]!)
+      h.set("Nats-Msg-Id", message.msgId)
       const timeout = message.timeout === undefined
         ? publishTimeout
         : Math.max(1, Math.min(publishTimeout, Duration.toMillis(message.timeout)))
-      js.publish(message.subject, message.data, { msgID: message.msgId, headers: h, timeout }).then(
-        (ack) => {
-          onReconnect.delete(reconnected)
-          streamsInUse.add(ack.stream)
-          resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
-        },
-        (e: unknown) => {
-          onReconnect.delete(reconnected)
-          resume(Effect.fail(publishFailure(e, message.subject)))
-        }
-      )
+      forget = requests.send(message.subject, message.data, h, timeout, (error, ack) => {
+        onReconnect.delete(reconnected)
+        if (ack === undefined) return resume(Effect.fail(publishFailure(error, message.subject)))
+        streamsInUse.add(ack.stream)
+        resume(Effect.succeed({ stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate }))
+      })
       onReconnect.add(reconnected)
     } catch (e) {
-      resume(Effect.fail(publishFailure(e, message.subject, false)))
+      // Nothing was sent: a header or subject the client refuses, or a closed connection.
+      return resume(Effect.fail(publishFailure(e, message.subject, false)))
     }
+    return Effect.sync(() => {
+      onReconnect.delete(reconnected)
+      forget()
+    })
   })
 
 /** Completes the next time `onReconnect` is called. */
@@ -151,7 +157,12 @@ const engineOn = (
     return {
       implementation: "jetstream",
       releaseDelay,
-      publish: publisher(js, Duration.toMillis(options.publishTimeout), onReconnect, streamsInUse),
+      publish: publisher(
+        PublishRequests.make(nc),
+        Duration.toMillis(options.publishTimeout),
+        onReconnect,
+        streamsInUse
+      ),
       ensureStream: (stream) =>
         Effect.suspend(() => {
           streamsInUse.add(stream.name)
