@@ -151,6 +151,8 @@ describe.skipIf(!natsUp)("JetStream publish requests", () => {
     expect(closed.error).toMatchObject({ name: "ClosedConnectionError" })
     expect(publishFailure(closed.error, subject("closing")).unknownOutcome).toBe(false)
     await expect(publish(ownRequests, subject("closing"))).rejects.toMatchObject({ name: "ClosedConnectionError" })
+    // A closed connection cannot take the inbox's subscription: the engine maps this throw to a MessageBusError.
+    expect(() => PublishRequests.make(own)).toThrow(/closed/i)
     silent.unsubscribe()
   })
 })

@@ -142,9 +142,19 @@ const engineOn = (
   js: JetStreamClient,
   jsm: JetStreamManager,
   options: JetStreamOptions
-): Effect.Effect<Engine, never, Scope.Scope> =>
+): Effect.Effect<Engine, MessageBusError, Scope.Scope> =>
   Effect.gen(function*() {
     const settlements = makeSettlements(nc)
+    const requests = yield* Effect.try({
+      try: () => PublishRequests.make(nc),
+      catch: (e) =>
+        busError(
+          `Could not subscribe to the publish acks' inbox: ${errorMessage(e)}`,
+          { operation: "connect" },
+          true,
+          e
+        )
+    })
     // Publish attempts in flight and retries waiting: each is told when the connection is re-established.
     const onReconnect = new Set<() => void>()
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
@@ -157,12 +167,7 @@ const engineOn = (
     return {
       implementation: "jetstream",
       releaseDelay,
-      publish: publisher(
-        PublishRequests.make(nc),
-        Duration.toMillis(options.publishTimeout),
-        onReconnect,
-        streamsInUse
-      ),
+      publish: publisher(requests, Duration.toMillis(options.publishTimeout), onReconnect, streamsInUse),
       ensureStream: (stream) =>
         Effect.suspend(() => {
           streamsInUse.add(stream.name)
