@@ -3,7 +3,10 @@
  * JetStream Bus on it, so that toolkit and baseline run against the same server in the same process.
  */
 import { Duration, Layer, Logger, LogLevel, ManagedRuntime, Option, Schema } from "effect"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import type { Bus } from "../src/Bus/Bus.js"
+import type * as BusModule from "../src/Bus/Bus.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import type { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
@@ -40,4 +43,28 @@ export const setup = (name: string) => {
     jetStreamLayer(stream).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
   )
   return { stream, Def, runtime }
+}
+
+/** A build of the toolkit: its Bus module and its `setup`. */
+export interface Build {
+  readonly root: string
+  readonly Bus: typeof BusModule
+  readonly setup: typeof setup
+}
+
+/**
+ * The build of another commit named by `BENCH_OTHER_BUILD` (its `.bench-build` directory, compiled there with
+ * `npx tsc -p tsconfig.bench.json`), if any. The Bus benchmarks measure it in the same rounds, as the floor
+ * `other build`: its ratio beside this build's compares two commits under the same load.
+ */
+export const otherBuild = async (): Promise<Build | undefined> => {
+  const dir = process.env.BENCH_OTHER_BUILD
+  if (dir === undefined || dir === "") return undefined
+  const root = Path.resolve(dir)
+  const load = <M>(file: string): Promise<M> => import(pathToFileURL(Path.join(root, file)).href) as Promise<M>
+  const [Bus, own] = await Promise.all([
+    load<typeof BusModule>("src/Bus/Bus.js"),
+    load<{ readonly setup: typeof setup }>("bench/BusBench.js")
+  ])
+  return { root, Bus, setup: own.setup }
 }

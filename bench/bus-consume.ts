@@ -5,15 +5,19 @@
  * same batch size (target >= 0.60). Measured in the same rounds: the raw consumer decoding each message with the
  * envelope and payload schemas (`decode`), and one that acks without parsing (`ack only`, what the client costs).
  *
+ * `BENCH_OTHER_BUILD=<another commit>/.bench-build` measures that build's subscriber in the same rounds (the floor
+ * `other build`, on a stream of its own).
+ *
  * Run: `npx tsx bench/bus-consume.ts` (NATS on 127.0.0.1:4222, or NATS_URL).
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Effect, Either, Exit, Schema, Scope } from "effect"
+import { Deferred, Effect, Either, Exit, type ManagedRuntime, Schema, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
+import type * as EventDefinition from "../src/Events/Events.js"
 import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
 
@@ -38,25 +42,50 @@ export const main = async (): Promise<void> => {
   const jsm = await jetstreamManager(nc)
   const ops = Number(process.env.BENCH_OPS ?? 5000)
   // Pre-fill: every round reads the same messages with a new durable consumer.
-  await Harness.pipelined(ops, 64, () => {
-    const eventId = randomUUID()
-    const h = headers()
-    h.set("X-Correlation-ID", "corr_bench")
-    return js.publish(
-      Def.subject,
-      JSON.stringify({
-        event_id: eventId,
-        subject: Def.subject,
-        correlation_id: "corr_bench",
-        idempotency_key: eventId,
-        timestamp: new Date().toISOString(),
-        metadata: { source_service: "bench-service", version: "1.0.0" },
-        payload: { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
-      }),
-      { msgID: eventId, headers: h }
-    )
-  })
+  const prefill = (subject: string) =>
+    Harness.pipelined(ops, 64, () => {
+      const eventId = randomUUID()
+      const h = headers()
+      h.set("X-Correlation-ID", "corr_bench")
+      return js.publish(
+        subject,
+        JSON.stringify({
+          event_id: eventId,
+          subject,
+          correlation_id: "corr_bench",
+          idempotency_key: eventId,
+          timestamp: new Date().toISOString(),
+          metadata: { source_service: "bench-service", version: "1.0.0" },
+          payload: { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
+        }),
+        { msgID: eventId, headers: h }
+      )
+    })
+  await prefill(Def.subject)
+  // Another commit's build (BENCH_OTHER_BUILD), on a stream of its own filled the same way.
+  const otherBuild = await BusBench.otherBuild()
+  const other = otherBuild === undefined ? undefined : { build: otherBuild, ...otherBuild.setup("benchconother") }
+  if (other !== undefined) {
+    await other.runtime.runPromise(Effect.void)
+    await prefill(other.Def.subject)
+  }
   let round = 0
+  /** A round of a build's subscriber: a new durable consumer that handles `n` messages with a no-op handler. */
+  const subscribeRound = <A, I>(
+    B: typeof Bus,
+    definition: EventDefinition.EventDefinition<A, I>,
+    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>
+  ) =>
+  (n: number) =>
+    rt.runPromise(Effect.gen(function*() {
+      const done = yield* Deferred.make<void>()
+      let handled = 0
+      const scope = yield* Scope.make()
+      yield* B.subscribe(definition, { durable: `bench_bus_${round++}`, batchSize: batch, concurrency: 16 }, () =>
+        ++handled === n ? Deferred.succeed(done, undefined) : Effect.void).pipe(Scope.extend(scope))
+      yield* Deferred.await(done)
+      yield* Scope.close(scope, Exit.void)
+    }))
   const rawConsume = async (n: number, handle: (data: Uint8Array) => boolean): Promise<void> => {
     const durable = `bench_raw_${round++}`
     await jsm.consumers.add(stream.name, {
@@ -80,18 +109,7 @@ export const main = async (): Promise<void> => {
         name: `subscribe (decode, span, ids, no-op handler, ack verdict; batch ${batch}) / raw JSON.parse + ack`,
         ops,
         target: 0.6,
-        toolkit: {
-          run: (n) =>
-            runtime.runPromise(Effect.gen(function*() {
-              const done = yield* Deferred.make<void>()
-              let handled = 0
-              const scope = yield* Scope.make()
-              yield* Bus.subscribe(Def, { durable: `bench_bus_${round++}`, batchSize: batch, concurrency: 16 }, () =>
-                ++handled === n ? Deferred.succeed(done, undefined) : Effect.void).pipe(Scope.extend(scope))
-              yield* Deferred.await(done)
-              yield* Scope.close(scope, Exit.void)
-            }))
-        },
+        toolkit: { run: subscribeRound(Bus, Def, runtime) },
         baseline: { run: (n) => rawConsume(n, parseOnly) },
         floors: {
           "ack only": {
@@ -101,12 +119,22 @@ export const main = async (): Promise<void> => {
           decode: {
             description: "the raw consumer decoding each body: UTF-8, JSON, envelope and payload schemas",
             variant: { run: (n) => rawConsume(n, decodeOnly) }
-          }
+          },
+          ...(other === undefined ? {} : {
+            "other build": {
+              description: `the toolkit built at ${other.build.root}`,
+              variant: { run: subscribeRound(other.build.Bus, other.Def, other.runtime) }
+            }
+          })
         }
       }
     ], { meta: { nats: BusBench.url, nats_server: nc.info?.version, prefilled_messages: ops } })
   } finally {
     await jsm.streams.delete(stream.name).catch(() => undefined)
+    if (other !== undefined) {
+      await jsm.streams.delete(other.stream.name).catch(() => undefined)
+      await other.runtime.dispose()
+    }
     await nc.close()
     await runtime.dispose()
   }

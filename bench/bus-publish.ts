@@ -4,15 +4,19 @@
  * Each case also measures a floor: the raw publish with only the work any Effect-based publish must add, so the
  * printed floor ratio tells how much of the gap is the toolkit's own.
  *
+ * `BENCH_OTHER_BUILD=<another commit>/.bench-build` measures that build's publishes in the same rounds (the floor
+ * `other build`, to a stream of its own).
+ *
  * Run: `npx tsx bench/bus-publish.ts` (NATS on 127.0.0.1:4222, or NATS_URL).
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Either, Option, Schema } from "effect"
+import { Effect, Either, type ManagedRuntime, Option, Schema } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
+import type * as EventDefinition from "../src/Events/Events.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
 import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
@@ -75,19 +79,45 @@ export const main = async (): Promise<void> => {
     )
   const floorDescription = "raw publish in Effect + payload encode + span and traceparent"
   const ops = Number(process.env.BENCH_OPS ?? 2000)
+  // Another commit's build (BENCH_OTHER_BUILD), publishing to a stream of its own.
+  const otherBuild = await BusBench.otherBuild()
+  const other = otherBuild === undefined ? undefined : { build: otherBuild, ...otherBuild.setup("benchpubother") }
+  if (other !== undefined) await other.runtime.runPromise(Effect.void)
+  // A plain loop, as the baseline's (`Effect.repeatN` would add a Schedule step per publish).
+  const publishRound = <A, I>(
+    B: typeof Bus,
+    definition: EventDefinition.EventDefinition<A, I>,
+    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>,
+    value: A
+  ) =>
+  (n: number) =>
+    rt.runPromise(Effect.gen(function*() {
+      for (let i = 0; i < n; i++) yield* B.publish(definition, value)
+    }))
+  const publishManyRound = <A, I>(
+    B: typeof Bus,
+    definition: EventDefinition.EventDefinition<A, I>,
+    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>,
+    value: A
+  ) =>
+  (n: number) =>
+    rt.runPromise(B.publishMany(Array.from({ length: n }, () => B.message(definition, value)), { window })).then(
+      () => undefined
+    )
+  const otherFloor = (round: typeof publishRound): Record<string, Harness.Floor> =>
+    other === undefined ? {} : {
+      "other build": {
+        description: `the toolkit built at ${other.build.root}`,
+        variant: { run: round(other.build.Bus, other.Def, other.runtime, payload) }
+      }
+    }
   try {
     await Harness.run("bus-publish", [
       {
         name: "publish (await each ack)",
         ops,
         target: 0.9,
-        toolkit: {
-          // A plain loop, as the baseline's (`Effect.repeatN` would add a Schedule step per publish).
-          run: (n) =>
-            runtime.runPromise(Effect.gen(function*() {
-              for (let i = 0; i < n; i++) yield* Bus.publish(Def, payload)
-            }))
-        },
+        toolkit: { run: publishRound(Bus, Def, runtime, payload) },
         baseline: {
           run: async (n) => {
             for (let i = 0; i < n; i++) await rawPublish()
@@ -102,19 +132,15 @@ export const main = async (): Promise<void> => {
                   for (let i = 0; i < n; i++) yield* floorPublish
                 }))
             }
-          }
+          },
+          ...otherFloor(publishRound)
         }
       },
       {
         name: `publishMany (window ${window})`,
         ops: ops * 4,
         target: 0.95,
-        toolkit: {
-          run: (n) =>
-            runtime.runPromise(
-              Bus.publishMany(Array.from({ length: n }, () => Bus.message(Def, payload)), { window })
-            ).then(() => undefined)
-        },
+        toolkit: { run: publishManyRound(Bus, Def, runtime, payload) },
         baseline: { run: (n) => Harness.pipelined(n, window, () => rawPublish()) },
         floors: {
           required: {
@@ -122,13 +148,18 @@ export const main = async (): Promise<void> => {
             variant: {
               run: (n) => runtime.runPromise(floorPublishMany(n))
             }
-          }
+          },
+          ...otherFloor(publishManyRound)
         }
       }
     ], { meta: { nats: BusBench.url, nats_server: nc.info?.version, storage: "file" } })
   } finally {
     const jsm = await jetstreamManager(nc)
     await jsm.streams.delete(stream.name).catch(() => undefined)
+    if (other !== undefined) {
+      await jsm.streams.delete(other.stream.name).catch(() => undefined)
+      await other.runtime.dispose()
+    }
     await nc.close()
     await floorConnection.close()
     await runtime.dispose()
