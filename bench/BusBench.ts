@@ -45,6 +45,23 @@ export const setup = (name: string) => {
   return { stream, Def, runtime }
 }
 
+/** An envelope as the Python publisher writes it, with a fresh event id: what the consume benchmarks read. */
+export const envelopeBody = (subject: string, eventId: string): string =>
+  JSON.stringify({
+    event_id: eventId,
+    subject,
+    correlation_id: "corr_bench",
+    idempotency_key: eventId,
+    timestamp: new Date().toISOString(),
+    metadata: { source_service: "bench-service", version: "1.0.0" },
+    payload: { merchant_id: crypto.randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
+  })
+
+/** A build's Bus module and what its `setup` made: what a round of the Bus benchmarks runs on. */
+export interface Target extends ReturnType<typeof setup> {
+  readonly Bus: typeof BusModule
+}
+
 /** A build of the toolkit: its Bus module and its `setup`. */
 export interface Build {
   readonly root: string

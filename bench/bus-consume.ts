@@ -13,11 +13,10 @@
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Effect, Either, Exit, type ManagedRuntime, Schema, Scope } from "effect"
+import { Deferred, Effect, Either, Exit, Schema, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
-import type * as EventDefinition from "../src/Events/Events.js"
 import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
 
@@ -47,42 +46,30 @@ export const main = async (): Promise<void> => {
       const eventId = randomUUID()
       const h = headers()
       h.set("X-Correlation-ID", "corr_bench")
-      return js.publish(
-        subject,
-        JSON.stringify({
-          event_id: eventId,
-          subject,
-          correlation_id: "corr_bench",
-          idempotency_key: eventId,
-          timestamp: new Date().toISOString(),
-          metadata: { source_service: "bench-service", version: "1.0.0" },
-          payload: { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
-        }),
-        { msgID: eventId, headers: h }
-      )
+      return js.publish(subject, BusBench.envelopeBody(subject, eventId), { msgID: eventId, headers: h })
     })
   await prefill(Def.subject)
   // Another commit's build (BENCH_OTHER_BUILD), on a stream of its own filled the same way.
   const otherBuild = await BusBench.otherBuild()
-  const other = otherBuild === undefined ? undefined : { build: otherBuild, ...otherBuild.setup("benchconother") }
+  const other = otherBuild === undefined
+    ? undefined
+    : { root: otherBuild.root, Bus: otherBuild.Bus, ...otherBuild.setup("benchconother") }
   if (other !== undefined) {
     await other.runtime.runPromise(Effect.void)
     await prefill(other.Def.subject)
   }
   let round = 0
   /** A round of a build's subscriber: a new durable consumer that handles `n` messages with a no-op handler. */
-  const subscribeRound = <A, I>(
-    B: typeof Bus,
-    definition: EventDefinition.EventDefinition<A, I>,
-    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>
-  ) =>
-  (n: number) =>
-    rt.runPromise(Effect.gen(function*() {
+  const subscribeRound = (target: BusBench.Target) => (n: number) =>
+    target.runtime.runPromise(Effect.gen(function*() {
       const done = yield* Deferred.make<void>()
       let handled = 0
       const scope = yield* Scope.make()
-      yield* B.subscribe(definition, { durable: `bench_bus_${round++}`, batchSize: batch, concurrency: 16 }, () =>
-        ++handled === n ? Deferred.succeed(done, undefined) : Effect.void).pipe(Scope.extend(scope))
+      yield* target.Bus.subscribe(
+        target.Def,
+        { durable: `bench_bus_${round++}`, batchSize: batch, concurrency: 16 },
+        () => ++handled === n ? Deferred.succeed(done, undefined) : Effect.void
+      ).pipe(Scope.extend(scope))
       yield* Deferred.await(done)
       yield* Scope.close(scope, Exit.void)
     }))
@@ -109,7 +96,7 @@ export const main = async (): Promise<void> => {
         name: `subscribe (decode, span, ids, no-op handler, ack verdict; batch ${batch}) / raw JSON.parse + ack`,
         ops,
         target: 0.6,
-        toolkit: { run: subscribeRound(Bus, Def, runtime) },
+        toolkit: { run: subscribeRound({ Bus, Def, runtime, stream }) },
         baseline: { run: (n) => rawConsume(n, parseOnly) },
         floors: {
           "ack only": {
@@ -122,8 +109,8 @@ export const main = async (): Promise<void> => {
           },
           ...(other === undefined ? {} : {
             "other build": {
-              description: `the toolkit built at ${other.build.root}`,
-              variant: { run: subscribeRound(other.build.Bus, other.Def, other.runtime) }
+              description: `the toolkit built at ${other.root}`,
+              variant: { run: subscribeRound(other) }
             }
           })
         }

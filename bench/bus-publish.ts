@@ -12,11 +12,10 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { headers } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Either, type ManagedRuntime, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Bus from "../src/Bus/Bus.js"
-import type * as EventDefinition from "../src/Events/Events.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
 import * as BusBench from "./BusBench.js"
 import * as Harness from "./Harness.js"
@@ -81,34 +80,23 @@ export const main = async (): Promise<void> => {
   const ops = Number(process.env.BENCH_OPS ?? 2000)
   // Another commit's build (BENCH_OTHER_BUILD), publishing to a stream of its own.
   const otherBuild = await BusBench.otherBuild()
-  const other = otherBuild === undefined ? undefined : { build: otherBuild, ...otherBuild.setup("benchpubother") }
+  const other = otherBuild === undefined
+    ? undefined
+    : { root: otherBuild.root, Bus: otherBuild.Bus, ...otherBuild.setup("benchpubother") }
   if (other !== undefined) await other.runtime.runPromise(Effect.void)
   // A plain loop, as the baseline's (`Effect.repeatN` would add a Schedule step per publish).
-  const publishRound = <A, I>(
-    B: typeof Bus,
-    definition: EventDefinition.EventDefinition<A, I>,
-    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>,
-    value: A
-  ) =>
-  (n: number) =>
-    rt.runPromise(Effect.gen(function*() {
-      for (let i = 0; i < n; i++) yield* B.publish(definition, value)
+  const publishRound = (t: BusBench.Target) => (n: number) =>
+    t.runtime.runPromise(Effect.gen(function*() {
+      for (let i = 0; i < n; i++) yield* t.Bus.publish(t.Def, payload)
     }))
-  const publishManyRound = <A, I>(
-    B: typeof Bus,
-    definition: EventDefinition.EventDefinition<A, I>,
-    rt: ManagedRuntime.ManagedRuntime<Bus.Bus, unknown>,
-    value: A
-  ) =>
-  (n: number) =>
-    rt.runPromise(B.publishMany(Array.from({ length: n }, () => B.message(definition, value)), { window })).then(
-      () => undefined
-    )
+  const publishManyRound = (t: BusBench.Target) => (n: number) =>
+    t.runtime.runPromise(t.Bus.publishMany(Array.from({ length: n }, () => t.Bus.message(t.Def, payload)), { window }))
+      .then(() => undefined)
   const otherFloor = (round: typeof publishRound): Record<string, Harness.Floor> =>
     other === undefined ? {} : {
       "other build": {
-        description: `the toolkit built at ${other.build.root}`,
-        variant: { run: round(other.build.Bus, other.Def, other.runtime, payload) }
+        description: `the toolkit built at ${other.root}`,
+        variant: { run: round(other) }
       }
     }
   try {
@@ -117,7 +105,7 @@ export const main = async (): Promise<void> => {
         name: "publish (await each ack)",
         ops,
         target: 0.9,
-        toolkit: { run: publishRound(Bus, Def, runtime, payload) },
+        toolkit: { run: publishRound({ Bus, Def, runtime, stream }) },
         baseline: {
           run: async (n) => {
             for (let i = 0; i < n; i++) await rawPublish()
@@ -140,7 +128,7 @@ export const main = async (): Promise<void> => {
         name: `publishMany (window ${window})`,
         ops: ops * 4,
         target: 0.95,
-        toolkit: { run: publishManyRound(Bus, Def, runtime, payload) },
+        toolkit: { run: publishManyRound({ Bus, Def, runtime, stream }) },
         baseline: { run: (n) => Harness.pipelined(n, window, () => rawPublish()) },
         floors: {
           required: {

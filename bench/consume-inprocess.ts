@@ -52,15 +52,7 @@ const bodies: ReadonlyArray<{ readonly data: Uint8Array; readonly headers: Heade
   { length: distinct },
   () => {
     const eventId = randomUUID()
-    const body = JSON.stringify({
-      event_id: eventId,
-      subject,
-      correlation_id: "corr_bench",
-      idempotency_key: eventId,
-      timestamp: new Date().toISOString(),
-      metadata: { source_service: "bench-service", version: "1.0.0" },
-      payload: { merchant_id: randomUUID(), sync_id: "9f1c2d3e", item_count: 1284 }
-    })
+    const body = BusBench.envelopeBody(subject, eventId)
     return {
       data: new TextEncoder().encode(body),
       headers: { "X-Correlation-ID": "corr_bench", "Nats-Msg-Id": eventId }
