@@ -98,6 +98,7 @@ const publisher = (
   Effect.async<RawAck, PublishFailure>((resume) => {
     let forget = () => {}
     const reconnected = () => {
+      onReconnect.delete(reconnected)
       forget()
       resume(Effect.fail(reconnectFailure(message.subject)))
     }
