@@ -18,6 +18,7 @@ import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { randomBytes } from "node:crypto"
+import * as FiberRefsUpdate from "./internal/fiberRefsUpdate.js"
 
 /**
  * The correlation id of the current unit of work (`X-Correlation-ID` on the wire).
@@ -126,17 +127,15 @@ const updatedRefs = (
   values: ReadonlyArray<Option.Option<string>>,
   annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>,
   context?: Context.Context<never>
-): FiberRefs.FiberRefs =>
-  FiberRefs.updateManyAs(refs, {
-    entries: [
-      [FiberRef.currentTracerSpanAnnotations, [[
-        fiberId,
-        annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
-      ]]],
-      ...entries.map(([ref], i) => [ref, [[fiberId, values[i]]]] as const),
-      ...(context === undefined ? [] : [[FiberRef.currentContext, [[fiberId, context]]] as const])
-    ]
-  })
+): FiberRefs.FiberRefs => {
+  const settings: Array<FiberRefsUpdate.Setting> = [[
+    FiberRef.currentTracerSpanAnnotations as FiberRef.FiberRef<unknown>,
+    annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
+  ]]
+  for (let i = 0; i < entries.length; i++) settings.push([entries[i]![0] as FiberRef.FiberRef<unknown>, values[i]])
+  if (context !== undefined) settings.push([FiberRef.currentContext as FiberRef.FiberRef<unknown>, context])
+  return FiberRefsUpdate.setAll(refs, fiberId, settings)
+}
 
 const update = (
   entries: ReadonlyArray<IdEntry>,

@@ -76,18 +76,27 @@ const openSpan = (
   return span
 }
 
-/** The fiber's runtime, which replaces a running fiber's refs whole (what `Effect.updateFiberRefs` ends with). */
-interface RefsReplaced {
+/** The fiber's runtime: its refs as they are, and their wholesale replacement (what `Effect.updateFiberRefs` ends with). */
+interface RuntimeRefs {
+  readonly _fiberRefs: FiberRefs.FiberRefs
   readonly setFiberRefs: (refs: FiberRefs.FiberRefs) => void
 }
 
 /**
+ * The refs of `fiber`, the fiber running the caller, as they are: `fiber.getFiberRefs()` first records the runtime
+ * flags in them, a copy of the whole map per message, which putting them back whole does not need (the runtime
+ * flags are the fiber's own, not read from its refs).
+ */
+const currentRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>): FiberRefs.FiberRefs =>
+  (fiber as unknown as RuntimeRefs)._fiberRefs
+
+/**
  * Replaces the refs of `fiber`, the fiber running the caller, as `Effect.updateFiberRefs` does without its read of
- * the refs first (a copy of them, to record the runtime flags): the runtime's own `setFiberRefs`, which every
- * fiber of Effect 3 has (`test/BusMemory.test.ts` fails without it).
+ * the refs first: the runtime's own `setFiberRefs`. This and {@link currentRefs} are what every fiber of Effect 3 has
+ * (`test/BusMemory.test.ts` fails without them).
  */
 const setRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>, refs: FiberRefs.FiberRefs): void =>
-  (fiber as unknown as RefsReplaced).setFiberRefs(refs)
+  (fiber as unknown as RuntimeRefs).setFiberRefs(refs)
 
 /**
  * Runs a message's handling in its event context and succeeds with its exit once the worker's refs are back: the
@@ -107,7 +116,7 @@ export const eventContext = (spec: ConsumerSpec) => {
       const options = consumerSpanOptions(spec, inFlight.msg, envelope.event_id, ids)
       // Both run on `fiber`: this step, and the continuation of the handling (on the fiber that ran it).
       const within = (span: Tracer.Span) => {
-        const previous = fiber.getFiberRefs()
+        const previous = currentRefs(fiber)
         setRefs(fiber, Correlation.refsWithIds(fiber.id(), previous, ids, { parentSpan: span }))
         return Effect.flatMap(Effect.exit(self), (exit) => {
           endSpan(span, exit, fiber)

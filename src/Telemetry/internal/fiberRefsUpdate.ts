@@ -1,0 +1,46 @@
+/**
+ * Several FiberRefs of a fiber set in one copy of its refs.
+ *
+ * `FiberRefs.updateManyAs` copies the refs once too, but compares each new value with the current one first
+ * (`Equal.equals`), which for the values set here (the span annotations' `HashMap` and the `Context` holding the
+ * parent span) hashes both sides: most of the cost of entering ids per message. Here each value goes on top of its
+ * ref's stack as `updateManyAs` puts it (replacing the head the fiber itself wrote, above the values it inherited),
+ * without the comparison: a value equal to the current one is stored again instead of being skipped, and every
+ * read gives an equal value either way.
+ *
+ * @internal
+ */
+import * as Equal from "effect/Equal"
+import type * as FiberId from "effect/FiberId"
+import type * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+
+/** A FiberRef and its new value. @internal */
+export type Setting = readonly [FiberRef.FiberRef<unknown>, unknown]
+
+/**
+ * `refs` with each of `settings` set by `fiberId`, as `FiberRefs.updateManyAs` sets them (see above).
+ *
+ * @internal
+ */
+export const setAll = (
+  refs: FiberRefs.FiberRefs,
+  fiberId: FiberId.Single,
+  settings: ReadonlyArray<Setting>
+): FiberRefs.FiberRefs => {
+  const locals = new Map(refs.locals)
+  for (let i = 0; i < settings.length; i++) {
+    const [ref, value] = settings[i]!
+    const stack = locals.get(ref)
+    const entry = [fiberId, value] as const
+    if (stack === undefined) {
+      locals.set(ref, [entry])
+    } else {
+      // The head is this fiber's own value when it wrote one; the rest are the values it inherited.
+      const [head] = stack
+      const inherited = Equal.equals(head[0], fiberId) ? stack.slice(1) : stack
+      locals.set(ref, [entry, ...inherited])
+    }
+  }
+  return FiberRefs.unsafeMake(locals)
+}
