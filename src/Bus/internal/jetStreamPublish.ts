@@ -101,7 +101,7 @@ const answerOf = (subject: string, msg: Msg): readonly [unknown, StoredAck | und
 }
 
 /**
- * The publish requests of a connection: subscribes to its reply inbox now. Publishes still waiting when the
+ * The publish requests of a connection: subscribes to its reply inbox as it is made. Publishes still waiting when the
  * connection closes fail with `ClosedConnectionError`; if the subscription fails, they fail with its error.
  *
  * @internal
