@@ -29,6 +29,7 @@ import {
   NoRespondersError,
   TimeoutError
 } from "@nats-io/nats-core"
+import * as Predicate from "effect/Predicate"
 
 /** A stream's acknowledgement of a stored message. @internal */
 export interface StoredAck {
@@ -71,10 +72,8 @@ interface ApiError {
   readonly description: string
 }
 
-const isRecord = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null
-
 const isApiError = (u: unknown): u is ApiError =>
-  isRecord(u) && typeof u["code"] === "number" && typeof u["description"] === "string"
+  Predicate.isRecord(u) && typeof u["code"] === "number" && typeof u["description"] === "string"
 
 /** The outcome an answer carries, as `[error, ack]`. */
 const answerOf = (subject: string, msg: Msg): readonly [unknown, StoredAck | undefined] => {
@@ -85,7 +84,7 @@ const answerOf = (subject: string, msg: Msg): readonly [unknown, StoredAck | und
   } catch (e) {
     return [new Error("invalid ack response: not JSON", { cause: e }), undefined]
   }
-  if (!isRecord(body)) return [new Error("invalid ack response"), undefined]
+  if (!Predicate.isRecord(body)) return [new Error("invalid ack response"), undefined]
   const error = body["error"]
   if (error !== undefined) {
     return isApiError(error)
