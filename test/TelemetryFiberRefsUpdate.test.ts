@@ -3,7 +3,7 @@
  * for every ref, and the same stacks (the fiber's own head replaced, inherited values kept below it).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Equal, FiberId, FiberRef, FiberRefs, HashMap, Option } from "effect"
+import { Context, Effect, Equal, FiberId, FiberRef, FiberRefs, HashMap, Option } from "effect"
 import * as FiberRefsUpdate from "../src/Telemetry/internal/fiberRefsUpdate.js"
 
 const parent = FiberId.runtime(1, 1000)
@@ -54,4 +54,29 @@ describe("fiberRefsUpdate.setAll", () => {
     expect(FiberRefs.getOrDefault(start, refA)).toEqual(Option.some("inherited"))
     expect(start.locals.get(refC)).toBeUndefined()
   })
+})
+
+describe("fiberRefsUpdate.currentRefs and setRefs", () => {
+  it.effect("read the fiber's refs as they are and replace them whole", () =>
+    Effect.gen(function*() {
+      const seen = yield* Effect.locally(
+        Effect.withFiberRuntime((fiber) => {
+          const refs = FiberRefsUpdate.currentRefs(fiber)
+          const before = FiberRefs.getOrDefault(refs, refA)
+          FiberRefsUpdate.setRefs(
+            fiber,
+            FiberRefsUpdate.setAll(refs, fiber.id(), [[refC as FiberRef.FiberRef<unknown>, 9]])
+          )
+          return Effect.succeed(before)
+        }).pipe(Effect.zipWith(Effect.all([FiberRef.get(refA), FiberRef.get(refC)]), (before, after) => ({
+          before,
+          after
+        }))),
+        refA,
+        Option.some("set")
+      )
+      expect(seen.before).toEqual(Option.some("set"))
+      // What setRefs put in place is what the fiber reads next; what it did not touch is kept.
+      expect(seen.after).toEqual([Option.some("set"), 9])
+    }))
 })

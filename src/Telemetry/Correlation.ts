@@ -184,14 +184,15 @@ export const refsWithIds = (
   return updatedRefs(fiberId, refs, entries, entries.map(([, , id]) => Option.some(id)), annotateWith(entries), context)
 }
 
-// One step: the span that is current when the ids become known is read from the refs being updated.
+// One step, and one copy of the fiber's refs (`Effect.updateFiberRefs` reads them with a copy of its own first).
 const set = (ids: Ids): Effect.Effect<void> =>
-  Effect.updateFiberRefs((fiberId, refs) => {
-    const span = Context.getOption(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan)
-    if (Option.isSome(span) && span.value._tag === "Span") {
-      for (const [, key, id] of entriesOf(ids)) span.value.attribute(key, id)
+  Effect.withFiberRuntime((fiber) => {
+    const span = fiber.currentSpan
+    if (span !== undefined && span._tag === "Span") {
+      for (const [, key, id] of entriesOf(ids)) span.attribute(key, id)
     }
-    return refsWithIds(fiberId, refs, ids)
+    FiberRefsUpdate.setRefs(fiber, refsWithIds(fiber.id(), FiberRefsUpdate.currentRefs(fiber), ids))
+    return Effect.void
   })
 
 /**

@@ -11,6 +11,7 @@
  * @internal
  */
 import * as Equal from "effect/Equal"
+import type * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
 import type * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
@@ -44,3 +45,29 @@ export const setAll = (
   }
   return FiberRefs.unsafeMake(locals)
 }
+
+/** The fiber's runtime: its refs as they are, and their wholesale replacement (what `Effect.updateFiberRefs` ends with). */
+interface RuntimeRefs {
+  readonly _fiberRefs: FiberRefs.FiberRefs
+  readonly setFiberRefs: (refs: FiberRefs.FiberRefs) => void
+}
+
+/**
+ * The refs of `fiber`, the fiber running the caller, as they are: `fiber.getFiberRefs()` first records the runtime
+ * flags in them, a copy of the whole map, which a caller that replaces them whole does not need (the runtime flags
+ * are the fiber's own, not read from its refs).
+ *
+ * @internal
+ */
+export const currentRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>): FiberRefs.FiberRefs =>
+  (fiber as unknown as RuntimeRefs)._fiberRefs
+
+/**
+ * Replaces the refs of `fiber`, the fiber running the caller, as `Effect.updateFiberRefs` does without its read of
+ * the refs first: the runtime's own `setFiberRefs`. This and {@link currentRefs} are what every fiber of Effect 3 has
+ * (`test/TelemetryFiberRefsUpdate.test.ts` fails without them).
+ *
+ * @internal
+ */
+export const setRefs = (fiber: Fiber.RuntimeFiber<unknown, unknown>, refs: FiberRefs.FiberRefs): void =>
+  (fiber as unknown as RuntimeRefs).setFiberRefs(refs)
