@@ -2,13 +2,15 @@
  * One way to serve: {@link serve} an `HttpApp` (an `HttpRouter`, say) or {@link serveApi} an `HttpApi`, with the
  * whole stack applied, from the outside in:
  *
- * 1. tracing — `@effect/platform`'s server span (continues an incoming `traceparent`; always outermost)
+ * 1. tracing — the server span of `@effect/platform`'s tracer (continues an incoming `traceparent`), opened by the
+ *    stack itself, outermost, with the platform's own tracer off on the server (`HttpMiddleware.currentTracerDisabledWhen`
+ *    is honoured)
  * 2. metrics — `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`
  * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
  *    `x-trace-id` response headers
  * 4. access log
- * 5. security headers (`SecurityHeaders`: nosniff, Referrer-Policy, CORP, HSTS when configured...) and CORS
- *    (`http.cors_origins`; none when empty)
+ * 5. security headers (`SecurityHeaders`: nosniff, Referrer-Policy, CORP, HSTS when configured...; set with the id
+ *    headers) and CORS (`http.cors_origins`; none when empty)
  * 6. error mapping — every failure becomes the envelope with its status
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
@@ -37,6 +39,8 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { constTrue } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -49,6 +53,7 @@ import { isRouteNotFound } from "./internal/methodNotAllowed.js"
 import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
 import * as nodeServerInternal from "./internal/nodeServer.js"
 import * as Routes from "./internal/routes.js"
+import * as ServerSpan from "./internal/serverSpan.js"
 import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
 import * as RateLimit from "./RateLimit.js"
@@ -225,8 +230,12 @@ export const makeStack = (
           (request) => request.headers["origin"] === undefined ? withoutCors : withCors
         )
       }
-      if (resolved.securityHeaders.enabled) inner = SecurityHeaders.middleware(resolved.securityHeaders)(inner)
-      inner = RequestTelemetry.middleware({ service, accessLog: resolved.accessLog })(inner)
+      // The security headers go on every response with the id headers, in one construction of the response.
+      inner = RequestTelemetry.middleware({
+        service,
+        accessLog: resolved.accessLog,
+        headers: SecurityHeaders.headers(resolved.securityHeaders)
+      })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }
   })
@@ -261,7 +270,14 @@ export const serve = <E, R>(
     const stack = yield* makeStack(options)
     const readiness = yield* Readiness
     const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
-    yield* HttpServer.serveEffect(stack(app))
+    // The server span is the stack's (`internal/serverSpan.ts`), opened as the platform's tracer opens it, for the
+    // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server.
+    const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
+    yield* Effect.locally(
+      HttpServer.serveEffect(stack(app), ServerSpan.middleware(tracerDisabledWhen)),
+      HttpMiddleware.currentTracerDisabledWhen,
+      constTrue
+    )
     // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.
     yield* Effect.addFinalizer(() =>
       readiness.beginShutdown.pipe(

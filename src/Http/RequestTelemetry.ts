@@ -1,6 +1,6 @@
 /**
  * What every request is observed by, as one middleware (the outermost one `Http.serve` applies, inside the
- * platform's server span): the seed's HTTP metrics (`HttpMetrics`), the request and correlation ids
+ * server span): the seed's HTTP metrics (`HttpMetrics`), the request and correlation ids
  * (`RequestContext`) and the access log.
  *
  * One step before the app and one after it, rather than a middleware each (each middleware costs its own
@@ -21,6 +21,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as HttpMetrics from "./HttpMetrics.js"
+import * as ResponseHeaders from "./internal/responseHeaders.js"
 import * as RequestContext from "./RequestContext.js"
 
 /**
@@ -40,6 +41,13 @@ export interface Options {
    * Default `true`; lines below the logger's minimum level are not built.
    */
   readonly accessLog?: boolean | undefined
+  /**
+   * Headers every response gets with the id headers, in the same construction of the response (`Http.serve` passes
+   * the security headers here); the id headers win over a header of the same name.
+   *
+   * @since 0.2.0
+   */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 // Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, or at Warning when they
@@ -97,6 +105,7 @@ const statusOf = (cause: Cause.Cause<unknown>): Effect.Effect<number> =>
 export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
   const { service } = options
   const accessLog = options.accessLog ?? true
+  const headers = ResponseHeaders.entriesOf(options.headers ?? {})
   const metrics = HttpMetrics.recorder(service)
   return HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {
@@ -127,8 +136,10 @@ export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
         // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
         Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
         Effect.onExit(
-          Effect.map(app, (response) => RequestContext.setHeaders(response, ids, service)),
-          (exit) => Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
+          Effect.map(app, (response) =>
+            ResponseHeaders.append(response, [...headers, ...ResponseHeaders.idEntries(ids, service)])),
+          (exit) =>
+            Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
         )
       )
     })

@@ -12,10 +12,10 @@
  * @since 0.2.0
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ResponseHeaders from "./internal/responseHeaders.js"
 
 /**
  * The settings of the headers.
@@ -90,14 +90,6 @@ export const headers = (settings: SecurityHeadersConfig): Readonly<Record<string
  * @category middleware
  */
 export const middleware = (settings: SecurityHeadersConfig): HttpMiddleware.HttpMiddleware => {
-  const entries = Object.entries(headers(settings))
-  // One `setHeader` per header: `setHeaders` merges its record with two object spreads, which V8 copies through its
-  // slow path (about three times the cost of the eight `setHeader`s here); the result is the same.
-  return HttpMiddleware.make((app) =>
-    Effect.map(app, (response) => {
-      let out = response
-      for (const [name, value] of entries) out = HttpServerResponse.setHeader(out, name, value)
-      return out
-    })
-  )
+  const entries = ResponseHeaders.entriesOf(headers(settings))
+  return HttpMiddleware.make((app) => Effect.map(app, (response) => ResponseHeaders.append(response, entries)))
 }

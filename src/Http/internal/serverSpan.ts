@@ -1,0 +1,194 @@
+/**
+ * The server span of every request `Http.serve` answers, opened as `@effect/platform`'s tracer middleware
+ * (`HttpMiddleware.tracer`, which `HttpServer.serve` applies around every app) opens it, at a fraction of its cost
+ * per request: the span is opened and ended on the request's fiber (`Telemetry/internal/fiberSpans.ts`) and set as
+ * the parent of the request's spans in one update of its refs each way, where `Effect.useSpan` and
+ * `Effect.withParentSpan` copy the refs whole to read two of them, then scope a `Context` change (two more copies
+ * of the refs and two of the context).
+ *
+ * What the span is, as the platform's: its name from `HttpMiddleware.SpanNameGenerator` (`http.server GET`), kind
+ * `server`, the parent of an incoming `traceparent` (or B3) header, else the fiber's current span; the attributes
+ * `http.request.method`, `url.full`, `url.path`, `url.query`, `url.scheme` (credentials of the URL redacted),
+ * `user_agent.original`, `http.request.header.*` (redacted as `Headers.currentRedactedNames` says) and
+ * `client.address`; at the end `http.response.status_code` and `http.response.header.*`, and the exit. A request
+ * for which `HttpMiddleware.currentTracerDisabledWhen` holds gets no span. The server it is installed on has the
+ * platform's own tracer turned off (see `Http.serve`), so that each request gets one span.
+ *
+ * @internal
+ */
+import * as Headers from "@effect/platform/Headers"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import type { Predicate } from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Tracer from "effect/Tracer"
+import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
+import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
+
+// The fiber's context, replaced in one update of its refs (what `Effect.provideService` does on entry and exit).
+const setContext = (fiber: Fiber.RuntimeFiber<unknown, unknown>, context: Context.Context<never>): void =>
+  FiberRefsUpdate.setRefs(
+    fiber,
+    FiberRefsUpdate.setAll(FiberRefsUpdate.currentRefs(fiber), fiber.id(), [[
+      FiberRef.currentContext as FiberRef.FiberRef<unknown>,
+      context
+    ]])
+  )
+
+/** The URL attributes of a request: `url.full`, `url.path`, `url.query` (`""`: none) and `url.scheme`. @internal */
+export interface UrlParts {
+  readonly full: string
+  readonly path: string
+  readonly query: string
+  readonly scheme: string
+}
+
+// Requests whose URL `new URL` would give back unchanged: a host of lower-case labels whose last one starts with a
+// letter (not an IPv4 number, nor IDNA), or a dotted-quad IPv4 address, with a port that is not the default one;
+// a path and a query of characters the URL parser neither encodes nor interprets (no dot segments, no fragment).
+const hostName = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/
+const ipv4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/
+const port = /^[1-9][0-9]{0,4}$/
+const plainPath = /^\/(?!\/)[A-Za-z0-9\-_~!$&'()*+,;=:@/%.]*$/
+const dotSegment = /\/\.|%2e/i
+const plainQuery = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/
+
+const plainHost = (host: string, scheme: string): boolean => {
+  const colon = host.indexOf(":")
+  const name = colon === -1 ? host : host.slice(0, colon)
+  if (!hostName.test(name) && !ipv4.test(name)) return false
+  if (name.includes("xn--")) return false
+  if (colon === -1) return true
+  const digits = host.slice(colon + 1)
+  if (!port.test(digits)) return false
+  const n = Number(digits)
+  return n <= 65535 && n !== (scheme === "https" ? 443 : 80)
+}
+
+/**
+ * The URL attributes the platform's tracer records for `request` (`HttpServerRequest.toURL`, its credentials
+ * redacted), or `undefined` when the request has none (a URL the parser refuses). Read from the request's URL and
+ * `Host` header as they are when the parser would give them back unchanged, as it does for the URLs of nearly
+ * every request; else through `new URL`. `test/HttpServerSpan.test.ts` checks both agree with `toURL` over
+ * generated URLs and hosts.
+ *
+ * @internal
+ */
+export const urlParts = (request: HttpServerRequest.HttpServerRequest): UrlParts | undefined => {
+  const host = request.headers["host"] ?? "localhost"
+  const scheme = request.headers["x-forwarded-proto"] === "https" ? "https" : "http"
+  const target = request.url
+  const q = target.indexOf("?")
+  const path = q === -1 ? target : target.slice(0, q)
+  const query = q === -1 ? "" : target.slice(q + 1)
+  if (
+    plainPath.test(path) && !dotSegment.test(path) && (q === -1 || plainQuery.test(query)) &&
+    plainHost(host, scheme)
+  ) {
+    return { full: `${scheme}://${host}${target}`, path, query, scheme }
+  }
+  const url = Option.getOrUndefined(HttpServerRequest.toURL(request))
+  if (url === undefined) return undefined
+  if (url.username !== "" || url.password !== "") {
+    url.username = "REDACTED"
+    url.password = "REDACTED"
+  }
+  return { full: url.toString(), path: url.pathname, query: url.search.slice(1), scheme: url.protocol.slice(0, -1) }
+}
+
+const redactedText = String(Redacted.make(""))
+
+// Whether `Headers.redact(headers, names)` redacts the header `name` (a name in lower case, as headers hold them).
+const isRedacted = (name: string, names: ReadonlyArray<string | RegExp>): boolean => {
+  for (let i = 0; i < names.length; i++) {
+    const key = names[i]!
+    if (typeof key === "string" ? key.toLowerCase() === name : key.test(name)) return true
+  }
+  return false
+}
+
+// Each header as an attribute, its value redacted as `Headers.redact` would, without building the redacted copy.
+const headerAttributes = (
+  span: Tracer.Span,
+  prefix: string,
+  headers: Headers.Headers,
+  redactedNames: ReadonlyArray<string | RegExp>
+): void => {
+  for (const name in headers) {
+    span.attribute(prefix + name, isRedacted(name, redactedNames) ? redactedText : String(headers[name]))
+  }
+}
+
+const requestAttributes = (
+  span: Tracer.Span,
+  request: HttpServerRequest.HttpServerRequest,
+  redactedNames: ReadonlyArray<string | RegExp>
+): void => {
+  const url = urlParts(request)
+  span.attribute("http.request.method", request.method)
+  if (url !== undefined) {
+    span.attribute("url.full", url.full)
+    span.attribute("url.path", url.path)
+    if (url.query !== "") span.attribute("url.query", url.query)
+    span.attribute("url.scheme", url.scheme)
+  }
+  const userAgent = request.headers["user-agent"]
+  if (userAgent !== undefined) span.attribute("user_agent.original", userAgent)
+  headerAttributes(span, "http.request.header.", request.headers, redactedNames)
+  if (request.remoteAddress._tag === "Some") span.attribute("client.address", request.remoteAddress.value)
+}
+
+const responseAttributes = (
+  span: Tracer.Span,
+  exit: Exit.Exit<unknown, unknown>,
+  redactedNames: ReadonlyArray<string | RegExp>
+): void => {
+  const response = HttpServerError.exitResponse(exit as Exit.Exit<never, unknown>)
+  span.attribute("http.response.status_code", response.status)
+  headerAttributes(span, "http.response.header.", response.headers, redactedNames)
+}
+
+/**
+ * The middleware that opens the server span, for a server whose own tracer is off; `disabledWhen` is the
+ * `HttpMiddleware.currentTracerDisabledWhen` of the server.
+ *
+ * @internal
+ */
+export const middleware = (
+  disabledWhen: Predicate<HttpServerRequest.HttpServerRequest>
+): HttpMiddleware.HttpMiddleware =>
+<E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext
+    const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
+    if (disabledWhen(request)) return app
+    const redactedNames = fiber.getFiberRef(Headers.currentRedactedNames)
+    const name = Context.get(context, HttpMiddleware.SpanNameGenerator)(request)
+    const options: FiberSpans.OpenOptions = {
+      kind: "server",
+      captureStackTrace: false,
+      parent: Option.getOrUndefined(HttpTraceContext.fromHeaders(request.headers))
+    }
+    // Both run on `fiber`: this step, and the continuation of the app.
+    const within = (span: Tracer.Span) => {
+      requestAttributes(span, request, redactedNames)
+      setContext(fiber, Context.add(context, Tracer.ParentSpan, span))
+      return Effect.flatMap(Effect.exit(app), (exit) => {
+        setContext(fiber, context)
+        responseAttributes(span, exit, redactedNames)
+        FiberSpans.end(span, exit, fiber)
+        return exit
+      })
+    }
+    const span = FiberSpans.open(fiber, name, options)
+    return span === undefined ? Effect.flatMap(Effect.makeSpan(name, options), within) : within(span)
+  })
