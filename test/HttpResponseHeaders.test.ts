@@ -50,8 +50,24 @@ describe("responseHeaders.append", () => {
     })
   }
 
+  it("sets the second list after the first, as setHeader in turn does", () => {
+    const [, response] = responses[0]!
+    const more: ReadonlyArray<ResponseHeaders.Entry> = [["x-request-id", "req_ffffffffffff"], [
+      "x-service-name",
+      "catalog"
+    ]]
+    const once = ResponseHeaders.append(response, entries, more)
+    const chained = [...entries, ...more].reduce(
+      (r, [header, value]) => HttpServerResponse.setHeader(r, header, value),
+      response
+    )
+    expect(Object.entries(once.headers)).toEqual(Object.entries(chained.headers))
+    expect(once.headers["x-request-id"]).toBe("req_ffffffffffff")
+  })
+
   it("gives the response itself when there is nothing to add", () => {
     const [, response] = responses[0]!
     expect(ResponseHeaders.append(response, [])).toBe(response)
+    expect(ResponseHeaders.append(response, [], [])).toBe(response)
   })
 })

@@ -137,7 +137,7 @@ export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
         Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
         Effect.onExit(
           Effect.map(app, (response) =>
-            ResponseHeaders.append(response, [...headers, ...ResponseHeaders.idEntries(ids, service)])),
+            ResponseHeaders.append(response, headers, ResponseHeaders.idEntries(ids, service))),
           (exit) =>
             Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
         )

@@ -45,7 +45,7 @@ type ResponseConstructor = new(
 ) => HttpServerResponse.HttpServerResponse
 
 /**
- * `response` with `entries` set, the response `HttpServerResponse.setHeader` gives for each entry in turn (a name
+ * `response` with `entries`, then `more`, set: the response `HttpServerResponse.setHeader` gives for each entry in turn (a name
  * it already has keeps its place and takes the new value), built once, with the constructor `setHeader` calls: the
  * class of the response. `test/HttpResponseHeaders.test.ts` checks the two are equal for every kind of body.
  *
@@ -53,12 +53,14 @@ type ResponseConstructor = new(
  */
 export const append = (
   response: HttpServerResponse.HttpServerResponse,
-  entries: ReadonlyArray<Entry>
+  entries: ReadonlyArray<Entry>,
+  more: ReadonlyArray<Entry> = []
 ): HttpServerResponse.HttpServerResponse => {
-  if (entries.length === 0) return response
+  if (entries.length === 0 && more.length === 0) return response
   const headers: Record<string, string> = Object.create(headersPrototype)
   for (const name in response.headers) headers[name] = response.headers[name]!
   for (let i = 0; i < entries.length; i++) headers[entries[i]![0]] = entries[i]![1]
+  for (let i = 0; i < more.length; i++) headers[more[i]![0]] = more[i]![1]
   return new (response.constructor as ResponseConstructor)(
     response.status,
     response.statusText,

@@ -116,15 +116,30 @@ const isRedacted = (name: string, names: ReadonlyArray<string | RegExp>): boolea
   return false
 }
 
+// The attribute names of headers, kept for the names seen first (a few dozen in practice; clients choose them, so
+// the table is bounded): a name built per header per request is one more string to allocate and hash.
+const attributeNames = (prefix: string) => {
+  const names = new Map<string, string>()
+  return (header: string): string => {
+    const known = names.get(header)
+    if (known !== undefined) return known
+    const name = prefix + header
+    if (names.size < 256) names.set(header, name)
+    return name
+  }
+}
+const requestHeaderName = attributeNames("http.request.header.")
+const responseHeaderName = attributeNames("http.response.header.")
+
 // Each header as an attribute, its value redacted as `Headers.redact` would, without building the redacted copy.
 const headerAttributes = (
   span: Tracer.Span,
-  prefix: string,
+  attributeName: (header: string) => string,
   headers: Headers.Headers,
   redactedNames: ReadonlyArray<string | RegExp>
 ): void => {
   for (const name in headers) {
-    span.attribute(prefix + name, isRedacted(name, redactedNames) ? redactedText : String(headers[name]))
+    span.attribute(attributeName(name), isRedacted(name, redactedNames) ? redactedText : String(headers[name]))
   }
 }
 
@@ -143,7 +158,7 @@ const requestAttributes = (
   }
   const userAgent = request.headers["user-agent"]
   if (userAgent !== undefined) span.attribute("user_agent.original", userAgent)
-  headerAttributes(span, "http.request.header.", request.headers, redactedNames)
+  headerAttributes(span, requestHeaderName, request.headers, redactedNames)
   if (request.remoteAddress._tag === "Some") span.attribute("client.address", request.remoteAddress.value)
 }
 
@@ -154,7 +169,7 @@ const responseAttributes = (
 ): void => {
   const response = HttpServerError.exitResponse(exit as Exit.Exit<never, unknown>)
   span.attribute("http.response.status_code", response.status)
-  headerAttributes(span, "http.response.header.", response.headers, redactedNames)
+  headerAttributes(span, responseHeaderName, response.headers, redactedNames)
 }
 
 /**
