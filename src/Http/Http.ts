@@ -3,8 +3,8 @@
  * whole stack applied, from the outside in:
  *
  * 1. tracing — the server span of `@effect/platform`'s tracer (continues an incoming `traceparent`), opened by the
- *    stack itself, outermost, with the platform's own tracer off on the server (`HttpMiddleware.currentTracerDisabledWhen`
- *    is honoured)
+ *    stack itself, outermost, with the platform's own tracer off on the server; the server's
+ *    `HttpMiddleware.currentTracerDisabledWhen` is honoured
  * 2. metrics — `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`
  * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
  *    `x-trace-id` response headers
