@@ -45,9 +45,10 @@ type ResponseConstructor = new(
 ) => HttpServerResponse.HttpServerResponse
 
 /**
- * `response` with `entries`, then `more`, set: the response `HttpServerResponse.setHeader` gives for each entry in turn (a name
- * it already has keeps its place and takes the new value), built once, with the constructor `setHeader` calls: the
- * class of the response. `test/HttpResponseHeaders.test.ts` checks the two are equal for every kind of body.
+ * `response` with `entries`, then `more`, set: the response `HttpServerResponse.setHeader` gives for each entry in
+ * turn (a name it already has keeps its place and takes the new value), built once, with the constructor `setHeader`
+ * calls: the class of the response. `test/HttpResponseHeaders.test.ts` checks the two are equal for every kind of
+ * body.
  *
  * @internal
  */

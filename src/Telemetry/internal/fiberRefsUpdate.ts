@@ -46,7 +46,10 @@ export const setAll = (
   return FiberRefs.unsafeMake(locals)
 }
 
-/** The fiber's runtime: its refs as they are, and their wholesale replacement (what `Effect.updateFiberRefs` ends with). */
+/**
+ * The fiber's runtime: its refs as they are, and their wholesale replacement (what `Effect.updateFiberRefs` ends
+ * with).
+ */
 interface RuntimeRefs {
   readonly _fiberRefs: FiberRefs.FiberRefs
   readonly setFiberRefs: (refs: FiberRefs.FiberRefs) => void
