@@ -2,9 +2,9 @@
  * The server span of every request `Http.serve` answers, opened as `@effect/platform`'s tracer middleware
  * (`HttpMiddleware.tracer`, which `HttpServer.serve` applies around every app) opens it, at a fraction of its cost
  * per request: the span is opened and ended on the request's fiber (`Telemetry/internal/fiberSpans.ts`) and set as
- * the parent of the request's spans in one update of its refs each way, where `Effect.useSpan` and
- * `Effect.withParentSpan` copy the refs whole to read two of them, then scope a `Context` change (two more copies
- * of the refs and two of the context).
+ * the parent of the request's spans in one update of its refs each way, where `Effect.useSpan` first copies the
+ * refs whole to read two of them; the URL is read without `new URL` where the parser would give it back unchanged,
+ * and the headers are redacted without a redacted copy of them.
  *
  * What the span is, as the platform's: its name from `HttpMiddleware.SpanNameGenerator` (`http.server GET`), kind
  * `server`, the parent of an incoming `traceparent` (or B3) header, else the fiber's current span; the attributes
