@@ -107,11 +107,23 @@ export const urlParts = (request: HttpServerRequest.HttpServerRequest): UrlParts
 
 const redactedText = String(Redacted.make(""))
 
+// The redacted names with the strings in lower case, as `Headers.redact` compares them; kept per array (the fiber
+// ref's value, the same array for every request of a server) rather than lowered per header per request.
+const lowered = new WeakMap<ReadonlyArray<string | RegExp>, ReadonlyArray<string | RegExp>>()
+const lowerCased = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
+  let out = lowered.get(names)
+  if (out === undefined) {
+    out = names.map((key) => typeof key === "string" ? key.toLowerCase() : key)
+    lowered.set(names, out)
+  }
+  return out
+}
+
 // Whether `Headers.redact(headers, names)` redacts the header `name` (a name in lower case, as headers hold them).
 const isRedacted = (name: string, names: ReadonlyArray<string | RegExp>): boolean => {
   for (let i = 0; i < names.length; i++) {
     const key = names[i]!
-    if (typeof key === "string" ? key.toLowerCase() === name : key.test(name)) return true
+    if (typeof key === "string" ? key === name : key.test(name)) return true
   }
   return false
 }
@@ -186,7 +198,7 @@ export const middleware = (
     const context = fiber.currentContext
     const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
     if (disabledWhen(request)) return app
-    const redactedNames = fiber.getFiberRef(Headers.currentRedactedNames)
+    const redactedNames = lowerCased(fiber.getFiberRef(Headers.currentRedactedNames))
     const name = Context.get(context, HttpMiddleware.SpanNameGenerator)(request)
     const options: FiberSpans.OpenOptions = {
       kind: "server",
