@@ -173,24 +173,36 @@ export const publish = (p: Publisher): Bus["publish"] => (definition, payload, p
 export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
   Effect.withFiberRuntime((fiber) => p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
 
-/** `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked. @internal */
+/**
+ * `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked, in a producer span
+ * that is not made the parent of what runs inside (as {@link publish}).
+ *
+ * @internal
+ */
 export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
   const unsendable = message.headers === undefined ? undefined : headerRefusal(message.subject, message.headers)
   if (unsendable !== undefined) return Effect.fail(unsendable)
   if (!p.streams.readySubjects.has(message.subject)) {
     return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))
   }
-  return publishRetrying(p)({
+  const raw: RawPublish = {
     subject: message.subject,
     data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
     headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
     msgId: message.msgId
-  }).pipe(
-    Effect.tap(() => Metric.increment(publishedCounter(p, message.subject))),
-    Effect.map((ack) =>
-      ackOf(message.eventId ?? message.msgId, message.subject, ack, message.headers?.["X-Correlation-ID"])
-    ),
-    Effect.withSpan("Bus.publishEncoded", natsProducerSpanOptions(message.subject))
+  }
+  return Effect.useSpan(
+    "Bus.publishEncoded",
+    publishSpanOptions(p, message.subject),
+    () =>
+      Effect.withFiberRuntime((fiber) =>
+        Effect.flatMap(p.retrying(raw, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
+          publishedCounter(p, message.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+          return Effect.succeed(
+            ackOf(message.eventId ?? message.msgId, message.subject, ack, message.headers?.["X-Correlation-ID"])
+          )
+        })
+      )
   )
 }
 
