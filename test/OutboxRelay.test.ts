@@ -18,6 +18,7 @@ import {
   Fiber,
   Layer,
   Logger,
+  Metric,
   Option,
   Queue,
   Schema,
@@ -35,7 +36,7 @@ import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
 import * as Sql from "../src/Sql/index.js"
-import { markGroup } from "../src/Sql/internal/relayPass.js"
+import { markGroup, maxUnmarked } from "../src/Sql/internal/relayPass.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import * as Backends from "./fixtures/sql/backends.js"
@@ -638,7 +639,7 @@ for (const target of targets) {
 
         /**
          * Two groups and five rows written; the relay's publish of the sixth row of the second group never returns, and
-         * the flush is interrupted there, as by a crash. Returns the rows marked and the messages stored then, and the
+         * once the first group is marked the flush is interrupted there, as by a crash. Returns the rows marked and the messages stored then, and the
          * messages stored once a relay on the plain Bus has published the rest.
          */
         const stoppedMidGroup = (label: string, options: Sql.OutboxRelay.RelayOptions) =>
@@ -668,6 +669,9 @@ for (const target of targets) {
             )
             const flushing = yield* Effect.fork(relay.flush)
             yield* Deferred.await(stuck)
+            // The first group's marks commit while the second group's rows go out: the stop comes once they have.
+            yield* poll(relay.status, (s) =>
+              s.published >= markGroup, "the first group marked")
             yield* Fiber.interrupt(flushing)
             const marked = (yield* Effect.provide(outboxRows, context)).filter((r) =>
               r.published
@@ -700,6 +704,62 @@ for (const target of targets) {
             }),
           60_000
         )
+
+        if (target.kind === "postgresql") {
+          it.scoped(
+            "a pass keeps its publishes outstanding across groups, in order, and sends no group's rows before the group two before it has committed",
+            () =>
+              Effect.gen(function*() {
+                const stream = testStream("unmarked")
+                const { Happened } = definitions(stream)
+                const context = yield* infra([stream])
+                const count = 3 * markGroup
+                yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) =>
+                  OutboxRelay.enqueue(Happened, { n }), {
+                  discard: true
+                }).pipe(Sql.transaction(), Effect.provide(context))
+                const received = yield* collect(Happened).pipe(Effect.provide(context))
+                const bus = Context.get(context, Bus.Bus)
+                // The second row's ack is held for the test (the first row of a subject goes out alone): its group
+                // cannot commit meanwhile.
+                let calls = 0
+                const release = yield* Deferred.make<void>()
+                const held: Bus.Bus = {
+                  ...bus,
+                  publishEncoded: (message) => {
+                    calls++
+                    return calls === 2
+                      ? Effect.zipLeft(bus.publishEncoded(message), Deferred.await(release))
+                      : bus.publishEncoded(message)
+                  }
+                }
+                // A window wider than the pass: only the rule on committed groups holds the third group back.
+                const relay = yield* OutboxRelay.make({ ...fast, enabled: false, maxInFlight: 4 * markGroup }).pipe(
+                  Effect.provide(Context.add(context, Bus.Bus, held))
+                )
+                const selects = Metric.value(
+                  Metric.tagged(Sql.SqlMetrics.sqlQueryDurationSeconds, "operation", "outbox.relay.select")
+                ).pipe(Effect.map((state) =>
+                  state.count
+                ))
+                const before = yield* selects
+                const flushing = yield* Effect.fork(relay.flush)
+                // The third group has locked its rows (it is locked while the second one's rows go out).
+                yield* poll(selects, (n) => n >= before + 3, "the third group locked")
+                yield* poll(Effect.sync(() => calls), (n) => n >= maxUnmarked, "the first two groups sent")
+                expect(calls).toBe(maxUnmarked)
+                yield* Deferred.succeed(release, undefined)
+                const result = yield* Fiber.join(flushing)
+                expect(result.published).toBe(count)
+                expect(calls).toBe(count)
+                const events = yield* takeN(received, count)
+                expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(
+                  Array.from({ length: count }, (_, n) => n)
+                )
+              }),
+            60_000
+          )
+        }
 
         it.scoped("closing the relay's scope publishes what is pending", () =>
           Effect.gen(function*() {
@@ -961,7 +1021,7 @@ describe("OutboxRelay configuration", () => {
       const defaults = yield* read({})
       expect(defaults.relayEnabled).toBe(true)
       expect(Duration.toMillis(defaults.pollInterval)).toBe(500)
-      expect(defaults.batchSize).toBe(100)
+      expect(defaults.batchSize).toBe(1000)
       expect(defaults.maxInFlight).toBe(64)
       expect(Option.map(defaults.retention, Duration.toMillis)).toEqual(Option.some(7 * 24 * 3600 * 1000))
       expect(Duration.toMillis(defaults.flushTimeout)).toBe(5000)

@@ -10,7 +10,8 @@
  *   again: the republish carries the same `Nats-Msg-Id`, so inside the stream's duplicate window (2 minutes by
  *   default) JetStream stores nothing new and acks it as a duplicate. Past the window a consumer may see it
  *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once. Rows are locked and marked in
- *   transactions of 100, so a crash republishes at most the 100 of the group it held.
+ *   transactions of 50, and at most two of them hold rows published and not yet marked (each group's statements run
+ *   while its neighbours' rows go out), so a crash republishes at most 100 rows.
  * - **Order.** Rows are sent in the order of their inserts (`ORDER BY seq`, an identity column), pipelined on the
  *   Bus's connection with up to `maxInFlight` (default 64) publishes outstanding, so the rows that succeed are
  *   stored in that order. A failed publish stops the pass (rows acked beside it are marked, the rest wait); the
@@ -169,7 +170,10 @@ export interface RelayOptions {
    * 500 ms). A full batch is followed at once.
    */
   readonly pollInterval?: Duration.DurationInput | undefined
-  /** Rows published per pass (default 100), locked and marked sent in transactions of up to 100 rows. */
+  /**
+   * Rows published per pass (default 1000), locked and marked sent in transactions of up to 50 rows; the publishes
+   * keep `maxInFlight` outstanding across the transactions of a pass.
+   */
   readonly batchSize?: number | undefined
   /**
    * Publishes outstanding at once (default 64), sent in row order on the Bus's connection. `1` awaits each ack
@@ -206,7 +210,7 @@ export interface OutboxRelayConfig {
   readonly listen: boolean
   /** `outbox.poll_interval`, default 500 ms. */
   readonly pollInterval: Duration.Duration
-  /** `outbox.batch_size`, default 100. */
+  /** `outbox.batch_size`, default 1000. */
   readonly batchSize: number
   /** `outbox.max_in_flight`, default 64; `1` for strict order (see {@link RelayOptions.maxInFlight}). */
   readonly maxInFlight: number

@@ -16,7 +16,7 @@ import type { RelayOptions, RelayStatus } from "../OutboxRelay.js"
 /** @internal */
 export const defaults = {
   pollInterval: Duration.millis(500),
-  batchSize: 100,
+  batchSize: 1000,
   maxInFlight: 64,
   retention: Duration.days(7),
   purgeInterval: Duration.hours(1),

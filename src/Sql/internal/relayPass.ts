@@ -6,15 +6,19 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { lockBatch, markFailed, markPublished } from "./outboxRows.js"
+import { lockBatch, markFailed, markPublished, type Row } from "./outboxRows.js"
 import { own, type RelayContext } from "./relayContext.js"
-import { publishRows } from "./relayPublish.js"
+import { makeSender, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 import { run as transaction } from "./transaction.js"
 
@@ -54,14 +58,21 @@ const record = (relay: RelayContext, result: PassResult) =>
   )
 
 /**
- * How many rows one transaction of a pass locks, publishes and marks sent: a relay killed mid-pass has published at
- * most this many rows it has not yet marked (which it publishes again after a restart). The publishes of a group are
- * pipelined and its transaction waits for all of them: a group well above the default `maxInFlight` keeps the window
- * full for most of it.
+ * How many rows one transaction of a pass locks, publishes and marks sent. The next group is locked while this one's
+ * rows go out, and its rows go out while this one's marks commit; a group's rows are not sent before the group two
+ * before it has committed. So at most two groups are published and not yet marked: a relay killed mid-pass has
+ * published at most `2 * markGroup` rows it has not marked (which it publishes again after a restart).
  *
  * @internal
  */
-export const markGroup = 100
+export const markGroup = 50
+
+/**
+ * The most rows a relay can have published and not yet marked: two groups.
+ *
+ * @internal
+ */
+export const maxUnmarked = 2 * markGroup
 
 interface GroupResult extends PassResult {
   readonly rows: number
@@ -71,22 +82,38 @@ interface GroupResult extends PassResult {
 // are then published again under the same Nats-Msg-Id, as after a relay crash.
 const asyncCommit = (sql: SqlClient.SqlClient) => sql`SET LOCAL synchronous_commit = off`
 
-// One transaction: lock the next `size` rows, publish them in order until one fails, mark what was acked (a row
-// behind a failed one may have been acked too) and record each failure on its row.
-const publishGroup = (
+/** One group of a pass, between its transaction and the pass that sends its rows. */
+interface Group {
+  readonly size: number
+  /** The rows the group locked, or why it has none. */
+  readonly locked: Deferred.Deferred<ReadonlyArray<Row>, TransactionFailure>
+  /** The publishes of its rows, once the pass has sent them. */
+  readonly sent: Deferred.Deferred<ReadonlyArray<Sent>>
+  readonly fiber: Fiber.Fiber<GroupResult, TransactionFailure>
+}
+
+// One transaction: lock the next `size` rows, hand them to the pass, wait for what publishing them came to, mark what
+// was acked (a row behind a failed one may have been acked too) and record each failure on its row.
+const runGroup = (
   relay: RelayContext,
-  size: number
+  size: number,
+  locked: Deferred.Deferred<ReadonlyArray<Row>, TransactionFailure>,
+  sent: Deferred.Deferred<ReadonlyArray<Sent>>
 ): Effect.Effect<GroupResult, TransactionFailure, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { sql } = relay
     yield* asyncCommit(sql)
     const rows = yield* lockBatch(sql, size)
-    const outcomes = yield* publishRows(relay, rows)
+    yield* Deferred.succeed(locked, rows)
+    const fibers = yield* Deferred.await(sent)
     const published: Array<string> = []
     const failures: Array<FailedEvent> = []
     let duplicates = 0
-    outcomes.forEach((outcome, i) => {
-      if (outcome === undefined) return
+    for (let i = 0; i < fibers.length; i++) {
+      const fiber = fibers[i]
+      if (fiber === undefined) continue
+      // Its outcome, without taking in the publish fiber's refs as `join` would (it changes none the group reads).
+      const outcome = yield* Effect.flatten(Fiber.await(fiber))
       const row = rows[i]!
       if (Either.isRight(outcome)) {
         published.push(row.id)
@@ -94,7 +121,7 @@ const publishGroup = (
       } else {
         failures.push({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left })
       }
-    })
+    }
     yield* markPublished(sql, published)
     for (const failure of failures) yield* markFailed(sql, failure.eventId, failure.error)
     return {
@@ -109,31 +136,67 @@ const publishGroup = (
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
     // A retried transaction would only republish: the loop retries on its own schedule.
     (self) => transaction(self, { retry: false }),
+    // A group that failed before it locked its rows: the pass stops there.
+    Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(locked, exit.cause) : Effect.void),
     Effect.tap((result) => record(relay, result))
   )
 
 /**
- * One pass: up to `batchSize` rows, in transactions of {@link markGroup} rows, each committed as soon as its rows are
- * published; it ends at a short group or a failed publish.
+ * One pass: up to `batchSize` rows, in transactions of {@link markGroup} rows, each committed as soon as its rows have
+ * their outcomes; it ends at a short group, a failed publish or a failed transaction. The publishes keep up to
+ * `maxInFlight` outstanding across groups, and each group's statements run while the rows of its neighbours go out.
  *
  * @internal
  */
 export const pass = (relay: RelayContext): Effect.Effect<PassResult, TransactionFailure> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const sender = makeSender(relay)
+    const groups: Array<Group> = []
     let left = relay.settings.batchSize
+    const startGroup = Effect.suspend(() => {
+      const size = Math.min(markGroup, left)
+      left -= size
+      const locked = Deferred.unsafeMake<ReadonlyArray<Row>, TransactionFailure>(FiberId.none)
+      const sent = Deferred.unsafeMake<ReadonlyArray<Sent>>(FiberId.none)
+      return Effect.map(
+        Effect.forkIn(runGroup(relay, size, locked, sent), scope),
+        (fiber) => void groups.push({ size, locked, sent, fiber })
+      )
+    })
+    yield* startGroup
+    for (let k = 0; k < groups.length; k++) {
+      const group = groups[k]!
+      const rows = yield* Effect.either(Deferred.await(group.locked))
+      if (Either.isLeft(rows)) {
+        sender.halt()
+        break
+      }
+      // The next rows are locked while these go out; after a short group there are none.
+      if (!sender.halted() && rows.right.length === group.size && left > 0) yield* startGroup
+      // At most two groups published and not yet marked.
+      if (k >= 2 && Exit.isFailure(yield* Fiber.await(groups[k - 2]!.fiber))) sender.halt()
+      const sent = sender.halted() ? [] : yield* sender.send(rows.right)
+      yield* Deferred.succeed(group.sent, sent)
+    }
     let published = 0
     let duplicates = 0
-    for (;;) {
-      const size = Math.min(markGroup, left)
-      const group = yield* publishGroup(relay, size)
-      published += group.published
-      duplicates += group.duplicates
-      left -= group.rows
-      if (Option.isSome(group.failed) || !group.full || left === 0) {
-        return { published, duplicates, failed: group.failed, failures: group.failures, full: group.full }
-      }
+    let failures = 0
+    let failed: Option.Option<FailedEvent> = Option.none()
+    let full = true
+    // Every group ends before the pass does: one whose transaction failed does not roll back the marks of the others.
+    const exits = yield* Effect.forEach(groups, (group) => Fiber.await(group.fiber))
+    for (const exit of exits) {
+      const result = yield* exit
+      published += result.published
+      duplicates += result.duplicates
+      failures += result.failures
+      if (Option.isNone(failed)) failed = result.failed
+      full = full && result.full
     }
+    return { published, duplicates, failed, failures, full: full && Option.isNone(failed) }
   }).pipe(
+    Effect.scoped,
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
     own(relay)
   )

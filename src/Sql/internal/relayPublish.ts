@@ -1,84 +1,125 @@
 /**
- * Publishing the rows of one group: in their order, with at most `maxInFlight` publishes outstanding on the Bus's
- * connection, and nothing new started once one has failed.
+ * Publishing the rows of a pass: in their order, with at most `maxInFlight` publishes outstanding on the Bus's
+ * connection across the groups of the pass, and nothing new started once one has failed.
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import { headersOf, type Row } from "./outboxRows.js"
 import type { RelayContext } from "./relayContext.js"
 
 /**
- * What publishing one row came to; `undefined` for a row never sent (a publish before it had failed).
+ * What publishing one row came to.
  *
  * @internal
  */
-export type Outcome = Either.Either<PublishAck, MessageBusError> | undefined
+export type Outcome = Either.Either<PublishAck, MessageBusError>
 
-const publishRow = (relay: RelayContext, row: Row): Effect.Effect<Either.Either<PublishAck, MessageBusError>> =>
-  Effect.suspend(() => {
-    const headers = headersOf(row.headers)
-    return relay.bus.publishEncoded({
-      subject: row.subject,
-      body: row.body,
-      headers,
-      msgId: headers["Nats-Msg-Id"] ?? row.id,
-      eventId: row.id
-    })
-  }).pipe(
-    // A Bus that dies instead of failing must not take the relay with it.
-    Effect.catchAllDefect((defect) =>
-      Effect.fail(
-        new MessageBusError({
-          message: `Publishing failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`,
-          details: { operation: "publish", subject: row.subject },
-          retryable: true,
-          cause: defect
-        })
-      )
-    ),
-    Effect.either,
-    Effect.tap((outcome) => {
-      if (Either.isRight(outcome)) relay.subjects.add(row.subject)
-    })
+/**
+ * A row's publish, forked; `undefined` for a row never sent (a publish before it had failed, or the pass stopped).
+ *
+ * @internal
+ */
+export type Sent = Fiber.RuntimeFiber<Outcome> | undefined
+
+const defectFailure = (row: Row, defect: unknown) =>
+  new MessageBusError({
+    message: `Publishing failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`,
+    details: { operation: "publish", subject: row.subject },
+    retryable: true,
+    cause: defect
+  })
+
+// One row's publish and its outcome, read in one step. A Bus that dies instead of failing must not take the relay
+// with it: its defect is a failed publish; an interruption stays one.
+const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
+  Effect.matchCauseEffect(
+    Effect.suspend(() => {
+      const headers = headersOf(row.headers)
+      return relay.bus.publishEncoded({
+        subject: row.subject,
+        body: row.body,
+        headers,
+        msgId: headers["Nats-Msg-Id"] ?? row.id,
+        eventId: row.id
+      })
+    }),
+    {
+      onSuccess: (ack) => {
+        relay.subjects.add(row.subject)
+        return Effect.succeed(Either.right(ack))
+      },
+      onFailure: (cause) => {
+        const failure = Cause.failureOrCause(cause)
+        if (Either.isLeft(failure)) {
+          onFailure()
+          return Effect.succeed(Either.left(failure.left))
+        }
+        const defect = Cause.dieOption(cause)
+        if (Option.isNone(defect)) return Effect.failCause(failure.right as Cause.Cause<never>)
+        onFailure()
+        return Effect.succeed(Either.left(defectFailure(row, defect.value)))
+      }
+    }
   )
 
 /**
- * Publishes `rows` in order and returns one outcome per row. Row `i` is sent once row `i - maxInFlight` has its
- * outcome, so a publish that fails (or is retried) can be overtaken by at most `maxInFlight - 1` rows behind it;
- * once one has failed no further row is sent, and what is in flight is awaited. The sends leave in row order: each
- * publish is started by its own fiber, forked in row order, and a Bus sends on its first step for a subject it has
- * published to. The first row of a subject this relay has not yet published to (its Bus may first have to make its
- * stream ready, which waits) is sent alone, after the rows before it have their outcomes.
+ * The sending side of one pass: the rows given to `send`, call after call, are one sequence. Row `i` of it is sent
+ * once row `i - maxInFlight` has its outcome, so a publish that fails (or is retried) can be overtaken by at most
+ * `maxInFlight - 1` rows behind it; once one has failed, or `halt` was called, no further row is sent. The sends
+ * leave in row order: each publish is started by its own fiber, forked in row order, and a Bus sends on its first
+ * step for a subject it has published to. The first row of a subject this relay has not yet published to (its Bus
+ * may first have to make its stream ready, which waits) is sent alone, after the rows before it have their outcomes.
  *
  * @internal
  */
-export const publishRows = (relay: RelayContext, rows: ReadonlyArray<Row>): Effect.Effect<Array<Outcome>> =>
-  Effect.gen(function*() {
-    const window = relay.settings.maxInFlight
-    const outcomes: Array<Outcome> = new Array(rows.length).fill(undefined)
-    let failed = false
-    const inFlight: Array<Fiber.RuntimeFiber<void>> = new Array(rows.length)
-    const settle = (i: number) => inFlight[i] === undefined ? Effect.void : Fiber.join(inFlight[i]!)
-    const start = (i: number) =>
-      Effect.map(publishRow(relay, rows[i]!), (outcome) => {
-        outcomes[i] = outcome
-        if (Either.isLeft(outcome)) failed = true
-      })
-    let sent = 0
-    while (sent < rows.length && !failed) {
-      const i = sent
-      const known = relay.subjects.has(rows[i]!.subject)
-      for (let j = Math.max(0, i - window); j <= (known ? i - window : i - 1); j++) yield* settle(j)
-      if (failed) break
-      if (known) inFlight[i] = yield* Effect.fork(start(i))
-      else yield* start(i)
-      sent++
-    }
-    for (let j = Math.max(0, sent - window); j < sent; j++) yield* settle(j)
-    return outcomes
-  })
+export interface Sender {
+  /** Sends `rows` after the rows of the calls before; one entry per row. Returns once each row is sent or skipped. */
+  readonly send: (rows: ReadonlyArray<Row>) => Effect.Effect<Array<Sent>>
+  /** No row is sent after this. */
+  readonly halt: () => void
+  /** A publish failed, or `halt` was called. */
+  readonly halted: () => boolean
+}
+
+/** @internal */
+export const makeSender = (relay: RelayContext): Sender => {
+  const window = relay.settings.maxInFlight
+  // The fibers of the last `window` rows sent, by their place in the sequence modulo `window`.
+  const recent: Array<Fiber.RuntimeFiber<Outcome>> = []
+  // A publish that has its outcome is passed without suspending: the rows that can go out leave in one run of the
+  // sender, so their publishes share the connection's next write.
+  const settled = (fiber: Fiber.RuntimeFiber<Outcome>) =>
+    fiber.unsafePoll() === null ? Effect.asVoid(Fiber.await(fiber)) : Effect.void
+  let count = 0
+  let halted = false
+  const halt = () => {
+    halted = true
+  }
+  const send = (rows: ReadonlyArray<Row>): Effect.Effect<Array<Sent>> =>
+    Effect.gen(function*() {
+      const sent: Array<Sent> = new Array(rows.length).fill(undefined)
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r]!
+        const known = relay.subjects.has(row.subject)
+        // Known subject: wait for the row `window` places back. New subject: for every row still in flight.
+        for (let j = Math.max(0, count - window); j <= (known ? count - window : count - 1); j++) {
+          yield* settled(recent[j % window]!)
+        }
+        if (halted) break
+        const fiber = yield* Effect.fork(publishRow(relay, row, halt))
+        recent[count % window] = fiber
+        count++
+        sent[r] = fiber
+        if (!known) yield* Fiber.await(fiber)
+      }
+      return sent
+    })
+  return { send, halt, halted: () => halted }
+}
