@@ -2,11 +2,14 @@
  * Benchmark `outbox-relay`: the transactional outbox relay on the real PostgreSQL and NATS JetStream, in a database
  * and a stream of its own (both removed at the end).
  *
- * - **Throughput**: `BENCH_OUTBOX_EVENTS` (default 10 000) rows committed first (`OutboxRelay.enqueue`, 100 per
- *   transaction), then `relay.flush` times publishing them all (rows locked, published pipelined in order with the
- *   default `maxInFlight` of 64, marked published once acked): events/s. Target >= 5 000. The same again with
- *   `maxInFlight: 1` (each ack awaited: strict order). Beside them, in the same run, the raw client's rate for the
- *   same messages awaited one at a time and with 64 in flight (the pipelined relay's ceiling).
+ * - **Throughput**: a round commits `BENCH_OUTBOX_EVENTS` (default 10 000) rows first (`OutboxRelay.enqueue`, 100
+ *   per transaction, not timed), then `relay.flush` times publishing them all with the default options (rows locked,
+ *   published pipelined in order with `maxInFlight` 64, marked published once acked): events/s and this process's
+ *   CPU per event. Beside it in each round, the raw client's rate for the same messages with 64 in flight (the
+ *   pipelined relay's ceiling). `BENCH_WARMUP_ROUNDS` (default 2) unmeasured rounds of both, then
+ *   `BENCH_OUTBOX_ROUNDS` (default 5) paired rounds, alternating which goes first; printed: the median relay rate
+ *   (target >= 5 000), the median raw rate and the median of the per-round ratios. Then once each: the relay with
+ *   `maxInFlight: 1` (each ack awaited: strict order) and the raw client awaiting each ack.
  * - **Latency**: the relay running as a service runs it (LISTEN/NOTIFY wake-up, default poll interval), events
  *   enqueued one per transaction; from each commit's return to the event's arrival at a Bus subscriber (an upper
  *   bound of commit-to-ack), p50 and p99, idle (one event at a time, 20 ms apart) and under a write load of
@@ -43,6 +46,8 @@ const percentile = (xs: ReadonlyArray<number>, q: number): number => {
 export const main = async (): Promise<void> => {
   const events = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000)
   const rate = Number(process.env.BENCH_OUTBOX_RATE ?? 1_000)
+  const rounds = Number(process.env.BENCH_OUTBOX_ROUNDS ?? 5)
+  const warmups = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2)
   const loadBefore = Os.loadavg()
   const database = `glam_bench_outbox_${process.pid}`
   const stream = Streams.make(`BENCHOBX_${process.pid}`, { domain: `benchobx${process.pid}` })
@@ -62,9 +67,9 @@ export const main = async (): Promise<void> => {
   try {
     await runtime.runPromise(Sql.OutboxInboxTables.outboxMigration)
 
-    // Throughput: committed rows first, then one flush times publishing them all.
+    // Throughput: committed rows first (not timed), then one flush times publishing them all.
     const chunk = 100
-    const flushRate = async (options: Sql.OutboxRelay.RelayOptions) => {
+    const flushRound = async (options: Sql.OutboxRelay.RelayOptions) => {
       await runtime.runPromise(
         Effect.forEach(
           Array.from({ length: Math.ceil(events / chunk) }, (_, i) => Math.min(chunk, events - i * chunk)),
@@ -72,18 +77,18 @@ export const main = async (): Promise<void> => {
           { discard: true }
         )
       )
-      const flushed = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      return runtime.runPromise(Effect.scoped(Effect.gen(function*() {
         const relay = yield* Sql.OutboxRelay.make({ ...options, enabled: false })
+        const cpu = process.cpuUsage()
         const start = performance.now()
         const result = yield* relay.flush
-        return { result, seconds: (performance.now() - start) / 1000 }
+        const seconds = (performance.now() - start) / 1000
+        const used = process.cpuUsage(cpu)
+        return { rate: result.published / seconds, cpu: (used.user + used.system) / result.published }
       })))
-      return flushed.result.published / flushed.seconds
     }
-    const relayRate = await flushRate({})
-    const strictRate = await flushRate({ maxInFlight: 1 })
 
-    // The raw client on the same stream: the same envelope, awaited one at a time, and 64 in flight.
+    // The raw client on the same stream: the same envelope, awaited one at a time, or 64 in flight.
     const body = JSON.stringify({
       event_id: randomUUID(),
       subject: Def.subject,
@@ -97,13 +102,35 @@ export const main = async (): Promise<void> => {
       h.set("X-Correlation-ID", "corr_bench")
       return js.publish(Def.subject, body, { msgID: randomUUID(), headers: h })
     }
-    const timeRaw = async (window: number) => {
+    const rawRound = async (window: number) => {
+      const cpu = process.cpuUsage()
       const start = performance.now()
       await Harness.pipelined(events, window, rawPublish)
-      return events / ((performance.now() - start) / 1000)
+      const used = process.cpuUsage(cpu)
+      return { rate: events / ((performance.now() - start) / 1000), cpu: (used.user + used.system) / events }
     }
-    const rawSequential = await timeRaw(1)
-    const rawPipelined = await timeRaw(64)
+
+    // Warm-up rounds of both, unmeasured; then paired rounds, alternating which goes first.
+    for (let round = 0; round < warmups; round++) {
+      await flushRound({})
+      await rawRound(64)
+    }
+    const relayRounds: Array<{ rate: number; cpu: number }> = []
+    const rawRounds: Array<{ rate: number; cpu: number }> = []
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        relayRounds.push(await flushRound({}))
+        rawRounds.push(await rawRound(64))
+      } else {
+        rawRounds.push(await rawRound(64))
+        relayRounds.push(await flushRound({}))
+      }
+    }
+    const relayRate = Harness.median(relayRounds.map((r) => r.rate))
+    const rawPipelined = Harness.median(rawRounds.map((r) => r.rate))
+    const paired = Harness.pairedRatio(relayRounds.map((r) => r.rate), rawRounds.map((r) => r.rate))
+    const strictRate = (await flushRound({ maxInFlight: 1 })).rate
+    const rawSequential = (await rawRound(1)).rate
 
     // Latency: the relay as a service runs it; commit (the transaction's return) to arrival at a subscriber.
     const latency = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
@@ -160,6 +187,13 @@ export const main = async (): Promise<void> => {
 
     const result = {
       relay_events_per_s: Math.round(relayRate),
+      relay_rounds_per_s: relayRounds.map((r) => Math.round(r.rate)),
+      relay_cpu_us_per_event: Number(Harness.median(relayRounds.map((r) => r.cpu)).toFixed(1)),
+      raw_rounds_per_s: rawRounds.map((r) => Math.round(r.rate)),
+      raw_cpu_us_per_event: Number(Harness.median(rawRounds.map((r) => r.cpu)).toFixed(1)),
+      paired_ratio: paired.median,
+      paired_ratio_p25: paired.p25,
+      paired_ratio_p75: paired.p75,
       relay_strict_events_per_s: Math.round(strictRate),
       raw_sequential_per_s: Math.round(rawSequential),
       raw_pipelined_per_s: Math.round(rawPipelined),
@@ -172,11 +206,17 @@ export const main = async (): Promise<void> => {
     }
     console.log(`outbox-relay: load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`)
     console.log(
-      `outbox-relay: throughput ${result.relay_events_per_s} events/s (${events} committed rows to JetStream acks), ` +
-        `target >= 5000: ${Harness.verdict(relayRate >= 5000)}; ${
-          (relayRate / rawPipelined).toFixed(2)
-        } of the raw client's ${result.raw_pipelined_per_s}/s with 64 in flight (${result.raw_sequential_per_s}/s ` +
-        `awaited one at a time); maxInFlight 1: ${result.relay_strict_events_per_s} events/s`
+      `outbox-relay: throughput ${result.relay_events_per_s} events/s, median of ${rounds} rounds of ${events} ` +
+        `committed rows to JetStream acks (${
+          result.relay_rounds_per_s.join(", ")
+        }; ${result.relay_cpu_us_per_event} µs ` +
+        `CPU/event), target >= 5000: ${Harness.verdict(relayRate >= 5000)}`
+    )
+    console.log(
+      `outbox-relay:   the raw client with 64 in flight in the same rounds: ${result.raw_pipelined_per_s} events/s ` +
+        `(${result.raw_rounds_per_s.join(", ")}; ${result.raw_cpu_us_per_event} µs CPU/event); paired ratio ` +
+        `${paired.median} (p25-p75 ${paired.p25}-${paired.p75}); maxInFlight 1: ${result.relay_strict_events_per_s} ` +
+        `events/s, raw awaited one at a time ${result.raw_sequential_per_s}/s`
     )
     console.log(
       `outbox-relay: commit to arrival idle p50 ${result.idle_p50_ms} ms, p99 ${result.idle_p99_ms} ms, target p99 <= 100: ${
@@ -200,6 +240,8 @@ export const main = async (): Promise<void> => {
           date: new Date().toISOString(),
           load_average: loadBefore,
           events,
+          rounds,
+          warmup_rounds: warmups,
           ...result
         },
         null,
