@@ -10,8 +10,8 @@
  *   again: the republish carries the same `Nats-Msg-Id`, so inside the stream's duplicate window (2 minutes by
  *   default) JetStream stores nothing new and acks it as a duplicate. Past the window a consumer may see it
  *   twice; the inbox (`Sql.Inbox.markHandled`) makes its effects exactly-once. Rows are locked and marked in
- *   transactions of 50, and at most two of them hold rows published and not yet marked (each group's statements run
- *   while its neighbours' rows go out), so a crash republishes at most 100 rows.
+ *   transactions of 50, at most two at a time (each group's statements run while its neighbours' rows go out), so a
+ *   crash republishes at most 100 rows; a pass holds at most two of the pool's connections.
  * - **Order.** Rows are sent in the order of their inserts (`ORDER BY seq`, an identity column), pipelined on the
  *   Bus's connection with up to `maxInFlight` (default 64) publishes outstanding, so the rows that succeed are
  *   stored in that order. A failed publish stops the pass (rows acked beside it are marked, the rest wait); the

@@ -59,9 +59,10 @@ const record = (relay: RelayContext, result: PassResult) =>
 
 /**
  * How many rows one transaction of a pass locks, publishes and marks sent. The next group is locked while this one's
- * rows go out, and its rows go out while this one's marks commit; a group's rows are not sent before the group two
- * before it has committed. So at most two groups are published and not yet marked: a relay killed mid-pass has
- * published at most `2 * markGroup` rows it has not marked (which it publishes again after a restart).
+ * rows go out, and its rows go out while this one's marks commit; a group's transaction begins once the group two
+ * before it has ended. So a pass holds at most two connections, and at most two groups are published and not yet
+ * marked: a relay killed mid-pass has published at most `2 * markGroup` rows it has not marked (which it publishes
+ * again after a restart).
  *
  * @internal
  */
@@ -154,13 +155,16 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
     const sender = makeSender(relay)
     const groups: Array<Group> = []
     let left = relay.settings.batchSize
+    // A group's transaction begins once the group two before it has ended: a pass holds at most two connections.
     const startGroup = Effect.suspend(() => {
       const size = Math.min(markGroup, left)
       left -= size
       const locked = Deferred.unsafeMake<ReadonlyArray<Row>, TransactionFailure>(FiberId.none)
       const sent = Deferred.unsafeMake<ReadonlyArray<Sent>>(FiberId.none)
+      const before = groups.length >= 2 ? groups[groups.length - 2]!.fiber : undefined
+      const run = runGroup(relay, size, locked, sent)
       return Effect.map(
-        Effect.forkIn(runGroup(relay, size, locked, sent), scope),
+        Effect.forkIn(before === undefined ? run : Effect.zipRight(Fiber.await(before), run), scope),
         (fiber) => void groups.push({ size, locked, sent, fiber })
       )
     })
@@ -174,7 +178,7 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       }
       // The next rows are locked while these go out; after a short group there are none.
       if (!sender.halted() && rows.right.length === group.size && left > 0) yield* startGroup
-      // At most two groups published and not yet marked.
+      // At most two groups published and not yet marked (the group two before has ended: this one began after it).
       if (k >= 2 && Exit.isFailure(yield* Fiber.await(groups[k - 2]!.fiber))) sender.halt()
       const sent = sender.halted() ? [] : yield* sender.send(rows.right)
       yield* Deferred.succeed(group.sent, sent)
