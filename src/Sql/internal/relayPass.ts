@@ -137,7 +137,7 @@ const runGroup = (
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
     // A retried transaction would only republish: the loop retries on its own schedule.
     (self) => transaction(self, { retry: false }),
-    // A group that failed before it locked its rows: the pass stops there.
+    // A group that ended before it locked its rows: the pass stops there.
     Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(locked, exit.cause) : Effect.void),
     Effect.tap((result) => record(relay, result))
   )
@@ -171,16 +171,17 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
     yield* startGroup
     for (let k = 0; k < groups.length; k++) {
       const group = groups[k]!
-      const rows = yield* Effect.either(Deferred.await(group.locked))
-      if (Either.isLeft(rows)) {
+      // A group that ended before it locked its rows (a failure, a defect) stops the pass; its exit is the pass's.
+      const rows = yield* Effect.exit(Deferred.await(group.locked))
+      if (Exit.isFailure(rows)) {
         sender.halt()
         break
       }
       // The next rows are locked while these go out; after a short group there are none.
-      if (!sender.halted() && rows.right.length === group.size && left > 0) yield* startGroup
+      if (!sender.halted() && rows.value.length === group.size && left > 0) yield* startGroup
       // At most two groups published and not yet marked (the group two before has ended: this one began after it).
       if (k >= 2 && Exit.isFailure(yield* Fiber.await(groups[k - 2]!.fiber))) sender.halt()
-      const sent = sender.halted() ? [] : yield* sender.send(rows.right)
+      const sent = sender.halted() ? [] : yield* sender.send(rows.value)
       yield* Deferred.succeed(group.sent, sent)
     }
     let published = 0
