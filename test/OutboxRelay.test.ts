@@ -172,6 +172,12 @@ const definitions = (stream: Streams.StreamDefinition) => ({
   Sentinel: EventDefinition.event(`${stream.domain}.sentinel`, Schema.Struct({}), { stream })
 })
 
+/** The events `{ n }` for `n` from 0 to `count - 1`, enqueued in one transaction. */
+const enqueueNumbered = (definition: ReturnType<typeof definitions>["Happened"], count: number) =>
+  Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) => OutboxRelay.enqueue(definition, { n }), {
+    discard: true
+  }).pipe(Sql.transaction())
+
 /** How many messages a stream stored: the sequence of a sentinel published after them, minus earlier sentinels. */
 const sentinels = new Map<string, number>()
 const storedCount = (stream: Streams.StreamDefinition) =>
@@ -389,15 +395,10 @@ for (const target of targets) {
               const { Happened } = definitions(stream)
               const context = yield* infra([stream])
               // Written before the relay starts: 10 in one transaction, then 20 in transactions of their own.
-              yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) =>
-                OutboxRelay.enqueue(Happened, { n }), {
-                discard: true
-              }).pipe(Sql.transaction(), Effect.provide(context))
+              yield* enqueueNumbered(Happened, 10).pipe(Effect.provide(context))
               yield* Effect.forEach(
-                Array.from({ length: 20 }, (_, n) =>
-                  n + 10),
-                (n) =>
-                  OutboxRelay.enqueue(Happened, { n }).pipe(Sql.transaction()),
+                Array.from({ length: 20 }, (_, n) => n + 10),
+                (n) => OutboxRelay.enqueue(Happened, { n }).pipe(Sql.transaction()),
                 { discard: true }
               ).pipe(Effect.provide(context))
               const received = yield* collect(Happened).pipe(Effect.provide(context))
@@ -648,10 +649,7 @@ for (const target of targets) {
             const { Happened } = definitions(stream)
             const context = yield* infra([stream])
             const count = 2 * markGroup + 5
-            yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) =>
-              OutboxRelay.enqueue(Happened, { n }), {
-              discard: true
-            }).pipe(Sql.transaction(), Effect.provide(context))
+            yield* enqueueNumbered(Happened, count).pipe(Effect.provide(context))
             const bus = Context.get(context, Bus.Bus)
             let calls = 0
             const stuck = yield* Deferred.make<void>()
@@ -670,12 +668,9 @@ for (const target of targets) {
             const flushing = yield* Effect.fork(relay.flush)
             yield* Deferred.await(stuck)
             // The first group's marks commit while the second group's rows go out: the stop comes once they have.
-            yield* poll(relay.status, (s) =>
-              s.published >= markGroup, "the first group marked")
+            yield* poll(relay.status, (s) => s.published >= markGroup, "the first group marked")
             yield* Fiber.interrupt(flushing)
-            const marked = (yield* Effect.provide(outboxRows, context)).filter((r) =>
-              r.published
-            ).length
+            const marked = (yield* Effect.provide(outboxRows, context)).filter((r) => r.published).length
             const stored = yield* storedCount(stream).pipe(Effect.provide(context))
             // Published again under the same Nats-Msg-Id, inside the stream's duplicate window: stored once.
             const after = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(Effect.provide(context))
@@ -714,10 +709,7 @@ for (const target of targets) {
                 const { Happened } = definitions(stream)
                 const context = yield* infra([stream])
                 const count = 3 * markGroup
-                yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) =>
-                  OutboxRelay.enqueue(Happened, { n }), {
-                  discard: true
-                }).pipe(Sql.transaction(), Effect.provide(context))
+                yield* enqueueNumbered(Happened, count).pipe(Effect.provide(context))
                 const received = yield* collect(Happened).pipe(Effect.provide(context))
                 const bus = Context.get(context, Bus.Bus)
                 // The second row's ack is held for the test (the first row of a subject goes out alone): its group
@@ -739,9 +731,7 @@ for (const target of targets) {
                 )
                 const selects = Metric.value(
                   Metric.tagged(Sql.SqlMetrics.sqlQueryDurationSeconds, "operation", "outbox.relay.select")
-                ).pipe(Effect.map((state) =>
-                  state.count
-                ))
+                ).pipe(Effect.map((state) => state.count))
                 const before = yield* selects
                 const flushing = yield* Effect.fork(relay.flush)
                 yield* poll(Effect.sync(() => calls), (n) => n >= maxUnmarked, "the first two groups sent")
@@ -765,9 +755,7 @@ for (const target of targets) {
                 expect(calls).toBe(count)
                 const events = yield* takeN(received, count)
                 expect(
-                  inStreamOrder(events).map((e) =>
-                    e.payload.n
-                  )
+                  inStreamOrder(events).map((e) => e.payload.n)
                 ).toEqual(
                   Array.from({ length: count }, (_, n) => n)
                 )
@@ -789,9 +777,7 @@ for (const target of targets) {
               Scope.extend(scope)
             )
             yield* poll(relay.status, (s) => s.polls >= 1, "the first poll")
-            yield* Effect.forEach(Array.from({ length: 5 }, (_, n) => n), (n) => OutboxRelay.enqueue(Happened, { n }), {
-              discard: true
-            }).pipe(Sql.transaction(), Effect.provide(context))
+            yield* enqueueNumbered(Happened, 5).pipe(Effect.provide(context))
             expect((yield* relay.backlog).pending).toBe(5)
 
             yield* Scope.close(scope, Exit.void)

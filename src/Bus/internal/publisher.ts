@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -90,6 +91,22 @@ const refusal = (p: Publisher, definition: EventDefinition.EventDefinition.Any):
   return new ValidationError({ message: `Event ${reason}`, details: { field: "subject", reason } })
 }
 
+/**
+ * Sends `message` with the Bus's retry budget, counting from now, then counts it and gives its ack, in the step that
+ * reads the answer (`flatMap` to a success is one step; `map` is two: a `sync` inside a `flatMap`).
+ */
+const sendCounted = <C extends string | undefined>(
+  p: Publisher,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  message: RawPublish,
+  eventId: string,
+  correlationId: C
+): Effect.Effect<PublishAck & { readonly correlationId: C }, MessageBusError> =>
+  Effect.flatMap(p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
+    publishedCounter(p, message.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+    return Effect.succeed(ackOf(eventId, message.subject, ack, correlationId))
+  })
+
 /** Encodes, sends and counts a built envelope. */
 const send = (
   p: Publisher,
@@ -104,19 +121,18 @@ const send = (
     // The idempotency key and correlation id are the caller's: checked as any header is.
     const unsendable = headerRefusal(definition.subject, headers)
     if (unsendable !== undefined) return Effect.fail(unsendable)
-    // `flatMap` to a success is one step; `map` is two (a `sync` inside a `flatMap`).
-    return Effect.flatMap(
-      p.retrying({
+    // `makeMessage` always sets a correlation id (the caller's, the fiber's or a new one).
+    return sendCounted(
+      p,
+      fiber,
+      {
         subject: definition.subject,
         data: encoder.encode(body.right),
         headers,
         msgId: headers["Nats-Msg-Id"]!
-      }, clockOf(fiber).unsafeCurrentTimeMillis()),
-      (ack) => {
-        publishedCounter(p, definition.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-        // `makeMessage` always sets a correlation id (the caller's, the fiber's or a new one).
-        return Effect.succeed(ackOf(built.event_id, definition.subject, ack, built.correlation_id!))
-      }
+      },
+      built.event_id,
+      built.correlation_id!
     )
   })
 
@@ -196,12 +212,7 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
     publishSpanOptions(p, message.subject),
     () =>
       Effect.withFiberRuntime((fiber) =>
-        Effect.flatMap(p.retrying(raw, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
-          publishedCounter(p, message.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-          return Effect.succeed(
-            ackOf(message.eventId ?? message.msgId, message.subject, ack, message.headers?.["X-Correlation-ID"])
-          )
-        })
+        sendCounted(p, fiber, raw, message.eventId ?? message.msgId, message.headers?.["X-Correlation-ID"])
       )
   )
 }
