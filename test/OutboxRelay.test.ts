@@ -178,6 +178,28 @@ const enqueueNumbered = (definition: ReturnType<typeof definitions>["Happened"],
     discard: true
   }).pipe(Sql.transaction())
 
+/**
+ * The context with its Bus's `nth` `publishEncoded` replaced by what `replace` makes of it (given the real publish);
+ * `calls` counts the publishes so far.
+ */
+const interceptPublish = <R>(
+  context: Context.Context<R | Bus.Bus>,
+  nth: number,
+  replace: (publish: Effect.Effect<Bus.PublishAck, MessageBusError>) => Effect.Effect<Bus.PublishAck, MessageBusError>
+) => {
+  const bus = Context.get(context, Bus.Bus)
+  let calls = 0
+  const intercepted: Bus.Bus = {
+    ...bus,
+    publishEncoded: (message) => {
+      calls++
+      const publish = bus.publishEncoded(message)
+      return calls === nth ? replace(publish) : publish
+    }
+  }
+  return { calls: () => calls, context: Context.add(context, Bus.Bus, intercepted) }
+}
+
 /** How many messages a stream stored: the sequence of a sentinel published after them, minus earlier sentinels. */
 const sentinels = new Map<string, number>()
 const storedCount = (stream: Streams.StreamDefinition) =>
@@ -650,21 +672,13 @@ for (const target of targets) {
             const context = yield* infra([stream])
             const count = 2 * markGroup + 5
             yield* enqueueNumbered(Happened, count).pipe(Effect.provide(context))
-            const bus = Context.get(context, Bus.Bus)
-            let calls = 0
             const stuck = yield* Deferred.make<void>()
-            const hanging: Bus.Bus = {
-              ...bus,
-              publishEncoded: (message) => {
-                calls++
-                return calls === markGroup + 6
-                  ? Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
-                  : bus.publishEncoded(message)
-              }
-            }
-            const relay = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(
-              Effect.provide(Context.add(context, Bus.Bus, hanging))
+            const hanging = interceptPublish(
+              context,
+              markGroup + 6,
+              () => Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
             )
+            const relay = yield* OutboxRelay.make({ ...options, enabled: false }).pipe(Effect.provide(hanging.context))
             const flushing = yield* Effect.fork(relay.flush)
             yield* Deferred.await(stuck)
             // The first group's marks commit while the second group's rows go out: the stop comes once they have.
@@ -711,30 +725,20 @@ for (const target of targets) {
                 const count = 3 * markGroup
                 yield* enqueueNumbered(Happened, count).pipe(Effect.provide(context))
                 const received = yield* collect(Happened).pipe(Effect.provide(context))
-                const bus = Context.get(context, Bus.Bus)
                 // The second row's ack is held for the test (the first row of a subject goes out alone): its group
                 // cannot commit meanwhile.
-                let calls = 0
                 const release = yield* Deferred.make<void>()
-                const held: Bus.Bus = {
-                  ...bus,
-                  publishEncoded: (message) => {
-                    calls++
-                    return calls === 2
-                      ? Effect.zipLeft(bus.publishEncoded(message), Deferred.await(release))
-                      : bus.publishEncoded(message)
-                  }
-                }
+                const held = interceptPublish(context, 2, (publish) => Effect.zipLeft(publish, Deferred.await(release)))
                 // A window wider than the pass: only the rule on committed groups holds the third group back.
                 const relay = yield* OutboxRelay.make({ ...fast, enabled: false, maxInFlight: 4 * markGroup }).pipe(
-                  Effect.provide(Context.add(context, Bus.Bus, held))
+                  Effect.provide(held.context)
                 )
                 const selects = Metric.value(
                   Metric.tagged(Sql.SqlMetrics.sqlQueryDurationSeconds, "operation", "outbox.relay.select")
                 ).pipe(Effect.map((state) => state.count))
                 const before = yield* selects
                 const flushing = yield* Effect.fork(relay.flush)
-                yield* poll(Effect.sync(() => calls), (n) => n >= maxUnmarked, "the first two groups sent")
+                yield* poll(Effect.sync(held.calls), (n) => n >= maxUnmarked, "the first two groups sent")
                 // The second group's marks commit (its acks are all in); the first group's transaction waits for the
                 // held ack, and the third group begins only once the first has ended: its rows neither locked nor sent.
                 yield* poll(relay.status, (s) => s.published >= markGroup, "the second group marked")
@@ -748,11 +752,11 @@ for (const target of targets) {
                   )
                 expect(yield* open).toBe(1)
                 expect(yield* selects).toBe(before + 2)
-                expect(calls).toBe(maxUnmarked)
+                expect(held.calls()).toBe(maxUnmarked)
                 yield* Deferred.succeed(release, undefined)
                 const result = yield* Fiber.join(flushing)
                 expect(result.published).toBe(count)
-                expect(calls).toBe(count)
+                expect(held.calls()).toBe(count)
                 const events = yield* takeN(received, count)
                 expect(
                   inStreamOrder(events).map((e) => e.payload.n)
