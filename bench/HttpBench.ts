@@ -1,19 +1,23 @@
 /**
- * What the HTTP benchmarks (`http`, `http-peers`) share: the load generator, the toolkit's full stack and the bare
- * `@effect/platform` server on the same route, and the paired rounds.
+ * What the HTTP benchmarks (`http`, `http-peers`) share: the load generators, the toolkit's full stack and the bare
+ * `@effect/platform` server on the same route, and the two ways of measuring them.
  *
- * The servers run in the benchmark process on 127.0.0.1; the load generator is a child process (keep-alive
- * `http.Agent`, N concurrent connections, a fixed number of requests, a time cap), so the CPU time this process
- * uses during a round (`process.cpuUsage`, user + system) is the server's: divided by the requests answered, it is
- * the server's CPU time per request.
+ * - Paired rounds (`runRounds`, `http-peers`): the servers run in the benchmark process on 127.0.0.1, one after the
+ *   other; the load generator is a child process (keep-alive `http.Agent`, N concurrent connections, a fixed number
+ *   of requests, a time cap), so the CPU time this process uses during a round (`process.cpuUsage`, user + system)
+ *   is the server's: divided by the requests answered, it is the server's CPU time per request.
+ * - Concurrent windows (`runConcurrent`, `http`): every server in a process of its own (`http-server.ts`), each
+ *   with a load generator of its own, all at the same time; each window reads every server's own CPU time and
+ *   request count at its start and end.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
-import { spawn } from "node:child_process"
+import { type ChildProcess, fork, spawn } from "node:child_process"
 import * as NodeHttp from "node:http"
+import * as Path from "node:path"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
@@ -112,17 +116,25 @@ export const load = (url: string, total: number, connections: number): Promise<R
 export const portOf = (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>): Promise<number> =>
   runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => (s.address as HttpServer.TcpAddress).port))
 
-const listen = () => NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })
+/** Sees the Node server of an Effect server when it is created (the `http` benchmark counts its requests). */
+export type Observe = (server: NodeHttp.Server) => void
+
+const listen = (observe?: Observe) =>
+  NodeHttpServer.layer(() => {
+    const server = NodeHttp.createServer()
+    observe?.(server)
+    return server
+  }, { port: 0, host: "127.0.0.1" })
 
 /**
  * The toolkit's full `Http.serve` stack (metrics, tracing span, ids, access log, security headers, CORS, error
  * mapping, limits, framework routes, JWT middleware, in-memory rate limiting) answering the envelope.
  */
-export const toolkitServer = (): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
+export const toolkitServer = (observe?: Observe): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
   const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, ApiEnvelope.success(item)))
   return ManagedRuntime.make(
     Http.serve(router).pipe(
-      Layer.provideMerge(listen()),
+      Layer.provideMerge(listen(observe)),
       Layer.provide(Readiness.layer),
       Layer.provide(JwtAuth.layerConfig),
       Layer.provide(RateLimit.layerMemory),
@@ -142,10 +154,10 @@ export const toolkitServer = (): ManagedRuntime.ManagedRuntime<HttpServer.HttpSe
  * The same route on bare `@effect/platform` (`HttpRouter` + `HttpServer.serve`, with the platform's own tracing
  * span), answering the bare item; like every route here it serializes its body per request.
  */
-export const bareServer = (): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
+export const bareServer = (observe?: Observe): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
   const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, HttpServerResponse.json(item)))
   return ManagedRuntime.make(
-    HttpServer.serve(router).pipe(Layer.provideMerge(listen())) as Layer.Layer<HttpServer.HttpServer, unknown>
+    HttpServer.serve(router).pipe(Layer.provideMerge(listen(observe))) as Layer.Layer<HttpServer.HttpServer, unknown>
   )
 }
 
@@ -201,3 +213,184 @@ export const ratios = (a: ReadonlyArray<RoundResult>, b: ReadonlyArray<RoundResu
 export const line = (name: string, s: Summary): string =>
   `${name.padEnd(16)} ${String(s.rps).padStart(7)} req/s  ${String(s.cpu_us_per_request).padStart(6)} µs CPU/req  ` +
   `p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms`
+
+/** The plain `node:http` handler of the route: the bare item, serialized per request. */
+export const plainHandler = (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse): void => {
+  if (req.method === "GET" && req.url?.startsWith("/api/v1/items/")) {
+    const body = JSON.stringify(item)
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+    res.end(body)
+  } else {
+    res.writeHead(404)
+    res.end()
+  }
+}
+
+/** What a server process (`bench/http-server.ts`) answers to a mark. */
+export interface ServerMark {
+  /** Its CPU time so far, user + system: µs. */
+  readonly cpuUs: number
+  /** The requests it has received so far. */
+  readonly requests: number
+  /** `performance.now()` in that process. */
+  readonly at: number
+}
+
+/** What a load generator answers to a mark: its figures since the previous mark. */
+interface LoadMark {
+  readonly done: number
+  readonly errors: number
+  readonly non2xx: number
+  readonly p50: number
+  readonly p99: number
+}
+
+// A load generator that runs until it is stopped: N keep-alive connections, each sending the next request when
+// the previous one is answered; to "mark" it answers with its figures since the previous mark; on "stop" it lets
+// the requests in flight end and exits. Loopback only.
+const openLoadGenerator = `
+const http = require("node:http")
+const [url, conns] = [process.argv[1], Number(process.argv[2])]
+const target = new URL(url)
+if (target.hostname !== "127.0.0.1") throw new Error("loopback only")
+const agent = new http.Agent({ keepAlive: true, maxSockets: conns })
+let latencies = [], done = 0, errors = 0, non2xx = 0, stopping = false
+const one = () => new Promise((resolve) => {
+  const t0 = performance.now()
+  const req = http.get({ host: target.hostname, port: target.port, path: target.pathname, agent }, (res) => {
+    if (res.statusCode !== 200) non2xx++
+    res.on("data", () => {})
+    res.on("end", () => { latencies.push(performance.now() - t0); done++; resolve() })
+  })
+  req.on("error", () => { errors++; resolve() })
+})
+const worker = async () => { while (!stopping) await one() }
+const workers = Promise.all(Array.from({ length: conns }, worker))
+process.on("message", (message) => {
+  if (message === "mark") {
+    latencies.sort((a, b) => a - b)
+    const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
+    process.send({ done, errors, non2xx, p50: q(0.5), p99: q(0.99) })
+    latencies = []; done = 0; errors = 0; non2xx = 0
+  } else if (message === "stop") {
+    stopping = true
+    workers.then(() => { agent.destroy(); process.exit(0) })
+  }
+})
+process.send("ready")
+`
+
+// A child process with an IPC channel, asked and answered one message at a time.
+class Child {
+  private readonly replies: Array<(message: unknown) => void> = []
+  private readonly exited: Promise<number | null>
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    child.on("message", (message) => this.replies.shift()?.(message))
+    this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)))
+    void this.exited.then((code) => {
+      const waiting = this.replies.splice(0)
+      if (waiting.length > 0) {
+        const error = new Error(`${name}: exited (${code}) before answering`)
+        for (const reply of waiting) reply(error)
+      }
+    })
+  }
+  next<A>(): Promise<A> {
+    return new Promise((resolve, reject) =>
+      this.replies.push((message) => message instanceof Error ? reject(message) : resolve(message as A))
+    )
+  }
+  ask<A>(message: string): Promise<A> {
+    const reply = this.next<A>()
+    this.child.send(message)
+    return reply
+  }
+  async stop(): Promise<void> {
+    if (this.child.connected) this.child.send("stop")
+    await this.exited
+  }
+}
+
+const serverEntry = Path.join(import.meta.dirname, `http-server.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`)
+
+const startServer = async (kind: string): Promise<{ readonly child: Child; readonly port: number }> => {
+  const flags = serverEntry.endsWith(".ts") ? ["--import", "tsx"] : []
+  const child = new Child(
+    kind,
+    fork(serverEntry, [kind], { execArgv: flags, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  )
+  const { port } = await child.next<{ port: number }>()
+  return { child, port }
+}
+
+const startLoad = async (name: string, port: number, connections: number): Promise<Child> => {
+  const url = `http://127.0.0.1:${port}/api/v1/items/42`
+  const child = new Child(
+    `${name} load`,
+    spawn(process.execPath, ["-e", openLoadGenerator, url, String(connections)], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"]
+    })
+  )
+  await child.next<string>()
+  return child
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Concurrent rounds: every server of `kinds` (`full`, `bare`, `node`) in a process of its own, each loaded by a
+ * load generator of its own (`connections` keep-alive connections) all at the same time, for `warmupMs` unmeasured,
+ * then `rounds` windows of `windowMs`. In each window every server sees the same machine at the same moments, and
+ * its own process's CPU time over the requests it received in that window is its CPU per request: a window's
+ * ratio of two servers is a pair measured under the same conditions, with nothing else in either process. A window
+ * with an error or a non-2xx answer fails the run.
+ */
+export const runConcurrent = async <Kind extends string>(
+  kinds: ReadonlyArray<Kind>,
+  options: {
+    readonly connections: number
+    readonly rounds: number
+    readonly windowMs: number
+    readonly warmupMs: number
+  }
+): Promise<Record<Kind, Array<RoundResult>>> => {
+  const servers: Array<{ readonly kind: Kind; readonly child: Child; readonly port: number }> = []
+  const loads: Array<Child> = []
+  try {
+    for (const kind of kinds) servers.push({ kind, ...(await startServer(kind)) })
+    for (const server of servers) loads.push(await startLoad(server.kind, server.port, options.connections))
+    await sleep(options.warmupMs)
+    const mark = () =>
+      Promise.all([
+        Promise.all(servers.map((s) => s.child.ask<ServerMark>("mark"))),
+        Promise.all(loads.map((l) => l.ask<LoadMark>("mark")))
+      ])
+    let [before] = await mark()
+    const results = Object.fromEntries(kinds.map((kind) => [kind, []])) as unknown as Record<Kind, Array<RoundResult>>
+    for (let round = 0; round < options.rounds; round++) {
+      await sleep(options.windowMs)
+      const [after, load] = await mark()
+      servers.forEach((server, i) => {
+        const [b, a, l] = [before[i]!, after[i]!, load[i]!]
+        if (l.errors > 0 || l.non2xx > 0) throw new Error(`${server.kind}: ${l.errors} errors, ${l.non2xx} non-2xx`)
+        const requests = a.requests - b.requests
+        const elapsedMs = a.at - b.at
+        results[server.kind].push({
+          done: requests,
+          errors: l.errors,
+          non2xx: l.non2xx,
+          elapsedMs,
+          rps: requests / (elapsedMs / 1000),
+          p50: l.p50,
+          p99: l.p99,
+          cpuUsPerRequest: (a.cpuUs - b.cpuUs) / Math.max(1, requests)
+        })
+      })
+      before = after
+    }
+    return results
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()))
+    await Promise.all(servers.map((s) => s.child.stop()))
+  }
+}

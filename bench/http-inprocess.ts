@@ -15,7 +15,8 @@
  * `BENCH_PROFILE=path.cpuprofile` writes a CPU profile (`node:inspector`) of one extra round of the variant
  * `BENCH_PROFILE_VARIANT` (default `full`).
  *
- * Run: `npx tsc -p tsconfig.bench.json && node .bench-build/bench/http-inprocess.js`.
+ * Run: `npx tsc -p tsconfig.bench.json && node --expose-gc .bench-build/bench/http-inprocess.js` (with
+ * `--expose-gc`, each measurement starts from a collected heap).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpApp from "@effect/platform/HttpApp"
@@ -166,6 +167,9 @@ export const bareHandler = async () => {
 
 export const measure = async (name: string, handler: NodeHandler, total: number): Promise<number> => {
   const tally: Tally = { ok: 0, other: 0 }
+  // With `--expose-gc`, every measurement starts from a collected heap, so that no round pays for another's garbage.
+  const collect = (globalThis as { gc?: () => void }).gc
+  collect?.()
   const cpu = process.cpuUsage()
   await drive(handler, total, tally)
   const used = process.cpuUsage(cpu)

@@ -2,54 +2,39 @@
  * Benchmark `http`: a JSON GET (`/api/v1/items/:id`) through the full `Http.serve` stack (metrics, tracing
  * span, ids, access log, security headers, CORS, error mapping, limits, JWT middleware, in-memory rate limiting
  * with a limit it never reaches), beside the same route on bare `@effect/platform` (`HttpRouter` +
- * `HttpServer.serve`) and on plain `node:http` (see `HttpBench`). Each round runs the three servers back to back,
- * rotating the order; the median req/s, CPU time per request and p99 of each are printed with the ratios, each
- * the median of the rounds' paired ratios. Targets: full >= 0.75 x bare platform req/s, and the full stack's CPU
- * per request <= 1.15 x bare platform's. Written to `bench/results/http.json`.
+ * `HttpServer.serve`) and on plain `node:http` (see `HttpBench`). The three servers run at the same time, each in a
+ * process of its own with a load generator of its own; after a warm-up, each window measures every server's CPU
+ * time per request (its own process's) and req/s over the same stretch of time, so the windows' ratios compare
+ * servers that saw the same machine. The median of each server's windows is printed with the ratios, each the
+ * median of the windows' ratios. Targets: full >= 0.75 x bare platform req/s, and the full stack's CPU per request
+ * <= 1.15 x bare platform's. Written to `bench/results/http.json`.
  *
- * Run: `npx tsx bench/http.ts` (env: BENCH_HTTP_REQUESTS, BENCH_HTTP_CONNECTIONS, BENCH_HTTP_ROUNDS).
+ * Run: `npx tsc -p tsconfig.bench.json && node .bench-build/bench/http.js` (env: BENCH_HTTP_ROUNDS,
+ * BENCH_HTTP_WINDOW_MS, BENCH_HTTP_WARMUP_MS, BENCH_HTTP_CONNECTIONS).
  */
-import * as NodeHttp from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as Harness from "./Harness.js"
 import * as HttpBench from "./HttpBench.js"
 
-const requests = Number(process.env.BENCH_HTTP_REQUESTS ?? 10_000)
 const connections = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32)
 const rounds = Number(process.env.BENCH_HTTP_ROUNDS ?? 11)
+const windowMs = Number(process.env.BENCH_HTTP_WINDOW_MS ?? 3000)
+const warmupMs = Number(process.env.BENCH_HTTP_WARMUP_MS ?? 5000)
 
 const targets = { rps: 0.75, cpu: 1.15 }
 
 export const main = async (): Promise<void> => {
   const loadBefore = Os.loadavg()
-  const full = HttpBench.toolkitServer()
-  const bare = HttpBench.bareServer()
-  const plain = NodeHttp.createServer((req, res) => {
-    if (req.method === "GET" && req.url?.startsWith("/api/v1/items/")) {
-      const body = JSON.stringify(HttpBench.item)
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
-      res.end(body)
-    } else {
-      res.writeHead(404)
-      res.end()
-    }
+  console.log(
+    `http: ${rounds} concurrent windows of ${windowMs} ms after ${warmupMs} ms of warm-up, ${connections} ` +
+      `connections per server; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`
+  )
+  const results = await HttpBench.runConcurrent(["full", "bare", "node"] as const, {
+    connections,
+    rounds,
+    windowMs,
+    warmupMs
   })
-  await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve))
-  console.log(`http: ${rounds} paired rounds; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`)
-
-  let results: Record<"full" | "bare" | "node", Array<HttpBench.RoundResult>>
-  try {
-    results = await HttpBench.runRounds({
-      full: `http://127.0.0.1:${await HttpBench.portOf(full)}/api/v1/items/42`,
-      bare: `http://127.0.0.1:${await HttpBench.portOf(bare)}/api/v1/items/42`,
-      node: `http://127.0.0.1:${(plain.address() as AddressInfo).port}/api/v1/items/42`
-    }, { requests, connections, rounds })
-  } finally {
-    await full.dispose()
-    await bare.dispose()
-    await new Promise((resolve) => plain.close(resolve))
-  }
 
   const summary = {
     full: HttpBench.summarize(results.full),
@@ -68,7 +53,7 @@ export const main = async (): Promise<void> => {
       before: loadBefore.map((x) => Number(x.toFixed(2))),
       after: Os.loadavg().map((x) => Number(x.toFixed(2)))
     },
-    settings: { requests_per_round: requests, connections, rounds },
+    settings: { method: "concurrent windows", window_ms: windowMs, warmup_ms: warmupMs, connections, rounds },
     results: summary,
     ratios: {
       full_vs_bare_platform: fullVsBare.rps.median,
@@ -92,7 +77,7 @@ export const main = async (): Promise<void> => {
   }
   for (const name of ["full", "bare", "node"] as const) console.log(HttpBench.line(name, summary[name]))
   console.log(
-    `req/s ratios (median of paired rounds): full/bare ${fullVsBare.rps.median} (p25-p75 ${fullVsBare.rps.p25}-${fullVsBare.rps.p75})` +
+    `req/s ratios (median of the windows' ratios): full/bare ${fullVsBare.rps.median} (p25-p75 ${fullVsBare.rps.p25}-${fullVsBare.rps.p75})` +
       `  full/node ${fullVsNode.rps.median}  bare/node ${bareVsNode.rps.median}` +
       `  target full/bare >= ${targets.rps}: ${Harness.verdict(met.rps)}`
   )

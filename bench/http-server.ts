@@ -1,0 +1,48 @@
+/**
+ * A server of the `http` benchmark in a process of its own: `node .bench-build/bench/http-server.js <kind>` with an
+ * IPC channel (`HttpBench.startServer` forks it), where `kind` is `full` (the toolkit's `Http.serve` stack), `bare`
+ * (bare `@effect/platform`) or `node` (plain `node:http`), all on `HttpBench.routePath` on 127.0.0.1, port 0.
+ *
+ * It sends `{ port }` once it listens; to each `"mark"` it answers with its CPU time so far (user + system, µs,
+ * `process.cpuUsage`) and the requests it has received, so that the benchmark reads both over the same window for
+ * every server; on `"stop"` it closes its server and exits.
+ */
+import * as NodeHttp from "node:http"
+import type { AddressInfo } from "node:net"
+import * as HttpBench from "./HttpBench.js"
+
+const kind = process.argv[2]
+
+const main = async (): Promise<void> => {
+  let requests = 0
+  const observe = (server: NodeHttp.Server) => server.on("request", () => requests++)
+  let port: number
+  let close: () => Promise<void>
+  if (kind === "full" || kind === "bare") {
+    const runtime = kind === "full" ? HttpBench.toolkitServer(observe) : HttpBench.bareServer(observe)
+    port = await HttpBench.portOf(runtime)
+    close = () => runtime.dispose()
+  } else if (kind === "node") {
+    const server = observe(NodeHttp.createServer(HttpBench.plainHandler))
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    port = (server.address() as AddressInfo).port
+    close = () => new Promise((resolve) => server.close(() => resolve()))
+  } else {
+    throw new Error(`http-server: unknown kind ${kind}`)
+  }
+  process.on("message", (message) => {
+    if (message === "mark") {
+      const cpu = process.cpuUsage()
+      const mark: HttpBench.ServerMark = { cpuUs: cpu.user + cpu.system, requests, at: performance.now() }
+      process.send!(mark)
+    } else if (message === "stop") {
+      void close().then(() => process.exit(0))
+    }
+  })
+  process.send!({ port })
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
