@@ -12,10 +12,11 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 import { constFalse, constTrue } from "effect/Function"
 import fc from "fast-check"
 import * as http from "node:http"
+import * as net from "node:net"
 import * as Http from "../src/Http/Http.js"
 import * as ServerSpan from "../src/Http/internal/serverSpan.js"
 import * as Readiness from "../src/Http/Readiness.js"
@@ -44,7 +45,8 @@ const app = HttpRouter.empty.pipe(
       HttpServerResponse.unsafeJson({ ok: true }, { headers: { "cache-control": "no-store" } })
     )
   ),
-  HttpRouter.get("/fail", Effect.die("boom"))
+  HttpRouter.get("/fail", Effect.die("boom")),
+  HttpRouter.get("/hang", Effect.never)
 )
 
 const listen = NodeHttpServer.layer(() => http.createServer(), { port: 0, host: "127.0.0.1" })
@@ -186,6 +188,50 @@ describe("the server span", () => {
         const child = spans.find((s) => s.name === "child" && Option.isSome(s.parent) && s.parent.value === span)
         expect(child).toBeDefined()
       }
+    }))
+})
+
+describe("the server span of a request whose client goes away before the answer", () => {
+  // Sends a request that is never answered, waits for its server span, closes the connection, and gives back the
+  // span once it has ended (the test times out if it never does).
+  const abandoned = (serving: Layer.Layer<never, never, HttpServer.HttpServer>) =>
+    Effect.gen(function*() {
+      const { layer, spans } = recordingTracer()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(serving.pipe(Layer.provideMerge(listen), Layer.provide(layer)))
+        const port = yield* Effect.provide(portOf, context)
+        yield* Effect.promise(async () => {
+          const socket = net.connect(port, "127.0.0.1")
+          await new Promise((resolve) => socket.once("connect", resolve))
+          socket.write(raw("/hang", "127.0.0.1").replace("Connection: close", "Connection: keep-alive"))
+          while (!spans.some((s) => s.kind === "server")) await new Promise((resolve) => setImmediate(resolve))
+          socket.destroy()
+          while (!spans.some((s) => s.kind === "server" && s.status._tag === "Ended")) {
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+        })
+      }))
+      return spans.filter((span) => span.kind === "server")
+    })
+
+  it.effect("ends, interrupted, as the platform's does", () =>
+    Effect.gen(function*() {
+      const platform = yield* abandoned(HttpServer.serve(app))
+      const stack = yield* abandoned(
+        Http.serve(app).pipe(
+          Layer.provide(Readiness.layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "catalog" } })))
+        ) as Layer.Layer<never, never, HttpServer.HttpServer>
+      )
+      for (const spans of [platform, stack]) {
+        expect(spans).toHaveLength(1)
+        const [span] = spans
+        expect(span!.status._tag === "Ended" && Exit.isInterrupted(span!.status.exit)).toBe(true)
+        // The platform's answer to a request whose client closed the connection.
+        expect(span!.attributes.get("http.response.status_code")).toBe(499)
+      }
+      expect(stack[0]!.attributes.get("request_id")).toMatch(/^req_[0-9a-f]{12}$/)
     }))
 })
 

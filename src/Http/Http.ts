@@ -271,10 +271,11 @@ export const serve = <E, R>(
     const readiness = yield* Readiness
     const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
     // The server span is the stack's (`internal/serverSpan.ts`), opened as the platform's tracer opens it, for the
-    // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server.
+    // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server. It
+    // sets the request's ids with the span, for the stack's request telemetry.
     const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
     yield* Effect.locally(
-      HttpServer.serveEffect(stack(app), ServerSpan.middleware(tracerDisabledWhen)),
+      HttpServer.serveEffect(stack(app), ServerSpan.middleware(tracerDisabledWhen, { enterIds: true })),
       HttpMiddleware.currentTracerDisabledWhen,
       constTrue
     )

@@ -99,7 +99,7 @@ export const normalizePath: (path: string) => string = internal.normalizePath
  * @since 0.1.0
  * @category constants
  */
-export const metricsPath = "/metrics"
+export const metricsPath: "/metrics" = internal.metricsPath
 
 /**
  * The path of a request URL, without its query.

@@ -12,12 +12,9 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
-import * as Tracer from "effect/Tracer"
-import { randomFillSync } from "node:crypto"
-import * as Correlation from "../Telemetry/Correlation.js"
-import * as Traceparent from "../Telemetry/Traceparent.js"
+import type * as Tracer from "effect/Tracer"
+import * as requestIds from "./internal/requestIds.js"
 import * as ResponseHeaders from "./internal/responseHeaders.js"
 
 /**
@@ -32,32 +29,7 @@ export interface RequestIds {
   readonly traceId: string
 }
 
-const header = (headers: Headers.Headers, name: string): string | undefined => {
-  const value = headers[name]
-  return typeof value === "string" ? value : undefined
-}
-
-// Ids are drawn from a pooled random buffer, hex-encoded once per refill: two `randomBytes` calls per request
-// cost more than the rest of this middleware. Same formats as `Telemetry.makeRequestId` / `makeCorrelationId`.
-const pool = globalValue("@glam/shared/Http/RequestContext/idPool", () => {
-  const bytes = Buffer.allocUnsafe(6 * 512)
-  return { bytes, hex: "", offset: bytes.length }
-})
-const hex = (bytes: number): string => {
-  if (pool.offset + bytes > pool.bytes.length) {
-    randomFillSync(pool.bytes)
-    pool.hex = pool.bytes.toString("hex")
-    pool.offset = 0
-  }
-  const out = pool.hex.slice(2 * pool.offset, 2 * (pool.offset + bytes))
-  pool.offset += bytes
-  return out
-}
-const newRequestId = (): string => `req_${hex(6)}`
-const newCorrelationId = (): string => `corr_${hex(6)}`
-
-const validOr = (value: string | undefined, make: () => string): string =>
-  value !== undefined && Correlation.isValidId(value) ? value : make()
+const header = requestIds.header
 
 /**
  * Resolves the ids of a request from its headers and the current server span (see the module doc).
@@ -65,22 +37,8 @@ const validOr = (value: string | undefined, make: () => string): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
-  const requestId = validOr(header(headers, "x-request-id"), newRequestId)
-  const incoming = Traceparent.parse(header(headers, Traceparent.headerName))
-  const correlation = header(headers, "x-correlation-id")
-  const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
-    ? correlation
-    : Option.isSome(incoming)
-    ? incoming.value.traceId
-    : newCorrelationId()
-  const traceId = span !== undefined
-    ? span.traceId
-    : Option.isSome(incoming)
-    ? incoming.value.traceId
-    : hex(16)
-  return { requestId, correlationId, traceId }
-}
+export const resolveIds: (headers: Headers.Headers, span: Tracer.AnySpan | undefined) => RequestIds =
+  requestIds.resolveIds
 
 /**
  * Adds the standard response headers.

@@ -13,6 +13,9 @@ import { defaultSecondsBoundaries, withLabels } from "../../Telemetry/Metrics.js
 import * as PrometheusExposition from "../../Telemetry/PrometheusExposition.js"
 import type { HttpRequestLabels, Recorder } from "../HttpMetrics.js"
 
+/** The path of the metrics exposition; not measured itself. @internal */
+export const metricsPath = "/metrics" as const
+
 /** @internal */
 export const httpRequestsTotal: Metric.Metric.Counter<number> = Metric.counter("http_requests_total", {
   description: "Total HTTP requests",

@@ -2,8 +2,9 @@
  * The server span of every request `Http.serve` answers, opened as `@effect/platform`'s tracer middleware
  * (`HttpMiddleware.tracer`, which `HttpServer.serve` applies around every app) opens it, at a fraction of its cost
  * per request: the span is opened and ended on the request's fiber (`Telemetry/internal/fiberSpans.ts`) and set as
- * the parent of the request's spans in one update of its refs each way, where `Effect.useSpan` first copies the
- * refs whole to read two of them; the URL is read without `new URL` where the parser would give it back unchanged,
+ * the parent of the request's spans, with the request's ids under `Http.serve`, in one update of its refs, where
+ * `Effect.useSpan` first copies the refs whole to read two of them and `withParentSpan` copies them on entry and on
+ * exit; the URL is read without `new URL` where the parser would give it back unchanged,
  * and the headers are redacted without a redacted copy of them.
  *
  * What the span is, as the platform's: its name from `HttpMiddleware.SpanNameGenerator` (`http.server GET`), kind
@@ -31,8 +32,11 @@ import * as Option from "effect/Option"
 import type { Predicate } from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
+import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
+import * as RequestIds from "./requestIds.js"
+import * as RequestTelemetry from "./requestTelemetry.js"
 
 // The fiber's context, replaced in one update of its refs (what `Effect.provideService` does on entry and exit).
 const setContext = (fiber: Fiber.RuntimeFiber<unknown, unknown>, context: Context.Context<never>): void =>
@@ -186,12 +190,16 @@ const responseAttributes = (
 
 /**
  * The middleware that opens the server span, for a server whose own tracer is off; `disabledWhen` is the
- * `HttpMiddleware.currentTracerDisabledWhen` of the server.
+ * `HttpMiddleware.currentTracerDisabledWhen` of the server. With `enterIds` (`Http.serve`, whose stack has
+ * `RequestTelemetry.middleware` outermost), it also resolves the request's ids (`RequestContext.resolveIds`) and
+ * sets them as `Correlation.setIds` would (their FiberRefs, their span annotations, the span's attributes) in the
+ * same update of the fiber's refs as the span, and hands them to the telemetry, which then does not set them again.
  *
  * @internal
  */
 export const middleware = (
-  disabledWhen: Predicate<HttpServerRequest.HttpServerRequest>
+  disabledWhen: Predicate<HttpServerRequest.HttpServerRequest>,
+  options: { readonly enterIds?: boolean } = {}
 ): HttpMiddleware.HttpMiddleware =>
 <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.withFiberRuntime((fiber) => {
@@ -200,22 +208,35 @@ export const middleware = (
     if (disabledWhen(request)) return app
     const redactedNames = lowerCased(fiber.getFiberRef(Headers.currentRedactedNames))
     const name = Context.get(context, HttpMiddleware.SpanNameGenerator)(request)
-    const options: FiberSpans.OpenOptions = {
+    const spanOptions: FiberSpans.OpenOptions = {
       kind: "server",
       captureStackTrace: false,
       parent: Option.getOrUndefined(HttpTraceContext.fromHeaders(request.headers))
     }
-    // Both run on `fiber`: this step, and the continuation of the app.
+    // Both run on `fiber`: this step, and the continuation of the app. The span stays the parent in the fiber's
+    // context after the app: the platform's handler, which provided the request to this fiber, restores the
+    // context it had when this middleware ends, and reads nothing else from it before.
     const within = (span: Tracer.Span) => {
       requestAttributes(span, request, redactedNames)
-      setContext(fiber, Context.add(context, Tracer.ParentSpan, span))
+      if (options.enterIds === true) {
+        const ids = RequestIds.resolveIds(request.headers, span)
+        const set = { correlationId: ids.correlationId, requestId: ids.requestId }
+        span.attribute(Correlation.spanAttributes.correlationId, set.correlationId)
+        span.attribute(Correlation.spanAttributes.requestId, set.requestId)
+        FiberRefsUpdate.setRefs(
+          fiber,
+          Correlation.refsWithIds(fiber.id(), FiberRefsUpdate.currentRefs(fiber), set, { parentSpan: span })
+        )
+        RequestTelemetry.enter(request, ids)
+      } else {
+        setContext(fiber, Context.add(context, Tracer.ParentSpan, span))
+      }
       return Effect.flatMap(Effect.exit(app), (exit) => {
-        setContext(fiber, context)
         responseAttributes(span, exit, redactedNames)
         FiberSpans.end(span, exit, fiber)
         return exit
       })
     }
-    const span = FiberSpans.open(fiber, name, options)
-    return span === undefined ? Effect.flatMap(Effect.makeSpan(name, options), within) : within(span)
+    const span = FiberSpans.open(fiber, name, spanOptions)
+    return span === undefined ? Effect.flatMap(Effect.makeSpan(name, spanOptions), within) : within(span)
   })

@@ -39,7 +39,7 @@ export const setAll = (
     } else {
       // The head is this fiber's own value when it wrote one; the rest are the values it inherited.
       const [head] = stack
-      const inherited = Equal.equals(head[0], fiberId) ? stack.slice(1) : stack
+      const inherited = head[0] === fiberId || Equal.equals(head[0], fiberId) ? stack.slice(1) : stack
       locals.set(ref, [entry, ...inherited])
     }
   }
