@@ -18,6 +18,7 @@ import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from 
 import { type ChildProcess, fork, spawn } from "node:child_process"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
@@ -126,29 +127,62 @@ const listen = (observe?: Observe) =>
     return server
   }, { port: 0, host: "127.0.0.1" })
 
+/** The toolkit's modules a server is built from: this build's, or another build's (see {@link loadToolkit}). */
+export interface ToolkitModules {
+  readonly Http: typeof Http
+  readonly ApiEnvelope: typeof ApiEnvelope
+  readonly JwtAuth: typeof JwtAuth
+  readonly RateLimit: typeof RateLimit
+  readonly Readiness: typeof Readiness
+}
+
+const ownToolkit: ToolkitModules = { Http, ApiEnvelope, JwtAuth, RateLimit, Readiness }
+
+/**
+ * The toolkit's modules of the build at `root` (another commit's `.bench-build`, compiled with
+ * `npx tsc -p tsconfig.bench.json` there and placed inside this checkout, `tmp/` say, so that it resolves this
+ * checkout's `node_modules`), to measure two builds in the same run.
+ */
+export const loadToolkit = async (root: string): Promise<ToolkitModules> => {
+  const load = <M>(file: string): Promise<M> =>
+    import(pathToFileURL(Path.join(Path.resolve(root), file)).href) as Promise<M>
+  return {
+    Http: await load("src/Http/Http.js"),
+    ApiEnvelope: await load("src/Http/ApiEnvelope.js"),
+    JwtAuth: await load("src/Http/JwtAuth.js"),
+    RateLimit: await load("src/Http/RateLimit.js"),
+    Readiness: await load("src/Http/Readiness.js")
+  }
+}
+
 /**
  * The toolkit's full `Http.serve` stack (metrics, tracing span, ids, access log, security headers, CORS, error
- * mapping, limits, framework routes, JWT middleware, in-memory rate limiting) answering the envelope.
+ * mapping, limits, framework routes, JWT middleware, in-memory rate limiting) answering the envelope, on the
+ * `HttpServer` the layer is given.
  */
-export const toolkitServer = (observe?: Observe): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> => {
-  const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, ApiEnvelope.success(item)))
-  return ManagedRuntime.make(
-    Http.serve(router).pipe(
-      Layer.provideMerge(listen(observe)),
-      Layer.provide(Readiness.layer),
-      Layer.provide(JwtAuth.layerConfig),
-      Layer.provide(RateLimit.layerMemory),
-      // The access log runs for every request; lines below Warning are not written.
-      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
-        service: { name: settings.service },
-        http: { cors_origins: settings.corsOrigins },
-        auth: { secret: settings.secret },
-        rate_limit: { limit: settings.rateLimit.limit, window_ms: settings.rateLimit.windowMs }
-      })))
-    ) as Layer.Layer<HttpServer.HttpServer, unknown>
-  )
+export const toolkitLayer = (m: ToolkitModules = ownToolkit): Layer.Layer<never, unknown, HttpServer.HttpServer> => {
+  const router = HttpRouter.empty.pipe(HttpRouter.get(routePath, m.ApiEnvelope.success(item)))
+  return m.Http.serve(router).pipe(
+    Layer.provide(m.Readiness.layer),
+    Layer.provide(m.JwtAuth.layerConfig),
+    Layer.provide(m.RateLimit.layerMemory),
+    // The access log runs for every request; lines below Warning are not written.
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+      service: { name: settings.service },
+      http: { cors_origins: settings.corsOrigins },
+      auth: { secret: settings.secret },
+      rate_limit: { limit: settings.rateLimit.limit, window_ms: settings.rateLimit.windowMs }
+    })))
+  ) as Layer.Layer<never, unknown, HttpServer.HttpServer>
 }
+
+/** {@link toolkitLayer} listening on 127.0.0.1, port 0. */
+export const toolkitServer = (
+  observe?: Observe,
+  m?: ToolkitModules
+): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> =>
+  ManagedRuntime.make(toolkitLayer(m).pipe(Layer.provideMerge(listen(observe))))
 
 /**
  * The same route on bare `@effect/platform` (`HttpRouter` + `HttpServer.serve`, with the platform's own tracing
@@ -313,11 +347,19 @@ class Child {
 
 const serverEntry = Path.join(import.meta.dirname, `http-server.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`)
 
-const startServer = async (kind: string): Promise<{ readonly child: Child; readonly port: number }> => {
+/** A server of {@link runConcurrent}: `full` (the toolkit's stack, of the build at `root` if given), `bare`, `node`. */
+export interface ServerSpec<Name extends string> {
+  readonly name: Name
+  readonly kind: "full" | "bare" | "node"
+  readonly root?: string | undefined
+}
+
+const startServer = async (spec: ServerSpec<string>): Promise<{ readonly child: Child; readonly port: number }> => {
   const flags = serverEntry.endsWith(".ts") ? ["--import", "tsx"] : []
+  const args = spec.root === undefined ? [spec.kind] : [spec.kind, Path.resolve(spec.root)]
   const child = new Child(
-    kind,
-    fork(serverEntry, [kind], { execArgv: flags, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    spec.name,
+    fork(serverEntry, args, { execArgv: flags, stdio: ["ignore", "inherit", "inherit", "ipc"] })
   )
   const { port } = await child.next<{ port: number }>()
   return { child, port }
@@ -338,27 +380,27 @@ const startLoad = async (name: string, port: number, connections: number): Promi
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * Concurrent rounds: every server of `kinds` (`full`, `bare`, `node`) in a process of its own, each loaded by a
+ * Concurrent rounds: every server of `specs` in a process of its own, each loaded by a
  * load generator of its own (`connections` keep-alive connections) all at the same time, for `warmupMs` unmeasured,
  * then `rounds` windows of `windowMs`. In each window every server sees the same machine at the same moments, and
  * its own process's CPU time over the requests it received in that window is its CPU per request: a window's
  * ratio of two servers is a pair measured under the same conditions, with nothing else in either process. A window
  * with an error or a non-2xx answer fails the run.
  */
-export const runConcurrent = async <Kind extends string>(
-  kinds: ReadonlyArray<Kind>,
+export const runConcurrent = async <Name extends string>(
+  specs: ReadonlyArray<ServerSpec<Name>>,
   options: {
     readonly connections: number
     readonly rounds: number
     readonly windowMs: number
     readonly warmupMs: number
   }
-): Promise<Record<Kind, Array<RoundResult>>> => {
-  const servers: Array<{ readonly kind: Kind; readonly child: Child; readonly port: number }> = []
+): Promise<Record<Name, Array<RoundResult>>> => {
+  const servers: Array<{ readonly name: Name; readonly child: Child; readonly port: number }> = []
   const loads: Array<Child> = []
   try {
-    for (const kind of kinds) servers.push({ kind, ...(await startServer(kind)) })
-    for (const server of servers) loads.push(await startLoad(server.kind, server.port, options.connections))
+    for (const spec of specs) servers.push({ name: spec.name, ...(await startServer(spec)) })
+    for (const server of servers) loads.push(await startLoad(server.name, server.port, options.connections))
     await sleep(options.warmupMs)
     const mark = () =>
       Promise.all([
@@ -366,16 +408,19 @@ export const runConcurrent = async <Kind extends string>(
         Promise.all(loads.map((l) => l.ask<LoadMark>("mark")))
       ])
     let [before] = await mark()
-    const results = Object.fromEntries(kinds.map((kind) => [kind, []])) as unknown as Record<Kind, Array<RoundResult>>
+    const results = Object.fromEntries(specs.map((spec) => [spec.name, []])) as unknown as Record<
+      Name,
+      Array<RoundResult>
+    >
     for (let round = 0; round < options.rounds; round++) {
       await sleep(options.windowMs)
       const [after, load] = await mark()
       servers.forEach((server, i) => {
         const [b, a, l] = [before[i]!, after[i]!, load[i]!]
-        if (l.errors > 0 || l.non2xx > 0) throw new Error(`${server.kind}: ${l.errors} errors, ${l.non2xx} non-2xx`)
+        if (l.errors > 0 || l.non2xx > 0) throw new Error(`${server.name}: ${l.errors} errors, ${l.non2xx} non-2xx`)
         const requests = a.requests - b.requests
         const elapsedMs = a.at - b.at
-        results[server.kind].push({
+        results[server.name].push({
           done: requests,
           errors: l.errors,
           non2xx: l.non2xx,

@@ -24,18 +24,13 @@ import type * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import * as Fs from "node:fs"
 import type * as NodeHttp from "node:http"
 import * as Inspector from "node:inspector"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
-import type * as ApiEnvelopeModule from "../src/Http/ApiEnvelope.js"
-import type * as HttpModule from "../src/Http/Http.js"
-import type * as JwtAuthModule from "../src/Http/JwtAuth.js"
-import type * as RateLimitModule from "../src/Http/RateLimit.js"
-import type * as ReadinessModule from "../src/Http/Readiness.js"
+import { fileURLToPath } from "node:url"
 import * as Harness from "./Harness.js"
 import * as HttpBench from "./HttpBench.js"
 
@@ -110,43 +105,11 @@ const drive = (handler: NodeHandler, total: number, tally: Tally): Promise<void>
   return Promise.all(Array.from({ length: connections }, loop)).then(() => undefined)
 }
 
-interface Modules {
-  readonly Http: typeof HttpModule
-  readonly ApiEnvelope: typeof ApiEnvelopeModule
-  readonly JwtAuth: typeof JwtAuthModule
-  readonly RateLimit: typeof RateLimitModule
-  readonly Readiness: typeof ReadinessModule
-}
-
-export const loadModules = async (root: string): Promise<Modules> => {
-  const load = <M>(file: string): Promise<M> => import(pathToFileURL(Path.join(root, file)).href) as Promise<M>
-  return {
-    Http: await load("src/Http/Http.js"),
-    ApiEnvelope: await load("src/Http/ApiEnvelope.js"),
-    JwtAuth: await load("src/Http/JwtAuth.js"),
-    RateLimit: await load("src/Http/RateLimit.js"),
-    Readiness: await load("src/Http/Readiness.js")
-  }
-}
-
 /** The toolkit's server of `HttpBench.toolkitServer`, on the capturing server. */
-export const fullHandler = async (m: Modules) => {
+export const fullHandler = async (m: HttpBench.ToolkitModules) => {
   let handler: NodeHandler | undefined
-  const router = HttpRouter.empty.pipe(HttpRouter.get(HttpBench.routePath, m.ApiEnvelope.success(HttpBench.item)))
   const runtime = ManagedRuntime.make(
-    m.Http.serve(router).pipe(
-      Layer.provide(capturingServer((h) => (handler = h))),
-      Layer.provide(m.Readiness.layer),
-      Layer.provide(m.JwtAuth.layerConfig),
-      Layer.provide(m.RateLimit.layerMemory),
-      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
-        service: { name: HttpBench.settings.service },
-        http: { cors_origins: HttpBench.settings.corsOrigins },
-        auth: { secret: HttpBench.settings.secret },
-        rate_limit: { limit: HttpBench.settings.rateLimit.limit, window_ms: HttpBench.settings.rateLimit.windowMs }
-      })))
-    ) as Layer.Layer<never, unknown>
+    HttpBench.toolkitLayer(m).pipe(Layer.provide(capturingServer((h) => (handler = h))))
   )
   await runtime.runPromise(Effect.void)
   if (handler === undefined) throw new Error("full: no handler")
@@ -205,13 +168,13 @@ const quartiles = (xs: ReadonlyArray<number>) => {
 export const main = async (): Promise<void> => {
   const here = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
   const variants: Array<{ name: string; handler: NodeHandler; dispose: () => Promise<void> }> = []
-  const full = await fullHandler(await loadModules(here))
+  const full = await fullHandler(await HttpBench.loadToolkit(here))
   variants.push({ name: "full", handler: full.handler, dispose: () => full.runtime.dispose() })
   const bare = await bareHandler()
   variants.push({ name: "bare", handler: bare.handler, dispose: () => bare.runtime.dispose() })
   const otherRoot = process.env.HTTP_OTHER_BUILD
   if (otherRoot !== undefined && otherRoot !== "") {
-    const other = await fullHandler(await loadModules(Path.resolve(otherRoot)))
+    const other = await fullHandler(await HttpBench.loadToolkit(otherRoot))
     variants.push({ name: "other", handler: other.handler, dispose: () => other.runtime.dispose() })
   }
   console.log(

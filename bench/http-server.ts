@@ -1,7 +1,8 @@
 /**
- * A server of the `http` benchmark in a process of its own: `node .bench-build/bench/http-server.js <kind>` with an
- * IPC channel (`HttpBench.startServer` forks it), where `kind` is `full` (the toolkit's `Http.serve` stack), `bare`
- * (bare `@effect/platform`) or `node` (plain `node:http`), all on `HttpBench.routePath` on 127.0.0.1, port 0.
+ * A server of the `http` benchmark in a process of its own: `node .bench-build/bench/http-server.js <kind> [root]`
+ * with an IPC channel (`HttpBench.runConcurrent` forks it), where `kind` is `full` (the toolkit's `Http.serve`
+ * stack, of the build at `root` when given: `HttpBench.loadToolkit`), `bare` (bare `@effect/platform`) or `node`
+ * (plain `node:http`), all on `HttpBench.routePath` on 127.0.0.1, port 0.
  *
  * It sends `{ port }` once it listens; to each `"mark"` it answers with its CPU time so far (user + system, µs,
  * `process.cpuUsage`) and the requests it has received, so that the benchmark reads both over the same window for
@@ -19,7 +20,10 @@ const main = async (): Promise<void> => {
   let port: number
   let close: () => Promise<void>
   if (kind === "full" || kind === "bare") {
-    const runtime = kind === "full" ? HttpBench.toolkitServer(observe) : HttpBench.bareServer(observe)
+    const root = process.argv[3]
+    const runtime = kind === "bare"
+      ? HttpBench.bareServer(observe)
+      : HttpBench.toolkitServer(observe, root === undefined ? undefined : await HttpBench.loadToolkit(root))
     port = await HttpBench.portOf(runtime)
     close = () => runtime.dispose()
   } else if (kind === "node") {

@@ -9,8 +9,11 @@
  * median of the windows' ratios. Targets: full >= 0.75 x bare platform req/s, and the full stack's CPU per request
  * <= 1.15 x bare platform's. Written to `bench/results/http.json`.
  *
+ * `HTTP_OTHER_BUILD=/path/.bench-build` adds a fourth server, the full stack of another build (see
+ * `HttpBench.loadToolkit`), in the same windows, and prints this build's ratios to it.
+ *
  * Run: `npx tsc -p tsconfig.bench.json && node .bench-build/bench/http.js` (env: BENCH_HTTP_ROUNDS,
- * BENCH_HTTP_WINDOW_MS, BENCH_HTTP_WARMUP_MS, BENCH_HTTP_CONNECTIONS).
+ * BENCH_HTTP_WINDOW_MS, BENCH_HTTP_WARMUP_MS, BENCH_HTTP_CONNECTIONS, HTTP_OTHER_BUILD).
  */
 import * as Os from "node:os"
 import * as Harness from "./Harness.js"
@@ -29,12 +32,14 @@ export const main = async (): Promise<void> => {
     `http: ${rounds} concurrent windows of ${windowMs} ms after ${warmupMs} ms of warm-up, ${connections} ` +
       `connections per server; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`
   )
-  const results = await HttpBench.runConcurrent(["full", "bare", "node"] as const, {
-    connections,
-    rounds,
-    windowMs,
-    warmupMs
-  })
+  const other = process.env.HTTP_OTHER_BUILD
+  const specs: Array<HttpBench.ServerSpec<"full" | "bare" | "node" | "other">> = [
+    { name: "full", kind: "full" },
+    { name: "bare", kind: "bare" },
+    { name: "node", kind: "node" }
+  ]
+  if (other !== undefined && other !== "") specs.push({ name: "other", kind: "full", root: other })
+  const results = await HttpBench.runConcurrent(specs, { connections, rounds, windowMs, warmupMs })
 
   const summary = {
     full: HttpBench.summarize(results.full),
@@ -86,6 +91,14 @@ export const main = async (): Promise<void> => {
       `  full/node ${fullVsNode.cpu.median}  bare/node ${bareVsNode.cpu.median}` +
       `  target full/bare <= ${targets.cpu}: ${Harness.verdict(met.cpu)}`
   )
+  if (results.other !== undefined) {
+    const fullVsOther = HttpBench.ratios(results.full, results.other)
+    console.log(HttpBench.line("other", HttpBench.summarize(results.other)))
+    console.log(
+      `this build / ${other}: CPU per request ${fullVsOther.cpu.median} (p25-p75 ${fullVsOther.cpu.p25}-` +
+        `${fullVsOther.cpu.p75}), req/s ${fullVsOther.rps.median} (p25-p75 ${fullVsOther.rps.p25}-${fullVsOther.rps.p75})`
+    )
+  }
   console.log(`load average after: ${Os.loadavg().map((x) => x.toFixed(2)).join(" ")}`)
   Harness.writeResults("http", report)
 }
