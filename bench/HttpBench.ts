@@ -18,6 +18,7 @@ import { ConfigProvider, Effect, Layer, Logger, LogLevel, ManagedRuntime } from 
 import { type ChildProcess, fork, spawn } from "node:child_process"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
 import { pathToFileURL } from "node:url"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
@@ -41,15 +42,18 @@ export const settings = {
   rateLimit: { limit: 100_000_000, windowMs: 60_000 }
 } as const
 
-// The load generator: bounded in requests and time, loopback only; prints one JSON line.
+// The load generator: N keep-alive connections, each sending the next request when the previous one is answered;
+// loopback only. With a number of requests, it stops after them (or at a time cap) and prints its figures as one
+// JSON line. With 0, it runs until "stop" over its IPC channel, and answers each "mark" with its figures since the
+// previous mark; on "stop" it lets the requests in flight end and exits.
 const loadGenerator = `
 const http = require("node:http")
-const [url, total, conns, capMs] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])]
+const [url, conns, total, capMs] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])]
+const open = total === 0
 const target = new URL(url)
 if (target.hostname !== "127.0.0.1") throw new Error("loopback only")
 const agent = new http.Agent({ keepAlive: true, maxSockets: conns })
-const latencies = []
-let sent = 0, done = 0, errors = 0, non2xx = 0
+let latencies = [], sent = 0, done = 0, errors = 0, non2xx = 0, stopping = false
 const start = performance.now()
 const deadline = start + capMs
 const one = () => new Promise((resolve) => {
@@ -57,20 +61,36 @@ const one = () => new Promise((resolve) => {
   const req = http.get({ host: target.hostname, port: target.port, path: target.pathname, agent }, (res) => {
     if (res.statusCode !== 200) non2xx++
     res.on("data", () => {})
-    res.on("end", () => { latencies.push(performance.now() - t0); resolve() })
+    res.on("end", () => { latencies.push(performance.now() - t0); done++; resolve() })
   })
   req.on("error", () => { errors++; resolve() })
 })
-const worker = async () => {
-  while (sent < total && performance.now() < deadline) { sent++; await one(); done++ }
-}
-Promise.all(Array.from({ length: conns }, worker)).then(() => {
-  const elapsed = performance.now() - start
+const figures = () => {
   latencies.sort((a, b) => a - b)
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
-  process.stdout.write(JSON.stringify({ done, errors, non2xx, elapsedMs: elapsed, rps: done / (elapsed / 1000), p50: q(0.5), p99: q(0.99) }))
-  agent.destroy()
-})
+  return { done, errors, non2xx, p50: q(0.5), p99: q(0.99) }
+}
+const more = () => open ? !stopping : sent < total && performance.now() < deadline
+const worker = async () => { while (more()) { sent++; await one() } }
+const workers = Promise.all(Array.from({ length: conns }, worker))
+if (open) {
+  process.on("message", (message) => {
+    if (message === "mark") {
+      process.send(figures())
+      latencies = []; done = 0; errors = 0; non2xx = 0
+    } else if (message === "stop") {
+      stopping = true
+      workers.then(() => { agent.destroy(); process.exit(0) })
+    }
+  })
+  process.send("ready")
+} else {
+  workers.then(() => {
+    const elapsedMs = performance.now() - start
+    process.stdout.write(JSON.stringify({ ...figures(), elapsedMs, rps: done / (elapsedMs / 1000) }))
+    agent.destroy()
+  })
+}
 `
 
 /** One round of one server. */
@@ -96,8 +116,8 @@ export const load = (url: string, total: number, connections: number): Promise<R
       "-e",
       loadGenerator,
       url,
-      String(total),
       String(connections),
+      String(total),
       String(timeCapMs)
     ], {
       stdio: ["ignore", "pipe", "inherit"]
@@ -279,41 +299,6 @@ interface LoadMark {
   readonly p99: number
 }
 
-// A load generator that runs until it is stopped: N keep-alive connections, each sending the next request when
-// the previous one is answered; to "mark" it answers with its figures since the previous mark; on "stop" it lets
-// the requests in flight end and exits. Loopback only.
-const openLoadGenerator = `
-const http = require("node:http")
-const [url, conns] = [process.argv[1], Number(process.argv[2])]
-const target = new URL(url)
-if (target.hostname !== "127.0.0.1") throw new Error("loopback only")
-const agent = new http.Agent({ keepAlive: true, maxSockets: conns })
-let latencies = [], done = 0, errors = 0, non2xx = 0, stopping = false
-const one = () => new Promise((resolve) => {
-  const t0 = performance.now()
-  const req = http.get({ host: target.hostname, port: target.port, path: target.pathname, agent }, (res) => {
-    if (res.statusCode !== 200) non2xx++
-    res.on("data", () => {})
-    res.on("end", () => { latencies.push(performance.now() - t0); done++; resolve() })
-  })
-  req.on("error", () => { errors++; resolve() })
-})
-const worker = async () => { while (!stopping) await one() }
-const workers = Promise.all(Array.from({ length: conns }, worker))
-process.on("message", (message) => {
-  if (message === "mark") {
-    latencies.sort((a, b) => a - b)
-    const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0
-    process.send({ done, errors, non2xx, p50: q(0.5), p99: q(0.99) })
-    latencies = []; done = 0; errors = 0; non2xx = 0
-  } else if (message === "stop") {
-    stopping = true
-    workers.then(() => { agent.destroy(); process.exit(0) })
-  }
-})
-process.send("ready")
-`
-
 // A child process with an IPC channel, asked and answered one message at a time.
 class Child {
   private readonly replies: Array<(message: unknown) => void> = []
@@ -369,15 +354,13 @@ const startLoad = async (name: string, port: number, connections: number): Promi
   const url = `http://127.0.0.1:${port}/api/v1/items/42`
   const child = new Child(
     `${name} load`,
-    spawn(process.execPath, ["-e", openLoadGenerator, url, String(connections)], {
+    spawn(process.execPath, ["-e", loadGenerator, url, String(connections), "0", "0"], {
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
   )
   await child.next<string>()
   return child
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Concurrent rounds: every server of `specs` in a process of its own, each loaded by a
