@@ -21,6 +21,7 @@ import type { RedisOptions } from "ioredis"
 import { redactUrlCredentials } from "../Config/Redaction.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
+import * as RateLimitStore from "./internal/rateLimitStore.js"
 import { currentPrincipal } from "./JwtAuth.js"
 import { clientIp } from "./RequestContext.js"
 
@@ -147,13 +148,15 @@ export const layerRedis = (url: string, prefix = defaultPrefix): Layer.Layer<Rat
   })
 
 /**
- * A `RateLimiter` in process memory.
+ * A `RateLimiter` in process memory. Its store counts as `@effect/experimental`'s memory store does, and forgets a
+ * key once its count has expired (fixed window) or its bucket would be full again (token bucket), so that its
+ * memory follows the clients of the current window rather than every client since the process started.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.layer.pipe(
-  Layer.provide(RateLimiter.layerStoreMemory)
+  Layer.provide(RateLimitStore.layerStore)
 )
 
 /**
