@@ -1,6 +1,7 @@
 /**
  * Spans opened and ended straight on the running fiber, as `Effect.makeSpan` and `Effect.withSpan` open and end
- * them, for the paths that open one per message or per request (the Bus's consumer span, the HTTP server span):
+ * them, for the paths that open one per message, request or statement (the Bus's consumer span, the HTTP server
+ * span, the repository's operation span):
  * `makeSpan` copies the fiber's refs whole to read two of them, and `withSpan` provides the span as parent with
  * a scoped `Context` change (two copies of the refs and two of the context) where these paths set it with the rest
  * of what they enter.
@@ -10,12 +11,14 @@
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import * as FiberRefsUpdate from "./fiberRefsUpdate.js"
 
 /**
  * The options of {@link open}: `Effect.makeSpan`'s, with a kind and without a stack trace (one per message or
@@ -86,3 +89,45 @@ export const end = (
   const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
   span.end(timing ? Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos() : BigInt(0), exit)
 }
+
+/**
+ * `Effect.withSpan(self, name, options)` on the fiber in hand: the span opened by {@link open}, provided as the
+ * parent of what runs inside in one update of the fiber's refs, and ended, with the context put back, when `self`
+ * ends (interrupted included), where `withSpan` reads the refs whole to open the span and provides it with two
+ * updates of the refs and of the context. When `self` changed none of the fiber's refs, the refs it had before are
+ * put back as they were; otherwise only the context is. With tracing disabled, `Effect.withSpan` itself.
+ *
+ * @internal
+ */
+export const withSpan = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  name: string,
+  options: OpenOptions
+): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.withFiberRuntime<A, E, R>((fiber) => {
+      const span = open(fiber, name, options)
+      if (span === undefined) return restore(Effect.withSpan(self, name, options))
+      const previous = FiberRefsUpdate.currentRefs(fiber)
+      const context = fiber.currentContext
+      const entered = FiberRefsUpdate.setAll(previous, fiber.id(), [[
+        FiberRef.currentContext as FiberRef.FiberRef<unknown>,
+        Context.add(context, Tracer.ParentSpan, span)
+      ]])
+      FiberRefsUpdate.setRefs(fiber, entered)
+      return Effect.flatMap(Effect.exit(restore(self)), (exit) => {
+        end(span, exit, fiber)
+        const current = FiberRefsUpdate.currentRefs(fiber)
+        FiberRefsUpdate.setRefs(
+          fiber,
+          current === entered
+            ? previous
+            : FiberRefsUpdate.setAll(current, fiber.id(), [[
+              FiberRef.currentContext as FiberRef.FiberRef<unknown>,
+              context
+            ]])
+        )
+        return exit
+      })
+    })
+  )

@@ -5,7 +5,8 @@
  * @internal
  */
 import type * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
+import * as FiberSpans from "../../../Telemetry/internal/fiberSpans.js"
 import { labelsOf, measured } from "../queryMetrics.js"
 import { typedFailure } from "./errors.js"
 
@@ -13,7 +14,7 @@ interface Instruments {
   readonly tags: ReturnType<typeof labelsOf>
   readonly handler: (cause: Cause.Cause<unknown>) => Effect.Effect<never, unknown>
   readonly span: string
-  readonly spanOptions: { readonly attributes: Record<string, string>; readonly captureStackTrace: false }
+  readonly spanOptions: FiberSpans.OpenOptions
 }
 
 /**
@@ -43,7 +44,7 @@ export const makeRun = (table: string, metricPrefix: string): RunOperation => {
         tags: labelsOf(`${metricPrefix}.${operation}`),
         handler: typedFailure(table, operation),
         span: `Repository.${operation}`,
-        spanOptions: { attributes: { "db.collection.name": table }, captureStackTrace: false }
+        spanOptions: { kind: "internal", attributes: { "db.collection.name": table }, captureStackTrace: false }
       }
       instruments.set(operation, found)
     }
@@ -51,6 +52,6 @@ export const makeRun = (table: string, metricPrefix: string): RunOperation => {
   }
   return (operation, effect) => {
     const { handler, span, spanOptions, tags } = instrumentsOf(operation)
-    return Effect.withSpan(measured(tags, effect, handler), span, spanOptions)
+    return FiberSpans.withSpan(measured(tags, effect, handler), span, spanOptions)
   }
 }
