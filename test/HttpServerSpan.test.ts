@@ -21,21 +21,7 @@ import * as Http from "../src/Http/Http.js"
 import * as ServerSpan from "../src/Http/internal/serverSpan.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { rawRequest } from "./fixtures/http/server.js"
-
-/** A tracer that records every span the native tracer opens. */
-const recordingTracer = () => {
-  const spans: Array<Tracer.Span> = []
-  const layer = Layer.unwrapEffect(Effect.map(Effect.tracer, (native) =>
-    Layer.setTracer(Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: (f, fiber) => native.context(f, fiber)
-    }))))
-  return { spans, layer }
-}
+import { recordingTracer } from "./support/recordingTracer.js"
 
 const app = HttpRouter.empty.pipe(
   HttpRouter.get(

@@ -4,24 +4,10 @@
  * kept, the span ended when the effect is interrupted, and `withSpan`'s no-op span when tracing is disabled.
  */
 import { it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, FiberRef, Layer, Option, Tracer } from "effect"
+import { Deferred, Effect, Exit, Fiber, FiberRef, Option, Tracer } from "effect"
 import { describe, expect } from "vitest"
 import * as FiberSpans from "../src/Telemetry/internal/fiberSpans.js"
-
-// A tracer that records every span the native tracer opens.
-const recording = () => {
-  const spans: Array<Tracer.Span> = []
-  const layer = Layer.unwrapEffect(Effect.map(Effect.tracer, (native) =>
-    Layer.setTracer(Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: (f, fiber) => native.context(f, fiber)
-    }))))
-  return { spans, layer }
-}
+import { recordingTracer } from "./support/recordingTracer.js"
 
 type WithSpan = <A, E, R>(self: Effect.Effect<A, E, R>, name: string) => Effect.Effect<A, E, R>
 
@@ -51,7 +37,7 @@ const shape = (spans: ReadonlyArray<Tracer.Span>) =>
 // One scenario run with `withSpan` as the operation span, inside a caller's span; what it saw and left.
 const scenario = (withSpan: WithSpan, inner: Effect.Effect<unknown, string>) =>
   Effect.gen(function*() {
-    const { layer, spans } = recording()
+    const { layer, spans } = recordingTracer()
     const result = yield* Effect.gen(function*() {
       const exit = yield* Effect.exit(withSpan(inner, "Repository.findById"))
       // After the operation the caller's span is the parent again.
@@ -92,7 +78,7 @@ describe("FiberSpans.withSpan", () => {
 
   it.live("ends the span, interrupted, and puts the caller's span back when the effect is interrupted", () =>
     Effect.gen(function*() {
-      const { layer, spans } = recording()
+      const { layer, spans } = recordingTracer()
       yield* Effect.gen(function*() {
         const started = yield* Deferred.make<void>()
         const fiber = yield* Effect.fork(
@@ -113,7 +99,7 @@ describe("FiberSpans.withSpan", () => {
 
   it.effect("with tracing disabled, opens Effect.withSpan's no-op span", () =>
     Effect.gen(function*() {
-      const { layer, spans } = recording()
+      const { layer, spans } = recordingTracer()
       const span = yield* FiberSpans.withSpan(Effect.currentSpan, "op", options).pipe(
         Effect.withTracerEnabled(false),
         Effect.provide(layer)
