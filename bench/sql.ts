@@ -46,11 +46,20 @@ const reachable = (): Promise<boolean> =>
 
 type Variant = (i: number) => Effect.Effect<unknown, unknown, SqlClient.SqlClient>
 
+/** A round of a variant: statements per second, and this process's CPU time per statement (µs). */
+interface Round {
+  readonly opsPerSecond: number
+  readonly cpuMicros: number
+}
+
 const timed = (variant: Variant) =>
   Effect.gen(function*() {
+    const cpu = process.cpuUsage()
     const start = performance.now()
     for (let i = 0; i < opsPerRound; i++) yield* variant(i)
-    return opsPerRound / ((performance.now() - start) / 1000)
+    const elapsed = performance.now() - start
+    const used = process.cpuUsage(cpu)
+    return { opsPerSecond: opsPerRound / (elapsed / 1000), cpuMicros: (used.user + used.system) / opsPerRound }
   })
 
 // The client's own work per statement, without I/O: the same SqlClient machinery on a connection that answers at
@@ -200,14 +209,27 @@ export const main = async (): Promise<void> => {
       ]
       // Warm-up: JIT, prepared statements, pool connections.
       for (const [, variant] of measured) await runtime.runPromise(timed(variant))
-      const samples: Record<string, Array<number>> = Object.fromEntries(measured.map(([label]) => [label, []]))
+      const byRound: Record<string, Array<Round>> = Object.fromEntries(measured.map(([label]) => [label, []]))
       for (let round = 0; round < rounds; round++) {
         // Rotate which goes first, so that drift over the run hits each variant equally.
         for (let k = 0; k < measured.length; k++) {
           const [label, variant] = measured[(k + round) % measured.length]!
-          samples[label]!.push(await runtime.runPromise(timed(variant)))
+          byRound[label]!.push(await runtime.runPromise(timed(variant)))
         }
       }
+      const samples = Object.fromEntries(
+        Object.entries(byRound).map(([label, xs]) => [label, xs.map((x) => x.opsPerSecond)])
+      )
+      // This process's CPU time per statement over the raw statement's, paired by round: what each variant adds
+      // between the socket reads (the no-I/O figures below understate it).
+      const cpuOverRaw = (label: string) =>
+        Number(Harness.median(byRound[label]!.map((x, i) => x.cpuMicros - byRound.raw![i]!.cpuMicros)).toFixed(1))
+      const cpu = Object.fromEntries(
+        measured.map(([label]) => [label, {
+          us_per_statement: Number(Harness.median(byRound[label]!.map((x) => x.cpuMicros)).toFixed(1)),
+          us_over_raw: cpuOverRaw(label)
+        }])
+      )
       const toRaw = (label: string) => Harness.pairedRatio(samples[label]!, samples.raw!)
       const paired = toRaw("toolkit")
       results[name] = {
@@ -217,6 +239,7 @@ export const main = async (): Promise<void> => {
         ratio_of_medians: Number((Harness.median(samples.toolkit!) / Harness.median(samples.raw!)).toFixed(3)),
         ratio_p25: paired.p25,
         ratio_p75: paired.p75,
+        cpu_per_statement: cpu,
         floors: Object.fromEntries(
           Object.entries(floors).map(([label, { description }]) => {
             const ratio = toRaw(label)
@@ -246,6 +269,11 @@ export const main = async (): Promise<void> => {
             `${ratio.median.toFixed(3)} (p25-p75 ${ratio.p25.toFixed(3)}-${ratio.p75.toFixed(3)})`
         )
       }
+      console.log(
+        `sql ${name.padEnd(9)}   CPU per statement (this process, median of rounds), over raw's paired by round: ` +
+          measured.map(([label]) => `${label} ${cpu[label]!.us_per_statement} µs (+${cpu[label]!.us_over_raw})`)
+            .join(", ")
+      )
     }
     const clientMicros = await clientWork()
     const report = {
