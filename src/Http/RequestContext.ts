@@ -14,7 +14,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
-import * as requestIds from "./internal/requestIds.js"
+import * as internal from "./internal/requestIds.js"
 import * as ResponseHeaders from "./internal/responseHeaders.js"
 
 /**
@@ -29,8 +29,6 @@ export interface RequestIds {
   readonly traceId: string
 }
 
-const header = requestIds.header
-
 /**
  * Resolves the ids of a request from its headers and the current server span (see the module doc).
  *
@@ -38,7 +36,7 @@ const header = requestIds.header
  * @category constructors
  */
 export const resolveIds: (headers: Headers.Headers, span: Tracer.AnySpan | undefined) => RequestIds =
-  requestIds.resolveIds
+  internal.resolveIds
 
 /**
  * Adds the standard response headers.
@@ -65,7 +63,7 @@ export const clientIp = (
 ): string => {
   const peer = Option.getOrElse(request.remoteAddress, () => "unknown")
   if (trustedProxies.length === 0 || !isTrusted(peer, trustedProxies)) return peer
-  const forwarded = header(request.headers, "x-forwarded-for")
+  const forwarded = internal.header(request.headers, "x-forwarded-for")
   const first = forwarded?.split(",")[0]?.trim()
   return first !== undefined && first !== "" ? first : peer
 }

@@ -103,6 +103,10 @@ export const makeState = () => {
   return { fixedWindow, tokenBucket, fixed: fixed.entries, buckets: buckets.entries }
 }
 
+// An operation of the state at the fiber's `Clock`'s current time.
+const atNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
+  Effect.clockWith((clock) => Effect.sync(() => f(clock.unsafeCurrentTimeMillis())))
+
 /**
  * A store of {@link makeState}'s state, on the fiber's `Clock`.
  *
@@ -110,31 +114,10 @@ export const makeState = () => {
  */
 export const makeStore = (state: ReturnType<typeof makeState>) =>
   RateLimiter.RateLimiterStore.of({
-    fixedWindow: (options) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() =>
-          state.fixedWindow(
-            options.key,
-            options.tokens,
-            Duration.toMillis(options.refillRate),
-            options.limit,
-            clock.unsafeCurrentTimeMillis()
-          )
-        )
-      ),
-    tokenBucket: (options) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() =>
-          state.tokenBucket(
-            options.key,
-            options.tokens,
-            options.limit,
-            Duration.toMillis(options.refillRate),
-            options.allowOverflow,
-            clock.unsafeCurrentTimeMillis()
-          )
-        )
-      )
+    fixedWindow: ({ key, limit, refillRate, tokens }) =>
+      atNow((now) => state.fixedWindow(key, tokens, Duration.toMillis(refillRate), limit, now)),
+    tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
+      atNow((now) => state.tokenBucket(key, tokens, limit, Duration.toMillis(refillRate), allowOverflow, now))
   })
 
 /**

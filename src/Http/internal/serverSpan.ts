@@ -26,8 +26,6 @@ import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type { Predicate } from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
@@ -37,16 +35,6 @@ import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
-
-// The fiber's context, replaced in one update of its refs (what `Effect.provideService` does on entry and exit).
-const setContext = (fiber: Fiber.RuntimeFiber<unknown, unknown>, context: Context.Context<never>): void =>
-  FiberRefsUpdate.setRefs(
-    fiber,
-    FiberRefsUpdate.setAll(FiberRefsUpdate.currentRefs(fiber), fiber.id(), [[
-      FiberRef.currentContext as FiberRef.FiberRef<unknown>,
-      context
-    ]])
-  )
 
 /** The URL attributes of a request: `url.full`, `url.path`, `url.query` (`""`: none) and `url.scheme`. @internal */
 export interface UrlParts {
@@ -229,7 +217,14 @@ export const middleware = (
         )
         RequestTelemetry.enter(request, ids)
       } else {
-        setContext(fiber, Context.add(context, Tracer.ParentSpan, span))
+        FiberRefsUpdate.setRefs(
+          fiber,
+          FiberRefsUpdate.withContext(
+            FiberRefsUpdate.currentRefs(fiber),
+            fiber.id(),
+            Context.add(context, Tracer.ParentSpan, span)
+          )
+        )
       }
       return Effect.flatMap(Effect.exit(app), (exit) => {
         responseAttributes(span, exit, redactedNames)

@@ -10,10 +10,11 @@
  *
  * @internal
  */
+import type * as Context from "effect/Context"
 import * as Equal from "effect/Equal"
 import type * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
-import type * as FiberRef from "effect/FiberRef"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 
 /** A FiberRef and its new value. @internal */
@@ -45,6 +46,18 @@ export const setAll = (
   }
   return FiberRefs.unsafeMake(locals)
 }
+
+/**
+ * `refs` with `context` as the context, set by `fiberId` as {@link setAll} sets it: what `Effect.provideService` does
+ * on entry and on exit, in one update.
+ *
+ * @internal
+ */
+export const withContext = (
+  refs: FiberRefs.FiberRefs,
+  fiberId: FiberId.Single,
+  context: Context.Context<never>
+): FiberRefs.FiberRefs => setAll(refs, fiberId, [[FiberRef.currentContext as FiberRef.FiberRef<unknown>, context]])
 
 /**
  * The fiber's runtime: its refs as they are, and their wholesale replacement (what `Effect.updateFiberRefs` ends

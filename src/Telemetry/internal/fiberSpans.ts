@@ -110,22 +110,14 @@ export const withSpan = <A, E, R>(
       if (span === undefined) return restore(Effect.withSpan(self, name, options))
       const previous = FiberRefsUpdate.currentRefs(fiber)
       const context = fiber.currentContext
-      const entered = FiberRefsUpdate.setAll(previous, fiber.id(), [[
-        FiberRef.currentContext as FiberRef.FiberRef<unknown>,
-        Context.add(context, Tracer.ParentSpan, span)
-      ]])
+      const entered = FiberRefsUpdate.withContext(previous, fiber.id(), Context.add(context, Tracer.ParentSpan, span))
       FiberRefsUpdate.setRefs(fiber, entered)
       return Effect.flatMap(Effect.exit(restore(self)), (exit) => {
         end(span, exit, fiber)
         const current = FiberRefsUpdate.currentRefs(fiber)
         FiberRefsUpdate.setRefs(
           fiber,
-          current === entered
-            ? previous
-            : FiberRefsUpdate.setAll(current, fiber.id(), [[
-              FiberRef.currentContext as FiberRef.FiberRef<unknown>,
-              context
-            ]])
+          current === entered ? previous : FiberRefsUpdate.withContext(current, fiber.id(), context)
         )
         return exit
       })
