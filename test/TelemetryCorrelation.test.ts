@@ -6,6 +6,7 @@ import * as Option from "effect/Option"
 import { vi } from "vitest"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
+import { randomHex } from "../src/Telemetry/internal/randomHex.js"
 
 describe("Telemetry/Correlation", () => {
   it.live("hundreds of interleaved fibers each see only their own ids", () =>
@@ -96,6 +97,22 @@ describe("Telemetry/Correlation", () => {
     for (const id of requestIds) expect(id).toMatch(/^req_[0-9a-f]{12}$/)
     for (const id of correlationIds) expect(id).toMatch(/^corr_[0-9a-f]{12}$/)
     expect(new Set(requestIds).size).toBe(50)
+  })
+
+  it("draws ids from a pool that refills without repeating itself", () => {
+    // The pool holds 3 072 bytes: 3 000 rounds of two 6-byte ids and a 16-byte trace id (as a request without
+    // one draws) cross several refills, some of them where the next draw no longer fits.
+    const drawn = Array.makeBy(
+      3000,
+      () => [Correlation.makeRequestId(), Correlation.makeCorrelationId(), randomHex(16)]
+    )
+    for (const [request, correlation, trace] of drawn) {
+      expect(request).toMatch(/^req_[0-9a-f]{12}$/)
+      expect(correlation).toMatch(/^corr_[0-9a-f]{12}$/)
+      expect(trace).toMatch(/^[0-9a-f]{32}$/)
+    }
+    const digits = drawn.flat().map((id) => id.slice(id.indexOf("_") + 1))
+    expect(new Set(digits).size).toBe(digits.length)
   })
 
   it("accepts only safe incoming ids", () => {

@@ -17,8 +17,8 @@ import { globalValue } from "effect/GlobalValue"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { randomBytes } from "node:crypto"
 import * as FiberRefsUpdate from "./internal/fiberRefsUpdate.js"
+import { randomHex } from "./internal/randomHex.js"
 
 /**
  * The correlation id of the current unit of work (`X-Correlation-ID` on the wire).
@@ -305,15 +305,13 @@ export const withCausationId: {
   <A, E, R>(self: Effect.Effect<A, E, R>, id: string): Effect.Effect<A, E, R> => withIds(self, { causationId: id })
 )
 
-const hex12 = (): string => randomBytes(6).toString("hex")
-
 /**
  * A new request id in the Python services' format, `req_<12 hex>`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeRequestId = (): string => `req_${hex12()}`
+export const makeRequestId = (): string => `req_${randomHex(6)}`
 
 /**
  * A new correlation id in the Python services' format, `corr_<12 hex>`.
@@ -321,7 +319,7 @@ export const makeRequestId = (): string => `req_${hex12()}`
  * @since 0.1.0
  * @category constructors
  */
-export const makeCorrelationId = (): string => `corr_${hex12()}`
+export const makeCorrelationId = (): string => `corr_${randomHex(6)}`
 
 const validId = /^[A-Za-z0-9._:-]{1,128}$/
 

@@ -5,11 +5,10 @@
  * @internal
  */
 import type * as Headers from "@effect/platform/Headers"
-import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
-import { randomFillSync } from "node:crypto"
 import * as Correlation from "../../Telemetry/Correlation.js"
+import { randomHex } from "../../Telemetry/internal/randomHex.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { RequestIds } from "../RequestContext.js"
 
@@ -18,25 +17,6 @@ export const header = (headers: Headers.Headers, name: string): string | undefin
   const value = headers[name]
   return typeof value === "string" ? value : undefined
 }
-
-// Ids are drawn from a pooled random buffer, hex-encoded once per refill: two `randomBytes` calls per request
-// cost more than the rest of this middleware. Same formats as `Telemetry.makeRequestId` / `makeCorrelationId`.
-const pool = globalValue("@glam/shared/Http/RequestContext/idPool", () => {
-  const bytes = Buffer.allocUnsafe(6 * 512)
-  return { bytes, hex: "", offset: bytes.length }
-})
-const hex = (bytes: number): string => {
-  if (pool.offset + bytes > pool.bytes.length) {
-    randomFillSync(pool.bytes)
-    pool.hex = pool.bytes.toString("hex")
-    pool.offset = 0
-  }
-  const out = pool.hex.slice(2 * pool.offset, 2 * (pool.offset + bytes))
-  pool.offset += bytes
-  return out
-}
-const newRequestId = (): string => `req_${hex(6)}`
-const newCorrelationId = (): string => `corr_${hex(6)}`
 
 const validOr = (value: string | undefined, make: () => string): string =>
   value !== undefined && Correlation.isValidId(value) ? value : make()
@@ -47,18 +27,18 @@ const validOr = (value: string | undefined, make: () => string): string =>
  * @internal
  */
 export const resolveIds = (headers: Headers.Headers, span: Tracer.AnySpan | undefined): RequestIds => {
-  const requestId = validOr(header(headers, "x-request-id"), newRequestId)
+  const requestId = validOr(header(headers, "x-request-id"), Correlation.makeRequestId)
   const incoming = Traceparent.parse(header(headers, Traceparent.headerName))
   const correlation = header(headers, "x-correlation-id")
   const correlationId = correlation !== undefined && Correlation.isValidId(correlation)
     ? correlation
     : Option.isSome(incoming)
     ? incoming.value.traceId
-    : newCorrelationId()
+    : Correlation.makeCorrelationId()
   const traceId = span !== undefined
     ? span.traceId
     : Option.isSome(incoming)
     ? incoming.value.traceId
-    : hex(16)
+    : randomHex(16)
   return { requestId, correlationId, traceId }
 }
