@@ -140,7 +140,8 @@ export const portOf = (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpSer
 /** Sees the Node server of an Effect server when it is created (the `http` benchmark counts its requests). */
 export type Observe = (server: NodeHttp.Server) => void
 
-const listen = (observe?: Observe) =>
+/** The platform's Node server on 127.0.0.1, port 0, seen by `observe` when it is created. */
+export const listen = (observe?: Observe) =>
   NodeHttpServer.layer(() => {
     const server = NodeHttp.createServer()
     observe?.(server)
@@ -335,7 +336,7 @@ const serverEntry = Path.join(import.meta.dirname, `http-server.${import.meta.ur
 /** A server of {@link runConcurrent}: `full` (the toolkit's stack, of the build at `root` if given), `bare`, `node`. */
 export interface ServerSpec<Name extends string> {
   readonly name: Name
-  readonly kind: "full" | "bare" | "node"
+  readonly kind: "full" | "bare" | "node" | "work"
   readonly root?: string | undefined
 }
 

@@ -3,7 +3,7 @@
  * the toolkit's full stack, on Fastify 5 and on Express 5, beside bare `@effect/platform` and bare Fastify (the
  * route alone): req/s and the servers' CPU time per request, in paired rounds in one process (see `HttpBench`).
  *
- * The work of the Fastify and Express servers is one set of plain functions (below), hooked in as each framework
+ * The work of the Fastify and Express servers is one set of plain functions (`PeerWork`), hooked in as each framework
  * has it (Fastify `onRequest`/`onResponse` hooks, Express middleware and `finish`): request and correlation ids
  * (adopted when valid, else generated; `traceparent`'s trace id), the four id response headers, the envelope
  * (`{ data, meta }` with request id, correlation id and timestamp), `prom-client` metrics (the toolkit's three,
@@ -20,148 +20,18 @@
  */
 import express from "express"
 import Fastify from "fastify"
-import * as Jose from "jose"
-import { randomBytes } from "node:crypto"
 import type * as NodeHttp from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
-import * as Prometheus from "prom-client"
 import * as Harness from "./Harness.js"
 import * as HttpBench from "./HttpBench.js"
+import * as PeerWork from "./PeerWork.js"
 
 const requests = Number(process.env.BENCH_HTTP_REQUESTS ?? 10_000)
 const connections = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32)
 const rounds = Number(process.env.BENCH_HTTP_PEERS_ROUNDS ?? 9)
 
 const target = { toolkit_vs_express: 1.0 }
-
-// ---- The work every peer does, as a user of these frameworks would write it ----
-
-const settings = HttpBench.settings
-const validId = /^[A-Za-z0-9._:-]{1,128}$/
-const traceparent = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
-const securityHeaders: Record<string, string> = {
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "cross-origin-resource-policy": "same-origin",
-  "cross-origin-opener-policy": "same-origin",
-  "x-frame-options": "SAMEORIGIN",
-  "x-dns-prefetch-control": "off",
-  "x-permitted-cross-domain-policies": "none",
-  "x-xss-protection": "0"
-}
-const exposedHeaders = "x-request-id, x-correlation-id, x-service-name, x-trace-id, retry-after"
-const secret = new TextEncoder().encode(settings.secret)
-const logsInfo = false // the logger's level is Warning, as the toolkit's in this benchmark
-
-interface Ids {
-  readonly requestId: string
-  readonly correlationId: string
-  readonly traceId: string
-}
-
-interface Work {
-  readonly ids: Ids
-  readonly startedAt: number
-}
-
-const single = (value: string | Array<string> | undefined): string | undefined =>
-  typeof value === "string" ? value : undefined
-
-const resolveIds = (headers: NodeHttp.IncomingHttpHeaders): Ids => {
-  const incoming = single(headers["x-request-id"])
-  const requestId = incoming !== undefined && validId.test(incoming)
-    ? incoming
-    : `req_${randomBytes(6).toString("hex")}`
-  const trace = traceparent.exec(single(headers["traceparent"]) ?? "")?.[1]
-  const correlation = single(headers["x-correlation-id"])
-  const correlationId = correlation !== undefined && validId.test(correlation)
-    ? correlation
-    : trace ?? `corr_${randomBytes(6).toString("hex")}`
-  return { requestId, correlationId, traceId: trace ?? randomBytes(16).toString("hex") }
-}
-
-/** The response headers every answer gets: ids, service, security headers, CORS when the origin is allowed. */
-const responseHeaders = (ids: Ids, origin: string | undefined): Record<string, string> => {
-  const headers: Record<string, string> = {
-    ...securityHeaders,
-    "x-request-id": ids.requestId,
-    "x-correlation-id": ids.correlationId,
-    "x-service-name": settings.service,
-    "x-trace-id": ids.traceId
-  }
-  if (origin !== undefined && (settings.corsOrigins as ReadonlyArray<string>).includes(origin)) {
-    headers["access-control-allow-origin"] = origin
-    headers["access-control-expose-headers"] = exposedHeaders
-    headers["vary"] = "Origin"
-  }
-  return headers
-}
-
-const meta = (ids: Ids) => ({
-  request_id: ids.requestId,
-  correlation_id: ids.correlationId,
-  timestamp: new Date().toISOString()
-})
-
-const errorBody = (ids: Ids, code: string, message: string) => ({ error: { code, message }, meta: meta(ids) })
-
-// Fixed window per client IP.
-const windows = new Map<string, { count: number; resetAt: number }>()
-/** Seconds to wait when over the limit, else undefined. */
-const rateLimited = (ip: string | undefined): number | undefined => {
-  const key = `http:ip:${ip ?? "unknown"}`
-  const now = Date.now()
-  let window = windows.get(key)
-  if (window === undefined || window.resetAt <= now) {
-    window = { count: 0, resetAt: now + settings.rateLimit.windowMs }
-    windows.set(key, window)
-  }
-  window.count++
-  return window.count > settings.rateLimit.limit ? Math.max(1, Math.ceil((window.resetAt - now) / 1000)) : undefined
-}
-
-/** Undefined when the request carries no `Authorization`, else whether its bearer token verifies. */
-const verifyToken = (authorization: string | undefined): Promise<boolean> | undefined => {
-  if (authorization === undefined) return undefined
-  const token = authorization.startsWith("Bearer ") ? authorization.slice(7) : ""
-  return Jose.jwtVerify(token, secret, { algorithms: ["HS256"] }).then(() => true, () => false)
-}
-
-const registry = new Prometheus.Registry()
-const requestsTotal = new Prometheus.Counter({
-  name: "http_requests_total",
-  help: "Total HTTP requests",
-  labelNames: ["service", "method", "endpoint", "status"],
-  registers: [registry]
-})
-const requestDuration = new Prometheus.Histogram({
-  name: "http_request_duration_seconds",
-  help: "HTTP request duration",
-  labelNames: ["service", "method", "endpoint"],
-  registers: [registry]
-})
-const inProgress = new Prometheus.Gauge({
-  name: "http_requests_in_progress",
-  help: "HTTP requests in progress",
-  labelNames: ["service"],
-  registers: [registry]
-})
-
-const begin = (headers: NodeHttp.IncomingHttpHeaders): Work => {
-  inProgress.inc({ service: settings.service })
-  return { ids: resolveIds(headers), startedAt: performance.now() }
-}
-
-const end = (work: Work, method: string, endpoint: string, status: number): void => {
-  const seconds = (performance.now() - work.startedAt) / 1000
-  requestsTotal.inc({ service: settings.service, method, endpoint, status: String(status) })
-  requestDuration.observe({ service: settings.service, method, endpoint }, seconds)
-  inProgress.dec({ service: settings.service })
-  if (status >= 500 || logsInfo) {
-    console.log(JSON.stringify({ message: "http.request", method, endpoint, status, duration_ms: seconds * 1000 }))
-  }
-}
 
 // ---- Fastify ----
 
@@ -170,26 +40,26 @@ const fastifyServer = async (withWork: boolean) => {
   if (withWork) {
     app.decorateRequest("work", null)
     app.addHook("onRequest", (request, reply, done) => {
-      const work = begin(request.headers)
-      ;(request as unknown as { work: Work }).work = work
-      void reply.headers(responseHeaders(work.ids, request.headers.origin))
-      const retryAfter = rateLimited(request.ip)
+      const work = PeerWork.begin(request.headers)
+      ;(request as unknown as { work: PeerWork.Work }).work = work
+      void reply.headers(PeerWork.responseHeaders(work.ids, request.headers.origin))
+      const retryAfter = PeerWork.rateLimited(request.ip)
       if (retryAfter !== undefined) {
         void reply.code(429).header("retry-after", String(retryAfter)).send(
-          errorBody(work.ids, "RATE_LIMITED", "Rate limit exceeded")
+          PeerWork.errorBody(work.ids, "RATE_LIMITED", "Rate limit exceeded")
         )
         return
       }
-      const verified = verifyToken(request.headers.authorization)
+      const verified = PeerWork.verifyToken(request.headers.authorization)
       if (verified === undefined) return done()
       void verified.then((ok) => {
         if (ok) done()
-        else void reply.code(401).send(errorBody(work.ids, "UNAUTHORIZED", "Invalid token"))
+        else void reply.code(401).send(PeerWork.errorBody(work.ids, "UNAUTHORIZED", "Invalid token"))
       })
     })
     app.addHook("onResponse", (request, reply, done) => {
-      end(
-        (request as unknown as { work: Work }).work,
+      PeerWork.end(
+        (request as unknown as { work: PeerWork.Work }).work,
         request.method,
         request.routeOptions.url ?? "unknown",
         reply.statusCode
@@ -198,13 +68,15 @@ const fastifyServer = async (withWork: boolean) => {
     })
     app.setErrorHandler((_error, request, reply) => {
       void reply.code(500).send(
-        errorBody((request as unknown as { work: Work }).work.ids, "INTERNAL_ERROR", "Internal error")
+        PeerWork.errorBody((request as unknown as { work: PeerWork.Work }).work.ids, "INTERNAL_ERROR", "Internal error")
       )
     })
   }
   app.get(HttpBench.routePath, (request, reply) => {
     void reply.send(
-      withWork ? { data: HttpBench.item, meta: meta((request as unknown as { work: Work }).work.ids) } : HttpBench.item
+      withWork
+        ? { data: HttpBench.item, meta: PeerWork.meta((request as unknown as { work: PeerWork.Work }).work.ids) }
+        : HttpBench.item
     )
   })
   await app.listen({ port: 0, host: "127.0.0.1" })
@@ -217,26 +89,28 @@ const expressServer = async () => {
   const app = express()
   app.disable("x-powered-by")
   app.use((req, res, next) => {
-    const work = begin(req.headers)
+    const work = PeerWork.begin(req.headers)
     res.locals.work = work
-    res.set(responseHeaders(work.ids, req.headers.origin))
-    res.on("finish", () => end(work, req.method, req.route?.path ?? "unknown", res.statusCode))
-    const retryAfter = rateLimited(req.ip)
+    res.set(PeerWork.responseHeaders(work.ids, req.headers.origin))
+    res.on("finish", () => PeerWork.end(work, req.method, req.route?.path ?? "unknown", res.statusCode))
+    const retryAfter = PeerWork.rateLimited(req.ip)
     if (retryAfter !== undefined) {
       res.status(429).set("retry-after", String(retryAfter)).json(
-        errorBody(work.ids, "RATE_LIMITED", "Rate limit exceeded")
+        PeerWork.errorBody(work.ids, "RATE_LIMITED", "Rate limit exceeded")
       )
       return
     }
-    const verified = verifyToken(req.headers.authorization)
+    const verified = PeerWork.verifyToken(req.headers.authorization)
     if (verified === undefined) return next()
-    void verified.then((ok) => ok ? next() : res.status(401).json(errorBody(work.ids, "UNAUTHORIZED", "Invalid token")))
+    void verified.then((ok) =>
+      ok ? next() : res.status(401).json(PeerWork.errorBody(work.ids, "UNAUTHORIZED", "Invalid token"))
+    )
   })
   app.get(HttpBench.routePath, (_req, res) => {
-    res.json({ data: HttpBench.item, meta: meta((res.locals.work as Work).ids) })
+    res.json({ data: HttpBench.item, meta: PeerWork.meta((res.locals.work as PeerWork.Work).ids) })
   })
   app.use((_error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(500).json(errorBody((res.locals.work as Work).ids, "INTERNAL_ERROR", "Internal error"))
+    res.status(500).json(PeerWork.errorBody((res.locals.work as PeerWork.Work).ids, "INTERNAL_ERROR", "Internal error"))
   })
   const server = await new Promise<NodeHttp.Server>((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s))
@@ -245,17 +119,6 @@ const expressServer = async () => {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()))
   }
-}
-
-// Each server that does the work answers the envelope with its ids and the security headers, or the run stops.
-const checkWork = async (name: string, url: string): Promise<void> => {
-  const response = await fetch(url)
-  const body = await response.json() as { data?: unknown; meta?: { request_id?: unknown } }
-  const ok = response.status === 200 && JSON.stringify(body.data) === JSON.stringify(HttpBench.item) &&
-    body.meta?.request_id === response.headers.get("x-request-id") &&
-    response.headers.get("x-correlation-id") !== null && response.headers.get("x-trace-id") !== null &&
-    response.headers.get("x-content-type-options") === "nosniff"
-  if (!ok) throw new Error(`${name} does not answer as the toolkit does: ${response.status} ${JSON.stringify(body)}`)
 }
 
 export const main = async (): Promise<void> => {
@@ -279,7 +142,7 @@ export const main = async (): Promise<void> => {
     Array<HttpBench.RoundResult>
   >
   try {
-    for (const name of ["toolkit", "fastify", "express"] as const) await checkWork(name, targets[name])
+    for (const name of ["toolkit", "fastify", "express"] as const) await PeerWork.checkWork(name, targets[name])
     results = await HttpBench.runRounds(targets, { requests, connections, rounds })
   } finally {
     await toolkit.dispose()

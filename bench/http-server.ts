@@ -1,8 +1,9 @@
 /**
  * A server of the `http` benchmark in a process of its own: `node .bench-build/bench/http-server.js <kind> [root]`
  * with an IPC channel (`HttpBench.runConcurrent` forks it), where `kind` is `full` (the toolkit's `Http.serve`
- * stack, of the build at `root` when given: `HttpBench.loadToolkit`), `bare` (bare `@effect/platform`) or `node`
- * (plain `node:http`), all on `HttpBench.routePath` on 127.0.0.1, port 0.
+ * stack, of the build at `root` when given: `HttpBench.loadToolkit`), `bare` (bare `@effect/platform`), `work`
+ * (bare `@effect/platform` with the peers' work: `PlatformWork`, checked to answer as the toolkit does before it
+ * reports its port) or `node` (plain `node:http`), all on `HttpBench.routePath` on 127.0.0.1, port 0.
  *
  * It sends `{ port }` once it listens; to each `"mark"` it answers with its CPU time so far (user + system, µs,
  * `process.cpuUsage`) and the requests it has received, so that the benchmark reads both over the same window for
@@ -26,6 +27,13 @@ const main = async (): Promise<void> => {
       : HttpBench.toolkitServer(observe, root === undefined ? undefined : await HttpBench.loadToolkit(root))
     port = await HttpBench.portOf(runtime)
     close = () => runtime.dispose()
+  } else if (kind === "work") {
+    const [PlatformWork, PeerWork] = await Promise.all([import("./PlatformWork.js"), import("./PeerWork.js")])
+    const runtime = PlatformWork.workServer(observe)
+    port = await HttpBench.portOf(runtime)
+    close = () => runtime.dispose()
+    await PeerWork.checkWork("work", `http://127.0.0.1:${port}${HttpBench.routePath.replace(":id", "42")}`)
+    requests = 0
   } else if (kind === "node") {
     const server = observe(NodeHttp.createServer(HttpBench.plainHandler))
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
