@@ -304,6 +304,9 @@ export const resultsDir = Path.resolve(
   Path.basename(Path.dirname(import.meta.dirname)) === ".bench-build" ? "../../bench/results" : "results"
 )
 
+/** The repository's root, from the TypeScript or from `.bench-build/` alike. */
+export const repoRoot = Path.resolve(resultsDir, "..", "..")
+
 /** Writes a benchmark's report to `bench/results/<name>.json` and returns the path. */
 export const writeResults = (name: string, report: unknown): string => {
   const out = Path.join(resultsDir, `${name}.json`)

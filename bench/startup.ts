@@ -17,13 +17,12 @@
  * wall time grows with the load, the CPU time much less, so it is the figure to compare runs made at different loads.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { answersHealth, exampleEnv, freePort, untilHealthy } from "../test/support/localService.js"
-import { machine, median } from "./Harness.js"
+import { machine, median, repoRoot, writeResults } from "./Harness.js"
 
-const root = Path.resolve(import.meta.dirname, "..")
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? 5)
 const dataDir = Path.join(mkdtempSync(Path.join(Os.tmpdir(), "glam-bench-startup-")), "pglite")
 
@@ -72,7 +71,7 @@ const measure = async (variant: Variant): Promise<Sample> => {
   const command = variant.name === "node floor" ? [...variant.command, String(port)] : variant.command
   const started = performance.now()
   const child = spawn(command[0]!, command.slice(1), {
-    cwd: root,
+    cwd: repoRoot,
     detached: true,
     stdio: "ignore",
     env: exampleEnv(port, dataDir)
@@ -142,21 +141,13 @@ const main = async () => {
       loadAfter.map((l) => l.toFixed(1)).join(", ")
     }`
   )
-  mkdirSync(Path.join(root, "bench", "results"), { recursive: true })
-  writeFileSync(
-    Path.join(root, "bench", "results", "startup.json"),
-    JSON.stringify(
-      {
-        machine: machine(),
-        load_average_before: loadBefore,
-        load_average: loadAfter,
-        first_start_ms: first.health_ms,
-        results
-      },
-      null,
-      2
-    )
-  )
+  writeResults("startup", {
+    machine: machine(),
+    load_average_before: loadBefore,
+    load_average: loadAfter,
+    first_start_ms: first.health_ms,
+    results
+  })
   rmSync(Path.dirname(dataDir), { recursive: true, force: true })
 }
 
