@@ -333,7 +333,10 @@ class Child {
 
 const serverEntry = Path.join(import.meta.dirname, `http-server.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`)
 
-/** A server of {@link runConcurrent}: `full` (the toolkit's stack, of the build at `root` if given), `bare`, `node`. */
+/**
+ * A server of {@link runConcurrent}: `full` (the toolkit's stack, of the build at `root` if given), `bare`, `work`
+ * (see `http-server.ts`), `node`.
+ */
 export interface ServerSpec<Name extends string> {
   readonly name: Name
   readonly kind: "full" | "bare" | "node" | "work"

@@ -1,7 +1,7 @@
 /**
  * The work every peer of the toolkit's HTTP stack does per request in `http-peers` and in `http`'s `work` server,
  * as plain functions a user of those frameworks would write: request and correlation ids (adopted when valid, else
- * generated; `traceparent`'s trace id), the four id response headers and the security headers the toolkit sends,
+ * generated from `crypto.randomUUID`; `traceparent`'s trace id), the four id response headers and the security headers the toolkit sends,
  * the envelope (`{ data, meta }` with request id, correlation id and timestamp), `prom-client` metrics (the
  * toolkit's three, labelled with the route template), an in-memory fixed-window rate limit keyed by client IP, a
  * JWT check (`jose`, only when `Authorization` is sent, as the toolkit's middleware), CORS headers (only for an
@@ -46,7 +46,7 @@ const single = (value: string | Array<string> | undefined): string | undefined =
 
 // Random hex from `crypto.randomUUID()`, which draws from an entropy cache: a `randomBytes` call per id costs about
 // 5 µs here (a synchronous job each), more than the rest of the work, and the toolkit draws its ids from a pool.
-// The first 12 hex digits of a version 4 UUID are random; a trace id takes the 32 digits of one.
+// The first 12 hex digits of a version 4 UUID are random; a trace id takes all 32 (122 of its 128 bits random).
 const hex12 = (): string => {
   const uuid = randomUUID()
   return uuid.slice(0, 8) + uuid.slice(9, 13)

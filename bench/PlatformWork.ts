@@ -2,10 +2,10 @@
  * The `work` server of the `http` benchmark: bare `@effect/platform` (`HttpRouter` + `HttpServer.serve`, with the
  * platform's own tracing span, as the `bare` server) doing the work of the `http-peers` servers (`PeerWork`: ids,
  * id and security headers, the envelope, `prom-client` metrics, a fixed-window rate limit, the JWT check when a
- * token is sent, CORS for an allowed origin, the access log's level check) in one `HttpMiddleware`, written the
- * cheapest way the platform's public API allows: one step around the app, the work handed to the route as a
- * service, the headers given to the response when it is constructed. It is the floor of the toolkit's stack on
- * this platform: what the work the issue names costs there, without the toolkit.
+ * token is sent, CORS for an allowed origin, the access log's level check) in one `HttpMiddleware`, with the
+ * platform's public API and no more steps than it needs: one step around the app, the work handed to the route as
+ * a service, the headers given to the response when it is built. It is what the work costs a user of the platform
+ * who writes it without the toolkit.
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpRouter from "@effect/platform/HttpRouter"

@@ -33,7 +33,6 @@ const main = async (): Promise<void> => {
     port = await HttpBench.portOf(runtime)
     close = () => runtime.dispose()
     await PeerWork.checkWork("work", `http://127.0.0.1:${port}${HttpBench.routePath.replace(":id", "42")}`)
-    requests = 0
   } else if (kind === "node") {
     const server = observe(NodeHttp.createServer(HttpBench.plainHandler))
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))

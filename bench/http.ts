@@ -2,17 +2,17 @@
  * Benchmark `http`: a JSON GET (`/api/v1/items/:id`) through the full `Http.serve` stack (metrics, tracing
  * span, ids, access log, security headers, CORS, error mapping, limits, JWT middleware, in-memory rate limiting
  * with a limit it never reaches), beside the same route on bare `@effect/platform` (`HttpRouter` +
- * `HttpServer.serve`) and on plain `node:http` (see `HttpBench`), and the floor: the bare platform doing the work
- * of the `http-peers` servers in one middleware of its own (`PlatformWork`). The four servers run at the same time, each in a
- * process of its own with a load generator of its own; after a warm-up, each window measures every server's CPU
- * time per request (its own process's) and req/s over the same stretch of time, so the windows' ratios compare
- * servers that saw the same machine. The median of each server's windows is printed with the ratios, each the
- * median of the windows' ratios. Targets: full >= 0.75 x bare platform req/s, and the full stack's CPU per request
- * <= 1.15 x bare platform's; the floor's CPU per request is printed beside them, as a ratio to the bare platform's
- * (what the work costs on the platform without the toolkit) and the full stack's ratio to it. Written to
- * `bench/results/http.json`.
+ * `HttpServer.serve`) and on plain `node:http` (see `HttpBench`), and `work`: the bare platform doing the work of
+ * the `http-peers` servers in one middleware of its own, written without the toolkit (`PlatformWork`). The four
+ * servers run at the same time, each in a process of its own with a load generator of its own; after a warm-up,
+ * each window measures every server's CPU time per request (its own process's) and req/s over the same stretch of
+ * time, so the windows' ratios compare servers that saw the same machine. The median of each server's windows is
+ * printed with the ratios, each the median of the windows' ratios. Targets: full >= 0.75 x bare platform req/s,
+ * and the full stack's CPU per request <= 1.15 x bare platform's; beside them, `work`'s CPU per request as a ratio
+ * to the bare platform's (what the work costs on the platform written by hand) and the full stack's ratio to
+ * `work`'s. Written to `bench/results/http.json`.
  *
- * `HTTP_OTHER_BUILD=/path/.bench-build` adds a fourth server, the full stack of another build (see
+ * `HTTP_OTHER_BUILD=/path/.bench-build` adds a fifth server, the full stack of another build (see
  * `HttpBench.loadToolkit`), in the same windows, and prints this build's ratios to it.
  *
  * Run: `npx tsc -p tsconfig.bench.json && node .bench-build/bench/http.js` (env: BENCH_HTTP_ROUNDS,
@@ -74,15 +74,15 @@ export const main = async (): Promise<void> => {
       cpu_full_vs_bare_platform: fullVsBare.cpu.median,
       cpu_full_vs_node_http: fullVsNode.cpu.median,
       cpu_bare_platform_vs_node_http: bareVsNode.cpu.median,
-      cpu_floor_vs_bare_platform: workVsBare.cpu.median,
-      cpu_full_vs_floor: fullVsWork.cpu.median
+      cpu_work_vs_bare_platform: workVsBare.cpu.median,
+      cpu_full_vs_work: fullVsWork.cpu.median
     },
     ratio_quartiles: {
       full_vs_bare_platform: fullVsBare,
       full_vs_node_http: fullVsNode,
       bare_platform_vs_node_http: bareVsNode,
-      floor_vs_bare_platform: workVsBare,
-      full_vs_floor: fullVsWork
+      work_vs_bare_platform: workVsBare,
+      full_vs_work: fullVsWork
     },
     target: {
       full_vs_bare_platform: targets.rps,
