@@ -30,6 +30,9 @@ import * as Harness from "./Harness.js"
 /** The route every server answers. */
 export const routePath = "/api/v1/items/:id"
 
+/** The URL of the route (item 42) on a server of this machine listening on `port`. */
+export const urlOf = (port: number): string => `http://127.0.0.1:${port}/api/v1/items/42`
+
 /** The data every server answers with. */
 export const item = { id: "42", name: "Lipstick", price: 19.5, tags: ["lips", "matte"] }
 
@@ -355,10 +358,9 @@ const startServer = async (spec: ServerSpec<string>): Promise<{ readonly child: 
 }
 
 const startLoad = async (name: string, port: number, connections: number): Promise<Child> => {
-  const url = `http://127.0.0.1:${port}/api/v1/items/42`
   const child = new Child(
     `${name} load`,
-    spawn(process.execPath, ["-e", loadGenerator, url, String(connections), "0", "0"], {
+    spawn(process.execPath, ["-e", loadGenerator, urlOf(port), String(connections), "0", "0"], {
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
   )

@@ -129,13 +129,12 @@ export const main = async (): Promise<void> => {
   const fastifyBare = await fastifyServer(false)
   const expressApp = await expressServer()
   console.log(`http-peers: ${rounds} paired rounds; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`)
-  const url = (port: number) => `http://127.0.0.1:${port}/api/v1/items/42`
   const targets = {
-    toolkit: url(await HttpBench.portOf(toolkit)),
-    fastify: url(fastify.port),
-    express: url(expressApp.port),
-    bare_platform: url(await HttpBench.portOf(bare)),
-    bare_fastify: url(fastifyBare.port)
+    toolkit: HttpBench.urlOf(await HttpBench.portOf(toolkit)),
+    fastify: HttpBench.urlOf(fastify.port),
+    express: HttpBench.urlOf(expressApp.port),
+    bare_platform: HttpBench.urlOf(await HttpBench.portOf(bare)),
+    bare_fastify: HttpBench.urlOf(fastifyBare.port)
   }
   let results: Record<
     "toolkit" | "fastify" | "express" | "bare_platform" | "bare_fastify",

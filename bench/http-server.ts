@@ -32,7 +32,7 @@ const main = async (): Promise<void> => {
     const runtime = PlatformWork.workServer(observe)
     port = await HttpBench.portOf(runtime)
     close = () => runtime.dispose()
-    await PeerWork.checkWork("work", `http://127.0.0.1:${port}${HttpBench.routePath.replace(":id", "42")}`)
+    await PeerWork.checkWork("work", HttpBench.urlOf(port))
   } else if (kind === "node") {
     const server = observe(NodeHttp.createServer(HttpBench.plainHandler))
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
