@@ -55,20 +55,30 @@ describe.skipIf(!ready)("reliability: graceful shutdown", () => {
       ackWaitMs: 30_000,
       drainTimeoutMs,
       normalMs: 50,
-      slowMs: drainTimeoutMs * 2
+      slowMs: drainTimeoutMs * 3
     }
     const first = startWorker("consumer", consumerSettings, path.join(logs, "consumer-1.log"))
     cleanup.push(first.kill)
     const stopAt = randomBetween(Math.floor(count * 0.2), Math.floor(count * 0.6))
     await waitFor(async () => (await effectCounts(pg)).rows >= stopAt, 180_000, `${stopAt} effects`)
+    // The handlings under way, each with when it started (the worker's clock, the same machine's).
     const running = () => {
-      const started = new Set(first.reports.filter((r) => r.type === "delivery").map((r) => Number(r.n)))
+      const started = new Map(
+        first.reports.filter((r) => r.type === "delivery").map((r) => [Number(r.n), Number(r.at)])
+      )
       for (const r of first.reports) if (r.type === "handled") started.delete(Number(r.n))
       return started
     }
-    // A long handler must be running when the signal comes: wait for one to start.
-    await waitFor(async () => [...running()].some((n) => n % 50 === 0), 120_000, "a long handler running")
-    const runningAtStop = running()
+    // A long handler must be running when the signal comes, with more than the drain timeout (and a margin) of its
+    // work left, so that it cannot finish in the drain: wait for one that started less than this long ago. One that
+    // started earlier (found late on a loaded machine) may finish in the drain, which proves nothing.
+    const freshMs = consumerSettings.slowMs - drainTimeoutMs - loadMarginMs
+    await waitFor(
+      async () => [...running()].some(([n, at]) => n % 50 === 0 && Date.now() - at < freshMs),
+      120_000,
+      `a long handler running that started less than ${freshMs} ms ago`
+    )
+    const runningAtStop = new Set(running().keys())
     const signalled = Date.now()
     first.signal("SIGTERM")
     const exit = await first.exited
