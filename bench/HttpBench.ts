@@ -30,11 +30,14 @@ import * as Harness from "./Harness.js"
 /** The route every server answers. */
 export const routePath = "/api/v1/items/:id"
 
-/** The URL of the route (item 42) on a server of this machine listening on `port`. */
-export const urlOf = (port: number): string => `http://127.0.0.1:${port}/api/v1/items/42`
-
 /** The data every server answers with. */
 export const item = { id: "42", name: "Lipstick", price: 19.5, tags: ["lips", "matte"] }
+
+/** The path every request of the benchmarks asks for: the route, for {@link item}. */
+export const itemPath = routePath.replace(":id", item.id)
+
+/** The URL of {@link itemPath} on a server of this machine listening on `port`. */
+export const urlOf = (port: number): string => `http://127.0.0.1:${port}${itemPath}`
 
 /** The settings of the toolkit's server (and what the peers of `http-peers` are configured with). */
 export const settings = {

@@ -1,11 +1,11 @@
 /**
  * The work every peer of the toolkit's HTTP stack does per request in `http-peers` and in `http`'s `work` server,
  * as plain functions a user of those frameworks would write: request and correlation ids (adopted when valid, else
- * generated from `crypto.randomUUID`; `traceparent`'s trace id), the four id response headers and the security headers the toolkit sends,
- * the envelope (`{ data, meta }` with request id, correlation id and timestamp), `prom-client` metrics (the
- * toolkit's three, labelled with the route template), an in-memory fixed-window rate limit keyed by client IP, a
- * JWT check (`jose`, only when `Authorization` is sent, as the toolkit's middleware), CORS headers (only for an
- * allowed `Origin`), and an access log gated by level (Warning: no line written).
+ * generated from `crypto.randomUUID`; `traceparent`'s trace id), the four id response headers and the security
+ * headers the toolkit sends, the envelope (`{ data, meta }` with request id, correlation id and timestamp),
+ * `prom-client` metrics (the toolkit's three, labelled with the route template), an in-memory fixed-window rate
+ * limit keyed by client IP, a JWT check (`jose`, only when `Authorization` is sent, as the toolkit's middleware),
+ * CORS headers (only for an allowed `Origin`), and an access log gated by level (Warning: no line written).
  */
 import * as Jose from "jose"
 import { randomUUID } from "node:crypto"

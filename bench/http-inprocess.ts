@@ -94,7 +94,7 @@ const drive = (handler: NodeHandler, total: number, tally: Tally): Promise<void>
     while (started < total) {
       started++
       await new Promise<void>((resolve) => {
-        const request = { method: "GET", url: "/api/v1/items/42", headers: requestHeaders, socket }
+        const request = { method: "GET", url: HttpBench.itemPath, headers: requestHeaders, socket }
         handler(
           request as unknown as NodeHttp.IncomingMessage,
           new MockResponse(tally, resolve) as unknown as NodeHttp.ServerResponse
