@@ -6,7 +6,7 @@
  *
  * Target: flat after warm-up. The heap at 400 000 within 10 % (or 8 MB) of the heap at 20 000. The RSS of the last
  * quarter of the run (the median of its readings, 300 000-400 000) within 10 % (or 8 MB) of the RSS of the second
- * quarter (100 000-200 000). The RSS is judged on medians of ten readings, not on one: a single reading moves with
+ * quarter (100 000-200 000). The RSS is judged on medians of six readings each, not on one: a single reading moves with
  * what V8 keeps committed and the buffers in flight at that moment (by 10-25 MB when the run read it only three
  * times), while a leak outside the heap moves the median.
  *
