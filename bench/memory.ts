@@ -41,6 +41,7 @@ const flat = (from: number, to: number) => to - from <= Math.max(from * 0.1, 8)
 
 export const main = async (): Promise<void> => {
   const total = Number(process.env.BENCH_MEMORY_EVENTS ?? 400_000)
+  if (!Number.isInteger(total) || total < 20) throw new Error("BENCH_MEMORY_EVENTS must be a whole number, at least 20")
   const every = Math.floor(total / 20)
   const shown = [every, 5 * every, 10 * every, 20 * every]
   const gc = (globalThis as { gc?: () => void }).gc
