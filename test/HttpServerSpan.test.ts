@@ -177,6 +177,30 @@ describe("the server span", () => {
     }))
 })
 
+describe("the server span of Http.serve", () => {
+  it.effect("holds no credential a request carries, proxy credentials included", () =>
+    Effect.gen(function*() {
+      const serving = Http.serve(app).pipe(
+        Layer.provide(Readiness.layer),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "catalog" } })))
+      ) as Layer.Layer<never, never, HttpServer.HttpServer>
+      const secrets = {
+        "Proxy-Authorization": "Basic c2VjcmV0",
+        authorization: "Bearer secret-token",
+        cookie: "session=secret-cookie",
+        "x-api-key": "secret-key"
+      }
+      const [spans] = yield* spansOf(serving, [raw("/items/1", "127.0.0.1", secrets)])
+      const attributes = describeSpans(spans!).attributes
+      expect(attributes["http.request.header.proxy-authorization"]).toBe("<redacted>")
+      const values = Object.values(attributes).map(String)
+      for (const secret of Object.values(secrets)) {
+        expect(values.filter((value) => value.includes(secret))).toEqual([])
+      }
+    }))
+})
+
 describe("the server span of a request whose client goes away before the answer", () => {
   // Sends a request that is never answered, waits for its server span, closes the connection, and gives back the
   // span once it has ended (the test times out if it never does).

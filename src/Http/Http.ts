@@ -272,13 +272,14 @@ export const serve = <E, R>(
     const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
     // The server span is the stack's (`internal/serverSpan.ts`), opened as the platform's tracer opens it, for the
     // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server. It
-    // sets the request's ids with the span, for the stack's request telemetry.
+    // sets the request's ids with the span, for the stack's request telemetry. The request fibers take their refs
+    // from the server's: the header names redacted here are the ones the span and every log of `Headers` redact.
     const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
     yield* Effect.locally(
       HttpServer.serveEffect(stack(app), ServerSpan.middleware(tracerDisabledWhen, { enterIds: true })),
       HttpMiddleware.currentTracerDisabledWhen,
       constTrue
-    )
+    ).pipe(ServerSpan.withRedactedHeaders)
     // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.
     yield* Effect.addFinalizer(() =>
       readiness.beginShutdown.pipe(

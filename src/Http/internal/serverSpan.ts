@@ -147,6 +147,34 @@ const headerAttributes = (
   }
 }
 
+/**
+ * Header names `Http.serve` adds to `Headers.currentRedactedNames` (the platform redacts `authorization`,
+ * `cookie`, `set-cookie` and `x-api-key` by default): the credentials a client sends to a proxy are secrets too.
+ *
+ * @internal
+ */
+export const redactedHeaderNames: ReadonlyArray<string> = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "x-api-key"
+]
+
+/**
+ * Runs `effect` with {@link redactedHeaderNames} added to the names already redacted, so that the spans and logs of
+ * the requests a server started by it answers never hold their values.
+ *
+ * @internal
+ */
+export const withRedactedHeaders = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => {
+    const missing = redactedHeaderNames.filter((name) =>
+      !names.some((n) => typeof n === "string" && n.toLowerCase() === name)
+    )
+    return missing.length === 0 ? names : [...names, ...missing]
+  })
+
 const requestAttributes = (
   span: Tracer.Span,
   request: HttpServerRequest.HttpServerRequest,
