@@ -751,5 +751,31 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
         backlog = 10
         expect((yield* get("/api/v1/ready")).status).toBe(200)
       }))
+
+    it.effect(
+      "a check that never completes, even one that cannot be interrupted, fails at its timeout: 503",
+      () =>
+        Effect.gen(function*() {
+          const suffix = Math.random().toString(36).slice(2, 8)
+          const hung = `hung_${suffix}`
+          const stuck = `stuck_${suffix}`
+          // Shorter than the suite's request timeout, so that the answer is the readiness report's.
+          yield* onServer(Effect.flatMap(Readiness, (r) => r.register(hung, Effect.never, { timeout: "100 millis" })))
+          yield* onServer(
+            Effect.flatMap(
+              Readiness,
+              (r) => r.register(stuck, Effect.uninterruptible(Effect.never), { timeout: "100 millis" })
+            )
+          )
+          const down = yield* get("/api/v1/ready")
+          yield* onServer(Effect.flatMap(Readiness, (r) => Effect.zipRight(r.unregister(hung), r.unregister(stuck))))
+          expect(down.status).toBe(503)
+          const checks = (yield* jsonOf(down)).error.details.checks
+          expect(checks[hung]).toMatchObject({ status: "fail", error: "TIMEOUT" })
+          expect(checks[stuck]).toMatchObject({ status: "fail", error: "TIMEOUT" })
+          expect((yield* get("/api/v1/ready")).status).toBe(200)
+        }),
+      { timeout: 10_000 }
+    )
   })
 })

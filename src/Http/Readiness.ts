@@ -47,7 +47,10 @@ export interface Report {
  * @category models
  */
 export interface ReadinessService {
-  /** Adds (or replaces) a named check; it fails the readiness when it fails, dies or exceeds its timeout. */
+  /**
+   * Adds (or replaces) a named check; it fails the readiness when it fails, dies or exceeds its timeout (`TIMEOUT`,
+   * answered at the timeout even by a check that cannot be interrupted).
+   */
   readonly register: (
     name: string,
     check: Effect.Effect<void, unknown>,
@@ -106,7 +109,12 @@ export const make: Effect.Effect<ReadinessService> = Effect.gen(function*() {
   const runOne = (name: string, entry: Entry): Effect.Effect<CheckResult> => {
     const start = performance.now()
     const latency = () => Math.round((performance.now() - start) * 100) / 100
+    // `/api/v1/ready` runs in the server's uninterruptible part of the request, where a timeout cannot stop a
+    // check: the check is made interruptible, and disconnected, so that the timeout answers without waiting for a
+    // check that cannot be interrupted (a hung connection's uninterruptible release); that one ends in the background.
     return entry.check.pipe(
+      Effect.disconnect,
+      Effect.interruptible,
       Effect.timeoutFail({ duration: entry.timeout, onTimeout: () => ({ code: "TIMEOUT" }) }),
       Effect.sandbox,
       Effect.match({
