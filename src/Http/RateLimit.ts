@@ -1,8 +1,8 @@
 /**
  * Rate limiting per principal (when authenticated) or client IP, on `@effect/experimental`'s `RateLimiter`: in
  * memory by default, on Redis when `redis.url` is configured (shared by all replicas). Over the limit: 429
- * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down) lets the request through and logs a warning:
- * the limiter protects the service, it must not take it down.
+ * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down, or not answering within the store's timeout)
+ * lets the request through and logs a warning: the limiter protects the service, it must not take it down.
  *
  * @since 0.1.0
  */
@@ -21,6 +21,7 @@ import type { RedisOptions } from "ioredis"
 import { redactUrlCredentials } from "../Config/Redaction.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
+import * as RateLimitRedis from "./internal/rateLimitRedis.js"
 import * as RateLimitStore from "./internal/rateLimitStore.js"
 import { currentPrincipal } from "./JwtAuth.js"
 import { clientIp } from "./RequestContext.js"
@@ -123,28 +124,38 @@ export const redisOptions = (url: string): Either.Either<RedisOptions, string> =
   }
 }
 
-// The Redis store (and ioredis under it) is imported when a Redis limiter is built, not by every service.
-const layerStore = (options: RedisOptions, prefix: string): Layer.Layer<RateLimiter.RateLimiter> =>
-  RateLimiter.layer.pipe(Layer.provide(Layer.unwrapEffect(
-    Effect.map(
-      Effect.promise(() => import("@effect/experimental/RateLimiter/Redis")),
-      (RateLimiterRedis) => RateLimiterRedis.layerStore({ ...options, prefix })
-    )
+// ioredis is imported when a Redis limiter is built, not by every service.
+const layerStore = (
+  options: RedisOptions,
+  prefix: string,
+  timeout: Duration.DurationInput
+): Layer.Layer<RateLimiter.RateLimiter> =>
+  RateLimiter.layer.pipe(Layer.provide(Layer.scoped(
+    RateLimiter.RateLimiterStore,
+    RateLimitRedis.make(options, prefix, Duration.decode(timeout))
   )))
 
 const defaultPrefix = "glam:ratelimit:"
 
+const defaultTimeout = Duration.seconds(1)
+
 /**
  * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`); a URL that cannot be parsed is a defect
- * whose message hides its credentials.
+ * whose message hides its credentials. A call Redis has not answered within `timeout` (default 1 second) fails as
+ * a store failure, and so does any call while Redis is away (none waits for it to come back); the middleware then
+ * lets the request through. Token buckets expire one refill interval after they would be full again.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedis = (url: string, prefix = defaultPrefix): Layer.Layer<RateLimiter.RateLimiter> =>
+export const layerRedis = (
+  url: string,
+  prefix = defaultPrefix,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Layer.Layer<RateLimiter.RateLimiter> =>
   Either.match(redisOptions(url), {
     onLeft: (problem) => Layer.die(new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)),
-    onRight: (options) => layerStore(options, prefix)
+    onRight: (redis) => layerStore(redis, prefix, options?.timeout ?? defaultTimeout)
   })
 
 /**
@@ -172,7 +183,7 @@ export const layerConfig: Layer.Layer<RateLimiter.RateLimiter, ConfigError.Confi
       onSome: (url) =>
         Either.match(redisOptions(url), {
           onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["redis", "url"], problem)),
-          onRight: (options) => Effect.succeed(layerStore(options, defaultPrefix))
+          onRight: (options) => Effect.succeed(layerStore(options, defaultPrefix, defaultTimeout))
         })
     }))
 )

@@ -1,0 +1,150 @@
+/**
+ * The `RateLimiterStore` on Redis behind `Http.RateLimit.layerRedis`: the counts of `@effect/experimental`'s Redis
+ * store, on the toolkit's Redis client (the Cache's: no offline queue, a command timeout, a bounded close), with
+ * every operation interruptible and bounded by `timeout`, and token buckets that expire once they would be full
+ * again.
+ *
+ * @internal
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { Redis, RedisOptions } from "ioredis"
+import * as RedisStore from "../../Cache/internal/store.js"
+
+interface RedisWithRateLimiting extends Redis {
+  glamFixedWindow(key: string, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
+  glamTokenBucket(
+    key: string,
+    tokens: number,
+    refillMillis: number,
+    limit: number,
+    now: number,
+    overflow: 0 | 1
+  ): Promise<number>
+}
+
+// `@effect/experimental`'s script, with the expiry rounded up: `PX` takes whole milliseconds, and a window that is
+// not a multiple of its limit gives a fractional refill time.
+const fixedWindowScript = `
+local key = KEYS[1]
+local tokens = tonumber(ARGV[1])
+local refillms = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local current = tonumber(redis.call("GET", key))
+
+if not current then
+  local nextpttl = math.ceil(refillms * tokens)
+  redis.call("SET", key, tokens, "PX", nextpttl)
+  return { tokens, nextpttl }
+end
+
+local currentpttl = tonumber(redis.call("PTTL", key) or "0")
+local next = current + tokens
+if limit and next > limit then
+  return { next, currentpttl }
+end
+
+local nextpttl = math.ceil(currentpttl + (refillms * tokens))
+redis.call("SET", key, next, "PX", nextpttl)
+return { next, nextpttl }
+`
+
+// `@effect/experimental`'s script, with both keys of a bucket expiring one refill interval after the bucket would be
+// full again: a bucket that is gone is created full, which is what it would be by then, so nothing changes for the
+// client, and a client that never comes back leaves nothing behind.
+const tokenBucketScript = `
+local key = KEYS[1]
+local last_refill_key = key .. ":refill"
+local tokens = tonumber(ARGV[1])
+local refill_ms = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local overflow = ARGV[5] == "1"
+local current = tonumber(redis.call("GET", key))
+local last_refill = tonumber(redis.call("GET", last_refill_key))
+
+if not current or not last_refill then
+  current = limit
+  last_refill = now
+end
+
+local elapsed = now - last_refill
+local refill_amount = math.floor(elapsed / refill_ms)
+if refill_amount > 0 then
+  current = math.min(current + refill_amount, limit)
+  last_refill = last_refill + (refill_amount * refill_ms)
+end
+
+local next = current - tokens
+local stored = next
+if next < 0 and not overflow then
+  stored = current
+end
+
+local ttl = math.ceil((limit - stored + 1) * refill_ms)
+redis.call("SET", key, stored, "PX", ttl)
+redis.call("SET", last_refill_key, last_refill, "PX", ttl)
+return next
+`
+
+/**
+ * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
+ * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
+ * until it is back.
+ *
+ * @internal
+ */
+export const make = (
+  options: RedisOptions,
+  prefix: string,
+  timeout: Duration.Duration
+): Effect.Effect<Context.Tag.Service<RateLimiter.RateLimiterStore>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const redis = (yield* RedisStore.connect(options, timeout)) as RedisWithRateLimiting
+    redis.defineCommand("glamFixedWindow", { lua: fixedWindowScript, numberOfKeys: 1, readOnly: false })
+    redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 1, readOnly: false })
+    yield* RedisStore.ready(redis, timeout).pipe(
+      Effect.catchAll(() =>
+        Effect.logWarning("Rate limit store: Redis not reachable at startup; requests are let through until it is", {
+          host: options.host,
+          port: options.port
+        })
+      )
+    )
+    // The middleware runs in the request's uninterruptible part: the call is made interruptible so that the timeout
+    // can end it, and the client's own command timeout rejects it too.
+    const run = <A>(command: string, f: () => Promise<A>): Effect.Effect<A, RateLimiter.RateLimitStoreError> =>
+      Effect.tryPromise({
+        try: f,
+        catch: (cause) =>
+          new RateLimiter.RateLimitStoreError({ message: `Failed to execute ${command} rate limiting command`, cause })
+      }).pipe(
+        Effect.interruptible,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new RateLimiter.RateLimitStoreError({
+              message: `Redis did not answer the ${command} rate limiting command within ${Duration.format(timeout)}`
+            })
+        })
+      )
+    return RateLimiter.RateLimiterStore.of({
+      fixedWindow: ({ key, limit, refillRate, tokens }) =>
+        run("fixedWindow", () => redis.glamFixedWindow(prefix + key, tokens, Duration.toMillis(refillRate), limit)),
+      tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
+        Effect.clockWith((clock) =>
+          run("tokenBucket", () =>
+            redis.glamTokenBucket(
+              prefix + key,
+              tokens,
+              Duration.toMillis(refillRate),
+              limit,
+              clock.unsafeCurrentTimeMillis(),
+              allowOverflow ? 1 : 0
+            ))
+        )
+    })
+  })

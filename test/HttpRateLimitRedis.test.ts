@@ -1,0 +1,113 @@
+/**
+ * The rate limiter on Redis (`Http.RateLimit.layerRedis`): a Redis that stops answering lets requests through after
+ * the store's timeout instead of holding them; token buckets leave nothing behind once they would be full again;
+ * a window that is not a multiple of its limit counts. The hang runs on a test-owned redis-server, the rest on the
+ * shared one under a unique prefix.
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { Redis } from "ioredis"
+import * as Http from "../src/Http/Http.js"
+import * as RateLimit from "../src/Http/RateLimit.js"
+import { fetchFrom, serve } from "./fixtures/http/server.js"
+import { startRedis } from "./support/redisServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
+
+const redisUp = await serviceAvailable("redis")
+
+const uniquePrefix = () => `test:http1:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
+
+/** An ioredis client for the test's own look at Redis, closed with the scope. */
+const client = (port: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Redis({ host: "127.0.0.1", port, lazyConnect: false, maxRetriesPerRequest: 1 })),
+    (redis) => Effect.sync(() => redis.disconnect())
+  )
+
+describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", () => {
+  const router = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/ok", HttpServerResponse.text("ok")))
+  const config = {
+    service: { name: "catalog" },
+    rate_limit: { enabled: true, limit: 1000, window_ms: 60_000, algorithm: "token-bucket" }
+  }
+
+  it.scopedLive(
+    "lets each request through after the store's timeout instead of holding it",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* Effect.acquireRelease(Effect.promise(startRedis), (server) => Effect.promise(server.stop))
+        const served = yield* serve(
+          Http.serve(router).pipe(
+            Layer.provide(RateLimit.layerRedis(redis.url, uniquePrefix(), { timeout: "200 millis" }))
+          ) as Layer.Layer<never, unknown, never>,
+          config
+        )
+        expect((yield* fetchFrom(served, "/api/v1/ok")).status).toBe(200)
+        // Every client's commands wait from here on: the server is connected and answers nothing.
+        const admin = yield* client(redis.port)
+        yield* Effect.promise(() => admin.call("CLIENT", "PAUSE", "600000", "ALL"))
+        for (let i = 0; i < 3; i++) {
+          const response = yield* fetchFrom(served, "/api/v1/ok")
+          expect(response.status).toBe(200)
+          expect(yield* Effect.promise(() => response.text())).toBe("ok")
+        }
+      }),
+    { timeout: 20_000 }
+  )
+})
+
+describe.skipIf(!redisUp)("on the shared Redis", () => {
+  const url = `redis://${services.redis.host}:${services.redis.port}`
+
+  const keysOf = (redis: Redis, prefix: string) => Effect.promise(() => redis.keys(`${prefix}*`))
+
+  /** The limiter on the shared Redis under `prefix`, for the life of the scope. */
+  const limiterOn = (prefix: string) =>
+    Effect.map(Layer.build(RateLimit.layerRedis(url, prefix)), Context.get(RateLimiter.RateLimiter))
+
+  it.scopedLive("token buckets expire one refill interval after they would be full again", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix()
+      const redis = yield* client(services.redis.port)
+      const limiter = yield* limiterOn(prefix)
+      // 10 per minute: a token every 6 s; after one is taken the bucket is full again within 6 s.
+      yield* limiter.consume({ key: "client", limit: 10, window: "1 minute", algorithm: "token-bucket" })
+      const keys = yield* keysOf(redis, prefix)
+      expect(keys.sort()).toEqual([`${prefix}client`, `${prefix}client:refill`])
+      for (const key of keys) {
+        const ttl = yield* Effect.promise(() => redis.pttl(key))
+        expect(ttl).toBeGreaterThan(0)
+        expect(ttl).toBeLessThanOrEqual(12_000)
+      }
+    }))
+
+  it.scopedLive("a bucket that has expired starts full, as it would have been", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix()
+      const redis = yield* client(services.redis.port)
+      const limiter = yield* limiterOn(prefix)
+      const consume = limiter.consume({ key: "client", limit: 2, window: "200 millis", algorithm: "token-bucket" })
+      yield* consume
+      yield* consume
+      expect((yield* Effect.flip(consume)).reason).toBe("Exceeded")
+      yield* keysOf(redis, prefix).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (keys) => keys.length === 0 })
+      )
+      const results = yield* Effect.forEach([1, 2], () => consume)
+      expect(results.map((r) => r.remaining)).toEqual([1, 0])
+    }))
+
+  it.scopedLive("a fixed window that is not a multiple of its limit counts and refuses over the limit", () =>
+    Effect.gen(function*() {
+      const limiter = yield* limiterOn(uniquePrefix())
+      // A minute over 7 is 8571.43 ms a request: Redis takes whole milliseconds only.
+      const consume = limiter.consume({ key: "client", limit: 7, window: "1 minute", algorithm: "fixed-window" })
+      const results = yield* Effect.forEach(Array.from({ length: 7 }), () => consume)
+      expect(results.map((r) => r.remaining)).toEqual([6, 5, 4, 3, 2, 1, 0])
+      expect((yield* Effect.flip(consume)).reason).toBe("Exceeded")
+    }))
+})
