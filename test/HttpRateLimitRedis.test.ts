@@ -6,9 +6,10 @@
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
 import { Redis } from "ioredis"
 import * as Http from "../src/Http/Http.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
@@ -35,11 +36,17 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
     rate_limit: { enabled: true, limit: 1000, window_ms: 60_000, algorithm: "token-bucket" }
   }
 
+  // Every client's commands wait once the server is paused: it stays connected and answers nothing.
+  const pause = (port: number) =>
+    Effect.flatMap(client(port), (admin) => Effect.promise(() => admin.call("CLIENT", "PAUSE", "600000", "ALL")))
+
+  const ownRedis = Effect.acquireRelease(Effect.promise(startRedis), (server) => Effect.promise(server.stop))
+
   it.scopedLive(
     "lets each request through after the store's timeout instead of holding it",
     () =>
       Effect.gen(function*() {
-        const redis = yield* Effect.acquireRelease(Effect.promise(startRedis), (server) => Effect.promise(server.stop))
+        const redis = yield* ownRedis
         const served = yield* serve(
           Http.serve(router).pipe(
             Layer.provide(RateLimit.layerRedis(redis.url, uniquePrefix(), { timeout: "200 millis" }))
@@ -47,9 +54,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
           config
         )
         expect((yield* fetchFrom(served, "/api/v1/ok")).status).toBe(200)
-        // Every client's commands wait from here on: the server is connected and answers nothing.
-        const admin = yield* client(redis.port)
-        yield* Effect.promise(() => admin.call("CLIENT", "PAUSE", "600000", "ALL"))
+        yield* pause(redis.port)
         for (let i = 0; i < 3; i++) {
           const response = yield* fetchFrom(served, "/api/v1/ok")
           expect(response.status).toBe(200)
@@ -58,6 +63,30 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
       }),
     { timeout: 20_000 }
   )
+
+  it.scopedLive("logs the request it let through as the store being unavailable", () =>
+    Effect.gen(function*() {
+      const redis = yield* ownRedis
+      const limiter = yield* Effect.map(
+        Layer.build(RateLimit.layerRedis(redis.url, uniquePrefix(), { timeout: "200 millis" })),
+        Context.get(RateLimiter.RateLimiter)
+      )
+      yield* pause(redis.port)
+      const warnings: Array<unknown> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel === LogLevel.Warning) warnings.push(Array.isArray(message) ? message[0] : message)
+      })
+      const app = RateLimit.middleware(limiter, { limit: 1000, windowMs: 60_000 })(HttpServerResponse.text("ok"))
+      const request = HttpServerRequest.fromWeb(new Request("http://localhost/"))
+      // Uninterruptible, as the server runs the middleware.
+      const response = yield* Effect.provideService(
+        app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
+        HttpServerRequest.HttpServerRequest,
+        request
+      ).pipe(Effect.uninterruptible, Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect(response.status).toBe(200)
+      expect(warnings).toEqual(["Rate limit store unavailable; request allowed"])
+    }), { timeout: 20_000 })
 })
 
 describe.skipIf(!redisUp)("on the shared Redis", () => {
