@@ -3,6 +3,7 @@ import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as Pagination from "../src/Http/Pagination.js"
 
 describe("Pagination.create", () => {
@@ -57,6 +58,50 @@ describe("PaginationParams", () => {
     ) {
       expect(Either.isLeft(decode(input)), JSON.stringify(input)).toBe(true)
     }
+  })
+  it("refuses Infinity, exponents and integers a number cannot hold, naming the field and the bound", () => {
+    const problems = (input: Record<string, string>) =>
+      Either.match(Schema.decodeUnknownEither(Pagination.PaginationParams, { errors: "all" })(input), {
+        onLeft: (error) => HttpErrors.fromParseError(error, "query").details["validation_errors"],
+        onRight: () => []
+      })
+    const intParsing = "Input should be a valid integer, unable to parse string as an integer"
+    for (const page of ["Infinity", "-Infinity", "1e400", "1e3", "NaN", "0x10", "1.0"]) {
+      expect(problems({ page })).toEqual([{ field: "query.page", message: intParsing, type: "int_parsing" }])
+    }
+    for (const page of ["9007199254740993", "99999999999999999999999", String(Pagination.maxPage + 1)]) {
+      expect(problems({ page })).toEqual([{
+        field: "query.page",
+        message: `Input should be less than or equal to ${Pagination.maxPage}`,
+        type: "less_than_equal"
+      }])
+    }
+    expect(problems({ limit: "9007199254740993" })).toEqual([
+      { field: "query.limit", message: "Input should be less than or equal to 1000", type: "less_than_equal" }
+    ])
+    expect(problems({ page: String(Pagination.maxPage), limit: "1000" })).toEqual([])
+  })
+  it("accepts only pages and limits whose offset is an exact integer (property)", () => {
+    const digits = fc.oneof(
+      fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
+      fc.integer({ min: -5, max: 2000 }).map(String),
+      fc.constantFrom("Infinity", "-Infinity", "NaN", "1e400", "1e3", "9007199254740993", "-0", " 7 ", ""),
+      fc.string()
+    )
+    fc.assert(
+      fc.property(fc.record({ page: digits, limit: digits }, { requiredKeys: [] }), (input) => {
+        const result = decode(input)
+        if (Either.isLeft(result)) return
+        const { limit, page } = result.right
+        expect(Number.isSafeInteger(page) && page >= 1 && page <= Pagination.maxPage).toBe(true)
+        expect(Number.isSafeInteger(limit) && limit >= 1 && limit <= 1000).toBe(true)
+        expect(Number.isSafeInteger(Pagination.offset(result.right))).toBe(true)
+        // What was accepted is exactly what was written.
+        if (input.page !== undefined) expect(BigInt(page)).toBe(BigInt(input.page.trim()))
+        if (input.limit !== undefined) expect(BigInt(limit)).toBe(BigInt(input.limit.trim()))
+      }),
+      { numRuns: 2000 }
+    )
   })
 })
 

@@ -200,11 +200,23 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
   })
 
   describe("errors", () => {
-    it.effect("request validation: page=0, page=abc, limit=0 -> 422 with field/message/type", () =>
+    it.effect("request validation: bad page and limit values -> 422 with field/message/type", () =>
       Effect.gen(function*() {
         const cases: Array<[string, string, string, string]> = [
           ["page=0", "query.page", "greater_than_equal", "Input should be greater than or equal to 1"],
           ["limit=0", "query.limit", "greater_than_equal", "Input should be greater than or equal to 1"],
+          [
+            "page=99999999999999999999",
+            "query.page",
+            "less_than_equal",
+            "Input should be less than or equal to 9007199254740"
+          ],
+          [
+            "page=Infinity",
+            "query.page",
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer"
+          ],
           [
             "page=abc",
             "query.page",

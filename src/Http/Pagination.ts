@@ -1,6 +1,6 @@
 /**
- * Pagination as the Python services did it: the `page`/`limit` query parameters (`page` >= 1, `limit` 1..1000,
- * default 50), `Pagination.create`'s arithmetic and `Links.create_paginated`'s link order.
+ * Pagination as the Python services did it: the `page`/`limit` query parameters (`page` 1..{@link maxPage},
+ * `limit` 1..1000, default 50), `Pagination.create`'s arithmetic and `Links.create_paginated`'s link order.
  *
  * @since 0.1.0
  */
@@ -11,7 +11,9 @@ const intParsing = "Input should be a valid integer, unable to parse string as a
 
 /**
  * A query integer with pydantic's messages (`int_parsing`, `greater_than_equal`, `less_than_equal`), so that
- * validation errors read as the Python services' did.
+ * validation errors read as the Python services' did. Only safe integers pass, whatever the bounds: a number
+ * cannot hold the digits of a larger one, so `9007199254740993` would arrive as another value. Beyond them the
+ * failure is the bound the value passed (`less_than_equal` with `Number.MAX_SAFE_INTEGER` when no `max` is given).
  *
  * @since 0.1.0
  * @category schemas
@@ -25,23 +27,26 @@ export const QueryInt = (bounds: { readonly min?: number; readonly max?: number 
         : ParseResult.fail(new ParseResult.Type(ast, text, intParsing)),
     encode: (n) => ParseResult.succeed(String(n))
   }).annotations({ message: () => ({ message: intParsing, override: true }) })
-  let schema: Schema.Schema<number, string> = parsed
-  if (bounds.min !== undefined) {
-    const min = bounds.min
-    schema = schema.pipe(
-      Schema.filter((n) => n >= min || `Input should be greater than or equal to ${min}`)
-    )
-  }
-  if (bounds.max !== undefined) {
-    const max = bounds.max
-    schema = schema.pipe(Schema.filter((n) => n <= max || `Input should be less than or equal to ${max}`))
-  }
-  return schema
+  const min = Math.max(bounds.min ?? Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER)
+  const max = Math.min(bounds.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+  return parsed.pipe(
+    Schema.filter((n) => n >= min || `Input should be greater than or equal to ${min}`),
+    Schema.filter((n) => n <= max || `Input should be less than or equal to ${max}`)
+  )
 }
 
 /**
- * The pagination query parameters (`PaginationParams`): `page` (default 1, >= 1) and `limit` (default 50,
- * 1..1000). Other query parameters are ignored, as FastAPI did.
+ * The largest `page` {@link PaginationParams} accepts: the last page whose {@link offset} a number holds exactly
+ * at the largest `limit` (1000).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxPage: number = Math.floor(Number.MAX_SAFE_INTEGER / 1000)
+
+/**
+ * The pagination query parameters (`PaginationParams`): `page` (default 1, 1..{@link maxPage}) and `limit`
+ * (default 50, 1..1000), integers written in decimal digits. Other query parameters are ignored, as FastAPI did.
  *
  * @example
  * ```ts
@@ -55,7 +60,7 @@ export const QueryInt = (bounds: { readonly min?: number; readonly max?: number 
  * @category schemas
  */
 export const PaginationParams = Schema.Struct({
-  page: Schema.optionalWith(QueryInt({ min: 1 }), { default: () => 1, exact: true }),
+  page: Schema.optionalWith(QueryInt({ min: 1, max: maxPage }), { default: () => 1, exact: true }),
   limit: Schema.optionalWith(QueryInt({ min: 1, max: 1000 }), { default: () => 50, exact: true })
 })
 
