@@ -610,15 +610,30 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
   })
 
   describe("metrics", () => {
+    it.effect("requests to many unknown paths add no series", () =>
+      Effect.gen(function*() {
+        const series = (text: string) => text.split("\n").filter((line) => /^http_requests_total\{/.test(line))
+        yield* get("/scan/warm-up")
+        const before = series(yield* textOf(yield* get("/metrics")))
+        const paths = Array.from({ length: 40 }, (_, i) => `/scan-${i}-${Math.random().toString(36).slice(2)}/x`)
+        for (const path of paths) expect((yield* get(path)).status).toBe(404)
+        const text = yield* textOf(yield* get("/metrics"))
+        expect(series(text).length).toBe(before.length)
+        for (const path of paths) expect(text).not.toContain(path)
+      }))
+
     it.effect("labels requests by route template with bounded cardinality", () =>
       Effect.gen(function*() {
         yield* get("/api/v1/items/1")
         yield* get("/api/v1/items/2")
         yield* get("/api/v1/items/3f2a1b0c-9d8e-4f9a-8c2b-7d3e4f9a1c2b")
         yield* get("/no/such/123")
+        yield* get("/api/v1/health")
         const text = yield* textOf(yield* get("/metrics"))
         expect(text).toMatch(/http_requests_total\{[^}]*endpoint="\/api\/v1\/items\/:id"[^}]*\} \d+/)
-        expect(text).toMatch(/endpoint="\/no\/such\/\{id\}"/)
+        expect(text).toMatch(/http_requests_total\{[^}]*endpoint="unmatched"[^}]*status="404"[^}]*\} \d+/)
+        expect(text).toMatch(/endpoint="\/api\/v1\/health"/)
+        expect(text).not.toMatch(/endpoint="\/no\/such/)
         expect(text).not.toMatch(/endpoint="\/api\/v1\/items\/\d/)
         expect(text).toMatch(/http_request_duration_seconds_bucket\{[^}]*service="catalog-service"/)
         expect(text).toMatch(/http_requests_in_progress\{service="catalog-service"\}/)

@@ -5,8 +5,10 @@
  * alerts keep working.
  *
  * The `endpoint` label is the matched route template (`/api/v1/items/:id`, read from the `http.route`
- * attribute the router sets on the server span); without one (unknown routes, tracing disabled) the path with
- * UUIDs and numbers replaced by `{id}`. Label cardinality stays bounded by the routes.
+ * attribute the router sets on the server span), the path of the health and readiness routes, and otherwise
+ * `unmatched` (an unknown path, or a request whose tracing is disabled, where the router has no span to record
+ * its route on). The path a client sent is never a label, so the series are bounded by the routes however many
+ * distinct URLs are requested.
  *
  * @since 0.1.0
  */
@@ -49,7 +51,7 @@ export const httpRequestsInProgress: Metric.Metric.Gauge<number> = internal.http
 export interface HttpRequestLabels {
   readonly service: string
   readonly method: string
-  /** Route template or {@link normalizePath}'d path. */
+  /** Route template, a framework path, or {@link unmatchedEndpoint}. */
   readonly endpoint: string
   readonly status: number
 }
@@ -86,7 +88,8 @@ export const trackHttpInProgress: (
 
 /**
  * The Python middleware's path normalisation: UUIDs and numeric segments become `{id}`, so that
- * `/items/42` and `/items/43` are one `endpoint`.
+ * `/items/42` and `/items/43` are one `endpoint`. The middleware does not use it (any other segment would still
+ * make a series per path); it is for labels recorded by hand from known paths.
  *
  * @since 0.1.0
  * @category labels
@@ -110,8 +113,16 @@ export const metricsPath: "/metrics" = internal.metricsPath
 export const pathOf: (url: string) => string = internal.pathOf
 
 /**
- * The `endpoint` label of a request: the route template the router recorded on the span, else the normalised
- * path.
+ * The `endpoint` label of requests without a route: unknown paths, and requests whose tracing is disabled.
+ *
+ * @since 0.1.0
+ * @category labels
+ */
+export const unmatchedEndpoint: "unmatched" = internal.unmatchedEndpoint
+
+/**
+ * The `endpoint` label of a request: the route template the router recorded on the span, the path of the health
+ * and readiness routes, else {@link unmatchedEndpoint}.
  *
  * @since 0.1.0
  * @category labels

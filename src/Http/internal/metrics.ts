@@ -11,6 +11,7 @@ import * as MetricLabel from "effect/MetricLabel"
 import type * as Tracer from "effect/Tracer"
 import { defaultSecondsBoundaries, withLabels } from "../../Telemetry/Metrics.js"
 import * as PrometheusExposition from "../../Telemetry/PrometheusExposition.js"
+import type * as Health from "../Health.js"
 import type { HttpRequestLabels, Recorder } from "../HttpMetrics.js"
 
 /** The path of the metrics exposition; not measured itself. @internal */
@@ -68,9 +69,26 @@ export const pathOf = (url: string): string => {
 }
 
 /** @internal */
+export const unmatchedEndpoint = "unmatched" as const
+
+// Answered before the app, so no route is recorded for them; each is one fixed path. Typed as `Health`'s own
+// constants, which this internal module may not import as values.
+const frameworkPaths: ReadonlySet<string> = new Set<typeof Health.healthPath | typeof Health.readyPath>([
+  "/api/v1/health",
+  "/api/v1/ready"
+])
+
+/**
+ * The path itself is never a label: whoever sends requests chooses it, and every distinct label set is a series
+ * kept for the life of the process (and a map entry in {@link recorder}).
+ *
+ * @internal
+ */
 export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): string => {
   const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
-  return typeof route === "string" ? route : normalizePath(pathOf(url))
+  if (typeof route === "string") return route
+  const path = pathOf(url)
+  return frameworkPaths.has(path) ? path : unmatchedEndpoint
 }
 
 /**
