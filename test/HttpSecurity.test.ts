@@ -66,10 +66,15 @@ const limited = (redisUrl: string | undefined) =>
       }
       return {
         server: yield* apiServer(base),
-        trusted: yield* apiServer({ ...base, http: { trusted_proxies: ["127.0.0.1"] } })
+        // The test's requests come from 127.0.0.1, the inner proxy, whose own peer was the outer proxy 10.0.0.1.
+        trusted: yield* apiServer({ ...base, http: { trusted_proxies: ["127.0.0.1", "10.0.0.1"] } })
       }
     })
   )
+
+/** An address of the documentation range no other test (or run sharing the Redis) is likely to use. */
+const randomClient = () =>
+  `2001:db8::${Math.floor(Math.random() * 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`
 
 const statusOf = (response: Effect.Effect<Response>) => Effect.map(response, (res) => res.status)
 
@@ -108,14 +113,30 @@ const rateLimitSuite = (name: string, redisUrl: string | undefined) => {
         expect(yield* statusOf(fetchFrom(server, "/api/v1/me", { headers: bob }))).toBe(200)
       }))
 
-    it.effect("behind a trusted proxy, uses the first X-Forwarded-For hop", () =>
+    it.effect("behind trusted proxies, uses the X-Forwarded-For hop the outermost proxy saw", () =>
       Effect.gen(function*() {
         const { trusted } = yield* Limited
+        const [one, two] = [randomClient(), randomClient()]
         const from = (ip: string) =>
           statusOf(fetchFrom(trusted, "/api/v1/items/1", { headers: { "x-forwarded-for": `${ip}, 10.0.0.1` } }))
-        for (let i = 0; i < 3; i++) expect(yield* from("198.51.100.1")).toBe(200)
-        expect(yield* from("198.51.100.1")).toBe(429)
-        expect(yield* from("198.51.100.2")).toBe(200)
+        for (let i = 0; i < 3; i++) expect(yield* from(one)).toBe(200)
+        expect(yield* from(one)).toBe(429)
+        expect(yield* from(two)).toBe(200)
+      }))
+
+    it.effect("a client's own X-Forwarded-For entries do not change its key", () =>
+      Effect.gen(function*() {
+        const { trusted } = yield* Limited
+        const client = randomClient()
+        // What the client wrote comes first; the outer proxy appended the client, the inner one the outer proxy.
+        const from = (claimed: string) =>
+          statusOf(fetchFrom(trusted, "/api/v1/items/1", {
+            headers: { "x-forwarded-for": `${claimed}, ${client}, 10.0.0.1` }
+          }))
+        for (let i = 0; i < 3; i++) expect(yield* from(randomClient())).toBe(200)
+        expect(yield* from(randomClient())).toBe(429)
+        expect(yield* from("127.0.0.1")).toBe(429)
+        expect(yield* from("10.0.0.1, 10.0.0.1")).toBe(429)
       }))
 
     if (redisUrl !== undefined) {

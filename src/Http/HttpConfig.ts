@@ -42,6 +42,10 @@ export interface ServerConfig {
   /** The deepest nesting of arrays and objects a JSON request body may have (the top-level value is 1). */
   readonly maxBodyDepth: number
   readonly requestTimeoutMs: number
+  /**
+   * The addresses of the proxies in front of the service: the client is the rightmost `X-Forwarded-For` entry not
+   * among them (`RequestContext.clientIp`), when the peer is.
+   */
   readonly trustedProxies: ReadonlyArray<string>
 }
 

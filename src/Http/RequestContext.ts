@@ -51,8 +51,11 @@ export const setHeaders = (
 ): HttpServerResponse.HttpServerResponse => ResponseHeaders.append(response, ResponseHeaders.idEntries(ids, service))
 
 /**
- * The client address for rate limiting: the first `X-Forwarded-For` hop only when the direct peer is one of the
- * trusted proxies, else the peer address.
+ * The client address for rate limiting. Without a trusted peer it is the peer address. When the peer is one of
+ * `trustedProxies`, it is the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy: each proxy
+ * appends the address it received the request from, so the entries left of the first untrusted one from the right
+ * are whatever the client wrote (and it could rotate its key at will). When every entry is a trusted proxy, the
+ * leftmost one; without the header, the peer.
  *
  * @since 0.1.0
  * @category accessors
@@ -64,13 +67,17 @@ export const clientIp = (
   const peer = Option.getOrElse(request.remoteAddress, () => "unknown")
   if (trustedProxies.length === 0 || !isTrusted(peer, trustedProxies)) return peer
   const forwarded = internal.header(request.headers, "x-forwarded-for")
-  const first = forwarded?.split(",")[0]?.trim()
-  return first !== undefined && first !== "" ? first : peer
+  if (forwarded === undefined) return peer
+  const hops = forwarded.split(",").map((hop) => hop.trim()).filter((hop) => hop !== "")
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!isTrusted(hops[i]!, trustedProxies)) return hops[i]!
+  }
+  return hops[0] ?? peer
 }
 
 const stripV6 = (address: string): string => address.startsWith("::ffff:") ? address.slice(7) : address
 
-const isTrusted = (peer: string, trusted: ReadonlyArray<string>): boolean => {
-  const p = stripV6(peer)
-  return trusted.some((t) => stripV6(t) === p)
+const isTrusted = (address: string, trusted: ReadonlyArray<string>): boolean => {
+  const a = stripV6(address)
+  return trusted.some((t) => stripV6(t) === a)
 }
