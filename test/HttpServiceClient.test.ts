@@ -109,6 +109,49 @@ describe("ServiceClient", () => {
     expect(up.hits()).toBe(1)
   })
 
+  it("sends POST and PATCH once on a retryable failure, and retries GET, PUT and DELETE", async () => {
+    const up = await upstream((_, res) =>
+      json(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message: "busy" }, meta })
+    )
+    const hitsOf = async (call: (c: ServiceClient.ServiceClient) => Effect.Effect<unknown, unknown>) => {
+      const before = up.hits()
+      const error = await run(
+        Effect.flatMap(ServiceClient.make(settings(up.url, { maxRetries: 2 })), call).pipe(Effect.flip)
+      )
+      expect(error).toBeInstanceOf(Errors.ServiceUnavailableError)
+      return up.hits() - before
+    }
+    expect(await hitsOf((c) => c.post("/orders", { sku: "a" }))).toBe(1)
+    expect(await hitsOf((c) => c.patch("/orders/1", { qty: 2 }))).toBe(1)
+    expect(await hitsOf((c) => c.request("POST", "/orders", { body: {} }))).toBe(1)
+    expect(await hitsOf((c) => c.get("/orders/1"))).toBe(3)
+    expect(await hitsOf((c) => c.put("/orders/1", { qty: 2 }))).toBe(3)
+    expect(await hitsOf((c) => c.delete("/orders/1"))).toBe(3)
+  })
+
+  it("retries a POST or PATCH that carries an Idempotency-Key or is declared idempotent", async () => {
+    const up = await upstream((_, res, hit) =>
+      hit % 2 === 1
+        ? json(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message: "busy" }, meta })
+        : json(res, 201, { data: { id: "o1" }, meta })
+    )
+    const call = async (f: (c: ServiceClient.ServiceClient) => Effect.Effect<unknown, unknown>) => {
+      const before = up.hits()
+      expect(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), f))).toEqual({ id: "o1" })
+      return up.hits() - before
+    }
+    expect(await call((c) => c.post("/orders", {}, { headers: { "Idempotency-Key": "order-1" } }))).toBe(2)
+    expect(await call((c) => c.patch("/orders/1", {}, { idempotent: true }))).toBe(2)
+    expect(up.seen.filter((h) => h["idempotency-key"] === "order-1")).toHaveLength(2)
+    // And a call declared otherwise is sent once, whatever its method.
+    const once = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/orders/1", { idempotent: false })).pipe(
+        Effect.flip
+      )
+    )
+    expect(once).toBeInstanceOf(Errors.ServiceUnavailableError)
+  })
+
   it("honours Retry-After on 429", async () => {
     const up = await upstream((_, res, hit) =>
       hit === 1 ? json(res, 429, { detail: "slow down" }, { "retry-after": "1" }) : json(res, 200, { data: 1, meta })

@@ -1,7 +1,8 @@
 /**
  * The client for calls to other services (seed 001's `ServiceClient`): base URL and timeout from
- * configuration (`clients.<name>.*`), retries with exponential backoff and jitter for retryable failures only
- * (waiting at least what `Retry-After` asks), a circuit breaker, and the correlation id, request id and
+ * configuration (`clients.<name>.*`), retries with exponential backoff and jitter for retryable failures of
+ * idempotent calls only (GET, PUT, DELETE; POST and PATCH with an `Idempotency-Key` header or
+ * `idempotent: true`; waiting at least what `Retry-After` asks), a circuit breaker, and the correlation id, request id and
  * `traceparent` of the current request propagated.
  *
  * Failures arrive as errors of the catalogue: when the upstream answers with the envelope, its `error.code` is
@@ -32,6 +33,13 @@ export interface RequestOptions {
   readonly body?: unknown
   readonly headers?: Readonly<Record<string, string>>
   readonly urlParams?: Readonly<Record<string, string>>
+  /**
+   * Whether the call may be sent again after a retryable failure. By default GET, PUT and DELETE are, and POST
+   * and PATCH only with an `Idempotency-Key` header: a timeout or a dropped connection does not say whether the
+   * upstream did the work, and sending a POST again could do it twice. `true` when the upstream deduplicates
+   * the call some other way; `false` to send any call once.
+   */
+  readonly idempotent?: boolean
 }
 
 /**

@@ -148,6 +148,15 @@ const exchange = (
   )
 }
 
+// Methods whose repetition has the effect of one request (RFC 9110, 9.2.2): a retry cannot duplicate their work.
+const idempotentMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
+
+/** @internal */
+export const retriesCall = (method: string, options: RequestOptions): boolean =>
+  options.idempotent ??
+    (idempotentMethods.has(method) ||
+      Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === "idempotency-key"))
+
 /** The request with the caller's ids, the credentials' header and the body. */
 const buildRequest = (
   method: HttpClientRequest.HttpClientRequest["method"],
@@ -185,7 +194,10 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
     const request: ServiceClient["request"] = (method, path, options = {}) =>
       Effect.flatMap(
         buildRequest(method, base + path, authorization, options),
-        (req) => Effect.retry(breaker.protect(exchange(http, config, req, path)), schedule)
+        (req) => {
+          const once = breaker.protect(exchange(http, config, req, path))
+          return retriesCall(method, options) ? Effect.retry(once, schedule) : once
+        }
       ).pipe(Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path } }))
 
     return {
