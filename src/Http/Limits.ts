@@ -1,10 +1,11 @@
 /**
  * Request limits: body size (413 `PAYLOAD_TOO_LARGE`, checked on `Content-Length` before reading and enforced
- * while reading chunked bodies), the nesting of JSON bodies (422 `VALIDATION_ERROR`) and a whole-request timeout
- * (504 `TIMEOUT`).
+ * while reading chunked bodies, `request.stream` included), the nesting of JSON bodies (422 `VALIDATION_ERROR`)
+ * and a whole-request timeout (504 `TIMEOUT`).
  *
  * @since 0.1.0
  */
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -12,16 +13,87 @@ import * as Multipart from "@effect/platform/Multipart"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as NodeHttp from "node:http"
 import { RequestTimeoutError } from "../Errors/CommonErrors.js"
 import * as Json from "../internal/json.js"
 import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 
+const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
+  const cause = new PayloadTooLargeError({ details: { max_bytes: maxBytes } })
+  return new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message })
+}
+
+// The stream fails once more than `maxBytes` have arrived: the platform's `withMaxBodySize` bounds the readers
+// that collect the body (`text`, `arrayBuffer`, ...), not `stream`.
+const limitStream = <E>(
+  request: HttpServerRequest.HttpServerRequest,
+  stream: Stream.Stream<Uint8Array, E>,
+  maxBytes: number
+): Stream.Stream<Uint8Array, E | HttpServerError.RequestError> =>
+  Stream.suspend(() => {
+    let read = 0
+    return Stream.mapChunksEffect(stream, (chunk) => {
+      for (const bytes of chunk) read += bytes.byteLength
+      return read > maxBytes ? Effect.fail(tooLarge(request, maxBytes)) : Effect.succeed(chunk)
+    })
+  })
+
+// On Node, the body is read without the platform's stream, which destroys the request (and with it the socket,
+// before the 413 is written) when reading stops early. Over the limit the rest of the body is discarded as it
+// arrives instead, as Node does with a body nobody reads, so the client receives the 413; any other early stop
+// (the handler took part of the body, or was interrupted) destroys the request as the platform's stream does.
+const nodeStream = (
+  request: HttpServerRequest.HttpServerRequest,
+  source: NodeHttp.IncomingMessage,
+  maxBytes: number
+): Stream.Stream<Uint8Array, HttpServerError.RequestError> =>
+  limitStream(
+    request,
+    NodeStream.fromReadable<HttpServerError.RequestError, Uint8Array>(
+      () => source,
+      (cause) => new HttpServerError.RequestError({ request, reason: "Decode", cause }),
+      { closeOnDone: false }
+    ),
+    maxBytes
+  ).pipe(
+    Stream.ensuringWith((exit) =>
+      Effect.sync(() => {
+        if (source.readableEnded || source.destroyed) return
+        const refused = Exit.isFailure(exit) &&
+          Option.exists(Cause.failureOption(exit.cause), (error) => error.cause instanceof PayloadTooLargeError)
+        if (refused) source.resume()
+        else source.destroy()
+      })
+    )
+  )
+
+// The request with its `stream` bounded, and the copies `modify` makes of it (the router's, for mounted and
+// prefixed routes) too.
+const bounded = (request: HttpServerRequest.HttpServerRequest, maxBytes: number): HttpServerRequest.HttpServerRequest =>
+  Object.create(request, {
+    stream: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const source: unknown = Reflect.get(request, "source", this)
+        if (source instanceof NodeHttp.IncomingMessage) return nodeStream(this, source, maxBytes)
+        const stream: HttpServerRequest.HttpServerRequest["stream"] = Reflect.get(request, "stream", this)
+        return limitStream(this, stream, maxBytes)
+      }
+    },
+    modify: {
+      value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
+        bounded(request.modify(options), maxBytes)
+    }
+  }) as HttpServerRequest.HttpServerRequest
+
 /**
- * Refuses bodies over `maxBytes`: a larger `Content-Length` fails at once, a chunked body fails while it is read.
+ * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413): a larger `Content-Length` fails at once; a
+ * chunked body fails while it is read, by every reader of the request, `request.stream` included (its stream fails
+ * with a `RequestError` whose cause is the `PayloadTooLargeError`, which the error mapping answers as the 413).
  *
  * @since 0.1.0
  * @category middleware
@@ -36,7 +108,11 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
       }
       // Without a chunked body, Node reads at most the declared length, which was checked above.
       if (request.headers["transfer-encoding"] === undefined) return app
-      return HttpServerRequest.withMaxBodySize(app, Option.some(maxBytes))
+      return Effect.provideService(
+        HttpServerRequest.withMaxBodySize(app, Option.some(maxBytes)),
+        HttpServerRequest.HttpServerRequest,
+        bounded(request, maxBytes)
+      )
     })
   )
 
