@@ -6,9 +6,10 @@
  * A received message is acknowledged (PUBACK) once its handler has finished, so a message whose handler did not run
  * to the end (the process stopped) is delivered again in the next session. Messages are handled one at a time, in
  * the order they arrive: a slow handler holds back the others, and `mqtt.handler_timeout` bounds it (keep it below
- * the keepalive). A payload that does not decode, and a handler that fails (retryable failures are retried within
- * the handler timeout), are counted in `mqtt_messages_received_total`, logged with the topic and the reason, and
- * acknowledged: they never stop the client.
+ * the keepalive). A payload that does not decode (its schema throwing included), and a handler that fails or throws
+ * (retryable failures are retried within the handler timeout), are counted in `mqtt_messages_received_total`, logged
+ * with the topic and the reason, and acknowledged: they never stop the client, nor the other subscriptions of the
+ * message.
  *
  * @since 0.1.0
  */

@@ -2,9 +2,12 @@
  * The dispatch of received messages: each one goes to the watches and the subscriptions whose pattern it matches,
  * one message at a time, and is acknowledged once they have handled it; at shutdown the message being handled gets
  * the handler's time to finish. Just after a session is resumed, a message no subscription takes waits for one.
+ * A route that throws or dies is logged and does not keep the other routes from the message, nor the message from
+ * its acknowledgement: an unacknowledged message holds one of the broker's in-flight slots until the session ends.
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -12,6 +15,7 @@ import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type * as mqtt from "mqtt"
 import type { QoS } from "../MqttTopic.js"
+import { describeFailure } from "./clientFailures.js"
 import type { Connection, State } from "./connection.js"
 import { recordReceived } from "./metrics.js"
 import * as TopicPattern from "./topicPattern.js"
@@ -61,11 +65,24 @@ export const addSubscription = (routes: Routes, route: Route): Effect.Effect<num
     (id) => Effect.sync(() => routes.subscriptions.delete(id))
   )
 
+/** Fails only when interrupted; any other failure is logged. */
+const logFailure = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Cause.isInterruptedOnly(cause)
+    ? Effect.failCause(cause as Cause.Cause<never>)
+    : Effect.logError(`Devices: ${what} failed: ${describeFailure(cause)}`)
+
+/** A route's handling of a message, its throws and defects logged (the routes log their own failures). */
+const routed = (route: Route, received: Received, params: Record<string, string>): Effect.Effect<void> =>
+  Effect.catchAllCause(
+    Effect.suspend(() => route.handle(received, params)),
+    logFailure(`the route ${route.pattern.pattern} of a message on ${received.topic}`)
+  )
+
 const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<void>> => {
   const handlers: Array<Effect.Effect<void>> = []
   for (const route of routes.values()) {
     const params = TopicPattern.match(route.pattern, received.topic)
-    if (params !== undefined) handlers.push(route.handle(received, params))
+    if (params !== undefined) handlers.push(routed(route, received, params))
   }
   return handlers
 }
@@ -112,12 +129,13 @@ const dispatch = (routes: Routes, state: State, packet: mqtt.IPublishPacket): Ef
       : Effect.void
     yield* Effect.all(handlers, { discard: true })
     yield* unmatched
-  })
+  }).pipe(Effect.catchAllCause(logFailure(`the dispatch of a message on ${packet.topic}`)))
 
 /**
  * Hands the connection's received messages to the routes until the scope closes. Added before the connection's
  * own finalizer, so it runs first: nothing new is handled, and the message being handled gets the handler's time to
- * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session.
+ * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session. Any other outcome
+ * is acknowledged.
  */
 export const install = (connection: Connection, routes: Routes): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -146,7 +164,7 @@ export const install = (connection: Connection, routes: Routes): Effect.Effect<v
       handling = fiber
       fiber.addObserver((exit) => {
         if (handling === fiber) handling = undefined
-        callback(Exit.isSuccess(exit) ? undefined : new Error("not handled"))
+        callback(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? new Error("not handled") : undefined)
       })
     }
   })

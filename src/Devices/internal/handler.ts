@@ -1,7 +1,7 @@
 /**
- * A subscription's handling of a message: the payload decoded by the topic's schema (a payload that does not decode
- * is counted and logged), the handler run with retries of retryable failures within the handler timeout, and the
- * outcome counted in `mqtt_messages_received_total`.
+ * A subscription's handling of a message: the payload decoded by the topic's schema (a payload that does not decode,
+ * or whose schema throws, is counted and logged), the handler run with retries of retryable failures within the
+ * handler timeout, and the outcome counted in `mqtt_messages_received_total`.
  *
  * @internal
  */
@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import type { Handler, MqttMessage } from "../MqttClient.js"
 import type { MqttTopic, Params } from "../MqttTopic.js"
-import { describeFailure } from "./clientFailures.js"
+import { describeFailure, message } from "./clientFailures.js"
 import type { Resolved } from "./clientOptions.js"
 import type { Received } from "./dispatch.js"
 import { recordReceived } from "./metrics.js"
@@ -31,15 +31,22 @@ const decode = <P extends string, A, I>(
   params: Record<string, string>,
   o: Resolved
 ): Either.Either<MqttMessage<P, A>, string> =>
-  Either.map(Payload.decode(topic.schema, topic.encoding, received.bytes, o.limits), (payload) => ({
-    topic: received.topic,
-    params: params as Params<P>,
-    payload: payload as A,
-    raw: received.bytes,
-    qos: received.qos,
-    retain: received.retain,
-    dup: received.dup
-  }))
+  Either.try({
+    // A schema's own code (a transformation, a filter) may throw: that is a payload it cannot decode.
+    try: () => Payload.decode(topic.schema, topic.encoding, received.bytes, o.limits),
+    catch: (e): string => `the topic's schema threw: ${message(e)}`
+  }).pipe(
+    Either.flatMap((decoded) => decoded),
+    Either.map((payload) => ({
+      topic: received.topic,
+      params: params as Params<P>,
+      payload: payload as A,
+      raw: received.bytes,
+      qos: received.qos,
+      retain: received.retain,
+      dup: received.dup
+    }))
+  )
 
 /** How a subscription of `topic` handles a matching message, with the context it was subscribed in. */
 export const handleWith = <P extends string, A, I, E, R>(
@@ -48,35 +55,36 @@ export const handleWith = <P extends string, A, I, E, R>(
   context: Context.Context<R>,
   o: Resolved
 ) =>
-(received: Received, params: Record<string, string>): Effect.Effect<void> => {
-  const pattern = topic.pattern
-  const decoded = decode(topic, received, params, o)
-  if (Either.isLeft(decoded)) {
-    return Effect.zipRight(
-      recordReceived(pattern, "invalid"),
-      Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
+(received: Received, params: Record<string, string>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const pattern = topic.pattern
+    const decoded = decode(topic, received, params, o)
+    if (Either.isLeft(decoded)) {
+      return Effect.zipRight(
+        recordReceived(pattern, "invalid"),
+        Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
+      )
+    }
+    return Effect.suspend(() => handler(decoded.right)).pipe(
+      Effect.retry(handlerRetry),
+      Effect.timeout(o.handlerTimeout),
+      Effect.provide(context),
+      Effect.matchCauseEffect({
+        onFailure: (cause) =>
+          // Interrupted only at shutdown: the message stays unacknowledged (see `install` in dispatch.ts).
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : Effect.zipRight(
+              recordReceived(pattern, "failed"),
+              Effect.logError(
+                `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
+              )
+            ),
+        onSuccess: () => recordReceived(pattern, "handled")
+      }),
+      Effect.withSpan("MqttClient.handle", {
+        kind: "consumer",
+        attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
+      })
     )
-  }
-  return Effect.suspend(() => handler(decoded.right)).pipe(
-    Effect.retry(handlerRetry),
-    Effect.timeout(o.handlerTimeout),
-    Effect.provide(context),
-    Effect.matchCauseEffect({
-      onFailure: (cause) =>
-        // Interrupted only at shutdown: the message stays unacknowledged (see `install` in dispatch.ts).
-        Cause.isInterruptedOnly(cause)
-          ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.zipRight(
-            recordReceived(pattern, "failed"),
-            Effect.logError(
-              `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
-            )
-          ),
-      onSuccess: () => recordReceived(pattern, "handled")
-    }),
-    Effect.withSpan("MqttClient.handle", {
-      kind: "consumer",
-      attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
-    })
-  )
-}
+  })
