@@ -152,4 +152,37 @@ describe("MqttClient.layerConfig", () => {
       expect(shown).not.toContain("hunter2")
       expect(shown).toContain("mqtt://***@127.0.0.1:")
     }))
+
+  it.scopedLive("a password with quotes, `<`, `@` and `:` never reaches an error, a log line or the health", () =>
+    Effect.gen(function*() {
+      const password = `q"w<e@r:t9zz`
+      const pieces = [password, `q"w<e`, "r:t9zz", "t9zz", encodeURIComponent(password), "q%22w%3Ce"]
+      const closed = yield* Effect.promise(() => freePort())
+      const failed = yield* logged(
+        Effect.scoped(MqttClient.make({
+          url: Redacted.make(`mqtt://app:${password}@127.0.0.1:${closed}`),
+          clientId: "secret-test-3",
+          connectTimeout: "300 millis"
+        }))
+      )
+      expect(Exit.isFailure(failed.exit)).toBe(true)
+      const text = JSON.stringify(failed.exit) + String(failed.exit) + failed.lines.join("\n")
+      for (const piece of pieces) expect(text).not.toContain(piece)
+      expect(text).toContain(`mqtt://***@127.0.0.1:${closed}`)
+
+      const broker = yield* EmbeddedBroker.make()
+      const ok = yield* logged(
+        Effect.scoped(Effect.gen(function*() {
+          const client = yield* MqttClient.make({
+            url: broker.url.replace("mqtt://", `mqtt://app:${encodeURIComponent(password)}@`),
+            clientId: "secret-test-4"
+          })
+          return { url: client.brokerUrl, health: yield* client.health }
+        }))
+      )
+      expect(Exit.isSuccess(ok.exit)).toBe(true)
+      const shown = JSON.stringify(ok.exit) + ok.lines.join("\n")
+      for (const piece of pieces) expect(shown).not.toContain(piece)
+      expect(shown).toContain(`"broker":"${broker.url.replace("mqtt://", "mqtt://***@")}"`)
+    }))
 })

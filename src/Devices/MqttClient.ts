@@ -121,7 +121,7 @@ export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "cl
 export interface MqttHealth {
   readonly status: ConnectionStatus
   readonly connected: boolean
-  /** The broker's URL, credentials hidden. */
+  /** The broker as `protocol//host:port` (`mqtt://***@host:port` when its URL carries credentials). */
   readonly broker: string
   readonly clientId: string
   /** Subscriptions handled in this process. */
@@ -142,7 +142,7 @@ export interface MqttHealth {
  * @category models
  */
 export interface MqttClient {
-  /** The broker's URL, credentials hidden. */
+  /** The broker as `protocol//host:port` (`mqtt://***@host:port` when its URL carries credentials). */
   readonly brokerUrl: string
   readonly clientId: string
   /**

@@ -26,6 +26,22 @@ export const resolve = (options: MqttClientOptions) => ({
   will: options.will
 })
 
+/**
+ * How the broker's URL is shown: `protocol//host:port`, with `***@` before the host when it carries credentials.
+ * Built from the parsed URL, never from the text, so no spelling of a password (quotes, `<`, `@`, `:`) shows, nor a
+ * path or query (a token may sit there).
+ */
+export const displayUrl = (url: string): string => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "<an invalid URL>"
+  }
+  const userinfo = parsed.username.length > 0 || parsed.password.length > 0 ? "***@" : ""
+  return `${parsed.protocol}//${userinfo}${parsed.host}`
+}
+
 /** The resolved options. */
 export type Resolved = ReturnType<typeof resolve>
 

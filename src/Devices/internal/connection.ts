@@ -11,10 +11,9 @@ import * as Metric from "effect/Metric"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as mqtt from "mqtt"
-import { redactUrlCredentials } from "../../Config/internal/names.js"
 import type { ConnectionStatus } from "../MqttClient.js"
 import { type Fail, failWith, isRefusal, message } from "./clientFailures.js"
-import { connectOptions, type Resolved } from "./clientOptions.js"
+import { connectOptions, displayUrl, type Resolved } from "./clientOptions.js"
 import type { MqttError } from "./errors.js"
 import { mqttConnectionUp } from "./metrics.js"
 
@@ -64,7 +63,7 @@ const log = (connection: Connection, effect: Effect.Effect<void>): void => {
  */
 export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const broker = redactUrlCredentials(o.url)
+    const broker = displayUrl(o.url)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     // Imported when a client is made: a service without devices does not load mqtt.
     const { connect } = yield* Effect.promise(() => import("mqtt"))
