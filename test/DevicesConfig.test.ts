@@ -9,6 +9,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import * as GlamConfig from "../src/Config/index.js"
+import { resolve } from "../src/Devices/internal/clientOptions.js"
+import * as Connection from "../src/Devices/internal/connection.js"
 import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttConfig from "../src/Devices/MqttConfig.js"
@@ -71,6 +73,56 @@ describe("MqttConfig", () => {
       const error = yield* Effect.flip(MqttConfig.config)
       expect(GlamConfig.formatConfigError(error)).toContain("mqtt.keepalive")
     }).pipe(Effect.provide(configured({ ENERGY_MQTT__KEEPALIVE: "-1" }))))
+})
+
+describe("MqttClient broker URLs", () => {
+  it.scopedLive("a URL MQTT.js cannot take fails with a non-retryable MqttError that does not show it", () =>
+    Effect.gen(function*() {
+      const urls = [
+        "not a url",
+        "",
+        "ftp://app:hunter5@127.0.0.1:1883",
+        "mqtt://",
+        "mqtt://app:hunter5#x@127.0.0.1:1883",
+        "mqtt://app:hunter5@127.0.0.1:99999"
+      ]
+      for (const url of urls) {
+        const error = yield* Effect.flip(Effect.scoped(MqttClient.make({ url, clientId: "invalid-url" })))
+        expect(error._tag, url).toBe("MqttError")
+        expect(error.retryable, url).toBe(false)
+        expect(error.message, url).toMatch(/^Invalid MQTT broker URL: it /)
+        expect(JSON.stringify(error) + String(error), url).not.toContain("hunter5")
+      }
+    }))
+
+  it.scoped("a client whose connection never started is closed without a defect", () =>
+    Effect.gen(function*() {
+      const { lines, exit } = yield* logged(
+        Effect.scoped(Connection.acquire(resolve({ url: "mqtt://127.0.0.1:1883", clientId: "never-opened" })))
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(lines.filter((line) => line.includes("level=WARN") || line.includes("level=ERROR"))).toEqual([])
+    }))
+
+  it.effect("in configuration, a URL that is not one is a ConfigError naming its key", () =>
+    Effect.gen(function*() {
+      const fromUrl = yield* Effect.flip(
+        Effect.scoped(Layer.build(MqttClient.layerConfig())).pipe(
+          Effect.provide(configured({ ENERGY_MQTT__BROKER_URL: "ftp://app:hunter6@broker:1883" }))
+        )
+      )
+      expect(ConfigError.isConfigError(fromUrl)).toBe(true)
+      const urlText = GlamConfig.formatConfigError(fromUrl as ConfigError.ConfigError)
+      expect(urlText).toContain("mqtt.broker_url")
+      expect(urlText).not.toContain("hunter6")
+      const fromHost = yield* Effect.flip(
+        Effect.scoped(Layer.build(MqttClient.layerConfig())).pipe(
+          Effect.provide(configured({ MQTT_BROKER_HOST: "no such host" }))
+        )
+      )
+      expect(ConfigError.isConfigError(fromHost)).toBe(true)
+      expect(GlamConfig.formatConfigError(fromHost as ConfigError.ConfigError)).toContain("mqtt.broker_host")
+    }))
 })
 
 describe("MqttClient.layerConfig", () => {

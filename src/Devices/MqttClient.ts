@@ -20,11 +20,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { ValidationError } from "../Errors/CommonErrors.js"
 import { registerIfPresent } from "../Http/Readiness.js"
 import * as Engine from "./internal/client.js"
+import { invalidUrl } from "./internal/clientOptions.js"
 import * as EmbeddedBroker from "./internal/embeddedBroker.js"
 import type { MqttError, MqttQueueFullError } from "./internal/errors.js"
 import * as MqttConfig from "./MqttConfig.js"
@@ -250,6 +251,9 @@ export interface MqttClientOptions {
  * such a message waits (unacknowledged, holding back the messages after it) until a subscription that takes it is
  * made, instead of being acknowledged as unmatched.
  *
+ * A URL MQTT.js cannot connect to (not a URL, a scheme other than `mqtt`, `mqtts`, `ws`, `wss`, `tcp`, `tls`,
+ * `ssl`, no host, a `#` fragment) fails with a non-retryable `MqttError` that does not quote it.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -309,7 +313,8 @@ export const layerEmbedded = (
 /**
  * The client from the `mqtt` section (see {@link MqttConfig.config}). With no broker configured it starts an
  * embedded one (aedes, in this process, on a free loopback port) and says so in one log line, except in `app_env`
- * `prod`, where a missing broker fails startup. When a `Readiness` registry is in the context (`GlamLive` provides
+ * `prod`, where a missing broker fails startup; a broker URL that is not one fails with a `ConfigError` naming its key.
+ * When a `Readiness` registry is in the context (`GlamLive` provides
  * one), the connection's check is registered in it as `mqtt` (see {@link readinessCheck}).
  *
  * @example
@@ -335,7 +340,14 @@ const fromConfig = (config: Config.Config<MqttConfig.MqttConfig>) =>
   Effect.gen(function*() {
     const c = yield* config
     const url = MqttConfig.brokerUrl(c)
-    if (Option.isSome(url)) return yield* make(optionsFromConfig(c, url.value))
+    if (Option.isSome(url)) {
+      const invalid = invalidUrl(Redacted.value(url.value))
+      if (invalid !== undefined) {
+        const key = Option.isSome(c.brokerUrl) ? "broker_url" : "broker_host"
+        return yield* Effect.fail(ConfigError.InvalidData(["mqtt", key], `Invalid MQTT broker URL: it ${invalid}`))
+      }
+      return yield* make(optionsFromConfig(c, url.value))
+    }
     if (c.appEnv === "prod") {
       return yield* Effect.fail(
         ConfigError.MissingData(

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { MqttClient, MqttClientOptions, MqttHealth } from "../MqttClient.js"
-import { resolve } from "./clientOptions.js"
+import { invalidUrl, resolve } from "./clientOptions.js"
 import * as Connection from "./connection.js"
 import * as Dispatch from "./dispatch.js"
 import { MqttError } from "./errors.js"
@@ -21,7 +21,18 @@ import * as Subscriptions from "./subscriptions.js"
  */
 export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
-    const connection = yield* Connection.acquire(resolve(options))
+    const resolved = resolve(options)
+    const invalid = invalidUrl(resolved.url)
+    if (invalid !== undefined) {
+      return yield* Effect.fail(
+        new MqttError({
+          message: `Invalid MQTT broker URL: it ${invalid}`,
+          details: { operation: "connect" },
+          retryable: false
+        })
+      )
+    }
+    const connection = yield* Connection.acquire(resolved)
     const routes = Dispatch.empty()
     yield* Dispatch.install(connection, routes)
     Connection.followEvents(connection)

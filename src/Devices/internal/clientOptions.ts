@@ -26,6 +26,30 @@ export const resolve = (options: MqttClientOptions) => ({
   will: options.will
 })
 
+// The schemes MQTT.js connects with on Node.js.
+const schemes = new Set(["mqtt:", "mqtts:", "tcp:", "tls:", "ssl:", "ws:", "wss:"])
+
+/**
+ * Why a broker URL is not one MQTT.js can connect to (never quoting it: it may carry credentials), or `undefined`.
+ * A fragment is refused too: after a `#` in a password, the rest of the URL would be taken for one.
+ */
+export const invalidUrl = (url: string): string | undefined => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return url.trim().length === 0 ? "is empty" : "is not a URL (write `mqtt://host:1883`, credentials percent-encoded)"
+  }
+  if (!schemes.has(parsed.protocol)) {
+    return `has the scheme ${
+      JSON.stringify(parsed.protocol.slice(0, -1))
+    }: expected mqtt, mqtts, ws, wss, tcp, tls or ssl`
+  }
+  if (parsed.hostname.length === 0) return "names no host"
+  if (parsed.hash.length > 0) return "has a fragment (#): percent-encode a # in the credentials as %23"
+  return undefined
+}
+
 /**
  * How the broker's URL is shown: `protocol//host:port`, with `***@` before the host when it carries credentials.
  * Built from the parsed URL, never from the text, so no spelling of a password (quotes, `<`, `@`, `:`) shows, nor a

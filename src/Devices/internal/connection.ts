@@ -12,7 +12,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as mqtt from "mqtt"
 import type { ConnectionStatus } from "../MqttClient.js"
-import { type Fail, failWith, isRefusal, message } from "./clientFailures.js"
+import { describeFailure, type Fail, failWith, isRefusal, message } from "./clientFailures.js"
 import { connectOptions, displayUrl, type Resolved } from "./clientOptions.js"
 import type { MqttError } from "./errors.js"
 import { mqttConnectionUp } from "./metrics.js"
@@ -22,6 +22,8 @@ export interface State {
   status: ConnectionStatus
   /** The scope is closing: no new message is handled. */
   closing: boolean
+  /** The first connection was started (MQTT.js's `end` throws on a client that never was). */
+  opened: boolean
   connectedOnce: boolean
   /** An outage is reported once: its first error at warning level, the rest at debug. */
   outageReported: boolean
@@ -59,9 +61,10 @@ const log = (connection: Connection, effect: Effect.Effect<void>): void => {
 }
 
 /**
- * The MQTT.js client, not yet connected; it is ended when the scope closes (cleanly within 5 seconds, else forced).
+ * The MQTT.js client, not yet connected; it is ended when the scope closes (cleanly within 5 seconds, else forced),
+ * if its connection was started. A URL MQTT.js cannot take fails with a non-retryable `MqttError`.
  */
-export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Scope> =>
+export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
     const broker = displayUrl(o.url)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -70,6 +73,7 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Sco
     const state: State = {
       status: "connecting",
       closing: false,
+      opened: false,
       connectedOnce: false,
       outageReported: false,
       pending: 0,
@@ -77,26 +81,31 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, never, Scope.Sco
       held: 0
     }
     let connection: Connection | undefined
+    const fail = failWith(broker)
     yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        connection = {
-          client: connect(o.url, connectOptions(o)),
-          options: o,
-          broker,
-          state,
-          fail: failWith(broker),
-          runFork
-        }
-        return connection
+      Effect.try({
+        try: () => {
+          connection = { client: connect(o.url, connectOptions(o)), options: o, broker, state, fail, runFork }
+          return connection
+        },
+        catch: (e) =>
+          fail(`Cannot make an MQTT client for ${broker}: ${message(e)}`, { operation: "connect" }, false, e)
       }),
       (c) =>
-        Effect.async<void>((resume) => {
+        Effect.suspend(() => {
           setStatus(c, "closed")
-          c.client.end(false, {}, () => resume(Effect.void))
+          if (!state.opened) return Effect.void
+          return Effect.async<void>((resume) => {
+            c.client.end(false, {}, () => resume(Effect.void))
+          }).pipe(
+            Effect.timeout("5 seconds"),
+            Effect.catchAll(() => Effect.sync(() => c.client.end(true))),
+            Effect.zipRight(Effect.logInfo(`Devices: MQTT client ${o.clientId} disconnected from ${broker}`))
+          )
         }).pipe(
-          Effect.timeout("5 seconds"),
-          Effect.catchAll(() => Effect.sync(() => c.client.end(true))),
-          Effect.zipRight(Effect.logInfo(`Devices: MQTT client ${o.clientId} disconnected from ${broker}`))
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`Devices: ending the MQTT client ${o.clientId} failed: ${describeFailure(cause)}`)
+          )
         )
     )
     return connection!
@@ -159,7 +168,17 @@ export const connectFirst = (connection: Connection): Effect.Effect<void, MqttEr
     }
     client.on("connect", onConnect)
     client.on("error", onError)
-    client.connect()
+    connection.state.opened = true
+    try {
+      client.connect()
+    } catch (e) {
+      cleanup()
+      resume(
+        Effect.fail(
+          fail(`Cannot connect to the MQTT broker ${broker}: ${message(e)}`, { operation: "connect" }, false, e)
+        )
+      )
+    }
     return Effect.sync(cleanup)
   }).pipe(
     Effect.timeoutFail({
