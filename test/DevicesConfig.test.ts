@@ -68,6 +68,30 @@ describe("MqttConfig", () => {
       ENERGY_MQTT__KEEPALIVE: "30"
     }))))
 
+  it.effect("an empty broker_url is not configured: the broker comes from MQTT_BROKER_HOST, or there is none", () =>
+    Effect.gen(function*() {
+      const alone = yield* MqttConfig.config.pipe(Effect.provide(configured({ ENERGY_MQTT__BROKER_URL: "" })))
+      expect(alone.brokerUrl).toEqual(Option.none())
+      expect(MqttConfig.hasBroker(alone)).toBe(false)
+      expect(MqttConfig.brokerUrl(alone)).toEqual(Option.none())
+      const withHost = yield* MqttConfig.config.pipe(
+        Effect.provide(configured({ ENERGY_MQTT__BROKER_URL: "", MQTT_BROKER_HOST: "broker.internal" }))
+      )
+      expect(Option.map(MqttConfig.brokerUrl(withHost), Redacted.value)).toEqual(
+        Option.some("mqtt://broker.internal:1883")
+      )
+      const inYaml = yield* MqttConfig.config.pipe(
+        Effect.provide(configured({}, "service:\n  name: energy-service\nmqtt:\n  broker_url: \"\"\n"))
+      )
+      expect(MqttConfig.hasBroker(inYaml)).toBe(false)
+      const prod = yield* Effect.flip(
+        Effect.scoped(Layer.build(MqttClient.layerConfig())).pipe(
+          Effect.provide(configured({ APP_ENV: "prod", ENERGY_MQTT__BROKER_URL: "" }))
+        )
+      )
+      expect(GlamConfig.formatConfigError(prod as ConfigError.ConfigError)).toContain("No MQTT broker configured")
+    }))
+
   it.effect("a bad value fails naming its key", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(MqttConfig.config)

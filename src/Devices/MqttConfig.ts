@@ -20,7 +20,10 @@ import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
  * @category models
  */
 export interface MqttConfig {
-  /** `mqtt.broker_url` (`mqtt://host:1883`, `mqtts://...`); may carry credentials, so it is a secret. */
+  /**
+   * `mqtt.broker_url` (`mqtt://host:1883`, `mqtts://...`); may carry credentials, so it is a secret. Empty is not
+   * set.
+   */
   readonly brokerUrl: Option.Option<Redacted.Redacted>
   /** `mqtt.broker_host` (the seed's `MQTT_BROKER_HOST`), used when `broker_url` is not set. */
   readonly brokerHost: Option.Option<string>
@@ -87,7 +90,8 @@ const positive = (name: string, fallback: number) =>
  * @category configs
  */
 export const config: Config.Config<MqttConfig> = Config.all({
-  brokerUrl: mqtt(Config.option(Config.redacted("broker_url"))),
+  // Empty is not configured, as for `broker_host`: an empty variable in a compose file leaves the broker unset.
+  brokerUrl: mqtt(Config.option(Config.redacted(Config.nonEmptyString("broker_url")))),
   brokerHost: mqtt(Config.option(Config.nonEmptyString("broker_host"))),
   brokerPort: mqtt(Config.withDefault(Config.port("broker_port"), 1883)),
   username: mqtt(Config.option(Config.nonEmptyString("username"))),
@@ -116,23 +120,24 @@ export const config: Config.Config<MqttConfig> = Config.all({
 )
 
 /**
- * Whether the configuration names a broker (`broker_url` or `broker_host`).
+ * Whether the configuration names a broker (a non-empty `broker_url` or `broker_host`).
  *
  * @since 0.1.0
  * @category predicates
  */
-export const hasBroker = (self: MqttConfig): boolean => Option.isSome(self.brokerUrl) || Option.isSome(self.brokerHost)
+export const hasBroker = (self: MqttConfig): boolean => Option.isSome(brokerUrl(self))
 
 /**
- * The broker's URL: `broker_url`, else `mqtt://<broker_host>:<broker_port>`; `None` when neither is set.
+ * The broker's URL: `broker_url`, else `mqtt://<broker_host>:<broker_port>`; `None` when neither is set (an empty
+ * one is not set).
  *
  * @since 0.1.0
  * @category accessors
  */
-export const brokerUrl = (self: MqttConfig): Option.Option<Redacted.Redacted> =>
-  Option.isSome(self.brokerUrl)
-    ? self.brokerUrl
-    : Option.map(
-      self.brokerHost,
-      (host) => Redacted.make(`mqtt://${host.includes(":") ? `[${host}]` : host}:${self.brokerPort}`)
-    )
+export const brokerUrl = (self: MqttConfig): Option.Option<Redacted.Redacted> => {
+  const url = Option.filter(self.brokerUrl, (value) => String(Redacted.value(value)).length > 0)
+  return Option.isSome(url) ? url : Option.map(
+    Option.filter(self.brokerHost, (host) => host.length > 0),
+    (host) => Redacted.make(`mqtt://${host.includes(":") ? `[${host}]` : host}:${self.brokerPort}`)
+  )
+}
