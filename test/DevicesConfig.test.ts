@@ -2,6 +2,7 @@
  * The `mqtt` section, the seed's flat names, the embedded broker outside `prod` and the startup error in it, and
  * credentials that never show.
  */
+import { SqlClient } from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, Effect, Exit, Layer, Logger, Option, Redacted, Scope } from "effect"
 import * as fs from "node:fs"
@@ -9,6 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import * as GlamConfig from "../src/Config/index.js"
+import * as Devices from "../src/Devices/Devices.js"
 import { resolve } from "../src/Devices/internal/clientOptions.js"
 import * as Connection from "../src/Devices/internal/connection.js"
 import * as EmbeddedBroker from "../src/Devices/internal/embeddedBroker.js"
@@ -147,6 +149,38 @@ describe("MqttClient broker URLs", () => {
       expect(ConfigError.isConfigError(fromHost)).toBe(true)
       expect(GlamConfig.formatConfigError(fromHost as ConfigError.ConfigError)).toContain("mqtt.broker_host")
     }))
+})
+
+describe("devices.topic_prefix", () => {
+  const invalid = ["devices/+", "#", "a/#", "/devices", "devices/", "a//b", "a/{x}"]
+
+  it.effect("a prefix that is not topic levels is a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      for (const prefix of invalid) {
+        const error = yield* Effect.flip(
+          Devices.config.pipe(Effect.provide(configured({ ENERGY_DEVICES__TOPIC_PREFIX: prefix })))
+        )
+        expect(ConfigError.isConfigError(error), prefix).toBe(true)
+        expect(GlamConfig.formatConfigError(error as ConfigError.ConfigError), prefix).toContain("devices.topic_prefix")
+      }
+      const ok = yield* Devices.config.pipe(
+        Effect.provide(configured({ ENERGY_DEVICES__TOPIC_PREFIX: "site-1/meters" }))
+      )
+      expect(ok.topicPrefix).toBe("site-1/meters")
+    }))
+
+  it.scoped("Devices.make with such a prefix fails with a ValidationError naming it", () =>
+    Effect.gen(function*() {
+      for (const prefix of invalid) {
+        const error = yield* Effect.flip(Devices.make({ topicPrefix: prefix }))
+        expect(error._tag, prefix).toBe("ValidationError")
+        expect(error.message, prefix).toContain(`Invalid devices topic prefix ${JSON.stringify(prefix)}`)
+      }
+    }).pipe(
+      Effect.provide(MqttClient.layerEmbedded({ clientId: "topic-prefix" })),
+      // Never reached: the prefix is refused before the registry reads its devices.
+      Effect.provideService(SqlClient, {} as SqlClient)
+    ))
 })
 
 describe("MqttClient.layerConfig", () => {

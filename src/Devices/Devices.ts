@@ -18,14 +18,15 @@
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { ValidationError } from "../Errors/CommonErrors.js"
+import { ValidationError } from "../Errors/CommonErrors.js"
 import type { Page } from "../Sql/Repository.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
 import * as DeviceRecord from "./internal/deviceRecord.js"
@@ -38,6 +39,7 @@ import type {
   MqttQueueFullError
 } from "./internal/errors.js"
 import * as Registry from "./internal/registry.js"
+import * as TopicPattern from "./internal/topicPattern.js"
 import * as MqttClient from "./MqttClient.js"
 import type * as MqttConfig from "./MqttConfig.js"
 import * as MqttTopic from "./MqttTopic.js"
@@ -167,12 +169,25 @@ export interface DeviceTopics {
 
 /**
  * The registry's topics under a prefix (`devices` by default): `<prefix>/{device_id}/status`, `/heartbeat`,
- * `/commands`, `/commands/ack`.
+ * `/commands`, `/commands/ack`. A prefix that is not levels of text (empty, a leading, trailing or doubled `/`, a
+ * level with `+`, `#`, `{`, `}` or NUL) throws a `ValidationError`, as `MqttTopic.make` does.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const topics = (prefix = "devices"): DeviceTopics => ({
+export const topics = (prefix = "devices"): DeviceTopics => {
+  const invalid = TopicPattern.invalidPrefix(prefix)
+  if (invalid !== undefined) throw invalidPrefixError(prefix, invalid)
+  return topicsUnder(prefix)
+}
+
+const invalidPrefixError = (prefix: string, reason: string) =>
+  new ValidationError({
+    message: `Invalid devices topic prefix ${JSON.stringify(prefix)}: it ${reason}`,
+    details: { field: "topicPrefix", reason }
+  })
+
+const topicsUnder = (prefix: string): DeviceTopics => ({
   status: MqttTopic.make(`${prefix}/{device_id}/status`, StatusMessage),
   heartbeat: MqttTopic.make(`${prefix}/{device_id}/heartbeat`, Schema.String, { encoding: "text" }),
   command: MqttTopic.make(`${prefix}/{device_id}/commands`, CommandMessage),
@@ -264,7 +279,10 @@ export interface Options {
   readonly heartbeatTimeout?: Duration.DurationInput | undefined
   /** Default 10 seconds. */
   readonly commandTimeout?: Duration.DurationInput | undefined
-  /** Default `devices`. */
+  /**
+   * Default `devices`: levels of text, none empty, without `+`, `#`, `{`, `}` or NUL; another fails `make` with a
+   * `ValidationError`.
+   */
   readonly topicPrefix?: string | undefined
 }
 
@@ -282,7 +300,7 @@ export interface DevicesConfig {
 
 /**
  * The `devices` section: `heartbeat_timeout` (90 seconds), `command_timeout` (10 seconds), `topic_prefix`
- * (`devices`).
+ * (`devices`; a prefix that is not levels of text, see {@link topics}, is a `ConfigError` naming the key).
  *
  * @since 0.1.0
  * @category configs
@@ -290,7 +308,15 @@ export interface DevicesConfig {
 export const config: Config.Config<DevicesConfig> = Config.all({
   heartbeatTimeout: Config.withDefault(Config.duration("heartbeat_timeout"), Duration.seconds(90)),
   commandTimeout: Config.withDefault(Config.duration("command_timeout"), Duration.seconds(10)),
-  topicPrefix: Config.withDefault(Config.nonEmptyString("topic_prefix"), "devices")
+  topicPrefix: Config.nonEmptyString("topic_prefix").pipe(
+    Config.mapOrFail((prefix) => {
+      const invalid = TopicPattern.invalidPrefix(prefix)
+      return invalid === undefined
+        ? Either.right(prefix)
+        : Either.left(ConfigError.InvalidData([], `Expected MQTT topic levels, but it ${invalid}`))
+    }),
+    Config.withDefault("devices")
+  )
 }).pipe(Config.nested("devices"))
 
 /**
@@ -302,13 +328,22 @@ export const config: Config.Config<DevicesConfig> = Config.all({
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<Devices, MqttError | SqlFailure, MqttClient.MqttClient | SqlClient | Scope.Scope> =>
-  Effect.flatMap(MqttClient.MqttClient, (client) =>
-    Registry.make(client, {
+): Effect.Effect<Devices, MqttError | SqlFailure | ValidationError, MqttClient.MqttClient | SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const prefix = options.topicPrefix ?? "devices"
+    const invalid = TopicPattern.invalidPrefix(prefix)
+    if (invalid !== undefined) return yield* Effect.fail(invalidPrefixError(prefix, invalid))
+    const deviceTopics = yield* Effect.try({
+      try: () => topicsUnder(prefix),
+      catch: (e) => e instanceof ValidationError ? e : invalidPrefixError(prefix, String(e))
+    })
+    const client = yield* MqttClient.MqttClient
+    return yield* Registry.make(client, {
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
       commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),
-      topics: topics(options.topicPrefix)
-    }))
+      topics: deviceTopics
+    })
+  })
 
 /**
  * The registry as a Layer, on the `MqttClient` and `SqlClient` of the context.
@@ -318,7 +353,7 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<Devices, MqttError | SqlFailure, MqttClient.MqttClient | SqlClient> =>
+): Layer.Layer<Devices, MqttError | SqlFailure | ValidationError, MqttClient.MqttClient | SqlClient> =>
   Layer.scoped(Devices, make(options))
 
 /**
@@ -346,6 +381,13 @@ export const layerConfig = (
       config,
       (c) =>
         make({ heartbeatTimeout: c.heartbeatTimeout, commandTimeout: c.commandTimeout, topicPrefix: c.topicPrefix })
+          .pipe(
+            // A prefix the topics refuse beyond the check of the section (too long for MQTT) names its key too.
+            Effect.catchTag(
+              "ValidationError",
+              (e) => Effect.fail(ConfigError.InvalidData(["devices", "topic_prefix"], e.message))
+            )
+          )
     )
   ).pipe(Layer.provideMerge(MqttClient.layerConfig(mqttConfig)))
 

@@ -154,3 +154,18 @@ export const format = (
  */
 export const isTopicName = (topic: string): boolean =>
   topic.length > 0 && !forbiddenInName.test(topic) && Buffer.byteLength(topic, "utf8") <= maxTopicBytes
+
+/**
+ * Why a text is not a prefix of topics (`devices`, `site-1/meters`), or `undefined`: levels of text without `+`,
+ * `#`, `{`, `}` or NUL, none empty (no leading, trailing or doubled `/`).
+ *
+ * @internal
+ */
+export const invalidPrefix = (prefix: string): string | undefined => {
+  if (prefix.length === 0) return "is empty"
+  if (prefix.startsWith("/") || prefix.endsWith("/")) return "starts or ends with /"
+  const levels = prefix.split("/")
+  if (levels.includes("")) return "has an empty level (//)"
+  const bad = levels.find((level) => forbiddenInLiteral.test(level))
+  return bad === undefined ? undefined : `has the level ${JSON.stringify(bad)}: a level is text without + # { } or NUL`
+}
