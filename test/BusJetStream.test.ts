@@ -34,6 +34,7 @@ import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
+import { freePort } from "./support/localService.js"
 import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -107,6 +108,30 @@ const pythonStream = {
   duplicate_window: nanos(60_000),
   allow_rollup_hdrs: true
 }
+
+describe("Bus on JetStream, connecting", () => {
+  it.live("a failed connect names the servers without the credentials of their URLs, in the error and in the logs", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const logs = captureLogs()
+      // A plain password, and one with a quote and a space (raw, as a hand-written URL may hold them).
+      for (const server of [`nats://user:s3cretPw@127.0.0.1:${port}`, `nats://user:s3cretPw"x y@127.0.0.1:${port}`]) {
+        const error = yield* Effect.flip(
+          Effect.scoped(Layer.build(JetStream.layer(options([server], { ensureStreams: false })))).pipe(
+            Effect.tapErrorCause((cause) => Effect.logError("connect failed", cause)),
+            Effect.provide(logs.layer)
+          )
+        )
+        expect(error._tag).toBe("MessageBusError")
+        expect(error.message).toContain(`127.0.0.1:${port}`)
+        for (const text of [error.message, String(error), JSON.stringify(error), String(error.cause)]) {
+          expect(text).not.toContain("s3cretPw")
+        }
+      }
+      expect(logs.lines.length).toBeGreaterThan(0)
+      expect(logs.lines.filter((l) => l.message.includes("s3cretPw"))).toEqual([])
+    }))
+})
 
 describe.skipIf(!natsUp)("Bus on JetStream", () => {
   it.scopedLive.skipIf(!pythonFound)(

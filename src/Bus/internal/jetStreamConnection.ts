@@ -68,11 +68,11 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
         // decorate a later timeout; failures here are typed with operation, stream and subject instead.
         noAsyncTraces: true
       }),
+    // The servers are named as the client was given them, their credentials taken out (`auth.servers`): the
+    // configured URLs may hold a password no text redaction can be sure to find whole.
     catch: (e) =>
       busError(
-        `Cannot connect to NATS at ${options.servers.map(redactUrlCredentials).join(", ")}: ${
-          redactUrlCredentials(errorMessage(e))
-        }`,
+        `Cannot connect to NATS at ${auth.servers.join(", ")}: ${redactUrlCredentials(errorMessage(e))}`,
         { operation: "connect" },
         true,
         e
