@@ -1,9 +1,14 @@
 /**
- * The core NATS conformance suite (test/fixtures/bus/coreConformance.ts) in memory and on the real server.
+ * The core NATS conformance suite (test/fixtures/bus/coreConformance.ts) in memory and on the real server, and what
+ * only the server can refuse: a reply over its max_payload.
  */
-import { Option } from "effect"
+import { expect, it } from "@effect/vitest"
+import { connect } from "@nats-io/transport-node"
+import { Effect, Option, Schema } from "effect"
 import { describe } from "vitest"
 import * as CoreNats from "../src/Bus/CoreNats.js"
+import * as EventDefinition from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
 import { coreConformance } from "./fixtures/bus/coreConformance.js"
 import { serviceAvailable, services } from "./support/services.js"
 
@@ -13,15 +18,41 @@ describe("memory", () => {
 
 const natsUp = await serviceAvailable("nats")
 
+const url = `nats://${services.nats.host}:${services.nats.port}`
+const natsLayer = CoreNats.layer({
+  servers: [url],
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName: "core"
+})
+
 describe.skipIf(!natsUp)("nats", () => {
-  coreConformance({
-    name: "nats",
-    layer: CoreNats.layer({
-      servers: [`nats://${services.nats.host}:${services.nats.port}`],
-      user: Option.none(),
-      password: Option.none(),
-      token: Option.none(),
-      serviceName: "core"
-    })
-  })
+  coreConformance({ name: "nats", layer: natsLayer })
+
+  it.scopedLive("a reply over the server's max_payload is answered with an error, and the responder goes on", () =>
+    Effect.gen(function*() {
+      const maxPayload = yield* Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        const max = nc.info!.max_payload
+        await nc.close()
+        return max
+      })
+      const prefix = `corebig${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+      const stream = Streams.make(prefix.toUpperCase(), { subjects: [`${prefix}.>`] })
+      const Ask = EventDefinition.event(`${prefix}.ask`, Schema.Struct({ size: Schema.Int }), {
+        verbatim: true,
+        stream
+      })
+      const Answer = EventDefinition.event(`${prefix}.answer`, Schema.Struct({ text: Schema.String }), {
+        verbatim: true,
+        stream
+      })
+      yield* CoreNats.serve(Ask, Answer, {}, (event) => Effect.succeed({ text: "x".repeat(event.payload.size) }))
+      const tooBig = yield* Effect.flip(CoreNats.request(Ask, { size: maxPayload }, Answer, { timeout: "10 seconds" }))
+      expect(tooBig._tag).toBe("UpstreamServiceError")
+      expect(tooBig.details).toMatchObject({ upstream_error: "INTERNAL_ERROR", upstream_status: 500 })
+      const small = yield* CoreNats.request(Ask, { size: 3 }, Answer, { timeout: "10 seconds" })
+      expect(small.payload).toStrictEqual({ text: "xxx" })
+    }).pipe(Effect.provide(natsLayer)))
 })

@@ -174,6 +174,16 @@ const request = (ctx: Context): CoreNats["request"] => (definition, payload, rep
   )
 }
 
+// Whatever escapes a message's own guards (a throw where none was expected) is logged with the subject, never the
+// body, and the worker takes the next message: one message cannot end a subscription.
+const outliving = <R>(message: CoreMessage, work: Effect.Effect<void, never, R>): Effect.Effect<void, never, R> =>
+  Effect.catchAllCause(Effect.suspend(() => work), (cause) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.failCause(cause)
+      : Effect.logError(`CoreNats: handling a message on ${message.subject} died; the next is handled`, cause).pipe(
+        Effect.annotateLogs({ subject: message.subject })
+      ))
+
 // Takes messages from a bounded buffer with `concurrency` workers; what arrives while it is full is dropped and
 // counted (core NATS is at most once: there is no redelivery to wait for).
 const consume = <R>(
@@ -190,7 +200,7 @@ const consume = <R>(
     let dropped = 0
     const concurrency = Math.max(1, subscribeOptions.concurrency ?? 1)
     yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.take(buffer), work)).pipe(
+      Effect.forever(Effect.flatMap(Queue.take(buffer), (message) => outliving(message, work(message)))).pipe(
         Effect.replicateEffect(concurrency, { concurrency: "unbounded", discard: true })
       )
     )
@@ -204,10 +214,38 @@ const consume = <R>(
     } satisfies CoreSubscription
   })
 
-const decodeIn = <A, I>(ctx: Context, definition: EventDefinition.EventDefinition<A, I>, message: CoreMessage) =>
+/** Why a message was not decoded: its `ValidationError`, or the name of what its decoder threw (a defect). */
+type Undecoded =
+  | { readonly _tag: "Invalid"; readonly error: ValidationError }
+  | { readonly _tag: "Threw"; readonly name: string }
+
+// A decoder that throws (a bug in a schema's transformation) is a defect, not a validation failure: it is told
+// apart here so that it drops one message, not the worker. Only its name is kept: a thrown message may quote the body.
+const decodeIn = <A, I>(
+  ctx: Context,
+  definition: EventDefinition.EventDefinition<A, I>,
+  message: CoreMessage
+): Effect.Effect<Either.Either<CoreReceived<A>, Undecoded>> =>
   Effect.suspend(() => BodyFormat.decode(definition, message.data, message.headers, { maxDepth: ctx.maxDepth })).pipe(
-    Effect.map((decoded): CoreReceived<A> => ({ ...decoded, subject: message.subject, headers: message.headers }))
+    Effect.matchCause({
+      onFailure: (cause): Either.Either<CoreReceived<A>, Undecoded> => {
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure)) return Either.left({ _tag: "Invalid", error: failure.value })
+        const defect = Cause.squash(cause)
+        return Either.left({ _tag: "Threw", name: defect instanceof Error ? defect.name : typeof defect })
+      },
+      onSuccess: (decoded) => Either.right({ ...decoded, subject: message.subject, headers: message.headers })
+    })
   )
+
+const logUndecoded = (message: CoreMessage, undecoded: Undecoded, outcome: string): Effect.Effect<void> =>
+  undecoded._tag === "Invalid"
+    ? Effect.logWarning(`CoreNats: a message on ${message.subject} does not decode; ${outcome}`).pipe(
+      Effect.annotateLogs({ subject: message.subject, reason: undecoded.error.message })
+    )
+    : Effect.logError(`CoreNats: decoding a message on ${message.subject} threw ${undecoded.name}; ${outcome}`).pipe(
+      Effect.annotateLogs({ subject: message.subject, stage: "decode" })
+    )
 
 // Runs one message's work in its event's context and span; whatever it fails or dies with is logged, never
 // raised: a worker outlives every message.
@@ -232,11 +270,9 @@ const subscribe = (ctx: Context): CoreNats["subscribe"] => (definition, subscrib
     definition.subject,
     subscribeOptions,
     (message) =>
-      Effect.flatMap(Effect.either(decodeIn(ctx, definition, message)), (decoded) =>
+      Effect.flatMap(decodeIn(ctx, definition, message), (decoded) =>
         Either.isLeft(decoded)
-          ? Effect.logWarning(`CoreNats: a message on ${message.subject} does not decode; dropped`).pipe(
-            Effect.annotateLogs({ subject: message.subject, reason: decoded.left.message })
-          )
+          ? logUndecoded(message, decoded.left, "dropped")
           : Effect.flatMap(
             guarded("CoreNats.handle", message, decoded.right, Effect.suspend(() => handler(decoded.right))),
             (result) =>
@@ -246,34 +282,53 @@ const subscribe = (ctx: Context): CoreNats["subscribe"] => (definition, subscrib
           ))
   ).pipe(Effect.withSpan("CoreNats.subscribe", { attributes: { "messaging.destination.name": definition.subject } }))
 
-const replyFailure = (message: CoreMessage, error: unknown): void => {
-  const glam = isGlamError(error) ? error : undefined
-  message.respond(empty, {
-    [errorHeader]: glam !== undefined && glam.kind === "domain" ? glam.message : "The responder failed",
-    [errorStatusHeader]: String(glam?.status ?? 500),
-    [errorCodeHeader]: glam?.code ?? "INTERNAL_ERROR",
-    [retryableHeader]: String(glam?.retryable ?? false)
+// A header value cannot hold a line break (the client throws on one): a domain error's message is sent on one line.
+const oneLine = (value: string): string => value.replace(/[\r\n]+/g, " ")
+
+// The client throws on a reply it cannot send (over the server's max_payload, a header it refuses).
+const send = (message: CoreMessage, data: Uint8Array, headers: Headers): Effect.Effect<void, unknown> =>
+  Effect.try({
+    try: () => {
+      message.respond(data, headers)
+    },
+    catch: (e) => e
   })
+
+const unsent = (message: CoreMessage, what: string, e: unknown): Effect.Effect<void> =>
+  Effect.logError(`CoreNats: ${what} to a request on ${message.subject} could not be sent`).pipe(
+    Effect.annotateLogs({ subject: message.subject, reason: e instanceof Error ? e.message : String(e) })
+  )
+
+// The failure as the error headers of an empty reply; if even that cannot be sent, the requester times out.
+const replyFailure = (message: CoreMessage, error: unknown): Effect.Effect<void> => {
+  const glam = isGlamError(error) ? error : undefined
+  return send(message, empty, {
+    [errorHeader]: glam !== undefined && glam.kind === "domain" ? oneLine(glam.message) : "The responder failed",
+    [errorStatusHeader]: String(glam?.status ?? 500),
+    [errorCodeHeader]: oneLine(glam?.code ?? "INTERNAL_ERROR"),
+    [retryableHeader]: String(glam?.retryable ?? false)
+  }).pipe(Effect.catchAll((e) => unsent(message, "the error reply", e)))
 }
 
-// Sends the answer, or the failure as error headers; a responder that died is logged as well.
+// Sends the answer, or the failure as error headers; an answer that cannot be sent is logged and answered with a
+// failure instead (the requester learns at once, not at its timeout); a responder that died is logged as well.
 const respond = (
   message: CoreMessage,
   result: Either.Either<Outgoing, Cause.Cause<unknown>>
-): Effect.Effect<void> =>
-  Effect.sync(() => {
-    if (Either.isRight(result)) {
-      message.respond(result.right.data, result.right.headers)
-      return
-    }
-    replyFailure(message, Option.getOrUndefined(Cause.failureOption(result.left)))
-  }).pipe(
-    Effect.zipLeft(
-      Either.isLeft(result) && Option.isNone(Cause.failureOption(result.left))
-        ? Effect.logError(`CoreNats: the responder of ${message.subject} died`, result.left)
-        : Effect.void
+): Effect.Effect<void> => {
+  if (Either.isRight(result)) {
+    return send(message, result.right.data, result.right.headers).pipe(
+      Effect.catchAll((e) => Effect.zipRight(unsent(message, "the reply", e), replyFailure(message, undefined)))
     )
+  }
+  const failure = Cause.failureOption(result.left)
+  return Effect.zipRight(
+    replyFailure(message, Option.getOrUndefined(failure)),
+    Option.isNone(failure)
+      ? Effect.logError(`CoreNats: the responder of ${message.subject} died`, result.left)
+      : Effect.void
   )
+}
 
 const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subscribeOptions, handler) =>
   consume(
@@ -281,8 +336,15 @@ const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subsc
     definition.subject,
     subscribeOptions,
     (message) =>
-      Effect.flatMap(Effect.either(decodeIn(ctx, definition, message)), (decoded) => {
-        if (Either.isLeft(decoded)) return Effect.sync(() => replyFailure(message, decoded.left))
+      Effect.flatMap(decodeIn(ctx, definition, message), (decoded) => {
+        if (Either.isLeft(decoded)) {
+          return decoded.left._tag === "Invalid"
+            ? replyFailure(message, decoded.left.error)
+            : Effect.zipRight(
+              logUndecoded(message, decoded.left, "answered with an error"),
+              replyFailure(message, undefined)
+            )
+        }
         const answer = Effect.flatMap(
           Effect.suspend(() => handler(decoded.right)),
           (value) => build(ctx, replyWith, value, undefined)
