@@ -381,6 +381,38 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect(nak?.annotations["delay"]).toBe(Duration.format(Duration.seconds(6)))
     }))
 
+  it.scopedLive("a handler that cannot be interrupted does not hold shutdown; its message goes to the next instance", () =>
+    Effect.gen(function*() {
+      const suffix = unique("stuck").replace(/[^a-z0-9]/gi, "").toLowerCase()
+      const stream = Streams.make(`BUSSTUCK_${suffix}`.toUpperCase(), { domain: `busstuck${suffix}` })
+      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const durable = unique("stuck")
+      const settings = { durable, drainTimeout: "200 millis", ackWait: "2 seconds" } as const
+      const started = yield* Deferred.make<void>()
+      const instance = yield* Scope.make()
+      yield* Bus.subscribe(
+        Def,
+        settings,
+        () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.uninterruptible(Effect.never))
+      ).pipe(Effect.provide(ctx), Scope.extend(instance))
+      const sent = yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* Deferred.await(started)
+      // Disconnected, so that a close that never completes fails the test instead of hanging it.
+      yield* Scope.close(instance, Exit.void).pipe(
+        Effect.disconnect,
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("shutdown did not complete") })
+      )
+      const next = yield* Queue.unbounded<Bus.Delivery>()
+      yield* Bus.subscribe(Def, settings, (event) => Queue.offer(next, event.delivery)).pipe(Effect.provide(ctx))
+      const delivery = yield* Queue.take(next).pipe(
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the message was not redelivered") })
+      )
+      expect(delivery.streamSequence).toBe(sent.sequence)
+      expect(delivery.deliveryCount).toBe(2)
+    }))
+
   it.scopedLive("a message a crashed instance took reaches the dead letters through the max-deliveries advisory", () =>
     Effect.gen(function*() {
       const stream = Streams.make(`BUSADV_${run}`.toUpperCase(), { domain: `busadv${run}` })

@@ -162,7 +162,10 @@ export interface SubscribeOptions<
    * region) still loses its message to redelivery after the ack wait, but keeps its worker until it returns.
    */
   readonly handlerTimeout?: Duration.DurationInput | undefined
-  /** On shutdown, how long in-flight handlers may finish before they are interrupted and nak'd (default 10 s). */
+  /**
+   * On shutdown, how long in-flight handlers may finish before they are interrupted and nak'd (default 10 s); and
+   * how long interrupted ones are then waited for before shutdown leaves them, unsettled, to redelivery.
+   */
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** How often consumer lag is sampled into the `bus_consumer_*` gauges (default 15 s). */
   readonly lagInterval?: Duration.DurationInput | undefined

@@ -381,7 +381,9 @@ const startBackground = (
 
 /**
  * Stops a subscription: stop fetching, give back what is buffered, let in-flight handlers finish within the drain
- * timeout, then interrupt them (their messages are nak'd).
+ * timeout, then interrupt them (their messages are nak'd). A handler that cannot be interrupted (an uninterruptible
+ * region, a blocking native call) is waited for one more drain timeout, then left behind unsettled: shutdown
+ * completes, and its message is redelivered after its ack wait, once nothing extends it.
  */
 const makeShutdown = (
   ctx: RuntimeContext,
@@ -404,7 +406,21 @@ const makeShutdown = (
       )
       if (Option.isNone(drained)) {
         yield* Effect.logWarning("Bus drain timeout: interrupting in-flight handlers (their messages are nak'd)")
-        yield* Fiber.interruptAll(workers)
+        yield* Effect.forEach(workers, Fiber.interruptFork, { discard: true })
+        const interrupted = yield* Fiber.awaitAll(workers).pipe(
+          Effect.interruptible,
+          Effect.timeout(settings.drainTimeout),
+          Effect.option
+        )
+        if (Option.isNone(interrupted)) {
+          const stuck = workers.filter((fiber) => fiber.unsafePoll() === null).length
+          yield* Effect.logError(
+            "Bus shutdown: handlers that cannot be interrupted are left running; their messages are not settled and " +
+              "are redelivered after their ack wait"
+          ).pipe(
+            Effect.annotateLogs({ consumer: settings.spec.durable, stream: settings.spec.stream, handlers: stuck })
+          )
+        }
       }
       yield* Scope.close(runScope, Exit.void)
       yield* Ref.update(ctx.subscriptions, (n) => n - 1)
