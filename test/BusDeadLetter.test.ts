@@ -60,6 +60,37 @@ describe("DeadLetter record", () => {
     expect(String(cyclic?.error.details["unwritable"])).toMatch(/cannot be written as JSON/)
   })
 
+  it("stays within maxBytes: body_text left out first, then the body cut to a prefix and marked truncated", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 4096 }),
+        fc.integer({ min: 600, max: 8192 }),
+        (body, max) => {
+          const letter = {
+            subject: "evt.catalog.sync_started",
+            stream: "CATALOG",
+            streamSequence: 42,
+            consumer: "catalog-worker",
+            deliveryCount: 1,
+            headers: { "Nats-Msg-Id": "m-1" },
+            body,
+            error: { tag: "NotFoundError", code: "NOT_FOUND", message: "gone", details: {} },
+            deadLetteredAt: "2026-11-22T04:00:00.000Z",
+            service: "catalog-service"
+          }
+          const data = DeadLetter.encode(letter, { maxBytes: max })
+          expect(data.length).toBeLessThanOrEqual(max)
+          const decoded = DeadLetter.decode(1, data)!
+          expect(decoded.stream).toBe("CATALOG")
+          expect(decoded.streamSequence).toBe(42)
+          expect(Buffer.from(body.subarray(0, decoded.body.length)).equals(Buffer.from(decoded.body))).toBe(true)
+          expect(decoded.bodyTruncated === true).toBe(decoded.body.length < body.length)
+          if (DeadLetter.encode(letter).length <= max) expect(data).toEqual(DeadLetter.encode(letter))
+        }
+      )
+    )
+  })
+
   it("is undefined for a body that is not a record", () => {
     expect(DeadLetter.decode(1, new TextEncoder().encode("{\"nope\":1}"))).toBeUndefined()
     expect(DeadLetter.decode(1, new Uint8Array([0xff, 0xfe]))).toBeUndefined()

@@ -29,14 +29,14 @@ import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, JetStreamSetup } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
-import { MessageBusError } from "../src/Errors/index.js"
+import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
 import { freePort } from "./support/localService.js"
 import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
-import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import { type NatsServer, startNatsServer, startNatsServerWith } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -460,6 +460,50 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect(letter!.deliveryCount).toBe(1)
       expect(JSON.parse(new TextDecoder().decode(letter!.body)).event_id).toBe(ack.eventId)
       expect(yield* Ref.get(handled)).toBe(0)
+    }))
+})
+
+describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server with a small max_payload", () => {
+  it.scopedLive("a message near max_payload that fails for good is dead-lettered, its body cut, and replays whole", () =>
+    Effect.gen(function*() {
+      const maxPayload = 8192
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => startNatsServerWith([], { config: `max_payload: ${maxPayload}\n` })),
+        (s) => Effect.promise(() => s.dispose())
+      )
+      const stream = Streams.make(`BUSBIG_${run}`.toUpperCase(), { domain: `busbig${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.upload`, Schema.Struct({ text: Schema.String }), { stream })
+      const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [stream] })))
+      const failing = yield* Ref.make(true)
+      const handled = yield* Queue.unbounded<number>()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("big"), ackWait: "5 seconds" },
+        (event) =>
+          Effect.flatMap(Ref.get(failing), (fail) =>
+            fail
+              ? Effect.fail(new NotFoundError({ message: "no such upload", details: { resource: "upload" } }))
+              : Queue.offer(handled, event.payload.text.length))
+      ).pipe(Effect.provide(ctx))
+      // As large as the server takes with the envelope and headers around it.
+      const text = "x".repeat(maxPayload - 1200)
+      const sent = yield* Bus.publish(Def, { text }).pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length > 0,
+        "the dead letter"
+      )
+      expect(letter!.stream).toBe(stream.name)
+      expect(letter!.streamSequence).toBe(sent.sequence)
+      expect(letter!.bodyTruncated).toBe(true)
+      expect(letter!.body.length).toBeGreaterThan(0)
+      expect(letter!.error.code).toBe("NOT_FOUND")
+      const stored = yield* withJsm(server.url, (jsm) => jsm.streams.getMessage("DLQ", { seq: letter!.dlqSequence }))
+      expect(stored!.data.length).toBeLessThanOrEqual(maxPayload)
+      yield* Ref.set(failing, false)
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
+      expect(replay.failed).toEqual([])
+      expect(yield* Queue.take(handled)).toBe(text.length)
     }))
 })
 

@@ -283,8 +283,13 @@ export interface DeadLetter {
   readonly consumer: string
   readonly deliveryCount: number
   readonly headers: { readonly [name: string]: string }
-  /** The original body, byte for byte. */
+  /** The original body, byte for byte; only its start when `bodyTruncated`. */
   readonly body: Uint8Array
+  /**
+   * `true` when the record holds only the start of the body, since the whole would have exceeded the largest
+   * message the server takes; the original is at `stream` / `streamSequence` while the stream keeps it.
+   */
+  readonly bodyTruncated?: true | undefined
   readonly error: DeadLetterError
   /** ISO-8601 time of dead-lettering. */
   readonly deadLetteredAt: string

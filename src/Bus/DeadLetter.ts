@@ -50,12 +50,22 @@ export const Record: typeof internal.Record = internal.Record
 export const errorOf: (error: unknown) => DeadLetterError = internal.errorOf
 
 /**
- * Encodes a dead letter (without its DLQ sequence) as the JSON body of its record.
+ * How a record is encoded: `maxBytes`, the most bytes it may take (the Bus passes the server's max_payload less its
+ * headers), past which `body_text` is left out, then the body cut and `body_truncated` set.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encode: (letter: Omit<DeadLetter, "dlqSequence">) => Uint8Array = internal.encode
+export type EncodeOptions = internal.EncodeOptions
+
+/**
+ * Encodes a dead letter (without its DLQ sequence) as the JSON body of its record, within `options.maxBytes` when
+ * given.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode: (letter: Omit<DeadLetter, "dlqSequence">, options?: EncodeOptions) => Uint8Array = internal.encode
 
 /**
  * Decodes a `DLQ` record; `undefined` when the body is not a record (written by something else).

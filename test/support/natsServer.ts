@@ -106,6 +106,11 @@ export interface NatsServerOptions {
   readonly storePrefix?: string
   /** Whether it writes its log to `server.log` in its store directory (default: nowhere). */
   readonly log?: boolean
+  /**
+   * A configuration file's text (e.g. `max_payload: 8192`), written to `server.conf` in its store directory and
+   * given with `-c`; the port, store and JetStream flags of the command line still apply.
+   */
+  readonly config?: string
 }
 
 /**
@@ -119,9 +124,11 @@ export const startNatsServerWith = async (
   const port = options.port ?? await freePort()
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), options.storePrefix ?? "glam-bus-nats-"))
   const log = options.log === true ? path.join(storeDir, "server.log") : undefined
+  const config = options.config === undefined ? [] : ["-c", path.join(storeDir, "server.conf")]
+  if (options.config !== undefined) fs.writeFileSync(path.join(storeDir, "server.conf"), options.config)
   const server = serverProcess(
     toolPath("nats-server"),
-    ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args],
+    [...config, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...args],
     port,
     log === undefined ? {} : { log }
   )

@@ -100,6 +100,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       serviceName: options.serviceName,
       maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publish,
+      maxPayload: engine.maxPayload,
       subscriptions,
       running: new Set()
     }

@@ -37,8 +37,13 @@ export const Record = Schema.Struct({
   headers: Schema.Record({ key: Schema.String, value: Schema.String }),
   /** The original body, base64. */
   body: Schema.String,
-  /** The original body as text, when it is valid UTF-8 (for people reading the stream). */
+  /** The original body as text, when it is valid UTF-8 (for people reading the stream) and the record has room. */
   body_text: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * `true` when `body` holds only the start of the original body: the whole record would have exceeded the largest
+   * message the server takes. The original stays at `stream` / `stream_sequence` while the stream keeps it.
+   */
+  body_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
   error: Schema.Struct({
     tag: Schema.String,
     code: Schema.String,
@@ -64,14 +69,44 @@ export const errorOf = (error: unknown): DeadLetterError => {
   return { tag, code: "INTERNAL_ERROR", message, details: {} }
 }
 
+const encoder = new TextEncoder()
+
+/** How a record is encoded. @internal */
+export interface EncodeOptions {
+  /**
+   * The most bytes the record may take (the server's max_payload, less room for the headers it is published
+   * with): past it `body_text` is left out, then `body` is cut and `body_truncated` set.
+   */
+  readonly maxBytes?: number | undefined
+}
+
 /** @internal */
-export const encode = (letter: Omit<DeadLetter, "dlqSequence">): Uint8Array => {
+export const encode = (letter: Omit<DeadLetter, "dlqSequence">, options?: EncodeOptions): Uint8Array => {
   let text: string | undefined
   try {
     text = utf8.decode(letter.body)
   } catch {
     text = undefined
   }
+  const record = recordOf(letter, text)
+  const full = encoder.encode(stringify(record))
+  const maxBytes = options?.maxBytes
+  if (maxBytes === undefined || full.length <= maxBytes) return full
+  const { body_text: _, ...withoutText } = record
+  const binary = encoder.encode(stringify(withoutText))
+  if (binary.length <= maxBytes) return binary
+  // The body's base64 is plain ASCII: the rest of the record is measured once, and the body cut to what is left
+  // (4 base64 characters per 3 bytes).
+  const rest = encoder.encode(stringify({ ...withoutText, body: "", body_truncated: true })).length
+  const keep = Math.max(0, Math.floor((maxBytes - rest) / 4) * 3)
+  return encoder.encode(stringify({
+    ...withoutText,
+    body: Buffer.from(letter.body.subarray(0, keep)).toString("base64"),
+    body_truncated: true
+  }))
+}
+
+const recordOf = (letter: Omit<DeadLetter, "dlqSequence">, text: string | undefined): typeof Record.Encoded => {
   const record: typeof Record.Encoded = {
     subject: letter.subject,
     stream: letter.stream,
@@ -82,10 +117,11 @@ export const encode = (letter: Omit<DeadLetter, "dlqSequence">): Uint8Array => {
     body: Buffer.from(letter.body).toString("base64"),
     ...(text !== undefined ? { body_text: text } : {}),
     error: { ...letter.error, details: { ...letter.error.details } },
+    ...(letter.bodyTruncated === true ? { body_truncated: true } : {}),
     dead_lettered_at: letter.deadLetteredAt,
     service: letter.service
   }
-  return new TextEncoder().encode(stringify(record))
+  return record
 }
 
 // The details come from whatever the handler failed with: a record is written even when they are not JSON (a
@@ -115,6 +151,7 @@ export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | unde
     deliveryCount: r.delivery_count,
     headers: r.headers,
     body: new Uint8Array(Buffer.from(r.body, "base64")),
+    ...(r.body_truncated === true ? { bodyTruncated: true } : {}),
     error: r.error,
     deadLetteredAt: r.dead_lettered_at,
     service: r.service

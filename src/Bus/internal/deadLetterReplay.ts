@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type { DeadLetter, DeadLetterFilter, PublishAck, ReplayResult } from "../Bus.js"
+import { busError } from "./busError.js"
 import * as DeadLetterRecord from "./deadLetterRecord.js"
 import type { Engine, RawAck, RawPublish } from "./engine.js"
 import { ackOf } from "./publisher.js"
@@ -53,20 +54,40 @@ export const scan = (
   )
 }
 
+// The whole body of a dead letter: a truncated record's is read back from its stream, if the stream still keeps it
+// (a cut body is never republished).
+const bodyOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Uint8Array, MessageBusError> =>
+  letter.bodyTruncated !== true ? Effect.succeed(letter.body) : Effect.flatMap(
+    bus.engine.getMessage(letter.stream, letter.streamSequence),
+    Option.match({
+      onSome: (stored) => Effect.succeed(stored.data),
+      onNone: () =>
+        Effect.fail(
+          busError(
+            `Dead letter ${letter.dlqSequence} holds only the start of its body, and ${letter.stream} no longer ` +
+              `keeps message ${letter.streamSequence}: not replayed`,
+            { operation: "replay", stream: letter.stream, subject: letter.subject },
+            false
+          )
+        )
+    })
+  )
+
 /** Republishes one dead letter, then deletes its record. */
 const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck, MessageBusError> => {
   const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
   // A new id: the original one may still be inside the duplicate window, and the replay must be stored.
   const msgId = `${original}:replay:${letter.dlqSequence}`
-  return bus.publish({
-    subject: letter.subject,
-    data: letter.body,
-    headers: { ...letter.headers, "Nats-Msg-Id": msgId },
-    msgId
-  }).pipe(
-    Effect.tap(() => bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence)),
-    Effect.map((ack) => ackOf("", letter.subject, ack, letter.headers["X-Correlation-ID"]))
-  )
+  return Effect.flatMap(bodyOf(bus, letter), (data) =>
+    bus.publish({
+      subject: letter.subject,
+      data,
+      headers: { ...letter.headers, "Nats-Msg-Id": msgId },
+      msgId
+    })).pipe(
+      Effect.tap(() => bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence)),
+      Effect.map((ack) => ackOf("", letter.subject, ack, letter.headers["X-Correlation-ID"]))
+    )
 }
 
 /** Replays the dead letters matching `filter`, one after the other; each one's outcome is reported. @internal */

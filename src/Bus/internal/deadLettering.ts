@@ -22,6 +22,16 @@ export interface Writer {
   readonly serviceName: string
   /** Publishes as the Bus does, retrying an unknown outcome within its budget. */
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
+  /** The largest message the server takes (`Engine.maxPayload`): records are kept within it. */
+  readonly maxPayload?: (() => number | undefined) | undefined
+}
+
+// What a record's headers take of the server's max_payload: the `NATS/1.0` line, each header's line, the blank line
+// (with room to spare for a header a client adds).
+const headerBytes = (headers: { readonly [name: string]: string }): number => {
+  let bytes = 12 + 64
+  for (const name in headers) bytes += name.length + headers[name]!.length + 4
+  return bytes
 }
 
 /** The message a dead letter is about. @internal */
@@ -38,6 +48,9 @@ export const write = (
 ): Effect.Effect<void, MessageBusError> => {
   const traceparent = message.headers[Traceparent.headerName]
   return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const msgId = DeadLetterRecord.msgIdFor(message.stream, message.consumer, message.streamSequence)
+    const headers = { "Nats-Msg-Id": msgId }
+    const maxPayload = writer.maxPayload?.()
     const data = DeadLetterRecord.encode({
       subject: message.subject,
       stream: message.stream,
@@ -49,12 +62,11 @@ export const write = (
       error,
       deadLetteredAt: new Date(now).toISOString(),
       service: writer.serviceName
-    })
-    const msgId = DeadLetterRecord.msgIdFor(message.stream, message.consumer, message.streamSequence)
+    }, { maxBytes: maxPayload === undefined ? undefined : maxPayload - headerBytes(headers) })
     return writer.publish({
       subject: DeadLetterRecord.subjectFor(message.stream, message.consumer),
       data,
-      headers: { "Nats-Msg-Id": msgId },
+      headers,
       msgId
     })
   }).pipe(

@@ -171,4 +171,6 @@ export interface Engine {
   readonly deleteMessage: (stream: string, sequence: number) => Effect.Effect<void, MessageBusError>
   readonly consumerLag: (stream: string, durable: string) => Effect.Effect<ConsumerLag, MessageBusError>
   readonly health: Effect.Effect<Omit<BusHealth, "subscriptions">>
+  /** The largest message, headers included, the server takes (its `max_payload`); none in memory. */
+  readonly maxPayload?: (() => number | undefined) | undefined
 }

@@ -186,6 +186,7 @@ const engineOn = (
       readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),
       deleteMessage: (stream, sequence) => Store.deleteMessage(jsm, stream, sequence),
       consumerLag: (stream, durable) => Store.consumerLag(jsm, stream, durable),
+      maxPayload: () => nc.info?.max_payload,
       health: Effect.map(Ref.get(status), (s) => ({
         implementation: "jetstream" as const,
         status: s,
