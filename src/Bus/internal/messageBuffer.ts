@@ -31,6 +31,11 @@ export interface MessageBuffer extends MessageSink {
   readonly awaitMessage: Effect.Effect<void>
   /** Closes the buffer and returns what it still held. */
   readonly close: () => ReadonlyArray<RawMessage>
+  /**
+   * Extends the ack wait (`working`) of every message waiting here for a worker, and of the one last refused for
+   * want of room (its producer holds it until there is); returns what the client threw.
+   */
+  readonly working: () => ReadonlyArray<unknown>
 }
 
 /** The workers parked on an empty buffer, each waiting for a message to be offered or the buffer to close. */
@@ -82,6 +87,8 @@ const makeSpaceWait = (hasRoom: () => boolean) => {
 export const make = (capacity: number): MessageBuffer => {
   let buffer: Array<RawMessage> = []
   let closed = false
+  // The message the producer holds while it waits for room: also waiting for a worker, so also kept from its ack wait.
+  let refused: RawMessage | undefined
   const parking = makeParking(() => closed || buffer.length > 0)
   const space = makeSpaceWait(() => closed || buffer.length < capacity)
   let wakeScheduled = false
@@ -91,7 +98,12 @@ export const make = (capacity: number): MessageBuffer => {
   }
   return {
     offer: (message) => {
-      if (closed || buffer.length >= capacity) return false
+      if (closed) return false
+      if (buffer.length >= capacity) {
+        refused = message
+        return false
+      }
+      if (refused === message) refused = undefined
       buffer.push(message)
       if (!wakeScheduled) {
         wakeScheduled = true
@@ -111,11 +123,25 @@ export const make = (capacity: number): MessageBuffer => {
     isClosed: () => closed,
     close: () => {
       closed = true
+      refused = undefined
       const held = buffer
       buffer = []
       parking.wakeAll()
       space.notify()
       return held
+    },
+    working: () => {
+      const failed: Array<unknown> = []
+      const extend = (message: RawMessage) => {
+        try {
+          message.working()
+        } catch (defect) {
+          failed.push(defect)
+        }
+      }
+      for (const message of buffer) extend(message)
+      if (refused !== undefined && !closed) extend(refused)
+      return failed
     }
   }
 }

@@ -357,9 +357,21 @@ const startBackground = (
 ) =>
   Effect.gen(function*() {
     const { spec } = settings
+    // Messages waiting for a worker (behind slow handlers) are kept from their ack wait as running ones are, on
+    // the same tick: the server would otherwise redeliver them while they wait, and they would be handled twice.
+    const extendWaiting = Effect.suspend(() => {
+      const failed = buffer.working()
+      return failed.length === 0 ? Effect.void : Effect.logWarning(
+        "Bus could not extend the ack wait of buffered messages; they may be redelivered",
+        Cause.die(failed[0])
+      ).pipe(Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream, messages: failed.length }))
+    })
     const tick = Effect.flatMap(tracker.tick, (replaced) => {
       workers.forgetEnded()
-      return replaced === 0 || buffer.isClosed() ? Effect.void : workers.start(replaced)
+      return Effect.zipRight(
+        extendWaiting,
+        replaced === 0 || buffer.isClosed() ? Effect.void : workers.start(replaced)
+      )
     })
     yield* tick.pipe(Effect.delay(Duration.times(spec.ackWait, 0.3)), Effect.forever, Effect.forkIn(runScope))
     const deadLettered = withLabels(BusMetrics.messagesConsumed, {
