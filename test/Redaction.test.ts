@@ -22,6 +22,7 @@ import {
   Schedule,
   Tracer
 } from "effect"
+import fc from "fast-check"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import * as http from "node:http"
@@ -219,6 +220,61 @@ describe("Redaction.redactUrlCredentials", () => {
       "\"postgres://db/app?sslmode=require&password=***&application_name=a\""
     )
     expect(redact("no URL here, nothing@hidden")).toBe("no URL here, nothing@hidden")
+  })
+
+  it("hides a userinfo written without `//` and a password holding quotes, `<`, `>` or a backtick", () => {
+    const redact = GlamConfig.redactUrlCredentials
+    expect(redact(`Cannot connect to app:${secret}@n1:4222 (timeout)`)).toBe("Cannot connect to ***@n1:4222 (timeout)")
+    expect(redact(`nats:app:${secret}@n1`)).toBe("nats:***@n1")
+    expect(redact(`nats://u:p"${secret}@n1:4222`)).toBe("nats://***@n1:4222")
+    expect(redact(`postgres://u:a<${secret}>'\`@db/app`)).toBe("postgres://***@db/app")
+    expect(redact(`"nats://u:${secret}'@n1:4222"`)).toBe("\"nats://***@n1:4222\"")
+    expect(redact(`nats://a:${secret}@n1,nats://c:${secret}@n2:4222`)).toBe("nats://***@n1,nats://***@n2:4222")
+    expect(redact(`nats://n1:4222,nats://c:${secret}@n2:4222`)).toBe("nats://n1:4222,nats://***@n2:4222")
+    // A password holding `,scheme://` does not end the list element.
+    expect(redact(`nats://a:x,y://${secret}@n1,nats://n2`)).toBe("nats://***@n1,nats://n2")
+    // E-mail addresses are not credentials.
+    expect(redact("mail ops@example.com or mailto:ops@example.com")).toBe(
+      "mail ops@example.com or mailto:ops@example.com"
+    )
+  })
+
+  it("never shows a generated password, and always shows the host", () => {
+    // Whitespace ends a URL (a password with a space is percent-encoded in one), so the password has none.
+    const char = fc.oneof(
+      fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)),
+      fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 })
+    )
+    const password = fc.string({ unit: char, minLength: 4, maxLength: 40 }).filter((pw) => !/\s/u.test(pw))
+    const user = fc.stringMatching(/^[a-z][a-z0-9_.-]{0,8}$/)
+    const hostName = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}(?:\.[a-z]{2,6}){0,2}$/)
+    const port = fc.integer({ min: 1, max: 65535 })
+    const scheme = fc.constantFrom("nats", "tls", "postgres", "postgresql", "redis", "rediss", "mqtt", "https")
+    const form = fc.constantFrom("url", "token", "schemeless", "nats-colon", "list")
+    fc.assert(
+      fc.property(form, scheme, user, password, hostName, port, (form, scheme, user, pw, host, port) => {
+        const [url, expected] = form === "url" ?
+          [`${scheme}://${user}:${pw}@${host}:${port}`, `${scheme}://***@${host}:${port}`] :
+          form === "token" ?
+          [`${scheme}://${pw}@${host}:${port}`, `${scheme}://***@${host}:${port}`] :
+          form === "schemeless" ?
+          [`${user}:${pw}@${host}:${port}`, `***@${host}:${port}`] :
+          form === "nats-colon" ?
+          [`nats:${user}:${pw}@${host}`, `nats:***@${host}`] :
+          [
+            `${scheme}://${user}:${pw}@${host}:${port},${scheme}://${pw}@${host}`,
+            `${scheme}://***@${host}:${port},${scheme}://***@${host}`
+          ]
+        const shown = `Cannot connect to ${expected} (timeout)`
+        // A password that the text shows anyway (`nats`, `timeout`) proves nothing.
+        fc.pre(!shown.includes(pw))
+        const out = GlamConfig.redactUrlCredentials(`Cannot connect to ${url} (timeout)`)
+        expect(out).not.toContain(pw)
+        expect(out).toContain(host)
+        expect(out).toBe(shown)
+      }),
+      { numRuns: 2000 }
+    )
   })
 
   it("returns a long token without credentials unchanged (a backtracking pattern would not finish)", () => {

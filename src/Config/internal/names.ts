@@ -133,11 +133,114 @@ export const originKey = (path: ReadonlyArray<string>): string => {
   return (index === -1 ? path : path.slice(0, index)).join(".")
 }
 
-// Scanned token by token (runs without whitespace or quotes), in linear time whatever the text: a regular expression
-// for the same rules backtracks quadratically on long tokens. The userinfo runs from the first `//` to the last `@` of
-// the token, so that a password with a raw `/`, `?` or `@` is hidden whole (at the cost of hiding more of a token
-// that holds several URLs, or an `@` after the host).
-const TOKEN = /[^\s"'<>`]+/g
+// Scanned token by token (runs without whitespace), in linear time whatever the text: a regular expression for the
+// same rules backtracks quadratically on long tokens. A token may hold several URLs (a server list,
+// `nats://a:b@h1,nats://c:d@h2`); the userinfo of each runs from after its `scheme://` (or from its start when it is
+// written without `//`, `user:pw@host`) to its last `@`, so that a password is hidden whole whatever it holds (`/`,
+// `?`, `@`, quotes, `<`, `,`), at the cost of hiding more of a URL with an `@` after its host. Whitespace ends a URL:
+// a password with a space has to be percent-encoded (`%20`), as a URL requires.
+const TOKEN = /\S+/g
+
+// A `,` before another `scheme://` may end an element of a server list.
+const LIST_SEPARATOR = /,(?=[A-Za-z][A-Za-z0-9+.-]*:\/\/)/
+
+// Quotes and brackets around a URL, not part of its userinfo.
+const OPENERS = "\"'`([{<"
+
+// The schemes kept in front of a userinfo written without `//` (`nats:user:pw@host` -> `nats:***@host`); any other
+// word before the first `:` may be the user name, and is hidden.
+const SCHEMES = new Set([
+  "amqp",
+  "amqps",
+  "http",
+  "https",
+  "mqtt",
+  "mqtts",
+  "nats",
+  "postgres",
+  "postgresql",
+  "redis",
+  "rediss",
+  "ssl",
+  "tcp",
+  "tls",
+  "ws",
+  "wss"
+])
+
+const SCHEME_CHAR = /[A-Za-z0-9+.-]/
+const LETTER = /[A-Za-z]/
+// What may start a host after the `@` of a userinfo written without `//`.
+const HOST_START = /[\p{L}\p{N}[]/u
+// `host`, `host:port` or `[v6]:port`: what the authority of a list element looks like when it is whole.
+const HOST_PORT = /^(?:\[[^\]]*\]|[^:[]*)(?::\d*)?$/
+
+const openersLength = (segment: string): number => {
+  let i = 0
+  while (i < segment.length && OPENERS.includes(segment[i]!)) i++
+  return i
+}
+
+/** Where the first `scheme://` (or a leading `//`) of a segment starts, and the index after its `//`. */
+const urlStart = (
+  segment: string,
+  lead: number
+): { readonly scheme: number; readonly authority: number } | undefined => {
+  if (segment.startsWith("//", lead)) return { scheme: lead, authority: lead + 2 }
+  for (let sep = segment.indexOf("://"); sep !== -1; sep = segment.indexOf("://", sep + 1)) {
+    let scheme = sep
+    while (scheme > 0 && SCHEME_CHAR.test(segment[scheme - 1]!)) scheme--
+    while (scheme < sep && !LETTER.test(segment[scheme]!)) scheme++
+    if (scheme < sep) return { scheme, authority: sep + 3 }
+  }
+  return undefined
+}
+
+/** Where the userinfo ending at the `@` at `at` starts; -1 when the segment holds none. */
+const userinfoStart = (segment: string, at: number): number => {
+  const lead = openersLength(segment)
+  const colon = segment.indexOf(":", lead)
+  const url = urlStart(segment, lead)
+  // A `:` before the scheme puts the `://` inside a password written without `//` (`user:a://b@host`).
+  if (url !== undefined && url.authority <= at && (colon === -1 || colon >= url.scheme)) return url.authority
+  // Without `//`, a userinfo has a `:` (`user:pw@host`) and a host follows: an e-mail address is left alone.
+  if (colon === -1 || colon > at || !HOST_START.test(segment[at + 1] ?? "")) return -1
+  // `nats:token@host` keeps nothing: its `nats` may as well be the user name.
+  const second = segment.indexOf(":", colon + 1)
+  const scheme = segment.slice(lead, colon).toLowerCase()
+  if (scheme === "mailto" && (second === -1 || second > at)) return -1
+  return SCHEMES.has(scheme) && second !== -1 && second < at ? colon + 1 : lead
+}
+
+// A list element whose userinfo is cut at a `,` (`nats://u:p,x://q@h`, a password holding `,x://`) runs on to the next
+// `@`: it has no `@` and its authority is not a host and port.
+const isCut = (segment: string): boolean => {
+  if (segment.includes("@")) return false
+  const url = urlStart(segment, openersLength(segment))
+  if (url === undefined) return false
+  const end = segment.slice(url.authority).search(/[/?#]/)
+  const authority = segment.slice(url.authority, end === -1 ? undefined : url.authority + end)
+  return !HOST_PORT.test(authority)
+}
+
+const listElements = (token: string): Array<string> => {
+  const pieces = token.split(LIST_SEPARATOR)
+  const elements: Array<string> = []
+  let current = pieces[0]!
+  let cut = isCut(current)
+  for (const piece of pieces.slice(1)) {
+    if (cut) {
+      current = `${current},${piece}`
+      cut = !piece.includes("@")
+    } else {
+      elements.push(current)
+      current = piece
+      cut = isCut(piece)
+    }
+  }
+  elements.push(current)
+  return elements
+}
 
 const redactQuery = (query: string): string =>
   query.split(/([&;])/).map((part) => {
@@ -145,19 +248,21 @@ const redactQuery = (query: string): string =>
     return eq > 0 && SECRET.test(part.slice(0, eq)) ? `${part.slice(0, eq)}=***` : part
   }).join("")
 
-const redactToken = (token: string): string => {
-  let out = token
-  const slashes = out.indexOf("//")
+const redactElement = (element: string): string => {
+  let out = element
   const at = out.lastIndexOf("@")
-  if (slashes !== -1 && at >= slashes + 2) out = `${out.slice(0, slashes + 2)}***${out.slice(at)}`
+  const start = at === -1 ? -1 : userinfoStart(out, at)
+  if (start !== -1) out = `${out.slice(0, start)}***${out.slice(at)}`
   const question = out.indexOf("?")
   return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1))
 }
 
+const redactToken = (token: string): string => listElements(token).map(redactElement).join(",")
+
 /**
  * Hides the credentials of every URL in a text: the userinfo (`postgres://user:pw@host` -> `postgres://***@host`,
- * `nats://token@host` -> `nats://***@host`) and the values of secret-looking query parameters
- * (`?password=pw` -> `?password=***`).
+ * `nats://token@host` -> `nats://***@host`, `user:pw@host:4222` -> `***@host:4222`) and the values of
+ * secret-looking query parameters (`?password=pw` -> `?password=***`).
  *
  * @internal
  */
