@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as util from "node:util"
 import { afterAll } from "vitest"
 import * as GlamConfig from "../src/Config/index.js"
 import { interopPath } from "./support/interop.js"
@@ -328,6 +329,41 @@ describe("Config.load: service, prefix, root", () => {
       expect(error.reason).toBe("InvalidYaml")
       expect(error.path).toBe(path.join(root, "config", "shared.yml"))
       expect(error.message).toMatch(/^config\/shared\.yml: .*line 2/s)
+    }))
+
+  it.effect("a YAML syntax error names the file, the line, the column and the kind, never the text of the file", () =>
+    Effect.gen(function*() {
+      const secret = `hunter2${Math.random().toString(36).slice(2, 10)}`
+      const files = {
+        // the error on the secret's line
+        "orders-service": `service:\n  name: orders\ndatabase:\n  password: ${secret} :\n`,
+        // the error on the line after it (a code frame shows the line before too)
+        "billing-service": `database:\n  password: '${secret}\n`
+      }
+      for (const [service, text] of Object.entries(files)) {
+        const root = makeRoot({ services: { [service]: text } })
+        const exit = yield* Effect.exit(GlamConfig.load({ root, service, env: {}, dotenv: false }))
+        const error = yield* Effect.flip(GlamConfig.load({ root, service, env: {}, dotenv: false }))
+        expect(error.reason).toBe("InvalidYaml")
+        const shown = [
+          error.message,
+          String(error),
+          JSON.stringify(error),
+          util.inspect(error, { depth: 10, showHidden: true }),
+          String(Exit.isFailure(exit) ? Cause.pretty(exit.cause, { renderErrorCause: true }) : "")
+        ].join("\n")
+        expect(shown).not.toContain(secret)
+        expect(shown).not.toContain("hunter2")
+        expect(error.message).toMatch(
+          new RegExp(`^config/services/${service}\\.yml: invalid YAML at line ${service === "orders-service" ? 4 : 3},`)
+        )
+      }
+      const root = makeRoot({ services: { "catalog-service": `database:\n  password: ${secret} :\n` } })
+      const error = yield* Effect.flip(GlamConfig.load({ root, service: "catalog-service", env: {}, dotenv: false }))
+      expect(error.message).toBe(
+        "config/services/catalog-service.yml: invalid YAML at line 2, column 13: a mapping nested in a one-line " +
+          "mapping: quote a value that holds \": \" (BLOCK_AS_IMPLICIT_KEY)"
+      )
     }))
 
   it.effect("a YAML file whose top level is a list is a ConfigLoadError", () =>

@@ -11,7 +11,8 @@ import * as Schema from "effect/Schema"
  * - `ServiceFileNotFound`: a service name was given (option or `GLAM_SERVICE`) but `config/services/<service>.yml`
  *   does not exist.
  * - `DotenvNotFound`: an explicit `dotenv` path does not exist (the default `.env` is optional).
- * - `InvalidYaml`: a file is not valid YAML, or its top level is not a mapping.
+ * - `InvalidYaml`: a file is not valid YAML (the message gives the line, the column and the kind of error, never the
+ *   text of the file), or its top level is not a mapping.
  * - `Unreadable`: a file exists but cannot be read.
  * - `InvalidOptions`: a service name or environment prefix that cannot be used.
  *

@@ -5,8 +5,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { Tags } from "yaml"
-import { parseDocument } from "yaml"
+import type { ErrorCode, Tags, YAMLError } from "yaml"
+import { LineCounter, parseDocument } from "yaml"
 import type { JsonObject, JsonValue } from "./tree.js"
 import { isObject, setOwn } from "./tree.js"
 
@@ -43,28 +43,77 @@ const toJson = (value: unknown): JsonValue => {
   return String(value)
 }
 
+// What each of the parser's errors means, in words that quote nothing of the file: its messages (and the code frame of
+// `prettyErrors`) quote the source line, which may hold a secret (`password: hunter2 :`).
+const PROBLEMS: Record<ErrorCode, string> = {
+  ALIAS_PROPS: "an alias with a tag or an anchor",
+  BAD_ALIAS: "an alias that is not valid",
+  BAD_COLLECTION_TYPE: "a collection of the wrong kind for its tag",
+  BAD_DIRECTIVE: "a directive that is not valid",
+  BAD_DQ_ESCAPE: "an escape sequence that is not valid in a double-quoted string",
+  BAD_INDENT: "wrong indentation",
+  BAD_PROP_ORDER: "an anchor or a tag in the wrong place",
+  BAD_SCALAR_START: "a plain value that starts with a reserved character (quote it)",
+  BLOCK_AS_IMPLICIT_KEY: "a mapping nested in a one-line mapping: quote a value that holds \": \"",
+  BLOCK_IN_FLOW: "a block collection inside a flow collection ([...] or {...})",
+  DUPLICATE_KEY: "a duplicate key",
+  IMPOSSIBLE: "an error inside the YAML parser",
+  KEY_OVER_1024_CHARS: "an implicit key longer than 1024 characters",
+  MISSING_CHAR: "a missing character: an unclosed quote or bracket",
+  MULTILINE_IMPLICIT_KEY: "an implicit key that spans several lines",
+  MULTIPLE_ANCHORS: "several anchors on one value",
+  MULTIPLE_DOCS: "several documents in one file",
+  MULTIPLE_TAGS: "several tags on one value",
+  NON_STRING_KEY: "a key that is not a string",
+  RESOURCE_EXHAUSTION: "too many aliases",
+  TAB_AS_INDENT: "a tab used as indentation",
+  TAG_RESOLVE_FAILED: "a tag that cannot be resolved",
+  UNEXPECTED_TOKEN: "an unexpected token"
+}
+
+const describeError = (error: YAMLError, lines: LineCounter): string => {
+  const problem = Object.hasOwn(PROBLEMS, error.code) ? PROBLEMS[error.code] : "a syntax error"
+  const at = error.pos[0] >= 0 ? lines.linePos(error.pos[0]) : undefined
+  return `${at === undefined ? "" : ` at line ${at.line}, column ${at.col}`}: ${problem} (${error.code})`
+}
+
+// Building the values of a parsed file has no position to give; the problem is named without the parser's message,
+// which quotes the alias's name.
+const describeBuildError = (cause: unknown): string => {
+  if (cause instanceof ReferenceError) {
+    return cause.message.startsWith("Excessive alias count") ?
+      "too many aliases (more than 1000 expansions)" :
+      "an alias (*name) to an anchor (&name) not set before it"
+  }
+  return cause instanceof Error && cause.message.startsWith("Merge sources") ?
+    "a merge key (<<) whose value is not a mapping" :
+    "a value that cannot be built (an alias inside its own anchor?)"
+}
+
 /**
  * Parses a YAML document into a mapping; an empty document is `{}` (as `yaml.safe_load(f) or {}`).
- * Fails with a human-readable problem (line and column included).
+ * Fails with the line, the column and the kind of the problem, never with any text of the file.
  *
  * @internal
  */
 export const parseYaml = (text: string): Effect.Effect<JsonObject, string> =>
   Effect.suspend(() => {
+    const lines = new LineCounter()
     const doc = parseDocument(text, {
       version: "1.1",
       merge: true,
       uniqueKeys: false,
-      prettyErrors: true,
+      prettyErrors: false,
+      lineCounter: lines,
       customTags: pyBooleans
     })
     const error = doc.errors[0]
-    if (error !== undefined) return Effect.fail(error.message)
+    if (error !== undefined) return Effect.fail(`invalid YAML${describeError(error, lines)}`)
     let value: JsonValue
     try {
       value = toJson(doc.toJS({ maxAliasCount: 1000 }))
     } catch (cause) {
-      return Effect.fail(cause instanceof Error ? cause.message : String(cause))
+      return Effect.fail(`invalid YAML: ${describeBuildError(cause)}`)
     }
     // `yaml.safe_load(f) or {}`: any falsy document is an empty mapping.
     if (
