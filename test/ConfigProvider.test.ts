@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Config, ConfigError, Context, Effect, Either, HashMap, Layer, LogLevel, Redacted } from "effect"
+import { Config, ConfigError, Context, Effect, Either, HashMap, Layer, LogLevel, Redacted, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -302,6 +302,28 @@ describe("Config.provider: secrets are never echoed", () => {
       expect(text).not.toContain(SECRET)
       expect(String(error)).not.toContain(SECRET)
       expect(JSON.stringify(error)).not.toContain(SECRET)
+    }))
+
+  it.effect("a value read through Schema.Redacted is not echoed, whatever its key", () =>
+    Effect.gen(function*() {
+      const loaded = yield* loadWith({ CATALOG_BILLING__ACCOUNT: SECRET, CATALOG_BILLING__REGION: SECRET })
+      const error = yield* Effect.flip(
+        read(
+          loaded,
+          Config.all([
+            Schema.Config("account", Schema.Redacted(Schema.NumberFromString)),
+            Schema.Config("region", Schema.Redacted(Schema.String.pipe(Schema.minLength(40))))
+          ]).pipe(Config.nested("billing"))
+        )
+      )
+      const text = GlamConfig.formatConfigError(error)
+      expect(text).not.toContain(SECRET)
+      expect(String(error)).not.toContain(SECRET)
+      expect(JSON.stringify(error)).not.toContain(SECRET)
+      expect(text.split("\n")).toStrictEqual([
+        "billing.account: invalid value (not shown: the key is read as redacted) (from CATALOG_BILLING__ACCOUNT)",
+        "billing.region: invalid value (not shown: the key is read as redacted) (from CATALOG_BILLING__REGION)"
+      ])
     }))
 
   it.effect("a YAML secret under a list, and credentials inside a URL, are not echoed", () =>

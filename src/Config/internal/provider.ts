@@ -188,7 +188,13 @@ const rewriteLeaf = (
       make(path, `${p}: invalid value (not shown: the key is read as redacted)${fromSuffix(loaded, path)}`)
   }
   if (path.length === 0 || lookup(loaded.tree, path) === undefined) return make(path, message)
-  const detail = isSecretPath(path) ? "invalid value (details not shown for a secret)" : redactUrlCredentials(message)
+  // A `<redacted>` in a message written by `Schema.Config` means the schema reads the value as `Schema.Redacted`,
+  // and its issues quote the value (`Unable to decode "..." into a number`).
+  const detail = isSecretPath(path) ?
+    "invalid value (details not shown for a secret)" :
+    message.includes("<redacted>") ?
+    "invalid value (not shown: the key is read as redacted)" :
+    redactUrlCredentials(message)
   return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
 }
 
