@@ -347,6 +347,29 @@ describe("Config.provider: secrets are never echoed", () => {
       expect(text).not.toContain("yaml-secret-value")
     }))
 
+  it.effect("a URL's password holding whitespace is hidden whole, by the toolkit's errors and Schema's", () =>
+    Effect.gen(function*() {
+      const password = "pwQ7 inQ7url\twithQ7spaces"
+      const loaded = yield* loadWith({
+        CATALOG_DATABASE__URL: `postgres://admin:${password}@db:5432/x`,
+        CATALOG_DATABASE__REPLICA: `postgres://admin:${password}@replica:5432/x`
+      })
+      const error = yield* Effect.flip(
+        read(
+          loaded,
+          Config.all([
+            db(Config.integer("url")),
+            db(Schema.Config("replica", Schema.String.pipe(Schema.pattern(/^mysql:/))))
+          ])
+        )
+      )
+      const text = GlamConfig.formatConfigError(error)
+      expect(text).toContain("database.url: expected an integer, got \"postgres://***@db:5432/x\"")
+      expect(text).toContain("actual \"postgres://***@replica:5432/x\"")
+      expect(text).not.toContain("Q7")
+      expect(JSON.stringify(error)).not.toContain("Q7")
+    }))
+
   it.effect("a missing redacted value still says where to set it", () =>
     Effect.gen(function*() {
       const loaded = yield* loadWith({})

@@ -190,8 +190,8 @@ export const unknownKeys: (loaded: LoadedConfig, known: KnownKeys) => ReadonlyAr
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)
- * replaced by `"<redacted>"`, and the credentials of URLs in other values hidden (`nats://***@n1:4222`), for
- * printing the effective configuration.
+ * replaced by `"<redacted>"`, and the credentials of URLs in other values hidden (`nats://***@n1:4222`, a password
+ * holding whitespace included), for printing the effective configuration.
  *
  * @since 0.1.0
  * @category utils

@@ -4,7 +4,7 @@
  * @internal
  */
 import type { LoadedConfig } from "../Config.js"
-import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactUrlCredentials } from "./names.js"
+import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactValueCredentials } from "./names.js"
 import { formatOrigin, originOf } from "./origin.js"
 
 const EXPECTED: Record<string, string> = {
@@ -34,7 +34,7 @@ export const expectedType = (description: string): string =>
  */
 export const showValue = (path: ReadonlyArray<string>, raw: string): string => {
   if (isSecretPath(path)) return "<redacted>"
-  const text = redactUrlCredentials(raw)
+  const text = redactValueCredentials(raw)
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text)
 }
 

@@ -223,8 +223,8 @@ const isCut = (segment: string): boolean => {
   return !HOST_PORT.test(authority)
 }
 
-const listElements = (token: string): Array<string> => {
-  const pieces = token.split(LIST_SEPARATOR)
+const listElements = (token: string, separator: RegExp = LIST_SEPARATOR): Array<string> => {
+  const pieces = token.split(separator)
   const elements: Array<string> = []
   let current = pieces[0]!
   let cut = isCut(current)
@@ -267,3 +267,33 @@ const redactToken = (token: string): string => listElements(token).map(redactEle
  * @internal
  */
 export const redactUrlCredentials = (text: string): string => text.replace(TOKEN, redactToken)
+
+// An element of a server list in a configuration value may be written after a space (`nats://a@h1, nats://b@h2`).
+const VALUE_LIST_SEPARATOR = /,(?=\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)/
+
+/**
+ * {@link redactUrlCredentials} for one configuration value (a URL, a server list) rather than free text: the userinfo
+ * of a URL may hold whitespace too (`nats://u:pa ss@host` -> `nats://***@host`), running on to its last `@` short of
+ * a word that starts another URL (so a URL followed by more text with an `@` in the same value hides that text too).
+ *
+ * @internal
+ */
+export const redactValueCredentials = (value: string): string => {
+  // Words at the even indices, the whitespace between them at the odd ones; a chunk runs from a word that starts with
+  // a `scheme://` to the next one.
+  const parts = value.split(/(\s+)/)
+  const chunks: Array<{ readonly url: boolean; text: string }> = []
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    const lead = openersLength(part)
+    const startsUrl = i % 2 === 0 && !part.startsWith("//", lead) && urlStart(part, lead)?.scheme === lead
+    const last = chunks[chunks.length - 1]
+    if (startsUrl || last === undefined) chunks.push({ url: startsUrl, text: part })
+    else last.text += part
+  }
+  return chunks.map((chunk) =>
+    chunk.url ?
+      listElements(chunk.text, VALUE_LIST_SEPARATOR).map(redactElement).join(",") :
+      redactUrlCredentials(chunk.text)
+  ).join("")
+}

@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as HashSet from "effect/HashSet"
 import type { JsonValue, LoadedConfig } from "../Config.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
-import { displayPath, isSecretPath, redactUrlCredentials } from "./names.js"
+import { displayPath, isSecretPath, redactUrlCredentials, redactValueCredentials } from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
 
 /**
@@ -187,15 +187,25 @@ const rewriteLeaf = (
       make(path, missingMessage(loaded, path, lookup(loaded.tree, path) === null)) :
       make(path, `${p}: invalid value (not shown: the key is read as redacted)${fromSuffix(loaded, path)}`)
   }
-  if (path.length === 0 || lookup(loaded.tree, path) === undefined) return make(path, message)
+  const node = lookup(loaded.tree, path)
+  if (path.length === 0 || node === undefined) return make(path, message)
   // A `<redacted>` in a message written by `Schema.Config` means the schema reads the value as `Schema.Redacted`,
   // and its issues quote the value (`Unable to decode "..." into a number`).
   const detail = isSecretPath(path) ?
     "invalid value (details not shown for a secret)" :
     message.includes("<redacted>") ?
     "invalid value (not shown: the key is read as redacted)" :
-    redactUrlCredentials(message)
+    redactUrlCredentials(typeof node === "string" ? withValueRedacted(message, node) : message)
   return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
+}
+
+// The value quoted in a message (`actual "nats://u:pa ss@h"`), as written or JSON-escaped, masked as a value: in the
+// message as free text, whitespace in its password would end the URL.
+const withValueRedacted = (message: string, value: string): string => {
+  const redacted = redactValueCredentials(value)
+  if (value.length === 0 || redacted === value) return message
+  const escaped = JSON.stringify(value).slice(1, -1)
+  return message.split(value).join(redacted).split(escaped).join(JSON.stringify(redacted).slice(1, -1))
 }
 
 /**
