@@ -137,8 +137,9 @@ export const originKey = (path: ReadonlyArray<string>): string => {
 // same rules backtracks quadratically on long tokens. A token may hold several URLs (a server list,
 // `nats://a:b@h1,nats://c:d@h2`); the userinfo of each runs from after its `scheme://` (or from its start when it is
 // written without `//`, `user:pw@host`) to its last `@`, so that a password is hidden whole whatever it holds (`/`,
-// `?`, `@`, quotes, `<`, `,`), at the cost of hiding more of a URL with an `@` after its host. Whitespace ends a URL:
-// a password with a space has to be percent-encoded (`%20`), as a URL requires.
+// `?`, `@`, quotes, `<`, `,`), at the cost of hiding more of a URL with an `@` after its host. In free text whitespace
+// ends a URL: a password with a space has to be percent-encoded (`%20`), as a URL requires ({@link
+// redactValueCredentials} reads one configuration value, where it need not be).
 const TOKEN = /\S+/g
 
 // A `,` before another `scheme://` may end an element of a server list.
