@@ -8,6 +8,7 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import * as Cache from "../src/Cache/Cache.js"
 import * as CacheConfig from "../src/Cache/CacheConfig.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { capturingLogger, conformance, eventually } from "./fixtures/cache/conformance.js"
 import { type RedisServer, startRedis } from "./support/redisServer.js"
@@ -72,6 +73,28 @@ describe("configuration", () => {
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("redis.url")
+    }))
+
+  it.effect("an empty redis.url is not set: in memory outside prod, the missing-url failure in prod", () =>
+    Effect.gen(function*() {
+      const cache = yield* Cache.Cache.pipe(
+        Effect.provide(
+          Cache.layerConfig.pipe(Layer.provide(configured({ service: { name: "meters" }, redis: { url: "" } })))
+        )
+      )
+      expect(cache.backend).toBe("memory")
+      const exit = yield* Effect.exit(
+        Layer.build(Cache.layerConfig.pipe(
+          Layer.provide(configured({ service: { name: "meters" }, app_env: "prod", redis: { url: "" } }))
+        )).pipe(Effect.scoped)
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("redis.url")
+      const limits = yield* Effect.withConfigProvider(
+        HttpConfig.rateLimit,
+        ConfigProvider.fromJson({ redis: { url: "" } })
+      )
+      expect(limits.redisUrl).toEqual(Option.none())
     }))
 
   it.effect("an invalid redis.url is a configuration error that does not quote the password", () =>

@@ -25,7 +25,7 @@ import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
  * @category models
  */
 export interface CacheConfig {
-  /** `redis.url`: Redis when set; may carry credentials, so it is a secret. */
+  /** `redis.url`: Redis when set (empty is not set); may carry credentials, so it is a secret. */
   readonly redisUrl: Option.Option<Redacted.Redacted>
   /** `cache.prefix`, default `<service.name>:`. */
   readonly prefix: string
@@ -69,7 +69,8 @@ const positiveDuration = (name: string) =>
  * @category configs
  */
 export const config: Config.Config<CacheConfig> = Config.all({
-  redisUrl: Config.nested(Config.option(Config.redacted("url")), "redis"),
+  // Empty is not set (an empty variable in a compose file), as for every optional URL: never a client on defaults.
+  redisUrl: Config.nested(Config.option(Config.redacted(Config.nonEmptyString("url"))), "redis"),
   prefix: Config.option(cache(Config.string("prefix"))),
   serviceName: Config.option(Config.nested(Config.string("name"), "service")),
   ttl: cache(Config.withDefault(positiveDuration("ttl"), Duration.hours(1))),

@@ -135,7 +135,8 @@ export const rateLimit: Config.Config<RateLimitConfig> = Config.all({
   algorithm: Config.withDefault(Config.literal("fixed-window", "token-bucket")("algorithm"), "fixed-window").pipe(
     Config.nested("rate_limit")
   ),
-  redisUrl: Config.option(Config.string("url")).pipe(Config.nested("redis"))
+  // Empty is not set, as for the cache: an empty REDIS_URL means the memory store, never a client on defaults.
+  redisUrl: Config.option(Config.nonEmptyString("url")).pipe(Config.nested("redis"))
 })
 
 /**
