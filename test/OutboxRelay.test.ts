@@ -228,6 +228,14 @@ const outboxRows = Effect.flatMap(
     FROM outbox ORDER BY seq`
 )
 
+const outboxFailures = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<OutboxRow & { readonly failed: boolean }>`SELECT id::text AS id, subject, published_at IS NOT NULL AS published,
+      failed_at IS NOT NULL AS failed, attempts, last_error, envelope::text AS envelope, headers::text AS headers
+    FROM outbox ORDER BY seq`
+)
+
 const rowOf = (id: string) =>
   Effect.map(outboxRows, (rows) => {
     const row = rows.find((r) => r.id === id)
@@ -408,6 +416,93 @@ for (const target of targets) {
             )
             expect(items.length).toBe(0)
           }), 30_000)
+
+        it.scoped("an enqueue with headers the Bus could never publish is refused, and nothing is written", () =>
+          Effect.gen(function*() {
+            const stream = testStream("badheaders")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const envelope = yield* EventEnvelope.make(Happened, { n: 1 }, { sourceService: serviceName })
+            const headers = EventEnvelope.headers(envelope)
+            const refusals = yield* Effect.forEach(
+              [
+                Sql.Outbox.enqueue(envelope, { ...headers, "X-Note": "two\r\nlines" }),
+                Sql.Outbox.enqueue(envelope, { ...headers, "Bad Name": "x" }),
+                Sql.Outbox.enqueue(envelope, { ...headers, "X-Colon:": "x" }),
+                OutboxRelay.enqueue(Happened, { n: 2 }, { correlationId: "corr\nX-Injected: 1" })
+              ],
+              (enqueue) => enqueue.pipe(Sql.transaction(), Effect.flip)
+            ).pipe(Effect.provide(context))
+            for (const error of refusals) {
+              expect(error._tag).toBe("ValidationError")
+              expect(error.message).toContain("nothing was written to the outbox")
+            }
+            expect(refusals[0]!.message).toContain("X-Note has a line break")
+            expect(refusals[0]!.message).not.toContain("two")
+            expect(refusals[1]!.message).toContain("\"Bad Name\"")
+            expect(yield* Effect.provide(outboxRows, context)).toEqual([])
+          }))
+
+        it.scoped(
+          "a row written by SQL with headers the Bus could never publish is set aside, and the rows after it go out",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("poison")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              // What an older writer, or a hand-written INSERT, may have left: a header value with a line break.
+              const poison = yield* EventEnvelope.make(Happened, { n: 2 }, { sourceService: serviceName })
+              const poisonHeaders = { ...EventEnvelope.headers(poison), "X-Note": "two\r\nlines" }
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql`INSERT INTO outbox (id, subject, stream, envelope, headers)
+                  VALUES (${poison.event_id}, ${poison.subject}, ${stream.name}, ${JSON.stringify(poison)}::jsonb,
+                    ${JSON.stringify(poisonHeaders)}::jsonb)`).pipe(Effect.provide(context))
+              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+
+              const rows = yield* poll(
+                outboxFailures,
+                (rows) =>
+                  rows.every((r) =>
+                    r.published || r.failed
+                  ),
+                "every outbox row published or set aside"
+              ).pipe(Effect.provide(context))
+              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
+                [first, true, false],
+                [poison.event_id, false, true],
+                [third, true, false]
+              ])
+              expect(rows[1]!.attempts).toBe(1)
+              expect(rows[1]!.last_error).toContain("X-Note has a line break")
+              // The relay goes on: an event written after it is published too, and the row set aside stays so.
+              const fourth = yield* OutboxRelay.enqueue(Happened, { n: 4 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              yield* poll(
+                outboxFailures,
+                (rows) => rows.find((r) => r.id === fourth)?.published === true,
+                "the event written after it published"
+              ).pipe(Effect.provide(context))
+              const events = yield* takeN(received, 3)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3, 4])
+              expect((yield* relay.backlog).pending).toBe(0)
+              const status = yield* relay.status
+              expect(status.unpublishable).toBe(1)
+              expect(status.published).toBe(3)
+              expect((yield* Effect.provide(rowOf(poison.event_id), context)).attempts).toBe(1)
+            }),
+          30_000
+        )
 
         it.scoped(
           "events are published in the order they were written, across transactions and batches",
@@ -908,7 +1003,7 @@ for (const target of targets) {
         )
 
         it.scoped(
-          "the outbox migration adds the order column to a table made by the earlier DDL",
+          "the outbox migration adds the columns it lacks (seq, failed_at) to a table made by the earlier DDL",
           () =>
             Effect.gen(function*() {
               const stream = testStream("upgrade")

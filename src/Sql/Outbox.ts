@@ -41,8 +41,10 @@ export interface EnqueueOptions {
  * Adds an event to the outbox: the row's id is the envelope's `event_id` (enqueuing the same event twice is a
  * `ConflictError`). Runs in the current transaction when there is one (`Sql.transaction`), so the event exists
  * exactly when the business change does, and notifies the relay (`pg_notify` on {@link notificationChannel},
- * delivered when the transaction commits). `OutboxRelay.enqueue` builds the envelope and headers from a typed
- * definition as `Bus.publish` does; this is the untyped form, for envelopes built elsewhere.
+ * delivered when the transaction commits). Headers the Bus could never publish (a name that is not printable ASCII
+ * without `:`, a value with a line break) are a `ValidationError`, and nothing is written. `OutboxRelay.enqueue`
+ * builds the envelope and headers from a typed definition as `Bus.publish` does; this is the untyped form, for
+ * envelopes built elsewhere.
  *
  * @example
  * ```ts

@@ -95,7 +95,8 @@ const statusOf = (s: RelayStatus): RelayStatus => ({
   polls: s.polls,
   published: s.published,
   duplicates: s.duplicates,
-  failures: s.failures
+  failures: s.failures,
+  unpublishable: s.unpublishable
 })
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The relay's statements over the `outbox` table: the backlog, the cheap checks of an idle loop, locking a batch,
- * marking what was published or failed, deleting published rows past the retention.
+ * marking what was published, failed or can never be published, deleting published rows past the retention.
  *
  * @internal
  */
@@ -37,7 +37,7 @@ export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = 
     sql<{ readonly pending: number; readonly oldest: number }>`SELECT
         LEAST(count(*), 2147483647)::int AS pending,
         GREATEST(COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0), 0)::float8 AS oldest
-      FROM outbox WHERE published_at IS NULL`
+      FROM outbox WHERE published_at IS NULL AND failed_at IS NULL`
 ).pipe(
   Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, oldestAgeSeconds: rows[0]?.oldest ?? 0 })),
   mapSqlErrors({ operation: "outbox.backlog", table: "outbox" }),
@@ -54,11 +54,14 @@ export const tableExists: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient
 export const hasPending: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) =>
-    sql<{ readonly pending: boolean }>`SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL) AS pending`
+    sql<{ readonly pending: boolean }>`SELECT EXISTS (
+      SELECT 1 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
+    ) AS pending`
 ).pipe(Effect.map((rows) => rows[0]?.pending === true), mapSqlErrors({ operation: "outbox.relay", table: "outbox" }))
 
 /**
- * The next unpublished rows in insert order, locked for this transaction; rows another relay holds are skipped.
+ * The next unpublished rows in insert order, locked for this transaction; rows another relay holds, and rows set
+ * aside as unpublishable, are skipped.
  *
  * @internal
  */
@@ -67,7 +70,7 @@ export const lockBatch = (
   size: number
 ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
   sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
-    FROM outbox WHERE published_at IS NULL
+    FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
     ORDER BY seq
     LIMIT ${size}
     FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))
@@ -92,6 +95,19 @@ export const markFailed = (
   sql`UPDATE outbox SET attempts = attempts + 1, last_error = ${errorText(error)} WHERE id = ${id}`.pipe(
     timed("outbox.relay.mark")
   )
+
+/**
+ * Sets aside a row that can never be published (`failed_at`): later passes skip it, and the rows after it go out.
+ *
+ * @internal
+ */
+export const markUnpublishable = (
+  sql: SqlClient.SqlClient,
+  id: string,
+  error: { readonly message: string }
+): Effect.Effect<unknown, SqlError> =>
+  sql`UPDATE outbox SET failed_at = now(), attempts = attempts + 1, last_error = ${errorText(error)} WHERE id = ${id}`
+    .pipe(timed("outbox.relay.mark"))
 
 /**
  * Deletes up to `limit` published rows older than `keepSeconds`; the number deleted.

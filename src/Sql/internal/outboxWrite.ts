@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { PublishOptions } from "../../Bus/Bus.js"
+import { headerRefusal } from "../../Bus/internal/headerRefusal.js"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
@@ -43,13 +44,32 @@ export const layerProducer = (producer: {
     serviceVersion: producer.serviceVersion ?? EventEnvelope.defaultServiceVersion
   })
 
+/**
+ * The refusal of headers the Bus could never publish, checked as the Bus checks them: a row written with them would
+ * only ever fail to publish.
+ *
+ * @internal
+ */
+export const unpublishableHeaders = (
+  subject: string,
+  headers: Readonly<Record<string, string>>
+): ValidationError | undefined => {
+  const refused = headerRefusal(subject, headers)
+  return refused === undefined ? undefined : new ValidationError({
+    message: `${refused.message}: nothing was written to the outbox`,
+    details: { field: "headers", reason: refused.message }
+  })
+}
+
 /** @internal */
 export const insert = (
   envelope: OutboxEnvelope,
   headers: Readonly<Record<string, string>>,
   options: EnqueueOptions
-): Effect.Effect<void, SqlFailure, PgClient.PgClient> =>
-  Effect.flatMap(
+): Effect.Effect<void, SqlFailure, PgClient.PgClient> => {
+  const refused = unpublishableHeaders(envelope.subject, headers)
+  if (refused !== undefined) return Effect.fail(refused)
+  return Effect.flatMap(
     PgClient.PgClient,
     (sql) =>
       // `clock_timestamp()`, not the column default `now()` (the transaction's start), for the backlog's age. The
@@ -67,6 +87,7 @@ export const insert = (
     timed("outbox.enqueue"),
     Effect.withSpan("Outbox.enqueue", { attributes: { subject: envelope.subject } })
   )
+}
 
 /** @internal */
 export const enqueueEvent = <A, I>(

@@ -74,7 +74,8 @@ export const initialState: State = {
   polls: 0,
   published: 0,
   duplicates: 0,
-  failures: 0
+  failures: 0,
+  unpublishable: 0
 }
 
 /** @internal */

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { lockBatch, markFailed, markPublished, type Row } from "./outboxRows.js"
+import { lockBatch, markFailed, markPublished, markUnpublishable, type Row } from "./outboxRows.js"
 import { own, type RelayContext } from "./relayContext.js"
 import { makeSender, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
@@ -30,6 +30,8 @@ export interface PassResult {
   readonly failed: Option.Option<FailedEvent>
   /** Failed publishes: the first and any that were in flight beside it. */
   readonly failures: number
+  /** Rows set aside because they can never be published; the rows after them went on. */
+  readonly unpublishable: number
   /** The batch was full: more may be waiting. */
   readonly full: boolean
 }
@@ -40,7 +42,8 @@ const record = (relay: RelayContext, result: PassResult) =>
       ...s,
       published: s.published + result.published,
       duplicates: s.duplicates + result.duplicates,
-      failures: s.failures + result.failures
+      failures: s.failures + result.failures,
+      unpublishable: s.unpublishable + result.unpublishable
     })),
     Option.match(result.failed, {
       onNone: () => Effect.void,
@@ -77,7 +80,16 @@ export const maxUnmarked = 2 * markGroup
 
 interface GroupResult extends PassResult {
   readonly rows: number
+  /** The rows it set aside as unpublishable. */
+  readonly setAside: ReadonlyArray<FailedEvent>
 }
+
+const logSetAside = (failed: FailedEvent) =>
+  Effect.logError(
+    `Outbox relay: event ${failed.eventId} (${failed.subject}) can never be published: ${failed.error.message}; ` +
+      "it is set aside (its row's failed_at and last_error) and the events after it go on. Correct the row and set " +
+      "failed_at back to NULL to publish it"
+  )
 
 // The marks are committed without waiting for the WAL flush: a database crash may forget the last of them, whose rows
 // are then published again under the same Nats-Msg-Id, as after a relay crash.
@@ -109,6 +121,7 @@ const runGroup = (
     const fibers = yield* Deferred.await(sent)
     const published: Array<string> = []
     const failures: Array<FailedEvent> = []
+    const unpublishable: Array<FailedEvent> = []
     let duplicates = 0
     for (let i = 0; i < fibers.length; i++) {
       const fiber = fibers[i]
@@ -120,17 +133,22 @@ const runGroup = (
         published.push(row.id)
         if (outcome.right.duplicate) duplicates++
       } else {
-        failures.push({ eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left })
+        const failed = { eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left.error }
+        if (outcome.left.unpublishable) unpublishable.push(failed)
+        else failures.push(failed)
       }
     }
     yield* markPublished(sql, published)
     for (const failure of failures) yield* markFailed(sql, failure.eventId, failure.error)
+    for (const failed of unpublishable) yield* markUnpublishable(sql, failed.eventId, failed.error)
     return {
       rows: rows.length,
       published: published.length,
       duplicates,
       failed: Option.fromNullable(failures[0]),
       failures: failures.length,
+      unpublishable: unpublishable.length,
+      setAside: unpublishable,
       full: rows.length === size
     }
   }).pipe(
@@ -139,7 +157,9 @@ const runGroup = (
     (self) => transaction(self, { retry: false }),
     // A group that ended before it locked its rows: the pass stops there.
     Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(locked, exit.cause) : Effect.void),
-    Effect.tap((result) => record(relay, result))
+    Effect.tap((result) => record(relay, result)),
+    // Said once its mark has committed: only then is the row set aside.
+    Effect.tap((result) => Effect.forEach(result.setAside, logSetAside, { discard: true }))
   )
 
 /**
@@ -187,6 +207,7 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
     let published = 0
     let duplicates = 0
     let failures = 0
+    let unpublishable = 0
     let failed: Option.Option<FailedEvent> = Option.none()
     let full = true
     // Every group ends before the pass does: one whose transaction failed does not roll back the marks of the others.
@@ -196,10 +217,11 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       published += result.published
       duplicates += result.duplicates
       failures += result.failures
+      unpublishable += result.unpublishable
       if (Option.isNone(failed)) failed = result.failed
       full = full && result.full
     }
-    return { published, duplicates, failed, failures, full: full && Option.isNone(failed) }
+    return { published, duplicates, failed, failures, unpublishable, full: full && Option.isNone(failed) }
   }).pipe(
     Effect.scoped,
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),

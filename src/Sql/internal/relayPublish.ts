@@ -10,16 +10,28 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
+import { headerRefusal } from "../../Bus/internal/headerRefusal.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import { headersOf, type Row } from "./outboxRows.js"
 import type { RelayContext } from "./relayContext.js"
+
+/**
+ * A row's failed publish. An unpublishable row is one the Bus would refuse whatever its state (headers it cannot
+ * send): it was not sent, and retrying it could only fail again.
+ *
+ * @internal
+ */
+export interface Failure {
+  readonly error: MessageBusError
+  readonly unpublishable: boolean
+}
 
 /**
  * What publishing one row came to.
  *
  * @internal
  */
-export type Outcome = Either.Either<PublishAck, MessageBusError>
+export type Outcome = Either.Either<PublishAck, Failure>
 
 /**
  * A row's publish, forked; `undefined` for a row never sent (a publish before it had failed, or the pass stopped).
@@ -37,11 +49,16 @@ const defectFailure = (row: Row, defect: unknown) =>
   })
 
 // One row's publish and its outcome, read in one step. A Bus that dies instead of failing must not take the relay
-// with it: its defect is a failed publish; an interruption stays one.
+// with it: its defect is a failed publish; an interruption stays one. A row whose headers the Bus would refuse (written
+// by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried, it would hold
+// them back forever. It is checked here, not told apart by the Bus's error: the Bus's other non-retryable failures
+// (a closed connection, a subject no stream holds) are about the Bus, and every row would fail them alike.
 const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
   Effect.matchCauseEffect(
-    Effect.suspend(() => {
+    Effect.suspend((): Effect.Effect<PublishAck | Failure, MessageBusError> => {
       const headers = headersOf(row.headers)
+      const refused = headerRefusal(row.subject, headers)
+      if (refused !== undefined) return Effect.succeed({ error: refused, unpublishable: true })
       return relay.bus.publishEncoded({
         subject: row.subject,
         body: row.body,
@@ -51,20 +68,21 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
       })
     }),
     {
-      onSuccess: (ack) => {
+      onSuccess: (result): Effect.Effect<Outcome> => {
+        if ("unpublishable" in result) return Effect.succeed(Either.left(result))
         relay.subjects.add(row.subject)
-        return Effect.succeed(Either.right(ack))
+        return Effect.succeed(Either.right(result))
       },
       onFailure: (cause) => {
         const failure = Cause.failureOrCause(cause)
         if (Either.isLeft(failure)) {
           onFailure()
-          return Effect.succeed(Either.left(failure.left))
+          return Effect.succeed(Either.left({ error: failure.left, unpublishable: false }))
         }
         const defect = Cause.dieOption(cause)
         if (Option.isNone(defect)) return Effect.failCause(failure.right as Cause.Cause<never>)
         onFailure()
-        return Effect.succeed(Either.left(defectFailure(row, defect.value)))
+        return Effect.succeed(Either.left({ error: defectFailure(row, defect.value), unpublishable: false }))
       }
     }
   )
