@@ -538,6 +538,89 @@ for (const { kind, skip } of kinds) {
             expect(rows).toEqual([{ id: 1, name: "first" }])
           }))
 
+        it.effect("applies migrations numbered by timestamp, above 2^31 - 1, and reports them", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromRecord({
+              "20261204120000_add_stamped": "CREATE TABLE stamped (id integer)",
+              "20261205093000_seed_stamped": "INSERT INTO stamped VALUES (1)"
+            })
+            const first = yield* Sql.Migrations.migrate({ loader, table: `${table}_stamped` })
+            const second = yield* Sql.Migrations.migrate({ loader, table: `${table}_stamped` })
+            const status = yield* Sql.Migrations.migrationStatus({ loader, table: `${table}_stamped` })
+            expect(first).toEqual([[20261204120000, "add_stamped"], [20261205093000, "seed_stamped"]])
+            expect(second).toEqual([])
+            expect(Option.getOrThrow(status.current)).toMatchObject({ id: 20261205093000, name: "seed_stamped" })
+            expect(status.pending).toEqual([])
+            const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT id FROM stamped`)
+            expect(rows).toEqual([{ id: 1 }])
+          }))
+
+        it.effect("refuses an id its existing integer table cannot hold, naming the migration, and applies nothing", () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const legacy = `${table}_legacy`
+            // A table made by @effect/sql's migrator itself, with an integer id column.
+            yield* sql.unsafe(`CREATE TABLE ${legacy} (migration_id integer primary key,
+              created_at timestamp with time zone not null default now(), name text not null)`).raw
+            const loader = Sql.Migrations.fromRecord({
+              "0001_small": "CREATE TABLE legacy_small (id integer)",
+              "20261204120000_add_big": "CREATE TABLE legacy_big (id integer)"
+            })
+            const error = yield* failureIn(Sql.Migrations.migrate({ loader, table: legacy }))
+            expect(error._tag).toBe("MigrationError")
+            expect(error.message).toContain("20261204120000_add_big")
+            expect(error.message).toContain("2147483647")
+            const status = yield* Sql.Migrations.migrationStatus({ loader, table: legacy })
+            expect(status.applied).toEqual([])
+            const [exists] = yield* sql`SELECT to_regclass('legacy_small') IS NOT NULL AS present`
+            expect(exists).toEqual({ present: false })
+            // The table is the user's: left as it was.
+            const [column] = yield* sql`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+              WHERE attrelid = to_regclass(${legacy}) AND attname = 'migration_id'`
+            expect(column).toEqual({ type: "integer" })
+          }))
+
+        it.effect("refuses an id beyond what a JavaScript number holds exactly, naming the migration", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromRecord({ "123456789012345678_too_big": "SELECT 1" })
+            const error = yield* failureIn(Sql.Migrations.migrate({ loader, table: `${table}_huge` }))
+            expect(error._tag).toBe("MigrationError")
+            expect(error.message).toContain("123456789012345678_too_big")
+          }))
+
+        it.effect("refuses a migrations table name that is not a lowercase identifier", () =>
+          Effect.gen(function*() {
+            const loader = Sql.Migrations.fromRecord({ "0001_cased": "CREATE TABLE cased_one (id integer)" })
+            const error = yield* failureIn(Sql.Migrations.migrate({ loader, table: "Schema_Migrations" }))
+            expect(error._tag).toBe("MigrationError")
+            expect(error.message).toContain("\"Schema_Migrations\" is not a lowercase SQL identifier")
+            const statusError = yield* failureIn(
+              Sql.Migrations.migrationStatus({ loader, table: "Schema_Migrations" })
+            )
+            expect(statusError.message).toContain("is not a lowercase SQL identifier")
+            const sql = yield* SqlClient.SqlClient
+            const [exists] = yield* sql`SELECT to_regclass('cased_one') IS NOT NULL AS present`
+            expect(exists).toEqual({ present: false })
+          }))
+
+        it.effect("a run the migrator could not record is reported as locked, not as nothing to apply", () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const refusing = `${table}_refusing`
+            // The migrator's insert of the run's records fails (here a constraint of the user's table refuses them):
+            // PgMigrator reports that as "locked" and returns no migrations.
+            yield* sql.unsafe(`CREATE TABLE ${refusing} (migration_id bigint primary key,
+              created_at timestamp with time zone not null default now(), name text not null CHECK (name <> 'refused'))`)
+              .raw
+            const loader = Sql.Migrations.fromRecord({ "0001_refused": "CREATE TABLE refused_one (id integer)" })
+            const error = yield* failureIn(Sql.Migrations.migrate({ loader, table: refusing }))
+            expect(error._tag).toBe("MigrationError")
+            expect((error as Sql.Migrations.MigrationError).reason).toBe("locked")
+            expect(error.message).toContain("1_refused")
+            const [exists] = yield* sql`SELECT to_regclass('refused_one') IS NOT NULL AS present`
+            expect(exists).toEqual({ present: false })
+          }))
+
         it.effect("ensureSchema creates a schema once", () =>
           Effect.gen(function*() {
             yield* Effect.zipRight(Sql.Migrations.ensureSchema("glam_extra"), Sql.Migrations.ensureSchema("glam_extra"))

@@ -1,7 +1,8 @@
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
@@ -73,6 +74,42 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
         expect(after.stdout).toContain("Up to date")
         expect((yield* run(["up", ...args])).stdout).toContain("Already up to date")
       }), 180_000)
+
+    it.effect(
+      "applies migrations numbered by timestamp, and refuses them with one line for an integer table",
+      () =>
+        Effect.gen(function*() {
+          const dir = Path.join(yield* WorkDir, "stamped")
+          mkdirSync(dir)
+          writeFileSync(Path.join(dir, "20261204120000_add_stamped.sql"), "CREATE TABLE cli_stamped (id integer);")
+          const args = ["--dir", dir, "--env-prefix", "SQLTEST", "--table", "cli_stamped_migrations"]
+          const up = yield* run(["up", ...args])
+          expect(up.code).toBe(0)
+          expect(up.stdout).toContain("applied 20261204120000_add_stamped")
+          expect((yield* run(["status", ...args])).stdout).toMatch(/current: 20261204120000_add_stamped \(applied /)
+          expect((yield* run(["up", ...args])).stdout).toContain("Already up to date")
+
+          // A table of @effect/sql's own making, with an integer id column: refused, not "Already up to date".
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`CREATE TABLE cli_legacy_migrations (migration_id integer primary key,
+          created_at timestamp with time zone not null default now(), name text not null)`).raw
+          const refused = yield* run([
+            "up",
+            "--dir",
+            dir,
+            "--env-prefix",
+            "SQLTEST",
+            "--table",
+            "cli_legacy_migrations"
+          ])
+          expect(refused.code).toBe(1)
+          expect(refused.stdout).not.toContain("Already up to date")
+          expect(refused.stderr).toContain(
+            "glam-migrate: Migration 20261204120000_add_stamped has an id above 2147483647"
+          )
+        }),
+      180_000
+    )
 
     it.effect("fails with one line naming the server when it is unreachable", () =>
       Effect.gen(function*() {

@@ -61,6 +61,21 @@ const recordKey = /^(\d+)_(.+)$/
 
 const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
 
+// Ids are JavaScript numbers: digits past 2^53 would be rounded into another id, silently.
+const checkedIds = (
+  migrations: ReadonlyArray<readonly [PgMigrator.ResolvedMigration, string]>
+): Effect.Effect<Array<PgMigrator.ResolvedMigration>, MigrationError> => {
+  const unsafe = migrations.find(([[id]]) => !Number.isSafeInteger(id))
+  return unsafe === undefined
+    ? Effect.succeed(migrations.map(([migration]) => migration).sort(([a], [b]) => a - b))
+    : Effect.fail(
+      new MigrationError({
+        reason: "bad-state",
+        message: `Migration ${unsafe[1]} has an id above ${Number.MAX_SAFE_INTEGER}, the largest the migrator can hold`
+      })
+    )
+}
+
 /**
  * Migrations from a record keyed `<id>_<name>` (`"0001_create_items"`), applied in the order of their ids.
  *
@@ -78,15 +93,15 @@ const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) =
  * @category loaders
  */
 export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>): MigrationLoader =>
-  Effect.sync(() =>
-    Object.entries(migrations)
-      .flatMap(([key, source]): Array<PgMigrator.ResolvedMigration> => {
+  Effect.suspend(() =>
+    checkedIds(
+      Object.entries(migrations).flatMap(([key, source]): Array<[PgMigrator.ResolvedMigration, string]> => {
         const match = key.match(recordKey)
         if (match === null) return []
         const effect = typeof source === "string" ? runSqlText(source) : source
-        return [[Number(match[1]), match[2]!, Effect.succeed(effect)]]
+        return [[[Number(match[1]), match[2]!, Effect.succeed(effect)], key]]
       })
-      .sort(([a], [b]) => a - b)
+    )
   )
 
 /**
@@ -102,10 +117,10 @@ export const fromDirectory = (directory: string): MigrationLoader =>
     catch: (cause) =>
       new MigrationError({ reason: "failed", message: `Cannot read the migrations directory ${directory}`, cause })
   }).pipe(
-    Effect.map((files) => {
+    Effect.flatMap((files) => {
       const absolute = Path.resolve(directory)
-      return files
-        .flatMap((file): Array<PgMigrator.ResolvedMigration> => {
+      return checkedIds(
+        files.flatMap((file): Array<[PgMigrator.ResolvedMigration, string]> => {
           const match = file.match(fileName)
           if (match === null) return []
           const path = Path.join(absolute, file)
@@ -115,9 +130,9 @@ export const fromDirectory = (directory: string): MigrationLoader =>
               catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
             }).pipe(Effect.map(runSqlText))
             : Effect.promise(() => import(/* @vite-ignore */ pathToFileURL(path).href))
-          return [[Number(match[1]), match[2]!, load]]
+          return [[[Number(match[1]), match[2]!, load], path]]
         })
-        .sort(([a], [b]) => a - b)
+      )
     })
   )
 
@@ -129,26 +144,83 @@ export const fromDirectory = (directory: string): MigrationLoader =>
  */
 export interface MigrateOptions {
   readonly loader: MigrationLoader
-  /** The table recording applied migrations; default `effect_sql_migrations`. */
+  /**
+   * The table recording applied migrations, a lowercase SQL identifier (`schema.table` allowed); default
+   * `effect_sql_migrations`. Created with a `bigint` id; an existing one is used as it is.
+   */
   readonly table?: string | undefined
   /** Dump the schema with `pg_dump` into `<schemaDirectory>/_schema.sql` after applying migrations. */
   readonly schemaDirectory?: string | undefined
 }
 
+// The migrator looks its table up by name as text (`::regclass`, which folds unquoted names to lowercase) and
+// writes to it as a quoted identifier (which keeps the case): only a name both read alike is the same table.
+const tableName = /^[a-z_][a-z0-9_$]{0,62}(\.[a-z_][a-z0-9_$]{0,62})?$/
+
+const checkTable = (table: string): Effect.Effect<void, MigrationError> =>
+  tableName.test(table) ? Effect.void : Effect.fail(
+    new MigrationError({
+      reason: "bad-state",
+      message:
+        `The migrations table name ${
+          JSON.stringify(table)
+        } is not a lowercase SQL identifier (a-z, 0-9, _ and $, not starting with a digit, at most 63 characters; ` +
+        "schema.table for another schema)"
+    })
+  )
+
 // The migrator creates its table when `::regclass` fails: two instances starting together would both try.
 // Creating it first, under a transaction-scoped advisory lock, leaves the migrator's LOCK TABLE to serialize them.
+// `bigint`, so that timestamp ids (20261204120000) fit.
 const ensureMigrationsTable = (table: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(
       Effect.zipRight(
         sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
         sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
-  migration_id integer primary key,
+  migration_id bigint primary key,
   created_at timestamp with time zone not null default now(),
   name text not null
 )`
       )
     ))
+
+// The largest id each integer type of `migration_id` holds; an id above it would make the migrator's insert fail,
+// which it reports as "locked" and treats as nothing to do.
+const idLimits: Readonly<Record<string, number>> = {
+  smallint: 32_767,
+  integer: 2_147_483_647,
+  bigint: Number.MAX_SAFE_INTEGER
+}
+
+/** Refuses a migration whose id the table's existing `migration_id` column cannot hold (the table is not altered). */
+const checkIdsFit = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [column] = yield* sql<{ readonly type: string }>`SELECT format_type(atttypid, atttypmod) AS type
+      FROM pg_attribute WHERE attrelid = to_regclass(${table}) AND attname = 'migration_id' AND NOT attisdropped`
+      .withoutTransform
+    const limit = column === undefined ? undefined : idLimits[column.type]
+    if (limit === undefined) return
+    const above = migrations.find(([id]) => id > limit)
+    if (above === undefined) return
+    return yield* new MigrationError({
+      reason: "bad-state",
+      message: `Migration ${above[0]}_${above[1]} has an id above ${limit}, the largest the ${column!.type} column ` +
+        `migration_id of ${table} holds: nothing was applied. Change the column to bigint ` +
+        `(ALTER TABLE ${table} ALTER COLUMN migration_id TYPE bigint), or number the migration within the column's range`
+    })
+  })
+
+// The ids above the last recorded one: what the migrator would apply.
+const pendingIn = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [latest] = yield* sql<{ readonly id: string | null }>`SELECT max(migration_id)::text AS id FROM ${sql(table)}`
+      .withoutTransform
+    const last = latest?.id === null || latest?.id === undefined ? 0 : Number(latest.id)
+    return migrations.filter(([id]) => id > last)
+  })
 
 const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
   if (error instanceof MigrationError) {
@@ -162,7 +234,9 @@ const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
 /**
  * Applies the migrations above the last one recorded, in order, in one transaction; returns the applied
  * `[id, name]` pairs. Instances starting together wait for each other (the migrator's table lock), and the
- * later ones find nothing to do.
+ * later ones find nothing to do. An id the table's `migration_id` cannot hold (above 2147483647 in an `integer`
+ * column) is refused before anything runs, and a run the migrator could not record fails with reason `locked`:
+ * an empty result always means nothing was pending.
  *
  * @example
  * ```ts
@@ -183,12 +257,27 @@ export const migrate = (
   SqlClient.SqlClient | PgClient.PgClient
 > => {
   const table = options.table ?? defaultMigrationsTable
-  return ensureMigrationsTable(table).pipe(
-    Effect.zipRight(PgMigrator.run({
-      loader: options.loader,
+  return Effect.gen(function*() {
+    yield* checkTable(table)
+    yield* ensureMigrationsTable(table)
+    const migrations = yield* options.loader
+    yield* checkIdsFit(table, migrations)
+    const applied = yield* PgMigrator.run({
+      loader: Effect.succeed(migrations),
       table,
       ...(options.schemaDirectory === undefined ? {} : { schemaDirectory: options.schemaDirectory })
-    })),
+    })
+    if (applied.length > 0) return applied
+    // The migrator answers "locked" (it could not record the run) with the empty list "nothing to do" also means.
+    const pending = yield* pendingIn(table, migrations)
+    if (pending.length === 0) return applied
+    return yield* new MigrationError({
+      reason: "locked",
+      message:
+        `Migrations not applied: the migrator could not record them in ${table} (it reports this as "locked"); ` +
+        `still pending: ${pending.map(([id, name]) => `${id}_${name}`).join(", ")}`
+    })
+  }).pipe(
     Effect.provide(NodeContext.layer),
     Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
     Effect.catchSomeDefect((defect) =>
@@ -241,15 +330,17 @@ export const migrationStatus = (
 ): Effect.Effect<MigrationStatus, MigrationError | SqlFailure, SqlClient.SqlClient> => {
   const table = options.table ?? defaultMigrationsTable
   return Effect.gen(function*() {
+    yield* checkTable(table)
     const sql = yield* SqlClient.SqlClient
     const [exists] = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${table}) IS NOT NULL AS present`
       .withoutTransform
     const rows = exists?.present === true
-      ? yield* sql<{ readonly migration_id: number; readonly name: string; readonly created_at: Date }>`
-          SELECT migration_id, name, created_at FROM ${sql(table)} ORDER BY migration_id`.withoutTransform
+      ? yield* sql<{ readonly migration_id: string; readonly name: string; readonly created_at: Date }>`
+          SELECT migration_id::text AS migration_id, name, created_at FROM ${sql(table)} ORDER BY migration_id`
+        .withoutTransform
       : []
     const applied = rows.map((row): AppliedMigration => ({
-      id: row.migration_id,
+      id: Number(row.migration_id),
       name: row.name,
       createdAt: row.created_at
     }))
