@@ -4,6 +4,7 @@ import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Op
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { BusMemory } from "../src/Bus/index.js"
 import { DatabaseError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
@@ -80,6 +81,16 @@ describe("Sql config", () => {
     )
     expect(error.message).toContain("127.0.0.1:1/x")
     expect(error.message).not.toContain("hunter2")
+  })
+
+  it("refuses a url it cannot read with a DatabaseError that leaves the url's password out", async () => {
+    const error = failureOf(
+      await buildExit(Sql.layer({ url: Redacted.make("postgres://u:hunter2@127.0.0.1:notaport/x") }), {})
+    )
+    expect(error).toBeInstanceOf(DatabaseError)
+    expect(error.message).toContain("Cannot read the PostgreSQL url")
+    expect(error.message).not.toContain("hunter2")
+    expect(JSON.stringify(error)).not.toContain("hunter2")
   })
 
   it("refuses the embedded database in prod, with or without layerConfig", async () => {
@@ -168,6 +179,59 @@ describe("Sql config", () => {
           expect(error.message).toContain("timed out")
           expect(error.retryable).toBe(true)
           expect(busy).toBe(true)
+        }))
+
+      it.effect("explicit keys override the parts of a url, for the pool and for the relay's LISTEN connection", () =>
+        Effect.gen(function*() {
+          const { host, port, user } = services.postgres
+          const { database } = yield* Backends.TestDatabase
+          // The url names a port nothing listens on and a database that does not exist; the keys name the real ones.
+          const url = Redacted.make(`postgres://${user}:unused-secret@${host}:1/glam_no_such_database`)
+          const sqlLayer = Sql.layer({ url, port, database })
+          const bus = BusMemory.layerMemory({ serviceName: "sql-config-test", streams: [] })
+          const { current, listening } = yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const [row] = yield* sql<{ readonly db: string }>`SELECT current_database() AS db`
+            const relay = yield* Sql.OutboxRelay.make({ pollInterval: "50 millis", maxBackoff: "200 millis" })
+            let status = yield* relay.status
+            for (let i = 0; i < 100 && !status.listening; i++) {
+              yield* Effect.sleep("50 millis")
+              status = yield* relay.status
+            }
+            return { current: row!.db, listening: status.listening }
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.mergeAll(
+              sqlLayer,
+              bus,
+              Sql.Outbox.layerProducer({
+                serviceName: "sql-config-test"
+              })
+            ))
+          )
+          expect(current).toBe(database)
+          expect(listening).toBe(true)
+        }))
+
+      it.effect("a configured host overrides the url's", () =>
+        Effect.gen(function*() {
+          const { host, port, user } = services.postgres
+          const { database } = yield* Backends.TestDatabase
+          const rows = yield* Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ readonly db: string }>`SELECT current_database() AS db`
+          ).pipe(
+            Effect.provide(Layer.provide(
+              Sql.layerConfig(),
+              withConfig({
+                database: {
+                  url: `postgres://${user}@glam-no-such-host.invalid:${port}/${database}?sslmode=disable`,
+                  host
+                }
+              })
+            ))
+          )
+          expect(rows).toEqual([{ db: database }])
         }))
 
       it.effect("connects with a url and runs the migrations at startup when migrate_on_start is set", () =>

@@ -91,7 +91,8 @@ export const optionsFromConfig = (config: DatabaseConfig): SqlOptions => ({
     user: config.user
   }),
   password: Option.getOrUndefined(config.password),
-  ssl: config.ssl,
+  // `ssl` defaults to false: with a url only `true` is a choice made beside it (the url's sslmode stands otherwise).
+  ssl: Option.isSome(config.url) && !config.ssl ? undefined : config.ssl,
   poolSize: config.poolSize,
   connectTimeout: config.connectTimeout,
   idleTimeout: config.idleTimeout,

@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import { channel } from "./outboxWrite.js"
 import { Pg, type PgConnection } from "./pgDriver.js"
-import { messageOf } from "./pgPool.js"
+import { connectionSettings, messageOf } from "./pgPool.js"
 
 const failure = (what: string, cause: unknown) =>
   new DatabaseError({
@@ -23,17 +23,18 @@ const failure = (what: string, cause: unknown) =>
     cause
   })
 
-const connectionOptions = (config: PgClient.PgClientConfig): Record<string, unknown> => ({
-  connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
-  host: config.host,
-  port: config.port,
-  database: config.database,
-  user: config.username,
-  password: config.password === undefined ? undefined : Redacted.value(config.password),
-  ssl: config.ssl,
-  connectionTimeoutMillis: Duration.toMillis(config.connectTimeout ?? "5 seconds"),
-  application_name: `${config.applicationName ?? "@glam/shared"} outbox listener`
-})
+// The pool's connection, its explicit fields over its url's parts as the pool has them.
+const connectionOptions = (config: PgClient.PgClientConfig): Record<string, unknown> =>
+  connectionSettings(config.url === undefined ? undefined : Redacted.value(config.url), {
+    host: config.host,
+    port: config.port,
+    database: config.database,
+    user: config.username,
+    password: config.password === undefined ? undefined : Redacted.value(config.password),
+    ssl: config.ssl,
+    connectionTimeoutMillis: Duration.toMillis(config.connectTimeout ?? "5 seconds"),
+    application_name: `${config.applicationName ?? "@glam/shared"} outbox listener`
+  })
 
 /**
  * Connects, LISTENs, runs `onListening`, then calls `onNotification` for every notification on the outbox channel.
@@ -49,8 +50,16 @@ export const listen = (
   Effect.gen(function*() {
     const lost = yield* Deferred.make<never, DatabaseError>()
     const client = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const client: PgConnection = new Pg.Client(connectionOptions(config))
+      Effect.try({
+        try: () => new Pg.Client(connectionOptions(config)) as PgConnection,
+        // Without the cause: a url the parser refused may be in it, password and all.
+        catch: (cause) =>
+          new DatabaseError({
+            message: `Outbox relay: the connection settings cannot be read: ${messageOf(cause)}`,
+            details: { operation: "outbox.listen" },
+            retryable: false
+          })
+      }).pipe(Effect.map((client) => {
         // Without an "error" listener a lost connection would crash the process.
         client.on("error", (error) =>
           Deferred.unsafeDone(lost, Exit.fail(failure("the LISTEN connection failed", error))))
@@ -60,7 +69,7 @@ export const listen = (
           if (message.channel === channel) onNotification()
         })
         return client
-      }),
+      })),
       (client) => Effect.promise(() => client.end()).pipe(Effect.timeoutOption("5 seconds"), Effect.ignore)
     )
     yield* Effect.tryPromise({

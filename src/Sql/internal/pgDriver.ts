@@ -44,6 +44,20 @@ interface PgModule {
 }
 
 const requireFromHere = createRequire(import.meta.url)
+const requireFromSqlPg = createRequire(requireFromHere.resolve("@effect/sql-pg"))
 
 /** @internal */
-export const Pg = createRequire(requireFromHere.resolve("@effect/sql-pg"))("pg") as PgModule
+export const Pg = requireFromSqlPg("pg") as PgModule
+
+/**
+ * `pg-connection-string`'s `parse`, the copy `pg` reads a `connectionString` with (a dependency of `pg`, not of
+ * this package): a url's parts, its query parameters included, as `pg` would take them. Throws on a url it cannot
+ * read.
+ *
+ * @internal
+ */
+export const parseConnectionString = (
+  createRequire(requireFromSqlPg.resolve("pg"))("pg-connection-string") as {
+    readonly parse: (url: string) => Record<string, unknown>
+  }
+).parse

@@ -18,7 +18,7 @@ import type { Duplex } from "node:stream"
 import { redactUrlCredentials } from "../../Config/internal/names.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import type { SqlOptions } from "../Sql.js"
-import { Pg, type PgPool, type PgPoolClient } from "./pgDriver.js"
+import { parseConnectionString, Pg, type PgPool, type PgPoolClient } from "./pgDriver.js"
 import { classifySqlError } from "./sqlErrors.js"
 import { sqlPoolConnectionsInUse } from "./sqlMetrics.js"
 
@@ -29,18 +29,38 @@ interface PoolOptions extends SqlOptions {
   readonly label?: string | undefined
 }
 
-const target = (options: PoolOptions): string => {
-  if (options.label !== undefined) return options.label
-  if (options.url !== undefined) {
-    try {
-      const url = new URL(Redacted.value(options.url))
-      return `${url.hostname}:${url.port === "" ? "5432" : url.port}${url.pathname === "/" ? "" : url.pathname}`
-    } catch {
-      return "the configured url"
+/**
+ * The settings `pg` connects with: a url's parts (its query parameters included), and over them every field given
+ * explicitly. No `connectionString` goes to `pg`, which would let the url win over the fields. Throws on a url that
+ * cannot be read.
+ *
+ * @internal
+ */
+export const connectionSettings = (
+  url: string | undefined,
+  explicit: Readonly<Record<string, unknown>>
+): Record<string, unknown> => {
+  const settings: Record<string, unknown> = {}
+  if (url !== undefined) {
+    for (const [key, value] of Object.entries(parseConnectionString(url))) {
+      // The parser gives "" for a part the url leaves out (`postgres://db/name` has no port).
+      if (value !== null && value !== undefined && value !== "") settings[key] = value
     }
+    if (typeof settings.port === "string") settings.port = Number(settings.port)
   }
-  return `${options.host ?? "localhost"}:${options.port ?? 5432}/${options.database ?? "postgres"}`
+  for (const [key, value] of Object.entries(explicit)) if (value !== undefined) settings[key] = value
+  return settings
 }
+
+const target = (options: PoolOptions, settings: Readonly<Record<string, unknown>>): string =>
+  options.label ?? `${settings.host ?? "localhost"}:${settings.port ?? 5432}/${settings.database ?? "postgres"}`
+
+const unreadableUrl = (cause: unknown) =>
+  new DatabaseError({
+    message: `Cannot read the PostgreSQL url: ${messageOf(cause)}`,
+    details: { operation: "connect" },
+    retryable: false
+  })
 
 // The driver's text, with the credentials of any URL in it hidden: nothing promises that a driver error leaves the
 // connection string out.
@@ -54,18 +74,32 @@ export const messageOf = (cause: unknown): string => {
   return typeof code === "string" ? code : error.name
 }
 
-const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
-  const where = target(options)
+const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () =>
+        connectionSettings(options.url === undefined ? undefined : Redacted.value(options.url), {
+          host: options.host,
+          port: options.port,
+          database: options.database,
+          user: options.user,
+          password: options.password === undefined ? undefined : Redacted.value(options.password),
+          ssl: options.ssl
+        }),
+      catch: unreadableUrl
+    }),
+    (settings) => makePoolWith(options, settings)
+  )
+
+const makePoolWith = (
+  options: PoolOptions,
+  settings: Readonly<Record<string, unknown>>
+): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
+  const where = target(options, settings)
   const connectTimeout = Duration.decode(options.connectTimeout ?? "5 seconds")
   const acquire = Effect.map(Effect.runtime<never>(), (runtime) => {
     const pool = new Pg.Pool({
-      connectionString: options.url === undefined ? undefined : Redacted.value(options.url),
-      host: options.host,
-      port: options.port,
-      database: options.database,
-      user: options.user,
-      password: options.password === undefined ? undefined : Redacted.value(options.password),
-      ssl: options.ssl,
+      ...settings,
       max: (options.poolSize ?? 5) + (options.maxOverflow ?? 0),
       ...(options.maxOverflow === undefined || options.maxOverflow === 0 ? {} : { min: options.poolSize ?? 5 }),
       ...(options.maxLifetime === undefined
@@ -73,7 +107,7 @@ const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Sc
         : { maxLifetimeSeconds: Math.max(1, Math.round(Duration.toSeconds(options.maxLifetime))) }),
       connectionTimeoutMillis: Duration.toMillis(connectTimeout),
       idleTimeoutMillis: Duration.toMillis(options.idleTimeout ?? "30 seconds"),
-      application_name: options.applicationName ?? "@glam/shared",
+      application_name: options.applicationName ?? settings.application_name ?? "@glam/shared",
       ...(options.stream === undefined ? {} : { stream: options.stream })
     })
     // An idle client whose server went away emits "error" on the pool; without a listener Node would crash.
