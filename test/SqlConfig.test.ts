@@ -161,6 +161,25 @@ describe("Sql config", () => {
     180_000
   )
 
+  it("takes over a lock naming this process's pid that an earlier process with the same pid left", async () => {
+    const parent = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
+    const dir = Path.join(parent, "pglite")
+    const start = () => Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir: dir }), withConfig({}))
+    try {
+      // A container restarts its service as the same pid: the lock of the run before names this process.
+      writeFileSync(`${dir}.lock`, String(process.pid))
+      const rows = await Effect.runPromise(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly one: number }>`SELECT 1 AS one`).pipe(
+          Effect.provide(start())
+        )
+      )
+      expect(rows).toEqual([{ one: 1 }])
+      expect(existsSync(`${dir}.lock`)).toBe(false)
+    } finally {
+      rmSync(parent, { recursive: true, force: true })
+    }
+  }, 180_000)
+
   describe.skipIf(!pgUp)("on the real server", () => {
     layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
       it.effect("answers a health check at its deadline when the only connection is busy", () =>

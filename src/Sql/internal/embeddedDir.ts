@@ -23,6 +23,13 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
+// The lock files this process holds. A lock naming this process's pid that is not among them was left by an earlier
+// process that had the same pid (a container restarts its service as the same pid, often 1): it is stale. Kept on
+// `globalThis` so that two copies of this module in one process still see each other's locks.
+const heldHere: Set<string> = ((globalThis as { [key: symbol]: Set<string> | undefined })[
+  Symbol.for("@glam/shared/Sql/embeddedLocks")
+] ??= new Set<string>())
+
 /** Takes `<dir>.lock`, replacing a stale one (its process is gone); refused when a live process holds it. */
 const lock = (dir: string) =>
   Effect.acquireRelease(
@@ -33,11 +40,13 @@ const lock = (dir: string) =>
         for (;;) {
           try {
             Fs.writeFileSync(file, String(process.pid), { flag: "wx" })
+            heldHere.add(file)
             return { file, held: undefined as number | undefined }
           } catch (error) {
             if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
             const owner = Number.parseInt(Fs.readFileSync(file, "utf8"), 10)
-            if (Number.isInteger(owner) && isAlive(owner)) return { file, held: owner }
+            const live = owner === process.pid ? heldHere.has(file) : Number.isInteger(owner) && isAlive(owner)
+            if (live) return { file, held: owner }
             Fs.rmSync(file, { force: true })
           }
         }
@@ -53,7 +62,11 @@ const lock = (dir: string) =>
           )
       )
     ),
-    ({ file }) => Effect.sync(() => Fs.rmSync(file, { force: true }))
+    ({ file }) =>
+      Effect.sync(() => {
+        heldHere.delete(file)
+        Fs.rmSync(file, { force: true })
+      })
   )
 
 const isInitialised = (dir: string): boolean => Fs.existsSync(Path.join(dir, "PG_VERSION"))
