@@ -429,7 +429,8 @@ for (const target of targets) {
                 Sql.Outbox.enqueue(envelope, { ...headers, "X-Note": "two\r\nlines" }),
                 Sql.Outbox.enqueue(envelope, { ...headers, "Bad Name": "x" }),
                 Sql.Outbox.enqueue(envelope, { ...headers, "X-Colon:": "x" }),
-                OutboxRelay.enqueue(Happened, { n: 2 }, { correlationId: "corr\nX-Injected: 1" })
+                OutboxRelay.enqueue(Happened, { n: 2 }, { correlationId: "corr\nX-Injected: 1" }),
+                Sql.Outbox.enqueue({ ...envelope, subject: `${envelope.subject}.*` }, headers)
               ],
               (enqueue) => enqueue.pipe(Sql.transaction(), Effect.flip)
             ).pipe(Effect.provide(context))
@@ -440,11 +441,12 @@ for (const target of targets) {
             expect(refusals[0]!.message).toContain("X-Note has a line break")
             expect(refusals[0]!.message).not.toContain("two")
             expect(refusals[1]!.message).toContain("\"Bad Name\"")
+            expect(refusals[4]!.message).toContain("has an empty token, a wildcard or whitespace")
             expect(yield* Effect.provide(outboxRows, context)).toEqual([])
           }))
 
         it.scoped(
-          "a row written by SQL with headers the Bus could never publish is set aside, and the rows after it go out",
+          "a row written by SQL with a subject or headers the Bus could never publish is set aside, and the rows after it go out",
           () =>
             Effect.gen(function*() {
               const stream = testStream("poison")
@@ -462,6 +464,12 @@ for (const target of targets) {
                 sql`INSERT INTO outbox (id, subject, stream, envelope, headers)
                   VALUES (${poison.event_id}, ${poison.subject}, ${stream.name}, ${JSON.stringify(poison)}::jsonb,
                     ${JSON.stringify(poisonHeaders)}::jsonb)`).pipe(Effect.provide(context))
+              // And a subject that names no single event.
+              const wild = yield* EventEnvelope.make(Happened, { n: 5 }, { sourceService: serviceName })
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql`INSERT INTO outbox (id, subject, stream, envelope, headers)
+                  VALUES (${wild.event_id}, ${`${wild.subject}.>`}, ${stream.name}, ${JSON.stringify(wild)}::jsonb,
+                    ${JSON.stringify(EventEnvelope.headers(wild))}::jsonb)`).pipe(Effect.provide(context))
               const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
                 Sql.transaction(),
                 Effect.provide(context)
@@ -479,10 +487,12 @@ for (const target of targets) {
               expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
                 [first, true, false],
                 [poison.event_id, false, true],
+                [wild.event_id, false, true],
                 [third, true, false]
               ])
               expect(rows[1]!.attempts).toBe(1)
               expect(rows[1]!.last_error).toContain("X-Note has a line break")
+              expect(rows[2]!.last_error).toContain("has an empty token, a wildcard or whitespace")
               // The relay goes on: an event written after it is published too, and the row set aside stays so.
               const fourth = yield* OutboxRelay.enqueue(Happened, { n: 4 }).pipe(
                 Sql.transaction(),
@@ -490,14 +500,17 @@ for (const target of targets) {
               )
               yield* poll(
                 outboxFailures,
-                (rows) => rows.find((r) => r.id === fourth)?.published === true,
+                (rows) =>
+                  rows.find((r) =>
+                    r.id === fourth
+                  )?.published === true,
                 "the event written after it published"
               ).pipe(Effect.provide(context))
               const events = yield* takeN(received, 3)
               expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3, 4])
               expect((yield* relay.backlog).pending).toBe(0)
               const status = yield* relay.status
-              expect(status.unpublishable).toBe(1)
+              expect(status.unpublishable).toBe(2)
               expect(status.published).toBe(3)
               expect((yield* Effect.provide(rowOf(poison.event_id), context)).attempts).toBe(1)
             }),

@@ -20,6 +20,7 @@ import * as Schema from "effect/Schema"
 import { ValidationError } from "../Errors/Errors.js"
 import * as payloadCodec from "./internal/payloadCodec.js"
 import type { VersionUnsupported } from "./internal/payloadCodec.js"
+import { subjectRefusal } from "./internal/subject.js"
 import * as Streams from "./Streams.js"
 
 export {
@@ -176,8 +177,6 @@ const Proto = {
 const invalid = (field: string, reason: string, message: string): ValidationError =>
   new ValidationError({ message, details: { field, reason } })
 
-const badToken = /[\s*>]/
-
 /**
  * Adds the `cmd.`/`evt.` prefix when it is missing, as Python's `publish_command` and `publish_event_response`
  * did (`"catalog.sync_started"` -> `"evt.catalog.sync_started"`).
@@ -195,13 +194,9 @@ const decoderOf = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown>
 
 const make = <A, I>(kind: Kind, rawSubject: string, schema: Schema.Schema<A, I>, options?: Options) => {
   const subject = options?.verbatim === true ? rawSubject : normalizeSubject(kind, rawSubject)
-  const tokens = subject.split(".")
-  if (tokens.some((t) => t === "" || badToken.test(t))) {
-    throw invalid(
-      "subject",
-      "has an empty token, a wildcard or whitespace",
-      `Invalid subject ${JSON.stringify(subject)}: it has an empty token, a wildcard or whitespace`
-    )
+  const refused = subjectRefusal(subject)
+  if (refused !== undefined) {
+    throw invalid("subject", refused, `Invalid subject ${JSON.stringify(subject)}: it ${refused}`)
   }
   const format = options?.format ?? "glam"
   if (format !== "glam" && format !== "healthcare") {

@@ -41,8 +41,9 @@ export interface EnqueueOptions {
  * Adds an event to the outbox: the row's id is the envelope's `event_id` (enqueuing the same event twice is a
  * `ConflictError`). Runs in the current transaction when there is one (`Sql.transaction`), so the event exists
  * exactly when the business change does, and notifies the relay (`pg_notify` on {@link notificationChannel},
- * delivered when the transaction commits). Headers the Bus could never publish (a name that is not printable ASCII
- * without `:`, a value with a line break) are a `ValidationError`, and nothing is written. `OutboxRelay.enqueue`
+ * delivered when the transaction commits). A subject or headers the Bus could never publish (a subject with an
+ * empty token, a wildcard or whitespace; a header name that is not printable ASCII without `:`, a value with a line
+ * break) are a `ValidationError`, and nothing is written. `OutboxRelay.enqueue`
  * builds the envelope and headers from a typed definition as `Bus.publish` does; this is the untyped form, for
  * envelopes built elsewhere.
  *

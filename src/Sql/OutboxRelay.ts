@@ -19,8 +19,9 @@
  *   `maxInFlight: 1` awaits each ack before the next publish: no later event then overtakes a failed one. With
  *   several instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them,
  *   and order holds within a batch, not across concurrent batches.
- * - **No poison row.** A row the Bus could never publish (a header name that is not printable ASCII without `:`, a
- *   header value with a line break: written by SQL, since `enqueue` refuses them) is not sent and does not stop
+ * - **No poison row.** A row the Bus could never publish (a subject with an empty token, a wildcard or whitespace, a
+ *   header name that is not printable ASCII without `:`, a header value with a line break: written by SQL, since
+ *   `enqueue` refuses them) is not sent and does not stop
  *   the pass: it is set aside (`failed_at`, `last_error`, logged as an error) and the rows after it go on.
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
  *   timeout), before the Bus and the pool it depends on close.
@@ -127,7 +128,7 @@ export interface RelayStatus {
   /** Failed publishes (each also recorded in the row's `attempts` and `last_error`). */
   readonly failures: number
   /**
-   * Rows set aside because the Bus could never publish them (headers it refuses): their `failed_at` is set, their
+   * Rows set aside because the Bus could never publish them (a subject or headers it refuses): their `failed_at` is set, their
    * `last_error` says why, and the events after them went on.
    */
   readonly unpublishable: number

@@ -10,10 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { PublishOptions } from "../../Bus/Bus.js"
+import { busError } from "../../Bus/internal/busError.js"
 import { headerRefusal } from "../../Bus/internal/headerRefusal.js"
 import { ValidationError } from "../../Errors/CommonErrors.js"
+import type { MessageBusError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
+import { subjectRefusal } from "../../Events/internal/subject.js"
 import * as Json from "../../internal/json.js"
 import { natsProducerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
@@ -45,19 +48,32 @@ export const layerProducer = (producer: {
   })
 
 /**
- * The refusal of headers the Bus could never publish, checked as the Bus checks them: a row written with them would
- * only ever fail to publish.
+ * The refusal of a row the Bus could never publish: a subject that names no single event (an empty token, a
+ * wildcard, whitespace) or headers the Bus refuses, checked as the Bus checks them. Written, such a row would only
+ * ever fail to publish.
  *
  * @internal
  */
-export const unpublishableHeaders = (
+export const rowRefusal = (
+  subject: string,
+  headers: Readonly<Record<string, string>>
+): MessageBusError | undefined => {
+  const subjectRefused = subjectRefusal(subject)
+  return subjectRefused === undefined ? headerRefusal(subject, headers) : busError(
+    `Publish to ${JSON.stringify(subject)} refused: the subject ${subjectRefused}`,
+    { operation: "publish", subject },
+    false
+  )
+}
+
+const unpublishable = (
   subject: string,
   headers: Readonly<Record<string, string>>
 ): ValidationError | undefined => {
-  const refused = headerRefusal(subject, headers)
+  const refused = rowRefusal(subject, headers)
   return refused === undefined ? undefined : new ValidationError({
     message: `${refused.message}: nothing was written to the outbox`,
-    details: { field: "headers", reason: refused.message }
+    details: { field: subjectRefusal(subject) === undefined ? "headers" : "subject", reason: refused.message }
   })
 }
 
@@ -67,7 +83,7 @@ export const insert = (
   headers: Readonly<Record<string, string>>,
   options: EnqueueOptions
 ): Effect.Effect<void, SqlFailure, PgClient.PgClient> => {
-  const refused = unpublishableHeaders(envelope.subject, headers)
+  const refused = unpublishable(envelope.subject, headers)
   if (refused !== undefined) return Effect.fail(refused)
   return Effect.flatMap(
     PgClient.PgClient,

@@ -10,9 +10,9 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
-import { headerRefusal } from "../../Bus/internal/headerRefusal.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import { headersOf, type Row } from "./outboxRows.js"
+import { rowRefusal } from "./outboxWrite.js"
 import type { RelayContext } from "./relayContext.js"
 
 /**
@@ -49,15 +49,16 @@ const defectFailure = (row: Row, defect: unknown) =>
   })
 
 // One row's publish and its outcome, read in one step. A Bus that dies instead of failing must not take the relay
-// with it: its defect is a failed publish; an interruption stays one. A row whose headers the Bus would refuse (written
-// by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried, it would hold
-// them back forever. It is checked here, not told apart by the Bus's error: the Bus's other non-retryable failures
-// (a closed connection, a subject no stream holds) are about the Bus, and every row would fail them alike.
+// with it: its defect is a failed publish; an interruption stays one. A row whose subject or headers the Bus would
+// refuse (written by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried,
+// it would hold them back forever. It is checked here, not told apart by the Bus's error: the Bus's other
+// non-retryable failures (a closed connection, a subject no stream holds) are about the Bus, and every row would fail
+// them alike.
 const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
   Effect.matchCauseEffect(
     Effect.suspend((): Effect.Effect<PublishAck | Failure, MessageBusError> => {
       const headers = headersOf(row.headers)
-      const refused = headerRefusal(row.subject, headers)
+      const refused = rowRefusal(row.subject, headers)
       if (refused !== undefined) return Effect.succeed({ error: refused, unpublishable: true })
       return relay.bus.publishEncoded({
         subject: row.subject,
