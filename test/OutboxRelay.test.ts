@@ -1045,6 +1045,42 @@ for (const target of targets) {
           30_000
         )
 
+        it.scoped(
+          "a table made before failed_at is relayed, with one warning naming the migration that adds it",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("outdated")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+              // The outbox as the DDL made it before `failed_at`, with one pending event.
+              yield* sql`ALTER TABLE outbox DROP COLUMN failed_at`
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
+              const lines: Array<string> = []
+              const capture = Logger.replace(
+                Logger.defaultLogger,
+                Logger.make(({ message }) => {
+                  lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+                })
+              )
+              const relay = yield* OutboxRelay.make(fast).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const second = yield* OutboxRelay.enqueue(Happened, { n: 2 }).pipe(Effect.provide(context))
+              yield* poll(rowOf(second).pipe(Effect.provide(context)), (row) => row.published, "both events published")
+              expect((yield* Effect.provide(rowOf(first), context)).published).toBe(true)
+              expect((yield* takeN(received, 2)).map((e) => e.payload.n).sort()).toEqual([1, 2])
+              expect(yield* Effect.provide(OutboxRelay.backlog, context)).toMatchObject({ pending: 0 })
+              yield* poll(relay.status, (s) => s.polls >= 5, "5 more polls")
+              const warnings = lines.filter((l) => l.includes("has no failed_at column"))
+              expect(warnings.length).toBe(1)
+              expect(warnings[0]).toContain("Sql.OutboxInboxTables.outboxMigration again")
+              yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+            }),
+          30_000
+        )
+
         it.scoped("samples the backlog, and deletes published events past the retention", () =>
           Effect.gen(function*() {
             const stream = testStream("purge")

@@ -21,8 +21,9 @@
  *   and order holds within a batch, not across concurrent batches.
  * - **No poison row.** A row the Bus could never publish (a subject with an empty token, a wildcard or whitespace, a
  *   header name that is not printable ASCII without `:`, a header value with a line break: written by SQL, since
- *   `enqueue` refuses them) is not sent and does not stop
- *   the pass: it is set aside (`failed_at`, `last_error`, logged as an error) and the rows after it go on.
+ *   `enqueue` refuses them) is not sent and does not stop the pass: it is set aside (`failed_at`, `last_error`,
+ *   logged as an error) and the rows after it go on. A table made before `failed_at` is relayed without setting
+ *   anything aside (one warning names the migration that adds the column).
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
  *   timeout), before the Bus and the pool it depends on close.
  * - **Wake-up.** An enqueue notifies the relay (`pg_notify`, delivered when its transaction commits); the relay
@@ -128,8 +129,8 @@ export interface RelayStatus {
   /** Failed publishes (each also recorded in the row's `attempts` and `last_error`). */
   readonly failures: number
   /**
-   * Rows set aside because the Bus could never publish them (a subject or headers it refuses): their `failed_at` is set, their
-   * `last_error` says why, and the events after them went on.
+   * Rows set aside because the Bus could never publish them (a subject or headers it refuses): their `failed_at` is
+   * set, their `last_error` says why, and the events after them went on.
    */
   readonly unpublishable: number
 }

@@ -30,34 +30,75 @@ const lastErrorLength = 2000
 export const isMissingTable = (error: unknown): error is DatabaseError =>
   error instanceof DatabaseError && error.details.error_code === "42P01"
 
-/** @internal */
-export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) =>
-    sql<{ readonly pending: number; readonly oldest: number }>`SELECT
+/**
+ * A column the relay reads is missing: the table was made by an older `outboxDdl`.
+ *
+ * @internal
+ */
+export const isMissingColumn = (error: unknown): error is DatabaseError =>
+  error instanceof DatabaseError && error.details.error_code === "42703"
+
+// Rows set aside are not pending; a table made before `failed_at` has none.
+const pendingFilter = (sql: SqlClient.SqlClient, failedAt: boolean) =>
+  sql.literal(failedAt ? " AND failed_at IS NULL" : "")
+
+const backlogOf = (failedAt: boolean): Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly pending: number; readonly oldest: number }>`SELECT
         LEAST(count(*), 2147483647)::int AS pending,
         GREATEST(COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0), 0)::float8 AS oldest
-      FROM outbox WHERE published_at IS NULL AND failed_at IS NULL`
-).pipe(
-  Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, oldestAgeSeconds: rows[0]?.oldest ?? 0 })),
-  mapSqlErrors({ operation: "outbox.backlog", table: "outbox" }),
+      FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}`
+  ).pipe(
+    Effect.map((rows) => ({ pending: rows[0]?.pending ?? 0, oldestAgeSeconds: rows[0]?.oldest ?? 0 })),
+    mapSqlErrors({ operation: "outbox.backlog", table: "outbox" })
+  )
+
+/**
+ * The backlog: rows neither published nor set aside. On a table made before `failed_at`, every unpublished row.
+ *
+ * @internal
+ */
+export const backlog: Effect.Effect<Backlog, SqlFailure, SqlClient.SqlClient> = backlogOf(true).pipe(
+  Effect.catchIf(isMissingColumn, () => backlogOf(false)),
   timed("outbox.backlog")
 )
 
-/** @internal */
-export const tableExists: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass('outbox') IS NOT NULL AS present`
-).pipe(Effect.map((rows) => rows[0]?.present === true), mapSqlErrors({ operation: "outbox.relay" }))
-
-/** @internal */
-export const hasPending: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> = Effect.flatMap(
+/**
+ * Whether the `outbox` table exists, and whether it has `failed_at` (a table made before it has not).
+ *
+ * @internal
+ */
+export const tableColumns: Effect.Effect<
+  { readonly present: boolean; readonly failedAt: boolean },
+  SqlFailure,
+  SqlClient.SqlClient
+> = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) =>
-    sql<{ readonly pending: boolean }>`SELECT EXISTS (
-      SELECT 1 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
-    ) AS pending`
-).pipe(Effect.map((rows) => rows[0]?.pending === true), mapSqlErrors({ operation: "outbox.relay", table: "outbox" }))
+    sql<{ readonly present: boolean; readonly failed_at: boolean }>`SELECT to_regclass('outbox') IS NOT NULL AS present,
+      EXISTS (
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = to_regclass('outbox') AND attname = 'failed_at' AND NOT attisdropped
+      ) AS failed_at`
+).pipe(
+  Effect.map((rows) => ({ present: rows[0]?.present === true, failedAt: rows[0]?.failed_at === true })),
+  mapSqlErrors({ operation: "outbox.relay" })
+)
+
+/** @internal */
+export const hasPending = (failedAt: boolean): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{ readonly pending: boolean }>`SELECT EXISTS (
+        SELECT 1 FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
+      ) AS pending`
+  ).pipe(
+    Effect.map((rows) => rows[0]?.pending === true),
+    mapSqlErrors({ operation: "outbox.relay", table: "outbox" })
+  )
 
 /**
  * The next unpublished rows in insert order, locked for this transaction; rows another relay holds, and rows set
@@ -67,10 +108,11 @@ export const hasPending: Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient>
  */
 export const lockBatch = (
   sql: SqlClient.SqlClient,
-  size: number
+  size: number,
+  failedAt: boolean
 ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
   sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
-    FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
+    FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
     ORDER BY seq
     LIMIT ${size}
     FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))

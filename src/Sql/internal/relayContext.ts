@@ -62,6 +62,8 @@ export const settingsOf = (options: RelayOptions): Settings => ({
 export interface State extends RelayStatus {
   /** The table was seen: the idle loop checks for pending rows without checking for the table first. */
   readonly tableFound: boolean
+  /** Whether the table has `failed_at` (rows can be set aside); `undefined` until the table was seen. */
+  readonly failedAt: boolean | undefined
 }
 
 /** @internal */
@@ -70,6 +72,7 @@ export const initialState: State = {
   listening: false,
   listens: 0,
   tableFound: false,
+  failedAt: undefined,
   tableMissing: false,
   polls: 0,
   published: 0,

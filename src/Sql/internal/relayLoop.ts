@@ -14,15 +14,18 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { hasPending, isMissingTable, tableExists } from "./outboxRows.js"
+import { hasPending, isMissingTable } from "./outboxRows.js"
 import { own, quiet, type RelayContext } from "./relayContext.js"
-import { pass } from "./relayPass.js"
+import { pass, tableShape } from "./relayPass.js"
 
 type Step = "idle" | "more" | "missing"
 
 const onMissing = (relay: RelayContext) =>
   Effect.gen(function*() {
-    const before = yield* Ref.getAndUpdate(relay.state, (s) => ({ ...s, tableFound: false, tableMissing: true }))
+    const before = yield* Ref.getAndUpdate(
+      relay.state,
+      (s) => ({ ...s, tableFound: false, failedAt: undefined, tableMissing: true })
+    )
     if (!before.tableMissing) {
       yield* Effect.logWarning(
         "Outbox relay: there is no outbox table; include Sql.OutboxInboxTables.outboxMigration in the service's migrations. " +
@@ -42,10 +45,11 @@ const onFound = (relay: RelayContext) =>
 const step = (relay: RelayContext): Effect.Effect<Step, TransactionFailure | MessageBusError> =>
   Effect.gen(function*() {
     if (!(yield* Ref.get(relay.state)).tableFound) {
-      if (!(yield* own(relay)(quiet(tableExists)))) return yield* onMissing(relay)
+      if (!(yield* tableShape(relay)).present) return yield* onMissing(relay)
       yield* onFound(relay)
     }
-    if (!(yield* own(relay)(quiet(hasPending)))) return "idle" as const
+    const { failedAt } = yield* Ref.get(relay.state)
+    if (!(yield* own(relay)(quiet(hasPending(failedAt !== false))))) return "idle" as const
     const result = yield* pass(relay)
     if (Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
     return result.full ? "more" as const : "idle" as const

@@ -16,8 +16,8 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { lockBatch, markFailed, markPublished, markUnpublishable, type Row } from "./outboxRows.js"
-import { own, type RelayContext } from "./relayContext.js"
+import { lockBatch, markFailed, markPublished, markUnpublishable, type Row, tableColumns } from "./outboxRows.js"
+import { own, quiet, type RelayContext } from "./relayContext.js"
 import { makeSender, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 import { run as transaction } from "./transaction.js"
@@ -105,10 +105,38 @@ interface Group {
   readonly fiber: Fiber.Fiber<GroupResult, TransactionFailure>
 }
 
+/**
+ * Whether the `outbox` table exists and has `failed_at`, read once the table is there. A table made before
+ * `failed_at` is relayed as it was made for: nothing is set aside, and a row the Bus could never publish stops the
+ * relay at that row (said once, with the migration that adds the column).
+ *
+ * @internal
+ */
+export const tableShape = (
+  relay: RelayContext
+): Effect.Effect<{ readonly present: boolean; readonly failedAt: boolean }, TransactionFailure> =>
+  Effect.gen(function*() {
+    const known = (yield* Ref.get(relay.state)).failedAt
+    if (known !== undefined) return { present: true, failedAt: known }
+    const shape = yield* own(relay)(quiet(tableColumns))
+    if (!shape.present) return shape
+    yield* Ref.update(relay.state, (s) => ({ ...s, failedAt: shape.failedAt }))
+    if (!shape.failedAt) {
+      yield* Effect.logWarning(
+        "Outbox relay: the outbox table has no failed_at column (it was made by an older " +
+          "Sql.OutboxInboxTables.outboxDdl), so a row the Bus could never publish cannot be set aside: it stops the " +
+          "relay at that row until it is corrected. Include Sql.OutboxInboxTables.outboxMigration again, under a new " +
+          "id, and restart to add it."
+      )
+    }
+    return shape
+  })
+
 // One transaction: lock the next `size` rows, hand them to the pass, wait for what publishing them came to, mark what
 // was acked (a row behind a failed one may have been acked too) and record each failure on its row.
 const runGroup = (
   relay: RelayContext,
+  failedAt: boolean,
   size: number,
   locked: Deferred.Deferred<ReadonlyArray<Row>, TransactionFailure>,
   sent: Deferred.Deferred<ReadonlyArray<Sent>>
@@ -116,7 +144,7 @@ const runGroup = (
   Effect.gen(function*() {
     const { sql } = relay
     yield* asyncCommit(sql)
-    const rows = yield* lockBatch(sql, size)
+    const rows = yield* lockBatch(sql, size, failedAt)
     yield* Deferred.succeed(locked, rows)
     const fibers = yield* Deferred.await(sent)
     const published: Array<string> = []
@@ -134,7 +162,7 @@ const runGroup = (
         if (outcome.right.duplicate) duplicates++
       } else {
         const failed = { eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left.error }
-        if (outcome.left.unpublishable) unpublishable.push(failed)
+        if (outcome.left.unpublishable && failedAt) unpublishable.push(failed)
         else failures.push(failed)
       }
     }
@@ -172,6 +200,7 @@ const runGroup = (
 export const pass = (relay: RelayContext): Effect.Effect<PassResult, TransactionFailure> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
+    const { failedAt } = yield* tableShape(relay)
     const sender = makeSender(relay)
     const groups: Array<Group> = []
     let left = relay.settings.batchSize
@@ -182,7 +211,7 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       const locked = Deferred.unsafeMake<ReadonlyArray<Row>, TransactionFailure>(FiberId.none)
       const sent = Deferred.unsafeMake<ReadonlyArray<Sent>>(FiberId.none)
       const before = groups.length >= 2 ? groups[groups.length - 2]!.fiber : undefined
-      const run = runGroup(relay, size, locked, sent)
+      const run = runGroup(relay, failedAt, size, locked, sent)
       return Effect.map(
         Effect.forkIn(before === undefined ? run : Effect.zipRight(Fiber.await(before), run), scope),
         (fiber) => void groups.push({ size, locked, sent, fiber })
