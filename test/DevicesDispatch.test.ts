@@ -4,33 +4,15 @@
  * (more than the broker's in-flight window) still arrive.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as mqtt from "mqtt"
-import * as DeviceMetrics from "../src/Devices/DeviceMetrics.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
-import * as Metrics from "../src/Telemetry/Metrics.js"
+import { counterValue, eventually, unique } from "./fixtures/devices/conformance.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const mosquittoUp = await serviceAvailable("mosquitto")
 const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
-
-const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
-
-/** Polls until `ok` holds (or dies after 20 seconds). */
-const eventually = <A>(check: Effect.Effect<A>, ok: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 20_000
-    while (Date.now() < deadline) {
-      const a = yield* check
-      if (ok(a)) return a
-      yield* Effect.sleep("50 millis")
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
-
-const counterValue = (labels: Record<string, string>) =>
-  Metric.value(Metrics.withLabels(DeviceMetrics.mqttMessagesReceived, labels)).pipe(Effect.map((s) => s.count))
 
 const Reading = Schema.Struct({ seq: Schema.Number, boom: Schema.optional(Schema.Boolean) })
 

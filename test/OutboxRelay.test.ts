@@ -252,6 +252,18 @@ const fresh = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`TRUNCATE outbox, obx_items`
   ], { discard: true }))
 
+/** A logger that keeps each message's text, in order. */
+const capturedLogs = () => {
+  const lines: Array<string> = []
+  const capture = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+    })
+  )
+  return { capture, lines }
+}
+
 const fast: Sql.OutboxRelay.RelayOptions = {
   pollInterval: "20 millis",
   maxBackoff: "200 millis",
@@ -988,13 +1000,7 @@ for (const target of targets) {
               const { Happened } = definitions(stream)
               const context = yield* infra([stream])
               yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP TABLE outbox`).pipe(Effect.provide(context))
-              const lines: Array<string> = []
-              const capture = Logger.replace(
-                Logger.defaultLogger,
-                Logger.make(({ message }) => {
-                  lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-                })
-              )
+              const { capture, lines } = capturedLogs()
               const relay = yield* OutboxRelay.make(fast).pipe(
                 Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
               )
@@ -1057,13 +1063,7 @@ for (const target of targets) {
               yield* sql`ALTER TABLE outbox DROP COLUMN failed_at`
               const received = yield* collect(Happened).pipe(Effect.provide(context))
               const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Effect.provide(context))
-              const lines: Array<string> = []
-              const capture = Logger.replace(
-                Logger.defaultLogger,
-                Logger.make(({ message }) => {
-                  lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-                })
-              )
+              const { capture, lines } = capturedLogs()
               const relay = yield* OutboxRelay.make(fast).pipe(
                 Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
               )
