@@ -779,6 +779,39 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
         expect((yield* get("/api/v1/ready")).status).toBe(200)
       }))
 
+    it.effect("a check that hangs uninterruptibly runs once however often it is probed; one that ends runs each time", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReadinessModule.make
+        let stuckRuns = 0
+        let okRuns = 0
+        yield* registry.register(
+          "stuck",
+          Effect.suspend(() => {
+            stuckRuns++
+            return Effect.uninterruptible(Effect.never)
+          }),
+          { timeout: "50 millis" }
+        )
+        yield* registry.register(
+          "slow",
+          Effect.never,
+          { timeout: "50 millis" }
+        )
+        yield* registry.register("ok", Effect.sync(() => void okRuns++))
+        const reports = [yield* registry.check, yield* registry.check, yield* registry.check]
+        reports.push(...yield* Effect.all([registry.check, registry.check], { concurrency: 2 }))
+        for (const report of reports) {
+          expect(report.ready).toBe(false)
+          const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]))
+          expect(byName["stuck"]).toMatchObject({ status: "fail", error: "TIMEOUT" })
+          expect(byName["slow"]).toMatchObject({ status: "fail", error: "TIMEOUT" })
+          expect(byName["ok"]).toMatchObject({ status: "ok" })
+        }
+        // The hung run is waited on again, never started again; a check that ended runs again for the next probe.
+        expect(stuckRuns).toBe(1)
+        expect(okRuns).toBeGreaterThanOrEqual(4)
+      }))
+
     it.effect(
       "a check that never completes, even one that cannot be interrupted, fails at its timeout: 503",
       () =>

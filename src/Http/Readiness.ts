@@ -7,9 +7,11 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -58,7 +60,10 @@ export interface ReadinessService {
   ) => Effect.Effect<void>
   /** Removes a check. */
   readonly unregister: (name: string) => Effect.Effect<void>
-  /** Runs every check concurrently. */
+  /**
+   * Runs every check concurrently; a check whose last run is still going (hung past its timeout) is waited on again
+   * rather than started again.
+   */
   readonly check: Effect.Effect<Report>
   /** Marks the service as shutting down: readiness fails from now on. */
   readonly beginShutdown: Effect.Effect<void>
@@ -88,6 +93,9 @@ export class Readiness extends Context.Tag("@glam/shared/Http/Readiness")<Readin
 interface Entry {
   readonly check: Effect.Effect<void, unknown>
   readonly timeout: Duration.Duration
+  /** The run of the check still going, which the next probe waits on instead of starting another. */
+  readonly running: { current: Fiber.RuntimeFiber<void, unknown> | undefined }
+  readonly lock: Effect.Semaphore
 }
 
 const describe = (u: unknown): string =>
@@ -106,32 +114,56 @@ const describe = (u: unknown): string =>
 export const make: Effect.Effect<ReadinessService> = Effect.gen(function*() {
   const entries = yield* Ref.make(new Map<string, Entry>())
   const down = yield* Ref.make(false)
+  // One run of a check at a time: a probe joins the run still going rather than starting another, so a check that
+  // hangs (even uninterruptibly, a hung connection's release) holds one fiber however often the service is probed.
+  const runOf = (entry: Entry): Effect.Effect<Fiber.RuntimeFiber<void, unknown>> =>
+    entry.lock.withPermits(1)(Effect.suspend(() => {
+      const current = entry.running.current
+      if (current !== undefined && current.unsafePoll() === null) return Effect.succeed(current)
+      return Effect.tap(
+        Effect.forkDaemon(Effect.interruptible(entry.check)),
+        (fiber) => Effect.sync(() => void (entry.running.current = fiber))
+      )
+    }))
   const runOne = (name: string, entry: Entry): Effect.Effect<CheckResult> => {
     const start = performance.now()
     const latency = () => Math.round((performance.now() - start) * 100) / 100
-    // `/api/v1/ready` runs in the server's uninterruptible part of the request, where a timeout cannot stop a
-    // check: the check is made interruptible, and disconnected, so that the timeout answers without waiting for a
-    // check that cannot be interrupted (a hung connection's uninterruptible release); that one ends in the background.
-    return entry.check.pipe(
-      Effect.disconnect,
-      Effect.interruptible,
-      Effect.timeoutFail({ duration: entry.timeout, onTimeout: () => ({ code: "TIMEOUT" }) }),
-      Effect.sandbox,
-      Effect.match({
-        onFailure: (cause): CheckResult => {
-          const failure = cause._tag === "Fail" ? describe(cause.error) : "defect"
-          return { name, status: "fail", latency_ms: latency(), error: failure }
-        },
-        onSuccess: (): CheckResult => ({ name, status: "ok", latency_ms: latency() })
-      })
-    )
+    // `/api/v1/ready` runs in the server's uninterruptible part of the request: the wait is made interruptible so
+    // that the timeout ends it. At the timeout the run is interrupted without waiting for it: a check that cannot be
+    // interrupted goes on in the background, and the next probe waits on it again.
+    return Effect.flatMap(runOf(entry), (fiber) =>
+      Fiber.join(fiber).pipe(
+        Effect.interruptible,
+        Effect.timeoutFail({ duration: entry.timeout, onTimeout: () => ({ code: "TIMEOUT" }) }),
+        Effect.tapErrorCause(() => fiber.unsafePoll() === null ? Fiber.interruptFork(fiber) : Effect.void),
+        Effect.sandbox,
+        Effect.match({
+          onFailure: (cause): CheckResult => {
+            // A run interrupted under this probe was stopped by another probe's timeout.
+            const failure = cause._tag === "Fail"
+              ? describe(cause.error)
+              : Cause.isInterruptedOnly(cause)
+              ? "TIMEOUT"
+              : "defect"
+            return { name, status: "fail", latency_ms: latency(), error: failure }
+          },
+          onSuccess: (): CheckResult => ({ name, status: "ok", latency_ms: latency() })
+        })
+      ))
   }
   return {
     register: (name, check, options) =>
-      Ref.update(
-        entries,
-        (map) => new Map(map).set(name, { check, timeout: Duration.decode(options?.timeout ?? "2 seconds") })
-      ),
+      Effect.flatMap(Effect.makeSemaphore(1), (lock) =>
+        Ref.update(
+          entries,
+          (map) =>
+            new Map(map).set(name, {
+              check,
+              timeout: Duration.decode(options?.timeout ?? "2 seconds"),
+              running: { current: undefined },
+              lock
+            })
+        )),
     unregister: (name) =>
       Ref.update(entries, (map) => {
         const next = new Map(map)
