@@ -1,5 +1,5 @@
 /**
- * The rate limiter on Redis (`Http.RateLimit.layerRedis`): a Redis that stops answering lets requests through after
+ * The rate limiter on Redis (`Http.RateLimit.layerRedis`, `layerConfig`): a Redis that stops answering lets requests through after
  * the store's timeout instead of holding them; token buckets leave nothing behind once they would be full again;
  * a window that is not a multiple of its limit counts. The hang runs on a test-owned redis-server, the rest on the
  * shared one under a unique prefix.
@@ -9,9 +9,10 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
 import { Redis } from "ioredis"
 import * as Http from "../src/Http/Http.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import { fetchFrom, serve } from "./fixtures/http/server.js"
 import { startRedis } from "./support/redisServer.js"
@@ -60,6 +61,29 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
           expect(response.status).toBe(200)
           expect(yield* Effect.promise(() => response.text())).toBe("ok")
         }
+      }),
+    { timeout: 20_000 }
+  )
+
+  it.scopedLive(
+    "RateLimit.layerConfig bounds each call by rate_limit.store_timeout_ms",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* ownRedis
+        const served = yield* serve(
+          Http.serve(router).pipe(Layer.provide(RateLimit.layerConfig)) as Layer.Layer<never, unknown, never>,
+          { ...config, redis: { url: redis.url }, rate_limit: { ...config.rate_limit, store_timeout_ms: 200 } }
+        )
+        expect((yield* fetchFrom(served, "/api/v1/ok")).status).toBe(200)
+        yield* pause(redis.port)
+        const response = yield* fetchFrom(served, "/api/v1/ok")
+        expect(response.status).toBe(200)
+        expect(yield* Effect.promise(() => response.text())).toBe("ok")
+        const read = (rateLimit: object) =>
+          Effect.withConfigProvider(HttpConfig.rateLimit, ConfigProvider.fromJson({ rate_limit: rateLimit }))
+        expect((yield* read({})).storeTimeoutMs).toBe(1000)
+        expect((yield* read({ store_timeout_ms: 250 })).storeTimeoutMs).toBe(250)
+        expect(String(yield* Effect.flip(read({ store_timeout_ms: 0 })))).toContain("store_timeout_ms")
       }),
     { timeout: 20_000 }
   )

@@ -10,7 +10,7 @@
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
  * - `redis.url` (optional: rate limiting uses Redis when set)
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
- *   `rate_limit.algorithm` ("fixed-window" | "token-bucket")
+ *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
  * - `clients.<name>.base_url`, `.timeout_ms` (10000), `.max_retries` (3), `.retry_base_delay_ms` (100),
  *   `.breaker_failure_threshold` (5), `.breaker_reset_timeout_ms` (30000), `.breaker_half_open_max_calls` (1)
  *
@@ -119,6 +119,8 @@ export interface RateLimitConfig {
   readonly limit: number
   readonly windowMs: number
   readonly algorithm: "fixed-window" | "token-bucket"
+  /** How long a call to the Redis store may take before the request is let through (a store failure). */
+  readonly storeTimeoutMs: number
   readonly redisUrl: Option.Option<string>
 }
 
@@ -135,6 +137,12 @@ export const rateLimit: Config.Config<RateLimitConfig> = Config.all({
   algorithm: Config.withDefault(Config.literal("fixed-window", "token-bucket")("algorithm"), "fixed-window").pipe(
     Config.nested("rate_limit")
   ),
+  storeTimeoutMs: Config.withDefault(
+    Config.integer("store_timeout_ms").pipe(
+      Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
+    ),
+    1000
+  ).pipe(Config.nested("rate_limit")),
   // Empty is not set, as for the cache: an empty REDIS_URL means the memory store, never a client on defaults.
   redisUrl: Config.option(Config.nonEmptyString("url")).pipe(Config.nested("redis"))
 })

@@ -171,7 +171,8 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
 )
 
 /**
- * The `RateLimiter` the configuration asks for: Redis when `redis.url` is set, else memory.
+ * The `RateLimiter` the configuration asks for: Redis when `redis.url` is set (each call bounded by
+ * `rate_limit.store_timeout_ms`), else memory.
  *
  * @since 0.1.0
  * @category layers
@@ -183,7 +184,8 @@ export const layerConfig: Layer.Layer<RateLimiter.RateLimiter, ConfigError.Confi
       onSome: (url) =>
         Either.match(redisOptions(url), {
           onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["redis", "url"], problem)),
-          onRight: (options) => Effect.succeed(layerStore(options, defaultPrefix, defaultTimeout))
+          onRight: (options) =>
+            Effect.succeed(layerStore(options, defaultPrefix, Duration.millis(config.storeTimeoutMs)))
         })
     }))
 )
