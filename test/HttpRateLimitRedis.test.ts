@@ -1,7 +1,7 @@
 /**
- * The rate limiter on Redis (`Http.RateLimit.layerRedis`, `layerConfig`): a Redis that stops answering lets requests through after
- * the store's timeout instead of holding them; token buckets leave nothing behind once they would be full again;
- * a window that is not a multiple of its limit counts. The hang runs on a test-owned redis-server, the rest on the
+ * The rate limiter on Redis (`Http.RateLimit.layerRedis`, `layerConfig`): a Redis that stops answering lets
+ * requests through after the store's timeout instead of holding them; token buckets leave nothing behind once they
+ * would be full again; a window that is not a multiple of its limit counts. The hang runs on a test-owned redis-server, the rest on the
  * shared one under a unique prefix.
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"

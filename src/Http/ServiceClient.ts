@@ -1,9 +1,9 @@
 /**
  * The client for calls to other services (seed 001's `ServiceClient`): base URL and timeout from
  * configuration (`clients.<name>.*`), retries with exponential backoff and jitter for retryable failures of
- * idempotent calls only (GET, PUT, DELETE; POST and PATCH with an `Idempotency-Key` header or
- * `idempotent: true`; waiting at least what `Retry-After` asks), a circuit breaker, and the correlation id, request id and
- * `traceparent` of the current request propagated.
+ * idempotent calls only (GET, PUT, DELETE; POST and PATCH with an `Idempotency-Key` header or `idempotent: true`;
+ * waiting at least what `Retry-After` asks), a circuit breaker, and the correlation id, request id and `traceparent`
+ * of the current request propagated.
  *
  * Failures arrive as errors of the catalogue: when the upstream answers with the envelope, its `error.code` is
  * decoded back into the same tagged error (an upstream `ITEM_NOT_FOUND` is an `ItemNotFoundError` here);

@@ -207,8 +207,8 @@ const checkIdsFit = (table: string, migrations: ReadonlyArray<PgMigrator.Resolve
     return yield* new MigrationError({
       reason: "bad-state",
       message: `Migration ${above[0]}_${above[1]} has an id above ${limit}, the largest the ${column!.type} column ` +
-        `migration_id of ${table} holds: nothing was applied. Change the column to bigint ` +
-        `(ALTER TABLE ${table} ALTER COLUMN migration_id TYPE bigint), or number the migration within the column's range`
+        `migration_id of ${table} holds: nothing was applied. Change the column to bigint (ALTER TABLE ${table} ` +
+        "ALTER COLUMN migration_id TYPE bigint), or number the migration within the column's range"
     })
   })
 

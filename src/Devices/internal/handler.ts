@@ -55,36 +55,35 @@ export const handleWith = <P extends string, A, I, E, R>(
   context: Context.Context<R>,
   o: Resolved
 ) =>
-(received: Received, params: Record<string, string>): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const pattern = topic.pattern
-    const decoded = decode(topic, received, params, o)
-    if (Either.isLeft(decoded)) {
-      return Effect.zipRight(
-        recordReceived(pattern, "invalid"),
-        Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
-      )
-    }
-    return Effect.suspend(() => handler(decoded.right)).pipe(
-      Effect.retry(handlerRetry),
-      Effect.timeout(o.handlerTimeout),
-      Effect.provide(context),
-      Effect.matchCauseEffect({
-        onFailure: (cause) =>
-          // Interrupted only at shutdown: the message stays unacknowledged (see `install` in dispatch.ts).
-          Cause.isInterruptedOnly(cause)
-            ? Effect.failCause(cause as Cause.Cause<never>)
-            : Effect.zipRight(
-              recordReceived(pattern, "failed"),
-              Effect.logError(
-                `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
-              )
-            ),
-        onSuccess: () => recordReceived(pattern, "handled")
-      }),
-      Effect.withSpan("MqttClient.handle", {
-        kind: "consumer",
-        attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
-      })
+(received: Received, params: Record<string, string>): Effect.Effect<void> => {
+  const pattern = topic.pattern
+  const decoded = decode(topic, received, params, o)
+  if (Either.isLeft(decoded)) {
+    return Effect.zipRight(
+      recordReceived(pattern, "invalid"),
+      Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
     )
-  })
+  }
+  return Effect.suspend(() => handler(decoded.right)).pipe(
+    Effect.retry(handlerRetry),
+    Effect.timeout(o.handlerTimeout),
+    Effect.provide(context),
+    Effect.matchCauseEffect({
+      onFailure: (cause) =>
+        // Interrupted only at shutdown: the message stays unacknowledged (see `install` in dispatch.ts).
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : Effect.zipRight(
+            recordReceived(pattern, "failed"),
+            Effect.logError(
+              `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
+            )
+          ),
+      onSuccess: () => recordReceived(pattern, "handled")
+    }),
+    Effect.withSpan("MqttClient.handle", {
+      kind: "consumer",
+      attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
+    })
+  )
+}

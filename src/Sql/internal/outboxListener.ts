@@ -9,7 +9,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Redacted from "effect/Redacted"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import { channel } from "./outboxWrite.js"
 import { Pg, type PgConnection } from "./pgDriver.js"
@@ -25,13 +24,7 @@ const failure = (what: string, cause: unknown) =>
 
 // The pool's connection, its explicit fields over its url's parts as the pool has them.
 const connectionOptions = (config: PgClient.PgClientConfig): Record<string, unknown> =>
-  connectionSettings(config.url === undefined ? undefined : Redacted.value(config.url), {
-    host: config.host,
-    port: config.port,
-    database: config.database,
-    user: config.username,
-    password: config.password === undefined ? undefined : Redacted.value(config.password),
-    ssl: config.ssl,
+  connectionSettings({ ...config, user: config.username }, {
     connectionTimeoutMillis: Duration.toMillis(config.connectTimeout ?? "5 seconds"),
     application_name: `${config.applicationName ?? "@glam/shared"} outbox listener`
   })

@@ -29,24 +29,44 @@ interface PoolOptions extends SqlOptions {
   readonly label?: string | undefined
 }
 
+/** The connection fields of a pool's options or of a `PgClientConfig`, as the toolkit names them. @internal */
+export interface ConnectionFields {
+  readonly url?: Redacted.Redacted | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly database?: string | undefined
+  readonly user?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  readonly ssl?: SqlOptions["ssl"] | undefined
+}
+
 /**
- * The settings `pg` connects with: a url's parts (its query parameters included), and over them every field given
- * explicitly. No `connectionString` goes to `pg`, which would let the url win over the fields. Throws on a url that
- * cannot be read.
+ * The settings `pg` connects with: the url's parts (its query parameters included), over them every connection
+ * field given, and over those `extra`. No `connectionString` goes to `pg`, which would let the url win over the
+ * fields. Throws on a url that cannot be read.
  *
  * @internal
  */
 export const connectionSettings = (
-  url: string | undefined,
-  explicit: Readonly<Record<string, unknown>>
+  fields: ConnectionFields,
+  extra: Readonly<Record<string, unknown>> = {}
 ): Record<string, unknown> => {
   const settings: Record<string, unknown> = {}
-  if (url !== undefined) {
-    for (const [key, value] of Object.entries(parseConnectionString(url))) {
+  if (fields.url !== undefined) {
+    for (const [key, value] of Object.entries(parseConnectionString(Redacted.value(fields.url)))) {
       // The parser gives "" for a part the url leaves out (`postgres://db/name` has no port).
       if (value !== null && value !== undefined && value !== "") settings[key] = value
     }
     if (typeof settings.port === "string") settings.port = Number(settings.port)
+  }
+  const explicit = {
+    host: fields.host,
+    port: fields.port,
+    database: fields.database,
+    user: fields.user,
+    password: fields.password === undefined ? undefined : Redacted.value(fields.password),
+    ssl: fields.ssl,
+    ...extra
   }
   for (const [key, value] of Object.entries(explicit)) if (value !== undefined) settings[key] = value
   return settings
@@ -77,15 +97,7 @@ export const messageOf = (cause: unknown): string => {
 const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> =>
   Effect.flatMap(
     Effect.try({
-      try: () =>
-        connectionSettings(options.url === undefined ? undefined : Redacted.value(options.url), {
-          host: options.host,
-          port: options.port,
-          database: options.database,
-          user: options.user,
-          password: options.password === undefined ? undefined : Redacted.value(options.password),
-          ssl: options.ssl
-        }),
+      try: () => connectionSettings(options),
       catch: unreadableUrl
     }),
     (settings) => makePoolWith(options, settings)
