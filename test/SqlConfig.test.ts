@@ -1,7 +1,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted } from "effect"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { BusMemory } from "../src/Bus/index.js"
@@ -179,6 +180,43 @@ describe("Sql config", () => {
       rmSync(parent, { recursive: true, force: true })
     }
   }, 180_000)
+
+  it.runIf(existsSync("/proc/self/stat"))(
+    "tells the process a lock names from another one given the same pid later",
+    async () => {
+      const parent = mkdtempSync(Path.join(tmpdir(), "glam-sql-"))
+      const dir = Path.join(parent, "pglite")
+      const start = () => Layer.provide(Sql.SqlEmbedded.layerEmbedded({ dataDir: dir }), withConfig({}))
+      // A live process that is not this one, standing for whichever process holds the pid a lock names.
+      const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 60000)"], { stdio: "ignore" })
+      try {
+        const pid = other.pid!
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+        const startTicks = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
+        const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
+        const attempt = () => Effect.runPromiseExit(Effect.scoped(Layer.build(start())))
+        // The lock's process is the live one: refused, naming it.
+        writeFileSync(`${dir}.lock`, `${pid}\n${boot}:${startTicks}\n`)
+        expect(failureOf(await attempt()).message).toContain(`is in use by process ${pid}`)
+        // A lock that records no identity (only the pid) is believed while that pid is alive.
+        writeFileSync(`${dir}.lock`, `${pid}\n`)
+        expect(failureOf(await attempt()).message).toContain(`is in use by process ${pid}`)
+        // The pid now belongs to a process that started later (here: another boot): the lock is stale, taken over.
+        writeFileSync(`${dir}.lock`, `${pid}\n00000000-0000-0000-0000-000000000000:${startTicks}\n`)
+        const rows = await Effect.runPromise(
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly one: number }>`SELECT 1 AS one`).pipe(
+            Effect.provide(start())
+          )
+        )
+        expect(rows).toEqual([{ one: 1 }])
+        expect(existsSync(`${dir}.lock`)).toBe(false)
+      } finally {
+        other.kill()
+        rmSync(parent, { recursive: true, force: true })
+      }
+    },
+    180_000
+  )
 
   describe.skipIf(!pgUp)("on the real server", () => {
     layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
