@@ -36,7 +36,8 @@ import { CatalogEvents } from "../src/Events/index.js"
 import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
 import * as Sql from "../src/Sql/index.js"
-import { markGroup, maxUnmarked } from "../src/Sql/internal/relayPass.js"
+import { lockBatchStatement, pendingStatement } from "../src/Sql/internal/outboxRows.js"
+import { groupSettings, markGroup, maxUnmarked } from "../src/Sql/internal/relayPass.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import * as Backends from "./fixtures/sql/backends.js"
@@ -1047,6 +1048,41 @@ for (const target of targets) {
               yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
               const events = yield* takeN(received, 2)
               expect(events.map((e) => e.payload.n)).toEqual([1, 2])
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "the relay's check for work and its batch read the pending rows' index, on a table not yet analyzed too",
+          () =>
+            Effect.gen(function*() {
+              const context = yield* infra([testStream("plan")])
+              const sql = yield* Effect.provide(SqlClient.SqlClient, context)
+              // A new table, not yet analyzed (as one is until autovacuum comes by, or after a burst), holding
+              // thousands of rows published and kept, and thousands pending.
+              yield* sql`DROP TABLE outbox`
+              yield* Sql.OutboxInboxTables.outboxMigration.pipe(Effect.provide(context))
+              yield* sql.unsafe(`INSERT INTO outbox (id, subject, envelope)
+                SELECT gen_random_uuid(), 'plan.event', '{}'::jsonb FROM generate_series(1, 12000);
+                UPDATE outbox SET published_at = now() WHERE seq <= 8000`).raw
+              const planOf = (statement: { readonly compile: () => readonly [string, ReadonlyArray<unknown>] }) =>
+                Effect.map(
+                  sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${statement.compile()[0]}`, [
+                    ...statement.compile()[1]
+                  ]),
+                  (rows) => rows.map((row) => row["QUERY PLAN"]).join("\n")
+                )
+              const pending = yield* planOf(pendingStatement(sql, true))
+              expect(pending).toContain("ix_outbox_pending_seq")
+              expect(pending).not.toContain("Seq Scan")
+              // A group's batch, in a group's transaction: in `seq` order through the index, nothing sorted.
+              const batch = yield* Effect.zipRight(groupSettings(sql), planOf(lockBatchStatement(sql, 50, true))).pipe(
+                sql.withTransaction
+              )
+              expect(batch).toContain("ix_outbox_pending_seq")
+              expect(batch).not.toContain("Sort")
+              expect(batch).not.toContain("Seq Scan")
+              yield* sql`TRUNCATE outbox`
             }),
           30_000
         )

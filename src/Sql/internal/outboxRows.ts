@@ -6,6 +6,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
 import type { Backlog } from "../OutboxRelay.js"
@@ -87,18 +88,37 @@ export const tableColumns: Effect.Effect<
   mapSqlErrors({ operation: "outbox.relay" })
 )
 
+/**
+ * The first pending row's `seq`, if any: the relay's check for work. An `ORDER BY seq LIMIT 1`, not an `EXISTS`,
+ * so that the planner reads the pending rows' partial index whatever it estimates (an `EXISTS` drops the ordering,
+ * and PostgreSQL then reads the table in the order it is stored, every row published and kept first).
+ *
+ * @internal
+ */
+export const pendingStatement = (sql: SqlClient.SqlClient, failedAt: boolean): Statement.Statement<{
+  readonly seq: string
+}> => sql`SELECT seq FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)} ORDER BY seq LIMIT 1`
+
 /** @internal */
 export const hasPending = (failedAt: boolean): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) =>
-      sql<{ readonly pending: boolean }>`SELECT EXISTS (
-        SELECT 1 FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
-      ) AS pending`
-  ).pipe(
-    Effect.map((rows) => rows[0]?.pending === true),
+  Effect.flatMap(SqlClient.SqlClient, (sql) => pendingStatement(sql, failedAt)).pipe(
+    Effect.map((rows) => rows.length > 0),
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" })
   )
+
+/**
+ * The statement of {@link lockBatch}.
+ *
+ * @internal
+ */
+export const lockBatchStatement = (sql: SqlClient.SqlClient, size: number, failedAt: boolean): Statement.Statement<
+  Row
+> =>
+  sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
+    FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
+    ORDER BY seq
+    LIMIT ${size}
+    FOR UPDATE SKIP LOCKED`
 
 /**
  * The next unpublished rows in insert order, locked for this transaction; rows another relay holds, and rows set
@@ -111,11 +131,7 @@ export const lockBatch = (
   size: number,
   failedAt: boolean
 ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
-  sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
-    FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
-    ORDER BY seq
-    LIMIT ${size}
-    FOR UPDATE SKIP LOCKED`.pipe(timed("outbox.relay.select"))
+  lockBatchStatement(sql, size, failedAt).pipe(timed("outbox.relay.select"))
 
 /** @internal */
 export const markPublished = (

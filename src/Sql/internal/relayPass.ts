@@ -91,9 +91,15 @@ const logSetAside = (failed: FailedEvent) =>
       "failed_at back to NULL to publish it"
   )
 
-// The marks are committed without waiting for the WAL flush: a database crash may forget the last of them, whose rows
-// are then published again under the same Nats-Msg-Id, as after a relay crash.
-const asyncCommit = (sql: SqlClient.SqlClient) => sql`SET LOCAL synchronous_commit = off`
+// The group's transaction settings, in one statement. The marks are committed without waiting for the WAL flush: a
+// database crash may forget the last of them, whose rows are then published again under the same Nats-Msg-Id, as
+// after a relay crash. And the batch is read in `seq` order through the pending rows' index, never sorted: on a table
+// whose statistics are missing or old (a new table, a burst after a quiet spell) the planner takes the two `IS NULL`
+// conditions for nearly nothing and sorts every pending row to lock the first few, once per group, so a backlog of n
+// rows cost n^2 reads (a fifth of the throughput in the outbox-relay benchmark, BENCHMARKS.md).
+/** @internal */
+export const groupSettings = (sql: SqlClient.SqlClient) =>
+  sql`SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true)`
 
 /** One group of a pass, between its transaction and the pass that sends its rows. */
 interface Group {
@@ -143,7 +149,7 @@ const runGroup = (
 ): Effect.Effect<GroupResult, TransactionFailure, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { sql } = relay
-    yield* asyncCommit(sql)
+    yield* groupSettings(sql)
     const rows = yield* lockBatch(sql, size, failedAt)
     yield* Deferred.succeed(locked, rows)
     const fibers = yield* Deferred.await(sent)
