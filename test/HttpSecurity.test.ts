@@ -1,14 +1,17 @@
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Context, Effect } from "effect"
+import { Cause, ConfigError, ConfigProvider, Context, Effect, Either } from "effect"
 import * as Layer from "effect/Layer"
 import { Redis } from "ioredis"
 import * as jose from "jose"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Http from "../src/Http/Http.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Permissions from "../src/Http/Permissions.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
+import * as RequestContext from "../src/Http/RequestContext.js"
 import { ApiLive } from "./fixtures/http/api.js"
 import { fetchFrom, jsonOf, serve, type Served } from "./fixtures/http/server.js"
 import { serviceAvailable } from "./support/services.js"
@@ -23,9 +26,9 @@ const token = (sub: string) =>
     new jose.SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setExpirationTime("5m").sign(key)
   )
 
-const apiServer = (config: Record<string, unknown>) =>
+const apiServer = (config: Record<string, unknown>, options?: Http.ServeOptions) =>
   serve(
-    Http.serveApi().pipe(
+    Http.serveApi(options).pipe(
       Layer.provide(ApiLive),
       Layer.provide(JwtAuth.layerConfig),
       Layer.provide(RateLimit.layerConfig)
@@ -41,8 +44,12 @@ const rateLimitKeys = (redisUrl: string) =>
     (redis) => Effect.promise(() => redis.quit())
   )
 
-/** A server limited to 3 requests a minute, and the same behind a trusted proxy. */
-class Limited extends Context.Tag("test/Limited")<Limited, { readonly server: Served; readonly trusted: Served }>() {}
+/** A server limited to 3 requests a minute, the same behind trusted proxies, and behind trusted ranges. */
+class Limited extends Context.Tag("test/Limited")<Limited, {
+  readonly server: Served
+  readonly trusted: Served
+  readonly ranges: Served
+}>() {}
 
 const limited = (redisUrl: string | undefined) =>
   Layer.scoped(
@@ -67,7 +74,9 @@ const limited = (redisUrl: string | undefined) =>
       return {
         server: yield* apiServer(base),
         // The test's requests come from 127.0.0.1, the inner proxy, whose own peer was the outer proxy 10.0.0.1.
-        trusted: yield* apiServer({ ...base, http: { trusted_proxies: ["127.0.0.1", "10.0.0.1"] } })
+        trusted: yield* apiServer({ ...base, http: { trusted_proxies: ["127.0.0.1", "10.0.0.1"] } }),
+        // The test's peer 127.0.0.1 as an IPv4-mapped range, the proxies before it anywhere in 10.0.0.0/8.
+        ranges: yield* apiServer({ ...base, http: { trusted_proxies: ["::ffff:127.0.0.0/104", "10.0.0.0/8"] } })
       }
     })
   )
@@ -139,6 +148,20 @@ const rateLimitSuite = (name: string, redisUrl: string | undefined) => {
         expect(yield* from("10.0.0.1, 10.0.0.1")).toBe(429)
       }))
 
+    it.effect("behind trusted CIDR ranges, keys on the client whatever port or proxy of the range it came through", () =>
+      Effect.gen(function*() {
+        const { ranges } = yield* Limited
+        const [one, two] = [randomClient(), randomClient()]
+        const from = (forwarded: string) =>
+          statusOf(fetchFrom(ranges, "/api/v1/items/1", { headers: { "x-forwarded-for": forwarded } }))
+        expect(yield* from(`${one}, 10.0.0.1`)).toBe(200)
+        expect(yield* from(`[${one}]:443, 10.200.3.4:5050`)).toBe(200)
+        expect(yield* from(` [${one}]:8443 ,[::ffff:10.9.9.9]:80`)).toBe(200)
+        expect(yield* from(`${one}, 10.0.0.1`)).toBe(429)
+        expect(yield* from(`198.51.100.7, [${one}]:443, 10.1.1.1`)).toBe(429)
+        expect(yield* from(`${two}, 10.0.0.1`)).toBe(200)
+      }))
+
     if (redisUrl !== undefined) {
       it.effect("keeps its counters in Redis", () =>
         Effect.gen(function*() {
@@ -152,6 +175,130 @@ const rateLimitSuite = (name: string, redisUrl: string | undefined) => {
 rateLimitSuite("rate limiting in memory", undefined)
 describe.skipIf(!redisUp)("redis", () => {
   rateLimitSuite("rate limiting on Redis", "redis://127.0.0.1:6379")
+})
+
+describe("trusted proxies", () => {
+  /** A request from `peer`, with `X-Forwarded-For: forwarded` when given. */
+  const requestFrom = (peer: string, forwarded?: string) =>
+    HttpServerRequest.fromWeb(
+      new Request("http://service.test/api/v1/items", {
+        headers: forwarded === undefined ? {} : { "x-forwarded-for": forwarded }
+      })
+    ).modify({ remoteAddress: peer })
+
+  const compiled = (entries: ReadonlyArray<string>) =>
+    Either.getOrThrowWith(RequestContext.makeTrustedProxies(entries), (problem) => new Error(problem))
+
+  it("trusts the addresses of IPv4 and IPv6 CIDR ranges, and no others", () => {
+    const trusted = compiled(["10.0.0.0/8", "192.0.2.64/26", "fd00::/8", "2001:db8:1::7"])
+    expect(RequestContext.clientIp(requestFrom("10.20.30.40", "198.51.100.1, 10.9.9.9"), trusted)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("192.0.2.127", "198.51.100.1"), trusted)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("192.0.2.128", "198.51.100.1"), trusted)).toBe("192.0.2.128")
+    expect(RequestContext.clientIp(requestFrom("11.0.0.1", "198.51.100.1"), trusted)).toBe("11.0.0.1")
+    expect(RequestContext.clientIp(requestFrom("fd12:3456::1", "2001:db8::7, fd00::5"), trusted)).toBe("2001:db8::7")
+    expect(RequestContext.clientIp(requestFrom("FD00::9", "2001:db8::7"), trusted)).toBe("2001:db8::7")
+    expect(RequestContext.clientIp(requestFrom("2001:db8:1::7", "2001:db8::8"), trusted)).toBe("2001:db8::8")
+    expect(RequestContext.clientIp(requestFrom("fe80::1", "2001:db8::7"), trusted)).toBe("fe80::1")
+    // A host part in a range entry is masked off: 10.1.2.3/16 is 10.1.0.0/16.
+    expect(RequestContext.clientIp(requestFrom("10.1.200.1", "198.51.100.1"), compiled(["10.1.2.3/16"])))
+      .toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("10.2.0.1", "198.51.100.1"), compiled(["10.1.2.3/16"])))
+      .toBe("10.2.0.1")
+  })
+
+  it("matches an IPv4 address and its IPv4-mapped IPv6 form both ways, for addresses and ranges", () => {
+    const v4 = compiled(["10.0.0.0/8", "192.0.2.1"])
+    expect(RequestContext.clientIp(requestFrom("::ffff:10.1.2.3", "198.51.100.1"), v4)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("::ffff:192.0.2.1", "198.51.100.1"), v4)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("::ffff:c000:201", "198.51.100.1"), v4)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("10.0.0.1", "198.51.100.1, ::ffff:10.0.0.9"), v4)).toBe("198.51.100.1")
+    const mapped = compiled(["::ffff:10.0.0.0/104", "::ffff:192.0.2.1"])
+    expect(RequestContext.clientIp(requestFrom("10.1.2.3", "198.51.100.1"), mapped)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("192.0.2.1", "198.51.100.1"), mapped)).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("192.0.2.2", "198.51.100.1"), mapped)).toBe("192.0.2.2")
+    // An IPv6 range outside the mapped block holds no IPv4 address.
+    expect(RequestContext.clientIp(requestFrom("10.0.0.1", "198.51.100.1"), compiled(["fd00::/8"]))).toBe("10.0.0.1")
+  })
+
+  it("reads X-Forwarded-For hops as proxies write them: trimmed, brackets and ports dropped", () => {
+    const trusted = compiled(["10.0.0.0/8", "fd00::/8"])
+    const client = (forwarded: string) => RequestContext.clientIp(requestFrom("10.0.0.1", forwarded), trusted)
+    expect(client("[2001:db8::1]:443, 10.0.0.2")).toBe("2001:db8::1")
+    expect(client("203.0.113.7:5050")).toBe("203.0.113.7")
+    expect(client(" 203.0.113.7 ,  10.0.0.2:5050 , [fd00::2]:8443 ")).toBe("203.0.113.7")
+    expect(client("[2001:db8::1]")).toBe("2001:db8::1")
+    expect(client("198.51.100.1, [::ffff:10.0.0.3]:80")).toBe("198.51.100.1")
+    // Every hop trusted: the leftmost one, without its port.
+    expect(client("10.0.0.3:1234, 10.0.0.2")).toBe("10.0.0.3")
+  })
+
+  it("never trusts a hop that is not an address, and returns it as written when it is the rightmost untrusted", () => {
+    const trusted = compiled(["10.0.0.0/8"])
+    const client = (forwarded: string) => RequestContext.clientIp(requestFrom("10.0.0.1", forwarded), trusted)
+    expect(client("198.51.100.1, not-an-ip, 10.0.0.2")).toBe("not-an-ip")
+    expect(client("198.51.100.1, unknown")).toBe("unknown")
+    expect(client("198.51.100.1, 10.0.0.0/8")).toBe("10.0.0.0/8")
+    expect(client("198.51.100.1, [10.0.0.2]:80")).toBe("[10.0.0.2]:80")
+    expect(client("198.51.100.1, 10.0.0.2:99999")).toBe("10.0.0.2:99999")
+    expect(client("198.51.100.1, [fd00::2]:65536")).toBe("[fd00::2]:65536")
+    expect(client("198.51.100.1, 10.0.0.2:")).toBe("10.0.0.2:")
+    expect(client("198.51.100.1,  , 10.0.0.2")).toBe("198.51.100.1")
+  })
+
+  it("takes the entries as a list too (compiled on each call), and an invalid one throws", () => {
+    expect(RequestContext.clientIp(requestFrom("10.9.8.7", "198.51.100.1"), ["10.0.0.0/8"])).toBe("198.51.100.1")
+    expect(RequestContext.clientIp(requestFrom("10.9.8.7", "198.51.100.1"), [])).toBe("10.9.8.7")
+    expect(() => RequestContext.clientIp(requestFrom("10.9.8.7"), ["10.0.0.0/33"])).toThrow(
+      Cause.IllegalArgumentException
+    )
+    expect(() => RateLimit.middleware({} as never, { limit: 1, windowMs: 1000, trustedProxies: ["nope"] })).toThrow(
+      /"nope"/
+    )
+  })
+
+  it("names every invalid entry: a prefix out of range, not an address, empty", () => {
+    const result = RequestContext.makeTrustedProxies(
+      ["10.0.0.0/8", "10.0.0.0/33", "fd00::/129", "not-an-ip", "", "10.0.0.0/x", "host.example/8", "[::1]"]
+    )
+    expect(result).toEqual(Either.left(
+      "Expected IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), got " +
+        "\"10.0.0.0/33\" (the prefix length of an IPv4 range is 0 to 32), " +
+        "\"fd00::/129\" (the prefix length of an IPv6 range is 0 to 128), \"not-an-ip\" (not an IP address), " +
+        "\"\" (an empty entry), \"10.0.0.0/x\" (the prefix length of an IPv4 range is 0 to 32), " +
+        "\"host.example/8\" (not an IP address before the /), \"[::1]\" (not an IP address)"
+    ))
+  })
+
+  const readServer = (provider: ConfigProvider.ConfigProvider) => Effect.withConfigProvider(HttpConfig.server, provider)
+
+  it.effect("http.trusted_proxies reads addresses and ranges; an invalid entry is a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      const ok = yield* readServer(ConfigProvider.fromMap(new Map([["http.trusted_proxies", "10.0.0.0/8,fd00::/8"]])))
+      expect(ok.trustedProxies).toEqual(["10.0.0.0/8", "fd00::/8"])
+      expect((yield* readServer(ConfigProvider.fromJson({}))).trustedProxies).toEqual([])
+      for (const entry of ["10.0.0.0/33", "not-an-ip", ""]) {
+        const error = yield* Effect.flip(
+          readServer(ConfigProvider.fromJson({ http: { trusted_proxies: ["10.0.0.1", entry] } }))
+        )
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain("http.trusted_proxies")
+        expect(String(error)).toContain(JSON.stringify(entry))
+      }
+    }))
+
+  it.scoped("a server does not start on an invalid entry, configured or given in ServeOptions", () =>
+    Effect.gen(function*() {
+      const config = { service: { name: "proxies" }, auth: { secret }, rate_limit: { limit: 3, window_ms: 60_000 } }
+      const configured = yield* Effect.flip(apiServer({ ...config, http: { trusted_proxies: ["10.0.0.0/33"] } }))
+      expect(ConfigError.isConfigError(configured)).toBe(true)
+      expect(String(configured)).toContain("http.trusted_proxies")
+      expect(String(configured)).toContain("10.0.0.0/33")
+      const given = yield* Effect.flip(apiServer(config, { server: { trustedProxies: ["fd00::/8", "fd00::/200"] } }))
+      expect(ConfigError.isConfigError(given)).toBe(true)
+      expect(String(given)).toContain("http.trusted_proxies")
+      expect(String(given)).toContain("fd00::/200")
+    }))
 })
 
 /** A JWKS endpoint serving one RS256 key, a server verifying against it, that key and another. */

@@ -35,10 +35,11 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import { constTrue } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -58,6 +59,7 @@ import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
 import * as RateLimit from "./RateLimit.js"
 import { Readiness, type ReadinessService } from "./Readiness.js"
+import * as RequestContext from "./RequestContext.js"
 import * as RequestTelemetry from "./RequestTelemetry.js"
 import * as SecurityHeaders from "./SecurityHeaders.js"
 
@@ -205,11 +207,16 @@ export const makeStack = (
     const verifier = yield* Effect.serviceOption(JwtAuth.JwtVerifier)
     const limiter = yield* Effect.serviceOption(RateLimiter.RateLimiter)
     const { rateLimit, server, service } = resolved
+    // Compiled here, not on each request; entries given in `ServeOptions.server` are checked as configured ones are.
+    const trustedProxies = yield* Either.match(RequestContext.makeTrustedProxies(server.trustedProxies), {
+      onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["http", "trusted_proxies"], problem)),
+      onRight: Effect.succeed
+    })
     return <E, R>(app: HttpApp.Default<E, R>) => {
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
       if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
       if (rateLimit !== false && Option.isSome(limiter)) {
-        inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies: server.trustedProxies })(inner)
+        inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies })(inner)
       }
       if (Option.isSome(verifier)) inner = JwtAuth.middleware(verifier.value)(inner)
       inner = Limits.bodyParsing(server.maxBodyDepth)(inner)

@@ -5,7 +5,8 @@
  *
  * - `service.name` — the `X-Service-Name` header and the `service` metric label
  * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB),
- *   `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([])
+ *   `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([];
+ *   addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
  * - `redis.url` (optional: rate limiting uses Redis when set)
@@ -17,8 +18,11 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as TrustedProxies from "./internal/trustedProxies.js"
 
 /**
  * The service name (`service.name`).
@@ -43,8 +47,9 @@ export interface ServerConfig {
   readonly maxBodyDepth: number
   readonly requestTimeoutMs: number
   /**
-   * The addresses of the proxies in front of the service: the client is the rightmost `X-Forwarded-For` entry not
-   * among them (`RequestContext.clientIp`), when the peer is.
+   * The proxies in front of the service, each an IPv4 or IPv6 address or a CIDR range (`10.0.0.0/8`, `fd00::/8`):
+   * the client is the rightmost `X-Forwarded-For` entry not among them (`RequestContext.clientIp`), when the peer
+   * is. An entry that is neither is a `ConfigError` naming it (`RequestContext.makeTrustedProxies`).
    */
   readonly trustedProxies: ReadonlyArray<string>
 }
@@ -68,7 +73,17 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       64
     ),
     requestTimeoutMs: Config.withDefault(Config.integer("request_timeout_ms"), 30_000),
-    trustedProxies: Config.withDefault(Config.array(Config.string(), "trusted_proxies"), [])
+    trustedProxies: Config.withDefault(
+      Config.array(Config.string(), "trusted_proxies").pipe(
+        Config.mapOrFail((entries) =>
+          Either.mapBoth(TrustedProxies.make(entries), {
+            onLeft: (problem) => ConfigError.InvalidData(["trusted_proxies"], problem),
+            onRight: () => entries
+          })
+        )
+      ),
+      []
+    )
   }),
   "http"
 )

@@ -23,8 +23,9 @@ import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as RateLimitRedis from "./internal/rateLimitRedis.js"
 import * as RateLimitStore from "./internal/rateLimitStore.js"
+import * as TrustedProxies from "./internal/trustedProxies.js"
 import { currentPrincipal } from "./JwtAuth.js"
-import { clientIp } from "./RequestContext.js"
+import * as RequestContext from "./RequestContext.js"
 
 /**
  * Options of the middleware.
@@ -36,7 +37,11 @@ export interface Options {
   readonly limit: number
   readonly windowMs: number
   readonly algorithm?: "fixed-window" | "token-bucket"
-  readonly trustedProxies?: ReadonlyArray<string>
+  /**
+   * The proxies whose `X-Forwarded-For` entries are believed (`RequestContext.clientIp`): compiled, or entries
+   * compiled when the middleware is made (an invalid one throws an `IllegalArgumentException` there).
+   */
+  readonly trustedProxies?: RequestContext.TrustedProxies | ReadonlyArray<string>
   /** Key prefix, so that several limits can share a store. */
   readonly prefix?: string
 }
@@ -44,11 +49,11 @@ export interface Options {
 const keyOf = (
   principal: Option.Option<{ readonly subject: string }>,
   request: HttpServerRequest.HttpServerRequest,
-  trustedProxies: ReadonlyArray<string>
+  trustedProxies: RequestContext.TrustedProxies
 ): string =>
   Option.isSome(principal) && principal.value.subject !== ""
     ? `principal:${principal.value.subject}`
-    : `ip:${clientIp(request, trustedProxies)}`
+    : `ip:${RequestContext.clientIp(request, trustedProxies)}`
 
 /**
  * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).
@@ -61,7 +66,9 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
   const prefix = options.prefix ?? "http:"
   const windowText = `${Math.round(options.windowMs / 1000)}s`
   const algorithm = options.algorithm ?? "fixed-window"
-  const trustedProxies = options.trustedProxies ?? []
+  const trustedProxies = TrustedProxies.isTrustedProxies(options.trustedProxies)
+    ? options.trustedProxies
+    : TrustedProxies.unsafeMake(options.trustedProxies ?? [])
   const onStoreError = (error: RateLimiter.RateLimiterError) =>
     error.reason === "Exceeded"
       ? Effect.fail(
