@@ -276,6 +276,9 @@ describe("trusted proxies", () => {
       const ok = yield* readServer(ConfigProvider.fromMap(new Map([["http.trusted_proxies", "10.0.0.0/8,fd00::/8"]])))
       expect(ok.trustedProxies).toEqual(["10.0.0.0/8", "fd00::/8"])
       expect((yield* readServer(ConfigProvider.fromJson({}))).trustedProxies).toEqual([])
+      // An empty value, as an environment file leaves it (`HTTP_TRUSTED_PROXIES=`), is no proxies.
+      const empty = yield* readServer(ConfigProvider.fromMap(new Map([["http.trusted_proxies", ""]])))
+      expect(empty.trustedProxies).toEqual([])
       for (const entry of ["10.0.0.0/33", "not-an-ip", ""]) {
         const error = yield* Effect.flip(
           readServer(ConfigProvider.fromJson({ http: { trusted_proxies: ["10.0.0.1", entry] } }))

@@ -49,7 +49,8 @@ export interface ServerConfig {
   /**
    * The proxies in front of the service, each an IPv4 or IPv6 address or a CIDR range (`10.0.0.0/8`, `fd00::/8`):
    * the client is the rightmost `X-Forwarded-For` entry not among them (`RequestContext.clientIp`), when the peer
-   * is. An entry that is neither is a `ConfigError` naming it (`RequestContext.makeTrustedProxies`).
+   * is. An entry that is neither is a `ConfigError` naming it (`RequestContext.makeTrustedProxies`); an empty value
+   * is no proxies.
    */
   readonly trustedProxies: ReadonlyArray<string>
 }
@@ -75,6 +76,8 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     requestTimeoutMs: Config.withDefault(Config.integer("request_timeout_ms"), 30_000),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
+        // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.
+        Config.map((entries) => entries.every((entry) => entry.trim() === "") ? [] : entries),
         Config.mapOrFail((entries) =>
           Either.mapBoth(TrustedProxies.make(entries), {
             onLeft: (problem) => ConfigError.InvalidData(["trusted_proxies"], problem),
