@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -186,5 +187,100 @@ describe("Telemetry/GlamLogger", () => {
         `${epochLocal} - svc - INFO - hello`
       )
       expect(parseJson(yield* firstLine({ logging: { format: "json" } }))).toMatchObject({ environment: "dev" })
+    }))
+
+  it.effect("a value that throws when it is read never fails the fiber that logs it: that value is [unrenderable]", () =>
+    Effect.gen(function*() {
+      const getter = {
+        id: 7,
+        get secret(): string {
+          throw new Error("getter")
+        }
+      }
+      const toJSON = {
+        toJSON: () => {
+          throw new Error("toJSON")
+        }
+      }
+      const toStringAndJson = {
+        toString: () => {
+          throw new Error("toString")
+        },
+        toJSON: () => {
+          throw new Error("x")
+        }
+      }
+      const badMessage = new Error("bad")
+      Object.defineProperty(badMessage, "message", {
+        get: () => {
+          throw new Error("message")
+        }
+      })
+      const badStack = new Error("stack of its own")
+      Object.defineProperty(badStack, "stack", {
+        get: () => {
+          throw new Error("stack")
+        }
+      })
+      const program = Effect.gen(function*() {
+        yield* Effect.log("getter").pipe(Effect.annotateLogs({ order_id: "789", a: getter }))
+        yield* Effect.log("toJSON", toJSON).pipe(Effect.annotateLogs({ order_id: "789", a: toJSON }))
+        yield* Effect.log(toStringAndJson).pipe(Effect.annotateLogs({ order_id: "789", a: toStringAndJson }))
+        yield* Effect.log(badMessage).pipe(Effect.annotateLogs({ order_id: "789", a: badMessage }))
+        yield* Effect.logError(Cause.fail(badStack))
+        yield* Effect.logError("failed", Cause.die(badMessage))
+        return "still running"
+      })
+      const json = withLogger({ service: "svc", environment: "prod", format: "json" })
+      const console = withLogger({ service: "svc", environment: "dev", format: "console" })
+      expect(yield* Effect.provide(program, json.layer)).toBe("still running")
+      expect(yield* Effect.provide(program, console.layer)).toBe("still running")
+      // The first run's logger stays in the test's fiber: its first six lines are the JSON run's.
+      const records = json.lines.slice(0, 6).map(parseJson)
+      expect(records.map((r) => [r.message, r.order_id, r.a])).toEqual([
+        ["getter", "789", { id: 7, secret: "[unrenderable]" }],
+        ["toJSON \"[unrenderable]\"", "789", "[unrenderable]"],
+        ["\"[unrenderable]\"", "789", "[unrenderable]"],
+        ["[unrenderable]", "789", { name: "Error", message: "[unrenderable]" }],
+        ["stack of its own", undefined, undefined],
+        ["failed", undefined, undefined]
+      ])
+      expect(records.map((r) => r.level)).toEqual(["INFO", "INFO", "INFO", "INFO", "ERROR", "ERROR"])
+      expect(records[5]!.exception).toBe("[unrenderable]")
+      expect(console.lines).toHaveLength(6)
+      expect(console.lines[0]).toContain(`a={"id":7,"secret":"[unrenderable]"}`)
+      expect(console.lines[0]).toMatch(/order_id=789.* - getter$/)
+      expect(console.lines[3]).toMatch(/^.* - svc - INFO - \[.*a=\[unrenderable\].*\] - \[unrenderable\]$/)
+    }))
+
+  it.effect("an object written twice in a line is written twice; only a cycle is [Circular]", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "svc", environment: "prod", format: "json" })
+      const shared = { v: 1 }
+      const cycle: Record<string, unknown> = { name: "loop" }
+      cycle.self = cycle
+      yield* Effect.log("shared", { first: shared, second: shared, list: [shared, shared] }).pipe(
+        Effect.annotateLogs({ a: shared, b: shared, cycle }),
+        Effect.provide(layer)
+      )
+      expect(parseJson(lines[0]!)).toMatchObject({
+        message: "shared {\"first\":{\"v\":1},\"second\":{\"v\":1},\"list\":[{\"v\":1},{\"v\":1}]}",
+        a: { v: 1 },
+        b: { v: 1 },
+        cycle: { name: "loop", self: "[Circular]" }
+      })
+    }))
+
+  it.effect("a sink that throws loses its line, never the fiber that logs", () =>
+    Effect.gen(function*() {
+      const layer = GlamLogger.layer({
+        service: "svc",
+        environment: "dev",
+        format: "console",
+        sink: () => {
+          throw new Error("sink")
+        }
+      })
+      expect(yield* Effect.log("hello").pipe(Effect.as("still running"), Effect.provide(layer))).toBe("still running")
     }))
 })

@@ -6,6 +6,9 @@
  * Lines go to a {@link Sink}, standard output unless told otherwise. There is no file output and no rotation:
  * in containers stdout is the contract and the platform collects it.
  *
+ * A log never fails the fiber that writes it: a value that throws when it is read is written as `[unrenderable]`,
+ * and a sink that throws loses that line only.
+ *
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
@@ -13,6 +16,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -89,35 +93,80 @@ const reserved = new Set([
   "exception"
 ])
 
-const jsonReplacer = () => {
-  const seen = new WeakSet<object>()
-  return function(this: unknown, _key: string, value: unknown): unknown {
-    if (typeof value === "bigint") return value.toString()
-    if (typeof value === "symbol" || typeof value === "function") return String(value)
-    if (typeof value === "object" && value !== null) {
-      if (seen.has(value)) return "[Circular]"
-      seen.add(value)
-      if (Inspectable.isRedactable(value)) return Inspectable.redact(value)
-      if (value instanceof Error) return { name: value.name, message: value.message }
-    }
-    return value
+// What a value is written as when reading it throws (a getter, a `toJSON`, a `toString`): that value only, the rest
+// of the line is kept.
+const unrenderable = "[unrenderable]"
+
+const attempt = <A>(f: () => A, fallback: A): A => {
+  try {
+    return f()
+  } catch {
+    return fallback
   }
 }
 
+const jsonReplacer = () => {
+  // The objects above the one being written: a reference to one of them is a cycle, while an object met twice
+  // elsewhere in the value (two fields holding the same object) is written twice.
+  const ancestors: Array<object> = []
+  return function(this: unknown, _key: string, value: unknown): unknown {
+    if (typeof value === "bigint") return value.toString()
+    if (typeof value === "symbol" || typeof value === "function") return String(value)
+    if (typeof value !== "object" || value === null) return value
+    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop()
+    if (ancestors.includes(value)) return "[Circular]"
+    const written: unknown = Inspectable.isRedactable(value)
+      ? Inspectable.redact(value)
+      : value instanceof Error
+      ? { name: value.name, message: value.message }
+      : value
+    if (typeof written === "object" && written !== null) ancestors.push(written)
+    return written
+  }
+}
+
+// A copy of `value` as plain data, where each part that throws when read is `unrenderable`.
+const plain = (value: unknown, key: string, ancestors: ReadonlyArray<object>): unknown => {
+  try {
+    const own = typeof value === "object" && value !== null && "toJSON" in value && typeof value.toJSON === "function"
+      ? (value.toJSON as (key: string) => unknown)(key)
+      : value
+    if (typeof own === "bigint") return own.toString()
+    if (typeof own === "symbol" || typeof own === "function") return String(own)
+    if (typeof own !== "object" || own === null) return own
+    if (ancestors.includes(own)) return "[Circular]"
+    if (Inspectable.isRedactable(own)) return plain(Inspectable.redact(own), key, ancestors)
+    if (own instanceof Error) {
+      return { name: attempt(() => String(own.name), unrenderable), message: attempt(() => own.message, unrenderable) }
+    }
+    const inner = [...ancestors, own]
+    if (Array.isArray(own)) return own.map((item: unknown, i) => plain(item, String(i), inner))
+    const out: Record<string, unknown> = {}
+    for (const name of Object.keys(own)) {
+      out[name] = attempt(() => plain((own as Record<string, unknown>)[name], name, inner), unrenderable)
+    }
+    return out
+  } catch {
+    return unrenderable
+  }
+}
+
+// JSON text of a value; one whose parts throw when read is written with those parts as `unrenderable`, never throws.
 const toJson = (value: unknown): string => {
   try {
-    return JSON.stringify(value, jsonReplacer()) ?? String(value)
+    return JSON.stringify(value, jsonReplacer()) ?? attempt(() => String(value), unrenderable)
   } catch {
-    return String(value)
+    return attempt(() => JSON.stringify(plain(value, "", []), jsonReplacer()), undefined) ??
+      JSON.stringify(unrenderable)
   }
 }
 
 const renderValue = (value: unknown): string => {
   if (typeof value === "string") return value
   if (Redacted.isRedacted(value)) return "<redacted>"
-  if (value instanceof Error) return `${value.name}: ${value.message}`
+  if (value instanceof Error) return attempt(() => `${value.name}: ${value.message}`, unrenderable)
   if (typeof value === "object" && value !== null) return toJson(value)
-  return String(value)
+  return attempt(() => String(value), unrenderable)
 }
 
 const renderMessage = (message: unknown): string => Arr.ensure(message).map(renderValue).join(" ")
@@ -130,11 +179,14 @@ const renderMessage = (message: unknown): string => Arr.ensure(message).map(rend
 const messageAndCause = (log: Logger.Logger.Options<unknown>): readonly [string, string | undefined] => {
   const text = renderMessage(log.message)
   if (Cause.isEmpty(log.cause)) return [text, undefined]
-  const pretty = Cause.pretty(log.cause, { renderErrorCause: true })
+  const pretty = attempt(() => Cause.pretty(log.cause, { renderErrorCause: true }), unrenderable)
   if (text !== "") return [text, pretty]
-  const error = Cause.squash(log.cause)
+  const error = attempt(() => Cause.squash(log.cause), undefined)
   if (!(error instanceof Error)) return [renderValue(error), pretty]
-  return [error.message, error.stack === `${error.name}: ${error.message}` ? undefined : pretty]
+  return [
+    attempt(() => error.message, unrenderable),
+    attempt(() => error.stack === `${error.name}: ${error.message}` ? undefined : pretty, pretty)
+  ]
 }
 
 const pad = (n: number): string => n.toString().padStart(2, "0")
@@ -227,7 +279,16 @@ export const formatConsole = (options: Pick<Options, "service">, log: Logger.Log
 export const make = (options: Options): Logger.Logger<unknown, void> => {
   const sink = options.sink ?? stdoutSink
   const render = options.format === "json" ? formatJson : formatConsole
-  return Logger.make((log) => sink(render(options, log), log.logLevel))
+  return Logger.make((log) => {
+    // Whatever is logged, and whatever the sink does, a log never fails the fiber that writes it.
+    let line: string
+    try {
+      line = render(options, log)
+    } catch {
+      line = render(options, { ...log, message: unrenderable, annotations: HashMap.empty(), cause: Cause.empty })
+    }
+    attempt(() => sink(line, log.logLevel), undefined)
+  })
 }
 
 /**
