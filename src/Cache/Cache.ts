@@ -50,7 +50,10 @@ export interface CacheService {
   readonly backend: "redis" | "memory"
   /** The value under `key`, decoded by `schema`; `None` when absent, expired or no longer decodable. */
   readonly get: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
-  /** Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode. */
+  /**
+   * Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode, or when its encoded
+   * form is not JSON (a bigint, a `Date`, `NaN`, `undefined`, a class instance, a cycle) and so would not read back.
+   */
   readonly set: <A, I>(
     key: string,
     schema: Schema.Schema<A, I>,

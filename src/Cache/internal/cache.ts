@@ -40,6 +40,87 @@ const parseJson = (raw: string): Either.Either<unknown, string> => {
 const describeIssues = (error: ParseResult.ParseError): string =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => `${i._tag} at [${i.path.join(".")}]`).join("; ")
 
+interface NotJson {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly kind: string
+}
+
+// What in an encoded value would not read back from its JSON, at the path of the first such part; `undefined` when
+// it is JSON (null, booleans, strings, finite numbers, arrays and plain objects of them; an object's property left
+// undefined is dropped, as JSON does, and reads back as absent). `path` and `ancestors` are the walk's stacks.
+const notJson = (
+  value: unknown,
+  path: Array<PropertyKey>,
+  ancestors: Array<object>,
+  inObject: boolean
+): NotJson | undefined => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined
+    case "number":
+      return Number.isFinite(value)
+        ? undefined
+        : { path: [...path], kind: "a number JSON cannot hold (NaN or Infinity)" }
+    case "undefined":
+      return inObject ? undefined : { path: [...path], kind: "undefined" }
+    case "bigint":
+    case "symbol":
+    case "function":
+      return { path: [...path], kind: `a ${typeof value}` }
+  }
+  if (value === null) return undefined
+  // What is left is an object.
+  const object = value as object
+  if (ancestors.includes(object)) return { path: [...path], kind: "a cycle" }
+  const child = (item: unknown, key: PropertyKey, itemInObject: boolean): NotJson | undefined => {
+    path.push(key)
+    const found = notJson(item, path, ancestors, itemInObject)
+    path.pop()
+    return found
+  }
+  ancestors.push(object)
+  let found: NotJson | undefined
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length && found === undefined; i++) found = child(object[i], i, false)
+  } else {
+    const prototype: unknown = Object.getPrototypeOf(object)
+    if (prototype !== Object.prototype && prototype !== null) {
+      const constructor: unknown = (prototype as { readonly constructor?: unknown } | undefined)?.constructor
+      const name = typeof constructor === "function" ? constructor.name : ""
+      found = { path: [...path], kind: name === "" ? "an object that is not a plain object" : `a ${name}` }
+    }
+    const keys = Object.keys(object)
+    for (let i = 0; i < keys.length && found === undefined; i++) {
+      found = child((object as Record<string, unknown>)[keys[i]!], keys[i]!, true)
+    }
+  }
+  ancestors.pop()
+  return found
+}
+
+// The JSON text to store for an encoded value, or a ParseError naming the path and kind of what would not read
+// back (never the value); the schema's encoded side should be JSON (`Schema.Date`, not `Schema.DateFromSelf`).
+const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Either<string, ParseResult.ParseError> => {
+  let problem: NotJson
+  try {
+    const found = notJson(encoded, [], [], false)
+    if (found === undefined) return Either.right(JSON.stringify(encoded))
+    problem = found
+  } catch {
+    problem = { path: [], kind: "a value that cannot be read (a getter that throws, or nested too deep)" }
+  }
+  const issue = new ParseResult.Type(
+    schema.ast,
+    encoded,
+    `The encoded value is not JSON: ${problem.kind}, which would not read back from the cache`
+  )
+  const [head, ...rest] = problem.path
+  return Either.left(
+    ParseResult.parseError(head === undefined ? issue : new ParseResult.Pointer([head, ...rest], encoded, issue))
+  )
+}
+
 const ttlOf = (options: SetOptions | undefined, fallback: Duration.Duration): Duration.Duration | undefined => {
   const ttl = options?.ttl === undefined ? fallback : Duration.decode(options.ttl)
   return Duration.isFinite(ttl) ? ttl : undefined
@@ -110,9 +191,8 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     )
   const set = <A, I>(key: string, schema: Schema.Schema<A, I>, value: A, setOptions?: SetOptions) =>
     Schema.encode(schema)(value).pipe(
-      Effect.flatMap((encoded) =>
-        guard(store.set(full(key), JSON.stringify(encoded), ttlOf(setOptions, options.ttl)), undefined)
-      ),
+      Effect.flatMap((encoded) => toJsonText(schema, encoded)),
+      Effect.flatMap((text) => guard(store.set(full(key), text, ttlOf(setOptions, options.ttl)), undefined)),
       Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
     )
   return {
