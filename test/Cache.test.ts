@@ -38,6 +38,22 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(60_000)
     }))
+
+  it.live("expire with Duration.infinity leaves the key without expiry (PTTL -1)", () =>
+    Effect.gen(function*() {
+      const prefix = `glam-test:cache:${process.pid}:persist:${Date.now()}:`
+      const redis = new Redis(redisUrl)
+      const pttl = yield* Effect.gen(function*() {
+        const cache = yield* Cache.Cache
+        yield* cache.set("meter", Schema.Number, 1, { ttl: "1 minute" })
+        expect(yield* cache.expire("meter", Duration.infinity)).toBe(true)
+        return yield* Effect.promise(() => redis.pttl(`${prefix}meter`))
+      }).pipe(
+        Effect.provide(Cache.layer({ url: redisUrl, prefix })),
+        Effect.ensuring(Effect.promise(() => redis.del(`${prefix}meter`).then(() => redis.quit())))
+      )
+      expect(pttl).toBe(-1)
+    }))
 })
 
 describe("the in-memory LRU", () => {

@@ -35,7 +35,7 @@ import * as metrics from "./internal/metrics.js"
  * @category models
  */
 export interface SetOptions {
-  /** Time to live; default `cache.ttl`. `Duration.infinity` stores without expiry. */
+  /** Time to live; default `cache.ttl`. `Duration.infinity`, or one past 2^53 - 1 ms, stores without expiry. */
   readonly ttl?: Duration.DurationInput | undefined
 }
 
@@ -62,7 +62,7 @@ export interface CacheService {
   ) => Effect.Effect<void, RedisError | ParseResult.ParseError>
   /** Removes `key`; `true` when it was there. */
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
-  /** Sets a new time to live on `key`; `true` when it was there. */
+  /** Sets a new time to live on `key` (`Duration.infinity`: no expiry); `true` when it was there. */
   readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, RedisError>
   /**
    * The value under `key`, else the result of `compute`, stored and returned. While `compute` runs for a key, other

@@ -110,6 +110,13 @@ export const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<
     Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("connect")("not ready in time") })
   )
 
+// Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
+// years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
+const redisMillis = (ttl: Duration.Duration): number | undefined => {
+  const ms = Duration.toMillis(ttl)
+  return ms > Number.MAX_SAFE_INTEGER ? undefined : Math.max(1, Math.ceil(ms))
+}
+
 /** The store on a connected client. */
 export const redis = (client: Redis, timeout: Duration.Duration): Store => {
   const run = <A>(operation: string, key: string | undefined, f: () => Promise<A>) =>
@@ -119,12 +126,22 @@ export const redis = (client: Redis, timeout: Duration.Duration): Store => {
   return {
     backend: "redis",
     get: (key) => Effect.map(run("get", key, () => client.get(key)), (v) => v ?? undefined),
-    set: (key, value, ttl) =>
-      Effect.asVoid(
-        run("set", key, () => ttl === undefined ? client.set(key, value) : client.set(key, value, "PX", millis(ttl)))
-      ),
+    set: (key, value, ttl) => {
+      const ms = ttl === undefined ? undefined : redisMillis(ttl)
+      return Effect.asVoid(
+        run("set", key, () => ms === undefined ? client.set(key, value) : client.set(key, value, "PX", ms))
+      )
+    },
     delete: (key) => Effect.map(run("del", key, () => client.del(key)), (n) => n > 0),
-    expire: (key, ttl) => Effect.map(run("pexpire", key, () => client.pexpire(key, millis(ttl))), (n) => n === 1),
+    expire: (key, ttl) => {
+      const ms = redisMillis(ttl)
+      if (ms !== undefined) return Effect.map(run("pexpire", key, () => client.pexpire(key, ms)), (n) => n === 1)
+      // No expiry: PERSIST answers 0 for a key that has none already, so whether the key is there is EXISTS's answer.
+      return Effect.map(
+        run("persist", key, () => client.multi().exists(key).persist(key).exec()),
+        (replies) => replies?.[0]?.[1] === 1
+      )
+    },
     ping: Effect.asVoid(run("ping", undefined, () => client.ping()))
   }
 }
