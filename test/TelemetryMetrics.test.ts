@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as TestClock from "effect/TestClock"
@@ -53,6 +55,41 @@ const scrape = Effect.map(PrometheusExposition.metricsText, (text) => {
       )
   }
 })
+
+// What in an exposition Prometheus' text parser refuses, which fails the whole scrape: a sample line it cannot read
+// (a label name not [a-zA-Z_][a-zA-Z0-9_]*), a label name twice in a series, a second TYPE line for a family.
+const expositionProblems = (text: string): Array<string> => {
+  const problems: Array<string> = []
+  const typed = new Set<string>()
+  const label = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)/
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("# HELP ") || line.startsWith("# UNIT ")) continue
+    if (line.startsWith("# TYPE ")) {
+      const name = line.split(" ")[2]!
+      if (typed.has(name)) problems.push(`second TYPE for ${name}`)
+      typed.add(name)
+      continue
+    }
+    const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(.*)\})? \S+$/.exec(line)
+    if (sample === null) {
+      problems.push(`unreadable: ${line}`)
+      continue
+    }
+    const names: Array<string> = []
+    let rest = sample[1] ?? ""
+    while (rest !== "") {
+      const match = label.exec(rest)
+      if (match === null) {
+        problems.push(`bad labels: ${line}`)
+        break
+      }
+      if (names.includes(match[1]!)) problems.push(`label ${match[1]} twice: ${line}`)
+      names.push(match[1]!)
+      rest = rest.slice(match[0].length)
+    }
+  }
+  return problems
+}
 
 describe("Telemetry/Metrics", () => {
   it.effect("http_requests_total counts by service, method, endpoint and status", () =>
@@ -191,4 +228,46 @@ describe("Telemetry/Metrics", () => {
     )
     expect(HttpMetrics.normalizePath("/health")).toBe("/health")
   })
+
+  it.effect("an exposition stays one Prometheus reads whatever the metrics are named; a metric that cannot be is left out", () =>
+    Effect.gen(function*() {
+      const warnings: Array<unknown> = []
+      const logger = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => warnings.push(message))
+      )
+      yield* Metric.increment(
+        Metrics.withLabels(Metric.counter("audit_jobs", { incremental: true }), {
+          "0digit": "z",
+          "with-dash": "quote \" backslash \\ newline \n end"
+        })
+      )
+      // Written as audit_jobs_total too: two TYPE lines for one family.
+      yield* Metric.increment(Metric.counter("audit_jobs_total", { incremental: true }))
+      // Two labels written as a_b in one series.
+      yield* Metric.increment(
+        Metrics.withLabels(Metric.counter("audit_dup", { incremental: true }), { "a-b": "1", "a.b": "2" })
+      )
+      // The histogram's buckets carry their own le.
+      yield* Metric.update(
+        Metrics.withLabels(Metric.histogram("audit_h", MetricBoundaries.fromIterable([1])), { le: "x" }),
+        0.5
+      )
+      const first = yield* PrometheusExposition.metricsText.pipe(Effect.provide(logger))
+      const second = yield* PrometheusExposition.metricsText.pipe(Effect.provide(logger))
+      for (const text of [first, second]) {
+        expect(expositionProblems(text)).toEqual([])
+        expect(text).toContain(
+          "audit_jobs_total{_0digit=\"z\",with_dash=\"quote \\\" backslash \\\\ newline \\n end\"} 1\n"
+        )
+        expect(text).not.toMatch(/^audit_(jobs_total|dup_total|h_count) 1$/m)
+        expect(text).not.toContain("audit_dup")
+        expect(text).not.toContain("audit_h")
+      }
+      // One warning per metric left out, not one per scrape.
+      expect(warnings).toHaveLength(3)
+      expect(JSON.stringify(warnings)).toContain("a second metric written as audit_jobs_total")
+      expect(JSON.stringify(warnings)).toContain("two labels written as a_b")
+      expect(JSON.stringify(warnings)).toContain("two labels written as le")
+    }))
 })

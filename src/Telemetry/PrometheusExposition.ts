@@ -6,7 +6,8 @@
  * (counters get their `_total` suffix, histograms their `_bucket`/`_sum`/`_count` series, and `target_info`
  * carries the resource attributes when a `Resource` is provided, e.g. by `Telemetry.layer`). Each scrape first reads
  * the process and runtime figures (`ProcessMetrics`). The bridge and the serializer are imported at the first
- * scrape, not when the service starts.
+ * scrape, not when the service starts. A metric that would make Prometheus refuse the whole scrape (a family name
+ * written twice, two labels of a series written with one name) is left out, with one warning naming it.
  *
  * @since 0.1.0
  */
