@@ -37,6 +37,32 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
           Effect.timeout("10 seconds")
         )
       }).pipe(Effect.provide(limiter())))
+
+    it.live("a limit, window or tokens the stores cannot count with is a ValidationError naming it; nothing counted", () =>
+      Effect.gen(function*() {
+        const k = key()
+        const cases = [
+          ["limit", Number.NaN, "1 minute", {}],
+          ["limit", 0, "1 minute", {}],
+          ["limit", -1, "1 minute", {}],
+          ["limit", 2.5, "1 minute", {}],
+          ["window", 5, 0, {}],
+          ["window", 5, Duration.infinity, {}],
+          ["window", 5, Number.NaN, {}],
+          ["tokens", 5, "1 minute", { tokens: 0 }],
+          ["tokens", 5, "1 minute", { tokens: -3 }],
+          ["tokens", 5, "1 minute", { algorithm: "token-bucket", tokens: 1.5 }],
+          ["window", 3, 0, { algorithm: "token-bucket" }]
+        ] as const
+        for (const [field, limit, window, options] of cases) {
+          const error = yield* Effect.flip(RateLimits.checkRateLimit(k, limit, window, options))
+          expect(error._tag).toBe("ValidationError")
+          expect(error._tag === "ValidationError" && error.details.field).toBe(field)
+          expect(error.message).not.toContain(k)
+        }
+        // Nothing was counted under the key.
+        expect((yield* RateLimits.checkRateLimit(k, 5, "1 minute")).remaining).toBe(4)
+      }).pipe(Effect.provide(limiter())))
   })
 
 suite("memory", () => RateLimit.layerMemory)

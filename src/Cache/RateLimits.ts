@@ -9,6 +9,7 @@
 import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type { ValidationError } from "../Errors/CommonErrors.js"
 import type { RedisError } from "../Errors/InfrastructureErrors.js"
 import * as internal from "./internal/rateLimits.js"
 
@@ -37,13 +38,15 @@ export interface RateLimitResult {
 export interface CheckOptions {
   /** Default `"fixed-window"`. */
   readonly algorithm?: "fixed-window" | "token-bucket" | undefined
-  /** How many units this call takes (default 1). */
+  /** How many units this call takes: a whole number of at least 1 (default 1). */
   readonly tokens?: number | undefined
 }
 
 /**
  * Counts one call under `key` against `limit` calls per `window`. A call over the limit is `allowed: false` (not an
- * error); a store failure (Redis down) is a `RedisError`, for the caller to decide whether to allow.
+ * error); a store failure (Redis down) is a `RedisError`, for the caller to decide whether to allow. A `limit` or
+ * `tokens` that is not a whole number of at least 1, or a `window` that is not a finite duration of at least 1
+ * millisecond, is a `ValidationError` naming it (`details.field`), and nothing is counted.
  *
  * @example
  * ```ts
@@ -64,4 +67,4 @@ export const checkRateLimit: (
   limit: number,
   window: Duration.DurationInput,
   options?: CheckOptions
-) => Effect.Effect<RateLimitResult, RedisError, RateLimiter.RateLimiter> = internal.checkRateLimit
+) => Effect.Effect<RateLimitResult, RedisError | ValidationError, RateLimiter.RateLimiter> = internal.checkRateLimit

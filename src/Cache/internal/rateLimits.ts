@@ -6,15 +6,51 @@
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { ValidationError } from "../../Errors/CommonErrors.js"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
 import type { CheckOptions, RateLimitResult } from "../RateLimits.js"
 
-/** Counts one call under `call:<key>`: over the limit is `allowed: false`; a store failure is a `RedisError`. */
+const invalid = (field: string, reason: string) =>
+  new ValidationError({ message: `Invalid rate limit ${field}: ${reason}`, details: { field, reason } })
+
+// Arguments the stores cannot count with: the memory store counted them (a NaN limit allowed every call, negative
+// tokens gave capacity back) and Redis refused them, which read as the store being unavailable.
+const argumentProblem = (
+  limit: number,
+  window: Duration.DurationInput,
+  tokens: number | undefined
+): ValidationError | undefined => {
+  if (!Number.isSafeInteger(limit) || limit < 1) return invalid("limit", "must be a whole number of at least 1")
+  const millis = Option.match(Duration.decodeUnknown(window), { onNone: () => Number.NaN, onSome: Duration.toMillis })
+  if (!Number.isFinite(millis) || millis < 1) {
+    return invalid("window", "must be a finite duration of at least 1 millisecond")
+  }
+  if (tokens !== undefined && (!Number.isSafeInteger(tokens) || tokens < 1)) {
+    return invalid("tokens", "must be a whole number of at least 1")
+  }
+  return undefined
+}
+
+/**
+ * Counts one call under `call:<key>`: over the limit is `allowed: false`; a store failure is a `RedisError`; a limit,
+ * window or tokens the stores cannot count with is a `ValidationError` naming it, and nothing is counted.
+ */
 export const checkRateLimit = (
   key: string,
   limit: number,
   window: Duration.DurationInput,
   options: CheckOptions = {}
+): Effect.Effect<RateLimitResult, RedisError | ValidationError, RateLimiter.RateLimiter> => {
+  const problem = argumentProblem(limit, window, options.tokens)
+  return problem !== undefined ? Effect.fail(problem) : count(key, limit, window, options)
+}
+
+const count = (
+  key: string,
+  limit: number,
+  window: Duration.DurationInput,
+  options: CheckOptions
 ): Effect.Effect<RateLimitResult, RedisError, RateLimiter.RateLimiter> =>
   Effect.flatMap(RateLimiter.RateLimiter, (limiter) =>
     limiter.consume({
