@@ -39,6 +39,31 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(ttl).toBeLessThanOrEqual(60_000)
     }))
 
+  it.live("a timeout past what Node's timers hold (30 days) does not set the client's timers to fire at once", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const onWarning = (warning: Error) => void warnings.push(warning.name)
+      process.on("warning", onWarning)
+      const found = yield* Effect.gen(function*() {
+        yield* Cache.set("meter", Schema.Number, 1)
+        const found = yield* Cache.get("meter", Schema.Number)
+        yield* Cache.invalidate("meter")
+        return found
+      }).pipe(
+        Effect.provide(Cache.layer({
+          url: redisUrl,
+          prefix: `glam-test:cache:${process.pid}:timeout:${Date.now()}:`,
+          timeout: "30 days",
+          strict: true
+        })),
+        // Node emits its warnings on a later tick.
+        Effect.zipLeft(Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))),
+        Effect.ensuring(Effect.sync(() => process.off("warning", onWarning)))
+      )
+      expect(found).toEqual(Option.some(1))
+      expect(warnings).not.toContain("TimeoutOverflowWarning")
+    }))
+
   it.live("expire with Duration.infinity leaves the key without expiry (PTTL -1)", () =>
     Effect.gen(function*() {
       const prefix = `glam-test:cache:${process.pid}:persist:${Date.now()}:`

@@ -21,6 +21,11 @@ export interface Store {
 
 const millis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
 
+// Node's timers hold at most 2^31 - 1 ms (some 24.8 days): a longer one fires after 1 ms (a TimeoutOverflowWarning),
+// which would time out every command at once. The client's timeouts stop there; the operation's own still holds.
+const maxTimerMillis = 2_147_483_647
+const timerMillis = (timeout: Duration.Duration): number => Math.min(millis(timeout), maxTimerMillis)
+
 interface Entry {
   readonly value: string
   readonly expiresAt: number
@@ -85,8 +90,8 @@ export const connect = (
         lazyConnect: false,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
-        commandTimeout: millis(timeout),
-        connectTimeout: millis(timeout),
+        commandTimeout: timerMillis(timeout),
+        connectTimeout: timerMillis(timeout),
         retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
       })
       // Failures reach callers through the commands; an `error` event without a listener would be printed.
