@@ -243,6 +243,38 @@ describe("Config.provider: errors", () => {
       ])
     }))
 
+  it.effect("a section holding a value (cache: 5) is an error naming it, never its value, not a section of defaults", () =>
+    Effect.gen(function*() {
+      const loaded = yield* loadWith({ CATALOG_CACHE: "hunter2", CATALOG_TELEMETRY__OTLP: "Bearer hunter2" })
+      const error = yield* Effect.flip(
+        read(
+          loaded,
+          Config.all([
+            Config.withDefault(Config.integer("max_entries"), 10).pipe(Config.nested("cache")),
+            Config.option(Config.string("endpoint")).pipe(Config.nested("otlp"), Config.nested("telemetry")),
+            Config.withDefault(Config.string("x"), "d").pipe(Config.nested("servers"), Config.nested("nats"))
+          ])
+        )
+      )
+      const text = GlamConfig.formatConfigError(error)
+      expect(text.split("\n")).toStrictEqual([
+        "cache: expected a mapping (a section of keys), got a string (from CATALOG_CACHE)",
+        "telemetry.otlp: expected a mapping (a section of keys), got a string (from CATALOG_TELEMETRY__OTLP)",
+        "nats.servers: expected a mapping (a section of keys), got a list (from config/shared.yml)"
+      ])
+      expect(text).not.toContain("hunter2")
+      // A key simply not set still takes its default, and list items are read by index.
+      expect(
+        yield* read(
+          loaded,
+          Config.all([
+            Config.withDefault(Config.integer("absent"), 10).pipe(Config.nested("unknown_section")),
+            Config.string("[1]").pipe(Config.nested("servers"), Config.nested("nats"))
+          ])
+        )
+      ).toStrictEqual([10, "nats://b:4222"])
+    }))
+
   it.effect("without a service, a missing key points at shared.yml and the flat name", () =>
     Effect.gen(function*() {
       const loaded = yield* loadWith({}, null)

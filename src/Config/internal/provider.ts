@@ -12,7 +12,7 @@ import * as PathPatch from "effect/ConfigProviderPathPatch"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashSet from "effect/HashSet"
-import type { JsonValue, LoadedConfig } from "../Config.js"
+import type { JsonObject, JsonValue, LoadedConfig } from "../Config.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
 import { displayPath, isSecretPath, redactUrlCredentials, redactValueCredentials } from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
@@ -142,6 +142,28 @@ const loadScalar = <A>(
 }
 
 /**
+ * The key above `path` that holds a value where a section (a mapping) is expected, e.g. `cache: 5` for `cache.ttl`,
+ * with the kind of what it holds (never the value); `undefined` when `path` is simply not set. Without it such a key
+ * read as every key under it being unset, its defaults applying silently.
+ */
+const notASection = (
+  tree: JsonObject,
+  path: ReadonlyArray<string>
+): { readonly path: ReadonlyArray<string>; readonly got: string } | undefined => {
+  for (let i = 1; i < path.length; i++) {
+    const node = lookup(tree, path.slice(0, i))
+    if (node === undefined || node === null) return undefined
+    if (isObject(node)) continue
+    if (Array.isArray(node)) {
+      if (isIndexSegment(path[i]!)) continue
+      return { path: path.slice(0, i), got: "a list" }
+    }
+    return { path: path.slice(0, i), got: `a ${typeof node}` }
+  }
+  return undefined
+}
+
+/**
  * The flat provider over `loaded`; with `notes`, every message it writes is noted for {@link rewrite}.
  *
  * @internal
@@ -155,7 +177,14 @@ const makeFlat = (loaded: LoadedConfig, notes: Notes | undefined): ConfigProvide
   ): Effect.Effect<Array<A>, ConfigError.ConfigError> =>
     Effect.suspend(() => {
       const node = lookup(loaded.tree, path)
-      if (node === undefined || node === null) return Effect.fail(errors.missing(path, node === null))
+      if (node === undefined || node === null) {
+        const blocked = notASection(loaded.tree, path)
+        return Effect.fail(
+          blocked === undefined ?
+            errors.missing(path, node === null) :
+            errors.wrongShape(blocked.path, "a mapping (a section of keys)", blocked.got)
+        )
+      }
       if (isObject(node)) return Effect.fail(errors.wrongShape(path, expectedType(primitive.description), "a mapping"))
       if (Array.isArray(node)) return loadList(errors, path, primitive, split, node as ReadonlyArray<JsonValue>)
       return loadScalar(errors, path, primitive, split, node as string | number | boolean)
