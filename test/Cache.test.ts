@@ -149,6 +149,22 @@ describe("configuration", () => {
       const text = JSON.stringify(exit)
       expect(text).toContain("redis")
       expect(text).not.toContain("hunter2")
+      // A database that is not a whole number was read as no database (db 0), the others' keys.
+      for (const db of ["abc", "1.5", "-1", "0/x"]) {
+        const read = yield* Effect.exit(Effect.scoped(Effect.flatMap(
+          Effect.withConfigProvider(
+            CacheConfig.config,
+            ConfigProvider.fromJson({
+              service: { name: "meters" },
+              redis: { url: `redis://u:hunter2@127.0.0.1/${db}` }
+            })
+          ),
+          Cache.make
+        )))
+        expect(Exit.isFailure(read)).toBe(true)
+        expect(JSON.stringify(read)).toContain("\"path\":[\"redis\",\"url\"]")
+        expect(JSON.stringify(read)).not.toContain("hunter2")
+      }
     }))
 
   it.effect("cache.ttl takes seconds or a duration; cache.max_entries must be positive", () =>

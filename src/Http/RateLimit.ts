@@ -100,8 +100,8 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
 }
 
 /**
- * The ioredis options of a `redis://[user:password@]host[:port][/db]` (or `rediss://`) URL, or why it is not one;
- * the reason never quotes the password.
+ * The ioredis options of a `redis://[user:password@]host[:port][/db]` (or `rediss://`) URL, or why it is not one
+ * (`db` a whole number); the reason never quotes the password.
  *
  * @since 0.2.0
  * @category redis
@@ -112,6 +112,8 @@ export const redisOptions = (url: string): Either.Either<RedisOptions, string> =
     const parsed = new URL(url)
     if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not a Redis URL")
     const db = parsed.pathname.replace("/", "")
+    // A database is a whole number: Number("abc") is NaN, which ioredis takes for no database (db 0).
+    if (db !== "" && !/^\d{1,9}$/.test(db)) throw new Error("not a database number")
     return Either.right({
       host: parsed.hostname,
       port: parsed.port === "" ? 6379 : Number(parsed.port),
