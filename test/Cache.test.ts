@@ -64,6 +64,24 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(warnings).not.toContain("TimeoutOverflowWarning")
     }))
 
+  it.live("the URL's database is the one used; one the server does not have fails startup, never database 0", () =>
+    Effect.gen(function*() {
+      const prefix = `glam-test:cache:${process.pid}:db:${Date.now()}:`
+      const redis = new Redis(redisUrl)
+      yield* Cache.set("meter", Schema.Number, 1).pipe(Effect.provide(Cache.layer({ url: `${redisUrl}/1`, prefix })))
+      const inDb0 = yield* Effect.promise(() => redis.exists(`${prefix}meter`))
+      const inDb1 = yield* Effect.promise(() => redis.select(1).then(() => redis.getdel(`${prefix}meter`)))
+      const missing = yield* Effect.exit(
+        Cache.set("meter", Schema.Number, 1).pipe(Effect.provide(Cache.layer({ url: `${redisUrl}/99999`, prefix })))
+      )
+      const afterMissing = yield* Effect.promise(() => redis.select(0).then(() => redis.exists(`${prefix}meter`)))
+      yield* Effect.promise(() => redis.quit())
+      expect([inDb0, inDb1]).toEqual([0, "1"])
+      expect(Exit.isFailure(missing)).toBe(true)
+      expect(JSON.stringify(missing)).toContain("Redis database 99999 cannot be selected")
+      expect(afterMissing).toBe(0)
+    }))
+
   it.live("expire with Duration.infinity leaves the key without expiry (PTTL -1)", () =>
     Effect.gen(function*() {
       const prefix = `glam-test:cache:${process.pid}:persist:${Date.now()}:`

@@ -46,7 +46,7 @@ export const makeMemory = (settings: Settings): CacheService => Engine.make(Stor
 
 /**
  * The Redis cache, its client closed with the scope. An unreachable Redis at startup fails when `strict`, else is
- * one warning and a degraded start.
+ * one warning and a degraded start; a reachable one without the URL's database fails either way.
  */
 export const makeRedis = (
   options: RedisOptions,
@@ -54,16 +54,22 @@ export const makeRedis = (
 ): Effect.Effect<CacheService, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Store.connect(options, settings.timeout)
-    yield* Store.ready(client, settings.timeout).pipe(
+    const ready = yield* Store.ready(client, settings.timeout).pipe(
+      Effect.as(true),
       Effect.catchAll((error) =>
         settings.strict
           ? Effect.fail(error)
-          : Effect.logWarning("Redis not reachable at startup: the cache starts degraded and keeps reconnecting", {
-            host: options.host,
-            port: options.port
-          })
+          : Effect.as(
+            Effect.logWarning("Redis not reachable at startup: the cache starts degraded and keeps reconnecting", {
+              host: options.host,
+              port: options.port
+            }),
+            false
+          )
       )
     )
+    // A database the server does not have is a configuration error, strict or not: it would be database 0.
+    if (ready) yield* Store.checkDatabase(client, options.db, settings.timeout)
     return Engine.make(Store.redis(client, settings.timeout), settings)
   })
 

@@ -122,6 +122,28 @@ const redisMillis = (ttl: Duration.Duration): number | undefined => {
   return ms > Number.MAX_SAFE_INTEGER ? undefined : Math.max(1, Math.ceil(ms))
 }
 
+/**
+ * Fails unless the client's database is the one asked for: when the server has no such database (`/99` on a server
+ * of 16), ioredis' SELECT fails on an error event only and its commands go to database 0, other services' keys.
+ */
+export const checkDatabase = (
+  client: Redis,
+  db: number | undefined,
+  timeout: Duration.Duration
+): Effect.Effect<void, RedisError> =>
+  db === undefined || db === 0 ? Effect.void : Effect.tryPromise({
+    try: () => client.select(db),
+    catch: (cause) =>
+      new RedisError({
+        message: `Redis database ${db} cannot be selected on this server (the /${db} of the Redis URL)`,
+        details: { operation: "select" },
+        cause
+      })
+  }).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("select")("timed out") }),
+    Effect.asVoid
+  )
+
 /** The store on a connected client. */
 export const redis = (client: Redis, timeout: Duration.Duration): Store => {
   const run = <A>(operation: string, key: string | undefined, f: () => Promise<A>) =>
