@@ -38,7 +38,7 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
         )
       }).pipe(Effect.provide(limiter())))
 
-    it.live("a limit, window or tokens the stores cannot count with is a ValidationError naming it; nothing counted", () =>
+    it.live("a limit, window or tokens the stores cannot count with is a ValidationError; nothing counted", () =>
       Effect.gen(function*() {
         const k = key()
         const cases = [

@@ -243,7 +243,7 @@ describe("Config.provider: errors", () => {
       ])
     }))
 
-  it.effect("a section holding a value (cache: 5) is an error naming it, never its value, not a section of defaults", () =>
+  it.effect("a key holding a value where a section is read (cache: 5) is an error naming it, not its value", () =>
     Effect.gen(function*() {
       const loaded = yield* loadWith({ CATALOG_CACHE: "hunter2", CATALOG_TELEMETRY__OTLP: "Bearer hunter2" })
       const error = yield* Effect.flip(

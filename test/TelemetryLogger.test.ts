@@ -189,7 +189,7 @@ describe("Telemetry/GlamLogger", () => {
       expect(parseJson(yield* firstLine({ logging: { format: "json" } }))).toMatchObject({ environment: "dev" })
     }))
 
-  it.effect("a value that throws when it is read never fails the fiber that logs it: that value is [unrenderable]", () =>
+  it.effect("a value that throws when read never fails the logging fiber: it is written as [unrenderable]", () =>
     Effect.gen(function*() {
       const getter = {
         id: 7,

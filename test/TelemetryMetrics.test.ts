@@ -229,7 +229,7 @@ describe("Telemetry/Metrics", () => {
     expect(HttpMetrics.normalizePath("/health")).toBe("/health")
   })
 
-  it.effect("an exposition stays one Prometheus reads whatever the metrics are named; a metric that cannot be is left out", () =>
+  it.effect("the exposition stays one Prometheus reads: a metric that cannot be written is left out", () =>
     Effect.gen(function*() {
       const warnings: Array<unknown> = []
       const logger = Logger.replace(
