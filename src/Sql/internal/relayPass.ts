@@ -96,7 +96,7 @@ const logSetAside = (failed: FailedEvent) =>
 // after a relay crash. And the batch is read in `seq` order through the pending rows' index, never sorted: on a table
 // whose statistics are missing or old (a new table, a burst after a quiet spell) the planner takes the two `IS NULL`
 // conditions for nearly nothing and sorts every pending row to lock the first few, once per group, so a backlog of n
-// rows cost n^2 reads (a fifth of the throughput in the outbox-relay benchmark, BENCHMARKS.md).
+// rows cost n^2 reads (a sixth of the throughput in the outbox-relay benchmark, BENCHMARKS.md).
 /** @internal */
 export const groupSettings = (sql: SqlClient.SqlClient) =>
   sql`SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true)`
