@@ -3,7 +3,7 @@
  *
  * - `X-Request-ID` is adopted when it is a valid id (1–128 of `[A-Za-z0-9._:-]`), else `req_<12 hex>`.
  * - The correlation id is `X-Correlation-ID` when valid, else the trace id of a valid `traceparent`, else a new
- *   `corr_<12 hex>` (DESIGN.md). An invalid header is replaced, never echoed.
+ *   `corr_<12 hex>` (docs/Http.md). An invalid header is replaced, never echoed.
  * - Both are set in `Telemetry.Correlation.currentRequestId` / `currentCorrelationId` for the whole request, and the
  *   response carries `X-Request-ID`, `X-Correlation-ID`, `X-Service-Name` and `x-trace-id`.
  * - `clientIp` is the client address of a request (the rate limit's key), behind the proxies of
