@@ -1065,13 +1065,13 @@ for (const target of targets) {
               yield* sql.unsafe(`INSERT INTO outbox (id, subject, envelope)
                 SELECT gen_random_uuid(), 'plan.event', '{}'::jsonb FROM generate_series(1, 12000);
                 UPDATE outbox SET published_at = now() WHERE seq <= 8000`).raw
-              const planOf = (statement: { readonly compile: () => readonly [string, ReadonlyArray<unknown>] }) =>
-                Effect.map(
-                  sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${statement.compile()[0]}`, [
-                    ...statement.compile()[1]
-                  ]),
+              const planOf = (statement: { readonly compile: () => readonly [string, ReadonlyArray<unknown>] }) => {
+                const [text, params] = statement.compile()
+                return Effect.map(
+                  sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${text}`, [...params]),
                   (rows) => rows.map((row) => row["QUERY PLAN"]).join("\n")
                 )
+              }
               const pending = yield* planOf(pendingStatement(sql, true))
               expect(pending).toContain("ix_outbox_pending_seq")
               expect(pending).not.toContain("Seq Scan")

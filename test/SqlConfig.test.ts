@@ -30,6 +30,14 @@ const logs = () => {
 const buildExit = <E>(layer: Layer.Layer<SqlClient.SqlClient, E>, json: object) =>
   Effect.runPromiseExit(Sql.health().pipe(Effect.provide(Layer.provide(layer, withConfig(json)))))
 
+/** Runs `SELECT 1` on a database layer (started and stopped for it). */
+const selectOne = (layer: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly one: number }>`SELECT 1 AS one`).pipe(
+      Effect.provide(layer)
+    )
+  )
+
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
   return Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
@@ -169,11 +177,7 @@ describe("Sql config", () => {
     try {
       // A container restarts its service as the same pid: the lock of the run before names this process.
       writeFileSync(`${dir}.lock`, String(process.pid))
-      const rows = await Effect.runPromise(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly one: number }>`SELECT 1 AS one`).pipe(
-          Effect.provide(start())
-        )
-      )
+      const rows = await selectOne(start())
       expect(rows).toEqual([{ one: 1 }])
       expect(existsSync(`${dir}.lock`)).toBe(false)
     } finally {
@@ -203,11 +207,7 @@ describe("Sql config", () => {
         expect(failureOf(await attempt()).message).toContain(`is in use by process ${pid}`)
         // The pid now belongs to a process that started later (here: another boot): the lock is stale, taken over.
         writeFileSync(`${dir}.lock`, `${pid}\n00000000-0000-0000-0000-000000000000:${startTicks}\n`)
-        const rows = await Effect.runPromise(
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ readonly one: number }>`SELECT 1 AS one`).pipe(
-            Effect.provide(start())
-          )
-        )
+        const rows = await selectOne(start())
         expect(rows).toEqual([{ one: 1 }])
         expect(existsSync(`${dir}.lock`)).toBe(false)
       } finally {
