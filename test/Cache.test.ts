@@ -3,7 +3,7 @@
  * the LRU's bound, configuration, and a test-owned redis-server stopped and started under a cache.
  */
 import { it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import * as Cache from "../src/Cache/Cache.js"
@@ -11,7 +11,7 @@ import * as CacheConfig from "../src/Cache/CacheConfig.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { capturingLogger, conformance, eventually } from "./fixtures/cache/conformance.js"
-import { type RedisServer, startRedis } from "./support/redisServer.js"
+import { type RedisServer, redisServer, startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -263,3 +263,45 @@ describe.skipIf(!redisProgram)("Redis restarted under the cache (a test-owned re
       expect(JSON.stringify(exit)).toContain("RedisError")
     }).pipe(Effect.provide(Layer.suspend(() => Cache.layer({ url: server.url, strict: true, timeout: "500 millis" })))))
 })
+
+describe.skipIf(!redisProgram)(
+  "a Redis without the URL's database, up only after startup (a test-owned redis-server)",
+  () => {
+    it.live("one error names the database; the store stays unavailable and nothing reaches database 0", () => {
+      const lines: Array<string> = []
+      return Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => redisServer({ databases: 2 })),
+          (server) => Effect.promise(server.stop)
+        )
+        // ioredis sends the password of the URL as AUTH; the server's default user takes any (nopass).
+        const url = `redis://default:s3cret-pw@127.0.0.1:${server.port}/5`
+        const cache = yield* Effect.map(
+          Layer.build(Cache.layer({ url, prefix: "degraded:", timeout: "300 millis" })),
+          Context.get(Cache.Cache)
+        )
+        expect(lines.filter((l) => l.includes("not reachable at startup"))).toHaveLength(1)
+
+        yield* Effect.promise(server.start)
+        const refused = () => lines.filter((l) => l.includes("Redis database 5 cannot be selected"))
+        yield* eventually(Effect.sync(refused), (found) => found.length > 0)
+        expect(yield* cache.get("user:ada", Schema.String)).toEqual(Option.none())
+        yield* cache.set("user:ada", Schema.String, "ada@example.com")
+        expect(yield* cache.getOrSet("user:bob", Schema.Number, Effect.succeed(7))).toBe(7)
+        expect(yield* cache.delete("user:ada")).toBe(false)
+        expect(yield* cache.get("user:ada", Schema.String)).toEqual(Option.none())
+        expect(Exit.isFailure(yield* Effect.exit(cache.ping))).toBe(true)
+
+        const admin = yield* Effect.acquireRelease(
+          Effect.sync(() => new Redis({ host: "127.0.0.1", port: server.port, maxRetriesPerRequest: 1 })),
+          (admin) => Effect.sync(() => admin.disconnect())
+        )
+        expect(yield* Effect.promise(() => admin.keys("*"))).toEqual([])
+        expect(yield* Effect.promise(() => admin.select(1).then(() => admin.keys("*")))).toEqual([])
+        expect(refused()).toHaveLength(1)
+        expect(refused()[0]).toContain("ERR DB index is out of range")
+        expect(lines.join("\n")).not.toContain("s3cret-pw")
+      }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+    }, 30_000)
+  }
+)

@@ -15,7 +15,7 @@ import * as Http from "../src/Http/Http.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import { fetchFrom, serve } from "./fixtures/http/server.js"
-import { startRedis } from "./support/redisServer.js"
+import { redisServer, startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -41,7 +41,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
   const pause = (port: number) =>
     Effect.flatMap(client(port), (admin) => Effect.promise(() => admin.call("CLIENT", "PAUSE", "600000", "ALL")))
 
-  const ownRedis = Effect.acquireRelease(Effect.promise(startRedis), (server) => Effect.promise(server.stop))
+  const ownRedis = Effect.acquireRelease(Effect.promise(() => startRedis()), (server) => Effect.promise(server.stop))
 
   it.scopedLive(
     "lets each request through after the store's timeout instead of holding it",
@@ -111,6 +111,43 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
       expect(response.status).toBe(200)
       expect(warnings).toEqual(["Rate limit store unavailable; request allowed"])
     }), { timeout: 20_000 })
+
+  it.scopedLive(
+    "a server without the URL's database, up only after startup: one error, calls fail, none in db 0",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => redisServer({ databases: 2 })),
+          (server) => Effect.promise(server.stop)
+        )
+        const errors: Array<string> = []
+        const logger = Logger.make(({ logLevel, message }) => {
+          if (logLevel === LogLevel.Error) errors.push(JSON.stringify(message))
+        })
+        const limiter = yield* Effect.map(
+          Layer.build(
+            RateLimit.layerRedis(`redis://default:s3cret-pw@127.0.0.1:${server.port}/5`, uniquePrefix(), {
+              timeout: "300 millis"
+            })
+          ),
+          Context.get(RateLimiter.RateLimiter)
+        ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        yield* Effect.promise(server.start)
+        yield* Effect.sync(() => errors.length).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n > 0 }),
+          Effect.timeout("10 seconds")
+        )
+        const consume = limiter.consume({ key: "client", limit: 10, window: "1 minute" })
+        expect((yield* Effect.flip(consume)).reason).toBe("StoreError")
+        expect((yield* Effect.flip(consume)).reason).toBe("StoreError")
+        const admin = yield* client(server.port)
+        expect(yield* Effect.promise(() => admin.keys("*"))).toEqual([])
+        expect(errors).toHaveLength(1)
+        expect(errors[0]).toContain("Redis database 5 cannot be selected")
+        expect(errors[0]).not.toContain("s3cret-pw")
+      }),
+    { timeout: 20_000 }
+  )
 })
 
 describe.skipIf(!redisUp)("on the shared Redis", () => {

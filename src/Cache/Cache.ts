@@ -122,7 +122,9 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
 /**
  * A cache on Redis at `options.url`. Startup waits up to `timeout` for the connection: when Redis does not answer
  * it fails with a `RedisError` if `strict`, else logs a warning and starts degraded (the client keeps reconnecting).
- * A URL that cannot be parsed is a defect whose message hides its credentials.
+ * A Redis that answers without the URL's `/db` fails startup with a `RedisError`; a connection made later to such a
+ * server is one error log, and the store is unavailable until a connection selects the database. A URL that cannot
+ * be parsed is a defect whose message hides its credentials.
  *
  * @since 0.2.0
  * @category layers

@@ -13,6 +13,12 @@ export interface RedisServer {
   readonly start: () => Promise<void>
 }
 
+/** Options of a test's redis-server. */
+export interface RedisServerOptions {
+  /** How many databases the server has (redis-server's default: 16). */
+  readonly databases?: number
+}
+
 const freeRedisPort = async (): Promise<number> => {
   for (let port = 6390; port <= 6399; port++) {
     if (!(await canConnect(port))) return port
@@ -20,11 +26,29 @@ const freeRedisPort = async (): Promise<number> => {
   throw new Error("no free port in 6390-6399 for a test redis-server")
 }
 
-/** Starts redis-server on 127.0.0.1 only, saving nothing to disk. */
-export const startRedis = async (): Promise<RedisServer> => {
+/** A redis-server on 127.0.0.1 only, saving nothing to disk, on a port where nothing listens yet; not started. */
+export const redisServer = async (options: RedisServerOptions = {}): Promise<RedisServer> => {
   const port = await freeRedisPort()
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", os.tmpdir()]
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    os.tmpdir(),
+    ...(options.databases === undefined ? [] : ["--databases", String(options.databases)])
+  ]
   const server = serverProcess(toolPath("redis-server"), args, port)
-  await server.start()
   return { port, url: `redis://127.0.0.1:${port}`, stop: server.stop, start: server.start }
+}
+
+/** Starts redis-server on 127.0.0.1 only, saving nothing to disk. */
+export const startRedis = async (options: RedisServerOptions = {}): Promise<RedisServer> => {
+  const server = await redisServer(options)
+  await server.start()
+  return server
 }

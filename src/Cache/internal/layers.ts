@@ -46,15 +46,16 @@ export const makeMemory = (settings: Settings): CacheService => Engine.make(Stor
 
 /**
  * The Redis cache, its client closed with the scope. An unreachable Redis at startup fails when `strict`, else is
- * one warning and a degraded start; a reachable one without the URL's database fails either way.
+ * one warning and a degraded start; a reachable one without the URL's database fails either way. A connection made
+ * later to a server without it is one error, and the store is unavailable until a connection selects it.
  */
 export const makeRedis = (
   options: RedisOptions,
   settings: Settings
 ): Effect.Effect<CacheService, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
-    const client = yield* Store.connect(options, settings.timeout)
-    const ready = yield* Store.ready(client, settings.timeout).pipe(
+    const connection = yield* Store.connect(options, settings.timeout)
+    const ready = yield* Store.ready(connection.client, settings.timeout).pipe(
       Effect.as(true),
       Effect.catchAll((error) =>
         settings.strict
@@ -69,8 +70,13 @@ export const makeRedis = (
       )
     )
     // A database the server does not have is a configuration error, strict or not: it would be database 0.
-    if (ready) yield* Store.checkDatabase(client, options.db, settings.timeout)
-    return Engine.make(Store.redis(client, settings.timeout), settings)
+    if (ready) yield* connection.database
+    yield* Store.logRefusals(
+      connection,
+      options,
+      "the cache store is unavailable (reads are misses, writes are skipped) until a connection selects it"
+    )
+    return Engine.make(Store.redis(connection, settings.timeout), settings)
   })
 
 /**

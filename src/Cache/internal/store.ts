@@ -4,6 +4,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
@@ -75,6 +76,33 @@ const failure = (operation: string, key?: string) => (cause: unknown) =>
   })
 
 /**
+ * A client of {@link connect}, with what the server made of the URL's database on the current connection.
+ *
+ * ioredis sends `SELECT db` on every connection it opens. When the server refuses it (`/5` on a server of 2
+ * databases: "ERR DB index is out of range") ioredis only emits an `error` event: the connection still becomes
+ * ready, and every command on it then runs in database 0, other services' keys. The refusal arrives before the
+ * connection is ready, so it is known before any command could be sent.
+ */
+export interface Connection {
+  readonly client: Redis
+  /** Fails while the server refuses the URL's database on the current connection; succeeds without a `/db`. */
+  readonly database: Effect.Effect<void, RedisError>
+  /** The refusal of each connection that became ready without the URL's database, in order. */
+  readonly refusals: Queue.Dequeue<RedisError>
+}
+
+// What the server answered to the SELECT ioredis sends on connecting: ioredis puts the command on a server's answer.
+const refusedSelect = (error: unknown): error is Error =>
+  error instanceof Error && (error as { readonly command?: { readonly name?: unknown } }).command?.name === "select"
+
+const refusal = (db: number, answer: Error) =>
+  new RedisError({
+    message: `Redis database ${db} cannot be selected on this server (the /${db} of the Redis URL): ${answer.message}`,
+    details: { operation: "select" },
+    cause: answer
+  })
+
+/**
  * A connected ioredis client, closed with the scope. Commands fail at once while disconnected (no offline queue: a
  * request must not wait for Redis to come back) and after `timeout`; the client reconnects in the background.
  * ioredis is imported here, so that a service whose cache is in memory never loads it.
@@ -82,27 +110,66 @@ const failure = (operation: string, key?: string) => (cause: unknown) =>
 export const connect = (
   options: RedisOptions,
   timeout: Duration.Duration
-): Effect.Effect<Redis, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.map(Effect.promise(() => import("ioredis")), ({ Redis }) => {
-      const client = new Redis({
-        ...options,
-        lazyConnect: false,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: timerMillis(timeout),
-        connectTimeout: timerMillis(timeout),
-        retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
-      })
-      // Failures reach callers through the commands; an `error` event without a listener would be printed.
-      client.on("error", () => {})
-      return client
-    }),
-    (client) =>
-      Effect.promise(() => client.quit()).pipe(
-        Effect.timeout(timeout),
-        Effect.catchAllCause(() => Effect.sync(() => client.disconnect()))
-      )
+): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const db = options.db ?? 0
+    const refusals = yield* Queue.unbounded<RedisError>()
+    let refused: RedisError | undefined
+    const client = yield* Effect.acquireRelease(
+      Effect.map(Effect.promise(() => import("ioredis")), ({ Redis }) => {
+        const client = new Redis({
+          ...options,
+          lazyConnect: false,
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 0,
+          commandTimeout: timerMillis(timeout),
+          connectTimeout: timerMillis(timeout),
+          retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
+        })
+        // Failures reach callers through the commands; an `error` event without a listener would be printed. The
+        // one of a refused SELECT marks the connection, until it closes.
+        client.on("error", (error: unknown) => {
+          if (db !== 0 && refusedSelect(error)) refused = refusal(db, error)
+        })
+        client.on("close", () => {
+          refused = undefined
+        })
+        client.on("ready", () => {
+          if (refused !== undefined) Queue.unsafeOffer(refusals, refused)
+        })
+        return client
+      }),
+      (client) =>
+        Effect.promise(() => client.quit()).pipe(
+          Effect.timeout(timeout),
+          Effect.catchAllCause(() => Effect.sync(() => client.disconnect()))
+        )
+    )
+    return {
+      client,
+      database: Effect.suspend(() => refused === undefined ? Effect.void : Effect.fail(refused)),
+      refusals
+    }
+  })
+
+/**
+ * Logs each connection that becomes ready without the URL's database as an error, `consequence` saying what that
+ * means for its user, for the life of the scope. Start it once the startup has been checked (that one fails
+ * instead).
+ */
+export const logRefusals = (
+  connection: Connection,
+  options: RedisOptions,
+  consequence: string
+): Effect.Effect<void, never, Scope.Scope> =>
+  Queue.take(connection.refusals).pipe(
+    Effect.flatMap((error) =>
+      Effect.logError(`${error.message}; ${consequence}`, { host: options.host, port: options.port })
+    ),
+    Effect.forever,
+    Effect.interruptible,
+    Effect.forkScoped,
+    Effect.asVoid
   )
 
 /** Waits until the client is ready, at most `timeout`. */
@@ -122,33 +189,15 @@ const redisMillis = (ttl: Duration.Duration): number | undefined => {
   return ms > Number.MAX_SAFE_INTEGER ? undefined : Math.max(1, Math.ceil(ms))
 }
 
-/**
- * Fails unless the client's database is the one asked for: when the server has no such database (`/99` on a server
- * of 16), ioredis' SELECT fails on an error event only and its commands go to database 0, other services' keys.
- */
-export const checkDatabase = (
-  client: Redis,
-  db: number | undefined,
-  timeout: Duration.Duration
-): Effect.Effect<void, RedisError> =>
-  db === undefined || db === 0 ? Effect.void : Effect.tryPromise({
-    try: () => client.select(db),
-    catch: (cause) =>
-      new RedisError({
-        message: `Redis database ${db} cannot be selected on this server (the /${db} of the Redis URL)`,
-        details: { operation: "select" },
-        cause
-      })
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("select")("timed out") }),
-    Effect.asVoid
-  )
-
-/** The store on a connected client. */
-export const redis = (client: Redis, timeout: Duration.Duration): Store => {
+/** The store on a connected client; every operation fails while the server refuses the URL's database. */
+export const redis = (connection: Connection, timeout: Duration.Duration): Store => {
+  const { client } = connection
   const run = <A>(operation: string, key: string | undefined, f: () => Promise<A>) =>
-    Effect.tryPromise({ try: f, catch: failure(operation, key) }).pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation, key)("timed out") })
+    Effect.zipRight(
+      connection.database,
+      Effect.tryPromise({ try: f, catch: failure(operation, key) }).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation, key)("timed out") })
+      )
     )
   return {
     backend: "redis",

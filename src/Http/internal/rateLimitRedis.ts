@@ -93,7 +93,8 @@ return next
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
- * until it is back.
+ * until it is back. A connection to a server without the URL's database is one error, and each operation fails
+ * until a connection selects it.
  *
  * @internal
  */
@@ -103,7 +104,8 @@ export const make = (
   timeout: Duration.Duration
 ): Effect.Effect<Context.Tag.Service<RateLimiter.RateLimiterStore>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const redis = (yield* RedisStore.connect(options, timeout)) as RedisWithRateLimiting
+    const connection = yield* RedisStore.connect(options, timeout)
+    const redis = connection.client as RedisWithRateLimiting
     redis.defineCommand("glamFixedWindow", { lua: fixedWindowScript, numberOfKeys: 1, readOnly: false })
     redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 1, readOnly: false })
     yield* RedisStore.ready(redis, timeout).pipe(
@@ -114,22 +116,36 @@ export const make = (
         })
       )
     )
+    yield* RedisStore.logRefusals(
+      connection,
+      options,
+      "the rate limit store is unavailable (requests are let through) until a connection selects it"
+    )
     // The middleware runs in the request's uninterruptible part: the call is made interruptible so that the timeout
     // can end it, and the client's own command timeout rejects it too.
     const run = <A>(command: string, f: () => Promise<A>): Effect.Effect<A, RateLimiter.RateLimitStoreError> =>
-      Effect.tryPromise({
-        try: f,
-        catch: (cause) =>
-          new RateLimiter.RateLimitStoreError({ message: `Failed to execute ${command} rate limiting command`, cause })
-      }).pipe(
-        Effect.interruptible,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
+      Effect.zipRight(
+        Effect.mapError(
+          connection.database,
+          (error) => new RateLimiter.RateLimitStoreError({ message: error.message, cause: error })
+        ),
+        Effect.tryPromise({
+          try: f,
+          catch: (cause) =>
             new RateLimiter.RateLimitStoreError({
-              message: `Redis did not answer the ${command} rate limiting command within ${Duration.format(timeout)}`
+              message: `Failed to execute ${command} rate limiting command`,
+              cause
             })
-        })
+        }).pipe(
+          Effect.interruptible,
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new RateLimiter.RateLimitStoreError({
+                message: `Redis did not answer the ${command} rate limiting command within ${Duration.format(timeout)}`
+              })
+          })
+        )
       )
     return RateLimiter.RateLimiterStore.of({
       fixedWindow: ({ key, limit, refillRate, tokens }) =>
