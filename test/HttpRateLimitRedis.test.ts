@@ -9,7 +9,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import { Redis } from "ioredis"
 import * as Http from "../src/Http/Http.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
@@ -152,6 +152,44 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
 
 describe.skipIf(!redisUp)("on the shared Redis", () => {
   const url = `redis://${services.redis.host}:${services.redis.port}`
+
+  it.scopedLive("a database the server does not have fails startup: layerConfig's ConfigError, layerRedis' defect", () =>
+    Effect.gen(function*() {
+      // The password goes to the server as AUTH; its default user takes any (nopass).
+      const missing = `redis://default:s3cret-pw@${services.redis.host}:${services.redis.port}/99`
+      const configured = yield* Effect.exit(Layer.build(RateLimit.layerConfig)).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromJson({ redis: { url: missing } }))
+      )
+      const failure = Exit.isFailure(configured) ? Cause.failureOption(configured.cause) : Option.none()
+      expect(Option.isSome(failure)).toBe(true)
+      const configError = String(Option.getOrThrow(failure))
+      expect(configError).toContain("redis.url")
+      expect(configError).toContain("Redis database 99 cannot be selected on this server")
+      expect(configError).not.toContain("s3cret-pw")
+
+      const direct = yield* Effect.exit(Layer.build(RateLimit.layerRedis(missing, uniquePrefix())))
+      const defect = Exit.isFailure(direct) ? Cause.dieOption(direct.cause) : Option.none()
+      expect(Option.getOrThrow(defect)).toBeInstanceOf(Cause.IllegalArgumentException)
+      const message = (Option.getOrThrow(defect) as Cause.IllegalArgumentException).message
+      expect(message).toContain("Redis database 99 cannot be selected on this server")
+      expect(message).not.toContain("s3cret-pw")
+    }))
+
+  it.scopedLive("a URL whose database the server has starts and counts in that database", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix()
+      const redis = yield* client(services.redis.port)
+      const limiter = yield* Effect.map(
+        Layer.build(RateLimit.layerConfig).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromJson({ redis: { url: `${url}/1` } }))
+        ),
+        Context.get(RateLimiter.RateLimiter)
+      )
+      yield* limiter.consume({ key: `${prefix}client`, limit: 10, window: "1 minute" })
+      const key = `glam:ratelimit:${prefix}client`
+      expect(yield* Effect.promise(() => redis.exists(key))).toBe(0)
+      expect(yield* Effect.promise(() => redis.select(1).then(() => redis.getdel(key)))).toBe("1")
+    }))
 
   const keysOf = (redis: Redis, prefix: string) => Effect.promise(() => redis.keys(`${prefix}*`))
 

@@ -133,15 +133,17 @@ export const redisOptions = (url: string): Either.Either<RedisOptions, string> =
   }
 }
 
-// ioredis is imported when a Redis limiter is built, not by every service.
-const layerStore = (
+// ioredis is imported when a Redis limiter is built, not by every service. A server that answers at startup without
+// the URL's database is `onRefused`'s, with a message naming the database and never the credentials.
+const layerStore = <E>(
   options: RedisOptions,
   prefix: string,
-  timeout: Duration.DurationInput
-): Layer.Layer<RateLimiter.RateLimiter> =>
+  timeout: Duration.DurationInput,
+  onRefused: (message: string) => Effect.Effect<never, E>
+): Layer.Layer<RateLimiter.RateLimiter, E> =>
   RateLimiter.layer.pipe(Layer.provide(Layer.scoped(
     RateLimiter.RateLimiterStore,
-    RateLimitRedis.make(options, prefix, Duration.decode(timeout))
+    Effect.catchAll(RateLimitRedis.make(options, prefix, Duration.decode(timeout)), (error) => onRefused(error.message))
   )))
 
 const defaultPrefix = "glam:ratelimit:"
@@ -150,7 +152,8 @@ const defaultTimeout = Duration.seconds(1)
 
 /**
  * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`); a URL that cannot be parsed is a defect
- * whose message hides its credentials. A call Redis has not answered within `timeout` (default 1 second) fails as
+ * whose message hides its credentials, and so is a `/db` the server does not have when it answers at startup (see
+ * {@link layerConfig}). A call Redis has not answered within `timeout` (default 1 second) fails as
  * a store failure, and so does any call while Redis is away (none waits for it to come back); the middleware then
  * lets the request through. Token buckets expire one refill interval after they would be full again.
  *
@@ -164,7 +167,13 @@ export const layerRedis = (
 ): Layer.Layer<RateLimiter.RateLimiter> =>
   Either.match(redisOptions(url), {
     onLeft: (problem) => Layer.die(new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)),
-    onRight: (redis) => layerStore(redis, prefix, options?.timeout ?? defaultTimeout)
+    onRight: (redis) =>
+      layerStore(
+        redis,
+        prefix,
+        options?.timeout ?? defaultTimeout,
+        (message) => Effect.die(new Cause.IllegalArgumentException(message))
+      )
   })
 
 /**
@@ -181,7 +190,11 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
 
 /**
  * The `RateLimiter` the configuration asks for: Redis when `redis.url` is set (each call bounded by
- * `rate_limit.store_timeout_ms`), else memory.
+ * `rate_limit.store_timeout_ms`), else memory. A `/db` of `redis.url` that the server does not have (`/99` on a
+ * server of 16 databases) fails with a `ConfigError` at `redis.url` when the server answers at startup, where the
+ * client would count in database 0. A server unreachable at startup is a warning: calls fail as store failures (the
+ * middleware lets requests through) until it is back, and while a connection cannot select the database, with one
+ * error logged for each such connection.
  *
  * @since 0.1.0
  * @category layers
@@ -194,7 +207,14 @@ export const layerConfig: Layer.Layer<RateLimiter.RateLimiter, ConfigError.Confi
         Either.match(redisOptions(url), {
           onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["redis", "url"], problem)),
           onRight: (options) =>
-            Effect.succeed(layerStore(options, defaultPrefix, Duration.millis(config.storeTimeoutMs)))
+            Effect.succeed(
+              layerStore(
+                options,
+                defaultPrefix,
+                Duration.millis(config.storeTimeoutMs),
+                (message) => Effect.fail(ConfigError.InvalidData(["redis", "url"], message))
+              )
+            )
         })
     }))
 )

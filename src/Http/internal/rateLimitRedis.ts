@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import * as RedisStore from "../../Cache/internal/store.js"
+import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 
 interface RedisWithRateLimiting extends Redis {
   glamFixedWindow(key: string, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
@@ -93,8 +94,8 @@ return next
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
- * until it is back. A connection to a server without the URL's database is one error, and each operation fails
- * until a connection selects it.
+ * until it is back. A Redis that is ready without the URL's database fails startup; a connection made later to
+ * such a server is one error, and each operation fails until a connection selects it.
  *
  * @internal
  */
@@ -102,20 +103,25 @@ export const make = (
   options: RedisOptions,
   prefix: string,
   timeout: Duration.Duration
-): Effect.Effect<Context.Tag.Service<RateLimiter.RateLimiterStore>, never, Scope.Scope> =>
+): Effect.Effect<Context.Tag.Service<RateLimiter.RateLimiterStore>, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const connection = yield* RedisStore.connect(options, timeout)
     const redis = connection.client as RedisWithRateLimiting
     redis.defineCommand("glamFixedWindow", { lua: fixedWindowScript, numberOfKeys: 1, readOnly: false })
     redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 1, readOnly: false })
-    yield* RedisStore.ready(redis, timeout).pipe(
+    const ready = yield* RedisStore.ready(redis, timeout).pipe(
+      Effect.as(true),
       Effect.catchAll(() =>
-        Effect.logWarning("Rate limit store: Redis not reachable at startup; requests are let through until it is", {
-          host: options.host,
-          port: options.port
-        })
+        Effect.as(
+          Effect.logWarning("Rate limit store: Redis not reachable at startup; requests are let through until it is", {
+            host: options.host,
+            port: options.port
+          }),
+          false
+        )
       )
     )
+    if (ready) yield* connection.database
     yield* RedisStore.logRefusals(
       connection,
       options,
