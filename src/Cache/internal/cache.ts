@@ -13,6 +13,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import type { CacheService, SetOptions } from "../Cache.js"
 import * as Metrics from "./metrics.js"
@@ -33,6 +34,19 @@ const parseJson = (raw: string): Either.Either<unknown, string> => {
     return Either.right(JSON.parse(raw))
   } catch {
     return Either.left("not JSON")
+  }
+}
+
+/**
+ * What a log says of a key, which often holds personal data (`user:alice@example.com`): its namespace, the part
+ * before the first `:` (`(no namespace)` when there is none), and the first 12 hex digits of the SHA-256 of the
+ * whole key (as the service names it, without the prefix), which tell keys apart and match a key one suspects.
+ */
+const keyFields = (key: string): { readonly key_namespace: string; readonly key_hash: string } => {
+  const colon = key.indexOf(":")
+  return {
+    key_namespace: colon > 0 ? key.slice(0, colon) : "(no namespace)",
+    key_hash: createHash("sha256").update(key, "utf8").digest("hex").slice(0, 12)
   }
 }
 
@@ -172,7 +186,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
       if (logged.has(key)) return Effect.void
       if (logged.size >= maxLoggedKeys) logged.clear()
       logged.add(key)
-      return Effect.logWarning("Cached value does not decode: treated as a miss", { key, reason })
+      return Effect.logWarning("Cached value does not decode: treated as a miss", { ...keyFields(key), reason })
     })
   const decode = <A, I>(key: string, schema: Schema.Schema<A, I>, raw: string): Effect.Effect<Option.Option<A>> =>
     Either.match(parseJson(raw), {
@@ -232,7 +246,10 @@ const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
         set(key, schema, value, options),
         "ParseError",
         (error) =>
-          Effect.logWarning("Computed value does not encode: not cached", { key, reason: describeIssues(error) })
+          Effect.logWarning("Computed value does not encode: not cached", {
+            ...keyFields(key),
+            reason: describeIssues(error)
+          })
       )
     const settle = (deferred: Deferred.Deferred<A, E | RedisError>) => (exit: Exit.Exit<A, E | RedisError>) =>
       Effect.suspend(() => {

@@ -68,12 +68,9 @@ export const memory = (maxEntries: number): Store => {
   }
 }
 
-const failure = (operation: string, key?: string) => (cause: unknown) =>
-  new RedisError({
-    message: `Redis ${operation} failed`,
-    details: key === undefined ? { operation } : { operation, key },
-    cause
-  })
+// The operation only: a key often holds personal data, and the error may reach a log or an HTTP answer.
+const failure = (operation: string) => (cause: unknown) =>
+  new RedisError({ message: `Redis ${operation} failed`, details: { operation }, cause })
 
 /**
  * A client of {@link connect}, with what the server made of the URL's database on the current connection.
@@ -192,32 +189,32 @@ const redisMillis = (ttl: Duration.Duration): number | undefined => {
 /** The store on a connected client; every operation fails while the server refuses the URL's database. */
 export const redis = (connection: Connection, timeout: Duration.Duration): Store => {
   const { client } = connection
-  const run = <A>(operation: string, key: string | undefined, f: () => Promise<A>) =>
+  const run = <A>(operation: string, f: () => Promise<A>) =>
     Effect.zipRight(
       connection.database,
-      Effect.tryPromise({ try: f, catch: failure(operation, key) }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation, key)("timed out") })
+      Effect.tryPromise({ try: f, catch: failure(operation) }).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation)("timed out") })
       )
     )
   return {
     backend: "redis",
-    get: (key) => Effect.map(run("get", key, () => client.get(key)), (v) => v ?? undefined),
+    get: (key) => Effect.map(run("get", () => client.get(key)), (v) => v ?? undefined),
     set: (key, value, ttl) => {
       const ms = ttl === undefined ? undefined : redisMillis(ttl)
       return Effect.asVoid(
-        run("set", key, () => ms === undefined ? client.set(key, value) : client.set(key, value, "PX", ms))
+        run("set", () => ms === undefined ? client.set(key, value) : client.set(key, value, "PX", ms))
       )
     },
-    delete: (key) => Effect.map(run("del", key, () => client.del(key)), (n) => n > 0),
+    delete: (key) => Effect.map(run("del", () => client.del(key)), (n) => n > 0),
     expire: (key, ttl) => {
       const ms = redisMillis(ttl)
-      if (ms !== undefined) return Effect.map(run("pexpire", key, () => client.pexpire(key, ms)), (n) => n === 1)
+      if (ms !== undefined) return Effect.map(run("pexpire", () => client.pexpire(key, ms)), (n) => n === 1)
       // No expiry: PERSIST answers 0 for a key that has none already, so whether the key is there is EXISTS's answer.
       return Effect.map(
-        run("persist", key, () => client.multi().exists(key).persist(key).exec()),
+        run("persist", () => client.multi().exists(key).persist(key).exec()),
         (replies) => replies?.[0]?.[1] === 1
       )
     },
-    ping: Effect.asVoid(run("ping", undefined, () => client.ping()))
+    ping: Effect.asVoid(run("ping", () => client.ping()))
   }
 }
