@@ -49,6 +49,15 @@ const loadWith = (env: Record<string, string>, service: string | null = "catalog
   return GlamConfig.load({ root, env, dotenv: false, ...(service === null ? {} : { service }) })
 }
 
+/** A root whose service file is `yaml`, loaded without any variable. */
+const loadYaml = (yaml: string) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "glam-config-provider-"))
+  roots.push(root)
+  fs.mkdirSync(path.join(root, "config", "services"), { recursive: true })
+  fs.writeFileSync(path.join(root, "config", "services", "catalog-service.yml"), yaml)
+  return GlamConfig.load({ root, env: {}, dotenv: false, service: "catalog-service" })
+}
+
 const read = <A>(loaded: GlamConfig.LoadedConfig, config: Config.Config<A>) =>
   Effect.withConfigProvider(config, GlamConfig.provider(loaded))
 
@@ -101,6 +110,65 @@ describe("Config.provider: typed reads", () => {
       expect(value.port).toBe(6543)
       expect(value.ssl).toBe(false)
       expect(Redacted.value(value.password)).toBe("env-secret")
+    }))
+
+  it.effect("reads a boolean, a number or a port with the whitespace around it trimmed, and text as written", () =>
+    Effect.gen(function*() {
+      const typed = Config.all({
+        ssl: db(Config.boolean("ssl")),
+        echo: db(Config.boolean("echo")),
+        port: db(Config.integer("port")),
+        ratio: db(Config.number("ratio")),
+        httpPort: Config.port("port").pipe(Config.nested("http")),
+        host: db(Config.string("host")),
+        password: db(Config.redacted("password"))
+      })
+      const fromEnv = yield* read(
+        yield* loadWith({
+          CATALOG_DATABASE__SSL: " true ",
+          CATALOG_DATABASE__ECHO: "\toff\n",
+          CATALOG_DATABASE__PORT: " 6543 ",
+          CATALOG_DATABASE__RATIO: " 0.5 ",
+          CATALOG_HTTP__PORT: " 8080 ",
+          CATALOG_DATABASE__HOST: " db ",
+          CATALOG_DATABASE__PASSWORD: " pw "
+        }),
+        typed
+      )
+      expect({ ...fromEnv, password: Redacted.value(fromEnv.password) }).toStrictEqual({
+        ssl: true,
+        echo: false,
+        port: 6543,
+        ratio: 0.5,
+        httpPort: 8080,
+        host: " db ",
+        password: " pw "
+      })
+      const fromYaml = yield* read(
+        yield* loadYaml(
+          [
+            "database:",
+            "  ssl: \" yes \"",
+            "  echo: \"\\toff \"",
+            "  port: \" 6543\"",
+            "  ratio: \"0.5 \"",
+            "  host: \" db \"",
+            "  password: \"pw \"",
+            "http:",
+            "  port: \"8080 \""
+          ].join("\n")
+        ),
+        typed
+      )
+      expect({ ...fromYaml, password: Redacted.value(fromYaml.password) }).toStrictEqual({
+        ssl: true,
+        echo: false,
+        port: 6543,
+        ratio: 0.5,
+        httpPort: 8080,
+        host: " db ",
+        password: "pw "
+      })
     }))
 
   it.effect("reads YAML lists, comma-separated strings, and lists of mappings as sequences", () =>

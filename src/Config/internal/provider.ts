@@ -1,7 +1,8 @@
 /**
  * The flat `ConfigProvider` over a loaded configuration tree, and the rewrite that gives every `ConfigError` its
  * key and origin. YAML numbers and booleans are served as their string form to Effect's parsers, YAML lists as
- * sequences, and a comma-separated string (`a,b`) as a sequence too.
+ * sequences, and a comma-separated string (`a,b`) as a sequence too. A boolean, a number or a port is read with the
+ * whitespace around it trimmed; text is served as written.
  *
  * @internal
  */
@@ -74,14 +75,25 @@ const errorsOf = (loaded: LoadedConfig, notes: Notes | undefined) => {
 
 type Errors = ReturnType<typeof errorsOf>
 
+// The primitives of a typed scalar, read with the whitespace around the value trimmed (JavaScript's `String.trim`,
+// the whitespace `Number` skips): `" true "` is `true` as `" 42 "` is 42, whatever parser is behind the type. Text
+// (`Config.string`, `Config.redacted`, and what is parsed from it) is served as written.
+const TRIMMED: ReadonlySet<string> = new Set([
+  "a boolean property",
+  "an integer property",
+  "a number property",
+  "a network port property"
+])
+
 const parseAll = <A>(
   errors: Errors,
   items: ReadonlyArray<Item>,
   primitive: Config.Config.Primitive<A>
 ): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
+  const trim = TRIMMED.has(primitive.description)
   const out: Array<A> = []
   for (const item of items) {
-    const result = primitive.parse(item.text)
+    const result = primitive.parse(trim ? item.text.trim() : item.text)
     if (Either.isLeft(result)) {
       return Effect.fail(
         errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
