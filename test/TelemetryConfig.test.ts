@@ -1,9 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
+import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
+import * as GlamConfig from "../src/Config/index.js"
 import * as TelemetryConfig from "../src/Telemetry/TelemetryConfig.js"
 
 /** Each problem of a configuration error: the key path and the message. */
@@ -15,6 +21,34 @@ const problemsOf = (error: ConfigError.ConfigError): Array<{ readonly key: strin
     missingDataCase: (_, path, message) => [{ key: path.join("."), message }],
     sourceUnavailableCase: (_, path, message) => [{ key: path.join("."), message }],
     unsupportedCase: (_, path, message) => [{ key: path.join("."), message }]
+  })
+
+const roots: Array<string> = []
+afterAll(() => {
+  for (const root of roots) fs.rmSync(root, { recursive: true, force: true })
+})
+
+/** Reads `config` through the service's provider: `yaml` as its file, `env` as the environment. */
+const readGlam = <A>(config: Config.Config<A>, yaml: string, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "glam-telemetry-config-"))
+    roots.push(root)
+    fs.mkdirSync(path.join(root, "config", "services"), { recursive: true })
+    fs.writeFileSync(path.join(root, "config", "services", "catalog-service.yml"), yaml)
+    const loaded = yield* GlamConfig.load({ root, env, dotenv: false, service: "catalog-service" })
+    return yield* Effect.either(Effect.withConfigProvider(config, GlamConfig.provider(loaded)))
+  })
+
+const OTLP = "telemetry:\n  exporter: otlp\n"
+
+/** The OTLP headers in clear, or the configuration's problems one per line. */
+const headersIn = (yaml: string, env: Record<string, string> = {}) =>
+  Effect.map(readGlam(TelemetryConfig.exporter, yaml, env), (result) => {
+    if (result._tag === "Left") return GlamConfig.formatConfigError(result.left)
+    const exporter = result.right
+    if (exporter._tag !== "Otlp") return exporter._tag
+    for (const value of Object.values(exporter.headers)) expect(String(value)).toBe("<redacted>")
+    return Object.fromEntries(Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)]))
   })
 
 const load = (json: object) => TelemetryConfig.config.pipe(Effect.withConfigProvider(ConfigProvider.fromJson(json)))
@@ -95,4 +129,77 @@ describe("Telemetry/TelemetryConfig", () => {
     expect(TelemetryConfig.parseLogLevel(" Warning ")).toEqual(TelemetryConfig.parseLogLevel("WARN"))
     expect(TelemetryConfig.parseLogLevel("verbose")._tag).toBe("None")
   })
+
+  it.effect("OTLP headers given as one value are read in OTEL_EXPORTER_OTLP_HEADERS' format", () =>
+    Effect.gen(function*() {
+      // A variable can only give them as one value.
+      expect(
+        yield* headersIn(OTLP, { CATALOG_TELEMETRY__OTLP__HEADERS: "api-key=abc,x-tenant=t1" })
+      ).toStrictEqual({ "api-key": "abc", "x-tenant": "t1" })
+      // Items and names trimmed, names and values percent-decoded, a value holding "=", blank items skipped.
+      expect(
+        yield* headersIn(
+          `${OTLP}  otlp:\n    headers: " api-key = abc ,x-tenant=t%2C1%20,, Authorization=Basic dTpw==, x%2Dkey=a%3Db,"\n`
+        )
+      ).toStrictEqual({ "api-key": "abc", "x-tenant": "t,1 ", Authorization: "Basic dTpw==", "x-key": "a=b" })
+      // A mapping works as it always has, from YAML and from Effect's own providers.
+      expect(
+        yield* headersIn(`${OTLP}  otlp:\n    headers:\n      x-honeycomb-team: k1\n      Authorization: Bearer t\n`)
+      ).toStrictEqual({ "x-honeycomb-team": "k1", Authorization: "Bearer t" })
+      const fromJson = yield* load({
+        service: { name: "s" },
+        telemetry: { exporter: "otlp", otlp: { headers: "api-key=abc,x-tenant=t1" } }
+      })
+      expect(fromJson.exporter._tag === "Otlp" && Redacted.value(fromJson.exporter.headers["x-tenant"]!)).toBe("t1")
+      // An empty value (an unset variable substituted into it) is no header.
+      expect(yield* headersIn(OTLP, { CATALOG_TELEMETRY__OTLP__HEADERS: "" })).toStrictEqual({})
+    }))
+
+  it.effect("a header list item that is not name=value is an error naming its position, never its text", () =>
+    Effect.gen(function*() {
+      const SECRET = "s3cr3t-Value"
+      const problems = yield* headersIn(OTLP, {
+        CATALOG_TELEMETRY__OTLP__HEADERS: [
+          `api-key=${SECRET}`,
+          SECRET,
+          `=${SECRET}`,
+          `x-key=${SECRET}%zz`,
+          "x-empty=",
+          `bad name=${SECRET}`,
+          `x-crlf=${SECRET}%0D%0Ax-forged: 1`
+        ].join(",")
+      })
+      const from = " (from CATALOG_TELEMETRY__OTLP__HEADERS)"
+      expect(problems).toBe(
+        [
+          "item 2 has no \"=\" (write name=value, items separated by commas)",
+          "item 3 has an empty name",
+          "item 4 has a \"%\" that is not percent-encoding (write a \"%\" as %25)",
+          "item 5 has an empty value",
+          "item 6 has a name that is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)",
+          "item 7 has a value holding a character an HTTP header cannot carry (a control character or one above U+00FF)"
+        ].map((problem) => `telemetry.otlp.headers: ${problem}${from}`).join("\n")
+      )
+      expect(problems).not.toContain(SECRET)
+      // A header of a mapping is named by its key.
+      expect(yield* headersIn(`${OTLP}  otlp:\n    headers:\n      x-api-key: ""\n      ok: v\n`)).toBe(
+        "telemetry.otlp.headers.x-api-key: the header has an empty value (from config/services/catalog-service.yml)"
+      )
+      // Effect's own providers report the same problems.
+      const error = yield* Effect.flip(load({
+        service: { name: "s" },
+        telemetry: { otlp: { headers: `a=b,${SECRET}` } }
+      }))
+      expect(problemsOf(error)).toStrictEqual([
+        { key: "telemetry.otlp.headers", message: "item 2 has no \"=\" (write name=value, items separated by commas)" }
+      ])
+    }))
+
+  it.effect("the configuration dump hides OTLP header values, whatever the header's name", () =>
+    Effect.gen(function*() {
+      const asText = GlamConfig.redactTree({ telemetry: { otlp: { headers: "x-honeycomb-team=k1,x-tenant=t1" } } })
+      expect(asText).toStrictEqual({ telemetry: { otlp: { headers: "<redacted>" } } })
+      const asMap = GlamConfig.redactTree({ telemetry: { otlp: { headers: { "x-honeycomb-team": "k1" } } } })
+      expect(asMap).toStrictEqual({ telemetry: { otlp: { headers: { "x-honeycomb-team": "<redacted>" } } } })
+    }))
 })

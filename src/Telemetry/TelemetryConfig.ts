@@ -11,7 +11,7 @@
  * | `logging.format` | `console` \| `json` | `json` in `prod`, else `console` |
  * | `telemetry.exporter` | `none` \| `otlp` \| `console` | `none` |
  * | `telemetry.otlp.endpoint` | URL | `http://localhost:4318/v1/traces` |
- * | `telemetry.otlp.headers` | map of secrets | `{}` |
+ * | `telemetry.otlp.headers` | map of secrets, or `name=value,name=value` (percent-encoded) | `{}` |
  * | `telemetry.sampling_ratio` | 0..1 | `1` |
  *
  * @since 0.1.0
@@ -19,11 +19,11 @@
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
-import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { serviceVersion } from "../Config/ServiceInfo.js"
+import * as otlpHeaders from "./internal/otlpHeaders.js"
 
 /**
  * The deployment environment, `app_env` (`APP_ENV`).
@@ -166,9 +166,7 @@ export const exporter: Config.Config<Exporter> = Config.nested(
     endpoint: Config.nested(Config.string("endpoint"), "otlp").pipe(
       Config.withDefault("http://localhost:4318/v1/traces")
     ),
-    headers: Config.nested(Config.hashMap(Config.redacted(), "headers"), "otlp").pipe(
-      Config.withDefault(HashMap.empty<string, Redacted.Redacted>())
-    )
+    headers: Config.nested(otlpHeaders.config, "otlp").pipe(Config.withDefault({}))
   }),
   "telemetry"
 ).pipe(
@@ -179,7 +177,7 @@ export const exporter: Config.Config<Exporter> = Config.nested(
       case "console":
         return { _tag: "Console" }
       case "otlp":
-        return { _tag: "Otlp", endpoint, headers: Object.fromEntries(headers) }
+        return { _tag: "Otlp", endpoint, headers }
     }
   })
 )

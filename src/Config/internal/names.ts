@@ -109,11 +109,13 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
 const SECRET = /pass|pwd|secret|token|key|credential|private|auth|cert|salt|signature|dsn|cookie|session/i
 
 /**
- * Whether any segment of the path looks like it holds a secret; such values are never echoed in a message.
+ * Whether any segment of the path looks like it holds a secret, or is a section of request `headers` (whose values
+ * are credentials whatever the header's name: `x-honeycomb-team`); such values are never echoed in a message.
  *
  * @internal
  */
-export const isSecretPath = (path: ReadonlyArray<string>): boolean => path.some((segment) => SECRET.test(segment))
+export const isSecretPath = (path: ReadonlyArray<string>): boolean =>
+  path.some((segment) => SECRET.test(segment) || segment.toLowerCase() === "headers")
 
 /**
  * `["nats", "servers", "[1]"]` -> `nats.servers[1]`.

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashSet from "effect/HashSet"
 import type { JsonObject, JsonValue, LoadedConfig } from "../Config.js"
+import { isHeaderProblemMessage } from "./headerList.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
 import { displayPath, isSecretPath, redactUrlCredentials, redactValueCredentials } from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
@@ -231,9 +232,10 @@ const rewriteLeaf = (
   const node = lookup(loaded.tree, path)
   if (path.length === 0 || node === undefined) return make(path, message)
   // A `<redacted>` in a message written by `Schema.Config` means the schema reads the value as `Schema.Redacted`,
-  // and its issues quote the value (`Unable to decode "..." into a number`).
+  // and its issues quote the value (`Unable to decode "..." into a number`). Under a secret key only the problems
+  // of a header list are shown: they name an item by its position, never its text.
   const detail = isSecretPath(path) ?
-    "invalid value (details not shown for a secret)" :
+    isHeaderProblemMessage(message) ? message : "invalid value (details not shown for a secret)" :
     message.includes("<redacted>") ?
     "invalid value (not shown: the key is read as redacted)" :
     redactUrlCredentials(typeof node === "string" ? withValueRedacted(message, node) : message)

@@ -1,0 +1,50 @@
+/**
+ * `telemetry.otlp.headers`, read as a mapping or as one `name=value,name=value` value.
+ *
+ * @internal
+ */
+import * as Arr from "effect/Array"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Either from "effect/Either"
+import type * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as headerList from "../../Config/internal/headerList.js"
+
+const allOf = (errors: Arr.NonEmptyReadonlyArray<ConfigError.ConfigError>): ConfigError.ConfigError =>
+  Arr.reduce(Arr.tailNonEmpty(errors), Arr.headNonEmpty(errors), (left, right) => ConfigError.And(left, right))
+
+const headersOf = (
+  value: Either.Either<HashMap.HashMap<string, Redacted.Redacted>, Redacted.Redacted>
+): Either.Either<Readonly<Record<string, Redacted.Redacted>>, ConfigError.ConfigError> => {
+  if (Either.isLeft(value)) {
+    return Either.mapBoth(headerList.parseHeaderList(Redacted.value(value.left)), {
+      onLeft: (problems) =>
+        allOf(
+          Arr.map(problems, ({ position, problem }) =>
+            ConfigError.InvalidData([], headerList.problemMessage(problem, position)))
+        ),
+      onRight: (headers) => Object.fromEntries(headers.map(([name, text]) => [name, Redacted.make(text)]))
+    })
+  }
+  const problems = Arr.filterMap([...value.right], ([name, secret]) =>
+    Option.map(
+      Option.fromNullable(headerList.headerProblem(name, Redacted.value(secret))),
+      (problem) => ConfigError.InvalidData([name], headerList.problemMessage(problem))
+    ))
+  return Arr.isNonEmptyArray(problems) ? Either.left(allOf(problems)) : Either.right(Object.fromEntries(value.right))
+}
+
+/**
+ * `headers`: a mapping of header name to value, or one value in the format of OpenTelemetry's
+ * `OTEL_EXPORTER_OTLP_HEADERS` (`api-key=abc,x-tenant=t1`, names and values percent-encoded), as an environment
+ * variable can only give it. The values are secrets: a problem names the header or the item's position, never the
+ * value.
+ *
+ * @internal
+ */
+export const config: Config.Config<Readonly<Record<string, Redacted.Redacted>>> = Config.orElse(
+  Config.map(Config.redacted(), Either.left),
+  () => Config.map(Config.hashMap(Config.redacted()), Either.right)
+).pipe(Config.nested("headers"), Config.mapOrFail(headersOf))
