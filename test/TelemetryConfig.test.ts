@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import type * as Config from "effect/Config"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
@@ -201,5 +202,55 @@ describe("Telemetry/TelemetryConfig", () => {
       expect(asText).toStrictEqual({ telemetry: { otlp: { headers: "<redacted>" } } })
       const asMap = GlamConfig.redactTree({ telemetry: { otlp: { headers: { "x-honeycomb-team": "k1" } } } })
       expect(asMap).toStrictEqual({ telemetry: { otlp: { headers: { "x-honeycomb-team": "<redacted>" } } } })
+    }))
+
+  it.effect("an OTLP endpoint the exporter cannot use is an error that shows it without credentials or query values", () =>
+    Effect.gen(function*() {
+      const endpoint = "https://ops:tok3n@collector:99999/v1/traces?api_key=k3y&code=c0de"
+      const otlp = (value: string, exporter = "otlp") =>
+        headersIn(`telemetry:\n  exporter: ${exporter}\n  otlp:\n    endpoint: "${value}"\n`)
+      const problem = yield* otlp(endpoint)
+      expect(problem).toBe(
+        "telemetry.otlp.endpoint: Expected an http:// or https:// URL but got " +
+          "\"https://***@collector:99999/v1/traces?api_key=***&code=***\" (from config/services/catalog-service.yml)"
+      )
+      expect(yield* otlp("collector:4318")).toContain("Expected an http:// or https:// URL but got \"collector:4318\"")
+      // Read only when spans go to it.
+      expect(yield* otlp(endpoint, "none")).toBe("None")
+      expect(yield* otlp("https://ops:tok3n@collector/v1/traces?code=c0de")).toStrictEqual({})
+    }))
+
+  it.effect("the configuration dump and messages hide every query value of an endpoint, secret-looking ones elsewhere", () =>
+    Effect.gen(function*() {
+      const tree = {
+        telemetry: { otlp: { endpoint: "https://ops:tok3n@collector/v1/traces?code=c0de&sig=s1g&tenant=t1" } },
+        database: { url: "postgres://app:pw@db/app?sslmode=require&password=pw" }
+      }
+      expect(GlamConfig.redactTree(tree)).toStrictEqual({
+        telemetry: { otlp: { endpoint: "https://***@collector/v1/traces?code=***&sig=***&tenant=***" } },
+        database: { url: "postgres://***@db/app?sslmode=require&password=***" }
+      })
+      // A value quoted by a message: the provider's own, and one a reader writes (Config.mapOrFail).
+      const loaded = GlamConfig.fromObject({
+        telemetry: { otlp: { endpoint: "https://ops:tok3n@collector:99999/x?code=c0de" } }
+      })
+      const read = <A>(config: Config.Config<A>) =>
+        Effect.flip(Effect.withConfigProvider(config, GlamConfig.provider(loaded))).pipe(
+          Effect.map(GlamConfig.formatConfigError)
+        )
+      const endpointKey = <A>(config: Config.Config<A>) =>
+        config.pipe(Config.nested("otlp"), Config.nested("telemetry"))
+      expect(yield* read(endpointKey(Config.integer("endpoint")))).toBe(
+        "telemetry.otlp.endpoint: expected an integer, got \"https://***@collector:99999/x?code=***\" (from the configuration object)"
+      )
+      expect(
+        yield* read(endpointKey(
+          Config.string("endpoint").pipe(
+            Config.mapOrFail((url) => Either.left(ConfigError.InvalidData([], `Cannot use ${url}`)))
+          )
+        ))
+      ).toBe(
+        "telemetry.otlp.endpoint: Cannot use https://***@collector:99999/x?code=*** (from the configuration object)"
+      )
     }))
 })

@@ -7,8 +7,10 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as http from "node:http"
@@ -186,6 +188,20 @@ describe("Telemetry/Tracing", () => {
       })
       const span = resourceSpans.scopeSpans.flatMap((scope) => scope.spans).find((span) => span.name === "Catalog.sync")
       expect(span?.attributes).toContainEqual({ key: "correlation_id", value: { stringValue: "corr_otlp00000001" } })
+    }))
+
+  it.effect("an OTLP endpoint the exporter refuses fails the layer without showing its credentials or query values", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(Layer.build(Telemetry.layer({
+        serviceName: "svc",
+        logSink: () => undefined,
+        exporter: { _tag: "Otlp", endpoint: "https://ops:tok3n@collector:99999/v1/traces?code=c0de", headers: {} }
+      }))))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const report = Exit.isFailure(exit) ? Cause.pretty(exit.cause, { renderErrorCause: true }) : ""
+      expect(report).toContain("'https://***@collector:99999/v1/traces?code=***'")
+      expect(report).not.toContain("tok3n")
+      expect(report).not.toContain("c0de")
     }))
 
   it.effect("with the default exporter (none) spans still get W3C ids and propagate", () =>

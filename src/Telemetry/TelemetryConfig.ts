@@ -10,7 +10,7 @@
  * | `logging.level` (else `log_level`) | `TRACE` `DEBUG` `INFO` `WARNING` `ERROR` `CRITICAL` (+ `WARN` `FATAL` `ALL` `NONE`) | `INFO` |
  * | `logging.format` | `console` \| `json` | `json` in `prod`, else `console` |
  * | `telemetry.exporter` | `none` \| `otlp` \| `console` | `none` |
- * | `telemetry.otlp.endpoint` | URL | `http://localhost:4318/v1/traces` |
+ * | `telemetry.otlp.endpoint` | `http://` or `https://` URL | `http://localhost:4318/v1/traces` |
  * | `telemetry.otlp.headers` | map of secrets, or `name=value,name=value` (percent-encoded) | `{}` |
  * | `telemetry.sampling_ratio` | 0..1 | `1` |
  *
@@ -23,7 +23,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { serviceVersion } from "../Config/ServiceInfo.js"
-import * as otlpHeaders from "./internal/otlpHeaders.js"
+import * as otlp from "./internal/otlp.js"
 
 /**
  * The deployment environment, `app_env` (`APP_ENV`).
@@ -166,18 +166,23 @@ export const exporter: Config.Config<Exporter> = Config.nested(
     endpoint: Config.nested(Config.string("endpoint"), "otlp").pipe(
       Config.withDefault("http://localhost:4318/v1/traces")
     ),
-    headers: Config.nested(otlpHeaders.config, "otlp").pipe(Config.withDefault({}))
+    headers: Config.nested(otlp.headers, "otlp").pipe(Config.withDefault({}))
   }),
   "telemetry"
 ).pipe(
-  Config.map(({ endpoint, headers, kind }): Exporter => {
+  Config.mapOrFail(({ endpoint, headers, kind }): Either.Either<Exporter, ConfigError.ConfigError> => {
     switch (kind) {
       case "none":
-        return { _tag: "None" }
+        return Either.right({ _tag: "None" })
       case "console":
-        return { _tag: "Console" }
-      case "otlp":
-        return { _tag: "Otlp", endpoint, headers }
+        return Either.right({ _tag: "Console" })
+      case "otlp": {
+        // Checked where the exporter uses it: with `none` or `console` the endpoint is not read.
+        const problem = otlp.endpointProblem(endpoint)
+        return problem === undefined ?
+          Either.right({ _tag: "Otlp", endpoint, headers }) :
+          Either.left(ConfigError.InvalidData(["otlp", "endpoint"], problem))
+      }
     }
   })
 )

@@ -245,22 +245,31 @@ const listElements = (token: string, separator: RegExp = LIST_SEPARATOR): Array<
   return elements
 }
 
-const redactQuery = (query: string): string =>
+/**
+ * Which query values of a URL are hidden: those of secret-looking parameters (`?password=`, `?api_key=`), or all of
+ * them (an endpoint's, see {@link isEndpointPath}).
+ *
+ * @internal
+ */
+export type QueryValues = "secret" | "all"
+
+const redactQuery = (query: string, values: QueryValues): string =>
   query.split(/([&;])/).map((part) => {
     const eq = part.indexOf("=")
-    return eq > 0 && SECRET.test(part.slice(0, eq)) ? `${part.slice(0, eq)}=***` : part
+    return eq > 0 && (values === "all" || SECRET.test(part.slice(0, eq))) ? `${part.slice(0, eq)}=***` : part
   }).join("")
 
-const redactElement = (element: string): string => {
+const redactElement = (element: string, values: QueryValues = "secret"): string => {
   let out = element
   const at = out.lastIndexOf("@")
   const start = at === -1 ? -1 : userinfoStart(out, at)
   if (start !== -1) out = `${out.slice(0, start)}***${out.slice(at)}`
   const question = out.indexOf("?")
-  return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1))
+  return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1), values)
 }
 
-const redactToken = (token: string): string => listElements(token).map(redactElement).join(",")
+const redactText = (text: string, values: QueryValues): string =>
+  text.replace(TOKEN, (token) => listElements(token).map((element) => redactElement(element, values)).join(","))
 
 /**
  * Hides the credentials of every URL in a text: the userinfo (`postgres://user:pw@host` -> `postgres://***@host`,
@@ -269,7 +278,7 @@ const redactToken = (token: string): string => listElements(token).map(redactEle
  *
  * @internal
  */
-export const redactUrlCredentials = (text: string): string => text.replace(TOKEN, redactToken)
+export const redactUrlCredentials = (text: string): string => redactText(text, "secret")
 
 // An element of a server list in a configuration value may be written after a space (`nats://a@h1, nats://b@h2`).
 const VALUE_LIST_SEPARATOR = /,(?=\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)/
@@ -281,7 +290,7 @@ const VALUE_LIST_SEPARATOR = /,(?=\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)/
  *
  * @internal
  */
-export const redactValueCredentials = (value: string): string => {
+export const redactValueCredentials = (value: string, values: QueryValues = "secret"): string => {
   // Words at the even indices, the whitespace between them at the odd ones; a chunk runs from a word that starts with
   // a `scheme://` to the next one.
   const parts = value.split(/(\s+)/)
@@ -296,7 +305,41 @@ export const redactValueCredentials = (value: string): string => {
   }
   return chunks.map((chunk) =>
     chunk.url ?
-      listElements(chunk.text, VALUE_LIST_SEPARATOR).map(redactElement).join(",") :
-      redactUrlCredentials(chunk.text)
+      listElements(chunk.text, VALUE_LIST_SEPARATOR).map((element) => redactElement(element, values)).join(",") :
+      redactText(chunk.text, values)
   ).join("")
+}
+
+// A key naming a URL that the toolkit sends requests to (`telemetry.otlp.endpoint`, a `*_endpoint`).
+const ENDPOINT = /^(?:.*_)?endpoint$/i
+
+/**
+ * Whether the value at `path` is an endpoint: a URL whose query, when it has one, carries a credential whatever its
+ * parameters are called (`?code=` of an Azure function, `?sig=` of a shared access signature), and whose query
+ * values are all hidden. The query of another URL (a database's `?sslmode=require`, Redis' `?db=0`) holds the
+ * settings an operator reads when something fails: only its secret-looking parameters are.
+ *
+ * @internal
+ */
+export const isEndpointPath = (path: ReadonlyArray<string>): boolean => path.some((segment) => ENDPOINT.test(segment))
+
+/**
+ * {@link redactValueCredentials} for the value of the key at `path`: an endpoint's query values are all hidden.
+ *
+ * @internal
+ */
+export const redactValueAt = (path: ReadonlyArray<string>, value: string): string =>
+  redactValueCredentials(value, isEndpointPath(path) ? "all" : "secret")
+
+/**
+ * `message` with `value` masked by {@link redactValueCredentials} wherever it quotes it, as written or JSON-escaped
+ * (`actual "nats://u:pa ss@h"`): in the message as free text, whitespace in a password would end the URL.
+ *
+ * @internal
+ */
+export const redactValueIn = (message: string, value: string, values: QueryValues = "secret"): string => {
+  const redacted = redactValueCredentials(value, values)
+  if (value.length === 0 || redacted === value) return message
+  const escaped = JSON.stringify(value).slice(1, -1)
+  return message.split(value).join(redacted).split(escaped).join(JSON.stringify(redacted).slice(1, -1))
 }

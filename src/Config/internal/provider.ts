@@ -16,7 +16,7 @@ import * as HashSet from "effect/HashSet"
 import type { JsonObject, JsonValue, LoadedConfig } from "../Config.js"
 import { isHeaderProblemMessage } from "./headerList.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
-import { displayPath, isSecretPath, redactUrlCredentials, redactValueCredentials } from "./names.js"
+import { displayPath, isEndpointPath, isSecretPath, redactUrlCredentials, redactValueIn } from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
 
 /**
@@ -238,17 +238,10 @@ const rewriteLeaf = (
     isHeaderProblemMessage(message) ? message : "invalid value (details not shown for a secret)" :
     message.includes("<redacted>") ?
     "invalid value (not shown: the key is read as redacted)" :
-    redactUrlCredentials(typeof node === "string" ? withValueRedacted(message, node) : message)
+    redactUrlCredentials(
+      typeof node === "string" ? redactValueIn(message, node, isEndpointPath(path) ? "all" : "secret") : message
+    )
   return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
-}
-
-// The value quoted in a message (`actual "nats://u:pa ss@h"`), as written or JSON-escaped, masked as a value: in the
-// message as free text, whitespace in its password would end the URL.
-const withValueRedacted = (message: string, value: string): string => {
-  const redacted = redactValueCredentials(value)
-  if (value.length === 0 || redacted === value) return message
-  const escaped = JSON.stringify(value).slice(1, -1)
-  return message.split(value).join(redacted).split(escaped).join(JSON.stringify(redacted).slice(1, -1))
 }
 
 /**

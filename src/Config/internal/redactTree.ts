@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import { isSecretPath, redactValueCredentials } from "./names.js"
+import { isSecretPath, redactValueAt } from "./names.js"
 import type { JsonObject, JsonValue } from "./tree.js"
 import { isObject, setOwn } from "./tree.js"
 
@@ -18,7 +18,7 @@ export const redactTree = (tree: JsonObject): JsonObject => {
     if (node === null) return node
     if (isSecretPath(path)) return "<redacted>"
     if (Array.isArray(node)) return node.map((element) => loop(element, path))
-    return typeof node === "string" ? redactValueCredentials(node) : node
+    return typeof node === "string" ? redactValueAt(path, node) : node
   }
   return loop(tree, []) as JsonObject
 }

@@ -18,6 +18,7 @@ import {
 import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { redactValueIn } from "../../Config/internal/names.js"
 import type { Exporter } from "../TelemetryConfig.js"
 
 /** @internal */
@@ -28,16 +29,23 @@ export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => 
     case "Console":
       return [new SimpleSpanProcessor(new ConsoleSpanExporter())]
     case "Otlp":
-      return [
-        new BatchSpanProcessor(
-          new OTLPTraceExporter({
-            url: exporter.endpoint,
-            headers: Object.fromEntries(
-              Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)])
-            )
-          })
-        )
-      ]
+      return [new BatchSpanProcessor(otlpExporter(exporter))]
+  }
+}
+
+const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): OTLPTraceExporter => {
+  try {
+    return new OTLPTraceExporter({
+      url: exporter.endpoint,
+      headers: Object.fromEntries(
+        Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)])
+      )
+    })
+  } catch (error) {
+    // The exporter's errors quote the URL whole (`Could not parse user-provided export URL: '...'`): thrown again
+    // with the endpoint's userinfo and query values hidden, without the original as its cause.
+    const message = error instanceof Error ? error.message : String(error)
+    throw new Error(redactValueIn(message, exporter.endpoint, "all"))
   }
 }
 

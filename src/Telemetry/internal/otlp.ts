@@ -1,5 +1,6 @@
 /**
- * `telemetry.otlp.headers`, read as a mapping or as one `name=value,name=value` value.
+ * The `telemetry.otlp` settings: the endpoint's check and the headers, read as a mapping or as one
+ * `name=value,name=value` value.
  *
  * @internal
  */
@@ -11,6 +12,20 @@ import type * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as headerList from "../../Config/internal/headerList.js"
+import { redactValueCredentials } from "../../Config/internal/names.js"
+
+/**
+ * What is wrong with an OTLP/HTTP endpoint, if anything: the exporter takes an absolute `http://` or `https://` URL.
+ * The endpoint is quoted with its userinfo and every query value hidden.
+ *
+ * @internal
+ */
+export const endpointProblem = (endpoint: string): string | undefined => {
+  const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined
+  return url !== undefined && (url.protocol === "http:" || url.protocol === "https:") ?
+    undefined :
+    `Expected an http:// or https:// URL but got ${JSON.stringify(redactValueCredentials(endpoint, "all"))}`
+}
 
 const allOf = (errors: Arr.NonEmptyReadonlyArray<ConfigError.ConfigError>): ConfigError.ConfigError =>
   Arr.reduce(Arr.tailNonEmpty(errors), Arr.headNonEmpty(errors), (left, right) => ConfigError.And(left, right))
@@ -44,7 +59,7 @@ const headersOf = (
  *
  * @internal
  */
-export const config: Config.Config<Readonly<Record<string, Redacted.Redacted>>> = Config.orElse(
+export const headers: Config.Config<Readonly<Record<string, Redacted.Redacted>>> = Config.orElse(
   Config.map(Config.redacted(), Either.left),
   () => Config.map(Config.hashMap(Config.redacted()), Either.right)
 ).pipe(Config.nested("headers"), Config.mapOrFail(headersOf))
