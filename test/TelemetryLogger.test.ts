@@ -71,6 +71,63 @@ describe("Telemetry/GlamLogger", () => {
       expect(trace[0]).toContain("Error: boom")
     }))
 
+  it.effect("a console record is one line: control characters in the message and values are escaped", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "catalog-service", environment: "dev", format: "console" })
+      const forged = `${epochLocal} - catalog-service - INFO - admin logged in`
+      yield* Effect.logWarning(`login failed for bob\n${forged}`, "\r\u001b[2K\u2028\u2029\u0085\u009b\u0000\t!").pipe(
+        Effect.annotateLogs({ user: `bob\r\n${forged}`, "key\nx": "v" }),
+        Correlation.withCorrelationId("corr\n1"),
+        Effect.provide(layer)
+      )
+      expect(lines).toStrictEqual([
+        `${epochLocal} - catalog-service - WARNING - [correlation_id=corr\\n1 key\\nx=v user=bob\\r\\n${forged}] - ` +
+        `login failed for bob\\n${forged} \\r\\u001b[2K\\u2028\\u2029\\u0085\\u009b\\u0000\\t!`
+      ])
+    }))
+
+  it.effect("a console record's cause follows on lines indented so that none reads as a record", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "catalog-service", environment: "dev", format: "console" })
+      const forged = `${epochLocal} - catalog-service - INFO - admin logged in`
+      yield* Effect.fail(new Error(`bad input\n${forged}\r${forged}\u2028${forged}\u001b[2K`)).pipe(
+        Effect.tapErrorCause((cause) => Effect.logError("Failed to process", cause)),
+        Effect.ignore,
+        Effect.provide(layer)
+      )
+      expect(lines).toHaveLength(1)
+      const [head, ...trace] = lines[0]!.split("\n")
+      expect(head).toBe(`${epochLocal} - catalog-service - ERROR - Failed to process`)
+      expect(trace.slice(0, 4)).toStrictEqual([
+        "  Error: bad input",
+        `  ${forged}`,
+        `  ${forged}`,
+        `  ${forged}\\u001b[2K`
+      ])
+      expect(trace.length).toBeGreaterThan(4) // the stack
+      for (const line of trace) expect(line).toMatch(/^ {2}/)
+      expect(lines[0]).not.toMatch(/[\r\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/)
+    }))
+
+  it.effect("a JSON record is one line whatever its strings hold, Unicode line breaks included", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "catalog-service", environment: "prod", format: "json" })
+      const message = "a\nb\rc\u2028d\u2029e\u0085f\u001b[2Kg\u007fh"
+      yield* Effect.fail(new Error(message)).pipe(
+        Effect.tapErrorCause((cause) => Effect.logError(message, cause)),
+        Effect.annotateLogs("user", message),
+        Effect.ignore,
+        Effect.provide(layer)
+      )
+      expect(lines).toHaveLength(1)
+      expect(lines[0]!.split(/\r\n|[\n\r\u000b\u000c\u001c-\u001e\u0085\u2028\u2029]/)).toHaveLength(1)
+      expect(lines[0]).toContain("c\\u2028d\\u2029e\\u0085f\\u001b[2Kg\\u007fh")
+      const record = parseJson(lines[0]!)
+      expect(record.message).toBe(message)
+      expect(record.user).toBe(message)
+      expect(record.exception).toContain(message)
+    }))
+
   it.effect("JSON lines carry the seed's fields, the ids, the span, annotations and the exception", () =>
     Effect.gen(function*() {
       const { layer, lines } = withLogger({ service: "catalog-service", environment: "prod", format: "json" })

@@ -189,6 +189,26 @@ const messageAndCause = (log: Logger.Logger.Options<unknown>): readonly [string,
   ]
 }
 
+// What would break a line or a terminal: the C0 controls (a CR or an LF from user input would start a forged record),
+// DEL and the C1 controls (U+0085 ends a line for Unicode-aware readers, U+009B starts a terminal's control
+// sequence), and the Unicode line and paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const LINE_BREAK = /\r\n|[\n\r\u0085\u2028\u2029]/
+const ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+const escapeControl = (char: string): string =>
+  ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** `text` on one line: every control character written as an escape (`\n`, `\r`, `\t`, `\u001b`). */
+const oneLine = (text: string): string => text.replace(CONTROL, escapeControl)
+
+/** A cause's lines below its record, each indented so that none reads as a record of its own. */
+const indented = (text: string): string => text.split(LINE_BREAK).map((line) => `  ${oneLine(line)}`).join("\n")
+
+// JSON.stringify escapes the C0 controls; these it writes as they are, and a Unicode-aware reader would break a line
+// at U+0085, U+2028 or U+2029. In JSON text they can only be inside a string, where an escape means the same.
+const JSON_UNESCAPED = /[\u007f-\u009f\u2028\u2029]/g
+
 const pad = (n: number): string => n.toString().padStart(2, "0")
 
 // Python's `datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S")`: local time, second precision.
@@ -214,6 +234,7 @@ const readIds = (context: FiberRefs.FiberRefs): Ids => ({
  * Renders one JSON line with the seed's fields: `timestamp`, `service`, `level`, `message`, `environment`, then
  * `request_id`, `correlation_id`, `causation_id`, `trace_id`, `span_id` when known, the log annotations as top-level keys, and
  * `exception` (the pretty-printed cause) when the log carries one. A log of a cause alone has its error's message.
+ * Every line break is escaped, U+0085, U+2028 and U+2029 included, which `JSON.stringify` writes as they are.
  *
  * @since 0.1.0
  * @category formatting
@@ -242,13 +263,15 @@ export const formatJson = (
     if (!reserved.has(key)) record[key] = value
   }
   if (cause !== undefined) record.exception = cause
-  return toJson(record)
+  return toJson(record).replace(JSON_UNESCAPED, escapeControl)
 }
 
 /**
  * Renders one console line in the seed's format:
  * `2024-01-15 10:30:45 - catalog-service - INFO - [request_id=... correlation_id=... key=value] - message`,
- * the bracket omitted when there is no context, the pretty-printed cause on the following lines.
+ * the bracket omitted when there is no context, the pretty-printed cause on the following lines, indented by two
+ * spaces. The record is one line: a control character in it (a line break in a message or a value) is written as
+ * an escape (`\n`, `\u001b`), in the cause too.
  *
  * @since 0.1.0
  * @category formatting
@@ -265,9 +288,8 @@ export const formatConsole = (options: Pick<Options, "service">, log: Logger.Log
   let line = `${consoleTimestamp(log.date)} - ${options.service} - ${levelName(log.logLevel)}`
   if (parts.length > 0) line += ` - [${parts.join(" ")}]`
   const [message, cause] = messageAndCause(log)
-  line += ` - ${message}`
-  if (cause !== undefined) line += "\n" + cause
-  return line
+  const record = oneLine(`${line} - ${message}`)
+  return cause === undefined ? record : `${record}\n${indented(cause)}`
 }
 
 /**
