@@ -18,7 +18,7 @@ import {
 import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { redactValueIn } from "../../Config/internal/names.js"
+import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
 import type { Exporter } from "../TelemetryConfig.js"
 
 /** @internal */
@@ -43,9 +43,10 @@ const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): O
     })
   } catch (error) {
     // The exporter's errors quote the URL whole (`Could not parse user-provided export URL: '...'`): thrown again
-    // with the endpoint's userinfo and query values hidden, without the original as its cause.
+    // with the endpoint's userinfo and query values hidden (and any other URL's credentials), without the original
+    // as its cause.
     const message = error instanceof Error ? error.message : String(error)
-    throw new Error(redactValueIn(message, exporter.endpoint, "all"))
+    throw new Error(redactUrlCredentials(redactValueIn(message, exporter.endpoint, "all")))
   }
 }
 
