@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
+import { StartupError } from "../src/GlamLive.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import * as GlamLogger from "../src/Telemetry/GlamLogger.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
@@ -107,6 +108,21 @@ describe("Telemetry/GlamLogger", () => {
       expect(trace.length).toBeGreaterThan(4) // the stack
       for (const line of trace) expect(line).toMatch(/^ {2}/)
       expect(lines[0]).not.toMatch(/[\r\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/)
+    }))
+
+  it.effect("a failure logged on its own: its message's first line is the record, the others indented below", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "catalog-service", environment: "dev", format: "console" })
+      const problems =
+        "Invalid configuration:\n- http.port: expected a port\n- a\u001b[2K\r2024-01-15 - svc - INFO - forged"
+      yield* Effect.logError(Cause.fail(new StartupError({ message: problems }))).pipe(Effect.provide(layer))
+      const [record, ...below] = lines[0]!.split("\n")
+      expect(record).toBe(`${epochLocal} - catalog-service - ERROR - Invalid configuration:`)
+      expect(below).toStrictEqual([
+        "  - http.port: expected a port",
+        "  - a\\u001b[2K",
+        "  2024-01-15 - svc - INFO - forged"
+      ])
     }))
 
   it.effect("a JSON record is one line whatever its strings hold, Unicode line breaks included", () =>

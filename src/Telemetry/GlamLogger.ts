@@ -173,20 +173,24 @@ const renderMessage = (message: unknown): string => Arr.ensure(message).map(rend
 
 /**
  * The message, and the pretty-printed cause when there is one. A log of a cause alone (`Effect.logError(cause)`,
- * as `runMain` reports a failure) has its error's message; the cause is left out when the error's stack is its
- * message alone (an error meant for the reader, such as GlamLive's `StartupError`, whose message says it all).
+ * as `runMain` reports a failure) has its error's message (`fromError`); the cause is left out when the error's
+ * stack is its message alone (an error meant for the reader, such as GlamLive's `StartupError`, whose message says
+ * it all).
  */
-const messageAndCause = (log: Logger.Logger.Options<unknown>): readonly [string, string | undefined] => {
+const messageAndCause = (
+  log: Logger.Logger.Options<unknown>
+): { readonly message: string; readonly cause: string | undefined; readonly fromError: boolean } => {
   const text = renderMessage(log.message)
-  if (Cause.isEmpty(log.cause)) return [text, undefined]
+  if (Cause.isEmpty(log.cause)) return { message: text, cause: undefined, fromError: false }
   const pretty = attempt(() => Cause.pretty(log.cause, { renderErrorCause: true }), unrenderable)
-  if (text !== "") return [text, pretty]
+  if (text !== "") return { message: text, cause: pretty, fromError: false }
   const error = attempt(() => Cause.squash(log.cause), undefined)
-  if (!(error instanceof Error)) return [renderValue(error), pretty]
-  return [
-    attempt(() => error.message, unrenderable),
-    attempt(() => error.stack === `${error.name}: ${error.message}` ? undefined : pretty, pretty)
-  ]
+  if (!(error instanceof Error)) return { message: renderValue(error), cause: pretty, fromError: false }
+  return {
+    message: attempt(() => error.message, unrenderable),
+    cause: attempt(() => error.stack === `${error.name}: ${error.message}` ? undefined : pretty, pretty),
+    fromError: true
+  }
 }
 
 // What would break a line or a terminal: the C0 controls (a CR or an LF from user input would start a forged record),
@@ -244,7 +248,7 @@ export const formatJson = (
   log: Logger.Logger.Options<unknown>
 ): string => {
   const ids = readIds(log.context)
-  const [message, cause] = messageAndCause(log)
+  const { cause, message } = messageAndCause(log)
   const record: Record<string, unknown> = {
     timestamp: log.date.toISOString(),
     service: options.service,
@@ -271,7 +275,8 @@ export const formatJson = (
  * `2024-01-15 10:30:45 - catalog-service - INFO - [request_id=... correlation_id=... key=value] - message`,
  * the bracket omitted when there is no context, the pretty-printed cause on the following lines, indented by two
  * spaces. The record is one line: a control character in it (a line break in a message or a value) is written as
- * an escape (`\n`, `\u001b`), in the cause too.
+ * an escape (`\n`, `\u001b`), in the cause too. A failure logged on its own has its error's message as the record:
+ * its first line there, the others indented below it as the cause's are.
  *
  * @since 0.1.0
  * @category formatting
@@ -287,9 +292,13 @@ export const formatConsole = (options: Pick<Options, "service">, log: Logger.Log
   }
   let line = `${consoleTimestamp(log.date)} - ${options.service} - ${levelName(log.logLevel)}`
   if (parts.length > 0) line += ` - [${parts.join(" ")}]`
-  const [message, cause] = messageAndCause(log)
-  const record = oneLine(`${line} - ${message}`)
-  return cause === undefined ? record : `${record}\n${indented(cause)}`
+  const { cause, fromError, message } = messageAndCause(log)
+  // An error's own message (a startup error listing every problem) keeps its lines, indented below the record as
+  // the cause is; the record itself is one line.
+  const [first = "", ...rest] = fromError ? message.split(LINE_BREAK) : [message]
+  const below = [...rest.map((l) => `  ${oneLine(l)}`), ...(cause === undefined ? [] : [indented(cause)])]
+  const record = oneLine(`${line} - ${first}`)
+  return below.length === 0 ? record : `${record}\n${below.join("\n")}`
 }
 
 /**

@@ -71,7 +71,7 @@ const finalFlush = (relay: RelayContext) =>
     Effect.catchAllCause((cause) =>
       Cause.isInterruptedOnly(cause)
         ? Effect.void
-        : Effect.logError(`Outbox relay: the shutdown flush failed unexpectedly\n${Cause.pretty(cause)}`)
+        : Effect.logError("Outbox relay: the shutdown flush failed unexpectedly", cause)
     )
   )
 

@@ -68,7 +68,7 @@ const logFailure = (cause: Cause.Cause<TransactionFailure | MessageBusError>) =>
     onNone: () =>
       Cause.isInterruptedOnly(cause)
         ? Effect.void
-        : Effect.logError(`Outbox relay: a pass failed unexpectedly; retrying\n${Cause.pretty(cause)}`)
+        : Effect.logError("Outbox relay: a pass failed unexpectedly; retrying", cause)
   })
 
 /**
