@@ -171,6 +171,29 @@ describe("Config.provider: typed reads", () => {
       })
     }))
 
+  it.effect("reads a boolean in any case, as the Python services' settings do", () =>
+    Effect.gen(function*() {
+      const flags = Config.all({
+        ssl: db(Config.boolean("ssl")),
+        echo: db(Config.boolean("echo")),
+        debug: Config.boolean("debug"),
+        metrics: Config.boolean("enabled").pipe(Config.nested("metrics"))
+      })
+      const value = yield* read(
+        yield* loadWith({
+          CATALOG_DATABASE__SSL: "True",
+          CATALOG_DATABASE__ECHO: " FALSE ",
+          CATALOG_DEBUG: "Yes",
+          CATALOG_METRICS__ENABLED: "Off"
+        }),
+        flags
+      )
+      expect(value).toStrictEqual({ ssl: true, echo: false, debug: true, metrics: false })
+      const refused = yield* Effect.flip(read(yield* loadWith({ CATALOG_DEBUG: "Maybe" }), Config.boolean("debug")))
+      expect(String(refused)).toContain("debug")
+      expect(String(refused)).toContain("Maybe")
+    }))
+
   it.effect("reads YAML lists, comma-separated strings, and lists of mappings as sequences", () =>
     Effect.gen(function*() {
       const loaded = yield* loadWith({ CATALOG_HTTP__CORS_ORIGINS: "http://a, http://b" })

@@ -77,10 +77,12 @@ const errorsOf = (loaded: LoadedConfig, notes: Notes | undefined) => {
 type Errors = ReturnType<typeof errorsOf>
 
 // The primitives of a typed scalar, read with the whitespace around the value trimmed (JavaScript's `String.trim`,
-// the whitespace `Number` skips): `" true "` is `true` as `" 42 "` is 42, whatever parser is behind the type. Text
-// (`Config.string`, `Config.redacted`, and what is parsed from it) is served as written.
+// the whitespace `Number` skips): `" true "` is `true` as `" 42 "` is 42, whatever parser is behind the type. A
+// boolean is read in any case (`True`, `YES`), as the Python services' settings read it. Text (`Config.string`,
+// `Config.redacted`, and what is parsed from it) is served as written.
+const BOOLEAN = "a boolean property"
 const TRIMMED: ReadonlySet<string> = new Set([
-  "a boolean property",
+  BOOLEAN,
   "an integer property",
   "a number property",
   "a network port property"
@@ -92,9 +94,11 @@ const parseAll = <A>(
   primitive: Config.Config.Primitive<A>
 ): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
   const trim = TRIMMED.has(primitive.description)
+  const lower = primitive.description === BOOLEAN
   const out: Array<A> = []
   for (const item of items) {
-    const result = primitive.parse(trim ? item.text.trim() : item.text)
+    const text = trim ? item.text.trim() : item.text
+    const result = primitive.parse(lower ? text.toLowerCase() : text)
     if (Either.isLeft(result)) {
       return Effect.fail(
         errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
