@@ -412,6 +412,74 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect([...handled].sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, n) => n))
     }))
 
+  it.scopedLive("behind a handler slower than half the ack wait, every message is delivered once: none waits unextended", () =>
+    Effect.gen(function*() {
+      const suffix = unique("slow").replace(/[^a-z0-9]/gi, "").toLowerCase()
+      const stream = Streams.make(`BUSSLOW_${suffix}`.toUpperCase(), { domain: `busslow${suffix}` })
+      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      // More than the local buffer (batch 4) and the one handler hold: the subscription pulls only what it has room
+      // for, so every pulled message waits where its ack wait is extended.
+      const count = 9
+      yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) => Bus.publish(Def, { n }), {
+        discard: true
+      }).pipe(Effect.provide(ctx))
+      const deliveries: Array<{ readonly n: number; readonly deliveryCount: number }> = []
+      const durable = unique("slow")
+      yield* Bus.subscribe(
+        Def,
+        { durable, ackWait: "2 seconds", concurrency: 1, batchSize: 4 },
+        (event) =>
+          Effect.zipRight(
+            Effect.sync(() => deliveries.push({ n: event.payload.n, deliveryCount: event.delivery.deliveryCount })),
+            Effect.sleep("1200 millis")
+          )
+      ).pipe(Effect.provide(ctx))
+      const info = yield* poll(
+        withJsm(url, (jsm) => jsm.consumers.info(stream.name, durable)),
+        (i) => i.ack_floor.stream_seq >= count && i.num_ack_pending === 0 && i.num_pending === 0,
+        "every message to be acked"
+      )
+      // The server's count of deliveries, redeliveries included, and what the handler saw.
+      expect(info.delivered.consumer_seq).toBe(count)
+      expect(deliveries.map((d) => d.n).sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, n) => n))
+      expect(deliveries.every((d) => d.deliveryCount === 1)).toBe(true)
+    }))
+
+  it.scopedLive(
+    "a durable deleted and made again under a running subscription is pulled from again",
+    () =>
+      Effect.gen(function*() {
+        const suffix = unique("again").replace(/[^a-z0-9]/gi, "").toLowerCase()
+        const stream = Streams.make(`BUSAGAIN_${suffix}`.toUpperCase(), { domain: `busagain${suffix}` })
+        const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+        yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+        const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+        const handled = yield* Queue.unbounded<number>()
+        const durable = unique("again")
+        yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+          Effect.provide(ctx)
+        )
+        yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+        expect(yield* take(handled, 1)).toEqual([1])
+        // Deleted while the subscription waits on it (an operator's mistake, a redeploy), then made again as it was:
+        // the new consumer starts from the first message.
+        yield* withJsm(url, async (jsm) => {
+          const { config } = await jsm.consumers.info(stream.name, durable)
+          await jsm.consumers.delete(stream.name, durable)
+          await jsm.consumers.add(stream.name, config)
+        })
+        yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+        expect([...(yield* take(handled, 2))].sort()).toEqual([1, 2])
+      }),
+    {
+      // The test's own bound: the server ends the subscription's waiting pull request with `409 Consumer Deleted`,
+      // and the subscription looks the durable up again at once. Two missed heartbeats (5 s) do not fit.
+      timeout: 6_000
+    }
+  )
+
   it.scopedLive("a handler that cannot be interrupted does not hold shutdown; its message goes to the next instance", () =>
     Effect.gen(function*() {
       const suffix = unique("stuck").replace(/[^a-z0-9]/gi, "").toLowerCase()

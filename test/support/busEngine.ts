@@ -10,7 +10,9 @@ export const wrapMessages = (engine: Engine, wrap: (message: RawMessage) => RawM
     engine.pump(spec, batch, {
       offer: (message) => inbox.offer(wrap(message)),
       onSpace: (f) => inbox.onSpace(f),
-      isClosed: () => inbox.isClosed()
+      isClosed: () => inbox.isClosed(),
+      room: () => inbox.room(),
+      onTake: (f) => inbox.onTake(f)
     })
 })
 

@@ -102,6 +102,13 @@ export interface MessageSink {
   readonly onSpace: (f: () => void) => () => void
   /** Whether the subscription closed its buffer (it is stopping): offers are refused from then on. */
   readonly isClosed: () => boolean
+  /** How many messages offers would take now: the free places (none once the buffer is closed). */
+  readonly room: () => number
+  /**
+   * Calls `f` after every message a worker takes, until the returned function is called: for an engine that sizes
+   * its pulls by the room it has. One listener at a time: a buffer has one producer.
+   */
+  readonly onTake: (f: () => void) => () => void
 }
 
 /**

@@ -33,7 +33,8 @@ import * as BusMetrics from "./metrics.js"
 const watchStatus = (
   nc: NatsConnection,
   serviceName: string,
-  onReconnect: Set<() => void>
+  onReconnect: Set<() => void>,
+  onDisconnect: Set<() => void>
 ): Effect.Effect<Ref.Ref<BusHealth["status"]>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const status = yield* Ref.make<BusHealth["status"]>("connected")
@@ -54,7 +55,15 @@ const watchStatus = (
       Stream.runForEach((s) => {
         switch (s.type) {
           case "disconnect":
-            return Effect.zipRight(setStatus("disconnected"), Effect.logWarning("Bus: NATS connection lost"))
+            return Effect.zipRight(
+              setStatus("disconnected"),
+              Effect.zipRight(
+                Effect.sync(() => {
+                  for (const f of [...onDisconnect]) f()
+                }),
+                Effect.logWarning("Bus: NATS connection lost")
+              )
+            )
           case "reconnecting":
             return setStatus("reconnecting")
           case "reconnect":
@@ -156,11 +165,13 @@ const engineOn = (
           e
         )
     })
-    // Publish attempts in flight and retries waiting: each is told when the connection is re-established.
+    // Publish attempts in flight, retries waiting and pull sessions: each is told when the connection is
+    // re-established. Pull sessions are also told when it is lost.
     const onReconnect = new Set<() => void>()
+    const onDisconnect = new Set<() => void>()
     // Released before the connection (acquired after it): queued acks and naks go out before it drains.
     yield* Effect.addFinalizer(() => Effect.sync(settlements.flush))
-    const status = yield* watchStatus(nc, options.serviceName, onReconnect)
+    const status = yield* watchStatus(nc, options.serviceName, onReconnect, onDisconnect)
     // The streams this Bus uses (ensured, consumed or published to), whose leader elections are logged.
     const streamsInUse = new Set<string>()
     yield* logLeaderElections(nc, streamsInUse)
@@ -180,7 +191,7 @@ const engineOn = (
           streamsInUse.add(spec.stream)
           return ensureConsumer(jsm, spec, () => nc.info?.version)
         }),
-      pump: (spec, batch, sink) => pump(js, settlements, spec, batch, sink),
+      pump: (spec, batch, sink) => pump(nc, js, { onDisconnect, onReconnect }, settlements, spec, batch, sink),
       maxDeliveries: (spec) => maxDeliveries(nc, spec),
       getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),
       readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),

@@ -1,10 +1,34 @@
 /**
- * Pulling from a durable JetStream consumer into a subscription's buffer: one `consume` session at a time, its
- * messages forwarded in order, and what was pulled but not handed over given back when the session stops.
+ * Pulling from a durable JetStream consumer into a subscription's buffer, with pull requests of our own: a message
+ * is asked for only when the buffer has a place for it, so every pulled message waits where the subscription can
+ * extend its ack wait (`MessageBuffer.working`), and none waits out of its reach behind slow handlers.
+ *
+ * A pull session subscribes to an inbox of its own (`<inbox>.*`) and publishes each pull request to the consumer's
+ * `$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>` with the reply subject `<inbox>.<request id>`. A request asks for
+ * exactly the room of the buffer that no open request already claims, and a new one goes out when that unclaimed
+ * room reaches half the buffer: the server streams, with no round trip per batch. The session counts what is
+ * claimed: each delivered message settles one claim; a request that ends unfilled gives back what its status
+ * says it still owed. The server interleaves the messages of open requests and a delivered message does not say
+ * which request it fills (its subject is the stream's), so claims are counted in total; a request's own status
+ * (its reply subject) names it.
+ *
+ * The server's status messages (those on the session's inbox, as the NATS client reads them in
+ * `PullConsumerMessagesImpl`):
+ * - `100 Idle Heartbeat`: a request is waiting with nothing to deliver. Nothing at all on the inbox for two
+ *   heartbeats while something is claimed means the requests are gone (the consumer was deleted without a word, the
+ *   server lost them): the session fails into the subscriber's retry, which looks the consumer up again.
+ * - `404`, `408 Request Timeout`: the request ended; `Nats-Pending-Messages` is what it still owed.
+ * - `409 Leadership Change`: the consumer's new leader dropped every waiting request: they are issued again.
+ * - `409 Consumer Deleted`, `Consumer is push based`, `Exceeded MaxWaiting`, `Exceeded MaxRequestBatch`, ...,
+ *   `400`, `503`, and any other: the session fails into the subscriber's retry (with its backoff), which looks the
+ *   consumer up again.
+ * Pull requests do not survive a lost connection: after a reconnect the session moves to a new inbox (a request the
+ * server kept has nobody to deliver to) and claims the whole room again.
  *
  * @internal
  */
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream"
+import type { JetStreamClient } from "@nats-io/jetstream"
+import { createInbox, type Msg, nanos, type NatsConnection, type Subscription } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { MessageBusError } from "../../Errors/Errors.js"
@@ -12,25 +36,16 @@ import { busError } from "./busError.js"
 import type { ConsumerSpec, MessageSink, RawMessage } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
 import { errorMessage } from "./jetStreamFailures.js"
-import { JetStreamMessage } from "./jetStreamMessage.js"
-
-/** A `consume` in progress, and the loop that forwards its messages to a subscription's sink. */
-interface PullSession {
-  readonly messages: ConsumerMessages
-  readonly iterator: AsyncIterator<JsMsg>
-  /** Set when the session stops: the loop forwards nothing more and gives back what it holds. */
-  stopped: boolean
-  /** Ends the loop's wait for room in the sink, if it is waiting. */
-  wake: (() => void) | undefined
-  /** The loop, once started: settles when it returns (the iterator ended, or the session stopped) or fails. */
-  forwarding: Promise<void> | undefined
-}
+import { deliveryInfo, JetStreamMessage } from "./jetStreamMessage.js"
 
 /**
  * How long a pull request of a subscription lives on the server. A stopped subscription's last request outlives
- * it by at most this much; the client renews requests before they expire while it runs.
+ * it by at most this much; the session issues another when one expires.
  */
 const pullExpiry = Duration.seconds(5)
+
+/** The idle heartbeat of a pull request: half its lifetime, the most the server accepts. */
+const heartbeat = Duration.unsafeDivide(pullExpiry, 2)
 
 /**
  * The delay of the naks that give messages back when a subscription stops: just over the pull expiry, so that the
@@ -42,120 +57,289 @@ const pullExpiry = Duration.seconds(5)
  */
 export const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
 
-/** Waits for room in the sink, or for the session to stop (`wake`). */
-const awaitRoom = (pull: PullSession, sink: MessageSink): Promise<void> =>
-  new Promise<void>((resolve) => {
-    // A closed buffer (the subscription is stopping) refuses everything: hold the message until the pull stops,
-    // rather than offering it again and again.
-    const forget = sink.isClosed() ? () => undefined : sink.onSpace(resolve)
-    pull.wake = () => {
-      forget()
-      resolve()
-    }
-  })
+/** How long stopping waits for the server to confirm that it sends nothing more to the session's requests. */
+const stopTimeout = Duration.seconds(2)
+
+/** The connection's losses and recoveries, told to whoever is listening. @internal */
+export interface ConnectionEvents {
+  readonly onDisconnect: Set<() => void>
+  readonly onReconnect: Set<() => void>
+}
+
+/** An open pull request: how many messages it asked for, and when the server drops it. */
+interface Request {
+  readonly batch: number
+  readonly expiresAt: number
+}
 
 /**
- * Forwards the messages of a pull session to the sink, one at a time and in order, waiting for room when it is
- * full: a plain loop over the iterator, with no effect (and no fiber suspension) per message. It returns when the
- * iterator ends; once the session stops, it gives back (naks) the message it holds and returns.
+ * One pull session: the inbox subscription, the open requests and what they claim, and the messages that arrived
+ * beyond the room (only after a request the session gave up on delivers after all), held until there is room.
  */
-const forward = async (pull: PullSession, sink: MessageSink, toRaw: (m: JsMsg) => RawMessage): Promise<void> => {
-  const delay = Duration.toMillis(releaseDelay)
-  while (!pull.stopped) {
-    const r = await pull.iterator.next()
-    if (r.done === true) return
-    if (pull.stopped) {
-      r.value.nak(delay)
-      return
+class PullSession {
+  private prefix = ""
+  private sub: Subscription | undefined
+  private readonly requests = new Map<string, Request>()
+  private nextId = 0
+  /** Messages the open requests may still deliver. */
+  private claimed = 0
+  private readonly overflow: Array<RawMessage> = []
+  private stopped = false
+  private connected = true
+  /** Whether anything arrived on the inbox since the last heartbeat tick. */
+  private seen = false
+  private missed = 0
+  private timer: ReturnType<typeof setInterval> | undefined
+  private forgetTake: () => void = () => undefined
+  private readonly threshold: number
+  private readonly body: (batch: number) => string
+  private readonly onMessage = (error: Error | null, msg: Msg): void => {
+    if (error !== null) return this.fail(`the inbox subscription failed: ${errorMessage(error)}`, error)
+    this.seen = true
+    try {
+      if (msg.subject.startsWith(this.prefix)) this.status(msg)
+      else this.data(msg)
+    } catch (defect) {
+      // A message the session cannot read: it comes back after its ack wait, and the retry starts afresh.
+      this.fail(`a delivered message could not be read: ${errorMessage(defect)}`, defect)
     }
-    const raw = toRaw(r.value)
-    while (!sink.offer(raw)) {
-      await awaitRoom(pull, sink)
-      pull.wake = undefined
-      if (pull.stopped) {
-        r.value.nak(delay)
-        return
-      }
+  }
+  private readonly onDisconnect = () => {
+    this.connected = false
+  }
+  private readonly onReconnect = () => this.reconnected()
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly events: ConnectionEvents,
+    private readonly next: string,
+    batch: number,
+    private readonly sink: MessageSink,
+    private readonly toRaw: (msg: Msg) => RawMessage | undefined,
+    /** Ends the session with a failure (the subscriber retries); called once. */
+    private readonly failed: (error: MessageBusError) => void,
+    private readonly fetchError: (reason: string, cause?: unknown) => MessageBusError
+  ) {
+    this.threshold = Math.max(1, Math.ceil(batch / 2))
+    const expires = nanos(Duration.toMillis(pullExpiry))
+    const idle = nanos(Duration.toMillis(heartbeat))
+    this.body = (n) => `{"batch":${n},"expires":${expires},"idle_heartbeat":${idle}}`
+  }
+
+  /** Subscribes, starts the heartbeat watch, and issues the first request. Throws what the connection refuses. */
+  start(): void {
+    this.subscribe()
+    this.events.onDisconnect.add(this.onDisconnect)
+    this.events.onReconnect.add(this.onReconnect)
+    this.forgetTake = this.sink.onTake(() => this.taken())
+    this.timer = setInterval(() => this.tick(), Duration.toMillis(heartbeat))
+    this.refill()
+  }
+
+  private subscribe(): void {
+    this.prefix = `${createInbox()}.`
+    this.sub = this.nc.subscribe(`${this.prefix}*`, { callback: this.onMessage })
+  }
+
+  /** A delivered message: settles a claim, and goes to the buffer (or waits for room, or back when stopping). */
+  private data(msg: Msg): void {
+    if (this.claimed > 0) this.claimed--
+    const raw = this.toRaw(msg)
+    if (raw === undefined) return
+    if (this.stopped) return raw.nak(releaseDelay)
+    if (this.overflow.length > 0 || !this.sink.offer(raw)) this.overflow.push(raw)
+  }
+
+  private status(msg: Msg): void {
+    const code = msg.headers?.code ?? 0
+    // A heartbeat only says that the requests are alive (`seen`).
+    if (code === 100) return
+    const id = msg.subject.slice(this.prefix.length)
+    const request = this.requests.get(id)
+    // A request the session no longer counts (given up after a reconnect or a leadership change).
+    if (request === undefined) return
+    this.requests.delete(id)
+    const description = msg.headers?.description.toLowerCase() ?? ""
+    if (code === 404 || code === 408) {
+      const left = Number(msg.headers?.get("Nats-Pending-Messages") ?? "")
+      // Without the count, the claims stay as they are until no request is open (`settleIdle`).
+      if (Number.isSafeInteger(left) && left > 0) this.claimed = Math.max(0, this.claimed - left)
+      this.settleIdle()
+      return this.refill()
+    }
+    if (code === 409 && description === "leadership change") {
+      this.releaseAll()
+      return this.refill()
+    }
+    // Refused requests were never queued: nothing of theirs is on the way.
+    if (code === 409 && description.startsWith("exceeded ")) {
+      this.claimed = Math.max(0, this.claimed - request.batch)
+    }
+    this.fail(`the server ended a pull request: ${code} ${description}`.trimEnd())
+  }
+
+  /** With no request open, nothing is claimed (whatever a status left uncounted). */
+  private settleIdle(): void {
+    if (this.requests.size === 0) this.claimed = 0
+  }
+
+  /** Forgets every open request: nothing is claimed. */
+  private releaseAll(): void {
+    this.requests.clear()
+    this.claimed = 0
+  }
+
+  /** A worker took a message: what waited for room goes in, and a request goes out once half the buffer is free. */
+  private taken(): void {
+    // Called inside a worker's take: nothing may escape into it.
+    try {
+      while (this.overflow.length > 0 && this.sink.offer(this.overflow[0]!)) this.overflow.shift()
+      this.refill()
+    } catch (defect) {
+      this.fail(`pulling more failed: ${errorMessage(defect)}`, defect)
+    }
+  }
+
+  /** Issues a request for the unclaimed room once it reaches half the buffer. */
+  private refill(): void {
+    if (this.stopped || !this.connected) return
+    const unclaimed = this.sink.room() - this.claimed - this.overflow.length
+    if (unclaimed < this.threshold) return
+    const id = (this.nextId++).toString(36)
+    this.requests.set(id, { batch: unclaimed, expiresAt: Date.now() + Duration.toMillis(pullExpiry) })
+    this.claimed += unclaimed
+    try {
+      this.nc.publish(this.next, this.body(unclaimed), { reply: this.prefix + id })
+    } catch (e) {
+      this.fail(`a pull request could not be sent: ${errorMessage(e)}`, e)
+    }
+  }
+
+  /**
+   * Every heartbeat: forgets the requests past their expiry (filled: the server ends an unfilled one with a 408),
+   * and fails the session when nothing came for two heartbeats while something is claimed.
+   */
+  private tick(): void {
+    if (this.stopped) return
+    const now = Date.now()
+    const grace = Duration.toMillis(heartbeat)
+    for (const [id, request] of this.requests) if (request.expiresAt + grace < now) this.requests.delete(id)
+    this.settleIdle()
+    if (!this.connected || this.claimed === 0 || this.seen) this.missed = 0
+    else if (++this.missed >= 2) {
+      return this.fail("the server sent no heartbeat for the pull requests (they are gone)")
+    }
+    this.seen = false
+    this.refill()
+  }
+
+  /** After a reconnect: a new inbox, so that a request the server kept from before delivers to nobody, and new claims. */
+  private reconnected(): void {
+    if (this.stopped) return
+    this.connected = true
+    this.missed = 0
+    this.seen = false
+    this.sub?.unsubscribe()
+    this.releaseAll()
+    try {
+      this.subscribe()
+    } catch (e) {
+      return this.fail(`the inbox could not be subscribed to again: ${errorMessage(e)}`, e)
+    }
+    this.refill()
+  }
+
+  private fail(reason: string, cause?: unknown): void {
+    if (this.stopped) return
+    this.stopListening()
+    this.failed(this.fetchError(reason, cause))
+  }
+
+  /** Stops issuing and watching; the inbox stays subscribed until `stop` drains it. */
+  private stopListening(): void {
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    this.forgetTake()
+    this.events.onDisconnect.delete(this.onDisconnect)
+    this.events.onReconnect.delete(this.onReconnect)
+  }
+
+  /**
+   * Stops pulling: gives back (naks, with `releaseDelay`) what waited for room, then unsubscribes from the inbox
+   * with a drain, so that what the server sent for the open requests before it took the unsubscription arrives and
+   * is given back too; from then on the server sends them nothing. Naked messages go to another instance after the
+   * release delay instead of after the ack wait.
+   */
+  async stop(): Promise<void> {
+    this.stopListening()
+    for (const raw of this.overflow.splice(0)) raw.nak(releaseDelay)
+    const sub = this.sub
+    if (sub === undefined || sub.isClosed()) return
+    if (this.claimed > 0 && this.connected && !this.nc.isClosed()) {
+      // A connection closing meanwhile ends the drain: nothing more arrives.
+      await sub.drain().catch(() => undefined)
+    } else {
+      sub.unsubscribe()
     }
   }
 }
 
 /**
- * Stops pulling and naks what the client still holds: the forwarding loop gives back the message it has in hand
- * and returns, then `stop()` ends the iterator after the messages it has buffered, each nak'd here. Naked, they
- * are redelivered after `releaseDelay` (to another instance) instead of after the ack wait. Messages the server
- * sends after the stop reaches it cannot be seen here; they come back after the ack wait.
- */
-const stopPull = (pull: PullSession): Effect.Effect<void> =>
-  Effect.promise(async () => {
-    pull.stopped = true
-    const wake = pull.wake
-    pull.wake = undefined
-    pull.messages.stop()
-    // The loop is waiting for room (woken here) or for a message (`stop` ends that wait).
-    if (wake !== undefined) wake()
-    await pull.forwarding?.catch(() => undefined)
-    const delay = Duration.toMillis(releaseDelay)
-    try {
-      for (let r = await pull.iterator.next(); r.done !== true; r = await pull.iterator.next()) r.value.nak(delay)
-    } catch {
-      // The iterator failed: what it held comes back after the ack wait.
-    }
-  }).pipe(
-    // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
-    // interrupted, where an interruptible region would end before it starts.
-    Effect.interruptible,
-    Effect.timeout(Duration.seconds(2)),
-    Effect.ignore
-  )
-
-/**
- * Pulls from the consumer of `spec` into `sink` (see `Engine.pump`). `consume` keeps pulling as its buffer empties
- * (at most `batch` messages held here): the server streams messages instead of waiting for a round trip per batch,
- * and the client renews its pull after reconnects and missed heartbeats.
+ * Pulls from the consumer of `spec` into `sink` (see `Engine.pump`): looks the consumer up, then runs a pull
+ * session until it fails (into the subscriber's retry) or is interrupted (then it stops, giving back what it held).
  *
  * @internal
  */
 export const pump = (
+  nc: NatsConnection,
   js: JetStreamClient,
+  events: ConnectionEvents,
   settlements: Settlements,
   spec: ConsumerSpec,
   batch: number,
   sink: MessageSink
 ): Effect.Effect<never, MessageBusError> => {
-  const fetchError = (e: unknown) =>
-    busError(
-      `Fetch from ${spec.durable} failed: ${errorMessage(e)}`,
-      { operation: "fetch", stream: spec.stream, subject: spec.filterSubject },
-      true,
-      e
-    )
-  const toRaw = (m: JsMsg): RawMessage => new JetStreamMessage(m, spec.stream, spec.durable, settlements)
-  const session = (consumer: Consumer) =>
-    Effect.acquireUseRelease(
-      Effect.tryPromise({
-        try: async (): Promise<PullSession> => {
-          const messages = await consumer.consume({ max_messages: batch, expires: Duration.toMillis(pullExpiry) })
-          return {
-            messages,
-            iterator: messages[Symbol.asyncIterator](),
-            stopped: false,
-            wake: undefined,
-            forwarding: undefined
-          }
-        },
-        catch: fetchError
+  const details = { operation: "fetch", stream: spec.stream, subject: spec.filterSubject }
+  const fetchError = (reason: string, cause?: unknown) =>
+    busError(`Fetch from ${spec.durable} failed: ${reason}`, details, true, cause)
+  const toRaw = (msg: Msg): RawMessage | undefined => {
+    const info = deliveryInfo(msg.reply)
+    return info === undefined ? undefined : new JetStreamMessage(msg, info, spec.stream, spec.durable, settlements)
+  }
+  const next = `${js.apiPrefix}.CONSUMER.MSG.NEXT.${spec.stream}.${spec.durable}`
+  const session = Effect.acquireUseRelease(
+    Effect.sync(() => ({ session: undefined as PullSession | undefined })),
+    (holder) =>
+      Effect.async<never, MessageBusError>((resume) => {
+        const session = new PullSession(
+          nc,
+          events,
+          next,
+          batch,
+          sink,
+          toRaw,
+          (error) => resume(Effect.fail(error)),
+          fetchError
+        )
+        holder.session = session
+        try {
+          session.start()
+        } catch (e) {
+          resume(Effect.fail(fetchError(errorMessage(e), e)))
+        }
       }),
-      // Interrupting this wait abandons it; the release stops the loop and gives back what it held.
-      (pull) =>
-        Effect.async<void, MessageBusError>((resume) => {
-          const forwarding = forward(pull, sink, toRaw)
-          pull.forwarding = forwarding
-          forwarding.then(() => resume(Effect.void), (e: unknown) => resume(Effect.fail(fetchError(e))))
-        }),
-      (pull) => stopPull(pull)
-    )
-  return Effect.tryPromise({ try: () => js.consumers.get(spec.stream, spec.durable), catch: fetchError }).pipe(
-    Effect.flatMap((consumer) => Effect.forever(session(consumer)))
+    (holder) =>
+      holder.session === undefined ? Effect.void : Effect.promise(() => holder.session!.stop()).pipe(
+        // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
+        // interrupted, where an interruptible region would end before it starts.
+        Effect.interruptible,
+        Effect.timeout(stopTimeout),
+        Effect.ignore
+      )
   )
+  return Effect.tryPromise({
+    try: () => js.consumers.get(spec.stream, spec.durable),
+    catch: (e) => fetchError(errorMessage(e), e)
+  }).pipe(Effect.zipRight(session))
 }

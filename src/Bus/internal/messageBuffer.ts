@@ -1,16 +1,16 @@
 /**
  * The hand-off between a subscription's pump and its workers: a bounded buffer of pulled messages.
  *
- * Not an Effect `Queue`: the JetStream pump is plain async code (the client's message iterator) that hands each
- * message over synchronously and waits for room through a callback (the next take calls it), and a worker that
- * takes synchronously while the buffer has messages spends less CPU per consumed message than one on `Queue.take`
- * (BENCHMARKS.md, "Standard pieces"). Only a worker that finds the buffer empty parks (an `Effect.async` whose
- * resume callback the next offer calls).
+ * Not an Effect `Queue`: the JetStream pump is plain code (the callback of its inbox subscription) that hands each
+ * message over synchronously, reads the room it has to size its pull requests and is told of every take (`onTake`),
+ * and a worker that takes synchronously while the buffer has messages spends less CPU per consumed message than one
+ * on `Queue.take` (BENCHMARKS.md, "Standard pieces"). Only a worker that finds the buffer empty parks (an
+ * `Effect.async` whose resume callback the next offer calls).
  *
  * Offers wake one parked worker at the end of the macrotask they were made in (`setImmediate`), not one per offer:
- * the JetStream pump hands over the messages of a socket read one microtask at a time, and a worker woken per
- * message ran one message per wake-up (the wake-up, a fiber resumed through the scheduler, cost more CPU than the
- * message; BENCHMARKS.md, bus-consume). A worker that takes a message and leaves others behind wakes another, so
+ * the JetStream pump hands over the messages of a socket read one after another, and a worker woken per message ran
+ * one message per wake-up (the wake-up, a fiber resumed through the scheduler, cost more CPU than the message;
+ * BENCHMARKS.md, bus-consume). A worker that takes a message and leaves others behind wakes another, so
  * every buffered message has a worker on its way while any is idle (handler concurrency is kept). A worker woken
  * for a message another one took first finds the buffer empty and parks again; nothing counts wake-ups, so an
  * interrupted wake-up cannot leave the others asleep.
@@ -91,6 +91,7 @@ export const make = (capacity: number): MessageBuffer => {
   let refused: RawMessage | undefined
   const parking = makeParking(() => closed || buffer.length > 0)
   const space = makeSpaceWait(() => closed || buffer.length < capacity)
+  let taken: (() => void) | undefined
   let wakeScheduled = false
   const wakeAfterOffers = () => {
     wakeScheduled = false
@@ -116,8 +117,16 @@ export const make = (capacity: number): MessageBuffer => {
       const message = buffer.shift()
       if (message === undefined) return undefined
       space.notify()
+      if (taken !== undefined) taken()
       if (buffer.length > 0) parking.wakeOne()
       return message
+    },
+    room: () => (closed ? 0 : capacity - buffer.length),
+    onTake: (f) => {
+      taken = f
+      return () => {
+        if (taken === f) taken = undefined
+      }
     },
     awaitMessage: parking.awaitReady,
     isClosed: () => closed,
