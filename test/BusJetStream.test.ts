@@ -480,6 +480,33 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
     }
   )
 
+  it.scopedLive("a durable that takes smaller pull requests than batchSize (max_batch) is pulled from in requests it takes", () =>
+    Effect.gen(function*() {
+      const suffix = unique("maxbatch").replace(/[^a-z0-9]/gi, "").toLowerCase()
+      const stream = Streams.make(`BUSMAXB_${suffix}`.toUpperCase(), { domain: `busmaxb${suffix}` })
+      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const durable = unique("maxbatch")
+      // Made beforehand by an operator, with a limit the subscription keeps (it updates only its own settings).
+      yield* withJsm(url, (jsm) =>
+        jsm.consumers.add(stream.name, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: Def.subject,
+          max_batch: 2
+        }))
+      const handled = yield* Queue.unbounded<number>()
+      yield* Bus.subscribe(Def, { durable, batchSize: 8 }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+        Effect.provide(ctx)
+      )
+      yield* Effect.forEach(Array.from({ length: 10 }, (_, n) => n), (n) => Bus.publish(Def, { n }), {
+        discard: true
+      }).pipe(Effect.provide(ctx))
+      const got = yield* take(handled, 10)
+      expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, n) => n))
+    }))
+
   it.scopedLive("a handler that cannot be interrupted does not hold shutdown; its message goes to the next instance", () =>
     Effect.gen(function*() {
       const suffix = unique("stuck").replace(/[^a-z0-9]/gi, "").toLowerCase()

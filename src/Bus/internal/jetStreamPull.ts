@@ -22,6 +22,7 @@
  * - `409 Consumer Deleted`, `Consumer is push based`, `Exceeded MaxWaiting`, `Exceeded MaxRequestBatch`, ...,
  *   `400`, `503`, and any other: the session fails into the subscriber's retry (with its backoff), which looks the
  *   consumer up again.
+ * Requests stay within the consumer's `max_batch` and `max_expires` (read when the session looks it up).
  * Pull requests do not survive a lost connection: after a reconnect the session moves to a new inbox (a request the
  * server kept has nobody to deliver to) and claims the whole room again.
  *
@@ -44,9 +45,6 @@ import { deliveryInfo, JetStreamMessage } from "./jetStreamMessage.js"
  */
 const pullExpiry = Duration.seconds(5)
 
-/** The idle heartbeat of a pull request: half its lifetime, the most the server accepts. */
-const heartbeat = Duration.unsafeDivide(pullExpiry, 2)
-
 /**
  * The delay of the naks that give messages back when a subscription stops: just over the pull expiry, so that the
  * redelivery goes to a live request of another instance and never to a request the stopped one left behind. A
@@ -56,6 +54,29 @@ const heartbeat = Duration.unsafeDivide(pullExpiry, 2)
  * @internal
  */
 export const releaseDelay = Duration.sum(pullExpiry, Duration.seconds(1))
+
+/**
+ * What the consumer lets one pull request ask for (its `max_batch` and `max_expires`, when set): requests stay
+ * within them, several covering the room when it is more than `max_batch`.
+ *
+ * @internal
+ */
+export interface RequestLimits {
+  readonly maxBatch: number
+  /** The lifetime of a request, in milliseconds. */
+  readonly expires: number
+}
+
+/** The limits a consumer's settings put on pull requests. @internal */
+export const requestLimits = (
+  config: { readonly max_batch?: number; readonly max_expires?: number }
+): RequestLimits => {
+  const maxExpires = (config.max_expires ?? 0) / 1_000_000
+  return {
+    maxBatch: config.max_batch !== undefined && config.max_batch > 0 ? config.max_batch : Number.POSITIVE_INFINITY,
+    expires: maxExpires > 0 ? Math.min(Duration.toMillis(pullExpiry), maxExpires) : Duration.toMillis(pullExpiry)
+  }
+}
 
 /** How long stopping waits for the server to confirm that it sends nothing more to the session's requests. */
 const stopTimeout = Duration.seconds(2)
@@ -92,6 +113,10 @@ class PullSession {
   private timer: ReturnType<typeof setInterval> | undefined
   private forgetTake: () => void = () => undefined
   private readonly threshold: number
+  /** The lifetime of a request and its heartbeat, in milliseconds. */
+  private readonly expires: number
+  private readonly heartbeat: number
+  private readonly maxBatch: number
   private readonly body: (batch: number) => string
   private readonly onMessage = (error: Error | null, msg: Msg): void => {
     if (error !== null) return this.fail(`the inbox subscription failed: ${errorMessage(error)}`, error)
@@ -114,15 +139,20 @@ class PullSession {
     private readonly events: ConnectionEvents,
     private readonly next: string,
     batch: number,
+    limits: RequestLimits,
     private readonly sink: MessageSink,
     private readonly toRaw: (msg: Msg) => RawMessage | undefined,
     /** Ends the session with a failure (the subscriber retries); called once. */
     private readonly failed: (error: MessageBusError) => void,
     private readonly fetchError: (reason: string, cause?: unknown) => MessageBusError
   ) {
-    this.threshold = Math.max(1, Math.ceil(batch / 2))
-    const expires = nanos(Duration.toMillis(pullExpiry))
-    const idle = nanos(Duration.toMillis(heartbeat))
+    this.maxBatch = limits.maxBatch
+    this.threshold = Math.max(1, Math.min(Math.ceil(batch / 2), limits.maxBatch))
+    this.expires = limits.expires
+    // Half the lifetime: the most the server accepts.
+    this.heartbeat = limits.expires / 2
+    const expires = nanos(Math.round(this.expires))
+    const idle = nanos(Math.round(this.heartbeat))
     this.body = (n) => `{"batch":${n},"expires":${expires},"idle_heartbeat":${idle}}`
   }
 
@@ -132,7 +162,7 @@ class PullSession {
     this.events.onDisconnect.add(this.onDisconnect)
     this.events.onReconnect.add(this.onReconnect)
     this.forgetTake = this.sink.onTake(() => this.taken())
-    this.timer = setInterval(() => this.tick(), Duration.toMillis(heartbeat))
+    this.timer = setInterval(() => this.tick(), Math.max(100, this.heartbeat))
     this.refill()
   }
 
@@ -200,18 +230,21 @@ class PullSession {
     }
   }
 
-  /** Issues a request for the unclaimed room once it reaches half the buffer. */
+  /** Issues requests for the unclaimed room once it reaches half the buffer (or the consumer's `max_batch`). */
   private refill(): void {
-    if (this.stopped || !this.connected) return
-    const unclaimed = this.sink.room() - this.claimed - this.overflow.length
-    if (unclaimed < this.threshold) return
-    const id = (this.nextId++).toString(36)
-    this.requests.set(id, { batch: unclaimed, expiresAt: Date.now() + Duration.toMillis(pullExpiry) })
-    this.claimed += unclaimed
-    try {
-      this.nc.publish(this.next, this.body(unclaimed), { reply: this.prefix + id })
-    } catch (e) {
-      this.fail(`a pull request could not be sent: ${errorMessage(e)}`, e)
+    for (;;) {
+      if (this.stopped || !this.connected) return
+      const unclaimed = this.sink.room() - this.claimed - this.overflow.length
+      if (unclaimed < this.threshold) return
+      const batch = Math.min(unclaimed, this.maxBatch)
+      const id = (this.nextId++).toString(36)
+      this.requests.set(id, { batch, expiresAt: Date.now() + this.expires })
+      this.claimed += batch
+      try {
+        this.nc.publish(this.next, this.body(batch), { reply: this.prefix + id })
+      } catch (e) {
+        return this.fail(`a pull request could not be sent: ${errorMessage(e)}`, e)
+      }
     }
   }
 
@@ -222,8 +255,7 @@ class PullSession {
   private tick(): void {
     if (this.stopped) return
     const now = Date.now()
-    const grace = Duration.toMillis(heartbeat)
-    for (const [id, request] of this.requests) if (request.expiresAt + grace < now) this.requests.delete(id)
+    for (const [id, request] of this.requests) if (request.expiresAt + this.heartbeat < now) this.requests.delete(id)
     this.settleIdle()
     if (!this.connected || this.claimed === 0 || this.seen) this.missed = 0
     else if (++this.missed >= 2) {
@@ -308,38 +340,41 @@ export const pump = (
     return info === undefined ? undefined : new JetStreamMessage(msg, info, spec.stream, spec.durable, settlements)
   }
   const next = `${js.apiPrefix}.CONSUMER.MSG.NEXT.${spec.stream}.${spec.durable}`
-  const session = Effect.acquireUseRelease(
-    Effect.sync(() => ({ session: undefined as PullSession | undefined })),
-    (holder) =>
-      Effect.async<never, MessageBusError>((resume) => {
-        const session = new PullSession(
-          nc,
-          events,
-          next,
-          batch,
-          sink,
-          toRaw,
-          (error) => resume(Effect.fail(error)),
-          fetchError
+  const session = (limits: RequestLimits) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => ({ session: undefined as PullSession | undefined })),
+      (holder) =>
+        Effect.async<never, MessageBusError>((resume) => {
+          const session = new PullSession(
+            nc,
+            events,
+            next,
+            batch,
+            limits,
+            sink,
+            toRaw,
+            (error) => resume(Effect.fail(error)),
+            fetchError
+          )
+          holder.session = session
+          try {
+            session.start()
+          } catch (e) {
+            resume(Effect.fail(fetchError(errorMessage(e), e)))
+          }
+        }),
+      (holder) =>
+        holder.session === undefined ? Effect.void : Effect.promise(() => holder.session!.stop()).pipe(
+          // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
+          // interrupted, where an interruptible region would end before it starts.
+          Effect.interruptible,
+          Effect.timeout(stopTimeout),
+          Effect.ignore
         )
-        holder.session = session
-        try {
-          session.start()
-        } catch (e) {
-          resume(Effect.fail(fetchError(errorMessage(e), e)))
-        }
-      }),
-    (holder) =>
-      holder.session === undefined ? Effect.void : Effect.promise(() => holder.session!.stop()).pipe(
-        // Made interruptible inside the timeout's own fiber: this runs as a finalizer, often of a fiber being
-        // interrupted, where an interruptible region would end before it starts.
-        Effect.interruptible,
-        Effect.timeout(stopTimeout),
-        Effect.ignore
-      )
-  )
+    )
+  // The look-up that the subscriber's retry repeats: the consumer is there, and what its requests may ask for.
   return Effect.tryPromise({
-    try: () => js.consumers.get(spec.stream, spec.durable),
+    try: async () => requestLimits((await (await js.consumers.get(spec.stream, spec.durable)).info(true)).config),
     catch: (e) => fetchError(errorMessage(e), e)
-  }).pipe(Effect.zipRight(session))
+  }).pipe(Effect.flatMap(session))
 }
