@@ -78,6 +78,20 @@ const Any = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const Def = (domain: string, name: string) =>
   EventDefinition.event(`${domain}.${name}`, Any, { stream: Streams.make(domain.toUpperCase()) })
 
+/**
+ * A stream of the test's own on the shared server (deleted when the scope closes), an `<event>` on it whose payload
+ * is `{ n }`, and a JetStream Bus that declares it.
+ */
+const ownStream = (name: string, event: string) =>
+  Effect.gen(function*() {
+    const suffix = unique(name).replace(/[^a-z0-9]/gi, "").toLowerCase()
+    const stream = Streams.make(`BUS${name}_${suffix}`.toUpperCase(), { domain: `bus${name}${suffix}` })
+    const Def = EventDefinition.event(`${stream.domain}.${event}`, Schema.Struct({ n: Schema.Number }), { stream })
+    yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
+    const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+    return { Def, ctx, stream }
+  })
+
 const natsServer = Effect.acquireRelease(
   Effect.promise(startNatsServer),
   (s: NatsServer) => Effect.promise(() => s.dispose())
@@ -383,13 +397,9 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
 
   it.scopedLive("messages held behind slow handlers past their ack wait are not redelivered: each is handled once", () =>
     Effect.gen(function*() {
-      const suffix = unique("held").replace(/[^a-z0-9]/gi, "").toLowerCase()
-      const stream = Streams.make(`BUSHELD_${suffix}`.toUpperCase(), { domain: `busheld${suffix}` })
-      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
-      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
-      // As many as the local buffer (batch 4) and the one handler hold: every message waits where the subscription
-      // can reach it (what the NATS client holds beyond that is out of its reach, see docs/Bus.md).
+      const { Def, ctx, stream } = yield* ownStream("held", "job")
+      // As many as the local buffer (batch 4) and the one handler hold: every message waits in the local buffer,
+      // where the subscription extends its ack wait.
       const count = 5
       yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) => Bus.publish(Def, { n }), {
         discard: true
@@ -414,11 +424,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
 
   it.scopedLive("behind a handler slower than half the ack wait, every message is delivered once: none waits unextended", () =>
     Effect.gen(function*() {
-      const suffix = unique("slow").replace(/[^a-z0-9]/gi, "").toLowerCase()
-      const stream = Streams.make(`BUSSLOW_${suffix}`.toUpperCase(), { domain: `busslow${suffix}` })
-      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
-      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const { Def, ctx, stream } = yield* ownStream("slow", "job")
       // More than the local buffer (batch 4) and the one handler hold: the subscription pulls only what it has room
       // for, so every pulled message waits where its ack wait is extended.
       const count = 9
@@ -451,11 +457,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
     "a durable deleted and made again under a running subscription is pulled from again",
     () =>
       Effect.gen(function*() {
-        const suffix = unique("again").replace(/[^a-z0-9]/gi, "").toLowerCase()
-        const stream = Streams.make(`BUSAGAIN_${suffix}`.toUpperCase(), { domain: `busagain${suffix}` })
-        const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
-        yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-        const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+        const { Def, ctx, stream } = yield* ownStream("again", "job")
         const handled = yield* Queue.unbounded<number>()
         const durable = unique("again")
         yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
@@ -477,11 +479,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
 
   it.scopedLive("a durable that takes smaller pull requests than batchSize (max_batch) is pulled from in requests it takes", () =>
     Effect.gen(function*() {
-      const suffix = unique("maxbatch").replace(/[^a-z0-9]/gi, "").toLowerCase()
-      const stream = Streams.make(`BUSMAXB_${suffix}`.toUpperCase(), { domain: `busmaxb${suffix}` })
-      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
-      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const { Def, ctx, stream } = yield* ownStream("maxbatch", "job")
       const durable = unique("maxbatch")
       // Made beforehand by an operator, with a limit the subscription keeps (it updates only its own settings).
       yield* withJsm(url, (jsm) =>
@@ -504,11 +502,7 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
 
   it.scopedLive("a handler that cannot be interrupted does not hold shutdown; its message goes to the next instance", () =>
     Effect.gen(function*() {
-      const suffix = unique("stuck").replace(/[^a-z0-9]/gi, "").toLowerCase()
-      const stream = Streams.make(`BUSSTUCK_${suffix}`.toUpperCase(), { domain: `busstuck${suffix}` })
-      const Def = EventDefinition.event(`${stream.domain}.work`, Schema.Struct({ n: Schema.Number }), { stream })
-      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-      const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+      const { Def, ctx } = yield* ownStream("stuck", "work")
       const durable = unique("stuck")
       const settings = { durable, drainTimeout: "200 millis", ackWait: "2 seconds" } as const
       const started = yield* Deferred.make<void>()

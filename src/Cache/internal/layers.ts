@@ -55,27 +55,11 @@ export const makeRedis = (
 ): Effect.Effect<CacheService, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const connection = yield* Store.connect(options, settings.timeout)
-    const ready = yield* Store.ready(connection.client, settings.timeout).pipe(
-      Effect.as(true),
-      Effect.catchAll((error) =>
-        settings.strict
-          ? Effect.fail(error)
-          : Effect.as(
-            Effect.logWarning("Redis not reachable at startup: the cache starts degraded and keeps reconnecting", {
-              host: options.host,
-              port: options.port
-            }),
-            false
-          )
-      )
-    )
-    // A database the server does not have is a configuration error, strict or not: it would be database 0.
-    if (ready) yield* connection.database
-    yield* Store.logRefusals(
-      connection,
-      options,
-      "the cache store is unavailable (reads are misses, writes are skipped) until a connection selects it"
-    )
+    yield* Store.start(connection, options, settings.timeout, {
+      strict: settings.strict,
+      unreachable: "Redis not reachable at startup: the cache starts degraded and keeps reconnecting",
+      refused: "the cache store is unavailable (reads are misses, writes are skipped) until a connection selects it"
+    })
     return Engine.make(Store.redis(connection, settings.timeout), settings)
   })
 

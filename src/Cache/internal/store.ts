@@ -150,24 +150,33 @@ export const connect = (
   })
 
 /**
- * Logs each connection that becomes ready without the URL's database as an error, `consequence` saying what that
- * means for its user, for the life of the scope. Start it once the startup has been checked (that one fails
- * instead).
+ * Starts using a connection. Waits for it to be ready, at most `timeout`: one that is not fails when `strict`, else
+ * is the warning `unreachable` (the client keeps reconnecting); a server that answered without the URL's database
+ * fails either way (it would be database 0). Then, for the life of the scope, each connection that becomes ready
+ * without the database is one error log, `refused` saying what that means for its user.
  */
-export const logRefusals = (
+export const start = (
   connection: Connection,
   options: RedisOptions,
-  consequence: string
-): Effect.Effect<void, never, Scope.Scope> =>
-  Queue.take(connection.refusals).pipe(
-    Effect.flatMap((error) =>
-      Effect.logError(`${error.message}; ${consequence}`, { host: options.host, port: options.port })
-    ),
-    Effect.forever,
-    Effect.interruptible,
-    Effect.forkScoped,
-    Effect.asVoid
-  )
+  timeout: Duration.Duration,
+  settings: { readonly strict: boolean; readonly unreachable: string; readonly refused: string }
+): Effect.Effect<void, RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const where = { host: options.host, port: options.port }
+    const isReady = yield* ready(connection.client, timeout).pipe(
+      Effect.as(true),
+      Effect.catchAll((error) =>
+        settings.strict ? Effect.fail(error) : Effect.as(Effect.logWarning(settings.unreachable, where), false)
+      )
+    )
+    if (isReady) yield* connection.database
+    yield* Queue.take(connection.refusals).pipe(
+      Effect.flatMap((error) => Effect.logError(`${error.message}; ${settings.refused}`, where)),
+      Effect.forever,
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+  })
 
 /** Waits until the client is ready, at most `timeout`. */
 export const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>

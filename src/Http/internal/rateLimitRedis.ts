@@ -109,24 +109,11 @@ export const make = (
     const redis = connection.client as RedisWithRateLimiting
     redis.defineCommand("glamFixedWindow", { lua: fixedWindowScript, numberOfKeys: 1, readOnly: false })
     redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 1, readOnly: false })
-    const ready = yield* RedisStore.ready(redis, timeout).pipe(
-      Effect.as(true),
-      Effect.catchAll(() =>
-        Effect.as(
-          Effect.logWarning("Rate limit store: Redis not reachable at startup; requests are let through until it is", {
-            host: options.host,
-            port: options.port
-          }),
-          false
-        )
-      )
-    )
-    if (ready) yield* connection.database
-    yield* RedisStore.logRefusals(
-      connection,
-      options,
-      "the rate limit store is unavailable (requests are let through) until a connection selects it"
-    )
+    yield* RedisStore.start(connection, options, timeout, {
+      strict: false,
+      unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
+      refused: "the rate limit store is unavailable (requests are let through) until a connection selects it"
+    })
     // The middleware runs in the request's uninterruptible part: the call is made interruptible so that the timeout
     // can end it, and the client's own command timeout rejects it too.
     const run = <A>(command: string, f: () => Promise<A>): Effect.Effect<A, RateLimiter.RateLimitStoreError> =>
