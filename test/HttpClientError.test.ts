@@ -10,10 +10,12 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
@@ -188,6 +190,41 @@ describe("nodeServer", () => {
         exchange(address.port, "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\r\n")
       )
       expectEnvelope(answer, 408, "HTTP_408", "Request Timeout")
+    }))
+
+  it.scopedLive("a request before the app is served, or after it stopped, is a 503 in the envelope, not left unanswered", () =>
+    Effect.gen(function*() {
+      // The platform listens when the server's layer is built and attaches the app's handler when it is served.
+      const serverContext = yield* Layer.build(
+        NodeHttpServer.layer(() => Http.nodeServer({ service: "starting-service" }), { port: 0, host: "127.0.0.1" })
+      )
+      const address = Context.get(serverContext, HttpServer.HttpServer).address
+      if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+      const get = "GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+      const post = "POST /api/v1/items HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n" +
+        "Content-Length: 7\r\n\r\n{\"a\":1}"
+      for (const payload of [get, post]) {
+        const early = yield* Effect.promise(() => exchange(address.port, payload))
+        expectEnvelope(early, 503, "SERVICE_UNAVAILABLE", "The service is not serving requests yet")
+        expect(early.headers["retry-after"]).toBe("1")
+        expect(early.headers["x-service-name"]).toBe("starting-service")
+      }
+      const app = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        Http.serve(router, { rateLimit: false }).pipe(
+          Layer.provide(Readiness.layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "starting-service" } }))),
+          Layer.provide(Layer.succeedContext(serverContext))
+        ) as Layer.Layer<never, unknown>,
+        app
+      )
+      const served = yield* Effect.promise(() => exchange(address.port, get))
+      expect(served.status).toBe(200)
+      expect(served.body).toMatchObject({ data: { id: "1" } })
+      yield* Scope.close(app, Exit.void)
+      const stopped = yield* Effect.promise(() => exchange(address.port, get))
+      expectEnvelope(stopped, 503, "SERVICE_UNAVAILABLE", "The service is not serving requests yet")
     }))
 
   it.scopedLive("layerServer answers refused requests in the envelope, with the configured service name", () =>

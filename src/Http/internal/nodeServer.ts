@@ -33,6 +33,30 @@ const validHeaderValue = (value: string | undefined): string | undefined => {
   }
 }
 
+/** The envelope of an answer the server gives itself: its body, and its headers with a new request id. */
+const envelope = (
+  code: string,
+  message: string,
+  service: string | undefined
+): { readonly body: string; readonly headers: ReadonlyArray<readonly [string, string]> } => {
+  const requestId = makeRequestId()
+  // Nothing of the request is echoed.
+  const body = JSON.stringify({
+    error: { code, message },
+    meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
+  })
+  return {
+    body,
+    headers: [
+      ["Content-Type", "application/json"],
+      ["Content-Length", String(Buffer.byteLength(body))],
+      ["Connection", "close"],
+      ["X-Request-ID", requestId],
+      ...(service === undefined ? [] : [["X-Service-Name", service] as const])
+    ]
+  }
+}
+
 const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
   // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
   // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
@@ -43,26 +67,38 @@ const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoExcep
     return
   }
   const [status, code, message] = clientErrorStatus(error.code)
-  const requestId = makeRequestId()
-  // Nothing of the request is echoed: it could not be read, and its headers are what was wrong with it.
-  const body = JSON.stringify({
-    error: { code, message },
-    meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
-  })
+  // Its headers are what was wrong with the request: none is echoed.
+  const { body, headers } = envelope(code, message, service)
   const head = [
     `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
-    "Content-Type: application/json",
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    "Connection: close",
-    `X-Request-ID: ${requestId}`,
-    ...(service === undefined ? [] : [`X-Service-Name: ${service}`])
+    ...headers.map(([name, value]) => `${name}: ${value}`)
   ]
   socket.end(`${head.join("\r\n")}\r\n\r\n${body}`, () => socket.destroy())
 }
 
+/**
+ * Answers a request that no handler serves: the server listens before the application is served on it (the platform
+ * listens when its layer is built, and attaches the handler when the app is served), and the handler is detached
+ * when the app stops. Without this, Node accepts such a request and leaves it unanswered until `requestTimeout`
+ * (5 minutes): a probe or a balancer sent there during startup hangs. A 503 `SERVICE_UNAVAILABLE` with
+ * `Retry-After: 1` tells it to come back; the request's body is discarded.
+ */
+const onUnserved =
+  (server: Http.Server, service: string | undefined) =>
+  (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+    // The first listener: once the platform's handler is attached too, it answers.
+    if (server.listenerCount("request") > 1) return
+    const { body, headers } = envelope("SERVICE_UNAVAILABLE", "The service is not serving requests yet", service)
+    request.resume()
+    response.writeHead(503, [...headers, ["Retry-After", "1"]].flat())
+    response.end(body)
+  }
+
 /** @internal */
 export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
-  server.on("clientError", onClientError(validHeaderValue(options.service)))
+  const service = validHeaderValue(options.service)
+  server.on("clientError", onClientError(service))
+  server.on("request", onUnserved(server, service))
   return server
 }
