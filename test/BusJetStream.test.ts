@@ -395,33 +395,6 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       expect(nak?.annotations["delay"]).toBe(Duration.format(Duration.seconds(6)))
     }))
 
-  it.scopedLive("messages held behind slow handlers past their ack wait are not redelivered: each is handled once", () =>
-    Effect.gen(function*() {
-      const { Def, ctx, stream } = yield* ownStream("held", "job")
-      // As many as the local buffer (batch 4) and the one handler hold: every message waits in the local buffer,
-      // where the subscription extends its ack wait.
-      const count = 5
-      yield* Effect.forEach(Array.from({ length: count }, (_, n) => n), (n) => Bus.publish(Def, { n }), {
-        discard: true
-      }).pipe(Effect.provide(ctx))
-      const handled: Array<number> = []
-      const durable = unique("held")
-      // One handler at a time, each half the ack wait: the last message waits twice the ack wait for its turn.
-      yield* Bus.subscribe(
-        Def,
-        { durable, ackWait: "2 seconds", concurrency: 1, batchSize: 4 },
-        (event) => Effect.zipRight(Effect.sync(() => handled.push(event.payload.n)), Effect.sleep("1 second"))
-      ).pipe(Effect.provide(ctx))
-      // Once every message is acked, the consumer's delivery count says whether any was sent twice.
-      const info = yield* poll(
-        withJsm(url, (jsm) => jsm.consumers.info(stream.name, durable)),
-        (i) => i.ack_floor.stream_seq >= count && i.num_ack_pending === 0 && i.num_pending === 0,
-        "every message to be acked"
-      )
-      expect(info.delivered.consumer_seq).toBe(count)
-      expect([...handled].sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, n) => n))
-    }))
-
   it.scopedLive("behind a handler slower than half the ack wait, every message is delivered once: none waits unextended", () =>
     Effect.gen(function*() {
       const { Def, ctx, stream } = yield* ownStream("slow", "job")
