@@ -179,7 +179,7 @@ export const start = (
   })
 
 /** Waits until the client is ready, at most `timeout`. */
-export const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
+const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
   client.status === "ready" ? Effect.void : Effect.async<void, RedisError>((resume) => {
     const onReady = () => resume(Effect.void)
     client.once("ready", onReady)

@@ -321,7 +321,14 @@ const ENDPOINT = /^(?:.*_)?endpoint$/i
  *
  * @internal
  */
-export const isEndpointPath = (path: ReadonlyArray<string>): boolean => path.some((segment) => ENDPOINT.test(segment))
+const isEndpointPath = (path: ReadonlyArray<string>): boolean => path.some((segment) => ENDPOINT.test(segment))
+
+/**
+ * The query values hidden in the value of the key at `path`: all of an endpoint's, else the secret-looking ones.
+ *
+ * @internal
+ */
+export const queryValuesAt = (path: ReadonlyArray<string>): QueryValues => isEndpointPath(path) ? "all" : "secret"
 
 /**
  * {@link redactValueCredentials} for the value of the key at `path`: an endpoint's query values are all hidden.
@@ -329,7 +336,7 @@ export const isEndpointPath = (path: ReadonlyArray<string>): boolean => path.som
  * @internal
  */
 export const redactValueAt = (path: ReadonlyArray<string>, value: string): string =>
-  redactValueCredentials(value, isEndpointPath(path) ? "all" : "secret")
+  redactValueCredentials(value, queryValuesAt(path))
 
 /**
  * `message` with `value` masked by {@link redactValueCredentials} wherever it quotes it, as written or JSON-escaped

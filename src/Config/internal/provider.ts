@@ -16,7 +16,7 @@ import * as HashSet from "effect/HashSet"
 import type { JsonObject, JsonValue, LoadedConfig } from "../Config.js"
 import { isHeaderProblemMessage } from "./headerList.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
-import { displayPath, isEndpointPath, isSecretPath, redactUrlCredentials, redactValueIn } from "./names.js"
+import { displayPath, isSecretPath, queryValuesAt, redactUrlCredentials, redactValueIn } from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
 
 /**
@@ -243,7 +243,7 @@ const rewriteLeaf = (
     message.includes("<redacted>") ?
     "invalid value (not shown: the key is read as redacted)" :
     redactUrlCredentials(
-      typeof node === "string" ? redactValueIn(message, node, isEndpointPath(path) ? "all" : "secret") : message
+      typeof node === "string" ? redactValueIn(message, node, queryValuesAt(path)) : message
     )
   return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
 }
