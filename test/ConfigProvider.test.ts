@@ -171,7 +171,7 @@ describe("Config.provider: typed reads", () => {
       })
     }))
 
-  it.effect("reads a boolean in any case, as the Python services' settings do", () =>
+  it.effect("reads a boolean in any case and in pydantic's one-letter forms, as the Python services' settings do", () =>
     Effect.gen(function*() {
       const flags = Config.all({
         ssl: db(Config.boolean("ssl")),
@@ -189,6 +189,16 @@ describe("Config.provider: typed reads", () => {
         flags
       )
       expect(value).toStrictEqual({ ssl: true, echo: false, debug: true, metrics: false })
+      const letters = yield* read(
+        yield* loadWith({
+          CATALOG_DATABASE__SSL: "t",
+          CATALOG_DATABASE__ECHO: " F ",
+          CATALOG_DEBUG: "Y",
+          CATALOG_METRICS__ENABLED: "n"
+        }),
+        flags
+      )
+      expect(letters).toStrictEqual({ ssl: true, echo: false, debug: true, metrics: false })
       const refused = yield* Effect.flip(read(yield* loadWith({ CATALOG_DEBUG: "Maybe" }), Config.boolean("debug")))
       expect(String(refused)).toContain("debug")
       expect(String(refused)).toContain("Maybe")
@@ -284,7 +294,7 @@ describe("Config.provider: errors", () => {
         )
       )
       expect(GlamConfig.formatConfigError(error).split("\n")).toStrictEqual([
-        "http.port: expected a boolean (true/false, yes/no, on/off, 1/0), got \"8000\" (from config/shared.yml)",
+        "http.port: expected a boolean (true/false, yes/no, on/off, 1/0, t/f, y/n), got \"8000\" (from config/shared.yml)",
         "nats.ports[1]: expected an integer, got \"x\" (from config/shared.yml)",
         "database: expected an integer, got a mapping"
       ])

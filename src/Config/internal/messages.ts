@@ -12,7 +12,7 @@ const EXPECTED: Record<string, string> = {
   "a non-empty text property": "a non-empty string",
   "an integer property": "an integer",
   "a number property": "a number",
-  "a boolean property": "a boolean (true/false, yes/no, on/off, 1/0)",
+  "a boolean property": "a boolean (true/false, yes/no, on/off, 1/0, t/f, y/n)",
   "a network port property": "a network port (1-65535)",
   "an URL property": "a URL",
   "a date property": "a date",

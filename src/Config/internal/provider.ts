@@ -78,15 +78,23 @@ type Errors = ReturnType<typeof errorsOf>
 
 // The primitives of a typed scalar, read with the whitespace around the value trimmed (JavaScript's `String.trim`,
 // the whitespace `Number` skips): `" true "` is `true` as `" 42 "` is 42, whatever parser is behind the type. A
-// boolean is read in any case (`True`, `YES`), as the Python services' settings read it. Text (`Config.string`,
-// `Config.redacted`, and what is parsed from it) is served as written.
+// boolean is read in any case (`True`, `YES`) and in pydantic's one-letter forms (`t`/`f`, `y`/`n`), as the Python
+// services' settings read it. Text (`Config.string`, `Config.redacted`, and what is parsed from it) is served as
+// written.
 const BOOLEAN = "a boolean property"
+/** pydantic's one-letter booleans, which Effect's `Config.boolean` does not read, as the words it does. */
+const LETTERS: Readonly<Record<string, string>> = { t: "true", f: "false", y: "yes", n: "no" }
 const TRIMMED: ReadonlySet<string> = new Set([
   BOOLEAN,
   "an integer property",
   "a number property",
   "a network port property"
 ])
+
+const booleanText = (text: string): string => {
+  const lower = text.toLowerCase()
+  return Object.hasOwn(LETTERS, lower) ? LETTERS[lower]! : lower
+}
 
 const parseAll = <A>(
   errors: Errors,
@@ -98,7 +106,7 @@ const parseAll = <A>(
   const out: Array<A> = []
   for (const item of items) {
     const text = trim ? item.text.trim() : item.text
-    const result = primitive.parse(lower ? text.toLowerCase() : text)
+    const result = primitive.parse(lower ? booleanText(text) : text)
     if (Either.isLeft(result)) {
       return Effect.fail(
         errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
