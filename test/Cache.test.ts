@@ -3,7 +3,19 @@
  * the LRU's bound, configuration, and a test-owned redis-server stopped and started under a cache.
  */
 import { it } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Exit, Layer, Metric, Option, Schema } from "effect"
+import {
+  Cause,
+  ConfigError,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Metric,
+  Option,
+  Schema
+} from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import * as Cache from "../src/Cache/Cache.js"
@@ -154,6 +166,22 @@ describe("configuration", () => {
         ConfigProvider.fromJson({ redis: { url: "" } })
       )
       expect(limits.redisUrl).toEqual(Option.none())
+    }))
+
+  it.live("a redis.url database the server does not have is a ConfigError at redis.url, as the rate limiter's", () =>
+    Effect.gen(function*() {
+      const url = `redis://default:s3cret-pw@${services.redis.host}:${services.redis.port}/99999`
+      const exit = yield* Effect.exit(
+        Layer.build(Cache.layerConfig.pipe(
+          Layer.provide(configured({ service: { name: "meters" }, redis: { url }, cache: { strict: true } }))
+        )).pipe(Effect.scoped)
+      )
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      const error = Option.getOrThrow(failure)
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("redis.url")
+      expect(String(error)).toContain("Redis database 99999 cannot be selected on this server")
+      expect(JSON.stringify(exit)).not.toContain("s3cret-pw")
     }))
 
   it.effect("an invalid redis.url is a configuration error that does not quote the password", () =>

@@ -146,7 +146,10 @@ export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cac
 
 /**
  * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the
- * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails.
+ * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails. A `/db`
+ * of `redis.url` that the server does not have (`/99` on a server of 16 databases) fails with a `ConfigError` at
+ * `redis.url` when the server answers at startup, as `RateLimit.layerConfig` does; an unreachable server is a
+ * `RedisError` when `cache.strict`, else a warning (see {@link layer}).
  * When a `Readiness` registry is in the context, the Redis check is registered in it as `redis`.
  *
  * @since 0.2.0

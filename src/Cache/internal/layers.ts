@@ -64,7 +64,8 @@ export const makeRedis = (
   })
 
 /**
- * The cache a resolved configuration asks for; see `Cache.make`. The Redis one's check is registered as `redis` in
+ * The cache a resolved configuration asks for; see `Cache.make`. A database of `redis.url` that the server does not
+ * have is a `ConfigError` at `redis.url`. The Redis one's check is registered as `redis` in
  * the `Readiness` registry of the context, when there is one.
  */
 export const fromConfig = (
@@ -74,7 +75,13 @@ export const fromConfig = (
     if (Option.isSome(config.redisUrl)) {
       const parsed = redisOptions(Redacted.value(config.redisUrl.value))
       if (Either.isLeft(parsed)) return yield* Effect.fail(ConfigError.InvalidData(["redis", "url"], parsed.left))
-      const cache = yield* makeRedis(parsed.right, config)
+      const cache = yield* makeRedis(parsed.right, config).pipe(
+        // A database the server does not have is the configuration's fault, as the rate limiter reports it.
+        Effect.catchIf(
+          (error) => error.details.operation === "select",
+          (error) => Effect.fail(ConfigError.InvalidData(["redis", "url"], error.message))
+        )
+      )
       yield* registerIfPresent("redis", cache.ping)
       return cache
     }
