@@ -41,6 +41,15 @@ const json = (res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(JSON.stringify(body))
 }
 
+/** Polls `condition` until it holds, for at most 30 seconds. */
+const waitFor = async (condition: () => boolean) => {
+  const deadline = Date.now() + 30_000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 30 seconds")
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 const meta = { request_id: "req_000000000000", timestamp: "2026-11-21T14:03:27.512934Z" }
 
 const settings = (baseUrl: string, overrides: Partial<ClientConfig> = {}): ClientConfig => ({
@@ -107,6 +116,69 @@ describe("ServiceClient", () => {
     expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
     expect(error.retryable).toBe(false)
     expect(up.hits()).toBe(1)
+  })
+
+  it("a 2xx answer whose body is not JSON is an UpstreamServiceError, not an empty answer, and is sent once", async () => {
+    const up = await upstream((_, res) => {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end("<html>maintenance</html>")
+    })
+    const error = await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")).pipe(Effect.flip))
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(error.retryable).toBe(false)
+    expect(error.message).toBe("catalog answered 200 with a body that is not JSON")
+    expect(error.details).toMatchObject({ service: "catalog", upstream_status: 200, endpoint: "/x" })
+    expect(up.hits()).toBe(1)
+    // An empty body (204) is no answer, not a failure.
+    const empty = await upstream((_, res) => {
+      res.writeHead(204)
+      res.end()
+    })
+    expect(await run(Effect.flatMap(ServiceClient.make(settings(empty.url)), (c) => c.delete("/x")))).toBeUndefined()
+  })
+
+  it("reads at most max_response_bytes of an answer and stops reading one that never ends", async () => {
+    const closed: Array<string> = []
+    const up = await upstream((req, res) => {
+      res.on("close", () => closed.push(req.url!))
+      if (req.url === "/declared") {
+        res.writeHead(200, { "content-type": "application/json", "content-length": String(64 * 1024 + 1) })
+        res.write("[")
+        return
+      }
+      res.writeHead(req.url === "/failed" ? 500 : 200, { "content-type": "application/json" })
+      // A body without end, written as fast as the client reads it.
+      const chunk = Buffer.alloc(16 * 1024, 0x20)
+      const write = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once("drain", write)
+      }
+      write()
+    })
+    const client = ServiceClient.make(settings(up.url, { maxResponseBytes: 64 * 1024, timeoutMs: 60_000 }))
+    for (const path of ["/endless", "/declared"]) {
+      const error = await run(Effect.flatMap(client, (c) => c.get(path)).pipe(Effect.flip))
+      expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+      expect(error.retryable).toBe(false)
+      expect(error.message).toBe(`catalog answered 200 with a body that is larger than ${64 * 1024} bytes`)
+    }
+    // A failure's body past the limit is not read: the failure is classified by its status.
+    const failed = await run(Effect.flatMap(client, (c) => c.get("/failed", { idempotent: false })).pipe(Effect.flip))
+    expect(failed).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(failed.message).toBe("catalog returned 500")
+    await waitFor(() => ["/endless", "/declared", "/failed"].every((path) => closed.includes(path)))
+  })
+
+  it("a 2xx answer cut by the connection is a transport failure, not an empty answer", async () => {
+    const up = await upstream((_, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" })
+      res.write("{\"data\": {\"id\"", () => res.destroy())
+    })
+    const error = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url, { maxRetries: 0 })), (c) => c.get("/x")).pipe(Effect.flip)
+    )
+    expect(error).toBeInstanceOf(Errors.InfrastructureFailureError)
+    expect(error.retryable).toBe(true)
   })
 
   it("sends POST and PATCH once on a retryable failure, and retries GET, PUT and DELETE", async () => {

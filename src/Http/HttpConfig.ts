@@ -180,7 +180,20 @@ export interface ClientConfig {
   readonly breakerFailureThreshold: number
   readonly breakerResetTimeoutMs: number
   readonly breakerHalfOpenMaxCalls: number
+  /**
+   * The largest response body read, in bytes ({@link defaultMaxResponseBytes} when absent): a longer answer is an
+   * `UpstreamServiceError`, and the rest of it is not read.
+   */
+  readonly maxResponseBytes?: number | undefined
 }
+
+/**
+ * The largest response body a service client reads when its settings name none (`clients.<name>.max_response_bytes`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxResponseBytes = 10 * 1024 * 1024
 
 /**
  * Reads the settings of the client named `name` (`clients.<name>.*`).
@@ -197,5 +210,11 @@ export const client = (name: string): Config.Config<ClientConfig> =>
     retryBaseDelayMs: Config.withDefault(Config.integer("retry_base_delay_ms"), 100),
     breakerFailureThreshold: Config.withDefault(Config.integer("breaker_failure_threshold"), 5),
     breakerResetTimeoutMs: Config.withDefault(Config.integer("breaker_reset_timeout_ms"), 30_000),
-    breakerHalfOpenMaxCalls: Config.withDefault(Config.integer("breaker_half_open_max_calls"), 1)
+    breakerHalfOpenMaxCalls: Config.withDefault(Config.integer("breaker_half_open_max_calls"), 1),
+    maxResponseBytes: Config.withDefault(
+      Config.integer("max_response_bytes").pipe(
+        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
+      ),
+      defaultMaxResponseBytes
+    )
   }).pipe(Config.nested(name), Config.nested("clients"))

@@ -5,6 +5,7 @@
  * @internal
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Duration from "effect/Duration"
@@ -14,13 +15,15 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
 import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
+import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
-import type * as HttpConfig from "../HttpConfig.js"
+import * as HttpConfig from "../HttpConfig.js"
 import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
 
@@ -33,14 +36,65 @@ const ErrorEnvelope = Schema.Struct({
 })
 const decodeErrorEnvelope = Schema.decodeUnknownOption(ErrorEnvelope)
 
+/** What a response body holds: its text, or why it was not read as text. */
+type Body =
+  | { readonly _tag: "Text"; readonly text: string }
+  | { readonly _tag: "Unreadable"; readonly reason: string }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * The body, read up to `maxBytes` bytes: past that it is `Unreadable` and the rest is not read (leaving the scope
+ * closes the response). A body cut by the connection fails as the transport does.
+ */
+const readBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
+): Effect.Effect<Body, HttpClientError.ResponseError> => {
+  const tooLarge: Body = { _tag: "Unreadable", reason: `is larger than ${maxBytes} bytes` }
+  const declared = Number(response.headers["content-length"])
+  if (Number.isFinite(declared) && declared > maxBytes) return Effect.succeed(tooLarge)
+  return Effect.suspend(() => {
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    return Effect.map(
+      Stream.runForEachWhile(response.stream, (chunk) =>
+        Effect.sync(() => {
+          size += chunk.length
+          if (size > maxBytes) return false
+          chunks.push(chunk)
+          return true
+        })),
+      (): Body => {
+        if (size > maxBytes) return tooLarge
+        try {
+          return { _tag: "Text", text: utf8.decode(Buffer.concat(chunks, size)) }
+        } catch {
+          return { _tag: "Unreadable", reason: "is not UTF-8" }
+        }
+      }
+    )
+  })
+}
+
+const notJson = Symbol("notJson")
+
 const parseJson = (text: string): unknown => {
   if (text === "") return undefined
   try {
     return JSON.parse(text)
   } catch {
-    return undefined
+    return notJson
   }
 }
+
+/** A successful status whose body cannot be the answer: the call failed, and sending it again gets the same. */
+const unexpectedBody = (service: string, status: number, endpoint: string, reason: string) =>
+  new UpstreamServiceError({
+    message: `${service} answered ${status} with a body that ${reason}`,
+    details: { service, upstream_status: status, endpoint, reason },
+    retryable: false
+  })
 
 const retryAfterOf = (error: unknown): number | undefined => {
   if (!isGlamError(error)) return undefined
@@ -122,19 +176,27 @@ const exchange = (
   endpoint: string
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
+  const maxBytes = config.maxResponseBytes ?? HttpConfig.defaultMaxResponseBytes
   return http.execute(request).pipe(
-    Effect.flatMap((response) =>
-      Effect.flatMap(
-        Effect.orElseSucceed(response.text, () => ""),
-        (text): Effect.Effect<unknown, AnyGlamError> => {
-          const body = parseJson(text)
-          if (response.status >= 400) return Effect.fail(failureOf(service, response, body, endpoint))
-          return Effect.succeed(
-            Predicate.hasProperty(body, "data") && Predicate.hasProperty(body, "meta") ? body.data : body
-          )
+    Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
+      if (response.status >= 400) {
+        // A failure is classified by its status when its body cannot be read.
+        return Effect.flatMap(Effect.orElseSucceed(readBody(response, maxBytes), () => undefined), (body) => {
+          const json = body?._tag === "Text" ? parseJson(body.text) : undefined
+          return Effect.fail(failureOf(service, response, json === notJson ? undefined : json, endpoint))
+        })
+      }
+      return Effect.flatMap(readBody(response, maxBytes), (body) => {
+        if (body._tag === "Unreadable") {
+          return Effect.fail(unexpectedBody(service, response.status, endpoint, body.reason))
         }
-      )
-    ),
+        const json = parseJson(body.text)
+        if (json === notJson) return Effect.fail(unexpectedBody(service, response.status, endpoint, "is not JSON"))
+        return Effect.succeed(
+          Predicate.hasProperty(json, "data") && Predicate.hasProperty(json, "meta") ? json.data : json
+        )
+      })
+    }),
     Effect.scoped,
     Effect.timeoutFail({
       duration: Duration.millis(config.timeoutMs),
