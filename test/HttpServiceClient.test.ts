@@ -181,6 +181,53 @@ describe("ServiceClient", () => {
     expect(error.retryable).toBe(true)
   })
 
+  it("an upstream error that echoes the request's credentials has them hidden, and its message is bounded", async () => {
+    const token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
+    const echo = (value: string) => ({
+      code: "UNAUTHORIZED",
+      message: `invalid credentials: ${value}`,
+      details: { received: value, nested: [{ header: { [value]: value } }] }
+    })
+    const up = await upstream((req, res) => {
+      const authorization = req.headers.authorization ?? ""
+      const pair = Buffer.from(authorization.slice("Basic ".length), "base64").toString()
+      const error = req.url === "/bearer"
+        ? echo(authorization)
+        : req.url === "/token"
+        ? echo(token)
+        : req.url === "/pair"
+        ? echo(pair)
+        : req.url === "/password"
+        ? echo(pair.split(":")[1]!)
+        : { code: "SOMETHING_ELSE", message: "x".repeat(5_000_000), details: {} }
+      json(res, 401, { error, meta })
+    })
+    const fail = async (path: string, base: string, headers: Record<string, string> = {}) =>
+      run(
+        Effect.flatMap(ServiceClient.make(settings(base)), (c) => c.get(path, { headers })).pipe(
+          Effect.flip,
+          Effect.map((error) => ({ error, json: JSON.stringify(error) }))
+        )
+      )
+    for (const path of ["/bearer", "/token"]) {
+      const { error, json } = await fail(path, up.url, { Authorization: `Bearer ${token}` })
+      expect(error).toBeInstanceOf(Errors.UnauthorizedError)
+      expect(error.message).toMatch(/^invalid credentials: (Bearer )?<redacted>$/)
+      expect(json).not.toContain(token)
+      expect(json).toContain("<redacted>")
+    }
+    const withPassword = up.url.replace("http://", "http://svc-user:s3cret-passw0rd@")
+    for (const path of ["/bearer", "/pair", "/password"]) {
+      const { error, json } = await fail(path, withPassword)
+      expect(error).toBeInstanceOf(Errors.UnauthorizedError)
+      expect(json).not.toContain("s3cret-passw0rd")
+      expect(json).not.toContain(Buffer.from("svc-user:s3cret-passw0rd").toString("base64"))
+    }
+    const { error } = await fail("/huge", up.url)
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(error.message).toBe(`${"x".repeat(1024)}... (${5_000_000 - 1024} more characters)`)
+  })
+
   it("sends POST and PATCH once on a retryable failure, and retries GET, PUT and DELETE", async () => {
     const up = await upstream((_, res) =>
       json(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message: "busy" }, meta })

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -13,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -149,16 +151,95 @@ const splitCredentials = (
   }
 }
 
-/** A failed answer as the upstream's typed error (from its error envelope), else by status. */
+/**
+ * The credentials a request carries, as an upstream could echo them: the value of each header that spans redact
+ * (`authorization`, `cookie`, ...), its token after the scheme, and for Basic the `user:password` pair and the
+ * password. Longest first, so that a whole value is hidden before a part of it.
+ */
+const credentialsOf = (
+  request: HttpClientRequest.HttpClientRequest,
+  names: ReadonlyArray<string | RegExp>
+): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const redacted = Headers.redact(request.headers, names)
+  for (const name in redacted) {
+    if (!Redacted.isRedacted(redacted[name])) continue
+    const value = request.headers[name]!
+    out.push(value)
+    const space = value.indexOf(" ")
+    const token = value.slice(space + 1).trim()
+    if (space !== -1 && token.length >= 8) out.push(token)
+    if (space !== -1 && value.slice(0, space).toLowerCase() === "basic") {
+      const pair = Buffer.from(token, "base64").toString("utf8")
+      const password = pair.slice(pair.indexOf(":") + 1)
+      out.push(pair)
+      if (password.length >= 8) out.push(password)
+    }
+  }
+  return out.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
+}
+
+/** The longest upstream error message kept; the rest is cut. */
+const maxMessageLength = 1024
+
+/** Deeper than this, what an upstream's error details hold is replaced rather than searched for credentials. */
+const maxDetailsDepth = 32
+
+const hidden = "<redacted>"
+
+/** Every occurrence of the credentials in a string replaced. */
+const scrubText = (text: string, credentials: ReadonlyArray<string>): string => {
+  let out = text
+  for (const secret of credentials) if (out.includes(secret)) out = out.split(secret).join(hidden)
+  return out
+}
+
+/** A JSON value with the credentials replaced in every string, keys included. */
+const scrubJson = (value: unknown, credentials: ReadonlyArray<string>, depth: number): unknown => {
+  if (typeof value === "string") return scrubText(value, credentials)
+  if (typeof value !== "object" || value === null) return value
+  if (depth >= maxDetailsDepth) return "<nested too deep>"
+  if (Array.isArray(value)) return value.map((item) => scrubJson(item, credentials, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) {
+    Object.defineProperty(out, scrubText(key, credentials), {
+      value: scrubJson((value as Record<string, unknown>)[key], credentials, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
+  }
+  return out
+}
+
+/** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
+const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {
+  const text = scrubText(message, credentials)
+  if (text.length <= maxMessageLength) return text
+  // Not between the two halves of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(text[maxMessageLength - 1]!) ? maxMessageLength - 1 : maxMessageLength
+  return `${text.slice(0, end)}... (${text.length - end} more characters)`
+}
+
+/**
+ * A failed answer as the upstream's typed error (from its error envelope, with the request's credentials hidden
+ * should the upstream echo them, and its message cut to a bound), else by status.
+ */
 const failureOf = (
   service: string,
   response: HttpClientResponse.HttpClientResponse,
   body: unknown,
-  endpoint: string
+  endpoint: string,
+  credentials: ReadonlyArray<string>
 ): AnyGlamError => {
   const envelope = decodeErrorEnvelope(body)
   if (Option.isSome(envelope)) {
-    return fromResponseBody(envelope.value.error, { service, status: response.status, endpoint })
+    const { code, details, message } = envelope.value.error
+    return fromResponseBody({
+      code: scrubText(code, credentials),
+      message: scrubMessage(message, credentials),
+      ...(details === undefined ? {} : { details: scrubJson(details, credentials, 0) as typeof details })
+    }, { service, status: response.status, endpoint })
   }
   return classifyHttpFailure({
     _tag: "Status",
@@ -183,7 +264,10 @@ const exchange = (
         // A failure is classified by its status when its body cannot be read.
         return Effect.flatMap(Effect.orElseSucceed(readBody(response, maxBytes), () => undefined), (body) => {
           const json = body?._tag === "Text" ? parseJson(body.text) : undefined
-          return Effect.fail(failureOf(service, response, json === notJson ? undefined : json, endpoint))
+          return Effect.flatMap(FiberRef.get(Headers.currentRedactedNames), (names) =>
+            Effect.fail(
+              failureOf(service, response, json === notJson ? undefined : json, endpoint, credentialsOf(request, names))
+            ))
         })
       }
       return Effect.flatMap(readBody(response, maxBytes), (body) => {
