@@ -419,3 +419,41 @@ describe("EventEnvelope.make", () => {
       })
   )
 })
+
+describe("EventEnvelope.decode: a \"__proto__\" key in the payload", () => {
+  const stream = Streams.make("PROTOAUDIT", { domain: "protoaudit" })
+  const Tagged = EventDefinition.event(
+    "evt.protoaudit.tagged",
+    Schema.Struct({ n: Schema.Number, attrs: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
+    { stream }
+  )
+  const bodyWith = (attrs: string) =>
+    `{"event_id":"e1","subject":"evt.protoaudit.tagged","timestamp":"2026-11-21T14:03:27+00:00",` +
+    `"payload":{"n":1,"attrs":${attrs}}}`
+
+  it("refuses one holding an object or null at any depth, naming it, however its letters are written", () => {
+    for (
+      const [attrs, field] of [
+        [`{"__proto__":{"isAdmin":true}}`, "payload.attrs.__proto__"],
+        [`{"a":[{"b":{"__proto__":null}}]}`, "payload.attrs.a.0.b.__proto__"],
+        [`{"\\u005f\\u005fproto\\u005F\\u005f":{"isAdmin":true}}`, "payload.attrs.__proto__"]
+      ] as const
+    ) {
+      const result = Effect.runSync(Effect.either(EventEnvelope.decode(Tagged, bodyWith(attrs))))
+      expect(Either.isLeft(result), attrs).toBe(true)
+      const error = Either.getLeft(result).pipe(Option.getOrThrow)
+      expect(error._tag).toBe("ValidationError")
+      expect(error.details).toMatchObject({ field })
+      // The envelope decoded on its own is refused at the payload step as well.
+      const envelope = Effect.runSync(EventEnvelope.decodeBody(bodyWith(attrs)))
+      const again = Effect.runSync(Effect.either(EventEnvelope.decodeEvent(Tagged, envelope)))
+      expect(Either.getLeft(again).pipe(Option.getOrThrow).details).toMatchObject({ field })
+    }
+  })
+
+  it("lets one holding a primitive through: no prototype is set (the schema's assignment drops the key)", () => {
+    const decoded = Effect.runSync(EventEnvelope.decode(Tagged, bodyWith(`{"__proto__":1,"k":{"proto":"x"}}`)))
+    expect(Object.getPrototypeOf(decoded.payload.attrs)).toBe(Object.prototype)
+    expect(decoded.payload.attrs).toEqual({ k: { proto: "x" } })
+  })
+})

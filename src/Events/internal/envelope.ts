@@ -111,17 +111,22 @@ export const decodeBody = (
 const decodeBodyEither = (
   body: Uint8Array | string,
   options: DecodeOptions | undefined
-): Either.Either<EventEnvelope, ValidationError> => {
-  let text: string
-  if (typeof body === "string") {
-    text = body
-  } else {
-    try {
-      text = utf8.decode(body)
-    } catch {
-      return Either.left(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
-    }
+): Either.Either<EventEnvelope, ValidationError> =>
+  Either.flatMap(textOf(body), (text) => decodeTextEither(text, options))
+
+const textOf = (body: Uint8Array | string): Either.Either<string, ValidationError> => {
+  if (typeof body === "string") return Either.right(body)
+  try {
+    return Either.right(utf8.decode(body))
+  } catch {
+    return Either.left(validationError("Invalid event body: not UTF-8", "<body>", "not valid UTF-8"))
   }
+}
+
+const decodeTextEither = (
+  text: string,
+  options: DecodeOptions | undefined
+): Either.Either<EventEnvelope, ValidationError> => {
   // The envelope, its metadata and the payload's top level are the objects at depths 1 and 2.
   const parsed = Json.parse(text, { maxDepth: options?.maxDepth ?? defaultMaxDepth, uniqueKeysDepth: 2 })
   if (parsed._tag === "Refused") {
@@ -247,10 +252,46 @@ export const defaultServiceVersion = "1.0.0"
 export const version = (envelope: EventEnvelope): Option.Option<number> =>
   payloadCodec.schemaVersionOf(envelope.metadata?.schema_version)
 
+// Schemas build the objects they decode by assignment: a `"__proto__"` key whose value is an object (or null)
+// sets the prototype of the object a `Schema.Record` (any index signature) builds, so the sender chooses what the
+// decoded object inherits, and the key is lost. A payload holding one, at any depth, is refused before its schema
+// runs. JSON.parse bounds the depth of a received body; a value built in the process is searched this deep.
+const protoSearchDepth = 1024
+
+/** The path of a `"__proto__"` key holding an object or null in a JSON value, or none. */
+const protoKeyPath = (value: unknown, depth: number): Array<string> | undefined => {
+  if (typeof value !== "object" || value === null || depth >= protoSearchDepth) return undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const path = protoKeyPath(value[i], depth + 1)
+      if (path !== undefined) return (path.push(String(i)), path)
+    }
+    return undefined
+  }
+  const keys = Object.keys(value)
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    const child = (value as { readonly [key: string]: unknown })[key]
+    if (key === protoKey && typeof child === "object") return [key]
+    const path = protoKeyPath(child, depth + 1)
+    if (path !== undefined) return (path.push(key), path)
+  }
+  return undefined
+}
+
+// Whether a body's text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`).
+const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || /\\u00[57][0-9a-f]/i.test(text)
+
 /** @internal */
 export const decodeEvent = <A, I>(
   definition: Events.EventDefinition<A, I>,
   envelope: EventEnvelope
+): Effect.Effect<DecodedEvent<A>, ValidationError> => decodeEventOf(definition, envelope, true)
+
+const decodeEventOf = <A, I>(
+  definition: Events.EventDefinition<A, I>,
+  envelope: EventEnvelope,
+  searchProtoKeys: boolean
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
   if (envelope.subject !== definition.subject) {
     const reason = `expected ${definition.subject}, got ${envelope.subject}`
@@ -260,6 +301,12 @@ export const decodeEvent = <A, I>(
   if (Option.isNone(v)) {
     const reason = `is not a positive integer: ${JSON.stringify(envelope.metadata?.schema_version)}`
     return Either.left(validationError(`Invalid metadata.schema_version: ${reason}`, schemaVersionField, reason))
+  }
+  const protoPath = searchProtoKeys ? protoKeyPath(envelope.payload, 0) : undefined
+  if (protoPath !== undefined) {
+    const field = ["payload", ...protoPath.reverse()].join(".")
+    const reason = "is a \"__proto__\" key holding an object, which decoding would make the prototype of its object"
+    return Either.left(validationError(`Invalid payload of ${definition.subject}: ${field} ${reason}`, field, reason))
   }
   const payload = payloadCodec.decodePayload(definition, v.value, envelope.payload)
   // The common case, a payload schema without effects, decodes synchronously: the result stays an `Either`.
@@ -290,6 +337,10 @@ export const decode = <A, I>(
   body: Uint8Array | string,
   options?: DecodeOptions
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
-  const envelope = decodeBodyEither(body, options)
-  return Either.isLeft(envelope) ? Either.left(envelope.left) : decodeEvent(definition, envelope.right)
+  const text = textOf(body)
+  if (Either.isLeft(text)) return Either.left(text.left)
+  const envelope = decodeTextEither(text.right, options)
+  return Either.isLeft(envelope)
+    ? Either.left(envelope.left)
+    : decodeEventOf(definition, envelope.right, mayHoldProtoKey(text.right))
 }
