@@ -181,6 +181,37 @@ describe("ServiceClient", () => {
     expect(error.retryable).toBe(true)
   })
 
+  it("a transport failure keeps its reason and the socket's error, never the request's credentials", async () => {
+    const token = "eyJhbGciOiJIUzI1NiJ9.dHJhbnNwb3J0LXNlY3JldA.sig"
+    const closed = await freePort()
+    const cut = await upstream((_, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" })
+      res.write("{\"data\"", () => res.destroy())
+    })
+    const cases = [[`http://svc:pa55-w0rd-secret@127.0.0.1:${closed}`, "Transport"], [cut.url, "Decode"]] as const
+    for (const [base, reason] of cases) {
+      const error = await run(
+        Effect.flatMap(
+          ServiceClient.make(settings(base, { maxRetries: 0 })),
+          (c) => c.get("/x", { headers: { Authorization: `Bearer ${token}`, "X-Api-Key": "k3y-secret-value" } })
+        ).pipe(Effect.flip)
+      )
+      expect(error).toBeInstanceOf(Errors.InfrastructureFailureError)
+      const text = JSON.stringify(error) + String(error.cause) + JSON.stringify(error.cause)
+      for (
+        const secret of [
+          token,
+          "k3y-secret-value",
+          "pa55-w0rd-secret",
+          Buffer.from("svc:pa55-w0rd-secret").toString("base64")
+        ]
+      ) {
+        expect(text).not.toContain(secret)
+      }
+      expect(String(error.cause)).toMatch(new RegExp(`^Error: ${reason}`))
+    }
+  })
+
   it("an upstream error that echoes the request's credentials has them hidden, and its message is bounded", async () => {
     const token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
     const echo = (value: string) => ({

@@ -289,10 +289,19 @@ const exchange = (
     Effect.catchAll((error): Effect.Effect<never, AnyGlamError> =>
       isGlamError(error)
         ? Effect.fail(error as AnyGlamError)
-        : Effect.fail(classifyHttpFailure({ _tag: "Transport" }, { service, cause: error }))
+        : Effect.fail(classifyHttpFailure({ _tag: "Transport" }, { service, cause: transportCause(error) }))
     )
   )
 }
+
+/**
+ * What a transport failure keeps of the platform's error: its reason, description and underlying cause (the socket's
+ * error), not the platform error itself, which holds the request and with it the credentials' header.
+ */
+const transportCause = (error: HttpClientError.HttpClientError): Error =>
+  new Error(error.description === undefined ? error.reason : `${error.reason}: ${error.description}`, {
+    cause: error.cause
+  })
 
 // Methods whose repetition has the effect of one request (RFC 9110, 9.2.2): a retry cannot duplicate their work.
 const idempotentMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
