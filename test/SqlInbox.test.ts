@@ -111,6 +111,26 @@ describe.skipIf(!pgUp || !natsUp)("Sql.Inbox.dedupe", () => {
         expect(yield* sql`SELECT event_id FROM inbox WHERE consumer = ${consumer}`).toEqual([{ event_id: eventId }])
       }))
 
+    it.scoped("an event id or consumer that is not well-formed Unicode is a ValidationError, never another's record", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* OutboxInboxTables.inboxMigration
+        const consumer = `inbox-surrogate-${run}`
+        yield* Effect.addFinalizer(() => Effect.ignore(sql`DELETE FROM inbox WHERE consumer LIKE ${`${consumer}%`}`))
+        // PostgreSQL receives UTF-8, where Node writes each lone surrogate as U+FFFD: these three would be one id.
+        for (const eventId of ["evt-\ud800", "evt-\udc00"]) {
+          const error = yield* Effect.flip(Inbox.markHandled(consumer, eventId))
+          expect(error._tag).toBe("ValidationError")
+          expect(error.details).toMatchObject({ field: "event_id" })
+        }
+        expect(yield* Inbox.markHandled(consumer, "evt-\ufffd")).toBe(true)
+        const refused = yield* Effect.flip(Inbox.markHandled(`${consumer}-\udbff`, "evt-1"))
+        expect(refused.details).toMatchObject({ field: "consumer" })
+        expect(yield* sql`SELECT event_id FROM inbox WHERE consumer LIKE ${`${consumer}%`}`).toEqual([
+          { event_id: "evt-\ufffd" }
+        ])
+      }))
+
     it.scoped("a failed handler leaves no inbox record, so the redelivery runs it again", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -7,13 +7,28 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
+import { ValidationError } from "../Errors/CommonErrors.js"
 import { timed } from "./internal/queryMetrics.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 import { transaction, type TransactionFailure, type TransactionOptions } from "./SqlTransaction.js"
 
+// A lone surrogate (JSON's "\ud800", which Python writes and reads) reaches PostgreSQL as U+FFFD, as Node encodes
+// it in UTF-8: ids differing only there would be one record, and the second event skipped as handled.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+const wellFormed = (text: string): boolean => !loneSurrogate.test(text)
+
+const notUnicode = (field: "consumer" | "event_id") =>
+  new ValidationError({
+    message: `Invalid ${field}: holds a lone surrogate (not Unicode text); the inbox would confuse it with another`,
+    details: { field, reason: "holds a lone surrogate" }
+  })
+
 /**
  * Records that `consumer` handled `eventId`; `true` the first time, `false` when it was already recorded (the
- * handler should then skip its work). Run it in the handler's transaction.
+ * handler should then skip its work). Run it in the handler's transaction. A consumer or event id holding a lone
+ * surrogate (which PostgreSQL would store as U+FFFD, one record for several ids) fails with a `ValidationError`, so
+ * `dedupe` dead-letters such an event; a NUL, which PostgreSQL refuses in text, is a `ValidationError` too.
  *
  * @example
  * ```ts
@@ -35,8 +50,10 @@ import { transaction, type TransactionFailure, type TransactionOptions } from ".
 export const markHandled = (
   consumer: string,
   eventId: string
-): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> =>
-  Effect.flatMap(
+): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> => {
+  const malformed = !wellFormed(consumer) ? "consumer" : !wellFormed(eventId) ? "event_id" : undefined
+  if (malformed !== undefined) return Effect.fail(notUnicode(malformed))
+  return Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>
       sql`INSERT INTO inbox (consumer, event_id) VALUES (${consumer}, ${eventId}) ON CONFLICT DO NOTHING RETURNING event_id`
@@ -46,6 +63,7 @@ export const markHandled = (
     timed("inbox.markHandled"),
     Effect.withSpan("Inbox.markHandled", { attributes: { consumer } })
   )
+}
 
 /**
  * Subscriber middleware that makes a handler exactly-once in effect: it runs the handler in a transaction that
