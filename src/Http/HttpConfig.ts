@@ -22,6 +22,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as serviceClient from "./internal/serviceClient.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 
 /**
@@ -193,7 +194,7 @@ export interface ClientConfig {
  * @since 0.1.0
  * @category constants
  */
-export const defaultMaxResponseBytes = 10 * 1024 * 1024
+export const defaultMaxResponseBytes: number = serviceClient.defaultMaxResponseBytes
 
 /**
  * Reads the settings of the client named `name` (`clients.<name>.*`).

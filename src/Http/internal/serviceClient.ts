@@ -25,7 +25,7 @@ import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
-import * as HttpConfig from "../HttpConfig.js"
+import type * as HttpConfig from "../HttpConfig.js"
 import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
 
@@ -37,6 +37,9 @@ const ErrorEnvelope = Schema.Struct({
   })
 })
 const decodeErrorEnvelope = Schema.decodeUnknownOption(ErrorEnvelope)
+
+/** The largest response body read when the client's settings name none (public face: `HttpConfig`). @internal */
+export const defaultMaxResponseBytes = 10 * 1024 * 1024
 
 /** What a response body holds: its text, or why it was not read as text. */
 type Body =
@@ -257,7 +260,7 @@ const exchange = (
   endpoint: string
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
-  const maxBytes = config.maxResponseBytes ?? HttpConfig.defaultMaxResponseBytes
+  const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
   return http.execute(request).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (response.status >= 400) {
