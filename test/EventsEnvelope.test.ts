@@ -57,7 +57,7 @@ describe("EventEnvelope: interop vectors", () => {
     Effect.gen(function*() {
       const error = yield* failure(EventEnvelope.decodeBody(read("invalid-missing-payload.json")))
       expect(error._tag).toBe("ValidationError")
-      expect(error.details).toMatchObject({ field: "payload", reason: "is missing" })
+      expect(error.details).toMatchObject({ field: "payload", reason: "Field required" })
     }))
 
   it.effect("invalid-not-json fails naming the body", () =>
@@ -132,6 +132,32 @@ describe("EventEnvelope: interop vectors", () => {
         metadata: { source_service: "catalog-service", version: "2.0.0" }
       })
       expect(python2.version).toBe(1)
+    }))
+
+  it.effect("a payload's failures are worded as pydantic words them and never quote the value", () =>
+    Effect.gen(function*() {
+      const Created = EventDefinition.event(
+        "catalog.item_created",
+        Schema.Struct({ token: Schema.Redacted(Schema.String), pin: Schema.NumberFromString, name: Schema.String })
+      )
+      const body = JSON.stringify({
+        event_id: "e1",
+        subject: Created.subject,
+        timestamp: "2026-01-01T00:00:00Z",
+        payload: { token: 48151623, pin: "s3cret-pin-x", name: ["n4me-value"] }
+      })
+      const error = yield* failure(EventEnvelope.decode(Created, body))
+      expect(error.details.validation_errors).toStrictEqual([
+        { field: "payload.token", message: "Input should be a valid string", type: "string_type" },
+        {
+          field: "payload.pin",
+          message: "Input should be a valid number, unable to parse string as a number",
+          type: "float_parsing"
+        },
+        { field: "payload.name", message: "Input should be a valid string", type: "string_type" }
+      ])
+      const text = JSON.stringify(error) + error.message
+      for (const value of ["48151623", "s3cret-pin-x", "n4me-value"]) expect(text).not.toContain(value)
     }))
 })
 

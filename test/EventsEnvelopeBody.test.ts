@@ -113,7 +113,8 @@ describe("EventEnvelope: integers beyond 2^53 are never rounded", () => {
       const body = python(`{"n": 1, "i": 12345678901234567890}`).replace("amounts_posted", "counted")
       const refused = yield* details(EventEnvelope.decode(Counted, body))
       expect(refused.field).toBe("payload.i")
-      expect(refused.reason).toContain("\"12345678901234567890\"")
+      // As pydantic says it, without the value.
+      expect(refused.reason).toBe("Input should be a valid integer, unable to parse string as an integer")
       const both = python(`{"n": -12345678901234567890, "i": 2}`).replace("amounts_posted", "counted")
       expect(yield* details(EventEnvelope.decode(Counted, both))).toMatchObject({ field: "payload.n" })
       // Below 2^53 (and 2^53 itself, which a double holds exactly) nothing changes.

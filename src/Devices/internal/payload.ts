@@ -7,6 +7,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Issues from "../../internal/issues.js"
 import * as Json from "../../internal/json.js"
 
 /**
@@ -49,11 +50,11 @@ const encoderOf = (schema: Schema.Schema.AnyNoContext): Encoder => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
-const describe = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  return issues.map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
-    .join("; ")
-}
+// As pydantic words each problem, never quoting the value (a reading can hold what must not reach a log).
+const describe = (error: ParseResult.ParseError): string =>
+  Issues.collect(error.issue).map((issue) =>
+    issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
+  ).join("; ")
 
 /**
  * Decodes a payload into the schema's type, or says why it cannot.

@@ -11,6 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../../Errors/Errors.js"
+import * as Issues from "../../internal/issues.js"
 import * as Json from "../../internal/json.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
@@ -38,11 +39,13 @@ const validationError = (
     details: issues.length > 1 ? { field, reason, validation_errors: [...issues] } : { field, reason }
   })
 
+// Each problem as pydantic reports it (its error type and message), never quoting the value: a payload field may
+// hold a secret (a `Schema.Redacted` one sent as a number), and the error goes to the dead letters and the logs.
 const fromParseError = (error: ParseResult.ParseError, prefix: ReadonlyArray<string>, what: string) => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+  const issues = Issues.collect(error.issue).map((issue) => ({
     field: pathOf([...prefix, ...issue.path]) || "<body>",
     message: issue.message,
-    type: issue._tag
+    type: issue.type
   }))
   const first = issues[0] ?? { field: pathOf(prefix) || "<body>", message: error.message, type: "Unknown" }
   return validationError(`Invalid ${what}: ${first.field} ${first.message}`, first.field, first.message, issues)

@@ -17,9 +17,9 @@ import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { type GlamError, isGlamError } from "../../Errors/GlamError.js"
+import * as Issues from "../../internal/issues.js"
 import type { DecodeRequest, Location, RequestSchemas, ValidationIssue } from "../HttpErrors.js"
 import { HttpStatusError, PayloadTooLargeError } from "./errors.js"
-import * as Issues from "./issues.js"
 
 /** @internal */
 export const pydanticType = (message: string): string => Issues.typeOfMessage(message) ?? "value_error"
