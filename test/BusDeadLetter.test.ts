@@ -91,6 +91,54 @@ describe("DeadLetter record", () => {
     )
   })
 
+  it("stays within maxBytes when the headers or the error alone are too large: both left out, the body kept if it fits", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 512 }),
+        fc.integer({ min: 0, max: 6000 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.integer({ min: 2048, max: 8192 }),
+        (body, headerSize, messageSize, max) => {
+          const letter = {
+            subject: "evt.catalog.sync_started",
+            stream: "CATALOG",
+            streamSequence: 42,
+            consumer: "catalog-worker",
+            deliveryCount: 1,
+            // JSON writes each `"` as two characters.
+            headers: { "Nats-Msg-Id": "m-1", "X-Blob": "\"".repeat(headerSize) },
+            body,
+            error: { tag: "Error", code: "INTERNAL_ERROR", message: "m".repeat(messageSize), details: { n: 1 } },
+            deadLetteredAt: "2026-11-22T04:00:00.000Z",
+            service: "catalog-service"
+          }
+          const data = DeadLetter.encode(letter, { maxBytes: max })
+          expect(data.length).toBeLessThanOrEqual(max)
+          const decoded = DeadLetter.decode(1, data)!
+          expect([decoded.stream, decoded.streamSequence, decoded.subject]).toEqual(["CATALOG", 42, letter.subject])
+          const slim = decoded.headersTruncated === true
+          expect(decoded.errorTruncated === true).toBe(slim)
+          if (slim) {
+            expect(decoded.headers).toEqual({})
+            expect(decoded.error.details).toEqual({})
+            expect(decoded.error.message.startsWith("m".repeat(Math.min(messageSize, 1024)))).toBe(true)
+            expect(decoded.error.message.length).toBeLessThan(1100)
+          } else {
+            expect(decoded.headers).toEqual(letter.headers)
+            expect(decoded.error).toEqual(letter.error)
+          }
+          // Left out only when the record would not fit without its body (give or take the few bytes of
+          // `body_text` and `body_truncated`).
+          const withoutBody = DeadLetter.encode({ ...letter, body: new Uint8Array() }).length
+          if (slim) expect(withoutBody + 64).toBeGreaterThan(max)
+          if (withoutBody > max + 64) expect(slim).toBe(true)
+          expect(decoded.bodyTruncated === true).toBe(decoded.body.length < body.length)
+          expect(Buffer.from(body.subarray(0, decoded.body.length)).equals(Buffer.from(decoded.body))).toBe(true)
+        }
+      )
+    )
+  })
+
   it("is undefined for a body that is not a record", () => {
     expect(DeadLetter.decode(1, new TextEncoder().encode("{\"nope\":1}"))).toBeUndefined()
     expect(DeadLetter.decode(1, new Uint8Array([0xff, 0xfe]))).toBeUndefined()

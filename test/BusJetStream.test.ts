@@ -30,6 +30,7 @@ import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, JetStreamSetup } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
+import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
@@ -592,6 +593,56 @@ describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server with a small 
       const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
       expect(replay.failed).toEqual([])
       expect(yield* Queue.take(handled)).toBe(text.length)
+    }))
+
+  it.scopedLive("a message whose headers alone outgrow a record is dead-lettered without them and replays whole", () =>
+    Effect.gen(function*() {
+      const maxPayload = 8192
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => startNatsServerWith([], { config: `max_payload: ${maxPayload}\n` })),
+        (s) => Effect.promise(() => s.dispose())
+      )
+      const stream = Streams.make(`BUSHDR_${run}`.toUpperCase(), { domain: `bushdr${run}` })
+      const Def = EventDefinition.event(`${stream.domain}.upload`, Schema.Struct({ n: Schema.Number }), { stream })
+      const ctx = yield* Layer.build(JetStream.layer(options([server.url], { streamDefinitions: [stream] })))
+      const failing = yield* Ref.make(true)
+      const handled = yield* Queue.unbounded<string | undefined>()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("hdr"), ackWait: "5 seconds" },
+        (event) =>
+          Effect.flatMap(Ref.get(failing), (fail) =>
+            fail
+              // A message a record could not hold either.
+              ? Effect.fail(new NotFoundError({ message: `no such upload ${"?".repeat(20_000)}`, details: {} }))
+              : Queue.offer(handled, event.delivery.headers["X-Blob"]))
+      ).pipe(Effect.provide(ctx))
+      // The server takes the message (about 5 KB of headers), but JSON writes each `"` as two characters: with its
+      // headers the record would be over max_payload, whatever is cut of the body.
+      const blob = "\"".repeat(5000)
+      const { envelope, headers } = yield* EventEnvelope.makeMessage(Def, { n: 1 }, { sourceService: "bus-test" })
+      yield* Bus.publishEncoded({
+        subject: Def.subject,
+        body: JSON.stringify(envelope),
+        headers: { ...headers, "X-Blob": blob },
+        msgId: envelope.event_id,
+        eventId: envelope.event_id
+      }).pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length > 0,
+        "the dead letter"
+      )
+      expect(letter!.headersTruncated).toBe(true)
+      expect(letter!.headers).toEqual({})
+      expect(letter!.errorTruncated).toBe(true)
+      expect(letter!.error.code).toBe("NOT_FOUND")
+      expect(letter!.bodyTruncated).toBeUndefined()
+      expect(JSON.parse(Buffer.from(letter!.body).toString()).event_id).toBe(envelope.event_id)
+      yield* Ref.set(failing, false)
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
+      expect(replay.failed).toEqual([])
+      expect(yield* Queue.take(handled)).toBe(blob)
     }))
 })
 

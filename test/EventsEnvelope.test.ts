@@ -146,7 +146,7 @@ describe("EventEnvelope: interop vectors", () => {
         timestamp: "2026-01-01T00:00:00Z",
         payload: { token: 48151623, pin: "s3cret-pin-x", name: ["n4me-value"] }
       })
-      const error = yield* failure(EventEnvelope.decode(Created, body))
+      const error = yield* Effect.flip(EventEnvelope.decode(Created, body))
       expect(error.details.validation_errors).toStrictEqual([
         { field: "payload.token", message: "Input should be a valid string", type: "string_type" },
         {

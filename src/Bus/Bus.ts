@@ -290,6 +290,13 @@ export interface DeadLetter {
    * message the server takes; the original is at `stream` / `streamSequence` while the stream keeps it.
    */
   readonly bodyTruncated?: true | undefined
+  /**
+   * `true` when the record holds none of the headers (`headers` is empty): with them it would have exceeded the
+   * largest message the server takes even without the body. The original keeps them at `stream` / `streamSequence`.
+   */
+  readonly headersTruncated?: true | undefined
+  /** `true` when the error's message was cut (to 1024 characters) and its details left out, for the same reason. */
+  readonly errorTruncated?: true | undefined
   readonly error: DeadLetterError
   /** ISO-8601 time of dead-lettering. */
   readonly deadLetteredAt: string

@@ -44,6 +44,13 @@ export const Record = Schema.Struct({
    * message the server takes. The original stays at `stream` / `stream_sequence` while the stream keeps it.
    */
   body_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  /**
+   * `true` when `headers` were left out: with them the record would have exceeded the largest message the server
+   * takes even without its body. The original keeps them at `stream` / `stream_sequence`.
+   */
+  headers_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  /** `true` when the error's message was cut and its details left out, for the same reason. */
+  error_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
   error: Schema.Struct({
     tag: Schema.String,
     code: Schema.String,
@@ -93,15 +100,49 @@ export const encode = (letter: Omit<DeadLetter, "dlqSequence">, options?: Encode
   const maxBytes = options?.maxBytes
   if (maxBytes === undefined || full.length <= maxBytes) return full
   const { body_text: _, ...withoutText } = record
-  const binary = encoder.encode(stringify(withoutText))
-  if (binary.length <= maxBytes) return binary
-  // The body's base64 is plain ASCII: the rest of the record is measured once, and the body cut to what is left
-  // (4 base64 characters per 3 bytes).
-  const rest = encoder.encode(stringify({ ...withoutText, body: "", body_truncated: true })).length
-  const keep = Math.max(0, Math.floor((maxBytes - rest) / 4) * 3)
-  return encoder.encode(stringify({
+  const cut = withBodyCut(letter.body, withoutText, maxBytes)
+  if (cut !== undefined) return cut
+  // Even without its body the record is too large: its headers or its error are (a hostile sender's headers, a
+  // handler's enormous message). They are left out, the error's message cut, so that the dead letter is still
+  // written; what stays (the subject, the stream and its sequence) finds the original. A record that does not fit
+  // even so is returned without its body, and its publish fails.
+  const slim: typeof Record.Encoded = {
     ...withoutText,
-    body: Buffer.from(letter.body.subarray(0, keep)).toString("base64"),
+    headers: {},
+    headers_truncated: true,
+    error: { ...record.error, message: cutText(record.error.message, maxErrorMessage), details: {} },
+    error_truncated: true
+  }
+  return withBodyCut(letter.body, slim, maxBytes) ??
+    encoder.encode(stringify({ ...slim, body: "", body_truncated: true }))
+}
+
+/** The longest error message a record cut to size keeps. */
+const maxErrorMessage = 1024
+
+const cutText = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  // Not between the two halves of a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(text[max - 1]!) ? max - 1 : max
+  return `${text.slice(0, end)}... (${text.length - end} more characters)`
+}
+
+// The record with as much of the body as fits in `maxBytes` (all of it, or its start with `body_truncated`), or none
+// when the rest of the record alone is larger. The body's base64 is plain ASCII: the rest of the record is measured
+// once, and the body cut to what is left (4 base64 characters per 3 bytes).
+const withBodyCut = (
+  body: Uint8Array,
+  record: typeof Record.Encoded,
+  maxBytes: number
+): Uint8Array | undefined => {
+  const whole = encoder.encode(stringify(record))
+  if (whole.length <= maxBytes) return whole
+  const rest = encoder.encode(stringify({ ...record, body: "", body_truncated: true })).length
+  if (rest > maxBytes) return undefined
+  const keep = Math.floor((maxBytes - rest) / 4) * 3
+  return encoder.encode(stringify({
+    ...record,
+    body: Buffer.from(body.subarray(0, keep)).toString("base64"),
     body_truncated: true
   }))
 }
@@ -152,6 +193,8 @@ export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | unde
     headers: r.headers,
     body: new Uint8Array(Buffer.from(r.body, "base64")),
     ...(r.body_truncated === true ? { bodyTruncated: true } : {}),
+    ...(r.headers_truncated === true ? { headersTruncated: true } : {}),
+    ...(r.error_truncated === true ? { errorTruncated: true } : {}),
     error: r.error,
     deadLetteredAt: r.dead_lettered_at,
     service: r.service

@@ -54,40 +54,52 @@ export const scan = (
   )
 }
 
-// The whole body of a dead letter: a truncated record's is read back from its stream, if the stream still keeps it
-// (a cut body is never republished).
-const bodyOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Uint8Array, MessageBusError> =>
-  letter.bodyTruncated !== true ? Effect.succeed(letter.body) : Effect.flatMap(
-    bus.engine.getMessage(letter.stream, letter.streamSequence),
-    Option.match({
-      onSome: (stored) => Effect.succeed(stored.data),
-      onNone: () =>
-        Effect.fail(
-          busError(
-            `Dead letter ${letter.dlqSequence} holds only the start of its body, and ${letter.stream} no longer ` +
-              `keeps message ${letter.streamSequence}: not replayed`,
-            { operation: "replay", stream: letter.stream, subject: letter.subject },
-            false
+// The whole message of a dead letter: a record cut to size has its body and headers read back from its stream, if
+// the stream still keeps it (a cut body, or a message without its headers, is never republished).
+const originalOf = (
+  bus: Replaying,
+  letter: DeadLetter
+): Effect.Effect<
+  { readonly data: Uint8Array; readonly headers: { readonly [name: string]: string } },
+  MessageBusError
+> =>
+  letter.bodyTruncated !== true && letter.headersTruncated !== true
+    ? Effect.succeed({ data: letter.body, headers: letter.headers })
+    : Effect.flatMap(
+      bus.engine.getMessage(letter.stream, letter.streamSequence),
+      Option.match({
+        onSome: (stored) =>
+          Effect.succeed({
+            data: stored.data,
+            headers: letter.headersTruncated === true ? stored.headers : letter.headers
+          }),
+        onNone: () =>
+          Effect.fail(
+            busError(
+              `Dead letter ${letter.dlqSequence} holds only part of its message, and ${letter.stream} no longer ` +
+                `keeps message ${letter.streamSequence}: not replayed`,
+              { operation: "replay", stream: letter.stream, subject: letter.subject },
+              false
+            )
           )
-        )
-    })
-  )
+      })
+    )
 
 /** Republishes one dead letter, then deletes its record. */
 const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck, MessageBusError> => {
   const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
   // A new id: the original one may still be inside the duplicate window, and the replay must be stored.
   const msgId = `${original}:replay:${letter.dlqSequence}`
-  return Effect.flatMap(bodyOf(bus, letter), (data) =>
+  return Effect.flatMap(originalOf(bus, letter), ({ data, headers }) =>
     bus.publish({
       subject: letter.subject,
       data,
-      headers: { ...letter.headers, "Nats-Msg-Id": msgId },
+      headers: { ...headers, "Nats-Msg-Id": msgId },
       msgId
-    })).pipe(
+    }).pipe(
       Effect.tap(() => bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence)),
-      Effect.map((ack) => ackOf("", letter.subject, ack, letter.headers["X-Correlation-ID"]))
-    )
+      Effect.map((ack) => ackOf("", letter.subject, ack, headers["X-Correlation-ID"]))
+    ))
 }
 
 /** Replays the dead letters matching `filter`, one after the other; each one's outcome is reported. @internal */
