@@ -23,7 +23,7 @@ export interface ServerProcess {
   readonly kill: () => Promise<void>
 }
 
-export interface NatsServer extends Omit<ServerProcess, "pid"> {
+export interface NatsServer extends ServerProcess {
   readonly url: string
   readonly storeDir: string
   /** Stops and starts it again on the same port and store. */
@@ -138,6 +138,7 @@ export const startNatsServerWith = async (
     url: `nats://127.0.0.1:${port}`,
     storeDir,
     log,
+    pid: server.pid,
     start: server.start,
     stop: server.stop,
     kill: server.kill,

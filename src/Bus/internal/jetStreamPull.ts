@@ -15,16 +15,22 @@
  * The server's status messages (those on the session's inbox, as the NATS client reads them in
  * `PullConsumerMessagesImpl`):
  * - `100 Idle Heartbeat`: a request is waiting with nothing to deliver. Nothing at all on the inbox for two
- *   heartbeats while something is claimed means the requests are gone (the consumer was deleted without a word, the
- *   server lost them): the session fails into the subscriber's retry, which looks the consumer up again.
+ *   heartbeats while something is claimed means the requests are gone (the server lost them: a consumer leader of
+ *   nats-server 2.10 stopped while still assigned to the node drops its requests without a word; a server that
+ *   stops answering but keeps the connection open, as one stopped with SIGSTOP, sends nothing): the session fails
+ *   with "the server sent no heartbeat for the pull requests" into the subscriber's retry, which looks the consumer
+ *   up again.
  * - `404`, `408 Request Timeout`: the request ended; `Nats-Pending-Messages` is what it still owed.
- * - `409 Leadership Change`: the consumer's new leader dropped every waiting request: they are issued again.
+ * - `409 Leadership Change`: the consumer's new leader dropped every waiting request (nats-server 2.9.10 and the
+ *   2.10 line send it, the new leader to each request the old one held, on a step-down or a lost leader): they are
+ *   issued again at once, with no retry; the new leader takes them.
  * - `409 Consumer Deleted`, `Consumer is push based`, `Exceeded MaxWaiting`, `Exceeded MaxRequestBatch`, ...,
  *   `400`, `503`, and any other: the session fails into the subscriber's retry (with its backoff), which looks the
  *   consumer up again.
  * Requests stay within the consumer's `max_batch` and `max_expires` (read when the session looks it up).
  * Pull requests do not survive a lost connection: after a reconnect the session moves to a new inbox (a request the
- * server kept has nobody to deliver to) and claims the whole room again.
+ * server kept has nobody to deliver to) and claims the whole room again, with no retry (a restarted nats-server
+ * restores its consumers before it accepts clients; a consumer with no leader yet answers `503`, into the retry).
  *
  * @internal
  */
