@@ -4,16 +4,20 @@
  * session's `Fetch from <durable> failed: ...`, then looks the durable up again): a reconnect after the server was
  * killed goes on through a new inbox with no fetch failure; requests that vanish without a status end the session
  * after two heartbeats and the retry pulls on; a consumer leader step-down is answered with `409 Leadership Change`
- * and the requests are issued again, with no fetch failure.
+ * and the requests are issued again, with no fetch failure. And the messages a session holds beyond the buffer's
+ * room have their ack wait extended as the buffered ones do.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Cause, Duration, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
+import { BusConfig, DeadLetter, JetStream } from "../src/Bus/index.js"
+import * as core from "../src/Bus/internal/core.js"
+import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
+import { withExtraRoom } from "./support/busEngine.js"
 import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
@@ -184,6 +188,59 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned nats-server", (
         expect(record.twiceOnFirstDelivery()).toEqual([])
       }).pipe(Effect.provide(logs.layer))
     },
+    180_000
+  )
+})
+
+describe.skipIf(!natsServerFound)("Bus pulling beyond its buffer from a test-owned nats-server", () => {
+  it.scopedLive(
+    "messages the pull session holds beyond the buffer's room wait with their ack wait extended: each delivered once",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const stream = Streams.make("PULLOVERFLOW", { domain: "pulloverflow" })
+        const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+        // The session is told of 6 places more than the buffer's 2: it claims 8, and holds what the buffer refuses,
+        // as it does when a request it gave up on delivers after all.
+        const bus = yield* JetStreamEngine.makeEngine(options([server.url])).pipe(
+          Effect.flatMap((engine) =>
+            core.make(withExtraRoom(engine, 6), {
+              serviceName: "bus-jetstream-pull-test",
+              ownStreams: Option.none(),
+              publishRetryBudget: Duration.seconds(10),
+              declaration: { streams: [stream, DeadLetter.stream], atStartup: [stream, DeadLetter.stream] },
+              ensureStreams: true
+            })
+          )
+        )
+        const count = 10
+        yield* Effect.forEach(range(0, count), (n) => bus.publish(Def, { n }), { discard: true })
+        const durable = unique("overflow")
+        const record = recorded()
+        // One handler at a time, 1 s each: the last held messages wait about 7 s for a worker, past the 4 s ack wait.
+        yield* bus.subscribe(
+          Def,
+          { durable, ackWait: "4 seconds", concurrency: 1, batchSize: 2 },
+          (event) => Effect.zipRight(record.handler(event), Effect.sleep("1 second"))
+        )
+        yield* record.all(range(0, count))
+        const info = yield* waitUntil(
+          Effect.promise(async () => {
+            const nc = await connect({ servers: server.url })
+            try {
+              return await (await jetstreamManager(nc)).consumers.info(stream.name, durable)
+            } finally {
+              await nc.close()
+            }
+          }),
+          (i) => i.ack_floor.stream_seq >= count && i.num_ack_pending === 0,
+          "every message to be acked"
+        )
+        // The server's count of deliveries, redeliveries included, and what the handler saw.
+        expect(info.delivered.consumer_seq).toBe(count)
+        expect(record.handled.map((h) => h.n).sort((a, b) => a - b)).toEqual(range(0, count))
+        expect(record.handled.every((h) => h.deliveryCount === 1)).toBe(true)
+      }),
     180_000
   )
 })

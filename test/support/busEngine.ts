@@ -12,7 +12,26 @@ export const wrapMessages = (engine: Engine, wrap: (message: RawMessage) => RawM
       onSpace: (f) => inbox.onSpace(f),
       isClosed: () => inbox.isClosed(),
       room: () => inbox.room(),
-      onTake: (f) => inbox.onTake(f)
+      onTake: (f) => inbox.onTake(f),
+      hold: (held) => inbox.hold(held)
+    })
+})
+
+/**
+ * The real engine (memory or JetStream), whose pump is told `extra` more room than the subscription's buffer has:
+ * a JetStream pull session asks for that much more, and holds what the buffer refuses until a worker makes room, as
+ * it does with what a request it gave up on delivers after all.
+ */
+export const withExtraRoom = (engine: Engine, extra: number): Engine => ({
+  ...engine,
+  pump: (spec, batch, inbox) =>
+    engine.pump(spec, batch, {
+      offer: (message) => inbox.offer(message),
+      onSpace: (f) => inbox.onSpace(f),
+      isClosed: () => inbox.isClosed(),
+      room: () => (inbox.isClosed() ? 0 : inbox.room() + extra),
+      onTake: (f) => inbox.onTake(f),
+      hold: (held) => inbox.hold(held)
     })
 })
 

@@ -109,6 +109,12 @@ export interface MessageSink {
    * its pulls by the room it has. One listener at a time: a buffer has one producer.
    */
   readonly onTake: (f: () => void) => () => void
+  /**
+   * Tells the buffer which messages the producer holds for want of room (`held`, a list of its own that it keeps
+   * current): they wait for a worker as the buffered ones do, and their ack wait is extended with theirs
+   * (`working`). Until the returned function is called. One list at a time: a buffer has one producer.
+   */
+  readonly hold: (held: ReadonlyArray<RawMessage>) => () => void
 }
 
 /**

@@ -32,6 +32,13 @@
  * server kept has nobody to deliver to) and claims the whole room again, with no retry (a restarted nats-server
  * restores its consumers before it accepts clients; a consumer with no leader yet answers `503`, into the retry).
  *
+ * Messages that arrive beyond the room (only when a request the session gave up on delivers after all: one it
+ * forgot past its expiry, one dropped on a leadership change whose messages were already on the way) wait in the
+ * session's overflow, oldest first, until workers make room. The buffer knows of them (`MessageSink.hold`) and
+ * extends their ack wait with its own messages': they are handled here once, on their first delivery. Giving them
+ * back with a nak instead would spend one of the consumer's `max_deliver` on a message nobody handled, and hand it
+ * to whichever request comes next (before nats-server 2.10.14, possibly one a stopped instance left behind).
+ *
  * @internal
  */
 import type { JetStreamClient } from "@nats-io/jetstream"
@@ -101,7 +108,8 @@ interface Request {
 
 /**
  * One pull session: the inbox subscription, the open requests and what they claim, and the messages that arrived
- * beyond the room (only after a request the session gave up on delivers after all), held until there is room.
+ * beyond the room (only after a request the session gave up on delivers after all), held until there is room
+ * where the subscription extends their ack wait.
  */
 class PullSession {
   private prefix = ""
@@ -118,6 +126,7 @@ class PullSession {
   private missed = 0
   private timer: ReturnType<typeof setInterval> | undefined
   private forgetTake: () => void = () => undefined
+  private forgetHeld: () => void = () => undefined
   private readonly threshold: number
   /** The lifetime of a request and its heartbeat, in milliseconds. */
   private readonly expires: number
@@ -168,6 +177,7 @@ class PullSession {
     this.events.onDisconnect.add(this.onDisconnect)
     this.events.onReconnect.add(this.onReconnect)
     this.forgetTake = this.sink.onTake(() => this.taken())
+    this.forgetHeld = this.sink.hold(this.overflow)
     this.timer = setInterval(() => this.tick(), Math.max(100, this.heartbeat))
     this.refill()
   }
@@ -299,6 +309,7 @@ class PullSession {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     this.forgetTake()
+    this.forgetHeld()
     this.events.onDisconnect.delete(this.onDisconnect)
     this.events.onReconnect.delete(this.onReconnect)
   }

@@ -32,8 +32,9 @@ export interface MessageBuffer extends MessageSink {
   /** Closes the buffer and returns what it still held. */
   readonly close: () => ReadonlyArray<RawMessage>
   /**
-   * Extends the ack wait (`working`) of every message waiting here for a worker, and of the one last refused for
-   * want of room (its producer holds it until there is); returns what the client threw.
+   * Extends the ack wait (`working`) of every message waiting here for a worker, of those its producer holds for
+   * want of room (`hold`), and of the one last refused for want of room (its producer holds it until there is);
+   * returns what the client threw.
    */
   readonly working: () => ReadonlyArray<unknown>
 }
@@ -89,6 +90,8 @@ export const make = (capacity: number): MessageBuffer => {
   let closed = false
   // The message the producer holds while it waits for room: also waiting for a worker, so also kept from its ack wait.
   let refused: RawMessage | undefined
+  // More of them, when the producer keeps a list (`hold`).
+  let held: ReadonlyArray<RawMessage> = []
   const parking = makeParking(() => closed || buffer.length > 0)
   const space = makeSpaceWait(() => closed || buffer.length < capacity)
   let taken: (() => void) | undefined
@@ -128,6 +131,12 @@ export const make = (capacity: number): MessageBuffer => {
         if (taken === f) taken = undefined
       }
     },
+    hold: (list) => {
+      held = list
+      return () => {
+        if (held === list) held = []
+      }
+    },
     awaitMessage: parking.awaitReady,
     isClosed: () => closed,
     close: () => {
@@ -149,7 +158,9 @@ export const make = (capacity: number): MessageBuffer => {
         }
       }
       for (const message of buffer) extend(message)
-      if (refused !== undefined && !closed) extend(refused)
+      if (closed) return failed
+      for (const message of held) extend(message)
+      if (refused !== undefined && !held.includes(refused)) extend(refused)
       return failed
     }
   }
