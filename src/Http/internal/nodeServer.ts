@@ -1,9 +1,11 @@
 /**
- * Node's HTTP server, answering the requests its parser refuses in the envelope (public face: `Http.nodeServer`).
+ * Node's HTTP server, answering the requests its parser refuses in the envelope and closing connections whose
+ * request is still arriving with a lingering close (public face: `Http.nodeServer`).
  *
  * @internal
  */
 import * as Http from "node:http"
+import * as Net from "node:net"
 import type * as Stream from "node:stream"
 import { makeRequestId } from "../../Telemetry/Correlation.js"
 import * as UtcTimestamp from "../../Telemetry/UtcTimestamp.js"
@@ -57,7 +59,71 @@ const envelope = (
   }
 }
 
+/**
+ * How long a lingering close goes on reading what the client still sends, at most (as nginx's `lingering_time`).
+ *
+ * @internal
+ */
+export const lingerMillis = 5_000
+
+/**
+ * How many bytes a lingering close reads and discards, at most: the rest of a body several times the default body
+ * limit (1 MiB).
+ *
+ * @internal
+ */
+export const lingerBytes = 8 * 1024 * 1024
+
+// The sockets in a lingering close: nothing Node's HTTP machinery does with them any more (a parse error on the
+// discarded bytes, the request timeout) may close them before the client has read the answer.
+const lingering = new WeakSet<Net.Socket>()
+
+/**
+ * Closes a connection the server is done with while the client may still be sending (a refused body, a request the
+ * parser refused): closing a socket with unread data makes the kernel send a reset, and the client's kernel then
+ * discards the answer it has not read yet (a client that writes its whole request before reading fails on the reset
+ * and never reads it). Instead the socket is half-closed (FIN once the answer is flushed) and what the client still
+ * sends is read and discarded, no longer parsed, until the client closes its side, or `lingerBytes` more bytes have
+ * arrived, or `lingerMillis` have passed: then it is destroyed.
+ */
+const linger = (socket: Net.Socket): void => {
+  if (lingering.has(socket)) return
+  lingering.add(socket)
+  let discarded = 0
+  const timer = setTimeout(() => socket.destroy(), lingerMillis)
+  socket.once("close", () => clearTimeout(timer))
+  // When the client's FIN arrives after the answer is flushed, the socket closes itself (both sides done).
+  if (!socket.writableEnded) socket.end()
+  // The socket is taken from the HTTP parser: adding a `data` listener makes Node's server stop feeding the parser
+  // from the socket's handle, and the parser's own listener goes. That is done once the socket has resumed (Node's
+  // listener of `resume` restarts the handle, which the parser's backpressure may have stopped: unfed, the socket
+  // would not restart it), and after the parser has returned (a refusal of the parser is answered from inside it).
+  socket.once("resume", () => {
+    socket.removeAllListeners("data")
+    socket.on("data", (chunk: Buffer) => {
+      discarded += chunk.byteLength
+      if (discarded > lingerBytes) socket.destroy()
+    })
+  })
+  socket.pause()
+  socket.resume()
+}
+
+// Node destroys a socket once the last response on it is written (`resOnFinish` -> `destroySoon`): with a request
+// whose body has not arrived whole (refused before or while it was read), that is a lingering close instead.
+const onConnection = (requests: WeakMap<Net.Socket, Http.IncomingMessage>) => (socket: Net.Socket) => {
+  const destroySoon = socket.destroySoon.bind(socket)
+  socket.destroySoon = () => {
+    const request = requests.get(socket)
+    if (request !== undefined && !request.complete && !socket.readableEnded) linger(socket)
+    else destroySoon()
+  }
+}
+
 const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
+  // A lingering close ends on its own bounds; Node reports the client's FIN before the body's end, or its request
+  // timeout, as an error here.
+  if (socket instanceof Net.Socket && lingering.has(socket)) return
   // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
   // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
   const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
@@ -73,7 +139,10 @@ const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoExcep
     `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
     ...headers.map(([name, value]) => `${name}: ${value}`)
   ]
-  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`, () => socket.destroy())
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`)
+  // The client may still be writing the request (headers over the limit, a body after them).
+  if (socket instanceof Net.Socket) linger(socket)
+  else socket.once("finish", () => socket.destroy())
 }
 
 /**
@@ -84,8 +153,10 @@ const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoExcep
  * `Retry-After: 1` tells it to come back; the request's body is discarded.
  */
 const onUnserved =
-  (server: Http.Server, service: string | undefined) =>
+  (server: Http.Server, service: string | undefined, requests: WeakMap<Net.Socket, Http.IncomingMessage>) =>
   (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+    // Every request passes here first: the latest one on a connection decides how it is closed.
+    requests.set(request.socket, request)
     // The first listener: once the platform's handler is attached too, it answers.
     if (server.listenerCount("request") > 1) return
     const { body, headers } = envelope("SERVICE_UNAVAILABLE", "The service is not serving requests yet", service)
@@ -98,7 +169,9 @@ const onUnserved =
 export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
   const service = validHeaderValue(options.service)
+  const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
+  server.on("connection", onConnection(requests))
   server.on("clientError", onClientError(service))
-  server.on("request", onUnserved(server, service))
+  server.on("request", onUnserved(server, service, requests))
   return server
 }
