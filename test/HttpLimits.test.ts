@@ -1,6 +1,7 @@
 /**
- * The body limit of `Http.serve` against handlers that read the request as a stream: chunked bodies (no
- * `Content-Length` to check first) are bounded while they are read, on plain, mounted and prefixed routes.
+ * The body limit of `Http.serve` against handlers that read the request as a stream or whole (`text`, `json`,
+ * `urlParamsBody`, `arrayBuffer`): chunked bodies (no `Content-Length` to check first) are bounded while they are
+ * read, on plain and mounted routes, and the client receives the 413.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -22,9 +23,28 @@ const streamed = Effect.gen(function*() {
   return yield* ApiEnvelope.success({ bytes: Buffer.byteLength(text), text })
 })
 
+// Read whole, by the collecting readers.
+const collected = (read: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<string, unknown>) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const text = yield* read(request)
+    return yield* ApiEnvelope.success({ bytes: Buffer.byteLength(text), text })
+  })
+const readers: Record<string, (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<string, unknown>> = {
+  text: (request) => request.text,
+  json: (request) => Effect.map(request.json, (value) => String(value)),
+  urlParamsBody: (request) => Effect.map(request.urlParamsBody, (params) => params.map(([, v]) => v).join("")),
+  arrayBuffer: (request) => Effect.map(request.arrayBuffer, (body) => Buffer.from(body).toString("utf8"))
+}
+
 const router = HttpRouter.empty.pipe(
   HttpRouter.post("/upload", streamed),
-  HttpRouter.mount("/mounted", HttpRouter.empty.pipe(HttpRouter.post("/upload", streamed)))
+  HttpRouter.mount("/mounted", HttpRouter.empty.pipe(HttpRouter.post("/upload", streamed))),
+  HttpRouter.post("/text", collected(readers.text!)),
+  HttpRouter.post("/json", collected(readers.json!)),
+  HttpRouter.post("/urlParamsBody", collected(readers.urlParamsBody!)),
+  HttpRouter.post("/arrayBuffer", collected(readers.arrayBuffer!)),
+  HttpRouter.mount("/mounted", HttpRouter.empty.pipe(HttpRouter.post("/text", collected(readers.text!))))
 )
 
 const config = {
@@ -39,10 +59,11 @@ interface Answer {
 }
 
 /** Sends `body` in chunks of 256 bytes without a `Content-Length` and reads the answer. */
-const chunked = (url: string, body: string): Effect.Effect<Answer> =>
+const chunked = (url: string, body: string, headers: Record<string, string> = {}): Effect.Effect<Answer> =>
   Effect.promise(() =>
     new Promise<Answer>((resolve) => {
-      const req = http.request(url, { method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
+      const options = { method: "POST", headers: { "transfer-encoding": "chunked", ...headers } }
+      const req = http.request(url, options, (res) => {
         let text = ""
         res.setEncoding("utf8")
         res.on("data", (chunk: string) => (text += chunk))
@@ -55,7 +76,7 @@ const chunked = (url: string, body: string): Effect.Effect<Answer> =>
   )
 
 layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { excludeTestServices: true })(
-  "body limit on request.stream",
+  "body limit on chunked bodies",
   (it) => {
     it.effect("a chunked body under the limit arrives whole", () =>
       Effect.gen(function*() {
@@ -79,6 +100,39 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
             message: "Request body too large",
             details: { max_bytes: limit }
           })
+        }
+      }))
+
+    it.effect("a chunked body under the limit arrives whole to the collecting readers", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const cases: ReadonlyArray<readonly [string, string, string, Record<string, string>]> = [
+          ["/text", "a".repeat(limit - 24) + "é".repeat(12), "a".repeat(limit - 24) + "é".repeat(12), {}],
+          ["/mounted/text", "a".repeat(limit), "a".repeat(limit), {}],
+          ["/json", `"${"j".repeat(limit - 2)}"`, "j".repeat(limit - 2), { "content-type": "application/json" }],
+          ["/urlParamsBody", `a=${"u".repeat(limit - 2)}`, "u".repeat(limit - 2), {}],
+          ["/arrayBuffer", "b".repeat(limit), "b".repeat(limit), {}]
+        ]
+        for (const [path, body, text, headers] of cases) {
+          const answer = yield* chunked(url + path, body, headers)
+          expect(answer.status, path).toBe(200)
+          expect(answer.body.data, path).toEqual({ bytes: Buffer.byteLength(text), text })
+        }
+      }))
+
+    it.effect("a chunked body over the limit is a 413 PAYLOAD_TOO_LARGE for the collecting readers too", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        for (const path of ["/text", "/mounted/text", "/json", "/urlParamsBody", "/arrayBuffer"]) {
+          for (const connection of ["keep-alive", "close"]) {
+            const answer = yield* chunked(url + path, "b".repeat(limit * 64), { connection })
+            expect(answer.status, `${path}, ${connection}`).toBe(413)
+            expect(answer.body.error, path).toEqual({
+              code: "PAYLOAD_TOO_LARGE",
+              message: "Request body too large",
+              details: { max_bytes: limit }
+            })
+          }
         }
       }))
   }

@@ -72,23 +72,79 @@ const nodeStream = (
     )
   )
 
+// The whole body of a Node request, read through `nodeStream`.
+const nodeBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  source: NodeHttp.IncomingMessage,
+  maxBytes: number
+): Effect.Effect<Buffer, HttpServerError.RequestError> =>
+  Stream.runFold(nodeStream(request, source, maxBytes), [] as Array<Uint8Array>, (chunks, chunk) => {
+    chunks.push(chunk)
+    return chunks
+  }).pipe(Effect.map((chunks) => Buffer.concat(chunks)))
+
+// The body as read by the collecting readers, shared by the request and the copies `modify` makes of it: a body can
+// be read once only.
+interface Collected {
+  text?: Effect.Effect<string, HttpServerError.RequestError>
+  arrayBuffer?: Effect.Effect<ArrayBuffer, HttpServerError.RequestError>
+}
+
 // The request with its `stream` bounded, and the copies `modify` makes of it (the router's, for mounted and
-// prefixed routes) too.
-const bounded = (request: HttpServerRequest.HttpServerRequest, maxBytes: number): HttpServerRequest.HttpServerRequest =>
-  Object.create(request, {
+// prefixed routes) too. On Node, the collecting readers (`text`, and with it `json` and `urlParamsBody`, and
+// `arrayBuffer`) read the bounded stream too: the platform's own, bounded by `withMaxBodySize`, destroy the request
+// (and the socket, before the 413 is written) when the body goes over the limit.
+const bounded = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBytes: number,
+  collected: Collected = {}
+): HttpServerRequest.HttpServerRequest => {
+  const nodeSource = (self: HttpServerRequest.HttpServerRequest): NodeHttp.IncomingMessage | undefined => {
+    const source: unknown = Reflect.get(request, "source", self)
+    return source instanceof NodeHttp.IncomingMessage ? source : undefined
+  }
+  return Object.create(request, {
     stream: {
       get(this: HttpServerRequest.HttpServerRequest) {
-        const source: unknown = Reflect.get(request, "source", this)
-        if (source instanceof NodeHttp.IncomingMessage) return nodeStream(this, source, maxBytes)
+        const source = nodeSource(this)
+        if (source !== undefined) return nodeStream(this, source, maxBytes)
         const stream: HttpServerRequest.HttpServerRequest["stream"] = Reflect.get(request, "stream", this)
         return limitStream(this, stream, maxBytes)
       }
     },
+    text: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const source = nodeSource(this)
+        if (source === undefined) {
+          return Reflect.get(request, "text", this) as HttpServerRequest.HttpServerRequest["text"]
+        }
+        collected.text ??= Effect.runSync(
+          Effect.cached(Effect.map(nodeBody(this, source, maxBytes), (body) => body.toString("utf8")))
+        )
+        return collected.text
+      }
+    },
+    arrayBuffer: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const source = nodeSource(this)
+        if (source === undefined) {
+          return Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"]
+        }
+        // A Buffer, as the platform's own Node reader gives.
+        collected.arrayBuffer ??= Effect.runSync(
+          Effect.cached(
+            Effect.map(nodeBody(this, source, maxBytes), (body): ArrayBuffer => body as unknown as ArrayBuffer)
+          )
+        )
+        return collected.arrayBuffer
+      }
+    },
     modify: {
       value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
-        bounded(request.modify(options), maxBytes)
+        bounded(request.modify(options), maxBytes, collected)
     }
   }) as HttpServerRequest.HttpServerRequest
+}
 
 /**
  * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413): a larger `Content-Length` fails at once; a
