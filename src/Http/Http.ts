@@ -389,10 +389,10 @@ export interface NodeServerOptions {
  *
  * A connection closed while the client may still be sending (after one of those answers, or after a response with
  * `Connection: close` to a request whose body has not arrived whole, such as the 413 of `Limits.bodyLimit`) is
- * closed lingering, as nginx and Apache do: where Node destroys the socket, and the reset that closing with unread
- * data sends makes the client's kernel drop the answer it has not read yet, the server half-closes after the answer
- * and reads and discards what still arrives until the client closes its side, for at most 5 seconds and 8 MiB;
- * then it destroys the socket. The server's `close` waits for such a connection within that bound. A keep-alive
+ * closed lingering, as nginx and Apache do. Node destroys the socket, and closing it with unread data sends a reset:
+ * the client's writes fail, and a client that writes its whole request before it reads never reads the answer.
+ * Instead the server half-closes after the answer and reads and discards what still arrives until the client closes
+ * its side, for at most 5 seconds and 8 MiB; then it destroys the socket. The server's `close` waits for such a connection within that bound. A keep-alive
  * connection is Node's: the rest of an unread body is read and discarded, and the next request is served.
  *
  * @example

@@ -80,11 +80,12 @@ const lingering = new WeakSet<Net.Socket>()
 
 /**
  * Closes a connection the server is done with while the client may still be sending (a refused body, a request the
- * parser refused): closing a socket with unread data makes the kernel send a reset, and the client's kernel then
- * discards the answer it has not read yet (a client that writes its whole request before reading fails on the reset
- * and never reads it). Instead the socket is half-closed (FIN once the answer is flushed) and what the client still
- * sends is read and discarded, no longer parsed, until the client closes its side, or `lingerBytes` more bytes have
- * arrived, or `lingerMillis` have passed: then it is destroyed.
+ * parser refused): closing a socket with unread data makes the kernel send a reset instead of a FIN, dropping what
+ * it has not sent yet, and the client's writes fail: a client that writes its whole request before it reads the
+ * answer never reads it, and some TCP stacks drop the received answer on the reset too. Instead the socket is
+ * half-closed (FIN once the answer is flushed) and what the client still sends is read and discarded, no longer
+ * parsed, until the client closes its side, or `lingerBytes` more bytes have arrived, or `lingerMillis` have passed:
+ * then it is destroyed.
  */
 const linger = (socket: Net.Socket): void => {
   if (lingering.has(socket)) return
