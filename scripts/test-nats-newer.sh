@@ -13,6 +13,7 @@ die() { printf 'test-nats-newer: %s\n' "$*" >&2; exit 1; }
 
 suites=(
   test/BusJetStream.test.ts
+  test/BusJetStreamPull.test.ts
   test/BusJetStreamPublish.test.ts
   test/BusDeadLetter.test.ts
   test/BusConformance.test.ts

@@ -282,8 +282,8 @@ export const normalize: (
 ) => GlamError | HttpStatusError | undefined = validation.normalize
 
 /**
- * The envelope response for a failure (see {@link normalize}); headers such as `Retry-After` are added for
- * `RATE_LIMITED`.
+ * The envelope response for a failure (see {@link normalize}); `Retry-After` is added for `RATE_LIMITED`, and
+ * `Connection: close` for `PAYLOAD_TOO_LARGE` (the rest of the refused body is not read on a connection kept alive).
  *
  * @since 0.1.0
  * @category mapping
@@ -301,10 +301,15 @@ export const failureResponse = (
       ))
   }
   const retryAfter = known !== undefined && known.code === "RATE_LIMITED" ? known.details["retry_after"] : undefined
-  return ApiEnvelope.error(
-    known,
-    typeof retryAfter === "number" ? { headers: { "retry-after": String(Math.max(1, Math.ceil(retryAfter))) } } : {}
-  )
+  if (typeof retryAfter === "number") {
+    return ApiEnvelope.error(known, { headers: { "retry-after": String(Math.max(1, Math.ceil(retryAfter))) } })
+  }
+  // The rest of a refused body is not worth reading on a connection kept alive (Node would read and discard all
+  // that was declared before the next request): the connection closes after the answer, as nginx closes it.
+  if (known !== undefined && known.code === "PAYLOAD_TOO_LARGE") {
+    return ApiEnvelope.error(known, { headers: { connection: "close" } })
+  }
+  return ApiEnvelope.error(known, {})
 }
 
 /**

@@ -151,9 +151,9 @@ const bounded = (
  * chunked body fails while it is read, by every reader of the request, `request.stream` included (its stream fails
  * with a `RequestError` whose cause is the `PayloadTooLargeError`, which the error mapping answers as the 413).
  *
- * The rest of a refused body is read and discarded, not parsed. On a keep-alive connection Node does that and serves
- * the next request; a connection that closes after the 413 is closed lingering by `Http.nodeServer` (at most 8 MiB
- * and 5 seconds more), so a client still writing the body reads the 413 rather than a reset.
+ * The 413 is answered with `Connection: close` (a keep-alive connection would read all that was declared before its
+ * next request): `Http.nodeServer` closes the connection lingering, reading and discarding at most 8 MiB and 5
+ * seconds more of the body, so that a client still writing it reads the 413 rather than a reset.
  *
  * @since 0.1.0
  * @category middleware
