@@ -140,6 +140,13 @@ layer(
       400,
       "HTTP_400",
       "Bad Request"
+    ],
+    [
+      "CONNECT (a tunnel, which a service does not open)",
+      "CONNECT 127.0.0.1:5432 HTTP/1.1\r\nHost: 127.0.0.1:5432\r\nX-Request-ID: req_sent_by_client\r\n\r\nmarker",
+      405,
+      "HTTP_405",
+      "Method Not Allowed"
     ]
   ]
 

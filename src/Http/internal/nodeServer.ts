@@ -135,16 +135,34 @@ const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoExcep
   }
   const [status, code, message] = clientErrorStatus(error.code)
   // Its headers are what was wrong with the request: none is echoed.
+  answerAndClose(socket, status, code, message, service)
+}
+
+/** Writes an answer of the server's own on the socket, and closes it lingering (the client may still be writing). */
+const answerAndClose = (
+  socket: Stream.Duplex,
+  status: number,
+  code: string,
+  message: string,
+  service: string | undefined
+): void => {
   const { body, headers } = envelope(code, message, service)
   const head = [
     `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
     ...headers.map(([name, value]) => `${name}: ${value}`)
   ]
   socket.end(`${head.join("\r\n")}\r\n\r\n${body}`)
-  // The client may still be writing the request (headers over the limit, a body after them).
   if (socket instanceof Net.Socket) linger(socket)
   else socket.once("finish", () => socket.destroy())
 }
+
+/**
+ * Answers `CONNECT` (a request to open a tunnel, which a service is not): Node hands such a request to `connect`
+ * listeners only, and without one destroys the socket without a word. A 405 `HTTP_405` in the envelope, as for any
+ * method a route does not take.
+ */
+const onConnect = (service: string | undefined) => (_request: Http.IncomingMessage, socket: Stream.Duplex): void =>
+  answerAndClose(socket, 405, "HTTP_405", "Method Not Allowed", service)
 
 /**
  * Answers a request that no handler serves: the server listens before the application is served on it (the platform
@@ -173,6 +191,7 @@ export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
   const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
   server.on("connection", onConnection(requests))
   server.on("clientError", onClientError(service))
+  server.on("connect", onConnect(service))
   server.on("request", onUnserved(server, service, requests))
   return server
 }
