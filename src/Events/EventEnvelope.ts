@@ -288,9 +288,9 @@ export const version: (envelope: EventEnvelope) => Option.Option<number> = inter
 /**
  * Decodes an envelope's payload with its definition (upcasting older versions) into a typed event. Fails with a
  * `ValidationError` naming `subject` (another definition's subject), `metadata.schema_version` (a version the
- * definition does not accept) or `payload.<path>`. A payload holding a `"__proto__"` key whose value is an object or
- * null, at any depth, is refused before its schema runs (`{ field: "payload.attrs.__proto__" }`): the schema's
- * assignment would make that object the prototype of what it decodes.
+ * definition does not accept) or `payload.<path>`. A payload holding a `"__proto__"` key, at any depth, is refused
+ * before its schema runs (`{ field: "payload.attrs.__proto__" }`): the schema's assignment would make an object
+ * there the prototype of what it decodes, and drop any other value.
  *
  * @since 0.1.0
  * @category decoding

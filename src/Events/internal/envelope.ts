@@ -257,11 +257,12 @@ export const version = (envelope: EventEnvelope): Option.Option<number> =>
 
 // Schemas build the objects they decode by assignment: a `"__proto__"` key whose value is an object (or null)
 // sets the prototype of the object a `Schema.Record` (any index signature) builds, so the sender chooses what the
-// decoded object inherits, and the key is lost. A payload holding one, at any depth, is refused before its schema
-// runs. JSON.parse bounds the depth of a received body; a value built in the process is searched this deep.
+// decoded object inherits; any other value is dropped. Either way the key is lost. A payload holding one, at any
+// depth, is refused before its schema runs (the dead letter keeps it). JSON.parse bounds the depth of a received
+// body; a value built in the process is searched this deep.
 const protoSearchDepth = 1024
 
-/** The path of a `"__proto__"` key holding an object or null in a JSON value, or none. */
+/** The path of a `"__proto__"` key in a JSON value, or none. */
 const protoKeyPath = (value: unknown, depth: number): Array<string> | undefined => {
   if (typeof value !== "object" || value === null || depth >= protoSearchDepth) return undefined
   if (Array.isArray(value)) {
@@ -275,7 +276,7 @@ const protoKeyPath = (value: unknown, depth: number): Array<string> | undefined 
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     const child = (value as { readonly [key: string]: unknown })[key]
-    if (key === protoKey && typeof child === "object") return [key]
+    if (key === protoKey) return [key]
     const path = protoKeyPath(child, depth + 1)
     if (path !== undefined) return (path.push(key), path)
   }
@@ -308,7 +309,7 @@ const decodeEventOf = <A, I>(
   const protoPath = searchProtoKeys ? protoKeyPath(envelope.payload, 0) : undefined
   if (protoPath !== undefined) {
     const field = ["payload", ...protoPath.reverse()].join(".")
-    const reason = "is a \"__proto__\" key holding an object, which decoding would make the prototype of its object"
+    const reason = "is a \"__proto__\" key, which decoding would drop or make the prototype of its object"
     return Either.left(validationError(`Invalid payload of ${definition.subject}: ${field} ${reason}`, field, reason))
   }
   const payload = payloadCodec.decodePayload(definition, v.value, envelope.payload)
