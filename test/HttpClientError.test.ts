@@ -234,7 +234,7 @@ describe("nodeServer", () => {
       expectEnvelope(stopped, 503, "SERVICE_UNAVAILABLE", "The service is not serving requests yet")
     }))
 
-  it.scopedLive("layerServer answers refused requests in the envelope, with the configured service name", () =>
+  it.scopedLive("layerServer answers refused requests in the envelope, with the configured service name, and refuses an Expect: 100-continue body over the limit before it is sent", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)
       yield* Layer.build(
@@ -255,5 +255,46 @@ describe("nodeServer", () => {
       expectEnvelope(answer, 400, "HTTP_400", "Bad Request")
       expect(answer.headers["x-service-name"]).toBe("configured-service")
       expect((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/api/v1/items/1`))).status).toBe(200)
+
+      // `Expect: 100-continue` over the body limit (1 MiB by default): refused before the body is invited.
+      const expecting = (length: number) =>
+        `POST /api/v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n` +
+        "Expect: 100-continue\r\n\r\n"
+      const refused = yield* Effect.promise(() => exchange(port, expecting(5 * 1024 * 1024)))
+      expect(refused.raw).toMatch(/^HTTP\/1\.1 413 /)
+      expect(refused.raw).not.toContain("100 Continue")
+      expect(refused.body).toMatchObject({
+        error: { code: "PAYLOAD_TOO_LARGE", message: "Request body too large", details: { max_bytes: 1024 * 1024 } }
+      })
+      expect(refused.headers["connection"]).toBe("close")
+      // Within it: `100 Continue`, then the body, then the answer.
+      const accepted = yield* Effect.promise(() => continued(port, expecting(2), "{}"))
+      expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /)
     }))
 })
+
+/** Sends `head`, waits for the server's `100 Continue`, sends `body`, and resolves with all the server wrote. */
+const continued = (port: number, head: string, body: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    let raw = ""
+    let sent = false
+    const deadline = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no complete answer: ${JSON.stringify(raw)}`))
+    }, 20_000)
+    socket.on("data", (chunk: Buffer) => {
+      raw += chunk.toString("latin1")
+      if (!sent && raw.includes("100 Continue\r\n\r\n")) {
+        sent = true
+        socket.write(body)
+      }
+      if (/\r\n\r\n\{.*\}$/s.test(raw.slice(raw.indexOf("HTTP/1.1 2")))) {
+        clearTimeout(deadline)
+        socket.destroy()
+        resolve(raw)
+      }
+    })
+    socket.on("error", reject)
+    socket.on("connect", () => socket.write(head))
+  })

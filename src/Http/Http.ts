@@ -375,6 +375,12 @@ export interface NodeServerOptions {
   readonly service?: string | undefined
   /** Options of Node's `http.createServer` (`maxHeaderSize`, `requestTimeout`, ...). */
   readonly server?: Http.ServerOptions | undefined
+  /**
+   * The body limit of the app served on it (`http.body_limit_bytes`, as `layerServer` passes it): a request asking
+   * `Expect: 100-continue` whose `Content-Length` is larger is refused 413 `PAYLOAD_TOO_LARGE` before its body is
+   * sent, where Node would answer `100 Continue` at once.
+   */
+  readonly bodyLimitBytes?: number | undefined
 }
 
 /**
@@ -426,7 +432,7 @@ export const layerServer: Layer.Layer<
     Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)]),
     ([config, service]) =>
       NodeHttpServer.layer(
-        () => nodeServer({ service: Option.getOrUndefined(service) }),
+        () => nodeServer({ service: Option.getOrUndefined(service), bodyLimitBytes: config.bodyLimitBytes }),
         { port: config.port, host: config.host }
       ).pipe(
         // The line a user waits for: the server accepts connections from here on.

@@ -39,12 +39,13 @@ const validHeaderValue = (value: string | undefined): string | undefined => {
 const envelope = (
   code: string,
   message: string,
-  service: string | undefined
+  service: string | undefined,
+  details?: { readonly [key: string]: number }
 ): { readonly body: string; readonly headers: ReadonlyArray<readonly [string, string]> } => {
   const requestId = makeRequestId()
   // Nothing of the request is echoed.
   const body = JSON.stringify({
-    error: { code, message },
+    error: details === undefined ? { code, message } : { code, message, details },
     meta: { request_id: requestId, timestamp: UtcTimestamp.format(Date.now() * 1000, "Z") }
   })
   return {
@@ -184,6 +185,31 @@ const onUnserved =
     response.end(body)
   }
 
+/**
+ * Answers a request that asks `Expect: 100-continue` before it sends its body: a `Content-Length` over the body limit
+ * is refused 413 `PAYLOAD_TOO_LARGE` (as `Limits.bodyLimit` refuses it) without inviting the body; Node alone would
+ * answer `100 Continue` at once and let the client send it all. Any other goes on as Node would: `100 Continue`,
+ * then the request as usual. A client that sends the body anyway meets the lingering close.
+ */
+const onCheckContinue = (
+  server: Http.Server,
+  service: string | undefined,
+  requests: WeakMap<Net.Socket, Http.IncomingMessage>,
+  limit: number
+) =>
+(request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+  const length = Number(request.headers["content-length"])
+  if (!(length > limit)) {
+    response.writeContinue()
+    server.emit("request", request, response)
+    return
+  }
+  requests.set(request.socket, request)
+  const { body, headers } = envelope("PAYLOAD_TOO_LARGE", "Request body too large", service, { max_bytes: limit })
+  response.writeHead(413, headers.flat())
+  response.end(body)
+}
+
 /** @internal */
 export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
@@ -192,6 +218,9 @@ export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
   server.on("connection", onConnection(requests))
   server.on("clientError", onClientError(service))
   server.on("connect", onConnect(service))
+  if (options.bodyLimitBytes !== undefined) {
+    server.on("checkContinue", onCheckContinue(server, service, requests, options.bodyLimitBytes))
+  }
   server.on("request", onUnserved(server, service, requests))
   return server
 }
