@@ -2,6 +2,8 @@
  * `glam new`: the files it writes for a service (the slow test/GeneratorService.test.ts installs, type-checks,
  * tests and starts one), and its refusals, which write nothing.
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -9,7 +11,9 @@ import * as Path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Yaml from "yaml"
+import { generate } from "../src/bin/internal/newService.js"
 import { nameProblem } from "../src/bin/internal/serviceSpec.js"
+import { parseYaml } from "../src/Config/internal/yaml.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const tsx = Path.join(root, "node_modules/.bin/tsx")
@@ -30,6 +34,25 @@ const glam = async (cwd: string, args: ReadonlyArray<string>) => {
     const failed = error as { readonly code: number; readonly stdout: string; readonly stderr: string }
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
   }
+}
+
+/** `glam new` in-process (the CLI's arguments already parsed): the service's directory, or the refusal. */
+const generateIn = (
+  parent: string,
+  request: { readonly name: string; readonly port?: number; readonly title?: string; readonly description?: string }
+) =>
+  Effect.runPromise(
+    generate({ port: 8000, ...request, parent }).pipe(
+      Effect.map(({ directory }) => ({ _tag: "Written" as const, directory })),
+      Effect.catchTag("NewServiceError", (error) => Effect.succeed({ _tag: "Refused" as const, error })),
+      Effect.provide(NodeContext.layer)
+    )
+  )
+
+const written = async (parent: string, request: Parameters<typeof generateIn>[1]): Promise<string> => {
+  const result = await generateIn(parent, request)
+  if (result._tag === "Refused") throw new Error(`glam new refused: ${result.error.message}`)
+  return result.directory
 }
 
 const filesUnder = (dir: string): Array<string> =>
@@ -170,4 +193,30 @@ describe("glam new", () => {
     ]
     for (const bad of refused) expect(nameProblem(bad), JSON.stringify(bad)).toBeTypeOf("string")
   })
+
+  it(
+    "writes names that YAML reads as null or a boolean as strings: config and compose read back the name",
+    async () => {
+      const cwd = Path.join(work, "yaml-names")
+      mkdirSync(cwd)
+      for (const name of ["null", "true", "false", "yes", "no", "on", "off", "y", "n", "null-service"]) {
+        const dir = await written(cwd, { name })
+        const domain = name.replace(/-service$/, "")
+        const prefix = domain.toUpperCase()
+        // The toolkit's own loader (PyYAML's booleans: yes/no/on/off too), and YAML 1.2 and 1.1 for compose.
+        const config = await Effect.runPromise(
+          parseYaml(readFileSync(Path.join(dir, "config/services", `${name}.yml`), "utf8"))
+        )
+        expect(config.service, name).toEqual({ name, version: "0.1.0" })
+        const composeText = readFileSync(Path.join(dir, "compose.yaml"), "utf8")
+        for (const version of ["1.2", "1.1"] as const) {
+          const compose = Yaml.parse(composeText, { version })
+          expect(compose.services.postgres.environment.POSTGRES_DB, `${name} (YAML ${version})`).toBe(domain)
+          expect(compose.services.service.environment[`${prefix}_DATABASE__NAME`], `${name} (YAML ${version})`)
+            .toBe(domain)
+        }
+      }
+    },
+    90_000
+  )
 })
