@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
+import ts from "typescript"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Yaml from "yaml"
 import { generate } from "../src/bin/internal/newService.js"
@@ -142,7 +143,7 @@ describe("glam new", () => {
     // The title and description land in TypeScript strings escaped, in the README as written.
     expect(read("src/api.ts")).toContain(`.annotate(OpenApi.Title, "Orders \\"API\\"")`)
     expect(read("src/api.ts")).toContain(`.annotate(OpenApi.Description, "Takes orders: a \`test\` \\\\ service")`)
-    expect(read("README.md")).toMatch(/^# Orders "API"\n\nTakes orders: a `test` \\ service\n/)
+    expect(read("README.md")).toMatch(/^# Orders "API"\n\nTakes orders: a \\`test\\` \\\\ service\n/)
   }, 90_000)
 
   it("refuses an existing directory, leaving it as it was", async () => {
@@ -214,6 +215,61 @@ describe("glam new", () => {
           expect(compose.services.postgres.environment.POSTGRES_DB, `${name} (YAML ${version})`).toBe(domain)
           expect(compose.services.service.environment[`${prefix}_DATABASE__NAME`], `${name} (YAML ${version})`)
             .toBe(domain)
+        }
+      }
+    },
+    90_000
+  )
+
+  it(
+    "shows a title and description as typed: in the TypeScript, in package.json, and in the README's Markdown",
+    async () => {
+      const cwd = Path.join(work, "free-text")
+      mkdirSync(cwd)
+      const texts = [
+        "Orders \"API\" 'v2' `code` ${x} \\ */ /* // end",
+        "<!-- the rest of the README is hidden",
+        "<b>bold</b> &amp; &#x41; <http://example.com>",
+        "*emphasis* _also_ **strong** ~~struck~~ $math$",
+        "[a link](http://example.com) ![an image](x.png) [^1]",
+        "| a | table | row |",
+        "C #",
+        "# not a second heading",
+        "- not a list",
+        "+ nor this",
+        "1. nor this",
+        "12) nor this",
+        "---",
+        "> not a quote",
+        "key: value # not a comment, & not * an ! anchor { [",
+        "emoji \u{1F600}, right-to-left \u200F\u05E9\u05DC\u05D5\u05DD, accents \u00E4\u00F1"
+      ]
+      // CommonMark: a backslash before ASCII punctuation shows that character.
+      const shown = (markdown: string) => markdown.replace(/\\([!-/:-@[-`{-~])/g, "$1")
+      // Where a character of the text could start Markdown other than text, it is escaped.
+      const unescaped = (markdown: string) =>
+        /(?<!\\)[`*_[\]<>&#|~$]/.test(markdown.replace(/\\\\/g, "")) || /^(?:[-+=]|\d{1,9}[.)])/.test(markdown)
+      for (const [index, text] of texts.entries()) {
+        const dir = await written(cwd, { name: `text-${index + 1}-service`, title: text, description: text })
+        const read = (file: string) => readFileSync(Path.join(dir, file), "utf8")
+        const api = ts.createSourceFile("api.ts", read("src/api.ts"), ts.ScriptTarget.ES2022, true)
+        const annotations: Array<string> = []
+        const visit = (node: ts.Node): void => {
+          if (
+            ts.isCallExpression(node) && node.getChildAt(0).getText().endsWith(".annotate") &&
+            ts.isStringLiteral(node.arguments[1]!)
+          ) annotations.push(node.arguments[1].text)
+          ts.forEachChild(node, visit)
+        }
+        visit(api)
+        expect(annotations, text).toEqual([text, text])
+        expect(JSON.parse(read("package.json")).description, text).toBe(text)
+        const [heading, blank, paragraph, next] = read("README.md").split("\n")
+        expect([blank, next], text).toEqual(["", ""])
+        expect(heading!.startsWith("# "), text).toBe(true)
+        for (const line of [heading!.slice(2), paragraph!]) {
+          expect(shown(line), text).toBe(text)
+          expect(unescaped(line), `${text}: ${line}`).toBe(false)
         }
       }
     },

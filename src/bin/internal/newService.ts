@@ -34,14 +34,32 @@ const placeholders = (spec: ServiceSpec.ServiceSpec): Readonly<Record<string, st
   EVENT_DOMAIN: spec.domain
 })
 
-// In code and data files placeholders sit inside double-quoted strings: a JSON string's escapes suit all of them.
-const escaperFor = (path: string): (value: string) => string =>
-  /\.(ts|json|ya?ml)$/.test(path) ? (value) => JSON.stringify(value).slice(1, -1) : (value) => value
+/** The placeholders that hold what the user typed (`--title`, `--description`); the others are checked names. */
+const freeText: ReadonlySet<string> = new Set(["SERVICE_TITLE", "SERVICE_DESCRIPTION"])
 
-const substitute = (text: string, values: Readonly<Record<string, string>>, escape: (value: string) => string) =>
+/**
+ * One line of text as Markdown shows it as typed (CommonMark, GitHub): a backslash before every character that
+ * starts emphasis, code, a link, HTML or an entity, a table cell, strikethrough, math or a closing `#` of a heading,
+ * and before what makes a line a list item or a thematic break (`- `, `+ `, `1. `, `---`).
+ */
+const markdownText = (text: string): string =>
+  text.replace(/[\\`*_[\]<>&#|~$]/g, "\\$&").replace(/^[-+=]/, "\\$&").replace(/^(\d{1,9})([.)])/, "$1\\$2")
+
+type Escape = (key: string, value: string) => string
+
+// In code and data files placeholders sit inside double-quoted strings: a JSON string's escapes suit all of them.
+// In Markdown the names are plain tokens (some inside code spans, where a backslash would show); free text is escaped.
+const escaperFor = (path: string): Escape =>
+  /\.(ts|json|ya?ml)$/.test(path)
+    ? (_, value) => JSON.stringify(value).slice(1, -1)
+    : /\.md$/.test(path)
+    ? (key, value) => freeText.has(key) ? markdownText(value) : value
+    : (_, value) => value
+
+const substitute = (text: string, values: Readonly<Record<string, string>>, escape: Escape) =>
   text.replace(/__([A-Z]+(?:_[A-Z]+)*)__/g, (match, key: string) => {
     const value = values[key]
-    return value === undefined ? match : escape(value)
+    return value === undefined ? match : escape(key, value)
   })
 
 /** The `package.json` of the new service: the toolkit and its peers, the tools, the scripts. @internal */
@@ -75,7 +93,7 @@ const render = (
 ): ReadonlyArray<GeneratedFile> => {
   const values = placeholders(spec)
   const files = templates.map(({ content, path }) => {
-    const segments = path.split("/").map((segment) => renamed[segment] ?? substitute(segment, values, (v) => v))
+    const segments = path.split("/").map((segment) => renamed[segment] ?? substitute(segment, values, (_, v) => v))
     return { path: segments.join("/"), content: substitute(content, values, escaperFor(path)) }
   })
   return [{ path: "package.json", content: packageJson(spec, toolkitVersion) }, ...files]
