@@ -168,7 +168,7 @@ describe("glam new", () => {
     expect(port.stderr).toContain("glam: --port must be an integer from 1 to 65535")
     const title = await glam(cwd, ["new", "order-service", "--title", "two\nlines"])
     expect(title.code).toBe(1)
-    expect(title.stderr).toContain("--title must be one line")
+    expect(title.stderr).toContain("glam: --title: it holds U+000A, a control character or line break")
     expect(readdirSync(cwd)).toEqual([])
   }, 120_000)
 
@@ -272,6 +272,43 @@ describe("glam new", () => {
           expect(unescaped(line), `${text}: ${line}`).toBe(false)
         }
       }
+    },
+    90_000
+  )
+
+  it(
+    "takes a title or description of up to 200 characters and refuses the rest, naming the option and why",
+    async () => {
+      const cwd = Path.join(work, "text-limits")
+      mkdirSync(cwd)
+      // A long title without --description: the default description (the title and more) is not refused.
+      const long = "T".repeat(200)
+      const titled = await written(cwd, { name: "long-title-service", title: long })
+      expect(JSON.parse(readFileSync(Path.join(titled, "package.json"), "utf8")).description)
+        .toBe(`${long}, built on @glam/shared`)
+      expect(readFileSync(Path.join(titled, "README.md"), "utf8").split("\n")[0]).toBe(`# ${long}`)
+      // Characters, not UTF-16 code units: 200 emoji are 200 characters.
+      const emoji = "\u{1F600}".repeat(200)
+      const described = await written(cwd, { name: "emoji-service", title: emoji, description: emoji })
+      expect(JSON.parse(readFileSync(Path.join(described, "package.json"), "utf8")).description).toBe(emoji)
+
+      const refusals: ReadonlyArray<[{ readonly title?: string; readonly description?: string }, string]> = [
+        [{ title: "T".repeat(201) }, "--title: it is 201 characters long, at most 200"],
+        [{ description: "\u{1F600}".repeat(201) }, "--description: it is 201 characters long, at most 200"],
+        [{ title: "   " }, "--title: it is empty or only spaces"],
+        [{ description: "" }, "--description: it is empty or only spaces"],
+        [{ title: "tab\there" }, "--title: it holds U+0009, a control character or line break"],
+        [{ description: "carriage\rreturn" }, "--description: it holds U+000D, a control character or line break"],
+        [{ description: "nul\0" }, "--description: it holds U+0000, a control character or line break"],
+        [{ title: "line\u2028separator" }, "--title: it holds U+2028, a control character or line break"],
+        [{ title: "lone \uD800 surrogate" }, "--title: it holds a lone surrogate U+D800"],
+        [{ description: "lone \uDFFF" }, "--description: it holds a lone surrogate U+DFFF"]
+      ]
+      for (const [options, message] of refusals) {
+        const result = await generateIn(cwd, { name: "refused-service", ...options })
+        expect(result._tag === "Refused" && result.error.message, JSON.stringify(options)).toContain(message)
+      }
+      expect(readdirSync(cwd).sort()).toEqual(["emoji-service", "long-title-service"])
     },
     90_000
   )

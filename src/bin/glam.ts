@@ -27,11 +27,17 @@ const port = Options.integer("port").pipe(
 )
 const title = Options.text("title").pipe(
   Options.optional,
-  Options.withDescription("Title of the service (README, OpenAPI); default: from the name")
+  Options.withDescription(
+    "Title of the service (README, OpenAPI): one line of at most 200 characters, shown as typed; " +
+      "default: from the name"
+  )
 )
 const description = Options.text("description").pipe(
   Options.optional,
-  Options.withDescription("One-line description (package.json, README, OpenAPI)")
+  Options.withDescription(
+    "Description (package.json, README, OpenAPI): one line of at most 200 characters, shown as typed; " +
+      "default: the title, built on @glam/shared"
+  )
 )
 
 const newService = Command.make("new", { serviceName, port, title, description }, (args) =>

@@ -45,11 +45,32 @@ export const nameProblem = (name: string): string | undefined => {
 
 const invalidOption = (message: string) => new NewServiceError({ reason: "InvalidOption", message })
 
-// One line of printable text: titles and descriptions land in YAML, JSON, TypeScript strings and Markdown.
-const checkText = (option: string, value: string) =>
-  /[\p{Cc}\p{Zl}\p{Zp}]/u.test(value) || value.trim().length === 0 || value.length > 200
-    ? Effect.fail(invalidOption(`--${option} must be one line of 1 to 200 printable characters`))
-    : Effect.succeed(value.trim())
+/** The longest title or description, in characters (code points: an emoji is one). @internal */
+export const maxTextLength = 200
+
+const codePoint = (char: string) => `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`
+
+/** Why a title or description is refused, or `undefined` when it is usable (trimmed). */
+const textProblem = (value: string): string | undefined => {
+  // Control characters and line breaks have no faithful rendering in a one-line Markdown paragraph or heading;
+  // a lone surrogate (not a character) none in a UTF-8 file.
+  const control = /[\p{Cc}\p{Zl}\p{Zp}]/u.exec(value)
+  if (control !== null) {
+    return `it holds ${codePoint(control[0])}, a control character or line break: use one line of printable text`
+  }
+  const surrogate = /\p{Cs}/u.exec(value)
+  if (surrogate !== null) return `it holds a lone surrogate ${codePoint(surrogate[0])}, which is not a character`
+  if (value.trim().length === 0) return "it is empty or only spaces"
+  const length = [...value.trim()].length
+  if (length > maxTextLength) return `it is ${length} characters long, at most ${maxTextLength}`
+  return undefined
+}
+
+// One line of printable text: titles and descriptions land in JSON, TypeScript strings and Markdown.
+const checkText = (option: string, value: string) => {
+  const problem = textProblem(value)
+  return problem === undefined ? Effect.succeed(value.trim()) : Effect.fail(invalidOption(`--${option}: ${problem}`))
+}
 
 const titleOf = (name: string) => name.split("-").map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join(" ")
 
@@ -73,8 +94,11 @@ export const make = (input: {
     if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) {
       return yield* invalidOption(`--port must be an integer from 1 to 65535, got ${input.port}`)
     }
-    const title = yield* checkText("title", input.title ?? titleOf(input.name))
-    const description = yield* checkText("description", input.description ?? `${title}, built on @glam/shared`)
+    const title = input.title === undefined ? titleOf(input.name) : yield* checkText("title", input.title)
+    // The default is derived from a checked title: it may be longer than a typed description may be.
+    const description = input.description === undefined
+      ? `${title}, built on @glam/shared`
+      : yield* checkText("description", input.description)
     const envPrefix = envPrefixFor(input.name)
     return {
       name: input.name,
