@@ -173,7 +173,9 @@ describe("glam new", () => {
   }, 120_000)
 
   it("takes names that are npm package names and NATS tokens, and nothing else", () => {
-    for (const ok of ["order-service", "a", "billing2", "ai-processing-service", "x".repeat(64)]) {
+    for (
+      const ok of ["order-service", "a", "billing2", "ai-processing-service", "con-service", "com10", "x".repeat(64)]
+    ) {
       expect(nameProblem(ok), ok).toBeUndefined()
     }
     const refused = [
@@ -190,6 +192,12 @@ describe("glam new", () => {
       "order*",
       "@scope/order",
       "http",
+      "con",
+      "prn",
+      "aux",
+      "nul",
+      "com1",
+      "lpt9",
       "x".repeat(65)
     ]
     for (const bad of refused) expect(nameProblem(bad), JSON.stringify(bad)).toBeTypeOf("string")

@@ -19,7 +19,10 @@ import * as Option from "effect/Option"
 import { generate } from "./internal/newService.js"
 
 const serviceName = Args.text({ name: "service-name" }).pipe(
-  Args.withDescription("Name of the service: lowercase letters, digits and hyphens (order-service)")
+  Args.withDescription(
+    "Name of the service (order-service): lowercase letters, digits and single hyphens, starting with a letter, " +
+      "at most 64 characters, not a Node.js core module nor a name Windows reserves (con, nul, com1)"
+  )
 )
 const port = Options.integer("port").pipe(
   Options.withDefault(8000),

@@ -31,6 +31,8 @@ export interface ServiceSpec {
 
 const maxNameLength = 64
 const namePattern = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
+// Device names Windows reserves for a file or directory whatever its extension (con, con.yml).
+const windowsDeviceName = /^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])$/
 
 /** Why a name is refused, or `undefined` when it is usable. @internal */
 export const nameProblem = (name: string): string | undefined => {
@@ -40,6 +42,10 @@ export const nameProblem = (name: string): string | undefined => {
     return "use lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen"
   }
   if (builtinModules.includes(name)) return `${name} is the name of a Node.js core module`
+  if (windowsDeviceName.test(name)) {
+    return `${name} is a reserved file name on Windows: its directory and config/services/${name}.yml could not ` +
+      "be checked out there"
+  }
   return undefined
 }
 
