@@ -166,6 +166,12 @@ describe("glam new", () => {
     const port = await glam(cwd, ["new", "order-service", "--port", "70000"])
     expect(port.code).toBe(1)
     expect(port.stderr).toContain("glam: --port must be an integer from 1 to 65535")
+    // Decimal digits only: not read as 80 or 1000, and a fraction is refused naming the option.
+    for (const typed of ["0x50", "1e3", "1.5", "0", "-1"]) {
+      const refused = await glam(cwd, ["new", "order-service", "--port", typed])
+      expect(refused.code, typed).toBe(1)
+      expect(refused.stderr, typed).toContain(`glam: --port must be an integer from 1 to 65535, got "${typed}"`)
+    }
     const title = await glam(cwd, ["new", "order-service", "--title", "two\nlines"])
     expect(title.code).toBe(1)
     expect(title.stderr).toContain("glam: --title: it holds U+000A, a control character or line break")

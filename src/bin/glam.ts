@@ -24,9 +24,12 @@ const serviceName = Args.text({ name: "service-name" }).pipe(
       "at most 64 characters, not a Node.js core module nor a name Windows reserves (con, nul, com1)"
   )
 )
-const port = Options.integer("port").pipe(
-  Options.withDefault(8000),
-  Options.withDescription("HTTP port of the service (http.port)")
+// Read as text and checked by glam new, which names --port in its refusal (@effect/cli's own integer reads 0x50
+// and 1e3 as numbers and refuses 1.5 without naming the option).
+const port = Options.text("port").pipe(
+  Options.withPseudoName("port"),
+  Options.withDefault("8000"),
+  Options.withDescription("HTTP port of the service (http.port): an integer from 1 to 65535, in decimal")
 )
 const title = Options.text("title").pipe(
   Options.optional,

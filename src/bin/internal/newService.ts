@@ -165,7 +165,8 @@ const exists = (target: string) =>
 /** Options of {@link generate}: the request, and the directory the service's folder is created in. @internal */
 interface GenerateOptions {
   readonly name: string
-  readonly port: number
+  /** A number, or the text typed on the command line. */
+  readonly port: number | string
   readonly title?: string | undefined
   readonly description?: string | undefined
   readonly parent: string

@@ -83,7 +83,8 @@ const titleOf = (name: string) => name.split("-").map((word) => word.charAt(0).t
 /** Checks the request and derives the names the templates use. @internal */
 export const make = (input: {
   readonly name: string
-  readonly port: number
+  /** A number, or the text typed on the command line. */
+  readonly port: number | string
   readonly title?: string | undefined
   readonly description?: string | undefined
 }): Effect.Effect<ServiceSpec, NewServiceError> =>
@@ -97,8 +98,15 @@ export const make = (input: {
           "and the variable prefix, e.g. order-service."
       })
     }
-    if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) {
-      return yield* invalidOption(`--port must be an integer from 1 to 65535, got ${input.port}`)
+    // As typed on the command line: decimal digits only (no 0x50, 1e3, 80.0 or spaces read as a number).
+    const port = typeof input.port === "number"
+      ? input.port
+      : /^[0-9]{1,5}$/.test(input.port)
+      ? Number(input.port)
+      : NaN
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      const got = typeof input.port === "number" ? String(input.port) : JSON.stringify(input.port)
+      return yield* invalidOption(`--port must be an integer from 1 to 65535, got ${got}`)
     }
     const title = input.title === undefined ? titleOf(input.name) : yield* checkText("title", input.title)
     // The default is derived from a checked title: it may be longer than a typed description may be.
@@ -108,7 +116,7 @@ export const make = (input: {
     const envPrefix = envPrefixFor(input.name)
     return {
       name: input.name,
-      port: input.port,
+      port,
       title,
       description,
       envPrefix,
