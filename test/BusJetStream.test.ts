@@ -36,7 +36,7 @@ import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
 import { freePort } from "./support/localService.js"
-import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
+import { addReplicatedStream, type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer, startNatsServerWith } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -927,18 +927,7 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned three-node clu
           (nc) => Effect.promise(() => nc.close())
         )
         const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-        // JetStream answers once the meta leader is elected; a replicated stream can be placed once every node has
-        // joined it: until then the server answers "no suitable peers for placement".
-        yield* poll(
-          Effect.promise(() =>
-            jsm.streams.add({ name: "OTHERS", subjects: ["others.>"], num_replicas: 3 }).then(
-              () => true,
-              (e: unknown) => /no suitable peers/i.test(String(e)) ? false : Promise.reject(e)
-            )
-          ),
-          (placed) => placed,
-          "the cluster's nodes to join its meta group"
-        )
+        yield* Effect.promise(() => addReplicatedStream(jsm, "OTHERS"))
         const ctx = yield* Layer.build(JetStream.layer(options([...nodes.urls], {
           streams: { ...BusConfig.defaultStreamLimits, replicas: 3 },
           streamDefinitions: [Orders]

@@ -18,7 +18,7 @@ import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { withExtraRoom } from "./support/busEngine.js"
-import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
+import { addReplicatedStream, type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -262,18 +262,7 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned three-node clus
           (nc) => Effect.promise(() => nc.close())
         )
         const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-        // A replicated stream can be placed once every node has joined the meta group: until then the server
-        // answers "no suitable peers for placement".
-        yield* waitUntil(
-          Effect.promise(() =>
-            jsm.streams.add({ name: "WARMUP", subjects: ["warmup.>"], num_replicas: 3 }).then(
-              () => true,
-              (e: unknown) => /no suitable peers/i.test(String(e)) ? false : Promise.reject(e)
-            )
-          ),
-          (placed) => placed,
-          "the cluster's nodes to join its meta group"
-        )
+        yield* Effect.promise(() => addReplicatedStream(jsm, "WARMUP"))
         const { Def, ctx, stream } = yield* busOn(nodes.urls, "PULLLEADER", {
           streams: { ...BusConfig.defaultStreamLimits, replicas: 3 }
         })

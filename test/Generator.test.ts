@@ -316,7 +316,8 @@ describe("glam new", () => {
         [{ description: "nul\0" }, "--description: it holds U+0000, a control character or line break"],
         [{ title: "line\u2028separator" }, "--title: it holds U+2028, a control character or line break"],
         [{ title: "lone \uD800 surrogate" }, "--title: it holds a lone surrogate U+D800"],
-        [{ description: "lone \uDFFF" }, "--description: it holds a lone surrogate U+DFFF"]
+        [{ description: "lone \uDFFF" }, "--description: it holds a lone surrogate U+DFFF"],
+        [{ title: "admin\u202E\u2066 // check" }, "--title: it holds U+202E, a bidirectional control"]
       ]
       for (const [options, message] of refusals) {
         const result = await generateIn(cwd, { name: "refused-service", ...options })

@@ -3,6 +3,7 @@
  * each with its own client port, route port, store directory and configuration file (server name, cluster name,
  * routes to the other two) under one temporary directory. Nodes are killed and started by pid.
  */
+import type { JetStreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -43,6 +44,22 @@ export const waitForJetStream = async (urls: ReadonlyArray<string>, timeoutMs = 
     await nc.close()
   }
 }
+
+/**
+ * Adds the stream `name` on `<lowercase name>.>` with three replicas, once the cluster can place it: a replicated
+ * stream can be placed once every node has joined the meta group, and until then the server answers "no suitable
+ * peers for placement".
+ */
+export const addReplicatedStream = (jsm: JetStreamManager, name: string, timeoutMs = 60_000): Promise<void> =>
+  waitFor(
+    () =>
+      jsm.streams.add({ name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3 }).then(
+        () => true,
+        (e: unknown) => /no suitable peers/i.test(String(e)) ? false : Promise.reject(e)
+      ),
+    timeoutMs,
+    "the cluster's nodes to join its meta group"
+  )
 
 /**
  * Starts the cluster and resolves once every node accepts connections and JetStream answers. `port` picks each

@@ -66,6 +66,12 @@ const textProblem = (value: string): string | undefined => {
   }
   const surrogate = /\p{Cs}/u.exec(value)
   if (surrogate !== null) return `it holds a lone surrogate ${codePoint(surrogate[0])}, which is not a character`
+  // An embedding, override or isolate reorders what an editor shows of the line it is on (and of the code around
+  // the string it lands in): the source would not read as it runs.
+  const bidi = /[\u202A-\u202E\u2066-\u2069]/.exec(value)
+  if (bidi !== null) {
+    return `it holds ${codePoint(bidi[0])}, a bidirectional control that makes the generated code display reordered`
+  }
   if (value.trim().length === 0) return "it is empty or only spaces"
   const length = [...value.trim()].length
   if (length > maxTextLength) return `it is ${length} characters long, at most ${maxTextLength}`
