@@ -180,7 +180,18 @@ describe("glam new", () => {
 
   it("takes names that are npm package names and NATS tokens, and nothing else", () => {
     for (
-      const ok of ["order-service", "a", "billing2", "ai-processing-service", "con-service", "com10", "x".repeat(64)]
+      const ok of [
+        "order-service",
+        "a",
+        "billing2",
+        "ai-processing-service",
+        "con-service",
+        "com10",
+        "x".repeat(64),
+        "nats-bridge-service",
+        "application-service",
+        "logger"
+      ]
     ) {
       expect(nameProblem(ok), ok).toBeUndefined()
     }
@@ -204,7 +215,14 @@ describe("glam new", () => {
       "nul",
       "com1",
       "lpt9",
-      "x".repeat(65)
+      "x".repeat(65),
+      // Prefixes the shared variables begin with (APP_ENV, NATS_USER, REDIS_URL, LOG_LEVEL, MQTT_BROKER_HOST, ...).
+      "app-service",
+      "nats",
+      "redis-service",
+      "log",
+      "mqtt-broker",
+      "jwt-secret-service"
     ]
     for (const bad of refused) expect(nameProblem(bad), JSON.stringify(bad)).toBeTypeOf("string")
   })

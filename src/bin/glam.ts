@@ -21,7 +21,8 @@ import { generate } from "./internal/newService.js"
 const serviceName = Args.text({ name: "service-name" }).pipe(
   Args.withDescription(
     "Name of the service (order-service): lowercase letters, digits and single hyphens, starting with a letter, " +
-      "at most 64 characters, not a Node.js core module nor a name Windows reserves (con, nul, com1)"
+      "at most 64 characters, not a Node.js core module, a name Windows reserves (con, nul, com1) nor one whose " +
+      "variable prefix starts a shared variable (app-service: APP_ENV)"
   )
 )
 // Read as text and checked by glam new, which names --port in its refusal (@effect/cli's own integer reads 0x50

@@ -7,7 +7,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { builtinModules } from "node:module"
-import { envPrefixFor } from "../../Config/internal/names.js"
+import { envPrefixFor, flatAliases } from "../../Config/internal/names.js"
 
 /** Why `glam new` refused to write anything. @internal */
 export class NewServiceError extends Data.TaggedError("NewServiceError")<{
@@ -42,6 +42,15 @@ export const nameProblem = (name: string): string | undefined => {
     return "use lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen"
   }
   if (builtinModules.includes(name)) return `${name} is the name of a Node.js core module`
+  // The variables every service reads by their own names (`APP_ENV`, `NATS_USER`, `REDIS_URL`, `LOG_LEVEL`, ...):
+  // under a prefix they begin with, they would also be read as this service's own settings (`APP_ENV` as `env`).
+  const prefix = envPrefixFor(name)
+  const shared = flatAliases(undefined).map((alias) => alias.variable).filter((v) => v.startsWith(`${prefix}_`))
+  if (shared.length > 0) {
+    return `${name} gives the variable prefix ${prefix}_, the start of ${shared.join(", ")}, which every service ` +
+      `reads by that name: this one would read it as its own settings too; choose another name ` +
+      `(${prefix.toLowerCase().replace(/_/g, "-")}-gateway, say)`
+  }
   if (windowsDeviceName.test(name)) {
     return `${name} is a reserved file name on Windows: its directory and config/services/${name}.yml could not ` +
       "be checked out there"
