@@ -423,6 +423,21 @@ describe("EventEnvelope.make", () => {
         context: received
       })
       expect(reply.metadata).toMatchObject({ version: "2.1.0", schema_version: 2 })
+      // A "__proto__" key of a received envelope's metadata is carried as a key, never as a prototype.
+      const body = JSON.stringify({ ...envelope, metadata: { ...envelope.metadata, region: "eu" } }).replace(
+        "\"region\":\"eu\"",
+        "\"__proto__\":{\"admin\":true},\"region\":\"eu\""
+      )
+      const forwarded = yield* EventEnvelope.make(V2, { merchant_id: payload.merchant_id }, {
+        sourceService: "catalog-service",
+        serviceVersion: "2.1.0",
+        context: EventContext.fromEnvelope(yield* EventEnvelope.decodeBody(body))
+      })
+      expect(Object.getPrototypeOf(forwarded.metadata)).toBe(Object.prototype)
+      expect(JSON.parse(EventEnvelope.stringify(forwarded)).metadata).toStrictEqual(JSON.parse(
+        "{\"source_service\":\"catalog-service\",\"version\":\"2.1.0\",\"__proto__\":{\"admin\":true}," +
+          "\"region\":\"eu\",\"schema_version\":2}"
+      ))
     }))
 
   it.effect.skipIf(!pythonFound)(

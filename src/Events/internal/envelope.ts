@@ -197,13 +197,15 @@ const fromEncoded = <A, I>(
       idempotency_key: options.idempotencyKey ?? context.idempotencyKey ?? context.eventId,
       timestamp: context.timestamp,
       // `version` and `schema_version` are always this service's and the definition's (a context taken from a
-      // received envelope carries its sender's). `version` is second, where the Python publisher writes it.
-      metadata: Object.assign(
-        { source_service: context.sourceService, version },
-        context.metadata,
-        options.context !== undefined ? options.metadata : undefined,
-        { version, schema_version }
-      ),
+      // received envelope carries its sender's). `version` is second, where the Python publisher writes it. Spread,
+      // not assigned: a `"__proto__"` key of a received envelope's metadata stays a key.
+      metadata: {
+        ...{ source_service: context.sourceService, version },
+        ...context.metadata,
+        ...(options.context !== undefined ? options.metadata : undefined),
+        version,
+        schema_version
+      },
       payload: encoded as { readonly [key: string]: unknown }
     }
     // Everything but caller-given metadata and context was built here from checked parts; those are checked

@@ -45,9 +45,11 @@ export const fromFiber = (fiber: Fiber.RuntimeFiber<unknown, unknown>, options: 
   const traceId = options.traceId ?? fiber.currentSpan?.traceId ?? correlationId ?? uuid7()
   const causation = fiber.getFiberRef(Correlation.currentCausationId)
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-  const metadata: { [key: string]: unknown } = {}
-  if (Option.isSome(causation)) metadata.triggered_by = causation.value
-  if (options.metadata !== undefined) Object.assign(metadata, options.metadata)
+  // Spread, not assigned: a `"__proto__"` key of the given metadata stays a key.
+  const metadata: { [key: string]: unknown } = {
+    ...(Option.isSome(causation) ? { triggered_by: causation.value } : {}),
+    ...options.metadata
+  }
   return {
     eventId: randomUUID(),
     traceId,
