@@ -18,7 +18,7 @@ import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { withExtraRoom } from "./support/busEngine.js"
-import { addReplicatedStream, type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
+import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -262,7 +262,6 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned three-node clus
           (nc) => Effect.promise(() => nc.close())
         )
         const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-        yield* Effect.promise(() => addReplicatedStream(jsm, "WARMUP"))
         const { Def, ctx, stream } = yield* busOn(nodes.urls, "PULLLEADER", {
           streams: { ...BusConfig.defaultStreamLimits, replicas: 3 }
         })

@@ -3,7 +3,7 @@
  * each with its own client port, route port, store directory and configuration file (server name, cluster name,
  * routes to the other two) under one temporary directory. Nodes are killed and started by pid.
  */
-import type { JetStreamManager } from "@nats-io/jetstream"
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -46,14 +46,35 @@ export const waitForJetStream = async (urls: ReadonlyArray<string>, timeoutMs = 
 }
 
 /**
+ * Waits until a stream of `replicas` replicas can be placed (every node has joined the meta group, which JetStream
+ * answering does not say), by adding a probe stream and deleting it: a service started on the cluster creates its
+ * replicated streams at once.
+ */
+const waitForPlacement = async (urls: ReadonlyArray<string>, replicas: number): Promise<void> => {
+  const nc = await connect({ servers: [...urls] })
+  try {
+    const jsm = await jetstreamManager(nc)
+    await addReplicatedStream(jsm, "GLAM_PLACEMENT_PROBE", 60_000, replicas)
+    await jsm.streams.delete("GLAM_PLACEMENT_PROBE")
+  } finally {
+    await nc.close()
+  }
+}
+
+/**
  * Adds the stream `name` on `<lowercase name>.>` with three replicas, once the cluster can place it: a replicated
  * stream can be placed once every node has joined the meta group, and until then the server answers "no suitable
  * peers for placement".
  */
-export const addReplicatedStream = (jsm: JetStreamManager, name: string, timeoutMs = 60_000): Promise<void> =>
+export const addReplicatedStream = (
+  jsm: JetStreamManager,
+  name: string,
+  timeoutMs = 60_000,
+  replicas = 3
+): Promise<void> =>
   waitFor(
     () =>
-      jsm.streams.add({ name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3 }).then(
+      jsm.streams.add({ name, subjects: [`${name.toLowerCase()}.>`], num_replicas: replicas }).then(
         () => true,
         (e: unknown) => /no suitable peers/i.test(String(e)) ? false : Promise.reject(e)
       ),
@@ -62,8 +83,8 @@ export const addReplicatedStream = (jsm: JetStreamManager, name: string, timeout
   )
 
 /**
- * Starts the cluster and resolves once every node accepts connections and JetStream answers. `port` picks each
- * client and route port (default: any free one).
+ * Starts the cluster and resolves once every node accepts connections, JetStream answers and a stream of `size`
+ * replicas can be placed. `port` picks each client and route port (default: any free one).
  */
 export const startNatsCluster = async (
   size = 3,
@@ -125,6 +146,7 @@ const startOnce = async (size: number, port: () => Promise<number>): Promise<Nat
     throw new Error(`${error instanceof Error ? error.message : String(error)} (${logs.filter(Boolean).join("; ")})`)
   }
   await waitForJetStream(nodes.map((node) => node.url))
+  await waitForPlacement(nodes.map((node) => node.url), size)
   return {
     nodes,
     urls: nodes.map((node) => node.url),
