@@ -22,7 +22,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as serviceClient from "./internal/serviceClient.js"
+import * as ClientDefaults from "./internal/clientDefaults.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 
 /**
@@ -194,7 +194,7 @@ export interface ClientConfig {
  * @since 0.1.0
  * @category constants
  */
-export const defaultMaxResponseBytes: number = serviceClient.defaultMaxResponseBytes
+export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponseBytes
 
 /**
  * Reads the settings of the client named `name` (`clients.<name>.*`).

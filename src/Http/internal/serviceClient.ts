@@ -28,6 +28,7 @@ import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as HttpConfig from "../HttpConfig.js"
 import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
+import { defaultMaxResponseBytes } from "./clientDefaults.js"
 
 const ErrorEnvelope = Schema.Struct({
   error: Schema.Struct({
@@ -37,9 +38,6 @@ const ErrorEnvelope = Schema.Struct({
   })
 })
 const decodeErrorEnvelope = Schema.decodeUnknownOption(ErrorEnvelope)
-
-/** The largest response body read when the client's settings name none (public face: `HttpConfig`). @internal */
-export const defaultMaxResponseBytes = 10 * 1024 * 1024
 
 /** What a response body holds: its text, or why it was not read as text. */
 type Body =
