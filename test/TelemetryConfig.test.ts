@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -217,7 +217,47 @@ describe("Telemetry/TelemetryConfig", () => {
       expect(yield* otlp("collector:4318")).toContain("Expected an http:// or https:// URL but got \"collector:4318\"")
       // Read only when spans go to it.
       expect(yield* otlp(endpoint, "none")).toBe("None")
-      expect(yield* otlp("https://ops:tok3n@collector/v1/traces?code=c0de")).toStrictEqual({})
+      expect(yield* otlp("https://ops:tok3n@collector/v1/traces?code=c0de")).toStrictEqual({
+        authorization: `Basic ${Buffer.from("ops:tok3n").toString("base64")}`
+      })
+    }))
+
+  it.effect("an endpoint's user name and password become the authorization header Node sends, not part of the endpoint", () =>
+    Effect.gen(function*() {
+      const read = (otlp: object) =>
+        load({ service: { name: "catalog-service" }, telemetry: { exporter: "otlp", otlp } }).pipe(
+          Effect.map(({ exporter }) => exporter)
+        )
+      const basic = (userinfo: string) => `Basic ${Buffer.from(userinfo, "utf8").toString("base64")}`
+      const exporter = yield* read({
+        endpoint: "https://ops%20team:t%40k%C3%A9n@collector:4318/v1/traces?tenant=t1",
+        headers: { "x-tenant": "t1" }
+      })
+      assert(exporter._tag === "Otlp")
+      expect(exporter.endpoint).toBe("https://collector:4318/v1/traces?tenant=t1")
+      expect(JSON.stringify(exporter)).not.toContain("k%C3%A9n")
+      expect(Object.keys(exporter.headers)).toEqual(["x-tenant", "authorization"])
+      // decoded as Node's client decodes a URL's userinfo for its `auth` option
+      expect(Redacted.value(exporter.headers["authorization"]!)).toBe(basic("ops team:t@kén"))
+      // a password alone, and a user alone
+      const passwordOnly = yield* read({ endpoint: "http://:s3cret@collector/v1/traces" })
+      assert(passwordOnly._tag === "Otlp")
+      expect(passwordOnly.endpoint).toBe("http://collector/v1/traces")
+      expect(Redacted.value(passwordOnly.headers["authorization"]!)).toBe(basic(":s3cret"))
+      // an authorization header of its own is what Node sends: kept, and the userinfo still leaves the endpoint
+      const own = yield* read({
+        endpoint: "https://ops:tok3n@collector/v1/traces",
+        headers: { Authorization: "Bearer t0ken" }
+      })
+      assert(own._tag === "Otlp")
+      expect(own.endpoint).toBe("https://collector/v1/traces")
+      expect(Object.keys(own.headers)).toEqual(["Authorization"])
+      expect(Redacted.value(own.headers["Authorization"]!)).toBe("Bearer t0ken")
+      // not valid percent-encoding: a configuration error that does not quote it
+      const bad = yield* Effect.flip(read({ endpoint: "https://ops:t%zzk3n@collector/v1/traces" }))
+      const message = GlamConfig.formatConfigError(bad)
+      expect(message).toContain("telemetry.otlp.endpoint: The user name or password of the URL is not valid")
+      expect(message).not.toContain("k3n")
     }))
 
   it.effect("the configuration dump and messages hide every query value of an endpoint, secret-looking ones elsewhere", () =>

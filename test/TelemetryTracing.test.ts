@@ -127,7 +127,7 @@ describe("Telemetry/Tracing", () => {
       expect(header).toEqual(Option.some(expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)))
     }))
 
-  it.scopedLive("exports spans over OTLP/HTTP with the configured endpoint, headers and service name", () =>
+  it.scopedLive("exports spans over OTLP/HTTP with the configured endpoint, its credentials, headers and service name", () =>
     Effect.gen(function*() {
       const received: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = []
       const server = yield* Effect.acquireRelease(
@@ -153,7 +153,7 @@ describe("Telemetry/Tracing", () => {
         service: { name: "catalog-service", version: "2.0.0" },
         telemetry: {
           exporter: "otlp",
-          otlp: { endpoint: `http://127.0.0.1:${port}/v1/traces`, headers: { "x-api-key": "s3cret" } }
+          otlp: { endpoint: `http://ops:t%40k@127.0.0.1:${port}/v1/traces`, headers: { "x-api-key": "s3cret" } }
         }
       })
       // the layer's scope closes after the program, flushing the batch processor
@@ -168,6 +168,8 @@ describe("Telemetry/Tracing", () => {
       const [request] = received
       expect(request!.url).toBe("/v1/traces")
       expect(request!.headers["x-api-key"]).toBe("s3cret")
+      // the endpoint's userinfo, sent as Node's client sends it
+      expect(request!.headers["authorization"]).toBe(`Basic ${Buffer.from("ops:t@k").toString("base64")}`)
       expect(request!.headers["content-type"]).toContain("application/json")
       const body = JSON.parse(request!.body) as {
         resourceSpans: Array<{

@@ -52,7 +52,10 @@ export type Exporter =
   | { readonly _tag: "Console" }
   | {
     readonly _tag: "Otlp"
-    /** The OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
+    /**
+     * The OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. Read from the configuration, it holds no
+     * user name or password: a URL's userinfo becomes the `authorization` header (`Basic`) Node would send for it.
+     */
     readonly endpoint: string
     /** Extra request headers (e.g. an API key); secret. */
     readonly headers: Readonly<Record<string, Redacted.Redacted>>
@@ -179,9 +182,14 @@ export const exporter: Config.Config<Exporter> = Config.nested(
       case "otlp": {
         // Checked where the exporter uses it: with `none` or `console` the endpoint is not read.
         const problem = otlp.endpointProblem(endpoint)
-        return problem === undefined ?
-          Either.right({ _tag: "Otlp", endpoint, headers }) :
-          Either.left(ConfigError.InvalidData(["otlp", "endpoint"], problem))
+        if (problem !== undefined) return Either.left(ConfigError.InvalidData(["otlp", "endpoint"], problem))
+        const moved = otlp.moveUserinfo(endpoint, headers)
+        return moved === undefined ?
+          Either.left(ConfigError.InvalidData(
+            ["otlp", "endpoint"],
+            "The user name or password of the URL is not valid percent-encoding"
+          )) :
+          Either.right({ _tag: "Otlp", ...moved })
       }
     }
   })

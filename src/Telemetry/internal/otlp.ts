@@ -27,6 +27,37 @@ export const endpointProblem = (endpoint: string): string | undefined => {
     `Expected an http:// or https:// URL but got ${JSON.stringify(redactValueCredentials(endpoint, "all"))}`
 }
 
+/**
+ * The endpoint without its userinfo, and the userinfo as the `authorization` header Node's HTTP client sends for it
+ * (`Basic` and the base64 of the decoded `user:password`), unless the headers already set one, which Node's client
+ * would send instead. The credential then lives only in a redacted header, never in the endpoint string, which a
+ * service may log or show. `undefined` when the userinfo is not valid percent-encoding (Node's client throws on it).
+ *
+ * @internal
+ */
+export const moveUserinfo = (
+  endpoint: string,
+  headers: Readonly<Record<string, Redacted.Redacted>>
+): { readonly endpoint: string; readonly headers: Readonly<Record<string, Redacted.Redacted>> } | undefined => {
+  const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined
+  if (url === undefined || (url.username === "" && url.password === "")) return { endpoint, headers }
+  let userinfo: string
+  try {
+    userinfo = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  } catch {
+    return undefined
+  }
+  url.username = ""
+  url.password = ""
+  const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === "authorization")
+  return {
+    endpoint: url.href,
+    headers: hasAuthorization ?
+      headers :
+      { ...headers, authorization: Redacted.make(`Basic ${Buffer.from(userinfo, "utf8").toString("base64")}`) }
+  }
+}
+
 const allOf = (errors: Arr.NonEmptyReadonlyArray<ConfigError.ConfigError>): ConfigError.ConfigError =>
   Arr.reduce(Arr.tailNonEmpty(errors), Arr.headNonEmpty(errors), (left, right) => ConfigError.And(left, right))
 

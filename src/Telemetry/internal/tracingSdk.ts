@@ -20,6 +20,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
 import type { Exporter } from "../TelemetryConfig.js"
+import * as otlp from "./otlp.js"
 
 /** @internal */
 export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => {
@@ -34,12 +35,12 @@ export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => 
 }
 
 const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): OTLPTraceExporter => {
+  // An endpoint built in code may still carry a userinfo: the exporter is given it as the header Node would send.
+  const { endpoint, headers } = otlp.moveUserinfo(exporter.endpoint, exporter.headers) ?? exporter
   try {
     return new OTLPTraceExporter({
-      url: exporter.endpoint,
-      headers: Object.fromEntries(
-        Object.entries(exporter.headers).map(([name, value]) => [name, Redacted.value(value)])
-      )
+      url: endpoint,
+      headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))
     })
   } catch (error) {
     // The exporter's errors quote the URL whole (`Could not parse user-provided export URL: '...'`): thrown again
