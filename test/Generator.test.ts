@@ -187,7 +187,7 @@ describe("glam new", () => {
         "ai-processing-service",
         "con-service",
         "com10",
-        "x".repeat(64),
+        "x".repeat(63),
         "nats-bridge-service",
         "application-service",
         "logger"
@@ -215,7 +215,7 @@ describe("glam new", () => {
       "nul",
       "com1",
       "lpt9",
-      "x".repeat(65),
+      "x".repeat(64),
       // Prefixes the shared variables begin with (APP_ENV, NATS_USER, REDIS_URL, LOG_LEVEL, MQTT_BROKER_HOST, ...).
       "app-service",
       "nats",

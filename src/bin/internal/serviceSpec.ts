@@ -29,7 +29,9 @@ export interface ServiceSpec {
   readonly domain: string
 }
 
-const maxNameLength = 64
+// PostgreSQL keeps 63 bytes of a database name, and a name without a `-service` suffix is the database's whole (the
+// compose file's `order_sync` for `order-sync`): a longer one would be cut in the server and not match.
+const maxNameLength = 63
 const namePattern = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
 // Device names Windows reserves for a file or directory whatever its extension (con, con.yml).
 const windowsDeviceName = /^(?:con|prn|aux|nul|com[0-9]|lpt[0-9])$/
