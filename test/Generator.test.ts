@@ -121,8 +121,10 @@ describe("glam new", () => {
 
     const manifest = JSON.parse(read("package.json"))
     const [runtime, development] = readmeInstall()
-    const { version } = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8"))
+    const { allowScripts, version } = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8"))
     expect(manifest).toMatchObject({ name: "order-service", private: true, type: "module" })
+    // npm's install-script policy: the toolkit's own, decided for every dependency with an install script.
+    expect(manifest.allowScripts).toEqual(allowScripts)
     expect(manifest.description).toBe("Takes orders: a `test` \\ service")
     expect(manifest.dependencies).toEqual({ "@glam/shared": `^${version}`, ...runtime })
     expect(manifest.devDependencies).toMatchObject(development)

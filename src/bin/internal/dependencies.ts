@@ -35,3 +35,18 @@ export const development: Readonly<Record<string, string>> = {
   "vitest": "^3.2.7",
   "@effect/vitest": "^0.30.0"
 }
+
+/**
+ * The install scripts of the dependencies, as npm's `allowScripts` records them (advisory in npm 11, enforced from
+ * npm 12): esbuild's `postinstall` checks its platform binary; `@parcel/watcher` (file watching, which the toolkit
+ * does not use) and `msgpackr-extract` (a native MessagePack decoder) load the prebuilt binaries of their optional
+ * dependencies and would only build from source with node-gyp. The toolkit's own `package.json` holds the same
+ * (a test keeps the two equal).
+ *
+ * @internal
+ */
+export const installScripts: Readonly<Record<string, boolean>> = {
+  "esbuild": true,
+  "@parcel/watcher": false,
+  "msgpackr-extract": false
+}

@@ -9,7 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import { fileURLToPath } from "node:url"
-import { development, runtime } from "./dependencies.js"
+import { development, installScripts, runtime } from "./dependencies.js"
 import * as ServiceSpec from "./serviceSpec.js"
 
 /** A file of the new service: its path relative to the service's directory, and its text. @internal */
@@ -79,7 +79,8 @@ const packageJson = (spec: ServiceSpec.ServiceSpec, toolkitVersion: string): str
         start: "node dist/main.js"
       },
       dependencies: { "@glam/shared": `^${toolkitVersion}`, ...runtime },
-      devDependencies: development
+      devDependencies: development,
+      allowScripts: installScripts
     },
     null,
     2
