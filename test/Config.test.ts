@@ -309,6 +309,26 @@ describe("Config.load: service, prefix, root", () => {
       expect(loaded.tree).toStrictEqual({ a: 1, app_env: "test" })
     }))
 
+  it.effect("a prefix that begins an unprefixed name reads that variable as a prefixed key too, as Python does", () =>
+    Effect.gen(function*() {
+      const root = makeRoot({ services: { "app-service": "a: 1\n" } })
+      const loaded = yield* GlamConfig.load({
+        root,
+        service: "app-service",
+        env: { APP_ENV: "test", APP_B: "2", NATS_PASSWORD: "s3cret" },
+        dotenv: false
+      })
+      expect(loaded.envPrefix).toBe("APP")
+      expect(loaded.tree).toStrictEqual({
+        a: 1,
+        nats: { password: "s3cret" },
+        app_env: "test",
+        b: "2",
+        env: "test",
+        service: { name: "app-service" }
+      })
+    }))
+
   it.effect("the root defaults to the working directory, never to a folder found upwards", () =>
     Effect.gen(function*() {
       const loaded = yield* GlamConfig.load({ env: {}, dotenv: false })
