@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The JetStream suites against a nats-server of the line production runs (2.10 and later), on a server of their own,
-# so that the paths only newer servers take (one consumer filtering several subjects, a `+TERM` with its reason,
-# `sync_interval`) run as the 2.9 ones do under `npm test`. Extra arguments go to vitest.
+# The NATS suites against a nats-server of the line production runs (2.10 and later), so that the paths only newer
+# servers take (one consumer filtering several subjects, a `+TERM` with its reason, `sync_interval`) run as the 2.9
+# ones do under `npm test` and `npm run test:reliability`. Two runs, one per invocation:
+#
+#   bash scripts/test-nats-newer.sh [vitest args]                the JetStream suites, on a server of their own
+#   bash scripts/test-nats-newer.sh --reliability [vitest args]  the fault scenarios of test/reliability that run
+#                                                                nats-servers (each starts its own, of this program)
+#
+# Extra arguments go to vitest (`.ci/run` gives each run its own JSON results file).
 #
 # The program is GLAM_NATS_NEWER_SERVER when it is set (a nats-server of 2.10 or later, e.g. Homebrew's). Otherwise
 # it is the nats-server of Debian's stable release (trixie: 2.10), unpacked from its package (not installed) under
@@ -10,6 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { printf 'test-nats-newer: %s\n' "$*" >&2; exit 1; }
+
+mode=jetstream
+if [ "${1:-}" = "--reliability" ]; then
+  mode=reliability
+  shift
+fi
 
 suites=(
   test/BusJetStream.test.ts
@@ -54,6 +66,17 @@ version=$("$program" --version 2>&1 | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | he
 case "$version" in
   2.[0-9] | 2.[0-9].* | 1.* | "") die "$program is nats-server ${version:-of no known version}: 2.10 or later is needed" ;;
 esac
+
+if [ "$mode" = reliability ]; then
+  # Every scenario that starts a nats-server (they say so with toolAvailable("nats-server")); the others have no
+  # NATS in them and run under `npm run test:reliability` only.
+  mapfile -t scenarios < <(grep -l 'toolAvailable("nats-server")' test/reliability/*.test.ts)
+  [ "${#scenarios[@]}" -gt 0 ] || die "no scenario of test/reliability starts a nats-server"
+  echo "reliability scenarios on nats-server $version: ${scenarios[*]##*/}"
+  # Each scenario starts its servers (single and clustered) from GLAM_NATS_SERVER.
+  GLAM_NATS_SERVER="$program" npx vitest run --config vitest.reliability.config.ts "${scenarios[@]}" "$@"
+  exit
+fi
 
 port=$(node -e '
   const server = require("node:net").createServer()
