@@ -29,6 +29,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
+import { desiredConfig } from "../src/Bus/internal/jetStreamStreams.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as EventDefinition from "../src/Events/Events.js"
@@ -526,6 +527,103 @@ for (const target of targets) {
               expect(status.unpublishable).toBe(2)
               expect(status.published).toBe(3)
               expect((yield* Effect.provide(rowOf(poison.event_id), context)).attempts).toBe(1)
+            }),
+          30_000
+        )
+
+        it.scoped.skipIf(!target.jetstream)(
+          "a row larger than the server's max_payload is set aside, and the rows after it go out",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("oversized")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              // Over the 1 MiB max_payload of a default server: the NATS client refuses it before sending.
+              const large = yield* OutboxRelay.enqueue(Happened, { n: 2, note: "x".repeat(1_100_000) }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+
+              const rows = yield* poll(
+                outboxFailures,
+                (rows) => rows.every((r) => r.published || r.failed),
+                "every outbox row published or set aside"
+              ).pipe(Effect.provide(context))
+              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
+                [first, true, false],
+                [large, false, true],
+                [third, true, false]
+              ])
+              expect(rows[1]!.attempts).toBe(1)
+              expect(rows[1]!.last_error).toContain("max_payload")
+              const events = yield* takeN(received, 2)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3])
+              expect((yield* relay.status).unpublishable).toBe(1)
+            }),
+          30_000
+        )
+
+        it.scoped.skipIf(!target.jetstream)(
+          "a row larger than its stream's max_msg_size is set aside, and the rows after it go out",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("msgsize")
+              const { Happened } = definitions(stream)
+              // The stream as the Bus would make it, with a max_msg_size of 4 KiB: the Bus finds it as it wants it.
+              const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
+              yield* Effect.acquireRelease(
+                Effect.promise(async () => {
+                  const nc = await connect({ servers: [natsUrl] })
+                  const jsm = await jetstreamManager(nc)
+                  await jsm.streams.add({ ...wanted, name: stream.name, max_msg_size: 4096 })
+                  return nc
+                }),
+                (nc) =>
+                  Effect.promise(async () => {
+                    const jsm = await jetstreamManager(nc)
+                    await jsm.streams.delete(stream.name).catch(() => false)
+                    await nc.close()
+                  })
+              )
+              const context = yield* infra([stream])
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const large = yield* OutboxRelay.enqueue(Happened, { n: 2, note: "x".repeat(10_000) }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+
+              const rows = yield* poll(
+                outboxFailures,
+                (rows) => rows.every((r) => r.published || r.failed),
+                "every outbox row published or set aside"
+              ).pipe(Effect.provide(context))
+              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
+                [first, true, false],
+                [large, false, true],
+                [third, true, false]
+              ])
+              expect(rows[1]!.attempts).toBe(1)
+              const events = yield* takeN(received, 2)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3])
             }),
           30_000
         )

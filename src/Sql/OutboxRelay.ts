@@ -21,7 +21,8 @@
  *   and order holds within a batch, not across concurrent batches.
  * - **No poison row.** A row the Bus could never publish (a subject with an empty token, a wildcard or whitespace, a
  *   header name that is not printable ASCII without `:`, a header value with a line break: written by SQL, since
- *   `enqueue` refuses them) is not sent and does not stop the pass: it is set aside (`failed_at`, `last_error`,
+ *   `enqueue` refuses them), or a message larger than the server's `max_payload` or its stream's `max_msg_size`
+ *   (which only the Bus knows), does not stop the pass: it is set aside (`failed_at`, `last_error`,
  *   logged as an error) and the rows after it go on. A table made before `failed_at` is relayed without setting
  *   anything aside (one warning names the migration that adds the column).
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
@@ -129,7 +130,8 @@ export interface RelayStatus {
   /** Failed publishes (each also recorded in the row's `attempts` and `last_error`). */
   readonly failures: number
   /**
-   * Rows set aside because the Bus could never publish them (a subject or headers it refuses): their `failed_at` is
+   * Rows set aside because the Bus could never publish them (a subject or headers it refuses, a message larger than
+   * the server or its stream takes): their `failed_at` is
    * set, their `last_error` says why, and the events after them went on.
    */
   readonly unpublishable: number

@@ -22,3 +22,22 @@ export const busError = (
     retryable,
     ...(cause !== undefined ? { cause } : {})
   })
+
+// The NATS client's refusal, before sending, of a message over the server's `max_payload` (an
+// `InvalidArgumentError`: "'payload' max_payload size exceeded"), and the stream's answer to one over its
+// `max_msg_size` (a `JetStreamApiError`, err_code 10054). Read by name, not by class: the NATS client is loaded only
+// with a JetStream Bus.
+const maxPayloadRefusal = (cause: unknown): boolean =>
+  cause instanceof Error && cause.name === "InvalidArgumentError" && cause.message.includes("max_payload")
+
+const maxMessageSizeAnswer = (cause: unknown): boolean =>
+  cause instanceof Error && cause.name === "JetStreamApiError" && (cause as { readonly code?: unknown }).code === 10054
+
+/**
+ * Whether a publish failed because the message is larger than the server or its stream takes: it fails alike
+ * however often it is retried, whatever the state of the connection.
+ *
+ * @internal
+ */
+export const isMessageTooLarge = (error: MessageBusError): boolean =>
+  maxPayloadRefusal(error.cause) || maxMessageSizeAnswer(error.cause)

@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
+import { isMessageTooLarge } from "../../Bus/internal/busError.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import { headersOf, type Row } from "./outboxRows.js"
 import { rowRefusal } from "./outboxWrite.js"
@@ -17,7 +18,7 @@ import type { RelayContext } from "./relayContext.js"
 
 /**
  * A row's failed publish. An unpublishable row is one the Bus would refuse whatever its state (headers it cannot
- * send): it was not sent, and retrying it could only fail again.
+ * send, a message larger than the server or its stream takes): retrying it could only fail again.
  *
  * @internal
  */
@@ -53,7 +54,8 @@ const defectFailure = (row: Row, defect: unknown) =>
 // refuse (written by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried,
 // it would hold them back forever. It is checked here, not told apart by the Bus's error: the Bus's other
 // non-retryable failures (a closed connection, a subject no stream holds) are about the Bus, and every row would fail
-// them alike.
+// them alike. The one exception is a message larger than the server's `max_payload` or its stream's `max_msg_size`:
+// only the Bus knows those limits, and the row fails them alike on every attempt, so it is set aside in the same way.
 const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
   Effect.matchCauseEffect(
     Effect.suspend((): Effect.Effect<PublishAck | Failure, MessageBusError> => {
@@ -74,8 +76,12 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
         relay.subjects.add(row.subject)
         return Effect.succeed(Either.right(result))
       },
-      onFailure: (cause) => {
+      onFailure: (cause): Effect.Effect<Outcome> => {
         const failure = Cause.failureOrCause(cause)
+        // A message larger than the server or its stream takes is refused alike on every attempt.
+        if (Either.isLeft(failure) && isMessageTooLarge(failure.left)) {
+          return Effect.succeed(Either.left({ error: failure.left, unpublishable: true }))
+        }
         if (Either.isLeft(failure)) {
           onFailure()
           return Effect.succeed(Either.left({ error: failure.left, unpublishable: false }))
