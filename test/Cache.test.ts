@@ -51,6 +51,33 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(ttl).toBeLessThanOrEqual(60_000)
     }))
 
+  it.live("a stored value holding a \"__proto__\" key (written by another client) is a miss, never a prototype", () =>
+    Effect.gen(function*() {
+      const prefix = `glam-test:cache:${process.pid}:proto:${Date.now()}:`
+      const lines: Array<string> = []
+      const redis = new Redis(redisUrl)
+      const raw = {
+        plain: "{\"__proto__\":{\"admin\":true},\"name\":\"ada\"}",
+        // The same key with its letters escaped, deeper down.
+        escaped: "{\"profile\":{\"\\u005f_proto__\":{\"admin\":true}}}"
+      }
+      yield* Effect.promise(() => redis.mset(`${prefix}plain`, raw.plain, `${prefix}escaped`, raw.escaped))
+      const Profile = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+      const found = yield* Effect.all([
+        Cache.get("plain", Profile),
+        Cache.get("escaped", Schema.Struct({ profile: Profile }))
+      ]).pipe(
+        Effect.provide(Cache.layer({ url: redisUrl, prefix })),
+        Effect.provide(capturingLogger(lines)),
+        Effect.ensuring(Effect.promise(() => redis.del(`${prefix}plain`, `${prefix}escaped`).then(() => redis.quit())))
+      )
+      expect(found).toEqual([Option.none(), Option.none()])
+      const warnings = lines.filter((l) => l.includes("does not decode"))
+      expect(warnings).toHaveLength(2)
+      expect(warnings[1]).toContain("__proto__\\\" key")
+      expect(warnings[1]).toContain("[profile.__proto__]")
+    }))
+
   it.live("a timeout past what Node's timers hold (30 days) does not set the client's timers to fire at once", () =>
     Effect.gen(function*() {
       const warnings: Array<string> = []

@@ -48,11 +48,15 @@ export interface SetOptions {
 export interface CacheService {
   /** `"redis"` or `"memory"`. */
   readonly backend: "redis" | "memory"
-  /** The value under `key`, decoded by `schema`; `None` when absent, expired or no longer decodable. */
+  /**
+   * The value under `key`, decoded by `schema`; `None` when absent, expired or no longer decodable (a stored value
+   * holding a `"__proto__"` key, which decoding would drop or make a prototype, is not decoded).
+   */
   readonly get: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
   /**
    * Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode, or when its encoded
-   * form is not JSON (a bigint, a `Date`, `NaN`, `undefined`, a class instance, a cycle) and so would not read back.
+   * form is not JSON (a bigint, a `Date`, `NaN`, `undefined`, a class instance, a cycle) or holds a `"__proto__"`
+   * key, and so would not read back.
    */
   readonly set: <A, I>(
     key: string,

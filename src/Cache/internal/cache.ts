@@ -30,11 +30,14 @@ export interface EngineOptions {
 const maxLoggedKeys = 1000
 
 const parseJson = (raw: string): Either.Either<unknown, string> => {
+  let value: unknown
   try {
-    return Either.right(JSON.parse(raw))
+    value = JSON.parse(raw)
   } catch {
     return Either.left("not JSON")
   }
+  const protoPath = mayHoldProtoKey(raw) ? protoKeyPath(value) : undefined
+  return protoPath === undefined ? Either.right(value) : Either.left(`${protoKind}, at [${protoPath.join(".")}]`)
 }
 
 /**
@@ -53,6 +56,34 @@ const keyFields = (key: string): { readonly key_namespace: string; readonly key_
 // Paths and kinds only: the messages quote the cached value, which may be personal data.
 const describeIssues = (error: ParseResult.ParseError): string =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => `${i._tag} at [${i.path.join(".")}]`).join("; ")
+
+// Schemas build the objects they decode by assignment: a `"__proto__"` key (an own property, as JSON.parse makes it)
+// whose value is an object sets the prototype of the object a `Schema.Record` (any index signature) builds, so
+// whoever wrote the value chooses what the decoded object inherits; any other value is dropped. Either way the key is
+// lost. Such a value is neither stored nor read.
+const protoKey = "__proto__"
+const protoKind = "a \"__proto__\" key (decoding drops it, or makes its value the prototype of its object)"
+
+/** The path of a `"__proto__"` key in a parsed JSON value, or none; iterative, so any depth is searched. */
+const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined => {
+  const stack: Array<{ readonly value: unknown; readonly path: ReadonlyArray<string> }> = [{ value, path: [] }]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const current = next.value
+    if (typeof current !== "object" || current === null) continue
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) stack.push({ value: current[i], path: [...next.path, String(i)] })
+      continue
+    }
+    for (const key of Object.keys(current)) {
+      if (key === protoKey) return [...next.path, key]
+      stack.push({ value: (current as Record<string, unknown>)[key], path: [...next.path, key] })
+    }
+  }
+  return undefined
+}
+
+// Whether stored text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`).
+const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || /\\u00[57][0-9a-f]/i.test(text)
 
 interface NotJson {
   readonly path: ReadonlyArray<PropertyKey>
@@ -106,7 +137,9 @@ const notJson = (
     }
     const keys = Object.keys(object)
     for (let i = 0; i < keys.length && found === undefined; i++) {
-      found = child((object as Record<string, unknown>)[keys[i]!], keys[i]!, true)
+      found = keys[i] === protoKey
+        ? { path: [...path, protoKey], kind: protoKind }
+        : child((object as Record<string, unknown>)[keys[i]!], keys[i]!, true)
     }
   }
   ancestors.pop()
