@@ -1,6 +1,7 @@
 /**
  * Payload codecs of typed topics: bytes -> text (UTF-8) -> JSON (bounded depth, exact integers, no repeated keys at
- * the top) -> the topic's Schema, and back. Decoding never throws: a payload that does not decode gives a reason.
+ * the top, no `"__proto__"` key at any depth) -> the topic's Schema, and back. Decoding never throws: a payload that
+ * does not decode gives a reason.
  *
  * @internal
  */
@@ -9,6 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Issues from "../../internal/issues.js"
 import * as Json from "../../internal/json.js"
+import * as ProtoKeys from "../../internal/protoKeys.js"
 
 /**
  * How a payload is carried: JSON text, or the UTF-8 text itself (a schema of strings).
@@ -85,6 +87,13 @@ export const decode = <A, I>(
       )
     }
     value = parsed.value
+    // The schema would drop the key, or make its value the prototype of the object it builds (see protoKeys.ts).
+    const protoPath = ProtoKeys.mayHoldProtoKey(text) ? ProtoKeys.protoKeyPath(value) : undefined
+    if (protoPath !== undefined) {
+      return Either.left(
+        `${protoPath.join(".")} is a "__proto__" key, which decoding would drop or make the prototype of its object`
+      )
+    }
   }
   const decoded = decoderOf(schema as Schema.Schema.AnyNoContext)(value)
   return Either.isRight(decoded) ? Either.right(decoded.right as A) : Either.left(describe(decoded.left))

@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto"
 import { ValidationError } from "../../Errors/Errors.js"
 import * as Issues from "../../internal/issues.js"
 import * as Json from "../../internal/json.js"
+import * as ProtoKeys from "../../internal/protoKeys.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { EventContext as EventContextType } from "../EventContext.js"
@@ -61,7 +62,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 // JSON.parse makes a `"__proto__"` key an own property, but the schemas rebuild the envelope, its metadata and its
 // payload by assignment, where `__proto__` would set the prototype and the key would be lost. Copy such keys back
 // onto the rebuilt objects, so an envelope loses nothing (values below these levels are passed through as they are).
-const protoKey = "__proto__"
+const protoKey = ProtoKeys.protoKey
 const hasOwn = (u: unknown, key: string): u is { readonly [key: string]: unknown } =>
   typeof u === "object" && u !== null && Object.prototype.hasOwnProperty.call(u, key)
 
@@ -257,37 +258,6 @@ export const defaultServiceVersion = "1.0.0"
 export const version = (envelope: EventEnvelope): Option.Option<number> =>
   payloadCodec.schemaVersionOf(envelope.metadata?.schema_version)
 
-// Schemas build the objects they decode by assignment: a `"__proto__"` key whose value is an object (or null)
-// sets the prototype of the object a `Schema.Record` (any index signature) builds, so the sender chooses what the
-// decoded object inherits; any other value is dropped. Either way the key is lost. A payload holding one, at any
-// depth, is refused before its schema runs (the dead letter keeps it). JSON.parse bounds the depth of a received
-// body; a value built in the process is searched this deep.
-const protoSearchDepth = 1024
-
-/** The path of a `"__proto__"` key in a JSON value, or none. */
-const protoKeyPath = (value: unknown, depth: number): Array<string> | undefined => {
-  if (typeof value !== "object" || value === null || depth >= protoSearchDepth) return undefined
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const path = protoKeyPath(value[i], depth + 1)
-      if (path !== undefined) return (path.push(String(i)), path)
-    }
-    return undefined
-  }
-  const keys = Object.keys(value)
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!
-    const child = (value as { readonly [key: string]: unknown })[key]
-    if (key === protoKey) return [key]
-    const path = protoKeyPath(child, depth + 1)
-    if (path !== undefined) return (path.push(key), path)
-  }
-  return undefined
-}
-
-// Whether a body's text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`).
-const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || /\\u00[57][0-9a-f]/i.test(text)
-
 /** @internal */
 export const decodeEvent = <A, I>(
   definition: Events.EventDefinition<A, I>,
@@ -308,9 +278,10 @@ const decodeEventOf = <A, I>(
     const reason = `is not a positive integer: ${JSON.stringify(envelope.metadata?.schema_version)}`
     return Either.left(validationError(`Invalid metadata.schema_version: ${reason}`, schemaVersionField, reason))
   }
-  const protoPath = searchProtoKeys ? protoKeyPath(envelope.payload, 0) : undefined
+  // A payload holding a `"__proto__"` key, at any depth, is refused before its schema runs (the dead letter keeps it).
+  const protoPath = searchProtoKeys ? ProtoKeys.protoKeyPath(envelope.payload) : undefined
   if (protoPath !== undefined) {
-    const field = ["payload", ...protoPath.reverse()].join(".")
+    const field = ["payload", ...protoPath].join(".")
     const reason = "is a \"__proto__\" key, which decoding would drop or make the prototype of its object"
     return Either.left(validationError(`Invalid payload of ${definition.subject}: ${field} ${reason}`, field, reason))
   }
@@ -348,5 +319,5 @@ export const decode = <A, I>(
   const envelope = decodeTextEither(text.right, options)
   return Either.isLeft(envelope)
     ? Either.left(envelope.left)
-    : decodeEventOf(definition, envelope.right, mayHoldProtoKey(text.right))
+    : decodeEventOf(definition, envelope.right, ProtoKeys.mayHoldProtoKey(text.right))
 }
