@@ -1,3 +1,5 @@
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
@@ -40,6 +42,37 @@ describe("Pagination.create", () => {
         expect(links.last).toBe(pages > 0 ? url(pages) : undefined)
       })
     )
+  })
+})
+
+describe("ApiEnvelope.paginatedBody links", () => {
+  const linksOf = (url: string, page: ApiEnvelope.Page<never>) =>
+    Effect.runSync(
+      ApiEnvelope.paginatedBody(page).pipe(
+        Effect.provideService(
+          HttpServerRequest.HttpServerRequest,
+          HttpServerRequest.fromWeb(new Request(`http://localhost${url}`))
+        )
+      )
+    ).links
+
+  it("keep the request's other query parameters as written, so each link names the same values", () => {
+    const query = "q=a%26limit%3D1000%23x&tag=caf%C3%A9&sp=a+b&pag%65=7&limit=20&flag&&pct=100%25"
+    const links = linksOf(`/api/v1/items?${query}`, { items: [], page: 2, limit: 20, total: 100 })
+    const kept = "q=a%26limit%3D1000%23x&tag=caf%C3%A9&sp=a+b&flag=&pct=100%25"
+    expect(links.next).toBe(`/api/v1/items?${kept}&page=3&limit=20`)
+    expect(links.self).toBe(`/api/v1/items?${kept}&page=2&limit=20`)
+    const next = new URL(links.next!, "http://localhost")
+    expect(next.hash).toBe("")
+    expect([...next.searchParams]).toEqual([
+      ["q", "a&limit=1000#x"],
+      ["tag", "café"],
+      ["sp", "a b"],
+      ["flag", ""],
+      ["pct", "100%"],
+      ["page", "3"],
+      ["limit", "20"]
+    ])
   })
 })
 

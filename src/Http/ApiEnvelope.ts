@@ -175,8 +175,24 @@ export interface Page<A> {
   readonly total: number
 }
 
+/** The query's parameters as written (still percent-encoded), in order, those named `page` or `limit` dropped. */
+const queryAsWritten = (query: string): Array<readonly [string, string]> => {
+  const kept: Array<readonly [string, string]> = []
+  for (const part of query.split("&")) {
+    if (part.length === 0) continue
+    const eq = part.indexOf("=")
+    const key = eq === -1 ? part : part.slice(0, eq)
+    // Compared decoded (`pag%65` is `page` to the server), kept as written.
+    const name = new URLSearchParams(part).keys().next().value
+    if (name === "page" || name === "limit") continue
+    kept.push([key, eq === -1 ? "" : part.slice(eq + 1)])
+  }
+  return kept
+}
+
 /**
- * The base URL and query parameters (in order, `page`/`limit` dropped) of the current request, for links.
+ * The base URL and query parameters of the current request, for links: the parameters in order, as written (still
+ * percent-encoded, as `Pagination.createLinks` takes them, so a link names the same values), `page`/`limit` dropped.
  *
  * @since 0.1.0
  * @category constructors
@@ -189,13 +205,13 @@ export const currentLinkBase: Effect.Effect<{
   const url = request.value.url
   const q = url.indexOf("?")
   const baseUrl = q === -1 ? url : url.slice(0, q)
-  const query = q === -1 ? [] : [...new URLSearchParams(url.slice(q + 1)).entries()]
+  const query = q === -1 ? [] : queryAsWritten(url.slice(q + 1))
   return { baseUrl, query }
 })
 
 /**
  * `paginated_response`: `{ data, meta, pagination, links }`; links use the current request's path and keep its
- * other query parameters.
+ * other query parameters as the request wrote them (see {@link currentLinkBase}).
  *
  * @since 0.1.0
  * @category constructors
