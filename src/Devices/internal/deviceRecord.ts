@@ -33,12 +33,15 @@ export const repository = Repository.make(Device, { table: "devices", id: "devic
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
+/** Whether a string is an id a device may be registered under: no other id can be in the `devices` table. */
+export const isDeviceId = (deviceId: string): boolean => deviceIdPattern.test(deviceId)
+
 const invalid = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid ${field}: ${reason}`, details: { field, reason } })
 
 /** Fails with a `ValidationError` when the id, the type or a topic does not fit. */
 export const validate = (registration: Registration): Effect.Effect<void, ValidationError> => {
-  if (!deviceIdPattern.test(registration.device_id)) {
+  if (!isDeviceId(registration.device_id)) {
     return Effect.fail(
       invalid("device_id", "1 to 128 letters, digits, ., _, : or -, starting with a letter or digit")
     )

@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { DeviceState, DeviceStatus } from "../Devices.js"
-import type { DeviceRepository } from "./deviceRecord.js"
+import { type DeviceRepository, isDeviceId } from "./deviceRecord.js"
 import { devicesOnline } from "./metrics.js"
 
 /** What this process knows of a device's life. */
@@ -86,11 +86,16 @@ const rememberUnknown = (liveness: Liveness, deviceId: string, now: number): voi
   liveness.unknown.set(deviceId, now + liveness.timeoutMs)
 }
 
-/** The device's tracking entry; a device registered by another instance is looked up once. */
+/**
+ * The device's tracking entry; a device registered by another instance is looked up once. An id no registration
+ * can have (anyone may publish under `devices/<anything>/`, up to 64 KB of topic) is neither looked up nor
+ * remembered.
+ */
 export const lookup = (liveness: Liveness, deviceId: string): Effect.Effect<Tracked | undefined> =>
   Effect.gen(function*() {
     const known = liveness.tracked.get(deviceId)
     if (known !== undefined) return known
+    if (!isDeviceId(deviceId)) return undefined
     const now = yield* Clock.currentTimeMillis
     const until = liveness.unknown.get(deviceId)
     if (until !== undefined && until > now) return undefined
