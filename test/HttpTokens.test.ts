@@ -70,6 +70,32 @@ describe("JwtIssuer", () => {
       expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ issuer: "other" })).verify(token)))).toBe(true)
     }).pipe(Effect.provide(Issuer)))
 
+  it.effect("a token whose sub is not a string is refused, whatever else it names", () =>
+    Effect.gen(function*() {
+      const verifier = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
+        JwtAuth.make
+      )
+      const signed = (claims: jose.JWTPayload) =>
+        Effect.promise(() =>
+          new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setAudience(
+            auth.audience
+          ).setExpirationTime("1 minute").sign(new TextEncoder().encode(secret))
+        )
+      for (const sub of [123, null, ["admin"], { id: "admin" }, true]) {
+        const exit = yield* Effect.exit(
+          verifier.verify(yield* signed({ sub, user_id: "admin" } as unknown as jose.JWTPayload))
+        )
+        expect(exit).toMatchObject({ _tag: "Failure" })
+        const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        expect(Option.map(failure, (e) => [e._tag, e.message])).toEqual(
+          Option.some(["UnauthorizedError", "Invalid token"])
+        )
+      }
+      expect((yield* verifier.verify(yield* signed({ sub: "u-1" }))).subject).toBe("u-1")
+      expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
+    }))
+
   it.effect("signs with auth.private_key for RS256, verified with its public key", () =>
     Effect.gen(function*() {
       const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })

@@ -2,7 +2,8 @@
  * JWT bearer authentication on `jose`: algorithms pinned from configuration, an HS secret, a public key or a
  * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance; a refresh token
  * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
- * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, malformed) is a 401
+ * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, a `sub` that is not a
+ * string, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid".
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
@@ -180,8 +181,14 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           catch: (error) =>
             error instanceof jose.errors.JWTExpired ? unauthorized("Token expired") : unauthorized("Invalid token")
         }).pipe(
-          // A refresh token is for the token endpoint only, never a bearer credential.
-          Effect.filterOrFail((result) => result.payload["type"] !== "refresh", () => unauthorized("Invalid token")),
+          // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
+          // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token names.
+          Effect.filterOrFail(
+            (result) =>
+              result.payload["type"] !== "refresh" &&
+              (result.payload.sub === undefined || typeof result.payload.sub === "string"),
+            () => unauthorized("Invalid token")
+          ),
           Effect.map((result) => principalFromClaims(result.payload)),
           Effect.withSpan("JwtAuth.verify")
         )
