@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { parse, stringify } from "../src/internal/json.js"
+import * as ProtoKeys from "../src/internal/protoKeys.js"
 
 const deep = (levels: number, open: string, close: string, inner = "1") =>
   open.repeat(levels) + inner + close.repeat(levels)
@@ -187,5 +188,23 @@ describe("JSON.stringify that writes bigints", () => {
     const cyclic: { self?: unknown; n: bigint } = { n: 1n }
     cyclic.self = cyclic
     expect(() => stringify(cyclic)).toThrow(TypeError)
+  })
+})
+
+describe("\"__proto__\" keys of parsed JSON", () => {
+  it("are found at any depth, in arrays too, with their path; text without one is told apart without parsing", () => {
+    const found = (text: string) => ProtoKeys.protoKeyPath(JSON.parse(text))
+    expect(found("{\"a\":{\"b\":[1,{\"__proto__\":{\"x\":1}}]}}")).toEqual(["a", "b", "1", "__proto__"])
+    expect(found("{\"__proto__\":null}")).toEqual(["__proto__"])
+    expect(found("{\"a\":{\"\\u005f_proto__\":1}}")).toEqual(["a", "__proto__"])
+    expect(found("{\"a\":{\"proto\":1},\"b\":[\"__proto__\"]}")).toBeUndefined()
+    expect(ProtoKeys.mayHoldProtoKey("{\"a\":{\"proto\":1}}")).toBe(false)
+    expect(ProtoKeys.mayHoldProtoKey("{\"\\u005F_proto__\":1}")).toBe(true)
+    // A value read from a store has no depth bound: 200 000 levels, searched without recursion.
+    const depth = 200_000
+    const deep = JSON.parse(`${"{\"a\":".repeat(depth)}{"__proto__":1}${"}".repeat(depth)}`)
+    const path = ProtoKeys.protoKeyPath(deep)
+    expect(path).toHaveLength(depth + 1)
+    expect(path?.[depth]).toBe("__proto__")
   })
 })

@@ -11,35 +11,43 @@
 /** @internal */
 export const protoKey = "__proto__"
 
-// JSON.parse bounds the depth of a received body; a value built in the process is searched this deep.
-const searchDepth = 1024
+interface Visit {
+  readonly value: unknown
+  readonly key: string
+  readonly parent: Visit | undefined
+}
 
-const pathFrom = (value: unknown, depth: number): Array<string> | undefined => {
-  if (typeof value !== "object" || value === null || depth >= searchDepth) return undefined
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const path = pathFrom(value[i], depth + 1)
-      if (path !== undefined) return (path.push(String(i)), path)
-    }
-    return undefined
-  }
-  const keys = Object.keys(value)
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!
-    if (key === protoKey) return [key]
-    const path = pathFrom((value as { readonly [key: string]: unknown })[key], depth + 1)
-    if (path !== undefined) return (path.push(key), path)
-  }
-  return undefined
+const pathOf = (visit: Visit): Array<string> => {
+  const path: Array<string> = []
+  for (let at: Visit | undefined = visit; at?.parent !== undefined; at = at.parent) path.push(at.key)
+  return path.reverse()
 }
 
 /**
- * The path (keys and array indexes, outermost first) of the first `"__proto__"` key of a JSON value, or `undefined`
- * when it has none.
+ * The path (keys and array indexes, outermost first) of a `"__proto__"` key of a JSON value, or `undefined` when it
+ * has none. Searched without recursion, each value visited once, so any depth is searched in linear time (a value
+ * read from a store has no depth bound).
  *
  * @internal
  */
-export const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined => pathFrom(value, 0)?.reverse()
+export const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined => {
+  const stack: Array<Visit> = [{ value, key: "", parent: undefined }]
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    const current = visit.value
+    if (typeof current !== "object" || current === null) continue
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], key: String(i), parent: visit })
+      continue
+    }
+    const keys = Object.keys(current)
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!
+      if (key === protoKey) return [...pathOf(visit), key]
+      stack.push({ value: (current as { readonly [key: string]: unknown })[key], key, parent: visit })
+    }
+  }
+  return undefined
+}
 
 /**
  * Whether JSON text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`). Text for

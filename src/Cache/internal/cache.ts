@@ -15,6 +15,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
+import * as ProtoKeys from "../../internal/protoKeys.js"
 import type { CacheService, SetOptions } from "../Cache.js"
 import * as Metrics from "./metrics.js"
 import type { Store } from "./store.js"
@@ -36,7 +37,7 @@ const parseJson = (raw: string): Either.Either<unknown, string> => {
   } catch {
     return Either.left("not JSON")
   }
-  const protoPath = mayHoldProtoKey(raw) ? protoKeyPath(value) : undefined
+  const protoPath = ProtoKeys.mayHoldProtoKey(raw) ? ProtoKeys.protoKeyPath(value) : undefined
   return protoPath === undefined ? Either.right(value) : Either.left(`${protoKind}, at [${protoPath.join(".")}]`)
 }
 
@@ -57,33 +58,9 @@ const keyFields = (key: string): { readonly key_namespace: string; readonly key_
 const describeIssues = (error: ParseResult.ParseError): string =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => `${i._tag} at [${i.path.join(".")}]`).join("; ")
 
-// Schemas build the objects they decode by assignment: a `"__proto__"` key (an own property, as JSON.parse makes it)
-// whose value is an object sets the prototype of the object a `Schema.Record` (any index signature) builds, so
-// whoever wrote the value chooses what the decoded object inherits; any other value is dropped. Either way the key is
-// lost. Such a value is neither stored nor read.
-const protoKey = "__proto__"
+// A value holding a `"__proto__"` key is neither stored nor read: decoding would lose the key or make its value a
+// prototype (see src/internal/protoKeys.ts).
 const protoKind = "a \"__proto__\" key (decoding drops it, or makes its value the prototype of its object)"
-
-/** The path of a `"__proto__"` key in a parsed JSON value, or none; iterative, so any depth is searched. */
-const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined => {
-  const stack: Array<{ readonly value: unknown; readonly path: ReadonlyArray<string> }> = [{ value, path: [] }]
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const current = next.value
-    if (typeof current !== "object" || current === null) continue
-    if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) stack.push({ value: current[i], path: [...next.path, String(i)] })
-      continue
-    }
-    for (const key of Object.keys(current)) {
-      if (key === protoKey) return [...next.path, key]
-      stack.push({ value: (current as Record<string, unknown>)[key], path: [...next.path, key] })
-    }
-  }
-  return undefined
-}
-
-// Whether stored text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`).
-const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || /\\u00[57][0-9a-f]/i.test(text)
 
 interface NotJson {
   readonly path: ReadonlyArray<PropertyKey>
@@ -137,8 +114,8 @@ const notJson = (
     }
     const keys = Object.keys(object)
     for (let i = 0; i < keys.length && found === undefined; i++) {
-      found = keys[i] === protoKey
-        ? { path: [...path, protoKey], kind: protoKind }
+      found = keys[i] === ProtoKeys.protoKey
+        ? { path: [...path, ProtoKeys.protoKey], kind: protoKind }
         : child((object as Record<string, unknown>)[keys[i]!], keys[i]!, true)
     }
   }
