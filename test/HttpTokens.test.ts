@@ -128,6 +128,34 @@ describe("JwtIssuer", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expect(JSON.stringify(exit)).toContain("private_key")
     }))
+
+  it.effect("a key that cannot sign with the algorithm is a configuration error when the issuer is built", () =>
+    Effect.gen(function*() {
+      const build = (auth: object) =>
+        Effect.flip(Effect.flatMap(
+          Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
+          JwtIssuer.make
+        ))
+      const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey
+      const pem = String(ec.export({ type: "pkcs8", format: "pem" }))
+      for (const alg of ["RS256", "ES384", "PS256"]) {
+        const error = yield* build({ algorithms: [alg], private_key: pem })
+        expect(error._op).toBe("InvalidData")
+        const text = String(error)
+        expect(text).toContain("auth.private_key")
+        expect(text).toContain(`cannot sign ${alg} with the configured key`)
+        expect(text).not.toContain(pem.split("\n")[1]!)
+      }
+      // the algorithm the key is for signs
+      const issuer = yield* Effect.flatMap(
+        Effect.withConfigProvider(
+          JwtIssuer.config,
+          ConfigProvider.fromJson({ auth: { algorithms: ["ES256"], private_key: pem } })
+        ),
+        JwtIssuer.make
+      )
+      expect(jose.decodeProtectedHeader(yield* issuer.issueAccessToken({ userId: "ec" })).alg).toBe("ES256")
+    }))
 })
 
 describe("Password", () => {

@@ -159,6 +159,19 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
     const key = yield* signingKey(config, alg)
     // Imported when an issuer is built: a service that issues no tokens does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
+    // A key that cannot sign with the algorithm (an EC key for RS256, an algorithm jose does not know) fails here,
+    // as configuration, rather than at every token: what jose says names the algorithm and the key's type, never
+    // the key.
+    yield* Effect.tryPromise({
+      try: () => new jose.SignJWT({}).setProtectedHeader({ alg, typ: "JWT" }).sign(key),
+      catch: (error) =>
+        ConfigError.InvalidData(
+          alg.startsWith("HS") ? ["auth", "algorithms"] : ["auth", "private_key"],
+          `cannot sign ${alg} with the configured key: ${
+            error instanceof Error ? error.message.slice(0, 200) : "refused"
+          }`
+        )
+    })
     const sign = (subject: Subject, type: "access" | "refresh", ttl: Duration.Duration) =>
       Effect.promise(() => {
         let jwt = new jose.SignJWT(payloadOf(subject, type))
