@@ -10,6 +10,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { isGlamError } from "../../Errors/Errors.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
+import { cutText } from "../../internal/text.js"
 import type { DeadLetter, DeadLetterError } from "../Bus.js"
 
 /** @internal */
@@ -119,13 +120,6 @@ export const encode = (letter: Omit<DeadLetter, "dlqSequence">, options?: Encode
 
 /** The longest error message a record cut to size keeps. */
 const maxErrorMessage = 1024
-
-const cutText = (text: string, max: number): string => {
-  if (text.length <= max) return text
-  // Not between the two halves of a surrogate pair.
-  const end = /[\uD800-\uDBFF]/.test(text[max - 1]!) ? max - 1 : max
-  return `${text.slice(0, end)}... (${text.length - end} more characters)`
-}
 
 // The record with as much of the body as fits in `maxBytes` (all of it, or its start with `body_truncated`), or none
 // when the rest of the record alone is larger. The body's base64 is plain ASCII: the rest of the record is measured

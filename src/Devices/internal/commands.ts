@@ -9,6 +9,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
+import { cutText } from "../../internal/text.js"
 import type { CommandAck, CommandError, CommandResult, DeviceTopics } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import { DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
@@ -58,8 +59,13 @@ const timeoutError = (c: Command, commandId: string) =>
     }
   })
 
-const rejectedError = (c: Command, commandId: string, reason: string | undefined) =>
-  new DeviceCommandRejectedError({
+/** The longest reason of a device's own kept in a rejection; the rest is cut. */
+const maxReasonLength = 1024
+
+const rejectedError = (c: Command, commandId: string, text: string | undefined) => {
+  // The device's own words, as long as its payload allows: cut, as an upstream service's error message is.
+  const reason = text === undefined ? undefined : cutText(text, maxReasonLength)
+  return new DeviceCommandRejectedError({
     message: `Device ${c.deviceId} rejected command ${c.command}${reason === undefined ? "" : `: ${reason}`}`,
     details: {
       device_id: c.deviceId,
@@ -68,6 +74,7 @@ const rejectedError = (c: Command, commandId: string, reason: string | undefined
       ...(reason === undefined ? {} : { reason })
     }
   })
+}
 
 /** Publishes the command and waits for its acknowledgement (the device is known not to be offline). */
 export const send = (

@@ -23,6 +23,7 @@ import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
+import { cutText } from "../../internal/text.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as HttpConfig from "../HttpConfig.js"
@@ -215,11 +216,7 @@ const scrubJson = (value: unknown, credentials: ReadonlyArray<string>, depth: nu
 
 /** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
 const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {
-  const text = scrubText(message, credentials)
-  if (text.length <= maxMessageLength) return text
-  // Not between the two halves of a surrogate pair.
-  const end = /[\uD800-\uDBFF]/.test(text[maxMessageLength - 1]!) ? maxMessageLength - 1 : maxMessageLength
-  return `${text.slice(0, end)}... (${text.length - end} more characters)`
+  return cutText(scrubText(message, credentials), maxMessageLength)
 }
 
 /**
