@@ -459,6 +459,69 @@ for (const target of targets) {
             expect(yield* Effect.provide(outboxRows, context)).toEqual([])
           }))
 
+        it.scoped("an enqueue whose subject or a header value holds a lone surrogate is refused, naming it", () =>
+          Effect.gen(function*() {
+            const stream = testStream("surrogate")
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const envelope = yield* EventEnvelope.make(Happened, { n: 1 }, { sourceService: serviceName })
+            const headers = EventEnvelope.headers(envelope)
+            // PostgreSQL would be given U+FFFD for the lone surrogate: another subject than the one enqueued.
+            const lone = `${envelope.subject}.a\ud800`
+            const refusals = yield* Effect.forEach(
+              [
+                Sql.Outbox.enqueue({ ...envelope, subject: lone }, headers),
+                Sql.Outbox.enqueue(envelope, { ...headers, "X-Note": "a\udc00b" })
+              ],
+              (enqueue) => enqueue.pipe(Sql.transaction(), Effect.flip)
+            ).pipe(Effect.provide(context))
+            expect(refusals.map((error) => error._tag)).toEqual(["ValidationError", "ValidationError"])
+            expect(refusals[0]!.details).toMatchObject({ field: "subject", reason: "holds a lone surrogate" })
+            expect(refusals[1]!.details).toMatchObject({ field: "headers", reason: "holds a lone surrogate" })
+            expect(refusals[1]!.message).toContain("X-Note")
+            for (const error of refusals) expect(error.message).toContain("nothing was written to the outbox")
+            expect(yield* Effect.provide(outboxRows, context)).toEqual([])
+          }))
+
+        it.scoped("a header named __proto__ is published with the event, as enqueued", () =>
+          Effect.gen(function*() {
+            const stream = testStream("proto")
+            const { Happened } = definitions(stream)
+            const built = yield* infra([stream])
+            const bus = Context.get(built, Bus.Bus)
+            const sent: Array<Bus.EncodedMessage> = []
+            const context = Context.add(built, Bus.Bus, {
+              ...bus,
+              publishEncoded: (message) =>
+                Effect.zipRight(Effect.sync(() => sent.push(message)), bus.publishEncoded(message))
+            })
+            const envelope = yield* EventEnvelope.make(Happened, { n: 1 }, { sourceService: serviceName })
+            // JSON.parse makes "__proto__" an own key, and the spread keeps it one: a header like any other.
+            const headers = { ...EventEnvelope.headers(envelope), ...JSON.parse(`{"__proto__":"kept"}`) }
+            expect(Object.hasOwn(headers, "__proto__")).toBe(true)
+            yield* Sql.Outbox.enqueue(envelope, headers).pipe(Sql.transaction(), Effect.provide(context))
+            yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+            yield* Effect.provide(allPublished, context)
+            expect(sent.map((message) => message.eventId)).toEqual([envelope.event_id])
+            const published = sent[0]!.headers!
+            expect(Object.hasOwn(published, "__proto__")).toBe(true)
+            expect(published["__proto__"]).toBe("kept")
+            expect(Object.getPrototypeOf(published)).toBe(Object.prototype)
+            if (target.jetstream) {
+              // On the wire: the message the stream stored carries the header.
+              const stored = yield* Effect.promise(async () => {
+                const nc = await connect({ servers: [natsUrl] })
+                try {
+                  const jsm = await jetstreamManager(nc)
+                  return await jsm.streams.getMessage(stream.name, { last_by_subj: Happened.subject })
+                } finally {
+                  await nc.close()
+                }
+              })
+              expect(stored?.header.get("__proto__")).toBe("kept")
+            }
+          }))
+
         it.scoped(
           "a row written by SQL with a subject or headers the Bus could never publish is set aside, and the rows after it go out",
           () =>

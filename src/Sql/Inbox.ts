@@ -9,14 +9,12 @@ import * as Effect from "effect/Effect"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
 import { timed } from "./internal/queryMetrics.js"
+import { wellFormed } from "./internal/unicodeText.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 import { transaction, type TransactionFailure, type TransactionOptions } from "./SqlTransaction.js"
 
 // A lone surrogate (JSON's "\ud800", which Python writes and reads) reaches PostgreSQL as U+FFFD, as Node encodes
 // it in UTF-8: ids differing only there would be one record, and the second event skipped as handled.
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-const wellFormed = (text: string): boolean => !loneSurrogate.test(text)
 
 const notUnicode = (field: "consumer" | "event_id") =>
   new ValidationError({

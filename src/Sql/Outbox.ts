@@ -43,7 +43,9 @@ export interface EnqueueOptions {
  * exactly when the business change does, and notifies the relay (`pg_notify` on {@link notificationChannel},
  * delivered when the transaction commits). A subject or headers the Bus could never publish (a subject with an
  * empty token, a wildcard or whitespace; a header name that is not printable ASCII without `:`, a value with a line
- * break) are a `ValidationError`, and nothing is written. `OutboxRelay.enqueue`
+ * break), and a subject or header value holding a lone surrogate (which PostgreSQL would store as U+FFFD, another
+ * subject than the one given), are a `ValidationError` naming the field, and nothing is written. A header named
+ * `__proto__` is stored and published as any other. `OutboxRelay.enqueue`
  * builds the envelope and headers from a typed definition as `Bus.publish` does; this is the untyped form, for
  * envelopes built elsewhere.
  *

@@ -185,7 +185,9 @@ export const deletePublished = (
       SELECT count(*)::int AS n FROM deleted`).pipe(Effect.map((rows) => rows[0]?.n ?? 0))
 
 /**
- * The headers column's text as a header record (string values only; anything else is dropped).
+ * The headers column's text as a header record (string values only; anything else is dropped). A header named
+ * `__proto__` stays a header: defined, not assigned (an assignment would try to set the record's prototype and drop
+ * it).
  *
  * @internal
  */
@@ -198,7 +200,11 @@ export const headersOf = (text: string): { [name: string]: string } => {
     return out
   }
   if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-    for (const [name, value] of Object.entries(parsed)) if (typeof value === "string") out[name] = value
+    for (const [name, value] of Object.entries(parsed)) {
+      if (typeof value === "string") {
+        Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true })
+      }
+    }
   }
   return out
 }

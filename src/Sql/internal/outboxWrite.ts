@@ -24,6 +24,7 @@ import type { EnqueueOptions, OutboxEnvelope, Producer } from "../Outbox.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { timed } from "./queryMetrics.js"
 import { mapSqlErrors } from "./sqlErrors.js"
+import { wellFormed } from "./unicodeText.js"
 
 /**
  * The channel an enqueue notifies and the relay listens on.
@@ -66,10 +67,22 @@ export const rowRefusal = (
   )
 }
 
+// A lone surrogate would reach PostgreSQL as U+FFFD (or, escaped in JSON, be refused by jsonb): the row would name
+// another subject than the one enqueued, or the refusal would not say what is wrong.
+const notUnicode = (field: "subject" | "headers", where: string): ValidationError =>
+  new ValidationError({
+    message: `Invalid ${where}: holds a lone surrogate (not Unicode text): nothing was written to the outbox`,
+    details: { field, reason: "holds a lone surrogate" }
+  })
+
 const unpublishable = (
   subject: string,
   headers: Readonly<Record<string, string>>
 ): ValidationError | undefined => {
+  if (!wellFormed(subject)) return notUnicode("subject", "subject")
+  for (const name in headers) {
+    if (!wellFormed(headers[name]!)) return notUnicode("headers", `header ${JSON.stringify(name)}`)
+  }
   const refused = rowRefusal(subject, headers)
   return refused === undefined ? undefined : new ValidationError({
     message: `${refused.message}: nothing was written to the outbox`,
