@@ -580,6 +580,49 @@ for (const { kind, skip } of kinds) {
             expect(column).toEqual({ type: "integer" })
           }))
 
+        it.effect("refuses a migration it would skip: numbered below the last applied one, or an applied id renamed", () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const skipping = `${table}_skipping`
+            const first = Sql.Migrations.fromRecord({
+              "0001_base": "CREATE TABLE skip_base (id integer)",
+              "0003_later": "CREATE TABLE skip_later (id integer)"
+            })
+            expect(yield* Sql.Migrations.migrate({ loader: first, table: skipping })).toEqual([
+              [1, "base"],
+              [3, "later"]
+            ])
+            // Merged from another branch after 3 was applied: the migrator alone would never run it.
+            const merged = Sql.Migrations.fromRecord({
+              "0001_base": "CREATE TABLE skip_base (id integer)",
+              "0002_merged": "CREATE TABLE skip_merged (id integer)",
+              "0003_later": "CREATE TABLE skip_later (id integer)",
+              "0004_next": "CREATE TABLE skip_next (id integer)"
+            })
+            const below = yield* failureIn(Sql.Migrations.migrate({ loader: merged, table: skipping }))
+            expect(below._tag).toBe("MigrationError")
+            expect(below.message).toContain("2_merged")
+            // Two migrations given one number: the applied one's id, another name.
+            const renumbered = Sql.Migrations.fromRecord({
+              "0001_base": "CREATE TABLE skip_base (id integer)",
+              "0003_other": "CREATE TABLE skip_other (id integer)"
+            })
+            const same = yield* failureIn(Sql.Migrations.migrate({ loader: renumbered, table: skipping }))
+            expect(same._tag).toBe("MigrationError")
+            expect(same.message).toContain("3_other")
+            expect(same.message).toContain("3_later")
+            const [exists] = yield* sql`SELECT to_regclass('skip_merged') IS NOT NULL AS merged,
+              to_regclass('skip_next') IS NOT NULL AS next, to_regclass('skip_other') IS NOT NULL AS other`
+            expect(exists).toEqual({ merged: false, next: false, other: false })
+            // Renumbered above the last applied one, it is applied.
+            const fixed = Sql.Migrations.fromRecord({
+              "0001_base": "CREATE TABLE skip_base (id integer)",
+              "0003_later": "CREATE TABLE skip_later (id integer)",
+              "0004_merged": "CREATE TABLE skip_merged (id integer)"
+            })
+            expect(yield* Sql.Migrations.migrate({ loader: fixed, table: skipping })).toEqual([[4, "merged"]])
+          }))
+
         it.effect("refuses an id beyond what a JavaScript number holds exactly, naming the migration", () =>
           Effect.gen(function*() {
             const loader = Sql.Migrations.fromRecord({ "123456789012345678_too_big": "SELECT 1" })

@@ -212,6 +212,33 @@ const checkIdsFit = (table: string, migrations: ReadonlyArray<PgMigrator.Resolve
     })
   })
 
+/**
+ * Refuses what the migrator would skip without a word: it applies only ids above the last one recorded, so a
+ * migration numbered below it that was never applied (merged from another branch), or one whose id is recorded
+ * under another name (two migrations given one number), would never run.
+ */
+const checkNoneSkipped = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly id: string; readonly name: string }>`SELECT migration_id::text AS id, name
+      FROM ${sql(table)}`.withoutTransform
+    const recorded = new Map(rows.map((row) => [Number(row.id), row.name]))
+    const last = Math.max(0, ...recorded.keys())
+    for (const [id, name] of migrations) {
+      if (id > last) continue
+      const as = recorded.get(id)
+      if (as === name) continue
+      return yield* new MigrationError({
+        reason: "bad-state",
+        message: as === undefined
+          ? `Migration ${id}_${name} is numbered below the last applied one (${last}) and was never applied: the ` +
+            "migrator applies only ids above the last one. Nothing was applied; give it an id above " + `${last}`
+          : `Migration ${id}_${name} has the id of the applied migration ${id}_${as}: it would never be applied. ` +
+            "Nothing was applied; give it an id above " + `${last}`
+      })
+    }
+  })
+
 // The ids above the last recorded one: what the migrator would apply.
 const pendingIn = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
   Effect.gen(function*() {
@@ -235,8 +262,9 @@ const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
  * Applies the migrations above the last one recorded, in order, in one transaction; returns the applied
  * `[id, name]` pairs. Instances starting together wait for each other (the migrator's table lock), and the
  * later ones find nothing to do. An id the table's `migration_id` cannot hold (above 2147483647 in an `integer`
- * column) is refused before anything runs, and a run the migrator could not record fails with reason `locked`:
- * an empty result always means nothing was pending.
+ * column) is refused before anything runs, and so is a migration the migrator would never apply (numbered below the
+ * last applied one and not applied, or with the id of an applied migration of another name: reason `bad-state`); a
+ * run the migrator could not record fails with reason `locked`: an empty result always means nothing was pending.
  *
  * @example
  * ```ts
@@ -262,6 +290,7 @@ export const migrate = (
     yield* ensureMigrationsTable(table)
     const migrations = yield* options.loader
     yield* checkIdsFit(table, migrations)
+    yield* checkNoneSkipped(table, migrations)
     const applied = yield* PgMigrator.run({
       loader: Effect.succeed(migrations),
       table,
