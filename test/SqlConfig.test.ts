@@ -8,6 +8,7 @@ import * as Path from "node:path"
 import { BusMemory } from "../src/Bus/index.js"
 import { DatabaseError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
+import { connectionSettings } from "../src/Sql/internal/pgPool.js"
 import * as Backends from "./fixtures/sql/backends.js"
 import { services } from "./support/services.js"
 import { serviceAvailable } from "./support/services.js"
@@ -100,6 +101,27 @@ describe("Sql config", () => {
     expect(error.message).toContain("Cannot read the PostgreSQL url")
     expect(error.message).not.toContain("hunter2")
     expect(JSON.stringify(error)).not.toContain("hunter2")
+  })
+
+  it("refuses a url whose unencoded password the parser would read as host, port and database, leaving it out", async () => {
+    // "1234/hunter2" unencoded: the authority ends at "/", so "1234" reads as a port and "hunter2@..." as the database.
+    for (const url of ["postgres://u:1234/hunter2@127.0.0.1:5432/x", "postgres://u:1234?hunter2@127.0.0.1:5432/x"]) {
+      const error = failureOf(await buildExit(Sql.layer({ url: Redacted.make(url), connectTimeout: "2 seconds" }), {}))
+      expect(error).toBeInstanceOf(DatabaseError)
+      expect(error.message).toContain("Cannot read the PostgreSQL url")
+      expect(error.message).toContain("percent-encode")
+      expect(error.message).not.toContain("hunter2")
+      expect(error.message).not.toContain("1234")
+    }
+    // Encoded, the same password is read as a password.
+    const settings = connectionSettings({ url: Redacted.make("postgres://u:1234%2Fhunter2@127.0.0.1:5432/x") })
+    expect(settings).toMatchObject({
+      user: "u",
+      password: "1234/hunter2",
+      host: "127.0.0.1",
+      port: 5432,
+      database: "x"
+    })
   })
 
   it("refuses the embedded database in prod, with or without layerConfig", async () => {

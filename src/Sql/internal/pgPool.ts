@@ -53,7 +53,16 @@ export const connectionSettings = (
 ): Record<string, unknown> => {
   const settings: Record<string, unknown> = {}
   if (fields.url !== undefined) {
-    for (const [key, value] of Object.entries(parseConnectionString(Redacted.value(fields.url)))) {
+    const text = Redacted.value(fields.url)
+    const parsed = parseConnectionString(text)
+    // A password holding an unencoded `/`, `?` or `#` ends the url's authority early: the parser then reads no user
+    // and takes the rest (the password among it) for the host, port and database, which the connect error names.
+    if (text.includes("@") && !parsed.user && !parsed.password) {
+      throw new Error(
+        "it holds an \"@\" but no user before it; percent-encode \"/\", \"?\", \"#\" and \"@\" in the user and password"
+      )
+    }
+    for (const [key, value] of Object.entries(parsed)) {
       // The parser gives "" for a part the url leaves out (`postgres://db/name` has no port).
       if (value !== null && value !== undefined && value !== "") settings[key] = value
     }
