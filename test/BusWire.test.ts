@@ -2,10 +2,12 @@
  * The wire conformance suite (test/fixtures/bus/wireConformance.ts) on the in-memory Bus and on JetStream.
  */
 import { jetstreamManager } from "@nats-io/jetstream"
+import { headers as natsHeaders } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { Duration, Option } from "effect"
-import { afterAll, describe } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { BusConfig, BusMemory, JetStream } from "../src/Bus/index.js"
+import { toHeaders } from "../src/Bus/internal/natsHeaders.js"
 import * as Streams from "../src/Events/Streams.js"
 import { wireConformance } from "./fixtures/bus/wireConformance.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -24,6 +26,18 @@ describe("memory", () => {
     plainStream,
     layer: BusMemory.layerMemory({ serviceName: "wire", streams: [stream, plainStream] })
   })
+})
+
+it("received NATS headers are read as a record of their first values, a header named __proto__ kept as a header", () => {
+  const h = natsHeaders()
+  h.append("Nats-Msg-Id", "evt-1")
+  h.append("__proto__", "x")
+  h.append("X-Twice", "a")
+  h.append("X-Twice", "b")
+  const record = toHeaders(h)
+  // (an object literal's "__proto__" would set a prototype: the entries are compared)
+  expect(Object.entries(record)).toEqual([["Nats-Msg-Id", "evt-1"], ["__proto__", "x"], ["X-Twice", "a"]])
+  expect(Object.getPrototypeOf(record)).toBe(Object.prototype)
 })
 
 const natsUp = await serviceAvailable("nats")

@@ -9,7 +9,14 @@ import type { MsgHdrs } from "@nats-io/nats-core"
 export const toHeaders = (h: MsgHdrs | undefined): { readonly [name: string]: string } => {
   const out: { [name: string]: string } = {}
   if (h === undefined) return out
-  // The entries in one pass (`get` looks each name up again through the list of names).
-  for (const [key, values] of h) out[key] = values[0] ?? ""
+  // The entries in one pass (`get` looks each name up again through the list of names). A header named `__proto__`
+  // is defined: assigned, it would be dropped (a string cannot become the record's prototype).
+  for (const [key, values] of h) {
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, { value: values[0] ?? "", enumerable: true, writable: true, configurable: true })
+    } else {
+      out[key] = values[0] ?? ""
+    }
+  }
   return out
 }
