@@ -602,6 +602,10 @@ for (const { kind, skip } of kinds) {
             const below = yield* failureIn(Sql.Migrations.migrate({ loader: merged, table: skipping }))
             expect(below._tag).toBe("MigrationError")
             expect(below.message).toContain("2_merged")
+            // `status` names it too, beside what is pending.
+            const status = yield* Sql.Migrations.migrationStatus({ loader: merged, table: skipping })
+            expect(status.blocked).toEqual([[2, "merged"]])
+            expect(status.pending).toEqual([[4, "next"]])
             // Two migrations given one number: the applied one's id, another name.
             const renumbered = Sql.Migrations.fromRecord({
               "0001_base": "CREATE TABLE skip_base (id integer)",
@@ -611,6 +615,9 @@ for (const { kind, skip } of kinds) {
             expect(same._tag).toBe("MigrationError")
             expect(same.message).toContain("3_other")
             expect(same.message).toContain("3_later")
+            expect((yield* Sql.Migrations.migrationStatus({ loader: renumbered, table: skipping })).blocked).toEqual([
+              [3, "other"]
+            ])
             const [exists] = yield* sql`SELECT to_regclass('skip_merged') IS NOT NULL AS merged,
               to_regclass('skip_next') IS NOT NULL AS next, to_regclass('skip_other') IS NOT NULL AS other`
             expect(exists).toEqual({ merged: false, next: false, other: false })

@@ -213,30 +213,38 @@ const checkIdsFit = (table: string, migrations: ReadonlyArray<PgMigrator.Resolve
   })
 
 /**
- * Refuses what the migrator would skip without a word: it applies only ids above the last one recorded, so a
- * migration numbered below it that was never applied (merged from another branch), or one whose id is recorded
- * under another name (two migrations given one number), would never run.
+ * The loader's migrations the migrator would skip without a word: it applies only ids above the last one recorded,
+ * so a migration numbered at or below it that is not recorded under its name (merged from another branch after a
+ * later one was applied, or two migrations given one number) would never run.
  */
+const blockedIn = (
+  recorded: ReadonlyMap<number, string>,
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>
+): Array<readonly [id: number, name: string]> => {
+  const last = Math.max(0, ...recorded.keys())
+  return migrations.filter(([id, name]) => id <= last && recorded.get(id) !== name).map(([id, name]) => [id, name])
+}
+
+/** Refuses the migrations {@link blockedIn} finds, naming the first. */
 const checkNoneSkipped = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ readonly id: string; readonly name: string }>`SELECT migration_id::text AS id, name
       FROM ${sql(table)}`.withoutTransform
     const recorded = new Map(rows.map((row) => [Number(row.id), row.name]))
+    const [blocked] = blockedIn(recorded, migrations)
+    if (blocked === undefined) return
+    const [id, name] = blocked
     const last = Math.max(0, ...recorded.keys())
-    for (const [id, name] of migrations) {
-      if (id > last) continue
-      const as = recorded.get(id)
-      if (as === name) continue
-      return yield* new MigrationError({
-        reason: "bad-state",
-        message: as === undefined
-          ? `Migration ${id}_${name} is numbered below the last applied one (${last}) and was never applied: the ` +
-            "migrator applies only ids above the last one. Nothing was applied; give it an id above " + `${last}`
-          : `Migration ${id}_${name} has the id of the applied migration ${id}_${as}: it would never be applied. ` +
-            "Nothing was applied; give it an id above " + `${last}`
-      })
-    }
+    const as = recorded.get(id)
+    return yield* new MigrationError({
+      reason: "bad-state",
+      message: as === undefined
+        ? `Migration ${id}_${name} is numbered below the last applied one (${last}) and was never applied: the ` +
+          "migrator applies only ids above the last one. Nothing was applied; give it an id above " + `${last}`
+        : `Migration ${id}_${name} has the id of the applied migration ${id}_${as}: it would never be applied. ` +
+          "Nothing was applied; give it an id above " + `${last}`
+    })
   })
 
 // The ids above the last recorded one: what the migrator would apply.
@@ -336,8 +344,8 @@ export interface AppliedMigration {
 }
 
 /**
- * What `status` reports: the current revision (the last applied migration), every applied migration, and the
- * loader's migrations that `migrate` would apply.
+ * What `status` reports: the current revision (the last applied migration), every applied migration, the loader's
+ * migrations that `migrate` would apply, and those it refuses.
  *
  * @since 0.1.0
  * @category models
@@ -346,6 +354,11 @@ export interface MigrationStatus {
   readonly current: Option.Option<AppliedMigration>
   readonly applied: ReadonlyArray<AppliedMigration>
   readonly pending: ReadonlyArray<readonly [id: number, name: string]>
+  /**
+   * The loader's migrations `migrate` refuses (reason `bad-state`): numbered at or below the current revision and
+   * not applied under their name, which the migrator would never apply.
+   */
+  readonly blocked: ReadonlyArray<readonly [id: number, name: string]>
 }
 
 /**
@@ -377,7 +390,8 @@ export const migrationStatus = (
     const latest = Option.match(current, { onNone: () => 0, onSome: (_) => _.id })
     const available = yield* options.loader
     const pending = available.filter(([id]) => id > latest).map(([id, name]) => [id, name] as const)
-    return { current, applied, pending }
+    const blocked = blockedIn(new Map(applied.map((m) => [m.id, m.name])), available)
+    return { current, applied, pending, blocked }
   }).pipe(
     Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
     mapSqlErrors({ operation: "migration_status" }),

@@ -80,7 +80,10 @@ const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
       })
     )
     for (const [id, name] of report.pending) yield* Console.log(`pending ${id}_${name}`)
-    if (report.pending.length === 0) yield* Console.log("Up to date")
+    for (const [id, name] of report.blocked) {
+      yield* Console.log(`blocked ${id}_${name}: at or below the current revision and not applied; give it a higher id`)
+    }
+    if (report.pending.length === 0 && report.blocked.length === 0) yield* Console.log("Up to date")
   }).pipe(Effect.provide(database(rest)))).pipe(
     Command.withDescription("Show the current revision and the pending migrations")
   )
