@@ -594,44 +594,42 @@ for (const target of targets) {
           30_000
         )
 
+        // Events 1 and 3 around an event 2 whose payload holds `noteLength` characters more: 2 is set aside after one
+        // attempt, 1 and 3 go out; the relay's status and 2's row for the caller to check.
+        const largeBetweenTwo = (stream: Streams.StreamDefinition, noteLength: number) =>
+          Effect.gen(function*() {
+            const { Happened } = definitions(stream)
+            const context = yield* infra([stream])
+            const received = yield* collect(Happened).pipe(Effect.provide(context))
+            const enqueued = yield* Effect.forEach(
+              [{ n: 1 }, { n: 2, note: "x".repeat(noteLength) }, { n: 3 }],
+              (payload) => OutboxRelay.enqueue(Happened, payload).pipe(Sql.transaction(), Effect.provide(context))
+            )
+            const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
+            const rows = yield* poll(
+              outboxFailures,
+              (rows) => rows.every((r) => r.published || r.failed),
+              "every outbox row published or set aside"
+            ).pipe(Effect.provide(context))
+            expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
+              [enqueued[0], true, false],
+              [enqueued[1], false, true],
+              [enqueued[2], true, false]
+            ])
+            expect(rows[1]!.attempts).toBe(1)
+            const events = yield* takeN(received, 2)
+            expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3])
+            return { large: rows[1]!, status: yield* relay.status }
+          })
+
         it.scoped.skipIf(!target.jetstream)(
           "a row larger than the server's max_payload is set aside, and the rows after it go out",
           () =>
             Effect.gen(function*() {
-              const stream = testStream("oversized")
-              const { Happened } = definitions(stream)
-              const context = yield* infra([stream])
-              const received = yield* collect(Happened).pipe(Effect.provide(context))
-              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
               // Over the 1 MiB max_payload of a default server: the NATS client refuses it before sending.
-              const large = yield* OutboxRelay.enqueue(Happened, { n: 2, note: "x".repeat(1_100_000) }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
-              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
-              const relay = yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-
-              const rows = yield* poll(
-                outboxFailures,
-                (rows) => rows.every((r) => r.published || r.failed),
-                "every outbox row published or set aside"
-              ).pipe(Effect.provide(context))
-              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
-                [first, true, false],
-                [large, false, true],
-                [third, true, false]
-              ])
-              expect(rows[1]!.attempts).toBe(1)
-              expect(rows[1]!.last_error).toContain("max_payload")
-              const events = yield* takeN(received, 2)
-              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3])
-              expect((yield* relay.status).unpublishable).toBe(1)
+              const { large, status } = yield* largeBetweenTwo(testStream("oversized"), 1_100_000)
+              expect(large.last_error).toContain("max_payload")
+              expect(status.unpublishable).toBe(1)
             }),
           30_000
         )
@@ -641,7 +639,6 @@ for (const target of targets) {
           () =>
             Effect.gen(function*() {
               const stream = testStream("msgsize")
-              const { Happened } = definitions(stream)
               // The stream as the Bus would make it, with a max_msg_size of 4 KiB: the Bus finds it as it wants it.
               const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
               yield* Effect.acquireRelease(
@@ -658,35 +655,8 @@ for (const target of targets) {
                     await nc.close()
                   })
               )
-              const context = yield* infra([stream])
-              const received = yield* collect(Happened).pipe(Effect.provide(context))
-              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
-              const large = yield* OutboxRelay.enqueue(Happened, { n: 2, note: "x".repeat(10_000) }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
-              const third = yield* OutboxRelay.enqueue(Happened, { n: 3 }).pipe(
-                Sql.transaction(),
-                Effect.provide(context)
-              )
-              yield* OutboxRelay.make(fast).pipe(Effect.provide(context))
-
-              const rows = yield* poll(
-                outboxFailures,
-                (rows) => rows.every((r) => r.published || r.failed),
-                "every outbox row published or set aside"
-              ).pipe(Effect.provide(context))
-              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
-                [first, true, false],
-                [large, false, true],
-                [third, true, false]
-              ])
-              expect(rows[1]!.attempts).toBe(1)
-              const events = yield* takeN(received, 2)
-              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([1, 3])
+              const { status } = yield* largeBetweenTwo(stream, 10_000)
+              expect(status.unpublishable).toBe(1)
             }),
           30_000
         )
