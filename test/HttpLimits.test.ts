@@ -44,7 +44,24 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.post("/json", collected(readers.json!)),
   HttpRouter.post("/urlParamsBody", collected(readers.urlParamsBody!)),
   HttpRouter.post("/arrayBuffer", collected(readers.arrayBuffer!)),
-  HttpRouter.mount("/mounted", HttpRouter.empty.pipe(HttpRouter.post("/text", collected(readers.text!))))
+  HttpRouter.mount("/mounted", HttpRouter.empty.pipe(HttpRouter.post("/text", collected(readers.text!)))),
+  // Reads a multipart body, whole or as a stream of parts.
+  HttpRouter.post(
+    "/multipart",
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const fields = yield* request.multipart
+      return yield* ApiEnvelope.success({ fields: Object.keys(fields) })
+    }).pipe(Effect.scoped)
+  ),
+  HttpRouter.post(
+    "/multipartStream",
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const parts = yield* Stream.runCollect(request.multipartStream)
+      return yield* ApiEnvelope.success({ parts: parts.length })
+    })
+  )
 )
 
 const config = {
@@ -132,6 +149,37 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
               message: "Request body too large",
               details: { max_bytes: limit }
             })
+          }
+        }
+      }))
+
+    it.effect("a multipart body over the limit is a 413 PAYLOAD_TOO_LARGE with max_bytes, as the other readers'", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const boundary = "glam-limits-boundary"
+        const part = (name: string, value: string) =>
+          `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
+        const headers = { "content-type": `multipart/form-data; boundary=${boundary}` }
+        const under = part("a", "small") + `--${boundary}--\r\n`
+        for (const path of ["/multipart", "/multipartStream"]) {
+          const ok = yield* chunked(url + path, under, headers)
+          expect(ok.status, path).toBe(200)
+          // One field larger than the whole limit, and many small ones adding up to more than it.
+          for (
+            const body of [
+              part("big", "m".repeat(limit * 64)) + `--${boundary}--\r\n`,
+              Array.from({ length: 64 }, (_, i) => part(`f${i}`, "n".repeat(64))).join("") + `--${boundary}--\r\n`
+            ]
+          ) {
+            for (const connection of ["keep-alive", "close"]) {
+              const answer = yield* chunked(url + path, body, { ...headers, connection })
+              expect(answer.status, `${path}, ${connection}`).toBe(413)
+              expect(answer.body.error, `${path}, ${connection}`).toEqual({
+                code: "PAYLOAD_TOO_LARGE",
+                message: "Request body too large",
+                details: { max_bytes: limit }
+              })
+            }
           }
         }
       }))

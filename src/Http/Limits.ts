@@ -83,6 +83,16 @@ const nodeBody = (
     return chunks
   }).pipe(Effect.map((chunks) => Buffer.concat(chunks)))
 
+// A multipart body over the limit fails with its `PayloadTooLargeError` as the cause, which the error mapping
+// answers (its `details.max_bytes` the limit, as the other readers' 413).
+const multipartLimit = (error: Multipart.MultipartError, maxBytes: number): Multipart.MultipartError =>
+  error.reason === "BodyTooLarge"
+    ? new Multipart.MultipartError({
+      reason: "BodyTooLarge",
+      cause: new PayloadTooLargeError({ details: { max_bytes: maxBytes } })
+    })
+    : error
+
 // The body as read by the collecting readers, shared by the request and the copies `modify` makes of it: a body can
 // be read once only.
 interface Collected {
@@ -139,6 +149,23 @@ const bounded = (
         return collected.arrayBuffer
       }
     },
+    // The multipart readers are the platform's, bounded by `withMaxBodySize`: their failure over the limit names it.
+    multipart: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
+        return Effect.mapError(multipart, (error) => multipartLimit(error, maxBytes))
+      }
+    },
+    multipartStream: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
+          request,
+          "multipartStream",
+          this
+        )
+        return Stream.mapError(parts, (error) => multipartLimit(error, maxBytes))
+      }
+    },
     modify: {
       value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
         bounded(request.modify(options), maxBytes, collected)
@@ -147,9 +174,10 @@ const bounded = (
 }
 
 /**
- * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413): a larger `Content-Length` fails at once; a
- * chunked body fails while it is read, by every reader of the request, `request.stream` included (its stream fails
- * with a `RequestError` whose cause is the `PayloadTooLargeError`, which the error mapping answers as the 413).
+ * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413, `details.max_bytes` the limit): a larger
+ * `Content-Length` fails at once; a chunked body fails while it is read, by every reader of the request,
+ * `request.stream` included (its stream fails with a `RequestError` whose cause is the `PayloadTooLargeError`, which
+ * the error mapping answers as the 413), and the multipart readers (a `MultipartError` whose cause it is).
  *
  * The 413 is answered with `Connection: close` (a keep-alive connection would read all that was declared before its
  * next request): `Http.nodeServer` closes the connection lingering, reading and discarding at most 8 MiB and 5

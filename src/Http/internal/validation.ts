@@ -132,8 +132,9 @@ export const toRequestFailure = (error: unknown): GlamError | HttpStatusError =>
   return bodyError("JSON decode error", "json_invalid")
 }
 
-// A multipart body that cannot be read: 413 over a limit, 400 (Starlette's words) when it does not parse;
-// `undefined` for a failure of the server itself (a temporary file it cannot write).
+// A multipart body that cannot be read: 413 over a limit (the `PayloadTooLargeError` of `Limits.bodyLimit`, naming
+// the body limit, when that is the limit), 400 (Starlette's words) when it does not parse; `undefined` for a failure
+// of the server itself (a temporary file it cannot write).
 const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStatusError | undefined => {
   switch (error.reason) {
     case "Parse":
@@ -141,7 +142,7 @@ const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStat
     case "InternalError":
       return undefined
     default:
-      return new PayloadTooLargeError({})
+      return error.cause instanceof PayloadTooLargeError ? error.cause : new PayloadTooLargeError({})
   }
 }
 
