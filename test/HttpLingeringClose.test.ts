@@ -2,13 +2,15 @@
  * Lingering close: a client still writing a request the server refused (a body over the limit, headers over the
  * size limit) reads the whole answer, over raw sockets against a real server: the server half-closes after the
  * answer and discards what still arrives, so the client's writes succeed and nothing resets the connection under
- * the answer. What the server discards is bounded in bytes and in time, and a lingering socket does not hold up
- * the server's shutdown beyond that.
+ * the answer. What the server discards is bounded in bytes and in time; the server's shutdown does not wait for a
+ * lingering socket (its answer flushed, it is destroyed), and a socket Node paused for its full output buffer
+ * lingers as any other.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -22,12 +24,13 @@ import * as Stream from "effect/Stream"
 import * as net from "node:net"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
-import { lingerBytes, lingerMillis } from "../src/Http/internal/nodeServer.js"
+import { type LingerBounds, lingerBytes, lingerMillis, nodeServer } from "../src/Http/internal/nodeServer.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { serverLayer, TestServer } from "./fixtures/http/server.js"
 
 const limit = 1024 * 1024
 const big = 5 * 1024 * 1024
+const bigAnswer = 64 * 1024 * 1024
 
 const router = HttpRouter.empty.pipe(
   // Reads the body as a stream, as a handler that proxies or stores uploads would.
@@ -48,7 +51,9 @@ const router = HttpRouter.empty.pipe(
       return yield* ApiEnvelope.success({ bytes: Buffer.byteLength(text) })
     })
   ),
-  HttpRouter.get("/ping", ApiEnvelope.success({ pong: true }))
+  HttpRouter.get("/ping", ApiEnvelope.success({ pong: true })),
+  // An answer larger than what the kernel buffers of a connection hold.
+  HttpRouter.get("/big", Effect.sync(() => HttpServerResponse.uint8Array(Buffer.alloc(bigAnswer, "b"))))
 )
 
 const config = {
@@ -56,6 +61,9 @@ const config = {
   http: { body_limit_bytes: limit },
   rate_limit: { enabled: false }
 }
+
+// With bounds no case waits for, requests no case waits for either (the app's 504 writes on the connection).
+const endlessConfig = { ...config, http: { ...config.http, request_timeout_ms: 3_600_000 } }
 
 interface Response {
   readonly status: number
@@ -250,25 +258,31 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
   }
 )
 
-/** A server of `Http.serve(router)` on a server of `Http.nodeServer` built here, whose own sockets the test sees. */
-const served = Effect.gen(function*() {
-  const server = Http.nodeServer({ service: "lingering-service" })
-  const sockets: Array<net.Socket> = []
-  server.on("connection", (socket: net.Socket) => sockets.push(socket))
-  const scope = yield* Scope.make()
-  const context = yield* Layer.buildWithScope(
-    Http.serve(router).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: 0, host: "127.0.0.1" })),
-      Layer.provide(Readiness.layer),
-      Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson(config)))
-    ) as Layer.Layer<HttpServer.HttpServer, unknown>,
-    scope
-  )
-  const address = Context.get(context, HttpServer.HttpServer).address
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  return { port: address.port, sockets, scope }
-})
+/**
+ * A server of `Http.serve(router)` on a server of `Http.nodeServer` built here (its lingering closes bounded by
+ * `bounds`, else the server's own), whose own sockets the test sees.
+ */
+const served = (bounds?: LingerBounds) =>
+  Effect.gen(function*() {
+    const server = bounds === undefined
+      ? Http.nodeServer({ service: "lingering-service" })
+      : nodeServer({ service: "lingering-service" }, bounds)
+    const sockets: Array<net.Socket> = []
+    server.on("connection", (socket: net.Socket) => sockets.push(socket))
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      Http.serve(router).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(() => server, { port: 0, host: "127.0.0.1" })),
+        Layer.provide(Readiness.layer),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson(bounds === undefined ? config : endlessConfig)))
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>,
+      scope
+    )
+    const address = Context.get(context, HttpServer.HttpServer).address
+    if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+    return { port: address.port, sockets, scope }
+  })
 
 /** Resolves once `emitter` emits `event`; fails after `ms` (a deadline far beyond what the case waits for). */
 const once = (emitter: NodeJS.EventEmitter, event: string, ms: number): Promise<void> =>
@@ -314,7 +328,7 @@ describe("bounds of a lingering close", () => {
     "a client that keeps sending after the 413 is cut off: the server reads at most lingerBytes more",
     () =>
       Effect.gen(function*() {
-        const { port, scope, sockets } = yield* served
+        const { port, scope, sockets } = yield* served()
         const { client, head, server } = yield* Effect.promise(() => refused(port, sockets))
         const closed = server.destroyed ? Promise.resolve() : once(server, "close", 60_000)
         // As fast as the connection takes it, far past the bound.
@@ -340,7 +354,7 @@ describe("bounds of a lingering close", () => {
     "a client that neither sends nor closes after the 413: the server closes after lingerMillis",
     () =>
       Effect.gen(function*() {
-        const { port, scope, sockets } = yield* served
+        const { port, scope, sockets } = yield* served()
         const { client, server } = yield* Effect.promise(() => refused(port, sockets))
         // The server half-closes first: the client sees its FIN, not a reset.
         yield* Effect.promise(() => client.readableEnded ? Promise.resolve() : once(client, "end", 60_000))
@@ -350,17 +364,166 @@ describe("bounds of a lingering close", () => {
       }),
     { timeout: 90_000 }
   )
+})
 
+// Bounds no case waits for: a lingering close that ran out its bounds would hold the case past its own timeout.
+const endless: LingerBounds = { millis: 3_600_000, bytes: Number.MAX_SAFE_INTEGER }
+
+/** Writes a small piece of a body every few milliseconds until the socket closes (or the returned stop is called). */
+const trickle = (client: net.Socket): () => void => {
+  const timer = setInterval(() => {
+    if (client.destroyed || !client.writable) clearInterval(timer)
+    else client.write(Buffer.alloc(512, "t"))
+  }, 5)
+  client.once("close", () => clearInterval(timer))
+  return () => clearInterval(timer)
+}
+
+/** Resolves once `check` holds, looking every few milliseconds. */
+const until = (check: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const look = () => (check() ? resolve() : setTimeout(look, 5))
+    look()
+  })
+
+/**
+ * A connection whose refused request begins lingering while Node has paused its socket for its full output buffer:
+ * a `GET /big` whose answer the client does not read yet fills the connection's buffers; then a pipelined request
+ * whose invalid chunked body the parser refuses in the same read as its head (the head pauses the socket, the body
+ * is answered 400 and closed lingering). The client then reads everything up to the server's FIN.
+ */
+const pausedLingering = (port: number, sockets: ReadonlyArray<net.Socket>) =>
+  new Promise<{ readonly client: net.Socket; readonly server: net.Socket; readonly raw: Buffer }>(
+    (resolve, reject) => {
+      const client = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+      client.on("error", reject)
+      client.on("connect", () => {
+        client.pause()
+        client.write("GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        const server = () => sockets.find((s) => s.remotePort === client.localPort)
+        // The answer is written whole and the kernel's buffers are full: the rest waits in the socket's own buffer.
+        void until(() => (server()?.writableLength ?? 0) > 0).then(() => {
+          client.write(
+            [
+              "POST /stream HTTP/1.1",
+              "Host: 127.0.0.1",
+              "Content-Type: text/plain",
+              "Transfer-Encoding: chunked",
+              "",
+              "zz-not-a-chunk-size\r\n"
+            ].join("\r\n")
+          )
+          const chunks: Array<Buffer> = []
+          client.on("data", (chunk: Buffer) => chunks.push(chunk))
+          client.once("end", () => {
+            client.removeListener("error", reject)
+            client.on("error", () => undefined)
+            resolve({ client, server: server()!, raw: Buffer.concat(chunks) })
+          })
+          client.resume()
+        })
+      })
+    }
+  )
+
+/** The client read the whole answer of `GET /big`, then the 400 of the refused pipelined request. */
+const expectBigThen400 = (raw: Buffer) => {
+  const { responses, rest } = parse(raw)
+  expect(responses.map((r) => r.status)).toEqual([200, 400])
+  expect(responses[0]!.body.length).toBe(bigAnswer)
+  expect(JSON.parse(responses[1]!.body)).toMatchObject({ error: { code: "HTTP_400" } })
+  expect(rest).toBe("")
+}
+
+describe("a lingering close and the server's shutdown", () => {
   it.live(
-    "the server's shutdown does not wait for a lingering connection past its bound",
+    "the shutdown destroys a lingering connection whose client keeps sending, without waiting for its bounds",
     () =>
       Effect.gen(function*() {
-        const { port, scope, sockets } = yield* served
+        const { port, scope, sockets } = yield* served(endless)
+        const { client, head, server } = yield* Effect.promise(() => refused(port, sockets))
+        const clientClosed = once(client, "close", 80_000)
+        trickle(client)
+        // The server reads and discards what keeps coming after its 413.
+        yield* Effect.promise(() => until(() => server.bytesRead > Buffer.byteLength(head) + 4 * 512))
+        expect(server.destroyed).toBe(false)
+        // A shutdown that waited for the lingering connection would wait for its bounds, past the case's timeout.
+        yield* Scope.close(scope, Exit.void)
+        expect(server.destroyed).toBe(true)
+        yield* Effect.promise(() => clientClosed)
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.live(
+    "the shutdown destroys a lingering connection whose client neither sends nor closes",
+    () =>
+      Effect.gen(function*() {
+        const { port, scope, sockets } = yield* served(endless)
         const { client, server } = yield* Effect.promise(() => refused(port, sockets))
-        // The client keeps its side open and silent.
-        yield* Scope.close(scope, Exit.void).pipe(
-          Effect.timeoutFail({ duration: lingerMillis * 12, onTimeout: () => new Error("the shutdown did not end") })
-        )
+        // The server half-closes first: the client sees its FIN, and keeps its side open and silent.
+        yield* Effect.promise(() => client.readableEnded ? Promise.resolve() : once(client, "end", 60_000))
+        yield* Scope.close(scope, Exit.void)
+        expect(server.destroyed).toBe(true)
+        client.destroy()
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.live(
+    "a request under way when the shutdown begins is answered, and its connection, lingering, is destroyed",
+    () =>
+      Effect.gen(function*() {
+        const { port, scope, sockets } = yield* served(endless)
+        // A request within the limit whose body is still arriving when the shutdown begins.
+        const client = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+        client.on("error", () => undefined)
+        const chunks: Array<Buffer> = []
+        client.on("data", (chunk: Buffer) => chunks.push(chunk))
+        const clientEnded = once(client, "end", 80_000)
+        client.write(post("/stream", ["Transfer-Encoding: chunked"]) + "4\r\nabcd\r\n")
+        const server = yield* Effect.promise(async () => {
+          await until(() => sockets.some((s) => s.remotePort === client.localPort && s.bytesRead > 0))
+          return sockets.find((s) => s.remotePort === client.localPort)!
+        })
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        // The handler goes on reading the body; over the limit, it is refused and the connection closed lingering.
+        client.write(chunked(2 * limit))
+        yield* Effect.promise(() => clientEnded)
+        yield* closing.await
+        expect(server.destroyed).toBe(true)
+        const { responses } = parse(Buffer.concat(chunks))
+        expect(responses.map((r) => r.status)).toEqual([413])
+        client.destroy()
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.live(
+    "a socket Node paused for its full output buffer reads the client's FIN once lingering: closed without its bounds",
+    () =>
+      Effect.gen(function*() {
+        const { port, scope, sockets } = yield* served(endless)
+        const { client, raw, server } = yield* Effect.promise(() => pausedLingering(port, sockets))
+        expectBigThen400(raw)
+        const serverClosed = server.destroyed ? Promise.resolve() : once(server, "close", 80_000)
+        client.end()
+        yield* Effect.promise(() => serverClosed)
+        client.destroy()
+        yield* Scope.close(scope, Exit.void)
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.live(
+    "the shutdown destroys a lingering connection Node had paused for its full output buffer",
+    () =>
+      Effect.gen(function*() {
+        const { port, scope, sockets } = yield* served(endless)
+        const { client, raw, server } = yield* Effect.promise(() => pausedLingering(port, sockets))
+        expectBigThen400(raw)
+        trickle(client)
+        yield* Scope.close(scope, Exit.void)
         expect(server.destroyed).toBe(true)
         client.destroy()
       }),

@@ -75,9 +75,32 @@ export const lingerMillis = 5_000
  */
 export const lingerBytes = 8 * 1024 * 1024
 
-// The sockets in a lingering close: nothing Node's HTTP machinery does with them any more (a parse error on the
-// discarded bytes, the request timeout) may close them before the client has read the answer.
-const lingering = new WeakSet<Net.Socket>()
+/**
+ * The bounds of a lingering close: `lingerMillis` and `lingerBytes` unless a test sets its own.
+ *
+ * @internal
+ */
+export interface LingerBounds {
+  readonly millis: number
+  readonly bytes: number
+}
+
+// The lingering closes of one server. A socket in it has been answered: nothing Node's HTTP machinery does with it any
+// more (a parse error on the discarded bytes, the request timeout) may close it before the client has read the answer,
+// and the server's `close` destroys it once its answer is flushed (`closing` from then on) rather than waiting for the
+// client or the bounds.
+interface Lingering {
+  readonly bounds: LingerBounds
+  readonly sockets: Set<Net.Socket>
+  closing: boolean
+}
+
+// Destroys a lingering socket once its answer is flushed (the FIN sent): at once when it is. A client that reads
+// nothing never lets the answer flush; the bounds of the lingering close destroy its socket.
+const release = (socket: Net.Socket): void => {
+  if (socket.writableFinished) socket.destroy()
+  else socket.once("finish", () => socket.destroy())
+}
 
 /**
  * Closes a connection the server is done with while the client may still be sending (a refused body, a request the
@@ -85,62 +108,73 @@ const lingering = new WeakSet<Net.Socket>()
  * it has not sent yet, and the client's writes fail: a client that writes its whole request before it reads the
  * answer never reads it, and some TCP stacks drop the received answer on the reset too. Instead the socket is
  * half-closed (FIN once the answer is flushed) and what the client still sends is read and discarded, no longer
- * parsed, until the client closes its side, or `lingerBytes` more bytes have arrived, or `lingerMillis` have passed:
- * then it is destroyed.
+ * parsed, until the client closes its side, or `bounds.bytes` more bytes have arrived, or `bounds.millis` have
+ * passed: then it is destroyed. While the server closes, it is destroyed as soon as its answer is flushed.
  */
-const linger = (socket: Net.Socket): void => {
-  if (lingering.has(socket)) return
-  lingering.add(socket)
+const linger = (state: Lingering, socket: Net.Socket): void => {
+  if (state.sockets.has(socket)) return
+  state.sockets.add(socket)
   let discarded = 0
-  const timer = setTimeout(() => socket.destroy(), lingerMillis)
-  socket.once("close", () => clearTimeout(timer))
+  const timer = setTimeout(() => socket.destroy(), state.bounds.millis)
+  socket.once("close", () => {
+    clearTimeout(timer)
+    state.sockets.delete(socket)
+  })
   // When the client's FIN arrives after the answer is flushed, the socket closes itself (both sides done).
   if (!socket.writableEnded) socket.end()
   // The socket is taken from the HTTP parser: adding a `data` listener makes Node's server stop feeding the parser
-  // from the socket's handle, and the parser's own listener goes. That is done once the socket has resumed (Node's
-  // listener of `resume` restarts the handle, which the parser's backpressure may have stopped: unfed, the socket
-  // would not restart it), and after the parser has returned (a refusal of the parser is answered from inside it).
+  // from the socket's handle. That is done once the socket has resumed (Node's listener of `resume` restarts the
+  // handle, which the parser's backpressure may have stopped: unfed, the socket would not restart it), and after the
+  // parser has returned (a refusal of the parser is answered from inside it). A socket Node paused for its own full
+  // output buffer (`_paused`, pipelined requests) it would pause again there, and only the buffer's `drain` unpauses
+  // it, which is not emitted once the socket is ending: the client's FIN would go unread until the bounds. What
+  // arrives is discarded from here on, so nothing is to be held back: it is unpaused.
   socket.once("resume", () => {
     socket.removeAllListeners("data")
     socket.on("data", (chunk: Buffer) => {
       discarded += chunk.byteLength
-      if (discarded > lingerBytes) socket.destroy()
+      if (discarded > state.bounds.bytes) socket.destroy()
     })
   })
+  ;(socket as { _paused?: boolean })._paused = false
   socket.pause()
   socket.resume()
+  if (state.closing) release(socket)
 }
 
 // Node destroys a socket once the last response on it is written (`resOnFinish` -> `destroySoon`): with a request
 // whose body has not arrived whole (refused before or while it was read), that is a lingering close instead.
-const onConnection = (requests: WeakMap<Net.Socket, Http.IncomingMessage>) => (socket: Net.Socket) => {
-  const destroySoon = socket.destroySoon.bind(socket)
-  socket.destroySoon = () => {
-    const request = requests.get(socket)
-    if (request !== undefined && !request.complete && !socket.readableEnded) linger(socket)
-    else destroySoon()
+const onConnection =
+  (state: Lingering, requests: WeakMap<Net.Socket, Http.IncomingMessage>) => (socket: Net.Socket) => {
+    const destroySoon = socket.destroySoon.bind(socket)
+    socket.destroySoon = () => {
+      const request = requests.get(socket)
+      if (request !== undefined && !request.complete && !socket.readableEnded) linger(state, socket)
+      else destroySoon()
+    }
   }
-}
 
-const onClientError = (service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
-  // A lingering close ends on its own bounds; Node reports the client's FIN before the body's end, or its request
-  // timeout, as an error here.
-  if (socket instanceof Net.Socket && lingering.has(socket)) return
-  // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
-  // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
-  const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
-  const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
-  if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
-    socket.destroy()
-    return
+const onClientError =
+  (state: Lingering, service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
+    // A lingering close ends on its own bounds; Node reports the client's FIN before the body's end, or its request
+    // timeout, as an error here.
+    if (socket instanceof Net.Socket && state.sockets.has(socket)) return
+    // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
+    // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
+    const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
+    const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
+    if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
+      socket.destroy()
+      return
+    }
+    const [status, code, message] = clientErrorStatus(error.code)
+    // Its headers are what was wrong with the request: none is echoed.
+    answerAndClose(state, socket, status, code, message, service)
   }
-  const [status, code, message] = clientErrorStatus(error.code)
-  // Its headers are what was wrong with the request: none is echoed.
-  answerAndClose(socket, status, code, message, service)
-}
 
 /** Writes an answer of the server's own on the socket, and closes it lingering (the client may still be writing). */
 const answerAndClose = (
+  state: Lingering,
   socket: Stream.Duplex,
   status: number,
   code: string,
@@ -153,7 +187,7 @@ const answerAndClose = (
     ...headers.map(([name, value]) => `${name}: ${value}`)
   ]
   socket.end(`${head.join("\r\n")}\r\n\r\n${body}`)
-  if (socket instanceof Net.Socket) linger(socket)
+  if (socket instanceof Net.Socket) linger(state, socket)
   else socket.once("finish", () => socket.destroy())
 }
 
@@ -162,8 +196,9 @@ const answerAndClose = (
  * listeners only, and without one destroys the socket without a word. A 405 `HTTP_405` in the envelope, as for any
  * method a route does not take.
  */
-const onConnect = (service: string | undefined) => (_request: Http.IncomingMessage, socket: Stream.Duplex): void =>
-  answerAndClose(socket, 405, "HTTP_405", "Method Not Allowed", service)
+const onConnect =
+  (state: Lingering, service: string | undefined) => (_request: Http.IncomingMessage, socket: Stream.Duplex): void =>
+    answerAndClose(state, socket, 405, "HTTP_405", "Method Not Allowed", service)
 
 /**
  * Answers a request that no handler serves: the server listens before the application is served on it (the platform
@@ -210,14 +245,38 @@ const onCheckContinue = (
   response.end(body)
 }
 
-/** @internal */
-export const nodeServer = (options: NodeServerOptions = {}): Http.Server => {
+/**
+ * Node's `close` waits for every connection to end: for a lingering one, until its client closes or the bounds end
+ * it. Its answer given, it is destroyed once that answer is flushed instead, and so is one that begins lingering
+ * while the server closes; a connection with a request under way is left to finish as Node has it.
+ */
+const closeReleasing = (server: Http.Server, state: Lingering): void => {
+  const close = server.close.bind(server)
+  server.close = (callback?: (error?: Error) => void) => {
+    state.closing = true
+    close(callback)
+    for (const socket of state.sockets) release(socket)
+    return server
+  }
+}
+
+/**
+ * `Http.nodeServer`, its lingering closes bounded by `bounds`.
+ *
+ * @internal
+ */
+export const nodeServer = (
+  options: NodeServerOptions = {},
+  bounds: LingerBounds = { millis: lingerMillis, bytes: lingerBytes }
+): Http.Server => {
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
   const service = validHeaderValue(options.service)
   const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
-  server.on("connection", onConnection(requests))
-  server.on("clientError", onClientError(service))
-  server.on("connect", onConnect(service))
+  const state: Lingering = { bounds, sockets: new Set(), closing: false }
+  closeReleasing(server, state)
+  server.on("connection", onConnection(state, requests))
+  server.on("clientError", onClientError(state, service))
+  server.on("connect", onConnect(state, service))
   if (options.bodyLimitBytes !== undefined) {
     server.on("checkContinue", onCheckContinue(server, service, requests, options.bodyLimitBytes))
   }
