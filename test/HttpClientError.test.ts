@@ -26,6 +26,14 @@ import { freePort } from "./support/localService.js"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success({ id: "1" })),
+  // Answers after the parser has gone on with what follows the request (the next turn of the event loop).
+  HttpRouter.get(
+    "/api/v1/later",
+    Effect.flatMap(
+      Effect.promise(() => new Promise((resolve) => setImmediate(resolve))),
+      () => ApiEnvelope.success({ id: "later" })
+    )
+  ),
   // Reads its body: the parser meets a bad chunk while the handler waits for it.
   HttpRouter.post(
     "/api/v1/items",
@@ -170,6 +178,20 @@ layer(
       expect(first).toContain("\"data\":{\"id\":\"1\"}")
       expect(second).toMatch(/^HTTP\/1\.1 400 /)
       expect(second).toContain("\"code\":\"HTTP_400\"")
+      yield* stillServing
+    }))
+
+  it.effect("a bad request pipelined after one answered later: that one's answer first, then the refusal", () =>
+    Effect.gen(function*() {
+      const answer = yield* exchangeWith(
+        "GET /api/v1/later HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Bad: marker\nevil\r\n\r\n"
+      )
+      const [first, second] = answer.raw.split(/(?=HTTP\/1\.1 )/)
+      expect(first).toMatch(/^HTTP\/1\.1 200 /)
+      expect(first).toContain("\"data\":{\"id\":\"later\"}")
+      expect(second).toMatch(/^HTTP\/1\.1 400 /)
+      expect(second).toContain("\"code\":\"HTTP_400\"")
+      expect(second).toContain("Connection: close")
       yield* stillServing
     }))
 })

@@ -93,6 +93,30 @@ interface Lingering {
   readonly bounds: LingerBounds
   readonly sockets: Set<Net.Socket>
   closing: boolean
+  // The requests of a connection not answered yet (pipelined ones wait for those before them), and the server's own
+  // answer to a request the parser refused behind them, written once they are answered.
+  readonly unanswered: WeakMap<Net.Socket, number>
+  readonly deferred: WeakMap<Net.Socket, { readonly answer: () => void; readonly after: number }>
+}
+
+// Counts a request of the connection as unanswered until its response is finished (or closed unfinished); the last
+// one answered writes the answer deferred behind it, if the connection is still open for it.
+const track = (state: Lingering, socket: Net.Socket, response: Http.ServerResponse): void => {
+  state.unanswered.set(socket, (state.unanswered.get(socket) ?? 0) + 1)
+  let settled = false
+  const settle = () => {
+    if (settled) return
+    settled = true
+    const left = (state.unanswered.get(socket) ?? 1) - 1
+    state.unanswered.set(socket, left)
+    const deferred = state.deferred.get(socket)
+    if (deferred === undefined || left > deferred.after) return
+    state.deferred.delete(socket)
+    if (socket.writable && !socket.destroyed) deferred.answer()
+    else socket.destroy()
+  }
+  response.once("finish", settle)
+  response.once("close", settle)
 }
 
 // Destroys a lingering socket once its answer is flushed (the FIN sent): at once when it is. A client that reads
@@ -155,12 +179,14 @@ const onConnection =
   }
 
 const onClientError =
-  (state: Lingering, service: string | undefined) => (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
+  (state: Lingering, service: string | undefined, requests: WeakMap<Net.Socket, Http.IncomingMessage>) =>
+  (error: NodeJS.ErrnoException, socket: Stream.Duplex) => {
     // A lingering close ends on its own bounds; Node reports the client's FIN before the body's end, or its request
     // timeout, as an error here.
     if (socket instanceof Net.Socket && state.sockets.has(socket)) return
     // Node's own check, refined: answer unless a response on this connection has begun and not ended (our bytes would
-    // land in the middle of it); after a complete response (pipelined requests) the answer follows it.
+    // land in the middle of it). Behind requests not answered yet (pipelined), the answer waits for theirs: written
+    // first, the client would take it for the answer to the first of them, and theirs would never be sent.
     const current = (socket as { readonly _httpMessage?: Http.ServerResponse | null })._httpMessage
     const midResponse = current !== undefined && current !== null && current.headersSent && !current.writableEnded
     if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable || midResponse) {
@@ -169,7 +195,15 @@ const onClientError =
     }
     const [status, code, message] = clientErrorStatus(error.code)
     // Its headers are what was wrong with the request: none is echoed.
-    answerAndClose(state, socket, status, code, message, service)
+    const answer = () => answerAndClose(state, socket, status, code, message, service)
+    if (!(socket instanceof Net.Socket)) return answer()
+    // A request refused in its body (invalid chunked encoding) is among the unanswered: its own answer is this one.
+    const refused = requests.get(socket)?.complete === false ? 1 : 0
+    if ((state.unanswered.get(socket) ?? 0) <= refused) return answer()
+    if (state.deferred.has(socket)) return
+    // Nothing more is parsed meanwhile; the lingering close resumes reading.
+    state.deferred.set(socket, { answer, after: refused })
+    socket.pause()
   }
 
 /** Writes an answer of the server's own on the socket, and closes it lingering (the client may still be writing). */
@@ -207,18 +241,23 @@ const onConnect =
  * (5 minutes): a probe or a balancer sent there during startup hangs. A 503 `SERVICE_UNAVAILABLE` with
  * `Retry-After: 1` tells it to come back; the request's body is discarded.
  */
-const onUnserved =
-  (server: Http.Server, service: string | undefined, requests: WeakMap<Net.Socket, Http.IncomingMessage>) =>
-  (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
-    // Every request passes here first: the latest one on a connection decides how it is closed.
-    requests.set(request.socket, request)
-    // The first listener: once the platform's handler is attached too, it answers.
-    if (server.listenerCount("request") > 1) return
-    const { body, headers } = envelope("SERVICE_UNAVAILABLE", "The service is not serving requests yet", service)
-    request.resume()
-    response.writeHead(503, [...headers, ["Retry-After", "1"]].flat())
-    response.end(body)
-  }
+const onUnserved = (
+  server: Http.Server,
+  state: Lingering,
+  service: string | undefined,
+  requests: WeakMap<Net.Socket, Http.IncomingMessage>
+) =>
+(request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+  // Every request passes here first: the latest one on a connection decides how it is closed.
+  requests.set(request.socket, request)
+  track(state, request.socket, response)
+  // The first listener: once the platform's handler is attached too, it answers.
+  if (server.listenerCount("request") > 1) return
+  const { body, headers } = envelope("SERVICE_UNAVAILABLE", "The service is not serving requests yet", service)
+  request.resume()
+  response.writeHead(503, [...headers, ["Retry-After", "1"]].flat())
+  response.end(body)
+}
 
 /**
  * Answers a request that asks `Expect: 100-continue` before it sends its body: a `Content-Length` over the body limit
@@ -228,6 +267,7 @@ const onUnserved =
  */
 const onCheckContinue = (
   server: Http.Server,
+  state: Lingering,
   service: string | undefined,
   requests: WeakMap<Net.Socket, Http.IncomingMessage>,
   limit: number
@@ -240,6 +280,7 @@ const onCheckContinue = (
     return
   }
   requests.set(request.socket, request)
+  track(state, request.socket, response)
   const { body, headers } = envelope("PAYLOAD_TOO_LARGE", "Request body too large", service, { max_bytes: limit })
   response.writeHead(413, headers.flat())
   response.end(body)
@@ -272,14 +313,20 @@ export const nodeServer = (
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
   const service = validHeaderValue(options.service)
   const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
-  const state: Lingering = { bounds, sockets: new Set(), closing: false }
+  const state: Lingering = {
+    bounds,
+    sockets: new Set(),
+    closing: false,
+    unanswered: new WeakMap(),
+    deferred: new WeakMap()
+  }
   closeReleasing(server, state)
   server.on("connection", onConnection(state, requests))
-  server.on("clientError", onClientError(state, service))
+  server.on("clientError", onClientError(state, service, requests))
   server.on("connect", onConnect(state, service))
   if (options.bodyLimitBytes !== undefined) {
-    server.on("checkContinue", onCheckContinue(server, service, requests, options.bodyLimitBytes))
+    server.on("checkContinue", onCheckContinue(server, state, service, requests, options.bodyLimitBytes))
   }
-  server.on("request", onUnserved(server, service, requests))
+  server.on("request", onUnserved(server, state, service, requests))
   return server
 }
