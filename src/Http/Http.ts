@@ -388,12 +388,12 @@ export interface NodeServerOptions {
  * invalid character in a header, an oversized header, invalid chunked encoding, a request not received in
  * `requestTimeout`) in the envelope, as Node itself picks the status: 431 `HTTP_431` for headers over
  * `maxHeaderSize`, 408 `HTTP_408` for the timeout, 413 `PAYLOAD_TOO_LARGE` for oversized chunk extensions, else
- * 400 `HTTP_400`; with a new request id, `Connection: close`, and the connection closed after it. A reset or
- * broken connection is just closed. Node's own answer is the status line alone. A `CONNECT` (a tunnel, which Node
- * hands to no app and otherwise drops without a word) is answered so too, 405 `HTTP_405`. A request that arrives
- * while no app is served on the server (it listens before `Http.serve` attaches the app, and after the app stops) is
- * answered 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1`, where Node would leave it unanswered until
- * `requestTimeout`.
+ * 400 `HTTP_400`; with a new request id, `Connection: close`, and the connection closed after it (after the
+ * answers to requests pipelined before it). A reset or broken connection is just closed. Node's own answer is the
+ * status line alone. A `CONNECT` (a tunnel, which Node hands to no app and otherwise drops without a word) is
+ * answered so too, 405 `HTTP_405`. A request that arrives while no app is served on the server (it listens before
+ * `Http.serve` attaches the app, and after the app stops) is answered 503 `SERVICE_UNAVAILABLE` with
+ * `Retry-After: 1`, where Node would leave it unanswered until `requestTimeout`.
  *
  * A connection closed while the client may still be sending (after one of those answers, or after a response with
  * `Connection: close` to a request whose body has not arrived whole, such as the 413 of `Limits.bodyLimit`) is
