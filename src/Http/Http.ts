@@ -401,8 +401,9 @@ export interface NodeServerOptions {
  * the client's writes fail, and a client that writes its whole request before it reads never reads the answer.
  * Instead the server half-closes after the answer and reads and discards what still arrives until the client closes
  * its side, for at most 5 seconds and 8 MiB; then it destroys the socket. The server's `close` does not wait for
- * such a connection: it destroys the socket once its answer is flushed. Otherwise a keep-alive connection is Node's: the rest of a body the handler did not
- * read is read and discarded, and the next request is served (a 413 is always answered with `Connection: close`).
+ * such a connection: it destroys the socket once its answer is flushed. Otherwise a keep-alive connection is Node's:
+ * the rest of a body the handler did not read is read and discarded, and the next request is served (a 413 is always
+ * answered with `Connection: close`).
  *
  * @example
  * ```ts
