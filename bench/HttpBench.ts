@@ -146,10 +146,13 @@ export const portOf = (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpSer
 /** Sees the Node server of an Effect server when it is created (the `http` benchmark counts its requests). */
 export type Observe = (server: NodeHttp.Server) => void
 
-/** The platform's Node server on 127.0.0.1, port 0, seen by `observe` when it is created. */
-export const listen = (observe?: Observe) =>
+/**
+ * The platform's Node server on 127.0.0.1, port 0 (a plain `node:http` server unless `make` builds another), seen by
+ * `observe` when it is created.
+ */
+export const listen = (observe?: Observe, make: () => NodeHttp.Server = () => NodeHttp.createServer()) =>
   NodeHttpServer.layer(() => {
-    const server = NodeHttp.createServer()
+    const server = make()
     observe?.(server)
     return server
   }, { port: 0, host: "127.0.0.1" })
@@ -204,12 +207,17 @@ export const toolkitLayer = (m: ToolkitModules = ownToolkit): Layer.Layer<never,
   ) as Layer.Layer<never, unknown, HttpServer.HttpServer>
 }
 
-/** {@link toolkitLayer} listening on 127.0.0.1, port 0. */
+/**
+ * {@link toolkitLayer} listening on 127.0.0.1, port 0, on `Http.nodeServer` (the Node server `Http.layerServer`
+ * builds, as a service has it), where the other servers have a plain `node:http` one.
+ */
 export const toolkitServer = (
   observe?: Observe,
-  m?: ToolkitModules
+  m: ToolkitModules = ownToolkit
 ): ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown> =>
-  ManagedRuntime.make(toolkitLayer(m).pipe(Layer.provideMerge(listen(observe))))
+  ManagedRuntime.make(
+    toolkitLayer(m).pipe(Layer.provideMerge(listen(observe, () => m.Http.nodeServer({ service: settings.service }))))
+  )
 
 /**
  * The same route on bare `@effect/platform` (`HttpRouter` + `HttpServer.serve`, with the platform's own tracing
