@@ -295,6 +295,29 @@ for (const { kind, skip } of kinds) {
             expect(error).toBeInstanceOf(NotFoundError)
           }).pipe(Repository.withTenant(tenantA)))
 
+        it.effect("a text holding a lone surrogate is refused, naming its column: nothing written, no row matched", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const name = `surrogate-${randomUUID()}`
+            // The driver would send it as U+FFFD: another text than the one given.
+            const lone = yield* Effect.flip(repo.insert(widget({ name: `${name}\ud800` })))
+            expect(lone).toBeInstanceOf(ValidationError)
+            expect(lone.details).toMatchObject({ field: "name", reason: "lone_surrogate" })
+            const note = yield* Effect.flip(repo.insert(widget({ name, note: Option.some("\udc00 trailing") })))
+            expect(note.details).toMatchObject({ field: "note", reason: "lone_surrogate" })
+            expect(yield* repo.count({ where: { name } })).toBe(0)
+            const stored = yield* repo.insert(widget({ name: `${name}\ufffd` }))
+            const update = yield* Effect.flip(repo.update(Widget.update.make({ ...stored, name: `${name}\ud800` })))
+            expect(update.details).toMatchObject({ field: "name", reason: "lone_surrogate" })
+            expect((yield* repo.findById(stored.id)).name).toBe(`${name}\ufffd`)
+            // As a filter, it would match the row holding U+FFFD.
+            const filter = yield* Effect.flip(repo.findAll({ where: { name: `${name}\ud800` } }))
+            expect(filter.details).toMatchObject({ field: "name", reason: "lone_surrogate" })
+            // A well-formed pair is text like any other.
+            const pair = yield* repo.insert(widget({ name: `${name}\ud83d\ude00` }))
+            expect((yield* repo.findById(pair.id)).name).toBe(`${name}\u{1F600}`)
+          }).pipe(Repository.withTenant(tenantA)))
+
         it.effect("soft-deletes: excluded by default, visible withDeleted, restorable, hard-deletable", () =>
           Effect.gen(function*() {
             const repo = yield* widgets

@@ -1,7 +1,8 @@
 /**
  * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
  * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
- * `insert` and `update` variants, and single columns (filters, ids) by the column's field.
+ * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded text holding a
+ * lone surrogate is refused.
  *
  * @internal
  */
@@ -13,6 +14,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ValidationError } from "../../../Errors/CommonErrors.js"
 import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
+import { wellFormed } from "../unicodeText.js"
 import { invalid, rowMismatch } from "./errors.js"
 
 /** @internal */
@@ -49,6 +51,20 @@ const columnEncoder = (column: string, field: unknown): Encoder => {
   return (u) => Either.map(struct({ [column]: u }), (row) => row[column])
 }
 
+// The node driver sends a lone surrogate of a string (which a JavaScript string holds, and JSON's "\ud800") as U+FFFD:
+// a row would hold another text than the one given, and a filter would match the rows holding U+FFFD there. (In a
+// JSON value the driver keeps the escape, which PostgreSQL refuses: a ValidationError already.)
+const notUnicode = (column: string): ValidationError =>
+  invalid(column, "lone_surrogate", `Invalid value for ${column}: it holds a lone surrogate (not Unicode text)`)
+
+const checkRow = (row: Row): Either.Either<Row, ValidationError> => {
+  for (const column in row) {
+    const value = row[column]
+    if (typeof value === "string" && !wellFormed(value)) return Either.left(notUnicode(column))
+  }
+  return Either.right(row)
+}
+
 /** @internal */
 export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string): Codec<S["Type"]> => {
   const decodeModel = Schema.decodeUnknownEither(model as Schema.Schema<S["Type"], unknown>)
@@ -62,16 +78,28 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
     decodeRow: (row) => Either.mapLeft(decodeModel(row), mismatch),
     decodeRows: (rows) => Either.mapLeft(Either.all(rows.map((row) => decodeModel(row))), mismatch),
     encodeInsert: (value) =>
-      Either.mapLeft(encodeInsert(value), () => invalid(table, "invalid_value", `Invalid ${table} for insert`)),
+      Either.flatMap(
+        Either.mapLeft(encodeInsert(value), () => invalid(table, "invalid_value", `Invalid ${table} for insert`)),
+        checkRow
+      ),
     encodeUpdate: (value) =>
-      Either.mapLeft(encodeUpdate(value), () => invalid(table, "invalid_value", `Invalid ${table} for update`)),
+      Either.flatMap(
+        Either.mapLeft(encodeUpdate(value), () => invalid(table, "invalid_value", `Invalid ${table} for update`)),
+        checkRow
+      ),
     encodeColumn: (column, value) => {
       let encoder = encoders.get(column)
       if (encoder === undefined) {
         encoder = columnEncoder(column, model.fields[column])
         encoders.set(column, encoder)
       }
-      return Either.mapLeft(encoder(value), () => invalid(column, "invalid_value", `Invalid value for ${column}`))
+      const encoded = Either.mapLeft(
+        encoder(value),
+        () => invalid(column, "invalid_value", `Invalid value for ${column}`)
+      )
+      return Either.isRight(encoded) && typeof encoded.right === "string" && !wellFormed(encoded.right)
+        ? Either.left(notUnicode(column))
+        : encoded
     }
   }
 }
