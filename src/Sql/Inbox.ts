@@ -15,7 +15,6 @@ import { transaction, type TransactionFailure, type TransactionOptions } from ".
 
 // A lone surrogate (JSON's "\ud800", which Python writes and reads) reaches PostgreSQL as U+FFFD, as Node encodes
 // it in UTF-8: ids differing only there would be one record, and the second event skipped as handled.
-
 const notUnicode = (field: "consumer" | "event_id") =>
   new ValidationError({
     message: `Invalid ${field}: holds a lone surrogate (not Unicode text); the inbox would confuse it with another`,

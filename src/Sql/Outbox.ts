@@ -45,7 +45,7 @@ export interface EnqueueOptions {
  * empty token, a wildcard or whitespace; a header name that is not printable ASCII without `:`, a value with a line
  * break), and a subject or header value holding a lone surrogate (which PostgreSQL would store as U+FFFD, another
  * subject than the one given), are a `ValidationError` naming the field, and nothing is written. A header named
- * `__proto__` is stored and published as any other. `OutboxRelay.enqueue`
+ * `__proto__` is stored and published like every other header. `OutboxRelay.enqueue`
  * builds the envelope and headers from a typed definition as `Bus.publish` does; this is the untyped form, for
  * envelopes built elsewhere.
  *
