@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto"
 import { cutText } from "../../internal/text.js"
 import type { CommandAck, CommandError, CommandResult, DeviceTopics } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
+import { shownId } from "./deviceRecord.js"
 import { DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
 import { type CommandOutcome, recordCommand } from "./metrics.js"
 
@@ -114,7 +115,7 @@ export const observed = <A>(
       onFailure: (e) => recordCommand(commandOutcome(e._tag)),
       onSuccess: () => recordCommand("acknowledged")
     }),
-    Effect.withSpan("Devices.sendCommand", { attributes: { device_id: c.deviceId, command: c.command } })
+    Effect.withSpan("Devices.sendCommand", { attributes: { device_id: shownId(c.deviceId), command: c.command } })
   )
 
 /** An acknowledgement arrived: the command waiting for it, if it is the device's, has its answer. */

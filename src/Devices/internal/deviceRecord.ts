@@ -7,6 +7,7 @@ import * as Model from "@effect/sql/Model"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../../Errors/CommonErrors.js"
+import { cutText } from "../../internal/text.js"
 import * as ModelMixins from "../../Sql/ModelMixins.js"
 import * as Repository from "../../Sql/Repository.js"
 import type { Registration } from "../Devices.js"
@@ -35,6 +36,12 @@ const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
 /** Whether a string is an id a device may be registered under: no other id can be in the `devices` table. */
 export const isDeviceId = (deviceId: string): boolean => deviceIdPattern.test(deviceId)
+
+/**
+ * An id as errors and spans show it: whole when a device may have it, else (a caller's id of up to the whole URL or
+ * message it came in) cut to 256 characters.
+ */
+export const shownId = (deviceId: string): string => cutText(deviceId, 256)
 
 const invalid = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid ${field}: ${reason}`, details: { field, reason } })

@@ -17,7 +17,7 @@ import type { DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices
 import type { MqttClient } from "../MqttClient.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
-import { Device, type DeviceRepository, repository, validate } from "./deviceRecord.js"
+import { Device, type DeviceRepository, isDeviceId, repository, shownId, validate } from "./deviceRecord.js"
 import { DeviceNotFoundError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 
@@ -29,7 +29,10 @@ export interface RegistryOptions {
 }
 
 const notFound = (deviceId: string) =>
-  new DeviceNotFoundError({ message: `Device ${deviceId} is not registered`, details: { device_id: deviceId } })
+  new DeviceNotFoundError({
+    message: `Device ${shownId(deviceId)} is not registered`,
+    details: { device_id: shownId(deviceId) }
+  })
 
 const infoOf = (liveness: Liveness.Liveness) => (row: Device): DeviceInfo => ({
   ...Liveness.stateOf(row.device_id, liveness.tracked.get(row.device_id)),
@@ -63,7 +66,7 @@ const register =
         "NotFoundError",
         () => Effect.dieMessage(`Device ${registration.device_id} vanished while it was registered`)
       ),
-      Effect.withSpan("Devices.register", { attributes: { device_id: registration.device_id } })
+      Effect.withSpan("Devices.register", { attributes: { device_id: shownId(registration.device_id) } })
     )
 
 /** Sends a command to a registered device that is not offline; see `Devices.sendCommand`. */
@@ -77,6 +80,8 @@ const sendCommand = (
   Commands.observed(
     { deviceId, command },
     Effect.gen(function*() {
+      // An id no device can be registered under is not looked up.
+      if (!isDeviceId(deviceId)) return yield* Effect.fail(notFound(deviceId))
       const t = liveness.tracked.get(deviceId) ??
         (Option.isSome(yield* liveness.repo.findByIdOption(deviceId))
           ? Liveness.track(liveness, deviceId, yield* Clock.currentTimeMillis)
@@ -110,18 +115,20 @@ export const make = (
     const info = infoOf(liveness)
     const service: Devices = {
       register: register(repo, liveness),
+      // An id no device can be registered under is neither deleted nor looked up: it is in no row.
       unregister: (deviceId) =>
-        repo.deleteById(deviceId).pipe(
-          Effect.zipRight(Liveness.forget(liveness, deviceId)),
-          Effect.withSpan("Devices.unregister", { attributes: { device_id: deviceId } })
-        ),
+        (isDeviceId(deviceId)
+          ? repo.deleteById(deviceId).pipe(Effect.zipRight(Liveness.forget(liveness, deviceId)))
+          : Effect.void).pipe(
+            Effect.withSpan("Devices.unregister", { attributes: { device_id: shownId(deviceId) } })
+          ),
       get: (deviceId) =>
-        repo.findByIdOption(deviceId).pipe(
+        (isDeviceId(deviceId) ? repo.findByIdOption(deviceId) : Effect.succeed(Option.none<Device>())).pipe(
           Effect.flatMap(Option.match({
             onNone: () => Effect.fail(notFound(deviceId)),
             onSome: (row) => Effect.succeed(info(row))
           })),
-          Effect.withSpan("Devices.get", { attributes: { device_id: deviceId } })
+          Effect.withSpan("Devices.get", { attributes: { device_id: shownId(deviceId) } })
         ),
       list: (page) =>
         repo.paginate({ ...page, orderBy: "device_id" }).pipe(
