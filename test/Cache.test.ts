@@ -22,7 +22,7 @@ import * as Cache from "../src/Cache/Cache.js"
 import * as CacheConfig from "../src/Cache/CacheConfig.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import { capturingLogger, conformance, eventually } from "./fixtures/cache/conformance.js"
+import { capturingLogger, conformance, eventually, keyFields, outcomeCount } from "./fixtures/cache/conformance.js"
 import { type RedisServer, redisServer, startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -77,6 +77,69 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(warnings[1]).toContain("__proto__\\\" key")
       expect(warnings[1]).toContain("[profile.__proto__]")
     }))
+
+  it.live("a key holding another Redis type is a miss, logged once per key, never a store outage, strict too", () => {
+    const prefix = `glam-test:cache:${process.pid}:wrongtype:${Date.now()}:${Math.random().toString(36).slice(2)}:`
+    const lines: Array<string> = []
+    const redis = new Redis(redisUrl)
+    const key = "profile:ada@example.com"
+    const Profile = Schema.Struct({ name: Schema.String })
+    return Effect.gen(function*() {
+      // Another client wrote a hash and a list where the cache keeps strings: GET answers WRONGTYPE.
+      yield* Effect.promise(() =>
+        redis.multi().hset(`${prefix}${key}`, "name", "Ada").rpush(`${prefix}queue`, "job").exec()
+      )
+      const before = { miss: yield* outcomeCount("miss"), error: yield* outcomeCount("error") }
+      const found = yield* Effect.all([
+        Cache.get(key, Profile),
+        Cache.get(key, Profile),
+        Cache.get("queue", Schema.String)
+      ]).pipe(Effect.provide(Cache.layer({ url: redisUrl, prefix })))
+      expect(found).toEqual([Option.none(), Option.none(), Option.none()])
+      expect((yield* outcomeCount("miss")) - before.miss).toBe(3)
+      expect((yield* outcomeCount("error")) - before.error).toBe(0)
+      const warnings = lines.filter((l) => l.includes("another Redis type"))
+      expect(warnings).toHaveLength(2)
+      expect(warnings[0]).toContain(keyFields("profile", key))
+      expect(warnings[0]).toContain("WRONGTYPE: the key holds a Redis type other than a string")
+      expect(warnings[1]).toContain(keyFields("(no namespace)", "queue"))
+      expect(lines.join("\n")).not.toContain("ada@example.com")
+      expect(lines.join("\n")).not.toContain("Ada")
+      expect(lines.filter((l) => l.includes("store unavailable") || l.includes("reachable again"))).toEqual([])
+
+      // Strict is about the store being down: the key is still a miss.
+      const strict = yield* Cache.get(key, Profile).pipe(
+        Effect.provide(Cache.layer({ url: redisUrl, prefix, strict: true }))
+      )
+      expect(strict).toEqual(Option.none())
+
+      const type = (k: string) => Effect.promise(() => redis.type(`${prefix}${k}`))
+      yield* Effect.gen(function*() {
+        // getOrSet computes, and its SET (with PX) replaces the hash with the value.
+        expect(yield* Cache.getOrSet(key, Profile, Effect.succeed({ name: "Grace" }), { ttl: "1 minute" })).toEqual({
+          name: "Grace"
+        })
+        expect(yield* type(key)).toBe("string")
+        expect(yield* Cache.get(key, Profile)).toEqual(Option.some({ name: "Grace" }))
+        // So does set, without expiry too.
+        yield* Cache.set("queue", Schema.String, "done", { ttl: Duration.infinity })
+        expect(yield* Cache.get("queue", Schema.String)).toEqual(Option.some("done"))
+        // expire and delete act on a key of every type.
+        yield* Effect.promise(() => redis.hset(`${prefix}other`, "f", "v"))
+        const cache = yield* Cache.Cache
+        expect(yield* cache.expire("other", "1 minute")).toBe(true)
+        expect(yield* Effect.promise(() => redis.pttl(`${prefix}other`))).toBeGreaterThan(0)
+        expect(yield* cache.delete("other")).toBe(true)
+        expect(yield* type("other")).toBe("none")
+      }).pipe(Effect.provide(Cache.layer({ url: redisUrl, prefix, strict: true })))
+      expect(lines.filter((l) => l.includes("store unavailable") || l.includes("reachable again"))).toEqual([])
+    }).pipe(
+      Effect.provide(capturingLogger(lines)),
+      Effect.ensuring(
+        Effect.promise(() => redis.del(`${prefix}${key}`, `${prefix}queue`, `${prefix}other`).then(() => redis.quit()))
+      )
+    )
+  })
 
   it.live("a timeout past what Node's timers hold (30 days) does not set the client's timers to fire at once", () =>
     Effect.gen(function*() {

@@ -13,11 +13,12 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
 import type { CacheService, SetOptions } from "../Cache.js"
+import { keyFields, makeOncePerKey } from "./keyLog.js"
 import * as Metrics from "./metrics.js"
+import type { KeyReplyError } from "./redisReplies.js"
 import type { Store } from "./store.js"
 
 /** What the engine needs beside its store. */
@@ -26,9 +27,6 @@ export interface EngineOptions {
   readonly ttl: Duration.Duration
   readonly strict: boolean
 }
-
-// Keys whose undecodable value was already logged; bounded so that a flood of bad keys cannot grow it for ever.
-const maxLoggedKeys = 1000
 
 const parseJson = (raw: string): Either.Either<unknown, string> => {
   let value: unknown
@@ -39,19 +37,6 @@ const parseJson = (raw: string): Either.Either<unknown, string> => {
   }
   const protoPath = ProtoKeys.mayHoldProtoKey(raw) ? ProtoKeys.protoKeyPath(value) : undefined
   return protoPath === undefined ? Either.right(value) : Either.left(`${protoKind}, at [${protoPath.join(".")}]`)
-}
-
-/**
- * What a log says of a key, which often holds personal data (`user:alice@example.com`): its namespace, the part
- * before the first `:` (`(no namespace)` when there is none), and the first 12 hex digits of the SHA-256 of the
- * whole key (as the service names it, without the prefix), which tell keys apart and match a key one suspects.
- */
-const keyFields = (key: string): { readonly key_namespace: string; readonly key_hash: string } => {
-  const colon = key.indexOf(":")
-  return {
-    key_namespace: colon > 0 ? key.slice(0, colon) : "(no namespace)",
-    key_hash: createHash("sha256").update(key, "utf8").digest("hex").slice(0, 12)
-  }
 }
 
 // Paths and kinds only: the messages quote the cached value, which may be personal data.
@@ -150,7 +135,10 @@ const ttlOf = (options: SetOptions | undefined, fallback: Duration.Duration): Du
   return Duration.isFinite(ttl) ? ttl : undefined
 }
 
-/** The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. */
+/**
+ * The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. A reply
+ * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy.
+ */
 const makeHealth = (store: Store, strict: boolean) => {
   let degraded = false
   return {
@@ -184,19 +172,28 @@ const makeHealth = (store: Store, strict: boolean) => {
 /** Builds the service on a store. */
 export const make = (store: Store, options: EngineOptions): CacheService => {
   const health = makeHealth(store, options.strict)
-  const logged = new Set<string>()
+  // A key whose value cannot be read is logged once, whether it does not decode or holds another Redis type.
+  const firstTime = makeOncePerKey()
   const full = (key: string) => options.prefix + key
   const guard = <A>(effect: Effect.Effect<A, RedisError>, fallback: A): Effect.Effect<A, RedisError> =>
     Effect.matchEffect(effect, {
       onFailure: (error) => health.failed(error, fallback),
       onSuccess: (a) => Effect.as(health.succeeded, a)
     })
+  const unreadable = (key: string, message: string, reason: string) =>
+    Effect.suspend(() => firstTime(key) ? Effect.logWarning(message, { ...keyFields(key), reason }) : Effect.void)
   const undecodable = (key: string, reason: string) =>
-    Effect.suspend(() => {
-      if (logged.has(key)) return Effect.void
-      if (logged.size >= maxLoggedKeys) logged.clear()
-      logged.add(key)
-      return Effect.logWarning("Cached value does not decode: treated as a miss", { ...keyFields(key), reason })
+    unreadable(key, "Cached value does not decode: treated as a miss", reason)
+  // The server answered, about this key: a miss, strict or not, the store's health as it was.
+  const otherType = (key: string, problem: KeyReplyError) =>
+    Effect.as(
+      unreadable(key, "Cache key holds another Redis type: treated as a miss", problem.reason),
+      undefined
+    )
+  const read = (key: string): Effect.Effect<string | undefined, RedisError> =>
+    Effect.matchEffect(store.get(full(key)), {
+      onFailure: (error) => error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined),
+      onSuccess: (raw) => Effect.as(health.succeeded, raw)
     })
   const decode = <A, I>(key: string, schema: Schema.Schema<A, I>, raw: string): Effect.Effect<Option.Option<A>> =>
     Either.match(parseJson(raw), {
@@ -208,7 +205,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
         })
     })
   const get = <A, I>(key: string, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, RedisError> =>
-    guard(store.get(full(key)), undefined).pipe(
+    read(key).pipe(
       Effect.flatMap((raw) => raw === undefined ? Effect.succeed(Option.none<A>()) : decode(key, schema, raw)),
       Effect.tap((found) => Metric.increment(Option.isSome(found) ? Metrics.hit : Metrics.miss)),
       Effect.withSpan("Cache.get", { attributes: { "cache.backend": store.backend } })

@@ -8,11 +8,16 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
+import * as Replies from "./redisReplies.js"
 
-/** What a backend does; every failure is a `RedisError` (the memory store never fails). */
+/**
+ * What a backend does; every failure of the store is a `RedisError` (the memory store never fails). `get` of a key
+ * that holds another Redis type (a hash, a list) is a `KeyReplyError`: the server answered, about that key. The
+ * other commands (`SET`, `DEL`, `PEXPIRE`, `EXISTS`, `PERSIST`) work on a key of every type; `SET` replaces it.
+ */
 export interface Store {
   readonly backend: "redis" | "memory"
-  readonly get: (key: string) => Effect.Effect<string | undefined, RedisError>
+  readonly get: (key: string) => Effect.Effect<string | undefined, RedisError | Replies.KeyReplyError>
   /** `ttl` undefined: no expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration | undefined) => Effect.Effect<void, RedisError>
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
@@ -82,6 +87,8 @@ const failure = (operation: string) => (cause: unknown) =>
  */
 export interface Connection {
   readonly client: Redis
+  /** The class of the server's error replies (ioredis' `ReplyError`), which {@link Replies.keyProblem} reads. */
+  readonly replyError: Replies.ReplyErrorClass
   /** Fails while the server refuses the URL's database on the current connection; succeeds without a `/db`. */
   readonly database: Effect.Effect<void, RedisError>
   /** The refusal of each connection that became ready without the URL's database, in order. */
@@ -112,8 +119,11 @@ export const connect = (
     const db = options.db ?? 0
     const refusals = yield* Queue.unbounded<RedisError>()
     let refused: RedisError | undefined
+    const ioredis = yield* Effect.promise(() => import("ioredis"))
+    const replyError: Replies.ReplyErrorClass = ioredis.ReplyError
     const client = yield* Effect.acquireRelease(
-      Effect.map(Effect.promise(() => import("ioredis")), ({ Redis }) => {
+      Effect.sync(() => {
+        const { Redis } = ioredis
         const client = new Redis({
           ...options,
           lazyConnect: false,
@@ -144,6 +154,7 @@ export const connect = (
     )
     return {
       client,
+      replyError,
       database: Effect.suspend(() => refused === undefined ? Effect.void : Effect.fail(refused)),
       refusals
     }
@@ -207,7 +218,11 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
     )
   return {
     backend: "redis",
-    get: (key) => Effect.map(run("get", () => client.get(key)), (v) => v ?? undefined),
+    get: (key) =>
+      run("get", () => client.get(key)).pipe(
+        Effect.map((v) => v ?? undefined),
+        Effect.mapError((error) => Replies.keyProblem(error.cause, connection.replyError) ?? error)
+      ),
     set: (key, value, ttl) => {
       const ms = ttl === undefined ? undefined : redisMillis(ttl)
       return Effect.asVoid(
