@@ -4,9 +4,11 @@
 import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Exit, type Layer, Schedule } from "effect"
+import { Redis } from "ioredis"
 import { describe, expect } from "vitest"
 import * as RateLimits from "../src/Cache/RateLimits.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
+import { capturingLogger, keyFields } from "./fixtures/cache/conformance.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const redisUp = await serviceAvailable("redis")
@@ -69,6 +71,49 @@ suite("memory", () => RateLimit.layerMemory)
 
 describe.skipIf(!redisUp)("on Redis", () => {
   suite("redis", () => RateLimit.layerRedis(`redis://${services.redis.host}:${services.redis.port}`))
+
+  it.live("a key holding another Redis type is a RedisError saying so, logged once per key; the store counts on", () => {
+    const url = `redis://${services.redis.host}:${services.redis.port}`
+    const prefix = `glam-test:ratelimit:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
+    const redis = new Redis(url)
+    const lines: Array<string> = []
+    const key = "login:ada@example.com"
+    return Effect.gen(function*() {
+      // Another client wrote a hash where the fixed window keeps its count, and where a token bucket keeps its
+      // last refill time: the scripts' GET answers WRONGTYPE.
+      yield* Effect.promise(() =>
+        redis.multi().hset(`${prefix}call:${key}`, "f", "v").hset(`${prefix}call:bucket:refill`, "f", "v").exec()
+      )
+      const errors = [
+        yield* Effect.flip(RateLimits.checkRateLimit(key, 3, "1 minute")),
+        yield* Effect.flip(RateLimits.checkRateLimit(key, 3, "1 minute")),
+        yield* Effect.flip(RateLimits.checkRateLimit("bucket", 3, "1 minute", { algorithm: "token-bucket" }))
+      ]
+      for (const error of errors) {
+        expect(error._tag).toBe("RedisError")
+        expect(error.message).toBe("Rate limit key holds another Redis type: the call is not counted")
+        expect(JSON.stringify(error)).not.toContain("ada@example.com")
+      }
+      const warnings = lines.filter((l) => l.includes("another Redis type"))
+      expect(warnings).toHaveLength(2)
+      expect(warnings[0]).toContain(keyFields("call", `call:${key}`))
+      expect(warnings[0]).toContain("WRONGTYPE: the key holds a Redis type other than a string")
+      expect(warnings[1]).toContain(keyFields("call", "call:bucket"))
+      expect(lines.join("\n")).not.toContain("ada@example.com")
+      expect(lines.filter((l) => l.includes("unavailable"))).toEqual([])
+      // The other client's value stays; the other keys count as before.
+      expect(yield* Effect.promise(() => redis.type(`${prefix}call:${key}`))).toBe("hash")
+      expect((yield* RateLimits.checkRateLimit("other", 3, "1 minute")).remaining).toBe(2)
+    }).pipe(
+      Effect.provide(RateLimit.layerRedis(url, prefix)),
+      Effect.provide(capturingLogger(lines)),
+      Effect.ensuring(Effect.promise(async () => {
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(...keys)
+        await redis.quit()
+      }))
+    )
+  })
 
   it.live("a store that cannot be reached is a RedisError, not a refusal", () =>
     Effect.gen(function*() {

@@ -197,6 +197,37 @@ describe.skipIf(!redisUp)("on the shared Redis", () => {
   const limiterOn = (prefix: string) =>
     Effect.map(Layer.build(RateLimit.layerRedis(url, prefix)), Context.get(RateLimiter.RateLimiter))
 
+  it.scopedLive("a key holding another Redis type lets its requests through, one warning for the key", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix()
+      const redis = yield* client(services.redis.port)
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() => redis.keys(`${prefix}*`).then((keys) => keys.length > 0 ? redis.del(...keys) : 0))
+      )
+      const limiter = yield* limiterOn(prefix)
+      const warnings: Array<unknown> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel === LogLevel.Warning) warnings.push(Array.isArray(message) ? message[0] : message)
+      })
+      const app = RateLimit.middleware(limiter, { limit: 1, windowMs: 60_000 })(HttpServerResponse.text("ok"))
+      const send = Effect.provideService(
+        app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
+        HttpServerRequest.HttpServerRequest,
+        HttpServerRequest.fromWeb(new Request("http://localhost/"))
+      ).pipe(Effect.uninterruptible, Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect((yield* send).status).toBe(200)
+      // The request's key, counted once; another client then writes a hash under it.
+      const keys = yield* keysOf(redis, prefix)
+      expect(keys).toHaveLength(1)
+      yield* Effect.promise(() => redis.multi().del(keys[0]!).hset(keys[0]!, "f", "v").exec())
+      // Over the limit of 1 had the key been counted: let through, as on a store failure.
+      for (let i = 0; i < 3; i++) expect((yield* send).status).toBe(200)
+      expect(warnings).toEqual([
+        "Rate limit key holds another Redis type: its calls are not counted (the HTTP middleware lets them through)"
+      ])
+      expect(yield* Effect.promise(() => redis.type(keys[0]!))).toBe("hash")
+    }))
+
   it.scopedLive("token buckets expire one refill interval after they would be full again", () =>
     Effect.gen(function*() {
       const prefix = uniquePrefix()

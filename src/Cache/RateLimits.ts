@@ -44,9 +44,11 @@ export interface CheckOptions {
 
 /**
  * Counts one call under `key` against `limit` calls per `window`. A call over the limit is `allowed: false` (not an
- * error); a store failure (Redis down) is a `RedisError`, for the caller to decide whether to allow. A `limit` or
- * `tokens` that is not a whole number of at least 1, or a `window` that is not a finite duration of at least 1
- * millisecond, is a `ValidationError` naming it (`details.field`), and nothing is counted.
+ * error); a store failure (Redis down) is a `RedisError`, for the caller to decide whether to allow. So is a key
+ * that holds another Redis type (another client wrote a hash under it), with the message "Rate limit key holds
+ * another Redis type: the call is not counted", logged once per key by the store, which is not unavailable. A
+ * `limit` or `tokens` that is not a whole number of at least 1, or a `window` that is not a finite duration of at
+ * least 1 millisecond, is a `ValidationError` naming it (`details.field`), and nothing is counted.
  *
  * @example
  * ```ts

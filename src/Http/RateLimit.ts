@@ -2,7 +2,8 @@
  * Rate limiting per principal (when authenticated) or client IP, on `@effect/experimental`'s `RateLimiter`: in
  * memory by default, on Redis when `redis.url` is configured (shared by all replicas). Over the limit: 429
  * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down, or not answering within the store's timeout)
- * lets the request through and logs a warning: the limiter protects the service, it must not take it down.
+ * lets the request through and logs a warning: the limiter protects the service, it must not take it down. A key
+ * that holds another Redis type (`WRONGTYPE`) lets its requests through too, with one warning per key.
  *
  * @since 0.1.0
  */
@@ -81,6 +82,9 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
           }
         })
       )
+      : RateLimitRedis.isKeyProblem(error)
+      // The store logged the key once: the request is let through, as on a store failure.
+      ? Effect.void
       : Effect.logWarning("Rate limit store unavailable; request allowed", error)
   // Runs on every request: the key is read in one step and nothing is built but the consume call.
   return HttpMiddleware.make((app) => {

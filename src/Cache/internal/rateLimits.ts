@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
 import type { CheckOptions, RateLimitResult } from "../RateLimits.js"
+import * as Replies from "./redisReplies.js"
 
 const invalid = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid rate limit ${field}: ${reason}`, details: { field, reason } })
@@ -33,8 +34,9 @@ const argumentProblem = (
 }
 
 /**
- * Counts one call under `call:<key>`: over the limit is `allowed: false`; a store failure is a `RedisError`; a limit,
- * window or tokens the stores cannot count with is a `ValidationError` naming it, and nothing is counted.
+ * Counts one call under `call:<key>`: over the limit is `allowed: false`; a store failure is a `RedisError`, and so
+ * is a key holding another Redis type, with a message saying so; a limit, window or tokens the stores cannot count
+ * with is a `ValidationError` naming it, and nothing is counted.
  */
 export const checkRateLimit = (
   key: string,
@@ -79,7 +81,10 @@ const count = (
           })
           : Effect.fail(
             new RedisError({
-              message: "Rate limit store unavailable",
+              // A key holding another Redis type is that key's problem (the store logged it once), not an outage.
+              message: error.reason === "StoreError" && Replies.isKeyReplyError(error.cause)
+                ? "Rate limit key holds another Redis type: the call is not counted"
+                : "Rate limit store unavailable",
               details: { operation: "rate_limit" },
               cause: error
             })

@@ -2,7 +2,8 @@
  * The `RateLimiterStore` on Redis behind `Http.RateLimit.layerRedis`: the counts of `@effect/experimental`'s Redis
  * store, on the toolkit's Redis client (the Cache's: no offline queue, a command timeout, a bounded close), with
  * every operation interruptible and bounded by `timeout`, and token buckets that expire once they would be full
- * again.
+ * again. A key that holds another Redis type fails its calls with a `RateLimitStoreError` whose cause is a
+ * `KeyReplyError` ({@link isKeyProblem}), logged once per key: the store is not the one failing.
  *
  * @internal
  */
@@ -12,6 +13,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
+import { keyFields, makeOncePerKey } from "../../Cache/internal/keyLog.js"
+import * as Replies from "../../Cache/internal/redisReplies.js"
 import * as RedisStore from "../../Cache/internal/store.js"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 
@@ -92,6 +95,15 @@ return next
 `
 
 /**
+ * Whether a limiter's error is a key holding another Redis type (`WRONGTYPE`: another client wrote a hash or a list
+ * under it), which the store has logged once for that key, rather than the store failing.
+ *
+ * @internal
+ */
+export const isKeyProblem = (error: RateLimiter.RateLimiterError): boolean =>
+  error.reason === "StoreError" && Replies.isKeyReplyError(error.cause)
+
+/**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
  * until it is back. A Redis that is ready without the URL's database fails startup; a connection made later to
@@ -114,22 +126,39 @@ export const make = (
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
       refused: "the rate limit store is unavailable (requests are let through) until a connection selects it"
     })
+    // A key that holds another Redis type fails every call under it until it is deleted (its value is another
+    // client's, not the limiter's to replace): one warning per key, never the key itself.
+    const firstTime = makeOncePerKey()
+    const failed = (command: string) => (cause: unknown) => {
+      const problem = Replies.keyProblem(cause, connection.replyError)
+      return problem === undefined
+        ? new RateLimiter.RateLimitStoreError({ message: `Failed to execute ${command} rate limiting command`, cause })
+        : new RateLimiter.RateLimitStoreError({
+          message: `The rate limit key holds another Redis type (${problem.code})`,
+          cause: problem
+        })
+    }
+    const keyProblemLogged = (command: string, key: string) => (error: RateLimiter.RateLimitStoreError) =>
+      Replies.isKeyReplyError(error.cause) && firstTime(key)
+        ? Effect.logWarning(
+          "Rate limit key holds another Redis type: its calls are not counted (the HTTP middleware lets them through)",
+          { ...keyFields(key), reason: error.cause.reason, command }
+        )
+        : Effect.void
     // The middleware runs in the request's uninterruptible part: the call is made interruptible so that the timeout
     // can end it, and the client's own command timeout rejects it too.
-    const run = <A>(command: string, f: () => Promise<A>): Effect.Effect<A, RateLimiter.RateLimitStoreError> =>
+    const run = <A>(
+      command: string,
+      key: string,
+      f: () => Promise<A>
+    ): Effect.Effect<A, RateLimiter.RateLimitStoreError> =>
       Effect.zipRight(
         Effect.mapError(
           connection.database,
           (error) => new RateLimiter.RateLimitStoreError({ message: error.message, cause: error })
         ),
-        Effect.tryPromise({
-          try: f,
-          catch: (cause) =>
-            new RateLimiter.RateLimitStoreError({
-              message: `Failed to execute ${command} rate limiting command`,
-              cause
-            })
-        }).pipe(
+        Effect.tryPromise({ try: f, catch: failed(command) }).pipe(
+          Effect.tapError(keyProblemLogged(command, key)),
           Effect.interruptible,
           Effect.timeoutFail({
             duration: timeout,
@@ -142,10 +171,14 @@ export const make = (
       )
     return RateLimiter.RateLimiterStore.of({
       fixedWindow: ({ key, limit, refillRate, tokens }) =>
-        run("fixedWindow", () => redis.glamFixedWindow(prefix + key, tokens, Duration.toMillis(refillRate), limit)),
+        run(
+          "fixedWindow",
+          key,
+          () => redis.glamFixedWindow(prefix + key, tokens, Duration.toMillis(refillRate), limit)
+        ),
       tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
         Effect.clockWith((clock) =>
-          run("tokenBucket", () =>
+          run("tokenBucket", key, () =>
             redis.glamTokenBucket(
               prefix + key,
               tokens,
