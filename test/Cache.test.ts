@@ -93,10 +93,12 @@ describe.skipIf(!redisUp)("on Redis", () => {
       const found = yield* Effect.all([
         Cache.get(key, Profile),
         Cache.get(key, Profile),
-        Cache.get("queue", Schema.String)
+        Cache.get("queue", Schema.String),
+        // A read the store answers: the store was never unavailable, so it is not "reachable again" either.
+        Cache.get("absent", Schema.String)
       ]).pipe(Effect.provide(Cache.layer({ url: redisUrl, prefix })))
-      expect(found).toEqual([Option.none(), Option.none(), Option.none()])
-      expect((yield* outcomeCount("miss")) - before.miss).toBe(3)
+      expect(found).toEqual([Option.none(), Option.none(), Option.none(), Option.none()])
+      expect((yield* outcomeCount("miss")) - before.miss).toBe(4)
       expect((yield* outcomeCount("error")) - before.error).toBe(0)
       const warnings = lines.filter((l) => l.includes("another Redis type"))
       expect(warnings).toHaveLength(2)
@@ -129,6 +131,8 @@ describe.skipIf(!redisUp)("on Redis", () => {
         const cache = yield* Cache.Cache
         expect(yield* cache.expire("other", "1 minute")).toBe(true)
         expect(yield* Effect.promise(() => redis.pttl(`${prefix}other`))).toBeGreaterThan(0)
+        expect(yield* cache.expire("other", Duration.infinity)).toBe(true)
+        expect(yield* Effect.promise(() => redis.pttl(`${prefix}other`))).toBe(-1)
         expect(yield* cache.delete("other")).toBe(true)
         expect(yield* type("other")).toBe("none")
       }).pipe(Effect.provide(Cache.layer({ url: redisUrl, prefix, strict: true })))
