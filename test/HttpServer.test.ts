@@ -533,6 +533,26 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
         )
       }))
 
+    it.effect("a \"__proto__\" key at some depth, written or escaped -> 422 naming where, before the schema", () =>
+      Effect.gen(function*() {
+        const message =
+          "JSON key \"__proto__\" is refused: decoding would drop it or make its value the prototype of its object"
+        const cases = [
+          ["{\"name\": \"x\", \"__proto__\": {\"name\": \"y\"}}", "body.__proto__"],
+          ["{\"name\": \"x\", \"tags\": [{\"a\": {\"__proto__\": null}}]}", "body.tags.0.a.__proto__"],
+          ["{\"name\": \"x\", \"\\u005f_proto__\": 1}", "body.__proto__"]
+        ] as const
+        for (const [body, field] of cases) {
+          const res = yield* send("POST", "/api/v1/items", { body })
+          expect(res.status, body).toBe(422)
+          expect((yield* jsonOf(res)).error.details.validation_errors).toEqual([
+            { field, message, type: "json_invalid" }
+          ])
+        }
+        // The word in a string is text like other text.
+        expect((yield* send("POST", "/api/v1/items", { body: "{\"name\": \"__proto__\"}" })).status).toBe(201)
+      }))
+
     it.effect("a multipart body that cannot be parsed -> 400 HTTP_400", () =>
       Effect.gen(function*() {
         for (const contentType of ["multipart/form-data", "multipart/form-data; boundary=zz"]) {

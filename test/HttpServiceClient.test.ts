@@ -137,6 +137,28 @@ describe("ServiceClient", () => {
     expect(await run(Effect.flatMap(ServiceClient.make(settings(empty.url)), (c) => c.delete("/x")))).toBeUndefined()
   })
 
+  it("a 2xx answer holding a \"__proto__\" key at some depth is an UpstreamServiceError naming where", async () => {
+    const bodies: Record<string, string> = {
+      "/envelope": "{\"data\": {\"id\": \"1\", \"__proto__\": {\"admin\": true}}, \"meta\": {}}",
+      "/escaped": "[{\"tags\": [{\"\\u005f_proto__\": null}]}]",
+      "/text": "{\"data\": {\"note\": \"__proto__\"}, \"meta\": {}}"
+    }
+    const up = await upstream((req, res) => {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end(bodies[req.url!])
+    })
+    const call = (path: string) => Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get(path))
+    for (const [path, at] of [["/envelope", "data.__proto__"], ["/escaped", "0.tags.0.__proto__"]] as const) {
+      const error = await run(Effect.flip(call(path)))
+      expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+      expect(error.retryable).toBe(false)
+      expect(error.message).toBe(`catalog answered 200 with a body that holds a "__proto__" key at ${at}`)
+    }
+    // The word in a string is text like other text.
+    expect(await run(call("/text"))).toEqual({ note: "__proto__" })
+    expect(up.hits()).toBe(3)
+  })
+
   it("reads at most max_response_bytes of an answer and stops reading one that never ends", async () => {
     const closed: Array<string> = []
     const up = await upstream((req, res) => {

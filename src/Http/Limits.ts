@@ -1,7 +1,7 @@
 /**
  * Request limits: body size (413 `PAYLOAD_TOO_LARGE`, checked on `Content-Length` before reading and enforced
- * while reading chunked bodies, `request.stream` included), the nesting of JSON bodies (422 `VALIDATION_ERROR`)
- * and a whole-request timeout (504 `TIMEOUT`).
+ * while reading chunked bodies, `request.stream` included), the nesting and `"__proto__"` keys of JSON bodies (422
+ * `VALIDATION_ERROR`) and a whole-request timeout (504 `TIMEOUT`).
  *
  * @since 0.1.0
  */
@@ -17,8 +17,9 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
-import { RequestTimeoutError } from "../Errors/CommonErrors.js"
+import { RequestTimeoutError, type ValidationError } from "../Errors/CommonErrors.js"
 import * as Json from "../internal/json.js"
+import * as ProtoKeys from "../internal/protoKeys.js"
 import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
@@ -206,6 +207,17 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
 
 const notJson = "not valid JSON"
 
+// Schemas build the objects they decode by assignment, where a `"__proto__"` key would set the prototype of the
+// object (the sender choosing what it inherits) or be dropped: such a body is refused before a schema sees it.
+const protoRefusal =
+  "JSON key \"__proto__\" is refused: decoding would drop it or make its value the prototype of its object"
+
+const decodeFailure = (
+  request: HttpServerRequest.HttpServerRequest,
+  cause: ValidationError
+): Effect.Effect<never, HttpServerError.RequestError> =>
+  Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message }))
+
 const parseBody = (
   request: HttpServerRequest.HttpServerRequest,
   text: string,
@@ -214,7 +226,14 @@ const parseBody = (
   // An empty body reads as `null`, as the platform's own `json` has it.
   if (text === "") return Effect.succeed(null)
   const parsed = Json.parse(text, { maxDepth })
-  if (parsed._tag === "Parsed") return Effect.succeed(parsed.value)
+  if (parsed._tag === "Parsed") {
+    const protoPath = ProtoKeys.mayHoldProtoKey(text) ? ProtoKeys.protoKeyPath(parsed.value) : undefined
+    if (protoPath === undefined) return Effect.succeed(parsed.value)
+    return decodeFailure(
+      request,
+      validationError([{ field: ["body", ...protoPath].join("."), message: protoRefusal, type: "json_invalid" }])
+    )
+  }
   const cause = parsed.reason.startsWith(notJson)
     ? validationError([{ field: "body", message: "JSON decode error", type: "json_invalid" }])
     : validationError([{
@@ -222,7 +241,7 @@ const parseBody = (
       message: `JSON ${parsed.reason}`,
       type: "json_invalid"
     }])
-  return Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message }))
+  return decodeFailure(request, cause)
 }
 
 // The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
@@ -298,7 +317,9 @@ const guarded = (
  * 422 `VALIDATION_ERROR` naming the depth, type `json_invalid`, before any schema sees the value: schemas decode
  * recursively, and a few thousand levels, a few kilobytes of `[`, overflow the stack) and keeps the digits of
  * integers a number cannot hold as a string (a field that wants a number fails instead of receiving a rounded
- * one); text that is not JSON is FastAPI's `{ field: "body", message: "JSON decode error", type: "json_invalid" }`.
+ * one); a `"__proto__"` key at any depth is refused too (422 naming its path, type `json_invalid`: decoding would
+ * drop it or make its value the prototype of its object); text that is not JSON is FastAPI's
+ * `{ field: "body", message: "JSON decode error", type: "json_invalid" }`.
  * A multipart body the parser cannot read is a `MultipartError` (400), not a defect; a multipart request without a
  * body has no parts.
  *

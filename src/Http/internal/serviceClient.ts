@@ -23,6 +23,7 @@ import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
+import * as ProtoKeys from "../../internal/protoKeys.js"
 import { cutText } from "../../internal/text.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
@@ -274,6 +275,12 @@ const exchange = (
         }
         const json = parseJson(body.text)
         if (json === notJson) return Effect.fail(unexpectedBody(service, response.status, endpoint, "is not JSON"))
+        // Decoding by assignment would drop such a key or make its value the prototype of its object.
+        const protoPath = ProtoKeys.mayHoldProtoKey(body.text) ? ProtoKeys.protoKeyPath(json) : undefined
+        if (protoPath !== undefined) {
+          const at = cutText(protoPath.join("."), 256)
+          return Effect.fail(unexpectedBody(service, response.status, endpoint, `holds a "__proto__" key at ${at}`))
+        }
         return Effect.succeed(
           Predicate.hasProperty(json, "data") && Predicate.hasProperty(json, "meta") ? json.data : json
         )
