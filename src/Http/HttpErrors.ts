@@ -42,7 +42,9 @@ export {
    */
   HttpStatusError,
   /**
-   * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413).
+   * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413). `details.max_bytes` is the
+   * limit in bytes (the body's, or with `details.limit` `"max_file_size"` or `"max_field_size"` a multipart
+   * part's), `details.max_parts` the most parts a multipart body may have.
    *
    * @since 0.1.0
    * @category errors

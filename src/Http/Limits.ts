@@ -22,6 +22,7 @@ import * as Json from "../internal/json.js"
 import * as ProtoKeys from "../internal/protoKeys.js"
 import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
+import * as MultipartLimits from "./internal/multipartLimits.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
@@ -84,16 +85,6 @@ const nodeBody = (
     return chunks
   }).pipe(Effect.map((chunks) => Buffer.concat(chunks)))
 
-// A multipart body over the limit fails with its `PayloadTooLargeError` as the cause, which the error mapping
-// answers (its `details.max_bytes` the limit, as the other readers' 413).
-const multipartLimit = (error: Multipart.MultipartError, maxBytes: number): Multipart.MultipartError =>
-  error.reason === "BodyTooLarge"
-    ? new Multipart.MultipartError({
-      reason: "BodyTooLarge",
-      cause: new PayloadTooLargeError({ details: { max_bytes: maxBytes } })
-    })
-    : error
-
 // The body as read by the collecting readers, shared by the request and the copies `modify` makes of it: a body can
 // be read once only.
 interface Collected {
@@ -150,11 +141,12 @@ const bounded = (
         return collected.arrayBuffer
       }
     },
-    // The multipart readers are the platform's, bounded by `withMaxBodySize`: their failure over the limit names it.
+    // The multipart readers are the platform's, bounded by `withMaxBodySize` (or the app's own, smaller, limit):
+    // their failure over a limit names it.
     multipart: {
       get(this: HttpServerRequest.HttpServerRequest) {
         const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
-        return Effect.mapError(multipart, (error) => multipartLimit(error, maxBytes))
+        return MultipartLimits.effect(multipart)
       }
     },
     multipartStream: {
@@ -164,7 +156,7 @@ const bounded = (
           "multipartStream",
           this
         )
-        return Stream.mapError(parts, (error) => multipartLimit(error, maxBytes))
+        return MultipartLimits.stream(parts)
       }
     },
     modify: {
@@ -178,7 +170,8 @@ const bounded = (
  * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413, `details.max_bytes` the limit): a larger
  * `Content-Length` fails at once; a chunked body fails while it is read, by every reader of the request,
  * `request.stream` included (its stream fails with a `RequestError` whose cause is the `PayloadTooLargeError`, which
- * the error mapping answers as the 413), and the multipart readers (a `MultipartError` whose cause it is).
+ * the error mapping answers as the 413), and the multipart readers (a `MultipartError` whose cause it is, naming
+ * the limit the parser read: this one, or a smaller one the app set around the reader).
  *
  * The 413 is answered with `Connection: close` (a keep-alive connection would read all that was declared before its
  * next request): `Http.nodeServer` closes the connection lingering, reading and discarding at most 8 MiB and 5
@@ -289,7 +282,7 @@ const guarded = (
       get(this: HttpServerRequest.HttpServerRequest) {
         if (!hasBody) return Effect.succeed({})
         const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
-        return Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect)))
+        return MultipartLimits.effect(Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect))))
       }
     },
     multipartStream: {
@@ -300,10 +293,10 @@ const guarded = (
           "multipartStream",
           this
         )
-        return Stream.catchAllCause(
+        return MultipartLimits.stream(Stream.catchAllCause(
           parts,
           (cause) => Stream.failCause(Cause.isFailure(cause) ? cause : Cause.fail(unreadable(Cause.squash(cause))))
-        )
+        ))
       }
     },
     modify: {
@@ -321,7 +314,10 @@ const guarded = (
  * drop it or make its value the prototype of its object); text that is not JSON is FastAPI's
  * `{ field: "body", message: "JSON decode error", type: "json_invalid" }`.
  * A multipart body the parser cannot read is a `MultipartError` (400), not a defect; a multipart request without a
- * body has no parts.
+ * body has no parts. A multipart body over one of the app's own limits (`Multipart.withMaxFileSize`,
+ * `withMaxFieldSize`, `withMaxParts`, `HttpServerRequest.withMaxBodySize`, set around the reader) fails with a
+ * `PayloadTooLargeError` cause naming the limit, read where the reader ran (413, `details.max_bytes` with
+ * `details.limit` `"max_file_size"` or `"max_field_size"` for a part, `details.max_parts`).
  *
  * It replaces the request's `json` and `multipart` readers, which are what `HttpServerRequest.schemaBodyJson`,
  * `HttpApi` payloads and `HttpErrors.decodeBody` read; a handler that parses `request.text` itself is on its own.

@@ -4,10 +4,12 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
-import { DomainErrorClass, OptionalNumber } from "../../Errors/GlamError.js"
+import { DomainErrorClass, OptionalNumber, OptionalString } from "../../Errors/GlamError.js"
 
 /**
- * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413).
+ * The request body is larger than the configured limit (`PAYLOAD_TOO_LARGE`, 413). `details.max_bytes` is the
+ * limit in bytes (the body's, or with `details.limit` `"max_file_size"` or `"max_field_size"` a multipart part's),
+ * `details.max_parts` the most parts a multipart body may have.
  *
  * @since 0.1.0
  * @category errors
@@ -16,7 +18,7 @@ export class PayloadTooLargeError extends DomainErrorClass<PayloadTooLargeError>
   code: "PAYLOAD_TOO_LARGE",
   status: 413,
   message: "Request body too large",
-  details: { max_bytes: OptionalNumber }
+  details: { max_bytes: OptionalNumber, max_parts: OptionalNumber, limit: OptionalString }
 }) {}
 
 /**

@@ -132,9 +132,9 @@ export const toRequestFailure = (error: unknown): GlamError | HttpStatusError =>
   return bodyError("JSON decode error", "json_invalid")
 }
 
-// A multipart body that cannot be read: 413 over a limit (the `PayloadTooLargeError` of `Limits.bodyLimit`, naming
-// the body limit, when that is the limit), 400 (Starlette's words) when it does not parse; `undefined` for a failure
-// of the server itself (a temporary file it cannot write).
+// A multipart body that cannot be read: 413 over a limit (the `PayloadTooLargeError` the readers of `Limits` put as
+// the cause, naming the limit; without details when another reader failed), 400 (Starlette's words) when it does
+// not parse; `undefined` for a failure of the server itself (a temporary file it cannot write).
 const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStatusError | undefined => {
   switch (error.reason) {
     case "Parse":

@@ -1,0 +1,93 @@
+/**
+ * The limit a multipart reader went over, read where the platform's parser reads it: the multipart limits are
+ * services of the context the reader runs in (`Multipart.MaxFileSize`, `MaxFieldSize`, `MaxParts`, and
+ * `HttpIncomingMessage.MaxBodySize` for the whole body), which the app sets around its reader
+ * (`Multipart.withMaxFileSize`, `withLimits`, `HttpServerRequest.withMaxBodySize`, an `HttpApi` payload's
+ * limits). The parser's failure names the limit, not its value, and the error mapping runs outside the app's
+ * settings: the value is read here, when the reader runs.
+ *
+ * @internal
+ */
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as Multipart from "@effect/platform/Multipart"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { PayloadTooLargeError } from "./errors.js"
+
+type Details = {
+  readonly max_bytes?: number
+  readonly max_parts?: number
+  readonly limit?: string
+}
+
+const bytes = (size: Option.Option<bigint>, limit?: string): Details =>
+  Option.match(size, {
+    onNone: () => ({}),
+    onSome: (max) => limit === undefined ? { max_bytes: Number(max) } : { max_bytes: Number(max), limit }
+  })
+
+// What a 413 says of the limit the reader went over, as the reader's context has it.
+const detailsOf = (context: Context.Context<never>, reason: Multipart.MultipartError["reason"]): Details => {
+  switch (reason) {
+    case "FileTooLarge":
+      return bytes(Context.get(context, Multipart.MaxFileSize), "max_file_size")
+    case "FieldTooLarge":
+      return bytes(Option.some(Context.get(context, Multipart.MaxFieldSize)), "max_field_size")
+    case "BodyTooLarge":
+      return bytes(Context.get(context, HttpIncomingMessage.MaxBodySize))
+    default:
+      return Option.match(Context.get(context, Multipart.MaxParts), {
+        onNone: () => ({}),
+        onSome: (max) => ({ max_parts: max })
+      })
+  }
+}
+
+/**
+ * A multipart failure over a limit with its `PayloadTooLargeError` as the cause, naming the limit the reader's
+ * context set; a failure that already has one, or is not over a limit, is as it is.
+ *
+ * @internal
+ */
+export const nameLimit = (
+  error: Multipart.MultipartError,
+  context: Context.Context<never>
+): Multipart.MultipartError => {
+  if (error.reason === "Parse" || error.reason === "InternalError") return error
+  if (error.cause instanceof PayloadTooLargeError) return error
+  return new Multipart.MultipartError({
+    reason: error.reason,
+    cause: new PayloadTooLargeError({ details: detailsOf(context, error.reason) })
+  })
+}
+
+/**
+ * `request.multipart` failing over a limit with the limit named (see {@link nameLimit}).
+ *
+ * @internal
+ */
+export const effect = <A, R>(
+  read: Effect.Effect<A, Multipart.MultipartError, R>
+): Effect.Effect<A, Multipart.MultipartError, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext
+    return Effect.mapError(read, (error) => nameLimit(error, context))
+  })
+
+/**
+ * `request.multipartStream` failing over a limit with the limit named (see {@link nameLimit}), read from the
+ * context the stream runs in.
+ *
+ * @internal
+ */
+export const stream = <A, R>(
+  parts: Stream.Stream<A, Multipart.MultipartError, R>
+): Stream.Stream<A, Multipart.MultipartError, R> =>
+  Stream.unwrap(
+    Effect.withFiberRuntime((fiber) => {
+      const context = fiber.currentContext
+      return Effect.succeed(Stream.mapError(parts, (error) => nameLimit(error, context)))
+    })
+  )

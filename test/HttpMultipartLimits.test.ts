@@ -1,0 +1,221 @@
+/**
+ * The app's own multipart limits (`Multipart.withMaxFileSize`, `withMaxFieldSize`, `withMaxParts`,
+ * `HttpServerRequest.withMaxBodySize`, `Multipart.withLimits`) answered by `Http.serve` over a real socket: each
+ * is a 413 `PAYLOAD_TOO_LARGE` naming the limit the parser read (`details.max_bytes`, `details.max_parts`), for
+ * `request.multipart` and `request.multipartStream` alike.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Multipart from "@effect/platform/Multipart"
+import { expect, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as http from "node:http"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
+import { type Json, serverLayer, TestServer } from "./fixtures/http/server.js"
+
+// The toolkit's own body limit, far above the app's limits below.
+const bodyLimit = 64 * 1024
+const maxFileSize = 256
+const maxFieldSize = 128
+const maxParts = 3
+const maxTotalSize = 512
+
+type Limit = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+type StreamLimit = <A, E, R>(stream: Stream.Stream<A, E, R>) => Stream.Stream<A, E, R>
+
+// Each limit as an app sets it, on the effect that reads the whole body or on the one that runs the stream of parts.
+const limits: Record<string, Limit> = {
+  file: Multipart.withMaxFileSize(Option.some(maxFileSize)),
+  field: Multipart.withMaxFieldSize(maxFieldSize),
+  parts: Multipart.withMaxParts(Option.some(maxParts)),
+  total: HttpServerRequest.withMaxBodySize(Option.some(maxTotalSize)),
+  totalOption: (effect) => Multipart.withLimits(effect, { maxTotalSize: Option.some(maxTotalSize) })
+}
+
+// The same limits given to the stream itself, as `HttpApi` gives an endpoint's.
+const streamLimits: Record<string, StreamLimit> = {
+  file: Multipart.withLimitsStream({ maxFileSize: Option.some(maxFileSize) }),
+  field: Multipart.withLimitsStream({ maxFieldSize }),
+  parts: Multipart.withLimitsStream({ maxParts: Option.some(maxParts) }),
+  total: Multipart.withLimitsStream({ maxTotalSize: Option.some(maxTotalSize) })
+}
+
+// Every part read, files to their end.
+const drained = (parts: Stream.Stream<Multipart.Part, Multipart.MultipartError>) =>
+  Stream.runCollect(
+    Stream.mapEffect(
+      parts,
+      (part): Effect.Effect<Multipart.Part, Multipart.MultipartError> =>
+        part._tag === "File" ? Effect.as(Stream.runDrain(part.content), part) : Effect.succeed(part)
+    )
+  )
+
+const whole = (limit: Limit) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const fields = yield* limit(request.multipart)
+    return yield* ApiEnvelope.success({ parts: Object.keys(fields).length })
+  }).pipe(Effect.scoped)
+
+const streamed = (limit: Limit) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const parts = yield* limit(drained(request.multipartStream))
+    return yield* ApiEnvelope.success({ parts: parts.length })
+  })
+
+const streamedWithin = (limit: StreamLimit) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const parts = yield* drained(limit(request.multipartStream))
+    return yield* ApiEnvelope.success({ parts: parts.length })
+  })
+
+let router: HttpRouter.HttpRouter<unknown, unknown> = HttpRouter.empty
+for (const [name, limit] of Object.entries(limits)) {
+  router = router.pipe(
+    HttpRouter.post(`/multipart/${name}`, whole(limit)),
+    HttpRouter.post(`/multipartStream/${name}`, streamed(limit))
+  )
+}
+for (const [name, limit] of Object.entries(streamLimits)) {
+  router = router.pipe(HttpRouter.post(`/withinStream/${name}`, streamedWithin(limit)))
+}
+
+const config = {
+  service: { name: "multipart-limits" },
+  http: { body_limit_bytes: bodyLimit },
+  rate_limit: { enabled: false }
+}
+
+interface Answer {
+  readonly status: number | string
+  readonly body?: Json
+}
+
+/**
+ * Posts `body` with a `Content-Length`, or chunked (no length to check first), and reads the answer. With `rest`,
+ * the body is `body + rest` (its `Content-Length` counts both) but only `body` is sent until the answer arrives:
+ * the server answers a body over a limit before it has all of it (the parser keeps reading to the end of a body
+ * once it went over a limit, and the platform's Node reader can then report the end of the parts rather than the
+ * failure; see docs/Http.md).
+ */
+const post = (
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  chunked: boolean,
+  rest?: string
+): Effect.Effect<Answer> =>
+  Effect.promise(() =>
+    new Promise<Answer>((resolve) => {
+      const length = chunked
+        ? { "transfer-encoding": "chunked" }
+        : { "content-length": String(Buffer.byteLength(body + (rest ?? ""))) }
+      const req = http.request(url, { method: "POST", headers: { ...length, ...headers } }, (res) => {
+        let text = ""
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (text += chunk))
+        res.on("end", () => {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) })
+          req.destroy()
+        })
+      })
+      req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: e.code ?? e.message }))
+      for (let i = 0; i < body.length; i += 64) req.write(body.slice(i, i + 64))
+      if (rest === undefined) req.end()
+    })
+  )
+
+const boundary = "glam-multipart-limits"
+const headers = { "content-type": `multipart/form-data; boundary=${boundary}` }
+const field = (name: string, value: string) =>
+  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
+const file = (name: string, content: string) =>
+  `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.txt"\r\n` +
+  `Content-Type: text/plain\r\n\r\n${content}\r\n`
+const form = (...parts: ReadonlyArray<string>) => parts.join("") + `--${boundary}--\r\n`
+// The start of a body over a limit; the rest of it (never sent) is `rest`.
+const head = (...parts: ReadonlyArray<string>) => parts.join("")
+const rest = field("rest", "r".repeat(64)) + `--${boundary}--\r\n`
+
+// Per limit: a body within it, the start of a body over it, and the 413's details. A file part's size counts its
+// headers, as the platform's parser counts it.
+const cases: ReadonlyArray<readonly [string, string, string, Record<string, unknown>]> = [
+  [
+    "file",
+    form(file("doc", "f".repeat(16)), field("a", "x")),
+    head(field("a", "x"), file("doc", "f".repeat(maxFileSize * 4))),
+    { max_bytes: maxFileSize, limit: "max_file_size" }
+  ],
+  [
+    "field",
+    form(field("a", "v".repeat(maxFieldSize))),
+    head(field("a", "v".repeat(maxFieldSize * 4))),
+    { max_bytes: maxFieldSize, limit: "max_field_size" }
+  ],
+  [
+    "parts",
+    form(...Array.from({ length: maxParts }, (_, i) => field(`p${i}`, "x"))),
+    head(...Array.from({ length: maxParts + 2 }, (_, i) => field(`p${i}`, "x"))),
+    { max_parts: maxParts }
+  ],
+  [
+    "total",
+    form(field("a", "t".repeat(64))),
+    head(...Array.from({ length: 8 }, (_, i) => field(`t${i}`, "t".repeat(100)))),
+    { max_bytes: maxTotalSize }
+  ],
+  [
+    "totalOption",
+    form(field("a", "t".repeat(64))),
+    head(...Array.from({ length: 8 }, (_, i) => field(`t${i}`, "t".repeat(100)))),
+    { max_bytes: maxTotalSize }
+  ]
+]
+
+layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { excludeTestServices: true })(
+  "the app's own multipart limits",
+  (it) => {
+    it.effect("a body within each limit is read", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        for (const [name, within] of cases) {
+          for (const reader of ["multipart", "multipartStream"]) {
+            for (const chunked of [false, true]) {
+              const answer = yield* post(`${url}/${reader}/${name}`, within, headers, chunked)
+              expect(answer.status, `${reader}/${name}, chunked ${chunked}`).toBe(200)
+              // Every part arrives.
+              expect(answer.body.data.parts, `${reader}/${name}`).toBe(within.split(`--${boundary}\r\n`).length - 1)
+            }
+          }
+        }
+      }))
+
+    for (const [name, , over, details] of cases) {
+      it.effect(`over the ${name} limit: 413 PAYLOAD_TOO_LARGE with ${JSON.stringify(details)}`, () =>
+        Effect.gen(function*() {
+          const { url } = yield* TestServer
+          const paths = [`/multipart/${name}`, `/multipartStream/${name}`]
+          if (name in streamLimits) paths.push(`/withinStream/${name}`)
+          for (const path of paths) {
+            // A chunked file over its limit is left out: the platform's Node parser can fail the file's stream before
+            // the reader listens to it, an unhandled stream error (see docs/Http.md).
+            for (const chunked of name === "file" ? [false] : [false, true]) {
+              const answer = yield* post(url + path, over, headers, chunked, rest)
+              expect(answer.status, `${path}, chunked ${chunked}`).toBe(413)
+              expect(answer.body.error, `${path}, chunked ${chunked}`).toEqual({
+                code: "PAYLOAD_TOO_LARGE",
+                message: "Request body too large",
+                details
+              })
+            }
+          }
+        }))
+    }
+  }
+)
