@@ -96,6 +96,40 @@ describe("JwtIssuer", () => {
       expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
     }))
 
+  it.effect("a token naming no subject is refused: no sub and no string user_id, or an empty one", () =>
+    Effect.gen(function*() {
+      const verifier = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
+        JwtAuth.make
+      )
+      const signed = (claims: jose.JWTPayload) =>
+        Effect.promise(() =>
+          new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setAudience(
+            auth.audience
+          ).setExpirationTime("1 minute").sign(new TextEncoder().encode(secret))
+        )
+      const subjectless: ReadonlyArray<Record<string, unknown>> = [
+        {},
+        { roles: ["admin"], merchant_id: "m-1" },
+        { user_id: 123 },
+        { user_id: null },
+        { user_id: ["u-1"] },
+        { user_id: "" },
+        { sub: "" },
+        { sub: "", user_id: "u-1" }
+      ]
+      for (const claims of subjectless) {
+        const exit = yield* Effect.exit(verifier.verify(yield* signed(claims as jose.JWTPayload)))
+        const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        expect(Option.map(failure, (e) => [e._tag, e.message]), JSON.stringify(claims)).toEqual(
+          Option.some(["UnauthorizedError", "Invalid token"])
+        )
+      }
+      // A string sub is the subject whatever user_id holds; without sub, a string user_id is.
+      expect((yield* verifier.verify(yield* signed({ sub: "u-1", user_id: 7 } as jose.JWTPayload))).subject).toBe("u-1")
+      expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
+    }))
+
   it.effect("signs with auth.private_key for RS256, verified with its public key", () =>
     Effect.gen(function*() {
       const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })

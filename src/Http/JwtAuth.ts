@@ -3,7 +3,7 @@
  * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance; a refresh token
  * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
  * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, a `sub` that is not a
- * string, malformed) is a 401
+ * string, no subject, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid".
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
@@ -31,7 +31,7 @@ import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 
 /**
- * Who made the request: the token's `sub` (else the seed's `user_id`), its roles (`roles` array or `role` string), permissions
+ * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles (`roles` array or `role` string), permissions
  * (`permissions` array or space-separated `scope`), merchant (`merchant_id`) and all verified claims.
  *
  * @since 0.1.0
@@ -87,8 +87,16 @@ export const principalMetadata: Effect.Effect<Record<string, string>> = Effect.m
 const strings = (u: unknown): ReadonlyArray<string> =>
   Array.isArray(u) ? u.filter((x): x is string => typeof x === "string") : []
 
+// The subject a token names: its `sub` when it has one, else the seed's `user_id` (what `JwtIssuer` writes as
+// both); a non-empty string, else none.
+const subjectOf = (claims: jose.JWTPayload): string | undefined => {
+  const subject = claims.sub !== undefined ? claims.sub : claims["user_id"]
+  return typeof subject === "string" && subject !== "" ? subject : undefined
+}
+
 /**
- * The principal of a verified payload.
+ * The principal of a verified payload. A payload without a subject (see {@link Principal}) gives the subject `""`:
+ * the verifier of {@link make} refuses such a token before it has a principal.
  *
  * @since 0.1.0
  * @category constructors
@@ -100,11 +108,7 @@ export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
   const scope = claims["scope"]
   const merchant = claims["merchant_id"]
   return {
-    subject: typeof claims.sub === "string"
-      ? claims.sub
-      : typeof claims["user_id"] === "string"
-      ? claims["user_id"]
-      : "",
+    subject: subjectOf(claims) ?? "",
     roles: roles.length > 0 ? roles : typeof role === "string" ? [role] : [],
     permissions: permissions.length > 0 ? permissions : typeof scope === "string" ? scope.split(" ") : [],
     merchantId: typeof merchant === "string" ? merchant : undefined,
@@ -182,11 +186,11 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
             error instanceof jose.errors.JWTExpired ? unauthorized("Token expired") : unauthorized("Invalid token")
         }).pipe(
           // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
-          // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token names.
+          // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
+          // names; a token naming no subject (no `sub`, no `user_id`, or an empty one) would authenticate nobody
+          // in particular, the same `""` for every such token.
           Effect.filterOrFail(
-            (result) =>
-              result.payload["type"] !== "refresh" &&
-              (result.payload.sub === undefined || typeof result.payload.sub === "string"),
+            (result) => result.payload["type"] !== "refresh" && subjectOf(result.payload) !== undefined,
             () => unauthorized("Invalid token")
           ),
           Effect.map((result) => principalFromClaims(result.payload)),

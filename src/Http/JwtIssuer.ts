@@ -50,7 +50,8 @@ export const config: Config.Config<IssuerConfig> = Config.all({
 }).pipe(Config.map(({ auth, ...rest }) => ({ ...auth, ...rest })))
 
 /**
- * Who a token is for. `claims` are added as they are (they cannot replace the registered ones).
+ * Who a token is for. `userId` is written as `sub` and `user_id`; `JwtAuth` refuses a token whose subject is empty.
+ * `claims` are added as they are (they cannot replace the registered ones).
  *
  * @since 0.2.0
  * @category models
