@@ -130,6 +130,47 @@ describe("JwtIssuer", () => {
       expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
     }))
 
+  it.effect("extra claims are JSON values: written as they are; others a type error, and a defect naming the claim", () =>
+    Effect.gen(function*() {
+      const issuer = yield* JwtIssuer.JwtIssuer
+      const claims = { tenant: "t-1", quota: 2.5, flags: [true, null], meta: { tags: ["a"], nested: { n: 1 } } }
+      const token = yield* issuer.issueAccessToken({ userId: "u", claims })
+      expect(jose.decodeJwt(token)).toMatchObject(claims)
+
+      // tsc checks this file: each of these is a compile error.
+      const cyclic: Record<string, unknown> = { name: "c" }
+      cyclic["self"] = cyclic
+      const issuing = (subject: JwtIssuer.Subject, message: string) => [issuer.issueTokens(subject), message] as const
+      const notPlain = "claims.when is a class instance, not a plain object or array"
+      const refused = [
+        // @ts-expect-error a bigint is not a JSON value
+        issuing({ userId: "u", claims: { amount: 10n } }, "claims.amount is a bigint"),
+        // @ts-expect-error a function is not a JSON value
+        issuing({ userId: "u", claims: { callback: () => 1 } }, "claims.callback is a function"),
+        // @ts-expect-error a symbol is not a JSON value
+        issuing({ userId: "u", claims: { marker: Symbol("m") } }, "claims.marker is a symbol"),
+        // @ts-expect-error undefined is not a JSON value
+        issuing({ userId: "u", claims: { missing: undefined } }, "claims.missing is undefined"),
+        // @ts-expect-error a Date is not a JSON value
+        issuing({ userId: "u", claims: { when: new Date(0) } }, notPlain),
+        // @ts-expect-error a bigint deep in a claim is not a JSON value
+        issuing({ userId: "u", claims: { meta: { amounts: [1, 2n] } } }, "claims.meta.amounts[1] is a bigint"),
+        // @ts-expect-error an object of unknown values is not made of JSON values
+        issuing({ userId: "u", claims: { ref: cyclic } }, "claims.ref.self contains itself")
+      ]
+      for (const [issue, message] of refused) {
+        const exit = yield* Effect.exit(issue)
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        expect(Option.map(defect, (d) => (d as Error).message), message).toEqual(
+          Option.some(`JwtIssuer: ${message}; claims are JSON values (JwtIssuer.ClaimValue)`)
+        )
+      }
+      // A registered claim is never written from claims, whatever it holds.
+      const registered = yield* issuer.issueAccessToken({ userId: "u", claims: { jti: "mine", extra: "kept" } })
+      expect(jose.decodeJwt(registered)).toMatchObject({ extra: "kept" })
+      expect(jose.decodeJwt(registered).jti).not.toBe("mine")
+    }).pipe(Effect.provide(Issuer)))
+
   it.effect("signs with auth.private_key for RS256, verified with its public key", () =>
     Effect.gen(function*() {
       const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })

@@ -50,8 +50,26 @@ export const config: Config.Config<IssuerConfig> = Config.all({
 }).pipe(Config.map(({ auth, ...rest }) => ({ ...auth, ...rest })))
 
 /**
+ * A value a token's claims may hold: what JSON writes as it is. A `bigint`, a function, a symbol, `undefined`, a
+ * `Date` or another class instance, or a value that contains itself is not one. A number that is not finite is
+ * written as JSON writes it, `null`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ClaimValue =
+  | string
+  | number
+  | boolean
+  | null
+  | ReadonlyArray<ClaimValue>
+  | { readonly [key: string]: ClaimValue }
+
+/**
  * Who a token is for. `userId` is written as `sub` and `user_id`; `JwtAuth` refuses a token whose subject is empty.
- * `claims` are added as they are (they cannot replace the registered ones).
+ * `claims` are added as they are (they cannot replace the registered ones); they are JSON values
+ * ({@link ClaimValue}). A claim that is not one, from a caller the type does not reach (JavaScript, a cast), makes
+ * issuing die with a defect naming the claim's path (`claims.meta.amount is a bigint`), never its value.
  *
  * @since 0.2.0
  * @category models
@@ -62,7 +80,7 @@ export interface Subject {
   readonly roles?: ReadonlyArray<string> | undefined
   readonly permissions?: ReadonlyArray<string> | undefined
   readonly merchantId?: string | undefined
-  readonly claims?: Readonly<Record<string, unknown>> | undefined
+  readonly claims?: { readonly [key: string]: ClaimValue } | undefined
 }
 
 /**
@@ -132,8 +150,41 @@ const signingKey = (
 
 const registered = new Set(["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "type"])
 
+const extraClaims = (subject: Subject): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(subject.claims ?? {}).filter(([k]) => !registered.has(k)))
+
+// What is wrong with the first claim that is not a `ClaimValue` (its path and its kind, never the value itself).
+const notJson = (value: unknown, path: string, ancestors: Array<object>): string | undefined => {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return undefined
+    case "object": {
+      if (value === null) return undefined
+      if (ancestors.includes(value)) return `${path} contains itself`
+      const prototype: unknown = Object.getPrototypeOf(value)
+      if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) {
+        return `${path} is a class instance, not a plain object or array`
+      }
+      ancestors.push(value)
+      const entries: Array<readonly [string, unknown]> = Array.isArray(value)
+        ? value.map((item: unknown, i) => [`${path}[${i}]`, item] as const)
+        : Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const)
+      for (const [itemPath, item] of entries) {
+        const problem = notJson(item, itemPath, ancestors)
+        if (problem !== undefined) return problem
+      }
+      ancestors.pop()
+      return undefined
+    }
+    default:
+      return `${path} is ${typeof value === "undefined" ? "undefined" : `a ${typeof value}`}`
+  }
+}
+
 const payloadOf = (subject: Subject, type: "access" | "refresh"): jose.JWTPayload => {
-  const extra = Object.fromEntries(Object.entries(subject.claims ?? {}).filter(([k]) => !registered.has(k)))
+  const extra = extraClaims(subject)
   return {
     ...extra,
     user_id: subject.userId,
@@ -174,16 +225,25 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
         )
     })
     const sign = (subject: Subject, type: "access" | "refresh", ttl: Duration.Duration) =>
-      Effect.promise(() => {
-        let jwt = new jose.SignJWT(payloadOf(subject, type))
-          .setProtectedHeader({ alg, typ: "JWT" })
-          .setSubject(subject.userId)
-          .setIssuedAt()
-          .setJti(crypto.randomUUID())
-          .setExpirationTime(`${Math.max(1, Math.round(Duration.toSeconds(ttl)))}s`)
-        if (Option.isSome(config.issuer)) jwt = jwt.setIssuer(config.issuer.value)
-        if (Option.isSome(config.audience)) jwt = jwt.setAudience(config.audience.value)
-        return jwt.sign(key)
+      Effect.suspend(() => {
+        // The type admits JSON values only: a caller it does not reach gets a defect naming the claim, not the
+        // TypeError of `JSON.stringify` (or a claim it leaves out without a word).
+        const claims = subject.claims ?? {}
+        const problem = notJson(extraClaims(subject), "claims", [claims])
+        if (problem !== undefined) {
+          return Effect.dieMessage(`JwtIssuer: ${problem}; claims are JSON values (JwtIssuer.ClaimValue)`)
+        }
+        return Effect.promise(() => {
+          let jwt = new jose.SignJWT(payloadOf(subject, type))
+            .setProtectedHeader({ alg, typ: "JWT" })
+            .setSubject(subject.userId)
+            .setIssuedAt()
+            .setJti(crypto.randomUUID())
+            .setExpirationTime(`${Math.max(1, Math.round(Duration.toSeconds(ttl)))}s`)
+          if (Option.isSome(config.issuer)) jwt = jwt.setIssuer(config.issuer.value)
+          if (Option.isSome(config.audience)) jwt = jwt.setAudience(config.audience.value)
+          return jwt.sign(key)
+        })
       }).pipe(Effect.withSpan("JwtIssuer.sign", { attributes: { "jwt.type": type } }))
     const issueAccessToken = (subject: Subject) => sign(subject, "access", config.accessTokenTtl)
     const issueRefreshToken = (subject: Subject) => sign(subject, "refresh", config.refreshTokenTtl)
