@@ -4,13 +4,19 @@
  * is a 413 `PAYLOAD_TOO_LARGE` naming the limit the parser read (`details.max_bytes`, `details.max_parts`), for
  * `request.multipart` and `request.multipartStream` alike.
  */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Multipart from "@effect/platform/Multipart"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as http from "node:http"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
@@ -219,3 +225,51 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
     }
   }
 )
+
+// An `HttpApi` endpoint whose multipart payload declares its own limits.
+const UploadApi = HttpApi.make("uploads").add(
+  HttpApiGroup.make("uploads").add(
+    HttpApiEndpoint.post("upload", "/upload").addSuccess(Schema.Struct({ parts: Schema.Number })).setPayload(
+      HttpApiSchema.Multipart(Schema.Struct({}), { maxParts: Option.some(maxParts), maxFieldSize })
+    )
+  )
+)
+const UploadLive = HttpApiBuilder.api(UploadApi).pipe(
+  Layer.provide(
+    HttpApiBuilder.group(
+      UploadApi,
+      "uploads",
+      (handlers) => handlers.handle("upload", ({ payload }) => Effect.succeed({ parts: Object.keys(payload).length }))
+    )
+  )
+)
+
+layer(
+  serverLayer(
+    Http.serveApi({ rateLimit: false }).pipe(Layer.provide(UploadLive)) as Layer.Layer<never, unknown>,
+    config
+  ),
+  { excludeTestServices: true }
+)("the multipart limits of an HttpApi payload", (it) => {
+  it.effect("a 413 PAYLOAD_TOO_LARGE naming the endpoint's limit", () =>
+    Effect.gen(function*() {
+      const { url } = yield* TestServer
+      const within = yield* post(`${url}/upload`, form(field("a", "x")), headers, false)
+      expect(within.status).toBe(200)
+      const refused: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+        [head(field("a", "v".repeat(maxFieldSize * 4))), { max_bytes: maxFieldSize, limit: "max_field_size" }],
+        [head(...Array.from({ length: maxParts + 2 }, (_, i) => field(`p${i}`, "x"))), { max_parts: maxParts }]
+      ]
+      for (const [over, details] of refused) {
+        for (const chunked of [false, true]) {
+          const answer = yield* post(`${url}/upload`, over, headers, chunked, rest)
+          expect(answer.status, `chunked ${chunked}`).toBe(413)
+          expect(answer.body.error, `chunked ${chunked}`).toEqual({
+            code: "PAYLOAD_TOO_LARGE",
+            message: "Request body too large",
+            details
+          })
+        }
+      }
+    }))
+})
