@@ -31,8 +31,9 @@ import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 
 /**
- * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles (`roles` array or `role` string), permissions
- * (`permissions` array or space-separated `scope`), merchant (`merchant_id`) and all verified claims.
+ * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles
+ * (`roles` array or `role` string), permissions (`permissions` array or space-separated `scope`), merchant
+ * (`merchant_id`) and all verified claims.
  *
  * @since 0.1.0
  * @category models
