@@ -23,6 +23,7 @@ import * as ProtoKeys from "../internal/protoKeys.js"
 import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
 import * as MultipartLimits from "./internal/multipartLimits.js"
+import * as MultipartParser from "./internal/multipartParser.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
@@ -248,8 +249,8 @@ interface Read {
 }
 
 // The request with its `json` read by the guarded parser and its multipart readers failing, never dying, on a body
-// they cannot read (and reading no parts from no body, where the parser would wait forever). Everything else is the
-// request's own.
+// they cannot read (and reading no parts from no body, where the parser would wait forever), their parser hardened
+// over limits (internal/multipartParser.ts). Everything else is the request's own.
 const guarded = (
   request: HttpServerRequest.HttpServerRequest,
   maxDepth: number,
@@ -281,7 +282,11 @@ const guarded = (
     multipart: {
       get(this: HttpServerRequest.HttpServerRequest) {
         if (!hasBody) return Effect.succeed({})
-        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
+        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(
+          request,
+          "multipart",
+          MultipartParser.readerOf(this)
+        )
         return MultipartLimits.effect(Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect))))
       }
     },
@@ -291,7 +296,7 @@ const guarded = (
         const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
           request,
           "multipartStream",
-          this
+          MultipartParser.readerOf(this)
         )
         return MultipartLimits.stream(Stream.catchAllCause(
           parts,

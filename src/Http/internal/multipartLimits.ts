@@ -55,12 +55,31 @@ export const nameLimit = (
   error: Multipart.MultipartError,
   context: Context.Context<never>
 ): Multipart.MultipartError => {
-  if (error.reason === "Parse" || error.reason === "InternalError") return error
-  if (error.cause instanceof PayloadTooLargeError) return error
+  if (error.reason === "Parse") return error
+  // A file part's stream fails with the parser's own error (see multipartParser.ts), which the reader that writes
+  // it out reports as its own `InternalError`: the limit it names is the failure.
+  const reason = error.reason === "InternalError" ? reachedLimit(error.cause) : error.reason
+  if (reason === undefined || error.cause instanceof PayloadTooLargeError) return error
   return new Multipart.MultipartError({
-    reason: error.reason,
-    cause: new PayloadTooLargeError({ details: detailsOf(context, error.reason) })
+    reason,
+    cause: new PayloadTooLargeError({ details: detailsOf(context, reason) })
   })
+}
+
+// multipasta's error for a limit reached, as the platform's reader names it.
+const limitReasons: Readonly<Record<string, Multipart.MultipartError["reason"]>> = {
+  MaxParts: "TooManyParts",
+  MaxFieldSize: "FieldTooLarge",
+  MaxPartSize: "FileTooLarge",
+  MaxTotalSize: "BodyTooLarge"
+}
+
+const reachedLimit = (cause: unknown): Multipart.MultipartError["reason"] | undefined => {
+  if (typeof cause !== "object" || cause === null) return undefined
+  const { _tag, limit } = cause as { readonly _tag?: unknown; readonly limit?: unknown }
+  return _tag === "ReachedLimit" && typeof limit === "string" && Object.hasOwn(limitReasons, limit)
+    ? limitReasons[limit]
+    : undefined
 }
 
 /**
@@ -82,12 +101,28 @@ export const effect = <A, R>(
  *
  * @internal
  */
-export const stream = <A, R>(
-  parts: Stream.Stream<A, Multipart.MultipartError, R>
-): Stream.Stream<A, Multipart.MultipartError, R> =>
+export const stream = <R>(
+  parts: Stream.Stream<Multipart.Part, Multipart.MultipartError, R>
+): Stream.Stream<Multipart.Part, Multipart.MultipartError, R> =>
   Stream.unwrap(
     Effect.withFiberRuntime((fiber) => {
       const context = fiber.currentContext
-      return Effect.succeed(Stream.mapError(parts, (error) => nameLimit(error, context)))
+      const named = (error: Multipart.MultipartError) => nameLimit(error, context)
+      return Effect.succeed(
+        Stream.mapError(parts, named).pipe(
+          Stream.map((part) => part._tag === "File" ? fileNaming(part, named) : part)
+        )
+      )
     })
   )
+
+// A file part whose content, read over a limit, fails naming it too: the reader of the content has the parser's
+// error first when it reads as the part arrives.
+const fileNaming = (
+  file: Multipart.File,
+  named: (error: Multipart.MultipartError) => Multipart.MultipartError
+): Multipart.File =>
+  Object.create(file, {
+    content: { value: Stream.mapError(file.content, named) },
+    contentEffect: { value: Effect.mapError(file.contentEffect, named) }
+  })
