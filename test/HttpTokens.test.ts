@@ -70,18 +70,21 @@ describe("JwtIssuer", () => {
       expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ issuer: "other" })).verify(token)))).toBe(true)
     }).pipe(Effect.provide(Issuer)))
 
+  /** The verifier of the test's `auth` settings, and a token of theirs with the claims given (none added). */
+  const configuredVerifier = Effect.flatMap(
+    Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
+    JwtAuth.make
+  )
+  const signed = (claims: jose.JWTPayload) =>
+    Effect.promise(() =>
+      new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setAudience(
+        auth.audience
+      ).setExpirationTime("1 minute").sign(new TextEncoder().encode(secret))
+    )
+
   it.effect("a token whose sub is not a string is refused, whatever else it names", () =>
     Effect.gen(function*() {
-      const verifier = yield* Effect.flatMap(
-        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
-        JwtAuth.make
-      )
-      const signed = (claims: jose.JWTPayload) =>
-        Effect.promise(() =>
-          new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setAudience(
-            auth.audience
-          ).setExpirationTime("1 minute").sign(new TextEncoder().encode(secret))
-        )
+      const verifier = yield* configuredVerifier
       for (const sub of [123, null, ["admin"], { id: "admin" }, true]) {
         const exit = yield* Effect.exit(
           verifier.verify(yield* signed({ sub, user_id: "admin" } as unknown as jose.JWTPayload))
@@ -98,16 +101,7 @@ describe("JwtIssuer", () => {
 
   it.effect("a token naming no subject is refused: no sub and no string user_id, or an empty one", () =>
     Effect.gen(function*() {
-      const verifier = yield* Effect.flatMap(
-        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth })),
-        JwtAuth.make
-      )
-      const signed = (claims: jose.JWTPayload) =>
-        Effect.promise(() =>
-          new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setAudience(
-            auth.audience
-          ).setExpirationTime("1 minute").sign(new TextEncoder().encode(secret))
-        )
+      const verifier = yield* configuredVerifier
       const subjectless: ReadonlyArray<Record<string, unknown>> = [
         {},
         { roles: ["admin"], merchant_id: "m-1" },
