@@ -131,11 +131,11 @@ describe("JwtIssuer", () => {
       const token = yield* issuer.issueAccessToken({ userId: "u", claims })
       expect(jose.decodeJwt(token)).toMatchObject(claims)
 
-      // tsc checks this file: each of these is a compile error.
+      // tsc checks this file: each of these but the NaN is a compile error.
       const cyclic: Record<string, unknown> = { name: "c" }
       cyclic["self"] = cyclic
       const issuing = (subject: JwtIssuer.Subject, message: string) => [issuer.issueTokens(subject), message] as const
-      const notPlain = "claims.when is a class instance, not a plain object or array"
+      const notPlain = "claims.when is a Date"
       const refused = [
         // @ts-expect-error a bigint is not a JSON value
         issuing({ userId: "u", claims: { amount: 10n } }, "claims.amount is a bigint"),
@@ -143,14 +143,19 @@ describe("JwtIssuer", () => {
         issuing({ userId: "u", claims: { callback: () => 1 } }, "claims.callback is a function"),
         // @ts-expect-error a symbol is not a JSON value
         issuing({ userId: "u", claims: { marker: Symbol("m") } }, "claims.marker is a symbol"),
+        // A number JSON cannot hold is refused too, though the type cannot tell it from other numbers.
+        issuing(
+          { userId: "u", claims: { ratio: Number.NaN } },
+          "claims.ratio is a number JSON cannot hold (NaN or Infinity)"
+        ),
         // @ts-expect-error undefined is not a JSON value
-        issuing({ userId: "u", claims: { missing: undefined } }, "claims.missing is undefined"),
+        issuing({ userId: "u", claims: { missing: [undefined] } }, "claims.missing[0] is undefined"),
         // @ts-expect-error a Date is not a JSON value
         issuing({ userId: "u", claims: { when: new Date(0) } }, notPlain),
         // @ts-expect-error a bigint deep in a claim is not a JSON value
         issuing({ userId: "u", claims: { meta: { amounts: [1, 2n] } } }, "claims.meta.amounts[1] is a bigint"),
         // @ts-expect-error an object of unknown values is not made of JSON values
-        issuing({ userId: "u", claims: { ref: cyclic } }, "claims.ref.self contains itself")
+        issuing({ userId: "u", claims: { ref: cyclic } }, "claims.ref.self is a cycle")
       ]
       for (const [issue, message] of refused) {
         const exit = yield* Effect.exit(issue)
@@ -159,6 +164,11 @@ describe("JwtIssuer", () => {
           Option.some(`JwtIssuer: ${message}; claims are JSON values (JwtIssuer.ClaimValue)`)
         )
       }
+      // A property left undefined is left out, as JSON leaves it.
+      // @ts-expect-error undefined is not a JSON value
+      const leftOut = yield* issuer.issueAccessToken({ userId: "u", claims: { missing: undefined, kept: 1 } })
+      expect(Object.keys(jose.decodeJwt(leftOut))).toEqual(expect.arrayContaining(["kept"]))
+      expect(Object.keys(jose.decodeJwt(leftOut))).not.toContain("missing")
       // A registered claim is never written from claims, whatever it holds.
       const registered = yield* issuer.issueAccessToken({ userId: "u", claims: { jti: "mine", extra: "kept" } })
       expect(jose.decodeJwt(registered)).toMatchObject({ extra: "kept" })

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as jose from "jose"
 import * as crypto from "node:crypto"
+import * as JsonValue from "../internal/jsonValue.js"
 import * as HttpConfig from "./HttpConfig.js"
 
 /**
@@ -51,8 +52,9 @@ export const config: Config.Config<IssuerConfig> = Config.all({
 
 /**
  * A value a token's claims may hold: what JSON writes as it is. A `bigint`, a function, a symbol, `undefined`, a
- * `Date` or another class instance, or a value that contains itself is not one. A number that is not finite is
- * written as JSON writes it, `null`.
+ * `Date` or another class instance, or a value that contains itself is not one; nor is a number that is not finite
+ * (`NaN`, `Infinity`), which the type cannot tell apart: issuing refuses it as it refuses the others. An object's
+ * property left `undefined` is left out, as JSON leaves it.
  *
  * @since 0.2.0
  * @category models
@@ -68,8 +70,9 @@ export type ClaimValue =
 /**
  * Who a token is for. `userId` is written as `sub` and `user_id`; `JwtAuth` refuses a token whose subject is empty.
  * `claims` are added as they are (they cannot replace the registered ones); they are JSON values
- * ({@link ClaimValue}). A claim that is not one, from a caller the type does not reach (JavaScript, a cast), makes
- * issuing die with a defect naming the claim's path (`claims.meta.amount is a bigint`), never its value.
+ * ({@link ClaimValue}). A claim that is not one, from a caller the type does not reach (JavaScript, a cast), or a
+ * number that is not finite, makes issuing die with a defect naming the claim's path (`claims.meta.amount is a
+ * bigint`), never its value.
  *
  * @since 0.2.0
  * @category models
@@ -153,34 +156,12 @@ const registered = new Set(["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "ty
 const extraClaims = (subject: Subject): Record<string, unknown> =>
   Object.fromEntries(Object.entries(subject.claims ?? {}).filter(([k]) => !registered.has(k)))
 
-// What is wrong with the first claim that is not a `ClaimValue` (its path and its kind, never the value itself).
-const notJson = (value: unknown, path: string, ancestors: Array<object>): string | undefined => {
-  switch (typeof value) {
-    case "string":
-    case "number":
-    case "boolean":
-      return undefined
-    case "object": {
-      if (value === null) return undefined
-      if (ancestors.includes(value)) return `${path} contains itself`
-      const prototype: unknown = Object.getPrototypeOf(value)
-      if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) {
-        return `${path} is a class instance, not a plain object or array`
-      }
-      ancestors.push(value)
-      const entries: Array<readonly [string, unknown]> = Array.isArray(value)
-        ? value.map((item: unknown, i) => [`${path}[${i}]`, item] as const)
-        : Object.entries(value).map(([key, item]) => [`${path}.${key}`, item] as const)
-      for (const [itemPath, item] of entries) {
-        const problem = notJson(item, itemPath, ancestors)
-        if (problem !== undefined) return problem
-      }
-      ancestors.pop()
-      return undefined
-    }
-    default:
-      return `${path} is ${typeof value === "undefined" ? "undefined" : `a ${typeof value}`}`
-  }
+// Where the first claim that is not a `ClaimValue` is (`claims.meta.amounts[1]`) and what it is, never its value.
+const notJsonClaim = (claims: Record<string, unknown>): string | undefined => {
+  const found = JsonValue.notJson(claims)
+  if (found === undefined) return undefined
+  const at = found.path.map((key) => typeof key === "number" ? `[${key}]` : `.${key}`).join("")
+  return `claims${at} is ${found.kind}`
 }
 
 const payloadOf = (subject: Subject, type: "access" | "refresh"): jose.JWTPayload => {
@@ -228,8 +209,7 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
       Effect.suspend(() => {
         // The type admits JSON values only: a caller it does not reach gets a defect naming the claim, not the
         // TypeError of `JSON.stringify` (or a claim it leaves out without a word).
-        const claims = subject.claims ?? {}
-        const problem = notJson(extraClaims(subject), "claims", [claims])
+        const problem = notJsonClaim(extraClaims(subject))
         if (problem !== undefined) {
           return Effect.dieMessage(`JwtIssuer: ${problem}; claims are JSON values (JwtIssuer.ClaimValue)`)
         }

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
+import * as JsonValue from "../../internal/jsonValue.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
 import type { CacheService, SetOptions } from "../Cache.js"
 import { keyFields, makeOncePerKey } from "./keyLog.js"
@@ -45,80 +46,13 @@ const describeIssues = (error: ParseResult.ParseError): string =>
 
 // A value holding a `"__proto__"` key is neither stored nor read: decoding would lose the key or make its value a
 // prototype (see src/internal/protoKeys.ts).
-const protoKind = "a \"__proto__\" key (decoding drops it, or makes its value the prototype of its object)"
-
-interface NotJson {
-  readonly path: ReadonlyArray<PropertyKey>
-  readonly kind: string
-}
-
-// What in an encoded value would not read back from its JSON, at the path of the first such part; `undefined` when
-// it is JSON (null, booleans, strings, finite numbers, arrays and plain objects of them; an object's property left
-// undefined is dropped, as JSON does, and reads back as absent). `path` and `ancestors` are the walk's stacks.
-const notJson = (
-  value: unknown,
-  path: Array<PropertyKey>,
-  ancestors: Array<object>,
-  inObject: boolean
-): NotJson | undefined => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return undefined
-    case "number":
-      return Number.isFinite(value)
-        ? undefined
-        : { path: [...path], kind: "a number JSON cannot hold (NaN or Infinity)" }
-    case "undefined":
-      return inObject ? undefined : { path: [...path], kind: "undefined" }
-    case "bigint":
-    case "symbol":
-    case "function":
-      return { path: [...path], kind: `a ${typeof value}` }
-  }
-  if (value === null) return undefined
-  // What is left is an object.
-  const object = value as object
-  if (ancestors.includes(object)) return { path: [...path], kind: "a cycle" }
-  const child = (item: unknown, key: PropertyKey, itemInObject: boolean): NotJson | undefined => {
-    path.push(key)
-    const found = notJson(item, path, ancestors, itemInObject)
-    path.pop()
-    return found
-  }
-  ancestors.push(object)
-  let found: NotJson | undefined
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length && found === undefined; i++) found = child(object[i], i, false)
-  } else {
-    const prototype: unknown = Object.getPrototypeOf(object)
-    if (prototype !== Object.prototype && prototype !== null) {
-      const constructor: unknown = (prototype as { readonly constructor?: unknown } | undefined)?.constructor
-      const name = typeof constructor === "function" ? constructor.name : ""
-      found = { path: [...path], kind: name === "" ? "an object that is not a plain object" : `a ${name}` }
-    }
-    const keys = Object.keys(object)
-    for (let i = 0; i < keys.length && found === undefined; i++) {
-      found = keys[i] === ProtoKeys.protoKey
-        ? { path: [...path, ProtoKeys.protoKey], kind: protoKind }
-        : child((object as Record<string, unknown>)[keys[i]!], keys[i]!, true)
-    }
-  }
-  ancestors.pop()
-  return found
-}
+const protoKind = JsonValue.protoKind
 
 // The JSON text to store for an encoded value, or a ParseError naming the path and kind of what would not read
 // back (never the value); the schema's encoded side should be JSON (`Schema.Date`, not `Schema.DateFromSelf`).
 const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Either<string, ParseResult.ParseError> => {
-  let problem: NotJson
-  try {
-    const found = notJson(encoded, [], [], false)
-    if (found === undefined) return Either.right(JSON.stringify(encoded))
-    problem = found
-  } catch {
-    problem = { path: [], kind: "a value that cannot be read (a getter that throws, or nested too deep)" }
-  }
+  const problem = JsonValue.notJson(encoded)
+  if (problem === undefined) return Either.right(JSON.stringify(encoded))
   const issue = new ParseResult.Type(
     schema.ast,
     encoded,
