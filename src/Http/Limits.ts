@@ -315,7 +315,7 @@ const guarded = (
  * 422 `VALIDATION_ERROR` naming the depth, type `json_invalid`, before any schema sees the value: schemas decode
  * recursively, and a few thousand levels, a few kilobytes of `[`, overflow the stack) and keeps the digits of
  * integers a number cannot hold as a string (a field that wants a number fails instead of receiving a rounded
- * one); a `"__proto__"` key at any depth is refused too (422 naming its path, type `json_invalid`: decoding would
+ * one); a `"__proto__"` key at every depth is refused too (422 naming its path, type `json_invalid`: decoding would
  * drop it or make its value the prototype of its object); text that is not JSON is FastAPI's
  * `{ field: "body", message: "JSON decode error", type: "json_invalid" }`.
  * A multipart body the parser cannot read is a `MultipartError` (400), not a defect; a multipart request without a

@@ -2,7 +2,7 @@
  * `"__proto__"` keys of parsed JSON. `JSON.parse` makes such a key an own property, but Schemas build the objects
  * they decode by assignment: a `"__proto__"` key whose value is an object (or null) sets the prototype of the object
  * a `Schema.Record` (any index signature) builds, so the sender chooses what the decoded object inherits; any other
- * value is dropped. Either way the key is lost. What arrives from outside holding one, at any depth, is refused
+ * value is dropped. Either way the key is lost. What arrives from outside holding one, at whatever depth, is refused
  * before a schema runs: event payloads, device payloads, cached values, HTTP request bodies read as JSON and the
  * service client's answers.
  *
