@@ -3,13 +3,13 @@
  * fed by `source.pipe(parser)`) with two of their failures over a limit made failures of the read:
  *
  * - once over a limit the parser emits its `error` but reads on to the end of the body and then ends its parts;
- *   the platform's reader records the error, then the end over it, so a body arriving whole read as fewer parts
- *   and no error (a field over `Multipart.withMaxFieldSize` or the parts past `withMaxParts` missing, answered 200).
- *   The parser is destroyed at its first error: it ends no more, and the read fails with that error.
+ *   the platform's reader records the error, then the end over it, so on its own a body arriving whole reads as
+ *   fewer parts and no error (a field over `Multipart.withMaxFieldSize` or the parts past `withMaxParts` missing,
+ *   answered 200). Here the parser is destroyed at its first error: it ends no more, and the read fails with it.
  * - a file part over `Multipart.withMaxFileSize` emits the error on the part's own stream too, which nobody listens
- *   to until the reader takes the part: Node threw it out of the request's `data` handler, an uncaught exception
- *   that ends the process. Each file part's stream gets a listener as it is made; the read fails with the parser's
- *   own error, which names the limit.
+ *   to until the reader takes the part: on its own Node throws it out of the request's `data` handler, an uncaught
+ *   exception that ends the process. Here each file part's stream gets a listener as it is made, and the read fails
+ *   with the parser's own error, which names the limit.
  *
  * The readers are the platform's, given a request whose `source` hands the parser to `harden` as it is piped to.
  *
