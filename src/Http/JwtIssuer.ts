@@ -164,8 +164,11 @@ const notJsonClaim = (claims: Record<string, unknown>): string | undefined => {
   return `claims${at} is ${found.kind}`
 }
 
-const payloadOf = (subject: Subject, type: "access" | "refresh"): jose.JWTPayload => {
-  const extra = extraClaims(subject)
+const payloadOf = (
+  subject: Subject,
+  extra: Record<string, unknown>,
+  type: "access" | "refresh"
+): jose.JWTPayload => {
   return {
     ...extra,
     user_id: subject.userId,
@@ -209,12 +212,13 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
       Effect.suspend(() => {
         // The type admits JSON values only: a caller it does not reach gets a defect naming the claim, not the
         // TypeError of `JSON.stringify` (or a claim it leaves out without a word).
-        const problem = notJsonClaim(extraClaims(subject))
+        const extra = extraClaims(subject)
+        const problem = notJsonClaim(extra)
         if (problem !== undefined) {
           return Effect.dieMessage(`JwtIssuer: ${problem}; claims are JSON values (JwtIssuer.ClaimValue)`)
         }
         return Effect.promise(() => {
-          let jwt = new jose.SignJWT(payloadOf(subject, type))
+          let jwt = new jose.SignJWT(payloadOf(subject, extra, type))
             .setProtectedHeader({ alg, typ: "JWT" })
             .setSubject(subject.userId)
             .setIssuedAt()

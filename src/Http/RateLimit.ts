@@ -19,6 +19,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { RedisOptions } from "ioredis"
+import * as RedisReplies from "../Cache/internal/redisReplies.js"
 import { redactUrlCredentials } from "../Config/Redaction.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
@@ -82,7 +83,7 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
           }
         })
       )
-      : RateLimitRedis.isKeyProblem(error)
+      : RedisReplies.isKeyProblem(error)
       // The store logged the key once: the request is let through, as on a store failure.
       ? Effect.void
       : Effect.logWarning("Rate limit store unavailable; request allowed", error)

@@ -82,7 +82,7 @@ const count = (
           : Effect.fail(
             new RedisError({
               // A key holding another Redis type is that key's problem (the store logged it once), not an outage.
-              message: error.reason === "StoreError" && Replies.isKeyReplyError(error.cause)
+              message: Replies.isKeyProblem(error)
                 ? "Rate limit key holds another Redis type: the call is not counted"
                 : "Rate limit store unavailable",
               details: { operation: "rate_limit" },

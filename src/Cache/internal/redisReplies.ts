@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Data from "effect/Data"
 
 /**
@@ -20,6 +21,13 @@ export class KeyReplyError extends Data.TaggedError("KeyReplyError")<{
 
 /** Whether a value is a {@link KeyReplyError}. */
 export const isKeyReplyError = (u: unknown): u is KeyReplyError => u instanceof KeyReplyError
+
+/**
+ * Whether a rate limiter's failure is a key holding another Redis type (the Redis store's `RateLimitStoreError`
+ * whose cause is a {@link KeyReplyError}, logged once for that key by the store) rather than the store failing.
+ */
+export const isKeyProblem = (error: RateLimiter.RateLimiterError): boolean =>
+  error.reason === "StoreError" && isKeyReplyError(error.cause)
 
 /** The class of the server's error replies: ioredis' `ReplyError` (from `redis-errors`). */
 export type ReplyErrorClass = new(message: string) => Error

@@ -3,7 +3,7 @@
  * store, on the toolkit's Redis client (the Cache's: no offline queue, a command timeout, a bounded close), with
  * every operation interruptible and bounded by `timeout`, and token buckets that expire once they would be full
  * again. A key that holds another Redis type fails its calls with a `RateLimitStoreError` whose cause is a
- * `KeyReplyError` ({@link isKeyProblem}), logged once per key: the store is not the one failing.
+ * `KeyReplyError` (`redisReplies.isKeyProblem`), logged once per key: the store is not the one failing.
  *
  * @internal
  */
@@ -93,15 +93,6 @@ redis.call("SET", key, stored, "PX", ttl)
 redis.call("SET", last_refill_key, last_refill, "PX", ttl)
 return next
 `
-
-/**
- * Whether a limiter's error is a key holding another Redis type (`WRONGTYPE`: another client wrote a hash or a list
- * under it), which the store has logged once for that key, rather than the store failing.
- *
- * @internal
- */
-export const isKeyProblem = (error: RateLimiter.RateLimiterError): boolean =>
-  error.reason === "StoreError" && Replies.isKeyReplyError(error.cause)
 
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
