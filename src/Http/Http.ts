@@ -14,7 +14,8 @@
  * 6. error mapping — every failure becomes the envelope with its status
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
- * 9. body parsing — JSON nesting bounded by `http.max_body_depth`, unreadable multipart a 400 (`Limits.bodyParsing`)
+ * 9. body parsing — JSON nesting bounded by `http.max_body_depth`, unreadable multipart a 400, `"__proto__"` keys
+ *    and names of JSON, queries and forms a 422 (`Limits.bodyParsing`)
  * 10. authentication (when a `JwtVerifier` is provided) and rate limiting (when a `RateLimiter` is provided and
  *    `rate_limit.enabled`), then the app; a path the app has without the request's method is a 405 with `Allow`.
  *

@@ -1,7 +1,7 @@
 /**
  * Request limits: body size (413 `PAYLOAD_TOO_LARGE`, checked on `Content-Length` before reading and enforced
- * while reading chunked bodies, `request.stream` included), the nesting and `"__proto__"` keys of JSON bodies (422
- * `VALIDATION_ERROR`) and a whole-request timeout (504 `TIMEOUT`).
+ * while reading chunked bodies, `request.stream` included), the nesting and `"__proto__"` keys of JSON bodies and
+ * the name `"__proto__"` in queries and forms (422 `VALIDATION_ERROR`) and a whole-request timeout (504 `TIMEOUT`).
  *
  * @since 0.1.0
  */
@@ -24,6 +24,7 @@ import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
 import * as MultipartLimits from "./internal/multipartLimits.js"
 import * as MultipartParser from "./internal/multipartParser.js"
+import * as ProtoNames from "./internal/protoNames.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
@@ -241,6 +242,9 @@ const parseBody = (
 // The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
 const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
 
+// A part named "__proto__" is refused with a 422 naming it (internal/protoNames.ts says why).
+const protoPart = () => new Multipart.MultipartError({ reason: "Parse", cause: ProtoNames.refusal("body") })
+
 // The body as read, shared by the request and the copies `modify` makes of it (the router's, for mounted and
 // prefixed routes): a body can be read once only.
 interface Read {
@@ -270,6 +274,15 @@ const guarded = (
         return Effect.flatMap(this.text, (text) => parseBody(this, text, maxDepth))
       }
     },
+    urlParamsBody: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        const params: HttpServerRequest.HttpServerRequest["urlParamsBody"] = Reflect.get(request, "urlParamsBody", this)
+        return Effect.flatMap(params, (fields) =>
+          ProtoNames.inNames(fields.map(([name]) => name))
+            ? decodeFailure(this, ProtoNames.refusal("body"))
+            : Effect.succeed(fields))
+      }
+    },
     // Cached as `text` is: `HttpErrors.makeApiValidator` reads a binary payload a second time.
     arrayBuffer: {
       get(this: HttpServerRequest.HttpServerRequest) {
@@ -288,6 +301,7 @@ const guarded = (
           MultipartParser.readerOf(this)
         )
         return MultipartLimits.effect(Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect))))
+          .pipe(Effect.filterOrFail((fields) => !Object.hasOwn(fields, ProtoKeys.protoKey), protoPart))
       }
     },
     multipartStream: {
@@ -301,7 +315,9 @@ const guarded = (
         return MultipartLimits.stream(Stream.catchAllCause(
           parts,
           (cause) => Stream.failCause(Cause.isFailure(cause) ? cause : Cause.fail(unreadable(Cause.squash(cause))))
-        ))
+        )).pipe(
+          Stream.mapEffect((part) => part.key === ProtoKeys.protoKey ? Effect.fail(protoPart()) : Effect.succeed(part))
+        )
       }
     },
     modify: {
@@ -324,8 +340,15 @@ const guarded = (
  * `PayloadTooLargeError` cause naming the limit, read where the reader ran (413, `details.max_bytes` with
  * `details.limit` `"max_file_size"` or `"max_field_size"` for a part, `details.max_parts`).
  *
- * It replaces the request's `json` and `multipart` readers, which are what `HttpServerRequest.schemaBodyJson`,
- * `HttpApi` payloads and `HttpErrors.decodeBody` read; a handler that parses `request.text` itself is on its own.
+ * The name `"__proto__"` is refused where the platform collects names into an object for a schema: a query
+ * parameter so named (written or percent-encoded) fails the request before it reaches the app (422,
+ * `query.__proto__`), an urlencoded field or a multipart part so named fails the reader (422, `body.__proto__`),
+ * type `value_error` both: the platform makes the values of a name that comes twice an array, which a
+ * `Schema.Record` makes the prototype of what it decodes.
+ *
+ * It replaces the request's `json`, `urlParamsBody` and multipart readers, which are what
+ * `HttpServerRequest.schemaBodyJson`, `schemaBodyUrlParams`, `schemaBodyForm`, `HttpApi` payloads and
+ * `HttpErrors.decodeBody` read; a handler that parses `request.text` itself is on its own.
  *
  * @since 0.1.0
  * @category middleware
@@ -334,6 +357,7 @@ export const bodyParsing = (maxDepth: number): HttpMiddleware.HttpMiddleware =>
   HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      if (ProtoNames.inQuery(request.url)) return decodeFailure(request, ProtoNames.refusal("query"))
       const hasBody = Body.hasBody(request.headers)
       const multipart = request.headers["content-type"]?.toLowerCase().includes("multipart/") === true
       return hasBody || multipart

@@ -138,7 +138,10 @@ export const toRequestFailure = (error: unknown): GlamError | HttpStatusError =>
 const multipartFailure = (error: Multipart.MultipartError): GlamError | HttpStatusError | undefined => {
   switch (error.reason) {
     case "Parse":
-      return new HttpStatusError({ status: 400, message: "There was an error parsing the body" })
+      // The readers of `Limits.bodyParsing` say themselves what is wrong with a body that parses (a part's name).
+      return isGlamError(error.cause)
+        ? error.cause
+        : new HttpStatusError({ status: 400, message: "There was an error parsing the body" })
     case "InternalError":
       return undefined
     default:
