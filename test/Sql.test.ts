@@ -55,7 +55,22 @@ CREATE TABLE widgets (
 );
 ${ModelMixins.mixinIndexes("widgets", mixins)}
 CREATE TABLE ledger (id integer PRIMARY KEY, amount integer NOT NULL);
+CREATE TABLE documents (id serial PRIMARY KEY, settings jsonb NOT NULL, body text NOT NULL,
+  origin jsonb NOT NULL DEFAULT '{}');
+CREATE TABLE stamped_documents (id serial PRIMARY KEY, settings jsonb NOT NULL, body text NOT NULL,
+  origin jsonb NOT NULL DEFAULT '{"by": {"__proto__": {"isAdmin": true}}}');
 `
+
+const JsonRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+// Rows written by other services: `settings` and `origin` are jsonb (the driver parses them), `body` is text the
+// model parses; `origin` is the database's or another service's to set.
+class Document extends Model.Class<Document>("Document")({
+  id: Model.Generated(Schema.Int),
+  settings: JsonRecord,
+  body: Model.JsonFromString(Schema.Struct({ meta: JsonRecord })),
+  origin: Model.Field({ select: JsonRecord, json: JsonRecord })
+}) {}
 
 const tenantA = { merchant_id: randomUUID(), merchant_domain: "a.example" }
 const tenantB = { merchant_id: randomUUID(), merchant_domain: "b.example" }
@@ -422,6 +437,97 @@ for (const { kind, skip } of kinds) {
             expect(inserted).toBeInstanceOf(DatabaseError)
             expect(inserted).toMatchObject(mismatch)
           }))
+
+        describe("a row holding a \"__proto__\" key in its JSON", () => {
+          // The DatabaseError (decode) of a row whose JSON holds the key at `path`: the path, never a value.
+          const expectProtoKey = (error: unknown, table: string, path: string) => {
+            expect(error).toBeInstanceOf(DatabaseError)
+            expect(error).toMatchObject({
+              retryable: false,
+              message: `A row of ${table} holds a "__proto__" key at ${path}, which decoding would drop or make the `
+                + "prototype of its object",
+              details: { operation: "decode", table }
+            })
+          }
+          const write = (settings: string, body: string) =>
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              Effect.map(
+                sql<{ readonly id: number }>`INSERT INTO documents (settings, body) VALUES (${settings}::jsonb, ${body})
+                  RETURNING id`,
+                (rows) => rows[0]!.id
+              ))
+          const documents = Repository.make(Document, { table: "documents", id: "id" })
+
+          it.effect("in a jsonb column (at its top or deeper) is a DatabaseError naming the path, for every read", () =>
+            Effect.gen(function*() {
+              const repo = yield* documents
+              const clean = yield* write(`{"note": "__proto__", "__proto___": 1}`, `{"meta": {}}`)
+              const top = yield* write(`{"__proto__": {"isAdmin": true}}`, `{"meta": {}}`)
+              const nested = yield* write(`{"a": 1, "meta": {"__proto__": {"isAdmin": true}}}`, `{"meta": {}}`)
+              const inArray = yield* write(`{"list": [{}, {"__proto__": null}]}`, `{"meta": {}}`)
+              // The word in a string value, or a longer key, is text like any other.
+              const read = yield* repo.findById(clean)
+              expect(read.settings).toEqual({ note: "__proto__", "__proto___": 1 })
+              expect(Object.getPrototypeOf(read.settings)).toBe(Object.prototype)
+              expect(yield* repo.findAll({ where: { id: clean } })).toHaveLength(1)
+              expectProtoKey(yield* Effect.flip(repo.findById(top)), "documents", "settings.__proto__")
+              expectProtoKey(yield* Effect.flip(repo.findByIdOption(top)), "documents", "settings.__proto__")
+              expectProtoKey(yield* Effect.flip(repo.findById(nested)), "documents", "settings.meta.__proto__")
+              expectProtoKey(
+                yield* Effect.flip(repo.findAll({ where: { id: nested } })),
+                "documents",
+                "settings.meta.__proto__"
+              )
+              expectProtoKey(yield* Effect.flip(repo.findById(inArray)), "documents", "settings.list.1.__proto__")
+              const latest = { orderBy: { column: "id", direction: "desc" }, limit: 4 } as const
+              expectProtoKey(yield* Effect.flip(repo.findAll(latest)), "documents", "settings.list.1.__proto__")
+              const page = repo.paginate({ page: 1, limit: 10, where: { id: top } })
+              expectProtoKey(yield* Effect.flip(page), "documents", "settings.__proto__")
+            }))
+
+          it.effect("in the text of a field that parses JSON is a DatabaseError naming the path", () =>
+            Effect.gen(function*() {
+              const repo = yield* documents
+              const clean = yield* write(`{}`, `{"meta": {"note": "__proto__"}}`)
+              const written = yield* write(`{}`, `{"meta": {"__proto__": {"isAdmin": true}}}`)
+              // Letters escaped in the text: JSON.parse reads the same key.
+              const escaped = yield* write(`{}`, `{"meta": {"\\u005f_proto__": {"isAdmin": true}}}`)
+              const read = yield* repo.findById(clean)
+              expect(read.body).toEqual({ meta: { note: "__proto__" } })
+              expectProtoKey(yield* Effect.flip(repo.findById(written)), "documents", "body.meta.__proto__")
+              expectProtoKey(yield* Effect.flip(repo.findById(escaped)), "documents", "body.meta.__proto__")
+              expectProtoKey(
+                yield* Effect.flip(repo.findAll({ where: { id: escaped } })),
+                "documents",
+                "body.meta.__proto__"
+              )
+            }))
+
+          it.effect("in the row an insert or update returns is a DatabaseError; a row without one is unchanged", () =>
+            Effect.gen(function*() {
+              const repo = yield* documents
+              const value = { settings: { a: [1, { b: "__proto__" }] }, body: { meta: { c: null } } }
+              const inserted = yield* repo.insert(Document.insert.make(value))
+              expect(inserted).toMatchObject({ ...value, origin: {} })
+              expect(yield* repo.findById(inserted.id)).toEqual(inserted)
+              const updated = yield* repo.update(
+                Document.update.make({ ...value, id: inserted.id, settings: { d: 1 } })
+              )
+              expect(updated).toMatchObject({ settings: { d: 1 }, body: value.body, origin: {} })
+              // The database's default of `origin` holds the key: the row is written, and refused once returned.
+              const stamped = yield* Repository.make(Document, { table: "stamped_documents", id: "id" })
+              const refused = yield* Effect.flip(stamped.insert(Document.insert.make(value)))
+              expectProtoKey(refused, "stamped_documents", "origin.by.__proto__")
+              // Another service sets `origin`, which an update does not: the row it returns holds the key.
+              yield* Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) =>
+                  sql`UPDATE documents SET origin = '{"__proto__": {"isAdmin": true}}'::jsonb WHERE id = ${inserted.id}`
+              )
+              const update = yield* Effect.flip(repo.update(Document.update.make({ ...value, id: inserted.id })))
+              expectProtoKey(update, "documents", "origin.__proto__")
+            }))
+        })
 
         it.effect("works for a model without mixins (no tenant required)", () =>
           Effect.gen(function*() {

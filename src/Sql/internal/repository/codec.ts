@@ -2,20 +2,24 @@
  * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
  * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
  * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded text holding a
- * lone surrogate is refused.
+ * lone surrogate is refused; a row holding a `"__proto__"` key in its JSON is refused before the model decodes it
+ * (jsonColumns.ts), by `decodeRow`, `decodeRows` and `execute`.
  *
  * @internal
  */
 import type * as Model from "@effect/sql/Model"
+import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ValidationError } from "../../../Errors/CommonErrors.js"
 import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import { wellFormed } from "../unicodeText.js"
-import { invalid, rowMismatch } from "./errors.js"
+import { invalid, protoKeyRow, rowMismatch } from "./errors.js"
+import { protoKeySearch } from "./jsonColumns.js"
 
 /** @internal */
 export type Row = Record<string, unknown>
@@ -25,6 +29,11 @@ export interface Codec<A> {
   readonly model: Schema.Schema<A, Row>
   /** A row that does not decode, or an `INSERT ... RETURNING` that returns none: a DatabaseError (`decode`). */
   readonly mismatch: (cause: ParseResult.ParseError | Cause.NoSuchElementException) => DatabaseError
+  /**
+   * The `execute` of the `SqlSchema` queries, whose request is the statement built from values the codecs encoded:
+   * its rows, or the DatabaseError (`decode`) of the first that holds a `"__proto__"` key in its JSON.
+   */
+  readonly execute: (request: unknown) => Effect.Effect<ReadonlyArray<Row>, SqlError | DatabaseError>
   readonly decodeRow: (row: unknown) => Either.Either<A, DatabaseError>
   readonly decodeRows: (rows: ReadonlyArray<unknown>) => Either.Either<ReadonlyArray<A>, DatabaseError>
   readonly encodeInsert: (value: unknown) => Either.Either<Row, ValidationError>
@@ -32,13 +41,6 @@ export interface Codec<A> {
   /** Encodes one column's value (a filter, an id) with the column's own field. */
   readonly encodeColumn: (column: string, value: unknown) => Either.Either<unknown, ValidationError>
 }
-
-/**
- * The `execute` of the `SqlSchema` queries, whose request is the statement built from values the codecs encoded.
- *
- * @internal
- */
-export const asStatement = (request: unknown): Statement.Statement<Row> => request as Statement.Statement<Row>
 
 type Encoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
@@ -72,11 +74,32 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
   const encodeInsert = Schema.encodeEither(model.insert as Schema.Schema<unknown, Row>)
   const encodeUpdate = Schema.encodeEither(model.update as Schema.Schema<unknown, Row>)
   const encoders = new Map<string, Encoder>()
+  const search = protoKeySearch(model)
+  const refused = (rows: ReadonlyArray<unknown>): DatabaseError | undefined => {
+    for (const row of rows) {
+      const path = typeof row === "object" && row !== null ? search(row as Row) : undefined
+      if (path !== undefined) return protoKeyRow(table, path)
+    }
+    return undefined
+  }
   return {
     model: model as Schema.Schema<S["Type"], Row>,
     mismatch,
-    decodeRow: (row) => Either.mapLeft(decodeModel(row), mismatch),
-    decodeRows: (rows) => Either.mapLeft(Either.all(rows.map((row) => decodeModel(row))), mismatch),
+    execute: (request) =>
+      Effect.flatMap(request as Statement.Statement<Row>, (rows) => {
+        const error = refused(rows)
+        return error === undefined ? Effect.succeed(rows) : Effect.fail(error)
+      }),
+    decodeRow: (row) => {
+      const error = refused([row])
+      return error === undefined ? Either.mapLeft(decodeModel(row), mismatch) : Either.left(error)
+    },
+    decodeRows: (rows) => {
+      const error = refused(rows)
+      return error === undefined
+        ? Either.mapLeft(Either.all(rows.map((row) => decodeModel(row))), mismatch)
+        : Either.left(error)
+    },
     encodeInsert: (value) =>
       Either.flatMap(
         Either.mapLeft(encodeInsert(value), () => invalid(table, "invalid_value", `Invalid ${table} for insert`)),

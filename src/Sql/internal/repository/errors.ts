@@ -1,6 +1,7 @@
 /**
  * The typed failures a repository produces itself: invalid input, a missing row, a row that does not match its
- * model, and the one failure handler that types everything an operation fails or dies with.
+ * model or holds a `"__proto__"` key, and the one failure handler that types everything an operation fails or dies
+ * with.
  *
  * @internal
  */
@@ -11,6 +12,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import { NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
 import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
+import { cutText } from "../../../internal/text.js"
 import { classifySqlError, isSqlDefect } from "../sqlErrors.js"
 
 /** @internal */
@@ -30,6 +32,20 @@ export const rowMismatch =
       retryable: false,
       cause
     })
+
+/**
+ * A row holding a `"__proto__"` key in its JSON: a DatabaseError (`decode`) whose message names the key's path (the
+ * column, then the keys within its value), never a value of the row.
+ *
+ * @internal
+ */
+export const protoKeyRow = (table: string, path: ReadonlyArray<string>): DatabaseError =>
+  new DatabaseError({
+    message: `A row of ${table} holds a "__proto__" key at ${cutText(path.join("."), 256)}, which decoding would drop `
+      + "or make the prototype of its object",
+    details: { operation: "decode", table },
+    retryable: false
+  })
 
 /**
  * One handler for the whole failure channel of an operation: SqlErrors and SQL defects are classified, any other

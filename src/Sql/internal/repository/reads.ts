@@ -13,7 +13,6 @@ import type { NotFoundError } from "../../../Errors/CommonErrors.js"
 import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
-import { asStatement } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
 import { invalid, notFound } from "./errors.js"
 
@@ -36,7 +35,7 @@ export interface Reads<A> {
 const findOne = <A>(ctx: RepositoryContext<A>) => {
   const { codec, idColumn, idId, sql, tableId, tenant } = ctx
   const selectById = sql`SELECT * FROM ${tableId} WHERE ${idId} = ${null}`.compile()[0]
-  const byId = SqlSchema.findOne({ Request: Schema.Unknown, Result: codec.model, execute: asStatement })
+  const byId = SqlSchema.findOne({ Request: Schema.Unknown, Result: codec.model, execute: codec.execute })
   return <B>(
     id: unknown,
     withDeleted: boolean,

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
-import { asStatement, type Row } from "./codec.js"
+import type { Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
 import { invalid, notFound } from "./errors.js"
 
@@ -29,7 +29,7 @@ export interface Writes<A> {
 // ValidationError, before any statement), so the request reaching `SqlSchema` is the statement itself.
 const insertRow = <A>(ctx: RepositoryContext<A>) => {
   const { codec, sql, tableId, tenant } = ctx
-  const inserted = SqlSchema.single({ Request: Schema.Unknown, Result: codec.model, execute: asStatement })
+  const inserted = SqlSchema.single({ Request: Schema.Unknown, Result: codec.model, execute: codec.execute })
   return (value: unknown) =>
     tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
       const encoded = codec.encodeInsert(value)
@@ -39,7 +39,8 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
       }
       return Effect.mapError(
         inserted(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
-        (error) => error._tag === "SqlError" ? error : codec.mismatch(error)
+        (error) =>
+          error._tag === "ParseError" || error._tag === "NoSuchElementException" ? codec.mismatch(error) : error
       )
     })
 }
