@@ -2,7 +2,9 @@
  * The seed's generic `Repository` on an `@effect/sql` `Model.Class`: save/insert, update, delete, deleteById,
  * findById, findAll with column filters, limit, offset and order, plus count and paginate. Mixins
  * (`ModelMixins`) are recognised by their fields and maintained. Filters and orderings are checked against the
- * model's columns and every value travels as a bound parameter, never as SQL text.
+ * model's columns and every value travels as a bound parameter, never as SQL text. A row read holding a
+ * `"__proto__"` key in its JSON (a `json`/`jsonb` column, or text its field parses with `Schema.parseJson`) is a
+ * `DatabaseError` (`decode`) naming the key's path.
  *
  * @since 0.1.0
  */

@@ -3,8 +3,8 @@
  * they decode by assignment: a `"__proto__"` key whose value is an object (or null) sets the prototype of the object
  * a `Schema.Record` (any index signature) builds, so the sender chooses what the decoded object inherits; any other
  * value is dropped. Either way the key is lost. What arrives from outside holding one, at whatever depth, is refused
- * before a schema runs: event payloads, device payloads, cached values, HTTP request bodies read as JSON and the
- * service client's answers.
+ * before a schema runs: event payloads, device payloads, cached values, HTTP request bodies read as JSON, the
+ * service client's answers and the rows a Sql repository decodes.
  *
  * @internal
  */
