@@ -5,168 +5,18 @@
  *
  * @since 0.1.0
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as Multipart from "@effect/platform/Multipart"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
-import * as NodeHttp from "node:http"
-import { RequestTimeoutError, type ValidationError } from "../Errors/CommonErrors.js"
-import * as Json from "../internal/json.js"
-import * as ProtoKeys from "../internal/protoKeys.js"
-import { PayloadTooLargeError, validationError } from "./HttpErrors.js"
+import { RequestTimeoutError } from "../Errors/CommonErrors.js"
+import { PayloadTooLargeError } from "./HttpErrors.js"
 import * as Body from "./internal/body.js"
-import * as MultipartLimits from "./internal/multipartLimits.js"
-import * as MultipartParser from "./internal/multipartParser.js"
+import * as BoundedRequest from "./internal/boundedRequest.js"
+import * as GuardedRequest from "./internal/guardedRequest.js"
 import * as ProtoNames from "./internal/protoNames.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
-
-const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
-  const cause = new PayloadTooLargeError({ details: { max_bytes: maxBytes } })
-  return new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message })
-}
-
-// The stream fails once more than `maxBytes` have arrived: the platform's `withMaxBodySize` bounds the readers
-// that collect the body (`text`, `arrayBuffer`, ...), not `stream`.
-const limitStream = <E>(
-  request: HttpServerRequest.HttpServerRequest,
-  stream: Stream.Stream<Uint8Array, E>,
-  maxBytes: number
-): Stream.Stream<Uint8Array, E | HttpServerError.RequestError> =>
-  Stream.suspend(() => {
-    let read = 0
-    return Stream.mapChunksEffect(stream, (chunk) => {
-      for (const bytes of chunk) read += bytes.byteLength
-      return read > maxBytes ? Effect.fail(tooLarge(request, maxBytes)) : Effect.succeed(chunk)
-    })
-  })
-
-// On Node, the body is read without the platform's stream, which destroys the request (and with it the socket,
-// before the 413 is written) when reading stops early. Over the limit the rest of the body is discarded as it
-// arrives instead, as Node does with a body nobody reads, so the client receives the 413; any other early stop
-// (the handler took part of the body, or was interrupted) destroys the request as the platform's stream does.
-const nodeStream = (
-  request: HttpServerRequest.HttpServerRequest,
-  source: NodeHttp.IncomingMessage,
-  maxBytes: number
-): Stream.Stream<Uint8Array, HttpServerError.RequestError> =>
-  limitStream(
-    request,
-    NodeStream.fromReadable<HttpServerError.RequestError, Uint8Array>(
-      () => source,
-      (cause) => new HttpServerError.RequestError({ request, reason: "Decode", cause }),
-      { closeOnDone: false }
-    ),
-    maxBytes
-  ).pipe(
-    Stream.ensuringWith((exit) =>
-      Effect.sync(() => {
-        if (source.readableEnded || source.destroyed) return
-        const refused = Exit.isFailure(exit) &&
-          Option.exists(Cause.failureOption(exit.cause), (error) => error.cause instanceof PayloadTooLargeError)
-        if (refused) source.resume()
-        else source.destroy()
-      })
-    )
-  )
-
-// The whole body of a Node request, read through `nodeStream`.
-const nodeBody = (
-  request: HttpServerRequest.HttpServerRequest,
-  source: NodeHttp.IncomingMessage,
-  maxBytes: number
-): Effect.Effect<Buffer, HttpServerError.RequestError> =>
-  Stream.runFold(nodeStream(request, source, maxBytes), [] as Array<Uint8Array>, (chunks, chunk) => {
-    chunks.push(chunk)
-    return chunks
-  }).pipe(Effect.map((chunks) => Buffer.concat(chunks)))
-
-// The body as read by the collecting readers, shared by the request and the copies `modify` makes of it: a body can
-// be read once only.
-interface Collected {
-  text?: Effect.Effect<string, HttpServerError.RequestError>
-  arrayBuffer?: Effect.Effect<ArrayBuffer, HttpServerError.RequestError>
-}
-
-// The request with its `stream` bounded, and the copies `modify` makes of it (the router's, for mounted and
-// prefixed routes) too. On Node, the collecting readers (`text`, and with it `json` and `urlParamsBody`, and
-// `arrayBuffer`) read the bounded stream too: the platform's own, bounded by `withMaxBodySize`, destroy the request
-// (and the socket, before the 413 is written) when the body goes over the limit.
-const bounded = (
-  request: HttpServerRequest.HttpServerRequest,
-  maxBytes: number,
-  collected: Collected = {}
-): HttpServerRequest.HttpServerRequest => {
-  const nodeSource = (self: HttpServerRequest.HttpServerRequest): NodeHttp.IncomingMessage | undefined => {
-    const source: unknown = Reflect.get(request, "source", self)
-    return source instanceof NodeHttp.IncomingMessage ? source : undefined
-  }
-  return Object.create(request, {
-    stream: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const source = nodeSource(this)
-        if (source !== undefined) return nodeStream(this, source, maxBytes)
-        const stream: HttpServerRequest.HttpServerRequest["stream"] = Reflect.get(request, "stream", this)
-        return limitStream(this, stream, maxBytes)
-      }
-    },
-    text: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const source = nodeSource(this)
-        if (source === undefined) {
-          return Reflect.get(request, "text", this) as HttpServerRequest.HttpServerRequest["text"]
-        }
-        collected.text ??= Effect.runSync(
-          Effect.cached(Effect.map(nodeBody(this, source, maxBytes), (body) => body.toString("utf8")))
-        )
-        return collected.text
-      }
-    },
-    arrayBuffer: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const source = nodeSource(this)
-        if (source === undefined) {
-          return Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"]
-        }
-        // A Buffer, as the platform's own Node reader gives.
-        collected.arrayBuffer ??= Effect.runSync(
-          Effect.cached(
-            Effect.map(nodeBody(this, source, maxBytes), (body): ArrayBuffer => body as unknown as ArrayBuffer)
-          )
-        )
-        return collected.arrayBuffer
-      }
-    },
-    // The multipart readers are the platform's, bounded by `withMaxBodySize` (or the app's own, smaller, limit):
-    // their failure over a limit names it.
-    multipart: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(request, "multipart", this)
-        return MultipartLimits.effect(multipart)
-      }
-    },
-    multipartStream: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
-          request,
-          "multipartStream",
-          this
-        )
-        return MultipartLimits.stream(parts)
-      }
-    },
-    modify: {
-      value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
-        bounded(request.modify(options), maxBytes, collected)
-    }
-  }) as HttpServerRequest.HttpServerRequest
-}
 
 /**
  * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413, `details.max_bytes` the limit): a larger
@@ -195,136 +45,10 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
       return Effect.provideService(
         HttpServerRequest.withMaxBodySize(app, Option.some(maxBytes)),
         HttpServerRequest.HttpServerRequest,
-        bounded(request, maxBytes)
+        BoundedRequest.bounded(request, maxBytes)
       )
     })
   )
-
-const notJson = "not valid JSON"
-
-// Schemas build the objects they decode by assignment, where a `"__proto__"` key would set the prototype of the
-// object (the sender choosing what it inherits) or be dropped: such a body is refused before a schema sees it.
-const protoRefusal =
-  "JSON key \"__proto__\" is refused: decoding would drop it or make its value the prototype of its object"
-
-const decodeFailure = (
-  request: HttpServerRequest.HttpServerRequest,
-  cause: ValidationError
-): Effect.Effect<never, HttpServerError.RequestError> =>
-  Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message }))
-
-const parseBody = (
-  request: HttpServerRequest.HttpServerRequest,
-  text: string,
-  maxDepth: number
-): Effect.Effect<unknown, HttpServerError.RequestError> => {
-  // An empty body reads as `null`, as the platform's own `json` has it.
-  if (text === "") return Effect.succeed(null)
-  const parsed = Json.parse(text, { maxDepth })
-  if (parsed._tag === "Parsed") {
-    const protoPath = ProtoKeys.mayHoldProtoKey(text) ? ProtoKeys.protoKeyPath(parsed.value) : undefined
-    if (protoPath === undefined) return Effect.succeed(parsed.value)
-    return decodeFailure(
-      request,
-      validationError([{ field: ["body", ...protoPath].join("."), message: protoRefusal, type: "json_invalid" }])
-    )
-  }
-  const cause = parsed.reason.startsWith(notJson)
-    ? validationError([{ field: "body", message: "JSON decode error", type: "json_invalid" }])
-    : validationError([{
-      field: parsed.field === "<body>" ? "body" : `body.${parsed.field}`,
-      message: `JSON ${parsed.reason}`,
-      type: "json_invalid"
-    }])
-  return decodeFailure(request, cause)
-}
-
-// The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
-const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
-
-// A part named "__proto__" is refused with a 422 naming it (internal/protoNames.ts says why).
-const protoPart = () => new Multipart.MultipartError({ reason: "Parse", cause: ProtoNames.refusal("body") })
-
-// The body as read, shared by the request and the copies `modify` makes of it (the router's, for mounted and
-// prefixed routes): a body can be read once only.
-interface Read {
-  text?: HttpServerRequest.HttpServerRequest["text"]
-  arrayBuffer?: HttpServerRequest.HttpServerRequest["arrayBuffer"]
-}
-
-// The request with its `json` read by the guarded parser and its multipart readers failing, never dying, on a body
-// they cannot read (and reading no parts from no body, where the parser would wait forever), their parser hardened
-// over limits (internal/multipartParser.ts). Everything else is the request's own.
-const guarded = (
-  request: HttpServerRequest.HttpServerRequest,
-  maxDepth: number,
-  hasBody: boolean,
-  read: Read = {}
-): HttpServerRequest.HttpServerRequest =>
-  Object.create(request, {
-    text: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        // The platform's own reader caches what it reads.
-        read.text ??= Reflect.get(request, "text", this) as HttpServerRequest.HttpServerRequest["text"]
-        return read.text
-      }
-    },
-    json: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        return Effect.flatMap(this.text, (text) => parseBody(this, text, maxDepth))
-      }
-    },
-    urlParamsBody: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        const params: HttpServerRequest.HttpServerRequest["urlParamsBody"] = Reflect.get(request, "urlParamsBody", this)
-        return Effect.flatMap(params, (fields) =>
-          ProtoNames.inNames(fields.map(([name]) => name))
-            ? decodeFailure(this, ProtoNames.refusal("body"))
-            : Effect.succeed(fields))
-      }
-    },
-    // Cached as `text` is: `HttpErrors.makeApiValidator` reads a binary payload a second time.
-    arrayBuffer: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        read.arrayBuffer ??= Effect.runSync(
-          Effect.cached(Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"])
-        )
-        return read.arrayBuffer
-      }
-    },
-    multipart: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        if (!hasBody) return Effect.succeed({})
-        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(
-          request,
-          "multipart",
-          MultipartParser.readerOf(this)
-        )
-        return MultipartLimits.effect(Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect))))
-          .pipe(Effect.filterOrFail((fields) => !Object.hasOwn(fields, ProtoKeys.protoKey), protoPart))
-      }
-    },
-    multipartStream: {
-      get(this: HttpServerRequest.HttpServerRequest) {
-        if (!hasBody) return Stream.empty
-        const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
-          request,
-          "multipartStream",
-          MultipartParser.readerOf(this)
-        )
-        return MultipartLimits.stream(Stream.catchAllCause(
-          parts,
-          (cause) => Stream.failCause(Cause.isFailure(cause) ? cause : Cause.fail(unreadable(Cause.squash(cause))))
-        )).pipe(
-          Stream.mapEffect((part) => part.key === ProtoKeys.protoKey ? Effect.fail(protoPart()) : Effect.succeed(part))
-        )
-      }
-    },
-    modify: {
-      value: (options: Parameters<HttpServerRequest.HttpServerRequest["modify"]>[0]) =>
-        guarded(request.modify(options), maxDepth, hasBody, read)
-    }
-  }) as HttpServerRequest.HttpServerRequest
 
 /**
  * Hardens the readers of request bodies. JSON is read by a parser that refuses nesting deeper than `maxDepth` (a
@@ -357,11 +81,15 @@ export const bodyParsing = (maxDepth: number): HttpMiddleware.HttpMiddleware =>
   HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      if (ProtoNames.inQuery(request.url)) return decodeFailure(request, ProtoNames.refusal("query"))
+      if (ProtoNames.inQuery(request.url)) return GuardedRequest.decodeFailure(request, ProtoNames.refusal("query"))
       const hasBody = Body.hasBody(request.headers)
       const multipart = request.headers["content-type"]?.toLowerCase().includes("multipart/") === true
       return hasBody || multipart
-        ? Effect.provideService(app, HttpServerRequest.HttpServerRequest, guarded(request, maxDepth, hasBody))
+        ? Effect.provideService(
+          app,
+          HttpServerRequest.HttpServerRequest,
+          GuardedRequest.guarded(request, maxDepth, hasBody)
+        )
         : app
     })
   )
