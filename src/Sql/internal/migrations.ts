@@ -1,0 +1,252 @@
+/**
+ * The engine of `Migrations`: the loaders (a record's keys, a directory's files), the checks `migrate` makes before
+ * the migrator runs (the table's name, its creation, ids its column holds, migrations the migrator would skip), the
+ * recorded and pending migrations, and the typing of the migrator's failures.
+ *
+ * @internal
+ */
+import * as PgMigrator from "@effect/sql-pg/PgMigrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { readdir, readFile } from "node:fs/promises"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import type { AppliedMigration, MigrationSource } from "../Migrations.js"
+import type { SqlFailure } from "../SqlErrors.js"
+import { classifySqlError } from "./sqlErrors.js"
+
+const MigrationError = PgMigrator.MigrationError
+type MigrationError = PgMigrator.MigrationError
+
+const fileName = /^(\d+)_([^.]+)\.(sql|js|mjs|ts)$/
+const recordKey = /^(\d+)_(.+)$/
+
+const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
+
+// Ids are JavaScript numbers: digits past 2^53 would be rounded into another id, silently.
+const checkedIds = (
+  migrations: ReadonlyArray<readonly [PgMigrator.ResolvedMigration, string]>
+): Effect.Effect<Array<PgMigrator.ResolvedMigration>, MigrationError> => {
+  const unsafe = migrations.find(([[id]]) => !Number.isSafeInteger(id))
+  return unsafe === undefined
+    ? Effect.succeed(migrations.map(([migration]) => migration).sort(([a], [b]) => a - b))
+    : Effect.fail(
+      new MigrationError({
+        reason: "bad-state",
+        message: `Migration ${unsafe[1]} has an id above ${Number.MAX_SAFE_INTEGER}, the largest the migrator can hold`
+      })
+    )
+}
+
+/**
+ * The loader of `fromRecord`: the record's keys `<id>_<name>`, applied in the order of their ids.
+ *
+ * @internal
+ */
+export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>): PgMigrator.Loader =>
+  Effect.suspend(() =>
+    checkedIds(
+      Object.entries(migrations).flatMap(([key, source]): Array<[PgMigrator.ResolvedMigration, string]> => {
+        const match = key.match(recordKey)
+        if (match === null) return []
+        const effect = typeof source === "string" ? runSqlText(source) : source
+        return [[[Number(match[1]), match[2]!, Effect.succeed(effect)], key]]
+      })
+    )
+  )
+
+/**
+ * The loader of `fromDirectory`: the files `<id>_<name>.sql` (SQL text) and `<id>_<name>.js|mjs|ts` (a module whose
+ * default export is an effect) of a directory.
+ *
+ * @internal
+ */
+export const fromDirectory = (directory: string): PgMigrator.Loader =>
+  Effect.tryPromise({
+    try: () => readdir(directory),
+    catch: (cause) =>
+      new MigrationError({ reason: "failed", message: `Cannot read the migrations directory ${directory}`, cause })
+  }).pipe(
+    Effect.flatMap((files) => {
+      const absolute = Path.resolve(directory)
+      return checkedIds(
+        files.flatMap((file): Array<[PgMigrator.ResolvedMigration, string]> => {
+          const match = file.match(fileName)
+          if (match === null) return []
+          const path = Path.join(absolute, file)
+          const load: Effect.Effect<unknown, MigrationError> = match[3] === "sql"
+            ? Effect.tryPromise({
+              try: () => readFile(path, "utf8"),
+              catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
+            }).pipe(Effect.map(runSqlText))
+            : Effect.promise(() => import(/* @vite-ignore */ pathToFileURL(path).href))
+          return [[[Number(match[1]), match[2]!, load], path]]
+        })
+      )
+    })
+  )
+
+// The migrator looks its table up by name as text (`::regclass`, which folds unquoted names to lowercase) and
+// writes to it as a quoted identifier (which keeps the case): only a name both read alike is the same table.
+const tableName = /^[a-z_][a-z0-9_$]{0,62}(\.[a-z_][a-z0-9_$]{0,62})?$/
+
+/**
+ * Refuses a table name that is not a lowercase SQL identifier (`schema.table` allowed).
+ *
+ * @internal
+ */
+export const checkTable = (table: string): Effect.Effect<void, MigrationError> =>
+  tableName.test(table) ? Effect.void : Effect.fail(
+    new MigrationError({
+      reason: "bad-state",
+      message:
+        `The migrations table name ${
+          JSON.stringify(table)
+        } is not a lowercase SQL identifier (a-z, 0-9, _ and $, not starting with a digit, at most 63 characters; ` +
+        "schema.table for another schema)"
+    })
+  )
+
+/**
+ * The migrator creates its table when `::regclass` fails: two instances starting together would both try.
+ * Creating it first, under a transaction-scoped advisory lock, leaves the migrator's LOCK TABLE to serialize them.
+ * `bigint`, so that timestamp ids (20261204120000) fit.
+ *
+ * @internal
+ */
+export const ensureMigrationsTable = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(
+      Effect.zipRight(
+        sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
+        sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+  migration_id bigint primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null
+)`
+      )
+    ))
+
+// The largest id each integer type of `migration_id` holds; an id above it would make the migrator's insert fail,
+// which it reports as "locked" and treats as nothing to do.
+const idLimits: Readonly<Record<string, number>> = {
+  smallint: 32_767,
+  integer: 2_147_483_647,
+  bigint: Number.MAX_SAFE_INTEGER
+}
+
+/**
+ * Refuses a migration whose id the table's existing `migration_id` column cannot hold (the table is not altered).
+ *
+ * @internal
+ */
+export const checkIdsFit = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [column] = yield* sql<{ readonly type: string }>`SELECT format_type(atttypid, atttypmod) AS type
+      FROM pg_attribute WHERE attrelid = to_regclass(${table}) AND attname = 'migration_id' AND NOT attisdropped`
+      .withoutTransform
+    const limit = column === undefined ? undefined : idLimits[column.type]
+    if (limit === undefined) return
+    const above = migrations.find(([id]) => id > limit)
+    if (above === undefined) return
+    return yield* new MigrationError({
+      reason: "bad-state",
+      message: `Migration ${above[0]}_${above[1]} has an id above ${limit}, the largest the ${column!.type} column ` +
+        `migration_id of ${table} holds: nothing was applied. Change the column to bigint (ALTER TABLE ${table} ` +
+        "ALTER COLUMN migration_id TYPE bigint), or number the migration within the column's range"
+    })
+  })
+
+/**
+ * The loader's migrations the migrator would skip without a word: it applies only ids above the last one recorded,
+ * so a migration numbered at or below it that is not recorded under its name (merged from another branch after a
+ * later one was applied, or two migrations given one number) would never run.
+ *
+ * @internal
+ */
+export const blockedIn = (
+  recorded: ReadonlyMap<number, string>,
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>
+): Array<readonly [id: number, name: string]> => {
+  const last = Math.max(0, ...recorded.keys())
+  return migrations.filter(([id, name]) => id <= last && recorded.get(id) !== name).map(([id, name]) => [id, name])
+}
+
+/**
+ * Refuses the migrations {@link blockedIn} finds, naming the first.
+ *
+ * @internal
+ */
+export const checkNoneSkipped = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly id: string; readonly name: string }>`SELECT migration_id::text AS id, name
+      FROM ${sql(table)}`.withoutTransform
+    const recorded = new Map(rows.map((row) => [Number(row.id), row.name]))
+    const [blocked] = blockedIn(recorded, migrations)
+    if (blocked === undefined) return
+    const [id, name] = blocked
+    const last = Math.max(0, ...recorded.keys())
+    const as = recorded.get(id)
+    return yield* new MigrationError({
+      reason: "bad-state",
+      message: as === undefined
+        ? `Migration ${id}_${name} is numbered below the last applied one (${last}) and was never applied: the ` +
+          "migrator applies only ids above the last one. Nothing was applied; give it an id above " + `${last}`
+        : `Migration ${id}_${name} has the id of the applied migration ${id}_${as}: it would never be applied. ` +
+          "Nothing was applied; give it an id above " + `${last}`
+    })
+  })
+
+/**
+ * The ids above the last recorded one: what the migrator would apply.
+ *
+ * @internal
+ */
+export const pendingIn = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [latest] = yield* sql<{ readonly id: string | null }>`SELECT max(migration_id)::text AS id FROM ${sql(table)}`
+      .withoutTransform
+    const last = latest?.id === null || latest?.id === undefined ? 0 : Number(latest.id)
+    return migrations.filter(([id]) => id > last)
+  })
+
+/**
+ * The migrations recorded in `table` as applied, in the order of their ids; none when the table does not exist.
+ *
+ * @internal
+ */
+export const recordedIn = (table: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [exists] = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${table}) IS NOT NULL AS present`
+      .withoutTransform
+    const rows = exists?.present === true
+      ? yield* sql<{ readonly migration_id: string; readonly name: string; readonly created_at: Date }>`
+          SELECT migration_id::text AS migration_id, name, created_at FROM ${sql(table)} ORDER BY migration_id`
+        .withoutTransform
+      : []
+    return rows.map((row): AppliedMigration => ({
+      id: Number(row.migration_id),
+      name: row.name,
+      createdAt: row.created_at
+    }))
+  })
+
+/**
+ * A failure of `migrate` or `migrationStatus` as the caller receives it: a `MigrationError` (an SQL cause
+ * classified), every other error classified as an SQL failure.
+ *
+ * @internal
+ */
+export const typedMigrationError = (error: unknown): MigrationError | SqlFailure => {
+  if (error instanceof MigrationError) {
+    return error.cause instanceof SqlError
+      ? new MigrationError({ reason: error.reason, message: error.message, cause: classifySqlError(error.cause) })
+      : error
+  }
+  return classifySqlError(error, { operation: "migrate" })
+}
