@@ -344,6 +344,33 @@ describe("Telemetry/GlamLogger", () => {
       })
     }))
 
+  it.effect("a \"__proto__\" key of a logged value (JSON.parse makes it an own key) is written as a key", () =>
+    Effect.gen(function*() {
+      const json = withLogger({ service: "svc", environment: "prod", format: "json" })
+      const console = withLogger({ service: "svc", environment: "dev", format: "console" })
+      const received = JSON.parse("{\"__proto__\":{\"isAdmin\":true},\"name\":\"ada\"}") as object
+      // A part that throws when read: the value is written part by part.
+      const throwing = Object.defineProperty(received, "bad", {
+        enumerable: true,
+        get: () => {
+          throw new Error("unreadable")
+        }
+      })
+      for (const { layer } of [json, console]) {
+        yield* Effect.log("received", throwing).pipe(
+          Effect.annotateLogs({ body: throwing }),
+          Effect.annotateLogs("__proto__", { isAdmin: true }),
+          Effect.provide(layer)
+        )
+      }
+      const text = "{\"__proto__\":{\"isAdmin\":true},\"name\":\"ada\",\"bad\":\"[unrenderable]\"}"
+      expect(json.lines[0]).toContain(`"message":${JSON.stringify(`received ${text}`)}`)
+      expect(json.lines[0]).toContain(`"body":${text}`)
+      expect(json.lines[0]).toContain(`"__proto__":{"isAdmin":true}`)
+      expect(console.lines[0]).toContain(`body=${text}`)
+      expect(console.lines[0]!.endsWith(`- received ${text}`)).toBe(true)
+    }))
+
   it.effect("a sink that throws loses its line, never the fiber that logs", () =>
     Effect.gen(function*() {
       const layer = GlamLogger.layer({

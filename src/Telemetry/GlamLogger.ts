@@ -101,13 +101,14 @@ export const formatJson = (
 ): string => {
   const ids = readIds(log.context)
   const { cause, message } = messageAndCause(log)
-  const record: Record<string, unknown> = {
+  // No prototype: an annotation named "__proto__" is written as a field, not set as the record's prototype.
+  const record: Record<string, unknown> = Object.assign(Object.create(null), {
     timestamp: log.date.toISOString(),
     service: options.service,
     level: levelName(log.logLevel),
     message,
     environment: options.environment
-  }
+  })
   if (Option.isSome(ids.requestId)) record.request_id = ids.requestId.value
   if (Option.isSome(ids.correlationId)) record.correlation_id = ids.correlationId.value
   if (Option.isSome(ids.causationId)) record.causation_id = ids.causationId.value

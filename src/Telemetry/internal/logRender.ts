@@ -93,7 +93,8 @@ const plain = (value: unknown, key: string, ancestors: ReadonlyArray<object>): u
     }
     const inner = [...ancestors, own]
     if (Array.isArray(own)) return own.map((item: unknown, i) => plain(item, String(i), inner))
-    const out: Record<string, unknown> = {}
+    // No prototype: a `"__proto__"` key (an own key of what `JSON.parse` built) is written as a key, not set as one.
+    const out: Record<string, unknown> = Object.create(null)
     for (const name of Object.keys(own)) {
       out[name] = attempt(() => plain((own as Record<string, unknown>)[name], name, inner), unrenderable)
     }
