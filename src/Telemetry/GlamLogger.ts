@@ -12,11 +12,16 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
+import * as Correlation from "./Correlation.js"
 import {
   attempt,
   consoleTimestamp,
@@ -26,13 +31,27 @@ import {
   LINE_BREAK,
   messageAndCause,
   oneLine,
-  readIds,
   renderValue,
   reserved,
   toJson,
   unrenderable
 } from "./internal/logRender.js"
 import type { LogFormat } from "./TelemetryConfig.js"
+
+// The ids a line carries, read from the fiber.
+interface Ids {
+  readonly requestId: Option.Option<string>
+  readonly correlationId: Option.Option<string>
+  readonly causationId: Option.Option<string>
+  readonly span: Option.Option<Tracer.AnySpan>
+}
+
+const readIds = (context: FiberRefs.FiberRefs): Ids => ({
+  requestId: FiberRefs.getOrDefault(context, Correlation.currentRequestId),
+  correlationId: FiberRefs.getOrDefault(context, Correlation.currentCorrelationId),
+  causationId: FiberRefs.getOrDefault(context, Correlation.currentCausationId),
+  span: Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+})
 
 /**
  * Where finished lines go (without a trailing newline).

@@ -1,21 +1,15 @@
 /**
  * The rendering behind `GlamLogger`'s lines: values and messages as text (a value that throws when read written as
  * `[unrenderable]`, never thrown), JSON text with cycles, redacted values and errors handled, the escaping of the
- * control characters that would break a line or a terminal, the console timestamp, and the ids read from the fiber.
+ * control characters that would break a line or a terminal, and the console timestamp.
  *
  * @internal
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
-import * as FiberRef from "effect/FiberRef"
-import * as FiberRefs from "effect/FiberRefs"
 import * as Inspectable from "effect/Inspectable"
 import type * as Logger from "effect/Logger"
-import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Tracer from "effect/Tracer"
-import * as Correlation from "../Correlation.js"
 
 /**
  * Fields the logger owns; annotations with these names never overwrite them.
@@ -206,23 +200,3 @@ const pad = (n: number): string => n.toString().padStart(2, "0")
 export const consoleTimestamp = (date: Date): string =>
   `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
   `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
-
-/**
- * The ids a line carries, read from the fiber.
- *
- * @internal
- */
-export interface Ids {
-  readonly requestId: Option.Option<string>
-  readonly correlationId: Option.Option<string>
-  readonly causationId: Option.Option<string>
-  readonly span: Option.Option<Tracer.AnySpan>
-}
-
-/** @internal */
-export const readIds = (context: FiberRefs.FiberRefs): Ids => ({
-  requestId: FiberRefs.getOrDefault(context, Correlation.currentRequestId),
-  correlationId: FiberRefs.getOrDefault(context, Correlation.currentCorrelationId),
-  causationId: FiberRefs.getOrDefault(context, Correlation.currentCausationId),
-  span: Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
-})
