@@ -120,14 +120,13 @@ export const formatJson = (
 ): string => {
   const ids = readIds(log.context)
   const { cause, message } = messageAndCause(log)
-  // No prototype: an annotation named "__proto__" is written as a field, not set as the record's prototype.
-  const record: Record<string, unknown> = Object.assign(Object.create(null), {
+  const record: Record<string, unknown> = {
     timestamp: log.date.toISOString(),
     service: options.service,
     level: levelName(log.logLevel),
     message,
     environment: options.environment
-  })
+  }
   if (Option.isSome(ids.requestId)) record.request_id = ids.requestId.value
   if (Option.isSome(ids.correlationId)) record.correlation_id = ids.correlationId.value
   if (Option.isSome(ids.causationId)) record.causation_id = ids.causationId.value
@@ -136,7 +135,10 @@ export const formatJson = (
     record.span_id = ids.span.value.spanId
   }
   for (const [key, value] of log.annotations) {
-    if (!reserved.has(key)) record[key] = value
+    if (reserved.has(key)) continue
+    // Defined, not assigned: an annotation named "__proto__" is a field, not the record's prototype.
+    if (key === "__proto__") Object.defineProperty(record, key, { value, enumerable: true, writable: true })
+    else record[key] = value
   }
   if (cause !== undefined) record.exception = cause
   return toJson(record).replace(JSON_UNESCAPED, escapeControl)
