@@ -38,8 +38,8 @@ const limitStream = <E>(
 
 // On Node, the body is read without the platform's stream, which destroys the request (and with it the socket,
 // before the 413 is written) when reading stops early. Over the limit the rest of the body is discarded as it
-// arrives instead, as Node does with a body nobody reads, so the client receives the 413; any other early stop
-// (the handler took part of the body, or was interrupted) destroys the request as the platform's stream does.
+// arrives instead, as Node does with a body nobody reads, so the client receives the 413; an early stop for another
+// reason (the handler took part of the body, or was interrupted) destroys the request as the platform's stream does.
 const nodeStream = (
   request: HttpServerRequest.HttpServerRequest,
   source: NodeHttp.IncomingMessage,

@@ -78,9 +78,10 @@ interface Read {
 }
 
 /**
- * The request with its `json` read by the guarded parser and its multipart readers failing, never dying, on a body
- * they cannot read (and reading no parts from no body, where the parser would wait forever), their parser hardened
- * over limits (multipartParser.ts). Everything else is the request's own.
+ * The request with its `json` read by the guarded parser, its urlencoded and multipart readers refusing a field
+ * named `"__proto__"` (protoNames.ts), and its multipart readers failing, never dying, on a body they cannot read
+ * (and reading no parts from no body, where the parser would wait forever), their parser hardened over limits
+ * (multipartParser.ts). Everything else is the request's own.
  *
  * @internal
  */
@@ -107,7 +108,7 @@ export const guarded = (
       get(this: HttpServerRequest.HttpServerRequest) {
         const params: HttpServerRequest.HttpServerRequest["urlParamsBody"] = Reflect.get(request, "urlParamsBody", this)
         return Effect.flatMap(params, (fields) =>
-          ProtoNames.inNames(fields.map(([name]) => name))
+          fields.some(([name]) => name === ProtoKeys.protoKey)
             ? decodeFailure(this, ProtoNames.refusal("body"))
             : Effect.succeed(fields))
       }

@@ -29,16 +29,6 @@ export const inQuery = (url: string): boolean => {
 }
 
 /**
- * Whether the names of decoded fields hold `"__proto__"`.
- *
- * @internal
- */
-export const inNames = (names: Iterable<string>): boolean => {
-  for (const name of names) if (name === protoKey) return true
-  return false
-}
-
-/**
  * The 422 of such a name: `query.__proto__` for a query parameter, `body.__proto__` for a form field.
  *
  * @internal
