@@ -153,20 +153,26 @@ const warmUp = async (
   ops: number,
   min: number,
   max: number
-): Promise<{ readonly rounds: number; readonly settled: boolean; readonly figures: Record<string, Array<number>> }> => {
+): Promise<{
+  readonly rounds: number
+  readonly rising: ReadonlyArray<string>
+  readonly figures: Record<string, Array<number>>
+}> => {
   const figures: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
+  // The variants whose last two rounds beat their best earlier round by more than 5 %.
   const rising = () =>
-    Object.values(figures).some((xs) => {
+    Object.keys(figures).filter((label) => {
+      const xs = figures[label]!
       if (xs.length < 3) return true
       const before = Math.max(...xs.slice(0, -2))
       return Math.max(...xs.slice(-2)) > before * 1.05
     })
   let rounds = 0
-  while (rounds < max && (rounds < min || rising())) {
+  while (rounds < max && (rounds < min || rising().length > 0)) {
     for (const [label, variant] of variants) figures[label]!.push(Math.round((await measure(variant, ops)).opsPerS))
     rounds++
   }
-  return { rounds, settled: rounds >= max ? !rising() : true, figures }
+  return { rounds, rising: rounds >= max ? rising() : [], figures }
 }
 
 export const machine = () => ({
@@ -191,7 +197,15 @@ export const run = async (
   const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 15)
   const warmups = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2)
   const warmupMax = Math.max(warmups, Number(process.env.BENCH_WARMUP_MAX ?? 12))
-  const warmupsRun: Record<string, { readonly rounds: number; readonly settled: boolean }> = {}
+  const warmupsRun: Record<
+    string,
+    {
+      readonly rounds: number
+      readonly settled: boolean
+      readonly rising: ReadonlyArray<string>
+      readonly figures: Record<string, Array<number>>
+    }
+  > = {}
   const results: Record<string, CaseResult> = {}
   console.log(
     `${name}: ${rounds} paired rounds per case; load average ${Os.loadavg().map((x) => x.toFixed(2)).join(" ")}`
@@ -206,11 +220,14 @@ export const run = async (
       ...floors.map(([name, floor]) => [`floor ${name}`, floor.variant] as const)
     ]
     const warm = await warmUp(variants, c.ops, warmups, warmupMax)
-    warmupsRun[c.name] = { rounds: warm.rounds, settled: warm.settled }
+    const settled = warm.rising.length === 0
+    warmupsRun[c.name] = { rounds: warm.rounds, settled, rising: warm.rising, figures: warm.figures }
+    // Each variant still rising is named with its figures; the toolkit's are printed either way.
+    const shown = settled ? ["toolkit"] : [...new Set(["toolkit", ...warm.rising])]
     console.log(
       `${name}/${c.name}: warm-up ${warm.rounds} rounds (${
-        warm.settled ? "figures settled" : `still rising after BENCH_WARMUP_MAX=${warmupMax}`
-      }; toolkit ${warm.figures.toolkit!.join(", ")} ops/s)`
+        settled ? "figures settled" : `still rising after BENCH_WARMUP_MAX=${warmupMax}: ${warm.rising.join(", ")}`
+      }; ${shown.map((label) => `${label} ${warm.figures[label]!.join(", ")}`).join("; ")} ops/s)`
     )
     const samples: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
     const cpu: Record<string, Array<number>> = Object.fromEntries(variants.map(([label]) => [label, []]))
