@@ -334,6 +334,37 @@ describe("ServiceClient", () => {
     expect(up.hits()).toBe(2)
   })
 
+  it("does not retry when Retry-After asks for more than timeout_ms (huge, far-future date, 1e400 in details)", async () => {
+    const answers: ReadonlyArray<(res: http.ServerResponse) => void> = [
+      (res) => json(res, 429, { detail: "later" }, { "retry-after": "99999999999999999999" }),
+      (res) => json(res, 429, { detail: "later" }, { "retry-after": "Wed, 21 Oct 2099 07:28:00 GMT" }),
+      (res) => json(res, 429, { detail: "later" }, { "retry-after": "3" }),
+      (res) => {
+        res.writeHead(429, { "content-type": "application/json" })
+        res.end("{\"error\":{\"code\":\"RATE_LIMITED\",\"message\":\"later\",\"details\":{\"retry_after\":1e400}}}")
+      },
+      (res) => json(res, 429, { error: { code: "RATE_LIMITED", message: "later", details: { retry_after: 1e9 } } })
+    ]
+    for (const answer of answers) {
+      const up = await upstream((_, res) => answer(res))
+      const error = await run(
+        Effect.flatMap(ServiceClient.make(settings(up.url, { timeoutMs: 2000 })), (c) => c.get("/x")).pipe(Effect.flip)
+      )
+      expect(error).toBeInstanceOf(Errors.RateLimitedError)
+      expect(up.hits()).toBe(1)
+    }
+    // A negative or unreadable one is no reason to wait.
+    for (const retryAfter of ["-5", "soon"]) {
+      const up = await upstream((_, res, hit) =>
+        hit === 1
+          ? json(res, 429, { detail: "later" }, { "retry-after": retryAfter })
+          : json(res, 200, { data: 1, meta })
+      )
+      expect(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")))).toBe(1)
+      expect(up.hits()).toBe(2)
+    }
+  })
+
   it("times out slow upstreams with RequestTimeoutError", async () => {
     const up = await upstream((_, res) => setTimeout(() => json(res, 200, { data: 1, meta }), 1000))
     const error = await run(

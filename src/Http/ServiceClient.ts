@@ -2,8 +2,8 @@
  * The client for calls to other services (seed 001's `ServiceClient`): base URL and timeout from
  * configuration (`clients.<name>.*`), retries with exponential backoff and jitter for retryable failures of
  * idempotent calls only (GET, PUT, DELETE; POST and PATCH with an `Idempotency-Key` header or `idempotent: true`;
- * waiting at least what `Retry-After` asks), a circuit breaker, and the correlation id, request id and `traceparent`
- * of the current request propagated.
+ * waiting at least what `Retry-After` asks, and not at all when it asks for more than `timeout_ms`), a circuit
+ * breaker, and the correlation id, request id and `traceparent` of the current request propagated.
  *
  * Failures arrive as errors of the catalogue: when the upstream answers with the envelope, its `error.code` is
  * decoded back into the same tagged error (an upstream `ITEM_NOT_FOUND` is an `ItemNotFoundError` here), its message
@@ -79,14 +79,17 @@ export const shouldRetry: (error: unknown) => boolean = internal.shouldRetry
 
 /**
  * The retry schedule: exponential from `baseDelay` (factor 2) with jitter, at most `maxRetries` retries, only
- * while {@link shouldRetry}, and never sooner than a `retry_after` the failure carries.
+ * while {@link shouldRetry}, and never sooner than a `retry_after` the failure carries. A failure whose
+ * `retry_after` asks for more than `maxWait` (1 minute by default; a client passes its `timeout_ms`) is not
+ * retried: the upstream chooses that number, and a huge one would hold the call for as long.
  *
  * @since 0.1.0
  * @category retries
  */
 export const retrySchedule: (
   baseDelay: Duration.DurationInput,
-  maxRetries: number
+  maxRetries: number,
+  maxWait?: Duration.DurationInput
 ) => Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> = internal.retrySchedule
 
 /**

@@ -111,21 +111,33 @@ const retryAfterOf = (error: unknown): number | undefined => {
 export const shouldRetry = (error: unknown): boolean =>
   isRetryable(error) || (isGlamError(error) && error.code === "RATE_LIMITED")
 
+/** The longest wait for a retry when the caller names none. @internal */
+export const defaultMaxRetryWait: Duration.Duration = Duration.minutes(1)
+
 /** @internal */
 export const retrySchedule = (
   baseDelay: Duration.DurationInput,
-  maxRetries: number
-): Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> =>
-  Schedule.exponential(baseDelay, 2).pipe(
+  maxRetries: number,
+  maxWait: Duration.DurationInput = defaultMaxRetryWait
+): Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> => {
+  const maxWaitMs = Duration.toMillis(Duration.decode(maxWait))
+  // An upstream's `retry_after` (header or error details) is its to choose: a huge, far-future or infinite one
+  // (`1e400` reads as Infinity) ends the retries rather than holding the call past any timeout.
+  const waitable = (error: unknown) => {
+    const after = retryAfterOf(error)
+    return after === undefined || after * 1000 <= maxWaitMs
+  }
+  return Schedule.exponential(baseDelay, 2).pipe(
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(maxRetries)),
     Schedule.intersect(Schedule.identity<unknown>()),
-    Schedule.whileInput(shouldRetry),
+    Schedule.whileInput((error: unknown) => shouldRetry(error) && waitable(error)),
     Schedule.modifyDelay(([, error], delay) => {
       const after = retryAfterOf(error)
-      return after === undefined ? delay : Duration.max(delay, Duration.seconds(after))
+      return after === undefined ? delay : Duration.max(delay, Duration.seconds(Math.max(0, after)))
     })
   )
+}
 
 const decodePart = (part: string) => {
   try {
@@ -349,7 +361,12 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
     })
     const service = config.name
     const { authorization, base } = splitCredentials(config.baseUrl.replace(/\/+$/, ""))
-    const schedule = retrySchedule(Duration.millis(config.retryBaseDelayMs), config.maxRetries)
+    // A wait longer than one attempt may take is not waited: the caller gets the failure and its `retry_after`.
+    const schedule = retrySchedule(
+      Duration.millis(config.retryBaseDelayMs),
+      config.maxRetries,
+      Duration.millis(config.timeoutMs)
+    )
 
     const request: ServiceClient["request"] = (method, path, options = {}) =>
       Effect.flatMap(
