@@ -1,4 +1,5 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -189,6 +190,41 @@ describe("ServiceClient", () => {
     expect(failed).toBeInstanceOf(Errors.UpstreamServiceError)
     expect(failed.message).toBe("catalog returned 500")
     await waitFor(() => ["/endless", "/declared", "/failed"].every((path) => closed.includes(path)))
+  })
+
+  it("follows no redirect (to another origin, a loop, another scheme): it is an UpstreamServiceError, sent once", async () => {
+    const elsewhere = await upstream((_, res) => json(res, 200, { data: "elsewhere", meta }))
+    // `localhost` is another origin than `127.0.0.1`, still on loopback.
+    const other = `${elsewhere.url.replace("127.0.0.1", "localhost")}/token?key=l0cati0n-secret`
+    const redirects: ReadonlyArray<readonly [number, string, string]> = [
+      [302, other, ""],
+      [307, other, JSON.stringify({ data: "from the redirect", meta })],
+      [301, "/x", ""],
+      [308, "file:///etc/passwd", ""]
+    ]
+    const clients = [["undici", NodeHttpClient.layerUndici], ["fetch", FetchHttpClient.layer]] as const
+    for (const [, layer] of clients) {
+      for (const [status, location, body] of redirects) {
+        const up = await upstream((_, res) => {
+          res.writeHead(status, { location, "content-type": "application/json" })
+          res.end(body)
+        })
+        const base = up.url.replace("http://", "http://user:pa55word-secret@")
+        const error = await Effect.runPromise(
+          Effect.flatMap(
+            ServiceClient.make(settings(base)),
+            (c) => c.get("/x", { headers: { "x-api-key": "api-key-secret" } })
+          ).pipe(Effect.flip, Effect.provide(layer))
+        )
+        expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+        expect(error.retryable).toBe(false)
+        expect(error.message).toBe(`catalog answered ${status}, a redirect, which the client does not follow`)
+        expect(error.details).toMatchObject({ service: "catalog", upstream_status: status, endpoint: "/x" })
+        expect(JSON.stringify(error)).not.toMatch(/secret|passwd/)
+        expect(up.hits()).toBe(1)
+      }
+    }
+    expect(elsewhere.hits()).toBe(0)
   })
 
   it("a 2xx answer cut by the connection is a transport failure, not an empty answer", async () => {

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -92,6 +93,31 @@ const parseJson = (text: string): unknown => {
     return notJson
   }
 }
+
+/**
+ * A redirect (3xx but 304) is not followed: the target is the upstream's to choose (another host, another scheme,
+ * itself for ever), and the call's headers carry its credentials. Its `Location` is not repeated (it may carry a
+ * token).
+ */
+const redirected = (service: string, status: number, endpoint: string) =>
+  new UpstreamServiceError({
+    message: `${service} answered ${status}, a redirect, which the client does not follow`,
+    details: { service, upstream_status: status, endpoint },
+    retryable: false
+  })
+
+const isRedirect = (status: number) => status >= 300 && status < 400 && status !== 304
+
+/** `fetch` (the platform's `FetchHttpClient`) follows redirects unless told not to; the other clients do not. */
+const manualRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    Effect.serviceOption(FetchHttpClient.RequestInit),
+    (init) =>
+      Effect.provideService(effect, FetchHttpClient.RequestInit, {
+        ...Option.getOrElse(init, () => ({})),
+        redirect: "manual"
+      })
+  )
 
 /** A successful status whose body cannot be the answer: the call failed, and sending it again gets the same. */
 const unexpectedBody = (service: string, status: number, endpoint: string, reason: string) =>
@@ -269,8 +295,9 @@ const exchange = (
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
   const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
-  return http.execute(request).pipe(
+  return manualRedirects(http.execute(request)).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
+      if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
       if (response.status >= 400) {
         // A failure is classified by its status when its body cannot be read.
         return Effect.flatMap(Effect.orElseSucceed(readBody(response, maxBytes), () => undefined), (body) => {
