@@ -1,8 +1,10 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
@@ -470,6 +472,37 @@ describe("ServiceClient", () => {
     )
     await Effect.runPromise(Effect.either(b2.protect(Effect.fail(new Errors.CatalogErrors.ItemNotFoundError({})))))
     expect(await Effect.runPromise(b2.state)).toBe("closed")
+  })
+
+  it("an interrupted call neither closes an open breaker nor clears the failures counted", async () => {
+    const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
+    await Effect.runPromise(Effect.gen(function*() {
+      // A call admitted while closed, interrupted by its caller after others opened the breaker.
+      const breaker = yield* CircuitBreaker.make({ name: "t3", failureThreshold: 2, resetTimeout: "1 hour" })
+      const started = yield* Deferred.make<void>()
+      const slow = yield* Effect.fork(
+        breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
+      yield* Deferred.await(started)
+      yield* Effect.either(breaker.protect(failing))
+      yield* Effect.either(breaker.protect(failing))
+      expect(yield* breaker.state).toBe("open")
+      yield* Fiber.interrupt(slow)
+      expect(yield* breaker.state).toBe("open")
+      const open = yield* Effect.either(breaker.protect(Effect.succeed(1)))
+      expect(Either.isLeft(open) && open.left._tag).toBe("CircuitOpenError")
+      // Callers that give up (their own timeout) on a hanging upstream: failure, interruption, failure opens it.
+      const counting = yield* CircuitBreaker.make({ name: "t4", failureThreshold: 2, resetTimeout: "1 hour" })
+      yield* Effect.either(counting.protect(failing))
+      const hung = yield* Deferred.make<void>()
+      const waiting = yield* Effect.fork(
+        counting.protect(Effect.zipRight(Deferred.succeed(hung, undefined), Effect.never))
+      )
+      yield* Deferred.await(hung)
+      yield* Fiber.interrupt(waiting)
+      yield* Effect.either(counting.protect(failing))
+      expect(yield* counting.state).toBe("open")
+    }))
   })
 
   it("reads its settings from clients.<name>.*", async () => {

@@ -2,8 +2,9 @@
  * A circuit breaker (closed, open, half-open) for calls to another service. After `failureThreshold`
  * consecutive counted failures it opens: calls fail at once with `CircuitOpenError` (503 `CIRCUIT_OPEN`, not
  * retryable) until `resetTimeout` has passed; then up to `halfOpenMaxCalls` trial calls go through — a success
- * closes it, a failure opens it again. Its state is the gauge `http_client_circuit_state{service}` (0 closed,
- * 1 open, 2 half-open), exposed on `/metrics` with the other metrics.
+ * closes it, a failure opens it again. A call interrupted by its caller counts neither way. Its state is the gauge
+ * `http_client_circuit_state{service}` (0 closed, 1 open, 2 half-open), exposed on `/metrics` with the other
+ * metrics.
  *
  * @since 0.1.0
  */

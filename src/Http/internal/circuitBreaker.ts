@@ -53,7 +53,10 @@ const admit = (s: Breaker, now: number, resetMs: number, maxTrials: number): [Ad
   return [{ allowed: false, trial: false, state: s }, s]
 }
 
-/** The breaker after a call's outcome: a success closes it, a counted failure may open it. */
+/**
+ * The breaker after a call's outcome: a success closes it, a counted failure may open it, a neutral outcome gives
+ * back a trial's place.
+ */
 const record = (s: Breaker, outcome: Outcome, trial: boolean, now: number, threshold: number): Breaker => {
   if (outcome === "neutral") return trial ? { ...s, trials: Math.max(0, s.trials - 1) } : s
   if (outcome === "success") return closed
@@ -64,12 +67,16 @@ const record = (s: Breaker, outcome: Outcome, trial: boolean, now: number, thres
   return { ...s, failures }
 }
 
-/** The outcome of a call's exit: counted failures (by `counts`) and defects fail; an interruption is neutral. */
+/**
+ * The outcome of a call's exit: counted failures (by `counts`) and defects fail; an interruption is neutral, trial
+ * or not (the caller gave up: the upstream said nothing, and must neither close an open breaker nor clear the
+ * failures counted so far).
+ */
 const outcomeOf = (exit: Exit.Exit<unknown, unknown>, trial: boolean, counts: (error: unknown) => boolean): Outcome => {
   if (Exit.isSuccess(exit)) return "success"
   const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-  const counted = failure !== undefined ? counts(failure) : !Exit.isInterrupted(exit)
-  return counted ? "failure" : trial ? "neutral" : "success"
+  if (failure === undefined) return Exit.isInterrupted(exit) ? "neutral" : "failure"
+  return counts(failure) ? "failure" : trial ? "neutral" : "success"
 }
 
 const openError = (name: string, s: Breaker, resetMs: number) =>
