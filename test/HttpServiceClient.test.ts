@@ -319,6 +319,30 @@ describe("ServiceClient", () => {
     expect(error.message).toBe(`${"x".repeat(1024)}... (${5_000_000 - 1024} more characters)`)
   })
 
+  it("an upstream error's code and details are bounded, as its message is (huge strings, long lists)", async () => {
+    const huge = "x".repeat(2_000_000)
+    const bodies = [
+      { error: { code: huge, message: "m" } },
+      { error: { code: "ITEM_NOT_FOUND", message: "m", details: { note: huge, [huge]: 1 } } },
+      {
+        error: { code: "SOMETHING_ELSE", message: "m", details: { list: Array.from({ length: 300_000 }, (_, i) => i) } }
+      }
+    ]
+    const errors = []
+    for (const body of bodies) {
+      const up = await upstream((_, res) => json(res, 404, body))
+      errors.push(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")).pipe(Effect.flip)))
+    }
+    for (const error of errors) expect(JSON.stringify(error).length).toBeLessThan(64 * 1024)
+    const [code, note, list] = errors
+    expect(code!.details["upstream_error"]).toMatch(/^x{128}\.\.\. \(1999872 more characters\)$/)
+    expect(note).toBeInstanceOf(Errors.CatalogErrors.ItemNotFoundError)
+    expect(note!.details["note"]).toMatch(/^x{1024}\.\.\. \(1998976 more characters\)$/)
+    const items = list!.details["list"] as Array<unknown>
+    expect(items.slice(0, 3)).toEqual([0, 1, 2])
+    expect(items.at(-1)).toBe("<truncated>")
+  })
+
   it("sends POST and PATCH once on a retryable failure, and retries GET, PUT and DELETE", async () => {
     const up = await upstream((_, res) =>
       json(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message: "busy" }, meta })

@@ -226,7 +226,18 @@ const maxMessageLength = 1024
 /** Deeper than this, what an upstream's error details hold is replaced rather than searched for credentials. */
 const maxDetailsDepth = 32
 
+/**
+ * How much of an upstream's error details is kept, in characters of their strings (keys included, each cut to
+ * {@link maxMessageLength}) and numbers, plus one per value: past it, arrays and objects end with a `"<truncated>"` entry. The
+ * error goes into logs and spans; the upstream chooses what its details hold (up to `max_response_bytes`).
+ */
+const maxDetailsSize = 16 * 1024
+
+/** The longest upstream error code kept (the catalogue's codes are far shorter). */
+const maxCodeLength = 128
+
 const hidden = "<redacted>"
+const truncated = "<truncated>"
 
 /** Every occurrence of the credentials in a string replaced. */
 const scrubText = (text: string, credentials: ReadonlyArray<string>): string => {
@@ -235,27 +246,58 @@ const scrubText = (text: string, credentials: ReadonlyArray<string>): string => 
   return out
 }
 
-/** A JSON value with the credentials replaced in every string, keys included. */
-const scrubJson = (value: unknown, credentials: ReadonlyArray<string>, depth: number): unknown => {
-  if (typeof value === "string") return scrubText(value, credentials)
-  if (typeof value !== "object" || value === null) return value
+/** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
+const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {
+  return cutText(scrubText(message, credentials), maxMessageLength)
+}
+
+/**
+ * A JSON value with the credentials replaced in every string, keys included, each string cut, the whole bounded
+ * by `budget` (see {@link maxDetailsSize}).
+ */
+const scrubJson = (
+  value: unknown,
+  credentials: ReadonlyArray<string>,
+  depth: number,
+  budget: { left: number }
+): unknown => {
+  budget.left -= 1
+  if (typeof value === "string") {
+    const text = scrubMessage(value, credentials)
+    budget.left -= text.length
+    return text
+  }
+  if (typeof value !== "object" || value === null) {
+    budget.left -= String(value).length
+    return value
+  }
   if (depth >= maxDetailsDepth) return "<nested too deep>"
-  if (Array.isArray(value)) return value.map((item) => scrubJson(item, credentials, depth + 1))
+  if (Array.isArray(value)) {
+    const items: Array<unknown> = []
+    for (const item of value) {
+      if (budget.left <= 0) {
+        items.push(truncated)
+        break
+      }
+      items.push(scrubJson(item, credentials, depth + 1, budget))
+    }
+    return items
+  }
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(value)) {
-    Object.defineProperty(out, scrubText(key, credentials), {
-      value: scrubJson((value as Record<string, unknown>)[key], credentials, depth + 1),
+    const name = budget.left <= 0 ? truncated : scrubMessage(key, credentials)
+    budget.left -= name.length
+    Object.defineProperty(out, name, {
+      value: name === truncated
+        ? truncated
+        : scrubJson((value as Record<string, unknown>)[key], credentials, depth + 1, budget),
       enumerable: true,
       writable: true,
       configurable: true
     })
+    if (name === truncated) break
   }
   return out
-}
-
-/** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
-const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {
-  return cutText(scrubText(message, credentials), maxMessageLength)
 }
 
 /**
@@ -273,9 +315,11 @@ const failureOf = (
   if (Option.isSome(envelope)) {
     const { code, details, message } = envelope.value.error
     return fromResponseBody({
-      code: scrubText(code, credentials),
+      code: cutText(scrubText(code, credentials), maxCodeLength),
       message: scrubMessage(message, credentials),
-      ...(details === undefined ? {} : { details: scrubJson(details, credentials, 0) as typeof details })
+      ...(details === undefined ? {} : {
+        details: scrubJson(details, credentials, 0, { left: maxDetailsSize }) as typeof details
+      })
     }, { service, status: response.status, endpoint })
   }
   return classifyHttpFailure({
