@@ -5,9 +5,13 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Schema from "effect/Schema"
+import * as Supervisor from "effect/Supervisor"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
@@ -528,6 +532,39 @@ describe("ServiceClient", () => {
       expect(yield* counting.state).toBe("open")
     }))
   })
+
+  it("a trial interrupted at any step of its admission gives its place back (the breaker is never stuck half-open)", () =>
+    Effect.runPromise(Effect.gen(function*() {
+      // Interrupts the fiber it supervises when that fiber runs its `at`-th operation, or when it waits before.
+      class InterruptAt extends Supervisor.AbstractSupervisor<void> {
+        readonly value = Effect.void
+        private count = 0
+        constructor(readonly at: number) {
+          super()
+        }
+        override onEffect<A, E>(fiber: Fiber.RuntimeFiber<A, E>): void {
+          if (++this.count === this.at) fiber.unsafeInterruptAsFork(FiberId.none)
+        }
+        override onSuspend<A, E>(fiber: Fiber.RuntimeFiber<A, E>): void {
+          if (this.count >= this.at) return
+          this.count = this.at
+          fiber.unsafeInterruptAsFork(FiberId.none)
+        }
+      }
+      const breaker = yield* CircuitBreaker.make({ name: "t5", failureThreshold: 1, resetTimeout: "0 millis" })
+      for (let at = 1; at <= 100; at++) {
+        yield* Effect.either(breaker.protect(Effect.fail(new Errors.ServiceUnavailableError({}))))
+        const trial = yield* Effect.fork(
+          breaker.protect(Effect.never).pipe(
+            Effect.supervised(new InterruptAt(at)),
+            Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+          )
+        )
+        yield* Fiber.await(trial)
+        // The next call is the trial, and closes the breaker.
+        expect(yield* Effect.either(breaker.protect(Effect.succeed(at)))).toEqual(Either.right(at))
+      }
+    })))
 
   it("reads its settings from clients.<name>.*", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))

@@ -108,14 +108,18 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
           Ref.updateAndGet(ref, (s) => record(s, outcome, trial, now, options.failureThreshold))
       ).pipe(Effect.flatMap(publish))
 
+    // Admission and the hook that records the outcome are one step: a call interrupted between them would keep its
+    // trial's place for ever (half-open, no place left, no call ever admitted again).
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
-      Effect.flatMap(admitted, (decision): Effect.Effect<A, E | CircuitOpenError, R> => {
-        if (!decision.allowed) return Effect.fail(openError(options.name, decision.state, resetMs))
-        return Effect.zipRight(
-          decision.trial ? publish(decision.state) : Effect.void,
-          Effect.onExit(effect, (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision.trial))
-        )
-      })
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(admitted, (decision): Effect.Effect<A, E | CircuitOpenError, R> => {
+          if (!decision.allowed) return Effect.fail(openError(options.name, decision.state, resetMs))
+          return Effect.zipRight(
+            decision.trial ? publish(decision.state) : Effect.void,
+            Effect.onExit(restore(effect), (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision.trial))
+          )
+        })
+      )
 
     return { name: options.name, state: Effect.map(Ref.get(ref), (s) => s.state), protect }
   })
