@@ -566,6 +566,39 @@ describe("ServiceClient", () => {
       }
     })))
 
+  it("half-open lets no more trials through than breaker_half_open_max_calls, whatever earlier calls do", () =>
+    Effect.runPromise(Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.make({ name: "t6", failureThreshold: 1, resetTimeout: "0 millis" })
+      const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
+      // Held until released; `started` says it went through the breaker.
+      const held = Effect.gen(function*() {
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<Effect.Effect<void, Errors.ServiceUnavailableError>>()
+        const fiber = yield* Effect.fork(
+          breaker.protect(
+            Effect.zipRight(Deferred.succeed(started, undefined), Effect.flatten(Deferred.await(release)))
+          )
+        )
+        yield* Deferred.await(started)
+        return { fiber, release }
+      })
+      const late = yield* held // admitted while closed
+      yield* Effect.either(breaker.protect(failing))
+      const first = yield* held // the first half-open period's trial
+      // The late call fails: the breaker opens again, and its next period admits a trial.
+      yield* Deferred.succeed(late.release, failing)
+      yield* Fiber.await(late.fiber)
+      const second = yield* held
+      // The first period's trial ends interrupted: it has no place in the second period to give back.
+      yield* Fiber.interrupt(first.fiber)
+      expect(yield* breaker.state).toBe("half_open")
+      const extra = yield* Effect.either(breaker.protect(Effect.succeed("extra")))
+      expect(Either.isLeft(extra) && extra.left._tag).toBe("CircuitOpenError")
+      yield* Deferred.succeed(second.release, Effect.void)
+      yield* Fiber.await(second.fiber)
+      expect(yield* breaker.state).toBe("closed")
+    })))
+
   it("reads its settings from clients.<name>.*", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
     const result = await run(

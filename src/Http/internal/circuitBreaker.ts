@@ -27,6 +27,8 @@ interface Breaker {
   readonly failures: number
   readonly openedAt: number
   readonly trials: number
+  /** Counts the breaker's half-open periods: a trial gives its place back only in the period that admitted it. */
+  readonly halfOpenings: number
 }
 
 interface Admission {
@@ -37,13 +39,19 @@ interface Admission {
 
 type Outcome = "success" | "failure" | "neutral"
 
-const closed: Breaker = { state: "closed", failures: 0, openedAt: 0, trials: 0 }
+const closed = (s: Breaker): Breaker => ({
+  state: "closed",
+  failures: 0,
+  openedAt: 0,
+  trials: 0,
+  halfOpenings: s.halfOpenings
+})
 
 /** Whether a call may go through now, and the breaker after it is admitted. */
 const admit = (s: Breaker, now: number, resetMs: number, maxTrials: number): [Admission, Breaker] => {
   if (s.state === "closed") return [{ allowed: true, trial: false, state: s }, s]
   if (s.state === "open" && now - s.openedAt >= resetMs) {
-    const next: Breaker = { ...s, state: "half_open", trials: 1 }
+    const next: Breaker = { ...s, state: "half_open", trials: 1, halfOpenings: s.halfOpenings + 1 }
     return [{ allowed: true, trial: true, state: next }, next]
   }
   if (s.state === "half_open" && s.trials < maxTrials) {
@@ -55,14 +63,25 @@ const admit = (s: Breaker, now: number, resetMs: number, maxTrials: number): [Ad
 
 /**
  * The breaker after a call's outcome: a success closes it, a counted failure may open it, a neutral outcome gives
- * back a trial's place.
+ * back a trial's place when the half-open period that admitted the trial (`admitted`) is still the current one (a
+ * trial of an earlier period has no place in this one: giving one back would let one probe more through).
  */
-const record = (s: Breaker, outcome: Outcome, trial: boolean, now: number, threshold: number): Breaker => {
-  if (outcome === "neutral") return trial ? { ...s, trials: Math.max(0, s.trials - 1) } : s
-  if (outcome === "success") return closed
+const record = (
+  s: Breaker,
+  outcome: Outcome,
+  admitted: Admission,
+  now: number,
+  threshold: number
+): Breaker => {
+  const trial = admitted.trial
+  if (outcome === "neutral") {
+    const current = trial && s.state === "half_open" && s.halfOpenings === admitted.state.halfOpenings
+    return current ? { ...s, trials: Math.max(0, s.trials - 1) } : s
+  }
+  if (outcome === "success") return closed(s)
   const failures = s.failures + 1
   if (trial || s.state === "half_open" || failures >= threshold) {
-    return { state: "open", failures, openedAt: now, trials: 0 }
+    return { state: "open", failures, openedAt: now, trials: 0, halfOpenings: s.halfOpenings }
   }
   return { ...s, failures }
 }
@@ -96,16 +115,16 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
     const maxTrials = options.halfOpenMaxCalls ?? 1
     const counts = options.isFailure ?? isRetryable
     const gauge = withLabels(circuitState, { service: options.name })
-    const ref = yield* Ref.make<Breaker>(closed)
+    const ref = yield* Ref.make<Breaker>({ state: "closed", failures: 0, openedAt: 0, trials: 0, halfOpenings: 0 })
     yield* Metric.set(gauge, 0)
     const publish = (s: Breaker) => Metric.set(gauge, stateValue[s.state])
     const admitted = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
-    const recorded = (outcome: Outcome, trial: boolean) =>
+    const recorded = (outcome: Outcome, admitted: Admission) =>
       Effect.flatMap(
         Clock.currentTimeMillis,
         (now) =>
-          Ref.updateAndGet(ref, (s) => record(s, outcome, trial, now, options.failureThreshold))
+          Ref.updateAndGet(ref, (s) => record(s, outcome, admitted, now, options.failureThreshold))
       ).pipe(Effect.flatMap(publish))
 
     // Admission and the hook that records the outcome are one step: a call interrupted between them would keep its
@@ -116,7 +135,7 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
           if (!decision.allowed) return Effect.fail(openError(options.name, decision.state, resetMs))
           return Effect.zipRight(
             decision.trial ? publish(decision.state) : Effect.void,
-            Effect.onExit(restore(effect), (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision.trial))
+            Effect.onExit(restore(effect), (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision))
           )
         })
       )
