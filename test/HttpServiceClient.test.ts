@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import * as RuntimeFlags from "effect/RuntimeFlags"
@@ -208,7 +209,13 @@ describe("ServiceClient", () => {
       [301, "/x", ""],
       [308, "file:///etc/passwd", ""]
     ]
-    const clients = [["undici", NodeHttpClient.layerUndici], ["fetch", FetchHttpClient.layer]] as const
+    // fetch follows redirects itself unless told not to (docs/Http.md).
+    const manual = Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" })
+    const clients = [
+      ["undici", NodeHttpClient.layerUndici],
+      ["node", NodeHttpClient.layer],
+      ["fetch", FetchHttpClient.layer.pipe(Layer.provide(manual))]
+    ] as const
     for (const [, layer] of clients) {
       for (const [status, location, body] of redirects) {
         const up = await upstream((_, res) => {

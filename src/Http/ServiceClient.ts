@@ -12,8 +12,9 @@
  * and password) replaced by `<redacted>`;
  * otherwise timeouts, transport failures and statuses are classified (`Errors.ErrorMapping.classifyHttpFailure`).
  * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
- * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which is
- * never followed (`fetch` is given `redirect: "manual"`).
+ * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
+ * client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not, `FetchHttpClient` needs a
+ * `RequestInit` with `redirect: "manual"`).
  *
  * @since 0.1.0
  */

@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -95,9 +94,11 @@ const parseJson = (text: string): unknown => {
 }
 
 /**
- * A redirect (3xx but 304) is not followed: the target is the upstream's to choose (another host, another scheme,
- * itself for ever), and the call's headers carry its credentials. Its `Location` is not repeated (it may carry a
- * token).
+ * A redirect (3xx but 304) that reaches the client is not followed: the target is the upstream's to choose (another
+ * host, another scheme, itself for ever), and the call's headers carry its credentials. Its `Location` is not
+ * repeated (it may carry a token). `fetch` follows redirects itself unless its `RequestInit` says
+ * `redirect: "manual"`; the client leaves the `RequestInit` of the context alone (one given to the
+ * `FetchHttpClient` layer would be replaced by one given to the call).
  */
 const redirected = (service: string, status: number, endpoint: string) =>
   new UpstreamServiceError({
@@ -107,17 +108,6 @@ const redirected = (service: string, status: number, endpoint: string) =>
   })
 
 const isRedirect = (status: number) => status >= 300 && status < 400 && status !== 304
-
-/** `fetch` (the platform's `FetchHttpClient`) follows redirects unless told not to; the other clients do not. */
-const manualRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(
-    Effect.serviceOption(FetchHttpClient.RequestInit),
-    (init) =>
-      Effect.provideService(effect, FetchHttpClient.RequestInit, {
-        ...Option.getOrElse(init, () => ({})),
-        redirect: "manual"
-      })
-  )
 
 /** A successful status whose body cannot be the answer: the call failed, and sending it again gets the same. */
 const unexpectedBody = (service: string, status: number, endpoint: string, reason: string) =>
@@ -339,7 +329,7 @@ const exchange = (
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
   const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
-  return manualRedirects(http.execute(request)).pipe(
+  return http.execute(request).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
       if (response.status >= 400) {
