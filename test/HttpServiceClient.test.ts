@@ -240,6 +240,17 @@ describe("ServiceClient", () => {
     expect(elsewhere.hits()).toBe(0)
   })
 
+  it("keeps the RequestInit given to the FetchHttpClient layer", async () => {
+    const up = await upstream((req, res) => json(res, 200, { data: req.headers["x-from-init"] ?? null, meta }))
+    const init = Layer.succeed(FetchHttpClient.RequestInit, { headers: { "x-from-init": "kept" }, redirect: "manual" })
+    const answer = await Effect.runPromise(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")).pipe(
+        Effect.provide(FetchHttpClient.layer.pipe(Layer.provide(init)))
+      )
+    )
+    expect(answer).toBe("kept")
+  })
+
   it("a 2xx answer cut by the connection is a transport failure, not an empty answer", async () => {
     const up = await upstream((_, res) => {
       res.writeHead(200, { "content-type": "application/json", "content-length": "100" })
