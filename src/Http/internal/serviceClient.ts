@@ -218,8 +218,9 @@ const maxDetailsDepth = 32
 
 /**
  * How much of an upstream's error details is kept, in characters of their strings (keys included, each cut to
- * {@link maxMessageLength}) and numbers, plus one per value: past it, arrays and objects end with a `"<truncated>"` entry. The
- * error goes into logs and spans; the upstream chooses what its details hold (up to `max_response_bytes`).
+ * {@link maxMessageLength}) and numbers, plus one per value: past it, arrays and objects end with a `"<truncated>"`
+ * entry. The error goes into logs and spans; the upstream chooses what its details hold (up to
+ * `max_response_bytes`).
  */
 const maxDetailsSize = 16 * 1024
 
