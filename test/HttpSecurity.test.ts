@@ -383,6 +383,60 @@ layer(jwks, { excludeTestServices: true })("JWT with a JWKS URL and RS256", (it)
     }))
 })
 
+/** A server whose JWKS endpoint fails (500), and a key of the set it would serve. */
+class BrokenJwks extends Context.Tag("test/BrokenJwks")<BrokenJwks, {
+  readonly server: Served
+  readonly privateKey: PrivateKey
+  readonly fetches: () => number
+}>() {}
+
+const brokenJwks = Layer.scoped(
+  BrokenJwks,
+  Effect.gen(function*() {
+    const pair = yield* Effect.promise(() => jose.generateKeyPair("RS256"))
+    let fetches = 0
+    const endpoint = yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const endpoint = http.createServer((_, res) => {
+          fetches++
+          res.writeHead(500, { "content-type": "text/html" })
+          res.end("<html>key service down</html>")
+        })
+        await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve))
+        return endpoint
+      }),
+      (endpoint) => Effect.promise(() => new Promise((resolve) => endpoint.close(resolve)))
+    )
+    const port = (endpoint.address() as AddressInfo).port
+    const server = yield* apiServer({
+      service: { name: "broken-jwks" },
+      auth: { algorithms: ["RS256"], jwks_url: `http://127.0.0.1:${port}/.well-known/jwks.json` },
+      rate_limit: { enabled: false }
+    })
+    return { server, privateKey: pair.privateKey, fetches: () => fetches }
+  })
+)
+
+layer(brokenJwks, { excludeTestServices: true })("JWT with a JWKS URL that fails", (it) => {
+  it.effect("a key set that cannot be fetched is 503 SERVICE_UNAVAILABLE, not a 401 about the token", () =>
+    Effect.gen(function*() {
+      const { fetches, privateKey, server } = yield* BrokenJwks
+      const token = yield* Effect.promise(() =>
+        new jose.SignJWT({}).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("svc").setExpirationTime("5m")
+          .sign(privateKey)
+      )
+      const res = yield* fetchFrom(server, "/api/v1/me", { headers: { authorization: `Bearer ${token}` } })
+      expect(res.status).toBe(503)
+      const body = yield* jsonOf(res)
+      expect(body.error.code).toBe("SERVICE_UNAVAILABLE")
+      expect(JSON.stringify(body)).not.toContain(token)
+      expect(fetches()).toBeGreaterThan(0)
+      // A token that is not one is refused before any key is looked for.
+      const malformed = yield* fetchFrom(server, "/api/v1/me", { headers: { authorization: "Bearer not.a.token" } })
+      expect(malformed.status).toBe(401)
+    }))
+})
+
 /** A server verifying ES256 tokens against a PEM public key, and the key's private half. */
 class Pem extends Context.Tag("test/Pem")<Pem, {
   readonly server: Served

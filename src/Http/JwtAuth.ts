@@ -4,7 +4,8 @@
  * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
  * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, a `sub` that is not a
  * string, no subject, malformed) is a 401
- * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid".
+ * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
+ * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token.
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
  * (the Bus reads it to put the principal into published events' metadata) and, for `HttpApi` handlers, in the
@@ -25,8 +26,9 @@ import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as jose from "jose"
-import { UnauthorizedError } from "../Errors/CommonErrors.js"
+import { ServiceUnavailableError, UnauthorizedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 
@@ -124,7 +126,12 @@ export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
  * @category models
  */
 export interface JwtVerifierService {
-  readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError>
+  /**
+   * The token's principal; `UnauthorizedError` for a token that is not valid, `ServiceUnavailableError` when the
+   * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set): that says nothing of
+   * the token.
+   */
+  readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError | ServiceUnavailableError>
 }
 
 /**
@@ -138,6 +145,14 @@ export class JwtVerifier extends Context.Tag("@glam/shared/Http/JwtVerifier")<Jw
 const unauthorized = (message: string) => new UnauthorizedError({ message, details: { auth_type: "bearer" } })
 
 const isAsymmetric = (alg: string): boolean => !alg.startsWith("HS")
+
+/** The key set could not be fetched or read: the verifier's problem, not the token's. */
+class KeySetUnavailable {
+  readonly _tag = "KeySetUnavailable"
+}
+
+const keySetUnavailable = () =>
+  new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
 /**
  * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`).
@@ -154,7 +169,15 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
     if (Option.isSome(config.jwksUrl)) {
-      key = jose.createRemoteJWKSet(new URL(config.jwksUrl.value))
+      const remote = jose.createRemoteJWKSet(new URL(config.jwksUrl.value))
+      // The token's own faults (a `kid` the set does not hold, one that matches several keys) stay its own; whatever
+      // else fails (the fetch, its status, its JSON, the set's keys) is the key set's.
+      key = (header, token) =>
+        remote(header, token).catch((error: unknown) => {
+          throw error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys
+            ? error
+            : new KeySetUnavailable()
+        })
     } else if (Option.isSome(config.publicKey)) {
       const pem = config.publicKey.value
       const alg = config.algorithms.find(isAsymmetric)
@@ -183,8 +206,12 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
       verify: (token: string) =>
         Effect.tryPromise({
           try: () => verifyWith(token),
-          catch: (error) =>
-            error instanceof jose.errors.JWTExpired ? unauthorized("Token expired") : unauthorized("Invalid token")
+          catch: (error): UnauthorizedError | ServiceUnavailableError =>
+            error instanceof KeySetUnavailable
+              ? keySetUnavailable()
+              : error instanceof jose.errors.JWTExpired
+              ? unauthorized("Token expired")
+              : unauthorized("Invalid token")
         }).pipe(
           // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
           // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
@@ -274,7 +301,7 @@ export const requireAuth: Effect.Effect<Principal, UnauthorizedError> = Effect.f
  * @category HttpApi
  */
 export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("@glam/shared/Http/Authentication", {
-  failure: ApiError(UnauthorizedError),
+  failure: Schema.Union(ApiError(UnauthorizedError), ApiError(ServiceUnavailableError)),
   provides: CurrentPrincipal,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
