@@ -232,6 +232,27 @@ describe("Errors response bodies", () => {
     expect(unknown._tag).toBe("UpstreamServiceError")
     expect(unknown.responseDetails).toMatchObject({ upstream_error: "LEGACY_FAILURE", upstream_status: 500 })
   })
+
+  it("reads only the own keys of an upstream's details, and drops a \"__proto__\" key", () => {
+    const hostile = (code: string) =>
+      JSON.parse(
+        `{"code":"${code}","message":"m","details":{"__proto__":{"polluted":true,"retryable":true},"sku":"a"}}`
+      ) as Errors.ErrorResponse.ErrorBody
+    // As it arrives (`JSON.parse` makes the key an own property), and as `ErrorBody` decodes it (the key has become
+    // the prototype of the decoded details).
+    for (const code of ["LEGACY_FAILURE", "ITEM_NOT_FOUND"]) {
+      for (const body of [hostile(code), Schema.decodeUnknownSync(Errors.ErrorResponse.ErrorBody)(hostile(code))]) {
+        const error = Errors.ErrorResponse.fromResponseBody(body, { service: "py", status: 404 })
+        const details = error.details
+        expect(Object.getPrototypeOf(details)).toBe(Object.prototype)
+        expect(details["polluted"]).toBeUndefined()
+        expect(details["sku"]).toBe("a")
+        expect(Object.keys(details)).not.toContain("__proto__")
+        expect(error.retryable).toBe(false)
+        expect(Object.getPrototypeOf(error.responseDetails)).toBe(Object.prototype)
+      }
+    }
+  })
 })
 
 describe("Errors mapping", () => {

@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { protoKey } from "../internal/protoKeys.js"
 import { InternalError } from "./CommonErrors.js"
 import { type AnyGlamError, classForCode } from "./ErrorCatalogue.js"
 import { isGlamError } from "./GlamError.js"
@@ -69,9 +70,29 @@ export const fromCause = <E>(cause: Cause.Cause<E>): { readonly status: number; 
 }
 
 /**
+ * The details of an upstream's `error` object: its own keys but `retryable`, which is returned apart. A
+ * `"__proto__"` key (what `JSON.parse` makes an own key) is dropped: the error's schemas build details by
+ * assignment, where it would set their prototype. Keys a decoded `details` inherits (from a `"__proto__"` key
+ * `Schema.Record` turned into its prototype) are not its own and are not read.
+ */
+const detailsOf = (
+  source: ErrorBody["details"]
+): { readonly retryable: unknown; readonly details: Record<string, unknown> } => {
+  const details: Record<string, unknown> = {}
+  let retryable: unknown
+  if (source === undefined) return { retryable, details }
+  for (const key of Object.keys(source)) {
+    if (key === "retryable") retryable = source[key]
+    else if (key !== protoKey) details[key] = source[key]
+  }
+  return { retryable, details }
+}
+
+/**
  * The tagged error an upstream service meant by the `error` object it answered with: a known `code` becomes
  * its class (an upstream `ITEM_NOT_FOUND` arrives as `ItemNotFoundError`), an unknown one an
- * `UpstreamServiceError` that keeps the code.
+ * `UpstreamServiceError` that keeps the code. Only the own keys of `details` are read, and a `"__proto__"` key is
+ * dropped.
  *
  * @since 0.1.0
  * @category conversions
@@ -80,7 +101,7 @@ export const fromResponseBody = (
   body: ErrorBody,
   context: { readonly service?: string; readonly status?: number; readonly endpoint?: string } = {}
 ): AnyGlamError => {
-  const { retryable, ...details } = body.details ?? {}
+  const { details, retryable } = detailsOf(body.details)
   const cls = classForCode(body.code)
   if (Option.isSome(cls)) {
     // `retryable` and fixed entries are re-derived by the class; the remaining keys travel as they came.
