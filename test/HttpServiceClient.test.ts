@@ -13,6 +13,8 @@ import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Schema from "effect/Schema"
 import * as Supervisor from "effect/Supervisor"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
@@ -74,6 +76,18 @@ const settings = (baseUrl: string, overrides: Partial<ClientConfig> = {}): Clien
 
 const run = <A, E>(effect: Effect.Effect<A, E, import("@effect/platform/HttpClient").HttpClient>) =>
   Effect.runPromise(Effect.provide(effect, NodeHttpClient.layerUndici))
+
+/** A call through `breaker` held until released with its outcome; `started` once the breaker let it through. */
+const heldCall = (breaker: CircuitBreaker.CircuitBreaker) =>
+  Effect.gen(function*() {
+    const started = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<Effect.Effect<void, Errors.ServiceUnavailableError>>()
+    const fiber = yield* Effect.fork(
+      breaker.protect(Effect.zipRight(Deferred.succeed(started, undefined), Effect.flatten(Deferred.await(release))))
+    )
+    yield* Deferred.await(started)
+    return { fiber, release }
+  })
 
 describe("ServiceClient", () => {
   it("retries a flaky upstream (fails N times, then answers) and unwraps the envelope", async () => {
@@ -586,28 +600,23 @@ describe("ServiceClient", () => {
 
   it("half-open lets no more trials through than breaker_half_open_max_calls, whatever earlier calls do", () =>
     Effect.runPromise(Effect.gen(function*() {
-      const breaker = yield* CircuitBreaker.make({ name: "t6", failureThreshold: 1, resetTimeout: "0 millis" })
-      const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
-      // Held until released; `started` says it went through the breaker.
-      const held = Effect.gen(function*() {
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<Effect.Effect<void, Errors.ServiceUnavailableError>>()
-        const fiber = yield* Effect.fork(
-          breaker.protect(
-            Effect.zipRight(Deferred.succeed(started, undefined), Effect.flatten(Deferred.await(release)))
-          )
-        )
-        yield* Deferred.await(started)
-        return { fiber, release }
+      const breaker = yield* CircuitBreaker.make({
+        name: "t6",
+        failureThreshold: 1,
+        resetTimeout: "0 millis",
+        halfOpenMaxCalls: 2
       })
-      const late = yield* held // admitted while closed
+      const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
+      const held = heldCall(breaker)
       yield* Effect.either(breaker.protect(failing))
-      const first = yield* held // the first half-open period's trial
-      // The late call fails: the breaker opens again, and its next period admits a trial.
-      yield* Deferred.succeed(late.release, failing)
-      yield* Fiber.await(late.fiber)
+      // The first half-open period's two trials; one fails: the breaker opens, and its next period admits two more.
+      const first = yield* held
+      const failed = yield* held
+      yield* Deferred.succeed(failed.release, failing)
+      yield* Fiber.await(failed.fiber)
       const second = yield* held
-      // The first period's trial ends interrupted: it has no place in the second period to give back.
+      const third = yield* held
+      // The first period's other trial ends interrupted: it has no place in the second period to give back.
       yield* Fiber.interrupt(first.fiber)
       expect(yield* breaker.state).toBe("half_open")
       const extra = yield* Effect.either(breaker.protect(Effect.succeed("extra")))
@@ -615,7 +624,34 @@ describe("ServiceClient", () => {
       yield* Deferred.succeed(second.release, Effect.void)
       yield* Fiber.await(second.fiber)
       expect(yield* breaker.state).toBe("closed")
+      yield* Deferred.succeed(third.release, Effect.void)
+      yield* Fiber.await(third.fiber)
     })))
+
+  it("a call admitted before the breaker opened neither closes it nor holds it open longer when it ends", () =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({ name: "t7", failureThreshold: 1, resetTimeout: "1 minute" })
+        const failing = Effect.fail(new Errors.ServiceUnavailableError({}))
+        const held = heldCall(breaker)
+        const lateSuccess = yield* held
+        const lateFailure = yield* held
+        yield* Effect.either(breaker.protect(failing))
+        const openUntil = Effect.map(Effect.flip(breaker.protect(Effect.void)), (e) => e.details["open_until"])
+        const until = yield* openUntil
+        yield* TestClock.adjust("10 seconds")
+        yield* Deferred.succeed(lateSuccess.release, Effect.void)
+        yield* Fiber.await(lateSuccess.fiber)
+        expect(yield* breaker.state).toBe("open")
+        yield* Deferred.succeed(lateFailure.release, failing)
+        yield* Fiber.await(lateFailure.fiber)
+        expect(yield* openUntil).toBe(until)
+        // At the reset timeout the trial decides, as ever.
+        yield* TestClock.adjust("50 seconds")
+        expect(yield* Effect.either(breaker.protect(Effect.succeed(1)))).toEqual(Either.right(1))
+        expect(yield* breaker.state).toBe("closed")
+      }).pipe(Effect.provide(TestContext.TestContext))
+    ))
 
   it("reads its settings from clients.<name>.*", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))

@@ -2,7 +2,9 @@
  * A circuit breaker (closed, open, half-open) for calls to another service. After `failureThreshold`
  * consecutive counted failures it opens: calls fail at once with `CircuitOpenError` (503 `CIRCUIT_OPEN`, not
  * retryable) until `resetTimeout` has passed; then up to `halfOpenMaxCalls` trial calls go through — a success
- * closes it, a failure opens it again. A call interrupted by its caller counts neither way. Its state is the gauge
+ * closes it, a failure opens it again. Only those trials decide an open or half-open breaker: a call admitted
+ * before it opened changes nothing when it ends (a late success does not close it, a late failure does not hold it
+ * open longer). A call interrupted by its caller counts neither way. Its state is the gauge
  * `http_client_circuit_state{service}` (0 closed, 1 open, 2 half-open), exposed on `/metrics` with the other
  * metrics.
  *

@@ -27,7 +27,7 @@ interface Breaker {
   readonly failures: number
   readonly openedAt: number
   readonly trials: number
-  /** Counts the breaker's half-open periods: a trial gives its place back only in the period that admitted it. */
+  /** Counts the breaker's half-open periods: only the trials of the current one decide the breaker. */
   readonly halfOpenings: number
 }
 
@@ -62,9 +62,12 @@ const admit = (s: Breaker, now: number, resetMs: number, maxTrials: number): [Ad
 }
 
 /**
- * The breaker after a call's outcome: a success closes it, a counted failure may open it, a neutral outcome gives
- * back a trial's place when the half-open period that admitted the trial (`admitted`) is still the current one (a
- * trial of an earlier period has no place in this one: giving one back would let one probe more through).
+ * The breaker after a call's outcome. A closed breaker counts every call: a success clears the failures counted, a
+ * counted failure may open it. An open or half-open breaker is decided by the trials of its current half-open
+ * period alone (`admitted` says which period admitted the call): a success closes it, a failure opens it again, an
+ * interruption gives the trial's place back. A call admitted before the breaker opened, or a trial of an earlier
+ * period, changes nothing when it ends there: a late success would close a breaker its upstream has not proved
+ * well, a late failure would hold it open longer, and a place given back would let one probe more through.
  */
 const record = (
   s: Breaker,
@@ -73,14 +76,12 @@ const record = (
   now: number,
   threshold: number
 ): Breaker => {
-  const trial = admitted.trial
-  if (outcome === "neutral") {
-    const current = trial && s.state === "half_open" && s.halfOpenings === admitted.state.halfOpenings
-    return current ? { ...s, trials: Math.max(0, s.trials - 1) } : s
-  }
+  const currentTrial = admitted.trial && s.state === "half_open" && s.halfOpenings === admitted.state.halfOpenings
+  if (s.state !== "closed" && !currentTrial) return s
+  if (outcome === "neutral") return currentTrial ? { ...s, trials: Math.max(0, s.trials - 1) } : s
   if (outcome === "success") return closed(s)
   const failures = s.failures + 1
-  if (trial || s.state === "half_open" || failures >= threshold) {
+  if (currentTrial || failures >= threshold) {
     return { state: "open", failures, openedAt: now, trials: 0, halfOpenings: s.halfOpenings }
   }
   return { ...s, failures }
