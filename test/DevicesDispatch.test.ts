@@ -1,11 +1,13 @@
 /**
  * The dispatch of received messages on Mosquitto when a decoder, a handler or a watch throws: the throw is counted
  * and logged, the message is acknowledged, the other routes of the message still run, and the messages after it
- * (more than the broker's in-flight window) still arrive.
+ * (more than the broker's in-flight window) still arrive. And a subscription the broker refuses (an aedes broker
+ * whose `authorizeSubscribe` refuses it: Mosquitto's ACLs are its configuration's) is not routed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as mqtt from "mqtt"
+import * as net from "node:net"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { counterValue, eventually, unique } from "./fixtures/devices/conformance.js"
@@ -116,6 +118,69 @@ describe.skipIf(!mosquittoUp)("MqttClient dispatch on Mosquitto", () => {
 
         yield* eventually(Effect.sync(() => handled.length), (n) => n >= 5, "the messages after the throwing ones")
         expect(handled).toEqual([31, 32, 33, 34, 35])
+      }),
+    { timeout: 30_000 }
+  )
+})
+
+/** An aedes broker on a free loopback port that refuses (SUBACK 0x80) the subscriptions whose filter `refuses`. */
+const refusingBroker = (refuses: (filter: string) => boolean) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const { Aedes } = await import("aedes")
+      const broker = await Aedes.createBroker({
+        authorizeSubscribe: (_client, subscription, callback) =>
+          callback(null, refuses(subscription.topic) ? null : subscription)
+      })
+      const server = net.createServer(broker.handle)
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      const address = server.address() as net.AddressInfo
+      return { broker, server, url: `mqtt://127.0.0.1:${address.port}` }
+    }),
+    ({ broker, server }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          server.close()
+          broker.close(() => resolve())
+        })
+      )
+  )
+
+describe("MqttClient on a broker that refuses a subscription", () => {
+  it.scopedLive(
+    "the refusal is a non-retryable MqttError, and the refused subscription's handler gets no message",
+    () =>
+      Effect.gen(function*() {
+        const root = unique("refused-")
+        const { url: brokerUrl } = yield* refusingBroker((filter) => filter.endsWith("/secret"))
+        const client = yield* MqttClient.make({ url: brokerUrl, clientId: unique("svc-"), cleanSession: true })
+        const Secret = MqttTopic.make(`${root}/{device_id}/secret`, Reading)
+        const Everything = MqttTopic.make(`${root}/#`, Schema.Unknown)
+        const refusedSaw: Array<number> = []
+        const everything: Array<string> = []
+
+        const refused = yield* Effect.either(
+          client.subscribe(Secret, (message) => Effect.sync(() => refusedSaw.push(message.payload.seq)))
+        )
+        expect(Either.isLeft(refused)).toBe(true)
+        if (Either.isLeft(refused)) {
+          expect(refused.left._tag).toBe("MqttError")
+          expect(refused.left.retryable).toBe(false)
+          expect(refused.left.message).toContain(`The MQTT broker refused the subscription to ${Secret.filter}`)
+        }
+        expect((yield* client.health).subscriptions).toBe(0)
+
+        // Another subscription brings the topic's messages: they are its, not the refused one's.
+        yield* client.subscribe(Everything, (message) => Effect.sync(() => everything.push(message.topic)))
+        const device = yield* Effect.acquireRelease(
+          Effect.promise(() => mqtt.connectAsync(brokerUrl, { clientId: unique("dev-") })),
+          (c) => Effect.promise(() => c.endAsync(true))
+        )
+        yield* publish(device, `${root}/m-1/secret`, { seq: 1 })
+        yield* eventually(Effect.sync(() => everything.length), (n) => n >= 1, "the message on the other subscription")
+        expect(everything).toEqual([`${root}/m-1/secret`])
+        expect(refusedSaw).toEqual([])
+        expect((yield* client.health).subscriptions).toBe(1)
       }),
     { timeout: 30_000 }
   )

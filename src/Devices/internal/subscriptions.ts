@@ -16,12 +16,25 @@ import type { MqttError } from "./errors.js"
 import { handleWith } from "./handler.js"
 import * as TopicPattern from "./topicPattern.js"
 
+// MQTT.js fails a SUBACK that refuses a subscription (a return code of 0x80 or more) with an error carrying the
+// SUBACK as its `packet`.
+const refusedBySuback = (e: unknown): boolean => {
+  const granted: unknown = typeof e === "object" && e !== null && "packet" in e
+    ? (e.packet as { readonly granted?: unknown } | undefined)?.granted
+    : undefined
+  return Array.isArray(granted) && granted.some((code) => typeof code === "number" && code >= 0x80)
+}
+
 const brokerSubscribe = (connection: Connection, filter: string, qos: QoS): Effect.Effect<void, MqttError> => {
   const { client, fail, options: o } = connection
   const details = { operation: "subscribe", topic: filter }
   return Effect.async<void, MqttError>((resume) => {
     client.subscribe(filter, { qos }, (e, granted) => {
-      if (e !== null && e !== undefined) {
+      if (refusedBySuback(e)) {
+        resume(
+          Effect.fail(fail(`The MQTT broker refused the subscription to ${filter}: ${message(e)}`, details, false))
+        )
+      } else if (e !== null && e !== undefined) {
         resume(Effect.fail(fail(`Cannot subscribe to ${filter}: ${message(e)}`, details, true, e)))
       } else if (granted !== undefined && granted.some((g) => g.qos === 128)) {
         resume(Effect.fail(fail(`The MQTT broker refused the subscription to ${filter}`, details, false)))
@@ -84,9 +97,12 @@ export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
     }
     const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`
     const route = { pattern: topic.parsed, handle: handleWith(topic, handler, context, connection.options) }
-    // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed.
+    // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed; a subscription
+    // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
     const id = yield* Dispatch.addSubscription(routes, route)
-    yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos)
+    yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos).pipe(
+      Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
+    )
     return {
       pattern: topic.pattern,
       filter,
