@@ -115,6 +115,65 @@ describe.skipIf(!redisUp)("on Redis", () => {
     )
   })
 
+  it.live("a string under a limiter's key that the limiter did not write is no count: the call starts afresh", () => {
+    const url = `redis://${services.redis.host}:${services.redis.port}`
+    const prefix = `glam-test:ratelimit:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
+    const redis = new Redis(url)
+    const lines: Array<string> = []
+    // What another client wrote under `call:<key>`: the fixed window reads a count, the token bucket tokens left.
+    const fixedWindow: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+      ["no-expiry", ["100"]], // a count over the limit without expiry: its window would never end
+      ["infinite", ["1e400"]], // infinity to Lua, which Redis answers as an integer
+      ["negative", ["-50"]], // counted from, 53 calls would pass a limit of 3
+      ["fraction", ["0.5", "PX", "60000"]]
+    ]
+    const tokenBucket: ReadonlyArray<readonly [string, string]> = [
+      ["above", "100"], // counted from, the expiry is negative and Redis refuses the SET
+      ["minus-infinite", "-1e400"],
+      ["fraction", "1.5"]
+    ]
+    return Effect.gen(function*() {
+      for (const [key, args] of fixedWindow) {
+        yield* Effect.promise(() => redis.call("SET", `${prefix}call:${key}`, ...args))
+      }
+      for (const [key, value] of tokenBucket) {
+        yield* Effect.promise(() =>
+          redis.multi().set(`${prefix}call:${key}:tb`, value).set(`${prefix}call:${key}:tb:refill`, Date.now()).exec()
+        )
+      }
+      for (const [key] of fixedWindow) {
+        const result = yield* RateLimits.checkRateLimit(key, 3, "1 minute")
+        expect({ key, allowed: result.allowed, remaining: result.remaining }).toEqual({
+          key,
+          allowed: true,
+          remaining: 2
+        })
+        expect(Duration.toMillis(result.resetAfter)).toBeGreaterThan(0)
+        const pttl = yield* Effect.promise(() => redis.pttl(`${prefix}call:${key}`))
+        expect(pttl).toBeGreaterThan(0)
+        expect(pttl).toBeLessThanOrEqual(60_000)
+      }
+      for (const [key] of tokenBucket) {
+        const result = yield* RateLimits.checkRateLimit(`${key}:tb`, 3, "1 minute", { algorithm: "token-bucket" })
+        expect({ key, allowed: result.allowed, remaining: result.remaining }).toEqual({
+          key,
+          allowed: true,
+          remaining: 2
+        })
+        expect(yield* Effect.promise(() => redis.pttl(`${prefix}call:${key}:tb`))).toBeGreaterThan(0)
+      }
+      expect(lines.filter((l) => l.includes("unavailable"))).toEqual([])
+    }).pipe(
+      Effect.provide(RateLimit.layerRedis(url, prefix)),
+      Effect.provide(capturingLogger(lines)),
+      Effect.ensuring(Effect.promise(async () => {
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(...keys)
+        await redis.quit()
+      }))
+    )
+  })
+
   it.live("a store that cannot be reached is a RedisError, not a refusal", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(RateLimits.checkRateLimit("k", 1, "1 minute"))

@@ -30,14 +30,21 @@ interface RedisWithRateLimiting extends Redis {
   ): Promise<number>
 }
 
-// `@effect/experimental`'s script, with the expiry rounded up: `PX` takes whole milliseconds, and a window that is
-// not a multiple of its limit gives a fractional refill time.
+// `@effect/experimental`'s script, with the expiry rounded up (`PX` takes whole milliseconds, and a window that is
+// not a multiple of its limit gives a fractional refill time). A value the script cannot have written (another
+// client's: not a whole count of at least 1 below 2^53, or a count without expiry, whose window would never end) is
+// no count: the call starts a new window, replacing it.
 const fixedWindowScript = `
 local key = KEYS[1]
 local tokens = tonumber(ARGV[1])
 local refillms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local current = tonumber(redis.call("GET", key))
+local currentpttl = redis.call("PTTL", key)
+
+if current and (current < 1 or current >= 2^53 or current ~= math.floor(current) or currentpttl < 0) then
+  current = nil
+end
 
 if not current then
   local nextpttl = math.ceil(refillms * tokens)
@@ -45,7 +52,6 @@ if not current then
   return { tokens, nextpttl }
 end
 
-local currentpttl = tonumber(redis.call("PTTL", key) or "0")
 local next = current + tokens
 if limit and next > limit then
   return { next, currentpttl }
@@ -58,7 +64,10 @@ return { next, nextpttl }
 
 // `@effect/experimental`'s script, with both keys of a bucket expiring one refill interval after the bucket would be
 // full again: a bucket that is gone is created full, which is what it would be by then, so nothing changes for the
-// client, and a client that never comes back leaves nothing behind.
+// client, and a client that never comes back leaves nothing behind. Values the script cannot have written (another
+// client's: tokens that are not a whole number, above the limit, or so far below it that the expiry would pass
+// 2^53 ms, where Redis refuses the SET; a refill time that is not a finite number) are no bucket either: it starts
+// full, replacing them.
 const tokenBucketScript = `
 local key = KEYS[1]
 local last_refill_key = key .. ":refill"
@@ -69,6 +78,13 @@ local now = tonumber(ARGV[4])
 local overflow = ARGV[5] == "1"
 local current = tonumber(redis.call("GET", key))
 local last_refill = tonumber(redis.call("GET", last_refill_key))
+
+if current and (current ~= math.floor(current) or current > limit or (limit - current + 1) * refill_ms >= 2^53) then
+  current = nil
+end
+if last_refill and (last_refill ~= last_refill or last_refill == math.huge or last_refill == -math.huge) then
+  last_refill = nil
+end
 
 if not current or not last_refill then
   current = limit
