@@ -40,6 +40,18 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
         )
       }).pipe(Effect.provide(limiter())))
 
+    it.live("keys that differ only in lone surrogates or U+FFFD count apart, in both algorithms", () =>
+      Effect.gen(function*() {
+        const k = key()
+        for (const algorithm of ["fixed-window", "token-bucket"] as const) {
+          const results = yield* Effect.forEach(
+            [`${k}:${algorithm}:\uD800`, `${k}:${algorithm}:\uDC00`, `${k}:${algorithm}:\uFFFD`],
+            (each) => RateLimits.checkRateLimit(each, 1, "1 minute", { algorithm })
+          )
+          expect(results.map((r) => r.allowed)).toEqual([true, true, true])
+        }
+      }).pipe(Effect.provide(limiter())))
+
     it.live("a limit, window or tokens the stores cannot count with is a ValidationError; nothing counted", () =>
       Effect.gen(function*() {
         const k = key()

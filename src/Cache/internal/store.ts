@@ -199,6 +199,28 @@ const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, R
     Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("connect")("not ready in time") })
   )
 
+const loneSurrogate = /[\uD800-\uDFFF]/u
+
+/**
+ * A key as Redis gets it. A JavaScript string need not be well-formed UTF-16, and a lone surrogate has no UTF-8:
+ * given as a string, ioredis writes it as U+FFFD, so keys that differ only there (`"a\uD800"`, `"a\uDC00"`, `"a\uFFFD"`)
+ * would be one Redis key. Such a key is given as its WTF-8 bytes instead (a lone surrogate as its own three bytes,
+ * which no UTF-8 holds); a well-formed key is its UTF-8.
+ */
+export const redisKey = (key: string): string | Buffer => {
+  if (!loneSurrogate.test(key)) return key
+  const bytes: Array<number> = []
+  for (const char of key) {
+    const code = char.codePointAt(0)!
+    if (code >= 0xd800 && code <= 0xdfff) {
+      bytes.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f))
+    } else {
+      for (const byte of Buffer.from(char, "utf8")) bytes.push(byte)
+    }
+  }
+  return Buffer.from(bytes)
+}
+
 // Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
 // years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
 const redisMillis = (ttl: Duration.Duration): number | undefined => {
@@ -219,23 +241,26 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
   return {
     backend: "redis",
     get: (key) =>
-      run("get", () => client.get(key)).pipe(
+      run("get", () => client.get(redisKey(key))).pipe(
         Effect.map((v) => v ?? undefined),
         Effect.mapError((error) => Replies.keyProblem(error.cause, connection.replyError) ?? error)
       ),
     set: (key, value, ttl) => {
       const ms = ttl === undefined ? undefined : redisMillis(ttl)
       return Effect.asVoid(
-        run("set", () => ms === undefined ? client.set(key, value) : client.set(key, value, "PX", ms))
+        run(
+          "set",
+          () => ms === undefined ? client.set(redisKey(key), value) : client.set(redisKey(key), value, "PX", ms)
+        )
       )
     },
-    delete: (key) => Effect.map(run("del", () => client.del(key)), (n) => n > 0),
+    delete: (key) => Effect.map(run("del", () => client.del(redisKey(key))), (n) => n > 0),
     expire: (key, ttl) => {
       const ms = redisMillis(ttl)
-      if (ms !== undefined) return Effect.map(run("pexpire", () => client.pexpire(key, ms)), (n) => n === 1)
+      if (ms !== undefined) return Effect.map(run("pexpire", () => client.pexpire(redisKey(key), ms)), (n) => n === 1)
       // No expiry: PERSIST answers 0 for a key that has none already, so whether the key is there is EXISTS's answer.
       return Effect.map(
-        run("persist", () => client.multi().exists(key).persist(key).exec()),
+        run("persist", () => client.multi().exists(redisKey(key)).persist(redisKey(key)).exec()),
         (replies) => replies?.[0]?.[1] === 1
       )
     },

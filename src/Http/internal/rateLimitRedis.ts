@@ -19,9 +19,9 @@ import * as RedisStore from "../../Cache/internal/store.js"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 
 interface RedisWithRateLimiting extends Redis {
-  glamFixedWindow(key: string, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
+  glamFixedWindow(key: string | Buffer, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
   glamTokenBucket(
-    key: string,
+    key: string | Buffer,
     tokens: number,
     refillMillis: number,
     limit: number,
@@ -181,13 +181,13 @@ export const make = (
         run(
           "fixedWindow",
           key,
-          () => redis.glamFixedWindow(prefix + key, tokens, Duration.toMillis(refillRate), limit)
+          () => redis.glamFixedWindow(RedisStore.redisKey(prefix + key), tokens, Duration.toMillis(refillRate), limit)
         ),
       tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
         Effect.clockWith((clock) =>
           run("tokenBucket", key, () =>
             redis.glamTokenBucket(
-              prefix + key,
+              RedisStore.redisKey(prefix + key),
               tokens,
               Duration.toMillis(refillRate),
               limit,
