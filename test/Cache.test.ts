@@ -78,6 +78,31 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(warnings[1]).toContain("[profile.__proto__]")
     }))
 
+  it.live("a stored value that is not UTF-8 (written by another client) is a miss, never replacement characters", () =>
+    Effect.gen(function*() {
+      const prefix = `glam-test:cache:${process.pid}:bytes:${Date.now()}:`
+      const lines: Array<string> = []
+      const redis = new Redis(redisUrl)
+      // JSON around bytes that are no UTF-8: a lone continuation byte, an overlong "/", a surrogate's own bytes.
+      const raw = [
+        Buffer.from([0x22, 0x80, 0x22]),
+        Buffer.from([0x22, 0xc0, 0xaf, 0x22]),
+        Buffer.from("\"\xed\xa0\x80\"", "latin1")
+      ]
+      yield* Effect.promise(() => redis.mset(`${prefix}a`, raw[0]!, `${prefix}b`, raw[1]!, `${prefix}c`, raw[2]!))
+      const found = yield* Effect.forEach(["a", "b", "c"], (key) => Cache.get(key, Schema.String)).pipe(
+        Effect.provide(Cache.layer({ url: redisUrl, prefix })),
+        Effect.provide(capturingLogger(lines)),
+        Effect.ensuring(
+          Effect.promise(() => redis.del(`${prefix}a`, `${prefix}b`, `${prefix}c`).then(() => redis.quit()))
+        )
+      )
+      expect(found).toEqual([Option.none(), Option.none(), Option.none()])
+      const warnings = lines.filter((l) => l.includes("does not decode"))
+      expect(warnings).toHaveLength(3)
+      expect(warnings[0]).toContain("not UTF-8 text")
+    }))
+
   it.live("a key holding another Redis type is a miss, logged once per key, never a store outage, strict too", () => {
     const prefix = `glam-test:cache:${process.pid}:wrongtype:${Date.now()}:${Math.random().toString(36).slice(2)}:`
     const lines: Array<string> = []

@@ -29,14 +29,24 @@ export interface EngineOptions {
   readonly strict: boolean
 }
 
-const parseJson = (raw: string): Either.Either<unknown, string> => {
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+// The cache writes UTF-8 JSON text: bytes that are not UTF-8 are another client's, which decoding would fill with
+// replacement characters.
+const parseJson = (raw: string | Uint8Array): Either.Either<unknown, string> => {
+  let text: string
+  try {
+    text = typeof raw === "string" ? raw : utf8.decode(raw)
+  } catch {
+    return Either.left("not UTF-8 text")
+  }
   let value: unknown
   try {
-    value = JSON.parse(raw)
+    value = JSON.parse(text)
   } catch {
     return Either.left("not JSON")
   }
-  const protoPath = ProtoKeys.mayHoldProtoKey(raw) ? ProtoKeys.protoKeyPath(value) : undefined
+  const protoPath = ProtoKeys.mayHoldProtoKey(text) ? ProtoKeys.protoKeyPath(value) : undefined
   return protoPath === undefined ? Either.right(value) : Either.left(`${protoKind}, at [${protoPath.join(".")}]`)
 }
 
@@ -124,12 +134,16 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
       unreadable(key, "Cache key holds another Redis type: treated as a miss", problem.reason),
       undefined
     )
-  const read = (key: string): Effect.Effect<string | undefined, RedisError> =>
+  const read = (key: string): Effect.Effect<string | Uint8Array | undefined, RedisError> =>
     Effect.matchEffect(store.get(full(key)), {
       onFailure: (error) => error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined),
       onSuccess: (raw) => Effect.as(health.succeeded, raw)
     })
-  const decode = <A, I>(key: string, schema: Schema.Schema<A, I>, raw: string): Effect.Effect<Option.Option<A>> =>
+  const decode = <A, I>(
+    key: string,
+    schema: Schema.Schema<A, I>,
+    raw: string | Uint8Array
+  ): Effect.Effect<Option.Option<A>> =>
     Either.match(parseJson(raw), {
       onLeft: (reason) => Effect.as(undecodable(key, reason), Option.none()),
       onRight: (json) =>

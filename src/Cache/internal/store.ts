@@ -1,5 +1,5 @@
 /**
- * The stores under the Cache: raw strings by key, with a time to live. The service encodes and decodes.
+ * The stores under the Cache: raw values by key, with a time to live. The service encodes and decodes.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -17,7 +17,8 @@ import * as Replies from "./redisReplies.js"
  */
 export interface Store {
   readonly backend: "redis" | "memory"
-  readonly get: (key: string) => Effect.Effect<string | undefined, RedisError | Replies.KeyReplyError>
+  /** The text stored (memory), or the bytes (Redis: another client may have written any, UTF-8 or not). */
+  readonly get: (key: string) => Effect.Effect<string | Uint8Array | undefined, RedisError | Replies.KeyReplyError>
   /** `ttl` undefined: no expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration | undefined) => Effect.Effect<void, RedisError>
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
@@ -241,7 +242,7 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
   return {
     backend: "redis",
     get: (key) =>
-      run("get", () => client.get(redisKey(key))).pipe(
+      run("get", () => client.getBuffer(redisKey(key))).pipe(
         Effect.map((v) => v ?? undefined),
         Effect.mapError((error) => Replies.keyProblem(error.cause, connection.replyError) ?? error)
       ),
