@@ -74,6 +74,22 @@ describe("guarded JSON.parse", () => {
     )
   })
 
+  it("refuses a number no double holds (JSON.parse reads it as Infinity), with its field", () => {
+    for (const n of ["1e400", "-1E+309", `${"9".repeat(309)}.0`, `-${"1".repeat(400)}e0`]) {
+      expect(parse(`{"a":{"b":[${n}]}}`, { maxDepth: 8 })).toStrictEqual({
+        _tag: "Refused",
+        field: "a.b",
+        reason: "is a number out of range (no double holds it)"
+      })
+      expect(parse(n, { maxDepth: 8 })).toMatchObject({ _tag: "Refused", field: "<body>" })
+    }
+    // What rounds to a double stays a number, however small or long: underflow is rounding.
+    expect(parse(`[1e-400,1.7976931348623157e308,${"1".repeat(300)}.5,-0e999]`, { maxDepth: 8 })).toStrictEqual({
+      _tag: "Parsed",
+      value: [0, 1.7976931348623157e308, Number(`${"1".repeat(300)}.5`), -0]
+    })
+  })
+
   it("does not make invalid JSON valid by quoting a long integer", () => {
     expect(parse("{12345678901234567890: 1}", { maxDepth: 4 })._tag).toBe("Refused")
   })

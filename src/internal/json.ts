@@ -10,6 +10,9 @@
  *   one. (Python writes its integers as digits and its floats with a point or an exponent.)
  * - repeated keys are refused in the objects at the top levels (`uniqueKeysDepth`): `JSON.parse` keeps the last
  *   occurrence, another reader may keep the first.
+ * - a number no double holds (`1e400`, 309 digits and a fraction) is refused: `JSON.parse` reads it as `Infinity`,
+ *   which a number schema takes and JSON cannot carry on (`JSON.stringify` writes `null`). An integer literal keeps
+ *   its digits (above); a number too small for a double rounds to 0, as any number rounds.
  *
  * One pass over the text finds the nesting and the integers and counts the keys near the top; strings are skipped
  * with `indexOf`. The text is then parsed by `JSON.parse` (whose own parser does not recurse), once, or twice when
@@ -82,6 +85,24 @@ const isUnsafeInteger = (token: string): boolean => {
   const n = Number(token)
   return !Number.isSafeInteger(n) && BigInt(token) !== BigInt(n)
 }
+
+const validNumber = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/
+
+/** Whether the number token from `start` to `end` is one `JSON.parse` reads as an infinity. */
+const isOutOfRange = (text: string, start: number, end: number): boolean => {
+  // A double's largest finite value has 309 integer digits: without an exponent, a number out of range has at least
+  // 309 and a fraction (an integer keeps its digits, see isUnsafeInteger), more than 309 characters.
+  let exponent = false
+  for (let k = start; k < end && !exponent; k++) {
+    const c = text.charCodeAt(k)
+    exponent = c === 0x45 || c === 0x65
+  }
+  if (!exponent && end - start <= 309) return false
+  const token = text.slice(start, end)
+  return !Number.isFinite(Number(token)) && validNumber.test(token)
+}
+
+const outOfRange = "is a number out of range (no double holds it)"
 
 const refused = (field: string, reason: string): ParseResult => ({ _tag: "Refused", field, reason })
 
@@ -162,20 +183,23 @@ interface Counted {
   readonly unsafe: Array<number> | undefined
   /** How many keys the objects down to `uniqueKeysDepth` have, repeats included. */
   readonly keys: number
+  /** Whether a number is out of a double's range: the exact pass refuses it, with its field. */
+  readonly outOfRange: boolean
 }
 
 /** What a counting pass returns for text nested too deep: the exact pass says where. */
 const tooDeep: ParseResult = { _tag: "Refused", field: "<body>", reason: "is nested too deep" }
 
 /**
- * One pass over the text. Exact (`exact`): the refusal of what is nested too deep or repeats a key near the top, with
- * its path. Counting: the keys are counted, not read, and text nested too deep is `tooDeep`. Either way, else, the
- * integers a number cannot hold and the count of keys.
+ * One pass over the text. Exact (`exact`): the refusal of what is nested too deep, repeats a key near the top or is a
+ * number out of range, with its path. Counting: the keys are counted, not read, text nested too deep is `tooDeep`,
+ * and a number out of range is noted. Either way, else, the integers a number cannot hold and the count of keys.
  */
 const scan = (text: string, maxDepth: number, uniqueKeysDepth: number, exact: boolean): ParseResult | Counted => {
   const containers: Containers = { isObject: [false], keys: [undefined], seen: [undefined] }
   let unsafe: Array<number> | undefined
   let keys = 0
+  let outOfRangeSeen = false
   let depth = 0
   let expectKey = false
   const length = text.length
@@ -212,13 +236,19 @@ const scan = (text: string, maxDepth: number, uniqueKeysDepth: number, exact: bo
     } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
       const end = numberEnd(text, i)
       // 2^53 has 16 digits: shorter integers are always exact.
-      if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) (unsafe ??= []).push(i, end)
+      if (end - i > 15 && isUnsafeInteger(text.slice(i, end))) {
+        unsafe ??= []
+        unsafe.push(i, end)
+      } else if (end - i > 4 && isOutOfRange(text, i, end)) {
+        if (exact) return refused(pathOf(containers.keys, depth), outOfRange)
+        outOfRangeSeen = true
+      }
       i = end
     } else {
       i++
     }
   }
-  return { unsafe, keys }
+  return { unsafe, keys, outOfRange: outOfRangeSeen }
 }
 
 /** How many keys the objects of a parsed value have down to `uniqueKeysDepth` (the value itself is depth 1). */
@@ -260,7 +290,7 @@ export const parse = (text: string, options: ParseOptions): ParseResult => {
   const counted = scan(text, options.maxDepth, uniqueKeysDepth, false)
   if ("_tag" in counted) return parseExact(text, options.maxDepth, uniqueKeysDepth)
   const parsed = parseCounted(text, counted)
-  return parsed._tag === "Refused" || keysOf(parsed.value, 1, uniqueKeysDepth) !== counted.keys
+  return parsed._tag === "Refused" || counted.outOfRange || keysOf(parsed.value, 1, uniqueKeysDepth) !== counted.keys
     ? parseExact(text, options.maxDepth, uniqueKeysDepth)
     : parsed
 }
