@@ -533,6 +533,15 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
         )
       }))
 
+    it.effect("a number no double holds (1e400) -> 422 naming its field, never Infinity", () =>
+      Effect.gen(function*() {
+        const res = yield* send("POST", "/api/v1/items", { body: "{\"name\": \"n\", \"price\": 1e400}" })
+        expect(res.status).toBe(422)
+        expect((yield* jsonOf(res)).error.details.validation_errors).toEqual([
+          { field: "body.price", message: "JSON is a number out of range (no double holds it)", type: "json_invalid" }
+        ])
+      }))
+
     it.effect("a \"__proto__\" key at some depth, written or escaped -> 422 naming where, before the schema", () =>
       Effect.gen(function*() {
         const message =
