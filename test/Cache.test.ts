@@ -20,7 +20,9 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import * as Cache from "../src/Cache/Cache.js"
 import * as CacheConfig from "../src/Cache/CacheConfig.js"
+import * as RateLimits from "../src/Cache/RateLimits.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
+import * as RateLimit from "../src/Http/RateLimit.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import { capturingLogger, conformance, eventually, keyFields, outcomeCount } from "./fixtures/cache/conformance.js"
 import { type RedisServer, redisServer, startRedis } from "./support/redisServer.js"
@@ -453,3 +455,32 @@ describe.skipIf(!redisProgram)(
     }, 30_000)
   }
 )
+
+describe.skipIf(!redisProgram)("a Redis that refuses writes (a test-owned redis-server)", () => {
+  it.live("the RedisError of a reply the server refused carries neither the key nor the value, nor does the limiter's", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (s) => Effect.promise(s.stop))
+      const admin = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(server.url)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      // Without a replica every write is refused: "NOREPLICAS Not enough good replicas to write."
+      yield* Effect.promise(() => admin.config("SET", "min-replicas-to-write", "1"))
+      const refused = yield* Effect.flip(
+        Cache.set("user:carol@example.com", Schema.String, "carol's secret").pipe(
+          Effect.provide(Cache.layer({ url: server.url, strict: true }))
+        )
+      )
+      expect(refused._tag === "RedisError" && refused.details.operation).toBe("set")
+      const limited = yield* Effect.flip(
+        RateLimits.checkRateLimit("login:carol@example.com", 3, "1 minute").pipe(
+          Effect.provide(RateLimit.layerRedis(server.url))
+        )
+      )
+      expect(limited._tag).toBe("RedisError")
+      // The server's answer stays the cause, with the command's name.
+      expect(String(refused.cause)).toContain("NOREPLICAS")
+      expect(JSON.stringify(refused)).toContain("{\"command\":{\"name\":\"set\"}}")
+      for (const error of [refused, limited]) expect(JSON.stringify(error)).not.toContain("carol")
+    }).pipe(Effect.scoped))
+})

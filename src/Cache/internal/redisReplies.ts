@@ -29,6 +29,20 @@ export const isKeyReplyError = (u: unknown): u is KeyReplyError => u instanceof 
 export const isKeyProblem = (error: RateLimiter.RateLimiterError): boolean =>
   error.reason === "StoreError" && isKeyReplyError(error.cause)
 
+/**
+ * The error, its command's arguments left out: ioredis puts the command on an error reply of the server (`command:
+ * { name, args }`, a script's with its source), and the arguments are a key and a value, which may be personal data.
+ * The command's name stays. Returns the same error, changed.
+ */
+export const withoutArguments = <E>(error: E): E => {
+  if (typeof error === "object" && error !== null && "command" in error) {
+    const command: unknown = error.command
+    const name = typeof command === "object" && command !== null && "name" in command ? command.name : undefined
+    Object.defineProperty(error, "command", { value: { name }, enumerable: true, configurable: true, writable: true })
+  }
+  return error
+}
+
 /** The class of the server's error replies: ioredis' `ReplyError` (from `redis-errors`). */
 export type ReplyErrorClass = new(message: string) => Error
 

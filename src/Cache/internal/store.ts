@@ -74,9 +74,14 @@ export const memory = (maxEntries: number): Store => {
   }
 }
 
-// The operation only: a key often holds personal data, and the error may reach a log or an HTTP answer.
+// The operation only: a key often holds personal data, and the error may reach a log or an HTTP answer. So does the
+// cause: a server's reply, without the command's arguments (the key and the value).
 const failure = (operation: string) => (cause: unknown) =>
-  new RedisError({ message: `Redis ${operation} failed`, details: { operation }, cause })
+  new RedisError({
+    message: `Redis ${operation} failed`,
+    details: { operation },
+    cause: Replies.withoutArguments(cause)
+  })
 
 /**
  * A client of {@link connect}, with what the server made of the URL's database on the current connection.

@@ -139,7 +139,11 @@ export const make = (
     const failed = (command: string) => (cause: unknown) => {
       const problem = Replies.keyProblem(cause, connection.replyError)
       return problem === undefined
-        ? new RateLimiter.RateLimitStoreError({ message: `Failed to execute ${command} rate limiting command`, cause })
+        ? new RateLimiter.RateLimitStoreError({
+          message: `Failed to execute ${command} rate limiting command`,
+          // The server's reply, without the script's arguments: the key.
+          cause: Replies.withoutArguments(cause)
+        })
         : new RateLimiter.RateLimitStoreError({
           message: `The rate limit key holds another Redis type (${problem.code})`,
           cause: problem
