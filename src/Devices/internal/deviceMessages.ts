@@ -1,6 +1,6 @@
 /**
  * What the registry hears from devices: any message under a device's topics as a sign of life, its status messages
- * (`offline`, its will), its heartbeats, and the acknowledgements of its commands.
+ * (`online`, and `offline`, its will, which is none), its heartbeats, and the acknowledgements of its commands.
  *
  * @internal
  */
@@ -11,6 +11,7 @@ import type { MqttClient } from "../MqttClient.js"
 import * as Commands from "./commands.js"
 import type { MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
+import * as TopicPattern from "./topicPattern.js"
 
 /** Listens until the scope closes. */
 export const listen = (
@@ -20,16 +21,20 @@ export const listen = (
   waiting: Commands.Waiting
 ): Effect.Effect<void, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
-    // Any message of a device is a sign of life; its `offline` status (its will) then ends it.
-    yield* client.watch(topics.any, (_topic, params) => {
+    // Any message of a device is a sign of life, but its status: that says itself whether the device is alive, and
+    // its `offline` (its will, published by the broker once the device is gone) is none.
+    yield* client.watch(topics.any, (topic, params) => {
       const deviceId = params.device_id
-      return deviceId === undefined ? Effect.void : Liveness.seen(liveness, deviceId)
+      return deviceId === undefined || TopicPattern.match(topics.status.parsed, topic) !== undefined
+        ? Effect.void
+        : Liveness.seen(liveness, deviceId)
     })
     yield* client.subscribe(topics.status, (message) => {
       const deviceId = message.params.device_id
-      return deviceId !== undefined && message.payload.status === "offline"
+      if (deviceId === undefined) return Effect.void
+      return message.payload.status === "offline"
         ? Liveness.offline(liveness, deviceId, message.retain ? "its retained status" : "its last will or status")
-        : Effect.void
+        : Liveness.seen(liveness, deviceId)
     })
     yield* client.subscribe(topics.heartbeat, () => Effect.void)
     yield* client.subscribe(
