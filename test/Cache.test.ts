@@ -61,21 +61,30 @@ describe.skipIf(!redisUp)("on Redis", () => {
       const raw = {
         plain: "{\"__proto__\":{\"admin\":true},\"name\":\"ada\"}",
         // The same key with its letters escaped, deeper down.
-        escaped: "{\"profile\":{\"\\u005f_proto__\":{\"admin\":true}}}"
+        escaped: "{\"profile\":{\"\\u005f_proto__\":{\"admin\":true}}}",
+        // Its "o" escaped.
+        letter: "{\"__pr\\u006fto__\":{\"admin\":true},\"name\":\"ada\"}"
       }
-      yield* Effect.promise(() => redis.mset(`${prefix}plain`, raw.plain, `${prefix}escaped`, raw.escaped))
+      yield* Effect.promise(() =>
+        redis.mset(`${prefix}plain`, raw.plain, `${prefix}escaped`, raw.escaped, `${prefix}letter`, raw.letter)
+      )
       const Profile = Schema.Record({ key: Schema.String, value: Schema.Unknown })
       const found = yield* Effect.all([
         Cache.get("plain", Profile),
-        Cache.get("escaped", Schema.Struct({ profile: Profile }))
+        Cache.get("escaped", Schema.Struct({ profile: Profile })),
+        Cache.get("letter", Profile)
       ]).pipe(
         Effect.provide(Cache.layer({ url: redisUrl, prefix })),
         Effect.provide(capturingLogger(lines)),
-        Effect.ensuring(Effect.promise(() => redis.del(`${prefix}plain`, `${prefix}escaped`).then(() => redis.quit())))
+        Effect.ensuring(
+          Effect.promise(() =>
+            redis.del(`${prefix}plain`, `${prefix}escaped`, `${prefix}letter`).then(() => redis.quit())
+          )
+        )
       )
-      expect(found).toEqual([Option.none(), Option.none()])
+      expect(found).toEqual([Option.none(), Option.none(), Option.none()])
       const warnings = lines.filter((l) => l.includes("does not decode"))
-      expect(warnings).toHaveLength(2)
+      expect(warnings).toHaveLength(3)
       expect(warnings[1]).toContain("__proto__\\\" key")
       expect(warnings[1]).toContain("[profile.__proto__]")
     }))

@@ -216,6 +216,23 @@ describe("\"__proto__\" keys of parsed JSON", () => {
     expect(found("{\"a\":{\"proto\":1},\"b\":[\"__proto__\"]}")).toBeUndefined()
     expect(ProtoKeys.mayHoldProtoKey("{\"a\":{\"proto\":1}}")).toBe(false)
     expect(ProtoKeys.mayHoldProtoKey("{\"\\u005F_proto__\":1}")).toBe(true)
+    // Any one letter escaped, or all of them, in either case of the hex digits: each is the key JSON.parse makes.
+    const escape = (char: string, upper: boolean) => {
+      const hex = char.charCodeAt(0).toString(16).padStart(4, "0")
+      return `\\u${upper ? hex.toUpperCase() : hex}`
+    }
+    for (const upper of [false, true]) {
+      const letters = [..."__proto__"]
+      const spellings = [
+        ...letters.map((_, at) => letters.map((char, i) => (i === at ? escape(char, upper) : char)).join("")),
+        letters.map((char) => escape(char, upper)).join("")
+      ]
+      for (const spelled of spellings) {
+        const text = `{"a":[{"${spelled}":{"x":1}}]}`
+        expect({ spelled, may: ProtoKeys.mayHoldProtoKey(text) }).toEqual({ spelled, may: true })
+        expect(found(text)).toEqual(["a", "0", "__proto__"])
+      }
+    }
     // A value read from a store has no depth bound: 200 000 levels, searched without recursion.
     const depth = 200_000
     const deep = JSON.parse(`${"{\"a\":".repeat(depth)}{"__proto__":1}${"}".repeat(depth)}`)

@@ -50,10 +50,13 @@ export const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined 
   return undefined
 }
 
+// The escapes of the letters of `__proto__`: `_` 5f, `o` 6f, `p` 70, `r` 72, `t` 74, hex digits in either case.
+const escapedLetter = /\\u00(?:5f|6f|7[024])/i
+
 /**
- * Whether JSON text may spell a `"__proto__"` key: written out, or with its letters escaped (`\u005f`). Text for
- * which this is `false` parses to a value without one.
+ * Whether JSON text may spell a `"__proto__"` key: written out, or with any of its letters escaped (`\u005f`,
+ * `\u006f`). Text for which this is `false` parses to a value without one.
  *
  * @internal
  */
-export const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || /\\u00[57][0-9a-f]/i.test(text)
+export const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || escapedLetter.test(text)
