@@ -89,6 +89,44 @@ describe.skipIf(!redisUp)("on Redis", () => {
       expect(warnings[1]).toContain("[profile.__proto__]")
     }))
 
+  it.live("a stored value too deep for a recursive schema, or whose schema throws, is a miss, never a defect", () =>
+    Effect.gen(function*() {
+      interface Tree {
+        readonly children: ReadonlyArray<Tree>
+      }
+      const Tree: Schema.Schema<Tree> = Schema.Struct({ children: Schema.Array(Schema.suspend(() => Tree)) })
+      const Throwing = Schema.transform(Schema.String, Schema.String, {
+        strict: true,
+        decode: () => {
+          throw new Error("the decoder threw on user:dave@example.com")
+        },
+        encode: (s) => s
+      })
+      const prefix = `glam-test:cache:${process.pid}:deep:${Date.now()}:`
+      const lines: Array<string> = []
+      const redis = new Redis(redisUrl)
+      // Another client's value: a stored value has no depth bound, and decoding it recurses once per level.
+      const depth = 100_000
+      const deep = `${"{\"children\":[".repeat(depth)}${"]}".repeat(depth)}`
+      yield* Effect.promise(() => redis.mset(`${prefix}tree`, deep, `${prefix}thrown`, JSON.stringify("x")))
+      const found = yield* Effect.all([
+        Cache.get("tree", Tree),
+        Cache.getOrSet("tree", Tree, Effect.succeed({ children: [] })),
+        Cache.get("thrown", Throwing)
+      ]).pipe(
+        Effect.provide(Cache.layer({ url: redisUrl, prefix })),
+        Effect.provide(capturingLogger(lines)),
+        Effect.ensuring(
+          Effect.promise(() => redis.del(`${prefix}tree`, `${prefix}thrown`).then(() => redis.quit()))
+        )
+      )
+      expect(found).toEqual([Option.none(), { children: [] }, Option.none()])
+      const warnings = lines.filter((l) => l.includes("does not decode"))
+      expect(warnings).toHaveLength(2)
+      expect(warnings[0]).toContain("RangeError")
+      expect(lines.join("\n")).not.toContain("dave@example.com")
+    }))
+
   it.live("a stored value that is not UTF-8 (written by another client) is a miss, never replacement characters", () =>
     Effect.gen(function*() {
       const prefix = `glam-test:cache:${process.pid}:bytes:${Date.now()}:`

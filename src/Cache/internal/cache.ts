@@ -147,10 +147,19 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     Either.match(parseJson(raw), {
       onLeft: (reason) => Effect.as(undecodable(key, reason), Option.none()),
       onRight: (json) =>
-        Effect.matchEffect(Schema.decodeUnknown(schema)(json), {
+        Effect.matchEffect(Effect.suspend(() => Schema.decodeUnknown(schema)(json)), {
           onFailure: (error) => Effect.as(undecodable(key, describeIssues(error)), Option.none()),
           onSuccess: (a) => Effect.succeed(Option.some(a))
-        })
+        }).pipe(
+          // The schema's own code may throw, and a recursive schema overflows the stack on a value nested deep enough
+          // (a stored value has no depth bound): the value does not decode. The error's name only, as for the issues.
+          Effect.catchAllDefect((defect) =>
+            Effect.as(
+              undecodable(key, `the schema's code threw: ${defect instanceof Error ? defect.name : typeof defect}`),
+              Option.none()
+            )
+          )
+        )
     })
   const get = <A, I>(key: string, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, RedisError> =>
     read(key).pipe(
