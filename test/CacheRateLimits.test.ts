@@ -81,14 +81,32 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
 
 suite("memory", () => RateLimit.layerMemory)
 
+/** A limiter of its own on Redis: a key prefix no other test uses, a client to write under it, the lines logged. */
+const ownPrefix = () => {
+  const url = `redis://${services.redis.host}:${services.redis.port}`
+  const prefix = `glam-test:ratelimit:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
+  return { url, prefix, redis: new Redis(url), lines: [] as Array<string> }
+}
+
+/** Runs a test on the limiter of `ownPrefix`, logging into its lines; then removes its keys and closes its client. */
+const onOwnPrefix =
+  ({ lines, prefix, redis, url }: ReturnType<typeof ownPrefix>) =>
+  <A, E>(self: Effect.Effect<A, E, RateLimiter.RateLimiter>): Effect.Effect<A, E> =>
+    self.pipe(
+      Effect.provide(RateLimit.layerRedis(url, prefix)),
+      Effect.provide(capturingLogger(lines)),
+      Effect.ensuring(Effect.promise(async () => {
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(...keys)
+        await redis.quit()
+      }))
+    )
+
 describe.skipIf(!redisUp)("on Redis", () => {
   suite("redis", () => RateLimit.layerRedis(`redis://${services.redis.host}:${services.redis.port}`))
 
   it.live("a key holding another Redis type is a RedisError saying so, logged once per key; the store counts on", () => {
-    const url = `redis://${services.redis.host}:${services.redis.port}`
-    const prefix = `glam-test:ratelimit:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
-    const redis = new Redis(url)
-    const lines: Array<string> = []
+    const { lines, prefix, redis, url } = ownPrefix()
     const key = "login:ada@example.com"
     return Effect.gen(function*() {
       // Another client wrote a hash where the fixed window keeps its count, and where a token bucket keeps its
@@ -116,22 +134,11 @@ describe.skipIf(!redisUp)("on Redis", () => {
       // The other client's value stays; the other keys count as before.
       expect(yield* Effect.promise(() => redis.type(`${prefix}call:${key}`))).toBe("hash")
       expect((yield* RateLimits.checkRateLimit("other", 3, "1 minute")).remaining).toBe(2)
-    }).pipe(
-      Effect.provide(RateLimit.layerRedis(url, prefix)),
-      Effect.provide(capturingLogger(lines)),
-      Effect.ensuring(Effect.promise(async () => {
-        const keys = await redis.keys(`${prefix}*`)
-        if (keys.length > 0) await redis.del(...keys)
-        await redis.quit()
-      }))
-    )
+    }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
   })
 
   it.live("a string under a limiter's key that the limiter did not write is no count: the call starts afresh", () => {
-    const url = `redis://${services.redis.host}:${services.redis.port}`
-    const prefix = `glam-test:ratelimit:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`
-    const redis = new Redis(url)
-    const lines: Array<string> = []
+    const { lines, prefix, redis, url } = ownPrefix()
     // What another client wrote under `call:<key>`: the fixed window reads a count, the token bucket tokens left.
     const fixedWindow: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       ["no-expiry", ["100"]], // a count over the limit without expiry: its window would never end
@@ -175,15 +182,7 @@ describe.skipIf(!redisUp)("on Redis", () => {
         expect(yield* Effect.promise(() => redis.pttl(`${prefix}call:${key}:tb`))).toBeGreaterThan(0)
       }
       expect(lines.filter((l) => l.includes("unavailable"))).toEqual([])
-    }).pipe(
-      Effect.provide(RateLimit.layerRedis(url, prefix)),
-      Effect.provide(capturingLogger(lines)),
-      Effect.ensuring(Effect.promise(async () => {
-        const keys = await redis.keys(`${prefix}*`)
-        if (keys.length > 0) await redis.del(...keys)
-        await redis.quit()
-      }))
-    )
+    }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
   })
 
   it.live("a store that cannot be reached is a RedisError, not a refusal", () =>
