@@ -122,6 +122,8 @@ export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "cl
 export interface MqttHealth {
   readonly status: ConnectionStatus
   readonly connected: boolean
+  /** How many times the client has connected to the broker: the first connection and each reconnection. */
+  readonly connections: number
   /** The broker as `protocol//host:port` (`mqtt://***@host:port` when its URL carries credentials). */
   readonly broker: string
   readonly clientId: string

@@ -47,6 +47,7 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
       health: Effect.sync((): MqttHealth => ({
         status: state.status,
         connected: state.status === "connected",
+        connections: state.connections,
         broker,
         clientId: o.clientId,
         subscriptions: routes.subscriptions.size,

@@ -25,6 +25,8 @@ export interface State {
   /** The first connection was started (MQTT.js's `end` throws on a client that never was). */
   opened: boolean
   connectedOnce: boolean
+  /** How many times the client has connected: the first connection and each reconnection. */
+  connections: number
   /** An outage is reported once: its first error at warning level, the rest at debug. */
   outageReported: boolean
   /** Publishes not yet acknowledged. */
@@ -75,6 +77,7 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
       closing: false,
       opened: false,
       connectedOnce: false,
+      connections: 0,
       outageReported: false,
       pending: 0,
       resumedUntil: 0,
@@ -120,6 +123,7 @@ export const followEvents = (connection: Connection): void => {
       state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
     }
     state.connectedOnce = true
+    state.connections++
     state.outageReported = false
     setStatus(connection, "connected")
     if (again) {

@@ -24,6 +24,12 @@ export interface Tracked {
   since: number
 }
 
+/** Whether the service hears its devices: the MQTT client's connection, and how many times it has connected. */
+export interface Hearing {
+  readonly connected: boolean
+  readonly connections: number
+}
+
 /** The devices tracked, and the unregistered ids remembered until a time (epoch milliseconds). */
 export interface Liveness {
   readonly repo: DeviceRepository
@@ -32,6 +38,12 @@ export interface Liveness {
   readonly unknown: Map<string, number>
   /** What else happens when a device goes offline (its waiting commands fail). */
   readonly wentOffline: (deviceId: string) => Effect.Effect<void>
+  readonly hearing: Effect.Effect<Hearing>
+  /**
+   * The connection the sweep last saw (`connections`), since when (epoch milliseconds) the service has heard its
+   * devices on it, and whether the sweep has said, in this outage, that silences are not counted.
+   */
+  readonly heard: { connections: number; since: number; outageLogged: boolean }
 }
 
 /** Unknown ids remembered as unregistered, so a chatty unregistered device costs one lookup per heartbeat timeout. */
@@ -58,17 +70,20 @@ export const track = (liveness: Liveness, deviceId: string, now: number): Tracke
 export const make = (
   repo: DeviceRepository,
   heartbeatTimeout: Duration.Duration,
-  wentOffline: (deviceId: string) => Effect.Effect<void>
+  wentOffline: (deviceId: string) => Effect.Effect<void>,
+  hearing: Effect.Effect<Hearing>
 ): Effect.Effect<Liveness, SqlFailure> =>
   Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
     const liveness: Liveness = {
       repo,
       timeoutMs: Duration.toMillis(heartbeatTimeout),
       tracked: new Map(),
       unknown: new Map(),
-      wentOffline
+      wentOffline,
+      hearing,
+      heard: { connections: (yield* hearing).connections, since: startedAt, outageLogged: false }
     }
-    const startedAt = yield* Clock.currentTimeMillis
     for (let page = 1;; page++) {
       const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
       for (const row of rows.items) track(liveness, row.device_id, startedAt)
@@ -146,16 +161,38 @@ export const offline = (liveness: Liveness, deviceId: string, why: string): Effe
   )
 
 /**
- * Until the scope closes: a device with no message within the heartbeat timeout (counted from its last message, or
- * from when this process began tracking it) is offline.
+ * Until the scope closes: a device with no message within the heartbeat timeout is offline, the time counted from
+ * its last message, from when this process began tracking it, or from when the sweep saw the client's latest
+ * connection to the broker, whichever is the latest. While the client is not connected no silence counts: the
+ * service cannot hear its devices.
  */
 export const sweepScoped = (liveness: Liveness): Effect.Effect<void, never, Scope.Scope> => {
   const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    for (const [deviceId, t] of liveness.tracked) {
-      if (t.status !== "offline" && now - (t.lastSeen ?? t.since) > liveness.timeoutMs) {
-        yield* transition(liveness, deviceId, t, "offline", "no message within the heartbeat timeout")
+    const hearing = yield* liveness.hearing
+    const heard = liveness.heard
+    const silent = (t: Tracked) =>
+      t.status !== "offline" && now - Math.max(t.lastSeen ?? t.since, heard.since) > liveness.timeoutMs
+    if (!hearing.connected) {
+      let n = 0
+      for (const t of liveness.tracked.values()) if (silent(t)) n++
+      if (n > 0 && !heard.outageLogged) {
+        heard.outageLogged = true
+        yield* Effect.logInfo(
+          `Devices: ${n} device(s) silent past the heartbeat timeout are not declared offline while the MQTT ` +
+            "connection is down"
+        )
       }
+      return
+    }
+    // Connected again since the last sweep (however short the outage): the devices' silence counts from now.
+    if (hearing.connections !== heard.connections) {
+      heard.connections = hearing.connections
+      heard.since = now
+      heard.outageLogged = false
+    }
+    for (const [deviceId, t] of liveness.tracked) {
+      if (silent(t)) yield* transition(liveness, deviceId, t, "offline", "no message within the heartbeat timeout")
     }
   })
   const every = Duration.max(Duration.millis(Math.floor(liveness.timeoutMs / 4)), Duration.millis(200))

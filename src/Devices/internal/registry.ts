@@ -108,7 +108,8 @@ export const make = (
     const liveness = yield* Liveness.make(
       repo,
       options.heartbeatTimeout,
-      (deviceId) => Commands.failWaiting(waiting, deviceId)
+      (deviceId) => Commands.failWaiting(waiting, deviceId),
+      client.health
     )
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     yield* Liveness.sweepScoped(liveness)
