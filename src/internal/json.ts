@@ -12,7 +12,7 @@
  *   occurrence, another reader may keep the first.
  * - a number no double holds (`1e400`, 309 digits and a fraction) is refused: `JSON.parse` reads it as `Infinity`,
  *   which a number schema takes and JSON cannot carry on (`JSON.stringify` writes `null`). An integer literal keeps
- *   its digits (above); a number too small for a double rounds to 0, as any number rounds.
+ *   its digits (above); a number too small for a double rounds to 0, as every number rounds to its nearest double.
  *
  * One pass over the text finds the nesting and the integers and counts the keys near the top; strings are skipped
  * with `indexOf`. The text is then parsed by `JSON.parse` (whose own parser does not recurse), once, or twice when

@@ -54,7 +54,7 @@ export const protoKeyPath = (value: unknown): ReadonlyArray<string> | undefined 
 const escapedLetter = /\\u00(?:5f|6f|7[024])/i
 
 /**
- * Whether JSON text may spell a `"__proto__"` key: written out, or with any of its letters escaped (`\u005f`,
+ * Whether JSON text may spell a `"__proto__"` key: written out, or with one or more of its letters escaped (`\u005f`,
  * `\u006f`). Text for which this is `false` parses to a value without one.
  *
  * @internal

@@ -17,7 +17,7 @@ import * as Replies from "./redisReplies.js"
  */
 export interface Store {
   readonly backend: "redis" | "memory"
-  /** The text stored (memory), or the bytes (Redis: another client may have written any, UTF-8 or not). */
+  /** The text stored (memory), or the bytes (Redis: another client may have written bytes that are not UTF-8). */
   readonly get: (key: string) => Effect.Effect<string | Uint8Array | undefined, RedisError | Replies.KeyReplyError>
   /** `ttl` undefined: no expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration | undefined) => Effect.Effect<void, RedisError>
@@ -209,9 +209,9 @@ const loneSurrogate = /[\uD800-\uDFFF]/u
 
 /**
  * A key as Redis gets it. A JavaScript string need not be well-formed UTF-16, and a lone surrogate has no UTF-8:
- * given as a string, ioredis writes it as U+FFFD, so keys that differ only there (`"a\uD800"`, `"a\uDC00"`, `"a\uFFFD"`)
- * would be one Redis key. Such a key is given as its WTF-8 bytes instead (a lone surrogate as its own three bytes,
- * which no UTF-8 holds); a well-formed key is its UTF-8.
+ * given as a string, ioredis writes it as U+FFFD, so keys that differ only there (`"a\uD800"`, `"a\uDC00"`,
+ * `"a\uFFFD"`) would be one Redis key. Such a key is given as its WTF-8 bytes instead (a lone surrogate as its own
+ * three bytes, which no UTF-8 holds); a well-formed key is its UTF-8.
  */
 export const redisKey = (key: string): string | Buffer => {
   if (!loneSurrogate.test(key)) return key

@@ -138,7 +138,7 @@ export const retrySchedule = (
 ): Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> => {
   const maxWaitMs = Duration.toMillis(Duration.decode(maxWait))
   // An upstream's `retry_after` (header or error details) is its to choose: a huge, far-future or infinite one
-  // (`1e400` reads as Infinity) ends the retries rather than holding the call past any timeout.
+  // (`1e400` reads as Infinity) ends the retries rather than holding the call past its timeout.
   const waitable = (error: unknown) => {
     const after = retryAfterOf(error)
     return after === undefined || after * 1000 <= maxWaitMs
