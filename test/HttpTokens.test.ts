@@ -124,6 +124,23 @@ describe("JwtIssuer", () => {
       expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
     }))
 
+  it.effect("a token issued in the future past the clock tolerance is refused, as PyJWT refuses it", () =>
+    Effect.gen(function*() {
+      const verifier = yield* configuredVerifier
+      const now = Math.floor(Date.now() / 1000)
+      const refusedFor = (iat: number) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(verifier.verify(yield* signed({ sub: "u-1", iat, exp: iat + 600 })))
+          const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+          return Option.map(failure, (e) => [e._tag, e.message])
+        })
+      expect(yield* refusedFor(now + 3600)).toEqual(Option.some(["UnauthorizedError", "Invalid token"]))
+      expect(yield* refusedFor(now + 60)).toEqual(Option.some(["UnauthorizedError", "Invalid token"]))
+      // Within the tolerance (5 seconds here), and in the past, the token is valid.
+      expect(yield* refusedFor(now + 2)).toEqual(Option.none())
+      expect(yield* refusedFor(now - 60)).toEqual(Option.none())
+    }))
+
   it.effect("extra claims are JSON values: written as they are; others a type error, and a defect naming the claim", () =>
     Effect.gen(function*() {
       const issuer = yield* JwtIssuer.JwtIssuer

@@ -146,6 +146,10 @@ const unauthorized = (message: string) => new UnauthorizedError({ message, detai
 
 const isAsymmetric = (alg: string): boolean => !alg.startsWith("HS")
 
+/** `iat` later than now plus the tolerance (jose has checked that an `iat` is a number). */
+const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranceSeconds: number): boolean =>
+  payload.iat !== undefined && payload.iat > Date.now() / 1000 + toleranceSeconds
+
 /** The key set could not be fetched or read: the verifier's problem, not the token's. */
 class KeySetUnavailable {
   readonly _tag = "KeySetUnavailable"
@@ -217,8 +221,13 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
           // names; a token naming no subject (no `sub`, no `user_id`, or an empty one) would authenticate nobody
           // in particular, the same `""` for every such token.
+          // A token issued after now (past the clock tolerance) is refused, as PyJWT refuses it ("not yet
+          // valid"): jose reads `iat` only for a maximum age. Such a token is a clock or signer fault, and honoured
+          // it would stay valid longer than its issuer meant.
           Effect.filterOrFail(
-            (result) => result.payload["type"] !== "refresh" && subjectOf(result.payload) !== undefined,
+            (result) =>
+              result.payload["type"] !== "refresh" && subjectOf(result.payload) !== undefined &&
+              !issuedInFuture(result.payload, config.clockToleranceSeconds),
             () => unauthorized("Invalid token")
           ),
           Effect.map((result) => principalFromClaims(result.payload)),
