@@ -115,7 +115,7 @@ export interface DeviceCommand {
  * Sends each Bus command of a definition to its device and waits for the acknowledgement (`Devices.sendCommand`);
  * it runs until the scope closes. The Bus settles each message by the outcome: acknowledged, acked; the device
  * offline or late (`DeviceOfflineError`, `DeviceTimeoutError`), nak'd and delivered again with the subscriber's
- * backoff; not registered or rejected, dead-lettered.
+ * backoff; not registered, rejected, or answered with an acknowledgement that does not decode, dead-lettered.
  *
  * @example
  * ```ts

@@ -10,10 +10,18 @@
  * | `DeviceOfflineError` | `DEVICE_OFFLINE` | 503 | yes |
  * | `DeviceTimeoutError` | `DEVICE_TIMEOUT` | 504 | yes |
  * | `DeviceCommandRejectedError` | `DEVICE_COMMAND_REJECTED` | 422 | no |
+ * | `DeviceAckInvalidError` | `DEVICE_ACK_INVALID` | 502 | no |
  *
  * @since 0.1.0
  */
 export {
+  /**
+   * A device answered a command with an acknowledgement that names it but does not decode.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  DeviceAckInvalidError,
   /**
    * A device acknowledged a command with `status: "error"`.
    *

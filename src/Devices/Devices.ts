@@ -29,8 +29,10 @@ import type * as Scope from "effect/Scope"
 import { ValidationError } from "../Errors/CommonErrors.js"
 import type { Page } from "../Sql/Repository.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
+import * as Commands from "./internal/commands.js"
 import * as DeviceRecord from "./internal/deviceRecord.js"
 import type {
+  DeviceAckInvalidError,
   DeviceCommandRejectedError,
   DeviceNotFoundError,
   DeviceOfflineError,
@@ -112,12 +114,7 @@ export interface Registration {
  * @since 0.1.0
  * @category schemas
  */
-export const CommandMessage = Schema.Struct({
-  command_id: Schema.String,
-  command: Schema.String,
-  params: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  sent_at: Schema.String
-})
+export const CommandMessage: typeof Commands.CommandMessage = Commands.CommandMessage
 
 /**
  * @since 0.1.0
@@ -131,12 +128,7 @@ export type CommandMessage = typeof CommandMessage.Type
  * @since 0.1.0
  * @category schemas
  */
-export const CommandAck = Schema.Struct({
-  command_id: Schema.String,
-  status: Schema.Literal("ok", "error"),
-  result: Schema.optional(Schema.Unknown),
-  error: Schema.optional(Schema.String)
-})
+export const CommandAck: typeof Commands.CommandAck = Commands.CommandAck
 
 /**
  * @since 0.1.0
@@ -217,6 +209,7 @@ export type CommandError =
   | DeviceOfflineError
   | DeviceTimeoutError
   | DeviceCommandRejectedError
+  | DeviceAckInvalidError
   | MqttError
   | MqttQueueFullError
   | ValidationError
@@ -248,7 +241,8 @@ export interface Devices {
    * Sends a command with QoS 1 and waits for the device's acknowledgement: `DeviceNotFoundError` when the device is
    * not registered, `DeviceOfflineError` when it is offline (nothing is sent) or goes offline while the command
    * waits, `DeviceTimeoutError` after `timeout` (default `devices.command_timeout`), `DeviceCommandRejectedError`
-   * when it answers `status: "error"`.
+   * when it answers `status: "error"`, `DeviceAckInvalidError` when its acknowledgement names the command but does
+   * not decode.
    */
   readonly sendCommand: (
     deviceId: string,

@@ -8,17 +8,37 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { cutText } from "../../internal/text.js"
-import type { CommandAck, CommandError, CommandResult, DeviceTopics } from "../Devices.js"
+import type { CommandError, CommandResult, DeviceTopics } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import { shownId } from "./deviceRecord.js"
-import { DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
+import { DeviceAckInvalidError, DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
 import { type CommandOutcome, recordCommand } from "./metrics.js"
+
+/** A command as published to the device (`Devices.CommandMessage`). */
+export const CommandMessage = Schema.Struct({
+  command_id: Schema.String,
+  command: Schema.String,
+  params: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  sent_at: Schema.String
+})
+
+/** A device's acknowledgement of a command (`Devices.CommandAck`). */
+export const CommandAck = Schema.Struct({
+  command_id: Schema.String,
+  status: Schema.Literal("ok", "error"),
+  result: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.String)
+})
+
+type CommandAck = typeof CommandAck.Type
 
 interface Pending {
   readonly deviceId: string
-  readonly deferred: Deferred.Deferred<CommandAck, DeviceOfflineError>
+  readonly command: string
+  readonly deferred: Deferred.Deferred<CommandAck, DeviceOfflineError | DeviceAckInvalidError>
 }
 
 /** The commands waiting for their acknowledgement, by `command_id`. */
@@ -40,6 +60,8 @@ const commandOutcome = (tag: string): CommandOutcome =>
     ? "offline"
     : tag === "DeviceCommandRejectedError"
     ? "rejected"
+    : tag === "DeviceAckInvalidError"
+    ? "invalid_ack"
     : "failed"
 
 /** The command was not sent: the device is offline. */
@@ -87,8 +109,8 @@ export const send = (
   Effect.suspend(() => {
     const commandId = randomUUID()
     return Effect.gen(function*() {
-      const deferred = yield* Deferred.make<CommandAck, DeviceOfflineError>()
-      waiting.set(commandId, { deviceId: c.deviceId, deferred })
+      const deferred = yield* Deferred.make<CommandAck, DeviceOfflineError | DeviceAckInvalidError>()
+      waiting.set(commandId, { deviceId: c.deviceId, command: c.command, deferred })
       const sentAt = new Date(yield* Clock.currentTimeMillis).toISOString()
       yield* client.publish(topics.command, { device_id: c.deviceId }, {
         command_id: commandId,
@@ -123,6 +145,33 @@ export const acknowledge = (waiting: Waiting, deviceId: string | undefined, ack:
   Effect.suspend(() => {
     const p = waiting.get(ack.command_id)
     return p === undefined || p.deviceId !== deviceId ? Effect.void : Deferred.succeed(p.deferred, ack)
+  })
+
+/**
+ * An acknowledgement naming `commandId` that does not decode (`reason`) arrived: the command waiting for it, if it is
+ * the device's, fails with `DeviceAckInvalidError`, which is also the result (the handler's failure, logged).
+ */
+export const unreadable = (
+  waiting: Waiting,
+  deviceId: string | undefined,
+  commandId: string,
+  reason: string
+): Effect.Effect<never, DeviceAckInvalidError> =>
+  Effect.suspend(() => {
+    const p = waiting.get(commandId)
+    const mine = p !== undefined && p.deviceId === deviceId
+    const cut = cutText(reason, maxReasonLength)
+    const error = new DeviceAckInvalidError({
+      message: `Device ${deviceId ?? "(none)"} answered command ${mine ? p.command : commandId} with an `
+        + `acknowledgement that cannot be read: ${cut}`,
+      details: {
+        ...(deviceId === undefined ? {} : { device_id: deviceId }),
+        ...(mine ? { command: p.command } : {}),
+        command_id: cutText(commandId, maxReasonLength),
+        reason: cut
+      }
+    })
+    return Effect.zipRight(mine ? Deferred.fail(p.deferred, error) : Effect.void, Effect.fail(error))
   })
 
 /** The device went offline: every command waiting for it fails with `DeviceOfflineError`. */

@@ -86,6 +86,23 @@ export class DeviceTimeoutError extends InfrastructureErrorClass<DeviceTimeoutEr
 }) {}
 
 /**
+ * The device answered a command with an acknowledgement that does not decode (`DEVICE_ACK_INVALID`, 502, not
+ * retryable): it names the command's `command_id`, so the device received the command, but whether it ran it is
+ * unknown. Not retried, since a retry would send the command again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DeviceAckInvalidError extends InfrastructureErrorClass<DeviceAckInvalidError>()("DeviceAckInvalidError", {
+  code: "DEVICE_ACK_INVALID",
+  status: 502,
+  message: "Device answered the command with an acknowledgement that cannot be read",
+  retryable: false,
+  details: { device_id: OptionalString, command: OptionalString, command_id: OptionalString, reason: OptionalString },
+  fixed: { service: "device" }
+}) {}
+
+/**
  * The device acknowledged a command with `status: "error"` (`DEVICE_COMMAND_REJECTED`, 422): it will not run it.
  *
  * @since 0.1.0

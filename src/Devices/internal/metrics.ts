@@ -61,12 +61,13 @@ export const devicesOnline: Metric.Metric.Gauge<number> = Metric.gauge("devices_
 })
 
 /**
- * How a command ended: `acknowledged`, `rejected`, `timeout`, `offline`, `failed` (not sent).
+ * How a command ended: `acknowledged`, `rejected`, `timeout`, `offline`, `invalid_ack` (its acknowledgement does not
+ * decode), `failed` (not sent).
  *
  * @since 0.1.0
  * @category models
  */
-export type CommandOutcome = "acknowledged" | "rejected" | "timeout" | "offline" | "failed"
+export type CommandOutcome = "acknowledged" | "rejected" | "timeout" | "offline" | "invalid_ack" | "failed"
 
 /**
  * `device_commands_total{outcome}`: commands sent to devices, by outcome (counter).

@@ -53,7 +53,12 @@ const encoderOf = (schema: Schema.Schema.AnyNoContext): Encoder => {
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 // As pydantic words each problem, never quoting the value (a reading can hold what must not reach a log).
-const describe = (error: ParseResult.ParseError): string =>
+/**
+ * A decoding failure in the words a dropped message is logged with: each issue's path and message.
+ *
+ * @internal
+ */
+export const describe = (error: ParseResult.ParseError): string =>
   Issues.collect(error.issue).map((issue) =>
     issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
   ).join("; ")
