@@ -172,12 +172,13 @@ export interface MqttClient {
   ) => Effect.Effect<MqttSubscription, MqttError, R | Scope.Scope>
   /**
    * Sees the topic of every received message that matches a pattern (`devices/{device_id}/#`), before the
-   * subscriptions handle it, without subscribing at the broker; until the scope closes. The device registry uses it
-   * to take any message of a device as a sign of life.
+   * subscriptions handle it, without subscribing at the broker; until the scope closes. `retained` is the message's
+   * retain flag: over MQTT 3.1.1 the broker sets it only on a retained message it sends because a subscription
+   * started, which may be old. The device registry uses it to take every live message of a device as a sign of life.
    */
   readonly watch: (
     pattern: string,
-    observer: (topic: string, params: { readonly [name: string]: string }) => Effect.Effect<void>
+    observer: (topic: string, params: { readonly [name: string]: string }, retained: boolean) => Effect.Effect<void>
   ) => Effect.Effect<void, never, Scope.Scope>
   /** Connection health. */
   readonly health: Effect.Effect<MqttHealth>

@@ -1,6 +1,7 @@
 /**
- * What the registry hears from devices: any message under a device's topics as a sign of life, its status messages
- * (`online`, and `offline`, its will, which is none), its heartbeats, and the acknowledgements of its commands.
+ * What the registry hears from devices: each live message under a device's topics as a sign of life (a retained one
+ * is none), its status messages (`online`, and `offline`, its will, which is none), its heartbeats, and the
+ * acknowledgements of its commands.
  *
  * @internal
  */
@@ -27,11 +28,12 @@ export const listen = (
   waiting: Commands.Waiting
 ): Effect.Effect<void, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
-    // Any message of a device is a sign of life, but its status: that says itself whether the device is alive, and
-    // its `offline` (its will, published by the broker once the device is gone) is none.
-    yield* client.watch(topics.any, (topic, params) => {
+    // A live message of a device is a sign of life, but its status: that says itself whether the device is alive,
+    // and its `offline` (its will, published by the broker once the device is gone) is none. A retained message
+    // other than its status is none either: the broker sends it when a subscription starts, however old it is.
+    yield* client.watch(topics.any, (topic, params, retained) => {
       const deviceId = params.device_id
-      return deviceId === undefined || TopicPattern.match(topics.status.parsed, topic) !== undefined
+      return deviceId === undefined || retained || TopicPattern.match(topics.status.parsed, topic) !== undefined
         ? Effect.void
         : Liveness.seen(liveness, deviceId)
     })

@@ -120,7 +120,7 @@ export const watch = (routes: Dispatch.Routes): MqttClient["watch"] => (pattern,
     if (typeof parsed === "string") return Effect.dieMessage(`Invalid topic pattern ${pattern}: it ${parsed}`)
     const id = routes.nextId++
     const handle = (received: Dispatch.Received, params: Record<string, string>) =>
-      Effect.catchAllCause(Effect.suspend(() => observer(received.topic, params)), (cause) =>
+      Effect.catchAllCause(Effect.suspend(() => observer(received.topic, params, received.retain)), (cause) =>
         Effect.logError(`Devices: a watch of ${pattern} failed: ${describeFailure(cause)}`))
     return Effect.acquireRelease(
       Effect.sync(() =>
