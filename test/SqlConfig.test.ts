@@ -76,6 +76,23 @@ describe("Sql config", () => {
     expect(Exit.isFailure(zero) && Cause.pretty(zero.cause)).toContain("pool_size")
   })
 
+  it("refuses a database.url of another scheme, naming the key and the scheme, without its password", async () => {
+    const read = (url: string) =>
+      Effect.runPromiseExit(
+        Effect.withConfigProvider(Sql.SqlConfig.databaseConfig, ConfigProvider.fromJson({ database: { url } }))
+      )
+    for (const url of ["postgres://u@127.0.0.1/x", "postgresql://u@127.0.0.1/x", "socket:/var/run/postgresql?db=x"]) {
+      expect(Exit.isSuccess(await read(url))).toBe(true)
+    }
+    const mysql = await read("mysql://u:hunter2@127.0.0.1:5432/test")
+    expect(Exit.isFailure(mysql)).toBe(true)
+    const message = Exit.isFailure(mysql) ? Cause.pretty(mysql.cause) : ""
+    expect(message).toContain("url")
+    expect(message).toContain("mysql://")
+    expect(message).toContain("postgres://")
+    expect(message).not.toContain("hunter2")
+  })
+
   it("fails startup naming host and port when the server is unreachable", async () => {
     const error = failureOf(
       await buildExit(Sql.layerConfig(), { database: { host: "127.0.0.1", port: 1, connect_timeout: "2 seconds" } })

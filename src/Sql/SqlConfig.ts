@@ -8,9 +8,11 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
 
 /**
@@ -64,6 +66,24 @@ export interface DatabaseConfig {
   readonly poolPrePing: Option.Option<boolean>
 }
 
+// The schemes `pg` connects with. A url of another scheme (`mysql://`, `http://`) is refused: `pg` would read its
+// host and port and connect to them as PostgreSQL. Only the scheme is named in the message, never the url.
+const postgresSchemes = new Set(["postgres", "postgresql", "socket"])
+
+const postgresUrl = Config.redacted("url").pipe(
+  Config.mapOrFail((url) => {
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(Redacted.value(url).trim())?.[1]
+    return scheme === undefined || postgresSchemes.has(scheme.toLowerCase())
+      ? Either.right(url)
+      : Either.left(
+        ConfigError.InvalidData(
+          ["url"],
+          `expected a postgres:// or postgresql:// URL (postgres://host:5432/name), got a ${scheme}:// URL`
+        )
+      )
+  })
+)
+
 /**
  * The `database` section: `host`, `port`, `name`, `user`, `password`, `url`, `pool_size`, `connect_timeout`,
  * `idle_timeout`, `ssl`, `migrate_on_start`, `embedded_dir`, and the seed's `port_external`, `max_overflow`,
@@ -89,7 +109,7 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
   name: Config.withDefault(Config.nonEmptyString("name"), "postgres"),
   user: Config.withDefault(Config.nonEmptyString("user"), "postgres"),
   password: Config.option(Config.redacted("password")),
-  url: Config.option(Config.redacted("url")),
+  url: Config.option(postgresUrl),
   poolSize: positiveInteger("pool_size", 5),
   connectTimeout: durationOrMillis("connect_timeout", "5 seconds"),
   idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
