@@ -970,3 +970,30 @@ describe.skipIf(!natsUp || !natsServerFound)("Bus on a test-owned three-node clu
     60_000
   )
 })
+
+describe("BusConfig nats.servers", () => {
+  const reading = (servers: string) =>
+    Effect.withConfigProvider(
+      BusConfig.config,
+      GlamConfig.provider(GlamConfig.fromObject({ service: { name: "x" }, nats: { servers } }))
+    )
+
+  it.effect("takes nats://, tls:// and host:port servers", () =>
+    Effect.gen(function*() {
+      const config = yield* reading("nats://n1:4222,tls://n2:4222,n3:4222,NATS://n4:4222")
+      expect(config.servers).toEqual(["nats://n1:4222", "tls://n2:4222", "n3:4222", "NATS://n4:4222"])
+    }))
+
+  it.effect("refuses a server of another scheme, naming the key, its entry and the scheme, without its password", () =>
+    Effect.gen(function*() {
+      for (const scheme of ["http", "postgres", "redis"]) {
+        const error = yield* Effect.flip(reading(`nats://n1:4222,${scheme}://app:hunter2@127.0.0.1:4222`))
+        const message = GlamConfig.formatConfigError(error)
+        expect(message).toContain("nats.servers")
+        expect(message).toContain(`${scheme}://`)
+        expect(message).toContain("nats://")
+        expect(message).toContain("[1]")
+        expect(message).not.toContain("hunter2")
+      }
+    }))
+})

@@ -144,6 +144,30 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
     Config.withDefault<ReadonlyArray<string>>([])
   )
 
+// The client reads a server's host and port whatever its scheme: `http://` or `postgres://` would connect to that
+// address as NATS. Only the scheme and the entry are named in the message, never the server, which may carry
+// credentials.
+const natsSchemes = new Set(["nats", "tls"])
+
+const natsServers = nats(Config.array(Config.string(), "servers")).pipe(
+  Config.mapOrFail((servers) => {
+    const refused = servers.map((server, index) => ({
+      index,
+      scheme: /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(server.trim())?.[1]
+    })).find(({ scheme }) => scheme !== undefined && !natsSchemes.has(scheme.toLowerCase()))
+    return refused === undefined
+      ? Either.right(servers)
+      : Either.left(
+        ConfigError.InvalidData(
+          ["servers"],
+          `expected NATS servers (nats://host:4222, tls://host:4222 or host:4222), got a ${refused.scheme}:// URL ` +
+            `at [${refused.index}]`
+        )
+      )
+  }),
+  Config.withDefault<ReadonlyArray<string>>(["nats://127.0.0.1:4222"])
+)
+
 /**
  * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
  * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `service.version` (`1.0.0`), `app_env`,
@@ -165,9 +189,7 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
  * @category configs
  */
 export const config: Config.Config<BusConfig> = Config.all({
-  servers: nats(Config.array(Config.string(), "servers")).pipe(
-    Config.withDefault<ReadonlyArray<string>>(["nats://127.0.0.1:4222"])
-  ),
+  servers: natsServers,
   user: nats(Config.string("user")).pipe(Config.option),
   password: nats(Config.redacted("password")).pipe(Config.option),
   token: nats(Config.redacted("token")).pipe(Config.option),
