@@ -144,6 +144,46 @@ export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, Start
     })
   )
 
+/** A missing key's problem (worded by the provider: the service's file and variables) with what it means in prod. */
+const requiredInProd = <A>(
+  config: Config.Config<A>,
+  meaning: string,
+  alternative = ""
+): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.asVoid(config).pipe(
+    Effect.mapError((error) =>
+      error._op === "MissingData"
+        ? ConfigError.MissingData(error.path, `${error.message}${alternative}. ${meaning}`)
+        : error
+    )
+  )
+
+/**
+ * In `app_env` `prod` no embedded server stands in for a missing one: `database.host` (unless `database.url` is set)
+ * and `nats.servers` are read as required keys, so that each missing server is one problem of the startup error,
+ * naming the key, the service's file and its variables.
+ */
+const serversRequiredInProd: Effect.Effect<void, ConfigError.ConfigError> = Effect.gen(function*() {
+  if ((yield* Effect.orElseSucceed(GlamConfig.appEnv, () => "dev")) !== "prod") return
+  const url = yield* Effect.orElseSucceed(
+    Config.option(Config.nested(Config.string("url"), "database")),
+    () => Option.none<string>()
+  )
+  yield* Effect.all([
+    Option.isSome(url) ? Effect.void : requiredInProd(
+      Config.nested(Config.string("host"), "database"),
+      "No database server configured: in APP_ENV=prod the service never falls back to the embedded PostgreSQL",
+      ", or set database.url"
+    ),
+    requiredInProd(
+      Config.nested(Config.array(Config.string(), "servers"), "nats"),
+      "No NATS server configured: in APP_ENV=prod the service never falls back to the in-memory bus"
+    )
+  ], { mode: "validate", discard: true }).pipe(
+    Effect.mapError((errors) => errors.flatMap(Option.toArray).reduce((a, b) => ConfigError.And(a, b)))
+  )
+})
+
 const describe = (error: unknown): StartupError => {
   if (error instanceof StartupError) return error
   if (ConfigError.isConfigError(error)) {
@@ -213,17 +253,19 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
   // Every section is read once before anything starts, so one startup error lists every problem, not just the
   // first layer's (the http section too, which `Http.serve` reads later); so are the streams of the declared
   // events, before any server is reached.
+  const sections = Config.all([
+    TelemetryConfig.config,
+    SqlConfig.databaseConfig,
+    BusConfig.config,
+    OutboxRelay.config,
+    HttpConfig.server,
+    HttpConfig.rateLimit,
+    SecurityHeaders.config
+  ])
   const validated = Layer.effectDiscard(
-    Config.all([
-      TelemetryConfig.config,
-      SqlConfig.databaseConfig,
-      BusConfig.config,
-      OutboxRelay.config,
-      HttpConfig.server,
-      HttpConfig.rateLimit,
-      SecurityHeaders.config
-    ]).pipe(
-      Effect.flatMap(([, , bus]) =>
+    Effect.all([sections, serversRequiredInProd], { mode: "validate" }).pipe(
+      Effect.mapError((errors) => errors.flatMap(Option.toArray).reduce((a, b) => ConfigError.And(a, b))),
+      Effect.flatMap(([[, , bus]]) =>
         JetStreamSetup.declare({ platform: EventCatalogue.streams, own: streams, names: bus.declaredStreams, events })
       )
     )

@@ -118,6 +118,19 @@ describe("GlamLive", () => {
       expect(error.message).not.toContain("hunter2-secret")
     }))
 
+  it.effect("in APP_ENV=prod, one startup error names both missing servers with the service's own keys and variables", () =>
+    Effect.gen(function*() {
+      const root = configRoot("service:\n  name: catalog-service\n")
+      const error = yield* startupFailure(makeGlamLive({ service: "catalog-service", root, env: { APP_ENV: "prod" } }))
+      expect(error.message).toContain("No database server configured")
+      expect(error.message).toContain("CATALOG_DATABASE__HOST")
+      expect(error.message).toContain("database.url")
+      expect(error.message).toContain("No NATS server configured")
+      expect(error.message).toContain("CATALOG_NATS__SERVERS")
+      expect(error.message).toContain("config/services/catalog-service.yml")
+      expect(error.message).not.toContain("<")
+    }))
+
   it.effect("refuses the embedded database in APP_ENV=prod", () =>
     Effect.gen(function*() {
       const root = configRoot("service:\n  name: catalog-service\nnats:\n  servers: [nats://127.0.0.1:4222]\n")
