@@ -37,9 +37,9 @@ import { poll, take, unique } from "./fixtures/bus/conformance.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
 import { freePort } from "./support/localService.js"
 import { addReplicatedStream, type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
-import { type NatsServer, startNatsServer, startNatsServerWith } from "./support/natsServer.js"
+import { type NatsServer, serverProcess, startNatsServer, startNatsServerWith } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
-import { toolAvailable } from "./support/tools.js"
+import { toolAvailable, toolPath } from "./support/tools.js"
 
 const natsUp = await serviceAvailable("nats")
 const pythonFound = toolAvailable("python3")
@@ -996,4 +996,19 @@ describe("BusConfig nats.servers", () => {
         expect(message).not.toContain("hunter2")
       }
     }))
+})
+
+describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server without JetStream", () => {
+  it.live("fails startup naming the server and how to enable JetStream", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const server = serverProcess(toolPath("nats-server"), ["-a", "127.0.0.1", "-p", String(port)], port)
+      yield* Effect.acquireRelease(Effect.promise(server.start), () => Effect.promise(server.stop))
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(JetStream.layer(options([`nats://127.0.0.1:${port}`], { ensureStreams: false }))))
+      )
+      expect(error._tag).toBe("MessageBusError")
+      expect(error.message).toContain(`127.0.0.1:${port}`)
+      expect(error.message).toContain("-js")
+    }).pipe(Effect.scoped))
 })

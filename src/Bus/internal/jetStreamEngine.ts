@@ -218,7 +218,16 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
     const js = jetstream(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc),
-      catch: (e) => busError(`JetStream is not available: ${errorMessage(e)}`, { operation: "connect" }, true, e)
+      catch: (e) =>
+        busError(
+          e instanceof Error && e.name === "JetStreamNotEnabled"
+            ? `JetStream is not enabled on the NATS server at ${nc.getServer()}: start nats-server with -js (or a ` +
+              "jetstream block in its configuration file)"
+            : `JetStream is not available on the NATS server at ${nc.getServer()}: ${errorMessage(e)}`,
+          { operation: "connect" },
+          true,
+          e
+        )
     })
     const engine = yield* engineOn(nc, js, jsm, options)
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)
