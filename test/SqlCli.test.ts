@@ -111,6 +111,33 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
       180_000
     )
 
+    it.effect("refuses a directory that holds no migration file, naming it, instead of reporting it up to date", () =>
+      Effect.gen(function*() {
+        const dir = Path.join(yield* WorkDir, "dist")
+        mkdirSync(dir)
+        writeFileSync(Path.join(dir, "main.js"), "export {}\n")
+        for (const command of ["up", "status"]) {
+          const result = yield* run([command, "--dir", dir, "--env-prefix", "SQLTEST"])
+          expect(result.code).toBe(1)
+          expect(result.stdout).not.toMatch(/up to date/i)
+          expect(result.stderr).toContain(`glam-migrate: ${dir} holds no migration file`)
+          expect(result.stderr).toContain("<id>_<name>.sql")
+        }
+      }))
+
+    it.effect("without a server names the keys and variables to set, and how to name the service", () =>
+      Effect.gen(function*() {
+        const unnamed = yield* run(["up", "--dir", migrations])
+        expect(unnamed.code).toBe(1)
+        expect(unnamed.stderr).toContain("glam-migrate: No database server configured")
+        expect(unnamed.stderr).toContain("--service")
+        expect(unnamed.stderr).not.toContain("<SERVICE>")
+        const prefixed = yield* run(["up", "--dir", migrations, "--env-prefix", "NOPE"])
+        expect(prefixed.code).toBe(1)
+        expect(prefixed.stderr).toContain("NOPE_DATABASE__HOST")
+        expect(prefixed.stderr).toContain("database.url")
+      }))
+
     it.effect("fails with one line naming the server when it is unreachable", () =>
       Effect.gen(function*() {
         const result = yield* run(["up", "--dir", migrations, "--env-prefix", "SQLTEST"], { SQLTEST_DB_PORT: "1" })

@@ -11,6 +11,7 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -18,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { formatConfigError, layer as configLayer } from "../Config/GlamConfigProvider.js"
 import { DatabaseError } from "../Errors/InfrastructureErrors.js"
-import { defaultMigrationsTable, fromDirectory, migrate, migrationStatus } from "../Sql/Migrations.js"
+import { defaultMigrationsTable, fromDirectory, migrate, MigrationError, migrationStatus } from "../Sql/Migrations.js"
 import { layer as sqlLayer, optionsFromConfig } from "../Sql/Sql.js"
 import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
 
@@ -54,8 +55,15 @@ const database = (settings: Settings) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const config = yield* databaseConfig
     if (!hasServer(config)) {
+      // Read as a required key, database.host's problem names the service file and the variables that set it.
+      const missing = yield* Effect.flip(Config.nested(Config.string("host"), "database"))
+      const unnamed = Option.isNone(settings.service) && Option.isNone(settings.envPrefix)
       return yield* new DatabaseError({
-        message: "No database server configured: set database.host (<SERVICE>_DB_HOST) or database.url",
+        message: `No database server configured: ${formatConfigError(missing)}, or set database.url` +
+          (unnamed
+            ? " (with neither --service nor GLAM_SERVICE, no service file and no prefixed variable is read;" +
+              " --env-prefix names the variables' prefix)"
+            : ""),
         details: { operation: "connect" },
         retryable: false
       })
@@ -63,16 +71,31 @@ const database = (settings: Settings) =>
     return sqlLayer({ ...optionsFromConfig(config), applicationName: "glam-migrate" })
   })).pipe(Layer.provide(configLayer(loadOptions(settings))))
 
+/**
+ * The migrations of `dir`; none is an error naming it. A directory without a migration file is a wrong `--dir`
+ * (the compiled service, say), which would otherwise be reported up to date.
+ */
+const migrationsOf = (dir: string) =>
+  Effect.flatMap(fromDirectory(dir), (migrations) =>
+    migrations.length > 0
+      ? Effect.succeed(migrations)
+      : Effect.fail(
+        new MigrationError({
+          reason: "failed",
+          message: `${dir} holds no migration file (<id>_<name>.sql, .js, .mjs or .ts, such as 0001_create_items.sql)`
+        })
+      ))
+
 const up = Command.make("up", settings, ({ dir, table, ...rest }) =>
   Effect.gen(function*() {
-    const applied = yield* migrate({ loader: fromDirectory(dir), table })
+    const applied = yield* migrate({ loader: migrationsOf(dir), table })
     if (applied.length === 0) yield* Console.log("Already up to date")
     for (const [id, name] of applied) yield* Console.log(`applied ${id}_${name}`)
   }).pipe(Effect.provide(database(rest)))).pipe(Command.withDescription("Apply the pending migrations"))
 
 const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
   Effect.gen(function*() {
-    const report = yield* migrationStatus({ loader: fromDirectory(dir), table })
+    const report = yield* migrationStatus({ loader: migrationsOf(dir), table })
     yield* Console.log(
       Option.match(report.current, {
         onNone: () => "current: none",
