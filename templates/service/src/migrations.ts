@@ -1,6 +1,8 @@
 /**
- * The service's migrations, applied at startup when `database.migrate_on_start` is set (or by `glam-migrate`).
- * The outbox table is what the outbox relay reads.
+ * The service's migrations, applied at startup when `database.migrate_on_start` is set. The outbox table is what
+ * the outbox relay reads. `glam-migrate` reads a directory of `<id>_<name>.sql` files (`--dir`), not this record:
+ * to run migrations apart from startup, keep them as such files and load them here with
+ * `Sql.Migrations.fromDirectory`.
  */
 import { Sql } from "@glam/shared"
 
