@@ -374,6 +374,30 @@ const outboxKeys = [
   "ready_max_age"
 ]
 
+// The keys of `BusConfig.config`, the one reader of the `nats` section: a misspelt `nats.server` would otherwise
+// leave a service outside prod on the in-memory bus without a word.
+const natsKeys = [
+  "servers",
+  "user",
+  "password",
+  "token",
+  "stream_retention",
+  "stream_storage",
+  "stream_max_age",
+  "stream_max_msgs_per_subject",
+  "stream_max_msgs",
+  "stream_max_bytes",
+  "stream_duplicate_window",
+  "stream_replicas",
+  "publish_timeout",
+  "publish_retry_budget",
+  "own_streams",
+  "ensure_streams",
+  "streams",
+  "update_streams",
+  "max_event_depth"
+]
+
 /**
  * The top-level keys the toolkit reads, with the keys of the sections whose every key is known here: `databse` or
  * `database.hots` is then reported with the key probably meant. The seed's flat `<PREFIX>_DB_*` and
@@ -387,7 +411,7 @@ const toolkitKeys: GlamConfig.KnownKeys = new Map<string, ReadonlySet<string> | 
   ["telemetry", undefined],
   ["database", new Set(databaseKeys)],
   ["outbox", new Set(outboxKeys)],
-  ["nats", undefined],
+  ["nats", new Set(natsKeys)],
   ["nats_servers", undefined],
   ["http", undefined],
   ["rate_limit", undefined],

@@ -138,4 +138,25 @@ describe("the seed's database settings", () => {
       }),
     { timeout: 60_000 }
   )
+
+  it.scoped(
+    "a misspelt nats key (nats.server, which leaves the service on the in-memory bus) is reported",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const root = configRoot("service:\n  name: orders-service\nnats:\n  stream_max_ages: 1 day\n")
+        yield* Layer.build(makeGlamLive({
+          service: "orders-service",
+          root,
+          dotenv: false,
+          env: { APP_ENV: "test", ORDERS_NATS__SERVER: "nats://127.0.0.1:4222" }
+        }))
+        const warnings = stdout.text().split("\n").filter((line) => line.includes(" - WARNING - "))
+        expect(warnings.filter((line) => line.includes("Unknown key nats.server (ORDERS_NATS__SERVER)"))[0])
+          .toContain("did you mean nats.servers?")
+        expect(warnings.filter((line) => line.includes("Unknown key nats.stream_max_ages"))[0])
+          .toContain("did you mean nats.stream_max_age?")
+      }),
+    { timeout: 60_000 }
+  )
 })
