@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
 import { type Bus, health as busHealth } from "./Bus/Bus.js"
@@ -218,8 +219,10 @@ const readinessChecks = Layer.effectDiscard(Effect.gen(function*() {
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
  * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
  * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
- * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. A
- * configuration problem fails startup with a `StartupError` listing every problem.
+ * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. While
+ * they close after a SIGINT or SIGTERM that `NodeRuntime.runMain` handled, a repeated one (`npm start` passes
+ * Ctrl-C on) is ignored with one warning instead of ending the process midway. A configuration problem fails
+ * startup with a `StartupError` listing every problem.
  *
  * It also provides the `Http.Readiness` registry with the toolkit's checks registered: `database`, `bus` and
  * `outbox` (the backlog within `outbox.ready_max_backlog` rows and `outbox.ready_max_age`), so `Http.serve` on it
@@ -284,13 +287,58 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
       Layer.provideMerge(infrastructure),
       Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
-      Layer.provideMerge(Layer.effectDiscard(Effect.zipRight(announce(loaded), configWarnings(loaded)))),
+      Layer.provideMerge(
+        Layer.merge(
+          Layer.effectDiscard(Effect.zipRight(announce(loaded), configWarnings(loaded))),
+          Layer.scopedDiscard(repeatedSignals)
+        )
+      ),
       Layer.provideMerge(Telemetry.layerConfig()),
       Layer.provide(validated),
       Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
     )
   })).pipe(Layer.mapError(describe))
 }
+
+/**
+ * `npm start` passes the terminal's Ctrl-C on to the service, which so gets SIGINT twice. `NodeRuntime.runMain`
+ * begins the stop at the first signal and stops listening, and Node's default ends the process at the second,
+ * before requests are drained, the outbox flushed and the database closed. Listening before the others, this marks
+ * the service as stopping when another listener takes a signal; a SIGINT or SIGTERM that comes when nothing else
+ * listens is then ignored with one warning, or, when none came before, given Node's default (the process ends).
+ */
+const repeatedSignals = Effect.gen(function*() {
+  const runtime = yield* Effect.runtime<never>()
+  let stopping = false
+  let warned = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) {
+      stopping = true
+    } else if (!stopping) {
+      remove()
+      process.kill(process.pid, signal)
+    } else if (!warned) {
+      warned = true
+      Runtime.runFork(runtime)(
+        Effect.logWarning(
+          `${signal} received again while stopping (npm passes Ctrl-C on as a second one): ignored, so that the ` +
+            "service stops in order; SIGKILL ends it at once"
+        )
+      )
+    }
+  }
+  const remove = () => {
+    process.removeListener("SIGINT", onSignal)
+    process.removeListener("SIGTERM", onSignal)
+  }
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.prependListener("SIGINT", onSignal)
+      process.prependListener("SIGTERM", onSignal)
+    }),
+    () => Effect.sync(remove)
+  )
+})
 
 type LoggerOptions = Pick<GlamLogger.Options, "service" | "environment" | "format">
 
