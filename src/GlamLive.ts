@@ -307,12 +307,16 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
  * the service as stopping when another listener takes a signal; a SIGINT or SIGTERM that comes when nothing else
  * listens is then ignored with one warning, or, when none came before, given Node's default (the process ends).
  */
+/** The listeners of {@link repeatedSignals}, one per service layer built in the process. */
+const signalGuards = new Set<(...args: Array<never>) => void>()
+
 const repeatedSignals = Effect.gen(function*() {
   const runtime = yield* Effect.runtime<never>()
   let stopping = false
   let warned = false
   const onSignal = (signal: NodeJS.Signals) => {
-    if (process.listenerCount(signal) > 1) {
+    // Another service's listener of this kind is not a handler that stops the process.
+    if (process.listeners(signal).some((listener) => !signalGuards.has(listener))) {
       stopping = true
     } else if (!stopping) {
       remove()
@@ -328,11 +332,13 @@ const repeatedSignals = Effect.gen(function*() {
     }
   }
   const remove = () => {
+    signalGuards.delete(onSignal)
     process.removeListener("SIGINT", onSignal)
     process.removeListener("SIGTERM", onSignal)
   }
   yield* Effect.acquireRelease(
     Effect.sync(() => {
+      signalGuards.add(onSignal)
       process.prependListener("SIGINT", onSignal)
       process.prependListener("SIGTERM", onSignal)
     }),

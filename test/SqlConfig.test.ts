@@ -81,9 +81,18 @@ describe("Sql config", () => {
       Effect.runPromiseExit(
         Effect.withConfigProvider(Sql.SqlConfig.databaseConfig, ConfigProvider.fromJson({ database: { url } }))
       )
-    for (const url of ["postgres://u@127.0.0.1/x", "postgresql://u@127.0.0.1/x", "socket:/var/run/postgresql?db=x"]) {
-      expect(Exit.isSuccess(await read(url))).toBe(true)
-    }
+    const accepted = [
+      "postgres://u@127.0.0.1/x",
+      "postgresql://u@127.0.0.1/x",
+      "socket:/var/run/postgresql?db=x",
+      // SQLAlchemy's form, as the Python services write their url: pg reads it as a PostgreSQL url.
+      "postgresql+asyncpg://u@127.0.0.1/x"
+    ]
+    for (const url of accepted) expect(Exit.isSuccess(await read(url))).toBe(true)
+    expect(connectionSettings({ url: Redacted.make("postgresql+asyncpg://u:pw@db.example:6543/orders") }))
+      .toMatchObject(
+        { user: "u", password: "pw", host: "db.example", port: 6543, database: "orders" }
+      )
     const mysql = await read("mysql://u:hunter2@127.0.0.1:5432/test")
     expect(Exit.isFailure(mysql)).toBe(true)
     const message = Exit.isFailure(mysql) ? Cause.pretty(mysql.cause) : ""

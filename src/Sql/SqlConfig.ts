@@ -66,14 +66,15 @@ export interface DatabaseConfig {
   readonly poolPrePing: Option.Option<boolean>
 }
 
-// The schemes `pg` connects with. A url of another scheme (`mysql://`, `http://`) is refused: `pg` would read its
-// host and port and connect to them as PostgreSQL. Only the scheme is named in the message, never the url.
-const postgresSchemes = new Set(["postgres", "postgresql", "socket"])
+// The schemes `pg` connects with, and SQLAlchemy's `postgresql+<driver>` (the Python services' `postgresql+asyncpg`),
+// which `pg` reads as a PostgreSQL url. A url of another scheme (`mysql://`, `http://`) is refused: `pg` would read
+// its host and port and connect to them as PostgreSQL. Only the scheme is named in the message, never the url.
+const postgresScheme = /^(?:postgres|postgresql)(?:\+[a-z0-9_]+)?$|^socket$/
 
 const postgresUrl = Config.redacted("url").pipe(
   Config.mapOrFail((url) => {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(Redacted.value(url).trim())?.[1]
-    return scheme === undefined || postgresSchemes.has(scheme.toLowerCase())
+    return scheme === undefined || postgresScheme.test(scheme.toLowerCase())
       ? Either.right(url)
       : Either.left(
         ConfigError.InvalidData(
