@@ -39,7 +39,10 @@ export interface SqlOptions {
   readonly ssl?: boolean | ConnectionOptions | undefined
   /** Maximum pooled connections; default 5. */
   readonly poolSize?: number | undefined
-  /** Time to open a connection, also the startup check's limit; default 5 seconds. */
+  /**
+   * Time to open a connection, also the startup check's limit and the longest wait for a pooled connection when
+   * all are taken (a retryable `DatabaseError`); default 5 seconds.
+   */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** An idle pooled connection is closed after this; default 30 seconds. */
   readonly idleTimeout?: Duration.DurationInput | undefined

@@ -36,7 +36,10 @@ export interface DatabaseConfig {
   readonly url: Option.Option<Redacted.Redacted>
   /** `database.pool_size`, default 5 (the seed's `DB_POOL_SIZE`). */
   readonly poolSize: number
-  /** `database.connect_timeout`, default 5 seconds (a duration: `5 seconds`, or a number of milliseconds). */
+  /**
+   * `database.connect_timeout`, default 5 seconds (a duration: `5 seconds`, or a number of milliseconds): the
+   * longest wait for a new connection, and for a pooled one when all are taken.
+   */
   readonly connectTimeout: Duration.Duration
   /** `database.idle_timeout`, default 30 seconds. */
   readonly idleTimeout: Duration.Duration

@@ -8,6 +8,7 @@
  * | `23503` foreign key, `23514` check, `23502` not null, other class `23`, class `22` (bad data) | `ValidationError` |
  * | `40001` serialization failure, `40P01` deadlock | retryable `DatabaseError` |
  * | class `08` connection, `57P01`-`57P03` shutdown, `53` resources, `57014` cancel, `55P03` lock, lost socket | retryable `DatabaseError` |
+ * | no pooled connection free within `connect_timeout` (every one taken) | retryable `DatabaseError` |
  * | anything else (syntax, undefined table...) | non-retryable `DatabaseError` |
  *
  * @since 0.1.0

@@ -22,6 +22,9 @@ const lostConnectionCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", 
 const lostConnectionMessage =
   /Connection terminated|Client has encountered a connection error|Client was closed|not queryable|Connection ended|socket hang up/i
 
+// pg-pool's failure when every connection of a full pool stays taken for connectionTimeoutMillis (connect_timeout).
+const poolExhaustedMessage = /^timeout exceeded when trying to connect$/
+
 const stringProp = (u: unknown, key: string): string | undefined =>
   Predicate.hasProperty(u, key) && typeof u[key] === "string" ? u[key] as string : undefined
 
@@ -112,13 +115,15 @@ const invalidInput = ({ cause, column, constraint, table }: Facts, state: string
   })
 
 /** Any other failure: retryable when the transaction or connection may succeed again. */
-const databaseFailure = (facts: Facts, context: SqlErrorContext, connectionLost: boolean): DatabaseError => {
+const databaseFailure = (facts: Facts, context: SqlErrorContext, inner: unknown): DatabaseError => {
   const { cause, state, table } = facts
-  const [message, retryable] = state === "40001"
+  const [message, retryable] = state === undefined && poolExhaustedMessage.test(stringProp(inner, "message") ?? "")
+    ? ["Database connection pool exhausted: no connection came free within connect_timeout", true]
+    : state === "40001"
     ? ["Serialization failure; the transaction may be retried", true]
     : state === "40P01"
     ? ["Deadlock detected; the transaction may be retried", true]
-    : connectionLost
+    : isConnectionLoss(inner)
     ? ["Database connection lost", true]
     : state !== undefined && (transientStates.has(state) || state.startsWith("53"))
     ? ["Database temporarily unavailable", true]
@@ -142,7 +147,7 @@ export const classifySqlError = (error: unknown, context: SqlErrorContext = {}):
   }
   if (state === "23505" || state === "23P01") return conflict(facts)
   if (state !== undefined && (state.startsWith("23") || state.startsWith("22"))) return invalidInput(facts, state)
-  return databaseFailure(facts, context, isConnectionLoss(inner))
+  return databaseFailure(facts, context, inner)
 }
 
 /** @internal */
