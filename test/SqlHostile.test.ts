@@ -2,10 +2,12 @@
  * The Sql layer under hostile input and contention, on the real PostgreSQL (a database of its own per run): a pool
  * whose connections are all taken, and values PostgreSQL refuses.
  */
+import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Option } from "effect"
-import { DatabaseError } from "../src/Errors/index.js"
+import { Cause, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { DatabaseError, ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -19,8 +21,69 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   return failure.value
 }
 
+class Note extends Model.Class<Note>("Note")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  title: Schema.String,
+  doc: Schema.Unknown,
+  tags: Schema.Array(Schema.String),
+  raw: Schema.Uint8ArrayFromSelf,
+  body: Model.JsonFromString(Schema.Struct({ text: Schema.String }))
+}) {}
+
+const ddl = `CREATE TABLE notes (id uuid PRIMARY KEY, title text NOT NULL, doc jsonb NOT NULL, tags text[] NOT NULL,
+  raw bytea NOT NULL, body text NOT NULL)`
+
+const note = (overrides: Partial<typeof Note.insert.Type> = {}): typeof Note.insert.Type => ({
+  id: randomUUID(),
+  title: "t",
+  doc: { a: [1, { b: "c" }] },
+  tags: ["x"],
+  raw: new Uint8Array([1, 0, 2]),
+  body: { text: "b" },
+  ...overrides
+})
+
+const database = Layer.provideMerge(
+  Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(ddl).raw)),
+  Backends.layer("postgresql")
+)
+
 describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
-  layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
+  layer(database, { excludeTestServices: true })((it) => {
+    it.effect("a NUL or lone surrogate PostgreSQL would refuse, in text or in JSON, is refused naming its column", () =>
+      Effect.gen(function*() {
+        const repo = yield* Sql.Repository.make(Note, { table: "notes", id: "id" })
+        const refused = (value: Partial<typeof Note.insert.Type>) =>
+          Effect.map(Effect.flip(repo.insert(note(value))), (error) => {
+            expect(error).toBeInstanceOf(ValidationError)
+            return error.details
+          })
+        const title = `nul-${randomUUID()}`
+        expect(yield* refused({ title: `${title}\u0000` })).toEqual({ field: "title", reason: "nul_character" })
+        expect(yield* refused({ title, doc: { a: [{ b: "x\u0000" }] } })).toEqual({
+          field: "doc",
+          reason: "nul_character"
+        })
+        expect(yield* refused({ title, doc: { ["k\u0000"]: 1 } })).toEqual({ field: "doc", reason: "nul_character" })
+        expect(yield* refused({ title, doc: ["\ud800"] })).toEqual({ field: "doc", reason: "lone_surrogate" })
+        expect(yield* refused({ title, tags: ["ok", "\u0000"] })).toEqual({ field: "tags", reason: "nul_character" })
+        expect(yield* repo.count({ where: { title } })).toBe(0)
+        // As a filter, and in an update: the same refusal, the row unchanged.
+        const filter = yield* Effect.flip(repo.findAll({ where: { title: "\u0000" } }))
+        expect(filter.details).toEqual({ field: "title", reason: "nul_character" })
+        // A NUL byte in bytea, and a NUL escaped in the JSON text of a text column, are stored as given.
+        const stored = yield* repo.insert(note({ title, body: { text: "a\u0000b" } }))
+        expect(Array.from((yield* repo.findById(stored.id)).raw)).toEqual([1, 0, 2])
+        expect((yield* repo.findById(stored.id)).body.text).toBe("a\u0000b")
+        const update = yield* Effect.flip(repo.update(Note.update.make({ ...stored, doc: { note: "\u0000" } })))
+        expect(update.details).toEqual({ field: "doc", reason: "nul_character" })
+        expect((yield* repo.findById(stored.id)).doc).toEqual({ a: [1, { b: "c" }] })
+        // A value holding itself is searched once, then refused by the driver, typed.
+        const cyclic: Record<string, unknown> = { text: "c" }
+        cyclic["self"] = [cyclic]
+        expect(yield* Effect.flip(repo.insert(note({ title, doc: cyclic })))).toBeInstanceOf(DatabaseError)
+      }))
+
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase

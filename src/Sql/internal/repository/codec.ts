@@ -1,9 +1,10 @@
 /**
  * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
  * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
- * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded text holding a
- * lone surrogate is refused; a row holding a `"__proto__"` key in its JSON is refused before the model decodes it
- * (jsonColumns.ts), by `decodeRow`, `decodeRows` and `execute`.
+ * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded value holding a
+ * NUL or a lone surrogate (in a text, or in the strings and keys of its JSON) is refused, naming its column; a row
+ * holding a `"__proto__"` key in its JSON is refused before the model decodes it (jsonColumns.ts), by `decodeRow`,
+ * `decodeRows` and `execute`.
  *
  * @internal
  */
@@ -17,7 +18,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ValidationError } from "../../../Errors/CommonErrors.js"
 import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
-import { wellFormed } from "../unicodeText.js"
+import { unstorableValue } from "../unicodeText.js"
 import { invalid, protoKeyRow, rowMismatch } from "./errors.js"
 import { protoKeySearch } from "./jsonColumns.js"
 
@@ -54,15 +55,22 @@ const columnEncoder = (column: string, field: unknown): Encoder => {
 }
 
 // The node driver sends a lone surrogate of a string (which a JavaScript string holds, and JSON's "\ud800") as U+FFFD:
-// a row would hold another text than the one given, and a filter would match the rows holding U+FFFD there. (In a
-// JSON value the driver keeps the escape, which PostgreSQL refuses: a ValidationError already.)
-const notUnicode = (column: string): ValidationError =>
-  invalid(column, "lone_surrogate", `Invalid value for ${column}: it holds a lone surrogate (not Unicode text)`)
+// a row would hold another text than the one given, and a filter would match the rows holding U+FFFD there. In a
+// JSON value the driver keeps the escape, which PostgreSQL refuses, as it refuses a NUL in text and in JSON: both are
+// refused here, naming the column, where PostgreSQL's refusal names none.
+const unstorable = (column: string, reason: "nul_character" | "lone_surrogate"): ValidationError =>
+  invalid(
+    column,
+    reason,
+    reason === "lone_surrogate"
+      ? `Invalid value for ${column}: it holds a lone surrogate (not Unicode text)`
+      : `Invalid value for ${column}: it holds a NUL character, which PostgreSQL refuses in text and JSON`
+  )
 
 const checkRow = (row: Row): Either.Either<Row, ValidationError> => {
   for (const column in row) {
-    const value = row[column]
-    if (typeof value === "string" && !wellFormed(value)) return Either.left(notUnicode(column))
+    const refused = unstorableValue(row[column])
+    if (refused !== undefined) return Either.left(unstorable(column, refused))
   }
   return Either.right(row)
 }
@@ -120,9 +128,8 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
         encoder(value),
         () => invalid(column, "invalid_value", `Invalid value for ${column}`)
       )
-      return Either.isRight(encoded) && typeof encoded.right === "string" && !wellFormed(encoded.right)
-        ? Either.left(notUnicode(column))
-        : encoded
+      const refused = Either.isRight(encoded) ? unstorableValue(encoded.right) : undefined
+      return refused === undefined ? encoded : Either.left(unstorable(column, refused))
     }
   }
 }
