@@ -2,6 +2,7 @@
  * The Sql layer under hostile input and contention, on the real PostgreSQL (a database of its own per run): a pool
  * whose connections are all taken, and values PostgreSQL refuses.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
@@ -43,8 +44,10 @@ const note = (overrides: Partial<typeof Note.insert.Type> = {}): typeof Note.ins
   ...overrides
 })
 
+const tables = [ddl, Sql.OutboxInboxTables.outboxDdl, Sql.OutboxInboxTables.inboxDdl].join(";\n")
+
 const database = Layer.provideMerge(
-  Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(ddl).raw)),
+  Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(tables).raw)),
   Backends.layer("postgresql")
 )
 
@@ -82,6 +85,38 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         const cyclic: Record<string, unknown> = { text: "c" }
         cyclic["self"] = [cyclic]
         expect(yield* Effect.flip(repo.insert(note({ title, doc: cyclic })))).toBeInstanceOf(DatabaseError)
+      }))
+
+    it.effect("an outbox or inbox write holding a NUL, or a lone surrogate in its JSON, is refused naming the field", () =>
+      Effect.gen(function*() {
+        const envelope = (overrides: Partial<Sql.Outbox.OutboxEnvelope> = {}): Sql.Outbox.OutboxEnvelope => ({
+          event_id: randomUUID(),
+          event_type: "notes.created",
+          subject: "notes.created",
+          timestamp: new Date().toISOString(),
+          payload: { text: "n" },
+          metadata: {},
+          ...overrides
+        } as unknown as Sql.Outbox.OutboxEnvelope)
+        const refused = <A>(write: Effect.Effect<A, unknown, PgClient.PgClient | SqlClient.SqlClient>) =>
+          Effect.map(Effect.flip(write), (error) => {
+            expect(error).toBeInstanceOf(ValidationError)
+            return (error as ValidationError).details
+          })
+        const field = (name: string) => ({ field: name, reason: expect.any(String) })
+        expect(yield* refused(Sql.Outbox.enqueue(envelope({ payload: { text: "a\u0000" } })))).toEqual(
+          field("envelope")
+        )
+        expect(yield* refused(Sql.Outbox.enqueue(envelope({ metadata: { "k\u0000": 1 } })))).toEqual(field("envelope"))
+        expect(yield* refused(Sql.Outbox.enqueue(envelope({ payload: ["\udc00"] })))).toEqual(field("envelope"))
+        expect(yield* refused(Sql.Outbox.enqueue(envelope({ subject: "notes.\u0000" })))).toEqual(field("subject"))
+        expect(yield* refused(Sql.Outbox.enqueue(envelope(), { "X-Note": "a\u0000" }))).toEqual(field("headers"))
+        expect(yield* refused(Sql.Outbox.enqueue(envelope(), {}, { stream: "NOTES\u0000" }))).toEqual(field("stream"))
+        expect(yield* refused(Sql.Inbox.markHandled("notes\u0000", "e"))).toEqual(field("consumer"))
+        expect(yield* refused(Sql.Inbox.markHandled("notes", "e\u0000"))).toEqual(field("event_id"))
+        const sql = yield* SqlClient.SqlClient
+        expect(yield* sql`SELECT 1 FROM outbox`).toEqual([])
+        expect(yield* sql`SELECT 1 FROM inbox`).toEqual([])
       }))
 
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>

@@ -9,23 +9,27 @@ import * as Effect from "effect/Effect"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
 import { timed } from "./internal/queryMetrics.js"
-import { wellFormed } from "./internal/unicodeText.js"
+import { unstorableText } from "./internal/unicodeText.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 import { transaction, type TransactionFailure, type TransactionOptions } from "./SqlTransaction.js"
 
 // A lone surrogate (JSON's "\ud800", which Python writes and reads) reaches PostgreSQL as U+FFFD, as Node encodes
-// it in UTF-8: ids differing only there would be one record, and the second event skipped as handled.
-const notUnicode = (field: "consumer" | "event_id") =>
+// it in UTF-8: ids differing only there would be one record, and the second event skipped as handled. PostgreSQL
+// refuses a NUL, with an error naming no field.
+const unstorable = (field: "consumer" | "event_id", refused: "nul_character" | "lone_surrogate") =>
   new ValidationError({
-    message: `Invalid ${field}: holds a lone surrogate (not Unicode text); the inbox would confuse it with another`,
-    details: { field, reason: "holds a lone surrogate" }
+    message: refused === "lone_surrogate"
+      ? `Invalid ${field}: holds a lone surrogate (not Unicode text); the inbox would confuse it with another`
+      : `Invalid ${field}: holds a NUL character, which PostgreSQL refuses`,
+    details: { field, reason: refused === "lone_surrogate" ? "holds a lone surrogate" : "holds a NUL character" }
   })
 
 /**
  * Records that `consumer` handled `eventId`; `true` the first time, `false` when it was already recorded (the
  * handler should then skip its work). Run it in the handler's transaction. A consumer or event id holding a lone
  * surrogate (which PostgreSQL would store as U+FFFD, one record for several ids) fails with a `ValidationError`, so
- * `dedupe` dead-letters such an event; a NUL, which PostgreSQL refuses in text, is a `ValidationError` too.
+ * `dedupe` dead-letters such an event; a NUL, which PostgreSQL refuses in text, is a `ValidationError` too. Either
+ * names its field (`consumer`, `event_id`).
  *
  * @example
  * ```ts
@@ -48,8 +52,10 @@ export const markHandled = (
   consumer: string,
   eventId: string
 ): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> => {
-  const malformed = !wellFormed(consumer) ? "consumer" : !wellFormed(eventId) ? "event_id" : undefined
-  if (malformed !== undefined) return Effect.fail(notUnicode(malformed))
+  const consumerRefused = unstorableText(consumer)
+  if (consumerRefused !== undefined) return Effect.fail(unstorable("consumer", consumerRefused))
+  const eventIdRefused = unstorableText(eventId)
+  if (eventIdRefused !== undefined) return Effect.fail(unstorable("event_id", eventIdRefused))
   return Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>

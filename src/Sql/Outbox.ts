@@ -44,7 +44,9 @@ export interface EnqueueOptions {
  * delivered when the transaction commits). A subject or headers the Bus could never publish (a subject with an
  * empty token, a wildcard or whitespace; a header name that is not printable ASCII without `:`, a value with a line
  * break), and a subject or header value holding a lone surrogate (which PostgreSQL would store as U+FFFD, another
- * subject than the one given), are a `ValidationError` naming the field, and nothing is written. A header named
+ * subject than the one given), are a `ValidationError` naming the field, and nothing is written; so is a NUL, which
+ * PostgreSQL refuses, in the subject, a header value or the stream, and a NUL or lone surrogate in a string or key of
+ * the envelope (`field` `envelope`). A header named
  * `__proto__` is stored and published like every other header. `OutboxRelay.enqueue`
  * builds the envelope and headers from a typed definition as `Bus.publish` does; this is the untyped form, for
  * envelopes built elsewhere.

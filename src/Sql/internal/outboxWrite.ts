@@ -24,7 +24,7 @@ import type { EnqueueOptions, OutboxEnvelope, Producer } from "../Outbox.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { timed } from "./queryMetrics.js"
 import { mapSqlErrors } from "./sqlErrors.js"
-import { wellFormed } from "./unicodeText.js"
+import { unstorableText, unstorableValue } from "./unicodeText.js"
 
 /**
  * The channel an enqueue notifies and the relay listens on.
@@ -67,22 +67,46 @@ export const rowRefusal = (
   )
 }
 
-// A lone surrogate would reach PostgreSQL as U+FFFD (or, escaped in JSON, be refused by jsonb): the row would name
-// another subject than the one enqueued, or the refusal would not say what is wrong.
-const notUnicode = (field: "subject" | "headers", where: string): ValidationError =>
+// A lone surrogate would reach PostgreSQL as U+FFFD (or, escaped in JSON, be refused by jsonb), and PostgreSQL
+// refuses a NUL in text and in jsonb: the row would name another subject than the one enqueued, or the refusal would
+// not say what is wrong.
+const unstorable = (
+  field: "subject" | "headers" | "stream" | "envelope",
+  where: string,
+  refused: "nul_character" | "lone_surrogate"
+): ValidationError =>
   new ValidationError({
-    message: `Invalid ${where}: holds a lone surrogate (not Unicode text): nothing was written to the outbox`,
-    details: { field, reason: "holds a lone surrogate" }
+    message: refused === "lone_surrogate"
+      ? `Invalid ${where}: holds a lone surrogate (not Unicode text): nothing was written to the outbox`
+      : `Invalid ${where}: holds a NUL character, which PostgreSQL refuses: nothing was written to the outbox`,
+    details: { field, reason: refused === "lone_surrogate" ? "holds a lone surrogate" : "holds a NUL character" }
   })
 
-const unpublishable = (
-  subject: string,
-  headers: Readonly<Record<string, string>>
+const unstorableRow = (
+  envelope: OutboxEnvelope,
+  headers: Readonly<Record<string, string>>,
+  stream: string | undefined
 ): ValidationError | undefined => {
-  if (!wellFormed(subject)) return notUnicode("subject", "subject")
+  const subject = unstorableText(envelope.subject)
+  if (subject !== undefined) return unstorable("subject", "subject", subject)
   for (const name in headers) {
-    if (!wellFormed(headers[name]!)) return notUnicode("headers", `header ${JSON.stringify(name)}`)
+    const value = unstorableText(headers[name]!)
+    if (value !== undefined) return unstorable("headers", `header ${JSON.stringify(name)}`, value)
   }
+  const streamName = stream === undefined ? undefined : unstorableText(stream)
+  if (streamName !== undefined) return unstorable("stream", "stream", streamName)
+  const json = unstorableValue(envelope)
+  return json === undefined ? undefined : unstorable("envelope", "envelope (a string or key of its JSON)", json)
+}
+
+const unpublishable = (
+  envelope: OutboxEnvelope,
+  headers: Readonly<Record<string, string>>,
+  stream: string | undefined
+): ValidationError | undefined => {
+  const unstored = unstorableRow(envelope, headers, stream)
+  if (unstored !== undefined) return unstored
+  const subject = envelope.subject
   const refused = rowRefusal(subject, headers)
   return refused === undefined ? undefined : new ValidationError({
     message: `${refused.message}: nothing was written to the outbox`,
@@ -96,7 +120,7 @@ export const insert = (
   headers: Readonly<Record<string, string>>,
   options: EnqueueOptions
 ): Effect.Effect<void, SqlFailure, PgClient.PgClient> => {
-  const refused = unpublishable(envelope.subject, headers)
+  const refused = unpublishable(envelope, headers, options.stream)
   if (refused !== undefined) return Effect.fail(refused)
   return Effect.flatMap(
     PgClient.PgClient,
