@@ -6,7 +6,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { DatabaseError, ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
@@ -51,8 +51,20 @@ const database = Layer.provideMerge(
   Backends.layer("postgresql")
 )
 
+/** Polls until `ok` holds (or dies after 20 seconds). */
+const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, ok: (a: A) => boolean, what: string) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 20_000
+    while (Date.now() < deadline) {
+      const a = yield* check
+      if (ok(a)) return a
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+  })
+
 describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
-  layer(database, { excludeTestServices: true })((it) => {
+  layer(database, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("a NUL or lone surrogate PostgreSQL would refuse, in text or in JSON, is refused naming its column", () =>
       Effect.gen(function*() {
         const repo = yield* Sql.Repository.make(Note, { table: "notes", id: "id" })
@@ -117,6 +129,57 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         const sql = yield* SqlClient.SqlClient
         expect(yield* sql`SELECT 1 FROM outbox`).toEqual([])
         expect(yield* sql`SELECT 1 FROM inbox`).toEqual([])
+      }))
+
+    it.scoped("a transaction interrupted in a statement, every pooled connection taken, is cancelled and rolled back", () =>
+      Effect.gen(function*() {
+        const database = yield* Backends.TestDatabase
+        const main = yield* SqlClient.SqlClient
+        const applicationName = `r3-cancel-${randomUUID()}`
+        const single = yield* Layer.build(Sql.layer({
+          host: services.postgres.host,
+          port: services.postgres.port,
+          user: services.postgres.user,
+          database: database.database,
+          poolSize: 1,
+          applicationName
+        }))
+        const id = randomUUID()
+        const inserted = yield* Deferred.make<void>()
+        // The transaction's statement waits for a row lock this test holds: it ends only when cancelled.
+        const lock = yield* Deferred.make<void>()
+        const unlock = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          main`SELECT id FROM notes FOR UPDATE`.pipe(
+            Effect.zipRight(Deferred.succeed(lock, undefined)),
+            Effect.zipRight(Deferred.await(unlock)),
+            Sql.transaction()
+          )
+        )
+        yield* Effect.addFinalizer(() => Effect.zipRight(Deferred.succeed(unlock, undefined), Fiber.await(holder)))
+        yield* Deferred.await(lock)
+        const waiting = yield* Effect.fork(Effect.provide(
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql`INSERT INTO notes (id, title, doc, tags, raw, body) VALUES (${id}, 'x', '{}', '{}', '', '{}')`.pipe(
+                Effect.zipRight(Deferred.succeed(inserted, undefined)),
+                Effect.zipRight(sql.unsafe("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE"))
+              )
+          ).pipe(Sql.transaction()),
+          single
+        ))
+        yield* Deferred.await(inserted)
+        const sessions = main<{ readonly state: string; readonly wait_event_type: string | null }>`
+          SELECT state, wait_event_type FROM pg_stat_activity WHERE application_name = ${applicationName}`
+        yield* eventually(sessions, (rows) => rows.some((row) => row.wait_event_type === "Lock"), "the lock wait")
+        const interrupted = yield* Effect.fork(Fiber.interrupt(waiting))
+        // The statement is cancelled (the session leaves its lock wait) while the lock is still held.
+        yield* eventually(sessions, (rows) => rows.every((row) => row.wait_event_type !== "Lock"), "the cancel")
+        yield* Fiber.join(interrupted)
+        // Its connection is back in the pool outside a transaction: the insert rolled back, the next one commits.
+        yield* Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`), single)
+        expect(yield* main`SELECT 1 FROM notes WHERE id = ${id}`).toEqual([])
       }))
 
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>

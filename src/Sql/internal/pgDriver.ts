@@ -9,6 +9,7 @@ import { createRequire } from "node:module"
 /** @internal */
 export interface PgPool {
   query(text: string): Promise<unknown>
+  query(text: string, callback: (error: Error | undefined) => void): void
   end(): Promise<void>
   on(event: "error", listener: (error: Error) => void): this
   on(event: "acquire" | "release", listener: () => void): this

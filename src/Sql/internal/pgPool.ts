@@ -133,6 +133,15 @@ const makePoolWith = (
     })
     // An idle client whose server went away emits "error" on the pool; without a listener Node would crash.
     pool.on("error", () => {})
+    // Not for the embedded database (a label): its connections share one session, where a connection beside the
+    // pool's would run its query inside the pool's open transaction (and PGlite ignores cancels).
+    if (options.label === undefined) {
+      cancelOutsideThePool(pool, {
+        ...settings,
+        connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+        application_name: `${options.applicationName ?? settings.application_name ?? "@glam/shared"} cancel`
+      })
+    }
     pool.on("acquire", () => sqlPoolConnectionsInUse.unsafeModify(1, []))
     pool.on("release", () => sqlPoolConnectionsInUse.unsafeModify(-1, []))
     if (options.echo === true) pool.on("connect", (client) => echoStatements(client, Runtime.runFork(runtime)))
@@ -167,6 +176,28 @@ const makePoolWith = (
     // The embedded database (a label) says so in its own line.
     Effect.tap(() => options.label === undefined ? Effect.logInfo(`Connected to PostgreSQL at ${where}`) : Effect.void)
   )
+}
+
+// `@effect/sql-pg` cancels an interrupted statement with this query on its pool. With every connection of the pool
+// taken (the one running the statement among them) it would wait for a free one: the interruption, and the rollback
+// of a transaction, would wait for the statement to end (for ever, on a lock held elsewhere).
+const cancelStatement = /^SELECT pg_cancel_backend\(\d+\)$/
+
+/** Sends the pool's cancel requests on a connection of their own, opened for the request and closed after it. */
+const cancelOutsideThePool = (pool: PgPool, settings: Readonly<Record<string, unknown>>): void => {
+  const query = pool.query.bind(pool) as (...args: Array<unknown>) => unknown
+  pool.query = ((...args: Array<unknown>) => {
+    const [text, callback] = args
+    if (typeof text !== "string" || !cancelStatement.test(text) || typeof callback !== "function") {
+      return query(...args)
+    }
+    const client = new Pg.Client(settings)
+    client.on("error", () => {})
+    client.connect().then(() => client.query(text)).then(
+      () => callback(undefined),
+      (error: unknown) => callback(error)
+    ).finally(() => client.end().catch(() => {}))
+  }) as PgPool["query"]
 }
 
 /** Logs each statement of a client at DEBUG before it is sent (`database.echo`). */
