@@ -182,6 +182,25 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* main`SELECT 1 FROM notes WHERE id = ${id}`).toEqual([])
       }))
 
+    it.effect("a migration that throws is a MigrationError naming it, and none of its run is applied", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = `migrations_${randomUUID().replaceAll("-", "_")}`
+        const created = `created_${randomUUID().replaceAll("-", "_")}`
+        const loader = Sql.Migrations.fromRecord({
+          "0001_create": `CREATE TABLE ${created} (id integer)`,
+          "0002_throws": Effect.sync(() => {
+            throw new Error("a bug in the migration")
+          })
+        })
+        const exit = yield* Effect.exit(Sql.Migrations.migrate({ loader, table }))
+        const error = failureOf(exit)
+        expect(error).toMatchObject({ _tag: "MigrationError", reason: "failed" })
+        expect(error.message).toContain("2_throws")
+        expect(yield* sql`SELECT to_regclass(${created}) AS present`).toEqual([{ present: null }])
+        expect((yield* Sql.Migrations.migrationStatus({ loader, table })).applied).toEqual([])
+      }))
+
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase

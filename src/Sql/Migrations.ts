@@ -132,7 +132,7 @@ export const migrate = (
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
     const applied = yield* PgMigrator.run({
-      loader: Effect.succeed(migrations),
+      loader: Effect.succeed(internal.defectsAsFailures(migrations)),
       table,
       ...(options.schemaDirectory === undefined ? {} : { schemaDirectory: options.schemaDirectory })
     })

@@ -39,6 +39,33 @@ const checkedIds = (
     )
 }
 
+// What a migration's `load` gives, as the migrator reads it: the effect itself, or a module whose default export is.
+const migrationEffect = (loaded: unknown): Effect.Effect<unknown, unknown, unknown> | undefined => {
+  if (Effect.isEffect(loaded)) return loaded
+  const exported = (loaded as { readonly default?: { readonly default?: unknown } } | null | undefined)?.default
+  const effect = exported?.default ?? exported
+  return Effect.isEffect(effect) ? effect : undefined
+}
+
+/**
+ * The migrations with each one's defects (a throw, an `Effect.die`) made failures: the migrator types a migration's
+ * failure (`MigrationError`, reason `failed`, naming it) and lets its defect through untyped. What it cannot run is
+ * left to its own refusals.
+ *
+ * @internal
+ */
+export const defectsAsFailures = (
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>
+): Array<PgMigrator.ResolvedMigration> =>
+  migrations.map(([id, name, load]) => [
+    id,
+    name,
+    Effect.map(load, (loaded) => {
+      const effect = migrationEffect(loaded)
+      return effect === undefined ? loaded : Effect.catchAllDefect(effect, Effect.fail)
+    })
+  ])
+
 /**
  * The loader of `fromRecord`: the record's keys `<id>_<name>`, applied in the order of their ids.
  *
