@@ -201,6 +201,22 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect((yield* Sql.Migrations.migrationStatus({ loader, table })).applied).toEqual([])
       }))
 
+    it.scoped("ensureSchema run by two instances at once creates the schema, failing neither", () =>
+      Effect.gen(function*() {
+        const database = yield* Backends.TestDatabase
+        const [first, second] = [yield* Layer.build(database.layer()), yield* Layer.build(database.layer())]
+        const sql = yield* SqlClient.SqlClient
+        for (let round = 0; round < 20; round++) {
+          const name = `schema_${round}_${randomUUID().replaceAll("-", "_")}`
+          const exits = yield* Effect.all([
+            Effect.exit(Effect.provide(Sql.Migrations.ensureSchema(name), first)),
+            Effect.exit(Effect.provide(Sql.Migrations.ensureSchema(name), second))
+          ], { concurrency: 2 })
+          expect(exits.filter(Exit.isFailure).map((exit) => Cause.pretty(exit.cause))).toEqual([])
+          expect(yield* sql`SELECT 1 AS one FROM pg_namespace WHERE nspname = ${name}`).toEqual([{ one: 1 }])
+        }
+      }))
+
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase

@@ -221,17 +221,25 @@ export const migrationStatus = (
 
 /**
  * Creates a schema if it does not exist (the seed's `ensure_schema_exists`); the name is quoted as an
- * identifier, never spliced into SQL.
+ * identifier, never spliced into SQL. Instances running it at once all succeed: it runs under a transaction-scoped
+ * advisory lock on the name, as `CREATE SCHEMA IF NOT EXISTS` alone fails with a unique violation
+ * (`pg_namespace_nspname_index`) in the instance that loses the race.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const ensureSchema = (name: string): Effect.Effect<void, SqlFailure, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE SCHEMA IF NOT EXISTS ${sql(name)}`).pipe(
-    Effect.asVoid,
-    mapSqlErrors({ operation: "ensure_schema" }),
-    Effect.withSpan("Sql.Migrations.ensureSchema", { attributes: { schema: name } })
-  )
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(
+      Effect.zipRight(
+        sql`SELECT pg_advisory_xact_lock(hashtext(${`schema ${name}`}))`,
+        sql`CREATE SCHEMA IF NOT EXISTS ${sql(name)}`
+      )
+    )).pipe(
+      Effect.asVoid,
+      mapSqlErrors({ operation: "ensure_schema" }),
+      Effect.withSpan("Sql.Migrations.ensureSchema", { attributes: { schema: name } })
+    )
 
 /**
  * A layer that applies the migrations when it is built (before the layers that depend on the schema).
