@@ -217,6 +217,32 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         }
       }))
 
+    it.effect.each(
+      [
+        ["connectTimeout", 0, "connect_timeout"],
+        ["connectTimeout", "30 days", "connect_timeout"],
+        ["connectTimeout", Number.POSITIVE_INFINITY, "connect_timeout"],
+        ["idleTimeout", "30 days", "idle_timeout"],
+        ["maxLifetime", "30 days", "pool_recycle"]
+      ] as const
+    )(
+      "%s %s, which the pool's timers cannot hold, is refused naming %s",
+      ([option, value, key]) =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const exit = yield* Effect.exit(Effect.scoped(Layer.build(Sql.layer({
+            host: services.postgres.host,
+            port: services.postgres.port,
+            user: services.postgres.user,
+            database: database.database,
+            [option]: value
+          }))))
+          const error = failureOf(exit)
+          expect(error).toBeInstanceOf(DatabaseError)
+          expect(error).toMatchObject({ retryable: false, message: expect.stringContaining(key) })
+        })
+    )
+
     it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase

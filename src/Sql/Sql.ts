@@ -41,15 +41,16 @@ export interface SqlOptions {
   readonly poolSize?: number | undefined
   /**
    * Time to open a connection, also the startup check's limit and the longest wait for a pooled connection when
-   * all are taken (a retryable `DatabaseError`); default 5 seconds.
+   * all are taken (a retryable `DatabaseError`); default 5 seconds. From 1 ms to 24 days (2147483647 ms, what a
+   * Node timer holds), else building the layer fails with a `DatabaseError` naming it; so for the next two.
    */
   readonly connectTimeout?: Duration.DurationInput | undefined
-  /** An idle pooled connection is closed after this; default 30 seconds. */
+  /** An idle pooled connection is closed after this; default 30 seconds; at most 24 days. */
   readonly idleTimeout?: Duration.DurationInput | undefined
   readonly applicationName?: string | undefined
   /** Connections opened beyond `poolSize` under load; default 0. */
   readonly maxOverflow?: number | undefined
-  /** A pooled connection is closed after this long (the seed's `pool_recycle`); default: never. */
+  /** A pooled connection is closed after this long (the seed's `pool_recycle`); default: never; at most 24 days. */
   readonly maxLifetime?: Duration.DurationInput | undefined
   /** Logs every statement at DEBUG (the seed's `echo`); default `false`. */
   readonly echo?: boolean | undefined

@@ -103,14 +103,44 @@ export const messageOf = (cause: unknown): string => {
   return typeof code === "string" ? code : error.name
 }
 
-const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> =>
-  Effect.flatMap(
+// The longest delay a Node timer holds: `pg` arms its timers with these settings, and Node fires a longer one after
+// 1 ms (every connection would time out at once, or be closed as soon as it is idle or opened).
+const timerLimit = 2_147_483_647
+
+/** A pool setting `pg`'s timers cannot hold, named by its configuration key and its `SqlOptions` field. */
+const timerRefusal = (options: PoolOptions): DatabaseError | undefined => {
+  const refused = (key: string, field: string, range: string) =>
+    new DatabaseError({
+      message: `Invalid database setting ${key} (${field}): it must be ${range}`,
+      details: { operation: "connect", field: key },
+      retryable: false
+    })
+  const connect = Duration.toMillis(options.connectTimeout ?? "5 seconds")
+  if (!(connect >= 1 && connect <= timerLimit)) {
+    return refused("connect_timeout", "connectTimeout", `from 1 millisecond to ${timerLimit} milliseconds (24 days)`)
+  }
+  const idle = Duration.toMillis(options.idleTimeout ?? "30 seconds")
+  if (!(idle <= timerLimit)) {
+    return refused("idle_timeout", "idleTimeout", `at most ${timerLimit} milliseconds (24 days)`)
+  }
+  const lifetime = options.maxLifetime === undefined ? 0 : Duration.toMillis(options.maxLifetime)
+  if (!(lifetime <= timerLimit)) {
+    return refused("pool_recycle", "maxLifetime", `at most ${Math.floor(timerLimit / 1000)} seconds (24 days)`)
+  }
+  return undefined
+}
+
+const makePool = (options: PoolOptions): Effect.Effect<PgPool, DatabaseError, Scope.Scope> => {
+  const refused = timerRefusal(options)
+  if (refused !== undefined) return Effect.fail(refused)
+  return Effect.flatMap(
     Effect.try({
       try: () => connectionSettings(options),
       catch: unreadableUrl
     }),
     (settings) => makePoolWith(options, settings)
   )
+}
 
 const makePoolWith = (
   options: PoolOptions,
