@@ -99,7 +99,7 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* Effect.flip(repo.insert(note({ title, doc: cyclic })))).toBeInstanceOf(DatabaseError)
       }))
 
-    it.effect("an outbox or inbox write holding a NUL, or a lone surrogate in its JSON, is refused naming the field", () =>
+    it.effect("an outbox or inbox write holding a NUL, or a lone surrogate in JSON, is refused naming the field", () =>
       Effect.gen(function*() {
         const envelope = (overrides: Partial<Sql.Outbox.OutboxEnvelope> = {}): Sql.Outbox.OutboxEnvelope => ({
           event_id: randomUUID(),
@@ -131,7 +131,7 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* sql`SELECT 1 FROM inbox`).toEqual([])
       }))
 
-    it.scoped("a transaction interrupted in a statement, every pooled connection taken, is cancelled and rolled back", () =>
+    it.scoped("a transaction interrupted in a statement, all pooled connections taken, is cancelled, rolled back", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase
         const main = yield* SqlClient.SqlClient
@@ -243,7 +243,7 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         })
     )
 
-    it.effect("a pool with no connection free within connect_timeout fails retryable, for a statement and a transaction", () =>
+    it.effect("no pooled connection free within connect_timeout: a statement and a transaction fail retryable", () =>
       Effect.gen(function*() {
         const database = yield* Backends.TestDatabase
         // One connection, held by a transaction until both waiters have failed.
