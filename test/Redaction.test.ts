@@ -587,6 +587,43 @@ describe("credentials in a client's base_url", () => {
     }))
 })
 
+describe("secrets in the requests a server answers", () => {
+  const app = HttpRouter.empty.pipe(
+    HttpRouter.get("/api/v1/items", HttpServerResponse.text("ok")),
+    HttpRouter.get("/api/v1/boom", Effect.die(new Error("boom")))
+  )
+  const serving = Http.serve(app).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({ service: "redaction-test" }), {
+      port: 0,
+      host: "127.0.0.1"
+    })),
+    Layer.provideMerge(Http.Readiness.layer),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "redaction-test" } })))
+  )
+
+  it.live("a secret query parameter or credential header reaches no span, log or answer", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(serving)
+        const address = Context.get(context, HttpServer.HttpServer).address
+        const port = address._tag === "TcpAddress" ? address.port : 0
+        const answers: Array<string> = []
+        for (const path of ["/api/v1/items", "/api/v1/boom", "/api/v1/none"]) {
+          const response = yield* Effect.promise(() =>
+            fetch(`http://127.0.0.1:${port}${path}?api_key=${secret}&access_token=${secret}&page=2`, {
+              headers: { "x-auth-token": secret, "x-session-id": secret, authorization: `Bearer ${secret}` }
+            })
+          )
+          answers.push(`${response.status} ${yield* Effect.promise(() => response.text())}`)
+        }
+        return answers
+      })))
+      expect(Exit.isSuccess(exit) && exit.value.map((answer) => answer.slice(0, 3))).toEqual(["200", "500", "404"])
+      expect(text).toContain("api_key=***&access_token=***&page=2")
+      expectNoSecret(text)
+    }))
+})
+
 // A service as a user runs one (test/fixtures/service/main.ts: GlamLive and an HTTP server, `NodeRuntime.runMain`),
 // as a process: everything it writes to stdout and stderr on a failed and on a successful start, at DEBUG.
 describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URLs", () => {

@@ -4,7 +4,9 @@
  *
  * 1. tracing — the server span of `@effect/platform`'s tracer (continues an incoming `traceparent`), opened by the
  *    stack itself, outermost, with the platform's own tracer off on the server; the server's
- *    `HttpMiddleware.currentTracerDisabledWhen` is honoured
+ *    `HttpMiddleware.currentTracerDisabledWhen` is honoured; the values of secret-looking query parameters
+ *    (`?api_key=`) and of credential headers (`authorization`, `cookie`, `x-auth-token`...) read `***` and
+ *    `<redacted>` in it
  * 2. metrics — `http_requests_total`, `http_request_duration_seconds`, `http_requests_in_progress`
  * 3. request ids and correlation — FiberRefs and the `X-Request-ID`/`X-Correlation-ID`/`X-Service-Name`/
  *    `x-trace-id` response headers

@@ -259,6 +259,14 @@ const redactQuery = (query: string, values: QueryValues): string =>
     return eq > 0 && (values === "all" || SECRET.test(part.slice(0, eq))) ? `${part.slice(0, eq)}=***` : part
   }).join("")
 
+/**
+ * A URL's query (the text after its `?`) with the values of its secret-looking parameters hidden
+ * (`api_key=k&page=2` -> `api_key=***&page=2`), as {@link redactUrlCredentials} hides them in a whole URL.
+ *
+ * @internal
+ */
+export const redactQueryCredentials = (query: string): string => redactQuery(query, "secret")
+
 const redactElement = (element: string, values: QueryValues = "secret"): string => {
   let out = element
   const at = out.lastIndexOf("@")

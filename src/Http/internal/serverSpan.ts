@@ -30,6 +30,7 @@ import * as Option from "effect/Option"
 import type { Predicate } from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
+import { redactQueryCredentials } from "../../Config/internal/names.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
@@ -162,18 +163,37 @@ export const redactedHeaderNames: ReadonlyArray<string> = [
 ]
 
 /**
- * Runs `effect` with {@link redactedHeaderNames} added to the names already redacted, so that the spans and logs of
- * the requests a server started by it answers never hold their values.
+ * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`,
+ * `token`, `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature` or `api-key`/`apikey`
+ * (`x-auth-token`, `x-amz-security-token`, `x-session-id`, `x-hub-signature-256`). Not `idempotency-key`, nor
+ * `www-authenticate`.
+ *
+ * @internal
+ */
+export const secretHeaderName: RegExp =
+  /(?:^|[-_])(?:auth|token|secret|password|passwd|credentials?|session|signature|api-?key|apikey)(?:[-_]|$)/i
+
+/**
+ * Runs `effect` with {@link redactedHeaderNames} and {@link secretHeaderName} added to the names already redacted,
+ * so that the spans and logs of the requests a server started by it answers (or a service client sends) never hold
+ * their values.
  *
  * @internal
  */
 export const withRedactedHeaders = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => {
-    const missing = redactedHeaderNames.filter((name) =>
+    const missing: Array<string | RegExp> = redactedHeaderNames.filter((name) =>
       !names.some((n) => typeof n === "string" && n.toLowerCase() === name)
     )
+    if (!names.includes(secretHeaderName)) missing.push(secretHeaderName)
     return missing.length === 0 ? names : [...names, ...missing]
   })
+
+// `full` with its query `query` (what follows its first `?`) replaced by `redacted`.
+const withQuery = (full: string, query: string, redacted: string): string => {
+  const start = full.indexOf("?") + 1
+  return full.slice(0, start) + redacted + full.slice(start + query.length)
+}
 
 const requestAttributes = (
   span: Tracer.Span,
@@ -183,9 +203,10 @@ const requestAttributes = (
   const url = urlParts(request)
   span.attribute("http.request.method", request.method)
   if (url !== undefined) {
-    span.attribute("url.full", url.full)
+    const query = url.query === "" ? "" : redactQueryCredentials(url.query)
+    span.attribute("url.full", query === url.query ? url.full : withQuery(url.full, url.query, query))
     span.attribute("url.path", url.path)
-    if (url.query !== "") span.attribute("url.query", url.query)
+    if (query !== "") span.attribute("url.query", query)
     span.attribute("url.scheme", url.scheme)
   }
   const userAgent = request.headers["user-agent"]
