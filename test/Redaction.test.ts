@@ -3,13 +3,15 @@
  * span or a metric, on failed and successful starts against the real servers; and NATS URL credentials log in.
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
   ConfigProvider,
+  Context,
   Duration,
   Effect,
   Exit,
@@ -582,6 +584,76 @@ describe("credentials in a client's base_url", () => {
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)
       const { exit, text } = yield* observe(call(`http://upstream:${secret}@127.0.0.1:${port}`))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+})
+
+/** A server on 127.0.0.1 answering every request with `status` and a JSON body, recording the targets it got. */
+const recordingServer = (status: number, body: unknown) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: http.Server; readonly port: number; readonly targets: Array<string> }>(
+      (resume) => {
+        const targets: Array<string> = []
+        const server = http.createServer((request, response) => {
+          targets.push(request.url ?? "")
+          response.writeHead(status, { "content-type": "application/json" })
+          response.end(JSON.stringify(body))
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          resume(
+            Effect.succeed({
+              server,
+              port: typeof address === "object" && address !== null ? address.port : 0,
+              targets
+            })
+          )
+        })
+      }
+    ),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+describe("secrets in the query and headers of a client's calls", () => {
+  const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
+    name: "upstream",
+    baseUrl,
+    timeoutMs: 5_000,
+    maxRetries: 0,
+    retryBaseDelayMs: 10,
+    breakerFailureThreshold: 5,
+    breakerResetTimeoutMs: 30_000,
+    breakerHalfOpenMaxCalls: 1
+  })
+  const call = (baseUrl: string) =>
+    Effect.flatMap(
+      Http.ServiceClient.make(clientConfig(baseUrl)),
+      (client) =>
+        client.get(`/api/v1/items?api_key=${secret}&page=2`, {
+          urlParams: { access_token: secret },
+          headers: { "x-auth-token": secret }
+        })
+    ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+  it.scopedLive("are sent, and never reach the call's spans or its error", () =>
+    Effect.gen(function*() {
+      const upstream = yield* recordingServer(500, { detail: "no" })
+      const { exit, text } = yield* observe(call(`http://127.0.0.1:${upstream.port}`))
+      expect(upstream.targets).toEqual([`/api/v1/items?api_key=${secret}&page=2&access_token=${secret}`])
+      expect(failureMessage(exit)).toMatch(/500/)
+      expect(text).toContain("/api/v1/items?api_key=***&page=2")
+      expect(text).toContain("access_token=***")
+      expectNoSecret(text)
+    }))
+
+  it.live("a refused call never shows them", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { exit, text } = yield* observe(call(`http://127.0.0.1:${port}`))
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
     }))

@@ -18,6 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { redactUrlCredentials } from "../../Config/internal/names.js"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
 import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
@@ -31,6 +32,8 @@ import type * as HttpConfig from "../HttpConfig.js"
 import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
 import { defaultMaxResponseBytes } from "./clientDefaults.js"
+import * as ClientSpans from "./clientSpans.js"
+import * as ServerSpan from "./serverSpan.js"
 
 const ErrorEnvelope = Schema.Struct({
   error: Schema.Struct({
@@ -330,7 +333,7 @@ const exchange = (
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
   const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
-  return http.execute(request).pipe(
+  return ClientSpans.withRedactedUrls(http.execute(request)).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
       if (response.status >= 400) {
@@ -430,14 +433,20 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       Duration.millis(config.timeoutMs)
     )
 
-    const request: ServiceClient["request"] = (method, path, options = {}) =>
-      Effect.flatMap(
+    const request: ServiceClient["request"] = (method, path, options = {}) => {
+      // What spans and errors show of the path: the values of its secret-looking query parameters hidden.
+      const shown = redactUrlCredentials(path)
+      return Effect.flatMap(
         buildRequest(method, base + path, authorization, options),
         (req) => {
-          const once = breaker.protect(exchange(http, config, req, path))
+          const once = breaker.protect(exchange(http, config, req, shown))
           return retriesCall(method, options) ? Effect.retry(once, schedule) : once
         }
-      ).pipe(Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path } }))
+      ).pipe(
+        Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } }),
+        ServerSpan.withRedactedHeaders
+      )
+    }
 
     return {
       name: service,
