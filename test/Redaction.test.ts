@@ -696,6 +696,33 @@ describe("secrets in the requests a server answers", () => {
     }))
 })
 
+describe("credentials in auth.jwks_url", () => {
+  const verifier = (jwksUrl: string) =>
+    Http.JwtAuth.make({
+      algorithms: ["RS256"],
+      secret: Option.none(),
+      publicKey: Option.none(),
+      jwksUrl: Option.some(jwksUrl),
+      issuer: Option.none(),
+      audience: Option.none(),
+      clockToleranceSeconds: 0
+    })
+
+  it.live("a url that cannot be read is a configuration error that does not quote it", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(verifier(`https://keys:${secret}@127.0.0.1:99999/jwks`))
+      expect(failureMessage(exit)).toContain("auth.jwks_url")
+      expectNoSecret(text)
+    }))
+
+  it.live("a url with credentials, which fetch never sends, is a configuration error that hides them", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(verifier(`https://keys:${secret}@127.0.0.1:8443/jwks`))
+      expect(failureMessage(exit)).toContain("auth.jwks_url")
+      expectNoSecret(text)
+    }))
+})
+
 // A service as a user runs one (test/fixtures/service/main.ts: GlamLive and an HTTP server, `NodeRuntime.runMain`),
 // as a process: everything it writes to stdout and stderr on a failed and on a successful start, at DEBUG.
 describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URLs", () => {

@@ -159,7 +159,9 @@ const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
 /**
- * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`).
+ * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `jwks_url`
+ * that is not a URL, or that holds credentials (`user:password@`, which `fetch` never sends), is a `ConfigError` at
+ * `auth.jwks_url` that does not quote it.
  *
  * @since 0.1.0
  * @category constructors
@@ -173,7 +175,17 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
     if (Option.isSome(config.jwksUrl)) {
-      const remote = jose.createRemoteJWKSet(new URL(config.jwksUrl.value))
+      // Neither message quotes the URL: it may hold a password.
+      const url = URL.canParse(config.jwksUrl.value) ? new URL(config.jwksUrl.value) : undefined
+      if (url === undefined) {
+        return yield* Effect.fail(ConfigError.InvalidData(["auth", "jwks_url"], "not a URL"))
+      }
+      if (url.username !== "" || url.password !== "") {
+        return yield* Effect.fail(
+          ConfigError.InvalidData(["auth", "jwks_url"], "holds credentials (user:password@), which fetch never sends")
+        )
+      }
+      const remote = jose.createRemoteJWKSet(url)
       // The token's own faults (a `kid` the set does not hold, one that matches several keys) stay its own; whatever
       // else fails (the fetch, its status, its JSON, the set's keys) is the key set's.
       key = (header, token) =>
