@@ -657,6 +657,27 @@ describe("secrets in the query and headers of a client's calls", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
     }))
+
+  it.scopedLive("an upstream's error that echoes them reads <redacted> where it did", () =>
+    Effect.gen(function*() {
+      const upstream = yield* recordingServer(403, {
+        error: {
+          code: "FORBIDDEN",
+          message: `api key ${secret} is revoked (token ${secret})`,
+          details: { [secret]: `access_token=${secret}` }
+        }
+      })
+      // The secret in the query only: no header carries it.
+      const { exit, text } = yield* observe(
+        Effect.flatMap(
+          Http.ServiceClient.make(clientConfig(`http://127.0.0.1:${upstream.port}`)),
+          (client) => client.get(`/items?tenant=t1&api_key=${secret}`, { urlParams: { access_token: `${secret}x` } })
+        ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      )
+      expect(upstream.targets).toEqual([`/items?tenant=t1&api_key=${secret}&access_token=${secret}x`])
+      expect(failureMessage(exit)).toBe("api key <redacted> is revoked (token <redacted>)")
+      expectNoSecret(text)
+    }))
 })
 
 describe("secrets in the requests a server answers", () => {

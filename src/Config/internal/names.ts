@@ -253,6 +253,14 @@ const listElements = (token: string, separator: RegExp = LIST_SEPARATOR): Array<
  */
 export type QueryValues = "secret" | "all"
 
+/**
+ * Whether a query parameter (or another name) looks like it holds a secret: `password`, `api_key`, `access_token`,
+ * `secret`, `signature`... (the rule of {@link isSecretPath}).
+ *
+ * @internal
+ */
+export const isSecretName = (name: string): boolean => SECRET.test(name)
+
 const redactQuery = (query: string, values: QueryValues): string =>
   query.split(/([&;])/).map((part) => {
     const eq = part.indexOf("=")

@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { redactUrlCredentials } from "../../Config/internal/names.js"
+import { isSecretName, redactUrlCredentials } from "../../Config/internal/names.js"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
 import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
@@ -185,10 +185,35 @@ const splitCredentials = (
   }
 }
 
+// The shortest value of a secret-looking query parameter taken for a credential: a shorter one (`?key_type=rsa`) is
+// more likely a setting, and hiding it would hide every occurrence of a common word in the upstream's message.
+const minQueryCredentialLength = 8
+
+/** The values of the request's secret-looking query parameters (its URL's and its `urlParams`), as sent and decoded. */
+const queryCredentials = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
+  const out: Array<string> = []
+  const add = (name: string, value: string) => {
+    if (value.length >= minQueryCredentialLength && isSecretName(name)) out.push(value)
+  }
+  const question = request.url.indexOf("?")
+  if (question !== -1) {
+    for (const part of request.url.slice(question + 1).split("&")) {
+      const eq = part.indexOf("=")
+      if (eq <= 0) continue
+      const value = part.slice(eq + 1)
+      add(decodePart(part.slice(0, eq)), value)
+      add(decodePart(part.slice(0, eq)), decodePart(value.replace(/\+/g, " ")))
+    }
+  }
+  for (const [name, value] of request.urlParams) add(name, value)
+  return out
+}
+
 /**
  * The credentials a request carries, as an upstream could echo them: the value of each header that spans redact
  * (`authorization`, `cookie`, ...), its token after the scheme, and for Basic the `user:password` pair and the
- * password. Longest first, so that a whole value is hidden before a part of it.
+ * password; the values (8 characters or more) of its secret-looking query parameters. Longest first, so that a whole
+ * value is hidden before a part of it.
  */
 const credentialsOf = (
   request: HttpClientRequest.HttpClientRequest,
@@ -210,6 +235,7 @@ const credentialsOf = (
       if (password.length >= 8) out.push(password)
     }
   }
+  out.push(...queryCredentials(request))
   return out.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
 }
 
