@@ -35,7 +35,7 @@ import * as util from "node:util"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import * as GlamConfig from "../src/Config/index.js"
 import { Bus, Events, Http, makeGlamLive, Sql } from "../src/index.js"
-import { GlamLogger } from "../src/Telemetry/index.js"
+import { GlamLogger, Tracing } from "../src/Telemetry/index.js"
 import { freePort } from "./support/localService.js"
 import { startNatsServerWith } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -713,6 +713,62 @@ describe("secrets in the requests a server answers", () => {
       })))
       expect(Exit.isSuccess(exit) && exit.value.map((answer) => answer.slice(0, 3))).toEqual(["200", "500", "404"])
       expect(text).toContain("api_key=***&access_token=***&page=2")
+      expectNoSecret(text)
+    }))
+})
+
+describe("credentials of the OTLP exporter", () => {
+  /** A collector that refuses every export with a body quoting the request's credentials and URL. */
+  const echoingCollector = Effect.acquireRelease(
+    Effect.async<{ readonly server: http.Server; readonly port: number; readonly exports: Array<string> }>(
+      (resume) => {
+        const exports: Array<string> = []
+        const server = http.createServer((request, response) => {
+          request.resume()
+          request.on("end", () => {
+            exports.push(request.url ?? "")
+            const { authorization, "x-api-key": apiKey } = request.headers
+            response.writeHead(401, { "content-type": "application/json" })
+            response.end(JSON.stringify({ message: `refused ${authorization} ${apiKey} at ${request.url}` }))
+          })
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          resume(
+            Effect.succeed({
+              server,
+              port: typeof address === "object" && address !== null ? address.port : 0,
+              exports
+            })
+          )
+        })
+      }
+    ),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+  it.scopedLive("a refused export, whose answer quotes them, is logged without them", () =>
+    Effect.gen(function*() {
+      const collector = yield* echoingCollector
+      const { exit, text } = yield* observe(Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Tracing.layer({
+          serviceName: "redaction-test",
+          exporter: {
+            _tag: "Otlp",
+            endpoint: `http://otlp:${secret}@127.0.0.1:${collector.port}/v1/traces?code=${secret}`,
+            headers: { "x-api-key": Redacted.make(secret) }
+          }
+        }))
+        yield* Effect.log("traced").pipe(Effect.withSpan("redaction-test"))
+      })))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      // The spans were flushed when the scope closed, and the refusal was logged.
+      expect(collector.exports).toEqual([`/v1/traces?code=${secret}`])
+      expect(text).toContain("401")
+      expect(text).not.toContain(Buffer.from(`otlp:${secret}`).toString("base64"))
       expectNoSecret(text)
     }))
 })

@@ -12,6 +12,7 @@ import {
   ConsoleSpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
+  type SpanExporter,
   type SpanProcessor,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
@@ -19,6 +20,7 @@ import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
+import { cutText } from "../../internal/text.js"
 import type { Exporter } from "../TelemetryConfig.js"
 import * as otlp from "./otlp.js"
 
@@ -34,14 +36,109 @@ export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => 
   }
 }
 
-const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): OTLPTraceExporter => {
+// The shortest query value of the endpoint hidden in a collector's answer: a shorter one is hidden in the endpoint
+// itself, but in free text it would hide every occurrence of a common word or number (`401`).
+const minQueryCredentialLength = 8
+
+/**
+ * The credentials an export carries, as a collector could quote them in its answer: each header's value, its token
+ * after the scheme, and for Basic the decoded `user:password` and password; the endpoint's query values. Longest
+ * first, so that a whole value is hidden before a part of it.
+ */
+const exportCredentials = (endpoint: string, headers: Readonly<Record<string, string>>): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (const value of Object.values(headers)) {
+    out.push(value)
+    const space = value.indexOf(" ")
+    const token = value.slice(space + 1).trim()
+    if (space !== -1 && token.length >= minQueryCredentialLength) out.push(token)
+    if (space !== -1 && value.slice(0, space).toLowerCase() === "basic") {
+      const pair = Buffer.from(token, "base64").toString("utf8")
+      const password = pair.slice(pair.indexOf(":") + 1)
+      out.push(pair)
+      if (password.length >= minQueryCredentialLength) out.push(password)
+    }
+  }
+  const question = endpoint.indexOf("?")
+  for (const part of question === -1 ? [] : endpoint.slice(question + 1).split("&")) {
+    const value = part.slice(part.indexOf("=") + 1)
+    for (const form of [value, decodeOr(value)]) if (form.length >= minQueryCredentialLength) out.push(form)
+  }
+  return out.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
+}
+
+const decodeOr = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** The longest part of a collector's answer kept in an export's error. */
+const maxAnswerLength = 1024
+
+/**
+ * A failed export, its fields enumerable as the exporter's own error's are: the span processor may reject with a list
+ * of them, which `@effect/opentelemetry` logs as JSON.
+ */
+class OtlpExportError extends Error {
+  override readonly name = "OtlpExportError"
+  constructor(override readonly message: string, readonly code: number | undefined) {
+    super(message)
+  }
+}
+
+/**
+ * A failed export's error as the exporter reports it (`OTLPExporterError`: the status text, the code, and the
+ * collector's answer as `data`), rebuilt with the credentials hidden: the span processor hands it to OpenTelemetry's
+ * error handler, and a flush at shutdown to `@effect/opentelemetry`, which logs it at DEBUG.
+ */
+const scrubbedError = (error: Error, endpoint: string, credentials: ReadonlyArray<string>): Error => {
+  const { code, data } = error as { readonly code?: unknown; readonly data?: unknown }
+  let text = typeof data === "string" && data !== "" ? `${error.message}: ${data}` : error.message
+  for (const secret of credentials) if (text.includes(secret)) text = text.split(secret).join("<redacted>")
+  text = redactUrlCredentials(redactValueIn(text, endpoint, "all"))
+  const status = typeof code === "number" ? ` (HTTP ${code})` : ""
+  return new OtlpExportError(
+    `OTLP export failed${status}: ${cutText(text, maxAnswerLength)}`,
+    typeof code === "number" ? code : undefined
+  )
+}
+
+/** The exporter with the errors of its failed exports given by {@link scrubbedError}. */
+class ScrubbingExporter implements SpanExporter {
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly endpoint: string,
+    private readonly credentials: ReadonlyArray<string>
+  ) {}
+  export(...[spans, resultCallback]: Parameters<SpanExporter["export"]>): void {
+    this.exporter.export(spans, (result) =>
+      resultCallback(
+        result.error === undefined
+          ? result
+          : { code: result.code, error: scrubbedError(result.error, this.endpoint, this.credentials) }
+      ))
+  }
+  shutdown(): Promise<void> {
+    return this.exporter.shutdown()
+  }
+  forceFlush(): Promise<void> {
+    return this.exporter.forceFlush?.() ?? Promise.resolve()
+  }
+}
+
+const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): SpanExporter => {
   // An endpoint built in code may still carry a userinfo: the exporter is given it as the header Node would send.
   const { endpoint, headers } = otlp.moveUserinfo(exporter.endpoint, exporter.headers) ?? exporter
+  const sent = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))
   try {
-    return new OTLPTraceExporter({
-      url: endpoint,
-      headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))
-    })
+    return new ScrubbingExporter(
+      new OTLPTraceExporter({ url: endpoint, headers: sent }),
+      endpoint,
+      exportCredentials(endpoint, sent)
+    )
   } catch (error) {
     // The exporter's errors quote the URL whole (`Could not parse user-provided export URL: '...'`): thrown again
     // with the endpoint's userinfo and query values hidden (and any other URL's credentials), without the original
