@@ -587,6 +587,29 @@ describe("credentials in a client's base_url", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
     }))
+
+  it.live("a base_url that is not an http(s) URL fails each call without quoting it", () =>
+    Effect.gen(function*() {
+      for (const base of [`http://upstream:${secret}@127.0.0.1:99999`, `upstream:${secret}@127.0.0.1:1`]) {
+        const { exit, text } = yield* observe(call(base))
+        expect(failureMessage(exit)).toBe("Failed to connect to upstream")
+        expectNoSecret(text)
+      }
+    }))
+
+  it.live("read from the configuration, such a base_url fails it naming the key", () =>
+    Effect.gen(function*() {
+      const { exit, text } = yield* observe(
+        Http.ServiceClient.fromConfig("upstream").pipe(
+          Effect.provide(NodeHttpClient.layerUndici),
+          Effect.provide(GlamConfig.layerFromObject({
+            clients: { upstream: { base_url: `upstream:${secret}@127.0.0.1:1` } }
+          }))
+        )
+      )
+      expect(failureMessage(exit)).toContain("clients.upstream.base_url")
+      expectNoSecret(text)
+    }))
 })
 
 /** A server on 127.0.0.1 answering every request with `status` and a JSON body, recording the targets it got. */

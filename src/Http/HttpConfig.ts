@@ -197,7 +197,8 @@ export interface ClientConfig {
 export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponseBytes
 
 /**
- * Reads the settings of the client named `name` (`clients.<name>.*`).
+ * Reads the settings of the client named `name` (`clients.<name>.*`). A `base_url` that is not an absolute
+ * `http://` or `https://` URL is a `ConfigError` that does not quote it (it may hold a password).
  *
  * @since 0.1.0
  * @category config
@@ -205,7 +206,9 @@ export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponse
 export const client = (name: string): Config.Config<ClientConfig> =>
   Config.all({
     name: Config.succeed(name),
-    baseUrl: Config.string("base_url"),
+    baseUrl: Config.string("base_url").pipe(
+      Config.validate({ message: ClientDefaults.invalidBaseUrl, validation: ClientDefaults.isHttpUrl })
+    ),
     timeoutMs: Config.withDefault(Config.integer("timeout_ms"), 10_000),
     maxRetries: Config.withDefault(Config.integer("max_retries"), 3),
     retryBaseDelayMs: Config.withDefault(Config.integer("retry_base_delay_ms"), 100),

@@ -31,7 +31,7 @@ import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as HttpConfig from "../HttpConfig.js"
 import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
-import { defaultMaxResponseBytes } from "./clientDefaults.js"
+import { defaultMaxResponseBytes, invalidBaseUrl, isHttpUrl } from "./clientDefaults.js"
 import * as ClientSpans from "./clientSpans.js"
 import * as ServerSpan from "./serverSpan.js"
 
@@ -408,7 +408,23 @@ const exchange = (
  */
 const transportCause = (error: HttpClientError.HttpClientError): Error =>
   new Error(error.description === undefined ? error.reason : `${error.reason}: ${error.description}`, {
-    cause: error.cause
+    cause: withoutInput(error.cause)
+  })
+
+// Node's URL errors (`ERR_INVALID_URL`) carry the URL as `input`, its credentials and query included: the error is
+// kept without it, its message and code only.
+const withoutInput = (cause: unknown): unknown => {
+  if (!(cause instanceof Error) || !Object.prototype.hasOwnProperty.call(cause, "input")) return cause
+  const copy = new TypeError(redactUrlCredentials(cause.message))
+  const code = (cause as { readonly code?: unknown }).code
+  return typeof code === "string" ? Object.assign(copy, { code }) : copy
+}
+
+/** What every call of a client whose base URL is not an http(s) URL fails with; the URL is not quoted. */
+const invalidBase = (service: string): AnyGlamError =>
+  classifyHttpFailure({ _tag: "Transport" }, {
+    service,
+    cause: new Error(`InvalidUrl: clients.${service}.base_url: ${invalidBaseUrl}`)
   })
 
 // Methods whose repetition has the effect of one request (RFC 9110, 9.2.2): a retry cannot duplicate their work.
@@ -459,9 +475,16 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       Duration.millis(config.timeoutMs)
     )
 
+    const validBase = isHttpUrl(config.baseUrl)
+
     const request: ServiceClient["request"] = (method, path, options = {}) => {
       // What spans and errors show of the path: the values of its secret-looking query parameters hidden.
       const shown = redactUrlCredentials(path)
+      if (!validBase) {
+        return Effect.fail(invalidBase(service)).pipe(
+          Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } })
+        )
+      }
       return Effect.flatMap(
         buildRequest(method, base + path, authorization, options),
         (req) => {
