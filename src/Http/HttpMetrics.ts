@@ -105,7 +105,8 @@ export const normalizePath: (path: string) => string = internal.normalizePath
 export const metricsPath: "/metrics" = internal.metricsPath
 
 /**
- * The path of a request URL, without its query.
+ * The path of a request URL, without its query; of an absolute-form URL (`http://host/items`), the path after its
+ * authority (`/items`).
  *
  * @since 0.1.0
  * @category labels

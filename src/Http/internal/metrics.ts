@@ -65,7 +65,14 @@ export const normalizePath = (path: string): string => path.replace(uuid, "{id}"
 /** @internal */
 export const pathOf = (url: string): string => {
   const q = url.indexOf("?")
-  return q === -1 ? url : url.slice(0, q)
+  const target = q === -1 ? url : url.slice(0, q)
+  if (target.charCodeAt(0) === 47) return target
+  // The absolute form (`http://user:pw@host/items`, what a client sends a proxy): the path after the authority, so
+  // that the authority, its credentials among it, is no part of it.
+  const scheme = target.indexOf("://")
+  if (scheme === -1) return target
+  const slash = target.indexOf("/", scheme + 3)
+  return slash === -1 ? "/" : target.slice(slash)
 }
 
 /** @internal */
