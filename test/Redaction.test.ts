@@ -8,6 +8,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import {
   Cause,
   ConfigProvider,
@@ -680,6 +681,34 @@ describe("secrets in the query and headers of a client's calls", () => {
       const { exit, text } = yield* observe(call(`http://127.0.0.1:${port}`))
       expect(Exit.isFailure(exit)).toBe(true)
       expectNoSecret(text)
+    }))
+
+  it.scopedLive("nor what the OpenTelemetry tracer exports of the call", () =>
+    Effect.gen(function*() {
+      const upstream = yield* recordingServer(500, { detail: "no" })
+      // InMemorySpanExporter forgets its spans when the tracing layer's scope closes: these are kept.
+      const exporter = new (class extends InMemorySpanExporter {
+        override shutdown(): Promise<void> {
+          return Promise.resolve()
+        }
+      })()
+      const exit = yield* call(`http://127.0.0.1:${upstream.port}`).pipe(
+        Effect.provide(Tracing.layer({
+          serviceName: "redaction-test",
+          exporter: { _tag: "None" },
+          spanProcessors: [new SimpleSpanProcessor(exporter)]
+        })),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const spans = exporter.getFinishedSpans()
+      expect(spans.map((span) => span.name).sort()).toEqual(["ServiceClient.upstream", "http.client GET"])
+      const exported = util.inspect(
+        spans.map((span) => ({ attributes: span.attributes, events: span.events, status: span.status })),
+        { depth: 8 }
+      )
+      expect(exported).toContain("api_key=***")
+      expectNoSecret(exported)
     }))
 
   it.scopedLive("an upstream's error that echoes them reads <redacted> where it did", () =>
