@@ -757,7 +757,13 @@ describe("secrets in the requests a server answers", () => {
         for (const path of ["/api/v1/items", "/api/v1/boom", "/api/v1/none"]) {
           const response = yield* Effect.promise(() =>
             fetch(`http://127.0.0.1:${port}${path}?api_key=${secret}&access_token=${secret}&page=2`, {
-              headers: { "x-auth-token": secret, "x-session-id": secret, authorization: `Bearer ${secret}` }
+              headers: {
+                "x-auth-token": secret,
+                "x-session-id": secret,
+                "x-functions-key": secret,
+                authorization: `Bearer ${secret}`,
+                "idempotency-key": "idem-1"
+              }
             })
           )
           answers.push(`${response.status} ${yield* Effect.promise(() => response.text())}`)
@@ -780,6 +786,7 @@ describe("secrets in the requests a server answers", () => {
         "200"
       ])
       expect(text).toContain("api_key=***&access_token=***&page=2")
+      expect(text).toContain("'http.request.header.idempotency-key' => 'idem-1'")
       expectNoSecret(text)
     }))
 })

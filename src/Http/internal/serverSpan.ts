@@ -163,15 +163,18 @@ export const redactedHeaderNames: ReadonlyArray<string> = [
 ]
 
 /**
- * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`,
- * `token`, `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature` or `api-key`/`apikey`
- * (`x-auth-token`, `x-amz-security-token`, `x-session-id`, `x-hub-signature-256`). Not `idempotency-key`, nor
+ * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`, `token`,
+ * `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature`, `key` or `apikey` (`x-auth-token`,
+ * `x-amz-security-token`, `x-session-id`, `x-functions-key`, `x-hub-signature-256`). Not `idempotency-key`, nor
  * `www-authenticate`.
  *
  * @internal
  */
-export const secretHeaderName: RegExp =
-  /(?:^|[-_])(?:auth|token|secret|password|passwd|credentials?|session|signature|api-?key|apikey)(?:[-_]|$)/i
+export const secretHeaderName: RegExp = new RegExp(
+  "(?:^|[-_])(?:auth|token|secret|password|passwd|credentials?|session|signature|apikey|(?<!idempotency-)key)" +
+    "(?:[-_]|$)",
+  "i"
+)
 
 /**
  * Runs `effect` with {@link redactedHeaderNames} and {@link secretHeaderName} added to the names already redacted,
