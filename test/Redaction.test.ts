@@ -614,15 +614,18 @@ describe("credentials in a client's base_url", () => {
     }))
 })
 
-/** A server on 127.0.0.1 answering every request with `status` and a JSON body, recording the targets it got. */
-const recordingServer = (status: number, body: unknown) =>
+/**
+ * A server on 127.0.0.1 answering every request with `status`, `headers` and a JSON body, recording the targets it
+ * got.
+ */
+const recordingServer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   Effect.acquireRelease(
     Effect.async<{ readonly server: http.Server; readonly port: number; readonly targets: Array<string> }>(
       (resume) => {
         const targets: Array<string> = []
         const server = http.createServer((request, response) => {
           targets.push(request.url ?? "")
-          response.writeHead(status, { "content-type": "application/json" })
+          response.writeHead(status, { "content-type": "application/json", ...headers })
           response.end(JSON.stringify(body))
         })
         server.listen(0, "127.0.0.1", () => {
@@ -680,6 +683,22 @@ describe("secrets in the query and headers of a client's calls", () => {
       const port = yield* Effect.promise(freePort)
       const { exit, text } = yield* observe(call(`http://127.0.0.1:${port}`))
       expect(Exit.isFailure(exit)).toBe(true)
+      expectNoSecret(text)
+    }))
+
+  it.scopedLive("a redirect's location, which the client does not follow, shows without the upstream's secret", () =>
+    Effect.gen(function*() {
+      const upstream = yield* recordingServer(302, {}, {
+        location: `https://sso.example/callback?code=x&token=${secret}`
+      })
+      const { exit, text } = yield* observe(
+        Effect.flatMap(
+          Http.ServiceClient.make(clientConfig(`http://127.0.0.1:${upstream.port}`)),
+          (client) => client.get("/login")
+        ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(text).toContain("https://sso.example/callback?code=x&token=***")
       expectNoSecret(text)
     }))
 
@@ -762,7 +781,8 @@ describe("secrets in the requests a server answers", () => {
                 "x-session-id": secret,
                 "x-functions-key": secret,
                 authorization: `Bearer ${secret}`,
-                "idempotency-key": "idem-1"
+                "idempotency-key": "idem-1",
+                referer: `https://app.example/reset?token=${secret}&step=2`
               }
             })
           )
@@ -787,6 +807,7 @@ describe("secrets in the requests a server answers", () => {
       ])
       expect(text).toContain("api_key=***&access_token=***&page=2")
       expect(text).toContain("'http.request.header.idempotency-key' => 'idem-1'")
+      expect(text).toContain("https://app.example/reset?token=***&step=2")
       expectNoSecret(text)
     }))
 })

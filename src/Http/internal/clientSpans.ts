@@ -10,13 +10,19 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import { redactQueryCredentials, redactUrlCredentials } from "../../Config/internal/names.js"
+import { urlHeaderNames } from "./serverSpan.js"
+
+// The header attributes whose value is a URL (a redirect's `location`, a `referer`).
+const urlHeaderAttributes: ReadonlySet<string> = new Set(
+  [...urlHeaderNames].flatMap((name) => [`http.request.header.${name}`, `http.response.header.${name}`])
+)
 
 const redactAttribute = (key: string, value: unknown): unknown =>
   typeof value !== "string"
     ? value
     : key === "url.query"
     ? redactQueryCredentials(value)
-    : key === "url.full" || key === "server.address"
+    : key === "url.full" || key === "server.address" || urlHeaderAttributes.has(key)
     ? redactUrlCredentials(value)
     : value
 
@@ -38,7 +44,8 @@ const redacting = (span: Tracer.Span): Tracer.Span =>
 
 /**
  * Runs `effect` with the current tracer's spans given their URL attributes (`url.full`, `url.query`,
- * `server.address`) and the errors they end with through the toolkit's redaction of URL credentials.
+ * `server.address`, the `referer`, `location` and `content-location` headers) and the errors they end with through
+ * the toolkit's redaction of URL credentials.
  *
  * @internal
  */

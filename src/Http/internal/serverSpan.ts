@@ -30,7 +30,7 @@ import * as Option from "effect/Option"
 import type { Predicate } from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
-import { redactQueryCredentials } from "../../Config/internal/names.js"
+import { redactQueryCredentials, redactUrlCredentials } from "../../Config/internal/names.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
@@ -136,6 +136,17 @@ const attributeNames = (prefix: string) => {
 const requestHeaderName = attributeNames("http.request.header.")
 const responseHeaderName = attributeNames("http.response.header.")
 
+/**
+ * Headers whose value is a URL (`referer`: the page a link was followed from, `https://app/reset?token=...`): their
+ * secret-looking query values and userinfo are hidden as `GlamConfig.redactUrlCredentials` hides them.
+ *
+ * @internal
+ */
+export const urlHeaderNames: ReadonlySet<string> = new Set(["referer", "location", "content-location"])
+
+const headerValue = (name: string, value: string, redactedNames: ReadonlyArray<string | RegExp>): string =>
+  isRedacted(name, redactedNames) ? redactedText : urlHeaderNames.has(name) ? redactUrlCredentials(value) : value
+
 // Each header as an attribute, its value redacted as `Headers.redact` would, without building the redacted copy.
 const headerAttributes = (
   span: Tracer.Span,
@@ -144,7 +155,7 @@ const headerAttributes = (
   redactedNames: ReadonlyArray<string | RegExp>
 ): void => {
   for (const name in headers) {
-    span.attribute(attributeName(name), isRedacted(name, redactedNames) ? redactedText : String(headers[name]))
+    span.attribute(attributeName(name), headerValue(name, String(headers[name]), redactedNames))
   }
 }
 
