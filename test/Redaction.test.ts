@@ -226,6 +226,23 @@ describe("Redaction.redactUrlCredentials", () => {
     expect(redact("no URL here, nothing@hidden")).toBe("no URL here, nothing@hidden")
   })
 
+  it("hides an OAuth code and a shared access signature (?code=, ?sig=), not a code of another name", () => {
+    const redact = GlamConfig.redactUrlCredentials
+    expect(redact(`https://app.example/oauth/callback?code=${secret}&state=s1`)).toBe(
+      "https://app.example/oauth/callback?code=***&state=s1"
+    )
+    expect(redact(`https://acct.blob.example/c/b?sv=2024&sig=${secret}`)).toBe(
+      "https://acct.blob.example/c/b?sv=2024&sig=***"
+    )
+    expect(redact("https://api.example/countries?country_code=FR")).toBe(
+      "https://api.example/countries?country_code=FR"
+    )
+    // Quotes and brackets around a URL close it, not its last query value.
+    expect(redact(`got "https://h/cb?code=${secret}" and (https://h/cb?sig=${secret})`)).toBe(
+      "got \"https://h/cb?code=***\" and (https://h/cb?sig=***)"
+    )
+  })
+
   it("hides a userinfo written without `//` and a password holding quotes, `<`, `>` or a backtick", () => {
     const redact = GlamConfig.redactUrlCredentials
     expect(redact(`Cannot connect to app:${secret}@n1:4222 (timeout)`)).toBe("Cannot connect to ***@n1:4222 (timeout)")
@@ -689,7 +706,7 @@ describe("secrets in the query and headers of a client's calls", () => {
   it.scopedLive("a redirect's location, which the client does not follow, shows without the upstream's secret", () =>
     Effect.gen(function*() {
       const upstream = yield* recordingServer(302, {}, {
-        location: `https://sso.example/callback?code=x&token=${secret}`
+        location: `https://sso.example/callback?state=x&token=${secret}`
       })
       const { exit, text } = yield* observe(
         Effect.flatMap(
@@ -698,7 +715,7 @@ describe("secrets in the query and headers of a client's calls", () => {
         ).pipe(Effect.provide(NodeHttpClient.layerUndici))
       )
       expect(Exit.isFailure(exit)).toBe(true)
-      expect(text).toContain("https://sso.example/callback?code=x&token=***")
+      expect(text).toContain("https://sso.example/callback?state=x&token=***")
       expectNoSecret(text)
     }))
 

@@ -10,9 +10,9 @@ import * as names from "./internal/names.js"
  * Hides the credentials of every URL in a text: the userinfo, user name included (`nats://user:pw@host:4222` ->
  * `nats://***@host:4222`, `nats://token@host` -> `nats://***@host`, `user:pw@host:4222` -> `***@host:4222`), up to
  * the last `@` before the host whatever the password holds, and the values of secret-looking query parameters
- * (`postgres://db/app?password=pw` -> `postgres://db/app?password=***`). Each server of a comma-separated list keeps
- * its host. Whitespace ends a URL (a password with a space is percent-encoded in one). Text without such URLs, an
- * e-mail address among it, is returned unchanged.
+ * (`postgres://db/app?password=pw` -> `postgres://db/app?password=***`; an OAuth `?code=` and a `?sig=` too). Each
+ * server of a comma-separated list keeps its host. Whitespace ends a URL (a password with a space is
+ * percent-encoded in one). Text without such URLs, an e-mail address among it, is returned unchanged.
  *
  * @example
  * ```ts

@@ -253,18 +253,22 @@ const listElements = (token: string, separator: RegExp = LIST_SEPARATOR): Array<
  */
 export type QueryValues = "secret" | "all"
 
+// Query parameters that carry a credential under a name the rule of keys does not catch: an OAuth authorization
+// code (`?code=`) and a shared access signature (`?sig=`).
+const SECRET_QUERY = /^(?:code|sig)$/i
+
 /**
- * Whether a query parameter (or another name) looks like it holds a secret: `password`, `api_key`, `access_token`,
- * `secret`, `signature`... (the rule of {@link isSecretPath}).
+ * Whether a query parameter looks like it holds a secret: a name of the rule of {@link isSecretPath} (`password`,
+ * `api_key`, `access_token`, `secret`, `signature`...), or `code` (OAuth) or `sig` (a shared access signature).
  *
  * @internal
  */
-export const isSecretName = (name: string): boolean => SECRET.test(name)
+export const isSecretName = (name: string): boolean => SECRET.test(name) || SECRET_QUERY.test(name)
 
 const redactQuery = (query: string, values: QueryValues): string =>
   query.split(/([&;])/).map((part) => {
     const eq = part.indexOf("=")
-    return eq > 0 && (values === "all" || SECRET.test(part.slice(0, eq))) ? `${part.slice(0, eq)}=***` : part
+    return eq > 0 && (values === "all" || isSecretName(part.slice(0, eq))) ? `${part.slice(0, eq)}=***` : part
   }).join("")
 
 /**
@@ -284,8 +288,31 @@ const redactElement = (element: string, values: QueryValues = "secret"): string 
   return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1), values)
 }
 
+const CLOSERS: Readonly<Record<string, string>> = {
+  "\"": "\"",
+  "'": "'",
+  "`": "`",
+  "(": ")",
+  "[": "]",
+  "{": "}",
+  "<": ">"
+}
+
+// The closing quotes and brackets at the end of a token that close the ones it opens with (`"nats://h?code=x"`): they
+// end the URL rather than its last query value, and are kept when that value is hidden.
+const closersLength = (token: string): number => {
+  const lead = openersLength(token)
+  let n = 0
+  while (n < lead && token.length - n > lead && token[token.length - 1 - n] === CLOSERS[token[n]!]) n++
+  return n
+}
+
 const redactText = (text: string, values: QueryValues): string =>
-  text.replace(TOKEN, (token) => listElements(token).map((element) => redactElement(element, values)).join(","))
+  text.replace(TOKEN, (token) => {
+    const end = token.length - closersLength(token)
+    const redacted = listElements(token.slice(0, end)).map((element) => redactElement(element, values)).join(",")
+    return redacted + token.slice(end)
+  })
 
 /**
  * Hides the credentials of every URL in a text: the userinfo (`postgres://user:pw@host` -> `postgres://***@host`,
