@@ -9,8 +9,9 @@
  * decoded back into the same tagged error (an upstream `ITEM_NOT_FOUND` is an `ItemNotFoundError` here), its message
  * cut to 1024 characters, its code to 128 and its details to about 16 KiB (each string to 1024), and the call's
  * credentials it echoes (`Authorization` and the other headers spans redact, the base URL's Basic `user:password`
- * and password, the values of 8 characters or more of secret-looking query parameters) replaced by `<redacted>`; the values of secret-looking query parameters of a call (`?api_key=`) shown
- * as `***` in its spans (the platform's `http.client` span included) and in its errors' `endpoint`;
+ * and password, the values of 8 characters or more of secret-looking query parameters) replaced by `<redacted>`;
+ * the values of secret-looking query parameters of a call (`?api_key=`) shown as `***` in its spans (the
+ * platform's `http.client` span included) and in its errors' `endpoint`;
  * otherwise timeouts, transport failures and statuses are classified (`Errors.ErrorMapping.classifyHttpFailure`).
  * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
  * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
