@@ -17,6 +17,7 @@ import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
+import { eventually as waitFor } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const natsUp = await serviceAvailable("nats")
@@ -76,15 +77,7 @@ const storedOn = (subject: string) =>
 
 /** Polls until `ok` holds (or fails the test after 30 seconds). */
 const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, ok: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 30_000
-    while (Date.now() < deadline) {
-      const a = yield* check
-      if (ok(a)) return a
-      yield* Effect.sleep("50 millis")
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
+  waitFor(check, ok, what, 30_000)
 
 describe.skipIf(!natsUp || !mosquittoUp)("DeviceBridge on JetStream", () => {
   layer(Layer.mergeAll(jetStream, mqttClient, streamRemoved), { excludeTestServices: true, timeout: "60 seconds" })(

@@ -556,17 +556,19 @@ describe.skipIf(!pgUp)("Sql.layer", () => {
     }))
 })
 
+/** The settings of a client `upstream` at `baseUrl` that does not retry. */
+const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
+  name: "upstream",
+  baseUrl,
+  timeoutMs: 5_000,
+  maxRetries: 0,
+  retryBaseDelayMs: 10,
+  breakerFailureThreshold: 5,
+  breakerResetTimeoutMs: 30_000,
+  breakerHalfOpenMaxCalls: 1
+})
+
 describe("credentials in a client's base_url", () => {
-  const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
-    name: "upstream",
-    baseUrl,
-    timeoutMs: 5_000,
-    maxRetries: 0,
-    retryBaseDelayMs: 10,
-    breakerFailureThreshold: 5,
-    breakerResetTimeoutMs: 30_000,
-    breakerHalfOpenMaxCalls: 1
-  })
   const call = (baseUrl: string) =>
     Effect.flatMap(Http.ServiceClient.make(clientConfig(baseUrl)), (client) => client.get("/api/v1/ping")).pipe(
       Effect.provide(NodeHttpClient.layerUndici)
@@ -631,49 +633,40 @@ describe("credentials in a client's base_url", () => {
     }))
 })
 
-/**
- * A server on 127.0.0.1 answering every request with `status`, `headers` and a JSON body, recording the targets it
- * got.
- */
-const recordingServer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+/** A server on 127.0.0.1 with `handler`, listening on a free port until the scope closes. */
+const localServer = (handler: http.RequestListener) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly server: http.Server; readonly port: number; readonly targets: Array<string> }>(
-      (resume) => {
-        const targets: Array<string> = []
-        const server = http.createServer((request, response) => {
-          targets.push(request.url ?? "")
-          response.writeHead(status, { "content-type": "application/json", ...headers })
-          response.end(JSON.stringify(body))
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(
-            Effect.succeed({
-              server,
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              targets
-            })
-          )
-        })
-      }
-    ),
+    Effect.async<{ readonly server: http.Server; readonly port: number }>((resume) => {
+      const server = http.createServer(handler)
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 }))
+      })
+    }),
     ({ server }) =>
       Effect.async<void>((resume) => {
         server.close(() => resume(Effect.void))
       })
   )
 
-describe("secrets in the query and headers of a client's calls", () => {
-  const clientConfig = (baseUrl: string): Http.HttpConfig.ClientConfig => ({
-    name: "upstream",
-    baseUrl,
-    timeoutMs: 5_000,
-    maxRetries: 0,
-    retryBaseDelayMs: 10,
-    breakerFailureThreshold: 5,
-    breakerResetTimeoutMs: 30_000,
-    breakerHalfOpenMaxCalls: 1
+/**
+ * A server on 127.0.0.1 answering every request with `status`, `headers` and a JSON body, recording the targets it
+ * got.
+ */
+const recordingServer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  Effect.suspend(() => {
+    const targets: Array<string> = []
+    return Effect.map(
+      localServer((request, response) => {
+        targets.push(request.url ?? "")
+        response.writeHead(status, { "content-type": "application/json", ...headers })
+        response.end(JSON.stringify(body))
+      }),
+      ({ port, server }) => ({ server, port, targets })
+    )
   })
+
+describe("secrets in the query and headers of a client's calls", () => {
   const call = (baseUrl: string) =>
     Effect.flatMap(
       Http.ServiceClient.make(clientConfig(baseUrl)),
@@ -831,36 +824,21 @@ describe("secrets in the requests a server answers", () => {
 
 describe("credentials of the OTLP exporter", () => {
   /** A collector that refuses every export with a body quoting the request's credentials and URL. */
-  const echoingCollector = Effect.acquireRelease(
-    Effect.async<{ readonly server: http.Server; readonly port: number; readonly exports: Array<string> }>(
-      (resume) => {
-        const exports: Array<string> = []
-        const server = http.createServer((request, response) => {
-          request.resume()
-          request.on("end", () => {
-            exports.push(request.url ?? "")
-            const { authorization, "x-api-key": apiKey } = request.headers
-            response.writeHead(401, { "content-type": "application/json" })
-            response.end(JSON.stringify({ message: `refused ${authorization} ${apiKey} at ${request.url}` }))
-          })
+  const echoingCollector = Effect.suspend(() => {
+    const exports: Array<string> = []
+    return Effect.map(
+      localServer((request, response) => {
+        request.resume()
+        request.on("end", () => {
+          exports.push(request.url ?? "")
+          const { authorization, "x-api-key": apiKey } = request.headers
+          response.writeHead(401, { "content-type": "application/json" })
+          response.end(JSON.stringify({ message: `refused ${authorization} ${apiKey} at ${request.url}` }))
         })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(
-            Effect.succeed({
-              server,
-              port: typeof address === "object" && address !== null ? address.port : 0,
-              exports
-            })
-          )
-        })
-      }
-    ),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-      })
-  )
+      }),
+      ({ port, server }) => ({ server, port, exports })
+    )
+  })
 
   it.scopedLive("a refused export, whose answer quotes them, is logged without them", () =>
     Effect.gen(function*() {

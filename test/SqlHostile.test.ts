@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto"
 import { DatabaseError, ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
+import { eventually } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -50,18 +51,6 @@ const database = Layer.provideMerge(
   Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(tables).raw)),
   Backends.layer("postgresql")
 )
-
-/** Polls until `ok` holds (or dies after 20 seconds). */
-const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, ok: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 20_000
-    while (Date.now() < deadline) {
-      const a = yield* check
-      if (ok(a)) return a
-      yield* Effect.sleep("50 millis")
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
 
 describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
   layer(database, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
