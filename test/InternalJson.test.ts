@@ -90,6 +90,13 @@ describe("guarded JSON.parse", () => {
     })
   })
 
+  it("keeps the digits of an integer past a double's range (310 digits and more), never throwing", () => {
+    for (const n of [`1${"0".repeat(400)}`, `-${"9".repeat(310)}`, `1${"0".repeat(309)}`]) {
+      expect(parse(`{"a":[${n}]}`, { maxDepth: 8 })).toStrictEqual({ _tag: "Parsed", value: { a: [n] } })
+      expect(parse(n, { maxDepth: 8 })).toStrictEqual({ _tag: "Parsed", value: n })
+    }
+  })
+
   it("does not make invalid JSON valid by quoting a long integer", () => {
     expect(parse("{12345678901234567890: 1}", { maxDepth: 4 })._tag).toBe("Refused")
   })

@@ -88,6 +88,39 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* Effect.flip(repo.insert(note({ title, doc: cyclic })))).toBeInstanceOf(DatabaseError)
       }))
 
+    it.effect("a json or jsonb integer a double cannot hold reads as its digits; a number no double holds fails", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const text =
+          `{"big": 12345678901234567891, "safe": 9007199254740991, "half": 1.5, "deep": [[-98765432109876543210]]}`
+        for (const type of ["jsonb", "json"]) {
+          const rows = yield* sql.unsafe<{ readonly v: unknown }>(`SELECT $1::${type} AS v`, [text])
+          expect(rows[0]!.v).toEqual({
+            big: "12345678901234567891",
+            safe: 9007199254740991,
+            half: 1.5,
+            deep: [["-98765432109876543210"]]
+          })
+        }
+        // numeric, and so jsonb, holds 1e400 (written as its 401 digits: an integer, kept as its digits) and
+        // 10^400 - 0.5, which JSON.parse reads as Infinity and JSON cannot carry on: the statement fails.
+        const [huge] = yield* sql.unsafe<{ readonly v: { readonly n: unknown } }>(`SELECT '{"n": 1e400}'::jsonb AS v`)
+        expect(huge!.v.n).toBe(`1${"0".repeat(400)}`)
+        const refused = failureOf(
+          yield* Effect.exit(
+            sql.unsafe(`SELECT ('{"n": ' || repeat('9', 400) || '.5}')::jsonb AS v`).pipe(
+              Sql.SqlErrors.mapSqlErrors({ operation: "read" })
+            )
+          )
+        )
+        expect(refused._tag).toBe("DatabaseError")
+        expect(String((refused.cause as { readonly cause?: unknown }).cause)).toContain(
+          "A json or jsonb value cannot be read: n is a number out of range"
+        )
+        // The connection is not lost: the next statement runs.
+        expect(yield* sql`SELECT '{"n": 1}'::jsonb AS v`).toEqual([{ v: { n: 1 } }])
+      }))
+
     it.effect("an outbox or inbox write holding a NUL, or a lone surrogate in JSON, is refused naming the field", () =>
       Effect.gen(function*() {
         const envelope = (overrides: Partial<Sql.Outbox.OutboxEnvelope> = {}): Sql.Outbox.OutboxEnvelope => ({

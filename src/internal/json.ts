@@ -83,7 +83,8 @@ const isUnsafeInteger = (token: string): boolean => {
     }
   }
   const n = Number(token)
-  return !Number.isSafeInteger(n) && BigInt(token) !== BigInt(n)
+  // Past 309 digits `Number` gives an infinity, which no BigInt equals (and `BigInt` refuses).
+  return !Number.isFinite(n) || (!Number.isSafeInteger(n) && BigInt(token) !== BigInt(n))
 }
 
 const validNumber = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/

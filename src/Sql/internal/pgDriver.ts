@@ -42,6 +42,9 @@ interface PgModule {
   readonly Pool: new(config: Record<string, unknown>) => PgPool
   readonly Client: new(config: Record<string, unknown>) => PgConnection
   readonly escapeIdentifier: (identifier: string) => string
+  readonly types: {
+    readonly getTypeParser: (oid: number, format?: "text" | "binary") => (value: string) => unknown
+  }
 }
 
 const requireFromHere = createRequire(import.meta.url)

@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
 import { redactUrlCredentials } from "../../Config/internal/names.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
+import * as Json from "../../internal/json.js"
 import type { SqlOptions } from "../Sql.js"
 import { parseConnectionString, Pg, type PgPool, type PgPoolClient } from "./pgDriver.js"
 import { classifySqlError } from "./sqlErrors.js"
@@ -159,6 +160,7 @@ const makePoolWith = (
       connectionTimeoutMillis: Duration.toMillis(connectTimeout),
       idleTimeoutMillis: Duration.toMillis(options.idleTimeout ?? "30 seconds"),
       application_name: options.applicationName ?? settings.application_name ?? "@glam/shared",
+      types: jsonExactTypes,
       ...(options.stream === undefined ? {} : { stream: options.stream })
     })
     // An idle client whose server went away emits "error" on the pool; without a listener Node would crash.
@@ -206,6 +208,35 @@ const makePoolWith = (
     // The embedded database (a label) says so in its own line.
     Effect.tap(() => options.label === undefined ? Effect.logInfo(`Connected to PostgreSQL at ${where}`) : Effect.void)
   )
+}
+
+/** The type ids of `json` and `jsonb`. */
+const jsonTypes: ReadonlySet<number> = new Set([114, 3802])
+
+// The deepest JSON value read back: far beyond what a schema decodes without overflowing the stack, so that no value
+// PostgreSQL holds is refused for its depth alone.
+const maxColumnDepth = 100_000
+
+/**
+ * A `json` or `jsonb` value as the toolkit reads every JSON text (`internal/json.ts`): an integer a double cannot hold
+ * exactly keeps its digits as a string (`12345678901234567891` -> `"12345678901234567891"`), where `JSON.parse`, `pg`'s
+ * parser, rounds it silently; a number no double holds (`1e400`, which `numeric` and so `jsonb` hold) fails the
+ * statement (`pg` ends a query whose row does not parse with the parser's error), where `JSON.parse` reads `Infinity`.
+ */
+const parseJsonColumn = (text: string): unknown => {
+  const parsed = Json.parse(text, { maxDepth: maxColumnDepth })
+  if (parsed._tag === "Refused") {
+    throw new Error(
+      `A json or jsonb value cannot be read: ${parsed.field === "<body>" ? "the value" : parsed.field} ${parsed.reason}`
+    )
+  }
+  return parsed.value
+}
+
+/** `pg`'s type parsers, with {@link parseJsonColumn} for `json` and `jsonb` in text form. */
+const jsonExactTypes = {
+  getTypeParser: (oid: number, format?: "text" | "binary") =>
+    jsonTypes.has(oid) && format !== "binary" ? parseJsonColumn : Pg.types.getTypeParser(oid, format)
 }
 
 // `@effect/sql-pg` cancels an interrupted statement with this query on its pool. With every connection of the pool
