@@ -93,6 +93,12 @@ describe("Sql config", () => {
       .toMatchObject(
         { user: "u", password: "pw", host: "db.example", port: 6543, database: "orders" }
       )
+    // Without a scheme pg would take the text for a database name, and quote it in its errors.
+    const bare = await read("u:hunter2@127.0.0.1:5432/test")
+    const bareMessage = Exit.isFailure(bare) ? Cause.pretty(bare.cause) : ""
+    expect(bareMessage).toContain("got text without a scheme")
+    expect(bareMessage).not.toContain("hunter2")
+    expect(Exit.isSuccess(await read("/var/run/postgresql test"))).toBe(true)
     const mysql = await read("mysql://u:hunter2@127.0.0.1:5432/test")
     expect(Exit.isFailure(mysql)).toBe(true)
     const message = Exit.isFailure(mysql) ? Cause.pretty(mysql.cause) : ""

@@ -74,17 +74,22 @@ export interface DatabaseConfig {
 // its host and port and connect to them as PostgreSQL. Only the scheme is named in the message, never the url.
 const postgresScheme = /^(?:postgres|postgresql)(?:\+[a-z0-9_]+)?$|^socket$/
 
+// Text without a scheme (`user:password@host/name`) is not refused by `pg`: it reads it as a database name, which
+// its errors then quote, password and all. Its own forms without one, a socket directory (`/var/run/postgresql
+// name`) and `socket:/path?db=name`, are read as `pg` reads them.
+const noScheme = (text: string): boolean =>
+  text !== "" && !text.startsWith("/") && !/^socket:/i.test(text) && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)
+
 const postgresUrl = Config.redacted("url").pipe(
   Config.mapOrFail((url) => {
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(Redacted.value(url).trim())?.[1]
-    return scheme === undefined || postgresScheme.test(scheme.toLowerCase())
+    const text = Redacted.value(url).trim()
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text)?.[1]
+    const expected = "expected a postgres:// or postgresql:// URL (postgres://host:5432/name)"
+    return noScheme(text)
+      ? Either.left(ConfigError.InvalidData(["url"], `${expected}, got text without a scheme`))
+      : scheme === undefined || postgresScheme.test(scheme.toLowerCase())
       ? Either.right(url)
-      : Either.left(
-        ConfigError.InvalidData(
-          ["url"],
-          `expected a postgres:// or postgresql:// URL (postgres://host:5432/name), got a ${scheme}:// URL`
-        )
-      )
+      : Either.left(ConfigError.InvalidData(["url"], `${expected}, got a ${scheme}:// URL`))
   })
 )
 
