@@ -443,6 +443,7 @@ const natsKeys = [
   "stream_max_bytes",
   "stream_duplicate_window",
   "stream_replicas",
+  "connect_timeout",
   "publish_timeout",
   "publish_retry_budget",
   "own_streams",

@@ -25,6 +25,7 @@ import {
   Scope
 } from "effect"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream, JetStreamSetup } from "../src/Bus/index.js"
@@ -996,6 +997,40 @@ describe("BusConfig nats.servers", () => {
         expect(message).not.toContain("hunter2")
       }
     }))
+})
+
+describe("Bus on an address that accepts connections but is not NATS", () => {
+  it.live("fails startup within nats.connect_timeout, naming the server and the key", () =>
+    Effect.gen(function*() {
+      // A server that accepts the connection and never answers, as another service's port does for NATS.
+      const sockets = new Set<net.Socket>()
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const server = net.createServer((socket) => sockets.add(socket))
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+            for (const socket of sockets) socket.destroy()
+          })
+      )
+      const port = (silent.address() as net.AddressInfo).port
+      const config = yield* Effect.withConfigProvider(
+        BusConfig.config,
+        GlamConfig.provider(GlamConfig.fromObject({
+          service: { name: "x" },
+          nats: { servers: `127.0.0.1:${port}`, connect_timeout: "1 second" }
+        }))
+      )
+      expect(config.connectTimeout).toEqual(Duration.seconds(1))
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(JetStream.layer({ ...config, ensureStreams: false }))))
+      expect(error._tag).toBe("MessageBusError")
+      expect(error.message).toBe(
+        `Cannot connect to NATS at 127.0.0.1:${port}: no NATS answer within 1s (nats.connect_timeout): is it a NATS ` +
+          "server's address?"
+      )
+    }).pipe(Effect.scoped))
 })
 
 describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server without JetStream", () => {

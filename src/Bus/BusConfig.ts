@@ -49,6 +49,12 @@ export interface BusConfig {
   readonly serviceVersion: string
   readonly appEnv: AppEnv
   readonly streams: StreamLimits
+  /**
+   * How long the first connection may wait for a server's answer before startup fails (`nats.connect_timeout`,
+   * default 5 s; the NATS client's own default is 20 s, nats-py's 2 s): a host and port that accept the connection
+   * but are not NATS (another server's port) fail in that time, naming the key.
+   */
+  readonly connectTimeout?: Duration.Duration | undefined
   /** How long one publish waits for its JetStream ack. */
   readonly publishTimeout: Duration.Duration
   /**
@@ -171,7 +177,7 @@ const natsServers = nats(Config.array(Config.string(), "servers")).pipe(
 /**
  * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
  * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `service.version` (`1.0.0`), `app_env`,
- * the stream settings, `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it
+ * the stream settings, `nats.connect_timeout` (5 s), `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it
  * or the publish timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard),
  * `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
  * `nats.update_streams` (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
@@ -197,6 +203,7 @@ export const config: Config.Config<BusConfig> = Config.all({
   serviceVersion,
   appEnv,
   streams: streamLimits,
+  connectTimeout: nats(Config.duration("connect_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
   publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
   publishRetryBudget: nats(Config.duration("publish_retry_budget")).pipe(Config.withDefault(Duration.seconds(30))),
   ownStreams: nats(Config.array(Config.string(), "own_streams")).pipe(Config.option),

@@ -168,8 +168,11 @@ export const CoreNats: Context.Tag<CoreNats, CoreNats> = Context.GenericTag<Core
  * @since 0.2.0
  * @category models
  */
-export interface CoreNatsOptions
-  extends Pick<JetStream.JetStreamOptions, "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout">
+export interface CoreNatsOptions extends
+  Pick<
+    JetStream.JetStreamOptions,
+    "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout" | "connectTimeout"
+  >
 {
   readonly serviceVersion?: string | undefined
   readonly maxEventDepth?: number | undefined

@@ -59,7 +59,10 @@ export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVers
  * @category constructors
  */
 export const connection = (
-  options: Pick<JetStreamOptions, "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout">
+  options: Pick<
+    JetStreamOptions,
+    "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout" | "connectTimeout"
+  >
 ): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
   Effect.flatMap(internalConnection, (internal) => internal.connection(options))
 

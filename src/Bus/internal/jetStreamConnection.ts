@@ -23,7 +23,7 @@ import * as NatsAuth from "./natsAuth.js"
 /** What a connection is opened from. @internal */
 export type ConnectionOptions = Pick<
   JetStreamOptions,
-  "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout"
+  "servers" | "user" | "password" | "token" | "serviceName" | "drainTimeout" | "connectTimeout"
 >
 
 /**
@@ -50,6 +50,9 @@ export const fromIterable = <A, E>(
     )
   )
 
+/** `nats.connect_timeout`'s default. */
+const defaultConnectTimeout = Duration.seconds(5)
+
 const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effect<NatsConnection, MessageBusError> =>
   Effect.tryPromise({
     try: () =>
@@ -64,6 +67,7 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
         reconnectJitter: 500,
         reconnectJitterTLS: 1000,
         pingInterval: 10_000,
+        timeout: Duration.toMillis(options.connectTimeout ?? defaultConnectTimeout),
         // The client would capture a stack trace (two Error objects) per request, publishes included, to
         // decorate a later timeout; failures here are typed with operation, stream and subject instead.
         noAsyncTraces: true
@@ -72,7 +76,13 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
     // configured URLs may hold a password no text redaction can be sure to find whole.
     catch: (e) =>
       busError(
-        `Cannot connect to NATS at ${auth.servers.join(", ")}: ${redactUrlCredentials(errorMessage(e))}`,
+        `Cannot connect to NATS at ${auth.servers.join(", ")}: ${
+          e instanceof Error && e.name === "TimeoutError"
+            ? `no NATS answer within ${
+              Duration.format(options.connectTimeout ?? defaultConnectTimeout)
+            } (nats.connect_timeout): is it a NATS server's address?`
+            : redactUrlCredentials(errorMessage(e))
+        }`,
         { operation: "connect" },
         true,
         e
