@@ -175,12 +175,12 @@ const natsServers = nats(Config.array(Config.string(), "servers")).pipe(
 )
 
 /**
- * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`),
- * `nats.user` + `nats.password` or `nats.token` (Redacted), `service.name`, `service.version` (`1.0.0`), `app_env`,
- * the stream settings, `nats.connect_timeout` (5 s), `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish returns within it
- * or the publish timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard),
- * `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares),
- * `nats.update_streams` (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
+ * The Bus configuration: `nats.servers` (list; URLs may carry credentials, see `JetStream.connection`), `nats.user` +
+ * `nats.password` or `nats.token` (Redacted), `service.name`, `service.version` (`1.0.0`), `app_env`, the stream
+ * settings, `nats.connect_timeout` (5 s), `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish
+ * returns within it or the publish timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard),
+ * `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares), `nats.update_streams`
+ * (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
  *
  * @example
  * ```ts
