@@ -219,9 +219,10 @@ const maxColumnDepth = 100_000
 
 /**
  * A `json` or `jsonb` value as the toolkit reads every JSON text (`internal/json.ts`): an integer a double cannot hold
- * exactly keeps its digits as a string (`12345678901234567891` -> `"12345678901234567891"`), where `JSON.parse`, `pg`'s
- * parser, rounds it silently; a number no double holds (`1e400`, which `numeric` and so `jsonb` hold) fails the
- * statement (`pg` ends a query whose row does not parse with the parser's error), where `JSON.parse` reads `Infinity`.
+ * exactly keeps its digits as a string (`12345678901234567891` -> `"12345678901234567891"`; `1e400`, which `numeric`
+ * and so `jsonb` hold, comes as its 401 digits and is kept so), where `JSON.parse`, `pg`'s parser, rounds it silently
+ * or reads `Infinity`; a number with a fraction past a double's range fails the statement (`pg` ends a query whose
+ * row does not parse with the parser's error).
  */
 const parseJsonColumn = (text: string): unknown => {
   const parsed = Json.parse(text, { maxDepth: maxColumnDepth })
