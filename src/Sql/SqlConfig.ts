@@ -77,15 +77,13 @@ const postgresScheme = /^(?:postgres|postgresql)(?:\+[a-z0-9_]+)?$|^socket$/
 // Text without a scheme (`user:password@host/name`) is not refused by `pg`: it reads it as a database name, which
 // its errors then quote, password and all. Its own forms without one, a socket directory (`/var/run/postgresql
 // name`) and `socket:/path?db=name`, are read as `pg` reads them.
-const noScheme = (text: string): boolean =>
-  text !== "" && !text.startsWith("/") && !/^socket:/i.test(text) && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)
-
 const postgresUrl = Config.redacted("url").pipe(
   Config.mapOrFail((url) => {
     const text = Redacted.value(url).trim()
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text)?.[1]
     const expected = "expected a postgres:// or postgresql:// URL (postgres://host:5432/name)"
-    return noScheme(text)
+    const noScheme = scheme === undefined && text !== "" && !text.startsWith("/") && !/^socket:/i.test(text)
+    return noScheme
       ? Either.left(ConfigError.InvalidData(["url"], `${expected}, got text without a scheme`))
       : scheme === undefined || postgresScheme.test(scheme.toLowerCase())
       ? Either.right(url)

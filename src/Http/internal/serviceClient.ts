@@ -24,6 +24,13 @@ import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
+import {
+  decodeOrKeep,
+  headerValueCredentials,
+  longestFirst,
+  minCredentialLength,
+  scrubText
+} from "../../internal/credentials.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
 import { cutText } from "../../internal/text.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
@@ -158,14 +165,6 @@ export const retrySchedule = (
   )
 }
 
-const decodePart = (part: string) => {
-  try {
-    return decodeURIComponent(part)
-  } catch {
-    return part
-  }
-}
-
 /**
  * `http://user:password@host` -> `http://host` and the Basic `authorization` header: fetch (undici) refuses a URL
  * with credentials, and the platform client would write it into span attributes and transport errors.
@@ -176,7 +175,7 @@ const splitCredentials = (
   if (!URL.canParse(baseUrl)) return { base: baseUrl, authorization: {} }
   const url = new URL(baseUrl)
   if (url.username === "" && url.password === "") return { base: baseUrl, authorization: {} }
-  const credentials = `${decodePart(url.username)}:${decodePart(url.password)}`
+  const credentials = `${decodeOrKeep(url.username)}:${decodeOrKeep(url.password)}`
   url.username = ""
   url.password = ""
   return {
@@ -185,15 +184,11 @@ const splitCredentials = (
   }
 }
 
-// The shortest value of a secret-looking query parameter taken for a credential: a shorter one (`?key_type=rsa`) is
-// more likely a setting, and hiding it would hide every occurrence of a common word in the upstream's message.
-const minQueryCredentialLength = 8
-
 /** The values of the request's secret-looking query parameters (its URL's and its `urlParams`), as sent and decoded. */
 const queryCredentials = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
   const out: Array<string> = []
   const add = (name: string, value: string) => {
-    if (value.length >= minQueryCredentialLength && isSecretName(name)) out.push(value)
+    if (value.length >= minCredentialLength && isSecretName(name)) out.push(value)
   }
   const question = request.url.indexOf("?")
   if (question !== -1) {
@@ -201,8 +196,8 @@ const queryCredentials = (request: HttpClientRequest.HttpClientRequest): Array<s
       const eq = part.indexOf("=")
       if (eq <= 0) continue
       const value = part.slice(eq + 1)
-      add(decodePart(part.slice(0, eq)), value)
-      add(decodePart(part.slice(0, eq)), decodePart(value.replace(/\+/g, " ")))
+      add(decodeOrKeep(part.slice(0, eq)), value)
+      add(decodeOrKeep(part.slice(0, eq)), decodeOrKeep(value.replace(/\+/g, " ")))
     }
   }
   for (const [name, value] of request.urlParams) add(name, value)
@@ -223,20 +218,10 @@ const credentialsOf = (
   const redacted = Headers.redact(request.headers, names)
   for (const name in redacted) {
     if (!Redacted.isRedacted(redacted[name])) continue
-    const value = request.headers[name]!
-    out.push(value)
-    const space = value.indexOf(" ")
-    const token = value.slice(space + 1).trim()
-    if (space !== -1 && token.length >= 8) out.push(token)
-    if (space !== -1 && value.slice(0, space).toLowerCase() === "basic") {
-      const pair = Buffer.from(token, "base64").toString("utf8")
-      const password = pair.slice(pair.indexOf(":") + 1)
-      out.push(pair)
-      if (password.length >= 8) out.push(password)
-    }
+    out.push(...headerValueCredentials(request.headers[name]!))
   }
   out.push(...queryCredentials(request))
-  return out.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
+  return longestFirst(out)
 }
 
 /** The longest upstream error message kept; the rest is cut. */
@@ -256,15 +241,7 @@ const maxDetailsSize = 16 * 1024
 /** The longest upstream error code kept (the catalogue's codes are far shorter). */
 const maxCodeLength = 128
 
-const hidden = "<redacted>"
 const truncated = "<truncated>"
-
-/** Every occurrence of the credentials in a string replaced. */
-const scrubText = (text: string, credentials: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of credentials) if (out.includes(secret)) out = out.split(secret).join(hidden)
-  return out
-}
 
 /** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
 const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {

@@ -20,6 +20,13 @@ import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
+import {
+  decodeOrKeep,
+  headerValueCredentials,
+  longestFirst,
+  minCredentialLength,
+  scrubText
+} from "../../internal/credentials.js"
 import { cutText } from "../../internal/text.js"
 import type { Exporter } from "../TelemetryConfig.js"
 import * as otlp from "./otlp.js"
@@ -36,43 +43,20 @@ export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => 
   }
 }
 
-// The shortest query value of the endpoint hidden in a collector's answer: a shorter one is hidden in the endpoint
-// itself, but in free text it would hide every occurrence of a common word or number (`401`).
-const minQueryCredentialLength = 8
-
 /**
  * The credentials an export carries, as a collector could quote them in its answer: each header's value, its token
  * after the scheme, and for Basic the decoded `user:password` and password; the endpoint's query values. Longest
  * first, so that a whole value is hidden before a part of it.
  */
 const exportCredentials = (endpoint: string, headers: Readonly<Record<string, string>>): ReadonlyArray<string> => {
-  const out: Array<string> = []
-  for (const value of Object.values(headers)) {
-    out.push(value)
-    const space = value.indexOf(" ")
-    const token = value.slice(space + 1).trim()
-    if (space !== -1 && token.length >= minQueryCredentialLength) out.push(token)
-    if (space !== -1 && value.slice(0, space).toLowerCase() === "basic") {
-      const pair = Buffer.from(token, "base64").toString("utf8")
-      const password = pair.slice(pair.indexOf(":") + 1)
-      out.push(pair)
-      if (password.length >= minQueryCredentialLength) out.push(password)
-    }
-  }
+  const out = Object.values(headers).flatMap(headerValueCredentials)
   const question = endpoint.indexOf("?")
+  // An endpoint's query values are hidden in the endpoint itself; in free text only from minCredentialLength up.
   for (const part of question === -1 ? [] : endpoint.slice(question + 1).split("&")) {
     const value = part.slice(part.indexOf("=") + 1)
-    for (const form of [value, decodeOr(value)]) if (form.length >= minQueryCredentialLength) out.push(form)
+    for (const form of [value, decodeOrKeep(value)]) if (form.length >= minCredentialLength) out.push(form)
   }
-  return out.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
-}
-
-const decodeOr = (text: string): string => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
+  return longestFirst(out)
 }
 
 /** The longest part of a collector's answer kept in an export's error. */
@@ -96,9 +80,8 @@ class OtlpExportError extends Error {
  */
 const scrubbedError = (error: Error, endpoint: string, credentials: ReadonlyArray<string>): Error => {
   const { code, data } = error as { readonly code?: unknown; readonly data?: unknown }
-  let text = typeof data === "string" && data !== "" ? `${error.message}: ${data}` : error.message
-  for (const secret of credentials) if (text.includes(secret)) text = text.split(secret).join("<redacted>")
-  text = redactUrlCredentials(redactValueIn(text, endpoint, "all"))
+  const answer = typeof data === "string" && data !== "" ? `${error.message}: ${data}` : error.message
+  const text = redactUrlCredentials(redactValueIn(scrubText(answer, credentials), endpoint, "all"))
   const status = typeof code === "number" ? ` (HTTP ${code})` : ""
   return new OtlpExportError(
     `OTLP export failed${status}: ${cutText(text, maxAnswerLength)}`,

@@ -1,0 +1,59 @@
+/**
+ * The credentials a request carries, as the party it goes to could quote them back (an upstream's error, an OTLP
+ * collector's refusal), and their replacement in such text: one rule for the service client and the trace exporter.
+ *
+ * @internal
+ */
+
+/**
+ * The shortest part of a credential (a token after its scheme, a Basic password, a query value) looked for in free
+ * text: a shorter one is more likely a setting (`?key_type=rsa`), and hiding it would hide every occurrence of a
+ * common word or number.
+ *
+ * @internal
+ */
+export const minCredentialLength = 8
+
+/** What replaces a credential in text. @internal */
+export const hidden = "<redacted>"
+
+/**
+ * A header value as it may be quoted: the value, its token after the scheme (`Bearer <token>`), and for Basic the
+ * decoded `user:password` and the password.
+ *
+ * @internal
+ */
+export const headerValueCredentials = (value: string): Array<string> => {
+  const out = [value]
+  const space = value.indexOf(" ")
+  if (space === -1) return out
+  const token = value.slice(space + 1).trim()
+  if (token.length >= minCredentialLength) out.push(token)
+  if (value.slice(0, space).toLowerCase() === "basic") {
+    const pair = Buffer.from(token, "base64").toString("utf8")
+    const password = pair.slice(pair.indexOf(":") + 1)
+    out.push(pair)
+    if (password.length >= minCredentialLength) out.push(password)
+  }
+  return out
+}
+
+/** A percent-encoded text decoded, or the text itself when it does not decode. @internal */
+export const decodeOrKeep = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** The credentials without empty ones, longest first, so that a whole value is hidden before a part of it. @internal */
+export const longestFirst = (credentials: ReadonlyArray<string>): Array<string> =>
+  credentials.filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length)
+
+/** Every occurrence of the credentials (longest first) in a text replaced by {@link hidden}. @internal */
+export const scrubText = (text: string, credentials: ReadonlyArray<string>): string => {
+  let out = text
+  for (const secret of credentials) if (out.includes(secret)) out = out.split(secret).join(hidden)
+  return out
+}
