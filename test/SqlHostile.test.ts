@@ -119,6 +119,22 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         )
         // The connection is not lost: the next statement runs.
         expect(yield* sql`SELECT '{"n": 1}'::jsonb AS v`).toEqual([{ v: { n: 1 } }])
+        // Each element of a json[] or jsonb[] value is read the same way; SQL NULL is null, JSON null too, and an
+        // array of two dimensions keeps its shape.
+        for (const type of ["jsonb", "json"]) {
+          const [row] = yield* sql.unsafe<{ readonly v: unknown; readonly m: unknown }>(
+            `SELECT ARRAY[$1::${type}, NULL, 'null'::${type}, '"a,\\"b"'::${type}] AS v,
+                    ARRAY[ARRAY['1'::${type}, '[12345678901234567891]'::${type}]] AS m`,
+            [text]
+          )
+          expect(row!.v).toEqual([
+            { big: "12345678901234567891", safe: 9007199254740991, half: 1.5, deep: [["-98765432109876543210"]] },
+            null,
+            null,
+            "a,\"b"
+          ])
+          expect(row!.m).toEqual([[1, ["12345678901234567891"]]])
+        }
       }))
 
     it.effect("an outbox or inbox write holding a NUL, or a lone surrogate in JSON, is refused naming the field", () =>

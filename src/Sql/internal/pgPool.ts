@@ -234,10 +234,35 @@ const parseJsonColumn = (text: string): unknown => {
   return parsed.value
 }
 
-/** `pg`'s type parsers, with {@link parseJsonColumn} for `json` and `jsonb` in text form. */
+/** The type ids of `json[]` and `jsonb[]`. */
+const jsonArrayTypes: ReadonlySet<number> = new Set([199, 3807])
+
+/** `pg`'s parser of a `text[]` value: an array literal to its elements' texts (nested for more dimensions). */
+const textArrayParser = Pg.types.getTypeParser(1009, "text") as (text: string) => unknown
+
+type ArrayElements = ReadonlyArray<string | null | ArrayElements>
+
+const parseJsonElements = (elements: ArrayElements): Array<unknown> =>
+  elements.map((element) =>
+    element === null ? null : typeof element === "string" ? parseJsonColumn(element) : parseJsonElements(element)
+  )
+
+/**
+ * A `json[]` or `jsonb[]` value: the array literal split as `pg` splits every array (quoting and `NULL` read by its
+ * `text[]` parser), each element read by {@link parseJsonColumn}, as a `json` column's value is.
+ */
+const parseJsonArrayColumn = (text: string): unknown => parseJsonElements(textArrayParser(text) as ArrayElements)
+
+/** `pg`'s type parsers, with {@link parseJsonColumn} for `json` and `jsonb` in text form, and their arrays. */
 const jsonExactTypes = {
   getTypeParser: (oid: number, format?: "text" | "binary") =>
-    jsonTypes.has(oid) && format !== "binary" ? parseJsonColumn : Pg.types.getTypeParser(oid, format)
+    format === "binary"
+      ? Pg.types.getTypeParser(oid, format)
+      : jsonTypes.has(oid)
+      ? parseJsonColumn
+      : jsonArrayTypes.has(oid)
+      ? parseJsonArrayColumn
+      : Pg.types.getTypeParser(oid, format)
 }
 
 // `@effect/sql-pg` cancels an interrupted statement with this query on its pool. With every connection of the pool
