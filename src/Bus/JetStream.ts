@@ -55,6 +55,12 @@ export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVers
  * `user` / `password` / `token`, fail with a non-retryable `MessageBusError` naming the keys. The client is given
  * the servers without credentials, so nothing it reports (errors, `getServer()`, health) can show them.
  *
+ * Servers given as `tls://` require TLS: a server that does not offer it fails the connection, before the
+ * credentials are sent, with a `MessageBusError` saying so; a list mixing `tls://` with other servers is refused.
+ * The server's certificate is checked against Node's CA store (add a private CA with the `NODE_EXTRA_CA_CERTS`
+ * variable) by the server's name: give servers by DNS name (the NATS client checks a server given by IP address
+ * against `localhost`). A server that requires TLS gets it whatever the scheme.
+ *
  * @since 0.1.0
  * @category constructors
  */

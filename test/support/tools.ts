@@ -1,8 +1,9 @@
 /**
  * The programs the suites run, found on PATH or through a variable, never at one machine's path.
  *
- * `GLAM_NATS_SERVER`, `GLAM_MOSQUITTO`, `GLAM_REDIS_SERVER` and `GLAM_PYTHON` name a program (a path, or a name looked up on PATH); `GLAM_PG_BIN` names
- * the directory of the PostgreSQL server programs, which Debian keeps off PATH (`.ci/run` sets it).
+ * `GLAM_NATS_SERVER`, `GLAM_MOSQUITTO`, `GLAM_REDIS_SERVER`, `GLAM_PYTHON` and `GLAM_OPENSSL` name a program (a
+ * path, or a name looked up on PATH); `GLAM_PG_BIN` names the directory of the PostgreSQL server programs, which
+ * Debian keeps off PATH (`.ci/run` sets it).
  * A variable that is set is the only place looked at, so a wrong one is reported instead of silently replaced.
  * A missing program skips the tests that run it with a loud warning, or fails them under
  * `GLAM_REQUIRE_SERVICES=1`, as a missing server does (see `services.ts`).
@@ -20,6 +21,7 @@ export const tools = {
   mosquitto: program("GLAM_MOSQUITTO"),
   "redis-server": program("GLAM_REDIS_SERVER"),
   python3: program("GLAM_PYTHON"),
+  openssl: program("GLAM_OPENSSL"),
   initdb: inDirectory("GLAM_PG_BIN"),
   postgres: inDirectory("GLAM_PG_BIN"),
   pg_ctl: inDirectory("GLAM_PG_BIN")

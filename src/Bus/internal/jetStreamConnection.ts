@@ -62,6 +62,9 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
         ...(Option.isSome(auth.user) ? { user: auth.user.value } : {}),
         ...(Option.isSome(auth.password) ? { pass: Redacted.value(auth.password.value) } : {}),
         ...(Option.isSome(auth.token) ? { token: Redacted.value(auth.token.value) } : {}),
+        // Given `tls`, the client refuses a server that does not offer TLS before it sends the credentials; without
+        // it, it reads `tls://` as `nats://` and upgrades only where the server offers TLS.
+        ...(auth.tls ? { tls: {} } : {}),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         reconnectJitter: 500,
@@ -81,6 +84,8 @@ const open = (options: ConnectionOptions, auth: NatsAuth.NatsAuth): Effect.Effec
             ? `no NATS answer within ${
               Duration.format(options.connectTimeout ?? defaultConnectTimeout)
             } (nats.connect_timeout): is it a NATS server's address?`
+            : auth.tls && /does not support 'tls'/.test(errorMessage(e))
+            ? "the server does not offer TLS, which tls:// in nats.servers requires (credentials not sent)"
             : redactUrlCredentials(errorMessage(e))
         }`,
         { operation: "connect" },

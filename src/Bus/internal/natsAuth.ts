@@ -1,7 +1,7 @@
 /**
  * Credentials given in NATS server URLs (`nats://user:pass@host:4222`, `nats://token@host:4222`): taken out of the
  * URLs, which the client does not read them from, and merged with the configured `nats.user` / `nats.password` /
- * `nats.token`.
+ * `nats.token`; and whether the URLs ask for TLS (`tls://`), which the client does not read from them either.
  *
  * @internal
  */
@@ -17,9 +17,11 @@ export interface NatsAuthOptions {
   readonly token: Option.Option<Redacted.Redacted>
 }
 
-/** The servers without credentials, and the credentials to log in with. */
+/** The servers without credentials, the credentials to log in with, and whether every connection must be TLS. */
 export interface NatsAuth {
   readonly servers: ReadonlyArray<string>
+  /** Every server is given as `tls://`: a server that does not offer TLS is refused before credentials are sent. */
+  readonly tls: boolean
   readonly user: Option.Option<string>
   readonly password: Option.Option<Redacted.Redacted>
   readonly token: Option.Option<Redacted.Redacted>
@@ -86,8 +88,17 @@ export const resolve = (options: NatsAuthOptions): Either.Either<NatsAuth, strin
       )
     }
   }
+  const tlsServers = servers.filter((server) => /^tls:\/\//i.test(server)).length
+  if (tlsServers > 0 && tlsServers < servers.length) {
+    const plain = servers.findIndex((server) => !/^tls:\/\//i.test(server))
+    return Either.left(
+      `nats.servers[${plain}] is not a tls:// URL where others are: the client connects to every server the same ` +
+        "way; write each as tls:// to require TLS"
+    )
+  }
+  const tls = tlsServers > 0
   if (found === undefined) {
-    return Either.right({ servers, user: options.user, password: options.password, token: options.token })
+    return Either.right({ servers, tls, user: options.user, password: options.password, token: options.token })
   }
   const credentials = found.credentials
   const configured = [
@@ -114,10 +125,17 @@ export const resolve = (options: NatsAuthOptions): Either.Either<NatsAuth, strin
     credentials._tag === "UserPassword"
       ? {
         servers,
+        tls,
         user: Option.some(credentials.user),
         password: Option.some(Redacted.make(credentials.password)),
         token: Option.none()
       }
-      : { servers, user: Option.none(), password: Option.none(), token: Option.some(Redacted.make(credentials.token)) }
+      : {
+        servers,
+        tls,
+        user: Option.none(),
+        password: Option.none(),
+        token: Option.some(Redacted.make(credentials.token))
+      }
   )
 }
