@@ -45,7 +45,19 @@ const note = (overrides: Partial<typeof Note.insert.Type> = {}): typeof Note.ins
   ...overrides
 })
 
-const tables = [ddl, Sql.OutboxInboxTables.outboxDdl, Sql.OutboxInboxTables.inboxDdl].join(";\n")
+class Stock extends Model.Class<Stock>("Stock")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  quantity: Schema.Number,
+  small: Schema.Number,
+  ref: Schema.String,
+  // Written as text, read back as the driver's Date.
+  day: Schema.Union(Schema.String, Schema.DateFromSelf)
+}) {}
+
+const stockDdl = `CREATE TABLE stock (id uuid PRIMARY KEY, quantity integer NOT NULL, small smallint NOT NULL,
+  ref uuid NOT NULL, day date NOT NULL)`
+
+const tables = [ddl, stockDdl, Sql.OutboxInboxTables.outboxDdl, Sql.OutboxInboxTables.inboxDdl].join(";\n")
 
 const database = Layer.provideMerge(
   Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(tables).raw)),
@@ -86,6 +98,49 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         const cyclic: Record<string, unknown> = { text: "c" }
         cyclic["self"] = [cyclic]
         expect(yield* Effect.flip(repo.insert(note({ title, doc: cyclic })))).toBeInstanceOf(DatabaseError)
+      }))
+
+    it.effect("a value its column type refuses (out of range, not a uuid or a date) is refused naming the column", () =>
+      Effect.gen(function*() {
+        const repo = yield* Sql.Repository.make(Stock, { table: "stock", id: "id" })
+        const stock = (overrides: Partial<typeof Stock.insert.Type> = {}): typeof Stock.insert.Type => ({
+          id: randomUUID(),
+          quantity: 1,
+          small: 1,
+          ref: randomUUID(),
+          day: "2026-12-05",
+          ...overrides
+        })
+        const refused = <A>(write: Effect.Effect<A, unknown>) =>
+          Effect.map(Effect.flip(write), (error) => {
+            expect(error).toBeInstanceOf(ValidationError)
+            const { details, message } = error as ValidationError
+            return { message, field: details.field, reason: details.reason, code: (details as never)["error_code"] }
+          })
+        const named = (field: string, code: string) => ({
+          message: `Invalid value for ${field}`,
+          field,
+          reason: "invalid_value",
+          code
+        })
+        expect(yield* refused(repo.insert(stock({ quantity: 3_000_000_000 })))).toEqual(named("quantity", "22003"))
+        expect(yield* refused(repo.insert(stock({ small: 70_000 })))).toEqual(named("small", "22003"))
+        expect(yield* refused(repo.insert(stock({ ref: "not-a-uuid" })))).toEqual(named("ref", "22P02"))
+        expect(yield* refused(repo.insert(stock({ day: "2026-13-45" })))).toEqual(named("day", "22008"))
+        expect(yield* refused(repo.insert(stock({ ref: `a "quoted" ref` })))).toEqual(named("ref", "22P02"))
+        // Two columns holding the quoted value: which one the server refused is not known, so none is named.
+        expect(yield* refused(repo.insert(stock({ quantity: 70_000, small: 70_000 })))).toEqual({
+          message: "Invalid value",
+          field: undefined,
+          reason: "invalid_value",
+          code: "22003"
+        })
+        const stored = yield* repo.insert(stock())
+        expect(yield* refused(repo.update(Stock.update.make({ ...stored, small: 99_999 })))).toEqual(
+          named("small", "22003")
+        )
+        expect((yield* repo.findById(stored.id)).small).toBe(1)
+        expect(yield* repo.count()).toBe(1)
       }))
 
     it.effect("a json or jsonb integer a double cannot hold reads as its digits; a number no double holds fails", () =>

@@ -13,7 +13,7 @@ import type * as ParseResult from "effect/ParseResult"
 import { NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
 import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import { cutText } from "../../../internal/text.js"
-import { classifySqlError, isSqlDefect } from "../sqlErrors.js"
+import { classifySqlError, driverError, isSqlDefect } from "../sqlErrors.js"
 
 /** @internal */
 export const invalid = (field: string, reason: string, message: string): ValidationError =>
@@ -46,6 +46,38 @@ export const protoKeyRow = (table: string, path: ReadonlyArray<string>): Databas
     details: { operation: "decode", table },
     retryable: false
   })
+
+/**
+ * A data exception (SQLSTATE 22...) of a statement writing `values`, as a ValidationError naming the column whose value
+ * the server's message quotes (PostgreSQL names no column for them), when exactly one of the values written is that
+ * text; without such a column, the error `classifySqlError` gives. The message names the column, never the value.
+ *
+ * @internal
+ */
+export const invalidValueOf = (
+  error: SqlError,
+  context: { readonly operation: string; readonly table: string },
+  values: Readonly<Record<string, unknown>>
+): unknown => {
+  const failure = classifySqlError(error, context)
+  if (!(failure instanceof ValidationError) || failure.details.reason !== "invalid_value") return failure
+  if (failure.details.field !== undefined) return failure
+  const message = (driverError(error) as { readonly message?: unknown }).message
+  if (typeof message !== "string") return failure
+  // The server quotes the value as it is, quotes within it unescaped: `value "3000000000" is out of range for type
+  // integer`, `invalid input syntax for type uuid: "abc"`.
+  const columns = Object.keys(values).filter((column) => {
+    const value = values[column]
+    return (typeof value === "string" || typeof value === "number" || typeof value === "bigint") &&
+      message.includes(`"${String(value)}"`)
+  })
+  if (columns.length !== 1) return failure
+  return new ValidationError({
+    message: `Invalid value for ${columns[0]}`,
+    details: { ...failure.details, field: columns[0] },
+    cause: failure.cause
+  })
+}
 
 /**
  * One handler for the whole failure channel of an operation: SqlErrors and SQL defects are classified, any other

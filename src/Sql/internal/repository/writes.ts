@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -14,7 +14,7 @@ import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
 import type { Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
-import { invalid, notFound } from "./errors.js"
+import { invalid, invalidValueOf, notFound } from "./errors.js"
 
 /** @internal */
 export interface Writes<A> {
@@ -40,7 +40,11 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
       return Effect.mapError(
         inserted(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
         (error) =>
-          error._tag === "ParseError" || error._tag === "NoSuchElementException" ? codec.mismatch(error) : error
+          error._tag === "ParseError" || error._tag === "NoSuchElementException"
+            ? codec.mismatch(error)
+            : error instanceof SqlError
+            ? invalidValueOf(error, { operation: `${ctx.table}.insert`, table: ctx.table }, encoded.right) as SqlFailure
+            : error
       )
     })
 }
@@ -59,7 +63,15 @@ const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<strin
     const where = [yield* idCondition(ctx, id), ...tenant.scope(current, false)]
     const rows = assignments.length === 0
       ? yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}`
-      : yield* sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(where)} RETURNING *`
+      : yield* Effect.mapError(
+        sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(where)} RETURNING *`,
+        (error) =>
+          invalidValueOf(
+            error,
+            { operation: `${ctx.table}.update`, table: ctx.table },
+            Object.fromEntries(settable.map((key) => [key, encoded[key]]))
+          )
+      )
     if (rows.length === 0) return yield* notFound(ctx.table, id)
     return yield* codec.decodeRow(rows[0])
   })
