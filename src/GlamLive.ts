@@ -455,29 +455,31 @@ const natsKeys = [
 
 /**
  * The top-level keys the toolkit reads, with the keys of the sections whose every key is known here: `databse` or
- * `database.hots` is then reported with the key probably meant. The seed's flat `<PREFIX>_DB_*` and
- * `<PREFIX>_NATS_SERVERS` also set top-level keys (`db_host`).
+ * `database.hots` is then reported with the key probably meant. The keys of `http` and `logging` are those their
+ * readers read (`GlamConfig.sectionKeys`). The seed's flat `<PREFIX>_DB_*` and `<PREFIX>_NATS_SERVERS` also set
+ * top-level keys (`db_host`).
  */
-const toolkitKeys: GlamConfig.KnownKeys = new Map<string, ReadonlySet<string> | undefined>([
-  ["service", undefined],
-  ["app_env", undefined],
-  ["log_level", undefined],
-  ["logging", undefined],
-  ["telemetry", undefined],
-  ["database", new Set(databaseKeys)],
-  ["outbox", new Set(outboxKeys)],
-  ["nats", new Set(natsKeys)],
-  ["nats_servers", undefined],
-  ["http", undefined],
-  ["rate_limit", undefined],
-  ["auth", undefined],
-  ["redis", undefined],
-  ["cache", undefined],
-  ["mqtt", undefined],
-  ["devices", undefined],
-  ["clients", undefined],
-  ...databaseKeys.map((key) => [`db_${key}`, undefined] as const)
-])
+const toolkitKeys = (): GlamConfig.KnownKeys =>
+  new Map<string, ReadonlySet<string> | undefined>([
+    ["service", undefined],
+    ["app_env", undefined],
+    ["log_level", undefined],
+    ["logging", GlamConfig.sectionKeys("logging", [TelemetryConfig.config])],
+    ["telemetry", undefined],
+    ["database", new Set(databaseKeys)],
+    ["outbox", new Set(outboxKeys)],
+    ["nats", new Set(natsKeys)],
+    ["nats_servers", undefined],
+    ["http", GlamConfig.sectionKeys("http", [HttpConfig.server, SecurityHeaders.config])],
+    ["rate_limit", undefined],
+    ["auth", undefined],
+    ["redis", undefined],
+    ["cache", undefined],
+    ["mqtt", undefined],
+    ["devices", undefined],
+    ["clients", undefined],
+    ...databaseKeys.map((key) => [`db_${key}`, undefined] as const)
+  ])
 
 /**
  * One warning line per key nothing reads (with the key probably meant), and per value of the seed's database
@@ -485,7 +487,7 @@ const toolkitKeys: GlamConfig.KnownKeys = new Map<string, ReadonlySet<string> | 
  */
 const configWarnings = (loaded: GlamConfig.LoadedConfig) =>
   Effect.gen(function*() {
-    for (const unknown of GlamConfig.unknownKeys(loaded, toolkitKeys)) yield* Effect.logWarning(unknown.message)
+    for (const unknown of GlamConfig.unknownKeys(loaded, toolkitKeys())) yield* Effect.logWarning(unknown.message)
     const database = yield* SqlConfig.databaseConfig
     const from = (key: string) => {
       const origin = GlamConfig.originOf(loaded, ["database", key])

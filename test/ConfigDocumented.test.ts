@@ -3,11 +3,12 @@
  * docs/Config.md: the keys are those each `Config` reads, recorded by a provider that answers none of them.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Config, ConfigError, ConfigProvider, Effect, HashSet } from "effect"
-import * as PathPatch from "effect/ConfigProviderPathPatch"
+import type { Config } from "effect"
+import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import * as Path from "node:path"
 import * as CacheConfig from "../src/Cache/CacheConfig.js"
+import * as KeysRead from "../src/Config/internal/keysRead.js"
 import * as Devices from "../src/Devices/Devices.js"
 import * as MqttConfig from "../src/Devices/MqttConfig.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
@@ -18,19 +19,7 @@ const configDoc = readFileSync(Path.resolve(import.meta.dirname, "..", "docs", "
 
 /** The dotted keys a config reads. */
 const keysOf = <A>(config: Config.Config<A>): Effect.Effect<ReadonlySet<string>> =>
-  Effect.gen(function*() {
-    const keys = new Set<string>()
-    const provider = ConfigProvider.fromFlat(ConfigProvider.makeFlat({
-      load: (path) => {
-        keys.add(path.join("."))
-        return Effect.fail(ConfigError.MissingData([...path], "recorded"))
-      },
-      enumerateChildren: () => Effect.succeed(HashSet.empty()),
-      patch: PathPatch.empty
-    }))
-    yield* Effect.either(Effect.withConfigProvider(config, provider))
-    return keys
-  })
+  Effect.sync(() => KeysRead.keysRead(config))
 
 describe("docs/Config.md", () => {
   it.effect("has a row for every key of the mqtt, devices, redis, cache, auth issuing and http header settings", () =>

@@ -159,4 +159,34 @@ describe("the seed's database settings", () => {
       }),
     { timeout: 60_000 }
   )
+
+  it.scoped(
+    "a misspelt http or logging key (the port, the body limit, the log level left at their defaults) is reported",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const root = configRoot(
+          "service:\n  name: orders-service\nhttp:\n  body_limit: 2048\n  hsts_max_ages: 60\n  colour: blue\n" +
+            "logging:\n  formats: json\n"
+        )
+        yield* Layer.build(makeGlamLive({
+          service: "orders-service",
+          root,
+          dotenv: false,
+          env: { APP_ENV: "test", ORDERS_HTTP__PROT: "9000", ORDERS_LOGGING__LEVLE: "DEBUG" }
+        }))
+        const warnings = stdout.text().split("\n").filter((line) => line.includes(" - WARNING - "))
+        const about = (key: string) => warnings.filter((line) => line.includes(`Unknown key ${key} `))
+        expect(about("http.prot")[0]).toContain("(ORDERS_HTTP__PROT): did you mean http.port?")
+        expect(about("http.hsts_max_ages")[0]).toContain("did you mean http.hsts_max_age?")
+        expect(about("http.colour")[0]).toContain("the http section has no such key")
+        expect(about("logging.levle")[0]).toContain("did you mean logging.level?")
+        expect(about("logging.formats")[0]).toContain("did you mean logging.format?")
+        // `body_limit` is too far from `body_limit_bytes` for a suggestion, but it is reported.
+        expect(about("http.body_limit")).toHaveLength(1)
+        // The keys the readers read are not reported.
+        expect(warnings.filter((line) => /Unknown key (http|logging)\.(port|level|format)\b/.test(line))).toEqual([])
+      }),
+    { timeout: 60_000 }
+  )
 })

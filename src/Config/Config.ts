@@ -17,8 +17,10 @@
  *
  * @since 0.1.0
  */
+import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type { ConfigLoadError } from "./ConfigLoadError.js"
+import * as keysRead from "./internal/keysRead.js"
 import * as loader from "./internal/loader.js"
 import * as origin from "./internal/origin.js"
 import * as redaction from "./internal/redactTree.js"
@@ -187,6 +189,29 @@ export interface UnknownKey {
  * @category utils
  */
 export const unknownKeys: (loaded: LoadedConfig, known: KnownKeys) => ReadonlyArray<UnknownKey> = unknown.unknownKeys
+
+/**
+ * The keys directly under `section` that the configs read (`http.port` gives `port`, `http.tls.cert` gives `tls`),
+ * found by running them against a provider that answers none: every key of a `Config.all`, both sides of a
+ * fallback, a key behind `Config.option` or `Config.withDefault`. The set of a section of `KnownKeys` is then the
+ * readers' own list, and a key a reader adds is known without a second list to keep.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { Config as GlamConfig } from "@glam/shared"
+ *
+ * const orders = Config.all({ maxItems: Config.withDefault(Config.integer("max_items"), 10) })
+ *   .pipe(Config.nested("orders"))
+ * const known: GlamConfig.KnownKeys = new Map([["orders", GlamConfig.sectionKeys("orders", [orders])]])
+ * // orders.max_item is then reported: did you mean orders.max_items?
+ * ```
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const sectionKeys: (section: string, configs: Iterable<Config.Config<unknown>>) => ReadonlySet<string> =
+  keysRead.sectionKeys
 
 /**
  * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)
