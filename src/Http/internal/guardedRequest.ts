@@ -1,5 +1,6 @@
 /**
- * The request that `Limits.bodyParsing` gives an app: its JSON read by the toolkit's guarded parser (bounded
+ * The request that `Limits.bodyParsing` gives an app: its text decoded in its declared charset (invalid bytes, an
+ * unknown charset and a content coding refused), its JSON read by the toolkit's guarded parser (bounded
  * nesting, exact integers, no `"__proto__"` key), its urlencoded and multipart readers refusing the name
  * `"__proto__"`, its multipart readers failing, never dying, on a body they cannot read; and the failure of a
  * request whose body or query is refused.
@@ -64,6 +65,51 @@ const parseBody = (
   return decodeFailure(request, cause)
 }
 
+/** A body's problem before its text is read: a refusal the client receives as a 422 on `body`. */
+const bodyProblem = (message: string) => validationError([{ field: "body", message, type: "value_error" }])
+
+const cut = (text: string) => text.length > 64 ? `${text.slice(0, 64)}...` : text
+
+/**
+ * The content coding of a body the server cannot read: Node hands the bytes over as sent, so a gzip body would be
+ * read as text and fail as garbage (or, as bytes, be taken for the payload itself).
+ */
+const codingRefusal = (headers: Readonly<Record<string, string | undefined>>): ValidationError | undefined => {
+  const coding = headers["content-encoding"]?.trim().toLowerCase()
+  if (coding === undefined || coding === "" || coding === "identity") return undefined
+  return bodyProblem(`Content-Encoding ${cut(coding)} is not supported: send the body without a content coding`)
+}
+
+/** The `charset` parameter of a `Content-Type` (`utf-8` when it names none). */
+const charsetOf = (contentType: string | undefined): string => {
+  const match = contentType === undefined ? null : /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType)
+  return match === null ? "utf-8" : match[1]!.toLowerCase()
+}
+
+const decoderOf = (charset: string) => {
+  try {
+    return new TextDecoder(charset, { fatal: true })
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The body's bytes as text in the charset its `Content-Type` names (UTF-8 when none), a leading byte order mark
+ * dropped. A charset the decoder does not know, and bytes that are not text in the charset, are refused: decoded
+ * leniently, each invalid byte would become U+FFFD and the text the handler receives would not be the one sent.
+ */
+const decodeText = (bytes: ArrayBuffer, contentType: string | undefined): string | ValidationError => {
+  const charset = charsetOf(contentType)
+  const decoder = decoderOf(charset)
+  if (decoder === undefined) return bodyProblem(`charset ${cut(charset)} is not supported: send the body in UTF-8`)
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    return bodyProblem(`The body is not valid ${decoder.encoding.toUpperCase()} text`)
+  }
+}
+
 // The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
 const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
 
@@ -94,8 +140,11 @@ export const guarded = (
   Object.create(request, {
     text: {
       get(this: HttpServerRequest.HttpServerRequest) {
-        // The platform's own reader caches what it reads.
-        read.text ??= Reflect.get(request, "text", this) as HttpServerRequest.HttpServerRequest["text"]
+        // Read from the bytes (themselves read once), so the text and the bytes of a body can both be had.
+        read.text ??= Effect.runSync(Effect.cached(Effect.flatMap(this.arrayBuffer, (bytes) => {
+          const text = decodeText(bytes, request.headers["content-type"])
+          return typeof text === "string" ? Effect.succeed(text) : decodeFailure(this, text)
+        })))
         return read.text
       }
     },
@@ -116,6 +165,8 @@ export const guarded = (
     // Cached as `text` is: `HttpErrors.makeApiValidator` reads a binary payload a second time.
     arrayBuffer: {
       get(this: HttpServerRequest.HttpServerRequest) {
+        const refusal = codingRefusal(request.headers)
+        if (refusal !== undefined) return decodeFailure(this, refusal)
         read.arrayBuffer ??= Effect.runSync(
           Effect.cached(Reflect.get(request, "arrayBuffer", this) as HttpServerRequest.HttpServerRequest["arrayBuffer"])
         )
