@@ -31,6 +31,7 @@ import type * as jose from "jose"
 import { ServiceUnavailableError, UnauthorizedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
+import * as JwksFetch from "./internal/jwksFetch.js"
 
 /**
  * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles
@@ -128,8 +129,8 @@ export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
 export interface JwtVerifierService {
   /**
    * The token's principal; `UnauthorizedError` for a token that is not valid, `ServiceUnavailableError` when the
-   * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set): that says nothing of
-   * the token.
+   * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set, over 1 MiB): that
+   * says nothing of the token.
    */
   readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError | ServiceUnavailableError>
 }
@@ -185,7 +186,9 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           ConfigError.InvalidData(["auth", "jwks_url"], "holds credentials (user:password@), which fetch never sends")
         )
       }
-      const remote = jose.createRemoteJWKSet(url)
+      const remote = jose.createRemoteJWKSet(url, {
+        [jose.customFetch]: JwksFetch.boundedFetch(JwksFetch.maxJwksBytes)
+      })
       // The token's own faults (a `kid` the set does not hold, one that matches several keys) stay its own; whatever
       // else fails (the fetch, its status, its JSON, the set's keys) is the key set's.
       key = (header, token) =>
