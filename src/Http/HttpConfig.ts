@@ -4,9 +4,9 @@
  * Keys (all under the service's configuration tree):
  *
  * - `service.name` — the `X-Service-Name` header and the `service` metric label
- * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB),
- *   `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds), `http.trusted_proxies` ([];
- *   addresses and CIDR ranges)
+ * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB, at
+ *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
+ *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
  * - `redis.url` (optional: rate limiting uses Redis when set)
@@ -32,6 +32,9 @@ import * as TrustedProxies from "./internal/trustedProxies.js"
  * @category config
  */
 export const serviceName: Config.Config<string> = Config.nested(Config.string("name"), "service")
+
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const maxTimerMs = 2_147_483_647
 
 /**
  * The server section (`http.*`).
@@ -67,14 +70,30 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     port: Config.withDefault(Config.port("port"), 8000),
     host: Config.withDefault(Config.string("host"), "0.0.0.0"),
     corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
-    bodyLimitBytes: Config.withDefault(Config.integer("body_limit_bytes"), 1024 * 1024),
+    // Zero or below would refuse every body with a 413.
+    bodyLimitBytes: Config.withDefault(
+      Config.integer("body_limit_bytes").pipe(
+        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
+      ),
+      1024 * 1024
+    ),
     maxBodyDepth: Config.withDefault(
       Config.integer("max_body_depth").pipe(
         Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
       ),
       64
     ),
-    requestTimeoutMs: Config.withDefault(Config.integer("request_timeout_ms"), 30_000),
+    // A timer takes at most 2^31 - 1 ms: Node fires a longer one (or one of zero or below) after 1 ms, which would
+    // time out every request that waits for anything.
+    requestTimeoutMs: Config.withDefault(
+      Config.integer("request_timeout_ms").pipe(
+        Config.validate({
+          message: `Expected milliseconds from 1 to ${maxTimerMs} (24.8 days)`,
+          validation: (n) => n >= 1 && n <= maxTimerMs
+        })
+      ),
+      30_000
+    ),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.

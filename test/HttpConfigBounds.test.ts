@@ -1,0 +1,58 @@
+/**
+ * The numbers of the `http` section that would break every request are configuration errors naming their key:
+ * a body limit below 1 (every body a 413) and a request timeout outside what a Node timer takes (Node fires one
+ * of 0, below, or over 2^31 - 1 ms after 1 ms: every request that waits for anything a 504).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, ConfigProvider, Effect, Layer } from "effect"
+import * as Http from "../src/Http/Http.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import { ApiLive } from "./fixtures/http/api.js"
+import { fetchFrom, serve } from "./fixtures/http/server.js"
+
+const readServer = (http: Record<string, unknown>) =>
+  Effect.withConfigProvider(HttpConfig.server, ConfigProvider.fromJson({ http }))
+
+const api = Http.serveApi().pipe(Layer.provide(ApiLive), Layer.provide(JwtAuth.layerConfig)) as Layer.Layer<
+  never,
+  unknown
+>
+
+describe("http section bounds", () => {
+  it.effect("http.request_timeout_ms outside 1..2^31 - 1 is a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      for (const value of [0, -5, 2_147_483_648, 3_000_000_000]) {
+        const error = yield* Effect.flip(readServer({ request_timeout_ms: value }))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain("http.request_timeout_ms")
+        expect(String(error)).toContain("Expected milliseconds from 1 to 2147483647")
+      }
+      expect((yield* readServer({ request_timeout_ms: 2_147_483_647 })).requestTimeoutMs).toBe(2_147_483_647)
+      expect((yield* readServer({})).requestTimeoutMs).toBe(30_000)
+    }))
+
+  it.effect("http.body_limit_bytes below 1 is a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      for (const value of [0, -1]) {
+        const error = yield* Effect.flip(readServer({ body_limit_bytes: value }))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain("http.body_limit_bytes")
+      }
+      expect((yield* readServer({ body_limit_bytes: 1 })).bodyLimitBytes).toBe(1)
+    }))
+
+  it.scoped("a server configured so does not start", () =>
+    Effect.gen(function*() {
+      const config = {
+        service: { name: "bounds" },
+        auth: { secret: "test-secret-with-enough-length-0123456789" },
+        rate_limit: { enabled: false }
+      }
+      const error = yield* Effect.flip(serve(api, { ...config, http: { request_timeout_ms: 3_000_000_000 } }))
+      expect(String(error)).toContain("http.request_timeout_ms")
+      // Within the bounds, a request is served.
+      const server = yield* serve(api, { ...config, http: { request_timeout_ms: 2_147_483_647 } })
+      expect((yield* fetchFrom(server, "/api/v1/items")).status).toBe(200)
+    }))
+})
