@@ -1,7 +1,8 @@
 /**
  * The numbers of the `http` section that would break every request are configuration errors naming their key:
  * a body limit below 1 (every body a 413) and a request timeout outside what a Node timer takes (Node fires one
- * of 0, below, or over 2^31 - 1 ms after 1 ms: every request that waits for anything a 504).
+ * of 0, below, or over 2^31 - 1 ms after 1 ms: every request that waits for anything a 504); so are those of a
+ * client (`clients.<name>.*`) that would fail every call or keep its breaker open.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Effect, Layer } from "effect"
@@ -54,5 +55,30 @@ describe("http section bounds", () => {
       // Within the bounds, a request is served.
       const server = yield* serve(api, { ...config, http: { request_timeout_ms: 2_147_483_647 } })
       expect((yield* fetchFrom(server, "/api/v1/items")).status).toBe(200)
+    }))
+
+  it.effect("a client setting that would fail every call or hold its breaker open for ever is a ConfigError", () =>
+    Effect.gen(function*() {
+      const read = (settings: Record<string, unknown>) =>
+        Effect.withConfigProvider(
+          HttpConfig.client("billing"),
+          ConfigProvider.fromJson({ clients: { billing: { base_url: "http://billing:8000", ...settings } } })
+        )
+      const refused: Array<readonly [string, number]> = [
+        ["timeout_ms", 0],
+        ["max_retries", -1],
+        ["retry_base_delay_ms", -1],
+        ["breaker_failure_threshold", 0],
+        ["breaker_reset_timeout_ms", 0],
+        // No trial is ever admitted: once open, the breaker never closes.
+        ["breaker_half_open_max_calls", 0]
+      ]
+      for (const [key, value] of refused) {
+        const error = yield* Effect.flip(read({ [key]: value }))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain(`clients.billing.${key}`)
+      }
+      const edge = yield* read({ max_retries: 0, retry_base_delay_ms: 0, breaker_half_open_max_calls: 1 })
+      expect(edge).toMatchObject({ maxRetries: 0, retryBaseDelayMs: 0, breakerHalfOpenMaxCalls: 1 })
     }))
 })

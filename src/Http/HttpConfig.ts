@@ -215,9 +215,17 @@ export interface ClientConfig {
  */
 export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponseBytes
 
+/** An integer key of at least `min`. */
+const atLeast = (name: string, min: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
+  )
+
 /**
  * Reads the settings of the client named `name` (`clients.<name>.*`). A `base_url` that is not an absolute
- * `http://` or `https://` URL is a `ConfigError` that does not quote it (it may hold a password).
+ * `http://` or `https://` URL is a `ConfigError` that does not quote it (it may hold a password); so is a
+ * `timeout_ms`, `breaker_failure_threshold`, `breaker_reset_timeout_ms` or `breaker_half_open_max_calls` below 1,
+ * and a `max_retries` or `retry_base_delay_ms` below 0.
  *
  * @since 0.1.0
  * @category config
@@ -228,12 +236,13 @@ export const client = (name: string): Config.Config<ClientConfig> =>
     baseUrl: Config.string("base_url").pipe(
       Config.validate({ message: ClientDefaults.invalidBaseUrl, validation: ClientDefaults.isHttpUrl })
     ),
-    timeoutMs: Config.withDefault(Config.integer("timeout_ms"), 10_000),
-    maxRetries: Config.withDefault(Config.integer("max_retries"), 3),
-    retryBaseDelayMs: Config.withDefault(Config.integer("retry_base_delay_ms"), 100),
-    breakerFailureThreshold: Config.withDefault(Config.integer("breaker_failure_threshold"), 5),
-    breakerResetTimeoutMs: Config.withDefault(Config.integer("breaker_reset_timeout_ms"), 30_000),
-    breakerHalfOpenMaxCalls: Config.withDefault(Config.integer("breaker_half_open_max_calls"), 1),
+    // A timeout of 0 fails every call; a breaker that admits no trial (0) or opens before any failure stays open.
+    timeoutMs: Config.withDefault(atLeast("timeout_ms", 1), 10_000),
+    maxRetries: Config.withDefault(atLeast("max_retries", 0), 3),
+    retryBaseDelayMs: Config.withDefault(atLeast("retry_base_delay_ms", 0), 100),
+    breakerFailureThreshold: Config.withDefault(atLeast("breaker_failure_threshold", 1), 5),
+    breakerResetTimeoutMs: Config.withDefault(atLeast("breaker_reset_timeout_ms", 1), 30_000),
+    breakerHalfOpenMaxCalls: Config.withDefault(atLeast("breaker_half_open_max_calls", 1), 1),
     maxResponseBytes: Config.withDefault(
       Config.integer("max_response_bytes").pipe(
         Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
