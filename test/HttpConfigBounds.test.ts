@@ -81,4 +81,16 @@ describe("http section bounds", () => {
       const edge = yield* read({ max_retries: 0, retry_base_delay_ms: 0, breaker_half_open_max_calls: 1 })
       expect(edge).toMatchObject({ maxRetries: 0, retryBaseDelayMs: 0, breakerHalfOpenMaxCalls: 1 })
     }))
+
+  it.effect("rate_limit.limit and rate_limit.window_ms below 1 are a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      const read = (settings: Record<string, unknown>) =>
+        Effect.withConfigProvider(HttpConfig.rateLimit, ConfigProvider.fromJson({ rate_limit: settings }))
+      for (const [key, value] of [["limit", 0], ["limit", -1], ["window_ms", 0]] as const) {
+        const error = yield* Effect.flip(read({ [key]: value }))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain(`rate_limit.${key}`)
+      }
+      expect(yield* read({ limit: 1, window_ms: 1 })).toMatchObject({ limit: 1, windowMs: 1 })
+    }))
 })

@@ -146,6 +146,12 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
   "auth"
 )
 
+/** An integer key of at least `min`. */
+const atLeast = (name: string, min: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
+  )
+
 /**
  * The rate limit section (`rate_limit.*`) plus `redis.url`.
  *
@@ -170,8 +176,9 @@ export interface RateLimitConfig {
  */
 export const rateLimit: Config.Config<RateLimitConfig> = Config.all({
   enabled: Config.withDefault(Config.boolean("enabled"), true).pipe(Config.nested("rate_limit")),
-  limit: Config.withDefault(Config.integer("limit"), 100).pipe(Config.nested("rate_limit")),
-  windowMs: Config.withDefault(Config.integer("window_ms"), 60_000).pipe(Config.nested("rate_limit")),
+  // A limit of 0 would be no limit at all (both algorithms let every request through), and a window of 0 no window.
+  limit: Config.withDefault(atLeast("limit", 1), 100).pipe(Config.nested("rate_limit")),
+  windowMs: Config.withDefault(atLeast("window_ms", 1), 60_000).pipe(Config.nested("rate_limit")),
   algorithm: Config.withDefault(Config.literal("fixed-window", "token-bucket")("algorithm"), "fixed-window").pipe(
     Config.nested("rate_limit")
   ),
@@ -214,12 +221,6 @@ export interface ClientConfig {
  * @category constants
  */
 export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponseBytes
-
-/** An integer key of at least `min`. */
-const atLeast = (name: string, min: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
-  )
 
 /**
  * Reads the settings of the client named `name` (`clients.<name>.*`). A `base_url` that is not an absolute
