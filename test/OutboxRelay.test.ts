@@ -1044,6 +1044,48 @@ for (const target of targets) {
             expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(5)
           }), 30_000)
 
+        it.scoped(
+          "a pass stopped by the shutdown before its marks: the flush log counts what the broker already had apart",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("flushdup")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const count = 5
+              yield* enqueueNumbered(Happened, count).pipe(Effect.provide(context))
+              // The pass at start sends every row; the last one's publish never returns: the rows before it are
+              // stored, none is marked.
+              const stuck = yield* Deferred.make<void>()
+              const hanging = interceptPublish(
+                context,
+                count,
+                () => Effect.zipRight(Deferred.succeed(stuck, undefined), Effect.never)
+              )
+              const { capture, lines } = capturedLogs()
+              const scope = yield* Scope.make()
+              const relay = yield* OutboxRelay.make({ ...fast, pollInterval: "1 hour", listen: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(hanging.context), capture)),
+                Scope.extend(scope)
+              )
+              yield* Deferred.await(stuck)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(count - 1)
+              expect((yield* relay.status).published).toBe(0)
+
+              yield* Scope.close(scope, Exit.void)
+              const rows = yield* Effect.provide(outboxRows, context)
+              expect(rows.every((r) => r.published)).toBe(true)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(count)
+              const status = yield* relay.status
+              expect(status.published).toBe(count)
+              expect(status.duplicates).toBe(count - 1)
+              expect(lines.filter((l) => l.includes("on shutdown"))).toEqual([
+                "Outbox relay: published 1 pending event on shutdown; 4 more the broker already stored (published " +
+                "before the relay stopped, not yet marked) were marked sent"
+              ])
+            }),
+          30_000
+        )
+
         it.scoped.skipIf(!target.listens)(
           "an enqueue wakes the relay: with an hour between polls, a committed event is published by the next pass",
           () =>

@@ -49,6 +49,15 @@ const shutdownMessage = (relay: RelayContext, error: { readonly _tag: string; re
     }; pending events are published after the next start`
     : `Outbox relay: the shutdown flush failed: ${error.message}; pending events are published after the next start`
 
+// The rows a pass interrupted by the shutdown had published without marking are published again by the flush, and
+// the Bus's duplicate window stores them once: they are counted apart, not as events sent now.
+const shutdownPublished = (published: number, duplicates: number) => {
+  const events = (n: number) => `${n} pending ${n === 1 ? "event" : "events"}`
+  if (duplicates === 0) return `Outbox relay: published ${events(published)} on shutdown`
+  return `Outbox relay: published ${events(published - duplicates)} on shutdown; ${duplicates} more the broker ` +
+    "already stored (published before the relay stopped, not yet marked) were marked sent"
+}
+
 const finalFlush = (relay: RelayContext) =>
   Effect.gen(function*() {
     const outcome = yield* drain(relay).pipe(
@@ -60,8 +69,8 @@ const finalFlush = (relay: RelayContext) =>
       if (!isMissingTable(outcome.left)) yield* Effect.logWarning(shutdownMessage(relay, outcome.left))
       return
     }
-    const { failed, published } = outcome.right
-    if (published > 0) yield* Effect.logInfo(`Outbox relay: published ${published} pending events on shutdown`)
+    const { duplicates, failed, published } = outcome.right
+    if (published > 0) yield* Effect.logInfo(shutdownPublished(published, duplicates))
     if (Option.isSome(failed)) {
       yield* Effect.logWarning(
         `Outbox relay: the shutdown flush stopped at event ${failed.value.eventId} (${failed.value.subject}): ${failed.value.error.message}; it and later events are published after the next start`
