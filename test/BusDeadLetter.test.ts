@@ -9,13 +9,20 @@ import { DeadLetter } from "../src/Bus/index.js"
 import * as ServerVersion from "../src/Bus/internal/serverVersion.js"
 import * as Verdict from "../src/Bus/internal/verdict.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
+import { isSecretHeaderName } from "../src/internal/credentials.js"
 
 describe("DeadLetter record", () => {
   it("keeps the original body byte for byte and the headers, error and delivery facts", () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ maxLength: 512 }),
-        fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,19}$/), fc.string({ maxLength: 40 })),
+        fc.dictionary(
+          fc.oneof(
+            fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,19}$/),
+            fc.constantFrom("Authorization", "X-Auth-Token", "x-api-key", "Idempotency-Key", "X-Session-Id")
+          ),
+          fc.string({ maxLength: 40 })
+        ),
         fc.nat(),
         fc.integer({ min: 1, max: 100 }),
         (body, headers, sequence, deliveryCount) => {
@@ -32,10 +39,45 @@ describe("DeadLetter record", () => {
             service: "catalog-service"
           }
           const decoded = DeadLetter.decode(7, DeadLetter.encode(letter))
-          expect(decoded).toEqual({ ...letter, dlqSequence: 7, body: new Uint8Array(body) })
+          // Credential headers are named, their values left out.
+          const redacted = Object.keys(headers).filter((name) => isSecretHeaderName(name))
+          const kept = Object.fromEntries(Object.entries(headers).filter(([name]) => !redacted.includes(name)))
+          expect(decoded).toEqual({
+            ...letter,
+            headers: kept,
+            ...(redacted.length > 0 ? { headersRedacted: redacted } : {}),
+            dlqSequence: 7,
+            body: new Uint8Array(body)
+          })
         }
       )
     )
+  })
+
+  it("leaves out the values of credential headers, naming them, and keeps the others", () => {
+    const bytes = DeadLetter.encode({
+      subject: "evt.catalog.sync_started",
+      stream: "CATALOG",
+      streamSequence: 3,
+      consumer: "catalog-worker",
+      deliveryCount: 1,
+      headers: {
+        "Nats-Msg-Id": "m-3",
+        "Idempotency-Key": "idem-3",
+        "Cookie": "sid=cookie-secret-value",
+        "X-Amz-Security-Token": "amz-secret-value",
+        "x_api_key": "api-secret-value"
+      },
+      body: new Uint8Array([123, 125]),
+      error: { tag: "NotFoundError", code: "NOT_FOUND", message: "gone", details: {} },
+      deadLetteredAt: "2026-11-22T04:00:00.000Z",
+      service: "catalog-service"
+    })
+    const text = new TextDecoder().decode(bytes)
+    expect(text).not.toMatch(/secret-value/)
+    const decoded = DeadLetter.decode(1, bytes)!
+    expect(decoded.headers).toEqual({ "Nats-Msg-Id": "m-3", "Idempotency-Key": "idem-3" })
+    expect(decoded.headersRedacted).toEqual(["Cookie", "X-Amz-Security-Token", "x_api_key"])
   })
 
   it("is written whatever the error details hold: a bigint as its digits, details that are not JSON replaced", () => {

@@ -553,6 +553,57 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
     }))
 })
 
+describe.skipIf(!natsUp)("Bus on JetStream, dead letters with credential headers", () => {
+  it.scopedLive("once the stream no longer keeps the original, a replay goes out without the credentials, said", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("dlqsecret", "job")
+      yield* Effect.addFinalizer(() =>
+        withJsm(url, (jsm) => jsm.streams.purge("DLQ", { filter: `dlq.${stream.name}.>` })).pipe(Effect.ignore)
+      )
+      const failing = yield* Ref.make(true)
+      const handled = yield* Queue.unbounded<{ readonly [name: string]: string }>()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("dlqsecret"), ackWait: "5 seconds" },
+        (event) =>
+          Effect.flatMap(Ref.get(failing), (fail) =>
+            fail
+              ? Effect.fail(new NotFoundError({ message: "no such job", details: { resource: "job" } }))
+              : Queue.offer(handled, event.delivery.headers))
+      ).pipe(Effect.provide(ctx))
+      const { envelope, headers } = yield* EventEnvelope.makeMessage(Def, { n: 1 }, { sourceService: "bus-test" })
+      const sent = yield* Bus.publishEncoded({
+        subject: Def.subject,
+        body: JSON.stringify(envelope),
+        headers: { ...headers, "X-Api-Key": "dlq-gone-secret-0004", "X-Note": "kept" },
+        msgId: envelope.event_id,
+        eventId: envelope.event_id
+      }).pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length > 0,
+        "the dead letter"
+      )
+      expect(letter!.headersRedacted).toEqual(["X-Api-Key"])
+      const stored = yield* withJsm(url, (jsm) => jsm.streams.getMessage("DLQ", { seq: letter!.dlqSequence }))
+      expect(new TextDecoder().decode(stored!.data)).not.toContain("dlq-gone-secret")
+      yield* withJsm(url, (jsm) => jsm.streams.deleteMessage(stream.name, sent.sequence))
+      yield* Ref.set(failing, false)
+      const logs = captureLogs()
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(
+        Effect.provide(Layer.merge(Layer.succeedContext(ctx), logs.layer))
+      )
+      expect(replay.failed).toEqual([])
+      expect(replay.replayed.length).toBe(1)
+      const replayed = yield* Queue.take(handled)
+      expect(replayed["X-Note"]).toBe("kept")
+      expect(replayed["X-Api-Key"]).toBeUndefined()
+      expect(logs.lines.map((l) => l.message)).toContainEqual(
+        expect.stringContaining("is replayed without its headers X-Api-Key")
+      )
+    }))
+})
+
 describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server with a small max_payload", () => {
   it.scopedLive("a message near max_payload that fails for good is dead-lettered, its body cut, and replays whole", () =>
     Effect.gen(function*() {

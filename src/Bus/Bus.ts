@@ -295,6 +295,15 @@ export interface DeadLetter {
    * largest message the server takes even without the body. The original keeps them at `stream` / `streamSequence`.
    */
   readonly headersTruncated?: true | undefined
+  /**
+   * The names of the headers the record leaves out as credentials (`authorization`, `cookie`, `x-api-key`, a name
+   * with a word such as `token`, `secret`, `password`, `session`, `signature` or `key`: the rule `Http.serve` redacts
+   * by). `Bus.replayDeadLetters` reads their values back from the original at `stream` / `streamSequence`, and
+   * republishes without them once the stream no longer keeps it.
+   *
+   * @since 0.1.0
+   */
+  readonly headersRedacted?: ReadonlyArray<string> | undefined
   /** `true` when the error's message was cut (to 1024 characters) and its details left out, for the same reason. */
   readonly errorTruncated?: true | undefined
   readonly error: DeadLetterError

@@ -6,6 +6,44 @@
  */
 
 /**
+ * Header names that carry a credential: `Http.serve` adds them to `Headers.currentRedactedNames` (the platform
+ * redacts `authorization`, `cookie`, `set-cookie` and `x-api-key` by default; the credentials a client sends to a
+ * proxy are secrets too), and a dead-letter record leaves their values out.
+ *
+ * @internal
+ */
+export const redactedHeaderNames: ReadonlyArray<string> = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "x-api-key"
+]
+
+/**
+ * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`, `token`,
+ * `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature`, `key` or `apikey` (`x-auth-token`,
+ * `x-amz-security-token`, `x-session-id`, `x-functions-key`, `x-hub-signature-256`). Not `idempotency-key`, nor
+ * `www-authenticate`.
+ *
+ * @internal
+ */
+export const secretHeaderName: RegExp = new RegExp(
+  "(?:^|[-_])(?:auth|token|secret|password|passwd|credentials?|session|signature|apikey|(?<!idempotency-)key)" +
+    "(?:[-_]|$)",
+  "i"
+)
+
+/**
+ * Whether a header of this name carries a credential: one of {@link redactedHeaderNames} (whatever its case) or a name
+ * {@link secretHeaderName} matches.
+ *
+ * @internal
+ */
+export const isSecretHeaderName = (name: string): boolean =>
+  redactedHeaderNames.includes(name.toLowerCase()) || secretHeaderName.test(name)
+
+/**
  * The shortest part of a credential (a token after its scheme, a Basic password, a query value) looked for in free
  * text: a shorter one is more likely a setting (`?key_type=rsa`), and hiding it would hide every occurrence of a
  * common word or number.

@@ -10,6 +10,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { isGlamError } from "../../Errors/Errors.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
+import { isSecretHeaderName } from "../../internal/credentials.js"
 import { cutText } from "../../internal/text.js"
 import type { DeadLetter, DeadLetterError } from "../Bus.js"
 
@@ -50,6 +51,11 @@ export const Record = Schema.Struct({
    * takes even without its body. The original keeps them at `stream` / `stream_sequence`.
    */
   headers_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  /**
+   * The names of the headers left out of `headers` as credentials (`isSecretHeaderName`): a replay reads their
+   * values back from the original while its stream keeps it.
+   */
+  headers_redacted: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
   /** `true` when the error's message was cut and its details left out, for the same reason. */
   error_truncated: Schema.optionalWith(Schema.Boolean, { exact: true }),
   error: Schema.Struct({
@@ -141,14 +147,28 @@ const withBodyCut = (
   }))
 }
 
+// The headers a record keeps, and the names of those it leaves out as credentials: whoever can read the `DLQ` stream
+// (people listing dead letters, tools reading its JSON) is not meant to read another publisher's credentials.
+const keptHeaders = (headers: { readonly [name: string]: string }) => {
+  const kept: { [name: string]: string } = {}
+  const redacted: Array<string> = []
+  for (const name of Object.keys(headers)) {
+    if (isSecretHeaderName(name)) redacted.push(name)
+    else kept[name] = headers[name]!
+  }
+  return { kept, redacted }
+}
+
 const recordOf = (letter: Omit<DeadLetter, "dlqSequence">, text: string | undefined): typeof Record.Encoded => {
+  const { kept, redacted } = keptHeaders(letter.headers)
   const record: typeof Record.Encoded = {
     subject: letter.subject,
     stream: letter.stream,
     stream_sequence: letter.streamSequence,
     consumer: letter.consumer,
     delivery_count: letter.deliveryCount,
-    headers: { ...letter.headers },
+    headers: kept,
+    ...(redacted.length > 0 ? { headers_redacted: redacted } : {}),
     body: Buffer.from(letter.body).toString("base64"),
     ...(text !== undefined ? { body_text: text } : {}),
     error: { ...letter.error, details: { ...letter.error.details } },
@@ -188,6 +208,9 @@ export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | unde
     body: new Uint8Array(Buffer.from(r.body, "base64")),
     ...(r.body_truncated === true ? { bodyTruncated: true } : {}),
     ...(r.headers_truncated === true ? { headersTruncated: true } : {}),
+    ...(r.headers_redacted !== undefined && r.headers_redacted.length > 0
+      ? { headersRedacted: r.headers_redacted }
+      : {}),
     ...(r.error_truncated === true ? { errorTruncated: true } : {}),
     error: r.error,
     deadLetteredAt: r.dead_lettered_at,

@@ -54,36 +54,67 @@ export const scan = (
   )
 }
 
+type Original = { readonly data: Uint8Array; readonly headers: { readonly [name: string]: string } }
+
+// The headers of a record with the values of those it left out as credentials, read from the original.
+const withRedacted = (
+  letter: DeadLetter,
+  stored: { readonly [name: string]: string }
+): { readonly [name: string]: string } => {
+  const headers = { ...letter.headers }
+  for (const name of letter.headersRedacted ?? []) {
+    const value = stored[name]
+    if (value !== undefined) headers[name] = value
+  }
+  return headers
+}
+
 // The whole message of a dead letter: a record cut to size has its body and headers read back from its stream, if
-// the stream still keeps it (a cut body, or a message without its headers, is never republished).
-const originalOf = (
-  bus: Replaying,
-  letter: DeadLetter
-): Effect.Effect<
-  { readonly data: Uint8Array; readonly headers: { readonly [name: string]: string } },
-  MessageBusError
-> =>
-  letter.bodyTruncated !== true && letter.headersTruncated !== true
-    ? Effect.succeed({ data: letter.body, headers: letter.headers })
-    : Effect.flatMap(
+// the stream still keeps it (a cut body, or a message without its headers, is never republished). The headers a
+// record left out as credentials are read back too; once the stream no longer keeps the original, the message is
+// republished without them (they are not the toolkit's own, and the letter names them).
+const originalOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Original, MessageBusError> => {
+  const redacted = letter.headersRedacted !== undefined && letter.headersRedacted.length > 0
+  if (letter.bodyTruncated !== true && letter.headersTruncated !== true) {
+    if (!redacted) return Effect.succeed({ data: letter.body, headers: letter.headers })
+    return Effect.flatMap(
       bus.engine.getMessage(letter.stream, letter.streamSequence),
       Option.match({
-        onSome: (stored) =>
-          Effect.succeed({
-            data: stored.data,
-            headers: letter.headersTruncated === true ? stored.headers : letter.headers
-          }),
+        onSome: (stored) => Effect.succeed({ data: letter.body, headers: withRedacted(letter, stored.headers) }),
         onNone: () =>
-          Effect.fail(
-            busError(
-              `Dead letter ${letter.dlqSequence} holds only part of its message, and ${letter.stream} no longer ` +
-                `keeps message ${letter.streamSequence}: not replayed`,
-              { operation: "replay", stream: letter.stream, subject: letter.subject },
-              false
-            )
+          Effect.as(
+            Effect.logWarning(
+              `Dead letter ${letter.dlqSequence} is replayed without its headers ${
+                letter.headersRedacted!.join(", ")
+              }` +
+                `: the record left them out as credentials, and ${letter.stream} no longer keeps message ` +
+                String(letter.streamSequence)
+            ),
+            { data: letter.body, headers: letter.headers }
           )
       })
     )
+  }
+  return Effect.flatMap(
+    bus.engine.getMessage(letter.stream, letter.streamSequence),
+    Option.match({
+      onSome: (stored) =>
+        Effect.succeed({
+          data: stored.data,
+          headers: letter.headersTruncated === true ? stored.headers : withRedacted(letter, stored.headers)
+        }),
+      onNone: () =>
+        Effect.fail(
+          busError(
+            `Dead letter ${letter.dlqSequence} holds only part of its message, and ${letter.stream} no longer ` +
+              `keeps message ${letter.streamSequence}: not replayed`,
+            { operation: "replay", stream: letter.stream, subject: letter.subject },
+            false
+          )
+        )
+    })
+  )
+}
 
 /** Republishes one dead letter, then deletes its record. */
 const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck, MessageBusError> => {

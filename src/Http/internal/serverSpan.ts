@@ -31,6 +31,7 @@ import type { Predicate } from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
 import { redactQueryCredentials, redactUrlCredentials } from "../../Config/internal/names.js"
+import { redactedHeaderNames, secretHeaderName } from "../../internal/credentials.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
@@ -158,34 +159,6 @@ const headerAttributes = (
     span.attribute(attributeName(name), headerValue(name, String(headers[name]), redactedNames))
   }
 }
-
-/**
- * Header names `Http.serve` adds to `Headers.currentRedactedNames` (the platform redacts `authorization`,
- * `cookie`, `set-cookie` and `x-api-key` by default): the credentials a client sends to a proxy are secrets too.
- *
- * @internal
- */
-export const redactedHeaderNames: ReadonlyArray<string> = [
-  "authorization",
-  "proxy-authorization",
-  "cookie",
-  "set-cookie",
-  "x-api-key"
-]
-
-/**
- * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`, `token`,
- * `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature`, `key` or `apikey` (`x-auth-token`,
- * `x-amz-security-token`, `x-session-id`, `x-functions-key`, `x-hub-signature-256`). Not `idempotency-key`, nor
- * `www-authenticate`.
- *
- * @internal
- */
-export const secretHeaderName: RegExp = new RegExp(
-  "(?:^|[-_])(?:auth|token|secret|password|passwd|credentials?|session|signature|apikey|(?<!idempotency-)key)" +
-    "(?:[-_]|$)",
-  "i"
-)
 
 /**
  * Runs `effect` with {@link redactedHeaderNames} and {@link secretHeaderName} added to the names already redacted,
