@@ -374,9 +374,10 @@ export interface Bus {
   ) => Effect.Effect<Published, PublishError>
   /**
    * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
-   * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A header
-   * NATS cannot carry (a name outside printable ASCII or with `:`, a value with a line break) fails at once with a
-   * non-retryable `MessageBusError` naming it; nothing is sent.
+   * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A subject
+   * with an empty token, a wildcard or whitespace, or a header NATS cannot carry (a name outside printable ASCII or
+   * with `:`, a value with a line break) fails at once with a non-retryable `MessageBusError` naming it; nothing is
+   * sent.
    */
   readonly publishEncoded: (message: EncodedMessage) => Effect.Effect<PublishAck, MessageBusError>
   /**

@@ -1,10 +1,11 @@
 /**
  * The check of headers before they are sent: NATS header names are printable ASCII without `:`, and values cannot
- * hold a line break.
+ * hold a line break; and of the subject of a message encoded by its caller: one event's subject, no wildcard.
  *
  * @internal
  */
 import type { MessageBusError } from "../../Errors/Errors.js"
+import { subjectRefusal } from "../../Events/internal/subject.js"
 import { busError } from "./busError.js"
 
 // Every header of every publish is checked: scanned by character code, which allocates nothing (a regular
@@ -40,4 +41,26 @@ export const headerRefusal = (
     }
   }
   return undefined
+}
+
+/**
+ * The refusal of a message whose subject or headers cannot go on the wire as one event: a subject with an empty
+ * token, a wildcard or whitespace (NATS would store a message published on `evt.x.*` under that literal subject, for
+ * every consumer of `evt.x.>`, and refuse the others only once sent), then its headers as {@link headerRefusal}.
+ *
+ * @internal
+ */
+export const publishRefusal = (
+  subject: string,
+  headers: { readonly [name: string]: string } | undefined
+): MessageBusError | undefined => {
+  const refused = subjectRefusal(subject)
+  if (refused !== undefined) {
+    return busError(
+      `Publish to ${JSON.stringify(subject)} refused: the subject ${refused}`,
+      { operation: "publish", subject },
+      false
+    )
+  }
+  return headers === undefined ? undefined : headerRefusal(subject, headers)
 }

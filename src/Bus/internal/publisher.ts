@@ -20,7 +20,7 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { Bus, EncodedMessage, PublishAck, Published, PublishError, PublishOptions } from "../Bus.js"
 import type { RawAck, RawPublish } from "./engine.js"
-import { headerRefusal } from "./headerRefusal.js"
+import { headerRefusal, publishRefusal } from "./headerRefusal.js"
 import * as BusMetrics from "./metrics.js"
 import { clockOf } from "./publishRetry.js"
 import type { StreamReadiness } from "./streamReadiness.js"
@@ -196,7 +196,7 @@ export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.E
  * @internal
  */
 export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
-  const unsendable = message.headers === undefined ? undefined : headerRefusal(message.subject, message.headers)
+  const unsendable = publishRefusal(message.subject, message.headers)
   if (unsendable !== undefined) return Effect.fail(unsendable)
   if (!p.streams.readySubjects.has(message.subject)) {
     return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))

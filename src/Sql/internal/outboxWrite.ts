@@ -10,8 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { PublishOptions } from "../../Bus/Bus.js"
-import { busError } from "../../Bus/internal/busError.js"
-import { headerRefusal } from "../../Bus/internal/headerRefusal.js"
+import { publishRefusal } from "../../Bus/internal/headerRefusal.js"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
@@ -58,14 +57,7 @@ export const layerProducer = (producer: {
 export const rowRefusal = (
   subject: string,
   headers: Readonly<Record<string, string>>
-): MessageBusError | undefined => {
-  const subjectRefused = subjectRefusal(subject)
-  return subjectRefused === undefined ? headerRefusal(subject, headers) : busError(
-    `Publish to ${JSON.stringify(subject)} refused: the subject ${subjectRefused}`,
-    { operation: "publish", subject },
-    false
-  )
-}
+): MessageBusError | undefined => publishRefusal(subject, headers)
 
 // A lone surrogate would reach PostgreSQL as U+FFFD (or, escaped in JSON, be refused by jsonb), and PostgreSQL
 // refuses a NUL in text and in jsonb: the row would name another subject than the one enqueued, or the refusal would
