@@ -1080,7 +1080,7 @@ for (const target of targets) {
               expect(status.duplicates).toBe(count - 1)
               expect(lines.filter((l) => l.includes("on shutdown"))).toEqual([
                 "Outbox relay: published 1 pending event on shutdown; 4 more the broker already stored (published " +
-                "before the relay stopped, not yet marked) were marked sent"
+                "earlier, not yet marked) were marked sent"
               ])
             }),
           30_000

@@ -55,7 +55,7 @@ const shutdownPublished = (published: number, duplicates: number) => {
   const events = (n: number) => `${n} pending ${n === 1 ? "event" : "events"}`
   if (duplicates === 0) return `Outbox relay: published ${events(published)} on shutdown`
   return `Outbox relay: published ${events(published - duplicates)} on shutdown; ${duplicates} more the broker ` +
-    "already stored (published before the relay stopped, not yet marked) were marked sent"
+    `already stored (published earlier, not yet marked) ${duplicates === 1 ? "was" : "were"} marked sent`
 }
 
 const finalFlush = (relay: RelayContext) =>
