@@ -594,6 +594,33 @@ for (const target of targets) {
           30_000
         )
 
+        it.scoped(
+          "a row written by SQL with an empty Nats-Msg-Id is published under its event id: a republish is stored once",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("emptyid")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const event = yield* EventEnvelope.make(Happened, { n: 1 }, { sourceService: serviceName })
+              const headers = { ...EventEnvelope.headers(event), "Nats-Msg-Id": " " }
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql`INSERT INTO outbox (id, subject, stream, envelope, headers)
+                  VALUES (${event.event_id}, ${event.subject}, ${stream.name}, ${JSON.stringify(event)}::jsonb,
+                    ${JSON.stringify(headers)}::jsonb)`).pipe(Effect.provide(context))
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(Effect.provide(context))
+              expect((yield* relay.flush).published).toBe(1)
+              // As after a crash between the ack and the mark: the row is pending again.
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql`UPDATE outbox SET published_at = NULL`).pipe(
+                  Effect.provide(context)
+                )
+              const again = yield* relay.flush
+              expect(again).toMatchObject({ published: 1, duplicates: 1 })
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+            }),
+          30_000
+        )
+
         // Events 1 and 3 around an event 2 whose payload holds `noteLength` characters more: 2 is set aside after one
         // attempt, 1 and 3 go out; the relay's status and 2's row for the caller to check.
         const largeBetweenTwo = (stream: Streams.StreamDefinition, noteLength: number) =>

@@ -49,6 +49,14 @@ const defectFailure = (row: Row, defect: unknown) =>
     cause: defect
   })
 
+// The row's deduplication id: its `Nats-Msg-Id` header (the event id, as enqueue writes it), else its id. A blank
+// header (a row written by SQL) would turn deduplication off on JetStream, and a republish after a crash between the
+// ack and the mark would be stored twice.
+const msgIdOf = (headers: { readonly [name: string]: string }, row: Row): string => {
+  const written = headers["Nats-Msg-Id"]
+  return written === undefined || written.trim() === "" ? row.id : written
+}
+
 // One row's publish and its outcome, read in one step. A Bus that dies instead of failing must not take the relay
 // with it: its defect is a failed publish; an interruption stays one. A row whose subject or headers the Bus would
 // refuse (written by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried,
@@ -66,7 +74,7 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
         subject: row.subject,
         body: row.body,
         headers,
-        msgId: headers["Nats-Msg-Id"] ?? row.id,
+        msgId: msgIdOf(headers, row),
         eventId: row.id
       })
     }),
