@@ -162,7 +162,8 @@ export interface DeviceTopics {
 /**
  * The registry's topics under a prefix (`devices` by default): `<prefix>/{device_id}/status`, `/heartbeat`,
  * `/commands`, `/commands/ack`. A prefix that is not levels of text (empty, a leading, trailing or doubled `/`, a
- * level with `+`, `#`, `{`, `}` or NUL) throws a `ValidationError`, as `MqttTopic.make` does.
+ * level with `+`, `#`, `{`, `}`, a control character, a lone surrogate or a noncharacter) throws a
+ * `ValidationError`, as `MqttTopic.make` does.
  *
  * @since 0.1.0
  * @category constructors
@@ -274,8 +275,8 @@ export interface Options {
   /** Default 10 seconds. */
   readonly commandTimeout?: Duration.DurationInput | undefined
   /**
-   * Default `devices`: levels of text, none empty, without `+`, `#`, `{`, `}` or NUL; another fails `make` with a
-   * `ValidationError`.
+   * Default `devices`: levels of text, none empty, without `+`, `#`, `{`, `}`, a control character, a lone surrogate
+   * or a noncharacter; another fails `make` with a `ValidationError`.
    */
   readonly topicPrefix?: string | undefined
 }

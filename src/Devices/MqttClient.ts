@@ -69,7 +69,9 @@ export type Handler<P extends string, A, E, R> = (message: MqttMessage<P, A>) =>
 export interface SubscribeOptions {
   /**
    * Subscribes as a member of a shared subscription (`$share/<share>/<filter>`): the broker gives each message to
-   * one of the clients sharing it, so instances of a service split the work.
+   * one of the clients sharing it, so instances of a service split the work. A name that is not one level of a topic
+   * (empty, `/`, `+`, `#`, a control character, a lone surrogate or a noncharacter) fails with a non-retryable
+   * `MqttError`.
    */
   readonly share?: string | undefined
   /** Default: the topic's QoS. */

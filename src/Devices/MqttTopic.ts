@@ -187,7 +187,9 @@ export const match = <P extends string, A, I>(
 
 /**
  * The topic name for given parameters: fails with a `ValidationError` when the pattern has `+` or `#`, or a value
- * is empty or holds `/`, `+`, `#` or NUL (it would name another topic).
+ * is empty or holds `/`, `+`, `#` (it would name another topic) or text MQTT topics cannot carry (a control
+ * character, NUL among them, a lone surrogate or a noncharacter: Mosquitto ends the connection of a client that sends
+ * one).
  *
  * @example
  * ```ts

@@ -74,8 +74,7 @@ const brokerUnsubscribe = (connection: Connection, filter: string): Effect.Effec
   }))
 }
 
-const invalidShare = (share: string | undefined) =>
-  share !== undefined && (share.length === 0 || /[/+#\u0000]/.test(share))
+const invalidShare = (share: string | undefined) => share !== undefined && !TopicPattern.isLevelText(share)
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
 export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
@@ -89,10 +88,12 @@ export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
     const share = options?.share
     if (invalidShare(share)) {
       return yield* Effect.fail(
-        connection.fail(`Invalid share name ${JSON.stringify(share)}: it must be non-empty, without / + # or NUL`, {
-          operation: "subscribe",
-          topic: topic.pattern
-        }, false)
+        connection.fail(
+          `Invalid share name ${JSON.stringify(share)}: it must be one level of a topic (non-empty, without / + # `
+            + "or a control character, lone surrogate or noncharacter)",
+          { operation: "subscribe", topic: topic.pattern },
+          false
+        )
       )
     }
     const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`

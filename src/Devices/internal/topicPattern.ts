@@ -2,8 +2,15 @@
  * Topic patterns: MQTT topic filters whose single-level wildcards may be named (`devices/{device_id}/data`).
  *
  * A pattern is split on `/` into levels. A level is `{name}` (one level, captured under `name`), `+` (one level,
- * not captured), `#` (any number of levels, the last level only) or literal text without `+`, `#`, `{`, `}` or NUL.
- * Its MQTT filter replaces each `{name}` with `+`.
+ * not captured), `#` (any number of levels, the last level only) or literal text without `+`, `#`, `{`, `}` or a
+ * character MQTT topics cannot carry (below). Its MQTT filter replaces each `{name}` with `+`.
+ *
+ * MQTT topics are UTF-8 without NUL and without surrogate code points, and should hold no control character and no
+ * noncharacter. Mosquitto enforces all of it: a PUBLISH or SUBSCRIBE whose topic holds a control character (U+0001 to
+ * U+001F, U+007F to U+009F) or a noncharacter (U+FFFE, U+FDD0...) ends the client's connection, and MQTT.js sends
+ * the unacknowledged PUBLISH again on each reconnection, so the connection never stays up. A lone surrogate, which
+ * JavaScript strings can hold, would be sent as U+FFFD, naming another topic. Such text is refused before anything
+ * is sent.
  *
  * @internal
  */
@@ -28,9 +35,21 @@ export interface Pattern {
 }
 
 const paramName = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/
-// Characters no level of a topic name may hold: wildcards, and NUL, which MQTT forbids anywhere in a topic.
-const forbiddenInName = /[+#\u0000]/
-const forbiddenInLiteral = /[+#{}\u0000]/
+// Characters no level of a topic name may hold: wildcards, and the characters MQTT topics cannot carry (above):
+// controls (NUL among them), lone surrogates, noncharacters.
+const forbiddenInName = /[+#\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u
+const forbiddenInLiteral = /[+#{}\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u
+/** How the characters a topic cannot carry are named in a reason. */
+const unsendable = "a control character, lone surrogate or noncharacter"
+
+/**
+ * Whether a text holds a character no MQTT topic can carry (see the module's description), or `/`, `+`, `#`: a text
+ * that cannot be one level of a topic or a filter.
+ *
+ * @internal
+ */
+export const isLevelText = (text: string): boolean =>
+  text.length > 0 && !text.includes("/") && !forbiddenInName.test(text)
 
 /** The largest topic MQTT can carry: its length is a 16-bit count of UTF-8 bytes. */
 const maxTopicBytes = 65_535
@@ -66,7 +85,7 @@ export const parse = (pattern: string): Pattern | string => {
       continue
     }
     if (forbiddenInLiteral.test(part)) {
-      return `has the level ${JSON.stringify(part)}: a level is {name}, +, # or text without + # { } or NUL`
+      return `has the level ${JSON.stringify(part)}: a level is {name}, +, # or text without + # { } or ${unsendable}`
     }
     levels.push({ _tag: "Literal", text: part })
   }
@@ -111,7 +130,8 @@ export const match = (self: Pattern, topic: string): Record<string, string> | un
 
 /**
  * The topic name for the given parameters, or why there is none: the pattern has `+` or `#`, a parameter is
- * missing or empty, or a value holds `/`, `+`, `#` or NUL (it would change which topic is meant).
+ * missing or empty, or a value holds `/`, `+`, `#` (it would change which topic is meant) or a character MQTT topics
+ * cannot carry.
  *
  * @internal
  */
@@ -132,7 +152,9 @@ export const format = (
       if (value.includes("/") || forbiddenInName.test(value)) {
         return {
           _tag: "Invalid",
-          reason: `the parameter ${level.name} of ${self.pattern} holds /, +, # or NUL: ${JSON.stringify(value)}`
+          reason: `the parameter ${level.name} of ${self.pattern} holds /, +, # or ${unsendable}: ${
+            JSON.stringify(value)
+          }`
         }
       }
       text = value
@@ -148,7 +170,8 @@ export const format = (
 }
 
 /**
- * Whether a string is a topic name a client may publish to: non-empty, no wildcard, no NUL.
+ * Whether a string is a topic name a client may publish to: non-empty, no wildcard, no character MQTT topics cannot
+ * carry, at most 65535 bytes.
  *
  * @internal
  */
@@ -157,7 +180,7 @@ export const isTopicName = (topic: string): boolean =>
 
 /**
  * Why a text is not a prefix of topics (`devices`, `site-1/meters`), or `undefined`: levels of text without `+`,
- * `#`, `{`, `}` or NUL, none empty (no leading, trailing or doubled `/`).
+ * `#`, `{`, `}` or a character MQTT topics cannot carry, none empty (no leading, trailing or doubled `/`).
  *
  * @internal
  */
@@ -167,5 +190,7 @@ export const invalidPrefix = (prefix: string): string | undefined => {
   const levels = prefix.split("/")
   if (levels.includes("")) return "has an empty level (//)"
   const bad = levels.find((level) => forbiddenInLiteral.test(level))
-  return bad === undefined ? undefined : `has the level ${JSON.stringify(bad)}: a level is text without + # { } or NUL`
+  return bad === undefined
+    ? undefined
+    : `has the level ${JSON.stringify(bad)}: a level is text without + # { } or ${unsendable}`
 }
