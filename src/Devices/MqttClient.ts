@@ -155,7 +155,8 @@ export interface MqttClient {
    * 2) or for it to be written (QoS 0). While disconnected the message waits in a queue, and is refused with
    * `MqttQueueFullError` once `mqtt.max_queued` wait. A payload or parameters that do not fit the topic fail with a
    * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
-   * `MqttError` (the message may still be delivered).
+   * `MqttError` (the message may still be delivered). A publish the broker's ACL denies is acknowledged all the same
+   * over MQTT 3.1.1 (Mosquitto drops it): it succeeds.
    */
   readonly publish: <P extends string, A, I>(
     topic: MqttTopic.MqttTopic<P, A, I>,
@@ -165,7 +166,8 @@ export interface MqttClient {
   ) => Effect.Effect<void, MqttError | MqttQueueFullError | ValidationError>
   /**
    * Subscribes to a topic (at the broker, waiting for its acknowledgement) and hands each message that matches it to
-   * the handler, decoded. It runs until the scope closes.
+   * the handler, decoded. It runs until the scope closes. A SUBACK refusing it fails with a non-retryable
+   * `MqttError`; Mosquitto grants a subscription its ACL does not let the client read, and delivers it nothing.
    */
   readonly subscribe: <P extends string, A, I, E, R>(
     topic: MqttTopic.MqttTopic<P, A, I>,
