@@ -80,4 +80,40 @@ describe.skipIf(!mosquittoFound)("MqttClient refused by Mosquitto", () => {
       }),
     { timeout: 60_000 }
   )
+
+  it.scopedLive(
+    "a publish the broker answers by closing the connection fails, is not sent again, and the connection comes back",
+    () =>
+      Effect.gen(function*() {
+        // Mosquitto closes the connection of a client that sends a packet over its max_packet_size.
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startMosquitto({ config: ["max_packet_size 2000"] })),
+          (s) => Effect.promise(() => s.dispose())
+        )
+        const root = unique("oversized-")
+        const Text = MqttTopic.make(`${root}/{id}`, Schema.String, { encoding: "text" })
+        const client = yield* MqttClient.make({
+          url: server.url,
+          clientId: unique("svc-"),
+          cleanSession: true,
+          reconnectPeriod: "100 millis",
+          publishTimeout: "2 seconds"
+        })
+        const received: Array<string> = []
+        yield* client.subscribe(Text, (m) => Effect.sync(() => received.push(m.payload)))
+        const big = yield* Effect.either(client.publish(Text, { id: "big" }, "x".repeat(5000)))
+        expect(Either.isLeft(big) && big.left._tag).toBe("MqttError")
+        expect(Either.isLeft(big) && big.left.message).toContain("not sent again")
+        // The connection comes back and stays: a publish after it is acknowledged and delivered (published again until
+        // it is: on a clean session, one sent before the client has subscribed again reaches no one).
+        yield* eventually(
+          Effect.zipRight(Effect.either(client.publish(Text, { id: "small" }, "y")), Effect.sync(() => received)),
+          (r) => r.includes("y"),
+          "a publish after the oversized one delivered"
+        )
+        expect(received).not.toContain("x".repeat(5000))
+        expect((yield* client.health).pending).toBe(0)
+      }),
+    { timeout: 120_000 }
+  )
 })

@@ -155,8 +155,9 @@ export interface MqttClient {
    * 2) or for it to be written (QoS 0). While disconnected the message waits in a queue, and is refused with
    * `MqttQueueFullError` once `mqtt.max_queued` wait. A payload or parameters that do not fit the topic fail with a
    * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
-   * `MqttError` (the message may still be delivered). A publish the broker's ACL denies is acknowledged all the same
-   * over MQTT 3.1.1 (Mosquitto drops it): it succeeds.
+   * `MqttError`, and the message is taken out of the client's queue, not sent again (it may have been delivered).
+   * A publish the broker's ACL denies is acknowledged all the same over MQTT 3.1.1 (Mosquitto drops it): it
+   * succeeds.
    */
   readonly publish: <P extends string, A, I>(
     topic: MqttTopic.MqttTopic<P, A, I>,

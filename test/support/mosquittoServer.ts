@@ -22,10 +22,14 @@ export interface MosquittoServer {
   readonly dispose: () => Promise<void>
 }
 
-/** What a test broker refuses: its users (anonymous clients refused when given) and its ACL file's text. */
+/**
+ * What a test broker refuses: its users (anonymous clients refused when given), its ACL file's text, and more lines
+ * of its configuration (`max_packet_size 2000`).
+ */
 export interface MosquittoOptions {
   readonly users?: Readonly<Record<string, string>> | undefined
   readonly acl?: string | undefined
+  readonly config?: ReadonlyArray<string> | undefined
 }
 
 /** A line of mosquitto's password file: `user:$6$<salt>$<SHA-512 of the password then the salt>`, base64. */
@@ -64,6 +68,7 @@ export const startMosquitto = async (options: MosquittoOptions = {}): Promise<Mo
       `listener ${port} 127.0.0.1`,
       `allow_anonymous ${options.users === undefined}`,
       ...access,
+      ...(options.config ?? []),
       "persistence true",
       `persistence_location ${dir}${path.sep}`,
       `user ${user}`,

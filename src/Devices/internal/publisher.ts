@@ -8,6 +8,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as mqtt from "mqtt"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { producerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import type { PublishOptions } from "../MqttClient.js"
@@ -25,7 +27,42 @@ const queueFull = (topic: string, queued: number, limit: number) =>
     details: { topic, queued, limit }
   })
 
-/** Publishes encoded bytes and waits for the broker's acknowledgement (QoS 1 and 2) or for them to be written. */
+type Sent = (error?: Error) => void
+
+/** A publish handed to MQTT.js: its callback, whether it was called, and its message id once known. */
+interface InFlight {
+  readonly sent: Sent
+  settled: boolean
+  messageId: number | undefined
+}
+
+/**
+ * The message id MQTT.js gave a QoS 1 or 2 publish: the key of its callback among those waiting for their
+ * acknowledgement. Looked up as soon as the publish is handed over: on a reconnection MQTT.js wraps the callbacks of
+ * the publishes it sends again.
+ */
+const messageIdOf = (client: mqtt.MqttClient, sent: Sent): number | undefined => {
+  for (const [id, entry] of Object.entries(client.outgoing)) if (entry.cb === sent) return Number(id)
+  return undefined
+}
+
+/**
+ * Takes a publish MQTT.js still holds for acknowledgement out of its queue, so that it is not sent again on the next
+ * connection (its callback is called with an error). MQTT.js keeps an unacknowledged QoS 1 or 2 publish and sends it
+ * again on every reconnection: one the broker answers by closing the connection (Mosquitto does so for a packet over
+ * its `max_packet_size`) would keep the connection down for good. While the callback has not been called, the id is
+ * still this publish's.
+ */
+const withdraw = (client: mqtt.MqttClient, inFlight: InFlight): void => {
+  if (inFlight.settled) return
+  const id = inFlight.messageId ?? messageIdOf(client, inFlight.sent)
+  if (id !== undefined) client.removeOutgoingMessage(id)
+}
+
+/**
+ * Publishes encoded bytes and waits for the broker's acknowledgement (QoS 1 and 2) or for them to be written. Not
+ * acknowledged in time, the publish is withdrawn from MQTT.js's queue (see {@link withdraw}).
+ */
 const publishBytes = (
   connection: Connection,
   outgoing: { readonly topic: string; readonly pattern: string; readonly payload: string },
@@ -41,28 +78,37 @@ const publishBytes = (
     if (state.status !== "connected" && state.pending >= o.maxQueued) {
       return Effect.fail(queueFull(topic, state.pending, o.maxQueued))
     }
+    let inFlight: InFlight | undefined
     return Effect.async<void, MqttError>((resume) => {
       state.pending++
-      client.publish(topic, payload, { qos, retain }, (e) => {
+      const sent: Sent = (e) => {
+        if (inFlight !== undefined) inFlight.settled = true
         state.pending--
         resume(
           e === undefined || e === null
             ? Effect.void
             : Effect.fail(fail(`Cannot publish to ${topic}: ${message(e)}`, { operation: "publish", topic }, true, e))
         )
-      })
+      }
+      inFlight = { sent, settled: false, messageId: undefined }
+      client.publish(topic, payload, { qos, retain }, sent)
+      if (qos > 0 && !inFlight.settled) inFlight.messageId = messageIdOf(client, sent)
     }).pipe(
-      Effect.timeoutFail({
-        duration: o.publishTimeout,
-        onTimeout: () =>
-          fail(
-            `No acknowledgement of the publish to ${topic} within ${
-              Duration.format(o.publishTimeout)
-            }: it may still be delivered`,
-            { operation: "publish", topic }
-          )
-      }),
-      Effect.zipRight(recordPublished(pattern))
+      Effect.timeoutOption(o.publishTimeout),
+      Effect.flatMap(Option.match({
+        onSome: () => recordPublished(pattern),
+        onNone: () =>
+          Effect.suspend(() => {
+            if (inFlight !== undefined) withdraw(client, inFlight)
+            return Effect.fail(
+              fail(
+                `No acknowledgement of the publish to ${topic} within ${Duration.format(o.publishTimeout)}: it is `
+                  + "not sent again, and it may have been delivered",
+                { operation: "publish", topic }
+              )
+            )
+          })
+      }))
     )
   })
 
