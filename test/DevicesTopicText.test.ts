@@ -2,7 +2,7 @@
  * Text MQTT topics cannot carry, on Mosquitto: a control character, a noncharacter (which Mosquitto answers by
  * ending the connection, and MQTT.js sends the same PUBLISH again on each reconnection) or a lone surrogate (sent as
  * U+FFFD, another topic) in a parameter, a pattern, a share name or a prefix is refused before anything is sent, and
- * the client stays connected.
+ * the client stays connected; a will whose topic is no topic name fails startup at once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
@@ -87,5 +87,24 @@ describe.skipIf(!mosquittoUp)("MqttClient with text MQTT cannot carry, on Mosqui
         expect(health.status).toBe("connected")
       }),
     { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a will whose topic no client can publish to fails startup at once, not retryable",
+    () =>
+      Effect.gen(function*() {
+        for (const topic of ["w/a\nb", "w/+/status", "w/#", ""]) {
+          const made = yield* Effect.either(MqttClient.make({
+            url,
+            clientId: unique("svc-"),
+            cleanSession: true,
+            connectTimeout: "10 minutes",
+            will: { topic, payload: "gone" }
+          }))
+          expect(Either.isLeft(made) && made.left._tag, JSON.stringify(topic)).toBe("MqttError")
+          expect(Either.isLeft(made) && made.left.retryable, JSON.stringify(topic)).toBe(false)
+        }
+      }),
+    { timeout: 120_000 }
   )
 })

@@ -206,6 +206,10 @@ export const MqttClient: Context.Tag<MqttClient, MqttClient> = Context.GenericTa
  * @category models
  */
 export interface Will {
+  /**
+   * A topic name (no wildcard, no text MQTT topics cannot carry); another fails `make` with a non-retryable
+   * `MqttError`.
+   */
   readonly topic: string
   readonly payload: string
   readonly qos?: MqttTopic.QoS | undefined

@@ -13,6 +13,7 @@ import * as Dispatch from "./dispatch.js"
 import { MqttError } from "./errors.js"
 import * as Publisher from "./publisher.js"
 import * as Subscriptions from "./subscriptions.js"
+import * as TopicPattern from "./topicPattern.js"
 
 /**
  * Connects and returns the client service; see `MqttClient.make`.
@@ -27,6 +28,17 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
       return yield* Effect.fail(
         new MqttError({
           message: `Invalid MQTT broker URL: it ${invalid}`,
+          details: { operation: "connect" },
+          retryable: false
+        })
+      )
+    }
+    // The broker ends a connection whose will names no topic it can publish to: startup would wait out its timeout.
+    if (resolved.will !== undefined && !TopicPattern.isTopicName(resolved.will.topic)) {
+      return yield* Effect.fail(
+        new MqttError({
+          message: `Invalid MQTT will topic ${JSON.stringify(resolved.will.topic)}: a topic name is non-empty, `
+            + "without + # or a control character, lone surrogate or noncharacter, at most 65535 bytes",
           details: { operation: "connect" },
           retryable: false
         })
