@@ -42,6 +42,9 @@ interface InFlight {
  * the publishes it sends again.
  */
 const messageIdOf = (client: mqtt.MqttClient, sent: Sent): number | undefined => {
+  // A publish handed over while connected has the id last allocated; one MQTT.js queued is searched for.
+  const last = client.getLastMessageId()
+  if (client.outgoing[last]?.cb === sent) return last
   for (const [id, entry] of Object.entries(client.outgoing)) if (entry.cb === sent) return Number(id)
   return undefined
 }

@@ -2,7 +2,7 @@
  * Topic patterns: MQTT topic filters whose single-level wildcards may be named (`devices/{device_id}/data`).
  *
  * A pattern is split on `/` into levels. A level is `{name}` (one level, captured under `name`), `+` (one level,
- * not captured), `#` (any number of levels, the last level only) or literal text without `+`, `#`, `{`, `}` or a
+ * not captured), `#` (zero or more levels, the last level only) or literal text without `+`, `#`, `{`, `}` or a
  * character MQTT topics cannot carry (below). Its MQTT filter replaces each `{name}` with `+`.
  *
  * MQTT topics are UTF-8 without NUL and without surrogate code points, and should hold no control character and no
