@@ -126,9 +126,10 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
 /**
  * A cache on Redis at `options.url`. Startup waits up to `timeout` for the connection: when Redis does not answer
  * it fails with a `RedisError` if `strict`, else logs a warning and starts degraded (the client keeps reconnecting).
- * A Redis that answers without the URL's `/db` fails startup with a `RedisError`; a connection made later to such a
- * server is one error log, and the store is unavailable until a connection selects the database. A URL that cannot
- * be parsed is a defect whose message hides its credentials.
+ * A Redis that answers without the URL's `/db`, or refuses its credentials (`WRONGPASS`, `NOAUTH`), fails startup
+ * with a `RedisError` saying so; a connection made later to such a server is one error log, and the store is
+ * unavailable until a connection is accepted with both. A URL that cannot be parsed is a defect whose message hides
+ * its credentials.
  *
  * @since 0.2.0
  * @category layers
@@ -152,7 +153,8 @@ export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cac
  * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the
  * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails. A `/db`
  * of `redis.url` that the server does not have (`/99` on a server of 16 databases) fails with a `ConfigError` at
- * `redis.url` when the server answers at startup, as `RateLimit.layerConfig` does; an unreachable server is a
+ * `redis.url` when the server answers at startup, as `RateLimit.layerConfig` does, and so do credentials the server
+ * refuses (a message saying so, never the password); an unreachable server is a
  * `RedisError` when `cache.strict`, else a warning (see {@link layer}).
  * When a `Readiness` registry is in the context, the Redis check is registered in it as `redis`.
  *

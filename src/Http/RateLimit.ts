@@ -157,7 +157,8 @@ const defaultTimeout = Duration.seconds(1)
 
 /**
  * A `RateLimiter` on Redis at `url` (`redis://[user:pass@]host:port/db`); a URL that cannot be parsed is a defect
- * whose message hides its credentials, and so is a `/db` the server does not have when it answers at startup (see
+ * whose message hides its credentials, and so are a `/db` the server does not have and credentials it refuses, when it
+ * answers at startup (see
  * {@link layerConfig}). A call Redis has not answered within `timeout` (default 1 second) fails as
  * a store failure, and so does any call while Redis is away (none waits for it to come back); the middleware then
  * lets the request through. Token buckets expire one refill interval after they would be full again.
@@ -197,9 +198,10 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
  * The `RateLimiter` the configuration asks for: Redis when `redis.url` is set (each call bounded by
  * `rate_limit.store_timeout_ms`), else memory. A `/db` of `redis.url` that the server does not have (`/99` on a
  * server of 16 databases) fails with a `ConfigError` at `redis.url` when the server answers at startup, where the
- * client would count in database 0. A server unreachable at startup is a warning: calls fail as store failures (the
- * middleware lets requests through) until it is back, and while a connection cannot select the database, with one
- * error logged for each such connection.
+ * client would count in database 0; so do credentials the server refuses (`WRONGPASS`, `NOAUTH`), with a message
+ * saying so and never quoting the password. A server unreachable at startup is a warning: calls fail as store
+ * failures (the middleware lets requests through) until it is back, and while a connection cannot select the
+ * database or is refused the credentials, with one error logged for each such connection (or run of attempts).
  *
  * @since 0.1.0
  * @category layers

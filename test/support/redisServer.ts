@@ -17,6 +17,8 @@ export interface RedisServer {
 export interface RedisServerOptions {
   /** How many databases the server has (redis-server's default: 16). */
   readonly databases?: number
+  /** The default user's password (`--requirepass`): clients without it are refused (`NOAUTH`, `WRONGPASS`). */
+  readonly password?: string
 }
 
 const freeRedisPort = async (): Promise<number> => {
@@ -40,7 +42,8 @@ export const redisServer = async (options: RedisServerOptions = {}): Promise<Red
     "no",
     "--dir",
     os.tmpdir(),
-    ...(options.databases === undefined ? [] : ["--databases", String(options.databases)])
+    ...(options.databases === undefined ? [] : ["--databases", String(options.databases)]),
+    ...(options.password === undefined ? [] : ["--requirepass", options.password])
   ]
   const server = serverProcess(toolPath("redis-server"), args, port)
   return { port, url: `redis://127.0.0.1:${port}`, stop: server.stop, start: server.start }

@@ -46,8 +46,9 @@ export const makeMemory = (settings: Settings): CacheService => Engine.make(Stor
 
 /**
  * The Redis cache, its client closed with the scope. An unreachable Redis at startup fails when `strict`, else is
- * one warning and a degraded start; a reachable one without the URL's database fails either way. A connection made
- * later to a server without it is one error, and the store is unavailable until a connection selects it.
+ * one warning and a degraded start; a reachable one without the URL's database, or refusing its credentials, fails
+ * either way. A connection made later to a server without it, or refusing them, is one error, and the store is
+ * unavailable until a connection is accepted with both.
  */
 export const makeRedis = (
   options: RedisOptions,
@@ -58,7 +59,7 @@ export const makeRedis = (
     yield* Store.start(connection, options, settings.timeout, {
       strict: settings.strict,
       unreachable: "Redis not reachable at startup: the cache starts degraded and keeps reconnecting",
-      refused: "the cache store is unavailable (reads are misses, writes are skipped) until a connection selects it"
+      refused: "the cache store is unavailable (reads are misses, writes are skipped) until a connection is accepted"
     })
     return Engine.make(Store.redis(connection, settings.timeout), settings)
   })
@@ -76,9 +77,10 @@ export const fromConfig = (
       const parsed = redisOptions(Redacted.value(config.redisUrl.value))
       if (Either.isLeft(parsed)) return yield* Effect.fail(ConfigError.InvalidData(["redis", "url"], parsed.left))
       const cache = yield* makeRedis(parsed.right, config).pipe(
-        // A database the server does not have is the configuration's fault, as the rate limiter reports it.
+        // A database the server does not have, or credentials it refuses, are the configuration's fault, as the
+        // rate limiter reports them.
         Effect.catchIf(
-          (error) => error.details.operation === "select",
+          (error) => error.details.operation === "select" || error.details.operation === "auth",
           (error) => Effect.fail(ConfigError.InvalidData(["redis", "url"], error.message))
         )
       )

@@ -95,15 +95,37 @@ export interface Connection {
   readonly client: Redis
   /** The class of the server's error replies (ioredis' `ReplyError`), which {@link Replies.keyProblem} reads. */
   readonly replyError: Replies.ReplyErrorClass
-  /** Fails while the server refuses the URL's database on the current connection; succeeds without a `/db`. */
+  /**
+   * Fails while the server refuses the URL's credentials (the last connection attempt was refused) or its database
+   * (on the current connection); succeeds otherwise.
+   */
   readonly database: Effect.Effect<void, RedisError>
-  /** The refusal of each connection that became ready without the URL's database, in order. */
+  /** The refusal of the URL's credentials, while the last connection attempt was refused for them. */
+  readonly credentials: () => RedisError | undefined
+  /**
+   * The refusal of each connection that became ready without the URL's database, and of the first connection
+   * attempt refused for its credentials after one that was not, in order.
+   */
   readonly refusals: Queue.Dequeue<RedisError>
 }
 
 // What the server answered to the SELECT ioredis sends on connecting: ioredis puts the command on a server's answer.
 const refusedSelect = (error: unknown): error is Error =>
   error instanceof Error && (error as { readonly command?: { readonly name?: unknown } }).command?.name === "select"
+
+// The server's answers refusing a client its credentials: to AUTH (`WRONGPASS`; `ERR invalid password` before Redis
+// 6), or to the first command when none were sent (`NOAUTH`). ioredis closes the connection and tries again.
+const refusedCredentials = /^(?:WRONGPASS|NOAUTH|ERR invalid (?:password|username-password pair))\b/
+
+// The reply's first sentence: the server's words, without the command (AUTH's arguments are the user and password).
+const credentialsRefusal = (options: RedisOptions, answer: Error) =>
+  new RedisError({
+    message: `Redis refused the credentials of the Redis URL (redis.url)${
+      options.password === undefined ? ", which carries none" : ""
+    }: ${answer.message}`,
+    details: { operation: "auth" },
+    cause: Replies.withoutArguments(answer)
+  })
 
 const refusal = (db: number, answer: Error) =>
   new RedisError({
@@ -125,6 +147,7 @@ export const connect = (
     const db = options.db ?? 0
     const refusals = yield* Queue.unbounded<RedisError>()
     let refused: RedisError | undefined
+    let credentials: RedisError | undefined
     const ioredis = yield* Effect.promise(() => import("ioredis"))
     const replyError: Replies.ReplyErrorClass = ioredis.ReplyError
     const client = yield* Effect.acquireRelease(
@@ -140,14 +163,24 @@ export const connect = (
           retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
         })
         // Failures reach callers through the commands; an `error` event without a listener would be printed. The
-        // one of a refused SELECT marks the connection, until it closes.
+        // one of a refused SELECT marks the connection, until it closes. The one of refused credentials marks the
+        // client until a connection is ready or an attempt fails otherwise (the server gone); the first of a run of
+        // them is a refusal.
         client.on("error", (error: unknown) => {
           if (db !== 0 && refusedSelect(error)) refused = refusal(db, error)
+          if (!(error instanceof replyError)) {
+            credentials = undefined
+          } else if (refusedCredentials.test(error.message)) {
+            const first = credentials === undefined
+            credentials = credentialsRefusal(options, error)
+            if (first) Queue.unsafeOffer(refusals, credentials)
+          }
         })
         client.on("close", () => {
           refused = undefined
         })
         client.on("ready", () => {
+          credentials = undefined
           if (refused !== undefined) Queue.unsafeOffer(refusals, refused)
         })
         return client
@@ -161,16 +194,24 @@ export const connect = (
     return {
       client,
       replyError,
-      database: Effect.suspend(() => refused === undefined ? Effect.void : Effect.fail(refused)),
+      database: Effect.suspend(() =>
+        credentials !== undefined
+          ? Effect.fail(credentials)
+          : refused === undefined
+          ? Effect.void
+          : Effect.fail(refused)
+      ),
+      credentials: () => credentials,
       refusals
     }
   })
 
 /**
  * Starts using a connection. Waits for it to be ready, at most `timeout`: one that is not fails when `strict`, else
- * is the warning `unreachable` (the client keeps reconnecting); a server that answered without the URL's database
- * fails either way (it would be database 0). Then, for the life of the scope, each connection that becomes ready
- * without the database is one error log, `refused` saying what that means for its user.
+ * is the warning `unreachable` (the client keeps reconnecting); a server that refused the URL's credentials, or
+ * answered without its database (it would be database 0), fails either way. Then, for the life of the scope, each
+ * connection that becomes ready without the database, and each run of connection attempts refused for the
+ * credentials, is one error log, `refused` saying what that means for its user.
  */
 export const start = (
   connection: Connection,
@@ -180,10 +221,12 @@ export const start = (
 ): Effect.Effect<void, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const where = { host: options.host, port: options.port }
-    const isReady = yield* ready(connection.client, timeout).pipe(
+    const isReady = yield* ready(connection, timeout).pipe(
       Effect.as(true),
       Effect.catchAll((error) =>
-        settings.strict ? Effect.fail(error) : Effect.as(Effect.logWarning(settings.unreachable, where), false)
+        settings.strict || error.details.operation === "auth"
+          ? Effect.fail(error)
+          : Effect.as(Effect.logWarning(settings.unreachable, where), false)
       )
     )
     if (isReady) yield* connection.database
@@ -195,12 +238,21 @@ export const start = (
     )
   })
 
-/** Waits until the client is ready, at most `timeout`. */
-const ready = (client: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
+/** Waits until the client is ready, at most `timeout`; fails at once when the server refuses the credentials. */
+const ready = ({ client, credentials }: Connection, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
   client.status === "ready" ? Effect.void : Effect.async<void, RedisError>((resume) => {
     const onReady = () => resume(Effect.void)
+    // Runs after the connection's own listener, which records the refusal.
+    const onError = () => {
+      const refused = credentials()
+      if (refused !== undefined) resume(Effect.fail(refused))
+    }
     client.once("ready", onReady)
-    return Effect.sync(() => client.off("ready", onReady))
+    client.on("error", onError)
+    return Effect.sync(() => {
+      client.off("ready", onReady)
+      client.off("error", onError)
+    })
   }).pipe(
     Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("connect")("not ready in time") })
   )

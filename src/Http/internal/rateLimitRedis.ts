@@ -113,8 +113,9 @@ return next
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
- * until it is back. A Redis that is ready without the URL's database fails startup; a connection made later to
- * such a server is one error, and each operation fails until a connection selects it.
+ * until it is back. A Redis that is ready without the URL's database, or that refuses its credentials, fails
+ * startup; a connection made later to such a server is one error, and each operation fails until a connection is
+ * accepted with both.
  *
  * @internal
  */
@@ -131,7 +132,7 @@ export const make = (
     yield* RedisStore.start(connection, options, timeout, {
       strict: false,
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
-      refused: "the rate limit store is unavailable (requests are let through) until a connection selects it"
+      refused: "the rate limit store is unavailable (requests are let through) until a connection is accepted"
     })
     // A key that holds another Redis type fails every call under it until it is deleted (its value is another
     // client's, not the limiter's to replace): one warning per key, never the key itself.
