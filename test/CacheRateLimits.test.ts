@@ -7,6 +7,7 @@ import { Duration, Effect, Exit, type Layer, Schedule } from "effect"
 import { Redis } from "ioredis"
 import { describe, expect } from "vitest"
 import * as RateLimits from "../src/Cache/RateLimits.js"
+import { refillKey } from "../src/Http/internal/rateLimitRedis.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import { capturingLogger, keyFields } from "./fixtures/cache/conformance.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -96,7 +97,7 @@ const onOwnPrefix =
       Effect.provide(RateLimit.layerRedis(url, prefix)),
       Effect.provide(capturingLogger(lines)),
       Effect.ensuring(Effect.promise(async () => {
-        const keys = await redis.keys(`${prefix}*`)
+        const keys = await redis.keysBuffer(`${prefix}*`)
         if (keys.length > 0) await redis.del(...keys)
         await redis.quit()
       }))
@@ -112,7 +113,7 @@ describe.skipIf(!redisUp)("on Redis", () => {
       // Another client wrote a hash where the fixed window keeps its count, and where a token bucket keeps its
       // last refill time: the scripts' GET answers WRONGTYPE.
       yield* Effect.promise(() =>
-        redis.multi().hset(`${prefix}call:${key}`, "f", "v").hset(`${prefix}call:bucket:refill`, "f", "v").exec()
+        redis.multi().hset(`${prefix}call:${key}`, "f", "v").hset(refillKey(`${prefix}call:bucket`), "f", "v").exec()
       )
       const errors = [
         yield* Effect.flip(RateLimits.checkRateLimit(key, 3, "1 minute")),
@@ -137,6 +138,27 @@ describe.skipIf(!redisUp)("on Redis", () => {
     }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
   })
 
+  it.live("a key ending in :refill is a key of its own: its calls neither reset nor count another's bucket", () => {
+    const { lines, prefix, redis, url } = ownPrefix()
+    return Effect.gen(function*() {
+      const allowed: Array<boolean> = []
+      for (let i = 0; i < 6; i++) {
+        const bucket = { algorithm: "token-bucket" } as const
+        allowed.push((yield* RateLimits.checkRateLimit("login:ada", 3, "1 hour", bucket)).allowed)
+        // Another caller's keys: a bucket's time and a fixed window's count under the name `<key>:refill`.
+        yield* RateLimits.checkRateLimit("login:ada:refill", 3, "1 hour", bucket)
+        yield* RateLimits.checkRateLimit("login:ada:refill:refill", 1000, "1 hour")
+      }
+      expect(allowed).toEqual([true, true, true, false, false, false])
+      const fixed: Array<boolean> = []
+      for (let i = 0; i < 4; i++) {
+        fixed.push((yield* RateLimits.checkRateLimit("login:bob:refill", 3, "1 hour")).allowed)
+        yield* RateLimits.checkRateLimit("login:bob", 3, "1 hour", { algorithm: "token-bucket" })
+      }
+      expect(fixed).toEqual([true, true, true, false])
+    }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
+  })
+
   it.live("a string under a limiter's key that the limiter did not write is no count: the call starts afresh", () => {
     const { lines, prefix, redis, url } = ownPrefix()
     // What another client wrote under `call:<key>`: the fixed window reads a count, the token bucket tokens left.
@@ -157,7 +179,8 @@ describe.skipIf(!redisUp)("on Redis", () => {
       }
       for (const [key, value] of tokenBucket) {
         yield* Effect.promise(() =>
-          redis.multi().set(`${prefix}call:${key}:tb`, value).set(`${prefix}call:${key}:tb:refill`, Date.now()).exec()
+          redis.multi().set(`${prefix}call:${key}:tb`, value).set(refillKey(`${prefix}call:${key}:tb`), Date.now())
+            .exec()
         )
       }
       for (const [key] of fixedWindow) {

@@ -22,6 +22,7 @@ interface RedisWithRateLimiting extends Redis {
   glamFixedWindow(key: string | Buffer, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
   glamTokenBucket(
     key: string | Buffer,
+    refillKey: Buffer,
     tokens: number,
     refillMillis: number,
     limit: number,
@@ -62,15 +63,16 @@ redis.call("SET", key, next, "PX", nextpttl)
 return { next, nextpttl }
 `
 
-// `@effect/experimental`'s script, with both keys of a bucket expiring one refill interval after the bucket would be
-// full again: a bucket that is gone is created full, which is what it would be by then, so nothing changes for the
-// client, and a client that never comes back leaves nothing behind. Values the script cannot have written (another
-// client's: tokens that are not a whole number, above the limit, or so far below it that the expiry would pass
-// 2^53 ms, where Redis refuses the SET; a refill time that is not a finite number) are no bucket either: it starts
-// full, replacing them.
+// `@effect/experimental`'s script, with the refill time under a key of its own (KEYS[2], see `refillKey`) where the
+// script kept it under `<key>:refill`, the key of another bucket, and with both keys of a bucket expiring one refill
+// interval after the bucket would be full again: a bucket that is gone is created full, which is what it would be
+// by then, so nothing changes for the client, and a client that never comes back leaves nothing behind. Values the
+// script cannot have written (another client's: tokens that are not a whole number, above the limit, or so far
+// below it that the expiry would pass 2^53 ms, where Redis refuses the SET; a refill time that is not a finite
+// number) are no bucket either: it starts full, replacing them.
 const tokenBucketScript = `
 local key = KEYS[1]
-local last_refill_key = key .. ":refill"
+local last_refill_key = KEYS[2]
 local tokens = tonumber(ARGV[1])
 local refill_ms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -110,6 +112,15 @@ redis.call("SET", last_refill_key, last_refill, "PX", ttl)
 return next
 `
 
+// Follows a key's bytes in its bucket's refill key: UTF-8 (and the WTF-8 of `redisKey`) never holds the byte 0xFF,
+// so no key is another's refill key, nor are two refill keys one. The refill time of the bucket of `login:ada` under
+// `login:ada:refill` would be the tokens of a bucket of that name, and calls under it would reset hers.
+const refillSuffix = Buffer.from([0xff, ...Buffer.from(":refill", "utf8")])
+
+/** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
+export const refillKey = (key: string | Buffer): Buffer =>
+  Buffer.concat([typeof key === "string" ? Buffer.from(key, "utf8") : key, refillSuffix])
+
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
@@ -128,7 +139,7 @@ export const make = (
     const connection = yield* RedisStore.connect(options, timeout)
     const redis = connection.client as RedisWithRateLimiting
     redis.defineCommand("glamFixedWindow", { lua: fixedWindowScript, numberOfKeys: 1, readOnly: false })
-    redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 1, readOnly: false })
+    redis.defineCommand("glamTokenBucket", { lua: tokenBucketScript, numberOfKeys: 2, readOnly: false })
     yield* RedisStore.start(connection, options, timeout, {
       strict: false,
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
@@ -190,15 +201,18 @@ export const make = (
         ),
       tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
         Effect.clockWith((clock) =>
-          run("tokenBucket", key, () =>
-            redis.glamTokenBucket(
-              RedisStore.redisKey(prefix + key),
+          run("tokenBucket", key, () => {
+            const bucket = RedisStore.redisKey(prefix + key)
+            return redis.glamTokenBucket(
+              bucket,
+              refillKey(bucket),
               tokens,
               Duration.toMillis(refillRate),
               limit,
               clock.unsafeCurrentTimeMillis(),
               allowOverflow ? 1 : 0
-            ))
+            )
+          })
         )
     })
   })
