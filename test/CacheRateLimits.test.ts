@@ -3,7 +3,7 @@
  */
 import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import { it } from "@effect/vitest"
-import { Duration, Effect, Exit, type Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Exit, type Layer, Schedule } from "effect"
 import { Redis } from "ioredis"
 import { describe, expect } from "vitest"
 import * as RateLimits from "../src/Cache/RateLimits.js"
@@ -156,6 +156,30 @@ describe.skipIf(!redisUp)("on Redis", () => {
         yield* RateLimits.checkRateLimit("login:bob", 3, "1 hour", { algorithm: "token-bucket" })
       }
       expect(fixed).toEqual([true, true, true, false])
+    }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
+  })
+
+  it.live("a token bucket counts on Redis' clock: replicas whose clocks disagree by a window share one bucket", () => {
+    const { lines, prefix, redis, url } = ownPrefix()
+    // A replica whose clock is an hour ahead of the others'.
+    const ahead: Clock.Clock = Object.assign(Object.create(Clock.make()) as Clock.Clock, {
+      unsafeCurrentTimeMillis: () => Date.now() + 3_600_000,
+      unsafeCurrentTimeNanos: () => BigInt(Date.now() + 3_600_000) * 1_000_000n,
+      currentTimeMillis: Effect.sync(() => Date.now() + 3_600_000),
+      currentTimeNanos: Effect.sync(() => BigInt(Date.now() + 3_600_000) * 1_000_000n)
+    })
+    return Effect.gen(function*() {
+      const bucket = { algorithm: "token-bucket" } as const
+      const allowed: Array<boolean> = []
+      for (let i = 0; i < 4; i++) {
+        allowed.push((yield* RateLimits.checkRateLimit("login:ada", 3, "1 hour", bucket)).allowed)
+        allowed.push(
+          (yield* RateLimits.checkRateLimit("login:ada", 3, "1 hour", bucket).pipe(
+            Effect.withClock(ahead)
+          )).allowed
+        )
+      }
+      expect(allowed).toEqual([true, true, true, false, false, false, false, false])
     }).pipe(onOwnPrefix({ lines, prefix, redis, url }))
   })
 

@@ -26,7 +26,6 @@ interface RedisWithRateLimiting extends Redis {
     tokens: number,
     refillMillis: number,
     limit: number,
-    now: number,
     overflow: 0 | 1
   ): Promise<number>
 }
@@ -63,11 +62,13 @@ redis.call("SET", key, next, "PX", nextpttl)
 return { next, nextpttl }
 `
 
-// `@effect/experimental`'s script, with the refill time under a key of its own (KEYS[2], see `refillKey`) where the
-// script kept it under `<key>:refill`, the key of another bucket, and with both keys of a bucket expiring one refill
-// interval after the bucket would be full again: a bucket that is gone is created full, which is what it would be
-// by then, so nothing changes for the client, and a client that never comes back leaves nothing behind. Values the
-// script cannot have written (another client's: tokens that are not a whole number, above the limit, or so far
+// `@effect/experimental`'s script, with the refill time under a key of its own (KEYS[2], see `refillKey`) where that
+// script keeps it under `<key>:refill`, the key of another bucket; with the server's time (`TIME`, in milliseconds)
+// where that script takes the caller's, so that replicas whose clocks disagree share one bucket (one whose clock is
+// a window ahead would refill it on each of its calls); and with both keys of a bucket expiring one refill interval
+// after the bucket would be full again: a bucket that is gone is created full, which is what it would be by then,
+// so nothing changes for the client, and a client that never comes back leaves nothing behind. Values the script
+// cannot have written (another client's: tokens that are not a whole number, above the limit, or so far
 // below it that the expiry would pass 2^53 ms, where Redis refuses the SET; a refill time that is not a finite
 // number) are no bucket either: it starts full, replacing them.
 const tokenBucketScript = `
@@ -76,8 +77,9 @@ local last_refill_key = KEYS[2]
 local tokens = tonumber(ARGV[1])
 local refill_ms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-local overflow = ARGV[5] == "1"
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local overflow = ARGV[4] == "1"
 local current = tonumber(redis.call("GET", key))
 local last_refill = tonumber(redis.call("GET", last_refill_key))
 
@@ -113,8 +115,8 @@ return next
 `
 
 // Follows a key's bytes in its bucket's refill key: UTF-8 (and the WTF-8 of `redisKey`) never holds the byte 0xFF,
-// so no key is another's refill key, nor are two refill keys one. The refill time of the bucket of `login:ada` under
-// `login:ada:refill` would be the tokens of a bucket of that name, and calls under it would reset hers.
+// so no key is another's refill key, nor are two refill keys one. Under `login:ada:refill`, the refill time of the
+// bucket of `login:ada` would be the tokens of a bucket of that name, and calls under it would reset hers.
 const refillSuffix = Buffer.from([0xff, ...Buffer.from(":refill", "utf8")])
 
 /** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
@@ -200,19 +202,16 @@ export const make = (
           () => redis.glamFixedWindow(RedisStore.redisKey(prefix + key), tokens, Duration.toMillis(refillRate), limit)
         ),
       tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
-        Effect.clockWith((clock) =>
-          run("tokenBucket", key, () => {
-            const bucket = RedisStore.redisKey(prefix + key)
-            return redis.glamTokenBucket(
-              bucket,
-              refillKey(bucket),
-              tokens,
-              Duration.toMillis(refillRate),
-              limit,
-              clock.unsafeCurrentTimeMillis(),
-              allowOverflow ? 1 : 0
-            )
-          })
-        )
+        run("tokenBucket", key, () => {
+          const bucket = RedisStore.redisKey(prefix + key)
+          return redis.glamTokenBucket(
+            bucket,
+            refillKey(bucket),
+            tokens,
+            Duration.toMillis(refillRate),
+            limit,
+            allowOverflow ? 1 : 0
+          )
+        })
     })
   })
