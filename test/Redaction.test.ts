@@ -515,9 +515,10 @@ describe.skipIf(!redisUp)("credentials in redis.url", () => {
       expect(Exit.isSuccess(exit) && exit.value.status).toBe(200)
       expect(text).not.toContain("Rate limit store unavailable")
       expectNoSecret(text)
-      // Without the password the store refuses: the url's password is what logged in above.
+      // Without the password the server refuses the client, and startup says so: the url's password is what logged in
+      // above.
       const refused = yield* observe(limited(`redis://127.0.0.1:${port}`))
-      expect(refused.text).toContain("Rate limit store unavailable")
+      expect(refused.text).toContain("Redis refused the credentials of the Redis URL (redis.url), which carries none")
     }))
 
   it.live("an unreachable Redis lets requests through and never shows the password", () =>
