@@ -375,9 +375,9 @@ export interface Bus {
   /**
    * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
    * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A subject
-   * with an empty token, a wildcard or whitespace, or a header NATS cannot carry (a name outside printable ASCII or
-   * with `:`, a value with a line break) fails at once with a non-retryable `MessageBusError` naming it; nothing is
-   * sent.
+   * with an empty token, a wildcard or whitespace, a blank `msgId` (JetStream deduplicates no blank `Nats-Msg-Id`),
+   * or a header NATS cannot carry (a name outside printable ASCII or with `:`, a value with a line break, the
+   * `msgId` among them) fails at once with a non-retryable `MessageBusError` naming it; nothing is sent.
    */
   readonly publishEncoded: (message: EncodedMessage) => Effect.Effect<PublishAck, MessageBusError>
   /**

@@ -19,6 +19,7 @@ import { natsProducerSpanOptions, producerSpanOptions } from "../../Telemetry/in
 import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { Bus, EncodedMessage, PublishAck, Published, PublishError, PublishOptions } from "../Bus.js"
+import { busError } from "./busError.js"
 import type { RawAck, RawPublish } from "./engine.js"
 import { headerRefusal, publishRefusal } from "./headerRefusal.js"
 import * as BusMetrics from "./metrics.js"
@@ -189,6 +190,18 @@ export const publish = (p: Publisher): Bus["publish"] => (definition, payload, p
 export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
   Effect.withFiberRuntime((fiber) => p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
 
+// The caller's deduplication id: blank, JetStream would store every retry of the message (it deduplicates no blank
+// `Nats-Msg-Id`); with a line break, it cannot be a header value.
+const msgIdRefusal = (subject: string, msgId: string): MessageBusError | undefined =>
+  msgId.trim() === ""
+    ? busError(
+      `Publish to ${JSON.stringify(subject)} refused: its msgId is blank, and JetStream deduplicates no blank ` +
+        "Nats-Msg-Id",
+      { operation: "publish", subject },
+      false
+    )
+    : headerRefusal(subject, { "Nats-Msg-Id": msgId })
+
 /**
  * `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked, in a producer span
  * that is not made the parent of what runs inside (as {@link publish}).
@@ -196,7 +209,7 @@ export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.E
  * @internal
  */
 export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
-  const unsendable = publishRefusal(message.subject, message.headers)
+  const unsendable = publishRefusal(message.subject, message.headers) ?? msgIdRefusal(message.subject, message.msgId)
   if (unsendable !== undefined) return Effect.fail(unsendable)
   if (!p.streams.readySubjects.has(message.subject)) {
     return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))
