@@ -391,84 +391,25 @@ const announce = (loaded: GlamConfig.LoadedConfig) =>
     return Effect.logInfo(`Configuration loaded: ${loaded.service ?? "(no service name)"}, env ${env}, from ${from}`)
   })
 
-const databaseKeys = [
-  "host",
-  "port",
-  "name",
-  "user",
-  "password",
-  "url",
-  "pool_size",
-  "connect_timeout",
-  "idle_timeout",
-  "ssl",
-  "migrate_on_start",
-  "embedded_dir",
-  "port_external",
-  "max_overflow",
-  "pool_recycle",
-  "echo",
-  "enabled",
-  "pool_pre_ping",
-  "async_driver"
-]
-
-const outboxKeys = [
-  "relay_enabled",
-  "listen",
-  "poll_interval",
-  "batch_size",
-  "max_in_flight",
-  "retention",
-  "purge_interval",
-  "flush_timeout",
-  "backlog_interval",
-  "max_backoff",
-  "ready_max_backlog",
-  "ready_max_age"
-]
-
-// The keys of `BusConfig.config`, the one reader of the `nats` section: a misspelt `nats.server` would otherwise
-// leave a service outside prod on the in-memory bus without a word.
-const natsKeys = [
-  "servers",
-  "user",
-  "password",
-  "token",
-  "stream_retention",
-  "stream_storage",
-  "stream_max_age",
-  "stream_max_msgs_per_subject",
-  "stream_max_msgs",
-  "stream_max_bytes",
-  "stream_duplicate_window",
-  "stream_replicas",
-  "connect_timeout",
-  "publish_timeout",
-  "publish_retry_budget",
-  "own_streams",
-  "ensure_streams",
-  "streams",
-  "update_streams",
-  "max_event_depth"
-]
-
 /**
  * The top-level keys the toolkit reads, with the keys of the sections whose every key is known here: `databse` or
- * `database.hots` is then reported with the key probably meant. The keys of `http` and `logging` are those their
- * readers read (`GlamConfig.sectionKeys`). The seed's flat `<PREFIX>_DB_*` and `<PREFIX>_NATS_SERVERS` also set
- * top-level keys (`db_host`).
+ * `database.hots` is then reported with the key probably meant (a misspelt `nats.server` would otherwise leave a
+ * service outside prod on the in-memory bus without a word). A known section's keys are those its readers read
+ * (`GlamConfig.sectionKeys`). The seed's flat `<PREFIX>_DB_*` and `<PREFIX>_NATS_SERVERS` also set top-level keys
+ * (`db_host`).
  */
-const toolkitKeys = (): GlamConfig.KnownKeys =>
-  new Map<string, ReadonlySet<string> | undefined>([
+const toolkitKeys = (): GlamConfig.KnownKeys => {
+  // SQLAlchemy's `async_driver` is accepted, and of no use here: no reader reads it.
+  const database = new Set([...GlamConfig.sectionKeys("database", [SqlConfig.databaseConfig]), "async_driver"])
+  return new Map<string, ReadonlySet<string> | undefined>([
     ["service", undefined],
     ["app_env", undefined],
     ["log_level", undefined],
     ["logging", GlamConfig.sectionKeys("logging", [TelemetryConfig.config])],
     ["telemetry", undefined],
-    ["database", new Set(databaseKeys)],
-    ["outbox", new Set(outboxKeys)],
-    ["nats", new Set(natsKeys)],
+    ["database", database],
+    ["outbox", GlamConfig.sectionKeys("outbox", [OutboxRelay.config])],
+    ["nats", GlamConfig.sectionKeys("nats", [BusConfig.config])],
     ["nats_servers", undefined],
     ["http", GlamConfig.sectionKeys("http", [HttpConfig.server, SecurityHeaders.config])],
     ["rate_limit", undefined],
@@ -478,8 +419,9 @@ const toolkitKeys = (): GlamConfig.KnownKeys =>
     ["mqtt", undefined],
     ["devices", undefined],
     ["clients", undefined],
-    ...databaseKeys.map((key) => [`db_${key}`, undefined] as const)
+    ...[...database].map((key) => [`db_${key}`, undefined] as const)
   ])
+}
 
 /**
  * One warning line per key nothing reads (with the key probably meant), and per value of the seed's database
