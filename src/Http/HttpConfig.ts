@@ -237,7 +237,7 @@ export const client = (name: string): Config.Config<ClientConfig> =>
     baseUrl: Config.string("base_url").pipe(
       Config.validate({ message: ClientDefaults.invalidBaseUrl, validation: ClientDefaults.isHttpUrl })
     ),
-    // A timeout of 0 fails every call; a breaker that admits no trial (0) or opens before any failure stays open.
+    // A timeout of 0 fails every call; a breaker that admits no trial (0) or opens before a failure stays open.
     timeoutMs: Config.withDefault(atLeast("timeout_ms", 1), 10_000),
     maxRetries: Config.withDefault(atLeast("max_retries", 0), 3),
     retryBaseDelayMs: Config.withDefault(atLeast("retry_base_delay_ms", 0), 100),
