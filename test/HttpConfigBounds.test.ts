@@ -43,6 +43,22 @@ describe("http section bounds", () => {
       expect((yield* readServer({ body_limit_bytes: 1 })).bodyLimitBytes).toBe(1)
     }))
 
+  it.effect("auth.clock_tolerance_seconds below 0 or infinite is a ConfigError naming the key", () =>
+    Effect.gen(function*() {
+      const readAuth = (auth: Record<string, unknown>) =>
+        Effect.withConfigProvider(HttpConfig.auth, ConfigProvider.fromJson({ auth }))
+      // Below 0 every token would be refused as issued in the future; infinite, expired ones accepted for ever.
+      for (const value of [-5, "-0.5", "Infinity"]) {
+        const error = yield* Effect.flip(readAuth({ clock_tolerance_seconds: value }))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain("auth.clock_tolerance_seconds")
+        expect(String(error)).toContain("Expected a finite number of seconds, at least 0")
+      }
+      expect((yield* readAuth({ clock_tolerance_seconds: 0 })).clockToleranceSeconds).toBe(0)
+      expect((yield* readAuth({ clock_tolerance_seconds: "2.5" })).clockToleranceSeconds).toBe(2.5)
+      expect((yield* readAuth({})).clockToleranceSeconds).toBe(5)
+    }))
+
   it.scoped("a server configured so does not start", () =>
     Effect.gen(function*() {
       const config = {

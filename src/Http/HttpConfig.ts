@@ -8,7 +8,7 @@
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
- *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5)
+ *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0)
  * - `redis.url` (optional: rate limiting uses Redis when set)
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
@@ -141,7 +141,17 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
     jwksUrl: Config.option(Config.string("jwks_url")),
     issuer: Config.option(Config.string("issuer")),
     audience: Config.option(Config.string("audience")),
-    clockToleranceSeconds: Config.withDefault(Config.number("clock_tolerance_seconds"), 5)
+    // Below zero, a token is refused from the moment it is issued (its `iat` is later than now minus the tolerance);
+    // infinite, an expired one is accepted for ever.
+    clockToleranceSeconds: Config.withDefault(
+      Config.number("clock_tolerance_seconds").pipe(
+        Config.validate({
+          message: "Expected a finite number of seconds, at least 0",
+          validation: (n) => Number.isFinite(n) && n >= 0
+        })
+      ),
+      5
+    )
   }),
   "auth"
 )
