@@ -310,6 +310,32 @@ for (const { kind, skip } of kinds) {
             expect(error).toBeInstanceOf(NotFoundError)
           }).pipe(Repository.withTenant(tenantA)))
 
+        it.effect("a filter or a tenant id its column's type refuses is a ValidationError naming the column", () =>
+          Effect.gen(function*() {
+            const repo = yield* widgets
+            const named = (field: string) => ({
+              _tag: "ValidationError",
+              message: `Invalid value for ${field}`,
+              details: { field, reason: "invalid_value" }
+            })
+            // An integer column: a filter beyond its range (Schema.Int takes it).
+            expect(yield* Effect.flip(repo.findAll({ where: { qty: 3_000_000_000 } }))).toMatchObject(named("qty"))
+            expect(yield* Effect.flip(repo.count({ where: { qty: 3_000_000_000 } }))).toMatchObject(named("qty"))
+            expect(yield* Effect.flip(repo.paginate({ page: 1, limit: 10, where: { qty: 3_000_000_000 } })))
+              .toMatchObject(named("qty"))
+            // A tenant whose id is not a uuid (taken from a request, say): every operation names merchant_id.
+            const stranger = Repository.withTenant({ merchant_id: "not-a-uuid", merchant_domain: "x.example" })
+            expect(yield* Effect.flip(stranger(repo.findAll()))).toMatchObject(named("merchant_id"))
+            expect(yield* Effect.flip(stranger(repo.findById(randomUUID())))).toMatchObject(named("merchant_id"))
+            const w = yield* repo.insert(widget())
+            expect(yield* Effect.flip(stranger(repo.update(Widget.update.make({ ...w, name: "x" })))))
+              .toMatchObject(named("merchant_id"))
+            expect(yield* Effect.flip(stranger(repo.deleteById(w.id)))).toMatchObject(named("merchant_id"))
+            expect(yield* Effect.flip(stranger(repo.hardDeleteById(w.id)))).toMatchObject(named("merchant_id"))
+            expect(yield* Effect.flip(stranger(repo.restore(w.id)))).toMatchObject(named("merchant_id"))
+            expect((yield* repo.findById(w.id)).name).toBe(w.name)
+          }).pipe(Repository.withTenant(tenantA)))
+
         it.effect("a text holding a lone surrogate is refused, naming its column: nothing written, no row matched", () =>
           Effect.gen(function*() {
             const repo = yield* widgets

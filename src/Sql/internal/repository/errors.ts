@@ -48,22 +48,23 @@ export const protoKeyRow = (table: string, path: ReadonlyArray<string>): Databas
   })
 
 /**
- * A data exception (SQLSTATE 22...) of a statement writing `values`, as a ValidationError naming the column whose value
- * the server's message quotes (PostgreSQL names no column for them), when exactly one of the values written is that
- * text; without such a column, the error `classifySqlError` gives. The message names the column, never the value.
+ * A data exception (SQLSTATE 22...) of a statement holding `values` (the values written, the filters, the id, the
+ * tenant), as a ValidationError naming the column whose value the server's message quotes (PostgreSQL names no
+ * column for them), when exactly one of the values is that text; otherwise the error itself, which the operation's
+ * handler types. The message names the column, never the value.
  *
  * @internal
  */
 export const invalidValueOf = (
   error: SqlError,
-  context: { readonly operation: string; readonly table: string },
+  table: string,
   values: Readonly<Record<string, unknown>>
-): unknown => {
-  const failure = classifySqlError(error, context)
-  if (!(failure instanceof ValidationError) || failure.details.reason !== "invalid_value") return failure
-  if (failure.details.field !== undefined) return failure
+): SqlError | ValidationError => {
+  const failure = classifySqlError(error, { table })
+  if (!(failure instanceof ValidationError) || failure.details.reason !== "invalid_value") return error
+  if (failure.details.field !== undefined) return error
   const message = (driverError(error) as { readonly message?: unknown }).message
-  if (typeof message !== "string") return failure
+  if (typeof message !== "string") return error
   // The server quotes the value as it is, quotes within it unescaped: `value "3000000000" is out of range for type
   // integer`, `invalid input syntax for type uuid: "abc"`.
   const columns = Object.keys(values).filter((column) => {
@@ -71,13 +72,24 @@ export const invalidValueOf = (
     return (typeof value === "string" || typeof value === "number" || typeof value === "bigint") &&
       message.includes(`"${String(value)}"`)
   })
-  if (columns.length !== 1) return failure
+  if (columns.length !== 1) return error
   return new ValidationError({
     message: `Invalid value for ${columns[0]}`,
     details: { ...failure.details, field: columns[0] },
     cause: failure.cause
   })
 }
+
+/**
+ * The values of a statement's conditions for {@link invalidValueOf}: the filters as given, and the tenant's id.
+ *
+ * @internal
+ */
+export const conditionValues = (
+  where: Readonly<Record<string, unknown>> | undefined,
+  tenant: Option.Option<{ readonly merchant_id: unknown }>
+): Readonly<Record<string, unknown>> =>
+  Option.isSome(tenant) ? { ...where, merchant_id: tenant.value.merchant_id } : where ?? {}
 
 /**
  * One handler for the whole failure channel of an operation: SqlErrors and SQL defects are classified, any other

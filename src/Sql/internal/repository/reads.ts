@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -14,7 +14,7 @@ import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../
 import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
-import { invalid, notFound } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
 
 type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
 type Options = FindAllOptions<never> & QueryOptions<never>
@@ -50,7 +50,14 @@ const findOne = <A>(ctx: RepositoryContext<A>) => {
         ? sql.unsafe(selectById, [encoded.right])
         : sql`SELECT * FROM ${tableId} WHERE ${sql.and([sql`${idId} = ${encoded.right}`, ...scoped])}`
       return Effect.matchEffect(byId(statement), {
-        onFailure: (error) => Effect.fail(error._tag === "ParseError" ? codec.mismatch(error) : error),
+        onFailure: (error) =>
+          Effect.fail(
+            error._tag === "ParseError"
+              ? codec.mismatch(error)
+              : error instanceof SqlError
+              ? invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [idColumn]: encoded.right })
+              : error
+          ),
         onSuccess: (found) => Option.isNone(found) ? onMissing() : Effect.succeed(onFound(found.value))
       })
     })
@@ -66,11 +73,14 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     const offset = options.offset === undefined
       ? undefined
       : yield* inRange(options.offset, "offset", 0, Number.MAX_SAFE_INTEGER)
-    const rows = yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
-      order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
-    }${limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`}${
-      offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`
-    }`
+    const rows = yield* Effect.mapError(
+      sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
+        order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
+      }${limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`}${
+        offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`
+      }`,
+      (error) => invalidValueOf(error, ctx.table, conditionValues(options.where, current))
+    )
     return yield* codec.decodeRows(rows)
   })
 
@@ -79,9 +89,10 @@ const countRows = <A>(ctx: RepositoryContext<A>, options: QueryOptions<never>) =
     const { sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
-    const rows = yield* sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM ${tableId} WHERE ${
-      sql.and(where)
-    }`
+    const rows = yield* Effect.mapError(
+      sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM ${tableId} WHERE ${sql.and(where)}`,
+      (error) => invalidValueOf(error, ctx.table, conditionValues(options.where, current))
+    )
     return Number(rows[0]?.total ?? 0)
   })
 

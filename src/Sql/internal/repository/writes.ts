@@ -14,7 +14,7 @@ import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
 import type { Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
-import { invalid, invalidValueOf, notFound } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
 
 /** @internal */
 export interface Writes<A> {
@@ -43,7 +43,7 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
           error._tag === "ParseError" || error._tag === "NoSuchElementException"
             ? codec.mismatch(error)
             : error instanceof SqlError
-            ? invalidValueOf(error, { operation: `${ctx.table}.insert`, table: ctx.table }, encoded.right) as SqlFailure
+            ? invalidValueOf(error, ctx.table, encoded.right)
             : error
       )
     })
@@ -66,11 +66,11 @@ const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<strin
       : yield* Effect.mapError(
         sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(where)} RETURNING *`,
         (error) =>
-          invalidValueOf(
-            error,
-            { operation: `${ctx.table}.update`, table: ctx.table },
-            Object.fromEntries(settable.map((key) => [key, encoded[key]]))
-          )
+          invalidValueOf(error, ctx.table, {
+            ...conditionValues(undefined, current),
+            ...Object.fromEntries(settable.map((key) => [key, encoded[key]])),
+            [idColumn]: id
+          })
       )
     if (rows.length === 0) return yield* notFound(ctx.table, id)
     return yield* codec.decodeRow(rows[0])
@@ -81,7 +81,10 @@ const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown) =>
     const { sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [yield* idCondition(ctx, id), ...tenant.scope(current, true)]
-    yield* sql`DELETE FROM ${tableId} WHERE ${sql.and(where)}`
+    yield* Effect.mapError(
+      sql`DELETE FROM ${tableId} WHERE ${sql.and(where)}`,
+      (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
+    )
   })
 
 // Marks a soft-delete row deleted or not deleted; a restore reaches rows already deleted.
@@ -96,9 +99,10 @@ const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean)
       ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
     ]
     // A restore returns the row; a delete returns nothing.
-    return yield* sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${
-      sql.literal(deleted ? "" : " RETURNING *")
-    }`
+    return yield* Effect.mapError(
+      sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${sql.literal(deleted ? "" : " RETURNING *")}`,
+      (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
+    )
   })
 
 const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
