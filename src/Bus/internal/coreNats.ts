@@ -184,6 +184,30 @@ const outliving = <R>(message: CoreMessage, work: Effect.Effect<void, never, R>)
         Effect.annotateLogs({ subject: message.subject })
       ))
 
+// A queue group's name is written into the SUB line as it is: whitespace or a control character would split or end
+// that line (the server closes the connection, or reads what follows as another command). An empty name is no group.
+const badQueue = /[\s\p{Cc}]/u
+
+const positiveInteger = (value: number | undefined): boolean =>
+  value === undefined || (Number.isInteger(value) && value >= 1)
+
+/** Why a subscription cannot be made with these options, if it cannot. */
+const optionsRefusal = (subject: string, subscribeOptions: CoreSubscribeOptions): MessageBusError | undefined => {
+  const { bufferSize, concurrency, queue } = subscribeOptions
+  const refused = queue !== undefined && (queue === "" || badQueue.test(queue))
+    ? `queue group ${JSON.stringify(queue)} is empty or holds whitespace or a control character`
+    : !positiveInteger(concurrency)
+    ? `concurrency ${String(concurrency)} is not a positive integer`
+    : !positiveInteger(bufferSize)
+    ? `bufferSize ${String(bufferSize)} is not a positive integer`
+    : undefined
+  return refused === undefined ? undefined : new MessageBusError({
+    message: `Cannot subscribe to ${subject}: the ${refused}`,
+    details: { operation: "subscribe", subject },
+    retryable: false
+  })
+}
+
 // Takes messages from a bounded buffer with `concurrency` workers; what arrives while it is full is dropped and
 // counted (core NATS is at most once: there is no redelivery to wait for).
 const consume = <R>(
@@ -193,12 +217,14 @@ const consume = <R>(
   work: (message: CoreMessage) => Effect.Effect<void, never, R>
 ): Effect.Effect<CoreSubscription, MessageBusError, R | Scope.Scope> =>
   Effect.gen(function*() {
+    const refused = optionsRefusal(subject, subscribeOptions)
+    if (refused !== undefined) return yield* Effect.fail(refused)
     const buffer = yield* Effect.acquireRelease(
       Queue.bounded<CoreMessage>(subscribeOptions.bufferSize ?? 1024),
       Queue.shutdown
     )
     let dropped = 0
-    const concurrency = Math.max(1, subscribeOptions.concurrency ?? 1)
+    const concurrency = subscribeOptions.concurrency ?? 1
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(buffer), (message) => outliving(message, work(message)))).pipe(
         Effect.replicateEffect(concurrency, { concurrency: "unbounded", discard: true })
