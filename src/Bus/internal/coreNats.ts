@@ -16,7 +16,7 @@ import {
   RequestTimeoutError,
   ServiceUnavailableError,
   UpstreamServiceError,
-  type ValidationError
+  ValidationError
 } from "../../Errors/Errors.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import * as BodyFormat from "../../Events/BodyFormat.js"
@@ -160,19 +160,33 @@ const readReply = <B, J>(
   )
 }
 
-const request = (ctx: Context): CoreNats["request"] => (definition, payload, replyTo, requestOptions) => {
-  const timeout = Duration.decode(requestOptions?.timeout ?? "5 seconds")
-  return Effect.flatMap(
-    build(ctx, definition, payload, requestOptions),
-    (out) =>
-      ctx.transport.request(definition.subject, out.data, out.headers, timeout).pipe(
-        Effect.mapError((failure) => requestFailure(definition.subject, timeout, failure)),
-        Effect.flatMap((reply) => readReply(ctx, definition.subject, replyTo, reply))
-      )
-  ).pipe(
-    Effect.withSpan("CoreNats.request", messagingSpanOptions("client", natsAttributes(definition.subject)))
-  )
-}
+// The longest a timer can wait (2^31 - 1 ms, about 24.8 days); a longer one fires at once.
+const longestTimeout = Duration.millis(2 ** 31 - 1)
+
+// The request's timeout, at most the longest a timer waits; a value that is no duration is a `ValidationError`
+// (`Duration.decode` throws on it).
+const timeoutOf = (input: Duration.DurationInput | undefined): Effect.Effect<Duration.Duration, ValidationError> =>
+  Effect.try({
+    try: () => Duration.min(Duration.decode(input ?? "5 seconds"), longestTimeout),
+    catch: () =>
+      new ValidationError({
+        message: `Invalid request timeout: ${String(input)} is not a duration`,
+        details: { field: "timeout", reason: "is not a duration" }
+      })
+  })
+
+const request = (ctx: Context): CoreNats["request"] => (definition, payload, replyTo, requestOptions) =>
+  Effect.flatMap(timeoutOf(requestOptions?.timeout), (timeout) =>
+    Effect.flatMap(
+      build(ctx, definition, payload, requestOptions),
+      (out) =>
+        ctx.transport.request(definition.subject, out.data, out.headers, timeout).pipe(
+          Effect.mapError((failure) => requestFailure(definition.subject, timeout, failure)),
+          Effect.flatMap((reply) => readReply(ctx, definition.subject, replyTo, reply))
+        )
+    )).pipe(
+      Effect.withSpan("CoreNats.request", messagingSpanOptions("client", natsAttributes(definition.subject)))
+    )
 
 // Whatever escapes a message's own guards (a throw where none was expected) is logged with the subject, never the
 // body, and the worker takes the next message: one message cannot end a subscription.
