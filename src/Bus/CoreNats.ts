@@ -144,7 +144,8 @@ export interface CoreNats {
   /**
    * Answers the requests of a definition with the handler's value, written as `reply`, while the scope is open. A
    * handler failure is answered as the requester's `UpstreamServiceError` (a domain error with its message, any
-   * other without it).
+   * other without it). A handler still running when its requester's timeout has passed is interrupted and nothing
+   * is sent.
    */
   readonly serve: <A, I, B, J, E, R>(
     definition: EventDefinition.EventDefinition<A, I>,

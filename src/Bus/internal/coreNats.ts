@@ -53,6 +53,8 @@ const errorHeader = "Nats-Service-Error"
 const errorStatusHeader = "Nats-Service-Error-Code"
 const errorCodeHeader = "Glam-Error-Code"
 const retryableHeader = "Glam-Error-Retryable"
+/** How long the requester waits for the reply, in milliseconds (its timeout), sent with each request. */
+const requestTimeoutHeader = "Glam-Request-Timeout-Ms"
 
 const encoder = new TextEncoder()
 const empty = new Uint8Array(0)
@@ -180,7 +182,12 @@ const request = (ctx: Context): CoreNats["request"] => (definition, payload, rep
     Effect.flatMap(
       build(ctx, definition, payload, requestOptions),
       (out) =>
-        ctx.transport.request(definition.subject, out.data, out.headers, timeout).pipe(
+        ctx.transport.request(
+          definition.subject,
+          out.data,
+          { ...out.headers, [requestTimeoutHeader]: String(Math.ceil(Duration.toMillis(timeout))) },
+          timeout
+        ).pipe(
           Effect.mapError((failure) => requestFailure(definition.subject, timeout, failure)),
           Effect.flatMap((reply) => readReply(ctx, definition.subject, replyTo, reply))
         )
@@ -228,24 +235,26 @@ const consume = <R>(
   ctx: Context,
   subject: string,
   subscribeOptions: CoreSubscribeOptions,
-  work: (message: CoreMessage) => Effect.Effect<void, never, R>
+  work: (message: CoreMessage, receivedAt: number) => Effect.Effect<void, never, R>
 ): Effect.Effect<CoreSubscription, MessageBusError, R | Scope.Scope> =>
   Effect.gen(function*() {
     const refused = optionsRefusal(subject, subscribeOptions)
     if (refused !== undefined) return yield* Effect.fail(refused)
     const buffer = yield* Effect.acquireRelease(
-      Queue.bounded<CoreMessage>(subscribeOptions.bufferSize ?? 1024),
+      Queue.bounded<readonly [CoreMessage, number]>(subscribeOptions.bufferSize ?? 1024),
       Queue.shutdown
     )
     let dropped = 0
     const concurrency = subscribeOptions.concurrency ?? 1
     yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.take(buffer), (message) => outliving(message, work(message)))).pipe(
+      Effect.forever(
+        Effect.flatMap(Queue.take(buffer), ([message, receivedAt]) => outliving(message, work(message, receivedAt)))
+      ).pipe(
         Effect.replicateEffect(concurrency, { concurrency: "unbounded", discard: true })
       )
     )
     yield* ctx.transport.subscribe(subject, subscribeOptions.queue, (message) => {
-      if (!Queue.unsafeOffer(buffer, message)) dropped++
+      if (!Queue.unsafeOffer(buffer, [message, Date.now()])) dropped++
     })
     return {
       subject,
@@ -370,13 +379,28 @@ const respond = (
   )
 }
 
+// What is left of the requester's wait (its timeout from the request's arrival), when the request says how long it
+// waits; past it the answer would reach no one.
+const waitLeft = (message: CoreMessage, receivedAt: number): Option.Option<number> => {
+  const waits = message.headers[requestTimeoutHeader]
+  if (waits === undefined || !/^\d{1,15}$/.test(waits)) return Option.none()
+  return Option.some(Math.min(Duration.toMillis(longestTimeout), receivedAt + Number(waits) - Date.now()))
+}
+
+const abandoned = (message: CoreMessage, outcome: string): Effect.Effect<void> =>
+  Effect.logWarning(`CoreNats: the requester of ${message.subject} stopped waiting; ${outcome}`).pipe(
+    Effect.annotateLogs({ subject: message.subject })
+  )
+
 const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subscribeOptions, handler) =>
   consume(
     ctx,
     definition.subject,
     subscribeOptions,
-    (message) =>
+    (message, receivedAt) =>
       Effect.flatMap(decodeIn(ctx, definition, message), (decoded) => {
+        const left = waitLeft(message, receivedAt)
+        if (Option.isSome(left) && left.value <= 0) return abandoned(message, "the request is dropped unhandled")
         if (Either.isLeft(decoded)) {
           return decoded.left._tag === "Invalid"
             ? replyFailure(message, decoded.left.error)
@@ -389,9 +413,14 @@ const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subsc
           Effect.suspend(() => handler(decoded.right)),
           (value) => build(ctx, replyWith, value, undefined)
         )
+        // A handler still running when its requester stops waiting is interrupted: its worker serves the next.
+        const bounded = Option.isSome(left) ? Effect.timeoutOption(answer, left.value) : Effect.asSome(answer)
         return Effect.flatMap(
-          guarded("CoreNats.serve", message, decoded.right, answer),
-          (result) => respond(message, result)
+          guarded("CoreNats.serve", message, decoded.right, bounded),
+          (result) =>
+            Either.isRight(result) && Option.isNone(result.right)
+              ? abandoned(message, "its handler is interrupted")
+              : respond(message, Either.map(result, Option.getOrThrow))
         )
       })
   ).pipe(Effect.withSpan("CoreNats.serve", { attributes: { "messaging.destination.name": definition.subject } }))
