@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import {
   MessageBusError,
@@ -253,8 +254,15 @@ const consume = <R>(
         Effect.replicateEffect(concurrency, { concurrency: "unbounded", discard: true })
       )
     )
+    const runtime = yield* Effect.runtime<never>()
     yield* ctx.transport.subscribe(subject, subscribeOptions.queue, (message) => {
       if (!Queue.unsafeOffer(buffer, [message, Date.now()])) dropped++
+    }, (reason) => {
+      Runtime.runFork(runtime)(
+        Effect.logError(`CoreNats: the server ended the subscription to ${subject}; no more messages arrive`).pipe(
+          Effect.annotateLogs({ subject, reason })
+        )
+      )
     })
     return {
       subject,

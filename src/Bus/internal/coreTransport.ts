@@ -38,12 +38,14 @@ export interface CoreTransport {
   readonly publish: (subject: string, data: Uint8Array, headers: Headers) => Effect.Effect<void, MessageBusError>
   /**
    * Calls `onMessage` for each message on `subject` (a filter, wildcards allowed) while the scope is open. With a
-   * `queue`, each message goes to one subscriber of the group. `onMessage` must not throw.
+   * `queue`, each message goes to one subscriber of the group. `onEnded` is told why the server ended the
+   * subscription (a permissions violation), if it does. Neither callback may throw.
    */
   readonly subscribe: (
     subject: string,
     queue: string | undefined,
-    onMessage: (message: CoreMessage) => void
+    onMessage: (message: CoreMessage) => void,
+    onEnded: (reason: string) => void
   ) => Effect.Effect<void, MessageBusError, Scope.Scope>
   /** Sends a request and waits for the first reply, at most `timeout`. */
   readonly request: (

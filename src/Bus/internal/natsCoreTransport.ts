@@ -69,7 +69,7 @@ export const make = (nc: NatsConnection): CoreTransport => ({
       },
       catch: (e) => failure("publish", subject, e)
     }),
-  subscribe: (subject, queue, onMessage) =>
+  subscribe: (subject, queue, onMessage, onEnded) =>
     Effect.asVoid(Effect.acquireRelease(
       Effect.try({
         try: () =>
@@ -77,6 +77,7 @@ export const make = (nc: NatsConnection): CoreTransport => ({
             ...(queue !== undefined ? { queue } : {}),
             callback: (error, msg) => {
               if (error === null) onMessage(messageOf(msg))
+              else onEnded(reason(error))
             }
           }),
         catch: (e) => failure("subscribe", subject, e)
