@@ -55,4 +55,31 @@ describe.skipIf(!natsUp)("nats", () => {
       const small = yield* CoreNats.request(Ask, { size: 3 }, Answer, { timeout: "10 seconds" })
       expect(small.payload).toStrictEqual({ text: "xxx" })
     }).pipe(Effect.provide(natsLayer)))
+
+  it.scopedLive("a publish or request over the server's max_payload is a non-retryable MessageBusError", () =>
+    Effect.gen(function*() {
+      const maxPayload = yield* Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        const max = nc.info!.max_payload
+        await nc.close()
+        return max
+      })
+      const prefix = `corebigout${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+      const stream = Streams.make(prefix.toUpperCase(), { subjects: [`${prefix}.>`] })
+      const Say = EventDefinition.event(`${prefix}.say`, Schema.Struct({ text: Schema.String }), {
+        verbatim: true,
+        stream
+      })
+      yield* CoreNats.serve(Say, Say, {}, (event) => Effect.succeed(event.payload))
+      const text = "x".repeat(maxPayload)
+      const published = yield* Effect.flip(CoreNats.publish(Say, { text }))
+      const requested = yield* Effect.flip(CoreNats.request(Say, { text }, Say, { timeout: "10 seconds" }))
+      for (const error of [published, requested]) {
+        expect(error._tag).toBe("MessageBusError")
+        expect(error.message).toContain("max_payload")
+        expect(error.retryable).toBe(false)
+      }
+      const small = yield* CoreNats.request(Say, { text: "hi" }, Say, { timeout: "10 seconds" })
+      expect(small.payload).toStrictEqual({ text: "hi" })
+    }).pipe(Effect.provide(natsLayer)))
 })

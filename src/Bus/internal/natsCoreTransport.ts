@@ -5,6 +5,8 @@
  */
 import {
   headers as natsHeaders,
+  InvalidArgumentError,
+  InvalidSubjectError,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -29,11 +31,15 @@ const fromHeaders = (headers: Headers): MsgHdrs | undefined => {
 
 const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
+// What the client refuses before sending (a message over the server's max_payload, a subject it cannot send on)
+// fails alike however often it is retried.
+const refusedAsGiven = (e: unknown): boolean => e instanceof InvalidArgumentError || e instanceof InvalidSubjectError
+
 const failure = (operation: string, subject: string, e: unknown): MessageBusError =>
   new MessageBusError({
     message: `Core NATS ${operation} on ${subject} failed: ${reason(e)}`,
     details: { operation, subject },
-    retryable: true,
+    retryable: !refusedAsGiven(e),
     cause: e
   })
 
