@@ -406,7 +406,7 @@ const toolkitKeys = (): GlamConfig.KnownKeys => {
     ["app_env", undefined],
     ["log_level", undefined],
     ["logging", GlamConfig.sectionKeys("logging", [TelemetryConfig.config])],
-    ["telemetry", undefined],
+    ["telemetry", GlamConfig.sectionKeys("telemetry", [TelemetryConfig.config])],
     ["database", database],
     ["outbox", GlamConfig.sectionKeys("outbox", [OutboxRelay.config])],
     ["nats", GlamConfig.sectionKeys("nats", [BusConfig.config])],

@@ -161,6 +161,32 @@ describe("the seed's database settings", () => {
   )
 
   it.scoped(
+    "a misspelt telemetry key (the exporter or the sampling ratio left at their defaults) is reported",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const root = configRoot(
+          "service:\n  name: orders-service\ntelemetry:\n  exporter: none\n  sampling_rate: 0.5\n  colour: blue\n"
+        )
+        yield* Layer.build(makeGlamLive({
+          service: "orders-service",
+          root,
+          dotenv: false,
+          env: { APP_ENV: "test", ORDERS_TELEMETRY__EXPORTR: "otlp" }
+        }))
+        const warnings = stdout.text().split("\n").filter((line) => line.includes(" - WARNING - "))
+        const about = (key: string) => warnings.filter((line) => line.includes(`Unknown key ${key} `))
+        expect(about("telemetry.exportr")[0]).toContain("(ORDERS_TELEMETRY__EXPORTR): did you mean telemetry.exporter?")
+        expect(about("telemetry.sampling_rate")[0]).toContain("did you mean telemetry.sampling_ratio?")
+        expect(about("telemetry.colour")[0]).toContain("the telemetry section has no such key")
+        // The keys the readers read are not reported.
+        expect(warnings.filter((line) => /Unknown key telemetry\.(exporter|otlp|sampling_ratio)\b/.test(line)))
+          .toEqual([])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped(
     "a misspelt http or logging key (the port, the body limit, the log level left at their defaults) is reported",
     () =>
       Effect.gen(function*() {
