@@ -13,11 +13,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
+import { eventually } from "./support/eventually.js"
 
 const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -191,6 +193,61 @@ describe("Telemetry/Tracing", () => {
       const span = resourceSpans.scopeSpans.flatMap((scope) => scope.spans).find((span) => span.name === "Catalog.sync")
       expect(span?.attributes).toContainEqual({ key: "correlation_id", value: { stringValue: "corr_otlp00000001" } })
     }))
+
+  it.scopedLive(
+    "a collector that refuses exports: one warning when they start failing, counted, none of its secrets",
+    () =>
+      Effect.gen(function*() {
+        // Refuses the first export (quoting the API key back), accepts the others.
+        let requests = 0
+        const server = yield* Effect.acquireRelease(
+          Effect.async<http.Server>((resume) => {
+            const server = http.createServer((req, res) => {
+              req.resume()
+              req.on("end", () => {
+                requests += 1
+                if (requests === 1) res.writeHead(401).end("bad key k3y-0f-the-c0llector")
+                else res.writeHead(200, { "content-type": "application/json" }).end("{}")
+              })
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) =>
+            Effect.async<void>((resume) => {
+              server.closeAllConnections()
+              server.close(() => resume(Effect.void))
+            })
+        )
+        const { port } = server.address() as AddressInfo
+        const lines: Array<string> = []
+        const layer = Telemetry.layer({
+          serviceName: "svc",
+          logSink: (line) => void lines.push(line),
+          exporter: {
+            _tag: "Otlp",
+            endpoint: `http://127.0.0.1:${port}/v1/traces`,
+            headers: { "x-api-key": Redacted.make("k3y-0f-the-c0llector") }
+          }
+        })
+        yield* Effect.gen(function*() {
+          yield* Effect.void.pipe(Effect.withSpan("first"))
+          yield* Effect.void.pipe(Effect.withSpan("second"))
+          yield* eventually(Effect.sync(() => requests), (n) => n >= 1, "the first export")
+          yield* Effect.void.pipe(Effect.withSpan("third"))
+          yield* eventually(Effect.sync(() => requests), (n) => n >= 2, "the second export")
+          yield* eventually(Effect.sync(() => lines.length), (n) => n >= 2, "the recovery line")
+        }).pipe(Effect.provide(layer), Effect.scoped)
+        expect(lines.join("\n")).not.toContain("k3y-0f-the-c0llector")
+        const warnings = lines.filter((line) => line.includes(" - WARNING - "))
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]).toContain("OTLP export failed (HTTP 401)")
+        expect(warnings[0]).toContain("2 spans dropped")
+        expect(lines.filter((line) => line.includes("OTLP export succeeded again after 2 spans dropped"))).toHaveLength(
+          1
+        )
+      }),
+    { timeout: 60_000 }
+  )
 
   it.effect("an OTLP endpoint the exporter refuses fails the layer without showing its credentials or query values", () =>
     Effect.gen(function*() {

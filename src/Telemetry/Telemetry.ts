@@ -55,23 +55,21 @@ export interface Options {
  */
 export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
   const environment = options.environment ?? "dev"
-  return Layer.merge(
-    GlamLogger.layer({
-      service: options.serviceName,
-      environment,
-      format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
-      level: options.logLevel,
-      sink: options.logSink
-    }),
-    Tracing.layer({
-      serviceName: options.serviceName,
-      serviceVersion: options.serviceVersion,
-      environment,
-      exporter: options.exporter ?? { _tag: "None" },
-      samplingRatio: options.samplingRatio,
-      spanProcessors: options.spanProcessors
-    })
-  )
+  // The logger first: the tracing layer's failed exports are logged through it.
+  return Tracing.layer({
+    serviceName: options.serviceName,
+    serviceVersion: options.serviceVersion,
+    environment,
+    exporter: options.exporter ?? { _tag: "None" },
+    samplingRatio: options.samplingRatio,
+    spanProcessors: options.spanProcessors
+  }).pipe(Layer.provideMerge(GlamLogger.layer({
+    service: options.serviceName,
+    environment,
+    format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
+    level: options.logLevel,
+    sink: options.logSink
+  })))
 }
 
 /**

@@ -14,6 +14,7 @@ import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import type { Exporter } from "./TelemetryConfig.js"
 
 /**
@@ -94,12 +95,20 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
   if (options.exporter._tag === "None" && spanProcessors.length === 0) {
     return Resource.layerFromEnv(Resource.configToAttributes(resource))
   }
-  return Layer.unwrapEffect(Effect.map(sdk, (sdk) =>
-    sdk.layer({
+  return Layer.unwrapEffect(Effect.gen(function*() {
+    const loaded = yield* sdk
+    // Failed exports are reported through the loggers of the fiber that builds the layer.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    return loaded.layer({
       resource,
       exporter: options.exporter,
       samplingRatio: options.samplingRatio,
       spanProcessors,
-      shutdownTimeout: options.shutdownTimeout
-    })))
+      shutdownTimeout: options.shutdownTimeout,
+      report: {
+        warning: (message) => void runFork(Effect.logWarning(message)),
+        info: (message) => void runFork(Effect.logInfo(message))
+      }
+    })
+  }))
 }

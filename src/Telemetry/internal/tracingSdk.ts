@@ -31,15 +31,26 @@ import { cutText } from "../../internal/text.js"
 import type { Exporter } from "../TelemetryConfig.js"
 import * as otlp from "./otlp.js"
 
+/**
+ * Where the OTLP exporter reports failed exports: a warning when exports start failing, an info line when one
+ * succeeds again.
+ *
+ * @internal
+ */
+export interface ExportReport {
+  readonly warning: (message: string) => void
+  readonly info: (message: string) => void
+}
+
 /** @internal */
-export const makeSpanProcessors = (exporter: Exporter): Array<SpanProcessor> => {
+export const makeSpanProcessors = (exporter: Exporter, report?: ExportReport): Array<SpanProcessor> => {
   switch (exporter._tag) {
     case "None":
       return []
     case "Console":
       return [new SimpleSpanProcessor(new ConsoleSpanExporter())]
     case "Otlp":
-      return [new BatchSpanProcessor(otlpExporter(exporter))]
+      return [new BatchSpanProcessor(otlpExporter(exporter, report))]
   }
 }
 
@@ -89,22 +100,55 @@ const scrubbedError = (error: Error, endpoint: string, credentials: ReadonlyArra
   )
 }
 
-/** The exporter with the errors of its failed exports given by {@link scrubbedError}. */
+const spanCount = (n: number): string => `${n} span${n === 1 ? "" : "s"}`
+
+/**
+ * The exporter with the errors of its failed exports given by {@link scrubbedError}, and reported: one warning when
+ * exports start failing (the error, the spans dropped), the spans of the failures that follow counted, and one line
+ * when an export succeeds again or at shutdown with the spans dropped in all.
+ */
 class ScrubbingExporter implements SpanExporter {
+  // Spans dropped since exports started failing; undefined while they succeed.
+  private dropped: number | undefined = undefined
+  private warnedAt = 0
   constructor(
     private readonly exporter: SpanExporter,
     private readonly endpoint: string,
-    private readonly credentials: ReadonlyArray<string>
+    private readonly credentials: ReadonlyArray<string>,
+    private readonly report: ExportReport | undefined
   ) {}
   export(...[spans, resultCallback]: Parameters<SpanExporter["export"]>): void {
-    this.exporter.export(spans, (result) =>
-      resultCallback(
-        result.error === undefined
-          ? result
-          : { code: result.code, error: scrubbedError(result.error, this.endpoint, this.credentials) }
-      ))
+    this.exporter.export(spans, (result) => {
+      if (result.error === undefined) {
+        if (this.dropped !== undefined) {
+          attempt(() => this.report?.info(`OTLP export succeeded again after ${spanCount(this.dropped!)} dropped`))
+          this.dropped = undefined
+        }
+        return resultCallback(result)
+      }
+      const error = scrubbedError(result.error, this.endpoint, this.credentials)
+      if (this.dropped === undefined) {
+        this.dropped = spans.length
+        this.warnedAt = spans.length
+        attempt(() =>
+          this.report?.warning(
+            `${error.message} (${spanCount(spans.length)} dropped; the spans of further failures are counted until ` +
+              "an export succeeds)"
+          )
+        )
+      } else {
+        this.dropped += spans.length
+      }
+      resultCallback({ code: result.code, error })
+    })
   }
   shutdown(): Promise<void> {
+    if (this.dropped !== undefined && this.dropped > this.warnedAt) {
+      const dropped = this.dropped
+      attempt(() =>
+        this.report?.warning(`OTLP export: ${spanCount(dropped)} dropped in all since exports started failing`)
+      )
+    }
     return this.exporter.shutdown()
   }
   forceFlush(): Promise<void> {
@@ -112,7 +156,18 @@ class ScrubbingExporter implements SpanExporter {
   }
 }
 
-const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): SpanExporter => {
+const attempt = (f: () => void): void => {
+  try {
+    f()
+  } catch {
+    // A report that throws loses its line, never the export's result.
+  }
+}
+
+const otlpExporter = (
+  exporter: Extract<Exporter, { readonly _tag: "Otlp" }>,
+  report: ExportReport | undefined
+): SpanExporter => {
   // An endpoint built in code may still carry a userinfo: the exporter is given it as the header Node would send.
   const { endpoint, headers } = otlp.moveUserinfo(exporter.endpoint, exporter.headers) ?? exporter
   const sent = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))
@@ -120,7 +175,8 @@ const otlpExporter = (exporter: Extract<Exporter, { readonly _tag: "Otlp" }>): S
     return new ScrubbingExporter(
       new OTLPTraceExporter({ url: endpoint, headers: sent }),
       endpoint,
-      exportCredentials(endpoint, sent)
+      exportCredentials(endpoint, sent),
+      report
     )
   } catch (error) {
     // The exporter's errors quote the URL whole (`Could not parse user-provided export URL: '...'`): thrown again
@@ -138,10 +194,11 @@ export const layer = (options: {
   readonly samplingRatio: number | undefined
   readonly spanProcessors: ReadonlyArray<SpanProcessor>
   readonly shutdownTimeout: Duration.DurationInput | undefined
+  readonly report: ExportReport
 }): Layer.Layer<Resource.Resource> =>
   NodeSdk.layer(() => ({
     resource: options.resource,
-    spanProcessor: [...makeSpanProcessors(options.exporter), ...options.spanProcessors],
+    spanProcessor: [...makeSpanProcessors(options.exporter, options.report), ...options.spanProcessors],
     tracerConfig: {
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) })
     },
