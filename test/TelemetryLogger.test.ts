@@ -82,9 +82,42 @@ describe("Telemetry/GlamLogger", () => {
         Effect.provide(layer)
       )
       expect(lines).toStrictEqual([
-        `${epochLocal} - catalog-service - WARNING - [correlation_id=corr\\n1 key\\nx=v user=bob\\r\\n${forged}] - ` +
+        `${epochLocal} - catalog-service - WARNING - ` +
+        `[correlation_id="corr\\n1" "key\\nx"=v user="bob\\r\\n${forged}"] - ` +
         `login failed for bob\\n${forged} \\r\\u001b[2K\\u2028\\u2029\\u0085\\u009b\\u0000\\t!`
       ])
+    }))
+
+  it.effect("a console field's value cannot read as another field or end the bracket: such a value is quoted", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = withLogger({ service: "catalog-service", environment: "dev", format: "console" })
+      yield* Effect.logInfo("login").pipe(
+        Effect.annotateLogs({
+          user: "x] - admin logged in",
+          note: "a correlation_id=forged",
+          quote: "say \"hi\" \\ bye",
+          empty: "",
+          "a key": "v",
+          path: "/orders/1\\2"
+        }),
+        Correlation.withCorrelationId("corr_1"),
+        Effect.provide(layer)
+      )
+      expect(lines).toHaveLength(1)
+      const line = lines[0]!
+      expect(line.startsWith(`${epochLocal} - catalog-service - INFO - [correlation_id=corr_1 `)).toBe(true)
+      expect(line.endsWith("\"] - login") || line.endsWith("] - login")).toBe(true)
+      expect(line).toContain(` user="x] - admin logged in"`)
+      expect(line).toContain(` note="a correlation_id=forged"`)
+      expect(line).toContain(` quote="say \\"hi\\" \\\\ bye"`)
+      expect(line).toContain(` empty=""`)
+      expect(line).toContain(` "a key"=v`)
+      // A value with none of those is written as it is, a backslash included.
+      expect(line).toContain(` path=/orders/1\\2`)
+      // Read back as logfmt, the bracket holds these fields and no other.
+      const bracket = line.slice(line.indexOf("[") + 1, line.lastIndexOf("] - login"))
+      const fields = [...bracket.matchAll(/("(?:[^"\\]|\\.)*"|[^\s="]+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map((m) => m[1])
+      expect(fields.sort()).toEqual(["\"a key\"", "correlation_id", "empty", "note", "path", "quote", "user"])
     }))
 
   it.effect("a console record's cause follows on lines indented so that none reads as a record", () =>

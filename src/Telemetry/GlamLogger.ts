@@ -144,6 +144,17 @@ export const formatJson = (
   return toJson(record).replace(JSON_UNESCAPED, escapeControl)
 }
 
+// What would let a key or value of the console bracket read as more than one field or end the bracket (`] - `):
+// whitespace or `=`; a leading quote would read as the start of a quoted text. An empty text is quoted, so that a
+// field always has a value. A JSON object's text, a path, a backslash are written as they are.
+const NEEDS_QUOTES = /^$|^"|[\s=\u0085\u2028\u2029]/
+
+// A key or value of the console bracket: as it is, or quoted with its quotes and backslashes escaped.
+const consoleText = (text: string): string =>
+  NEEDS_QUOTES.test(text) ? `"${text.replace(/["\\]/g, (char) => `\\${char}`)}"` : text
+
+const consoleField = (key: string, value: string): string => `${consoleText(key)}=${consoleText(value)}`
+
 /**
  * Renders one console line in the seed's format:
  * `2024-01-15 10:30:45 - catalog-service - INFO - [request_id=... correlation_id=... key=value] - message`,
@@ -158,11 +169,11 @@ export const formatJson = (
 export const formatConsole = (options: Pick<Options, "service">, log: Logger.Logger.Options<unknown>): string => {
   const ids = readIds(log.context)
   const parts: Array<string> = []
-  if (Option.isSome(ids.requestId)) parts.push(`request_id=${ids.requestId.value}`)
-  if (Option.isSome(ids.correlationId)) parts.push(`correlation_id=${ids.correlationId.value}`)
-  if (Option.isSome(ids.causationId)) parts.push(`causation_id=${ids.causationId.value}`)
+  if (Option.isSome(ids.requestId)) parts.push(consoleField("request_id", ids.requestId.value))
+  if (Option.isSome(ids.correlationId)) parts.push(consoleField("correlation_id", ids.correlationId.value))
+  if (Option.isSome(ids.causationId)) parts.push(consoleField("causation_id", ids.causationId.value))
   for (const [key, value] of log.annotations) {
-    if (!reserved.has(key)) parts.push(`${key}=${renderValue(value)}`)
+    if (!reserved.has(key)) parts.push(consoleField(key, renderValue(value)))
   }
   let line = `${consoleTimestamp(log.date)} - ${options.service} - ${levelName(log.logLevel)}`
   if (parts.length > 0) line += ` - [${parts.join(" ")}]`
