@@ -134,6 +134,44 @@ describe("the server span", () => {
       expect(seen[9]!.exit).toBe("Failure")
     }))
 
+  it.effect("takes its parent from trace headers by the W3C rules, B3's with the same ids, none from others", () =>
+    Effect.gen(function*() {
+      const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+      const span = "00f067aa0ba902b7"
+      const cases: ReadonlyArray<readonly [Record<string, string>, string | undefined]> = [
+        [{ traceparent: `00-${trace}-${span}-01` }, `${trace}/${span}`],
+        // A later version is read by its first four fields; ff is invalid, as is 00 with more fields.
+        [{ traceparent: `01-${trace}-${span}-01-what-comes-next` }, `${trace}/${span}`],
+        [{ traceparent: `ff-${trace}-${span}-01` }, undefined],
+        [{ traceparent: `00-${trace}-${span}-01-more` }, undefined],
+        [{ traceparent: `00-${trace.toUpperCase()}-${span}-01` }, undefined],
+        [{ traceparent: `00-${"0".repeat(32)}-${span}-01` }, undefined],
+        [{ traceparent: `00-${trace}-${"0".repeat(16)}-01` }, undefined],
+        [{ b3: `${trace}-${span}-1` }, `${trace}/${span}`],
+        [{ b3: `a3ce929d0e0e4736-${span}` }, `0000000000000000a3ce929d0e0e4736/${span}`],
+        [{ b3: "forged\u0085id-<script>" }, undefined],
+        [{ b3: `${"a".repeat(4000)}-${span}` }, undefined],
+        [{ "x-b3-traceid": "not hex at all", "x-b3-spanid": span }, undefined],
+        [{ "x-b3-traceid": trace, "x-b3-spanid": "x".repeat(16) }, undefined],
+        [{ "x-b3-traceid": trace, "x-b3-spanid": span, "x-b3-sampled": "0" }, `${trace}/${span}`]
+      ]
+      const seen = yield* spansOf(
+        Layer.scopedDiscard(Effect.locally(
+          HttpServer.serveEffect(app, ServerSpan.middleware(constFalse)),
+          HttpMiddleware.currentTracerDisabledWhen,
+          constTrue
+        )),
+        cases.map(([headers]) => raw("/items/1", "127.0.0.1", headers))
+      )
+      const parents = seen.map(describeSpans).map((seen) => Option.getOrUndefined(seen.parent))
+      expect(parents).toEqual(cases.map(([, parent]) => parent))
+      // A span with no valid parent starts a trace of its own, with W3C ids.
+      for (const spans of seen) {
+        const server = spans.find((s) => s.kind === "server")!
+        expect(server.traceId).toMatch(/^[0-9a-f]{32}$/)
+      }
+    }))
+
   it.effect("Http.serve opens one per request, none where currentTracerDisabledWhen holds", () =>
     Effect.gen(function*() {
       const serving = HttpMiddleware.withTracerDisabledWhen(

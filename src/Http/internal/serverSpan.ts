@@ -22,7 +22,6 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -35,6 +34,7 @@ import { redactedHeaderNames, secretHeaderName } from "../../internal/credential
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
+import * as TraceHeaders from "../../Telemetry/internal/traceHeaders.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
 
@@ -235,7 +235,7 @@ export const middleware = (
     const spanOptions: FiberSpans.OpenOptions = {
       kind: "server",
       captureStackTrace: false,
-      parent: Option.getOrUndefined(HttpTraceContext.fromHeaders(request.headers))
+      parent: Option.getOrUndefined(TraceHeaders.fromHeaders(request.headers))
     }
     // Both run on `fiber`: this step, and the continuation of the app. The span stays the parent in the fiber's
     // context after the app: the platform's handler, which provided the request to this fiber, restores the
