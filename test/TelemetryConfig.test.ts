@@ -125,6 +125,34 @@ describe("Telemetry/TelemetryConfig", () => {
       }
     }))
 
+  it.effect("an empty or non-decimal sampling_ratio (a blank variable would record no trace) is refused", () =>
+    Effect.gen(function*() {
+      for (const value of ["", " ", "0x1", "0b1", "1_0", "-0.5", "Infinity"]) {
+        const read = yield* readGlam(
+          TelemetryConfig.samplingRatio,
+          "service:\n  name: catalog-service\n",
+          { CATALOG_TELEMETRY__SAMPLING_RATIO: value }
+        )
+        assert(Either.isLeft(read), JSON.stringify(value))
+        const problems = problemsOf(read.left)
+        expect(problems.map((problem) => problem.key)).toEqual(["telemetry.sampling_ratio"])
+        expect(problems[0]!.message).toContain("Expected a number between 0 and 1")
+      }
+      for (const [value, ratio] of [["0.25", 0.25], [" 1 ", 1], ["0", 0], ["1e-1", 0.1], [".5", 0.5]] as const) {
+        const read = yield* readGlam(
+          TelemetryConfig.samplingRatio,
+          "service:\n  name: catalog-service\n",
+          { CATALOG_TELEMETRY__SAMPLING_RATIO: value }
+        )
+        expect(read).toEqual(Either.right(ratio))
+      }
+      const yaml = yield* readGlam(
+        TelemetryConfig.samplingRatio,
+        "service:\n  name: catalog-service\ntelemetry:\n  sampling_ratio: 0.5\n"
+      )
+      expect(yaml).toEqual(Either.right(0.5))
+    }))
+
   it("reads Python's and Effect's level names", () => {
     expect(TelemetryConfig.parseLogLevel("CRITICAL")).toEqual(TelemetryConfig.parseLogLevel("fatal"))
     expect(TelemetryConfig.parseLogLevel(" Warning ")).toEqual(TelemetryConfig.parseLogLevel("WARN"))

@@ -195,15 +195,24 @@ export const exporter: Config.Config<Exporter> = Config.nested(
   })
 )
 
+const decimal = /^\+?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
+
 /**
- * `telemetry.sampling_ratio`, between 0 and 1, default 1.
+ * `telemetry.sampling_ratio`, a decimal number between 0 and 1, default 1.
  *
  * @since 0.1.0
  * @category config
  */
 export const samplingRatio: Config.Config<number> = Config.nested(
-  Config.number("sampling_ratio").pipe(
-    Config.validate({ message: "Expected a number between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
+  Config.string("sampling_ratio").pipe(
+    Config.mapOrFail((text) => {
+      // A decimal number only: `Number` reads an empty or blank text as 0 (no trace recorded) and reads `0x1`.
+      const trimmed = text.trim()
+      const ratio = Number(trimmed)
+      return decimal.test(trimmed) && ratio >= 0 && ratio <= 1
+        ? Either.right(ratio)
+        : Either.left(ConfigError.InvalidData([], `Expected a number between 0 and 1 but got ${JSON.stringify(text)}`))
+    }),
     Config.withDefault(1)
   ),
   "telemetry"
