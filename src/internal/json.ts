@@ -116,11 +116,19 @@ const pathOf = (keys: ReadonlyArray<string | undefined>, depth: number): string 
   return parts.length === 0 ? "<body>" : parts.join(".")
 }
 
+// V8 quotes up to about twenty characters of the text around an unexpected token (`Unexpected token 'o', "nope{"
+// is not valid JSON`): the reason, which reaches logs and dead-letter records, keeps the token and leaves them out.
+const withoutSource = (message: string): string => {
+  if (!message.startsWith("Unexpected token '") || !message.endsWith(" is not valid JSON")) return message
+  const end = message.indexOf("', ", "Unexpected token '".length)
+  return end === -1 ? "Unexpected token" : message.slice(0, end + 1)
+}
+
 const parseText = (text: string): ParseResult => {
   try {
     return { _tag: "Parsed", value: JSON.parse(text) }
   } catch (e) {
-    return refused("<body>", `not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
+    return refused("<body>", `not valid JSON: ${e instanceof Error ? withoutSource(e.message) : String(e)}`)
   }
 }
 
