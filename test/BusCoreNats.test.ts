@@ -27,17 +27,20 @@ const natsLayer = CoreNats.layer({
   serviceName: "core"
 })
 
+/** The largest message the shared server takes. */
+const serverMaxPayload = Effect.promise(async () => {
+  const nc = await connect({ servers: url })
+  const max = nc.info!.max_payload
+  await nc.close()
+  return max
+})
+
 describe.skipIf(!natsUp)("nats", () => {
   coreConformance({ name: "nats", layer: natsLayer })
 
   it.scopedLive("a reply over the server's max_payload is answered with an error, and the responder goes on", () =>
     Effect.gen(function*() {
-      const maxPayload = yield* Effect.promise(async () => {
-        const nc = await connect({ servers: url })
-        const max = nc.info!.max_payload
-        await nc.close()
-        return max
-      })
+      const maxPayload = yield* serverMaxPayload
       const prefix = `corebig${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
       const stream = Streams.make(prefix.toUpperCase(), { subjects: [`${prefix}.>`] })
       const Ask = EventDefinition.event(`${prefix}.ask`, Schema.Struct({ size: Schema.Int }), {
@@ -58,12 +61,7 @@ describe.skipIf(!natsUp)("nats", () => {
 
   it.scopedLive("a publish or request over the server's max_payload is a non-retryable MessageBusError", () =>
     Effect.gen(function*() {
-      const maxPayload = yield* Effect.promise(async () => {
-        const nc = await connect({ servers: url })
-        const max = nc.info!.max_payload
-        await nc.close()
-        return max
-      })
+      const maxPayload = yield* serverMaxPayload
       const prefix = `corebigout${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
       const stream = Streams.make(prefix.toUpperCase(), { subjects: [`${prefix}.>`] })
       const Say = EventDefinition.event(`${prefix}.say`, Schema.Struct({ text: Schema.String }), {
