@@ -141,8 +141,8 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
     jwksUrl: Config.option(Config.string("jwks_url")),
     issuer: Config.option(Config.string("issuer")),
     audience: Config.option(Config.string("audience")),
-    // Below zero, a token is refused from the moment it is issued (its `iat` is later than now minus the tolerance);
-    // infinite, an expired one is accepted for ever.
+    // Below zero, a token is refused from the moment it is issued (its `iat` is later than now plus the negative
+    // tolerance); infinite, an expired one is accepted for ever.
     clockToleranceSeconds: Config.withDefault(
       Config.number("clock_tolerance_seconds").pipe(
         Config.validate({
