@@ -12,34 +12,23 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { maxJwksBytes } from "../src/Http/internal/jwksFetch.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
+import { localHttpServer } from "./support/localService.js"
 
 /** A JWKS endpoint answering the key set with `padding` spaces before its closing brace, and whether it is chunked. */
-const endpoint = (jwks: jose.JSONWebKeySet, padding: number, chunked: boolean) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const body = Buffer.concat([
-        Buffer.from(JSON.stringify(jwks).slice(0, -1)),
-        Buffer.alloc(padding, 0x20),
-        Buffer.from("}")
-      ])
-      const server = http.createServer((_, res) => {
-        res.writeHead(200, {
-          "content-type": "application/json",
-          ...(chunked ? {} : { "content-length": String(body.length) })
-        })
-        res.end(body)
-      })
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-      return server
-    }),
-    (server) =>
-      Effect.promise(() =>
-        new Promise((resolve) => {
-          server.closeAllConnections()
-          server.close(resolve)
-        })
-      )
-  )
+const endpoint = (jwks: jose.JSONWebKeySet, padding: number, chunked: boolean) => {
+  const body = Buffer.concat([
+    Buffer.from(JSON.stringify(jwks).slice(0, -1)),
+    Buffer.alloc(padding, 0x20),
+    Buffer.from("}")
+  ])
+  return localHttpServer((_, res) => {
+    res.writeHead(200, {
+      "content-type": "application/json",
+      ...(chunked ? {} : { "content-length": String(body.length) })
+    })
+    res.end(body)
+  })
+}
 
 const verifierOf = (server: http.Server) =>
   JwtAuth.make({

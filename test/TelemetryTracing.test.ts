@@ -20,6 +20,7 @@ import * as Correlation from "../src/Telemetry/Correlation.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
 import { eventually } from "./support/eventually.js"
+import { localHttpServer } from "./support/localService.js"
 
 const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -132,24 +133,14 @@ describe("Telemetry/Tracing", () => {
   it.scopedLive("exports spans over OTLP/HTTP with the configured endpoint, its credentials, headers and service name", () =>
     Effect.gen(function*() {
       const received: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = []
-      const server = yield* Effect.acquireRelease(
-        Effect.async<http.Server>((resume) => {
-          const server = http.createServer((req, res) => {
-            const chunks: Array<Buffer> = []
-            req.on("data", (chunk: Buffer) => chunks.push(chunk))
-            req.on("end", () => {
-              received.push({ url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") })
-              res.writeHead(200, { "content-type": "application/json" }).end("{}")
-            })
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) =>
-          Effect.async<void>((resume) => {
-            server.closeAllConnections()
-            server.close(() => resume(Effect.void))
-          })
-      )
+      const server = yield* localHttpServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (chunk: Buffer) => chunks.push(chunk))
+        req.on("end", () => {
+          received.push({ url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") })
+          res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
+      })
       const { port } = server.address() as AddressInfo
       const config = ConfigProvider.fromJson({
         service: { name: "catalog-service", version: "2.0.0" },
@@ -200,24 +191,14 @@ describe("Telemetry/Tracing", () => {
       Effect.gen(function*() {
         // Refuses the first export (quoting the API key back), accepts the others.
         let requests = 0
-        const server = yield* Effect.acquireRelease(
-          Effect.async<http.Server>((resume) => {
-            const server = http.createServer((req, res) => {
-              req.resume()
-              req.on("end", () => {
-                requests += 1
-                if (requests === 1) res.writeHead(401).end("bad key k3y-0f-the-c0llector")
-                else res.writeHead(200, { "content-type": "application/json" }).end("{}")
-              })
-            })
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) =>
-            Effect.async<void>((resume) => {
-              server.closeAllConnections()
-              server.close(() => resume(Effect.void))
-            })
-        )
+        const server = yield* localHttpServer((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            requests += 1
+            if (requests === 1) res.writeHead(401).end("bad key k3y-0f-the-c0llector")
+            else res.writeHead(200, { "content-type": "application/json" }).end("{}")
+          })
+        })
         const { port } = server.address() as AddressInfo
         const lines: Array<string> = []
         const layer = Telemetry.layer({

@@ -33,6 +33,12 @@ import * as TrustedProxies from "./internal/trustedProxies.js"
  */
 export const serviceName: Config.Config<string> = Config.nested(Config.string("name"), "service")
 
+/** An integer key of at least `min`. */
+const atLeast = (name: string, min: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
+  )
+
 /** The longest delay a Node timer takes (2^31 - 1 ms). */
 const maxTimerMs = 2_147_483_647
 
@@ -71,18 +77,8 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     host: Config.withDefault(Config.string("host"), "0.0.0.0"),
     corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
     // Zero or below would refuse every body with a 413.
-    bodyLimitBytes: Config.withDefault(
-      Config.integer("body_limit_bytes").pipe(
-        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
-      ),
-      1024 * 1024
-    ),
-    maxBodyDepth: Config.withDefault(
-      Config.integer("max_body_depth").pipe(
-        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
-      ),
-      64
-    ),
+    bodyLimitBytes: Config.withDefault(atLeast("body_limit_bytes", 1), 1024 * 1024),
+    maxBodyDepth: Config.withDefault(atLeast("max_body_depth", 1), 64),
     // A timer takes at most 2^31 - 1 ms: Node fires a longer one (or one of zero or below) after 1 ms, which would
     // time out every request that waits for anything.
     requestTimeoutMs: Config.withDefault(
@@ -155,12 +151,6 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
   }),
   "auth"
 )
-
-/** An integer key of at least `min`. */
-const atLeast = (name: string, min: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
-  )
 
 /**
  * The rate limit section (`rate_limit.*`) plus `redis.url`.
@@ -255,9 +245,7 @@ export const client = (name: string): Config.Config<ClientConfig> =>
     breakerResetTimeoutMs: Config.withDefault(atLeast("breaker_reset_timeout_ms", 1), 30_000),
     breakerHalfOpenMaxCalls: Config.withDefault(atLeast("breaker_half_open_max_calls", 1), 1),
     maxResponseBytes: Config.withDefault(
-      Config.integer("max_response_bytes").pipe(
-        Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
-      ),
+      atLeast("max_response_bytes", 1),
       defaultMaxResponseBytes
     )
   }).pipe(Config.nested(name), Config.nested("clients"))

@@ -190,9 +190,9 @@ export const publish = (p: Publisher): Bus["publish"] => (definition, payload, p
 export const publishRetrying = (p: Publisher) => (message: RawPublish): Effect.Effect<RawAck, MessageBusError> =>
   Effect.withFiberRuntime((fiber) => p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()))
 
-// The caller's deduplication id: blank, JetStream would store every retry of the message (it deduplicates no blank
-// `Nats-Msg-Id`); with a line break, it cannot be a header value.
-const msgIdRefusal = (subject: string, msgId: string): MessageBusError | undefined =>
+// A blank deduplication id: JetStream would store every retry of the message (it deduplicates no blank
+// `Nats-Msg-Id`).
+const blankMsgId = (subject: string, msgId: string): MessageBusError | undefined =>
   msgId.trim() === ""
     ? busError(
       `Publish to ${JSON.stringify(subject)} refused: its msgId is blank, and JetStream deduplicates no blank ` +
@@ -200,7 +200,7 @@ const msgIdRefusal = (subject: string, msgId: string): MessageBusError | undefin
       { operation: "publish", subject },
       false
     )
-    : headerRefusal(subject, { "Nats-Msg-Id": msgId })
+    : undefined
 
 /**
  * `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked, in a producer span
@@ -209,7 +209,9 @@ const msgIdRefusal = (subject: string, msgId: string): MessageBusError | undefin
  * @internal
  */
 export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Effect<PublishAck, MessageBusError> => {
-  const unsendable = publishRefusal(message.subject, message.headers) ?? msgIdRefusal(message.subject, message.msgId)
+  // The headers as sent, `msgId` among them: one check of them all.
+  const headers = { ...message.headers, "Nats-Msg-Id": message.msgId }
+  const unsendable = blankMsgId(message.subject, message.msgId) ?? publishRefusal(message.subject, headers)
   if (unsendable !== undefined) return Effect.fail(unsendable)
   if (!p.streams.readySubjects.has(message.subject)) {
     return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))
@@ -217,7 +219,7 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
   const raw: RawPublish = {
     subject: message.subject,
     data: typeof message.body === "string" ? encoder.encode(message.body) : message.body,
-    headers: { ...message.headers, "Nats-Msg-Id": message.msgId },
+    headers,
     msgId: message.msgId
   }
   return Effect.useSpan(

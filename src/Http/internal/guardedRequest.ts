@@ -86,7 +86,11 @@ const charsetOf = (contentType: string | undefined): string => {
   return match === null ? "utf-8" : match[1]!.toLowerCase()
 }
 
+// The decoder of most bodies: a fatal decoder holds no state between calls of `decode` without `stream`.
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
 const decoderOf = (charset: string) => {
+  if (charset === "utf-8" || charset === "utf8") return utf8
   try {
     return new TextDecoder(charset, { fatal: true })
   } catch {
