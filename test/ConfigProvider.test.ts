@@ -171,6 +171,62 @@ describe("Config.provider: typed reads", () => {
       })
     }))
 
+  it.effect("reads a number key as a decimal literal: an empty value, hex or Infinity is refused, not a number", () =>
+    Effect.gen(function*() {
+      const decimals = yield* read(
+        yield* loadWith({
+          CATALOG_DATABASE__PORT: "+6543",
+          CATALOG_DATABASE__POOL_SIZE: "1e3",
+          CATALOG_DATABASE__RATIO: "-.5",
+          CATALOG_HTTP__PORT: "8080"
+        }),
+        Config.all({
+          port: db(Config.integer("port")),
+          pool: db(Config.integer("pool_size")),
+          ratio: db(Config.number("ratio")),
+          httpPort: Config.port("port").pipe(Config.nested("http"))
+        })
+      )
+      expect(decimals).toStrictEqual({ port: 6543, pool: 1000, ratio: -0.5, httpPort: 8080 })
+      const cases: ReadonlyArray<readonly [string, string, Config.Config<unknown>, string]> = [
+        [
+          "CATALOG_DATABASE__POOL_SIZE",
+          "",
+          db(Config.withDefault(Config.integer("pool_size"), 5)),
+          "database.pool_size is empty: expected an integer (from CATALOG_DATABASE__POOL_SIZE)"
+        ],
+        [
+          "CATALOG_DATABASE__POOL_SIZE",
+          "  ",
+          db(Config.integer("pool_size")),
+          "database.pool_size is empty: expected an integer (from CATALOG_DATABASE__POOL_SIZE)"
+        ],
+        [
+          "CATALOG_DATABASE__PORT",
+          "0x1538",
+          db(Config.integer("port")),
+          "database.port: expected an integer in decimal digits, got \"0x1538\" (from CATALOG_DATABASE__PORT)"
+        ],
+        [
+          "CATALOG_DATABASE__RATIO",
+          "Infinity",
+          db(Config.number("ratio")),
+          "database.ratio: expected a number in decimal digits, got \"Infinity\" (from CATALOG_DATABASE__RATIO)"
+        ]
+      ]
+      for (const [variable, text, config, message] of cases) {
+        const error = yield* Effect.flip(read(yield* loadWith({ [variable]: text }), config))
+        expect(ConfigError.isInvalidData(error) || ConfigError.isAnd(error)).toBe(true)
+        expect(GlamConfig.formatConfigError(error)).toBe(message)
+      }
+      const yamlInfinity = yield* Effect.flip(
+        read(yield* loadYaml("database:\n  ratio: .inf\n"), db(Config.number("ratio")))
+      )
+      expect(GlamConfig.formatConfigError(yamlInfinity)).toContain(
+        "database.ratio: expected a number in decimal digits"
+      )
+    }))
+
   it.effect("reads a boolean in any case and in pydantic's one-letter forms, as the Python services' settings do", () =>
     Effect.gen(function*() {
       const flags = Config.all({

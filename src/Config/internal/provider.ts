@@ -2,7 +2,7 @@
  * The flat `ConfigProvider` over a loaded configuration tree, and the rewrite that gives every `ConfigError` its
  * key and origin. YAML numbers and booleans are served as their string form to Effect's parsers, YAML lists as
  * sequences, and a comma-separated string (`a,b`) as a sequence too. A boolean, a number or a port is read with the
- * whitespace around it trimmed, a boolean in any case; text is served as written.
+ * whitespace around it trimmed, a boolean in any case, a number as a decimal literal only; text is served as written.
  *
  * @internal
  */
@@ -56,6 +56,21 @@ const errorsOf = (loaded: LoadedConfig, notes: Notes | undefined) => {
         [...path],
         note(path, `${displayPath(path)} is an empty list${fromSuffix(loaded, path)}`)
       ),
+    notDecimal: (path: ReadonlyArray<string>, expected: string, text: string, shown: string) => {
+      const p = displayPath(path)
+      const from = fromSuffix(loaded, path)
+      if (text === "") {
+        return ConfigError.InvalidData([...path], note(path, `${p} is empty: expected ${expected}${from}`))
+      }
+      return ConfigError.InvalidData(
+        [...path],
+        note(
+          path,
+          `${p}: expected ${expected} in decimal digits, got ${shown}${from}`,
+          `${p}: expected ${expected} in decimal digits, got <redacted>${from}`
+        )
+      )
+    },
     unparsed: (path: ReadonlyArray<string>, expected: string, shown: string, error: ConfigError.ConfigError) => {
       const from = fromSuffix(loaded, path)
       const p = displayPath(path)
@@ -91,6 +106,13 @@ const TRIMMED: ReadonlySet<string> = new Set([
   "a network port property"
 ])
 
+// The primitives read as a number by `Number`, which takes `""` as 0, `0x10` as 16, `0b11` as 3 and `Infinity` (a
+// port is read back to the same text by Effect's parser). A number key is read as a decimal literal only; an empty
+// value (`KEY=` in an env file) is refused, as pydantic refuses it for an int or a float setting of the Python
+// services, never read as 0.
+const NUMERIC: ReadonlySet<string> = new Set(["an integer property", "a number property"])
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+
 const booleanText = (text: string): string => {
   const lower = text.toLowerCase()
   return Object.hasOwn(LETTERS, lower) ? LETTERS[lower]! : lower
@@ -103,6 +125,7 @@ const parseAll = <A>(
 ): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
   const trim = TRIMMED.has(primitive.description)
   const lower = primitive.description === BOOLEAN
+  const numeric = NUMERIC.has(primitive.description)
   const out: Array<A> = []
   for (const item of items) {
     const text = trim ? item.text.trim() : item.text
@@ -111,6 +134,9 @@ const parseAll = <A>(
       return Effect.fail(
         errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
       )
+    }
+    if (numeric && !DECIMAL.test(text)) {
+      return Effect.fail(errors.notDecimal(item.path, expectedType(primitive.description), text, item.shown))
     }
     out.push(result.right)
   }
