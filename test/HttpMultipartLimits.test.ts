@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as http from "node:http"
+import * as zlib from "node:zlib"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import { type Json, serverLayer, TestServer } from "./fixtures/http/server.js"
@@ -197,6 +198,28 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
               expect(answer.body.data.parts, `${reader}/${name}`).toBe(within.split(`--${boundary}\r\n`).length - 1)
             }
           }
+        }
+      }))
+
+    it.effect("a body in a content coding is a 422 on body for both readers, never parsed as parts", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const gzipped = new Uint8Array(zlib.gzipSync(form(field("a", "x"))))
+        for (const reader of ["multipart", "multipartStream"]) {
+          const answer = yield* Effect.promise(async () => {
+            const res = await fetch(`${url}/${reader}/file`, {
+              method: "POST",
+              headers: { ...headers, "content-encoding": "gzip" },
+              body: gzipped
+            })
+            return { status: res.status, body: await res.json() as Json }
+          })
+          expect(answer.status, reader).toBe(422)
+          expect(answer.body.error.details.validation_errors, reader).toEqual([{
+            field: "body",
+            message: "Content-Encoding gzip is not supported: send the body without a content coding",
+            type: "value_error"
+          }])
         }
       }))
 

@@ -2,8 +2,8 @@
  * The request that `Limits.bodyParsing` gives an app: its text decoded in its declared charset (invalid bytes, an
  * unknown charset and a content coding refused), its JSON read by the toolkit's guarded parser (bounded
  * nesting, exact integers, no `"__proto__"` key), its urlencoded and multipart readers refusing the name
- * `"__proto__"`, its multipart readers failing, never dying, on a body they cannot read; and the failure of a
- * request whose body or query is refused.
+ * `"__proto__"`, its multipart readers refusing a content coding and failing, never dying, on a body they cannot
+ * read; and the failure of a request whose body or query is refused.
  *
  * @internal
  */
@@ -117,6 +117,9 @@ const decodeText = (bytes: ArrayBuffer, contentType: string | undefined): string
 // The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
 const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
 
+// A body in a content coding, refused as `arrayBuffer` refuses it: the parser would read the coded bytes as parts.
+const codedBody = (refusal: ValidationError) => new Multipart.MultipartError({ reason: "Parse", cause: refusal })
+
 // A part named "__proto__" is refused with a 422 naming it (protoNames.ts says why).
 const protoPart = () => new Multipart.MultipartError({ reason: "Parse", cause: ProtoNames.refusal("body") })
 
@@ -180,6 +183,8 @@ export const guarded = (
     multipart: {
       get(this: HttpServerRequest.HttpServerRequest) {
         if (!hasBody) return Effect.succeed({})
+        const refusal = codingRefusal(request.headers)
+        if (refusal !== undefined) return Effect.fail(codedBody(refusal))
         const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(
           request,
           "multipart",
@@ -192,6 +197,8 @@ export const guarded = (
     multipartStream: {
       get(this: HttpServerRequest.HttpServerRequest) {
         if (!hasBody) return Stream.empty
+        const refusal = codingRefusal(request.headers)
+        if (refusal !== undefined) return Stream.fail(codedBody(refusal))
         const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
           request,
           "multipartStream",
