@@ -43,6 +43,33 @@ describe("http section bounds", () => {
       expect((yield* readServer({ body_limit_bytes: 1 })).bodyLimitBytes).toBe(1)
     }))
 
+  it.effect("ServeOptions given in code are held to the bounds of the keys they override", () =>
+    Effect.gen(function*() {
+      const resolve = (options: Http.ServeOptions) =>
+        Effect.withConfigProvider(Http.resolve(options), ConfigProvider.fromJson({ service: { name: "bounds" } }))
+      const cases: ReadonlyArray<readonly [Http.ServeOptions, string, string]> = [
+        [{ server: { bodyLimitBytes: 0 } }, "http.body_limit_bytes", "ServeOptions.server.bodyLimitBytes"],
+        [{ server: { maxBodyDepth: 0.5 } }, "http.max_body_depth", "ServeOptions.server.maxBodyDepth"],
+        [{ server: { requestTimeoutMs: 2 ** 31 } }, "http.request_timeout_ms", "ServeOptions.server.requestTimeoutMs"],
+        [{ server: { requestTimeoutMs: Number.NaN } }, "http.request_timeout_ms", "got NaN"],
+        [{ rateLimit: { limit: 0 } }, "rate_limit.limit", "ServeOptions.rateLimit.limit"],
+        [{ rateLimit: { windowMs: -1 } }, "rate_limit.window_ms", "ServeOptions.rateLimit.windowMs"]
+      ]
+      for (const [options, key, named] of cases) {
+        const error = yield* Effect.flip(resolve(options))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain(key)
+        expect(String(error)).toContain(named)
+      }
+      const within = yield* resolve({
+        server: { bodyLimitBytes: 1, maxBodyDepth: 1, requestTimeoutMs: 2_147_483_647 },
+        rateLimit: { limit: 1, windowMs: 1 }
+      })
+      expect(within.server.bodyLimitBytes).toBe(1)
+      expect(within.rateLimit).toEqual({ limit: 1, windowMs: 1, algorithm: "fixed-window" })
+      expect((yield* resolve({ rateLimit: false })).rateLimit).toBe(false)
+    }))
+
   it.effect("auth.clock_tolerance_seconds below 0 or infinite is a ConfigError naming the key", () =>
     Effect.gen(function*() {
       const readAuth = (auth: Record<string, unknown>) =>

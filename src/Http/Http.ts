@@ -53,6 +53,7 @@ import * as Health from "./Health.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as HttpMetrics from "./HttpMetrics.js"
+import * as Bounds from "./internal/bounds.js"
 import { isRouteNotFound } from "./internal/methodNotAllowed.js"
 import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
 import * as nodeServerInternal from "./internal/nodeServer.js"
@@ -171,6 +172,15 @@ export interface Resolved {
  */
 export const resolve = (options: ServeOptions = {}): Effect.Effect<Resolved, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    // Values set in code are held to the bounds of the keys they override.
+    const outOfBounds = Bounds.checkGiven("http", "ServeOptions.server", Bounds.server, options.server) ??
+      Bounds.checkGiven(
+        "rate_limit",
+        "ServeOptions.rateLimit",
+        Bounds.rateLimit,
+        options.rateLimit === false ? undefined : options.rateLimit
+      )
+    if (outOfBounds !== undefined) return yield* Effect.fail(outOfBounds)
     const service = options.service ?? (yield* HttpConfig.serviceName)
     const server = { ...(yield* HttpConfig.server), ...options.server }
     const limits = yield* HttpConfig.rateLimit

@@ -22,6 +22,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Bounds from "./internal/bounds.js"
 import * as ClientDefaults from "./internal/clientDefaults.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 
@@ -33,14 +34,12 @@ import * as TrustedProxies from "./internal/trustedProxies.js"
  */
 export const serviceName: Config.Config<string> = Config.nested(Config.string("name"), "service")
 
-/** An integer key of at least `min`. */
-const atLeast = (name: string, min: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `Expected an integer of at least ${min}`, validation: (n) => n >= min })
-  )
+/** An integer key within `bound`. */
+const bounded = (name: string, bound: Bounds.Bound): Config.Config<number> =>
+  Config.integer(name).pipe(Config.validate(bound))
 
-/** The longest delay a Node timer takes (2^31 - 1 ms). */
-const maxTimerMs = 2_147_483_647
+/** An integer key of at least `min`. */
+const atLeast = (name: string, min: number): Config.Config<number> => bounded(name, Bounds.atLeast(min))
 
 /**
  * The server section (`http.*`).
@@ -76,20 +75,9 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     port: Config.withDefault(Config.port("port"), 8000),
     host: Config.withDefault(Config.string("host"), "0.0.0.0"),
     corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
-    // Zero or below would refuse every body with a 413.
-    bodyLimitBytes: Config.withDefault(atLeast("body_limit_bytes", 1), 1024 * 1024),
-    maxBodyDepth: Config.withDefault(atLeast("max_body_depth", 1), 64),
-    // A timer takes at most 2^31 - 1 ms: Node fires a longer one (or one of zero or below) after 1 ms, which would
-    // time out every request that waits for anything.
-    requestTimeoutMs: Config.withDefault(
-      Config.integer("request_timeout_ms").pipe(
-        Config.validate({
-          message: `Expected milliseconds from 1 to ${maxTimerMs} (24.8 days)`,
-          validation: (n) => n >= 1 && n <= maxTimerMs
-        })
-      ),
-      30_000
-    ),
+    bodyLimitBytes: Config.withDefault(bounded("body_limit_bytes", Bounds.server.bodyLimitBytes[1]), 1024 * 1024),
+    maxBodyDepth: Config.withDefault(bounded("max_body_depth", Bounds.server.maxBodyDepth[1]), 64),
+    requestTimeoutMs: Config.withDefault(bounded("request_timeout_ms", Bounds.server.requestTimeoutMs[1]), 30_000),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.
@@ -176,16 +164,15 @@ export interface RateLimitConfig {
  */
 export const rateLimit: Config.Config<RateLimitConfig> = Config.all({
   enabled: Config.withDefault(Config.boolean("enabled"), true).pipe(Config.nested("rate_limit")),
-  // A limit of 0 would be no limit at all (both algorithms let every request through), and a window of 0 no window.
-  limit: Config.withDefault(atLeast("limit", 1), 100).pipe(Config.nested("rate_limit")),
-  windowMs: Config.withDefault(atLeast("window_ms", 1), 60_000).pipe(Config.nested("rate_limit")),
+  limit: Config.withDefault(bounded("limit", Bounds.rateLimit.limit[1]), 100).pipe(Config.nested("rate_limit")),
+  windowMs: Config.withDefault(bounded("window_ms", Bounds.rateLimit.windowMs[1]), 60_000).pipe(
+    Config.nested("rate_limit")
+  ),
   algorithm: Config.withDefault(Config.literal("fixed-window", "token-bucket")("algorithm"), "fixed-window").pipe(
     Config.nested("rate_limit")
   ),
   storeTimeoutMs: Config.withDefault(
-    Config.integer("store_timeout_ms").pipe(
-      Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 })
-    ),
+    atLeast("store_timeout_ms", 1),
     1000
   ).pipe(Config.nested("rate_limit")),
   // Empty is not set, as for the cache: an empty REDIS_URL means the memory store, never a client on defaults.
