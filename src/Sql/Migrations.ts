@@ -105,6 +105,10 @@ export interface MigrateOptions {
  * column) is refused before anything runs, and so is a migration the migrator would never apply (numbered below the
  * last applied one and not applied, or with the id of an applied migration of another name: reason `bad-state`); a
  * run the migrator could not record fails with reason `locked`: an empty result always means nothing was pending.
+ * An applied SQL migration whose text changed since (its checksum, recorded in `glam_migration_checksums` as it was
+ * applied, differs) is refused before anything runs (reason `bad-state`, naming it; one applied before checksums
+ * were recorded gets its checksum recorded), and so is a pending SQL migration holding a statement that would end
+ * the run's transaction (`COMMIT`, `BEGIN`...).
  *
  * @example
  * ```ts
@@ -131,8 +135,9 @@ export const migrate = (
     const migrations = yield* options.loader
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
+    yield* internal.checkChecksums(table, migrations)
     const applied = yield* PgMigrator.run({
-      loader: Effect.succeed(internal.defectsAsFailures(migrations)),
+      loader: Effect.succeed(internal.defectsAsFailures(internal.recordingChecksums(table, migrations))),
       table,
       ...(options.schemaDirectory === undefined ? {} : { schemaDirectory: options.schemaDirectory })
     })
@@ -191,6 +196,11 @@ export interface MigrationStatus {
    * not applied under their name, which the migrator would never apply.
    */
   readonly blocked: ReadonlyArray<readonly [id: number, name: string]>
+  /**
+   * The loader's applied SQL migrations whose text is not the one they were applied with (their checksum is not the
+   * recorded one), which `migrate` refuses (reason `bad-state`).
+   */
+  readonly edited: ReadonlyArray<readonly [id: number, name: string]>
 }
 
 /**
@@ -211,7 +221,8 @@ export const migrationStatus = (
     const available = yield* options.loader
     const pending = available.filter(([id]) => id > latest).map(([id, name]) => [id, name] as const)
     const blocked = internal.blockedIn(new Map(applied.map((m) => [m.id, m.name])), available)
-    return { current, applied, pending, blocked }
+    const edited = yield* internal.editedIn(table, available)
+    return { current, applied, pending, blocked, edited }
   }).pipe(
     Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
     mapSqlErrors({ operation: "migration_status" }),

@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { AppliedMigration, MigrationSource } from "../Migrations.js"
 import type { SqlFailure } from "../SqlErrors.js"
+import { checksumOf, transactionControl } from "./migrationText.js"
 import { classifySqlError } from "./sqlErrors.js"
 
 const MigrationError = PgMigrator.MigrationError
@@ -23,6 +24,31 @@ const fileName = /^(\d+)_([^.]+)\.(sql|js|mjs|ts)$/
 const recordKey = /^(\d+)_(.+)$/
 
 const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
+
+// The checksums of the SQL migrations the loaders of this module resolved, by the resolved migration.
+const sqlChecksums = new WeakMap<PgMigrator.ResolvedMigration, string>()
+
+/**
+ * A migration of SQL text: its checksum noted, and loaded (which the migrator does for the migrations it is about to
+ * apply, before it runs the first one) only when the text holds no statement ending the migrator's transaction.
+ */
+const sqlMigration = (id: number, name: string, text: string): PgMigrator.ResolvedMigration => {
+  const load = Effect.suspend(() => {
+    const control = transactionControl(text)
+    return control === undefined ? Effect.succeed(runSqlText(text)) : Effect.fail(
+      new MigrationError({
+        reason: "bad-state",
+        message: `Migration ${id}_${name} holds a transaction-control statement, ${control.statement} (line ` +
+          `${control.line}): a migration runs in the transaction that records it, and ending that transaction would ` +
+          "leave it recorded but half applied. Nothing was applied; remove the statement (every migration of a run " +
+          "is applied in one transaction)"
+      })
+    )
+  })
+  const migration: PgMigrator.ResolvedMigration = [id, name, load]
+  sqlChecksums.set(migration, checksumOf(text))
+  return migration
+}
 
 // Ids are JavaScript numbers: digits past 2^53 would be rounded into another id, silently.
 const checkedIds = (
@@ -77,8 +103,11 @@ export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>
       Object.entries(migrations).flatMap(([key, source]): Array<[PgMigrator.ResolvedMigration, string]> => {
         const match = key.match(recordKey)
         if (match === null) return []
-        const effect = typeof source === "string" ? runSqlText(source) : source
-        return [[[Number(match[1]), match[2]!, Effect.succeed(effect)], key]]
+        const id = Number(match[1])
+        const migration: PgMigrator.ResolvedMigration = typeof source === "string"
+          ? sqlMigration(id, match[2]!, source)
+          : [id, match[2]!, Effect.succeed(source)]
+        return [[migration, key]]
       })
     )
   )
@@ -97,20 +126,24 @@ export const fromDirectory = (directory: string): PgMigrator.Loader =>
   }).pipe(
     Effect.flatMap((files) => {
       const absolute = Path.resolve(directory)
-      return checkedIds(
-        files.flatMap((file): Array<[PgMigrator.ResolvedMigration, string]> => {
+      // The text of a `.sql` file is read here: its checksum is checked against the recorded one before the run.
+      return Effect.forEach(
+        files,
+        (file): Effect.Effect<Array<[PgMigrator.ResolvedMigration, string]>, MigrationError> => {
           const match = file.match(fileName)
-          if (match === null) return []
+          if (match === null) return Effect.succeed([])
           const path = Path.join(absolute, file)
-          const load: Effect.Effect<unknown, MigrationError> = match[3] === "sql"
-            ? Effect.tryPromise({
-              try: () => readFile(path, "utf8"),
-              catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
-            }).pipe(Effect.map(runSqlText))
-            : Effect.promise(() => import(/* @vite-ignore */ pathToFileURL(path).href))
-          return [[[Number(match[1]), match[2]!, load], path]]
-        })
-      )
+          const id = Number(match[1])
+          if (match[3] !== "sql") {
+            const load = Effect.promise(() => import(/* @vite-ignore */ pathToFileURL(path).href))
+            return Effect.succeed([[[id, match[2]!, load], path]])
+          }
+          return Effect.tryPromise({
+            try: () => readFile(path, "utf8"),
+            catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
+          }).pipe(Effect.map((text) => [[sqlMigration(id, match[2]!, text), path]]))
+        }
+      ).pipe(Effect.flatMap((found) => checkedIds(found.flat())))
     })
   )
 
@@ -277,3 +310,149 @@ export const typedMigrationError = (error: unknown): MigrationError | SqlFailure
   }
   return classifySqlError(error, { operation: "migrate" })
 }
+
+/**
+ * The table of the toolkit's own where the checksums of applied SQL migrations are kept, in the schema of the
+ * migrations table (whose shape stays the migrator's): one row per migrations table and migration id.
+ *
+ * @internal
+ */
+export const checksumsTableOf = (table: string): string => {
+  const dot = table.indexOf(".")
+  return dot === -1 ? "glam_migration_checksums" : `${table.slice(0, dot)}.glam_migration_checksums`
+}
+
+interface Summed {
+  readonly id: number
+  readonly name: string
+  readonly checksum: string
+}
+
+const summedIn = (migrations: ReadonlyArray<PgMigrator.ResolvedMigration>): Array<Summed> =>
+  migrations.flatMap((migration) => {
+    const checksum = sqlChecksums.get(migration)
+    return checksum === undefined ? [] : [{ id: migration[0], name: migration[1], checksum }]
+  })
+
+interface Comparison {
+  /** Applied, recorded with another checksum. */
+  readonly edited: ReadonlyArray<Summed>
+  /** Applied, with no checksum recorded (applied before checksums were), or one recorded for another name. */
+  readonly unrecorded: ReadonlyArray<Summed>
+}
+
+// The loader's SQL migrations that are applied under their name, against the checksums recorded for them.
+const compare = (table: string, checksums: string, summed: ReadonlyArray<Summed>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const applied = yield* sql<{ readonly id: string; readonly name: string }>`SELECT migration_id::text AS id, name
+      FROM ${sql(table)}`.withoutTransform
+    const recorded = yield* sql<{ readonly id: string; readonly name: string; readonly checksum: string }>`
+      SELECT migration_id::text AS id, name, checksum FROM ${sql(checksums)} WHERE migrations_table = ${table}`
+      .withoutTransform
+    const appliedNames = new Map(applied.map((row) => [Number(row.id), row.name]))
+    const recordedSums = new Map(recorded.map((row) => [Number(row.id), row]))
+    const edited: Array<Summed> = []
+    const unrecorded: Array<Summed> = []
+    for (const migration of summed) {
+      if (appliedNames.get(migration.id) !== migration.name) continue
+      const record = recordedSums.get(migration.id)
+      if (record === undefined || record.name !== migration.name) unrecorded.push(migration)
+      else if (record.checksum !== migration.checksum) edited.push(migration)
+    }
+    return { edited, unrecorded } satisfies Comparison
+  })
+
+const recordChecksums = (table: string, checksums: string, rows: ReadonlyArray<Summed>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`INSERT INTO ${sql(checksums)} ${
+      sql.insert(rows.map((row) => ({
+        migrations_table: table,
+        migration_id: row.id,
+        name: row.name,
+        checksum: row.checksum
+      })))
+    } ON CONFLICT (migrations_table, migration_id) DO UPDATE
+      SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, recorded_at = now()`.withoutTransform)
+
+/**
+ * Refuses a run when an applied SQL migration's text is not the one it was applied with (its checksum is not the
+ * recorded one), naming it; records the checksum of an applied one that has none (applied before checksums were
+ * recorded). Creates the checksums table first; all of it under a transaction-scoped advisory lock on that table.
+ *
+ * @internal
+ */
+export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const checksums = checksumsTableOf(table)
+    const summed = summedIn(migrations)
+    return sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`checksums ${checksums}`}))`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(checksums)} (
+  migrations_table text NOT NULL,
+  migration_id bigint NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  recorded_at timestamp with time zone NOT NULL DEFAULT now(),
+  PRIMARY KEY (migrations_table, migration_id)
+)`
+      if (summed.length === 0) return
+      const { edited, unrecorded } = yield* compare(table, checksums, summed)
+      const [first] = edited
+      if (first !== undefined) {
+        return yield* new MigrationError({
+          reason: "bad-state",
+          message: `Migration ${edited.map((m) => `${m.id}_${m.name}`).join(", ")} changed after it was applied ` +
+            `(its SQL text is not the one whose checksum ${checksums} recorded): nothing was applied. Restore the ` +
+            "applied text and write the change as a new migration; to accept the edit as it is, delete its " +
+            `checksum (DELETE FROM ${checksums} WHERE migrations_table = '${table}' AND migration_id = ${first.id}), ` +
+            "and the next run records the new one"
+        })
+      }
+      if (unrecorded.length > 0) yield* recordChecksums(table, checksums, unrecorded)
+    }))
+  })
+
+/**
+ * The migrations with the checksum of each SQL migration recorded as it runs, in the migrator's transaction: a
+ * migration is recorded applied with its checksum, or neither.
+ *
+ * @internal
+ */
+export const recordingChecksums = (
+  table: string,
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>
+): Array<PgMigrator.ResolvedMigration> => {
+  const checksums = checksumsTableOf(table)
+  return migrations.map((migration) => {
+    const checksum = sqlChecksums.get(migration)
+    if (checksum === undefined) return migration
+    const [id, name, load] = migration
+    const record = recordChecksums(table, checksums, [{ id, name, checksum }])
+    return [
+      id,
+      name,
+      Effect.map(load, (loaded) => {
+        const effect = migrationEffect(loaded)
+        return effect === undefined ? loaded : Effect.zipLeft(effect, record)
+      })
+    ]
+  })
+}
+
+/**
+ * The loader's applied SQL migrations whose text is not the one they were applied with; none when no checksum was
+ * ever recorded. Reads only.
+ *
+ * @internal
+ */
+export const editedIn = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const checksums = checksumsTableOf(table)
+    const [exists] = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${table}) IS NOT NULL
+      AND to_regclass(${checksums}) IS NOT NULL AS present`.withoutTransform
+    if (exists?.present !== true) return []
+    const { edited } = yield* compare(table, checksums, summedIn(migrations))
+    return edited.map((m) => [m.id, m.name] as const)
+  })

@@ -1,0 +1,163 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, layer } from "@effect/vitest"
+import { Cause, Effect, Exit, Option } from "effect"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import * as Sql from "../src/Sql/index.js"
+import * as Backends from "./fixtures/sql/backends.js"
+import { serviceAvailable } from "./support/services.js"
+
+const pgUp = await serviceAvailable("postgres")
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+const failureIn = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.exit(effect), failureOf)
+
+const suffix = () => Math.random().toString(36).slice(2, 8)
+
+const present = (name: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
+  ).pipe(Effect.map((rows) => rows[0]?.present === true))
+
+const asMigrationError = (error: unknown) => {
+  expect(error).toBeInstanceOf(Sql.Migrations.MigrationError)
+  return error as Sql.Migrations.MigrationError
+}
+
+describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
+  layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
+    describe("an applied migration edited afterwards", () => {
+      it.effect("is refused at the next run, naming it, and nothing of the run is applied", () =>
+        Effect.gen(function*() {
+          const table = `mig_edit_${suffix()}`
+          const first = `edit_a_${suffix()}`
+          const second = `edit_b_${suffix()}`
+          yield* Sql.Migrations.migrate({
+            loader: Sql.Migrations.fromRecord({ "0001_first": `CREATE TABLE ${first} (id integer)` }),
+            table
+          })
+          const edited = Sql.Migrations.fromRecord({
+            "0001_first": `CREATE TABLE ${first} (id integer, extra text)`,
+            "0002_second": `CREATE TABLE ${second} (id integer)`
+          })
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader: edited, table })))
+          expect(error.reason).toBe("bad-state")
+          expect(error.message).toContain("1_first")
+          expect(error.message).toContain("changed after it was applied")
+          expect(yield* present(second)).toBe(false)
+          const status = yield* Sql.Migrations.migrationStatus({ loader: edited, table })
+          expect(status.edited).toEqual([[1, "first"]])
+        }))
+
+      it.effect("an unchanged one (line endings aside) runs on; a .sql file is checked like a record", () =>
+        Effect.gen(function*() {
+          const table = `mig_same_${suffix()}`
+          const made = `same_${suffix()}`
+          const dir = yield* Effect.promise(() => mkdtemp(Path.join(tmpdir(), "glam-sql-mig-")))
+          yield* Effect.addFinalizer(() => Effect.promise(() => rm(dir, { recursive: true, force: true })))
+          const file = Path.join(dir, "0001_make.sql")
+          yield* Effect.promise(() => writeFile(file, `CREATE TABLE ${made} (id integer);\nSELECT 1;\n`))
+          const loader = Sql.Migrations.fromDirectory(dir)
+          expect(yield* Sql.Migrations.migrate({ loader, table })).toEqual([[1, "make"]])
+          yield* Effect.promise(() => writeFile(file, `CREATE TABLE ${made} (id integer);\r\nSELECT 1;\r\n`))
+          expect(yield* Sql.Migrations.migrate({ loader, table })).toEqual([])
+          yield* Effect.promise(() => writeFile(file, `CREATE TABLE ${made} (id bigint);\nSELECT 1;\n`))
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader, table })))
+          expect(error.message).toContain("1_make")
+        }).pipe(Effect.scoped))
+
+      it.effect("one applied before checksums were recorded gets its checksum on the first run, without error", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = `mig_old_${suffix()}`
+          const made = `old_${suffix()}`
+          // A table as `@effect/sql`'s own migrator leaves it, its migration applied without a checksum.
+          yield* sql.unsafe(`CREATE TABLE ${table} (migration_id integer primary key,
+            created_at timestamp with time zone not null default now(), name text not null)`).raw
+          yield* sql.unsafe(`CREATE TABLE ${made} (id integer)`).raw
+          yield* sql.unsafe(`INSERT INTO ${table} (migration_id, name) VALUES (1, 'old')`).raw
+          const loader = Sql.Migrations.fromRecord({ "0001_old": `CREATE TABLE ${made} (id integer)` })
+          expect(yield* Sql.Migrations.migrate({ loader, table })).toEqual([])
+          const recorded = yield* sql<{ readonly n: string }>`SELECT count(*)::text AS n
+            FROM glam_migration_checksums WHERE migrations_table = ${table}`
+          expect(recorded).toEqual([{ n: "1" }])
+          const edited = Sql.Migrations.fromRecord({ "0001_old": `CREATE TABLE ${made} (id text)` })
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader: edited, table })))
+          expect(error.message).toContain("1_old")
+          // The migrations table keeps the shape it had.
+          const columns = yield* sql<{ readonly attname: string }>`SELECT attname FROM pg_attribute
+            WHERE attrelid = to_regclass(${table}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
+          expect(columns.map((c) => c.attname)).toEqual(["migration_id", "created_at", "name"])
+        }))
+    })
+
+    describe("a .sql migration ending its transaction", () => {
+      it.effect("is refused before anything runs, naming it and the statement", () =>
+        Effect.gen(function*() {
+          const table = `mig_txn_${suffix()}`
+          const made = `txn_${suffix()}`
+          const loader = Sql.Migrations.fromRecord({
+            "0001_half": `CREATE TABLE ${made} (id integer);\nCOMMIT;\nSELECT 1/0;`
+          })
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader, table })))
+          expect(error.reason).toBe("bad-state")
+          expect(error.message).toContain("1_half")
+          expect(error.message).toContain("COMMIT (line 2)")
+          expect(yield* present(made)).toBe(false)
+          const status = yield* Sql.Migrations.migrationStatus({ loader, table })
+          expect(status.applied).toEqual([])
+        }))
+
+      it.effect("finds each transaction-control statement, and not the words in strings, comments, bodies", () =>
+        Effect.gen(function*() {
+          const refused = [
+            "BEGIN; CREATE TABLE x (id integer)",
+            "begin transaction isolation level serializable",
+            "START TRANSACTION",
+            "SELECT 1; commit",
+            "SELECT 1;\n  END",
+            "ROLLBACK",
+            "ABORT",
+            "PREPARE TRANSACTION 'x'",
+            "SELECT 1 /* ; */ ; COMMIT",
+            "SELECT $$;$$; COMMIT WORK"
+          ]
+          const allowed = [
+            "SELECT 'COMMIT; BEGIN'",
+            "SELECT E'\\'; COMMIT; \\''",
+            "-- COMMIT\nSELECT 1",
+            "/* outer /* COMMIT */ still a comment; COMMIT */ SELECT 1",
+            "SELECT \"commit\" FROM (SELECT 1 AS \"commit\") t",
+            "DO $body$ BEGIN PERFORM 1; END $body$",
+            "CREATE FUNCTION f_atomic() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END",
+            "CREATE OR REPLACE PROCEDURE p_atomic() LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END",
+            "SAVEPOINT s; SELECT 1; ROLLBACK TO SAVEPOINT s; RELEASE SAVEPOINT s",
+            "PREPARE q AS SELECT 1; DEALLOCATE q",
+            "SELECT 1 AS begin_at, 2 AS commit_id"
+          ]
+          const check = (text: string) =>
+            Effect.exit(Sql.Migrations.migrate({
+              loader: Sql.Migrations.fromRecord({ "0001_probe": text }),
+              table: `mig_probe_${suffix()}`
+            }))
+          for (const text of refused) {
+            const exit = yield* check(text)
+            expect(Exit.isFailure(exit), text).toBe(true)
+            expect(asMigrationError(failureOf(exit)).message, text).toContain("transaction-control")
+          }
+          for (const text of allowed) {
+            const exit = yield* check(text)
+            expect(Exit.isSuccess(exit), `${text}: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""}`)
+              .toBe(true)
+          }
+        }))
+    })
+  })
+})
