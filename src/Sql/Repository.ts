@@ -172,12 +172,19 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
   readonly update: (
     value: S["update"]["Type"]
   ) => Effect.Effect<S["Type"], SqlFailure | NotFoundError, Requirements<S>>
-  /** Deletes a row (soft-delete models: marks it deleted). */
-  readonly delete: (value: S["Type"]) => Effect.Effect<void, SqlFailure, Requirements<S>>
-  /** Deletes by id (soft-delete models: marks it deleted); nothing happens when there is no such row. */
-  readonly deleteById: (id: S["Type"][Id]) => Effect.Effect<void, SqlFailure, Requirements<S>>
-  /** Removes the row even from a soft-delete model. */
-  readonly hardDeleteById: (id: S["Type"][Id]) => Effect.Effect<void, SqlFailure, Requirements<S>>
+  /**
+   * Deletes the row with the value's id (soft-delete models: marks it deleted); `true` when a row was deleted,
+   * `false` when there was none (or it was deleted already, or is another tenant's), as `deleteById`.
+   */
+  readonly delete: (value: S["Type"]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
+  /**
+   * Deletes by id (soft-delete models: marks it deleted); `true` when a row was deleted, `false` when there was none
+   * (or it was deleted already, or is another tenant's). A missing row is not a failure, as in the seed, so a
+   * retried delete succeeds; an HTTP handler answering 404 for it maps `false` to a `NotFoundError`.
+   */
+  readonly deleteById: (id: S["Type"][Id]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
+  /** Removes the row even from a soft-delete model; `true` when a row was removed. */
+  readonly hardDeleteById: (id: S["Type"][Id]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
   /** Soft-delete models: clears the deleted mark; `NotFoundError` when there is no such row. */
   readonly restore: (id: S["Type"][Id]) => Effect.Effect<S["Type"], SqlFailure | NotFoundError, Requirements<S>>
   /** The row with this id; `NotFoundError` when absent (or deleted, unless `withDeleted`). */
@@ -190,7 +197,11 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
     id: S["Type"][Id],
     options?: { readonly withDeleted?: boolean | undefined }
   ) => Effect.Effect<Option.Option<S["Type"]>, SqlFailure, Requirements<S>>
-  /** Rows matching exact-match filters, with limit, offset and order. */
+  /**
+   * Rows matching exact-match filters, with limit, offset and order. Without a `limit`, every matching row up to
+   * `maxLimit`; more is a `ValidationError` (`field: "limit"`, `reason: "too_many_rows"`), never a truncated list:
+   * pass a `limit` or use `paginate` for a table that can grow.
+   */
   readonly findAll: (
     options?: FindAllOptions<S>
   ) => Effect.Effect<ReadonlyArray<S["Type"]>, SqlFailure, Requirements<S>>
@@ -211,7 +222,10 @@ export interface MakeOptions<Id> {
   readonly id: Id
   /** Prefix of the `sql_query_duration_seconds` operation label; default: the table. */
   readonly metricPrefix?: string | undefined
-  /** Largest `limit` accepted by `findAll` and `paginate`; default 1000. */
+  /**
+   * Largest `limit` accepted by `findAll` and `paginate`, and the most rows `findAll` returns without a `limit`;
+   * default 1000 (the seed's largest page).
+   */
   readonly maxLimit?: number | undefined
 }
 

@@ -69,18 +69,28 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     const current = yield* tenant.tenantOf
     const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
     const order = yield* ordering(ctx, options.orderBy ?? defaultOrder)
-    const limit = options.limit === undefined ? undefined : yield* inRange(options.limit, "limit", 0, maxLimit)
+    // Without a limit, one row past `maxLimit` is read to tell a complete result from one too large to return.
+    const capped = options.limit === undefined
+    const limit = capped
+      ? Number.isSafeInteger(maxLimit + 1) ? maxLimit + 1 : Number.MAX_SAFE_INTEGER
+      : yield* inRange(options.limit, "limit", 0, maxLimit)
     const offset = options.offset === undefined
       ? undefined
       : yield* inRange(options.offset, "offset", 0, Number.MAX_SAFE_INTEGER)
     const rows = yield* Effect.mapError(
       sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
         order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
-      }${limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`}${
-        offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`
-      }`,
+      } LIMIT ${limit}${offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`}`,
       (error) => invalidValueOf(error, ctx.table, conditionValues(options.where, current))
     )
+    if (capped && rows.length > maxLimit) {
+      return yield* invalid(
+        "limit",
+        "too_many_rows",
+        `findAll on ${ctx.table} without a limit matches more than ${maxLimit} rows (the repository's maxLimit): ` +
+          "pass a limit and an offset, or use paginate"
+      )
+    }
     return yield* codec.decodeRows(rows)
   })
 

@@ -20,8 +20,8 @@ import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
 export interface Writes<A> {
   readonly insert: (value: unknown) => Effect.Effect<A, unknown>
   readonly update: (value: unknown) => Effect.Effect<A, unknown>
-  readonly deleteById: (id: unknown) => Effect.Effect<void, unknown>
-  readonly hardDeleteById: (id: unknown) => Effect.Effect<void, unknown>
+  readonly deleteById: (id: unknown) => Effect.Effect<boolean, unknown>
+  readonly hardDeleteById: (id: unknown) => Effect.Effect<boolean, unknown>
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
 }
 
@@ -81,10 +81,11 @@ const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown) =>
     const { sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [yield* idCondition(ctx, id), ...tenant.scope(current, true)]
-    yield* Effect.mapError(
-      sql`DELETE FROM ${tableId} WHERE ${sql.and(where)}`,
+    const rows = yield* Effect.mapError(
+      sql`DELETE FROM ${tableId} WHERE ${sql.and(where)} RETURNING 1`,
       (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
     )
+    return rows.length > 0
   })
 
 // Marks a soft-delete row deleted or not deleted; a restore reaches rows already deleted.
@@ -98,9 +99,11 @@ const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean)
       sql`${sql("is_deleted")} = ${sql.literal(deleted ? "true" : "false")}`,
       ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
     ]
-    // A restore returns the row; a delete returns nothing.
+    // A restore returns the row; a delete a row of its own per row marked.
     return yield* Effect.mapError(
-      sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${sql.literal(deleted ? "" : " RETURNING *")}`,
+      sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${
+        sql.literal(deleted ? " RETURNING 1" : " RETURNING *")
+      }`,
       (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
     )
   })
@@ -122,7 +125,9 @@ export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
     insert: (value) => ctx.run("insert", () => insert(value)),
     update: (value) => ctx.run("update", () => updateRow(ctx, fixedColumns, value)),
     deleteById: (id) =>
-      ctx.softDelete ? ctx.run("deleteById", () => Effect.asVoid(setDeleted(ctx, id, true))) : hardDeleteById(id),
+      ctx.softDelete
+        ? ctx.run("deleteById", () => Effect.map(setDeleted(ctx, id, true), (rows) => rows.length > 0))
+        : hardDeleteById(id),
     hardDeleteById,
     restore: (id) => ctx.run("restore", () => restoreRow(ctx, id))
   }

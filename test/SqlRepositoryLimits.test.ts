@@ -1,0 +1,124 @@
+import * as Model from "@effect/sql/Model"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, layer } from "@effect/vitest"
+import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { ValidationError } from "../src/Errors/index.js"
+import * as Sql from "../src/Sql/index.js"
+import * as Backends from "./fixtures/sql/backends.js"
+import { serviceAvailable } from "./support/services.js"
+
+const pgUp = await serviceAvailable("postgres")
+const { ModelMixins, Repository } = Sql
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value).slice(0, 200)}`)
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+const failureIn = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.exit(effect), failureOf)
+
+class Note extends Model.Class<Note>("Note")({
+  id: Model.Generated(Schema.Int),
+  body: Schema.String
+}) {}
+
+class Gizmo extends Model.Class<Gizmo>("Gizmo")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  name: Schema.String,
+  ...ModelMixins.SoftDelete,
+  ...ModelMixins.MerchantTenant
+}) {}
+
+const suffix = () => Math.random().toString(36).slice(2, 8)
+const tenantA = { merchant_id: randomUUID(), merchant_domain: "a.example" }
+const tenantB = { merchant_id: randomUUID(), merchant_domain: "b.example" }
+
+const notesTable = (rows: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const table = `notes_${suffix()}`
+    yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, body text NOT NULL)`).raw
+    if (rows > 0) {
+      yield* sql.unsafe(`INSERT INTO ${table} (body) SELECT 'n' || g FROM generate_series(1, ${rows}) AS g`).raw
+    }
+    return table
+  })
+
+const gizmosTable = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const table = `gizmos_${suffix()}`
+  yield* sql.unsafe(`CREATE TABLE ${table} (id uuid PRIMARY KEY, name text NOT NULL,
+    ${ModelMixins.mixinColumns({ softDelete: true, merchantTenant: true })})`).raw
+  return table
+})
+
+describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => {
+  layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
+    describe("findAll without a limit", () => {
+      it.effect("returns every row up to maxLimit, and refuses more instead of truncating or loading them all", () =>
+        Effect.gen(function*() {
+          const exact = yield* Repository.make(Note, { table: yield* notesTable(5), id: "id", maxLimit: 5 })
+          expect(yield* exact.findAll()).toHaveLength(5)
+          const over = yield* Repository.make(Note, { table: yield* notesTable(6), id: "id", maxLimit: 5 })
+          for (const options of [{}, { orderBy: "body" as const }, { offset: 0 }]) {
+            const error = yield* failureIn(over.findAll(options))
+            expect(error).toBeInstanceOf(ValidationError)
+            expect((error as ValidationError).details).toMatchObject({ field: "limit", reason: "too_many_rows" })
+            expect(error.message).toContain("more than 5")
+          }
+          expect(yield* over.findAll({ limit: 5 })).toHaveLength(5)
+          expect(yield* over.findAll({ offset: 1 }).pipe(Effect.map((rows) => rows.length))).toBe(5)
+          expect(yield* over.findAll({ where: { body: "n6" } })).toHaveLength(1)
+          const page = yield* over.paginate({ page: 2, limit: 5 })
+          expect(page.items.map((n) => n.body)).toEqual(["n6"])
+          expect(page.total).toBe(6)
+        }))
+
+      it.effect("the default maxLimit is 1000", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(1001), id: "id" })
+          const error = yield* failureIn(notes.findAll())
+          expect((error as ValidationError).details).toMatchObject({ reason: "too_many_rows" })
+          expect(yield* notes.findAll({ limit: 1000 })).toHaveLength(1000)
+        }))
+    })
+
+    describe("deletes say whether a row was deleted", () => {
+      it.effect("a plain model: true for the row, false for a missing id and a second delete", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(2), id: "id" })
+          expect(yield* notes.deleteById(1)).toBe(true)
+          expect(yield* notes.deleteById(1)).toBe(false)
+          expect(yield* notes.deleteById(999)).toBe(false)
+          const [second] = yield* notes.findAll()
+          expect(yield* notes.delete(second!)).toBe(true)
+          expect(yield* notes.delete(second!)).toBe(false)
+          expect(yield* notes.hardDeleteById(2)).toBe(false)
+          expect(yield* notes.count()).toBe(0)
+        }))
+
+      it.effect("a soft-delete tenant model: false for a deleted row, and for another tenant's, left as it is", () =>
+        Effect.gen(function*() {
+          const gizmos = yield* Repository.make(Gizmo, { table: yield* gizmosTable, id: "id" })
+          const mine = yield* gizmos.insert(Gizmo.insert.make({ id: randomUUID(), name: "a", ...tenantA })).pipe(
+            Repository.withTenant(tenantA)
+          )
+          const theirs = yield* gizmos.insert(Gizmo.insert.make({ id: randomUUID(), name: "b", ...tenantB })).pipe(
+            Repository.withTenant(tenantB)
+          )
+          const inA = <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Repository.withTenant(tenantA))
+          expect(yield* inA(gizmos.deleteById(theirs.id))).toBe(false)
+          expect(yield* inA(gizmos.hardDeleteById(theirs.id))).toBe(false)
+          expect(yield* inA(gizmos.deleteById(mine.id))).toBe(true)
+          expect(yield* inA(gizmos.deleteById(mine.id))).toBe(false)
+          expect(yield* inA(gizmos.delete(mine))).toBe(false)
+          expect(yield* inA(gizmos.hardDeleteById(mine.id))).toBe(true)
+          expect(yield* inA(gizmos.hardDeleteById(mine.id))).toBe(false)
+          const left = yield* gizmos.findById(theirs.id).pipe(Repository.withTenant(tenantB))
+          expect(left.is_deleted).toBe(false)
+        }))
+    })
+  })
+})
