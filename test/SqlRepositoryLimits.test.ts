@@ -85,6 +85,41 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
         }))
     })
 
+    describe("hostile options", () => {
+      it.effect("delete of a value that is not a row is a ValidationError, not a throw", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(1), id: "id" })
+          for (const value of [null, undefined, 1, "1"]) {
+            const error = yield* failureIn(Effect.suspend(() => notes.delete(value as never)))
+            expect(error, String(value)).toBeInstanceOf(ValidationError)
+          }
+          const throwing = new Proxy({}, {
+            get: () => {
+              throw new Error("hostile getter")
+            }
+          })
+          const error = yield* failureIn(Effect.suspend(() => notes.delete(throwing as never)))
+          expect(error._tag).toBe("DatabaseError")
+          expect(yield* notes.count()).toBe(1)
+        }))
+
+      it.effect("an orderBy longer than the model's columns is refused before a statement is built", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(1), id: "id" })
+          expect(yield* notes.findAll({ orderBy: ["body", { column: "id", direction: "desc" }] })).toHaveLength(1)
+          const long = Array.from({ length: 3 }, () => "body" as const)
+          const attempts: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+            notes.findAll({ orderBy: long }),
+            notes.paginate({ page: 1, limit: 1, orderBy: long })
+          ]
+          for (const attempt of attempts) {
+            const error = yield* failureIn(attempt)
+            expect(error).toBeInstanceOf(ValidationError)
+            expect((error as ValidationError).details).toMatchObject({ field: "orderBy", reason: "too_many_orderings" })
+          }
+        }))
+    })
+
     describe("deletes say whether a row was deleted", () => {
       it.effect("a plain model: true for the row, false for a missing id and a second delete", () =>
         Effect.gen(function*() {

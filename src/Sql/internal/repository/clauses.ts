@@ -44,6 +44,14 @@ export const ordering = <A>(
 ): Effect.Effect<Array<Fragment>, ValidationError> => {
   const { fields, sql, table } = ctx
   const entries: ReadonlyArray<unknown> = orderBy === undefined ? [] : Array.isArray(orderBy) ? orderBy : [orderBy]
+  // More orderings than columns repeat a column, which orders nothing further: refused before each is built, so a
+  // caller's list cannot grow the statement without bound.
+  const columns = Object.keys(fields).length
+  if (entries.length > columns) {
+    return Effect.fail(
+      invalid("orderBy", "too_many_orderings", `${table} can be ordered by at most ${columns} columns at once`)
+    )
+  }
   return Effect.forEach(entries, (entry) => {
     const { column, direction } = orderEntry(entry)
     if (typeof column !== "string" || !Object.hasOwn(fields, column)) {

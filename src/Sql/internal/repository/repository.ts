@@ -7,7 +7,6 @@ import type * as Model from "@effect/sql/Model"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type { Column, MakeOptions, Repository } from "../../Repository.js"
-import type { Row } from "./codec.js"
 import { makeContext } from "./context.js"
 import { makeReads } from "./reads.js"
 import { makeWrites } from "./writes.js"
@@ -26,8 +25,7 @@ export const make = <S extends Model.AnyNoContext, const Id extends Column<S>>(
       table: ctx.table,
       ...reads,
       ...writes,
-      save: writes.insert,
-      delete: (value: unknown) => writes.deleteById((value as Row)[ctx.idColumn])
+      save: writes.insert
     }
     return repository as unknown as Repository<S, Id>
   })

@@ -20,6 +20,7 @@ import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
 export interface Writes<A> {
   readonly insert: (value: unknown) => Effect.Effect<A, unknown>
   readonly update: (value: unknown) => Effect.Effect<A, unknown>
+  readonly delete: (value: unknown) => Effect.Effect<boolean, unknown>
   readonly deleteById: (id: unknown) => Effect.Effect<boolean, unknown>
   readonly hardDeleteById: (id: unknown) => Effect.Effect<boolean, unknown>
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
@@ -121,13 +122,19 @@ export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
   const fixedColumns = new Set([ctx.idColumn, "created_at", "updated_at", "deleted_at", "is_deleted", "merchant_id"])
   const hardDeleteById = (id: unknown) => ctx.run("hardDeleteById", () => hardDelete(ctx, id))
   const insert = insertRow(ctx)
+  const [deleteOperation, deleteRow] = ctx.softDelete
+    ? ["deleteById", (id: unknown) => Effect.map(setDeleted(ctx, id, true), (rows) => rows.length > 0)] as const
+    : ["hardDeleteById", (id: unknown) => hardDelete(ctx, id)] as const
   return {
     insert: (value) => ctx.run("insert", () => insert(value)),
     update: (value) => ctx.run("update", () => updateRow(ctx, fixedColumns, value)),
-    deleteById: (id) =>
-      ctx.softDelete
-        ? ctx.run("deleteById", () => Effect.map(setDeleted(ctx, id, true), (rows) => rows.length > 0))
-        : hardDeleteById(id),
+    // The id is read within the operation: a value that is not a row is a ValidationError, not a throw.
+    delete: (value) =>
+      ctx.run(deleteOperation, () =>
+        typeof value === "object" && value !== null
+          ? deleteRow((value as Row)[ctx.idColumn])
+          : Effect.fail(invalid(ctx.table, "invalid_value", `Invalid ${ctx.table} to delete`))),
+    deleteById: (id) => ctx.run(deleteOperation, () => deleteRow(id)),
     hardDeleteById,
     restore: (id) => ctx.run("restore", () => restoreRow(ctx, id))
   }
