@@ -103,6 +103,16 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
           expect(yield* notes.count()).toBe(1)
         }))
 
+      it.effect("null options read as none given (findAll, count), or are a ValidationError (paginate)", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(2), id: "id" })
+          expect(yield* notes.findAll(null as never)).toHaveLength(2)
+          expect(yield* notes.count(null as never)).toBe(2)
+          const error = yield* failureIn(notes.paginate(null as never))
+          expect(error).toBeInstanceOf(ValidationError)
+          expect((error as ValidationError).details).toMatchObject({ field: "page", reason: "out_of_range" })
+        }))
+
       it.effect("an orderBy longer than the model's columns is refused before a statement is built", () =>
         Effect.gen(function*() {
           const notes = yield* Repository.make(Note, { table: yield* notesTable(1), id: "id" })

@@ -131,8 +131,9 @@ export const makeReads = <A>(ctx: RepositoryContext<A>): Reads<A> => {
         "findById",
         () => one(id, options?.withDeleted === true, () => Effect.succeed(Option.none()), Option.some)
       ),
-    findAll: (options = {}) => ctx.run("findAll", () => select(ctx, options, [])),
-    count: (options = {}) => ctx.run("count", () => countRows(ctx, options)),
-    paginate: (options) => ctx.run("paginate", () => page(ctx, options))
+    // `null` options (from JavaScript, or JSON) are none given; a paginate without a page is refused for it.
+    findAll: (options) => ctx.run("findAll", () => select(ctx, options ?? {}, [])),
+    count: (options) => ctx.run("count", () => countRows(ctx, options ?? {})),
+    paginate: (options) => ctx.run("paginate", () => page(ctx, options ?? ({} as PaginateOptions<never>)))
   }
 }
