@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
-import { serviceAvailable } from "./support/services.js"
+import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
 
@@ -95,6 +95,40 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
           const columns = yield* sql<{ readonly attname: string }>`SELECT attname FROM pg_attribute
             WHERE attrelid = to_regclass(${table}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
           expect(columns.map((c) => c.attname)).toEqual(["migration_id", "created_at", "name"])
+        }))
+    })
+
+    describe("a migration setting the session's settings", () => {
+      it.effect("leaves them as they were on the pooled connection, for the service's queries after it", () =>
+        Effect.gen(function*() {
+          const { database } = yield* Backends.TestDatabase
+          // One connection: the queries after the run use the connection the migrations ran on.
+          const { host, port, user } = services.postgres
+          const single = Sql.layer({ host, port, user, database, poolSize: 1 })
+          const seen = yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const read = sql<{ readonly path: string; readonly timeout: string; readonly role: string }>`SELECT
+              current_setting('search_path') AS path, current_setting('statement_timeout') AS timeout,
+              current_setting('role') AS role`
+            const [before] = yield* read
+            const table = `mig_set_${suffix()}`
+            const made = `set_${suffix()}`
+            const applied = yield* Sql.Migrations.migrate({
+              loader: Sql.Migrations.fromRecord({
+                "0001_settings": "SET statement_timeout = 123456; SET search_path = pg_catalog; SET ROLE NONE;" +
+                  `SELECT pg_catalog.set_config('search_path', '', false)`,
+                // It runs with the settings as they were before the first: `public` is on the path.
+                "0002_unqualified": `CREATE TABLE ${made} (id integer)`
+              }),
+              table
+            })
+            const [after] = yield* read
+            return { before, after, applied, made }
+          }).pipe(Effect.provide(single))
+          expect(seen.applied.map(([id]) => id)).toEqual([1, 2])
+          expect(seen.after).toEqual(seen.before)
+          expect(seen.after?.timeout).not.toBe("123456ms")
+          expect(yield* present(`public.${seen.made}`)).toBe(true)
         }))
     })
 

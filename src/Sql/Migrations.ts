@@ -135,9 +135,9 @@ export const migrate = (
     const migrations = yield* options.loader
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
-    yield* internal.checkChecksums(table, migrations)
+    const checksums = yield* internal.checkChecksums(table, migrations)
     const applied = yield* PgMigrator.run({
-      loader: Effect.succeed(internal.defectsAsFailures(internal.recordingChecksums(table, migrations))),
+      loader: Effect.succeed(internal.defectsAsFailures(internal.recordingChecksums(table, checksums, migrations))),
       table,
       ...(options.schemaDirectory === undefined ? {} : { schemaDirectory: options.schemaDirectory })
     })

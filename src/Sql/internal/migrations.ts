@@ -23,7 +23,28 @@ type MigrationError = PgMigrator.MigrationError
 const fileName = /^(\d+)_([^.]+)\.(sql|js|mjs|ts)$/
 const recordKey = /^(\d+)_(.+)$/
 
-const runSqlText = (text: string) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
+/**
+ * Runs a migration's SQL text, then puts back the session's settings as they were before it: a `SET` (not `LOCAL`)
+ * of a committed migration would otherwise stay on the pooled connection and apply to the service's own queries
+ * on it (`search_path`, `statement_timeout`, `role`...), and to the migrations after it. Each setting whose value a
+ * migration changed gets back its value from before, or its reset value; the `transaction_*` ones are the
+ * transaction's. Two statements per migration, over the session's settings.
+ */
+const runSqlText = (text: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.gen(function*() {
+      const [before] = yield* sql<{ readonly settings: Record<string, string> | null }>`SELECT
+        pg_catalog.jsonb_object_agg(name, setting) AS settings FROM pg_catalog.pg_settings
+        WHERE source = 'session'`.withoutTransform
+      const result = yield* sql.unsafe(text).raw
+      yield* sql`SELECT pg_catalog.set_config(s.name, COALESCE(b.value, s.reset_val), false)
+        FROM pg_catalog.pg_settings s
+        LEFT JOIN pg_catalog.jsonb_each_text(${JSON.stringify(before?.settings ?? {})}::pg_catalog.jsonb) b
+          ON b.key = s.name
+        WHERE s.source = 'session' AND s.name NOT LIKE 'transaction\_%'
+          AND s.setting IS DISTINCT FROM COALESCE(b.value, s.reset_val)`.withoutTransform
+      return result
+    }))
 
 // The checksums of the SQL migrations the loaders of this module resolved, by the resolved migration.
 const sqlChecksums = new WeakMap<PgMigrator.ResolvedMigration, string>()
@@ -379,6 +400,8 @@ const recordChecksums = (table: string, checksums: string, rows: ReadonlyArray<S
  * Refuses a run when an applied SQL migration's text is not the one it was applied with (its checksum is not the
  * recorded one), naming it; records the checksum of an applied one that has none (applied before checksums were
  * recorded). Creates the checksums table first; all of it under a transaction-scoped advisory lock on that table.
+ * Returns the checksums table's name qualified by the schema it is in: the migrations of the run record their
+ * checksums there, whatever `search_path` a migration sets.
  *
  * @internal
  */
@@ -396,7 +419,13 @@ export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrat
   recorded_at timestamp with time zone NOT NULL DEFAULT now(),
   PRIMARY KEY (migrations_table, migration_id)
 )`
-      if (summed.length === 0) return
+      const [resolved] = yield* sql<{ readonly schema: string }>`SELECT n.nspname AS schema FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${checksums})`.withoutTransform
+      // The identifier helper reads a dot as a schema separator: a schema named with one keeps the name as given.
+      const qualified = resolved === undefined || resolved.schema.includes(".")
+        ? checksums
+        : `${resolved.schema}.glam_migration_checksums`
+      if (summed.length === 0) return qualified
       const { edited, unrecorded } = yield* compare(table, checksums, summed)
       const [first] = edited
       if (first !== undefined) {
@@ -410,21 +439,22 @@ export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrat
         })
       }
       if (unrecorded.length > 0) yield* recordChecksums(table, checksums, unrecorded)
+      return qualified
     }))
   })
 
 /**
- * The migrations with the checksum of each SQL migration recorded as it runs, in the migrator's transaction: a
- * migration is recorded applied with its checksum, or neither.
+ * The migrations with the checksum of each SQL migration recorded as it runs, in the migrator's transaction, into
+ * `checksums` (the name `checkChecksums` returns): a migration is recorded applied with its checksum, or neither.
  *
  * @internal
  */
 export const recordingChecksums = (
   table: string,
+  checksums: string,
   migrations: ReadonlyArray<PgMigrator.ResolvedMigration>
-): Array<PgMigrator.ResolvedMigration> => {
-  const checksums = checksumsTableOf(table)
-  return migrations.map((migration) => {
+): Array<PgMigrator.ResolvedMigration> =>
+  migrations.map((migration) => {
     const checksum = sqlChecksums.get(migration)
     if (checksum === undefined) return migration
     const [id, name, load] = migration
@@ -438,7 +468,6 @@ export const recordingChecksums = (
       })
     ]
   })
-}
 
 /**
  * The loader's applied SQL migrations whose text is not the one they were applied with; none when no checksum was
