@@ -88,7 +88,7 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
         "limit",
         "too_many_rows",
         `findAll on ${ctx.table} without a limit matches more than ${maxLimit} rows (the repository's maxLimit): ` +
-          "pass a limit and an offset, or use paginate"
+          "pass a limit and an offset, use paginate, or raise maxLimit in Repository.make"
       )
     }
     return yield* codec.decodeRows(rows)
