@@ -89,6 +89,16 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
           expect((yield* run(["status", ...args])).stdout).toMatch(/current: 20261204120000_add_stamped \(applied /)
           expect((yield* run(["up", ...args])).stdout).toContain("Already up to date")
 
+          // The applied migration edited: status names it and up refuses, until the applied text is back.
+          const file = Path.join(dir, "20261204120000_add_stamped.sql")
+          writeFileSync(file, "CREATE TABLE cli_stamped (id bigint);")
+          const edited = yield* run(["status", ...args])
+          expect(edited.stdout).toContain("edited 20261204120000_add_stamped: its SQL changed after it was applied")
+          expect(edited.stdout).not.toContain("Up to date")
+          expect((yield* run(["up", ...args])).code).not.toBe(0)
+          writeFileSync(file, "CREATE TABLE cli_stamped (id integer);")
+          expect((yield* run(["status", ...args])).stdout).toContain("Up to date")
+
           // A table of @effect/sql's own making, with an integer id column: refused, not "Already up to date".
           const sql = yield* SqlClient.SqlClient
           yield* sql.unsafe(`CREATE TABLE cli_legacy_migrations (migration_id integer primary key,

@@ -106,7 +106,14 @@ const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
     for (const [id, name] of report.blocked) {
       yield* Console.log(`blocked ${id}_${name}: at or below the current revision and not applied; give it a higher id`)
     }
-    if (report.pending.length === 0 && report.blocked.length === 0) yield* Console.log("Up to date")
+    for (const [id, name] of report.edited) {
+      yield* Console.log(
+        `edited ${id}_${name}: its SQL changed after it was applied; up refuses to run until it is restored`
+      )
+    }
+    if (report.pending.length === 0 && report.blocked.length === 0 && report.edited.length === 0) {
+      yield* Console.log("Up to date")
+    }
   }).pipe(Effect.provide(database(rest)))).pipe(
     Command.withDescription("Show the current revision and the pending migrations")
   )
