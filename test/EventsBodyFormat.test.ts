@@ -154,7 +154,7 @@ describe("verbatim subjects", () => {
     expect(() => EventDefinition.event("appointment.x", Empty, { ...healthcare, eventType: "" })).toThrow(
       ValidationError
     )
-    expect(() => Streams.make("BAD", { subjects: ["appointment.>.x"] })).toThrow(TypeError)
-    expect(() => Streams.make("BAD", { subjects: [] })).toThrow(TypeError)
+    expect(() => Streams.make("BAD", { subjects: ["appointment.>.x"] })).toThrow(ValidationError)
+    expect(() => Streams.make("BAD", { subjects: [] })).toThrow(ValidationError)
   })
 })

@@ -11,6 +11,7 @@ import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { type AppEnv, appEnv, serviceVersion } from "../Config/ServiceInfo.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
+import * as Streams from "../Events/Streams.js"
 
 /**
  * The settings of a stream the Bus creates (and, with `nats.update_streams`, of one it updates).
@@ -126,10 +127,9 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
   replicas: nats(Config.integer("stream_replicas")).pipe(Config.withDefault(defaultStreamLimits.replicas))
 })
 
-const streamName = /^[A-Za-z0-9_-]+$/
-
 /**
- * `nats.streams`: the names of the streams the service declares, each letters, digits, `_` or `-`.
+ * `nats.streams`: the names of the streams the service declares, each letters, digits, `_` or `-`, at most 255
+ * characters (`Streams.nameRefusal`).
  *
  * @since 0.1.0
  * @category configs
@@ -137,13 +137,14 @@ const streamName = /^[A-Za-z0-9_-]+$/
 export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config.array(Config.string(), "streams"))
   .pipe(
     Config.mapOrFail((names) => {
-      const bad = names.find((name) => !streamName.test(name))
+      const bad = names.find((name) => Streams.nameRefusal(name) !== undefined)
       return bad === undefined
         ? Either.right(names)
         : Either.left(
           ConfigError.InvalidData(
             ["streams"],
-            `Expected stream names (letters, digits, "_" or "-"), got ${JSON.stringify(bad)}`
+            `Expected stream names (letters, digits, "_" or "-", at most ${Streams.maxNameLength} characters), ` +
+              `got ${JSON.stringify(bad.length > 80 ? `${bad.slice(0, 77)}...` : bad)}`
           )
         )
     }),

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Option from "effect/Option"
+import { ValidationError } from "../Errors/Errors.js"
 
 /**
  * A JetStream stream: its name and the subjects it holds.
@@ -33,8 +34,39 @@ export interface StreamDefinition {
 const tokenPattern = /^[A-Za-z0-9_-]+$/
 
 /**
+ * The longest stream name JetStream takes (nats-server refuses a longer one: "stream name is too long, maximum
+ * allowed is 255").
+ *
+ * @since 0.2.0
+ * @category names
+ */
+export const maxNameLength = 255
+
+/**
+ * Why JetStream would refuse a stream name, `undefined` for a name it takes. Names are ASCII letters, digits, `_`
+ * and `-`, at most {@link maxNameLength} characters: the server refuses whitespace, `.`, `*`, `>` and path
+ * separators, and the name is a directory of the file store.
+ *
+ * @since 0.2.0
+ * @category names
+ */
+export const nameRefusal = (name: string): string | undefined =>
+  name.length === 0
+    ? "is empty"
+    : name.length > maxNameLength
+    ? `is ${name.length} characters long, more than the ${maxNameLength} JetStream allows`
+    : !tokenPattern.test(name)
+    ? `has characters other than letters, digits, "_" and "-"`
+    : undefined
+
+const invalid = (field: string, reason: string, message: string): ValidationError =>
+  new ValidationError({ message, details: { field, reason } })
+
+/**
  * Defines a stream for a domain; its subjects are `cmd.<domain>.>` and `evt.<domain>.>`, and its domain defaults
- * to the lower-cased name (the Python rule: `AI_PROCESSING` holds `cmd.ai_processing.>`).
+ * to the lower-cased name (the Python rule: `AI_PROCESSING` holds `cmd.ai_processing.>`). A name JetStream refuses
+ * (see {@link nameRefusal}), a domain that is not a subject token or a subject filter that is not valid throws a
+ * `ValidationError` naming the field (`name`, `domain`, `subjects`) and the reason, as `Events.event` does.
  *
  * @example
  * ```ts
@@ -61,15 +93,31 @@ export const make = (
     readonly subjects?: ReadonlyArray<string> | undefined
   }
 ): StreamDefinition => {
+  const refused = typeof name === "string" ? nameRefusal(name) : "is not a string"
+  if (refused !== undefined) {
+    throw invalid("name", refused, `Stream name ${quoted(name)} is not valid: it ${refused}`)
+  }
   const domain = options?.domain ?? name.toLowerCase()
-  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new TypeError(`Stream name ${JSON.stringify(name)} is not valid`)
-  if (!tokenPattern.test(domain)) throw new TypeError(`Stream domain ${JSON.stringify(domain)} is not a subject token`)
+  if (typeof domain !== "string" || !tokenPattern.test(domain)) {
+    const reason = `is not a subject token (letters, digits, "_" or "-")`
+    throw invalid("domain", reason, `Stream ${name}: domain ${quoted(domain)} ${reason}`)
+  }
   const subjects = options?.subjects ?? [`cmd.${domain}.>`, `evt.${domain}.>`]
-  const badFilter = subjects.find((filter) => !validFilter(filter))
-  if (subjects.length === 0 || badFilter !== undefined) {
-    throw new TypeError(`Stream ${name}: subject filter ${JSON.stringify(badFilter ?? "")} is not valid`)
+  if (!Array.isArray(subjects) || subjects.length === 0) {
+    throw invalid("subjects", "must be a non-empty list of subject filters", `Stream ${name} holds no subjects`)
+  }
+  const badFilter = subjects.find((filter) => typeof filter !== "string" || !validFilter(filter))
+  if (badFilter !== undefined) {
+    const reason = `${quoted(badFilter)} is not a subject filter`
+    throw invalid("subjects", reason, `Stream ${name}: subject filter ${quoted(badFilter)} is not valid`)
   }
   return { name, domain, subjects, description: options?.description }
+}
+
+// A name in a message: quoted and cut, so a long or odd value neither floods a log nor hides its kind.
+const quoted = (value: unknown): string => {
+  const text = typeof value === "string" ? JSON.stringify(value) : typeof value
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
 // A NATS subject filter: non-empty tokens without whitespace, `*` standing alone, `>` alone and last.
