@@ -3,13 +3,16 @@
  * only the server can refuse: a reply over its max_payload.
  */
 import { expect, it } from "@effect/vitest"
+import type { NatsConnectionImpl } from "@nats-io/nats-core/internal"
 import { connect } from "@nats-io/transport-node"
-import { Effect, Option, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option, Schema } from "effect"
 import { describe } from "vitest"
 import * as CoreNats from "../src/Bus/CoreNats.js"
+import * as NatsCoreTransport from "../src/Bus/internal/natsCoreTransport.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { coreConformance } from "./fixtures/bus/coreConformance.js"
+import { eventually } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 describe("memory", () => {
@@ -80,4 +83,29 @@ describe.skipIf(!natsUp)("nats", () => {
       const small = yield* CoreNats.request(Say, { text: "hi" }, Say, { timeout: "10 seconds" })
       expect(small.payload).toStrictEqual({ text: "hi" })
     }).pipe(Effect.provide(natsLayer)))
+
+  it.scopedLive("an interrupted request leaves no pending request in the client", () =>
+    Effect.gen(function*() {
+      const nc = yield* Effect.acquireRelease(
+        Effect.promise(() => connect({ servers: url })),
+        (nc) => Effect.promise(() => nc.close())
+      )
+      const pending = () => (nc as NatsConnectionImpl).protocol.muxSubscriptions.size()
+      const subject = `corecancel${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}.ask`
+      // A responder that takes the request and never answers.
+      const received = yield* Deferred.make<void>()
+      nc.subscribe(subject, { callback: () => Deferred.unsafeDone(received, Effect.void) })
+      yield* Effect.promise(() => nc.flush())
+      const transport = NatsCoreTransport.make(nc)
+      const data = new TextEncoder().encode("{}")
+      const requester = yield* Effect.fork(transport.request(subject, data, {}, Duration.hours(1)))
+      yield* Deferred.await(received)
+      expect(pending()).toBe(1)
+      yield* Fiber.interrupt(requester)
+      yield* eventually(Effect.sync(pending), (n) => n === 0, "the interrupted request to leave the client")
+      // The connection still serves requests: a timeout is a Timeout, a reply a reply.
+      const timedOut = yield* Effect.flip(transport.request(subject, data, {}, Duration.millis(50)))
+      expect(timedOut._tag).toBe("Timeout")
+      expect(pending()).toBe(0)
+    }))
 })

@@ -91,14 +91,38 @@ export const make = (nc: NatsConnection): CoreTransport => ({
       (sub) => Effect.sync(() => sub.unsubscribe())
     )),
   request: (subject, data, headers, timeout) =>
-    Effect.tryPromise({
-      try: () => {
-        const h = fromHeaders(headers)
-        return nc.request(subject, data, {
-          timeout: Math.max(1, Duration.toMillis(timeout)),
-          ...(h !== undefined ? { headers: h } : {})
-        })
-      },
-      catch: (e) => requestFailure(subject, e)
+    Effect.async<Msg, RequestFailure>((resume) => {
+      // `nc.request` keeps its entry in the client's request map until its own timer fires, which an interrupted
+      // requester would leave behind for up to its whole timeout. `requestMany` of one message is the client's
+      // request with a handle: stopping its iterator removes the entry at once (`RequestMany.cancel`).
+      let replies: Stoppable | undefined
+      let interrupted = false
+      const h = fromHeaders(headers)
+      nc.requestMany(subject, data, {
+        strategy: "count",
+        maxMessages: 1,
+        maxWait: Math.max(1, Duration.toMillis(timeout)),
+        ...(h !== undefined ? { headers: h } : {})
+      }).then(async (iterable) => {
+        replies = stoppable(iterable)
+        if (interrupted) return replies.stop()
+        for await (const msg of iterable) return resume(Effect.succeed(msg))
+        resume(Effect.fail({ _tag: "Timeout" }))
+      }).catch((e: unknown) => resume(Effect.fail(requestFailure(subject, e))))
+      return Effect.sync(() => {
+        interrupted = true
+        replies?.stop()
+      })
     }).pipe(Effect.map(messageOf))
 })
+
+interface Stoppable {
+  readonly stop: () => void
+}
+
+// The connection's `requestMany` resolves to the client's `QueuedIterator`, typed as a bare `AsyncIterable` on the
+// `NatsConnection` interface; without `stop` (another client), ending is left to the request's own timer.
+const stoppable = (iterable: AsyncIterable<Msg>): Stoppable => {
+  const stop: unknown = (iterable as Partial<Stoppable>).stop
+  return typeof stop === "function" ? { stop: () => stop.call(iterable) } : { stop: () => undefined }
+}
