@@ -9,8 +9,9 @@
  * must not be lost; use core NATS for what is only worth having now: notifications of state, and questions whose
  * asker waits for the answer.
  *
- * A handler's failure or defect is logged and the subscription goes on; an undecodable message is logged and
- * dropped. A responder's failure is answered to the requester as a typed failure, not left to its timeout.
+ * A handler's failure or defect is logged and the subscription goes on; a handler past its `handlerTimeout` is
+ * interrupted, logged and counted (`timedOut`); an undecodable message is logged and dropped. A responder's failure
+ * is answered to the requester as a typed failure, not left to its timeout.
  *
  * @since 0.2.0
  */
@@ -71,6 +72,14 @@ export interface CoreSubscribeOptions {
   readonly concurrency?: number | undefined
   /** Messages held while the handlers are busy; beyond it they are dropped and counted (default 1024). */
   readonly bufferSize?: number | undefined
+  /**
+   * How long a handler may run (default 30 s, at most 2^31 - 1 ms): past it, it is interrupted, logged and counted
+   * (`timedOut`), and its worker takes the next message. A responder's handler is bounded by its requester's
+   * timeout as well; one interrupted at this limit while its requester still waits answers a `RequestTimeoutError`.
+   *
+   * @since 0.2.0
+   */
+  readonly handlerTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -84,6 +93,12 @@ export interface CoreSubscription {
   readonly queue: string | undefined
   /** Messages dropped so far because the buffer was full. */
   readonly dropped: Effect.Effect<number>
+  /**
+   * Handlers interrupted so far because they ran past `handlerTimeout`.
+   *
+   * @since 0.2.0
+   */
+  readonly timedOut: Effect.Effect<number>
 }
 
 /**

@@ -213,21 +213,58 @@ const badQueue = /[\s\p{Cc}]/u
 const positiveInteger = (value: number | undefined): boolean =>
   value === undefined || (Number.isInteger(value) && value >= 1)
 
-/** Why a subscription cannot be made with these options, if it cannot. */
-const optionsRefusal = (subject: string, subscribeOptions: CoreSubscribeOptions): MessageBusError | undefined => {
+const defaultHandlerTimeout = Duration.seconds(30)
+
+// A handler's time limit: a positive duration, at most the longest a timer waits; `undefined` when the input is none.
+const handlerTimeoutOf = (input: Duration.DurationInput | undefined): Duration.Duration | undefined => {
+  if (input === undefined) return defaultHandlerTimeout
+  const decoded = Option.getOrUndefined(Duration.decodeUnknown(input))
+  return decoded !== undefined && Duration.greaterThan(decoded, Duration.zero)
+    ? Duration.min(decoded, longestTimeout)
+    : undefined
+}
+
+/** Why a subscription cannot be made with these options, if it cannot; else its handler timeout. */
+const checkOptions = (
+  subject: string,
+  subscribeOptions: CoreSubscribeOptions
+): Either.Either<Duration.Duration, MessageBusError> => {
   const { bufferSize, concurrency, queue } = subscribeOptions
+  const handlerTimeout = handlerTimeoutOf(subscribeOptions.handlerTimeout)
   const refused = queue !== undefined && (queue === "" || badQueue.test(queue))
     ? `queue group ${JSON.stringify(queue)} is empty or holds whitespace or a control character`
     : !positiveInteger(concurrency)
     ? `concurrency ${String(concurrency)} is not a positive integer`
     : !positiveInteger(bufferSize)
     ? `bufferSize ${String(bufferSize)} is not a positive integer`
+    : handlerTimeout === undefined
+    ? `handlerTimeout ${String(subscribeOptions.handlerTimeout).slice(0, 40)} is not a positive duration`
     : undefined
-  return refused === undefined ? undefined : new MessageBusError({
+  return refused === undefined && handlerTimeout !== undefined
+    ? Either.right(handlerTimeout)
+    : Either.left(refusal(subject, refused ?? "handlerTimeout is not a positive duration"))
+}
+
+const refusal = (subject: string, refused: string): MessageBusError =>
+  new MessageBusError({
     message: `Cannot subscribe to ${subject}: the ${refused}`,
     details: { operation: "subscribe", subject },
     retryable: false
   })
+
+/** What a worker knows of its subscription: its handler's time limit, and the count of handlers past it. */
+interface Limits {
+  readonly handlerTimeout: Duration.Duration
+  readonly timedOut: () => void
+}
+
+const timedOutLog = (message: CoreMessage, limits: Limits, outcome: string): Effect.Effect<void> => {
+  limits.timedOut()
+  return Effect.logWarning(
+    `CoreNats: the handler of ${message.subject} ran past handlerTimeout (${
+      Duration.format(limits.handlerTimeout)
+    }) and was interrupted; ${outcome}`
+  ).pipe(Effect.annotateLogs({ subject: message.subject }))
 }
 
 // Takes messages from a bounded buffer with `concurrency` workers; what arrives while it is full is dropped and
@@ -236,11 +273,12 @@ const consume = <R>(
   ctx: Context,
   subject: string,
   subscribeOptions: CoreSubscribeOptions,
-  work: (message: CoreMessage, receivedAt: number) => Effect.Effect<void, never, R>
+  work: (message: CoreMessage, receivedAt: number, limits: Limits) => Effect.Effect<void, never, R>
 ): Effect.Effect<CoreSubscription, MessageBusError, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const refused = optionsRefusal(subject, subscribeOptions)
-    if (refused !== undefined) return yield* Effect.fail(refused)
+    const handlerTimeout = yield* checkOptions(subject, subscribeOptions)
+    let timedOut = 0
+    const limits: Limits = { handlerTimeout, timedOut: () => void timedOut++ }
     const buffer = yield* Effect.acquireRelease(
       Queue.bounded<readonly [CoreMessage, number]>(subscribeOptions.bufferSize ?? 1024),
       Queue.shutdown
@@ -249,7 +287,10 @@ const consume = <R>(
     const concurrency = subscribeOptions.concurrency ?? 1
     yield* Effect.forkScoped(
       Effect.forever(
-        Effect.flatMap(Queue.take(buffer), ([message, receivedAt]) => outliving(message, work(message, receivedAt)))
+        Effect.flatMap(
+          Queue.take(buffer),
+          ([message, receivedAt]) => outliving(message, work(message, receivedAt, limits))
+        )
       ).pipe(
         Effect.replicateEffect(concurrency, { concurrency: "unbounded", discard: true })
       )
@@ -267,7 +308,8 @@ const consume = <R>(
     return {
       subject,
       queue: subscribeOptions.queue,
-      dropped: Effect.sync(() => dropped)
+      dropped: Effect.sync(() => dropped),
+      timedOut: Effect.sync(() => timedOut)
     } satisfies CoreSubscription
   })
 
@@ -326,15 +368,23 @@ const subscribe = (ctx: Context): CoreNats["subscribe"] => (definition, subscrib
     ctx,
     definition.subject,
     subscribeOptions,
-    (message) =>
+    (message, _receivedAt, limits) =>
       Effect.flatMap(decodeIn(ctx, definition, message), (decoded) =>
         Either.isLeft(decoded)
           ? logUndecoded(message, decoded.left, "dropped")
           : Effect.flatMap(
-            guarded("CoreNats.handle", message, decoded.right, Effect.suspend(() => handler(decoded.right))),
+            guarded(
+              "CoreNats.handle",
+              message,
+              decoded.right,
+              // One timer per message, as `serve`'s requester deadline: O(1) work per message.
+              Effect.timeoutOption(Effect.suspend(() => handler(decoded.right)), limits.handlerTimeout)
+            ),
             (result) =>
               Either.isLeft(result)
                 ? Effect.logWarning(`CoreNats: the handler of ${message.subject} failed`, result.left)
+                : Option.isNone(result.right)
+                ? timedOutLog(message, limits, "the next message is handled")
                 : Effect.void
           ))
   ).pipe(Effect.withSpan("CoreNats.subscribe", { attributes: { "messaging.destination.name": definition.subject } }))
@@ -405,7 +455,7 @@ const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subsc
     ctx,
     definition.subject,
     subscribeOptions,
-    (message, receivedAt) =>
+    (message, receivedAt, limits) =>
       Effect.flatMap(decodeIn(ctx, definition, message), (decoded) => {
         const left = waitLeft(message, receivedAt)
         if (Option.isSome(left) && left.value <= 0) return abandoned(message, "the request is dropped unhandled")
@@ -421,14 +471,28 @@ const serve = (ctx: Context): CoreNats["serve"] => (definition, replyWith, subsc
           Effect.suspend(() => handler(decoded.right)),
           (value) => build(ctx, replyWith, value, undefined)
         )
-        // A handler still running when its requester stops waiting is interrupted: its worker serves the next.
-        const bounded = Option.isSome(left) ? Effect.timeoutOption(answer, left.value) : Effect.asSome(answer)
+        // A handler still running when its requester stops waiting, or past its handlerTimeout, is interrupted: its
+        // worker serves the next.
+        const limit = Duration.toMillis(limits.handlerTimeout)
+        const requesterFirst = Option.isSome(left) && left.value <= limit
+        const bounded = Effect.timeoutOption(answer, requesterFirst ? left.value : limit)
         return Effect.flatMap(
           guarded("CoreNats.serve", message, decoded.right, bounded),
           (result) =>
-            Either.isRight(result) && Option.isNone(result.right)
+            Either.isLeft(result) || Option.isSome(result.right)
+              ? respond(message, Either.map(result, Option.getOrThrow))
+              : requesterFirst
               ? abandoned(message, "its handler is interrupted")
-              : respond(message, Either.map(result, Option.getOrThrow))
+              : Effect.zipRight(
+                timedOutLog(message, limits, "its requester is answered with a RequestTimeoutError"),
+                replyFailure(
+                  message,
+                  new RequestTimeoutError({
+                    message: `The responder to ${message.subject} ran past its handlerTimeout`,
+                    details: { operation: "serve", timeout_seconds: limit / 1000 }
+                  })
+                )
+              )
         )
       })
   ).pipe(Effect.withSpan("CoreNats.serve", { attributes: { "messaging.destination.name": definition.subject } }))
