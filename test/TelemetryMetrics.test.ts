@@ -144,7 +144,7 @@ describe("Telemetry/Metrics", () => {
   it.effect("bus, sql and outbox metrics are exposed with their labels", () =>
     Effect.gen(function*() {
       const subject = "evt.metrics_test.thing_happened"
-      yield* BusMetrics.recordPublished({ subject })
+      yield* BusMetrics.recordPublished({ stream: "METRICS_TEST", event_type: subject })
       yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.01)
       yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "ack" }, 0.02)
       yield* BusMetrics.recordConsumed({ subject, consumer: "metrics-test", outcome: "dead_lettered" }, 0.5)
@@ -164,7 +164,7 @@ describe("Telemetry/Metrics", () => {
       yield* SqlMetrics.setOutboxBacklog({ pending: 12, oldestAgeSeconds: 30.5 })
       const { family, sample, series } = yield* scrape
 
-      expect(sample("bus_messages_published_total", { subject })?.value).toBe("1")
+      expect(sample("bus_messages_published_total", { stream: "METRICS_TEST", event_type: subject })?.value).toBe("1")
       expect(family("bus_messages_consumed_total").type).toBe("COUNTER")
       expect(sample("bus_messages_consumed_total", { subject, outcome: "ack" })?.value).toBe("2")
       expect(sample("bus_messages_consumed_total", { subject, outcome: "dead_lettered" })?.value).toBe("1")

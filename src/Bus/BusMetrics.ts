@@ -1,7 +1,7 @@
 /**
  * The Bus's metrics (`bus_*`), defined with Effect `Metric` and exposed with every other metric by
- * `PrometheusExposition`. Labels are low-cardinality by contract: subjects as they are defined, durable names,
- * stream names.
+ * `PrometheusExposition`. Labels are low-cardinality by contract: subjects as they are defined (never a subject as
+ * published, which may carry ids), durable names, stream names.
  *
  * @since 0.2.0
  */
@@ -10,7 +10,10 @@ import type * as Metric from "effect/Metric"
 import * as internal from "./internal/metrics.js"
 
 /**
- * `bus_messages_published_total{subject}`: messages acknowledged by the broker on publish (counter).
+ * `bus_messages_published_total{stream,event_type}`: messages acknowledged by the broker on publish (counter). The
+ * `stream` is the one that stored the message; the `event_type` is the subject of the definition published
+ * (`Bus.publish`, `Bus.publishMany`), or {@link encodedEventType} for `Bus.publishEncoded`, whose subjects are the
+ * caller's and may carry ids.
  *
  * @since 0.2.0
  * @category metrics
@@ -75,12 +78,22 @@ export const consumerRedelivered: Metric.Metric.Gauge<number> = internal.consume
 export const connectionUp: Metric.Metric.Gauge<number> = internal.connectionUp
 
 /**
- * Records a publish: `bus_messages_published_total{subject}` +1.
+ * The `event_type` label of a message published with `Bus.publishEncoded`: `"(encoded)"`.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const encodedEventType: string = internal.encodedEventType
+
+/**
+ * Records a publish: `bus_messages_published_total{stream,event_type}` +1.
  *
  * @since 0.2.0
  * @category recording
  */
-export const recordPublished: (labels: { readonly subject: string }) => Effect.Effect<void> = internal.recordPublished
+export const recordPublished: (
+  labels: { readonly stream: string; readonly event_type: string }
+) => Effect.Effect<void> = internal.recordPublished
 
 /**
  * Records a handled message: `bus_messages_consumed_total` +1 with its outcome and the handler's duration.

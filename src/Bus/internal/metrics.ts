@@ -7,6 +7,12 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import { defaultSecondsBoundaries, withLabels } from "../../Telemetry/Metrics.js"
 
+/**
+ * The `event_type` of a message published with `Bus.publishEncoded`, whose subject may carry ids: its stream is its
+ * only bounded label. @internal
+ */
+export const encodedEventType = "(encoded)"
+
 /** @internal */
 export const messagesPublished: Metric.Metric.Counter<number> = Metric.counter("bus_messages_published_total", {
   description: "Messages published to the bus",
@@ -50,8 +56,9 @@ export const connectionUp: Metric.Metric.Gauge<number> = Metric.gauge("bus_conne
 })
 
 /** @internal */
-export const recordPublished = (labels: { readonly subject: string }): Effect.Effect<void> =>
-  Metric.increment(withLabels(messagesPublished, labels))
+export const recordPublished = (
+  labels: { readonly stream: string; readonly event_type: string }
+): Effect.Effect<void> => Metric.increment(withLabels(messagesPublished, labels))
 
 /** @internal */
 export const recordConsumed = (

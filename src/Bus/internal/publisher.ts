@@ -63,19 +63,26 @@ export const ackOf = <C extends string | undefined>(
   correlationId
 })
 
-const publishedCounter = (p: Publisher, subject: string) => {
-  let counter = p.counters.get(subject)
+// The counter of a stream and event type: streams and definitions are few, so the map is as small as the label set.
+const publishedCounter = (p: Publisher, stream: string, eventType: string) => {
+  const key = `${stream}\n${eventType}`
+  let counter = p.counters.get(key)
   if (counter === undefined) {
-    counter = withLabels(BusMetrics.messagesPublished, { subject })
-    p.counters.set(subject, counter)
+    counter = withLabels(BusMetrics.messagesPublished, { stream, event_type: eventType })
+    p.counters.set(key, counter)
   }
   return counter
 }
+
+// The span options of the subjects published lately: `publishEncoded` subjects may carry ids, so the cache is
+// emptied when full rather than grown without bound (O(1) per publish).
+const maxCachedSubjects = 1024
 
 const publishSpanOptions = (p: Publisher, subject: string): Tracer.SpanOptions => {
   let found = p.spanOptions.get(subject)
   if (found === undefined) {
     found = natsProducerSpanOptions(subject)
+    if (p.spanOptions.size >= maxCachedSubjects) p.spanOptions.clear()
     p.spanOptions.set(subject, found)
   }
   return found
@@ -100,11 +107,12 @@ const sendCounted = <C extends string | undefined>(
   p: Publisher,
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   message: RawPublish,
+  eventType: string,
   eventId: string,
   correlationId: C
 ): Effect.Effect<PublishAck & { readonly correlationId: C }, MessageBusError> =>
   Effect.flatMap(p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
-    publishedCounter(p, message.subject).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+    publishedCounter(p, ack.stream, eventType).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
     return Effect.succeed(ackOf(eventId, message.subject, ack, correlationId))
   })
 
@@ -132,6 +140,7 @@ const send = (
         headers,
         msgId: headers["Nats-Msg-Id"]!
       },
+      definition.subject,
       built.event_id,
       built.correlation_id!
     )
@@ -227,7 +236,14 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
     publishSpanOptions(p, message.subject),
     () =>
       Effect.withFiberRuntime((fiber) =>
-        sendCounted(p, fiber, raw, message.eventId ?? message.msgId, message.headers?.["X-Correlation-ID"])
+        sendCounted(
+          p,
+          fiber,
+          raw,
+          BusMetrics.encodedEventType,
+          message.eventId ?? message.msgId,
+          message.headers?.["X-Correlation-ID"]
+        )
       )
   )
 }

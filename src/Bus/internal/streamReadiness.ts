@@ -31,6 +31,8 @@ export interface StreamReadiness {
   readonly subjectReady: (subject: string) => Effect.Effect<void, MessageBusError>
 }
 
+const maxReadySubjects = 1024
+
 /** The readiness of a Bus's streams, with those declared for startup ensured. @internal */
 export const make = (
   engine: Engine,
@@ -64,7 +66,12 @@ export const make = (
       subjectReady: (subject) =>
         Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
           onLeft: (problem) => refused(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }),
-          onRight: (stream) => Effect.map(ensure(stream), () => void readySubjects.add(subject))
+          onRight: (stream) =>
+            Effect.map(ensure(stream), () => {
+              // Subjects of `publishEncoded` may carry ids: the set is emptied when full, never grown without bound.
+              if (readySubjects.size >= maxReadySubjects) readySubjects.clear()
+              readySubjects.add(subject)
+            })
         })
     }
   })
