@@ -38,7 +38,7 @@ import * as Streams from "../src/Events/Streams.js"
 import { makeGlamLive } from "../src/index.js"
 import * as Sql from "../src/Sql/index.js"
 import { lockBatchStatement, pendingStatement } from "../src/Sql/internal/outboxRows.js"
-import { groupSettings, markGroup, maxUnmarked } from "../src/Sql/internal/relayPass.js"
+import { groupSettings, markGroup, maxUnmarked, reusedMsgIds as ReusedMsgIds } from "../src/Sql/internal/relayPass.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import * as Backends from "./fixtures/sql/backends.js"
@@ -617,6 +617,53 @@ for (const target of targets) {
               const again = yield* relay.flush
               expect(again).toMatchObject({ published: 1, duplicates: 1 })
               expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "a row reusing another row's Nats-Msg-Id is dropped by the broker: logged with both ids and counted",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("reusedid")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const first = yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const { capture, lines } = capturedLogs()
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const flush = relay.flush.pipe(Effect.provide(capture))
+              expect((yield* flush).published).toBe(1)
+              const counted = Metric.value(ReusedMsgIds).pipe(Effect.map((state) => state.count))
+              const before = yield* counted
+              // Its own republish after a crash between the ack and the mark: a duplicate, and silent.
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE outbox SET published_at = NULL`).pipe(
+                Effect.provide(context)
+              )
+              expect(yield* flush).toMatchObject({ published: 1, duplicates: 1 })
+              // A row written by hand with the first row's Nats-Msg-Id, inside the duplicate window.
+              const event = yield* EventEnvelope.make(Happened, { n: 2, note: "secret-note" }, {
+                sourceService: serviceName
+              })
+              const headers = { ...EventEnvelope.headers(event), "Nats-Msg-Id": first }
+              yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                sql`INSERT INTO outbox (id, subject, stream, envelope, headers)
+                  VALUES (${event.event_id}, ${event.subject}, ${stream.name}, ${JSON.stringify(event)}::jsonb,
+                    ${JSON.stringify(headers)}::jsonb)`).pipe(Effect.provide(context))
+              expect(yield* flush).toMatchObject({ published: 1, duplicates: 1 })
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
+              const warned = lines.filter((line) =>
+                line.includes("was not stored")
+              )
+              expect(warned).toHaveLength(1)
+              expect(warned[0]).toContain(event.event_id)
+              expect(warned[0]).toContain(first)
+              expect(lines.join("\n")).not.toContain("secret-note")
+              expect((yield* counted) - before).toBe(1)
             }),
           30_000
         )

@@ -5,20 +5,29 @@
  *
  * @internal
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
-import { lockBatch, markFailed, markPublished, markUnpublishable, type Row, tableColumns } from "./outboxRows.js"
+import {
+  headersOf,
+  lockBatch,
+  markFailed,
+  markPublished,
+  markUnpublishable,
+  type Row,
+  tableColumns
+} from "./outboxRows.js"
 import { own, quiet, type RelayContext } from "./relayContext.js"
-import { makeSender, type Sent } from "./relayPublish.js"
+import { makeSender, msgIdOf, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 import { run as transaction } from "./transaction.js"
 
@@ -82,6 +91,8 @@ interface GroupResult extends PassResult {
   readonly rows: number
   /** The rows it set aside as unpublishable. */
   readonly setAside: ReadonlyArray<FailedEvent>
+  /** The rows acked as duplicates under a Nats-Msg-Id that is not their id: checked once the marks commit. */
+  readonly duplicateIds: ReadonlyArray<Row>
 }
 
 const logSetAside = (failed: FailedEvent) =>
@@ -138,6 +149,46 @@ export const tableShape = (
     return shape
   })
 
+/**
+ * `outbox_relay_reused_msg_ids_total`: rows the broker dropped as duplicates of another row's message (they shared
+ * its `Nats-Msg-Id` inside the stream's duplicate window), marked sent without being stored.
+ *
+ * @internal
+ */
+export const reusedMsgIds: Metric.Metric.Counter<number> = Metric.counter("outbox_relay_reused_msg_ids_total", {
+  description: "Outbox rows dropped by the broker as duplicates of another row's Nats-Msg-Id",
+  incremental: true
+})
+
+// A duplicate ack is a row's own republish (a crash between the ack and the mark) when the row's Nats-Msg-Id is its
+// own id, or when no other row carries that id: then it is silent. Another row with the same Nats-Msg-Id (a row
+// written by hand, or two enqueued with one idempotency key) means this row's message was never stored: it is
+// logged with the row id, the msg id and the other row (never the payload), and counted. Only duplicate acks of rows
+// whose msg id is not their id are looked up: none on the path of rows `enqueue` wrote without an idempotency key.
+const checkDuplicate = (row: Row): Effect.Effect<void, never, SqlClient.SqlClient> => {
+  const msgId = msgIdOf(headersOf(row.headers), row)
+  if (msgId === row.id) return Effect.void
+  return Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ readonly id: string }>`SELECT id::text AS id FROM outbox
+    WHERE id::text <> ${row.id} AND (headers ->> 'Nats-Msg-Id' = ${msgId} OR id::text = ${msgId}) LIMIT 1`).pipe(
+      Effect.flatMap((others) =>
+        others.length === 0 ? Effect.void : Effect.zipRight(
+          Metric.increment(reusedMsgIds),
+          Effect.logWarning(
+            `Outbox relay: event ${row.id} (${row.subject}) was not stored: its Nats-Msg-Id ${
+              JSON.stringify(msgId.slice(0, 200))
+            } is also the Nats-Msg-Id of event ${others[0]!.id}, and the broker dropped it as a duplicate inside the ` +
+              "stream's duplicate window; it is marked sent"
+          ).pipe(Effect.annotateLogs({ event_id: row.id, msg_id: msgId.slice(0, 200), other_event_id: others[0]!.id }))
+        )
+      ),
+      // Only a diagnosis: a failed look-up must not fail the group whose rows are stored.
+      Effect.catchAllCause((cause) =>
+        Effect.logDebug(`Outbox relay: could not look up the Nats-Msg-Id of event ${row.id}`, cause)
+      )
+    )
+}
+
 // One transaction: lock the next `size` rows, hand them to the pass, wait for what publishing them came to, mark what
 // was acked (a row behind a failed one may have been acked too) and record each failure on its row.
 const runGroup = (
@@ -157,6 +208,7 @@ const runGroup = (
     const failures: Array<FailedEvent> = []
     const unpublishable: Array<FailedEvent> = []
     let duplicates = 0
+    const duplicateIds: Array<Row> = []
     for (let i = 0; i < fibers.length; i++) {
       const fiber = fibers[i]
       if (fiber === undefined) continue
@@ -165,7 +217,10 @@ const runGroup = (
       const row = rows[i]!
       if (Either.isRight(outcome)) {
         published.push(row.id)
-        if (outcome.right.duplicate) duplicates++
+        if (outcome.right.duplicate) {
+          duplicates++
+          duplicateIds.push(row)
+        }
       } else {
         const failed = { eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left.error }
         if (outcome.left.unpublishable && failedAt) unpublishable.push(failed)
@@ -183,6 +238,7 @@ const runGroup = (
       failures: failures.length,
       unpublishable: unpublishable.length,
       setAside: unpublishable,
+      duplicateIds,
       full: rows.length === size
     }
   }).pipe(
@@ -193,7 +249,11 @@ const runGroup = (
     Effect.onExit((exit) => Exit.isFailure(exit) ? Deferred.failCause(locked, exit.cause) : Effect.void),
     Effect.tap((result) => record(relay, result)),
     // Said once its mark has committed: only then is the row set aside.
-    Effect.tap((result) => Effect.forEach(result.setAside, logSetAside, { discard: true }))
+    Effect.tap((result) => Effect.forEach(result.setAside, logSetAside, { discard: true })),
+    // Outside the group's transaction: a failed look-up cannot abort the marks.
+    Effect.tap((result) =>
+      Effect.forEach(result.duplicateIds, (row) => own(relay)(checkDuplicate(row)), { discard: true })
+    )
   )
 
 /**

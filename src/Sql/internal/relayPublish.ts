@@ -52,7 +52,8 @@ const defectFailure = (row: Row, defect: unknown) =>
 // The row's deduplication id: its `Nats-Msg-Id` header (the event id, as enqueue writes it), else its id. A blank
 // header (a row written by SQL) would turn deduplication off on JetStream, and a republish after a crash between the
 // ack and the mark would be stored twice.
-const msgIdOf = (headers: { readonly [name: string]: string }, row: Row): string => {
+/** @internal */
+export const msgIdOf = (headers: { readonly [name: string]: string }, row: Row): string => {
   const written = headers["Nats-Msg-Id"]
   return written === undefined || written.trim() === "" ? row.id : written
 }
