@@ -4,9 +4,10 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type * as EventDefinition from "../../Events/Events.js"
-import type { StreamDefinition } from "../../Events/Streams.js"
+import { maxNameLength, type StreamDefinition } from "../../Events/Streams.js"
 import type { SubscribeOptions } from "../Bus.js"
 import type { ConsumerSpec } from "./engine.js"
 
@@ -41,14 +42,58 @@ export const targetOf = (definition: EventDefinition.EventDefinition.Any): Consu
   subjects: [definition.subject]
 })
 
-/** The consumer settings a subscription asks for; a durable name that cannot be one throws. @internal */
+const shown = (value: unknown): string => {
+  const text = typeof value === "string" ? JSON.stringify(value) : String(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+const positiveInteger = (value: unknown): boolean =>
+  value === undefined || (typeof value === "number" && Number.isInteger(value) && value >= 1)
+
+// A duration input that decodes (`Duration.decode` throws on one that does not) and is above zero, or at least zero.
+const durationOk = (value: unknown, allowZero: boolean): boolean => {
+  if (value === undefined) return true
+  const decoded = Duration.decodeUnknown(value)
+  return Option.isSome(decoded) && (allowZero ?
+    !Duration.lessThan(decoded.value, Duration.zero) :
+    Duration.greaterThan(decoded.value, Duration.zero))
+}
+
+/**
+ * Why these options cannot make a subscription, if they cannot: a durable name JetStream refuses (letters, digits,
+ * `_`, `-`, at most 255 characters), a count that is not a positive integer, a duration that is none. Checked before
+ * a consumer is made, so that none is a defect later. @internal
+ */
+export const optionsRefusal = (options: Omit<SubscribeOptions, "middleware">): string | undefined => {
+  const durable: unknown = options.durable
+  if (typeof durable !== "string" || !/^[A-Za-z0-9_-]+$/.test(durable)) {
+    return `Durable name ${shown(durable)} must be letters, digits, "_" or "-"`
+  }
+  if (durable.length > maxNameLength) {
+    return `Durable name ${shown(durable)} is ${durable.length} characters long, more than the ${maxNameLength} ` +
+      "JetStream allows"
+  }
+  for (const name of ["concurrency", "batchSize", "maxDeliver"] as const) {
+    if (!positiveInteger(options[name])) return `${name} ${shown(options[name])} is not a positive integer`
+  }
+  for (const name of ["ackWait", "handlerTimeout", "lagInterval"] as const) {
+    if (!durationOk(options[name], false)) return `${name} ${shown(options[name])} is not a positive duration`
+  }
+  if (!durationOk(options.drainTimeout, true)) return `drainTimeout ${shown(options.drainTimeout)} is not a duration`
+  const backoff: unknown = options.backoff
+  if (backoff !== undefined && (!Array.isArray(backoff) || !backoff.every((entry) => durationOk(entry, true)))) {
+    return `backoff ${shown(backoff)} is not a list of durations`
+  }
+  return undefined
+}
+
+/** The consumer settings a subscription asks for; options {@link optionsRefusal} refuses throw. @internal */
 export const consumerSpec = (
   target: ConsumerTarget,
   options: Omit<SubscribeOptions, "middleware">
 ): ConsumerSpec => {
-  if (!/^[A-Za-z0-9_-]+$/.test(options.durable)) {
-    throw new TypeError(`Durable name ${JSON.stringify(options.durable)} must be letters, digits, "_" or "-"`)
-  }
+  const refused = optionsRefusal(options)
+  if (refused !== undefined) throw new TypeError(refused)
   return {
     stream: target.stream.name,
     durable: options.durable,
