@@ -24,7 +24,14 @@ import * as RateLimits from "../src/Cache/RateLimits.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import { capturingLogger, conformance, eventually, keyFields, outcomeCount } from "./fixtures/cache/conformance.js"
+import {
+  capturingLogger,
+  conformance,
+  eventually,
+  keyFields,
+  millisText,
+  outcomeCount
+} from "./fixtures/cache/conformance.js"
 import { type RedisServer, redisServer, startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -292,6 +299,24 @@ describe("the in-memory LRU", () => {
       expect(yield* Cache.get("c", Schema.Number)).toEqual(Option.some(3))
       expect(yield* Cache.get("d", Schema.Number)).toEqual(Option.some(4))
     }).pipe(Effect.provide(Cache.layerMemory({ maxEntries: 3 }))))
+})
+
+describe("layer options", () => {
+  it.effect("a ttl or timeout option that is not a duration of more than zero is a defect naming it", () =>
+    Effect.gen(function*() {
+      const layers = [
+        ["ttl option", Cache.layerMemory({ ttl: `${Number.NaN} millis` })],
+        ["ttl option", Cache.layerMemory({ ttl: 0 })],
+        ["timeout option", Cache.layerMemory({ timeout: "-1 seconds" })],
+        ["ttl option", Cache.layer({ url: redisUrl, ttl: millisText(Infinity) })]
+      ] as const
+      for (const [option, layer] of layers) {
+        const exit = yield* Effect.exit(Layer.build(layer).pipe(Effect.scoped))
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        expect(Option.isSome(defect) && Cause.isIllegalArgumentException(defect.value)).toBe(true)
+        expect(String(Option.getOrUndefined(defect))).toContain(`Invalid cache ${option}`)
+      }
+    }))
 })
 
 describe("configuration", () => {

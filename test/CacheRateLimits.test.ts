@@ -64,6 +64,10 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
           ["window", 5, 0, {}],
           ["window", 5, Duration.infinity, {}],
           ["window", 5, Number.NaN, {}],
+          ["window", 5, `${Number.NaN} millis`, {}],
+          ["window", 5, "-5 seconds", {}],
+          ["window", 5, 1e300, {}],
+          ["window", 5, 1e15 + 1, { algorithm: "token-bucket" }],
           ["tokens", 5, "1 minute", { tokens: 0 }],
           ["tokens", 5, "1 minute", { tokens: -3 }],
           ["tokens", 5, "1 minute", { algorithm: "token-bucket", tokens: 1.5 }],
@@ -77,6 +81,18 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
         }
         // Nothing was counted under the key.
         expect((yield* RateLimits.checkRateLimit(k, 5, "1 minute")).remaining).toBe(4)
+      }).pipe(Effect.provide(limiter())))
+
+    it.live("the longest window (10^15 ms) counts in both algorithms", () =>
+      Effect.gen(function*() {
+        const k = key()
+        for (const algorithm of ["fixed-window", "token-bucket"] as const) {
+          const results = yield* Effect.forEach(
+            [1, 2],
+            () => RateLimits.checkRateLimit(`${k}:${algorithm}`, 1, 1e15, { algorithm })
+          )
+          expect(results.map((r) => r.allowed)).toEqual([true, false])
+        }
       }).pipe(Effect.provide(limiter())))
   })
 

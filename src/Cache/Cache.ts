@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type { ValidationError } from "../Errors/CommonErrors.js"
 import type { RedisError } from "../Errors/InfrastructureErrors.js"
 import { redisOptions } from "../Http/RateLimit.js"
 import * as CacheConfig from "./CacheConfig.js"
@@ -35,7 +36,11 @@ import * as metrics from "./internal/metrics.js"
  * @category models
  */
 export interface SetOptions {
-  /** Time to live; default `cache.ttl`. `Duration.infinity`, or one past 2^53 - 1 ms, stores without expiry. */
+  /**
+   * Time to live; default `cache.ttl`. `Duration.infinity`, or one past 2^53 - 1 ms, stores without expiry; a
+   * fraction of a millisecond is rounded up. Zero, and what `Duration` reads as zero (a negative or `NaN` number,
+   * `"-5 seconds"`), or an input it refuses (`"NaN millis"`), is a `ValidationError` at `details.field` `"ttl"`.
+   */
   readonly ttl?: Duration.DurationInput | undefined
 }
 
@@ -56,29 +61,33 @@ export interface CacheService {
   /**
    * Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode, or when its encoded
    * form is not JSON (a bigint, a `Date`, `NaN`, `undefined`, a class instance, a cycle) or holds a `"__proto__"`
-   * key, and so would not read back.
+   * key, and so would not read back; with a `ValidationError` when the `ttl` is not one (see {@link SetOptions}).
    */
   readonly set: <A, I>(
     key: string,
     schema: Schema.Schema<A, I>,
     value: A,
     options?: SetOptions
-  ) => Effect.Effect<void, RedisError | ParseResult.ParseError>
+  ) => Effect.Effect<void, RedisError | ParseResult.ParseError | ValidationError>
   /** Removes `key`; `true` when it was there. */
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
-  /** Sets a new time to live on `key` (`Duration.infinity`: no expiry); `true` when it was there. */
-  readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, RedisError>
+  /**
+   * Sets a new time to live on `key` (`Duration.infinity`: no expiry); `true` when it was there. A `ttl` that is not
+   * one (see {@link SetOptions}) is a `ValidationError`, and the key is left as it was.
+   */
+  readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, RedisError | ValidationError>
   /**
    * The value under `key`, else the result of `compute`, stored and returned. While `compute` runs for a key, other
    * callers in the process that miss the same key wait for its result (or failure) instead of computing it again:
-   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored.
+   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored. A
+   * `ttl` that is not one (see {@link SetOptions}) is a `ValidationError` before the read: nothing is computed.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,
     schema: Schema.Schema<A, I>,
     compute: Effect.Effect<A, E, R>,
     options?: SetOptions
-  ) => Effect.Effect<A, E | RedisError, R>
+  ) => Effect.Effect<A, E | RedisError | ValidationError, R>
   /** Succeeds when the store answers (always, in memory). */
   readonly ping: Effect.Effect<void, RedisError>
 }
@@ -129,7 +138,8 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * A Redis that answers without the URL's `/db`, or refuses its credentials (`WRONGPASS`, `NOAUTH`), fails startup
  * with a `RedisError` saying so; a connection made later to such a server is one error log, and the store is
  * unavailable until a connection is accepted with both. A URL that cannot be parsed is a defect whose message hides
- * its credentials.
+ * its credentials; so is a `ttl` or `timeout` that is not a duration of more than zero (an
+ * `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers
@@ -137,11 +147,12 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
 export const layer = (options: Options & { readonly url: string }): Layer.Layer<Cache, RedisError> =>
   Either.match(redisOptions(options.url), {
     onLeft: (problem) => Layer.die(invalidUrl(problem)),
-    onRight: (redis) => Layer.scoped(Cache, layers.makeRedis(redis, layers.resolve(options)))
+    onRight: (redis) => Layer.scoped(Cache, Effect.suspend(() => layers.makeRedis(redis, layers.resolve(options))))
   })
 
 /**
- * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries.
+ * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries. A `ttl` or `timeout` that is
+ * not a duration of more than zero is a defect when the layer is built (an `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers
@@ -198,7 +209,7 @@ export const set = <A, I>(
   schema: Schema.Schema<A, I>,
   value: A,
   options?: SetOptions
-): Effect.Effect<void, RedisError | ParseResult.ParseError, Cache> =>
+): Effect.Effect<void, RedisError | ParseResult.ParseError | ValidationError, Cache> =>
   Effect.flatMap(Cache, (cache) => cache.set(key, schema, value, options))
 
 /**
@@ -212,7 +223,7 @@ export const getOrSet = <A, I, E, R>(
   schema: Schema.Schema<A, I>,
   compute: Effect.Effect<A, E, R>,
   options?: SetOptions
-): Effect.Effect<A, E | RedisError, R | Cache> =>
+): Effect.Effect<A, E | RedisError | ValidationError, R | Cache> =>
   Effect.flatMap(Cache, (cache) => cache.getOrSet(key, schema, compute, options))
 
 /**

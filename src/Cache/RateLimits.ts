@@ -48,7 +48,8 @@ export interface CheckOptions {
  * that holds another Redis type (another client wrote a hash under it), with the message "Rate limit key holds
  * another Redis type: the call is not counted", logged once per key by the store, which is not unavailable. A
  * `limit` or `tokens` that is not a whole number of at least 1, or a `window` that is not a finite duration of at
- * least 1 millisecond, is a `ValidationError` naming it (`details.field`), and nothing is counted.
+ * least 1 millisecond and at most 10^15 milliseconds (some 31 700 years; `"NaN millis"` and `"-5 seconds"` are not),
+ * is a `ValidationError` naming it (`details.field`), and nothing is counted.
  *
  * @example
  * ```ts

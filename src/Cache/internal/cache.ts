@@ -13,6 +13,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import * as JsonValue from "../../internal/jsonValue.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
@@ -74,10 +75,34 @@ const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Eithe
   )
 }
 
-const ttlOf = (options: SetOptions | undefined, fallback: Duration.Duration): Duration.Duration | undefined => {
-  const ttl = options?.ttl === undefined ? fallback : Duration.decode(options.ttl)
-  return Duration.isFinite(ttl) ? ttl : undefined
-}
+/**
+ * A time to live as both stores take it, or a `ValidationError` naming `field`: a duration of more than zero
+ * (`Duration.infinity` is no expiry). Input that `Duration` refuses (`"NaN millis"`, `"Infinity millis"`, an unknown
+ * unit) is refused here instead of throwing; so is zero, which is also what `Duration` makes of a negative or `NaN`
+ * number and of a negative string (`"-5 seconds"`): an entry that expires as it is written is a bug of the caller's
+ * arithmetic, and some clients read 0 as no expiry.
+ */
+export const decodeTtl = (field: string, input: unknown): Either.Either<Duration.Duration, ValidationError> =>
+  Option.match(Duration.decodeUnknown(input), {
+    onNone: () => Either.left(invalidTtl(field, "not a duration (a number of milliseconds, or such as \"5 minutes\")")),
+    onSome: (ttl) =>
+      Duration.isZero(ttl)
+        ? Either.left(invalidTtl(field, "must be more than zero (Duration.infinity for no expiry)"))
+        : Either.right(ttl)
+  })
+
+const invalidTtl = (field: string, reason: string) =>
+  new ValidationError({ message: `Invalid cache ${field}: ${reason}`, details: { field, reason } })
+
+// The store's time to live of a write: undefined is no expiry.
+const ttlOf = (
+  options: SetOptions | undefined,
+  fallback: Duration.Duration
+): Either.Either<Duration.Duration | undefined, ValidationError> =>
+  Either.map(
+    options?.ttl === undefined ? Either.right(fallback) : decodeTtl("ttl", options.ttl),
+    (ttl) => Duration.isFinite(ttl) ? ttl : undefined
+  )
 
 /**
  * The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. A reply
@@ -168,11 +193,13 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
       Effect.withSpan("Cache.get", { attributes: { "cache.backend": store.backend } })
     )
   const set = <A, I>(key: string, schema: Schema.Schema<A, I>, value: A, setOptions?: SetOptions) =>
-    Schema.encode(schema)(value).pipe(
-      Effect.flatMap((encoded) => toJsonText(schema, encoded)),
-      Effect.flatMap((text) => guard(store.set(full(key), text, ttlOf(setOptions, options.ttl)), undefined)),
-      Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
-    )
+    Effect.flatMap(ttlOf(setOptions, options.ttl), (ttl) =>
+      Schema.encode(schema)(value).pipe(
+        Effect.flatMap((encoded) => toJsonText(schema, encoded)),
+        Effect.flatMap((text) => guard(store.set(full(key), text, ttl), undefined))
+      )).pipe(
+        Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
+      )
   return {
     backend: store.backend,
     get,
@@ -182,7 +209,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
         Effect.withSpan("Cache.delete", { attributes: { "cache.backend": store.backend } })
       ),
     expire: (key, ttl) =>
-      guard(store.expire(full(key), Duration.decode(ttl)), false).pipe(
+      Effect.flatMap(decodeTtl("ttl", ttl), (valid) => guard(store.expire(full(key), valid), false)).pipe(
         Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
       ),
     getOrSet: makeGetOrSet(get, set),
@@ -204,7 +231,7 @@ const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
     schema: Schema.Schema<A, I>,
     compute: Effect.Effect<A, E, R>,
     options?: SetOptions
-  ): Effect.Effect<A, E | RedisError, R> => {
+  ): Effect.Effect<A, E | RedisError | ValidationError, R> => {
     const store = (value: A) =>
       Effect.catchTag(
         set(key, schema, value, options),
@@ -215,15 +242,17 @@ const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
             reason: describeIssues(error)
           })
       )
-    const settle = (deferred: Deferred.Deferred<A, E | RedisError>) => (exit: Exit.Exit<A, E | RedisError>) =>
-      Effect.suspend(() => {
-        if (inflight.get(key) === deferred) inflight.delete(key)
-        return Deferred.done(deferred, exit)
-      })
+    const settle =
+      (deferred: Deferred.Deferred<A, E | RedisError | ValidationError>) =>
+      (exit: Exit.Exit<A, E | RedisError | ValidationError>) =>
+        Effect.suspend(() => {
+          if (inflight.get(key) === deferred) inflight.delete(key)
+          return Deferred.done(deferred, exit)
+        })
     // Uninterruptible between claiming the key and arming the release, so an interrupted leader never strands it.
-    const miss: Effect.Effect<A, E | RedisError, R> = Effect.uninterruptibleMask((restore) => {
+    const miss: Effect.Effect<A, E | RedisError | ValidationError, R> = Effect.uninterruptibleMask((restore) => {
       // Callers sharing a key share its computation, so they share its value and error types.
-      const running = inflight.get(key) as Deferred.Deferred<A, E | RedisError> | undefined
+      const running = inflight.get(key) as Deferred.Deferred<A, E | RedisError | ValidationError> | undefined
       if (running !== undefined) {
         // The leader was interrupted (the key is settled, with an interruption): this caller computes instead.
         return Effect.catchAllCause(
@@ -235,11 +264,14 @@ const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
                 : Effect.failCause(cause))
         )
       }
-      const deferred = Deferred.unsafeMake<A, E | RedisError>(FiberId.none)
+      const deferred = Deferred.unsafeMake<A, E | RedisError | ValidationError>(FiberId.none)
       inflight.set(key, deferred as Deferred.Deferred<unknown, unknown>)
       return Effect.onExit(restore(Effect.tap(compute, store)), settle(deferred))
     })
-    return Effect.flatMap(get(key, schema), Option.match({ onNone: () => miss, onSome: Effect.succeed })).pipe(
+    // A time to live the stores cannot take fails the call before the read: nothing is computed.
+    const ttl = options?.ttl === undefined ? undefined : decodeTtl("ttl", options.ttl)
+    const lookup = Effect.flatMap(get(key, schema), Option.match({ onNone: () => miss, onSome: Effect.succeed }))
+    return (ttl === undefined || Either.isRight(ttl) ? lookup : Effect.fail(ttl.left)).pipe(
       Effect.withSpan("Cache.getOrSet")
     )
   }

@@ -1,6 +1,7 @@
 /**
  * Building the Cache on Redis or in memory from resolved settings.
  */
+import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -26,7 +27,18 @@ export interface Settings {
   readonly timeout: Duration.Duration
 }
 
-/** The settings of explicit options, with `CacheConfig`'s defaults. */
+// A duration option of a layer: one that is not a duration of more than zero is a defect naming the option, as an
+// invalid URL is (the options are the program's own, not its configuration).
+const durationOption = (field: string, input: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  input === undefined ? fallback : Either.getOrThrowWith(
+    Engine.decodeTtl(field, input),
+    (error) => new Cause.IllegalArgumentException(error.message)
+  )
+
+/**
+ * The settings of explicit options, with `CacheConfig`'s defaults; throws an `IllegalArgumentException` naming a
+ * `ttl` or `timeout` that is not a duration of more than zero.
+ */
 export const resolve = (options: {
   readonly prefix?: string | undefined
   readonly ttl?: Duration.DurationInput | undefined
@@ -35,10 +47,10 @@ export const resolve = (options: {
   readonly timeout?: Duration.DurationInput | undefined
 }): Settings => ({
   prefix: options.prefix ?? "",
-  ttl: Duration.decode(options.ttl ?? Duration.hours(1)),
+  ttl: durationOption("ttl option", options.ttl, Duration.hours(1)),
   maxEntries: options.maxEntries ?? 10_000,
   strict: options.strict ?? false,
-  timeout: Duration.decode(options.timeout ?? Duration.seconds(1))
+  timeout: durationOption("timeout option", options.timeout, Duration.seconds(1))
 })
 
 /** The in-memory cache. */

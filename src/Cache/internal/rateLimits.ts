@@ -15,8 +15,14 @@ import * as Replies from "./redisReplies.js"
 const invalid = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid rate limit ${field}: ${reason}`, details: { field, reason } })
 
+// The longest window: a token bucket on Redis keeps its keys for up to (limit + 1) refill intervals, at most twice the
+// window, which must stay a whole number of milliseconds below 2^53 (Lua counts in doubles, and the script treats a
+// longer expiry as another client's value). 10^15 ms is some 31 700 years.
+const maxWindowMillis = 1e15
+
 // Arguments the stores cannot count with: the memory store counted them (a NaN limit allowed every call, negative
-// tokens gave capacity back) and Redis refused them, which read as the store being unavailable.
+// tokens gave capacity back, a window of 10^300 ms counted) and Redis refused them, which read as the store being
+// unavailable.
 const argumentProblem = (
   limit: number,
   window: Duration.DurationInput,
@@ -24,8 +30,8 @@ const argumentProblem = (
 ): ValidationError | undefined => {
   if (!Number.isSafeInteger(limit) || limit < 1) return invalid("limit", "must be a whole number of at least 1")
   const millis = Option.match(Duration.decodeUnknown(window), { onNone: () => Number.NaN, onSome: Duration.toMillis })
-  if (!Number.isFinite(millis) || millis < 1) {
-    return invalid("window", "must be a finite duration of at least 1 millisecond")
+  if (!Number.isFinite(millis) || millis < 1 || millis > maxWindowMillis) {
+    return invalid("window", "must be a finite duration of at least 1 millisecond and at most 10^15 milliseconds")
   }
   if (tokens !== undefined && (!Number.isSafeInteger(tokens) || tokens < 1)) {
     return invalid("tokens", "must be a whole number of at least 1")
