@@ -7,7 +7,7 @@ import { Clock, Duration, Effect, Exit, type Layer, Schedule } from "effect"
 import { Redis } from "ioredis"
 import { describe, expect } from "vitest"
 import * as RateLimits from "../src/Cache/RateLimits.js"
-import { refillKey } from "../src/Http/internal/rateLimitRedis.js"
+import { refillKey, tokensKey } from "../src/Http/internal/rateLimitRedis.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import { capturingLogger, keyFields } from "./fixtures/cache/conformance.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -51,6 +51,18 @@ const suite = (name: string, limiter: () => Layer.Layer<RateLimiter.RateLimiter>
           )
           expect(results.map((r) => r.allowed)).toEqual([true, true, true])
         }
+      }).pipe(Effect.provide(limiter())))
+
+    it.live("one key used with both algorithms counts apart in each", () =>
+      Effect.gen(function*() {
+        const k = key()
+        const bucket = { algorithm: "token-bucket" } as const
+        expect((yield* RateLimits.checkRateLimit(k, 3, "1 hour")).allowed).toBe(true)
+        const buckets = yield* Effect.forEach([1, 2, 3, 4], () => RateLimits.checkRateLimit(k, 3, "1 hour", bucket))
+        expect(buckets.map((r) => r.allowed)).toEqual([true, true, true, false])
+        const windows = yield* Effect.forEach([1, 2, 3], () => RateLimits.checkRateLimit(k, 3, "1 hour"))
+        expect(windows.map((r) => [r.allowed, r.remaining])).toEqual([[true, 1], [true, 0], [false, 0]])
+        expect((yield* RateLimits.checkRateLimit(k, 3, "1 hour", bucket)).allowed).toBe(false)
       }).pipe(Effect.provide(limiter())))
 
     it.live("a limit, window or tokens the stores cannot count with is a ValidationError; nothing counted", () =>
@@ -219,8 +231,10 @@ describe.skipIf(!redisUp)("on Redis", () => {
       }
       for (const [key, value] of tokenBucket) {
         yield* Effect.promise(() =>
-          redis.multi().set(`${prefix}call:${key}:tb`, value).set(refillKey(`${prefix}call:${key}:tb`), Date.now())
-            .exec()
+          redis.multi().set(tokensKey(`${prefix}call:${key}:tb`), value).set(
+            refillKey(`${prefix}call:${key}:tb`),
+            Date.now()
+          ).exec()
         )
       }
       for (const [key] of fixedWindow) {
@@ -242,7 +256,7 @@ describe.skipIf(!redisUp)("on Redis", () => {
           allowed: true,
           remaining: 2
         })
-        expect(yield* Effect.promise(() => redis.pttl(`${prefix}call:${key}:tb`))).toBeGreaterThan(0)
+        expect(yield* Effect.promise(() => redis.pttl(tokensKey(`${prefix}call:${key}:tb`)))).toBeGreaterThan(0)
       }
       expect(lines.filter((l) => l.includes("unavailable"))).toEqual([])
     }).pipe(onOwnPrefix({ lines, prefix, redis, url }))

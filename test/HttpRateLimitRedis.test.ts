@@ -13,7 +13,7 @@ import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, LogLevel, 
 import { Redis } from "ioredis"
 import * as Http from "../src/Http/Http.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
-import { refillKey } from "../src/Http/internal/rateLimitRedis.js"
+import { refillKey, tokensKey } from "../src/Http/internal/rateLimitRedis.js"
 import * as RateLimit from "../src/Http/RateLimit.js"
 import { fetchFrom, serve } from "./fixtures/http/server.js"
 import { redisServer, startRedis } from "./support/redisServer.js"
@@ -238,7 +238,7 @@ describe.skipIf(!redisUp)("on the shared Redis", () => {
       yield* limiter.consume({ key: "client", limit: 10, window: "1 minute", algorithm: "token-bucket" })
       const keys = yield* Effect.promise(() => redis.keysBuffer(`${prefix}*`))
       expect(keys.map((key) => key.toString("latin1")).sort()).toEqual(
-        [`${prefix}client`, refillKey(`${prefix}client`).toString("latin1")].sort()
+        [tokensKey(`${prefix}client`).toString("latin1"), refillKey(`${prefix}client`).toString("latin1")].sort()
       )
       for (const key of keys) {
         const ttl = yield* Effect.promise(() => redis.pttl(key))

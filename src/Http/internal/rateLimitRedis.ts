@@ -21,7 +21,7 @@ import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 interface RedisWithRateLimiting extends Redis {
   glamFixedWindow(key: string | Buffer, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
   glamTokenBucket(
-    key: string | Buffer,
+    tokensKey: Buffer,
     refillKey: Buffer,
     tokens: number,
     refillMillis: number,
@@ -62,8 +62,9 @@ redis.call("SET", key, next, "PX", nextpttl)
 return { next, nextpttl }
 `
 
-// `@effect/experimental`'s script, with the refill time under a key of its own (KEYS[2], see `refillKey`) where that
-// script keeps it under `<key>:refill`, the key of another bucket; with the server's time (`TIME`, in milliseconds)
+// `@effect/experimental`'s script, with the tokens and the refill time under keys of their own (KEYS[1] and KEYS[2],
+// see `tokensKey` and `refillKey`) where that script keeps them under `<key>`, the key of the fixed window of the same
+// name, and `<key>:refill`, the key of another bucket; with the server's time (`TIME`, in milliseconds)
 // where that script takes the caller's, so that replicas whose clocks disagree share one bucket (one whose clock is
 // a window ahead would refill it on each of its calls); and with both keys of a bucket expiring one refill interval
 // after the bucket would be full again: a bucket that is gone is created full, which is what it would be by then,
@@ -114,14 +115,21 @@ redis.call("SET", last_refill_key, last_refill, "PX", ttl)
 return next
 `
 
-// Follows a key's bytes in its bucket's refill key: UTF-8 (and the WTF-8 of `redisKey`) never holds the byte 0xFF,
-// so no key is another's refill key, nor are two refill keys one. Under `login:ada:refill`, the refill time of the
-// bucket of `login:ada` would be the tokens of a bucket of that name, and calls under it would reset hers.
-const refillSuffix = Buffer.from([0xff, ...Buffer.from(":refill", "utf8")])
+// The bytes that follow a limit's key (its bytes as Redis gets them) in the keys of a token bucket. UTF-8 (and the
+// WTF-8 of `redisKey`) never holds the byte 0xFF, so these keys are no fixed window's, and no other bucket's: a key
+// used with both algorithms counts apart in each, as in memory, and the refill time of the bucket of `login:ada`
+// is not the tokens of a bucket named `login:ada:refill`.
+const bucketSuffix = (name: string) => Buffer.from([0xff, ...Buffer.from(`:${name}`, "utf8")])
+const tokensSuffix = bucketSuffix("tokens")
+const refillSuffix = bucketSuffix("refill")
+
+const bytesOf = (key: string | Buffer): Buffer => typeof key === "string" ? Buffer.from(key, "utf8") : key
+
+/** The key of the tokens of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:tokens`. */
+export const tokensKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), tokensSuffix])
 
 /** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
-export const refillKey = (key: string | Buffer): Buffer =>
-  Buffer.concat([typeof key === "string" ? Buffer.from(key, "utf8") : key, refillSuffix])
+export const refillKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), refillSuffix])
 
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
@@ -205,7 +213,7 @@ export const make = (
         run("tokenBucket", key, () => {
           const bucket = RedisStore.redisKey(prefix + key)
           return redis.glamTokenBucket(
-            bucket,
+            tokensKey(bucket),
             refillKey(bucket),
             tokens,
             Duration.toMillis(refillRate),
