@@ -202,6 +202,8 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
  * saying so and never quoting the password. A server unreachable at startup is a warning: calls fail as store
  * failures (the middleware lets requests through) until it is back, and while a connection cannot select the
  * database or is refused the credentials, with one error logged for each such connection (or run of attempts).
+ * A server older than Redis 5.0 (its `INFO server`), when it answers at startup, is a `ConfigError` at `redis.url`
+ * too: the token bucket script needs 5.0.
  *
  * @since 0.1.0
  * @category layers

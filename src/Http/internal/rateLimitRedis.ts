@@ -11,12 +11,13 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import { keyFields, makeOncePerKey } from "../../Cache/internal/keyLog.js"
 import * as Replies from "../../Cache/internal/redisReplies.js"
 import * as RedisStore from "../../Cache/internal/store.js"
-import type { RedisError } from "../../Errors/InfrastructureErrors.js"
+import { RedisError } from "../../Errors/InfrastructureErrors.js"
 
 interface RedisWithRateLimiting extends Redis {
   glamFixedWindow(key: string | Buffer, tokens: number, refillMillis: number, limit?: number): Promise<[number, number]>
@@ -131,6 +132,37 @@ export const tokensKey = (key: string | Buffer): Buffer => Buffer.concat([bytesO
 /** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
 export const refillKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), refillSuffix])
 
+/** The oldest Redis the scripts run on: 5.0, the first to replicate a script's effects rather than the script. */
+export const minimumRedisVersion = [5, 0] as const
+
+/**
+ * Fails when the server is older than {@link minimumRedisVersion}, by its `INFO server`: the token bucket script
+ * reads `TIME` before it writes, which a Redis before 5.0 refuses ("Write commands not allowed after non
+ * deterministic commands"), every call then failing as the store unavailable. A server that does not say its
+ * version (a proxy), or does not answer in time, is not refused here.
+ */
+const minimumVersion = (redis: Redis, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
+  Effect.tryPromise(() => redis.info("server")).pipe(
+    Effect.timeout(timeout),
+    Effect.option,
+    Effect.flatMap((info) => {
+      const version = Option.flatMap(info, (text) => Option.fromNullable(/^redis_version:(\d+)\.(\d+)/m.exec(text)))
+      if (Option.isNone(version)) return Effect.void
+      const [, major, minor] = version.value
+      const [minMajor, minMinor] = minimumRedisVersion
+      return Number(major) > minMajor || (Number(major) === minMajor && Number(minor) >= minMinor)
+        ? Effect.void
+        : Effect.fail(
+          new RedisError({
+            message: `Redis ${major}.${minor} at the Redis URL (redis.url) is older than the rate limiter needs: ` +
+              `Redis ${minMajor}.${minMinor} or later (its token bucket script reads the server's TIME before it ` +
+              "writes, which Redis replicates only from 5.0)",
+            details: { operation: "version" }
+          })
+        )
+    })
+  )
+
 /**
  * The store on Redis, its client closed with the scope. A Redis that is not ready within `timeout` at startup is one
  * warning: the client keeps reconnecting, and each operation fails (the middleware then lets the request through)
@@ -155,6 +187,7 @@ export const make = (
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
       refused: "the rate limit store is unavailable (requests are let through) until a connection is accepted"
     })
+    if (redis.status === "ready") yield* minimumVersion(redis, timeout)
     // A key that holds another Redis type fails every call under it until it is deleted (its value is another
     // client's, not the limiter's to replace): one warning per key, never the key itself.
     const firstTime = makeOncePerKey()
