@@ -137,8 +137,11 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * it fails with a `RedisError` if `strict`, else logs a warning and starts degraded (the client keeps reconnecting).
  * A Redis that answers without the URL's `/db`, or refuses its credentials (`WRONGPASS`, `NOAUTH`), fails startup
  * with a `RedisError` saying so; a connection made later to such a server is one error log, and the store is
- * unavailable until a connection is accepted with both. A URL that cannot be parsed is a defect whose message hides
- * its credentials; so is a `ttl` or `timeout` that is not a duration of more than zero (an
+ * unavailable until a connection is accepted with both. A user whose ACL refuses a command or a key of the prefix
+ * the cache uses (`NOPERM`) fails startup with a `RedisError` naming the command; refused later, the operations fail
+ * with it (a miss or a skipped write unless `strict`), one error log per refusal until the operation succeeds again.
+ * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl` or `timeout` that is
+ * not a duration of more than zero (an
  * `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
@@ -165,7 +168,8 @@ export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cac
  * in-memory LRU, with one log line saying so, except in `app_env` `prod`, where a missing `redis.url` fails. A `/db`
  * of `redis.url` that the server does not have (`/99` on a server of 16 databases) fails with a `ConfigError` at
  * `redis.url` when the server answers at startup, as `RateLimit.layerConfig` does, and so do credentials the server
- * refuses (a message saying so, never the password); an unreachable server is a
+ * refuses (a message saying so, never the password), and a user whose ACL refuses the cache a command or a key
+ * (`NOPERM`, naming the command); an unreachable server is a
  * `RedisError` when `cache.strict`, else a warning (see {@link layer}).
  * When a `Readiness` registry is in the context, the Redis check is registered in it as `redis`.
  *

@@ -22,6 +22,7 @@ import { keyFields, makeOncePerKey } from "./keyLog.js"
 import * as Metrics from "./metrics.js"
 import type { KeyReplyError } from "./redisReplies.js"
 import type { Store } from "./store.js"
+import * as StoreModule from "./store.js"
 
 /** What the engine needs beside its store. */
 export interface EngineOptions {
@@ -106,15 +107,31 @@ const ttlOf = (
 
 /**
  * The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. A reply
- * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy.
+ * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy. A command the server
+ * refuses the user (`NOPERM`) is no outage either: one error log per refusal, until the operation succeeds again.
  */
 const makeHealth = (store: Store, strict: boolean) => {
   let degraded = false
+  // The refusals logged, by operation: cleared when that operation succeeds.
+  const refused = new Map<string, Set<string>>()
+  const refusal = (error: RedisError, operation: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const logged = refused.get(operation) ?? new Set<string>()
+      refused.set(operation, logged)
+      if (logged.has(error.message)) return Effect.void
+      logged.add(error.message)
+      return Effect.logError(`${error.message}; reads are misses and writes are skipped until it does`, {
+        backend: store.backend,
+        operation
+      })
+    })
   return {
-    failed: <A>(error: RedisError, fallback: A): Effect.Effect<A, RedisError> =>
+    failed: <A>(error: RedisError, fallback: A, operation: string): Effect.Effect<A, RedisError> =>
       Metric.increment(Metrics.error).pipe(
         Effect.zipRight(
-          strict
+          StoreModule.isPermissionRefusal(error)
+            ? Effect.zipRight(refusal(error, operation), strict ? Effect.fail(error) : Effect.succeed(fallback))
+            : strict
             ? Effect.fail(error)
             : degraded
             ? Effect.succeed(fallback)
@@ -130,11 +147,13 @@ const makeHealth = (store: Store, strict: boolean) => {
             )
         )
       ),
-    succeeded: Effect.suspend(() => {
-      if (!degraded) return Effect.void
-      degraded = false
-      return Effect.logInfo("Cache store reachable again", { backend: store.backend })
-    })
+    succeeded: (operation: string) =>
+      Effect.suspend(() => {
+        refused.delete(operation)
+        if (!degraded) return Effect.void
+        degraded = false
+        return Effect.logInfo("Cache store reachable again", { backend: store.backend })
+      })
   }
 }
 
@@ -144,10 +163,14 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
   // A key whose value cannot be read is logged once, whether it does not decode or holds another Redis type.
   const firstTime = makeOncePerKey()
   const full = (key: string) => options.prefix + key
-  const guard = <A>(effect: Effect.Effect<A, RedisError>, fallback: A): Effect.Effect<A, RedisError> =>
+  const guard = <A>(
+    operation: string,
+    effect: Effect.Effect<A, RedisError>,
+    fallback: A
+  ): Effect.Effect<A, RedisError> =>
     Effect.matchEffect(effect, {
-      onFailure: (error) => health.failed(error, fallback),
-      onSuccess: (a) => Effect.as(health.succeeded, a)
+      onFailure: (error) => health.failed(error, fallback, operation),
+      onSuccess: (a) => Effect.as(health.succeeded(operation), a)
     })
   const unreadable = (key: string, message: string, reason: string) =>
     Effect.suspend(() => firstTime(key) ? Effect.logWarning(message, { ...keyFields(key), reason }) : Effect.void)
@@ -161,8 +184,9 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     )
   const read = (key: string): Effect.Effect<string | Uint8Array | undefined, RedisError> =>
     Effect.matchEffect(store.get(full(key)), {
-      onFailure: (error) => error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined),
-      onSuccess: (raw) => Effect.as(health.succeeded, raw)
+      onFailure: (error) =>
+        error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined, "get"),
+      onSuccess: (raw) => Effect.as(health.succeeded("get"), raw)
     })
   const decode = <A, I>(
     key: string,
@@ -196,7 +220,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     Effect.flatMap(ttlOf(setOptions, options.ttl), (ttl) =>
       Schema.encode(schema)(value).pipe(
         Effect.flatMap((encoded) => toJsonText(schema, encoded)),
-        Effect.flatMap((text) => guard(store.set(full(key), text, ttl), undefined))
+        Effect.flatMap((text) => guard("set", store.set(full(key), text, ttl), undefined))
       )).pipe(
         Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
       )
@@ -205,11 +229,11 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     get,
     set,
     delete: (key) =>
-      guard(store.delete(full(key)), false).pipe(
+      guard("delete", store.delete(full(key)), false).pipe(
         Effect.withSpan("Cache.delete", { attributes: { "cache.backend": store.backend } })
       ),
     expire: (key, ttl) =>
-      Effect.flatMap(decodeTtl("ttl", ttl), (valid) => guard(store.expire(full(key), valid), false)).pipe(
+      Effect.flatMap(decodeTtl("ttl", ttl), (valid) => guard("expire", store.expire(full(key), valid), false)).pipe(
         Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
       ),
     getOrSet: makeGetOrSet(get, set),
@@ -218,13 +242,13 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
 }
 
 type Get = CacheService["get"]
-type Set = CacheService["set"]
+type Put = CacheService["set"]
 
 /**
  * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
  * that result (its failure too) instead of computing it again. A waiter whose leader was interrupted tries again.
  */
-const makeGetOrSet = (get: Get, set: Set): CacheService["getOrSet"] => {
+const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
   const inflight = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const getOrSet = <A, I, E, R>(
     key: string,

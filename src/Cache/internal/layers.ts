@@ -73,6 +73,16 @@ export const makeRedis = (
       unreachable: "Redis not reachable at startup: the cache starts degraded and keeps reconnecting",
       refused: "the cache store is unavailable (reads are misses, writes are skipped) until a connection is accepted"
     })
+    // The user's rights, when the server answers: a command or a key of the prefix that its ACL refuses fails.
+    if (connection.client.status === "ready") {
+      yield* Store.refusedAtStartup(
+        connection,
+        settings.timeout,
+        "the cache",
+        Store.cacheCommands(connection.client),
+        Store.probeKey(settings.prefix)
+      )
+    }
     return Engine.make(Store.redis(connection, settings.timeout), settings)
   })
 
@@ -92,7 +102,9 @@ export const fromConfig = (
         // A database the server does not have, or credentials it refuses, are the configuration's fault, as the
         // rate limiter reports them.
         Effect.catchIf(
-          (error) => error.details.operation === "select" || error.details.operation === "auth",
+          (error) =>
+            error.details.operation === "select" || error.details.operation === "auth" ||
+            error.details.operation === "permission",
           (error) => Effect.fail(ConfigError.InvalidData(["redis", "url"], error.message))
         )
       )

@@ -70,3 +70,49 @@ export const keyProblem = (cause: unknown, replyError: ReplyErrorClass): KeyRepl
     ? undefined
     : new KeyReplyError({ code, reason: `${code}: ${meaning}` })
 }
+
+/**
+ * What the server refused the user of the Redis URL (its ACL): a command, or a key (the user's key patterns do not
+ * cover it). `command` is the command's name, lower case (`"get"`), or `undefined` when a script's call was refused
+ * and the server did not say which.
+ */
+export interface PermissionRefusal {
+  readonly kind: "command" | "key"
+  readonly command: string | undefined
+}
+
+// `NOPERM` answers a command the ACL refuses; a script's refused call fails the script with `ERR` and these words
+// (Redis 6 and 7.0; later servers answer `NOPERM`).
+const refusedByAcl = /^NOPERM\b|\bThe user executing the script can't (?:run|access)\b/
+const refusedCommand = /'([a-z][a-z0-9|_-]*)' command/
+const refusedScriptCall = /\bThe user executing the script can't\b/
+
+/**
+ * The refusal when `cause` is the server's error reply refusing the user a command or a key; `undefined` otherwise.
+ * Reads the reply's words and the command's name only, never its arguments.
+ */
+export const permissionRefusal = (cause: unknown, replyError: ReplyErrorClass): PermissionRefusal | undefined => {
+  if (!(cause instanceof replyError) || !refusedByAcl.test(cause.message)) return undefined
+  const kind = /\bkeys?\b/.test(cause.message) ? "key" : "command"
+  const named = refusedCommand.exec(cause.message)?.[1]
+  const command: unknown = (cause as { readonly command?: { readonly name?: unknown } }).command?.name
+  return {
+    kind,
+    command: named ?? (refusedScriptCall.test(cause.message) || typeof command !== "string" ? undefined : command)
+  }
+}
+
+const refusalPrefix = "Redis refused the user of the Redis URL (redis.url) "
+
+/** What a log or an error says of a refusal: the command and whether the command or a key was refused. */
+export const describeRefusal = (refusal: PermissionRefusal, what: string): string => {
+  const command = refusal.command === undefined
+    ? `a command of ${what}`
+    : `the ${refusal.command.toUpperCase()} command`
+  return refusal.kind === "command"
+    ? `${refusalPrefix}${command} (NOPERM): its ACL does not allow the command`
+    : `${refusalPrefix}a key of ${command} (NOPERM): its ACL key patterns do not cover the key prefix`
+}
+
+/** Whether an error's message is one of {@link describeRefusal}. */
+export const isRefusalMessage = (message: string): boolean => message.startsWith(refusalPrefix)

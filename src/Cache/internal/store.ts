@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
+import { randomUUID } from "node:crypto"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
 import * as Replies from "./redisReplies.js"
 
@@ -286,13 +287,86 @@ const redisMillis = (ttl: Duration.Duration): number | undefined => {
   return ms > Number.MAX_SAFE_INTEGER ? undefined : Math.max(1, Math.ceil(ms))
 }
 
+/**
+ * Whether a store's failure is the server refusing the user of the URL a command or a key (`NOPERM`), by its message
+ * (an error is not always the same object once it has gone through the effects that carry it).
+ */
+export const isPermissionRefusal = (error: RedisError): boolean => Replies.isRefusalMessage(error.message)
+
+/**
+ * The failure of `operation` for a command the server answered with `cause`: a refusal of the user's rights
+ * (`NOPERM`) says so, naming the command and whether the command or a key was refused, never the key.
+ */
+export const commandFailure = (operation: string, replyError: Replies.ReplyErrorClass) => (cause: unknown) => {
+  const refusal = Replies.permissionRefusal(cause, replyError)
+  if (refusal === undefined) return failure(operation)(cause)
+  const error = new RedisError({
+    message: Replies.describeRefusal(refusal, "the cache"),
+    details: { operation },
+    cause: Replies.withoutArguments(cause)
+  })
+  return error
+}
+
+/** A key under `prefix` that no caller names (no UTF-8 holds 0xFF), for checking the user's rights at startup. */
+export const probeKey = (prefix: string): Buffer =>
+  Buffer.concat([Buffer.from(prefix, "utf8"), Buffer.from([0xff]), Buffer.from(`:probe:${randomUUID()}`, "utf8")])
+
+/**
+ * The first command of `commands` whose reply refuses the user (`NOPERM`), as {@link commandFailure} says it; other
+ * failures (a timeout, the server gone) are for the calls to meet. The commands change nothing: their key is one
+ * that no caller names and that is absent (`SET ... XX` writes only over a key that is there).
+ */
+export const refusedAtStartup = (
+  connection: Connection,
+  timeout: Duration.Duration,
+  what: string,
+  commands: (key: Buffer) => Promise<ReadonlyArray<unknown>>,
+  key: Buffer
+): Effect.Effect<void, RedisError> =>
+  Effect.tryPromise(() => commands(key)).pipe(
+    Effect.timeout(timeout),
+    Effect.option,
+    Effect.flatMap((replies) => {
+      for (const reply of replies._tag === "Some" ? replies.value : []) {
+        const refusal = Replies.permissionRefusal(reply, connection.replyError)
+        if (refusal !== undefined) {
+          const error = new RedisError({
+            message: Replies.describeRefusal(refusal, what),
+            details: { operation: "permission" },
+            cause: Replies.withoutArguments(reply)
+          })
+          return Effect.fail(error)
+        }
+      }
+      return Effect.void
+    })
+  )
+
+/** The errors of a pipeline's or a transaction's replies, and of its own failure (`EXECABORT`'s `previousErrors`). */
+export const replyErrors = (run: () => Promise<Array<[Error | null, unknown]> | null>) =>
+  run().then(
+    (replies) => (replies ?? []).map(([error]) => error),
+    (error: unknown) => [
+      error,
+      ...((error as { readonly previousErrors?: ReadonlyArray<unknown> }).previousErrors ?? [])
+    ]
+  )
+
+/** The cache's commands on an absent key, for {@link refusedAtStartup}. */
+export const cacheCommands = (client: Redis) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
+  ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).exec())),
+  ...(await replyErrors(() => client.multi().exists(key).persist(key).exec()))
+]
+
 /** The store on a connected client; every operation fails while the server refuses the URL's database. */
 export const redis = (connection: Connection, timeout: Duration.Duration): Store => {
   const { client } = connection
+  const failed = (operation: string) => commandFailure(operation, connection.replyError)
   const run = <A>(operation: string, f: () => Promise<A>) =>
     Effect.zipRight(
       connection.database,
-      Effect.tryPromise({ try: f, catch: failure(operation) }).pipe(
+      Effect.tryPromise({ try: f, catch: failed(operation) }).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => failure(operation)("timed out") })
       )
     )
