@@ -8,6 +8,8 @@ import { Cause, ConfigError, ConfigProvider, Context, Effect, Exit, Layer, Optio
 import { Redis } from "ioredis"
 import { describe, expect } from "vitest"
 import * as Cache from "../src/Cache/Cache.js"
+import * as RateLimits from "../src/Cache/RateLimits.js"
+import * as RateLimit from "../src/Http/RateLimit.js"
 import { capturingLogger } from "./fixtures/cache/conformance.js"
 import { startRedis } from "./support/redisServer.js"
 import { toolAvailable } from "./support/tools.js"
@@ -94,6 +96,39 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       expect(refused()).toHaveLength(3) // the strict cache's refusal is logged too, once
       expect(lines.join("\n")).not.toContain(password)
       expect(lines.join("\n")).not.toContain("reading:1")
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  }, 30_000)
+})
+
+describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses the rate limiter (NOPERM)", () => {
+  it.live("startup fails naming the refused command; refused later, checkRateLimit says so, one error log", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function*() {
+      const { url, user } = yield* ownServer
+      yield* user("noscripts", "~glam:ratelimit:*", "+@all", "-@scripting")
+      yield* user("notime", "~glam:ratelimit:*", "+@all", "-time")
+      for (const [name, command] of [["noscripts", "EVAL"], ["notime", "TIME"]] as const) {
+        const { error, text } = yield* buildFailure(Layer.provide(RateLimit.layerConfig, configured(url(name))))
+        expect(Option.isSome(error) && ConfigError.isConfigError(error.value), name).toBe(true)
+        expect(String(Option.getOrUndefined(error)), name).toContain(
+          "Redis refused the user of the Redis URL (redis.url) " +
+            (command === "EVAL" ? "the EVAL command" : "a command of the rate limit scripts")
+        )
+        expect(text).not.toContain(password)
+      }
+      yield* user("ada", "~glam:ratelimit:*", "+@all")
+      const limiter = yield* Layer.build(RateLimit.layerRedis(url("ada")))
+      expect((yield* RateLimits.checkRateLimit("login:ada", 3, "1 minute").pipe(Effect.provide(limiter))).allowed)
+        .toBe(true)
+      yield* user("ada", "~glam:ratelimit:*", "+@all", "-@scripting")
+      for (let i = 0; i < 3; i++) {
+        const error = yield* Effect.flip(
+          RateLimits.checkRateLimit("login:ada", 3, "1 minute").pipe(Effect.provide(limiter))
+        )
+        expect(error.message).toMatch(/^Redis refused the user of the Redis URL \(redis\.url\) the EVAL(SHA)? command/)
+      }
+      expect(lines.filter((l) => l.includes("Redis refused the user"))).toHaveLength(1)
+      expect(lines.join("\n")).not.toContain("login:ada")
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   }, 30_000)
 })

@@ -83,8 +83,9 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
           }
         })
       )
-      : RedisReplies.isKeyProblem(error)
-      // The store logged the key once: the request is let through, as on a store failure.
+      : RedisReplies.isKeyProblem(error) || RedisReplies.isRefusalMessage(error.message)
+      // The store logged the key, or the refusal of its command (NOPERM), once: the request is let through, as on a
+      // store failure.
       ? Effect.void
       : Effect.logWarning("Rate limit store unavailable; request allowed", error)
   // Runs on every request: the key is read in one step and nothing is built but the consume call.
@@ -203,7 +204,8 @@ export const layerMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.lay
  * failures (the middleware lets requests through) until it is back, and while a connection cannot select the
  * database or is refused the credentials, with one error logged for each such connection (or run of attempts).
  * A server older than Redis 5.0 (its `INFO server`), when it answers at startup, is a `ConfigError` at `redis.url`
- * too: the token bucket script needs 5.0.
+ * too: the token bucket script needs 5.0. So is a user whose ACL refuses the scripts a command or a key
+ * (`NOPERM`, naming the command); refused later, each call fails with that refusal, one error log per refusal.
  *
  * @since 0.1.0
  * @category layers

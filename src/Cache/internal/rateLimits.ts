@@ -90,6 +90,9 @@ const count = (
               // A key holding another Redis type is that key's problem (the store logged it once), not an outage.
               message: Replies.isKeyProblem(error)
                 ? "Rate limit key holds another Redis type: the call is not counted"
+                : Replies.isRefusalMessage(error.message)
+                // The user's ACL refused the store's command (NOPERM): said as such, not as an outage.
+                ? error.message
                 : "Rate limit store unavailable",
               details: { operation: "rate_limit" },
               cause: error

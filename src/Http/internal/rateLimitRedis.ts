@@ -132,6 +132,16 @@ export const tokensKey = (key: string | Buffer): Buffer => Buffer.concat([bytesO
 /** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
 export const refillKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), refillSuffix])
 
+// The commands of the scripts, on absent keys, writing nothing (`SET ... XX` writes only over a key that is there).
+const probeScript = `
+redis.call("GET", KEYS[1])
+redis.call("PTTL", KEYS[1])
+redis.call("TIME")
+redis.call("SET", KEYS[1], "0", "XX")
+redis.call("SET", KEYS[2], "0", "XX")
+return 1
+`
+
 /** The oldest Redis the scripts run on: 5.0, the first to replicate a script's effects rather than the script. */
 export const minimumRedisVersion = [5, 0] as const
 
@@ -187,12 +197,26 @@ export const make = (
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
       refused: "the rate limit store is unavailable (requests are let through) until a connection is accepted"
     })
-    if (redis.status === "ready") yield* minimumVersion(redis, timeout)
+    if (redis.status === "ready") {
+      yield* minimumVersion(redis, timeout)
+      // The user's rights: the scripts' commands on absent keys under the prefix that no caller names.
+      yield* RedisStore.refusedAtStartup(connection, timeout, "the rate limit scripts", (key) =>
+        RedisStore.replyErrors(() =>
+          redis.pipeline().eval(probeScript, 2, key, refillKey(key)).exec()
+        ), RedisStore.probeKey(prefix))
+    }
     // A key that holds another Redis type fails every call under it until it is deleted (its value is another
     // client's, not the limiter's to replace): one warning per key, never the key itself.
     const firstTime = makeOncePerKey()
     const failed = (command: string) => (cause: unknown) => {
       const problem = Replies.keyProblem(cause, connection.replyError)
+      const refusal = Replies.permissionRefusal(cause, connection.replyError)
+      if (refusal !== undefined) {
+        return new RateLimiter.RateLimitStoreError({
+          message: Replies.describeRefusal(refusal, "the rate limit scripts"),
+          cause: Replies.withoutArguments(cause)
+        })
+      }
       return problem === undefined
         ? new RateLimiter.RateLimitStoreError({
           message: `Failed to execute ${command} rate limiting command`,
@@ -211,6 +235,18 @@ export const make = (
           { ...keyFields(key), reason: error.cause.reason, command }
         )
         : Effect.void
+    // A command the server refuses the user (NOPERM): one error log per refusal, until the command succeeds again.
+    const refused = new Map<string, string>()
+    const refusalLogged = (command: string) => (error: RateLimiter.RateLimitStoreError) =>
+      Effect.suspend(() => {
+        if (!Replies.isRefusalMessage(error.message) || refused.get(command) === error.message) {
+          return Effect.void
+        }
+        refused.set(command, error.message)
+        return Effect.logError(`${error.message}; the calls are not counted (the HTTP middleware lets them through)`, {
+          command
+        })
+      })
     // The middleware runs in the request's uninterruptible part: the call is made interruptible so that the timeout
     // can end it, and the client's own command timeout rejects it too.
     const run = <A>(
@@ -221,10 +257,16 @@ export const make = (
       Effect.zipRight(
         Effect.mapError(
           connection.database,
-          (error) => new RateLimiter.RateLimitStoreError({ message: error.message, cause: error })
+          (error) =>
+            new RateLimiter.RateLimitStoreError({ message: error.message, cause: error })
         ),
         Effect.tryPromise({ try: f, catch: failed(command) }).pipe(
           Effect.tapError(keyProblemLogged(command, key)),
+          Effect.tapBoth({
+            onFailure: refusalLogged(command),
+            onSuccess: () =>
+              Effect.sync(() => refused.delete(command))
+          }),
           Effect.interruptible,
           Effect.timeoutFail({
             duration: timeout,
