@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
+import * as TraceHeaders from "../src/Telemetry/internal/traceHeaders.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
 
 const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -51,6 +52,47 @@ describe("Telemetry/Traceparent", () => {
       valid.repeat(20)
     ]
     for (const header of invalid) expect(Traceparent.parse(header)).toEqual(Option.none())
+  })
+
+  it("whitespace around a header makes it invalid, for the Bus (parse) and the HTTP server span alike", () => {
+    for (const header of [` ${valid}`, `${valid} `, `\t${valid}`, `${valid}\n`, `${valid}\r`, `\u00a0${valid}`]) {
+      expect(Traceparent.parse(header)).toEqual(Option.none())
+      expect(TraceHeaders.w3c(header)).toEqual(Option.none())
+    }
+  })
+
+  it("the Bus (parse) and the HTTP server span read every header alike: one parser", () => {
+    const part = fc.oneof(
+      fc.constantFrom("00", "01", "ff", "cc", "0", "-", " ", "\t", "\n", "x", "-extra", "0".repeat(16)),
+      hex(2),
+      hex(16),
+      hex(32),
+      fc.string()
+    )
+    const header = fc.oneof(
+      fc.array(part, { maxLength: 8 }).map((parts) => parts.join("")),
+      fc.tuple(
+        fc.constantFrom("", " ", "\t"),
+        hex(2),
+        arbTraceparent,
+        hex(2),
+        fc.option(fc.string()),
+        fc.constantFrom("", " ", "\n")
+      ).map(([before, version, t, flags, rest, after]) =>
+        `${before}${version}-${t.traceId}-${t.spanId}-${flags}${rest === null ? "" : `-${rest}`}${after}`
+      )
+    )
+    fc.assert(
+      fc.property(header, (text) => {
+        const http = Option.map(TraceHeaders.w3c(text), (span) => ({
+          traceId: span.traceId,
+          spanId: span.spanId,
+          sampled: span.sampled
+        }))
+        expect(Traceparent.parse(text)).toEqual(http)
+      }),
+      { numRuns: 3000 }
+    )
   })
 
   it("parse never throws, whatever it is given", () => {

@@ -2,20 +2,20 @@
  * W3C Trace Context `traceparent` headers: parsing, writing, reading the current span's, and continuing an
  * incoming one.
  *
- * Parsing is the OpenTelemetry SDK's (`parseTraceParent` from `@opentelemetry/core`) plus its validity checks
- * (no all-zero ids), wrapped so that an invalid header is `Option.none()`, never an error: a malformed header
- * from a client starts a new trace instead of failing the request.
+ * Parsing follows the W3C rules, and is the one the HTTP server span reads a request's `traceparent` with: an invalid
+ * header is `Option.none()`, never an error, so that a malformed header from a client starts a new trace instead of
+ * failing the request or the message.
  *
  * @since 0.1.0
  */
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import * as OtelApi from "@opentelemetry/api"
-import { parseTraceParent } from "@opentelemetry/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import { parseTraceparent } from "./internal/traceHeaders.js"
 
 /**
  * The header name, lower-case as W3C Trace Context spells it.
@@ -43,7 +43,8 @@ export interface Traceparent {
 /**
  * Parses a `traceparent` header; anything that is not a valid header (or not a string) is `Option.none()`.
  *
- * Versions other than `00` are accepted as the spec asks (their first four fields are read); `ff` is not.
+ * W3C rules: lower-case hex ids, not all zeros; version `00` has four fields exactly; a later version is read by its
+ * first four, `ff` is invalid. The value is read as it is: whitespace before or after it makes it invalid.
  *
  * @example
  * ```ts
@@ -56,20 +57,7 @@ export interface Traceparent {
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (header: unknown): Option.Option<Traceparent> => {
-  if (typeof header !== "string" || header.length > 512) {
-    return Option.none()
-  }
-  const context = parseTraceParent(header)
-  if (context === null || !OtelApi.isValidTraceId(context.traceId) || !OtelApi.isValidSpanId(context.spanId)) {
-    return Option.none()
-  }
-  return Option.some({
-    traceId: context.traceId,
-    spanId: context.spanId,
-    sampled: (context.traceFlags & OtelApi.TraceFlags.SAMPLED) === OtelApi.TraceFlags.SAMPLED
-  })
-}
+export const parse = (header: unknown): Option.Option<Traceparent> => Option.fromNullable(parseTraceparent(header))
 
 /**
  * Writes a version `00` `traceparent` header (flags `01` when sampled, else `00`).

@@ -26,19 +26,43 @@ const external = (traceId: string, span: string, sampled: boolean): Option.Optio
     : Option.some(Tracer.externalSpan({ traceId, spanId: span, sampled }))
 
 /**
- * `traceparent` by the W3C rules: version `ff` and upper-case hex are invalid, a version `00` header has four
- * fields exactly (two headers, which Node joins with a comma, are invalid), a later version is read by its first
- * four, the ids may not be all zeros.
+ * The ids and sampled flag of a `traceparent`, the one parser behind `Traceparent.parse` (the Bus) and the HTTP
+ * server span.
+ *
+ * @internal
+ */
+export interface ParsedTraceparent {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/**
+ * `traceparent` by the W3C rules: lower-case hex only, version `ff` invalid, a version `00` header has four fields
+ * exactly (two headers, which Node joins with a comma, are invalid), a later version is read by its first four, the
+ * ids may not be all zeros. The value is read as it is: no whitespace before or after it (an HTTP parser has
+ * trimmed the header's own), and nothing but a string, of at most 512 characters.
+ *
+ * @internal
+ */
+export const parseTraceparent = (header: unknown): ParsedTraceparent | undefined => {
+  if (typeof header !== "string" || header.length > maxLength) return undefined
+  const match = traceparent.exec(header)
+  if (match === null) return undefined
+  const [, version, traceId, span, flags, rest] = match
+  if (version === "ff" || (version === "00" && rest !== undefined)) return undefined
+  if (allZero.test(traceId!) || allZero.test(span!)) return undefined
+  return { traceId: traceId!, spanId: span!, sampled: (parseInt(flags!, 16) & 1) === 1 }
+}
+
+/**
+ * The caller's span of a `traceparent`, read by {@link parseTraceparent}.
  *
  * @internal
  */
 export const w3c = (header: string | undefined): Option.Option<Tracer.ExternalSpan> => {
-  if (header === undefined || header.length > maxLength) return Option.none()
-  const match = traceparent.exec(header)
-  if (match === null) return Option.none()
-  const [, version, traceId, span, flags, rest] = match
-  if (version === "ff" || (version === "00" && rest !== undefined)) return Option.none()
-  return external(traceId!, span!, (parseInt(flags!, 16) & 1) === 1)
+  const parsed = parseTraceparent(header)
+  return parsed === undefined ? Option.none() : Option.some(Tracer.externalSpan(parsed))
 }
 
 // A B3 trace id: 128 bits, or 64 bits padded to 128 as OpenTelemetry's B3 propagator does.
