@@ -93,6 +93,15 @@ describe("Telemetry/TelemetryConfig", () => {
       expect(Redacted.value(headers["authorization"]!)).toBe("Bearer t0ken")
     }))
 
+  it.effect("telemetry.max_queue_size bounds the OTLP span queue (default 2048), a key GlamLive knows", () =>
+    Effect.gen(function*() {
+      const otlp = { exporter: "otlp", otlp: { endpoint: "http://collector:4318/v1/traces" } }
+      const read = (telemetry: object) => Effect.map(load({ service: { name: "s" }, telemetry }), (c) => c.exporter)
+      expect(yield* read(otlp)).toMatchObject({ _tag: "Otlp", maxQueueSize: 2048 })
+      expect(yield* read({ ...otlp, max_queue_size: 10 })).toMatchObject({ _tag: "Otlp", maxQueueSize: 10 })
+      expect(GlamConfig.sectionKeys("telemetry", [TelemetryConfig.config])).toContain("max_queue_size")
+    }))
+
   it.effect("rejects what it cannot use, naming the key and what was expected", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [object, string, string]> = [
@@ -109,6 +118,15 @@ describe("Telemetry/TelemetryConfig", () => {
           "telemetry.sampling_ratio",
           "Expected a number between 0 and 1"
         ],
+        ...[0, -1, 1_000_001, 2.5, "many"].map((size) =>
+          [
+            { service: { name: "s" }, telemetry: { max_queue_size: size } },
+            "telemetry.max_queue_size",
+            typeof size === "string" || size === 2.5
+              ? "Expected an integer value"
+              : "Expected an integer between 1 and 1000000"
+          ] as const
+        ),
         [
           { service: { name: "s" }, logging: { format: "xml" } },
           "logging.format",

@@ -12,11 +12,13 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Correlation from "../src/Telemetry/Correlation.js"
+import * as TracingSdk from "../src/Telemetry/internal/tracingSdk.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
 import * as Traceparent from "../src/Telemetry/Traceparent.js"
 import { eventually } from "./support/eventually.js"
@@ -226,6 +228,99 @@ describe("Telemetry/Tracing", () => {
         expect(lines.filter((line) => line.includes("OTLP export succeeded again after 2 spans dropped"))).toHaveLength(
           1
         )
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a full span queue drops spans visibly: counted by reason, one warning when drops start, one line with the count",
+    () =>
+      Effect.gen(function*() {
+        // Holds every export until released, so that the queue fills.
+        const held: Array<http.ServerResponse> = []
+        let released = false
+        let requests = 0
+        const server = yield* localHttpServer((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            requests += 1
+            if (released) res.writeHead(200, { "content-type": "application/json" }).end("{}")
+            else held.push(res)
+          })
+        })
+        const { port } = server.address() as AddressInfo
+        const dropped = Metric.value(Metric.tagged(TracingSdk.spansDropped, "reason", "queue_full"))
+        const before = (yield* dropped).count
+        const lines: Array<string> = []
+        const layer = Telemetry.layer({
+          serviceName: "svc",
+          logSink: (line) => void lines.push(line),
+          exporter: { _tag: "Otlp", endpoint: `http://127.0.0.1:${port}/v1/traces`, headers: {}, maxQueueSize: 2 }
+        })
+        const span = (name: string) => Effect.void.pipe(Effect.withSpan(name))
+        yield* Effect.gen(function*() {
+          // 1 and 2 fill a batch, whose export is held; 3 and 4 fill the queue; 5, 6, 7 find it full.
+          for (const name of ["s1", "s2", "s3", "s4", "s5", "s6", "s7"]) yield* span(name)
+          expect((yield* dropped).count - before).toBe(3)
+          const warnings = yield* eventually(
+            Effect.sync(() => lines.filter((line) => line.includes(" - WARNING - "))),
+            (warnings) => warnings.length > 0,
+            "the warning"
+          )
+          expect(warnings).toHaveLength(1)
+          expect(warnings[0]).toContain("Span queue full (2 spans waiting for export, telemetry.max_queue_size)")
+          released = true
+          for (const res of held) res.writeHead(200, { "content-type": "application/json" }).end("{}")
+          // The queued 3 and 4 go out once the first export is answered: the queue is empty again.
+          yield* eventually(Effect.sync(() => requests), (n) => n >= 2, "the second export")
+          yield* span("s8")
+        }).pipe(Effect.provide(layer), Effect.scoped)
+        yield* eventually(
+          Effect.sync(() => lines.filter((line) => line.includes("3 spans dropped while it was full (queued again)"))),
+          (found) => found.length > 0,
+          "the count"
+        )
+        expect(lines.filter((line) => line.includes("Span queue: "))).toHaveLength(1)
+        expect((yield* dropped).count - before).toBe(3)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "spans dropped until the layer shuts down are reported there with their count",
+    () =>
+      Effect.gen(function*() {
+        const held: Array<http.ServerResponse> = []
+        let released = false
+        const server = yield* localHttpServer((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            if (released) res.writeHead(200, { "content-type": "application/json" }).end("{}")
+            else held.push(res)
+          })
+        })
+        const { port } = server.address() as AddressInfo
+        const lines: Array<string> = []
+        yield* Effect.gen(function*() {
+          // A queue of 1: the first span's export is held, the second waits, the other 48 are dropped.
+          for (let i = 0; i < 50; i++) yield* Effect.void.pipe(Effect.withSpan(`s${i}`))
+          released = true
+          for (const res of held) res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        }).pipe(
+          Effect.provide(Telemetry.layer({
+            serviceName: "svc",
+            logSink: (line) => void lines.push(line),
+            exporter: { _tag: "Otlp", endpoint: `http://127.0.0.1:${port}/v1/traces`, headers: {}, maxQueueSize: 1 }
+          })),
+          Effect.scoped
+        )
+        yield* eventually(
+          Effect.sync(() => lines.filter((line) => line.includes("48 spans dropped while it was full (at shutdown)"))),
+          (found) => found.length > 0,
+          "the count"
+        )
+        expect(lines.filter((line) => line.includes("Span queue full"))).toHaveLength(1)
+        expect(lines.filter((line) => line.includes("Span queue: "))).toHaveLength(1)
       }),
     { timeout: 60_000 }
   )

@@ -13,6 +13,7 @@
  * | `telemetry.otlp.endpoint` | `http://` or `https://` URL | `http://localhost:4318/v1/traces` |
  * | `telemetry.otlp.headers` | map of secrets, or `name=value,name=value` (percent-encoded) | `{}` |
  * | `telemetry.sampling_ratio` | 0..1 | `1` |
+ * | `telemetry.max_queue_size` | integer, 1..1,000,000 | `2048` |
  *
  * @since 0.1.0
  */
@@ -59,6 +60,11 @@ export type Exporter =
     readonly endpoint: string
     /** Extra request headers (e.g. an API key); secret. */
     readonly headers: Readonly<Record<string, Redacted.Redacted>>
+    /**
+     * The spans waiting for export at most (default 2048, at most 1,000,000): a span that finds the queue full is
+     * dropped, counted in `telemetry_spans_dropped_total{reason="queue_full"}` and reported in the log.
+     */
+    readonly maxQueueSize?: number | undefined
   }
 
 /**
@@ -157,8 +163,11 @@ export const logFormat: Config.Config<LogFormat> = Config.all([
   appEnv
 ]).pipe(Config.map(([format, env]) => Option.getOrElse(format, (): LogFormat => env === "prod" ? "json" : "console")))
 
+/** The largest `telemetry.max_queue_size`: each span waiting for export holds its attributes and events. */
+const maxQueueSizeLimit = 1_000_000
+
 /**
- * `telemetry.exporter` with its `telemetry.otlp.*` settings.
+ * `telemetry.exporter` with its `telemetry.otlp.*` settings and `telemetry.max_queue_size`.
  *
  * @since 0.1.0
  * @category config
@@ -169,11 +178,18 @@ export const exporter: Config.Config<Exporter> = Config.nested(
     endpoint: Config.nested(Config.string("endpoint"), "otlp").pipe(
       Config.withDefault("http://localhost:4318/v1/traces")
     ),
-    headers: Config.nested(otlp.headers, "otlp").pipe(Config.withDefault({}))
+    headers: Config.nested(otlp.headers, "otlp").pipe(Config.withDefault({})),
+    maxQueueSize: Config.integer("max_queue_size").pipe(
+      Config.validate({
+        message: `Expected an integer between 1 and ${maxQueueSizeLimit}`,
+        validation: (n) => n >= 1 && n <= maxQueueSizeLimit
+      }),
+      Config.withDefault(2048)
+    )
   }),
   "telemetry"
 ).pipe(
-  Config.mapOrFail(({ endpoint, headers, kind }): Either.Either<Exporter, ConfigError.ConfigError> => {
+  Config.mapOrFail(({ endpoint, headers, kind, maxQueueSize }): Either.Either<Exporter, ConfigError.ConfigError> => {
     switch (kind) {
       case "none":
         return Either.right({ _tag: "None" })
@@ -189,7 +205,7 @@ export const exporter: Config.Config<Exporter> = Config.nested(
             ["otlp", "endpoint"],
             "The user name or password of the URL is not valid percent-encoding"
           )) :
-          Either.right({ _tag: "Otlp", ...moved })
+          Either.right({ _tag: "Otlp", ...moved, maxQueueSize })
       }
     }
   })

@@ -6,6 +6,8 @@
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type * as Resource from "@effect/opentelemetry/Resource"
+import { TraceFlags } from "@opentelemetry/api"
+import type { Context } from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import {
   BatchSpanProcessor,
@@ -16,8 +18,11 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
+import type { ReadableSpan, Span } from "@opentelemetry/sdk-trace-base"
 import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Redacted from "effect/Redacted"
 import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
 import {
@@ -42,6 +47,27 @@ export interface ExportReport {
   readonly info: (message: string) => void
 }
 
+/**
+ * The spans the toolkit's span processors dropped, by `reason`: `queue_full` (the OTLP batch queue was full) or
+ * `export_failed` (the collector refused or did not answer).
+ *
+ * @internal
+ */
+export const spansDropped: Metric.Metric.Counter<number> = Metric.counter("telemetry_spans_dropped_total", {
+  description:
+    "Spans dropped before export: the OTLP span queue full (queue_full) or the export failed (export_failed)",
+  incremental: true
+})
+
+const queueFull = [MetricLabel.make("reason", "queue_full")]
+const exportFailed = [MetricLabel.make("reason", "export_failed")]
+
+/** The spans an OTLP span processor holds at most, waiting for export, by default (OpenTelemetry's). */
+export const defaultMaxQueueSize = 2048
+
+/** The spans of one export at most (OpenTelemetry's default), never more than the queue holds. */
+const maxExportBatchSize = 512
+
 /** @internal */
 export const makeSpanProcessors = (exporter: Exporter, report?: ExportReport): Array<SpanProcessor> => {
   switch (exporter._tag) {
@@ -50,7 +76,89 @@ export const makeSpanProcessors = (exporter: Exporter, report?: ExportReport): A
     case "Console":
       return [new SimpleSpanProcessor(new ConsoleSpanExporter())]
     case "Otlp":
-      return [new BatchSpanProcessor(otlpExporter(exporter, report))]
+      return [queueBoundProcessor(exporter, report)]
+  }
+}
+
+const queueBoundProcessor = (
+  exporter: Extract<Exporter, { readonly _tag: "Otlp" }>,
+  report: ExportReport | undefined
+): SpanProcessor => {
+  const maxQueueSize = exporter.maxQueueSize ?? defaultMaxQueueSize
+  const queue = { queued: 0 }
+  const inner = new BatchSpanProcessor(new DequeuingExporter(otlpExporter(exporter, report), queue), {
+    maxQueueSize,
+    maxExportBatchSize: Math.min(maxExportBatchSize, maxQueueSize)
+  })
+  return new QueueBoundProcessor(inner, queue, maxQueueSize, report)
+}
+
+/** Takes the spans handed to an export off the count of spans queued. */
+class DequeuingExporter implements SpanExporter {
+  constructor(private readonly exporter: SpanExporter, private readonly queue: { queued: number }) {}
+  export(...[spans, resultCallback]: Parameters<SpanExporter["export"]>): void {
+    this.queue.queued = Math.max(0, this.queue.queued - spans.length)
+    this.exporter.export(spans, resultCallback)
+  }
+  shutdown(): Promise<void> {
+    return this.exporter.shutdown()
+  }
+  forceFlush(): Promise<void> {
+    return this.exporter.forceFlush?.() ?? Promise.resolve()
+  }
+}
+
+/**
+ * The batch span processor with its queue's bound kept here, where a drop is seen: a sampled span that finds
+ * `maxQueueSize` spans waiting for export is dropped and counted (`telemetry_spans_dropped_total{reason="queue_full"}`),
+ * with one warning when drops start and one line with their count when a span is queued again or at shutdown. The
+ * count of spans waiting is at least the batch processor's own (a span leaves it when its export starts), so that
+ * the batch processor never drops a span unseen. O(1) per span.
+ */
+class QueueBoundProcessor implements SpanProcessor {
+  // Spans dropped since the queue was last found full; 0 while spans are queued.
+  private dropped = 0
+  private shutDown = false
+  constructor(
+    private readonly inner: SpanProcessor,
+    private readonly queue: { queued: number },
+    private readonly maxQueueSize: number,
+    private readonly report: ExportReport | undefined
+  ) {}
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext)
+  }
+  onEnd(span: ReadableSpan): void {
+    if (this.shutDown || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return this.inner.onEnd(span)
+    if (this.queue.queued >= this.maxQueueSize) {
+      if (this.dropped === 0) {
+        attempt(() =>
+          this.report?.warning(
+            `Span queue full (${spanCount(this.maxQueueSize)} waiting for export, telemetry.max_queue_size): ` +
+              "spans are dropped and counted until one is queued again"
+          )
+        )
+      }
+      this.dropped++
+      attempt(() => spansDropped.unsafeUpdate(1, queueFull))
+      return
+    }
+    if (this.dropped > 0) this.reportDropped("queued again")
+    this.queue.queued++
+    this.inner.onEnd(span)
+  }
+  shutdown(): Promise<void> {
+    this.shutDown = true
+    if (this.dropped > 0) this.reportDropped("at shutdown")
+    return this.inner.shutdown()
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush()
+  }
+  private reportDropped(when: string): void {
+    const dropped = this.dropped
+    this.dropped = 0
+    attempt(() => this.report?.warning(`Span queue: ${spanCount(dropped)} dropped while it was full (${when})`))
   }
 }
 
@@ -127,6 +235,7 @@ class ScrubbingExporter implements SpanExporter {
         return resultCallback(result)
       }
       const error = scrubbedError(result.error, this.endpoint, this.credentials)
+      attempt(() => spansDropped.unsafeUpdate(spans.length, exportFailed))
       if (this.dropped === undefined) {
         this.dropped = spans.length
         this.warnedAt = spans.length
