@@ -63,7 +63,10 @@ const queueFull = [MetricLabel.make("reason", "queue_full")]
 const exportFailed = [MetricLabel.make("reason", "export_failed")]
 
 /** The spans an OTLP span processor holds at most, waiting for export, by default (OpenTelemetry's). */
-export const defaultMaxQueueSize = 2048
+const defaultMaxQueueSize = 2048
+
+/** The largest queue: each span waiting for export holds its attributes and events. */
+export const maxQueueSizeLimit = 1_000_000
 
 /** The spans of one export at most (OpenTelemetry's default), never more than the queue holds. */
 const maxExportBatchSize = 512
@@ -84,7 +87,11 @@ const queueBoundProcessor = (
   exporter: Extract<Exporter, { readonly _tag: "Otlp" }>,
   report: ExportReport | undefined
 ): SpanProcessor => {
-  const maxQueueSize = exporter.maxQueueSize ?? defaultMaxQueueSize
+  // A size given in code that the configuration would refuse (0, a fraction, NaN) is the default; a huge one is cut.
+  const given = exporter.maxQueueSize
+  const maxQueueSize = given !== undefined && Number.isInteger(given) && given >= 1 ?
+    Math.min(given, maxQueueSizeLimit) :
+    defaultMaxQueueSize
   const queue = { queued: 0 }
   const inner = new BatchSpanProcessor(new DequeuingExporter(otlpExporter(exporter, report), queue), {
     maxQueueSize,
@@ -110,8 +117,8 @@ class DequeuingExporter implements SpanExporter {
 
 /**
  * The batch span processor with its queue's bound kept here, where a drop is seen: a sampled span that finds
- * `maxQueueSize` spans waiting for export is dropped and counted (`telemetry_spans_dropped_total{reason="queue_full"}`),
- * with one warning when drops start and one line with their count when a span is queued again or at shutdown. The
+ * `maxQueueSize` spans waiting for export is dropped and counted
+ * (`telemetry_spans_dropped_total{reason="queue_full"}`), with one warning when drops start and one line with their count when a span is queued again or at shutdown. The
  * count of spans waiting is at least the batch processor's own (a span leaves it when its export starts), so that
  * the batch processor never drops a span unseen. O(1) per span.
  */
