@@ -118,9 +118,10 @@ class DequeuingExporter implements SpanExporter {
 /**
  * The batch span processor with its queue's bound kept here, where a drop is seen: a sampled span that finds
  * `maxQueueSize` spans waiting for export is dropped and counted
- * (`telemetry_spans_dropped_total{reason="queue_full"}`), with one warning when drops start and one line with their count when a span is queued again or at shutdown. The
- * count of spans waiting is at least the batch processor's own (a span leaves it when its export starts), so that
- * the batch processor never drops a span unseen. O(1) per span.
+ * (`telemetry_spans_dropped_total{reason="queue_full"}`), with one warning when drops start and one line with their
+ * count when a span is queued again or at shutdown. The count of spans waiting is at least the batch processor's
+ * own (a span leaves it when its export starts), so that the batch processor never drops a span unseen. O(1) per
+ * span.
  */
 class QueueBoundProcessor implements SpanProcessor {
   // Spans dropped since the queue was last found full; 0 while spans are queued.
