@@ -64,7 +64,9 @@ describe("Telemetry/TelemetryConfig", () => {
         logLevel: LogLevel.Info,
         logFormat: "console",
         exporter: { _tag: "None" },
-        samplingRatio: 1
+        samplingRatio: 1,
+        maxAttributeLength: 4096,
+        maxLogFieldLength: 16384
       })
     }))
 
@@ -100,6 +102,14 @@ describe("Telemetry/TelemetryConfig", () => {
       expect(yield* read(otlp)).toMatchObject({ _tag: "Otlp", maxQueueSize: 2048 })
       expect(yield* read({ ...otlp, max_queue_size: 10 })).toMatchObject({ _tag: "Otlp", maxQueueSize: 10 })
       expect(GlamConfig.sectionKeys("telemetry", [TelemetryConfig.config])).toContain("max_queue_size")
+      expect(GlamConfig.sectionKeys("telemetry", [TelemetryConfig.config])).toContain("max_attribute_length")
+      expect(GlamConfig.sectionKeys("logging", [TelemetryConfig.config])).toContain("max_field_length")
+      const lengths = yield* load({
+        service: { name: "s" },
+        telemetry: { max_attribute_length: 100 },
+        logging: { max_field_length: 200 }
+      })
+      expect(lengths).toMatchObject({ maxAttributeLength: 100, maxLogFieldLength: 200 })
     }))
 
   it.effect("rejects what it cannot use, naming the key and what was expected", () =>
@@ -127,6 +137,18 @@ describe("Telemetry/TelemetryConfig", () => {
               : "Expected an integer between 1 and 1000000"
           ] as const
         ),
+        ...[15, 1_048_577].flatMap((length) => [
+          [
+            { service: { name: "s" }, telemetry: { max_attribute_length: length } },
+            "telemetry.max_attribute_length",
+            "Expected an integer between 16 and 1048576"
+          ] as const,
+          [
+            { service: { name: "s" }, logging: { max_field_length: length } },
+            "logging.max_field_length",
+            "Expected an integer between 16 and 1048576"
+          ] as const
+        ]),
         [
           { service: { name: "s" }, logging: { format: "xml" } },
           "logging.format",

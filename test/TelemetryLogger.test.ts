@@ -26,6 +26,9 @@ const pad = (n: number) => n.toString().padStart(2, "0")
 const epochLocal = `${epoch.getFullYear()}-${pad(epoch.getMonth() + 1)}-${pad(epoch.getDate())} ` +
   `${pad(epoch.getHours())}:${pad(epoch.getMinutes())}:${pad(epoch.getSeconds())}`
 
+/** Half of a surrogate pair without its other half. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 const parseJson = (line: string): Record<string, unknown> => JSON.parse(line) as Record<string, unknown>
 
 describe("Telemetry/GlamLogger", () => {
@@ -402,6 +405,39 @@ describe("Telemetry/GlamLogger", () => {
       expect(json.lines[0]).toContain(`"__proto__":{"isAdmin":true}`)
       expect(console.lines[0]).toContain(`body=${text}`)
       expect(console.lines[0]!.endsWith(`- received ${text}`)).toBe(true)
+    }))
+
+  it.effect("a huge message, annotation, id or error is cut at logging.max_field_length, saying how much", () =>
+    Effect.gen(function*() {
+      // 😀 (two UTF-16 code units) straddles each cut: the line keeps no half of it.
+      const huge = "a".repeat(15) + "😀".repeat(2_000_000)
+      const cut = `${"a".repeat(15)}... (${huge.length - 15} more characters)`
+      for (const format of ["console", "json"] as const) {
+        const { layer, lines } = withLogger({ service: "svc", environment: "dev", format, maxFieldLength: 16 })
+        yield* Effect.logError(huge, Cause.fail(new Error(huge))).pipe(
+          Effect.annotateLogs({ header: huge, [huge]: "key", order: { note: huge } }),
+          Correlation.withCorrelationId(huge),
+          Effect.provide(layer)
+        )
+        expect(lines).toHaveLength(1)
+        const line = lines[0]!
+        expect(line.length).toBeLessThan(2000)
+        expect(line).not.toMatch(loneSurrogate)
+        expect(line).toContain(cut)
+        expect(line).not.toContain("😀")
+        if (format === "json") {
+          const record = parseJson(line)
+          expect(record.message).toBe(cut)
+          expect(record.header).toBe(cut)
+          expect(record.correlation_id).toBe(cut)
+          expect(record.order).toMatch(/^\{"note":"aaaaaaa\.\.\. \(\d+ more characters\)$/)
+          expect(record.exception).toMatch(/ more characters\)$/)
+        }
+      }
+      // The default keeps 16384 code units.
+      const { layer, lines } = withLogger({ service: "svc", environment: "dev", format: "json" })
+      yield* Effect.log("x".repeat(100_000)).pipe(Effect.provide(layer))
+      expect(parseJson(lines[0]!).message).toBe(`${"x".repeat(16384)}... (${100_000 - 16384} more characters)`)
     }))
 
   it.effect("a sink that throws loses its line, never the fiber that logs", () =>

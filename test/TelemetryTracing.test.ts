@@ -115,6 +115,42 @@ describe("Telemetry/Tracing", () => {
       expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId)
     }))
 
+  it.effect("span attribute values, exception messages and status messages are cut at max_attribute_length", () =>
+    Effect.gen(function*() {
+      const huge = "h".repeat(4095) + "😀".repeat(5_000_000)
+      const cut = `${"h".repeat(4095)}... (${huge.length - 4095} more characters)`
+      const { exporter, layer } = inMemory()
+      yield* Effect.fail(new Error(huge)).pipe(
+        Effect.withSpan("huge", { attributes: { "http.request.header.x_big": huge, list: [huge, "ok"], n: 7 } }),
+        Effect.exit,
+        Effect.provide(layer)
+      )
+      const span = byName(exporter.getFinishedSpans(), "huge")
+      expect(span.attributes["http.request.header.x_big"]).toBe(cut)
+      // An array is written as its JSON text, which is cut as a text.
+      expect(span.attributes["list"]).toMatch(/ more characters\)$/)
+      expect(span.attributes["n"]).toBe(7)
+      const texts = [
+        ...Object.values(span.attributes),
+        ...span.events.flatMap((event) => Object.values(event.attributes ?? {})),
+        span.status.message
+      ].flat().filter((value): value is string => typeof value === "string")
+      expect(texts.some((text) => text.includes("more characters)") && text !== cut)).toBe(true)
+      for (const text of texts) {
+        expect(text.length).toBeLessThanOrEqual(4096 + 40)
+        expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/)
+      }
+      // Configurable.
+      const small = inMemory({ maxAttributeLength: 16 })
+      yield* Effect.void.pipe(
+        Effect.withSpan("small", { attributes: { v: "v".repeat(20) } }),
+        Effect.provide(small.layer)
+      )
+      expect(byName(small.exporter.getFinishedSpans(), "small").attributes["v"]).toBe(
+        `${"v".repeat(16)}... (4 more characters)`
+      )
+    }))
+
   it.effect("an unsampled caller is followed, and sampling_ratio 0 records no new traces", () =>
     Effect.gen(function*() {
       const { exporter, layer } = inMemory({ samplingRatio: 0 })

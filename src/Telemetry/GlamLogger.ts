@@ -21,6 +21,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import { cutText } from "../internal/text.js"
 import * as Correlation from "./Correlation.js"
 import {
   attempt,
@@ -85,6 +86,26 @@ export interface Options {
   readonly format: LogFormat
   /** Defaults to {@link stdoutSink}. */
   readonly sink?: Sink | undefined
+  /**
+   * The longest message, id, annotation key or value (an object's JSON text) and exception of a line, in UTF-16 code
+   * units, before escaping (default {@link defaultMaxFieldLength}); a longer one is cut there and followed by
+   * `... (N more characters)`, never between the halves of a surrogate pair.
+   */
+  readonly maxFieldLength?: number | undefined
+}
+
+/**
+ * The longest field of a log line by default: 16 KiB, room for a stack trace.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultMaxFieldLength = 16384
+
+// A length given in code that the configuration would refuse (below 16, a fraction, NaN) is the default.
+const maxOf = (options: Pick<Options, "maxFieldLength">): number => {
+  const max = options.maxFieldLength
+  return max !== undefined && Number.isInteger(max) && max >= 16 ? max : defaultMaxFieldLength
 }
 
 /**
@@ -115,33 +136,45 @@ export const levelName = (level: LogLevel.LogLevel): string => {
  * @category formatting
  */
 export const formatJson = (
-  options: Pick<Options, "service" | "environment">,
+  options: Pick<Options, "service" | "environment" | "maxFieldLength">,
   log: Logger.Logger.Options<unknown>
 ): string => {
+  const max = maxOf(options)
   const ids = readIds(log.context)
   const { cause, message } = messageAndCause(log)
   const record: Record<string, unknown> = {
     timestamp: log.date.toISOString(),
     service: options.service,
     level: levelName(log.logLevel),
-    message,
+    message: cutText(message, max),
     environment: options.environment
   }
-  if (Option.isSome(ids.requestId)) record.request_id = ids.requestId.value
-  if (Option.isSome(ids.correlationId)) record.correlation_id = ids.correlationId.value
-  if (Option.isSome(ids.causationId)) record.causation_id = ids.causationId.value
+  if (Option.isSome(ids.requestId)) record.request_id = cutText(ids.requestId.value, max)
+  if (Option.isSome(ids.correlationId)) record.correlation_id = cutText(ids.correlationId.value, max)
+  if (Option.isSome(ids.causationId)) record.causation_id = cutText(ids.causationId.value, max)
   if (Option.isSome(ids.span)) {
     record.trace_id = ids.span.value.traceId
     record.span_id = ids.span.value.spanId
   }
-  for (const [key, value] of log.annotations) {
-    if (reserved.has(key)) continue
+  for (const [name, annotation] of log.annotations) {
+    if (reserved.has(name)) continue
+    const key = cutText(name, max)
+    const value = jsonField(annotation, max)
     // Defined, not assigned: an annotation named "__proto__" is a field, not the record's prototype.
     if (key === "__proto__") Object.defineProperty(record, key, { value, enumerable: true, writable: true })
     else record[key] = value
   }
-  if (cause !== undefined) record.exception = cause
+  if (cause !== undefined) record.exception = cutText(cause, max)
   return toJson(record).replace(JSON_UNESCAPED, escapeControl)
+}
+
+// An annotation as the JSON line writes it: a string cut to `max`; an object whose JSON text is longer than `max`
+// as that text, cut; other values as they are.
+const jsonField = (value: unknown, max: number): unknown => {
+  if (typeof value === "string") return cutText(value, max)
+  if (typeof value !== "object" || value === null) return value
+  const text = toJson(value)
+  return text.length > max ? cutText(text, max) : value
 }
 
 // What would let a key or value of the console bracket read as more than one field or end the bracket (`] - `):
@@ -166,18 +199,26 @@ const consoleField = (key: string, value: string): string => `${consoleText(key)
  * @since 0.1.0
  * @category formatting
  */
-export const formatConsole = (options: Pick<Options, "service">, log: Logger.Logger.Options<unknown>): string => {
+export const formatConsole = (
+  options: Pick<Options, "service" | "maxFieldLength">,
+  log: Logger.Logger.Options<unknown>
+): string => {
+  const max = maxOf(options)
+  const field = (key: string, value: string) => consoleField(cutText(key, max), cutText(value, max))
   const ids = readIds(log.context)
   const parts: Array<string> = []
-  if (Option.isSome(ids.requestId)) parts.push(consoleField("request_id", ids.requestId.value))
-  if (Option.isSome(ids.correlationId)) parts.push(consoleField("correlation_id", ids.correlationId.value))
-  if (Option.isSome(ids.causationId)) parts.push(consoleField("causation_id", ids.causationId.value))
+  if (Option.isSome(ids.requestId)) parts.push(field("request_id", ids.requestId.value))
+  if (Option.isSome(ids.correlationId)) parts.push(field("correlation_id", ids.correlationId.value))
+  if (Option.isSome(ids.causationId)) parts.push(field("causation_id", ids.causationId.value))
   for (const [key, value] of log.annotations) {
-    if (!reserved.has(key)) parts.push(consoleField(key, renderValue(value)))
+    if (!reserved.has(key)) parts.push(field(key, renderValue(value)))
   }
   let line = `${consoleTimestamp(log.date)} - ${options.service} - ${levelName(log.logLevel)}`
   if (parts.length > 0) line += ` - [${parts.join(" ")}]`
-  const { cause, fromError, message } = messageAndCause(log)
+  const rendered = messageAndCause(log)
+  const message = cutText(rendered.message, max)
+  const cause = rendered.cause === undefined ? undefined : cutText(rendered.cause, max)
+  const fromError = rendered.fromError
   // An error's own message (a startup error listing every problem) keeps its lines, indented below the record as
   // the cause is; the record itself is one line.
   const [first = "", ...rest] = fromError ? message.split(LINE_BREAK) : [message]

@@ -37,6 +37,10 @@ export interface Options {
   readonly samplingRatio?: number | undefined
   /** Span processors added to the exporter's (tests: an `InMemorySpanExporter`). */
   readonly spanProcessors?: ReadonlyArray<SpanProcessor> | undefined
+  /** The longest span attribute value kept whole; default 4096 (see `Tracing.Options`). */
+  readonly maxAttributeLength?: number | undefined
+  /** The longest log field kept whole; default 16384 (see `GlamLogger.Options`). */
+  readonly maxLogFieldLength?: number | undefined
 }
 
 /**
@@ -62,13 +66,15 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
     environment,
     exporter: options.exporter ?? { _tag: "None" },
     samplingRatio: options.samplingRatio,
-    spanProcessors: options.spanProcessors
+    spanProcessors: options.spanProcessors,
+    maxAttributeLength: options.maxAttributeLength
   }).pipe(Layer.provideMerge(GlamLogger.layer({
     service: options.serviceName,
     environment,
     format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
     level: options.logLevel,
-    sink: options.logSink
+    sink: options.logSink,
+    maxFieldLength: options.maxLogFieldLength
   })))
 }
 
@@ -100,6 +106,8 @@ export const layerConfig = (
         logFormat: config.logFormat,
         exporter: config.exporter,
         samplingRatio: config.samplingRatio,
+        maxAttributeLength: config.maxAttributeLength,
+        maxLogFieldLength: config.maxLogFieldLength,
         logSink: overrides?.logSink,
         spanProcessors: overrides?.spanProcessors
       }))

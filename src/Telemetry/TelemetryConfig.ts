@@ -14,6 +14,8 @@
  * | `telemetry.otlp.headers` | map of secrets, or `name=value,name=value` (percent-encoded) | `{}` |
  * | `telemetry.sampling_ratio` | 0..1 | `1` |
  * | `telemetry.max_queue_size` | integer, 1..1,000,000 | `2048` |
+ * | `telemetry.max_attribute_length` | integer, 16..1,048,576 | `4096` |
+ * | `logging.max_field_length` | integer, 16..1,048,576 | `16384` |
  *
  * @since 0.1.0
  */
@@ -81,6 +83,10 @@ export interface TelemetryConfig {
   readonly logFormat: LogFormat
   readonly exporter: Exporter
   readonly samplingRatio: number
+  /** `telemetry.max_attribute_length`: the longest span attribute value kept whole. */
+  readonly maxAttributeLength: number
+  /** `logging.max_field_length`: the longest log field (message, annotation, exception) kept whole. */
+  readonly maxLogFieldLength: number
 }
 
 const levels: Record<string, LogLevel.LogLevel> = {
@@ -234,6 +240,42 @@ export const samplingRatio: Config.Config<number> = Config.nested(
   "telemetry"
 )
 
+const lengthBetween = (name: string, min: number, max: number, fallback: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({
+      message: `Expected an integer between ${min} and ${max}`,
+      validation: (n) => n >= min && n <= max
+    }),
+    Config.withDefault(fallback)
+  )
+
+/** The largest cap of a value's length (1 MiB of UTF-16 code units); the smallest leaves room beside the marker. */
+const maxLengthLimit = 1_048_576
+
+/**
+ * `telemetry.max_attribute_length`: span attribute values (and event attribute values, the status message) longer
+ * than this are cut to it, followed by `... (N more characters)`; an integer, 16 to 1,048,576, default 4096.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const maxAttributeLength: Config.Config<number> = Config.nested(
+  lengthBetween("max_attribute_length", 16, maxLengthLimit, 4096),
+  "telemetry"
+)
+
+/**
+ * `logging.max_field_length`: a log line's message, ids, annotation keys and values and exception longer than this
+ * are cut to it, followed by `... (N more characters)`; an integer, 16 to 1,048,576, default 16384.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const maxLogFieldLength: Config.Config<number> = Config.nested(
+  lengthBetween("max_field_length", 16, maxLengthLimit, 16384),
+  "logging"
+)
+
 /**
  * The whole section.
  *
@@ -257,5 +299,7 @@ export const config: Config.Config<TelemetryConfig> = Config.all({
   logLevel,
   logFormat,
   exporter,
-  samplingRatio
+  samplingRatio,
+  maxAttributeLength,
+  maxLogFieldLength
 })

@@ -37,7 +37,19 @@ export interface Options {
   readonly spanProcessors?: ReadonlyArray<SpanProcessor> | undefined
   /** How long shutdown may take to flush pending spans (default 3 seconds). */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /**
+   * The longest span attribute value, event attribute value and status message, in UTF-16 code units (default
+   * 4096); a longer one is cut there and followed by `... (N more characters)`.
+   */
+  readonly maxAttributeLength?: number | undefined
 }
+
+// A length given in code that the configuration would refuse (0, a fraction, NaN) is the default.
+const validLength = (length: number | undefined, fallback: number): number =>
+  length !== undefined && Number.isInteger(length) && length >= minLength ? length : fallback
+
+/** The shortest cap of a value's length: the marker of what was cut would otherwise be most of the value. */
+const minLength = 16
 
 // Loaded on first use only: the SDK and its exporters are most of what a service without an exporter would load.
 const sdk = Effect.promise(() => import("./internal/tracingSdk.js"))
@@ -105,6 +117,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
       samplingRatio: options.samplingRatio,
       spanProcessors,
       shutdownTimeout: options.shutdownTimeout,
+      maxAttributeLength: validLength(options.maxAttributeLength, loaded.defaultMaxAttributeLength),
       report: {
         warning: (message) => void runFork(Effect.logWarning(message)),
         info: (message) => void runFork(Effect.logInfo(message))

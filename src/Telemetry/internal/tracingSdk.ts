@@ -304,6 +304,61 @@ const otlpExporter = (
   }
 }
 
+/**
+ * The longest span attribute value, status message or event attribute value by default, in UTF-16 code units.
+ *
+ * @internal
+ */
+export const defaultMaxAttributeLength = 4096
+
+type Attributes = Record<string, unknown>
+
+const cutAttributes = (attributes: Attributes | undefined, max: number): void => {
+  if (attributes === undefined) return
+  for (const key in attributes) {
+    const value = attributes[key]
+    if (typeof value === "string") {
+      if (value.length > max) attributes[key] = cutText(value, max)
+    } else if (Array.isArray(value)) {
+      if (value.some((item) => typeof item === "string" && item.length > max)) {
+        attributes[key] = value.map((item: unknown) => typeof item === "string" ? cutText(item, max) : item)
+      }
+    }
+  }
+}
+
+/**
+ * Cuts, when a span ends and before the processors after it see it, every string attribute value (an array's
+ * strings each), event attribute value (an exception's message and stack) and the status message longer than
+ * `max` to `max` code units followed by `... (N more characters)`, never between the halves of a surrogate pair:
+ * a 10 MB header value or error message does not travel whole in every span. The cost is a pass over the span's
+ * attributes, which a processor's export makes anyway.
+ *
+ * @internal
+ */
+export class AttributeCapProcessor implements SpanProcessor {
+  constructor(private readonly max: number) {}
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    try {
+      cutAttributes(span.attributes as Attributes, this.max)
+      for (const event of span.events) cutAttributes(event.attributes as Attributes | undefined, this.max)
+      const status = span.status as { message?: string }
+      if (typeof status.message === "string" && status.message.length > this.max) {
+        status.message = cutText(status.message, this.max)
+      }
+    } catch {
+      // A span whose attributes cannot be changed goes on as it is.
+    }
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
 /** @internal */
 export const layer = (options: {
   readonly resource: NodeSdk.Configuration["resource"]
@@ -312,10 +367,16 @@ export const layer = (options: {
   readonly spanProcessors: ReadonlyArray<SpanProcessor>
   readonly shutdownTimeout: Duration.DurationInput | undefined
   readonly report: ExportReport
+  readonly maxAttributeLength: number
 }): Layer.Layer<Resource.Resource> =>
   NodeSdk.layer(() => ({
     resource: options.resource,
-    spanProcessor: [...makeSpanProcessors(options.exporter, options.report), ...options.spanProcessors],
+    spanProcessor: [
+      // First: the processors after it see the values cut.
+      new AttributeCapProcessor(options.maxAttributeLength),
+      ...makeSpanProcessors(options.exporter, options.report),
+      ...options.spanProcessors
+    ],
     tracerConfig: {
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) })
     },
