@@ -407,6 +407,7 @@ const toolkitKeys = (): GlamConfig.KnownKeys => {
     ["log_level", undefined],
     ["logging", GlamConfig.sectionKeys("logging", [TelemetryConfig.config])],
     ["telemetry", GlamConfig.sectionKeys("telemetry", [TelemetryConfig.config])],
+    ["telemetry.otlp", GlamConfig.sectionKeys("telemetry.otlp", [TelemetryConfig.config])],
     ["database", database],
     ["outbox", GlamConfig.sectionKeys("outbox", [OutboxRelay.config])],
     ["nats", GlamConfig.sectionKeys("nats", [BusConfig.config])],

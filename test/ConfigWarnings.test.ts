@@ -166,7 +166,8 @@ describe("the seed's database settings", () => {
       Effect.gen(function*() {
         const stdout = yield* captureStdout
         const root = configRoot(
-          "service:\n  name: orders-service\ntelemetry:\n  exporter: none\n  sampling_rate: 0.5\n  colour: blue\n"
+          "service:\n  name: orders-service\ntelemetry:\n  exporter: none\n  sampling_rate: 0.5\n  colour: blue\n" +
+            "  otlp:\n    endpont: http://collector:4318/v1/traces\n    headers:\n      x-endpont: a\n"
         )
         yield* Layer.build(makeGlamLive({
           service: "orders-service",
@@ -179,8 +180,11 @@ describe("the seed's database settings", () => {
         expect(about("telemetry.exportr")[0]).toContain("(ORDERS_TELEMETRY__EXPORTR): did you mean telemetry.exporter?")
         expect(about("telemetry.sampling_rate")[0]).toContain("did you mean telemetry.sampling_ratio?")
         expect(about("telemetry.colour")[0]).toContain("the telemetry section has no such key")
+        // A misspelt key of telemetry.otlp would leave the exporter on its default endpoint; a header is no key.
+        expect(about("telemetry.otlp.endpont")[0]).toContain("did you mean telemetry.otlp.endpoint?")
+        expect(warnings.filter((line) => line.includes("x-endpont"))).toEqual([])
         // The keys the readers read are not reported.
-        expect(warnings.filter((line) => /Unknown key telemetry\.(exporter|otlp|sampling_ratio)\b/.test(line)))
+        expect(warnings.filter((line) => /Unknown key telemetry\.(exporter|otlp|sampling_ratio) /.test(line)))
           .toEqual([])
       }),
     { timeout: 60_000 }

@@ -144,7 +144,8 @@ export const formatOrigin: (origin: Origin) => string = origin.formatOrigin
 
 /**
  * The keys a reader of the configuration knows: each top-level key, with the keys of its section when they are all
- * known (`undefined`: the section may hold any key).
+ * known (`undefined`: the section may hold any key). A dotted key (`telemetry.otlp`) gives the keys of a subsection,
+ * checked when its section knows it.
  *
  * @since 0.2.0
  * @category models
@@ -172,7 +173,8 @@ export interface UnknownKey {
  * The keys of a loaded configuration that are not in `known`, each with the key probably meant: a top-level key
  * within a small edit distance of a known one (`databse` -> `database`); a variable with one `_` where the prefix
  * convention nests with `__` (`ORDERS_DATABASE_HOST`, the top-level key `database_host` -> `ORDERS_DATABASE__HOST`);
- * a key of a section whose keys are all known (`database.hots` -> `database.host`). A top-level key near no known
+ * a key of a section whose keys are all known (`database.hots` -> `database.host`), or of a subsection given as a
+ * dotted key (`telemetry.otlp.endpont` -> `telemetry.otlp.endpoint`). A top-level key near no known
  * one is the service's own and is not listed.
  *
  * @example

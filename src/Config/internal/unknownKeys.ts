@@ -19,13 +19,48 @@ const originUnder = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin 
 
 const whereSet = (found: Origin | undefined): string => found === undefined ? "" : ` (${formatOrigin(found)})`
 
+/**
+ * The keys of the section at `path` that its known set lacks, and those of its subsections with known sets of their
+ * own (`telemetry.otlp` under `telemetry`).
+ */
+const checkSection = (
+  loaded: LoadedConfig,
+  known: KnownKeys,
+  path: string,
+  value: unknown,
+  out: Array<UnknownKey>
+): void => {
+  const keys = known.get(path)
+  if (keys === undefined || !isObject(value)) return
+  const name = path.split(".")
+  for (const [child, under] of Object.entries(value)) {
+    const childPath = `${path}.${child}`
+    if (keys.has(child)) {
+      checkSection(loaded, known, childPath, under, out)
+      continue
+    }
+    const where = originUnder(loaded, [...name, child])
+    const near = closest(child, keys)
+    out.push({
+      key: childPath,
+      origin: where,
+      suggestion: near === undefined ? undefined : `${path}.${near}`,
+      message: near === undefined
+        ? `Unknown key ${childPath}${whereSet(where)}: the ${path} section has no such key`
+        : `Unknown key ${childPath}${whereSet(where)}: did you mean ${path}.${near}?`
+    })
+  }
+}
+
 /** @internal */
 export const unknownKeys = (loaded: LoadedConfig, known: KnownKeys): ReadonlyArray<UnknownKey> => {
   const out: Array<UnknownKey> = []
-  const sections = [...known.keys()]
+  // A dotted key of `known` names a subsection, never a top-level key.
+  const sections = [...known.keys()].filter((section) => !section.includes("."))
+  const topLevel = new Set(sections)
   for (const [key, value] of Object.entries(loaded.tree)) {
     const found = originUnder(loaded, [key])
-    if (!known.has(key)) {
+    if (!topLevel.has(key)) {
       // A variable with one underscore where the prefix convention wants two: the longest section it starts with.
       const section = found?._tag === "Env" && loaded.envPrefix !== undefined
         ? sections.filter((s) => key.startsWith(`${s}_`) && key.length > s.length + 1)
@@ -54,22 +89,7 @@ export const unknownKeys = (loaded: LoadedConfig, known: KnownKeys): ReadonlyArr
       }
       continue
     }
-    const keys = known.get(key)
-    if (keys === undefined || !isObject(value)) continue
-    for (const child of Object.keys(value)) {
-      if (keys.has(child)) continue
-      const path = `${key}.${child}`
-      const where = originUnder(loaded, [key, child])
-      const near = closest(child, keys)
-      out.push({
-        key: path,
-        origin: where,
-        suggestion: near === undefined ? undefined : `${key}.${near}`,
-        message: near === undefined
-          ? `Unknown key ${path}${whereSet(where)}: the ${key} section has no such key`
-          : `Unknown key ${path}${whereSet(where)}: did you mean ${key}.${near}?`
-      })
-    }
+    checkSection(loaded, known, key, value, out)
   }
   return out
 }
