@@ -144,8 +144,8 @@ export const formatOrigin: (origin: Origin) => string = origin.formatOrigin
 
 /**
  * The keys a reader of the configuration knows: each top-level key, with the keys of its section when they are all
- * known (`undefined`: the section may hold any key). A dotted key (`telemetry.otlp`) gives the keys of a subsection,
- * checked when its section knows it.
+ * known (`undefined`: every key of the section is accepted). A dotted key (`telemetry.otlp`) gives the keys of a
+ * subsection, checked when its section knows it.
  *
  * @since 0.2.0
  * @category models
