@@ -3,7 +3,13 @@ import * as Array from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import { vi } from "vitest"
+import * as Bus from "../src/Bus/Bus.js"
+import * as BusMemory from "../src/Bus/BusMemory.js"
+import * as EventDefinition from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { randomHex } from "../src/Telemetry/internal/randomHex.js"
@@ -123,6 +129,54 @@ describe("Telemetry/Correlation", () => {
     expect(Correlation.isValidId("abc\r\nSet-Cookie: x")).toBe(false)
     expect(Correlation.isValidId("has space")).toBe(false)
   })
+  it.effect("an id holding a control character (a line break), which no header can carry, is not set", () =>
+    Effect.gen(function*() {
+      for (const id of ["abc\r\nX-Injected: 1", "a\nb", "nul\u0000", "esc\u001b[31m", "del\u007f"]) {
+        const seen = yield* Effect.all([Correlation.correlationId, Correlation.requestId, Correlation.causationId])
+          .pipe(Correlation.withIds({ correlationId: id, requestId: id, causationId: id }))
+        expect(seen).toEqual([Option.none(), Option.none(), Option.none()])
+        // The ids already set are kept.
+        const kept = yield* Correlation.correlationId.pipe(
+          Correlation.withCorrelationId(id),
+          Correlation.withCorrelationId("corr_outer")
+        )
+        expect(kept).toEqual(Option.some("corr_outer"))
+      }
+      // A tab, a space, any printable text: set as they are.
+      expect(yield* Correlation.correlationId.pipe(Correlation.withCorrelationId("a\tb c é"))).toEqual(
+        Option.some("a\tb c é")
+      )
+    }))
+
+  it.live("a consumed envelope's correlation_id with a line break does not make the handler's publishes fail", () =>
+    Effect.gen(function*() {
+      const stream = Streams.make("CORRLB", { domain: "corrlb" })
+      const Ping = EventDefinition.event("corrlb.ping", Schema.Struct({ n: Schema.Number }), { stream })
+      const Pong = EventDefinition.event("corrlb.pong", Schema.Struct({ n: Schema.Number }), { stream })
+      const results = yield* Queue.unbounded<string>()
+      yield* Effect.gen(function*() {
+        yield* Bus.subscribe(Ping, { durable: "corrlb", maxDeliver: 1 }, () =>
+          Bus.publish(Pong, { n: 2 }).pipe(
+            Effect.matchEffect({
+              onFailure: (error) => Queue.offer(results, `failed: ${error.message}`),
+              onSuccess: (published) => Queue.offer(results, `published with ${published.correlationId}`)
+            })
+          ))
+        const envelope = {
+          event_id: "3f1c4ad2-5a51-4d3c-9c4b-2d1e0a9b8c7d",
+          subject: "evt.corrlb.ping",
+          correlation_id: "abc\r\nX-Injected: 1",
+          timestamp: "2024-01-01T00:00:00+00:00",
+          metadata: {},
+          payload: { n: 1 }
+        }
+        yield* Bus.publishEncoded({ subject: "evt.corrlb.ping", body: JSON.stringify(envelope), msgId: "m1" })
+        const result = yield* Queue.take(results)
+        // A new chain: the id could not be carried on.
+        expect(result).toMatch(/^published with /)
+        expect(result).not.toContain("X-Injected")
+      }).pipe(Effect.provide(BusMemory.layerMemory({ serviceName: "corr-test", streams: [stream] })), Effect.scoped)
+    }))
 })
 
 describe("Telemetry/Correlation loaded twice", () => {

@@ -94,7 +94,8 @@ export const spanAttributes = {
 // ids without anyone passing them and without a second tracer implementation. The span that is current when
 // the id becomes known (e.g. the HTTP server span) is annotated too.
 /**
- * Ids to set at once with {@link withIds}; an absent one is left as it is.
+ * Ids to set at once with {@link withIds}; an absent one is left as it is, and so is one holding a control character
+ * other than a tab (a line break), which no header could carry on.
  *
  * @since 0.1.0
  * @category models
@@ -107,13 +108,21 @@ export interface Ids {
 
 type IdEntry = readonly [FiberRef.FiberRef<Option.Option<string>>, string, string]
 
+// A control character (a line break above all) that no header can carry: an id holding one could not be sent on,
+// and every publish or request that carries the fiber's ids would be refused (a consumed envelope's
+// `correlation_id` is whatever its publisher wrote).
+const unsendable = /[\u0000-\u0008\u000a-\u001f\u007f]/
+
+// An id is set only when a header can carry it.
+const settable = (id: string | undefined): id is string => id !== undefined && !unsendable.test(id)
+
 const entriesOf = (ids: Ids): ReadonlyArray<IdEntry> => {
   const entries: Array<IdEntry> = []
-  if (ids.correlationId !== undefined) {
+  if (settable(ids.correlationId)) {
     entries.push([currentCorrelationId, spanAttributes.correlationId, ids.correlationId])
   }
-  if (ids.requestId !== undefined) entries.push([currentRequestId, spanAttributes.requestId, ids.requestId])
-  if (ids.causationId !== undefined) entries.push([currentCausationId, spanAttributes.causationId, ids.causationId])
+  if (settable(ids.requestId)) entries.push([currentRequestId, spanAttributes.requestId, ids.requestId])
+  if (settable(ids.causationId)) entries.push([currentCausationId, spanAttributes.causationId, ids.causationId])
   return entries
 }
 
