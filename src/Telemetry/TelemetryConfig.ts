@@ -64,7 +64,8 @@ export type Exporter =
     readonly headers: Readonly<Record<string, Redacted.Redacted>>
     /**
      * The spans waiting for export at most (default 2048, at most 1,000,000): a span that finds the queue full is
-     * dropped, counted in `telemetry_spans_dropped_total{reason="queue_full"}` and reported in the log.
+     * dropped, counted in `telemetry_spans_dropped_total{reason="queue_full"}` and reported in the log. Given in
+     * code, a value that is not an integer of at least 1 is the default, and a larger one is cut to 1,000,000.
      */
     readonly maxQueueSize?: number | undefined
   }
@@ -169,9 +170,6 @@ export const logFormat: Config.Config<LogFormat> = Config.all([
   appEnv
 ]).pipe(Config.map(([format, env]) => Option.getOrElse(format, (): LogFormat => env === "prod" ? "json" : "console")))
 
-/** The largest `telemetry.max_queue_size`: each span waiting for export holds its attributes and events. */
-const maxQueueSizeLimit = 1_000_000
-
 /**
  * `telemetry.exporter` with its `telemetry.otlp.*` settings and `telemetry.max_queue_size`.
  *
@@ -187,10 +185,10 @@ export const exporter: Config.Config<Exporter> = Config.nested(
     headers: Config.nested(otlp.headers, "otlp").pipe(Config.withDefault({})),
     maxQueueSize: Config.integer("max_queue_size").pipe(
       Config.validate({
-        message: `Expected an integer between 1 and ${maxQueueSizeLimit}`,
-        validation: (n) => n >= 1 && n <= maxQueueSizeLimit
+        message: `Expected an integer between 1 and ${otlp.maxQueueSizeLimit}`,
+        validation: (n) => n >= 1 && n <= otlp.maxQueueSizeLimit
       }),
-      Config.withDefault(2048)
+      Config.withDefault(otlp.defaultMaxQueueSize)
     )
   }),
   "telemetry"

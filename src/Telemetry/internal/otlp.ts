@@ -15,6 +15,20 @@ import * as headerList from "../../Config/internal/headerList.js"
 import { redactValueCredentials } from "../../Config/internal/names.js"
 
 /**
+ * The spans an OTLP span processor holds at most, waiting for export, by default (OpenTelemetry's).
+ *
+ * @internal
+ */
+export const defaultMaxQueueSize = 2048
+
+/**
+ * The largest `telemetry.max_queue_size`: each span waiting for export holds its attributes and events.
+ *
+ * @internal
+ */
+export const maxQueueSizeLimit = 1_000_000
+
+/**
  * What is wrong with an OTLP/HTTP endpoint, if anything: the exporter takes an absolute `http://` or `https://` URL.
  * The endpoint is quoted with its userinfo and every query value hidden.
  *

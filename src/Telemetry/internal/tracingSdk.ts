@@ -62,12 +62,6 @@ export const spansDropped: Metric.Metric.Counter<number> = Metric.counter("telem
 const queueFull = [MetricLabel.make("reason", "queue_full")]
 const exportFailed = [MetricLabel.make("reason", "export_failed")]
 
-/** The spans an OTLP span processor holds at most, waiting for export, by default (OpenTelemetry's). */
-const defaultMaxQueueSize = 2048
-
-/** The largest queue: each span waiting for export holds its attributes and events. */
-export const maxQueueSizeLimit = 1_000_000
-
 /** The spans of one export at most (OpenTelemetry's default), never more than the queue holds. */
 const maxExportBatchSize = 512
 
@@ -90,8 +84,8 @@ const queueBoundProcessor = (
   // A size given in code that the configuration would refuse (0, a fraction, NaN) is the default; a huge one is cut.
   const given = exporter.maxQueueSize
   const maxQueueSize = given !== undefined && Number.isInteger(given) && given >= 1 ?
-    Math.min(given, maxQueueSizeLimit) :
-    defaultMaxQueueSize
+    Math.min(given, otlp.maxQueueSizeLimit) :
+    otlp.defaultMaxQueueSize
   const queue = { queued: 0 }
   const inner = new BatchSpanProcessor(new DequeuingExporter(otlpExporter(exporter, report), queue), {
     maxQueueSize,
