@@ -15,6 +15,7 @@ import { type MessageBusError, ValidationError } from "../../Errors/Errors.js"
 import * as BodyFormat from "../../Events/BodyFormat.js"
 import * as EventEnvelope from "../../Events/EventEnvelope.js"
 import type * as EventDefinition from "../../Events/Events.js"
+import * as SubjectCache from "../../internal/subjectCache.js"
 import { natsProducerSpanOptions, producerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
@@ -74,15 +75,12 @@ const publishedCounter = (p: Publisher, stream: string, eventType: string) => {
   return counter
 }
 
-// The span options of the subjects published lately: `publishEncoded` subjects may carry ids, so the cache is
-// emptied when full rather than grown without bound (O(1) per publish).
-const maxCachedSubjects = 1024
-
+// The span options of the subjects published lately, bounded (`publishEncoded` subjects may carry ids).
 const publishSpanOptions = (p: Publisher, subject: string): Tracer.SpanOptions => {
   let found = p.spanOptions.get(subject)
   if (found === undefined) {
     found = natsProducerSpanOptions(subject)
-    if (p.spanOptions.size >= maxCachedSubjects) p.spanOptions.clear()
+    SubjectCache.makeRoom(p.spanOptions)
     p.spanOptions.set(subject, found)
   }
   return found

@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
+import * as SubjectCache from "../../internal/subjectCache.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
 import { busError } from "./busError.js"
 import type { Engine } from "./engine.js"
@@ -30,8 +31,6 @@ export interface StreamReadiness {
   /** Makes ready the declared stream that holds `subject`, or refuses a subject no declared stream holds. */
   readonly subjectReady: (subject: string) => Effect.Effect<void, MessageBusError>
 }
-
-const maxReadySubjects = 1024
 
 /** The readiness of a Bus's streams, with those declared for startup ensured. @internal */
 export const make = (
@@ -68,8 +67,8 @@ export const make = (
           onLeft: (problem) => refused(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }),
           onRight: (stream) =>
             Effect.map(ensure(stream), () => {
-              // Subjects of `publishEncoded` may carry ids: the set is emptied when full, never grown without bound.
-              if (readySubjects.size >= maxReadySubjects) readySubjects.clear()
+              // Subjects of `publishEncoded` may carry ids: the set is bounded.
+              SubjectCache.makeRoom(readySubjects)
               readySubjects.add(subject)
             })
         })

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
 import { isMessageTooLarge } from "../../Bus/internal/busError.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
+import * as SubjectCache from "../../internal/subjectCache.js"
 import { headersOf, type Row } from "./outboxRows.js"
 import { rowRefusal } from "./outboxWrite.js"
 import type { RelayContext } from "./relayContext.js"
@@ -82,6 +83,8 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
     {
       onSuccess: (result): Effect.Effect<Outcome> => {
         if ("unpublishable" in result) return Effect.succeed(Either.left(result))
+        // Subjects may carry ids: the set is bounded (a subject it no longer holds is sent as a new one).
+        SubjectCache.makeRoom(relay.subjects)
         relay.subjects.add(row.subject)
         return Effect.succeed(Either.right(result))
       },

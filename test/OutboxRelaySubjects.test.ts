@@ -1,0 +1,63 @@
+/**
+ * The relay's set of subjects it has published to, and the Bus's caches by subject, are bounded: subjects may carry
+ * ids (`evt.order.<id>`), and a long-running relay publishes to as many subjects as there are ids.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Ref from "effect/Ref"
+import type { Bus, EncodedMessage } from "../src/Bus/Bus.js"
+import * as SubjectCache from "../src/internal/subjectCache.js"
+import { initialState, type RelayContext, settingsOf } from "../src/Sql/internal/relayContext.js"
+import { makeSender } from "../src/Sql/internal/relayPublish.js"
+
+describe("subject caches", () => {
+  it("makeRoom empties a cache holding maxSubjects entries, and only then", () => {
+    const cache = new Set<string>()
+    for (let i = 0; i < SubjectCache.maxSubjects; i++) {
+      SubjectCache.makeRoom(cache)
+      cache.add(`evt.order.${i}`)
+    }
+    expect(cache.size).toBe(SubjectCache.maxSubjects)
+    SubjectCache.makeRoom(cache)
+    expect(cache.size).toBe(0)
+  })
+
+  it.effect("the relay's known subjects stay bounded over rows of as many subjects, each row published once", () =>
+    Effect.gen(function*() {
+      const published: Array<string> = []
+      // The Bus side of the relay: each encoded publish acknowledged at once.
+      const bus = {
+        publishEncoded: (message: EncodedMessage) =>
+          Effect.sync(() => {
+            published.push(message.subject)
+            return {
+              eventId: message.eventId ?? "",
+              subject: message.subject,
+              stream: "ORDER",
+              sequence: published.length,
+              duplicate: false
+            }
+          })
+      } as unknown as Bus
+      const relay: RelayContext = {
+        bus,
+        sql: undefined as never,
+        settings: settingsOf({ maxInFlight: 8 }),
+        state: yield* Ref.make(initialState),
+        subjects: new Set()
+      }
+      const rows = Array.from({ length: SubjectCache.maxSubjects * 2 + 10 }, (_, i) => ({
+        id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+        subject: `evt.order.${i}`,
+        headers: "{}",
+        body: "{}",
+        attempts: 0
+      }))
+      const sent = yield* makeSender(relay).send(rows)
+      for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
+      expect(published).toEqual(rows.map((row) => row.subject))
+      expect(relay.subjects.size).toBeLessThanOrEqual(SubjectCache.maxSubjects)
+      expect(relay.subjects.has(rows[rows.length - 1]!.subject)).toBe(true)
+    }))
+})
