@@ -2,7 +2,8 @@
  * The flat `ConfigProvider` over a loaded configuration tree, and the rewrite that gives every `ConfigError` its
  * key and origin. YAML numbers and booleans are served as their string form to Effect's parsers, YAML lists as
  * sequences, and a comma-separated string (`a,b`) as a sequence too. A boolean, a number or a port is read with the
- * whitespace around it trimmed, a boolean in any case, a number as a decimal literal only; text is served as written.
+ * whitespace around it trimmed, a boolean whatever its letter case, a number as a decimal literal only; text is served
+ * as written.
  *
  * @internal
  */
