@@ -17,6 +17,7 @@ import * as Sql from "../src/Sql/index.js"
 import { measured, timed as timedStatement } from "../src/Sql/internal/queryMetrics.js"
 import { Metrics } from "../src/Telemetry/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
+import { failureOf } from "./support/exits.js"
 import { serviceAvailable } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -85,13 +86,6 @@ const widget = (overrides: Partial<typeof Widget.insert.Type> = {}): typeof Widg
   ...tenantA,
   ...overrides
 })
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 const widgets = Repository.make(Widget, { table: "widgets", id: "id" })
 const categories = Repository.make(Category, { table: "categories", id: "id" })

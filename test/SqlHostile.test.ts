@@ -6,22 +6,16 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { DatabaseError, ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
 import { eventually } from "./support/eventually.js"
+import { failureOf } from "./support/exits.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 class Note extends Model.Class<Note>("Note")({
   id: Model.GeneratedByApp(Schema.UUID),

@@ -12,6 +12,7 @@ import type * as Redacted from "effect/Redacted"
 import { type AppEnv, appEnv, serviceVersion } from "../Config/ServiceInfo.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Streams from "../Events/Streams.js"
+import { quoteValue } from "../internal/text.js"
 
 /**
  * The settings of a stream the Bus creates (and, with `nats.update_streams`, of one it updates).
@@ -144,7 +145,7 @@ export const declaredStreams: Config.Config<ReadonlyArray<string>> = nats(Config
           ConfigError.InvalidData(
             ["streams"],
             `Expected stream names (letters, digits, "_" or "-", at most ${Streams.maxNameLength} characters), ` +
-              `got ${JSON.stringify(bad.length > 80 ? `${bad.slice(0, 77)}...` : bad)}`
+              `got ${quoteValue(bad, 80)}`
           )
         )
     }),

@@ -14,6 +14,7 @@
  */
 import * as Option from "effect/Option"
 import { ValidationError } from "../Errors/Errors.js"
+import { quoteValue } from "../internal/text.js"
 
 /**
  * A JetStream stream: its name and the subjects it holds.
@@ -115,10 +116,7 @@ export const make = (
 }
 
 // A name in a message: quoted and cut, so a long or odd value neither floods a log nor hides its kind.
-const quoted = (value: unknown): string => {
-  const text = typeof value === "string" ? JSON.stringify(value) : typeof value
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text
-}
+const quoted = (value: unknown): string => quoteValue(value, 80)
 
 // A NATS subject filter: non-empty tokens without whitespace, `*` standing alone, `>` alone and last.
 const validFilter = (filter: string): boolean => {

@@ -25,6 +25,7 @@ import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { isDecimal } from "../Config/internal/provider.js"
 import { serviceVersion } from "../Config/ServiceInfo.js"
 import * as otlp from "./internal/otlp.js"
 
@@ -215,8 +216,6 @@ export const exporter: Config.Config<Exporter> = Config.nested(
   })
 )
 
-const decimal = /^\+?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
-
 /**
  * `telemetry.sampling_ratio`, a decimal number between 0 and 1, default 1.
  *
@@ -229,7 +228,7 @@ export const samplingRatio: Config.Config<number> = Config.nested(
       // A decimal number only: `Number` reads an empty or blank text as 0 (no trace recorded) and reads `0x1`.
       const trimmed = text.trim()
       const ratio = Number(trimmed)
-      return decimal.test(trimmed) && ratio >= 0 && ratio <= 1
+      return isDecimal(trimmed) && ratio >= 0 && ratio <= 1
         ? Either.right(ratio)
         : Either.left(ConfigError.InvalidData([], `Expected a number between 0 and 1 but got ${JSON.stringify(text)}`))
     }),

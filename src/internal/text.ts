@@ -15,3 +15,20 @@ export const cutText = (text: string, max: number): string => {
   const end = /[\uD800-\uDBFF]/.test(text[max - 1]!) ? max - 1 : max
   return `${text.slice(0, end)}... (${text.length - end} more characters)`
 }
+
+/**
+ * A value named in a message: a string JSON-quoted, a number, boolean, bigint, `null` or `undefined` as `String`
+ * writes it, another value by its kind (`object`, `function`: its text could be long, or throw), cut by
+ * {@link cutText} to `max`.
+ *
+ * @internal
+ */
+export const quoteValue = (value: unknown, max: number): string => {
+  const kind = typeof value
+  const text = kind === "string"
+    ? JSON.stringify(value)
+    : value === null || kind === "number" || kind === "boolean" || kind === "bigint" || kind === "undefined"
+    ? String(value)
+    : kind
+  return cutText(text, max)
+}

@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import { maxNameLength, type StreamDefinition } from "../../Events/Streams.js"
+import { quoteValue } from "../../internal/text.js"
 import type { SubscribeOptions } from "../Bus.js"
 import type { ConsumerSpec } from "./engine.js"
 
@@ -42,10 +43,7 @@ export const targetOf = (definition: EventDefinition.EventDefinition.Any): Consu
   subjects: [definition.subject]
 })
 
-const shown = (value: unknown): string => {
-  const text = typeof value === "string" ? JSON.stringify(value) : String(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
-}
+const shown = (value: unknown): string => quoteValue(value, 60)
 
 const positiveInteger = (value: unknown): boolean =>
   value === undefined || (typeof value === "number" && Number.isInteger(value) && value >= 1)

@@ -114,6 +114,13 @@ const TRIMMED: ReadonlySet<string> = new Set([
 const NUMERIC: ReadonlySet<string> = new Set(["an integer property", "a number property"])
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 
+/**
+ * Whether `text` is a decimal literal (`42`, `-0.5`, `1e3`), the only form in which a number key is read.
+ *
+ * @internal
+ */
+export const isDecimal = (text: string): boolean => DECIMAL.test(text)
+
 const booleanText = (text: string): string => {
   const lower = text.toLowerCase()
   return Object.hasOwn(LETTERS, lower) ? LETTERS[lower]! : lower
