@@ -5,8 +5,8 @@
  *
  * A store failure (Redis down, slow, unreachable) degrades the cache: reads are misses, writes are skipped, one
  * warning is logged per outage and one line when Redis is back; the request goes on. With `cache.strict` the
- * operation fails with a `RedisError` instead. Every read counts in `cache_requests_total{outcome=hit|miss}`,
- * every store failure in `{outcome=error}`.
+ * operation fails with a `RedisError` instead (but for `getOrSet`'s write, which returns what it computed). Every
+ * read counts in `cache_requests_total{outcome=hit|miss}`, every store failure in `{outcome=error}`.
  *
  * @since 0.2.0
  */
@@ -79,8 +79,10 @@ export interface CacheService {
   /**
    * The value under `key`, else the result of `compute`, stored and returned. While `compute` runs for a key, other
    * callers in the process that miss the same key wait for its result (or failure) instead of computing it again:
-   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored. A
-   * `ttl` that is not one (see {@link SetOptions}) is a `ValidationError` before the read: nothing is computed.
+   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored; so
+   * is a computed value whose write the store fails under `strict` (an error log: the read's failure fails the call,
+   * the write's does not lose what was computed). A `ttl` that is not one (see {@link SetOptions}) is a
+   * `ValidationError` before the read: nothing is computed.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,

@@ -256,16 +256,21 @@ const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
     compute: Effect.Effect<A, E, R>,
     options?: SetOptions
   ): Effect.Effect<A, E | RedisError | ValidationError, R> => {
+    // The value is the caller's once computed: a write that fails (strict; otherwise the store skips it) is an
+    // error log, and the value is returned uncached. A refusal of the user's ACL is logged by the store's health.
     const store = (value: A) =>
-      Effect.catchTag(
-        set(key, schema, value, options),
-        "ParseError",
-        (error) =>
+      Effect.catchTags(set(key, schema, value, options), {
+        ParseError: (error) =>
           Effect.logWarning("Computed value does not encode: not cached", {
             ...keyFields(key),
             reason: describeIssues(error)
-          })
-      )
+          }),
+        RedisError: (error) =>
+          StoreModule.isPermissionRefusal(error) ? Effect.void : Effect.logError(
+            "Computed value not cached: the cache store failed the write (cache.strict); the value is returned",
+            { ...keyFields(key), operation: error.details.operation, reason: error.message }
+          )
+      })
     const settle =
       (deferred: Deferred.Deferred<A, E | RedisError | ValidationError>) =>
       (exit: Exit.Exit<A, E | RedisError | ValidationError>) =>
