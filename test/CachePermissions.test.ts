@@ -98,6 +98,35 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       expect(lines.join("\n")).not.toContain("reading:1")
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   }, 30_000)
+  it.live("an ACL covering some keys of the prefix: one log while refused keys alternate with allowed ones", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function*() {
+      const { url, user } = yield* ownServer
+      yield* user("ada", "~meters:*", "+@all")
+      const cache = yield* Effect.map(
+        Layer.build(Cache.layer({ url: url("ada"), prefix: "meters:" })),
+        Context.get(Cache.Cache)
+      )
+      yield* cache.set("public:1", Schema.Number, 1)
+      yield* cache.set("private:1", Schema.Number, 2)
+      // The ACL narrowed after startup: the public keys only.
+      yield* user("ada", "~meters:public:*", "+@all")
+      const refused = () => lines.filter((l) => l.includes("Redis refused the user"))
+      for (let i = 0; i < 3; i++) {
+        expect(yield* cache.get("public:1", Schema.Number)).toEqual(Option.some(1))
+        expect(yield* cache.get("private:1", Schema.Number)).toEqual(Option.none())
+      }
+      expect(refused()).toHaveLength(1)
+      expect(refused()[0]).toContain("a key of the GET command (NOPERM)")
+      // The refused key allowed again, then refused again: a new run, one more log.
+      yield* user("ada", "~meters:*", "+@all")
+      expect(yield* cache.get("private:1", Schema.Number)).toEqual(Option.some(2))
+      yield* user("ada", "~meters:public:*", "+@all")
+      expect(yield* cache.get("private:1", Schema.Number)).toEqual(Option.none())
+      expect(refused()).toHaveLength(2)
+      expect(lines.join("\n")).not.toContain("private:1")
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  }, 30_000)
 })
 
 describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses the rate limiter (NOPERM)", () => {
@@ -129,6 +158,30 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       }
       expect(lines.filter((l) => l.includes("Redis refused the user"))).toHaveLength(1)
       expect(lines.join("\n")).not.toContain("login:ada")
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  }, 30_000)
+
+  it.live("an ACL covering some keys of the prefix: one log while refused keys alternate with allowed ones", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function*() {
+      const { url, user } = yield* ownServer
+      yield* user("ada", "~glam:ratelimit:*", "+@all")
+      const limiter = yield* Layer.build(RateLimit.layerRedis(url("ada")))
+      const check = (key: string) => RateLimits.checkRateLimit(key, 100, "1 minute").pipe(Effect.provide(limiter))
+      yield* user("ada", "~glam:ratelimit:call:public:*", "+@all")
+      for (let i = 0; i < 3; i++) {
+        expect((yield* check("public:1")).allowed).toBe(true)
+        expect((yield* Effect.flip(check("private:1"))).message).toContain("a key of the")
+      }
+      const refused = () => lines.filter((l) => l.includes("Redis refused the user"))
+      expect(refused()).toHaveLength(1)
+      // The refused key allowed again, then refused again: a new run, one more log.
+      yield* user("ada", "~glam:ratelimit:*", "+@all")
+      expect((yield* check("private:1")).allowed).toBe(true)
+      yield* user("ada", "~glam:ratelimit:call:public:*", "+@all")
+      yield* Effect.flip(check("private:1"))
+      expect(refused()).toHaveLength(2)
+      expect(lines.join("\n")).not.toContain("private:1")
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   }, 30_000)
 })

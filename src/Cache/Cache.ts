@@ -141,7 +141,8 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * with a `RedisError` saying so; a connection made later to such a server is one error log, and the store is
  * unavailable until a connection is accepted with both. A user whose ACL refuses a command or a key of the prefix
  * the cache uses (`NOPERM`) fails startup with a `RedisError` naming the command; refused later, the operations fail
- * with it (a miss or a skipped write unless `strict`), one error log per refusal until the operation succeeds again.
+ * with it (a miss or a skipped write unless `strict`), one error log per refusal until the operation succeeds again
+ * (for a refused key, on a key it was refused). The rights are checked at startup only.
  * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl` or `timeout` that is
  * not a duration of more than zero (an
  * `IllegalArgumentException` naming it).

@@ -18,9 +18,10 @@ import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import * as JsonValue from "../../internal/jsonValue.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
 import type { CacheService, SetOptions } from "../Cache.js"
-import { keyFields, makeOncePerKey } from "./keyLog.js"
+import { keyFields, makeOncePerKey, makeRefusalLog } from "./keyLog.js"
 import * as Metrics from "./metrics.js"
 import type { KeyReplyError } from "./redisReplies.js"
+import * as Replies from "./redisReplies.js"
 import type { Store } from "./store.js"
 import * as StoreModule from "./store.js"
 
@@ -107,30 +108,29 @@ const ttlOf = (
 
 /**
  * The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. A reply
- * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy. A command the server
- * refuses the user (`NOPERM`) is no outage either: one error log per refusal, until the operation succeeds again.
+ * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy. A command or a key the
+ * server refuses the user (`NOPERM`) is no outage either: one error log per refusal, until the operation succeeds
+ * again (for a refused key, on a key it was refused: see `makeRefusalLog`).
  */
 const makeHealth = (store: Store, strict: boolean) => {
   let degraded = false
-  // The refusals logged, by operation: cleared when that operation succeeds.
-  const refused = new Map<string, Set<string>>()
-  const refusal = (error: RedisError, operation: string): Effect.Effect<void> =>
+  const refusals = makeRefusalLog()
+  const refusal = (error: RedisError, operation: string, key: string): Effect.Effect<void> =>
     Effect.suspend(() => {
-      const logged = refused.get(operation) ?? new Set<string>()
-      refused.set(operation, logged)
-      if (logged.has(error.message)) return Effect.void
-      logged.add(error.message)
+      if (!refusals.refused(operation, error.message, key, Replies.isKeyRefusalMessage(error.message))) {
+        return Effect.void
+      }
       return Effect.logError(`${error.message}; reads are misses and writes are skipped until it does`, {
         backend: store.backend,
         operation
       })
     })
   return {
-    failed: <A>(error: RedisError, fallback: A, operation: string): Effect.Effect<A, RedisError> =>
+    failed: <A>(error: RedisError, fallback: A, operation: string, key: string): Effect.Effect<A, RedisError> =>
       Metric.increment(Metrics.error).pipe(
         Effect.zipRight(
           StoreModule.isPermissionRefusal(error)
-            ? Effect.zipRight(refusal(error, operation), strict ? Effect.fail(error) : Effect.succeed(fallback))
+            ? Effect.zipRight(refusal(error, operation, key), strict ? Effect.fail(error) : Effect.succeed(fallback))
             : strict
             ? Effect.fail(error)
             : degraded
@@ -147,9 +147,9 @@ const makeHealth = (store: Store, strict: boolean) => {
             )
         )
       ),
-    succeeded: (operation: string) =>
+    succeeded: (operation: string, key: string) =>
       Effect.suspend(() => {
-        refused.delete(operation)
+        refusals.succeeded(operation, key)
         if (!degraded) return Effect.void
         degraded = false
         return Effect.logInfo("Cache store reachable again", { backend: store.backend })
@@ -165,12 +165,13 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
   const full = (key: string) => options.prefix + key
   const guard = <A>(
     operation: string,
+    key: string,
     effect: Effect.Effect<A, RedisError>,
     fallback: A
   ): Effect.Effect<A, RedisError> =>
     Effect.matchEffect(effect, {
-      onFailure: (error) => health.failed(error, fallback, operation),
-      onSuccess: (a) => Effect.as(health.succeeded(operation), a)
+      onFailure: (error) => health.failed(error, fallback, operation, key),
+      onSuccess: (a) => Effect.as(health.succeeded(operation, key), a)
     })
   const unreadable = (key: string, message: string, reason: string) =>
     Effect.suspend(() => firstTime(key) ? Effect.logWarning(message, { ...keyFields(key), reason }) : Effect.void)
@@ -185,8 +186,8 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
   const read = (key: string): Effect.Effect<string | Uint8Array | undefined, RedisError> =>
     Effect.matchEffect(store.get(full(key)), {
       onFailure: (error) =>
-        error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined, "get"),
-      onSuccess: (raw) => Effect.as(health.succeeded("get"), raw)
+        error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined, "get", key),
+      onSuccess: (raw) => Effect.as(health.succeeded("get", key), raw)
     })
   const decode = <A, I>(
     key: string,
@@ -220,7 +221,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     Effect.flatMap(ttlOf(setOptions, options.ttl), (ttl) =>
       Schema.encode(schema)(value).pipe(
         Effect.flatMap((encoded) => toJsonText(schema, encoded)),
-        Effect.flatMap((text) => guard("set", store.set(full(key), text, ttl), undefined))
+        Effect.flatMap((text) => guard("set", key, store.set(full(key), text, ttl), undefined))
       )).pipe(
         Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
       )
@@ -229,13 +230,14 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     get,
     set,
     delete: (key) =>
-      guard("delete", store.delete(full(key)), false).pipe(
+      guard("delete", key, store.delete(full(key)), false).pipe(
         Effect.withSpan("Cache.delete", { attributes: { "cache.backend": store.backend } })
       ),
     expire: (key, ttl) =>
-      Effect.flatMap(decodeTtl("ttl", ttl), (valid) => guard("expire", store.expire(full(key), valid), false)).pipe(
-        Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
-      ),
+      Effect.flatMap(decodeTtl("ttl", ttl), (valid) => guard("expire", key, store.expire(full(key), valid), false))
+        .pipe(
+          Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
+        ),
     getOrSet: makeGetOrSet(get, set),
     ping: store.ping
   }

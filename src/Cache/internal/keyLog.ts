@@ -34,3 +34,39 @@ export const makeOncePerKey = (): (key: string) => boolean => {
     return true
   }
 }
+
+/**
+ * Which refusals of the user's ACL (`NOPERM`) to log: one log per refusal of an operation, until the operation
+ * succeeds in a way that shows the refusal gone. A refused command is gone when the operation succeeds. A refused
+ * key is gone only when the operation succeeds on a key it was refused: an ACL may cover some keys of the prefix and
+ * not others, and a success on another key says nothing of the refused ones (clearing on it would log again at
+ * every refusal that follows an allowed call). The refused keys kept are bounded as {@link makeOncePerKey}'s.
+ */
+export const makeRefusalLog = () => {
+  // By operation, the refusals logged: a refused command's message with no keys, a refused key's with its keys.
+  const refused = new Map<string, Map<string, Set<string> | undefined>>()
+  return {
+    /** Whether to log the refusal `message` of `operation` on `key` (`isKey`: the ACL refused the key). */
+    refused: (operation: string, message: string, key: string, isKey: boolean): boolean => {
+      const messages = refused.get(operation) ?? new Map<string, Set<string> | undefined>()
+      refused.set(operation, messages)
+      const first = !messages.has(message)
+      const keys = messages.get(message) ?? (isKey ? new Set<string>() : undefined)
+      if (keys !== undefined) {
+        if (keys.size >= maxLoggedKeys) keys.clear()
+        keys.add(key)
+      }
+      messages.set(message, keys)
+      return first
+    },
+    /** `operation` succeeded on `key`: the refusals it shows gone may be logged again. */
+    succeeded: (operation: string, key: string): void => {
+      const messages = refused.get(operation)
+      if (messages === undefined) return
+      for (const [message, keys] of messages) {
+        if (keys === undefined || keys.has(key)) messages.delete(message)
+      }
+      if (messages.size === 0) refused.delete(operation)
+    }
+  }
+}

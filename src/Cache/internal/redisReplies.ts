@@ -116,3 +116,6 @@ export const describeRefusal = (refusal: PermissionRefusal, what: string): strin
 
 /** Whether an error's message is one of {@link describeRefusal}. */
 export const isRefusalMessage = (message: string): boolean => message.startsWith(refusalPrefix)
+
+/** Whether an error's message is one of {@link describeRefusal} for a key (the ACL's key patterns refused it). */
+export const isKeyRefusalMessage = (message: string): boolean => message.startsWith(`${refusalPrefix}a key of `)

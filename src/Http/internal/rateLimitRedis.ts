@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
-import { keyFields, makeOncePerKey } from "../../Cache/internal/keyLog.js"
+import { keyFields, makeOncePerKey, makeRefusalLog } from "../../Cache/internal/keyLog.js"
 import * as Replies from "../../Cache/internal/redisReplies.js"
 import * as RedisStore from "../../Cache/internal/store.js"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
@@ -235,14 +235,17 @@ export const make = (
           { ...keyFields(key), reason: error.cause.reason, command }
         )
         : Effect.void
-    // A command the server refuses the user (NOPERM): one error log per refusal, until the command succeeds again.
-    const refused = new Map<string, string>()
-    const refusalLogged = (command: string) => (error: RateLimiter.RateLimitStoreError) =>
+    // A command or a key the server refuses the user (NOPERM): one error log per refusal, until the command succeeds
+    // again (for a refused key, on a key it was refused).
+    const refusals = makeRefusalLog()
+    const refusalLogged = (command: string, key: string) => (error: RateLimiter.RateLimitStoreError) =>
       Effect.suspend(() => {
-        if (!Replies.isRefusalMessage(error.message) || refused.get(command) === error.message) {
+        if (
+          !Replies.isRefusalMessage(error.message) ||
+          !refusals.refused(command, error.message, key, Replies.isKeyRefusalMessage(error.message))
+        ) {
           return Effect.void
         }
-        refused.set(command, error.message)
         return Effect.logError(`${error.message}; the calls are not counted (the HTTP middleware lets them through)`, {
           command
         })
@@ -263,9 +266,9 @@ export const make = (
         Effect.tryPromise({ try: f, catch: failed(command) }).pipe(
           Effect.tapError(keyProblemLogged(command, key)),
           Effect.tapBoth({
-            onFailure: refusalLogged(command),
+            onFailure: refusalLogged(command, key),
             onSuccess: () =>
-              Effect.sync(() => refused.delete(command))
+              Effect.sync(() => refusals.succeeded(command, key))
           }),
           Effect.interruptible,
           Effect.timeoutFail({
