@@ -406,7 +406,7 @@ describe("configuration", () => {
       }
     }))
 
-  it.effect("cache.ttl takes seconds or a duration; cache.max_entries must be positive", () =>
+  it.effect("cache.ttl takes seconds or a duration; cache.max_entries and max_value_bytes must be positive", () =>
     Effect.gen(function*() {
       const read = (cache: object) =>
         Effect.withConfigProvider(CacheConfig.config, ConfigProvider.fromJson({ service: { name: "s" }, cache }))
@@ -414,6 +414,18 @@ describe("configuration", () => {
       expect(Duration.toMillis((yield* read({ ttl: "2 minutes" })).ttl)).toBe(120_000)
       expect((yield* read({})).prefix).toBe("s:")
       expect(Exit.isFailure(yield* Effect.exit(read({ max_entries: 0 })))).toBe(true)
+      expect((yield* read({})).maxValueBytes).toBe(4 * 1024 * 1024)
+      expect((yield* read({ max_value_bytes: 1024 })).maxValueBytes).toBe(1024)
+      for (const bad of [0, 1.5, "many"]) {
+        expect(Exit.isFailure(yield* Effect.exit(read({ max_value_bytes: bad })))).toBe(true)
+      }
+    }))
+
+  it.effect("a maxValueBytes option that is not a whole number of at least 1 is a defect naming it", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(Cache.layerMemory({ maxValueBytes: 0 })).pipe(Effect.scoped))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(JSON.stringify(exit)).toContain("maxValueBytes")
     }))
 })
 

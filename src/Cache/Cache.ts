@@ -61,7 +61,8 @@ export interface CacheService {
   /**
    * Stores `value` encoded by `schema`; fails with a `ParseError` when the value does not encode, or when its encoded
    * form is not JSON (a bigint, a `Date`, `NaN`, `undefined`, a class instance, a cycle) or holds a `"__proto__"`
-   * key, and so would not read back; with a `ValidationError` when the `ttl` is not one (see {@link SetOptions}).
+   * key, and so would not read back; with a `ValidationError` when the `ttl` is not one (see {@link SetOptions}), or
+   * when the value's JSON is larger than `cache.max_value_bytes` (`details.field` `"value"`): nothing is stored.
    */
   readonly set: <A, I>(
     key: string,
@@ -79,10 +80,11 @@ export interface CacheService {
   /**
    * The value under `key`, else the result of `compute`, stored and returned. While `compute` runs for a key, other
    * callers in the process that miss the same key wait for its result (or failure) instead of computing it again:
-   * callers sharing a key must compute the same thing. A value that does not encode is returned but not stored; so
-   * is a computed value whose write the store fails under `strict` (an error log: the read's failure fails the call,
-   * the write's does not lose what was computed). A `ttl` that is not one (see {@link SetOptions}) is a
-   * `ValidationError` before the read: nothing is computed.
+   * callers sharing a key must compute the same thing. A value that does not encode, or whose JSON is larger than
+   * `cache.max_value_bytes`, is returned but not stored (a warning); so is a computed value whose write the store
+   * fails under `strict` (an error log: the read's failure fails the call, the write's does not lose what was
+   * computed). A `ttl` that is not one (see {@link SetOptions}) is a `ValidationError` before the read: nothing is
+   * computed.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,
@@ -130,6 +132,11 @@ export interface Options {
   readonly maxEntries?: number | undefined
   readonly strict?: boolean | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The largest value stored, in bytes of its JSON (UTF-8); default 4 MiB (see `cache.max_value_bytes`). A whole
+   * number of at least 1, else a defect when the layer is built.
+   */
+  readonly maxValueBytes?: number | undefined
 }
 
 const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)
@@ -157,8 +164,9 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
   })
 
 /**
- * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries. A `ttl` or `timeout` that is
- * not a duration of more than zero is a defect when the layer is built (an `IllegalArgumentException` naming it).
+ * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries of at most `maxValueBytes`
+ * (default 4 MiB) each. A `ttl` or `timeout` that is not a duration of more than zero, or a `maxValueBytes` that is
+ * not a whole number of at least 1, is a defect when the layer is built (an `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers

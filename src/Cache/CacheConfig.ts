@@ -9,6 +9,7 @@
  * | `cache.max_entries` | the in-memory cache's bound (least recently used entries go first) | 10000 |
  * | `cache.strict` | a Redis failure fails the operation instead of degrading to a miss | `false` |
  * | `cache.timeout` | how long one Redis operation, and startup's connection, may take | 1 second |
+ * | `cache.max_value_bytes` | the largest value stored, in bytes of its JSON | 4194304 (4 MiB) |
  *
  * @since 0.2.0
  */
@@ -37,6 +38,11 @@ export interface CacheConfig {
   readonly strict: boolean
   /** `cache.timeout`, default 1 second: the longest one Redis operation (and the connection at startup) may take. */
   readonly timeout: Duration.Duration
+  /**
+   * `cache.max_value_bytes`, default 4 MiB: the largest value stored, in bytes of its JSON (UTF-8). A larger one is
+   * refused by `set` and returned uncached by `getOrSet`.
+   */
+  readonly maxValueBytes: number
   readonly appEnv: AppEnv
 }
 
@@ -80,6 +86,13 @@ export const config: Config.Config<CacheConfig> = Config.all({
   ),
   strict: cache(Config.withDefault(Config.boolean("strict"), false)),
   timeout: cache(Config.withDefault(positiveDuration("timeout"), Duration.seconds(1))),
+  maxValueBytes: cache(Config.integer("max_value_bytes")).pipe(
+    Config.validate({
+      message: "Expected a whole number of bytes of at least 1",
+      validation: (n) => Number.isSafeInteger(n) && n >= 1
+    }),
+    Config.withDefault(4 * 1024 * 1024)
+  ),
   appEnv
 }).pipe(
   Config.map(({ prefix, serviceName, ...rest }) => ({

@@ -30,6 +30,8 @@ export interface EngineOptions {
   readonly prefix: string
   readonly ttl: Duration.Duration
   readonly strict: boolean
+  /** The largest value stored, in bytes of its JSON text (UTF-8). */
+  readonly maxValueBytes: number
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -74,6 +76,20 @@ const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Eithe
   const [head, ...rest] = problem.path
   return Either.left(
     ParseResult.parseError(head === undefined ? issue : new ParseResult.Pointer([head, ...rest], encoded, issue))
+  )
+}
+
+/**
+ * The JSON text when its UTF-8 is at most `maxBytes`, else a `ValidationError` at `details.field` `"value"` giving
+ * both sizes (never the value). A text of at most a third of the bound in UTF-16 units is within it uncounted.
+ */
+const withinBound = (text: string, maxBytes: number): Either.Either<string, ValidationError> => {
+  if (text.length * 3 <= maxBytes) return Either.right(text)
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes <= maxBytes) return Either.right(text)
+  const reason = `its JSON is ${bytes} bytes, more than the ${maxBytes} of cache.max_value_bytes`
+  return Either.left(
+    new ValidationError({ message: `Cache value too large: ${reason}`, details: { field: "value", reason } })
   )
 }
 
@@ -221,6 +237,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     Effect.flatMap(ttlOf(setOptions, options.ttl), (ttl) =>
       Schema.encode(schema)(value).pipe(
         Effect.flatMap((encoded) => toJsonText(schema, encoded)),
+        Effect.flatMap((text) => withinBound(text, options.maxValueBytes)),
         Effect.flatMap((text) => guard("set", key, store.set(full(key), text, ttl), undefined))
       )).pipe(
         Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
@@ -266,6 +283,12 @@ const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
           Effect.logWarning("Computed value does not encode: not cached", {
             ...keyFields(key),
             reason: describeIssues(error)
+          }),
+        // A ttl's ValidationError fails the call before the read: the one of a write is the value's size.
+        ValidationError: (error) =>
+          Effect.logWarning("Computed value too large: not cached", {
+            ...keyFields(key),
+            reason: error.details.reason
           }),
         RedisError: (error) =>
           StoreModule.isPermissionRefusal(error) ? Effect.void : Effect.logError(

@@ -25,6 +25,7 @@ export interface Settings {
   readonly maxEntries: number
   readonly strict: boolean
   readonly timeout: Duration.Duration
+  readonly maxValueBytes: number
 }
 
 // A duration option of a layer: one that is not a duration of more than zero is a defect naming the option, as an
@@ -35,9 +36,22 @@ const durationOption = (field: string, input: Duration.DurationInput | undefined
     (error) => new Cause.IllegalArgumentException(error.message)
   )
 
+/** The default bound of a cached value: 4 MiB of JSON. */
+export const defaultMaxValueBytes = 4 * 1024 * 1024
+
+// `maxValueBytes`: a whole number of at least 1, else a defect naming the option, as for the durations.
+const byteOption = (input: number | undefined): number => {
+  if (input === undefined) return defaultMaxValueBytes
+  if (Number.isSafeInteger(input) && input >= 1) return input
+  throw new Cause.IllegalArgumentException(
+    `Invalid cache maxValueBytes option: must be a whole number of at least 1, got ${String(input)}`
+  )
+}
+
 /**
  * The settings of explicit options, with `CacheConfig`'s defaults; throws an `IllegalArgumentException` naming a
- * `ttl` or `timeout` that is not a duration of more than zero.
+ * `ttl` or `timeout` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole number of at
+ * least 1.
  */
 export const resolve = (options: {
   readonly prefix?: string | undefined
@@ -45,12 +59,14 @@ export const resolve = (options: {
   readonly maxEntries?: number | undefined
   readonly strict?: boolean | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  readonly maxValueBytes?: number | undefined
 }): Settings => ({
   prefix: options.prefix ?? "",
   ttl: durationOption("ttl option", options.ttl, Duration.hours(1)),
   maxEntries: options.maxEntries ?? 10_000,
   strict: options.strict ?? false,
-  timeout: durationOption("timeout option", options.timeout, Duration.seconds(1))
+  timeout: durationOption("timeout option", options.timeout, Duration.seconds(1)),
+  maxValueBytes: byteOption(options.maxValueBytes)
 })
 
 /** The in-memory cache. */
