@@ -301,6 +301,19 @@ describe("the in-memory LRU", () => {
     }).pipe(Effect.provide(Cache.layerMemory({ maxEntries: 3 }))))
 })
 
+describe("a value whose JSON is longer than a JavaScript string can be", () => {
+  it.live("is a ValidationError of set, not a defect", () =>
+    Effect.gen(function*() {
+      // 600 references to one string of 1 MiB: little memory, and a JSON of 600 Mi characters (V8 stops at 2^29).
+      const chunk = "x".repeat(1024 * 1024)
+      const value = Array.from({ length: 600 }, () => chunk)
+      const error = yield* Effect.flip(Cache.set("huge", Schema.Array(Schema.String), value))
+      expect(error._tag).toBe("ValidationError")
+      expect(error.message).toContain("longer than a JavaScript string can be")
+      expect(yield* Cache.get("huge", Schema.Unknown)).toEqual(Option.none())
+    }).pipe(Effect.provide(Cache.layerMemory({ maxValueBytes: Number.MAX_SAFE_INTEGER }))), 120_000)
+})
+
 describe("layer options", () => {
   it.effect("a ttl or timeout option that is not a duration of more than zero is a defect naming it", () =>
     Effect.gen(function*() {

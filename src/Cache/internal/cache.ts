@@ -64,10 +64,24 @@ const describeIssues = (error: ParseResult.ParseError): string =>
 const protoKind = JsonValue.protoKind
 
 // The JSON text to store for an encoded value, or a ParseError naming the path and kind of what would not read
-// back (never the value); the schema's encoded side should be JSON (`Schema.Date`, not `Schema.DateFromSelf`).
-const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Either<string, ParseResult.ParseError> => {
+// back (never the value); the schema's encoded side should be JSON (`Schema.Date`, not `Schema.DateFromSelf`). A
+// text larger than `maxBytes` is a ValidationError (see `withinBound`).
+const toJsonText = <A, I>(
+  schema: Schema.Schema<A, I>,
+  encoded: I,
+  maxBytes: number
+): Either.Either<string, ParseResult.ParseError | ValidationError> => {
   const problem = JsonValue.notJson(encoded)
-  if (problem === undefined) return Either.right(JSON.stringify(encoded))
+  if (problem === undefined) {
+    let text: string
+    try {
+      text = JSON.stringify(encoded)
+    } catch {
+      // A JSON value whose text is longer than a string can be (some 2^29 UTF-16 units): a RangeError.
+      return Either.left(tooLarge(`its JSON is longer than a JavaScript string can be, more than the ${maxBytes}`))
+    }
+    return withinBound(text, maxBytes)
+  }
   const issue = new ParseResult.Type(
     schema.ast,
     encoded,
@@ -86,11 +100,14 @@ const toJsonText = <A, I>(schema: Schema.Schema<A, I>, encoded: I): Either.Eithe
 const withinBound = (text: string, maxBytes: number): Either.Either<string, ValidationError> => {
   if (text.length * 3 <= maxBytes) return Either.right(text)
   const bytes = Buffer.byteLength(text, "utf8")
-  if (bytes <= maxBytes) return Either.right(text)
-  const reason = `its JSON is ${bytes} bytes, more than the ${maxBytes} of cache.max_value_bytes`
-  return Either.left(
-    new ValidationError({ message: `Cache value too large: ${reason}`, details: { field: "value", reason } })
-  )
+  return bytes <= maxBytes
+    ? Either.right(text)
+    : Either.left(tooLarge(`its JSON is ${bytes} bytes, more than the ${maxBytes}`))
+}
+
+const tooLarge = (size: string): ValidationError => {
+  const reason = `${size} of cache.max_value_bytes`
+  return new ValidationError({ message: `Cache value too large: ${reason}`, details: { field: "value", reason } })
 }
 
 /**
@@ -236,8 +253,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
   const set = <A, I>(key: string, schema: Schema.Schema<A, I>, value: A, setOptions?: SetOptions) =>
     Effect.flatMap(ttlOf(setOptions, options.ttl), (ttl) =>
       Schema.encode(schema)(value).pipe(
-        Effect.flatMap((encoded) => toJsonText(schema, encoded)),
-        Effect.flatMap((text) => withinBound(text, options.maxValueBytes)),
+        Effect.flatMap((encoded) => toJsonText(schema, encoded, options.maxValueBytes)),
         Effect.flatMap((text) => guard("set", key, store.set(full(key), text, ttl), undefined))
       )).pipe(
         Effect.withSpan("Cache.set", { attributes: { "cache.backend": store.backend } })
