@@ -52,7 +52,7 @@ describe("MqttConfig", () => {
         Option.some("mqtt://broker.internal:1884")
       )
       expect(config.clientId).toBe(`energy-service-${os.hostname()}`)
-      expect(config).toMatchObject({ cleanSession: false, keepalive: 60, maxQueued: 1000 })
+      expect(config).toMatchObject({ cleanSession: false, protocolVersion: 4, keepalive: 60, maxQueued: 1000 })
     }).pipe(Effect.provide(configured({ MQTT_BROKER_HOST: "broker.internal", MQTT_BROKER_PORT: "1884" }))))
 
   it.effect("the prefixed keys win over the flat names; the password is a secret", () =>
@@ -60,13 +60,14 @@ describe("MqttConfig", () => {
       const config = yield* MqttConfig.config
       expect(Option.map(MqttConfig.brokerUrl(config), Redacted.value)).toEqual(Option.some("mqtts://b2:8883"))
       expect(Option.map(config.password, Redacted.isRedacted)).toEqual(Option.some(true))
-      expect(config).toMatchObject({ clientId: "energy-1", cleanSession: true, keepalive: 30 })
+      expect(config).toMatchObject({ clientId: "energy-1", cleanSession: true, protocolVersion: 5, keepalive: 30 })
     }).pipe(Effect.provide(configured({
       MQTT_BROKER_HOST: "broker.internal",
       ENERGY_MQTT__BROKER_URL: "mqtts://b2:8883",
       ENERGY_MQTT__PASSWORD: "s3cret",
       ENERGY_MQTT__CLIENT_ID: "energy-1",
       ENERGY_MQTT__CLEAN_SESSION: "true",
+      ENERGY_MQTT__PROTOCOL_VERSION: "5",
       ENERGY_MQTT__KEEPALIVE: "30"
     }))))
 
@@ -99,6 +100,12 @@ describe("MqttConfig", () => {
       const error = yield* Effect.flip(MqttConfig.config)
       expect(GlamConfig.formatConfigError(error)).toContain("mqtt.keepalive")
     }).pipe(Effect.provide(configured({ ENERGY_MQTT__KEEPALIVE: "-1" }))))
+
+  it.effect("a protocol version other than 4 or 5 fails naming its key", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(MqttConfig.config)
+      expect(GlamConfig.formatConfigError(error)).toContain("mqtt.protocol_version")
+    }).pipe(Effect.provide(configured({ ENERGY_MQTT__PROTOCOL_VERSION: "3" }))))
 })
 
 describe("MqttClient broker URLs", () => {

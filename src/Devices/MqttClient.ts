@@ -157,7 +157,9 @@ export interface MqttClient {
    * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
    * `MqttError`, and the message is taken out of the client's queue, not sent again (it may have been delivered).
    * A publish the broker's ACL denies is acknowledged all the same over MQTT 3.1.1 (Mosquitto drops it): it
-   * succeeds.
+   * succeeds. Over MQTT 5 (`protocolVersion: 5`) a QoS 1 or 2 publish the broker refuses with a reason code fails
+   * with an `MqttError` naming it (`details.reason_code`): not retryable when the broker refuses this client or
+   * topic (`Not authorized`, `Topic Name invalid`, `Payload format invalid`), retryable otherwise (`Quota exceeded`).
    */
   readonly publish: <P extends string, A, I>(
     topic: MqttTopic.MqttTopic<P, A, I>,
@@ -228,8 +230,16 @@ export interface MqttClientOptions {
   readonly clientId: string
   readonly username?: string | undefined
   readonly password?: Redacted.Redacted | undefined
-  /** Default `false`: a persistent session. */
+  /**
+   * Default `false`: a persistent session. Over MQTT 5 it is asked with a session expiry interval of 0xFFFFFFFF
+   * (the session never expires), as an MQTT 3.1.1 session is kept.
+   */
   readonly cleanSession?: boolean | undefined
+  /**
+   * Default 4 (MQTT 3.1.1). 5 (MQTT 5): the broker's acknowledgements carry reason codes, so a publish it refuses
+   * (its ACL: `Not authorized`, 0x87) fails with an `MqttError` naming the reason, where MQTT 3.1.1 acknowledges it.
+   */
+  readonly protocolVersion?: 4 | 5 | undefined
   /** Seconds, default 60. */
   readonly keepalive?: number | undefined
   /** Default 10 seconds. */
@@ -296,6 +306,7 @@ export const optionsFromConfig = (
   username: Option.getOrUndefined(config.username),
   password: Option.getOrUndefined(config.password),
   cleanSession: config.cleanSession,
+  protocolVersion: config.protocolVersion,
   keepalive: config.keepalive,
   connectTimeout: config.connectTimeout,
   reconnectPeriod: config.reconnectPeriod,

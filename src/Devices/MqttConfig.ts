@@ -35,6 +35,11 @@ export interface MqttConfig {
   readonly clientId: string
   /** `mqtt.clean_session`, default `false`: the broker keeps the subscriptions and queues QoS 1 messages while away. */
   readonly cleanSession: boolean
+  /**
+   * `mqtt.protocol_version`, 4 (MQTT 3.1.1, the default) or 5 (MQTT 5: a broker's refusal of a publish, such as its
+   * ACL's, carries a reason code and fails the publish).
+   */
+  readonly protocolVersion: 4 | 5
   /** `mqtt.keepalive`, seconds, default 60 (0 turns keepalive off). */
   readonly keepalive: number
   /** `mqtt.connect_timeout`, default 10 seconds: how long startup waits for the broker. */
@@ -72,8 +77,9 @@ const positive = (name: string, fallback: number) =>
 
 /**
  * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
- * `clean_session`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`, `max_queued`,
- * `handler_timeout`, `resume_wait`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and `app_env`.
+ * `clean_session`, `protocol_version`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`,
+ * `max_queued`, `handler_timeout`, `resume_wait`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and
+ * `app_env`.
  *
  * @example
  * ```ts
@@ -99,6 +105,7 @@ export const config: Config.Config<MqttConfig> = Config.all({
   serviceName: Config.nested(Config.string("name"), "service"),
   clientId: Config.option(mqtt(Config.nonEmptyString("client_id"))),
   cleanSession: mqtt(Config.withDefault(Config.boolean("clean_session"), false)),
+  protocolVersion: mqtt(Config.literal(4, 5)("protocol_version")).pipe(Config.withDefault(4 as const)),
   keepalive: mqtt(Config.integer("keepalive")).pipe(
     Config.validate({ message: "Expected seconds, from 0 to 65535", validation: (n) => n >= 0 && n <= 65_535 }),
     Config.withDefault(60)

@@ -31,10 +31,26 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
   return Cause.isDie(cause) ? `defect: ${message(Cause.squash(cause))}` : "interrupted"
 }
 
+// MQTT 5 reason codes of a PUBACK or PUBREC that no retry changes: the broker refuses this client, topic or payload
+// (Not authorized, Topic Name invalid, Packet too large, Payload format invalid, Retain or QoS not supported).
+const publishRefusalCodes = new Set([0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B])
+
+/**
+ * The MQTT 5 reason code with which the broker refused a publish (MQTT.js fails the publish with it as `code`), or
+ * `undefined`.
+ */
+export const publishReasonCode = (e: unknown): number | undefined =>
+  typeof e === "object" && e !== null && "code" in e && typeof e.code === "number" && e.code >= 0x80
+    ? e.code
+    : undefined
+
+/** Whether a retry of a publish the broker refused with this reason code may succeed. */
+export const publishRetryable = (reasonCode: number): boolean => !publishRefusalCodes.has(reasonCode)
+
 /** Builds the `MqttError` of an operation on a broker. */
 export type Fail = (
   text: string,
-  details: { readonly operation: string; readonly topic?: string },
+  details: { readonly operation: string; readonly topic?: string; readonly reason_code?: number },
   retryable?: boolean,
   cause?: unknown
 ) => MqttError

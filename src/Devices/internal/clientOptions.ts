@@ -15,6 +15,7 @@ export const resolve = (options: MqttClientOptions) => ({
   username: options.username,
   password: options.password === undefined ? undefined : Redacted.value(options.password) as string,
   clean: options.cleanSession ?? false,
+  protocolVersion: options.protocolVersion ?? 4,
   keepalive: options.keepalive ?? 60,
   connectTimeout: Duration.decode(options.connectTimeout ?? "10 seconds"),
   reconnectPeriod: Duration.decode(options.reconnectPeriod ?? "1 second"),
@@ -69,14 +70,20 @@ export const displayUrl = (url: string): string => {
 /** The resolved options. */
 export type Resolved = ReturnType<typeof resolve>
 
+/** MQTT 5's session expiry interval that never ends a session: what an MQTT 3.1.1 persistent session is. */
+const sessionNeverExpires = 0xFFFFFFFF
+
 /**
- * MQTT.js's options: MQTT 3.1.1, connected by hand (`manualConnect`), subscriptions renewed on reconnection.
+ * MQTT.js's options: MQTT 3.1.1 or 5, connected by hand (`manualConnect`), subscriptions renewed on reconnection.
+ * A persistent session over MQTT 5 needs a session expiry interval: without one the broker ends the session when
+ * the connection does, and what devices publish meanwhile is lost.
  */
 export const connectOptions = (o: Resolved): mqtt.IClientOptions => ({
   clientId: o.clientId,
   clean: o.clean,
   keepalive: o.keepalive,
-  protocolVersion: 4,
+  protocolVersion: o.protocolVersion,
+  ...(o.protocolVersion === 5 && !o.clean ? { properties: { sessionExpiryInterval: sessionNeverExpires } } : {}),
   connectTimeout: Duration.toMillis(o.connectTimeout),
   reconnectPeriod: Math.max(1, Duration.toMillis(o.reconnectPeriod)),
   resubscribe: true,

@@ -7,8 +7,8 @@ import { DomainErrorClass, InfrastructureErrorClass, OptionalNumber, OptionalStr
 
 /**
  * An MQTT operation failed (`MQTT_ERROR`, 503): the broker could not be reached or refused the client, a publish
- * was not acknowledged in time, a subscription was refused. `details.broker` is the broker's URL with its
- * credentials hidden.
+ * was not acknowledged in time, a subscription was refused, an MQTT 5 broker refused a publish. `details.broker` is
+ * the broker's URL with its credentials hidden; `details.reason_code` is the MQTT 5 reason code of a refusal.
  *
  * @since 0.1.0
  * @category errors
@@ -17,7 +17,7 @@ export class MqttError extends InfrastructureErrorClass<MqttError>()("MqttError"
   code: "MQTT_ERROR",
   status: 503,
   message: "MQTT operation failed",
-  details: { operation: OptionalString, topic: OptionalString, broker: OptionalString },
+  details: { operation: OptionalString, topic: OptionalString, broker: OptionalString, reason_code: OptionalNumber },
   fixed: { service: "mqtt" }
 }) {}
 

@@ -14,7 +14,7 @@ import { ValidationError } from "../../Errors/CommonErrors.js"
 import { producerSpanOptions } from "../../Telemetry/internal/messagingSpans.js"
 import type { PublishOptions } from "../MqttClient.js"
 import type { MqttTopic, Params, QoS } from "../MqttTopic.js"
-import { message } from "./clientFailures.js"
+import { message, publishReasonCode, publishRetryable } from "./clientFailures.js"
 import type { Connection } from "./connection.js"
 import { type MqttError, MqttQueueFullError } from "./errors.js"
 import { recordPublished } from "./metrics.js"
@@ -87,11 +87,7 @@ const publishBytes = (
       const sent: Sent = (e) => {
         if (inFlight !== undefined) inFlight.settled = true
         state.pending--
-        resume(
-          e === undefined || e === null
-            ? Effect.void
-            : Effect.fail(fail(`Cannot publish to ${topic}: ${message(e)}`, { operation: "publish", topic }, true, e))
-        )
+        resume(e === undefined || e === null ? Effect.void : Effect.fail(publishFailure(fail, topic, e)))
       }
       inFlight = { sent, settled: false, messageId: undefined }
       client.publish(topic, payload, { qos, retain }, sent)
@@ -114,6 +110,20 @@ const publishBytes = (
       }))
     )
   })
+
+/** A publish MQTT.js failed: refused by an MQTT 5 broker with a reason code, or not sent. */
+const publishFailure = (fail: Connection["fail"], topic: string, e: Error): MqttError => {
+  const reasonCode = publishReasonCode(e)
+  if (reasonCode === undefined) {
+    return fail(`Cannot publish to ${topic}: ${message(e)}`, { operation: "publish", topic }, true, e)
+  }
+  return fail(
+    `The MQTT broker refused the publish to ${topic}: ${message(e)} (reason code 0x${reasonCode.toString(16)})`,
+    { operation: "publish", topic, reason_code: reasonCode },
+    publishRetryable(reasonCode),
+    e
+  )
+}
 
 const invalid = (field: string, text: string, reason: string) =>
   new ValidationError({ message: text, details: { field, reason } })

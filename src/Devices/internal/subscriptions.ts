@@ -16,13 +16,15 @@ import type { MqttError } from "./errors.js"
 import { handleWith } from "./handler.js"
 import * as TopicPattern from "./topicPattern.js"
 
-// MQTT.js fails a SUBACK that refuses a subscription (a return code of 0x80 or more) with an error carrying the
-// SUBACK as its `packet`.
-const refusedBySuback = (e: unknown): boolean => {
+// MQTT.js fails a SUBACK that refuses a subscription (a return code of 0x80 or more: MQTT 3.1.1's 0x80, an MQTT 5
+// reason code such as 0x87, Not authorized) with an error carrying the SUBACK as its `packet`. The code, or undefined.
+const refusedBySuback = (e: unknown): number | undefined => {
   const granted: unknown = typeof e === "object" && e !== null && "packet" in e
     ? (e.packet as { readonly granted?: unknown } | undefined)?.granted
     : undefined
-  return Array.isArray(granted) && granted.some((code) => typeof code === "number" && code >= 0x80)
+  return Array.isArray(granted)
+    ? granted.find((code): code is number => typeof code === "number" && code >= 0x80)
+    : undefined
 }
 
 const brokerSubscribe = (connection: Connection, filter: string, qos: QoS): Effect.Effect<void, MqttError> => {
@@ -30,9 +32,18 @@ const brokerSubscribe = (connection: Connection, filter: string, qos: QoS): Effe
   const details = { operation: "subscribe", topic: filter }
   return Effect.async<void, MqttError>((resume) => {
     client.subscribe(filter, { qos }, (e, granted) => {
-      if (refusedBySuback(e)) {
+      const refusal = refusedBySuback(e)
+      if (refusal !== undefined) {
         resume(
-          Effect.fail(fail(`The MQTT broker refused the subscription to ${filter}: ${message(e)}`, details, false))
+          Effect.fail(
+            fail(
+              `The MQTT broker refused the subscription to ${filter}: ${message(e)} (reason code 0x${
+                refusal.toString(16)
+              })`,
+              { ...details, reason_code: refusal },
+              false
+            )
+          )
         )
       } else if (e !== null && e !== undefined) {
         resume(Effect.fail(fail(`Cannot subscribe to ${filter}: ${message(e)}`, details, true, e)))
