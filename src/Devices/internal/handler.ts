@@ -25,13 +25,21 @@ const handlerRetry = Schedule.exponential("100 millis").pipe(
   Schedule.whileInput((e: unknown) => isRetryable(e))
 )
 
+// A named level matches an empty one (`devices//data`), which no publish of the toolkit names (see `format`).
+const emptyParam = (params: Record<string, string>): string | undefined => {
+  for (const name in params) if (params[name] === "") return name
+  return undefined
+}
+
 const decode = <P extends string, A, I>(
   topic: MqttTopic<P, A, I>,
   received: Received,
   params: Record<string, string>,
   o: Resolved
-): Either.Either<MqttMessage<P, A>, string> =>
-  Either.try({
+): Either.Either<MqttMessage<P, A>, string> => {
+  const empty = emptyParam(params)
+  if (empty !== undefined) return Either.left(`the topic's level {${empty}} is empty`)
+  return Either.try({
     // A schema's own code (a transformation, a filter) may throw: that is a payload it cannot decode.
     try: () => Payload.decode(topic.schema, topic.encoding, received.bytes, o.limits),
     catch: (e): string => `the topic's schema threw: ${message(e)}`
@@ -47,6 +55,7 @@ const decode = <P extends string, A, I>(
       dup: received.dup
     }))
   )
+}
 
 /** How a subscription of `topic` handles a matching message, with the context it was subscribed in. */
 export const handleWith = <P extends string, A, I, E, R>(
