@@ -1,10 +1,11 @@
 /**
  * The client over MQTT 5 (`protocolVersion: 5`) on a Mosquitto of the test's own: a publish the ACL denies fails
  * with the broker's reason code, and a persistent session (asked with a session expiry interval) keeps the QoS 1
- * messages published while the service is away, across a broker restart.
+ * messages published while the service is away, across a broker restart; the broker's reason for ending a
+ * connection is logged.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Redacted, Schema } from "effect"
+import { Effect, Either, Logger, Redacted, Schema } from "effect"
 import * as mqtt from "mqtt"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
@@ -99,6 +100,45 @@ describe.skipIf(!mosquittoFound)("MqttClient over MQTT 5", () => {
         expect(seen).toEqual([1, 2, 3])
         yield* subscription.unsubscribe
       }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "the reason the broker gives for ending the connection is logged: a packet over its max_packet_size",
+    () => {
+      const lines: Array<string> = []
+      const logger = Logger.map(Logger.logfmtLogger, (line) => {
+        lines.push(line)
+      })
+      return Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startMosquitto({ config: ["max_packet_size 2000"] })),
+          (s: MosquittoServer) => Effect.promise(() => s.dispose())
+        )
+        const Text = MqttTopic.make(`${unique("big5-")}/{id}`, Schema.String, { encoding: "text" })
+        const service = yield* MqttClient.make({
+          url: server.url,
+          clientId: unique("svc-"),
+          protocolVersion: 5,
+          cleanSession: true,
+          reconnectPeriod: "100 millis",
+          publishTimeout: "2 seconds"
+        })
+        // Not acknowledged: the broker ends the connection instead, saying why (MQTT 3.1.1 closes it without a word).
+        const big = yield* Effect.either(service.publish(Text, { id: "big" }, "x".repeat(5000)))
+        expect(Either.isLeft(big) && big.left._tag).toBe("MqttError")
+        const said = yield* eventually(
+          Effect.sync(() => lines.filter((line) => line.includes("ended the connection"))),
+          (found) => found.length > 0,
+          "the broker's reason logged"
+        )
+        expect(said[0]).toContain("level=WARN")
+        expect(said[0]).toContain(
+          `the MQTT broker ${server.url} ended the connection: Packet too large (reason code 0x95)`
+        )
+        yield* eventually(service.health, (h) => h.connected, "the connection back")
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    },
     { timeout: 60_000 }
   )
 })

@@ -114,6 +114,33 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
     return connection!
   })
 
+// The reasons an MQTT 5 broker gives when it ends a connection (its DISCONNECT), as the specification names them
+// (a session taken over said more plainly).
+const disconnectReasons: { readonly [code: number]: string } = {
+  0x80: "Unspecified error",
+  0x81: "Malformed Packet",
+  0x82: "Protocol Error",
+  0x83: "Implementation specific error",
+  0x87: "Not authorized",
+  0x89: "Server busy",
+  0x8B: "Server shutting down",
+  0x8D: "Keep Alive timeout",
+  0x8E: "Session taken over: another client connected with this client id",
+  0x8F: "Topic Filter invalid",
+  0x90: "Topic Name invalid",
+  0x93: "Receive Maximum exceeded",
+  0x94: "Topic Alias invalid",
+  0x95: "Packet too large",
+  0x96: "Message rate too high",
+  0x97: "Quota exceeded",
+  0x98: "Administrative action",
+  0x99: "Payload format invalid",
+  0x9C: "Use another server",
+  0x9D: "Server moved",
+  0x9F: "Connection rate exceeded",
+  0xA0: "Maximum connect time"
+}
+
 /** Follows the connection's events: its state, and a log line when it is lost, back, or in error. */
 export const followEvents = (connection: Connection): void => {
   const { broker, client, state } = connection
@@ -130,6 +157,18 @@ export const followEvents = (connection: Connection): void => {
       const session = connack.sessionPresent ? "session resumed" : "new session"
       log(connection, Effect.logInfo(`Devices: MQTT reconnected to ${broker} (${session})`))
     }
+  })
+  // Over MQTT 5 the broker says why it ends a connection; over MQTT 3.1.1 it closes the socket without a word.
+  client.on("disconnect", (packet) => {
+    if (state.closing || state.status === "closed") return
+    const code = packet.reasonCode ?? 0
+    const reason = disconnectReasons[code] ?? "a reason code the specification does not name"
+    log(
+      connection,
+      Effect.logWarning(
+        `Devices: the MQTT broker ${broker} ended the connection: ${reason} (reason code 0x${code.toString(16)})`
+      )
+    )
   })
   client.on("close", () => {
     if (state.closing || state.status === "closed") return
