@@ -14,11 +14,18 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type * as mqtt from "mqtt"
+import { cutText } from "../../internal/text.js"
 import type { QoS } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
 import type { Connection, State } from "./connection.js"
 import { recordReceived } from "./metrics.js"
 import * as TopicPattern from "./topicPattern.js"
+
+/**
+ * A received topic as logs and spans show it: cut to 256 characters, since a device may publish to a topic of up to
+ * 64 KB (a level of its own making), which each log line of its messages would carry whole.
+ */
+export const shownTopic = (topic: string): string => cutText(topic, 256)
 
 /** What a subscription or a watch sees of a received message. */
 export interface Received {
@@ -75,7 +82,7 @@ const logFailure = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effec
 const routed = (route: Route, received: Received, params: Record<string, string>): Effect.Effect<void> =>
   Effect.catchAllCause(
     Effect.suspend(() => route.handle(received, params)),
-    logFailure(`the route ${route.pattern.pattern} of a message on ${received.topic}`)
+    logFailure(`the route ${route.pattern.pattern} of a message on ${shownTopic(received.topic)}`)
   )
 
 const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<void>> => {
@@ -124,12 +131,14 @@ const dispatch = (routes: Routes, state: State, packet: mqtt.IPublishPacket): Ef
     const unmatched = handlers.length === 0
       ? Effect.zipRight(
         recordReceived("<none>", "unmatched"),
-        Effect.logDebug(`Devices: no subscription of this process takes MQTT messages on ${received.topic}`)
+        Effect.logDebug(
+          `Devices: no subscription of this process takes MQTT messages on ${shownTopic(received.topic)}`
+        )
       )
       : Effect.void
     yield* Effect.all(handlers, { discard: true })
     yield* unmatched
-  }).pipe(Effect.catchAllCause(logFailure(`the dispatch of a message on ${packet.topic}`)))
+  }).pipe(Effect.catchAllCause(logFailure(`the dispatch of a message on ${shownTopic(packet.topic)}`)))
 
 /**
  * Hands the connection's received messages to the routes until the scope closes. Added before the connection's

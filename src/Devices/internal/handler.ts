@@ -15,7 +15,7 @@ import type { Handler, MqttMessage } from "../MqttClient.js"
 import type { MqttTopic, Params } from "../MqttTopic.js"
 import { describeFailure, message } from "./clientFailures.js"
 import type { Resolved } from "./clientOptions.js"
-import type { Received } from "./dispatch.js"
+import { type Received, shownTopic } from "./dispatch.js"
 import { recordReceived } from "./metrics.js"
 import * as Payload from "./payload.js"
 
@@ -70,7 +70,9 @@ export const handleWith = <P extends string, A, I, E, R>(
   if (Either.isLeft(decoded)) {
     return Effect.zipRight(
       recordReceived(pattern, "invalid"),
-      Effect.logWarning(`Devices: dropped an MQTT message on ${received.topic} (${pattern}): ${decoded.left}`)
+      Effect.logWarning(
+        `Devices: dropped an MQTT message on ${shownTopic(received.topic)} (${pattern}): ${decoded.left}`
+      )
     )
   }
   return Effect.suspend(() => handler(decoded.right)).pipe(
@@ -85,14 +87,20 @@ export const handleWith = <P extends string, A, I, E, R>(
           : Effect.zipRight(
             recordReceived(pattern, "failed"),
             Effect.logError(
-              `Devices: the handler of ${pattern} failed on a message on ${received.topic}: ${describeFailure(cause)}`
+              `Devices: the handler of ${pattern} failed on a message on ${shownTopic(received.topic)}: ${
+                describeFailure(cause)
+              }`
             )
           ),
       onSuccess: () => recordReceived(pattern, "handled")
     }),
     Effect.withSpan("MqttClient.handle", {
       kind: "consumer",
-      attributes: { "mqtt.topic": received.topic, "mqtt.topic_pattern": pattern, "mqtt.qos": received.qos }
+      attributes: {
+        "mqtt.topic": shownTopic(received.topic),
+        "mqtt.topic_pattern": pattern,
+        "mqtt.qos": received.qos
+      }
     })
   )
 }
