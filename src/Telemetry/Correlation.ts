@@ -17,6 +17,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import { cutText } from "../internal/text.js"
 import * as FiberRefsUpdate from "./internal/fiberRefsUpdate.js"
 import { randomHex } from "./internal/randomHex.js"
 
@@ -94,8 +95,8 @@ export const spanAttributes = {
 // ids without anyone passing them and without a second tracer implementation. The span that is current when
 // the id becomes known (e.g. the HTTP server span) is annotated too.
 /**
- * Ids to set at once with {@link withIds}; an absent one is left as it is, and so is one holding a control character
- * other than a tab (a line break), which no header could carry on.
+ * Ids to set at once with {@link withIds}; an absent one is left as it is, and so is one that is not
+ * {@link isSettableId} (no header could carry it on): the current span gets it, cut, as `refused_<name>`.
  *
  * @since 0.1.0
  * @category models
@@ -108,13 +109,78 @@ export interface Ids {
 
 type IdEntry = readonly [FiberRef.FiberRef<Option.Option<string>>, string, string]
 
-// A control character (a line break above all) that no header can carry: an id holding one could not be sent on,
-// and every publish or request that carries the fiber's ids would be refused (a consumed envelope's
-// `correlation_id` is whatever its publisher wrote).
-const unsendable = /[\u0000-\u0008\u000a-\u001f\u007f]/
+// 1 to 128 characters, each a tab, printable ASCII or printable latin-1 (U+00A0..U+00FF), the first and the last
+// neither blank nor a tab. Node's HTTP client refuses a header value holding a character above U+00FF or a control
+// character; C1 controls (U+0080..U+009F) are refused too (a terminal reads some as escapes), and a blank edge
+// would be trimmed on the way.
+const settableId = /^[\x21-\x7e\xa1-\xff](?:[\t\x20-\x7e\xa0-\xff]{0,126}[\x21-\x7e\xa1-\xff])?$/
 
-// An id is set only when a header can carry it.
-const settable = (id: string | undefined): id is string => id !== undefined && !unsendable.test(id)
+/**
+ * Whether an id can be set on a fiber (and so carried on in the `X-Correlation-ID` / `X-Request-ID` headers of
+ * every request and publish made under it): 1 to 128 characters, each a tab, printable ASCII or printable latin-1
+ * (U+00A0 to U+00FF), neither the first nor the last blank. Every id the ids' setters get (a consumed envelope's
+ * `correlation_id` and `event_id` included) is checked by it; {@link isValidId} is the narrower check of an id
+ * adopted from an incoming HTTP header.
+ *
+ * @example
+ * ```ts
+ * import * as assert from "node:assert"
+ * import { Correlation } from "@glam/shared/Telemetry"
+ *
+ * assert.strictEqual(Correlation.isSettableId("corr_4f9a1c2b7d3e"), true)
+ * assert.strictEqual(Correlation.isSettableId("commande-réf 42"), true)
+ * assert.strictEqual(Correlation.isSettableId("order-\u2713"), false)
+ * assert.strictEqual(Correlation.isSettableId("x".repeat(129)), false)
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isSettableId = (value: string): boolean => settableId.test(value)
+
+/**
+ * The longest part of a refused id kept in its `refused_<name>` span attribute.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxRefusedIdLength = 256
+
+/**
+ * The span attributes recording ids that were given but not set (not {@link isSettableId}): `refused_correlation_id`,
+ * `refused_request_id`, `refused_causation_id`, each the given value cut to {@link maxRefusedIdLength}. An absent id
+ * and a settable one add nothing.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const refusedAttributes = (ids: Ids): Record<string, string> | undefined => {
+  let out: Record<string, string> | undefined
+  const check = (key: string, id: string | undefined) => {
+    if (id === undefined || settableId.test(id)) return
+    out ??= {}
+    out[`refused_${key}`] = cutText(id, maxRefusedIdLength)
+  }
+  check(spanAttributes.correlationId, ids.correlationId)
+  check(spanAttributes.requestId, ids.requestId)
+  check(spanAttributes.causationId, ids.causationId)
+  return out
+}
+
+const annotateRefused = (span: Tracer.Span, ids: Ids): void => {
+  const refused = refusedAttributes(ids)
+  if (refused !== undefined) { for (const key in refused) span.attribute(key, refused[key]) }
+}
+
+// Only the refusals, on the current span: for ids none of which is set.
+const refuse = (ids: Ids): Effect.Effect<void> =>
+  refusedAttributes(ids) === undefined ? Effect.void : Effect.withFiberRuntime((fiber) => {
+    const span = fiber.currentSpan
+    if (span !== undefined && span._tag === "Span") annotateRefused(span, ids)
+    return Effect.void
+  })
+
+const settable = (id: string | undefined): id is string => id !== undefined && settableId.test(id)
 
 const entriesOf = (ids: Ids): ReadonlyArray<IdEntry> => {
   const entries: Array<IdEntry> = []
@@ -187,6 +253,7 @@ export const refsWithIds = (
 ): FiberRefs.FiberRefs => {
   const entries = entriesOf(ids)
   const parentSpan = options?.parentSpan
+  if (parentSpan !== undefined && parentSpan._tag === "Span") annotateRefused(parentSpan, ids)
   const context = parentSpan === undefined
     ? undefined
     : Context.add(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan, parentSpan)
@@ -199,6 +266,7 @@ const set = (ids: Ids): Effect.Effect<void> =>
     const span = fiber.currentSpan
     if (span !== undefined && span._tag === "Span") {
       for (const [, key, id] of entriesOf(ids)) span.attribute(key, id)
+      annotateRefused(span, ids)
     }
     FiberRefsUpdate.setRefs(fiber, refsWithIds(fiber.id(), FiberRefsUpdate.currentRefs(fiber), ids))
     return Effect.void
@@ -223,7 +291,7 @@ const set = (ids: Ids): Effect.Effect<void> =>
  * @since 0.1.0
  * @category combinators
  */
-export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length === 0 ? Effect.void : set(ids)
+export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length === 0 ? refuse(ids) : set(ids)
 
 /**
  * Runs an effect with several ids set for it and every fiber it forks, as `withCorrelationId`, `withRequestId`
@@ -247,7 +315,7 @@ export const withIds: {
   <A, E, R>(self: Effect.Effect<A, E, R>, ids: Ids): Effect.Effect<A, E, R>
 } = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, ids: Ids): Effect.Effect<A, E, R> => {
   const entries = entriesOf(ids)
-  if (entries.length === 0) return self
+  if (entries.length === 0) return refusedAttributes(ids) === undefined ? self : Effect.zipRight(refuse(ids), self)
   return Effect.uninterruptibleMask((restore) =>
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const refs = fiber.getFiberRefs()

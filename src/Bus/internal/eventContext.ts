@@ -23,7 +23,7 @@ const consumerSpanOptions = (
   spec: ConsumerSpec,
   msg: RawMessage,
   eventId: string,
-  ids: Correlation.Ids
+  ids: { readonly correlationId: string | undefined; readonly causationId: string }
 ): ConsumerSpanOptions => {
   const parent = Traceparent.parse(msg.headers[Traceparent.headerName])
   const attributes: Record<string, unknown> = {
@@ -34,8 +34,11 @@ const consumerSpanOptions = (
     "messaging.nats.delivery_count": msg.deliveryCount,
     "messaging.nats.stream_sequence": msg.streamSequence
   }
-  if (ids.correlationId !== undefined) attributes[Correlation.spanAttributes.correlationId] = ids.correlationId
-  attributes[Correlation.spanAttributes.causationId] = ids.causationId
+  // The ids the handler runs with: one that is not settable is not set (`refsWithIds` records it as refused).
+  if (ids.correlationId !== undefined && Correlation.isSettableId(ids.correlationId)) {
+    attributes[Correlation.spanAttributes.correlationId] = ids.correlationId
+  }
+  if (Correlation.isSettableId(ids.causationId)) attributes[Correlation.spanAttributes.causationId] = ids.causationId
   return Option.isSome(parent)
     ? { kind: "consumer", captureStackTrace: false, parent: Traceparent.toExternalSpan(parent.value), attributes }
     : { kind: "consumer", captureStackTrace: false, root: true, attributes }

@@ -35,8 +35,8 @@ export const messageLog = (
     annotations["event_id"] = envelope.event_id
     return {
       annotations,
-      correlationId: Option.fromNullable(envelope.correlation_id),
-      causationId: Option.some(envelope.event_id)
+      correlationId: Option.filter(Option.fromNullable(envelope.correlation_id), Correlation.isSettableId),
+      causationId: Option.filter(Option.some(envelope.event_id), Correlation.isSettableId)
     }
   }
   const msgId = msg.headers["Nats-Msg-Id"]
