@@ -37,6 +37,7 @@ import {
   toJson,
   unrenderable
 } from "./internal/logRender.js"
+import { integerRefusal, lengthBounds } from "./internal/optionBounds.js"
 import type { LogFormat } from "./TelemetryConfig.js"
 
 // The ids a line carries, read from the fiber.
@@ -89,7 +90,9 @@ export interface Options {
   /**
    * The longest message, id, annotation key or value (an object's JSON text) and exception of a line, in UTF-16 code
    * units, before escaping (default {@link defaultMaxFieldLength}); a longer one is cut there and followed by
-   * `... (N more characters)`, never between the halves of a surrogate pair.
+   * `... (N more characters)`, never between the halves of a surrogate pair. An integer from 16 to 1,048,576, as
+   * `logging.max_field_length`: another is refused with an `IllegalArgumentException` naming it ({@link make}
+   * throws it, {@link layer} dies with it when built).
    */
   readonly maxFieldLength?: number | undefined
 }
@@ -102,10 +105,21 @@ export interface Options {
  */
 export const defaultMaxFieldLength = 16384
 
-// A length given in code that the configuration would refuse (below 16, a fraction, NaN) is the default.
+const fieldLengthRefusal = (options: Pick<Options, "maxFieldLength">) =>
+  integerRefusal(
+    "GlamLogger option maxFieldLength",
+    "logging.max_field_length",
+    lengthBounds,
+    options.maxFieldLength
+  )
+
+// Within its bounds when the logger was made ({@link make} refuses another); a formatter called on its own with one
+// outside them cuts at the default.
 const maxOf = (options: Pick<Options, "maxFieldLength">): number => {
   const max = options.maxFieldLength
-  return max !== undefined && Number.isInteger(max) && max >= 16 ? max : defaultMaxFieldLength
+  return max !== undefined && Number.isInteger(max) && max >= lengthBounds.min && max <= lengthBounds.max
+    ? max
+    : defaultMaxFieldLength
 }
 
 /**
@@ -228,12 +242,15 @@ export const formatConsole = (
 }
 
 /**
- * A logger writing the seed's console or JSON lines to a sink.
+ * A logger writing the seed's console or JSON lines to a sink. Throws an `IllegalArgumentException` naming
+ * `maxFieldLength` when it is not an integer from 16 to 1,048,576.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options): Logger.Logger<unknown, void> => {
+  const refused = fieldLengthRefusal(options)
+  if (refused !== undefined) throw refused
   const sink = options.sink ?? stdoutSink
   const render = options.format === "json" ? formatJson : formatConsole
   return Logger.make((log) => {
@@ -249,7 +266,9 @@ export const make = (options: Options): Logger.Logger<unknown, void> => {
 }
 
 /**
- * Replaces Effect's default logger with {@link make}'s and sets the minimum level (default `INFO`).
+ * Replaces Effect's default logger with {@link make}'s and sets the minimum level (default `INFO`). A
+ * `maxFieldLength` outside 16 to 1,048,576 is a defect when the layer is built (an `IllegalArgumentException` naming
+ * it).
  *
  * @example
  * ```ts
@@ -271,8 +290,11 @@ export const make = (options: Options): Logger.Logger<unknown, void> => {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options & { readonly level?: LogLevel.LogLevel | undefined }): Layer.Layer<never> =>
-  Layer.merge(
+export const layer = (options: Options & { readonly level?: LogLevel.LogLevel | undefined }): Layer.Layer<never> => {
+  const refused = fieldLengthRefusal(options)
+  if (refused !== undefined) return Layer.die(refused)
+  return Layer.merge(
     Logger.replace(Logger.defaultLogger, make(options)),
     Logger.minimumLogLevel(options.level ?? LogLevel.Info)
   )
+}

@@ -37,9 +37,15 @@ export interface Options {
   readonly samplingRatio?: number | undefined
   /** Span processors added to the exporter's (tests: an `InMemorySpanExporter`). */
   readonly spanProcessors?: ReadonlyArray<SpanProcessor> | undefined
-  /** The longest span attribute value kept whole; default 4096 (see `Tracing.Options`). */
+  /**
+   * The longest span attribute value kept whole; default 4096, 16 to 1,048,576 (see `Tracing.Options`: another is a
+   * defect when the layer is built).
+   */
   readonly maxAttributeLength?: number | undefined
-  /** The longest log field kept whole; default 16384 (see `GlamLogger.Options`). */
+  /**
+   * The longest log field kept whole; default 16384, 16 to 1,048,576 (see `GlamLogger.Options`: another is a defect
+   * when the layer is built).
+   */
   readonly maxLogFieldLength?: number | undefined
 }
 

@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { isDecimal } from "../Config/internal/provider.js"
 import { serviceVersion } from "../Config/ServiceInfo.js"
+import { lengthBounds } from "./internal/optionBounds.js"
 import * as otlp from "./internal/otlp.js"
 
 /**
@@ -66,7 +67,8 @@ export type Exporter =
     /**
      * The spans waiting for export at most (default 2048, at most 1,000,000): a span that finds the queue full is
      * dropped, counted in `telemetry_spans_dropped_total{reason="queue_full"}` and reported in the log. Given in
-     * code, a value that is not an integer of at least 1 is the default, and a larger one is cut to 1,000,000.
+     * code, a value that is not an integer from 1 to 1,000,000 is a defect when `Tracing.layer` is built (an
+     * `IllegalArgumentException` naming it).
      */
     readonly maxQueueSize?: number | undefined
   }
@@ -246,9 +248,6 @@ const lengthBetween = (name: string, min: number, max: number, fallback: number)
     Config.withDefault(fallback)
   )
 
-/** The largest cap of a value's length (1 MiB of UTF-16 code units); the smallest leaves room beside the marker. */
-const maxLengthLimit = 1_048_576
-
 /**
  * `telemetry.max_attribute_length`: span attribute values (and event attribute values, the status message) longer
  * than this are cut to it, followed by `... (N more characters)`; an integer, 16 to 1,048,576, default 4096.
@@ -257,7 +256,7 @@ const maxLengthLimit = 1_048_576
  * @category config
  */
 export const maxAttributeLength: Config.Config<number> = Config.nested(
-  lengthBetween("max_attribute_length", 16, maxLengthLimit, 4096),
+  lengthBetween("max_attribute_length", lengthBounds.min, lengthBounds.max, 4096),
   "telemetry"
 )
 
@@ -269,7 +268,7 @@ export const maxAttributeLength: Config.Config<number> = Config.nested(
  * @category config
  */
 export const maxLogFieldLength: Config.Config<number> = Config.nested(
-  lengthBetween("max_field_length", 16, maxLengthLimit, 16384),
+  lengthBetween("max_field_length", lengthBounds.min, lengthBounds.max, 16384),
   "logging"
 )
 

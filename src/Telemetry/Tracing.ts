@@ -15,6 +15,8 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
+import { integerRefusal, lengthBounds } from "./internal/optionBounds.js"
+import { maxQueueSizeLimit } from "./internal/otlp.js"
 import type { Exporter } from "./TelemetryConfig.js"
 
 /**
@@ -39,24 +41,39 @@ export interface Options {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
   /**
    * The longest span attribute value, event attribute value and status message, in UTF-16 code units (default
-   * 4096); a longer one is cut there and followed by `... (N more characters)`.
+   * 4096); a longer one is cut there and followed by `... (N more characters)`. An integer from 16 to 1,048,576, as
+   * `telemetry.max_attribute_length`: another is a defect when the layer is built (an `IllegalArgumentException`
+   * naming it), as is an OTLP exporter's `maxQueueSize` outside 1 to 1,000,000.
    */
   readonly maxAttributeLength?: number | undefined
 }
 
-// A length given in code that the configuration would refuse (0, a fraction, NaN) is the default.
-const validLength = (length: number | undefined, fallback: number): number =>
-  length !== undefined && Number.isInteger(length) && length >= minLength ? length : fallback
+// The options given in code outside the bounds the configuration keeps its keys within.
+const exporterRefusal = (exporter: Exporter) =>
+  exporter._tag === "Otlp"
+    ? integerRefusal(
+      "Tracing option exporter.maxQueueSize",
+      "telemetry.max_queue_size",
+      { min: 1, max: maxQueueSizeLimit },
+      exporter.maxQueueSize
+    )
+    : undefined
 
-/** The shortest cap of a value's length: the marker of what was cut would otherwise be most of the value. */
-const minLength = 16
+const optionRefusal = (options: Options) =>
+  integerRefusal(
+    "Tracing option maxAttributeLength",
+    "telemetry.max_attribute_length",
+    lengthBounds,
+    options.maxAttributeLength
+  ) ?? exporterRefusal(options.exporter)
 
 // Loaded on first use only: the SDK and its exporters are most of what a service without an exporter would load.
 const sdk = Effect.promise(() => import("./internal/tracingSdk.js"))
 
 /**
  * The span processor for an exporter: batched OTLP/HTTP (JSON), or the SDK's console exporter; none for `None`.
- * The SDK is imported the first time an exporter needs it.
+ * The SDK is imported the first time an exporter needs it. An OTLP `maxQueueSize` outside 1 to 1,000,000 is a
+ * defect (an `IllegalArgumentException` naming it).
  *
  * @example
  * ```ts
@@ -69,13 +86,18 @@ const sdk = Effect.promise(() => import("./internal/tracingSdk.js"))
  * @since 0.1.0
  * @category constructors
  */
-export const makeSpanProcessors = (exporter: Exporter): Effect.Effect<Array<SpanProcessor>> =>
-  exporter._tag === "None" ? Effect.succeed([]) : Effect.map(sdk, (sdk) => sdk.makeSpanProcessors(exporter))
+export const makeSpanProcessors = (exporter: Exporter): Effect.Effect<Array<SpanProcessor>> => {
+  const refused = exporterRefusal(exporter)
+  if (refused !== undefined) return Effect.die(refused)
+  return exporter._tag === "None" ? Effect.succeed([]) : Effect.map(sdk, (sdk) => sdk.makeSpanProcessors(exporter))
+}
 
 /**
  * Installs the OpenTelemetry tracer (when there is somewhere to send spans) and provides the OpenTelemetry
  * `Resource` (`service.name`, `service.version`, `deployment.environment.name`, and `OTEL_SERVICE_NAME` /
- * `OTEL_RESOURCE_ATTRIBUTES`). Pending spans are flushed when the layer's scope closes.
+ * `OTEL_RESOURCE_ATTRIBUTES`). Pending spans are flushed when the layer's scope closes. A `maxAttributeLength` or an
+ * OTLP exporter's `maxQueueSize` outside the bounds of its configuration key is a defect when the layer is built (an
+ * `IllegalArgumentException` naming the option and the key).
  *
  * @example
  * ```ts
@@ -95,6 +117,8 @@ export const makeSpanProcessors = (exporter: Exporter): Effect.Effect<Array<Span
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
+  const refused = optionRefusal(options)
+  if (refused !== undefined) return Layer.die(refused)
   const resource = {
     serviceName: options.serviceName,
     ...(options.serviceVersion !== undefined ? { serviceVersion: options.serviceVersion } : {}),
@@ -117,7 +141,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
       samplingRatio: options.samplingRatio,
       spanProcessors,
       shutdownTimeout: options.shutdownTimeout,
-      maxAttributeLength: validLength(options.maxAttributeLength, loaded.defaultMaxAttributeLength),
+      maxAttributeLength: options.maxAttributeLength ?? loaded.defaultMaxAttributeLength,
       report: {
         warning: (message) => void runFork(Effect.logWarning(message)),
         info: (message) => void runFork(Effect.logInfo(message))

@@ -81,11 +81,8 @@ const queueBoundProcessor = (
   exporter: Extract<Exporter, { readonly _tag: "Otlp" }>,
   report: ExportReport | undefined
 ): SpanProcessor => {
-  // A size given in code that the configuration would refuse (0, a fraction, NaN) is the default; a huge one is cut.
-  const given = exporter.maxQueueSize
-  const maxQueueSize = given !== undefined && Number.isInteger(given) && given >= 1 ?
-    Math.min(given, otlp.maxQueueSizeLimit) :
-    otlp.defaultMaxQueueSize
+  // Within its bounds: `Tracing.layer` refuses another.
+  const maxQueueSize = exporter.maxQueueSize ?? otlp.defaultMaxQueueSize
   const queue = { queued: 0 }
   const inner = new BatchSpanProcessor(new DequeuingExporter(otlpExporter(exporter, report), queue), {
     maxQueueSize,
