@@ -115,7 +115,7 @@ describe("Telemetry/Tracing", () => {
       expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId)
     }))
 
-  it.effect("span attribute values, exception messages and status messages are cut at max_attribute_length", () =>
+  it.effect("span attribute values, exception messages, status messages and span names are cut at max_attribute_length", () =>
     Effect.gen(function*() {
       const huge = "h".repeat(4095) + "😀".repeat(5_000_000)
       const cut = `${"h".repeat(4095)}... (${huge.length - 4095} more characters)`
@@ -142,12 +142,16 @@ describe("Telemetry/Tracing", () => {
       }
       // Configurable.
       const small = inMemory({ maxAttributeLength: 16 })
-      yield* Effect.void.pipe(
-        Effect.withSpan("small", { attributes: { v: "v".repeat(20) } }),
-        Effect.provide(small.layer)
-      )
+      yield* Effect.zipRight(
+        Effect.withSpan(Effect.void, "small", { attributes: { v: "v".repeat(20) } }),
+        // A span's name too (one made from input, by a span name generator of the service's).
+        Effect.withSpan(Effect.void, `GET /${"p".repeat(30)}`)
+      ).pipe(Effect.provide(small.layer))
       expect(byName(small.exporter.getFinishedSpans(), "small").attributes["v"]).toBe(
         `${"v".repeat(16)}... (4 more characters)`
+      )
+      expect(small.exporter.getFinishedSpans().map((span) => span.name)).toContain(
+        `GET /${"p".repeat(11)}... (19 more characters)`
       )
     }))
 

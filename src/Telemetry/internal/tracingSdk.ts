@@ -320,7 +320,7 @@ const cutAttributes = (attributes: Attributes | undefined, max: number): void =>
 
 /**
  * Cuts, when a span ends and before the processors after it see it, every string attribute value (an array's
- * strings each), event attribute value (an exception's message and stack) and the status message longer than
+ * strings each), event attribute value (an exception's message and stack), the status message and the name longer than
  * `max` to `max` code units followed by `... (N more characters)`, never between the halves of a surrogate pair:
  * a 10 MB header value or error message does not travel whole in every span. The cost is a pass over the span's
  * attributes, which a processor's export makes anyway.
@@ -338,6 +338,7 @@ export class AttributeCapProcessor implements SpanProcessor {
       if (typeof status.message === "string" && status.message.length > this.max) {
         status.message = cutText(status.message, this.max)
       }
+      if (span.name.length > this.max) (span as { name: string }).name = cutText(span.name, this.max)
     } catch {
       // A span whose attributes cannot be changed goes on as it is.
     }
