@@ -115,7 +115,7 @@ describe("Telemetry/Tracing", () => {
       expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId)
     }))
 
-  it.effect("span attribute values, exception messages, status messages and span names are cut at max_attribute_length", () =>
+  it.effect("attribute values, exception and status messages and span names are cut at max_attribute_length", () =>
     Effect.gen(function*() {
       const huge = "h".repeat(4095) + "😀".repeat(5_000_000)
       const cut = `${"h".repeat(4095)}... (${huge.length - 4095} more characters)`
