@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node"
 import { Cause, Duration, Effect, Layer, Option, Queue, Schema } from "effect"
 import type { AddressInfo } from "node:net"
 import * as Bus from "../src/Bus/Bus.js"
+import * as CoreNats from "../src/Bus/CoreNats.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -156,6 +157,48 @@ describe("Correlation ids", () => {
             yield* Bus.publishEncoded({ subject: Ping.subject, body: JSON.stringify(envelope), msgId: `m${n}` })
             expect(yield* Queue.take(results)).toBe("called")
             // Refused: no id is sent on; a latin-1 id is carried on as it came.
+            expect(yield* Queue.take(seenHeaders)).toBe(n === 3 ? "réf-42" : "(none)")
+          }
+        }).pipe(Effect.provide(ctx))
+      }).pipe(Effect.provide(NodeHttpClient.layer), Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!natsUp)(
+    "core NATS: a received correlation_id no header can carry does not make the handler's HTTP calls fail",
+    () =>
+      Effect.gen(function*() {
+        const stream = Streams.make(`CORECORR_${randomHex(4)}`.toUpperCase(), { domain: `corecorr${randomHex(4)}` })
+        const Ping = EventDefinition.event(`${stream.domain}.ping`, Schema.Struct({ n: Schema.Number }), { stream })
+        const seenHeaders = yield* Queue.unbounded<string>()
+        const server = yield* localHttpServer((req, res) => {
+          Queue.unsafeOffer(seenHeaders, String(req.headers["x-correlation-id"] ?? "(none)"))
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({ data: { ok: true } }))
+        })
+        const client = yield* ServiceClient.make(
+          clientConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+        )
+        const results = yield* Queue.unbounded<string>()
+        const ctx = yield* Layer.build(CoreNats.layer({
+          servers: [url],
+          user: Option.none(),
+          password: Option.none(),
+          token: Option.none(),
+          serviceName: "correlation-core-test"
+        }))
+        yield* Effect.gen(function*() {
+          yield* CoreNats.subscribe(Ping, {}, () =>
+            client.get("/api/v1/items/1").pipe(
+              Effect.matchCauseEffect({
+                onFailure: (cause) => Queue.offer(results, `failed: ${Cause.pretty(cause)}`),
+                onSuccess: () => Queue.offer(results, "called")
+              })
+            ))
+          for (const [n, correlationId] of [[1, "commande-\u2713"], [2, "c".repeat(129)], [3, "réf-42"]] as const) {
+            // Sent as a publisher that does not check the rule would send it (the Python package's).
+            yield* CoreNats.publish(Ping, { n }, { correlationId })
+            expect(yield* Queue.take(results)).toBe("called")
             expect(yield* Queue.take(seenHeaders)).toBe(n === 3 ? "réf-42" : "(none)")
           }
         }).pipe(Effect.provide(ctx))
