@@ -146,15 +146,10 @@ export const isSettableId = (value: string): boolean => settableId.test(value)
  */
 export const maxRefusedIdLength = 256
 
-/**
- * The span attributes recording ids that were given but not set (not {@link isSettableId}): `refused_correlation_id`,
- * `refused_request_id`, `refused_causation_id`, each the given value cut to {@link maxRefusedIdLength}. An absent id
- * and a settable one add nothing.
- *
- * @since 0.1.0
- * @category utils
- */
-export const refusedAttributes = (ids: Ids): Record<string, string> | undefined => {
+// The span attributes recording ids given but not set (not `isSettableId`): `refused_correlation_id`,
+// `refused_request_id`, `refused_causation_id`, each the given value cut to `maxRefusedIdLength`; `undefined` when
+// each id is absent or settable.
+const refusedAttributes = (ids: Ids): Record<string, string> | undefined => {
   let out: Record<string, string> | undefined
   const check = (key: string, id: string | undefined) => {
     if (id === undefined || settableId.test(id)) return
