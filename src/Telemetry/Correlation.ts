@@ -224,7 +224,7 @@ const annotateWith = (entries: ReadonlyArray<IdEntry>) => (current: HashMap.Hash
  * A fiber's refs with ids set as {@link setIds} sets them (their FiberRefs and the span annotations for spans
  * opened later), and optionally a parent span for those spans, in one FiberRefs update: for code that enters a
  * context on its own fiber's refs (`Effect.updateFiberRefs`), such as the Bus handling a message. It does not
- * touch the span that is current.
+ * touch the span that is current; the parent span given gets the `refused_<name>` attributes of ids not set.
  *
  * @example
  * ```ts
