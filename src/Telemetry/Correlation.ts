@@ -133,7 +133,7 @@ const settableId = /^[\x21-\x7e\xa1-\xff](?:[\t\x20-\x7e\xa0-\xff]{0,126}[\x21-\
  * assert.strictEqual(Correlation.isSettableId("x".repeat(129)), false)
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category validation
  */
 export const isSettableId = (value: string): boolean => settableId.test(value)
@@ -141,7 +141,7 @@ export const isSettableId = (value: string): boolean => settableId.test(value)
 /**
  * The longest part of a refused id kept in its `refused_<name>` span attribute.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constants
  */
 export const maxRefusedIdLength = 256
