@@ -80,6 +80,45 @@ describe("DeadLetter record", () => {
     expect(decoded.headersRedacted).toEqual(["Cookie", "X-Amz-Security-Token", "x_api_key"])
   })
 
+  it("hides the keys that are secrets and keeps the keys a message is routed or deduplicated by", () => {
+    const secrets = {
+      "x-goog-api-key": "goog-secret-value",
+      "access_key": "access-secret-value",
+      "Ocp-Apim-Subscription-Key": "azure-secret-value",
+      "x-functions-key": "functions-secret-value",
+      "Private-Key": "private-secret-value",
+      "key": "bare-secret-value",
+      "X-Key": "x-secret-value",
+      "x-vendor-key": "vendor-secret-value",
+      "x-auth-token": "token-secret-value"
+    }
+    const plain = {
+      "partition-key": "tenant-7",
+      "X-Partition-Key": "tenant-8",
+      "routing_key": "eu-west",
+      "Cache-Key": "items:7",
+      "sort-key": "2026-11-22",
+      "Message-Key": "order-7",
+      "Idempotency-Key": "idem-4"
+    }
+    const bytes = DeadLetter.encode({
+      subject: "evt.catalog.sync_started",
+      stream: "CATALOG",
+      streamSequence: 4,
+      consumer: "catalog-worker",
+      deliveryCount: 1,
+      headers: { ...secrets, ...plain },
+      body: new Uint8Array([123, 125]),
+      error: { tag: "NotFoundError", code: "NOT_FOUND", message: "gone", details: {} },
+      deadLetteredAt: "2026-11-22T04:00:00.000Z",
+      service: "catalog-service"
+    })
+    expect(new TextDecoder().decode(bytes)).not.toMatch(/secret-value/)
+    const decoded = DeadLetter.decode(1, bytes)!
+    expect(decoded.headers).toEqual(plain)
+    expect(decoded.headersRedacted).toEqual(Object.keys(secrets))
+  })
+
   it("is written whatever the error details hold: a bigint as its digits, details that are not JSON replaced", () => {
     const letter = (details: { readonly [key: string]: unknown }) => ({
       subject: "evt.catalog.sync_started",
