@@ -39,6 +39,7 @@ import { makeGlamLive } from "../src/index.js"
 import * as Sql from "../src/Sql/index.js"
 import { lockBatchStatement, pendingStatement } from "../src/Sql/internal/outboxRows.js"
 import { groupSettings, markGroup, maxUnmarked, reusedMsgIds as ReusedMsgIds } from "../src/Sql/internal/relayPass.js"
+import { msgIdCollisions as MsgIdCollisions } from "../src/Sql/internal/relayPublish.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { poll } from "./fixtures/bus/conformance.js"
 import * as Backends from "./fixtures/sql/backends.js"
@@ -664,6 +665,88 @@ for (const target of targets) {
               expect(warned[0]).toContain(first)
               expect(lines.join("\n")).not.toContain("secret-note")
               expect((yield* counted) - before).toBe(1)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "a row whose event id another message took as its Nats-Msg-Id is set aside and counted, not marked sent",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("collision")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const [taken, after] = yield* Effect.forEach(
+                [{ n: 1, note: "secret-note" }, { n: 2 }],
+                (payload) => OutboxRelay.enqueue(Happened, payload).pipe(Sql.transaction(), Effect.provide(context))
+              )
+              // Another service publishes its own event under the first row's event id, before the relay runs.
+              const outside = yield* EventEnvelope.make(Happened, { n: 99 }, { sourceService: "other-service" })
+              yield* Bus.publishEncoded({ subject: outside.subject, body: JSON.stringify(outside), msgId: taken! })
+                .pipe(
+                  Effect.provide(context)
+                )
+              const { capture, lines } = capturedLogs()
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const counted = Metric.value(MsgIdCollisions).pipe(Effect.map((state) => state.count))
+              const before = yield* counted
+              expect(yield* relay.flush.pipe(Effect.provide(capture))).toMatchObject({ published: 1, duplicates: 0 })
+              const rows = yield* outboxFailures.pipe(Effect.provide(context))
+              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([[taken, false, true], [
+                after,
+                true,
+                false
+              ]])
+              expect(rows[0]!.last_error).toContain(`holds another message (#1, event "${outside.event_id}")`)
+              expect((yield* counted) - before).toBe(1)
+              expect((yield* relay.status).unpublishable).toBe(1)
+              const logged = lines.filter((line) => line.includes(`event ${taken}`) && line.includes("was not stored"))
+              expect(logged).toHaveLength(1)
+              expect(lines.join("\n")).not.toContain("secret-note")
+              // The outside message and the second row: the first row's event never reached the stream.
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(2)
+              // A republish of its own message after a crash stays a silent duplicate.
+              yield* Effect.flatMap(
+                SqlClient.SqlClient,
+                (sql) => sql`UPDATE outbox SET published_at = NULL WHERE id = ${after!}`
+              ).pipe(Effect.provide(context))
+              expect(yield* relay.flush).toMatchObject({ published: 1, duplicates: 1 })
+              expect((yield* counted) - before).toBe(1)
+            }),
+          30_000
+        )
+
+        it.scoped(
+          "a row whose idempotency key a message published outside the outbox holds is reported with that event",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("keyoutside")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const key = `key-${run}-${(counter++).toString(36)}`
+              const outside = yield* Bus.publish(Happened, { n: 1 }, { idempotencyKey: key }).pipe(
+                Effect.provide(context)
+              )
+              const id = yield* OutboxRelay.enqueue(Happened, { n: 2 }, { idempotencyKey: key }).pipe(
+                Sql.transaction(),
+                Effect.provide(context)
+              )
+              const { capture, lines } = capturedLogs()
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const counted = Metric.value(ReusedMsgIds).pipe(Effect.map((state) => state.count))
+              const before = yield* counted
+              expect(yield* relay.flush.pipe(Effect.provide(capture))).toMatchObject({ published: 1, duplicates: 1 })
+              expect((yield* rowOf(id).pipe(Effect.provide(context))).published).toBe(true)
+              const warned = lines.filter((line) => line.includes("was not stored"))
+              expect(warned).toHaveLength(1)
+              expect(warned[0]).toContain(id)
+              expect(warned[0]).toContain(outside.eventId)
+              expect((yield* counted) - before).toBe(1)
+              expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(1)
             }),
           30_000
         )

@@ -29,6 +29,22 @@ export interface PublishAck {
   /** `true` when the server had already stored a message with this `Nats-Msg-Id` (nothing new was stored). */
   readonly duplicate: boolean
   /**
+   * Set by {@link Bus.publishEncoded} on a duplicate ack, from the message the stream holds at `sequence`: `false`
+   * when it is this message (the same bytes, or an envelope with this `event_id`: a retry, a republish), `true` when
+   * it is another one, published under the same `Nats-Msg-Id` inside the duplicate window: this message was not
+   * stored. Absent on other acks, and when the stored message could not be read (gone from the stream).
+   *
+   * @since 0.2.0
+   */
+  readonly collision?: boolean | undefined
+  /**
+   * With `collision: true`, the `event_id` of the envelope the stream holds in this message's place (absent when
+   * its body is not an envelope).
+   *
+   * @since 0.2.0
+   */
+  readonly storedEventId?: string | undefined
+  /**
    * The correlation id the message carried (its `X-Correlation-ID`): the one {@link Bus.publish} used, or, for an
    * encoded message, the header it was given (`undefined` when it had none).
    */
@@ -103,7 +119,10 @@ export interface EncodedMessage {
   readonly headers?: { readonly [name: string]: string } | undefined
   /** The deduplication id (`Nats-Msg-Id`): a retry or a second relay of the same message is stored once. */
   readonly msgId: string
-  /** The event id reported in the ack (default `msgId`). */
+  /**
+   * The event id reported in the ack (default `msgId`); on a duplicate ack, the stored message is this message when
+   * its envelope has this `event_id` (without it: the `event_id` of `body`).
+   */
   readonly eventId?: string | undefined
 }
 

@@ -131,8 +131,8 @@ export interface RelayStatus {
   readonly failures: number
   /**
    * Rows set aside because the Bus could never publish them (a subject or headers it refuses, a message larger than
-   * the server or its stream takes): their `failed_at` is
-   * set, their `last_error` says why, and the events after them went on.
+   * the server or its stream takes) or because the stream holds another message under their event id as its
+   * `Nats-Msg-Id`: their `failed_at` is set, their `last_error` says why, and the events after them went on.
    */
   readonly unpublishable: number
 }

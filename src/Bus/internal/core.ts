@@ -91,7 +91,8 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       serviceVersion: options.serviceVersion ?? EventEnvelope.defaultServiceVersion,
       ownStreams: options.ownStreams,
       streams,
-      retrying: publishWithRetry(engine, options.publishRetryBudget)
+      retrying: publishWithRetry(engine, options.publishRetryBudget),
+      stored: engine.getMessage
     })
     const publish = Publisher.publishRetrying(publisher)
     const subscriptions = yield* Ref.make(0)

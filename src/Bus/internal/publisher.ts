@@ -21,7 +21,7 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { Bus, EncodedMessage, PublishAck, Published, PublishError, PublishOptions } from "../Bus.js"
 import { busError } from "./busError.js"
-import type { RawAck, RawPublish } from "./engine.js"
+import type { RawAck, RawPublish, StoredMessage } from "./engine.js"
 import { headerRefusal, publishRefusal } from "./headerRefusal.js"
 import * as BusMetrics from "./metrics.js"
 import { clockOf } from "./publishRetry.js"
@@ -36,6 +36,8 @@ export interface Publisher {
   readonly streams: StreamReadiness
   /** The engine publish with the Bus's retry budget, counting from `startedAt` (a time of the fiber's `Clock`). */
   readonly retrying: (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError>
+  /** A stored message by stream and sequence (the engine's `getMessage`). */
+  readonly stored: (stream: string, sequence: number) => Effect.Effect<Option.Option<StoredMessage>, MessageBusError>
   readonly counters: Map<string, Metric.Metric.Counter<number>>
   readonly spanOptions: Map<string, Tracer.SpanOptions>
 }
@@ -99,7 +101,8 @@ const refusal = (p: Publisher, definition: EventDefinition.EventDefinition.Any):
 
 /**
  * Sends `message` with the Bus's retry budget, counting from now, then counts it and gives its ack, in the step that
- * reads the answer (`flatMap` to a success is one step; `map` is two: a `sync` inside a `flatMap`).
+ * reads the answer (`flatMap` to a success is one step; `map` is two: a `sync` inside a `flatMap`). A duplicate ack
+ * goes through `onDuplicate`, when given.
  */
 const sendCounted = <C extends string | undefined>(
   p: Publisher,
@@ -107,11 +110,15 @@ const sendCounted = <C extends string | undefined>(
   message: RawPublish,
   eventType: string,
   eventId: string,
-  correlationId: C
+  correlationId: C,
+  onDuplicate?: <A extends PublishAck>(ack: A) => Effect.Effect<A>
 ): Effect.Effect<PublishAck & { readonly correlationId: C }, MessageBusError> =>
   Effect.flatMap(p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
     publishedCounter(p, ack.stream, eventType).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-    return Effect.succeed(ackOf(eventId, message.subject, ack, correlationId))
+    const acked = ackOf(eventId, message.subject, ack, correlationId)
+    return ack.duplicate && onDuplicate !== undefined
+      ? onDuplicate(acked)
+      : Effect.succeed(acked)
   })
 
 /** Encodes, sends and counts a built envelope. */
@@ -209,6 +216,61 @@ const blankMsgId = (subject: string, msgId: string): MessageBusError | undefined
     )
     : undefined
 
+const decoder = new TextDecoder()
+
+// The `event_id` of an envelope's JSON bytes; `undefined` for a body that is not an envelope.
+const eventIdOf = (data: Uint8Array): string | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(decoder.decode(data))
+    if (typeof parsed !== "object" || parsed === null) return undefined
+    const id = (parsed as { readonly event_id?: unknown }).event_id
+    return typeof id === "string" ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * A duplicate ack of an encoded message with what the stream holds under its `Nats-Msg-Id` (the message at the ack's
+ * sequence): this message (the same bytes, or an envelope of the same event id: a retry, a republish after a crash)
+ * or another (`collision`). Read only on a duplicate ack, which is rare; a message that cannot be read (gone from the
+ * stream, a failed read) leaves `collision` out: the ack is returned as the broker gave it.
+ */
+const checkedDuplicate = <A extends PublishAck>(
+  p: Publisher,
+  raw: RawPublish,
+  eventId: string | undefined,
+  ack: A
+): Effect.Effect<A> =>
+  p.stored(ack.stream, ack.sequence).pipe(
+    Effect.map(Option.match({
+      onNone: () => ack,
+      onSome: (stored): A => {
+        if (sameBytes(stored.data, raw.data)) return { ...ack, collision: false }
+        const storedEventId = eventIdOf(stored.data)
+        const own = eventId ?? eventIdOf(raw.data)
+        if (storedEventId !== undefined && storedEventId === own) return { ...ack, collision: false }
+        return { ...ack, collision: true, ...(storedEventId !== undefined ? { storedEventId } : {}) }
+      }
+    })),
+    Effect.catchAllCause((cause) =>
+      Effect.as(
+        Effect.logDebug(
+          `Bus: could not read ${ack.stream} #${ack.sequence}, the message stored under the Nats-Msg-Id of a ` +
+            "duplicate publish",
+          cause
+        ),
+        ack
+      )
+    )
+  )
+
 /**
  * `Bus.publishEncoded`: a message encoded by the caller, sent as it is with its headers checked, in a producer span
  * that is not made the parent of what runs inside (as {@link publish}).
@@ -240,7 +302,8 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
           raw,
           BusMetrics.encodedEventType,
           message.eventId ?? message.msgId,
-          message.headers?.["X-Correlation-ID"]
+          message.headers?.["X-Correlation-ID"],
+          (ack) => checkedDuplicate(p, raw, message.eventId, ack)
         )
       )
   )

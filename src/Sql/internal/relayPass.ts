@@ -15,6 +15,7 @@ import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import type { PublishAck } from "../../Bus/Bus.js"
 import type { FailedEvent, FlushResult } from "../OutboxRelay.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
 import {
@@ -91,13 +92,14 @@ interface GroupResult extends PassResult {
   readonly rows: number
   /** The rows it set aside as unpublishable. */
   readonly setAside: ReadonlyArray<FailedEvent>
-  /** The rows acked as duplicates under a Nats-Msg-Id that is not their id: checked once the marks commit. */
-  readonly duplicateIds: ReadonlyArray<Row>
+  /** The rows acked as duplicates of another message, under a Nats-Msg-Id that is not their id: reported once the
+   * marks commit. */
+  readonly reused: ReadonlyArray<Reused>
 }
 
 const logSetAside = (failed: FailedEvent) =>
   Effect.logError(
-    `Outbox relay: event ${failed.eventId} (${failed.subject}) can never be published: ${failed.error.message}; ` +
+    `Outbox relay: event ${failed.eventId} (${failed.subject}) cannot be published: ${failed.error.message}; ` +
       "it is set aside (its row's failed_at and last_error) and the events after it go on. Correct the row and set " +
       "failed_at back to NULL to publish it"
   )
@@ -111,6 +113,12 @@ const logSetAside = (failed: FailedEvent) =>
 /** @internal */
 export const groupSettings = (sql: SqlClient.SqlClient) =>
   sql`SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true)`
+
+/** A row the broker deduplicated against another message stored under its Nats-Msg-Id. */
+interface Reused {
+  readonly row: Row
+  readonly ack: PublishAck
+}
 
 /** One group of a pass, between its transaction and the pass that sends its rows. */
 interface Group {
@@ -150,43 +158,42 @@ export const tableShape = (
   })
 
 /**
- * `outbox_relay_reused_msg_ids_total`: rows the broker dropped as duplicates of another row's message (they shared
- * its `Nats-Msg-Id` inside the stream's duplicate window), marked sent without being stored.
+ * `outbox_relay_reused_msg_ids_total`: rows whose `Nats-Msg-Id` is not their id (an idempotency key, or another row's
+ * id) acked as duplicates of another message the stream holds under it (another row's, or one published outside the
+ * outbox), marked sent without being stored.
  *
  * @internal
  */
 export const reusedMsgIds: Metric.Metric.Counter<number> = Metric.counter("outbox_relay_reused_msg_ids_total", {
-  description: "Outbox rows dropped by the broker as duplicates of another row's Nats-Msg-Id",
+  description: "Outbox rows dropped by the broker as duplicates of another message's Nats-Msg-Id",
   incremental: true
 })
 
-// A duplicate ack is a row's own republish (a crash between the ack and the mark) when the row's Nats-Msg-Id is its
-// own id, or when no other row carries that id: then it is silent. Another row with the same Nats-Msg-Id (a row
-// written by hand, or two enqueued with one idempotency key) means this row's message was never stored: it is
-// logged with the row id, the msg id and the other row (never the payload), and counted. Only duplicate acks of rows
-// whose msg id is not their id are looked up: none on the path of rows `enqueue` wrote without an idempotency key.
-const checkDuplicate = (row: Row): Effect.Effect<void, never, SqlClient.SqlClient> => {
+// A duplicate ack is a row's own republish (a crash between the ack and the mark) when the stream holds the row's
+// message under its Nats-Msg-Id: then it is silent. A row whose Nats-Msg-Id is its own id and whose stream holds
+// another message under it is set aside by its publish (`relayPublish.ts`). One whose Nats-Msg-Id is an idempotency
+// key or another row's id was deduplicated against the message stored under it: it is marked sent, logged with the
+// row id, the msg id and the stored message's event id (never the payload), and counted. Nothing is looked up here:
+// the Bus read the stored message with the duplicate ack.
+const reportReused = (reused: Reused): Effect.Effect<void> => {
+  const { ack, row } = reused
   const msgId = msgIdOf(headersOf(row.headers), row)
-  if (msgId === row.id) return Effect.void
-  return Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ readonly id: string }>`SELECT id::text AS id FROM outbox
-    WHERE id::text <> ${row.id} AND (headers ->> 'Nats-Msg-Id' = ${msgId} OR id::text = ${msgId}) LIMIT 1`).pipe(
-      Effect.flatMap((others) =>
-        others.length === 0 ? Effect.void : Effect.zipRight(
-          Metric.increment(reusedMsgIds),
-          Effect.logWarning(
-            `Outbox relay: event ${row.id} (${row.subject}) was not stored: its Nats-Msg-Id ${
-              JSON.stringify(msgId.slice(0, 200))
-            } is also the Nats-Msg-Id of event ${others[0]!.id}, and the broker dropped it as a duplicate inside the ` +
-              "stream's duplicate window; it is marked sent"
-          ).pipe(Effect.annotateLogs({ event_id: row.id, msg_id: msgId.slice(0, 200), other_event_id: others[0]!.id }))
-        )
-      ),
-      // Only a diagnosis: a failed look-up must not fail the group whose rows are stored.
-      Effect.catchAllCause((cause) =>
-        Effect.logDebug(`Outbox relay: could not look up the Nats-Msg-Id of event ${row.id}`, cause)
-      )
-    )
+  const other = ack.storedEventId !== undefined
+    ? `event ${JSON.stringify(ack.storedEventId.slice(0, 200))}`
+    : "a message"
+  return Effect.zipRight(
+    Metric.increment(reusedMsgIds),
+    Effect.logWarning(
+      `Outbox relay: event ${row.id} (${row.subject}) was not stored: its Nats-Msg-Id ${
+        JSON.stringify(msgId.slice(0, 200))
+      } is also the Nats-Msg-Id of ${other} (${ack.stream} #${ack.sequence}), and the broker dropped it as a ` +
+        "duplicate inside the stream's duplicate window; it is marked sent"
+    ).pipe(Effect.annotateLogs({
+      event_id: row.id,
+      msg_id: msgId.slice(0, 200),
+      ...(ack.storedEventId !== undefined ? { other_event_id: ack.storedEventId.slice(0, 200) } : {})
+    }))
+  )
 }
 
 // One transaction: lock the next `size` rows, hand them to the pass, wait for what publishing them came to, mark what
@@ -208,7 +215,7 @@ const runGroup = (
     const failures: Array<FailedEvent> = []
     const unpublishable: Array<FailedEvent> = []
     let duplicates = 0
-    const duplicateIds: Array<Row> = []
+    const reused: Array<Reused> = []
     for (let i = 0; i < fibers.length; i++) {
       const fiber = fibers[i]
       if (fiber === undefined) continue
@@ -219,7 +226,7 @@ const runGroup = (
         published.push(row.id)
         if (outcome.right.duplicate) {
           duplicates++
-          duplicateIds.push(row)
+          if (outcome.right.collision === true) reused.push({ row, ack: outcome.right })
         }
       } else {
         const failed = { eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left.error }
@@ -238,7 +245,7 @@ const runGroup = (
       failures: failures.length,
       unpublishable: unpublishable.length,
       setAside: unpublishable,
-      duplicateIds,
+      reused,
       full: rows.length === size
     }
   }).pipe(
@@ -250,10 +257,8 @@ const runGroup = (
     Effect.tap((result) => record(relay, result)),
     // Said once its mark has committed: only then is the row set aside.
     Effect.tap((result) => Effect.forEach(result.setAside, logSetAside, { discard: true })),
-    // Outside the group's transaction: a failed look-up cannot abort the marks.
-    Effect.tap((result) =>
-      Effect.forEach(result.duplicateIds, (row) => own(relay)(checkDuplicate(row)), { discard: true })
-    )
+    // Said once its mark has committed.
+    Effect.tap((result) => Effect.forEach(result.reused, reportReused, { discard: true }))
   )
 
 /**

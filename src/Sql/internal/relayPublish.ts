@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
 import { isMessageTooLarge } from "../../Bus/internal/busError.js"
@@ -59,6 +60,33 @@ export const msgIdOf = (headers: { readonly [name: string]: string }, row: Row):
   return written === undefined || written.trim() === "" ? row.id : written
 }
 
+/**
+ * `outbox_relay_msg_id_collisions_total`: rows whose `Nats-Msg-Id` is their own event id, acked as duplicates of
+ * another message the stream holds under that id (published outside the outbox, or by another service, inside the
+ * duplicate window): their events were not stored, and the rows are set aside.
+ *
+ * @internal
+ */
+export const msgIdCollisions: Metric.Metric.Counter<number> = Metric.counter("outbox_relay_msg_id_collisions_total", {
+  description: "Outbox rows not stored because another message held their event id as its Nats-Msg-Id",
+  incremental: true
+})
+
+// A row whose Nats-Msg-Id is its own id, acked as a duplicate of another message: its event was not stored. Retried,
+// it would be dropped again until the duplicate window has passed, so it is set aside, the reason on its row.
+const collisionFailure = (row: Row, ack: PublishAck): Failure => ({
+  error: new MessageBusError({
+    message:
+      `Event ${row.id} was not stored: stream ${ack.stream} holds another message (#${ack.sequence}${
+        ack.storedEventId !== undefined ? `, event ${JSON.stringify(ack.storedEventId.slice(0, 200))}` : ""
+      }) under its Nats-Msg-Id, published inside the stream's duplicate window. Set failed_at back to NULL once the ` +
+      "window has passed to publish it",
+    details: { operation: "publish", subject: row.subject, stream: ack.stream },
+    retryable: false
+  }),
+  unpublishable: true
+})
+
 // One row's publish and its outcome, read in one step. A Bus that dies instead of failing must not take the relay
 // with it: its defect is a failed publish; an interruption stays one. A row whose subject or headers the Bus would
 // refuse (written by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried,
@@ -86,6 +114,11 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
         // Subjects may carry ids: the set is bounded (a subject it no longer holds is sent as a new one).
         SubjectCache.makeRoom(relay.subjects)
         relay.subjects.add(row.subject)
+        // A collision under an idempotency key (a Nats-Msg-Id that is not the row's id) is that key's deduplication:
+        // the row is marked sent, and the pass reports it.
+        if (result.collision === true && msgIdOf(headersOf(row.headers), row) === row.id) {
+          return Effect.as(Metric.increment(msgIdCollisions), Either.left(collisionFailure(row, result)))
+        }
         return Effect.succeed(Either.right(result))
       },
       onFailure: (cause): Effect.Effect<Outcome> => {
