@@ -50,6 +50,7 @@ describe("subject caches", () => {
       const rows = Array.from({ length: SubjectCache.maxSubjects * 2 + 10 }, (_, i) => ({
         id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
         subject: `evt.order.${i}`,
+        stream: null,
         headers: "{}",
         body: "{}",
         attempts: 0
@@ -59,5 +60,74 @@ describe("subject caches", () => {
       expect(published).toEqual(rows.map((row) => row.subject))
       expect(relay.subjects.size).toBeLessThanOrEqual(SubjectCache.maxSubjects)
       expect(relay.subjects.has(rows[rows.length - 1]!.subject)).toBe(true)
+    }))
+
+  // A Bus whose publishes each take a few turns of the scheduler to be acked, counting how many are in flight at once.
+  const slowBus = () => {
+    const published: Array<string> = []
+    let inFlight = 0
+    let most = 0
+    const bus = {
+      publishEncoded: (message: EncodedMessage) =>
+        Effect.suspend(() => {
+          published.push(message.subject)
+          inFlight++
+          most = Math.max(most, inFlight)
+          const sequence = published.length
+          return Effect.yieldNow().pipe(
+            Effect.repeatN(3),
+            Effect.map(() => {
+              inFlight--
+              return {
+                eventId: message.eventId ?? "",
+                subject: message.subject,
+                stream: "ORDER",
+                sequence,
+                duplicate: false
+              }
+            })
+          )
+        })
+    } as unknown as Bus
+    return { bus, published, most: () => most }
+  }
+
+  const relayOf = (bus: Bus) =>
+    Effect.map(Ref.make(initialState), (state): RelayContext => ({
+      bus,
+      sql: undefined as never,
+      settings: settingsOf({ maxInFlight: 8 }),
+      state,
+      subjects: new Set()
+    }))
+
+  const rowsOf = (stream: string | null) =>
+    Array.from({ length: 40 }, (_, i) => ({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      subject: `evt.order.${i}`,
+      stream,
+      headers: "{}",
+      body: "{}",
+      attempts: 0
+    }))
+
+  it.effect("rows of subjects carrying ids are pipelined once their named stream has had one, in row order", () =>
+    Effect.gen(function*() {
+      const { bus, most, published } = slowBus()
+      const rows = rowsOf("ORDER")
+      const sent = yield* makeSender(yield* relayOf(bus)).send(rows)
+      for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
+      expect(published).toEqual(rows.map((row) => row.subject))
+      expect(most()).toBe(8)
+    }))
+
+  it.effect("rows of new subjects without a stream named are each sent alone", () =>
+    Effect.gen(function*() {
+      const { bus, most, published } = slowBus()
+      const rows = rowsOf(null)
+      const sent = yield* makeSender(yield* relayOf(bus)).send(rows)
+      for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
+      expect(published).toEqual(rows.map((row) => row.subject))
+      expect(most()).toBe(1)
     }))
 })

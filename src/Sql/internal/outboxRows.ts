@@ -18,6 +18,8 @@ import { mapSqlErrors } from "./sqlErrors.js"
 export interface Row {
   readonly id: string
   readonly subject: string
+  /** The stream the writer named (`enqueue`: its definition's); `null` when it named none. */
+  readonly stream: string | null
   /** The headers column's JSON text. */
   readonly headers: string
   /** The envelope column's JSON text: what goes on the wire. */
@@ -114,7 +116,7 @@ export const hasPending = (failedAt: boolean): Effect.Effect<boolean, SqlFailure
 export const lockBatchStatement = (sql: SqlClient.SqlClient, size: number, failedAt: boolean): Statement.Statement<
   Row
 > =>
-  sql<Row>`SELECT id::text AS id, subject, headers::text AS headers, envelope::text AS body, attempts
+  sql<Row>`SELECT id::text AS id, subject, stream, headers::text AS headers, envelope::text AS body, attempts
     FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
     ORDER BY seq
     LIMIT ${size}

@@ -1,6 +1,6 @@
 /**
  * What every part of a running relay shares: its Bus, its own database client, its settings, its counters and the
- * subjects it has published to.
+ * subjects and streams it has published to.
  *
  * @internal
  */
@@ -87,7 +87,10 @@ export interface RelayContext {
   readonly sql: SqlClient.SqlClient
   readonly settings: Settings
   readonly state: Ref.Ref<State>
-  /** The subjects this relay has published to: their rows can be sent without waiting for the Bus. */
+  /**
+   * The subjects this relay has published to, and the streams (each as its name after a space): their rows can be
+   * sent without waiting for the Bus.
+   */
   readonly subjects: Set<string>
 }
 

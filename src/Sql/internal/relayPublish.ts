@@ -114,6 +114,7 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
         // Subjects may carry ids: the set is bounded (a subject it no longer holds is sent as a new one).
         SubjectCache.makeRoom(relay.subjects)
         relay.subjects.add(row.subject)
+        relay.subjects.add(streamKey(result.stream))
         // A collision under an idempotency key (a Nats-Msg-Id that is not the row's id) is that key's deduplication:
         // the row is marked sent, and the pass reports it.
         if (result.collision === true && msgIdOf(headersOf(row.headers), row) === row.id) {
@@ -144,8 +145,10 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
  * once row `i - maxInFlight` has its outcome, so a publish that fails (or is retried) can be overtaken by at most
  * `maxInFlight - 1` rows behind it; once one has failed, or `halt` was called, no further row is sent. The sends
  * leave in row order: each publish is started by its own fiber, forked in row order, and a Bus sends on its first
- * step for a subject it has published to. The first row of a subject this relay has not yet published to (its Bus
- * may first have to make its stream ready, which waits) is sent alone, after the rows before it have their outcomes.
+ * step for a subject whose stream it has made ready. The first row of a subject this relay has not yet published to,
+ * unless its writer named a stream the relay has published to (`enqueue` names its definition's), is sent alone, after
+ * the rows before it have their outcomes: its Bus may first have to make its stream ready, which waits. So rows whose
+ * subjects carry ids (`evt.order.<id>`) are pipelined once their stream has had one.
  *
  * @internal
  */
@@ -157,6 +160,14 @@ export interface Sender {
   /** A publish failed, or `halt` was called. */
   readonly halted: () => boolean
 }
+
+// A stream's entry in the relay's set of subjects: a subject holds no whitespace, so none is taken for a stream.
+const streamKey = (stream: string): string => ` ${stream}`
+
+// Whether the Bus has published a row of this subject, or to the stream its writer named: then the Bus sends it on
+// its first step (its stream is ready), and it is pipelined as the others are.
+const knownRow = (relay: RelayContext, row: Row): boolean =>
+  relay.subjects.has(row.subject) || (row.stream !== null && relay.subjects.has(streamKey(row.stream)))
 
 /** @internal */
 export const makeSender = (relay: RelayContext): Sender => {
@@ -177,7 +188,7 @@ export const makeSender = (relay: RelayContext): Sender => {
       const sent: Array<Sent> = new Array(rows.length).fill(undefined)
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r]!
-        const known = relay.subjects.has(row.subject)
+        const known = knownRow(relay, row)
         // Known subject: wait for the row `window` places back. New subject: for every row still in flight.
         for (let j = Math.max(0, count - window); j <= (known ? count - window : count - 1); j++) {
           yield* settled(recent[j % window]!)
