@@ -92,8 +92,10 @@ interface GroupResult extends PassResult {
   readonly rows: number
   /** The rows it set aside as unpublishable. */
   readonly setAside: ReadonlyArray<FailedEvent>
-  /** The rows acked as duplicates of another message, under a Nats-Msg-Id that is not their id: reported once the
-   * marks commit. */
+  /**
+   * The rows acked as duplicates of another message, under a Nats-Msg-Id that is not their id: reported once the
+   * marks commit.
+   */
   readonly reused: ReadonlyArray<Reused>
 }
 
