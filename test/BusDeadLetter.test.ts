@@ -90,7 +90,10 @@ describe("DeadLetter record", () => {
       "key": "bare-secret-value",
       "X-Key": "x-secret-value",
       "x-vendor-key": "vendor-secret-value",
-      "x-auth-token": "token-secret-value"
+      "x-auth-token": "token-secret-value",
+      "Message-Key": "message-secret-value",
+      "x-hash-key": "hash-secret-value",
+      "Primary-Key": "primary-secret-value"
     }
     const plain = {
       "partition-key": "tenant-7",
@@ -98,7 +101,7 @@ describe("DeadLetter record", () => {
       "routing_key": "eu-west",
       "Cache-Key": "items:7",
       "sort-key": "2026-11-22",
-      "Message-Key": "order-7",
+      "Shard-Key": "shard-3",
       "Idempotency-Key": "idem-4"
     }
     const bytes = DeadLetter.encode({

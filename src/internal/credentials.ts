@@ -21,15 +21,16 @@ export const redactedHeaderNames: ReadonlyArray<string> = [
 ]
 
 // The words before a `key` that make it a value to route, order or deduplicate by, not a secret.
+// Words that also name secret keys (`message-key`, `group-key`, `hash-key`, `primary-key`) are not among them.
 const plainKeys = "idempotency|idem|partition|routing|cache|sort|shard|sharding|dedup|dedupe|deduplication|ordering|" +
-  "group|message|msg|object|row|entity|aggregate|lookup|hash|range|primary|foreign|correlation|event"
+  "row|range|correlation"
 
 /**
  * The names of headers that carry a credential whatever their prefix: a `-` or `_` separated word `auth`, `token`,
  * `secret`, `password`, `passwd`, `credential(s)`, `session`, `signature`, `key` or `apikey` (`x-auth-token`,
  * `x-amz-security-token`, `x-session-id`, `x-functions-key`, `x-hub-signature-256`). A `key` right after a word that
  * makes it a value to route, order or deduplicate by carries none (`idempotency-key`, `partition-key`,
- * `routing-key`, `cache-key`, `sort-key`, `message-key`...); nor does `www-authenticate`.
+ * `routing-key`, `cache-key`, `sort-key`...); nor does `www-authenticate`.
  *
  * @internal
  */
