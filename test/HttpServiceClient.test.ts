@@ -653,6 +653,35 @@ describe("ServiceClient", () => {
       }).pipe(Effect.provide(TestContext.TestContext))
     ))
 
+  it("a body JSON cannot hold or a header that cannot be sent: a ValidationError, never sent, no defect", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: 1, meta }))
+    const cyclic: Record<string, unknown> = {}
+    cyclic["self"] = cyclic
+    const calls: Array<[string, (c: ServiceClient.ServiceClient) => Effect.Effect<unknown, unknown>]> = [
+      ["body", (c) => c.put("/x", { n: 1n })],
+      ["body", (c) => c.post("/x", cyclic, { idempotent: true })],
+      ["headers.x-tenant", (c) => c.get("/x", { headers: { "x-tenant": "t-secret-value\r\nx-injected: 1" } })],
+      ["headers", (c) => c.get("/x", { headers: { "x tenant": "t-secret-value" } })]
+    ]
+    // Node's client (`NodeHttpClient.layer`) throws on such a header, undici's fails as a refused connection would.
+    for (const layer of [NodeHttpClient.layer, NodeHttpClient.layerUndici]) {
+      for (const [field, call] of calls) {
+        const client = ServiceClient.make(settings(up.url, { breakerFailureThreshold: 1 }))
+        const exit = await Effect.runPromiseExit(
+          Effect.provide(Effect.flatMap(client, (c) => Effect.zip(Effect.flip(call(c)), c.breaker.state)), layer)
+        )
+        expect(exit._tag).toBe("Success")
+        if (exit._tag !== "Success") continue
+        const [error, state] = exit.value
+        expect(error).toBeInstanceOf(Errors.ValidationError)
+        expect((error as Errors.ValidationError).details.field).toBe(field)
+        expect(JSON.stringify(error)).not.toContain("t-secret-value")
+        expect(state).toBe("closed")
+      }
+    }
+    expect(up.hits()).toBe(0)
+  })
+
   it("reads its settings from clients.<name>.*", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
     const result = await run(

@@ -19,6 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { isSecretName, redactUrlCredentials } from "../../Config/internal/names.js"
+import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
 import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
@@ -413,14 +414,53 @@ export const retriesCall = (method: string, options: RequestOptions): boolean =>
     (idempotentMethods.has(method) ||
       Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === "idempotency-key"))
 
+// A header name is a token, a header value holds no control character but HTAB (RFC 9110, 5.1 and 5.5), as Node and
+// undici check them when sending.
+const headerToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/**
+ * The first of the caller's headers that cannot be sent, as the `ValidationError` of the call: neither the value (a
+ * credential, maybe) nor an invalid name is quoted. Sent as they are, Node's client throws (a defect) and undici's
+ * fails as a connection would (retried, and counted by the breaker).
+ */
+const invalidHeader = (service: string, headers: Readonly<Record<string, string>>): AnyGlamError | undefined => {
+  for (const name of Object.keys(headers)) {
+    const value: unknown = headers[name]
+    if (!headerToken.test(name)) {
+      return new ValidationError({
+        message: `A header name of the call to ${service} is not a valid header name`,
+        details: { field: "headers", reason: "header name is not a token" }
+      })
+    }
+    if (typeof value !== "string" || !headerValue.test(value)) {
+      return new ValidationError({
+        message: `The ${name} header of the call to ${service} is not a valid header value`,
+        details: { field: `headers.${name}`, reason: "header value holds a control character or is not a string" }
+      })
+    }
+  }
+  return undefined
+}
+
+/** A body `JSON.stringify` refuses (a bigint, a cycle, a throwing `toJSON`), as the `ValidationError` of the call. */
+const unserializableBody = (service: string): AnyGlamError =>
+  new ValidationError({
+    message: `The body of the call to ${service} cannot be serialized as JSON`,
+    details: { field: "body", reason: "not serializable as JSON" }
+  })
+
 /** The request with the caller's ids, the credentials' header and the body. */
 const buildRequest = (
+  service: string,
   method: HttpClientRequest.HttpClientRequest["method"],
   url: string,
   authorization: { readonly authorization?: string },
   options: RequestOptions
-) =>
+): Effect.Effect<HttpClientRequest.HttpClientRequest, AnyGlamError> =>
   Effect.gen(function*() {
+    const invalid = options.headers === undefined ? undefined : invalidHeader(service, options.headers)
+    if (invalid !== undefined) return yield* Effect.fail(invalid)
     const correlation = yield* FiberRef.get(currentCorrelationId)
     const requestId = yield* FiberRef.get(currentRequestId)
     const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
@@ -430,7 +470,8 @@ const buildRequest = (
       headers,
       ...(options.urlParams === undefined ? {} : { urlParams: options.urlParams })
     })
-    return options.body === undefined ? request : HttpClientRequest.bodyUnsafeJson(request, options.body)
+    if (options.body === undefined) return request
+    return yield* Effect.mapError(HttpClientRequest.bodyJson(request, options.body), () => unserializableBody(service))
   })
 
 /** @internal */
@@ -463,7 +504,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
         )
       }
       return Effect.flatMap(
-        buildRequest(method, base + path, authorization, options),
+        buildRequest(service, method, base + path, authorization, options),
         (req) => {
           const once = breaker.protect(exchange(http, config, req, shown))
           return retriesCall(method, options) ? Effect.retry(once, schedule) : once
