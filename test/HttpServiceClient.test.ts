@@ -682,6 +682,31 @@ describe("ServiceClient", () => {
     expect(up.hits()).toBe(0)
   })
 
+  it("decode: a schema that throws while decoding is an UpstreamServiceError, not a defect", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
+    const throwing = Schema.transform(Schema.Struct({ n: Schema.Number }), Schema.Number, {
+      decode: () => {
+        throw new Error("bug in the caller's schema")
+      },
+      encode: (n) => ({ n })
+    })
+    const exit = await Effect.runPromiseExit(
+      Effect.provide(
+        Effect.flatMap(
+          ServiceClient.make(settings(up.url)),
+          (c) => c.get("/n").pipe(ServiceClient.decode(throwing, c.name))
+        ),
+        NodeHttpClient.layerUndici
+      )
+    )
+    expect(exit._tag).toBe("Failure")
+    if (exit._tag !== "Failure") return
+    expect(exit.cause._tag).toBe("Fail")
+    const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect((error as Errors.UpstreamServiceError).retryable).toBe(false)
+  })
+
   it("reads its settings from clients.<name>.*", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
     const result = await run(

@@ -130,7 +130,9 @@ export const fromConfig = (
   Effect.flatMap(HttpConfig.client(name), make)
 
 /**
- * Decodes a client's answer with a schema; a mismatch is a non-retryable `UpstreamServiceError`.
+ * Decodes a client's answer with a schema; a mismatch is a non-retryable `UpstreamServiceError`, and so is an
+ * exception thrown by the schema's own code (a transformation, a filter), which would otherwise end the caller's
+ * fiber with a defect. Neither error holds the answer.
  *
  * @since 0.1.0
  * @category decoding
@@ -139,12 +141,22 @@ export const decode =
   <A, I>(schema: Schema.Schema<A, I>, service: string) =>
   <E, R>(self: Effect.Effect<unknown, E, R>): Effect.Effect<A, E | UpstreamServiceError, R> =>
     Effect.flatMap(self, (value) =>
-      Effect.mapError(
-        Schema.decodeUnknown(schema)(value),
-        () =>
+      // Suspended: the decoder runs the schema's code as it is called, before its effect exists.
+      Effect.suspend(() => Schema.decodeUnknown(schema)(value)).pipe(
+        Effect.mapError(() =>
           new UpstreamServiceError({
             message: `${service} answered with an unexpected body`,
             details: { service },
             retryable: false
           })
+        ),
+        Effect.catchAllDefect(() =>
+          Effect.fail(
+            new UpstreamServiceError({
+              message: `${service} answered with a body whose decoding threw`,
+              details: { service, reason: "the schema threw while decoding" },
+              retryable: false
+            })
+          )
+        )
       ))
