@@ -4,6 +4,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
@@ -564,6 +565,31 @@ describe("ServiceClient", () => {
       expect(yield* counting.state).toBe("open")
     }))
   })
+
+  it("an isFailure hook that throws: the call ends with its own failure, the default decides, no stuck trial", () =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        const breaker = yield* CircuitBreaker.make({
+          name: "t-hook",
+          failureThreshold: 1,
+          resetTimeout: "10 seconds",
+          isFailure: (error) => {
+            if (error === "odd") throw new Error("bug in the hook")
+            return Errors.ErrorMapping.isRetryable(error)
+          }
+        })
+        // Closed: the caller gets its failure, not a defect; not retryable, so not counted.
+        expect(yield* Effect.exit(breaker.protect(Effect.fail("odd")))).toEqual(Exit.fail("odd"))
+        expect(yield* breaker.state).toBe("closed")
+        yield* Effect.either(breaker.protect(Effect.fail(new Errors.ServiceUnavailableError({}))))
+        expect(yield* breaker.state).toBe("open")
+        yield* TestClock.adjust("10 seconds")
+        // A half-open trial ending that way gives its place back: the next call is the trial, and closes the breaker.
+        expect(yield* Effect.exit(breaker.protect(Effect.fail("odd")))).toEqual(Exit.fail("odd"))
+        expect(yield* Effect.either(breaker.protect(Effect.succeed(1)))).toEqual(Either.right(1))
+        expect(yield* breaker.state).toBe("closed")
+      }).pipe(Effect.provide(TestContext.TestContext))
+    ))
 
   it("a trial interrupted at any step of its admission gives its place back (the breaker is never stuck half-open)", () =>
     Effect.runPromise(Effect.gen(function*() {

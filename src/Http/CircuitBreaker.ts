@@ -43,7 +43,10 @@ export interface Options {
   readonly failureThreshold: number
   readonly resetTimeout: Duration.DurationInput
   readonly halfOpenMaxCalls?: number
-  /** Which failures count (default: retryable ones — a 404 says nothing about the upstream's health). */
+  /**
+   * Which failures count (default: retryable ones — a 404 says nothing about the upstream's health). For a failure
+   * it throws on, the default decides; the call still ends with its own failure.
+   */
   readonly isFailure?: (error: unknown) => boolean
 }
 

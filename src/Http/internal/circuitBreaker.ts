@@ -114,7 +114,17 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
   Effect.gen(function*() {
     const resetMs = Duration.toMillis(Duration.decode(options.resetTimeout))
     const maxTrials = options.halfOpenMaxCalls ?? 1
-    const counts = options.isFailure ?? isRetryable
+    const isFailure = options.isFailure
+    // The user's hook runs as the call ends, while the breaker records it: a hook that throws would end the caller
+    // with a defect instead of its own failure, and leave a trial's place taken for ever (the breaker stuck
+    // half-open). For a failure the hook throws on, the default decides.
+    const counts = isFailure === undefined ? isRetryable : (error: unknown): boolean => {
+      try {
+        return isFailure(error)
+      } catch {
+        return isRetryable(error)
+      }
+    }
     const gauge = withLabels(circuitState, { service: options.name })
     const ref = yield* Ref.make<Breaker>({ state: "closed", failures: 0, openedAt: 0, trials: 0, halfOpenings: 0 })
     yield* Metric.set(gauge, 0)
