@@ -476,6 +476,27 @@ describe("ServiceClient", () => {
     expect(up.hits()).toBe(2)
   })
 
+  it("times out an answer whose body trickles without end (the whole exchange) and drops its connection", async () => {
+    const closed: Array<string> = []
+    const timers: Array<NodeJS.Timeout> = []
+    const up = await upstream((req, res) => {
+      res.on("close", () => closed.push(req.url!))
+      res.writeHead(req.url === "/failed" ? 500 : 200, { "content-type": "application/json" })
+      res.write("[")
+      timers.push(setInterval(() => res.write(" "), 50))
+    })
+    try {
+      const client = ServiceClient.make(settings(up.url, { timeoutMs: 300, maxRetries: 0 }))
+      for (const path of ["/ok", "/failed"]) {
+        const error = await run(Effect.flatMap(client, (c) => c.get(path)).pipe(Effect.flip))
+        expect(error).toBeInstanceOf(Errors.RequestTimeoutError)
+      }
+      await waitFor(() => closed.includes("/ok") && closed.includes("/failed"))
+    } finally {
+      timers.forEach(clearInterval)
+    }
+  })
+
   it("propagates correlation id, request id and traceparent", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: "ok", meta }))
     await run(
