@@ -729,6 +729,37 @@ describe("ServiceClient", () => {
     expect(up.hits()).toBe(0)
   })
 
+  it("a path not beginning with / or ? (it could name another host) is a ValidationError, never sent", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: 1, meta }))
+    const other = await upstream((_, res) => json(res, 200, { data: "stolen", meta }))
+    const otherHost = other.url.slice("http://".length)
+    const base = up.url.replace("http://", "http://svc:base-password@")
+    for (const layer of [NodeHttpClient.layer, NodeHttpClient.layerUndici]) {
+      for (const path of [`@${otherHost}/x`, "x"]) {
+        for (const headers of [{}, { authorization: "Bearer caller-token" }]) {
+          const error = await Effect.runPromise(
+            Effect.provide(
+              Effect.flatMap(ServiceClient.make(settings(base)), (c) => Effect.flip(c.get(path, { headers }))),
+              layer
+            )
+          )
+          expect(error).toBeInstanceOf(Errors.ValidationError)
+          expect(error.details).toMatchObject({ field: "path" })
+          expect(JSON.stringify(error)).not.toContain(otherHost)
+        }
+      }
+    }
+    expect(other.hits()).toBe(0)
+    expect(up.hits()).toBe(0)
+    // A path beginning with / or ? (or none) reaches the base URL's host.
+    const client = ServiceClient.make(settings(base))
+    expect(await run(Effect.flatMap(client, (c) => c.get(`/@${otherHost}/x`)))).toBe(1)
+    expect(await run(Effect.flatMap(client, (c) => c.get("?q=1")))).toBe(1)
+    expect(await run(Effect.flatMap(client, (c) => c.get("")))).toBe(1)
+    expect(up.hits()).toBe(3)
+    expect(other.hits()).toBe(0)
+  })
+
   it("decode: a schema that throws while decoding is an UpstreamServiceError, not a defect", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: { n: 1 }, meta }))
     const throwing = Schema.transform(Schema.Struct({ n: Schema.Number }), Schema.Number, {

@@ -99,7 +99,9 @@ export const retrySchedule: (
 
 /**
  * Builds a client from its settings; it uses the `HttpClient` of the context. User and password in the base URL
- * are sent as Basic credentials, and never appear in spans or errors.
+ * are sent as Basic credentials, and never appear in spans or errors. A call's path is appended to the base URL and
+ * begins with `/` or `?` (or is empty): another path, which could name another host, fails the call with a
+ * `ValidationError`, as do a body that is not JSON-serializable and a header that cannot be sent.
  *
  * @since 0.1.0
  * @category constructors

@@ -450,15 +450,30 @@ const unserializableBody = (service: string): AnyGlamError =>
     details: { field: "body", reason: "not serializable as JSON" }
   })
 
+/**
+ * A path that does not begin with `/` or `?` (nor is empty), as the `ValidationError` of the call, the path not
+ * quoted. Appended to the base URL, such a path can name another host or port (`@other-host/x`, `.other-domain/x`,
+ * `:8443/x` after `http://host`), and the call would carry its credentials there.
+ */
+const invalidPath = (service: string): AnyGlamError =>
+  new ValidationError({
+    message: `The path of the call to ${service} does not begin with "/" or "?"`,
+    details: { field: "path", reason: "must begin with / or ?" }
+  })
+
+const isRelativePath = (path: string): boolean => path === "" || path[0] === "/" || path[0] === "?"
+
 /** The request with the caller's ids, the credentials' header and the body. */
 const buildRequest = (
   service: string,
   method: HttpClientRequest.HttpClientRequest["method"],
-  url: string,
+  base: string,
+  path: string,
   authorization: { readonly authorization?: string },
   options: RequestOptions
 ): Effect.Effect<HttpClientRequest.HttpClientRequest, AnyGlamError> =>
   Effect.gen(function*() {
+    if (!isRelativePath(path)) return yield* Effect.fail(invalidPath(service))
     const invalid = options.headers === undefined ? undefined : invalidHeader(service, options.headers)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
     const correlation = yield* FiberRef.get(currentCorrelationId)
@@ -466,7 +481,7 @@ const buildRequest = (
     const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
     if (Option.isSome(correlation)) headers["x-correlation-id"] = correlation.value
     if (Option.isSome(requestId)) headers["x-request-id"] = requestId.value
-    const request = HttpClientRequest.make(method)(url, {
+    const request = HttpClientRequest.make(method)(base + path, {
       headers,
       ...(options.urlParams === undefined ? {} : { urlParams: options.urlParams })
     })
@@ -504,7 +519,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
         )
       }
       return Effect.flatMap(
-        buildRequest(service, method, base + path, authorization, options),
+        buildRequest(service, method, base, path, authorization, options),
         (req) => {
           const once = breaker.protect(exchange(http, config, req, shown))
           return retriesCall(method, options) ? Effect.retry(once, schedule) : once
