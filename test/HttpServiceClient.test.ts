@@ -727,6 +727,12 @@ describe("ServiceClient", () => {
       }
     }
     expect(up.hits()).toBe(0)
+    // What the platform's headers accept beyond strings still goes: an undefined value (left out), a list, a number.
+    const loose = { "x-absent": undefined, "x-list": ["a", "b"], "x-count": 2 } as unknown as Record<string, string>
+    expect(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x", { headers: loose }))))
+      .toBe(1)
+    expect(up.seen[0]).toMatchObject({ "x-list": "a, b", "x-count": "2" })
+    expect(up.seen[0]).not.toHaveProperty("x-absent")
   })
 
   it("a path not beginning with / or ? (it could name another host) is a ValidationError, never sent", async () => {

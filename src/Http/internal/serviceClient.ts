@@ -426,7 +426,10 @@ const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
  */
 const invalidHeader = (service: string, headers: Readonly<Record<string, string>>): AnyGlamError | undefined => {
   for (const name of Object.keys(headers)) {
-    const value: unknown = headers[name]
+    // As the platform's `Headers` reads them: an undefined value is left out, a list joined, a number written out.
+    const given: unknown = headers[name]
+    if (given === undefined) continue
+    const value = Array.isArray(given) ? given.join(", ") : typeof given === "number" ? String(given) : given
     if (!headerToken.test(name)) {
       return new ValidationError({
         message: `A header name of the call to ${service} is not a valid header name`,
