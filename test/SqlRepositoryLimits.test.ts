@@ -165,5 +165,58 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
           expect(left.is_deleted).toBe(false)
         }))
     })
+
+    describe("tenant ids compared as the merchant_id column compares them", () => {
+      it.effect("a uuid column: a tenant id in upper case (or braces) writes the rows it reads, and no other's", () =>
+        Effect.gen(function*() {
+          const gizmos = yield* Repository.make(Gizmo, { table: yield* gizmosTable, id: "id" })
+          const lower = tenantA.merchant_id.toLowerCase()
+          for (const spelled of [lower.toUpperCase(), `{${lower}}`, lower.replaceAll("-", "")]) {
+            const tenant = { merchant_id: spelled }
+            const inTenant = <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Repository.withTenant(tenant))
+            const row = yield* inTenant(
+              gizmos.insert(Gizmo.insert.make({ id: randomUUID(), name: spelled, ...tenantA }))
+            )
+            expect(row.merchant_id).toBe(lower)
+            expect((yield* inTenant(gizmos.findById(row.id))).name).toBe(spelled)
+            const other = yield* failureIn(
+              inTenant(gizmos.insert(Gizmo.insert.make({ id: randomUUID(), name: "x", ...tenantB })))
+            )
+            expect((other as ValidationError).details).toMatchObject({
+              field: "merchant_id",
+              reason: "tenant_mismatch"
+            })
+          }
+          // A row whose merchant_id is spelled in upper case belongs to the same tenant.
+          const upper = yield* gizmos.insert(
+            Gizmo.insert.make({ id: randomUUID(), name: "upper", ...tenantA, merchant_id: lower.toUpperCase() })
+          ).pipe(Repository.withTenant(tenantA))
+          expect(upper.merchant_id).toBe(lower)
+          expect(yield* gizmos.count().pipe(Repository.withTenant(tenantA))).toBe(4)
+          expect(yield* gizmos.count().pipe(Repository.withTenant(tenantB))).toBe(0)
+        }))
+
+      it.effect("a text column: tenant ids differing in letter case are two tenants, for reads and writes", () =>
+        Effect.gen(function*() {
+          class Label extends Model.Class<Label>("Label")({
+            id: Model.Generated(Schema.Int),
+            merchant_id: Schema.String
+          }) {}
+          const sql = yield* SqlClient.SqlClient
+          const table = `labels_${suffix()}`
+          yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, merchant_id text NOT NULL)`).raw
+          const labels = yield* Repository.make(Label, { table, id: "id" })
+          yield* labels.insert(Label.insert.make({ merchant_id: "acme" })).pipe(
+            Repository.withTenant({ merchant_id: "acme" })
+          )
+          const refused = yield* failureIn(
+            labels.insert(Label.insert.make({ merchant_id: "acme" })).pipe(
+              Repository.withTenant({ merchant_id: "ACME" })
+            )
+          )
+          expect((refused as ValidationError).details).toMatchObject({ reason: "tenant_mismatch" })
+          expect(yield* labels.count().pipe(Repository.withTenant({ merchant_id: "ACME" }))).toBe(0)
+        }))
+    })
   })
 })

@@ -54,7 +54,7 @@ export const makeContext = <S extends Model.AnyNoContext>(
       tableId: sql(options.table),
       idId: sql(options.id),
       codec: makeCodec(model, options.table),
-      tenant: makeTenantScope(sql, tenancy, softDelete),
+      tenant: makeTenantScope(sql, tenancy, softDelete, model.fields["merchant_id"]),
       run: makeRun(options.table, options.metricPrefix ?? options.table)
     }
   })

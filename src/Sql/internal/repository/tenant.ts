@@ -9,6 +9,8 @@ import type { Fragment } from "@effect/sql/Statement"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import type { Tenant } from "../../Repository.js"
 
 /** @internal */
@@ -31,11 +33,41 @@ export interface TenantScope {
   readonly withTenantScope: <A, E, R>(
     f: (tenant: Option.Option<Tenant>) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E, R>
+  /**
+   * Whether a row's `merchant_id` is the tenant's, as PostgreSQL compares them in the tenant condition: as uuids
+   * (letter case, hyphens and braces aside) for a `Schema.UUID` field, as strings otherwise.
+   */
+  readonly isTenants: (merchantId: unknown, tenant: Tenant) => boolean
   /** The tenant and not-deleted conditions, as fragments of bound parameters. */
   readonly scope: (tenant: Option.Option<Tenant>, withDeleted: boolean) => ReadonlyArray<Fragment>
 }
 
 const noTenant = Option.none<Tenant>()
+
+// The uuid input PostgreSQL reads (`string_to_uuid`): 32 hex digits in either case, a hyphen allowed after each
+// group of four, the whole optionally in braces.
+const uuidInput = /^(?:\{[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}\}|[0-9a-f]{4}(?:-?[0-9a-f]{4}){7})$/i
+
+// A uuid as PostgreSQL holds it (lower-case hex, no separators), or `undefined` for a value it would refuse.
+const uuidValue = (value: unknown): string | undefined =>
+  typeof value === "string" && uuidInput.test(value) ? value.replace(/[{}-]/g, "").toLowerCase() : undefined
+
+// A `Schema.UUID` field (within refinements, transformations and unions, as `Schema.NullOr(Schema.UUID)`; for a
+// `Model.Field`, its `insert` variant, the one an insert is encoded by).
+const isUuidField = (field: unknown): boolean => {
+  const schema = typeof field === "object" && field !== null && "schemas" in field
+    ? (field.schemas as { readonly insert?: unknown }).insert
+    : field
+  if (!Schema.isSchema(schema)) return false
+  const stack = [schema.ast]
+  for (let at = stack.pop(); at !== undefined; at = stack.pop()) {
+    if (Option.getOrUndefined(SchemaAST.getSchemaIdAnnotation(at)) === Schema.UUIDSchemaId) return true
+    if (at._tag === "Transformation") stack.push(at.from, at.to)
+    else if (at._tag === "Refinement") stack.push(at.from)
+    else if (at._tag === "Union") stack.push(...at.types)
+  }
+  return false
+}
 const unscoped: ReadonlyArray<Fragment> = []
 
 /**
@@ -47,13 +79,21 @@ const unscoped: ReadonlyArray<Fragment> = []
 export const makeTenantScope = (
   sql: SqlClient.SqlClient,
   tenancy: boolean,
-  softDelete: boolean
+  softDelete: boolean,
+  merchantIdField: unknown
 ): TenantScope => {
+  const uuids = isUuidField(merchantIdField)
   const tenantOf: Effect.Effect<Option.Option<Tenant>> = tenancy
     ? Effect.map(CurrentTenant, Option.some) as unknown as Effect.Effect<Option.Option<Tenant>>
     : Effect.succeed(noTenant)
   return {
     tenantOf,
+    isTenants: uuids
+      ? (merchantId, tenant) => {
+        const value = uuidValue(merchantId)
+        return value !== undefined && value === uuidValue(tenant.merchant_id)
+      }
+      : (merchantId, tenant) => merchantId === tenant.merchant_id,
     withTenantScope: (f) => tenancy ? Effect.flatMap(tenantOf, f) : f(noTenant),
     scope: (tenant, withDeleted) => {
       const byTenant = Option.isSome(tenant)

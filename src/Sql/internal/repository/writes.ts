@@ -35,7 +35,7 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
     tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
       const encoded = codec.encodeInsert(value)
       if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
-      if (Option.isSome(current) && encoded.right.merchant_id !== current.value.merchant_id) {
+      if (Option.isSome(current) && !tenant.isTenants(encoded.right.merchant_id, current.value)) {
         return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
       }
       return Effect.mapError(
