@@ -166,6 +166,60 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
         }))
     })
 
+    describe("paginate", () => {
+      it.effect("hostile pages and limits are ValidationErrors naming the option, before a statement", () =>
+        Effect.gen(function*() {
+          const notes = yield* Repository.make(Note, { table: yield* notesTable(3), id: "id", maxLimit: 50 })
+          const cases: ReadonlyArray<readonly [unknown, unknown, string]> = [
+            [0, 10, "page"],
+            [-1, 10, "page"],
+            [2 ** 53, 10, "page"],
+            [1.5, 10, "page"],
+            [Number.NaN, 10, "page"],
+            ["2", 10, "page"],
+            [2 ** 52, 10, "page"],
+            [1, 0, "limit"],
+            [1, 51, "limit"],
+            [1, Infinity, "limit"]
+          ]
+          for (const [page, limit, field] of cases) {
+            const error = yield* failureIn(notes.paginate({ page, limit } as never))
+            expect(error).toBeInstanceOf(ValidationError)
+            expect((error as ValidationError).details).toMatchObject({ field, reason: "out_of_range" })
+          }
+          expect(yield* notes.paginate({ page: Number.MAX_SAFE_INTEGER, limit: 1 })).toMatchObject({ items: [] })
+          expect(yield* notes.paginate({ page: 1, limit: 50 })).toMatchObject({ total: 3 })
+        }))
+
+      it.effect("pages ordered by a column of NULLs and ties neither repeat nor skip a row (the id breaks ties)", () =>
+        Effect.gen(function*() {
+          class Row extends Model.Class<Row>("Row")({
+            id: Model.Generated(Schema.Int),
+            v: Schema.NullOr(Schema.Int)
+          }) {}
+          const sql = yield* SqlClient.SqlClient
+          const table = `rows_${suffix()}`
+          yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, v int)`).raw
+          yield* sql.unsafe(`INSERT INTO ${table} (v)
+            SELECT CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 END FROM generate_series(1, 500) AS g`).raw
+          const rows = yield* Repository.make(Row, { table, id: "id" })
+          for (const direction of ["asc", "desc"] as const) {
+            const seen: Array<number> = []
+            for (let page = 1; page <= 50; page++) {
+              const { items } = yield* rows.paginate({ page, limit: 10, orderBy: { column: "v", direction } })
+              seen.push(...items.map((row) => row.id))
+            }
+            expect(new Set(seen).size).toBe(500)
+            const offsets: Array<number> = []
+            for (let offset = 0; offset < 500; offset += 10) {
+              const items = yield* rows.findAll({ limit: 10, offset, orderBy: { column: "v", direction } })
+              offsets.push(...items.map((row) => row.id))
+            }
+            expect(offsets).toEqual(seen)
+          }
+        }))
+    })
+
     describe("tenant ids compared as the merchant_id column compares them", () => {
       it.effect("a uuid column: a tenant id in upper case (or braces) writes the rows it reads, and no other's", () =>
         Effect.gen(function*() {

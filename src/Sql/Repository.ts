@@ -123,7 +123,9 @@ export interface FindAllOptions<S extends Model.AnyNoContext> extends QueryOptio
 }
 
 /**
- * Options of `paginate`: `page` from 1; ordered by the id unless told otherwise.
+ * Options of `paginate`: `page` from 1 and `limit` from 1 to the repository's `maxLimit` (else a `ValidationError`
+ * naming it); ordered by the id unless told otherwise, and by the id after an `orderBy` that does not name it, so
+ * rows equal in the `orderBy` columns keep one order from page to page.
  *
  * @since 0.1.0
  * @category models

@@ -37,12 +37,18 @@ const orderEntry = (entry: unknown): { readonly column: unknown; readonly direct
       direction: (entry as { readonly direction?: unknown } | null)?.direction ?? "asc"
     }
 
-/** @internal */
+/**
+ * The `ORDER BY` terms of `orderBy`, then the id column (ascending) when they do not order by it: rows equal in
+ * the given columns (NULLs among them) keep one order from statement to statement, so `limit`/`offset` pages
+ * neither repeat nor skip a row.
+ *
+ * @internal
+ */
 export const ordering = <A>(
   ctx: RepositoryContext<A>,
   orderBy: unknown
 ): Effect.Effect<Array<Fragment>, ValidationError> => {
-  const { fields, sql, table } = ctx
+  const { fields, idColumn, idId, sql, table } = ctx
   const entries: ReadonlyArray<unknown> = orderBy === undefined ? [] : Array.isArray(orderBy) ? orderBy : [orderBy]
   // More orderings than columns repeat a column, which orders nothing further: refused before each is built, so a
   // caller's list cannot grow the statement without bound.
@@ -52,16 +58,24 @@ export const ordering = <A>(
       invalid("orderBy", "too_many_orderings", `${table} can be ordered by at most ${columns} columns at once`)
     )
   }
-  return Effect.forEach(entries, (entry) => {
-    const { column, direction } = orderEntry(entry)
-    if (typeof column !== "string" || !Object.hasOwn(fields, column)) {
-      return Effect.fail(invalid(String(column), "unknown_column", `Cannot order ${table} by an unknown column`))
+  let byId = false
+  return Effect.map(
+    Effect.forEach(entries, (entry) => {
+      const { column, direction } = orderEntry(entry)
+      if (typeof column !== "string" || !Object.hasOwn(fields, column)) {
+        return Effect.fail(invalid(String(column), "unknown_column", `Cannot order ${table} by an unknown column`))
+      }
+      if (direction !== "asc" && direction !== "desc") {
+        return Effect.fail(invalid(column, "invalid_direction", "Order direction must be asc or desc"))
+      }
+      if (column === idColumn) byId = true
+      return Effect.succeed(direction === "asc" ? sql`${sql(column)} ASC` : sql`${sql(column)} DESC`)
+    }),
+    (terms) => {
+      if (terms.length > 0 && !byId) terms.push(sql`${idId} ASC`)
+      return terms
     }
-    if (direction !== "asc" && direction !== "desc") {
-      return Effect.fail(invalid(column, "invalid_direction", "Order direction must be asc or desc"))
-    }
-    return Effect.succeed(direction === "asc" ? sql`${sql(column)} ASC` : sql`${sql(column)} DESC`)
-  })
+  )
 }
 
 /** A safe integer from `min` to `max` (a limit, an offset, a page). @internal */
