@@ -220,6 +220,39 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
         }))
     })
 
+    describe("a filter on a column without equality", () => {
+      it.effect("a json column in where is a ValidationError naming it; jsonb and IS NULL filters work", () =>
+        Effect.gen(function*() {
+          class Doc extends Model.Class<Doc>("Doc")({
+            id: Model.Generated(Schema.Int),
+            "bo\"dy": Schema.Unknown,
+            doc: Schema.Unknown,
+            tag: Schema.String
+          }) {}
+          const sql = yield* SqlClient.SqlClient
+          const table = `docs_${suffix()}`
+          yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, "bo""dy" json, doc jsonb, tag text)`).raw
+          const docs = yield* Repository.make(Doc, { table, id: "id" })
+          yield* docs.insert(Doc.insert.make({ "bo\"dy": { a: 1 }, doc: { a: 1 }, tag: "t" }))
+          for (const where of [{ "bo\"dy": { a: 1 } }, { tag: "t", "bo\"dy": 3 }, { doc: { a: 1 }, "bo\"dy": "x" }]) {
+            for (
+              const failing of [
+                Effect.asVoid(docs.findAll({ where })),
+                Effect.asVoid(docs.count({ where })),
+                Effect.asVoid(docs.paginate({ page: 1, limit: 5, where }))
+              ]
+            ) {
+              const error = yield* failureIn(failing)
+              expect(error).toBeInstanceOf(ValidationError)
+              expect((error as ValidationError).details).toMatchObject({ field: "bo\"dy", reason: "no_equality" })
+              expect(error.message).toContain("jsonb")
+            }
+          }
+          expect(yield* docs.count({ where: { doc: { a: 1 }, tag: "t" } })).toBe(1)
+          expect(yield* docs.count({ where: { "bo\"dy": null } })).toBe(0)
+        }))
+    })
+
     describe("tenant ids compared as the merchant_id column compares them", () => {
       it.effect("a uuid column: a tenant id in upper case (or braces) writes the rows it reads, and no other's", () =>
         Effect.gen(function*() {

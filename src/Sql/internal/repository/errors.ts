@@ -81,6 +81,41 @@ export const invalidValueOf = (
 }
 
 /**
+ * A `where` filter on a column whose type has no equality operator (`json`, `xml`, `point`): PostgreSQL refuses the
+ * statement (SQLSTATE 42883) naming the type, and the position of the `=` in `text` (the statement's), after the
+ * column (counted in characters). Read only when the statement fails: a ValidationError naming that column when it is one of `filtered`,
+ * else `undefined`.
+ *
+ * @internal
+ */
+export const noEqualityOf = (
+  error: SqlError,
+  table: string,
+  text: string,
+  filtered: Readonly<Record<string, unknown>> | undefined
+): ValidationError | undefined => {
+  const driver = driverError(error) as {
+    readonly code?: unknown
+    readonly message?: unknown
+    readonly position?: unknown
+  }
+  if (driver.code !== "42883" || typeof driver.message !== "string" || filtered === undefined) return undefined
+  const type = /^operator does not exist: (.{1,64}) = /.exec(driver.message)?.[1]
+  const position = Number(driver.position)
+  if (type === undefined || !Number.isSafeInteger(position) || position < 2) return undefined
+  const quoted = /"((?:[^"]|"")+)"\s*$/.exec(Array.from(text).slice(0, position - 1).join(""))?.[1]
+  const column = quoted?.replaceAll("\"\"", "\"")
+  if (column === undefined || !Object.hasOwn(filtered, column)) return undefined
+  return new ValidationError({
+    message: `Cannot filter ${table} by ${column}: its type (${type}) has no equality operator` +
+      (type === "json"
+        ? "; make the column jsonb, or query it with sql of your own"
+        : "; query it with sql of your own"),
+    details: { field: column, reason: "no_equality" }
+  })
+}
+
+/**
  * The values of a statement's conditions for {@link invalidValueOf}: the filters as given, and the tenant's id.
  *
  * @internal

@@ -14,7 +14,7 @@ import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../
 import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
-import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, noEqualityOf, notFound } from "./errors.js"
 
 type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
 type Options = FindAllOptions<never> & QueryOptions<never>
@@ -77,11 +77,14 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     const offset = options.offset === undefined
       ? undefined
       : yield* inRange(options.offset, "offset", 0, Number.MAX_SAFE_INTEGER)
+    const statement = sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
+      order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
+    } LIMIT ${limit}${offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`}`
     const rows = yield* Effect.mapError(
-      sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
-        order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
-      } LIMIT ${limit}${offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`}`,
-      (error) => invalidValueOf(error, ctx.table, conditionValues(options.where, current))
+      statement,
+      (error) =>
+        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
+          invalidValueOf(error, ctx.table, conditionValues(options.where, current))
     )
     if (capped && rows.length > maxLimit) {
       return yield* invalid(
@@ -99,9 +102,14 @@ const countRows = <A>(ctx: RepositoryContext<A>, options: QueryOptions<never>) =
     const { sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
+    const statement = sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM ${tableId} WHERE ${
+      sql.and(where)
+    }`
     const rows = yield* Effect.mapError(
-      sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM ${tableId} WHERE ${sql.and(where)}`,
-      (error) => invalidValueOf(error, ctx.table, conditionValues(options.where, current))
+      statement,
+      (error) =>
+        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
+          invalidValueOf(error, ctx.table, conditionValues(options.where, current))
     )
     return Number(rows[0]?.total ?? 0)
   })
