@@ -83,8 +83,8 @@ export const invalidValueOf = (
 /**
  * A `where` filter on a column whose type has no equality operator (`json`, `xml`, `point`): PostgreSQL refuses the
  * statement (SQLSTATE 42883) naming the type, and the position of the `=` in `text` (the statement's), after the
- * column (counted in characters). Read only when the statement fails: a ValidationError naming that column when it is one of `filtered`,
- * else `undefined`.
+ * column (counted in characters). Read only when the statement fails: a ValidationError naming that column when it
+ * is one of `filtered`, else `undefined`.
  *
  * @internal
  */
