@@ -197,6 +197,7 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
           metadata: {},
           ...overrides
         } as unknown as Sql.Outbox.OutboxEnvelope)
+        const sql = yield* SqlClient.SqlClient
         const refused = <A>(write: Effect.Effect<A, unknown, PgClient.PgClient | SqlClient.SqlClient>) =>
           Effect.map(Effect.flip(write), (error) => {
             expect(error).toBeInstanceOf(ValidationError)
@@ -213,7 +214,17 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* refused(Sql.Outbox.enqueue(envelope(), {}, { stream: "NOTES\u0000" }))).toEqual(field("stream"))
         expect(yield* refused(Sql.Inbox.markHandled("notes\u0000", "e"))).toEqual(field("consumer"))
         expect(yield* refused(Sql.Inbox.markHandled("notes", "e\u0000"))).toEqual(field("event_id"))
-        const sql = yield* SqlClient.SqlClient
+        const long = "\u00e9".repeat(513)
+        expect(yield* refused(Sql.Inbox.markHandled(long, "e"))).toEqual({ field: "consumer", reason: "too_long" })
+        expect(yield* refused(Sql.Inbox.markHandled("notes", `${long}${randomUUID()}`))).toEqual({
+          field: "event_id",
+          reason: "too_long"
+        })
+        // 1024 bytes each: recorded, then known.
+        const longest = [long.slice(1), `${"a".repeat(988)}${randomUUID()}`] as const
+        expect(yield* Sql.Inbox.markHandled(...longest)).toBe(true)
+        expect(yield* Sql.Inbox.markHandled(...longest)).toBe(false)
+        yield* sql`DELETE FROM inbox`
         expect(yield* sql`SELECT 1 FROM outbox`).toEqual([])
         expect(yield* sql`SELECT 1 FROM inbox`).toEqual([])
       }))

@@ -16,6 +16,19 @@ import { transaction, type TransactionFailure, type TransactionOptions } from ".
 // A lone surrogate (JSON's "\ud800", which Python writes and reads) reaches PostgreSQL as U+FFFD, as Node encodes
 // it in UTF-8: ids differing only there would be one record, and the second event skipped as handled. PostgreSQL
 // refuses a NUL, with an error naming no field.
+// The key (consumer, event_id) is the table's primary key: PostgreSQL refuses an index entry past 2704 bytes (a
+// DatabaseError naming no field), so each part is bounded well below, in UTF-8 bytes.
+const maxKeyBytes = 1024
+
+// At most three UTF-8 bytes per UTF-16 unit: a string of 341 units or fewer is within the bound uncounted.
+const tooLong = (text: string): boolean => text.length > maxKeyBytes / 3 && Buffer.byteLength(text) > maxKeyBytes
+
+const overLong = (field: "consumer" | "event_id") =>
+  new ValidationError({
+    message: `Invalid ${field}: longer than ${maxKeyBytes} bytes (UTF-8), more than the inbox key can hold`,
+    details: { field, reason: "too_long" }
+  })
+
 const unstorable = (field: "consumer" | "event_id", refused: "nul_character" | "lone_surrogate") =>
   new ValidationError({
     message: refused === "lone_surrogate"
@@ -28,8 +41,9 @@ const unstorable = (field: "consumer" | "event_id", refused: "nul_character" | "
  * Records that `consumer` handled `eventId`; `true` the first time, `false` when it was already recorded (the
  * handler should then skip its work). Run it in the handler's transaction. A consumer or event id holding a lone
  * surrogate (which PostgreSQL would store as U+FFFD, one record for several ids) fails with a `ValidationError`, so
- * `dedupe` dead-letters such an event; a NUL, which PostgreSQL refuses in text, is a `ValidationError` too. Either
- * names its field (`consumer`, `event_id`).
+ * `dedupe` dead-letters such an event; a NUL, which PostgreSQL refuses in text, is a `ValidationError` too, and so
+ * is an id longer than 1024 bytes in UTF-8 (`reason: "too_long"`), past what the table's key can index. Each names
+ * its field (`consumer`, `event_id`).
  *
  * @example
  * ```ts
@@ -56,6 +70,8 @@ export const markHandled = (
   if (consumerRefused !== undefined) return Effect.fail(unstorable("consumer", consumerRefused))
   const eventIdRefused = unstorableText(eventId)
   if (eventIdRefused !== undefined) return Effect.fail(unstorable("event_id", eventIdRefused))
+  if (tooLong(consumer)) return Effect.fail(overLong("consumer"))
+  if (tooLong(eventId)) return Effect.fail(overLong("event_id"))
   return Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>
