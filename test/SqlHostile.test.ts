@@ -280,6 +280,39 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* main`SELECT 1 FROM notes WHERE id = ${id}`).toEqual([])
       }))
 
+    it.effect("an event delivered to two workers at once: the second waits for the first, and runs only if it failed", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const waits = sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO inbox%'`
+        for (const firstFails of [false, true]) {
+          const consumer = `workers-${randomUUID()}`
+          const event = { envelope: { event_id: randomUUID() } } as never
+          let runs = 0
+          const started = yield* Deferred.make<void>()
+          const gate = yield* Deferred.make<void>()
+          const first = Sql.Inbox.dedupe(consumer)(() =>
+            Effect.sync(() => runs++).pipe(
+              Effect.zipRight(Deferred.succeed(started, undefined)),
+              Effect.zipRight(Deferred.await(gate)),
+              Effect.zipRight(firstFails ? Effect.fail("handler failed") : Effect.void)
+            )
+          )
+          const second = Sql.Inbox.dedupe(consumer)(() => Effect.sync(() => runs++))
+          const a = yield* Effect.fork(first(event))
+          yield* Deferred.await(started)
+          const b = yield* Effect.fork(second(event))
+          yield* eventually(waits, (rows) => rows[0]!.n > 0, "the second worker's wait")
+          expect(runs).toBe(1)
+          yield* Deferred.succeed(gate, undefined)
+          const exitA = yield* Fiber.await(a)
+          yield* Fiber.join(b)
+          expect(Exit.isFailure(exitA)).toBe(firstFails)
+          expect(runs).toBe(firstFails ? 2 : 1)
+          expect(yield* sql`SELECT 1 FROM inbox WHERE consumer = ${consumer}`).toHaveLength(1)
+        }
+      }))
+
     it.effect("a migration that throws is a MigrationError naming it, and none of its run is applied", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
