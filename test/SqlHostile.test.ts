@@ -313,6 +313,39 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         }
       }))
 
+    it.effect("Inbox.purge deletes records past the retention, batchSize at most per call; bad options refused", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const consumer = `purge-${randomUUID()}`
+        yield* sql`INSERT INTO inbox (consumer, event_id, handled_at)
+          SELECT ${consumer}, 'old-' || g, now() - interval '2 days' FROM generate_series(1, 5) AS g`
+        yield* sql`INSERT INTO inbox (consumer, event_id) VALUES (${consumer}, 'recent')`
+        expect(yield* Sql.Inbox.purge({ olderThan: "1 day", batchSize: 2 })).toBe(2)
+        expect(yield* Sql.Inbox.purge({ olderThan: "1 day", batchSize: 2 })).toBe(2)
+        expect(yield* Sql.Inbox.purge({ olderThan: "1 day", batchSize: 2 })).toBe(1)
+        expect(yield* Sql.Inbox.purge({ olderThan: "1 day" })).toBe(0)
+        const left = yield* sql<{ readonly event_id: string }>`SELECT event_id FROM inbox WHERE consumer = ${consumer}`
+        expect(left.map((row) => row.event_id)).toEqual(["recent"])
+        expect(yield* Sql.Inbox.markHandled(consumer, "old-1")).toBe(true)
+        const refused: ReadonlyArray<Sql.Inbox.PurgeOptions> = [
+          { olderThan: 0 },
+          { olderThan: "-1 second" as never },
+          { olderThan: "forever" as never },
+          { olderThan: Infinity },
+          { olderThan: "1000 weeks", batchSize: 1e9 },
+          { olderThan: "1 day", batchSize: 0 },
+          { olderThan: "1 day", batchSize: 1.5 },
+          { olderThan: 1e15 },
+          null as never
+        ]
+        for (const options of refused) {
+          const error = yield* Effect.flip(Sql.Inbox.purge(options))
+          expect(error).toBeInstanceOf(ValidationError)
+          expect(["olderThan", "batchSize"]).toContain((error as ValidationError).details.field)
+        }
+        yield* sql`DELETE FROM inbox WHERE consumer = ${consumer}`
+      }))
+
     it.effect("a migration that throws is a MigrationError naming it, and none of its run is applied", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

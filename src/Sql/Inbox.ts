@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
@@ -122,3 +123,74 @@ export const dedupe = (
         ? handler(event)
         : Effect.logDebug("Inbox: event already handled; skipped").pipe(Effect.annotateLogs("consumer", consumer))
   ).pipe(transaction(options))
+
+/**
+ * Options of {@link purge}.
+ *
+ * @since 0.2.0
+ * @category inbox
+ */
+export interface PurgeOptions {
+  /** Records handled longer ago than this are deleted; positive, at most 100 years. */
+  readonly olderThan: Duration.DurationInput
+  /** The most records one call deletes, from 1 to 100000; default 1000. */
+  readonly batchSize?: number | undefined
+}
+
+// Past what a PostgreSQL interval subtracted from now() can hold with room to spare.
+const maxRetentionMillis = 100 * 365.25 * 24 * 3600 * 1000
+
+const invalidPurge = (field: "olderThan" | "batchSize", message: string) =>
+  new ValidationError({ message, details: { field, reason: "out_of_range" } })
+
+/**
+ * Deletes up to `batchSize` inbox records handled longer ago than `olderThan`, and returns how many it deleted:
+ * one bounded statement, so a scheduled call never holds a long transaction; call it again while it returns
+ * `batchSize`. A deleted record no longer deduplicates: keep records longer than an event can be redelivered or
+ * replayed (the stream's max age). Without an index on `handled_at` (the toolkit's table has none, so an insert
+ * costs one index) each call reads the table until it finds `batchSize` old records. An `olderThan` that is not
+ * positive or is past 100 years, or a `batchSize` out of range, is a `ValidationError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const retention = Sql.Inbox.purge({ olderThan: "30 days" }).pipe(
+ *   Effect.ignoreLogged,
+ *   Effect.repeat(Schedule.spaced("1 hour"))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category inbox
+ */
+export const purge = (options: PurgeOptions): Effect.Effect<number, SqlFailure, SqlClient.SqlClient> =>
+  Effect.suspend(() => {
+    const olderThan = Duration.decodeUnknown(options?.olderThan)
+    const millis = olderThan._tag === "Some" && Duration.isFinite(olderThan.value)
+      ? Duration.toMillis(olderThan.value)
+      : Number.NaN
+    if (!(millis > 0 && millis <= maxRetentionMillis)) {
+      return Effect.fail(invalidPurge("olderThan", "olderThan must be a positive duration of at most 100 years"))
+    }
+    const batchSize = options?.batchSize ?? 1000
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+      return Effect.fail(invalidPurge("batchSize", "batchSize must be an integer from 1 to 100000"))
+    }
+    const seconds = millis / 1000
+    return Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ readonly n: number }>`WITH doomed AS (
+          SELECT consumer, event_id FROM inbox
+          WHERE handled_at < now() - ${seconds}::float8 * interval '1 second'
+          LIMIT ${batchSize}
+        ), deleted AS (
+          DELETE FROM inbox WHERE (consumer, event_id) IN (SELECT consumer, event_id FROM doomed) RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM deleted`).pipe(
+        Effect.map((rows) => rows[0]?.n ?? 0),
+        mapSqlErrors({ operation: "inbox.purge", table: "inbox" }),
+        timed("inbox.purge"),
+        Effect.withSpan("Inbox.purge")
+      )
+  })
