@@ -280,7 +280,7 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         expect(yield* main`SELECT 1 FROM notes WHERE id = ${id}`).toEqual([])
       }))
 
-    it.effect("an event delivered to two workers at once: the second waits for the first, and runs only if it failed", () =>
+    it.effect("an event delivered to two workers at once: the second waits, and runs only if the first failed", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const waits = sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
