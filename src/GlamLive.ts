@@ -32,6 +32,7 @@ import type * as Streams from "./Events/Streams.js"
 import * as HttpConfig from "./Http/HttpConfig.js"
 import * as Readiness from "./Http/Readiness.js"
 import * as SecurityHeaders from "./Http/SecurityHeaders.js"
+import * as Inbox from "./Sql/Inbox.js"
 import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
 import * as Sql from "./Sql/Sql.js"
@@ -218,7 +219,8 @@ const readinessChecks = Layer.effectDiscard(Effect.gen(function*() {
 /**
  * The toolkit's services from configuration: `Config.layer(options)` installs the configuration, then
  * `Telemetry.layerConfig`, then `Sql.layerConfig` and the Bus side by side, then the outbox relay on both
- * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off). Scopes
+ * (`OutboxRelay.layerConfig`, the `outbox` section; `outbox.relay_enabled: false` turns its loop off) and the
+ * inbox's retention (`Sql.Inbox.layerRetentionConfig`: nothing unless `inbox.retention` is set). Scopes
  * close in reverse: the relay stops and flushes what is pending before the Bus drains and the pool closes. While
  * they close after a SIGINT or SIGTERM that `NodeRuntime.runMain` handled, a repeated one (`npm start` passes
  * Ctrl-C on) is ignored with one warning instead of ending the process midway. A configuration problem fails
@@ -261,6 +263,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     SqlConfig.databaseConfig,
     BusConfig.config,
     OutboxRelay.config,
+    Inbox.config,
     HttpConfig.server,
     HttpConfig.rateLimit,
     SecurityHeaders.config
@@ -283,7 +286,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     const loaded = yield* GlamConfig.load(load)
     yield* Effect.flatMap(loggerOf(loaded), (options) => Ref.set(logger, options))
     // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
-    return Layer.merge(OutboxRelay.layerConfig(), readinessChecks).pipe(
+    return Layer.mergeAll(OutboxRelay.layerConfig(), Inbox.layerRetentionConfig(), readinessChecks).pipe(
       Layer.provideMerge(infrastructure),
       Layer.provideMerge(Readiness.layer),
       // After the logger is installed, before any server is reached.
@@ -410,6 +413,7 @@ const toolkitKeys = (): GlamConfig.KnownKeys => {
     ["telemetry.otlp", GlamConfig.sectionKeys("telemetry.otlp", [TelemetryConfig.config])],
     ["database", database],
     ["outbox", GlamConfig.sectionKeys("outbox", [OutboxRelay.config])],
+    ["inbox", GlamConfig.sectionKeys("inbox", [Inbox.config])],
     ["nats", GlamConfig.sectionKeys("nats", [BusConfig.config])],
     ["nats_servers", undefined],
     ["http", GlamConfig.sectionKeys("http", [HttpConfig.server, SecurityHeaders.config])],

@@ -5,10 +5,16 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
+import * as retention from "./internal/inboxRetention.js"
 import { timed } from "./internal/queryMetrics.js"
 import { unstorableText } from "./internal/unicodeText.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
@@ -137,19 +143,14 @@ export interface PurgeOptions {
   readonly batchSize?: number | undefined
 }
 
-// Past what a PostgreSQL interval subtracted from now() can hold with room to spare.
-const maxRetentionMillis = 100 * 365.25 * 24 * 3600 * 1000
-
-const invalidPurge = (field: "olderThan" | "batchSize", message: string) =>
-  new ValidationError({ message, details: { field, reason: "out_of_range" } })
-
 /**
  * Deletes up to `batchSize` inbox records handled longer ago than `olderThan`, and returns how many it deleted:
  * one bounded statement, so a scheduled call never holds a long transaction; call it again while it returns
- * `batchSize`. A deleted record no longer deduplicates: keep records longer than an event can be redelivered or
- * replayed (the stream's max age). Without an index on `handled_at` (the toolkit's table has none, so an insert
- * costs one index) each call reads the table until it finds `batchSize` old records. An `olderThan` that is not
- * positive or is past 100 years, or a `batchSize` out of range, is a `ValidationError` naming it.
+ * `batchSize` ({@link layerRetention} does so on a schedule). A deleted record no longer deduplicates: keep records
+ * longer than an event can be redelivered or replayed (the stream's max age). Without an index on `handled_at` (the
+ * toolkit's table has none, so an insert costs one index) each call reads the table until it finds `batchSize` old
+ * records. An `olderThan` that is not positive or is past 100 years, or a `batchSize` out of range, is a
+ * `ValidationError` naming it.
  *
  * @example
  * ```ts
@@ -167,30 +168,117 @@ const invalidPurge = (field: "olderThan" | "batchSize", message: string) =>
  */
 export const purge = (options: PurgeOptions): Effect.Effect<number, SqlFailure, SqlClient.SqlClient> =>
   Effect.suspend(() => {
-    const olderThan = Duration.decodeUnknown(options?.olderThan)
-    const millis = olderThan._tag === "Some" && Duration.isFinite(olderThan.value)
-      ? Duration.toMillis(olderThan.value)
-      : Number.NaN
-    if (!(millis > 0 && millis <= maxRetentionMillis)) {
-      return Effect.fail(invalidPurge("olderThan", "olderThan must be a positive duration of at most 100 years"))
-    }
-    const batchSize = options?.batchSize ?? 1000
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
-      return Effect.fail(invalidPurge("batchSize", "batchSize must be an integer from 1 to 100000"))
-    }
-    const seconds = millis / 1000
-    return Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ readonly n: number }>`WITH doomed AS (
-          SELECT consumer, event_id FROM inbox
-          WHERE handled_at < now() - ${seconds}::float8 * interval '1 second'
-          LIMIT ${batchSize}
-        ), deleted AS (
-          DELETE FROM inbox WHERE (consumer, event_id) IN (SELECT consumer, event_id FROM doomed) RETURNING 1
-        )
-        SELECT count(*)::int AS n FROM deleted`).pipe(
-        Effect.map((rows) => rows[0]?.n ?? 0),
-        mapSqlErrors({ operation: "inbox.purge", table: "inbox" }),
-        timed("inbox.purge"),
-        Effect.withSpan("Inbox.purge")
-      )
+    const checked = retention.checkPurge(options?.olderThan, options?.batchSize)
+    return Either.isLeft(checked) ? Effect.fail(checked.left) : retention.deleteHandled(checked.right)
   })
+
+/**
+ * Options of {@link layerRetention}.
+ *
+ * @since 0.2.0
+ * @category inbox
+ */
+export interface RetentionOptions {
+  /**
+   * Records handled longer ago than this are deleted: positive, at most 100 years. `"forever"` (the default) keeps
+   * them, and the layer starts nothing. Keep records longer than an event can be redelivered or replayed (the
+   * stream's max age): a record deleted sooner lets its event be handled twice.
+   */
+  readonly retention?: Duration.DurationInput | "forever" | undefined
+  /** The pause between passes: positive, at most 24 days; default 1 hour. */
+  readonly purgeInterval?: Duration.DurationInput | undefined
+  /** The most records one statement of a pass deletes, from 1 to 100000; default 1000. */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * The `inbox` section of the configuration.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InboxConfig {
+  /** `inbox.retention`: a duration, or `forever` (none here, the default): records are kept. */
+  readonly retention: Option.Option<Duration.Duration>
+  /** `inbox.purge_interval`, default 1 hour. */
+  readonly purgeInterval: Duration.Duration
+}
+
+/**
+ * The `inbox` section: `retention` (a positive duration of at most 100 years, or `forever`, the default) and
+ * `purge_interval` (a positive duration of at most 24 days, default 1 hour). Durations are written `"30 days"` or as
+ * a number of milliseconds; a value out of range fails naming its key (`inbox.retention`).
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const config = Effect.withConfigProvider(
+ *   Sql.Inbox.config,
+ *   ConfigProvider.fromJson({ inbox: { retention: "30 days", purge_interval: "6 hours" } })
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category configs
+ */
+export const config: Config.Config<InboxConfig> = retention.config
+
+/**
+ * Deletes inbox records past `retention` in the background, while the layer's scope is open: a pass when it is
+ * built, then one every `purgeInterval` (Effect `Schedule.spaced`), each running {@link purge} again while it
+ * deletes a full batch. A failed pass is logged as a warning and the next runs on schedule; a missing `inbox` table
+ * is said once in the log, then looked for quietly at each pass. With `retention: "forever"` (the default) it starts
+ * nothing: a service without an inbox can include it. Options out of range fail the layer with a
+ * `ValidationError` naming the option.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * // The stream keeps events 7 days: records are kept longer than a replay can reach.
+ * const InboxRetention = Sql.Inbox.layerRetention({ retention: "14 days", purgeInterval: "1 hour" }).pipe(
+ *   Layer.provide(Sql.layerConfig())
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRetention = (
+  options: RetentionOptions = {}
+): Layer.Layer<never, ValidationError, SqlClient.SqlClient> =>
+  Layer.scopedDiscard(Effect.suspend(() => {
+    const keep = options?.retention ?? "forever"
+    if (keep === "forever") return Effect.void
+    const checked = retention.checkPurge(keep, options.batchSize, { olderThan: "retention", batchSize: "batchSize" })
+    if (Either.isLeft(checked)) return Effect.fail(checked.left)
+    const interval = Duration.decodeUnknown(options.purgeInterval ?? retention.defaultPurgeInterval)
+    if (Option.isNone(interval) || !retention.intervalValid(Duration.toMillis(interval.value))) {
+      return Effect.fail(
+        new ValidationError({
+          message: "purgeInterval must be a positive duration of at most 24 days",
+          details: { field: "purgeInterval", reason: "out_of_range" }
+        })
+      )
+    }
+    return retention.start(checked.right, Duration.decode(keep), interval.value)
+  }))
+
+/**
+ * {@link layerRetention} from the `inbox` section (see {@link config}); `GlamLive` includes it, so a service sets
+ * `inbox.retention` to have its inbox records deleted.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRetentionConfig = (
+  inboxConfig: Config.Config<InboxConfig> = config
+): Layer.Layer<never, ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(inboxConfig, (c) =>
+    Option.match(c.retention, {
+      onNone: () => Layer.empty,
+      onSome: (keep) => Layer.orDie(layerRetention({ retention: keep, purgeInterval: c.purgeInterval }))
+    })))

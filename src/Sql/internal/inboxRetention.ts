@@ -1,0 +1,175 @@
+/**
+ * Deleting inbox records past a retention: one bounded statement, and the loop that repeats it on a schedule.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { ValidationError } from "../../Errors/CommonErrors.js"
+import type { SqlFailure } from "../SqlErrors.js"
+import { isMissingTable } from "./outboxRows.js"
+import { timed } from "./queryMetrics.js"
+import { mapSqlErrors } from "./sqlErrors.js"
+
+/** Past what a PostgreSQL interval subtracted from now() can hold with room to spare. @internal */
+export const maxRetentionMillis = 100 * 365.25 * 24 * 3600 * 1000
+
+/** Past what a JavaScript timer can wait: a longer pause would never end. @internal */
+export const maxIntervalMillis = 24 * 24 * 3600 * 1000
+
+/** @internal */
+export const defaultBatchSize = 1000
+
+/** @internal */
+export const defaultPurgeInterval = Duration.hours(1)
+
+const invalid = (field: string, message: string) =>
+  new ValidationError({ message, details: { field, reason: "out_of_range" } })
+
+const millisOf = (input: unknown): number => {
+  const decoded = Duration.decodeUnknown(input)
+  return decoded._tag === "Some" && Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : Number.NaN
+}
+
+/** A retention: positive, at most 100 years. @internal */
+export const retentionValid = (millis: number): boolean => millis > 0 && millis <= maxRetentionMillis
+
+/** A pause between passes: positive, at most 24 days. @internal */
+export const intervalValid = (millis: number): boolean => millis > 0 && millis <= maxIntervalMillis
+
+/** The checked options of one purge: the retention in seconds and the batch size. @internal */
+export interface Purge {
+  readonly seconds: number
+  readonly batchSize: number
+}
+
+/** Checks the options of a purge; a `ValidationError` names the one out of range. @internal */
+export const checkPurge = (
+  olderThan: unknown,
+  batchSizeInput: unknown,
+  fields: { readonly olderThan: string; readonly batchSize: string } = {
+    olderThan: "olderThan",
+    batchSize: "batchSize"
+  }
+): Either.Either<Purge, ValidationError> => {
+  const millis = millisOf(olderThan)
+  if (!retentionValid(millis)) {
+    return Either.left(
+      invalid(fields.olderThan, `${fields.olderThan} must be a positive duration of at most 100 years`)
+    )
+  }
+  const batchSize = batchSizeInput ?? defaultBatchSize
+  if (typeof batchSize !== "number" || !Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+    return Either.left(invalid(fields.batchSize, `${fields.batchSize} must be an integer from 1 to 100000`))
+  }
+  return Either.right({ seconds: millis / 1000, batchSize })
+}
+
+/** Deletes up to `batchSize` records handled more than `seconds` ago; returns how many. @internal */
+export const deleteHandled = (purge: Purge): Effect.Effect<number, SqlFailure, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ readonly n: number }>`WITH doomed AS (
+        SELECT consumer, event_id FROM inbox
+        WHERE handled_at < now() - ${purge.seconds}::float8 * interval '1 second'
+        LIMIT ${purge.batchSize}
+      ), deleted AS (
+        DELETE FROM inbox WHERE (consumer, event_id) IN (SELECT consumer, event_id FROM doomed) RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM deleted`).pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      mapSqlErrors({ operation: "inbox.purge", table: "inbox" }),
+      timed("inbox.purge"),
+      Effect.withSpan("Inbox.purge")
+    )
+
+/** The `inbox` section, read. @internal */
+export interface Settings {
+  readonly retention: Option.Option<Duration.Duration>
+  readonly purgeInterval: Duration.Duration
+}
+
+// Validated before the default, so that the error names the key (`inbox.retention`), not only its section.
+const checkedDuration = (name: string, valid: (millis: number) => boolean, message: string) =>
+  Config.duration().pipe(
+    Config.orElse(() => Config.map(Config.number(), (ms) => Duration.millis(ms))),
+    Config.validate({ message, validation: (duration) => valid(millisOf(duration)) }),
+    Config.nested(name)
+  )
+
+/** The `inbox` section: `retention` (a duration or `forever`, the default) and `purge_interval`. @internal */
+export const config: Config.Config<Settings> = Config.all({
+  retention: Config.literal("forever")("retention").pipe(
+    Config.map((): Option.Option<Duration.Duration> => Option.none()),
+    Config.orElse(() =>
+      Config.map(
+        checkedDuration("retention", retentionValid, "must be forever, or a positive duration of at most 100 years"),
+        Option.some
+      )
+    ),
+    Config.withDefault(Option.none())
+  ),
+  purgeInterval: checkedDuration("purge_interval", intervalValid, "must be a positive duration of at most 24 days")
+    .pipe(
+      Config.withDefault(defaultPurgeInterval)
+    )
+}).pipe(Config.nested("inbox"))
+
+const missingTableWarning = "Inbox retention: no inbox table, nothing to delete; checked again at each pass until a " +
+  "migration creates it (Sql.OutboxInboxTables.inboxMigration)"
+
+const messageOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * Starts the retention in the scope: a pass at once, then one every `interval`, each deleting batch after batch
+ * while a full one is deleted. A failed pass is logged and the next runs; a missing table is said once.
+ *
+ * @internal
+ */
+export const start = (
+  purge: Purge,
+  retention: Duration.Duration,
+  interval: Duration.Duration
+): Effect.Effect<void, never, SqlClient.SqlClient | Scope.Scope> => {
+  let missingSaid = false
+  const pass = Effect.gen(function*() {
+    let total = 0
+    for (;;) {
+      const deleted = yield* deleteHandled(purge)
+      total += deleted
+      if (deleted < purge.batchSize) return total
+    }
+  })
+  const logged = Effect.matchCauseEffect(pass, {
+    onSuccess: (total) => {
+      missingSaid = false
+      return total > 0
+        ? Effect.logDebug(`Inbox retention: deleted ${total} records older than ${Duration.format(retention)}`)
+        : Effect.void
+    },
+    onFailure: (cause) => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure) && isMissingTable(failure.value)) {
+        if (missingSaid) return Effect.logDebug("Inbox retention: still no inbox table")
+        missingSaid = true
+        return Effect.logWarning(missingTableWarning)
+      }
+      return Effect.logWarning(`Inbox retention: deleting old inbox records failed: ${messageOf(cause)}`)
+    }
+  })
+  return logged.pipe(
+    Effect.repeat(Schedule.spaced(interval)),
+    Effect.annotateLogs("component", "inbox-retention"),
+    Effect.forkScoped,
+    Effect.asVoid
+  )
+}
