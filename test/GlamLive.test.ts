@@ -4,14 +4,15 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Cause, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { CatalogHttpLive, migrations } from "../examples/catalog-service.js"
 import { NotificationConsumerLive } from "../examples/notification-service.js"
-import { Bus, Events, Http, makeGlamLive, StartupError } from "../src/index.js"
+import { Bus, Events, Http, makeGlamLive, Sql, StartupError } from "../src/index.js"
 import { captureStdout } from "./support/captureStdout.js"
+import { eventually } from "./support/eventually.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
@@ -211,6 +212,47 @@ describe("GlamLive", () => {
         )
       ),
     { timeout: 180_000 }
+  )
+
+  it.effect("fails startup naming inbox.retention and inbox.purge_interval when out of range", () =>
+    Effect.gen(function*() {
+      const root = configRoot("service:\n  name: catalog-service\n")
+      const error = yield* startupFailure(
+        makeGlamLive({
+          service: "catalog-service",
+          root,
+          env: { CATALOG_INBOX__RETENTION: "0", CATALOG_INBOX__PURGE_INTERVAL: "30 days" }
+        })
+      )
+      expect(error.message).toContain("inbox.retention")
+      expect(error.message).toContain("inbox.purge_interval")
+    }))
+
+  it.scopedLive(
+    "deletes inbox records past inbox.retention, the table made after startup, its keys known",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const root = configRoot("service:\n  name: inbox-service\ninbox:\n  retention: 1 day\n", "inbox-service")
+        const context = yield* Layer.build(
+          makeGlamLive({
+            service: "inbox-service",
+            root,
+            env: { INBOX_DATABASE__EMBEDDED_DIR: "memory://", INBOX_INBOX__PURGE_INTERVAL: "50" }
+          })
+        )
+        const sql = Context.get(context, SqlClient.SqlClient)
+        yield* eventually(Effect.sync(() => stdout.text()), (text) => text.includes("no inbox table"), "the warning")
+        yield* sql.unsafe(Sql.OutboxInboxTables.inboxDdl).raw
+        yield* sql`INSERT INTO inbox (consumer, event_id, handled_at) VALUES ('c', 'old', now() - interval '2 days')`
+        yield* sql`INSERT INTO inbox (consumer, event_id) VALUES ('c', 'recent')`
+        const ids = sql<{ readonly event_id: string }>`SELECT event_id FROM inbox`
+        yield* eventually(ids, (rows) => rows.length === 1, "the old record's deletion")
+        expect(yield* ids).toEqual([{ event_id: "recent" }])
+        expect(stdout.text()).not.toContain("Unknown key")
+        expect(stdout.text().split("no inbox table")).toHaveLength(2)
+      }),
+    { timeout: 60_000 }
   )
 
   it.scopedLive("a service's own stream and event publish and subscribe on the embedded defaults", () =>
