@@ -1556,6 +1556,25 @@ describe("OutboxRelay configuration", () => {
       const notPositive = yield* Effect.flip(read({ max_in_flight: 0 }))
       expect(String(notPositive)).toContain("max_in_flight")
     }))
+
+  it.effect("refuses a loop's pause of zero or past 24 days, naming the key; bounds flush, retention and age", () =>
+    Effect.gen(function*() {
+      // Zero would run a loop back to back; past 2^31 - 1 ms Effect's clock never ends the sleep.
+      for (const key of ["poll_interval", "purge_interval", "backlog_interval", "max_backoff"]) {
+        for (const bad of [0, "0 millis", "-5 seconds", "25 days", "30 days"]) {
+          const error = yield* Effect.flip(read({ [key]: bad }))
+          expect(String(error)).toContain(`outbox.${key}`)
+          expect(String(error)).toContain("must be a positive duration of at most 24 days")
+        }
+        expect(yield* Effect.exit(read({ [key]: "24 days" }))).toMatchObject({ _tag: "Success" })
+      }
+      expect(String(yield* Effect.flip(read({ flush_timeout: "25 days" })))).toContain("outbox.flush_timeout")
+      expect(Duration.toMillis((yield* read({ flush_timeout: 0 })).flushTimeout)).toBe(0)
+      expect(String(yield* Effect.flip(read({ retention: "200 years" })))).toContain("outbox.retention")
+      expect(Option.map((yield* read({ retention: "30 days" })).retention, Duration.toMillis))
+        .toEqual(Option.some(30 * 24 * 3600 * 1000))
+      expect(String(yield* Effect.flip(read({ ready_max_age: 0 })))).toContain("outbox.ready_max_age")
+    }))
 })
 
 describe("OutboxRelay in GlamLive", () => {

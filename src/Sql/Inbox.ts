@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { HandlerMiddleware } from "../Bus/Bus.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
+import { waitValid } from "./internal/configValues.js"
 import * as retention from "./internal/inboxRetention.js"
 import { timed } from "./internal/queryMetrics.js"
 import { unstorableText } from "./internal/unicodeText.js"
@@ -256,7 +257,7 @@ export const layerRetention = (
     const checked = retention.checkPurge(keep, options.batchSize, { olderThan: "retention", batchSize: "batchSize" })
     if (Either.isLeft(checked)) return Effect.fail(checked.left)
     const interval = Duration.decodeUnknown(options.purgeInterval ?? retention.defaultPurgeInterval)
-    if (Option.isNone(interval) || !retention.intervalValid(Duration.toMillis(interval.value))) {
+    if (Option.isNone(interval) || !waitValid(Duration.toMillis(interval.value))) {
       return Effect.fail(
         new ValidationError({
           message: "purgeInterval must be a positive duration of at most 24 days",

@@ -49,7 +49,14 @@ import type * as Scope from "effect/Scope"
 import { Bus, type PublishOptions } from "../Bus/Bus.js"
 import type { DatabaseError, MessageBusError } from "../Errors/InfrastructureErrors.js"
 import type * as EventDefinition from "../Events/Events.js"
-import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
+import {
+  boundedDuration,
+  maxRetentionMillis,
+  maxWaitMillis,
+  positiveInteger,
+  retentionValid,
+  waitValid
+} from "./internal/configValues.js"
 import * as internal from "./internal/outboxRelay.js"
 import * as rows from "./internal/outboxRows.js"
 import * as write from "./internal/outboxWrite.js"
@@ -242,12 +249,21 @@ export interface OutboxRelayConfig {
   readonly readyMaxAge: Duration.Duration
 }
 
+// A wait between runs of one of the relay's loops: positive (zero would run it back to back), at most 24 days.
+const wait = (name: string, fallback: Duration.Duration) =>
+  boundedDuration(name, waitValid, "must be a positive duration of at most 24 days").pipe(
+    Config.withDefault(fallback)
+  )
+
 /**
  * The `outbox` section: `relay_enabled`, `listen`, `poll_interval`, `batch_size`, `max_in_flight`, `retention` (a
  * duration or `forever`), `purge_interval`, `flush_timeout`, `backlog_interval`, `max_backoff`, and the bounds of
  * the readiness check
  * (`ready_max_backlog`, `ready_max_age`; see {@link readinessCheck}). Durations are written `"500 millis"`,
- * `"7 days"`, or as a number of milliseconds.
+ * `"7 days"`, or as a number of milliseconds. The waits of the relay's loops (`poll_interval`, `purge_interval`,
+ * `backlog_interval`, `max_backoff`) are positive and at most 24 days (Effect's clock ends no longer sleep),
+ * `flush_timeout` at most 24 days, `retention` at most 100 years and `ready_max_age` positive: another value is the
+ * `ConfigError` of its key.
  *
  * @example
  * ```ts
@@ -266,19 +282,34 @@ export interface OutboxRelayConfig {
 export const config: Config.Config<OutboxRelayConfig> = Config.all({
   relayEnabled: Config.withDefault(Config.boolean("relay_enabled"), true),
   listen: Config.withDefault(Config.boolean("listen"), true),
-  pollInterval: durationOrMillis("poll_interval", defaults.pollInterval),
+  pollInterval: wait("poll_interval", defaults.pollInterval),
   batchSize: positiveInteger("batch_size", defaults.batchSize),
   maxInFlight: positiveInteger("max_in_flight", defaults.maxInFlight),
   retention: Config.literal("forever")("retention").pipe(
     Config.map((): Option.Option<Duration.Duration> => Option.none()),
-    Config.orElse(() => Config.map(durationOrMillis("retention", defaults.retention), Option.some))
+    Config.orElse(() =>
+      Config.map(
+        boundedDuration(
+          "retention",
+          (millis) => millis >= 0 && millis <= maxRetentionMillis,
+          "must be forever, or a duration of at most 100 years"
+        ),
+        Option.some
+      )
+    ),
+    Config.withDefault(Option.some(defaults.retention))
   ),
-  purgeInterval: durationOrMillis("purge_interval", defaults.purgeInterval),
-  flushTimeout: durationOrMillis("flush_timeout", defaults.flushTimeout),
-  backlogInterval: durationOrMillis("backlog_interval", defaults.backlogInterval),
-  maxBackoff: durationOrMillis("max_backoff", defaults.maxBackoff),
+  purgeInterval: wait("purge_interval", defaults.purgeInterval),
+  flushTimeout: boundedDuration(
+    "flush_timeout",
+    (millis) => millis >= 0 && millis <= maxWaitMillis,
+    "must be a duration of at most 24 days"
+  ).pipe(Config.withDefault(defaults.flushTimeout)),
+  backlogInterval: wait("backlog_interval", defaults.backlogInterval),
+  maxBackoff: wait("max_backoff", defaults.maxBackoff),
   readyMaxBacklog: positiveInteger("ready_max_backlog", 10_000),
-  readyMaxAge: durationOrMillis("ready_max_age", "5 minutes")
+  readyMaxAge: boundedDuration("ready_max_age", retentionValid, "must be a positive duration of at most 100 years")
+    .pipe(Config.withDefault(Duration.minutes(5)))
 }).pipe(Config.nested("outbox"))
 
 /**

@@ -14,6 +14,43 @@ export const durationOrMillis = (name: string, fallback: Duration.DurationInput)
   )
 
 /**
+ * The longest wait between two runs of a loop: Effect's clock never ends a sleep past 2^31 - 1 milliseconds (some
+ * 24.8 days), so a longer interval would stop the loop without a word. @internal
+ */
+export const maxWaitMillis = 24 * 24 * 3600 * 1000
+
+/** The longest retention: past it, `now() - interval` nears the end of PostgreSQL's timestamps. @internal */
+export const maxRetentionMillis = 100 * 365.25 * 24 * 3600 * 1000
+
+/** The milliseconds of a duration input, `NaN` for one `Duration` cannot read or an infinite one. @internal */
+export const millisOf = (input: unknown): number => {
+  const decoded = Duration.decodeUnknown(input)
+  return decoded._tag === "Some" && Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : Number.NaN
+}
+
+/** A wait between runs of a loop: positive, at most {@link maxWaitMillis}. @internal */
+export const waitValid = (millis: number): boolean => millis > 0 && millis <= maxWaitMillis
+
+/** A retention: positive, at most {@link maxRetentionMillis}. @internal */
+export const retentionValid = (millis: number): boolean => millis > 0 && millis <= maxRetentionMillis
+
+/**
+ * A duration as {@link durationOrMillis} reads it, refused with `message` when `valid` refuses its milliseconds
+ * (a `"0 millis"` poll interval would run its loop back to back; a negative one is read as zero). Validated before
+ * a default, so that the error names the key (`outbox.poll_interval`), not only its section. @internal
+ */
+export const boundedDuration = (
+  name: string,
+  valid: (millis: number) => boolean,
+  message: string
+): Config.Config<Duration.Duration> =>
+  Config.duration().pipe(
+    Config.orElse(() => Config.map(Config.number(), (ms) => Duration.millis(ms))),
+    Config.validate({ message, validation: (duration) => valid(millisOf(duration)) }),
+    Config.nested(name)
+  )
+
+/**
  * An integer of at least 1. Validated before the default, so that the error names the key (`database.pool_size`),
  * not only its section. @internal
  */

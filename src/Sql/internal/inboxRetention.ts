@@ -14,15 +14,10 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { SqlFailure } from "../SqlErrors.js"
+import { boundedDuration, millisOf, retentionValid, waitValid } from "./configValues.js"
 import { isMissingTable } from "./outboxRows.js"
 import { timed } from "./queryMetrics.js"
 import { mapSqlErrors } from "./sqlErrors.js"
-
-/** Past what a PostgreSQL interval subtracted from now() can hold with room to spare. @internal */
-export const maxRetentionMillis = 100 * 365.25 * 24 * 3600 * 1000
-
-/** Past what a JavaScript timer can wait: a longer pause would never end. @internal */
-export const maxIntervalMillis = 24 * 24 * 3600 * 1000
 
 /** @internal */
 export const defaultBatchSize = 1000
@@ -32,17 +27,6 @@ export const defaultPurgeInterval = Duration.hours(1)
 
 const invalid = (field: string, message: string) =>
   new ValidationError({ message, details: { field, reason: "out_of_range" } })
-
-const millisOf = (input: unknown): number => {
-  const decoded = Duration.decodeUnknown(input)
-  return decoded._tag === "Some" && Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : Number.NaN
-}
-
-/** A retention: positive, at most 100 years. @internal */
-export const retentionValid = (millis: number): boolean => millis > 0 && millis <= maxRetentionMillis
-
-/** A pause between passes: positive, at most 24 days. @internal */
-export const intervalValid = (millis: number): boolean => millis > 0 && millis <= maxIntervalMillis
 
 /** The checked options of one purge: the retention in seconds and the batch size. @internal */
 export interface Purge {
@@ -95,27 +79,19 @@ export interface Settings {
   readonly purgeInterval: Duration.Duration
 }
 
-// Validated before the default, so that the error names the key (`inbox.retention`), not only its section.
-const checkedDuration = (name: string, valid: (millis: number) => boolean, message: string) =>
-  Config.duration().pipe(
-    Config.orElse(() => Config.map(Config.number(), (ms) => Duration.millis(ms))),
-    Config.validate({ message, validation: (duration) => valid(millisOf(duration)) }),
-    Config.nested(name)
-  )
-
 /** The `inbox` section: `retention` (a duration or `forever`, the default) and `purge_interval`. @internal */
 export const config: Config.Config<Settings> = Config.all({
   retention: Config.literal("forever")("retention").pipe(
     Config.map((): Option.Option<Duration.Duration> => Option.none()),
     Config.orElse(() =>
       Config.map(
-        checkedDuration("retention", retentionValid, "must be forever, or a positive duration of at most 100 years"),
+        boundedDuration("retention", retentionValid, "must be forever, or a positive duration of at most 100 years"),
         Option.some
       )
     ),
     Config.withDefault(Option.none())
   ),
-  purgeInterval: checkedDuration("purge_interval", intervalValid, "must be a positive duration of at most 24 days")
+  purgeInterval: boundedDuration("purge_interval", waitValid, "must be a positive duration of at most 24 days")
     .pipe(
       Config.withDefault(defaultPurgeInterval)
     )
