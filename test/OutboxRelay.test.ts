@@ -9,6 +9,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import {
+  Cause,
   ConfigProvider,
   Context,
   Deferred,
@@ -1574,6 +1575,27 @@ describe("OutboxRelay configuration", () => {
       expect(Option.map((yield* read({ retention: "30 days" })).retention, Duration.toMillis))
         .toEqual(Option.some(30 * 24 * 3600 * 1000))
       expect(String(yield* Effect.flip(read({ ready_max_age: 0 })))).toContain("outbox.ready_max_age")
+    }))
+
+  it.effect("holds the options given in code to the same bounds: a defect naming the option", () =>
+    Effect.gen(function*() {
+      // The options are checked before the relay reads its Bus or its database.
+      const build = (options: Sql.OutboxRelay.RelayOptions) =>
+        Effect.exit(
+          Layer.build(OutboxRelay.layer(options)).pipe(
+            Effect.scoped,
+            Effect.provideService(Bus.Bus, {} as Bus.Bus),
+            Effect.provideService(SqlClient.SqlClient, {} as SqlClient.SqlClient)
+          )
+        )
+      const cases = [["pollInterval", 0], ["purgeInterval", "30 days"], ["maxBackoff", "-1 seconds"]] as const
+      for (const [option, value] of cases) {
+        const exit = yield* build({ [option]: value })
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : "")).toContain(`option ${option}`)
+      }
+      const late = yield* build({ retention: Duration.days(200 * 366) })
+      expect(String(Exit.isFailure(late) ? Cause.squash(late.cause) : "")).toContain("option retention")
     }))
 })
 

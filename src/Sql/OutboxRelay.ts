@@ -171,7 +171,10 @@ export interface OutboxRelayShape {
 export class OutboxRelay extends Context.Tag("@glam/shared/Sql/OutboxRelay")<OutboxRelay, OutboxRelayShape>() {}
 
 /**
- * Options of {@link make} and {@link layer}.
+ * Options of {@link make} and {@link layer}. The durations are held to the bounds of their config keys (see
+ * {@link config}): `pollInterval`, `purgeInterval`, `backlogInterval` and `maxBackoff` positive and at most 24 days,
+ * `flushTimeout` at most 24 days, `retention` at most 100 years; another is a defect when the relay is built (an
+ * `IllegalArgumentException` naming the option).
  *
  * @since 0.1.0
  * @category models

@@ -5,13 +5,16 @@
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { Bus } from "../../Bus/Bus.js"
+import { quoteValue } from "../../internal/text.js"
 import type { RelayOptions, RelayStatus } from "../OutboxRelay.js"
+import { maxRetentionMillis, maxWaitMillis, millisOf, waitValid } from "./configValues.js"
 
 /** @internal */
 export const defaults = {
@@ -39,23 +42,54 @@ export interface Settings {
   readonly maxBackoff: Duration.Duration
 }
 
-const durationOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration): Duration.Duration =>
-  input === undefined ? fallback : Duration.decode(input)
+// An option given in code, held to the bound of its config key: another is a defect when the relay is built (an
+// `IllegalArgumentException` naming it), as a pause of zero would run a loop back to back and one past 24 days
+// would never end.
+const durationOf = (
+  option: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.Duration,
+  valid: (millis: number) => boolean,
+  bound: string
+): Duration.Duration => {
+  if (input === undefined) return fallback
+  if (!valid(millisOf(input))) {
+    throw new Cause.IllegalArgumentException(
+      `Invalid outbox relay option ${option}: must be ${bound}, got ${quoteValue(input, 64)}`
+    )
+  }
+  return Duration.decode(input)
+}
+
+const wait = (option: string, input: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  durationOf(option, input, fallback, waitValid, "a positive duration of at most 24 days")
 
 /** @internal */
 export const settingsOf = (options: RelayOptions): Settings => ({
   enabled: options.enabled ?? true,
   listen: options.listen ?? true,
-  pollInterval: durationOf(options.pollInterval, defaults.pollInterval),
+  pollInterval: wait("pollInterval", options.pollInterval, defaults.pollInterval),
   batchSize: Math.max(1, Math.floor(options.batchSize ?? defaults.batchSize)),
   maxInFlight: Math.max(1, Math.floor(options.maxInFlight ?? defaults.maxInFlight)),
   retention: options.retention === "forever"
     ? Option.none()
-    : Option.some(durationOf(options.retention, defaults.retention)),
-  purgeInterval: durationOf(options.purgeInterval, defaults.purgeInterval),
-  flushTimeout: durationOf(options.flushTimeout, defaults.flushTimeout),
-  backlogInterval: durationOf(options.backlogInterval, defaults.backlogInterval),
-  maxBackoff: durationOf(options.maxBackoff, defaults.maxBackoff)
+    : Option.some(durationOf(
+      "retention",
+      options.retention,
+      defaults.retention,
+      (millis) => millis >= 0 && millis <= maxRetentionMillis,
+      "forever, or a duration of at most 100 years"
+    )),
+  purgeInterval: wait("purgeInterval", options.purgeInterval, defaults.purgeInterval),
+  flushTimeout: durationOf(
+    "flushTimeout",
+    options.flushTimeout,
+    defaults.flushTimeout,
+    (millis) => millis >= 0 && millis <= maxWaitMillis,
+    "a duration of at most 24 days"
+  ),
+  backlogInterval: wait("backlogInterval", options.backlogInterval, defaults.backlogInterval),
+  maxBackoff: wait("maxBackoff", options.maxBackoff, defaults.maxBackoff)
 })
 
 /** @internal */
