@@ -1596,6 +1596,7 @@ describe("OutboxRelay configuration", () => {
       }
       const late = yield* build({ retention: Duration.days(200 * 366) })
       expect(String(Exit.isFailure(late) ? Cause.squash(late.cause) : "")).toContain("option retention")
+      expect(String(Exit.isFailure(late) ? Cause.squash(late.cause) : "")).toContain("got 73200d")
     }))
 })
 

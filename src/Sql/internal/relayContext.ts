@@ -55,7 +55,9 @@ const durationOf = (
   if (input === undefined) return fallback
   if (!valid(millisOf(input))) {
     throw new Cause.IllegalArgumentException(
-      `Invalid outbox relay option ${option}: must be ${bound}, got ${quoteValue(input, 64)}`
+      `Invalid outbox relay option ${option}: must be ${bound}, got ${
+        Duration.isDuration(input) ? Duration.format(input) : quoteValue(input, 64)
+      }`
     )
   }
   return Duration.decode(input)
