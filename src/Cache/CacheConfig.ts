@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
+import * as Defaults from "./internal/defaults.js"
 
 /**
  * The resolved configuration of the cache.
@@ -79,19 +80,19 @@ export const config: Config.Config<CacheConfig> = Config.all({
   redisUrl: Config.nested(Config.option(Config.redacted(Config.nonEmptyString("url"))), "redis"),
   prefix: Config.option(cache(Config.string("prefix"))),
   serviceName: Config.option(Config.nested(Config.string("name"), "service")),
-  ttl: cache(Config.withDefault(positiveDuration("ttl"), Duration.hours(1))),
+  ttl: cache(Config.withDefault(positiveDuration("ttl"), Defaults.ttl)),
   maxEntries: cache(Config.integer("max_entries")).pipe(
     Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 }),
-    Config.withDefault(10_000)
+    Config.withDefault(Defaults.maxEntries)
   ),
-  strict: cache(Config.withDefault(Config.boolean("strict"), false)),
-  timeout: cache(Config.withDefault(positiveDuration("timeout"), Duration.seconds(1))),
+  strict: cache(Config.withDefault(Config.boolean("strict"), Defaults.strict)),
+  timeout: cache(Config.withDefault(positiveDuration("timeout"), Defaults.timeout)),
   maxValueBytes: cache(Config.integer("max_value_bytes")).pipe(
     Config.validate({
       message: "Expected a whole number of bytes of at least 1",
       validation: (n) => Number.isSafeInteger(n) && n >= 1
     }),
-    Config.withDefault(4 * 1024 * 1024)
+    Config.withDefault(Defaults.maxValueBytes)
   ),
   appEnv
 }).pipe(

@@ -16,6 +16,7 @@ import { registerIfPresent } from "../../Http/Readiness.js"
 import type { CacheService } from "../Cache.js"
 import type { CacheConfig } from "../CacheConfig.js"
 import * as Engine from "./cache.js"
+import * as Defaults from "./defaults.js"
 import * as Store from "./store.js"
 
 /** The settings both stores need. */
@@ -36,12 +37,9 @@ const durationOption = (field: string, input: Duration.DurationInput | undefined
     (error) => new Cause.IllegalArgumentException(error.message)
   )
 
-/** The default bound of a cached value: 4 MiB of JSON. */
-export const defaultMaxValueBytes = 4 * 1024 * 1024
-
 // `maxValueBytes`: a whole number of at least 1, else a defect naming the option, as for the durations.
 const byteOption = (input: number | undefined): number => {
-  if (input === undefined) return defaultMaxValueBytes
+  if (input === undefined) return Defaults.maxValueBytes
   if (Number.isSafeInteger(input) && input >= 1) return input
   throw new Cause.IllegalArgumentException(
     `Invalid cache maxValueBytes option: must be a whole number of at least 1, got ${String(input)}`
@@ -62,10 +60,10 @@ export const resolve = (options: {
   readonly maxValueBytes?: number | undefined
 }): Settings => ({
   prefix: options.prefix ?? "",
-  ttl: durationOption("ttl option", options.ttl, Duration.hours(1)),
-  maxEntries: options.maxEntries ?? 10_000,
-  strict: options.strict ?? false,
-  timeout: durationOption("timeout option", options.timeout, Duration.seconds(1)),
+  ttl: durationOption("ttl option", options.ttl, Defaults.ttl),
+  maxEntries: options.maxEntries ?? Defaults.maxEntries,
+  strict: options.strict ?? Defaults.strict,
+  timeout: durationOption("timeout option", options.timeout, Defaults.timeout),
   maxValueBytes: byteOption(options.maxValueBytes)
 })
 
