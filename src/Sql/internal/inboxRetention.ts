@@ -10,12 +10,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { boundedDuration, millisOf, retentionValid, waitValid } from "./configValues.js"
 import { isMissingTable } from "./outboxRows.js"
+import * as PurgeLoop from "./purgeLoop.js"
 import { timed } from "./queryMetrics.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 
@@ -100,11 +100,6 @@ export const config: Config.Config<Settings> = Config.all({
 const missingTableWarning = "Inbox retention: no inbox table, nothing to delete; checked again at each pass until a " +
   "migration creates it (Sql.OutboxInboxTables.inboxMigration)"
 
-const messageOf = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  return error instanceof Error ? error.message : String(error)
-}
-
 /**
  * Starts the retention in the scope: a pass at once, then one every `interval`, each deleting batch after batch
  * while a full one is deleted. A failed pass is logged and the next runs; a missing table is said once.
@@ -117,33 +112,24 @@ export const start = (
   interval: Duration.Duration
 ): Effect.Effect<void, never, SqlClient.SqlClient | Scope.Scope> => {
   let missingSaid = false
-  const pass = Effect.gen(function*() {
-    let total = 0
-    for (;;) {
-      const deleted = yield* deleteHandled(purge)
-      total += deleted
-      if (deleted < purge.batchSize) return total
-    }
-  })
-  const logged = Effect.matchCauseEffect(pass, {
-    onSuccess: (total) => {
+  const loop = PurgeLoop.every(PurgeLoop.inBatches(deleteHandled(purge), purge.batchSize), interval, {
+    deleted: (total) => {
       missingSaid = false
       return total > 0
         ? Effect.logDebug(`Inbox retention: deleted ${total} records older than ${Duration.format(retention)}`)
         : Effect.void
     },
-    onFailure: (cause) => {
+    failed: (cause) => {
       const failure = Cause.failureOption(cause)
       if (Option.isSome(failure) && isMissingTable(failure.value)) {
         if (missingSaid) return Effect.logDebug("Inbox retention: still no inbox table")
         missingSaid = true
         return Effect.logWarning(missingTableWarning)
       }
-      return Effect.logWarning(`Inbox retention: deleting old inbox records failed: ${messageOf(cause)}`)
+      return Effect.logWarning(`Inbox retention: deleting old inbox records failed: ${PurgeLoop.messageOf(cause)}`)
     }
   })
-  return logged.pipe(
-    Effect.repeat(Schedule.spaced(interval)),
+  return loop.pipe(
     Effect.annotateLogs("component", "inbox-retention"),
     Effect.forkScoped,
     Effect.asVoid

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import { backlog, deletePublished } from "./outboxRows.js"
+import * as PurgeLoop from "./purgeLoop.js"
 import { timed } from "./queryMetrics.js"
 import { own, quiet, type RelayContext } from "./relayContext.js"
 import { mapSqlErrors } from "./sqlErrors.js"
@@ -33,35 +34,32 @@ export const sampler = (relay: RelayContext): Effect.Effect<never> =>
     Effect.zipRight(Effect.never)
   )
 
-const purgeOnce = (relay: RelayContext, keep: Duration.Duration) =>
-  Effect.gen(function*() {
-    if (!(yield* Ref.get(relay.state)).tableFound) return
-    const seconds = Duration.toMillis(keep) / 1000
-    let total = 0
-    for (;;) {
-      const deleted = yield* own(relay)(deletePublished(seconds, purgeBatch))
-      total += deleted
-      if (deleted < purgeBatch) break
-    }
-    if (total > 0) {
-      yield* Effect.logDebug(`Outbox relay: deleted ${total} published events older than ${Duration.format(keep)}`)
-    }
-  })
+// A pass: nothing until the table was seen, then batches of published rows past `keep` while a full one is deleted.
+const purgePass = (relay: RelayContext, keep: Duration.Duration) =>
+  Effect.flatMap(Ref.get(relay.state), ({ tableFound }) =>
+    tableFound
+      ? PurgeLoop.inBatches(own(relay)(deletePublished(Duration.toMillis(keep) / 1000, purgeBatch)), purgeBatch)
+      : Effect.succeed(0))
 
 /**
- * Deletes published rows older than `keep` every `purgeInterval`, in batches.
+ * Deletes published rows older than `keep` every `purgeInterval`, in batches; a failed pass is a warning and the
+ * next one runs.
  *
  * @internal
  */
 export const purge = (relay: RelayContext, keep: Duration.Duration): Effect.Effect<never> =>
-  purgeOnce(relay, keep).pipe(
-    mapSqlErrors({ operation: "outbox.purge", table: "outbox" }),
-    timed("outbox.purge"),
-    Effect.catchAll((error) =>
-      Effect.logWarning(`Outbox relay: deleting old published events failed: ${error.message}`)
+  PurgeLoop.every(
+    purgePass(relay, keep).pipe(
+      mapSqlErrors({ operation: "outbox.purge", table: "outbox" }),
+      timed("outbox.purge")
     ),
-    Effect.catchAllDefect(() => Effect.void),
-    quiet,
-    Effect.repeat(Schedule.spaced(relay.settings.purgeInterval)),
-    Effect.zipRight(Effect.never)
-  )
+    relay.settings.purgeInterval,
+    {
+      deleted: (total) =>
+        total > 0
+          ? Effect.logDebug(`Outbox relay: deleted ${total} published events older than ${Duration.format(keep)}`)
+          : Effect.void,
+      failed: (cause) =>
+        Effect.logWarning(`Outbox relay: deleting old published events failed: ${PurgeLoop.messageOf(cause)}`)
+    }
+  ).pipe(quiet)
