@@ -13,21 +13,14 @@ import type { RedisOptions } from "ioredis"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import { redisOptions } from "../../Http/RateLimit.js"
 import { registerIfPresent } from "../../Http/Readiness.js"
-import type { CacheService } from "../Cache.js"
+import type { CacheService, Options } from "../Cache.js"
 import type { CacheConfig } from "../CacheConfig.js"
 import * as Engine from "./cache.js"
 import * as Defaults from "./defaults.js"
 import * as Store from "./store.js"
 
-/** The settings both stores need. */
-export interface Settings {
-  readonly prefix: string
-  readonly ttl: Duration.Duration
-  readonly maxEntries: number
-  readonly strict: boolean
-  readonly timeout: Duration.Duration
-  readonly maxValueBytes: number
-}
+/** The settings both stores need: `CacheConfig`'s but the URL and the environment. */
+export type Settings = Omit<CacheConfig, "redisUrl" | "appEnv">
 
 // A duration option of a layer: one that is not a duration of more than zero is a defect naming the option, as an
 // invalid URL is (the options are the program's own, not its configuration).
@@ -51,14 +44,7 @@ const byteOption = (input: number | undefined): number => {
  * `ttl` or `timeout` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole number of at
  * least 1.
  */
-export const resolve = (options: {
-  readonly prefix?: string | undefined
-  readonly ttl?: Duration.DurationInput | undefined
-  readonly maxEntries?: number | undefined
-  readonly strict?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
-  readonly maxValueBytes?: number | undefined
-}): Settings => ({
+export const resolve = (options: Omit<Options, "url">): Settings => ({
   prefix: options.prefix ?? "",
   ttl: durationOption("ttl option", options.ttl, Defaults.ttl),
   maxEntries: options.maxEntries ?? Defaults.maxEntries,
