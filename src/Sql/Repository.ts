@@ -150,6 +150,33 @@ export interface Page<A> {
 }
 
 /**
+ * Options of `paginateByCursor`: `limit` from 1 to the repository's `maxLimit`, and `after`, the `nextCursor` of the
+ * page before (none for the first page). Ordered by the id unless told otherwise, and by the id after an `orderBy`
+ * that does not name it; a cursor is valid only with the ordering it was made under (else a `ValidationError`,
+ * `field` `after`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CursorPageOptions<S extends Model.AnyNoContext> extends QueryOptions<S> {
+  readonly limit: number
+  readonly after?: string | undefined
+  readonly orderBy?: OrderBy<S> | ReadonlyArray<OrderBy<S>> | undefined
+}
+
+/**
+ * A page of rows found by position: `nextCursor`, when more rows follow, is the `after` of the next page.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CursorPage<A> {
+  readonly items: ReadonlyArray<A>
+  readonly nextCursor: Option.Option<string>
+  readonly limit: number
+}
+
+/**
  * What operations of a repository require: the `CurrentTenant` for tenant models, nothing else.
  *
  * @since 0.1.0
@@ -211,6 +238,17 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
   readonly count: (options?: QueryOptions<S>) => Effect.Effect<number, SqlFailure, Requirements<S>>
   /** A page of rows and the total. */
   readonly paginate: (options: PaginateOptions<S>) => Effect.Effect<Page<S["Type"]>, SqlFailure, Requirements<S>>
+  /**
+   * A page of rows that follows the previous page by the position of its last row in the order (keyset
+   * pagination), not by an offset: rows inserted or deleted meanwhile neither shift the pages still to come nor
+   * make them repeat or skip a row, and a page costs the same however deep it is (with an index on the order's
+   * columns). No total is counted. The cursor is opaque text (base64url) holding the order's column values of the
+   * last row, so it is as confidential as they are; one that was changed or made up is a `ValidationError`
+   * (`field` `after`, `reason` `invalid_cursor`), never a failure of the database.
+   */
+  readonly paginateByCursor: (
+    options: CursorPageOptions<S>
+  ) => Effect.Effect<CursorPage<S["Type"]>, SqlFailure, Requirements<S>>
 }
 
 /**

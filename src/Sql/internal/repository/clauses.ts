@@ -37,18 +37,23 @@ const orderEntry = (entry: unknown): { readonly column: unknown; readonly direct
       direction: (entry as { readonly direction?: unknown } | null)?.direction ?? "asc"
     }
 
+/** One column of an ordering and its direction. @internal */
+export interface OrderKey {
+  readonly column: string
+  readonly direction: "asc" | "desc"
+}
+
 /**
- * The `ORDER BY` terms of `orderBy`, then the id column (ascending) when they do not order by it: rows equal in
- * the given columns (NULLs among them) keep one order from statement to statement, so `limit`/`offset` pages
- * neither repeat nor skip a row.
+ * The columns and directions of `orderBy`, checked against the model, then the id column (ascending) when they do
+ * not order by it: rows equal in the given columns (NULLs among them) keep one order from statement to statement.
  *
  * @internal
  */
-export const ordering = <A>(
+export const orderKeys = <A>(
   ctx: RepositoryContext<A>,
   orderBy: unknown
-): Effect.Effect<Array<Fragment>, ValidationError> => {
-  const { fields, idColumn, idId, sql, table } = ctx
+): Effect.Effect<Array<OrderKey>, ValidationError> => {
+  const { fields, idColumn, table } = ctx
   const entries: ReadonlyArray<unknown> = orderBy === undefined ? [] : Array.isArray(orderBy) ? orderBy : [orderBy]
   // More orderings than columns repeat a column, which orders nothing further: refused before each is built, so a
   // caller's list cannot grow the statement without bound.
@@ -60,7 +65,7 @@ export const ordering = <A>(
   }
   let byId = false
   return Effect.map(
-    Effect.forEach(entries, (entry) => {
+    Effect.forEach(entries, (entry): Effect.Effect<OrderKey, ValidationError> => {
       const { column, direction } = orderEntry(entry)
       if (typeof column !== "string" || !Object.hasOwn(fields, column)) {
         return Effect.fail(invalid(String(column), "unknown_column", `Cannot order ${table} by an unknown column`))
@@ -69,14 +74,32 @@ export const ordering = <A>(
         return Effect.fail(invalid(column, "invalid_direction", "Order direction must be asc or desc"))
       }
       if (column === idColumn) byId = true
-      return Effect.succeed(direction === "asc" ? sql`${sql(column)} ASC` : sql`${sql(column)} DESC`)
+      return Effect.succeed({ column, direction })
     }),
-    (terms) => {
-      if (terms.length > 0 && !byId) terms.push(sql`${idId} ASC`)
-      return terms
+    (keys) => {
+      if (keys.length > 0 && !byId) keys.push({ column: idColumn, direction: "asc" })
+      return keys
     }
   )
 }
+
+/** The `ORDER BY` terms of {@link orderKeys}. @internal */
+export const orderTerms = <A>(ctx: RepositoryContext<A>, keys: ReadonlyArray<OrderKey>): Array<Fragment> =>
+  keys.map(({ column, direction }) =>
+    direction === "asc" ? ctx.sql`${ctx.sql(column)} ASC` : ctx.sql`${ctx.sql(column)} DESC`
+  )
+
+/**
+ * The `ORDER BY` terms of `orderBy` ({@link orderKeys}): with the id after the given columns, `limit`/`offset`
+ * pages neither repeat nor skip a row.
+ *
+ * @internal
+ */
+export const ordering = <A>(
+  ctx: RepositoryContext<A>,
+  orderBy: unknown
+): Effect.Effect<Array<Fragment>, ValidationError> =>
+  Effect.map(orderKeys(ctx, orderBy), (keys) => orderTerms(ctx, keys))
 
 /** A safe integer from `min` to `max` (a limit, an offset, a page). @internal */
 export const inRange = (

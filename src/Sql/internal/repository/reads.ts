@@ -1,5 +1,5 @@
 /**
- * The reading operations: `findById`, `findByIdOption`, `findAll`, `count` and `paginate`.
+ * The reading operations: `findById`, `findByIdOption`, `findAll`, `count`, `paginate` and `paginateByCursor`.
  *
  * @internal
  */
@@ -10,11 +10,19 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { NotFoundError } from "../../../Errors/CommonErrors.js"
-import type { FindAllOptions, Page, PaginateOptions, QueryOptions } from "../../Repository.js"
+import type {
+  CursorPage,
+  CursorPageOptions,
+  FindAllOptions,
+  Page,
+  PaginateOptions,
+  QueryOptions
+} from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
 import { conditionValues, invalid, invalidValueOf, noEqualityOf, notFound } from "./errors.js"
+import { cursorPage } from "./keyset.js"
 
 type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
 type Options = FindAllOptions<never> & QueryOptions<never>
@@ -26,6 +34,7 @@ export interface Reads<A> {
   readonly findAll: (options?: FindAllOptions<never>) => Effect.Effect<ReadonlyArray<A>, unknown>
   readonly count: (options?: QueryOptions<never>) => Effect.Effect<number, unknown>
   readonly paginate: (options: PaginateOptions<never>) => Effect.Effect<Page<A>, unknown>
+  readonly paginateByCursor: (options: CursorPageOptions<never>) => Effect.Effect<CursorPage<A>, unknown>
 }
 
 // The lookup by id: `SqlSchema.findOne` with the model as its `Result`. The id is encoded by its column's field
@@ -142,6 +151,8 @@ export const makeReads = <A>(ctx: RepositoryContext<A>): Reads<A> => {
     // `null` options (from JavaScript, or JSON) are none given; a paginate without a page is refused for it.
     findAll: (options) => ctx.run("findAll", () => select(ctx, options ?? {}, [])),
     count: (options) => ctx.run("count", () => countRows(ctx, options ?? {})),
-    paginate: (options) => ctx.run("paginate", () => page(ctx, options ?? ({} as PaginateOptions<never>)))
+    paginate: (options) => ctx.run("paginate", () => page(ctx, options ?? ({} as PaginateOptions<never>))),
+    paginateByCursor: (options) =>
+      ctx.run("paginateByCursor", () => cursorPage(ctx, options ?? ({} as CursorPageOptions<never>)))
   }
 }
