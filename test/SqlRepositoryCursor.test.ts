@@ -5,7 +5,10 @@ import { Cause, Effect, Exit, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
+import { makeContext } from "../src/Sql/internal/repository/context.js"
+import { afterPosition, quoted } from "../src/Sql/internal/repository/keyset.js"
 import * as Backends from "./fixtures/sql/backends.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 import { serviceAvailable } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -213,3 +216,74 @@ for (const { kind, skip } of kinds) {
     })
   })
 }
+
+// 20 000 readings with indexes on the orders: the plan of a page deep in the table.
+const deepTable = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const table = `deep_${suffix()}`
+  yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, taken_at timestamptz NOT NULL,
+    score double precision NULL, label text NULL)`).raw
+  yield* sql.unsafe(`INSERT INTO ${table} (taken_at, score) SELECT timestamptz '2026-01-01' + g * interval '1 second',
+    CASE WHEN g % 5 = 0 THEN NULL ELSE g % 1000 END FROM generate_series(1, 20000) AS g`).raw
+  yield* sql.unsafe(`CREATE INDEX ON ${table} (taken_at, id); CREATE INDEX ON ${table} (score, id); ANALYZE ${table}`)
+    .raw
+  return table
+})
+
+describe.skipIf(!pgUp)(
+  "Sql.Repository.paginateByCursor: a deep page is an index range, not a scan from the start",
+  () => {
+    layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
+      it.effect("the first key's bound is an index condition: descending, or ascending on a NOT NULL column", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = yield* deepTable
+          const ctx = yield* makeContext(Reading, { table, id: "id" })
+          const notNull = new Set(
+            (yield* sql<{ readonly name: string }>`SELECT attname AS name FROM pg_attribute
+            WHERE attrelid = to_regclass(${table}) AND attnotnull AND attnum > 0`).map((row) => quoted(ctx, row.name))
+          )
+          expect(notNull).toEqual(new Set([quoted(ctx, "id"), quoted(ctx, "taken_at")]))
+          const [row] = yield* sql<{ readonly t: string; readonly s: string; readonly id: string }>`SELECT
+          taken_at::text AS t, score::text AS s, id::text AS id FROM ${sql(table)} WHERE id = 15901`
+          const plan = (column: "taken_at" | "score", direction: "asc" | "desc", value: string) =>
+            Effect.map(
+              sql<{ readonly "QUERY PLAN": string }>`EXPLAIN SELECT * FROM ${sql(table)} WHERE ${
+                afterPosition(
+                  ctx,
+                  [{ column, direction }, { column: "id", direction: "asc" }],
+                  [value, row!.id],
+                  notNull
+                )
+              } ORDER BY ${sql(column)} ${sql.literal(direction.toUpperCase())}, id LIMIT 51`,
+              (lines) => lines.map((line) => line["QUERY PLAN"]).join("\n")
+            )
+          expect(yield* plan("taken_at", "asc", row!.t)).toMatch(/Index Cond: \(taken_at >= /)
+          expect(yield* plan("taken_at", "desc", row!.t)).toMatch(/Index Cond: \(taken_at <= /)
+          expect(yield* plan("score", "desc", row!.s)).toMatch(/Index Cond: \(score <= /)
+          // A nullable column in ascending order: NULLs follow every value, so no range holds the rows after.
+          expect(yield* plan("score", "asc", row!.s)).not.toMatch(/Index Cond/)
+        }))
+
+      it.effect("the repository's statement for a page after the first carries the bound", () => {
+        const { layer: tracing, spans } = recordingTracer()
+        return Effect.gen(function*() {
+          const table = yield* deepTable
+          const readings = yield* Repository.make(Reading, { table, id: "id" })
+          const first = yield* readings.paginateByCursor({ limit: 50, orderBy: "taken_at" })
+          yield* readings.paginateByCursor({
+            limit: 50,
+            orderBy: "taken_at",
+            after: Option.getOrThrow(first.nextCursor)
+          })
+          const statements = spans.map((span) => span.attributes.get("db.query.text")).filter(
+            (text): text is string => typeof text === "string" && text.includes("glamcursorkey0")
+          )
+          expect(statements).toHaveLength(2)
+          expect(statements[0]).not.toMatch(/"taken_at" >= \$/)
+          expect(statements[1]).toMatch(/"taken_at" >= \$/)
+        }).pipe(Effect.provide(tracing))
+      })
+    })
+  }
+)

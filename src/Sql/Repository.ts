@@ -241,10 +241,10 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
   /**
    * A page of rows that follows the previous page by the position of its last row in the order (keyset
    * pagination), not by an offset: rows inserted or deleted meanwhile neither shift the pages still to come nor
-   * make them repeat or skip a row, and a page costs the same however deep it is (with an index on the order's
-   * columns). No total is counted. The cursor is opaque text (base64url) holding the order's column values of the
-   * last row, so it is as confidential as they are; one that was changed or made up is a `ValidationError`
-   * (`field` `after`, `reason` `invalid_cursor`), never a failure of the database.
+   * make them repeat or skip a row, and a page costs the same however deep it is when an index serves the order
+   * and its first column is descending or NOT NULL. No total is counted. The cursor is opaque text (base64url)
+   * holding the order's column values of the last row, so it is as confidential as they are; one that was changed
+   * or made up is a `ValidationError` (`field` `after`, `reason` `invalid_cursor`), never a failure of the database.
    */
   readonly paginateByCursor: (
     options: CursorPageOptions<S>

@@ -70,14 +70,18 @@ export const decodeCursor = (
 
 /**
  * The rows after a position: after the first key, or equal in it and after the second, and so on to the id. The
- * order is PostgreSQL's: NULLs last in ascending order, first in descending order.
+ * order is PostgreSQL's: NULLs last in ascending order, first in descending order. The first key's bound is also
+ * given as a range of its own (`<=` descending; `>=` ascending on a column `notNull` names, as the client quotes
+ * it), which an index on the order's columns serves: without it PostgreSQL reads the index from its start and
+ * filters, so a page would cost what its depth does.
  *
  * @internal
  */
 export const afterPosition = <A>(
   ctx: RepositoryContext<A>,
   keys: ReadonlyArray<OrderKey>,
-  values: KeyValues
+  values: KeyValues,
+  notNull: ReadonlySet<string>
 ): Fragment => {
   const { sql } = ctx
   const terms: Array<Fragment> = []
@@ -93,50 +97,81 @@ export const afterPosition = <A>(
     if (beyond !== undefined) terms.push(equal.length === 0 ? beyond : sql.and([...equal, beyond]))
     equal.push(value === null ? sql`${id} IS NULL` : sql`${id} = ${value}`)
   })
-  return terms.length === 0 ? sql`FALSE` : sql.or(terms)
+  const after = terms.length === 0 ? sql`FALSE` : sql.or(terms)
+  const first = keys[0]
+  const value = values[0] ?? null
+  if (first === undefined || value === null) return after
+  const id = sql(first.column)
+  if (first.direction === "desc") return sql.and([sql`${id} <= ${value}`, after])
+  return notNull.has(quoted(ctx, first.column)) ? sql.and([sql`${id} >= ${value}`, after]) : after
 }
+
+/** A column's name as the client quotes it in statements (`"taken_at"`). @internal */
+export const quoted = <A>(ctx: RepositoryContext<A>, column: string): string => ctx.sql`${ctx.sql(column)}`.compile()[0]
+
+// Whether the first key's bound needs to know the columns PostgreSQL holds NOT NULL: an ascending key with a value.
+const needsNotNull = (keys: ReadonlyArray<OrderKey>, values: KeyValues | undefined): boolean =>
+  values !== undefined && keys[0]?.direction === "asc" && (values[0] ?? null) !== null
 
 // The order values are selected under names of lower-case letters and digits, which the usual name transforms
 // (snake and camel case) leave as they are.
 const keyName = (i: number): string => `glamcursorkey${i}`
 
-/** `paginateByCursor`. @internal */
-export const cursorPage = <A>(
-  ctx: RepositoryContext<A>,
-  options: CursorPageOptions<never>
-): Effect.Effect<CursorPage<A>, unknown> =>
-  Effect.gen(function*() {
-    const { codec, maxLimit, sql, tableId, tenant } = ctx
-    const limit = yield* inRange(options.limit, "limit", 1, maxLimit)
-    const keys = yield* orderKeys(ctx, options.orderBy ?? ctx.idColumn)
-    const position = options.after === undefined ? undefined : yield* decodeCursor(keys, options.after)
-    const current = yield* tenant.tenantOf
-    const where = [
-      ...(yield* filters(ctx, options.where)),
-      ...tenant.scope(current, options.withDeleted === true),
-      ...(position === undefined ? [] : [afterPosition(ctx, keys, position)])
-    ]
-    const selected = keys.map(({ column }, i) => sql`${sql(column)}::text AS ${sql(keyName(i))}`)
-    const fetched = Number.isSafeInteger(limit + 1) ? limit + 1 : limit
-    const statement = sql`SELECT *, ${sql.csv(selected)} FROM ${tableId} WHERE ${sql.and(where)} ORDER BY ${
-      sql.csv(orderTerms(ctx, keys))
-    } LIMIT ${fetched}`
-    const rows = yield* Effect.mapError(statement, (error) =>
-      noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
-        cursorValueOf(error, ctx.table, position !== undefined, conditionValues(options.where, current)))
-    const page = rows.slice(0, limit)
-    const last = rows.length > limit ? page[page.length - 1] : undefined
-    const nextCursor = last === undefined
-      ? Option.none()
-      : Option.some(encodeCursor(
-        keys,
-        keys.map((_, i) =>
-          textOf(last[keyName(i)])
-        )
-      ))
-    const items = yield* codec.decodeRows(page.map((row) => withoutKeys(row, keys.length)))
-    return { items, nextCursor, limit }
-  })
+/**
+ * `paginateByCursor` of one repository. The columns of its table PostgreSQL holds NOT NULL (for the first key's
+ * bound) are read from the catalog once, when a page first needs them; a failed read bounds nothing and is tried
+ * again at the next page.
+ *
+ * @internal
+ */
+export const makeCursorPage = <A>(ctx: RepositoryContext<A>) => {
+  const { codec, maxLimit, sql, tableId, tenant } = ctx
+  let notNull: ReadonlySet<string> | undefined
+  const notNullColumns = Effect.suspend(() =>
+    notNull !== undefined ? Effect.succeed(notNull) : sql<{ readonly name: string }>`SELECT
+        '"' || replace(attname, '"', '""') || '"' AS name FROM pg_attribute
+        WHERE attrelid = to_regclass(${sql`${tableId}`.compile()[0]}) AND attnotnull AND attnum > 0
+          AND NOT attisdropped`.pipe(
+      Effect.map((rows) => (notNull = new Set(rows.map((row) => row.name)))),
+      Effect.orElseSucceed((): ReadonlySet<string> => new Set())
+    )
+  )
+  return (options: CursorPageOptions<never>): Effect.Effect<CursorPage<A>, unknown> =>
+    Effect.gen(function*() {
+      const limit = yield* inRange(options.limit, "limit", 1, maxLimit)
+      const keys = yield* orderKeys(ctx, options.orderBy ?? ctx.idColumn)
+      const position = options.after === undefined ? undefined : yield* decodeCursor(keys, options.after)
+      const current = yield* tenant.tenantOf
+      const where = [
+        ...(yield* filters(ctx, options.where)),
+        ...tenant.scope(current, options.withDeleted === true)
+      ]
+      if (position !== undefined) {
+        const known = needsNotNull(keys, position) ? yield* notNullColumns : new Set<string>()
+        where.push(afterPosition(ctx, keys, position, known))
+      }
+      const selected = keys.map(({ column }, i) => sql`${sql(column)}::text AS ${sql(keyName(i))}`)
+      const fetched = Number.isSafeInteger(limit + 1) ? limit + 1 : limit
+      const statement = sql`SELECT *, ${sql.csv(selected)} FROM ${tableId} WHERE ${sql.and(where)} ORDER BY ${
+        sql.csv(orderTerms(ctx, keys))
+      } LIMIT ${fetched}`
+      const rows = yield* Effect.mapError(statement, (error) =>
+        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
+          cursorValueOf(error, ctx.table, position !== undefined, conditionValues(options.where, current)))
+      const page = rows.slice(0, limit)
+      const last = rows.length > limit ? page[page.length - 1] : undefined
+      const nextCursor = last === undefined
+        ? Option.none()
+        : Option.some(encodeCursor(
+          keys,
+          keys.map((_, i) =>
+            textOf(last[keyName(i)])
+          )
+        ))
+      const items = yield* codec.decodeRows(page.map((row) => withoutKeys(row, keys.length)))
+      return { items, nextCursor, limit }
+    })
+}
 
 const textOf = (value: unknown): string | null => typeof value === "string" ? value : null
 

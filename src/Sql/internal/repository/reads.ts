@@ -22,7 +22,7 @@ import type { SqlFailure } from "../../SqlErrors.js"
 import { filters, inRange, ordering } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
 import { conditionValues, invalid, invalidValueOf, noEqualityOf, notFound } from "./errors.js"
-import { cursorPage } from "./keyset.js"
+import { makeCursorPage } from "./keyset.js"
 
 type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
 type Options = FindAllOptions<never> & QueryOptions<never>
@@ -137,6 +137,7 @@ const page = <A>(ctx: RepositoryContext<A>, options: PaginateOptions<never>) =>
 /** @internal */
 export const makeReads = <A>(ctx: RepositoryContext<A>): Reads<A> => {
   const one = findOne(ctx)
+  const cursorPage = makeCursorPage(ctx)
   return {
     findById: (id, options) =>
       ctx.run(
@@ -153,6 +154,6 @@ export const makeReads = <A>(ctx: RepositoryContext<A>): Reads<A> => {
     count: (options) => ctx.run("count", () => countRows(ctx, options ?? {})),
     paginate: (options) => ctx.run("paginate", () => page(ctx, options ?? ({} as PaginateOptions<never>))),
     paginateByCursor: (options) =>
-      ctx.run("paginateByCursor", () => cursorPage(ctx, options ?? ({} as CursorPageOptions<never>)))
+      ctx.run("paginateByCursor", () => cursorPage(options ?? ({} as CursorPageOptions<never>)))
   }
 }
