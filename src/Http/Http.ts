@@ -54,6 +54,7 @@ import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as HttpMetrics from "./HttpMetrics.js"
 import * as Bounds from "./internal/bounds.js"
+import * as Cors from "./internal/cors.js"
 import { isRouteNotFound } from "./internal/methodNotAllowed.js"
 import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
 import * as nodeServerInternal from "./internal/nodeServer.js"
@@ -225,6 +226,10 @@ export const makeStack = (
       onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["http", "trusted_proxies"], problem)),
       onRight: Effect.succeed
     })
+    const corsProblem = Cors.check(server.corsOrigins)
+    if (corsProblem !== undefined) {
+      return yield* Effect.fail(ConfigError.InvalidData(["http", "cors_origins"], corsProblem))
+    }
     return <E, R>(app: HttpApp.Default<E, R>) => {
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
       if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
@@ -237,19 +242,7 @@ export const makeStack = (
       inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
       inner = Limits.timeout(server.requestTimeoutMs)(inner)
       inner = HttpErrors.middleware(inner)
-      if (server.corsOrigins.length > 0) {
-        const cors = HttpMiddleware.cors({
-          allowedOrigins: server.corsOrigins,
-          exposedHeaders: ["x-request-id", "x-correlation-id", "x-service-name", "x-trace-id", "retry-after"]
-        })
-        const withoutCors = inner
-        const withCors = cors(inner)
-        // Browsers send Origin on every cross-origin request; calls without it need no CORS headers.
-        inner = Effect.flatMap(
-          HttpServerRequest.HttpServerRequest,
-          (request) => request.headers["origin"] === undefined ? withoutCors : withCors
-        )
-      }
+      if (server.corsOrigins.length > 0) inner = Cors.middleware(server.corsOrigins)(inner)
       // The security headers go on every response with the id headers, in one construction of the response.
       inner = RequestTelemetry.middleware({
         service,

@@ -4,7 +4,7 @@
  * Keys (all under the service's configuration tree):
  *
  * - `service.name` — the `X-Service-Name` header and the `service` metric label
- * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]), `http.body_limit_bytes` (1 MiB, at
+ * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]; origins), `http.body_limit_bytes` (1 MiB, at
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
@@ -24,6 +24,7 @@ import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Bounds from "./internal/bounds.js"
 import * as ClientDefaults from "./internal/clientDefaults.js"
+import * as Cors from "./internal/cors.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 
 /**
@@ -50,6 +51,11 @@ const atLeast = (name: string, min: number): Config.Config<number> => bounded(na
 export interface ServerConfig {
   readonly port: number
   readonly host: string
+  /**
+   * The origins browsers may call the service from (CORS), as a browser writes its `Origin`
+   * (`https://app.example`, `https://app.example:8443`), or `*` for every origin; none when empty. An entry no
+   * browser would send (a trailing `/`, a path, an upper case host, a default port) is a `ConfigError` naming it.
+   */
   readonly corsOrigins: ReadonlyArray<string>
   readonly bodyLimitBytes: number
   /** The deepest nesting of arrays and objects a JSON request body may have (the top-level value is 1). */
@@ -74,7 +80,19 @@ export const server: Config.Config<ServerConfig> = Config.nested(
   Config.all({
     port: Config.withDefault(Config.port("port"), 8000),
     host: Config.withDefault(Config.string("host"), "0.0.0.0"),
-    corsOrigins: Config.withDefault(Config.array(Config.string(), "cors_origins"), []),
+    corsOrigins: Config.withDefault(
+      Config.array(Config.string(), "cors_origins").pipe(
+        // An empty value (`HTTP_CORS_ORIGINS=`) is no origins, as for `trusted_proxies`.
+        Config.map((entries) => entries.every((entry) => entry.trim() === "") ? [] : entries),
+        Config.mapOrFail((entries) => {
+          const problem = Cors.check(entries)
+          return problem === undefined ? Either.right(entries) : Either.left(
+            ConfigError.InvalidData(["cors_origins"], problem)
+          )
+        })
+      ),
+      []
+    ),
     bodyLimitBytes: Config.withDefault(bounded("body_limit_bytes", Bounds.server.bodyLimitBytes[1]), 1024 * 1024),
     maxBodyDepth: Config.withDefault(bounded("max_body_depth", Bounds.server.maxBodyDepth[1]), 64),
     requestTimeoutMs: Config.withDefault(bounded("request_timeout_ms", Bounds.server.requestTimeoutMs[1]), 30_000),

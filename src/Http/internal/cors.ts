@@ -1,0 +1,110 @@
+/**
+ * CORS for `http.cors_origins`: the origins a browser may call the service from, each answered with its own
+ * `Access-Control-Allow-Origin`, and `Vary: Origin` on every response, so that a cache (a CDN, the browser's own)
+ * never serves the answer to one origin, or to a request without one, to another.
+ *
+ * @internal
+ */
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as ResponseHeaders from "./responseHeaders.js"
+
+/** The methods a preflight allows. */
+const allowedMethods = "GET, HEAD, PUT, PATCH, POST, DELETE"
+
+/** The response headers a page may read. */
+const exposedHeaders = "x-request-id,x-correlation-id,x-service-name,x-trace-id,retry-after"
+
+/** `scheme://host[:port]` and nothing after it, as a browser writes `Origin`. */
+const originShape = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+$/
+
+/** Why `entry` is not an entry of `http.cors_origins`, or `undefined` when it is one. */
+const problemOf = (entry: string): string | undefined => {
+  if (entry === "*") return undefined
+  if (!originShape.test(entry)) return "not scheme://host[:port], with no path after it, not even a /"
+  if (entry.startsWith("http://") || entry.startsWith("https://")) {
+    // A browser sends the host in lower case and leaves out the scheme's default port.
+    if (URL.canParse(entry) && new URL(entry).origin === entry) return undefined
+    return URL.canParse(entry) ? `a browser sends it as ${new URL(entry).origin}` : "not a URL"
+  }
+  return undefined
+}
+
+/**
+ * The entries of `http.cors_origins` that no browser would send as its `Origin` (a trailing `/`, a path, an upper
+ * case host, a default port), so that none of its requests would ever be allowed: the message naming each, or
+ * `undefined` when every entry is `*` or an origin.
+ *
+ * @internal
+ */
+export const check = (origins: ReadonlyArray<string>): string | undefined => {
+  const problems = origins.flatMap((entry) => {
+    const problem = problemOf(entry)
+    return problem === undefined ? [] : [`${JSON.stringify(entry)} (${problem})`]
+  })
+  return problems.length === 0
+    ? undefined
+    : `Expected "*" or origins as browsers send them (https://app.example:8443), got ${problems.join(", ")}`
+}
+
+/** `vary` with `Origin` among its names (a response that varies on everything already does). */
+const varyOnOrigin = (vary: string | undefined, names: string): string => {
+  if (vary === undefined || vary.trim() === "") return names
+  const present = vary.split(",").map((name) => name.trim().toLowerCase())
+  if (present.includes("*")) return vary
+  const missing = names.split(", ").filter((name) => !present.includes(name.toLowerCase()))
+  return missing.length === 0 ? vary : `${vary}, ${missing.join(", ")}`
+}
+
+/**
+ * The CORS middleware of `origins` (checked by {@link check}; `*` among them allows every origin). A preflight
+ * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered 204 with the methods and the requested
+ * headers allowed, for an allowed origin; another `OPTIONS` is the app's. A response to an allowed origin carries
+ * `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every response carries `Vary: Origin`, added to
+ * the app's own `Vary`.
+ *
+ * @internal
+ */
+export const middleware = (origins: ReadonlyArray<string>): HttpMiddleware.HttpMiddleware => {
+  const anyOrigin = origins.includes("*")
+  const allowed = new Set(origins)
+  const allows = (origin: string | undefined): origin is string =>
+    origin !== undefined && (anyOrigin || allowed.has(origin))
+  const allowOrigin = (origin: string): string => anyOrigin ? "*" : origin
+  return HttpMiddleware.make((app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const origin = request.headers["origin"]
+      const requestedMethod = request.headers["access-control-request-method"]
+      if (request.method === "OPTIONS" && origin !== undefined && requestedMethod !== undefined) {
+        const vary: ResponseHeaders.Entry = [
+          "vary",
+          "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+        ]
+        const preflight = HttpServerResponse.empty({ status: 204 })
+        if (!allows(origin)) return Effect.succeed(ResponseHeaders.append(preflight, [vary]))
+        const requestedHeaders = request.headers["access-control-request-headers"]
+        const entries: Array<ResponseHeaders.Entry> = [
+          ["access-control-allow-origin", allowOrigin(origin)],
+          ["access-control-allow-methods", allowedMethods],
+          vary
+        ]
+        if (requestedHeaders !== undefined) entries.push(["access-control-allow-headers", requestedHeaders])
+        return Effect.succeed(ResponseHeaders.append(preflight, entries))
+      }
+      return Effect.map(app, (response) => {
+        const vary: ResponseHeaders.Entry = ["vary", varyOnOrigin(response.headers["vary"], "Origin")]
+        return allows(origin)
+          ? ResponseHeaders.append(response, [
+            ["access-control-allow-origin", allowOrigin(origin)],
+            ["access-control-expose-headers", exposedHeaders],
+            vary
+          ])
+          : ResponseHeaders.append(response, [vary])
+      })
+    })
+  )
+}

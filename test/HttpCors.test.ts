@@ -1,0 +1,149 @@
+/**
+ * CORS of `http.cors_origins` over a real listener: every response says it varies on `Origin` (with the app's own
+ * `Vary` kept), so that a cache never hands the answer to one origin, or to a request without one, to another; a
+ * preflight is an `OPTIONS` with `Access-Control-Request-Method`; entries no browser sends are configuration errors.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
+import * as HttpConfig from "../src/Http/HttpConfig.js"
+import { fetchFrom, serve } from "./fixtures/http/server.js"
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/things", ApiEnvelope.success([{ id: "a" }])),
+  HttpRouter.get(
+    "/api/v1/encoded",
+    Effect.map(
+      HttpServerResponse.text("x"),
+      (response) => HttpServerResponse.setHeader(response, "vary", "Accept-Encoding")
+    )
+  ),
+  HttpRouter.post("/api/v1/things", ApiEnvelope.success({ id: "b" }, { status: 201 }))
+)
+
+const config = (cors_origins: unknown) => ({
+  service: { name: "cors-service" },
+  http: { cors_origins },
+  rate_limit: { enabled: false }
+})
+
+const varyNames = (response: Response): Array<string> =>
+  (response.headers.get("vary") ?? "").split(",").map((name) => name.trim().toLowerCase()).filter((n) => n !== "")
+
+describe("CORS", () => {
+  it.scoped("every response varies on Origin, the app's Vary kept; only allowed origins are named", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(
+        Http.serve(router) as Layer.Layer<never, unknown>,
+        config(["https://a.example", "https://b.example"])
+      )
+      // Without Origin (a navigation, a server-side call): a cache must not give this answer to a page's request.
+      const plain = yield* fetchFrom(server, "/api/v1/things")
+      expect(plain.status).toBe(200)
+      expect(plain.headers.get("access-control-allow-origin")).toBeNull()
+      expect(varyNames(plain)).toContain("origin")
+      // An origin not allowed: nothing names it, and the answer varies on it all the same.
+      const other = yield* fetchFrom(server, "/api/v1/things", { headers: { origin: "https://evil.example" } })
+      expect(other.headers.get("access-control-allow-origin")).toBeNull()
+      expect(varyNames(other)).toContain("origin")
+      // An allowed origin: named, its answer varies on Origin, and the app's own Vary is kept.
+      for (const origin of ["https://a.example", "https://b.example"]) {
+        const allowed = yield* fetchFrom(server, "/api/v1/encoded", { headers: { origin } })
+        expect(allowed.status).toBe(200)
+        expect(allowed.headers.get("access-control-allow-origin")).toBe(origin)
+        expect(allowed.headers.get("access-control-expose-headers")).toContain("x-request-id")
+        expect(varyNames(allowed)).toEqual(["accept-encoding", "origin"])
+      }
+      const unvaried = yield* fetchFrom(server, "/api/v1/encoded")
+      expect(varyNames(unvaried)).toEqual(["accept-encoding", "origin"])
+      // An error answer too.
+      const missing = yield* fetchFrom(server, "/api/v1/nothing", { headers: { origin: "https://a.example" } })
+      expect(missing.status).toBe(404)
+      expect(missing.headers.get("access-control-allow-origin")).toBe("https://a.example")
+      expect(varyNames(missing)).toContain("origin")
+    }))
+
+  it.scoped("a preflight varies on Origin and what it asks; an OPTIONS that is none is the app's", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(Http.serve(router) as Layer.Layer<never, unknown>, config(["https://a.example"]))
+      const preflight = yield* fetchFrom(server, "/api/v1/things", {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://a.example",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "content-type"
+        }
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get("access-control-allow-origin")).toBe("https://a.example")
+      expect(preflight.headers.get("access-control-allow-methods")).toContain("POST")
+      expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type")
+      expect(varyNames(preflight)).toEqual(
+        expect.arrayContaining(["origin", "access-control-request-method", "access-control-request-headers"])
+      )
+      const refused = yield* fetchFrom(server, "/api/v1/things", {
+        method: "OPTIONS",
+        headers: { origin: "https://evil.example", "access-control-request-method": "POST" }
+      })
+      expect(refused.headers.get("access-control-allow-origin")).toBeNull()
+      expect(varyNames(refused)).toContain("origin")
+      // Not a preflight (no Access-Control-Request-Method): the router's answer, 405 with the path's methods.
+      const options = yield* fetchFrom(server, "/api/v1/things", {
+        method: "OPTIONS",
+        headers: { origin: "https://a.example" }
+      })
+      expect(options.status).toBe(405)
+      expect(options.headers.get("allow")).toBe("GET, HEAD, POST")
+      expect(options.headers.get("access-control-allow-origin")).toBe("https://a.example")
+    }))
+
+  it.scoped("\"*\" allows every origin", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(Http.serve(router) as Layer.Layer<never, unknown>, config(["*"]))
+      const res = yield* fetchFrom(server, "/api/v1/things", { headers: { origin: "https://anywhere.example" } })
+      expect(res.headers.get("access-control-allow-origin")).toBe("*")
+    }))
+
+  it.effect("an entry no browser sends as its Origin is a ConfigError naming it; an empty value is none", () =>
+    Effect.gen(function*() {
+      const read = (cors_origins: unknown) =>
+        Effect.withConfigProvider(HttpConfig.server, ConfigProvider.fromJson({ http: { cors_origins } }))
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["https://app.example/", "no path"],
+        ["https://app.example/ui", "no path"],
+        ["https://App.Example", "https://app.example"],
+        ["https://app.example:443", "https://app.example"],
+        ["app.example", "scheme://host"]
+      ]
+      for (const [entry, says] of cases) {
+        const error = yield* Effect.flip(read(["https://ok.example", entry]))
+        expect(ConfigError.isInvalidData(error)).toBe(true)
+        expect(String(error)).toContain("http.cors_origins")
+        expect(String(error)).toContain(JSON.stringify(entry))
+        expect(String(error)).toContain(says)
+        expect(String(error)).not.toContain("https://ok.example\"")
+      }
+      const valid = ["https://app.example", "http://localhost:5173", "capacitor://localhost", "*"]
+      expect((yield* read(valid)).corsOrigins).toEqual(valid)
+      expect((yield* read("")).corsOrigins).toEqual([])
+    }))
+
+  it.scoped("ServeOptions.server.corsOrigins is held to the same rule", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        serve(
+          Http.serve(router, { server: { corsOrigins: ["https://app.example/"] } }) as Layer.Layer<never, unknown>,
+          { service: { name: "cors-service" }, rate_limit: { enabled: false } }
+        )
+      )
+      expect(ConfigError.isConfigError(error) && ConfigError.isInvalidData(error)).toBe(true)
+      expect(String(error)).toContain("http.cors_origins")
+      expect(String(error)).toContain("\"https://app.example/\"")
+    }))
+})
