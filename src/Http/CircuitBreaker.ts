@@ -1,7 +1,8 @@
 /**
  * A circuit breaker (closed, open, half-open) for calls to another service. After `failureThreshold`
  * consecutive counted failures it opens: calls fail at once with `CircuitOpenError` (503 `CIRCUIT_OPEN`, not
- * retryable) until `resetTimeout` has passed; then up to `halfOpenMaxCalls` trial calls go through — a success
+ * retryable) until `resetTimeout` has passed (on the `Clock`'s nanoseconds, a monotonic clock: the wall clock set
+ * back does not hold it open longer); then up to `halfOpenMaxCalls` trial calls go through — a success
  * closes it, a failure opens it again. Only those trials decide an open or half-open breaker: a call admitted
  * before it opened changes nothing when it ends (a late success does not close it, a late failure does not hold it
  * open longer). A call interrupted by its caller counts neither way. Its state is the gauge

@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -99,15 +98,29 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>, trial: boolean, counts: (e
   return counts(failure) ? "failure" : trial ? "neutral" : "success"
 }
 
+/**
+ * Milliseconds of the fiber's `Clock` that never go back (its nanoseconds: a monotonic clock on the default one):
+ * timed on the wall clock, a breaker would stay open as long as the clock was set back (NTP, a VM's resume).
+ */
+const monotonicMillis = Effect.clockWith((clock) =>
+  Effect.sync(() => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n))
+)
+
+// `open_until` on the wall clock: now, plus what is left of the open period on the monotonic one.
 const openError = (name: string, s: Breaker, resetMs: number) =>
-  new CircuitOpenError({
-    message: `Circuit breaker for ${name} is open`,
-    details: {
-      service: name,
-      failure_count: s.failures,
-      open_until: new Date(s.openedAt + resetMs).toISOString()
-    }
-  })
+  Effect.clockWith((clock) =>
+    Effect.sync(() => {
+      const left = s.openedAt + resetMs - Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+      return new CircuitOpenError({
+        message: `Circuit breaker for ${name} is open`,
+        details: {
+          service: name,
+          failure_count: s.failures,
+          open_until: new Date(clock.unsafeCurrentTimeMillis() + Math.max(0, left)).toISOString()
+        }
+      })
+    })
+  )
 
 /** @internal */
 export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
@@ -129,13 +142,11 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
     const ref = yield* Ref.make<Breaker>({ state: "closed", failures: 0, openedAt: 0, trials: 0, halfOpenings: 0 })
     yield* Metric.set(gauge, 0)
     const publish = (s: Breaker) => Metric.set(gauge, stateValue[s.state])
-    const admitted = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
+    const admitted = Effect.flatMap(monotonicMillis, (now) => Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
     const recorded = (outcome: Outcome, admitted: Admission) =>
       Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) =>
-          Ref.updateAndGet(ref, (s) => record(s, outcome, admitted, now, options.failureThreshold))
+        monotonicMillis,
+        (now) => Ref.updateAndGet(ref, (s) => record(s, outcome, admitted, now, options.failureThreshold))
       ).pipe(Effect.flatMap(publish))
 
     // Admission and the hook that records the outcome are one step: a call interrupted between them would keep its
@@ -143,7 +154,7 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(admitted, (decision): Effect.Effect<A, E | CircuitOpenError, R> => {
-          if (!decision.allowed) return Effect.fail(openError(options.name, decision.state, resetMs))
+          if (!decision.allowed) return Effect.flip(openError(options.name, decision.state, resetMs))
           return Effect.zipRight(
             decision.trial ? publish(decision.state) : Effect.void,
             Effect.onExit(restore(effect), (exit) => recorded(outcomeOf(exit, decision.trial, counts), decision))

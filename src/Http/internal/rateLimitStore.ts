@@ -103,9 +103,11 @@ export const makeState = () => {
   return { fixedWindow, tokenBucket, fixed: fixed.entries, buckets: buckets.entries }
 }
 
-// An operation of the state at the fiber's `Clock`'s current time.
+// An operation of the state at the fiber's `Clock`'s current time, in milliseconds of its nanoseconds (a monotonic
+// clock on the default one): on the wall clock, set back (NTP, a VM's resume), a count would not expire and a bucket
+// not refill until it caught up, every client over its limit refused that long.
 const atNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
-  Effect.clockWith((clock) => Effect.sync(() => f(clock.unsafeCurrentTimeMillis())))
+  Effect.clockWith((clock) => Effect.sync(() => f(Number(clock.unsafeCurrentTimeNanos() / 1_000_000n))))
 
 /**
  * A store of {@link makeState}'s state, on the fiber's `Clock`.
