@@ -537,6 +537,31 @@ describe("ServiceClient", () => {
     await runtime.dispose()
   })
 
+  it("options that make no working breaker are a defect naming the option (the breaker_* bounds)", async () => {
+    // NaN never opened it (no protection at all), an infinite reset timeout never closed it again.
+    const cases: ReadonlyArray<readonly [CircuitBreaker.Options, string]> = [
+      [{ name: "b", failureThreshold: Number.NaN, resetTimeout: "1 second" }, "failureThreshold"],
+      [{ name: "b", failureThreshold: 0, resetTimeout: "1 second" }, "failureThreshold"],
+      [{ name: "b", failureThreshold: 2.5, resetTimeout: "1 second" }, "failureThreshold"],
+      [{ name: "b", failureThreshold: 1, resetTimeout: Infinity }, "resetTimeout"],
+      [{ name: "b", failureThreshold: 1, resetTimeout: "Infinity" as never }, "resetTimeout"],
+      [{ name: "b", failureThreshold: 1, resetTimeout: "1 second", halfOpenMaxCalls: 0 }, "halfOpenMaxCalls"],
+      [{ name: "b", failureThreshold: 1, resetTimeout: "1 second", halfOpenMaxCalls: Number.NaN }, "halfOpenMaxCalls"]
+    ]
+    for (const [options, option] of cases) {
+      const exit = await Effect.runPromiseExit(CircuitBreaker.make(options))
+      expect(Exit.isFailure(exit) && exit.cause._tag).toBe("Die")
+      const defect = Exit.isFailure(exit) && exit.cause._tag === "Die" ? exit.cause.defect : undefined
+      expect(defect).toBeInstanceOf(Error)
+      expect((defect as Error).name).toBe("IllegalArgumentException")
+      expect((defect as Error).message).toContain(`Invalid circuit breaker option for b: ${option} must be`)
+    }
+    const breaker = await Effect.runPromise(
+      CircuitBreaker.make({ name: "b", failureThreshold: 1, resetTimeout: 0, halfOpenMaxCalls: 3 })
+    )
+    expect(await Effect.runPromise(breaker.state)).toBe("closed")
+  })
+
   it("a failed half-open trial opens the breaker again", async () => {
     const breaker = await Effect.runPromise(
       CircuitBreaker.make({ name: "t", failureThreshold: 1, resetTimeout: "50 millis" })

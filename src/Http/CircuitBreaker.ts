@@ -34,7 +34,9 @@ export type State = "closed" | "open" | "half_open"
 export const circuitState: Metric.Metric.Gauge<number> = internal.circuitState
 
 /**
- * Options of {@link make}.
+ * Options of {@link make}: `failureThreshold` and `halfOpenMaxCalls` integers of at least 1, `resetTimeout` a finite
+ * duration; another value is a defect when the breaker is made (an `IllegalArgumentException` naming the option), as
+ * a threshold of NaN would never open it and an infinite reset timeout never close it again.
  *
  * @since 0.1.0
  * @category models

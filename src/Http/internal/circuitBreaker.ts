@@ -4,13 +4,16 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import { CircuitOpenError } from "../../Errors/InfrastructureErrors.js"
+import { quoteValue } from "../../internal/text.js"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type { CircuitBreaker, Options, State } from "../CircuitBreaker.js"
 
@@ -122,10 +125,39 @@ const openError = (name: string, s: Breaker, resetMs: number) =>
     })
   )
 
+const isCount = (n: unknown): boolean => typeof n === "number" && Number.isInteger(n) && n >= 1
+
+/**
+ * Why `options` make no working breaker, as the bounds of the `breaker_*` keys of a client say: a threshold that is
+ * no count of failures (NaN never opens it), a reset timeout that is not finite (it never closes again), trials
+ * that are no count; `undefined` when they make one.
+ */
+const problemOf = (options: Options, resetMs: number | undefined): string | undefined => {
+  if (!isCount(options.failureThreshold)) {
+    return `failureThreshold must be an integer of at least 1, got ${quoteValue(options.failureThreshold, 64)}`
+  }
+  if (resetMs === undefined || !Number.isFinite(resetMs)) {
+    return `resetTimeout must be a finite duration, got ${quoteValue(options.resetTimeout, 64)}`
+  }
+  if (options.halfOpenMaxCalls !== undefined && !isCount(options.halfOpenMaxCalls)) {
+    return `halfOpenMaxCalls must be an integer of at least 1, got ${quoteValue(options.halfOpenMaxCalls, 64)}`
+  }
+  return undefined
+}
+
+const millisOf = (input: Duration.DurationInput): number | undefined =>
+  Option.getOrUndefined(Option.map(Duration.decodeUnknown(input), Duration.toMillis))
+
 /** @internal */
 export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
   Effect.gen(function*() {
-    const resetMs = Duration.toMillis(Duration.decode(options.resetTimeout))
+    const resetMs = millisOf(options.resetTimeout)
+    const problem = problemOf(options, resetMs)
+    if (problem !== undefined || resetMs === undefined) {
+      return yield* Effect.die(
+        new Cause.IllegalArgumentException(`Invalid circuit breaker option for ${options.name}: ${problem}`)
+      )
+    }
     const maxTrials = options.halfOpenMaxCalls ?? 1
     const isFailure = options.isFailure
     // The user's hook runs as the call ends, while the breaker records it: a hook that throws would end the caller
