@@ -3,8 +3,11 @@
  * OpenAPI, JWT and readiness. The server is the suite's layer fixture.
  */
 import { afterAll, describe, expect, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as jose from "jose"
 import * as http from "node:http"
 import * as Http from "../src/Http/Http.js"
@@ -839,6 +842,42 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpServer", (it
         // The hung run is waited on again, never started again; a check that ended runs again for the next probe.
         expect(stuckRuns).toBe(1)
         expect(okRuns).toBeGreaterThanOrEqual(4)
+      }))
+
+    it.effect("a failure's code or tag is shown only when it is an identifier: never a message or a URL", () =>
+      Effect.gen(function*() {
+        const suffix = Math.random().toString(36).slice(2, 8)
+        const checks: ReadonlyArray<readonly [string, unknown, string]> = [
+          [`dsn_${suffix}`, { code: "postgres://app:hunter2@db:5432/orders" }, "check failed"],
+          [`said_${suffix}`, { code: "password authentication failed for user app", _tag: "SqlError" }, "SqlError"],
+          [`tag_${suffix}`, { _tag: "redis://:hunter2@cache:6379" }, "check failed"],
+          [`pg_${suffix}`, { code: "28P01" }, "28P01"]
+        ]
+        for (const [name, failure] of checks) {
+          yield* onServer(Effect.flatMap(Readiness, (r) => r.register(name, Effect.fail(failure))))
+        }
+        const down = yield* get("/api/v1/ready")
+        const text = yield* textOf(down)
+        yield* onServer(Effect.flatMap(Readiness, (r) => Effect.forEach(checks, ([name]) => r.unregister(name))))
+        expect(down.status).toBe(503)
+        expect(text).not.toContain("hunter2")
+        expect(text).not.toContain("password")
+        const reported = JSON.parse(text).error.details.checks
+        for (const [name, , shown] of checks) expect(reported[name]).toMatchObject({ status: "fail", error: shown })
+        expect((yield* get("/api/v1/ready")).status).toBe(200)
+      }))
+
+    it.effect("a check's timeout outside 1 ms..24.8 days is a defect when it is registered, naming the check", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReadinessModule.make
+        for (const timeout of [Infinity, 0, "0 millis" as const, 2 ** 31, "forever" as never]) {
+          const exit = yield* Effect.exit(registry.register("hung", Effect.never, { timeout }))
+          const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+          expect(Option.isSome(defect) && String(defect.value)).toContain("readiness check \"hung\"")
+        }
+        expect((yield* registry.check).checks).toEqual([])
+        yield* registry.register("hung", Effect.never, { timeout: "50 millis" })
+        expect((yield* registry.check).checks[0]).toMatchObject({ status: "fail", error: "TIMEOUT" })
       }))
 
     it.effect(

@@ -51,7 +51,10 @@ export interface Report {
 export interface ReadinessService {
   /**
    * Adds (or replaces) a named check; it fails the readiness when it fails, dies or exceeds its timeout (`TIMEOUT`,
-   * answered at the timeout even by a check that cannot be interrupted).
+   * answered at the timeout even by a check that cannot be interrupted). The timeout (default 2 seconds) is from
+   * 1 millisecond to 24.8 days (a Node timer's range); another is a defect (an `IllegalArgumentException`). A failure
+   * is reported by its `code`, else its `_tag`, when that is an identifier (`ECONNREFUSED`, `SqlError`), else as
+   * `check failed`: the answer is public, and text (a message, a URL with its password) is never shown.
    */
   readonly register: (
     name: string,
@@ -98,12 +101,34 @@ interface Entry {
   readonly lock: Effect.Semaphore
 }
 
+// A code or tag as an identifier (`ECONNREFUSED`, `28P01`, `SqlError`): the readiness answer is public, and a
+// `code` of text (a message, a connection URL with its password) is not shown.
+const identifier = /^[A-Za-z0-9_.:-]{1,64}$/
+
 const describe = (u: unknown): string =>
-  Predicate.hasProperty(u, "code") && typeof u.code === "string"
+  Predicate.hasProperty(u, "code") && typeof u.code === "string" && identifier.test(u.code)
     ? u.code
-    : Predicate.hasProperty(u, "_tag") && typeof u._tag === "string"
+    : Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && identifier.test(u._tag)
     ? u._tag
     : "check failed"
+
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const maxTimerMs = 2_147_483_647
+
+// A check's timeout: an infinite one would hold `/api/v1/ready` for as long as a hung check hangs, one of 0 or
+// below fails every check, and one past a Node timer's range never ends.
+const timeoutOf = (name: string, input: Duration.DurationInput | undefined): Duration.Duration => {
+  if (input === undefined) return defaultTimeout
+  const millis = Option.getOrUndefined(Option.map(Duration.decodeUnknown(input), Duration.toMillis))
+  if (millis === undefined || !(millis >= 1 && millis <= maxTimerMs)) {
+    throw new Cause.IllegalArgumentException(
+      `Invalid timeout of readiness check ${JSON.stringify(name)}: must be from 1 millisecond to 24.8 days`
+    )
+  }
+  return Duration.millis(millis)
+}
+
+const defaultTimeout = Duration.seconds(2)
 
 /**
  * Builds a registry (default check timeout 2 seconds).
@@ -153,17 +178,12 @@ export const make: Effect.Effect<ReadinessService> = Effect.gen(function*() {
   }
   return {
     register: (name, check, options) =>
-      Effect.flatMap(Effect.makeSemaphore(1), (lock) =>
-        Ref.update(
-          entries,
-          (map) =>
-            new Map(map).set(name, {
-              check,
-              timeout: Duration.decode(options?.timeout ?? "2 seconds"),
-              running: { current: undefined },
-              lock
-            })
-        )),
+      Effect.gen(function*() {
+        const timeout = yield* Effect.sync(() => timeoutOf(name, options?.timeout))
+        const lock = yield* Effect.makeSemaphore(1)
+        yield* Ref.update(entries, (map) =>
+          new Map(map).set(name, { check, timeout, running: { current: undefined }, lock }))
+      }),
     unregister: (name) =>
       Ref.update(entries, (map) => {
         const next = new Map(map)
