@@ -1,6 +1,7 @@
 /**
  * The durable JetStream consumer of a subscription: created when missing, updated (and the change logged) when
- * its settings differ, since the durable is the service's own.
+ * its settings differ, since the durable is the service's own; refused, and left as it is, when the Bus cannot
+ * consume through it.
  *
  * @internal
  */
@@ -15,6 +16,7 @@ import {
 import { nanos } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import { busError } from "./busError.js"
 import type { ConsumerSpec } from "./engine.js"
@@ -85,12 +87,35 @@ export const filterUpdate = (filter: ConsumerFilter): Partial<ConsumerUpdateConf
       ConsumerUpdateConfig
     >
 
-/** Creates or updates the durable; the changes made to an existing one. */
+/**
+ * Why the Bus cannot consume through an existing durable, if it cannot: acks other than explicit (with `none` a
+ * failed message is never delivered again, with `all` acking one message acks every earlier one, a failed one among
+ * them), or a push consumer (pull requests are refused). NATS changes neither in place, and the Bus never deletes a
+ * durable: it is left as it is.
+ *
+ * @internal
+ */
+export const consumerRefusal = (
+  spec: Pick<ConsumerSpec, "stream" | "durable">,
+  existing: Pick<ConsumerConfig, "ack_policy" | "deliver_subject">
+): string | undefined => {
+  const problem = existing.ack_policy !== AckPolicy.Explicit
+    ? `has ack_policy ${existing.ack_policy}, where the Bus acks each message on its own (explicit): a failed ` +
+      `message would not be delivered again`
+    : existing.deliver_subject !== undefined && existing.deliver_subject !== ""
+    ? `is a push consumer (deliver_subject ${existing.deliver_subject}), where the Bus pulls`
+    : undefined
+  return problem === undefined ? undefined : `Consumer ${spec.durable} on ${spec.stream} exists and ${problem}; NATS ` +
+    `cannot change that in place and the Bus never deletes a durable: subscribe under another durable name, or ` +
+    `delete this one (nats consumer rm ${spec.stream} ${spec.durable}) once nothing else consumes through it`
+}
+
+/** Creates or updates the durable; the changes made to an existing one, or why it is refused. */
 const reconcile = async (
   jsm: JetStreamManager,
   spec: ConsumerSpec,
   version: string | undefined
-): Promise<ReadonlyArray<string>> => {
+): Promise<Either.Either<ReadonlyArray<string>, string>> => {
   const filter = consumerFilter(spec, version)
   const wanted = {
     ack_wait: nanos(Duration.toMillis(spec.ackWait)),
@@ -109,11 +134,13 @@ const reconcile = async (
         : { filter_subject: filter.filter_subject }),
       ...wanted
     })
-    return []
+    return Either.right([])
   }
+  const refused = consumerRefusal(spec, existing.config)
+  if (refused !== undefined) return Either.left(refused)
   const changes = consumerChanges(existing.config, { ...wanted, filter })
   if (changes.length > 0) await jsm.consumers.update(spec.stream, spec.durable, { ...wanted, ...filterUpdate(filter) })
-  return changes
+  return Either.right(changes)
 }
 
 /**
@@ -135,8 +162,13 @@ export const ensureConsumer = (
         !(e instanceof JetStreamApiError),
         e
       )
-  }).pipe(Effect.flatMap((changes) =>
-    changes.length === 0
-      ? Effect.void
-      : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
-  ))
+  }).pipe(Effect.flatMap(Either.match({
+    onLeft: (refused) =>
+      Effect.fail(
+        busError(refused, { operation: "subscribe", stream: spec.stream, subject: spec.filterSubject }, false)
+      ),
+    onRight: (changes) =>
+      changes.length === 0
+        ? Effect.void
+        : Effect.logInfo(`Bus: consumer ${spec.durable} on ${spec.stream} updated: ${changes.join("; ")}`)
+  })))
