@@ -1,18 +1,20 @@
 /**
  * The durable consumer of a subscription on the shared nats-server: one that exists with settings the Bus cannot
- * consume through (acks other than explicit, a push consumer) is refused and left as it is.
+ * consume through (acks other than explicit, a push consumer) is refused and left as it is; one deleted from outside
+ * under a running subscription, alone or with its stream, is made again and pulled from.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, type ConsumerConfig, jetstreamManager } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Option, Queue, Schema } from "effect"
+import { Duration, Effect, Layer, Logger, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
-import { unique } from "./fixtures/bus/conformance.js"
+import { take, unique } from "./fixtures/bus/conformance.js"
+import { eventually } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const natsUp = await serviceAvailable("nats")
@@ -54,6 +56,15 @@ const ownStream = (name: string) =>
     return { Def, ctx, stream }
   })
 
+/** The lines logged while the returned layer is provided. */
+const captureLogs = () => {
+  const lines: Array<{ readonly level: string; readonly message: string }> = []
+  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
+    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
+  }))
+  return { lines, layer }
+}
+
 describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
   it.scopedLive(
     "a durable that exists with acks other than explicit, or as a push consumer, is refused at subscribe and kept",
@@ -93,4 +104,50 @@ describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
         }
       })
   )
+
+  it.scopedLive("a durable deleted from outside under a running subscription is made again and pulled from", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("gone")
+      const logs = captureLogs()
+      const handled = yield* Queue.unbounded<number>()
+      const durable = unique("gone")
+      yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+        Effect.provide(ctx),
+        Effect.provide(logs.layer)
+      )
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      expect(yield* take(handled, 1)).toEqual([1])
+      yield* withJsm((jsm) => jsm.consumers.delete(stream.name, durable))
+      yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+      // Made again as a new durable delivers: from the stream's first message.
+      expect([...(yield* take(handled, 2))].sort()).toEqual([1, 2])
+      const info = yield* withJsm((jsm) => jsm.consumers.info(stream.name, durable))
+      expect(info.config.ack_policy).toBe(AckPolicy.Explicit)
+      expect(logs.lines.some((l) => l.level === "WARN" && l.message.includes(`consumer ${durable}`))).toBe(true)
+    }))
+
+  it.scopedLive("a stream deleted and made again under a running subscription (a migration) is consumed again", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("migrated")
+      const handled = yield* Queue.unbounded<number>()
+      const durable = unique("migrated")
+      yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+        Effect.provide(ctx)
+      )
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      expect(yield* take(handled, 1)).toEqual([1])
+      // An operator's migration: the stream (its consumers with it) deleted and made again with its subjects.
+      yield* withJsm(async (jsm) => {
+        const { config } = await jsm.streams.info(stream.name)
+        await jsm.streams.delete(stream.name)
+        await jsm.streams.add({ ...config, duplicate_window: config.duplicate_window })
+      })
+      yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+      expect(yield* take(handled, 1)).toEqual([2])
+      yield* eventually(
+        withJsm((jsm) => jsm.consumers.info(stream.name, durable)),
+        (info) => info.num_ack_pending === 0 && info.ack_floor.stream_seq === 1,
+        "the message to be acked on the new stream"
+      )
+    }))
 })

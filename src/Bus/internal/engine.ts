@@ -165,7 +165,8 @@ export interface Engine {
   /**
    * Pulls messages (at most `batch` held locally) and offers each to `sink`, in order, waiting for room when it
    * is full, until interrupted or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but
-   * did not hand over.
+   * did not hand over. A consumer missing when it starts (deleted from outside) is made again as `ensureConsumer`
+   * makes it.
    */
   readonly pump: (spec: ConsumerSpec, batch: number, sink: MessageSink) => Effect.Effect<never, MessageBusError>
   /** Max-deliveries advisories of one consumer, listened to for as long as the scope is open. */

@@ -191,7 +191,17 @@ const engineOn = (
           streamsInUse.add(spec.stream)
           return ensureConsumer(jsm, spec, () => nc.info?.version)
         }),
-      pump: (spec, batch, sink) => pump(nc, js, { onDisconnect, onReconnect }, settlements, spec, batch, sink),
+      pump: (spec, batch, sink) =>
+        pump(
+          nc,
+          js,
+          { onDisconnect, onReconnect },
+          settlements,
+          spec,
+          batch,
+          sink,
+          ensureConsumer(jsm, spec, () => nc.info?.version)
+        ),
       maxDeliveries: (spec) => maxDeliveries(nc, spec),
       getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),
       readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),

@@ -26,7 +26,7 @@
  *   issued again at once, with no retry; the new leader takes them.
  * - `409 Consumer Deleted`, `Consumer is push based`, `Exceeded MaxWaiting`, `Exceeded MaxRequestBatch`, ...,
  *   `400`, `503`, and any other: the session fails into the subscriber's retry (with its backoff), which looks the
- *   consumer up again.
+ *   consumer up again (and makes it again when it is gone).
  * Requests stay within the consumer's `max_batch` and `max_expires` (read when the session looks it up).
  * Pull requests do not survive a lost connection: after a reconnect the session moves to a new inbox (a request the
  * server kept has nobody to deliver to) and claims the whole room again, with no retry (a restarted nats-server
@@ -45,11 +45,11 @@ import type { JetStreamClient } from "@nats-io/jetstream"
 import { createInbox, type Msg, nanos, type NatsConnection, type Subscription } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { MessageBusError } from "../../Errors/Errors.js"
+import { MessageBusError } from "../../Errors/Errors.js"
 import { busError } from "./busError.js"
 import type { ConsumerSpec, MessageSink, RawMessage } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
-import { errorMessage } from "./jetStreamFailures.js"
+import { errorMessage, isNotFound } from "./jetStreamFailures.js"
 import { deliveryInfo, JetStreamMessage } from "./jetStreamMessage.js"
 
 /**
@@ -337,6 +337,9 @@ class PullSession {
 /**
  * Pulls from the consumer of `spec` into `sink` (see `Engine.pump`): looks the consumer up, then runs a pull
  * session until it fails (into the subscriber's retry) or is interrupted (then it stops, giving back what it held).
+ * A consumer the look-up does not find (deleted from outside, alone or with its stream) is made again with `remake`
+ * (as the subscription asks for it, with a warning) and looked up once more; a stream still missing fails into the
+ * retry.
  *
  * @internal
  */
@@ -347,7 +350,8 @@ export const pump = (
   settlements: Settlements,
   spec: ConsumerSpec,
   batch: number,
-  sink: MessageSink
+  sink: MessageSink,
+  remake: Effect.Effect<void, MessageBusError>
 ): Effect.Effect<never, MessageBusError> => {
   const details = { operation: "fetch", stream: spec.stream, subject: spec.filterSubject }
   const fetchError = (reason: string, cause?: unknown) =>
@@ -390,8 +394,20 @@ export const pump = (
         )
     )
   // The look-up that the subscriber's retry repeats: the consumer is there, and what its requests may ask for.
-  return Effect.tryPromise({
+  const lookUp = Effect.tryPromise({
     try: async () => requestLimits((await (await js.consumers.get(spec.stream, spec.durable)).info(true)).config),
-    catch: (e) => fetchError(errorMessage(e), e)
-  }).pipe(Effect.flatMap(session))
+    catch: (e) => e
+  })
+  const remade = Effect.zipRight(
+    remake,
+    Effect.logWarning(
+      `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is made again: it ` +
+        "delivers from the stream's first message, as a new durable does"
+    )
+  )
+  return lookUp.pipe(
+    Effect.catchIf(isNotFound, () => Effect.zipRight(remade, lookUp)),
+    Effect.mapError((e) => e instanceof MessageBusError ? e : fetchError(errorMessage(e), e)),
+    Effect.flatMap(session)
+  )
 }
