@@ -1,7 +1,8 @@
 /**
  * The durable consumer of a subscription on the shared nats-server: one that exists with settings the Bus cannot
  * consume through (acks other than explicit, a push consumer) is refused and left as it is; one deleted from outside
- * under a running subscription, alone or with its stream, is made again and pulled from.
+ * under a running subscription, alone or with its stream, is made again and pulled from. And on a server of the
+ * test's own: a dead-letter stream deleted from outside is made again when a dead letter finds it missing.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, type ConsumerConfig, jetstreamManager } from "@nats-io/jetstream"
@@ -9,15 +10,18 @@ import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { Duration, Effect, Layer, Logger, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
-import { MessageBusError } from "../src/Errors/index.js"
+import { BusConfig, DeadLetter, JetStream } from "../src/Bus/index.js"
+import { MessageBusError, ValidationError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { take, unique } from "./fixtures/bus/conformance.js"
 import { eventually } from "./support/eventually.js"
+import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
 
 const natsUp = await serviceAvailable("nats")
+const natsServerFound = toolAvailable("nats-server")
 const url = `nats://${services.nats.host}:${services.nats.port}`
 
 const options = (extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
@@ -35,9 +39,9 @@ const options = (extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStre
   ...extra
 })
 
-const withJsm = <A>(f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
+const withJsm = <A>(f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>, servers = url) =>
   Effect.promise(async () => {
-    const nc = await connect({ servers: url })
+    const nc = await connect({ servers })
     try {
       return await f(await jetstreamManager(nc))
     } finally {
@@ -148,6 +152,47 @@ describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
         withJsm((jsm) => jsm.consumers.info(stream.name, durable)),
         (info) => info.num_ack_pending === 0 && info.ack_floor.stream_seq === 1,
         "the message to be acked on the new stream"
+      )
+    }))
+})
+
+describe.skipIf(!natsServerFound)("Bus on JetStream: the dead-letter stream, on a server of the test's own", () => {
+  it.scopedLive("a dead-letter stream deleted from outside is made again by the next dead letter, which it holds", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(startNatsServer),
+        (s: NatsServer) => Effect.promise(() => s.dispose())
+      )
+      const stream = Streams.make("DLQGONE", { domain: "dlqgone" })
+      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+      // A short publish retry budget: the write to the missing stream fails within a second.
+      const ctx = yield* Layer.build(JetStream.layer(options({
+        servers: [server.url],
+        streamDefinitions: [stream],
+        publishRetryBudget: Duration.seconds(1)
+      })))
+      // Deleted by an operator clearing the dead letters, while the service runs.
+      yield* withJsm((jsm) => jsm.streams.delete(DeadLetter.stream.name), server.url)
+      const durable = "dlqgone"
+      yield* Bus.subscribe(Def, { durable }, (event) =>
+        Effect.fail(
+          new ValidationError({
+            message: "refused",
+            details: { field: "n", value: String(event.payload.n), reason: "never valid" }
+          })
+        )).pipe(Effect.provide(ctx))
+      yield* Bus.publish(Def, { n: 7 }).pipe(Effect.provide(ctx))
+      const records = yield* eventually(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx), Effect.orElseSucceed(() => [])),
+        (letters) => letters.length > 0,
+        "the dead letter in the stream made again"
+      )
+      expect(records.map((r) => r.consumer)).toEqual([durable])
+      // Termed once written: the consumer is past it, with no delivery waiting.
+      yield* eventually(
+        withJsm((jsm) => jsm.consumers.info(stream.name, durable), server.url),
+        (info) => info.num_ack_pending === 0 && info.num_redelivered === 0 && info.ack_floor.stream_seq === 1,
+        "the message to be termed"
       )
     }))
 })

@@ -16,6 +16,7 @@ import * as Streams from "../../Events/Streams.js"
 import type { Bus, Subscription } from "../Bus.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
 import type { DeclareOptions } from "../JetStreamSetup.js"
+import * as DeadLetterRecord from "./deadLetterRecord.js"
 import * as DeadLetterReplay from "./deadLetterReplay.js"
 import type { Engine } from "./engine.js"
 import * as Publisher from "./publisher.js"
@@ -102,6 +103,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publish,
       maxPayload: engine.maxPayload,
+      ...(options.ensureStreams ? { remakeStream: engine.ensureStream(DeadLetterRecord.stream) } : {}),
       subscriptions,
       running: new Set()
     }

@@ -24,6 +24,11 @@ export interface Writer {
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** The largest message the server takes (`Engine.maxPayload`): records are kept within it. */
   readonly maxPayload?: (() => number | undefined) | undefined
+  /**
+   * Makes `DLQ` again when it is missing (`Engine.ensureStream`); `true` when it did. Absent when the service does
+   * not ensure streams (`nats.ensure_streams: false`).
+   */
+  readonly remakeStream?: Effect.Effect<boolean | void, MessageBusError> | undefined
 }
 
 // What a record's headers take of the server's max_payload: the `NATS/1.0` line, each header's line, the blank line
@@ -40,14 +45,40 @@ export type Letter = Pick<
   "subject" | "stream" | "streamSequence" | "consumer" | "deliveryCount" | "headers" | "data"
 >
 
-/** Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once). @internal */
+/**
+ * A failed write, written again once `DLQ` was found missing and made again (deleted from outside, by an operator
+ * clearing the dead letters); else the failure as it was. Only a failed write looks the stream up.
+ */
+const orRemade = (
+  writer: Writer,
+  attempt: Effect.Effect<void, MessageBusError>
+): Effect.Effect<void, MessageBusError> => {
+  const remake = writer.remakeStream
+  if (remake === undefined) return attempt
+  const remade = Effect.logWarning(
+    `Bus: stream ${DeadLetterRecord.stream.name} was missing (deleted from outside) and is made again; the dead ` +
+      "letter is written to it"
+  )
+  return Effect.catchAll(attempt, (error) =>
+    Effect.flatMap(
+      Effect.orElseSucceed(remake, () => false),
+      (created) => created === true ? Effect.zipRight(remade, attempt) : Effect.fail(error)
+    ))
+}
+
+/**
+ * Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once), making
+ * `DLQ` again when the write finds it missing.
+ *
+ * @internal
+ */
 export const write = (
   writer: Writer,
   message: Letter,
   error: DeadLetterError
 ): Effect.Effect<void, MessageBusError> => {
   const traceparent = message.headers[Traceparent.headerName]
-  return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+  const attempt = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const msgId = DeadLetterRecord.msgIdFor(message.stream, message.consumer, message.streamSequence)
     const headers = { "Nats-Msg-Id": msgId }
     const maxPayload = writer.maxPayload?.()
@@ -69,8 +100,8 @@ export const write = (
       headers,
       msgId
     })
-  }).pipe(
-    Effect.asVoid,
+  })
+  return orRemade(writer, Effect.asVoid(attempt)).pipe(
     Effect.withSpan("Bus.deadLetter", {
       root: Option.isNone(Traceparent.parse(traceparent)),
       attributes: { "messaging.destination.name": message.subject }

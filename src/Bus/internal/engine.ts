@@ -157,8 +157,11 @@ export interface Engine {
    * outcome (`reconnected`), rather than waiting for an answer that went with the old connection.
    */
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, PublishFailure>
-  /** Creates a stream that is missing (JetStream: and reports, or updates, one whose settings differ). */
-  readonly ensureStream: (stream: StreamDefinition) => Effect.Effect<void, MessageBusError>
+  /**
+   * Creates a stream that is missing (JetStream: and reports, or updates, one whose settings differ); `true` when it
+   * created it (an engine that does not tell is taken to have found it there).
+   */
+  readonly ensureStream: (stream: StreamDefinition) => Effect.Effect<boolean | void, MessageBusError>
   /** Completes the next time the connection is re-established after a loss (never, in memory). */
   readonly reconnected: Effect.Effect<void>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>

@@ -183,7 +183,7 @@ const engineOn = (
       ensureStream: (stream) =>
         Effect.suspend(() => {
           streamsInUse.add(stream.name)
-          return Effect.asVoid(ensureStream(jsm, stream, limits))
+          return Effect.map(ensureStream(jsm, stream, limits), (report) => report.action === "created")
         }),
       reconnected: nextReconnect(onReconnect),
       ensureConsumer: (spec) =>

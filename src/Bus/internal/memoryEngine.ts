@@ -152,7 +152,12 @@ export const make = (options: {
       releaseDelay: Duration.zero,
       reconnected: Effect.never,
       publish: publish(state),
-      ensureStream: (definition) => Effect.sync(() => addStream(state, definition)),
+      ensureStream: (definition) =>
+        Effect.sync(() => {
+          const missing = !state.streams.has(definition.name)
+          addStream(state, definition)
+          return missing
+        }),
       ensureConsumer: ensureConsumer(state),
       pump: pump(state),
       maxDeliveries: maxDeliveries(state),
