@@ -5,15 +5,17 @@
  * test's own: a dead-letter stream deleted from outside is made again when a dead letter finds it missing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AckPolicy, type ConsumerConfig, jetstreamManager } from "@nats-io/jetstream"
+import { AckPolicy, type ConsumerConfig, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Logger, Option, Queue, Schema } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, Metric, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, DeadLetter, JetStream } from "../src/Bus/index.js"
+import * as BusMetrics from "../src/Bus/internal/metrics.js"
 import { MessageBusError, ValidationError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
+import { withLabels } from "../src/Telemetry/Metrics.js"
 import { take, unique } from "./fixtures/bus/conformance.js"
 import { eventually } from "./support/eventually.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
@@ -153,6 +155,64 @@ describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
         (info) => info.num_ack_pending === 0 && info.ack_floor.stream_seq === 1,
         "the message to be acked on the new stream"
       )
+    }))
+})
+
+describe.skipIf(!natsUp)("Bus on JetStream: max-deliveries advisories", () => {
+  it.scopedLive("a message exhausted without a verdict is dead-lettered, counted and logged once by two instances", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("exhausted")
+      yield* Effect.addFinalizer(() =>
+        withJsm((jsm) => jsm.streams.purge(DeadLetter.stream.name, { filter: `dlq.${stream.name}.>` })).pipe(
+          Effect.ignore
+        )
+      )
+      const other = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream] })))
+      const durable = unique("exhausted")
+      yield* withJsm((jsm) =>
+        jsm.consumers.add(stream.name, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: Def.subject,
+          ack_wait: nanos(1000),
+          max_deliver: 1
+        })
+      )
+      const ack = yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      // A crashed instance: a plain client takes the message and goes without settling it.
+      yield* Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        const consumer = await jetstream(nc).consumers.get(stream.name, durable)
+        const msg = await consumer.next({ expires: 2000 })
+        expect(msg?.seq).toBe(ack.sequence)
+        await nc.close()
+      })
+      const logs = captureLogs()
+      // Two running instances of the durable: each hears the server give up on the message.
+      for (const instance of [ctx, other]) {
+        yield* Bus.subscribe(Def, { durable, ackWait: "1 second", maxDeliver: 1 }, () => Effect.void).pipe(
+          Effect.provide(instance),
+          Effect.provide(logs.layer),
+          Effect.provide(Logger.minimumLogLevel(LogLevel.Debug))
+        )
+      }
+      yield* eventually(
+        Bus.deadLetters({ consumer: durable }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length === 1,
+        "the dead letter"
+      )
+      const exhausted = (l: { readonly message: string }) => l.message.includes("exhausted its deliveries")
+      // Both instances have written (the second a duplicate of the first), each seen in the logs.
+      yield* eventually(
+        Effect.sync(() => logs.lines.filter((l) => exhausted(l) || l.message.includes("already dead-lettered"))),
+        (lines) => lines.length === 2,
+        "both instances to have written the dead letter"
+      )
+      expect(logs.lines.filter((l) => l.level === "ERROR" && exhausted(l))).toHaveLength(1)
+      const counted = yield* Metric.value(
+        withLabels(BusMetrics.messagesConsumed, { subject: Def.subject, consumer: durable, outcome: "dead_lettered" })
+      )
+      expect(counted.count).toBe(1)
     }))
 })
 

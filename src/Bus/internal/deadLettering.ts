@@ -49,10 +49,10 @@ export type Letter = Pick<
  * A failed write, written again once `DLQ` was found missing and made again (deleted from outside, by an operator
  * clearing the dead letters); else the failure as it was. Only a failed write looks the stream up.
  */
-const orRemade = (
+const orRemade = <A>(
   writer: Writer,
-  attempt: Effect.Effect<void, MessageBusError>
-): Effect.Effect<void, MessageBusError> => {
+  attempt: Effect.Effect<A, MessageBusError>
+): Effect.Effect<A, MessageBusError> => {
   const remake = writer.remakeStream
   if (remake === undefined) return attempt
   const remade = Effect.logWarning(
@@ -68,7 +68,8 @@ const orRemade = (
 
 /**
  * Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once), making
- * `DLQ` again when the write finds it missing.
+ * `DLQ` again when the write finds it missing. Succeeds with `true` when it stored the record, `false` when the
+ * stream already held it (another report of the message: another instance's advisory, a redelivery).
  *
  * @internal
  */
@@ -76,7 +77,7 @@ export const write = (
   writer: Writer,
   message: Letter,
   error: DeadLetterError
-): Effect.Effect<void, MessageBusError> => {
+): Effect.Effect<boolean, MessageBusError> => {
   const traceparent = message.headers[Traceparent.headerName]
   const attempt = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const msgId = DeadLetterRecord.msgIdFor(message.stream, message.consumer, message.streamSequence)
@@ -101,7 +102,7 @@ export const write = (
       msgId
     })
   })
-  return orRemade(writer, Effect.asVoid(attempt)).pipe(
+  return orRemade(writer, Effect.map(attempt, (ack) => !ack.duplicate)).pipe(
     Effect.withSpan("Bus.deadLetter", {
       root: Option.isNone(Traceparent.parse(traceparent)),
       attributes: { "messaging.destination.name": message.subject }

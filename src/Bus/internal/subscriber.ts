@@ -328,7 +328,7 @@ const onAdvisory =
     Effect.gen(function*() {
       const stored = yield* ctx.engine.getMessage(advisory.stream, advisory.streamSequence)
       if (Option.isNone(stored)) return
-      yield* DeadLettering.write(ctx, {
+      const written = yield* DeadLettering.write(ctx, {
         subject: stored.value.subject,
         stream: advisory.stream,
         streamSequence: advisory.streamSequence,
@@ -337,9 +337,16 @@ const onAdvisory =
         headers: stored.value.headers,
         data: stored.value.data
       }, DeadLettering.exhausted(advisory, settings.spec))
+      const ids = { consumer: advisory.consumer, stream_sequence: advisory.streamSequence }
+      // Every running instance of the durable hears the advisory: the one whose record was stored counts it.
+      if (!written) {
+        return yield* Effect.logDebug("Bus exhausted message already dead-lettered by another instance").pipe(
+          Effect.annotateLogs(ids)
+        )
+      }
       yield* Metric.increment(deadLettered)
       yield* Effect.logError("Bus message exhausted its deliveries without a verdict; dead-lettered").pipe(
-        Effect.annotateLogs({ consumer: advisory.consumer, stream_sequence: advisory.streamSequence })
+        Effect.annotateLogs(ids)
       )
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logError("Bus could not dead-letter an exhausted message", cause))
