@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as AsyncApi from "../src/Events/AsyncApi.js"
 import * as EventCatalogue from "../src/Events/EventCatalogue.js"
+import * as Events from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
 import { interopPath } from "./support/interop.js"
 
 type J = unknown
@@ -168,5 +171,82 @@ describe("AsyncApi", () => {
       streams: EventCatalogue.streams
     })
     expect(onDisk).toStrictEqual(JSON.parse(JSON.stringify(expected)))
+  })
+
+  describe("names that clash", () => {
+    const stream = Streams.make("ASYNCAPI_CLASH", { subjects: ["evt.clash.>"] })
+    // The node at a local `$ref` of `doc`.
+    const at = (doc: AsyncApi.AsyncApiDocument, ref: string): J =>
+      ref.slice(2).split("/").reduce<J>((node, key) => (node as { [key: string]: J })[key], doc)
+    const payloadOf = (doc: AsyncApi.AsyncApiDocument, subject: string): { [key: string]: J } => {
+      const channel = Object.values(doc.channels).find((c) => (c as { address: string }).address === subject) as {
+        messages: { [name: string]: { $ref: string } }
+      }
+      const [ref] = Object.values(channel.messages)
+      const message = at(doc, ref!.$ref) as { title: string; payload: { allOf: Array<J> } }
+      expect(message.title).toBe(subject)
+      const own = message.payload.allOf[1] as { properties: { subject: { const: string }; payload: J } }
+      expect(own.properties.subject.const).toBe(subject)
+      return own.properties.payload as { [key: string]: J }
+    }
+
+    it("subjects that give the same message name or channel id each keep their own channel and message", () => {
+      const subjects = ["evt.clash.a.b_c", "evt.clash.a_b.c", "evt.clash.x/y", "evt.clash.x_y"]
+      const definitions = subjects.map((subject, i) =>
+        Events.event(subject, Schema.Struct({ [`field${i}`]: Schema.String }), { stream })
+      )
+      const doc = AsyncApi.make(definitions)
+      expect(Object.values(doc.channels).map((c) => (c as { address: string }).address).sort())
+        .toStrictEqual([...subjects].sort())
+      expect(Object.keys(doc.components.messages)).toHaveLength(4)
+      expect(Object.keys(doc.operations)).toHaveLength(4)
+      subjects.forEach((subject, i) => {
+        expect(Object.keys(payloadOf(doc, subject)["properties"] as object)).toStrictEqual([`field${i}`])
+      })
+      for (const id of Object.keys(doc.channels)) expect(id).toMatch(/^[\w\d.\-_]+$/)
+    })
+
+    it("payload schemas with the same identifier each keep their own definition; equal ones share it", () => {
+      const ItemA = Schema.Struct({ a: Schema.String }).annotations({ identifier: "Item" })
+      const ItemB = Schema.Struct({ b: Schema.Number }).annotations({ identifier: "Item" })
+      const Holder = Schema.Struct({ item: ItemB, items: Schema.Array(ItemB) }).annotations({ identifier: "Holder" })
+      const doc = AsyncApi.make([
+        Events.event("evt.clash.first", Schema.Struct({ item: ItemA }), { stream }),
+        Events.event("evt.clash.second", Schema.Struct({ holder: Holder }), { stream }),
+        Events.event("evt.clash.third", Schema.Struct({ item: ItemB }), { stream }),
+        Events.event("evt.clash.fourth", Schema.Struct({ item: ItemA }), { stream }),
+        Events.event(
+          "evt.clash.fifth",
+          Schema.Struct({ item: Schema.Struct({ c: Schema.Boolean }) }).annotations({
+            identifier: "Reading v2/kWh"
+          }),
+          { stream }
+        )
+      ])
+      for (const key of Object.keys(doc.components.schemas)) expect(key).toMatch(/^[\w\d.\-_]+$/)
+      expect(Object.keys(doc.components.schemas)).toContain("Reading_v2_kWh")
+      const itemOf = (subject: string, ...path: Array<string>): { [key: string]: J } => {
+        let node: J = payloadOf(doc, subject)
+        for (const key of path) {
+          const n = node as { [key: string]: J }
+          node = typeof n.$ref === "string" ? at(doc, n.$ref) : n
+          node = (node as { [key: string]: J })[key]
+        }
+        const ref = (node as { $ref: string }).$ref
+        return at(doc, ref) as { [key: string]: J }
+      }
+      expect(itemOf("evt.clash.first", "properties", "item")["properties"]).toStrictEqual({ a: { type: "string" } })
+      expect(itemOf("evt.clash.third", "properties", "item")["properties"]).toStrictEqual({ b: { type: "number" } })
+      expect(itemOf("evt.clash.fourth", "properties", "item")).toBe(itemOf("evt.clash.first", "properties", "item"))
+      const holder = itemOf("evt.clash.second", "properties", "holder") as { properties: { [key: string]: J } }
+      expect(at(doc, (holder.properties["item"] as { $ref: string }).$ref)).toStrictEqual(
+        itemOf("evt.clash.third", "properties", "item")
+      )
+      const items = holder.properties["items"] as { items: { $ref: string } }
+      expect((at(doc, items.items.$ref) as { properties: J }).properties).toStrictEqual({ b: { type: "number" } })
+      expect(Object.keys(doc.components.schemas).filter((k) => k.startsWith("Item")).sort())
+        .toStrictEqual(["Item", "Item_2"])
+      for (const ref of refs(doc)) expect(at(doc, ref), ref).toBeDefined()
+    })
   })
 })

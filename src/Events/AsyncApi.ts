@@ -56,11 +56,11 @@ export interface Options {
 
 const definitionPath = "#/components/schemas/"
 
-// Channel and message ids must match ^[\w\d.\-_]+$; subjects already do.
+// Channel, message and schema ids must match ^[\w\d.\-_]+$; other characters become `_`.
 const idOf = (subject: string): string => subject.replace(/[^\w.-]/g, "_")
 
 const messageName = (subject: string): string =>
-  subject.split(/[._-]/).filter((t) => t !== "").map((t) => t[0]!.toUpperCase() + t.slice(1)).join("")
+  idOf(subject.split(/[._-]/).filter((t) => t !== "").map((t) => t[0]!.toUpperCase() + t.slice(1)).join(""))
 
 // `effect` writes "any value" as `{ "$id": "/schemas/unknown" }`; a relative `$id` would re-base references
 // for some tools, so the document says `{}` (any JSON value) instead.
@@ -73,16 +73,80 @@ const toJson = (u: unknown): Json =>
         : value)
   ) as Json
 
-const schemaOf = (ast: Schema.Schema.AnyNoContext["ast"], definitions: Record<string, JSONSchema.JsonSchema7>) =>
-  toJson(
+// A name not yet taken: `base`, else `base_2`, `base_3`, ...
+const unique = (base: string, taken: Set<string>): string => {
+  let name = base
+  for (let n = 2; taken.has(name); n++) name = `${base}_${n}`
+  taken.add(name)
+  return name
+}
+
+// The value with each `$ref` to a renamed definition (a JSON pointer: `~1` is `/`) pointing at its new name.
+const renamed = (value: Json, names: ReadonlyMap<string, string>): Json => {
+  if (names.size === 0 || value === null || typeof value !== "object") return value
+  if (Array.isArray(value)) return value.map((v) => renamed(v, names))
+  const out: { [key: string]: Json } = {}
+  for (const [key, v] of Object.entries(value as { readonly [key: string]: Json })) {
+    const target = key === "$ref" && typeof v === "string" && v.startsWith(definitionPath)
+      ? names.get(v.slice(definitionPath.length).replaceAll("~1", "/").replaceAll("~0", "~"))
+      : undefined
+    out[key] = target === undefined ? renamed(v, names) : definitionPath + target
+  }
+  return out
+}
+
+/**
+ * The JSON Schema of `ast`, its named definitions added to `definitions`. Two schemas of the document may carry the
+ * same `identifier` and differ (two teams' `Item`): each definition keeps its own, the later one under a new name
+ * (`Item_2`) and the references of its schema with it. A definition equal to one already there is shared.
+ */
+const schemaOf = (ast: Schema.Schema.AnyNoContext["ast"], definitions: Record<string, Json>): Json => {
+  const local: Record<string, JSONSchema.JsonSchema7> = {}
+  const schema = toJson(
     JSONSchema.fromAST(ast, {
-      definitions,
+      definitions: local,
       definitionPath,
       target: "jsonSchema7",
       // Payload decoders ignore keys they do not know (as pydantic did): the document must not forbid them.
       additionalPropertiesStrategy: "allow"
     })
   )
+  const own = toJson(local) as { readonly [name: string]: Json }
+  // Each of this schema's definitions and its name in the document, when that is not its own.
+  const names = new Map<string, string>()
+  let share = true
+  const text = (name: string): string => JSON.stringify(renamed(own[name]!, names))
+  // A name for `name` (from `idOf(name)`) taken neither by another of this schema's definitions nor, in the
+  // document, by a different definition.
+  const rename = (name: string): void => {
+    const usable = (candidate: string): boolean =>
+      (candidate === name || !hasOwn(own, candidate)) &&
+      ![...names].some(([other, used]) => other !== name && used === candidate) &&
+      (!hasOwn(definitions, candidate) || (share && JSON.stringify(definitions[candidate]) === text(name)))
+    let candidate = idOf(name)
+    for (let n = 2; !usable(candidate); n++) candidate = `${idOf(name)}_${n}`
+    if (candidate === name) names.delete(name)
+    else names.set(name, candidate)
+  }
+  for (const name of Object.keys(own)) if (idOf(name) !== name) rename(name)
+  // Renaming one definition changes those that refer to it: repeat until no name clashes. Past a bound (mutually
+  // recursive definitions could otherwise trade names forever) a clash takes a name no definition has.
+  for (let clashed = true, pass = 0; clashed; pass++) {
+    clashed = false
+    share = pass <= Object.keys(own).length
+    for (const name of Object.keys(own)) {
+      const current = names.get(name) ?? name
+      if (hasOwn(definitions, current) && JSON.stringify(definitions[current]) !== text(name)) {
+        rename(name)
+        clashed = true
+      }
+    }
+  }
+  for (const name of Object.keys(own)) definitions[names.get(name) ?? name] = renamed(own[name]!, names)
+  return renamed(schema, names)
+}
+
+const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key)
 
 const headersSchema: Json = {
   type: "object",
@@ -146,7 +210,7 @@ export const make = (
   definitions: ReadonlyArray<Events.EventDefinition.Any>,
   options?: Options
 ): AsyncApiDocument => {
-  const defs: Record<string, JSONSchema.JsonSchema7> = {}
+  const defs: Record<string, Json> = {}
   const envelope = schemaOf(EventEnvelope.EventEnvelope.ast, defs)
   const channels: Record<string, Json> = {}
   const operations: Record<string, Json> = {}
@@ -154,12 +218,15 @@ export const make = (
   const streams = new Map<string, Streams.StreamDefinition>()
   for (const stream of options?.streams ?? []) streams.set(stream.name, stream)
   const seen = new Set<string>()
+  // Two subjects may give the same id or name (`evt.a.b_c` and `evt.a_b.c` are both `EvtABC`): each keeps its own.
+  const ids = new Set<string>()
+  const names = new Set<string>()
   for (const definition of definitions) {
     if (seen.has(definition.subject)) throw new Error(`Duplicate definition of ${definition.subject}`)
     seen.add(definition.subject)
     streams.set(definition.stream.name, definition.stream)
-    const id = idOf(definition.subject)
-    const name = messageName(definition.subject)
+    const id = unique(idOf(definition.subject), ids)
+    const name = unique(messageName(definition.subject), names)
     messages[name] = messageOf(definition, name, envelope, schemaOf(definition.schema.ast, defs))
     channels[id] = channelOf(definition, name)
     operations[`send.${id}`] = {
@@ -187,6 +254,6 @@ export const make = (
     })),
     channels,
     operations,
-    components: { schemas: toJson(defs) as { readonly [name: string]: Json }, messages }
+    components: { schemas: defs, messages }
   }
 }
