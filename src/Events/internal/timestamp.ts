@@ -180,7 +180,9 @@ export const parse = (original: string): Option.Option<ParsedDateTime> => {
       const sign = input[tz] === "-" ? -1 : 1
       const off = parseHms(input, tz + 1, input.length)
       if (off === undefined || off[4]) return Option.none()
-      offsetMicros = sign * ((off[0] * 3600 + off[1] * 60 + off[2]) * 1_000_000 + off[3])
+      const seconds = off[0] * 3600 + off[1] * 60 + off[2]
+      // CPython's `tzinfo_from_isoformat_results`: an offset of zero whole seconds is UTC, its fraction dropped.
+      offsetMicros = seconds === 0 ? 0 : sign * (seconds * 1_000_000 + off[3])
       if (Math.abs(offsetMicros) >= 86_400_000_000) return Option.none()
     }
   } else if (input.length === sepAt + 1) {
