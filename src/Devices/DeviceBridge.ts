@@ -8,6 +8,10 @@
  * (`nats.stream_duplicate_window`, 60 s). Two readings with the same bytes are one event: put a timestamp or a
  * sequence number in the payload, or choose the key (`idempotencyKey`).
  *
+ * A retained message is sent again by the broker each time a subscription starts (every restart of the service),
+ * however long ago it was published, and after the duplicate window it would be a new event: the bridge does not
+ * publish a message the broker flags as retained, unless `retained: "publish"` (see {@link TelemetryOptions}).
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -35,6 +39,20 @@ export interface TelemetryOptions<P extends string, A, B> {
   /** The event's idempotency key; default {@link idempotencyKey} of the device, topic and payload. */
   readonly idempotencyKey?: ((message: MqttClient.MqttMessage<P, A>, deviceId: string) => string) | undefined
   readonly subscribe?: MqttClient.SubscribeOptions | undefined
+  /**
+   * What becomes of a message the broker flags as retained (`message.retain`): the copy of a topic's last retained
+   * message it sends when a subscription starts, on every start of the service, however old. A message published
+   * while the subscription exists (live, or queued in its persistent session while the service was down) is not
+   * flagged, and is always published.
+   *
+   * - `"skip"` (the default): not published (logged at debug, counted `outcome="handled"`), so a restart of the
+   *   service makes no second event of a device's last retained reading.
+   * - `"publish"`: published as any message, for devices that only publish retained state and a service that wants
+   *   it when it starts; each start then publishes it again (one event within the Bus's duplicate window).
+   *
+   * @since 0.2.0
+   */
+  readonly retained?: "skip" | "publish" | undefined
 }
 
 /**
@@ -55,8 +73,9 @@ const deviceIdOf = <P extends string, A>(message: MqttClient.MqttMessage<P, A>):
 
 /**
  * Publishes each message of a topic as a Bus event, with an idempotency key (see the module's description); it runs
- * until the scope closes. A Bus failure fails the message's handler: retried while retryable within
- * `mqtt.handler_timeout`, then logged and counted (`outcome="failed"`).
+ * until the scope closes. A message the broker flags as retained is not published unless `retained: "publish"`. A
+ * Bus failure fails the message's handler: retried while retryable within `mqtt.handler_timeout`, then logged and
+ * counted (`outcome="failed"`).
  *
  * @example
  * ```ts
@@ -90,6 +109,11 @@ export const telemetryToBus = <P extends string, A, I, B, J>(
   Effect.flatMap(Bus.Bus, (bus) =>
     MqttClient.subscribe(topic, (message) =>
       Effect.gen(function*() {
+        if (message.retain && options.retained !== "publish") {
+          return yield* Effect.logDebug(
+            `DeviceBridge: a retained message on ${topic.pattern} not published (retained: "skip")`
+          )
+        }
         const deviceId = (options.deviceId ?? deviceIdOf)(message)
         const built = options.toEvent(message)
         const payload: B = Effect.isEffect(built) ? yield* built : built
