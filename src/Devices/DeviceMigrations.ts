@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 
 /**
@@ -34,13 +34,73 @@ export const devicesDdl = `CREATE TABLE IF NOT EXISTS devices (
 );
 CREATE INDEX IF NOT EXISTS ix_devices_device_type ON devices (device_type);`
 
+/** The columns the registry reads and writes, with their types as PostgreSQL's `format_type` names them. */
+const columns: ReadonlyArray<readonly [name: string, type: string]> = [
+  ["device_id", "text"],
+  ["device_type", "text"],
+  ["topics", "text[]"],
+  ["created_at", "timestamp with time zone"],
+  ["updated_at", "timestamp with time zone"]
+]
+
+interface Column {
+  readonly name: string
+  readonly type: string
+  readonly required: boolean
+}
+
+// The columns of the `devices` table the DDL names (the search path's), and whether `device_id` alone is unique.
+const describeTable = (sql: SqlClient.SqlClient) =>
+  Effect.all([
+    sql.unsafe<Column>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+        (a.attnotnull AND NOT a.atthasdef) AS required
+      FROM pg_attribute a WHERE a.attrelid = to_regclass('devices') AND a.attnum > 0 AND NOT a.attisdropped`
+    ).withoutTransform,
+    sql.unsafe<{ readonly is_unique: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+        AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass('devices') AND i.indisunique AND i.indnkeyatts = 1
+        AND i.indpred IS NULL AND a.attname = 'device_id') AS is_unique`
+    ).withoutTransform
+  ])
+
+// Why a `devices` table that already existed cannot hold the registry, if it cannot.
+const mismatch = (found: ReadonlyArray<Column>, unique: boolean): string | undefined => {
+  const byName = new Map(found.map((c) => [c.name, c]))
+  for (const [name, type] of columns) {
+    const column = byName.get(name)
+    if (column === undefined) return `has no column ${name} (${type})`
+    if (column.type !== type) return `has column ${name} of type ${column.type}, not ${type}`
+  }
+  const extra = found.find((c) => c.required && !columns.some(([name]) => name === c.name))
+  if (extra !== undefined) return `has column ${extra.name}, NOT NULL without a default, which the registry never sets`
+  return unique ? undefined : "has no primary key or unique index on device_id alone"
+}
+
 /**
- * The migration creating `devices`.
+ * The migration creating `devices`. A `devices` table that already exists (another service's, in a shared schema)
+ * is kept, and checked: it must have the registry's columns with their types, a primary key or unique index on
+ * `device_id`, and no other column the registry's inserts would leave empty; otherwise the migration fails with a
+ * `SqlError` naming what differs, and the registry never runs on it.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const devicesMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
   SqlClient.SqlClient,
-  (sql) => Effect.asVoid(sql.unsafe(devicesDdl).raw)
+  (sql) =>
+    sql.unsafe(devicesDdl).raw.pipe(
+      Effect.zipRight(describeTable(sql)),
+      Effect.flatMap(([found, [index]]) => {
+        const reason = mismatch(found, index?.is_unique === true)
+        return reason === undefined
+          ? Effect.void
+          : Effect.fail(
+            new SqlError({
+              message: `The devices table already exists and ${reason}: the device registry cannot use it ` +
+                `(rename or migrate that table, or use another schema)`
+            })
+          )
+      })
+    )
 )
