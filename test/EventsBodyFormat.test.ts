@@ -158,3 +158,24 @@ describe("verbatim subjects", () => {
     expect(() => Streams.make("BAD", { subjects: [] })).toThrow(ValidationError)
   })
 })
+
+describe("healthcare body format: timestamps", () => {
+  const read = (timestamp: string) =>
+    Effect.map(
+      BodyFormat.decode(
+        Cancelled,
+        JSON.stringify({ event_type: "appointment.cancelled", timestamp, appointment_id: "a-9" }),
+        {}
+      ),
+      (decoded) => decoded.envelope.timestamp
+    )
+
+  it.effect("a naive timestamp of any form Python reads is that instant at UTC, a date alone its midnight", () =>
+    Effect.gen(function*() {
+      expect(yield* read("2026-03-05T12:00:00.5")).toBe("2026-03-05T12:00:00.5+00:00")
+      expect(yield* read("2026-03-05")).toBe("2026-03-05T00:00:00+00:00")
+      expect(yield* read("20260305")).toBe("2026-03-05T00:00:00+00:00")
+      expect(yield* read("2026-W10-4")).toBe("2026-03-05T00:00:00+00:00")
+      expect(yield* read("2026-03-05T12:00:00+01:00")).toBe("2026-03-05T12:00:00+01:00")
+    }))
+})

@@ -126,12 +126,18 @@ export const decode = <A, I>(
     }))
 }
 
-// The body's timestamp with an offset as written, a naive one as UTC; the time of reading when there is none.
+// The body's timestamp with an offset as written, a naive one as UTC (a date alone, `2026-03-05`, is its midnight,
+// as `datetime.fromisoformat` reads it); the time of reading when there is none.
 const timestampOf = (written: string | undefined): Effect.Effect<string> => {
   if (written !== undefined) {
     if (EventTimestamp.isValid(written)) return Effect.succeed(written)
-    const naive = `${written}+00:00`
-    if (Option.isSome(EventTimestamp.parse(written)) && EventTimestamp.isValid(naive)) return Effect.succeed(naive)
+    const parsed = EventTimestamp.parse(written)
+    if (Option.isSome(parsed)) {
+      const naive = `${written}+00:00`
+      return Effect.succeed(
+        EventTimestamp.isValid(naive) ? naive : EventTimestamp.format(EventTimestamp.toEpochMicros(parsed.value))
+      )
+    }
   }
   return EventTimestamp.now
 }
