@@ -41,7 +41,7 @@ describe.skipIf(!pgUp)("DeviceMigrations", () => {
     await admin.dispose()
   })
 
-  it.scopedLive("creates the table, runs again, and keeps a table of the registry's shape with a column of its own", () =>
+  it.scopedLive("creates the table, runs again, keeps a table of the registry's shape with a column of its own", () =>
     Effect.gen(function*() {
       expect(Exit.isSuccess(yield* migrateOver(""))).toBe(true)
       expect(Exit.isSuccess(yield* Effect.exit(DeviceMigrations.devicesMigration))).toBe(true)
