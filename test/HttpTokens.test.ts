@@ -141,6 +141,39 @@ describe("JwtIssuer", () => {
       expect(yield* refusedFor(now - 60)).toEqual(Option.none())
     }))
 
+  it.effect("without auth.audience, a token naming an audience is refused, as PyJWT refuses it", () =>
+    Effect.gen(function*() {
+      const { audience: _, ...withoutAudience } = auth
+      const verifier = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: withoutAudience })),
+        JwtAuth.make
+      )
+      const token = (aud: unknown) =>
+        Effect.promise(() =>
+          new jose.SignJWT({ sub: "u-1", ...(aud === undefined ? {} : { aud }) } as jose.JWTPayload)
+            .setProtectedHeader({ alg: "HS256" }).setIssuer(auth.issuer).setExpirationTime("1 minute")
+            .sign(new TextEncoder().encode(secret))
+        )
+      const outcome = (aud: unknown) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(verifier.verify(yield* token(aud)))
+          return Exit.isSuccess(exit)
+            ? exit.value.subject
+            : Option.getOrUndefined(Option.map(Cause.failureOption(exit.cause), (e) => [e._tag, e.message]))
+        })
+      // A token for another service (billing's audience) is not a credential here, as a string or in a list.
+      for (const aud of ["billing", ["billing"], ["billing", "energy-platform"]]) {
+        expect(yield* outcome(aud), JSON.stringify(aud)).toEqual(["UnauthorizedError", "Invalid token"])
+      }
+      // A token naming no audience (none, or an empty one, which PyJWT reads as none) is valid.
+      for (const aud of [undefined, "", []]) {
+        expect(yield* outcome(aud), JSON.stringify(aud)).toBe("u-1")
+      }
+      // With auth.audience set, a token naming it passes and one naming another is refused.
+      expect(yield* Effect.exit(verifier.verify(yield* signed({ sub: "u-1" })))).toMatchObject({ _tag: "Failure" })
+      expect((yield* (yield* configuredVerifier).verify(yield* signed({ sub: "u-1" }))).subject).toBe("u-1")
+    }))
+
   it.effect("extra claims are JSON values: written as they are; others a type error, and a defect naming the claim", () =>
     Effect.gen(function*() {
       const issuer = yield* JwtIssuer.JwtIssuer

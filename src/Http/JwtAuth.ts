@@ -2,8 +2,8 @@
  * JWT bearer authentication on `jose`: algorithms pinned from configuration, an HS secret, a public key or a
  * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance; a refresh token
  * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
- * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, a `sub` that is not a
- * string, no subject, malformed) is a 401
+ * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, an `aud` when no
+ * `auth.audience` is set, a `sub` that is not a string, no subject, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
  * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token.
  *
@@ -151,6 +151,13 @@ const isAsymmetric = (alg: string): boolean => !alg.startsWith("HS")
 const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranceSeconds: number): boolean =>
   payload.iat !== undefined && payload.iat > Date.now() / 1000 + toleranceSeconds
 
+/**
+ * A token naming an audience (a non-empty `aud`) when the verifier has none configured: it is meant for some other
+ * service, and PyJWT refuses it the same way ("Invalid audience").
+ */
+const namesAudience = (payload: jose.JWTPayload): boolean =>
+  Boolean(payload.aud) && !(Array.isArray(payload.aud) && payload.aud.length === 0)
+
 /** The key set could not be fetched or read: the verifier's problem, not the token's. */
 class KeySetUnavailable {
   readonly _tag = "KeySetUnavailable"
@@ -239,10 +246,13 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           // A token issued after now (past the clock tolerance) is refused, as PyJWT refuses it ("not yet
           // valid"): jose reads `iat` only for a maximum age. Such a token is a clock or signer fault, and honoured
           // it would stay valid longer than its issuer meant.
+          // Without `auth.audience`, a token that names an audience is refused, as PyJWT refuses it: a token
+          // another service's audience was issued for would otherwise be honoured here.
           Effect.filterOrFail(
             (result) =>
               result.payload["type"] !== "refresh" && subjectOf(result.payload) !== undefined &&
-              !issuedInFuture(result.payload, config.clockToleranceSeconds),
+              !issuedInFuture(result.payload, config.clockToleranceSeconds) &&
+              (Option.isSome(config.audience) || !namesAudience(result.payload)),
             () => unauthorized("Invalid token")
           ),
           Effect.map((result) => principalFromClaims(result.payload)),
