@@ -258,6 +258,36 @@ describe("JwtIssuer", () => {
       expect(JSON.stringify(exit)).toContain("private_key")
     }))
 
+  it.effect("an HMAC secret shorter than the hash output is a configuration error for the verifier and the issuer", () =>
+    Effect.gen(function*() {
+      /** What building a verifier and an issuer of these settings gives: `ok`, or the error's text. */
+      const built = (settings: object) => {
+        const config = Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: settings }))
+        const outcome = (build: Effect.Effect<unknown, unknown>) =>
+          Effect.match(build, { onFailure: (e) => String(e), onSuccess: () => "ok" })
+        return Effect.all([
+          outcome(Effect.flatMap(config, JwtAuth.make)),
+          outcome(Effect.flatMap(config, JwtIssuer.make))
+        ])
+      }
+      for (const [alg, bytes] of [["HS256", 32], ["HS384", 48], ["HS512", 64]] as const) {
+        const short = "k".repeat(bytes - 1)
+        for (const secret of ["", "x", short]) {
+          for (const text of yield* built({ algorithms: [alg], secret })) {
+            expect(text, `${alg} ${secret.length}`).toContain("auth.secret")
+            expect(text).toContain(`${alg} needs a secret of at least ${bytes} bytes`)
+            if (secret !== "") expect(text).not.toContain(secret)
+          }
+        }
+        expect(yield* built({ algorithms: [alg], secret: "k".repeat(bytes) })).toEqual(["ok", "ok"])
+      }
+      // Bytes count, not characters: 16 two-byte characters are 32 bytes.
+      expect(yield* built({ algorithms: ["HS256"], secret: "é".repeat(16) })).toEqual(["ok", "ok"])
+      // A verifier pinning several HMAC algorithms needs the longest secret of them.
+      const [verifier] = yield* built({ algorithms: ["HS256", "HS512"], secret: "k".repeat(48) })
+      expect(verifier).toContain("HS512 needs a secret of at least 64 bytes")
+    }))
+
   it.effect("a key that cannot sign with the algorithm is a configuration error when the issuer is built", () =>
     Effect.gen(function*() {
       const build = (auth: object) =>

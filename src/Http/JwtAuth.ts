@@ -32,6 +32,7 @@ import { ServiceUnavailableError, UnauthorizedError } from "../Errors/CommonErro
 import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 import * as JwksFetch from "./internal/jwksFetch.js"
+import * as JwtKeys from "./internal/jwtKeys.js"
 
 /**
  * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles
@@ -167,7 +168,9 @@ const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
 /**
- * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `jwks_url`
+ * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `secret`
+ * shorter than the hash output of a pinned HMAC algorithm (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518,
+ * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret. A `jwks_url`
  * that is not a URL, or that holds credentials (`user:password@`, which `fetch` never sends), is a `ConfigError` at
  * `auth.jwks_url` that does not quote it.
  *
@@ -215,7 +218,10 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
         catch: () => ConfigError.InvalidData(["auth", "public_key"], "not a PEM public key for " + alg)
       })
     } else if (Option.isSome(config.secret)) {
-      key = new TextEncoder().encode(Redacted.value(config.secret.value))
+      const secret = new TextEncoder().encode(Redacted.value(config.secret.value))
+      const tooShort = JwtKeys.secretError(secret, config.algorithms)
+      if (tooShort !== undefined) return yield* Effect.fail(tooShort)
+      key = secret
     } else {
       return yield* Effect.fail(ConfigError.MissingData(["auth", "secret"], "set auth.secret, public_key or jwks_url"))
     }

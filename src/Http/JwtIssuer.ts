@@ -19,6 +19,7 @@ import type * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as JsonValue from "../internal/jsonValue.js"
 import * as HttpConfig from "./HttpConfig.js"
+import * as JwtKeys from "./internal/jwtKeys.js"
 
 /**
  * The issuing settings: the `auth` section plus `auth.private_key`, `auth.access_token_ttl` (default 30 minutes)
@@ -138,7 +139,11 @@ const signingKey = (
   if (alg.startsWith("HS")) {
     return Option.match(config.secret, {
       onNone: () => Effect.fail(ConfigError.MissingData(["auth", "secret"], `${alg} signs with auth.secret`)),
-      onSome: (secret) => Effect.succeed(new TextEncoder().encode(Redacted.value(secret)))
+      onSome: (secret) => {
+        const bytes = new TextEncoder().encode(Redacted.value(secret))
+        const tooShort = JwtKeys.secretError(bytes, [alg])
+        return tooShort === undefined ? Effect.succeed(bytes) : Effect.fail(tooShort)
+      }
     })
   }
   return Option.match(config.privateKey, {
@@ -181,7 +186,9 @@ const payloadOf = (
 }
 
 /**
- * Builds an issuer (the algorithm is the first of `auth.algorithms`).
+ * Builds an issuer (the algorithm is the first of `auth.algorithms`). For an HMAC algorithm, an `auth.secret`
+ * shorter than its hash output (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518, section 3.2) is a
+ * `ConfigError` at `auth.secret` that names the algorithm, never the secret.
  *
  * @since 0.2.0
  * @category constructors
