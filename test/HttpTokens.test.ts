@@ -258,7 +258,7 @@ describe("JwtIssuer", () => {
       expect(JSON.stringify(exit)).toContain("private_key")
     }))
 
-  it.effect("an HMAC secret shorter than the hash output is a configuration error for the verifier and the issuer", () =>
+  it.effect("an HMAC secret shorter than its hash output fails building the verifier and the issuer", () =>
     Effect.gen(function*() {
       /** What building a verifier and an issuer of these settings gives: `ok`, or the error's text. */
       const built = (settings: object) => {
