@@ -146,8 +146,6 @@ export class JwtVerifier extends Context.Tag("@glam/shared/Http/JwtVerifier")<Jw
 
 const unauthorized = (message: string) => new UnauthorizedError({ message, details: { auth_type: "bearer" } })
 
-const isAsymmetric = (alg: string): boolean => !alg.startsWith("HS")
-
 /** `iat` later than now plus the tolerance (jose has checked that an `iat` is a number). */
 const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranceSeconds: number): boolean =>
   payload.iat !== undefined && payload.iat > Date.now() / 1000 + toleranceSeconds
@@ -170,18 +168,29 @@ const keySetUnavailable = () =>
 /**
  * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `secret`
  * shorter than the hash output of a pinned HMAC algorithm (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518,
- * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret. A `jwks_url`
- * that is not a URL, or that holds credentials (`user:password@`, which `fetch` never sends), is a `ConfigError` at
- * `auth.jwks_url` that does not quote it.
+ * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret. The algorithms are
+ * names of RFC 7518 (case-sensitive) the key source verifies: HS* with a `secret`, RS/PS/ES/EdDSA/Ed25519 with a
+ * `public_key` (imported for each of them) or a `jwks_url`; else a `ConfigError` at `auth.algorithms`. A `jwks_url`
+ * that is not an `http:` or `https:` URL, or that holds credentials (`user:password@`, which `fetch` never sends),
+ * is a `ConfigError` at `auth.jwks_url` that does not quote it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierService, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    if (config.algorithms.length === 0 || config.algorithms.some((a) => a.toLowerCase() === "none")) {
-      return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin one or more signing algorithms"))
+    const source = Option.isSome(config.jwksUrl)
+      ? "jwks_url"
+      : Option.isSome(config.publicKey)
+      ? "public_key"
+      : Option.isSome(config.secret)
+      ? "secret"
+      : undefined
+    if (source === undefined) {
+      return yield* Effect.fail(ConfigError.MissingData(["auth", "secret"], "set auth.secret, public_key or jwks_url"))
     }
+    const unverifiable = JwtKeys.algorithmsError(config.algorithms, source)
+    if (unverifiable !== undefined) return yield* Effect.fail(unverifiable)
     // Imported when a verifier is built: a service without authentication does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
@@ -190,6 +199,9 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
       const url = URL.canParse(config.jwksUrl.value) ? new URL(config.jwksUrl.value) : undefined
       if (url === undefined) {
         return yield* Effect.fail(ConfigError.InvalidData(["auth", "jwks_url"], "not a URL"))
+      }
+      if (url.protocol !== "https:" && url.protocol !== "http:") {
+        return yield* Effect.fail(ConfigError.InvalidData(["auth", "jwks_url"], "not an http: or https: URL"))
       }
       if (url.username !== "" || url.password !== "") {
         return yield* Effect.fail(
@@ -209,21 +221,26 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
         })
     } else if (Option.isSome(config.publicKey)) {
       const pem = config.publicKey.value
-      const alg = config.algorithms.find(isAsymmetric)
-      if (alg === undefined) {
-        return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "a public key needs RS/PS/ES/EdDSA"))
+      // WebCrypto binds a key to one algorithm: the key is imported for each algorithm pinned (RS256 and PS256 of
+      // one RSA key), and a token gets the one of its `alg` (jose has checked that it is pinned).
+      const keys = new Map(
+        yield* Effect.forEach(config.algorithms, (alg) =>
+          Effect.tryPromise({
+            try: () => pem.includes("BEGIN CERTIFICATE") ? jose.importX509(pem, alg) : jose.importSPKI(pem, alg),
+            catch: () => ConfigError.InvalidData(["auth", "public_key"], "not a PEM public key for " + alg)
+          }).pipe(Effect.map((imported) => [alg, imported] as const)))
+      )
+      key = (header) => {
+        const imported = keys.get(header.alg ?? "")
+        if (imported === undefined) throw new jose.errors.JOSEAlgNotAllowed("alg not pinned")
+        return imported
       }
-      key = yield* Effect.tryPromise({
-        try: () => pem.includes("BEGIN CERTIFICATE") ? jose.importX509(pem, alg) : jose.importSPKI(pem, alg),
-        catch: () => ConfigError.InvalidData(["auth", "public_key"], "not a PEM public key for " + alg)
-      })
-    } else if (Option.isSome(config.secret)) {
-      const secret = new TextEncoder().encode(Redacted.value(config.secret.value))
+    } else {
+      // The source is the secret: it is set.
+      const secret = new TextEncoder().encode(Redacted.value(Option.getOrThrow(config.secret)))
       const tooShort = JwtKeys.secretError(secret, config.algorithms)
       if (tooShort !== undefined) return yield* Effect.fail(tooShort)
       key = secret
-    } else {
-      return yield* Effect.fail(ConfigError.MissingData(["auth", "secret"], "set auth.secret, public_key or jwks_url"))
     }
     const options: jose.JWTVerifyOptions = {
       algorithms: [...config.algorithms],
