@@ -1,7 +1,7 @@
 /**
  * The key set at `auth.jwks_url` is read up to a bound (`maxJwksBytes`): a longer answer is a 503 of the verifier,
  * its body not read further, where jose would read all of it into memory (an endpoint answering without end, for
- * the 5 seconds of its timeout).
+ * the 5 seconds of its timeout). When a refresh of the set fails, the keys fetched last still verify.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import * as jose from "jose"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { maxJwksBytes } from "../src/Http/internal/jwksFetch.js"
+import { KeySetUnavailable, maxJwksBytes, remoteKeys } from "../src/Http/internal/jwksFetch.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import { localHttpServer } from "./support/localService.js"
 
@@ -71,4 +71,76 @@ describe("JWKS answer size", () => {
         }
       }))
   }
+})
+
+/** A JWKS endpoint whose answer the test changes: a key set, or a 500 while `down`. Counts the requests. */
+const switchable = Effect.gen(function*() {
+  const state = { jwks: { keys: [] } as jose.JSONWebKeySet, down: false, requests: 0 }
+  const server = yield* localHttpServer((_, res) => {
+    state.requests++
+    if (state.down) {
+      res.writeHead(500, { "content-type": "text/plain" })
+      res.end("key service down")
+    } else {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end(JSON.stringify(state.jwks))
+    }
+  })
+  return { state, url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`) }
+})
+
+const keyOf = (kid: string) =>
+  Effect.promise(async () => {
+    const pair = await jose.generateKeyPair("RS256", { extractable: true })
+    const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" }
+    const token = await new jose.SignJWT({}).setProtectedHeader({ alg: "RS256", kid }).setSubject(kid)
+      .setExpirationTime("5m").sign(pair.privateKey)
+    return { jwk, token }
+  })
+
+/** The subject of `token` verified with `keys`, or the name of what it fails with. */
+const verified = (token: string, keys: jose.JWTVerifyGetKey) =>
+  Effect.promise(() =>
+    jose.jwtVerify(token, keys, { algorithms: ["RS256"] }).then(
+      (result) => result.payload.sub,
+      (error: unknown) => error instanceof KeySetUnavailable ? "KeySetUnavailable" : String(error)
+    )
+  )
+
+describe("JWKS outage", () => {
+  it.scoped("a failed refresh keeps the keys fetched last, the set not fetched again until the cooldown", () =>
+    Effect.gen(function*() {
+      const { state, url } = yield* switchable
+      const k1 = yield* keyOf("k1")
+      const k2 = yield* keyOf("k2")
+      state.jwks = { keys: [k1.jwk] }
+      // Every verification finds the copy too old (age 0) and fetches again; after a failure, not for a minute.
+      const keys = remoteKeys(jose, url, { cacheMaxAgeMs: 0, cooldownMs: 60_000 })
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      state.down = true
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      const afterFailure = state.requests
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      expect(state.requests).toBe(afterFailure)
+      // A kid the kept keys do not hold may be a key the set has now: the set is unavailable, not the token invalid.
+      expect(yield* verified(k2.token, keys)).toBe("KeySetUnavailable")
+      // Never fetched: unavailable.
+      expect(yield* verified(k1.token, remoteKeys(jose, url))).toBe("KeySetUnavailable")
+    }))
+
+  it.scoped("once the endpoint answers again, its new keys verify", () =>
+    Effect.gen(function*() {
+      const { state, url } = yield* switchable
+      const k1 = yield* keyOf("k1")
+      const k2 = yield* keyOf("k2")
+      state.jwks = { keys: [k1.jwk] }
+      const keys = remoteKeys(jose, url, { cacheMaxAgeMs: 0, cooldownMs: 0 })
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      state.down = true
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      state.jwks = { keys: [k2.jwk] }
+      state.down = false
+      expect(yield* verified(k2.token, keys)).toBe("k2")
+      expect(yield* verified(k1.token, keys)).not.toBe("k1")
+    }))
 })

@@ -5,7 +5,8 @@
  * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, an `aud` when no
  * `auth.audience` is set, a `sub` that is not a string, no subject, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
- * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token.
+ * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token. When a refresh of the set fails,
+ * the keys fetched last keep verifying.
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
  * (the Bus reads it to put the principal into published events' metadata) and, for `HttpApi` handlers, in the
@@ -157,11 +158,6 @@ const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranc
 const namesAudience = (payload: jose.JWTPayload): boolean =>
   Boolean(payload.aud) && !(Array.isArray(payload.aud) && payload.aud.length === 0)
 
-/** The key set could not be fetched or read: the verifier's problem, not the token's. */
-class KeySetUnavailable {
-  readonly _tag = "KeySetUnavailable"
-}
-
 const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
@@ -208,16 +204,14 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           ConfigError.InvalidData(["auth", "jwks_url"], "holds credentials (user:password@), which fetch never sends")
         )
       }
-      const remote = jose.createRemoteJWKSet(url, {
-        [jose.customFetch]: JwksFetch.boundedFetch(JwksFetch.maxJwksBytes)
-      })
+      const remote = JwksFetch.remoteKeys(jose, url)
       // The token's own faults (a `kid` the set does not hold, one that matches several keys) stay its own; whatever
       // else fails (the fetch, its status, its JSON, the set's keys) is the key set's.
       key = (header, token) =>
-        remote(header, token).catch((error: unknown) => {
+        Promise.resolve(remote(header, token)).catch((error: unknown) => {
           throw error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys
             ? error
-            : new KeySetUnavailable()
+            : new JwksFetch.KeySetUnavailable()
         })
     } else if (Option.isSome(config.publicKey)) {
       const pem = config.publicKey.value
@@ -256,7 +250,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
         Effect.tryPromise({
           try: () => verifyWith(token),
           catch: (error): UnauthorizedError | ServiceUnavailableError =>
-            error instanceof KeySetUnavailable
+            error instanceof JwksFetch.KeySetUnavailable
               ? keySetUnavailable()
               : error instanceof jose.errors.JWTExpired
               ? unauthorized("Token expired")

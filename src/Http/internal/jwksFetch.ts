@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type * as Jose from "jose"
 
 /**
  * The largest key set body read, in bytes: a key set holds a few keys, a few kilobytes (those of the large
@@ -54,4 +55,77 @@ export const boundedFetch = (maxBytes: number) => async (url: string, init: Requ
     statusText: response.statusText,
     headers: response.headers
   })
+}
+
+/**
+ * The key set could not be fetched or read: the verifier's problem, not the token's.
+ *
+ * @internal
+ */
+export class KeySetUnavailable {
+  readonly _tag = "KeySetUnavailable"
+}
+
+/**
+ * How often jose fetches the set: again when its copy is `cacheMaxAgeMs` old, or on an unknown `kid` at most every
+ * `cooldownMs` (jose's defaults: 10 minutes and 30 seconds).
+ *
+ * @internal
+ */
+export interface Refresh {
+  readonly cacheMaxAgeMs: number
+  readonly cooldownMs: number
+}
+
+/** @internal */
+export const defaultRefresh: Refresh = { cacheMaxAgeMs: 10 * 60 * 1000, cooldownMs: 30 * 1000 }
+
+/**
+ * The key for a token's header from the set at `url`: jose's remote key set, its answers read with
+ * {@link boundedFetch}. When a refresh fails (the endpoint down, an error status, not a key set), the keys of the
+ * last set fetched still verify (stale-if-error): an outage of the endpoint past the copy's age would otherwise
+ * refuse every token with keys the service verified a moment before. After such a failure the set is fetched
+ * again at most every `cooldownMs`, the requests in between answered from the kept keys without waiting.
+ * A token's own faults (a `kid` the fresh set does not hold, one that matches several keys) stay its own; with the
+ * kept keys, a `kid` they do not hold, or no set fetched yet, is `KeySetUnavailable` (the key may be a new one).
+ *
+ * @internal
+ */
+export const remoteKeys = (
+  jose: typeof Jose,
+  url: URL,
+  refresh: Refresh = defaultRefresh
+): Jose.JWTVerifyGetKey => {
+  // jose writes the answer of each successful fetch here.
+  const cache: { uat?: number; jwks?: Jose.JSONWebKeySet } = {}
+  const remote = jose.createRemoteJWKSet(url, {
+    [jose.customFetch]: boundedFetch(maxJwksBytes),
+    [jose.jwksCache]: cache as Jose.ExportedJWKSCache,
+    cacheMaxAge: refresh.cacheMaxAgeMs,
+    cooldownDuration: refresh.cooldownMs
+  })
+  let failedAt = Number.NEGATIVE_INFINITY
+  let kept: { readonly from: Jose.JSONWebKeySet; readonly keys: Jose.JWTVerifyGetKey } | undefined
+  const fromKept: Jose.JWTVerifyGetKey = async (header, token) => {
+    const jwks = cache.jwks
+    if (jwks === undefined) throw new KeySetUnavailable()
+    if (kept === undefined || kept.from !== jwks) kept = { from: jwks, keys: jose.createLocalJWKSet(jwks) }
+    try {
+      return await kept.keys(header, token)
+    } catch (error) {
+      throw error instanceof jose.errors.JWKSNoMatchingKey ? new KeySetUnavailable() : error
+    }
+  }
+  return async (header, token) => {
+    if (cache.jwks !== undefined && Date.now() - failedAt < refresh.cooldownMs) return fromKept(header, token)
+    try {
+      return await remote(header, token)
+    } catch (error) {
+      if (error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys) {
+        throw error
+      }
+      failedAt = Date.now()
+      return fromKept(header, token)
+    }
+  }
 }
