@@ -49,6 +49,17 @@ describe("JwtIssuer", () => {
         expect(me.status).toBe(200)
         const body = yield* jsonOf(me)
         expect(body.data).toMatchObject({ subject: "123", roles: ["admin"], merchant: "m-9" })
+        // The scheme in any case, and more than one space before the token (RFC 6750: 1*SP).
+        for (const header of [`bearer ${tokens.access_token}`, `BEARER   ${tokens.access_token}`]) {
+          expect((yield* request("/api/v1/me", { headers: { authorization: header } })).status, header.slice(0, 9))
+            .toBe(200)
+        }
+        for (
+          const header of [`Bearer\t${tokens.access_token}`, `Bearer ${tokens.access_token} x`, "Bearer", "Basic a"]
+        ) {
+          expect((yield* request("/api/v1/me", { headers: { authorization: header } })).status, header.slice(0, 9))
+            .toBe(401)
+        }
         // A refresh token is not a bearer credential.
         const refused = yield* request("/api/v1/me", { headers: { authorization: `Bearer ${tokens.refresh_token}` } })
         expect(refused.status).toBe(401)

@@ -300,9 +300,10 @@ export const layer = (
 ): Layer.Layer<JwtVerifier, ConfigError.ConfigError> =>
   Layer.effect(JwtVerifier, Effect.flatMap(Config.unwrap(config), make))
 
+// RFC 6750, section 2.1: the scheme (case-insensitive), one or more spaces, the token.
 const bearer = (header: string | undefined): Option.Option<string> | "malformed" => {
   if (header === undefined) return Option.none()
-  const match = /^Bearer ([^\s]+)$/i.exec(header.trim())
+  const match = /^Bearer +([^\s]+)$/i.exec(header.trim())
   return match === null ? "malformed" : Option.some(match[1]!)
 }
 
