@@ -2,7 +2,7 @@
  * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Layer, Option } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Layer, Logger, Option } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as Http from "../src/Http/Http.js"
@@ -297,6 +297,37 @@ describe("JwtIssuer", () => {
       // A verifier pinning several HMAC algorithms needs the longest secret of them.
       const [verifier] = yield* built({ algorithms: ["HS256", "HS512"], secret: "k".repeat(48) })
       expect(verifier).toContain("HS512 needs a secret of at least 64 bytes")
+    }))
+
+  it.effect("auth.allow_short_secret accepts a short secret with a warning that never quotes it; empty stays refused", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const secret = "fleet-shared-20bytes"
+      const config = Effect.withConfigProvider(
+        JwtIssuer.config,
+        ConfigProvider.fromJson({ auth: { secret, allow_short_secret: true } })
+      )
+      const [verifier, issuer] = yield* Effect.all([
+        Effect.flatMap(config, JwtAuth.make),
+        Effect.flatMap(config, JwtIssuer.make)
+      ]).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const principal = yield* verifier.verify(yield* issuer.issueAccessToken({ userId: "u-1" }))
+      expect(principal.subject).toBe("u-1")
+      expect(warnings).toHaveLength(2)
+      for (const warning of warnings) {
+        expect(warning).toContain("HS256 needs a secret of at least 32 bytes")
+        expect(warning).toContain("auth.allow_short_secret")
+        expect(warning).not.toContain(secret)
+      }
+      const empty = Effect.withConfigProvider(
+        JwtIssuer.config,
+        ConfigProvider.fromJson({ auth: { secret: "", allow_short_secret: true } })
+      )
+      expect(String(yield* Effect.flip(Effect.flatMap(empty, JwtAuth.make)))).toContain("auth.secret")
+      expect(String(yield* Effect.flip(Effect.flatMap(empty, JwtIssuer.make)))).toContain("auth.secret")
     }))
 
   it.effect("a key that cannot sign with the algorithm is a configuration error when the issuer is built", () =>

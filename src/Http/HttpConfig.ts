@@ -8,7 +8,8 @@
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
- *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0)
+ *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
+ *   `auth.allow_short_secret` (false)
  * - `redis.url` (optional: rate limiting uses Redis when set)
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
@@ -127,6 +128,14 @@ export interface AuthConfig {
   readonly issuer: Option.Option<string>
   readonly audience: Option.Option<string>
   readonly clockToleranceSeconds: number
+  /**
+   * `auth.allow_short_secret`, default `false`: an `auth.secret` shorter than its HMAC algorithm's hash output
+   * (RFC 7518 section 3.2: 32 bytes for HS256) is accepted with a warning instead of failing startup, for a service
+   * joining a fleet that still shares such a secret until it is rotated. Left out, `false`.
+   *
+   * @since 0.2.0
+   */
+  readonly allowShortSecret?: boolean | undefined
 }
 
 /**
@@ -143,6 +152,7 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
     jwksUrl: Config.option(Config.string("jwks_url")),
     issuer: Config.option(Config.string("issuer")),
     audience: Config.option(Config.string("audience")),
+    allowShortSecret: Config.withDefault(Config.boolean("allow_short_secret"), false),
     // Below zero, a token is refused from the moment it is issued (its `iat` is later than now plus the negative
     // tolerance); infinite, an expired one is accepted for ever.
     clockToleranceSeconds: Config.withDefault(

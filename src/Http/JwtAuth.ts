@@ -232,8 +232,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     } else {
       // The source is the secret: it is set.
       const secret = new TextEncoder().encode(Redacted.value(Option.getOrThrow(config.secret)))
-      const tooShort = JwtKeys.secretError(secret, config.algorithms)
-      if (tooShort !== undefined) return yield* Effect.fail(tooShort)
+      yield* JwtKeys.checkSecret(secret, config.algorithms, config.allowShortSecret)
       key = secret
     }
     const options: jose.JWTVerifyOptions = {

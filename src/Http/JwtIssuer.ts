@@ -141,8 +141,7 @@ const signingKey = (
       onNone: () => Effect.fail(ConfigError.MissingData(["auth", "secret"], `${alg} signs with auth.secret`)),
       onSome: (secret) => {
         const bytes = new TextEncoder().encode(Redacted.value(secret))
-        const tooShort = JwtKeys.secretError(bytes, [alg])
-        return tooShort === undefined ? Effect.succeed(bytes) : Effect.fail(tooShort)
+        return Effect.as(JwtKeys.checkSecret(bytes, [alg], config.allowShortSecret), bytes)
       }
     })
   }

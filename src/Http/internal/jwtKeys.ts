@@ -6,6 +6,7 @@
  * @internal
  */
 import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
 
 /** The HMAC algorithms and the shortest secret each takes, in bytes: the size of its hash output. */
 const hmacSecretBytes: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 }
@@ -62,26 +63,41 @@ export const algorithmsError = (
   return undefined
 }
 
-/**
- * Why `secret` is too short for one of the HMAC algorithms of `algorithms` (shorter than the algorithm's hash
- * output, which RFC 7518 section 3.2 forbids: a short secret can be found by trying candidates offline against one
- * token), or `undefined`. The message names the algorithm and the length it needs, never the secret or its length.
- *
- * @internal
- */
-export const secretError = (
-  secret: Uint8Array,
-  algorithms: ReadonlyArray<string>
-): ConfigError.ConfigError | undefined => {
+// What a secret too short for one of `algorithms` needs (shorter than the algorithm's hash output, which RFC 7518
+// section 3.2 forbids: a short secret can be found by trying candidates offline against one token), or `undefined`.
+// The message names the algorithm and the length it needs, never the secret or its length.
+const secretNeed = (secret: Uint8Array, algorithms: ReadonlyArray<string>): string | undefined => {
   for (const alg of algorithms) {
     const needed = hmacSecretBytes[alg]
     if (needed !== undefined && secret.byteLength < needed) {
-      return ConfigError.InvalidData(
-        ["auth", "secret"],
-        `${alg} needs a secret of at least ${needed} bytes (RFC 7518, section 3.2); generate one with ` +
-          `\`openssl rand -base64 ${needed}\``
-      )
+      return `${alg} needs a secret of at least ${needed} bytes (RFC 7518, section 3.2); generate one with ` +
+        `\`openssl rand -base64 ${needed}\``
     }
   }
   return undefined
+}
+
+/**
+ * The check of `auth.secret` when a verifier or an issuer is built: a secret too short for one of `algorithms` is a
+ * `ConfigError` at `auth.secret`, or, when
+ * `auth.allow_short_secret` is set (to join a fleet whose services still share a short secret until it is rotated), a
+ * warning saying what the secret needs, never the secret or its length.
+ *
+ * @internal
+ */
+export const checkSecret = (
+  secret: Uint8Array,
+  algorithms: ReadonlyArray<string>,
+  allowShort: boolean | undefined
+): Effect.Effect<void, ConfigError.ConfigError> => {
+  const need = secretNeed(secret, algorithms)
+  if (need === undefined) return Effect.void
+  // An empty secret is refused either way: no token verifies with it.
+  if (allowShort !== true || secret.byteLength === 0) {
+    return Effect.fail(ConfigError.InvalidData(["auth", "secret"], need))
+  }
+  return Effect.logWarning(
+    `auth.secret is shorter than RFC 7518 allows: ${need}. Accepted because auth.allow_short_secret is true: ` +
+      "rotate it across the services that share it"
+  )
 }
