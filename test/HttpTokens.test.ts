@@ -299,7 +299,7 @@ describe("JwtIssuer", () => {
       expect(verifier).toContain("HS512 needs a secret of at least 64 bytes")
     }))
 
-  it.effect("auth.allow_short_secret accepts a short secret with a warning that never quotes it; empty stays refused", () =>
+  it.effect("auth.allow_short_secret: a short secret is a warning that never quotes it; empty stays refused", () =>
     Effect.gen(function*() {
       const warnings: Array<string> = []
       const logger = Logger.make(({ logLevel, message }) => {
