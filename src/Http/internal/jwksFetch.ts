@@ -104,6 +104,7 @@ export const remoteKeys = (
     cacheMaxAge: refresh.cacheMaxAgeMs,
     cooldownDuration: refresh.cooldownMs
   })
+  // On a monotonic clock: the wall clock set back would answer from the kept keys for as long.
   let failedAt = Number.NEGATIVE_INFINITY
   let kept: { readonly from: Jose.JSONWebKeySet; readonly keys: Jose.JWTVerifyGetKey } | undefined
   const fromKept: Jose.JWTVerifyGetKey = async (header, token) => {
@@ -117,14 +118,14 @@ export const remoteKeys = (
     }
   }
   return async (header, token) => {
-    if (cache.jwks !== undefined && Date.now() - failedAt < refresh.cooldownMs) return fromKept(header, token)
+    if (cache.jwks !== undefined && performance.now() - failedAt < refresh.cooldownMs) return fromKept(header, token)
     try {
       return await remote(header, token)
     } catch (error) {
       if (error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys) {
         throw error
       }
-      failedAt = Date.now()
+      failedAt = performance.now()
       return fromKept(header, token)
     }
   }
