@@ -1,7 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Sql from "../src/Sql/index.js"
@@ -91,6 +91,60 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
             WHERE attrelid = to_regclass(${table}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
           expect(columns.map((c) => c.attname)).toEqual(["migration_id", "created_at", "name"])
         }))
+    })
+
+    describe("the text of a .sql file", () => {
+      // A directory of the test's own under the repository's tmp/.
+      const scratch = Effect.acquireRelease(
+        Effect.promise(async () => {
+          const parent = Path.join(import.meta.dirname, "..", "tmp")
+          await mkdir(parent, { recursive: true })
+          return mkdtemp(Path.join(parent, "mig-text-"))
+        }),
+        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+      )
+
+      it.effect("that is not UTF-8 is refused, naming the file and the line, and nothing is applied", () =>
+        Effect.gen(function*() {
+          const table = `mig_latin_${suffix()}`
+          const first = `latin_a_${suffix()}`
+          const second = `latin_b_${suffix()}`
+          const dir = yield* scratch
+          yield* Effect.promise(() => writeFile(Path.join(dir, "0001_first.sql"), `CREATE TABLE ${first} (t text);\n`))
+          // Latin-1: "café" is the bytes 63 61 66 e9.
+          const latin = Buffer.concat([
+            Buffer.from(`CREATE TABLE ${second} (t text);\nINSERT INTO ${second} VALUES ('caf`),
+            Buffer.from([0xe9]),
+            Buffer.from("');\n")
+          ])
+          yield* Effect.promise(() => writeFile(Path.join(dir, "0002_second.sql"), latin))
+          const loader = Sql.Migrations.fromDirectory(dir)
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader, table })))
+          expect(error.reason).toBe("import-error")
+          expect(error.message).toContain(`${Path.join(dir, "0002_second.sql")} is not UTF-8 text (line 2)`)
+          expect(yield* present(first)).toBe(false)
+          expect(yield* present(second)).toBe(false)
+        }).pipe(Effect.scoped))
+
+      it.effect("opening with a byte order mark is applied as psql reads it, and checked without the mark", () =>
+        Effect.gen(function*() {
+          const table = `mig_bom_${suffix()}`
+          const made = `bom_${suffix()}`
+          const recorded = `bom_rec_${suffix()}`
+          const dir = yield* scratch
+          const file = Path.join(dir, "0001_make.sql")
+          yield* Effect.promise(() => writeFile(file, `\uFEFFCREATE TABLE ${made} (id integer);\n`))
+          const loader = Sql.Migrations.fromDirectory(dir)
+          expect(yield* Sql.Migrations.migrate({ loader, table })).toEqual([[1, "make"]])
+          expect(yield* present(made)).toBe(true)
+          // Saved again without the mark, it is the text that was applied.
+          yield* Effect.promise(() => writeFile(file, `CREATE TABLE ${made} (id integer);\n`))
+          expect(yield* Sql.Migrations.migrate({ loader, table })).toEqual([])
+          expect((yield* Sql.Migrations.migrationStatus({ loader, table })).edited).toEqual([])
+          const record = Sql.Migrations.fromRecord({ "0001_make": `\uFEFFCREATE TABLE ${recorded} (id integer)` })
+          expect(yield* Sql.Migrations.migrate({ loader: record, table: `${table}_rec` })).toEqual([[1, "make"]])
+          expect(yield* present(recorded)).toBe(true)
+        }).pipe(Effect.scoped))
     })
 
     describe("a migration setting the session's settings", () => {

@@ -9,6 +9,7 @@ import * as PgMigrator from "@effect/sql-pg/PgMigrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import { isUtf8 } from "node:buffer"
 import { readdir, readFile } from "node:fs/promises"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -51,9 +52,12 @@ const sqlChecksums = new WeakMap<PgMigrator.ResolvedMigration, string>()
 
 /**
  * A migration of SQL text: its checksum noted, and loaded (which the migrator does for the migrations it is about to
- * apply, before it runs the first one) only when the text holds no statement ending the migrator's transaction.
+ * apply, before it runs the first one) only when the text holds no statement ending the migrator's transaction. A
+ * byte order mark opening the text is not part of it, as psql reads a script (PostgreSQL reads it as a letter of the
+ * first word, a syntax error).
  */
-const sqlMigration = (id: number, name: string, text: string): PgMigrator.ResolvedMigration => {
+const sqlMigration = (id: number, name: string, source: string): PgMigrator.ResolvedMigration => {
+  const text = source.startsWith("\uFEFF") ? source.slice(1) : source
   const load = Effect.suspend(() => {
     const control = transactionControl(text)
     return control === undefined ? Effect.succeed(runSqlText(text)) : Effect.fail(
@@ -133,6 +137,31 @@ export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>
     )
   )
 
+// The first line (from 1) of `bytes` that is not UTF-8.
+const firstNonUtf8Line = (bytes: Buffer): number => {
+  let line = 1
+  let start = 0
+  for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+    if (!isUtf8(bytes.subarray(start, end))) return line
+    line++
+    start = end + 1
+  }
+  return line
+}
+
+/**
+ * The text of a `.sql` file, which must be UTF-8: read otherwise, its other bytes would become U+FFFD in the
+ * database (a Latin-1 `café` stored as `caf\uFFFD`), without an error.
+ */
+const sqlText = (path: string, bytes: Buffer): Effect.Effect<string, MigrationError> =>
+  isUtf8(bytes) ? Effect.succeed(bytes.toString("utf8")) : Effect.fail(
+    new MigrationError({
+      reason: "import-error",
+      message: `Migration file ${path} is not UTF-8 text (line ${firstNonUtf8Line(bytes)}): nothing was applied. ` +
+        "Save it as UTF-8"
+    })
+  )
+
 /**
  * The loader of `fromDirectory`: the files `<id>_<name>.sql` (SQL text) and `<id>_<name>.js|mjs|ts` (a module whose
  * default export is an effect) of a directory.
@@ -160,9 +189,12 @@ export const fromDirectory = (directory: string): PgMigrator.Loader =>
             return Effect.succeed([[[id, match[2]!, load], path]])
           }
           return Effect.tryPromise({
-            try: () => readFile(path, "utf8"),
+            try: () => readFile(path),
             catch: (cause) => new MigrationError({ reason: "import-error", message: `Cannot read ${path}`, cause })
-          }).pipe(Effect.map((text) => [[sqlMigration(id, match[2]!, text), path]]))
+          }).pipe(
+            Effect.flatMap((bytes) => sqlText(path, bytes)),
+            Effect.map((text) => [[sqlMigration(id, match[2]!, text), path]])
+          )
         }
       ).pipe(Effect.flatMap((found) => checkedIds(found.flat())))
     })
