@@ -135,6 +135,44 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
         }
       }))
 
+    it.effect(
+      "a failure names what the server answered, with its SQLSTATE, and nothing is applied",
+      () =>
+        Effect.gen(function*() {
+          const dir = Path.join(yield* WorkDir, "broken")
+          mkdirSync(dir)
+          writeFileSync(
+            Path.join(dir, "0001_broken.sql"),
+            "CREATE TABLE cli_broken (id integer);\nCREATE TABLEX oops;\n"
+          )
+          const args = ["--dir", dir, "--env-prefix", "SQLTEST", "--table", "cli_broken_migrations"]
+          const failed = yield* run(["up", ...args])
+          expect(failed.code).toBe(1)
+          expect(failed.stderr).toContain(
+            `glam-migrate: Migration "1_broken" failed: syntax error at or near "TABLEX" (SQLSTATE 42601)`
+          )
+          const status = yield* run(["status", ...args])
+          expect(status.stdout).toContain("current: none")
+          expect(status.stdout).toContain("pending 1_broken")
+
+          // The migrations table cannot be created: the operation's failure says why.
+          const noSchema = yield* run([
+            "up",
+            "--dir",
+            dir,
+            "--env-prefix",
+            "SQLTEST",
+            "--table",
+            "cli_nowhere.migrations"
+          ])
+          expect(noSchema.code).toBe(1)
+          expect(noSchema.stderr).toContain(
+            `glam-migrate: Database operation failed: schema "cli_nowhere" does not exist (SQLSTATE 3F000)`
+          )
+        }),
+      180_000
+    )
+
     it.effect("without a server names the keys and variables to set, and how to name the service", () =>
       Effect.gen(function*() {
         const unnamed = yield* run(["up", "--dir", migrations])

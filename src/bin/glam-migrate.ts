@@ -18,10 +18,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { formatConfigError, layer as configLayer } from "../Config/GlamConfigProvider.js"
+import { redactUrlCredentials } from "../Config/Redaction.js"
 import { DatabaseError } from "../Errors/InfrastructureErrors.js"
 import { defaultMigrationsTable, fromDirectory, migrate, MigrationError, migrationStatus } from "../Sql/Migrations.js"
 import { layer as sqlLayer, optionsFromConfig } from "../Sql/Sql.js"
 import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
+import { driverError, sqlStateOf } from "../Sql/SqlErrors.js"
 
 const dir = Options.directory("dir", { exists: "yes" }).pipe(
   Options.withAlias("d"),
@@ -125,12 +127,35 @@ const command = Command.make("glam-migrate").pipe(
 
 const cli = Command.run(command, { name: "glam-migrate", version: "0.1.0" })
 
-const describe = (error: unknown): string =>
-  ConfigError.isConfigError(error)
-    ? formatConfigError(error)
-    : error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+const messageOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error
     ? String((error as { readonly message: unknown }).message)
     : String(error)
+
+/**
+ * What the server answered to the failure (`syntax error at or near "TABEL"`, `permission denied for schema
+ * public`) with its SQLSTATE, found down the chain of causes; the typed error's own message names only the migration
+ * or the operation. Credentials of a URL in it are hidden.
+ */
+const serverReason = (error: unknown): { readonly message: string; readonly state: string } | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const state = sqlStateOf(current)
+    if (state !== undefined) return { message: redactUrlCredentials(messageOf(driverError(current))), state }
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const describe = (error: unknown): string => {
+  if (ConfigError.isConfigError(error)) return formatConfigError(error)
+  const message = messageOf(error)
+  const reason = serverReason(error)
+  if (reason === undefined) return message
+  return message.includes(reason.message)
+    ? `${message} (SQLSTATE ${reason.state})`
+    : `${message}: ${reason.message} (SQLSTATE ${reason.state})`
+}
 
 cli(process.argv).pipe(
   // @effect/cli has printed its own usage errors; everything else gets one line on stderr and exit code 1.
