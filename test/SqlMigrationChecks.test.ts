@@ -21,6 +21,17 @@ const present = (name: string) =>
     (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
   ).pipe(Effect.map((rows) => rows[0]?.present === true))
 
+/** A directory of the test's own under the repository's tmp/, removed with the scope. */
+const scratch = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const parent = Path.join(import.meta.dirname, "..", "tmp")
+      await mkdir(parent, { recursive: true })
+      return mkdtemp(Path.join(parent, prefix))
+    }),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
+
 const asMigrationError = (error: unknown) => {
   expect(error).toBeInstanceOf(Sql.Migrations.MigrationError)
   return error as Sql.Migrations.MigrationError
@@ -94,22 +105,12 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
     })
 
     describe("the text of a .sql file", () => {
-      // A directory of the test's own under the repository's tmp/.
-      const scratch = Effect.acquireRelease(
-        Effect.promise(async () => {
-          const parent = Path.join(import.meta.dirname, "..", "tmp")
-          await mkdir(parent, { recursive: true })
-          return mkdtemp(Path.join(parent, "mig-text-"))
-        }),
-        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-      )
-
       it.effect("that is not UTF-8 is refused, naming the file and the line, and nothing is applied", () =>
         Effect.gen(function*() {
           const table = `mig_latin_${suffix()}`
           const first = `latin_a_${suffix()}`
           const second = `latin_b_${suffix()}`
-          const dir = yield* scratch
+          const dir = yield* scratch("mig-text-")
           yield* Effect.promise(() => writeFile(Path.join(dir, "0001_first.sql"), `CREATE TABLE ${first} (t text);\n`))
           // Latin-1: "café" is the bytes 63 61 66 e9.
           const latin = Buffer.concat([
@@ -131,7 +132,7 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
           const table = `mig_bom_${suffix()}`
           const made = `bom_${suffix()}`
           const recorded = `bom_rec_${suffix()}`
-          const dir = yield* scratch
+          const dir = yield* scratch("mig-text-")
           const file = Path.join(dir, "0001_make.sql")
           yield* Effect.promise(() => writeFile(file, `\uFEFFCREATE TABLE ${made} (id integer);\n`))
           const loader = Sql.Migrations.fromDirectory(dir)
@@ -144,6 +145,53 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
           const record = Sql.Migrations.fromRecord({ "0001_make": `\uFEFFCREATE TABLE ${recorded} (id integer)` })
           expect(yield* Sql.Migrations.migrate({ loader: record, table: `${table}_rec` })).toEqual([[1, "make"]])
           expect(yield* present(recorded)).toBe(true)
+        }).pipe(Effect.scoped))
+    })
+
+    describe("the names of migrations", () => {
+      it.effect("two of one id are refused, naming both, and nothing is applied", () =>
+        Effect.gen(function*() {
+          const table = `mig_dup_${suffix()}`
+          const first = `dup_a_${suffix()}`
+          const second = `dup_b_${suffix()}`
+          const dir = yield* scratch("mig-dup-")
+          yield* Effect.promise(() => writeFile(Path.join(dir, "0001_first.sql"), `CREATE TABLE ${first} (id int)`))
+          yield* Effect.promise(() => writeFile(Path.join(dir, "1_second.sql"), `CREATE TABLE ${second} (id int)`))
+          const fromFiles = Sql.Migrations.fromDirectory(dir)
+          const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader: fromFiles, table })))
+          expect(error.reason).toBe("duplicates")
+          expect(error.message).toContain(
+            `Migrations ${Path.join(dir, "0001_first.sql")} and ${Path.join(dir, "1_second.sql")} have one id, 1`
+          )
+          expect(yield* present(first)).toBe(false)
+          const fromRecord = Sql.Migrations.fromRecord({
+            "0001_first": `CREATE TABLE ${first} (id int)`,
+            "1_second": `CREATE TABLE ${second} (id int)`
+          })
+          const recordError = asMigrationError(
+            yield* failureIn(Sql.Migrations.migrate({ loader: fromRecord, table }))
+          )
+          expect(recordError.message).toContain("Migrations 0001_first and 1_second have one id, 1")
+          expect(yield* present(first)).toBe(false)
+        }).pipe(Effect.scoped))
+
+      it.effect("a .sql file whose name the loader cannot read is refused, naming it, and nothing is applied", () =>
+        Effect.gen(function*() {
+          const made = `misnamed_${suffix()}`
+          for (const name of ["0002_add_v1.2.sql", "0002_add.SQL", "0002_.sql"]) {
+            const dir = yield* scratch("mig-name-")
+            yield* Effect.promise(() => writeFile(Path.join(dir, "0001_make.sql"), `CREATE TABLE ${made} (id int)`))
+            yield* Effect.promise(() => writeFile(Path.join(dir, name), "SELECT 1"))
+            // Not migrations, and not refused: notes, build output next to compiled migrations.
+            yield* Effect.promise(() => writeFile(Path.join(dir, "README.md"), "notes"))
+            yield* Effect.promise(() => writeFile(Path.join(dir, "0003_more.d.ts"), "export {}"))
+            const loader = Sql.Migrations.fromDirectory(dir)
+            const error = asMigrationError(
+              yield* failureIn(Sql.Migrations.migrate({ loader, table: `mig_name_${suffix()}` }))
+            )
+            expect(error.message, name).toContain(`Migration file ${Path.join(dir, name)} is not named <id>_<name>.sql`)
+            expect(yield* present(made), name).toBe(false)
+          }
         }).pipe(Effect.scoped))
     })
 

@@ -76,7 +76,9 @@ export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>
  * Migrations from the files `<id>_<name>.sql` (SQL text) and `<id>_<name>.js|mjs|ts` (a module whose default
  * export is an effect) of a directory. `.ts` files need a runtime that imports TypeScript (tsx, vitest). A `.sql`
  * file is UTF-8 text (a byte order mark opening it is dropped, as psql drops it); one that is not fails the run before
- * anything is applied (`MigrationError`, reason `import-error`, naming the file and the line).
+ * anything is applied (`MigrationError`, reason `import-error`, naming the file and the line). A file named as a SQL
+ * migration that does not read as one (`0003_add_v1.2.sql`, `0003_add.SQL`) fails the run the same way, naming it;
+ * two migrations of one id fail it with reason `duplicates`, naming both.
  *
  * @since 0.1.0
  * @category loaders

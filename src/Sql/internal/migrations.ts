@@ -75,19 +75,44 @@ const sqlMigration = (id: number, name: string, source: string): PgMigrator.Reso
   return migration
 }
 
-// Ids are JavaScript numbers: digits past 2^53 would be rounded into another id, silently.
+// The first two sources given one id (`0001_a.sql` and `1_b.ts`); in the order given.
+const duplicateIn = (
+  migrations: ReadonlyArray<readonly [PgMigrator.ResolvedMigration, string]>
+): readonly [id: number, first: string, second: string] | undefined => {
+  const seen = new Map<number, string>()
+  for (const [[id], source] of migrations) {
+    const first = seen.get(id)
+    if (first !== undefined) return [id, first, source]
+    seen.set(id, source)
+  }
+  return undefined
+}
+
+// Ids are JavaScript numbers: digits past 2^53 would be rounded into another id, silently. Two migrations of one id
+// are named (the migrator's own refusal names neither).
 const checkedIds = (
   migrations: ReadonlyArray<readonly [PgMigrator.ResolvedMigration, string]>
 ): Effect.Effect<Array<PgMigrator.ResolvedMigration>, MigrationError> => {
   const unsafe = migrations.find(([[id]]) => !Number.isSafeInteger(id))
-  return unsafe === undefined
-    ? Effect.succeed(migrations.map(([migration]) => migration).sort(([a], [b]) => a - b))
-    : Effect.fail(
+  if (unsafe !== undefined) {
+    return Effect.fail(
       new MigrationError({
         reason: "bad-state",
         message: `Migration ${unsafe[1]} has an id above ${Number.MAX_SAFE_INTEGER}, the largest the migrator can hold`
       })
     )
+  }
+  const duplicate = duplicateIn(migrations)
+  if (duplicate !== undefined) {
+    const [id, first, second] = duplicate
+    return Effect.fail(
+      new MigrationError({
+        reason: "duplicates",
+        message: `Migrations ${first} and ${second} have one id, ${id}: nothing was applied. Give each its own id`
+      })
+    )
+  }
+  return Effect.succeed(migrations.map(([migration]) => migration).sort(([a], [b]) => a - b))
 }
 
 // What a migration's `load` gives, as the migrator reads it: the effect itself, or a module whose default export is.
@@ -137,6 +162,16 @@ export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>
     )
   )
 
+// A file named as a SQL migration (`0003_add_v1.2.sql`, `0004_x.SQL`, `0005_.sql`) that `fileName` does not read.
+const misnamedSql = /^\d+_.*\.sql$/i
+
+const misnamed = (path: string) =>
+  new MigrationError({
+    reason: "import-error",
+    message: `Migration file ${path} is not named <id>_<name>.sql (a name of at least one character and no dot, ` +
+      "the extension in lowercase): it would never be applied. Nothing was applied; rename it"
+  })
+
 // The first line (from 1) of `bytes` that is not UTF-8.
 const firstNonUtf8Line = (bytes: Buffer): number => {
   let line = 1
@@ -177,11 +212,16 @@ export const fromDirectory = (directory: string): PgMigrator.Loader =>
     Effect.flatMap((files) => {
       const absolute = Path.resolve(directory)
       // The text of a `.sql` file is read here: its checksum is checked against the recorded one before the run.
+      // Sorted, so that a refusal names the same file whatever order the file system lists them in.
       return Effect.forEach(
-        files,
+        [...files].sort(),
         (file): Effect.Effect<Array<[PgMigrator.ResolvedMigration, string]>, MigrationError> => {
           const match = file.match(fileName)
-          if (match === null) return Effect.succeed([])
+          if (match === null) {
+            return misnamedSql.test(file)
+              ? Effect.fail(misnamed(Path.join(absolute, file)))
+              : Effect.succeed([])
+          }
           const path = Path.join(absolute, file)
           const id = Number(match[1])
           if (match[3] !== "sql") {
