@@ -195,6 +195,41 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
         }).pipe(Effect.scoped))
     })
 
+    describe("a role without the right to create in the schema of the migrations table", () => {
+      it.effect("applies migrations that need none when the tables are there, created by another role", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const { database } = yield* Backends.TestDatabase
+          const role = `mig_rights_${suffix()}`
+          const schema = `mig_rights_${suffix()}`
+          const table = `${schema}.migrations`
+          yield* Effect.acquireRelease(
+            sql.unsafe(`CREATE ROLE ${role} LOGIN`).raw,
+            () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
+          )
+          // The schema's owner applies the first migration, creating the migrations and checksums tables.
+          yield* sql.unsafe(`CREATE SCHEMA ${schema}; GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
+          const first = { "0001_items": `CREATE TABLE ${schema}.items (id integer)` }
+          yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(first), table })
+          yield* sql.unsafe(
+            `GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`
+          )
+            .raw
+          // The role may write to the tables, not create one in the schema.
+          const loader = Sql.Migrations.fromRecord({ ...first, "0002_seed": `INSERT INTO ${schema}.items VALUES (1)` })
+          const applied = yield* Sql.Migrations.migrate({ loader, table }).pipe(
+            Effect.provide(Sql.layer({
+              host: services.postgres.host,
+              port: services.postgres.port,
+              user: role,
+              database
+            }))
+          )
+          expect(applied).toEqual([[2, "seed"]])
+          expect(yield* sql`SELECT id FROM ${sql(`${schema}.items`)}`).toEqual([{ id: 1 }])
+        }).pipe(Effect.scoped))
+    })
+
     describe("a migration setting the session's settings", () => {
       it.effect("leaves them as they were on the pooled connection, for the service's queries after it", () =>
         Effect.gen(function*() {

@@ -262,24 +262,40 @@ export const checkTable = (table: string): Effect.Effect<void, MigrationError> =
   )
 
 /**
+ * Whether the table exists, found as the migrator finds it (through `search_path`). `CREATE TABLE IF NOT EXISTS` is
+ * not that test: it needs the right to create in the schema even when the table is there.
+ */
+const tableExists = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ readonly present: boolean }>`SELECT to_regclass(${table}) IS NOT NULL AS present`.withoutTransform,
+      (rows) => rows[0]?.present === true
+    ))
+
+/**
  * The migrator creates its table when `::regclass` fails: two instances starting together would both try.
  * Creating it first, under a transaction-scoped advisory lock, leaves the migrator's LOCK TABLE to serialize them.
- * `bigint`, so that timestamp ids (20261204120000) fit.
+ * `bigint`, so that timestamp ids (20261204120000) fit. A table that exists is left alone, so a role that may write
+ * to it but not create in its schema runs migrations.
  *
  * @internal
  */
 export const ensureMigrationsTable = (table: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(
-      Effect.zipRight(
-        sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
-        sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      Effect.flatMap(tableExists(table), (exists) =>
+        exists ? Effect.void : sql.withTransaction(
+          Effect.zipRight(
+            sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
+            sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
   migration_id bigint primary key,
   created_at timestamp with time zone not null default now(),
   name text not null
 )`
-      )
-    ))
+          )
+        ))
+  )
 
 // The largest id each integer type of `migration_id` holds; an id above it would make the migrator's insert fail,
 // which it reports as "locked" and treats as nothing to do.
@@ -471,7 +487,8 @@ const recordChecksums = (table: string, checksums: string, rows: ReadonlyArray<S
 /**
  * Refuses a run when an applied SQL migration's text is not the one it was applied with (its checksum is not the
  * recorded one), naming it; records the checksum of an applied one that has none (applied before checksums were
- * recorded). Creates the checksums table first; all of it under a transaction-scoped advisory lock on that table.
+ * recorded). Creates the checksums table first when it does not exist; all of it under a transaction-scoped advisory
+ * lock on that table.
  * Returns the checksums table's name qualified by the schema it is in: the migrations of the run record their
  * checksums there, whatever `search_path` a migration sets.
  *
@@ -483,7 +500,8 @@ export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrat
     const summed = summedIn(migrations)
     return sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`checksums ${checksums}`}))`
-      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(checksums)} (
+      if (!(yield* tableExists(checksums))) {
+        yield* sql`CREATE TABLE IF NOT EXISTS ${sql(checksums)} (
   migrations_table text NOT NULL,
   migration_id bigint NOT NULL,
   name text NOT NULL,
@@ -491,6 +509,7 @@ export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrat
   recorded_at timestamp with time zone NOT NULL DEFAULT now(),
   PRIMARY KEY (migrations_table, migration_id)
 )`
+      }
       const [resolved] = yield* sql<{ readonly schema: string }>`SELECT n.nspname AS schema FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${checksums})`.withoutTransform
       // The identifier helper reads a dot as a schema separator: a schema named with one keeps the name as given.
