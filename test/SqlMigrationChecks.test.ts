@@ -175,6 +175,25 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
           expect(yield* present(first)).toBe(false)
         }).pipe(Effect.scoped))
 
+      it.effect("a record's entry that is not a migration is refused, naming it, and nothing is applied", () =>
+        Effect.gen(function*() {
+          const made = `rec_entry_${suffix()}`
+          const cases: ReadonlyArray<readonly [Record<string, Sql.Migrations.MigrationSource>, string]> = [
+            [{ "create_items": "SELECT 1" }, `Migration key "create_items" is not <id>_<name>`],
+            [{ "_0002_items": "SELECT 1" }, `Migration key "_0002_items" is not <id>_<name>`],
+            [{ "0002_items": undefined as unknown as string }, "Migration 0002_items is undefined"],
+            [{ "0002_items": {} as unknown as string }, "Migration 0002_items is an object"]
+          ]
+          for (const [entry, message] of cases) {
+            const loader = Sql.Migrations.fromRecord({ "0001_make": `CREATE TABLE ${made} (id int)`, ...entry })
+            const error = asMigrationError(
+              yield* failureIn(Sql.Migrations.migrate({ loader, table: `mig_rec_${suffix()}` }))
+            )
+            expect(error.message, message).toContain(message)
+            expect(yield* present(made), message).toBe(false)
+          }
+        }))
+
       it.effect("a .sql file whose name the loader cannot read is refused, naming it, and nothing is applied", () =>
         Effect.gen(function*() {
           const made = `misnamed_${suffix()}`

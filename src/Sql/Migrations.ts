@@ -54,7 +54,9 @@ export type MigrationSource = string | Effect.Effect<unknown, unknown, SqlClient
 export const defaultMigrationsTable = "effect_sql_migrations"
 
 /**
- * Migrations from a record keyed `<id>_<name>` (`"0001_create_items"`), applied in the order of their ids.
+ * Migrations from a record keyed `<id>_<name>` (`"0001_create_items"`), applied in the order of their ids. An entry
+ * whose key is of another form (`"create_items"`) or whose value is neither SQL text nor an effect (`undefined`)
+ * fails the run before anything is applied (`MigrationError`, reason `import-error`, naming it).
  *
  * @example
  * ```ts

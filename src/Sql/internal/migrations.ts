@@ -142,25 +142,40 @@ export const defectsAsFailures = (
     })
   ])
 
+const kindOf = (value: unknown): string =>
+  value === undefined || value === null ? String(value) : typeof value === "object" ? "an object" : `a ${typeof value}`
+
 /**
- * The loader of `fromRecord`: the record's keys `<id>_<name>`, applied in the order of their ids.
+ * The loader of `fromRecord`: the record's keys `<id>_<name>`, applied in the order of their ids. Every entry is
+ * meant as a migration: a key of another form (`create_items`, `_0001_items`) or a value that is neither SQL text
+ * nor an effect (an `undefined` import) fails the loader naming it, where it would never be applied.
  *
  * @internal
  */
 export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>): PgMigrator.Loader =>
-  Effect.suspend(() =>
-    checkedIds(
-      Object.entries(migrations).flatMap(([key, source]): Array<[PgMigrator.ResolvedMigration, string]> => {
-        const match = key.match(recordKey)
-        if (match === null) return []
-        const id = Number(match[1])
-        const migration: PgMigrator.ResolvedMigration = typeof source === "string"
-          ? sqlMigration(id, match[2]!, source)
-          : [id, match[2]!, Effect.succeed(source)]
-        return [[migration, key]]
-      })
-    )
-  )
+  Effect.suspend(() => {
+    const resolved: Array<[PgMigrator.ResolvedMigration, string]> = []
+    for (const [key, source] of Object.entries(migrations)) {
+      const match = key.match(recordKey)
+      if (match === null || (typeof source !== "string" && !Effect.isEffect(source))) {
+        return Effect.fail(
+          new MigrationError({
+            reason: "import-error",
+            message: match === null
+              ? `Migration key ${JSON.stringify(key)} is not <id>_<name> (such as 0001_create_items): it would ` +
+                "never be applied. Nothing was applied; rename it"
+              : `Migration ${key} is ${kindOf(source)}, neither SQL text nor an effect. Nothing was applied`
+          })
+        )
+      }
+      const id = Number(match[1])
+      resolved.push([
+        typeof source === "string" ? sqlMigration(id, match[2]!, source) : [id, match[2]!, Effect.succeed(source)],
+        key
+      ])
+    }
+    return checkedIds(resolved)
+  })
 
 // A file named as a SQL migration (`0003_add_v1.2.sql`, `0004_x.SQL`, `0005_.sql`) that `fileName` does not read.
 const misnamedSql = /^\d+_.*\.sql$/i
