@@ -1,12 +1,13 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import * as Backends from "./fixtures/sql/backends.js"
+import { eventually } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -27,6 +28,15 @@ const workDir = Layer.scoped(
   )
 )
 
+/** The environment of the CLI: the test database through the seed's flat variables. */
+const cliEnv = (database: string) => ({
+  PATH: process.env.PATH,
+  SQLTEST_DB_HOST: services.postgres.host,
+  SQLTEST_DB_PORT: String(services.postgres.port),
+  SQLTEST_DB_USER: services.postgres.user,
+  SQLTEST_DB_NAME: database
+})
+
 /** Runs the CLI in the working directory against the test database; its exit code and output. */
 const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
@@ -36,14 +46,7 @@ const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
       try {
         const { stderr, stdout } = await promisify(execFile)(tsx, [cli, ...args], {
           cwd,
-          env: {
-            PATH: process.env.PATH,
-            SQLTEST_DB_HOST: services.postgres.host,
-            SQLTEST_DB_PORT: String(services.postgres.port),
-            SQLTEST_DB_USER: services.postgres.user,
-            SQLTEST_DB_NAME: database,
-            ...env
-          },
+          env: { ...cliEnv(database), ...env },
           timeout: 30_000
         })
         return { code: 0, stdout, stderr }
@@ -170,6 +173,37 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
             `glam-migrate: Database operation failed: schema "cli_nowhere" does not exist (SQLSTATE 3F000)`
           )
         }),
+      180_000
+    )
+
+    it.effect(
+      "a run a signal interrupts exits with code 130, saying so, and applies nothing",
+      () =>
+        Effect.gen(function*() {
+          const cwd = yield* WorkDir
+          const { database } = yield* Backends.TestDatabase
+          const sql = yield* SqlClient.SqlClient
+          const dir = Path.join(cwd, "slow")
+          mkdirSync(dir)
+          writeFileSync(Path.join(dir, "0001_slow.sql"), "CREATE TABLE cli_slow (id integer);\nSELECT pg_sleep(600);\n")
+          const args = ["up", "--dir", dir, "--env-prefix", "SQLTEST", "--table", "cli_slow_migrations"]
+          const child = spawn(tsx, [cli, ...args], { cwd, env: cliEnv(database) })
+          yield* Effect.addFinalizer(() => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL")))
+          let stderr = ""
+          child.stderr.on("data", (chunk) => stderr += String(chunk))
+          const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+          yield* eventually(
+            sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = ${database} AND application_name = 'glam-migrate' AND query LIKE '%pg_sleep(600)%'`,
+            (rows) => rows[0]!.n > 0,
+            "the migration to run",
+            120_000
+          )
+          child.kill("SIGTERM")
+          expect(yield* Effect.promise(() => exited)).toBe(130)
+          expect(stderr).toContain("glam-migrate: interrupted: the migrations of an unfinished run are not applied")
+          expect(yield* sql`SELECT to_regclass('cli_slow') IS NULL AS absent`).toEqual([{ absent: true }])
+        }).pipe(Effect.scoped),
       180_000
     )
 

@@ -24,6 +24,7 @@ import { defaultMigrationsTable, fromDirectory, migrate, MigrationError, migrati
 import { layer as sqlLayer, optionsFromConfig } from "../Sql/Sql.js"
 import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
 import { driverError, sqlStateOf } from "../Sql/SqlErrors.js"
+import { teardownOf } from "./internal/teardown.js"
 
 const dir = Options.directory("dir", { exists: "yes" }).pipe(
   Options.withAlias("d"),
@@ -158,10 +159,17 @@ const describe = (error: unknown): string => {
 }
 
 cli(process.argv).pipe(
-  // @effect/cli has printed its own usage errors; everything else gets one line on stderr and exit code 1.
+  // @effect/cli has printed its own usage errors; everything else gets one line on stderr and exit code 1, an
+  // interruption exit code 130.
   Effect.tapError((error) =>
     ValidationError.isValidationError(error) ? Effect.void : Console.error(`glam-migrate: ${describe(error)}`)
   ),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: teardownOf(
+      "glam-migrate",
+      "the migrations of an unfinished run are not applied; glam-migrate status shows what is"
+    )
+  })
 )

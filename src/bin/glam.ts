@@ -17,6 +17,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { generate } from "./internal/newService.js"
+import { teardownOf } from "./internal/teardown.js"
 
 const serviceName = Args.text({ name: "service-name" }).pipe(
   Args.withDescription(
@@ -72,12 +73,16 @@ const command = Command.make("glam").pipe(
 const cli = Command.run(command, { name: "glam", version: "0.2.0" })
 
 cli(process.argv).pipe(
-  // @effect/cli has printed its own usage errors; a refusal is one line on stderr; either exits with code 1.
+  // @effect/cli has printed its own usage errors; a refusal is one line on stderr; either exits with code 1, an
+  // interruption with code 130.
   Effect.tapError((error) =>
     ValidationError.isValidationError(error)
       ? Effect.void
       : Console.error(`glam: ${"message" in error ? error.message : String(error)}`)
   ),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: teardownOf("glam", "the service's directory may be incomplete; remove it and run glam new again")
+  })
 )
