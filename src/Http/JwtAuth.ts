@@ -164,7 +164,8 @@ const keySetUnavailable = () =>
 /**
  * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `secret`
  * shorter than the hash output of a pinned HMAC algorithm (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518,
- * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret. The algorithms are
+ * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret (a warning instead with
+ * `auth.allow_short_secret`, for a fleet that still shares such a secret). The algorithms are
  * names of RFC 7518 (case-sensitive) the key source verifies: HS* with a `secret`, RS/PS/ES/EdDSA/Ed25519 with a
  * `public_key` (imported for each of them) or a `jwks_url`; else a `ConfigError` at `auth.algorithms`. A `jwks_url`
  * that is not an `http:` or `https:` URL, or that holds credentials (`user:password@`, which `fetch` never sends),

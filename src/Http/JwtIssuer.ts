@@ -187,7 +187,8 @@ const payloadOf = (
 /**
  * Builds an issuer (the algorithm is the first of `auth.algorithms`). For an HMAC algorithm, an `auth.secret`
  * shorter than its hash output (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518, section 3.2) is a
- * `ConfigError` at `auth.secret` that names the algorithm, never the secret.
+ * `ConfigError` at `auth.secret` that names the algorithm, never the secret (a warning instead with
+ * `auth.allow_short_secret`).
  *
  * @since 0.2.0
  * @category constructors
