@@ -8,10 +8,10 @@
  * (adopted when valid, else generated; `traceparent`'s trace id), the four id response headers, the envelope
  * (`{ data, meta }` with request id, correlation id and timestamp), `prom-client` metrics (the toolkit's three,
  * labelled with the route template), an in-memory fixed-window rate limit keyed by client IP, a JWT check
- * (`jose`, only when `Authorization` is sent, as the toolkit's middleware), CORS (skipped without `Origin`, as the
- * toolkit does), the security headers the toolkit sends, and an access log gated by level (Warning: no line
- * written). Each framework keeps its defaults otherwise (Express computes an ETag; `X-Powered-By` is off, as the
- * security headers want). The requests carry no token and no `Origin`.
+ * (`jose`, only when `Authorization` is sent, as the toolkit's middleware), CORS (`Vary: Origin` on every answer,
+ * the CORS headers for an allowed `Origin`, as the toolkit does), the security headers the toolkit sends, and an
+ * access log gated by level (Warning: no line written). Each framework keeps its defaults otherwise (Express
+ * computes an ETag; `X-Powered-By` is off, as the security headers want). The requests carry no token and no `Origin`.
  *
  * Targets: toolkit >= 1.0 x Express req/s; the Fastify figure is printed with where the gap sits: bare platform
  * vs bare Fastify (the framework under the stack) and toolkit vs bare platform (the stack itself).
