@@ -47,8 +47,9 @@ export interface TelemetryOptions<P extends string, A, B> {
    *
    * - `"skip"` (the default): not published (logged at debug, counted `outcome="handled"`), so a restart of the
    *   service makes no second event of a device's last retained reading.
-   * - `"publish"`: published as any message, for devices that only publish retained state and a service that wants
-   *   it when it starts; each start then publishes it again (one event within the Bus's duplicate window).
+   * - `"publish"`: published as every other message, for devices that only publish retained state and a service
+   *   that wants it when it starts; each start then publishes it again (one event within the Bus's duplicate
+   *   window).
    *
    * @since 0.2.0
    */

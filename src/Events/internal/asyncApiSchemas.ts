@@ -17,8 +17,8 @@ export const idOf = (subject: string): string => subject.replace(/[^\w.-]/g, "_"
 export const messageName = (subject: string): string =>
   idOf(subject.split(/[._-]/).filter((t) => t !== "").map((t) => t[0]!.toUpperCase() + t.slice(1)).join(""))
 
-// `effect` writes "any value" as `{ "$id": "/schemas/unknown" }`; a relative `$id` would re-base references
-// for some tools, so the document says `{}` (any JSON value) instead.
+// `effect` writes `Schema.Unknown` as `{ "$id": "/schemas/unknown" }`; a relative `$id` would re-base references
+// for some tools, so the document says `{}` (every JSON value) instead.
 const toJson = (u: unknown): Json =>
   JSON.parse(
     JSON.stringify(u, (_, value: unknown) =>
