@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { isRetryable } from "../../Errors/ErrorMapping.js"
 import { CircuitOpenError } from "../../Errors/InfrastructureErrors.js"
+import { monotonicMillis } from "../../internal/monotonic.js"
 import { quoteValue } from "../../internal/text.js"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type { CircuitBreaker, Options, State } from "../CircuitBreaker.js"
@@ -101,19 +102,14 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>, trial: boolean, counts: (e
   return counts(failure) ? "failure" : trial ? "neutral" : "success"
 }
 
-/**
- * Milliseconds of the fiber's `Clock` that never go back (its nanoseconds: a monotonic clock on the default one):
- * timed on the wall clock, a breaker would stay open as long as the clock was set back (NTP, a VM's resume).
- */
-const monotonicMillis = Effect.clockWith((clock) =>
-  Effect.sync(() => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n))
-)
+// The fiber's `Clock` on its monotonic side: the wall clock set back does not hold a breaker open longer.
+const monotonicNow = Effect.clockWith((clock) => Effect.sync(() => monotonicMillis(clock)))
 
 // `open_until` on the wall clock: now, plus what is left of the open period on the monotonic one.
 const openError = (name: string, s: Breaker, resetMs: number) =>
   Effect.clockWith((clock) =>
     Effect.sync(() => {
-      const left = s.openedAt + resetMs - Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+      const left = s.openedAt + resetMs - monotonicMillis(clock)
       return new CircuitOpenError({
         message: `Circuit breaker for ${name} is open`,
         details: {
@@ -174,10 +170,10 @@ export const make = (options: Options): Effect.Effect<CircuitBreaker> =>
     const ref = yield* Ref.make<Breaker>({ state: "closed", failures: 0, openedAt: 0, trials: 0, halfOpenings: 0 })
     yield* Metric.set(gauge, 0)
     const publish = (s: Breaker) => Metric.set(gauge, stateValue[s.state])
-    const admitted = Effect.flatMap(monotonicMillis, (now) => Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
+    const admitted = Effect.flatMap(monotonicNow, (now) => Ref.modify(ref, (s) => admit(s, now, resetMs, maxTrials)))
     const recorded = (outcome: Outcome, admitted: Admission) =>
       Effect.flatMap(
-        monotonicMillis,
+        monotonicNow,
         (now) => Ref.updateAndGet(ref, (s) => record(s, outcome, admitted, now, options.failureThreshold))
       ).pipe(Effect.flatMap(publish))
 

@@ -9,6 +9,7 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { monotonicMillis } from "../../internal/monotonic.js"
 
 interface FixedCounter {
   count: number
@@ -107,7 +108,7 @@ export const makeState = () => {
 // clock on the default one): on the wall clock, set back (NTP, a VM's resume), a count would not expire and a bucket
 // not refill until it caught up, every client over its limit refused that long.
 const atNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
-  Effect.clockWith((clock) => Effect.sync(() => f(Number(clock.unsafeCurrentTimeNanos() / 1_000_000n))))
+  Effect.clockWith((clock) => Effect.sync(() => f(monotonicMillis(clock))))
 
 /**
  * A store of {@link makeState}'s state, on the fiber's `Clock`.
