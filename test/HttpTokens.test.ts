@@ -394,9 +394,9 @@ describe("Password", () => {
   const stored = (params: string, s = salt, k = key) => `$scrypt$v=1$${params}$${s}$${k}`
   // Each stored string and the reason its InvalidPasswordHash message names.
   const malformed: ReadonlyArray<readonly [string, string]> = [
-    ["", "not a $scrypt$v=1"],
-    ["plain", "not a $scrypt$v=1"],
-    ["$2b$12$abcdefghijklmnopqrstuv", "not a $scrypt$v=1"],
+    ["", "not a $scrypt$, bcrypt"],
+    ["plain", "not a $scrypt$, bcrypt"],
+    ["$2b$12$abcdefghijklmnopqrstuv", "not a bcrypt"],
     ["$scrypt$v=2$ln=10,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "unknown version"],
     [stored("ln=10,r=8"), "not a $scrypt$v=1"],
     [stored("ln=10,r=8,p=1", "!!!!"), "not a $scrypt$v=1"],
@@ -410,7 +410,7 @@ describe("Password", () => {
     [stored("ln=10,r=8,p=2147483648"), "p must be an integer in 1..16"],
     [stored("ln=10,r=1000000,p=1000000"), "r must be an integer in 1..32"],
     [stored("ln=16,r=1,p=1"), "ln must be below 16 * r"],
-    [stored("ln=20,r=9,p=1"), "128 * 2^ln * r exceeds 1 GiB"],
+    [stored("ln=20,r=9,p=1"), "128 * 2^ln * r exceeds 256 MiB"],
     [stored("ln=10,r=8,p=1", salt, "aGFzaA"), "key length must be an integer in 16..64"],
     [stored("ln=10,r=8,p=1", salt, "A".repeat(100)), "key length must be an integer in 16..64"],
     [stored("ln=10,r=8,p=1", "c2FsdA", key), "salt length must be an integer in 8..64"]

@@ -2,6 +2,8 @@
  * Password hashing with scrypt (`node:crypto`, memory-hard): a versioned, self-describing hash string
  * `$scrypt$v=1$ln=17,r=8,p=1$<salt>$<hash>` (base64, no padding) that carries everything needed to verify it,
  * verification in constant time, and {@link needsRehash} to upgrade stored hashes when the parameters change.
+ * {@link verify} also reads the hashes passlib stores for the Python services (bcrypt `$2a$`/`$2b$`/`$2y$` and
+ * `$pbkdf2-sha256$`), so a service taking over their users can log them in and hash again with scrypt.
  *
  * @since 0.2.0
  */
@@ -10,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
+import * as Passlib from "./internal/passlibHashes.js"
 
 /**
  * The cost of a hash: `N = 2^logN`, block size `r`, parallelism `p`, and the derived key's length in bytes.
@@ -49,8 +52,11 @@ const pattern = /^\$scrypt\$v=(\d+)\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\
 
 /**
  * The parameters a hash may carry (inclusive): `N = 2^ln` with `ln` in 1..20 and below `16 * r` (scrypt's own
- * rule), `r` in 1..32, `p` in 1..16, memory `128 * N * r` at most 1 GiB, keys of 16..64 bytes and salts of 8..64
- * bytes. {@link hash} refuses parameters outside them and {@link verify} refuses a stored hash that carries them.
+ * rule), `r` in 1..32, `p` in 1..16, memory `128 * N * r` at most 256 MiB (twice the default's), work
+ * `128 * N * r * p` at most 1 GiB, keys of 16..64 bytes and salts of 8..64 bytes. {@link hash} refuses parameters
+ * outside them and {@link verify} refuses a stored hash that carries them. The passlib hashes {@link verify} reads
+ * are bounded too: a bcrypt cost of 4..15 and 1..2,000,000 PBKDF2-SHA256 rounds with a salt of at most 1024 bytes.
+ * A stored string is data: one that asks for more fails as {@link InvalidPasswordHash} and costs nothing.
  *
  * @since 0.2.0
  * @category constants
@@ -61,7 +67,9 @@ export const bounds = {
   p: { min: 1, max: 16 },
   keyLength: { min: 16, max: 64 },
   saltLength: { min: 8, max: 64 },
-  maxMemoryBytes: 1024 * 1024 * 1024
+  maxMemoryBytes: 256 * 1024 * 1024,
+  maxWorkBytes: 1024 * 1024 * 1024,
+  ...Passlib.passlibBounds
 } as const
 
 interface Parsed {
@@ -81,13 +89,17 @@ const paramsProblem = (params: Params, saltLength: number): string | undefined =
     within("key length", params.keyLength, bounds.keyLength) ??
     within("salt length", saltLength, bounds.saltLength) ??
     (params.logN >= 16 * params.r ? "ln must be below 16 * r" : undefined) ??
-    (memoryBytes(params) > bounds.maxMemoryBytes ? "128 * 2^ln * r exceeds 1 GiB" : undefined)
+    (memoryBytes(params) > bounds.maxMemoryBytes ? "128 * 2^ln * r exceeds 256 MiB" : undefined) ??
+    (memoryBytes(params) * params.p > bounds.maxWorkBytes ? "128 * 2^ln * r * p exceeds 1 GiB" : undefined)
 
 const memoryBytes = (params: Params) => 128 * 2 ** params.logN * params.r
 
 const invalid = (reason: string) => new InvalidPasswordHash({ message: `Unusable password hash: ${reason}` })
 
 const parse = (stored: string): Parsed | InvalidPasswordHash => {
+  if (!stored.startsWith("$scrypt$")) {
+    return invalid("not a $scrypt$, bcrypt ($2a$, $2b$, $2y$) or $pbkdf2-sha256$ hash")
+  }
   const m = pattern.exec(stored)
   if (m === null) return invalid("not a $scrypt$v=1$ln=<n>,r=<n>,p=<n>$<salt>$<hash> string")
   if (Number(m[1]) !== version) return invalid("unknown version (this module reads v=1)")
@@ -107,7 +119,7 @@ const derive = (password: string, salt: Buffer, params: Params): Effect.Effect<B
     const refused = (error: unknown) =>
       resume(Effect.fail(invalid(`scrypt refused the parameters (${error instanceof Error ? error.name : "error"})`)))
     const N = 2 ** params.logN
-    // Node refuses more than `maxmem` (32 MiB by default); the bounds keep this below 1 GiB plus the blocks.
+    // Node refuses more than `maxmem` (32 MiB by default); the bounds keep this below 256 MiB plus the blocks.
     const maxmem = memoryBytes(params) + 128 * params.r * params.p + 32 * 1024 * 1024
     try {
       crypto.scrypt(
@@ -163,9 +175,13 @@ export const hash = (
   }).pipe(Effect.withSpan("Password.hash"))
 
 /**
- * Whether `password` matches `stored`, compared in constant time. A stored string this module cannot read or use
- * (malformed, another scheme or version, parameters outside {@link bounds}, or refused by scrypt) fails with
- * {@link InvalidPasswordHash}, whose message names the problem and never carries the hash or the password.
+ * Whether `password` matches `stored`, compared in constant time. `stored` is one of this module's `$scrypt$`
+ * hashes or one passlib stores: bcrypt (`$2a$`, `$2b$`, `$2y$`; the first 72 bytes of the password count, as in
+ * bcrypt everywhere, and a password holding a NUL never matches, as passlib refuses it) or `$pbkdf2-sha256$`.
+ * Those take the password's UTF-8 as given, as passlib does; scrypt takes its NFC form. A stored string this module
+ * cannot read or use (malformed, another scheme or version, a cost outside {@link bounds}, or refused by the
+ * algorithm) fails with {@link InvalidPasswordHash}, whose message names the problem and never carries the hash or
+ * the password.
  *
  * @since 0.2.0
  * @category hashing
@@ -175,6 +191,13 @@ export const verify = (
   stored: string
 ): Effect.Effect<boolean, InvalidPasswordHash> =>
   Effect.suspend(() => {
+    const scheme = Passlib.passlibScheme(stored)
+    if (scheme !== undefined) {
+      const reading = Passlib.readPasslib(stored, scheme)
+      return reading._tag === "Unusable"
+        ? Effect.fail(invalid(reading.reason))
+        : Effect.mapError(reading.check(text(password)), invalid)
+    }
     const parsed = parse(stored)
     if (parsed instanceof InvalidPasswordHash) return Effect.fail(parsed)
     return Effect.map(derive(text(password), parsed.salt, parsed.params), (key) =>
@@ -182,9 +205,10 @@ export const verify = (
   }).pipe(Effect.withSpan("Password.verify"))
 
 /**
- * Whether `stored` was made with other parameters than `params`: hash the password again after the next
- * successful verification. An unreadable or unusable stored string also answers `true` (its {@link verify} fails
- * with {@link InvalidPasswordHash}, so the account needs a new hash, e.g. through a password reset).
+ * Whether `stored` should be replaced by a new {@link hash} after the next successful verification: it was made
+ * with other parameters than `params`, or with another scheme (a passlib bcrypt or PBKDF2 hash: the service hashes
+ * with scrypt). An unreadable or unusable stored string also answers `true` (its {@link verify} fails with
+ * {@link InvalidPasswordHash}, so the account needs a new hash, e.g. through a password reset).
  *
  * @since 0.2.0
  * @category hashing

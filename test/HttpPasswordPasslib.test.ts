@@ -1,0 +1,158 @@
+/**
+ * Password.verify of the hashes the Python services store with passlib (bcrypt, pbkdf2-sha256), and the bounds on
+ * the cost a stored hash may ask for (scrypt's memory and work, bcrypt's cost, PBKDF2's rounds).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import bcrypt from "bcryptjs"
+import { Cause, Effect, Exit, Option, Redacted } from "effect"
+import * as crypto from "node:crypto"
+import * as Password from "../src/Http/Password.js"
+
+/** The `InvalidPasswordHash` message a verification fails with, `"ok:<result>"` when it succeeds, or "defect". */
+const outcome = (password: string, stored: string) =>
+  Effect.map(Effect.exit(Password.verify(password, stored)), (exit) => {
+    if (Exit.isSuccess(exit)) return `ok:${exit.value}`
+    const failure = Cause.failureOption(exit.cause)
+    return Option.isSome(failure) ? `${failure.value._tag}: ${failure.value.message}` : "defect"
+  })
+
+// passlib 1.7.4, passlib/tests/test_handlers_bcrypt.py, _bcrypt_test.known_correct_hashes ("from JTR 1.7.9").
+const passlibBcrypt: ReadonlyArray<readonly [string, string]> = [
+  ["U*U*U*U*", "$2a$05$c92SVSfjeiCD6F2nAD6y0uBpJDjdRkt0EgeC4/31Rf2LUZbDRDE.O"],
+  ["U*U***U", "$2a$05$WY62Xk2TXZ7EvVDQ5fmjNu7b0GEzSzUXUh2cllxJwhtOeMtWV3Ujq"],
+  ["U*U***U*", "$2a$05$Fa0iKV3E2SYVUlMknirWU.CFYGvJ67UwVKI1E2FP6XeLiZGcH3MJi"],
+  ["*U*U*U*U", "$2a$05$.WRrXibc1zPgIdRXYfv.4uu6TD1KWf0VnHzq/0imhUhuxSxCyeBs2"]
+]
+
+// passlib 1.7.4, passlib/tests/test_handlers_pbkdf2.py, pbkdf2_sha256_test.known_correct_hashes (UPASS_WAV is
+// passlib's test password u"\u0399\u03c9\u03b1\u03bd\u03bd\u03b7\u03c2").
+const passlibPbkdf2: ReadonlyArray<readonly [string, string]> = [
+  ["password", "$pbkdf2-sha256$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68OiOUPdDZ1Fg.fJPeq1h/gXXY7acBp9/6c.tmQ"],
+  [
+    "\u0399\u03c9\u03b1\u03bd\u03bd\u03b7\u03c2",
+    "$pbkdf2-sha256$1212$3SABFJGDtyhrQMVt1uABPw$WyaUoqCLgvz97s523nF4iuOqZNbp5Nt8do/cuaa7AiI"
+  ]
+]
+
+describe("Password.verify of passlib hashes", () => {
+  it.effect("passlib's bcrypt vectors verify under $2a$, $2b$ and $2y$ (one algorithm); a wrong password fails", () =>
+    Effect.gen(function*() {
+      for (const [password, stored] of passlibBcrypt) {
+        for (const ident of ["$2a$", "$2b$", "$2y$"]) {
+          const hash = stored.replace("$2a$", ident)
+          expect(yield* outcome(password, hash), hash).toBe("ok:true")
+          expect(yield* outcome(password + "x", hash), hash).toBe("ok:false")
+          expect(Password.needsRehash(hash)).toBe(true)
+        }
+      }
+      expect(yield* Password.verify(Redacted.make("U*U*U*U*"), passlibBcrypt[0]![1])).toBe(true)
+    }))
+
+  it.effect("passlib's pbkdf2-sha256 vectors verify (UTF-8 as given), and a wrong password fails", () =>
+    Effect.gen(function*() {
+      for (const [password, stored] of passlibPbkdf2) {
+        expect(yield* outcome(password, stored), stored).toBe("ok:true")
+        expect(yield* outcome(password.slice(1), stored), stored).toBe("ok:false")
+        expect(Password.needsRehash(stored)).toBe(true)
+      }
+      // passlib hashes the UTF-8 of the text as given: the decomposed form of a password is another password.
+      const composed = "caf\u00e9"
+      const ab64 = (bytes: Buffer) => bytes.toString("base64").replace(/=+$/, "").replaceAll("+", ".")
+      const saltBytes = Buffer.from("passlib-salt-16b")
+      const made = `$pbkdf2-sha256$1000$${ab64(saltBytes)}$${
+        ab64(crypto.pbkdf2Sync(Buffer.from(composed, "utf8"), saltBytes, 1000, 32, "sha256"))
+      }`
+      expect(yield* outcome(composed, made)).toBe("ok:true")
+      expect(yield* outcome(composed.normalize("NFD"), made)).toBe("ok:false")
+    }))
+
+  it.effect("hashes bcryptjs makes verify: its $2b$ salts, $2a$ and $2y$ salts, a unicode password", () =>
+    Effect.gen(function*() {
+      const made = [
+        ["correct horse", bcrypt.hashSync("correct horse", 4)],
+        ["pässwörd ✓", bcrypt.hashSync("pässwörd ✓", bcrypt.genSaltSync(5).replace("$2b$", "$2a$"))],
+        ["y-ident", bcrypt.hashSync("y-ident", bcrypt.genSaltSync(4).replace("$2b$", "$2y$"))]
+      ] as const
+      for (const [password, stored] of made) {
+        expect(stored).toMatch(/^\$2[aby]\$0[45]\$/)
+        expect(yield* outcome(password, stored), stored).toBe("ok:true")
+        expect(yield* outcome(password.toUpperCase(), stored), stored).toBe("ok:false")
+      }
+    }))
+
+  it.effect("bcrypt counts the first 72 bytes; a password holding a NUL never matches (passlib refuses it)", () =>
+    Effect.gen(function*() {
+      const long = "a".repeat(72)
+      const stored = bcrypt.hashSync(long, 4)
+      expect(yield* outcome(long + "ignored", stored)).toBe("ok:true")
+      expect(yield* outcome(long.slice(1), stored)).toBe("ok:false")
+      const withNul = bcrypt.hashSync("ab\0cd", 4)
+      expect(yield* outcome("ab\0cd", withNul)).toBe("ok:false")
+      expect(yield* outcome("ab", withNul)).toBe("ok:false")
+    }))
+
+  // Each stored string and the reason its InvalidPasswordHash message names. Without bounds, the first ones would
+  // hold a verification for seconds to hours (bcrypt 2^31 rounds, scrypt at 288 MiB, 9 passes of 128 MiB).
+  const salt = "c2FsdHNhbHRzYWx0"
+  const key = "aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+  const vector = passlibBcrypt[0]![1]
+  const pbkdf2 = passlibPbkdf2[0]![1]
+  const unusable: ReadonlyArray<readonly [string, string]> = [
+    [vector.replace("$05$", "$16$"), "bcrypt cost must be an integer in 4..15"],
+    [vector.replace("$05$", "$31$"), "bcrypt cost must be an integer in 4..15"],
+    [vector.replace("$05$", "$03$"), "bcrypt cost must be an integer in 4..15"],
+    [`$scrypt$v=1$ln=18,r=9,p=1$${salt}$${key}`, "128 * 2^ln * r exceeds 256 MiB"],
+    [`$scrypt$v=1$ln=17,r=8,p=9$${salt}$${key}`, "128 * 2^ln * r * p exceeds 1 GiB"],
+    [pbkdf2.replace("$1212$", "$2000001$"), "pbkdf2-sha256 rounds must be an integer in 1..2000000"],
+    [pbkdf2.replace("$1212$", "$99999999999$"), "not a $pbkdf2-sha256$"],
+    // passlib's own known_malformed_hashes: zero-padded rounds, no rounds, a trailing field.
+    [pbkdf2.replace("$1212$", "$01212$"), "not a $pbkdf2-sha256$"],
+    [pbkdf2.replace("$1212$", "$$"), "not a $pbkdf2-sha256$"],
+    [pbkdf2 + "$", "not a $pbkdf2-sha256$"],
+    [pbkdf2.replace("$4vjV83LKPjQzk31VI4E0Vw$", `$${"A".repeat(1368)}$`), "salt must be 0..1024 bytes"],
+    [pbkdf2.replace("$4vjV83LKPjQzk31VI4E0Vw$", "$A$"), "salt must be 0..1024 bytes"],
+    [pbkdf2.slice(0, -1), "not a $pbkdf2-sha256$"],
+    [vector.slice(0, -1), "not a bcrypt"],
+    [vector + "A", "not a bcrypt"],
+    [vector.replace("$05$", "$5$"), "not a bcrypt"],
+    [vector.replace("$2a$", "$2x$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$) or $pbkdf2-sha256$ hash"],
+    [vector.replace("$2a$", "$2$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$) or $pbkdf2-sha256$ hash"],
+    ["$pbkdf2-sha512$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68", "not a $scrypt$, bcrypt"]
+  ]
+
+  it.effect(
+    "a stored hash asking for too much work, or malformed, fails at once as InvalidPasswordHash",
+    () =>
+      Effect.gen(function*() {
+        const outcomes = yield* Effect.forEach(
+          unusable,
+          ([bad]) =>
+            Effect.map(outcome("U*U*U*U*", bad), (text) => ({ bad, text, needsRehash: Password.needsRehash(bad) }))
+        )
+        expect(outcomes.map(({ bad, needsRehash, text }) => ({
+          bad,
+          needsRehash,
+          tagged: text.startsWith("InvalidPasswordHash: "),
+          leaks: text.includes("U*U*U*U*") || text.includes(bad) || text.includes("c92SVSfjeiCD6F2nAD6y0u") ||
+            text.includes("4vjV83LKPjQzk31VI4E0Vw")
+        }))).toEqual(unusable.map(([bad]) => ({ bad, needsRehash: true, tagged: true, leaks: false })))
+        for (const [index, [, reason]] of unusable.entries()) {
+          expect(outcomes[index]!.text, unusable[index]![0]).toContain(reason)
+        }
+      }),
+    120_000
+  )
+
+  it.effect(
+    "the bounds are bcrypt 15 and scrypt's 256 MiB; p = 16 within the work bound hashes and verifies",
+    () =>
+      Effect.gen(function*() {
+        expect(Password.bounds.bcryptCost.max).toBe(15)
+        expect(Password.bounds.maxMemoryBytes).toBe(256 * 1024 * 1024)
+        const edge: Password.Params = { logN: 14, r: 8, p: 16, keyLength: 32 }
+        const stored = yield* Password.hash("pw", edge)
+        expect(yield* Password.verify("pw", stored)).toBe(true)
+      }),
+    120_000
+  )
+})
