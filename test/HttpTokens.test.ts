@@ -110,6 +110,56 @@ describe("JwtIssuer", () => {
       expect((yield* verifier.verify(yield* signed({ user_id: "u-2" }))).subject).toBe("u-2")
     }))
 
+  it.effect("registered claims of another type than PyJWT takes are refused: jti, iss, aud, iat/nbf/exp", () =>
+    Effect.gen(function*() {
+      const { issuer: _, ...withoutIssuer } = auth
+      const verifier = yield* Effect.flatMap(
+        Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: withoutIssuer })),
+        JwtAuth.make
+      )
+      const exp = Math.floor(Date.now() / 1000) + 60
+      // The claims set as JSON text, signed as it is: `1e400` is a number JSON.stringify cannot write.
+      const raw = (json: string) =>
+        Effect.promise(() =>
+          new jose.CompactSign(new TextEncoder().encode(json)).setProtectedHeader({ alg: "HS256" })
+            .sign(new TextEncoder().encode(secret))
+        )
+      const outcome = (json: string) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(verifier.verify(yield* raw(json)))
+          return Exit.isSuccess(exit)
+            ? exit.value.subject
+            : Option.getOrUndefined(Option.map(Cause.failureOption(exit.cause), (e) => e.message))
+        })
+      const base = `"sub":"u-1","aud":"energy-platform"`
+      const refused = [
+        // PyJWT: "JWT ID must be a string", "Payload Issuer (iss) must be a str", "Invalid claim format in token".
+        ...["123", "null", `["j-1"]`, `{"id":"j-1"}`, "true"].map((jti) => `{${base},"exp":${exp},"jti":${jti}}`),
+        ...["123", "null", `["auth-service"]`].map((iss) => `{${base},"exp":${exp},"iss":${iss}}`),
+        ...[`["energy-platform",5]`, `["energy-platform",null]`, "5", "null", `{"a":"energy-platform"}`].map((aud) =>
+          `{"sub":"u-1","exp":${exp},"aud":${aud}}`
+        ),
+        // A number JSON reads as infinite: an exp that never passes, an iat or nbf no clock is before or after.
+        `{${base},"exp":1e400}`,
+        `{${base},"exp":${exp},"iat":-1e400}`,
+        `{${base},"exp":${exp},"nbf":-1e400}`,
+        `{${base},"exp":${exp},"iat":"${exp - 60}"}`
+      ]
+      for (const json of refused) {
+        expect(yield* outcome(json), json).toBe("Invalid token")
+      }
+      // The types RFC 7519 gives them pass.
+      for (
+        const json of [
+          `{${base},"exp":${exp},"jti":"j-1","iss":"auth-service","iat":${exp - 60},"nbf":${exp - 60}}`,
+          `{"sub":"u-1","exp":${exp},"aud":["energy-platform","billing"]}`,
+          `{"sub":"u-1","exp":${exp}.5,"aud":"energy-platform","iat":${exp - 60}.25}`
+        ]
+      ) {
+        expect(yield* outcome(json), json).toBe("u-1")
+      }
+    }))
+
   it.effect("a token naming no subject is refused: no sub and no string user_id, or an empty one", () =>
     Effect.gen(function*() {
       const verifier = yield* configuredVerifier

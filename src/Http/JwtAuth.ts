@@ -3,7 +3,8 @@
  * JWKS URL, issuer and audience checked when configured, `exp` required, a clock tolerance; a refresh token
  * (`type: "refresh"`, see `JwtIssuer`) is not a bearer credential. Every refusal
  * (`alg: none`, another algorithm, a bad signature, expired, no `exp`, wrong `iss`/`aud`, an `aud` when no
- * `auth.audience` is set, a `sub` that is not a string, no subject, malformed) is a 401
+ * `auth.audience` is set, a registered claim of another type than RFC 7519's (`iat`/`nbf`/`exp` finite numbers,
+ * `iss`/`sub`/`jti` strings, `aud` a string or a list of strings), no subject, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
  * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token. When a refresh of the set fails,
  * the keys fetched last keep verifying.
@@ -158,6 +159,23 @@ const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranc
 const namesAudience = (payload: jose.JWTPayload): boolean =>
   Boolean(payload.aud) && !(Array.isArray(payload.aud) && payload.aud.length === 0)
 
+const numericClaims = ["iat", "nbf", "exp"] as const
+const stringClaims = ["iss", "sub", "jti"] as const
+
+/**
+ * The registered claims a token holds have the types RFC 7519 gives them and PyJWT checks: `iat`, `nbf` and `exp`
+ * finite numbers (a JSON `1e400` reads as `Infinity`: an `exp` that never passes), `iss`, `sub` and `jti` strings,
+ * `aud` a string or a list of strings (PyJWT: "Invalid claim format in token"), whichever of them is present.
+ */
+const registeredClaimsTyped = (payload: jose.JWTPayload): boolean =>
+  numericClaims.every((name) => {
+    const value = payload[name]
+    return value === undefined || (typeof value === "number" && Number.isFinite(value))
+  }) &&
+  stringClaims.every((name) => payload[name] === undefined || typeof payload[name] === "string") &&
+  (payload.aud === undefined || typeof payload.aud === "string" ||
+    (Array.isArray(payload.aud) && payload.aud.every((entry) => typeof entry === "string")))
+
 const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
@@ -267,7 +285,8 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           // another service's audience was issued for would otherwise be honoured here.
           Effect.filterOrFail(
             (result) =>
-              result.payload["type"] !== "refresh" && subjectOf(result.payload) !== undefined &&
+              result.payload["type"] !== "refresh" && registeredClaimsTyped(result.payload) &&
+              subjectOf(result.payload) !== undefined &&
               !issuedInFuture(result.payload, config.clockToleranceSeconds) &&
               (Option.isSome(config.audience) || !namesAudience(result.payload)),
             () => unauthorized("Invalid token")
