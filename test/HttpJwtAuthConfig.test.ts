@@ -66,6 +66,43 @@ describe("JwtAuth configuration", () => {
       expect(typeof (yield* build({ algorithms: ["RS256"], jwks_url: "http://127.0.0.1:1/jwks.json" }))).toBe("object")
     }))
 
+  it.effect("a plain http: jwks_url to a host that is not loopback is a configuration error, not quoted", () =>
+    Effect.gen(function*() {
+      // Whoever sits on the path of a plain http: fetch could serve their own keys and sign every token.
+      for (
+        const url of [
+          "http://keys.example.com/jwks.json",
+          "http://auth-service:8000/.well-known/jwks.json",
+          "http://10.0.0.5/jwks.json",
+          "http://128.0.0.1/jwks.json",
+          "http://[::2]/jwks.json",
+          "http://[::ffff:7f00:1]/jwks.json",
+          "http://localhost.example.com/jwks.json"
+        ]
+      ) {
+        const text = yield* build({ algorithms: ["RS256"], jwks_url: url })
+        expect(typeof text, url).toBe("string")
+        expect(text).toContain("auth.jwks_url")
+        expect(text).toContain("an http: URL to a host that is not loopback")
+        expect(text).not.toContain(new URL(url).host)
+      }
+      // Loopback (a test, a sidecar) in each spelling the URL parser reads, and https: anywhere, build a verifier.
+      for (
+        const url of [
+          "http://localhost:1/jwks.json",
+          "http://LOCALHOST:1/jwks.json",
+          "http://127.0.0.1:1/jwks.json",
+          "http://127.5.6.7:1/jwks.json",
+          "http://2130706433:1/jwks.json",
+          "http://[::1]:1/jwks.json",
+          "http://[0:0:0:0:0:0:0:1]:1/jwks.json",
+          "https://keys.example.com/jwks.json"
+        ]
+      ) {
+        expect(typeof (yield* build({ algorithms: ["RS256"], jwks_url: url })), url).toBe("object")
+      }
+    }))
+
   it.effect("a public key pinned for several algorithms of its type verifies each of them", () =>
     Effect.gen(function*() {
       const verifier = yield* build({ algorithms: ["RS256", "PS256", "RS512"], public_key: rsaPem })

@@ -176,6 +176,14 @@ const registeredClaimsTyped = (payload: jose.JWTPayload): boolean =>
   (payload.aud === undefined || typeof payload.aud === "string" ||
     (Array.isArray(payload.aud) && payload.aud.every((entry) => typeof entry === "string")))
 
+/**
+ * A URL's host that names this machine: `localhost`, an address of 127.0.0.0/8 or `[::1]` (the URL parser writes
+ * every spelling of them so). Plain `http:` reaches a key set there only (a test, a sidecar): anywhere else, whoever
+ * sits on the path could serve their own keys and sign every token.
+ */
+const isLoopback = (hostname: string): boolean =>
+  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+
 const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
@@ -186,8 +194,9 @@ const keySetUnavailable = () =>
  * `auth.allow_short_secret`, for a fleet that still shares such a secret). The algorithms are
  * names of RFC 7518 (case-sensitive) the key source verifies: HS* with a `secret`, RS/PS/ES/EdDSA/Ed25519 with a
  * `public_key` (imported for each of them) or a `jwks_url`; else a `ConfigError` at `auth.algorithms`. A `jwks_url`
- * that is not an `http:` or `https:` URL, or that holds credentials (`user:password@`, which `fetch` never sends),
- * is a `ConfigError` at `auth.jwks_url` that does not quote it.
+ * that is neither an `https:` URL nor an `http:` one to a loopback host (`localhost`, 127.0.0.0/8, `[::1]`), or that
+ * holds credentials (`user:password@`, which `fetch` never sends), is a `ConfigError` at `auth.jwks_url` that does
+ * not quote it.
  *
  * @since 0.1.0
  * @category constructors
@@ -217,6 +226,14 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
       }
       if (url.protocol !== "https:" && url.protocol !== "http:") {
         return yield* Effect.fail(ConfigError.InvalidData(["auth", "jwks_url"], "not an http: or https: URL"))
+      }
+      if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+        return yield* Effect.fail(
+          ConfigError.InvalidData(
+            ["auth", "jwks_url"],
+            "an http: URL to a host that is not loopback (localhost, 127.0.0.0/8, [::1]): use https:"
+          )
+        )
       }
       if (url.username !== "" || url.password !== "") {
         return yield* Effect.fail(
