@@ -2,7 +2,7 @@
  * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Layer, Logger, Option } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Logger, Option } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as Http from "../src/Http/Http.js"
@@ -80,6 +80,41 @@ describe("JwtIssuer", () => {
       expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ audience: "other" })).verify(token)))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit((yield* verifier({ issuer: "other" })).verify(token)))).toBe(true)
     }).pipe(Effect.provide(Issuer)))
+
+  it.effect("a token lifetime below 1 second or above 3650 days is a configuration error at its key", () =>
+    Effect.gen(function*() {
+      const built = (overrides: object) =>
+        Effect.flatMap(
+          Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: { ...auth, ...overrides } })),
+          JwtIssuer.make
+        ).pipe(Effect.flatMap((issuer) => issuer.issueTokens({ userId: "u" })), Effect.either)
+      for (
+        const [key, ttl] of [
+          ["access_token_ttl", "-5 seconds"],
+          ["access_token_ttl", "0 seconds"],
+          ["access_token_ttl", "0.4 seconds"],
+          ["access_token_ttl", "3651 days"],
+          ["refresh_token_ttl", "1000000000 weeks"],
+          ["refresh_token_ttl", "100000000000000 weeks"],
+          ["refresh_token_ttl", "0 seconds"]
+        ] as const
+      ) {
+        const outcome = yield* built({ [key]: ttl })
+        expect(outcome._tag, `${key}=${ttl}`).toBe("Left")
+        expect(String(Either.getLeft(outcome).pipe(Option.getOrUndefined))).toContain(`auth.${key}`)
+        expect(String(Either.getLeft(outcome).pipe(Option.getOrUndefined))).toContain("1 second to 3650 days")
+      }
+      // The bounds themselves issue, with exp - iat and expires_in the lifetime in seconds.
+      for (const [ttl, seconds] of [["1 second", 1], ["3650 days", 3650 * 86400]] as const) {
+        const outcome = yield* built({ access_token_ttl: ttl, refresh_token_ttl: ttl })
+        if (Either.isLeft(outcome)) return expect.fail(String(outcome.left))
+        expect(outcome.right.expires_in).toBe(seconds)
+        for (const token of [outcome.right.access_token, outcome.right.refresh_token]) {
+          const claims = jose.decodeJwt(token)
+          expect(claims.exp! - claims.iat!).toBe(seconds)
+        }
+      }
+    }))
 
   /** The verifier of the test's `auth` settings, and a token of theirs with the claims given (none added). */
   const configuredVerifier = Effect.flatMap(

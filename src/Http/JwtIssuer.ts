@@ -185,10 +185,26 @@ const payloadOf = (
 }
 
 /**
+ * The lifetimes a token may have, in whole seconds: at least 1 second (a shorter one, or a negative one, would
+ * answer `expires_in: 0`), at most 3650 days: unbounded, a billion weeks issues tokens that in effect never expire,
+ * with an `exp` past the year 9999 where Python's `datetime` stops (and past 2^53, numbers lose their seconds).
+ */
+const ttlBounds = { minSeconds: 1, maxSeconds: 3650 * 24 * 60 * 60 } as const
+
+/** The lifetime in whole seconds, or the `ConfigError` at `auth.<key>` of one outside {@link ttlBounds}. */
+const ttlSeconds = (ttl: Duration.Duration, key: string): Effect.Effect<number, ConfigError.ConfigError> => {
+  const seconds = Math.round(Duration.toSeconds(ttl))
+  return Number.isSafeInteger(seconds) && seconds >= ttlBounds.minSeconds && seconds <= ttlBounds.maxSeconds
+    ? Effect.succeed(seconds)
+    : Effect.fail(ConfigError.InvalidData(["auth", key], "a token lifetime is 1 second to 3650 days"))
+}
+
+/**
  * Builds an issuer (the algorithm is the first of `auth.algorithms`). For an HMAC algorithm, an `auth.secret`
  * shorter than its hash output (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518, section 3.2) is a
  * `ConfigError` at `auth.secret` that names the algorithm, never the secret (a warning instead with
- * `auth.allow_short_secret`).
+ * `auth.allow_short_secret`). An `auth.access_token_ttl` or `auth.refresh_token_ttl` below 1 second (rounded to
+ * whole seconds) or above 3650 days is a `ConfigError` at its key.
  *
  * @since 0.2.0
  * @category constructors
@@ -199,6 +215,8 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
     if (alg === undefined || alg.toLowerCase() === "none") {
       return yield* Effect.fail(ConfigError.InvalidData(["auth", "algorithms"], "pin a signing algorithm"))
     }
+    const accessSeconds = yield* ttlSeconds(config.accessTokenTtl, "access_token_ttl")
+    const refreshSeconds = yield* ttlSeconds(config.refreshTokenTtl, "refresh_token_ttl")
     const key = yield* signingKey(config, alg)
     // Imported when an issuer is built: a service that issues no tokens does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
@@ -215,7 +233,7 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
           }`
         )
     })
-    const sign = (subject: Subject, type: "access" | "refresh", ttl: Duration.Duration) =>
+    const sign = (subject: Subject, type: "access" | "refresh", seconds: number) =>
       Effect.suspend(() => {
         // The type admits JSON values only: a caller it does not reach gets a defect naming the claim, not the
         // TypeError of `JSON.stringify` (or a claim it leaves out without a word).
@@ -230,14 +248,14 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
             .setSubject(subject.userId)
             .setIssuedAt()
             .setJti(crypto.randomUUID())
-            .setExpirationTime(`${Math.max(1, Math.round(Duration.toSeconds(ttl)))}s`)
+            .setExpirationTime(`${seconds}s`)
           if (Option.isSome(config.issuer)) jwt = jwt.setIssuer(config.issuer.value)
           if (Option.isSome(config.audience)) jwt = jwt.setAudience(config.audience.value)
           return jwt.sign(key)
         })
       }).pipe(Effect.withSpan("JwtIssuer.sign", { attributes: { "jwt.type": type } }))
-    const issueAccessToken = (subject: Subject) => sign(subject, "access", config.accessTokenTtl)
-    const issueRefreshToken = (subject: Subject) => sign(subject, "refresh", config.refreshTokenTtl)
+    const issueAccessToken = (subject: Subject) => sign(subject, "access", accessSeconds)
+    const issueRefreshToken = (subject: Subject) => sign(subject, "refresh", refreshSeconds)
     return {
       issueAccessToken,
       issueRefreshToken,
@@ -248,7 +266,7 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
             access_token,
             refresh_token,
             token_type: "bearer",
-            expires_in: Math.round(Duration.toSeconds(config.accessTokenTtl))
+            expires_in: accessSeconds
           })
         )
     }
