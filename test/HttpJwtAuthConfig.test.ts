@@ -101,6 +101,10 @@ describe("JwtAuth configuration", () => {
       ) {
         expect(typeof (yield* build({ algorithms: ["RS256"], jwks_url: url })), url).toBe("object")
       }
+      // Inside a service mesh whose sidecars secure the path, the service says so.
+      const meshed = { algorithms: ["RS256"], jwks_url: "http://auth-service:8000/.well-known/jwks.json" }
+      expect(typeof (yield* build({ ...meshed, allow_http_jwks_url: true }))).toBe("object")
+      expect(typeof (yield* build({ ...meshed, allow_http_jwks_url: false }))).toBe("string")
     }))
 
   it.effect("a public key pinned for several algorithms of its type verifies each of them", () =>

@@ -9,7 +9,7 @@
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
- *   `auth.allow_short_secret` (false)
+ *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false)
  * - `redis.url` (optional: rate limiting uses Redis when set)
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
@@ -136,6 +136,15 @@ export interface AuthConfig {
    * @since 0.2.0
    */
   readonly allowShortSecret?: boolean | undefined
+  /**
+   * `auth.allow_http_jwks_url`, default `false`: a plain `http:` `auth.jwks_url` to a host that is not loopback is
+   * accepted (with a warning at startup), for a key set served inside a service mesh whose sidecars encrypt and
+   * authenticate the traffic. Left out, `false`: such a URL fails startup, since whoever sits on a plain path could
+   * serve their own keys.
+   *
+   * @since 0.2.0
+   */
+  readonly allowHttpJwksUrl?: boolean | undefined
 }
 
 /**
@@ -153,6 +162,7 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
     issuer: Config.option(Config.string("issuer")),
     audience: Config.option(Config.string("audience")),
     allowShortSecret: Config.withDefault(Config.boolean("allow_short_secret"), false),
+    allowHttpJwksUrl: Config.withDefault(Config.boolean("allow_http_jwks_url"), false),
     // Below zero, a token is refused from the moment it is issued (its `iat` is later than now plus the negative
     // tolerance); infinite, an expired one is accepted for ever.
     clockToleranceSeconds: Config.withDefault(

@@ -194,9 +194,9 @@ const keySetUnavailable = () =>
  * `auth.allow_short_secret`, for a fleet that still shares such a secret). The algorithms are
  * names of RFC 7518 (case-sensitive) the key source verifies: HS* with a `secret`, RS/PS/ES/EdDSA/Ed25519 with a
  * `public_key` (imported for each of them) or a `jwks_url`; else a `ConfigError` at `auth.algorithms`. A `jwks_url`
- * that is neither an `https:` URL nor an `http:` one to a loopback host (`localhost`, 127.0.0.0/8, `[::1]`), or that
- * holds credentials (`user:password@`, which `fetch` never sends), is a `ConfigError` at `auth.jwks_url` that does
- * not quote it.
+ * that is neither an `https:` URL nor an `http:` one to a loopback host (`localhost`, 127.0.0.0/8, `[::1]`; another
+ * host with `auth.allow_http_jwks_url`, for a mesh whose sidecars secure the path), or that holds credentials
+ * (`user:password@`, which `fetch` never sends), is a `ConfigError` at `auth.jwks_url` that does not quote it.
  *
  * @since 0.1.0
  * @category constructors
@@ -228,11 +228,18 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
         return yield* Effect.fail(ConfigError.InvalidData(["auth", "jwks_url"], "not an http: or https: URL"))
       }
       if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-        return yield* Effect.fail(
-          ConfigError.InvalidData(
-            ["auth", "jwks_url"],
-            "an http: URL to a host that is not loopback (localhost, 127.0.0.0/8, [::1]): use https:"
+        if (config.allowHttpJwksUrl !== true) {
+          return yield* Effect.fail(
+            ConfigError.InvalidData(
+              ["auth", "jwks_url"],
+              "an http: URL to a host that is not loopback (localhost, 127.0.0.0/8, [::1]): use https:, or set " +
+                "auth.allow_http_jwks_url when a service mesh secures the path"
+            )
           )
+        }
+        yield* Effect.logWarning(
+          "JwtAuth: auth.jwks_url is a plain http: URL to a host that is not loopback (auth.allow_http_jwks_url): " +
+            "the key set is only as safe as the path to it"
         )
       }
       if (url.username !== "" || url.password !== "") {
