@@ -44,7 +44,11 @@ const Strict = Schema.Struct({ name: Schema.String }).annotations({ parseOptions
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.post("/validate", Effect.flatMap(HttpErrors.decodeBody(Body), () => ApiEnvelope.success({ ok: true }))),
-  HttpRouter.post("/strict", Effect.flatMap(HttpErrors.decodeBody(Strict), () => ApiEnvelope.success({ ok: true })))
+  HttpRouter.post("/strict", Effect.flatMap(HttpErrors.decodeBody(Strict), () => ApiEnvelope.success({ ok: true }))),
+  HttpRouter.post(
+    "/request",
+    Effect.flatMap(HttpErrors.decodeRequest({ body: Strict }), () => ApiEnvelope.success({ ok: true }))
+  )
 )
 
 const server = serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, {
@@ -157,5 +161,54 @@ layer(server, { excludeTestServices: true })("pydantic's names for Effect Schema
       const errors = yield* problems("/validate", { number: marker, text: [marker], object: { a: { marker } } })
       expect(JSON.stringify(errors)).not.toContain("marker")
       expect(errors.map((e) => e.field)).toEqual(["body.text", "body.number", "body.object.a"])
+    }))
+})
+
+layer(server, { excludeTestServices: true })("the content type of a JSON body, as FastAPI reads it", (it) => {
+  const post = (path: string, contentType: string | undefined) =>
+    request(path, {
+      method: "POST",
+      // A Uint8Array body: fetch sends no content type of its own for it.
+      headers: contentType === undefined ? {} : { "content-type": contentType },
+      body: new TextEncoder().encode(JSON.stringify({ name: "widget" }))
+    })
+
+  it.effect("reads JSON without a content type, with application/json and application/*+json", () =>
+    Effect.gen(function*() {
+      for (const path of ["/strict", "/request"]) {
+        for (
+          const type of [
+            undefined,
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json"
+          ]
+        ) {
+          const res = yield* post(path, type)
+          expect([path, type, res.status]).toEqual([path, type, 200])
+        }
+      }
+    }))
+
+  it.effect("refuses the JSON text of another content type at body, 422 VALIDATION_ERROR", () =>
+    Effect.gen(function*() {
+      for (const path of ["/strict", "/request"]) {
+        for (
+          const type of [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "application/xml"
+          ]
+        ) {
+          const res = yield* post(path, type)
+          expect([path, type, res.status]).toEqual([path, type, 422])
+          const envelope = yield* jsonOf(res)
+          expect(envelope.error.code).toBe("VALIDATION_ERROR")
+          expect(envelope.error.details.validation_errors).toEqual([
+            { field: "body", message: "Input should be a valid dictionary", type: "dict_type" }
+          ])
+        }
+      }
     }))
 })

@@ -170,7 +170,9 @@ export const decodePath: <A, I extends Readonly<Record<string, string | undefine
 
 /**
  * Decodes a JSON body with a schema; a body that is not JSON is `json_invalid` (and, served by `Http.serve`, one
- * nested deeper than `http.max_body_depth` too), schema failures list every problem at `body.<key>`.
+ * nested deeper than `http.max_body_depth` too), schema failures list every problem at `body.<key>`. The body is read
+ * as JSON when its `Content-Type` is absent, `application/json` or `application/*+json`, as FastAPI reads it; with
+ * another (`text/plain`, a form) the schema is given the body's text, so a schema of an object refuses it at `body`.
  *
  * @since 0.1.0
  * @category decoding

@@ -84,10 +84,32 @@ export const decodePath = <A, I extends Readonly<Record<string, string | undefin
   schema: Schema.Schema<A, I, R>
 ) => Effect.mapError(HttpRouter.schemaPathParams(schema, all), (e) => fromParseError(e, "path"))
 
-/** @internal */
+/**
+ * Whether a body of `contentType` is read as JSON, as FastAPI decides it: no content type (or an empty one),
+ * `application/json` or `application/<something>+json`, parameters aside.
+ *
+ * @internal
+ */
+export const isJsonContentType = (contentType: string | undefined): boolean => {
+  if (contentType === undefined) return true
+  const semicolon = contentType.indexOf(";")
+  const media = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
+  return media === "" || media === "application/json" || (media.startsWith("application/") && media.endsWith("+json"))
+}
+
+/**
+ * The body a JSON schema is decoded from: the parsed JSON when the content type says JSON ({@link isJsonContentType}),
+ * else its text, which a schema of an object refuses at `body` (FastAPI validates the bytes).
+ *
+ * @internal
+ */
 export const readJson = Effect.flatMap(
   HttpServerRequest.HttpServerRequest,
-  (request) => Effect.mapError(request.json, (e) => toRequestFailure(e))
+  (request): Effect.Effect<unknown, GlamError | HttpStatusError> =>
+    Effect.mapError(
+      isJsonContentType(request.headers["content-type"]) ? request.json : request.text,
+      (e) => toRequestFailure(e)
+    )
 )
 
 /** @internal */
