@@ -1,4 +1,6 @@
+import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, ConfigError, ConfigProvider, Context, Effect, Either } from "effect"
 import * as Layer from "effect/Layer"
@@ -81,9 +83,13 @@ const limited = (redisUrl: string | undefined) =>
     })
   )
 
-/** An address of the documentation range no other test (or run sharing the Redis) is likely to use. */
-const randomClient = () =>
-  `2001:db8::${Math.floor(Math.random() * 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`
+const randomGroup = () => Math.floor(Math.random() * 0xffff).toString(16)
+
+/** A /64 of the documentation range no other test (or run sharing the Redis) is likely to use, as `a:b:c:d`. */
+const random64 = () => `2001:db8:${randomGroup()}:${randomGroup()}`
+
+/** An address of its own /64 (the rate limit's key of an IPv6 client). */
+const randomClient = () => `${random64()}::${randomGroup()}`
 
 const statusOf = (response: Effect.Effect<Response>) => Effect.map(response, (res) => res.status)
 
@@ -162,6 +168,26 @@ const rateLimitSuite = (name: string, redisUrl: string | undefined) => {
         expect(yield* from(`${two}, 10.0.0.1`)).toBe(200)
       }))
 
+    it.effect("keys an IPv6 client by its /64, and an IPv4-mapped IPv6 address as its IPv4 address", () =>
+      Effect.gen(function*() {
+        const { trusted } = yield* Limited
+        const from = (client: string) =>
+          statusOf(fetchFrom(trusted, "/api/v1/items/1", { headers: { "x-forwarded-for": `${client}, 10.0.0.1` } }))
+        const net = random64()
+        // Addresses of one /64, in every way of writing them: one client.
+        expect(yield* from(`${net}::1`)).toBe(200)
+        expect(yield* from(`${net}:${randomGroup()}:${randomGroup()}:${randomGroup()}:1`)).toBe(200)
+        expect(yield* from(`[${net.toUpperCase()}:0:0:0:${randomGroup()}]:443`)).toBe(200)
+        expect(yield* from(`${net}::${randomGroup()}`)).toBe(429)
+        // The next /64 is another client.
+        expect(yield* from(`${random64()}::1`)).toBe(200)
+        const v4 = `198.18.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 256)}`
+        expect(yield* from(v4)).toBe(200)
+        expect(yield* from(`::ffff:${v4}`)).toBe(200)
+        expect(yield* from(`[::ffff:${v4}]:80`)).toBe(200)
+        expect(yield* from(v4)).toBe(429)
+      }))
+
     if (redisUrl !== undefined) {
       it.effect("keeps its counters in Redis", () =>
         Effect.gen(function*() {
@@ -175,6 +201,38 @@ const rateLimitSuite = (name: string, redisUrl: string | undefined) => {
 rateLimitSuite("rate limiting in memory", undefined)
 describe.skipIf(!redisUp)("redis", () => {
   rateLimitSuite("rate limiting on Redis", "redis://127.0.0.1:6379")
+})
+
+describe("rate limit keys of the peer", () => {
+  it("an IPv6 peer by its /64, an IPv4-mapped peer as its IPv4 address", async () => {
+    const statuses = await Effect.runPromise(
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.RateLimiter
+        const app = RateLimit.middleware(limiter, { limit: 2, windowMs: 60_000 })(HttpServerResponse.text("ok"))
+        const from = (peer: string) =>
+          Effect.provideService(
+            app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
+            HttpServerRequest.HttpServerRequest,
+            HttpServerRequest.fromWeb(new Request("http://service.test/")).modify({ remoteAddress: peer })
+          ).pipe(Effect.map((response) => response.status), Effect.catchAll(() => Effect.succeed(429)))
+        const out: Array<number> = []
+        for (
+          const peer of [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:aaaa:bbbb:cccc:dddd%eth0",
+            "2001:DB8:1:2:0:0:0:9",
+            "2001:db8:1:3::1",
+            "::ffff:192.0.2.1",
+            "::ffff:c000:201",
+            "192.0.2.1",
+            "192.0.2.2"
+          ]
+        ) out.push(yield* from(peer))
+        return out
+      }).pipe(Effect.provide(RateLimit.layerMemory))
+    )
+    expect(statuses).toEqual([200, 200, 429, 200, 200, 200, 429, 200])
+  })
 })
 
 describe("trusted proxies", () => {

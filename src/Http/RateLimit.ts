@@ -1,5 +1,6 @@
 /**
- * Rate limiting per principal (when authenticated) or client IP, on `@effect/experimental`'s `RateLimiter`: in
+ * Rate limiting per principal (when authenticated) or client IP (an IPv6 client by its /64, an IPv4-mapped IPv6
+ * address as its IPv4 address), on `@effect/experimental`'s `RateLimiter`: in
  * memory by default, on Redis when `redis.url` is configured (shared by all replicas). Over the limit: 429
  * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down, or not answering within the store's timeout)
  * lets the request through and logs a warning: the limiter protects the service, it must not take it down. A key
@@ -55,7 +56,7 @@ const keyOf = (
 ): string =>
   Option.isSome(principal) && principal.value.subject !== ""
     ? `principal:${principal.value.subject}`
-    : `ip:${RequestContext.clientIp(request, trustedProxies)}`
+    : `ip:${TrustedProxies.rateLimitKey(RequestContext.clientIp(request, trustedProxies))}`
 
 /**
  * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).

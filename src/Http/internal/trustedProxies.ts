@@ -112,3 +112,40 @@ export const clientIp = (
   }
   return hops[0] ?? peer
 }
+
+/** The 8 groups of an IPv6 address (checked by `net.isIPv6`), an embedded IPv4 tail as its 2 groups. */
+const groupsOf = (address: string): Array<number> => {
+  const parts = (text: string): Array<number> =>
+    text === "" ? [] : text.split(":").flatMap((part) => {
+      if (!part.includes(".")) return [parseInt(part, 16)]
+      const [a, b, c, d] = part.split(".").map(Number) as [number, number, number, number]
+      return [(a << 8) | b, (c << 8) | d]
+    })
+  const gap = address.indexOf("::")
+  if (gap === -1) return parts(address)
+  const head = parts(address.slice(0, gap))
+  const tail = parts(address.slice(gap + 2))
+  return [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail]
+}
+
+/**
+ * The rate limit key of a client address: an IPv4 address as it is, the IPv4-mapped IPv6 form of one
+ * (`::ffff:203.0.113.7`) as that IPv4 address, another IPv6 address as its /64 (`2001:db8:1:2::/64`: a client is
+ * given a /64 and can take a new address in it for each request); text that is no address as it is.
+ *
+ * @internal
+ */
+export const rateLimitKey = (address: string): string => {
+  // IPv4 addresses and the text of no address are the common case: no IPv6 parsing for them.
+  if (!address.includes(":")) return address
+  const zone = address.indexOf("%")
+  const text = zone === -1 ? address : address.slice(0, zone)
+  if (!net.isIPv6(text)) return address
+  const groups = groupsOf(text.toLowerCase())
+  if (
+    groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff
+  ) {
+    return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`
+  }
+  return `${groups.slice(0, 4).map((group) => group.toString(16)).join(":")}::/64`
+}
