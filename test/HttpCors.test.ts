@@ -84,6 +84,8 @@ describe("CORS", () => {
       expect(preflight.headers.get("access-control-allow-origin")).toBe("https://a.example")
       expect(preflight.headers.get("access-control-allow-methods")).toContain("POST")
       expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type")
+      // Starlette's default: a browser may reuse the answer for 10 minutes.
+      expect(preflight.headers.get("access-control-max-age")).toBe("600")
       expect(varyNames(preflight)).toEqual(
         expect.arrayContaining(["origin", "access-control-request-method", "access-control-request-headers"])
       )
@@ -101,6 +103,47 @@ describe("CORS", () => {
       expect(options.status).toBe(405)
       expect(options.headers.get("allow")).toBe("GET, HEAD, POST")
       expect(options.headers.get("access-control-allow-origin")).toBe("https://a.example")
+    }))
+
+  it.scoped("http.cors_allow_headers lists the headers a preflight allows; http.cors_max_age_seconds its Max-Age", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(Http.serve(router) as Layer.Layer<never, unknown>, {
+        ...config(["https://a.example"]),
+        http: {
+          cors_origins: ["https://a.example"],
+          cors_allow_headers: ["Authorization", "X-Merchant-ID"],
+          cors_max_age_seconds: 86_400
+        }
+      })
+      const preflight = (requested: string | undefined) =>
+        fetchFrom(server, "/api/v1/things", {
+          method: "OPTIONS",
+          headers: {
+            origin: "https://a.example",
+            "access-control-request-method": "POST",
+            ...(requested === undefined ? {} : { "access-control-request-headers": requested })
+          }
+        })
+      const allowed = "accept, accept-language, authorization, content-language, content-type, x-merchant-id"
+      // The list, whatever the preflight asks: a header it does not name is not allowed (the browser refuses).
+      for (const requested of ["authorization,x-merchant-id", "x-evil-header", undefined]) {
+        const answer = yield* preflight(requested)
+        expect(answer.status).toBe(204)
+        expect(answer.headers.get("access-control-allow-headers")).toBe(allowed)
+        expect(answer.headers.get("access-control-max-age")).toBe("86400")
+      }
+      const refused = yield* Effect.flip(
+        Effect.withConfigProvider(
+          HttpConfig.server,
+          ConfigProvider.fromJson({ http: { cors_allow_headers: ["x-ok", "bad header"], cors_max_age_seconds: 1 } })
+        )
+      )
+      expect(String(refused)).toContain("http.cors_allow_headers")
+      expect(String(refused)).toContain("\"bad header\"")
+      const negative = yield* Effect.flip(
+        Effect.withConfigProvider(HttpConfig.server, ConfigProvider.fromJson({ http: { cors_max_age_seconds: -1 } }))
+      )
+      expect(String(negative)).toContain("http.cors_max_age_seconds")
     }))
 
   it.scoped("\"*\" allows every origin", () =>

@@ -226,9 +226,19 @@ export const makeStack = (
       onLeft: (problem) => Effect.fail(ConfigError.InvalidData(["http", "trusted_proxies"], problem)),
       onRight: Effect.succeed
     })
+    const headersProblem = server.corsAllowHeaders === undefined
+      ? undefined
+      : Cors.checkAllowHeaders(server.corsAllowHeaders)
+    if (headersProblem !== undefined) {
+      return yield* Effect.fail(ConfigError.InvalidData(["http", "cors_allow_headers"], headersProblem))
+    }
     const corsProblem = Cors.check(server.corsOrigins)
     if (corsProblem !== undefined) {
       return yield* Effect.fail(ConfigError.InvalidData(["http", "cors_origins"], corsProblem))
+    }
+    const cors: Cors.Options = {
+      allowHeaders: server.corsAllowHeaders ?? Cors.defaults.allowHeaders,
+      maxAgeSeconds: server.corsMaxAgeSeconds ?? Cors.defaults.maxAgeSeconds
     }
     return <E, R>(app: HttpApp.Default<E, R>) => {
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
@@ -242,7 +252,7 @@ export const makeStack = (
       inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
       inner = Limits.timeout(server.requestTimeoutMs)(inner)
       inner = HttpErrors.middleware(inner)
-      if (server.corsOrigins.length > 0) inner = Cors.middleware(server.corsOrigins)(inner)
+      if (server.corsOrigins.length > 0) inner = Cors.middleware(server.corsOrigins, cors)(inner)
       // The security headers go on every response with the id headers, in one construction of the response.
       inner = RequestTelemetry.middleware({
         service,

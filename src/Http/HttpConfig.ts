@@ -4,7 +4,8 @@
  * Keys (all under the service's configuration tree):
  *
  * - `service.name` — the `X-Service-Name` header and the `service` metric label
- * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]; origins), `http.body_limit_bytes` (1 MiB, at
+ * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]; origins), `http.cors_allow_headers`
+ *   (["*"]), `http.cors_max_age_seconds` (600), `http.body_limit_bytes` (1 MiB, at
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
@@ -58,6 +59,22 @@ export interface ServerConfig {
    * browser would send (a trailing `/`, a path, an upper case host, a default port) is a `ConfigError` naming it.
    */
   readonly corsOrigins: ReadonlyArray<string>
+  /**
+   * `http.cors_allow_headers`, default `["*"]`: the request headers a preflight allows. `*` allows the headers the
+   * preflight asks for; a list allows those names and the CORS-safelisted ones (`Accept`, `Accept-Language`,
+   * `Content-Language`, `Content-Type`), whatever it asks for (Starlette's `allow_headers`). An entry that is not a
+   * header name is a `ConfigError` naming it. Left out, `["*"]`.
+   *
+   * @since 0.2.0
+   */
+  readonly corsAllowHeaders?: ReadonlyArray<string> | undefined
+  /**
+   * `http.cors_max_age_seconds`, default 600 (Starlette's): the `Access-Control-Max-Age` of a preflight's answer,
+   * how long a browser may reuse it; at least 0. Left out, 600.
+   *
+   * @since 0.2.0
+   */
+  readonly corsMaxAgeSeconds?: number | undefined
   readonly bodyLimitBytes: number
   /** The deepest nesting of arrays and objects a JSON request body may have (the top-level value is 1). */
   readonly maxBodyDepth: number
@@ -93,6 +110,22 @@ export const server: Config.Config<ServerConfig> = Config.nested(
         })
       ),
       []
+    ),
+    corsAllowHeaders: Config.withDefault(
+      Config.array(Config.string(), "cors_allow_headers").pipe(
+        Config.map((entries) => entries.map((entry) => entry.trim()).filter((entry) => entry !== "")),
+        Config.mapOrFail((entries) => {
+          const problem = Cors.checkAllowHeaders(entries)
+          return problem === undefined ? Either.right(entries) : Either.left(
+            ConfigError.InvalidData(["cors_allow_headers"], problem)
+          )
+        })
+      ),
+      Cors.defaults.allowHeaders
+    ),
+    corsMaxAgeSeconds: Config.withDefault(
+      bounded("cors_max_age_seconds", Bounds.server.corsMaxAgeSeconds[1]),
+      Cors.defaults.maxAgeSeconds
     ),
     bodyLimitBytes: Config.withDefault(bounded("body_limit_bytes", Bounds.server.bodyLimitBytes[1]), 1024 * 1024),
     maxBodyDepth: Config.withDefault(bounded("max_body_depth", Bounds.server.maxBodyDepth[1]), 64),

@@ -50,7 +50,8 @@ type Bounds = Readonly<Record<string, readonly [key: string, bound: Bound]>>
 export const server = {
   bodyLimitBytes: ["body_limit_bytes", atLeast(1)],
   maxBodyDepth: ["max_body_depth", atLeast(1)],
-  requestTimeoutMs: ["request_timeout_ms", timerMs]
+  requestTimeoutMs: ["request_timeout_ms", timerMs],
+  corsMaxAgeSeconds: ["cors_max_age_seconds", atLeast(0)]
 } as const satisfies Bounds
 
 /**

@@ -50,6 +50,43 @@ export const check = (origins: ReadonlyArray<string>): string | undefined => {
     : `Expected "*" or origins as browsers send them (https://app.example:8443), got ${problems.join(", ")}`
 }
 
+/** A header name (an RFC 9110 token). */
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/**
+ * The entries of `http.cors_allow_headers` that are neither `*` nor a header name: the message naming each, or
+ * `undefined` when every entry is one.
+ *
+ * @internal
+ */
+export const checkAllowHeaders = (names: ReadonlyArray<string>): string | undefined => {
+  const problems = names.filter((name) => name !== "*" && !headerName.test(name)).map((name) => JSON.stringify(name))
+  return problems.length === 0 ? undefined : `Expected "*" or header names (x-merchant-id), got ${problems.join(", ")}`
+}
+
+/** The request headers a page may send without a preflight asking for them (Starlette's `SAFELISTED_HEADERS`). */
+const safelisted = ["accept", "accept-language", "content-language", "content-type"]
+
+/**
+ * The preflight's settings besides the origins.
+ *
+ * @internal
+ */
+export interface Options {
+  /** `*`: the requested headers are allowed; else these names (and the safelisted ones), whatever is requested. */
+  readonly allowHeaders: ReadonlyArray<string>
+  /** `Access-Control-Max-Age`: how long a browser may keep the preflight's answer. */
+  readonly maxAgeSeconds: number
+}
+
+/**
+ * The defaults of {@link Options}: every requested header (as the toolkit has always answered) and Starlette's 600
+ * seconds.
+ *
+ * @internal
+ */
+export const defaults: Options = { allowHeaders: ["*"], maxAgeSeconds: 600 }
+
 /** `vary` with `Origin` among its names (a response that varies on everything already does). */
 const varyOnOrigin = (vary: string | undefined, names: string): string => {
   if (vary === undefined || vary.trim() === "") return names
@@ -61,15 +98,24 @@ const varyOnOrigin = (vary: string | undefined, names: string): string => {
 
 /**
  * The CORS middleware of `origins` (checked by {@link check}; `*` among them allows every origin). A preflight
- * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered 204 with the methods and the requested
- * headers allowed, for an allowed origin; another `OPTIONS` is the app's. A response to an allowed origin carries
+ * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered 204 for an allowed origin, with the
+ * methods, `Access-Control-Max-Age` and the headers allowed: the requested ones when `allowHeaders` holds `*`, else
+ * the list and the safelisted ones (the browser refuses the request when it asked for another), as Starlette's
+ * `CORSMiddleware` answers; another `OPTIONS` is the app's. A response to an allowed origin carries
  * `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every response carries `Vary: Origin`, added to
  * the app's own `Vary`.
  *
  * @internal
  */
-export const middleware = (origins: ReadonlyArray<string>): HttpMiddleware.HttpMiddleware => {
+export const middleware = (
+  origins: ReadonlyArray<string>,
+  options: Options = defaults
+): HttpMiddleware.HttpMiddleware => {
   const anyOrigin = origins.includes("*")
+  const reflectHeaders = options.allowHeaders.includes("*")
+  const allowHeaders = [...new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])]
+    .sort().join(", ")
+  const maxAge: ResponseHeaders.Entry = ["access-control-max-age", String(options.maxAgeSeconds)]
   const allowed = new Set(origins)
   const allows = (origin: string | undefined): origin is string =>
     origin !== undefined && (anyOrigin || allowed.has(origin))
@@ -90,9 +136,11 @@ export const middleware = (origins: ReadonlyArray<string>): HttpMiddleware.HttpM
         const entries: Array<ResponseHeaders.Entry> = [
           ["access-control-allow-origin", allowOrigin(origin)],
           ["access-control-allow-methods", allowedMethods],
+          maxAge,
           vary
         ]
-        if (requestedHeaders !== undefined) entries.push(["access-control-allow-headers", requestedHeaders])
+        if (!reflectHeaders) entries.push(["access-control-allow-headers", allowHeaders])
+        else if (requestedHeaders !== undefined) entries.push(["access-control-allow-headers", requestedHeaders])
         return Effect.succeed(ResponseHeaders.append(preflight, entries))
       }
       return Effect.map(app, (response) => {
