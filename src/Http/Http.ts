@@ -436,7 +436,9 @@ export const nodeServer: (options?: NodeServerOptions) => Http.Server = nodeServ
 
 /**
  * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`; logs `Listening on http://HOST:PORT`
- * once it accepts connections.
+ * once it accepts connections. Its connections are bounded by `http.headers_timeout_ms` (a client still sending its
+ * headers after 10 s is answered 408 and cut, however slowly it writes), `http.keep_alive_timeout_ms` (65 s, above a
+ * load balancer's idle timeout), `http.max_connections` (10000) and `http.max_requests_per_socket` (none).
  *
  * @since 0.1.0
  * @category layers
@@ -449,7 +451,22 @@ export const layerServer: Layer.Layer<
     Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)]),
     ([config, service]) =>
       NodeHttpServer.layer(
-        () => nodeServer({ service: Option.getOrUndefined(service), bodyLimitBytes: config.bodyLimitBytes }),
+        () => {
+          const limits = {
+            headersTimeoutMs: config.headersTimeoutMs ?? HttpConfig.serverDefaults.headersTimeoutMs,
+            keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? HttpConfig.serverDefaults.keepAliveTimeoutMs,
+            maxConnections: config.maxConnections ?? HttpConfig.serverDefaults.maxConnections,
+            maxRequestsPerSocket: config.maxRequestsPerSocket ?? HttpConfig.serverDefaults.maxRequestsPerSocket
+          }
+          return nodeServerInternal.applyLimits(
+            nodeServer({
+              service: Option.getOrUndefined(service),
+              bodyLimitBytes: config.bodyLimitBytes,
+              server: nodeServerInternal.serverOptions(limits)
+            }),
+            limits
+          )
+        },
         { port: config.port, host: config.host }
       ).pipe(
         // The line a user waits for: the server accepts connections from here on.

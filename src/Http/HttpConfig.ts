@@ -7,7 +7,8 @@
  * - `http.port` (8000), `http.host` ("0.0.0.0"), `http.cors_origins` ([]; origins), `http.cors_allow_headers`
  *   (["*"]), `http.cors_max_age_seconds` (600), `http.body_limit_bytes` (1 MiB, at
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
- *   `http.trusted_proxies` ([]; addresses and CIDR ranges)
+ *   `http.trusted_proxies` ([]; addresses and CIDR ranges), `http.headers_timeout_ms` (10000),
+ *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
  *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false)
@@ -86,7 +87,51 @@ export interface ServerConfig {
    * is no proxies.
    */
   readonly trustedProxies: ReadonlyArray<string>
+  /**
+   * `http.headers_timeout_ms`, default 10000: how long a client may take to send a request's headers, from its first
+   * byte (Node's `headersTimeout`, 60 s on its own); a client still sending them then is answered 408 and cut, however
+   * slowly it keeps writing. 1 to 2^31 - 1. Left out, 10000.
+   *
+   * @since 0.2.0
+   */
+  readonly headersTimeoutMs?: number | undefined
+  /**
+   * `http.keep_alive_timeout_ms`, default 65000: how long an idle keep-alive connection is kept open (Node's
+   * `keepAliveTimeout`, 5 s on its own). Above the idle timeout of the load balancer in front (60 s for AWS ALB and
+   * nginx's `keepalive_timeout`), so that the service never closes a connection the balancer is about to reuse (a
+   * 502 for its request). 1 to 2^31 - 1. Left out, 65000.
+   *
+   * @since 0.2.0
+   */
+  readonly keepAliveTimeoutMs?: number | undefined
+  /**
+   * `http.max_connections`, default 10000: the most connections the server holds open at once; a connection over it
+   * is closed as soon as it is accepted (Node's `maxConnections`, no limit on its own). At least 1. Left out, 10000.
+   *
+   * @since 0.2.0
+   */
+  readonly maxConnections?: number | undefined
+  /**
+   * `http.max_requests_per_socket`, default 0 (no limit): the most requests served on one connection; the last one's
+   * answer says `Connection: close`, so that clients reconnect (and a balancer spreads them again). Left out, 0.
+   *
+   * @since 0.2.0
+   */
+  readonly maxRequestsPerSocket?: number | undefined
 }
+
+/**
+ * The defaults of the connection settings of `http.*`.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const serverDefaults: {
+  readonly headersTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+  readonly maxConnections: number
+  readonly maxRequestsPerSocket: number
+} = { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000, maxConnections: 10_000, maxRequestsPerSocket: 0 }
 
 /**
  * Reads the server section (`http.*`) with its defaults.
@@ -130,6 +175,22 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     bodyLimitBytes: Config.withDefault(bounded("body_limit_bytes", Bounds.server.bodyLimitBytes[1]), 1024 * 1024),
     maxBodyDepth: Config.withDefault(bounded("max_body_depth", Bounds.server.maxBodyDepth[1]), 64),
     requestTimeoutMs: Config.withDefault(bounded("request_timeout_ms", Bounds.server.requestTimeoutMs[1]), 30_000),
+    headersTimeoutMs: Config.withDefault(
+      bounded("headers_timeout_ms", Bounds.server.headersTimeoutMs[1]),
+      serverDefaults.headersTimeoutMs
+    ),
+    keepAliveTimeoutMs: Config.withDefault(
+      bounded("keep_alive_timeout_ms", Bounds.server.keepAliveTimeoutMs[1]),
+      serverDefaults.keepAliveTimeoutMs
+    ),
+    maxConnections: Config.withDefault(
+      bounded("max_connections", Bounds.server.maxConnections[1]),
+      serverDefaults.maxConnections
+    ),
+    maxRequestsPerSocket: Config.withDefault(
+      bounded("max_requests_per_socket", Bounds.server.maxRequestsPerSocket[1]),
+      serverDefaults.maxRequestsPerSocket
+    ),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.

@@ -51,7 +51,11 @@ export const server = {
   bodyLimitBytes: ["body_limit_bytes", atLeast(1)],
   maxBodyDepth: ["max_body_depth", atLeast(1)],
   requestTimeoutMs: ["request_timeout_ms", timerMs],
-  corsMaxAgeSeconds: ["cors_max_age_seconds", atLeast(0)]
+  corsMaxAgeSeconds: ["cors_max_age_seconds", atLeast(0)],
+  headersTimeoutMs: ["headers_timeout_ms", timerMs],
+  keepAliveTimeoutMs: ["keep_alive_timeout_ms", timerMs],
+  maxConnections: ["max_connections", atLeast(1)],
+  maxRequestsPerSocket: ["max_requests_per_socket", atLeast(0)]
 } as const satisfies Bounds
 
 /**

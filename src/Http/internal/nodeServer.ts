@@ -330,3 +330,44 @@ export const nodeServer = (
   server.on("request", onUnserved(server, state, service, requests))
   return server
 }
+
+/**
+ * The connection settings of `http.*` as `layerServer` gives them to Node's server.
+ *
+ * @internal
+ */
+export interface ConnectionLimits {
+  readonly headersTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+  readonly maxConnections: number
+  readonly maxRequestsPerSocket: number
+}
+
+/** Node's own `requestTimeout` (the whole request received), kept: it may not be below `headersTimeout`. */
+const nodeRequestTimeoutMs = 300_000
+
+/**
+ * The options of Node's `http.createServer` for `limits`: its headers timeout, and the interval at which Node checks
+ * it (30 s on its own: a headers timeout of 10 s would cut a slow client after up to 40 s), at most 1 s.
+ *
+ * @internal
+ */
+export const serverOptions = (limits: ConnectionLimits): Http.ServerOptions => ({
+  headersTimeout: limits.headersTimeoutMs,
+  requestTimeout: Math.max(nodeRequestTimeoutMs, limits.headersTimeoutMs),
+  connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  keepAliveTimeout: limits.keepAliveTimeoutMs
+})
+
+/**
+ * Sets the limits Node takes as properties of the server: its keep-alive timeout, connections and requests per
+ * connection (0: no limit).
+ *
+ * @internal
+ */
+export const applyLimits = (server: Http.Server, limits: ConnectionLimits): Http.Server => {
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs
+  server.maxConnections = limits.maxConnections
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket
+  return server
+}
