@@ -122,7 +122,11 @@ layer(serverLayer(serveThings(), thingsConfig), { excludeTestServices: true })("
         message: "Thing 2 not found",
         details: { resource_id: "2" }
       })
-      const notJson = yield* request("/api/v1/things", { method: "POST", body: "nope" })
+      const notJson = yield* request("/api/v1/things", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "nope"
+      })
       expect(notJson.status).toBe(422)
       expect((yield* jsonOf(notJson)).error.details.validation_errors[0].type).toBe("json_invalid")
     }))
@@ -260,7 +264,11 @@ layer(serverLayer(serveThings(), thingsConfig), { excludeTestServices: true })("
         rate_limit: { enabled: false },
         http: { request_timeout_ms: 5000 }
       })
-      const res = yield* fetchFrom(other, "/api/v3/echo", { method: "POST", body: JSON.stringify({ value: 7 }) })
+      const res = yield* fetchFrom(other, "/api/v3/echo", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ value: 7 })
+      })
       expect(res.status).toBe(200)
       expect((yield* jsonOf(res)).data).toEqual({ value: 7 })
     }))

@@ -364,8 +364,16 @@ export const serveApi = (
   HttpServer.HttpServer | Readiness | HttpApi.Api | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
 > =>
   Layer.unwrapEffect(Effect.gen(function*() {
-    const app = yield* HttpApiBuilder.httpApp
-    const router = yield* HttpApiBuilder.Router.router
+    // A repeated query parameter is read as FastAPI reads it: the last value, or every value for a list.
+    const { api } = yield* HttpApi.Api
+    const routes = yield* HttpApiBuilder.Router
+    const router = Routes.withLastValues(
+      (yield* routes.router) as HttpRouter.HttpRouter<unknown, unknown>,
+      api
+    ) as HttpRouter.HttpRouter<unknown, HttpRouter.HttpRouter.DefaultServices>
+    const app = yield* HttpApiBuilder.httpApp.pipe(
+      Effect.provideService(HttpApiBuilder.Router, { ...routes, router: Effect.succeed(router) })
+    )
     return serve(methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app), options)
   })).pipe(
     // Swagger UI is 1.9MB of JavaScript text: imported when an HttpApi is served, not by every service.

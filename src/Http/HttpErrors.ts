@@ -148,7 +148,8 @@ export const fromDecodeError: (
 
 /**
  * Decodes the query string with a schema; failures are `ValidationError`s listing every problem at
- * `query.<key>`.
+ * `query.<key>`. A repeated parameter (`?page=1&page=2`) is its last value where the schema takes one value, as
+ * FastAPI reads it, and every value where it takes a list; a list parameter given once is a list of one.
  *
  * @since 0.1.0
  * @category decoding

@@ -78,7 +78,17 @@ export const makeApiValidator: Effect.Effect<ApiValidator, never, HttpApi.Api> =
     Effect.gen(function*() {
       const found = match(request.method, request.url)
       if (found === undefined) return undefined
-      const { endpoint, params, searchParams } = found
+      const { endpoint, params } = found
+      // As the route reads them (`Routes.withLastValues`): the last value of a repeated parameter, unless a list.
+      const byPayload = HttpMethod.hasBody(endpoint.method) ? Option.none() : endpoint.payloadSchema
+      const queryAst = Option.isSome(endpoint.urlParamsSchema)
+        ? Option.isSome(byPayload)
+          ? Schema.Union(endpoint.urlParamsSchema.value, byPayload.value).ast
+          : endpoint.urlParamsSchema.value.ast
+        : Option.isSome(byPayload)
+        ? byPayload.value.ast
+        : undefined
+      const searchParams = queryAst === undefined ? found.searchParams : Routes.lastValues(found.searchParams, queryAst)
       const payload = Option.isSome(endpoint.payloadSchema) ? yield* payloadOf(request, searchParams) : skipped
       if (payload._tag === "Unreadable") return payload.failure
       const issues: Array<ValidationIssue> = []

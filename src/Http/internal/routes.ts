@@ -7,7 +7,11 @@
  */
 import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
@@ -138,6 +142,102 @@ export const urlParamsFor = (
   for (const key in params) {
     const value = params[key]!
     out[key] = Array.isArray(value) || isSingleString(ast, key) ? value : [value]
+  }
+  return out
+}
+
+/** Whether the schema takes a list at `key` (a list query parameter), read on its encoded side. */
+const takesList = (ast: AST.AST, key?: PropertyKey): boolean => {
+  switch (ast._tag) {
+    case "TupleType":
+      return key === undefined
+    case "TypeLiteral": {
+      if (key === undefined) return false
+      const property = ast.propertySignatures.find((ps) => ps.name === key)
+      return property !== undefined
+        ? takesList(property.type)
+        : ast.indexSignatures.some((is) => Schema.is(Schema.make(is.parameter))(key) && takesList(is.type))
+    }
+    case "Union":
+      return ast.types.some((type) => takesList(type, key))
+    case "Suspend":
+      return takesList(ast.f(), key)
+    case "Refinement":
+    case "Transformation":
+      return takesList(ast.from, key)
+    default:
+      return false
+  }
+}
+
+/**
+ * The query parameters as FastAPI reads a repeated one (`?page=1&page=2`): its last value where the schema takes a
+ * single value, every value where it takes a list; `params` itself when no parameter is repeated.
+ *
+ * @internal
+ */
+export const lastValues = (
+  params: Readonly<Record<string, string | Array<string>>>,
+  ast: AST.AST
+): Readonly<Record<string, string | Array<string>>> => {
+  let out: Record<string, string | Array<string>> | undefined
+  for (const key in params) {
+    const value = params[key]!
+    if (!Array.isArray(value) || takesList(ast, key)) continue
+    out ??= { ...params }
+    out[key] = value[value.length - 1]!
+  }
+  return out ?? params
+}
+
+/** The schema a query is decoded with on `endpoint`: its `urlParams`, and its payload when its method has no body. */
+const querySchemas = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps): ReadonlyArray<AST.AST> => [
+  ...Option.toArray(endpoint.urlParamsSchema).map((schema) => schema.ast),
+  ...(HttpMethod.hasBody(endpoint.method) ? [] : Option.toArray(endpoint.payloadSchema).map((schema) => schema.ast))
+]
+
+/**
+ * The router of an `HttpApi` with each route of an endpoint that reads the query given {@link lastValues} of each
+ * schema reading it, so that a repeated parameter is decoded as FastAPI decodes it rather than refused as a list.
+ * A request without a repeated parameter costs one pass over its parameters.
+ *
+ * @internal
+ */
+export const withLastValues = (
+  router: HttpRouter.HttpRouter<unknown, unknown>,
+  api: { readonly groups: Readonly<Record<string, HttpApiGroup.HttpApiGroup.AnyWithProps>> }
+): HttpRouter.HttpRouter<unknown, unknown> => {
+  const schemas = new Map<string, ReadonlyArray<AST.AST>>()
+  for (const group of Object.values(api.groups)) {
+    for (const endpoint of Object.values(group.endpoints)) {
+      const asts = querySchemas(endpoint as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps)
+      if (asts.length > 0) schemas.set(`${endpoint.method} ${endpoint.path}`, asts)
+    }
+  }
+  if (schemas.size === 0) return router
+  const routes = [...router.routes].map((route) => {
+    const asts = schemas.get(`${route.method} ${route.path}`)
+    if (asts === undefined) return route
+    // The payload of a method without a body and the urlParams read the same parameters: a key is a list when one of
+    // them takes a list there.
+    const ast = asts.length === 1 ? asts[0]! : Schema.Union(...asts.map((one) => Schema.make(one))).ast
+    // The parameters are replaced only when one is repeated: one pass over them otherwise.
+    const handler = Effect.flatMap(HttpServerRequest.ParsedSearchParams, (params) => {
+      for (const key in params) {
+        if (Array.isArray(params[key])) {
+          return Effect.provideService(route.handler, HttpServerRequest.ParsedSearchParams, lastValues(params, ast))
+        }
+      }
+      return route.handler
+    })
+    return HttpRouter.makeRoute(route.method, route.path, handler, {
+      uninterruptible: route.uninterruptible,
+      ...(Option.isSome(route.prefix) ? { prefix: route.prefix.value } : {})
+    })
+  })
+  let out = HttpRouter.fromIterable(routes)
+  for (const [path, app, options] of router.mounts) {
+    out = HttpRouter.mountApp(out, path as `/${string}`, app, options)
   }
   return out
 }

@@ -20,6 +20,7 @@ import { type GlamError, isGlamError } from "../../Errors/GlamError.js"
 import * as Issues from "../../internal/issues.js"
 import type { DecodeRequest, Location, RequestSchemas, ValidationIssue } from "../HttpErrors.js"
 import { HttpStatusError, PayloadTooLargeError } from "./errors.js"
+import * as Routes from "./routes.js"
 
 /** @internal */
 export const pydanticType = (message: string): string => Issues.typeOfMessage(message) ?? "value_error"
@@ -74,10 +75,23 @@ const bodyError = (message: string, type: string) => validationError([{ field: "
 /** @internal */
 export const all: AST.ParseOptions = { errors: "all" }
 
+/**
+ * The query parameters as a schema of them reads them: a repeated one's last value where the schema takes one value
+ * (as FastAPI reads `?page=1&page=2`), a list where it takes a list, even of one value (as `HttpApi` does).
+ *
+ * @internal
+ */
+export const queryFor = (ast: AST.AST) =>
+  Effect.map(HttpServerRequest.ParsedSearchParams, (params) => Routes.urlParamsFor(Routes.lastValues(params, ast), ast))
+
 /** @internal */
 export const decodeQuery = <A, I extends Readonly<Record<string, string | ReadonlyArray<string> | undefined>>, R>(
   schema: Schema.Schema<A, I, R>
-) => Effect.mapError(HttpServerRequest.schemaSearchParams(schema, all), (e) => fromParseError(e, "query"))
+) =>
+  Effect.flatMap(
+    queryFor(schema.ast),
+    (params) => Effect.mapError(Schema.decodeUnknown(schema, all)(params), (e) => fromParseError(e, "query"))
+  )
 
 /** @internal */
 export const decodePath = <A, I extends Readonly<Record<string, string | undefined>>, R>(
@@ -128,7 +142,7 @@ export const decodeRequest = <const S extends RequestSchemas>(schemas: S): Decod
       inputs.push(["path", "path", schemas.path, (yield* HttpRouter.RouteContext).params])
     }
     if (schemas.query !== undefined) {
-      inputs.push(["query", "query", schemas.query, yield* HttpServerRequest.ParsedSearchParams])
+      inputs.push(["query", "query", schemas.query, yield* queryFor(schemas.query.ast)])
     }
     if (schemas.headers !== undefined) inputs.push(["headers", "header", schemas.headers, request.headers])
     if (schemas.body !== undefined) inputs.push(["body", "body", schemas.body, yield* readJson])
