@@ -88,9 +88,10 @@ export interface ServerConfig {
    */
   readonly trustedProxies: ReadonlyArray<string>
   /**
-   * `http.headers_timeout_ms`, default 10000: how long a client may take to send a request's headers, from its first
-   * byte (Node's `headersTimeout`, 60 s on its own); a client still sending them then is answered 408 and cut, however
-   * slowly it keeps writing. 1 to 2^31 - 1. Left out, 10000.
+   * `http.headers_timeout_ms`, default 10000: how long a client may take to send a request's headers, from their
+   * first byte (Node's `headersTimeout`, 60 s on its own); a client still sending them then is answered 408 and cut,
+   * however slowly it keeps writing. 1 to 2^31 - 1. `Http.layerServer` reads it; `ServeOptions.server` does not
+   * change it. Left out, 10000.
    *
    * @since 0.2.0
    */
@@ -99,21 +100,24 @@ export interface ServerConfig {
    * `http.keep_alive_timeout_ms`, default 65000: how long an idle keep-alive connection is kept open (Node's
    * `keepAliveTimeout`, 5 s on its own). Above the idle timeout of the load balancer in front (60 s for AWS ALB and
    * nginx's `keepalive_timeout`), so that the service never closes a connection the balancer is about to reuse (a
-   * 502 for its request). 1 to 2^31 - 1. Left out, 65000.
+   * 502 for its request). 1 to 2^31 - 1. `Http.layerServer` reads it; `ServeOptions.server` does not change it.
+   * Left out, 65000.
    *
    * @since 0.2.0
    */
   readonly keepAliveTimeoutMs?: number | undefined
   /**
    * `http.max_connections`, default 10000: the most connections the server holds open at once; a connection over it
-   * is closed as soon as it is accepted (Node's `maxConnections`, no limit on its own). At least 1. Left out, 10000.
+   * is closed as soon as it is accepted (Node's `maxConnections`, no limit on its own). At least 1.
+   * `Http.layerServer` reads it; `ServeOptions.server` does not change it. Left out, 10000.
    *
    * @since 0.2.0
    */
   readonly maxConnections?: number | undefined
   /**
    * `http.max_requests_per_socket`, default 0 (no limit): the most requests served on one connection; the last one's
-   * answer says `Connection: close`, so that clients reconnect (and a balancer spreads them again). Left out, 0.
+   * answer says `Connection: close`, so that clients reconnect (and a balancer spreads them again).
+   * `Http.layerServer` reads it; `ServeOptions.server` does not change it. Left out, 0.
    *
    * @since 0.2.0
    */
