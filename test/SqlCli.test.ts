@@ -124,6 +124,66 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
       180_000
     )
 
+    it.effect(
+      "refuses up on an Alembic service's database, then baseline records what it holds and up applies the rest",
+      () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const schema = `cli_alembic_${Math.random().toString(36).slice(2, 8)}`
+          yield* Effect.acquireRelease(
+            sql.unsafe(`CREATE SCHEMA ${schema}`).raw,
+            () => Effect.orDie(sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).raw)
+          )
+          yield* sql.unsafe(`CREATE TABLE ${schema}.items (id integer PRIMARY KEY)`).raw
+          yield* sql.unsafe(`CREATE TABLE ${schema}.alembic_version (version_num varchar(32) PRIMARY KEY)`).raw
+          yield* sql.unsafe(`INSERT INTO ${schema}.alembic_version VALUES ('9b1e2d3c4f5a')`).raw
+          const dir = Path.join(yield* WorkDir, "alembic")
+          mkdirSync(dir)
+          writeFileSync(Path.join(dir, "0001_items.sql"), `CREATE TABLE ${schema}.items (id integer PRIMARY KEY);\n`)
+          writeFileSync(Path.join(dir, "0002_tags.sql"), `CREATE TABLE ${schema}.tags (id integer);\n`)
+          writeFileSync(Path.join(dir, "0003_labels.sql"), `CREATE TABLE ${schema}.labels (id integer);\n`)
+          const args = ["--dir", dir, "--env-prefix", "SQLTEST", "--table", `${schema}.effect_sql_migrations`]
+
+          const refused = yield* run(["up", ...args])
+          expect(refused.code).toBe(1)
+          expect(refused.stdout).not.toContain("applied")
+          expect(refused.stderr).toContain(`glam-migrate: The database holds ${schema}.alembic_version at version_num `)
+          expect(refused.stderr).toContain("9b1e2d3c4f5a")
+          expect(refused.stderr).toContain("glam-migrate baseline <id>")
+          const status = yield* run(["status", ...args])
+          expect(status.stdout).toContain(`alembic ${schema}.alembic_version (version_num 9b1e2d3c4f5a): up refuses`)
+
+          const dry = yield* run(["baseline", ...args, "--dry-run", "0002"])
+          expect(dry.code).toBe(0)
+          expect(dry.stdout).toContain("would record 1_items (not run)\nwould record 2_tags (not run)\n")
+          expect((yield* run(["status", ...args])).stdout).toContain("current: none")
+
+          const unknown = yield* run(["baseline", ...args, "7"])
+          expect(unknown.code).toBe(1)
+          expect(unknown.stderr).toContain("glam-migrate: No migration has the id 7")
+          const misnamed = yield* run(["baseline", ...args, "2_labels"])
+          expect(misnamed.code).toBe(1)
+          expect(misnamed.stderr).toContain("glam-migrate: Migration 2 is 2_tags, not 2_labels")
+
+          const recorded = yield* run(["baseline", ...args, "2_tags"])
+          expect(recorded.code).toBe(0)
+          expect(recorded.stdout).toContain("recorded 1_items (not run)\nrecorded 2_tags (not run)\n")
+          const again = yield* run(["baseline", ...args, "3"])
+          expect(again.code).toBe(1)
+          expect(again.stderr).toContain("records applied migrations already (the last: 2_tags)")
+
+          const up = yield* run(["up", ...args])
+          expect(up.code).toBe(0)
+          expect(up.stdout).toContain("applied 3_labels\n")
+          expect(up.stdout).not.toContain("applied 2_tags")
+          const [made] = yield* sql<{ readonly tags: boolean; readonly labels: boolean }>`SELECT
+            to_regclass(${`${schema}.tags`}) IS NOT NULL AS tags,
+            to_regclass(${`${schema}.labels`}) IS NOT NULL AS labels`
+          expect(made).toEqual({ tags: false, labels: true })
+        }).pipe(Effect.scoped),
+      180_000
+    )
+
     it.effect("refuses a directory that holds no migration file, naming it, instead of reporting it up to date", () =>
       Effect.gen(function*() {
         const dir = Path.join(yield* WorkDir, "dist")

@@ -114,7 +114,9 @@ export interface MigrateOptions {
  * An applied SQL migration whose text changed since (its checksum, recorded in `glam_migration_checksums` as it was
  * applied, differs) is refused before anything runs (reason `bad-state`, naming it; one applied before checksums
  * were recorded gets its checksum recorded), and so is a pending SQL migration holding a statement that would end
- * the run's transaction (`COMMIT`, `BEGIN`...).
+ * the run's transaction (`COMMIT`, `BEGIN`...). A first run (the table records no migration) on a database holding
+ * the `alembic_version` table of a Python service's Alembic migrations is refused (reason `bad-state`, naming it and
+ * its `version_num`): `baseline` records the migrations its schema already holds.
  *
  * @example
  * ```ts
@@ -137,8 +139,9 @@ export const migrate = (
   const table = options.table ?? defaultMigrationsTable
   return Effect.gen(function*() {
     yield* internal.checkTable(table)
-    yield* internal.ensureMigrationsTable(table)
     const migrations = yield* options.loader
+    yield* internal.checkNotAlembic(table, migrations)
+    yield* internal.ensureMigrationsTable(table)
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
     const checksums = yield* internal.checkChecksums(table, migrations)
@@ -207,6 +210,23 @@ export interface MigrationStatus {
    * recorded one), which `migrate` refuses (reason `bad-state`).
    */
   readonly edited: ReadonlyArray<readonly [id: number, name: string]>
+  /**
+   * The `alembic_version` table of a Python service's Alembic migrations, when the migrations table records no
+   * migration: `migrate` refuses to run until `baseline` records the ones the database holds.
+   */
+  readonly alembic: Option.Option<AlembicVersion>
+}
+
+/**
+ * An Alembic table found in the database: its name qualified by its schema, and the rows of its `version_num`
+ * (`undefined` when they could not be read).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface AlembicVersion {
+  readonly table: string
+  readonly versions: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -228,11 +248,71 @@ export const migrationStatus = (
     const pending = available.filter(([id]) => id > latest).map(([id, name]) => [id, name] as const)
     const blocked = internal.blockedIn(new Map(applied.map((m) => [m.id, m.name])), available)
     const edited = yield* internal.editedIn(table, available)
-    return { current, applied, pending, blocked, edited }
+    const alembic = applied.length === 0 ? Option.fromNullable(yield* internal.alembicIn(table)) : Option.none()
+    return { current, applied, pending, blocked, edited, alembic }
   }).pipe(
     Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
     mapSqlErrors({ operation: "migration_status" }),
     Effect.withSpan("Sql.Migrations.migrationStatus", { attributes: { table } })
+  )
+}
+
+/**
+ * Options of `baseline`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BaselineOptions extends Pick<MigrateOptions, "loader" | "table"> {
+  /** The id of the last migration the database already holds: it and the ones before it are recorded. */
+  readonly through: number
+  /** Check and report what would be recorded, recording nothing. */
+  readonly dryRun?: boolean | undefined
+}
+
+/**
+ * Records the loader's migrations up to and including `through` as applied, without running them (Alembic's
+ * `stamp`): for a database whose schema exists already, such as the one a Python service migrated with Alembic.
+ * The SQL ones get their checksums, as `migrate` records them; all of it in one transaction, under the migrator's
+ * lock on its table. Refused (`MigrationError`, reason `bad-state`, nothing recorded) when the table records a
+ * migration already, or when no migration has the id `through`. Returns the recorded `[id, name]` pairs (with
+ * `dryRun`, the ones it would record); `migrate` then applies the later ones.
+ *
+ * @example
+ * ```ts
+ * import { Sql } from "@glam/shared"
+ *
+ * const recorded = Sql.Migrations.baseline({ loader: Sql.Migrations.fromDirectory("./migrations"), through: 3 })
+ * ```
+ *
+ * @since 0.2.0
+ * @category migrations
+ */
+export const baseline = (
+  options: BaselineOptions
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  MigrationError | SqlFailure,
+  SqlClient.SqlClient
+> => {
+  const table = options.table ?? defaultMigrationsTable
+  return Effect.gen(function*() {
+    yield* internal.checkTable(table)
+    const migrations = yield* options.loader
+    return yield* internal.baselineRun(table, migrations, options.through, options.dryRun === true)
+  }).pipe(
+    Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof MigrationError || isSqlDefect(defect)
+        ? Option.some(Effect.fail(internal.typedMigrationError(defect)))
+        : Option.none()
+    ),
+    Effect.tap((recorded) =>
+      options.dryRun === true
+        ? Effect.void
+        : Effect.logInfo(`Migrations recorded as applied: ${recorded.map(([id, name]) => `${id}_${name}`).join(", ")}`)
+    ),
+    Effect.withSpan("Sql.Migrations.baseline", { attributes: { table, through: options.through } })
   )
 }
 

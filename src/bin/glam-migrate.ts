@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * `glam-migrate up|status`: what the seed's Alembic `MigrationManager` did (upgrade, current revision), on
- * `Sql.Migrations.migrate`. Migrations come from `--dir`; the database from the configuration (`config/*.yml` and the
- * environment, including the seed's `<SERVICE>_DB_HOST`... with `--service`).
+ * `glam-migrate up|status|baseline`: what the seed's Alembic `MigrationManager` did (upgrade, current revision,
+ * stamp), on `Sql.Migrations`. Migrations come from `--dir`; the database from the configuration (`config/*.yml`
+ * and the environment, including the seed's `<SERVICE>_DB_HOST`... with `--service`).
  *
  * @since 0.1.0
  */
+import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -20,7 +22,14 @@ import * as Option from "effect/Option"
 import { formatConfigError, layer as configLayer } from "../Config/GlamConfigProvider.js"
 import { redactUrlCredentials } from "../Config/Redaction.js"
 import { DatabaseError } from "../Errors/InfrastructureErrors.js"
-import { defaultMigrationsTable, fromDirectory, migrate, MigrationError, migrationStatus } from "../Sql/Migrations.js"
+import {
+  baseline,
+  defaultMigrationsTable,
+  fromDirectory,
+  migrate,
+  MigrationError,
+  migrationStatus
+} from "../Sql/Migrations.js"
 import { layer as sqlLayer, optionsFromConfig } from "../Sql/Sql.js"
 import { databaseConfig, hasServer } from "../Sql/SqlConfig.js"
 import { driverError, sqlStateOf } from "../Sql/SqlErrors.js"
@@ -114,6 +123,13 @@ const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
         `edited ${id}_${name}: its SQL changed after it was applied; up refuses to run until it is restored`
       )
     }
+    if (Option.isSome(report.alembic)) {
+      const { table, versions } = report.alembic.value
+      yield* Console.log(
+        `alembic ${table} (version_num ${versions === undefined ? "unreadable" : versions.join(", ") || "none"}): ` +
+          "up refuses to run until glam-migrate baseline <id> records the migrations the database holds"
+      )
+    }
     if (report.pending.length === 0 && report.blocked.length === 0 && report.edited.length === 0) {
       yield* Console.log("Up to date")
     }
@@ -121,9 +137,50 @@ const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
     Command.withDescription("Show the current revision and the pending migrations")
   )
 
+const through = Args.text({ name: "id" }).pipe(
+  Args.withDescription("The last migration the database already holds: its id (3, 0003) or <id>_<name> (3_outbox)"),
+  Args.mapEffect((text) => {
+    const match = text.match(/^(\d+)(?:_(.+))?$/)
+    const id = match === null ? Number.NaN : Number(match[1])
+    return Number.isSafeInteger(id)
+      ? Effect.succeed({ id, name: match?.[2] })
+      : Effect.fail(HelpDoc.p(`${JSON.stringify(text)} is not a migration id (3, 0003 or 3_outbox)`))
+  })
+)
+const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Show what would be recorded, record nothing"))
+
+const baselineCommand = Command.make(
+  "baseline",
+  { ...settings, through, dryRun },
+  ({ dir, dryRun, table, through, ...rest }) =>
+    Effect.gen(function*() {
+      const loader = Effect.flatMap(migrationsOf(dir), (migrations) => {
+        const named = migrations.find(([id]) => id === through.id)
+        return through.name === undefined || named === undefined || named[1] === through.name
+          ? Effect.succeed(migrations)
+          : Effect.fail(
+            new MigrationError({
+              reason: "bad-state",
+              message: `Migration ${through.id} is ${through.id}_${named[1]}, not ${through.id}_${through.name}: ` +
+                "nothing was recorded"
+            })
+          )
+      })
+      const recorded = yield* baseline({ loader, table, through: through.id, dryRun })
+      for (const [id, name] of recorded) {
+        yield* Console.log(`${dryRun ? "would record" : "recorded"} ${id}_${name} (not run)`)
+      }
+    }).pipe(Effect.provide(database(rest)))
+).pipe(
+  Command.withDescription(
+    "Record the migrations up to <id> as applied without running them, for a database that holds their schema " +
+      "(one an Alembic service migrated)"
+  )
+)
+
 const command = Command.make("glam-migrate").pipe(
   Command.withDescription("Database migrations of a GLAM service"),
-  Command.withSubcommands([up, status])
+  Command.withSubcommands([up, status, baselineCommand])
 )
 
 const cli = Command.run(command, { name: "glam-migrate", version: "0.1.0" })

@@ -13,7 +13,7 @@ import { isUtf8 } from "node:buffer"
 import { readdir, readFile } from "node:fs/promises"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import type { AppliedMigration, MigrationSource } from "../Migrations.js"
+import type { AlembicVersion, AppliedMigration, MigrationSource } from "../Migrations.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { checksumOf, transactionControl } from "./migrationText.js"
 import { classifySqlError } from "./sqlErrors.js"
@@ -590,4 +590,140 @@ export const editedIn = (table: string, migrations: ReadonlyArray<PgMigrator.Res
     if (exists?.present !== true) return []
     const { edited } = yield* compare(table, checksums, summedIn(migrations))
     return edited.map((m) => [m.id, m.name] as const)
+  })
+
+/**
+ * The name Alembic gives its table by default (`version_table`), holding the revision of the database in the row(s)
+ * of `version_num`.
+ *
+ * @internal
+ */
+export const alembicTable = "alembic_version"
+
+/**
+ * The Alembic table of the schema of the migrations table (when its name is `schema.table`), else the one
+ * `search_path` finds (where the migrations' unqualified names land); `undefined` when there is none.
+ *
+ * @internal
+ */
+export const alembicIn = (table: string): Effect.Effect<AlembicVersion | undefined, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dot = table.indexOf(".")
+    const candidates = dot === -1 ? [alembicTable] : [`${table.slice(0, dot)}.${alembicTable}`, alembicTable]
+    for (const candidate of candidates) {
+      const [found] = yield* sql<{ readonly schema: string }>`SELECT n.nspname AS schema FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${candidate})`.withoutTransform
+      if (found === undefined) continue
+      // A table of another shape, or one the role may not read, is still Alembic's: its versions stay unnamed.
+      const versions = yield* sql<{ readonly version: string }>`SELECT version_num::text AS version
+        FROM ${sql(found.schema)}.${sql(alembicTable)} ORDER BY 1`.withoutTransform.pipe(
+        Effect.map((rows): ReadonlyArray<string> | undefined => rows.map((row) => row.version)),
+        Effect.orElseSucceed(() => undefined)
+      )
+      return { table: `${found.schema}.${alembicTable}`, versions }
+    }
+    return undefined
+  })
+
+/**
+ * Whether `table` records at least one applied migration (false when it does not exist).
+ *
+ * @internal
+ */
+export const recordsSome = (table: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!(yield* tableExists(table))) return false
+    const [row] = yield* sql<{ readonly some: boolean }>`SELECT EXISTS (SELECT 1 FROM ${sql(table)}) AS some`
+      .withoutTransform
+    return row?.some === true
+  })
+
+const versionsText = (found: AlembicVersion): string =>
+  found.versions === undefined
+    ? "whose version_num could not be read"
+    : found.versions.length === 0
+    ? "with no version_num row"
+    : `at version_num ${found.versions.join(", ")}`
+
+/**
+ * Refuses a first run on a database an Alembic service manages (its table `alembic_version` is there and `table`
+ * records no migration): the migrations would all run against the tables it already holds.
+ *
+ * @internal
+ */
+export const checkNotAlembic = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.gen(function*() {
+    if (migrations.length === 0 || (yield* recordsSome(table))) return
+    const found = yield* alembicIn(table)
+    if (found === undefined) return
+    return yield* new MigrationError({
+      reason: "bad-state",
+      message: `The database holds ${found.table} ${versionsText(found)} (the revision of a Python service's Alembic ` +
+        `migrations) and ${table} records no migration: running them all would run them against the tables it ` +
+        "already holds. Nothing was applied. Record the migrations whose schema the database already has as " +
+        "applied, without running them: glam-migrate baseline <id> (Sql.Migrations.baseline in code), <id> being " +
+        `the last of them; then up applies the later ones. When none of them is there yet, drop ${found.table} ` +
+        "once the Python service no longer runs"
+    })
+  })
+
+/**
+ * Records the migrations up to and including `through` as applied, with the checksums of the SQL ones, without
+ * running them; in one transaction under the migrator's lock on `table`, refused when `table` records a migration
+ * already. With `dryRun`, checks and reads only. Returns the `[id, name]` pairs recorded (or that would be).
+ *
+ * @internal
+ */
+export const baselineRun = (
+  table: string,
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>,
+  through: number,
+  dryRun: boolean
+) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!migrations.some(([id]) => id === through)) {
+      const known = migrations.map(([id, name]) => `${id}_${name}`)
+      return yield* new MigrationError({
+        reason: "bad-state",
+        message: `No migration has the id ${through}: nothing was recorded. Give the id of one of the migrations` +
+          (known.length === 0
+            ? " (the loader has none)"
+            : ` (${known.length > 10 ? `${known.slice(0, 10).join(", ")}...` : known.join(", ")})`)
+      })
+    }
+    const recorded = migrations.filter(([id]) => id <= through)
+    const pairs = recorded.map(([id, name]) => [id, name] as const)
+    const alreadyRecorded = (what: string) =>
+      new MigrationError({
+        reason: "bad-state",
+        message: `${table} records applied migrations already (${what}): nothing was recorded. A baseline ` +
+          "records the migrations of a database the toolkit has not migrated yet; glam-migrate status (or " +
+          "Sql.Migrations.migrationStatus) shows what is recorded"
+      })
+    const lastRecorded = (rows: ReadonlyArray<AppliedMigration>) => {
+      const last = rows.at(-1)!
+      return `the last: ${last.id}_${last.name}`
+    }
+    if (dryRun) {
+      const rows = yield* recordedIn(table)
+      if (rows.length > 0) return yield* alreadyRecorded(lastRecorded(rows))
+      yield* checkIdsFit(table, recorded)
+      return pairs
+    }
+    yield* ensureMigrationsTable(table)
+    yield* checkIdsFit(table, recorded)
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`LOCK TABLE ${sql(table)} IN ACCESS EXCLUSIVE MODE`
+      const rows = yield* recordedIn(table)
+      if (rows.length > 0) return yield* alreadyRecorded(lastRecorded(rows))
+      const checksums = yield* checkChecksums(table, recorded)
+      yield* sql`INSERT INTO ${sql(table)} ${sql.insert(pairs.map(([id, name]) => ({ migration_id: id, name })))}`
+        .withoutTransform
+      const summed = summedIn(recorded)
+      if (summed.length > 0) yield* recordChecksums(table, checksums, summed)
+      return pairs
+    }))
   })
