@@ -249,6 +249,56 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
         }).pipe(Effect.scoped))
     })
 
+    describe("a role without the right to create in the schema, on a first run", () => {
+      it.effect("is told which table to create and what to grant, and nothing is applied", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const { database } = yield* Backends.TestDatabase
+          const role = `mig_nocreate_${suffix()}`
+          const schema = `mig_nocreate_${suffix()}`
+          const table = `${schema}.migrations`
+          yield* Effect.acquireRelease(
+            sql.unsafe(`CREATE ROLE ${role} LOGIN`).raw,
+            () =>
+              Effect.orDie(
+                sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP OWNED BY ${role}; DROP ROLE ${role}`).raw
+              )
+          )
+          yield* sql.unsafe(`CREATE SCHEMA ${schema}; GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
+          const loader = Sql.Migrations.fromRecord({ "0001_seed": "SELECT 1" })
+          const asRole = Sql.layer({ host: services.postgres.host, port: services.postgres.port, user: role, database })
+
+          // Neither table is there: the migrations table is named.
+          const first = asMigrationError(
+            yield* failureIn(Sql.Migrations.migrate({ loader, table }).pipe(Effect.provide(asRole)))
+          )
+          expect(first.reason).toBe("bad-state")
+          expect(first.message).toContain(`Cannot create ${table}, the table of the applied migrations`)
+          expect(first.message).toContain(`the role ${role} may not create tables in the schema ${schema}`)
+          expect(first.message).toContain(`GRANT CREATE ON SCHEMA ${schema} TO ${role}`)
+
+          // The migrations table made by the schema's owner (as @effect/sql's migrator made it), not the checksums'.
+          yield* sql.unsafe(`CREATE TABLE ${table} (migration_id integer primary key,
+            created_at timestamp with time zone not null default now(), name text not null);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO ${role}`).raw
+          const checksums = `${schema}.glam_migration_checksums`
+          const second = asMigrationError(
+            yield* failureIn(Sql.Migrations.migrate({ loader, table }).pipe(Effect.provide(asRole)))
+          )
+          expect(second.message).toContain(
+            `Cannot create ${checksums}, the table of the checksums of applied SQL migrations`
+          )
+          expect(second.message).toContain(`CREATE TABLE ${checksums} (migrations_table text NOT NULL,`)
+          expect(second.message).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${checksums} TO ${role}`)
+          expect(yield* sql`SELECT count(*)::int AS n FROM ${sql(table)}`).toEqual([{ n: 0 }])
+
+          // The statements the message gives, run once by the owner, let the role migrate.
+          const given = second.message.slice(second.message.indexOf("CREATE TABLE"), second.message.indexOf("; or"))
+          yield* sql.unsafe(given).raw
+          expect(yield* Sql.Migrations.migrate({ loader, table }).pipe(Effect.provide(asRole))).toEqual([[1, "seed"]])
+        }).pipe(Effect.scoped))
+    })
+
     describe("a migration setting the session's settings", () => {
       it.effect("leaves them as they were on the pooled connection, for the service's queries after it", () =>
         Effect.gen(function*() {

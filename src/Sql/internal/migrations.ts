@@ -16,7 +16,7 @@ import { pathToFileURL } from "node:url"
 import type { AlembicVersion, AppliedMigration, MigrationSource } from "../Migrations.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { checksumOf, transactionControl } from "./migrationText.js"
-import { classifySqlError } from "./sqlErrors.js"
+import { classifySqlError, sqlStateOf } from "./sqlErrors.js"
 
 const MigrationError = PgMigrator.MigrationError
 type MigrationError = PgMigrator.MigrationError
@@ -303,14 +303,55 @@ export const ensureMigrationsTable = (table: string) =>
         exists ? Effect.void : sql.withTransaction(
           Effect.zipRight(
             sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`,
-            sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
-  migration_id bigint primary key,
-  created_at timestamp with time zone not null default now(),
-  name text not null
-)`
+            creating(table, "the applied migrations", migrationsColumns)
           )
         ))
   )
+
+// A name as SQL reads it: quoted unless it is a lowercase identifier.
+const identifier = (name: string) => /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll("\"", "\"\"")}"`
+
+const migrationsColumns = `migration_id bigint primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null`
+
+const checksumsColumns = `migrations_table text NOT NULL,
+  migration_id bigint NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  recorded_at timestamp with time zone NOT NULL DEFAULT now(),
+  PRIMARY KEY (migrations_table, migration_id)`
+
+/**
+ * `CREATE TABLE IF NOT EXISTS table (columns)`; a role that may not create in the table's schema (SQLSTATE 42501)
+ * gets a `MigrationError` naming the table, the schema and the statements to run once as a role that may, instead
+ * of the server's bare "permission denied for schema".
+ */
+const creating = (table: string, holding: string, columns: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dot = table.indexOf(".")
+    const [who] = yield* sql<{ readonly role: string; readonly schema: string | null }>`SELECT
+      current_user::text AS role, current_schema()::text AS schema`.withoutTransform
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (${sql.literal(columns)})`.pipe(
+      Effect.catchIf((error) => sqlStateOf(error) === "42501", (cause) => {
+        const schema = dot === -1 ? identifier(who?.schema ?? "public") : table.slice(0, dot)
+        const qualified = dot === -1 ? `${schema}.${table}` : table
+        const role = who === undefined ? "the service's role" : identifier(who.role)
+        return Effect.fail(
+          new MigrationError({
+            reason: "bad-state",
+            message: `Cannot create ${qualified}, the table of ${holding}: the role ${role} may not create tables ` +
+              `in the schema ${schema}. Nothing was applied. Run once as a role that may (the schema's owner): ` +
+              `CREATE TABLE ${qualified} (${columns.replace(/\s+/g, " ")}); GRANT SELECT, INSERT, UPDATE, DELETE ` +
+              `ON ${qualified} TO ${role}; or grant the role the right to create: GRANT CREATE ON SCHEMA ${schema} ` +
+              `TO ${role}`,
+            cause
+          })
+        )
+      })
+    )
+  })
 
 // The largest id each integer type of `migration_id` holds; an id above it would make the migrator's insert fail,
 // which it reports as "locked" and treats as nothing to do.
@@ -516,14 +557,7 @@ export const checkChecksums = (table: string, migrations: ReadonlyArray<PgMigrat
     return sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`checksums ${checksums}`}))`
       if (!(yield* tableExists(checksums))) {
-        yield* sql`CREATE TABLE IF NOT EXISTS ${sql(checksums)} (
-  migrations_table text NOT NULL,
-  migration_id bigint NOT NULL,
-  name text NOT NULL,
-  checksum text NOT NULL,
-  recorded_at timestamp with time zone NOT NULL DEFAULT now(),
-  PRIMARY KEY (migrations_table, migration_id)
-)`
+        yield* creating(checksums, "the checksums of applied SQL migrations", checksumsColumns)
       }
       const [resolved] = yield* sql<{ readonly schema: string }>`SELECT n.nspname AS schema FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${checksums})`.withoutTransform
