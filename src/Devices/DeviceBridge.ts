@@ -32,7 +32,10 @@ import type * as MqttTopic from "./MqttTopic.js"
  * @category models
  */
 export interface TelemetryOptions<P extends string, A, B> {
-  /** The event's payload for a message (it may fail: a failure is retried when retryable, then logged). */
+  /**
+   * The event's payload for a message. It may fail: a retryable failure is retried, then has the message delivered
+   * again (as a Bus failure, see {@link telemetryToBus}); another is logged, and the message acknowledged.
+   */
   readonly toEvent: (message: MqttClient.MqttMessage<P, A>) => B | Effect.Effect<B, unknown>
   /** The device a message comes from; default its `device_id` parameter. */
   readonly deviceId?: ((message: MqttClient.MqttMessage<P, A>) => string) | undefined
@@ -75,8 +78,11 @@ const deviceIdOf = <P extends string, A>(message: MqttClient.MqttMessage<P, A>):
 /**
  * Publishes each message of a topic as a Bus event, with an idempotency key (see the module's description); it runs
  * until the scope closes. A message the broker flags as retained is not published unless `retained: "publish"`. A
- * Bus failure fails the message's handler: retried while retryable within `mqtt.handler_timeout`, then logged and
- * counted (`outcome="failed"`).
+ * Bus failure fails the message's handler: retried while retryable within `mqtt.handler_timeout`; then a QoS 1 or 2
+ * message of a persistent session (the default) is not acknowledged, and the client reconnects with backoff so the
+ * broker delivers it again, the messages behind it waiting, until the Bus takes it (`outcome="redelivered"` at each
+ * delivery given up). A QoS 0 message, or one of a clean session, is logged and counted (`outcome="failed"`): MQTT
+ * cannot deliver it again.
  *
  * @example
  * ```ts

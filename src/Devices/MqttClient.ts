@@ -6,10 +6,13 @@
  * A received message is acknowledged (PUBACK) once its handler has finished, so a message whose handler did not run
  * to the end (the process stopped) is delivered again in the next session. Messages are handled one at a time, in
  * the order they arrive: a slow handler holds back the others, and `mqtt.handler_timeout` bounds it (keep it below
- * the keepalive). A payload that does not decode (its schema throwing included), and a handler that fails or throws
- * (retryable failures are retried within the handler timeout), are counted in `mqtt_messages_received_total`, logged
- * with the topic and the reason, and acknowledged: they never stop the client, nor the other subscriptions of the
- * message.
+ * the keepalive). A handler failing retryably (the Bus or the database down) is retried within the handler timeout;
+ * still failing (or still running) then, its QoS 1 or 2 message of a persistent session is not acknowledged: the
+ * client reconnects after a backoff (1 second, doubling up to 30 seconds) so the broker delivers it again, with the
+ * messages behind it, until it is handled (`outcome="redelivered"`, `health.redeliveries`). A payload that does not
+ * decode (its schema throwing included), and a handler that fails otherwise or throws, are counted in
+ * `mqtt_messages_received_total`, logged with the topic and the reason, and acknowledged: they never stop the
+ * client, nor the other subscriptions of the message.
  *
  * @since 0.1.0
  */
@@ -138,6 +141,13 @@ export interface MqttHealth {
    * {@link make}); the messages after one wait behind it.
    */
   readonly held: number
+  /**
+   * The redeliveries of the current outage: how many times a handler failed retryably on a message (the Bus or the
+   * database down) and the client reconnected so the broker delivers it again (0 when none is under way).
+   *
+   * @since 0.2.0
+   */
+  readonly redeliveries: number
 }
 
 /**
@@ -250,7 +260,12 @@ export interface MqttClientOptions {
   readonly publishTimeout?: Duration.DurationInput | undefined
   /** Default 1000. */
   readonly maxQueued?: number | undefined
-  /** Default 30 seconds. */
+  /**
+   * Default 30 seconds: a handler's time for one message, retries of retryable failures included. A QoS 1 or 2
+   * message of a persistent session whose handler still fails retryably (or still runs) then is not acknowledged,
+   * and is delivered again after a reconnection; another is logged, counted `failed` and acknowledged. Keep it below
+   * the keepalive: MQTT.js reads no packet while a handler runs.
+   */
   readonly handlerTimeout?: Duration.DurationInput | undefined
   /**
    * Default 5 seconds: after the first connection resumes a persistent session, how long a message that no

@@ -50,7 +50,10 @@ export interface MqttConfig {
   readonly publishTimeout: Duration.Duration
   /** `mqtt.max_queued`, default 1000: publishes waiting while disconnected before more are refused. */
   readonly maxQueued: number
-  /** `mqtt.handler_timeout`, default 30 seconds: a handler's time, retries included, before its message is given up. */
+  /**
+   * `mqtt.handler_timeout`, default 30 seconds: a handler's time, retries included; then a retryable failure has its
+   * message delivered again (QoS 1 or 2, persistent session), another is given up.
+   */
   readonly handlerTimeout: Duration.Duration
   /**
    * `mqtt.resume_wait`, default 5 seconds: after resuming a persistent session at startup, how long a queued message

@@ -64,7 +64,8 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
         clientId: o.clientId,
         subscriptions: routes.subscriptions.size,
         pending: state.pending,
-        held: state.held
+        held: state.held,
+        redeliveries: state.redelivery.attempts
       }))
     }
     return service
@@ -79,7 +80,9 @@ export const readiness = (health: Effect.Effect<MqttHealth>): Effect.Effect<void
   Effect.flatMap(health, (h) =>
     h.connected ? Effect.void : Effect.fail(
       new MqttError({
-        message: `The MQTT client is ${h.status} (${h.broker})`,
+        message: `The MQTT client is ${h.status} (${h.broker})${
+          h.redeliveries > 0 ? `: a handler fails retryably, its message delivered again (${h.redeliveries})` : ""
+        }`,
         details: { operation: "health", broker: h.broker }
       })
     ))

@@ -16,6 +16,7 @@ import { describeFailure, type Fail, failWith, isRefusal, message } from "./clie
 import { connectOptions, displayUrl, type Resolved } from "./clientOptions.js"
 import type { MqttError } from "./errors.js"
 import { mqttConnectionUp } from "./metrics.js"
+import { configuredPeriod } from "./redelivery.js"
 
 /** What the parts of the client share of its connection. */
 export interface State {
@@ -38,6 +39,11 @@ export interface State {
   resumedUntil: number
   /** Received messages waiting for a subscription (0 or 1: one message is dispatched at a time). */
   held: number
+  /**
+   * Messages to be delivered again (redelivery.ts): `pausing` from when a handler left one unacknowledged until the
+   * next connection, while no message is handled; `attempts`, the redeliveries of the outage so far (0: none).
+   */
+  redelivery: { pausing: boolean; attempts: number }
 }
 
 /** The connection and what its parts need: the options, the broker's URL (credentials hidden), a runtime. */
@@ -81,7 +87,8 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
       outageReported: false,
       pending: 0,
       resumedUntil: 0,
-      held: 0
+      held: 0,
+      redelivery: { pausing: false, attempts: 0 }
     }
     let connection: Connection | undefined
     const fail = failWith(broker)
@@ -152,10 +159,24 @@ export const followEvents = (connection: Connection): void => {
     state.connectedOnce = true
     state.connections++
     state.outageReported = false
+    const redelivering = state.redelivery.attempts > 0
+    if (state.redelivery.pausing) {
+      state.redelivery.pausing = false
+      client.options.reconnectPeriod = configuredPeriod(connection)
+    }
     setStatus(connection, "connected")
-    if (again) {
+    if (redelivering && !connack.sessionPresent) {
+      log(
+        connection,
+        Effect.logWarning(
+          `Devices: MQTT reconnected to ${broker} in a new session: the broker kept none, and the messages waiting `
+            + "to be delivered again are lost"
+        )
+      )
+    } else if (again) {
       const session = connack.sessionPresent ? "session resumed" : "new session"
-      log(connection, Effect.logInfo(`Devices: MQTT reconnected to ${broker} (${session})`))
+      const text = `Devices: MQTT reconnected to ${broker} (${session})`
+      log(connection, redelivering ? Effect.logDebug(text) : Effect.logInfo(text))
     }
   })
   // Over MQTT 5 the broker says why it ends a connection; over MQTT 3.1.1 it closes the socket without a word.
@@ -172,7 +193,7 @@ export const followEvents = (connection: Connection): void => {
   })
   client.on("close", () => {
     if (state.closing || state.status === "closed") return
-    if (state.status === "connected") {
+    if (state.status === "connected" && !state.redelivery.pausing) {
       log(connection, Effect.logWarning(`Devices: MQTT connection to ${broker} lost; reconnecting`))
     }
     setStatus(connection, "reconnecting")

@@ -4,6 +4,8 @@
  * the handler's time to finish. Just after a session is resumed, a message no subscription takes waits for one.
  * A route that throws or dies is logged and does not keep the other routes from the message, nor the message from
  * its acknowledgement: an unacknowledged message holds one of the broker's in-flight slots until the session ends.
+ * A subscription whose handler failed retryably (or ran out of time) asks for the message to be delivered again:
+ * it is not acknowledged, and no message is handled until the client has reconnected (see redelivery.ts).
  *
  * @internal
  */
@@ -19,6 +21,7 @@ import type { QoS } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
 import type { Connection, State } from "./connection.js"
 import { recordReceived } from "./metrics.js"
+import * as Redelivery from "./redelivery.js"
 import * as TopicPattern from "./topicPattern.js"
 
 /**
@@ -36,10 +39,19 @@ export interface Received {
   readonly dup: boolean
 }
 
+/**
+ * How a route ended with a message: `Acknowledge` (handled, or given up for good), or `Redeliver`: the handler failed
+ * retryably, and the message is to be delivered again; the reason is for the log.
+ */
+export type Outcome = { readonly _tag: "Acknowledge" } | { readonly _tag: "Redeliver"; readonly reason: string }
+
+/** The outcome of a route done with a message. */
+export const acknowledge: Outcome = { _tag: "Acknowledge" }
+
 /** Where the messages that match a pattern go. */
 export interface Route {
   readonly pattern: TopicPattern.Pattern
-  readonly handle: (message: Received, params: Record<string, string>) => Effect.Effect<void>
+  readonly handle: (message: Received, params: Record<string, string>) => Effect.Effect<Outcome>
 }
 
 /** The routes of a client: its subscriptions, and the watches that see messages before them. */
@@ -72,21 +84,21 @@ export const addSubscription = (routes: Routes, route: Route): Effect.Effect<num
     (id) => Effect.sync(() => routes.subscriptions.delete(id))
   )
 
-/** Fails only when interrupted; any other failure is logged. */
-const logFailure = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+/** Fails only when interrupted; any other failure is logged, and the message acknowledged. */
+const logFailure = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<Outcome> =>
   Cause.isInterruptedOnly(cause)
     ? Effect.failCause(cause as Cause.Cause<never>)
-    : Effect.logError(`Devices: ${what} failed: ${describeFailure(cause)}`)
+    : Effect.as(Effect.logError(`Devices: ${what} failed: ${describeFailure(cause)}`), acknowledge)
 
 /** A route's handling of a message, its throws and defects logged (the routes log their own failures). */
-const routed = (route: Route, received: Received, params: Record<string, string>): Effect.Effect<void> =>
+const routed = (route: Route, received: Received, params: Record<string, string>): Effect.Effect<Outcome> =>
   Effect.catchAllCause(
     Effect.suspend(() => route.handle(received, params)),
     logFailure(`the route ${route.pattern.pattern} of a message on ${shownTopic(received.topic)}`)
   )
 
-const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<void>> => {
-  const handlers: Array<Effect.Effect<void>> = []
+const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<Outcome>> => {
+  const handlers: Array<Effect.Effect<Outcome>> = []
   for (const route of routes.values()) {
     const params = TopicPattern.match(route.pattern, received.topic)
     if (params !== undefined) handlers.push(routed(route, received, params))
@@ -110,7 +122,7 @@ const subscriptionsFor = (
   routes: Routes,
   state: State,
   received: Received
-): Effect.Effect<Array<Effect.Effect<void>>> =>
+): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
     const handlers = handlersOf(routes.subscriptions, received)
     const left = state.resumedUntil - Date.now()
@@ -122,8 +134,13 @@ const subscriptionsFor = (
     )
   })
 
-const dispatch = (routes: Routes, state: State, packet: mqtt.IPublishPacket): Effect.Effect<void> =>
+/**
+ * The outcome of a message: `Redeliver` when a subscription asks for it; else `Acknowledge`, which ends an outage of
+ * redeliveries when a subscription took the message.
+ */
+const dispatch = (connection: Connection, routes: Routes, packet: mqtt.IPublishPacket): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
+    const state = connection.state
     const bytes = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload
     const received: Received = { topic: packet.topic, bytes, qos: packet.qos, retain: packet.retain, dup: packet.dup }
     yield* Effect.all(handlersOf(routes.watches, received), { discard: true })
@@ -136,20 +153,25 @@ const dispatch = (routes: Routes, state: State, packet: mqtt.IPublishPacket): Ef
         )
       )
       : Effect.void
-    yield* Effect.all(handlers, { discard: true })
+    const outcomes = yield* Effect.all(handlers)
     yield* unmatched
+    const redeliver = outcomes.find((outcome) => outcome._tag === "Redeliver")
+    if (redeliver !== undefined) return redeliver
+    if (outcomes.length > 0) yield* Redelivery.end(connection)
+    return acknowledge
   }).pipe(Effect.catchAllCause(logFailure(`the dispatch of a message on ${shownTopic(packet.topic)}`)))
 
 /**
  * Hands the connection's received messages to the routes until the scope closes. Added before the connection's
  * own finalizer, so it runs first: nothing new is handled, and the message being handled gets the handler's time to
- * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session. Any other outcome
- * is acknowledged.
+ * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session. A message to be
+ * delivered again is not acknowledged either, nor handled is a message after it until the next connection. Any
+ * other outcome is acknowledged.
  */
 export const install = (connection: Connection, routes: Routes): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { client, options, runFork, state } = connection
-    let handling: Fiber.RuntimeFiber<void, never> | undefined
+    let handling: Fiber.RuntimeFiber<Outcome, never> | undefined
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         state.closing = true
@@ -165,14 +187,21 @@ export const install = (connection: Connection, routes: Routes): Effect.Effect<v
     // MQTT.js waits for the callback before it reads the next packet, and sends the PUBACK only when the callback
     // is called without an error.
     client.handleMessage = (packet, callback) => {
-      if (state.closing) {
-        callback(new Error("closing"))
+      if (state.closing || state.redelivery.pausing) {
+        callback(new Error(state.closing ? "closing" : "to be delivered again"))
         return
       }
-      const fiber = runFork(dispatch(routes, state, packet))
+      const fiber = runFork(dispatch(connection, routes, packet))
       handling = fiber
       fiber.addObserver((exit) => {
         if (handling === fiber) handling = undefined
+        if (Exit.isSuccess(exit) && exit.value._tag === "Redeliver") {
+          // Set before the callback: MQTT.js may hand over the next packet at once, and it must wait its turn.
+          state.redelivery.pausing = true
+          callback(new Error("to be delivered again"))
+          runFork(Redelivery.start(connection, exit.value.reason))
+          return
+        }
         callback(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? new Error("not handled") : undefined)
       })
     }

@@ -9,12 +9,14 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 
 /**
  * What became of a received message: `handled`, `invalid` (its payload did not decode), `failed` (its handler
- * failed), `unmatched` (no subscription of this process matches its topic).
+ * failed, and the message was acknowledged), `unmatched` (no subscription of this process matches its topic),
+ * `redelivered` (its handler failed retryably or ran out of time: the message was not acknowledged, and the broker
+ * delivers it again; counted at each such delivery).
  *
  * @since 0.1.0
  * @category models
  */
-export type ReceiveOutcome = "handled" | "invalid" | "failed" | "unmatched"
+export type ReceiveOutcome = "handled" | "invalid" | "failed" | "unmatched" | "redelivered"
 
 /**
  * `mqtt_messages_received_total{topic_pattern,outcome}`: messages received, by the pattern of the subscription

@@ -133,7 +133,9 @@ export const watch = (routes: Dispatch.Routes): MqttClient["watch"] => (pattern,
     const id = routes.nextId++
     const handle = (received: Dispatch.Received, params: Record<string, string>) =>
       Effect.catchAllCause(Effect.suspend(() => observer(received.topic, params, received.retain)), (cause) =>
-        Effect.logError(`Devices: a watch of ${pattern} failed: ${describeFailure(cause)}`))
+        Effect.logError(`Devices: a watch of ${pattern} failed: ${describeFailure(cause)}`)).pipe(
+          Effect.as(Dispatch.acknowledge)
+        )
     return Effect.acquireRelease(
       Effect.sync(() =>
         routes.watches.set(id, { pattern: parsed, handle })
