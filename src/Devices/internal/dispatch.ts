@@ -84,7 +84,7 @@ export const addSubscription = (routes: Routes, route: Route): Effect.Effect<num
     (id) => Effect.sync(() => routes.subscriptions.delete(id))
   )
 
-/** Fails only when interrupted; any other failure is logged, and the message acknowledged. */
+/** Fails only when interrupted; every other failure is logged, and the message acknowledged. */
 const logFailure = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<Outcome> =>
   Cause.isInterruptedOnly(cause)
     ? Effect.failCause(cause as Cause.Cause<never>)
@@ -165,8 +165,8 @@ const dispatch = (connection: Connection, routes: Routes, packet: mqtt.IPublishP
  * Hands the connection's received messages to the routes until the scope closes. Added before the connection's
  * own finalizer, so it runs first: nothing new is handled, and the message being handled gets the handler's time to
  * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session. A message to be
- * delivered again is not acknowledged either, nor handled is a message after it until the next connection. Any
- * other outcome is acknowledged.
+ * delivered again is not acknowledged either, and the messages after it are neither handled nor acknowledged until
+ * the next connection. Every other outcome is acknowledged.
  */
 export const install = (connection: Connection, routes: Routes): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
