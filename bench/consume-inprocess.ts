@@ -120,6 +120,7 @@ const engine = (rounds: Map<string, Round>): Engine => ({
   releaseDelay: Duration.zero,
   publish: () => Effect.die("not published to"),
   ensureStream: () => Effect.void,
+  remakeStream: () => Effect.succeed("present"),
   reconnected: Effect.never,
   ensureConsumer: () => Effect.void,
   pump: (spec, _batch, sink) => offerAll(sink, spec.stream, spec.durable, rounds.get(spec.durable)!),

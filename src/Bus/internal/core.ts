@@ -16,7 +16,6 @@ import * as Streams from "../../Events/Streams.js"
 import type { Bus, Subscription } from "../Bus.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
 import type { DeclareOptions } from "../JetStreamSetup.js"
-import * as DeadLetterRecord from "./deadLetterRecord.js"
 import * as DeadLetterReplay from "./deadLetterReplay.js"
 import type { Engine } from "./engine.js"
 import * as Publisher from "./publisher.js"
@@ -92,7 +91,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       serviceVersion: options.serviceVersion ?? EventEnvelope.defaultServiceVersion,
       ownStreams: options.ownStreams,
       streams,
-      retrying: publishWithRetry(engine, options.publishRetryBudget),
+      retrying: publishWithRetry(engine, options.publishRetryBudget, streams.onNoStream),
       stored: engine.getMessage
     })
     const publish = Publisher.publishRetrying(publisher)
@@ -103,7 +102,6 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publish,
       maxPayload: engine.maxPayload,
-      ...(options.ensureStreams ? { remakeStream: engine.ensureStream(DeadLetterRecord.stream) } : {}),
       subscriptions,
       running: new Set()
     }

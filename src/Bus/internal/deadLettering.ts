@@ -20,15 +20,13 @@ import type { Verdict } from "./verdict.js"
 /** What writing dead letters needs from the Bus. @internal */
 export interface Writer {
   readonly serviceName: string
-  /** Publishes as the Bus does, retrying an unknown outcome within its budget. */
+  /**
+   * Publishes as the Bus does: an unknown outcome retried within its budget, a stream found missing made again (with
+   * `nats.ensure_streams`).
+   */
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** The largest message the server takes (`Engine.maxPayload`): records are kept within it. */
   readonly maxPayload?: (() => number | undefined) | undefined
-  /**
-   * Makes `DLQ` again when it is missing (`Engine.ensureStream`); `true` when it did. Absent when the service does
-   * not ensure streams (`nats.ensure_streams: false`).
-   */
-  readonly remakeStream?: Effect.Effect<boolean | void, MessageBusError> | undefined
 }
 
 // What a record's headers take of the server's max_payload: the `NATS/1.0` line, each header's line, the blank line
@@ -46,30 +44,9 @@ export type Letter = Pick<
 >
 
 /**
- * A failed write, written again once `DLQ` was found missing and made again (deleted from outside, by an operator
- * clearing the dead letters); else the failure as it was. Only a failed write looks the stream up.
- */
-const orRemade = <A>(
-  writer: Writer,
-  attempt: Effect.Effect<A, MessageBusError>
-): Effect.Effect<A, MessageBusError> => {
-  const remake = writer.remakeStream
-  if (remake === undefined) return attempt
-  const remade = Effect.logWarning(
-    `Bus: stream ${DeadLetterRecord.stream.name} was missing (deleted from outside) and is made again; the dead ` +
-      "letter is written to it"
-  )
-  return Effect.catchAll(attempt, (error) =>
-    Effect.flatMap(
-      Effect.orElseSucceed(remake, () => false),
-      (created) => created === true ? Effect.zipRight(remade, attempt) : Effect.fail(error)
-    ))
-}
-
-/**
- * Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once), making
- * `DLQ` again when the write finds it missing. Succeeds with `true` when it stored the record, `false` when the
- * stream already held it (another report of the message: another instance's advisory, a redelivery).
+ * Writes a dead letter for a message (same `Nats-Msg-Id` for every report of it, so it is stored once); the Bus's
+ * publish makes `DLQ` again when the write finds it missing. Succeeds with `true` when it stored the record, `false`
+ * when the stream already held it (another report of the message: another instance's advisory, a redelivery).
  *
  * @internal
  */
@@ -102,7 +79,7 @@ export const write = (
       msgId
     })
   })
-  return orRemade(writer, Effect.map(attempt, (ack) => !ack.duplicate)).pipe(
+  return Effect.map(attempt, (ack) => !ack.duplicate).pipe(
     Effect.withSpan("Bus.deadLetter", {
       root: Option.isNone(Traceparent.parse(traceparent)),
       attributes: { "messaging.destination.name": message.subject }

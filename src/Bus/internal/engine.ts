@@ -45,8 +45,21 @@ export interface RawAck {
 export interface PublishFailure {
   readonly unknownOutcome: boolean
   readonly reconnected?: boolean | undefined
+  /**
+   * The answer said no stream took the subject (JetStream: no responders, or "stream not found"): its stream may be
+   * missing (deleted from outside), or be between leaders, or be recovering.
+   */
+  readonly noStream?: boolean | undefined
   readonly error: MessageBusError
 }
+
+/**
+ * What `Engine.remakeStream` found: the stream there (`present`, made meanwhile by someone else included),
+ * `missing` (and not made), or made again (`remade`).
+ *
+ * @internal
+ */
+export type StreamPresence = "present" | "missing" | "remade"
 
 /** @internal */
 export interface ConsumerSpec {
@@ -162,6 +175,15 @@ export interface Engine {
    * created it (an engine that does not tell is taken to have found it there).
    */
   readonly ensureStream: (stream: StreamDefinition) => Effect.Effect<boolean | void, MessageBusError>
+  /**
+   * Looks a stream up and, when the server answers that it does not exist and `create` is set, creates it with the
+   * settings `ensureStream` gives it. A stream that is there is never changed. Fails when the server could not tell
+   * (a timeout, no leader) or refused to create it.
+   */
+  readonly remakeStream: (
+    stream: StreamDefinition,
+    create: boolean
+  ) => Effect.Effect<StreamPresence, MessageBusError>
   /** Completes the next time the connection is re-established after a loss (never, in memory). */
   readonly reconnected: Effect.Effect<void>
   readonly ensureConsumer: (spec: ConsumerSpec) => Effect.Effect<void, MessageBusError>

@@ -26,7 +26,7 @@ import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailu
 import * as PublishRequests from "./jetStreamPublish.js"
 import { pump, releaseDelay } from "./jetStreamPull.js"
 import * as Store from "./jetStreamStore.js"
-import { ensureStream } from "./jetStreamStreams.js"
+import { ensureStream, remakeStream } from "./jetStreamStreams.js"
 import * as BusMetrics from "./metrics.js"
 
 /** The connection's status, kept current from the client's status events for as long as the scope is open. */
@@ -184,6 +184,11 @@ const engineOn = (
         Effect.suspend(() => {
           streamsInUse.add(stream.name)
           return Effect.map(ensureStream(jsm, stream, limits), (report) => report.action === "created")
+        }),
+      remakeStream: (stream, create) =>
+        Effect.suspend(() => {
+          streamsInUse.add(stream.name)
+          return remakeStream(jsm, stream, limits, create)
         }),
       reconnected: nextReconnect(onReconnect),
       ensureConsumer: (spec) =>

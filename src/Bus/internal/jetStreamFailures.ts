@@ -5,7 +5,7 @@
  * @internal
  */
 import { JetStreamApiError } from "@nats-io/jetstream"
-import { ClosedConnectionError } from "@nats-io/nats-core"
+import { ClosedConnectionError, NoRespondersError } from "@nats-io/nats-core"
 import * as Option from "effect/Option"
 import * as Streams from "../../Events/Streams.js"
 import { busError } from "./busError.js"
@@ -20,7 +20,9 @@ const streamOf = (subject: string) =>
 /**
  * A failed publish attempt. A JetStream API error is a definite answer (nothing stored); a closed connection is
  * final; so is a throw before sending (`sent: false`, a header the client refuses). Anything else (timeout, no
- * responders while JetStream restarts, a disconnect) leaves the outcome unknown: retry, same id.
+ * responders while JetStream restarts, a disconnect) leaves the outcome unknown: retry, same id. No responders (the
+ * server's 503: nothing listens on the subject) and "stream not found" are marked `noStream`: the stream may be
+ * missing.
  *
  * @internal
  */
@@ -28,6 +30,7 @@ export const publishFailure = (e: unknown, subject: string, sent = true): Publis
   const definite = !sent || e instanceof JetStreamApiError || e instanceof ClosedConnectionError
   return {
     unknownOutcome: !definite,
+    noStream: e instanceof NoRespondersError || isStreamNotFound(e),
     error: busError(
       `Publish to ${subject} failed: ${errorMessage(e)}`,
       { operation: "publish", stream: streamOf(subject), subject },
@@ -51,6 +54,10 @@ export const reconnectFailure = (subject: string): PublishFailure => ({
     true
   )
 })
+
+/** Whether the JetStream API answered "stream not found" (err_code 10059). @internal */
+export const isStreamNotFound = (e: unknown): boolean =>
+  e instanceof JetStreamApiError && (e.code === 10059 || /stream not found/i.test(e.message))
 
 /** Whether the JetStream API answered "not found" (a consumer, a stream). @internal */
 export const isNotFound = (e: unknown): boolean =>

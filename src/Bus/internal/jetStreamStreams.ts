@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream"
+import { JetStreamApiError, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,6 +14,7 @@ import type * as Streams from "../../Events/Streams.js"
 import type { StreamLimits } from "../BusConfig.js"
 import type { EnsureOptions, StreamReport } from "../JetStreamSetup.js"
 import * as DeadLetter from "./deadLetterRecord.js"
+import type { StreamPresence } from "./engine.js"
 
 /** The settings NATS refuses to change on an existing stream. @internal */
 export const immutableFields: ReadonlyArray<string> = ["storage", "retention"]
@@ -91,6 +92,10 @@ export const diff = (existing: Partial<StreamConfig>, wanted: Partial<StreamConf
 
 const isNotFound = (e: unknown) => e instanceof Error && /stream not found/i.test(e.message)
 
+// The answer to creating a stream whose name is taken (err_code 10058): it was made meanwhile, by someone else.
+const isNameInUse = (e: unknown) =>
+  e instanceof JetStreamApiError && (e.code === 10058 || /already in use/i.test(e.message))
+
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e)
 
 const streamError = (message: string, stream: string, retryable: boolean, cause?: unknown) =>
@@ -147,6 +152,51 @@ const update = (
     return { stream: name, action: "updated", changes } satisfies StreamReport
   })
 
+const limitsOf = (definition: Streams.StreamDefinition, options: EnsureOptions): StreamLimits =>
+  definition.name === DeadLetter.stream.name
+    ? options.deadLetterLimits ?? deadLetterLimits(options.limits)
+    : options.limits
+
+/**
+ * Looks a stream up and creates it, as `ensureStream` would, only when the server answers that it does not exist
+ * (see `Engine.remakeStream`). A stream found is never compared nor updated. In a cluster only the meta leader
+ * answers "not found", and it refuses to create a stream that exists (`isNameInUse`): a stream between leaders or
+ * recovering is not made twice.
+ *
+ * @internal
+ */
+export const remakeStream = (
+  jsm: JetStreamManager,
+  definition: Streams.StreamDefinition,
+  options: EnsureOptions,
+  create: boolean
+): Effect.Effect<StreamPresence, MessageBusError> =>
+  Effect.tryPromise({
+    try: () =>
+      jsm.streams.info(definition.name).then(() => "present" as const, (e) =>
+        isNotFound(e) ? "missing" as const : Promise.reject(e)),
+    catch: (e) =>
+      streamError(`Cannot read stream ${definition.name}: ${errorText(e)}`, definition.name, true, e)
+  }).pipe(
+    Effect.flatMap((found): Effect.Effect<StreamPresence, MessageBusError> =>
+      found === "present" || !create ? Effect.succeed(found) : Effect.tryPromise({
+        try: () =>
+          jsm.streams.add({ ...desiredConfig(definition, limitsOf(definition, options)), name: definition.name }).then(
+            () => "remade" as const,
+            (e) => isNameInUse(e) ? "present" as const : Promise.reject(e)
+          ),
+        catch: (e) =>
+          streamError(
+            `Cannot create stream ${definition.name} (${definition.subjects.join(", ")}): ${errorText(e)}`,
+            definition.name,
+            true,
+            e
+          )
+      })
+    ),
+    Effect.withSpan("Bus.remakeStream", { attributes: { "messaging.destination.name": definition.name } })
+  )
+
 const reconcile = (
   jsm: JetStreamManager,
   definition: Streams.StreamDefinition,
@@ -192,14 +242,7 @@ export const ensureStream = (
   definition: Streams.StreamDefinition,
   options: EnsureOptions
 ): Effect.Effect<StreamReport, MessageBusError> =>
-  reconcile(
-    jsm,
-    definition,
-    definition.name === DeadLetter.stream.name
-      ? options.deadLetterLimits ?? deadLetterLimits(options.limits)
-      : options.limits,
-    options.update ?? false
-  ).pipe(
+  reconcile(jsm, definition, limitsOf(definition, options), options.update ?? false).pipe(
     Effect.tap(logReport),
     Effect.withSpan("Bus.ensureStream", { attributes: { "messaging.destination.name": definition.name } })
   )

@@ -45,7 +45,7 @@ const publish = (state: MemoryState): Engine["publish"] => (message) =>
           { operation: "publish", subject: message.subject },
           false
         )
-        return Effect.fail({ unknownOutcome: false, error })
+        return Effect.fail({ unknownOutcome: false, noStream: true, error })
       }
       // Entries are in insertion (time) order: expire from the oldest, stop at the first one still inside.
       for (const [id, entry] of stream.dedup) {
@@ -157,6 +157,13 @@ export const make = (options: {
           const missing = !state.streams.has(definition.name)
           addStream(state, definition)
           return missing
+        }),
+      remakeStream: (definition, create) =>
+        Effect.sync(() => {
+          if (state.streams.has(definition.name)) return "present"
+          if (!create) return "missing"
+          addStream(state, definition)
+          return "remade"
         }),
       ensureConsumer: ensureConsumer(state),
       pump: pump(state),

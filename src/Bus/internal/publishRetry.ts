@@ -25,27 +25,57 @@ const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponen
   Schedule.jittered
 )
 
-/** The attempts after a first one whose outcome is unknown, until `deadline` (a time of the fiber's `Clock`). */
-const retryUntil = (engine: Engine, message: RawPublish, deadline: number, first: PublishFailure) =>
+/**
+ * What a publish does when an answer says no stream took its subject (`PublishFailure.noStream`), once per publish:
+ * succeeds with `true` when it made the stream again (the publish is sent again at once), `false` when the stream
+ * is there or it cannot tell (the publish is retried as an unknown outcome is); fails when the stream is missing and
+ * is not made.
+ *
+ * @internal
+ */
+export type OnNoStream = (subject: string) => Effect.Effect<boolean, MessageBusError>
+
+/**
+ * The attempts after a first one that failed with an unknown outcome, or with no stream to take it, until `deadline`
+ * (a time of the fiber's `Clock`). An attempt after the stream was made again goes out at once, even past the
+ * deadline.
+ */
+const retryUntil = (
+  engine: Engine,
+  onNoStream: OnNoStream | undefined,
+  message: RawPublish,
+  deadline: number,
+  first: PublishFailure
+) =>
   Effect.gen(function*() {
     const delays = yield* Schedule.driver(retryDelays)
     let failure = first
+    let looked = false
     while (true) {
-      let remaining = deadline - (yield* Clock.currentTimeMillis)
-      if (remaining <= 0) return yield* Effect.fail(failure.error)
-      if (failure.reconnected !== true) {
-        yield* Effect.raceAll([
-          Effect.ignore(delays.next(failure)),
-          engine.reconnected,
-          Effect.sleep(Duration.millis(remaining))
-        ])
-        remaining = deadline - (yield* Clock.currentTimeMillis)
-        if (remaining <= 0) return yield* Effect.fail(failure.error)
+      let remade = false
+      if (failure.noStream === true && onNoStream !== undefined && !looked) {
+        looked = true
+        remade = yield* onNoStream(message.subject)
       }
-      const attempt = yield* Effect.either(engine.publish({ ...message, timeout: Duration.millis(remaining) }))
+      if (!remade && !failure.unknownOutcome) return yield* Effect.fail(failure.error)
+      let remaining = deadline - (yield* Clock.currentTimeMillis)
+      if (!remade) {
+        if (remaining <= 0) return yield* Effect.fail(failure.error)
+        if (failure.reconnected !== true) {
+          yield* Effect.raceAll([
+            Effect.ignore(delays.next(failure)),
+            engine.reconnected,
+            Effect.sleep(Duration.millis(remaining))
+          ])
+          remaining = deadline - (yield* Clock.currentTimeMillis)
+          if (remaining <= 0) return yield* Effect.fail(failure.error)
+        }
+      }
+      const attempt = yield* Effect.either(
+        engine.publish(remaining > 0 ? { ...message, timeout: Duration.millis(remaining) } : message)
+      )
       if (Either.isRight(attempt)) return attempt.right
       failure = attempt.left
-      if (!failure.unknownOutcome) return yield* Effect.fail(failure.error)
     }
   })
 
@@ -54,14 +84,16 @@ const retryUntil = (engine: Engine, message: RawPublish, deadline: number, first
  * `budget` has passed since `startedAt` (a time of the fiber's `Clock`). Every attempt after the first waits for an
  * answer at most until the budget ends, so a publish returns within the budget or the engine's publish timeout,
  * whichever is longer. A reconnect cuts the wait between attempts short, and an attempt that a reconnect ended (what
- * it sent went with the old connection) is repeated at once. The retry loop is only built when the first attempt's
- * outcome is unknown.
+ * it sent went with the old connection) is repeated at once. The first answer that no stream took the subject goes
+ * to `onNoStream` at once (not after the budget): a stream made again is published to at once. The retry loop is
+ * only built when the first attempt fails with an unknown outcome or no stream.
  *
  * @internal
  */
 export const publishWithRetry = (
   engine: Engine,
-  budget: Duration.Duration
+  budget: Duration.Duration,
+  onNoStream?: OnNoStream
 ): (message: RawPublish, startedAt: number) => Effect.Effect<RawAck, MessageBusError> => {
   const budgetMillis = Duration.toMillis(budget)
   // `catchAllCause` is one failure frame; `catchAll` adds a success step and its closures to every publish. An
@@ -70,8 +102,8 @@ export const publishWithRetry = (
     Effect.catchAllCause(engine.publish(message), (cause) => {
       if (!Cause.isFailType(cause)) return Effect.failCause(Cause.map(cause, (failure) => failure.error))
       const failure = cause.error
-      return failure.unknownOutcome && budgetMillis > 0
-        ? retryUntil(engine, message, startedAt + budgetMillis, failure)
+      return (failure.unknownOutcome && budgetMillis > 0) || (failure.noStream === true && onNoStream !== undefined)
+        ? retryUntil(engine, onNoStream, message, startedAt + budgetMillis, failure)
         : Effect.fail(failure.error)
     })
 }

@@ -1,19 +1,23 @@
 /**
  * Which streams a Bus has made ready: each is ensured once per Bus, by name (those declared for startup when the Bus
  * is made, the others when first used), and a definition or subject whose stream is not declared is refused. Once
- * its stream is ready, the check of a publish is one set lookup.
+ * its stream is ready, the check of a publish is one set lookup. A ready stream deleted from outside is found by the
+ * publish it fails (`onNoStream`), and made again when streams are ensured.
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
 import * as SubjectCache from "../../internal/subjectCache.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
 import { busError } from "./busError.js"
-import type { Engine } from "./engine.js"
+import type { Engine, StreamPresence } from "./engine.js"
 import * as StreamDeclaration from "./streamDeclaration.js"
 
 /** @internal */
@@ -30,6 +34,12 @@ export interface StreamReadiness {
   ) => Effect.Effect<void, MessageBusError>
   /** Makes ready the declared stream that holds `subject`, or refuses a subject no declared stream holds. */
   readonly subjectReady: (subject: string) => Effect.Effect<void, MessageBusError>
+  /**
+   * What a publish does when no stream took its subject (`publishRetry.OnNoStream`): looks the declared stream that
+   * holds it up and, when the server answers that it is missing, makes it again (with `ensureStreams`, logging a
+   * warning) or fails naming it. Concurrent publishes to a stream share one look-up.
+   */
+  readonly onNoStream: (subject: string) => Effect.Effect<boolean, MessageBusError>
 }
 
 /** The readiness of a Bus's streams, with those declared for startup ensured. @internal */
@@ -53,6 +63,51 @@ export const make = (
     yield* Effect.forEach(options.declaration.atStartup, ensure, { discard: true })
     const refused = (message: string, details: Parameters<typeof busError>[1]) =>
       Effect.fail(busError(message, details, false))
+    // What the server answered about a stream: `undefined` when it could not tell (no leader, a timeout, a
+    // restart), and the publish is retried as before.
+    const lookUp = (stream: StreamDefinition): Effect.Effect<StreamPresence | undefined> =>
+      Effect.matchEffect(engine.remakeStream(stream, options.ensureStreams), {
+        onFailure: (error) =>
+          Effect.as(
+            Effect.logDebug(`Bus: could not look up stream ${stream.name} after a publish found no stream`).pipe(
+              Effect.annotateLogs("error", error.message)
+            ),
+            undefined
+          ),
+        onSuccess: (presence) =>
+          presence !== "remade" ? Effect.succeed(presence) : Effect.as(
+            Effect.logWarning(
+              `Bus: stream ${stream.name} was missing (deleted from outside) and is made again; publishes to it go ` +
+                "through"
+            ),
+            presence
+          )
+      })
+    // Concurrent publishes to a stream share one look-up (and one remake, one warning).
+    const lookingUp = new Map<string, Deferred.Deferred<StreamPresence | undefined>>()
+    const shared = (stream: StreamDefinition): Effect.Effect<StreamPresence | undefined> =>
+      Effect.suspend(() => {
+        const running = lookingUp.get(stream.name)
+        if (running !== undefined) return Deferred.await(running)
+        const result = Deferred.unsafeMake<StreamPresence | undefined>(FiberId.none)
+        lookingUp.set(stream.name, result)
+        return Effect.onExit(lookUp(stream), (exit) =>
+          Effect.sync(() => {
+            lookingUp.delete(stream.name)
+            // An interrupted look-up tells the publishes waiting on it nothing: they retry as before.
+            Deferred.unsafeDone(result, Exit.isSuccess(exit) ? exit : Exit.succeed(undefined))
+          }))
+      })
+    const onNoStream = (stream: StreamDefinition, subject: string): Effect.Effect<boolean, MessageBusError> =>
+      Effect.flatMap(shared(stream), (presence) =>
+        presence === "missing"
+          ? Effect.fail(busError(
+            `Publish to ${subject} failed: stream ${stream.name} does not exist (deleted from outside, or not made ` +
+              "yet), and nats.ensure_streams is false: the Bus does not make it",
+            { operation: "publish", stream: stream.name, subject },
+            true
+          ))
+          : Effect.succeed(presence === "remade"))
     return {
       readyStreams,
       readySubjects,
@@ -71,6 +126,11 @@ export const make = (
               SubjectCache.makeRoom(readySubjects)
               readySubjects.add(subject)
             })
+        }),
+      onNoStream: (subject) =>
+        Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
+          onLeft: () => Effect.succeed(false),
+          onRight: (stream) => onNoStream(stream, subject)
         })
     }
   })

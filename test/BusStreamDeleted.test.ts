@@ -1,0 +1,144 @@
+/**
+ * A stream deleted from outside (an operator's `nats stream rm`) under a running Bus, on the shared nats-server
+ * with streams of the test's own: with `ensure_streams` the first publish that finds it missing makes it again, at
+ * its first failure (a publish retry budget of zero leaves no retry to wait out), and goes through, whichever way it
+ * publishes (`publish`, `publishMany`, `publishEncoded`, which the outbox relay uses); a warning names the stream,
+ * once per remake. Without `ensure_streams` the publish fails naming the missing stream, and nothing is made. A
+ * stream the look-up finds is left as it is.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Duration, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import * as Bus from "../src/Bus/Bus.js"
+import { BusConfig, JetStream } from "../src/Bus/index.js"
+import { makeEngine } from "../src/Bus/internal/jetStreamEngine.js"
+import { MessageBusError } from "../src/Errors/index.js"
+import * as EventDefinition from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
+import { unique } from "./fixtures/bus/conformance.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const natsUp = await serviceAvailable("nats")
+const url = `nats://${services.nats.host}:${services.nats.port}`
+
+const options = (extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
+  servers: [url],
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName: "bus-stream-deleted-test",
+  appEnv: "test",
+  streams: BusConfig.defaultStreamLimits,
+  publishTimeout: Duration.seconds(5),
+  // No retry of an unknown outcome: a missing stream is found at the first failure, or the publish fails.
+  publishRetryBudget: Duration.zero,
+  ownStreams: Option.none(),
+  ensureStreams: true,
+  ...extra
+})
+
+const withJsm = <A>(f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: url })
+    try {
+      return await f(await jetstreamManager(nc))
+    } finally {
+      await nc.close()
+    }
+  })
+
+/** A stream of the test's own (deleted when the scope closes) and a `job` event `{ n }` on it. */
+const ownStream = (name: string) =>
+  Effect.gen(function*() {
+    const suffix = unique(name).replace(/[^a-z0-9]/gi, "").toLowerCase()
+    const stream = Streams.make(`GONE${name}_${suffix}`.toUpperCase(), { domain: `gone${name}${suffix}` })
+    const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+    // Already gone when a test leaves it deleted.
+    yield* Effect.addFinalizer(() => withJsm((jsm) => jsm.streams.delete(stream.name).catch(() => false)))
+    return { Def, stream }
+  })
+
+/** The lines logged while the returned layer is provided. */
+const captureLogs = () => {
+  const lines: Array<{ readonly level: string; readonly message: string }> = []
+  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
+    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
+  }))
+  return { lines, layer }
+}
+
+const remadeWarnings = (lines: ReadonlyArray<{ readonly level: string; readonly message: string }>, name: string) =>
+  lines.filter((l) => l.level === "WARN" && l.message.includes(`stream ${name} was missing`))
+
+const storedCount = (name: string) => withJsm((jsm) => jsm.streams.info(name).then((i) => i.state.messages))
+
+describe.skipIf(!natsUp)("Bus on JetStream: a stream deleted from outside under a running service", () => {
+  it.scopedLive("with ensure_streams, publish, publishMany and publishEncoded make it again and go through", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* ownStream("ensured")
+      const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream] })))
+      const logs = captureLogs()
+      const run = <A, E>(effect: Effect.Effect<A, E, Bus.Bus>) =>
+        effect.pipe(Effect.provide(ctx), Effect.provide(logs.layer))
+      yield* run(Bus.publish(Def, { n: 1 }))
+      const encodedSubject = `evt.${stream.domain}.encoded`
+      yield* run(Bus.publishEncoded({ subject: encodedSubject, body: "{}", msgId: unique("encoded") }))
+
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const ack = yield* run(Bus.publish(Def, { n: 2 }))
+      expect(ack.stream).toBe(stream.name)
+      expect(ack.sequence).toBe(1)
+      expect(remadeWarnings(logs.lines, stream.name)).toHaveLength(1)
+
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const batch = yield* run(Bus.publishMany([3, 4, 5].map((n) => Bus.message(Def, { n }))))
+      expect(batch.map(Either.isRight)).toEqual([true, true, true])
+      // The concurrent publishes of the batch share one look-up: one remake, one warning.
+      expect(remadeWarnings(logs.lines, stream.name)).toHaveLength(2)
+      expect(yield* storedCount(stream.name)).toBe(3)
+
+      // The outbox relay publishes with `publishEncoded`.
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const encoded = yield* run(
+        Bus.publishEncoded({ subject: encodedSubject, body: "{}", msgId: unique("encoded") })
+      )
+      expect(encoded.stream).toBe(stream.name)
+      expect(remadeWarnings(logs.lines, stream.name)).toHaveLength(3)
+      expect(yield* storedCount(stream.name)).toBe(1)
+    }))
+
+  it.scopedLive("without ensure_streams, a publish fails naming the missing stream, and nothing is made", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* ownStream("notensured")
+      yield* withJsm((jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }))
+      const ctx = yield* Layer.build(
+        JetStream.layer(options({ streamDefinitions: [stream], ensureStreams: false }))
+      )
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const error = yield* Effect.flip(Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx)))
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain(`stream ${stream.name} does not exist`)
+      expect(error.message).toContain("nats.ensure_streams is false")
+      expect(error.details).toMatchObject({ operation: "publish", stream: stream.name, subject: Def.subject })
+      const names = yield* withJsm(async (jsm) => {
+        const found: Array<string> = []
+        for await (const name of jsm.streams.names()) found.push(name)
+        return found
+      })
+      expect(names).not.toContain(stream.name)
+    }))
+
+  it.scopedLive("the look-up after a failed publish leaves a stream it finds as it is", () =>
+    Effect.gen(function*() {
+      const { stream } = yield* ownStream("found")
+      // Other settings than the Bus's: a remake that updated, or created over it, would change them.
+      yield* withJsm((jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects], max_msgs: 7 }))
+      const engine = yield* makeEngine(options())
+      expect(yield* engine.remakeStream(stream, true)).toBe("present")
+      const info = yield* withJsm((jsm) => jsm.streams.info(stream.name))
+      expect(info.config.max_msgs).toBe(7)
+      expect(info.config.max_age).toBe(0)
+    }))
+})
