@@ -256,4 +256,73 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the dead-letter stream, on 
         "the message to be termed"
       )
     }))
+
+  it.scopedLive(
+    "a message is kept in progress while its dead letter is written: not delivered again meanwhile",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(startNatsServer),
+          (s: NatsServer) => Effect.promise(() => s.dispose())
+        )
+        const stream = Streams.make("DLQSLOW", { domain: "dlqslow" })
+        const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+        const ctx = yield* Layer.build(JetStream.layer(options({
+          servers: [server.url],
+          streamDefinitions: [stream],
+          publishTimeout: Duration.millis(500),
+          publishRetryBudget: Duration.minutes(10)
+        })))
+        const durable = "dlqslow"
+        // The dead letter's write is held up: `DLQ` is gone and a subscriber that never answers listens on its
+        // subject, so every attempt times out (an unknown outcome, retried) until the subscriber leaves.
+        yield* withJsm((jsm) => jsm.streams.delete(DeadLetter.stream.name), server.url)
+        const nc = yield* Effect.acquireRelease(
+          Effect.promise(() => connect({ servers: server.url })),
+          (c) => Effect.promise(() => c.close())
+        )
+        const attempts: Array<number> = []
+        const silent = nc.subscribe(`dlq.${stream.name}.${durable}`, {
+          callback: () => void attempts.push(performance.now())
+        })
+        yield* Effect.promise(() => nc.flush())
+        let handled = 0
+        yield* Bus.subscribe(Def, { durable, ackWait: "1 second", concurrency: 2 }, (event) =>
+          Effect.suspend(() => {
+            handled++
+            return Effect.fail(
+              new ValidationError({
+                message: "refused",
+                details: { field: "n", value: String(event.payload.n), reason: "never valid" }
+              })
+            )
+          })).pipe(Effect.provide(ctx))
+        yield* Bus.publish(Def, { n: 7 }).pipe(Effect.provide(ctx))
+        // Attempts of the write spanning three ack waits: the message would have been delivered again by then.
+        yield* eventually(
+          Effect.sync(() => attempts),
+          (a) => a.length > 1 && a[a.length - 1]! - a[0]! > 3_000,
+          "the dead letter's write to be held up for three ack waits"
+        )
+        const held = yield* withJsm((jsm) => jsm.consumers.info(stream.name, durable), server.url)
+        expect(held.num_redelivered).toBe(0)
+        expect(held.delivered.consumer_seq).toBe(1)
+        expect(handled).toBe(1)
+        // The subscriber leaves: the next attempt finds no stream, `DLQ` is made again and the record written.
+        silent.unsubscribe()
+        const records = yield* eventually(
+          Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx), Effect.orElseSucceed(() => [])),
+          (letters) => letters.length > 0,
+          "the dead letter in the stream made again"
+        )
+        expect(records.map((r) => r.consumer)).toEqual([durable])
+        yield* eventually(
+          withJsm((jsm) => jsm.consumers.info(stream.name, durable), server.url),
+          (info) => info.num_ack_pending === 0 && info.ack_floor.stream_seq === 1,
+          "the message to be termed"
+        )
+        expect(handled).toBe(1)
+      }),
+    60_000
+  )
 })

@@ -6,8 +6,10 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { DeadLetterError } from "../Bus.js"
@@ -89,8 +91,36 @@ export const write = (
 }
 
 /**
- * Carries out a `DeadLetter` verdict: `DeadLettered` once written, else a nak with the backoff of the delivery.
- * Other verdicts pass through.
+ * Runs `effect` with the message kept in progress: its ack wait extended (`working`) at once and every 0.3 x
+ * `ackWait` (as for a running handler) until `effect` ends, so the server does not deliver it again meanwhile. A
+ * failed extension is logged and the effect goes on.
+ */
+const keptInProgress = <A, E>(
+  msg: RawMessage,
+  spec: ConsumerSpec,
+  log: MessageLog,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
+  const working = Effect.catchAllDefect(
+    Effect.sync(() => msg.working()),
+    (defect) =>
+      Effect.logWarning("Bus could not extend the ack wait of a message being dead-lettered; it may be redelivered")
+        .pipe(
+          Effect.annotateLogs("error", defect instanceof Error ? defect.message : String(defect)),
+          withMessageLog(log)
+        )
+  )
+  // Interruptible where the message is concluded (uninterruptibly): it ends with the write.
+  const extending = Effect.interruptible(Effect.zipRight(
+    Effect.repeat(working, Schedule.spaced(Duration.times(spec.ackWait, 0.3))),
+    Effect.never
+  ))
+  return Effect.raceFirst(effect, extending)
+}
+
+/**
+ * Carries out a `DeadLetter` verdict: `DeadLettered` once written (the message kept in progress while it is), else
+ * a nak with the backoff of the delivery. Other verdicts pass through.
  *
  * @internal
  */
@@ -98,7 +128,7 @@ export const deadLetterVerdict =
   (writer: Writer, spec: ConsumerSpec) =>
   (msg: RawMessage, verdict: Verdict, log: MessageLog): Effect.Effect<Verdict> => {
     if (verdict._tag !== "DeadLetter") return Effect.succeed(verdict)
-    return Effect.matchEffect(write(writer, msg, verdict.error), {
+    return Effect.matchEffect(keptInProgress(msg, spec, log, write(writer, msg, verdict.error)), {
       onSuccess: () => Effect.succeed<Verdict>({ _tag: "DeadLettered", error: verdict.error }),
       onFailure: (error) =>
         Effect.as(
