@@ -3,7 +3,8 @@
  * with streams of the test's own: with `ensure_streams` the first publish that finds it missing makes it again, at
  * its first failure (a publish retry budget of zero leaves no retry to wait out), and goes through, whichever way it
  * publishes (`publish`, `publishMany`, `publishEncoded`, which the outbox relay uses); a warning names the stream,
- * once per remake. Without `ensure_streams` the publish fails naming the missing stream, and nothing is made. A
+ * once per remake. Without `ensure_streams` a publish that finds no stream (with no budget left for the stream's owner
+ * to make it) fails naming the missing stream, and nothing is made. A
  * stream the look-up finds is left as it is.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -29,7 +29,8 @@ const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponen
  * What a publish does when an answer says no stream took its subject (`PublishFailure.noStream`), once per publish:
  * succeeds with `true` when it made the stream again (the publish is sent again at once), `false` when the stream
  * is there or it cannot tell (the publish is retried as an unknown outcome is); fails when the stream is missing and
- * is not made.
+ * is not made. The publish is then retried within its budget all the same (someone else may make the stream), and
+ * ends with that failure if it still finds no stream.
  *
  * @internal
  */
@@ -51,16 +52,21 @@ const retryUntil = (
     const delays = yield* Schedule.driver(retryDelays)
     let failure = first
     let looked = false
+    // The stream found missing and not made: the error a publish still finding no stream ends with.
+    let missing: MessageBusError | undefined
+    const givenUp = () => Effect.fail(failure.noStream === true && missing !== undefined ? missing : failure.error)
     while (true) {
       let remade = false
       if (failure.noStream === true && onNoStream !== undefined && !looked) {
         looked = true
-        remade = yield* onNoStream(message.subject)
+        const looking = yield* Effect.either(onNoStream(message.subject))
+        if (Either.isRight(looking)) remade = looking.right
+        else missing = looking.left
       }
-      if (!remade && !failure.unknownOutcome) return yield* Effect.fail(failure.error)
+      if (!remade && !failure.unknownOutcome) return yield* givenUp()
       let remaining = deadline - (yield* Clock.currentTimeMillis)
       if (!remade) {
-        if (remaining <= 0) return yield* Effect.fail(failure.error)
+        if (remaining <= 0) return yield* givenUp()
         if (failure.reconnected !== true) {
           yield* Effect.raceAll([
             Effect.ignore(delays.next(failure)),
@@ -68,7 +74,7 @@ const retryUntil = (
             Effect.sleep(Duration.millis(remaining))
           ])
           remaining = deadline - (yield* Clock.currentTimeMillis)
-          if (remaining <= 0) return yield* Effect.fail(failure.error)
+          if (remaining <= 0) return yield* givenUp()
         }
       }
       const attempt = yield* Effect.either(

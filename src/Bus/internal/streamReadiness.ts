@@ -37,7 +37,8 @@ export interface StreamReadiness {
   /**
    * What a publish does when no stream took its subject (`publishRetry.OnNoStream`): looks the declared stream that
    * holds it up and, when the server answers that it is missing, makes it again (with `ensureStreams`, logging a
-   * warning) or fails naming it. Concurrent publishes to a stream share one look-up.
+   * warning) or fails naming it (the error the publish ends with if its retries find no stream either). Concurrent
+   * publishes to a stream share one look-up.
    */
   readonly onNoStream: (subject: string) => Effect.Effect<boolean, MessageBusError>
 }
