@@ -31,6 +31,7 @@ suites=(
   test/BusConformance.test.ts
   test/BusFamily.test.ts
   test/BusWire.test.ts
+  test/BusStreamDeleted.test.ts
   test/DevicesBridgeJetStream.test.ts
 )
 
