@@ -71,7 +71,10 @@ export const readStream = async (
 
 /**
  * Waits until every replica of `stream` is current with its leader (a restarted node has caught up), so that what
- * is read next does not depend on which replica serves it.
+ * is read next does not depend on which replica serves it. Past `timeoutMs` it prints the replicas as the leader
+ * reports them (lag, last activity) and returns: `readStream` reads up to the leader's last sequence whichever
+ * replica serves it, so a replica the server does not yet call current decides nothing by itself; a message the
+ * stream really lacks still shows as lost.
  */
 export const waitForReplicasCurrent = async (
   servers: ReadonlyArray<string>,
@@ -81,15 +84,25 @@ export const waitForReplicasCurrent = async (
   const nc = await connect({ servers: [...servers] })
   try {
     const jsm = await jetstreamManager(nc)
+    const info = () => jsm.streams.info(stream).catch(() => undefined)
     await waitFor(
       async () => {
-        const info = await jsm.streams.info(stream).catch(() => undefined)
-        const replicas = info?.cluster?.replicas ?? []
-        return info?.cluster?.leader !== undefined && replicas.every((r) => r.current && !r.offline)
+        const current = await info()
+        const replicas = current?.cluster?.replicas ?? []
+        return current?.cluster?.leader !== undefined && replicas.every((r) => r.current && !r.offline)
       },
       timeoutMs,
       `every replica of ${stream} current`
-    )
+    ).catch(async (error: unknown) => {
+      const cluster = (await info())?.cluster
+      const replicas = (cluster?.replicas ?? []).map((r) =>
+        `${r.name} current=${r.current} offline=${r.offline ?? false} lag=${r.lag ?? 0} active=${r.active}ns`
+      )
+      process.stdout.write(
+        `${String(error)}; leader ${cluster?.leader ?? "none"}, replicas: ${replicas.join("; ") || "none"}; ` +
+          "reading from the leader's last sequence\n"
+      )
+    })
   } finally {
     await nc.close()
   }
