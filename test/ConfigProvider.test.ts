@@ -176,7 +176,7 @@ describe("Config.provider: typed reads", () => {
       const decimals = yield* read(
         yield* loadWith({
           CATALOG_DATABASE__PORT: "+6543",
-          CATALOG_DATABASE__POOL_SIZE: "1e3",
+          CATALOG_DATABASE__POOL_SIZE: "1_000",
           CATALOG_DATABASE__RATIO: "-.5",
           CATALOG_HTTP__PORT: "8080"
         }),
@@ -206,6 +206,12 @@ describe("Config.provider: typed reads", () => {
           "0x1538",
           db(Config.integer("port")),
           "database.port: expected an integer in decimal digits, got \"0x1538\" (from CATALOG_DATABASE__PORT)"
+        ],
+        [
+          "CATALOG_DATABASE__POOL_SIZE",
+          "1e3",
+          db(Config.integer("pool_size")),
+          "database.pool_size: expected an integer in decimal digits, got \"1e3\" (from CATALOG_DATABASE__POOL_SIZE)"
         ],
         [
           "CATALOG_DATABASE__RATIO",

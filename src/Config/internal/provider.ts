@@ -72,6 +72,19 @@ const errorsOf = (loaded: LoadedConfig, notes: Notes | undefined) => {
         )
       )
     },
+    unsafe: (path: ReadonlyArray<string>, shown: string) => {
+      const p = displayPath(path)
+      const from = fromSuffix(loaded, path)
+      const expected = `expected an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`
+      return ConfigError.InvalidData(
+        [...path],
+        note(
+          path,
+          `${p}: ${expected} (a larger one is not exact in JavaScript), got ${shown}${from}`,
+          `${p}: ${expected} (a larger one is not exact in JavaScript), got <redacted>${from}`
+        )
+      )
+    },
     unparsed: (path: ReadonlyArray<string>, expected: string, shown: string, error: ConfigError.ConfigError) => {
       const from = fromSuffix(loaded, path)
       const p = displayPath(path)
@@ -114,6 +127,22 @@ const TRIMMED: ReadonlySet<string> = new Set([
 const NUMERIC: ReadonlySet<string> = new Set(["an integer property", "a number property"])
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
 
+// An integer (or a port) is read as pydantic v2 reads an int setting of the Python services: decimal digits with an
+// optional sign, `_` between digits (`1_000`) and a fraction of zeros (`8080.0`), never an exponent (`1e3`) or a
+// fraction (`1.5`). Its value is exact or refused: past 2^53 - 1 a JavaScript number is not the integer written.
+const INTEGER_TEXT = /^([+-]?)(\d+(?:_\d+)*)(?:\.0+)?$/
+const INTEGRAL: ReadonlySet<string> = new Set(["an integer property", "a network port property"])
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** The canonical digits of an integer written as pydantic reads one (`+1_000.0` -> `1000`), else `undefined`. */
+const integerText = (text: string): { readonly digits: string; readonly safe: boolean } | undefined => {
+  const match = INTEGER_TEXT.exec(text)
+  if (match === null) return undefined
+  const value = BigInt(match[2]!.replaceAll("_", ""))
+  const signed = match[1] === "-" && value !== 0n ? -value : value
+  return { digits: signed.toString(), safe: value <= MAX_SAFE }
+}
+
 /**
  * Whether `text` is a decimal literal (`42`, `-0.5`, `1e3`), the only form in which a number key is read.
  *
@@ -134,16 +163,22 @@ const parseAll = <A>(
   const trim = TRIMMED.has(primitive.description)
   const lower = primitive.description === BOOLEAN
   const numeric = NUMERIC.has(primitive.description)
+  const integral = INTEGRAL.has(primitive.description)
   const out: Array<A> = []
   for (const item of items) {
     const text = trim ? item.text.trim() : item.text
-    const result = primitive.parse(lower ? booleanText(text) : text)
+    const integer = integral ? integerText(text) : undefined
+    const result = primitive.parse(lower ? booleanText(text) : integer?.digits ?? text)
     if (Either.isLeft(result)) {
       return Effect.fail(
         errors.unparsed(item.path, expectedType(primitive.description), item.shown, result.left)
       )
     }
-    if (numeric && !DECIMAL.test(text)) {
+    if (integral && integer === undefined) {
+      return Effect.fail(errors.notDecimal(item.path, expectedType(primitive.description), text, item.shown))
+    }
+    if (integer !== undefined && !integer.safe) return Effect.fail(errors.unsafe(item.path, item.shown))
+    if (numeric && !integral && !DECIMAL.test(text)) {
       return Effect.fail(errors.notDecimal(item.path, expectedType(primitive.description), text, item.shown))
     }
     out.push(result.right)
