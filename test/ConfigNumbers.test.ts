@@ -1,10 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Config, Effect } from "effect"
+import { Config, Duration, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
+import * as BusConfig from "../src/Bus/BusConfig.js"
+import * as CacheConfig from "../src/Cache/CacheConfig.js"
 import * as GlamConfig from "../src/Config/index.js"
+import * as Devices from "../src/Devices/Devices.js"
+import * as MqttConfig from "../src/Devices/MqttConfig.js"
+import * as JwtIssuer from "../src/Http/JwtIssuer.js"
+import * as OutboxRelay from "../src/Sql/OutboxRelay.js"
+import * as SqlConfig from "../src/Sql/SqlConfig.js"
 
 const roots: Array<string> = []
 afterAll(() => {
@@ -84,5 +91,98 @@ describe("Config: integers as pydantic reads them", () => {
       )
       const secret = yield* load({ CATALOG_DATABASE__PASSWORD: "12345678901234567890" })
       expect(yield* problem(secret, db(Config.integer("password")))).not.toContain("1234567890")
+    }))
+})
+
+describe("Config: durations are never negative, for every duration key of the toolkit", () => {
+  const service = { name: "catalog-service" }
+  // Each module's duration keys, written "-5 seconds" (and -5 where a plain number is read): Effect's
+  // Config.duration and Duration.seconds read a negative amount as zero.
+  const cases: ReadonlyArray<readonly [string, Config.Config<unknown>, GlamConfig.JsonObject]> = [
+    ["nats.connect_timeout", BusConfig.config, { service, nats: { connect_timeout: "-5 seconds" } }],
+    ["nats.publish_timeout", BusConfig.config, { service, nats: { publish_timeout: "-5 seconds" } }],
+    ["nats.publish_retry_budget", BusConfig.config, { service, nats: { publish_retry_budget: "-5 seconds" } }],
+    ["nats.stream_max_age", BusConfig.config, { service, nats: { stream_max_age: "-5 seconds" } }],
+    ["nats.stream_duplicate_window", BusConfig.config, { service, nats: { stream_duplicate_window: "-5 seconds" } }],
+    ["mqtt.connect_timeout", MqttConfig.config, { service, mqtt: { connect_timeout: "-5 seconds" } }],
+    ["mqtt.reconnect_period", MqttConfig.config, { service, mqtt: { reconnect_period: "-5 seconds" } }],
+    ["mqtt.publish_timeout", MqttConfig.config, { service, mqtt: { publish_timeout: "-5 seconds" } }],
+    ["mqtt.handler_timeout", MqttConfig.config, { service, mqtt: { handler_timeout: "-5 seconds" } }],
+    ["mqtt.resume_wait", MqttConfig.config, { service, mqtt: { resume_wait: "-5 seconds" } }],
+    ["devices.heartbeat_timeout", Devices.config, { devices: { heartbeat_timeout: "-5 seconds" } }],
+    ["devices.command_timeout", Devices.config, { devices: { command_timeout: "-5 seconds" } }],
+    ["cache.ttl", CacheConfig.config, { service, cache: { ttl: "-5 seconds" } }],
+    ["cache.timeout", CacheConfig.config, { service, cache: { timeout: -5 } }],
+    ["database.connect_timeout", SqlConfig.databaseConfig, { database: { connect_timeout: "-5 seconds" } }],
+    ["database.idle_timeout", SqlConfig.databaseConfig, { database: { idle_timeout: -5 } }],
+    ["database.pool_recycle", SqlConfig.databaseConfig, { database: { pool_recycle: "-5 seconds" } }],
+    ["outbox.poll_interval", OutboxRelay.config, { outbox: { poll_interval: "-5 seconds" } }]
+  ]
+
+  it.effect("a negative duration is a ConfigError naming the key and saying it is negative", () =>
+    Effect.gen(function*() {
+      for (const [key, config, tree] of cases) {
+        const message = yield* problem(GlamConfig.fromObject(tree), config)
+        const value = key === "cache.timeout" || key === "database.idle_timeout" ? "-5" : "-5 seconds"
+        expect(message, key).toContain(
+          `${key}: expected a duration of zero or more, got "${value}": it is negative (from the configuration object)`
+        )
+      }
+    }))
+
+  it.effect("zero where it means nothing, past 24 days for a timer, and an infinite number are refused", () =>
+    Effect.gen(function*() {
+      const zero = yield* problem(
+        GlamConfig.fromObject({ service, mqtt: { reconnect_period: "0 seconds" } }),
+        MqttConfig.config
+      )
+      expect(zero).toContain("mqtt.reconnect_period: expected a duration of more than zero, got \"0 seconds\"")
+      const long = yield* problem(
+        GlamConfig.fromObject({ service, nats: { connect_timeout: "30 days" } }),
+        BusConfig.config
+      )
+      expect(long).toContain("nats.connect_timeout: expected a duration of at most 24 days, got \"30 days\"")
+      // A key under `auth` is secret-looking: its problem is named without the value.
+      const ttl = yield* problem(
+        GlamConfig.fromObject({ auth: { secret: "s".repeat(32), access_token_ttl: "-30 minutes" } }),
+        JwtIssuer.config
+      )
+      expect(ttl).toContain("auth.access_token_ttl: invalid value (details not shown for a secret)")
+      const infinite = yield* problem(
+        GlamConfig.fromObject({ database: { connect_timeout: "1e400" } }),
+        SqlConfig.databaseConfig
+      )
+      expect(infinite).toContain("database.connect_timeout: expected a duration (")
+    }))
+
+  it.effect("keeps zero where it means something, every spelling, and SQLAlchemy's pool_recycle -1", () =>
+    Effect.gen(function*() {
+      const bus = yield* read(
+        GlamConfig.fromObject({ service, nats: { stream_max_age: "0 seconds", connect_timeout: " 2 minutes " } }),
+        BusConfig.config
+      )
+      expect(Duration.toMillis(bus.streams.maxAge)).toBe(0)
+      expect(Duration.toMillis(bus.connectTimeout ?? Duration.infinity)).toBe(120_000)
+      const cache = yield* read(
+        GlamConfig.fromObject({ service, cache: { ttl: 90, timeout: "1.5" } }),
+        CacheConfig.config
+      )
+      expect([Duration.toMillis(cache.ttl), Duration.toMillis(cache.timeout)]).toStrictEqual([90_000, 1500])
+      const database = yield* read(
+        GlamConfig.fromObject({ database: { idle_timeout: 0, connect_timeout: 2500, pool_recycle: -1 } }),
+        SqlConfig.databaseConfig
+      )
+      expect(Duration.toMillis(database.idleTimeout ?? Duration.infinity)).toBe(0)
+      expect(Duration.toMillis(database.connectTimeout ?? Duration.infinity)).toBe(2500)
+      expect(Option.isNone(database.poolRecycle)).toBe(true)
+      const recycled = yield* read(
+        GlamConfig.fromObject({ database: { pool_recycle: "3600" } }),
+        SqlConfig.databaseConfig
+      )
+      expect(Option.map(recycled.poolRecycle, Duration.toSeconds)).toStrictEqual(Option.some(3600))
+      const own = GlamConfig.duration("wait", { number: "seconds", max: GlamConfig.maxTimer })
+      expect(yield* problem(GlamConfig.fromObject({ wait: "-1 minute" }), own)).toBe(
+        "wait: expected a duration of zero or more, got \"-1 minute\": it is negative (from the configuration object)"
+      )
     }))
 })

@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { duration, maxTimer } from "../Config/internal/duration.js"
 import { type AppEnv, appEnv, serviceVersion } from "../Config/ServiceInfo.js"
 import * as EventEnvelope from "../Events/EventEnvelope.js"
 import * as Streams from "../Events/Streams.js"
@@ -116,13 +117,13 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
   storage: nats(Config.literal("file", "memory")("stream_storage")).pipe(
     Config.withDefault(defaultStreamLimits.storage)
   ),
-  maxAge: nats(Config.duration("stream_max_age")).pipe(Config.withDefault(defaultStreamLimits.maxAge)),
+  maxAge: nats(duration("stream_max_age", { zero: true })).pipe(Config.withDefault(defaultStreamLimits.maxAge)),
   maxMsgsPerSubject: nats(Config.integer("stream_max_msgs_per_subject")).pipe(
     Config.withDefault(defaultStreamLimits.maxMsgsPerSubject)
   ),
   maxMsgs: nats(Config.integer("stream_max_msgs")).pipe(Config.withDefault(defaultStreamLimits.maxMsgs)),
   maxBytes: nats(Config.integer("stream_max_bytes")).pipe(Config.withDefault(defaultStreamLimits.maxBytes)),
-  duplicateWindow: nats(Config.duration("stream_duplicate_window")).pipe(
+  duplicateWindow: nats(duration("stream_duplicate_window", { zero: true })).pipe(
     Config.withDefault(defaultStreamLimits.duplicateWindow)
   ),
   replicas: nats(Config.integer("stream_replicas")).pipe(Config.withDefault(defaultStreamLimits.replicas))
@@ -205,9 +206,11 @@ export const config: Config.Config<BusConfig> = Config.all({
   serviceVersion,
   appEnv,
   streams: streamLimits,
-  connectTimeout: nats(Config.duration("connect_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
-  publishTimeout: nats(Config.duration("publish_timeout")).pipe(Config.withDefault(Duration.seconds(5))),
-  publishRetryBudget: nats(Config.duration("publish_retry_budget")).pipe(Config.withDefault(Duration.seconds(30))),
+  connectTimeout: nats(duration("connect_timeout", { max: maxTimer })).pipe(Config.withDefault(Duration.seconds(5))),
+  publishTimeout: nats(duration("publish_timeout", { max: maxTimer })).pipe(Config.withDefault(Duration.seconds(5))),
+  publishRetryBudget: nats(duration("publish_retry_budget", { zero: true, max: maxTimer })).pipe(
+    Config.withDefault(Duration.seconds(30))
+  ),
   ownStreams: nats(Config.array(Config.string(), "own_streams")).pipe(Config.option),
   ensureStreams: nats(Config.boolean("ensure_streams")).pipe(Config.withDefault(true)),
   declaredStreams,

@@ -17,6 +17,7 @@ import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { duration, maxTimer } from "../Config/internal/duration.js"
 import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
 import * as Defaults from "./internal/defaults.js"
 
@@ -49,15 +50,6 @@ export interface CacheConfig {
 
 const cache = <A>(config: Config.Config<A>) => Config.nested(config, "cache")
 
-const positiveDuration = (name: string) =>
-  Config.map(Config.number(name), Duration.seconds).pipe(
-    Config.orElse(() => Config.duration(name)),
-    Config.validate({
-      message: "Expected a positive number of seconds or a duration such as \"10 minutes\"",
-      validation: (d) => Duration.greaterThan(d, Duration.zero)
-    })
-  )
-
 /**
  * Reads `redis.url` and the `cache` section, with `service.name` (the default prefix) and `app_env`.
  *
@@ -80,13 +72,13 @@ export const config: Config.Config<CacheConfig> = Config.all({
   redisUrl: Config.nested(Config.option(Config.redacted(Config.nonEmptyString("url"))), "redis"),
   prefix: Config.option(cache(Config.string("prefix"))),
   serviceName: Config.option(Config.nested(Config.string("name"), "service")),
-  ttl: cache(Config.withDefault(positiveDuration("ttl"), Defaults.ttl)),
+  ttl: cache(Config.withDefault(duration("ttl", { number: "seconds" }), Defaults.ttl)),
   maxEntries: cache(Config.integer("max_entries")).pipe(
     Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(Defaults.maxEntries)
   ),
   strict: cache(Config.withDefault(Config.boolean("strict"), Defaults.strict)),
-  timeout: cache(Config.withDefault(positiveDuration("timeout"), Defaults.timeout)),
+  timeout: cache(Config.withDefault(duration("timeout", { number: "seconds", max: maxTimer }), Defaults.timeout)),
   maxValueBytes: cache(Config.integer("max_value_bytes")).pipe(
     Config.validate({
       message: "Expected a whole number of bytes of at least 1",

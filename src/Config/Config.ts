@@ -240,6 +240,13 @@ export * from "./ConfigLoadError.js"
 export * from "./GlamConfigProvider.js"
 
 /**
+ * Reading duration keys.
+ *
+ * @since 0.2.0
+ */
+export * from "./Durations.js"
+
+/**
  * Hiding the credentials of URLs.
  *
  * @since 0.1.0

@@ -26,6 +26,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { duration, maxTimer } from "../Config/internal/duration.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
 import type { Page } from "../Sql/Repository.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
@@ -301,8 +302,8 @@ export interface DevicesConfig {
  * @category configs
  */
 export const config: Config.Config<DevicesConfig> = Config.all({
-  heartbeatTimeout: Config.withDefault(Config.duration("heartbeat_timeout"), Duration.seconds(90)),
-  commandTimeout: Config.withDefault(Config.duration("command_timeout"), Duration.seconds(10)),
+  heartbeatTimeout: Config.withDefault(duration("heartbeat_timeout", { max: maxTimer }), Duration.seconds(90)),
+  commandTimeout: Config.withDefault(duration("command_timeout", { max: maxTimer }), Duration.seconds(10)),
   topicPrefix: Config.nonEmptyString("topic_prefix").pipe(
     Config.mapOrFail((prefix) => {
       const invalid = TopicPattern.invalidPrefix(prefix)

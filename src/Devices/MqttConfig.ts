@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as os from "node:os"
+import { duration, maxTimer } from "../Config/internal/duration.js"
 import { type AppEnv, appEnv } from "../Config/ServiceInfo.js"
 
 /**
@@ -113,12 +114,12 @@ export const config: Config.Config<MqttConfig> = Config.all({
     Config.validate({ message: "Expected seconds, from 0 to 65535", validation: (n) => n >= 0 && n <= 65_535 }),
     Config.withDefault(60)
   ),
-  connectTimeout: mqtt(Config.withDefault(Config.duration("connect_timeout"), Duration.seconds(10))),
-  reconnectPeriod: mqtt(Config.withDefault(Config.duration("reconnect_period"), Duration.seconds(1))),
-  publishTimeout: mqtt(Config.withDefault(Config.duration("publish_timeout"), Duration.seconds(10))),
+  connectTimeout: mqtt(Config.withDefault(duration("connect_timeout", { max: maxTimer }), Duration.seconds(10))),
+  reconnectPeriod: mqtt(Config.withDefault(duration("reconnect_period", { max: maxTimer }), Duration.seconds(1))),
+  publishTimeout: mqtt(Config.withDefault(duration("publish_timeout", { max: maxTimer }), Duration.seconds(10))),
   maxQueued: positive("max_queued", 1000),
-  handlerTimeout: mqtt(Config.withDefault(Config.duration("handler_timeout"), Duration.seconds(30))),
-  resumeWait: mqtt(Config.withDefault(Config.duration("resume_wait"), Duration.seconds(5))),
+  handlerTimeout: mqtt(Config.withDefault(duration("handler_timeout", { max: maxTimer }), Duration.seconds(30))),
+  resumeWait: mqtt(Config.withDefault(duration("resume_wait", { zero: true, max: maxTimer }), Duration.seconds(5))),
   maxPayloadBytes: positive("max_payload_bytes", 256 * 1024),
   maxPayloadDepth: positive("max_payload_depth", 32),
   appEnv

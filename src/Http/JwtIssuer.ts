@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as jose from "jose"
 import * as crypto from "node:crypto"
+import { duration } from "../Config/internal/duration.js"
 import * as JsonValue from "../internal/jsonValue.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as JwtKeys from "./internal/jwtKeys.js"
@@ -43,10 +44,10 @@ export interface IssuerConfig extends HttpConfig.AuthConfig {
 export const config: Config.Config<IssuerConfig> = Config.all({
   auth: HttpConfig.auth,
   privateKey: Config.option(Config.redacted("private_key")).pipe(Config.nested("auth")),
-  accessTokenTtl: Config.withDefault(Config.duration("access_token_ttl"), Duration.minutes(30)).pipe(
+  accessTokenTtl: Config.withDefault(duration("access_token_ttl"), Duration.minutes(30)).pipe(
     Config.nested("auth")
   ),
-  refreshTokenTtl: Config.withDefault(Config.duration("refresh_token_ttl"), Duration.days(7)).pipe(
+  refreshTokenTtl: Config.withDefault(duration("refresh_token_ttl"), Duration.days(7)).pipe(
     Config.nested("auth")
   )
 }).pipe(Config.map(({ auth, ...rest }) => ({ ...auth, ...rest })))

@@ -13,7 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { durationOrMillis, positiveInteger } from "./internal/configValues.js"
+import { durationOrMillis, poolRecycle, positiveInteger } from "./internal/configValues.js"
 
 /**
  * The settings of the PostgreSQL connection pool.
@@ -119,7 +119,7 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
   url: Config.option(postgresUrl),
   poolSize: positiveInteger("pool_size", 5),
   connectTimeout: durationOrMillis("connect_timeout", "5 seconds"),
-  idleTimeout: durationOrMillis("idle_timeout", "30 seconds"),
+  idleTimeout: durationOrMillis("idle_timeout", "30 seconds", true),
   ssl: Config.withDefault(Config.boolean("ssl"), false),
   migrateOnStart: Config.withDefault(Config.boolean("migrate_on_start"), false),
   embeddedDir: Config.option(Config.nonEmptyString("embedded_dir")),
@@ -128,12 +128,8 @@ export const databaseConfig: Config.Config<DatabaseConfig> = Config.all({
     Config.validate({ message: "must be an integer of at least 0", validation: (n) => n >= 0 }),
     Config.withDefault(0)
   ),
-  // A number is seconds here, as in the seed's `DB_POOL_RECYCLE=3600`.
-  poolRecycle: Config.option(
-    Config.duration("pool_recycle").pipe(
-      Config.orElse(() => Config.map(Config.number("pool_recycle"), (s) => Duration.seconds(s)))
-    )
-  ),
+  // A number is seconds here, as in the seed's `DB_POOL_RECYCLE=3600`; `-1` is SQLAlchemy's no recycling.
+  poolRecycle,
   echo: Config.withDefault(Config.boolean("echo"), false),
   enabled: Config.withDefault(Config.boolean("enabled"), true),
   poolPrePing: Config.option(Config.boolean("pool_pre_ping"))

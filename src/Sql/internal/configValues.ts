@@ -4,14 +4,41 @@
  * @internal
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { duration, maxTimer, parseDuration } from "../../Config/internal/duration.js"
 
-/** A duration written as `"500 millis"`, `"7 days"`, or a number of milliseconds. @internal */
-export const durationOrMillis = (name: string, fallback: Duration.DurationInput): Config.Config<Duration.Duration> =>
-  Config.duration(name).pipe(
-    Config.orElse(() => Config.map(Config.number(name), (ms) => Duration.millis(ms))),
-    Config.withDefault(Duration.decode(fallback))
-  )
+/**
+ * A duration written as `"500 millis"`, `"7 days"`, or a number of milliseconds; zero only when `zero` (an idle
+ * timeout of 0 keeps idle connections), at most 24 days (`pg`'s timers). @internal
+ */
+export const durationOrMillis = (
+  name: string,
+  fallback: Duration.DurationInput,
+  zero = false
+): Config.Config<Duration.Duration> =>
+  duration(name, { number: "millis", zero, max: maxTimer }).pipe(Config.withDefault(Duration.decode(fallback)))
+
+/**
+ * `database.pool_recycle`: seconds (`3600`) or a duration, at most 24 days; a negative whole number (`-1`) is no
+ * recycling, as SQLAlchemy's `pool_recycle=-1` of the Python services. @internal
+ */
+export const poolRecycle: Config.Config<Option.Option<Duration.Duration>> = Config.string("pool_recycle").pipe(
+  Config.mapOrFail((text) =>
+    /^\s*-\d+\s*$/.test(text) ?
+      Either.right(Option.none()) :
+      Either.map(
+        Either.mapLeft(
+          parseDuration(text, { number: "seconds", zero: true, max: maxTimer }),
+          (message) => ConfigError.InvalidData([], message)
+        ),
+        Option.some
+      )
+  ),
+  Config.withDefault(Option.none())
+)
 
 /**
  * The longest wait between two runs of a loop: Effect's clock never ends a sleep past 2^31 - 1 milliseconds (some
@@ -36,7 +63,7 @@ export const retentionValid = (millis: number): boolean => millis > 0 && millis 
 
 /**
  * A duration as {@link durationOrMillis} reads it, refused with `message` when `valid` refuses its milliseconds
- * (a `"0 millis"` poll interval would run its loop back to back; a negative one is read as zero). Validated before
+ * (a `"0 millis"` poll interval would run its loop back to back; a negative one is refused as negative). Validated before
  * a default, so that the error names the key (`outbox.poll_interval`), not only its section. @internal
  */
 export const boundedDuration = (
@@ -44,10 +71,8 @@ export const boundedDuration = (
   valid: (millis: number) => boolean,
   message: string
 ): Config.Config<Duration.Duration> =>
-  Config.duration().pipe(
-    Config.orElse(() => Config.map(Config.number(), (ms) => Duration.millis(ms))),
-    Config.validate({ message, validation: (duration) => valid(millisOf(duration)) }),
-    Config.nested(name)
+  duration(name, { number: "millis", zero: true }).pipe(
+    Config.validate({ message, validation: (read) => valid(millisOf(read)) })
   )
 
 /**

@@ -1,0 +1,91 @@
+/**
+ * The one reading of a duration key: Effect's spellings (`"30 seconds"`), a plain number in the key's own unit, and
+ * the bounds every duration has (never negative, zero only where it means something, finite, at most a maximum).
+ *
+ * @internal
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import { isDecimal } from "./provider.js"
+
+/**
+ * How a duration key reads: see `GlamConfig.duration`.
+ *
+ * @internal
+ */
+export interface DurationOptions {
+  readonly number?: "seconds" | "millis" | undefined
+  readonly zero?: boolean | undefined
+  readonly max?: Duration.DurationInput | undefined
+}
+
+// Effect's spellings (`Duration.decode`), with a sign read here: `Duration` turns a negative amount into zero.
+const SPELLED = /^([+-]?)(\d+(?:\.\d+)?)\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$/
+
+/**
+ * The longest timer: a sleep or a timeout of Effect's clock (and Node's `setTimeout`) past 2^31 - 1 milliseconds (some
+ * 24.8 days) never ends or ends at once.
+ *
+ * @internal
+ */
+export const maxTimer: Duration.DurationInput = "24 days"
+
+const quoted = (text: string): string => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)
+
+const shownMax = (max: Duration.DurationInput): string =>
+  typeof max === "string" ? max : Duration.format(Duration.decode(max))
+
+/** The amount and its sign, read from a duration's text; `undefined` when it is not a duration. */
+const parse = (
+  text: string,
+  unit: DurationOptions["number"]
+): { readonly negative: boolean; readonly duration: Duration.Duration } | undefined => {
+  const spelled = SPELLED.exec(text)
+  if (spelled !== null) {
+    const duration = Duration.decode(`${spelled[2]} ${spelled[3]}` as Duration.DurationInput)
+    return { negative: spelled[1] === "-" && Duration.greaterThan(duration, Duration.zero), duration }
+  }
+  if (unit === undefined || !isDecimal(text)) return undefined
+  const amount = Number(text)
+  if (!Number.isFinite(amount)) return undefined
+  const duration = unit === "seconds" ? Duration.seconds(Math.abs(amount)) : Duration.millis(Math.abs(amount))
+  return { negative: amount < 0 && Duration.greaterThan(duration, Duration.zero), duration }
+}
+
+/**
+ * The duration a key's text gives, or the problem with it (the key and its origin are added by the provider).
+ *
+ * @internal
+ */
+export const parseDuration = (raw: string, options: DurationOptions = {}): Either.Either<Duration.Duration, string> => {
+  const text = raw.trim()
+  const read = parse(text, options.number)
+  if (read === undefined) {
+    const forms = options.number === undefined ?
+      "a number and a unit: \"500 millis\", \"30 seconds\", \"2 hours\"" :
+      `a number and a unit: "500 millis", "30 seconds", "2 hours"; or a number of ${options.number}`
+    return Either.left(`expected a duration (${forms}), got ${quoted(text)}`)
+  }
+  if (read.negative) return Either.left(`expected a duration of zero or more, got ${quoted(text)}: it is negative`)
+  if (options.zero !== true && Duration.isZero(read.duration)) {
+    return Either.left(`expected a duration of more than zero, got ${quoted(text)}`)
+  }
+  if (options.max !== undefined && Duration.greaterThan(read.duration, Duration.decode(options.max))) {
+    return Either.left(`expected a duration of at most ${shownMax(options.max)}, got ${quoted(text)}`)
+  }
+  return Either.right(read.duration)
+}
+
+/**
+ * Reads the duration at `name` with {@link parseDuration}.
+ *
+ * @internal
+ */
+export const duration = (name: string, options: DurationOptions = {}): Config.Config<Duration.Duration> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) =>
+      Either.mapLeft(parseDuration(raw, options), (message) => ConfigError.InvalidData([], message))
+    )
+  )
