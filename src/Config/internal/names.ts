@@ -284,8 +284,13 @@ const redactElement = (element: string, values: QueryValues = "secret"): string 
   const at = out.lastIndexOf("@")
   const start = at === -1 ? -1 : userinfoStart(out, at)
   if (start !== -1) out = `${out.slice(0, start)}***${out.slice(at)}`
+  // A fragment may carry parameters as a query does (`#access_token=...` of an OAuth implicit flow).
+  const hash = out.indexOf("#")
+  const fragment = hash === -1 ? "" : `#${redactQuery(out.slice(hash + 1), "secret")}`
+  if (hash !== -1) out = out.slice(0, hash)
   const question = out.indexOf("?")
-  return question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1), values)
+  const base = question === -1 ? out : out.slice(0, question + 1) + redactQuery(out.slice(question + 1), values)
+  return base + fragment
 }
 
 const CLOSERS: Readonly<Record<string, string>> = {
