@@ -63,16 +63,25 @@ export const retentionValid = (millis: number): boolean => millis > 0 && millis 
 
 /**
  * A duration as {@link durationOrMillis} reads it, refused with `message` when `valid` refuses its milliseconds
- * (a `"0 millis"` poll interval would run its loop back to back; a negative one is refused as negative). Validated before
- * a default, so that the error names the key (`outbox.poll_interval`), not only its section. @internal
+ * (a `"0 millis"` poll interval would run its loop back to back; a negative one is refused as negative). Checked in
+ * the key's own reading, before a default, so that the error names the key (`outbox.poll_interval`), not only its
+ * section. @internal
  */
 export const boundedDuration = (
   name: string,
   valid: (millis: number) => boolean,
   message: string
 ): Config.Config<Duration.Duration> =>
-  duration(name, { number: "millis", zero: true }).pipe(
-    Config.validate({ message, validation: (read) => valid(millisOf(read)) })
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) =>
+      Either.mapLeft(
+        Either.flatMap(
+          parseDuration(raw, { number: "millis", zero: true }),
+          (read) => valid(millisOf(read)) ? Either.right(read) : Either.left(message)
+        ),
+        (problem) => ConfigError.InvalidData([], problem)
+      )
+    )
   )
 
 /**
