@@ -102,31 +102,37 @@ export const endpointMatcher = (
   }
 }
 
-const isSingleString = (ast: AST.AST, key?: PropertyKey): boolean => {
+/**
+ * Whether the schema's value at `key` of its struct (the value itself without a key) is a node `leaf` accepts,
+ * through unions, suspensions, refinements and the encoded side of transformations.
+ */
+const valueAt = (ast: AST.AST, key: PropertyKey | undefined, leaf: (node: AST.AST) => boolean): boolean => {
   switch (ast._tag) {
-    case "StringKeyword":
-    case "Literal":
-    case "TemplateLiteral":
-    case "Enums":
-      return true
     case "TypeLiteral": {
       if (key === undefined) return false
       const property = ast.propertySignatures.find((ps) => ps.name === key)
       return property !== undefined
-        ? isSingleString(property.type, key)
-        : ast.indexSignatures.some((is) => Schema.is(Schema.make(is.parameter))(key) && isSingleString(is.type))
+        ? valueAt(property.type, undefined, leaf)
+        : ast.indexSignatures.some((is) =>
+          Schema.is(Schema.make(is.parameter))(key) && valueAt(is.type, undefined, leaf)
+        )
     }
     case "Union":
-      return ast.types.some((type) => isSingleString(type, key))
+      return ast.types.some((type) => valueAt(type, key, leaf))
     case "Suspend":
-      return isSingleString(ast.f(), key)
+      return valueAt(ast.f(), key, leaf)
     case "Refinement":
     case "Transformation":
-      return isSingleString(ast.from, key)
+      return valueAt(ast.from, key, leaf)
     default:
-      return false
+      return key === undefined && leaf(ast)
   }
 }
+
+const singleString = (node: AST.AST): boolean =>
+  node._tag === "StringKeyword" || node._tag === "Literal" || node._tag === "TemplateLiteral" || node._tag === "Enums"
+
+const list = (node: AST.AST): boolean => node._tag === "TupleType"
 
 /**
  * The query parameters as `HttpApi` decodes them: a key given once is a string when the schema takes one there,
@@ -141,33 +147,9 @@ export const urlParamsFor = (
   const out: Record<string, string | Array<string>> = {}
   for (const key in params) {
     const value = params[key]!
-    out[key] = Array.isArray(value) || isSingleString(ast, key) ? value : [value]
+    out[key] = Array.isArray(value) || valueAt(ast, key, singleString) ? value : [value]
   }
   return out
-}
-
-/** Whether the schema takes a list at `key` (a list query parameter), read on its encoded side. */
-const takesList = (ast: AST.AST, key?: PropertyKey): boolean => {
-  switch (ast._tag) {
-    case "TupleType":
-      return key === undefined
-    case "TypeLiteral": {
-      if (key === undefined) return false
-      const property = ast.propertySignatures.find((ps) => ps.name === key)
-      return property !== undefined
-        ? takesList(property.type)
-        : ast.indexSignatures.some((is) => Schema.is(Schema.make(is.parameter))(key) && takesList(is.type))
-    }
-    case "Union":
-      return ast.types.some((type) => takesList(type, key))
-    case "Suspend":
-      return takesList(ast.f(), key)
-    case "Refinement":
-    case "Transformation":
-      return takesList(ast.from, key)
-    default:
-      return false
-  }
 }
 
 /**
@@ -183,7 +165,8 @@ export const lastValues = (
   let out: Record<string, string | Array<string>> | undefined
   for (const key in params) {
     const value = params[key]!
-    if (!Array.isArray(value) || takesList(ast, key)) continue
+    // A list query parameter, read on the schema's encoded side, keeps every value.
+    if (!Array.isArray(value) || valueAt(ast, key, list)) continue
     out ??= { ...params }
     out[key] = value[value.length - 1]!
   }
