@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as internal from "./internal/migrations.js"
-import { isSqlDefect, mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
+import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 
 /**
  * The migration failure of `@effect/sql` (`reason`: `bad-state`, `import-error`, `failed`, `duplicates`, `locked`).
@@ -162,12 +162,7 @@ export const migrate = (
     })
   }).pipe(
     Effect.provide(NodeContext.layer),
-    Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
-    Effect.catchSomeDefect((defect) =>
-      defect instanceof MigrationError || isSqlDefect(defect)
-        ? Option.some(Effect.fail(internal.typedMigrationError(defect)))
-        : Option.none()
-    ),
+    internal.typedMigrationFailures,
     Effect.tap((applied) =>
       applied.length === 0
         ? Effect.logInfo("Migrations: none to apply, the schema is up to date")
@@ -301,12 +296,7 @@ export const baseline = (
     const migrations = yield* options.loader
     return yield* internal.baselineRun(table, migrations, options.through, options.dryRun === true)
   }).pipe(
-    Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
-    Effect.catchSomeDefect((defect) =>
-      defect instanceof MigrationError || isSqlDefect(defect)
-        ? Option.some(Effect.fail(internal.typedMigrationError(defect)))
-        : Option.none()
-    ),
+    internal.typedMigrationFailures,
     Effect.tap((recorded) =>
       options.dryRun === true
         ? Effect.void

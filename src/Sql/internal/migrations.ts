@@ -9,6 +9,7 @@ import * as PgMigrator from "@effect/sql-pg/PgMigrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { isUtf8 } from "node:buffer"
 import { readdir, readFile } from "node:fs/promises"
 import * as Path from "node:path"
@@ -16,7 +17,7 @@ import { pathToFileURL } from "node:url"
 import type { AlembicVersion, AppliedMigration, MigrationSource } from "../Migrations.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { checksumOf, transactionControl } from "./migrationText.js"
-import { classifySqlError, sqlStateOf } from "./sqlErrors.js"
+import { classifySqlError, isSqlDefect, sqlStateOf } from "./sqlErrors.js"
 
 const MigrationError = PgMigrator.MigrationError
 type MigrationError = PgMigrator.MigrationError
@@ -475,6 +476,24 @@ export const typedMigrationError = (error: unknown): MigrationError | SqlFailure
   }
   return classifySqlError(error, { operation: "migrate" })
 }
+
+/**
+ * A run's failures, and its defects that are a `MigrationError` or an SQL failure, as the caller receives them
+ * ({@link typedMigrationError}); other defects stay defects.
+ *
+ * @internal
+ */
+export const typedMigrationFailures = <A, R>(
+  run: Effect.Effect<A, unknown, R>
+): Effect.Effect<A, MigrationError | SqlFailure, R> =>
+  run.pipe(
+    Effect.catchAll((error) => Effect.fail(typedMigrationError(error))),
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof MigrationError || isSqlDefect(defect)
+        ? Option.some(Effect.fail(typedMigrationError(defect)))
+        : Option.none()
+    )
+  )
 
 /**
  * The table of the toolkit's own where the checksums of applied SQL migrations are kept, in the schema of the
