@@ -55,9 +55,9 @@ export const reconnectFailure = (subject: string): PublishFailure => ({
   )
 })
 
-/** Whether the JetStream API answered "stream not found" (err_code 10059). @internal */
+/** Whether the JetStream API answered "stream not found" (err_code 10059, or its message). @internal */
 export const isStreamNotFound = (e: unknown): boolean =>
-  e instanceof JetStreamApiError && (e.code === 10059 || /stream not found/i.test(e.message))
+  (e instanceof JetStreamApiError && e.code === 10059) || (e instanceof Error && /stream not found/i.test(e.message))
 
 /** Whether the JetStream API answered "not found" (a consumer, a stream). @internal */
 export const isNotFound = (e: unknown): boolean =>

@@ -15,6 +15,7 @@ import type { StreamLimits } from "../BusConfig.js"
 import type { EnsureOptions, StreamReport } from "../JetStreamSetup.js"
 import * as DeadLetter from "./deadLetterRecord.js"
 import type { StreamPresence } from "./engine.js"
+import { isStreamNotFound } from "./jetStreamFailures.js"
 
 /** The settings NATS refuses to change on an existing stream. @internal */
 export const immutableFields: ReadonlyArray<string> = ["storage", "retention"]
@@ -89,8 +90,6 @@ export const diff = (existing: Partial<StreamConfig>, wanted: Partial<StreamConf
   compared.filter((field) => wanted[field] !== undefined && !same(field, existing[field], wanted[field])).map((
     field
   ) => `${field}: ${show(field, existing[field])} -> ${show(field, wanted[field])}`)
-
-const isNotFound = (e: unknown) => e instanceof Error && /stream not found/i.test(e.message)
 
 // The answer to creating a stream whose name is taken (err_code 10058): it was made meanwhile, by someone else.
 const isNameInUse = (e: unknown) =>
@@ -174,7 +173,7 @@ export const remakeStream = (
   Effect.tryPromise({
     try: () =>
       jsm.streams.info(definition.name).then(() => "present" as const, (e) =>
-        isNotFound(e) ? "missing" as const : Promise.reject(e)),
+        isStreamNotFound(e) ? "missing" as const : Promise.reject(e)),
     catch: (e) =>
       streamError(`Cannot read stream ${definition.name}: ${errorText(e)}`, definition.name, true, e)
   }).pipe(
@@ -207,7 +206,7 @@ const reconcile = (
     const wanted = desiredConfig(definition, limits)
     const info = yield* Effect.tryPromise({
       try: () =>
-        jsm.streams.info(definition.name).then((i) => i, (e) => (isNotFound(e) ? undefined : Promise.reject(e))),
+        jsm.streams.info(definition.name).then((i) => i, (e) => (isStreamNotFound(e) ? undefined : Promise.reject(e))),
       catch: (e) => streamError(`Cannot read stream ${definition.name}: ${errorText(e)}`, definition.name, true, e)
     })
     if (info === undefined) return yield* create(jsm, definition, wanted)

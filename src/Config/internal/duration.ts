@@ -79,13 +79,25 @@ export const parseDuration = (raw: string, options: DurationOptions = {}): Eithe
 }
 
 /**
- * Reads the duration at `name` with {@link parseDuration}.
+ * Reads the duration at `name` with {@link parseDuration}, then `check` when given: its errors name the key.
  *
  * @internal
  */
-export const duration = (name: string, options: DurationOptions = {}): Config.Config<Duration.Duration> =>
+export const duration = (
+  name: string,
+  options: DurationOptions & {
+    /** A further bound of the key (`undefined`: met; else the problem), checked in the key's own reading. */
+    readonly check?: ((read: Duration.Duration) => string | undefined) | undefined
+  } = {}
+): Config.Config<Duration.Duration> =>
   Config.string(name).pipe(
     Config.mapOrFail((raw) =>
-      Either.mapLeft(parseDuration(raw, options), (message) => ConfigError.InvalidData([], message))
+      Either.mapLeft(
+        Either.flatMap(parseDuration(raw, options), (read) => {
+          const problem = options.check?.(read)
+          return problem === undefined ? Either.right(read) : Either.left(problem)
+        }),
+        (message) => ConfigError.InvalidData([], message)
+      )
     )
   )

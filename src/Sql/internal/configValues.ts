@@ -72,17 +72,7 @@ export const boundedDuration = (
   valid: (millis: number) => boolean,
   message: string
 ): Config.Config<Duration.Duration> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((raw) =>
-      Either.mapLeft(
-        Either.flatMap(
-          parseDuration(raw, { number: "millis", zero: true }),
-          (read) => valid(millisOf(read)) ? Either.right(read) : Either.left(message)
-        ),
-        (problem) => ConfigError.InvalidData([], problem)
-      )
-    )
-  )
+  duration(name, { number: "millis", zero: true, check: (read) => valid(millisOf(read)) ? undefined : message })
 
 /**
  * An integer of at least 1. Validated before the default, so that the error names the key (`database.pool_size`),
