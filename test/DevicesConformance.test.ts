@@ -41,7 +41,13 @@ const ownEmbedded = async (): Promise<OwnedBroker> => {
 describe.skipIf(!postgresUp)("embedded broker", async () => {
   const shared = await ownEmbedded()
   afterAll(() => shared.dispose())
-  conformance({ name: "embedded", url: () => shared.url, ownBroker: ownEmbedded, sql })
+  conformance({
+    name: "embedded",
+    url: () => shared.url,
+    ownBroker: ownEmbedded,
+    sql,
+    sharedSubscriptions: "every member"
+  })
 })
 
 describe.skipIf(!postgresUp || !mosquittoUp || !mosquittoProgram)("mosquitto", () => {
@@ -49,6 +55,7 @@ describe.skipIf(!postgresUp || !mosquittoUp || !mosquittoProgram)("mosquitto", (
     name: "mosquitto",
     url: () => `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`,
     ownBroker: startMosquitto,
-    sql
+    sql,
+    sharedSubscriptions: "split"
   })
 })

@@ -72,7 +72,8 @@ export type Handler<P extends string, A, E, R> = (message: MqttMessage<P, A>) =>
 export interface SubscribeOptions {
   /**
    * Subscribes as a member of a shared subscription (`$share/<share>/<filter>`): the broker gives each message to
-   * one of the clients sharing it, so instances of a service split the work. A name that is not one level of a topic
+   * one of the clients sharing it, so instances of a service split the work (the embedded broker gives each message
+   * to every member: see docs/Devices.md). A name that is not one level of a topic
    * (empty, `/`, `+`, `#`, a control character, a lone surrogate or a noncharacter) fails with a non-retryable
    * `MqttError`.
    */

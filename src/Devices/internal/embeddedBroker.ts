@@ -2,9 +2,14 @@
  * An in-process MQTT broker (aedes) listening on a loopback port, for development, examples and tests when no
  * broker is configured.
  *
+ * aedes has no shared subscriptions: a `$share/<group>/<filter>` subscription would match no topic, and its
+ * subscriber would receive nothing. The broker subscribes it to `<filter>` (and unsubscribes it from there), so each
+ * member of a group receives every message of the filter: the same as sharing for the one client of a service's own
+ * embedded broker, and every message to each of several clients of one broker.
+ *
  * @internal
  */
-import type { Aedes } from "aedes"
+import type { Aedes, Client, Subscription, UnsubscribePacket } from "aedes"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
@@ -27,6 +32,41 @@ export interface EmbeddedBrokerOptions {
   readonly port?: number | undefined
   /** The store of an earlier broker (see {@link EmbeddedBroker.persistence}); default a new in-memory one. */
   readonly persistence?: unknown
+}
+
+const sharePrefix = "$share/"
+
+/** The filter of a shared subscription (`$share/<group>/<filter>`), or nothing for another topic. */
+const sharedFilter = (topic: string): string | undefined => {
+  if (!topic.startsWith(sharePrefix)) return undefined
+  const slash = topic.indexOf("/", sharePrefix.length)
+  return slash <= sharePrefix.length || slash === topic.length - 1 ? undefined : topic.slice(slash + 1)
+}
+
+/** Subscribes shared subscriptions to their filter, and unsubscribes them from it. */
+const withSharedAsPlain = (broker: Aedes): void => {
+  const authorize = broker.authorizeSubscribe
+  broker.authorizeSubscribe = (client: Client, subscription: Subscription, callback) => {
+    const filter = sharedFilter(subscription.topic)
+    if (filter !== undefined) subscription.topic = filter
+    authorize.call(broker, client, subscription, callback)
+  }
+  // The client's UNSUBSCRIBE of the shared topic is acknowledged; its filter is taken away here, from the session's
+  // stored subscriptions too (an UNSUBSCRIBE without a packet id is not acknowledged and stores nothing).
+  const persistence = (broker as unknown as { readonly persistence: StoredSubscriptions }).persistence
+  broker.on("unsubscribe", (topics, client) => {
+    const filters = topics.flatMap((topic) => sharedFilter(topic) ?? [])
+    if (filters.length === 0) return
+    const unsubscribe = () =>
+      client.unsubscribe({ unsubscriptions: filters } as unknown as UnsubscribePacket, () => undefined)
+    if (client.clean) return unsubscribe()
+    persistence.removeSubscriptions(client, filters).catch(() => undefined).then(unsubscribe)
+  })
+}
+
+/** The part of aedes' persistence that keeps a session's subscriptions. */
+interface StoredSubscriptions {
+  readonly removeSubscriptions: (client: Client, topics: ReadonlyArray<string>) => Promise<void>
 }
 
 const closeBroker = (broker: Aedes, server: net.Server): Effect.Effect<void> =>
@@ -56,6 +96,7 @@ export const make = (options: EmbeddedBrokerOptions = {}): Effect.Effect<Embedde
         // A client's protocol error or dropped socket is the client's: the broker goes on serving the others.
         broker.on("clientError", () => undefined)
         broker.on("connectionError", () => undefined)
+        withSharedAsPlain(broker)
         const server = net.createServer(broker.handle)
         try {
           await new Promise<void>((resolve, reject) => {
