@@ -125,13 +125,17 @@ describe("CORS", () => {
           }
         })
       const allowed = "accept, accept-language, authorization, content-language, content-type, x-merchant-id"
-      // The list, whatever the preflight asks: a header it does not name is not allowed (the browser refuses).
-      for (const requested of ["authorization,x-merchant-id", "x-evil-header", undefined]) {
+      // The list, whatever the preflight asks; a header it does not name is refused, as Starlette refuses it.
+      for (const requested of ["authorization,x-merchant-id", "Content-Type, X-Merchant-ID", undefined]) {
         const answer = yield* preflight(requested)
         expect(answer.status).toBe(204)
         expect(answer.headers.get("access-control-allow-headers")).toBe(allowed)
         expect(answer.headers.get("access-control-max-age")).toBe("86400")
       }
+      const evil = yield* preflight("authorization,x-evil-header")
+      expect([evil.status, yield* Effect.promise(() => evil.text())]).toEqual([400, "Disallowed CORS headers"])
+      expect(evil.headers.get("access-control-allow-headers")).toBe(allowed)
+      expect(evil.headers.get("access-control-allow-origin")).toBe("https://a.example")
       const refused = yield* Effect.flip(
         Effect.withConfigProvider(
           HttpConfig.server,
@@ -144,6 +148,54 @@ describe("CORS", () => {
         Effect.withConfigProvider(HttpConfig.server, ConfigProvider.fromJson({ http: { cors_max_age_seconds: -1 } }))
       )
       expect(String(negative)).toContain("http.cors_max_age_seconds")
+    }))
+
+  it.scoped("a refused preflight is a 400 saying what is disallowed, as Starlette's CORSMiddleware answers", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(Http.serve(router) as Layer.Layer<never, unknown>, {
+        ...config(["https://a.example"]),
+        http: { cors_origins: ["https://a.example"], cors_allow_headers: ["authorization"] }
+      })
+      const preflight = (origin: string, method: string, requested?: string) =>
+        Effect.flatMap(
+          fetchFrom(server, "/api/v1/things", {
+            method: "OPTIONS",
+            headers: {
+              origin,
+              "access-control-request-method": method,
+              ...(requested === undefined ? {} : { "access-control-request-headers": requested })
+            }
+          }),
+          (res) => Effect.map(Effect.promise(() => res.text()), (body) => ({ res, body }))
+        )
+      const cases: ReadonlyArray<readonly [string, string, string | undefined, string]> = [
+        ["https://evil.example", "POST", undefined, "Disallowed CORS origin"],
+        ["https://a.example", "TRACE", undefined, "Disallowed CORS method"],
+        ["https://a.example", "POST", "x-evil", "Disallowed CORS headers"],
+        ["https://evil.example", "TRACE", "authorization, x-evil", "Disallowed CORS origin, method, headers"]
+      ]
+      for (const [origin, method, requested, says] of cases) {
+        const { body, res } = yield* preflight(origin, method, requested)
+        expect([says, res.status, body]).toEqual([says, 400, says])
+        expect(res.headers.get("content-type")).toBe("text/plain; charset=utf-8")
+        // As Starlette: the preflight's headers, the origin named only when it is allowed.
+        expect(res.headers.get("access-control-allow-origin")).toBe(origin === "https://a.example" ? origin : null)
+        expect(res.headers.get("access-control-allow-methods")).toBe("GET, HEAD, PUT, PATCH, POST, DELETE")
+        expect(res.headers.get("access-control-max-age")).toBe("600")
+        expect(varyNames(res)).toContain("origin")
+      }
+      // A method is compared as sent, as Starlette compares it.
+      expect((yield* preflight("https://a.example", "post")).res.status).toBe(400)
+      const every = yield* serve(Http.serve(router) as Layer.Layer<never, unknown>, config(["*"]))
+      const anyOrigin = yield* Effect.flatMap(
+        fetchFrom(every, "/api/v1/things", {
+          method: "OPTIONS",
+          headers: { origin: "https://x.example", "access-control-request-method": "TRACE" }
+        }),
+        (res) => Effect.map(Effect.promise(() => res.text()), (body) => ({ res, body }))
+      )
+      expect([anyOrigin.res.status, anyOrigin.body]).toEqual([400, "Disallowed CORS method"])
+      expect(anyOrigin.res.headers.get("access-control-allow-origin")).toBe("*")
     }))
 
   it.scoped("\"*\" allows every origin", () =>

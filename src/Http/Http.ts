@@ -364,10 +364,11 @@ export const serveApi = (
   HttpServer.HttpServer | Readiness | HttpApi.Api | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
 > =>
   Layer.unwrapEffect(Effect.gen(function*() {
-    // A repeated query parameter is read as FastAPI reads it: the last value, or every value for a list.
+    // The query and the body are read as FastAPI reads them: the last value of a repeated parameter, a list of one,
+    // JSON for every JSON media type.
     const { api } = yield* HttpApi.Api
     const routes = yield* HttpApiBuilder.Router
-    const router = Routes.withLastValues(
+    const router = Routes.readingAsFastApi(
       (yield* routes.router) as HttpRouter.HttpRouter<unknown, unknown>,
       api
     ) as HttpRouter.HttpRouter<unknown, HttpRouter.HttpRouter.DefaultServices>

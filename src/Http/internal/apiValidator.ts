@@ -35,9 +35,11 @@ const payloadOf = (
     return Effect.succeed({ _tag: "Read", location: "query", value: searchParams })
   }
   const contentType = (request.headers["content-type"] ?? "application/json").toLowerCase().trim()
+  // JSON as the route reads it (`Routes.readingAsFastApi`): every JSON media type, and whatever the platform reads.
+  const json = contentType.includes("application/json") || Body.isJsonContentType(contentType)
   // No body to read again: what `HttpApi` read from it.
   if (!Body.hasBody(request.headers)) {
-    const value = contentType.includes("application/json")
+    const value = json
       ? null
       : contentType.includes("multipart/form-data") || contentType.includes("x-www-form-urlencoded")
       ? {}
@@ -51,7 +53,7 @@ const payloadOf = (
       onFailure: () => skipped,
       onSuccess: (value) => ({ _tag: "Read", location: "body", value })
     })
-  if (contentType.includes("application/json")) {
+  if (json) {
     // A body that is not JSON is the one problem reported, as FastAPI reports it.
     return Effect.match(request.json, {
       onFailure: (e): Payload => ({ _tag: "Unreadable", failure: toRequestFailure(e) }),
@@ -79,16 +81,21 @@ export const makeApiValidator: Effect.Effect<ApiValidator, never, HttpApi.Api> =
       const found = match(request.method, request.url)
       if (found === undefined) return undefined
       const { endpoint, params } = found
-      // As the route reads them (`Routes.withLastValues`): the last value of a repeated parameter, unless a list.
-      const byPayload = HttpMethod.hasBody(endpoint.method) ? Option.none() : endpoint.payloadSchema
+      // As the route reads them (`Routes.readingAsFastApi`): the last value of a repeated parameter, unless a list,
+      // and a list of one where the payload read from the query takes a list.
+      const byPayload = Routes.payloadFromQuery(endpoint)[0]
       const queryAst = Option.isSome(endpoint.urlParamsSchema)
-        ? Option.isSome(byPayload)
-          ? Schema.Union(endpoint.urlParamsSchema.value, byPayload.value).ast
+        ? byPayload !== undefined
+          ? Schema.Union(endpoint.urlParamsSchema.value, byPayload).ast
           : endpoint.urlParamsSchema.value.ast
-        : Option.isSome(byPayload)
-        ? byPayload.value.ast
-        : undefined
-      const searchParams = queryAst === undefined ? found.searchParams : Routes.lastValues(found.searchParams, queryAst)
+        : byPayload?.ast
+      const searchParams = queryAst === undefined
+        ? found.searchParams
+        : Routes.endpointQuery(
+          found.searchParams,
+          queryAst,
+          byPayload === undefined ? undefined : Routes.listKeys(byPayload.ast)
+        )
       const payload = Option.isSome(endpoint.payloadSchema) ? yield* payloadOf(request, searchParams) : skipped
       if (payload._tag === "Unreadable") return payload.failure
       const issues: Array<ValidationIssue> = []

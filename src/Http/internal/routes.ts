@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpMethod from "@effect/platform/HttpMethod"
@@ -16,6 +17,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import * as FindMyWay from "find-my-way-ts"
+import * as Body from "./body.js"
 
 /** Methods in the order `Allow` lists them. */
 const methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const
@@ -173,47 +175,187 @@ export const lastValues = (
   return out ?? params
 }
 
-/** The schema a query is decoded with on `endpoint`: its `urlParams`, and its payload when its method has no body. */
-const querySchemas = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps): ReadonlyArray<AST.AST> => [
-  ...Option.toArray(endpoint.urlParamsSchema).map((schema) => schema.ast),
-  ...(HttpMethod.hasBody(endpoint.method) ? [] : Option.toArray(endpoint.payloadSchema).map((schema) => schema.ast))
-]
-
 /**
- * The router of an `HttpApi` with each route of an endpoint that reads the query given {@link lastValues} of each
- * schema reading it, so that a repeated parameter is decoded as FastAPI decodes it rather than refused as a list.
- * A request without a repeated parameter costs one pass over its parameters.
+ * Whether the schema of a query takes a list at a key, asked of a set of the names its structs give a list when no
+ * index signature could take one: one lookup per parameter.
  *
  * @internal
  */
-export const withLastValues = (
+export const listKeys = (ast: AST.AST): (key: string) => boolean => {
+  const named = new Set<string>()
+  const seen = new Set<AST.AST>()
+  let indexed = false
+  const walk = (node: AST.AST): void => {
+    if (seen.has(node)) return
+    seen.add(node)
+    switch (node._tag) {
+      case "TypeLiteral":
+        for (const ps of node.propertySignatures) {
+          if (typeof ps.name === "string" && valueAt(ps.type, undefined, list)) named.add(ps.name)
+        }
+        indexed ||= node.indexSignatures.length > 0
+        return
+      case "Union":
+        return node.types.forEach(walk)
+      case "Suspend":
+        return walk(node.f())
+      case "Refinement":
+      case "Transformation":
+        return walk(node.from)
+    }
+  }
+  walk(ast)
+  return indexed ? (key) => named.has(key) || valueAt(ast, key, list) : (key) => named.has(key)
+}
+
+/**
+ * The query parameters with each one given once made a list of one where `isList` says the schema takes a list
+ * (`?tag=a` read as `["a"]`, as FastAPI's `list[str] = Query()` reads it); `params` itself when there is none.
+ *
+ * @internal
+ */
+export const listsOfOne = (
+  params: Readonly<Record<string, string | Array<string>>>,
+  isList: (key: string) => boolean
+): Readonly<Record<string, string | Array<string>>> => {
+  let out: Record<string, string | Array<string>> | undefined
+  for (const key in params) {
+    const value = params[key]!
+    if (Array.isArray(value) || !isList(key)) continue
+    out ??= { ...params }
+    out[key] = [value]
+  }
+  return out ?? params
+}
+
+/**
+ * The query as an endpoint's schemas read it, as FastAPI reads it: {@link lastValues} of the schema of each reading
+ * it (`query`), and a parameter given once a list of one where the payload of a method without a body takes a list
+ * (`payloadLists`; the platform makes the `urlParams` one itself).
+ *
+ * @internal
+ */
+export const endpointQuery = (
+  params: Readonly<Record<string, string | Array<string>>>,
+  query: AST.AST,
+  payloadLists: ((key: string) => boolean) | undefined
+): Readonly<Record<string, string | Array<string>>> => {
+  const last = lastValues(params, query)
+  return payloadLists === undefined ? last : listsOfOne(last, payloadLists)
+}
+
+/** The schema a query is decoded with on `endpoint`: its `urlParams`, and its payload when its method has no body. */
+const querySchemas = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps): ReadonlyArray<AST.AST> => [
+  ...Option.toArray(endpoint.urlParamsSchema).map((schema) => schema.ast),
+  ...payloadFromQuery(endpoint).map((schema) => schema.ast)
+]
+
+/**
+ * The payload schema of `endpoint` when the platform decodes its payload from the query (a method without a body).
+ *
+ * @internal
+ */
+export const payloadFromQuery = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps) =>
+  HttpMethod.hasBody(endpoint.method) ? [] : Option.toArray(endpoint.payloadSchema)
+
+/**
+ * The request an `HttpApi` route decodes its payload from when its content type is JSON for FastAPI but not for the
+ * platform (`application/merge-patch+json`: the platform reads a JSON body only when its content type holds
+ * `application/json`, and gives the bytes of another to the schema). Its `Content-Type` reads `application/json`
+ * until its JSON is read, which the platform does right after deciding how to read the body: the handler, and every
+ * read after the payload's, sees the content type the client sent.
+ */
+const jsonPayloadRequest = (request: HttpServerRequest.HttpServerRequest): HttpServerRequest.HttpServerRequest => {
+  let payloadRead = false
+  const asJson = Headers.set(request.headers, "content-type", "application/json")
+  return Object.create(request, {
+    headers: { get: () => payloadRead ? request.headers : asJson },
+    json: {
+      get(this: HttpServerRequest.HttpServerRequest) {
+        payloadRead = true
+        return Reflect.get(request, "json", this) as HttpServerRequest.HttpServerRequest["json"]
+      }
+    }
+  }) as HttpServerRequest.HttpServerRequest
+}
+
+/**
+ * Whether a body of `contentType` is JSON for FastAPI ({@link Body.isJsonContentType}) but not for the platform.
+ * A content type holding `application/json` (the usual one) is answered without a copy of it.
+ */
+const jsonForFastApiOnly = (contentType: string | undefined): contentType is string =>
+  contentType !== undefined && !contentType.includes("application/json") &&
+  !contentType.toLowerCase().includes("application/json") && contentType !== "" &&
+  Body.isJsonContentType(contentType)
+
+/** The route of a body payload read as FastAPI reads it: as JSON for every JSON media type. */
+const withJsonPayload = (handler: HttpRouter.Route<unknown, unknown>["handler"]) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    jsonForFastApiOnly(request.headers["content-type"])
+      ? Effect.provideService(handler, HttpServerRequest.HttpServerRequest, jsonPayloadRequest(request))
+      : handler)
+
+/** The route of a query read as FastAPI reads it ({@link endpointQuery}). */
+const withQuery = (
+  handler: HttpRouter.Route<unknown, unknown>["handler"],
+  query: AST.AST,
+  payloadLists: ((key: string) => boolean) | undefined
+) =>
+  // The parameters are replaced only when one is repeated or a list given once: one pass over them otherwise.
+  Effect.flatMap(HttpServerRequest.ParsedSearchParams, (params) => {
+    for (const key in params) {
+      if (Array.isArray(params[key]) || (payloadLists !== undefined && payloadLists(key))) {
+        return Effect.provideService(
+          handler,
+          HttpServerRequest.ParsedSearchParams,
+          endpointQuery(params, query, payloadLists)
+        )
+      }
+    }
+    return handler
+  })
+
+/**
+ * The router of an `HttpApi` with each route of an endpoint reading what FastAPI reads: a repeated query parameter
+ * as {@link lastValues} of each schema reading it, rather than refused as a list; a parameter given once as a list
+ * of one where a payload read from the query takes a list; and a body payload as JSON for every JSON media type
+ * (`application/merge-patch+json`, `application/vnd.api+json`), not as bytes. A request costs one pass over its
+ * query parameters (a set lookup each) or one look at its content type, a copy of either only where it is replaced.
+ *
+ * @internal
+ */
+export const readingAsFastApi = (
   router: HttpRouter.HttpRouter<unknown, unknown>,
   api: { readonly groups: Readonly<Record<string, HttpApiGroup.HttpApiGroup.AnyWithProps>> }
 ): HttpRouter.HttpRouter<unknown, unknown> => {
-  const schemas = new Map<string, ReadonlyArray<AST.AST>>()
+  const wrappers = new Map<string, (handler: HttpRouter.Route<unknown, unknown>["handler"]) => typeof handler>()
   for (const group of Object.values(api.groups)) {
-    for (const endpoint of Object.values(group.endpoints)) {
-      const asts = querySchemas(endpoint as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps)
-      if (asts.length > 0) schemas.set(`${endpoint.method} ${endpoint.path}`, asts)
+    for (const one of Object.values(group.endpoints)) {
+      const endpoint = one as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps
+      const key = `${endpoint.method} ${endpoint.path}`
+      const asts = querySchemas(endpoint)
+      // The payload of a method without a body and the urlParams read the same parameters: a key is a list when one
+      // of them takes a list there.
+      const query = asts.length === 0
+        ? undefined
+        : asts.length === 1
+        ? asts[0]!
+        : Schema.Union(...asts.map((ast) => Schema.make(ast))).ast
+      const payload = payloadFromQuery(endpoint)[0]
+      const payloadLists = payload === undefined ? undefined : listKeys(payload.ast)
+      const jsonBody = HttpMethod.hasBody(endpoint.method) && Option.isSome(endpoint.payloadSchema)
+      if (query === undefined && !jsonBody) continue
+      wrappers.set(key, (handler) => {
+        const read = query === undefined ? handler : withQuery(handler, query, payloadLists)
+        return jsonBody ? withJsonPayload(read) : read
+      })
     }
   }
-  if (schemas.size === 0) return router
+  if (wrappers.size === 0) return router
   const routes = [...router.routes].map((route) => {
-    const asts = schemas.get(`${route.method} ${route.path}`)
-    if (asts === undefined) return route
-    // The payload of a method without a body and the urlParams read the same parameters: a key is a list when one of
-    // them takes a list there.
-    const ast = asts.length === 1 ? asts[0]! : Schema.Union(...asts.map((one) => Schema.make(one))).ast
-    // The parameters are replaced only when one is repeated: one pass over them otherwise.
-    const handler = Effect.flatMap(HttpServerRequest.ParsedSearchParams, (params) => {
-      for (const key in params) {
-        if (Array.isArray(params[key])) {
-          return Effect.provideService(route.handler, HttpServerRequest.ParsedSearchParams, lastValues(params, ast))
-        }
-      }
-      return route.handler
-    })
-    return HttpRouter.makeRoute(route.method, route.path, handler, {
+    const wrap = wrappers.get(`${route.method} ${route.path}`)
+    if (wrap === undefined) return route
+    return HttpRouter.makeRoute(route.method, route.path, wrap(route.handler), {
       uninterruptible: route.uninterruptible,
       ...(Option.isSome(route.prefix) ? { prefix: route.prefix.value } : {})
     })

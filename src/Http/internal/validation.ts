@@ -19,6 +19,7 @@ import { ValidationError } from "../../Errors/CommonErrors.js"
 import { type GlamError, isGlamError } from "../../Errors/GlamError.js"
 import * as Issues from "../../internal/issues.js"
 import type { DecodeRequest, Location, RequestSchemas, ValidationIssue } from "../HttpErrors.js"
+import * as Body from "./body.js"
 import { HttpStatusError, PayloadTooLargeError } from "./errors.js"
 import * as Routes from "./routes.js"
 
@@ -99,20 +100,7 @@ export const decodePath = <A, I extends Readonly<Record<string, string | undefin
 ) => Effect.mapError(HttpRouter.schemaPathParams(schema, all), (e) => fromParseError(e, "path"))
 
 /**
- * Whether a body of `contentType` is read as JSON, as FastAPI decides it: no content type (or an empty one),
- * `application/json` or `application/<something>+json`, parameters aside.
- *
- * @internal
- */
-export const isJsonContentType = (contentType: string | undefined): boolean => {
-  if (contentType === undefined) return true
-  const semicolon = contentType.indexOf(";")
-  const media = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
-  return media === "" || media === "application/json" || (media.startsWith("application/") && media.endsWith("+json"))
-}
-
-/**
- * The body a JSON schema is decoded from: the parsed JSON when the content type says JSON ({@link isJsonContentType}),
+ * The body a JSON schema is decoded from: the parsed JSON when the content type says JSON (`Body.isJsonContentType`),
  * else its text, which a schema of an object refuses at `body` (FastAPI validates the bytes).
  *
  * @internal
@@ -121,7 +109,7 @@ export const readJson = Effect.flatMap(
   HttpServerRequest.HttpServerRequest,
   (request): Effect.Effect<unknown, GlamError | HttpStatusError> =>
     Effect.mapError(
-      isJsonContentType(request.headers["content-type"]) ? request.json : request.text,
+      Body.isJsonContentType(request.headers["content-type"]) ? request.json : request.text,
       (e) => toRequestFailure(e)
     )
 )
