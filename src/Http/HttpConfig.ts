@@ -63,8 +63,9 @@ export interface ServerConfig {
   /**
    * `http.cors_allow_headers`, default `["*"]`: the request headers a preflight allows. `*` allows the headers the
    * preflight asks for; a list allows those names and the CORS-safelisted ones (`Accept`, `Accept-Language`,
-   * `Content-Language`, `Content-Type`), whatever it asks for (Starlette's `allow_headers`). An entry that is not a
-   * header name is a `ConfigError` naming it. Left out, `["*"]`.
+   * `Content-Language`, `Content-Type`), and a preflight asking for another is answered 400 `Disallowed CORS
+   * headers` (Starlette's `allow_headers`). An entry that is not a header name is a `ConfigError` naming it. Left
+   * out, `["*"]`.
    *
    * @since 0.2.0
    */

@@ -12,8 +12,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ResponseHeaders from "./responseHeaders.js"
 
-/** The methods a preflight allows. */
-const allowedMethods = "GET, HEAD, PUT, PATCH, POST, DELETE"
+/** The methods a preflight allows, each compared as sent (as Starlette compares them). */
+const methodList = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+
+/** `Access-Control-Allow-Methods`. */
+const allowedMethods = methodList.join(", ")
 
 /** The response headers a page may read. */
 const exposedHeaders = "x-request-id,x-correlation-id,x-service-name,x-trace-id,retry-after"
@@ -73,7 +76,10 @@ const safelisted = ["accept", "accept-language", "content-language", "content-ty
  * @internal
  */
 export interface Options {
-  /** `*`: the requested headers are allowed; else these names (and the safelisted ones), whatever is requested. */
+  /**
+   * `*`: the requested headers are allowed; else these names (and the safelisted ones), a preflight asking for
+   * another refused.
+   */
   readonly allowHeaders: ReadonlyArray<string>
   /** `Access-Control-Max-Age`: how long a browser may keep the preflight's answer. */
   readonly maxAgeSeconds: number
@@ -87,6 +93,9 @@ export interface Options {
  */
 export const defaults: Options = { allowHeaders: ["*"], maxAgeSeconds: 600 }
 
+/** The content type of a refused preflight's text, as Starlette's `PlainTextResponse` sends it. */
+const contentType = "text/plain; charset=utf-8"
+
 /** `vary` with `Origin` among its names (a response that varies on everything already does). */
 const varyOnOrigin = (vary: string | undefined, names: string): string => {
   if (vary === undefined || vary.trim() === "") return names
@@ -98,12 +107,14 @@ const varyOnOrigin = (vary: string | undefined, names: string): string => {
 
 /**
  * The CORS middleware of `origins` (checked by {@link check}; `*` among them allows every origin). A preflight
- * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered 204 for an allowed origin, with the
- * methods, `Access-Control-Max-Age` and the headers allowed: the requested ones when `allowHeaders` holds `*`, else
- * the list and the safelisted ones (the browser refuses the request when it asked for another), as Starlette's
- * `CORSMiddleware` answers; another `OPTIONS` is the app's. A response to an allowed origin carries
- * `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every response carries `Vary: Origin`, added to
- * the app's own `Vary`.
+ * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is answered with the methods,
+ * `Access-Control-Max-Age` and the headers allowed: the requested ones when `allowHeaders` holds `*`, else the list
+ * and the safelisted ones; and `Access-Control-Allow-Origin` when the origin is allowed. As Starlette's
+ * `CORSMiddleware` answers it, a preflight whose origin is not allowed, whose method is not among the methods
+ * (compared as sent), or which asks for a header the list does not name is a 400 whose text says which
+ * (`Disallowed CORS origin, method, headers`); else a 204. Another `OPTIONS` is the app's. A response to an
+ * allowed origin carries `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every response carries
+ * `Vary: Origin`, added to the app's own `Vary`.
  *
  * @internal
  */
@@ -115,6 +126,9 @@ export const middleware = (
   const reflectHeaders = options.allowHeaders.includes("*")
   const allowHeaders = [...new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])]
     .sort().join(", ")
+  const allowedHeaders = new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])
+  const headersAllowed = (requested: string): boolean =>
+    requested.split(",").every((name) => allowedHeaders.has(name.trim().toLowerCase()))
   const maxAge: ResponseHeaders.Entry = ["access-control-max-age", String(options.maxAgeSeconds)]
   const allowed = new Set(origins)
   const allows = (origin: string | undefined): origin is string =>
@@ -130,17 +144,22 @@ export const middleware = (
           "vary",
           "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
         ]
-        const preflight = HttpServerResponse.empty({ status: 204 })
-        if (!allows(origin)) return Effect.succeed(ResponseHeaders.append(preflight, [vary]))
         const requestedHeaders = request.headers["access-control-request-headers"]
-        const entries: Array<ResponseHeaders.Entry> = [
-          ["access-control-allow-origin", allowOrigin(origin)],
-          ["access-control-allow-methods", allowedMethods],
-          maxAge,
-          vary
-        ]
+        const originAllowed = allows(origin)
+        const entries: Array<ResponseHeaders.Entry> = [["access-control-allow-methods", allowedMethods], maxAge, vary]
+        if (originAllowed) entries.unshift(["access-control-allow-origin", allowOrigin(origin)])
         if (!reflectHeaders) entries.push(["access-control-allow-headers", allowHeaders])
         else if (requestedHeaders !== undefined) entries.push(["access-control-allow-headers", requestedHeaders])
+        // What Starlette refuses, in its order: the origin, the method, a header the list does not name.
+        const failures: Array<string> = []
+        if (!originAllowed) failures.push("origin")
+        if (!methodList.includes(requestedMethod)) failures.push("method")
+        if (!reflectHeaders && requestedHeaders !== undefined && !headersAllowed(requestedHeaders)) {
+          failures.push("headers")
+        }
+        const preflight = failures.length === 0
+          ? HttpServerResponse.empty({ status: 204 })
+          : HttpServerResponse.text(`Disallowed CORS ${failures.join(", ")}`, { status: 400, contentType })
         return Effect.succeed(ResponseHeaders.append(preflight, entries))
       }
       return Effect.map(app, (response) => {
