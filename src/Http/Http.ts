@@ -54,6 +54,7 @@ import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as HttpMetrics from "./HttpMetrics.js"
 import * as Bounds from "./internal/bounds.js"
+import * as ConnectionDrops from "./internal/connectionDrops.js"
 import * as Cors from "./internal/cors.js"
 import { isRouteNotFound } from "./internal/methodNotAllowed.js"
 import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
@@ -446,8 +447,11 @@ export const nodeServer: (options?: NodeServerOptions) => Http.Server = nodeServ
 /**
  * A Node HTTP server ({@link nodeServer}) listening on `http.host`:`http.port`; logs `Listening on http://HOST:PORT`
  * once it accepts connections. Its connections are bounded by `http.headers_timeout_ms` (a client still sending its
- * headers after 10 s is answered 408 and cut, however slowly it writes), `http.keep_alive_timeout_ms` (65 s, above a
- * load balancer's idle timeout), `http.max_connections` (10000) and `http.max_requests_per_socket` (none).
+ * headers after 10 s is answered 408 and cut, however slowly it writes), `http.receive_timeout_ms` (so for the whole
+ * request, 300 s), `http.keep_alive_timeout_ms` (65 s, above a load balancer's idle timeout), `http.max_connections`
+ * (10000) and `http.max_requests_per_socket` (none). A connection refused over `http.max_connections` is counted in
+ * `http_connections_dropped_total` and warned of in the log, at most once every 10 seconds (the ones refused
+ * meanwhile summed).
  *
  * @since 0.1.0
  * @category layers
@@ -455,35 +459,37 @@ export const nodeServer: (options?: NodeServerOptions) => Http.Server = nodeServ
 export const layerServer: Layer.Layer<
   HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices,
   ConfigError.ConfigError | HttpServerError.ServeError
-> = Layer.unwrapEffect(
-  Effect.map(
-    Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)]),
-    ([config, service]) =>
-      NodeHttpServer.layer(
-        () => {
-          const limits = {
-            headersTimeoutMs: config.headersTimeoutMs ?? HttpConfig.serverDefaults.headersTimeoutMs,
-            keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? HttpConfig.serverDefaults.keepAliveTimeoutMs,
-            maxConnections: config.maxConnections ?? HttpConfig.serverDefaults.maxConnections,
-            maxRequestsPerSocket: config.maxRequestsPerSocket ?? HttpConfig.serverDefaults.maxRequestsPerSocket
-          }
-          return nodeServerInternal.applyLimits(
-            nodeServer({
-              service: Option.getOrUndefined(service),
-              bodyLimitBytes: config.bodyLimitBytes,
-              server: nodeServerInternal.serverOptions(limits)
-            }),
-            limits
-          )
-        },
-        { port: config.port, host: config.host }
-      ).pipe(
-        // The line a user waits for: the server accepts connections from here on.
-        Layer.tap((context) =>
-          HttpServer.addressFormattedWith((address) => Effect.logInfo(`Listening on ${address}`)).pipe(
-            Effect.provide(context)
-          )
+> = Layer.unwrapScoped(
+  Effect.gen(function*() {
+    const [config, service] = yield* Config.all([HttpConfig.server, Config.option(HttpConfig.serviceName)])
+    const limits: nodeServerInternal.ConnectionLimits = {
+      headersTimeoutMs: config.headersTimeoutMs ?? HttpConfig.serverDefaults.headersTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs ?? HttpConfig.serverDefaults.keepAliveTimeoutMs,
+      maxConnections: config.maxConnections ?? HttpConfig.serverDefaults.maxConnections,
+      maxRequestsPerSocket: config.maxRequestsPerSocket ?? HttpConfig.serverDefaults.maxRequestsPerSocket,
+      receiveTimeoutMs: config.receiveTimeoutMs ?? HttpConfig.serverDefaults.receiveTimeoutMs
+    }
+    const onDrop = yield* ConnectionDrops.dropListener(Option.getOrUndefined(service), limits.maxConnections)
+    return NodeHttpServer.layer(
+      () => {
+        const server = nodeServerInternal.applyLimits(
+          nodeServer({
+            service: Option.getOrUndefined(service),
+            bodyLimitBytes: config.bodyLimitBytes,
+            server: nodeServerInternal.serverOptions(limits)
+          }),
+          limits
+        )
+        return server.on("drop", onDrop)
+      },
+      { port: config.port, host: config.host }
+    ).pipe(
+      // The line a user waits for: the server accepts connections from here on.
+      Layer.tap((context) =>
+        HttpServer.addressFormattedWith((address) => Effect.logInfo(`Listening on ${address}`)).pipe(
+          Effect.provide(context)
         )
       )
-  )
+    )
+  })
 )

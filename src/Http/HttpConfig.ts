@@ -8,7 +8,8 @@
  *   (["*"]), `http.cors_max_age_seconds` (600), `http.body_limit_bytes` (1 MiB, at
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges), `http.headers_timeout_ms` (10000),
- *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none)
+ *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none),
+ *   `http.receive_timeout_ms` (300000; 0, none)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
  *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false)
@@ -123,6 +124,17 @@ export interface ServerConfig {
    * @since 0.2.0
    */
   readonly maxRequestsPerSocket?: number | undefined
+  /**
+   * `http.receive_timeout_ms`, default 300000 (Node's): how long a client may take to send a whole request, headers
+   * and body, from its first byte (Node's `requestTimeout`); a client still sending then is answered 408 and cut,
+   * however slowly it keeps writing: a slow body holds a connection that long at most. 0 is none; else 1 to
+   * 2^31 - 1, and at least `http.headers_timeout_ms` (Node refuses less). Not `http.request_timeout_ms`, the time
+   * the app may take to answer (504). `Http.layerServer` reads it; `ServeOptions.server` does not change it. Left
+   * out, 300000.
+   *
+   * @since 0.2.0
+   */
+  readonly receiveTimeoutMs?: number | undefined
 }
 
 /**
@@ -136,7 +148,15 @@ export const serverDefaults: {
   readonly keepAliveTimeoutMs: number
   readonly maxConnections: number
   readonly maxRequestsPerSocket: number
-} = { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000, maxConnections: 10_000, maxRequestsPerSocket: 0 }
+  /** @since 0.2.0 */
+  readonly receiveTimeoutMs: number
+} = {
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 10_000,
+  maxRequestsPerSocket: 0,
+  receiveTimeoutMs: 300_000
+}
 
 /**
  * Reads the server section (`http.*`) with its defaults.
@@ -196,6 +216,10 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       bounded("max_requests_per_socket", Bounds.server.maxRequestsPerSocket[1]),
       serverDefaults.maxRequestsPerSocket
     ),
+    receiveTimeoutMs: Config.withDefault(
+      bounded("receive_timeout_ms", Bounds.server.receiveTimeoutMs[1]),
+      serverDefaults.receiveTimeoutMs
+    ),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.
@@ -209,7 +233,18 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       ),
       []
     )
-  }),
+  }).pipe(
+    // Node's server refuses a request timeout below its headers timeout.
+    Config.mapOrFail((config) =>
+      config.receiveTimeoutMs !== 0 && config.receiveTimeoutMs < config.headersTimeoutMs
+        ? Either.left(ConfigError.InvalidData(
+          ["receive_timeout_ms"],
+          `Expected 0 (none) or at least http.headers_timeout_ms (${config.headersTimeoutMs}), got ` +
+            String(config.receiveTimeoutMs)
+        ))
+        : Either.right(config)
+    )
+  ),
   "http"
 )
 

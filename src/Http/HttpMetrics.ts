@@ -43,6 +43,15 @@ export const httpRequestDurationSeconds: Metric.Metric.Histogram<number> = inter
 export const httpRequestsInProgress: Metric.Metric.Gauge<number> = internal.httpRequestsInProgress
 
 /**
+ * `http_connections_dropped_total{service}`: connections the server closed as it accepted them, over
+ * `http.max_connections` (counter; `Http.layerServer` counts them, and warns of them at most once every 10 seconds).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const httpConnectionsDroppedTotal: Metric.Metric.Counter<number> = internal.httpConnectionsDroppedTotal
+
+/**
  * Labels of a served request.
  *
  * @since 0.1.0

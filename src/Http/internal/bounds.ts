@@ -39,6 +39,16 @@ export const timerMs: Bound = {
   validation: (n) => Number.isInteger(n) && n >= 1 && n <= maxTimerMs
 }
 
+/**
+ * Milliseconds a Node timer waits as asked ({@link timerMs}), or 0 for none (as Node takes its `requestTimeout`).
+ *
+ * @internal
+ */
+export const timerMsOrNone: Bound = {
+  message: `Expected 0 (none) or milliseconds from 1 to ${maxTimerMs} (24.8 days)`,
+  validation: (n) => n === 0 || timerMs.validation(n)
+}
+
 type Bounds = Readonly<Record<string, readonly [key: string, bound: Bound]>>
 
 /**
@@ -55,7 +65,8 @@ export const server = {
   headersTimeoutMs: ["headers_timeout_ms", timerMs],
   keepAliveTimeoutMs: ["keep_alive_timeout_ms", timerMs],
   maxConnections: ["max_connections", atLeast(1)],
-  maxRequestsPerSocket: ["max_requests_per_socket", atLeast(0)]
+  maxRequestsPerSocket: ["max_requests_per_socket", atLeast(0)],
+  receiveTimeoutMs: ["receive_timeout_ms", timerMsOrNone]
 } as const satisfies Bounds
 
 /**

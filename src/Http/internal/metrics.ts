@@ -36,6 +36,12 @@ export const httpRequestsInProgress: Metric.Metric.Gauge<number> = Metric.gauge(
 })
 
 /** @internal */
+export const httpConnectionsDroppedTotal: Metric.Metric.Counter<number> = Metric.counter(
+  "http_connections_dropped_total",
+  { description: "HTTP connections refused over http.max_connections", incremental: true }
+)
+
+/** @internal */
 export const recordHttpRequest = (labels: HttpRequestLabels, durationSeconds: number): Effect.Effect<void> =>
   Effect.zipRight(
     Metric.increment(withLabels(httpRequestsTotal, { ...labels, status: String(labels.status) })),

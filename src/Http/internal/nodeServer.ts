@@ -341,20 +341,20 @@ export interface ConnectionLimits {
   readonly keepAliveTimeoutMs: number
   readonly maxConnections: number
   readonly maxRequestsPerSocket: number
+  /** Node's `requestTimeout` (the whole request received; 0: none), not below `headersTimeoutMs` unless 0. */
+  readonly receiveTimeoutMs: number
 }
 
-/** Node's own `requestTimeout` (the whole request received), kept: it may not be below `headersTimeout`. */
-const nodeRequestTimeoutMs = 300_000
-
 /**
- * The options of Node's `http.createServer` for `limits`: its headers timeout, and the interval at which Node checks
- * it (30 s on its own: a headers timeout of 10 s would cut a slow client after up to 40 s), at most 1 s.
+ * The options of Node's `http.createServer` for `limits`: its headers and request timeouts, and the interval at
+ * which Node checks them (30 s on its own: a headers timeout of 10 s would cut a slow client after up to 40 s), at
+ * most 1 s.
  *
  * @internal
  */
 export const serverOptions = (limits: ConnectionLimits): Http.ServerOptions => ({
   headersTimeout: limits.headersTimeoutMs,
-  requestTimeout: Math.max(nodeRequestTimeoutMs, limits.headersTimeoutMs),
+  requestTimeout: limits.receiveTimeoutMs,
   connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
   keepAliveTimeout: limits.keepAliveTimeoutMs
 })
