@@ -85,6 +85,23 @@ layer(serverLayer(api as Layer.Layer<never, unknown>, config), { excludeTestServ
         }
       }))
 
+    it.effect("bytes that are not UTF-8 in an application/*+json body are a 422 on body, never U+FFFD", () =>
+      Effect.gen(function*() {
+        for (const type of ["application/json", "application/merge-patch+json"]) {
+          const res = yield* Effect.flatMap(
+            request("/items/1", {
+              method: "PATCH",
+              body: new Uint8Array(Buffer.from("{\"name\":\"caf\u00e9\"}", "latin1")),
+              headers: { "content-type": type }
+            }),
+            (res) => Effect.map(jsonOf(res), (json) => ({ status: res.status, json }))
+          )
+          expect([type, res.status, res.json.error.details.validation_errors]).toEqual([type, 422, [
+            { field: "body", message: "The body is not valid UTF-8 text", type: "value_error" }
+          ]])
+        }
+      }))
+
     it.effect("a media type FastAPI does not read as JSON is not read as JSON", () =>
       Effect.gen(function*() {
         const res = yield* patch("{\"name\":\"Blush\"}", "text/plain+json")
