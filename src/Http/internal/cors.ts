@@ -124,9 +124,8 @@ export const middleware = (
 ): HttpMiddleware.HttpMiddleware => {
   const anyOrigin = origins.includes("*")
   const reflectHeaders = options.allowHeaders.includes("*")
-  const allowHeaders = [...new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])]
-    .sort().join(", ")
   const allowedHeaders = new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])
+  const allowHeaders = [...allowedHeaders].sort().join(", ")
   const headersAllowed = (requested: string): boolean =>
     requested.split(",").every((name) => allowedHeaders.has(name.trim().toLowerCase()))
   const maxAge: ResponseHeaders.Entry = ["access-control-max-age", String(options.maxAgeSeconds)]

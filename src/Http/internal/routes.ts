@@ -284,9 +284,8 @@ const jsonPayloadRequest = (request: HttpServerRequest.HttpServerRequest): HttpS
  * A content type holding `application/json` (the usual one) is answered without a copy of it.
  */
 const jsonForFastApiOnly = (contentType: string | undefined): contentType is string =>
-  contentType !== undefined && !contentType.includes("application/json") &&
-  !contentType.toLowerCase().includes("application/json") && contentType !== "" &&
-  Body.isJsonContentType(contentType)
+  contentType !== undefined && contentType !== "" && !contentType.includes("application/json") &&
+  !contentType.toLowerCase().includes("application/json") && Body.isJsonContentType(contentType)
 
 /** The route of a body payload read as FastAPI reads it: as JSON for every JSON media type. */
 const withJsonPayload = (handler: HttpRouter.Route<unknown, unknown>["handler"]) =>
