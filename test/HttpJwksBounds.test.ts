@@ -1,16 +1,24 @@
 /**
  * The key set at `auth.jwks_url` is read up to a bound (`maxJwksBytes`): a longer answer is a 503 of the verifier,
  * its body not read further, where jose would read all of it into memory (an endpoint answering without end, for
- * the 5 seconds of its timeout). When a refresh of the set fails, the keys fetched last still verify.
+ * the 5 seconds of its timeout). When a refresh of the set fails, the keys fetched last still verify, up to
+ * `auth.jwks_max_stale` after the last successful fetch.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as jose from "jose"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { KeySetUnavailable, maxJwksBytes, remoteKeys } from "../src/Http/internal/jwksFetch.js"
+import {
+  KeySetUnavailable,
+  maxJwksBytes,
+  remoteKeys,
+  staleWarnings,
+  verifierKeys
+} from "../src/Http/internal/jwksFetch.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import { localHttpServer } from "./support/localService.js"
 
@@ -142,5 +150,81 @@ describe("JWKS outage", () => {
       state.down = false
       expect(yield* verified(k2.token, keys)).toBe("k2")
       expect(yield* verified(k1.token, keys)).not.toBe("k1")
+    }))
+})
+
+/** Verifies `token` with `keys` until the answer is `answer`, for at most 20 seconds; the answers seen. */
+const verifiedUntil = (token: string, keys: jose.JWTVerifyGetKey, answer: string) =>
+  Effect.gen(function*() {
+    const seen: Array<string | undefined> = []
+    const until = performance.now() + 20_000
+    for (;;) {
+      const got = yield* verified(token, keys)
+      seen.push(got)
+      if (got === answer || performance.now() > until) return seen
+      yield* Effect.yieldNow()
+    }
+  })
+
+describe("JWKS kept keys bound (auth.jwks_max_stale)", () => {
+  it.scoped("kept keys stop verifying max_stale after the last successful fetch, with one warning each way", () =>
+    Effect.gen(function*() {
+      const { state, url } = yield* switchable
+      const k1 = yield* keyOf("k1")
+      state.jwks = { keys: [k1.jwk] }
+      const maxStaleMs = 300
+      const warnings: Array<string> = []
+      const keys = remoteKeys(jose, url, { cacheMaxAgeMs: 0, cooldownMs: 0, maxStaleMs }, (m) => warnings.push(m))
+      const said = staleWarnings(maxStaleMs)
+      // The first successful fetch starts after `before`: the kept keys verify until `before + maxStaleMs` at least.
+      const before = performance.now()
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      expect(warnings).toEqual([])
+      state.down = true
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      expect(warnings).toEqual([said.kept])
+      const seen = yield* verifiedUntil(k1.token, keys, "KeySetUnavailable")
+      expect(seen.at(-1)).toBe("KeySetUnavailable")
+      // Not before the bound, and never back to the kept keys.
+      expect(performance.now() - before).toBeGreaterThanOrEqual(maxStaleMs)
+      expect(yield* verified(k1.token, keys)).toBe("KeySetUnavailable")
+      expect(seen.slice(0, -1).every((answer) => answer === "k1")).toBe(true)
+      expect(warnings).toEqual([said.kept, said.expired])
+      // The endpoint back: the new set verifies, and the next outage warns again.
+      state.down = false
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      state.down = true
+      expect(yield* verified(k1.token, keys)).toBe("k1")
+      expect(warnings).toEqual([said.kept, said.expired, said.kept])
+    }))
+
+  it.scoped("the verifier's key logs each warning once, in the verifying fiber; past the bound KeySetUnavailable", () =>
+    Effect.gen(function*() {
+      const { state, url } = yield* switchable
+      const k1 = yield* keyOf("k1")
+      state.jwks = { keys: [k1.jwk] }
+      const maxStaleMs = 300
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") logged.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      const { key, logWarnings } = verifierKeys(jose, url, { cacheMaxAgeMs: 0, cooldownMs: 0, maxStaleMs })
+      const verify = Effect.ensuring(verified(k1.token, key), logWarnings).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(yield* verify).toBe("k1")
+      state.down = true
+      expect(yield* verify).toBe("k1")
+      expect(yield* verify).toBe("k1")
+      let answer: string | undefined = "k1"
+      const until = performance.now() + 20_000
+      while (answer === "k1" && performance.now() < until) answer = yield* verify
+      expect(answer).toBe("KeySetUnavailable")
+      expect(yield* verify).toBe("KeySetUnavailable")
+      const said = staleWarnings(maxStaleMs)
+      expect(logged).toEqual([said.kept, said.expired])
+      expect(said.expired).toContain("(300 millis)")
+      expect(staleWarnings(12 * 3_600_000).kept).toContain("12 hours")
     }))
 })

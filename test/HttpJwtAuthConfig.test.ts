@@ -1,9 +1,9 @@
 /**
  * What `auth.*` settings a verifier (JwtAuth.make) is built from: algorithm names, algorithms that fit the key
- * source, the scheme of `jwks_url`, and a public key pinned for several algorithms.
+ * source, the scheme of `jwks_url`, a public key pinned for several algorithms, and the bound of kept JWKS keys.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect } from "effect"
+import { ConfigProvider, Duration, Effect } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
@@ -127,5 +127,20 @@ describe("JwtAuth configuration", () => {
       const text = yield* build({ algorithms: ["RS256", "ES256"], public_key: rsaPem })
       expect(text).toContain("auth.public_key")
       expect(text).toContain("not a PEM public key for ES256")
+    }))
+
+  it.effect("auth.jwks_max_stale reads a duration, 12 hours when left out, more than zero", () =>
+    Effect.gen(function*() {
+      const read = (auth: object) =>
+        Effect.withConfigProvider(HttpConfig.auth, ConfigProvider.fromJson({ auth })).pipe(
+          Effect.match({ onFailure: (error) => String(error), onSuccess: (config) => config.jwksMaxStale })
+        )
+      expect(yield* read({})).toEqual(Duration.hours(12))
+      expect(yield* read({ jwks_max_stale: "2 hours" })).toEqual(Duration.hours(2))
+      for (const value of ["-1 hours", "0 seconds", "soon", "3600"]) {
+        const text = yield* read({ jwks_max_stale: value })
+        expect(typeof text, value).toBe("string")
+        expect(text).toContain("jwks_max_stale")
+      }
     }))
 })

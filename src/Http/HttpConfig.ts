@@ -12,7 +12,7 @@
  *   `http.receive_timeout_ms` (300000; 0, none)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
- *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false)
+ *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false), `auth.jwks_max_stale` ("12 hours")
  * - `redis.url` (optional: rate limiting uses Redis when set)
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
@@ -23,12 +23,15 @@
  */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { duration } from "../Config/internal/duration.js"
 import * as Bounds from "./internal/bounds.js"
 import * as ClientDefaults from "./internal/clientDefaults.js"
 import * as Cors from "./internal/cors.js"
+import * as JwksFetch from "./internal/jwksFetch.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 
 /**
@@ -279,6 +282,15 @@ export interface AuthConfig {
    * @since 0.2.0
    */
   readonly allowHttpJwksUrl?: boolean | undefined
+  /**
+   * `auth.jwks_max_stale`, default 12 hours: when the key set at `auth.jwks_url` cannot be fetched again, how long
+   * after the last successful fetch its keys keep verifying (stale-if-error). Past it they stop verifying and
+   * tokens are refused with 503 `SERVICE_UNAVAILABLE` until the set is fetched again: an endpoint down for weeks does
+   * not keep keys the identity provider has withdrawn. More than zero. Left out, 12 hours.
+   *
+   * @since 0.2.0
+   */
+  readonly jwksMaxStale?: Duration.Duration | undefined
 }
 
 /**
@@ -297,6 +309,7 @@ export const auth: Config.Config<AuthConfig> = Config.nested(
     audience: Config.option(Config.string("audience")),
     allowShortSecret: Config.withDefault(Config.boolean("allow_short_secret"), false),
     allowHttpJwksUrl: Config.withDefault(Config.boolean("allow_http_jwks_url"), false),
+    jwksMaxStale: Config.withDefault(duration("jwks_max_stale"), Duration.millis(JwksFetch.defaultMaxStaleMs)),
     // Below zero, a token is refused from the moment it is issued (its `iat` is later than now plus the negative
     // tolerance); infinite, an expired one is accepted for ever.
     clockToleranceSeconds: Config.withDefault(

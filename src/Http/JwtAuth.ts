@@ -7,7 +7,7 @@
  * `iss`/`sub`/`jti` strings, `aud` a string or a list of strings), no subject, malformed) is a 401
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
  * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token. When a refresh of the set fails,
- * the keys fetched last keep verifying.
+ * the keys fetched last keep verifying, for up to `auth.jwks_max_stale` (12 hours) after the last successful fetch.
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
  * (the Bus reads it to put the principal into published events' metadata) and, for `HttpApi` handlers, in the
@@ -22,6 +22,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
@@ -132,8 +133,8 @@ export const principalFromClaims = (claims: jose.JWTPayload): Principal => {
 export interface JwtVerifierService {
   /**
    * The token's principal; `UnauthorizedError` for a token that is not valid, `ServiceUnavailableError` when the
-   * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set, over 1 MiB): that
-   * says nothing of the token.
+   * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set, over 1 MiB) and no
+   * keys fetched within `auth.jwks_max_stale` are kept: that says nothing of the token.
    */
   readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError | ServiceUnavailableError>
 }
@@ -218,6 +219,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     // Imported when a verifier is built: a service without authentication does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
+    let logWarnings: Effect.Effect<void> = Effect.void
     if (Option.isSome(config.jwksUrl)) {
       // Neither message quotes the URL: it may hold a password.
       const url = URL.canParse(config.jwksUrl.value) ? new URL(config.jwksUrl.value) : undefined
@@ -247,15 +249,10 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           ConfigError.InvalidData(["auth", "jwks_url"], "holds credentials (user:password@), which fetch never sends")
         )
       }
-      const remote = JwksFetch.remoteKeys(jose, url)
-      // The token's own faults (a `kid` the set does not hold, one that matches several keys) stay its own; whatever
-      // else fails (the fetch, its status, its JSON, the set's keys) is the key set's.
-      key = (header, token) =>
-        Promise.resolve(remote(header, token)).catch((error: unknown) => {
-          throw error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys
-            ? error
-            : new JwksFetch.KeySetUnavailable()
-        })
+      const maxStale = config.jwksMaxStale === undefined ? {} : { maxStaleMs: Duration.toMillis(config.jwksMaxStale) }
+      const remote = JwksFetch.verifierKeys(jose, url, { ...JwksFetch.defaultRefresh, ...maxStale })
+      key = remote.key
+      logWarnings = remote.logWarnings
     } else if (Option.isSome(config.publicKey)) {
       const pem = config.publicKey.value
       // WebCrypto binds a key to one algorithm: the key is imported for each algorithm pinned (RS256 and PS256 of
@@ -316,6 +313,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
             () => unauthorized("Invalid token")
           ),
           Effect.map((result) => principalFromClaims(result.payload)),
+          Effect.ensuring(logWarnings),
           Effect.withSpan("JwtAuth.verify")
         )
     }

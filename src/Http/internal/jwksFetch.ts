@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import type * as Jose from "jose"
 
 /**
@@ -68,24 +69,61 @@ export class KeySetUnavailable {
 
 /**
  * How often jose fetches the set: again when its copy is `cacheMaxAgeMs` old, or on an unknown `kid` at most every
- * `cooldownMs` (jose's defaults: 10 minutes and 30 seconds).
+ * `cooldownMs` (jose's defaults: 10 minutes and 30 seconds); and how long after the last successful fetch the keys
+ * it gave keep verifying when the set cannot be fetched again (`maxStaleMs`, {@link defaultMaxStaleMs} when absent).
  *
  * @internal
  */
 export interface Refresh {
   readonly cacheMaxAgeMs: number
   readonly cooldownMs: number
+  readonly maxStaleMs?: number | undefined
 }
+
+/**
+ * How long the keys of the last set fetched keep verifying while the set cannot be fetched again
+ * (`auth.jwks_max_stale`): 12 hours. Long enough to ride out an outage of the identity provider or of the path to
+ * it through a night; short enough that a key the provider withdraws (rotated out after a leak) stops verifying the
+ * same day. 12 hours is also the age of the key sets Microsoft's token validation verifies with between two
+ * scheduled fetches.
+ *
+ * @internal
+ */
+export const defaultMaxStaleMs = 12 * 60 * 60 * 1000
 
 /** @internal */
 export const defaultRefresh: Refresh = { cacheMaxAgeMs: 10 * 60 * 1000, cooldownMs: 30 * 1000 }
 
+/** A duration in milliseconds as a reader of the configuration writes it (`12 hours`, `1500 millis`). */
+const shown = (ms: number): string => {
+  const units: ReadonlyArray<readonly [number, string]> = [[3_600_000, "hours"], [60_000, "minutes"], [1000, "seconds"]]
+  const unit = units.find(([size]) => ms % size === 0)
+  return unit === undefined ? `${ms} millis` : `${ms / unit[0]} ${unit[1]}`
+}
+
+/**
+ * The warnings {@link remoteKeys} gives, once each per outage of the key set: when the kept keys start verifying, and
+ * when they stop, `maxStaleMs` after the last successful fetch. Neither quotes the URL.
+ *
+ * @internal
+ */
+export const staleWarnings = (maxStaleMs: number) => ({
+  kept: "JwtAuth: the key set at auth.jwks_url cannot be fetched; the keys fetched last keep verifying until " +
+    `${shown(maxStaleMs)} after that fetch (auth.jwks_max_stale)`,
+  expired: "JwtAuth: the key set at auth.jwks_url has not been fetched for auth.jwks_max_stale " +
+    `(${shown(maxStaleMs)}); the keys fetched last stop verifying, and tokens are refused with 503 ` +
+    "SERVICE_UNAVAILABLE until the set is fetched again"
+})
+
 /**
  * The key for a token's header from the set at `url`: jose's remote key set, its answers read with
  * {@link boundedFetch}. When a refresh fails (the endpoint down, an error status, not a key set), the keys of the
- * last set fetched still verify (stale-if-error): an outage of the endpoint past the copy's age would otherwise
- * refuse every token with keys the service verified a moment before. After such a failure the set is fetched
- * again at most every `cooldownMs`, the requests in between answered from the kept keys without waiting.
+ * last set fetched still verify (stale-if-error) until `maxStaleMs` after the fetch of that set, on a monotonic clock:
+ * an outage of the endpoint past the copy's age would otherwise refuse every token with keys the service verified a
+ * moment before, and an endpoint down for weeks would keep keys the identity provider has withdrawn. Past the bound,
+ * the kept keys are `KeySetUnavailable`. After a failure the set is fetched again at most every `cooldownMs`, the
+ * requests in between answered from the kept keys without waiting. `warn` is called once when the kept keys start
+ * verifying and once when they stop, again after the next successful fetch (never per request).
  * A token's own faults (a `kid` the fresh set does not hold, one that matches several keys) stay its own; with the
  * kept keys, a `kid` they do not hold, or no set fetched yet, is `KeySetUnavailable` (the key may be a new one).
  *
@@ -94,22 +132,49 @@ export const defaultRefresh: Refresh = { cacheMaxAgeMs: 10 * 60 * 1000, cooldown
 export const remoteKeys = (
   jose: typeof Jose,
   url: URL,
-  refresh: Refresh = defaultRefresh
+  refresh: Refresh = defaultRefresh,
+  warn: (message: string) => void = () => undefined
 ): Jose.JWTVerifyGetKey => {
-  // jose writes the answer of each successful fetch here.
-  const cache: { uat?: number; jwks?: Jose.JSONWebKeySet } = {}
+  const maxStaleMs = refresh.maxStaleMs ?? defaultMaxStaleMs
+  const warnings = staleWarnings(maxStaleMs)
+  // On a monotonic clock: the wall clock set back would answer from the kept keys for as long.
+  let fetchedAt = Number.NEGATIVE_INFINITY
+  let failedAt = Number.NEGATIVE_INFINITY
+  let warned = { kept: false, expired: false }
+  let held: Jose.JSONWebKeySet | undefined
+  // jose writes the answer of each successful fetch here: the moment of the write is the moment of the fetch.
+  const cache = {
+    uat: undefined as number | undefined,
+    get jwks(): Jose.JSONWebKeySet | undefined {
+      return held
+    },
+    set jwks(jwks: Jose.JSONWebKeySet | undefined) {
+      held = jwks
+      fetchedAt = performance.now()
+      warned = { kept: false, expired: false }
+    }
+  }
   const remote = jose.createRemoteJWKSet(url, {
     [jose.customFetch]: boundedFetch(maxJwksBytes),
     [jose.jwksCache]: cache as Jose.ExportedJWKSCache,
     cacheMaxAge: refresh.cacheMaxAgeMs,
     cooldownDuration: refresh.cooldownMs
   })
-  // On a monotonic clock: the wall clock set back would answer from the kept keys for as long.
-  let failedAt = Number.NEGATIVE_INFINITY
   let kept: { readonly from: Jose.JSONWebKeySet; readonly keys: Jose.JWTVerifyGetKey } | undefined
   const fromKept: Jose.JWTVerifyGetKey = async (header, token) => {
     const jwks = cache.jwks
     if (jwks === undefined) throw new KeySetUnavailable()
+    if (performance.now() - fetchedAt >= maxStaleMs) {
+      if (!warned.expired) {
+        warned.expired = true
+        warn(warnings.expired)
+      }
+      throw new KeySetUnavailable()
+    }
+    if (!warned.kept) {
+      warned.kept = true
+      warn(warnings.kept)
+    }
     if (kept === undefined || kept.from !== jwks) kept = { from: jwks, keys: jose.createLocalJWKSet(jwks) }
     try {
       return await kept.keys(header, token)
@@ -128,5 +193,35 @@ export const remoteKeys = (
       failedAt = performance.now()
       return fromKept(header, token)
     }
+  }
+}
+
+/**
+ * The key of a verifier reading the set at `url` ({@link remoteKeys}): a token's own faults (a `kid` the set does not
+ * hold, one that matches several keys) stay its own; whatever else fails (the fetch, its status, its JSON, the set's
+ * keys, kept keys past `maxStaleMs`) is `KeySetUnavailable`. `logWarnings` logs the warnings given since it last
+ * ran, in the fiber that runs it: the verifier runs it after each verification.
+ *
+ * @internal
+ */
+export const verifierKeys = (
+  jose: typeof Jose,
+  url: URL,
+  refresh: Refresh = defaultRefresh
+): { readonly key: Jose.JWTVerifyGetKey; readonly logWarnings: Effect.Effect<void> } => {
+  const pending: Array<string> = []
+  const remote = remoteKeys(jose, url, refresh, (message) => pending.push(message))
+  return {
+    key: (header, token) =>
+      Promise.resolve(remote(header, token)).catch((error: unknown) => {
+        throw error instanceof jose.errors.JWKSNoMatchingKey || error instanceof jose.errors.JWKSMultipleMatchingKeys
+          ? error
+          : new KeySetUnavailable()
+      }),
+    logWarnings: Effect.suspend(() =>
+      pending.length === 0
+        ? Effect.void
+        : Effect.forEach(pending.splice(0), (message) => Effect.logWarning(message), { discard: true })
+    )
   }
 }
