@@ -114,7 +114,10 @@ describe("http section bounds", () => {
         ["breaker_failure_threshold", 0],
         ["breaker_reset_timeout_ms", 0],
         // No trial is ever admitted: once open, the breaker never closes.
-        ["breaker_half_open_max_calls", 0]
+        ["breaker_half_open_max_calls", 0],
+        // Every call would fail at once; past a timer's range, Node would fire it after 1 ms.
+        ["deadline_ms", 0],
+        ["deadline_ms", 2 ** 31]
       ]
       for (const [key, value] of refused) {
         const error = yield* Effect.flip(read({ [key]: value }))
@@ -123,6 +126,9 @@ describe("http section bounds", () => {
       }
       const edge = yield* read({ max_retries: 0, retry_base_delay_ms: 0, breaker_half_open_max_calls: 1 })
       expect(edge).toMatchObject({ maxRetries: 0, retryBaseDelayMs: 0, breakerHalfOpenMaxCalls: 1 })
+      // No whole-call deadline unless one is set.
+      expect((yield* read({})).deadlineMs).toBeUndefined()
+      expect((yield* read({ deadline_ms: 1500 })).deadlineMs).toBe(1500)
     }))
 
   it.effect("rate_limit.limit and rate_limit.window_ms below 1 are a ConfigError naming the key", () =>

@@ -2,6 +2,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -827,5 +828,105 @@ describe("ServiceClient", () => {
       )
     )
     expect(result).toEqual({ n: 1 })
+  })
+})
+
+describe("ServiceClient deadline (clients.<name>.deadline_ms, RequestOptions.deadline)", () => {
+  /** An upstream that never answers; its requests are ended with `release`. */
+  const hanging = async () => {
+    const held: Array<http.ServerResponse> = []
+    const up = await upstream((_, res) => held.push(res))
+    return { ...up, release: () => held.forEach((res) => res.destroy()) }
+  }
+
+  /** Runs `effect` on the TestClock with the undici client. */
+  const onTestClock = <A, E>(effect: Effect.Effect<A, E, import("@effect/platform/HttpClient").HttpClient>) =>
+    run(Effect.provide(effect, TestContext.TestContext))
+
+  it("bounds the whole call: attempts time out at timeout_ms, the last one is cut to what remains", async () => {
+    const up = await hanging()
+    const error = await onTestClock(Effect.gen(function*() {
+      const client = yield* ServiceClient.make(
+        settings(up.url, { timeoutMs: 1000, maxRetries: 3, retryBaseDelayMs: 0, deadlineMs: 2500 })
+      )
+      const call = yield* Effect.fork(Effect.flip(client.get("/slow")))
+      // Two attempts of 1 second each, the third cut to the 500 ms left: a fourth is never sent.
+      for (const [hit, step] of [[1, "1 second"], [2, "1 second"], [3, "500 millis"]] as const) {
+        yield* Effect.promise(() => waitFor(() => up.hits() === hit))
+        yield* TestClock.adjust(step)
+      }
+      return yield* Fiber.join(call)
+    })).finally(up.release)
+    expect(error).toBeInstanceOf(Errors.RequestTimeoutError)
+    expect(error.message).toBe("Request to catalog exceeded its deadline of 2500 ms")
+    expect(error.details).toMatchObject({ service: "catalog", operation: "http_request", timeout_seconds: 2.5 })
+    expect(up.hits()).toBe(3)
+  })
+
+  it("RequestOptions.deadline replaces the client's, for a call sent once (POST) too", async () => {
+    const up = await hanging()
+    const error = await onTestClock(Effect.gen(function*() {
+      const client = yield* ServiceClient.make(settings(up.url, { timeoutMs: 10_000, deadlineMs: 60_000 }))
+      const call = yield* Effect.fork(Effect.flip(client.post("/orders", { n: 1 }, { deadline: "300 millis" })))
+      yield* Effect.promise(() => waitFor(() => up.hits() === 1))
+      yield* TestClock.adjust("300 millis")
+      return yield* Fiber.join(call)
+    })).finally(up.release)
+    expect(error).toBeInstanceOf(Errors.RequestTimeoutError)
+    expect(error.message).toBe("Request to catalog exceeded its deadline of 300 ms")
+    expect(up.hits()).toBe(1)
+  })
+
+  it("a deadline spent before the call sends nothing; one that is not a duration is a ValidationError", async () => {
+    const up = await upstream((_, res) => json(res, 200, { data: 1, meta }))
+    const client = ServiceClient.make(settings(up.url))
+    for (const deadline of [0, -5, "-1 seconds"] as const) {
+      const error = await run(Effect.flatMap(client, (c) => c.get("/x", { deadline })).pipe(Effect.flip))
+      expect(error, String(deadline)).toBeInstanceOf(Errors.RequestTimeoutError)
+      expect(error.message).toBe("Request to catalog exceeded its deadline of 0 ms")
+    }
+    for (const deadline of ["soon", Number.NaN]) {
+      const error = await run(
+        Effect.flatMap(client, (c) => c.get("/x", { deadline: deadline as Duration.DurationInput })).pipe(Effect.flip)
+      )
+      expect(error, String(deadline)).toBeInstanceOf(Errors.ValidationError)
+      expect(error.details).toMatchObject({ field: "deadline" })
+    }
+    expect(up.hits()).toBe(0)
+    // Infinite is no deadline.
+    expect(await run(Effect.flatMap(client, (c) => c.get("/x", { deadline: Duration.infinity })))).toBe(1)
+  })
+
+  it("a retry whose wait would end past the deadline is not started: the call fails with what it has", async () => {
+    // Retry-After: 1 second, within timeout_ms, past the deadline.
+    const busy = await upstream((_, res) => json(res, 429, { detail: "slow down" }, { "retry-after": "1" }))
+    const first = await run(
+      Effect.flatMap(ServiceClient.make(settings(busy.url, { timeoutMs: 5000, deadlineMs: 800 })), (c) => c.get("/x"))
+        .pipe(Effect.flip)
+    )
+    expect(first).toBeInstanceOf(Errors.RateLimitedError)
+    expect(busy.hits()).toBe(1)
+    // A backoff of 600 ms (480 to 720 with jitter) past a deadline of 300 ms.
+    const failing = await upstream((_, res) => json(res, 500, { detail: "boom" }))
+    const second = await run(
+      Effect.flatMap(
+        ServiceClient.make(settings(failing.url, { retryBaseDelayMs: 600, deadlineMs: 300 })),
+        (c) => c.get("/x")
+      ).pipe(Effect.flip)
+    )
+    expect(second).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(failing.hits()).toBe(1)
+    // Within the deadline, the retries happen.
+    const flaky = await upstream((_, res, hit) =>
+      hit <= 2 ? json(res, 500, { detail: "boom" }) : json(res, 200, { data: { id: "42" }, meta })
+    )
+    const result = await run(
+      Effect.flatMap(
+        ServiceClient.make(settings(flaky.url, { retryBaseDelayMs: 10, deadlineMs: 20_000 })),
+        (c) => c.get("/x")
+      )
+    )
+    expect(result).toEqual({ id: "42" })
+    expect(flaky.hits()).toBe(3)
   })
 })

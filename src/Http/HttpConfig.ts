@@ -17,7 +17,8 @@
  * - `rate_limit.enabled` (true), `rate_limit.limit` (100), `rate_limit.window_ms` (60000),
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
  * - `clients.<name>.base_url`, `.timeout_ms` (10000), `.max_retries` (3), `.retry_base_delay_ms` (100),
- *   `.breaker_failure_threshold` (5), `.breaker_reset_timeout_ms` (30000), `.breaker_half_open_max_calls` (1)
+ *   `.breaker_failure_threshold` (5), `.breaker_reset_timeout_ms` (30000), `.breaker_half_open_max_calls` (1),
+ *   `.deadline_ms` (none)
  *
  * @since 0.1.0
  */
@@ -25,7 +26,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { duration } from "../Config/internal/duration.js"
 import * as Bounds from "./internal/bounds.js"
@@ -384,6 +385,16 @@ export interface ClientConfig {
    * `UpstreamServiceError`, and the rest of it is not read.
    */
   readonly maxResponseBytes?: number | undefined
+  /**
+   * `clients.<name>.deadline_ms`, none by default: the budget of a whole call, in milliseconds, retries and their
+   * waits included (`timeout_ms` bounds one attempt). Once spent the call fails with `RequestTimeoutError` saying the
+   * deadline; a retry whose wait would end past it is not started, and the attempt in flight is cut there. 1 to
+   * 2^31 - 1. `RequestOptions.deadline` replaces it for one call. Left out, no whole-call deadline: a call takes up
+   * to `max_retries + 1` times `timeout_ms` plus the waits between attempts.
+   *
+   * @since 0.2.0
+   */
+  readonly deadlineMs?: number | undefined
 }
 
 /**
@@ -398,7 +409,7 @@ export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponse
  * Reads the settings of the client named `name` (`clients.<name>.*`). A `base_url` that is not an absolute
  * `http://` or `https://` URL is a `ConfigError` that does not quote it (it may hold a password); so is a
  * `timeout_ms`, `breaker_failure_threshold`, `breaker_reset_timeout_ms` or `breaker_half_open_max_calls` below 1,
- * and a `max_retries` or `retry_base_delay_ms` below 0.
+ * a `max_retries` or `retry_base_delay_ms` below 0, and a `deadline_ms` outside 1 to 2^31 - 1.
  *
  * @since 0.1.0
  * @category config
@@ -419,5 +430,6 @@ export const client = (name: string): Config.Config<ClientConfig> =>
     maxResponseBytes: Config.withDefault(
       atLeast("max_response_bytes", 1),
       defaultMaxResponseBytes
-    )
+    ),
+    deadlineMs: Config.option(bounded("deadline_ms", Bounds.timerMs)).pipe(Config.map(Option.getOrUndefined))
   }).pipe(Config.nested(name), Config.nested("clients"))

@@ -2,8 +2,9 @@
  * The client for calls to other services (seed 001's `ServiceClient`): base URL and timeout from
  * configuration (`clients.<name>.*`), retries with exponential backoff and jitter for retryable failures of
  * idempotent calls only (GET, PUT, DELETE; POST and PATCH with an `Idempotency-Key` header or `idempotent: true`;
- * waiting at least what `Retry-After` asks, and not at all when it asks for more than `timeout_ms`), a circuit
- * breaker, and the correlation id, request id and `traceparent` of the current request propagated.
+ * waiting at least what `Retry-After` asks, and not at all when it asks for more than `timeout_ms`), a deadline of
+ * the whole call when one is set (`clients.<name>.deadline_ms`, `RequestOptions.deadline`), a circuit breaker, and
+ * the correlation id, request id and `traceparent` of the current request propagated.
  *
  * Failures arrive as errors of the catalogue: when the upstream answers with the envelope, its `error.code` is
  * decoded back into the same tagged error (an upstream `ITEM_NOT_FOUND` is an `ItemNotFoundError` here), its message
@@ -49,6 +50,16 @@ export interface RequestOptions {
    * the call some other way; `false` to send any call once.
    */
   readonly idempotent?: boolean
+  /**
+   * The budget of the whole call, retries and their waits included, in place of `clients.<name>.deadline_ms`: once
+   * spent, the call fails with `RequestTimeoutError` saying the deadline; a retry whose wait would end past it is not
+   * started (the call fails with the failure it has), and the attempt in flight when it comes is cut there. Zero or
+   * below is spent at once (nothing is sent); infinite is no deadline; a value that is not a duration (`"soon"`,
+   * `NaN`) is a `ValidationError`. Left out, the client's `deadline_ms`, and without it no whole-call deadline.
+   *
+   * @since 0.2.0
+   */
+  readonly deadline?: Duration.DurationInput | undefined
 }
 
 /**

@@ -9,8 +9,10 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -19,7 +21,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { isSecretName, redactUrlCredentials } from "../../Config/internal/names.js"
-import { ValidationError } from "../../Errors/CommonErrors.js"
+import { RequestTimeoutError, ValidationError } from "../../Errors/CommonErrors.js"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
 import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
@@ -328,15 +330,22 @@ const failureOf = (
   }, { service })
 }
 
-/** One attempt: the answer's `data` (or whole JSON body), or a typed failure; a timeout or transport failure too. */
+/**
+ * One attempt: the answer's `data` (or whole JSON body), or a typed failure; a timeout or transport failure too. The
+ * attempt takes `timeout_ms` at most, or `remainingMs` when the call's deadline comes sooner (then its timeout is the
+ * deadline's error).
+ */
 const exchange = (
   http: HttpClient.HttpClient,
   config: HttpConfig.ClientConfig,
   request: HttpClientRequest.HttpClientRequest,
-  endpoint: string
+  endpoint: string,
+  deadline: Deadline | undefined,
+  remainingMs: number
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
   const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
+  const cut = deadline !== undefined && remainingMs < config.timeoutMs
   return ClientSpans.withRedactedUrls(http.execute(request)).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
@@ -369,8 +378,11 @@ const exchange = (
     }),
     Effect.scoped,
     Effect.timeoutFail({
-      duration: Duration.millis(config.timeoutMs),
-      onTimeout: () => classifyHttpFailure({ _tag: "Timeout", timeoutSeconds: config.timeoutMs / 1000 }, { service })
+      duration: Duration.millis(cut ? remainingMs : config.timeoutMs),
+      onTimeout: () =>
+        cut
+          ? deadlineExceeded(service, deadline)
+          : classifyHttpFailure({ _tag: "Timeout", timeoutSeconds: config.timeoutMs / 1000 }, { service })
     }),
     Effect.catchAll((error): Effect.Effect<never, AnyGlamError> =>
       isGlamError(error)
@@ -492,6 +504,64 @@ const buildRequest = (
     return yield* Effect.mapError(HttpClientRequest.bodyJson(request, options.body), () => unserializableBody(service))
   })
 
+/** A call's whole budget: how long it is, and when it ends on the monotonic clock (`Clock.currentTimeNanos`). */
+interface Deadline {
+  readonly ms: number
+  readonly endsAt: bigint
+}
+
+/**
+ * The failure of a call whose deadline has come: the catalogue's timeout error, as an attempt's timeout is, saying
+ * the deadline. Its `timeout_seconds` is the deadline's.
+ */
+const deadlineExceeded = (service: string, deadline: Deadline): AnyGlamError =>
+  new RequestTimeoutError({
+    message: `Request to ${service} exceeded its deadline of ${deadline.ms} ms`,
+    details: { service, operation: "http_request", timeout_seconds: deadline.ms / 1000 }
+  })
+
+/** A `RequestOptions.deadline` that is not a duration, as the `ValidationError` of the call. */
+const invalidDeadline = (service: string): AnyGlamError =>
+  new ValidationError({
+    message: `The deadline of the call to ${service} is not a duration`,
+    details: { field: "deadline", reason: "not a duration" }
+  })
+
+/**
+ * The call's budget in milliseconds: the call's `deadline` when given, else `clients.<name>.deadline_ms`; `undefined`
+ * for none (neither given, or an infinite one). A negative one is zero, spent at once; one that is not a duration
+ * (`"soon"`, `NaN`) is a `ValidationError`.
+ */
+const budgetOf = (
+  service: string,
+  given: Duration.DurationInput | undefined,
+  configured: number | undefined
+): Either.Either<number | undefined, AnyGlamError> => {
+  if (given === undefined) return Either.right(configured)
+  if (typeof given === "number" && Number.isNaN(given)) return Either.left(invalidDeadline(service))
+  const decoded = Duration.decodeUnknown(given)
+  if (Option.isNone(decoded)) return Either.left(invalidDeadline(service))
+  return Either.right(Duration.isFinite(decoded.value) ? Duration.toMillis(decoded.value) : undefined)
+}
+
+/**
+ * The retry schedule within `deadline`: a retry whose wait (backoff or `Retry-After`) would end at or past the
+ * deadline is not started, and the call ends with the failure it has.
+ */
+const withinDeadline = <Out>(
+  schedule: Schedule.Schedule<Out, unknown>,
+  deadline: Deadline
+): Schedule.Schedule<Duration.Duration, unknown> =>
+  Schedule.delays(schedule).pipe(
+    Schedule.checkEffect((_, delay) =>
+      Effect.map(Clock.currentTimeNanos, (now) =>
+        Option.match(Duration.toNanos(delay), {
+          onNone: () => false,
+          onSome: (nanos) => now + nanos < deadline.endsAt
+        }))
+    )
+  )
+
 /** @internal */
 export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClient, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
@@ -521,11 +591,28 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
           Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } })
         )
       }
+      const budget = budgetOf(service, options.deadline, config.deadlineMs)
       return Effect.flatMap(
         buildRequest(service, method, base, path, authorization, options),
         (req) => {
-          const once = breaker.protect(exchange(http, config, req, shown))
-          return retriesCall(method, options) ? Effect.retry(once, schedule) : once
+          if (Either.isLeft(budget)) return Effect.fail(budget.left)
+          const budgetMs = budget.right
+          const retries = retriesCall(method, options)
+          if (budgetMs === undefined) {
+            const once = breaker.protect(exchange(http, config, req, shown, undefined, config.timeoutMs))
+            return retries ? Effect.retry(once, schedule) : once
+          }
+          return Effect.flatMap(Clock.currentTimeNanos, (start) => {
+            const deadline: Deadline = { ms: budgetMs, endsAt: start + BigInt(Math.ceil(budgetMs * 1_000_000)) }
+            // An attempt is not sent once the deadline has come; the breaker does not count that.
+            const once = Effect.flatMap(Clock.currentTimeNanos, (now) => {
+              const remainingMs = Number(deadline.endsAt - now) / 1_000_000
+              return remainingMs <= 0
+                ? Effect.fail(deadlineExceeded(service, deadline))
+                : breaker.protect(exchange(http, config, req, shown, deadline, remainingMs))
+            })
+            return retries ? Effect.retry(once, withinDeadline(schedule, deadline)) : once
+          })
         }
       ).pipe(
         Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } }),
