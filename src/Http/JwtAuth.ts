@@ -219,7 +219,8 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     // Imported when a verifier is built: a service without authentication does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
     let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
-    let logWarnings: Effect.Effect<void> = Effect.void
+    // The JWKS warnings given while verifying, logged by the verification's fiber; no step for the other sources.
+    let logWarnings: Effect.Effect<void> | undefined
     if (Option.isSome(config.jwksUrl)) {
       // Neither message quotes the URL: it may hold a password.
       const url = URL.canParse(config.jwksUrl.value) ? new URL(config.jwksUrl.value) : undefined
@@ -313,7 +314,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
             () => unauthorized("Invalid token")
           ),
           Effect.map((result) => principalFromClaims(result.payload)),
-          Effect.ensuring(logWarnings),
+          (verified) => logWarnings === undefined ? verified : Effect.ensuring(verified, logWarnings),
           Effect.withSpan("JwtAuth.verify")
         )
     }
