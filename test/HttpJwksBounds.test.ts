@@ -225,6 +225,6 @@ describe("JWKS kept keys bound (auth.jwks_max_stale)", () => {
       const said = staleWarnings(maxStaleMs)
       expect(logged).toEqual([said.kept, said.expired])
       expect(said.expired).toContain("(300 millis)")
-      expect(staleWarnings(12 * 3_600_000).kept).toContain("12 hours")
+      expect(staleWarnings(12 * 3_600_000).kept).toContain("12h")
     }))
 })

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Jose from "jose"
 
@@ -94,12 +95,7 @@ export const defaultMaxStaleMs = 12 * 60 * 60 * 1000
 /** @internal */
 export const defaultRefresh: Refresh = { cacheMaxAgeMs: 10 * 60 * 1000, cooldownMs: 30 * 1000 }
 
-/** A duration in milliseconds as a reader of the configuration writes it (`12 hours`, `1500 millis`). */
-const shown = (ms: number): string => {
-  const units: ReadonlyArray<readonly [number, string]> = [[3_600_000, "hours"], [60_000, "minutes"], [1000, "seconds"]]
-  const unit = units.find(([size]) => ms % size === 0)
-  return unit === undefined ? `${ms} millis` : `${ms / unit[0]} ${unit[1]}`
-}
+const shown = (ms: number): string => Duration.format(Duration.millis(ms))
 
 /**
  * The warnings {@link remoteKeys} gives, once each per outage of the key set: when the kept keys start verifying, and
