@@ -224,7 +224,7 @@ describe("JWKS kept keys bound (auth.jwks_max_stale)", () => {
       expect(yield* verify).toBe("KeySetUnavailable")
       const said = staleWarnings(maxStaleMs)
       expect(logged).toEqual([said.kept, said.expired])
-      expect(said.expired).toContain("(300 millis)")
+      expect(said.expired).toContain("(300ms)")
       expect(staleWarnings(12 * 3_600_000).kept).toContain("12h")
     }))
 })
