@@ -157,6 +157,27 @@ export interface MaxDeliveriesAdvisory {
   readonly deliveries: number
 }
 
+/**
+ * A max-deliveries advisory to handle, and how to settle it: a kept advisory (read from a stream) is `done` once its
+ * dead letter is stored, or given again after a delay (`retry`); one only heard (as the server sent it) is gone
+ * either way.
+ *
+ * @internal
+ */
+export interface AdvisoryDelivery {
+  readonly advisory: MaxDeliveriesAdvisory
+  /** Whether the advisory is kept until it is `done` (a `retry` gives it again). */
+  readonly kept: boolean
+  /** The ack wait of a kept advisory, that `working` restarts (zero for one only heard). */
+  readonly ackWait: Duration.Duration
+  /** How many times it was given, 1 the first. */
+  readonly attempt: number
+  done(): void
+  retry(delay: Duration.Duration): void
+  /** Extends the ack wait of a kept advisory still being handled. */
+  working(): void
+}
+
 /** @internal */
 export interface Engine {
   readonly implementation: "jetstream" | "memory"
@@ -194,10 +215,14 @@ export interface Engine {
    * makes it.
    */
   readonly pump: (spec: ConsumerSpec, batch: number, sink: MessageSink) => Effect.Effect<never, MessageBusError>
-  /** Max-deliveries advisories of one consumer, listened to for as long as the scope is open. */
+  /**
+   * Max-deliveries advisories of one consumer, read for as long as the scope is open: on JetStream those kept in
+   * `DLQ_ADVISORIES` (sent while no instance ran included), each to one instance of the durable; else those the
+   * server sends while the scope is open, to every instance then running.
+   */
   readonly maxDeliveries: (
     spec: ConsumerSpec
-  ) => Effect.Effect<Stream.Stream<MaxDeliveriesAdvisory>, MessageBusError, Scope.Scope>
+  ) => Effect.Effect<Stream.Stream<AdvisoryDelivery>, MessageBusError, Scope.Scope>
   readonly getMessage: (
     stream: string,
     sequence: number

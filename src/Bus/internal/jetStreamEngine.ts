@@ -19,7 +19,7 @@ import { busError } from "./busError.js"
 import * as core from "./core.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import { makeSettlements } from "./jetStreamAcks.js"
-import { logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
+import { heardMaxDeliveries, keepsAdvisories, keptMaxDeliveries, logLeaderElections } from "./jetStreamAdvisories.js"
 import { connection, fromIterable } from "./jetStreamConnection.js"
 import { ensureConsumer } from "./jetStreamConsumer.js"
 import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
@@ -176,6 +176,14 @@ const engineOn = (
     const streamsInUse = new Set<string>()
     yield* logLeaderElections(nc, streamsInUse)
     const limits = { limits: options.streams, update: options.updateStreams }
+    // Whether the advisories are kept in their stream: settled at the first subscription, once.
+    const keptAdvisories = yield* Effect.cached(
+      keepsAdvisories(jsm, {
+        ensureStreams: options.ensureStreams,
+        limits: options.streams,
+        update: options.updateStreams
+      })
+    )
     return {
       implementation: "jetstream",
       releaseDelay,
@@ -207,7 +215,11 @@ const engineOn = (
           sink,
           ensureConsumer(jsm, spec, () => nc.info?.version)
         ),
-      maxDeliveries: (spec) => maxDeliveries(nc, spec),
+      maxDeliveries: (spec) =>
+        Effect.flatMap(
+          keptAdvisories,
+          (kept) => kept ? keptMaxDeliveries(js, jsm, spec) : heardMaxDeliveries(nc, spec)
+        ),
       getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),
       readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),
       deleteMessage: (stream, sequence) => Store.deleteMessage(jsm, stream, sequence),

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
 import { busError } from "./busError.js"
 import {
+  type AdvisoryDelivery,
   awaitSpace,
   type Engine,
   type Headers,
@@ -111,7 +112,18 @@ const maxDeliveries = (state: MemoryState): Engine["maxDeliveries"] => (spec) =>
     (queue) => Effect.zipRight(Effect.sync(() => state.advisories.delete(queue)), Queue.shutdown(queue))
   ).pipe(
     Effect.map((queue) =>
-      Stream.fromQueue(queue).pipe(Stream.filter((a) => a.stream === spec.stream && a.consumer === spec.durable))
+      Stream.fromQueue(queue).pipe(
+        Stream.filter((a) => a.stream === spec.stream && a.consumer === spec.durable),
+        Stream.map((advisory): AdvisoryDelivery => ({
+          advisory,
+          kept: false,
+          ackWait: Duration.zero,
+          attempt: 1,
+          done: () => {},
+          retry: () => {},
+          working: () => {}
+        }))
+      )
     )
   )
 

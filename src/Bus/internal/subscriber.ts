@@ -35,14 +35,20 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 import type { Delivery, Handler, HandlerMiddleware, SubscribeOptions, Subscription } from "../Bus.js"
 import type { Family } from "../Family.js"
 import * as DeadLettering from "./deadLettering.js"
-import type { ConsumerSpec, Engine, MaxDeliveriesAdvisory, RawMessage } from "./engine.js"
+import type { AdvisoryDelivery, ConsumerSpec, Engine, RawMessage } from "./engine.js"
 import { eventContext } from "./eventContext.js"
 import * as HandlerTimeout from "./handlerTimeout.js"
 import { type InFlight, type MessageHandler, ofHandler } from "./handling.js"
 import * as MessageBuffer from "./messageBuffer.js"
 import { type MessageLog, messageLog, withMessageLog } from "./messageLog.js"
 import * as BusMetrics from "./metrics.js"
-import { consumerSpecOrError, type Settings, settings as settingsOf, targetOf } from "./subscriberOptions.js"
+import {
+  backoffFor,
+  consumerSpecOrError,
+  type Settings,
+  settings as settingsOf,
+  targetOf
+} from "./subscriberOptions.js"
 import { undecodable, type Verdict, verdictOf } from "./verdict.js"
 
 /** What the runtime needs from the Bus that runs it. @internal */
@@ -321,13 +327,41 @@ const makeWorkers = <R>(
   return { fibers, start, forgetEnded }
 }
 
-/** Dead-letters the messages the server gave up on (its max-deliveries advisories). */
+/**
+ * Keeps a kept advisory from its ack wait while `effect` runs: extended (`working`) every 0.3 x its ack wait. A
+ * failed extension is ignored (the advisory may go to another instance, whose write is a duplicate).
+ */
+const keptWorking = <A, E>(delivery: AdvisoryDelivery, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  delivery.kept
+    ? Effect.raceFirst(
+      effect,
+      Effect.interruptible(Effect.zipRight(
+        Effect.repeat(
+          Effect.ignore(Effect.try(() => delivery.working())),
+          Schedule.spaced(Duration.times(delivery.ackWait, 0.3))
+        ),
+        Effect.never
+      ))
+    )
+    : effect
+
+/**
+ * Dead-letters the messages the server gave up on (its max-deliveries advisories). An advisory is done once the
+ * record is stored (or found stored: another instance, an advisory given again) or once its message is gone from
+ * its stream; one whose record could not be written is given again after the subscription's backoff, when kept.
+ */
 const onAdvisory =
   (ctx: RuntimeContext, settings: Settings, deadLettered: Metric.Metric.Counter<number>) =>
-  (advisory: MaxDeliveriesAdvisory) =>
-    Effect.gen(function*() {
+  (delivery: AdvisoryDelivery) => {
+    const { advisory } = delivery
+    const ids = { consumer: advisory.consumer, stream: advisory.stream, stream_sequence: advisory.streamSequence }
+    const handle = Effect.gen(function*() {
       const stored = yield* ctx.engine.getMessage(advisory.stream, advisory.streamSequence)
-      if (Option.isNone(stored)) return
+      if (Option.isNone(stored)) {
+        return yield* Effect.logWarning(
+          "Bus exhausted message is gone from its stream (its retention, or deleted); it is not dead-lettered"
+        ).pipe(Effect.annotateLogs(ids))
+      }
       const written = yield* DeadLettering.write(ctx, {
         subject: stored.value.subject,
         stream: advisory.stream,
@@ -337,20 +371,39 @@ const onAdvisory =
         headers: stored.value.headers,
         data: stored.value.data
       }, DeadLettering.exhausted(advisory, settings.spec))
-      const ids = { consumer: advisory.consumer, stream_sequence: advisory.streamSequence }
-      // Every running instance of the durable hears the advisory: the one whose record was stored counts it.
+      // The record is stored once (its `Nats-Msg-Id`): the report that stored it counts it.
       if (!written) {
-        return yield* Effect.logDebug("Bus exhausted message already dead-lettered by another instance").pipe(
-          Effect.annotateLogs(ids)
-        )
+        return yield* Effect.logDebug("Bus exhausted message already dead-lettered").pipe(Effect.annotateLogs(ids))
       }
       yield* Metric.increment(deadLettered)
       yield* Effect.logError("Bus message exhausted its deliveries without a verdict; dead-lettered").pipe(
         Effect.annotateLogs(ids)
       )
-    }).pipe(
-      Effect.catchAllCause((cause) => Effect.logError("Bus could not dead-letter an exhausted message", cause))
+    })
+    return keptWorking(delivery, handle).pipe(
+      Effect.matchCauseEffect({
+        onSuccess: () => Effect.sync(() => delivery.done()),
+        onFailure: (cause) => {
+          const delay = backoffFor(settings.spec.backoff, delivery.attempt)
+          return Effect.zipRight(
+            Effect.logError(
+              delivery.kept
+                ? `Bus could not dead-letter an exhausted message; its advisory is read again in ${
+                  Duration.format(delay)
+                }`
+                : "Bus could not dead-letter an exhausted message",
+              cause
+            ).pipe(Effect.annotateLogs(ids)),
+            Effect.sync(() => delivery.retry(delay))
+          )
+        }
+      }),
+      Effect.catchAllCause((cause) =>
+        Effect.logError("Bus could not settle a max-deliveries advisory; it is read again after its ack wait", cause)
+          .pipe(Effect.annotateLogs(ids))
+      )
     )
+  }
 
 /** The subscription's background fibers: the ack-wait ticker, the advisories, the lag sampler. */
 const startBackground = (

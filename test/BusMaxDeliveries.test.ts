@@ -1,0 +1,153 @@
+/**
+ * The max-deliveries advisories kept in a JetStream stream, on a nats-server of the test's own: a message whose last
+ * delivery is never settled while no instance of its durable runs is dead-lettered, once, when one starts again;
+ * without `nats.ensure_streams` and without the advisory stream, startup warns that such messages are not
+ * dead-lettered.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Deferred, Duration, Effect, Exit, Layer, Logger, Option, Schema, Scope } from "effect"
+import * as Bus from "../src/Bus/Bus.js"
+import { BusConfig, JetStream } from "../src/Bus/index.js"
+import * as EventDefinition from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
+import { unique } from "./fixtures/bus/conformance.js"
+import { eventually } from "./support/eventually.js"
+import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import { toolAvailable } from "./support/tools.js"
+
+const natsServerFound = toolAvailable("nats-server")
+
+const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
+  servers: [servers],
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  serviceName: "bus-max-deliveries-test",
+  appEnv: "test",
+  streams: BusConfig.defaultStreamLimits,
+  publishTimeout: Duration.seconds(2),
+  publishRetryBudget: Duration.seconds(30),
+  ownStreams: Option.none(),
+  ensureStreams: true,
+  ...extra
+})
+
+const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers })
+    try {
+      return await f(await jetstreamManager(nc))
+    } finally {
+      await nc.close()
+    }
+  })
+
+const natsServer = Effect.acquireRelease(
+  Effect.promise(startNatsServer),
+  (s: NatsServer) => Effect.promise(() => s.dispose())
+)
+
+/** The lines logged while the returned layer is provided. */
+const captureLogs = () => {
+  const lines: Array<{ readonly level: string; readonly message: string }> = []
+  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
+    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
+  }))
+  return { lines, layer }
+}
+
+describe.skipIf(!natsServerFound)("Bus on JetStream: max-deliveries advisories kept in a stream", () => {
+  it.scopedLive(
+    "a message whose last delivery is never settled while no instance runs is dead-lettered once when one starts",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const stream = Streams.make("EXHAUSTED", { domain: "exhausted" })
+        const Def = EventDefinition.event("exhausted.job", Schema.Struct({ n: Schema.Number }), { stream })
+        const durable = unique("exhausted")
+        const settings = { durable, ackWait: "1 second", maxDeliver: 1, drainTimeout: "100 millis" } as const
+        const layer = JetStream.layer(options(server.url, { streamDefinitions: [stream] }))
+        // The first instance: its handler hangs where it cannot be interrupted (a blocking call), so its shutdown
+        // leaves the message unsettled, on its last delivery.
+        const first = yield* Scope.make()
+        const ctx = yield* Layer.buildWithScope(layer, first)
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        yield* Effect.addFinalizer(() => Deferred.succeed(release, undefined))
+        yield* Bus.subscribe(Def, settings, () =>
+          Effect.uninterruptible(Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(release))))
+          .pipe(Effect.provide(ctx), Scope.extend(first))
+        const ack = yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+        yield* Deferred.await(started)
+        // The instance stops: nothing of the service runs, nothing listens to the advisories.
+        yield* Scope.close(first, Exit.void)
+        // The server gives up on the message once its ack wait has run out: at once on 2.10, at the next pull
+        // request on 2.9 (a plain client's, which gets nothing).
+        yield* eventually(
+          withJsm(server.url, async (jsm) => {
+            const nc = await connect({ servers: server.url })
+            try {
+              const consumer = await jetstream(nc).consumers.get(stream.name, durable)
+              await consumer.next({ expires: 1000 })
+            } finally {
+              await nc.close()
+            }
+            return jsm.consumers.info(stream.name, durable)
+          }),
+          (info) =>
+            info.num_ack_pending === 0 && info.num_pending === 0 && info.delivered.stream_seq === ack.sequence,
+          "the server to give up on the message"
+        )
+        // An instance starts again.
+        const again = yield* Layer.build(layer)
+        yield* Bus.subscribe(Def, settings, () =>
+          Effect.void).pipe(Effect.provide(again))
+        const [letter] = yield* eventually(
+          Bus.deadLetters({ consumer: durable }).pipe(Effect.provide(again)),
+          (letters) => letters.length > 0,
+          "the dead letter"
+        )
+        expect(letter!.error.tag).toBe("MaxDeliveriesExceeded")
+        expect(letter!.streamSequence).toBe(ack.sequence)
+        // Every advisory of the durable handled (acked), the record is there once.
+        const advisories = yield* withJsm(server.url, async (jsm) => {
+          const consumers = await jsm.consumers.list("DLQ_ADVISORIES").next()
+          return consumers.filter((c) => c.config.filter_subject?.endsWith(`.${stream.name}.${durable}`) === true)
+        })
+        expect(advisories).toHaveLength(1)
+        yield* eventually(
+          withJsm(server.url, (jsm) => jsm.consumers.info("DLQ_ADVISORIES", advisories[0]!.name)),
+          (info) => info.num_ack_pending === 0 && info.num_pending === 0 && info.delivered.stream_seq > 0,
+          "the advisory to be acked"
+        )
+        expect(yield* Bus.deadLetters({ consumer: durable }).pipe(Effect.provide(again))).toHaveLength(1)
+      })
+  )
+
+  it.scopedLive("without ensure_streams nor the advisory stream, subscribing says what is not dead-lettered", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const stream = Streams.make("NOADVISORIES", { domain: "noadvisories" })
+      const Def = EventDefinition.event("noadvisories.job", Schema.Struct({ n: Schema.Number }), { stream })
+      yield* withJsm(server.url, (jsm) =>
+        Promise.all([
+          jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }),
+          jsm.streams.add({ name: "DLQ", subjects: ["dlq.>"] })
+        ]))
+      const logs = captureLogs()
+      const ctx = yield* Layer.build(
+        JetStream.layer(options(server.url, { streamDefinitions: [stream], ensureStreams: false }))
+      )
+      // Two subscriptions: the stream is looked up once, and the warning given once.
+      for (const durable of [unique("first"), unique("second")]) {
+        yield* Bus.subscribe(Def, { durable }, () => Effect.void).pipe(Effect.provide(ctx), Effect.provide(logs.layer))
+      }
+      const warnings = logs.lines.filter((l) => l.level === "WARN" && l.message.includes("DLQ_ADVISORIES"))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]!.message).toContain("no instance")
+      const names = yield* withJsm(server.url, (jsm) => jsm.streams.names().next())
+      expect(names).not.toContain("DLQ_ADVISORIES")
+    }))
+})
