@@ -10,8 +10,9 @@
  * - a non-retryable error, or a body/payload that does not decode (or whose decoding throws) -> dead letter + `term`
  * - a handler running past `handlerTimeout` -> interrupted, then as a retryable error (`RequestTimeoutError`)
  * - the last allowed delivery failing -> dead letter + `term`
- * - deliveries exhausted without any verdict (a crashed instance) -> dead letter, from the server's max-deliveries
- *   advisory
+ * - deliveries exhausted without a verdict (a crashed instance) -> dead letter, from the server's max-deliveries
+ *   advisory (on JetStream kept in the stream `DLQ_ADVISORIES`: one sent while no instance runs is read when one
+ *   starts)
  *
  * @since 0.1.0
  */
