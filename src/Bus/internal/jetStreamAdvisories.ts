@@ -161,6 +161,9 @@ export const advisoryStream: StreamDefinition = {
   description: "Max-deliveries advisories, read by the Bus to dead-letter the messages consumers gave up on"
 }
 
+/** How long `DLQ_ADVISORIES` keeps an advisory. */
+const advisoryMaxAge = Duration.days(3)
+
 /**
  * The settings of `DLQ_ADVISORIES`: limits retention, 3 days, at most 100 000 advisories, file storage, the replicas
  * of the Bus's streams.
@@ -170,7 +173,7 @@ export const advisoryStream: StreamDefinition = {
 export const advisoryLimits = (limits: StreamLimits): StreamLimits => ({
   retention: "limits",
   storage: "file",
-  maxAge: Duration.days(3),
+  maxAge: advisoryMaxAge,
   maxMsgsPerSubject: -1,
   maxMsgs: 100_000,
   maxBytes: -1,
@@ -253,7 +256,10 @@ const ensureAdvisoryConsumer = async (jsm: JetStreamManager, spec: ConsumerSpec,
     deliver_policy: DeliverPolicy.New,
     filter_subject: advisorySubject(spec),
     ack_wait: nanos(Duration.toMillis(advisoryAckWait)),
-    max_deliver: -1
+    max_deliver: -1,
+    // The server deletes a consumer no instance has read for as long as the stream keeps an advisory: one of a
+    // durable that no longer runs goes, and an advisory it could have read has left the stream by then.
+    inactive_threshold: nanos(Duration.toMillis(advisoryMaxAge))
   })
 }
 
