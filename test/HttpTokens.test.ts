@@ -376,6 +376,9 @@ describe("JwtIssuer", () => {
           for (const text of yield* built({ algorithms: [alg], secret })) {
             expect(text, `${alg} ${secret.length}`).toContain("auth.secret")
             expect(text).toContain(`${alg} needs a secret of at least ${bytes} bytes`)
+            // A short secret, not an empty one, may be accepted, and the refusal says how.
+            if (secret !== "") expect(text).toContain("set auth.allow_short_secret: true")
+            else expect(text).not.toContain("allow_short_secret")
             if (secret !== "") expect(text).not.toContain(secret)
           }
         }

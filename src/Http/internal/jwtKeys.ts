@@ -93,8 +93,13 @@ export const checkSecret = (
   const need = secretNeed(secret, algorithms)
   if (need === undefined) return Effect.void
   // An empty secret is refused either way: no token verifies with it.
-  if (allowShort !== true || secret.byteLength === 0) {
-    return Effect.fail(ConfigError.InvalidData(["auth", "secret"], need))
+  if (secret.byteLength === 0) return Effect.fail(ConfigError.InvalidData(["auth", "secret"], need))
+  if (allowShort !== true) {
+    return Effect.fail(ConfigError.InvalidData(
+      ["auth", "secret"],
+      `${need}; or, to verify with a shorter secret the services of a fleet share until it is rotated, set ` +
+        "auth.allow_short_secret: true (a warning at startup then)"
+    ))
   }
   return Effect.logWarning(
     `auth.secret is shorter than RFC 7518 allows: ${need}. Accepted because auth.allow_short_secret is true: ` +
