@@ -131,6 +131,33 @@ describe("ServiceClient", () => {
     expect(recovered).toBe("fallback")
   })
 
+  it("keeps the code of an error envelope whose details are not an object (a list, a text)", async () => {
+    // Aurora's services raise `ValidationError("Invalid input", details=[...])`: a list where the toolkit writes an
+    // object. The code still decides the error; the list travels as `upstream_details`.
+    const bodies: ReadonlyArray<unknown> = [[{ field: "name", message: "required" }], "name is required", 3]
+    for (const details of bodies) {
+      const up = await upstream((_, res) =>
+        json(res, 422, { error: { code: "VALIDATION_ERROR", message: "Invalid input", details }, meta })
+      )
+      const error = await run(
+        Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.post("/api/v1/items", {})).pipe(Effect.flip)
+      )
+      expect(`${error._tag} ${JSON.stringify(details)}`).toBe(`ValidationError ${JSON.stringify(details)}`)
+      expect(error.message).toBe("Invalid input")
+      expect(error.details).toMatchObject({ upstream_details: details })
+      expect(up.hits()).toBe(1)
+    }
+    // So does an unknown code: the upstream's error, its code and its details kept.
+    const up = await upstream((_, res) =>
+      json(res, 404, { error: { code: "RESOURCE_NOT_FOUND", message: "User 7", details: ["User", "7"] }, meta })
+    )
+    const error = await run(
+      Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/api/v1/users/7")).pipe(Effect.flip)
+    )
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(error.details).toMatchObject({ upstream_error: "RESOURCE_NOT_FOUND", upstream_details: ["User", "7"] })
+  })
+
   it("classifies non-envelope failures and does not retry 4xx", async () => {
     const up = await upstream((_, res) => {
       res.writeHead(400)

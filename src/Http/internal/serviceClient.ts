@@ -45,12 +45,10 @@ import { defaultMaxResponseBytes, invalidBaseUrl, isHttpUrl } from "./clientDefa
 import * as ClientSpans from "./clientSpans.js"
 import * as ServerSpan from "./serverSpan.js"
 
+// `details` is an object as the Python package writes it; other services write a list or a text there (Aurora's
+// `ValidationError("...", details=[...])`), which the error keeps as `upstream_details`: its code still decides it.
 const ErrorEnvelope = Schema.Struct({
-  error: Schema.Struct({
-    code: Schema.String,
-    message: Schema.String,
-    details: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-  })
+  error: Schema.Struct({ code: Schema.String, message: Schema.String, details: Schema.optional(Schema.Unknown) })
 })
 const decodeErrorEnvelope = Schema.decodeUnknownOption(ErrorEnvelope)
 
@@ -314,11 +312,12 @@ const failureOf = (
   const envelope = decodeErrorEnvelope(body)
   if (Option.isSome(envelope)) {
     const { code, details, message } = envelope.value.error
+    const record = details === undefined || Predicate.isRecord(details) ? details : { upstream_details: details }
     return fromResponseBody({
       code: cutText(scrubText(code, credentials), maxCodeLength),
       message: scrubMessage(message, credentials),
-      ...(details === undefined ? {} : {
-        details: scrubJson(details, credentials, 0, { left: maxDetailsSize }) as typeof details
+      ...(record === undefined ? {} : {
+        details: scrubJson(record, credentials, 0, { left: maxDetailsSize }) as Record<string, unknown>
       })
     }, { service, status: response.status, endpoint })
   }
