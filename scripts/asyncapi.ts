@@ -9,7 +9,7 @@ import * as EventCatalogue from "../src/Events/EventCatalogue.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }
-const document = AsyncApi.make(EventCatalogue.definitions, {
+const document = AsyncApi.unsafeMake(EventCatalogue.definitions, {
   title: "GLAM events",
   version: pkg.version,
   streams: EventCatalogue.streams

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { ValidationError } from "../src/Errors/index.js"
 import * as AsyncApi from "../src/Events/AsyncApi.js"
 import * as EventCatalogue from "../src/Events/EventCatalogue.js"
 import * as Events from "../src/Events/Events.js"
@@ -9,7 +11,7 @@ import * as Streams from "../src/Events/Streams.js"
 import { interopPath } from "./support/interop.js"
 
 type J = unknown
-const document = AsyncApi.make(EventCatalogue.definitions, { streams: EventCatalogue.streams })
+const document = AsyncApi.unsafeMake(EventCatalogue.definitions, { streams: EventCatalogue.streams })
 const root = document as unknown as { [key: string]: J }
 
 const resolve = (ref: string): J => {
@@ -165,7 +167,7 @@ describe("AsyncApi", () => {
     const file = path.resolve(process.cwd(), "docs/asyncapi.json")
     const onDisk = JSON.parse(fs.readFileSync(file, "utf8"))
     const pkg = JSON.parse(fs.readFileSync(path.resolve(process.cwd(), "package.json"), "utf8"))
-    const expected = AsyncApi.make(EventCatalogue.definitions, {
+    const expected = AsyncApi.unsafeMake(EventCatalogue.definitions, {
       title: "GLAM events",
       version: pkg.version,
       streams: EventCatalogue.streams
@@ -195,7 +197,7 @@ describe("AsyncApi", () => {
       const definitions = subjects.map((subject, i) =>
         Events.event(subject, Schema.Struct({ [`field${i}`]: Schema.String }), { stream })
       )
-      const doc = AsyncApi.make(definitions)
+      const doc = AsyncApi.unsafeMake(definitions)
       expect(Object.values(doc.channels).map((c) => (c as { address: string }).address).sort())
         .toStrictEqual([...subjects].sort())
       expect(Object.keys(doc.components.messages)).toHaveLength(4)
@@ -210,7 +212,7 @@ describe("AsyncApi", () => {
       const ItemA = Schema.Struct({ a: Schema.String }).annotations({ identifier: "Item" })
       const ItemB = Schema.Struct({ b: Schema.Number }).annotations({ identifier: "Item" })
       const Holder = Schema.Struct({ item: ItemB, items: Schema.Array(ItemB) }).annotations({ identifier: "Holder" })
-      const doc = AsyncApi.make([
+      const doc = AsyncApi.unsafeMake([
         Events.event("evt.clash.first", Schema.Struct({ item: ItemA }), { stream }),
         Events.event("evt.clash.second", Schema.Struct({ holder: Holder }), { stream }),
         Events.event("evt.clash.third", Schema.Struct({ item: ItemB }), { stream }),
@@ -247,6 +249,42 @@ describe("AsyncApi", () => {
       expect(Object.keys(doc.components.schemas).filter((k) => k.startsWith("Item")).sort())
         .toStrictEqual(["Item", "Item_2"])
       for (const ref of refs(doc)) expect(at(doc, ref), ref).toBeDefined()
+    })
+  })
+
+  describe("definitions it cannot describe", () => {
+    const stream = Streams.make("ASYNCAPI_BAD", { subjects: ["evt.bad.>"] })
+    const refusalOf = (definitions: ReadonlyArray<Events.EventDefinition.Any>): ValidationError => {
+      const result = AsyncApi.make(definitions)
+      if (Either.isRight(result)) expect.fail("a document was made")
+      expect(result.left).toBeInstanceOf(ValidationError)
+      expect(() => AsyncApi.unsafeMake(definitions)).toThrow(result.left)
+      return result.left
+    }
+
+    it("two definitions of a subject: a ValidationError naming the subject", () => {
+      const error = refusalOf([
+        Events.event("evt.bad.twice", Schema.Struct({ a: Schema.String }), { stream }),
+        Events.event("evt.bad.twice", Schema.Struct({ b: Schema.String }), { stream })
+      ])
+      expect(error.message).toBe("AsyncAPI document: evt.bad.twice is defined twice")
+      expect(error.details).toMatchObject({ field: "definitions", value: "evt.bad.twice" })
+    })
+
+    it("a payload schema with no JSON Schema: a ValidationError naming the subject and the schema", () => {
+      const error = refusalOf([
+        Events.event("evt.bad.fine", Schema.Struct({ a: Schema.String }), { stream }),
+        Events.event("evt.bad.dated", Schema.Struct({ at: Schema.DateFromSelf }), { stream })
+      ])
+      expect(error.message).toMatch(/^AsyncAPI document: the payload schema of evt\.bad\.dated has no JSON Schema/)
+      expect(error.message).toContain("DateFromSelf")
+      expect(error.message).toContain(`at path: ["at"]`)
+      expect(error.details).toMatchObject({ field: "payload", value: "evt.bad.dated" })
+    })
+
+    it("a document of valid definitions is a Right, and unsafeMake gives the same document", () => {
+      const definitions = [Events.event("evt.bad.none", Schema.Struct({ a: Schema.String }), { stream })]
+      expect(AsyncApi.make(definitions)).toStrictEqual(Either.right(AsyncApi.unsafeMake(definitions)))
     })
   })
 })

@@ -1,10 +1,13 @@
 /**
  * An AsyncAPI 3 document generated from event definitions: one channel per subject, one message per channel
  * whose payload is the envelope with the definition's payload as JSON Schema (`JSONSchema` of `effect`).
- * Consumers of other teams read this document instead of our source.
+ * Consumers of other teams read this document instead of our source. A set of definitions it cannot describe (a
+ * subject defined twice, a payload schema with no JSON Schema) is a `ValidationError` naming the subject.
  *
  * @since 0.1.0
  */
+import * as Either from "effect/Either"
+import { ValidationError } from "../Errors/Errors.js"
 import * as Traceparent from "../Telemetry/Traceparent.js"
 import * as EventEnvelope from "./EventEnvelope.js"
 import * as Events from "./Events.js"
@@ -98,14 +101,37 @@ const channelOf = (definition: Events.EventDefinition.Any, name: string): Json =
   "x-kind": definition.kind
 })
 
+const refusal = (subject: string, field: string, reason: string, message: string): ValidationError =>
+  new ValidationError({ message: `AsyncAPI document: ${message}`, details: { field, value: subject, reason } })
+
+// `JSONSchema` throws an `Error` for a schema it cannot write (a declaration with no `jsonSchema` annotation, such
+// as `Schema.DateFromSelf`): its message names the schema and the path to it.
+const payloadSchemaOf = (
+  definition: Events.EventDefinition.Any,
+  definitions: Record<string, Json>
+): Either.Either<Json, ValidationError> =>
+  Either.try({
+    try: () => schemaOf(definition.schema.ast, definitions),
+    catch: (e) => {
+      const reason = (e instanceof Error ? e.message : String(e)).replaceAll("\n", "; ")
+      const message = `the payload schema of ${definition.subject} has no JSON Schema: ${reason}`
+      return refusal(definition.subject, "payload", reason, message)
+    }
+  })
+
 /**
- * Generates the AsyncAPI 3.0.0 document of a set of definitions.
+ * Generates the AsyncAPI 3.0.0 document of a set of definitions, or the `ValidationError` naming the subject of a
+ * definition it cannot describe: a subject defined twice (`details.field` `definitions`), a payload schema with no
+ * JSON Schema (`details.field` `payload`, the message naming the schema and the path to it, as `effect`'s
+ * `JSONSchema` does: a `Schema.declare` without a `jsonSchema` annotation, `Schema.DateFromSelf`).
  *
  * @example
  * ```ts
+ * import { Either } from "effect"
  * import { AsyncApi, EventCatalogue } from "@glam/shared/Events"
  *
  * const document = AsyncApi.make(EventCatalogue.definitions, { title: "GLAM events" })
+ * if (Either.isLeft(document)) console.error(document.left.message)
  * ```
  *
  * @since 0.1.0
@@ -114,7 +140,7 @@ const channelOf = (definition: Events.EventDefinition.Any, name: string): Json =
 export const make = (
   definitions: ReadonlyArray<Events.EventDefinition.Any>,
   options?: Options
-): AsyncApiDocument => {
+): Either.Either<AsyncApiDocument, ValidationError> => {
   const defs: Record<string, Json> = {}
   const envelope = schemaOf(EventEnvelope.EventEnvelope.ast, defs)
   const channels: Record<string, Json> = {}
@@ -127,12 +153,17 @@ export const make = (
   const ids = new Set<string>()
   const names = new Set<string>()
   for (const definition of definitions) {
-    if (seen.has(definition.subject)) throw new Error(`Duplicate definition of ${definition.subject}`)
+    if (seen.has(definition.subject)) {
+      const subject = definition.subject
+      return Either.left(refusal(subject, "definitions", "is defined twice", `${subject} is defined twice`))
+    }
+    const payload = payloadSchemaOf(definition, defs)
+    if (Either.isLeft(payload)) return Either.left(payload.left)
     seen.add(definition.subject)
     streams.set(definition.stream.name, definition.stream)
     const id = unique(idOf(definition.subject), ids)
     const name = unique(messageName(definition.subject), names)
-    messages[name] = messageOf(definition, name, envelope, schemaOf(definition.schema.ast, defs))
+    messages[name] = messageOf(definition, name, envelope, payload.right)
     channels[id] = channelOf(definition, name)
     operations[`send.${id}`] = {
       action: "send",
@@ -141,7 +172,7 @@ export const make = (
       messages: [{ $ref: `#/channels/${id}/messages/${name}` }]
     }
   }
-  return {
+  return Either.right({
     asyncapi: "3.0.0",
     info: {
       title: options?.title ?? "GLAM events",
@@ -160,5 +191,24 @@ export const make = (
     channels,
     operations,
     components: { schemas: defs, messages }
-  }
+  })
 }
+
+/**
+ * {@link make}, throwing its `ValidationError` for a definition it cannot describe (for a script or a module-level
+ * document, as `Events.event` throws for a definition it refuses).
+ *
+ * @example
+ * ```ts
+ * import { AsyncApi, EventCatalogue } from "@glam/shared/Events"
+ *
+ * const document = AsyncApi.unsafeMake(EventCatalogue.definitions, { title: "GLAM events" })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const unsafeMake = (
+  definitions: ReadonlyArray<Events.EventDefinition.Any>,
+  options?: Options
+): AsyncApiDocument => Either.getOrThrowWith(make(definitions, options), (error) => error)
