@@ -4,10 +4,11 @@
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Duration, Effect, Layer, Option } from "effect"
-import { afterAll, describe } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { Bus } from "../src/Bus/Bus.js"
 import { BusConfig, BusMemory, DeadLetter, JetStream } from "../src/Bus/index.js"
 import * as core from "../src/Bus/internal/core.js"
+import { headerRefusal } from "../src/Bus/internal/headerRefusal.js"
 import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as MemoryEngine from "../src/Bus/internal/memoryEngine.js"
 import * as Streams from "../src/Events/Streams.js"
@@ -93,5 +94,21 @@ describe.skipIf(!natsUp)("jetstream", () => {
     await jsm.streams.delete(stream.name).catch(() => undefined)
     await jsm.streams.purge("DLQ", { filter: `dlq.${stream.name}.>` }).catch(() => undefined)
     await nc.close()
+  })
+})
+
+describe("header values the NATS clients would trim", () => {
+  it("each character String.prototype.trim removes is refused at either end of a value, and none other", () => {
+    const refused = (value: string) => headerRefusal("evt.x.y", { "X-Note": value }) !== undefined
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c)
+      const trimmed = ch.trim() === ""
+      expect([refused(`${ch}v`), refused(`v${ch}`)], `U+${c.toString(16).padStart(4, "0")}`).toStrictEqual(
+        trimmed ? [true, true] : [c === 0x0a || c === 0x0d, c === 0x0a || c === 0x0d]
+      )
+      // Inside a value, only a line break is refused.
+      expect(refused(`a${ch}b`)).toBe(c === 0x0a || c === 0x0d)
+    }
+    expect(refused("")).toBe(false)
   })
 })

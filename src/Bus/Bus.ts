@@ -383,8 +383,8 @@ export interface Bus {
   readonly serviceVersion: string
   /**
    * Publishes one event or command and waits for the broker's ack (retrying unknown outcomes with the same id). A
-   * `correlationId` or `idempotencyKey` that cannot be a NATS header value (a line break) is refused as
-   * `publishEncoded` refuses headers.
+   * `correlationId` or `idempotencyKey` that cannot be a NATS header value (a line break, whitespace at an end) is
+   * refused as `publishEncoded` refuses headers.
    */
   readonly publish: <A, I>(
     definition: EventDefinition.EventDefinition<A, I>,
@@ -395,8 +395,9 @@ export interface Bus {
    * Publishes an already-encoded envelope unchanged (no schema check, no domain guard), waiting for the ack and
    * retrying unknown outcomes with the same `Nats-Msg-Id`, as `publish` does. The outbox relay uses it. A subject
    * with an empty token, a wildcard or whitespace, a blank `msgId` (JetStream deduplicates no blank `Nats-Msg-Id`),
-   * or a header NATS cannot carry (a name outside printable ASCII or with `:`, a value with a line break, the
-   * `msgId` among them) fails at once with a non-retryable `MessageBusError` naming it; nothing is sent.
+   * or a header NATS cannot carry (a name outside printable ASCII or with `:`, a value with a line break or starting
+   * or ending with whitespace, which NATS clients trim, the `msgId` among them) fails at once with a non-retryable
+   * `MessageBusError` naming it; nothing is sent.
    */
   readonly publishEncoded: (message: EncodedMessage) => Effect.Effect<PublishAck, MessageBusError>
   /**

@@ -20,11 +20,11 @@
  *   several instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them,
  *   and order holds within a batch, not across concurrent batches.
  * - **No poison row.** A row the Bus could never publish (a subject with an empty token, a wildcard or whitespace, a
- *   header name that is not printable ASCII without `:`, a header value with a line break: written by SQL, since
- *   `enqueue` refuses them), or a message larger than the server's `max_payload` or its stream's `max_msg_size`
- *   (which only the Bus knows), does not stop the pass: it is set aside (`failed_at`, `last_error`,
- *   logged as an error) and the rows after it go on. A table made before `failed_at` is relayed without setting
- *   anything aside (one warning names the migration that adds the column).
+ *   header name that is not printable ASCII without `:`, a header value with a line break or with whitespace at an
+ *   end: written by SQL, since `enqueue` refuses them), or a message larger than the server's `max_payload` or its
+ *   stream's `max_msg_size` (which only the Bus knows), does not stop the pass: it is set aside (`failed_at`,
+ *   `last_error`, logged as an error) and the rows after it go on. A table made before `failed_at` is relayed without
+ *   setting anything aside (one warning names the migration that adds the column).
  * - **Shutdown.** When its scope closes, the relay stops polling and publishes what is pending (bounded by a
  *   timeout), before the Bus and the pool it depends on close.
  * - **Wake-up.** An enqueue notifies the relay (`pg_notify`, delivered when its transaction commits); the relay

@@ -1,6 +1,11 @@
 /**
  * The check of headers before they are sent: NATS header names are printable ASCII without `:`, and values cannot
- * hold a line break; and of the subject of a message encoded by its caller: one event's subject, no wildcard.
+ * hold a line break nor start or end with whitespace; and of the subject of a message encoded by its caller: one
+ * event's subject, no wildcard.
+ *
+ * Whitespace at an end of a value: nats.js trims every header value it sends and reads (`String.prototype.trim`),
+ * and nats-py strips them as it sends (`str.strip`) and reads (`bytes.strip`). A value `" abc "` would reach every
+ * consumer, and JetStream's de-duplication, as `"abc"`: refused rather than changed on the way.
  *
  * @internal
  */
@@ -19,6 +24,19 @@ const isHeaderName = (name: string): boolean => {
   return true
 }
 
+// What `String.prototype.trim` removes (ASCII whitespace among it, which nats-py's `bytes.strip` removes): tab, line
+// feed, vertical tab, form feed, carriage return, space, U+00A0, U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F,
+// U+205F, U+3000 and U+FEFF.
+const isTrimmed = (c: number): boolean =>
+  c <= 0x20
+    ? c === 0x20 || (c >= 0x09 && c <= 0x0d)
+    : c >= 0xa0 && (c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+      c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff)
+
+// Only the first and the last character: a trim changes nothing else.
+const hasTrimmedEnd = (value: string): boolean =>
+  value.length > 0 && (isTrimmed(value.charCodeAt(0)) || isTrimmed(value.charCodeAt(value.length - 1)))
+
 /**
  * The refusal of headers that cannot go on the wire, if they cannot (the client would refuse them before sending;
  * both Buses refuse them here alike, before anything is sent, and not as a retryable failure).
@@ -35,6 +53,8 @@ export const headerRefusal = (
       ? `header name ${JSON.stringify(name)} is not printable ASCII without ":"`
       : value.includes("\n") || value.includes("\r")
       ? `header ${name} has a line break in its value`
+      : hasTrimmedEnd(value)
+      ? `header ${name} has whitespace at an end of its value (NATS clients trim it: it would arrive changed)`
       : undefined
     if (reason !== undefined) {
       return busError(`Publish to ${subject} refused: ${reason}`, { operation: "publish", subject }, false)

@@ -50,14 +50,20 @@ export const layerProducer = (producer: {
 /**
  * The refusal of a row the Bus could never publish: a subject that names no single event (an empty token, a
  * wildcard, whitespace) or headers the Bus refuses, checked as the Bus checks them. Written, such a row would only
- * ever fail to publish.
+ * ever fail to publish. A blank `Nats-Msg-Id` is not checked: the relay sends the row's id in its place
+ * (`relayPublish.msgIdOf`).
  *
  * @internal
  */
 export const rowRefusal = (
   subject: string,
   headers: Readonly<Record<string, string>>
-): MessageBusError | undefined => publishRefusal(subject, headers)
+): MessageBusError | undefined => {
+  const msgId = headers["Nats-Msg-Id"]
+  if (msgId === undefined || msgId.trim() !== "") return publishRefusal(subject, headers)
+  const { "Nats-Msg-Id": _blank, ...sent } = headers
+  return publishRefusal(subject, sent)
+}
 
 // A lone surrogate would reach PostgreSQL as U+FFFD (or, escaped in JSON, be refused by jsonb), and PostgreSQL
 // refuses a NUL in text and in jsonb: the row would name another subject than the one enqueued, or the refusal would
