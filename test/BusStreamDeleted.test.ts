@@ -131,6 +131,57 @@ describe.skipIf(!natsUp)("Bus on JetStream: a stream deleted from outside under 
       expect(names).not.toContain(stream.name)
     }))
 
+  /** A core NATS subscriber on `subject` (a tap, another service) for as long as the scope is open. */
+  const coreListener = (subject: string) =>
+    Effect.acquireRelease(
+      Effect.promise(async () => {
+        const nc = await connect({ servers: url })
+        nc.subscribe(subject, { callback: () => {} })
+        await nc.flush()
+        return nc
+      }),
+      (nc) => Effect.promise(() => nc.close())
+    )
+
+  it.scopedLive("a core subscriber on the subject: the publish times out, and the stream is made again", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* ownStream("tapped")
+      const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream] })))
+      const logs = captureLogs()
+      const run = <A, E>(effect: Effect.Effect<A, E, Bus.Bus>) =>
+        effect.pipe(Effect.provide(ctx), Effect.provide(logs.layer))
+      yield* run(Bus.publish(Def, { n: 1 }))
+      // With a subscriber there the server answers no "no responders": the publish gets no answer at all.
+      yield* coreListener(`evt.${stream.domain}.>`)
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const ack = yield* run(Bus.publish(Def, { n: 2 }))
+      expect(ack.stream).toBe(stream.name)
+      expect(ack.sequence).toBe(1)
+      expect(remadeWarnings(logs.lines, stream.name)).toHaveLength(1)
+    }))
+
+  it.scopedLive("a core subscriber on the subject, without ensure_streams: the publish fails naming the stream", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* ownStream("tappednotensured")
+      yield* withJsm((jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }))
+      const ctx = yield* Layer.build(
+        JetStream.layer(options({ streamDefinitions: [stream], ensureStreams: false }))
+      )
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* coreListener(`evt.${stream.domain}.>`)
+      yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+      const error = yield* Effect.flip(Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx)))
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain(`stream ${stream.name} does not exist`)
+      expect(error.details).toMatchObject({ operation: "publish", stream: stream.name, subject: Def.subject })
+      const names = yield* withJsm(async (jsm) => {
+        const found: Array<string> = []
+        for await (const name of jsm.streams.names()) found.push(name)
+        return found
+      })
+      expect(names).not.toContain(stream.name)
+    }))
+
   it.scopedLive("the look-up after a failed publish leaves a stream it finds as it is", () =>
     Effect.gen(function*() {
       const { stream } = yield* ownStream("found")

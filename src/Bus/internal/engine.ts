@@ -50,6 +50,11 @@ export interface PublishFailure {
    * missing (deleted from outside), or be between leaders, or be recovering.
    */
   readonly noStream?: boolean | undefined
+  /**
+   * No answer came within the publish timeout (JetStream): the server was slow, or the subject's stream is missing
+   * while a core NATS subscriber listens on it (the server then answers no "no responders").
+   */
+  readonly timedOut?: boolean | undefined
   readonly error: MessageBusError
 }
 

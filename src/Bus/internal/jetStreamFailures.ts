@@ -5,7 +5,7 @@
  * @internal
  */
 import { JetStreamApiError } from "@nats-io/jetstream"
-import { ClosedConnectionError, NoRespondersError } from "@nats-io/nats-core"
+import { ClosedConnectionError, NoRespondersError, TimeoutError } from "@nats-io/nats-core"
 import * as Option from "effect/Option"
 import * as Streams from "../../Events/Streams.js"
 import { busError } from "./busError.js"
@@ -22,7 +22,7 @@ const streamOf = (subject: string) =>
  * final; so is a throw before sending (`sent: false`, a header the client refuses). Anything else (timeout, no
  * responders while JetStream restarts, a disconnect) leaves the outcome unknown: retry, same id. No responders (the
  * server's 503: nothing listens on the subject) and "stream not found" are marked `noStream`: the stream may be
- * missing.
+ * missing; so may it be after a timeout (`timedOut`), when a core NATS subscriber listens on the subject.
  *
  * @internal
  */
@@ -31,6 +31,7 @@ export const publishFailure = (e: unknown, subject: string, sent = true): Publis
   return {
     unknownOutcome: !definite,
     noStream: e instanceof NoRespondersError || isStreamNotFound(e),
+    timedOut: e instanceof TimeoutError,
     error: busError(
       `Publish to ${subject} failed: ${errorMessage(e)}`,
       { operation: "publish", stream: streamOf(subject), subject },

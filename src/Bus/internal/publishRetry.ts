@@ -26,15 +26,19 @@ const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponen
 )
 
 /**
- * What a publish does when an answer says no stream took its subject (`PublishFailure.noStream`), once per publish:
- * succeeds with `true` when it made the stream again (the publish is sent again at once), `false` when the stream
- * is there or it cannot tell (the publish is retried as an unknown outcome is); fails when the stream is missing and
- * is not made. The publish is then retried within its budget all the same (someone else may make the stream), and
- * ends with that failure if it still finds no stream.
+ * What a publish does when an answer says no stream took its subject (`PublishFailure.noStream`), or when no answer
+ * came in time (`PublishFailure.timedOut`: with a core NATS subscriber on the subject, a missing stream gives no "no
+ * responders" but a timeout), once per publish: succeeds with `true` when it made the stream again (the publish is
+ * sent again at once), `false` when the stream is there or it cannot tell (the publish is retried as an unknown
+ * outcome is); fails when the stream is missing and is not made. The publish is then retried within its budget all
+ * the same (someone else may make the stream), and ends with that failure if it still finds no stream or no answer.
  *
  * @internal
  */
 export type OnNoStream = (subject: string) => Effect.Effect<boolean, MessageBusError>
+
+// Whether a failure may mean a missing stream: look the stream up.
+const mayLackStream = (failure: PublishFailure): boolean => failure.noStream === true || failure.timedOut === true
 
 /**
  * The attempts after a first one that failed with an unknown outcome, or with no stream to take it, until `deadline`
@@ -54,10 +58,10 @@ const retryUntil = (
     let looked = false
     // The stream found missing and not made: the error a publish still finding no stream ends with.
     let missing: MessageBusError | undefined
-    const givenUp = () => Effect.fail(failure.noStream === true && missing !== undefined ? missing : failure.error)
+    const givenUp = () => Effect.fail(mayLackStream(failure) && missing !== undefined ? missing : failure.error)
     while (true) {
       let remade = false
-      if (failure.noStream === true && onNoStream !== undefined && !looked) {
+      if (mayLackStream(failure) && onNoStream !== undefined && !looked) {
         looked = true
         const looking = yield* Effect.either(onNoStream(message.subject))
         if (Either.isRight(looking)) remade = looking.right
@@ -90,9 +94,9 @@ const retryUntil = (
  * `budget` has passed since `startedAt` (a time of the fiber's `Clock`). Every attempt after the first waits for an
  * answer at most until the budget ends, so a publish returns within the budget or the engine's publish timeout,
  * whichever is longer. A reconnect cuts the wait between attempts short, and an attempt that a reconnect ended (what
- * it sent went with the old connection) is repeated at once. The first answer that no stream took the subject goes
- * to `onNoStream` at once (not after the budget): a stream made again is published to at once. The retry loop is
- * only built when the first attempt fails with an unknown outcome or no stream.
+ * it sent went with the old connection) is repeated at once. The first answer that no stream took the subject, or
+ * the first timeout, goes to `onNoStream` at once (not after the budget): a stream made again is published to at
+ * once. The retry loop is only built when the first attempt fails with an unknown outcome, no stream or a timeout.
  *
  * @internal
  */
@@ -108,7 +112,7 @@ export const publishWithRetry = (
     Effect.catchAllCause(engine.publish(message), (cause) => {
       if (!Cause.isFailType(cause)) return Effect.failCause(Cause.map(cause, (failure) => failure.error))
       const failure = cause.error
-      return (failure.unknownOutcome && budgetMillis > 0) || (failure.noStream === true && onNoStream !== undefined)
+      return (failure.unknownOutcome && budgetMillis > 0) || (mayLackStream(failure) && onNoStream !== undefined)
         ? retryUntil(engine, onNoStream, message, startedAt + budgetMillis, failure)
         : Effect.fail(failure.error)
     })

@@ -2,7 +2,8 @@
  * Which streams a Bus has made ready: each is ensured once per Bus, by name (those declared for startup when the Bus
  * is made, the others when first used), and a definition or subject whose stream is not declared is refused. Once
  * its stream is ready, the check of a publish is one set lookup. A ready stream deleted from outside is found by the
- * publish it fails (`onNoStream`), and made again when streams are ensured.
+ * publish it fails (`onNoStream`: no stream took the subject, or no answer came, as when a core NATS subscriber
+ * listens on the subject), and made again when streams are ensured.
  *
  * @internal
  */
@@ -35,10 +36,10 @@ export interface StreamReadiness {
   /** Makes ready the declared stream that holds `subject`, or refuses a subject no declared stream holds. */
   readonly subjectReady: (subject: string) => Effect.Effect<void, MessageBusError>
   /**
-   * What a publish does when no stream took its subject (`publishRetry.OnNoStream`): looks the declared stream that
-   * holds it up and, when the server answers that it is missing, makes it again (with `ensureStreams`, logging a
-   * warning) or fails naming it (the error the publish ends with if its retries find no stream either). Concurrent
-   * publishes to a stream share one look-up.
+   * What a publish does when no stream took its subject or no answer came (`publishRetry.OnNoStream`): looks the
+   * declared stream that holds it up and, when the server answers that it is missing, makes it again (with
+   * `ensureStreams`, logging a warning) or fails naming it (the error the publish ends with if its retries find no
+   * stream either). Concurrent publishes to a stream share one look-up.
    */
   readonly onNoStream: (subject: string) => Effect.Effect<boolean, MessageBusError>
 }
@@ -70,9 +71,10 @@ export const make = (
       Effect.matchEffect(engine.remakeStream(stream, options.ensureStreams), {
         onFailure: (error) =>
           Effect.as(
-            Effect.logDebug(`Bus: could not look up stream ${stream.name} after a publish found no stream`).pipe(
-              Effect.annotateLogs("error", error.message)
-            ),
+            Effect.logDebug(`Bus: could not look up stream ${stream.name} after a publish found no stream or no answer`)
+              .pipe(
+                Effect.annotateLogs("error", error.message)
+              ),
             undefined
           ),
         onSuccess: (presence) =>
