@@ -143,10 +143,13 @@ describe.skipIf(!natsUp)("Bus on JetStream: a stream deleted from outside under 
       (nc) => Effect.promise(() => nc.close())
     )
 
+  // A timeout is looked into within the retry budget: one is left after the first attempt's timeout.
+  const timingOut = { publishTimeout: Duration.seconds(3), publishRetryBudget: Duration.seconds(8) }
+
   it.scopedLive("a core subscriber on the subject: the publish times out, and the stream is made again", () =>
     Effect.gen(function*() {
       const { Def, stream } = yield* ownStream("tapped")
-      const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream] })))
+      const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream], ...timingOut })))
       const logs = captureLogs()
       const run = <A, E>(effect: Effect.Effect<A, E, Bus.Bus>) =>
         effect.pipe(Effect.provide(ctx), Effect.provide(logs.layer))
@@ -165,7 +168,7 @@ describe.skipIf(!natsUp)("Bus on JetStream: a stream deleted from outside under 
       const { Def, stream } = yield* ownStream("tappednotensured")
       yield* withJsm((jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }))
       const ctx = yield* Layer.build(
-        JetStream.layer(options({ streamDefinitions: [stream], ensureStreams: false }))
+        JetStream.layer(options({ streamDefinitions: [stream], ensureStreams: false, ...timingOut }))
       )
       yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
       yield* coreListener(`evt.${stream.domain}.>`)

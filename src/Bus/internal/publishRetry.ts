@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
@@ -28,10 +29,11 @@ const retryDelays: Schedule.Schedule<unknown, PublishFailure> = Schedule.exponen
 /**
  * What a publish does when an answer says no stream took its subject (`PublishFailure.noStream`), or when no answer
  * came in time (`PublishFailure.timedOut`: with a core NATS subscriber on the subject, a missing stream gives no "no
- * responders" but a timeout), once per publish: succeeds with `true` when it made the stream again (the publish is
- * sent again at once), `false` when the stream is there or it cannot tell (the publish is retried as an unknown
- * outcome is); fails when the stream is missing and is not made. The publish is then retried within its budget all
- * the same (someone else may make the stream), and ends with that failure if it still finds no stream or no answer.
+ * responders" but a timeout; looked into within the budget only), once per publish: succeeds with `true` when it made
+ * the stream again (the publish is sent again at once), `false` when the stream is there or it cannot tell (the publish
+ * is retried as an unknown outcome is); fails when the stream is missing and is not made. The publish is then retried
+ * within its budget all the same (someone else may make the stream), and ends with that failure if it still finds no
+ * stream or no answer.
  *
  * @internal
  */
@@ -62,10 +64,20 @@ const retryUntil = (
     while (true) {
       let remade = false
       if (mayLackStream(failure) && onNoStream !== undefined && !looked) {
-        looked = true
-        const looking = yield* Effect.either(onNoStream(message.subject))
-        if (Either.isRight(looking)) remade = looking.right
-        else missing = looking.left
+        // After a timeout the server may be down or slow: its look-up waits no longer than the budget, and is not
+        // made once the budget has passed.
+        const left = failure.noStream === true ? undefined : deadline - (yield* Clock.currentTimeMillis)
+        if (left === undefined || left > 0) {
+          looked = true
+          const lookUp = onNoStream(message.subject)
+          const looking = yield* Effect.either(
+            left === undefined
+              ? lookUp
+              : Effect.map(Effect.timeoutOption(lookUp, Duration.millis(left)), Option.getOrElse(() => false))
+          )
+          if (Either.isRight(looking)) remade = looking.right
+          else missing = looking.left
+        }
       }
       if (!remade && !failure.unknownOutcome) return yield* givenUp()
       let remaining = deadline - (yield* Clock.currentTimeMillis)
@@ -95,8 +107,9 @@ const retryUntil = (
  * answer at most until the budget ends, so a publish returns within the budget or the engine's publish timeout,
  * whichever is longer. A reconnect cuts the wait between attempts short, and an attempt that a reconnect ended (what
  * it sent went with the old connection) is repeated at once. The first answer that no stream took the subject, or
- * the first timeout, goes to `onNoStream` at once (not after the budget): a stream made again is published to at
- * once. The retry loop is only built when the first attempt fails with an unknown outcome, no stream or a timeout.
+ * the first timeout within the budget, goes to `onNoStream` at once (not after the budget): a stream made again is
+ * published to at once. The retry loop is only built when the first attempt fails with an unknown outcome or no
+ * stream.
  *
  * @internal
  */
@@ -112,7 +125,7 @@ export const publishWithRetry = (
     Effect.catchAllCause(engine.publish(message), (cause) => {
       if (!Cause.isFailType(cause)) return Effect.failCause(Cause.map(cause, (failure) => failure.error))
       const failure = cause.error
-      return (failure.unknownOutcome && budgetMillis > 0) || (mayLackStream(failure) && onNoStream !== undefined)
+      return (failure.unknownOutcome && budgetMillis > 0) || (failure.noStream === true && onNoStream !== undefined)
         ? retryUntil(engine, onNoStream, message, startedAt + budgetMillis, failure)
         : Effect.fail(failure.error)
     })
