@@ -263,7 +263,7 @@ describe("GlamLive", () => {
     ), { timeout: 60_000 })
 
   it.scopedLive.skipIf(!natsUp)(
-    "on NATS, a service's own stream works, and only the streams it uses exist: its own and DLQ at startup, a platform stream from its first use",
+    "on NATS, a service's own stream works, and only the streams it uses exist: its own and DLQ at startup, a platform stream from its first use, DLQ_ADVISORIES from its first subscription",
     () =>
       Effect.gen(function*() {
         const server = yield* natsServer
@@ -280,7 +280,7 @@ describe("GlamLive", () => {
         yield* roundTrip.pipe(Effect.provide(ctx))
         yield* Bus.subscribe(Events.CatalogEvents.SyncStarted, { durable: "order-service-syncs" }, () => Effect.void)
           .pipe(Effect.provide(ctx))
-        expect(yield* streamNames(server)).toEqual(["CATALOG", "DLQ", "ORDERS"])
+        expect(yield* streamNames(server)).toEqual(["CATALOG", "DLQ", "DLQ_ADVISORIES", "ORDERS"])
       }),
     { timeout: 60_000 }
   )
