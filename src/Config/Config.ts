@@ -165,7 +165,11 @@ export interface UnknownKey {
   readonly origin: Origin | undefined
   /** The key (`database`, `database.host`) or the variable (`ORDERS_DATABASE__HOST`) probably meant. */
   readonly suggestion: string | undefined
-  /** One line for the log, naming the key, where it is set and the suggestion. */
+  /**
+   * One line for the log, naming the key, where it is set and the suggestion; a key that is not a key name (a value
+   * typed on its line: `password=hunter2`) or that looks like a credential is named by its length only. `key` holds
+   * it as written: log `message`.
+   */
   readonly message: string
 }
 
@@ -216,9 +220,11 @@ export const sectionKeys: (section: string, configs: Iterable<Config.Config<unkn
   keysRead.sectionKeys
 
 /**
- * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...)
- * replaced by `"<redacted>"`, and the credentials of URLs in other values hidden (`nats://***@n1:4222`, a password
- * holding whitespace included), for printing the effective configuration.
+ * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...; a
+ * ttl, a size, a count or a flag is not one: `auth.access_token_ttl` is shown) and every value that looks like a
+ * generated credential (a mixed-case token with digits, a long hex key) replaced by `"<redacted>"`, and the
+ * credentials of URLs in other values hidden (`nats://***@n1:4222`, a password holding whitespace included), for
+ * printing the effective configuration.
  *
  * @since 0.1.0
  * @category utils

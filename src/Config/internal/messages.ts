@@ -4,7 +4,7 @@
  * @internal
  */
 import type { LoadedConfig } from "../Config.js"
-import { displayPath, envNameFor, flatAliases, isSecretPath, originKey, redactValueAt } from "./names.js"
+import { displayPath, envNameFor, flatAliases, hidesValue, originKey, redactValueAt } from "./names.js"
 import { formatOrigin, originOf } from "./origin.js"
 
 const EXPECTED: Record<string, string> = {
@@ -28,13 +28,13 @@ export const expectedType = (description: string): string =>
   Object.hasOwn(EXPECTED, description) ? EXPECTED[description]! : description.replace(/ property$/, "")
 
 /**
- * `"abc"` for a plain value, `<redacted>` under a secret-looking key; credentials in URLs masked (an endpoint's
- * query values too); long values cut.
+ * `"abc"` for a plain value, `<redacted>` under a secret-looking key or for a value that looks like a credential
+ * (`hidesValue`); credentials in URLs masked (an endpoint's query values too); long values cut.
  *
  * @internal
  */
 export const showValue = (path: ReadonlyArray<string>, raw: string): string => {
-  if (isSecretPath(path)) return "<redacted>"
+  if (hidesValue(path, raw)) return "<redacted>"
   const text = redactValueAt(path, raw)
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text)
 }

@@ -108,14 +108,58 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
 
 const SECRET = /pass|pwd|secret|token|key|credential|private|auth|cert|salt|signature|dsn|cookie|session/i
 
+// A key that holds a measure or a switch, never a credential, whatever words it holds: a duration or a time
+// (`access_token_ttl`, `clock_tolerance_seconds`), a size, a count, a bound, a port (`session_max_size`,
+// `key_rounds`), or a flag (`allow_short_secret`, `token_auth_enabled`).
+const MEASURE = new RegExp(
+  "(?:^|_)(?:ttl|timeout|interval|delay|duration|lifetime|age|expiry|leeway|tolerance|seconds|secs|millis|ms|" +
+    "minutes|hours|days|size|bytes|length|count|limit|max|min|rounds|retries|attempts|port|enabled|disabled|" +
+    "required)$|^(?:allow|enable|disable|require)_",
+  "i"
+)
+
 /**
- * Whether any segment of the path looks like it holds a secret, or is a section of request `headers` (whose values
- * are credentials whatever the header's name: `x-honeycomb-team`); such values are never echoed in a message.
+ * Whether the value at `path` may hold a secret, so that it is never echoed in a message: a segment looks like one
+ * (`auth.jwt_secret`, `database.password`, `api_key`, `nats.token`, every key of an `auth` section), unless its last
+ * key names a measure or a switch (`auth.access_token_ttl`, `auth.allow_short_secret`: their problems are shown);
+ * and every key of a section of request `headers`, whose values are credentials whatever the header's name
+ * (`x-honeycomb-team`, `x-timeout`).
  *
  * @internal
  */
-export const isSecretPath = (path: ReadonlyArray<string>): boolean =>
-  path.some((segment) => SECRET.test(segment) || segment.toLowerCase() === "headers")
+export const isSecretPath = (path: ReadonlyArray<string>): boolean => {
+  const keys = path.filter((segment) => !isIndexSegment(segment))
+  if (keys.some((segment) => segment.toLowerCase() === "headers")) return true
+  const last = keys[keys.length - 1]
+  return !(last !== undefined && MEASURE.test(last)) && keys.some((segment) => SECRET.test(segment))
+}
+
+// A value that reads as a generated credential whatever its key: a run of 16 characters or more without whitespace
+// that mixes capitals, small letters and digits (a base64 or an API token, a JWT), or 32 hexadecimal digits or more
+// (a hex key, a UUID). A URL is left to the rules of its credentials (userinfo, query), a sentence to none.
+const HEX = /^[0-9a-f]{32,}$/i
+
+/**
+ * Whether a configuration value looks like a credential (`ghp_...`, `eyJhbGciOi...`, `9f86d081...`), so that it is
+ * never echoed in a message whatever its key.
+ *
+ * @internal
+ */
+export const looksLikeCredential = (value: string): boolean => {
+  const text = value.trim()
+  if (text.length < 16 || /\s/.test(text) || text.includes("://")) return false
+  return (/[a-z]/.test(text) && /[A-Z]/.test(text) && /\d/.test(text)) || HEX.test(text.replaceAll("-", ""))
+}
+
+/**
+ * Whether a message may not quote the value at `path`: its key is secret-looking ({@link isSecretPath}) or the value
+ * looks like a credential ({@link looksLikeCredential}). The credentials of a URL in a value shown are hidden by
+ * {@link redactValueAt}.
+ *
+ * @internal
+ */
+export const hidesValue = (path: ReadonlyArray<string>, value: string): boolean =>
+  isSecretPath(path) || looksLikeCredential(value)
 
 /**
  * `["nats", "servers", "[1]"]` -> `nats.servers[1]`.
@@ -150,7 +194,7 @@ const LIST_SEPARATOR = /,(?=[A-Za-z][A-Za-z0-9+.-]*:\/\/)/
 // Quotes and brackets around a URL, not part of its userinfo.
 const OPENERS = "\"'`([{<"
 
-// The schemes kept in front of a userinfo written without `//` (`nats:user:pw@host` -> `nats:***@host`); any other
+// The schemes kept in front of a userinfo written without `//` (`nats:user:pw@host` -> `nats:***@host`); every other
 // word before the first `:` may be the user name, and is hidden.
 const SCHEMES = new Set([
   "amqp",

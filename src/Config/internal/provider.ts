@@ -17,7 +17,15 @@ import * as HashSet from "effect/HashSet"
 import type { JsonObject, JsonValue, LoadedConfig } from "../Config.js"
 import { isHeaderProblemMessage } from "./headerList.js"
 import { expectedType, fromSuffix, missingMessage, showValue } from "./messages.js"
-import { displayPath, isSecretPath, queryValuesAt, redactUrlCredentials, redactValueIn } from "./names.js"
+import {
+  displayPath,
+  hidesValue,
+  isSecretPath,
+  queryValuesAt,
+  redactUrlCredentials,
+  redactValueAt,
+  redactValueIn
+} from "./names.js"
 import { isIndexSegment, isObject, lookup } from "./tree.js"
 
 /**
@@ -226,7 +234,8 @@ const loadScalar = <A>(
     return parseAll(errors, [{ path, text, shown: showValue(path, text) }], primitive)
   }
   const parts = text.split(/\s*,\s*/).map((part) => part.trim())
-  const secret = isSecretPath(path)
+  // The whole text is quoted around a part only when no part may be hidden.
+  const secret = parts.some((part) => hidesValue(path, part))
   const items = parts.map((part) => ({
     path,
     text: part,
@@ -312,17 +321,58 @@ const rewriteLeaf = (
   }
   const node = lookup(loaded.tree, path)
   if (path.length === 0 || node === undefined) return make(path, message)
+  return make(path, `${p}: ${leafDetail(path, node, message)}${fromSuffix(loaded, path)}`)
+}
+
+/** The texts of a value: a string, or the strings of a list. */
+const textsOf = (node: JsonValue): ReadonlyArray<string> =>
+  typeof node === "string" ?
+    [node] :
+    Array.isArray(node) ?
+    node.filter((item): item is string => typeof item === "string") :
+    []
+
+/**
+ * Whether `message` quotes the start of `text` on to the first character that `redacted` (the text with its
+ * credentials hidden) hides, as written or JSON-escaped: a part of a credential cut short by a reader that shortens
+ * a long value.
+ */
+const reachesCredential = (message: string, text: string, redacted: string): boolean => {
+  let start = 0
+  while (start < text.length && text[start] === redacted[start]) start++
+  const head = text.slice(0, start + 1)
+  return message.includes(head) || message.includes(JSON.stringify(head).slice(1, -1))
+}
+
+/**
+ * The problem of a reader (`Config.mapOrFail`, `validate`, `Schema.Config`) with the value at `path`, as far as it may
+ * be shown: nothing of it under a secret-looking key or for a value that looks like a credential (`hidesValue`); a
+ * URL's credentials hidden wherever the message quotes the value, as written or trimmed, and nothing of the message
+ * when it quotes a part of such a value cut short (a reader that shortens a long value) into its credentials.
+ */
+const leafDetail = (path: ReadonlyArray<string>, node: JsonValue, message: string): string => {
+  const texts = textsOf(node)
   // A `<redacted>` in a message written by `Schema.Config` means the schema reads the value as `Schema.Redacted`,
   // and its issues quote the value (`Unable to decode "..." into a number`). Under a secret key only the problems
   // of a header list are shown: they name an item by its position, never its text.
-  const detail = isSecretPath(path) ?
-    isHeaderProblemMessage(message) ? message : "invalid value (details not shown for a secret)" :
-    message.includes("<redacted>") ?
-    "invalid value (not shown: the key is read as redacted)" :
-    redactUrlCredentials(
-      typeof node === "string" ? redactValueIn(message, node, queryValuesAt(path)) : message
-    )
-  return make(path, `${p}: ${detail}${fromSuffix(loaded, path)}`)
+  if (isSecretPath(path)) {
+    return isHeaderProblemMessage(message) ? message : "invalid value (details not shown for a secret)"
+  }
+  if (message.includes("<redacted>")) return "invalid value (not shown: the key is read as redacted)"
+  if (texts.some((text) => hidesValue(path, text))) {
+    return "invalid value (details not shown: the value looks like a credential)"
+  }
+  const values = queryValuesAt(path)
+  const withCredentials = texts.map((text) => text.trim()).filter((text) => redactValueAt(path, text) !== text)
+  // The value as written, and trimmed as the readers of numbers and durations quote it.
+  const redacted = texts.reduce(
+    (out, text) => redactValueIn(redactValueIn(out, text, values), text.trim(), values),
+    message
+  )
+  if (withCredentials.some((text) => reachesCredential(redacted, text, redactValueAt(path, text)))) {
+    return "invalid value (details not shown: the value holds credentials)"
+  }
+  return redactUrlCredentials(redacted)
 }
 
 /**

@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import { isSecretPath, redactValueAt } from "./names.js"
+import { hidesValue, isSecretPath, redactValueAt } from "./names.js"
 import type { JsonObject, JsonValue } from "./tree.js"
 import { isObject, setOwn } from "./tree.js"
 
@@ -18,7 +18,8 @@ export const redactTree = (tree: JsonObject): JsonObject => {
     if (node === null) return node
     if (isSecretPath(path)) return "<redacted>"
     if (Array.isArray(node)) return node.map((element) => loop(element, path))
-    return typeof node === "string" ? redactValueAt(path, node) : node
+    if (typeof node !== "string") return node
+    return hidesValue(path, node) ? "<redacted>" : redactValueAt(path, node)
   }
   return loop(tree, []) as JsonObject
 }

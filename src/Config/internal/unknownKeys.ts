@@ -4,6 +4,7 @@
  * @internal
  */
 import type { KnownKeys, LoadedConfig, Origin, UnknownKey } from "../Config.js"
+import { looksLikeCredential } from "./names.js"
 import { formatOrigin } from "./origin.js"
 import { closest } from "./suggest.js"
 import { isObject } from "./tree.js"
@@ -18,6 +19,16 @@ const originUnder = (loaded: LoadedConfig, path: ReadonlyArray<string>): Origin 
 }
 
 const whereSet = (found: Origin | undefined): string => found === undefined ? "" : ` (${formatOrigin(found)})`
+
+// What a key name is made of; a key with other characters (`password=hunter2`, `password hunter2`: a value typed on
+// the key's line) may hold a secret, as may a key that looks like a credential.
+const KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+
+/**
+ * A key as a message names it: as written when it reads as a key name, else a placeholder that quotes nothing of it.
+ */
+const shownKey = (key: string): string =>
+  KEY_NAME.test(key) && !looksLikeCredential(key) ? key : `<a key of ${key.length} characters, not shown>`
 
 /**
  * The keys of the section at `path` that its known set lacks, and those of its subsections with known sets of their
@@ -41,13 +52,14 @@ const checkSection = (
     }
     const where = originUnder(loaded, [...name, child])
     const near = closest(child, keys)
+    const shown = `${path}.${shownKey(child)}`
     out.push({
       key: childPath,
       origin: where,
       suggestion: near === undefined ? undefined : `${path}.${near}`,
       message: near === undefined
-        ? `Unknown key ${childPath}${whereSet(where)}: the ${path} section has no such key`
-        : `Unknown key ${childPath}${whereSet(where)}: did you mean ${path}.${near}?`
+        ? `Unknown key ${shown}${whereSet(where)}: the ${path} section has no such key`
+        : `Unknown key ${shown}${whereSet(where)}: did you mean ${path}.${near}?`
     })
   }
 }
@@ -84,7 +96,7 @@ export const unknownKeys = (loaded: LoadedConfig, known: KnownKeys): ReadonlyArr
           key,
           origin: found,
           suggestion,
-          message: `Unknown key ${key}${whereSet(found)}: did you mean ${suggestion}?`
+          message: `Unknown key ${shownKey(key)}${whereSet(found)}: did you mean ${suggestion}?`
         })
       }
       continue
