@@ -10,6 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import * as BusConfig from "../src/Bus/BusConfig.js"
+import * as Cache from "../src/Cache/Cache.js"
 import * as GlamConfig from "../src/Config/index.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as JwtIssuer from "../src/Http/JwtIssuer.js"
@@ -167,6 +168,23 @@ describe("Config secrets: a URL's password holding whitespace", () => {
       expect(cut).toBe(
         `database.connect_timeout: invalid value (details not shown: the value holds credentials) ${FROM}`
       )
+    }))
+})
+
+describe("Config secrets: a Redis URL the toolkit cannot read", () => {
+  it.effect("quotes neither a password holding whitespace nor a value that looks like a credential", () =>
+    Effect.gen(function*() {
+      for (const url of ["redis://app:pa ss@cache:port", `redis://cache:6379/${TOKEN}`, TOKEN]) {
+        const exit = yield* Layer.build(Cache.layerConfig).pipe(
+          Effect.withConfigProvider(GlamConfig.provider(GlamConfig.fromObject({ redis: { url } }))),
+          Effect.scoped,
+          Effect.exit
+        )
+        const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+        expect(text, url).toContain("redis.url")
+        expect(text, url).toContain("expected redis://[user:password@]host[:port][/db] (or rediss://)")
+        for (const secret of ["pa ss", "app:pa", TOKEN.slice(0, 12)]) expect(text, url).not.toContain(secret)
+      }
     }))
 })
 

@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { RedisOptions } from "ioredis"
 import * as RedisReplies from "../Cache/internal/redisReplies.js"
-import { redactUrlCredentials } from "../Config/Redaction.js"
+import { showValue } from "../Config/internal/messages.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as RateLimitRedis from "./internal/rateLimitRedis.js"
@@ -133,9 +133,7 @@ export const redisOptions = (url: string): Either.Either<RedisOptions, string> =
     })
   } catch {
     return Either.left(
-      `expected redis://[user:password@]host[:port][/db] (or rediss://), got ${
-        JSON.stringify(redactUrlCredentials(url))
-      }`
+      `expected redis://[user:password@]host[:port][/db] (or rediss://), got ${showValue(["redis", "url"], url)}`
     )
   }
 }

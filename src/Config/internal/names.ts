@@ -134,32 +134,33 @@ export const isSecretPath = (path: ReadonlyArray<string>): boolean => {
   return !(last !== undefined && MEASURE.test(last)) && keys.some((segment) => SECRET.test(segment))
 }
 
-// A value that reads as a generated credential whatever its key: a run of 16 characters or more without whitespace
-// that mixes capitals, small letters and digits (a base64 or an API token, a JWT), or 32 hexadecimal digits or more
-// (a hex key, a UUID). A URL is left to the rules of its credentials (userinfo, query), a sentence to none.
+// A value that holds a generated credential whatever its key: a word of 16 characters or more that mixes capitals,
+// small letters and digits (a base64 or an API token, a JWT), or of 32 hexadecimal digits or more (a hex key, a
+// UUID); the words of a URL (its host, each part of its path and query) and of a list are read one by one.
+const WORDS = /[\s/?&=#:@,;]+/
 const HEX = /^[0-9a-f]{32,}$/i
 
+const isCredentialWord = (word: string): boolean =>
+  word.length >= 16 &&
+  ((/[a-z]/.test(word) && /[A-Z]/.test(word) && /\d/.test(word)) || HEX.test(word.replaceAll("-", "")))
+
 /**
- * Whether a configuration value looks like a credential (`ghp_...`, `eyJhbGciOi...`, `9f86d081...`), so that it is
- * never echoed in a message whatever its key.
+ * Whether a configuration value holds a word that looks like a credential (`ghp_...`, `eyJhbGciOi...`,
+ * `9f86d081...`, a webhook URL's token), so that it is never echoed in a message whatever its key.
  *
  * @internal
  */
-export const looksLikeCredential = (value: string): boolean => {
-  const text = value.trim()
-  if (text.length < 16 || /\s/.test(text) || text.includes("://")) return false
-  return (/[a-z]/.test(text) && /[A-Z]/.test(text) && /\d/.test(text)) || HEX.test(text.replaceAll("-", ""))
-}
+export const looksLikeCredential = (value: string): boolean => value.split(WORDS).some(isCredentialWord)
 
 /**
- * Whether a message may not quote the value at `path`: its key is secret-looking ({@link isSecretPath}) or the value
- * looks like a credential ({@link looksLikeCredential}). The credentials of a URL in a value shown are hidden by
- * {@link redactValueAt}.
+ * Whether a message may not quote the value at `path`: its key is secret-looking ({@link isSecretPath}), or the value
+ * looks like a credential ({@link looksLikeCredential}) once the credentials of its URLs are hidden by
+ * {@link redactValueAt} (a password is hidden, and the host shown, whatever the password looks like).
  *
  * @internal
  */
 export const hidesValue = (path: ReadonlyArray<string>, value: string): boolean =>
-  isSecretPath(path) || looksLikeCredential(value)
+  isSecretPath(path) || looksLikeCredential(redactValueAt(path, value))
 
 /**
  * `["nats", "servers", "[1]"]` -> `nats.servers[1]`.
