@@ -186,3 +186,32 @@ describe("Config: durations are never negative, for every duration key of the to
       )
     }))
 })
+
+describe("Config: bounds of the NATS stream limits", () => {
+  const limits = (nats: GlamConfig.JsonObject) => GlamConfig.fromObject({ nats })
+
+  it.effect("a count or a size is -1 (no limit) or at least 1; replicas 1 to 5; each refusal names its key", () =>
+    Effect.gen(function*() {
+      for (const key of ["stream_max_msgs_per_subject", "stream_max_msgs", "stream_max_bytes"]) {
+        for (const value of [0, -2]) {
+          expect(yield* problem(limits({ [key]: value }), BusConfig.streamLimits), `${key} ${value}`).toBe(
+            `nats.${key}: Expected -1 (no limit) or an integer of at least 1 (from the configuration object)`
+          )
+        }
+      }
+      for (const value of [0, -1, 6]) {
+        expect(yield* problem(limits({ stream_replicas: value }), BusConfig.streamLimits), String(value)).toBe(
+          "nats.stream_replicas: Expected an integer from 1 to 5 (the most NATS keeps) (from the configuration object)"
+        )
+      }
+    }))
+
+  it.effect("keeps -1, 1 and the defaults", () =>
+    Effect.gen(function*() {
+      const read = yield* Effect.withConfigProvider(
+        BusConfig.streamLimits,
+        GlamConfig.provider(limits({ stream_max_msgs: -1, stream_max_bytes: 1, stream_replicas: 5 }))
+      )
+      expect([read.maxMsgs, read.maxBytes, read.replicas, read.maxMsgsPerSubject]).toStrictEqual([-1, 1, 5, 100_000])
+    }))
+})

@@ -104,6 +104,16 @@ export const defaultStreamLimits: StreamLimits = {
 
 const nats = <A>(config: Config.Config<A>) => Config.nested(config, "nats")
 
+// A NATS count or size limit: -1 is none; the server reads 0 as none too, which a key set to 0 does not mean.
+const streamLimit = (name: string, fallback: number) =>
+  nats(Config.integer(name)).pipe(
+    Config.validate({
+      message: "Expected -1 (no limit) or an integer of at least 1",
+      validation: (n) => n === -1 || n >= 1
+    }),
+    Config.withDefault(fallback)
+  )
+
 /**
  * The `nats.stream_*` settings, each defaulting to {@link defaultStreamLimits} in every environment.
  *
@@ -118,15 +128,20 @@ export const streamLimits: Config.Config<StreamLimits> = Config.all({
     Config.withDefault(defaultStreamLimits.storage)
   ),
   maxAge: nats(duration("stream_max_age", { zero: true })).pipe(Config.withDefault(defaultStreamLimits.maxAge)),
-  maxMsgsPerSubject: nats(Config.integer("stream_max_msgs_per_subject")).pipe(
-    Config.withDefault(defaultStreamLimits.maxMsgsPerSubject)
-  ),
-  maxMsgs: nats(Config.integer("stream_max_msgs")).pipe(Config.withDefault(defaultStreamLimits.maxMsgs)),
-  maxBytes: nats(Config.integer("stream_max_bytes")).pipe(Config.withDefault(defaultStreamLimits.maxBytes)),
+  maxMsgsPerSubject: streamLimit("stream_max_msgs_per_subject", defaultStreamLimits.maxMsgsPerSubject),
+  maxMsgs: streamLimit("stream_max_msgs", defaultStreamLimits.maxMsgs),
+  maxBytes: streamLimit("stream_max_bytes", defaultStreamLimits.maxBytes),
   duplicateWindow: nats(duration("stream_duplicate_window", { zero: true })).pipe(
     Config.withDefault(defaultStreamLimits.duplicateWindow)
   ),
-  replicas: nats(Config.integer("stream_replicas")).pipe(Config.withDefault(defaultStreamLimits.replicas))
+  // The server refuses more than 5 replicas, and reads 0 as 1.
+  replicas: nats(Config.integer("stream_replicas")).pipe(
+    Config.validate({
+      message: "Expected an integer from 1 to 5 (the most NATS keeps)",
+      validation: (n) => n >= 1 && n <= 5
+    }),
+    Config.withDefault(defaultStreamLimits.replicas)
+  )
 })
 
 /**
