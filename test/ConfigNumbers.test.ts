@@ -215,3 +215,16 @@ describe("Config: bounds of the NATS stream limits", () => {
       expect([read.maxMsgs, read.maxBytes, read.replicas, read.maxMsgsPerSubject]).toStrictEqual([-1, 1, 5, 100_000])
     }))
 })
+
+describe("Config: bounds of the MQTT payload size", () => {
+  it.effect("mqtt.max_payload_bytes is at most 268435455, the largest MQTT packet; a refusal names the key", () =>
+    Effect.gen(function*() {
+      const tree = (bytes: number) =>
+        GlamConfig.fromObject({ service: { name: "energy-service" }, mqtt: { max_payload_bytes: bytes } })
+      expect(yield* problem(tree(268_435_456), MqttConfig.config)).toBe(
+        "mqtt.max_payload_bytes: Expected an integer from 1 to 268435455 (the largest MQTT packet) " +
+          "(from the configuration object)"
+      )
+      expect((yield* read(tree(268_435_455), MqttConfig.config)).maxPayloadBytes).toBe(268_435_455)
+    }))
+})

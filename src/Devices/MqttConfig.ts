@@ -62,7 +62,10 @@ export interface MqttConfig {
    * included): keep it below `mqtt.publish_timeout`.
    */
   readonly resumeWait: Duration.Duration
-  /** `mqtt.max_payload_bytes`, default 262144: larger received payloads are refused undecoded. */
+  /**
+   * `mqtt.max_payload_bytes`, default 262144, at most 268435455 (MQTT's largest packet): larger received payloads
+   * are refused undecoded.
+   */
   readonly maxPayloadBytes: number
   /** `mqtt.max_payload_depth`, default 32: deeper JSON payloads are refused undecoded. */
   readonly maxPayloadDepth: number
@@ -78,6 +81,9 @@ const positive = (name: string, fallback: number) =>
     Config.validate({ message: "Expected an integer of at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(fallback)
   )
+
+// MQTT's largest packet (its Remaining Length, 256 MiB - 1): no payload is larger.
+const maxPacketBytes = 268_435_455
 
 /**
  * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
@@ -120,7 +126,13 @@ export const config: Config.Config<MqttConfig> = Config.all({
   maxQueued: positive("max_queued", 1000),
   handlerTimeout: mqtt(Config.withDefault(duration("handler_timeout", { max: maxTimer }), Duration.seconds(30))),
   resumeWait: mqtt(Config.withDefault(duration("resume_wait", { zero: true, max: maxTimer }), Duration.seconds(5))),
-  maxPayloadBytes: positive("max_payload_bytes", 256 * 1024),
+  maxPayloadBytes: mqtt(Config.integer("max_payload_bytes")).pipe(
+    Config.validate({
+      message: `Expected an integer from 1 to ${maxPacketBytes} (the largest MQTT packet)`,
+      validation: (n) => n >= 1 && n <= maxPacketBytes
+    }),
+    Config.withDefault(256 * 1024)
+  ),
   maxPayloadDepth: positive("max_payload_depth", 32),
   appEnv
 }).pipe(
