@@ -180,6 +180,28 @@ describe("Config.load: layering", () => {
       expect(loaded.tree.db_host).toBe("h")
     }))
 
+  it.effect("maps the sibling platforms' flat names: DATABASE_URL, REDIS_URL, JWT_SECRET_KEY; prefixed names win", () =>
+    Effect.gen(function*() {
+      const root = makeRoot({ shared, services: { "catalog-service": service } })
+      const flat = {
+        DATABASE_URL: "postgresql+asyncpg://app:pw@db:5432/appointments",
+        REDIS_URL: "redis://cache:6379/0",
+        JWT_SECRET_KEY: "k".repeat(32)
+      }
+      const loaded = yield* GlamConfig.load({ root, service: "catalog-service", env: flat, dotenv: false })
+      expect(loaded.tree.database).toMatchObject({ url: flat.DATABASE_URL })
+      expect(loaded.tree.redis).toMatchObject({ url: flat.REDIS_URL })
+      expect(loaded.tree.auth).toMatchObject({ secret: flat.JWT_SECRET_KEY })
+      expect(GlamConfig.originOf(loaded, ["database", "url"])).toEqual({ _tag: "Env", variable: "DATABASE_URL" })
+      const both = yield* GlamConfig.load({
+        root,
+        service: "catalog-service",
+        env: { ...flat, CATALOG_DATABASE__URL: "postgresql://app:pw@other:5432/catalog" },
+        dotenv: false
+      })
+      expect(both.tree.database).toMatchObject({ url: "postgresql://app:pw@other:5432/catalog" })
+    }))
+
   it.effect("ignores other prefixes, lower-cases names, nests on __, and skips names with an empty segment", () =>
     Effect.gen(function*() {
       const root = makeRoot({ services: { "catalog-service": "" } })

@@ -87,7 +87,8 @@ const DATABASE_FIELDS = [
 /**
  * The seed's flat names: `shared/database/config.py` (`<PREFIX>_DB_*`), the NATS client (`NATS_USER`,
  * `NATS_PASSWORD`), the README (`<PREFIX>_NATS_SERVERS`), the logger (`APP_ENV`, `LOG_LEVEL`) and the energy
- * platform's MQTT client (`MQTT_BROKER_HOST`, `MQTT_BROKER_PORT`), cache (`REDIS_URL`) and tokens (`JWT_SECRET_KEY`).
+ * platform's MQTT client (`MQTT_BROKER_HOST`, `MQTT_BROKER_PORT`), cache (`REDIS_URL`) and tokens (`JWT_SECRET_KEY`),
+ * and the healthcare platform's database (`DATABASE_URL`).
  *
  * @internal
  */
@@ -100,6 +101,7 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
   { variable: "NATS_PASSWORD", path: ["nats", "password"] },
   { variable: "MQTT_BROKER_HOST", path: ["mqtt", "broker_host"] },
   { variable: "MQTT_BROKER_PORT", path: ["mqtt", "broker_port"] },
+  { variable: "DATABASE_URL", path: ["database", "url"] },
   { variable: "REDIS_URL", path: ["redis", "url"] },
   { variable: "JWT_SECRET_KEY", path: ["auth", "secret"] },
   { variable: "APP_ENV", path: ["app_env"] },
