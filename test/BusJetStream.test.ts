@@ -268,6 +268,32 @@ describe.skipIf(!natsUp)("Bus on JetStream", () => {
       yield* withJsm(url, (jsm) => Promise.all([jsm.streams.delete(mutable.name), jsm.streams.delete(fixed.name)]))
     }))
 
+  it.scopedLive("a stream whose subjects another stream holds is not made, and the error names that stream", () =>
+    Effect.gen(function*() {
+      // The fleet's stream over the subjects, under another name (a healthcare stream `APPOINTMENTS` over
+      // `appointment.>`), and a service declaring its own over part of them.
+      const domain = `busovl${run}`
+      const fleet = `FLEET_${run}`.toUpperCase()
+      const declared = Streams.make(`BUSOVL_${run}`.toUpperCase(), { subjects: [`${domain}.scheduled.>`] })
+      yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(fleet)).pipe(Effect.ignore))
+      yield* withJsm(url, (jsm) => jsm.streams.add({ name: fleet, subjects: [`${domain}.>`] }))
+      const error = yield* withJsm(
+        url,
+        (jsm) =>
+          Effect.runPromise(Effect.flip(JetStreamSetup.ensureStreams(jsm, [declared], {
+            limits: BusConfig.defaultStreamLimits,
+            update: false
+          })))
+      )
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain(`Cannot create stream ${declared.name}`)
+      expect(error.message).toContain(`stream ${fleet} holds ${domain}.scheduled.>`)
+      expect(error.message).toContain(`Streams.make("${fleet}"`)
+      expect(error.retryable).toBe(false)
+      const names = yield* withJsm(url, (jsm) => jsm.streams.names().next())
+      expect(names).not.toContain(declared.name)
+    }))
+
   it.scopedLive("a publish whose outcome is unknown (no responders: the stream is not there yet) is retried until it is stored once", () =>
     Effect.gen(function*() {
       const stream = Streams.make(`BUSRETRY_${run}`.toUpperCase(), { domain: `busretry${run}` })

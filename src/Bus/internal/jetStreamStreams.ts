@@ -105,21 +105,47 @@ const streamError = (message: string, stream: string, retryable: boolean, cause?
     ...(cause !== undefined ? { cause } : {})
   })
 
+// The answer to creating a stream some of whose subjects another stream of the account holds (err_code 10065).
+const isSubjectOverlap = (e: unknown) =>
+  e instanceof JetStreamApiError && (e.code === 10065 || /subjects overlap/i.test(e.message))
+
+/**
+ * What holds the subjects of `definition` when creating it overlapped another stream: `stream X holds s` for each
+ * subject the server names a stream for, and how to declare that stream instead; empty when none is found.
+ */
+const overlapOwners = async (jsm: JetStreamManager, definition: Streams.StreamDefinition): Promise<string> => {
+  const owners = await Promise.all(definition.subjects.map(async (subject) => {
+    const names = await jsm.streams.names(subject).next().catch(() => [] as Array<string>)
+    return names.filter((name) => name !== definition.name).map((name) => ({ name, subject }))
+  }))
+  const found = owners.flat()
+  if (found.length === 0) return ""
+  const first = found[0]!.name
+  return `: ${found.map((o) => `stream ${o.name} holds ${o.subject}`).join(", ")}; declare that stream instead ` +
+    `(Streams.make("${first}", { subjects: [...] }), its subjects as the server has them), or choose subjects no ` +
+    "stream holds"
+}
+
 const create = (
   jsm: JetStreamManager,
   definition: Streams.StreamDefinition,
   wanted: Partial<StreamConfig>
 ): Effect.Effect<StreamReport, MessageBusError> =>
-  Effect.tryPromise({
-    try: () => jsm.streams.add({ ...wanted, name: definition.name }),
-    catch: (e) =>
-      streamError(
-        `Cannot create stream ${definition.name} (${definition.subjects.join(", ")}): ${errorText(e)}`,
-        definition.name,
-        false,
-        e
+  Effect.tryPromise({ try: () => jsm.streams.add({ ...wanted, name: definition.name }), catch: (e) => e }).pipe(
+    Effect.catchAll((e) =>
+      Effect.flatMap(
+        isSubjectOverlap(e) ? Effect.promise(() => overlapOwners(jsm, definition)) : Effect.succeed(""),
+        (owners) =>
+          Effect.fail(streamError(
+            `Cannot create stream ${definition.name} (${definition.subjects.join(", ")}): ${errorText(e)}${owners}`,
+            definition.name,
+            false,
+            e
+          ))
       )
-  }).pipe(Effect.as({ stream: definition.name, action: "created", changes: [] } satisfies StreamReport))
+    ),
+    Effect.as({ stream: definition.name, action: "created", changes: [] } satisfies StreamReport)
+  )
 
 /** Updates what NATS allows to change; a conflict when it refuses, or when an immutable setting differs. */
 const update = (
