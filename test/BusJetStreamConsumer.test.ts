@@ -285,9 +285,14 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the dead-letter stream, on 
           publishRetryBudget: Duration.minutes(10)
         })))
         const durable = "dlqslow"
-        // The dead letter's write is held up: `DLQ` is gone and a subscriber that never answers listens on its
-        // subject, so every attempt times out (an unknown outcome, retried) until the subscriber leaves.
-        yield* withJsm((jsm) => jsm.streams.delete(DeadLetter.stream.name), server.url)
+        // The dead letter's write is held up: `DLQ` holds other subjects than its own and a subscriber that never
+        // answers listens on the record's subject, so every attempt times out (an unknown outcome; the stream's
+        // look-up after a timeout finds `DLQ` there, and a stream found is never changed), retried until the
+        // subscriber leaves and `DLQ` takes the subject again.
+        yield* withJsm(async (jsm) => {
+          await jsm.streams.delete(DeadLetter.stream.name)
+          await jsm.streams.add({ name: DeadLetter.stream.name, subjects: ["dlqheld.>"] })
+        }, server.url)
         const nc = yield* Effect.acquireRelease(
           Effect.promise(() => connect({ servers: server.url })),
           (c) => Effect.promise(() => c.close())
@@ -319,12 +324,13 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the dead-letter stream, on 
         expect(held.num_redelivered).toBe(0)
         expect(held.delivered.consumer_seq).toBe(1)
         expect(handled).toBe(1)
-        // The subscriber leaves: the next attempt finds no stream, `DLQ` is made again and the record written.
+        // The subscriber leaves and `DLQ` takes its subjects again: the next attempt writes the record.
         silent.unsubscribe()
+        yield* withJsm((jsm) => jsm.streams.update(DeadLetter.stream.name, { subjects: ["dlq.>"] }), server.url)
         const records = yield* eventually(
           Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx), Effect.orElseSucceed(() => [])),
           (letters) => letters.length > 0,
-          "the dead letter in the stream made again"
+          "the dead letter written"
         )
         expect(records.map((r) => r.consumer)).toEqual([durable])
         yield* eventually(

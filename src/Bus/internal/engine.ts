@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -182,6 +182,21 @@ export interface AdvisoryDelivery {
   /** Extends the ack wait of a kept advisory still being handled. */
   working(): void
 }
+
+/**
+ * An advisory only heard as it was sent (nothing keeps it): done once handled, never given again.
+ *
+ * @internal
+ */
+export const heardAdvisory = (advisory: MaxDeliveriesAdvisory): AdvisoryDelivery => ({
+  advisory,
+  kept: false,
+  ackWait: Duration.zero,
+  attempt: 1,
+  done: () => {},
+  retry: () => {},
+  working: () => {}
+})
 
 /** @internal */
 export interface Engine {

@@ -26,7 +26,7 @@ import type { MessageBusError } from "../../Errors/Errors.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
 import type { StreamLimits } from "../BusConfig.js"
 import { busError } from "./busError.js"
-import type { AdvisoryDelivery, ConsumerSpec, MaxDeliveriesAdvisory } from "./engine.js"
+import { type AdvisoryDelivery, type ConsumerSpec, heardAdvisory, type MaxDeliveriesAdvisory } from "./engine.js"
 import { fromIterable } from "./jetStreamConnection.js"
 import { errorMessage, isNotFound, isStreamNotFound } from "./jetStreamFailures.js"
 import { ensureStream } from "./jetStreamStreams.js"
@@ -134,17 +134,7 @@ export const heardMaxDeliveries = (
     Effect.map((sub) =>
       fromIterable<Msg, never>(Effect.succeed(sub), () => sub.unsubscribe(), (e) => {
         throw e
-      }).pipe(Stream.filterMap((msg) =>
-        Option.map(parseMaxDeliveries(spec, msg.data), (advisory): AdvisoryDelivery => ({
-          advisory,
-          kept: false,
-          ackWait: Duration.zero,
-          attempt: 1,
-          done: () => {},
-          retry: () => {},
-          working: () => {}
-        }))
-      ))
+      }).pipe(Stream.filterMap((msg) => Option.map(parseMaxDeliveries(spec, msg.data), heardAdvisory)))
     )
   )
 

@@ -14,10 +14,10 @@ import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
 import { busError } from "./busError.js"
 import {
-  type AdvisoryDelivery,
   awaitSpace,
   type Engine,
   type Headers,
+  heardAdvisory,
   type MaxDeliveriesAdvisory,
   type PublishFailure,
   type RawAck,
@@ -114,15 +114,7 @@ const maxDeliveries = (state: MemoryState): Engine["maxDeliveries"] => (spec) =>
     Effect.map((queue) =>
       Stream.fromQueue(queue).pipe(
         Stream.filter((a) => a.stream === spec.stream && a.consumer === spec.durable),
-        Stream.map((advisory): AdvisoryDelivery => ({
-          advisory,
-          kept: false,
-          ackWait: Duration.zero,
-          attempt: 1,
-          done: () => {},
-          retry: () => {},
-          working: () => {}
-        }))
+        Stream.map(heardAdvisory)
       )
     )
   )
