@@ -110,13 +110,28 @@ const keptInProgress = <A, E>(
           withMessageLog(log)
         )
   )
-  // Interruptible where the message is concluded (uninterruptibly): it ends with the write.
-  const extending = Effect.interruptible(Effect.zipRight(
-    Effect.repeat(working, Schedule.spaced(Duration.times(spec.ackWait, 0.3))),
-    Effect.never
-  ))
-  return Effect.raceFirst(effect, extending)
+  return extendingWhile(working, spec.ackWait, effect)
 }
+
+/**
+ * Runs `effect` while `extend` (a message's or an advisory's `working`) runs at once and every 0.3 x `ackWait`, as
+ * for a running handler; the extending ends with `effect` (it is interruptible where a message is concluded
+ * uninterruptibly).
+ *
+ * @internal
+ */
+export const extendingWhile = <A, E>(
+  extend: Effect.Effect<void>,
+  ackWait: Duration.Duration,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.raceFirst(
+    effect,
+    Effect.interruptible(Effect.zipRight(
+      Effect.repeat(extend, Schedule.spaced(Duration.times(ackWait, 0.3))),
+      Effect.never
+    ))
+  )
 
 /**
  * Carries out a `DeadLetter` verdict: `DeadLettered` once written (the message kept in progress while it is), else

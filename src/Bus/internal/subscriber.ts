@@ -333,16 +333,7 @@ const makeWorkers = <R>(
  */
 const keptWorking = <A, E>(delivery: AdvisoryDelivery, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   delivery.kept
-    ? Effect.raceFirst(
-      effect,
-      Effect.interruptible(Effect.zipRight(
-        Effect.repeat(
-          Effect.ignore(Effect.try(() => delivery.working())),
-          Schedule.spaced(Duration.times(delivery.ackWait, 0.3))
-        ),
-        Effect.never
-      ))
-    )
+    ? DeadLettering.extendingWhile(Effect.ignore(Effect.try(() => delivery.working())), delivery.ackWait, effect)
     : effect
 
 /**
