@@ -5,8 +5,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import bcrypt from "bcryptjs"
 import { Cause, Effect, Exit, Option, Redacted } from "effect"
+import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as Password from "../src/Http/Password.js"
+import { toolAvailable, toolPath } from "./support/tools.js"
 
 /** The `InvalidPasswordHash` message a verification fails with, `"ok:<result>"` when it succeeds, or "defect". */
 const outcome = (password: string, stored: string) =>
@@ -155,4 +157,69 @@ describe("Password.verify of passlib hashes", () => {
       }),
     120_000
   )
+})
+
+/** Whether Python's standard library reads `stored` as passlib's pbkdf2_sha256 does, with `password`. */
+const pythonVerifies = (password: string, stored: string): boolean => {
+  const script = [
+    "import base64, hashlib, hmac, sys",
+    "_, scheme, rounds, salt, checksum = sys.argv[2].split('$')",
+    "ab64 = lambda s: base64.b64decode(s.replace('.', '+') + '=' * (-len(s) % 4))",
+    "key = hashlib.pbkdf2_hmac('sha256', sys.argv[1].encode('utf-8'), ab64(salt), int(rounds), 32)",
+    "print(scheme == 'pbkdf2-sha256' and hmac.compare_digest(key, ab64(checksum)))"
+  ].join("\n")
+  const out = spawnSync(toolPath("python3"), ["-c", script, password, stored], { encoding: "utf8" })
+  return out.stdout.trim() === "True"
+}
+
+describe("Password.hash as passlib's pbkdf2_sha256", () => {
+  it.effect(
+    "writes $pbkdf2-sha256$<rounds>$<salt>$<hash> that verifies here, as given (no normalization)",
+    () =>
+      Effect.gen(function*() {
+        const stored = yield* Password.hash("pässwörd", Password.pbkdf2Sha256Params)
+        expect(stored).toMatch(/^\$pbkdf2-sha256\$600000\$[./A-Za-z0-9]{22}\$[./A-Za-z0-9]{43}$/)
+        expect(yield* Password.verify("pässwörd", stored)).toBe(true)
+        expect(yield* Password.verify(Redacted.make("pässwörd"), stored)).toBe(true)
+        expect(yield* Password.verify("pässwörd".normalize("NFD"), stored)).toBe(false)
+        expect(yield* Password.verify("password", stored)).toBe(false)
+        // A fresh salt each time.
+        expect(yield* Password.hash("pässwörd", Password.pbkdf2Sha256Params)).not.toBe(stored)
+      }),
+    60_000
+  )
+
+  it.effect.skipIf(!toolAvailable("python3"))(
+    "Python's PBKDF2 with passlib's adapted base64 reads what it writes",
+    () =>
+      Effect.gen(function*() {
+        for (const password of ["password", "\u0399\u03c9\u03b1\u03bd\u03bd\u03b7\u03c2", "a+b/c.d"]) {
+          const stored = yield* Password.hash(password, { scheme: "pbkdf2-sha256", rounds: 1212 })
+          expect(pythonVerifies(password, stored), stored).toBe(true)
+          expect(pythonVerifies(`${password}x`, stored)).toBe(false)
+        }
+        // The check itself reads passlib's own vectors.
+        for (const [password, stored] of passlibPbkdf2) expect(pythonVerifies(password, stored)).toBe(true)
+      })
+  )
+
+  it.effect("needsRehash follows the scheme and rounds asked for; rounds out of bounds are a programming error", () =>
+    Effect.gen(function*() {
+      const params = { scheme: "pbkdf2-sha256", rounds: 1000 } as const
+      const pbkdf2 = yield* Password.hash("pw", params)
+      const scrypt = yield* Password.hash("pw", { logN: 10, r: 8, p: 1, keyLength: 32 })
+      expect(Password.needsRehash(pbkdf2, params)).toBe(false)
+      expect(Password.needsRehash(pbkdf2, { ...params, rounds: 2000 })).toBe(true)
+      expect(Password.needsRehash(pbkdf2)).toBe(true)
+      expect(Password.needsRehash(scrypt, params)).toBe(true)
+      expect(Password.needsRehash(passlibBcrypt[0]![1], params)).toBe(true)
+      expect(Password.needsRehash("$pbkdf2-sha256$1000$x$y", params)).toBe(true)
+      for (const rounds of [0, 2_000_001, 1.5, Number.NaN]) {
+        const exit = yield* Effect.exit(Password.hash("pw", { scheme: "pbkdf2-sha256", rounds }))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause), String(rounds)).toBe(true)
+        expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause)), String(rounds)).toContain(
+          "pbkdf2-sha256 rounds"
+        )
+      }
+    }))
 })

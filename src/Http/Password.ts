@@ -36,6 +36,30 @@ export interface Params {
 export const defaultParams: Params = { logN: 17, r: 8, p: 1, keyLength: 32 }
 
 /**
+ * A hash as passlib's `pbkdf2_sha256` writes it (`$pbkdf2-sha256$<rounds>$<salt>$<hash>`), for a users table the
+ * Python services verify with passlib too: they cannot read the toolkit's `$scrypt$` strings. `rounds` within
+ * {@link bounds} (`pbkdf2Rounds`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Pbkdf2Sha256Params {
+  readonly scheme: "pbkdf2-sha256"
+  readonly rounds: number
+}
+
+/**
+ * OWASP's PBKDF2-HMAC-SHA256 recommendation, 600,000 rounds (passlib's own default is 29,000).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const pbkdf2Sha256Params: Pbkdf2Sha256Params = { scheme: "pbkdf2-sha256", rounds: 600_000 }
+
+const isPbkdf2 = (params: Params | Pbkdf2Sha256Params): params is Pbkdf2Sha256Params =>
+  "scheme" in params && params.scheme === "pbkdf2-sha256"
+
+/**
  * A stored hash this module cannot read or use: unknown scheme or version, malformed, parameters outside
  * {@link bounds}, or parameters scrypt refuses.
  *
@@ -138,8 +162,10 @@ const text = (password: string | Redacted.Redacted<string>) =>
   Redacted.isRedacted(password) ? Redacted.value(password) : password
 
 /**
- * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop). Parameters
- * outside {@link bounds} are a programming error: the effect dies with an `IllegalArgumentException`.
+ * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop): scrypt with
+ * `params`, or, given {@link Pbkdf2Sha256Params}, a passlib `$pbkdf2-sha256$` string the Python services verify (the
+ * password's UTF-8 as given, as passlib takes it). Parameters outside {@link bounds} are a programming error: the
+ * effect dies with an `IllegalArgumentException`.
  *
  * @example
  * ```ts
@@ -160,9 +186,15 @@ const text = (password: string | Redacted.Redacted<string>) =>
  */
 export const hash = (
   password: string | Redacted.Redacted<string>,
-  params: Params = defaultParams
+  params: Params | Pbkdf2Sha256Params = defaultParams
 ): Effect.Effect<string> =>
   Effect.suspend(() => {
+    if (isPbkdf2(params)) {
+      const rounds = within("pbkdf2-sha256 rounds", params.rounds, bounds.pbkdf2Rounds)
+      return rounds === undefined
+        ? Passlib.hashPbkdf2(text(password), params.rounds)
+        : Effect.die(new Cause.IllegalArgumentException(`Password.hash parameters are out of bounds: ${rounds}`))
+    }
     const problem = paramsProblem(params, saltBytes)
     if (problem !== undefined) {
       return Effect.die(new Cause.IllegalArgumentException(`Password.hash parameters are out of bounds: ${problem}`))
@@ -206,14 +238,19 @@ export const verify = (
 
 /**
  * Whether `stored` should be replaced by a new {@link hash} after the next successful verification: it was made
- * with other parameters than `params`, or with another scheme (a passlib bcrypt or PBKDF2 hash: the service hashes
- * with scrypt). An unreadable or unusable stored string also answers `true` (its {@link verify} fails with
- * {@link InvalidPasswordHash}, so the account needs a new hash, e.g. through a password reset).
+ * with other parameters than `params`, or with another scheme than theirs (scrypt for {@link Params}, passlib's
+ * PBKDF2-SHA256 for {@link Pbkdf2Sha256Params}: a passlib bcrypt hash always). An unreadable or unusable stored
+ * string also answers `true` (its {@link verify} fails with {@link InvalidPasswordHash}, so the account needs a new
+ * hash, e.g. through a password reset).
  *
  * @since 0.2.0
  * @category hashing
  */
-export const needsRehash = (stored: string, params: Params = defaultParams): boolean => {
+export const needsRehash = (stored: string, params: Params | Pbkdf2Sha256Params = defaultParams): boolean => {
+  if (isPbkdf2(params)) {
+    const rounds = Passlib.pbkdf2Rounds(stored)
+    return rounds !== params.rounds || Passlib.readPasslib(stored, "pbkdf2-sha256")._tag === "Unusable"
+  }
   const parsed = parse(stored)
   return parsed instanceof InvalidPasswordHash || parsed.params.logN !== params.logN || parsed.params.r !== params.r ||
     parsed.params.p !== params.p || parsed.params.keyLength !== params.keyLength

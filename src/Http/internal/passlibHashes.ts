@@ -33,7 +33,36 @@ const pbkdf2Pattern = /^\$pbkdf2-sha256\$([1-9]\d{0,9})\$([./A-Za-z0-9]*)\$([./A
 const ab64 = (text: string): Buffer | undefined =>
   text.length % 4 === 1 ? undefined : Buffer.from(text.replaceAll(".", "+"), "base64")
 
+/** passlib's adapted base64 of `bytes`. */
+const toAb64 = (bytes: Buffer): string => bytes.toString("base64").replace(/=+$/, "").replaceAll("+", ".")
+
 const equal = (a: Buffer, b: Buffer) => a.length === b.length && crypto.timingSafeEqual(a, b)
+
+/**
+ * A `$pbkdf2-sha256$<rounds>$<salt>$<hash>` string of `password` as passlib's `pbkdf2_sha256` writes it: a fresh
+ * 16-byte salt, a 32-byte key, passlib's adapted base64, the password's UTF-8 as given (derived on libuv's thread
+ * pool). `rounds` is within {@link passlibBounds} (the caller checks).
+ *
+ * @internal
+ */
+export const hashPbkdf2 = (password: string, rounds: number): Effect.Effect<string> =>
+  Effect.async<string>((resume) => {
+    const salt = crypto.randomBytes(16)
+    crypto.pbkdf2(Buffer.from(password, "utf8"), salt, rounds, 32, "sha256", (error, key) =>
+      error === null
+        ? resume(Effect.succeed(`$pbkdf2-sha256$${rounds}$${toAb64(salt)}$${toAb64(key)}`))
+        : resume(Effect.die(error)))
+  })
+
+/**
+ * The rounds of a well-formed `$pbkdf2-sha256$` string (its key of 32 bytes, as passlib writes it), or `undefined`.
+ *
+ * @internal
+ */
+export const pbkdf2Rounds = (stored: string): number | undefined => {
+  const m = pbkdf2Pattern.exec(stored)
+  return m === null ? undefined : Number(m[1])
+}
 
 /** The reason a stored passlib string cannot be used, or the check of a password against it. */
 export type PasslibReading =
