@@ -5,7 +5,7 @@
 import { expect, it } from "@effect/vitest"
 import type { NatsConnectionImpl } from "@nats-io/nats-core/internal"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Duration, Effect, Fiber, Option, Schema } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import { describe } from "vitest"
 import * as CoreNats from "../src/Bus/CoreNats.js"
 import * as NatsCoreTransport from "../src/Bus/internal/natsCoreTransport.js"
@@ -40,6 +40,34 @@ const serverMaxPayload = Effect.promise(async () => {
 
 describe.skipIf(!natsUp)("nats", () => {
   coreConformance({ name: "nats", layer: natsLayer })
+
+  it.scopedLive("layerConfig connects from the nats section, and service.name and service.version", () =>
+    Effect.gen(function*() {
+      const prefix = `coreconf${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+      const stream = Streams.make(prefix.toUpperCase(), { domain: prefix })
+      const Said = EventDefinition.event(`${prefix}.said`, Schema.Struct({ text: Schema.String }), { stream })
+      const received = yield* Deferred.make<CoreNats.CoreReceived<{ readonly text: string }>>()
+      yield* CoreNats.subscribe(Said, {}, (event) => Deferred.succeed(received, event))
+      yield* CoreNats.publish(Said, { text: "hi" })
+      const event = yield* Deferred.await(received)
+      expect(event.payload).toStrictEqual({ text: "hi" })
+      expect(event.envelope.metadata).toMatchObject({ source_service: "clinic-service", version: "2.3.4" })
+    }).pipe(
+      Effect.provide(CoreNats.layerConfig()),
+      Effect.withConfigProvider(ConfigProvider.fromJson({
+        service: { name: "clinic-service", version: "2.3.4" },
+        nats: { servers: [url] }
+      }))
+    ))
+
+  it.effect("layerConfig fails with the ConfigError of a bad nats section, naming the key", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(CoreNats.layerConfig())))
+      expect(String(error)).toContain("nats.servers")
+    }).pipe(Effect.withConfigProvider(ConfigProvider.fromJson({
+      service: { name: "clinic-service" },
+      nats: { servers: ["http://127.0.0.1:4222"] }
+    }))))
 
   it.scopedLive("a reply over the server's max_payload is answered with an error, and the responder goes on", () =>
     Effect.gen(function*() {

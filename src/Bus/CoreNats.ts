@@ -15,6 +15,8 @@
  *
  * @since 0.2.0
  */
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,6 +32,7 @@ import type {
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
 import type * as EventDefinition from "../Events/Events.js"
 import type { PublishOptions } from "./Bus.js"
+import * as BusConfig from "./BusConfig.js"
 import * as internal from "./internal/coreNats.js"
 import * as memoryTransport from "./internal/memoryCoreTransport.js"
 import * as JetStream from "./JetStream.js"
@@ -224,6 +227,32 @@ export const layer = (options: CoreNatsOptions): Layer.Layer<CoreNats, MessageBu
         (natsTransport) => internal.make(natsTransport.make(nc), options)
       ))
   )
+
+/**
+ * Core NATS on its own connection, configured from the `nats` section as the Bus is (`nats.servers`, `nats.user`,
+ * `nats.password` or `nats.token`, `nats.connect_timeout`, `nats.drain_timeout`, `nats.max_event_depth`) and
+ * `service.name` and `service.version` (see `BusConfig.config`): for a service of a fleet on core NATS, next to the
+ * Bus or without it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CoreNats } from "@glam/shared/Bus"
+ * import { Events } from "@glam/shared"
+ *
+ * declare const AppointmentScheduled: Events.EventDefinition<{ readonly appointment_id: string }>
+ *
+ * const program = CoreNats.publish(AppointmentScheduled, { appointment_id: "a-1" }).pipe(
+ *   Effect.provide(CoreNats.layerConfig())
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<BusConfig.BusConfig> = BusConfig.config
+): Layer.Layer<CoreNats, MessageBusError | ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(config, layer))
 
 /**
  * Core NATS within the process: the same routing (wildcards, queue groups, request/reply, no responders), for
