@@ -83,19 +83,10 @@ export const makeApiValidator: Effect.Effect<ApiValidator, never, HttpApi.Api> =
       const { endpoint, params } = found
       // As the route reads them (`Routes.readingAsFastApi`): the last value of a repeated parameter, unless a list,
       // and a list of one where the payload read from the query takes a list.
-      const byPayload = Routes.payloadFromQuery(endpoint)[0]
-      const queryAst = Option.isSome(endpoint.urlParamsSchema)
-        ? byPayload !== undefined
-          ? Schema.Union(endpoint.urlParamsSchema.value, byPayload).ast
-          : endpoint.urlParamsSchema.value.ast
-        : byPayload?.ast
-      const searchParams = queryAst === undefined
+      const reading = Routes.queryReading(endpoint)
+      const searchParams = reading === undefined
         ? found.searchParams
-        : Routes.endpointQuery(
-          found.searchParams,
-          queryAst,
-          byPayload === undefined ? undefined : Routes.listKeys(byPayload.ast)
-        )
+        : Routes.endpointQuery(found.searchParams, reading.query, reading.payloadLists)
       const payload = Option.isSome(endpoint.payloadSchema) ? yield* payloadOf(request, searchParams) : skipped
       if (payload._tag === "Unreadable") return payload.failure
       const issues: Array<ValidationIssue> = []

@@ -178,10 +178,8 @@ export const lastValues = (
 /**
  * Whether the schema of a query takes a list at a key, asked of a set of the names its structs give a list when no
  * index signature could take one: one lookup per parameter.
- *
- * @internal
  */
-export const listKeys = (ast: AST.AST): (key: string) => boolean => {
+const listKeys = (ast: AST.AST): (key: string) => boolean => {
   const named = new Set<string>()
   const seen = new Set<AST.AST>()
   let indexed = false
@@ -211,10 +209,8 @@ export const listKeys = (ast: AST.AST): (key: string) => boolean => {
 /**
  * The query parameters with each one given once made a list of one where `isList` says the schema takes a list
  * (`?tag=a` read as `["a"]`, as FastAPI's `list[str] = Query()` reads it); `params` itself when there is none.
- *
- * @internal
  */
-export const listsOfOne = (
+const listsOfOne = (
   params: Readonly<Record<string, string | Array<string>>>,
   isList: (key: string) => boolean
 ): Readonly<Record<string, string | Array<string>>> => {
@@ -244,18 +240,31 @@ export const endpointQuery = (
   return payloadLists === undefined ? last : listsOfOne(last, payloadLists)
 }
 
-/** The schema a query is decoded with on `endpoint`: its `urlParams`, and its payload when its method has no body. */
-const querySchemas = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps): ReadonlyArray<AST.AST> => [
-  ...Option.toArray(endpoint.urlParamsSchema).map((schema) => schema.ast),
-  ...payloadFromQuery(endpoint).map((schema) => schema.ast)
-]
-
 /**
- * The payload schema of `endpoint` when the platform decodes its payload from the query (a method without a body).
+ * How `endpoint` reads its query ({@link endpointQuery}): the schema it is decoded with (its `urlParams`, and its
+ * payload when its method has no body: they read the same parameters, and a key is a list when one of them takes a
+ * list there), and the keys its payload takes as lists; `undefined` when it reads no query.
  *
  * @internal
  */
-export const payloadFromQuery = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps) =>
+export const queryReading = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps): {
+  readonly query: AST.AST
+  readonly payloadLists: ((key: string) => boolean) | undefined
+} | undefined => {
+  const payload = payloadFromQuery(endpoint)[0]
+  const asts = [...Option.toArray(endpoint.urlParamsSchema), ...(payload === undefined ? [] : [payload])]
+    .map((schema) => schema.ast)
+  if (asts.length === 0) return undefined
+  return {
+    query: asts.length === 1 ? asts[0]! : Schema.Union(...asts.map((ast) => Schema.make(ast))).ast,
+    payloadLists: payload === undefined ? undefined : listKeys(payload.ast)
+  }
+}
+
+/**
+ * The payload schema of `endpoint` when the platform decodes its payload from the query (a method without a body).
+ */
+const payloadFromQuery = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps) =>
   HttpMethod.hasBody(endpoint.method) ? [] : Option.toArray(endpoint.payloadSchema)
 
 /**
@@ -332,20 +341,11 @@ export const readingAsFastApi = (
     for (const one of Object.values(group.endpoints)) {
       const endpoint = one as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps
       const key = `${endpoint.method} ${endpoint.path}`
-      const asts = querySchemas(endpoint)
-      // The payload of a method without a body and the urlParams read the same parameters: a key is a list when one
-      // of them takes a list there.
-      const query = asts.length === 0
-        ? undefined
-        : asts.length === 1
-        ? asts[0]!
-        : Schema.Union(...asts.map((ast) => Schema.make(ast))).ast
-      const payload = payloadFromQuery(endpoint)[0]
-      const payloadLists = payload === undefined ? undefined : listKeys(payload.ast)
+      const reading = queryReading(endpoint)
       const jsonBody = HttpMethod.hasBody(endpoint.method) && Option.isSome(endpoint.payloadSchema)
-      if (query === undefined && !jsonBody) continue
+      if (reading === undefined && !jsonBody) continue
       wrappers.set(key, (handler) => {
-        const read = query === undefined ? handler : withQuery(handler, query, payloadLists)
+        const read = reading === undefined ? handler : withQuery(handler, reading.query, reading.payloadLists)
         return jsonBody ? withJsonPayload(read) : read
       })
     }
