@@ -71,10 +71,12 @@ export type ClaimValue =
 
 /**
  * Who a token is for. `userId` is written as `sub` and `user_id`; `JwtAuth` refuses a token whose subject is empty.
- * `claims` are added as they are (they cannot replace the registered ones); they are JSON values
- * ({@link ClaimValue}). A claim that is not one, from a caller the type does not reach (JavaScript, a cast), or a
- * number that is not finite, makes issuing die with a defect naming the claim's path (`claims.meta.amount is a
- * bigint`), never its value.
+ * `claims` are added as they are (they cannot replace the registered ones); they are JSON values ({@link ClaimValue}).
+ * `JwtAuth` reads the claims `role`, `roles`, `permissions`, `scope` and `merchant_id` as the principal's
+ * authorization: the typed fields, when set, replace the claims of those names, and a claim of one of those names
+ * grants what it says when its field is unset, so `claims` holds what the service decided, never a request's input. A
+ * claim that is not a `ClaimValue`, from a caller the type does not reach (JavaScript, a cast), or a number that is not
+ * finite, makes issuing die with a defect naming the claim's path (`claims.meta.amount is a bigint`), never its value.
  *
  * @since 0.2.0
  * @category models
