@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import bcrypt from "bcryptjs"
-import { Cause, Effect, Exit, Option, Redacted } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Redacted, Schedule } from "effect"
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
+import * as BcryptThreads from "../src/Http/internal/bcryptThreads.js"
 import * as Password from "../src/Http/Password.js"
 import { toolAvailable, toolPath } from "./support/tools.js"
 
@@ -141,6 +142,50 @@ describe("Password.verify of passlib hashes", () => {
         for (const [index, [, reason]] of unusable.entries()) {
           expect(outcomes[index]!.text, unusable[index]![0]).toContain(reason)
         }
+      }),
+    120_000
+  )
+
+  it.effect(
+    "bcrypt verifies off the event loop: the loop turns freely while a cost-11 hash is checked on a worker thread",
+    () =>
+      Effect.gen(function*() {
+        const stored = bcrypt.hashSync("pw", 11)
+        let turns = 0
+        let done = false
+        const spin = () => {
+          if (done) return
+          turns++
+          setImmediate(spin)
+        }
+        setImmediate(spin)
+        const verified = yield* Password.verify("pw", stored)
+        done = true
+        expect(verified).toBe(true)
+        // On the main thread bcryptjs yields once per 100 ms slice: a handful of turns for the whole check.
+        expect(turns).toBeGreaterThan(100)
+        expect(BcryptThreads.poolState()).toMatchObject({ unavailable: false })
+        expect(BcryptThreads.poolState().threads).toBeGreaterThanOrEqual(1)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a bcrypt check whose worker ends before answering finishes on the main thread",
+    () =>
+      Effect.gen(function*() {
+        const stored = bcrypt.hashSync("pw", 12)
+        const checks = yield* Effect.fork(
+          Effect.all([Password.verify("pw", stored), Password.verify("px", stored)], { concurrency: 2 })
+        )
+        yield* Effect.repeat(Effect.sync(() => BcryptThreads.poolState().inFlight), {
+          until: (n) => n > 0,
+          schedule: Schedule.spaced("5 millis")
+        })
+        yield* BcryptThreads.stopThreads
+        expect(yield* Fiber.join(checks)).toEqual([true, false])
+        expect(yield* Password.verify("pw", stored)).toBe(true)
+        expect(BcryptThreads.poolState().threads).toBeGreaterThanOrEqual(1)
       }),
     120_000
   )

@@ -210,7 +210,8 @@ export const hash = (
  * Whether `password` matches `stored`, compared in constant time. `stored` is one of this module's `$scrypt$`
  * hashes or one passlib stores: bcrypt (`$2a$`, `$2b$`, `$2y$`; the first 72 bytes of the password count, as in
  * bcrypt everywhere, and a password holding a NUL never matches, as passlib refuses it) or `$pbkdf2-sha256$`.
- * Those take the password's UTF-8 as given, as passlib does; scrypt takes its NFC form. A stored string this module
+ * Those take the password's UTF-8 as given, as passlib does; scrypt takes its NFC form. scrypt and PBKDF2 run on
+ * libuv's thread pool, bcrypt on worker threads: a check never holds the event loop. A stored string this module
  * cannot read or use (malformed, another scheme or version, a cost outside {@link bounds}, or refused by the
  * algorithm) fails with {@link InvalidPasswordHash}, whose message names the problem and never carries the hash or
  * the password.

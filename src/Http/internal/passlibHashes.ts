@@ -1,13 +1,14 @@
 /**
- * Verification of the password hashes the Python services store with passlib: bcrypt (`$2a$`, `$2b$`, `$2y$`,
- * through `bcryptjs`) and `$pbkdf2-sha256$` (`node:crypto`). The password is the UTF-8 of its text as given (passlib
- * neither normalizes it nor takes a NUL in a bcrypt password); the cost a stored string asks for is bounded, so an
- * unusable row costs nothing and a hostile one cannot stall the service.
+ * Verification of the password hashes the Python services store with passlib: bcrypt (`$2a$`, `$2b$`, `$2y$`, through
+ * `bcryptjs` on worker threads) and `$pbkdf2-sha256$` (`node:crypto`). The password is the UTF-8 of its text as given
+ * (passlib neither normalizes it nor takes a NUL in a bcrypt password); the cost a stored string asks for is bounded,
+ * so an unusable row costs nothing and a hostile one cannot stall the service.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
+import * as BcryptThreads from "./bcryptThreads.js"
 
 /**
  * The cost a stored passlib hash may ask for (inclusive): a bcrypt cost of 4..15 (2^cost rounds; passlib's default
@@ -85,18 +86,11 @@ const readBcrypt = (stored: string): PasslibReading => {
     // bcrypt ignores still verifies. A NUL never reaches bcrypt (passlib refuses such a password).
     check: (password) =>
       password.includes("\0") ? Effect.succeed(false) : Effect.flatMap(
-        Effect.promise(() => import("bcryptjs")),
-        (bcrypt) =>
-          Effect.async<boolean, string>((resume) => {
-            try {
-              bcrypt.hash(password, config, (error, computed) => {
-                if (error !== null || computed === undefined) return resume(Effect.fail("bcrypt refused the hash"))
-                resume(Effect.succeed(equal(Buffer.from(computed.slice(29)), checksum)))
-              })
-            } catch {
-              resume(Effect.fail("bcrypt refused the hash"))
-            }
-          })
+        BcryptThreads.hash(password, config),
+        (computed) =>
+          computed === null
+            ? Effect.fail("bcrypt refused the hash")
+            : Effect.succeed(equal(Buffer.from(computed.slice(29)), checksum))
       )
   }
 }
