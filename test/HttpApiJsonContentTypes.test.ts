@@ -85,7 +85,7 @@ layer(serverLayer(api as Layer.Layer<never, unknown>, config), { excludeTestServ
         }
       }))
 
-    it.effect("bytes that are not UTF-8 in an application/*+json body are a 422 on body, never U+FFFD", () =>
+    it.effect("bytes that are not UTF-8 in an application/*+json body are FastAPI's 400, never U+FFFD", () =>
       Effect.gen(function*() {
         for (const type of ["application/json", "application/merge-patch+json"]) {
           const res = yield* Effect.flatMap(
@@ -96,9 +96,10 @@ layer(serverLayer(api as Layer.Layer<never, unknown>, config), { excludeTestServ
             }),
             (res) => Effect.map(jsonOf(res), (json) => ({ status: res.status, json }))
           )
-          expect([type, res.status, res.json.error.details.validation_errors]).toEqual([type, 422, [
-            { field: "body", message: "The body is not valid UTF-8 text", type: "value_error" }
-          ]])
+          expect([type, res.status, res.json.error]).toEqual([type, 400, {
+            code: "HTTP_400",
+            message: "There was an error parsing the body"
+          }])
         }
       }))
 

@@ -50,13 +50,11 @@ layer(serverLayer(api, config), { excludeTestServices: true })("HttpBodyEncoding
         expect(utf16.json.data.name).toBe("\u00e9t\u00e9")
       }))
 
-    it.effect("bytes that are not UTF-8 are a 422 on body, never U+FFFD in the payload", () =>
+    it.effect("bytes that are not UTF-8 are FastAPI's 400 HTTP_400, never U+FFFD in the payload", () =>
       Effect.gen(function*() {
         const res = yield* create(latin1("{\"name\":\"caf\u00e9\"}"), { "content-type": "application/json" })
-        expect(res.status).toBe(422)
-        expect(problemOf(res.json)).toEqual([
-          { field: "body", message: "The body is not valid UTF-8 text", type: "value_error" }
-        ])
+        expect(res.status).toBe(400)
+        expect(res.json.error).toEqual({ code: "HTTP_400", message: "There was an error parsing the body" })
       }))
 
     it.effect("a charset the server does not know is a 422 naming it", () =>

@@ -13,7 +13,8 @@
  * 4. access log
  * 5. security headers (`SecurityHeaders`: nosniff, Referrer-Policy, CORP, HSTS when configured...; set with the id
  *    headers) and CORS (`http.cors_origins`; none when empty)
- * 6. error mapping — every failure becomes the envelope with its status
+ * 6. error mapping — every failure becomes the envelope with its status (a `VALIDATION_ERROR` the one of
+ *    `http.validation_status`, 422 or 400)
  * 7. limits — body size (413) and request timeout (504)
  * 8. `/metrics`, `/api/v1/health`, `/api/v1/ready` (and `/docs`, `/openapi.json` for an `HttpApi`)
  * 9. body parsing — JSON nesting bounded by `http.max_body_depth`, unreadable multipart a 400, `"__proto__"` keys
@@ -241,6 +242,10 @@ export const makeStack = (
       allowHeaders: server.corsAllowHeaders ?? Cors.defaults.allowHeaders,
       maxAgeSeconds: server.corsMaxAgeSeconds ?? Cors.defaults.maxAgeSeconds
     }
+    // 422 is the errors' own status: the answers of the app pass as they are.
+    const validationStatus: HttpErrors.MappingOptions = server.validationStatus === 400
+      ? { validationStatus: 400 }
+      : {}
     return <E, R>(app: HttpApp.Default<E, R>) => {
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
       if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
@@ -252,7 +257,7 @@ export const makeStack = (
       inner = frameworkRoutes(service, readiness)(inner)
       inner = Limits.bodyLimit(server.bodyLimitBytes)(inner)
       inner = Limits.timeout(server.requestTimeoutMs)(inner)
-      inner = HttpErrors.middleware(inner)
+      inner = HttpErrors.makeMiddleware(validationStatus)(inner)
       if (server.corsOrigins.length > 0) inner = Cors.middleware(server.corsOrigins, cors)(inner)
       // The security headers go on every response with the id headers, in one construction of the response.
       inner = RequestTelemetry.middleware({
@@ -332,10 +337,10 @@ const decodeErrors = HttpApiBuilder.middleware(
 )
 
 /**
- * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger
- * UI at `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422
- * `VALIDATION_ERROR` listing every problem of the request (path, query, headers and payload); a path of the API
- * without the request's method is a 405 with `Allow`.
+ * Serves the `HttpApi` of the context (`HttpApiBuilder.api(...)` with its groups) with the whole stack, Swagger UI at
+ * `/docs` and the OpenAPI document at `/openapi.json`. Request decoding failures become 422 (or the status of
+ * `http.validation_status`) `VALIDATION_ERROR` listing every problem of the request (path, query, headers and payload);
+ * a path of the API without the request's method is a 405 with `Allow`.
  *
  * @example
  * ```ts

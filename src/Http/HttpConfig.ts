@@ -9,7 +9,7 @@
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges), `http.headers_timeout_ms` (10000),
  *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none),
- *   `http.receive_timeout_ms` (300000; 0, none)
+ *   `http.receive_timeout_ms` (300000; 0, none), `http.validation_status` (422; 400 or 422)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
  *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false), `auth.jwks_max_stale` ("12 hours")
@@ -139,6 +139,15 @@ export interface ServerConfig {
    * @since 0.2.0
    */
   readonly receiveTimeoutMs?: number | undefined
+  /**
+   * `http.validation_status`, default 422 (FastAPI's, the Python package's): the status of every `VALIDATION_ERROR`
+   * answer, a handler's `ValidationError` and the request decoding failures (body, query, path, headers) alike; 400
+   * for a fleet whose `ValidationError` is a 400 (the energy fleet's). Only 400 or 422; another value is a
+   * `ConfigError` naming the key. Left out, 422.
+   *
+   * @since 0.2.0
+   */
+  readonly validationStatus?: 400 | 422 | undefined
 }
 
 /**
@@ -154,12 +163,15 @@ export const serverDefaults: {
   readonly maxRequestsPerSocket: number
   /** @since 0.2.0 */
   readonly receiveTimeoutMs: number
+  /** @since 0.2.0 */
+  readonly validationStatus: 400 | 422
 } = {
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 65_000,
   maxConnections: 10_000,
   maxRequestsPerSocket: 0,
-  receiveTimeoutMs: 300_000
+  receiveTimeoutMs: 300_000,
+  validationStatus: 422
 }
 
 /**
@@ -223,6 +235,12 @@ export const server: Config.Config<ServerConfig> = Config.nested(
     receiveTimeoutMs: Config.withDefault(
       bounded("receive_timeout_ms", Bounds.server.receiveTimeoutMs[1]),
       serverDefaults.receiveTimeoutMs
+    ),
+    validationStatus: Config.withDefault(
+      bounded("validation_status", Bounds.server.validationStatus[1]).pipe(
+        Config.map((status): 400 | 422 => status === 400 ? 400 : 422)
+      ),
+      serverDefaults.validationStatus
     ),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(

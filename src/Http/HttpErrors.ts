@@ -1,9 +1,9 @@
 /**
- * Failures to responses: tagged errors become their status and `error` body, request decoding failures a 422
- * `VALIDATION_ERROR` listing every problem in `validation_errors` (`field`, `message`, `type`) as the Python
- * middleware built them from pydantic, HTTP-level refusals (unknown route, wrong method, unparsable request) their
- * status with code `HTTP_<status>`, and anything else a 500 `INTERNAL_ERROR` with no internal text (the cause is
- * logged).
+ * Failures to responses: tagged errors become their status and `error` body, request decoding failures a 422 (or the
+ * status of `http.validation_status`) `VALIDATION_ERROR` listing every problem in `validation_errors` (`field`,
+ * `message`, `type`) as the Python middleware built them from pydantic, HTTP-level refusals (unknown route, wrong
+ * method, unparsable request) their status with code `HTTP_<status>`, and anything else a 500 `INTERNAL_ERROR` with no
+ * internal text (the cause is logged).
  *
  * @since 0.1.0
  */
@@ -287,15 +287,31 @@ export const normalize: (
 ) => GlamError | HttpStatusError | undefined = validation.normalize
 
 /**
+ * Options of the failure mapping ({@link failureResponse}, {@link causeResponse}, {@link makeMiddleware}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MappingOptions {
+  /**
+   * The status of a `VALIDATION_ERROR` answer (`http.validation_status`): 422 (FastAPI's) or 400. Left out, the
+   * error's own (422).
+   */
+  readonly validationStatus?: 400 | 422 | undefined
+}
+
+/**
  * The envelope response for a failure (see {@link normalize}); `Retry-After` is added for `RATE_LIMITED`, and
  * `Connection: close` for `PAYLOAD_TOO_LARGE` (the rest of the refused body is not read on a connection kept alive).
+ * A `VALIDATION_ERROR` has the status `options.validationStatus` names, when it names one.
  *
  * @since 0.1.0
  * @category mapping
  */
 export const failureResponse = (
   failure: unknown,
-  request: Option.Option<HttpServerRequest.HttpServerRequest> = Option.none()
+  request: Option.Option<HttpServerRequest.HttpServerRequest> = Option.none(),
+  options: MappingOptions = {}
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   const known = normalize(failure, request)
   if (known instanceof HttpStatusError) {
@@ -314,6 +330,9 @@ export const failureResponse = (
   if (known !== undefined && known.code === "PAYLOAD_TOO_LARGE") {
     return ApiEnvelope.error(known, { headers: { connection: "close" } })
   }
+  if (known !== undefined && known.code === "VALIDATION_ERROR" && options.validationStatus !== undefined) {
+    return ApiEnvelope.error(known, { status: options.validationStatus })
+  }
   return ApiEnvelope.error(known, {})
 }
 
@@ -324,7 +343,10 @@ export const failureResponse = (
  * @since 0.1.0
  * @category mapping
  */
-export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+export const causeResponse = <E>(
+  cause: Cause.Cause<E>,
+  options: MappingOptions = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.gen(function*() {
     const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
     const failure = Cause.failureOption(cause)
@@ -339,7 +361,7 @@ export const causeResponse = <E>(cause: Cause.Cause<E>): Effect.Effect<HttpServe
     if (normalize(candidate, request) === undefined) {
       yield* Effect.logError("Unhandled failure", cause)
     }
-    return yield* failureResponse(candidate, request)
+    return yield* failureResponse(candidate, request, options)
   })
 
 // What is answered when building the answer itself failed (a cause that cannot be logged, say): a 500 still.
@@ -349,29 +371,59 @@ const lastResort = Effect.map(ApiEnvelope.currentMeta, (meta) =>
     meta
   }, { status: 500 }))
 
+const utf8 = new TextDecoder()
+
+/** An `HttpApi` answer of a declared `ValidationError` (422, the envelope in JSON bytes) with the status 400. */
+const validationAs400 = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+  if (response.status !== 422 || response.body._tag !== "Uint8Array") return response
+  try {
+    const body: unknown = JSON.parse(utf8.decode(response.body.body))
+    const code = Predicate.hasProperty(body, "error") && Predicate.hasProperty(body.error, "code")
+      ? body.error.code
+      : undefined
+    return code === "VALIDATION_ERROR" ? HttpServerResponse.setStatus(response, 400) : response
+  } catch {
+    return response
+  }
+}
+
 /**
- * The error-mapping middleware: every failure or defect of the app becomes an envelope response. Interruptions
- * (a client that went away) pass through.
+ * The error-mapping middleware of `options`: every failure or defect of the app becomes an envelope response.
+ * Interruptions (a client that went away) pass through. With `validationStatus` 400, the app's own 422
+ * `VALIDATION_ERROR` answers (an `HttpApi` endpoint's declared {@link ApiError} of `ValidationError`) are 400 too;
+ * with 422 or none, answers the app makes pass as they are.
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export const makeMiddleware = (options: MappingOptions = {}): HttpMiddleware.HttpMiddleware =>
+  HttpMiddleware.make((app) => {
+    const mapped = Effect.catchAllCause(
+      app,
+      (cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.catchAllCause(causeResponse(cause, options), () => lastResort)
+    )
+    return options.validationStatus === 400 ? Effect.map(mapped, validationAs400) : mapped
+  })
+
+/**
+ * The error-mapping middleware ({@link makeMiddleware} with the errors' own statuses).
  *
  * @since 0.1.0
  * @category middleware
  */
-export const middleware: HttpMiddleware.HttpMiddleware = HttpMiddleware.make((app) =>
-  Effect.catchAllCause(
-    app,
-    (cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.catchAllCause(causeResponse(cause), () => lastResort)
-  )
-)
+export const middleware: HttpMiddleware.HttpMiddleware = makeMiddleware()
 
 const envelopeFor = (status: number) =>
   Schema.Struct({ error: ErrorBody, meta: ApiEnvelope.Meta }).annotations(HttpApiSchema.annotations({ status }))
 
 /**
  * Declares an error of the catalogue on an `HttpApi` endpoint or group: the OpenAPI document shows its status
- * and the envelope, and the handler's failure is encoded as `{ error, meta }` with that status.
+ * and the envelope, and the handler's failure is encoded as `{ error, meta }` with that status. `options.status`
+ * declares another status than the error's own: `ApiError(ValidationError, { status: 400 })` for a service whose
+ * `http.validation_status` is 400, so that its document says the status it answers.
  *
  * @example
  * ```ts
@@ -387,19 +439,21 @@ const envelopeFor = (status: number) =>
 export const ApiError = <
   C extends { readonly status: number; readonly code: string } & (abstract new(...args: never) => GlamError)
 >(
-  errorClass: C
+  errorClass: C,
+  options: { readonly status?: number | undefined } = {}
 ): Schema.Schema<InstanceType<C>, ApiEnvelope.ErrorEnvelope> => {
+  const status = options.status ?? errorClass.status
   const isInstance = (u: unknown): u is InstanceType<C> => u instanceof errorClass
   const Instance = Schema.declare(isInstance, { identifier: errorClass.code })
-  return Schema.transformOrFail(envelopeFor(errorClass.status), Instance, {
+  return Schema.transformOrFail(envelopeFor(status), Instance, {
     strict: true,
     decode: (body, _, ast) => {
-      const error = fromResponseBody(body.error, { status: errorClass.status })
+      const error = fromResponseBody(body.error, { status })
       return isInstance(error) ? ParseResult.succeed(error) : ParseResult.fail(new ParseResult.Type(ast, body))
     },
     encode: (error) => ApiEnvelope.errorBody(error)
   }).annotations({
     identifier: `${errorClass.code}Response`,
-    ...HttpApiSchema.annotations({ status: errorClass.status })
+    ...HttpApiSchema.annotations({ status })
   }) as unknown as Schema.Schema<InstanceType<C>, ApiEnvelope.ErrorEnvelope>
 }

@@ -49,6 +49,17 @@ export const timerMsOrNone: Bound = {
   validation: (n) => n === 0 || timerMs.validation(n)
 }
 
+/**
+ * The status of a `VALIDATION_ERROR` answer: 422 (FastAPI's, the Python package's) or 400 (the fleets whose
+ * `ValidationError` is a 400).
+ *
+ * @internal
+ */
+export const validationStatus: Bound = {
+  message: "Expected 400 or 422",
+  validation: (n) => n === 400 || n === 422
+}
+
 type Bounds = Readonly<Record<string, readonly [key: string, bound: Bound]>>
 
 /**
@@ -66,7 +77,8 @@ export const server = {
   keepAliveTimeoutMs: ["keep_alive_timeout_ms", timerMs],
   maxConnections: ["max_connections", atLeast(1)],
   maxRequestsPerSocket: ["max_requests_per_socket", atLeast(0)],
-  receiveTimeoutMs: ["receive_timeout_ms", timerMsOrNone]
+  receiveTimeoutMs: ["receive_timeout_ms", timerMsOrNone],
+  validationStatus: ["validation_status", validationStatus]
 } as const satisfies Bounds
 
 /**

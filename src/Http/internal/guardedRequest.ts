@@ -12,10 +12,12 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Multipart from "@effect/platform/Multipart"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import type { ValidationError } from "../../Errors/CommonErrors.js"
 import * as Json from "../../internal/json.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
+import { HttpStatusError } from "./errors.js"
 import * as MultipartLimits from "./multipartLimits.js"
 import * as MultipartParser from "./multipartParser.js"
 import * as ProtoNames from "./protoNames.js"
@@ -29,13 +31,14 @@ const protoRefusal =
   "JSON key \"__proto__\" is refused: decoding would drop it or make its value the prototype of its object"
 
 /**
- * Fails with a `RequestError` (reason `Decode`) carrying `cause`, the `ValidationError` the client receives (422).
+ * Fails with a `RequestError` (reason `Decode`) carrying `cause`, the failure the client receives (a 422
+ * `ValidationError`, or the 400 of a JSON body that is not text).
  *
  * @internal
  */
 export const decodeFailure = (
   request: HttpServerRequest.HttpServerRequest,
-  cause: ValidationError
+  cause: ValidationError | HttpStatusError
 ): Effect.Effect<never, HttpServerError.RequestError> =>
   Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message }))
 
@@ -110,9 +113,24 @@ const decodeText = (bytes: ArrayBuffer, contentType: string | undefined): string
   try {
     return decoder.decode(bytes)
   } catch {
-    return bodyProblem(`The body is not valid ${decoder.encoding.toUpperCase()} text`)
+    const refusal = bodyProblem(`The body is not valid ${decoder.encoding.toUpperCase()} text`)
+    undecodable.add(refusal)
+    return refusal
   }
 }
+
+/** The refusals of bodies whose bytes are not text in their charset (read as JSON, they are a 400). */
+const undecodable = new WeakSet<object>()
+
+const isUndecodable = (failure: HttpServerError.RequestError): boolean =>
+  Predicate.isObject(failure.cause) && undecodable.has(failure.cause)
+
+/**
+ * FastAPI's answer to a JSON body that is not text: `json.loads` fails with a `UnicodeDecodeError`, which is not a
+ * `JSONDecodeError` (the 422 `json_invalid`), and the route raises `HTTPException(400, "There was an error parsing
+ * the body")`, which the Python package writes as `HTTP_400`.
+ */
+const unparsable = new HttpStatusError({ status: 400, message: "There was an error parsing the body" })
 
 // The multipart parser throws on some bodies it cannot read (no boundary, say): that is the body's fault.
 const unreadable = (cause: unknown) => new Multipart.MultipartError({ reason: "Parse", cause })
@@ -157,7 +175,10 @@ export const guarded = (
     },
     json: {
       get(this: HttpServerRequest.HttpServerRequest) {
-        return Effect.flatMap(this.text, (text) => parseBody(this, text, maxDepth))
+        return Effect.flatMap(
+          Effect.catchIf(this.text, isUndecodable, () => decodeFailure(this, unparsable)),
+          (text) => parseBody(this, text, maxDepth)
+        )
       }
     },
     urlParamsBody: {

@@ -151,7 +151,7 @@ export const toRequestFailure = (error: unknown): GlamError | HttpStatusError =>
     const cause = error.cause
     if (Predicate.isError(cause) && cause.message === "maxBytes exceeded") return new PayloadTooLargeError({})
     // The body parser of `Http.serve` (see `Limits.bodyParsing`) says itself what is wrong with the body.
-    if (isGlamError(cause)) return cause
+    if (isGlamError(cause) || cause instanceof HttpStatusError) return cause
   }
   return bodyError("JSON decode error", "json_invalid")
 }
