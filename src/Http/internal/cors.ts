@@ -12,8 +12,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ResponseHeaders from "./responseHeaders.js"
 
-/** The methods a preflight allows, each compared as sent (as Starlette compares them). */
-const methodList = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+/**
+ * The methods a preflight allows, each compared as sent: Starlette's `ALL_METHODS`, what its `allow_methods=["*"]`
+ * allows, in its order.
+ */
+const methodList = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 
 /** `Access-Control-Allow-Methods`. */
 const allowedMethods = methodList.join(", ")
@@ -68,7 +71,7 @@ export const checkAllowHeaders = (names: ReadonlyArray<string>): string | undefi
 }
 
 /** The request headers a page may send without a preflight asking for them (Starlette's `SAFELISTED_HEADERS`). */
-const safelisted = ["accept", "accept-language", "content-language", "content-type"]
+const safelisted = ["Accept", "Accept-Language", "Content-Language", "Content-Type"]
 
 /**
  * The preflight's settings besides the origins.
@@ -93,7 +96,7 @@ export interface Options {
  */
 export const defaults: Options = { allowHeaders: ["*"], maxAgeSeconds: 600 }
 
-/** The content type of a refused preflight's text, as Starlette's `PlainTextResponse` sends it. */
+/** The content type of a preflight's text, as Starlette's `PlainTextResponse` sends it. */
 const contentType = "text/plain; charset=utf-8"
 
 /** `vary` with `Origin` among its names (a response that varies on everything already does). */
@@ -112,9 +115,9 @@ const varyOnOrigin = (vary: string | undefined, names: string): string => {
  * and the safelisted ones; and `Access-Control-Allow-Origin` when the origin is allowed. As Starlette's
  * `CORSMiddleware` answers it, a preflight whose origin is not allowed, whose method is not among the methods
  * (compared as sent), or which asks for a header the list does not name is a 400 whose text says which
- * (`Disallowed CORS origin, method, headers`); else a 204. Another `OPTIONS` is the app's. A response to an
- * allowed origin carries `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every response carries
- * `Vary: Origin`, added to the app's own `Vary`.
+ * (`Disallowed CORS origin, method, headers`); else a 200 whose text is `OK`. Another `OPTIONS` is the app's. A
+ * response to an allowed origin carries `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`; every
+ * response carries `Vary: Origin`, added to the app's own `Vary` (docs/Http.md says why where Starlette differs).
  *
  * @internal
  */
@@ -124,8 +127,9 @@ export const middleware = (
 ): HttpMiddleware.HttpMiddleware => {
   const anyOrigin = origins.includes("*")
   const reflectHeaders = options.allowHeaders.includes("*")
-  const allowedHeaders = new Set([...safelisted, ...options.allowHeaders.map((name) => name.toLowerCase())])
-  const allowHeaders = [...allowedHeaders].sort().join(", ")
+  const allowedHeaders = new Set([...safelisted, ...options.allowHeaders].map((name) => name.toLowerCase()))
+  // As Starlette writes it: the safelisted names and the configured ones as written, sorted as Python sorts them.
+  const allowHeaders = [...new Set([...safelisted, ...options.allowHeaders])].sort().join(", ")
   const headersAllowed = (requested: string): boolean =>
     requested.split(",").every((name) => allowedHeaders.has(name.trim().toLowerCase()))
   const maxAge: ResponseHeaders.Entry = ["access-control-max-age", String(options.maxAgeSeconds)]
@@ -156,8 +160,9 @@ export const middleware = (
         if (!reflectHeaders && requestedHeaders !== undefined && !headersAllowed(requestedHeaders)) {
           failures.push("headers")
         }
+        // Starlette's `PlainTextResponse`: 200 `OK`, or 400 saying what failed.
         const preflight = failures.length === 0
-          ? HttpServerResponse.empty({ status: 204 })
+          ? HttpServerResponse.text("OK", { status: 200, contentType })
           : HttpServerResponse.text(`Disallowed CORS ${failures.join(", ")}`, { status: 400, contentType })
         return Effect.succeed(ResponseHeaders.append(preflight, entries))
       }
