@@ -158,6 +158,19 @@ describe("MqttClient broker URLs", () => {
     }))
 })
 
+describe("devices.command_ack", () => {
+  it.effect("is required by default, none when configured, and another value fails naming the key", () =>
+    Effect.gen(function*() {
+      expect((yield* Devices.config.pipe(Effect.provide(configured({})))).commandAck).toBe("required")
+      const none = yield* Devices.config.pipe(Effect.provide(configured({}, "devices:\n  command_ack: none\n")))
+      expect(none.commandAck).toBe("none")
+      const error = yield* Effect.flip(
+        Devices.config.pipe(Effect.provide(configured({ ENERGY_DEVICES__COMMAND_ACK: "sometimes" })))
+      )
+      expect(GlamConfig.formatConfigError(error as ConfigError.ConfigError)).toContain("devices.command_ack")
+    }))
+})
+
 describe("devices.topic_prefix", () => {
   const invalid = ["devices/+", "#", "a/#", "/devices", "devices/", "a//b", "a/{x}"]
 

@@ -140,13 +140,21 @@ export interface DeviceCommand {
   readonly device_id: string
   readonly command: string
   readonly params?: { readonly [key: string]: unknown } | undefined
+  /**
+   * Default the registry's `devices.command_ack`: with `none`, the Bus message is acked once the broker has the
+   * command, and is never sent again for want of an answer.
+   *
+   * @since 0.2.0
+   */
+  readonly ack?: Devices.CommandAckMode | undefined
 }
 
 /**
  * Sends each Bus command of a definition to its device and waits for the acknowledgement (`Devices.sendCommand`);
  * it runs until the scope closes. The Bus settles each message by the outcome: acknowledged, acked; the device
  * offline or late (`DeviceOfflineError`, `DeviceTimeoutError`), nak'd and delivered again with the subscriber's
- * backoff; not registered, rejected, or answered with an acknowledgement that does not decode, dead-lettered.
+ * backoff; not registered, rejected, or answered with an acknowledgement that does not decode, dead-lettered. With
+ * `ack: "none"` (the command's, or `devices.command_ack`) a message is acked once the broker has the command.
  *
  * @example
  * ```ts
@@ -176,5 +184,10 @@ export const commandsFromBus = <A, I>(
     Bus.subscribe(definition, options, (event) =>
       Effect.suspend(() => {
         const command = toCommand(event)
-        return devices.sendCommand(command.device_id, command.command, command.params)
+        return devices.sendCommand(
+          command.device_id,
+          command.command,
+          command.params,
+          command.ack === undefined ? undefined : { ack: command.ack }
+        )
       })))

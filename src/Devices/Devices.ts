@@ -190,14 +190,45 @@ const topicsUnder = (prefix: string): DeviceTopics => ({
 })
 
 /**
- * The outcome of an acknowledged command.
+ * Whether a command waits for the device's acknowledgement: `required` (the default) waits for it on
+ * `<prefix>/{device_id}/commands/ack`; `none` is done once the broker has taken the command (its PUBACK, QoS 1), for
+ * devices that never acknowledge (the energy fleet's `send_command("sensor001", "read_temperature")`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CommandAckMode = "required" | "none"
+
+/**
+ * The outcome of a command that did not fail.
  *
  * @since 0.1.0
  * @category models
  */
 export interface CommandResult {
   readonly command_id: string
+  /**
+   * `acknowledged`: the device answered `ok`. `sent`: sent with `ack: "none"`; the broker has the command (its
+   * PUBACK), and whether the device received it is not known.
+   *
+   * @since 0.2.0
+   */
+  readonly status: "acknowledged" | "sent"
+  /** The device's `result` (`undefined` for a command `sent`). */
   readonly result: unknown
+}
+
+/**
+ * Options of {@link Devices.sendCommand}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SendCommandOptions {
+  /** How long to wait for the acknowledgement; default `devices.command_timeout`. Unused with `ack: "none"`. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Default `devices.command_ack` (`required`); see {@link CommandAckMode}. */
+  readonly ack?: CommandAckMode | undefined
 }
 
 /**
@@ -244,13 +275,14 @@ export interface Devices {
    * not registered, `DeviceOfflineError` when it is offline (nothing is sent) or goes offline while the command
    * waits, `DeviceTimeoutError` after `timeout` (default `devices.command_timeout`), `DeviceCommandRejectedError`
    * when it answers `status: "error"`, `DeviceAckInvalidError` when its acknowledgement names the command but does
-   * not decode.
+   * not decode. With `ack: "none"` (or `devices.command_ack: none`) it is done at the broker's PUBACK, with
+   * `status: "sent"`: nothing waits for an answer.
    */
   readonly sendCommand: (
     deviceId: string,
     command: string,
     params?: { readonly [key: string]: unknown } | undefined,
-    options?: { readonly timeout?: Duration.DurationInput | undefined }
+    options?: SendCommandOptions
   ) => Effect.Effect<CommandResult, CommandError>
   /** The ids of the devices online now. */
   readonly online: Effect.Effect<ReadonlyArray<string>>
@@ -276,6 +308,13 @@ export interface Options {
   /** Default 10 seconds. */
   readonly commandTimeout?: Duration.DurationInput | undefined
   /**
+   * Default `required`: whether a command waits for the device's acknowledgement (see {@link CommandAckMode}); a
+   * command's own `ack` option overrides it.
+   *
+   * @since 0.2.0
+   */
+  readonly commandAck?: CommandAckMode | undefined
+  /**
    * Default `devices`: levels of text, none empty, without `+`, `#`, `{`, `}`, a control character, a lone surrogate
    * or a noncharacter; another fails `make` with a `ValidationError`.
    */
@@ -291,12 +330,15 @@ export interface Options {
 export interface DevicesConfig {
   readonly heartbeatTimeout: Duration.Duration
   readonly commandTimeout: Duration.Duration
+  /** @since 0.2.0 */
+  readonly commandAck: CommandAckMode
   readonly topicPrefix: string
 }
 
 /**
- * The `devices` section: `heartbeat_timeout` (90 seconds), `command_timeout` (10 seconds), `topic_prefix`
- * (`devices`; a prefix that is not levels of text, see {@link topics}, is a `ConfigError` naming the key).
+ * The `devices` section: `heartbeat_timeout` (90 seconds), `command_timeout` (10 seconds), `command_ack` (`required`
+ * or `none`, see {@link CommandAckMode}), `topic_prefix` (`devices`; a prefix that is not levels of text, see
+ * {@link topics}, is a `ConfigError` naming the key).
  *
  * @since 0.1.0
  * @category configs
@@ -304,6 +346,7 @@ export interface DevicesConfig {
 export const config: Config.Config<DevicesConfig> = Config.all({
   heartbeatTimeout: Config.withDefault(duration("heartbeat_timeout", { max: maxTimer }), Duration.seconds(90)),
   commandTimeout: Config.withDefault(duration("command_timeout", { max: maxTimer }), Duration.seconds(10)),
+  commandAck: Config.withDefault(Config.literal("required", "none")("command_ack"), "required" as const),
   topicPrefix: Config.nonEmptyString("topic_prefix").pipe(
     Config.mapOrFail((prefix) => {
       const invalid = TopicPattern.invalidPrefix(prefix)
@@ -337,6 +380,7 @@ export const make = (
     return yield* Registry.make(client, {
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
       commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),
+      commandAck: options.commandAck ?? "required",
       topics: deviceTopics
     })
   })
@@ -376,7 +420,12 @@ export const layerConfig = (
     Effect.flatMap(
       config,
       (c) =>
-        make({ heartbeatTimeout: c.heartbeatTimeout, commandTimeout: c.commandTimeout, topicPrefix: c.topicPrefix })
+        make({
+          heartbeatTimeout: c.heartbeatTimeout,
+          commandTimeout: c.commandTimeout,
+          commandAck: c.commandAck,
+          topicPrefix: c.topicPrefix
+        })
           .pipe(
             // A prefix the topics refuse beyond the check of the section (too long for MQTT) names its key too.
             Effect.catchTag(
@@ -404,7 +453,8 @@ export const registerDevice = (registration: Registration): Effect.Effect<Device
   Effect.flatMap(Devices, (devices) => devices.register(registration))
 
 /**
- * Sends a command with the registry of the context and waits for its acknowledgement (see {@link Devices.sendCommand}).
+ * Sends a command with the registry of the context and waits for its acknowledgement, or with `ack: "none"` for the
+ * broker's PUBACK only (see {@link Devices.sendCommand}).
  *
  * @example
  * ```ts
@@ -414,6 +464,9 @@ export const registerDevice = (registration: Registration): Effect.Effect<Device
  * Devices.sendCommand("sensor001", "read_temperature").pipe(
  *   Effect.catchTags({ DeviceOfflineError: () => Effect.succeed(undefined) })
  * )
+ *
+ * // A device that never acknowledges: done once the broker has the command.
+ * Devices.sendCommand("sensor001", "read_temperature", undefined, { ack: "none" })
  * ```
  *
  * @since 0.1.0
@@ -423,7 +476,7 @@ export const sendCommand = (
   deviceId: string,
   command: string,
   params?: { readonly [key: string]: unknown } | undefined,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: SendCommandOptions
 ): Effect.Effect<CommandResult, CommandError, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.sendCommand(deviceId, command, params, options))
 

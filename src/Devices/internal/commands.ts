@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { cutText } from "../../internal/text.js"
-import type { CommandError, CommandResult, DeviceTopics } from "../Devices.js"
+import type { CommandAckMode, CommandError, CommandResult, DeviceTopics } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import { shownId } from "./deviceRecord.js"
 import { DeviceAckInvalidError, DeviceCommandRejectedError, DeviceOfflineError, DeviceTimeoutError } from "./errors.js"
@@ -50,6 +50,8 @@ export interface Command {
   readonly command: string
   readonly params: { readonly [key: string]: unknown } | undefined
   readonly timeout: Duration.Duration
+  /** `required`: done at the device's acknowledgement; `none`: done at the broker's PUBACK, nothing waits. */
+  readonly ack: CommandAckMode
 }
 
 /** The `outcome` label of a failed command. */
@@ -99,7 +101,20 @@ const rejectedError = (c: Command, commandId: string, text: string | undefined) 
   })
 }
 
-/** Publishes the command and waits for its acknowledgement (the device is known not to be offline). */
+const publishCommand = (client: MqttClient, topics: DeviceTopics, c: Command, commandId: string) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    client.publish(topics.command, { device_id: c.deviceId }, {
+      command_id: commandId,
+      command: c.command,
+      ...(c.params === undefined ? {} : { params: c.params }),
+      sent_at: new Date(now).toISOString()
+    }))
+
+/**
+ * Publishes the command (the device is known not to be offline). With `ack: "required"` it waits for the device's
+ * acknowledgement; with `ack: "none"` it is done once the broker has the command (its PUBACK), and no record of it
+ * waits for an answer.
+ */
 export const send = (
   client: MqttClient,
   topics: DeviceTopics,
@@ -108,36 +123,36 @@ export const send = (
 ): Effect.Effect<CommandResult, CommandError> =>
   Effect.suspend(() => {
     const commandId = randomUUID()
+    if (c.ack === "none") {
+      const sent: CommandResult = { command_id: commandId, status: "sent", result: undefined }
+      return Effect.as(publishCommand(client, topics, c, commandId), sent)
+    }
     return Effect.gen(function*() {
       const deferred = yield* Deferred.make<CommandAck, DeviceOfflineError | DeviceAckInvalidError>()
       waiting.set(commandId, { deviceId: c.deviceId, command: c.command, deferred })
-      const sentAt = new Date(yield* Clock.currentTimeMillis).toISOString()
-      yield* client.publish(topics.command, { device_id: c.deviceId }, {
-        command_id: commandId,
-        command: c.command,
-        ...(c.params === undefined ? {} : { params: c.params }),
-        sent_at: sentAt
-      })
+      yield* publishCommand(client, topics, c, commandId)
       const ack = yield* Deferred.await(deferred).pipe(
         Effect.timeoutFail({ duration: c.timeout, onTimeout: () => timeoutError(c, commandId) })
       )
       if (ack.status === "error") return yield* Effect.fail(rejectedError(c, commandId, ack.error))
-      const result: CommandResult = { command_id: commandId, result: ack.result }
+      const result: CommandResult = { command_id: commandId, status: "acknowledged", result: ack.result }
       return result
     }).pipe(Effect.ensuring(Effect.sync(() => waiting.delete(commandId))))
   })
 
 /** Counts the command's outcome and runs it in a span. */
-export const observed = <A>(
-  c: { readonly deviceId: string; readonly command: string },
-  effect: Effect.Effect<A, CommandError>
-): Effect.Effect<A, CommandError> =>
+export const observed = (
+  c: { readonly deviceId: string; readonly command: string; readonly ack: CommandAckMode },
+  effect: Effect.Effect<CommandResult, CommandError>
+): Effect.Effect<CommandResult, CommandError> =>
   effect.pipe(
     Effect.tapBoth({
       onFailure: (e) => recordCommand(commandOutcome(e._tag)),
-      onSuccess: () => recordCommand("acknowledged")
+      onSuccess: (result) => recordCommand(result.status)
     }),
-    Effect.withSpan("Devices.sendCommand", { attributes: { device_id: shownId(c.deviceId), command: c.command } })
+    Effect.withSpan("Devices.sendCommand", {
+      attributes: { device_id: shownId(c.deviceId), command: c.command, command_ack: c.ack }
+    })
   )
 
 /** An acknowledgement arrived: the command waiting for it, if it is the device's, has its answer. */

@@ -63,13 +63,13 @@ export const devicesOnline: Metric.Metric.Gauge<number> = Metric.gauge("devices_
 })
 
 /**
- * How a command ended: `acknowledged`, `rejected`, `timeout`, `offline`, `invalid_ack` (its acknowledgement does not
- * decode), `failed` (not sent).
+ * How a command ended: `acknowledged`, `sent` (sent with `ack: "none"`: the broker has it, no answer is awaited),
+ * `rejected`, `timeout`, `offline`, `invalid_ack` (its acknowledgement does not decode), `failed` (not sent).
  *
  * @since 0.1.0
  * @category models
  */
-export type CommandOutcome = "acknowledged" | "rejected" | "timeout" | "offline" | "invalid_ack" | "failed"
+export type CommandOutcome = "acknowledged" | "sent" | "rejected" | "timeout" | "offline" | "invalid_ack" | "failed"
 
 /**
  * `device_commands_total{outcome}`: commands sent to devices, by outcome (counter).

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
-import type { DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
+import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
@@ -25,6 +25,7 @@ import * as Liveness from "./liveness.js"
 export interface RegistryOptions {
   readonly heartbeatTimeout: Duration.Duration
   readonly commandTimeout: Duration.Duration
+  readonly commandAck: CommandAckMode
   readonly topics: DeviceTopics
 }
 
@@ -76,9 +77,10 @@ const sendCommand = (
   liveness: Liveness.Liveness,
   waiting: Commands.Waiting
 ): Devices["sendCommand"] =>
-(deviceId, command, params, commandOptions) =>
-  Commands.observed(
-    { deviceId, command },
+(deviceId, command, params, commandOptions) => {
+  const ack = commandOptions?.ack ?? options.commandAck
+  return Commands.observed(
+    { deviceId, command, ack },
     Effect.gen(function*() {
       // An id no device can be registered under is not looked up.
       if (!isDeviceId(deviceId)) return yield* Effect.fail(notFound(deviceId))
@@ -89,9 +91,10 @@ const sendCommand = (
       if (t === undefined) return yield* Effect.fail(notFound(deviceId))
       if (t.status === "offline") return yield* Effect.fail(Commands.offlineError(deviceId, command))
       const timeout = Duration.decode(commandOptions?.timeout ?? options.commandTimeout)
-      return yield* Commands.send(client, options.topics, waiting, { deviceId, command, params, timeout })
+      return yield* Commands.send(client, options.topics, waiting, { deviceId, command, params, timeout, ack })
     })
   )
+}
 
 /**
  * Builds the registry; see `Devices.make`.
