@@ -106,7 +106,25 @@ export interface Registration {
   /** 1 to 128 letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit. */
   readonly device_id: string
   readonly device_type: string
+  /**
+   * The topics the device publishes on: MQTT topic names or filters (`+`, `#`) as `MqttTopic.make` takes them,
+   * without a named level (`{name}`); another fails `register` with a `ValidationError`. While a handler of
+   * {@link Devices.handleMessages} runs, they are subscribed and their messages handed to it.
+   */
   readonly topics?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A message on a topic a device is registered with, as {@link Devices.handleMessages} hands it: the MQTT message
+ * with its payload JSON-parsed (every JSON value), the device, and the registered topic it matched.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DeviceMessage extends MqttClient.MqttMessage<string, unknown> {
+  readonly device_id: string
+  /** The registered topic (a filter, or the topic itself) the message matched. */
+  readonly filter: string
 }
 
 /**
@@ -180,6 +198,10 @@ const invalidPrefixError = (prefix: string, reason: string) =>
     message: `Invalid devices topic prefix ${JSON.stringify(prefix)}: it ${reason}`,
     details: { field: "topicPrefix", reason }
   })
+
+/** The topic a device is registered with, as subscribed for `handleMessages`: JSON of every shape, QoS 1. */
+const registeredTopic = (filter: string): MqttTopic.MqttTopic<string, unknown, unknown> =>
+  MqttTopic.make(filter, Schema.Unknown)
 
 const topicsUnder = (prefix: string): DeviceTopics => ({
   status: MqttTopic.make(`${prefix}/{device_id}/status`, StatusMessage),
@@ -259,9 +281,26 @@ export interface Devices {
    * Registers a device, or updates its type and topics when it is registered. An id or topic that does not fit
    * fails with a `ValidationError`.
    */
-  readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure>
-  /** Removes a device's registration (nothing happens when there is none). */
-  readonly unregister: (deviceId: string) => Effect.Effect<void, SqlFailure>
+  readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure | MqttError>
+  /**
+   * Removes a device's registration (nothing happens when there is none); while a handler of device messages runs,
+   * its registered topics no other registered device holds are unsubscribed.
+   */
+  readonly unregister: (deviceId: string) => Effect.Effect<void, SqlFailure | MqttError>
+  /**
+   * Hands each message on the registered devices' topics (`register({ topics })`) to the handler until the scope
+   * closes: every registered topic is subscribed (QoS 1) when the first handler starts, a device's topics when it is
+   * registered, and a topic no registered device holds any more when it is unregistered or registered without it.
+   * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
+   * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
+   * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes
+   * after this one started are subscribed at its next start.
+   *
+   * @since 0.2.0
+   */
+  readonly handleMessages: <E, R>(
+    handler: (message: DeviceMessage) => Effect.Effect<unknown, E, R>
+  ) => Effect.Effect<void, MqttError, R | Scope.Scope>
   /** A registered device and its live state. */
   readonly get: (deviceId: string) => Effect.Effect<DeviceInfo, DeviceNotFoundError | SqlFailure>
   /** A page of registered devices (ordered by id) and their live state. */
@@ -378,6 +417,7 @@ export const make = (
     })
     const client = yield* MqttClient.MqttClient
     return yield* Registry.make(client, {
+      registeredTopic,
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
       commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),
       commandAck: options.commandAck ?? "required",
@@ -449,7 +489,9 @@ export const layerConfig = (
  * @since 0.1.0
  * @category accessors
  */
-export const registerDevice = (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure, Devices> =>
+export const registerDevice = (
+  registration: Registration
+): Effect.Effect<DeviceInfo, SqlFailure | MqttError, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.register(registration))
 
 /**
@@ -479,6 +521,29 @@ export const sendCommand = (
   options?: SendCommandOptions
 ): Effect.Effect<CommandResult, CommandError, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.sendCommand(deviceId, command, params, options))
+
+/**
+ * Hands each message on the registered devices' topics to the handler until the scope closes, with the registry of
+ * the context (see {@link Devices.handleMessages}).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Devices } from "@glam/shared"
+ *
+ * // register_device("sensor001", "temperature_sensor", topics=["devices/sensor001/data"]), then its data:
+ * const DeviceData = Layer.scopedDiscard(
+ *   Devices.handleMessages((message) => Effect.logInfo(`${message.device_id} on ${message.topic}`, message.payload))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const handleMessages = <E, R>(
+  handler: (message: DeviceMessage) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, MqttError, Devices | R | Scope.Scope> =>
+  Effect.flatMap(Devices, (devices) => devices.handleMessages(handler))
 
 /**
  * A registered device and its live state, from the registry of the context.

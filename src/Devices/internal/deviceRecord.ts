@@ -46,6 +46,18 @@ export const shownId = (deviceId: string): string => cutText(deviceId, 256)
 const invalid = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid ${field}: ${reason}`, details: { field, reason } })
 
+/**
+ * Why a registered topic is not one the registry can subscribe, or `undefined`: an MQTT topic name or filter (`+`,
+ * `#`) as `MqttTopic.make` takes it, without a named level (`{name}`).
+ */
+export const invalidTopic = (topic: string): string | undefined => {
+  const parsed = TopicPattern.parse(topic)
+  if (typeof parsed === "string") return parsed
+  return parsed.params.length > 0
+    ? "has a named level ({name}): give the device's own topic, or + for a level"
+    : undefined
+}
+
 /** Fails with a `ValidationError` when the id, the type or a topic does not fit. */
 export const validate = (registration: Registration): Effect.Effect<void, ValidationError> => {
   if (!isDeviceId(registration.device_id)) {
@@ -54,8 +66,13 @@ export const validate = (registration: Registration): Effect.Effect<void, Valida
     )
   }
   if (registration.device_type.trim().length === 0) return Effect.fail(invalid("device_type", "it is empty"))
-  const bad = (registration.topics ?? []).find((topic) => !TopicPattern.isTopicName(topic))
-  return bad === undefined
-    ? Effect.void
-    : Effect.fail(invalid("topics", `${JSON.stringify(bad)} is not a topic name (empty, a wildcard, or NUL)`))
+  for (const topic of registration.topics ?? []) {
+    const reason = invalidTopic(topic)
+    if (reason !== undefined) {
+      return Effect.fail(
+        invalid("topics", `${JSON.stringify(cutText(topic, 256))} is not an MQTT topic filter: it ${reason}`)
+      )
+    }
+  }
+  return Effect.void
 }

@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { DeviceState, DeviceStatus } from "../Devices.js"
-import { type DeviceRepository, isDeviceId } from "./deviceRecord.js"
+import { type Device, type DeviceRepository, isDeviceId } from "./deviceRecord.js"
 import { devicesOnline } from "./metrics.js"
 
 /** What this process knows of a device's life. */
@@ -66,12 +66,15 @@ export const track = (liveness: Liveness, deviceId: string, now: number): Tracke
   return t
 }
 
-/** Tracks every registered device, loading the registrations a page at a time. */
+/**
+ * Tracks every registered device, loading the registrations a page at a time; `loaded` sees each registration.
+ */
 export const make = (
   repo: DeviceRepository,
   heartbeatTimeout: Duration.Duration,
   wentOffline: (deviceId: string) => Effect.Effect<void>,
-  hearing: Effect.Effect<Hearing>
+  hearing: Effect.Effect<Hearing>,
+  loaded: (row: Device) => Effect.Effect<void> = () => Effect.void
 ): Effect.Effect<Liveness, SqlFailure> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
@@ -86,7 +89,10 @@ export const make = (
     }
     for (let page = 1;; page++) {
       const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
-      for (const row of rows.items) track(liveness, row.device_id, startedAt)
+      for (const row of rows.items) {
+        track(liveness, row.device_id, startedAt)
+        yield* loaded(row)
+      }
       if (rows.items.length < 1000) break
     }
     yield* setGauge(liveness)

@@ -15,11 +15,13 @@ import type * as Scope from "effect/Scope"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
+import type { MqttTopic } from "../MqttTopic.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
 import { Device, type DeviceRepository, isDeviceId, repository, shownId, validate } from "./deviceRecord.js"
 import { DeviceNotFoundError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
+import * as RegisteredTopics from "./registeredTopics.js"
 
 /** @internal */
 export interface RegistryOptions {
@@ -27,6 +29,7 @@ export interface RegistryOptions {
   readonly commandTimeout: Duration.Duration
   readonly commandAck: CommandAckMode
   readonly topics: DeviceTopics
+  readonly registeredTopic: (filter: string) => MqttTopic<string, unknown, unknown>
 }
 
 const notFound = (deviceId: string) =>
@@ -44,8 +47,8 @@ const infoOf = (liveness: Liveness.Liveness) => (row: Device): DeviceInfo => ({
 
 /** Registers a device, or updates its registration. */
 const register =
-  (repo: DeviceRepository, liveness: Liveness.Liveness) =>
-  (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure> =>
+  (repo: DeviceRepository, liveness: Liveness.Liveness, registeredTopics: RegisteredTopics.RegisteredTopics) =>
+  (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError> =>
     Effect.gen(function*() {
       yield* validate(registration)
       const value = {
@@ -61,6 +64,7 @@ const register =
         )
         : yield* repo.update(Device.update.make(value))
       Liveness.registered(liveness, row.device_id, yield* Clock.currentTimeMillis)
+      yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
       return infoOf(liveness)(row)
     }).pipe(
       Effect.catchTag(
@@ -108,21 +112,30 @@ export const make = (
   Effect.gen(function*() {
     const repo = yield* repository
     const waiting: Commands.Waiting = new Map()
+    const rows: Array<Device> = []
     const liveness = yield* Liveness.make(
       repo,
       options.heartbeatTimeout,
       (deviceId) => Commands.failWaiting(waiting, deviceId),
-      client.health
+      client.health,
+      (row) => Effect.sync(() => rows.push(row))
     )
+    const registeredTopics = yield* RegisteredTopics.make(client, liveness, options.registeredTopic)
+    yield* Effect.forEach(rows, (row) => RegisteredTopics.load(registeredTopics, row.device_id, row.topics), {
+      discard: true
+    })
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     yield* Liveness.sweepScoped(liveness)
     const info = infoOf(liveness)
     const service: Devices = {
-      register: register(repo, liveness),
+      register: register(repo, liveness, registeredTopics),
       // An id no device can be registered under is neither deleted nor looked up: it is in no row.
       unregister: (deviceId) =>
         (isDeviceId(deviceId)
-          ? repo.deleteById(deviceId).pipe(Effect.zipRight(Liveness.forget(liveness, deviceId)))
+          ? repo.deleteById(deviceId).pipe(
+            Effect.zipRight(Liveness.forget(liveness, deviceId)),
+            Effect.zipRight(RegisteredTopics.unregistered(registeredTopics, deviceId))
+          )
           : Effect.void).pipe(
             Effect.withSpan("Devices.unregister", { attributes: { device_id: shownId(deviceId) } })
           ),
@@ -145,7 +158,8 @@ export const make = (
           (t) => t === undefined ? Effect.fail(notFound(deviceId)) : Effect.succeed(Liveness.stateOf(deviceId, t))
         ),
       sendCommand: sendCommand(client, options, liveness, waiting),
-      online: Liveness.onlineIds(liveness)
+      online: Liveness.onlineIds(liveness),
+      handleMessages: (handler) => RegisteredTopics.listen(registeredTopics, handler)
     }
     return service
   })

@@ -1,0 +1,165 @@
+/**
+ * The topics devices are registered with (`register({ topics })`): subscribed at the broker while a handler of the
+ * registry's device messages runs (`Devices.handleMessages`), one subscription per distinct filter, each message
+ * handed to every handler once for each device registered with the filter, and taken as that device's sign of life.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type { DeviceMessage } from "../Devices.js"
+import type { MqttClient, MqttMessage, MqttSubscription } from "../MqttClient.js"
+import type { MqttTopic } from "../MqttTopic.js"
+import { invalidTopic } from "./deviceRecord.js"
+import type { MqttError } from "./errors.js"
+import * as Liveness from "./liveness.js"
+
+/** A handler of device messages, its requirements provided. */
+type Listener = (message: DeviceMessage) => Effect.Effect<unknown, unknown>
+
+/** The registered filters, their devices, and the subscriptions made for them while a handler runs. */
+export interface RegisteredTopics {
+  readonly client: MqttClient
+  readonly liveness: Liveness.Liveness
+  /** The topic of a registered filter, its payload JSON of every shape. */
+  readonly topicOf: (filter: string) => MqttTopic<string, unknown, unknown>
+  /** The scope the subscriptions live in: the registry's. */
+  readonly scope: Scope.Scope
+  /** The devices registered with each filter. */
+  readonly owners: Map<string, Set<string>>
+  readonly active: Map<string, { readonly subscription: MqttSubscription; readonly scope: Scope.CloseableScope }>
+  readonly listeners: Set<Listener>
+  readonly lock: Effect.Semaphore
+}
+
+export const make = (
+  client: MqttClient,
+  liveness: Liveness.Liveness,
+  topicOf: (filter: string) => MqttTopic<string, unknown, unknown>
+): Effect.Effect<RegisteredTopics, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    return {
+      client,
+      liveness,
+      topicOf,
+      scope: yield* Effect.scope,
+      owners: new Map(),
+      active: new Map(),
+      listeners: new Set(),
+      lock: yield* Effect.makeSemaphore(1)
+    }
+  })
+
+/** Records the registered topics of a device known at startup; a topic the registry cannot subscribe is skipped. */
+export const load = (rt: RegisteredTopics, deviceId: string, topics: ReadonlyArray<string>): Effect.Effect<void> =>
+  Effect.forEach(topics, (topic) => {
+    const invalid = invalidTopic(topic)
+    if (invalid !== undefined) {
+      return Effect.logWarning(
+        `Devices: the registered topic ${JSON.stringify(topic)} of device ${deviceId} is not subscribed: it ${invalid}`
+      )
+    }
+    return Effect.sync(() => own(rt, topic, deviceId))
+  }, { discard: true })
+
+const own = (rt: RegisteredTopics, filter: string, deviceId: string): void => {
+  const devices = rt.owners.get(filter)
+  if (devices === undefined) rt.owners.set(filter, new Set([deviceId]))
+  else devices.add(deviceId)
+}
+
+const handle = (rt: RegisteredTopics, filter: string) => (message: MqttMessage<string, unknown>) =>
+  Effect.forEach([...rt.owners.get(filter) ?? []], (deviceId) =>
+    Effect.zipRight(
+      // A retained message is no sign of life: the broker sends it when a subscription starts, however old.
+      message.retain ? Effect.void : Liveness.seen(rt.liveness, deviceId),
+      Effect.forEach([...rt.listeners], (listener) => listener({ ...message, device_id: deviceId, filter }), {
+        discard: true
+      })
+    ), { discard: true })
+
+const subscribeFilter = (rt: RegisteredTopics, filter: string): Effect.Effect<void, MqttError> =>
+  Effect.gen(function*() {
+    if (rt.active.has(filter)) return
+    const scope = yield* Scope.fork(rt.scope, ExecutionStrategy.sequential)
+    const subscription = yield* rt.client.subscribe(rt.topicOf(filter), handle(rt, filter)).pipe(
+      Scope.extend(scope),
+      Effect.onError(() => Scope.close(scope, Exit.void))
+    )
+    rt.active.set(filter, { subscription, scope })
+  })
+
+/** Stops handling the filter here; `unsubscribe` ends the broker's subscription too. */
+const stopAll = (rt: RegisteredTopics): Effect.Effect<void> =>
+  Effect.forEach([...rt.active.keys()], (filter) => Effect.ignore(dropFilter(rt, filter, false)), { discard: true })
+
+const dropFilter = (rt: RegisteredTopics, filter: string, unsubscribe: boolean): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    const entry = rt.active.get(filter)
+    if (entry === undefined) return Effect.void
+    rt.active.delete(filter)
+    return (unsubscribe ? entry.subscription.unsubscribe : Effect.void).pipe(
+      Effect.ensuring(Scope.close(entry.scope, Exit.void))
+    )
+  })
+
+/**
+ * A device is registered (or registered again) with these topics: while a handler runs, each is subscribed, and a
+ * filter no registered device holds any more is unsubscribed.
+ */
+export const registered = (
+  rt: RegisteredTopics,
+  deviceId: string,
+  topics: ReadonlyArray<string>
+): Effect.Effect<void, MqttError> =>
+  rt.lock.withPermits(1)(Effect.gen(function*() {
+    const dropped: Array<string> = []
+    for (const [filter, devices] of rt.owners) {
+      if (devices.delete(deviceId) && devices.size === 0) {
+        rt.owners.delete(filter)
+        dropped.push(filter)
+      }
+    }
+    for (const topic of topics) own(rt, topic, deviceId)
+    if (rt.listeners.size === 0) return
+    for (const filter of dropped) if (!rt.owners.has(filter)) yield* dropFilter(rt, filter, true)
+    for (const topic of topics) yield* subscribeFilter(rt, topic)
+  }))
+
+/** A device is unregistered: its filters no other registered device holds are unsubscribed. */
+export const unregistered = (rt: RegisteredTopics, deviceId: string): Effect.Effect<void, MqttError> =>
+  registered(rt, deviceId, [])
+
+/**
+ * Hands the messages of the registered topics to a handler until the scope closes. The first handler subscribes every
+ * registered filter; when the last one stops, the subscriptions stop being handled here, and a persistent session
+ * keeps them at the broker.
+ */
+export const listen = <E, R>(
+  rt: RegisteredTopics,
+  handler: (message: DeviceMessage) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, MqttError, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<R>()
+    const listener: Listener = (message) => Effect.provide(Effect.suspend(() => handler(message)), context)
+    yield* Effect.acquireRelease(
+      rt.lock.withPermits(1)(Effect.gen(function*() {
+        rt.listeners.add(listener)
+        yield* Effect.forEach([...rt.owners.keys()], (filter) => subscribeFilter(rt, filter), { discard: true }).pipe(
+          Effect.onError(() =>
+            Effect.suspend(() => {
+              rt.listeners.delete(listener)
+              return rt.listeners.size === 0 ? stopAll(rt) : Effect.void
+            })
+          )
+        )
+      })),
+      () =>
+        rt.lock.withPermits(1)(Effect.suspend(() => {
+          rt.listeners.delete(listener)
+          return rt.listeners.size === 0 ? stopAll(rt) : Effect.void
+        }))
+    )
+  })
