@@ -181,7 +181,7 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: max-deliveries advisories k
       const ctx = yield* Layer.build(
         JetStream.layer(options(server.url, { streamDefinitions: [stream], ensureStreams: false }))
       )
-      // Two subscriptions: the stream is looked up once, and the warning given once.
+      // Two subscriptions: the warning is given once.
       for (const durable of [unique("first"), unique("second")]) {
         yield* Bus.subscribe(Def, { durable }, () => Effect.void).pipe(Effect.provide(ctx), Effect.provide(logs.layer))
       }

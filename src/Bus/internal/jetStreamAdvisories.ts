@@ -14,7 +14,7 @@ import {
   type JsMsg
 } from "@nats-io/jetstream"
 import { type Msg, nanos, type NatsConnection } from "@nats-io/nats-core"
-import type * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -172,50 +172,84 @@ export const advisoryLimits = (limits: StreamLimits): StreamLimits => ({
 })
 
 /**
- * Whether the max-deliveries advisories are kept in `DLQ_ADVISORIES`: with `ensureStreams` the stream is ensured as
- * the Bus's streams are; without, it is used when it is there. When it is not (or cannot be made), a warning says
- * that the advisories are heard only by the instances running when they are sent.
+ * `DLQ_ADVISORIES` as the subscriptions of a Bus find it: `ready` succeeds once the stream is there (ensured as the
+ * Bus's streams are with `ensureStreams`; looked up without), and is settled again after `lost`. A failure is
+ * warned about once until the stream is there again, whichever subscription meets it.
  *
  * @internal
  */
-export const keepsAdvisories = (
+export interface AdvisoryStream {
+  readonly ready: Effect.Effect<void, MessageBusError>
+  /** A subscription's read of the stream stopped (the stream or its consumer deleted): `ready` looks again. */
+  readonly lost: Effect.Effect<void>
+}
+
+const notKept = "a message whose deliveries run out without a verdict while no instance of its durable runs is not " +
+  "dead-lettered (the server's advisory is heard only by the instances running then)"
+
+/**
+ * The `DLQ_ADVISORIES` of a Bus (see {@link AdvisoryStream}): a stream missing without `ensureStreams`, or one that
+ * cannot be looked up or made, fails `ready` with why, and a warning says that meanwhile the advisories are heard
+ * only by the instances running when they are sent.
+ *
+ * @internal
+ */
+export const advisoryStreamOf = (
   jsm: JetStreamManager,
   options: { readonly ensureStreams: boolean; readonly limits: StreamLimits; readonly update: boolean | undefined }
-): Effect.Effect<boolean> => {
-  const lost = "a message whose deliveries run out without a verdict while no instance of its durable runs is not " +
-    "dead-lettered (the server's advisory is heard only by the instances running then)"
-  const found: Effect.Effect<boolean, MessageBusError> = options.ensureStreams
-    ? Effect.as(
-      ensureStream(jsm, advisoryStream, { limits: advisoryLimits(options.limits), update: options.update }),
+): Effect.Effect<AdvisoryStream> =>
+  Effect.map(Effect.makeSemaphore(1), (lock) => {
+    let there = false
+    let warned = false
+    const missing = busError(
+      `stream ${advisoryStream.name} is missing and nats.ensure_streams is false: ${notKept}; create it ` +
+        "(docs/Bus.md, Dead letters) or set nats.ensure_streams",
+      { operation: "ensure_stream", stream: advisoryStream.name },
       true
     )
-    : Effect.tryPromise({
-      try: () =>
-        jsm.streams.info(advisoryStream.name).then(() => true, (e) => isStreamNotFound(e) ? false : Promise.reject(e)),
-      catch: (e) =>
-        busError(
-          `Cannot read stream ${advisoryStream.name}: ${errorMessage(e)}`,
-          {
-            operation: "ensure_stream",
-            stream: advisoryStream.name
-          },
-          true,
-          e
-        )
-    })
-  return Effect.matchEffect(found, {
-    onFailure: (error) =>
-      Effect.as(Effect.logWarning(`Bus: max-deliveries advisories are not kept: ${error.message}; ${lost}`), false),
-    onSuccess: (kept) =>
-      kept ? Effect.succeed(true) : Effect.as(
-        Effect.logWarning(
-          `Bus: stream ${advisoryStream.name} is missing and nats.ensure_streams is false: ${lost}; create it ` +
-            `(docs/Bus.md, Dead letters) or set nats.ensure_streams`
-        ),
-        false
+    const found: Effect.Effect<void, MessageBusError> = options.ensureStreams
+      ? Effect.asVoid(
+        ensureStream(jsm, advisoryStream, { limits: advisoryLimits(options.limits), update: options.update })
       )
+      : Effect.tryPromise({
+        try: () =>
+          jsm.streams.info(advisoryStream.name).then(
+            () => true,
+            (e) => isStreamNotFound(e) ? false : Promise.reject(e)
+          ),
+        catch: (e) =>
+          busError(
+            `Cannot read stream ${advisoryStream.name}: ${errorMessage(e)}`,
+            { operation: "ensure_stream", stream: advisoryStream.name },
+            true,
+            e
+          )
+      }).pipe(Effect.filterOrFail((kept) => kept, () => missing), Effect.asVoid)
+    const settle = Effect.matchEffect(found, {
+      onFailure: (error) => {
+        if (warned) return Effect.fail(error)
+        warned = true
+        const line = error === missing
+          ? `Bus: ${missing.message}`
+          : `Bus: max-deliveries advisories are not kept: ${error.message}; ${notKept}; made again while running`
+        return Effect.zipRight(Effect.logWarning(line), Effect.fail(error))
+      },
+      onSuccess: () => {
+        there = true
+        if (!warned) return Effect.void
+        warned = false
+        return Effect.logInfo(`Bus: max-deliveries advisories are kept in ${advisoryStream.name} again`)
+      }
+    })
+    return {
+      ready: Effect.suspend(() =>
+        there ? Effect.void : lock.withPermits(1)(Effect.suspend(() => there ? Effect.void : settle))
+      ),
+      lost: Effect.sync(() => {
+        there = false
+      })
+    }
   })
-}
 
 /**
  * The durable consumer of `DLQ_ADVISORIES` that reads the advisories of one consumer: the durable's name and a hash of
@@ -274,28 +308,40 @@ const keptDelivery = (spec: ConsumerSpec, msg: JsMsg): Option.Option<AdvisoryDel
   }))
 }
 
-// A consumer of `DLQ_ADVISORIES` that cannot be read (being made again, its stream deleted from outside) is tried
-// again.
-const readRetry = Schedule.exponential("500 millis").pipe(
-  Schedule.union(Schedule.spaced("30 seconds")),
+// `DLQ_ADVISORIES` or the consumer of a subscription there, missing or not to be read, is tried again: at once and
+// then at most every minute, the advisories heard meanwhile.
+const reopenRetry = Schedule.exponential("1 second").pipe(
+  Schedule.union(Schedule.spaced("1 minute")),
   Schedule.jittered
 )
 
+/** Why a read of kept advisories could not open: `streamWarned` when `AdvisoryStream.ready` failed (and warned). */
+interface OpenFailure {
+  readonly error: MessageBusError
+  readonly streamWarned: boolean
+}
+
 /**
- * The max-deliveries advisories of one consumer kept in `DLQ_ADVISORIES` (see `Engine.maxDeliveries`), read through
- * its durable consumer there: those sent while no instance ran are read when one starts. The instances of a durable
- * share the consumer, so each advisory goes to one of them. The consumer is made, when missing, before the stream is
- * returned (the subscription pulls after that: the advisories its pulls bring are the consumer's); one that cannot be
- * made then is made when the stream is read, which retries.
+ * The max-deliveries advisories of one consumer (see `Engine.maxDeliveries`): read, where `DLQ_ADVISORIES` is there,
+ * through the subscription's durable consumer in it (those sent while no instance ran are read when one starts; the
+ * instances of a durable share the consumer, so each advisory goes to one of them); heard as they are sent while it
+ * is not. A stream or consumer that cannot be read (missing, deleted while running, unreachable) is tried again with
+ * a bounded backoff (made again with `ensureStreams`), the advisories heard meanwhile; reading starts before hearing
+ * stops, and an advisory both heard and read is written once (the dead letter's `Nats-Msg-Id`). The consumer is made
+ * (or hearing starts) before the stream is returned: the subscription pulls after that, and the advisories its
+ * pulls bring are the consumer's.
  *
  * @internal
  */
-export const keptMaxDeliveries = (
+export const maxDeliveries = (
+  nc: NatsConnection,
   js: JetStreamClient,
   jsm: JetStreamManager,
+  stream: AdvisoryStream,
   spec: ConsumerSpec
-): Effect.Effect<Stream.Stream<AdvisoryDelivery>> => {
+): Effect.Effect<Stream.Stream<AdvisoryDelivery>, MessageBusError, Scope.Scope> => {
   const name = advisoryConsumerName(spec)
+  const ids = { consumer: spec.durable, stream: spec.stream }
   const failed = (e: unknown) =>
     busError(
       `Cannot read the max-deliveries advisories of ${spec.durable} (${advisoryStream.name} ${name}): ${
@@ -305,32 +351,79 @@ export const keptMaxDeliveries = (
       true,
       e
     )
-  const warn = (cause: Cause.Cause<MessageBusError>) =>
-    Effect.logWarning("Bus: reading max-deliveries advisories failed; retrying", cause).pipe(
-      Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
-    )
-  const ensured = Effect.tryPromise({ try: () => ensureAdvisoryConsumer(jsm, spec, name), catch: failed })
-  const messages = Effect.zipRight(
-    ensured,
+  const open: Effect.Effect<ConsumerMessages, OpenFailure> = Effect.zipRight(
+    Effect.mapError(stream.ready, (error): OpenFailure => ({ error, streamWarned: true })),
     Effect.tryPromise({
-      try: async (): Promise<AsyncIterable<JsMsg>> => {
+      try: async () => {
+        await ensureAdvisoryConsumer(jsm, spec, name)
         const consumer = await js.consumers.get(advisoryStream.name, name)
-        return consumer.consume({ max_messages: 4 })
+        // A consumer deleted (alone or with its stream) ends the read, which is opened again.
+        return consumer.consume({ max_messages: 4, abort_on_missing_resource: true })
       },
-      catch: failed
+      catch: (e): OpenFailure => ({ error: failed(e), streamWarned: false })
     })
   )
-  const read = fromIterable<JsMsg, MessageBusError>(
-    messages,
-    (iterable) => (iterable as ConsumerMessages).stop(),
-    failed
-  ).pipe(
-    Stream.filterMap((msg) => keptDelivery(spec, msg)),
-    Stream.tapErrorCause(warn),
-    Stream.retry(readRetry),
-    // A read that ends (its consumer deleted from outside) starts again, the consumer made again.
-    Stream.repeat(Schedule.spaced("1 second")),
-    Stream.catchAllCause(() => Stream.empty)
-  )
-  return Effect.as(Effect.catchAllCause(ensured, warn), read)
+  const unread = (failure: OpenFailure, warn: boolean) =>
+    (warn ? Effect.logWarning : Effect.logDebug)(`Bus: ${failure.error.message}; hearing them meanwhile`).pipe(
+      Effect.annotateLogs(ids)
+    )
+  // The first failure of a consumer there is warned about, unless it was (`warned`); the stream's own were, by
+  // `AdvisoryStream`.
+  const reopened = (warned: boolean) =>
+    Effect.suspend(() => {
+      let failures = warned ? 1 : 0
+      return open.pipe(
+        Effect.tapError((failure) => unread(failure, failures++ === 0 && !failure.streamWarned)),
+        // The schedule does not end: the read is tried again for as long as the subscription runs.
+        Effect.retryOrElse(reopenRetry, () => Effect.never),
+        Effect.tap(() =>
+          failures === 0 ? Effect.void : Effect.logInfo("Bus: max-deliveries advisories read again").pipe(
+            Effect.annotateLogs(ids)
+          )
+        )
+      )
+    })
+  const read = (messages: ConsumerMessages): Stream.Stream<AdvisoryDelivery> =>
+    fromIterable<JsMsg, MessageBusError>(Effect.succeed(messages), () => messages.stop(), failed).pipe(
+      Stream.filterMap((msg) => keptDelivery(spec, msg)),
+      Stream.catchAllCause((cause) =>
+        Stream.execute(Effect.zipRight(
+          stream.lost,
+          Effect.logWarning("Bus: reading max-deliveries advisories stopped; hearing them until read again", cause)
+            .pipe(Effect.annotateLogs(ids))
+        ))
+      )
+    )
+  const heard = (until: Deferred.Deferred<void>) =>
+    Stream.unwrapScoped(heardMaxDeliveries(nc, spec)).pipe(
+      Stream.catchAllCause((cause) =>
+        Stream.execute(
+          Effect.logWarning("Bus: max-deliveries advisories are neither read nor heard", cause).pipe(
+            Effect.annotateLogs(ids)
+          )
+        )
+      ),
+      Stream.interruptWhen(Deferred.await(until))
+    )
+  // Heard until the read is open again, then read until it stops.
+  const cycle = (hearing: (until: Deferred.Deferred<void>) => Stream.Stream<AdvisoryDelivery>, warned: boolean) =>
+    Stream.unwrap(Effect.map(Deferred.make<void>(), (opened) =>
+      Stream.merge(
+        hearing(opened),
+        Stream.fromEffect(Effect.tap(reopened(warned), () => Deferred.succeed(opened, undefined))).pipe(
+          Stream.flatMap(read)
+        )
+      )))
+  const again = Stream.repeat(cycle(heard, false), Schedule.spaced("1 second"))
+  return Effect.flatMap(Effect.either(open), (first) => {
+    if (first._tag === "Right") return Effect.succeed(Stream.concat(read(first.right), again))
+    // Hearing from now, before the subscription pulls.
+    return Effect.zipRight(
+      unread(first.left, !first.left.streamWarned),
+      Effect.map(
+        heardMaxDeliveries(nc, spec),
+        (now) => Stream.concat(cycle((until) => Stream.interruptWhen(now, Deferred.await(until)), true), again)
+      )
+    )
+  })
 }

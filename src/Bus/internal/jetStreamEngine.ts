@@ -19,7 +19,7 @@ import { busError } from "./busError.js"
 import * as core from "./core.js"
 import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import { makeSettlements } from "./jetStreamAcks.js"
-import { heardMaxDeliveries, keepsAdvisories, keptMaxDeliveries, logLeaderElections } from "./jetStreamAdvisories.js"
+import { advisoryStreamOf, logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
 import { connection, fromIterable } from "./jetStreamConnection.js"
 import { ensureConsumer } from "./jetStreamConsumer.js"
 import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
@@ -176,14 +176,12 @@ const engineOn = (
     const streamsInUse = new Set<string>()
     yield* logLeaderElections(nc, streamsInUse)
     const limits = { limits: options.streams, update: options.updateStreams }
-    // Whether the advisories are kept in their stream: settled at the first subscription, once.
-    const keptAdvisories = yield* Effect.cached(
-      keepsAdvisories(jsm, {
-        ensureStreams: options.ensureStreams,
-        limits: options.streams,
-        update: options.updateStreams
-      })
-    )
+    // Where the advisories are kept: settled at the first subscription, and again when a subscription loses it.
+    const advisoryStream = yield* advisoryStreamOf(jsm, {
+      ensureStreams: options.ensureStreams,
+      limits: options.streams,
+      update: options.updateStreams
+    })
     return {
       implementation: "jetstream",
       releaseDelay,
@@ -215,11 +213,7 @@ const engineOn = (
           sink,
           ensureConsumer(jsm, spec, () => nc.info?.version)
         ),
-      maxDeliveries: (spec) =>
-        Effect.flatMap(
-          keptAdvisories,
-          (kept) => kept ? keptMaxDeliveries(js, jsm, spec) : heardMaxDeliveries(nc, spec)
-        ),
+      maxDeliveries: (spec) => maxDeliveries(nc, js, jsm, advisoryStream, spec),
       getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),
       readStream: (stream, filterSubject) => Store.readStream(js, jsm, stream, filterSubject),
       deleteMessage: (stream, sequence) => Store.deleteMessage(jsm, stream, sequence),
