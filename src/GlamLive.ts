@@ -195,11 +195,19 @@ const describe = (error: unknown): StartupError => {
   return new StartupError({ message, cause: error })
 }
 
-/** The Bus is ready while connected (the in-memory bus always is). */
-const busCheck = Effect.flatMap(
-  busHealth,
-  (health) => health.healthy ? Effect.void : Effect.fail({ code: `BUS_${health.status.toUpperCase()}` })
-)
+/**
+ * The Bus is ready while connected (the in-memory bus always is) and the streams of its subscriptions are there: a
+ * missing one is named in the code (`BUS_STREAM_MISSING:ORDERS`) when it fits the readiness answer's identifiers.
+ */
+const busCheck = Effect.flatMap(busHealth, (health) => {
+  if (health.healthy) return Effect.void
+  const missing = health.missingStreams?.[0]
+  if (health.status !== "connected" || missing === undefined) {
+    return Effect.fail({ code: `BUS_${health.status.toUpperCase()}` })
+  }
+  const named = `BUS_STREAM_MISSING:${missing}`
+  return Effect.fail({ code: named.length <= 64 ? named : "BUS_STREAM_MISSING" })
+})
 
 /**
  * The toolkit's readiness checks, in the registry GlamLive provides: `database` (`Sql.health()`, a `SELECT 1`

@@ -5,19 +5,21 @@
  * publishes (`publish`, `publishMany`, `publishEncoded`, which the outbox relay uses); a warning names the stream,
  * once per remake. Without `ensure_streams` a publish that finds no stream (with no budget left for the stream's owner
  * to make it) fails naming the missing stream, and nothing is made. A
- * stream the look-up finds is left as it is.
+ * stream the look-up finds is left as it is. A subscription whose stream is deleted makes it again, and its durable,
+ * with `ensure_streams`, and consumes from it again; without, `Bus.health` names the stream until it is made.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import { Duration, Effect, Either, Layer, Logger, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
 import { makeEngine } from "../src/Bus/internal/jetStreamEngine.js"
 import { MessageBusError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
-import { unique } from "./fixtures/bus/conformance.js"
+import { take, unique } from "./fixtures/bus/conformance.js"
+import { eventually } from "./support/eventually.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const natsUp = await serviceAvailable("nats")
@@ -196,4 +198,77 @@ describe.skipIf(!natsUp)("Bus on JetStream: a stream deleted from outside under 
       expect(info.config.max_msgs).toBe(7)
       expect(info.config.max_age).toBe(0)
     }))
+
+  const streamExists = (name: string) => withJsm((jsm) => jsm.streams.info(name).then(() => true, () => false))
+
+  it.scopedLive(
+    "with ensure_streams, a subscription makes its deleted stream and durable again and consumes",
+    () =>
+      Effect.gen(function*() {
+        const { Def, stream } = yield* ownStream("subscribed")
+        const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream] })))
+        const logs = captureLogs()
+        const handled = yield* Queue.unbounded<number>()
+        const durable = unique("subscribed")
+        yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+          Effect.provide(ctx),
+          Effect.provide(logs.layer)
+        )
+        yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+        expect(yield* take(handled, 1)).toEqual([1])
+        yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+        // No publish: the subscription makes it again.
+        yield* eventually(
+          withJsm((jsm) => jsm.consumers.info(stream.name, durable).then(() => true, () => false)),
+          (found) => found,
+          "the stream and the durable made again",
+          60_000
+        )
+        expect(remadeWarnings(logs.lines, stream.name).length).toBeGreaterThan(0)
+        yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+        expect(yield* take(handled, 1)).toEqual([2])
+        const health = yield* Bus.health.pipe(Effect.provide(ctx))
+        expect(health.healthy).toBe(true)
+        expect(health.missingStreams).toBeUndefined()
+      }),
+    90_000
+  )
+
+  it.scopedLive(
+    "without ensure_streams, Bus.health names a subscription's deleted stream until it is made",
+    () =>
+      Effect.gen(function*() {
+        const { Def, stream } = yield* ownStream("subscribednotensured")
+        const made = () => withJsm((jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects] }))
+        yield* made()
+        const ctx = yield* Layer.build(JetStream.layer(options({ streamDefinitions: [stream], ensureStreams: false })))
+        const handled = yield* Queue.unbounded<number>()
+        const durable = unique("subscribednotensured")
+        yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
+          Effect.provide(ctx)
+        )
+        yield* withJsm((jsm) => jsm.streams.delete(stream.name))
+        const unhealthy = yield* eventually(
+          Bus.health.pipe(Effect.provide(ctx)),
+          (health) => health.missingStreams !== undefined,
+          "the missing stream in Bus.health",
+          60_000
+        )
+        expect(unhealthy.healthy).toBe(false)
+        expect(unhealthy.status).toBe("connected")
+        expect(unhealthy.missingStreams).toEqual([stream.name])
+        expect(yield* streamExists(stream.name)).toBe(false)
+        // Made by the operator: the subscription makes its durable and consumes again.
+        yield* made()
+        yield* eventually(
+          Bus.health.pipe(Effect.provide(ctx)),
+          (health) => health.healthy,
+          "the Bus healthy again",
+          60_000
+        )
+        yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+        expect(yield* take(handled, 1)).toEqual([1])
+      }),
+    150_000
+  )
 })

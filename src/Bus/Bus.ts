@@ -368,6 +368,13 @@ export interface BusHealth {
   readonly healthy: boolean
   readonly server: string | undefined
   readonly subscriptions: number
+  /**
+   * The streams of running subscriptions found missing (deleted from outside) and not made again: without
+   * `nats.ensure_streams`, or when making them failed. `healthy` is false while one is.
+   *
+   * @since 0.2.0
+   */
+  readonly missingStreams?: ReadonlyArray<string>
 }
 
 /**

@@ -103,7 +103,8 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       publish,
       maxPayload: engine.maxPayload,
       subscriptions,
-      running: new Set()
+      running: new Set(),
+      watch: streams.watch
     }
     // Subscriptions normally stop first (their scopes close before the Bus's); any still running when the Bus
     // closes are stopped here, before the connection drains.
@@ -122,7 +123,12 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
         DeadLetterReplay.replay({ engine, publish }, filter).pipe(Effect.withSpan("Bus.replayDeadLetters")),
       health: Effect.map(
         Effect.zip(engine.health, Ref.get(subscriptions)),
-        ([base, count]) => ({ ...base, subscriptions: count })
+        ([base, count]) => {
+          const missingStreams = [...streams.missingStreams]
+          return missingStreams.length === 0
+            ? { ...base, subscriptions: count }
+            : { ...base, healthy: false, subscriptions: count, missingStreams }
+        }
       )
     }
     return bus

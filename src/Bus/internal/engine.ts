@@ -198,6 +198,17 @@ export const heardAdvisory = (advisory: MaxDeliveriesAdvisory): AdvisoryDelivery
   working: () => {}
 })
 
+/**
+ * What a subscription does about its stream (see `Engine.pump`): `missing` when the stream is found missing (deleted
+ * from outside) makes it again, with `nats.ensure_streams`, or fails naming it; `found` once the consumer is there.
+ *
+ * @internal
+ */
+export interface StreamWatch {
+  readonly missing: Effect.Effect<void, MessageBusError>
+  readonly found: Effect.Effect<void>
+}
+
 /** @internal */
 export interface Engine {
   readonly implementation: "jetstream" | "memory"
@@ -232,9 +243,14 @@ export interface Engine {
    * Pulls messages (at most `batch` held locally) and offers each to `sink`, in order, waiting for room when it
    * is full, until interrupted or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but
    * did not hand over. A consumer missing when it starts (deleted from outside) is made again as `ensureConsumer`
-   * makes it.
+   * makes it; one whose stream is missing too is made once `watch.missing` has made the stream again.
    */
-  readonly pump: (spec: ConsumerSpec, batch: number, sink: MessageSink) => Effect.Effect<never, MessageBusError>
+  readonly pump: (
+    spec: ConsumerSpec,
+    batch: number,
+    sink: MessageSink,
+    watch?: StreamWatch
+  ) => Effect.Effect<never, MessageBusError>
   /**
    * Max-deliveries advisories of one consumer, read for as long as the scope is open: on JetStream those kept in
    * `DLQ_ADVISORIES` (sent while no instance ran included), each to one instance of the durable; else those the

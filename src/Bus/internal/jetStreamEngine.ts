@@ -202,7 +202,7 @@ const engineOn = (
           streamsInUse.add(spec.stream)
           return ensureConsumer(jsm, spec, () => nc.info?.version)
         }),
-      pump: (spec, batch, sink) =>
+      pump: (spec, batch, sink, watch) =>
         pump(
           nc,
           js,
@@ -211,7 +211,8 @@ const engineOn = (
           spec,
           batch,
           sink,
-          ensureConsumer(jsm, spec, () => nc.info?.version)
+          ensureConsumer(jsm, spec, () => nc.info?.version),
+          watch
         ),
       maxDeliveries: (spec) => maxDeliveries(nc, js, jsm, advisoryStream, spec),
       getMessage: (stream, sequence) => Store.getMessage(jsm, stream, sequence),

@@ -47,9 +47,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { MessageBusError } from "../../Errors/Errors.js"
 import { busError } from "./busError.js"
-import type { ConsumerSpec, MessageSink, RawMessage } from "./engine.js"
+import type { ConsumerSpec, MessageSink, RawMessage, StreamWatch } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
-import { errorMessage, isNotFound } from "./jetStreamFailures.js"
+import { errorMessage, isNotFound, isStreamNotFound } from "./jetStreamFailures.js"
 import { deliveryInfo, JetStreamMessage } from "./jetStreamMessage.js"
 
 /**
@@ -351,7 +351,8 @@ export const pump = (
   spec: ConsumerSpec,
   batch: number,
   sink: MessageSink,
-  remake: Effect.Effect<void, MessageBusError>
+  remake: Effect.Effect<void, MessageBusError>,
+  watch: StreamWatch | undefined
 ): Effect.Effect<never, MessageBusError> => {
   const details = { operation: "fetch", stream: spec.stream, subject: spec.filterSubject }
   const fetchError = (reason: string, cause?: unknown) =>
@@ -398,8 +399,12 @@ export const pump = (
     try: async () => requestLimits((await (await js.consumers.get(spec.stream, spec.durable)).info(true)).config),
     catch: (e) => e
   })
+  // A consumer that cannot be made for want of its stream: the stream made again (or the failure naming it) first.
+  const made = watch === undefined ? remake : remake.pipe(
+    Effect.catchIf((e) => isStreamNotFound(e.cause), () => Effect.zipRight(watch.missing, remake))
+  )
   const remade = Effect.zipRight(
-    remake,
+    made,
     Effect.logWarning(
       `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is made again: it ` +
         "delivers from the stream's first message, as a new durable does"
@@ -408,6 +413,7 @@ export const pump = (
   return lookUp.pipe(
     Effect.catchIf(isNotFound, () => Effect.zipRight(remade, lookUp)),
     Effect.mapError((e) => e instanceof MessageBusError ? e : fetchError(errorMessage(e), e)),
+    Effect.tap(() => watch?.found ?? Effect.void),
     Effect.flatMap(session)
   )
 }

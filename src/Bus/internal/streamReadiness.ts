@@ -12,13 +12,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Schedule from "effect/Schedule"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
 import * as SubjectCache from "../../internal/subjectCache.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
 import { busError } from "./busError.js"
-import type { Engine, StreamPresence } from "./engine.js"
+import type { Engine, StreamPresence, StreamWatch } from "./engine.js"
 import * as StreamDeclaration from "./streamDeclaration.js"
 
 /** @internal */
@@ -42,7 +43,17 @@ export interface StreamReadiness {
    * stream either). Concurrent publishes to a stream share one look-up.
    */
   readonly onNoStream: (subject: string) => Effect.Effect<boolean, MessageBusError>
+  /**
+   * What a subscription does about its stream found missing (see `Engine.pump`): makes it again with
+   * `ensureStreams` (sharing the look-up with publishes, a few tries, a warning), else fails naming it.
+   */
+  readonly watch: (stream: string) => StreamWatch
+  /** The streams of subscriptions found missing and not made again: `Bus.health` is unhealthy while one is. */
+  readonly missingStreams: ReadonlySet<string>
 }
+
+// The look-ups of a subscription's missing stream that could not tell: four more, within about three seconds.
+const remakeRetry = Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
 /** The readiness of a Bus's streams, with those declared for startup ensured. @internal */
 export const make = (
@@ -51,6 +62,8 @@ export const make = (
 ): Effect.Effect<StreamReadiness, MessageBusError> =>
   Effect.gen(function*() {
     const ensured = new Set<string>()
+    // The declared streams made ready, by name: those a subscription's stream is looked up in.
+    const declared = new Map<string, StreamDefinition>()
     const readyStreams = new Set<StreamDefinition>()
     const readySubjects = new Set<string>()
     const ensuring = yield* Effect.makeSemaphore(1)
@@ -60,6 +73,7 @@ export const make = (
         const made = options.ensureStreams ? engine.ensureStream(stream) : Effect.void
         return Effect.map(made, () => {
           ensured.add(stream.name)
+          declared.set(stream.name, stream)
         })
       }))
     yield* Effect.forEach(options.declaration.atStartup, ensure, { discard: true })
@@ -81,7 +95,7 @@ export const make = (
           presence !== "remade" ? Effect.succeed(presence) : Effect.as(
             Effect.logWarning(
               `Bus: stream ${stream.name} was missing (deleted from outside) and is made again; publishes to it go ` +
-                "through"
+                "through, and its subscriptions consume from it again"
             ),
             presence
           )
@@ -111,7 +125,41 @@ export const make = (
             true
           ))
           : Effect.succeed(presence === "remade"))
+    const missingStreams = new Set<string>()
+    const watch = (name: string): StreamWatch => {
+      const unready = (message: string) =>
+        Effect.zipRight(
+          Effect.sync(() => missingStreams.add(name)),
+          Effect.fail(busError(message, { operation: "subscribe", stream: name }, true))
+        )
+      const missing = Effect.suspend(() => {
+        const stream = declared.get(name)
+        if (stream === undefined) return Effect.void
+        return shared(stream).pipe(
+          // A look-up that could not tell is tried again a few times; the subscription's retry goes on after that.
+          Effect.repeat(
+            remakeRetry.pipe(
+              Schedule.whileInput((presence: StreamPresence | undefined) => presence === undefined),
+              Schedule.passthrough
+            )
+          ),
+          Effect.flatMap((presence) =>
+            presence === "missing"
+              ? unready(
+                `Stream ${name} does not exist (deleted from outside), and nats.ensure_streams is false: the Bus ` +
+                  "does not make it; its subscriptions consume once it is made"
+              )
+              : presence === undefined
+              ? unready(`Stream ${name} is missing and could not be looked up or made again; retrying`)
+              : Effect.sync(() => void missingStreams.delete(name))
+          )
+        )
+      })
+      return { missing, found: Effect.sync(() => void missingStreams.delete(name)) }
+    }
     return {
+      missingStreams,
+      watch,
       readyStreams,
       readySubjects,
       streamReady: (definition, operation, label) =>

@@ -35,7 +35,7 @@ import { withLabels } from "../../Telemetry/Metrics.js"
 import type { Delivery, Handler, HandlerMiddleware, SubscribeOptions, Subscription } from "../Bus.js"
 import type { Family } from "../Family.js"
 import * as DeadLettering from "./deadLettering.js"
-import type { AdvisoryDelivery, ConsumerSpec, Engine, RawMessage } from "./engine.js"
+import type { AdvisoryDelivery, ConsumerSpec, Engine, RawMessage, StreamWatch } from "./engine.js"
 import { eventContext } from "./eventContext.js"
 import * as HandlerTimeout from "./handlerTimeout.js"
 import { type InFlight, type MessageHandler, ofHandler } from "./handling.js"
@@ -60,6 +60,8 @@ export interface RuntimeContext extends DeadLettering.Writer {
   readonly subscriptions: Ref.Ref<number>
   /** The shutdown of every running subscription, run by the Bus before it closes its connection. */
   readonly running: Set<Effect.Effect<void>>
+  /** What a subscription does about its stream found missing (see `Engine.pump`), by the stream's name. */
+  readonly watch?: ((stream: string) => StreamWatch) | undefined
 }
 
 const fetchRetry = Schedule.exponential("200 millis").pipe(
@@ -510,7 +512,7 @@ const start = <R>(
     const workers = makeWorkers(buffer, tracker, makeProcess(tracker), context, spec)
     const lag = yield* startBackground(ctx, subject, settings, tracker, workers, buffer, runScope)
     // What was pulled but not handed to a worker when fetching stops is nak'd by the engine.
-    const fetcher = yield* ctx.engine.pump(spec, settings.batch, buffer).pipe(
+    const fetcher = yield* ctx.engine.pump(spec, settings.batch, buffer, ctx.watch?.(spec.stream)).pipe(
       Effect.tapErrorCause((cause) =>
         Effect.logWarning("Bus consumer fetch failed; retrying", cause).pipe(
           Effect.annotateLogs({ consumer: spec.durable, stream: spec.stream })
