@@ -416,13 +416,19 @@ export const maxDeliveries = (
       )))
   const again = Stream.repeat(cycle(heard, false), Schedule.spaced("1 second"))
   return Effect.flatMap(Effect.either(open), (first) => {
-    if (first._tag === "Right") return Effect.succeed(Stream.concat(read(first.right), again))
-    // Hearing from now, before the subscription pulls.
+    if (first._tag === "Right") {
+      // Stopped with the subscription, whether or not the stream was run.
+      return Effect.as(
+        Effect.addFinalizer(() => Effect.sync(() => first.right.stop())),
+        Stream.concat(read(first.right), again)
+      )
+    }
+    // Heard from here on, before the subscription pulls.
     return Effect.zipRight(
       unread(first.left, !first.left.streamWarned),
       Effect.map(
         heardMaxDeliveries(nc, spec),
-        (now) => Stream.concat(cycle((until) => Stream.interruptWhen(now, Deferred.await(until)), true), again)
+        (hearing) => Stream.concat(cycle((until) => Stream.interruptWhen(hearing, Deferred.await(until)), true), again)
       )
     )
   })
