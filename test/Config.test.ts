@@ -487,7 +487,7 @@ describe("Config.redactTree", () => {
     expect(tree).toStrictEqual({
       database: { host: "h", password: "<redacted>", pool: [1, 2] },
       api_key: "<redacted>",
-      auth: { user: "<redacted>", token: "<redacted>" },
+      auth: { user: "u", token: "<redacted>" },
       unset_token: null
     })
   })

@@ -11,11 +11,20 @@ import * as path from "node:path"
 import { afterAll } from "vitest"
 import * as BusConfig from "../src/Bus/BusConfig.js"
 import * as Cache from "../src/Cache/Cache.js"
+import * as CacheConfig from "../src/Cache/CacheConfig.js"
 import * as GlamConfig from "../src/Config/index.js"
+import { keysRead } from "../src/Config/internal/keysRead.js"
+import * as ServiceInfo from "../src/Config/ServiceInfo.js"
+import * as Devices from "../src/Devices/Devices.js"
+import * as MqttConfig from "../src/Devices/MqttConfig.js"
 import * as HttpConfig from "../src/Http/HttpConfig.js"
 import * as JwtIssuer from "../src/Http/JwtIssuer.js"
+import * as SecurityHeaders from "../src/Http/SecurityHeaders.js"
 import { makeGlamLive } from "../src/index.js"
+import * as Inbox from "../src/Sql/Inbox.js"
+import * as OutboxRelay from "../src/Sql/OutboxRelay.js"
 import * as SqlConfig from "../src/Sql/SqlConfig.js"
+import * as TelemetryConfig from "../src/Telemetry/TelemetryConfig.js"
 import { captureStdout } from "./support/captureStdout.js"
 
 const roots: Array<string> = []
@@ -82,7 +91,6 @@ describe("Config secrets: a measure or a switch under a secret-looking key", () 
       const paths: ReadonlyArray<ReadonlyArray<string>> = [
         ["auth", "secret"],
         ["auth", "jwt_secret"],
-        ["auth", "issuer"],
         ["database", "password"],
         ["database", "admin_password"],
         ["api", "access_token"],
@@ -109,6 +117,104 @@ describe("Config secrets: a measure or a switch under a secret-looking key", () 
         ]
         for (const text of texts) expect(text, keys.join(".")).not.toContain("hunter2")
       }
+    }))
+})
+
+// Every key the toolkit reads, and the ones among them whose values are never quoted.
+const TOOLKIT_CONFIGS: ReadonlyArray<Config.Config<unknown>> = [
+  ServiceInfo.serviceInfo,
+  TelemetryConfig.config,
+  SqlConfig.databaseConfig,
+  OutboxRelay.config,
+  Inbox.config,
+  BusConfig.config,
+  BusConfig.streamLimits,
+  BusConfig.declaredStreams,
+  HttpConfig.server,
+  HttpConfig.auth,
+  HttpConfig.rateLimit,
+  HttpConfig.client("billing"),
+  JwtIssuer.config,
+  SecurityHeaders.config,
+  CacheConfig.config,
+  MqttConfig.config,
+  Devices.config
+]
+const HIDDEN_KEYS: ReadonlyArray<string> = [
+  "auth.private_key",
+  "auth.public_key",
+  "auth.secret",
+  "database.password",
+  "mqtt.password",
+  "nats.password",
+  "nats.token",
+  "telemetry.otlp.headers"
+]
+
+const readerAt = (keys: ReadonlyArray<string>) =>
+  keys.slice(0, -1).reduceRight(
+    (config, key) => config.pipe(Config.nested(key)),
+    Config.integer(keys[keys.length - 1]!) as Config.Config<unknown>
+  )
+
+const treeAt = (keys: ReadonlyArray<string>, value: string): GlamConfig.JsonObject =>
+  keys.reduceRight<GlamConfig.JsonValue>((inner, key) => ({ [key]: inner }), value) as GlamConfig.JsonObject
+
+// Whether the problem of `value` at `keys`, and the printed tree, quote it.
+const quotes = (keys: ReadonlyArray<string>, value: string) =>
+  Effect.gen(function*() {
+    const text = yield* problem(treeAt(keys, value), readerAt(keys))
+    const dump = JSON.stringify(GlamConfig.redactTree(treeAt(keys, value)))
+    expect(dump.includes(value), `${keys.join(".")}: ${dump} against ${text}`).toBe(text.includes(value))
+    return text.includes(value)
+  })
+
+describe("Config secrets: the keys the toolkit reads", () => {
+  it.effect("each is hidden or shown by its own words: auth's issuer, audience, URL and algorithms shown", () =>
+    Effect.gen(function*() {
+      const read = new Set(TOOLKIT_CONFIGS.flatMap((config) => [...keysRead(config)]))
+      for (const key of ["auth.issuer", "auth.audience", "auth.jwks_url", "auth.algorithms", ...HIDDEN_KEYS]) {
+        expect(read, key).toContain(key)
+      }
+      for (const key of read) {
+        expect(yield* quotes(key.split("."), "hunter2-value"), key).toBe(!HIDDEN_KEYS.includes(key))
+      }
+      expect(yield* problem({ auth: { issuer: "hunter2-value" } }, readerAt(["auth", "issuer"]))).toBe(
+        `auth.issuer: expected an integer, got "hunter2-value" ${FROM}`
+      )
+    }))
+
+  it.effect("a key of the seeds or of a service follows the same words", () =>
+    Effect.gen(function*() {
+      const shown = [
+        "auth.algorithm",
+        "auth.authority",
+        "mqtt.clean_session",
+        "auth.jwks_max_stale",
+        "cache.key_prefix_length",
+        "oauth.client_id"
+      ]
+      const hidden = [
+        "auth.jwt_secret",
+        "auth.secret_key",
+        "auth.refresh_token",
+        "api_key",
+        "clients.billing.api_key",
+        "proxy.basic_auth",
+        "proxy.auth",
+        "web.session",
+        "oauth.client_secret",
+        "redis.passwd",
+        "jwt_secret.value",
+        "signing_key.pem",
+        "secrets.github",
+        "api_keys.billing",
+        "credentials.username",
+        "tls.cert",
+        "database.dsn"
+      ]
+      for (const key of shown) expect(yield* quotes(key.split("."), "hunter2-value"), key).toBe(true)
+      for (const key of hidden) expect(yield* quotes(key.split("."), "hunter2-value"), key).toBe(false)
     }))
 })
 

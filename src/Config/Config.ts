@@ -220,11 +220,11 @@ export const sectionKeys: (section: string, configs: Iterable<Config.Config<unkn
   keysRead.sectionKeys
 
 /**
- * A copy of the tree with the value of every secret-looking key (password, secret, token, key, credentials...; a
- * ttl, a size, a count or a flag is not one: `auth.access_token_ttl` is shown) and every value that looks like a
- * generated credential (a mixed-case token with digits, a long hex key) replaced by `"<redacted>"`, and the
- * credentials of URLs in other values hidden (`nats://***@n1:4222`, a password holding whitespace included), for
- * printing the effective configuration.
+ * A copy of the tree with the value of every secret-looking key (its last key holds password, secret, token, key,
+ * credentials...; a ttl, a size, a count or a flag is not one: `auth.access_token_ttl` and `auth.issuer` are shown)
+ * and every value that looks like a generated credential (a mixed-case token with digits, a long hex key) replaced by
+ * `"<redacted>"`, and the credentials of URLs in other values hidden (`nats://***@n1:4222`, a password holding
+ * whitespace included), for printing the effective configuration.
  *
  * @since 0.1.0
  * @category utils

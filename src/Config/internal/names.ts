@@ -108,7 +108,22 @@ export const flatAliases = (prefix: string | undefined): ReadonlyArray<FlatAlias
   { variable: "LOG_LEVEL", path: ["logging", "level"] }
 ]
 
+// The words of a credential, anywhere in a key or a query parameter's name (`jwt_secret`, `api_key`, `passwd`).
 const SECRET = /pass|pwd|secret|token|key|credential|private|auth|cert|salt|signature|dsn|cookie|session/i
+
+// The same words for a configuration key, read on the key itself: `auth` and `session` as its last word only (`auth`,
+// `basic_auth`, `session`), since a key about them (`authority`, `auth_url`, `clean_session`) holds no credential.
+const SECRET_KEY =
+  /pass|pwd|secret|token|key|credential|private|cert|salt|signature|dsn|cookie|authorization|(?:^|_)auth$|^session$/i
+
+// A key that names no content of its own (`jwt_secret.value`, `signing_key.pem`, `api_key.current`): the section it
+// is in says what it holds.
+const BARE = /^(?:value|current|previous|next|old|new|primary|secondary|default|pem|der|base64|b64|hex|raw|data)$/i
+
+// A section that holds credentials by name (`secrets.github`, `api_keys.billing`, `passwords.admin`): each of its
+// keys is one, whatever it is called.
+const CREDENTIALS =
+  /^(?:[a-z0-9]+_)*(?:secrets|passwords|tokens|keys|credentials|api_?keys|private_?keys)$|^credentials?$/i
 
 // A key that holds a measure or a switch, never a credential, whatever words it holds: a duration or a time
 // (`access_token_ttl`, `clock_tolerance_seconds`), a size, a count, a bound, a port (`session_max_size`,
@@ -121,19 +136,25 @@ const MEASURE = new RegExp(
 )
 
 /**
- * Whether the value at `path` may hold a secret, so that it is never echoed in a message: a segment looks like one
- * (`auth.jwt_secret`, `database.password`, `api_key`, `nats.token`, every key of an `auth` section), unless its last
- * key names a measure or a switch (`auth.access_token_ttl`, `auth.allow_short_secret`: their problems are shown);
- * and every key of a section of request `headers`, whose values are credentials whatever the header's name
- * (`x-honeycomb-team`, `x-timeout`).
+ * Whether the value at `path` may hold a secret, so that it is never echoed in a message. The key's own words decide:
+ * its last key looks like a credential (`auth.secret`, `auth.jwt_secret`, `database.password`, `auth.private_key`,
+ * `api_key`, `nats.token`, `basic_auth`) unless it names a measure or a switch (`auth.access_token_ttl`,
+ * `auth.allow_short_secret`); the section decides only for a key that names no content of its own
+ * (`jwt_secret.value`). The other keys of a section about credentials are shown (`auth.issuer`, `auth.audience`,
+ * `auth.jwks_url`, `auth.algorithms`). Every key of a section that holds credentials by name (`secrets`, `api_keys`,
+ * `credentials`) is one, and so is every key of a section of request `headers`, whose values are credentials
+ * whatever the header's name (`x-honeycomb-team`, `x-timeout`).
  *
  * @internal
  */
 export const isSecretPath = (path: ReadonlyArray<string>): boolean => {
   const keys = path.filter((segment) => !isIndexSegment(segment))
-  if (keys.some((segment) => segment.toLowerCase() === "headers")) return true
+  if (keys.some((segment) => segment.toLowerCase() === "headers" || CREDENTIALS.test(segment))) return true
   const last = keys[keys.length - 1]
-  return !(last !== undefined && MEASURE.test(last)) && keys.some((segment) => SECRET.test(segment))
+  if (last === undefined || MEASURE.test(last)) return false
+  if (SECRET_KEY.test(last)) return true
+  const section = keys[keys.length - 2]
+  return BARE.test(last) && section !== undefined && SECRET_KEY.test(section)
 }
 
 // A value that holds a generated credential whatever its key: a word of 16 characters or more that mixes capitals,
