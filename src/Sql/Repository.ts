@@ -267,6 +267,16 @@ export interface MakeOptions<Id> {
    * default 1000 (the seed's largest page).
    */
   readonly maxLimit?: number | undefined
+  /**
+   * The integer column of optimistic versioning, as SQLAlchemy's `version_id_col`: `insert` writes 1, `update`
+   * writes the next version `WHERE` the row still holds the version the value carries, and fails with a
+   * `ConflictError` (`CONFLICT`, 409) when another writer changed the row since it was read; a soft delete and a
+   * restore write the next version too. Declare it `Model.Generated(Schema.Int)` so that an insert does not take it
+   * and an update requires it. Default: no versioning.
+   *
+   * @since 0.2.0
+   */
+  readonly version?: string | undefined
 }
 
 /**
@@ -291,5 +301,5 @@ export interface MakeOptions<Id> {
  */
 export const make: <S extends Model.AnyNoContext, const Id extends Column<S>>(
   model: S,
-  options: MakeOptions<Id>
+  options: MakeOptions<Id> & { readonly version?: Column<S> | undefined }
 ) => Effect.Effect<Repository<S, Id>, never, SqlClient.SqlClient> = internal.make

@@ -26,6 +26,8 @@ export interface RepositoryContext<A> {
   readonly tenancy: boolean
   /** The model has `updated_at`. */
   readonly touch: boolean
+  /** The column of optimistic versioning, when the repository has one. */
+  readonly version: string | undefined
   readonly tableId: Identifier
   readonly idId: Identifier
   readonly codec: Codec<A>
@@ -51,6 +53,7 @@ export const makeContext = <S extends Model.AnyNoContext>(
       softDelete,
       tenancy,
       touch: columns.has("updated_at"),
+      version: options.version,
       tableId: sql(options.table),
       idId: sql(options.id),
       codec: makeCodec(model, options.table),

@@ -10,7 +10,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
-import { NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
+import { ConflictError, NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
 import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import { cutText } from "../../../internal/text.js"
 import { classifySqlError, driverError, isSqlDefect } from "../sqlErrors.js"
@@ -22,6 +22,18 @@ export const invalid = (field: string, reason: string, message: string): Validat
 /** @internal */
 export const notFound = (table: string, id: unknown): NotFoundError =>
   new NotFoundError({ message: `${table} not found`, details: { resource: table, resource_id: String(id) } })
+
+/**
+ * An update of a versioned row that another writer changed since the value was read: the version it carries is not
+ * the row's.
+ *
+ * @internal
+ */
+export const staleVersion = (table: string, column: string, expected: number, current: unknown): ConflictError =>
+  new ConflictError({
+    message: `${table} was changed by another writer: ${column} ${expected} is stale`,
+    details: { conflicting_resource: table, current_state: `${column} ${String(current)}` }
+  })
 
 /** @internal */
 export const rowMismatch =

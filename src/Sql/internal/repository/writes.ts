@@ -14,7 +14,7 @@ import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
 import type { Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
-import { conditionValues, invalid, invalidValueOf, notFound } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, notFound, staleVersion } from "./errors.js"
 
 /** @internal */
 export interface Writes<A> {
@@ -33,7 +33,10 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
   const inserted = SqlSchema.single({ Request: Schema.Unknown, Result: codec.model, execute: codec.execute })
   return (value: unknown) =>
     tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
-      const encoded = codec.encodeInsert(value)
+      const encoded = Either.map(
+        codec.encodeInsert(value),
+        (row) => ctx.version === undefined ? row : { ...row, [ctx.version]: 1 }
+      )
       if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
       if (Option.isSome(current) && !tenant.isTenants(encoded.right.merchant_id, current.value)) {
         return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
@@ -50,22 +53,33 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
     })
 }
 
+// The version an update of a versioned repository carries: the row's as the value was read.
+const expectedVersion = (column: string, encoded: Row) => {
+  const expected = encoded[column]
+  return typeof expected === "number" && Number.isSafeInteger(expected)
+    ? Effect.succeed(expected)
+    : Effect.fail(invalid(column, "required", `${column} is required to update a versioned row: the one read`))
+}
+
 const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<string>, value: unknown) =>
   Effect.gen(function*() {
-    const { codec, idColumn, sql, tableId, tenancy, tenant, touch } = ctx
+    const { codec, idColumn, sql, tableId, tenancy, tenant, touch, version } = ctx
     const current = yield* tenant.tenantOf
     const encoded = yield* codec.encodeUpdate(value)
     const id = (value as Row)[idColumn]
+    const expected = version === undefined ? undefined : yield* expectedVersion(version, encoded)
     const settable = Object.keys(encoded).filter((key) => !fixedColumns.has(key) || (key === "merchant_id" && !tenancy))
     const assignments = [
       ...settable.map((key) => sql`${sql(key)} = ${encoded[key]}`),
-      ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
+      ...(touch ? [sql`${sql("updated_at")} = now()`] : []),
+      ...(version === undefined ? [] : [sql`${sql(version)} = ${sql(version)} + 1`])
     ]
     const where = [yield* idCondition(ctx, id), ...tenant.scope(current, false)]
+    const versioned = version === undefined ? where : [...where, sql`${sql(version)} = ${expected}`]
     const rows = assignments.length === 0
       ? yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}`
       : yield* Effect.mapError(
-        sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(where)} RETURNING *`,
+        sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(versioned)} RETURNING *`,
         (error) =>
           invalidValueOf(error, ctx.table, {
             ...conditionValues(undefined, current),
@@ -73,8 +87,13 @@ const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<strin
             [idColumn]: id
           })
       )
-    if (rows.length === 0) return yield* notFound(ctx.table, id)
-    return yield* codec.decodeRow(rows[0])
+    if (rows.length > 0) return yield* codec.decodeRow(rows[0])
+    if (version === undefined || expected === undefined) return yield* notFound(ctx.table, id)
+    // No row updated: the row is gone, or it holds another version.
+    const found = yield* sql`SELECT ${sql(version)} AS version FROM ${tableId} WHERE ${sql.and(where)}`
+    return yield* found.length === 0
+      ? notFound(ctx.table, id)
+      : Effect.fail(staleVersion(ctx.table, version, expected, found[0]!["version"]))
   })
 
 const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown) =>
@@ -98,7 +117,8 @@ const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean)
     const set = [
       deleted ? sql`${sql("deleted_at")} = now()` : sql`${sql("deleted_at")} = NULL`,
       sql`${sql("is_deleted")} = ${sql.literal(deleted ? "true" : "false")}`,
-      ...(touch ? [sql`${sql("updated_at")} = now()`] : [])
+      ...(touch ? [sql`${sql("updated_at")} = now()`] : []),
+      ...(ctx.version === undefined ? [] : [sql`${sql(ctx.version)} = ${sql(ctx.version)} + 1`])
     ]
     // A restore returns the row; a delete a row of its own per row marked.
     return yield* Effect.mapError(
@@ -120,6 +140,7 @@ const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
 /** @internal */
 export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
   const fixedColumns = new Set([ctx.idColumn, "created_at", "updated_at", "deleted_at", "is_deleted", "merchant_id"])
+  if (ctx.version !== undefined) fixedColumns.add(ctx.version)
   const hardDeleteById = (id: unknown) => ctx.run("hardDeleteById", () => hardDelete(ctx, id))
   const insert = insertRow(ctx)
   const [deleteOperation, deleteRow] = ctx.softDelete
