@@ -161,3 +161,75 @@ describe.skipIf(!pgUp)("Sql.Inbox.layerRetention on postgresql", () => {
       }))
   })
 })
+
+// The purge's plan for the records handled more than a day ago, as `Sql.Inbox.purge` selects them.
+const purgePlan = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe<{ readonly "QUERY PLAN": unknown }>(`EXPLAIN (FORMAT JSON) SELECT consumer, event_id FROM inbox
+    WHERE handled_at < now() - 86400::float8 * interval '1 second' LIMIT 1000`)
+).pipe(
+  Effect.map((rows) => JSON.stringify(rows[0]?.["QUERY PLAN"]))
+)
+
+const handledAtIndex = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql<{ readonly indisvalid: boolean; readonly indisunique: boolean }>`SELECT indisvalid, indisunique FROM pg_index
+      WHERE indexrelid = to_regclass('ix_inbox_handled_at')`
+)
+
+describe.skipIf(!pgUp)("Sql.OutboxInboxTables.inboxHandledAtIndexMigration on postgresql", () => {
+  layer(Backends.layer("postgresql"), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("a migration of its own after the table's: the purge reads the old records through the index", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = `migrations_inbox_${randomUUID().replaceAll("-", "_")}`
+        const tables = { "1_inbox": Sql.OutboxInboxTables.inboxMigration }
+        expect(yield* Sql.Migrations.migrate({ loader: Sql.Migrations.fromRecord(tables), table })).toHaveLength(1)
+        // A large inbox with a few old records: without the index every pass reads the whole table.
+        yield* sql`INSERT INTO inbox (consumer, event_id, handled_at)
+          SELECT 'orders', 'e' || g, now() - (g % 600) * interval '1 minute' FROM generate_series(1, 200000) AS g`
+        yield* insertOld("orders", 50)
+        yield* sql`ANALYZE inbox`
+        expect(yield* purgePlan).toContain("Seq Scan")
+        const applied = yield* Sql.Migrations.migrate({
+          loader: Sql.Migrations.fromRecord({
+            ...tables,
+            "2_inbox_handled_at": Sql.OutboxInboxTables.inboxHandledAtIndexMigration
+          }),
+          table
+        })
+        expect(applied).toEqual([[2, "inbox_handled_at"]])
+        yield* sql`ANALYZE inbox`
+        const plan = yield* purgePlan
+        expect(plan).toContain("ix_inbox_handled_at")
+        expect(plan).not.toContain("Seq Scan")
+        expect(yield* Sql.Inbox.purge({ olderThan: "1 day" })).toBe(50)
+      }))
+
+    it.effect("keeps an index another service made, and builds again one a failed concurrent build left invalid", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP INDEX IF EXISTS ix_inbox_handled_at`
+        // A unique build over equal values fails, leaving its index invalid.
+        yield* sql`INSERT INTO inbox (consumer, event_id, handled_at)
+          VALUES ('a', '1', '2020-01-01'), ('a', '2', '2020-01-01')`
+        const failed = yield* Effect.either(
+          sql.unsafe("CREATE UNIQUE INDEX CONCURRENTLY ix_inbox_handled_at ON inbox (handled_at)").raw
+        )
+        expect(failed._tag).toBe("Left")
+        expect(yield* handledAtIndex).toEqual([{ indisvalid: false, indisunique: true }])
+        yield* Sql.OutboxInboxTables.inboxHandledAtIndexMigration
+        expect(yield* handledAtIndex).toEqual([{ indisvalid: true, indisunique: false }])
+        // A valid index of that name is left as it is, and running the migration again is harmless.
+        yield* sql`DROP INDEX ix_inbox_handled_at`
+        yield* sql`CREATE INDEX ix_inbox_handled_at ON inbox (handled_at DESC)`
+        const made = yield* sql`SELECT indexrelid FROM pg_index WHERE indexrelid = to_regclass('ix_inbox_handled_at')`
+        yield* Sql.OutboxInboxTables.inboxHandledAtIndexMigration
+        yield* Sql.OutboxInboxTables.inboxHandledAtIndexMigration
+        expect(yield* sql`SELECT indexrelid FROM pg_index WHERE indexrelid = to_regclass('ix_inbox_handled_at')`)
+          .toEqual(made)
+      }))
+  })
+})

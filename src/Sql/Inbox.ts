@@ -148,10 +148,10 @@ export interface PurgeOptions {
  * Deletes up to `batchSize` inbox records handled longer ago than `olderThan`, and returns how many it deleted:
  * one bounded statement, so a scheduled call never holds a long transaction; call it again while it returns
  * `batchSize` ({@link layerRetention} does so on a schedule). A deleted record no longer deduplicates: keep records
- * longer than an event can be redelivered or replayed (the stream's max age). Without an index on `handled_at` (the
- * toolkit's table has none, so an insert costs one index) each call reads the table until it finds `batchSize` old
- * records. An `olderThan` that is not positive or is past 100 years, or a `batchSize` out of range, is a
- * `ValidationError` naming it.
+ * longer than an event can be redelivered or replayed (the stream's max age). It reads the old records through the
+ * index `OutboxInboxTables.inboxHandledAtIndexMigration` creates; without it, a call reads the whole table whenever
+ * fewer than `batchSize` records are old. An `olderThan` that is not positive or is past 100 years, or a `batchSize`
+ * out of range, is a `ValidationError` naming it.
  *
  * @example
  * ```ts

@@ -10,7 +10,8 @@
  * const migrations = Sql.Migrations.fromRecord({
  *   "0001_outbox": Sql.OutboxInboxTables.outboxMigration,
  *   "0002_inbox": Sql.OutboxInboxTables.inboxMigration,
- *   "0003_items": "CREATE TABLE items (...)"
+ *   "0003_items": "CREATE TABLE items (...)",
+ *   "0004_inbox_handled_at": Sql.OutboxInboxTables.inboxHandledAtIndexMigration
  * })
  * ```
  *
@@ -82,4 +83,38 @@ export const outboxMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient>
 export const inboxMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) => Effect.asVoid(sql.unsafe(inboxDdl).raw)
+)
+
+/**
+ * The DDL of the index on the inbox's `handled_at`, which `Sql.Inbox.purge` (and the retention) reads the old records
+ * through: without it, each pass reads the whole table to find fewer than a batch of them. A service adds
+ * {@link inboxHandledAtIndexMigration} as a new migration of its own numbering, after the one creating the table.
+ * `IF NOT EXISTS`: a table whose index another service (or an operator's `CREATE INDEX CONCURRENTLY`) made is left
+ * as it is, unless that index is invalid (a concurrent build that failed), which is dropped and built again.
+ *
+ * @since 0.2.0
+ * @category ddl
+ */
+export const inboxHandledAtIndexDdl = `DO $$
+BEGIN
+  IF EXISTS (
+    SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('ix_inbox_handled_at') AND NOT indisvalid
+  ) THEN
+    DROP INDEX ix_inbox_handled_at;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS ix_inbox_handled_at ON inbox (handled_at);`
+
+/**
+ * The migration creating the index on the inbox's `handled_at` ({@link inboxHandledAtIndexDdl}). It runs in the
+ * migrator's transaction, so the build holds a lock that makes inserts into the inbox wait until it ends (about a
+ * second per million records); for a large inbox, build it beforehand without that lock,
+ * `CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_inbox_handled_at ON inbox (handled_at)`, and the migration finds it.
+ *
+ * @since 0.2.0
+ * @category migrations
+ */
+export const inboxHandledAtIndexMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => Effect.asVoid(sql.unsafe(inboxHandledAtIndexDdl).raw)
 )
