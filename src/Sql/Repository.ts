@@ -197,7 +197,10 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
   readonly insert: (value: S["insert"]["Type"]) => Effect.Effect<S["Type"], SqlFailure, Requirements<S>>
   /** The seed's `save`: `insert`. */
   readonly save: (value: S["insert"]["Type"]) => Effect.Effect<S["Type"], SqlFailure, Requirements<S>>
-  /** Updates the row with the value's id and returns it; `NotFoundError` when there is none (or it is deleted). */
+  /**
+   * Updates the row with the value's id and returns it; `NotFoundError` when there is none (or it is deleted), and
+   * with a `version` column, a `ConflictError` when the row holds another version than the value's.
+   */
   readonly update: (
     value: S["update"]["Type"]
   ) => Effect.Effect<S["Type"], SqlFailure | NotFoundError, Requirements<S>>

@@ -326,8 +326,8 @@ export type QueryValues = "secret" | "all"
 const SECRET_QUERY = /^(?:code|sig)$/i
 
 /**
- * Whether a query parameter looks like it holds a secret: a name of the rule of {@link isSecretPath} (`password`,
- * `api_key`, `access_token`, `secret`, `signature`...), or `code` (OAuth) or `sig` (a shared access signature).
+ * Whether a query parameter looks like it holds a secret: a name holding a credential's word (`password`,
+ * `api_key`, `access_token`, `secret`, `signature`, `auth`...), or `code` (OAuth) or `sig` (a shared access signature).
  *
  * @internal
  */
