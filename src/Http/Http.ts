@@ -216,9 +216,17 @@ export const makeStack = (
   <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>,
   ConfigError.ConfigError,
   Readiness
+> => Effect.flatMap(resolve(options), stackOf)
+
+// The stack of settings already resolved.
+const stackOf = (
+  resolved: Resolved
+): Effect.Effect<
+  <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>,
+  ConfigError.ConfigError,
+  Readiness
 > =>
   Effect.gen(function*() {
-    const resolved = yield* resolve(options)
     const readiness = yield* Readiness
     const verifier = yield* Effect.serviceOption(JwtAuth.JwtVerifier)
     const limiter = yield* Effect.serviceOption(RateLimiter.RateLimiter)
@@ -263,7 +271,8 @@ export const makeStack = (
       inner = RequestTelemetry.middleware({
         service,
         accessLog: resolved.accessLog,
-        headers: SecurityHeaders.headers(resolved.securityHeaders)
+        headers: SecurityHeaders.headers(resolved.securityHeaders),
+        recordPath: server.recordPath
       })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }
@@ -296,7 +305,8 @@ export const serve = <E, R>(
   HttpServer.HttpServer | Readiness | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>
 > =>
   Layer.scopedDiscard(Effect.gen(function*() {
-    const stack = yield* makeStack(options)
+    const resolved = yield* resolve(options)
+    const stack = yield* stackOf(resolved)
     const readiness = yield* Readiness
     const grace = Duration.decode(options.shutdownGracePeriod ?? 0)
     // The server span is the stack's (`internal/serverSpan.ts`), opened as the platform's tracer opens it, for the
@@ -305,7 +315,10 @@ export const serve = <E, R>(
     // from the server's: the header names redacted here are the ones the span and every log of `Headers` redact.
     const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
     yield* Effect.locally(
-      HttpServer.serveEffect(stack(app), ServerSpan.middleware(tracerDisabledWhen, { enterIds: true })),
+      HttpServer.serveEffect(
+        stack(app),
+        ServerSpan.middleware(tracerDisabledWhen, { enterIds: true, recordPath: resolved.server.recordPath })
+      ),
       HttpMiddleware.currentTracerDisabledWhen,
       constTrue
     ).pipe(ServerSpan.withRedactedHeaders)

@@ -9,7 +9,8 @@
  *   least 1), `http.max_body_depth` (64), `http.request_timeout_ms` (30000, milliseconds, 1 to 2^31 - 1),
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges), `http.headers_timeout_ms` (10000),
  *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none),
- *   `http.receive_timeout_ms` (300000; 0, none), `http.validation_status` (422; 400 or 422)
+ *   `http.receive_timeout_ms` (300000; 0, none), `http.validation_status` (422; 400 or 422),
+ *   `http.record_path` ("raw" | "template")
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
  *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false), `auth.jwks_max_stale` ("12 hours")
@@ -148,6 +149,17 @@ export interface ServerConfig {
    * @since 0.2.0
    */
   readonly validationStatus?: 400 | 422 | undefined
+  /**
+   * `http.record_path`, default `"raw"`: what the access log's `path` and the server span's `url.path` and
+   * `url.full` hold. `"raw"` the request's path as sent (and the span its query, secret-looking values hidden);
+   * `"template"` the matched route template (`/patients/:id`), a framework route's path, or `unmatched` for a
+   * request no route matched, and no query: for services whose paths carry ids that must not reach logs or traces
+   * (a patient's). Under `"template"` the span shows the values of the `referer`, `location` and `content-location`
+   * headers as `<redacted>` too.
+   *
+   * @since 0.2.0
+   */
+  readonly recordPath?: "raw" | "template" | undefined
 }
 
 /**
@@ -242,6 +254,7 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       ),
       serverDefaults.validationStatus
     ),
+    recordPath: Config.withDefault(Config.literal("raw", "template")("record_path"), "raw" as const),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.

@@ -43,6 +43,15 @@ export interface Options {
    * @since 0.2.0
    */
   readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * What the access log's `path` holds (`http.record_path`): `"raw"` (the default) the request's path as sent;
+   * `"template"` the matched route template (`/patients/:id`), a framework route's path, or `unmatched` for a
+   * request no route matched (or whose tracing is disabled: the router records the route on the server span), so
+   * that ids in paths (a patient's, an account's) never reach the log.
+   *
+   * @since 0.2.0
+   */
+  readonly recordPath?: "raw" | "template" | undefined
 }
 
 /**

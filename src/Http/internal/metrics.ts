@@ -105,6 +105,19 @@ export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): st
 }
 
 /**
+ * What `http.record_path: template` records where the raw path would be written: the matched route template (the
+ * server span's `http.route`), a framework route's own fixed path, or {@link unmatchedEndpoint}. `path` is the
+ * request's path ({@link pathOf}).
+ *
+ * @internal
+ */
+export const templatePath = (span: Tracer.AnySpan | undefined, path: string): string => {
+  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
+  if (typeof route === "string") return route
+  return frameworkPaths.has(path) || path === metricsPath ? path : unmatchedEndpoint
+}
+
+/**
  * The label arrays are built once per label set and passed to `unsafeUpdate`, whose hook cache is keyed by the
  * array: per request that is a map hit instead of hashing a new metric key (what `Metric.taggedWithLabels` does
  * on every update).

@@ -109,6 +109,7 @@ export const makeObserve = (options: Options): Observe => {
   const accessLog = options.accessLog ?? true
   const headers = ResponseHeaders.entriesOf(options.headers ?? {})
   const metrics = HttpMetrics.recorder(service)
+  const template = options.recordPath === "template"
   return (app, fiber, request, span, ids) => {
     const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
     const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
@@ -127,7 +128,7 @@ export const makeObserve = (options: Options): Observe => {
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
       return LogLevel.greaterThanEqual(level, minimum)
-        ? accessLine(request, path, level, status, startedAt)
+        ? accessLine(request, template ? HttpMetrics.templatePath(span, path) : path, level, status, startedAt)
         : Effect.void
     }
     return Effect.onExit(

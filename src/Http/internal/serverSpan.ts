@@ -35,6 +35,7 @@ import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as TraceHeaders from "../../Telemetry/internal/traceHeaders.js"
+import { pathOf, templatePath } from "./metrics.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
 
@@ -145,18 +146,29 @@ const responseHeaderName = attributeNames("http.response.header.")
  */
 export const urlHeaderNames: ReadonlySet<string> = new Set(["referer", "location", "content-location"])
 
-const headerValue = (name: string, value: string, redactedNames: ReadonlyArray<string | RegExp>): string =>
-  isRedacted(name, redactedNames) ? redactedText : urlHeaderNames.has(name) ? redactUrlCredentials(value) : value
+// With `template`, a URL header's value is hidden whole: it names a path (a `location` of `/patients/123`).
+const headerValue = (
+  name: string,
+  value: string,
+  redactedNames: ReadonlyArray<string | RegExp>,
+  template: boolean
+): string =>
+  isRedacted(name, redactedNames)
+    ? redactedText
+    : urlHeaderNames.has(name)
+    ? (template ? redactedText : redactUrlCredentials(value))
+    : value
 
 // Each header as an attribute, its value redacted as `Headers.redact` would, without building the redacted copy.
 const headerAttributes = (
   span: Tracer.Span,
   attributeName: (header: string) => string,
   headers: Headers.Headers,
-  redactedNames: ReadonlyArray<string | RegExp>
+  redactedNames: ReadonlyArray<string | RegExp>,
+  template: boolean
 ): void => {
   for (const name in headers) {
-    span.attribute(attributeName(name), headerValue(name, String(headers[name]), redactedNames))
+    span.attribute(attributeName(name), headerValue(name, String(headers[name]), redactedNames, template))
   }
 }
 
@@ -182,13 +194,47 @@ const withQuery = (full: string, query: string, redacted: string): string => {
   return full.slice(0, start) + redacted + full.slice(start + query.length)
 }
 
+// `url.full` up to its path: the scheme and the authority (its credentials already redacted).
+const originOf = (full: string): string => {
+  const slash = full.indexOf("/", full.indexOf("://") + 3)
+  return slash === -1 ? full : full.slice(0, slash)
+}
+
+/**
+ * What the server span records of a request's target under `http.record_path: template`: the route is known once
+ * the router matched it (`http.route`), so `url.path` and `url.full` are written when the request ends, the query
+ * never. Returns the origin of `url.full`, or `undefined` when the request has no URL.
+ */
+const templateRequestAttributes = (
+  span: Tracer.Span,
+  request: HttpServerRequest.HttpServerRequest
+): string | undefined => {
+  const url = urlParts(request)
+  if (url === undefined) return undefined
+  span.attribute("url.scheme", url.scheme)
+  return originOf(url.full)
+}
+
+const templateUrlAttributes = (
+  span: Tracer.Span,
+  request: HttpServerRequest.HttpServerRequest,
+  origin: string | undefined
+): void => {
+  if (origin === undefined) return
+  const path = templatePath(span, pathOf(request.url))
+  span.attribute("url.full", path.charCodeAt(0) === 47 ? origin + path : origin)
+  span.attribute("url.path", path)
+}
+
 const requestAttributes = (
   span: Tracer.Span,
   request: HttpServerRequest.HttpServerRequest,
-  redactedNames: ReadonlyArray<string | RegExp>
-): void => {
-  const url = urlParts(request)
+  redactedNames: ReadonlyArray<string | RegExp>,
+  template: boolean
+): string | undefined => {
   span.attribute("http.request.method", request.method)
+  const origin = template ? templateRequestAttributes(span, request) : undefined
+  const url = template ? undefined : urlParts(request)
   if (url !== undefined) {
     const query = url.query === "" ? "" : redactQueryCredentials(url.query)
     span.attribute("url.full", query === url.query ? url.full : withQuery(url.full, url.query, query))
@@ -198,18 +244,20 @@ const requestAttributes = (
   }
   const userAgent = request.headers["user-agent"]
   if (userAgent !== undefined) span.attribute("user_agent.original", userAgent)
-  headerAttributes(span, requestHeaderName, request.headers, redactedNames)
+  headerAttributes(span, requestHeaderName, request.headers, redactedNames, template)
   if (request.remoteAddress._tag === "Some") span.attribute("client.address", request.remoteAddress.value)
+  return origin
 }
 
 const responseAttributes = (
   span: Tracer.Span,
   exit: Exit.Exit<unknown, unknown>,
-  redactedNames: ReadonlyArray<string | RegExp>
+  redactedNames: ReadonlyArray<string | RegExp>,
+  template: boolean
 ): void => {
   const response = HttpServerError.exitResponse(exit as Exit.Exit<never, unknown>)
   span.attribute("http.response.status_code", response.status)
-  headerAttributes(span, responseHeaderName, response.headers, redactedNames)
+  headerAttributes(span, responseHeaderName, response.headers, redactedNames, template)
 }
 
 /**
@@ -223,10 +271,11 @@ const responseAttributes = (
  */
 export const middleware = (
   disabledWhen: Predicate<HttpServerRequest.HttpServerRequest>,
-  options: { readonly enterIds?: boolean } = {}
+  options: { readonly enterIds?: boolean; readonly recordPath?: "raw" | "template" | undefined } = {}
 ): HttpMiddleware.HttpMiddleware =>
-<E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.withFiberRuntime((fiber) => {
+<E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
+  const template = options.recordPath === "template"
+  return Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext
     const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
     if (disabledWhen(request)) return app
@@ -241,7 +290,7 @@ export const middleware = (
     // context after the app: the platform's handler, which provided the request to this fiber, restores the
     // context it had when this middleware ends, and reads nothing else from it before.
     const within = (span: Tracer.Span) => {
-      requestAttributes(span, request, redactedNames)
+      const origin = requestAttributes(span, request, redactedNames, template)
       if (options.enterIds === true) {
         const ids = RequestIds.resolveIds(request.headers, span)
         const set = { correlationId: ids.correlationId, requestId: ids.requestId }
@@ -263,7 +312,8 @@ export const middleware = (
         )
       }
       return Effect.flatMap(Effect.exit(app), (exit) => {
-        responseAttributes(span, exit, redactedNames)
+        responseAttributes(span, exit, redactedNames, template)
+        if (template) templateUrlAttributes(span, request, origin)
         FiberSpans.end(span, exit, fiber)
         return exit
       })
@@ -271,3 +321,4 @@ export const middleware = (
     const span = FiberSpans.open(fiber, name, spanOptions)
     return span === undefined ? Effect.flatMap(Effect.makeSpan(name, spanOptions), within) : within(span)
   })
+}
