@@ -138,6 +138,7 @@ export const busLayerConfig = (options: BusOptions = {}): Layer.Layer<Bus, Start
         serviceName: config.serviceName,
         serviceVersion: config.serviceVersion,
         maxEventDepth: config.maxEventDepth,
+        deadLetterBody: config.deadLetterBody,
         streams: options.streams,
         declaredStreams: config.declaredStreams,
         duplicateWindow: config.streams.duplicateWindow,

@@ -12,6 +12,47 @@ import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 import { isSecretHeaderName } from "../src/internal/credentials.js"
 
 describe("DeadLetter record", () => {
+  it("omitBody: the record holds no body and says so, apart from an empty body; cut to size without it", () => {
+    const letter = {
+      subject: "evt.clinic.appointment_scheduled",
+      stream: "CLINIC",
+      streamSequence: 41,
+      consumer: "reminders",
+      deliveryCount: 3,
+      headers: { "Nats-Msg-Id": "e-1" },
+      body: new TextEncoder().encode(JSON.stringify({ payload: { patient_id: "p-7731904" } })),
+      error: { tag: "NotFoundError", code: "NOT_FOUND", message: "gone", details: {} },
+      deadLetteredAt: "2026-11-22T04:00:00.000Z",
+      service: "clinic-service"
+    }
+    const omitted = DeadLetter.encode(letter, { omitBody: true })
+    const text = new TextDecoder().decode(omitted)
+    expect(text).not.toContain("p-7731904")
+    const record = JSON.parse(text)
+    expect(record.body).toBeUndefined()
+    expect(record.body_text).toBeUndefined()
+    expect(record.body_omitted).toBe(true)
+    expect(record.stream_sequence).toBe(41)
+    const decoded = DeadLetter.decode(9, omitted)!
+    expect(decoded.bodyOmitted).toBe(true)
+    expect(decoded.body).toEqual(new Uint8Array(0))
+    // An empty body is kept as one.
+    const empty = DeadLetter.decode(9, DeadLetter.encode({ ...letter, body: new Uint8Array(0) }))!
+    expect(JSON.parse(new TextDecoder().decode(DeadLetter.encode({ ...letter, body: new Uint8Array(0) }))).body)
+      .toBe("")
+    expect(empty.bodyOmitted).toBeUndefined()
+    // A record without a body that does not say it left it out is not a record.
+    const { body: _, ...bodiless } = JSON.parse(new TextDecoder().decode(DeadLetter.encode(letter)))
+    expect(DeadLetter.decode(9, new TextEncoder().encode(JSON.stringify(bodiless)))).toBeUndefined()
+    // Too large even without the body: the headers and the error's details go, as for a record with one.
+    const big = DeadLetter.encode({ ...letter, headers: { "X-Blob": "x".repeat(4000) } }, {
+      omitBody: true,
+      maxBytes: 2048
+    })
+    expect(big.length).toBeLessThanOrEqual(2048)
+    expect(DeadLetter.decode(9, big)).toMatchObject({ bodyOmitted: true, headersTruncated: true, headers: {} })
+  })
+
   it("keeps the original body byte for byte and the headers, error and delivery facts", () => {
     fc.assert(
       fc.property(

@@ -84,13 +84,13 @@ const Def = (domain: string, name: string) =>
  * A stream of the test's own on the shared server (deleted when the scope closes), an `<event>` on it whose payload
  * is `{ n }`, and a JetStream Bus that declares it.
  */
-const ownStream = (name: string, event: string) =>
+const ownStream = (name: string, event: string, extra?: Partial<JetStream.JetStreamOptions>) =>
   Effect.gen(function*() {
     const suffix = unique(name).replace(/[^a-z0-9]/gi, "").toLowerCase()
     const stream = Streams.make(`BUS${name}_${suffix}`.toUpperCase(), { domain: `bus${name}${suffix}` })
     const Def = EventDefinition.event(`${stream.domain}.${event}`, Schema.Struct({ n: Schema.Number }), { stream })
     yield* Effect.addFinalizer(() => withJsm(url, (jsm) => jsm.streams.delete(stream.name)).pipe(Effect.ignore))
-    const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream] })))
+    const ctx = yield* Layer.build(JetStream.layer(options([url], { streamDefinitions: [stream], ...extra })))
     return { Def, ctx, stream }
   })
 
@@ -630,6 +630,84 @@ describe.skipIf(!natsUp)("Bus on JetStream, dead letters with credential headers
     }))
 })
 
+describe.skipIf(!natsUp)("Bus on JetStream, dead letters without their body", () => {
+  // The raw record in DLQ, as whoever reads the stream sees it.
+  const rawRecord = (dlqSequence: number) =>
+    Effect.map(
+      withJsm(url, (jsm) => jsm.streams.getMessage("DLQ", { seq: dlqSequence })),
+      (stored) => new TextDecoder().decode(stored!.data)
+    )
+
+  it.scopedLive("nats.dead_letter_body omit: no body in the record; a replay reads the original from its stream", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("dlqomit", "scheduled", { deadLetterBody: "omit" })
+      yield* Effect.addFinalizer(() =>
+        withJsm(url, (jsm) => jsm.streams.purge("DLQ", { filter: `dlq.${stream.name}.>` })).pipe(Effect.ignore)
+      )
+      const failing = yield* Ref.make(true)
+      const handled = yield* Queue.unbounded<number>()
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("dlqomit"), ackWait: "5 seconds" },
+        (event) =>
+          Effect.flatMap(Ref.get(failing), (fail) =>
+            fail
+              ? Effect.fail(new NotFoundError({ message: "no such patient", details: { resource: "patient" } }))
+              : Queue.offer(handled, event.payload.n))
+      ).pipe(Effect.provide(ctx))
+      const sent = yield* Bus.publish(Def, { n: 7731904 }).pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length > 0,
+        "the dead letter"
+      )
+      expect(letter!.bodyOmitted).toBe(true)
+      expect(letter!.body.length).toBe(0)
+      expect(letter!.streamSequence).toBe(sent.sequence)
+      const raw = yield* rawRecord(letter!.dlqSequence)
+      expect(raw).not.toContain("7731904")
+      expect(JSON.parse(raw)).toMatchObject({ body_omitted: true, stream: stream.name, stream_sequence: sent.sequence })
+      expect(JSON.parse(raw).body).toBeUndefined()
+      yield* Ref.set(failing, false)
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
+      expect(replay.failed).toEqual([])
+      expect(yield* Queue.take(handled)).toBe(7731904)
+    }))
+
+  it.scopedLive("a subscription's deadLetterBody omit; once the stream lost the original, its replay fails, said", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("dlqomitsub", "scheduled")
+      yield* Effect.addFinalizer(() =>
+        withJsm(url, (jsm) => jsm.streams.purge("DLQ", { filter: `dlq.${stream.name}.>` })).pipe(Effect.ignore)
+      )
+      yield* Bus.subscribe(
+        Def,
+        { durable: unique("dlqomitsub"), ackWait: "5 seconds", deadLetterBody: "omit" },
+        () => Effect.fail(new NotFoundError({ message: "no such patient", details: { resource: "patient" } }))
+      ).pipe(Effect.provide(ctx))
+      const sent = yield* Bus.publish(Def, { n: 5512077 }).pipe(Effect.provide(ctx))
+      const [letter] = yield* poll(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length > 0,
+        "the dead letter"
+      )
+      expect(letter!.bodyOmitted).toBe(true)
+      expect(yield* rawRecord(letter!.dlqSequence)).not.toContain("5512077")
+      yield* withJsm(url, (jsm) => jsm.streams.deleteMessage(stream.name, sent.sequence))
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
+      expect(replay.replayed).toEqual([])
+      expect(replay.failed.length).toBe(1)
+      const error = replay.failed[0]!.error
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toBe(
+        `Dead letter ${letter!.dlqSequence} holds no body (nats.dead_letter_body: omit), and ${stream.name} no ` +
+          `longer keeps message ${sent.sequence}: not replayed`
+      )
+      // The record is kept.
+      expect((yield* Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))).length).toBe(1)
+    }))
+})
+
 describe.skipIf(!natsServerFound)("Bus on a test-owned nats-server with a small max_payload", () => {
   it.scopedLive("a message near max_payload that fails for good is dead-lettered, its body cut, and replays whole", () =>
     Effect.gen(function*() {
@@ -1073,6 +1151,19 @@ describe("BusConfig nats.servers", () => {
         expect(message).toContain("[1]")
         expect(message).not.toContain("hunter2")
       }
+    }))
+
+  it.effect("reads nats.dead_letter_body: keep by default, omit when set, another value refused naming the key", () =>
+    Effect.gen(function*() {
+      const read = (nats: { readonly [key: string]: string }) =>
+        Effect.withConfigProvider(
+          BusConfig.config,
+          GlamConfig.provider(GlamConfig.fromObject({ service: { name: "x" }, nats }))
+        )
+      expect((yield* read({})).deadLetterBody).toBe("keep")
+      expect((yield* read({ dead_letter_body: "omit" })).deadLetterBody).toBe("omit")
+      const error = yield* Effect.flip(read({ dead_letter_body: "drop" }))
+      expect(GlamConfig.formatConfigError(error)).toContain("nats.dead_letter_body")
     }))
 })
 

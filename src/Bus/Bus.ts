@@ -194,6 +194,14 @@ export interface SubscribeOptions<
    * they fail with decides the ack as a handler's failure does.
    */
   readonly middleware?: M | undefined
+  /**
+   * Whether the dead letters of this subscription carry the message's body (`"keep"`) or not (`"omit"`: the record
+   * keeps the stream and sequence of the original, which `Bus.replayDeadLetters` reads it back from). Default: the
+   * Bus's `nats.dead_letter_body` (`"keep"`). For bodies that must not be copied (a patient's data).
+   *
+   * @since 0.2.0
+   */
+  readonly deadLetterBody?: "keep" | "omit" | undefined
 }
 
 /**
@@ -309,6 +317,15 @@ export interface DeadLetter {
    * message the server takes; the original is at `stream` / `streamSequence` while the stream keeps it.
    */
   readonly bodyTruncated?: true | undefined
+  /**
+   * `true` when the record holds no body by choice (`nats.dead_letter_body: omit`, or the subscription's
+   * `deadLetterBody`): `body` is empty, and `Bus.replayDeadLetters` reads the original from `stream` /
+   * `streamSequence`, failing with a `MessageBusError` once the stream no longer keeps it. An empty body is an
+   * empty `body` without this flag.
+   *
+   * @since 0.2.0
+   */
+  readonly bodyOmitted?: true | undefined
   /**
    * `true` when the record holds none of the headers (`headers` is empty): with them it would have exceeded the
    * largest message the server takes even without the body. The original keeps them at `stream` / `streamSequence`.

@@ -81,6 +81,14 @@ export interface BusConfig {
   readonly updateStreams?: boolean | undefined
   /** The deepest nesting a received message body may have; deeper ones are dead-lettered undecoded. */
   readonly maxEventDepth: number
+  /**
+   * `nats.dead_letter_body`, default `"keep"`: whether dead-letter records carry the message's body; `"omit"` keeps
+   * only where the original is (its stream and sequence), for bodies that must not be copied (a patient's data).
+   * A subscription's `deadLetterBody` overrides it. Left out, `"keep"`.
+   *
+   * @since 0.2.0
+   */
+  readonly deadLetterBody?: "keep" | "omit" | undefined
 }
 
 /**
@@ -198,7 +206,8 @@ const natsServers = nats(Config.array(Config.string(), "servers")).pipe(
  * settings, `nats.connect_timeout` (5 s), `nats.publish_timeout` (5 s), `nats.publish_retry_budget` (30 s; a publish
  * returns within it or the publish timeout, whichever is longer), `nats.own_streams` (list, enables the domain guard),
  * `nats.ensure_streams` (true), `nats.streams` (list of the stream names the service declares), `nats.update_streams`
- * (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload).
+ * (false), `nats.max_event_depth` (64, at least 2: the envelope and its payload), `nats.dead_letter_body` (`keep` or
+ * `omit`, default `keep`).
  *
  * @example
  * ```ts
@@ -236,5 +245,6 @@ export const config: Config.Config<BusConfig> = Config.all({
       validation: (depth) => depth >= 2
     }),
     Config.withDefault(EventEnvelope.defaultMaxDepth)
-  )
+  ),
+  deadLetterBody: nats(Config.literal("keep", "omit")("dead_letter_body")).pipe(Config.withDefault("keep" as const))
 })

@@ -32,6 +32,13 @@ export interface MemoryOptions {
   readonly serviceVersion?: string | undefined
   /** The deepest nesting a received message body may have (default `EventEnvelope.defaultMaxDepth`, 64). */
   readonly maxEventDepth?: number | undefined
+  /**
+   * Whether dead-letter records carry the message's body (`nats.dead_letter_body`, default `"keep"`); see
+   * `BusConfig.deadLetterBody`.
+   *
+   * @since 0.2.0
+   */
+  readonly deadLetterBody?: "keep" | "omit" | undefined
   /** The service's own streams, which exist from the start (as `DLQ` does). */
   readonly streams?: ReadonlyArray<Streams.StreamDefinition> | undefined
   /** The definitions the service publishes or subscribes to: their streams must be declared, and exist from the start. */
@@ -61,6 +68,7 @@ export const make = (options: MemoryOptions = {}): Effect.Effect<Bus, MessageBus
       serviceName: options.serviceName ?? "memory",
       serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
+      deadLetterBody: options.deadLetterBody,
       ownStreams: Option.fromNullable(options.ownStreams),
       // Nothing is ever in doubt in memory: a failed publish failed.
       publishRetryBudget: Duration.zero,

@@ -51,7 +51,8 @@ export const errorOf: (error: unknown) => DeadLetterError = internal.errorOf
 
 /**
  * How a record is encoded: `maxBytes`, the most bytes it may take (the Bus passes the server's max_payload less its
- * headers), past which `body_text` is left out, then the body cut and `body_truncated` set.
+ * headers), past which `body_text` is left out, then the body cut and `body_truncated` set; `omitBody`, a record
+ * without `body` and `body_text`, marked `body_omitted` (`nats.dead_letter_body: omit`).
  *
  * @since 0.1.0
  * @category encoding

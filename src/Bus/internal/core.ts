@@ -31,6 +31,8 @@ export interface CoreOptions {
   readonly serviceVersion?: string | undefined
   /** The nesting bound of received bodies; `EventEnvelope.defaultMaxDepth` when absent. */
   readonly maxEventDepth?: number | undefined
+  /** Whether dead-letter records carry the body; `"keep"` when absent. */
+  readonly deadLetterBody?: "keep" | "omit" | undefined
   readonly ownStreams: Option.Option<ReadonlyArray<string>>
   /** How long after it started a publish whose outcome is unknown is retried (same `Nats-Msg-Id`). */
   readonly publishRetryBudget: Duration.Duration
@@ -102,6 +104,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       maxEventDepth: options.maxEventDepth ?? EventEnvelope.defaultMaxDepth,
       publish,
       maxPayload: engine.maxPayload,
+      deadLetterBody: options.deadLetterBody ?? "keep",
       subscriptions,
       running: new Set(),
       watch: streams.watch

@@ -37,8 +37,13 @@ export const Record = Schema.Struct({
   consumer: Schema.String,
   delivery_count: Schema.Number,
   headers: Schema.Record({ key: Schema.String, value: Schema.String }),
-  /** The original body, base64. */
-  body: Schema.String,
+  /** The original body, base64; absent when `body_omitted`. */
+  body: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * `true` when the record holds no body by choice (`nats.dead_letter_body: omit`): no `body`, no `body_text`. The
+   * original stays at `stream` / `stream_sequence` while the stream keeps it. An empty body is `body: ""`.
+   */
+  body_omitted: Schema.optionalWith(Schema.Boolean, { exact: true }),
   /** The original body as text, when it is valid UTF-8 (for people reading the stream) and the record has room. */
   body_text: Schema.optionalWith(Schema.String, { exact: true }),
   /**
@@ -92,10 +97,13 @@ export interface EncodeOptions {
    * with): past it `body_text` is left out, then `body` is cut and `body_truncated` set.
    */
   readonly maxBytes?: number | undefined
+  /** Leave the body out (`body_omitted`), as `nats.dead_letter_body: omit` asks. */
+  readonly omitBody?: boolean | undefined
 }
 
 /** @internal */
 export const encode = (letter: Omit<DeadLetter, "dlqSequence">, options?: EncodeOptions): Uint8Array => {
+  if (options?.omitBody === true) return encodeWithoutBody(letter, options.maxBytes)
   let text: string | undefined
   try {
     text = utf8.decode(letter.body)
@@ -113,15 +121,27 @@ export const encode = (letter: Omit<DeadLetter, "dlqSequence">, options?: Encode
   // handler's enormous message). They are left out, the error's message cut, so that the dead letter is still
   // written; what stays (the subject, the stream and its sequence) finds the original. A record that does not fit
   // even so is returned without its body, and its publish fails.
-  const slim: typeof Record.Encoded = {
-    ...withoutText,
-    headers: {},
-    headers_truncated: true,
-    error: { ...record.error, message: cutText(record.error.message, maxErrorMessage), details: {} },
-    error_truncated: true
-  }
+  const slim = slimmed(withoutText)
   return withBodyCut(letter.body, slim, maxBytes) ??
     encoder.encode(stringify({ ...slim, body: "", body_truncated: true }))
+}
+
+// A record without its headers and its error's details, its error's message cut.
+const slimmed = (record: typeof Record.Encoded): typeof Record.Encoded => ({
+  ...record,
+  headers: {},
+  headers_truncated: true,
+  error: { ...record.error, message: cutText(record.error.message, maxErrorMessage), details: {} },
+  error_truncated: true
+})
+
+// The record of a letter whose body is left out: cut to size as a record with a body is, but for the body.
+const encodeWithoutBody = (letter: Omit<DeadLetter, "dlqSequence">, maxBytes: number | undefined): Uint8Array => {
+  const { body: _, body_text: __, ...record } = recordOf(letter, undefined)
+  const withoutBody: typeof Record.Encoded = { ...record, body_omitted: true }
+  const full = encoder.encode(stringify(withoutBody))
+  if (maxBytes === undefined || full.length <= maxBytes) return full
+  return encoder.encode(stringify(slimmed(withoutBody)))
 }
 
 /** The longest error message a record cut to size keeps. */
@@ -197,6 +217,8 @@ export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | unde
   const result = decodeRecord(new TextDecoder().decode(data))
   if (Either.isLeft(result)) return undefined
   const r = result.right
+  // A record without a body is one that left it out by choice; another is not a record of ours.
+  if (r.body === undefined && r.body_omitted !== true) return undefined
   return {
     dlqSequence,
     subject: r.subject,
@@ -205,7 +227,8 @@ export const decode = (dlqSequence: number, data: Uint8Array): DeadLetter | unde
     consumer: r.consumer,
     deliveryCount: r.delivery_count,
     headers: r.headers,
-    body: new Uint8Array(Buffer.from(r.body, "base64")),
+    body: r.body === undefined ? new Uint8Array(0) : new Uint8Array(Buffer.from(r.body, "base64")),
+    ...(r.body_omitted === true ? { bodyOmitted: true } : {}),
     ...(r.body_truncated === true ? { bodyTruncated: true } : {}),
     ...(r.headers_truncated === true ? { headersTruncated: true } : {}),
     ...(r.headers_redacted !== undefined && r.headers_redacted.length > 0

@@ -69,13 +69,14 @@ const withRedacted = (
   return headers
 }
 
-// The whole message of a dead letter: a record cut to size has its body and headers read back from its stream, if
-// the stream still keeps it (a cut body, or a message without its headers, is never republished). The headers a
+// The whole message of a dead letter: a record cut to size or without its body has its body and headers read back
+// from its stream, if the stream still keeps it (a cut or left out body, or a message without its headers, is never
+// republished). The headers a
 // record left out as credentials are read back too; once the stream no longer keeps the original, the message is
 // republished without them (they are not the toolkit's own, and the letter names them).
 const originalOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Original, MessageBusError> => {
   const redacted = letter.headersRedacted !== undefined && letter.headersRedacted.length > 0
-  if (letter.bodyTruncated !== true && letter.headersTruncated !== true) {
+  if (letter.bodyTruncated !== true && letter.headersTruncated !== true && letter.bodyOmitted !== true) {
     if (!redacted) return Effect.succeed({ data: letter.body, headers: letter.headers })
     return Effect.flatMap(
       bus.engine.getMessage(letter.stream, letter.streamSequence),
@@ -106,8 +107,9 @@ const originalOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Original,
       onNone: () =>
         Effect.fail(
           busError(
-            `Dead letter ${letter.dlqSequence} holds only part of its message, and ${letter.stream} no longer ` +
-              `keeps message ${letter.streamSequence}: not replayed`,
+            `Dead letter ${letter.dlqSequence} holds ${
+              letter.bodyOmitted === true ? "no body (nats.dead_letter_body: omit)" : "only part of its message"
+            }, and ${letter.stream} no longer keeps message ${letter.streamSequence}: not replayed`,
             { operation: "replay", stream: letter.stream, subject: letter.subject },
             false
           )

@@ -29,6 +29,8 @@ export interface Writer {
   readonly publish: (message: RawPublish) => Effect.Effect<RawAck, MessageBusError>
   /** The largest message the server takes (`Engine.maxPayload`): records are kept within it. */
   readonly maxPayload?: (() => number | undefined) | undefined
+  /** Whether records carry the message's body (`nats.dead_letter_body`, a subscription's `deadLetterBody`). */
+  readonly deadLetterBody?: "keep" | "omit" | undefined
 }
 
 // What a record's headers take of the server's max_payload: the `NATS/1.0` line, each header's line, the blank line
@@ -73,7 +75,10 @@ export const write = (
       error,
       deadLetteredAt: new Date(now).toISOString(),
       service: writer.serviceName
-    }, { maxBytes: maxPayload === undefined ? undefined : maxPayload - headerBytes(headers) })
+    }, {
+      maxBytes: maxPayload === undefined ? undefined : maxPayload - headerBytes(headers),
+      omitBody: writer.deadLetterBody === "omit"
+    })
     return writer.publish({
       subject: DeadLetterRecord.subjectFor(message.stream, message.consumer),
       data,

@@ -274,6 +274,7 @@ export const make = (options: JetStreamOptions): Effect.Effect<Bus, MessageBusEr
       serviceName: options.serviceName,
       serviceVersion: options.serviceVersion,
       maxEventDepth: options.maxEventDepth,
+      deadLetterBody: options.deadLetterBody,
       ownStreams: options.ownStreams,
       publishRetryBudget: options.publishRetryBudget,
       ensureStreams: options.ensureStreams

@@ -531,6 +531,13 @@ const start = <R>(
     return { stream: spec.stream, consumer: spec.durable, subject, lag }
   })
 
+// The context of a subscription whose options choose whether its dead letters carry the body; the same counters and
+// shutdowns as the Bus's.
+const withDeadLetterBody = (
+  ctx: RuntimeContext,
+  options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>
+): RuntimeContext => options.deadLetterBody === undefined ? ctx : { ...ctx, deadLetterBody: options.deadLetterBody }
+
 /** {@link start} on the consumer `spec` describes, with the settings `options` give it; or fails with why not. */
 const startOn = <R>(
   ctx: RuntimeContext,
@@ -555,15 +562,16 @@ export const run = <A, I, E, R>(
   options: SubscribeOptions<ReadonlyArray<HandlerMiddleware<unknown, unknown>>>,
   handler: Handler<A, E, R>
 ): Effect.Effect<Subscription, MessageBusError, R | Scope.Scope> =>
-  Effect.suspend(() =>
-    startOn(
-      ctx,
+  Effect.suspend(() => {
+    const own = withDeadLetterBody(ctx, options)
+    return startOn(
+      own,
       consumerSpecOrError(targetOf(definition as unknown as EventDefinition.EventDefinition.Any), options),
       options,
       definition.subject,
-      (settings, tracker) => makeProcess(ctx, definition, settings, options, handler, tracker)
+      (settings, tracker) => makeProcess(own, definition, settings, options, handler, tracker)
     )
-  )
+  })
 
 /**
  * A family's messages: each to the process of its definition; one on a subject the family covers without a
@@ -637,11 +645,12 @@ export const runFamily = <R>(
         retryable: false
       })
       : consumerSpecOrError(family, options)
+    const own = withDeadLetterBody(ctx, options)
     return startOn(
-      ctx,
+      own,
       spec,
       options,
       family.filter,
-      (settings, tracker) => makeFamilyProcess(ctx, family, settings, options, handlers, tracker)
+      (settings, tracker) => makeFamilyProcess(own, family, settings, options, handlers, tracker)
     )
   })
