@@ -84,7 +84,7 @@ const requests = async (send: (method: string, path: string) => Promise<number>)
 }
 
 describe("http.record_path", () => {
-  it("template: the access log and the server span hold route templates, never the path's ids or the query", async () => {
+  it("template: the access log and the server span hold route templates, no id of the path, no query", async () => {
     const { lines, send, serverSpans } = await serve("record-path-template", "template")
     await requests(send)
     expect(lines.map((line) => line["path"])).toEqual([
