@@ -320,7 +320,7 @@ export interface DeadLetter {
   /**
    * `true` when the record holds no body by choice (`nats.dead_letter_body: omit`, or the subscription's
    * `deadLetterBody`): `body` is empty, and `Bus.replayDeadLetters` reads the original from `stream` /
-   * `streamSequence`, failing with a `MessageBusError` once the stream no longer keeps it. An empty body is an
+   * `streamSequence`, failing with a `MessageBusError` once the stream has lost it. An empty body is an
    * empty `body` without this flag.
    *
    * @since 0.2.0
