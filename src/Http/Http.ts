@@ -254,7 +254,9 @@ const stackOf = (
     const validationStatus: HttpErrors.MappingOptions = server.validationStatus === 400
       ? { validationStatus: 400 }
       : {}
+    const routerConfig = yield* FiberRef.get(HttpRouter.currentRouterConfig)
     return <E, R>(app: HttpApp.Default<E, R>) => {
+      const router = Routes.routerOf(app)
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
       if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
       if (rateLimit !== false && Option.isSome(limiter)) {
@@ -272,7 +274,20 @@ const stackOf = (
         service,
         accessLog: resolved.accessLog,
         headers: SecurityHeaders.headers(resolved.securityHeaders),
-        recordPath: server.recordPath
+        recordPath: server.recordPath,
+        securityEvents: {
+          level: server.securityEvents,
+          trustedProxies,
+          // Built on the first refusal a route template is asked for, not for every served app.
+          routeOf: router === undefined ? undefined : (() => {
+            let templates: ((method: string, url: string) => string | undefined) | undefined
+            return (method: string, url: string) =>
+              (templates ??= Routes.routeTemplates(router, routerConfig))(
+                method,
+                url
+              )
+          })()
+        }
       })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }
@@ -394,7 +409,8 @@ export const serveApi = (
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provideService(HttpApiBuilder.Router, { ...routes, router: Effect.succeed(router) })
     )
-    return serve(methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app), options)
+    const served = methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app)
+    return serve(Routes.withRouter(served, router as HttpRouter.HttpRouter<unknown, unknown>), options)
   })).pipe(
     // Swagger UI is 1.9MB of JavaScript text: imported when an HttpApi is served, not by every service.
     Layer.provide(Layer.unwrapEffect(

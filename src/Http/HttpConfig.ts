@@ -10,7 +10,7 @@
  *   `http.trusted_proxies` ([]; addresses and CIDR ranges), `http.headers_timeout_ms` (10000),
  *   `http.keep_alive_timeout_ms` (65000), `http.max_connections` (10000), `http.max_requests_per_socket` (0, none),
  *   `http.receive_timeout_ms` (300000; 0, none), `http.validation_status` (422; 400 or 422),
- *   `http.record_path` ("raw" | "template")
+ *   `http.record_path` ("raw" | "template"), `http.security_events` (true: Warning; false; a level name)
  * - `auth.algorithms` (["HS256"]), `auth.secret` (Redacted), `auth.public_key` (PEM), `auth.jwks_url`,
  *   `auth.issuer`, `auth.audience`, `auth.clock_tolerance_seconds` (5, finite, at least 0),
  *   `auth.allow_short_secret` (false), `auth.allow_http_jwks_url` (false), `auth.jwks_max_stale` ("12 hours")
@@ -27,9 +27,11 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { duration } from "../Config/internal/duration.js"
+import * as TelemetryConfig from "../Telemetry/TelemetryConfig.js"
 import * as Bounds from "./internal/bounds.js"
 import * as ClientDefaults from "./internal/clientDefaults.js"
 import * as Cors from "./internal/cors.js"
@@ -160,6 +162,14 @@ export interface ServerConfig {
    * @since 0.2.0
    */
   readonly recordPath?: "raw" | "template" | undefined
+  /**
+   * `http.security_events`, default `true`: the level of the security events of refused requests
+   * (`Http.SecurityEvents`): `true` is Warning, `false` (or `none`, `off`) reports none, neither event nor count; a
+   * level name (`debug`, `info`, `warning`, `error`) sets the level. Left out, Warning.
+   *
+   * @since 0.2.0
+   */
+  readonly securityEvents?: LogLevel.LogLevel | undefined
 }
 
 /**
@@ -184,6 +194,23 @@ export const serverDefaults: {
   maxRequestsPerSocket: 0,
   receiveTimeoutMs: 300_000,
   validationStatus: 422
+}
+
+// `true` and `false` as `Config.boolean` reads them, else a level name.
+const securityEventsLevel = (value: string): Either.Either<LogLevel.LogLevel, ConfigError.ConfigError> => {
+  const text = value.trim().toLowerCase()
+  if (["true", "yes", "on", "1"].includes(text)) return Either.right(LogLevel.Warning)
+  if (["false", "no", "0"].includes(text)) return Either.right(LogLevel.None)
+  return Option.match(TelemetryConfig.parseLogLevel(text), {
+    onNone: () =>
+      Either.left(
+        ConfigError.InvalidData(
+          ["security_events"],
+          `Expected true, false or a log level (DEBUG, INFO, WARNING, ERROR) but got ${JSON.stringify(value)}`
+        )
+      ),
+    onSome: Either.right
+  })
 }
 
 /**
@@ -255,6 +282,10 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       serverDefaults.validationStatus
     ),
     recordPath: Config.withDefault(Config.literal("raw", "template")("record_path"), "raw" as const),
+    securityEvents: Config.withDefault(
+      Config.string("security_events").pipe(Config.mapOrFail(securityEventsLevel)),
+      LogLevel.Warning
+    ),
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.

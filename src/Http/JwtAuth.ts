@@ -36,6 +36,7 @@ import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 import * as JwksFetch from "./internal/jwksFetch.js"
 import * as JwtKeys from "./internal/jwtKeys.js"
+import * as SecurityEvents from "./internal/securityEvents.js"
 
 /**
  * Who made the request: the token's `sub` (else the seed's `user_id`, a non-empty string either way), its roles
@@ -97,10 +98,7 @@ const strings = (u: unknown): ReadonlyArray<string> =>
 
 // The subject a token names: its `sub` when it has one, else the seed's `user_id` (what `JwtIssuer` writes as
 // both); a non-empty string, else none.
-const subjectOf = (claims: jose.JWTPayload): string | undefined => {
-  const subject = claims.sub !== undefined ? claims.sub : claims["user_id"]
-  return typeof subject === "string" && subject !== "" ? subject : undefined
-}
+const subjectOf: (claims: jose.JWTPayload) => string | undefined = SecurityEvents.subjectOf
 
 /**
  * The principal of a verified payload. A payload without a subject (see {@link Principal}) gives the subject `""`:
@@ -285,17 +283,24 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     }
     const verifyWith = (token: string) =>
       typeof key === "function" ? jose.jwtVerify(token, key, options) : jose.jwtVerify(token, key, options)
+    // The security event of a refused token: its reason, and its subject when its signature was verified.
+    const refused = (error: unknown): Effect.Effect<never, UnauthorizedError | ServiceUnavailableError> => {
+      if (error instanceof JwksFetch.KeySetUnavailable) {
+        return SecurityEvents.refusing(
+          { event: "auth.unavailable", reason: "key_set_unavailable" },
+          keySetUnavailable()
+        )
+      }
+      const { reason, subject } = SecurityEvents.joseRefusal(jose.errors, error)
+      return SecurityEvents.refusing(
+        { event: "auth.failed", reason, subject },
+        unauthorized(error instanceof jose.errors.JWTExpired ? "Token expired" : "Invalid token")
+      )
+    }
     return {
       verify: (token: string) =>
-        Effect.tryPromise({
-          try: () => verifyWith(token),
-          catch: (error): UnauthorizedError | ServiceUnavailableError =>
-            error instanceof JwksFetch.KeySetUnavailable
-              ? keySetUnavailable()
-              : error instanceof jose.errors.JWTExpired
-              ? unauthorized("Token expired")
-              : unauthorized("Invalid token")
-        }).pipe(
+        Effect.tryPromise({ try: () => verifyWith(token), catch: (error) => error }).pipe(
+          Effect.catchAll(refused),
           // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
           // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
           // names; a token naming no subject (no `sub`, no `user_id`, or an empty one) would authenticate nobody
@@ -305,15 +310,25 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           // it would stay valid longer than its issuer meant.
           // Without `auth.audience`, a token that names an audience is refused, as PyJWT refuses it: a token
           // another service's audience was issued for would otherwise be honoured here.
-          Effect.filterOrFail(
-            (result) =>
-              result.payload["type"] !== "refresh" && registeredClaimsTyped(result.payload) &&
-              subjectOf(result.payload) !== undefined &&
-              !issuedInFuture(result.payload, config.clockToleranceSeconds) &&
-              (Option.isSome(config.audience) || !namesAudience(result.payload)),
-            () => unauthorized("Invalid token")
-          ),
-          Effect.map((result) => principalFromClaims(result.payload)),
+          Effect.flatMap((result) => {
+            const payload = result.payload
+            const reason: SecurityEvents.Refusal["reason"] | undefined = payload["type"] === "refresh"
+              ? "refresh_token"
+              : !registeredClaimsTyped(payload)
+              ? "claims_invalid"
+              : subjectOf(payload) === undefined
+              ? "no_subject"
+              : issuedInFuture(payload, config.clockToleranceSeconds)
+              ? "not_yet_valid"
+              : Option.isNone(config.audience) && namesAudience(payload)
+              ? "wrong_audience"
+              : undefined
+            if (reason === undefined) return Effect.succeed(principalFromClaims(payload))
+            return SecurityEvents.refusing(
+              { event: "auth.failed", reason, subject: subjectOf(payload) },
+              unauthorized("Invalid token")
+            )
+          }),
           (verified) => logWarnings === undefined ? verified : Effect.ensuring(verified, logWarnings),
           Effect.withSpan("JwtAuth.verify")
         )
@@ -362,11 +377,20 @@ export const middleware = (verifier: JwtVerifierService): HttpMiddleware.HttpMid
   HttpMiddleware.make((app) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const token = bearer(request.headers["authorization"])
-      if (token === "malformed") return Effect.fail(unauthorized("Invalid authorization header"))
+      if (token === "malformed") {
+        return SecurityEvents.refusing(
+          { event: "auth.failed", reason: "header_malformed" },
+          unauthorized("Invalid authorization header")
+        )
+      }
       if (Option.isNone(token)) return app
       return Effect.flatMap(verifier.verify(token.value), (p) => Effect.locally(app, currentPrincipal, Option.some(p)))
     })
   )
+
+const authenticationRequired = Effect.suspend(() =>
+  SecurityEvents.refusing({ event: "auth.failed", reason: "token_missing" }, unauthorized("Authentication required"))
+)
 
 /**
  * The current principal, or 401 `UNAUTHORIZED` when the request is not authenticated.
@@ -376,7 +400,7 @@ export const middleware = (verifier: JwtVerifierService): HttpMiddleware.HttpMid
  */
 export const requireAuth: Effect.Effect<Principal, UnauthorizedError> = Effect.flatMap(
   FiberRef.get(currentPrincipal),
-  Option.match({ onNone: () => Effect.fail(unauthorized("Authentication required")), onSome: Effect.succeed })
+  Option.match({ onNone: () => authenticationRequired, onSome: Effect.succeed })
 )
 
 /**
@@ -415,7 +439,7 @@ export const layerAuthentication: Layer.Layer<Authentication, never, JwtVerifier
           Option.isSome(existing)
             ? Effect.succeed(existing.value)
             : Redacted.value(token) === ""
-            ? Effect.fail(unauthorized("Authentication required"))
+            ? authenticationRequired
             : Effect.tap(verifier.verify(Redacted.value(token)), (p) => FiberRef.set(currentPrincipal, Option.some(p))))
     }))
 )

@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import { ForbiddenError, type UnauthorizedError } from "../Errors/CommonErrors.js"
+import * as SecurityEvents from "./internal/securityEvents.js"
 import { type Principal, requireAuth } from "./JwtAuth.js"
 
 /**
@@ -44,7 +45,10 @@ export const requireRole = (role: string): Effect.Effect<Principal, Unauthorized
   Effect.flatMap(requireAuth, (principal) =>
     hasRole(principal.roles, role)
       ? Effect.succeed(principal)
-      : Effect.fail(new ForbiddenError({ message: "Insufficient permissions", details: { required_role: role } })))
+      : SecurityEvents.refusing(
+        { event: "auth.forbidden", reason: "role_missing", subject: principal.subject, required: role },
+        new ForbiddenError({ message: "Insufficient permissions", details: { required_role: role } })
+      ))
 
 /**
  * The current principal when it has the permission (wildcards included), else 403 (401 when unauthenticated).
@@ -56,6 +60,7 @@ export const requirePermission = (permission: string): Effect.Effect<Principal, 
   Effect.flatMap(requireAuth, (principal) =>
     hasPermission(principal.permissions, permission)
       ? Effect.succeed(principal)
-      : Effect.fail(
+      : SecurityEvents.refusing(
+        { event: "auth.forbidden", reason: "permission_missing", subject: principal.subject, required: permission },
         new ForbiddenError({ message: "Insufficient permissions", details: { required_permission: permission } })
       ))

@@ -17,6 +17,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { RedisOptions } from "ioredis"
@@ -26,6 +27,7 @@ import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as RateLimitRedis from "./internal/rateLimitRedis.js"
 import * as RateLimitStore from "./internal/rateLimitStore.js"
+import * as SecurityEvents from "./internal/securityEvents.js"
 import * as TrustedProxies from "./internal/trustedProxies.js"
 import { currentPrincipal } from "./JwtAuth.js"
 import * as RequestContext from "./RequestContext.js"
@@ -58,6 +60,18 @@ const keyOf = (
     ? `principal:${principal.value.subject}`
     : `ip:${TrustedProxies.rateLimitKey(RequestContext.clientIp(request, trustedProxies))}`
 
+// The refusal of a request over the limit, with the subject of its principal when it has one.
+const refusingWithSubject = (error: RateLimitedError): Effect.Effect<never, RateLimitedError> =>
+  Effect.flatMap(FiberRef.get(currentPrincipal), (principal) =>
+    SecurityEvents.refusing(
+      {
+        event: "rate_limited",
+        reason: "limit_exceeded",
+        subject: Option.isSome(principal) && principal.value.subject !== "" ? principal.value.subject : undefined
+      },
+      error
+    ))
+
 /**
  * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).
  *
@@ -74,7 +88,7 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
     : TrustedProxies.unsafeMake(options.trustedProxies ?? [])
   const onStoreError = (error: RateLimiter.RateLimiterError) =>
     error.reason === "Exceeded"
-      ? Effect.fail(
+      ? refusingWithSubject(
         new RateLimitedError({
           message: "Rate limit exceeded",
           details: {

@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as internal from "./internal/requestTelemetry.js"
 import * as RequestContext from "./RequestContext.js"
+import * as SecurityEvents from "./SecurityEvents.js"
 
 /**
  * Options of {@link middleware}.
@@ -52,10 +53,18 @@ export interface Options {
    * @since 0.2.0
    */
   readonly recordPath?: "raw" | "template" | undefined
+  /**
+   * The security events of refused requests (`Http.SecurityEvents`): at Warning by default, the client's address
+   * read with no trusted proxies; `false` reports none.
+   *
+   * @since 0.2.0
+   */
+  readonly securityEvents?: SecurityEvents.Options | false | undefined
 }
 
 /**
- * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log.
+ * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log, and
+ * the security event of a request refused for a security reason (`Http.SecurityEvents`).
  *
  * @example
  * ```ts
@@ -72,7 +81,10 @@ export interface Options {
  * @category middleware
  */
 export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
-  const observe = internal.makeObserve(options)
+  const observe = internal.makeObserve(
+    options,
+    options.securityEvents === false ? undefined : SecurityEvents.reporter(options.service, options.securityEvents)
+  )
   return HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)

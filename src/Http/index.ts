@@ -132,6 +132,13 @@ export * as RequestTelemetry from "./RequestTelemetry.js"
 export * as SecurityHeaders from "./SecurityHeaders.js"
 
 /**
+ * The security-event log: one event per request refused for a security reason, logged or sent to an audit sink.
+ *
+ * @since 0.2.0
+ */
+export * as SecurityEvents from "./SecurityEvents.js"
+
+/**
  * The client for calls to other services.
  *
  * @since 0.1.0

@@ -11,6 +11,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ResponseHeaders from "./responseHeaders.js"
+import * as SecurityEvents from "./securityEvents.js"
 
 /**
  * The methods a preflight allows, each compared as sent: Starlette's `ALL_METHODS`, what its `allow_methods=["*"]`
@@ -99,6 +100,13 @@ export const defaults: Options = { allowHeaders: ["*"], maxAgeSeconds: 600 }
 /** The content type of a preflight's text, as Starlette's `PlainTextResponse` sends it. */
 const contentType = "text/plain; charset=utf-8"
 
+/** The security event's reason for the first thing a preflight is refused for. */
+const corsReasons: Readonly<Record<string, SecurityEvents.Refusal["reason"]>> = {
+  origin: "origin_not_allowed",
+  method: "method_not_allowed",
+  headers: "headers_not_allowed"
+}
+
 /** `vary` with `Origin` among its names (a response that varies on everything already does). */
 const varyOnOrigin = (vary: string | undefined, names: string): string => {
   if (vary === undefined || vary.trim() === "") return names
@@ -159,6 +167,9 @@ export const middleware = (
         if (!methodList.includes(requestedMethod)) failures.push("method")
         if (!reflectHeaders && requestedHeaders !== undefined && !headersAllowed(requestedHeaders)) {
           failures.push("headers")
+        }
+        if (failures.length > 0) {
+          SecurityEvents.record(request, { event: "cors.refused", reason: corsReasons[failures[0]!]! })
         }
         // Starlette's `PlainTextResponse`: 200 `OK`, or 400 saying what failed.
         const preflight = failures.length === 0

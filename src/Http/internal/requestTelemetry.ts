@@ -18,6 +18,7 @@ import * as LogLevel from "effect/LogLevel"
 import type * as Tracer from "effect/Tracer"
 import type * as RequestContext from "../RequestContext.js"
 import type { Options } from "../RequestTelemetry.js"
+import type { Reporter } from "../SecurityEvents.js"
 import * as HttpMetrics from "./metrics.js"
 import * as ResponseHeaders from "./responseHeaders.js"
 
@@ -100,11 +101,11 @@ export const enteredIds = (request: HttpServerRequest.HttpServerRequest): Reques
 
 /**
  * The {@link Observe} of `RequestTelemetry.middleware(options)`: its metrics recorder, headers and access log
- * settings, made once.
+ * settings, made once; `report` gives the security event of a refused request when it ends.
  *
  * @internal
  */
-export const makeObserve = (options: Options): Observe => {
+export const makeObserve = (options: Options, report?: Reporter | undefined): Observe => {
   const { service } = options
   const accessLog = options.accessLog ?? true
   const headers = ResponseHeaders.entriesOf(options.headers ?? {})
@@ -124,12 +125,15 @@ export const makeObserve = (options: Options): Observe => {
           (performance.now() - startedAt) / 1000
         )
       }
-      if (!accessLog) return Effect.void
+      // Only a refused request has an event: a request that passed reads one property here.
+      const reported = report === undefined ? undefined : report(request, fiber, span, ids, status)
+      if (!accessLog) return reported ?? Effect.void
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
-      return LogLevel.greaterThanEqual(level, minimum)
+      const line = LogLevel.greaterThanEqual(level, minimum)
         ? accessLine(request, template ? HttpMetrics.templatePath(span, path) : path, level, status, startedAt)
         : Effect.void
+      return reported === undefined ? line : Effect.zipRight(line, reported)
     }
     return Effect.onExit(
       Effect.map(app, (response) => ResponseHeaders.append(response, headers, ResponseHeaders.idEntries(ids, service))),

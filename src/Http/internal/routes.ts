@@ -66,6 +66,64 @@ export const allowedMethods = (
 }
 
 /**
+ * The route template a request matches on a router (`/api/v1/items/:id`; a mount's prefix before the template of
+ * the mounted router, or the prefix alone for a mounted app that is not a router), or `undefined` when none does.
+ *
+ * @internal
+ */
+export const routeTemplates = (
+  router: HttpRouter.HttpRouter<unknown, unknown>,
+  config: Partial<FindMyWay.RouterConfig>
+): (method: string, url: string) => string | undefined => {
+  const matcher = FindMyWay.make<string>(config)
+  for (const route of router.routes) {
+    if (route.method === "*") matcher.all(route.path, route.path)
+    else matcher.on(route.method, route.path, route.path)
+  }
+  const mounts = [...router.mounts].map(([prefix, app, options]) => ({
+    prefix,
+    includePrefix: options?.includePrefix === true,
+    inner: isRouter(app) ? routeTemplates(app, config) : undefined
+  }))
+  return (method, url) => {
+    const path = pathOf(url)
+    for (const mount of mounts) {
+      if (path === mount.prefix || path.startsWith(mount.prefix + "/")) {
+        if (mount.inner === undefined) return mount.prefix
+        if (mount.includePrefix) return mount.inner(method, url)
+        const inner = mount.inner(method, url.length <= mount.prefix.length ? "/" : url.slice(mount.prefix.length))
+        return inner === undefined ? undefined : inner === "/" ? mount.prefix : mount.prefix + inner
+      }
+    }
+    return (matcher.find(method, url) ?? (method === "HEAD" ? matcher.find("GET", url) : undefined))?.handler
+  }
+}
+
+const routerKey: unique symbol = Symbol.for("@glam/shared/Http/routes/router")
+
+interface WithRouter {
+  [routerKey]?: HttpRouter.HttpRouter<unknown, unknown>
+}
+
+/**
+ * `app`, known to be served by `router` (the router of an `HttpApi` under the app `serveApi` serves).
+ *
+ * @internal
+ */
+export const withRouter = <A extends object>(app: A, router: HttpRouter.HttpRouter<unknown, unknown>): A => {
+  ;(app as WithRouter)[routerKey] = router
+  return app
+}
+
+/**
+ * The router that serves `app`: the app itself when it is a router, else the one {@link withRouter} gave it.
+ *
+ * @internal
+ */
+export const routerOf = (app: unknown): HttpRouter.HttpRouter<unknown, unknown> | undefined =>
+  isRouter(app) ? app : typeof app === "object" && app !== null ? (app as WithRouter)[routerKey] : undefined
+
+/**
  * Whether an app is an `HttpRouter` (whose routes can be listed).
  *
  * @internal

@@ -1,0 +1,252 @@
+/**
+ * The security-event log: one {@link SecurityEvent} for every request the serve stack refuses for a security reason
+ * (a token missing or refused, a permission missing, a rate limit, a CORS preflight refused, the keys to verify
+ * tokens unavailable), with the reason, the subject of a token that was read (never the token), the client's
+ * address, the method, the route template and the request's ids. Each is counted in
+ * `security_events_total{service,event,reason}` and handed to the {@link SecurityEvents} service, which by default
+ * writes the log line `security.event` at the level of `http.security_events` (Warning); a Layer of another
+ * service ({@link layer}) ships them to an audit sink instead. `http.security_events: false` turns them off.
+ *
+ * Requests that pass cost nothing more: the checks record a refusal only when they refuse, and the stack reads it
+ * when the request ends.
+ *
+ * @since 0.2.0
+ */
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import type * as Tracer from "effect/Tracer"
+import { withLabels } from "../Telemetry/Metrics.js"
+import * as HttpMetrics from "./internal/metrics.js"
+import * as internal from "./internal/securityEvents.js"
+import * as TrustedProxies from "./internal/trustedProxies.js"
+import * as RequestContext from "./RequestContext.js"
+
+/**
+ * What was refused: a token missing or refused (`auth.failed`, 401), a role or permission missing
+ * (`auth.forbidden`, 403), the keys to verify tokens unavailable (`auth.unavailable`, 503), a rate limit
+ * (`rate_limited`, 429), a CORS preflight (`cors.refused`, 400).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Kind = "auth.failed" | "auth.forbidden" | "auth.unavailable" | "rate_limited" | "cors.refused"
+
+/**
+ * Why, from a closed set (a label of `security_events_total`):
+ *
+ * - `auth.failed`: `token_missing` (a route needs a principal, the request has no token), `header_malformed` (an
+ *   `Authorization` header that is not `Bearer <token>`), `token_malformed`, `algorithm_not_allowed`,
+ *   `bad_signature`, `unknown_key` (a `kid` the key set does not hold), `expired`, `not_yet_valid` (`nbf`, or an
+ *   `iat` in the future), `wrong_issuer`, `wrong_audience` (another audience, or one when none is configured),
+ *   `claims_invalid` (no `exp`, a registered claim of the wrong type), `no_subject`, `refresh_token` (a refresh
+ *   token used as a bearer credential)
+ * - `auth.forbidden`: `role_missing`, `permission_missing` (which one: {@link SecurityEvent.required})
+ * - `auth.unavailable`: `key_set_unavailable`
+ * - `rate_limited`: `limit_exceeded`
+ * - `cors.refused`: `origin_not_allowed`, `method_not_allowed`, `headers_not_allowed` (the first of them that fails)
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Reason =
+  | "token_missing"
+  | "header_malformed"
+  | "token_malformed"
+  | "algorithm_not_allowed"
+  | "bad_signature"
+  | "unknown_key"
+  | "expired"
+  | "not_yet_valid"
+  | "wrong_issuer"
+  | "wrong_audience"
+  | "claims_invalid"
+  | "no_subject"
+  | "refresh_token"
+  | "role_missing"
+  | "permission_missing"
+  | "key_set_unavailable"
+  | "limit_exceeded"
+  | "origin_not_allowed"
+  | "method_not_allowed"
+  | "headers_not_allowed"
+
+/**
+ * One refused request. It holds no credential: no token, `Authorization` header, cookie or key.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SecurityEvent {
+  readonly event: Kind
+  readonly reason: Reason
+  /** The status the request was answered with. */
+  readonly status: number
+  /** The `sub` (else `user_id`) of a token whose signature was verified; `undefined` when none was. */
+  readonly subject: string | undefined
+  /** The role or permission that was missing (`auth.forbidden`). */
+  readonly required: string | undefined
+  /** The client's address (`RequestContext.clientIp`, with `http.trusted_proxies`). */
+  readonly clientAddress: string
+  readonly method: string
+  /** The route template (`/api/v1/items/:id`), `unmatched` when no route has the path; never the raw path. */
+  readonly route: string
+  readonly requestId: string
+  readonly correlationId: string
+  /** `service.name`. */
+  readonly service: string
+  /** The level `http.security_events` gives (Warning by default), for a service that logs them. */
+  readonly level: LogLevel.LogLevel
+}
+
+/**
+ * Where security events go.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SecurityEventsService {
+  readonly emit: (event: SecurityEvent) => Effect.Effect<void>
+}
+
+/**
+ * The log line of an event: message `security.event` at the event's level, annotated with `security.event`,
+ * `security.reason`, `security.required`, `security.subject`, `client.address`, `http.request.method`,
+ * `http.route` and `http.response.status_code`; `request_id` and `correlation_id` are the line's own, as on every
+ * line of the request (the request's fiber writes it).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const log = (event: SecurityEvent): Effect.Effect<void> => {
+  const annotations: Record<string, unknown> = {
+    "security.event": event.event,
+    "security.reason": event.reason,
+    "client.address": event.clientAddress,
+    "http.request.method": event.method,
+    "http.route": event.route,
+    "http.response.status_code": event.status
+  }
+  if (event.required !== undefined) annotations["security.required"] = event.required
+  if (event.subject !== undefined) annotations["security.subject"] = event.subject
+  return Effect.annotateLogs(Effect.logWithLevel(event.level, "security.event"), annotations)
+}
+
+/**
+ * The service: by default each event is written as the log line of {@link log}. Provide another with {@link layer}
+ * (around `Http.serve`, or anywhere above it) to send events to an audit sink.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class SecurityEvents extends Context.Reference<SecurityEvents>()("@glam/shared/Http/SecurityEvents", {
+  defaultValue: (): SecurityEventsService => ({ emit: log })
+}) {}
+
+/**
+ * The service that hands each event to `emit` (an audit sink) instead of the log.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Http } from "@glam/shared"
+ *
+ * const AuditSink = Http.SecurityEvents.layer({
+ *   emit: (event) => Effect.log(`audit ${event.event} ${event.reason} ${event.route}`)
+ * })
+ * declare const Main: Layer.Layer<never>
+ * const Served = Main.pipe(Layer.provide(AuditSink))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (service: SecurityEventsService): Layer.Layer<never> =>
+  Layer.succeed(SecurityEvents, service) as Layer.Layer<never>
+
+/**
+ * `security_events_total{service,event,reason}`, counted for every event whatever the service does with it.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const securityEventsTotal: Metric.Metric.Counter<number> = internal.securityEventsTotal
+
+/**
+ * How the stack reports: at which level (`LogLevel.None`: not at all) and who the client is.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** `http.security_events`: Warning by default; `LogLevel.None` reports nothing, neither event nor count. */
+  readonly level?: LogLevel.LogLevel | undefined
+  /** The proxies whose `X-Forwarded-For` entries are believed for the client's address. */
+  readonly trustedProxies?: RequestContext.TrustedProxies | undefined
+  /** The route template of a request, for one whose route the server span did not record. */
+  readonly routeOf?: ((method: string, url: string) => string | undefined) | undefined
+}
+
+/**
+ * The reporter `RequestTelemetry.middleware` calls when a request ends: the event of the refusal recorded for the
+ * request, if one is and the answer is an error (4xx, 5xx), counted and emitted; else `undefined` (nothing to run).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const reporter = (service: string, options: Options = {}): Reporter | undefined => {
+  const level = options.level ?? LogLevel.Warning
+  if (level._tag === "None") return undefined
+  const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
+  return (request, fiber, span, ids, status) => {
+    if (status < 400) return undefined
+    const refusal = internal.refusalOf(request)
+    if (refusal === undefined) return undefined
+    const route = HttpMetrics.endpointLabel(span, request.url)
+    // A preflight is for the route of the method it asks about.
+    const method = request.method === "OPTIONS"
+      ? request.headers["access-control-request-method"] ?? request.method
+      : request.method
+    const event: SecurityEvent = {
+      event: refusal.event,
+      reason: refusal.reason,
+      status,
+      subject: refusal.subject,
+      required: refusal.required,
+      clientAddress: RequestContext.clientIp(request, trustedProxies),
+      method: request.method,
+      route: route !== HttpMetrics.unmatchedEndpoint ? route : options.routeOf?.(method, request.url) ?? route,
+      requestId: ids.requestId,
+      correlationId: ids.correlationId,
+      service,
+      level
+    }
+    const counted = Metric.increment(
+      withLabels(securityEventsTotal, { service, event: refusal.event, reason: refusal.reason })
+    )
+    // A sink that fails or dies is warned of, never the request's failure.
+    const emitted = Effect.catchAllCause(
+      Context.get(fiber.currentContext, SecurityEvents).emit(event),
+      (cause) => Effect.logWarning("SecurityEvents: the service failed to take an event", cause)
+    )
+    return Effect.zipRight(counted, emitted)
+  }
+}
+
+/**
+ * See {@link reporter}: called with the request, its fiber, its server span, its ids and its status.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Reporter = (
+  request: HttpServerRequest.HttpServerRequest,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  span: Tracer.AnySpan | undefined,
+  ids: RequestContext.RequestIds,
+  status: number
+) => Effect.Effect<void> | undefined

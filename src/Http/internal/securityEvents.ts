@@ -1,0 +1,125 @@
+/**
+ * The refusals of a request, recorded where they are decided (the JWT check, the permission check, the rate limiter,
+ * CORS) and reported once, when the request ends, by `Http.SecurityEvents` (public face). A refusal is kept on the
+ * request's Node message (`HttpServerRequest.source`), which a modified request (`HttpServerRequest.modify`, a
+ * mount) shares with the one the stack observes; the first refusal of a request is the one reported.
+ *
+ * @internal
+ */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import type * as jose from "jose"
+import type { Kind, Reason } from "../SecurityEvents.js"
+
+/**
+ * What was refused and why: the event, its reason, the subject of a token that was read (never the token) and the
+ * role or permission that was missing.
+ *
+ * @internal
+ */
+export interface Refusal {
+  readonly event: Kind
+  readonly reason: Reason
+  readonly subject?: string | undefined
+  readonly required?: string | undefined
+}
+
+const slot: unique symbol = Symbol.for("@glam/shared/Http/SecurityEvents/refusal")
+
+interface Holder {
+  [slot]?: Refusal
+}
+
+const holderOf = (request: HttpServerRequest.HttpServerRequest): Holder | undefined => {
+  const source = request.source
+  return typeof source === "object" && source !== null ? source as Holder : undefined
+}
+
+/**
+ * Records `refusal` for `request`, unless one is recorded already.
+ *
+ * @internal
+ */
+export const record = (request: HttpServerRequest.HttpServerRequest, refusal: Refusal): void => {
+  const holder = holderOf(request)
+  if (holder !== undefined && holder[slot] === undefined) holder[slot] = refusal
+}
+
+/**
+ * The refusal recorded for `request`, if one is.
+ *
+ * @internal
+ */
+export const refusalOf = (request: HttpServerRequest.HttpServerRequest): Refusal | undefined =>
+  holderOf(request)?.[slot]
+
+/**
+ * Records `refusal` for the request of the fiber's context; nothing outside a request.
+ *
+ * @internal
+ */
+export const refuse = (refusal: Refusal): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const request = Context.getOption(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+    if (Option.isSome(request)) record(request.value, refusal)
+    return Effect.void
+  })
+
+/**
+ * Fails with `error` once `refusal` is recorded.
+ *
+ * @internal
+ */
+export const refusing = <E>(refusal: Refusal, error: E): Effect.Effect<never, E> =>
+  Effect.zipRight(refuse(refusal), Effect.fail(error))
+
+/** The subject a payload names (`sub`, else the seed's `user_id`), when it is a non-empty string. */
+export const subjectOf = (payload: jose.JWTPayload | undefined): string | undefined => {
+  if (payload === undefined) return undefined
+  const subject = payload.sub !== undefined ? payload.sub : payload["user_id"]
+  return typeof subject === "string" && subject !== "" ? subject : undefined
+}
+
+const claimReasons: Readonly<Record<string, Reason>> = {
+  iss: "wrong_issuer",
+  aud: "wrong_audience",
+  nbf: "not_yet_valid",
+  exp: "expired"
+}
+
+/**
+ * The reason `jose` refused a token for, and the subject of its payload when its signature was verified (a claim
+ * that failed: jose verifies the signature first).
+ *
+ * @internal
+ */
+export const joseRefusal = (
+  errors: typeof jose.errors,
+  error: unknown
+): { readonly reason: Reason; readonly subject: string | undefined } => {
+  if (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) {
+    const reason = error.reason === "missing" ? "claims_invalid" : claimReasons[error.claim] ?? "claims_invalid"
+    return { reason, subject: subjectOf(error.payload) }
+  }
+  const reason: Reason = error instanceof errors.JWSSignatureVerificationFailed
+    ? "bad_signature"
+    : error instanceof errors.JOSEAlgNotAllowed
+    ? "algorithm_not_allowed"
+    : error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys
+    ? "unknown_key"
+    : "token_malformed"
+  return { reason, subject: undefined }
+}
+
+/**
+ * `security_events_total{service,event,reason}`: every label from a closed set but the service.
+ *
+ * @internal
+ */
+export const securityEventsTotal: Metric.Metric.Counter<number> = Metric.counter("security_events_total", {
+  description: "Requests refused for security reasons (authentication, permissions, rate limits, CORS)",
+  incremental: true
+})
