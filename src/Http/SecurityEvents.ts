@@ -165,8 +165,8 @@ export class SecurityEvents extends Context.Reference<SecurityEvents>()("@glam/s
  * @since 0.2.0
  * @category layers
  */
-export const layer = (service: SecurityEventsService): Layer.Layer<never> =>
-  Layer.succeed(SecurityEvents, service) as Layer.Layer<never>
+export const layer = (service: SecurityEventsService): Layer.Layer<SecurityEvents> =>
+  Layer.succeed(SecurityEvents, service)
 
 /**
  * `security_events_total{service,event,reason}`, counted for every event whatever the service does with it.
