@@ -290,7 +290,8 @@ export interface Devices {
   /**
    * Hands each message on the registered devices' topics (`register({ topics })`) to the handler until the scope
    * closes: every registered topic is subscribed (QoS 1) when the first handler starts, a device's topics when it is
-   * registered, and a topic no registered device holds any more when it is unregistered or registered without it.
+   * registered; a topic that no registered device still holds is unsubscribed when its device is unregistered or
+   * registered without it.
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
    * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes

@@ -107,7 +107,7 @@ const dropFilter = (rt: RegisteredTopics, filter: string, unsubscribe: boolean):
 
 /**
  * A device is registered (or registered again) with these topics: while a handler runs, each is subscribed, and a
- * filter no registered device holds any more is unsubscribed.
+ * filter that no registered device still holds is unsubscribed.
  */
 export const registered = (
   rt: RegisteredTopics,
