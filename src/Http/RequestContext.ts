@@ -15,7 +15,6 @@ import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import * as internal from "./internal/requestIds.js"
 import * as ResponseHeaders from "./internal/responseHeaders.js"
@@ -121,11 +120,4 @@ export const makeTrustedProxies: (entries: ReadonlyArray<string>) => Either.Eith
 export const clientIp = (
   request: HttpServerRequest.HttpServerRequest,
   trustedProxies: TrustedProxies | ReadonlyArray<string>
-): string =>
-  trustedProxiesInternal.clientIp(
-    Option.getOrElse(request.remoteAddress, () => "unknown"),
-    internal.header(request.headers, "x-forwarded-for"),
-    trustedProxiesInternal.isTrustedProxies(trustedProxies)
-      ? trustedProxies
-      : trustedProxiesInternal.unsafeMake(trustedProxies)
-  )
+): string => trustedProxiesInternal.requestClientIp(request, trustedProxies)

@@ -17,8 +17,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Correlation from "../Telemetry/Correlation.js"
 import * as internal from "./internal/requestTelemetry.js"
+import * as SecurityEventsInternal from "./internal/securityEvents.js"
 import * as RequestContext from "./RequestContext.js"
-import * as SecurityEvents from "./SecurityEvents.js"
+import type * as SecurityEvents from "./SecurityEvents.js"
 
 /**
  * Options of {@link middleware}.
@@ -83,7 +84,9 @@ export interface Options {
 export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
   const observe = internal.makeObserve(
     options,
-    options.securityEvents === false ? undefined : SecurityEvents.reporter(options.service, options.securityEvents)
+    options.securityEvents === false
+      ? undefined
+      : SecurityEventsInternal.reporter(options.service, options.securityEvents)
   )
   return HttpMiddleware.make((app) =>
     Effect.withFiberRuntime((fiber) => {

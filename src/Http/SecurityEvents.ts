@@ -12,19 +12,12 @@
  *
  * @since 0.2.0
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as LogLevel from "effect/LogLevel"
-import * as Metric from "effect/Metric"
-import type * as Tracer from "effect/Tracer"
-import { withLabels } from "../Telemetry/Metrics.js"
-import * as HttpMetrics from "./internal/metrics.js"
+import type * as LogLevel from "effect/LogLevel"
+import type * as Metric from "effect/Metric"
 import * as internal from "./internal/securityEvents.js"
-import * as TrustedProxies from "./internal/trustedProxies.js"
-import * as RequestContext from "./RequestContext.js"
+import type * as RequestContext from "./RequestContext.js"
 
 /**
  * What was refused: a token missing or refused (`auth.failed`, 401), a role or permission missing
@@ -122,19 +115,7 @@ export interface SecurityEventsService {
  * @since 0.2.0
  * @category constructors
  */
-export const log = (event: SecurityEvent): Effect.Effect<void> => {
-  const annotations: Record<string, unknown> = {
-    "security.event": event.event,
-    "security.reason": event.reason,
-    "client.address": event.clientAddress,
-    "http.request.method": event.method,
-    "http.route": event.route,
-    "http.response.status_code": event.status
-  }
-  if (event.required !== undefined) annotations["security.required"] = event.required
-  if (event.subject !== undefined) annotations["security.subject"] = event.subject
-  return Effect.annotateLogs(Effect.logWithLevel(event.level, "security.event"), annotations)
-}
+export const log: (event: SecurityEvent) => Effect.Effect<void> = internal.log
 
 /**
  * The service: by default each event is written as the log line of {@link log}. Provide another with {@link layer}
@@ -143,9 +124,7 @@ export const log = (event: SecurityEvent): Effect.Effect<void> => {
  * @since 0.2.0
  * @category tags
  */
-export class SecurityEvents extends Context.Reference<SecurityEvents>()("@glam/shared/Http/SecurityEvents", {
-  defaultValue: (): SecurityEventsService => ({ emit: log })
-}) {}
+export class SecurityEvents extends internal.SecurityEventsBase {}
 
 /**
  * The service that hands each event to `emit` (an audit sink) instead of the log.
@@ -190,63 +169,3 @@ export interface Options {
   /** The route template of a request, for one whose route the server span did not record. */
   readonly routeOf?: ((method: string, url: string) => string | undefined) | undefined
 }
-
-/**
- * The reporter `RequestTelemetry.middleware` calls when a request ends: the event of the refusal recorded for the
- * request, if one is and the answer is an error (4xx, 5xx), counted and emitted; else `undefined` (nothing to run).
- *
- * @since 0.2.0
- * @category constructors
- */
-export const reporter = (service: string, options: Options = {}): Reporter | undefined => {
-  const level = options.level ?? LogLevel.Warning
-  if (level._tag === "None") return undefined
-  const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
-  return (request, fiber, span, ids, status) => {
-    if (status < 400) return undefined
-    const refusal = internal.refusalOf(request)
-    if (refusal === undefined) return undefined
-    const route = HttpMetrics.endpointLabel(span, request.url)
-    // A preflight is for the route of the method it asks about.
-    const method = request.method === "OPTIONS"
-      ? request.headers["access-control-request-method"] ?? request.method
-      : request.method
-    const event: SecurityEvent = {
-      event: refusal.event,
-      reason: refusal.reason,
-      status,
-      subject: refusal.subject,
-      required: refusal.required,
-      clientAddress: RequestContext.clientIp(request, trustedProxies),
-      method: request.method,
-      route: route !== HttpMetrics.unmatchedEndpoint ? route : options.routeOf?.(method, request.url) ?? route,
-      requestId: ids.requestId,
-      correlationId: ids.correlationId,
-      service,
-      level
-    }
-    const counted = Metric.increment(
-      withLabels(securityEventsTotal, { service, event: refusal.event, reason: refusal.reason })
-    )
-    // A sink that fails or dies is warned of, never the request's failure.
-    const emitted = Effect.catchAllCause(
-      Context.get(fiber.currentContext, SecurityEvents).emit(event),
-      (cause) => Effect.logWarning("SecurityEvents: the service failed to take an event", cause)
-    )
-    return Effect.zipRight(counted, emitted)
-  }
-}
-
-/**
- * See {@link reporter}: called with the request, its fiber, its server span, its ids and its status.
- *
- * @since 0.2.0
- * @category models
- */
-export type Reporter = (
-  request: HttpServerRequest.HttpServerRequest,
-  fiber: Fiber.RuntimeFiber<unknown, unknown>,
-  span: Tracer.AnySpan | undefined,
-  ids: RequestContext.RequestIds,
-  status: number
-) => Effect.Effect<void> | undefined

@@ -18,9 +18,9 @@ import * as LogLevel from "effect/LogLevel"
 import type * as Tracer from "effect/Tracer"
 import type * as RequestContext from "../RequestContext.js"
 import type { Options } from "../RequestTelemetry.js"
-import type { Reporter } from "../SecurityEvents.js"
 import * as HttpMetrics from "./metrics.js"
 import * as ResponseHeaders from "./responseHeaders.js"
+import type { Reporter } from "./securityEvents.js"
 
 // Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, or at Warning when they
 // fail (an unready service answers every probe with 503 until it is ready again).

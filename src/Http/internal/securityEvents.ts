@@ -9,10 +9,17 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
 import type * as jose from "jose"
-import type { Kind, Reason } from "../SecurityEvents.js"
+import { withLabels } from "../../Telemetry/Metrics.js"
+import type * as RequestContext from "../RequestContext.js"
+import type { Kind, Options, Reason, SecurityEvent, SecurityEvents, SecurityEventsService } from "../SecurityEvents.js"
+import * as HttpMetrics from "./metrics.js"
+import * as TrustedProxies from "./trustedProxies.js"
 
 /**
  * What was refused and why: the event, its reason, the subject of a token that was read (never the token) and the
@@ -123,3 +130,85 @@ export const securityEventsTotal: Metric.Metric.Counter<number> = Metric.counter
   description: "Requests refused for security reasons (authentication, permissions, rate limits, CORS)",
   incremental: true
 })
+
+/** The default sink: the event as a `security.event` log line at its level, with its fields as annotations. */
+export const log = (event: SecurityEvent): Effect.Effect<void> => {
+  const annotations: Record<string, unknown> = {
+    "security.event": event.event,
+    "security.reason": event.reason,
+    "client.address": event.clientAddress,
+    "http.request.method": event.method,
+    "http.route": event.route,
+    "http.response.status_code": event.status
+  }
+  if (event.required !== undefined) annotations["security.required"] = event.required
+  if (event.subject !== undefined) annotations["security.subject"] = event.subject
+  return Effect.annotateLogs(Effect.logWithLevel(event.level, "security.event"), annotations)
+}
+
+/**
+ * The base of `SecurityEvents`: a reference whose default writes each event with {@link log}.
+ *
+ * @internal
+ */
+export const SecurityEventsBase = Context.Reference<SecurityEvents>()("@glam/shared/Http/SecurityEvents", {
+  defaultValue: (): SecurityEventsService => ({ emit: log })
+})
+
+/**
+ * The reporter `RequestTelemetry.middleware` calls when a request ends: the event of the refusal recorded for the
+ * request, if one is and the answer is an error (4xx, 5xx), counted and emitted; else `undefined` (nothing to run).
+ *
+ * @internal
+ */
+export const reporter = (service: string, options: Options = {}): Reporter | undefined => {
+  const level = options.level ?? LogLevel.Warning
+  if (level._tag === "None") return undefined
+  const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
+  return (request, fiber, span, ids, status) => {
+    if (status < 400) return undefined
+    const refusal = refusalOf(request)
+    if (refusal === undefined) return undefined
+    const route = HttpMetrics.endpointLabel(span, request.url)
+    // A preflight is for the route of the method it asks about.
+    const method = request.method === "OPTIONS"
+      ? request.headers["access-control-request-method"] ?? request.method
+      : request.method
+    const event: SecurityEvent = {
+      event: refusal.event,
+      reason: refusal.reason,
+      status,
+      subject: refusal.subject,
+      required: refusal.required,
+      clientAddress: TrustedProxies.requestClientIp(request, trustedProxies),
+      method: request.method,
+      route: route !== HttpMetrics.unmatchedEndpoint ? route : options.routeOf?.(method, request.url) ?? route,
+      requestId: ids.requestId,
+      correlationId: ids.correlationId,
+      service,
+      level
+    }
+    const counted = Metric.increment(
+      withLabels(securityEventsTotal, { service, event: refusal.event, reason: refusal.reason })
+    )
+    // A sink that fails or dies is warned of, never the request's failure.
+    const emitted = Effect.catchAllCause(
+      Context.get(fiber.currentContext, SecurityEventsBase).emit(event),
+      (cause) => Effect.logWarning("SecurityEvents: the service failed to take an event", cause)
+    )
+    return Effect.zipRight(counted, emitted)
+  }
+}
+
+/**
+ * See {@link reporter}: called with the request, its fiber, its server span, its ids and its status.
+ *
+ * @internal
+ */
+export type Reporter = (
+  request: HttpServerRequest.HttpServerRequest,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  span: Tracer.AnySpan | undefined,
+  ids: RequestContext.RequestIds,
+  status: number
+) => Effect.Effect<void> | undefined

@@ -4,8 +4,10 @@
  *
  * @internal
  */
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Cause from "effect/Cause"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as net from "node:net"
 import type * as RequestContext from "../RequestContext.js"
 
@@ -148,4 +150,22 @@ export const rateLimitKey = (address: string): string => {
     return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`
   }
   return `${groups.slice(0, 4).map((group) => group.toString(16)).join(":")}::/64`
+}
+
+/**
+ * The client address of `request` (`RequestContext.clientIp`): its peer and its `X-Forwarded-For` read with
+ * {@link clientIp}; `trusted` compiled, or a list of entries compiled on each call (an invalid one throws).
+ *
+ * @internal
+ */
+export const requestClientIp = (
+  request: HttpServerRequest.HttpServerRequest,
+  trusted: RequestContext.TrustedProxies | ReadonlyArray<string>
+): string => {
+  const forwarded = request.headers["x-forwarded-for"]
+  return clientIp(
+    Option.getOrElse(request.remoteAddress, () => "unknown"),
+    typeof forwarded === "string" ? forwarded : undefined,
+    isTrustedProxies(trusted) ? trusted : unsafeMake(trusted)
+  )
 }
