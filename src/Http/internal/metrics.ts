@@ -91,6 +91,12 @@ const frameworkPaths: ReadonlySet<string> = new Set<typeof Health.healthPath | t
   "/api/v1/ready"
 ])
 
+// The route template the router recorded on the server span (`http.route`), if it did.
+const spanRoute = (span: Tracer.AnySpan | undefined): string | undefined => {
+  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
+  return typeof route === "string" ? route : undefined
+}
+
 /**
  * The path itself is never a label: whoever sends requests chooses it, and every distinct label set is a series
  * kept for the life of the process (and a map entry in {@link recorder}).
@@ -98,8 +104,8 @@ const frameworkPaths: ReadonlySet<string> = new Set<typeof Health.healthPath | t
  * @internal
  */
 export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): string => {
-  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
-  if (typeof route === "string") return route
+  const route = spanRoute(span)
+  if (route !== undefined) return route
   const path = pathOf(url)
   return frameworkPaths.has(path) ? path : unmatchedEndpoint
 }
@@ -111,11 +117,8 @@ export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): st
  *
  * @internal
  */
-export const templatePath = (span: Tracer.AnySpan | undefined, path: string): string => {
-  const route = span !== undefined && span._tag === "Span" ? span.attributes.get("http.route") : undefined
-  if (typeof route === "string") return route
-  return frameworkPaths.has(path) || path === metricsPath ? path : unmatchedEndpoint
-}
+export const templatePath = (span: Tracer.AnySpan | undefined, path: string): string =>
+  spanRoute(span) ?? (frameworkPaths.has(path) || path === metricsPath ? path : unmatchedEndpoint)
 
 /**
  * The label arrays are built once per label set and passed to `unsafeUpdate`, whose hook cache is keyed by the
