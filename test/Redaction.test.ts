@@ -40,6 +40,7 @@ import { GlamLogger, Tracing } from "../src/Telemetry/index.js"
 import { rawRequest } from "./fixtures/http/server.js"
 import { freePort } from "./support/localService.js"
 import { startNatsServerWith } from "./support/natsServer.js"
+import { spansText } from "./support/recordingTracer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -127,18 +128,7 @@ const observe = <A, E>(effect: Effect.Effect<A, E>) =>
     const text = [
       ...written,
       renderExit(exit),
-      // What a span exports: name, attributes, events, and the failure it ended with (its success value is not).
-      util.inspect(
-        spans.map((span) => ({
-          name: span.name,
-          attributes: span.attributes,
-          events: (span as { readonly events?: unknown }).events,
-          failure: span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
-            ? Cause.pretty(span.status.exit.cause, { renderErrorCause: true })
-            : undefined
-        })),
-        { depth: 12 }
-      ),
+      spansText(spans),
       util.inspect(metrics, { depth: 12 })
     ].join("\n")
     return { exit, text }

@@ -19,7 +19,7 @@
  *   `rate_limit.algorithm` ("fixed-window" | "token-bucket"), `rate_limit.store_timeout_ms` (1000)
  * - `clients.<name>.base_url`, `.timeout_ms` (10000), `.max_retries` (3), `.retry_base_delay_ms` (100),
  *   `.breaker_failure_threshold` (5), `.breaker_reset_timeout_ms` (30000), `.breaker_half_open_max_calls` (1),
- *   `.deadline_ms` (none)
+ *   `.deadline_ms` (none), `.record_path` ("raw" | "template")
  *
  * @since 0.1.0
  */
@@ -457,6 +457,18 @@ export interface ClientConfig {
    * @since 0.2.0
    */
   readonly deadlineMs?: number | undefined
+  /**
+   * `clients.<name>.record_path`, default `"raw"`: what the client's spans and errors hold of a call's target.
+   * `"raw"` the path as sent (secret-looking query values hidden); `"template"` the call's `RequestOptions.route`
+   * (`/patients/:id`), or `unrouted` for a call without one, never the path or its query: the spans' `path`,
+   * `url.full` (the base URL's origin with the template), `url.path`, no `url.query`, the `referer`, `location` and
+   * `content-location` headers `<redacted>`; the errors' `endpoint`; and the call's path segments and query values
+   * hidden in the texts of the upstream's and the platform's errors. For clients whose paths carry ids that must not
+   * reach logs or traces (a patient's), as `http.record_path` for a server.
+   *
+   * @since 0.2.0
+   */
+  readonly recordPath?: "raw" | "template" | undefined
 }
 
 /**
@@ -471,7 +483,8 @@ export const defaultMaxResponseBytes: number = ClientDefaults.defaultMaxResponse
  * Reads the settings of the client named `name` (`clients.<name>.*`). A `base_url` that is not an absolute
  * `http://` or `https://` URL is a `ConfigError` that does not quote it (it may hold a password); so is a
  * `timeout_ms`, `breaker_failure_threshold`, `breaker_reset_timeout_ms` or `breaker_half_open_max_calls` below 1,
- * a `max_retries` or `retry_base_delay_ms` below 0, and a `deadline_ms` outside 1 to 2^31 - 1.
+ * a `max_retries` or `retry_base_delay_ms` below 0, a `deadline_ms` outside 1 to 2^31 - 1, and a `record_path` other
+ * than `raw` or `template`.
  *
  * @since 0.1.0
  * @category config
@@ -493,5 +506,6 @@ export const client = (name: string): Config.Config<ClientConfig> =>
       atLeast("max_response_bytes", 1),
       defaultMaxResponseBytes
     ),
-    deadlineMs: Config.option(bounded("deadline_ms", Bounds.timerMs)).pipe(Config.map(Option.getOrUndefined))
+    deadlineMs: Config.option(bounded("deadline_ms", Bounds.timerMs)).pipe(Config.map(Option.getOrUndefined)),
+    recordPath: Config.withDefault(Config.literal("raw", "template")("record_path"), "raw" as const)
   }).pipe(Config.nested(name), Config.nested("clients"))

@@ -14,6 +14,8 @@
  * the values of secret-looking query parameters of a call (`?api_key=`) shown as `***` in its spans (the
  * platform's `http.client` span included) and in its errors' `endpoint`;
  * otherwise timeouts, transport failures and statuses are classified (`Errors.ErrorMapping.classifyHttpFailure`).
+ * Under `clients.<name>.record_path: template` the spans and errors show a call's `RequestOptions.route` in place
+ * of its path, never its path's ids or its query.
  * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
  * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
  * client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not, `FetchHttpClient` needs a
@@ -60,6 +62,18 @@ export interface RequestOptions {
    * @since 0.2.0
    */
   readonly deadline?: Duration.DurationInput | undefined
+  /**
+   * The template of the call's path (`"/api/v1/patients/:patient_id"`), recorded as `url.template` on its spans.
+   * Under `clients.<name>.record_path: template` it is what the spans (`path`, `url.full`, `url.path`; no
+   * `url.query`) and the errors (`endpoint`) show in place of the path, and the path's segments that are not
+   * literal segments of the template (`:name` or `{name}` segments), with the values of the query, are hidden as
+   * `<redacted>` in what an upstream's error and the platform's errors say. Without it, under `template`, those show
+   * `unrouted` and every segment of the path is hidden. Only the caller knows which segments are ids: the client
+   * does not guess them.
+   *
+   * @since 0.2.0
+   */
+  readonly route?: string | undefined
 }
 
 /**

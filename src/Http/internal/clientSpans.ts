@@ -1,7 +1,8 @@
 /**
  * The spans the platform's HTTP client opens for the calls of a service client, without the credentials of their
  * URL: the platform records the URL as sent (`url.full`, `url.query`) and ends a failed span with its own error,
- * which holds the request, headers included.
+ * which holds the request, headers included. Under `clients.<name>.record_path: template` they hold the call's
+ * template in place of its path, and no query.
  *
  * @internal
  */
@@ -10,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import { redactQueryCredentials, redactUrlCredentials } from "../../Config/internal/names.js"
+import { hidden, scrubText } from "../../internal/credentials.js"
 import { urlHeaderNames } from "./serverSpan.js"
 
 // The header attributes whose value is a URL (a redirect's `location`, a `referer`).
@@ -17,42 +19,102 @@ const urlHeaderAttributes: ReadonlySet<string> = new Set(
   [...urlHeaderNames].flatMap((name) => [`http.request.header.${name}`, `http.response.header.${name}`])
 )
 
-const redactAttribute = (key: string, value: unknown): unknown =>
-  typeof value !== "string"
+/**
+ * What the platform's span of a call records of its target under `record_path: template`.
+ *
+ * @internal
+ */
+export interface TemplateUrl {
+  /** The scheme and authority of the base URL (its credentials left out). */
+  readonly origin: string
+  /** `url.path`: the base URL's own path with the call's template, or the placeholder of a call without one. */
+  readonly path: string
+  /** The URL the platform's errors name (`request.url`: base URL and path as sent), replaced by the template's. */
+  readonly sentUrl: string
+  /** The texts of the call's path and query hidden in what the span's failure says, longest first. */
+  readonly values: ReadonlyArray<string>
+}
+
+/**
+ * What a call tells the spans of its exchange: its route (`url.template`, when it names one) and, under
+ * `record_path: template`, what replaces its URL.
+ *
+ * @internal
+ */
+export interface CallUrl {
+  readonly route: string | undefined
+  readonly template: TemplateUrl | undefined
+}
+
+const templateFull = (template: TemplateUrl): string =>
+  template.path.charCodeAt(0) === 47 ? template.origin + template.path : template.origin
+
+const redactAttribute = (key: string, value: unknown, template: TemplateUrl | undefined): unknown => {
+  if (template !== undefined) {
+    if (key === "url.full") return templateFull(template)
+    if (key === "url.path") return template.path
+    if (urlHeaderAttributes.has(key)) return hidden
+  }
+  return typeof value !== "string"
     ? value
     : key === "url.query"
     ? redactQueryCredentials(value)
     : key === "url.full" || key === "server.address" || urlHeaderAttributes.has(key)
     ? redactUrlCredentials(value)
     : value
+}
 
-// What a failure of the span keeps: the error's message with the credentials of its URL hidden.
-const redactFailure = (error: unknown): Error =>
-  new Error(redactUrlCredentials(error instanceof Error ? error.message : String(error)))
+/**
+ * A text with the call's URL and its path's and query's values hidden under `template`: the URL as sent reads as the
+ * template's, then what remains of the call's values reads `<redacted>`.
+ *
+ * @internal
+ */
+export const hideCall = (text: string, template: TemplateUrl | undefined): string =>
+  template === undefined
+    ? text
+    : scrubText(text.split(template.sentUrl).join(templateFull(template)), template.values)
+
+// What a failure of the span keeps: the error's message with the credentials of its URL (and its path's values
+// under `template`) hidden.
+const redactFailure = (template: TemplateUrl | undefined) => (error: unknown): Error =>
+  new Error(redactUrlCredentials(hideCall(error instanceof Error ? error.message : String(error), template)))
 
 // The span itself for everything but its attributes and its end: the same ids, parent, events and status.
-const redacting = (span: Tracer.Span): Tracer.Span =>
-  Object.create(span, {
+const redacting = (span: Tracer.Span, call: CallUrl | undefined): Tracer.Span => {
+  const template = call?.template
+  const failure = redactFailure(template)
+  if (call?.route !== undefined) span.attribute("url.template", call.route)
+  return Object.create(span, {
     attribute: {
-      value: (key: string, value: unknown) => span.attribute(key, redactAttribute(key, value))
+      value: (key: string, value: unknown) => {
+        if (key === "url.query" && template !== undefined) return
+        span.attribute(key, redactAttribute(key, value, template))
+      }
     },
     end: {
       value: (endTime: bigint, exit: Exit.Exit<unknown, unknown>) =>
-        span.end(endTime, Exit.isFailure(exit) ? Exit.failCause(Cause.map(exit.cause, redactFailure)) : exit)
+        span.end(endTime, Exit.isFailure(exit) ? Exit.failCause(Cause.map(exit.cause, failure)) : exit)
     }
   }) as Tracer.Span
+}
 
 /**
  * Runs `effect` with the current tracer's spans given their URL attributes (`url.full`, `url.query`,
  * `server.address`, the `referer`, `location` and `content-location` headers) and the errors they end with through
- * the toolkit's redaction of URL credentials.
+ * the toolkit's redaction of URL credentials; with `call`, its route as `url.template`, and under
+ * `record_path: template` its template in place of the path (`url.full`, `url.path`), no `url.query`, the URL
+ * headers `<redacted>`, and the call's values hidden in the errors.
  *
  * @internal
  */
-export const withRedactedUrls = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const withRedactedUrls = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  call?: CallUrl
+): Effect.Effect<A, E, R> =>
   Effect.tracerWith((tracer) =>
     Effect.withTracer(
       effect,
-      Tracer.make({ span: (...args) => redacting(tracer.span(...args)), context: tracer.context })
+      Tracer.make({ span: (...args) => redacting(tracer.span(...args), call), context: tracer.context })
     )
   )

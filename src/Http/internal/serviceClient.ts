@@ -338,14 +338,16 @@ const exchange = (
   http: HttpClient.HttpClient,
   config: HttpConfig.ClientConfig,
   request: HttpClientRequest.HttpClientRequest,
-  endpoint: string,
+  shown: Shown,
   deadline: Deadline | undefined,
   remainingMs: number
 ): Effect.Effect<unknown, AnyGlamError> => {
   const service = config.name
+  const endpoint = shown.endpoint
   const maxBytes = config.maxResponseBytes ?? defaultMaxResponseBytes
   const cut = deadline !== undefined && remainingMs < config.timeoutMs
-  return ClientSpans.withRedactedUrls(http.execute(request)).pipe(
+  const template = shown.span.template
+  return ClientSpans.withRedactedUrls(http.execute(request), shown.span).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
       if (response.status >= 400) {
@@ -354,7 +356,15 @@ const exchange = (
           const json = body?._tag === "Text" ? parseJson(body.text) : undefined
           return Effect.flatMap(FiberRef.get(Headers.currentRedactedNames), (names) =>
             Effect.fail(
-              failureOf(service, response, json === notJson ? undefined : json, endpoint, credentialsOf(request, names))
+              failureOf(
+                service,
+                response,
+                json === notJson ? undefined : json,
+                endpoint,
+                template === undefined
+                  ? credentialsOf(request, names)
+                  : longestFirst([...credentialsOf(request, names), ...template.values])
+              )
             ))
         })
       }
@@ -386,19 +396,47 @@ const exchange = (
     Effect.catchAll((error): Effect.Effect<never, AnyGlamError> =>
       isGlamError(error)
         ? Effect.fail(error as AnyGlamError)
-        : Effect.fail(classifyHttpFailure({ _tag: "Transport" }, { service, cause: transportCause(error) }))
+        : Effect.fail(
+          classifyHttpFailure({ _tag: "Transport" }, { service, cause: transportCause(error, template) })
+        )
     )
   )
 }
 
 /**
  * What a transport failure keeps of the platform's error: its reason, description and underlying cause (the socket's
- * error), not the platform error itself, which holds the request and with it the credentials' header.
+ * error), not the platform error itself, which holds the request and with it the credentials' header. Under
+ * `record_path: template` the texts of the causes are kept with the call's URL and values hidden.
  */
-const transportCause = (error: HttpClientError.HttpClientError): Error =>
-  new Error(error.description === undefined ? error.reason : `${error.reason}: ${error.description}`, {
-    cause: withoutInput(error.cause)
-  })
+const transportCause = (error: HttpClientError.HttpClientError, template: ClientSpans.TemplateUrl | undefined): Error =>
+  new Error(
+    ClientSpans.hideCall(
+      error.description === undefined ? error.reason : `${error.reason}: ${error.description}`,
+      template
+    ),
+    { cause: template === undefined ? withoutInput(error.cause) : hiddenCauses(error.cause, template, 0) }
+  )
+
+// How deep a transport failure's chain of causes is kept under `template`: the socket's error is the second.
+const maxHiddenCauses = 4
+
+// What a socket's error says of the connection (never of the request), kept on its copy.
+const socketFields = ["code", "errno", "syscall", "address", "port"] as const
+
+/** An error's chain of causes as copies whose messages hide the call's URL and values; the socket's fields kept. */
+const hiddenCauses = (cause: unknown, template: ClientSpans.TemplateUrl, depth: number): unknown => {
+  if (!(cause instanceof Error) || depth >= maxHiddenCauses) return undefined
+  const copy = new Error(
+    redactUrlCredentials(ClientSpans.hideCall(cause.message, template)),
+    { cause: hiddenCauses((cause as { readonly cause?: unknown }).cause, template, depth + 1) }
+  )
+  copy.name = cause.name
+  for (const field of socketFields) {
+    const value: unknown = (cause as unknown as Partial<Record<string, unknown>>)[field]
+    if (typeof value === "string" || typeof value === "number") Object.assign(copy, { [field]: value })
+  }
+  return copy
+}
 
 // Node's URL errors (`ERR_INVALID_URL`) carry the URL as `input`, its credentials and query included: the error is
 // kept without it, its message and code only.
@@ -561,6 +599,80 @@ const withinDeadline = <Out>(
     )
   )
 
+/**
+ * What a client under `record_path: template` records in place of the path of a call that names no `route`.
+ *
+ * @internal
+ */
+export const unroutedPath = "unrouted"
+
+/** What spans and errors show of a call: its endpoint (the `path` attribute, an error's `endpoint`) and URL. */
+interface Shown {
+  readonly endpoint: string
+  readonly span: ClientSpans.CallUrl
+}
+
+/** The shortest part of a call's path or query hidden under `template`: a `v1` or a `42` would be hidden throughout. */
+const minHiddenLength = 3
+
+/**
+ * The texts of a call that `template` keeps out of errors and spans: the path as given and without its query, each
+ * of its segments that is not a literal segment of `route` (every segment without one), the values of its query and
+ * `urlParams`, each as given and decoded, of {@link minHiddenLength} characters or more; longest first.
+ */
+const callValues = (
+  path: string,
+  route: string | undefined,
+  urlParams: Readonly<Record<string, string>> | undefined
+): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const add = (value: string) => {
+    if (value.length >= minHiddenLength) out.push(value, decodeOrKeep(value.replace(/\+/g, " ")))
+  }
+  const question = path.indexOf("?")
+  const pathname = question === -1 ? path : path.slice(0, question)
+  add(path)
+  add(pathname)
+  const literals = new Set(
+    (route ?? "").split("?")[0]!.split("/").filter((segment) => segment[0] !== ":" && segment[0] !== "{")
+  )
+  for (const segment of pathname.split("/")) if (!literals.has(segment)) add(segment)
+  if (question !== -1) {
+    for (const part of path.slice(question + 1).split("&")) add(part.slice(part.indexOf("=") + 1))
+  }
+  for (const value of Object.values(urlParams ?? {})) add(String(value))
+  return longestFirst(out)
+}
+
+/** What spans and errors show of a call under `record_path: template` (`template`) or as sent. */
+const shownCall = (
+  template: { readonly origin: string; readonly basePath: string; readonly base: string } | undefined,
+  path: string,
+  options: RequestOptions
+): Shown => {
+  const route = options.route
+  if (template === undefined) return { endpoint: redactUrlCredentials(path), span: { route, template: undefined } }
+  const endpoint = route ?? unroutedPath
+  return {
+    endpoint,
+    span: {
+      route,
+      template: {
+        origin: template.origin,
+        path: endpoint.charCodeAt(0) === 47 ? template.basePath + endpoint : endpoint,
+        sentUrl: template.base + path,
+        values: callValues(path, route, options.urlParams)
+      }
+    }
+  }
+}
+
+/** The origin and the path of a base URL, for `template`'s `url.full` and `url.path`. */
+const baseParts = (base: string): { readonly origin: string; readonly basePath: string; readonly base: string } => {
+  const url = new URL(base)
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ""), base }
+}
+
 /** @internal */
 export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClient, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
@@ -581,13 +693,26 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
     )
 
     const validBase = isHttpUrl(config.baseUrl)
+    // A base URL that is not an http(s) URL sends nothing: no platform span, no URL to replace.
+    const template = config.recordPath !== "template"
+      ? undefined
+      : validBase
+      ? baseParts(base)
+      : { origin: "", basePath: "", base }
 
     const request: ServiceClient["request"] = (method, path, options = {}) => {
-      // What spans and errors show of the path: the values of its secret-looking query parameters hidden.
-      const shown = redactUrlCredentials(path)
+      // What spans and errors show of the path: the values of its secret-looking query parameters hidden, or under
+      // `record_path: template` the call's route.
+      const shown = shownCall(template, path, options)
+      const attributes = {
+        service,
+        method,
+        path: shown.endpoint,
+        ...(options.route === undefined ? {} : { "url.template": options.route })
+      }
       if (!validBase) {
         return Effect.fail(invalidBase(service)).pipe(
-          Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } })
+          Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes })
         )
       }
       const budget = budgetOf(service, options.deadline, config.deadlineMs)
@@ -614,7 +739,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
           })
         }
       ).pipe(
-        Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes: { service, method, path: shown } }),
+        Effect.withSpan(`ServiceClient.${service}`, { kind: "client", attributes }),
         ServerSpan.withRedactedHeaders
       )
     }
