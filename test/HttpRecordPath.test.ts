@@ -5,6 +5,7 @@
  * The metrics label is the template either way.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -36,7 +37,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((runtime) => runtime.dispose()))
 })
 
-const serve = async (service: string, recordPath: "raw" | "template" | undefined) => {
+const serve = async (
+  service: string,
+  recordPath: "raw" | "template" | undefined,
+  options: { readonly tracingDisabled?: boolean } = {}
+) => {
   const lines: Array<Record<string, unknown>> = []
   const capture = Logger.make<unknown, void>(({ annotations, message }) => {
     const text = Array.isArray(message) && message.length === 1 ? message[0] : message
@@ -44,15 +49,17 @@ const serve = async (service: string, recordPath: "raw" | "template" | undefined
   })
   const { layer: tracing, spans } = recordingTracer()
   const config = { service: { name: service }, http: recordPath === undefined ? {} : { record_path: recordPath } }
-  const layer = Http.serve(router, { rateLimit: false }).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
-    Layer.provide(Readiness.layer),
-    Layer.provide(Logger.replace(Logger.defaultLogger, capture)),
-    // The health probe's line is at Debug.
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Debug)),
-    Layer.provide(tracing),
-    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson(config)))
-  ) as Layer.Layer<HttpServer.HttpServer, unknown>
+  const served = Http.serve(router, { rateLimit: false })
+  const layer = (options.tracingDisabled === true ? HttpMiddleware.withTracerDisabledWhen(served, () => true) : served)
+    .pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+      Layer.provide(Readiness.layer),
+      Layer.provide(Logger.replace(Logger.defaultLogger, capture)),
+      // The health probe's line is at Debug.
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Debug)),
+      Layer.provide(tracing),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson(config)))
+    ) as Layer.Layer<HttpServer.HttpServer, unknown>
   const runtime = ManagedRuntime.make(layer)
   open.push(runtime)
   const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
@@ -65,7 +72,7 @@ const serve = async (service: string, recordPath: "raw" | "template" | undefined
     })
     await response.arrayBuffer()
     // The access line is written once the response is; the span ends after it.
-    while (lines.length === before || spans.filter(ended).length < lines.length) {
+    while (lines.length === before || (options.tracingDisabled !== true && spans.filter(ended).length < lines.length)) {
       await new Promise((resolve) => setImmediate(resolve))
     }
     return response.status
@@ -116,6 +123,30 @@ describe("http.record_path", () => {
     const series = text.split("\n").filter((line) => line.includes("record-path-template"))
     expect(series.some((line) => line.includes(`endpoint="/patients/:patient_id/appointments"`))).toBe(true)
     for (const id of [patientId, otherId]) expect(series.join("\n")).not.toContain(id)
+  })
+
+  it("template with tracing disabled: the metrics and the access log hold the routes' templates", async () => {
+    const service = `record-path-untraced-${Math.random().toString(36).slice(2, 8)}`
+    const { lines, send, serverSpans } = await serve(service, "template", { tracingDisabled: true })
+    await requests(send)
+    expect(serverSpans()).toEqual([])
+    expect(lines.map((line) => line["path"])).toEqual([
+      "/patients/:patient_id/appointments",
+      "/patients/:patient_id/notes",
+      "unmatched",
+      "/api/v1/health"
+    ])
+    const text = await Effect.runPromise(metricsText)
+    const series = text.split("\n").filter((line) => line.includes(service))
+    const endpoints = new Set(series.flatMap((line) => /endpoint="([^"]*)"/.exec(line)?.slice(1) ?? []))
+    expect([...endpoints].sort()).toEqual([
+      "/api/v1/health",
+      "/patients/:patient_id/appointments",
+      "/patients/:patient_id/notes",
+      "unmatched"
+    ])
+    const recorded = JSON.stringify([lines, series])
+    for (const id of [patientId, otherId, "6789"]) expect(recorded).not.toContain(id)
   })
 
   it("raw (the default): the access log and the server span hold the path as sent", async () => {

@@ -275,19 +275,13 @@ const stackOf = (
         accessLog: resolved.accessLog,
         headers: SecurityHeaders.headers(resolved.securityHeaders),
         recordPath: server.recordPath,
-        securityEvents: {
-          level: server.securityEvents,
-          trustedProxies,
-          // Built on the first refusal a route template is asked for, not for every served app.
-          routeOf: router === undefined ? undefined : (() => {
-            let templates: ((method: string, url: string) => string | undefined) | undefined
-            return (method: string, url: string) =>
-              (templates ??= Routes.routeTemplates(router, routerConfig))(
-                method,
-                url
-              )
-          })()
-        }
+        // Built on the first request whose route the server span does not hold, not for every served app.
+        routeOf: router === undefined ? undefined : (() => {
+          let templates: ((method: string, url: string) => string | undefined) | undefined
+          return (method: string, url: string) =>
+            (templates ??= Routes.routeTemplates(router, routerConfig))(method, url)
+        })(),
+        securityEvents: { level: server.securityEvents, trustedProxies }
       })(inner)
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }

@@ -123,7 +123,8 @@ export const metricsPath: "/metrics" = internal.metricsPath
 export const pathOf: (url: string) => string = internal.pathOf
 
 /**
- * The `endpoint` label of requests without a route: unknown paths, and requests whose tracing is disabled.
+ * The `endpoint` label of requests without a route: unknown paths (and, for {@link endpointLabel}, which reads the
+ * span alone, requests whose span holds no route, as those whose tracing is disabled).
  *
  * @since 0.1.0
  * @category labels

@@ -47,13 +47,23 @@ export interface Options {
   readonly headers?: Readonly<Record<string, string>> | undefined
   /**
    * What the access log's `path` holds (`http.record_path`): `"raw"` (the default) the request's path as sent;
-   * `"template"` the matched route template (`/patients/:id`), a framework route's path, or `unmatched` for a
-   * request no route matched (or whose tracing is disabled: the router records the route on the server span), so
-   * that ids in paths (a patient's, an account's) never reach the log.
+   * `"template"` the request's route ({@link routeOf}): its template (`/patients/:id`), a framework route's path, or
+   * `unmatched` for a request no route matched, so that ids in paths (a patient's, an account's) never reach the log.
    *
    * @since 0.2.0
    */
   readonly recordPath?: "raw" | "template" | undefined
+  /**
+   * The route template of a request on the served router, or `undefined` when no route matches: the route of a
+   * request whose server span does not hold the one the router recorded (`http.route`), as a request whose tracing
+   * is disabled (`HttpMiddleware.withTracerDisabledWhen`) or that the router never saw (a CORS preflight: the route
+   * of the method it asks about). The metrics' `endpoint`, the access log's template path and a security event's
+   * `route` all name the route found once per request; without it, such a request is `unmatched`. `Http.serve` gives
+   * its router's, built on the first request that needs it.
+   *
+   * @since 0.2.0
+   */
+  readonly routeOf?: ((method: string, url: string) => string | undefined) | undefined
   /**
    * The security events of refused requests (`Http.SecurityEvents`): at Warning by default, the client's address
    * read with no trusted proxies; `false` reports none.

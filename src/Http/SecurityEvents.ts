@@ -166,6 +166,4 @@ export interface Options {
   readonly level?: LogLevel.LogLevel | undefined
   /** The proxies whose `X-Forwarded-For` entries are believed for the client's address. */
   readonly trustedProxies?: RequestContext.TrustedProxies | undefined
-  /** The route template of a request, for one whose route the server span did not record. */
-  readonly routeOf?: ((method: string, url: string) => string | undefined) | undefined
 }

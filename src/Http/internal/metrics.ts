@@ -4,6 +4,8 @@
  *
  * @internal
  */
+import * as HttpMethod from "@effect/platform/HttpMethod"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -110,15 +112,57 @@ export const endpointLabel = (span: Tracer.AnySpan | undefined, url: string): st
   return frameworkPaths.has(path) ? path : unmatchedEndpoint
 }
 
+// A framework route's own fixed path (`/metrics` among them), else `unmatched`.
+const fixedPath = (path: string): string => frameworkPaths.has(path) || path === metricsPath ? path : unmatchedEndpoint
+
 /**
- * What `http.record_path: template` records where the raw path would be written: the matched route template (the
- * server span's `http.route`), a framework route's own fixed path, or {@link unmatchedEndpoint}. `path` is the
- * request's path ({@link pathOf}).
+ * The route template of a request on the served router (`(method, url) => template`), `undefined` when no route
+ * matches.
  *
  * @internal
  */
-export const templatePath = (span: Tracer.AnySpan | undefined, path: string): string =>
-  spanRoute(span) ?? (frameworkPaths.has(path) || path === metricsPath ? path : unmatchedEndpoint)
+export type RouteOf = (method: string, url: string) => string | undefined
+
+const routeKey: unique symbol = Symbol.for("@glam/shared/Http/metrics/route")
+
+interface Routed {
+  [routeKey]?: string
+}
+
+// A preflight is for the route of the method it asks about, when that is a method (the client writes the header:
+// the matcher's table of methods is an object, and `constructor` is a property of every object).
+const methodOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  if (request.method !== "OPTIONS") return request.method
+  const asked = request.headers["access-control-request-method"]
+  return asked !== undefined && HttpMethod.isHttpMethod(asked) ? asked : request.method
+}
+
+/**
+ * The route every record of a request names: the metrics' `endpoint` label, the path of the access log and of the
+ * server span's URL under `http.record_path: template`, a security event's `route`. It is the route template the
+ * router recorded on the server span (`http.route`); else, for a request whose span does not hold it (its tracing
+ * disabled, a tracer that keeps no attributes, or no route matched), a framework route's fixed path, else the
+ * template `routeOf` (the served router's routes) gives, else {@link unmatchedEndpoint}. Never the raw path. A route
+ * looked up through `routeOf` is kept on the request: the records that follow read it.
+ *
+ * @internal
+ */
+export const requestRoute = (
+  request: HttpServerRequest.HttpServerRequest,
+  span: Tracer.AnySpan | undefined,
+  routeOf: RouteOf | undefined
+): string => {
+  const recorded = spanRoute(span)
+  if (recorded !== undefined) return recorded
+  const routed = request as Routed
+  const known = routed[routeKey]
+  if (known !== undefined) return known
+  const path = pathOf(request.url)
+  let route = fixedPath(path)
+  if (route === unmatchedEndpoint && routeOf !== undefined) route = routeOf(methodOf(request), request.url) ?? route
+  routed[routeKey] = route
+  return route
+}
 
 /**
  * The label arrays are built once per label set and passed to `unsafeUpdate`, whose hook cache is keyed by the

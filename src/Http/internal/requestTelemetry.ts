@@ -111,27 +111,23 @@ export const makeObserve = (options: Options, report?: Reporter | undefined): Ob
   const headers = ResponseHeaders.entriesOf(options.headers ?? {})
   const metrics = HttpMetrics.recorder(service)
   const template = options.recordPath === "template"
+  const routeOf = options.routeOf
   return (app, fiber, request, span, ids) => {
     const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
     const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
     const startedAt = performance.now()
     if (measured) metrics.begin()
     const finish = (status: number): Effect.Effect<void> => {
-      if (measured) {
-        metrics.end(
-          request.method,
-          HttpMetrics.endpointLabel(span, request.url),
-          status,
-          (performance.now() - startedAt) / 1000
-        )
-      }
-      // Only a refused request has an event: a request that passed reads one property here.
-      const reported = report === undefined ? undefined : report(request, fiber, span, ids, status)
+      // One look-up for every record of the request (a read of the span's attribute when it holds the route).
+      const route = HttpMetrics.requestRoute(request, span, routeOf)
+      if (measured) metrics.end(request.method, route, status, (performance.now() - startedAt) / 1000)
+      // Only a request with an event has one: a request without reads one property here.
+      const reported = report === undefined ? undefined : report(request, fiber, route, ids, status)
       if (!accessLog) return reported ?? Effect.void
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
       const line = LogLevel.greaterThanEqual(level, minimum)
-        ? accessLine(request, template ? HttpMetrics.templatePath(span, path) : path, level, status, startedAt)
+        ? accessLine(request, template ? route : path, level, status, startedAt)
         : Effect.void
       return reported === undefined ? line : Effect.zipRight(line, reported)
     }

@@ -13,12 +13,10 @@ import type * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
 import type * as jose from "jose"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type * as RequestContext from "../RequestContext.js"
 import type { Kind, Options, Reason, SecurityEvent, SecurityEvents, SecurityEventsService } from "../SecurityEvents.js"
-import * as HttpMetrics from "./metrics.js"
 import * as TrustedProxies from "./trustedProxies.js"
 
 /**
@@ -165,15 +163,10 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
   const level = options.level ?? LogLevel.Warning
   if (level._tag === "None") return undefined
   const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
-  return (request, fiber, span, ids, status) => {
+  return (request, fiber, route, ids, status) => {
     if (status < 400) return undefined
     const refusal = refusalOf(request)
     if (refusal === undefined) return undefined
-    const route = HttpMetrics.endpointLabel(span, request.url)
-    // A preflight is for the route of the method it asks about.
-    const method = request.method === "OPTIONS"
-      ? request.headers["access-control-request-method"] ?? request.method
-      : request.method
     const event: SecurityEvent = {
       event: refusal.event,
       reason: refusal.reason,
@@ -182,7 +175,7 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
       required: refusal.required,
       clientAddress: TrustedProxies.requestClientIp(request, trustedProxies),
       method: request.method,
-      route: route !== HttpMetrics.unmatchedEndpoint ? route : options.routeOf?.(method, request.url) ?? route,
+      route,
       requestId: ids.requestId,
       correlationId: ids.correlationId,
       service,
@@ -201,14 +194,15 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
 }
 
 /**
- * See {@link reporter}: called with the request, its fiber, its server span, its ids and its status.
+ * See {@link reporter}: called with the request, its fiber, its route (`metrics.requestRoute`), its ids and its
+ * status.
  *
  * @internal
  */
 export type Reporter = (
   request: HttpServerRequest.HttpServerRequest,
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
-  span: Tracer.AnySpan | undefined,
+  route: string,
   ids: RequestContext.RequestIds,
   status: number
 ) => Effect.Effect<void> | undefined

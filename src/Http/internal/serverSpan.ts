@@ -35,7 +35,7 @@ import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as TraceHeaders from "../../Telemetry/internal/traceHeaders.js"
-import { pathOf, templatePath } from "./metrics.js"
+import { requestRoute } from "./metrics.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
 
@@ -221,7 +221,8 @@ const templateUrlAttributes = (
   origin: string | undefined
 ): void => {
   if (origin === undefined) return
-  const path = templatePath(span, pathOf(request.url))
+  // The route the request's telemetry looked up when it ended, before the span: kept on the request.
+  const path = requestRoute(request, span, undefined)
   span.attribute("url.full", path.charCodeAt(0) === 47 ? origin + path : origin)
   span.attribute("url.path", path)
 }
