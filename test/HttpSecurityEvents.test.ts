@@ -30,6 +30,8 @@ import * as SecurityEvents from "../src/Http/SecurityEvents.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { withLabels } from "../src/Telemetry/Metrics.js"
 import { ApiLive } from "./fixtures/http/api.js"
+import { startRedis } from "./support/redisServer.js"
+import { toolAvailable } from "./support/tools.js"
 
 const secret = "security-events-secret-0123456789-abcdef"
 const key = new TextEncoder().encode(secret)
@@ -287,4 +289,56 @@ describe("SecurityEvents", () => {
       expect(server.events).toEqual([])
       expect(yield* tokenMissingCount("sec-off")).toBe(0)
     }))
+
+  it.scopedLive.skipIf(!toolAvailable("redis-server"))(
+    "a rate limit store that fails is one rate_limit.unavailable event per request let through",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedis()),
+          (server) => Effect.promise(server.stop)
+        )
+        const service = `sec-store-${Math.random().toString(36).slice(2, 8)}`
+        const server = yield* start(
+          Http.serve(router).pipe(
+            Layer.provide(JwtAuth.layerConfig),
+            Layer.provide(RateLimit.layerConfig)
+          ) as Layer.Layer<never, unknown>,
+          baseConfig(service, {}, {
+            redis: { url: redis.url },
+            rate_limit: { enabled: true, limit: 1000, window_ms: 60_000, store_timeout_ms: 500 }
+          }),
+          { sink: true }
+        )
+        const reader = yield* sign({ sub: "user-r", permissions: ["items:read"] })
+        const unavailableCount = Effect.map(
+          Metric.value(withLabels(SecurityEvents.securityEventsTotal, {
+            service,
+            event: "rate_limit.unavailable",
+            reason: "store_unavailable"
+          })),
+          (state) => state.count
+        )
+        // The store answers: limited, no event.
+        expect((yield* send(server, "/api/v1/public/1")).status).toBe(200)
+        yield* waitFor(() => server.lines.filter((line) => line.message === "http.request").length, 1)
+        expect(server.events).toEqual([])
+        yield* Effect.promise(redis.stop)
+        // Let through, each with its event; a request refused after it has both.
+        expect((yield* send(server, "/api/v1/public/2")).status).toBe(200)
+        expect((yield* send(server, "/api/v1/public/3")).status).toBe(200)
+        expect((yield* send(server, "/api/v1/items/4", { method: "DELETE", headers: bearer(reader) })).status)
+          .toBe(403)
+        yield* waitFor(() => server.events.length, 4)
+        expect(server.events.map((e) => [e.event, e.reason, e.status, e.route, e.subject])).toEqual([
+          ["rate_limit.unavailable", "store_unavailable", 200, "/api/v1/public/:id", undefined],
+          ["rate_limit.unavailable", "store_unavailable", 200, "/api/v1/public/:id", undefined],
+          ["rate_limit.unavailable", "store_unavailable", 403, "/api/v1/items/:id", "user-r"],
+          ["auth.forbidden", "permission_missing", 403, "/api/v1/items/:id", "user-r"]
+        ])
+        expect(yield* unavailableCount).toBe(3)
+        expect(JSON.stringify(server.events)).not.toContain(reader)
+      }),
+    { timeout: 30_000 }
+  )
 })

@@ -4,7 +4,9 @@
  * memory by default, on Redis when `redis.url` is configured (shared by all replicas). Over the limit: 429
  * `RATE_LIMITED` with `Retry-After`. A store failure (Redis down, or not answering within the store's timeout)
  * lets the request through and logs a warning: the limiter protects the service, it must not take it down. A key
- * that holds another Redis type (`WRONGTYPE`) lets its requests through too, with one warning per key.
+ * that holds another Redis type (`WRONGTYPE`) lets its requests through too, with one warning per key. Each request
+ * let through so is a `rate_limit.unavailable` security event (`Http.SecurityEvents`), so that the limiter being off
+ * shows in `security_events_total`.
  *
  * @since 0.1.0
  */
@@ -60,17 +62,23 @@ const keyOf = (
     ? `principal:${principal.value.subject}`
     : `ip:${TrustedProxies.rateLimitKey(RequestContext.clientIp(request, trustedProxies))}`
 
+const subjectOf = (principal: Option.Option<{ readonly subject: string }>): string | undefined =>
+  Option.isSome(principal) && principal.value.subject !== "" ? principal.value.subject : undefined
+
 // The refusal of a request over the limit, with the subject of its principal when it has one.
 const refusingWithSubject = (error: RateLimitedError): Effect.Effect<never, RateLimitedError> =>
-  Effect.flatMap(FiberRef.get(currentPrincipal), (principal) =>
-    SecurityEvents.refusing(
-      {
-        event: "rate_limited",
-        reason: "limit_exceeded",
-        subject: Option.isSome(principal) && principal.value.subject !== "" ? principal.value.subject : undefined
-      },
-      error
-    ))
+  Effect.flatMap(
+    FiberRef.get(currentPrincipal),
+    (principal) =>
+      SecurityEvents.refusing({ event: "rate_limited", reason: "limit_exceeded", subject: subjectOf(principal) }, error)
+  )
+
+// The request's `rate_limit.unavailable` event: its store failed, the request is not limited.
+const storeFailed = (reason: "store_unavailable" | "store_refused" | "key_conflict"): Effect.Effect<void> =>
+  Effect.flatMap(
+    FiberRef.get(currentPrincipal),
+    (principal) => SecurityEvents.refuse({ event: "rate_limit.unavailable", reason, subject: subjectOf(principal) })
+  )
 
 /**
  * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).
@@ -98,11 +106,16 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
           }
         })
       )
-      : RedisReplies.isKeyProblem(error) || RedisReplies.isRefusalMessage(error.message)
       // The store logged the key, or the refusal of its command (NOPERM), once: the request is let through, as on a
-      // store failure.
-      ? Effect.void
-      : Effect.logWarning("Rate limit store unavailable; request allowed", error)
+      // store failure. Each such request has its event.
+      : RedisReplies.isKeyProblem(error)
+      ? storeFailed("key_conflict")
+      : RedisReplies.isRefusalMessage(error.message)
+      ? storeFailed("store_refused")
+      : Effect.zipRight(
+        storeFailed("store_unavailable"),
+        Effect.logWarning("Rate limit store unavailable; request allowed", error)
+      )
   // Runs on every request: the key is read in one step and nothing is built but the consume call.
   return HttpMiddleware.make((app) => {
     const outcome = {

@@ -1,14 +1,16 @@
 /**
  * The security-event log: one {@link SecurityEvent} for every request the serve stack refuses for a security reason
  * (a token missing or refused, a permission missing, a rate limit, a CORS preflight refused, the keys to verify
- * tokens unavailable), with the reason, the subject of a token that was read (never the token), the client's
- * address, the method, the route template and the request's ids. Each is counted in
+ * tokens unavailable), for every request the rate limiter lets through because its store failed, and, on the server
+ * of `Http.layerServer`, for every request refused before the app (oversized headers, malformed, a body over the
+ * limit announced, not received in time): with the reason, the subject of a token that was read (never the token),
+ * the client's address, the method, the route template and the request's ids. Each is counted in
  * `security_events_total{service,event,reason}` and handed to the {@link SecurityEvents} service, which by default
  * writes the log line `security.event` at the level of `http.security_events` (Warning); a Layer of another
  * service ({@link layer}) ships them to an audit sink instead. `http.security_events: false` turns them off.
  *
- * Requests that pass cost nothing more: the checks record a refusal only when they refuse, and the stack reads it
- * when the request ends.
+ * Requests that pass cost one property read: the checks record a refusal only when they refuse, and the stack reads
+ * it when the request ends.
  *
  * @since 0.2.0
  */
@@ -22,12 +24,22 @@ import type * as RequestContext from "./RequestContext.js"
 /**
  * What was refused: a token missing or refused (`auth.failed`, 401), a role or permission missing
  * (`auth.forbidden`, 403), the keys to verify tokens unavailable (`auth.unavailable`, 503), a rate limit
- * (`rate_limited`, 429), a CORS preflight (`cors.refused`, 400).
+ * (`rate_limited`, 429), a CORS preflight (`cors.refused`, 400), a request the server refused before the app
+ * (`request.refused`: 400, 405, 408, 413, 431; `Http.layerServer` only). And `rate_limit.unavailable`: the rate
+ * limiter's store failed for a request, which was let through (its status the request's own), so that the limiter
+ * being off shows.
  *
  * @since 0.2.0
  * @category models
  */
-export type Kind = "auth.failed" | "auth.forbidden" | "auth.unavailable" | "rate_limited" | "cors.refused"
+export type Kind =
+  | "auth.failed"
+  | "auth.forbidden"
+  | "auth.unavailable"
+  | "rate_limited"
+  | "cors.refused"
+  | "rate_limit.unavailable"
+  | "request.refused"
 
 /**
  * Why, from a closed set (a label of `security_events_total`):
@@ -42,6 +54,13 @@ export type Kind = "auth.failed" | "auth.forbidden" | "auth.unavailable" | "rate
  * - `auth.unavailable`: `key_set_unavailable`
  * - `rate_limited`: `limit_exceeded`
  * - `cors.refused`: `origin_not_allowed`, `method_not_allowed`, `headers_not_allowed` (the first of them that fails)
+ * - `rate_limit.unavailable`: `store_unavailable` (Redis down, not answering within its timeout, an error reply),
+ *   `store_refused` (the server refuses the user a command or a key: `NOPERM`), `key_conflict` (the key holds
+ *   another Redis type)
+ * - `request.refused`: `headers_too_large` (431), `malformed_request` (400: Node's parser refused it),
+ *   `body_too_large` (413: `Expect: 100-continue` with a `Content-Length` over the body limit, or oversized chunk
+ *   extensions), `receive_timeout` (408: not received within `http.headers_timeout_ms` or
+ *   `http.receive_timeout_ms`), `connect_method` (405: a `CONNECT`)
  *
  * @since 0.2.0
  * @category models
@@ -67,9 +86,18 @@ export type Reason =
   | "origin_not_allowed"
   | "method_not_allowed"
   | "headers_not_allowed"
+  | "store_unavailable"
+  | "store_refused"
+  | "key_conflict"
+  | "headers_too_large"
+  | "malformed_request"
+  | "body_too_large"
+  | "receive_timeout"
+  | "connect_method"
 
 /**
- * One refused request. It holds no credential: no token, `Authorization` header, cookie or key.
+ * One refused request (or one let through without its rate limit: `rate_limit.unavailable`). It holds no
+ * credential: no token, `Authorization` header, cookie or key.
  *
  * @since 0.2.0
  * @category models
@@ -85,8 +113,12 @@ export interface SecurityEvent {
   readonly required: string | undefined
   /** The client's address (`RequestContext.clientIp`, with `http.trusted_proxies`). */
   readonly clientAddress: string
+  /** The request's method; `unknown` for a request refused before its method was read (`request.refused`). */
   readonly method: string
-  /** The route template (`/api/v1/items/:id`), `unmatched` when no route has the path; never the raw path. */
+  /**
+   * The route template (`/api/v1/items/:id`), `unmatched` when no route has the path (and for `request.refused`);
+   * never the raw path.
+   */
   readonly route: string
   readonly requestId: string
   readonly correlationId: string

@@ -34,8 +34,15 @@ export interface Refusal {
 
 const slot: unique symbol = Symbol.for("@glam/shared/Http/SecurityEvents/refusal")
 
+// What a request recorded: its first refusal, and the rate limiter's store failing for it (the request let through,
+// or refused for another reason after it).
+interface Recorded {
+  refusal: Refusal | undefined
+  unavailable: Refusal | undefined
+}
+
 interface Holder {
-  [slot]?: Refusal
+  [slot]?: Recorded
 }
 
 const holderOf = (request: HttpServerRequest.HttpServerRequest): Holder | undefined => {
@@ -43,14 +50,23 @@ const holderOf = (request: HttpServerRequest.HttpServerRequest): Holder | undefi
   return typeof source === "object" && source !== null ? source as Holder : undefined
 }
 
+const recordedOf = (request: HttpServerRequest.HttpServerRequest): Recorded | undefined => {
+  const holder = holderOf(request)
+  if (holder === undefined) return undefined
+  return holder[slot] ??= { refusal: undefined, unavailable: undefined }
+}
+
 /**
- * Records `refusal` for `request`, unless one is recorded already.
+ * Records `refusal` for `request`, unless one is recorded already; a `rate_limit.unavailable` event in its own
+ * place (a request has one of each at most).
  *
  * @internal
  */
 export const record = (request: HttpServerRequest.HttpServerRequest, refusal: Refusal): void => {
-  const holder = holderOf(request)
-  if (holder !== undefined && holder[slot] === undefined) holder[slot] = refusal
+  const recorded = recordedOf(request)
+  if (recorded === undefined) return
+  if (refusal.event === "rate_limit.unavailable") recorded.unavailable ??= refusal
+  else recorded.refusal ??= refusal
 }
 
 /**
@@ -59,7 +75,7 @@ export const record = (request: HttpServerRequest.HttpServerRequest, refusal: Re
  * @internal
  */
 export const refusalOf = (request: HttpServerRequest.HttpServerRequest): Refusal | undefined =>
-  holderOf(request)?.[slot]
+  holderOf(request)?.[slot]?.refusal
 
 /**
  * Records `refusal` for the request of the fiber's context; nothing outside a request.
@@ -125,7 +141,8 @@ export const joseRefusal = (
  * @internal
  */
 export const securityEventsTotal: Metric.Metric.Counter<number> = Metric.counter("security_events_total", {
-  description: "Requests refused for security reasons (authentication, permissions, rate limits, CORS)",
+  description: "Security events of HTTP requests (refusals for security reasons, the rate limiter's store " +
+    "unavailable, requests the server refused before the app)",
   incremental: true
 })
 
@@ -154,8 +171,26 @@ export const SecurityEventsBase = Context.Reference<SecurityEvents>()("@glam/sha
 })
 
 /**
+ * Counts `event` in {@link securityEventsTotal} and hands it to the `SecurityEvents` service of `context`; a sink
+ * that fails or dies is warned of, never the failure of its caller.
+ *
+ * @internal
+ */
+export const countAndEmit = (event: SecurityEvent, context: Context.Context<never>): Effect.Effect<void> =>
+  Effect.zipRight(
+    Metric.increment(
+      withLabels(securityEventsTotal, { service: event.service, event: event.event, reason: event.reason })
+    ),
+    Effect.catchAllCause(
+      Context.get(context, SecurityEventsBase).emit(event),
+      (cause) => Effect.logWarning("SecurityEvents: the service failed to take an event", cause)
+    )
+  )
+
+/**
  * The reporter `RequestTelemetry.middleware` calls when a request ends: the event of the refusal recorded for the
- * request, if one is and the answer is an error (4xx, 5xx), counted and emitted; else `undefined` (nothing to run).
+ * request, if one is and the answer is an error (4xx, 5xx), and the event of the rate limiter's store failing for
+ * it, whatever the answer; each counted and emitted. `undefined` when there is none (nothing to run).
  *
  * @internal
  */
@@ -164,32 +199,29 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
   if (level._tag === "None") return undefined
   const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
   return (request, fiber, route, ids, status) => {
-    if (status < 400) return undefined
-    const refusal = refusalOf(request)
-    if (refusal === undefined) return undefined
-    const event: SecurityEvent = {
-      event: refusal.event,
-      reason: refusal.reason,
+    const recorded = holderOf(request)?.[slot]
+    if (recorded === undefined) return undefined
+    const refusal = status >= 400 ? recorded.refusal : undefined
+    const { unavailable } = recorded
+    if (refusal === undefined && unavailable === undefined) return undefined
+    const clientAddress = TrustedProxies.requestClientIp(request, trustedProxies)
+    const eventOf = (recorded: Refusal): SecurityEvent => ({
+      event: recorded.event,
+      reason: recorded.reason,
       status,
-      subject: refusal.subject,
-      required: refusal.required,
-      clientAddress: TrustedProxies.requestClientIp(request, trustedProxies),
+      subject: recorded.subject,
+      required: recorded.required,
+      clientAddress,
       method: request.method,
       route,
       requestId: ids.requestId,
       correlationId: ids.correlationId,
       service,
       level
-    }
-    const counted = Metric.increment(
-      withLabels(securityEventsTotal, { service, event: refusal.event, reason: refusal.reason })
-    )
-    // A sink that fails or dies is warned of, never the request's failure.
-    const emitted = Effect.catchAllCause(
-      Context.get(fiber.currentContext, SecurityEventsBase).emit(event),
-      (cause) => Effect.logWarning("SecurityEvents: the service failed to take an event", cause)
-    )
-    return Effect.zipRight(counted, emitted)
+    })
+    const context = fiber.currentContext
+    const first = unavailable === undefined ? Effect.void : countAndEmit(eventOf(unavailable), context)
+    return refusal === undefined ? first : Effect.zipRight(first, countAndEmit(eventOf(refusal), context))
   }
 }
 
