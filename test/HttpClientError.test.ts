@@ -14,6 +14,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
@@ -21,6 +23,8 @@ import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as Readiness from "../src/Http/Readiness.js"
+import * as SecurityEvents from "../src/Http/SecurityEvents.js"
+import { withLabels } from "../src/Telemetry/Metrics.js"
 import { type Json, jsonOf, request, serverLayer, TestServer } from "./fixtures/http/server.js"
 import { freePort } from "./support/localService.js"
 
@@ -292,6 +296,64 @@ describe("nodeServer", () => {
       // Within it: `100 Continue`, then the body, then the answer.
       const accepted = yield* Effect.promise(() => continued(port, expecting(2), "{}"))
       expect(accepted).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /)
+    }))
+
+  it.scopedLive("layerServer reports each request it refuses before the app as a request.refused security event", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const service = `refused-${Math.random().toString(36).slice(2, 8)}`
+      const events: Array<SecurityEvents.SecurityEvent> = []
+      yield* Layer.build(
+        Http.serve(router, { rateLimit: false }).pipe(
+          Layer.provideMerge(Http.layerServer),
+          Layer.provide(Readiness.layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(SecurityEvents.layer({ emit: (event) => Effect.sync(() => events.push(event)) })),
+          Layer.provide(
+            Layer.setConfigProvider(
+              ConfigProvider.fromJson({ service: { name: service }, http: { port, host: "127.0.0.1" } })
+            )
+          )
+        ) as Layer.Layer<HttpServer.HttpServer, unknown>
+      )
+      const exchanges: ReadonlyArray<readonly [string, number]> = [
+        ["GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\nevil\r\n\r\n", 400],
+        [`GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${"marker".repeat(4000)}\r\n\r\n`, 431],
+        [
+          "POST /api/v1/items HTTP/1.1\r\nHost: x\r\nContent-Length: 5242880\r\nExpect: 100-continue\r\n\r\n",
+          413
+        ],
+        ["CONNECT marker.example:443 HTTP/1.1\r\nHost: marker.example:443\r\n\r\n", 405]
+      ]
+      const answers: Array<Answer> = []
+      for (const [payload, status] of exchanges) {
+        const answer = yield* Effect.promise(() => exchange(port, payload))
+        expect(answer.status).toBe(status)
+        answers.push(answer)
+      }
+      // An accepted request has none.
+      expect((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/api/v1/items/1`))).status).toBe(200)
+      yield* Effect.suspend(() => events.length >= 4 ? Effect.void : Effect.fail("waiting")).pipe(
+        Effect.retry(Schedule.spaced("5 millis")),
+        Effect.timeout("10 seconds")
+      )
+      expect(events.map((e) => [e.event, e.reason, e.status, e.method, e.route])).toEqual([
+        ["request.refused", "malformed_request", 400, "unknown", "unmatched"],
+        ["request.refused", "headers_too_large", 431, "unknown", "unmatched"],
+        ["request.refused", "body_too_large", 413, "POST", "unmatched"],
+        ["request.refused", "connect_method", 405, "CONNECT", "unmatched"]
+      ])
+      expect(events.map((e) => e.requestId)).toEqual(answers.map((a) => a.headers["x-request-id"]))
+      expect(events[0]).toMatchObject({ service, clientAddress: "127.0.0.1", level: LogLevel.Warning })
+      expect(JSON.stringify(events)).not.toContain("marker")
+      const count = yield* Metric.value(
+        withLabels(SecurityEvents.securityEventsTotal, {
+          service,
+          event: "request.refused",
+          reason: "headers_too_large"
+        })
+      )
+      expect(count.count).toBe(1)
     }))
 })
 

@@ -47,6 +47,7 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import { constTrue } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
@@ -61,6 +62,7 @@ import { isRouteNotFound } from "./internal/methodNotAllowed.js"
 import * as methodNotAllowedInternal from "./internal/methodNotAllowed.js"
 import * as nodeServerInternal from "./internal/nodeServer.js"
 import * as Routes from "./internal/routes.js"
+import * as SecurityEventsInternal from "./internal/securityEvents.js"
 import * as ServerSpan from "./internal/serverSpan.js"
 import * as JwtAuth from "./JwtAuth.js"
 import * as Limits from "./Limits.js"
@@ -479,7 +481,9 @@ export const nodeServer: (options?: NodeServerOptions) => Http.Server = nodeServ
  * request, 300 s), `http.keep_alive_timeout_ms` (65 s, above a load balancer's idle timeout), `http.max_connections`
  * (10000) and `http.max_requests_per_socket` (none). A connection refused over `http.max_connections` is counted in
  * `http_connections_dropped_total` and warned of in the log, at most once every 10 seconds (the ones refused
- * meanwhile summed).
+ * meanwhile summed). Each request it answers itself before the app (refused by Node's parser, an `Expect:
+ * 100-continue` body over the limit, a `CONNECT`) is a `request.refused` security event (`Http.SecurityEvents`),
+ * at the level of `http.security_events`.
  *
  * @since 0.1.0
  * @category layers
@@ -498,14 +502,22 @@ export const layerServer: Layer.Layer<
       receiveTimeoutMs: config.receiveTimeoutMs ?? HttpConfig.serverDefaults.receiveTimeoutMs
     }
     const onDrop = yield* ConnectionDrops.dropListener(Option.getOrUndefined(service), limits.maxConnections)
+    const onRefused = yield* SecurityEventsInternal.refusedListener(
+      Option.getOrElse(service, () => "unknown"),
+      config.securityEvents ?? LogLevel.Warning
+    )
     return NodeHttpServer.layer(
       () => {
         const server = nodeServerInternal.applyLimits(
-          nodeServer({
-            service: Option.getOrUndefined(service),
-            bodyLimitBytes: config.bodyLimitBytes,
-            server: nodeServerInternal.serverOptions(limits)
-          }),
+          nodeServerInternal.nodeServer(
+            {
+              service: Option.getOrUndefined(service),
+              bodyLimitBytes: config.bodyLimitBytes,
+              server: nodeServerInternal.serverOptions(limits)
+            },
+            undefined,
+            onRefused
+          ),
           limits
         )
         return server.on("drop", onDrop)

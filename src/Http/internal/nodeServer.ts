@@ -11,17 +11,52 @@ import { makeRequestId } from "../../Telemetry/Correlation.js"
 import * as UtcTimestamp from "../../Telemetry/UtcTimestamp.js"
 import type { NodeServerOptions } from "../Http.js"
 
+/**
+ * Why the server refused a request before the app: the reasons of a `request.refused` security event.
+ *
+ * @internal
+ */
+export type RefusedReason =
+  | "headers_too_large"
+  | "malformed_request"
+  | "body_too_large"
+  | "receive_timeout"
+  | "connect_method"
+
+/**
+ * A request the server answered itself, refused before the app: its reason and status, the id of the answer, the
+ * method when the parser read it (else `undefined`), and the address of the connection.
+ *
+ * @internal
+ */
+export interface Refused {
+  readonly reason: RefusedReason
+  readonly status: number
+  readonly requestId: string
+  readonly method: string | undefined
+  readonly clientAddress: string | undefined
+}
+
+/**
+ * Told of each request the server refuses before the app, once its answer is written.
+ *
+ * @internal
+ */
+export type OnRefused = (refused: Refused) => void
+
 // As Node's own answer to a request its parser refuses picks them.
-const clientErrorStatus = (code: string | undefined): readonly [status: number, code: string, message: string] => {
+const clientErrorStatus = (
+  code: string | undefined
+): readonly [status: number, code: string, message: string, reason: RefusedReason] => {
   switch (code) {
     case "HPE_HEADER_OVERFLOW":
-      return [431, "HTTP_431", "Request Header Fields Too Large"]
+      return [431, "HTTP_431", "Request Header Fields Too Large", "headers_too_large"]
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
-      return [413, "PAYLOAD_TOO_LARGE", "Request body too large"]
+      return [413, "PAYLOAD_TOO_LARGE", "Request body too large", "body_too_large"]
     case "ERR_HTTP_REQUEST_TIMEOUT":
-      return [408, "HTTP_408", "Request Timeout"]
+      return [408, "HTTP_408", "Request Timeout", "receive_timeout"]
     default:
-      return [400, "HTTP_400", "Bad Request"]
+      return [400, "HTTP_400", "Bad Request", "malformed_request"]
   }
 }
 
@@ -41,7 +76,11 @@ const envelope = (
   message: string,
   service: string | undefined,
   details?: { readonly [key: string]: number }
-): { readonly body: string; readonly headers: ReadonlyArray<readonly [string, string]> } => {
+): {
+  readonly body: string
+  readonly headers: ReadonlyArray<readonly [string, string]>
+  readonly requestId: string
+} => {
   const requestId = makeRequestId()
   // Nothing of the request is echoed.
   const body = JSON.stringify({
@@ -50,6 +89,7 @@ const envelope = (
   })
   return {
     body,
+    requestId,
     headers: [
       ["Content-Type", "application/json"],
       ["Content-Length", String(Buffer.byteLength(body))],
@@ -85,12 +125,13 @@ export interface LingerBounds {
   readonly bytes: number
 }
 
-// The lingering closes of one server. A socket in it has been answered: nothing Node's HTTP machinery does with it any
-// more (a parse error on the discarded bytes, the request timeout) may close it before the client has read the answer,
-// and the server's `close` destroys it once its answer is flushed (`closing` from then on) rather than waiting for the
-// client or the bounds.
+// The lingering closes of one server, and whom it tells of the requests it refuses itself. A socket in it has been
+// answered: from then on, nothing Node's HTTP machinery does with it (a parse error on the discarded bytes, the
+// request timeout) may close it before the client has read the answer, and the server's `close` destroys it once its
+// answer is flushed (`closing` from then on) rather than waiting for the client or the bounds.
 interface Lingering {
   readonly bounds: LingerBounds
+  readonly onRefused: OnRefused | undefined
   readonly sockets: Set<Net.Socket>
   closing: boolean
   // The requests of a connection not answered yet (pipelined ones wait for those before them), and the server's own
@@ -193,12 +234,14 @@ const onClientError =
       socket.destroy()
       return
     }
-    const [status, code, message] = clientErrorStatus(error.code)
-    // Its headers are what was wrong with the request: none is echoed.
-    const answer = () => answerAndClose(state, socket, status, code, message, service)
-    if (!(socket instanceof Net.Socket)) return answer()
+    const [status, code, message, reason] = clientErrorStatus(error.code)
     // A request refused in its body (invalid chunked encoding) is among the unanswered: its own answer is this one.
-    const refused = requests.get(socket)?.complete === false ? 1 : 0
+    const pending = socket instanceof Net.Socket ? requests.get(socket) : undefined
+    const refused = pending?.complete === false ? 1 : 0
+    // Its headers are what was wrong with the request: none is echoed. Its method only when its head was read.
+    const answer = () =>
+      answerAndClose(state, socket, status, code, message, service, reason, refused === 1 ? pending?.method : undefined)
+    if (!(socket instanceof Net.Socket)) return answer()
     if ((state.unanswered.get(socket) ?? 0) <= refused) return answer()
     if (state.deferred.has(socket)) return
     // Nothing more is parsed meanwhile; the lingering close resumes reading.
@@ -206,16 +249,21 @@ const onClientError =
     socket.pause()
   }
 
-/** Writes an answer of the server's own on the socket, and closes it lingering (the client may still be writing). */
+/**
+ * Writes an answer of the server's own on the socket, and closes it lingering (the client may still be writing);
+ * tells `state.onRefused`.
+ */
 const answerAndClose = (
   state: Lingering,
   socket: Stream.Duplex,
   status: number,
   code: string,
   message: string,
-  service: string | undefined
+  service: string | undefined,
+  reason: RefusedReason,
+  method: string | undefined
 ): void => {
-  const { body, headers } = envelope(code, message, service)
+  const { body, headers, requestId } = envelope(code, message, service)
   const head = [
     `HTTP/1.1 ${status} ${Http.STATUS_CODES[status]}`,
     ...headers.map(([name, value]) => `${name}: ${value}`)
@@ -223,7 +271,11 @@ const answerAndClose = (
   socket.end(`${head.join("\r\n")}\r\n\r\n${body}`)
   if (socket instanceof Net.Socket) linger(state, socket)
   else socket.once("finish", () => socket.destroy())
+  state.onRefused?.({ reason, status, requestId, method, clientAddress: remoteAddressOf(socket) })
 }
+
+const remoteAddressOf = (socket: Stream.Duplex): string | undefined =>
+  socket instanceof Net.Socket ? socket.remoteAddress : undefined
 
 /**
  * Answers `CONNECT` (a request to open a tunnel, which a service is not): Node hands such a request to `connect`
@@ -232,7 +284,7 @@ const answerAndClose = (
  */
 const onConnect =
   (state: Lingering, service: string | undefined) => (_request: Http.IncomingMessage, socket: Stream.Duplex): void =>
-    answerAndClose(state, socket, 405, "HTTP_405", "Method Not Allowed", service)
+    answerAndClose(state, socket, 405, "HTTP_405", "Method Not Allowed", service, "connect_method", "CONNECT")
 
 /**
  * Answers a request that no handler serves: the server listens before the application is served on it (the platform
@@ -281,9 +333,18 @@ const onCheckContinue = (
   }
   requests.set(request.socket, request)
   track(state, request.socket, response)
-  const { body, headers } = envelope("PAYLOAD_TOO_LARGE", "Request body too large", service, { max_bytes: limit })
+  const { body, headers, requestId } = envelope("PAYLOAD_TOO_LARGE", "Request body too large", service, {
+    max_bytes: limit
+  })
   response.writeHead(413, headers.flat())
   response.end(body)
+  state.onRefused?.({
+    reason: "body_too_large",
+    status: 413,
+    requestId,
+    method: request.method,
+    clientAddress: request.socket.remoteAddress
+  })
 }
 
 /**
@@ -302,19 +363,22 @@ const closeReleasing = (server: Http.Server, state: Lingering): void => {
 }
 
 /**
- * `Http.nodeServer`, its lingering closes bounded by `bounds`.
+ * `Http.nodeServer`, its lingering closes bounded by `bounds`; `onRefused` is told of each request it refuses before
+ * the app (`layerServer` reports them as security events).
  *
  * @internal
  */
 export const nodeServer = (
   options: NodeServerOptions = {},
-  bounds: LingerBounds = { millis: lingerMillis, bytes: lingerBytes }
+  bounds: LingerBounds = { millis: lingerMillis, bytes: lingerBytes },
+  onRefused?: OnRefused | undefined
 ): Http.Server => {
   const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
   const service = validHeaderValue(options.service)
   const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
   const state: Lingering = {
     bounds,
+    onRefused,
     sockets: new Set(),
     closing: false,
     unanswered: new WeakMap(),

@@ -10,13 +10,17 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type * as jose from "jose"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type * as RequestContext from "../RequestContext.js"
 import type { Kind, Options, Reason, SecurityEvent, SecurityEvents, SecurityEventsService } from "../SecurityEvents.js"
+import * as HttpMetrics from "./metrics.js"
+import type { OnRefused } from "./nodeServer.js"
 import * as TrustedProxies from "./trustedProxies.js"
 
 /**
@@ -224,6 +228,36 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
     return refusal === undefined ? first : Effect.zipRight(first, countAndEmit(eventOf(refusal), context))
   }
 }
+
+/**
+ * The listener `layerServer` gives its Node server, for the life of the scope: each request the server refuses
+ * before the app is a `request.refused` event (route `unmatched`: no route was asked; the method `unknown` when the
+ * parser had not read it; the connection's address, no header being read; the ids those of the answer), counted
+ * and handed to the `SecurityEvents` service of the scope's context. `undefined` when `level` is `None`.
+ *
+ * @internal
+ */
+export const refusedListener = (
+  service: string,
+  level: LogLevel.LogLevel
+): Effect.Effect<OnRefused | undefined, never, Scope.Scope> =>
+  level._tag === "None" ? Effect.succeed(undefined) : Effect.map(FiberSet.makeRuntime<never>(), (run) => (refused) => {
+    const event: SecurityEvent = {
+      event: "request.refused",
+      reason: refused.reason,
+      status: refused.status,
+      subject: undefined,
+      required: undefined,
+      clientAddress: refused.clientAddress ?? "unknown",
+      method: refused.method ?? "unknown",
+      route: HttpMetrics.unmatchedEndpoint,
+      requestId: refused.requestId,
+      correlationId: refused.requestId,
+      service,
+      level
+    }
+    run(Effect.withFiberRuntime((fiber) => countAndEmit(event, fiber.currentContext)))
+  })
 
 /**
  * See {@link reporter}: called with the request, its fiber, its route (`metrics.requestRoute`), its ids and its
