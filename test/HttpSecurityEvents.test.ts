@@ -290,6 +290,24 @@ describe("SecurityEvents", () => {
       expect(yield* tokenMissingCount("sec-off")).toBe(0)
     }))
 
+  it.scoped("a refused preflight asking for a method that is no HTTP method (constructor) is its 400, route unmatched", () =>
+    Effect.gen(function*() {
+      const server = yield* routerServer(baseConfig("sec-asked"), { sink: true })
+      for (const asked of ["constructor", "__proto__"]) {
+        const response = yield* send(server, "/api/v1/items/1", {
+          method: "OPTIONS",
+          headers: { origin: "https://evil.example", "access-control-request-method": asked }
+        })
+        expect(response.status).toBe(400)
+      }
+      yield* waitFor(() => server.events.length, 2)
+      expect(server.events.map((e) => [e.event, e.reason, e.route])).toEqual([
+        ["cors.refused", "origin_not_allowed", "unmatched"],
+        ["cors.refused", "origin_not_allowed", "unmatched"]
+      ])
+      expect((yield* send(server, "/api/v1/public/1")).status).toBe(200)
+    }))
+
   it.scopedLive.skipIf(!toolAvailable("redis-server"))(
     "a rate limit store that fails is one rate_limit.unavailable event per request let through",
     () =>
