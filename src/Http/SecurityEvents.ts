@@ -9,8 +9,8 @@
  * writes the log line `security.event` at the level of `http.security_events` (Warning); a Layer of another
  * service ({@link layer}) ships them to an audit sink instead. `http.security_events: false` turns them off.
  *
- * Requests that pass cost one property read: the checks record a refusal only when they refuse, and the stack reads
- * it when the request ends.
+ * Requests that pass cost nothing more: the checks record a refusal only when they refuse, and the stack reads it
+ * when the request ends with an error status, or while a `rate_limit.unavailable` event is to be reported.
  *
  * @since 0.2.0
  */
