@@ -128,6 +128,20 @@ export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "cl
 export interface MqttHealth {
   readonly status: ConnectionStatus
   readonly connected: boolean
+  /**
+   * How long the client has been without a connection (zero while connected), by a monotonic clock, to the
+   * millisecond.
+   *
+   * @since 0.2.0
+   */
+  readonly disconnectedFor: Duration.Duration
+  /**
+   * What {@link readinessCheck} reports: connected, or disconnected for less than `readinessGrace` (with the default
+   * grace of zero, only while connected); never once the client is closed.
+   *
+   * @since 0.2.0
+   */
+  readonly ready: boolean
   /** How many times the client has connected to the broker: the first connection and each reconnection. */
   readonly connections: number
   /** The broker as `protocol//host:port` (`mqtt://***@host:port` when its URL carries credentials). */
@@ -273,6 +287,13 @@ export interface MqttClientOptions {
    * subscription of this process takes yet waits for one (see {@link make}).
    */
   readonly resumeWait?: Duration.DurationInput | undefined
+  /**
+   * Default zero: how long the client may be disconnected (a broker restart, its own reconnection) before
+   * {@link readinessCheck} fails; `health.status` says `reconnecting` at once all the same.
+   *
+   * @since 0.2.0
+   */
+  readonly readinessGrace?: Duration.DurationInput | undefined
   /** Default 262144. */
   readonly maxPayloadBytes?: number | undefined
   /** Default 32. */
@@ -330,6 +351,7 @@ export const optionsFromConfig = (
   maxQueued: config.maxQueued,
   handlerTimeout: config.handlerTimeout,
   resumeWait: config.resumeWait,
+  readinessGrace: config.readinessGrace,
   maxPayloadBytes: config.maxPayloadBytes,
   maxPayloadDepth: config.maxPayloadDepth
 })
@@ -467,8 +489,9 @@ export const health: Effect.Effect<MqttHealth, never, MqttClient> = Effect.flatM
 )
 
 /**
- * A readiness check: fails with a retryable `MqttError` while the client is not connected. Register it with
- * `Http.Readiness.register("mqtt", ...)`.
+ * A readiness check: fails with a retryable `MqttError` once the client has been disconnected for `readinessGrace`
+ * (`mqtt.readiness_grace`; by default at once), measured from when the connection was lost by a monotonic clock,
+ * and when it is closed. Register it with `Http.Readiness.register("mqtt", ...)`.
  *
  * @since 0.1.0
  * @category accessors

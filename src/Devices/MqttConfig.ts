@@ -63,6 +63,14 @@ export interface MqttConfig {
    */
   readonly resumeWait: Duration.Duration
   /**
+   * `mqtt.readiness_grace`, default 0: how long the client may be disconnected before the readiness check fails
+   * (0: at once). A grace above the longest reconnection expected (a broker restart) keeps a short outage from taking
+   * the instance out of its load balancer.
+   *
+   * @since 0.2.0
+   */
+  readonly readinessGrace: Duration.Duration
+  /**
    * `mqtt.max_payload_bytes`, default 262144, at most 268435455 (MQTT's largest packet): larger received payloads
    * are refused undecoded.
    */
@@ -88,8 +96,8 @@ const maxPacketBytes = 268_435_455
 /**
  * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
  * `clean_session`, `protocol_version`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`,
- * `max_queued`, `handler_timeout`, `resume_wait`, `max_payload_bytes`, `max_payload_depth`; with `service.name` and
- * `app_env`.
+ * `max_queued`, `handler_timeout`, `resume_wait`, `readiness_grace`, `max_payload_bytes`, `max_payload_depth`; with
+ * `service.name` and `app_env`.
  *
  * @example
  * ```ts
@@ -126,6 +134,7 @@ export const config: Config.Config<MqttConfig> = Config.all({
   maxQueued: positive("max_queued", 1000),
   handlerTimeout: mqtt(Config.withDefault(duration("handler_timeout", { max: maxTimer }), Duration.seconds(30))),
   resumeWait: mqtt(Config.withDefault(duration("resume_wait", { zero: true, max: maxTimer }), Duration.seconds(5))),
+  readinessGrace: mqtt(Config.withDefault(duration("readiness_grace", { zero: true, max: maxTimer }), Duration.zero)),
   maxPayloadBytes: mqtt(Config.integer("max_payload_bytes")).pipe(
     Config.validate({
       message: `Expected an integer from 1 to ${maxPacketBytes} (the largest MQTT packet)`,

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { MqttClient, MqttClientOptions, MqttHealth } from "../MqttClient.js"
@@ -56,33 +57,43 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
       publish: Publisher.publish(connection),
       subscribe: Subscriptions.subscribe(connection, routes),
       watch: Subscriptions.watch(routes),
-      health: Effect.sync((): MqttHealth => ({
-        status: state.status,
-        connected: state.status === "connected",
-        connections: state.connections,
-        broker,
-        clientId: o.clientId,
-        subscriptions: routes.subscriptions.size,
-        pending: state.pending,
-        held: state.held,
-        redeliveries: state.redelivery.attempts
-      }))
+      health: Effect.sync((): MqttHealth => {
+        const since = state.disconnectedSince
+        const disconnectedFor = since === undefined
+          ? Duration.zero
+          : Duration.millis(Number((connection.clock.unsafeCurrentTimeNanos() - since) / 1_000_000n))
+        return {
+          status: state.status,
+          connected: state.status === "connected",
+          disconnectedFor,
+          ready: state.status === "connected"
+            || (state.status !== "closed" && Duration.lessThan(disconnectedFor, o.readinessGrace)),
+          connections: state.connections,
+          broker,
+          clientId: o.clientId,
+          subscriptions: routes.subscriptions.size,
+          pending: state.pending,
+          held: state.held,
+          redeliveries: state.redelivery.attempts
+        }
+      })
     }
     return service
   })
 
 /**
- * Fails while the client is not connected (a readiness check).
+ * Fails while the client is not ready: closed, or disconnected for longer than its readiness grace (a readiness
+ * check).
  *
  * @internal
  */
 export const readiness = (health: Effect.Effect<MqttHealth>): Effect.Effect<void, MqttError> =>
   Effect.flatMap(health, (h) =>
-    h.connected ? Effect.void : Effect.fail(
+    h.ready ? Effect.void : Effect.fail(
       new MqttError({
         message: `The MQTT client is ${h.status} (${h.broker})${
-          h.redeliveries > 0 ? `: a handler fails retryably, its message delivered again (${h.redeliveries})` : ""
-        }`,
+          h.connected || h.status === "closed" ? "" : ` for ${Duration.format(h.disconnectedFor)}`
+        }${h.redeliveries > 0 ? `: a handler fails retryably, its message delivered again (${h.redeliveries})` : ""}`,
         details: { operation: "health", broker: h.broker }
       })
     ))

@@ -23,6 +23,7 @@ export const resolve = (options: MqttClientOptions) => ({
   maxQueued: options.maxQueued ?? 1000,
   handlerTimeout: Duration.decode(options.handlerTimeout ?? "30 seconds"),
   resumeWait: Duration.decode(options.resumeWait ?? "5 seconds"),
+  readinessGrace: Duration.decode(options.readinessGrace ?? Duration.zero),
   limits: { maxBytes: options.maxPayloadBytes ?? 256 * 1024, maxDepth: options.maxPayloadDepth ?? 32 },
   will: options.will
 })

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -44,6 +45,11 @@ export interface State {
    * next connection, while no message is handled; `attempts`, the redeliveries of the outage so far (0: none).
    */
   redelivery: { pausing: boolean; attempts: number }
+  /**
+   * Since when the client is without a connection, in nanoseconds of the connection's clock (monotonic: Effect's
+   * default clock counts from the process's high-resolution timer), or `undefined` while connected.
+   */
+  disconnectedSince: bigint | undefined
 }
 
 /** The connection and what its parts need: the options, the broker's URL (credentials hidden), a runtime. */
@@ -52,13 +58,18 @@ export interface Connection {
   readonly options: Resolved
   readonly broker: string
   readonly state: State
+  /** The clock of the scope the client was made in, read for `disconnectedSince`. */
+  readonly clock: Clock.Clock
   readonly fail: Fail
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
 }
 
 /** Sets the state and the gauge. */
 export const setStatus = (connection: Connection, next: ConnectionStatus): void => {
-  connection.state.status = next
+  const state = connection.state
+  state.status = next
+  if (next === "connected") state.disconnectedSince = undefined
+  else state.disconnectedSince ??= connection.clock.unsafeCurrentTimeNanos()
   connection.runFork(Metric.set(mqttConnectionUp, next === "connected" ? 1 : 0))
 }
 
@@ -76,6 +87,7 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
   Effect.gen(function*() {
     const broker = displayUrl(o.url)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const clock = yield* Effect.clock
     // Imported when a client is made: a service without devices does not load mqtt.
     const { connect } = yield* Effect.promise(() => import("mqtt"))
     const state: State = {
@@ -88,14 +100,15 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
       pending: 0,
       resumedUntil: 0,
       held: 0,
-      redelivery: { pausing: false, attempts: 0 }
+      redelivery: { pausing: false, attempts: 0 },
+      disconnectedSince: clock.unsafeCurrentTimeNanos()
     }
     let connection: Connection | undefined
     const fail = failWith(broker)
     yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          connection = { client: connect(o.url, connectOptions(o)), options: o, broker, state, fail, runFork }
+          connection = { client: connect(o.url, connectOptions(o)), options: o, broker, state, clock, fail, runFork }
           return connection
         },
         catch: (e) =>
