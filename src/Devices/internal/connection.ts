@@ -50,6 +50,8 @@ export interface State {
    * default clock counts from the process's high-resolution timer), or `undefined` while connected.
    */
   disconnectedSince: bigint | undefined
+  /** The broker takes MQTT 5 subscription identifiers: MQTT 5, its last CONNACK not saying otherwise. */
+  subscriptionIdentifiers: boolean
 }
 
 /** The connection and what its parts need: the options, the broker's URL (credentials hidden), a runtime. */
@@ -101,7 +103,8 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
       resumedUntil: 0,
       held: 0,
       redelivery: { pausing: false, attempts: 0 },
-      disconnectedSince: clock.unsafeCurrentTimeNanos()
+      disconnectedSince: clock.unsafeCurrentTimeNanos(),
+      subscriptionIdentifiers: false
     }
     let connection: Connection | undefined
     const fail = failWith(broker)
@@ -171,6 +174,8 @@ export const followEvents = (connection: Connection): void => {
     }
     state.connectedOnce = true
     state.connections++
+    state.subscriptionIdentifiers = connection.options.protocolVersion === 5
+      && connack.properties?.subscriptionIdentifiersAvailable !== false
     state.outageReported = false
     const redelivering = state.redelivery.attempts > 0
     if (state.redelivery.pausing) {

@@ -52,6 +52,21 @@ export const acknowledge: Outcome = { _tag: "Acknowledge" }
 export interface Route {
   readonly pattern: TopicPattern.Pattern
   readonly handle: (message: Received, params: Record<string, string>) => Effect.Effect<Outcome>
+  /** The MQTT 5 subscription identifier of the route's broker subscription (see `subscriptionIdentifier`). */
+  readonly identifier?: number | undefined
+}
+
+/** MQTT's largest subscription identifier (a Variable Byte Integer of at most 4 bytes). */
+const maxIdentifier = 268_435_455
+
+/**
+ * The MQTT 5 subscription identifier of a broker filter: a hash of it (FNV-1a), the same in every process, so a
+ * message a persistent session queued for the subscription of an earlier run names the filter this run subscribes.
+ */
+export const subscriptionIdentifier = (filter: string): number => {
+  let hash = 0x811C9DC5
+  for (const byte of Buffer.from(filter, "utf8")) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
+  return (hash % maxIdentifier) + 1
 }
 
 /** The routes of a client: its subscriptions, and the watches that see messages before them. */
@@ -97,13 +112,26 @@ const routed = (route: Route, received: Received, params: Record<string, string>
     logFailure(`the route ${route.pattern.pattern} of a message on ${shownTopic(received.topic)}`)
   )
 
-const handlersOf = (routes: ReadonlyMap<number, Route>, received: Received): Array<Effect.Effect<Outcome>> => {
-  const handlers: Array<Effect.Effect<Outcome>> = []
+/**
+ * The handlers of the routes whose pattern the message's topic matches. A message that names subscription
+ * identifiers (MQTT 5: the broker sends a copy for each subscription of the client it matches, each naming its own)
+ * goes to the routes of those subscriptions only, so a route sees each message once however many of the client's
+ * subscriptions overlap; when it names none of this process's routes' identifiers, to every matching route.
+ */
+const handlersOf = (
+  routes: ReadonlyMap<number, Route>,
+  received: Received,
+  identifiers?: ReadonlyArray<number>
+): Array<Effect.Effect<Outcome>> => {
+  const matched: Array<readonly [Route, Record<string, string>]> = []
   for (const route of routes.values()) {
     const params = TopicPattern.match(route.pattern, received.topic)
-    if (params !== undefined) handlers.push(routed(route, received, params))
+    if (params !== undefined) matched.push([route, params])
   }
-  return handlers
+  const named = identifiers === undefined
+    ? []
+    : matched.filter(([route]) => route.identifier !== undefined && identifiers.includes(route.identifier))
+  return (named.length > 0 ? named : matched).map(([route, params]) => routed(route, received, params))
 }
 
 /** Until a subscription is added, or `millis` have passed. */
@@ -121,16 +149,17 @@ const nextSubscription = (routes: Routes, millis: number): Effect.Effect<void> =
 const subscriptionsFor = (
   routes: Routes,
   state: State,
-  received: Received
+  received: Received,
+  identifiers: ReadonlyArray<number> | undefined
 ): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
-    const handlers = handlersOf(routes.subscriptions, received)
+    const handlers = handlersOf(routes.subscriptions, received, identifiers)
     const left = state.resumedUntil - Date.now()
     if (handlers.length > 0 || left <= 0) return Effect.succeed(handlers)
     state.held = 1
     return Effect.zipRight(
       Effect.ensuring(nextSubscription(routes, left), Effect.sync(() => state.held = 0)),
-      subscriptionsFor(routes, state, received)
+      subscriptionsFor(routes, state, received, identifiers)
     )
   })
 
@@ -144,7 +173,9 @@ const dispatch = (connection: Connection, routes: Routes, packet: mqtt.IPublishP
     const bytes = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload
     const received: Received = { topic: packet.topic, bytes, qos: packet.qos, retain: packet.retain, dup: packet.dup }
     yield* Effect.all(handlersOf(routes.watches, received), { discard: true })
-    const handlers = yield* subscriptionsFor(routes, state, received)
+    const named = packet.properties?.subscriptionIdentifier
+    const identifiers = named === undefined ? undefined : Array.isArray(named) ? named : [named]
+    const handlers = yield* subscriptionsFor(routes, state, received, identifiers)
     const unmatched = handlers.length === 0
       ? Effect.zipRight(
         recordReceived("<none>", "unmatched"),

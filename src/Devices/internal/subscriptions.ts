@@ -27,11 +27,24 @@ const refusedBySuback = (e: unknown): number | undefined => {
     : undefined
 }
 
-const brokerSubscribe = (connection: Connection, filter: string, qos: QoS): Effect.Effect<void, MqttError> => {
+/**
+ * The subscription identifier to subscribe a filter with: over MQTT 5, unless the broker said it has none
+ * (its CONNACK's `Subscription Identifiers Available`), else `undefined`.
+ */
+const identifierFor = (connection: Connection, filter: string): number | undefined =>
+  connection.state.subscriptionIdentifiers ? Dispatch.subscriptionIdentifier(filter) : undefined
+
+const brokerSubscribe = (
+  connection: Connection,
+  filter: string,
+  qos: QoS,
+  identifier: number | undefined
+): Effect.Effect<void, MqttError> => {
   const { client, fail, options: o } = connection
   const details = { operation: "subscribe", topic: filter }
+  const options = identifier === undefined ? { qos } : { qos, properties: { subscriptionIdentifier: identifier } }
   return Effect.async<void, MqttError>((resume) => {
-    client.subscribe(filter, { qos }, (e, granted) => {
+    client.subscribe(filter, options, (e, granted) => {
       const refusal = refusedBySuback(e)
       if (refusal !== undefined) {
         resume(
@@ -108,11 +121,12 @@ export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
       )
     }
     const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`
-    const route = { pattern: topic.parsed, handle: handleWith(topic, handler, context, connection.options) }
+    const identifier = identifierFor(connection, filter)
+    const route = { pattern: topic.parsed, handle: handleWith(topic, handler, context, connection.options), identifier }
     // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed; a subscription
     // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
     const id = yield* Dispatch.addSubscription(routes, route)
-    yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos).pipe(
+    yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos, identifier).pipe(
       Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
     )
     return {
