@@ -294,8 +294,9 @@ export interface Devices {
    * registered without it.
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
-   * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes
-   * after this one started are subscribed at its next start.
+   * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes or
+   * removes while this one runs are subscribed or unsubscribed here when the registry is read again, every
+   * `registryRefresh` (`devices.registry_refresh`, 30 seconds).
    *
    * @since 0.2.0
    */
@@ -359,6 +360,13 @@ export interface Options {
    * or a noncharacter; another fails `make` with a `ValidationError`.
    */
   readonly topicPrefix?: string | undefined
+  /**
+   * Default 30 seconds: how often the registrations are read again, so the topics of a device another instance
+   * registers (or unregisters) are subscribed (or unsubscribed) here while the service runs; zero: only at start.
+   *
+   * @since 0.2.0
+   */
+  readonly registryRefresh?: Duration.DurationInput | undefined
 }
 
 /**
@@ -373,12 +381,15 @@ export interface DevicesConfig {
   /** @since 0.2.0 */
   readonly commandAck: CommandAckMode
   readonly topicPrefix: string
+  /** @since 0.2.0 */
+  readonly registryRefresh: Duration.Duration
 }
 
 /**
  * The `devices` section: `heartbeat_timeout` (90 seconds), `command_timeout` (10 seconds), `command_ack` (`required`
  * or `none`, see {@link CommandAckMode}), `topic_prefix` (`devices`; a prefix that is not levels of text, see
- * {@link topics}, is a `ConfigError` naming the key).
+ * {@link topics}, is a `ConfigError` naming the key), `registry_refresh` (30 seconds; 0: the registrations are read
+ * at start only).
  *
  * @since 0.1.0
  * @category configs
@@ -395,6 +406,10 @@ export const config: Config.Config<DevicesConfig> = Config.all({
         : Either.left(ConfigError.InvalidData([], `Expected MQTT topic levels, but it ${invalid}`))
     }),
     Config.withDefault("devices")
+  ),
+  registryRefresh: Config.withDefault(
+    duration("registry_refresh", { zero: true, max: maxTimer }),
+    Duration.seconds(30)
   )
 }).pipe(Config.nested("devices"))
 
@@ -422,7 +437,8 @@ export const make = (
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
       commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),
       commandAck: options.commandAck ?? "required",
-      topics: deviceTopics
+      topics: deviceTopics,
+      registryRefresh: Duration.decode(options.registryRefresh ?? "30 seconds")
     })
   })
 
@@ -465,7 +481,8 @@ export const layerConfig = (
           heartbeatTimeout: c.heartbeatTimeout,
           commandTimeout: c.commandTimeout,
           commandAck: c.commandAck,
-          topicPrefix: c.topicPrefix
+          topicPrefix: c.topicPrefix,
+          registryRefresh: c.registryRefresh
         })
           .pipe(
             // A prefix the topics refuse beyond the check of the section (too long for MQTT) names its key too.

@@ -10,6 +10,7 @@ import { ValidationError } from "../../Errors/CommonErrors.js"
 import { cutText } from "../../internal/text.js"
 import * as ModelMixins from "../../Sql/ModelMixins.js"
 import * as Repository from "../../Sql/Repository.js"
+import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { Registration } from "../Devices.js"
 import * as TopicPattern from "./topicPattern.js"
 
@@ -31,6 +32,17 @@ export type DeviceRepository = Repository.Repository<typeof Device, "device_id">
 
 /** The repository of the `devices` table, with `devices_*` metrics. */
 export const repository = Repository.make(Device, { table: "devices", id: "device_id", metricPrefix: "devices" })
+
+/** Every registration, read a page of 1000 at a time in `device_id` order. */
+export const readAll = (repo: DeviceRepository): Effect.Effect<Array<Device>, SqlFailure> =>
+  Effect.gen(function*() {
+    const all: Array<Device> = []
+    for (let page = 1;; page++) {
+      const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
+      all.push(...rows.items)
+      if (rows.items.length < 1000) return all
+    }
+  })
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 

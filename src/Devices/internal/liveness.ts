@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { DeviceState, DeviceStatus } from "../Devices.js"
-import { type Device, type DeviceRepository, isDeviceId } from "./deviceRecord.js"
+import { type Device, type DeviceRepository, isDeviceId, readAll } from "./deviceRecord.js"
 import { devicesOnline } from "./metrics.js"
 
 /** What this process knows of a device's life. */
@@ -67,7 +67,7 @@ export const track = (liveness: Liveness, deviceId: string, now: number): Tracke
 }
 
 /**
- * Tracks every registered device, loading the registrations a page at a time; `loaded` sees each registration.
+ * Tracks every registered device, loading the registrations; `loaded` sees each registration.
  */
 export const make = (
   repo: DeviceRepository,
@@ -87,13 +87,9 @@ export const make = (
       hearing,
       heard: { connections: (yield* hearing).connections, since: startedAt, outageLogged: false }
     }
-    for (let page = 1;; page++) {
-      const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
-      for (const row of rows.items) {
-        track(liveness, row.device_id, startedAt)
-        yield* loaded(row)
-      }
-      if (rows.items.length < 1000) break
+    for (const row of yield* readAll(repo)) {
+      track(liveness, row.device_id, startedAt)
+      yield* loaded(row)
     }
     yield* setGauge(liveness)
     return liveness

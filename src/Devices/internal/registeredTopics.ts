@@ -113,8 +113,10 @@ export const registered = (
   rt: RegisteredTopics,
   deviceId: string,
   topics: ReadonlyArray<string>
-): Effect.Effect<void, MqttError> =>
-  rt.lock.withPermits(1)(Effect.gen(function*() {
+): Effect.Effect<void, MqttError> => rt.lock.withPermits(1)(apply(rt, deviceId, topics))
+
+const apply = (rt: RegisteredTopics, deviceId: string, topics: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
+  Effect.gen(function*() {
     const dropped: Array<string> = []
     for (const [filter, devices] of rt.owners) {
       if (devices.delete(deviceId) && devices.size === 0) {
@@ -126,6 +128,51 @@ export const registered = (
     if (rt.listeners.size === 0) return
     for (const filter of dropped) if (!rt.owners.has(filter)) yield* dropFilter(rt, filter, true)
     for (const topic of topics) yield* subscribeFilter(rt, topic)
+  })
+
+/** The registered filters of each device, as `owners` holds them. */
+const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
+  const byDevice = new Map<string, Set<string>>()
+  for (const [filter, devices] of rt.owners) {
+    for (const deviceId of devices) {
+      const filters = byDevice.get(deviceId)
+      if (filters === undefined) byDevice.set(deviceId, new Set([filter]))
+      else filters.add(filter)
+    }
+  }
+  return byDevice
+}
+
+/**
+ * Brings the registered filters in line with the registrations `read` returns (every row of the registry, as
+ * another instance may have written it): a device whose topics differ is registered again with the stored ones, a
+ * device no longer stored is unregistered, and while a handler runs, a filter left unsubscribed (a subscription that
+ * failed) is subscribed again. The registry's lock is held from the read on, so a registration made here meanwhile
+ * is applied after it. A stored topic the registry cannot subscribe is skipped (`load` warned of it at startup).
+ * Every subscription's failure is logged, and tried again at the next refresh.
+ */
+export const refresh = <E>(
+  rt: RegisteredTopics,
+  read: Effect.Effect<ReadonlyArray<{ readonly device_id: string; readonly topics: ReadonlyArray<string> }>, E>
+): Effect.Effect<void, E> =>
+  rt.lock.withPermits(1)(Effect.gen(function*() {
+    const rows = yield* read
+    const held = filtersByDevice(rt)
+    const stored = new Set<string>()
+    const warn = (e: MqttError) => Effect.logWarning(`Devices: the registry's refresh: ${e.message}`)
+    for (const row of rows) {
+      stored.add(row.device_id)
+      const topics = [...new Set(row.topics.filter((topic) => invalidTopic(topic) === undefined))]
+      const now = held.get(row.device_id) ?? new Set<string>()
+      if (topics.length !== now.size || topics.some((topic) => !now.has(topic))) {
+        yield* apply(rt, row.device_id, topics).pipe(Effect.catchAll(warn))
+      }
+    }
+    for (const deviceId of held.keys()) {
+      if (!stored.has(deviceId)) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warn))
+    }
+    if (rt.listeners.size === 0) return
+    for (const filter of rt.owners.keys()) yield* subscribeFilter(rt, filter).pipe(Effect.catchAll(warn))
   }))
 
 /** A device is unregistered: its filters no other registered device holds are unsubscribed. */

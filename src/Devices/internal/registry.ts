@@ -16,9 +16,10 @@ import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import type { MqttTopic } from "../MqttTopic.js"
+import { describeFailure } from "./clientFailures.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
-import { Device, type DeviceRepository, isDeviceId, repository, shownId, validate } from "./deviceRecord.js"
+import { Device, type DeviceRepository, isDeviceId, readAll, repository, shownId, validate } from "./deviceRecord.js"
 import { DeviceNotFoundError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 import * as RegisteredTopics from "./registeredTopics.js"
@@ -30,6 +31,8 @@ export interface RegistryOptions {
   readonly commandAck: CommandAckMode
   readonly topics: DeviceTopics
   readonly registeredTopic: (filter: string) => MqttTopic<string, unknown, unknown>
+  /** How often the registered topics are read again from the registry (zero: never). */
+  readonly registryRefresh: Duration.Duration
 }
 
 const notFound = (deviceId: string) =>
@@ -125,6 +128,17 @@ export const make = (
       discard: true
     })
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
+    if (Duration.greaterThan(options.registryRefresh, Duration.zero)) {
+      // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
+        Effect.sleep(options.registryRefresh),
+        RegisteredTopics.refresh(registeredTopics, readAll(repo)).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`Devices: reading the registry's topics again failed: ${describeFailure(cause)}`)
+          )
+        )
+      )))
+    }
     yield* Liveness.sweepScoped(liveness)
     const info = infoOf(liveness)
     const service: Devices = {
