@@ -14,31 +14,36 @@ import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
 
-const ownBroker = Effect.acquireRelease(
-  Effect.promise(() => startMosquitto()),
-  (s: MosquittoServer) => Effect.promise(() => s.dispose())
-)
+const readiness = (client: MqttClient.MqttClient) =>
+  Effect.exit(Effect.provideService(MqttClient.readinessCheck, MqttClient.MqttClient, client))
+
+/** A test-owned broker and a client on it, with this grace (none: the default). */
+const clientOnOwnBroker = (readinessGrace?: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const broker = yield* Effect.acquireRelease(
+      Effect.promise(() => startMosquitto()),
+      (s: MosquittoServer) => Effect.promise(() => s.dispose())
+    )
+    const client = yield* MqttClient.make({
+      url: broker.url,
+      clientId: unique("grace-"),
+      reconnectPeriod: "100 millis",
+      readinessGrace
+    })
+    expect(Exit.isSuccess(yield* readiness(client))).toBe(true)
+    return { broker, client }
+  })
 
 /** Waits (in real time) until the client's status is `status`. */
 const statusIs = (client: MqttClient.MqttClient, status: MqttClient.ConnectionStatus) =>
   TestServices.provideLive(eventually(client.health, (h) => h.status === status, `the client ${status}`))
-
-const readiness = (client: MqttClient.MqttClient) =>
-  Effect.exit(Effect.provideService(MqttClient.readinessCheck, MqttClient.MqttClient, client))
 
 describe.skipIf(!mosquittoFound)("MQTT readiness grace", () => {
   it.scoped(
     "a disconnection shorter than the grace keeps the client ready; a longer one fails readiness",
     () =>
       Effect.gen(function*() {
-        const broker = yield* ownBroker
-        const client = yield* MqttClient.make({
-          url: broker.url,
-          clientId: unique("grace-"),
-          reconnectPeriod: "100 millis",
-          readinessGrace: "30 seconds"
-        })
-        expect(Exit.isSuccess(yield* readiness(client))).toBe(true)
+        const { broker, client } = yield* clientOnOwnBroker("30 seconds")
 
         yield* Effect.promise(() => broker.stop())
         yield* statusIs(client, "reconnecting")
@@ -78,13 +83,7 @@ describe.skipIf(!mosquittoFound)("MQTT readiness grace", () => {
     "without a grace (the default) readiness fails as soon as the connection is lost",
     () =>
       Effect.gen(function*() {
-        const broker = yield* ownBroker
-        const client = yield* MqttClient.make({
-          url: broker.url,
-          clientId: unique("grace-"),
-          reconnectPeriod: "100 millis"
-        })
-        expect(Exit.isSuccess(yield* readiness(client))).toBe(true)
+        const { broker, client } = yield* clientOnOwnBroker()
         yield* Effect.promise(() => broker.stop())
         yield* statusIs(client, "reconnecting")
         expect(Exit.isFailure(yield* readiness(client))).toBe(true)
