@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -24,11 +25,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { duration, maxTimer } from "../Config/internal/duration.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
 import type { Page } from "../Sql/Repository.js"
+import { EmbeddedPostgres } from "../Sql/SqlEmbedded.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
 import * as Commands from "./internal/commands.js"
 import * as DeviceRecord from "./internal/deviceRecord.js"
@@ -295,8 +298,8 @@ export interface Devices {
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
    * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes or
-   * removes while this one runs are subscribed or unsubscribed here when the registry is read again, every
-   * `registryRefresh` (`devices.registry_refresh`, 30 seconds).
+   * removes while this one runs are subscribed or unsubscribed here when the registry is read again: at their
+   * PostgreSQL notification (on a `PgClient`), and every `registryRefresh` (`devices.registry_refresh`, 30 seconds).
    *
    * @since 0.2.0
    */
@@ -362,7 +365,8 @@ export interface Options {
   readonly topicPrefix?: string | undefined
   /**
    * Default 30 seconds: how often the registrations are read again, so the topics of a device another instance
-   * registers (or unregisters) are subscribed (or unsubscribed) here while the service runs; zero: only at start.
+   * registers (or unregisters) are subscribed (or unsubscribed) here while the service runs, also when its
+   * PostgreSQL notification was lost; zero: only at start and at notifications.
    *
    * @since 0.2.0
    */
@@ -432,7 +436,12 @@ export const make = (
       catch: (e) => e instanceof ValidationError ? e : invalidPrefixError(prefix, String(e))
     })
     const client = yield* MqttClient.MqttClient
+    const [pg, embedded] = yield* Effect.all([
+      Effect.serviceOption(PgClient.PgClient),
+      Effect.serviceOption(EmbeddedPostgres)
+    ])
     return yield* Registry.make(client, {
+      listen: Option.isSome(embedded) ? Option.none() : Option.map(pg, (c) => c.config),
       registeredTopic,
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? "90 seconds"),
       commandTimeout: Duration.decode(options.commandTimeout ?? "10 seconds"),

@@ -5,13 +5,17 @@
  *
  * @internal
  */
-import type { SqlClient } from "@effect/sql/SqlClient"
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import { SqlClient } from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { listenOn, type ListenTarget } from "../../Sql/internal/outboxListener.js"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
@@ -33,6 +37,18 @@ export interface RegistryOptions {
   readonly registeredTopic: (filter: string) => MqttTopic<string, unknown, unknown>
   /** How often the registered topics are read again from the registry (zero: never). */
   readonly registryRefresh: Duration.Duration
+  /** The PostgreSQL connection to LISTEN on for the registrations other instances make (none: reads only). */
+  readonly listen: Option.Option<PgClient.PgClientConfig>
+}
+
+/** The channel a registration or its removal is announced on, to the other instances on the database. */
+export const registryChannel = "glam_devices_registry"
+
+const listenTarget: ListenTarget = {
+  channel: registryChannel,
+  label: "Devices registry",
+  operation: "devices.listen",
+  application: "devices listener"
 }
 
 const notFound = (deviceId: string) =>
@@ -49,33 +65,38 @@ const infoOf = (liveness: Liveness.Liveness) => (row: Device): DeviceInfo => ({
 })
 
 /** Registers a device, or updates its registration. */
-const register =
-  (repo: DeviceRepository, liveness: Liveness.Liveness, registeredTopics: RegisteredTopics.RegisteredTopics) =>
-  (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError> =>
-    Effect.gen(function*() {
-      yield* validate(registration)
-      const value = {
-        device_id: registration.device_id,
-        device_type: registration.device_type,
-        topics: registration.topics ?? []
-      }
-      const existing = yield* repo.findByIdOption(registration.device_id)
-      const row = Option.isNone(existing)
-        ? yield* repo.insert(Device.insert.make(value)).pipe(
-          // Registered at the same moment by another instance: this registration updates it.
-          Effect.catchTag("ConflictError", () => repo.update(Device.update.make(value)))
-        )
-        : yield* repo.update(Device.update.make(value))
-      Liveness.registered(liveness, row.device_id, yield* Clock.currentTimeMillis)
-      yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
-      return infoOf(liveness)(row)
-    }).pipe(
-      Effect.catchTag(
-        "NotFoundError",
-        () => Effect.dieMessage(`Device ${registration.device_id} vanished while it was registered`)
-      ),
-      Effect.withSpan("Devices.register", { attributes: { device_id: shownId(registration.device_id) } })
-    )
+const register = (
+  repo: DeviceRepository,
+  liveness: Liveness.Liveness,
+  registeredTopics: RegisteredTopics.RegisteredTopics,
+  announce: Effect.Effect<void>
+) =>
+(registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError> =>
+  Effect.gen(function*() {
+    yield* validate(registration)
+    const value = {
+      device_id: registration.device_id,
+      device_type: registration.device_type,
+      topics: registration.topics ?? []
+    }
+    const existing = yield* repo.findByIdOption(registration.device_id)
+    const row = Option.isNone(existing)
+      ? yield* repo.insert(Device.insert.make(value)).pipe(
+        // Registered at the same moment by another instance: this registration updates it.
+        Effect.catchTag("ConflictError", () => repo.update(Device.update.make(value)))
+      )
+      : yield* repo.update(Device.update.make(value))
+    Liveness.registered(liveness, row.device_id, yield* Clock.currentTimeMillis)
+    yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
+    yield* announce
+    return infoOf(liveness)(row)
+  }).pipe(
+    Effect.catchTag(
+      "NotFoundError",
+      () => Effect.dieMessage(`Device ${registration.device_id} vanished while it was registered`)
+    ),
+    Effect.withSpan("Devices.register", { attributes: { device_id: shownId(registration.device_id) } })
+  )
 
 /** Sends a command to a registered device that is not offline; see `Devices.sendCommand`. */
 const sendCommand = (
@@ -128,27 +149,48 @@ export const make = (
       discard: true
     })
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
+    // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
+    const refresh = RegisteredTopics.refresh(registeredTopics, readAll(repo)).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`Devices: reading the registry's topics again failed: ${describeFailure(cause)}`)
+      )
+    )
     if (Duration.greaterThan(options.registryRefresh, Duration.zero)) {
-      // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
-        Effect.sleep(options.registryRefresh),
-        RegisteredTopics.refresh(registeredTopics, readAll(repo)).pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning(`Devices: reading the registry's topics again failed: ${describeFailure(cause)}`)
-          )
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.registryRefresh), refresh)))
+    }
+    const sql = yield* SqlClient
+    let announce: Effect.Effect<void> = Effect.void
+    if (Option.isSome(options.listen)) {
+      // Each notification (and each LISTEN, after which those missed meanwhile are read) asks for one read; those
+      // that come during a read make one more.
+      const wakeups = yield* Queue.sliding<void>(1)
+      const wake = () => Queue.unsafeOffer(wakeups, undefined)
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wakeups), refresh)))
+      yield* Effect.forkScoped(
+        listenOn(options.listen.value, listenTarget, wake, Effect.sync(wake)).pipe(
+          Effect.tapError((error) => Effect.logWarning(`${error.message}; listening again after a backoff`)),
+          // 1 second, doubling up to 30 seconds while the database stays away.
+          Effect.retry(Schedule.union(Schedule.exponential("1 second"), Schedule.spaced("30 seconds")))
         )
-      )))
+      )
+      announce = sql`SELECT pg_notify(${registryChannel}, '')`.pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logDebug(`Devices: announcing a registration failed: ${describeFailure(cause)}`)
+        ),
+        Effect.asVoid
+      )
     }
     yield* Liveness.sweepScoped(liveness)
     const info = infoOf(liveness)
     const service: Devices = {
-      register: register(repo, liveness, registeredTopics),
+      register: register(repo, liveness, registeredTopics, announce),
       // An id no device can be registered under is neither deleted nor looked up: it is in no row.
       unregister: (deviceId) =>
         (isDeviceId(deviceId)
           ? repo.deleteById(deviceId).pipe(
             Effect.zipRight(Liveness.forget(liveness, deviceId)),
-            Effect.zipRight(RegisteredTopics.unregistered(registeredTopics, deviceId))
+            Effect.zipRight(RegisteredTopics.unregistered(registeredTopics, deviceId)),
+            Effect.zipRight(announce)
           )
           : Effect.void).pipe(
             Effect.withSpan("Devices.unregister", { attributes: { device_id: shownId(deviceId) } })
