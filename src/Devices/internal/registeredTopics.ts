@@ -163,8 +163,8 @@ export const refresh = <E>(
     for (const row of rows) {
       stored.add(row.device_id)
       const topics = [...new Set(row.topics.filter((topic) => invalidTopic(topic) === undefined))]
-      const now = held.get(row.device_id) ?? new Set<string>()
-      if (topics.length !== now.size || topics.some((topic) => !now.has(topic))) {
+      const current = held.get(row.device_id) ?? new Set<string>()
+      if (topics.length !== current.size || topics.some((topic) => !current.has(topic))) {
         yield* apply(rt, row.device_id, topics).pipe(Effect.catchAll(warn))
       }
     }
