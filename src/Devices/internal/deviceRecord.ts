@@ -4,10 +4,13 @@
  * @internal
  */
 import * as Model from "@effect/sql/Model"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { cutText } from "../../internal/text.js"
+import { mapSqlErrors } from "../../Sql/internal/sqlErrors.js"
 import * as ModelMixins from "../../Sql/ModelMixins.js"
 import * as Repository from "../../Sql/Repository.js"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
@@ -43,6 +46,25 @@ export const readAll = (repo: DeviceRepository): Effect.Effect<Array<Device>, Sq
       if (rows.items.length < 1000) return all
     }
   })
+
+/** A registration's topics, as the registry's refresh reads them. */
+const RegisteredTopicsRow = Schema.Struct({ device_id: Schema.String, topics: Schema.Array(Schema.String) })
+
+/**
+ * The registrations that name topics, every one: what the registered topics are brought in line with. A device
+ * without topics is not read (a fleet's meters mostly have none), and counts as holding none.
+ */
+export const readTopics = (
+  sql: SqlClient
+): Effect.Effect<ReadonlyArray<typeof RegisteredTopicsRow.Type>, SqlFailure> =>
+  SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: RegisteredTopicsRow,
+    execute: () => sql`SELECT device_id, topics FROM devices WHERE cardinality(topics) > 0`
+  })(undefined).pipe(
+    Effect.catchTag("ParseError", (e) => Effect.die(e)),
+    mapSqlErrors({ operation: "devices.read_topics", table: "devices" })
+  )
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 

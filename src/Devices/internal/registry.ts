@@ -23,7 +23,7 @@ import type { MqttTopic } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
-import { Device, type DeviceRepository, isDeviceId, readAll, repository, shownId, validate } from "./deviceRecord.js"
+import { Device, type DeviceRepository, isDeviceId, readTopics, repository, shownId, validate } from "./deviceRecord.js"
 import { DeviceNotFoundError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 import * as RegisteredTopics from "./registeredTopics.js"
@@ -150,7 +150,8 @@ export const make = (
     })
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
-    const refresh = RegisteredTopics.refresh(registeredTopics, readAll(repo)).pipe(
+    const sql = yield* SqlClient
+    const refresh = RegisteredTopics.refresh(registeredTopics, readTopics(sql)).pipe(
       Effect.catchAllCause((cause) =>
         Effect.logWarning(`Devices: reading the registry's topics again failed: ${describeFailure(cause)}`)
       )
@@ -158,7 +159,6 @@ export const make = (
     if (Duration.greaterThan(options.registryRefresh, Duration.zero)) {
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.registryRefresh), refresh)))
     }
-    const sql = yield* SqlClient
     let announce: Effect.Effect<void> = Effect.void
     if (Option.isSome(options.listen)) {
       // Each notification (and each LISTEN, after which those missed meanwhile are read) asks for one read; those
@@ -169,8 +169,13 @@ export const make = (
       yield* Effect.forkScoped(
         listenOn(options.listen.value, listenTarget, wake, Effect.sync(wake)).pipe(
           Effect.tapError((error) => Effect.logWarning(`${error.message}; listening again after a backoff`)),
-          // 1 second, doubling up to 30 seconds while the database stays away.
-          Effect.retry(Schedule.union(Schedule.exponential("1 second"), Schedule.spaced("30 seconds")))
+          // 1 second, doubling up to 30 seconds while the database stays away; from 1 second again after a
+          // connection that lasted a minute.
+          Effect.retry(
+            Schedule.union(Schedule.exponential("1 second"), Schedule.spaced("30 seconds")).pipe(
+              Schedule.resetAfter("1 minute")
+            )
+          )
         )
       )
       announce = sql`SELECT pg_notify(${registryChannel}, '')`.pipe(
