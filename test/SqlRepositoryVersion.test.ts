@@ -42,6 +42,20 @@ const ordersTable = Effect.gen(function*() {
   return table
 })
 
+// The same order on a table without soft delete: a delete removes the row.
+class HardOrder extends Model.Class<HardOrder>("HardOrder")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  status: Schema.String,
+  version: Model.Generated(Schema.Int)
+}) {}
+
+const versionOf = (table: string, id: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ version: number; is_deleted: boolean }>`SELECT version, is_deleted FROM ${sql(table)} WHERE id = ${id}`,
+      (rows) => rows[0]
+    ))
+
 describe.skipIf(!pgUp)("Sql.Repository optimistic versioning on postgresql", () => {
   layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
     it.effect("insert writes 1, update writes the next version, a stale update is a ConflictError", () =>
@@ -115,6 +129,78 @@ describe.skipIf(!pgUp)("Sql.Repository optimistic versioning on postgresql", () 
         expect(error).toBeInstanceOf(ValidationError)
         const plain = yield* Repository.make(Order, { table, id: "id" })
         expect((yield* plain.update(Order.update.make({ ...created, status: "paid" }))).version).toBe(1)
+      }))
+
+    it.effect("delete(value) compares the version: stale is a ConflictError and the row stays; gone is false", () =>
+      Effect.gen(function*() {
+        const table = yield* ordersTable
+        const orders = yield* Repository.make(Order, { table, id: "id", version: "version" })
+        const created = yield* orders.insert(Order.insert.make({ id: randomUUID(), status: "new" }))
+        const paid = yield* orders.update(Order.update.make({ ...created, status: "paid" }))
+
+        // The writer holding the row as created deletes it: refused, the row is neither marked nor bumped.
+        const error = yield* failureIn(orders.delete(created))
+        expect(error).toBeInstanceOf(ConflictError)
+        expect(error).toMatchObject({ details: { conflicting_resource: table, current_state: "version 2" } })
+        expect(yield* versionOf(table, created.id)).toEqual({ version: 2, is_deleted: false })
+
+        // The current version is deleted (marked, the next version written); deleted again, or gone, is false.
+        expect(yield* orders.delete(paid)).toBe(true)
+        expect(yield* versionOf(table, created.id)).toEqual({ version: 3, is_deleted: true })
+        expect(yield* orders.delete(paid)).toBe(false)
+        expect(yield* orders.delete(new Order({ ...paid, id: randomUUID() }))).toBe(false)
+
+        // A value without its version is a ValidationError, nothing deleted.
+        const other = yield* orders.insert(Order.insert.make({ id: randomUUID(), status: "new" }))
+        const { version: _, ...withoutVersion } = other
+        expect(yield* failureIn(orders.delete(withoutVersion as unknown as Order))).toBeInstanceOf(ValidationError)
+        expect(yield* versionOf(table, other.id)).toEqual({ version: 1, is_deleted: false })
+      }))
+
+    it.effect("a stale hard delete is a ConflictError; deleteById deletes whichever version unless told", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = `orders_h_${suffix()}`
+        yield* sql.unsafe(`CREATE TABLE ${table} (id uuid PRIMARY KEY, status text NOT NULL, version integer NOT NULL)`)
+          .raw
+        const orders = yield* Repository.make(HardOrder, { table, id: "id", version: "version" })
+        const created = yield* orders.insert(HardOrder.insert.make({ id: randomUUID(), status: "new" }))
+        // Another writer (the Python service) updates it after this one read it.
+        yield* sql`UPDATE ${sql(table)} SET status = 'packed', version = 2 WHERE id = ${created.id} AND version = 1`
+        expect(yield* failureIn(orders.delete(created))).toBeInstanceOf(ConflictError)
+        expect(yield* failureIn(orders.deleteById(created.id, { version: 1 }))).toBeInstanceOf(ConflictError)
+        expect(yield* failureIn(orders.hardDeleteById(created.id, { version: 1 }))).toBeInstanceOf(ConflictError)
+        expect(yield* orders.findById(created.id)).toMatchObject({ status: "packed", version: 2 })
+        expect(yield* orders.delete(yield* orders.findById(created.id))).toBe(true)
+        expect(yield* orders.delete(created)).toBe(false)
+        expect(yield* orders.deleteById(created.id, { version: 2 })).toBe(false)
+
+        // deleteById and hardDeleteById without a version delete the row whichever version it holds.
+        const next = yield* orders.insert(HardOrder.insert.make({ id: randomUUID(), status: "new" }))
+        yield* sql`UPDATE ${sql(table)} SET version = 7 WHERE id = ${next.id}`
+        expect(yield* orders.deleteById(next.id)).toBe(true)
+        const last = yield* orders.insert(HardOrder.insert.make({ id: randomUUID(), status: "new" }))
+        expect(yield* orders.hardDeleteById(last.id, { version: 1 })).toBe(true)
+
+        // A version given to a repository without a version column is a ValidationError.
+        const plain = yield* Repository.make(HardOrder, { table, id: "id" })
+        const kept = yield* orders.insert(HardOrder.insert.make({ id: randomUUID(), status: "new" }))
+        expect(yield* failureIn(plain.deleteById(kept.id, { version: 1 }))).toMatchObject({
+          _tag: "ValidationError",
+          details: { reason: "not_versioned" }
+        })
+        expect(yield* plain.delete(kept)).toBe(true)
+      }))
+
+    it.effect("a soft-deleted row's hardDeleteById compares the version it holds", () =>
+      Effect.gen(function*() {
+        const table = yield* ordersTable
+        const orders = yield* Repository.make(Order, { table, id: "id", version: "version" })
+        const created = yield* orders.insert(Order.insert.make({ id: randomUUID(), status: "new" }))
+        expect(yield* orders.deleteById(created.id, { version: 1 })).toBe(true)
+        expect(yield* failureIn(orders.hardDeleteById(created.id, { version: 1 }))).toBeInstanceOf(ConflictError)
+        expect(yield* orders.hardDeleteById(created.id, { version: 2 })).toBe(true)
+        expect(yield* versionOf(table, created.id)).toBeUndefined()
       }))
   })
 })

@@ -177,6 +177,19 @@ export interface CursorPage<A> {
 }
 
 /**
+ * Options of `deleteById` and `hardDeleteById`: `version`, on a repository made with a `version` column, deletes the
+ * row only while it holds that version (a `ConflictError`, 409, when it holds another; `false` when there is no
+ * row). Without it, the row is deleted whichever version it holds. A `version` given to a repository without a
+ * version column is a `ValidationError` (`reason: "not_versioned"`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DeleteOptions {
+  readonly version?: number | undefined
+}
+
+/**
  * What operations of a repository require: the `CurrentTenant` for tenant models, nothing else.
  *
  * @since 0.1.0
@@ -206,17 +219,29 @@ export interface Repository<S extends Model.AnyNoContext, Id extends Column<S>> 
   ) => Effect.Effect<S["Type"], SqlFailure | NotFoundError, Requirements<S>>
   /**
    * Deletes the row with the value's id (soft-delete models: marks it deleted); `true` when a row was deleted,
-   * `false` when there was none (or it was deleted already, or is another tenant's), as `deleteById`.
+   * `false` when there was none (or it was deleted already, or is another tenant's), as `deleteById`. With a
+   * `version` column, only while the row holds the value's version (SQLAlchemy's `version_id_col` on a session's
+   * delete): a `ConflictError` when another writer changed it since it was read, and the row stays.
    */
   readonly delete: (value: S["Type"]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
   /**
    * Deletes by id (soft-delete models: marks it deleted); `true` when a row was deleted, `false` when there was none
    * (or it was deleted already, or is another tenant's). A missing row is not a failure, as in the seed, so a
-   * retried delete succeeds; an HTTP handler answering 404 for it maps `false` to a `NotFoundError`.
+   * retried delete succeeds; an HTTP handler answering 404 for it maps `false` to a `NotFoundError`. Whichever
+   * version the row holds, unless `options.version` names the one expected (a `ConflictError` when it holds another).
    */
-  readonly deleteById: (id: S["Type"][Id]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
-  /** Removes the row even from a soft-delete model; `true` when a row was removed. */
-  readonly hardDeleteById: (id: S["Type"][Id]) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
+  readonly deleteById: (
+    id: S["Type"][Id],
+    options?: DeleteOptions
+  ) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
+  /**
+   * Removes the row even from a soft-delete model; `true` when a row was removed. Whichever version the row holds,
+   * unless `options.version` names the one expected (a `ConflictError` when it holds another).
+   */
+  readonly hardDeleteById: (
+    id: S["Type"][Id],
+    options?: DeleteOptions
+  ) => Effect.Effect<boolean, SqlFailure, Requirements<S>>
   /** Soft-delete models: clears the deleted mark; `NotFoundError` when there is no such row. */
   readonly restore: (id: S["Type"][Id]) => Effect.Effect<S["Type"], SqlFailure | NotFoundError, Requirements<S>>
   /** The row with this id; `NotFoundError` when absent (or deleted, unless `withDeleted`). */
@@ -273,9 +298,10 @@ export interface MakeOptions<Id> {
   /**
    * The integer column of optimistic versioning, as SQLAlchemy's `version_id_col`: `insert` writes 1, `update`
    * writes the next version `WHERE` the row still holds the version the value carries, and fails with a
-   * `ConflictError` (`CONFLICT`, 409) when another writer changed the row since it was read; a soft delete and a
-   * restore write the next version too. Declare it `Model.Generated(Schema.Int)` so that an insert does not take it
-   * and an update requires it. Default: no versioning.
+   * `ConflictError` (`CONFLICT`, 409) when another writer changed the row since it was read; `delete(value)`
+   * deletes (or marks deleted) the row only while it holds the value's version, with the same `ConflictError`
+   * otherwise; a soft delete and a restore write the next version too. Declare it `Model.Generated(Schema.Int)`
+   * so that an insert does not take it and an update requires it. Default: no versioning.
    *
    * @since 0.2.0
    */

@@ -1,15 +1,18 @@
 /**
- * The writing operations: `insert`, `update`, `deleteById` (soft or hard), `hardDeleteById` and `restore`.
- * Identity, audit and tenant columns are the database's and the repository's to set, never an update's.
+ * The writing operations: `insert`, `update`, `delete` and `deleteById` (soft or hard), `hardDeleteById` and
+ * `restore`. Identity, audit and tenant columns are the database's and the repository's to set, never an update's.
+ * A delete given a version (the value's, or `deleteById`'s option) deletes the row only while it holds that version.
  *
  * @internal
  */
 import { SqlError } from "@effect/sql/SqlError"
 import * as SqlSchema from "@effect/sql/SqlSchema"
+import type { Fragment } from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type { DeleteOptions } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
 import type { Row } from "./codec.js"
@@ -21,8 +24,8 @@ export interface Writes<A> {
   readonly insert: (value: unknown) => Effect.Effect<A, unknown>
   readonly update: (value: unknown) => Effect.Effect<A, unknown>
   readonly delete: (value: unknown) => Effect.Effect<boolean, unknown>
-  readonly deleteById: (id: unknown) => Effect.Effect<boolean, unknown>
-  readonly hardDeleteById: (id: unknown) => Effect.Effect<boolean, unknown>
+  readonly deleteById: (id: unknown, options?: DeleteOptions) => Effect.Effect<boolean, unknown>
+  readonly hardDeleteById: (id: unknown, options?: DeleteOptions) => Effect.Effect<boolean, unknown>
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
 }
 
@@ -58,7 +61,7 @@ const expectedVersion = (column: string, encoded: Row) => {
   const expected = encoded[column]
   return typeof expected === "number" && Number.isSafeInteger(expected)
     ? Effect.succeed(expected)
-    : Effect.fail(invalid(column, "required", `${column} is required to update a versioned row: the one read`))
+    : Effect.fail(invalid(column, "required", `${column} is required to write a versioned row: the one read`))
 }
 
 const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<string>, value: unknown) =>
@@ -96,20 +99,44 @@ const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<strin
       : Effect.fail(staleVersion(ctx.table, version, expected, found[0]!["version"]))
   })
 
-const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown) =>
+// The condition of a delete given a version; none without one.
+const versionCondition = <A>(ctx: RepositoryContext<A>, expected: number | undefined) =>
+  ctx.version === undefined || expected === undefined ? [] : [ctx.sql`${ctx.sql(ctx.version)} = ${expected}`]
+
+/**
+ * Whether a delete given a version that matched no row found the row holding another version (a `ConflictError`)
+ * or no row at all (`false`, as a delete of a missing row).
+ */
+const deletedOrStale = <A>(
+  ctx: RepositoryContext<A>,
+  where: ReadonlyArray<Fragment>,
+  expected: number | undefined,
+  deleted: boolean
+) =>
+  Effect.gen(function*() {
+    if (deleted || ctx.version === undefined || expected === undefined) return deleted
+    const { sql, tableId, version } = ctx
+    const found = yield* sql`SELECT ${sql(version)} AS version FROM ${tableId} WHERE ${sql.and(where)}`
+    return found.length === 0
+      ? false
+      : yield* Effect.fail(staleVersion(ctx.table, version, expected, found[0]!["version"]))
+  })
+
+const hardDelete = <A>(ctx: RepositoryContext<A>, id: unknown, expected: number | undefined) =>
   Effect.gen(function*() {
     const { sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [yield* idCondition(ctx, id), ...tenant.scope(current, true)]
     const rows = yield* Effect.mapError(
-      sql`DELETE FROM ${tableId} WHERE ${sql.and(where)} RETURNING 1`,
+      sql`DELETE FROM ${tableId} WHERE ${sql.and([...where, ...versionCondition(ctx, expected)])} RETURNING 1`,
       (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
     )
-    return rows.length > 0
+    return yield* deletedOrStale(ctx, where, expected, rows.length > 0)
   })
 
-// Marks a soft-delete row deleted or not deleted; a restore reaches rows already deleted.
-const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean) =>
+// Marks a soft-delete row deleted or not deleted; a restore reaches rows already deleted. A delete given a version
+// marks the row only while it holds that version.
+const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean, expected?: number) =>
   Effect.gen(function*() {
     const { sql, tableId, tenant, touch } = ctx
     const current = yield* tenant.tenantOf
@@ -121,18 +148,35 @@ const setDeleted = <A>(ctx: RepositoryContext<A>, id: unknown, deleted: boolean)
       ...(ctx.version === undefined ? [] : [sql`${sql(ctx.version)} = ${sql(ctx.version)} + 1`])
     ]
     // A restore returns the row; a delete a row of its own per row marked.
-    return yield* Effect.mapError(
-      sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and(where)}${
+    const rows = yield* Effect.mapError(
+      sql`UPDATE ${tableId} SET ${sql.csv(set)} WHERE ${sql.and([...where, ...versionCondition(ctx, expected)])}${
         sql.literal(deleted ? " RETURNING 1" : " RETURNING *")
       }`,
       (error) => invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [ctx.idColumn]: id })
     )
+    return { rows, where }
   })
+
+const softDelete = <A>(ctx: RepositoryContext<A>, id: unknown, expected: number | undefined) =>
+  Effect.flatMap(
+    setDeleted(ctx, id, true, expected),
+    ({ rows, where }) => deletedOrStale(ctx, where, expected, rows.length > 0)
+  )
+
+// The version a delete compares: none without versioning; an option given without it is a ValidationError.
+const versionOption = <A>(ctx: RepositoryContext<A>, options: DeleteOptions | undefined) => {
+  const expected = options?.version
+  if (expected === undefined) return Effect.succeed(undefined)
+  if (ctx.version === undefined) {
+    return Effect.fail(invalid("version", "not_versioned", `${ctx.table} has no version column to compare`))
+  }
+  return expectedVersion(ctx.version, { [ctx.version]: expected })
+}
 
 const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
   Effect.gen(function*() {
     if (!ctx.softDelete) return yield* invalid(ctx.table, "not_soft_delete", `${ctx.table} has no soft delete`)
-    const rows = yield* setDeleted(ctx, id, false)
+    const { rows } = yield* setDeleted(ctx, id, false)
     if (rows.length === 0) return yield* notFound(ctx.table, id)
     return yield* ctx.codec.decodeRow(rows[0])
   })
@@ -141,11 +185,21 @@ const restoreRow = <A>(ctx: RepositoryContext<A>, id: unknown) =>
 export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
   const fixedColumns = new Set([ctx.idColumn, "created_at", "updated_at", "deleted_at", "is_deleted", "merchant_id"])
   if (ctx.version !== undefined) fixedColumns.add(ctx.version)
-  const hardDeleteById = (id: unknown) => ctx.run("hardDeleteById", () => hardDelete(ctx, id))
+  const hardDeleteById = (id: unknown, options?: DeleteOptions) =>
+    ctx.run(
+      "hardDeleteById",
+      () => Effect.flatMap(versionOption(ctx, options), (expected) => hardDelete(ctx, id, expected))
+    )
   const insert = insertRow(ctx)
   const [deleteOperation, deleteRow] = ctx.softDelete
-    ? ["deleteById", (id: unknown) => Effect.map(setDeleted(ctx, id, true), (rows) => rows.length > 0)] as const
-    : ["hardDeleteById", (id: unknown) => hardDelete(ctx, id)] as const
+    ? ["deleteById", softDelete] as const
+    : ["hardDeleteById", hardDelete] as const
+  // A versioned repository deletes the value only while its row holds the value's version (a value without one is
+  // a ValidationError, as for an update).
+  const deleteValue = (value: Row) =>
+    ctx.version === undefined
+      ? deleteRow(ctx, value[ctx.idColumn], undefined)
+      : Effect.flatMap(expectedVersion(ctx.version, value), (expected) => deleteRow(ctx, value[ctx.idColumn], expected))
   return {
     insert: (value) => ctx.run("insert", () => insert(value)),
     update: (value) => ctx.run("update", () => updateRow(ctx, fixedColumns, value)),
@@ -153,9 +207,13 @@ export const makeWrites = <A>(ctx: RepositoryContext<A>): Writes<A> => {
     delete: (value) =>
       ctx.run(deleteOperation, () =>
         typeof value === "object" && value !== null
-          ? deleteRow((value as Row)[ctx.idColumn])
+          ? deleteValue(value as Row)
           : Effect.fail(invalid(ctx.table, "invalid_value", `Invalid ${ctx.table} to delete`))),
-    deleteById: (id) => ctx.run(deleteOperation, () => deleteRow(id)),
+    deleteById: (id, options) =>
+      ctx.run(
+        deleteOperation,
+        () => Effect.flatMap(versionOption(ctx, options), (expected) => deleteRow(ctx, id, expected))
+      ),
     hardDeleteById,
     restore: (id) => ctx.run("restore", () => restoreRow(ctx, id))
   }
