@@ -1,7 +1,7 @@
 /**
  * Schema migrations on `@effect/sql-pg`'s `PgMigrator` (what the seed's Alembic `MigrationManager` did):
- * migrations from a directory or a record, applied in order in one transaction, recorded in a table, and safe
- * when several instances start at once.
+ * migrations from a directory or a record, applied in order in one transaction (a migration marked
+ * `withoutTransaction` outside it), recorded in a table, and safe when several instances start at once.
  *
  * @since 0.1.0
  */
@@ -88,6 +88,38 @@ export const fromRecord = (migrations: Readonly<Record<string, MigrationSource>>
 export const fromDirectory = (directory: string): MigrationLoader => internal.fromDirectory(directory)
 
 /**
+ * Marks a migration effect to run outside a transaction (Alembic's `autocommit_block`, Django's `atomic = False`):
+ * for a statement PostgreSQL refuses in one, `CREATE INDEX CONCURRENTLY` first, which builds an index while inserts
+ * and updates go on. `migrate` runs it on its own connection, with no transaction around it, under a session-level
+ * advisory lock on the migrations table that later instances wait for; the migrations before and after it are
+ * applied in transactions of their own, and it is recorded as applied once it succeeded. A failure
+ * (`MigrationError`, reason `failed`, naming it) leaves it unrecorded, and what it did before failing stays: the next
+ * run runs it again, so write it to be run again (`IF NOT EXISTS`; an index a failed concurrent build left invalid
+ * dropped first, as `OutboxInboxTables.inboxHandledAtIndexMigration` does). Each statement is a `sql` call of its
+ * own: PostgreSQL runs the statements of one text in a transaction. `@effect/sql`'s own migrator runs it in its
+ * transaction like every other.
+ *
+ * @example
+ * ```ts
+ * import { SqlClient } from "@effect/sql"
+ * import { Effect } from "effect"
+ * import { Sql } from "@glam/shared"
+ *
+ * const migrations = Sql.Migrations.fromRecord({
+ *   "0001_items": "CREATE TABLE items (id uuid PRIMARY KEY, sku text NOT NULL)",
+ *   "0002_items_sku": Sql.Migrations.withoutTransaction(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+ *     sql`CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_items_sku ON items (sku)`))
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category migrations
+ */
+export const withoutTransaction: <A, E>(
+  migration: Effect.Effect<A, E, SqlClient.SqlClient>
+) => Effect.Effect<A, E, SqlClient.SqlClient> = internal.withoutTransaction
+
+/**
  * Options of `migrate`.
  *
  * @since 0.1.0
@@ -105,18 +137,19 @@ export interface MigrateOptions {
 }
 
 /**
- * Applies the migrations above the last one recorded, in order, in one transaction; returns the applied
- * `[id, name]` pairs. Instances starting together wait for each other (the migrator's table lock), and the
- * later ones find nothing to do. An id the table's `migration_id` cannot hold (above 2147483647 in an `integer`
- * column) is refused before anything runs, and so is a migration the migrator would never apply (numbered below the
- * last applied one and not applied, or with the id of an applied migration of another name: reason `bad-state`); a
- * run the migrator could not record fails with reason `locked`: an empty result always means nothing was pending.
- * An applied SQL migration whose text changed since (its checksum, recorded in `glam_migration_checksums` as it was
- * applied, differs) is refused before anything runs (reason `bad-state`, naming it; one applied before checksums
- * were recorded gets its checksum recorded), and so is a pending SQL migration holding a statement that would end
- * the run's transaction (`COMMIT`, `BEGIN`...). A first run (the table records no migration) on a database holding
- * the `alembic_version` table of a Python service's Alembic migrations is refused (reason `bad-state`, naming it and
- * its `version_num`): `baseline` records the migrations its schema already holds.
+ * Applies the migrations above the last one recorded, in order, in one transaction (a run holding a migration made with
+ * `withoutTransaction`: the ones before and after it in transactions of their own, it outside one, all under one
+ * advisory lock); returns the applied `[id, name]` pairs. Instances starting together wait for each other (the
+ * migrator's table lock), and the later ones find nothing to do. An id the table's `migration_id` cannot hold (above
+ * 2147483647 in an `integer` column) is refused before anything runs, and so is a migration the migrator would never
+ * apply (numbered below the last applied one and not applied, or with the id of an applied migration of another name:
+ * reason `bad-state`); a run the migrator could not record fails with reason `locked`: an empty result always means
+ * nothing was pending. An applied SQL migration whose text changed since (its checksum, recorded in
+ * `glam_migration_checksums` as it was applied, differs) is refused before anything runs (reason `bad-state`, naming
+ * it; one applied before checksums were recorded gets its checksum recorded), and so is a pending SQL migration holding
+ * a statement that would end the run's transaction (`COMMIT`, `BEGIN`...). A first run (the table records no migration)
+ * on a database holding the `alembic_version` table of a Python service's Alembic migrations is refused (reason
+ * `bad-state`, naming it and its `version_num`): `baseline` records the migrations its schema already holds.
  *
  * @example
  * ```ts
@@ -145,6 +178,8 @@ export const migrate = (
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
     const checksums = yield* internal.checkChecksums(table, migrations)
+    const withSteps = yield* internal.runWithSteps(table, checksums, migrations, options.schemaDirectory)
+    if (withSteps !== undefined) return withSteps
     const applied = yield* PgMigrator.run({
       loader: Effect.succeed(internal.defectsAsFailures(internal.recordingChecksums(table, checksums, migrations))),
       table,
@@ -154,12 +189,7 @@ export const migrate = (
     // The migrator answers "locked" (it could not record the run) with the empty list "nothing to do" also means.
     const pending = yield* internal.pendingIn(table, migrations)
     if (pending.length === 0) return applied
-    return yield* new MigrationError({
-      reason: "locked",
-      message:
-        `Migrations not applied: the migrator could not record them in ${table} (it reports this as "locked"); ` +
-        `still pending: ${pending.map(([id, name]) => `${id}_${name}`).join(", ")}`
-    })
+    return yield* internal.stillPending(table, pending)
   }).pipe(
     Effect.provide(NodeContext.layer),
     internal.typedMigrationFailures,

@@ -20,6 +20,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as migrations from "./internal/migrations.js"
 
 /**
  * The DDL of the `outbox` table. `seq` is the order of the inserts, which the relay publishes in; `failed_at` marks
@@ -105,16 +106,30 @@ BEGIN
 END $$;
 CREATE INDEX IF NOT EXISTS ix_inbox_handled_at ON inbox (handled_at);`
 
+// An index of the name left invalid by a concurrent build that failed, which `IF NOT EXISTS` would take for built.
+const invalidHandledAtIndex = `SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('ix_inbox_handled_at')
+  AND NOT indisvalid`
+
 /**
- * The migration creating the index on the inbox's `handled_at` ({@link inboxHandledAtIndexDdl}). It runs in the
- * migrator's transaction, so the build holds a lock that makes inserts into the inbox wait until it ends (about a
- * second per million records); for a large inbox, build it beforehand without that lock,
- * `CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_inbox_handled_at ON inbox (handled_at)`, and the migration finds it.
+ * The migration creating the index on the inbox's `handled_at` ({@link inboxHandledAtIndexDdl}), made with
+ * `Migrations.withoutTransaction`: `Migrations.migrate` runs it outside a transaction, where it builds the index
+ * with `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, so inserts into the inbox go on during the build (which takes
+ * about a second per million records, and waits for the transactions writing to the inbox when it starts). An
+ * index of that name a failed concurrent build left invalid is dropped first (`DROP INDEX CONCURRENTLY`), and a
+ * failure leaves the migration unrecorded, so the next run builds it again. Run in a transaction (`@effect/sql`'s
+ * own migrator), it builds the index as {@link inboxHandledAtIndexDdl} does, which makes inserts wait until the
+ * build ends.
  *
  * @since 0.2.0
  * @category migrations
  */
-export const inboxHandledAtIndexMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) => Effect.asVoid(sql.unsafe(inboxHandledAtIndexDdl).raw)
-)
+export const inboxHandledAtIndexMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = migrations
+  .withoutTransaction(Effect.asVoid(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (yield* migrations.inTransaction) return yield* sql.unsafe(inboxHandledAtIndexDdl).raw
+    // One statement per call: PostgreSQL refuses a concurrent build among the statements of one text.
+    if ((yield* sql.unsafe(invalidHandledAtIndex)).length > 0) {
+      yield* sql.unsafe("DROP INDEX CONCURRENTLY IF EXISTS ix_inbox_handled_at").raw
+    }
+    return yield* sql.unsafe("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_inbox_handled_at ON inbox (handled_at)").raw
+  })))

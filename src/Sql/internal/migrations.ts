@@ -10,6 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { isUtf8 } from "node:buffer"
 import { readdir, readFile } from "node:fs/promises"
 import * as Path from "node:path"
@@ -778,5 +779,147 @@ export const baselineRun = (
       const summed = summedIn(recorded)
       if (summed.length > 0) yield* recordChecksums(table, checksums, summed)
       return pairs
+    }))
+  })
+
+// The migration effects `withoutTransaction` made: run outside the migrator's transaction.
+const outsideTransaction = new WeakSet<object>()
+
+/**
+ * A migration effect that `migrate` runs outside a transaction (`Migrations.withoutTransaction`).
+ *
+ * @internal
+ */
+export const withoutTransaction = <A, E>(
+  migration: Effect.Effect<A, E, SqlClient.SqlClient>
+): Effect.Effect<A, E, SqlClient.SqlClient> => {
+  const marked = Effect.suspend(() => migration)
+  outsideTransaction.add(marked)
+  return marked
+}
+
+/**
+ * Whether the statements of the current fiber run in a transaction: `SqlClient.withTransaction`'s connection with
+ * its counter from 0 (a connection the runner pins outside a transaction carries -1, so that a transaction opened
+ * on it begins with `BEGIN`).
+ *
+ * @internal
+ */
+export const inTransaction: Effect.Effect<boolean> = Effect.map(
+  Effect.serviceOption(SqlClient.TransactionConnection),
+  (connection) => Option.isSome(connection) && connection.value[1] >= 0
+)
+
+// The pending migrations loaded once, each with whether it runs outside a transaction. A load that fails is left
+// to the migrator, which reports it (`import-error`).
+const loadPending = (pending: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  Effect.forEach(pending, (migration) =>
+    Effect.map(Effect.exit(migration[2]), (exit) => {
+      if (exit._tag === "Failure") return { migration, outside: false }
+      const effect = migrationEffect(exit.value)
+      const resolved: PgMigrator.ResolvedMigration = [migration[0], migration[1], Effect.succeed(exit.value)]
+      if (sqlChecksums.has(migration)) sqlChecksums.set(resolved, sqlChecksums.get(migration)!)
+      return { migration: resolved, outside: effect !== undefined && outsideTransaction.has(effect) }
+    }))
+
+type Applied = ReadonlyArray<readonly [id: number, name: string]>
+
+/**
+ * The failure of a run the migrator could not record (it answers "locked" with the empty list "nothing to do" also
+ * means), naming what is still pending.
+ *
+ * @internal
+ */
+export const stillPending = (table: string, pending: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+  new MigrationError({
+    reason: "locked",
+    message: `Migrations not applied: the migrator could not record them in ${table} (it reports this as "locked"); ` +
+      `still pending: ${pending.map(([id, name]) => `${id}_${name}`).join(", ")}`
+  })
+
+/**
+ * Runs one migration outside a transaction, then records it applied (under the migrator's table lock, in a
+ * transaction of its own). A failure leaves it unrecorded, with what it did before failing in place.
+ */
+const runOutside = (table: string, [id, name, load]: PgMigrator.ResolvedMigration, before: Applied) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // A migration effect runs on the `SqlClient`, as the migrator runs it.
+    const effect = migrationEffect(yield* load) as Effect.Effect<unknown, unknown, SqlClient.SqlClient>
+    yield* Effect.catchAllDefect(effect, Effect.fail).pipe(
+      Effect.mapError((cause) =>
+        new MigrationError({
+          reason: "failed",
+          message: `Migration "${id}_${name}" failed; it runs outside a transaction, so it is not recorded as ` +
+            "applied and what it did before failing stays (an index a concurrent build left invalid, say): the " +
+            "next run runs it again" +
+            (before.length === 0 ? "" : `. Applied before it: ${before.map(([i, n]) => `${i}_${n}`).join(", ")}`),
+          cause
+        })
+      ),
+      Effect.annotateLogs({ migration_id: String(id), migration_name: name })
+    )
+    yield* sql.withTransaction(Effect.zipRight(
+      sql`LOCK TABLE ${sql(table)} IN ACCESS EXCLUSIVE MODE`,
+      sql`INSERT INTO ${sql(table)} ${sql.insert({ migration_id: id, name })}`.withoutTransform
+    ))
+    return [id, name] as const
+  })
+
+/**
+ * The run of `migrate` when a pending migration runs outside a transaction: on one connection of the pool, under a
+ * session-level advisory lock on the migrations table held from the first migration to the last (a transaction's
+ * lock would end with the transaction before the step outside it); an instance finding it taken tries again every
+ * 200 ms. The migrations before, between and after those
+ * steps are applied by the migrator, each group in one transaction; each step outside a transaction is recorded
+ * once it succeeded. `undefined` when no pending migration runs outside a transaction: the migrator runs them all.
+ *
+ * @internal
+ */
+export const runWithSteps = (
+  table: string,
+  checksums: string,
+  migrations: ReadonlyArray<PgMigrator.ResolvedMigration>,
+  schemaDirectory: string | undefined
+) =>
+  Effect.gen(function*() {
+    const loaded = yield* loadPending(yield* pendingIn(table, migrations))
+    if (!loaded.some(({ outside }) => outside)) return undefined
+    const sql = yield* SqlClient.SqlClient
+    const outside = new Set(loaded.filter((step) => step.outside).map(({ migration }) => migration[0]))
+    const byId = new Map(loaded.map(({ migration }) => [migration[0], migration]))
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      const pinned = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.provideService(effect, SqlClient.TransactionConnection, [connection, -1])
+      const key = `migrate ${table}`
+      // Tried, not waited for: a session waiting in a statement holds a snapshot, which the concurrent index build
+      // of the instance holding the lock would wait for (a deadlock the server ends).
+      yield* pinned(sql<{ readonly locked: boolean }>`SELECT pg_try_advisory_lock(hashtext(${key})) AS locked`).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: ([row]) => row?.locked === true })
+      )
+      yield* Effect.addFinalizer(() => Effect.ignoreLogged(pinned(sql`SELECT pg_advisory_unlock(hashtext(${key}))`)))
+      return yield* pinned(Effect.gen(function*() {
+        const applied: Array<readonly [id: number, name: string]> = []
+        for (;;) {
+          // Read under the lock: another instance may have applied some before it was granted.
+          const pending = (yield* pendingIn(table, migrations)).map((migration) => byId.get(migration[0]) ?? migration)
+          const [first] = pending
+          if (first === undefined) return applied
+          if (outside.has(first[0])) {
+            applied.push(yield* runOutside(table, first, applied))
+            continue
+          }
+          const end = pending.findIndex(([id]) => outside.has(id))
+          const group = end === -1 ? pending : pending.slice(0, end)
+          const done = yield* PgMigrator.run({
+            loader: Effect.succeed(defectsAsFailures(recordingChecksums(table, checksums, group))),
+            table,
+            ...(schemaDirectory === undefined ? {} : { schemaDirectory })
+          })
+          if (done.length === 0) return yield* stillPending(table, group)
+          applied.push(...done)
+        }
+      }))
     }))
   })
