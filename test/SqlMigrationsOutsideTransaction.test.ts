@@ -144,6 +144,14 @@ describe.skipIf(!pgUp)("Sql.Migrations.withoutTransaction on postgresql", () => 
         expect(yield* handledAtIndex).toEqual([{ indisvalid: true, indisunique: false }])
       }))
 
+    it.effect("run in a transaction (PgMigrator, or one of the caller's), the inbox index migration builds plainly", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP INDEX IF EXISTS ix_inbox_handled_at`
+        yield* sql.withTransaction(OutboxInboxTables.inboxHandledAtIndexMigration)
+        expect(yield* handledAtIndex).toEqual([{ indisvalid: true, indisunique: false }])
+      }))
+
     it.effect("instances migrating at once: each migration runs once, the later instance finds nothing to do", () =>
       Effect.gen(function*() {
         const db = yield* Backends.TestDatabase

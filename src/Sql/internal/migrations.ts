@@ -67,8 +67,8 @@ const sqlMigration = (id: number, name: string, source: string): PgMigrator.Reso
         reason: "bad-state",
         message: `Migration ${id}_${name} holds a transaction-control statement, ${control.statement} (line ` +
           `${control.line}): a migration runs in the transaction that records it, and ending that transaction would ` +
-          "leave it recorded but half applied. Nothing was applied; remove the statement (every migration of a run " +
-          "is applied in one transaction)"
+          "leave it recorded but half applied. Nothing was applied; remove the statement (a statement refused in a " +
+          "transaction goes in an effect made with Migrations.withoutTransaction)"
       })
     )
   })
