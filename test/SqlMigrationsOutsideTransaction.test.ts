@@ -116,7 +116,8 @@ describe.skipIf(!pgUp)("Sql.Migrations.withoutTransaction on postgresql", () => 
         // The index it built stays; 3 was not run.
         const [state] = yield* sql<{ readonly index: boolean; readonly name: boolean }>`SELECT
           to_regclass(${`ix_${items}_sku`}) IS NOT NULL AS index,
-          EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = ${items} AND column_name = 'name') AS name`
+          EXISTS (SELECT 1 FROM information_schema.columns
+            WHERE table_name = ${items} AND column_name = 'name') AS name`
         expect(state).toEqual({ index: true, name: false })
         expect(yield* Migrations.migrate({ loader: migrations, table })).toEqual([[2, "items_sku"], [3, "items_name"]])
         expect(yield* recorded(table)).toEqual(["1_items", "2_items_sku", "3_items_name"])
@@ -144,7 +145,7 @@ describe.skipIf(!pgUp)("Sql.Migrations.withoutTransaction on postgresql", () => 
         expect(yield* handledAtIndex).toEqual([{ indisvalid: true, indisunique: false }])
       }))
 
-    it.effect("run in a transaction (PgMigrator, or one of the caller's), the inbox index migration builds plainly", () =>
+    it.effect("in a transaction (PgMigrator's, a caller's), the inbox index migration builds without CONCURRENTLY", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* sql`DROP INDEX IF EXISTS ix_inbox_handled_at`
