@@ -145,7 +145,7 @@ describe.skipIf(!pgUp)("Sql.Migrations.withoutTransaction on postgresql", () => 
         expect(yield* handledAtIndex).toEqual([{ indisvalid: true, indisunique: false }])
       }))
 
-    it.effect("in a transaction (PgMigrator's, a caller's), the inbox index migration builds without CONCURRENTLY", () =>
+    it.effect("in a transaction (PgMigrator's, a caller's), the inbox index is built without CONCURRENTLY", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* sql`DROP INDEX IF EXISTS ix_inbox_handled_at`
