@@ -132,7 +132,11 @@ export interface MigrateOptions {
    * `effect_sql_migrations`. Created with a `bigint` id; an existing one is used as it is.
    */
   readonly table?: string | undefined
-  /** Dump the schema with `pg_dump` into `<schemaDirectory>/_schema.sql` after applying migrations. */
+  /**
+   * Dump the schema with `pg_dump` into `<schemaDirectory>/_schema.sql` after applying migrations (in a run with a
+   * migration `withoutTransaction`, after each group applied in a transaction: a run ending with such a migration
+   * leaves it out of the dump).
+   */
   readonly schemaDirectory?: string | undefined
 }
 
