@@ -32,6 +32,7 @@ suites=(
   test/BusFamily.test.ts
   test/BusWire.test.ts
   test/BusStreamDeleted.test.ts
+  test/BusJetStreamConsumer.test.ts
   test/BusMaxDeliveries.test.ts
   test/DevicesBridgeJetStream.test.ts
 )

@@ -1,16 +1,20 @@
 /**
  * The durable consumer of a subscription on the shared nats-server: one that exists with settings the Bus cannot
  * consume through (acks other than explicit, a push consumer) is refused and left as it is; one deleted from outside
- * under a running subscription, alone or with its stream, is made again and pulled from. And on a server of the
+ * under a running subscription is made again from the first message the subscription had not settled (from the
+ * stream's first when the stream was made again with it) and pulled from; one made meanwhile by someone else is left
+ * as it is. Where it starts, in `Progress`'s own tests. And on a server of the
  * test's own: a dead-letter stream deleted from outside is made again when a dead letter finds it missing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AckPolicy, type ConsumerConfig, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { AckPolicy, type ConsumerConfig, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Logger, LogLevel, Metric, Option, Queue, Schema } from "effect"
+import { Deferred, Duration, Effect, Layer, Logger, LogLevel, Metric, Option, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { BusConfig, DeadLetter, JetStream } from "../src/Bus/index.js"
+import { resumeConsumer } from "../src/Bus/internal/jetStreamConsumer.js"
+import { Progress } from "../src/Bus/internal/jetStreamProgress.js"
 import * as BusMetrics from "../src/Bus/internal/metrics.js"
 import { MessageBusError, ValidationError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
@@ -62,6 +66,25 @@ const ownStream = (name: string) =>
     return { Def, ctx, stream }
   })
 
+/** Waits until the durable acked every message up to `sequence`, none pending; its info then. */
+const settledUpTo = (stream: string, durable: string, sequence: number) =>
+  eventually(
+    withJsm((jsm) => jsm.consumers.info(stream, durable)),
+    (info) => info.ack_floor.stream_seq === sequence && info.num_ack_pending === 0 && info.num_pending === 0,
+    `every message up to ${sequence} acked`
+  )
+
+/** A durable made by someone else than the Bus (explicit acks, a 20 s ack wait), on `subject`: its info. */
+const madeElsewhere = (stream: string, durable: string, subject: string) =>
+  withJsm((jsm) =>
+    jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: subject,
+      ack_wait: nanos(20_000)
+    })
+  )
+
 /** The lines logged while the returned layer is provided. */
 const captureLogs = () => {
   const lines: Array<{ readonly level: string; readonly message: string }> = []
@@ -111,25 +134,108 @@ describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
       })
   )
 
-  it.scopedLive("a durable deleted from outside under a running subscription is made again and pulled from", () =>
+  it.scopedLive("a durable deleted from outside is made again where the subscription left off", () =>
     Effect.gen(function*() {
       const { Def, ctx, stream } = yield* ownStream("gone")
       const logs = captureLogs()
       const handled = yield* Queue.unbounded<number>()
       const durable = unique("gone")
+      // Another service's durable on the stream: never changed.
+      const other = unique("other")
+      const otherBefore = yield* madeElsewhere(stream.name, other, Def.subject)
       yield* Bus.subscribe(Def, { durable }, (event) => Queue.offer(handled, event.payload.n)).pipe(
         Effect.provide(ctx),
         Effect.provide(logs.layer)
       )
-      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
-      expect(yield* take(handled, 1)).toEqual([1])
+      for (let n = 1; n <= 5; n++) yield* Bus.publish(Def, { n }).pipe(Effect.provide(ctx))
+      expect(yield* take(handled, 5)).toEqual([1, 2, 3, 4, 5])
+      yield* settledUpTo(stream.name, durable, 5)
       yield* withJsm((jsm) => jsm.consumers.delete(stream.name, durable))
-      yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
-      // Made again as a new durable delivers: from the stream's first message.
-      expect([...(yield* take(handled, 2))].sort()).toEqual([1, 2])
-      const info = yield* withJsm((jsm) => jsm.consumers.info(stream.name, durable))
+      for (let n = 6; n <= 8; n++) yield* Bus.publish(Def, { n }).pipe(Effect.provide(ctx))
+      // Made again from the first sequence not settled: the 3 published since, not the 5 handled again.
+      expect(yield* take(handled, 3)).toEqual([6, 7, 8])
+      const info = yield* settledUpTo(stream.name, durable, 8)
+      expect(yield* Queue.size(handled)).toBe(0)
       expect(info.config.ack_policy).toBe(AckPolicy.Explicit)
-      expect(logs.lines.some((l) => l.level === "WARN" && l.message.includes(`consumer ${durable}`))).toBe(true)
+      expect(info.config.deliver_policy).toBe(DeliverPolicy.StartSequence)
+      expect(info.config.opt_start_seq).toBe(6)
+      expect(
+        logs.lines.some((l) =>
+          l.level === "WARN" && l.message.includes(`consumer ${durable}`) && l.message.includes("stream sequence 6")
+        )
+      ).toBe(true)
+      const otherAfter = yield* withJsm((jsm) => jsm.consumers.info(stream.name, other))
+      expect(otherAfter.config).toEqual(otherBefore.config)
+      expect(otherAfter.delivered).toEqual(otherBefore.delivered)
+    }))
+
+  it.scopedLive("a durable made again starts at the lowest message in a handler, and skips what was settled", () =>
+    Effect.gen(function*() {
+      const { Def, ctx, stream } = yield* ownStream("inflight")
+      const done = yield* Queue.unbounded<number>()
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const copies = new Map<number, number>()
+      const durable = unique("inflight")
+      // The first delivery of 3 waits in its handler, unsettled, while the durable is deleted and made again.
+      yield* Bus.subscribe(Def, { durable, concurrency: 4 }, (event) =>
+        Effect.gen(function*() {
+          const n = event.payload.n
+          copies.set(n, (copies.get(n) ?? 0) + 1)
+          if (n === 3 && copies.get(n) === 1) {
+            yield* Deferred.succeed(started, undefined)
+            yield* Deferred.await(gate)
+          }
+          yield* Queue.offer(done, n)
+        })).pipe(Effect.provide(ctx))
+      for (let n = 1; n <= 5; n++) yield* Bus.publish(Def, { n }).pipe(Effect.provide(ctx))
+      yield* Deferred.await(started)
+      expect([...(yield* take(done, 4))].sort()).toEqual([1, 2, 4, 5])
+      yield* eventually(
+        withJsm((jsm) => jsm.consumers.info(stream.name, durable)),
+        (i) => i.ack_floor.stream_seq === 2 && i.num_ack_pending === 1 && i.delivered.stream_seq === 5,
+        "1, 2, 4 and 5 acked, 3 in its handler"
+      )
+      yield* withJsm((jsm) => jsm.consumers.delete(stream.name, durable))
+      for (let n = 6; n <= 7; n++) yield* Bus.publish(Def, { n }).pipe(Effect.provide(ctx))
+      // 3 again (its first delivery still in its handler), then 6 and 7; 4 and 5, settled, are acked unhandled.
+      expect([...(yield* take(done, 3))].sort()).toEqual([3, 6, 7])
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* take(done, 1)).toEqual([3])
+      const info = yield* settledUpTo(stream.name, durable, 7)
+      expect(info.config.opt_start_seq).toBe(3)
+      expect(yield* Queue.size(done)).toBe(0)
+      expect(Object.fromEntries(copies)).toEqual({ 1: 1, 2: 1, 3: 2, 4: 1, 5: 1, 6: 1, 7: 1 })
+    }))
+
+  it.scopedLive("a durable made meanwhile by someone else is left as it is", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* ownStream("meanwhile")
+      const durable = unique("meanwhile")
+      const before = yield* madeElsewhere(stream.name, durable, Def.subject)
+      const spec = {
+        stream: stream.name,
+        durable,
+        filterSubject: Def.subject,
+        filterSubjects: [Def.subject],
+        ackWait: Duration.seconds(30),
+        maxDeliver: 5,
+        backoff: []
+      }
+      const made = yield* Effect.flatMap(
+        Effect.promise(async () => connect({ servers: url })),
+        (nc) =>
+          Effect.ensuring(
+            Effect.flatMap(
+              Effect.promise(() => jetstreamManager(nc)),
+              (jsm) => resumeConsumer(jsm, spec, () => nc.info?.version, 4)
+            ),
+            Effect.promise(() => nc.close())
+          )
+      )
+      expect(made).toBe(false)
+      const after = yield* withJsm((jsm) => jsm.consumers.info(stream.name, durable))
+      expect(after.config).toEqual(before.config)
     }))
 
   it.scopedLive("a stream deleted and made again under a running subscription (a migration) is consumed again", () =>
@@ -156,6 +262,76 @@ describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
         "the message to be acked on the new stream"
       )
     }))
+})
+
+describe("Bus on JetStream: where a durable made again starts (Progress)", () => {
+  const stream = { created: "2026-01-01T00:00:00Z", lastSequence: 100 }
+  const durable = { ackFloor: 0, delivered: 0, deliveries: 0 }
+  const delivery = (streamSequence: number, consumerSequence: number) => ({
+    streamSequence,
+    consumerSequence,
+    deliveryCount: 1
+  })
+  /** Deliveries of `sequences`, numbered by the durable after `after`. */
+  const receiving = (progress: Progress, sequences: ReadonlyArray<number>, after = 0) =>
+    sequences.forEach((sequence, i) => progress.delivered(delivery(sequence, after + i + 1)))
+
+  it("starts at the lowest message not settled: in a handler or nak'd, else after the highest delivered", () => {
+    const progress = new Progress()
+    progress.found(stream.created, durable)
+    expect(progress.resumeAt(stream)).toBeUndefined()
+    receiving(progress, [1, 2, 3, 4])
+    for (const sequence of [1, 3, 4]) progress.settled(sequence)
+    // 2 nak'd (or still in its handler): it comes again.
+    expect(progress.resumeAt(stream)).toBe(2)
+    progress.settled(2)
+    expect(progress.resumeAt(stream)).toBe(5)
+  })
+
+  it("starts from the stream's first message on another stream, or once another instance showed", () => {
+    const progress = new Progress()
+    progress.found(stream.created, durable)
+    receiving(progress, [1, 2])
+    progress.settled(1)
+    progress.settled(2)
+    expect(progress.resumeAt({ ...stream, created: "2026-02-01T00:00:00Z" })).toBeUndefined()
+    expect(progress.resumeAt({ ...stream, lastSequence: 1 })).toBeUndefined()
+    // Consumer sequence 4 after 2: deliveries 3 went to another client of the durable.
+    progress.delivered(delivery(5, 4))
+    expect(progress.resumeAt(stream)).toBeUndefined()
+  })
+
+  it("starts at most after the durable's ack floor when messages above it were delivered before the look-up", () => {
+    const progress = new Progress()
+    progress.found(stream.created, { ackFloor: 10, delivered: 14, deliveries: 20 })
+    receiving(progress, [15, 16], 20)
+    progress.settled(15)
+    progress.settled(16)
+    expect(progress.resumeAt(stream)).toBe(11)
+    // Made again from 11: 11 to 14, delivered before the look-up, may be unsettled elsewhere: they are handled.
+    progress.resumed()
+    progress.found(stream.created, durable)
+    receiving(progress, [11, 12, 13, 14])
+    expect(progress.delivered(delivery(15, 5))).toBe(true)
+    expect(progress.resumeAt(stream)).toBe(11)
+    const settledBefore = new Progress()
+    settledBefore.found(stream.created, { ackFloor: 14, delivered: 14, deliveries: 20 })
+    expect(settledBefore.resumeAt(stream)).toBe(15)
+  })
+
+  it("after a remake, a settled message delivered again is acked unhandled; an unsettled one is handled", () => {
+    const progress = new Progress()
+    progress.found(stream.created, durable)
+    receiving(progress, [1, 2, 3])
+    progress.settled(1)
+    progress.settled(3)
+    expect(progress.resumeAt(stream)).toBe(2)
+    progress.resumed()
+    progress.found(stream.created, durable)
+    expect(progress.delivered(delivery(2, 1))).toBe(false)
+    expect(progress.delivered(delivery(3, 2))).toBe(true)
+    expect(progress.delivered(delivery(4, 3))).toBe(false)
+  })
 })
 
 describe.skipIf(!natsUp)("Bus on JetStream: max-deliveries advisories", () => {

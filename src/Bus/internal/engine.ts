@@ -243,7 +243,9 @@ export interface Engine {
    * Pulls messages (at most `batch` held locally) and offers each to `sink`, in order, waiting for room when it
    * is full, until interrupted or failed. Then it stops pulling and naks, with `releaseDelay`, what it pulled but
    * did not hand over. A consumer missing when it starts (deleted from outside) is made again as `ensureConsumer`
-   * makes it; one whose stream is missing too is made once `watch.missing` has made the stream again.
+   * makes it, delivering from the first stream sequence this subscription has not settled when its stream is the
+   * one it consumed (JetStream); one whose stream is missing too is made once `watch.missing` has made the stream
+   * again, delivering from its first message.
    */
   readonly pump: (
     spec: ConsumerSpec,

@@ -110,6 +110,28 @@ export const consumerRefusal = (
     `delete this one (nats consumer rm ${spec.stream} ${spec.durable}) once nothing else consumes through it`
 }
 
+/** The settings of `spec` that an update may change. */
+const wantedOf = (spec: ConsumerSpec) => ({
+  ack_wait: nanos(Duration.toMillis(spec.ackWait)),
+  max_deliver: spec.maxDeliver
+})
+
+/**
+ * The settings a durable of `spec` is created with: delivering from the stream's first message, or from stream
+ * sequence `start` when given.
+ */
+const creation = (spec: ConsumerSpec, filter: ConsumerFilter, start: number | undefined): Partial<ConsumerConfig> => ({
+  durable_name: spec.durable,
+  ack_policy: AckPolicy.Explicit,
+  ...(start === undefined
+    ? { deliver_policy: DeliverPolicy.All }
+    : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }),
+  ...("filter_subjects" in filter
+    ? { filter_subjects: [...filter.filter_subjects] }
+    : { filter_subject: filter.filter_subject }),
+  ...wantedOf(spec)
+})
+
 /** Creates or updates the durable; the changes made to an existing one, or why it is refused. */
 const reconcile = async (
   jsm: JetStreamManager,
@@ -117,23 +139,12 @@ const reconcile = async (
   version: string | undefined
 ): Promise<Either.Either<ReadonlyArray<string>, string>> => {
   const filter = consumerFilter(spec, version)
-  const wanted = {
-    ack_wait: nanos(Duration.toMillis(spec.ackWait)),
-    max_deliver: spec.maxDeliver
-  }
+  const wanted = wantedOf(spec)
   const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((e) =>
     isNotFound(e) ? undefined : Promise.reject(e)
   )
   if (existing === undefined) {
-    await jsm.consumers.add(spec.stream, {
-      durable_name: spec.durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ...("filter_subjects" in filter
-        ? { filter_subjects: [...filter.filter_subjects] }
-        : { filter_subject: filter.filter_subject }),
-      ...wanted
-    })
+    await jsm.consumers.add(spec.stream, creation(spec, filter, undefined))
     return Either.right([])
   }
   const refused = consumerRefusal(spec, existing.config)
@@ -142,6 +153,45 @@ const reconcile = async (
   if (changes.length > 0) await jsm.consumers.update(spec.stream, spec.durable, { ...wanted, ...filterUpdate(filter) })
   return Either.right(changes)
 }
+
+const creationError = (spec: ConsumerSpec) => (e: unknown) =>
+  busError(
+    `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,
+    { operation: "subscribe", stream: spec.stream, subject: spec.filterSubject },
+    !(e instanceof JetStreamApiError),
+    e
+  )
+
+/**
+ * Makes the missing durable of `spec` again, delivering from stream sequence `start`; `false` when a durable of that
+ * name exists by then (made meanwhile by another instance, or by someone else): it is left as it is, neither updated
+ * nor deleted. The server refuses to create over it (a durable's start cannot change), or, when its settings are
+ * those asked for, answers with it unchanged.
+ *
+ * @internal
+ */
+export const resumeConsumer = (
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  serverVersion: () => string | undefined,
+  start: number
+): Effect.Effect<boolean, MessageBusError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((e) =>
+        isNotFound(e) ? undefined : Promise.reject(e)
+      )
+      if (existing !== undefined) return false
+      return jsm.consumers.add(spec.stream, creation(spec, consumerFilter(spec, serverVersion()), start)).then(
+        (made) => made.config.opt_start_seq === start,
+        (e) =>
+          e instanceof JetStreamApiError
+            ? jsm.consumers.info(spec.stream, spec.durable).then(() => false, () => Promise.reject(e))
+            : Promise.reject(e)
+      )
+    },
+    catch: creationError(spec)
+  })
 
 /**
  * Ensures the durable of `spec` (see `Engine.ensureConsumer`).
@@ -155,13 +205,7 @@ export const ensureConsumer = (
 ): Effect.Effect<void, MessageBusError> =>
   Effect.tryPromise({
     try: () => reconcile(jsm, spec, serverVersion()),
-    catch: (e) =>
-      busError(
-        `Cannot create consumer ${spec.durable} on ${spec.stream}: ${errorMessage(e)}`,
-        { operation: "subscribe", stream: spec.stream, subject: spec.filterSubject },
-        !(e instanceof JetStreamApiError),
-        e
-      )
+    catch: creationError(spec)
   }).pipe(Effect.flatMap(Either.match({
     onLeft: (refused) =>
       Effect.fail(

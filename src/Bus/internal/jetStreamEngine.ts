@@ -21,7 +21,7 @@ import type { Engine, PublishFailure, RawAck, RawPublish } from "./engine.js"
 import { makeSettlements } from "./jetStreamAcks.js"
 import { advisoryStreamOf, logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
 import { connection, fromIterable } from "./jetStreamConnection.js"
-import { ensureConsumer } from "./jetStreamConsumer.js"
+import { ensureConsumer, resumeConsumer } from "./jetStreamConsumer.js"
 import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
 import * as PublishRequests from "./jetStreamPublish.js"
 import { pump, releaseDelay } from "./jetStreamPull.js"
@@ -176,6 +176,7 @@ const engineOn = (
     const streamsInUse = new Set<string>()
     yield* logLeaderElections(nc, streamsInUse)
     const limits = { limits: options.streams, update: options.updateStreams }
+    const version = () => nc.info?.version
     // Where the advisories are kept: settled at the first subscription, and again when a subscription loses it.
     const advisoryStream = yield* advisoryStreamOf(jsm, {
       ensureStreams: options.ensureStreams,
@@ -200,7 +201,7 @@ const engineOn = (
       ensureConsumer: (spec) =>
         Effect.suspend(() => {
           streamsInUse.add(spec.stream)
-          return ensureConsumer(jsm, spec, () => nc.info?.version)
+          return ensureConsumer(jsm, spec, version)
         }),
       pump: (spec, batch, sink, watch) =>
         pump(
@@ -211,7 +212,17 @@ const engineOn = (
           spec,
           batch,
           sink,
-          ensureConsumer(jsm, spec, () => nc.info?.version),
+          {
+            remake: (start) =>
+              start === undefined
+                ? Effect.as(ensureConsumer(jsm, spec, version), true)
+                : resumeConsumer(jsm, spec, version, start),
+            stream: () =>
+              jsm.streams.info(spec.stream).then((info) => ({
+                created: info.created,
+                lastSequence: info.state.last_seq
+              }))
+          },
           watch
         ),
       maxDeliveries: (spec) => maxDeliveries(nc, js, jsm, advisoryStream, spec),

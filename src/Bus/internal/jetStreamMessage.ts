@@ -12,6 +12,7 @@ import type { Msg } from "@nats-io/nats-core"
 import * as Duration from "effect/Duration"
 import type { Headers, RawMessage } from "./engine.js"
 import type { Settlements } from "./jetStreamAcks.js"
+import type { Progress } from "./jetStreamProgress.js"
 import { toHeaders } from "./natsHeaders.js"
 
 /** `+WPI`: the ack wait starts again. */
@@ -20,6 +21,8 @@ const WORKING = Uint8Array.of(43, 87, 80, 73)
 /** Where a delivery's reply subject says it comes from. @internal */
 export interface DeliveryInfo {
   readonly streamSequence: number
+  /** The durable's number for this delivery: one more for each delivery, to whichever client. */
+  readonly consumerSequence: number
   readonly deliveryCount: number
 }
 
@@ -38,8 +41,12 @@ export const deliveryInfo = (reply: string | undefined): DeliveryInfo | undefine
   if (at < 0) return undefined
   const deliveryCount = Number(tokens[at])
   const streamSequence = Number(tokens[at + 1])
-  if (!Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(streamSequence)) return undefined
-  return { deliveryCount, streamSequence }
+  const consumerSequence = Number(tokens[at + 2])
+  if (
+    !Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(streamSequence) ||
+    !Number.isSafeInteger(consumerSequence)
+  ) return undefined
+  return { deliveryCount, streamSequence, consumerSequence }
 }
 
 /**
@@ -61,7 +68,9 @@ export class JetStreamMessage implements RawMessage {
     info: DeliveryInfo,
     readonly stream: string,
     readonly consumer: string,
-    private readonly settlements: Settlements
+    private readonly settlements: Settlements,
+    /** Where the subscription records what it acked or terminated. */
+    private readonly progress?: Progress | undefined
   ) {
     this.subject = message.subject
     this.data = message.data
@@ -72,6 +81,7 @@ export class JetStreamMessage implements RawMessage {
   ack(): void {
     if (this.settled) return
     this.settled = true
+    this.progress?.settled(this.streamSequence)
     this.settlements.ack(this.message)
   }
   nak(delay: Duration.Duration): void {
@@ -82,6 +92,7 @@ export class JetStreamMessage implements RawMessage {
   term(reason: string): void {
     if (this.settled) return
     this.settled = true
+    this.progress?.settled(this.streamSequence)
     this.settlements.term(this.message, reason)
   }
   working(): void {

@@ -51,6 +51,7 @@ import type { ConsumerSpec, MessageSink, RawMessage, StreamWatch } from "./engin
 import type { Settlements } from "./jetStreamAcks.js"
 import { errorMessage, isNotFound, isStreamNotFound } from "./jetStreamFailures.js"
 import { deliveryInfo, JetStreamMessage } from "./jetStreamMessage.js"
+import { Progress, type StreamState } from "./jetStreamProgress.js"
 
 /**
  * How long a pull request of a subscription lives on the server. A stopped subscription's last request outlives
@@ -191,7 +192,8 @@ class PullSession {
   private data(msg: Msg): void {
     if (this.claimed > 0) this.claimed--
     const raw = this.toRaw(msg)
-    if (raw === undefined) return
+    // Not handed over (acked unhandled): its claim is free room.
+    if (raw === undefined) return this.refill()
     if (this.stopped) return raw.nak(releaseDelay)
     if (this.overflow.length > 0 || !this.sink.offer(raw)) this.overflow.push(raw)
   }
@@ -335,11 +337,27 @@ class PullSession {
 }
 
 /**
+ * How a pump reaches the durable and its stream beyond pulling.
+ *
+ * @internal
+ */
+export interface DurableAccess {
+  /**
+   * Makes the missing durable again: from stream sequence `start` when given (see `resumeConsumer`: `false` when a
+   * durable of that name was there by then, left as it is), else as `ensureConsumer` makes it.
+   */
+  readonly remake: (start: number | undefined) => Effect.Effect<boolean, MessageBusError>
+  /** The stream's `created` time and last sequence. */
+  readonly stream: () => Promise<StreamState>
+}
+
+/**
  * Pulls from the consumer of `spec` into `sink` (see `Engine.pump`): looks the consumer up, then runs a pull
  * session until it fails (into the subscriber's retry) or is interrupted (then it stops, giving back what it held).
- * A consumer the look-up does not find (deleted from outside, alone or with its stream) is made again with `remake`
- * (as the subscription asks for it, with a warning) and looked up once more; a stream still missing fails into the
- * retry.
+ * A consumer the look-up does not find (deleted from outside, alone or with its stream) is made again (with a
+ * warning) and looked up once more; a stream still missing fails into the retry. It is made again from the first
+ * stream sequence the subscription has not settled (`Progress`) when its stream is the one the subscription
+ * consumed, else (the stream made again, nothing delivered yet) from the stream's first message.
  *
  * @internal
  */
@@ -351,15 +369,19 @@ export const pump = (
   spec: ConsumerSpec,
   batch: number,
   sink: MessageSink,
-  remake: Effect.Effect<void, MessageBusError>,
+  durable: DurableAccess,
   watch: StreamWatch | undefined
 ): Effect.Effect<never, MessageBusError> => {
   const details = { operation: "fetch", stream: spec.stream, subject: spec.filterSubject }
   const fetchError = (reason: string, cause?: unknown) =>
     busError(`Fetch from ${spec.durable} failed: ${reason}`, details, true, cause)
+  // One for the subscription: it outlives the sessions and the retries.
+  const progress = new Progress()
   const toRaw = (msg: Msg): RawMessage | undefined => {
     const info = deliveryInfo(msg.reply)
-    return info === undefined ? undefined : new JetStreamMessage(msg, info, spec.stream, spec.durable, settlements)
+    if (info === undefined) return undefined
+    if (progress.delivered(info)) return void settlements.ack(msg)
+    return new JetStreamMessage(msg, info, spec.stream, spec.durable, settlements, progress)
   }
   const next = `${js.apiPrefix}.CONSUMER.MSG.NEXT.${spec.stream}.${spec.durable}`
   const session = (limits: RequestLimits) =>
@@ -394,22 +416,50 @@ export const pump = (
           Effect.ignore
         )
     )
-  // The look-up that the subscriber's retry repeats: the consumer is there, and what its requests may ask for.
+  // The look-up that the subscriber's retry repeats: the consumer is there, what its requests may ask for, and the
+  // stream the sequences it delivers are of.
   const lookUp = Effect.tryPromise({
-    try: async () => requestLimits((await (await js.consumers.get(spec.stream, spec.durable)).info(true)).config),
+    try: async () => {
+      const info = await (await js.consumers.get(spec.stream, spec.durable)).info(true)
+      progress.found((await durable.stream()).created, {
+        ackFloor: info.ack_floor.stream_seq,
+        delivered: info.delivered.stream_seq,
+        deliveries: info.delivered.consumer_seq
+      })
+      return requestLimits(info.config)
+    },
     catch: (e) => e
   })
+  // Where the durable starts again: unknown when the stream cannot be read (missing: made again, from its first).
+  const resumeAt = Effect.promise(() => durable.stream().then((stream) => progress.resumeAt(stream), () => undefined))
+  const fromFirst = durable.remake(undefined)
   // A consumer that cannot be made for want of its stream: the stream made again (or the failure naming it) first.
-  const made = watch === undefined ? remake : remake.pipe(
-    Effect.catchIf((e) => isStreamNotFound(e.cause), () => Effect.zipRight(watch.missing, remake))
+  const missingStream = watch === undefined ? fromFirst : fromFirst.pipe(
+    Effect.catchIf((e) => isStreamNotFound(e.cause), () => Effect.zipRight(watch.missing, fromFirst))
   )
-  const remade = Effect.zipRight(
-    made,
-    Effect.logWarning(
-      `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is made again: it ` +
-        "delivers from the stream's first message, as a new durable does"
-    )
-  )
+  const remade = Effect.flatMap(resumeAt, (start) =>
+    start === undefined
+      ? Effect.zipRight(
+        missingStream,
+        Effect.logWarning(
+          `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is made again: it ` +
+            "delivers from the stream's first message, as a new durable does"
+        )
+      )
+      // A stream gone meanwhile fails into the retry, whose look-up finds it missing.
+      : Effect.flatMap(durable.remake(start), (made) =>
+        made
+          ? Effect.zipRight(
+            Effect.sync(() => progress.resumed()),
+            Effect.logWarning(
+              `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is made again: ` +
+                `it delivers from stream sequence ${start}, the first this subscription had not settled`
+            )
+          )
+          : Effect.logWarning(
+            `Bus: consumer ${spec.durable} on ${spec.stream} was missing (deleted from outside) and is there again, ` +
+              "made meanwhile elsewhere: it is consumed as it is"
+          )))
   return lookUp.pipe(
     Effect.catchIf(isNotFound, () => Effect.zipRight(remade, lookUp)),
     Effect.mapError((e) => e instanceof MessageBusError ? e : fetchError(errorMessage(e), e)),
