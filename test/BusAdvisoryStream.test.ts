@@ -8,59 +8,23 @@
  * message of the test's stream.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Logger, Option, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
+import { JetStream } from "../src/Bus/index.js"
 import { advisoryConsumerName } from "../src/Bus/internal/jetStreamAdvisories.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { unique } from "./fixtures/bus/conformance.js"
+import { captureLogs, jetStreamOptions, natsServer, withJsm } from "./support/busJetStream.js"
 import { eventually } from "./support/eventually.js"
-import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import type { NatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
 
 const natsServerFound = toolAvailable("nats-server")
 
-const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
-  servers: [servers],
-  user: Option.none(),
-  password: Option.none(),
-  token: Option.none(),
-  serviceName: "bus-advisory-stream-test",
-  appEnv: "test",
-  streams: BusConfig.defaultStreamLimits,
-  publishTimeout: Duration.seconds(2),
-  publishRetryBudget: Duration.seconds(30),
-  ownStreams: Option.none(),
-  ensureStreams: true,
-  ...extra
-})
-
-const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
-  Effect.promise(async () => {
-    const nc = await connect({ servers })
-    try {
-      return await f(await jetstreamManager(nc))
-    } finally {
-      await nc.close()
-    }
-  })
-
-const natsServer = Effect.acquireRelease(
-  Effect.promise(startNatsServer),
-  (s: NatsServer) => Effect.promise(() => s.dispose())
-)
-
-/** The lines logged while the returned layer is provided. */
-const captureLogs = () => {
-  const lines: Array<{ readonly level: string; readonly message: string }> = []
-  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
-    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
-  }))
-  return { lines, layer }
-}
+const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions =>
+  jetStreamOptions("bus-advisory-stream-test", servers, extra)
 
 /** The max-deliveries advisory of a message, as the server sends it. */
 const sendAdvisory = (servers: string, stream: string, durable: string, sequence: number) =>

@@ -35,6 +35,7 @@ import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { poll, take, unique } from "./fixtures/bus/conformance.js"
+import { withJsm } from "./support/busJetStream.js"
 import { interopPath, pythonConsumerCheck } from "./support/interop.js"
 import { freePort } from "./support/localService.js"
 import { addReplicatedStream, type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
@@ -65,16 +66,6 @@ const options = (
   ensureStreams: true,
   ...extra
 })
-
-const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
-  Effect.promise(async () => {
-    const nc = await connect({ servers })
-    try {
-      return await f(await jetstreamManager(nc))
-    } finally {
-      await nc.close()
-    }
-  })
 
 const Any = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const Def = (domain: string, name: string) =>

@@ -10,9 +10,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Duration, Effect, Layer, Logger, LogLevel, Metric, Option, Queue, Schema } from "effect"
+import { Deferred, Duration, Effect, Layer, Logger, LogLevel, Metric, Queue, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, DeadLetter, JetStream } from "../src/Bus/index.js"
+import { DeadLetter, JetStream } from "../src/Bus/index.js"
 import { resumeConsumer } from "../src/Bus/internal/jetStreamConsumer.js"
 import { Progress } from "../src/Bus/internal/jetStreamProgress.js"
 import * as BusMetrics from "../src/Bus/internal/metrics.js"
@@ -21,6 +21,7 @@ import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { withLabels } from "../src/Telemetry/Metrics.js"
 import { take, unique } from "./fixtures/bus/conformance.js"
+import { captureLogs, jetStreamOptions, withJsm as sharedWithJsm } from "./support/busJetStream.js"
 import { eventually } from "./support/eventually.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { serviceAvailable, services } from "./support/services.js"
@@ -30,30 +31,11 @@ const natsUp = await serviceAvailable("nats")
 const natsServerFound = toolAvailable("nats-server")
 const url = `nats://${services.nats.host}:${services.nats.port}`
 
-const options = (extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
-  servers: [url],
-  user: Option.none(),
-  password: Option.none(),
-  token: Option.none(),
-  serviceName: "bus-consumer-test",
-  appEnv: "test",
-  streams: BusConfig.defaultStreamLimits,
-  publishTimeout: Duration.seconds(2),
-  publishRetryBudget: Duration.seconds(30),
-  ownStreams: Option.none(),
-  ensureStreams: true,
-  ...extra
-})
+const options = (extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions =>
+  jetStreamOptions("bus-consumer-test", url, extra)
 
 const withJsm = <A>(f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>, servers = url) =>
-  Effect.promise(async () => {
-    const nc = await connect({ servers })
-    try {
-      return await f(await jetstreamManager(nc))
-    } finally {
-      await nc.close()
-    }
-  })
+  sharedWithJsm(servers, f)
 
 /** A stream of the test's own (deleted when the scope closes), a `job` event `{ n }` on it, and a Bus declaring it. */
 const ownStream = (name: string) =>
@@ -84,15 +66,6 @@ const madeElsewhere = (stream: string, durable: string, subject: string) =>
       ack_wait: nanos(20_000)
     })
   )
-
-/** The lines logged while the returned layer is provided. */
-const captureLogs = () => {
-  const lines: Array<{ readonly level: string; readonly message: string }> = []
-  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
-    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
-  }))
-  return { lines, layer }
-}
 
 describe.skipIf(!natsUp)("Bus on JetStream: the durable consumer", () => {
   it.scopedLive(

@@ -5,58 +5,23 @@
  * dead-lettered.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Duration, Effect, Exit, Layer, Logger, Option, Schema, Scope } from "effect"
+import { Deferred, Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
-import { BusConfig, JetStream } from "../src/Bus/index.js"
+import { JetStream } from "../src/Bus/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { unique } from "./fixtures/bus/conformance.js"
+import { captureLogs, jetStreamOptions, natsServer, withJsm } from "./support/busJetStream.js"
 import { eventually } from "./support/eventually.js"
-import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import type { NatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
 
 const natsServerFound = toolAvailable("nats-server")
 
-const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions => ({
-  servers: [servers],
-  user: Option.none(),
-  password: Option.none(),
-  token: Option.none(),
-  serviceName: "bus-max-deliveries-test",
-  appEnv: "test",
-  streams: BusConfig.defaultStreamLimits,
-  publishTimeout: Duration.seconds(2),
-  publishRetryBudget: Duration.seconds(30),
-  ownStreams: Option.none(),
-  ensureStreams: true,
-  ...extra
-})
-
-const withJsm = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
-  Effect.promise(async () => {
-    const nc = await connect({ servers })
-    try {
-      return await f(await jetstreamManager(nc))
-    } finally {
-      await nc.close()
-    }
-  })
-
-const natsServer = Effect.acquireRelease(
-  Effect.promise(startNatsServer),
-  (s: NatsServer) => Effect.promise(() => s.dispose())
-)
-
-/** The lines logged while the returned layer is provided. */
-const captureLogs = () => {
-  const lines: Array<{ readonly level: string; readonly message: string }> = []
-  const layer = Logger.add(Logger.make(({ logLevel, message }) => {
-    lines.push({ level: logLevel.label, message: [message].flat().join(" ") })
-  }))
-  return { lines, layer }
-}
+const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions =>
+  jetStreamOptions("bus-max-deliveries-test", servers, extra)
 
 /**
  * A message of `durable` whose last delivery is never settled while no instance runs: the first instance's handler
