@@ -272,6 +272,12 @@ describe("Bus on JetStream: where a durable made again starts (Progress)", () =>
     // Consumer sequence 4 after 2: deliveries 3 went to another client of the durable.
     progress.delivered(delivery(5, 4))
     expect(progress.resumeAt(stream)).toBeUndefined()
+    // A stream that could not be read at the look-up.
+    const unread = new Progress()
+    unread.found(undefined, durable)
+    receiving(unread, [1])
+    unread.settled(1)
+    expect(unread.resumeAt(stream)).toBeUndefined()
   })
 
   it("starts at most after the durable's ack floor when messages above it were delivered before the look-up", () => {

@@ -75,8 +75,8 @@ export class Progress {
     this.unsettled.delete(sequence)
   }
 
-  /** The durable was found on the stream created at `created`, in `durable`'s state. */
-  found(created: string, durable: DurableState): void {
+  /** The durable was found on the stream created at `created` (unknown: `undefined`), in `durable`'s state. */
+  found(created: string | undefined, durable: DurableState): void {
     if (this.created !== created) {
       this.unsettled.clear()
       this.highest = 0
@@ -97,7 +97,8 @@ export class Progress {
    * else `undefined`.
    */
   resumeAt(stream: StreamState): number | undefined {
-    if (this.created !== stream.created || this.highest === 0 || stream.lastSequence < this.highest) return undefined
+    if (this.created === undefined || this.created !== stream.created) return undefined
+    if (this.highest === 0 || stream.lastSequence < this.highest) return undefined
     if (this.shared) return undefined
     let first = Math.min(this.highest + 1, this.below)
     for (const sequence of this.unsettled) if (sequence < first) first = sequence

@@ -421,7 +421,9 @@ export const pump = (
   const lookUp = Effect.tryPromise({
     try: async () => {
       const info = await (await js.consumers.get(spec.stream, spec.durable)).info(true)
-      progress.found((await durable.stream()).created, {
+      // A stream that cannot be read (a permission, a timeout) is known as none: the durable starts from its first.
+      const created = await durable.stream().then((stream) => stream.created, () => undefined)
+      progress.found(created, {
         ackFloor: info.ack_floor.stream_seq,
         delivered: info.delivered.stream_seq,
         deliveries: info.delivered.consumer_seq
