@@ -7,6 +7,8 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Multipart from "@effect/platform/Multipart"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -20,6 +22,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as jose from "jose"
+import * as NodeHttp from "node:http"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
@@ -46,6 +49,26 @@ const sign = (claims: jose.JWTPayload, options: { readonly exp?: string | number
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/public/:id", ApiEnvelope.success({ ok: true })),
+  HttpRouter.post(
+    "/api/v1/uploads/:id",
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => Effect.flatMap(request.json, () => ApiEnvelope.success({ ok: true }))
+    )
+  ),
+  // The app's own multipart limits: two parts, files of 1000 bytes.
+  HttpRouter.post(
+    "/api/v1/forms/:id",
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => Effect.flatMap(request.multipart, () => ApiEnvelope.success({ ok: true }))
+    ).pipe(
+      Multipart.withMaxParts(Option.some(2)),
+      Multipart.withMaxFileSize(Option.some(1000)),
+      Effect.scoped
+    )
+  ),
+  HttpRouter.get("/api/v1/slow/:id", Effect.zipRight(Effect.never, ApiEnvelope.success({ ok: true }))),
   HttpRouter.get("/api/v1/items/:id", Effect.zipRight(JwtAuth.requireAuth, ApiEnvelope.success({ ok: true }))),
   HttpRouter.del(
     "/api/v1/items/:id",
@@ -307,6 +330,116 @@ describe("SecurityEvents", () => {
       ])
       expect((yield* send(server, "/api/v1/public/1")).status).toBe(200)
     }))
+
+  it.scoped("a body over http.body_limit_bytes is one request.refused event; a malformed JSON body is none", () =>
+    Effect.gen(function*() {
+      const service = `sec-body-${Math.random().toString(36).slice(2, 8)}`
+      const server = yield* routerServer(baseConfig(service, { body_limit_bytes: 64 }), { sink: true })
+      const large = JSON.stringify({ text: "x".repeat(200) })
+      const chunked = () =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(large.slice(0, 50)))
+            controller.enqueue(new TextEncoder().encode(large.slice(50)))
+            controller.close()
+          }
+        })
+      // The second sends no Content-Length: fetch sends a stream chunked.
+      const requests: ReadonlyArray<RequestInit & { readonly duplex?: "half" }> = [
+        { method: "POST", body: large, headers: { "content-type": "application/json", "x-request-id": "big-1" } },
+        {
+          method: "POST",
+          body: chunked(),
+          duplex: "half",
+          headers: { "content-type": "application/json", "x-request-id": "big-2" }
+        }
+      ]
+      const answers: Array<Response> = []
+      for (const init of requests) {
+        const response = yield* send(server, "/api/v1/uploads/7", init)
+        expect(response.status).toBe(413)
+        answers.push(response)
+      }
+      // A malformed JSON body (a client's bug) and a body within the limit have none.
+      const malformed = yield* send(server, "/api/v1/uploads/8", {
+        method: "POST",
+        body: "{\"text\": ",
+        headers: { "content-type": "application/json" }
+      })
+      expect(malformed.status).toBe(422)
+      const passed = yield* send(server, "/api/v1/uploads/9", {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json" }
+      })
+      expect(passed.status).toBe(200)
+      yield* waitFor(() => server.lines.filter((line) => line.message === "http.request").length, 4)
+      expect(server.events.map((e) => [e.event, e.reason, e.status, e.method, e.route])).toEqual([
+        ["request.refused", "body_too_large", 413, "POST", "/api/v1/uploads/:id"],
+        ["request.refused", "body_too_large", 413, "POST", "/api/v1/uploads/:id"]
+      ])
+      expect(server.events.map((e) => [e.requestId, e.correlationId])).toEqual(
+        answers.map((a) => [a.headers.get("x-request-id"), a.headers.get("x-correlation-id")])
+      )
+      expect(server.events.map((e) => e.requestId)).toEqual(["big-1", "big-2"])
+      const count = yield* Metric.value(
+        withLabels(SecurityEvents.securityEventsTotal, { service, event: "request.refused", reason: "body_too_large" })
+      )
+      expect(count.count).toBe(2)
+    }))
+
+  it.scoped("multipart over the app's limits is one request.refused event: too_many_parts, body_too_large", () =>
+    Effect.gen(function*() {
+      const service = `sec-parts-${Math.random().toString(36).slice(2, 8)}`
+      const server = yield* routerServer(baseConfig(service), { sink: true })
+      const form = (build: (form: FormData) => void) => {
+        const data = new FormData()
+        build(data)
+        return { method: "POST", body: data }
+      }
+      const parts = form((data) => ["a", "b", "c"].forEach((name) => data.append(name, "x")))
+      const file = form((data) => data.append("file", new Blob(["x".repeat(3000)]), "big.txt"))
+      const within = form((data) => data.append("a", "x"))
+      expect((yield* send(server, "/api/v1/forms/1", parts)).status).toBe(413)
+      expect((yield* send(server, "/api/v1/forms/2", file)).status).toBe(413)
+      expect((yield* send(server, "/api/v1/forms/3", within)).status).toBe(200)
+      yield* waitFor(() => server.lines.filter((line) => line.message === "http.request").length, 3)
+      expect(server.events.map((e) => [e.event, e.reason, e.status, e.route])).toEqual([
+        ["request.refused", "too_many_parts", 413, "/api/v1/forms/:id"],
+        ["request.refused", "body_too_large", 413, "/api/v1/forms/:id"]
+      ])
+    }))
+
+  it.scopedLive(
+    "a body arriving at http.request_timeout_ms is a receive_timeout event; a slow handler is none",
+    () =>
+      Effect.gen(function*() {
+        const service = `sec-slow-${Math.random().toString(36).slice(2, 8)}`
+        const server = yield* routerServer(baseConfig(service, { request_timeout_ms: 300 }), { sink: true })
+        // Half a declared body, the rest never sent: the stack's timeout ends the request while the client is sending
+        // (the platform's body reader, interrupted, destroys the connection: the client may not read the 504).
+        yield* Effect.promise(() =>
+          new Promise<void>((resolve) => {
+            const request = NodeHttp.request(`${server.url}/api/v1/uploads/1`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "content-length": "64", "x-request-id": "slow-body" }
+            }, (response) => {
+              response.resume()
+              request.destroy()
+              resolve()
+            })
+            request.on("error", () => resolve())
+            request.write("{\"text\": \"")
+          })
+        )
+        expect((yield* send(server, "/api/v1/slow/1", { headers: { "x-request-id": "slow-app" } })).status).toBe(504)
+        yield* waitFor(() => server.lines.filter((line) => line.message === "http.request").length, 2)
+        expect(server.events.map((e) => [e.event, e.reason, e.status, e.route, e.requestId])).toEqual([
+          ["request.refused", "receive_timeout", 504, "/api/v1/uploads/:id", "slow-body"]
+        ])
+      }),
+    { timeout: 20_000 }
+  )
 
   it.scopedLive.skipIf(!toolAvailable("redis-server"))(
     "a rate limit store that fails is one rate_limit.unavailable event per request let through",

@@ -17,6 +17,7 @@ import * as BoundedRequest from "./internal/boundedRequest.js"
 import * as GuardedRequest from "./internal/guardedRequest.js"
 import * as ProtoNames from "./internal/protoNames.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
+import * as SecurityEvents from "./internal/securityEvents.js"
 
 /**
  * Refuses bodies over `maxBytes` with `PayloadTooLargeError` (413, `details.max_bytes` the limit): a larger
@@ -24,6 +25,9 @@ import * as RequestTimeout from "./internal/requestTimeout.js"
  * `request.stream` included (its stream fails with a `RequestError` whose cause is the `PayloadTooLargeError`, which
  * the error mapping answers as the 413), and the multipart readers (a `MultipartError` whose cause it is, naming
  * the limit the parser read: this one, or a smaller one the app set around the reader).
+ *
+ * Each refusal is the request's `request.refused` security event (`body_too_large`, `too_many_parts` for
+ * `Multipart.withMaxParts`), reported by the stack of `Http.serve` when the request ends with an error status.
  *
  * The 413 is answered with `Connection: close` (a keep-alive connection would read all that was declared before its
  * next request): `Http.nodeServer` closes the connection lingering, reading and discarding at most 8 MiB and 5
@@ -38,6 +42,7 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       const length = request.headers["content-length"]
       if (length !== undefined && Number(length) > maxBytes) {
+        SecurityEvents.record(request, SecurityEvents.bodyTooLarge)
         return Effect.fail(new PayloadTooLargeError({ details: { max_bytes: maxBytes } }))
       }
       // Without a chunked body, Node reads at most the declared length, which was checked above.
@@ -100,8 +105,10 @@ export const bodyParsing = (maxDepth: number): HttpMiddleware.HttpMiddleware =>
  * The server runs each request in its own fiber, uninterruptible except for the route handler (routes of
  * `HttpRouter` and `HttpApi` are interruptible unless declared otherwise). At the deadline the handler is
  * interrupted and the request fails with the 504. A handler declared uninterruptible runs to completion and keeps
- * its result. One timer on the request's fiber (`internal/requestTimeout.ts`), not `Effect.timeoutFail`, which
- * forks two fibers per request and measures more CPU per request.
+ * its result. A request whose body had not arrived whole at the deadline (the client still sending it) is a
+ * `request.refused` security event (`receive_timeout`); one received whole is none. One timer on the request's
+ * fiber (`internal/requestTimeout.ts`), not `Effect.timeoutFail`, which forks two fibers per request and measures
+ * more CPU per request.
  *
  * @since 0.1.0
  * @category middleware

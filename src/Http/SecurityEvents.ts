@@ -1,13 +1,15 @@
 /**
  * The security-event log: one {@link SecurityEvent} for every request the serve stack refuses for a security reason
  * (a token missing or refused, a permission missing, a rate limit, a CORS preflight refused, the keys to verify
- * tokens unavailable), for every request the rate limiter lets through because its store failed, and, on the server
- * of `Http.layerServer`, for every request refused before the app (oversized headers, malformed, a body over the
- * limit announced, not received in time): with the reason, the subject of a token that was read (never the token),
- * the client's address, the method, the route template and the request's ids. Each is counted in
- * `security_events_total{service,event,reason}` and handed to the {@link SecurityEvents} service, which by default
- * writes the log line `security.event` at the level of `http.security_events` (Warning); a Layer of another
- * service ({@link layer}) ships them to an audit sink instead. `http.security_events: false` turns them off.
+ * tokens unavailable, a body over its size limits, a body still arriving at the request timeout), for every request
+ * the rate limiter lets through because its store failed, and, on the server of `Http.layerServer`, for every
+ * request refused before the app (oversized headers, malformed, a body over the limit announced, not received in
+ * time): with the reason, the subject of a token that was read (never the token), the client's address, the method,
+ * the route template and the request's ids. Each is counted in `security_events_total{service,event,reason}` and
+ * handed to the {@link SecurityEvents} service, which by default writes the log line `security.event` at the level
+ * of `http.security_events` (Warning); a Layer of another service ({@link layer}) ships them to an audit sink
+ * instead. `http.security_events: false` turns them off. A body the client got wrong (malformed JSON, a schema's
+ * validation error, a content coding or charset refused) is no event.
  *
  * Requests that pass cost nothing more: the checks record a refusal only when they refuse, and the stack reads it
  * when the request ends with an error status, or while a `rate_limit.unavailable` event is to be reported.
@@ -25,9 +27,10 @@ import type * as RequestContext from "./RequestContext.js"
  * What was refused: a token missing or refused (`auth.failed`, 401), a role or permission missing
  * (`auth.forbidden`, 403), the keys to verify tokens unavailable (`auth.unavailable`, 503), a rate limit
  * (`rate_limited`, 429), a CORS preflight (`cors.refused`, 400), a request the server refused before the app
- * (`request.refused`: 400, 405, 408, 413, 431; `Http.layerServer` only). And `rate_limit.unavailable`: the rate
- * limiter's store failed for a request, which was let through (its status the request's own), so that the limiter
- * being off shows.
+ * (`request.refused`: 400, 405, 408, 413, 431; `Http.layerServer` only) or the stack refused for its body (also
+ * `request.refused`: 413 over a size limit, 504 at the request timeout while the body was arriving). And
+ * `rate_limit.unavailable`: the rate limiter's store failed for a request, which was let through (its status the
+ * request's own), so that the limiter being off shows.
  *
  * @since 0.2.0
  * @category models
@@ -59,8 +62,10 @@ export type Kind =
  *   another Redis type)
  * - `request.refused`: `headers_too_large` (431), `malformed_request` (400: Node's parser refused it),
  *   `body_too_large` (413: `Expect: 100-continue` with a `Content-Length` over the body limit, or oversized chunk
- *   extensions), `receive_timeout` (408: not received within `http.headers_timeout_ms` or
- *   `http.receive_timeout_ms`), `connect_method` (405: a `CONNECT`)
+ *   extensions; in the stack, a body over `http.body_limit_bytes`, declared or read, or a multipart file, field or
+ *   body over the app's own limit), `too_many_parts` (413: a multipart body over the app's `Multipart.withMaxParts`),
+ *   `receive_timeout` (408: not received within `http.headers_timeout_ms` or `http.receive_timeout_ms`; 504: the
+ *   body not received whole at `http.request_timeout_ms`), `connect_method` (405: a `CONNECT`)
  *
  * @since 0.2.0
  * @category models
@@ -92,6 +97,7 @@ export type Reason =
   | "headers_too_large"
   | "malformed_request"
   | "body_too_large"
+  | "too_many_parts"
   | "receive_timeout"
   | "connect_method"
 
@@ -113,11 +119,11 @@ export interface SecurityEvent {
   readonly required: string | undefined
   /** The client's address (`RequestContext.clientIp`, with `http.trusted_proxies`). */
   readonly clientAddress: string
-  /** The request's method; `unknown` for a request refused before its method was read (`request.refused`). */
+  /** The request's method; `unknown` for a request the server refused before its method was read. */
   readonly method: string
   /**
-   * The route template (`/api/v1/items/:id`), `unmatched` when no route has the path (and for `request.refused`);
-   * never the raw path.
+   * The route template (`/api/v1/items/:id`), `unmatched` when no route has the path (and for a request the server
+   * refused before the app); never the raw path.
    */
   readonly route: string
   readonly requestId: string

@@ -15,8 +15,11 @@ import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
 import { PayloadTooLargeError } from "./errors.js"
 import * as MultipartLimits from "./multipartLimits.js"
+import * as SecurityEvents from "./securityEvents.js"
 
+// Recorded as the request's `request.refused` event, reported if the request ends with an error status.
 const tooLarge = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
+  SecurityEvents.record(request, SecurityEvents.bodyTooLarge)
   const cause = new PayloadTooLargeError({ details: { max_bytes: maxBytes } })
   return new HttpServerError.RequestError({ request, reason: "Decode", cause, description: cause.message })
 }

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { PayloadTooLargeError } from "./errors.js"
+import * as SecurityEvents from "./securityEvents.js"
 
 type Details = {
   readonly max_bytes?: number
@@ -47,7 +48,8 @@ const detailsOf = (context: Context.Context<never>, reason: Multipart.MultipartE
 
 /**
  * A multipart failure over a limit with its `PayloadTooLargeError` as the cause, naming the limit the reader's
- * context set; a failure that already has one, or is not over a limit, is as it is.
+ * context set, the request of that context recording its `request.refused` event (`body_too_large`,
+ * `too_many_parts`); a failure that already has one, or is not over a limit, is as it is.
  *
  * @internal
  */
@@ -60,6 +62,11 @@ export const nameLimit = (
   // it out reports as its own `InternalError`: the limit it names is the failure.
   const reason = error.reason === "InternalError" ? reachedLimit(error.cause) : error.reason
   if (reason === undefined || error.cause instanceof PayloadTooLargeError) return error
+  // The request of the reader's context records its `request.refused` event.
+  SecurityEvents.recordIn(
+    context,
+    reason === "TooManyParts" ? SecurityEvents.tooManyParts : SecurityEvents.bodyTooLarge
+  )
   return new Multipart.MultipartError({
     reason,
     cause: new PayloadTooLargeError({ details: detailsOf(context, reason) })

@@ -90,14 +90,46 @@ export const refusalOf = (request: HttpServerRequest.HttpServerRequest): Refusal
   holderOf(request)?.[slot]?.refusal
 
 /**
+ * The refusal of a body over a size limit of the stack or of the app's reader (`Limits.bodyLimit`, a multipart
+ * limit): a `request.refused` event, as the server's own 413.
+ *
+ * @internal
+ */
+export const bodyTooLarge: Refusal = { event: "request.refused", reason: "body_too_large" }
+
+/**
+ * The refusal of a multipart body over the app's limit of parts.
+ *
+ * @internal
+ */
+export const tooManyParts: Refusal = { event: "request.refused", reason: "too_many_parts" }
+
+/**
+ * The refusal of a request whose body was still arriving when the stack's request timeout ended it, as the server's
+ * own 408 for a request not received in time.
+ *
+ * @internal
+ */
+export const receiveTimeout: Refusal = { event: "request.refused", reason: "receive_timeout" }
+
+/**
+ * Records `refusal` for the request of `context`, if it holds one.
+ *
+ * @internal
+ */
+export const recordIn = (context: Context.Context<never>, refusal: Refusal): void => {
+  const request = Context.getOption(context, HttpServerRequest.HttpServerRequest)
+  if (Option.isSome(request)) record(request.value, refusal)
+}
+
+/**
  * Records `refusal` for the request of the fiber's context; nothing outside a request.
  *
  * @internal
  */
 export const refuse = (refusal: Refusal): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
-    const request = Context.getOption(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-    if (Option.isSome(request)) record(request.value, refusal)
+    recordIn(fiber.currentContext, refusal)
     return Effect.void
   })
 
