@@ -63,12 +63,13 @@ describe.skipIf(!ready)("reliability: durable deleted", () => {
     cleanup.push(consumer.kill)
 
     const deleteAt = randomBetween(Math.floor(count * 0.2), Math.floor(count * 0.6))
-    await waitFor(async () => handledCounts(consumer).size >= deleteAt, 180_000, `${deleteAt} events handled`)
+    // Connected before the wait, so that the deletion follows the condition closely.
     const nc = await connect({ servers: [nats.url] })
     let inFlight = 0
     let handledAtDelete = 0
     try {
       const jsm = await jetstreamManager(nc)
+      await waitFor(async () => handledCounts(consumer).size >= deleteAt, 180_000, `${deleteAt} events handled`)
       await jsm.consumers.delete(stream, durable)
       handledAtDelete = handledCounts(consumer).size
       // Delivered and not yet handled as far as the reports read so far tell.

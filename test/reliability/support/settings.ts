@@ -21,7 +21,10 @@ export const settings = {
   outageSeconds: number("GLAM_RELIABILITY_OUTAGE_SECONDS", 40),
   /** Events of the cluster scenario. */
   clusterBurst: number("GLAM_RELIABILITY_CLUSTER_BURST", 5_000),
-  /** Events of the consumer-crash, database-restart, relay-crash and shutdown scenarios. */
+  /**
+   * Events of the consumer-crash, database-restart, relay-crash, shutdown and durable-deleted scenarios; 50 times as
+   * many inbox records in the migration-interrupted one.
+   */
   events: number("GLAM_RELIABILITY_EVENTS", 2_000),
   /** Good events of the poison scenario. */
   poisonGood: number("GLAM_RELIABILITY_POISON_GOOD", 1_000)
