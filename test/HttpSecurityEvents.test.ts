@@ -313,7 +313,7 @@ describe("SecurityEvents", () => {
       expect(yield* tokenMissingCount("sec-off")).toBe(0)
     }))
 
-  it.scoped("a refused preflight asking for a method that is no HTTP method (constructor) is its 400, route unmatched", () =>
+  it.scoped("a refused preflight asking for a method that is no HTTP method is its 400, route unmatched", () =>
     Effect.gen(function*() {
       const server = yield* routerServer(baseConfig("sec-asked"), { sink: true })
       for (const asked of ["constructor", "__proto__"]) {
