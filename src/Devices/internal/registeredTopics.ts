@@ -148,8 +148,9 @@ const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
  * topics, as another instance may have written it): a device whose topics differ is registered again with the stored
  * ones, a device held here that `read` does not return (no longer stored, or stored without topics) holds none, and
  * while a handler runs, a filter left unsubscribed (a subscription that failed) is subscribed again. The registry's
- * lock is held from the read on, so a registration made here meanwhile is applied after it. A stored topic the registry cannot subscribe is skipped (`load` warned of it at startup).
- * Every subscription's failure is logged, and tried again at the next refresh.
+ * lock is held from the read on, so a registration made here meanwhile is applied after it. A stored topic the
+ * registry cannot subscribe is skipped (`load` warned of it at startup). Every subscription's failure is logged, and
+ * tried again at the next refresh.
  */
 export const refresh = <E>(
   rt: RegisteredTopics,
