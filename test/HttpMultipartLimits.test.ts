@@ -223,6 +223,22 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
         }
       }))
 
+    // multipasta 0.2.8 starts the size `withMaxFileSize` bounds afresh after a file part only (docs/Http.md): fields
+    // each within `withMaxFieldSize` whose parts add up to more than the file limit are refused as `max_file_size`.
+    it.effect("fields that add up to more than withMaxFileSize are refused as max_file_size (multipasta 0.2.8)", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const fields = ["a", "b", "c"].map((name) => field(name, "x".repeat(maxFieldSize / 2)))
+        expect(fields.join("").length).toBeGreaterThan(maxFileSize)
+        for (const body of [form(...fields), form(...fields, file("doc", "f"))]) {
+          const answer = yield* post(`${url}/multipart/file`, body, headers, false)
+          expect(answer.status).toBe(413)
+          expect(answer.body.error.details).toEqual({ max_bytes: maxFileSize, limit: "max_file_size" })
+          // The same fields with no file limit are read.
+          expect((yield* post(`${url}/multipart/field`, body, headers, false)).status).toBe(200)
+        }
+      }))
+
     for (const [name, , over, details] of cases) {
       it.effect(`over the ${name} limit: 413 PAYLOAD_TOO_LARGE with ${JSON.stringify(details)}`, () =>
         Effect.gen(function*() {
