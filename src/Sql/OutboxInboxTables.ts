@@ -114,7 +114,9 @@ const invalidHandledAtIndex = `SELECT 1 FROM pg_index WHERE indexrelid = to_regc
  * The migration creating the index on the inbox's `handled_at` ({@link inboxHandledAtIndexDdl}), made with
  * `Migrations.withoutTransaction`: `Migrations.migrate` runs it outside a transaction, where it builds the index
  * with `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, so inserts into the inbox go on during the build (which takes
- * about a second per million records, and waits for the transactions writing to the inbox when it starts). An
+ * about a second per million records; it waits for the transactions writing to the inbox when it starts, and
+ * before it ends for every transaction of the database whose snapshot predates its last scan: a long-running
+ * transaction holds the migration, and a start that migrates, until it ends). An
  * index of that name a failed concurrent build left invalid is dropped first (`DROP INDEX CONCURRENTLY`), and a
  * failure leaves the migration unrecorded, so the next run builds it again. Run in a transaction (`@effect/sql`'s
  * own migrator), it builds the index as {@link inboxHandledAtIndexDdl} does, which makes inserts wait until the
