@@ -11,8 +11,8 @@
  * instead. `http.security_events: false` turns them off. A body the client got wrong (malformed JSON, a schema's
  * validation error, a content coding or charset refused) is no event.
  *
- * Requests that pass cost nothing more: the checks record a refusal only when they refuse, and the stack reads it
- * when the request ends with an error status, or while a `rate_limit.unavailable` event is to be reported.
+ * Requests that pass cost one property read: the checks record a refusal only when they refuse, and the stack reads
+ * it when the request ends.
  *
  * @since 0.2.0
  */

@@ -54,11 +54,6 @@ const holderOf = (request: HttpServerRequest.HttpServerRequest): Holder | undefi
   return typeof source === "object" && source !== null ? source as Holder : undefined
 }
 
-// How many `rate_limit.unavailable` events are recorded and not reported yet, in the whole process: while none is,
-// a request answered below 400 has nothing to report, and its Node message is not read. (One whose request is never
-// reported, security events off, leaves it above zero: requests are read then, as every refused one is.)
-let unreported = 0
-
 const recordedOf = (request: HttpServerRequest.HttpServerRequest): Recorded | undefined => {
   const holder = holderOf(request)
   if (holder === undefined) return undefined
@@ -75,10 +70,7 @@ export const record = (request: HttpServerRequest.HttpServerRequest, refusal: Re
   const recorded = recordedOf(request)
   if (recorded === undefined) return
   if (refusal.event !== "rate_limit.unavailable") recorded.refusal ??= refusal
-  else if (recorded.unavailable === undefined) {
-    recorded.unavailable = refusal
-    unreported += 1
-  }
+  else recorded.unavailable ??= refusal
 }
 
 /**
@@ -243,16 +235,12 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
   if (level._tag === "None") return undefined
   const trustedProxies = options.trustedProxies ?? TrustedProxies.unsafeMake([])
   return (request, fiber, route, ids, status) => {
-    if (status < 400 && unreported === 0) return undefined
     const recorded = holderOf(request)?.[slot]
     if (recorded === undefined) return undefined
     const refusal = status >= 400 ? recorded.refusal : undefined
     const { unavailable } = recorded
-    if (unavailable !== undefined) {
-      // Reported once, by this reporter.
-      recorded.unavailable = undefined
-      unreported -= 1
-    }
+    // Reported once, by this reporter.
+    if (unavailable !== undefined) recorded.unavailable = undefined
     if (refusal === undefined && unavailable === undefined) return undefined
     const clientAddress = TrustedProxies.requestClientIp(request, trustedProxies)
     const eventOf = (recorded: Refusal): SecurityEvent => ({
