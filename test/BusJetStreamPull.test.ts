@@ -104,9 +104,10 @@ const recorded = () => {
       (seen) => ns.every((n) => seen.has(n)),
       `messages ${ns.join(", ")} to be handled`
     )
-  // A message handled more than once was redelivered (JetStream's at-least-once), never handed over twice.
-  const twiceOnFirstDelivery = () => {
-    const first = handled.filter((h) => h.deliveryCount === 1).map((h) => h.n)
+  // A message handled more than once was redelivered (JetStream's at-least-once), never handed over twice. Counted
+  // for messages from `from` on.
+  const twiceOnFirstDelivery = (from = 0) => {
+    const first = handled.filter((h) => h.deliveryCount === 1 && h.n >= from).map((h) => h.n)
     return first.filter((n, i) => first.indexOf(n) !== i)
   }
   return { handled, handler, all, twiceOnFirstDelivery }
@@ -144,7 +145,10 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned nats-server", (
         // The session went on through its reconnect path (a new inbox, new requests), not through a failure: the
         // requests of the killed server were gone, and the old inbox kept would have ended in the heartbeat failure.
         expect(logs.fetchFailures(durable)).toEqual([])
-        expect(record.twiceOnFirstDelivery()).toEqual([])
+        // Messages 0-4 may come again as first deliveries: the killed server may not have received their acks, or
+        // not have written its consumer's state to its store before the SIGKILL (seen on nats-server 2.10). The
+        // messages published after the kill are delivered by the started server alone.
+        expect(record.twiceOnFirstDelivery(5)).toEqual([])
       }).pipe(Effect.provide(logs.layer))
     },
     180_000
