@@ -13,11 +13,13 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Multipart from "@effect/platform/Multipart"
 import { expect, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import * as zlib from "node:zlib"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
@@ -34,9 +36,11 @@ const maxTotalSize = 512
 type Limit = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 type StreamLimit = <A, E, R>(stream: Stream.Stream<A, E, R>) => Stream.Stream<A, E, R>
 
+const fileLimit: Limit = Multipart.withMaxFileSize(Option.some(maxFileSize))
+
 // Each limit as an app sets it, on the effect that reads the whole body or on the one that runs the stream of parts.
 const limits: Record<string, Limit> = {
-  file: Multipart.withMaxFileSize(Option.some(maxFileSize)),
+  file: fileLimit,
   field: Multipart.withMaxFieldSize(maxFieldSize),
   parts: Multipart.withMaxParts(Option.some(maxParts)),
   total: HttpServerRequest.withMaxBodySize(Option.some(maxTotalSize)),
@@ -82,7 +86,46 @@ const streamedWithin = (limit: StreamLimit) =>
     return yield* ApiEnvelope.success({ parts: parts.length })
   })
 
+// The size of each file part as the handler has it, under `Multipart.withMaxFileSize`: the copy `multipart` writes,
+// or the bytes of the part's `content`.
+const fileSizes = {
+  multipart: Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const fields = yield* fileLimit(request.multipart)
+    const values = Object.values(fields).flat()
+    const files = yield* Effect.forEach(
+      values.filter(Multipart.isPersistedFile),
+      (file) => Effect.promise(() => fs.promises.stat(file.path).then((stat) => stat.size))
+    )
+    return yield* ApiEnvelope.success({ parts: values.length, files })
+  }).pipe(Effect.scoped),
+  multipartStream: Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const sizes = yield* fileLimit(Stream.runCollect(Stream.mapEffect(
+      request.multipartStream,
+      (part) =>
+        part._tag === "File"
+          ? Stream.runFold(part.content, 0, (size, bytes) => size + bytes.length)
+          : Effect.succeed(undefined)
+    )))
+    const files = Chunk.toReadonlyArray(sizes).filter((size) => size !== undefined)
+    return yield* ApiEnvelope.success({ parts: sizes.length, files })
+  }),
+  // The content of the first file part only: the parts after it are never pulled.
+  firstFile: Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const size = yield* fileLimit(Stream.runHead(Stream.mapEffect(
+      Stream.filter(request.multipartStream, (part) => part._tag === "File"),
+      (file) => Stream.runFold(file.content, 0, (size, bytes) => size + bytes.length)
+    )))
+    return yield* ApiEnvelope.success({ files: Option.toArray(size) })
+  })
+}
+
 let router: HttpRouter.HttpRouter<unknown, unknown> = HttpRouter.empty
+for (const [reader, sizes] of Object.entries(fileSizes)) {
+  router = router.pipe(HttpRouter.post(`/fileSizes/${reader}`, sizes))
+}
 for (const [name, limit] of Object.entries(limits)) {
   router = router.pipe(
     HttpRouter.post(`/multipart/${name}`, whole(limit)),
@@ -148,8 +191,7 @@ const form = (...parts: ReadonlyArray<string>) => parts.join("") + `--${boundary
 const head = (...parts: ReadonlyArray<string>) => parts.join("")
 const rest = field("rest", "r".repeat(64)) + `--${boundary}--\r\n`
 
-// Per limit: a body within it, the start of a body over it, and the 413's details. A file part's size counts its
-// headers, as the platform's parser counts it.
+// Per limit: a body within it, the start of a body over it, and the 413's details.
 const cases: ReadonlyArray<readonly [string, string, string, Record<string, unknown>]> = [
   [
     "file",
@@ -223,19 +265,63 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
         }
       }))
 
-    // multipasta 0.2.8 starts the size `withMaxFileSize` bounds afresh after a file part only (docs/Http.md): fields
-    // each within `withMaxFieldSize` whose parts add up to more than the file limit are refused as `max_file_size`.
-    it.effect("fields that add up to more than withMaxFileSize are refused as max_file_size (multipasta 0.2.8)", () =>
+    // Each file part's own content counts toward `withMaxFileSize`: not the fields before it, not the other files.
+    const fields = ["a", "b", "c"].map((name) => field(name, "x".repeat(maxFieldSize)))
+
+    // Both readers, with a `Content-Length` or chunked: 200 with every part and each file's size.
+    const readWhole = (body: string, files: ReadonlyArray<number>) =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
-        const fields = ["a", "b", "c"].map((name) => field(name, "x".repeat(maxFieldSize / 2)))
+        for (const reader of ["multipart", "multipartStream"]) {
+          for (const chunked of [false, true]) {
+            const answer = yield* post(`${url}/fileSizes/${reader}`, body, headers, chunked)
+            const what = `${reader}, chunked ${chunked}`
+            expect(answer.status, what).toBe(200)
+            expect(answer.body.data, what).toEqual({ parts: body.split(`--${boundary}\r\n`).length - 1, files })
+          }
+        }
+      })
+
+    it.effect("fields each within withMaxFieldSize, together over withMaxFileSize, are read", () =>
+      Effect.gen(function*() {
         expect(fields.join("").length).toBeGreaterThan(maxFileSize)
-        for (const body of [form(...fields), form(...fields, file("doc", "f"))]) {
-          const answer = yield* post(`${url}/multipart/file`, body, headers, false)
-          expect(answer.status).toBe(413)
-          expect(answer.body.error.details).toEqual({ max_bytes: maxFileSize, limit: "max_file_size" })
-          // The same fields with no file limit are read.
-          expect((yield* post(`${url}/multipart/field`, body, headers, false)).status).toBe(200)
+        yield* readWhole(form(...fields), [])
+      }))
+
+    it.effect("a file of withMaxFileSize bytes after fields over it is read whole", () =>
+      readWhole(form(...fields, file("doc", "f".repeat(maxFileSize))), [maxFileSize]))
+
+    it.effect("two files each within withMaxFileSize, together over it, are read whole", () =>
+      readWhole(
+        form(file("one", "1".repeat(maxFileSize)), field("a", "x"), file("two", "2".repeat(maxFileSize))),
+        [maxFileSize, maxFileSize]
+      ))
+
+    // The whole body sent (the parser holds back the end of what has arrived until it knows it is no boundary), or
+    // the rest of it held back until the answer arrives: a file part far over the limit is refused as it arrives.
+    it.effect("a file over withMaxFileSize, after fields or alone, is a 413 max_file_size", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const overs: ReadonlyArray<readonly [string, string | undefined]> = [
+          [form(...fields, file("doc", "f".repeat(maxFileSize + 1))), undefined],
+          [form(file("doc", "f".repeat(maxFileSize + 1))), undefined],
+          // The second over the limit after the parser has failed at the first.
+          [form(file("one", "1".repeat(maxFileSize * 2)), file("two", "2".repeat(maxFileSize * 2))), undefined],
+          [head(...fields, file("doc", "f".repeat(maxFileSize * 4))), rest]
+        ]
+        for (const [over, held] of overs) {
+          for (const reader of ["multipart", "multipartStream", "firstFile"]) {
+            for (const chunked of [false, true]) {
+              const answer = yield* post(`${url}/fileSizes/${reader}`, over, headers, chunked, held)
+              const what = `${reader}, chunked ${chunked}, ${over.length} bytes, held back ${held !== undefined}`
+              expect(answer.status, what).toBe(413)
+              expect(answer.body.error, what).toEqual({
+                code: "PAYLOAD_TOO_LARGE",
+                message: "Request body too large",
+                details: { max_bytes: maxFileSize, limit: "max_file_size" }
+              })
+            }
+          }
         }
       }))
 
@@ -272,7 +358,11 @@ layer(serverLayer(Http.serve(router) as Layer.Layer<never, unknown>, config), { 
 const UploadApi = HttpApi.make("uploads").add(
   HttpApiGroup.make("uploads").add(
     HttpApiEndpoint.post("upload", "/upload").addSuccess(Schema.Struct({ parts: Schema.Number })).setPayload(
-      HttpApiSchema.Multipart(Schema.Struct({}), { maxParts: Option.some(maxParts), maxFieldSize })
+      HttpApiSchema.Multipart(Schema.Struct({}), {
+        maxParts: Option.some(maxParts),
+        maxFieldSize,
+        maxFileSize: Option.some(maxFileSize)
+      })
     )
   )
 )
@@ -296,9 +386,15 @@ layer(
   it.effect("a 413 PAYLOAD_TOO_LARGE naming the endpoint's limit", () =>
     Effect.gen(function*() {
       const { url } = yield* TestServer
-      const within = yield* post(`${url}/upload`, form(field("a", "x")), headers, false)
-      expect(within.status).toBe(200)
+      // Fields together over the file limit, a file of the file limit after them.
+      const fields = ["a", "b"].map((name) => field(name, "x".repeat(maxFieldSize)))
+      for (const body of [form(field("a", "x")), form(...fields, file("doc", "f".repeat(maxFileSize)))]) {
+        const within = yield* post(`${url}/upload`, body, headers, false)
+        expect(within.status).toBe(200)
+        expect(within.body).toEqual({ parts: body.split(`--${boundary}\r\n`).length - 1 })
+      }
       const refused: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+        [head(...fields, file("doc", "f".repeat(maxFileSize * 4))), { max_bytes: maxFileSize, limit: "max_file_size" }],
         [head(field("a", "v".repeat(maxFieldSize * 4))), { max_bytes: maxFieldSize, limit: "max_field_size" }],
         [head(...Array.from({ length: maxParts + 2 }, (_, i) => field(`p${i}`, "x"))), { max_parts: maxParts }]
       ]

@@ -67,7 +67,8 @@ export const bodyLimit = (maxBytes: number): HttpMiddleware.HttpMiddleware =>
  * body has no parts. A multipart body over one of the app's own limits (`Multipart.withMaxFileSize`,
  * `withMaxFieldSize`, `withMaxParts`, `HttpServerRequest.withMaxBodySize`, set around the reader) fails with a
  * `PayloadTooLargeError` cause naming the limit, read where the reader ran (413, `details.max_bytes` with
- * `details.limit` `"max_file_size"` or `"max_field_size"` for a part, `details.max_parts`).
+ * `details.limit` `"max_file_size"` or `"max_field_size"` for a part, `details.max_parts`). `withMaxFileSize`
+ * bounds the content of each file part on its own (not its headers, nor the fields and other files of the form).
  *
  * The name `"__proto__"` is refused where the platform collects names into an object for a schema: a query
  * parameter so named (written or percent-encoded) fails the request before it reaches the app (422,

@@ -206,10 +206,9 @@ export const guarded = (
         if (!hasBody) return Effect.succeed({})
         const refusal = codingRefusal(request.headers)
         if (refusal !== undefined) return Effect.fail(codedBody(refusal))
-        const multipart: HttpServerRequest.HttpServerRequest["multipart"] = Reflect.get(
-          request,
-          "multipart",
-          MultipartParser.readerOf(this)
+        const multipart = MultipartParser.multipart(
+          this,
+          (reader): HttpServerRequest.HttpServerRequest["multipart"] => Reflect.get(request, "multipart", reader)
         )
         return MultipartLimits.effect(Effect.catchAllDefect(multipart, (defect) => Effect.fail(unreadable(defect))))
           .pipe(Effect.filterOrFail((fields) => !Object.hasOwn(fields, ProtoKeys.protoKey), protoPart))
@@ -220,10 +219,10 @@ export const guarded = (
         if (!hasBody) return Stream.empty
         const refusal = codingRefusal(request.headers)
         if (refusal !== undefined) return Stream.fail(codedBody(refusal))
-        const parts: HttpServerRequest.HttpServerRequest["multipartStream"] = Reflect.get(
-          request,
-          "multipartStream",
-          MultipartParser.readerOf(this)
+        const parts = MultipartParser.multipartStream(
+          this,
+          (reader): HttpServerRequest.HttpServerRequest["multipartStream"] =>
+            Reflect.get(request, "multipartStream", reader)
         )
         return MultipartLimits.stream(Stream.catchAllCause(
           parts,

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { PayloadTooLargeError } from "./errors.js"
+import type * as MultipartParser from "./multipartParser.js"
 import * as SecurityEvents from "./securityEvents.js"
 
 type Details = {
@@ -29,11 +30,19 @@ const bytes = (size: Option.Option<bigint>, limit?: string): Details =>
     onSome: (max) => limit === undefined ? { max_bytes: Number(max) } : { max_bytes: Number(max), limit }
   })
 
-// What a 413 says of the limit the reader went over, as the reader's context has it.
-const detailsOf = (context: Context.Context<never>, reason: Multipart.MultipartError["reason"]): Details => {
+// What a 413 says of the limit the reader went over, as the reader's context has it; a file part's limit as the
+// reader that counted it (multipartParser.ts) has it, where the parser's context has none.
+const detailsOf = (
+  context: Context.Context<never>,
+  reason: Multipart.MultipartError["reason"],
+  cause: unknown
+): Details => {
   switch (reason) {
     case "FileTooLarge":
-      return bytes(Context.get(context, Multipart.MaxFileSize), "max_file_size")
+      return bytes(
+        Option.orElse(countedFileSize(cause), () => Context.get(context, Multipart.MaxFileSize)),
+        "max_file_size"
+      )
     case "FieldTooLarge":
       return bytes(Option.some(Context.get(context, Multipart.MaxFieldSize)), "max_field_size")
     case "BodyTooLarge":
@@ -69,7 +78,7 @@ export const nameLimit = (
   )
   return new Multipart.MultipartError({
     reason,
-    cause: new PayloadTooLargeError({ details: detailsOf(context, reason) })
+    cause: new PayloadTooLargeError({ details: detailsOf(context, reason, error.cause) })
   })
 }
 
@@ -87,6 +96,14 @@ const reachedLimit = (cause: unknown): Multipart.MultipartError["reason"] | unde
   return _tag === "ReachedLimit" && typeof limit === "string" && Object.hasOwn(limitReasons, limit)
     ? limitReasons[limit]
     : undefined
+}
+
+// The limit of a file part's `MultipartParser.FileTooLarge`.
+const countedFileSize = (cause: unknown): Option.Option<bigint> => {
+  const maxBytes = typeof cause === "object" && cause !== null
+    ? (cause as Partial<MultipartParser.FileTooLarge>).maxBytes
+    : undefined
+  return typeof maxBytes === "number" ? Option.some(BigInt(maxBytes)) : Option.none()
 }
 
 /**
