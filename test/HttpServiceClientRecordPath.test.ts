@@ -259,3 +259,91 @@ describe("clients.<name>.record_path", () => {
       expectNoId(text)
     }))
 })
+
+describe("ServiceClient under record_path: template, ids shorter than 3 characters", () => {
+  const shortRoute = "/users/:id/orders/:order"
+  const shortPath = "/users/42/orders/7?page=3"
+  const shortIds = ["42", "7", "3", "9"]
+  // An upstream's error naming the ids in its own words, next to texts that only hold their digits.
+  const echo = answer(404, {
+    error: {
+      code: "ORDER_MISSING",
+      message: "Order 7 of user 42 not found (page 3, q=9; build 1420, v42x, 7.3)",
+      details: { user_id: 42, order_id: "7", path: "/users/42/orders/7?page=3&q=9", build: 1420, ref: "v42x" }
+    }
+  })
+
+  /** Whether `id` stands in `text` as a token: not joined to a letter or digit, nor by a `.` to one (`7.3`). */
+  const tokenAt = (text: string, id: string) =>
+    new RegExp(`(?<![\\p{L}\\p{N}]|[\\p{L}\\p{N}]\\.)${id}(?![\\p{L}\\p{N}]|\\.[\\p{L}\\p{N}])`, "u").test(text)
+
+  /** An error's message and details and those of its causes, as a log line records them (no stack trace). */
+  const errorTexts = (error: unknown): Array<string> => {
+    const out: Array<string> = []
+    for (let depth = 0; depth < 10 && error instanceof Error; depth++) {
+      out.push(error.message, JSON.stringify(error))
+      error = (error as { readonly cause?: unknown }).cause
+    }
+    return out
+  }
+
+  /** Every attribute of every span, and the errors the failed ones ended with. */
+  const spanTexts = (spans: ReadonlyArray<Tracer.Span>): Array<string> =>
+    spans.flatMap((span) => [
+      ...[...span.attributes.values()].map(String),
+      ...(span.status._tag === "Ended" && Exit.isFailure(span.status.exit)
+        ? Cause.failures(span.status.exit.cause).pipe((failures) => [...failures].flatMap(errorTexts))
+        : [])
+    ])
+
+  it.scopedLive("an upstream echoing them: hidden where they stand as a token, kept inside words and numbers", () =>
+    Effect.gen(function*() {
+      const up = yield* upstream(echo)
+      const { exit, spans } = yield* observe(Effect.flatMap(
+        ServiceClient.make(settings(up.url, "template")),
+        (client) => client.get(shortPath, { route: shortRoute, urlParams: { q: "9" } })
+      ))
+      expect(up.targets).toEqual([`${shortPath}&q=9`])
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      const { _tag, details, message } = error as { _tag: string; message: string; details: object }
+      expect({ _tag, message, details }).toMatchObject({
+        _tag: "UpstreamServiceError",
+        message: "Order <redacted> of user <redacted> not found (page <redacted>, q=<redacted>; build 1420, v42x, 7.3)",
+        details: {
+          endpoint: shortRoute,
+          user_id: "<redacted>",
+          order_id: "<redacted>",
+          path: "<redacted>&q=<redacted>",
+          build: 1420,
+          ref: "v42x"
+        }
+      })
+      expect(attributesOf(spans, "ServiceClient.records")).toMatchObject({ path: shortRoute })
+      const platform = attributesOf(spans, "http.client GET")
+      expect(platform["url.full"]).toBe(`${up.url}${shortRoute}`)
+      expect(platform["url.path"]).toBe(shortRoute)
+      expect(platform["url.query"]).toBeUndefined()
+      const texts = [...errorTexts(error), ...spanTexts(spans)]
+      for (const id of shortIds) {
+        expect(texts.filter((text) => tokenAt(text, id)), id).toEqual([])
+      }
+    }))
+
+  it.scopedLive("an answer refused for a \"__proto__\" key under keys that are ids: the ids hidden in its reason", () =>
+    Effect.gen(function*() {
+      const up = yield* upstream((_, response) => {
+        response.writeHead(200, { "content-type": "application/json" })
+        response.end(`{"data":{"42":{"${patientId}":{"__proto__":{}}}}}`)
+      })
+      const { exit } = yield* observe(Effect.flatMap(
+        ServiceClient.make(settings(up.url, "template")),
+        (client) => client.get(`/users/42/patients/${patientId}`, { route: "/users/:id/patients/:patient_id" })
+      ))
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      const { _tag, details } = error as { _tag: string; details: object }
+      expect({ _tag, details }).toMatchObject({
+        _tag: "UpstreamServiceError",
+        details: { reason: "holds a \"__proto__\" key at data.<redacted>.<redacted>.__proto__" }
+      })
+    }))
+})

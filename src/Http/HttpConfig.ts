@@ -463,8 +463,9 @@ export interface ClientConfig {
    * (`/patients/:id`), or `unrouted` for a call without one, never the path or its query: the spans' `path`,
    * `url.full` (the base URL's origin with the template), `url.path`, no `url.query`, the `referer`, `location` and
    * `content-location` headers `<redacted>`; the errors' `endpoint`; and the call's path segments and query values
-   * hidden in the texts of the upstream's and the platform's errors. For clients whose paths carry ids that must not
-   * reach logs or traces (a patient's), as `http.record_path` for a server.
+   * hidden in the texts of the upstream's and the platform's errors (those under 3 characters where they stand as a
+   * token). For clients whose paths carry ids that must not reach logs or traces (a patient's), as `http.record_path`
+   * for a server.
    *
    * @since 0.2.0
    */

@@ -67,8 +67,9 @@ export interface RequestOptions {
    * Under `clients.<name>.record_path: template` it is what the spans (`path`, `url.full`, `url.path`; no
    * `url.query`) and the errors (`endpoint`) show in place of the path, and the path's segments that are not
    * literal segments of the template (`:name` or `{name}` segments), with the values of the query, are hidden as
-   * `<redacted>` in what an upstream's error and the platform's errors say. Without it, under `template`, those show
-   * `unrouted` and every segment of the path is hidden. Only the caller knows which segments are ids: the client
+   * `<redacted>` in what an upstream's error and the platform's errors say (one under 3 characters where it stands
+   * as a token: the `42` of `/users/42` in `user 42 not found`, not in `1420`). Without it, under `template`, those
+   * show `unrouted` and every segment of the path is hidden. Only the caller knows which segments are ids: the client
    * does not guess them.
    *
    * @since 0.2.0

@@ -31,9 +31,50 @@ export interface TemplateUrl {
   readonly path: string
   /** The URL the platform's errors name (`request.url`: base URL and path as sent), replaced by the template's. */
   readonly sentUrl: string
-  /** The texts of the call's path and query hidden in what the span's failure says, longest first. */
+  /**
+   * The texts of the call's path and query of {@link minSubstringLength} characters or more, hidden wherever they
+   * stand in what the span's failure says, longest first.
+   */
   readonly values: ReadonlyArray<string>
+  /** The shorter ones, hidden where they stand as a token (see {@link tokenPattern}); `undefined` for none. */
+  readonly tokens: RegExp | undefined
 }
+
+/**
+ * The shortest value of a call hidden wherever it stands in a text: a shorter one (a `42`, a `7`) is hidden where it
+ * stands as a token only, else every `1420` or `v42x` of the text would lose its digits.
+ *
+ * @internal
+ */
+export const minSubstringLength = 3
+
+// What continues a word, a number or a percent-encoding: a short value joined to one is part of a longer text.
+const joiner = "[\\p{L}\\p{N}_~%-]"
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * A pattern matching each of `values` where it stands as a token: not joined to a letter, a digit, `_`, `~`, `-` or
+ * `%`, nor by a `.` to one. `42` is a token in `/users/42/`, `?id=42&`, `"42"`, `user 42,` and `order 42.`, not in
+ * `1420`, `v42x`, `1.42` or `%42`. `undefined` for no values.
+ *
+ * @internal
+ */
+export const tokenPattern = (values: ReadonlyArray<string>): RegExp | undefined =>
+  values.length === 0
+    ? undefined
+    : new RegExp(
+      `(?<!${joiner}|${joiner}\\.)(?:${values.map(escapeRegExp).join("|")})(?!${joiner}|\\.${joiner})`,
+      "gu"
+    )
+
+/**
+ * A text with the call's short values (`template.tokens`) that stand in it as a token read `<redacted>`.
+ *
+ * @internal
+ */
+export const hideTokens = (text: string, template: TemplateUrl): string =>
+  template.tokens === undefined ? text : text.replace(template.tokens, hidden)
 
 /**
  * What a call tells the spans of its exchange: its route (`url.template`, when it names one) and, under
@@ -66,14 +107,14 @@ const redactAttribute = (key: string, value: unknown, template: TemplateUrl | un
 
 /**
  * A text with the call's URL and its path's and query's values hidden under `template`: the URL as sent reads as the
- * template's, then what remains of the call's values reads `<redacted>`.
+ * template's, then what remains of the call's values reads `<redacted>` (the short ones where they stand as a token).
  *
  * @internal
  */
 export const hideCall = (text: string, template: TemplateUrl | undefined): string =>
   template === undefined
     ? text
-    : scrubText(text.split(template.sentUrl).join(templateFull(template)), template.values)
+    : hideTokens(scrubText(text.split(template.sentUrl).join(templateFull(template)), template.values), template)
 
 // What a failure of the span keeps: the error's message with the credentials of its URL (and its path's values
 // under `template`) hidden.

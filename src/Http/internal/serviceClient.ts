@@ -30,6 +30,7 @@ import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
 import {
   decodeOrKeep,
   headerValueCredentials,
+  hidden,
   longestFirst,
   minCredentialLength,
   scrubText
@@ -244,26 +245,33 @@ const maxCodeLength = 128
 
 const truncated = "<truncated>"
 
+/** What hides the call's credentials (and under `template` its values) in a text an upstream wrote. */
+type Hide = (text: string) => string
+
 /** An upstream's error message with the credentials replaced, cut to {@link maxMessageLength} characters. */
-const scrubMessage = (message: string, credentials: ReadonlyArray<string>): string => {
-  return cutText(scrubText(message, credentials), maxMessageLength)
-}
+const scrubMessage = (message: string, hide: Hide): string => cutText(hide(message), maxMessageLength)
 
 /**
- * A JSON value with the credentials replaced in every string, keys included, each string cut, the whole bounded
- * by `budget` (see {@link maxDetailsSize}).
+ * A JSON value with the credentials replaced in every string, keys included, each string cut, and a number whose
+ * text `hide` changes (an id of the call's path, `"user_id": 42`) replaced whole, the whole bounded by `budget` (see
+ * {@link maxDetailsSize}).
  */
 const scrubJson = (
   value: unknown,
-  credentials: ReadonlyArray<string>,
+  hide: Hide,
   depth: number,
   budget: { left: number }
 ): unknown => {
   budget.left -= 1
   if (typeof value === "string") {
-    const text = scrubMessage(value, credentials)
+    const text = scrubMessage(value, hide)
     budget.left -= text.length
     return text
+  }
+  if (typeof value === "number") {
+    const text = String(value)
+    budget.left -= text.length
+    return hide(text) === text ? value : hidden
   }
   if (typeof value !== "object" || value === null) {
     budget.left -= String(value).length
@@ -277,18 +285,18 @@ const scrubJson = (
         items.push(truncated)
         break
       }
-      items.push(scrubJson(item, credentials, depth + 1, budget))
+      items.push(scrubJson(item, hide, depth + 1, budget))
     }
     return items
   }
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(value)) {
-    const name = budget.left <= 0 ? truncated : scrubMessage(key, credentials)
+    const name = budget.left <= 0 ? truncated : scrubMessage(key, hide)
     budget.left -= name.length
     Object.defineProperty(out, name, {
       value: name === truncated
         ? truncated
-        : scrubJson((value as Record<string, unknown>)[key], credentials, depth + 1, budget),
+        : scrubJson((value as Record<string, unknown>)[key], hide, depth + 1, budget),
       enumerable: true,
       writable: true,
       configurable: true
@@ -307,17 +315,17 @@ const failureOf = (
   response: HttpClientResponse.HttpClientResponse,
   body: unknown,
   endpoint: string,
-  credentials: ReadonlyArray<string>
+  hide: Hide
 ): AnyGlamError => {
   const envelope = decodeErrorEnvelope(body)
   if (Option.isSome(envelope)) {
     const { code, details, message } = envelope.value.error
     const record = details === undefined || Predicate.isRecord(details) ? details : { upstream_details: details }
     return fromResponseBody({
-      code: cutText(scrubText(code, credentials), maxCodeLength),
-      message: scrubMessage(message, credentials),
+      code: cutText(hide(code), maxCodeLength),
+      message: scrubMessage(message, hide),
       ...(record === undefined ? {} : {
-        details: scrubJson(record, credentials, 0, { left: maxDetailsSize }) as Record<string, unknown>
+        details: scrubJson(record, hide, 0, { left: maxDetailsSize }) as Record<string, unknown>
       })
     }, { service, status: response.status, endpoint })
   }
@@ -327,6 +335,16 @@ const failureOf = (
     retryAfter: response.headers["retry-after"],
     endpoint
   }, { service })
+}
+
+/**
+ * What hides, in an upstream's error, the call's credentials and under `template` its values: each wherever it
+ * stands, and the values shorter than {@link ClientSpans.minSubstringLength} where they stand as a token.
+ */
+const hiding = (credentials: ReadonlyArray<string>, template: ClientSpans.TemplateUrl | undefined): Hide => {
+  if (template === undefined) return (text) => scrubText(text, credentials)
+  const texts = longestFirst([...credentials, ...template.values])
+  return (text) => ClientSpans.hideTokens(scrubText(text, texts), template)
 }
 
 /**
@@ -361,9 +379,7 @@ const exchange = (
                 response,
                 json === notJson ? undefined : json,
                 endpoint,
-                template === undefined
-                  ? credentialsOf(request, names)
-                  : longestFirst([...credentialsOf(request, names), ...template.values])
+                hiding(credentialsOf(request, names), template)
               )
             ))
         })
@@ -377,7 +393,8 @@ const exchange = (
         // Decoding by assignment would drop such a key or make its value the prototype of its object.
         const protoPath = ProtoKeys.mayHoldProtoKey(body.text) ? ProtoKeys.protoKeyPath(json) : undefined
         if (protoPath !== undefined) {
-          const at = cutText(protoPath.join("."), 256)
+          // Under `template` a key may be one of the call's ids (`{"42": ...}` of `/users/42`): hidden key by key.
+          const at = cutText(protoPath.map((key) => ClientSpans.hideCall(key, template)).join("."), 256)
           return Effect.fail(unexpectedBody(service, response.status, endpoint, `holds a "__proto__" key at ${at}`))
         }
         return Effect.succeed(
@@ -612,22 +629,20 @@ interface Shown {
   readonly span: ClientSpans.CallUrl
 }
 
-/** The shortest part of a call's path or query hidden under `template`: a `v1` or a `42` would be hidden throughout. */
-const minHiddenLength = 3
-
 /**
  * The texts of a call that `template` keeps out of errors and spans: the path as given and without its query, each
  * of its segments that is not a literal segment of `route` (every segment without one), the values of its query and
- * `urlParams`, each as given and decoded, of {@link minHiddenLength} characters or more; longest first.
+ * `urlParams`, each as given and decoded; those of {@link ClientSpans.minSubstringLength} characters or more longest
+ * first (`values`), the shorter ones as the pattern of their tokens (`tokens`).
  */
 const callValues = (
   path: string,
   route: string | undefined,
   urlParams: Readonly<Record<string, string>> | undefined
-): ReadonlyArray<string> => {
+): Pick<ClientSpans.TemplateUrl, "values" | "tokens"> => {
   const out: Array<string> = []
   const add = (value: string) => {
-    if (value.length >= minHiddenLength) out.push(value, decodeOrKeep(value.replace(/\+/g, " ")))
+    out.push(value, decodeOrKeep(value.replace(/\+/g, " ")))
   }
   const question = path.indexOf("?")
   const pathname = question === -1 ? path : path.slice(0, question)
@@ -641,7 +656,11 @@ const callValues = (
     for (const part of path.slice(question + 1).split("&")) add(part.slice(part.indexOf("=") + 1))
   }
   for (const value of Object.values(urlParams ?? {})) add(String(value))
-  return longestFirst(out)
+  const sorted = longestFirst(out)
+  const short = sorted.findIndex((value) => value.length < ClientSpans.minSubstringLength)
+  return short === -1
+    ? { values: sorted, tokens: undefined }
+    : { values: sorted.slice(0, short), tokens: ClientSpans.tokenPattern([...new Set(sorted.slice(short))]) }
 }
 
 /** What spans and errors show of a call under `record_path: template` (`template`) or as sent. */
@@ -661,7 +680,7 @@ const shownCall = (
         origin: template.origin,
         path: endpoint.charCodeAt(0) === 47 ? template.basePath + endpoint : endpoint,
         sentUrl: template.base + path,
-        values: callValues(path, route, options.urlParams)
+        ...callValues(path, route, options.urlParams)
       }
     }
   }
