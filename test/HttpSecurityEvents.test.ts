@@ -21,6 +21,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
 import * as jose from "jose"
 import * as NodeHttp from "node:http"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
@@ -173,6 +174,8 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 describe("SecurityEvents", () => {
   it.scoped("each refusal is one log line with its event, reason, principal and route template", () =>
     Effect.gen(function*() {
+      // The verifier reads the time from the Clock: the TestClock stands at the time the tokens are signed.
+      yield* TestClock.setTime(Date.now())
       const server = yield* routerServer(baseConfig("sec-log"))
       const reader = yield* sign({ sub: "user-7", permissions: ["items:read"] })
       const expired = yield* sign({ sub: "user-old" }, { exp: Math.floor(Date.now() / 1000) - 600 })
@@ -248,6 +251,8 @@ describe("SecurityEvents", () => {
 
   it.scoped("a replaced SecurityEvents layer receives the events (with rate limits and an HttpApi's routes)", () =>
     Effect.gen(function*() {
+      // The verifier reads the time from the Clock: the TestClock stands at the time the tokens are signed.
+      yield* TestClock.setTime(Date.now())
       const server = yield* start(
         Http.serveApi().pipe(
           Layer.provide(ApiLive),

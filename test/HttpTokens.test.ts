@@ -2,7 +2,7 @@
  * Issuing tokens (JwtIssuer) that JwtAuth verifies, on a running server and directly; password hashing.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Logger, Option } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Logger, Option, TestClock } from "effect"
 import * as jose from "jose"
 import * as crypto from "node:crypto"
 import * as Http from "../src/Http/Http.js"
@@ -156,6 +156,8 @@ describe("JwtIssuer", () => {
         Effect.withConfigProvider(JwtIssuer.config, ConfigProvider.fromJson({ auth: withoutIssuer })),
         JwtAuth.make
       )
+      // The verifier reads the time from the Clock: this test's TestClock is set to the time the claims are of.
+      yield* TestClock.setTime(Date.now())
       const exp = Math.floor(Date.now() / 1000) + 60
       // The claims set as JSON text, signed as it is: `1e400` is a number JSON.stringify cannot write.
       const raw = (json: string) =>
@@ -227,6 +229,7 @@ describe("JwtIssuer", () => {
   it.effect("a token issued in the future past the clock tolerance is refused, as PyJWT refuses it", () =>
     Effect.gen(function*() {
       const verifier = yield* configuredVerifier
+      yield* TestClock.setTime(Date.now())
       const now = Math.floor(Date.now() / 1000)
       const refusedFor = (iat: number) =>
         Effect.gen(function*() {

@@ -8,6 +8,8 @@
  * `UNAUTHORIZED` that says nothing about why beyond "expired" or "invalid". A key set at `auth.jwks_url` that cannot
  * be fetched or read is a 503 `SERVICE_UNAVAILABLE`: it says nothing of the token. When a refresh of the set fails,
  * the keys fetched last keep verifying, for up to `auth.jwks_max_stale` (12 hours) after the last successful fetch.
+ * `exp`, `nbf` and `iat` are checked at the time of Effect's `Clock` in the verifying fiber (a `TestClock`, a
+ * service's own `Clock`), not at jose's reading of `Date`.
  *
  * The authenticated {@link Principal} is in the FiberRef {@link currentPrincipal} for the rest of the request
  * (the Bus reads it to put the principal into published events' metadata) and, for `HttpApi` handlers, in the
@@ -19,6 +21,7 @@ import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -147,9 +150,12 @@ export class JwtVerifier extends Context.Tag("@glam/shared/Http/JwtVerifier")<Jw
 
 const unauthorized = (message: string) => new UnauthorizedError({ message, details: { auth_type: "bearer" } })
 
-/** `iat` later than now plus the tolerance (jose has checked that an `iat` is a number). */
-const issuedInFuture = (payload: { readonly iat?: number | undefined }, toleranceSeconds: number): boolean =>
-  payload.iat !== undefined && payload.iat > Date.now() / 1000 + toleranceSeconds
+/** `iat` later than `nowMs` plus the tolerance (jose has checked that an `iat` is a number). */
+const issuedInFuture = (
+  payload: { readonly iat?: number | undefined },
+  toleranceSeconds: number,
+  nowMs: number
+): boolean => payload.iat !== undefined && payload.iat > nowMs / 1000 + toleranceSeconds
 
 /**
  * A token naming an audience (a non-empty `aud`) when the verifier has none configured: it is meant for some other
@@ -281,8 +287,12 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
       ...(Option.isSome(config.issuer) ? { issuer: config.issuer.value } : {}),
       ...(Option.isSome(config.audience) ? { audience: config.audience.value } : {})
     }
-    const verifyWith = (token: string) =>
-      typeof key === "function" ? jose.jwtVerify(token, key, options) : jose.jwtVerify(token, key, options)
+    // `exp`, `nbf` and `iat` are read at the time of the fiber's `Clock` (a service's own, a test's `TestClock`), not
+    // at the time jose would read from `Date`.
+    const verifyWith = (token: string, nowMs: number) => {
+      const at: jose.JWTVerifyOptions = { ...options, currentDate: new Date(nowMs) }
+      return typeof key === "function" ? jose.jwtVerify(token, key, at) : jose.jwtVerify(token, key, at)
+    }
     // The security event of a refused token: its reason, and its subject when its signature was verified.
     const refused = (error: unknown): Effect.Effect<never, UnauthorizedError | ServiceUnavailableError> => {
       if (error instanceof JwksFetch.KeySetUnavailable) {
@@ -299,7 +309,12 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     }
     return {
       verify: (token: string) =>
-        Effect.tryPromise({ try: () => verifyWith(token), catch: (error) => error }).pipe(
+        Clock.currentTimeMillis.pipe(
+          Effect.flatMap((nowMs) =>
+            Effect.tryPromise({ try: () => verifyWith(token, nowMs), catch: (error) => error }).pipe(
+              Effect.map((result) => ({ payload: result.payload, nowMs }))
+            )
+          ),
           Effect.catchAll(refused),
           // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
           // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
@@ -310,15 +325,14 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
           // it would stay valid longer than its issuer meant.
           // Without `auth.audience`, a token that names an audience is refused, as PyJWT refuses it: a token
           // another service's audience was issued for would otherwise be honoured here.
-          Effect.flatMap((result) => {
-            const payload = result.payload
+          Effect.flatMap(({ nowMs, payload }) => {
             const reason: SecurityEvents.Refusal["reason"] | undefined = payload["type"] === "refresh"
               ? "refresh_token"
               : !registeredClaimsTyped(payload)
               ? "claims_invalid"
               : subjectOf(payload) === undefined
               ? "no_subject"
-              : issuedInFuture(payload, config.clockToleranceSeconds)
+              : issuedInFuture(payload, config.clockToleranceSeconds, nowMs)
               ? "not_yet_valid"
               : Option.isNone(config.audience) && namesAudience(payload)
               ? "wrong_audience"

@@ -2,11 +2,14 @@
  * JWT issuing on `jose` `SignJWT`, the counterpart of `JwtAuth`'s verification: access and refresh tokens signed
  * with the `auth` section's key (`auth.secret` for HS algorithms, else `auth.private_key`), algorithm (the first of
  * `auth.algorithms`), issuer and audience, with the energy platform's claim names: `user_id` (also `sub`), `role`,
- * `roles`, `permissions`, `merchant_id`, and `type` (`access` or `refresh`); `iat`, `exp` and a `jti` on each.
+ * `roles`, `permissions`, `merchant_id`, and `type` (`access` or `refresh`); `iat`, `exp` and a `jti` on each, `iat`
+ * the time of Effect's `Clock` in the issuing fiber (a `TestClock`, a service's own `Clock`) and `exp` that plus the
+ * token's lifetime.
  * `JwtAuth` refuses a refresh token as a bearer token.
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -236,8 +239,10 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
           }`
         )
     })
+    // `iat` and `exp` are the time of the fiber's `Clock` (a service's own, a test's `TestClock`), as the verifier
+    // reads them.
     const sign = (subject: Subject, type: "access" | "refresh", seconds: number) =>
-      Effect.suspend(() => {
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => {
         // The type admits JSON values only: a caller it does not reach gets a defect naming the claim, not the
         // TypeError of `JSON.stringify` (or a claim it leaves out without a word).
         const extra = extraClaims(subject)
@@ -245,13 +250,14 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
         if (problem !== undefined) {
           return Effect.dieMessage(`JwtIssuer: ${problem}; claims are JSON values (JwtIssuer.ClaimValue)`)
         }
+        const issuedAt = Math.floor(nowMs / 1000)
         return Effect.promise(() => {
           let jwt = new jose.SignJWT(payloadOf(subject, extra, type))
             .setProtectedHeader({ alg, typ: "JWT" })
             .setSubject(subject.userId)
-            .setIssuedAt()
+            .setIssuedAt(issuedAt)
             .setJti(crypto.randomUUID())
-            .setExpirationTime(`${seconds}s`)
+            .setExpirationTime(issuedAt + seconds)
           if (Option.isSome(config.issuer)) jwt = jwt.setIssuer(config.issuer.value)
           if (Option.isSome(config.audience)) jwt = jwt.setAudience(config.audience.value)
           return jwt.sign(key)
