@@ -25,8 +25,9 @@ import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import * as SecurityEvents from "../src/Http/SecurityEvents.js"
 import { withLabels } from "../src/Telemetry/Metrics.js"
-import { type Json, jsonOf, request, serverLayer, TestServer } from "./fixtures/http/server.js"
+import { jsonOf, request, serverLayer, TestServer } from "./fixtures/http/server.js"
 import { freePort } from "./support/localService.js"
+import { type Answer, exchange } from "./support/rawExchange.js"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", ApiEnvelope.success({ id: "1" })),
@@ -44,50 +45,6 @@ const router = HttpRouter.empty.pipe(
     Effect.flatMap(HttpErrors.decodeBody(Schema.Struct({})), () => ApiEnvelope.success({ id: "2" }, { status: 201 }))
   )
 )
-
-interface Answer {
-  readonly status: number
-  readonly headers: Record<string, string>
-  readonly raw: string
-  readonly body: Json
-}
-
-/** Writes raw bytes, reads until the server closes the connection (or the deadline), parses the answer. */
-const exchange = (port: number, payload: string, options: { readonly end?: boolean } = {}): Promise<Answer> =>
-  new Promise((resolve, reject) => {
-    const socket = net.connect({ host: "127.0.0.1", port })
-    const chunks: Array<Buffer> = []
-    const deadline = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`no complete answer: ${Buffer.concat(chunks).toString("latin1")}`))
-    }, 20_000)
-    socket.on("data", (chunk) => chunks.push(chunk))
-    socket.on("error", () => {
-      // A reset after the answer was received is the server closing: the answer is judged below.
-    })
-    socket.on("close", () => {
-      clearTimeout(deadline)
-      const raw = Buffer.concat(chunks).toString("latin1")
-      const split = raw.indexOf("\r\n\r\n")
-      if (split === -1) return reject(new Error(`no answer: ${JSON.stringify(raw)}`))
-      const [statusLine, ...lines] = raw.slice(0, split).split("\r\n")
-      const headers: Record<string, string> = {}
-      for (const line of lines) {
-        const colon = line.indexOf(":")
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      const text = raw.slice(split + 4)
-      let body: Json
-      try {
-        body = JSON.parse(text)
-      } catch {
-        body = text
-      }
-      resolve({ status: Number(statusLine!.split(" ")[1]), headers, raw, body: body as Json })
-    })
-    socket.write(payload)
-    if (options.end === true) socket.end()
-  })
 
 const expectEnvelope = (answer: Answer, status: number, code: string, message: string) => {
   expect(answer.status).toBe(status)
