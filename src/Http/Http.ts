@@ -45,12 +45,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
-import { constTrue } from "effect/Function"
+import { constTrue, type LazyArg } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import * as Health from "./Health.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as HttpErrors from "./HttpErrors.js"
@@ -324,15 +325,17 @@ export const serve = <E, R>(
     // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server. It
     // sets the request's ids with the span, for the stack's request telemetry. The request fibers take their refs
     // from the server's: the header names redacted here are the ones the span and every log of `Headers` redact.
+    // The stack reports the refusals of its requests: a token `JwtVerifier.verify` refuses in them is recorded for
+    // the request, not emitted by the verifier too.
     const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
-    yield* Effect.locally(
-      HttpServer.serveEffect(
-        stack(app),
-        ServerSpan.middleware(tracerDisabledWhen, { enterIds: true, recordPath: resolved.server.recordPath })
-      ),
-      HttpMiddleware.currentTracerDisabledWhen,
-      constTrue
-    ).pipe(ServerSpan.withRedactedHeaders)
+    yield* HttpServer.serveEffect(
+      stack(app),
+      ServerSpan.middleware(tracerDisabledWhen, { enterIds: true, recordPath: resolved.server.recordPath })
+    ).pipe(
+      Effect.locally(HttpMiddleware.currentTracerDisabledWhen, constTrue),
+      Effect.locally(SecurityEventsInternal.stackReports, true),
+      ServerSpan.withRedactedHeaders
+    )
     // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.
     yield* Effect.addFinalizer(() =>
       readiness.beginShutdown.pipe(
@@ -533,3 +536,60 @@ export const layerServer: Layer.Layer<
     )
   })
 )
+
+/**
+ * `NodeHttpServer.layer` over a Node server of the app's own (built by `evaluate`, with its own options or framework),
+ * given the answers of {@link nodeServer}: the requests Node's parser refuses, a `CONNECT` and (with
+ * `options.bodyLimitBytes`) an `Expect: 100-continue` body over the limit answered in the envelope and closed
+ * lingering, a request before the app is served answered 503. Each request it so refuses before the app is a
+ * `request.refused` security event (`Http.SecurityEvents`, `source: "server"`), as on the server of
+ * {@link layerServer}: for the `SecurityEvents` service provided around this layer, at the level of
+ * `http.security_events`, with the service `options.service` (else `service.name`, else `unknown`), which is the
+ * answers' `X-Service-Name` too. A server `evaluate` builds with {@link nodeServer} keeps its answers and gets the
+ * events: each refusal is answered and reported once. Node's own answers to those requests (a bare status line, a
+ * `CONNECT` dropped) are replaced: the server should have no `clientError`, `connect` or `checkContinue` listeners
+ * of its own. `options.server` is not read: `evaluate` builds the server.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { createServer } from "node:http"
+ * import { Http } from "@glam/shared"
+ *
+ * declare const router: HttpRouter.HttpRouter
+ * const ServerLive = Http.layerNodeServer(() => createServer({ maxHeaderSize: 8192 }), { port: 8000 })
+ * const Main = Http.serve(router).pipe(Layer.provide([ServerLive, Http.Readiness.layer]))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerNodeServer = (
+  evaluate: LazyArg<Http.Server>,
+  listen: Net.ListenOptions,
+  options: NodeServerOptions = {}
+): Layer.Layer<
+  HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices,
+  ConfigError.ConfigError | HttpServerError.ServeError
+> =>
+  Layer.unwrapScoped(
+    Effect.gen(function*() {
+      const [configured, level] = yield* Config.all([
+        Config.option(HttpConfig.serviceName),
+        HttpConfig.securityEvents
+      ])
+      const service = options.service ?? Option.getOrUndefined(configured)
+      const onRefused = yield* SecurityEventsInternal.refusedListener(service ?? "unknown", level)
+      return NodeHttpServer.layer(
+        () =>
+          nodeServerInternal.attach(
+            evaluate(),
+            { service, bodyLimitBytes: options.bodyLimitBytes },
+            undefined,
+            onRefused
+          ),
+        listen
+      )
+    })
+  )

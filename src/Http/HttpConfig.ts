@@ -213,6 +213,20 @@ const securityEventsLevel = (value: string): Either.Either<LogLevel.LogLevel, Co
   })
 }
 
+const securityEventsOf: Config.Config<LogLevel.LogLevel> = Config.withDefault(
+  Config.string("security_events").pipe(Config.mapOrFail(securityEventsLevel)),
+  LogLevel.Warning
+)
+
+/**
+ * `http.security_events` alone (Warning when left out; `LogLevel.None` for `false`): the level of the security
+ * events of those outside the serve stack that report them, `JwtAuth.layerConfig` and `Http.layerNodeServer`.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const securityEvents: Config.Config<LogLevel.LogLevel> = Config.nested(securityEventsOf, "http")
+
 /**
  * Reads the server section (`http.*`) with its defaults.
  *
@@ -282,10 +296,7 @@ export const server: Config.Config<ServerConfig> = Config.nested(
       serverDefaults.validationStatus
     ),
     recordPath: Config.withDefault(Config.literal("raw", "template")("record_path"), "raw" as const),
-    securityEvents: Config.withDefault(
-      Config.string("security_events").pipe(Config.mapOrFail(securityEventsLevel)),
-      LogLevel.Warning
-    ),
+    securityEvents: securityEventsOf,
     trustedProxies: Config.withDefault(
       Config.array(Config.string(), "trusted_proxies").pipe(
         // An empty value (`HTTP_TRUSTED_PROXIES=`) is no proxies, as an empty `redis.url` is no Redis.

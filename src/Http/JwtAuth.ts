@@ -30,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
+import type * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -135,7 +136,8 @@ export interface JwtVerifierService {
   /**
    * The token's principal; `UnauthorizedError` for a token that is not valid, `ServiceUnavailableError` when the
    * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set, over 1 MiB) and no
-   * keys fetched within `auth.jwks_max_stale` are kept: that says nothing of the token.
+   * keys fetched within `auth.jwks_max_stale` are kept: that says nothing of the token. Each refusal is a security
+   * event (see {@link make}), also where the stack of `Http.serve` does not run.
    */
   readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError | ServiceUnavailableError>
 }
@@ -193,6 +195,20 @@ const keySetUnavailable = () =>
   new ServiceUnavailableError({ message: "The keys to verify the token are unavailable", details: { service: "jwks" } })
 
 /**
+ * Where the verifier reports the tokens it refuses outside a request the stack of `Http.serve` reports (a Bus
+ * handler, a handler of another server, a WebSocket's messages): the `service` of its events (`unknown` when left
+ * out) and their level (`http.security_events`: Warning when left out, `LogLevel.None` for none). {@link layerConfig}
+ * and {@link layer} read both from configuration (`service.name`, `http.security_events`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EventsOptions {
+  readonly service?: string | undefined
+  readonly level?: LogLevel.LogLevel | undefined
+}
+
+/**
  * Builds a verifier from the `auth` section (key source: `jwks_url`, else `public_key`, else `secret`). A `secret`
  * shorter than the hash output of a pinned HMAC algorithm (32 bytes for HS256, 48 for HS384, 64 for HS512: RFC 7518,
  * section 3.2) is a `ConfigError` at `auth.secret` that names the algorithm, never the secret (a warning instead with
@@ -203,11 +219,23 @@ const keySetUnavailable = () =>
  * host with `auth.allow_http_jwks_url`, for a mesh whose sidecars secure the path), or that holds credentials
  * (`user:password@`, which `fetch` never sends), is a `ConfigError` at `auth.jwks_url` that does not quote it.
  *
+ * A token it refuses is a security event (`Http.SecurityEvents`, `auth.failed` or `auth.unavailable`, with the
+ * subject of a token whose signature was verified, never the token): recorded for the request when the stack of
+ * `Http.serve` reports the request's refusals, else counted and handed to the `SecurityEvents` service of the
+ * caller's context at once, with `source: "verifier"` and `events`.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierService, ConfigError.ConfigError> =>
+export const make = (
+  config: HttpConfig.AuthConfig,
+  events: EventsOptions = {}
+): Effect.Effect<JwtVerifierService, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    const emitter: SecurityEvents.Emitter = {
+      service: events.service ?? SecurityEvents.defaultEmitter.service,
+      level: events.level ?? SecurityEvents.defaultEmitter.level
+    }
     const source = Option.isSome(config.jwksUrl)
       ? "jwks_url"
       : Option.isSome(config.publicKey)
@@ -294,15 +322,20 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
       return typeof key === "function" ? jose.jwtVerify(token, key, at) : jose.jwtVerify(token, key, at)
     }
     // The security event of a refused token: its reason, and its subject when its signature was verified.
+    const refusing = <E extends UnauthorizedError | ServiceUnavailableError>(
+      refusal: SecurityEvents.Refusal,
+      error: E
+    ): Effect.Effect<never, E> =>
+      Effect.zipRight(
+        SecurityEvents.refuseOrEmit(refusal, error.status, "verifier", emitter),
+        Effect.fail(error)
+      )
     const refused = (error: unknown): Effect.Effect<never, UnauthorizedError | ServiceUnavailableError> => {
       if (error instanceof JwksFetch.KeySetUnavailable) {
-        return SecurityEvents.refusing(
-          { event: "auth.unavailable", reason: "key_set_unavailable" },
-          keySetUnavailable()
-        )
+        return refusing({ event: "auth.unavailable", reason: "key_set_unavailable" }, keySetUnavailable())
       }
       const { reason, subject } = SecurityEvents.joseRefusal(jose.errors, error)
-      return SecurityEvents.refusing(
+      return refusing(
         { event: "auth.failed", reason, subject },
         unauthorized(error instanceof jose.errors.JWTExpired ? "Token expired" : "Invalid token")
       )
@@ -338,7 +371,7 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
               ? "wrong_audience"
               : undefined
             if (reason === undefined) return Effect.succeed(principalFromClaims(payload))
-            return SecurityEvents.refusing(
+            return refusing(
               { event: "auth.failed", reason, subject: subjectOf(payload) },
               unauthorized("Invalid token")
             )
@@ -349,19 +382,26 @@ export const make = (config: HttpConfig.AuthConfig): Effect.Effect<JwtVerifierSe
     }
   })
 
+// The service and level of the verifier's events, from configuration.
+const eventsConfig: Config.Config<EventsOptions> = Config.all({
+  service: Config.map(Config.option(HttpConfig.serviceName), Option.getOrUndefined),
+  level: HttpConfig.securityEvents
+})
+
 /**
- * The verifier from configuration (`auth.*`).
+ * The verifier from configuration (`auth.*`; `service.name` and `http.security_events` for its events).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<JwtVerifier, ConfigError.ConfigError> = Layer.effect(
   JwtVerifier,
-  Effect.flatMap(HttpConfig.auth, make)
+  Effect.flatMap(HttpConfig.auth, (config) => Effect.flatMap(eventsConfig, (events) => make(config, events)))
 )
 
 /**
- * The verifier from explicit settings.
+ * The verifier from explicit settings (`service.name` and `http.security_events` from configuration for its
+ * events).
  *
  * @since 0.1.0
  * @category layers
@@ -369,7 +409,10 @@ export const layerConfig: Layer.Layer<JwtVerifier, ConfigError.ConfigError> = La
 export const layer = (
   config: Config.Config.Wrap<HttpConfig.AuthConfig>
 ): Layer.Layer<JwtVerifier, ConfigError.ConfigError> =>
-  Layer.effect(JwtVerifier, Effect.flatMap(Config.unwrap(config), make))
+  Layer.effect(
+    JwtVerifier,
+    Effect.flatMap(Config.unwrap(config), (auth) => Effect.flatMap(eventsConfig, (events) => make(auth, events)))
+  )
 
 // RFC 6750, section 2.1: the scheme (case-insensitive), one or more spaces, the token.
 const bearer = (header: string | undefined): Option.Option<string> | "malformed" => {

@@ -4,7 +4,9 @@
  * tokens unavailable, a body over its size limits, a body still arriving at the request timeout), for every request
  * the rate limiter lets through because its store failed, and, on the server of `Http.layerServer`, for every
  * request refused before the app (oversized headers, malformed, a body over the limit announced, not received in
- * time): with the reason, the subject of a token that was read (never the token), the client's address, the method,
+ * time; `Http.layerNodeServer` for a Node server of the app's own), and for every token `JwtVerifier.verify`
+ * refuses outside the stack (a Bus handler, a handler of another server): with the reason, the subject of a token
+ * that was read (never the token), the client's address, the method,
  * the route template and the request's ids. Each is counted in `security_events_total{service,event,reason}` and
  * handed to the {@link SecurityEvents} service, which by default writes the log line `security.event` at the level
  * of `http.security_events` (Warning); a Layer of another service ({@link layer}) ships them to an audit sink
@@ -132,7 +134,20 @@ export interface SecurityEvent {
   readonly service: string
   /** The level `http.security_events` gives (Warning by default), for a service that logs them. */
   readonly level: LogLevel.LogLevel
+  /** Who reported it: see {@link Source}. */
+  readonly source: Source
 }
+
+/**
+ * Who reported an event: `stack`, the serve stack when the request ended (`Http.serve`, `serveApi`,
+ * `RequestTelemetry.middleware`); `server`, the Node server of `Http.layerServer` or `Http.layerNodeServer` for a
+ * request it refused before the app; `verifier`, `JwtVerifier.verify` for a token it refused outside a request the
+ * stack of `Http.serve` reports (a handler of another server, a Bus handler, a WebSocket's messages), at once.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Source = "stack" | "server" | "verifier"
 
 /**
  * Where security events go.
@@ -147,8 +162,8 @@ export interface SecurityEventsService {
 /**
  * The log line of an event: message `security.event` at the event's level, annotated with `security.event`,
  * `security.reason`, `security.required`, `security.subject`, `client.address`, `http.request.method`,
- * `http.route` and `http.response.status_code`; `request_id` and `correlation_id` are the line's own, as on every
- * line of the request (the request's fiber writes it).
+ * `http.route`, `http.response.status_code` and `security.source`; `request_id` and `correlation_id` are the
+ * line's own, as on every line of the request (the request's fiber writes it).
  *
  * @since 0.2.0
  * @category constructors

@@ -131,7 +131,7 @@ export interface LingerBounds {
 // answer is flushed (`closing` from then on) rather than waiting for the client or the bounds.
 interface Lingering {
   readonly bounds: LingerBounds
-  readonly onRefused: OnRefused | undefined
+  onRefused: OnRefused | undefined
   readonly sockets: Set<Net.Socket>
   closing: boolean
   // The requests of a connection not answered yet (pipelined ones wait for those before them), and the server's own
@@ -362,6 +362,69 @@ const closeReleasing = (server: Http.Server, state: Lingering): void => {
   }
 }
 
+// What `attach` gave a server: attached once per server.
+const attached: unique symbol = Symbol.for("@glam/shared/Http/nodeServer/attached")
+
+interface Attachment {
+  readonly state: Lingering
+  readonly service: string | undefined
+  readonly requests: WeakMap<Net.Socket, Http.IncomingMessage>
+  checksContinue: boolean
+}
+
+interface Attached {
+  [attached]?: Attachment
+}
+
+/**
+ * Gives `server` the answers of `Http.nodeServer` (its refusals in the envelope, the lingering closes bounded by
+ * `bounds`, `CONNECT`, the 503 while no app is served, the 413 of an `Expect: 100-continue` body over
+ * `options.bodyLimitBytes`); `onRefused` is told of each request it refuses before the app. A server given them
+ * already keeps them, with its service and bounds, and gets `onRefused` and the body limit when it has none: each
+ * refusal is answered and told of once. `options.server` is not read: the server is built.
+ *
+ * @internal
+ */
+export const attach = (
+  server: Http.Server,
+  options: NodeServerOptions = {},
+  bounds: LingerBounds = { millis: lingerMillis, bytes: lingerBytes },
+  onRefused?: OnRefused | undefined
+): Http.Server => {
+  const holder = server as Attached
+  let attachment = holder[attached]
+  if (attachment === undefined) {
+    const state: Lingering = {
+      bounds,
+      onRefused,
+      sockets: new Set(),
+      closing: false,
+      unanswered: new WeakMap(),
+      deferred: new WeakMap()
+    }
+    const { requests, service } = attachment = holder[attached] = {
+      state,
+      service: validHeaderValue(options.service),
+      requests: new WeakMap(),
+      checksContinue: false
+    }
+    closeReleasing(server, state)
+    server.on("connection", onConnection(state, requests))
+    server.on("clientError", onClientError(state, service, requests))
+    server.on("connect", onConnect(state, service))
+    // The first `request` listener, ahead of those the server has already (`onUnserved` answers alone only).
+    server.prependListener("request", onUnserved(server, state, service, requests))
+  } else {
+    attachment.state.onRefused ??= onRefused
+  }
+  if (options.bodyLimitBytes !== undefined && !attachment.checksContinue) {
+    attachment.checksContinue = true
+    const { requests, service, state } = attachment
+    server.on("checkContinue", onCheckContinue(server, state, service, requests, options.bodyLimitBytes))
+  }
+  return server
+}
+
 /**
  * `Http.nodeServer`, its lingering closes bounded by `bounds`; `onRefused` is told of each request it refuses before
  * the app (`layerServer` reports them as security events).
@@ -372,28 +435,13 @@ export const nodeServer = (
   options: NodeServerOptions = {},
   bounds: LingerBounds = { millis: lingerMillis, bytes: lingerBytes },
   onRefused?: OnRefused | undefined
-): Http.Server => {
-  const server = options.server === undefined ? Http.createServer() : Http.createServer(options.server)
-  const service = validHeaderValue(options.service)
-  const requests = new WeakMap<Net.Socket, Http.IncomingMessage>()
-  const state: Lingering = {
+): Http.Server =>
+  attach(
+    options.server === undefined ? Http.createServer() : Http.createServer(options.server),
+    options,
     bounds,
-    onRefused,
-    sockets: new Set(),
-    closing: false,
-    unanswered: new WeakMap(),
-    deferred: new WeakMap()
-  }
-  closeReleasing(server, state)
-  server.on("connection", onConnection(state, requests))
-  server.on("clientError", onClientError(state, service, requests))
-  server.on("connect", onConnect(state, service))
-  if (options.bodyLimitBytes !== undefined) {
-    server.on("checkContinue", onCheckContinue(server, state, service, requests, options.bodyLimitBytes))
-  }
-  server.on("request", onUnserved(server, state, service, requests))
-  return server
-}
+    onRefused
+  )
 
 /**
  * The connection settings of `http.*` as `layerServer` gives them to Node's server.

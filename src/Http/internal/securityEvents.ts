@@ -10,12 +10,16 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import { globalValue } from "effect/GlobalValue"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type * as jose from "jose"
+import * as Correlation from "../../Telemetry/Correlation.js"
 import { withLabels } from "../../Telemetry/Metrics.js"
 import type * as RequestContext from "../RequestContext.js"
 import type { Kind, Options, Reason, SecurityEvent, SecurityEvents, SecurityEventsService } from "../SecurityEvents.js"
@@ -34,6 +38,8 @@ export interface Refusal {
   readonly reason: Reason
   readonly subject?: string | undefined
   readonly required?: string | undefined
+  /** Emitted where it was decided (`JwtVerifier.verify` outside the stack): the stack does not report it again. */
+  readonly emitted?: boolean | undefined
 }
 
 const slot: unique symbol = Symbol.for("@glam/shared/Http/SecurityEvents/refusal")
@@ -133,6 +139,88 @@ export const refuse = (refusal: Refusal): Effect.Effect<void> =>
 export const refusing = <E>(refusal: Refusal, error: E): Effect.Effect<never, E> =>
   Effect.zipRight(refuse(refusal), Effect.fail(error))
 
+/**
+ * `true` on the fibers of the requests of `Http.serve`, whose stack reports the refusals recorded for them (set once
+ * on the server's fiber, whose refs each request's fiber takes): a refusal decided there is recorded only.
+ *
+ * @internal
+ */
+export const stackReports: FiberRef.FiberRef<boolean> = globalValue(
+  "@glam/shared/Http/SecurityEvents/stackReports",
+  () => FiberRef.unsafeMake(false)
+)
+
+/**
+ * Where the events of a refusal decided outside the stack go: the service it names and their level.
+ *
+ * @internal
+ */
+export interface Emitter {
+  readonly service: string
+  readonly level: LogLevel.LogLevel
+}
+
+/**
+ * The emitter of a verifier built without one: Warning, service `unknown`.
+ *
+ * @internal
+ */
+export const defaultEmitter: Emitter = { service: "unknown", level: LogLevel.Warning }
+
+const unknown = "unknown"
+
+// The route a span or one of its parents holds (the router records it on the server span; the refusal is decided in
+// a span of its own below it), else the label of `request`'s path without one.
+const routeOf = (request: HttpServerRequest.HttpServerRequest, span: Tracer.AnySpan | undefined): string => {
+  let current = span
+  while (current !== undefined && current._tag === "Span" && !current.attributes.has("http.route")) {
+    current = Option.getOrUndefined(current.parent)
+  }
+  return HttpMetrics.endpointLabel(current, request.url)
+}
+
+/**
+ * Records `refusal` for the request of a fiber whose stack reports it (`Http.serve`); elsewhere (a handler of
+ * another server, a Bus handler, a fiber without a request) counts and emits it at once as an event of `source`
+ * answered with `status`, with the request's method, connection address and route when the fiber has a request,
+ * and records it as emitted there, so that a stack of `RequestTelemetry.middleware` does not report it again.
+ *
+ * @internal
+ */
+export const refuseOrEmit = (
+  refusal: Refusal,
+  status: number,
+  source: SecurityEvent["source"],
+  emitter: Emitter
+): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext
+    const request = Option.getOrUndefined(Context.getOption(context, HttpServerRequest.HttpServerRequest))
+    if (request !== undefined && fiber.getFiberRef(stackReports)) {
+      record(request, refusal)
+      return Effect.void
+    }
+    if (request !== undefined) record(request, { ...refusal, emitted: true })
+    if (emitter.level._tag === "None") return Effect.void
+    const requestId = Option.getOrElse(fiber.getFiberRef(Correlation.currentRequestId), () => unknown)
+    const event: SecurityEvent = {
+      event: refusal.event,
+      reason: refusal.reason,
+      status,
+      subject: refusal.subject,
+      required: refusal.required,
+      clientAddress: request === undefined ? unknown : TrustedProxies.requestClientIp(request, []),
+      method: request === undefined ? unknown : request.method,
+      route: request === undefined ? HttpMetrics.unmatchedEndpoint : routeOf(request, fiber.currentSpan),
+      requestId,
+      correlationId: Option.getOrElse(fiber.getFiberRef(Correlation.currentCorrelationId), () => requestId),
+      service: emitter.service,
+      level: emitter.level,
+      source
+    }
+    return countAndEmit(event, context)
+  })
+
 /** The subject a payload names (`sub`, else the seed's `user_id`), when it is a non-empty string. */
 export const subjectOf = (payload: jose.JWTPayload | undefined): string | undefined => {
   if (payload === undefined) return undefined
@@ -190,7 +278,8 @@ export const log = (event: SecurityEvent): Effect.Effect<void> => {
     "client.address": event.clientAddress,
     "http.request.method": event.method,
     "http.route": event.route,
-    "http.response.status_code": event.status
+    "http.response.status_code": event.status,
+    "security.source": event.source
   }
   if (event.required !== undefined) annotations["security.required"] = event.required
   if (event.subject !== undefined) annotations["security.subject"] = event.subject
@@ -237,7 +326,7 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
   return (request, fiber, route, ids, status) => {
     const recorded = holderOf(request)?.[slot]
     if (recorded === undefined) return undefined
-    const refusal = status >= 400 ? recorded.refusal : undefined
+    const refusal = status >= 400 && recorded.refusal?.emitted !== true ? recorded.refusal : undefined
     const { unavailable } = recorded
     // Reported once, by this reporter.
     if (unavailable !== undefined) recorded.unavailable = undefined
@@ -255,7 +344,8 @@ export const reporter = (service: string, options: Options = {}): Reporter | und
       requestId: ids.requestId,
       correlationId: ids.correlationId,
       service,
-      level
+      level,
+      source: "stack"
     })
     const context = fiber.currentContext
     const first = unavailable === undefined ? Effect.void : countAndEmit(eventOf(unavailable), context)
@@ -288,7 +378,8 @@ export const refusedListener = (
       requestId: refused.requestId,
       correlationId: refused.requestId,
       service,
-      level
+      level,
+      source: "server"
     }
     run(Effect.withFiberRuntime((fiber) => countAndEmit(event, fiber.currentContext)))
   })

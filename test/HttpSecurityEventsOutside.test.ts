@@ -1,0 +1,294 @@
+/**
+ * Security events where the stack of `Http.serve` does not run, over real listeners: a token `JwtVerifier.verify`
+ * refuses outside a request (a Bus handler) or in a handler of a server without the stack is one event the verifier
+ * emits itself (`source: "verifier"`); inside `Http.serve` (the middleware, or a handler verifying by hand) it is the
+ * stack's one event, never a second from the verifier. A Node server of the app's own given `Http.layerNodeServer`
+ * reports the requests it refuses before the app as `layerServer`'s does, once each.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as jose from "jose"
+import * as NodeHttp from "node:http"
+import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
+import * as Http from "../src/Http/Http.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import * as SecurityEvents from "../src/Http/SecurityEvents.js"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+import { withLabels } from "../src/Telemetry/Metrics.js"
+import { type Answer, exchange } from "./support/rawExchange.js"
+
+const secret = "security-events-outside-secret-0123456789"
+const key = new TextEncoder().encode(secret)
+const otherKey = new TextEncoder().encode("another-secret-of-enough-length-0123456789")
+
+const sign = (claims: jose.JWTPayload, options: { readonly exp?: number; readonly key?: Uint8Array } = {}) =>
+  Effect.promise(() =>
+    new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("glam").setAudience("catalog")
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
+      .setExpirationTime(options.exp ?? Math.floor(Date.now() / 1000) + 300).sign(options.key ?? key)
+  )
+
+const uniqueService = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`
+
+const configOf = (service: string, http: Record<string, unknown> = {}) =>
+  ConfigProvider.fromJson({
+    service: { name: service },
+    http,
+    auth: { secret, algorithms: ["HS256"], issuer: "glam", audience: "catalog" },
+    rate_limit: { enabled: false }
+  })
+
+/** Events handed to the `SecurityEvents` service, and the layer that collects them. */
+const collector = () => {
+  const events: Array<SecurityEvents.SecurityEvent> = []
+  return { events, layer: SecurityEvents.layer({ emit: (event) => Effect.sync(() => events.push(event)) }) }
+}
+
+const waitFor = (count: () => number, n: number) =>
+  Effect.suspend(() => count() >= n ? Effect.void : Effect.fail("waiting" as const)).pipe(
+    Effect.retry(Schedule.spaced("5 millis")),
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`fewer than ${n} events`) })
+  )
+
+const countOf = (service: string, event: SecurityEvents.Kind, reason: SecurityEvents.Reason) =>
+  Effect.map(
+    Metric.value(withLabels(SecurityEvents.securityEventsTotal, { service, event, reason })),
+    (state) => state.count
+  )
+
+const portOf = (context: Context.Context<HttpServer.HttpServer>) => {
+  const address = Context.get(context, HttpServer.HttpServer).address
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  return address.port
+}
+
+// A handler that verifies the token of `X-Token` by hand (as a WebSocket upgrade reads one), answering 401 when it
+// is refused.
+const verifiedByHand = Effect.gen(function*() {
+  const verifier = yield* JwtAuth.JwtVerifier
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return yield* verifier.verify(request.headers["x-token"] ?? "").pipe(
+    Effect.zipRight(HttpServerResponse.text("ok")),
+    Effect.catchAll(() => HttpServerResponse.text("refused", { status: 401 }))
+  )
+})
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/socket/:room", verifiedByHand),
+  HttpRouter.get("/api/v1/items/:id", Effect.zipRight(JwtAuth.requireAuth, ApiEnvelope.success({ ok: true })))
+)
+
+/** `Http.serve(router)` with the verifier of configuration on `server`, its events collected. */
+const served = (
+  server: Layer.Layer<HttpServer.HttpServer, unknown>,
+  service: string,
+  events: Layer.Layer<SecurityEvents.SecurityEvents>
+) =>
+  Effect.map(
+    Layer.build(
+      Http.serve(router).pipe(
+        Layer.provideMerge(server),
+        Layer.provide(Readiness.layer),
+        Layer.provide(JwtAuth.layerConfig),
+        Layer.provide(events),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Layer.provide(Layer.setConfigProvider(configOf(service)))
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+    ),
+    portOf
+  )
+
+describe("JwtVerifier.verify outside the stack", () => {
+  it.scoped("outside a request (a Bus handler) each refused token is one event the verifier emits", () =>
+    Effect.gen(function*() {
+      const service = uniqueService("verify-bus")
+      const { events, layer } = collector()
+      const context = yield* Layer.build(
+        JwtAuth.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(configOf(service))))
+      )
+      const verifier = Context.get(context, JwtAuth.JwtVerifier)
+      const valid = yield* sign({ sub: "user-1" })
+      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+      const expired = yield* sign({ sub: "user-old" }, { exp: Math.floor(Date.now() / 1000) - 600 })
+      const handle = (token: string) =>
+        Effect.either(verifier.verify(token)).pipe(
+          Correlation.withIds({ correlationId: "corr-bus", requestId: "req-bus" }),
+          Effect.provide(layer)
+        )
+      expect((yield* handle(valid))._tag).toBe("Right")
+      expect((yield* handle(forged))._tag).toBe("Left")
+      expect((yield* handle(expired))._tag).toBe("Left")
+      expect(events).toEqual([
+        {
+          event: "auth.failed",
+          reason: "bad_signature",
+          status: 401,
+          subject: undefined,
+          required: undefined,
+          clientAddress: "unknown",
+          method: "unknown",
+          route: "unmatched",
+          requestId: "req-bus",
+          correlationId: "corr-bus",
+          service,
+          level: LogLevel.Warning,
+          source: "verifier"
+        },
+        expect.objectContaining({ reason: "expired", subject: "user-old", source: "verifier" })
+      ])
+      expect(yield* countOf(service, "auth.failed", "bad_signature")).toBe(1)
+      // No credential in an event.
+      const text = JSON.stringify(events)
+      for (const token of [forged, expired]) {
+        expect(text).not.toContain(token)
+        expect(text).not.toContain(token.split(".")[2]!)
+      }
+    }))
+
+  it.scoped("outside a request, http.security_events: false emits none", () =>
+    Effect.gen(function*() {
+      const service = uniqueService("verify-off")
+      const { events, layer } = collector()
+      const context = yield* Layer.build(
+        JwtAuth.layerConfig.pipe(
+          Layer.provide(Layer.setConfigProvider(configOf(service, { security_events: false })))
+        )
+      )
+      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+      const result = yield* Effect.either(Context.get(context, JwtAuth.JwtVerifier).verify(forged)).pipe(
+        Effect.provide(layer)
+      )
+      expect(result._tag).toBe("Left")
+      expect(events).toEqual([])
+      expect(yield* countOf(service, "auth.failed", "bad_signature")).toBe(0)
+    }))
+
+  it.scopedLive("in a handler of a server without the stack, a refused token is one event of the verifier", () =>
+    Effect.gen(function*() {
+      const service = uniqueService("verify-plain")
+      const { events, layer } = collector()
+      const context = yield* Layer.build(
+        HttpServer.serve(router).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })),
+          Layer.provide(JwtAuth.layerConfig),
+          Layer.provide(layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+          Layer.provide(Layer.setConfigProvider(configOf(service)))
+        )
+      )
+      const port = portOf(context)
+      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+      const valid = yield* sign({ sub: "user-1" })
+      const get = (token: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`http://127.0.0.1:${port}/api/v1/socket/7`, { headers: { "x-token": token } })
+          await response.arrayBuffer()
+          return response.status
+        })
+      expect(yield* get(valid)).toBe(200)
+      expect(yield* get(forged)).toBe(401)
+      yield* waitFor(() => events.length, 1)
+      expect(events).toHaveLength(1)
+      expect(events[0]).toMatchObject({
+        event: "auth.failed",
+        reason: "bad_signature",
+        status: 401,
+        method: "GET",
+        clientAddress: "127.0.0.1",
+        route: "/api/v1/socket/:room",
+        service,
+        source: "verifier"
+      })
+      expect(JSON.stringify(events)).not.toContain(forged)
+    }))
+
+  it.scopedLive("inside Http.serve, a token refused by the middleware or by hand is the stack's one event", () =>
+    Effect.gen(function*() {
+      const service = uniqueService("verify-serve")
+      const { events, layer } = collector()
+      const port = yield* served(
+        NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" }),
+        service,
+        layer
+      )
+      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+      const send = (path: string, headers: Record<string, string>) =>
+        Effect.promise(async () => {
+          const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
+          await response.arrayBuffer()
+          return response.status
+        })
+      expect(yield* send("/api/v1/socket/7", { "x-token": forged })).toBe(401)
+      expect(yield* send("/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
+      // A third refusal after both: had either been reported twice, its second event would be here by now.
+      expect(yield* send("/api/v1/items/2", {})).toBe(401)
+      yield* waitFor(() => events.length, 3)
+      expect(events.map((e) => [e.reason, e.route, e.source])).toEqual([
+        ["bad_signature", "/api/v1/socket/:room", "stack"],
+        ["bad_signature", "/api/v1/items/:id", "stack"],
+        ["token_missing", "/api/v1/items/:id", "stack"]
+      ])
+      expect(yield* countOf(service, "auth.failed", "bad_signature")).toBe(2)
+    }))
+})
+
+const refusals: ReadonlyArray<readonly [string, number]> = [
+  ["GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Note: marker\nevil\r\n\r\n", 400],
+  [`GET /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${"marker".repeat(4000)}\r\n\r\n`, 431],
+  ["POST /api/v1/items/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5242880\r\nExpect: 100-continue\r\n\r\n", 413],
+  ["CONNECT marker.example:443 HTTP/1.1\r\nHost: marker.example:443\r\n\r\n", 405]
+]
+
+describe("Http.layerNodeServer", () => {
+  for (
+    const [name, evaluate] of [
+      ["a server of Node's createServer", () => NodeHttp.createServer({ maxHeaderSize: 16 * 1024 })],
+      ["a server of Http.nodeServer", () => Http.nodeServer({ server: { maxHeaderSize: 16 * 1024 } })]
+    ] as const
+  ) {
+    it.scopedLive(`${name} reports each request it refuses before the app once, as layerServer's does`, () =>
+      Effect.gen(function*() {
+        const service = uniqueService("own-server")
+        const { events, layer } = collector()
+        const port = yield* served(
+          Http.layerNodeServer(evaluate, { port: 0, host: "127.0.0.1" }, { bodyLimitBytes: 1024 * 1024 }),
+          service,
+          layer
+        )
+        const answers: Array<Answer> = []
+        for (const [payload, status] of refusals) {
+          const answer = yield* Effect.promise(() => exchange(port, payload))
+          expect(answer.status).toBe(status)
+          answers.push(answer)
+        }
+        // An accepted request has none; once it is answered, every refusal before it has been told of.
+        const accepted = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/api/v1/socket/1`))
+        expect(accepted.status).toBe(401)
+        yield* waitFor(() => events.filter((e) => e.event === "request.refused").length, 4)
+        const refused = events.filter((e) => e.event === "request.refused")
+        expect(refused.map((e) => [e.reason, e.status, e.method, e.route, e.source])).toEqual([
+          ["malformed_request", 400, "unknown", "unmatched", "server"],
+          ["headers_too_large", 431, "unknown", "unmatched", "server"],
+          ["body_too_large", 413, "POST", "unmatched", "server"],
+          ["connect_method", 405, "CONNECT", "unmatched", "server"]
+        ])
+        expect(refused.map((e) => e.requestId)).toEqual(answers.map((a) => a.headers["x-request-id"]))
+        expect(refused[0]).toMatchObject({ service, clientAddress: "127.0.0.1", level: LogLevel.Warning })
+        expect(JSON.stringify(events)).not.toContain("marker")
+        expect(yield* countOf(service, "request.refused", "headers_too_large")).toBe(1)
+      }))
+  }
+})
