@@ -23,8 +23,10 @@ import * as jose from "jose"
 import * as NodeHttp from "node:http"
 import * as ApiEnvelope from "../src/Http/ApiEnvelope.js"
 import * as Http from "../src/Http/Http.js"
+import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Readiness from "../src/Http/Readiness.js"
+import * as RequestTelemetry from "../src/Http/RequestTelemetry.js"
 import * as SecurityEvents from "../src/Http/SecurityEvents.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import { withLabels } from "../src/Telemetry/Metrics.js"
@@ -213,6 +215,43 @@ describe("JwtVerifier.verify outside the stack", () => {
         source: "verifier"
       })
       expect(JSON.stringify(events)).not.toContain(forged)
+    }))
+
+  it.scopedLive("under RequestTelemetry.middleware alone, a token the middleware refuses is one event", () =>
+    Effect.gen(function*() {
+      const service = uniqueService("verify-telemetry")
+      const { events, layer } = collector()
+      const verifier = yield* Effect.provide(JwtAuth.JwtVerifier, JwtAuth.layerConfig).pipe(
+        Effect.withConfigProvider(configOf(service))
+      )
+      const app = router.pipe(
+        JwtAuth.middleware(verifier),
+        HttpErrors.middleware,
+        RequestTelemetry.middleware({ service, accessLog: false })
+      )
+      const context = yield* Layer.build(
+        HttpServer.serve(app).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })),
+          Layer.provide(layer),
+          Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+        )
+      )
+      const port = portOf(context)
+      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+      const send = (path: string, headers: Record<string, string>) =>
+        Effect.promise(async () => {
+          const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
+          await response.arrayBuffer()
+          return response.status
+        })
+      expect(yield* send("/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
+      // A later refusal the stack reports: had the first been reported twice, its second event would be here by now.
+      expect(yield* send("/api/v1/items/2", {})).toBe(401)
+      yield* waitFor(() => events.length, 2)
+      expect(events.map((e) => [e.reason, e.source])).toEqual([
+        ["bad_signature", "verifier"],
+        ["token_missing", "stack"]
+      ])
     }))
 
   it.scopedLive("inside Http.serve, a token refused by the middleware or by hand is the stack's one event", () =>
