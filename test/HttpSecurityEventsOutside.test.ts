@@ -6,10 +6,12 @@
  * reports the requests it refuses before the app as `layerServer`'s does, once each.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Socket from "@effect/platform/Socket"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -88,8 +90,23 @@ const verifiedByHand = Effect.gen(function*() {
   )
 })
 
+// A WebSocket whose first message is its token: refused, the socket is closed 4401; the request ends with the status
+// of its upgrade.
+const webSocket = Effect.gen(function*() {
+  const verifier = yield* JwtAuth.JwtVerifier
+  const socket = yield* HttpServerRequest.upgrade
+  const write = yield* socket.writer
+  yield* socket.runRaw((message) =>
+    Effect.matchEffect(verifier.verify(String(message)), {
+      onFailure: () => write(new Socket.CloseEvent(4401, "unauthorized")),
+      onSuccess: () => write("welcome")
+    })
+  )
+}).pipe(Effect.scoped, Effect.ignore, Effect.as(HttpServerResponse.empty()))
+
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/socket/:room", verifiedByHand),
+  HttpRouter.get("/api/v1/ws/:room", webSocket),
   HttpRouter.get("/api/v1/items/:id", Effect.zipRight(JwtAuth.requireAuth, ApiEnvelope.success({ ok: true })))
 )
 
@@ -112,6 +129,28 @@ const served = (
     ),
     portOf
   )
+
+/** The status of a GET of `path` on the server at `port`, its body read. */
+const getStatus = (port: number, path: string, headers: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
+    await response.arrayBuffer()
+    return response.status
+  })
+
+/** `served` on a server of `Http.nodeServer`, for a new service: its events, its port and a forged token. */
+const servedStack = (prefix: string) =>
+  Effect.gen(function*() {
+    const service = uniqueService(prefix)
+    const { events, layer } = collector()
+    const port = yield* served(
+      NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" }),
+      service,
+      layer
+    )
+    const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+    return { events, forged, port, service }
+  })
 
 describe("JwtVerifier.verify outside the stack", () => {
   it.scoped("outside a request (a Bus handler) each refused token is one event the verifier emits", () =>
@@ -194,12 +233,7 @@ describe("JwtVerifier.verify outside the stack", () => {
       const port = portOf(context)
       const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
       const valid = yield* sign({ sub: "user-1" })
-      const get = (token: string) =>
-        Effect.promise(async () => {
-          const response = await fetch(`http://127.0.0.1:${port}/api/v1/socket/7`, { headers: { "x-token": token } })
-          await response.arrayBuffer()
-          return response.status
-        })
+      const get = (token: string) => getStatus(port, "/api/v1/socket/7", { "x-token": token })
       expect(yield* get(valid)).toBe(200)
       expect(yield* get(forged)).toBe(401)
       yield* waitFor(() => events.length, 1)
@@ -214,6 +248,26 @@ describe("JwtVerifier.verify outside the stack", () => {
         service,
         source: "verifier"
       })
+      expect(JSON.stringify(events)).not.toContain(forged)
+    }))
+
+  it.scopedLive("inside Http.serve, a token a WebSocket refuses after its upgrade is one event of the verifier", () =>
+    Effect.gen(function*() {
+      const { events, forged, port } = yield* servedStack("verify-ws")
+      const client = yield* Socket.makeWebSocket(`ws://127.0.0.1:${port}/api/v1/ws/1`).pipe(
+        Effect.provide(NodeSocket.layerWebSocketConstructor)
+      )
+      const write = yield* client.writer
+      const closed = yield* Effect.either(client.runRaw(() => {}, { onOpen: Effect.orDie(write(forged)) }))
+      expect(closed).toMatchObject({ _tag: "Left", left: { reason: "Close", code: 4401 } })
+      yield* waitFor(() => events.length, 1)
+      // A later refusal of a plain request: had the socket's been reported twice, its second event would be here.
+      expect(yield* getStatus(port, "/api/v1/items/1")).toBe(401)
+      yield* waitFor(() => events.length, 2)
+      expect(events.map((e) => [e.reason, e.route, e.status, e.source])).toEqual([
+        ["bad_signature", "/api/v1/ws/:room", 401, "verifier"],
+        ["token_missing", "/api/v1/items/:id", 401, "stack"]
+      ])
       expect(JSON.stringify(events)).not.toContain(forged)
     }))
 
@@ -238,15 +292,9 @@ describe("JwtVerifier.verify outside the stack", () => {
       )
       const port = portOf(context)
       const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
-      const send = (path: string, headers: Record<string, string>) =>
-        Effect.promise(async () => {
-          const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
-          await response.arrayBuffer()
-          return response.status
-        })
-      expect(yield* send("/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
       // A later refusal the stack reports: had the first been reported twice, its second event would be here by now.
-      expect(yield* send("/api/v1/items/2", {})).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/items/2", {})).toBe(401)
       yield* waitFor(() => events.length, 2)
       expect(events.map((e) => [e.reason, e.source])).toEqual([
         ["bad_signature", "verifier"],
@@ -256,24 +304,11 @@ describe("JwtVerifier.verify outside the stack", () => {
 
   it.scopedLive("inside Http.serve, a token refused by the middleware or by hand is the stack's one event", () =>
     Effect.gen(function*() {
-      const service = uniqueService("verify-serve")
-      const { events, layer } = collector()
-      const port = yield* served(
-        NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" }),
-        service,
-        layer
-      )
-      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
-      const send = (path: string, headers: Record<string, string>) =>
-        Effect.promise(async () => {
-          const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
-          await response.arrayBuffer()
-          return response.status
-        })
-      expect(yield* send("/api/v1/socket/7", { "x-token": forged })).toBe(401)
-      expect(yield* send("/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
+      const { events, forged, port, service } = yield* servedStack("verify-serve")
+      expect(yield* getStatus(port, "/api/v1/socket/7", { "x-token": forged })).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
       // A third refusal after both: had either been reported twice, its second event would be here by now.
-      expect(yield* send("/api/v1/items/2", {})).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/items/2", {})).toBe(401)
       yield* waitFor(() => events.length, 3)
       expect(events.map((e) => [e.reason, e.route, e.source])).toEqual([
         ["bad_signature", "/api/v1/socket/:room", "stack"],

@@ -196,7 +196,7 @@ const keySetUnavailable = () =>
 
 /**
  * Where the verifier reports the tokens it refuses outside a request the stack of `Http.serve` reports (a Bus
- * handler, a handler of another server, a WebSocket's messages): the `service` of its events (`unknown` when left
+ * handler, a handler of another server, a WebSocket): the `service` of its events (`unknown` when left
  * out) and their level (`http.security_events`: Warning when left out, `LogLevel.None` for none). {@link layerConfig}
  * and {@link layer} read both from configuration (`service.name`, `http.security_events`).
  *
@@ -221,8 +221,8 @@ export interface EventsOptions {
  *
  * A token it refuses is a security event (`Http.SecurityEvents`, `auth.failed` or `auth.unavailable`, with the
  * subject of a token whose signature was verified, never the token): recorded for the request when the stack of
- * `Http.serve` reports the request's refusals, else counted and handed to the `SecurityEvents` service of the
- * caller's context at once, with `source: "verifier"` and `events`.
+ * `Http.serve` reports the request's refusals (a request asking for no upgrade), else counted and handed to the
+ * `SecurityEvents` service of the caller's context at once, with `source: "verifier"` and `events`.
  *
  * @since 0.1.0
  * @category constructors

@@ -142,7 +142,7 @@ export interface SecurityEvent {
  * Who reported an event: `stack`, the serve stack when the request ended (`Http.serve`, `serveApi`,
  * `RequestTelemetry.middleware`); `server`, the Node server of `Http.layerServer` or `Http.layerNodeServer` for a
  * request it refused before the app; `verifier`, `JwtVerifier.verify` for a token it refused outside a request the
- * stack of `Http.serve` reports (a handler of another server, a Bus handler, a WebSocket's messages), at once.
+ * stack of `Http.serve` reports (a WebSocket, a handler of another server, a Bus handler), at once.
  *
  * @since 0.2.0
  * @category models

@@ -180,10 +180,11 @@ const routeOf = (request: HttpServerRequest.HttpServerRequest, span: Tracer.AnyS
 }
 
 /**
- * Records `refusal` for the request of a fiber whose stack reports it (`Http.serve`); elsewhere (a handler of
- * another server, a Bus handler, a fiber without a request) counts and emits it at once as an event of `source`
- * answered with `status`, with the request's method, connection address and route when the fiber has a request,
- * and records it as emitted there, so that a stack of `RequestTelemetry.middleware` does not report it again.
+ * Records `refusal` for the request of a fiber whose stack reports it (`Http.serve`) and that asks for no upgrade;
+ * elsewhere (a WebSocket, a handler of another server, a Bus handler, a fiber without a request) counts and emits it at
+ * once as an event of `source` answered with `status`, with the request's method, connection address and route when the
+ * fiber has a request, and records it as emitted there, so that a stack of `RequestTelemetry.middleware` does not
+ * report it again.
  *
  * @internal
  */
@@ -196,7 +197,8 @@ export const refuseOrEmit = (
   Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext
     const request = Option.getOrUndefined(Context.getOption(context, HttpServerRequest.HttpServerRequest))
-    if (request !== undefined && fiber.getFiberRef(stackReports)) {
+    // An upgraded request (a WebSocket) ends with the status of its upgrade, whatever its socket refused.
+    if (request !== undefined && fiber.getFiberRef(stackReports) && request.headers["upgrade"] === undefined) {
       record(request, refusal)
       return Effect.void
     }
