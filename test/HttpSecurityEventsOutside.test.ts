@@ -153,7 +153,7 @@ const servedStack = (prefix: string) =>
   })
 
 describe("JwtVerifier.verify outside the stack", () => {
-  it.scoped("outside a request (a Bus handler) each refused token is one event the verifier emits", () =>
+  it.scopedLive("outside a request (a Bus handler) each refused token is one event the verifier emits", () =>
     Effect.gen(function*() {
       const service = uniqueService("verify-bus")
       const { events, layer } = collector()
@@ -199,7 +199,7 @@ describe("JwtVerifier.verify outside the stack", () => {
       }
     }))
 
-  it.scoped("outside a request, http.security_events: false emits none", () =>
+  it.scopedLive("outside a request, http.security_events: false emits none", () =>
     Effect.gen(function*() {
       const service = uniqueService("verify-off")
       const { events, layer } = collector()
