@@ -1,30 +1,44 @@
 /**
  * Two registries on one database (two instances of a service, each with its own MQTT client): a device registered
  * on B with a topic is handled by A's `handleMessages` without restarting A, once A reads the registry again
- * (every `devices.registry_refresh`, or at B's NOTIFY); unregistered on B, A unsubscribes its topic. Real PostgreSQL
- * and Mosquitto.
+ * (every `devices.registry_refresh`, or at B's NOTIFY); unregistered on B, A unsubscribes its topic and no longer
+ * tracks its live state; A's own registrations wake no read of A's. Real PostgreSQL and Mosquitto.
  */
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, ManagedRuntime, Metric } from "effect"
 import * as mqtt from "mqtt"
+import { afterAll, beforeAll } from "vitest"
+import * as DeviceMetrics from "../src/Devices/DeviceMetrics.js"
 import * as DeviceMigrations from "../src/Devices/DeviceMigrations.js"
 import * as Devices from "../src/Devices/Devices.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as Sql from "../src/Sql/index.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const postgresUp = await serviceAvailable("postgres")
 const mosquittoUp = await serviceAvailable("mosquitto")
 const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
 
-const sql = Sql.layer({
-  host: services.postgres.host,
-  port: services.postgres.port,
-  user: services.postgres.user,
-  database: services.postgres.database
-})
+// A database of the file's own: the registry's notifications of other runs on the shared one (each instance of
+// theirs announcing its writes) reach no instance here, so this file counts the reads its own writes cause.
+const { host, port, user } = services.postgres
+const database = `glam_devreg_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+const admin = ManagedRuntime.make(Sql.layer({ host, port, user }))
+const adminSql = (statement: string) =>
+  admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
+const sql = Sql.layer({ host, port, user, database })
+
+if (postgresUp && mosquittoUp) {
+  beforeAll(() => adminSql(`CREATE DATABASE ${database}`))
+  afterAll(async () => {
+    await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    await admin.dispose()
+  })
+}
 
 /** One instance: its registry and its own MQTT client, on the shared database. */
 const instance = (options: Devices.Options) =>
@@ -87,6 +101,120 @@ describe.skipIf(!postgresUp || !mosquittoUp)("registrations another instance mak
   it.scopedLive(
     "are subscribed and unsubscribed here at PostgreSQL's NOTIFY",
     () => seenFromAnotherInstance({ registryRefresh: "0 seconds" }, { registryRefresh: "0 seconds" }),
+    { timeout: 60_000 }
+  )
+})
+
+/** A device: a plain MQTT client that disconnects when the scope closes. */
+const deviceClient = Effect.acquireRelease(
+  Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("dev-") })),
+  (c) => Effect.promise(() => c.endAsync(true))
+)
+
+const onlineGauge = Effect.map(Metric.value(DeviceMetrics.devicesOnline), (state) => state.value)
+
+// Each instance under a topic prefix of its own: A hears only the devices of the test, B hears none of them.
+describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another instance registers", () => {
+  it.scopedLive(
+    "a device B unregisters is no longer online on A once A reads the registry",
+    () =>
+      Effect.gen(function*() {
+        const prefix = unique("live-a-")
+        const one = yield* instance({ registryRefresh: "0 seconds", topicPrefix: prefix })
+        const other = yield* instance({ registryRefresh: "0 seconds", topicPrefix: unique("live-b-") })
+        const gone = unique("meter-")
+        const kept = unique("meter-")
+        yield* one.devices.register({ device_id: gone, device_type: "meter" })
+        yield* one.devices.register({ device_id: kept, device_type: "meter" })
+        const device = yield* deviceClient
+        yield* Effect.promise(() => device.publishAsync(`${prefix}/${gone}/heartbeat`, "{}", { qos: 1 }))
+        yield* Effect.promise(() => device.publishAsync(`${prefix}/${kept}/heartbeat`, "{}", { qos: 1 }))
+        yield* eventually(
+          one.devices.online,
+          (ids) => ids.includes(gone) && ids.includes(kept),
+          "both devices online on A",
+          10_000
+        )
+        expect(yield* onlineGauge).toBe(2)
+
+        yield* other.devices.unregister(gone)
+        yield* eventually(
+          one.devices.online,
+          (ids) => !ids.includes(gone),
+          "A to drop the device B unregistered",
+          10_000
+        )
+        expect(yield* one.devices.online).toEqual([kept])
+        // B hears neither device: the gauge A set last counts the one left.
+        expect(yield* onlineGauge).toBe(1)
+        expect((yield* Effect.flip(one.devices.state(gone)))._tag).toBe("DeviceNotFoundError")
+        expect((yield* one.devices.state(kept)).status).toBe("online")
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a device B registers is tracked on A at A's read, though A had looked it up as unregistered",
+    () =>
+      Effect.gen(function*() {
+        const prefix = unique("live-a-")
+        const one = yield* instance({ registryRefresh: "0 seconds", topicPrefix: prefix })
+        const other = yield* instance({ registryRefresh: "0 seconds", topicPrefix: unique("live-b-") })
+        const id = unique("meter-")
+        // A looks the id up and remembers it unregistered, for the heartbeat timeout (30 seconds).
+        expect((yield* Effect.flip(one.devices.state(id)))._tag).toBe("DeviceNotFoundError")
+
+        yield* other.devices.register({ device_id: id, device_type: "meter" })
+        const state = yield* eventually(
+          Effect.either(one.devices.state(id)),
+          (result) => result._tag === "Right",
+          "A to track the device B registered",
+          10_000
+        )
+        expect(state).toMatchObject({ right: { device_id: id, status: "unknown" } })
+        const device = yield* deviceClient
+        yield* Effect.promise(() => device.publishAsync(`${prefix}/${id}/heartbeat`, "{}", { qos: 1 }))
+        yield* eventually(one.devices.online, (ids) => ids.includes(id), "the device online on A", 10_000)
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notifications", () => {
+  it.scopedLive(
+    "a registration on A wakes no read on A; one on B, or a notification without a payload, wakes one",
+    () =>
+      Effect.gen(function*() {
+        const tracer = recordingTracer()
+        const reads = Effect.sync(() => tracer.spans.filter((span) => span.name === "Devices.refresh").length)
+        const root = unique("reads-")
+        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+        const other = yield* instance({ registryRefresh: "0 seconds" })
+        yield* one.devices.handleMessages(() => Effect.void)
+        // The read that follows A's LISTEN.
+        yield* eventually(reads, (n) => n === 1, "A's first read", 10_000)
+        const before = (yield* one.client.health).subscriptions
+
+        yield* one.devices.register({ device_id: unique("sensor-"), device_type: "meter", topics: [`${root}/a`] })
+        expect((yield* one.client.health).subscriptions).toBe(before + 1)
+        // B's notification comes after A's own on A's LISTEN connection: once A has read B's registration, A's own
+        // notification has been handled.
+        yield* other.devices.register({ device_id: unique("sensor-"), device_type: "meter", topics: [`${root}/b`] })
+        yield* eventually(
+          one.client.health,
+          (h) => h.subscriptions === before + 2,
+          "A to subscribe the topic B registered",
+          10_000
+        )
+        expect(yield* reads).toBe(2)
+
+        // A notification without a payload, as an instance of an older version sends it, is read.
+        yield* Effect.flatMap(SqlClient.SqlClient, (client) => client`SELECT pg_notify('glam_devices_registry', '')`)
+          .pipe(
+            Effect.provide(sql)
+          )
+        yield* eventually(reads, (n) => n === 3, "A to read at a notification without a payload", 10_000)
+      }),
     { timeout: 60_000 }
   )
 })

@@ -47,23 +47,23 @@ export const readAll = (repo: DeviceRepository): Effect.Effect<Array<Device>, Sq
     }
   })
 
-/** A registration's topics, as the registry's refresh reads them. */
-const RegisteredTopicsRow = Schema.Struct({ device_id: Schema.String, topics: Schema.Array(Schema.String) })
+/** A registration's id and topics, as the registry's refresh reads them. */
+const RegistrationRow = Schema.Struct({ device_id: Schema.String, topics: Schema.Array(Schema.String) })
 
 /**
- * The registrations that name topics, every one: what the registered topics are brought in line with. A device
- * without topics is not read (a fleet's meters mostly have none), and counts as holding none.
+ * Every registration's id and topics: what the tracked devices and the registered topics are brought in line with.
+ * A device without topics is read too (its id and an empty list): it is tracked while it is stored.
  */
-export const readTopics = (
+export const readRegistrations = (
   sql: SqlClient
-): Effect.Effect<ReadonlyArray<typeof RegisteredTopicsRow.Type>, SqlFailure> =>
+): Effect.Effect<ReadonlyArray<typeof RegistrationRow.Type>, SqlFailure> =>
   SqlSchema.findAll({
     Request: Schema.Void,
-    Result: RegisteredTopicsRow,
-    execute: () => sql`SELECT device_id, topics FROM devices WHERE cardinality(topics) > 0`
+    Result: RegistrationRow,
+    execute: () => sql`SELECT device_id, topics FROM devices`
   })(undefined).pipe(
     Effect.catchTag("ParseError", (e) => Effect.die(e)),
-    mapSqlErrors({ operation: "devices.read_topics", table: "devices" })
+    mapSqlErrors({ operation: "devices.read_registrations", table: "devices" })
   )
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/

@@ -214,6 +214,24 @@ export const forget = (liveness: Liveness, deviceId: string): Effect.Effect<void
     return setGauge(liveness)
   })
 
+/**
+ * The registry was read again, `deviceIds` every device stored: a device tracked here and no longer stored (another
+ * instance unregistered it) is forgotten as `forget` forgets it, and a stored device not tracked here (another
+ * instance registered it) is tracked from now as `registered` tracks it.
+ */
+export const stored = (liveness: Liveness, deviceIds: ReadonlySet<string>, now: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let dropped = false
+    for (const deviceId of liveness.tracked.keys()) {
+      if (!deviceIds.has(deviceId)) {
+        liveness.tracked.delete(deviceId)
+        dropped = true
+      }
+    }
+    for (const deviceId of deviceIds) if (!liveness.tracked.has(deviceId)) registered(liveness, deviceId, now)
+    return dropped ? setGauge(liveness) : Effect.void
+  })
+
 /** A device's live state. */
 export const stateOf = (deviceId: string, t: Tracked | undefined): DeviceState => ({
   device_id: deviceId,

@@ -2,9 +2,11 @@
  * The topics devices are registered with (`register({ topics })`): subscribed at the broker while a handler of the
  * registry's device messages runs (`Devices.handleMessages`), one subscription per distinct filter, each message
  * handed to every handler once for each device registered with the filter, and taken as that device's sign of life.
+ * A registration's tracking (liveness.ts) changes with its topics, under the same lock, here and at each refresh.
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -106,14 +108,19 @@ const dropFilter = (rt: RegisteredTopics, filter: string, unsubscribe: boolean):
   })
 
 /**
- * A device is registered (or registered again) with these topics: while a handler runs, each is subscribed, and a
- * filter that no registered device still holds is unsubscribed.
+ * A device is registered (or registered again) with these topics: it is tracked (`Liveness.registered`), while a
+ * handler runs each topic is subscribed, and a filter that no registered device still holds is unsubscribed. Under
+ * the registry's lock, so that a refresh reading the registry before the write is applied before it.
  */
 export const registered = (
   rt: RegisteredTopics,
   deviceId: string,
   topics: ReadonlyArray<string>
-): Effect.Effect<void, MqttError> => rt.lock.withPermits(1)(apply(rt, deviceId, topics))
+): Effect.Effect<void, MqttError> =>
+  rt.lock.withPermits(1)(Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    Liveness.registered(rt.liveness, deviceId, now)
+    return apply(rt, deviceId, topics)
+  }))
 
 const apply = (rt: RegisteredTopics, deviceId: string, topics: ReadonlyArray<string>): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
@@ -144,13 +151,13 @@ const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
 }
 
 /**
- * Brings the registered filters in line with the registrations `read` returns (every row of the registry that names
- * topics, as another instance may have written it): a device whose topics differ is registered again with the stored
- * ones, a device held here that `read` does not return (no longer stored, or stored without topics) holds none, and
- * while a handler runs, a filter left unsubscribed (a subscription that failed) is subscribed again. The registry's
- * lock is held from the read on, so a registration made here meanwhile is applied after it. A stored topic the
- * registry cannot subscribe is skipped (`load` warned of it at startup). Every subscription's failure is logged, and
- * tried again at the next refresh.
+ * Brings the tracked devices and the registered filters in line with the registrations `read` returns (every row of
+ * the registry, as another instance may have written it): the devices tracked are the stored ones
+ * (`Liveness.stored`), a device whose topics differ is registered again with the stored ones, a device held here
+ * that `read` does not return holds none, and while a handler runs, a filter left unsubscribed (a subscription that
+ * failed) is subscribed again. The registry's lock is held from the read on, so a registration made here meanwhile is
+ * applied after it. A stored topic the registry cannot subscribe is skipped (`load` warned of it at startup). Every
+ * subscription's failure is logged, and tried again at the next refresh.
  */
 export const refresh = <E>(
   rt: RegisteredTopics,
@@ -158,11 +165,12 @@ export const refresh = <E>(
 ): Effect.Effect<void, E> =>
   rt.lock.withPermits(1)(Effect.gen(function*() {
     const rows = yield* read
+    const stored = new Set(rows.map((row) => row.device_id))
+    yield* Liveness.stored(rt.liveness, stored, yield* Clock.currentTimeMillis)
     const held = filtersByDevice(rt)
-    const stored = new Set<string>()
     const warn = (e: MqttError) => Effect.logWarning(`Devices: the registry's refresh: ${e.message}`)
     for (const row of rows) {
-      stored.add(row.device_id)
+      if (row.topics.length === 0 && !held.has(row.device_id)) continue
       const topics = [...new Set(row.topics.filter((topic) => invalidTopic(topic) === undefined))]
       const current = held.get(row.device_id) ?? new Set<string>()
       if (topics.length !== current.size || topics.some((topic) => !current.has(topic))) {
@@ -176,9 +184,12 @@ export const refresh = <E>(
     for (const filter of rt.owners.keys()) yield* subscribeFilter(rt, filter).pipe(Effect.catchAll(warn))
   }))
 
-/** A device is unregistered: its filters no other registered device holds are unsubscribed. */
+/**
+ * A device is unregistered: it is no longer tracked (`Liveness.forget`), and its filters no other registered device
+ * holds are unsubscribed. Under the registry's lock, as `registered`.
+ */
 export const unregistered = (rt: RegisteredTopics, deviceId: string): Effect.Effect<void, MqttError> =>
-  registered(rt, deviceId, [])
+  rt.lock.withPermits(1)(Effect.zipRight(Liveness.forget(rt.liveness, deviceId), apply(rt, deviceId, [])))
 
 /**
  * Hands the messages of the registered topics to a handler until the scope closes. The first handler subscribes every

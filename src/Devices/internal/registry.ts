@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
 import { listenOn, type ListenTarget } from "../../Sql/internal/outboxListener.js"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
@@ -23,7 +24,15 @@ import type { MqttTopic } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
 import * as Commands from "./commands.js"
 import * as DeviceMessages from "./deviceMessages.js"
-import { Device, type DeviceRepository, isDeviceId, readTopics, repository, shownId, validate } from "./deviceRecord.js"
+import {
+  Device,
+  type DeviceRepository,
+  isDeviceId,
+  readRegistrations,
+  repository,
+  shownId,
+  validate
+} from "./deviceRecord.js"
 import { DeviceNotFoundError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 import * as RegisteredTopics from "./registeredTopics.js"
@@ -86,7 +95,6 @@ const register = (
         Effect.catchTag("ConflictError", () => repo.update(Device.update.make(value)))
       )
       : yield* repo.update(Device.update.make(value))
-    Liveness.registered(liveness, row.device_id, yield* Clock.currentTimeMillis)
     yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
     yield* announce
     return infoOf(liveness)(row)
@@ -151,9 +159,10 @@ export const make = (
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
     const sql = yield* SqlClient
-    const refresh = RegisteredTopics.refresh(registeredTopics, readTopics(sql)).pipe(
+    const refresh = RegisteredTopics.refresh(registeredTopics, readRegistrations(sql)).pipe(
+      Effect.withSpan("Devices.refresh"),
       Effect.catchAllCause((cause) =>
-        Effect.logWarning(`Devices: reading the registry's topics again failed: ${describeFailure(cause)}`)
+        Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
       )
     )
     if (Duration.greaterThan(options.registryRefresh, Duration.zero)) {
@@ -161,13 +170,17 @@ export const make = (
     }
     let announce: Effect.Effect<void> = Effect.void
     if (Option.isSome(options.listen)) {
-      // Each notification (and each LISTEN, after which those missed meanwhile are read) asks for one read; those
-      // that come during a read make one more.
+      // Each notification of another instance (and each LISTEN, after which those missed meanwhile are read) asks
+      // for one read; those that come during a read make one more. A notification's payload names the instance that
+      // sent it: this instance's own writes are applied here already. One sent without a payload (empty) is read.
+      const self = yield* Effect.sync(() => randomUUID())
       const wakeups = yield* Queue.sliding<void>(1)
       const wake = () => Queue.unsafeOffer(wakeups, undefined)
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wakeups), refresh)))
       yield* Effect.forkScoped(
-        listenOn(options.listen.value, listenTarget, wake, Effect.sync(wake)).pipe(
+        listenOn(options.listen.value, listenTarget, (sender) => {
+          if (sender !== self) wake()
+        }, Effect.sync(wake)).pipe(
           Effect.tapError((error) => Effect.logWarning(`${error.message}; listening again after a backoff`)),
           // 1 second, doubling up to 30 seconds while the database stays away; from 1 second again after a
           // connection that lasted a minute.
@@ -178,7 +191,7 @@ export const make = (
           )
         )
       )
-      announce = sql`SELECT pg_notify(${registryChannel}, '')`.pipe(
+      announce = sql`SELECT pg_notify(${registryChannel}, ${self})`.pipe(
         Effect.catchAllCause((cause) =>
           Effect.logDebug(`Devices: announcing a registration failed: ${describeFailure(cause)}`)
         ),
@@ -193,7 +206,6 @@ export const make = (
       unregister: (deviceId) =>
         (isDeviceId(deviceId)
           ? repo.deleteById(deviceId).pipe(
-            Effect.zipRight(Liveness.forget(liveness, deviceId)),
             Effect.zipRight(RegisteredTopics.unregistered(registeredTopics, deviceId)),
             Effect.zipRight(announce)
           )

@@ -49,14 +49,15 @@ const connectionOptions = (config: PgClient.PgClientConfig, target: ListenTarget
 
 /**
  * Connects, LISTENs on the target's channel, runs `onListening`, then calls `onNotification` for every notification
- * on it. Never succeeds: fails with a retryable `DatabaseError` when the connection cannot be made or is lost.
+ * on it, with its payload (empty when the sender gave none). Never succeeds: fails with a retryable `DatabaseError`
+ * when the connection cannot be made or is lost.
  *
  * @internal
  */
 export const listenOn = (
   config: PgClient.PgClientConfig,
   target: ListenTarget,
-  onNotification: () => void,
+  onNotification: (payload: string) => void,
   onListening: Effect.Effect<void>
 ): Effect.Effect<never, DatabaseError> =>
   Effect.gen(function*() {
@@ -79,7 +80,7 @@ export const listenOn = (
           Deferred.unsafeDone(lost, Exit.fail(failure(target, "the LISTEN connection ended", "closed"))))
         client.on("notification", (message) => {
           if (message.channel === target.channel) {
-            onNotification()
+            onNotification(message.payload ?? "")
           }
         })
         return client
