@@ -113,15 +113,23 @@ const deviceClient = Effect.acquireRelease(
 
 const onlineGauge = Effect.map(Metric.value(DeviceMetrics.devicesOnline), (state) => state.value)
 
-// Each instance under a topic prefix of its own: A hears only the devices of the test, B hears none of them.
+/**
+ * A and B, each under a topic prefix of its own (A's is `prefix`): A hears only the devices of the test, B hears
+ * none of them. Only notifications make them read the registry again.
+ */
+const apart = Effect.gen(function*() {
+  const prefix = unique("live-a-")
+  const one = yield* instance({ registryRefresh: "0 seconds", topicPrefix: prefix })
+  const other = yield* instance({ registryRefresh: "0 seconds", topicPrefix: unique("live-b-") })
+  return { one, other, prefix }
+})
+
 describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another instance registers", () => {
   it.scopedLive(
     "a device B unregisters is no longer online on A once A reads the registry",
     () =>
       Effect.gen(function*() {
-        const prefix = unique("live-a-")
-        const one = yield* instance({ registryRefresh: "0 seconds", topicPrefix: prefix })
-        const other = yield* instance({ registryRefresh: "0 seconds", topicPrefix: unique("live-b-") })
+        const { one, other, prefix } = yield* apart
         const gone = unique("meter-")
         const kept = unique("meter-")
         yield* one.devices.register({ device_id: gone, device_type: "meter" })
@@ -157,9 +165,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another 
     "a device B registers is tracked on A at A's read, though A had looked it up as unregistered",
     () =>
       Effect.gen(function*() {
-        const prefix = unique("live-a-")
-        const one = yield* instance({ registryRefresh: "0 seconds", topicPrefix: prefix })
-        const other = yield* instance({ registryRefresh: "0 seconds", topicPrefix: unique("live-b-") })
+        const { one, other, prefix } = yield* apart
         const id = unique("meter-")
         // A looks the id up and remembers it unregistered, for the heartbeat timeout (30 seconds).
         expect((yield* Effect.flip(one.devices.state(id)))._tag).toBe("DeviceNotFoundError")

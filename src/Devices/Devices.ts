@@ -287,7 +287,8 @@ export interface Devices {
   readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure | MqttError>
   /**
    * Removes a device's registration (nothing happens when there is none); while a handler of device messages runs,
-   * its registered topics no other registered device holds are unsubscribed.
+   * its registered topics no other registered device holds are unsubscribed. Its live state is dropped here (no
+   * longer in `online`, `state` or `devices_online`), and on another instance when that one reads the registry again.
    */
   readonly unregister: (deviceId: string) => Effect.Effect<void, SqlFailure | MqttError>
   /**
