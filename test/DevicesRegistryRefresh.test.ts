@@ -157,6 +157,12 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another 
         expect(yield* onlineGauge).toBe(1)
         expect((yield* Effect.flip(one.devices.state(gone)))._tag).toBe("DeviceNotFoundError")
         expect((yield* one.devices.state(kept)).status).toBe("online")
+
+        // Unregistered on A itself, the other ends in the same state.
+        yield* one.devices.unregister(kept)
+        expect(yield* one.devices.online).toEqual([])
+        expect(yield* onlineGauge).toBe(0)
+        expect((yield* Effect.flip(one.devices.state(kept)))._tag).toBe("DeviceNotFoundError")
       }),
     { timeout: 60_000 }
   )
