@@ -192,40 +192,132 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another 
   )
 })
 
+/** The registry's reads an instance has made, by the tracer that records its spans: every row, or named devices. */
+const readsOf = (tracer: ReturnType<typeof recordingTracer>) =>
+  Effect.sync(() => {
+    const reads = tracer.spans.filter((span) => span.name === "Devices.refresh")
+    const named = reads.filter((span) => span.attributes.get("registry.read") === "devices")
+    return {
+      full: reads.length - named.length,
+      devices: named.length,
+      named: named.map((span) => span.attributes.get("registry.devices"))
+    }
+  })
+
+/** Runs a statement on the file's database, as another program would. */
+const onDatabase = (statement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
+
 describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notifications", () => {
   it.scopedLive(
-    "a registration on A wakes no read on A; one on B, or a notification without a payload, wakes one",
+    "a registration on A wakes no read on A; one on B reads its row; a notification without a payload reads all",
     () =>
       Effect.gen(function*() {
         const tracer = recordingTracer()
-        const reads = Effect.sync(() => tracer.spans.filter((span) => span.name === "Devices.refresh").length)
+        const reads = readsOf(tracer)
         const root = unique("reads-")
         const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
         const other = yield* instance({ registryRefresh: "0 seconds" })
         yield* one.devices.handleMessages(() => Effect.void)
         // The read that follows A's LISTEN.
-        yield* eventually(reads, (n) => n === 1, "A's first read", 10_000)
+        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
         const before = (yield* one.client.health).subscriptions
 
         yield* one.devices.register({ device_id: unique("sensor-"), device_type: "meter", topics: [`${root}/a`] })
         expect((yield* one.client.health).subscriptions).toBe(before + 1)
         // B's notification comes after A's own on A's LISTEN connection: once A has read B's registration, A's own
         // notification has been handled.
-        yield* other.devices.register({ device_id: unique("sensor-"), device_type: "meter", topics: [`${root}/b`] })
+        const id = unique("sensor-")
+        yield* other.devices.register({ device_id: id, device_type: "meter", topics: [`${root}/b`] })
         yield* eventually(
           one.client.health,
           (h) => h.subscriptions === before + 2,
           "A to subscribe the topic B registered",
           10_000
         )
-        expect(yield* reads).toBe(2)
+        expect(yield* reads).toEqual({ full: 1, devices: 1, named: [1] })
+        expect((yield* one.devices.state(id)).status).toBe("unknown")
 
-        // A notification without a payload, as an instance of an older version sends it, is read.
-        yield* Effect.flatMap(SqlClient.SqlClient, (client) => client`SELECT pg_notify('glam_devices_registry', '')`)
-          .pipe(
-            Effect.provide(sql)
-          )
-        yield* eventually(reads, (n) => n === 3, "A to read at a notification without a payload", 10_000)
+        yield* other.devices.unregister(id)
+        yield* eventually(
+          one.client.health,
+          (h) => h.subscriptions === before + 1,
+          "A to unsubscribe the topic B unregistered",
+          10_000
+        )
+        expect(yield* reads).toEqual({ full: 1, devices: 2, named: [1, 1] })
+        expect((yield* Effect.flip(one.devices.state(id)))._tag).toBe("DeviceNotFoundError")
+
+        // A notification without a payload, as an instance of an older version sends it, reads every row.
+        yield* onDatabase(`SELECT pg_notify('glam_devices_registry', '')`)
+        yield* eventually(reads, (n) => n.full === 2, "A to read at a notification without a payload", 10_000)
+        expect((yield* reads).devices).toBe(2)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "notifications of many devices at once make a bounded number of reads, each of at most 1000 devices",
+    () =>
+      Effect.gen(function*() {
+        const tracer = recordingTracer()
+        const reads = readsOf(tracer)
+        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
+        const prefix = unique("bulk-")
+        // 3000 devices provisioned by another instance in one transaction: 3000 notifications arrive together.
+        yield* onDatabase(`BEGIN;
+          INSERT INTO devices (device_id, device_type) SELECT '${prefix}' || i, 'meter' FROM generate_series(1, 3000) i;
+          SELECT pg_notify('glam_devices_registry', 'another-instance ${prefix}' || i) FROM generate_series(1, 3000) i;
+          COMMIT`)
+        // Read by then: every device named, in reads of at most 1000 devices, or (more named while a read ran) all.
+        const seen = yield* eventually(
+          reads,
+          (n) => n.full === 2 || n.named.reduce((sum: number, k) => sum + Number(k), 0) >= 3000,
+          "A to read the devices provisioned",
+          20_000
+        )
+        expect(seen.named.every((n) => typeof n === "number" && n >= 1 && n <= 1000)).toBe(true)
+        expect(seen.full + seen.devices).toBeLessThan(10)
+        expect((yield* one.devices.state(`${prefix}3000`)).device_id).toBe(`${prefix}3000`)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a row not of the registry's shape is skipped with a warning, its device left as it was, the others applied",
+    () =>
+      Effect.gen(function*() {
+        const tracer = recordingTracer()
+        const reads = readsOf(tracer)
+        const root = unique("shape-")
+        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+        yield* one.devices.handleMessages(() => Effect.void)
+        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
+        const odd = unique("meter-")
+        yield* one.devices.register({ device_id: odd, device_type: "meter" })
+        const before = (yield* one.client.health).subscriptions
+        // Written by other means: a NULL among the topics of a device A tracks, and a device with a topic.
+        const good = unique("sensor-")
+        yield* onDatabase(`UPDATE devices SET topics = ARRAY['${root}/odd', NULL] WHERE device_id = '${odd}'`)
+        yield* onDatabase(`INSERT INTO devices (device_id, device_type, topics) VALUES
+          ('${good}', 'meter', ARRAY['${root}/good'])`)
+
+        yield* onDatabase(`SELECT pg_notify('glam_devices_registry', '')`)
+        yield* eventually(
+          one.client.health,
+          (h) => h.subscriptions === before + 1,
+          "A to subscribe the topic of the row of the registry's shape",
+          10_000
+        )
+        expect((yield* one.devices.state(odd)).device_id).toBe(odd)
+        expect((yield* one.devices.state(good)).device_id).toBe(good)
+
+        // Named by a notification, the row is read alone, and skipped again.
+        yield* onDatabase(`SELECT pg_notify('glam_devices_registry', 'another-instance ${odd}')`)
+        yield* eventually(reads, (n) => n.devices === 1, "A to read the row named", 10_000)
+        expect((yield* one.devices.state(odd)).device_id).toBe(odd)
+        expect((yield* one.client.health).subscriptions).toBe(before + 1)
       }),
     { timeout: 60_000 }
   )

@@ -299,8 +299,9 @@ export interface Devices {
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
    * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes or
-   * removes while this one runs are subscribed or unsubscribed here when the registry is read again: at their
-   * PostgreSQL notification (on a `PgClient`), and every `registryRefresh` (`devices.registry_refresh`, 30 seconds).
+   * removes while this one runs are subscribed or unsubscribed here when the registry is read again: the device's
+   * row at their PostgreSQL notification (on a `PgClient`), and every row every `registryRefresh`
+   * (`devices.registry_refresh`, 30 seconds).
    *
    * @since 0.2.0
    */
@@ -365,9 +366,10 @@ export interface Options {
    */
   readonly topicPrefix?: string | undefined
   /**
-   * Default 30 seconds: how often the registrations are read again, so the topics of a device another instance
-   * registers (or unregisters) are subscribed (or unsubscribed) here while the service runs, also when its
-   * PostgreSQL notification was lost; zero: only at start and at notifications.
+   * Default 30 seconds: how often every registration is read again (each row's id and topics, a cost that grows with
+   * the fleet), so the topics of a device another instance registers (or unregisters) are subscribed (or
+   * unsubscribed) here while the service runs, also when its PostgreSQL notification was lost; zero: only at start
+   * and at notifications (each of which reads the row of the device it names).
    *
    * @since 0.2.0
    */

@@ -5,7 +5,6 @@
  */
 import * as Model from "@effect/sql/Model"
 import type { SqlClient } from "@effect/sql/SqlClient"
-import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../../Errors/CommonErrors.js"
@@ -47,24 +46,80 @@ export const readAll = (repo: DeviceRepository): Effect.Effect<Array<Device>, Sq
     }
   })
 
-/** A registration's id and topics, as the registry's refresh reads them. */
-const RegistrationRow = Schema.Struct({ device_id: Schema.String, topics: Schema.Array(Schema.String) })
+/** A registration's id and topics, as the registry reads them again. */
+export interface StoredRegistration {
+  readonly device_id: string
+  readonly topics: ReadonlyArray<string>
+}
+
+/**
+ * What a read of the registry found: the rows of the registry's shape, and the ids of those of another shape (a row
+ * written by other means, such as a NULL in its topics), which are skipped with a warning.
+ */
+export interface RegistrationsRead {
+  readonly rows: ReadonlyArray<StoredRegistration>
+  readonly skipped: ReadonlySet<string>
+}
+
+/**
+ * Why a row read is not of the registry's shape (a text id, a list of text topics), or undefined when it is: a check
+ * of each field, a fraction of a schema's decoding of each row of a large registry.
+ */
+const misshapen = (row: Readonly<Record<string, unknown>>): string | undefined => {
+  if (typeof row.device_id !== "string") return "its device_id is not text"
+  const topics = row.topics
+  if (!Array.isArray(topics)) return "its topics are not a list"
+  for (const topic of topics) if (typeof topic !== "string") return "its topics hold a value that is not text"
+  return undefined
+}
+
+const checked = (raw: ReadonlyArray<Readonly<Record<string, unknown>>>): Effect.Effect<RegistrationsRead> =>
+  Effect.suspend(() => {
+    const rows: Array<StoredRegistration> = []
+    const skipped = new Set<string>()
+    const reasons: Array<string> = []
+    for (const row of raw) {
+      const reason = misshapen(row)
+      if (reason === undefined) {
+        rows.push(row as unknown as StoredRegistration)
+        continue
+      }
+      if (typeof row.device_id === "string") skipped.add(row.device_id)
+      if (reasons.length < 3) {
+        reasons.push(`${typeof row.device_id === "string" ? `device ${shownId(row.device_id)}` : "a row"}: ${reason}`)
+      }
+    }
+    const count = raw.length - rows.length
+    return Effect.as(
+      count === 0 ? Effect.void : Effect.logWarning(
+        `Devices: ${count} row(s) of the registry skipped, not of its shape (${reasons.join("; ")}${
+          count > reasons.length ? "; ..." : ""
+        }); the state of their devices here is left as it was`
+      ),
+      { rows, skipped }
+    )
+  })
 
 /**
  * Every registration's id and topics: what the tracked devices and the registered topics are brought in line with.
  * A device without topics is read too (its id and an empty list): it is tracked while it is stored.
  */
-export const readRegistrations = (
-  sql: SqlClient
-): Effect.Effect<ReadonlyArray<typeof RegistrationRow.Type>, SqlFailure> =>
-  SqlSchema.findAll({
-    Request: Schema.Void,
-    Result: RegistrationRow,
-    execute: () => sql`SELECT device_id, topics FROM devices`
-  })(undefined).pipe(
-    Effect.catchTag("ParseError", (e) => Effect.die(e)),
-    mapSqlErrors({ operation: "devices.read_registrations", table: "devices" })
+export const readRegistrations = (sql: SqlClient): Effect.Effect<RegistrationsRead, SqlFailure> =>
+  sql<Record<string, unknown>>`SELECT device_id, topics FROM devices`.withoutTransform.pipe(
+    mapSqlErrors({ operation: "devices.read_registrations", table: "devices" }),
+    Effect.flatMap(checked)
   )
+
+/** The registrations of these devices (ids a device may have), as `readRegistrations` reads every one. */
+export const readRegistrationsOf = (
+  sql: SqlClient,
+  deviceIds: ReadonlyArray<string>
+): Effect.Effect<RegistrationsRead, SqlFailure> =>
+  sql<Record<string, unknown>>`SELECT device_id, topics FROM devices WHERE device_id IN ${sql.in(deviceIds)}`
+    .withoutTransform.pipe(
+      mapSqlErrors({ operation: "devices.read_registrations", table: "devices" }),
+      Effect.flatMap(checked)
+    )
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 

@@ -207,12 +207,15 @@ export const registered = (liveness: Liveness, deviceId: string, now: number): v
   track(liveness, deviceId, now)
 }
 
-/** The device is no longer registered: untracked. */
-export const forget = (liveness: Liveness, deviceId: string): Effect.Effect<void> =>
+/** These devices are no longer registered: untracked, the gauge set once. */
+export const forgetAll = (liveness: Liveness, deviceIds: Iterable<string>): Effect.Effect<void> =>
   Effect.suspend(() => {
-    liveness.tracked.delete(deviceId)
+    for (const deviceId of deviceIds) liveness.tracked.delete(deviceId)
     return setGauge(liveness)
   })
+
+/** The device is no longer registered: untracked. */
+export const forget = (liveness: Liveness, deviceId: string): Effect.Effect<void> => forgetAll(liveness, [deviceId])
 
 /**
  * The registry was read again, `deviceIds` every device stored: a device tracked here and no longer stored (another

@@ -14,7 +14,7 @@ import * as Scope from "effect/Scope"
 import type { DeviceMessage } from "../Devices.js"
 import type { MqttClient, MqttMessage, MqttSubscription } from "../MqttClient.js"
 import type { MqttTopic } from "../MqttTopic.js"
-import { invalidTopic } from "./deviceRecord.js"
+import { invalidTopic, type RegistrationsRead } from "./deviceRecord.js"
 import type { MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 
@@ -137,6 +137,13 @@ const apply = (rt: RegisteredTopics, deviceId: string, topics: ReadonlyArray<str
     for (const topic of topics) yield* subscribeFilter(rt, topic)
   })
 
+/** A stored registration's topics the registry subscribes: each once, without those it cannot subscribe. */
+const subscribable = (
+  topics: ReadonlyArray<string>
+): Array<string> => [...new Set(topics.filter((topic) => invalidTopic(topic) === undefined))]
+
+const warnRefresh = (e: MqttError) => Effect.logWarning(`Devices: the registry's refresh: ${e.message}`)
+
 /** The registered filters of each device, as `owners` holds them. */
 const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
   const byDevice = new Map<string, Set<string>>()
@@ -155,33 +162,57 @@ const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
  * the registry, as another instance may have written it): the devices tracked are the stored ones
  * (`Liveness.stored`), a device whose topics differ is registered again with the stored ones, a device held here
  * that `read` does not return holds none, and while a handler runs, a filter left unsubscribed (a subscription that
- * failed) is subscribed again. The registry's lock is held from the read on, so a registration made here meanwhile is
- * applied after it. A stored topic the registry cannot subscribe is skipped (`load` warned of it at startup). Every
- * subscription's failure is logged, and tried again at the next refresh.
+ * failed) is subscribed again. A row `read` skipped leaves its device as it is here. The registry's lock is held from
+ * the read on, so a registration made here meanwhile is applied after it. A stored topic the registry cannot
+ * subscribe is skipped (`load` warned of it at startup). Every subscription's failure is logged, and tried again at
+ * the next refresh.
  */
-export const refresh = <E>(
-  rt: RegisteredTopics,
-  read: Effect.Effect<ReadonlyArray<{ readonly device_id: string; readonly topics: ReadonlyArray<string> }>, E>
-): Effect.Effect<void, E> =>
+export const refresh = <E>(rt: RegisteredTopics, read: Effect.Effect<RegistrationsRead, E>): Effect.Effect<void, E> =>
   rt.lock.withPermits(1)(Effect.gen(function*() {
-    const rows = yield* read
-    const stored = new Set(rows.map((row) => row.device_id))
+    const { rows, skipped } = yield* read
+    const stored = new Set(skipped)
+    for (const row of rows) stored.add(row.device_id)
     yield* Liveness.stored(rt.liveness, stored, yield* Clock.currentTimeMillis)
     const held = filtersByDevice(rt)
-    const warn = (e: MqttError) => Effect.logWarning(`Devices: the registry's refresh: ${e.message}`)
     for (const row of rows) {
       if (row.topics.length === 0 && !held.has(row.device_id)) continue
-      const topics = [...new Set(row.topics.filter((topic) => invalidTopic(topic) === undefined))]
+      const topics = subscribable(row.topics)
       const current = held.get(row.device_id) ?? new Set<string>()
       if (topics.length !== current.size || topics.some((topic) => !current.has(topic))) {
-        yield* apply(rt, row.device_id, topics).pipe(Effect.catchAll(warn))
+        yield* apply(rt, row.device_id, topics).pipe(Effect.catchAll(warnRefresh))
       }
     }
     for (const deviceId of held.keys()) {
-      if (!stored.has(deviceId)) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warn))
+      if (!stored.has(deviceId)) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warnRefresh))
     }
     if (rt.listeners.size === 0) return
-    for (const filter of rt.owners.keys()) yield* subscribeFilter(rt, filter).pipe(Effect.catchAll(warn))
+    for (const filter of rt.owners.keys()) yield* subscribeFilter(rt, filter).pipe(Effect.catchAll(warnRefresh))
+  }))
+
+/**
+ * Brings these devices in line with their registrations `read` returns (their rows only, as another instance wrote
+ * them): a device stored is tracked and registered with its stored topics, as `registered` does, one not stored is
+ * forgotten and holds none, as `unregistered` does, and one whose row `read` skipped is left as it is. Under the
+ * registry's lock from the read on, as `refresh`; a subscription's failure is logged, and tried again at the next
+ * refresh.
+ */
+export const refreshDevices = <E>(
+  rt: RegisteredTopics,
+  deviceIds: ReadonlyArray<string>,
+  read: Effect.Effect<RegistrationsRead, E>
+): Effect.Effect<void, E> =>
+  rt.lock.withPermits(1)(Effect.gen(function*() {
+    const { rows, skipped } = yield* read
+    const now = yield* Clock.currentTimeMillis
+    const found = new Map(rows.map((row) => [row.device_id, row.topics]))
+    const gone = deviceIds.filter((deviceId) => !found.has(deviceId) && !skipped.has(deviceId))
+    for (const [deviceId, topics] of found) {
+      Liveness.registered(rt.liveness, deviceId, now)
+      yield* apply(rt, deviceId, subscribable(topics)).pipe(Effect.catchAll(warnRefresh))
+    }
+    if (gone.length === 0) return
+    yield* Liveness.forgetAll(rt.liveness, gone)
+    for (const deviceId of gone) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warnRefresh))
   }))
 
 /**

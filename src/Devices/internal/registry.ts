@@ -29,6 +29,7 @@ import {
   type DeviceRepository,
   isDeviceId,
   readRegistrations,
+  readRegistrationsOf,
   repository,
   shownId,
   validate
@@ -49,6 +50,9 @@ export interface RegistryOptions {
   /** The PostgreSQL connection to LISTEN on for the registrations other instances make (none: reads only). */
   readonly listen: Option.Option<PgClient.PgClientConfig>
 }
+
+/** The devices named by notifications that wait for a read together; more make one read of every row instead. */
+const maxPending = 1000
 
 /** The channel a registration or its removal is announced on, to the other instances on the database. */
 export const registryChannel = "glam_devices_registry"
@@ -78,7 +82,7 @@ const register = (
   repo: DeviceRepository,
   liveness: Liveness.Liveness,
   registeredTopics: RegisteredTopics.RegisteredTopics,
-  announce: Effect.Effect<void>
+  announce: (deviceId: string) => Effect.Effect<void>
 ) =>
 (registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError> =>
   Effect.gen(function*() {
@@ -96,7 +100,7 @@ const register = (
       )
       : yield* repo.update(Device.update.make(value))
     yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
-    yield* announce
+    yield* announce(row.device_id)
     return infoOf(liveness)(row)
   }).pipe(
     Effect.catchTag(
@@ -159,28 +163,63 @@ export const make = (
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
     const sql = yield* SqlClient
-    const refresh = RegisteredTopics.refresh(registeredTopics, readRegistrations(sql)).pipe(
-      Effect.withSpan("Devices.refresh"),
-      Effect.catchAllCause((cause) =>
-        Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
-      )
+    const logFailure = Effect.catchAllCause((cause) =>
+      Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
     )
+    const refresh = RegisteredTopics.refresh(registeredTopics, readRegistrations(sql)).pipe(
+      Effect.withSpan("Devices.refresh", { attributes: { "registry.read": "full" } }),
+      logFailure
+    )
+    const refreshDevices = (deviceIds: ReadonlyArray<string>) =>
+      RegisteredTopics.refreshDevices(registeredTopics, deviceIds, readRegistrationsOf(sql, deviceIds)).pipe(
+        Effect.withSpan("Devices.refresh", {
+          attributes: { "registry.read": "devices", "registry.devices": deviceIds.length }
+        }),
+        logFailure
+      )
     if (Duration.greaterThan(options.registryRefresh, Duration.zero)) {
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(options.registryRefresh), refresh)))
     }
-    let announce: Effect.Effect<void> = Effect.void
+    let announce: (deviceId: string) => Effect.Effect<void> = () => Effect.void
     if (Option.isSome(options.listen)) {
-      // Each notification of another instance (and each LISTEN, after which those missed meanwhile are read) asks
-      // for one read; those that come during a read make one more. A notification's payload names the instance that
-      // sent it: this instance's own writes are applied here already. One sent without a payload (empty) is read.
+      // A notification's payload is the id of the instance that sent it and the device written: this instance's own
+      // writes are applied here already, and another's is applied by reading that device's row. The devices named
+      // while a read runs are read together after it, up to `maxPending`; beyond, and at a notification naming no
+      // device (empty: an older version's) or each LISTEN (those missed meanwhile), every row is read once.
       const self = yield* Effect.sync(() => randomUUID())
+      const pending = { full: false, deviceIds: new Set<string>() }
       const wakeups = yield* Queue.sliding<void>(1)
-      const wake = () => Queue.unsafeOffer(wakeups, undefined)
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wakeups), refresh)))
+      const readAll = () => {
+        pending.full = true
+        pending.deviceIds.clear()
+        Queue.unsafeOffer(wakeups, undefined)
+      }
+      const readDevice = (deviceId: string) => {
+        if (pending.full) return
+        if (pending.deviceIds.size >= maxPending && !pending.deviceIds.has(deviceId)) return readAll()
+        pending.deviceIds.add(deviceId)
+        Queue.unsafeOffer(wakeups, undefined)
+      }
+      const onNotification = (payload: string) => {
+        const space = payload.indexOf(" ")
+        if ((space < 0 ? payload : payload.slice(0, space)) === self) return
+        const deviceId = space < 0 ? "" : payload.slice(space + 1)
+        if (isDeviceId(deviceId)) readDevice(deviceId)
+        else readAll()
+      }
+      const next = Effect.suspend(() => {
+        if (pending.full) {
+          pending.full = false
+          pending.deviceIds.clear()
+          return refresh
+        }
+        const deviceIds = [...pending.deviceIds]
+        pending.deviceIds.clear()
+        return deviceIds.length === 0 ? Effect.void : refreshDevices(deviceIds)
+      })
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wakeups), next)))
       yield* Effect.forkScoped(
-        listenOn(options.listen.value, listenTarget, (sender) => {
-          if (sender !== self) wake()
-        }, Effect.sync(wake)).pipe(
+        listenOn(options.listen.value, listenTarget, onNotification, Effect.sync(readAll)).pipe(
           Effect.tapError((error) => Effect.logWarning(`${error.message}; listening again after a backoff`)),
           // 1 second, doubling up to 30 seconds while the database stays away; from 1 second again after a
           // connection that lasted a minute.
@@ -191,12 +230,14 @@ export const make = (
           )
         )
       )
-      announce = sql`SELECT pg_notify(${registryChannel}, ${self})`.pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.logDebug(`Devices: announcing a registration failed: ${describeFailure(cause)}`)
-        ),
-        Effect.asVoid
-      )
+      // At most 36 + 1 + 128 characters, far below PostgreSQL's limit of 8000 bytes for a payload.
+      announce = (deviceId) =>
+        sql`SELECT pg_notify(${registryChannel}, ${`${self} ${deviceId}`})`.pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logDebug(`Devices: announcing a registration failed: ${describeFailure(cause)}`)
+          ),
+          Effect.asVoid
+        )
     }
     yield* Liveness.sweepScoped(liveness)
     const info = infoOf(liveness)
@@ -207,7 +248,7 @@ export const make = (
         (isDeviceId(deviceId)
           ? repo.deleteById(deviceId).pipe(
             Effect.zipRight(RegisteredTopics.unregistered(registeredTopics, deviceId)),
-            Effect.zipRight(announce)
+            Effect.zipRight(announce(deviceId))
           )
           : Effect.void).pipe(
             Effect.withSpan("Devices.unregister", { attributes: { device_id: shownId(deviceId) } })
