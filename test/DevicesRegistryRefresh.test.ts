@@ -208,19 +208,24 @@ const readsOf = (tracer: ReturnType<typeof recordingTracer>) =>
 const onDatabase = (statement: string) =>
   Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
 
+/** A, its registry's reads recorded, once it has made the read that follows its LISTEN. */
+const watched = Effect.gen(function*() {
+  const tracer = recordingTracer()
+  const reads = readsOf(tracer)
+  const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+  yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
+  return { one, reads }
+})
+
 describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notifications", () => {
   it.scopedLive(
     "a registration on A wakes no read on A; one on B reads its row; a notification without a payload reads all",
     () =>
       Effect.gen(function*() {
-        const tracer = recordingTracer()
-        const reads = readsOf(tracer)
         const root = unique("reads-")
-        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+        const { one, reads } = yield* watched
         const other = yield* instance({ registryRefresh: "0 seconds" })
         yield* one.devices.handleMessages(() => Effect.void)
-        // The read that follows A's LISTEN.
-        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
         const before = (yield* one.client.health).subscriptions
 
         yield* one.devices.register({ device_id: unique("sensor-"), device_type: "meter", topics: [`${root}/a`] })
@@ -260,10 +265,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
     "notifications of many devices at once make a bounded number of reads, each of at most 1000 devices",
     () =>
       Effect.gen(function*() {
-        const tracer = recordingTracer()
-        const reads = readsOf(tracer)
-        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
-        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
+        const { one, reads } = yield* watched
         const prefix = unique("bulk-")
         // 3000 devices provisioned by another instance in one transaction: 3000 notifications arrive together.
         yield* onDatabase(`BEGIN;
@@ -288,12 +290,9 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
     "a row not of the registry's shape is skipped with a warning, its device left as it was, the others applied",
     () =>
       Effect.gen(function*() {
-        const tracer = recordingTracer()
-        const reads = readsOf(tracer)
         const root = unique("shape-")
-        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+        const { one, reads } = yield* watched
         yield* one.devices.handleMessages(() => Effect.void)
-        yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
         const odd = unique("meter-")
         yield* one.devices.register({ device_id: odd, device_type: "meter" })
         const before = (yield* one.client.health).subscriptions
