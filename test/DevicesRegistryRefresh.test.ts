@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, ManagedRuntime, Metric } from "effect"
+import { Context, Effect, Layer, Logger, ManagedRuntime, Metric } from "effect"
 import * as mqtt from "mqtt"
 import { afterAll, beforeAll } from "vitest"
 import * as DeviceMetrics from "../src/Devices/DeviceMetrics.js"
@@ -208,13 +208,19 @@ const readsOf = (tracer: ReturnType<typeof recordingTracer>) =>
 const onDatabase = (statement: string) =>
   Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
 
-/** A, its registry's reads recorded, once it has made the read that follows its LISTEN. */
+/** A, its registry's reads and warnings recorded, once it has made the read that follows its LISTEN. */
 const watched = Effect.gen(function*() {
   const tracer = recordingTracer()
   const reads = readsOf(tracer)
-  const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(tracer.layer))
+  const warnings: Array<string> = []
+  const logger = Logger.add(Logger.make(({ logLevel, message }) => {
+    if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+  }))
+  const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(
+    Effect.provide(Layer.merge(tracer.layer, logger))
+  )
   yield* eventually(reads, (n) => n.full === 1, "A's first read", 10_000)
-  return { one, reads }
+  return { one, reads, warnings }
 })
 
 describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notifications", () => {
@@ -223,8 +229,9 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
     () =>
       Effect.gen(function*() {
         const root = unique("reads-")
-        const { one, reads } = yield* watched
+        // B first: the instances built after A's tracer is provided record their spans with it.
         const other = yield* instance({ registryRefresh: "0 seconds" })
+        const { one, reads } = yield* watched
         yield* one.devices.handleMessages(() => Effect.void)
         const before = (yield* one.client.health).subscriptions
 
@@ -291,7 +298,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
     () =>
       Effect.gen(function*() {
         const root = unique("shape-")
-        const { one, reads } = yield* watched
+        const { one, reads, warnings } = yield* watched
         yield* one.devices.handleMessages(() => Effect.void)
         const odd = unique("meter-")
         yield* one.devices.register({ device_id: odd, device_type: "meter" })
@@ -311,12 +318,16 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
         )
         expect((yield* one.devices.state(odd)).device_id).toBe(odd)
         expect((yield* one.devices.state(good)).device_id).toBe(good)
+        expect(warnings.filter((w) => w.includes(`device ${odd}: its topics hold a value that is not text`)))
+          .toHaveLength(1)
 
         // Named by a notification, the row is read alone, and skipped again.
         yield* onDatabase(`SELECT pg_notify('glam_devices_registry', 'another-instance ${odd}')`)
         yield* eventually(reads, (n) => n.devices === 1, "A to read the row named", 10_000)
         expect((yield* one.devices.state(odd)).device_id).toBe(odd)
         expect((yield* one.client.health).subscriptions).toBe(before + 1)
+        expect(warnings.filter((w) => w.includes(`device ${odd}: its topics hold a value that is not text`)))
+          .toHaveLength(2)
       }),
     { timeout: 60_000 }
   )
