@@ -94,7 +94,7 @@ const checked = (raw: ReadonlyArray<Readonly<Record<string, unknown>>>): Effect.
       count === 0 ? Effect.void : Effect.logWarning(
         `Devices: ${count} row(s) of the registry skipped, not of its shape (${reasons.join("; ")}${
           count > reasons.length ? "; ..." : ""
-        }); the state of their devices here is left as it was`
+        }); their topics here are left as they were`
       ),
       { rows, skipped }
     )

@@ -162,10 +162,10 @@ const filtersByDevice = (rt: RegisteredTopics): Map<string, Set<string>> => {
  * the registry, as another instance may have written it): the devices tracked are the stored ones
  * (`Liveness.stored`), a device whose topics differ is registered again with the stored ones, a device held here
  * that `read` does not return holds none, and while a handler runs, a filter left unsubscribed (a subscription that
- * failed) is subscribed again. A row `read` skipped leaves its device as it is here. The registry's lock is held from
- * the read on, so a registration made here meanwhile is applied after it. A stored topic the registry cannot
- * subscribe is skipped (`load` warned of it at startup). Every subscription's failure is logged, and tried again at
- * the next refresh.
+ * failed) is subscribed again. A row `read` skipped leaves its device's topics as they are here (the device, stored,
+ * is tracked). The registry's lock is held from the read on, so a registration made here meanwhile is applied after
+ * it. A stored topic the registry cannot subscribe is skipped (`load` warned of it at startup). Every subscription's
+ * failure is logged, and tried again at the next refresh.
  */
 export const refresh = <E>(rt: RegisteredTopics, read: Effect.Effect<RegistrationsRead, E>): Effect.Effect<void, E> =>
   rt.lock.withPermits(1)(Effect.gen(function*() {
