@@ -294,7 +294,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
   )
 
   it.scopedLive(
-    "a row not of the registry's shape is skipped with a warning, its device's topics left as they were, others applied",
+    "a row not of the registry's shape is skipped with a warning, its device's topics kept, the others applied",
     () =>
       Effect.gen(function*() {
         const root = unique("shape-")
