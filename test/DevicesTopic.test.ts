@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, Option, Schema } from "effect"
 import * as fc from "fast-check"
 import * as Payload from "../src/Devices/internal/payload.js"
+import * as TopicPattern from "../src/Devices/internal/topicPattern.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { ValidationError } from "../src/Errors/CommonErrors.js"
 
@@ -83,6 +84,36 @@ describe("MqttTopic", () => {
       }),
       { numRuns: 300 }
     )
+  })
+
+  it("property: a filter covers another when it matches every topic the other matches", () => {
+    // Topics of up to 5 levels over a few texts: `c` and the empty level stand for what a literal does not match.
+    const texts = ["a", "b", "$s", "c", ""]
+    let topics: Array<string> = texts
+    for (let depth = 1, last = texts; depth < 5; depth++) {
+      last = last.flatMap((topic) => texts.map((text) => `${topic}/${text}`))
+      topics = [...topics, ...last]
+    }
+    const filter = fc.tuple(fc.array(fc.constantFrom("a", "b", "$s", "+"), { maxLength: 3 }), fc.boolean())
+      .filter(([levels, multi]) => levels.length > 0 || multi)
+      .map(([levels, multi]) => {
+        const parsed = TopicPattern.parse([...levels, ...(multi ? ["#"] : [])].join("/"))
+        if (typeof parsed === "string") throw new Error(parsed)
+        return parsed
+      })
+    fc.assert(
+      fc.property(filter, filter, (outer, inner) => {
+        const matched = topics.filter((topic) => TopicPattern.match(inner, topic) !== undefined)
+        expect(TopicPattern.covers(outer, inner)).toBe(
+          matched.every((topic) => TopicPattern.match(outer, topic) !== undefined)
+        )
+      }),
+      { numRuns: 300 }
+    )
+    const parse = (pattern: string) => TopicPattern.parse(pattern) as TopicPattern.Pattern
+    expect(TopicPattern.covers(parse("a/#"), parse("a"))).toBe(true)
+    expect(TopicPattern.covers(parse("#"), parse("$s/a"))).toBe(false)
+    expect(TopicPattern.covers(parse("a/+/c"), parse("a/{id}/c"))).toBe(true)
   })
 })
 

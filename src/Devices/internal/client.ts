@@ -55,7 +55,7 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
       brokerUrl: broker,
       clientId: o.clientId,
       publish: Publisher.publish(connection),
-      subscribe: Subscriptions.subscribe(connection, routes),
+      subscribe: Subscriptions.subscribe(connection, routes, Subscriptions.emptyFilters()),
       watch: Subscriptions.watch(routes),
       health: Effect.sync((): MqttHealth => {
         const since = state.disconnectedSince

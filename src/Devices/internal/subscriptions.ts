@@ -100,44 +100,169 @@ const brokerUnsubscribe = (connection: Connection, filter: string): Effect.Effec
 
 const invalidShare = (share: string | undefined) => share !== undefined && !TopicPattern.isLevelText(share)
 
-/** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
-export const subscribe = (connection: Connection, routes: Dispatch.Routes) =>
-<P extends string, A, I, E, R>(
-  topic: MqttTopic<P, A, I>,
-  handler: Handler<P, A, E, R>,
-  options?: SubscribeOptions
-): Effect.Effect<MqttSubscription, MqttError, R | Scope.Scope> =>
+/**
+ * The filters of the client's subscriptions at an MQTT 3.1.1 broker, which may send a message once for each of the
+ * client's subscriptions it matches (MQTT 3.1.1 §3.3.5), copies the client cannot tell apart: a filter another one
+ * covers (`a/b/c` under `a/+/c` or `a/#`) is not held there, its messages coming through its cover and going to
+ * every route that matches them. Shared subscriptions stay apart: a cover would bring this client every message of
+ * a share it holds a part of.
+ */
+export interface Filters {
+  /** The filters subscribed and not unsubscribed, with the highest QoS asked for each. */
+  readonly wanted: Map<string, { readonly pattern: TopicPattern.Pattern; readonly qos: QoS }>
+  /** The filters subscribed at the broker, with their QoS: those of `wanted` no other one covers. */
+  readonly held: Map<string, QoS>
+  /** One change at a time, its SUBSCRIBE and UNSUBSCRIBE packets in order. */
+  readonly lock: Effect.Semaphore
+}
+
+/** No filters yet. */
+export const emptyFilters = (): Filters => ({ wanted: new Map(), held: new Map(), lock: Effect.unsafeMakeSemaphore(1) })
+
+/** Whether another wanted filter covers the filter. */
+const isCovered = (filters: Filters, pattern: TopicPattern.Pattern): boolean => {
+  for (const [filter, other] of filters.wanted) {
+    if (filter !== pattern.filter && TopicPattern.covers(other.pattern, pattern)) return true
+  }
+  return false
+}
+
+/** The QoS to hold a filter at: the highest of the wanted filters it covers, itself included. */
+const coverQos = (filters: Filters, pattern: TopicPattern.Pattern): QoS => {
+  let qos: QoS = 0
+  for (const other of filters.wanted.values()) {
+    if (other.qos > qos && TopicPattern.covers(pattern, other.pattern)) qos = other.qos
+  }
+  return qos
+}
+
+/**
+ * The pattern of a held filter: its wanted one, or (a filter no subscription wants, its unsubscribe not acknowledged)
+ * the filter parsed again, which it always is (it was a pattern's filter).
+ */
+const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undefined => {
+  const wanted = filters.wanted.get(held)
+  if (wanted !== undefined) return wanted.pattern
+  const parsed = TopicPattern.parse(held)
+  return typeof parsed === "string" ? undefined : parsed
+}
+
+const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
+  Effect.map(brokerSubscribe(connection, filter, qos, undefined), () => {
+    filters.held.set(filter, Math.max(filters.held.get(filter) ?? 0, qos) as QoS)
+  })
+
+const release = (connection: Connection, filters: Filters, filter: string) =>
+  Effect.map(brokerUnsubscribe(connection, filter), () => {
+    filters.held.delete(filter)
+  })
+
+/**
+ * Subscribes a filter over MQTT 3.1.1. A covered one is subscribed at the broker all the same, for the retained
+ * messages the broker sends with its SUBACK, then its covers are raised to its QoS and it is unsubscribed. Another
+ * one is held, and the held filters it covers are unsubscribed once it is acknowledged.
+ */
+const subscribeFilter = (
+  connection: Connection,
+  filters: Filters,
+  pattern: TopicPattern.Pattern,
+  qos: QoS
+): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<R>()
-    const share = options?.share
-    if (invalidShare(share)) {
-      return yield* Effect.fail(
-        connection.fail(
-          `Invalid share name ${JSON.stringify(share)}: it must be one level of a topic (non-empty, without / + # `
-            + "or a control character, lone surrogate or noncharacter)",
-          { operation: "subscribe", topic: topic.pattern },
-          false
+    const filter = pattern.filter
+    const before = filters.wanted.get(filter)
+    filters.wanted.set(filter, { pattern, qos: Math.max(before?.qos ?? 0, qos) as QoS })
+    const restore = Effect.sync(() => {
+      if (before === undefined) filters.wanted.delete(filter)
+      else filters.wanted.set(filter, before)
+    })
+    if (isCovered(filters, pattern)) {
+      yield* Effect.onError(hold(connection, filters, filter, qos), () => restore)
+      for (const [held, heldQos] of [...filters.held]) {
+        const cover = patternOf(filters, held)
+        if (held !== filter && heldQos < qos && cover !== undefined && TopicPattern.covers(cover, pattern)) {
+          yield* hold(connection, filters, held, qos)
+        }
+      }
+      return yield* release(connection, filters, filter)
+    }
+    yield* Effect.onError(hold(connection, filters, filter, coverQos(filters, pattern)), () => restore)
+    for (const held of [...filters.held.keys()]) {
+      const covered = patternOf(filters, held)
+      if (held !== filter && covered !== undefined && TopicPattern.covers(pattern, covered)) {
+        yield* release(connection, filters, held)
+      }
+    }
+  }).pipe(filters.lock.withPermits(1))
+
+/**
+ * Unsubscribes a filter over MQTT 3.1.1: when it is held, the wanted filters it alone covered are subscribed first,
+ * so no message is missed between the two.
+ */
+const unsubscribeFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  Effect.gen(function*() {
+    const removed = filters.wanted.get(filter)
+    filters.wanted.delete(filter)
+    if (!filters.held.has(filter)) return
+    const uncovered = removed === undefined ?
+      [] :
+      [...filters.wanted.values()].filter((other) =>
+        !filters.held.has(other.pattern.filter) && TopicPattern.covers(removed.pattern, other.pattern)
+        && !isCovered(filters, other.pattern)
+      )
+    for (const other of uncovered) {
+      yield* hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern))
+    }
+    yield* release(connection, filters, filter)
+  }).pipe(filters.lock.withPermits(1))
+
+/** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
+export const subscribe =
+  (connection: Connection, routes: Dispatch.Routes, filters: Filters) =>
+  <P extends string, A, I, E, R>(
+    topic: MqttTopic<P, A, I>,
+    handler: Handler<P, A, E, R>,
+    options?: SubscribeOptions
+  ): Effect.Effect<MqttSubscription, MqttError, R | Scope.Scope> =>
+    Effect.gen(function*() {
+      const context = yield* Effect.context<R>()
+      const share = options?.share
+      if (invalidShare(share)) {
+        return yield* Effect.fail(
+          connection.fail(
+            `Invalid share name ${JSON.stringify(share)}: it must be one level of a topic (non-empty, without / + # `
+              + "or a control character, lone surrogate or noncharacter)",
+            { operation: "subscribe", topic: topic.pattern },
+            false
+          )
         )
-      )
-    }
-    const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`
-    const identifier = identifierFor(connection, filter)
-    const route = { pattern: topic.parsed, handle: handleWith(topic, handler, context, connection.options), identifier }
-    // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed; a subscription
-    // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
-    const id = yield* Dispatch.addSubscription(routes, route)
-    yield* brokerSubscribe(connection, filter, options?.qos ?? topic.qos, identifier).pipe(
-      Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
-    )
-    return {
-      pattern: topic.pattern,
-      filter,
-      unsubscribe: Effect.zipRight(
-        Effect.sync(() => routes.subscriptions.delete(id)),
-        brokerUnsubscribe(connection, filter)
-      )
-    }
-  }).pipe(Effect.withSpan("MqttClient.subscribe", { attributes: { "mqtt.topic_pattern": topic.pattern } }))
+      }
+      const filter = share === undefined ? topic.filter : `$share/${share}/${topic.filter}`
+      const identifier = identifierFor(connection, filter)
+      const route = {
+        pattern: topic.parsed,
+        handle: handleWith(topic, handler, context, connection.options),
+        identifier
+      }
+      const qos = options?.qos ?? topic.qos
+      const covering = share === undefined && connection.options.protocolVersion === 4
+      // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed; a subscription
+      // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
+      const id = yield* Dispatch.addSubscription(routes, route)
+      yield* (covering
+        ? subscribeFilter(connection, filters, topic.parsed, qos)
+        : brokerSubscribe(connection, filter, qos, identifier)).pipe(
+          Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
+        )
+      return {
+        pattern: topic.pattern,
+        filter,
+        unsubscribe: Effect.zipRight(
+          Effect.sync(() => routes.subscriptions.delete(id)),
+          covering ? unsubscribeFilter(connection, filters, filter) : brokerUnsubscribe(connection, filter)
+        )
+      }
+    }).pipe(Effect.withSpan("MqttClient.subscribe", { attributes: { "mqtt.topic_pattern": topic.pattern } }))
 
 /** Sees the topic of every received message that matches a pattern; see `MqttClient.watch`. */
 export const watch = (routes: Dispatch.Routes): MqttClient["watch"] => (pattern, observer) =>

@@ -194,3 +194,30 @@ export const invalidPrefix = (prefix: string): string | undefined => {
     ? undefined
     : `has the level ${JSON.stringify(bad)}: a level is text without + # { } or ${unsendable}`
 }
+
+/**
+ * Whether every topic `other` matches, `self` matches too (`a/#` covers `a/+/c`, which covers `a/b/c`): a filter
+ * covers itself, `#` and `+/#` cover each other; a wildcard first level does not cover a literal first level
+ * starting with `$`.
+ *
+ * @internal
+ */
+export const covers = (self: Pattern, other: Pattern): boolean => {
+  const outer = self.levels
+  const inner = other.levels
+  for (let i = 0; i < outer.length; i++) {
+    const level = outer[i]!
+    const covered = inner[i]
+    if (level._tag === "Literal") {
+      if (covered === undefined || covered._tag !== "Literal" || covered.text !== level.text) return false
+      continue
+    }
+    if (i === 0 && covered !== undefined && covered._tag === "Literal" && covered.text.startsWith("$")) return false
+    // `#` matches the level above it too (`a/#` matches `a`), so it covers a filter that ends where it starts.
+    if (level._tag === "Multi") return true
+    // A topic has at least one level: `+/#` matches every topic `#` does.
+    if (covered?._tag === "Multi") return i === 0 && outer[1]?._tag === "Multi"
+    if (covered === undefined) return false
+  }
+  return inner.length === outer.length
+}
