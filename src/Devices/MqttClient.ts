@@ -105,7 +105,11 @@ export interface PublishOptions {
  */
 export interface MqttSubscription {
   readonly pattern: string
-  /** The filter subscribed to at the broker (`$share/<group>/...` for a shared subscription). */
+  /**
+   * The filter subscribed to at the broker (`$share/<group>/...` for a shared subscription). Over MQTT 3.1.1 a filter
+   * that another subscribed filter of the client covers (`a/b/c` under `a/#`) is held at the broker by its cover
+   * only: see docs/Devices.md, Topics.
+   */
   readonly filter: string
   /** Unsubscribes at the broker and stops handling. */
   readonly unsubscribe: Effect.Effect<void, MqttError>
@@ -196,6 +200,8 @@ export interface MqttClient {
    * Subscribes to a topic (at the broker, waiting for its acknowledgement) and hands each message that matches it to
    * the handler, decoded. It runs until the scope closes. A SUBACK refusing it fails with a non-retryable
    * `MqttError`; Mosquitto grants a subscription its ACL does not let the client read, and delivers it nothing.
+   * Over MQTT 3.1.1, where a broker may send a message once per matching subscription, the client holds no filter at
+   * the broker that another of its filters covers, so each handler gets a message once (docs/Devices.md, Topics).
    */
   readonly subscribe: <P extends string, A, I, E, R>(
     topic: MqttTopic.MqttTopic<P, A, I>,
