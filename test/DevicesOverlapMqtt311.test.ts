@@ -213,6 +213,35 @@ describe.skipIf(!mosquittoFound)("overlapping subscriptions over MQTT 3.1.1, on 
   )
 
   it.scopedLive(
+    "unsubscribing a cover holds the filters it covered that no other one covers",
+    () =>
+      Effect.gen(function*() {
+        const { client, publish, root, sent } = yield* setup()
+        const anyC: Array<Got> = []
+        const bc: Array<Got> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/b/c`, Reading), recording(bc))
+        yield* client.subscribe(MqttTopic.make(`${root}/+/c`, Reading), recording(anyC))
+        const cover = yield* client.subscribe(MqttTopic.make(`${root}/#`, Schema.Unknown), () => Effect.void)
+        yield* cover.unsubscribe
+        yield* publish(`${root}/b/c`, JSON.stringify({ seq: 1 }))
+        yield* publish(`${root}/x/c`, JSON.stringify({ seq: 2 }))
+        yield* eventually(Effect.sync(() => anyC), (got) => got.some((g) => g.seq === 2), "the marker")
+        expect(seqs(anyC)).toEqual([1, 2])
+        expect(seqs(bc)).toEqual([1])
+        expect(sent.map((s) => `${s.packet} ${s.filter}`)).toEqual([
+          `subscribe ${root}/b/c`,
+          `subscribe ${root}/+/c`,
+          `unsubscribe ${root}/b/c`,
+          `subscribe ${root}/#`,
+          `unsubscribe ${root}/+/c`,
+          `subscribe ${root}/+/c`,
+          `unsubscribe ${root}/#`
+        ])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
     "a covered subscription gets the retained messages of its topics, as it would alone",
     () =>
       Effect.gen(function*() {
