@@ -242,6 +242,27 @@ describe.skipIf(!mosquittoFound)("overlapping subscriptions over MQTT 3.1.1, on 
   )
 
   it.scopedLive(
+    "`#` and `+/#`, which cover each other, are held as one filter, subscribed again or not",
+    () =>
+      Effect.gen(function*() {
+        const { client, publish, root, sent } = yield* setup()
+        const first: Array<Got> = []
+        const plus: Array<Got> = []
+        const again: Array<Got> = []
+        yield* client.subscribe(MqttTopic.make("#", Schema.Unknown), recording(first))
+        yield* client.subscribe(MqttTopic.make("+/#", Schema.Unknown), recording(plus))
+        yield* client.subscribe(MqttTopic.make("#", Schema.Unknown), recording(again))
+        yield* publish(`${root}/a`, JSON.stringify({ seq: 1 }))
+        yield* eventually(Effect.sync(() => again), (got) => got.length > 0, "the message")
+        yield* publish(`${root}/end`, JSON.stringify({ seq: 2 }))
+        yield* eventually(Effect.sync(() => again), (got) => got.some((g) => g.seq === 2), "the marker")
+        for (const got of [first, plus, again]) expect(seqs(got)).toEqual([1, 2])
+        expect(sent.map((s) => `${s.packet} ${s.filter}`)).toEqual(["subscribe #", "subscribe +/#", "unsubscribe +/#"])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
     "a covered subscription gets the retained messages of its topics, as it would alone",
     () =>
       Effect.gen(function*() {

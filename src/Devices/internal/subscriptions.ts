@@ -1,6 +1,7 @@
 /**
  * Subscribing: a subscription routed in this process, then asked of the broker (waiting for its SUBACK); unsubscribing;
- * and watches, which see matching messages without a broker subscription.
+ * and watches, which see matching messages without a broker subscription. Over MQTT 3.1.1 the broker holds only the
+ * filters no other subscribed filter covers (see `Filters`).
  *
  * @internal
  */
@@ -176,7 +177,8 @@ const subscribeFilter = (
       if (before === undefined) filters.wanted.delete(filter)
       else filters.wanted.set(filter, before)
     })
-    if (isCovered(filters, pattern)) {
+    // A held filter stays held: `#` and `+/#` cover each other, and one of them is held.
+    if (!filters.held.has(filter) && isCovered(filters, pattern)) {
       yield* Effect.onError(hold(connection, filters, filter, qos), () => restore)
       for (const [held, heldQos] of [...filters.held]) {
         const cover = patternOf(filters, held)
