@@ -7,90 +7,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
 import * as mqtt from "mqtt"
-import * as net from "node:net"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
-import { freePort } from "./support/localService.js"
 import { startMosquitto } from "./support/mosquittoServer.js"
+import { recordingProxy } from "./support/mqttRecordingProxy.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
 
 const Reading = Schema.Struct({ seq: Schema.Number })
-
-/** A SUBSCRIBE or UNSUBSCRIBE filter the client sent, on its `connection`-th connection through the proxy. */
-interface Sent {
-  readonly connection: number
-  readonly packet: "subscribe" | "unsubscribe"
-  readonly filter: string
-  readonly qos?: number
-}
-
-/** The filters of the SUBSCRIBE and UNSUBSCRIBE packets in a client's bytes (MQTT 3.1.1: no properties). */
-const recorder = (connection: number, sent: Array<Sent>) => {
-  let buffer = Buffer.alloc(0)
-  return (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk])
-    for (;;) {
-      let length = 0
-      let multiplier = 1
-      let at = 1
-      for (; at < buffer.length; at++) {
-        length += (buffer[at]! & 0x7F) * multiplier
-        multiplier *= 128
-        if ((buffer[at]! & 0x80) === 0) break
-      }
-      if (at >= buffer.length || buffer.length < at + 1 + length) return
-      const type = buffer[0]! >> 4
-      const body = buffer.subarray(at + 1, at + 1 + length)
-      buffer = buffer.subarray(at + 1 + length)
-      if (type !== 8 && type !== 10) continue
-      for (let i = 2; i < body.length;) {
-        const size = body.readUInt16BE(i)
-        const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
-        i += 2 + size
-        if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! })
-        else sent.push({ connection, packet: "unsubscribe", filter })
-      }
-    }
-  }
-}
-
-/** A loopback TCP proxy to the broker that records what the client subscribes and unsubscribes. */
-const recordingProxy = (brokerPort: number) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const sent: Array<Sent> = []
-      const sockets = new Set<net.Socket>()
-      let connections = 0
-      const server = net.createServer((client) => {
-        const record = recorder(++connections, sent)
-        const broker = net.connect(brokerPort, "127.0.0.1")
-        for (const socket of [client, broker]) {
-          sockets.add(socket)
-          socket.on("error", () => socket.destroy())
-          socket.on("close", () => {
-            sockets.delete(socket)
-            client.destroy()
-            broker.destroy()
-          })
-        }
-        client.on("data", record)
-        client.pipe(broker)
-        broker.pipe(client)
-      })
-      const port = await freePort()
-      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
-      return { url: `mqtt://127.0.0.1:${port}`, sent, server, sockets }
-    }),
-    ({ server, sockets }) =>
-      Effect.promise(() => {
-        for (const socket of sockets) socket.destroy()
-        return new Promise<void>((resolve) => server.close(() => resolve()))
-      })
-  )
 
 /** A Mosquitto that sends copies, a proxy to it, a client of the service through the proxy and a device. */
 const setup = (options: { readonly cleanSession?: boolean } = {}) =>

@@ -1,7 +1,8 @@
 /**
  * Subscribing: a subscription routed in this process, then asked of the broker (waiting for its SUBACK); unsubscribing;
- * and watches, which see matching messages without a broker subscription. Over MQTT 3.1.1 the broker holds only the
- * filters no other subscribed filter covers (see `Filters`).
+ * and watches, which see matching messages without a broker subscription. The subscriptions of a filter are counted:
+ * the broker's subscription ends with the last one. Over MQTT 3.1.1 the broker holds only the filters no other
+ * subscribed filter covers (see `Filters`).
  *
  * @internal
  */
@@ -109,16 +110,42 @@ const invalidShare = (share: string | undefined) => share !== undefined && !Topi
  * a share it holds a part of.
  */
 export interface Filters {
-  /** The filters subscribed and not unsubscribed, with the highest QoS asked for each. */
-  readonly wanted: Map<string, { readonly pattern: TopicPattern.Pattern; readonly qos: QoS }>
+  /**
+   * The filters subscribed and not unsubscribed, with their subscriptions (the QoS each asked for, by route id) and
+   * the highest of those QoS.
+   */
+  readonly wanted: Map<string, Wanted>
   /** The filters subscribed at the broker, with their QoS: those of `wanted` no other one covers. */
   readonly held: Map<string, QoS>
   /** One change at a time, its SUBSCRIBE and UNSUBSCRIBE packets in order. */
   readonly lock: Effect.Semaphore
+  /**
+   * The filters subscribed as they are (over MQTT 5, and shared ones), with their subscriptions: the QoS each asked
+   * for, by route id.
+   */
+  readonly exact: Map<string, Map<number, QoS>>
+  /** One change of a filter of `exact` at a time, with how many changes of it hold or wait for its lock. */
+  readonly exactLocks: Map<string, { readonly lock: Effect.Semaphore; users: number }>
+}
+
+/** A wanted filter over MQTT 3.1.1. */
+interface Wanted {
+  readonly pattern: TopicPattern.Pattern
+  readonly qos: QoS
+  readonly subscriptions: ReadonlyMap<number, QoS>
 }
 
 /** No filters yet. */
-export const emptyFilters = (): Filters => ({ wanted: new Map(), held: new Map(), lock: Effect.unsafeMakeSemaphore(1) })
+export const emptyFilters = (): Filters => ({
+  wanted: new Map(),
+  held: new Map(),
+  lock: Effect.unsafeMakeSemaphore(1),
+  exact: new Map(),
+  exactLocks: new Map()
+})
+
+/** The highest QoS the subscriptions ask for. */
+const highest = (subscriptions: ReadonlyMap<number, QoS>): QoS => Math.max(0, ...subscriptions.values()) as QoS
 
 /** Whether another wanted filter covers the filter. */
 const isCovered = (filters: Filters, pattern: TopicPattern.Pattern): boolean => {
@@ -167,12 +194,14 @@ const subscribeFilter = (
   connection: Connection,
   filters: Filters,
   pattern: TopicPattern.Pattern,
-  qos: QoS
+  qos: QoS,
+  id: number
 ): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
     const filter = pattern.filter
     const before = filters.wanted.get(filter)
-    filters.wanted.set(filter, { pattern, qos: Math.max(before?.qos ?? 0, qos) as QoS })
+    const subscriptions = new Map(before?.subscriptions).set(id, qos)
+    filters.wanted.set(filter, { pattern, qos: highest(subscriptions), subscriptions })
     const restore = Effect.sync(() => {
       if (before === undefined) filters.wanted.delete(filter)
       else filters.wanted.set(filter, before)
@@ -198,12 +227,27 @@ const subscribeFilter = (
   }).pipe(filters.lock.withPermits(1))
 
 /**
- * Unsubscribes a filter over MQTT 3.1.1: when it is held, the wanted filters it alone covered are subscribed first,
- * so no message is missed between the two.
+ * Unsubscribes a subscription of a filter over MQTT 3.1.1. The filter stays wanted, at the highest QoS of the others,
+ * while another subscription wants it (the broker's QoS unchanged). Without one, when it is held, the wanted filters
+ * it alone covered are subscribed first, so no message is missed between the two.
  */
-const unsubscribeFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+const unsubscribeFilter = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  id: number
+): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
     const removed = filters.wanted.get(filter)
+    if (removed !== undefined) {
+      if (!removed.subscriptions.has(id)) return
+      const rest = new Map(removed.subscriptions)
+      rest.delete(id)
+      if (rest.size > 0) {
+        filters.wanted.set(filter, { ...removed, qos: highest(rest), subscriptions: rest })
+        return
+      }
+    }
     filters.wanted.delete(filter)
     if (!filters.held.has(filter)) return
     const uncovered = removed === undefined ?
@@ -217,6 +261,69 @@ const unsubscribeFilter = (connection: Connection, filters: Filters, filter: str
     }
     yield* release(connection, filters, filter)
   }).pipe(filters.lock.withPermits(1))
+
+/** Runs a change of a filter of `Filters.exact` once the changes of that filter before it are done. */
+const exactChange = <A>(
+  filters: Filters,
+  filter: string,
+  change: Effect.Effect<A, MqttError>
+): Effect.Effect<A, MqttError> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const entry = filters.exactLocks.get(filter) ?? { lock: Effect.unsafeMakeSemaphore(1), users: 0 }
+      entry.users++
+      filters.exactLocks.set(filter, entry)
+      return entry
+    }),
+    (entry) => entry.lock.withPermits(1)(change),
+    (entry) =>
+      Effect.sync(() => {
+        if (--entry.users === 0) filters.exactLocks.delete(filter)
+      })
+  )
+
+/**
+ * Subscribes a filter as it is (over MQTT 5, or a shared one), counted once the broker acknowledges it. MQTT.js sends
+ * no SUBSCRIBE for a filter it holds at the same QoS or a higher one.
+ */
+const subscribeExact = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  qos: QoS,
+  identifier: number | undefined,
+  id: number
+): Effect.Effect<void, MqttError> =>
+  exactChange(
+    filters,
+    filter,
+    Effect.map(brokerSubscribe(connection, filter, qos, identifier), () => {
+      filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
+    })
+  )
+
+/**
+ * Unsubscribes a subscription of a filter subscribed as it is: at the broker when it is the last one (or the filter
+ * has none, its unsubscribe not acknowledged before), its QoS there unchanged while others remain.
+ */
+const unsubscribeExact = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  id: number
+): Effect.Effect<void, MqttError> =>
+  exactChange(
+    filters,
+    filter,
+    Effect.suspend(() => {
+      const subscriptions = filters.exact.get(filter)
+      if (subscriptions !== undefined) {
+        if (!subscriptions.delete(id) || subscriptions.size > 0) return Effect.void
+        filters.exact.delete(filter)
+      }
+      return brokerUnsubscribe(connection, filter)
+    })
+  )
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
 export const subscribe =
@@ -252,8 +359,8 @@ export const subscribe =
       // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
       const id = yield* Dispatch.addSubscription(routes, route)
       yield* (covering
-        ? subscribeFilter(connection, filters, topic.parsed, qos)
-        : brokerSubscribe(connection, filter, qos, identifier)).pipe(
+        ? subscribeFilter(connection, filters, topic.parsed, qos, id)
+        : subscribeExact(connection, filters, filter, qos, identifier, id)).pipe(
           Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
         )
       return {
@@ -261,7 +368,9 @@ export const subscribe =
         filter,
         unsubscribe: Effect.zipRight(
           Effect.sync(() => routes.subscriptions.delete(id)),
-          covering ? unsubscribeFilter(connection, filters, filter) : brokerUnsubscribe(connection, filter)
+          covering
+            ? unsubscribeFilter(connection, filters, filter, id)
+            : unsubscribeExact(connection, filters, filter, id)
         )
       }
     }).pipe(Effect.withSpan("MqttClient.subscribe", { attributes: { "mqtt.topic_pattern": topic.pattern } }))

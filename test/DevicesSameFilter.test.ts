@@ -1,0 +1,107 @@
+/**
+ * Subscriptions of the same filter on one client, over MQTT 3.1.1 and 5 on the shared Mosquitto: they are one
+ * subscription at the broker, which ends with the last one's `unsubscribe`. The client's SUBSCRIBE and UNSUBSCRIBE
+ * packets are recorded by a TCP proxy on loopback between it and the broker.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import * as mqtt from "mqtt"
+import * as MqttClient from "../src/Devices/MqttClient.js"
+import * as MqttTopic from "../src/Devices/MqttTopic.js"
+import { eventually, unique } from "./fixtures/devices/conformance.js"
+import { recordingProxy } from "./support/mqttRecordingProxy.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const mosquittoUp = await serviceAvailable("mosquitto")
+const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
+
+const Reading = Schema.Struct({ seq: Schema.Number })
+
+/** A proxy to the shared Mosquitto, a client of the service through it and a device publishing at QoS 1. */
+const setup = (protocolVersion: 4 | 5) =>
+  Effect.gen(function*() {
+    const proxy = yield* recordingProxy(services.mosquitto.port, protocolVersion)
+    const client = yield* MqttClient.make({ url: proxy.url, clientId: unique("same-"), protocolVersion })
+    const device = yield* Effect.acquireRelease(
+      Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("dev-") })),
+      (c) => Effect.promise(() => c.endAsync(true))
+    )
+    const publish = (topic: string, seq: number) =>
+      Effect.promise(() => device.publishAsync(topic, JSON.stringify({ seq }), { qos: 1 }))
+    const packets = (filter: string) =>
+      proxy.sent.filter((s) => s.filter === filter).map((s) => `${s.packet} ${s.qos ?? ""}`.trimEnd())
+    return { client, publish, packets, root: unique("same-") }
+  })
+
+/** What a handler got: each message's `seq` and QoS. */
+const recording = (got: Array<string>) => <P extends string>(m: MqttClient.MqttMessage<P, { readonly seq: number }>) =>
+  Effect.sync(() => {
+    got.push(`${m.payload.seq} qos ${m.qos}`)
+  })
+
+describe.skipIf(!mosquittoUp).each([4, 5] as const)("subscriptions of one filter, MQTT protocol %i", (version) => {
+  it.scopedLive(
+    "one unsubscribed (twice), the other still gets messages at the QoS held; the last one ends the broker's",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish, root } = yield* setup(version)
+        const Topic = MqttTopic.make(`${root}/m/{id}`, Reading)
+        const low: Array<string> = []
+        const high: Array<string> = []
+        const first = yield* client.subscribe(Topic, recording(low), { qos: 0 })
+        const second = yield* client.subscribe(Topic, recording(high), { qos: 1 })
+        yield* second.unsubscribe
+        yield* second.unsubscribe
+        expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1"])
+        yield* publish(`${root}/m/a`, 1)
+        yield* eventually(Effect.sync(() => low.length), (n) => n > 0, "the remaining subscription's message")
+        expect(low).toEqual(["1 qos 1"])
+        expect(high).toEqual([])
+        yield* first.unsubscribe
+        expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "unsubscribe"])
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "two shared subscriptions of one filter: one unsubscribed, the other still gets messages",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish, root } = yield* setup(version)
+        const Topic = MqttTopic.make(`${root}/s/{id}`, Reading)
+        const got: Array<string> = []
+        const share = unique("g")
+        const first = yield* client.subscribe(Topic, recording(got), { share })
+        const second = yield* client.subscribe(Topic, () => Effect.void, { share })
+        yield* second.unsubscribe
+        const filter = `$share/${share}/${Topic.filter}`
+        expect(packets(filter)).toEqual(["subscribe 1"])
+        yield* publish(`${root}/s/a`, 1)
+        yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the remaining subscription's message")
+        expect(got).toEqual(["1 qos 1"])
+        yield* first.unsubscribe
+        expect(packets(filter)).toEqual(["subscribe 1", "unsubscribe"])
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "a subscription and the unsubscribe of another of its filter at once: the new one gets messages, then ends",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish, root } = yield* setup(version)
+        const Topic = MqttTopic.make(`${root}/c/{id}`, Reading)
+        const got: Array<string> = []
+        const first = yield* client.subscribe(Topic, () => Effect.void)
+        const [, second] = yield* Effect.all([first.unsubscribe, client.subscribe(Topic, recording(got))], {
+          concurrency: "unbounded"
+        })
+        yield* publish(`${root}/c/a`, 1)
+        yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the new subscription's message")
+        expect(got).toEqual(["1 qos 1"])
+        yield* second.unsubscribe
+        expect(packets(Topic.filter).at(-1)).toEqual("unsubscribe")
+      }),
+    30_000
+  )
+})

@@ -1,0 +1,89 @@
+/**
+ * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
+ * UNSUBSCRIBE packets (MQTT 3.1.1 or 5).
+ */
+import { Effect } from "effect"
+import * as net from "node:net"
+import { freePort } from "./localService.js"
+
+/** A SUBSCRIBE or UNSUBSCRIBE filter the client sent, on its `connection`-th connection through the proxy. */
+export interface Sent {
+  readonly connection: number
+  readonly packet: "subscribe" | "unsubscribe"
+  readonly filter: string
+  readonly qos?: number
+}
+
+/** A variable byte integer at `at`, and the index after it; `next` past the buffer when it is incomplete. */
+const variableInteger = (buffer: Buffer, at: number) => {
+  let value = 0
+  let multiplier = 1
+  for (; at < buffer.length; at++) {
+    value += (buffer[at]! & 0x7F) * multiplier
+    multiplier *= 128
+    if ((buffer[at]! & 0x80) === 0) return { value, next: at + 1 }
+  }
+  return { value, next: buffer.length + 1 }
+}
+
+/** The filters of the SUBSCRIBE and UNSUBSCRIBE packets in a client's bytes (MQTT 5: after their properties). */
+const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5) => {
+  let buffer = Buffer.alloc(0)
+  return (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk])
+    for (;;) {
+      const { next: start, value: length } = variableInteger(buffer, 1)
+      if (start > buffer.length || buffer.length < start + length) return
+      const type = buffer[0]! >> 4
+      const body = buffer.subarray(start, start + length)
+      buffer = buffer.subarray(start + length)
+      if (type !== 8 && type !== 10) continue
+      let i = 2
+      if (protocolVersion === 5) {
+        const properties = variableInteger(body, 2)
+        i = properties.next + properties.value
+      }
+      while (i < body.length) {
+        const size = body.readUInt16BE(i)
+        const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
+        i += 2 + size
+        if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3 })
+        else sent.push({ connection, packet: "unsubscribe", filter })
+      }
+    }
+  }
+}
+
+/** A loopback TCP proxy to the broker that records what the client subscribes and unsubscribes. */
+export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const sent: Array<Sent> = []
+      const sockets = new Set<net.Socket>()
+      let connections = 0
+      const server = net.createServer((client) => {
+        const record = recorder(++connections, sent, protocolVersion)
+        const broker = net.connect(brokerPort, "127.0.0.1")
+        for (const socket of [client, broker]) {
+          sockets.add(socket)
+          socket.on("error", () => socket.destroy())
+          socket.on("close", () => {
+            sockets.delete(socket)
+            client.destroy()
+            broker.destroy()
+          })
+        }
+        client.on("data", record)
+        client.pipe(broker)
+        broker.pipe(client)
+      })
+      const port = await freePort()
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+      return { url: `mqtt://127.0.0.1:${port}`, sent, server, sockets }
+    }),
+    ({ server, sockets }) =>
+      Effect.promise(() => {
+        for (const socket of sockets) socket.destroy()
+        return new Promise<void>((resolve) => server.close(() => resolve()))
+      })
+  )
