@@ -7,10 +7,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
 import * as mqtt from "mqtt"
-import * as net from "node:net"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { counterValue, eventually, unique } from "./fixtures/devices/conformance.js"
+import { refusingBroker } from "./support/refusingBroker.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const mosquittoUp = await serviceAvailable("mosquitto")
@@ -122,29 +122,6 @@ describe.skipIf(!mosquittoUp)("MqttClient dispatch on Mosquitto", () => {
     { timeout: 30_000 }
   )
 })
-
-/** An aedes broker on a free loopback port that refuses (SUBACK 0x80) the subscriptions whose filter `refuses`. */
-const refusingBroker = (refuses: (filter: string) => boolean) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const { Aedes } = await import("aedes")
-      const broker = await Aedes.createBroker({
-        authorizeSubscribe: (_client, subscription, callback) =>
-          callback(null, refuses(subscription.topic) ? null : subscription)
-      })
-      const server = net.createServer(broker.handle)
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-      const address = server.address() as net.AddressInfo
-      return { broker, server, url: `mqtt://127.0.0.1:${address.port}` }
-    }),
-    ({ broker, server }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          server.close()
-          broker.close(() => resolve())
-        })
-      )
-  )
 
 describe("MqttClient on a broker that refuses a subscription", () => {
   it.scopedLive(

@@ -1,15 +1,17 @@
 /**
  * Subscriptions of the same filter on one client, over MQTT 3.1.1 and 5 on the shared Mosquitto: they are one
  * subscription at the broker, which ends with the last one's `unsubscribe`. The client's SUBSCRIBE and UNSUBSCRIBE
- * packets are recorded by a TCP proxy on loopback between it and the broker.
+ * packets are recorded by a TCP proxy on loopback between it and the broker. And two subscriptions of a filter at once,
+ * the first refused (an aedes broker that refuses it).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as mqtt from "mqtt"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { eventually, unique } from "./fixtures/devices/conformance.js"
 import { recordingProxy } from "./support/mqttRecordingProxy.js"
+import { refusingBroker } from "./support/refusingBroker.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const mosquittoUp = await serviceAvailable("mosquitto")
@@ -101,6 +103,33 @@ describe.skipIf(!mosquittoUp).each([4, 5] as const)("subscriptions of one filter
         expect(got).toEqual(["1 qos 1"])
         yield* second.unsubscribe
         expect(packets(Topic.filter).at(-1)).toEqual("unsubscribe")
+      }),
+    30_000
+  )
+})
+
+describe("subscriptions of one filter at once on a broker that refuses the first", () => {
+  it.scopedLive.each([["an unshared", undefined], ["a shared", "g"]] as const)(
+    "%s filter: the other is asked of the broker, and its unsubscribe ends the broker's subscription",
+    ([, share]) =>
+      Effect.gen(function*() {
+        const asked: Array<string> = []
+        const { broker, url: brokerUrl } = yield* refusingBroker((filter) => asked.push(filter) === 1)
+        const unsubscribed: Array<string> = []
+        broker.on("unsubscribe", (filters) => unsubscribed.push(...filters))
+        const client = yield* MqttClient.make({ url: brokerUrl, clientId: unique("same-"), protocolVersion: 4 })
+        const Topic = MqttTopic.make(`${unique("refused-")}/{id}`, Reading)
+        const filter = share === undefined ? Topic.filter : `$share/${share}/${Topic.filter}`
+        const subscribe = Effect.either(
+          client.subscribe(Topic, () => Effect.void, share === undefined ? {} : { share })
+        )
+        const results = yield* Effect.all([subscribe, subscribe], { concurrency: "unbounded" })
+        expect(results.filter(Either.isLeft).map((e) => e.left.retryable)).toEqual([false])
+        expect(asked).toEqual([filter, filter])
+        const granted = results.find(Either.isRight)
+        if (granted === undefined) return expect.unreachable("a subscription was granted")
+        yield* granted.right.unsubscribe
+        yield* eventually(Effect.sync(() => unsubscribed), (u) => u.includes(filter), "the broker's unsubscribe")
       }),
     30_000
   )
