@@ -111,7 +111,10 @@ export interface MqttSubscription {
    * only: see docs/Devices.md, Topics.
    */
   readonly filter: string
-  /** Unsubscribes at the broker and stops handling. */
+  /**
+   * Stops handling, and unsubscribes at the broker unless another subscription of the client to the same filter
+   * remains (the broker's QoS unchanged then): see docs/Devices.md, Topics.
+   */
   readonly unsubscribe: Effect.Effect<void, MqttError>
 }
 
