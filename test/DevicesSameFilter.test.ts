@@ -108,6 +108,70 @@ describe.skipIf(!mosquittoUp).each([4, 5] as const)("subscriptions of one filter
   )
 })
 
+/** What a handler got: each message's `seq` and retain flag. */
+const retained = (got: Array<string>) => <P extends string>(m: MqttClient.MqttMessage<P, { readonly seq: number }>) =>
+  Effect.sync(() => {
+    got.push(`${m.payload.seq}${m.retain ? " retained" : ""}`)
+  })
+
+describe.skipIf(!mosquittoUp).each([4, 5] as const)(
+  "retained messages of a filter subscribed again, MQTT %i",
+  (version) => {
+    /** A retained message (seq 1) on `<root>/d-1/status`, removed at the end of the scope. */
+    const retainedStatus = Effect.gen(function*() {
+      const context = yield* setup(version)
+      const { root } = context
+      const topic = `${root}/d-1/status`
+      const device = yield* Effect.acquireRelease(
+        Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("ret-") })),
+        (c) => Effect.promise(() => c.publishAsync(topic, "", { qos: 1, retain: true }).then(() => c.endAsync(true)))
+      )
+      yield* Effect.promise(() => device.publishAsync(topic, JSON.stringify({ seq: 1 }), { qos: 1, retain: true }))
+      const Status = MqttTopic.make(`${root}/{id}/status`, Reading)
+      return { ...context, topic, Status }
+    })
+
+    it.scopedLive(
+      "a second subscription gets the retained message, the first one's handler sees it again; the QoS held stays",
+      () =>
+        Effect.gen(function*() {
+          const { client, packets, publish, topic, Status } = yield* retainedStatus
+          const first: Array<string> = []
+          const second: Array<string> = []
+          yield* client.subscribe(Status, retained(first), { qos: 1 })
+          yield* eventually(Effect.sync(() => first.length), (n) => n > 0, "the first subscription's retained message")
+          yield* client.subscribe(Status, retained(second), { qos: 0 })
+          // A live message published once the second subscription is acknowledged comes after its retained messages.
+          yield* publish(topic, 2)
+          yield* eventually(Effect.sync(() => second), (got) => got.includes("2"), "the live message")
+          expect(second).toEqual(["1 retained", "2"])
+          yield* eventually(Effect.sync(() => first), (got) => got.includes("2"), "the live message, first handler")
+          expect(first).toEqual(["1 retained", "1 retained", "2"])
+          expect(packets(Status.filter)).toEqual(["subscribe 1", "subscribe 1"])
+        }),
+      30_000
+    )
+
+    it.scopedLive(
+      "a second subscription of a covered filter gets the retained message",
+      () =>
+        Effect.gen(function*() {
+          const { client, publish, root, topic, Status } = yield* retainedStatus
+          yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), () => Effect.void)
+          const first: Array<string> = []
+          const second: Array<string> = []
+          yield* client.subscribe(Status, retained(first))
+          yield* eventually(Effect.sync(() => first.length), (n) => n > 0, "the first subscription's retained message")
+          yield* client.subscribe(Status, retained(second))
+          yield* publish(topic, 2)
+          yield* eventually(Effect.sync(() => second), (got) => got.includes("2"), "the live message")
+          expect(second).toEqual(["1 retained", "2"])
+        }),
+      30_000
+    )
+  }
+)
+
 describe("subscriptions of one filter at once on a broker that refuses the first", () => {
   it.scopedLive.each([["an unshared", undefined], ["a shared", "g"]] as const)(
     "%s filter: the other is asked of the broker, and its unsubscribe ends the broker's subscription",

@@ -9,6 +9,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import type * as mqtt from "mqtt"
 import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "../MqttClient.js"
 import type { MqttTopic, QoS } from "../MqttTopic.js"
 import { describeFailure, message } from "./clientFailures.js"
@@ -36,6 +37,21 @@ const refusedBySuback = (e: unknown): number | undefined => {
 const identifierFor = (connection: Connection, filter: string): number | undefined =>
   connection.state.subscriptionIdentifiers ? Dispatch.subscriptionIdentifier(filter) : undefined
 
+/**
+ * What to ask MQTT.js to subscribe: the filter in a map flagged `resubscribe`, so it sends the SUBSCRIBE even for a
+ * filter it holds at the same QoS or a higher one (it skips those otherwise), and the broker, replacing the
+ * subscription, sends the retained messages of its topics again (MQTT 3.1.1 and 5 §3.8.4; MQTT 5 Retain Handling 0).
+ * A filter named `resubscribe` is that map's flag: it goes as a string, and a second SUBSCRIBE of it is skipped. So
+ * is a shared one's: the broker sends no retained messages for shared subscriptions (MQTT 5 §4.8.2).
+ */
+const subscribeRequest = (connection: Connection, filter: string, qos: QoS): string | mqtt.ISubscriptionMap => {
+  if (filter === "resubscribe" || filter.startsWith("$share/")) return filter
+  const options: mqtt.IClientSubscribeOptions = connection.options.protocolVersion === 5
+    ? { qos, nl: false, rap: false, rh: 0 }
+    : { qos }
+  return Object.assign({ [filter]: options }, { resubscribe: true })
+}
+
 const brokerSubscribe = (
   connection: Connection,
   filter: string,
@@ -46,7 +62,7 @@ const brokerSubscribe = (
   const details = { operation: "subscribe", topic: filter }
   const options = identifier === undefined ? { qos } : { qos, properties: { subscriptionIdentifier: identifier } }
   return Effect.async<void, MqttError>((resume) => {
-    client.subscribe(filter, options, (e, granted) => {
+    client.subscribe(subscribeRequest(connection, filter, qos), options, (e, granted) => {
       const refusal = refusedBySuback(e)
       if (refusal !== undefined) {
         resume(
@@ -124,6 +140,11 @@ export interface Filters {
    * for, by route id.
    */
   readonly exact: Map<string, Map<number, QoS>>
+  /**
+   * The filters of `exact` subscribed at the broker, with the highest QoS asked for them since: a subscription's
+   * unsubscribe does not lower it, and a SUBSCRIBE sent again asks for it.
+   */
+  readonly exactHeld: Map<string, QoS>
   /** One change of a filter of `exact` at a time, with how many changes of it hold or wait for its lock. */
   readonly exactLocks: Map<string, { readonly lock: Effect.Semaphore; users: number }>
 }
@@ -141,6 +162,7 @@ export const emptyFilters = (): Filters => ({
   held: new Map(),
   lock: Effect.unsafeMakeSemaphore(1),
   exact: new Map(),
+  exactHeld: new Map(),
   exactLocks: new Map()
 })
 
@@ -175,9 +197,13 @@ const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undef
   return typeof parsed === "string" ? undefined : parsed
 }
 
+/** Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. */
 const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
-  Effect.map(brokerSubscribe(connection, filter, qos, undefined), () => {
-    filters.held.set(filter, Math.max(filters.held.get(filter) ?? 0, qos) as QoS)
+  Effect.suspend(() => {
+    const asked = Math.max(filters.held.get(filter) ?? 0, qos) as QoS
+    return Effect.map(brokerSubscribe(connection, filter, asked, undefined), () => {
+      filters.held.set(filter, asked)
+    })
   })
 
 const release = (connection: Connection, filters: Filters, filter: string) =>
@@ -283,8 +309,8 @@ const exactChange = <A>(
   )
 
 /**
- * Subscribes a filter as it is (over MQTT 5, or a shared one), counted once the broker acknowledges it. MQTT.js sends
- * no SUBSCRIBE for a filter it holds at the same QoS or a higher one.
+ * Subscribes a filter as it is (over MQTT 5, or a shared one), counted once the broker acknowledges it. Each
+ * subscription sends a SUBSCRIBE, at the highest QoS asked for the filter while it is held.
  */
 const subscribeExact = (
   connection: Connection,
@@ -297,8 +323,12 @@ const subscribeExact = (
   exactChange(
     filters,
     filter,
-    Effect.map(brokerSubscribe(connection, filter, qos, identifier), () => {
-      filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
+    Effect.suspend(() => {
+      const asked = Math.max(filters.exactHeld.get(filter) ?? 0, qos) as QoS
+      return Effect.map(brokerSubscribe(connection, filter, asked, identifier), () => {
+        filters.exactHeld.set(filter, asked)
+        filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
+      })
     })
   )
 
@@ -321,7 +351,9 @@ const unsubscribeExact = (
         if (!subscriptions.delete(id) || subscriptions.size > 0) return Effect.void
         filters.exact.delete(filter)
       }
-      return brokerUnsubscribe(connection, filter)
+      return Effect.map(brokerUnsubscribe(connection, filter), () => {
+        filters.exactHeld.delete(filter)
+      })
     })
   )
 
