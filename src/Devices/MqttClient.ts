@@ -205,6 +205,8 @@ export interface MqttClient {
    * `MqttError`; Mosquitto grants a subscription its ACL does not let the client read, and delivers it nothing.
    * Over MQTT 3.1.1, where a broker may send a message once per matching subscription, the client holds no filter at
    * the broker that another of its filters covers, so each handler gets a message once (docs/Devices.md, Topics).
+   * A subscription of an unshared filter the client already subscribed gets the retained messages of its topics too:
+   * the broker sends them again, and the handlers of the filter's other subscriptions see them again, flagged `retain`.
    */
   readonly subscribe: <P extends string, A, I, E, R>(
     topic: MqttTopic.MqttTopic<P, A, I>,
