@@ -132,8 +132,12 @@ const startOnce = async (size: number, port: () => Promise<number>): Promise<Nat
     })
     return { ...server, name, url: `nats://127.0.0.1:${client}` }
   })
+  // A node that started is stopped when the start fails, however far it went (a cluster whose JetStream or stream
+  // placement never came up included): the next attempt starts a cluster of its own.
   try {
     await Promise.all(nodes.map((node) => node.start()))
+    await waitForJetStream(nodes.map((node) => node.url))
+    await waitForPlacement(nodes.map((node) => node.url), size)
   } catch (error) {
     await Promise.all(nodes.map((node) => node.kill()))
     const logs = nodes.map((node) => {
@@ -145,8 +149,6 @@ const startOnce = async (size: number, port: () => Promise<number>): Promise<Nat
     fs.rmSync(dir, { recursive: true, force: true })
     throw new Error(`${error instanceof Error ? error.message : String(error)} (${logs.filter(Boolean).join("; ")})`)
   }
-  await waitForJetStream(nodes.map((node) => node.url))
-  await waitForPlacement(nodes.map((node) => node.url), size)
   return {
     nodes,
     urls: nodes.map((node) => node.url),
