@@ -203,6 +203,8 @@ export interface MqttClient {
    * Subscribes to a topic (at the broker, waiting for its acknowledgement) and hands each message that matches it to
    * the handler, decoded. It runs until the scope closes. A SUBACK refusing it fails with a non-retryable
    * `MqttError`; Mosquitto grants a subscription its ACL does not let the client read, and delivers it nothing.
+   * No SUBACK within `mqtt.publish_timeout` fails with a retryable `MqttError`; a SUBACK after it leaves nothing
+   * behind: the filter is unsubscribed unless another subscription of the client holds it.
    * Over MQTT 3.1.1, where a broker may send a message once per matching subscription, the client holds no filter at
    * the broker that another of its filters covers, so each handler gets a message once (docs/Devices.md, Topics).
    * A subscription of an unshared filter the client already subscribed gets the retained messages of its topics too:

@@ -1,6 +1,6 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
- * UNSUBSCRIBE packets (MQTT 3.1.1 or 5).
+ * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), and can hold back the broker's SUBACKs until the test releases them.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -26,33 +26,64 @@ const variableInteger = (buffer: Buffer, at: number) => {
   return { value, next: buffer.length + 1 }
 }
 
-/** The filters of the SUBSCRIBE and UNSUBSCRIBE packets in a client's bytes (MQTT 5: after their properties). */
-const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5) => {
+/** Splits a stream of MQTT bytes into packets: each whole one goes to `onPacket`, with its type and body. */
+const packets = (onPacket: (type: number, packet: Buffer, body: Buffer) => void) => {
   let buffer = Buffer.alloc(0)
   return (chunk: Buffer) => {
     buffer = Buffer.concat([buffer, chunk])
     for (;;) {
       const { next: start, value: length } = variableInteger(buffer, 1)
       if (start > buffer.length || buffer.length < start + length) return
-      const type = buffer[0]! >> 4
-      const body = buffer.subarray(start, start + length)
+      const packet = buffer.subarray(0, start + length)
       buffer = buffer.subarray(start + length)
-      if (type !== 8 && type !== 10) continue
-      let i = 2
-      if (protocolVersion === 5) {
-        const properties = variableInteger(body, 2)
-        i = properties.next + properties.value
-      }
-      while (i < body.length) {
-        const size = body.readUInt16BE(i)
-        const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
-        i += 2 + size
-        if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3 })
-        else sent.push({ connection, packet: "unsubscribe", filter })
-      }
+      onPacket(packet[0]! >> 4, packet, packet.subarray(start))
     }
   }
 }
+
+/** The filters of the SUBSCRIBE and UNSUBSCRIBE packets in a client's bytes (MQTT 5: after their properties). */
+const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5) =>
+  packets((type, _, body) => {
+    if (type !== 8 && type !== 10) return
+    let i = 2
+    if (protocolVersion === 5) {
+      const properties = variableInteger(body, 2)
+      i = properties.next + properties.value
+    }
+    while (i < body.length) {
+      const size = body.readUInt16BE(i)
+      const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
+      i += 2 + size
+      if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3 })
+      else sent.push({ connection, packet: "unsubscribe", filter })
+    }
+  })
+
+/**
+ * The SUBACKs of the broker held back while `holding`, released by `release` (in order); `forwarded` counts the
+ * SUBACKs the client was sent.
+ */
+export interface SubackGate {
+  holding: boolean
+  readonly held: Array<() => void>
+  forwarded: number
+  readonly release: () => void
+}
+
+/** Forwards the broker's bytes to the client packet by packet, its SUBACKs held back while the gate holds. */
+const gated = (gate: SubackGate, client: net.Socket) =>
+  packets((type, packet) => {
+    if (type !== 9) {
+      client.write(packet)
+      return
+    }
+    const forward = () => {
+      gate.forwarded++
+      client.write(packet)
+    }
+    if (gate.holding) gate.held.push(forward)
+    else forward()
+  })
 
 /** A loopback TCP proxy to the broker that records what the client subscribes and unsubscribes. */
 export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =>
@@ -60,6 +91,15 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
     Effect.promise(async () => {
       const sent: Array<Sent> = []
       const sockets = new Set<net.Socket>()
+      const subacks: SubackGate = {
+        holding: false,
+        held: [],
+        forwarded: 0,
+        release: () => {
+          subacks.holding = false
+          for (const forward of subacks.held.splice(0)) forward()
+        }
+      }
       let connections = 0
       const server = net.createServer((client) => {
         const record = recorder(++connections, sent, protocolVersion)
@@ -75,11 +115,11 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
         }
         client.on("data", record)
         client.pipe(broker)
-        broker.pipe(client)
+        broker.on("data", gated(subacks, client))
       })
       const port = await freePort()
       await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
-      return { url: `mqtt://127.0.0.1:${port}`, sent, server, sockets }
+      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, server, sockets }
     }),
     ({ server, sockets }) =>
       Effect.promise(() => {

@@ -49,13 +49,19 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
     const routes = Dispatch.empty()
     yield* Dispatch.install(connection, routes)
     Connection.followEvents(connection)
+    const filters = Subscriptions.emptyFilters()
+    connection.client.on("connect", (connack) => {
+      if (connection.state.connections > 1 && !connack.sessionPresent && !connection.state.closing) {
+        connection.runFork(Subscriptions.renew(connection, filters))
+      }
+    })
     yield* Connection.connectFirst(connection)
     const { broker, options: o, state } = connection
     const service: MqttClient = {
       brokerUrl: broker,
       clientId: o.clientId,
       publish: Publisher.publish(connection),
-      subscribe: Subscriptions.subscribe(connection, routes, Subscriptions.emptyFilters()),
+      subscribe: Subscriptions.subscribe(connection, routes, filters),
       watch: Subscriptions.watch(routes),
       health: Effect.sync((): MqttHealth => {
         const since = state.disconnectedSince

@@ -75,7 +75,10 @@ export type Resolved = ReturnType<typeof resolve>
 const sessionNeverExpires = 0xFFFFFFFF
 
 /**
- * MQTT.js's options: MQTT 3.1.1 or 5, connected by hand (`manualConnect`), subscriptions renewed on reconnection.
+ * MQTT.js's options: MQTT 3.1.1 or 5, connected by hand (`manualConnect`). Its renewal of subscriptions is off: the
+ * client subscribes its filters again after a reconnection in a new session (subscriptions.ts, `renew`). MQTT.js's
+ * keeps a map of the filters it sent, skips the SUBSCRIBE of a filter held there at the same QoS or a higher one, and
+ * takes that map's key `resubscribe` for its flag, which drops a filter of that name.
  * A persistent session over MQTT 5 needs a session expiry interval: without one the broker ends the session when
  * the connection does, and what devices publish meanwhile is lost.
  */
@@ -87,7 +90,7 @@ export const connectOptions = (o: Resolved): mqtt.IClientOptions => ({
   ...(o.protocolVersion === 5 && !o.clean ? { properties: { sessionExpiryInterval: sessionNeverExpires } } : {}),
   connectTimeout: Duration.toMillis(o.connectTimeout),
   reconnectPeriod: Math.max(1, Duration.toMillis(o.reconnectPeriod)),
-  resubscribe: true,
+  resubscribe: false,
   manualConnect: true,
   ...(o.username === undefined ? {} : { username: o.username }),
   ...(o.password === undefined ? {} : { password: o.password }),

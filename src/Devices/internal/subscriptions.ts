@@ -8,8 +8,8 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import type * as mqtt from "mqtt"
 import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "../MqttClient.js"
 import type { MqttTopic, QoS } from "../MqttTopic.js"
 import { describeFailure, message } from "./clientFailures.js"
@@ -37,32 +37,33 @@ const refusedBySuback = (e: unknown): number | undefined => {
 const identifierFor = (connection: Connection, filter: string): number | undefined =>
   connection.state.subscriptionIdentifiers ? Dispatch.subscriptionIdentifier(filter) : undefined
 
-/**
- * What to ask MQTT.js to subscribe: the filter in a map flagged `resubscribe`, so it sends the SUBSCRIBE even for a
- * filter it holds at the same QoS or a higher one (it skips those otherwise), and the broker, replacing the
- * subscription, sends the retained messages of its topics again (MQTT 3.1.1 and 5 §3.8.4; MQTT 5 Retain Handling 0).
- * A filter named `resubscribe` is that map's flag: it goes as a string, and a second SUBSCRIBE of it is skipped. So
- * is a shared one's: the broker sends no retained messages for shared subscriptions (MQTT 5 §4.8.2).
- */
-const subscribeRequest = (connection: Connection, filter: string, qos: QoS): string | mqtt.ISubscriptionMap => {
-  if (filter === "resubscribe" || filter.startsWith("$share/")) return filter
-  const options: mqtt.IClientSubscribeOptions = connection.options.protocolVersion === 5
-    ? { qos, nl: false, rap: false, rh: 0 }
-    : { qos }
-  return Object.assign({ [filter]: options }, { resubscribe: true })
-}
+/** Logs a failure of a change made in the background (a late SUBACK's, a new session's). */
+const logged = (effect: Effect.Effect<void, MqttError>): Effect.Effect<void> =>
+  Effect.catchAllCause(effect, (cause) => Effect.logWarning(`Devices: ${describeFailure(cause)}`))
 
+/**
+ * Sends a SUBSCRIBE of the filter and waits for its SUBACK. MQTT.js's own renewal of subscriptions is off
+ * (clientOptions.ts), so it sends the SUBSCRIBE of a filter it already subscribed too, and the broker, replacing the
+ * subscription, sends the retained messages of its topics again (MQTT 3.1.1 and 5 §3.8.4; MQTT 5 Retain Handling 0):
+ * the filter goes in a list, as a map's key `resubscribe` would be read as MQTT.js's flag. A SUBACK granting a
+ * SUBSCRIBE given up on (timed out, interrupted) runs `late`, in the background: the broker holds the filter.
+ */
 const brokerSubscribe = (
   connection: Connection,
   filter: string,
   qos: QoS,
-  identifier: number | undefined
+  identifier: number | undefined,
+  late: Effect.Effect<void, MqttError>
 ): Effect.Effect<void, MqttError> => {
   const { client, fail, options: o } = connection
   const details = { operation: "subscribe", topic: filter }
   const options = identifier === undefined ? { qos } : { qos, properties: { subscriptionIdentifier: identifier } }
+  // `late` runs once when the broker granted the SUBSCRIBE and the wait ended without that: after it, or as it ended.
+  let granted = false
+  let gaveUp = false
+  const grantedLate = () => connection.runFork(logged(late))
   return Effect.async<void, MqttError>((resume) => {
-    client.subscribe(subscribeRequest(connection, filter, qos), options, (e, granted) => {
+    client.subscribe([filter], options, (e, grants) => {
       const refusal = refusedBySuback(e)
       if (refusal !== undefined) {
         resume(
@@ -78,18 +79,26 @@ const brokerSubscribe = (
         )
       } else if (e !== null && e !== undefined) {
         resume(Effect.fail(fail(`Cannot subscribe to ${filter}: ${message(e)}`, details, true, e)))
-      } else if (granted !== undefined && granted.some((g) => g.qos === 128)) {
+      } else if (grants !== undefined && grants.some((g) => g.qos === 128)) {
         resume(Effect.fail(fail(`The MQTT broker refused the subscription to ${filter}`, details, false)))
+      } else if (gaveUp) {
+        grantedLate()
       } else {
+        granted = true
         resume(Effect.void)
       }
+    })
+    return Effect.sync(() => {
+      gaveUp = true
     })
   }).pipe(
     Effect.timeoutFail({
       duration: o.publishTimeout,
       onTimeout: () =>
         fail(`No acknowledgement of the subscription to ${filter} within ${Duration.format(o.publishTimeout)}`, details)
-    })
+    }),
+    // Granted as the wait ended: the SUBACK came before the wait was interrupted, and its success was dropped.
+    Effect.onExit((exit) => Exit.isSuccess(exit) || !granted ? Effect.void : Effect.sync(grantedLate))
   )
 }
 
@@ -197,11 +206,30 @@ const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undef
   return typeof parsed === "string" ? undefined : parsed
 }
 
+/**
+ * What a SUBACK that came after its subscription was given up on leaves: the broker holds the filter at the QoS
+ * asked. A filter still held is counted at that QoS when it is higher; another one is unsubscribed, so the broker
+ * sends nothing no subscription counts. `held` and `unsubscribe` run under the lock of the filter's changes.
+ */
+const heldLate = (
+  held: Map<string, QoS>,
+  filter: string,
+  qos: QoS,
+  unsubscribe: Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    const current = held.get(filter)
+    if (current === undefined) return unsubscribe
+    held.set(filter, Math.max(current, qos) as QoS)
+    return Effect.void
+  })
+
 /** Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. */
 const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
   Effect.suspend(() => {
     const asked = Math.max(filters.held.get(filter) ?? 0, qos) as QoS
-    return Effect.map(brokerSubscribe(connection, filter, asked, undefined), () => {
+    const late = heldLate(filters.held, filter, asked, brokerUnsubscribe(connection, filter))
+    return Effect.map(brokerSubscribe(connection, filter, asked, undefined, filters.lock.withPermits(1)(late)), () => {
       filters.held.set(filter, asked)
     })
   })
@@ -309,8 +337,33 @@ const exactChange = <A>(
   )
 
 /**
+ * Subscribes a filter of `exact` at the broker at the QoS, or at the one it is held at when that is higher; run under
+ * the filter's lock.
+ */
+const holdExact = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  qos: QoS,
+  identifier: number | undefined
+): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    const asked = Math.max(filters.exactHeld.get(filter) ?? 0, qos) as QoS
+    const late = exactChange(
+      filters,
+      filter,
+      heldLate(filters.exactHeld, filter, asked, brokerUnsubscribe(connection, filter))
+    )
+    return Effect.map(brokerSubscribe(connection, filter, asked, identifier, late), () => {
+      filters.exactHeld.set(filter, asked)
+    })
+  })
+
+/**
  * Subscribes a filter as it is (over MQTT 5, or a shared one), counted once the broker acknowledges it. Each
- * subscription sends a SUBSCRIBE, at the highest QoS asked for the filter while it is held.
+ * subscription of an unshared filter sends a SUBSCRIBE, at the highest QoS asked for the filter while it is held; a
+ * shared filter held at the QoS or a higher one is not sent again: the broker sends shared subscriptions no retained
+ * messages (MQTT 5 §4.8.2).
  */
 const subscribeExact = (
   connection: Connection,
@@ -324,9 +377,9 @@ const subscribeExact = (
     filters,
     filter,
     Effect.suspend(() => {
-      const asked = Math.max(filters.exactHeld.get(filter) ?? 0, qos) as QoS
-      return Effect.map(brokerSubscribe(connection, filter, asked, identifier), () => {
-        filters.exactHeld.set(filter, asked)
+      const held = filters.exactHeld.get(filter)
+      const again = !filter.startsWith("$share/") || held === undefined || held < qos
+      return Effect.map(again ? holdExact(connection, filters, filter, qos, identifier) : Effect.void, () => {
         filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
       })
     })
@@ -356,6 +409,35 @@ const unsubscribeExact = (
       })
     })
   )
+
+/**
+ * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),
+ * after a reconnection in a new session: the broker kept no subscription. A failure is logged.
+ */
+export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
+  Effect.all([
+    Effect.suspend(() =>
+      Effect.forEach([...filters.held], ([filter, qos]) => logged(hold(connection, filters, filter, qos)), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    ).pipe(filters.lock.withPermits(1)),
+    Effect.forEach(
+      [...filters.exactHeld.keys()],
+      (filter) =>
+        logged(exactChange(
+          filters,
+          filter,
+          Effect.suspend(() => {
+            const qos = filters.exactHeld.get(filter)
+            return qos === undefined
+              ? Effect.void
+              : holdExact(connection, filters, filter, qos, identifierFor(connection, filter))
+          })
+        )),
+      { concurrency: "unbounded", discard: true }
+    )
+  ], { concurrency: "unbounded", discard: true })
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
 export const subscribe =

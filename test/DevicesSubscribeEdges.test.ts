@@ -1,0 +1,151 @@
+/**
+ * Edge cases of subscribing on a test-owned Mosquitto, over MQTT 3.1.1 and 5: a SUBACK that comes after the
+ * subscription timed out (a TCP proxy on loopback holds it back), and a filter named `resubscribe` (the key MQTT.js
+ * reads as a flag in its map of subscriptions). The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Schema } from "effect"
+import * as mqtt from "mqtt"
+import * as MqttClient from "../src/Devices/MqttClient.js"
+import * as MqttTopic from "../src/Devices/MqttTopic.js"
+import { unique } from "./fixtures/devices/conformance.js"
+import { eventually } from "./support/eventually.js"
+import { startMosquitto } from "./support/mosquittoServer.js"
+import { recordingProxy } from "./support/mqttRecordingProxy.js"
+import { toolAvailable } from "./support/tools.js"
+
+const mosquittoFound = toolAvailable("mosquitto")
+
+const Reading = Schema.Struct({ seq: Schema.Number })
+
+/** A Mosquitto, a proxy to it, a client of the service through the proxy and a device publishing at QoS 1. */
+const setup = (protocolVersion: 4 | 5, options: Partial<MqttClient.MqttClientOptions> = {}) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => startMosquitto()),
+      (s) => Effect.promise(() => s.dispose())
+    )
+    const proxy = yield* recordingProxy(server.port, protocolVersion)
+    const client = yield* MqttClient.make({
+      url: proxy.url,
+      clientId: unique("edge-"),
+      protocolVersion,
+      ...options
+    })
+    const device = yield* Effect.acquireRelease(
+      Effect.promise(() => mqtt.connectAsync(server.url, { clientId: unique("dev-") })),
+      (c) => Effect.promise(() => c.endAsync(true))
+    )
+    const publish = (topic: string, seq: number, retain = false) =>
+      Effect.promise(() => device.publishAsync(topic, JSON.stringify({ seq }), { qos: 1, retain }))
+    const packets = (filter: string) =>
+      proxy.sent.filter((s) => s.filter === filter).map((s) => `${s.packet} ${s.qos ?? ""}`.trimEnd())
+    return { server, proxy, client, publish, packets, root: unique("edge-") }
+  })
+
+/** What a handler got: each message's `seq`, QoS and retain flag. */
+const recording = (got: Array<string>) => <P extends string>(m: MqttClient.MqttMessage<P, { readonly seq: number }>) =>
+  Effect.sync(() => {
+    got.push(`${m.payload.seq} qos ${m.qos}${m.retain ? " retained" : ""}`)
+  })
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subscription timed out, MQTT %i", (v) => {
+  it.scopedLive(
+    "of a filter nothing holds: it is unsubscribed, and the broker sends none of its messages",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, proxy, publish, root } = yield* setup(v, { publishTimeout: "500 millis" })
+        const received: Array<string> = []
+        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
+        const Late = MqttTopic.make(`${root}/late/{id}`, Reading)
+        proxy.subacks.holding = true
+        const timedOut = yield* Effect.either(client.subscribe(Late, () => Effect.void))
+        expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
+        proxy.subacks.release()
+        yield* eventually(Effect.sync(() => packets(Late.filter)), (p) => p.includes("unsubscribe"), "the UNSUBSCRIBE")
+        expect(packets(Late.filter)).toEqual(["subscribe 1", "unsubscribe"])
+        yield* publish(`${root}/late/a`, 1)
+        yield* publish(`${root}/marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        expect(received).toEqual([`${root}/marker`])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "of a filter another subscription holds: it stays subscribed, ended by that subscription's unsubscribe",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, proxy, publish, root } = yield* setup(v, { publishTimeout: "500 millis" })
+        const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
+        const got: Array<string> = []
+        const first = yield* client.subscribe(Topic, recording(got), { qos: 0 })
+        proxy.subacks.holding = true
+        const timedOut = yield* Effect.either(client.subscribe(Topic, () => Effect.void, { qos: 1 }))
+        expect(Either.isLeft(timedOut)).toBe(true)
+        const before = proxy.subacks.forwarded
+        proxy.subacks.release()
+        yield* eventually(Effect.sync(() => proxy.subacks.forwarded), (n) => n > before, "the late SUBACK")
+        yield* publish(`${root}/held/a`, 1)
+        yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message")
+        // The broker holds the filter at the QoS the late SUBACK granted.
+        expect(got).toEqual(["1 qos 1"])
+        yield* first.unsubscribe
+        expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "unsubscribe"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("a topic filter named resubscribe, MQTT %i", (v) => {
+  it.scopedLive(
+    "a second subscription gets its retained message, as the filter of another name does",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish } = yield* setup(v)
+        yield* publish("resubscribe", 1, true)
+        const Named = MqttTopic.make("resubscribe", Reading)
+        const first: Array<string> = []
+        const second: Array<string> = []
+        yield* client.subscribe(Named, recording(first))
+        yield* eventually(Effect.sync(() => first.length), (n) => n > 0, "the first subscription's retained message")
+        yield* client.subscribe(Named, recording(second))
+        yield* publish("resubscribe", 2)
+        yield* eventually(Effect.sync(() => second), (got) => got.some((g) => g.startsWith("2")), "the live message")
+        expect(second).toEqual(["1 qos 1 retained", "2 qos 1"])
+        expect(packets("resubscribe")).toEqual(["subscribe 1", "subscribe 1"])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "it is subscribed again after a reconnection in a new session",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish, root, server } = yield* setup(v, { cleanSession: true })
+        const named: Array<string> = []
+        const other: Array<string> = []
+        yield* client.subscribe(MqttTopic.make("resubscribe", Reading), recording(named))
+        yield* client.subscribe(MqttTopic.make(`${root}/other`, Reading), recording(other))
+        yield* Effect.promise(() => server.stop())
+        yield* Effect.promise(() => server.start())
+        yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+        // Published until one arrives: the broker has then taken the subscription of the new session.
+        yield* eventually(
+          Effect.zipRight(publish(`${root}/other`, 1), Effect.sync(() => other)),
+          (got) => got.length > 0,
+          "a message of the other filter in the new session"
+        )
+        yield* eventually(
+          Effect.zipRight(publish("resubscribe", 2), Effect.sync(() => named)),
+          (got) => got.length > 0,
+          "a message of resubscribe in the new session"
+        )
+        expect(named[0]).toEqual("2 qos 1")
+        expect(packets("resubscribe")).toEqual(["subscribe 1", "subscribe 1"])
+      }),
+    { timeout: 60_000 }
+  )
+})
