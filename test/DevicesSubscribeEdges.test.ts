@@ -1,7 +1,8 @@
 /**
  * Edge cases of subscribing on a test-owned Mosquitto, over MQTT 3.1.1 and 5: a SUBACK that comes after the
- * subscription timed out (a TCP proxy on loopback holds it back), and a filter named `resubscribe` (the key MQTT.js
- * reads as a flag in its map of subscriptions). The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ * subscription timed out (a TCP proxy on loopback holds it back), a filter named `resubscribe` (the key MQTT.js reads
+ * as a flag in its map of subscriptions), and over MQTT 3.1.1 the QoS of a cover once the subscription that raised it
+ * ends. The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
@@ -145,6 +146,29 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a topic filter named res
         )
         expect(named[0]).toEqual("2 qos 1")
         expect(packets("resubscribe")).toEqual(["subscribe 1", "subscribe 1"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound)("a cover's QoS over MQTT 3.1.1", () => {
+  it.scopedLive(
+    "the unsubscribe of the subscription that raised it keeps it: the cover's retained messages are not sent again",
+    () =>
+      Effect.gen(function*() {
+        const { client, packets, publish, root } = yield* setup(4)
+        yield* publish(`${root}/r`, 1, true)
+        const Cover = MqttTopic.make(`${root}/#`, Reading, { qos: 0 })
+        const all: Array<string> = []
+        yield* client.subscribe(Cover, recording(all))
+        yield* eventually(Effect.sync(() => all.length), (n) => n > 0, "the cover's retained message")
+        const covered = yield* client.subscribe(MqttTopic.make(`${root}/b/c`, Reading, { qos: 1 }), () => Effect.void)
+        yield* eventually(Effect.sync(() => all.length), (n) => n > 1, "the retained message sent again")
+        yield* covered.unsubscribe
+        yield* publish(`${root}/end`, 2)
+        yield* eventually(Effect.sync(() => all), (got) => got.some((g) => g.startsWith("2")), "the marker")
+        expect(all).toEqual(["1 qos 0 retained", "1 qos 1 retained", "2 qos 1"])
+        expect(packets(Cover.filter)).toEqual(["subscribe 0", "subscribe 1"])
       }),
     { timeout: 60_000 }
   )

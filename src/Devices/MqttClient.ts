@@ -113,7 +113,8 @@ export interface MqttSubscription {
   readonly filter: string
   /**
    * Stops handling, and unsubscribes at the broker unless another subscription of the client to the same filter
-   * remains (the broker's QoS unchanged then): see docs/Devices.md, Topics.
+   * remains (the broker's QoS unchanged then; over MQTT 3.1.1, so is a cover's QoS that this subscription raised):
+   * see docs/Devices.md, Topics.
    */
   readonly unsubscribe: Effect.Effect<void, MqttError>
 }

@@ -140,7 +140,11 @@ export interface Filters {
    * the highest of those QoS.
    */
   readonly wanted: Map<string, Wanted>
-  /** The filters subscribed at the broker, with their QoS: those of `wanted` no other one covers. */
+  /**
+   * The filters subscribed at the broker, with their QoS: those of `wanted` no other one covers. A cover's QoS is the
+   * highest asked of it or of a filter it covers while it is held: lowering it is a SUBSCRIBE, which makes the broker
+   * send every retained message of its topics again (docs/Devices.md, Topics).
+   */
   readonly held: Map<string, QoS>
   /** One change at a time, its SUBSCRIBE and UNSUBSCRIBE packets in order. */
   readonly lock: Effect.Semaphore
