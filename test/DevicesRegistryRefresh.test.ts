@@ -2,7 +2,8 @@
  * Two registries on one database (two instances of a service, each with its own MQTT client): a device registered
  * on B with a topic is handled by A's `handleMessages` without restarting A, once A reads the registry again
  * (every `devices.registry_refresh`, or at B's NOTIFY); unregistered on B, A unsubscribes its topic and no longer
- * tracks its live state; A's own registrations wake no read of A's. Real PostgreSQL and Mosquitto.
+ * tracks its live state; A's own registrations wake no read of A's. A row not of the registry's shape, at a read
+ * again or at startup, is skipped with a warning. Real PostgreSQL and Mosquitto.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -208,14 +209,20 @@ const readsOf = (tracer: ReturnType<typeof recordingTracer>) =>
 const onDatabase = (statement: string) =>
   Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
 
-/** A, its registry's reads and warnings recorded, once it has made the read that follows its LISTEN. */
-const watched = Effect.gen(function*() {
-  const tracer = recordingTracer()
-  const reads = readsOf(tracer)
+/** A logger that records the warnings logged. */
+const warningsLogged = () => {
   const warnings: Array<string> = []
   const logger = Logger.add(Logger.make(({ logLevel, message }) => {
     if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
   }))
+  return { logger, warnings }
+}
+
+/** A, its registry's reads and warnings recorded, once it has made the read that follows its LISTEN. */
+const watched = Effect.gen(function*() {
+  const tracer = recordingTracer()
+  const reads = readsOf(tracer)
+  const { logger, warnings } = warningsLogged()
   const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(
     Effect.provide(Layer.merge(tracer.layer, logger))
   )
@@ -306,8 +313,12 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
         )
         yield* one.devices.register({ device_id: odd, device_type: "meter" })
         const before = (yield* one.client.health).subscriptions
-        // Written by other means: a NULL among the topics of a device A tracks, and a device with a topic.
         const good = unique("sensor-")
+        // Removed at the end: a row of another shape left in the file's database is read by each instance it starts.
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(onDatabase(`DELETE FROM devices WHERE device_id IN ('${odd}', '${good}')`))
+        )
+        // Written by other means: a NULL among the topics of a device A tracks, and a device with a topic.
         yield* onDatabase(`UPDATE devices SET topics = ARRAY['${root}/odd', NULL] WHERE device_id = '${odd}'`)
         yield* onDatabase(`INSERT INTO devices (device_id, device_type, topics) VALUES
           ('${good}', 'meter', ARRAY['${root}/good'])`)
@@ -329,6 +340,54 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
         expect((yield* reads).devices).toBe(1)
         expect((yield* one.devices.state(odd)).device_id).toBe(odd)
         expect((yield* one.client.health).subscriptions).toBe(before + 1)
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!postgresUp || !mosquittoUp)("the registry's load at startup", () => {
+  it.scopedLive(
+    "a row not of the registry's shape is skipped with a warning, its device tracked without topics, the others loaded",
+    () =>
+      Effect.gen(function*() {
+        const root = unique("start-")
+        const nullAmong = unique("meter-")
+        const nested = unique("meter-")
+        const good = unique("sensor-")
+        // Written by other means before A starts: a NULL among a device's topics, a two-dimensional list of topics.
+        yield* Effect.provide(DeviceMigrations.devicesMigration, sql)
+        yield* Effect.acquireRelease(
+          onDatabase(`INSERT INTO devices (device_id, device_type, topics) VALUES
+            ('${nullAmong}', 'meter', ARRAY['${root}/odd', NULL]),
+            ('${nested}', 'meter', ARRAY[ARRAY['${root}/odd', '${root}/nested']]),
+            ('${good}', 'meter', ARRAY['${root}/good'])`),
+          () =>
+            Effect.orDie(onDatabase(`DELETE FROM devices WHERE device_id IN ('${nullAmong}', '${nested}', '${good}')`))
+        )
+        const { logger, warnings } = warningsLogged()
+        const one = yield* instance({ registryRefresh: "0 seconds" }).pipe(Effect.provide(logger))
+        // Started: its read of every row at startup warned of both rows.
+        const startup = warnings.find((w) => w.includes(`device ${nullAmong}: `))
+        expect(startup).toContain(`device ${nullAmong}: its topics hold a value that is not text`)
+        expect(startup).toContain(`device ${nested}: its topics hold a value that is not text`)
+        for (const id of [nullAmong, nested, good]) {
+          expect(yield* one.devices.state(id)).toMatchObject({ device_id: id, status: "unknown" })
+        }
+
+        // The row of the registry's shape has its topic subscribed; the rows skipped have none.
+        const got: Array<string> = []
+        yield* one.devices.handleMessages((m) => Effect.sync(() => got.push(`${m.device_id} ${m.filter}`)))
+        const device = yield* deviceClient
+        yield* Effect.promise(() => device.publishAsync(`${root}/odd`, "{}", { qos: 1 }))
+        yield* Effect.promise(() => device.publishAsync(`${root}/nested`, "{}", { qos: 1 }))
+        yield* Effect.promise(() => device.publishAsync(`${root}/good`, "{}", { qos: 1 }))
+        yield* eventually(
+          Effect.sync(() => got.length),
+          (n) => n > 0,
+          "A to handle the message of the good row",
+          10_000
+        )
+        expect(got).toEqual([`${good} ${root}/good`])
       }),
     { timeout: 60_000 }
   )

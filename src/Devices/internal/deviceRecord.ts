@@ -35,17 +35,6 @@ export type DeviceRepository = Repository.Repository<typeof Device, "device_id">
 /** The repository of the `devices` table, with `devices_*` metrics. */
 export const repository = Repository.make(Device, { table: "devices", id: "device_id", metricPrefix: "devices" })
 
-/** Every registration, read a page of 1000 at a time in `device_id` order. */
-export const readAll = (repo: DeviceRepository): Effect.Effect<Array<Device>, SqlFailure> =>
-  Effect.gen(function*() {
-    const all: Array<Device> = []
-    for (let page = 1;; page++) {
-      const rows = yield* repo.paginate({ page, limit: 1000, orderBy: "device_id" })
-      all.push(...rows.items)
-      if (rows.items.length < 1000) return all
-    }
-  })
-
 /** A registration's id and topics, as the registry reads them again. */
 export interface StoredRegistration {
   readonly device_id: string
@@ -73,7 +62,12 @@ const misshapen = (row: Readonly<Record<string, unknown>>): string | undefined =
   return undefined
 }
 
-const checked = (raw: ReadonlyArray<Readonly<Record<string, unknown>>>): Effect.Effect<RegistrationsRead> =>
+/**
+ * The rows read (`device_id` and `topics`, as `readRegistrations` selects them) of the registry's shape, as they
+ * are, and the ids of the others, skipped with a warning naming up to three of them and why. The rows kept are those
+ * the `Device` model's `device_id` and `topics` fields decode, and hold what they decode to.
+ */
+export const checked = (raw: ReadonlyArray<Readonly<Record<string, unknown>>>): Effect.Effect<RegistrationsRead> =>
   Effect.suspend(() => {
     const rows: Array<StoredRegistration> = []
     const skipped = new Set<string>()
@@ -101,8 +95,9 @@ const checked = (raw: ReadonlyArray<Readonly<Record<string, unknown>>>): Effect.
   })
 
 /**
- * Every registration's id and topics: what the tracked devices and the registered topics are brought in line with.
- * A device without topics is read too (its id and an empty list): it is tracked while it is stored.
+ * Every registration's id and topics: what the registry loads at startup, and brings the tracked devices and the
+ * registered topics in line with at each read again. A device without topics is read too (its id and an empty
+ * list): it is tracked while it is stored.
  */
 export const readRegistrations = (sql: SqlClient): Effect.Effect<RegistrationsRead, SqlFailure> =>
   sql<Record<string, unknown>>`SELECT device_id, topics FROM devices`.withoutTransform.pipe(

@@ -11,9 +11,8 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { DeviceState, DeviceStatus } from "../Devices.js"
-import { type Device, type DeviceRepository, isDeviceId, readAll } from "./deviceRecord.js"
+import { type DeviceRepository, isDeviceId, type RegistrationsRead } from "./deviceRecord.js"
 import { devicesOnline } from "./metrics.js"
 
 /** What this process knows of a device's life. */
@@ -67,15 +66,16 @@ export const track = (liveness: Liveness, deviceId: string, now: number): Tracke
 }
 
 /**
- * Tracks every registered device, loading the registrations; `loaded` sees each registration.
+ * Tracks every registered device of the registry's read at startup: those of its rows and those of the rows it
+ * skipped (stored devices, as `stored` tracks them at a read again).
  */
 export const make = (
   repo: DeviceRepository,
   heartbeatTimeout: Duration.Duration,
   wentOffline: (deviceId: string) => Effect.Effect<void>,
   hearing: Effect.Effect<Hearing>,
-  loaded: (row: Device) => Effect.Effect<void> = () => Effect.void
-): Effect.Effect<Liveness, SqlFailure> =>
+  registrations: RegistrationsRead
+): Effect.Effect<Liveness> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     const liveness: Liveness = {
@@ -87,10 +87,8 @@ export const make = (
       hearing,
       heard: { connections: (yield* hearing).connections, since: startedAt, outageLogged: false }
     }
-    for (const row of yield* readAll(repo)) {
-      track(liveness, row.device_id, startedAt)
-      yield* loaded(row)
-    }
+    for (const row of registrations.rows) track(liveness, row.device_id, startedAt)
+    for (const deviceId of registrations.skipped) track(liveness, deviceId, startedAt)
     yield* setGauge(liveness)
     return liveness
   })

@@ -147,22 +147,24 @@ export const make = (
 ): Effect.Effect<Devices, MqttError | SqlFailure, SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const repo = yield* repository
+    const sql = yield* SqlClient
     const waiting: Commands.Waiting = new Map()
-    const rows: Array<Device> = []
+    // Every row, as a read of every row reads it again below: a row not of the registry's shape is skipped with a
+    // warning, its device tracked without topics.
+    const loaded = yield* readRegistrations(sql)
     const liveness = yield* Liveness.make(
       repo,
       options.heartbeatTimeout,
       (deviceId) => Commands.failWaiting(waiting, deviceId),
       client.health,
-      (row) => Effect.sync(() => rows.push(row))
+      loaded
     )
     const registeredTopics = yield* RegisteredTopics.make(client, liveness, options.registeredTopic)
-    yield* Effect.forEach(rows, (row) => RegisteredTopics.load(registeredTopics, row.device_id, row.topics), {
+    yield* Effect.forEach(loaded.rows, (row) => RegisteredTopics.load(registeredTopics, row.device_id, row.topics), {
       discard: true
     })
     yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
-    const sql = yield* SqlClient
     const logFailure = Effect.catchAllCause((cause) =>
       Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
     )
