@@ -112,6 +112,18 @@ const deviceClient = Effect.acquireRelease(
   (c) => Effect.promise(() => c.endAsync(true))
 )
 
+/** Waits for an instance to track a device (`state` finds it), `unknown` until a message of it. */
+const untilTracked = (devices: Devices.Devices, deviceId: string, what: string) =>
+  Effect.gen(function*() {
+    const state = yield* eventually(
+      Effect.either(devices.state(deviceId)),
+      (result) => result._tag === "Right",
+      what,
+      10_000
+    )
+    expect(state).toMatchObject({ right: { device_id: deviceId, status: "unknown" } })
+  })
+
 const onlineGauge = Effect.map(Metric.value(DeviceMetrics.devicesOnline), (state) => state.value)
 
 /**
@@ -178,13 +190,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the live state of devices another 
         expect((yield* Effect.flip(one.devices.state(id)))._tag).toBe("DeviceNotFoundError")
 
         yield* other.devices.register({ device_id: id, device_type: "meter" })
-        const state = yield* eventually(
-          Effect.either(one.devices.state(id)),
-          (result) => result._tag === "Right",
-          "A to track the device B registered",
-          10_000
-        )
-        expect(state).toMatchObject({ right: { device_id: id, status: "unknown" } })
+        yield* untilTracked(one.devices, id, "A to track the device B registered")
         const device = yield* deviceClient
         yield* Effect.promise(() => device.publishAsync(`${prefix}/${id}/heartbeat`, "{}", { qos: 1 }))
         yield* eventually(one.devices.online, (ids) => ids.includes(id), "the device online on A", 10_000)
@@ -340,6 +346,28 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry's reads at notificati
         expect((yield* reads).devices).toBe(1)
         expect((yield* one.devices.state(odd)).device_id).toBe(odd)
         expect((yield* one.client.health).subscriptions).toBe(before + 1)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a row not of the registry's shape named by a notification is skipped with a warning, its device tracked",
+    () =>
+      Effect.gen(function*() {
+        const root = unique("named-")
+        const { one, warnings } = yield* watched
+        yield* one.devices.handleMessages(() => Effect.void)
+        const before = (yield* one.client.health).subscriptions
+        const odd = unique("meter-")
+        yield* Effect.addFinalizer(() => Effect.orDie(onDatabase(`DELETE FROM devices WHERE device_id = '${odd}'`)))
+        // Written by other means, A not told: a device A does not track, a NULL among its topics.
+        yield* onDatabase(`INSERT INTO devices (device_id, device_type, topics) VALUES
+          ('${odd}', 'meter', ARRAY['${root}/odd', NULL])`)
+
+        yield* onDatabase(`SELECT pg_notify('glam_devices_registry', 'another-instance ${odd}')`)
+        yield* untilTracked(one.devices, odd, "A to track the device of the row named")
+        expect(warnings.some((w) => w.includes(`device ${odd}: its topics hold a value that is not text`))).toBe(true)
+        expect((yield* one.client.health).subscriptions).toBe(before)
       }),
     { timeout: 60_000 }
   )

@@ -192,9 +192,9 @@ export const refresh = <E>(rt: RegisteredTopics, read: Effect.Effect<Registratio
 /**
  * Brings these devices in line with their registrations `read` returns (their rows only, as another instance wrote
  * them): a device stored is tracked and registered with its stored topics, as `registered` does, one not stored is
- * forgotten and holds none, as `unregistered` does, and one whose row `read` skipped is left as it is. Under the
- * registry's lock from the read on, as `refresh`; a subscription's failure is logged, and tried again at the next
- * refresh.
+ * forgotten and holds none, as `unregistered` does, and one whose row `read` skipped is tracked (it is stored, as
+ * `refresh` tracks it) and its topics left as they are. Under the registry's lock from the read on, as `refresh`; a
+ * subscription's failure is logged, and tried again at the next refresh.
  */
 export const refreshDevices = <E>(
   rt: RegisteredTopics,
@@ -210,6 +210,7 @@ export const refreshDevices = <E>(
       Liveness.registered(rt.liveness, deviceId, now)
       yield* apply(rt, deviceId, subscribable(topics)).pipe(Effect.catchAll(warnRefresh))
     }
+    for (const deviceId of skipped) Liveness.registered(rt.liveness, deviceId, now)
     if (gone.length === 0) return
     yield* Liveness.forgetAll(rt.liveness, gone)
     for (const deviceId of gone) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warnRefresh))
