@@ -35,7 +35,7 @@ export type DeviceRepository = Repository.Repository<typeof Device, "device_id">
 /** The repository of the `devices` table, with `devices_*` metrics. */
 export const repository = Repository.make(Device, { table: "devices", id: "device_id", metricPrefix: "devices" })
 
-/** A registration's id and topics, as the registry reads them again. */
+/** A registration's id and topics, as the registry reads them (at startup and again). */
 export interface StoredRegistration {
   readonly device_id: string
   readonly topics: ReadonlyArray<string>
