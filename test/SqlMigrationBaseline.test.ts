@@ -4,28 +4,13 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer } from "effect"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
-import { failureOf } from "./support/exits.js"
 import { serviceAvailable } from "./support/services.js"
+import { asMigrationError, failureIn, present, suffix } from "./support/sqlMigrations.js"
 
 const pgUp = await serviceAvailable("postgres")
-
-const failureIn = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.exit(effect), failureOf)
-
-const suffix = () => Math.random().toString(36).slice(2, 8)
-
-const present = (name: string) =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
-  ).pipe(Effect.map((rows) => rows[0]?.present === true))
-
-const asMigrationError = (error: unknown) => {
-  expect(error).toBeInstanceOf(Sql.Migrations.MigrationError)
-  return error as Sql.Migrations.MigrationError
-}
 
 /**
  * A schema of the test's own holding what a Python service left: `items` and Alembic's table at a revision;
@@ -71,9 +56,9 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of an Alembic service", (
         expect(asMigrationError(layered).message).toContain("alembic_version at version_num 3f2a9c1b7d4e")
 
         const status = yield* Sql.Migrations.migrationStatus({ loader, table })
-        expect(status.alembic).toEqual(
-          Option.some({ table: `${schema}.alembic_version`, versions: ["3f2a9c1b7d4e"] })
-        )
+        expect(status.otherTools).toEqual([
+          { tool: "alembic", table: `${schema}.alembic_version`, column: "version_num", versions: ["3f2a9c1b7d4e"] }
+        ])
       }).pipe(Effect.scoped))
 
     it.effect("baseline records the migrations through an id without running them; migrate applies the later", () =>
@@ -93,7 +78,7 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of an Alembic service", (
         const status = yield* Sql.Migrations.migrationStatus({ loader, table })
         expect(status.applied.map((m) => [m.id, m.name])).toEqual([[1, "items"], [2, "tags"]])
         expect(status.pending).toEqual([[3, "labels"]])
-        expect(status.alembic).toEqual(Option.none())
+        expect(status.otherTools).toEqual([])
         // The SQL migration's checksum is recorded, as `migrate` records it.
         const sums = yield* sql<{ readonly id: string }>`SELECT migration_id::text AS id
           FROM ${sql(schema)}.glam_migration_checksums WHERE migrations_table = ${table}`

@@ -8,18 +8,9 @@ import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
 import { failureOf } from "./support/exits.js"
 import { serviceAvailable, services } from "./support/services.js"
+import { asMigrationError, failureIn, present, suffix } from "./support/sqlMigrations.js"
 
 const pgUp = await serviceAvailable("postgres")
-
-const failureIn = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.exit(effect), failureOf)
-
-const suffix = () => Math.random().toString(36).slice(2, 8)
-
-const present = (name: string) =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
-  ).pipe(Effect.map((rows) => rows[0]?.present === true))
 
 /** A directory of the test's own under the repository's tmp/, removed with the scope. */
 const scratch = (prefix: string) =>
@@ -31,11 +22,6 @@ const scratch = (prefix: string) =>
     }),
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
   )
-
-const asMigrationError = (error: unknown) => {
-  expect(error).toBeInstanceOf(Sql.Migrations.MigrationError)
-  return error as Sql.Migrations.MigrationError
-}
 
 describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
   layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as internal from "./internal/migrations.js"
+import { otherToolsIn } from "./internal/migrationTools.js"
 import { mapSqlErrors, type SqlFailure } from "./SqlErrors.js"
 
 /**
@@ -152,8 +153,10 @@ export interface MigrateOptions {
  * `glam_migration_checksums` as it was applied, differs) is refused before anything runs (reason `bad-state`, naming
  * it; one applied before checksums were recorded gets its checksum recorded), and so is a pending SQL migration holding
  * a statement that would end the run's transaction (`COMMIT`, `BEGIN`...). A first run (the table records no migration)
- * on a database holding the `alembic_version` table of a Python service's Alembic migrations is refused (reason
- * `bad-state`, naming it and its `version_num`): `baseline` records the migrations its schema already holds.
+ * on a database holding the history table of another migration tool (`MigrationTool`: Alembic's `alembic_version`,
+ * Flyway's `flyway_schema_history`...) is refused (reason `bad-state`, naming the tool, the table and its latest
+ * version): `baseline` records the migrations its schema already holds. A first run on a schema holding tables but no
+ * such history table runs, with a warning in the log naming them.
  *
  * @example
  * ```ts
@@ -177,7 +180,7 @@ export const migrate = (
   return Effect.gen(function*() {
     yield* internal.checkTable(table)
     const migrations = yield* options.loader
-    yield* internal.checkNotAlembic(table, migrations)
+    yield* internal.checkNotOtherTool(table, migrations)
     yield* internal.ensureMigrationsTable(table)
     yield* internal.checkIdsFit(table, migrations)
     yield* internal.checkNoneSkipped(table, migrations)
@@ -240,21 +243,54 @@ export interface MigrationStatus {
    */
   readonly edited: ReadonlyArray<readonly [id: number, name: string]>
   /**
-   * The `alembic_version` table of a Python service's Alembic migrations, when the migrations table records no
-   * migration: `migrate` refuses to run until `baseline` records the ones the database holds.
+   * The history tables of other migration tools (Alembic's `alembic_version`, Flyway's `flyway_schema_history`...),
+   * when the migrations table records no migration: `migrate` refuses to run until `baseline` records the ones the
+   * database holds.
    */
-  readonly alembic: Option.Option<AlembicVersion>
+  readonly otherTools: ReadonlyArray<OtherMigrationTool>
 }
 
 /**
- * An Alembic table found in the database: its name qualified by its schema, and the rows of its `version_num`
- * (`undefined` when they could not be read).
+ * A migration tool whose history table `migrate` and `migrationStatus` look for, by the table's default name:
+ * Alembic `alembic_version`, Flyway `flyway_schema_history`, Liquibase `databasechangelog`, Django
+ * `django_migrations`, Prisma `_prisma_migrations`, Knex `knex_migrations`, Sequelize `SequelizeMeta`, TypeORM
+ * `migrations` (with the columns `id`, `timestamp` and `name`), golang-migrate `schema_migrations` (with `version`
+ * and `dirty`), Ecto `schema_migrations` (with `version` and `inserted_at`), Rails or dbmate `schema_migrations`
+ * (with `version`), goose `goose_db_version`, node-pg-migrate `pgmigrations`.
  *
  * @since 0.2.0
  * @category models
  */
-export interface AlembicVersion {
+export type MigrationTool =
+  | "alembic"
+  | "flyway"
+  | "liquibase"
+  | "django"
+  | "prisma"
+  | "knex"
+  | "sequelize"
+  | "typeorm"
+  | "golang-migrate"
+  | "ecto"
+  | "rails"
+  | "goose"
+  | "node-pg-migrate"
+
+/**
+ * The history table of another migration tool found in the database: the tool, the table's name qualified by its
+ * schema, the column(s) its versions are read from, and what it records as the latest version (`undefined` when it
+ * could not be read, empty when it records none): Alembic's every `version_num` row (one per head), the others' last
+ * applied migration (Flyway `version`, Liquibase changeset `id`, Django `app.name`, Prisma `migration_name`, Knex,
+ * Sequelize, TypeORM and node-pg-migrate `name`, golang-migrate `version` with ` (dirty)` when it is, Ecto, Rails and
+ * dbmate the highest `version`, goose `version_id`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OtherMigrationTool {
+  readonly tool: MigrationTool
   readonly table: string
+  readonly column: string
   readonly versions: ReadonlyArray<string> | undefined
 }
 
@@ -277,8 +313,8 @@ export const migrationStatus = (
     const pending = available.filter(([id]) => id > latest).map(([id, name]) => [id, name] as const)
     const blocked = internal.blockedIn(new Map(applied.map((m) => [m.id, m.name])), available)
     const edited = yield* internal.editedIn(table, available)
-    const alembic = applied.length === 0 ? Option.fromNullable(yield* internal.alembicIn(table)) : Option.none()
-    return { current, applied, pending, blocked, edited, alembic }
+    const otherTools = applied.length === 0 ? yield* otherToolsIn(table) : []
+    return { current, applied, pending, blocked, edited, otherTools }
   }).pipe(
     Effect.catchAll((error) => Effect.fail(internal.typedMigrationError(error))),
     mapSqlErrors({ operation: "migration_status" }),

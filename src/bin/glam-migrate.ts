@@ -123,10 +123,9 @@ const status = Command.make("status", settings, ({ dir, table, ...rest }) =>
         `edited ${id}_${name}: its SQL changed after it was applied; up refuses to run until it is restored`
       )
     }
-    if (Option.isSome(report.alembic)) {
-      const { table, versions } = report.alembic.value
+    for (const { column, table, tool, versions } of report.otherTools) {
       yield* Console.log(
-        `alembic ${table} (version_num ${versions === undefined ? "unreadable" : versions.join(", ") || "none"}): ` +
+        `${tool} ${table} (${column} ${versions === undefined ? "unreadable" : versions.join(", ") || "none"}): ` +
           "up refuses to run until glam-migrate baseline <id> records the migrations the database holds"
       )
     }
@@ -174,7 +173,7 @@ const baselineCommand = Command.make(
 ).pipe(
   Command.withDescription(
     "Record the migrations up to <id> as applied without running them, for a database that holds their schema " +
-      "(one an Alembic service migrated)"
+      "(one Alembic, Flyway, Django... migrated)"
   )
 )
 

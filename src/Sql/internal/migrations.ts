@@ -15,9 +15,10 @@ import { isUtf8 } from "node:buffer"
 import { readdir, readFile } from "node:fs/promises"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import type { AlembicVersion, AppliedMigration, MigrationSource } from "../Migrations.js"
+import type { AppliedMigration, MigrationSource, OtherMigrationTool } from "../Migrations.js"
 import type { SqlFailure } from "../SqlErrors.js"
 import { checksumOf, transactionControl } from "./migrationText.js"
+import { knownTool, otherToolsIn, tablesIn } from "./migrationTools.js"
 import { classifySqlError, isSqlDefect, sqlStateOf } from "./sqlErrors.js"
 
 const MigrationError = PgMigrator.MigrationError
@@ -647,40 +648,6 @@ export const editedIn = (table: string, migrations: ReadonlyArray<PgMigrator.Res
   })
 
 /**
- * The name Alembic gives its table by default (`version_table`), holding the revision of the database in the row(s)
- * of `version_num`.
- *
- * @internal
- */
-export const alembicTable = "alembic_version"
-
-/**
- * The Alembic table of the schema of the migrations table (when its name is `schema.table`), else the one
- * `search_path` finds (where the migrations' unqualified names land); `undefined` when there is none.
- *
- * @internal
- */
-export const alembicIn = (table: string): Effect.Effect<AlembicVersion | undefined, SqlError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const dot = table.indexOf(".")
-    const candidates = dot === -1 ? [alembicTable] : [`${table.slice(0, dot)}.${alembicTable}`, alembicTable]
-    for (const candidate of candidates) {
-      const [found] = yield* sql<{ readonly schema: string }>`SELECT n.nspname AS schema FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(${candidate})`.withoutTransform
-      if (found === undefined) continue
-      // A table of another shape, or one the role may not read, is still Alembic's: its versions stay unnamed.
-      const versions = yield* sql<{ readonly version: string }>`SELECT version_num::text AS version
-        FROM ${sql(found.schema)}.${sql(alembicTable)} ORDER BY 1`.withoutTransform.pipe(
-        Effect.map((rows): ReadonlyArray<string> | undefined => rows.map((row) => row.version)),
-        Effect.orElseSucceed(() => undefined)
-      )
-      return { table: `${found.schema}.${alembicTable}`, versions }
-    }
-    return undefined
-  })
-
-/**
  * Whether `table` records at least one applied migration (false when it does not exist).
  *
  * @internal
@@ -694,32 +661,46 @@ export const recordsSome = (table: string) =>
     return row?.some === true
   })
 
-const versionsText = (found: AlembicVersion): string =>
+const versionsText = (found: OtherMigrationTool): string =>
   found.versions === undefined
-    ? "whose version_num could not be read"
+    ? `whose ${found.column} could not be read`
     : found.versions.length === 0
-    ? "with no version_num row"
-    : `at version_num ${found.versions.join(", ")}`
+    ? `with no ${found.column} recorded`
+    : `at ${found.column} ${found.versions.join(", ")}`
 
 /**
- * Refuses a first run on a database an Alembic service manages (its table `alembic_version` is there and `table`
- * records no migration): the migrations would all run against the tables it already holds.
+ * Refuses a first run on a database another migration tool manages (its history table is there, `otherToolsIn`, and
+ * `table` records no migration): the migrations would all run against the tables it already holds. A first run on a
+ * schema holding tables of no such tool goes on, with a warning naming them: a fresh database may hold tables an
+ * extension or the operator made.
  *
  * @internal
  */
-export const checkNotAlembic = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
+export const checkNotOtherTool = (table: string, migrations: ReadonlyArray<PgMigrator.ResolvedMigration>) =>
   Effect.gen(function*() {
     if (migrations.length === 0 || (yield* recordsSome(table))) return
-    const found = yield* alembicIn(table)
-    if (found === undefined) return
+    const found = yield* otherToolsIn(table)
+    if (found.length === 0) {
+      const tables = yield* tablesIn(table, [table, checksumsTableOf(table)])
+      if (tables.count === 0) return
+      return yield* Effect.logWarning(
+        `Migrations: ${table} records no migration and the schema ${tables.schema} holds ${tables.count} ` +
+          `table(s) (${tables.names.join(", ")}${tables.count > tables.names.length ? "..." : ""}) that no known ` +
+          "migration tool records: every migration runs against them. When they hold the schema of the first " +
+          "migrations, record those as applied with glam-migrate baseline <id> (Sql.Migrations.baseline) instead"
+      )
+    }
+    const held = found.map((tool) => `${tool.table} ${versionsText(tool)} (${knownTool(tool.tool).records})`)
+    const tables = found.map((tool) => tool.table).join(" and ")
+    const services = [...new Set(found.map((tool) => knownTool(tool.tool).service))]
     return yield* new MigrationError({
       reason: "bad-state",
-      message: `The database holds ${found.table} ${versionsText(found)} (the revision of a Python service's Alembic ` +
-        `migrations) and ${table} records no migration: running them all would run them against the tables it ` +
-        "already holds. Nothing was applied. Record the migrations whose schema the database already has as " +
-        "applied, without running them: glam-migrate baseline <id> (Sql.Migrations.baseline in code), <id> being " +
-        `the last of them; then up applies the later ones. When none of them is there yet, drop ${found.table} ` +
-        "once the Python service no longer runs"
+      message: `The database holds ${held.join(" and ")} and ${table} records no migration: running them all would ` +
+        "run them against the tables it already holds. Nothing was applied. Record the migrations whose schema the " +
+        "database already has as applied, without running them: glam-migrate baseline <id> " +
+        "(Sql.Migrations.baseline in code), <id> being the last of them; then up applies the later ones. When none " +
+        `of them is there yet, drop ${tables} once ${services.join(" and ")} no longer ` +
+        (services.length === 1 ? "runs" : "run")
     })
   })
 
