@@ -293,6 +293,21 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
         ])
       }).pipe(Effect.scoped))
 
+    it.effect("migrationStatus in a caller's transaction leaves it usable with a history table of another shape", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const schema = yield* schemaWith([`CREATE TABLE S.alembic_version (revision text)`])
+        const table = `${schema}.effect_sql_migrations`
+        const after = yield* sql.withTransaction(Effect.gen(function*() {
+          const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
+          expect(status.otherTools).toEqual([
+            { tool: "alembic", table: `${schema}.alembic_version`, column: "version_num", versions: undefined }
+          ])
+          return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
+        }))
+        expect(after).toEqual([{ one: 1 }])
+      }).pipe(Effect.scoped))
+
     it.effect("an empty history table is named as recording none", () =>
       Effect.gen(function*() {
         const schema = yield* schemaWith([cases[2]!.ddl[0]!])

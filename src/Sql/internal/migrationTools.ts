@@ -19,15 +19,17 @@ type Latest = (
 ) => Statement.Statement<{ readonly version: string }>
 
 /**
- * A migration tool known by its history table: the tool, how messages name it, the table's default name, the columns
- * the table must have to be the tool's (none when its name is the tool's own), the column(s) `latest` reads, and
- * whose migrations the table records.
+ * A migration tool known by its history table: the tool, the table's default name, the columns the table must have
+ * to be the tool's (none when its name is the tool's own), the column(s) its versions are named by, the columns
+ * `latest` reads (a table without them, or one the role may not read, is not read), and in messages whose
+ * migrations the table records and the service to stop before dropping it.
  */
 interface KnownTool {
   readonly tool: MigrationTool
   readonly table: string
   readonly columns: ReadonlyArray<string>
   readonly column: string
+  readonly reads: ReadonlyArray<string>
   readonly latest: Latest
   readonly records: string
   readonly service: string
@@ -36,16 +38,11 @@ interface KnownTool {
 const known = (
   tool: MigrationTool,
   name: string,
-  table: string,
-  column: string,
-  latest: Latest,
-  columns: ReadonlyArray<string> = []
+  entry: Pick<KnownTool, "table" | "column" | "reads" | "latest"> & { readonly columns?: ReadonlyArray<string> }
 ): KnownTool => ({
   tool,
-  table,
-  columns,
-  column,
-  latest,
+  columns: [],
+  ...entry,
   records: `the history of ${name} migrations`,
   service: `the service ${name} migrated`
 })
@@ -62,110 +59,97 @@ export const knownTools: ReadonlyArray<KnownTool> = [
     table: "alembic_version",
     columns: [],
     column: "version_num",
+    reads: ["version_num"],
     // Every row: a database with several heads holds one row per head.
     latest: (sql, table) => sql`SELECT version_num::text AS version FROM ${table} ORDER BY 1`,
     records: "the revision of a Python service's Alembic migrations",
     service: "the Python service"
   },
-  known(
-    "flyway",
-    "Flyway",
-    "flyway_schema_history",
-    "version",
-    (sql, table) =>
+  known("flyway", "Flyway", {
+    table: "flyway_schema_history",
+    column: "version",
+    reads: ["version", "success", "installed_rank"],
+    // The last successful versioned migration: repeatable ones have no version.
+    latest: (sql, table) =>
       sql`SELECT version::text AS version FROM ${table} WHERE success AND version IS NOT NULL
-      ORDER BY installed_rank DESC LIMIT 1`
-  ),
-  known(
-    "liquibase",
-    "Liquibase",
-    "databasechangelog",
-    "id",
-    (sql, table) => sql`SELECT id::text AS version FROM ${table} ORDER BY orderexecuted DESC LIMIT 1`
-  ),
-  known(
-    "django",
-    "Django",
-    "django_migrations",
-    "app.name",
-    (sql, table) => sql`SELECT app || '.' || name AS version FROM ${table} ORDER BY id DESC LIMIT 1`
-  ),
-  known(
-    "prisma",
-    "Prisma",
-    "_prisma_migrations",
-    "migration_name",
-    (sql, table) =>
+        ORDER BY installed_rank DESC LIMIT 1`
+  }),
+  known("liquibase", "Liquibase", {
+    table: "databasechangelog",
+    column: "id",
+    reads: ["id", "orderexecuted"],
+    latest: (sql, table) => sql`SELECT id::text AS version FROM ${table} ORDER BY orderexecuted DESC LIMIT 1`
+  }),
+  known("django", "Django", {
+    table: "django_migrations",
+    column: "app.name",
+    reads: ["app", "name", "id"],
+    latest: (sql, table) => sql`SELECT app || '.' || name AS version FROM ${table} ORDER BY id DESC LIMIT 1`
+  }),
+  known("prisma", "Prisma", {
+    table: "_prisma_migrations",
+    column: "migration_name",
+    reads: ["migration_name", "finished_at", "rolled_back_at"],
+    latest: (sql, table) =>
       sql`SELECT migration_name::text AS version FROM ${table}
-      WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC LIMIT 1`
-  ),
-  known(
-    "knex",
-    "Knex",
-    "knex_migrations",
-    "name",
-    (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY id DESC LIMIT 1`
-  ),
-  known(
-    "sequelize",
-    "Sequelize",
-    "SequelizeMeta",
-    "name",
-    (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY name DESC LIMIT 1`
-  ),
+        WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC LIMIT 1`
+  }),
+  known("knex", "Knex", {
+    table: "knex_migrations",
+    column: "name",
+    reads: ["name", "id"],
+    latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY id DESC LIMIT 1`
+  }),
+  known("sequelize", "Sequelize", {
+    table: "SequelizeMeta",
+    column: "name",
+    reads: ["name"],
+    latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY name DESC LIMIT 1`
+  }),
   // A user table named `migrations` is common: TypeORM's is the one with its three columns.
-  known(
-    "typeorm",
-    "TypeORM",
-    "migrations",
-    "name",
-    (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY timestamp DESC, id DESC LIMIT 1`,
-    [
-      "id",
-      "timestamp",
-      "name"
-    ]
-  ),
-  known(
-    "golang-migrate",
-    "golang-migrate",
-    "schema_migrations",
-    "version",
-    (sql, table) =>
+  known("typeorm", "TypeORM", {
+    table: "migrations",
+    columns: ["id", "timestamp", "name"],
+    column: "name",
+    reads: ["id", "timestamp", "name"],
+    latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY timestamp DESC, id DESC LIMIT 1`
+  }),
+  known("golang-migrate", "golang-migrate", {
+    table: "schema_migrations",
+    columns: ["version", "dirty"],
+    column: "version",
+    reads: ["version", "dirty"],
+    latest: (sql, table) =>
       sql`SELECT version::text || CASE WHEN dirty THEN ' (dirty)' ELSE '' END AS version FROM ${table}
-      ORDER BY version DESC LIMIT 1`,
-    ["version", "dirty"]
-  ),
-  known(
-    "ecto",
-    "Ecto",
-    "schema_migrations",
-    "version",
-    (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`,
-    ["version", "inserted_at"]
-  ),
-  known(
-    "rails",
-    "Rails (or dbmate)",
-    "schema_migrations",
-    "version",
-    (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`,
-    ["version"]
-  ),
-  known(
-    "goose",
-    "goose",
-    "goose_db_version",
-    "version_id",
-    (sql, table) => sql`SELECT version_id::text AS version FROM ${table} WHERE is_applied ORDER BY id DESC LIMIT 1`
-  ),
-  known(
-    "node-pg-migrate",
-    "node-pg-migrate",
-    "pgmigrations",
-    "name",
-    (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY run_on DESC, id DESC LIMIT 1`
-  )
+        ORDER BY version DESC LIMIT 1`
+  }),
+  known("ecto", "Ecto", {
+    table: "schema_migrations",
+    columns: ["version", "inserted_at"],
+    column: "version",
+    reads: ["version"],
+    latest: (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
+  }),
+  known("rails", "Rails (or dbmate)", {
+    table: "schema_migrations",
+    columns: ["version"],
+    column: "version",
+    reads: ["version"],
+    latest: (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
+  }),
+  known("goose", "goose", {
+    table: "goose_db_version",
+    column: "version_id",
+    reads: ["version_id", "is_applied", "id"],
+    latest: (sql, table) =>
+      sql`SELECT version_id::text AS version FROM ${table} WHERE is_applied ORDER BY id DESC LIMIT 1`
+  }),
+  known("node-pg-migrate", "node-pg-migrate", {
+    table: "pgmigrations",
+    column: "name",
+    reads: ["name", "run_on", "id"],
+    latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY run_on DESC, id DESC LIMIT 1`
+  })
 ]
 
 /**
@@ -181,7 +165,8 @@ const tableNames = JSON.stringify([...new Set(knownTools.map((tool) => tool.tabl
  * The history tables of other tools: for each default name, the table of the schema of the migrations table (when its
  * name is `schema.table`), else the one `search_path` finds (where the migrations' unqualified names land); never
  * the migrations table itself. One catalog query, then one read of each table found; a table whose latest version
- * cannot be read (another shape, a role that may not read it) is still the tool's, its versions `undefined`.
+ * cannot be read (without the columns read, a role that may not read it, a column of another type) is still the
+ * tool's, its versions `undefined`.
  *
  * @internal
  */
@@ -192,9 +177,15 @@ export const otherToolsIn = (
     const sql = yield* SqlClient.SqlClient
     const dot = table.indexOf(".")
     const schema = dot === -1 ? null : table.slice(0, dot)
-    const rows = yield* sql<{ readonly name: string; readonly schema: string; readonly columns: Array<string> }>`
+    const rows = yield* sql<{
+      readonly name: string
+      readonly schema: string
+      readonly columns: Array<string>
+      readonly readable: boolean
+    }>`
       SELECT t.name, n.nspname AS schema, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+        pg_catalog.has_table_privilege(c.oid, 'SELECT') AS readable
       FROM pg_catalog.jsonb_array_elements_text(${tableNames}::pg_catalog.jsonb) WITH ORDINALITY AS t(name, n)
       JOIN pg_catalog.pg_class c ON c.oid = COALESCE(
         pg_catalog.to_regclass(pg_catalog.quote_ident(${schema}::text) || '.' || pg_catalog.quote_ident(t.name)),
@@ -208,10 +199,13 @@ export const otherToolsIn = (
         tool.table === row.name && tool.columns.every((column) => row.columns.includes(column))
       )
       if (tool === undefined) continue
-      const versions = yield* tool.latest(sql, sql`${sql(row.schema)}.${sql(row.name)}`).withoutTransform.pipe(
-        Effect.map((rows): ReadonlyArray<string> | undefined => rows.map((row) => row.version)),
-        Effect.orElseSucceed(() => undefined)
-      )
+      // A statement that fails would abort a caller's transaction (migrationStatus in one): read only what can be.
+      const versions = row.readable && tool.reads.every((column) => row.columns.includes(column))
+        ? yield* tool.latest(sql, sql`${sql(row.schema)}.${sql(row.name)}`).withoutTransform.pipe(
+          Effect.map((rows): ReadonlyArray<string> | undefined => rows.map((row) => row.version)),
+          Effect.orElseSucceed(() => undefined)
+        )
+        : undefined
       found.push({ tool: tool.tool, table: `${row.schema}.${row.name}`, column: tool.column, versions })
     }
     return found
