@@ -47,6 +47,10 @@ const known = (
   service: `the service ${name} migrated`
 })
 
+// Ecto's and Rails' (dbmate's) `schema_migrations`: one row per applied version.
+const highestVersion: Latest = (sql, table) =>
+  sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
+
 /**
  * The tools, by their default history table, in the order they are matched: of two tools with one table name
  * (`schema_migrations`), the first whose columns the table has.
@@ -128,14 +132,14 @@ export const knownTools: ReadonlyArray<KnownTool> = [
     columns: ["version", "inserted_at"],
     column: "version",
     reads: ["version"],
-    latest: (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
+    latest: highestVersion
   }),
   known("rails", "Rails (or dbmate)", {
     table: "schema_migrations",
     columns: ["version"],
     column: "version",
     reads: ["version"],
-    latest: (sql, table) => sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
+    latest: highestVersion
   }),
   known("goose", "goose", {
     table: "goose_db_version",
