@@ -42,7 +42,16 @@ export interface FloorResult {
   readonly ratio: number
   readonly ratio_p25: number
   readonly ratio_p75: number
+  /**
+   * Median of the per-round ratios of the floor's CPU time per operation to the toolkit's, with quartiles: for the
+   * floor `other build`, that build's CPU per operation against this one's in the same rounds.
+   */
+  readonly cpu_to_toolkit: number
+  readonly cpu_to_toolkit_p25: number
+  readonly cpu_to_toolkit_p75: number
   readonly rounds: ReadonlyArray<number>
+  /** CPU time per operation of every round, µs. */
+  readonly cpu_us_per_op_rounds: ReadonlyArray<number>
 }
 
 export interface Stats {
@@ -67,6 +76,8 @@ export interface CaseResult {
   readonly ratio_of_medians: number
   /** Ops/s of every round, in order. */
   readonly rounds: { readonly toolkit: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
+  /** CPU time per operation of every round, µs. */
+  readonly cpu_us_per_op_rounds: { readonly toolkit: ReadonlyArray<number>; readonly baseline: ReadonlyArray<number> }
   readonly target: number
   readonly meets_target: boolean
   /** Each floor's figures and its paired ratio to the baseline. */
@@ -113,16 +124,22 @@ const floorResult = (
   description: string,
   floor: ReadonlyArray<number>,
   baseline: ReadonlyArray<number>,
-  cpu: ReadonlyArray<number>
+  cpu: ReadonlyArray<number>,
+  toolkitCpu: ReadonlyArray<number>
 ): FloorResult => {
   const paired = pairedRatio(floor, baseline)
+  const cpuPaired = pairedRatio(cpu, toolkitCpu)
   return {
     description,
     stats: stats(floor, cpu),
     ratio: paired.median,
     ratio_p25: paired.p25,
     ratio_p75: paired.p75,
-    rounds: floor.map(Math.round)
+    cpu_to_toolkit: cpuPaired.median,
+    cpu_to_toolkit_p25: cpuPaired.p25,
+    cpu_to_toolkit_p75: cpuPaired.p75,
+    rounds: floor.map(Math.round),
+    cpu_us_per_op_rounds: cpu.map((x) => Number(x.toFixed(2)))
   }
 }
 
@@ -255,12 +272,19 @@ export const run = async (
       ratio_p75: paired.p75,
       ratio_of_medians: Number((t.median_ops_per_s / b.median_ops_per_s).toFixed(3)),
       rounds: { toolkit: toolkit.map(Math.round), baseline: baseline.map(Math.round) },
+      cpu_us_per_op_rounds: {
+        toolkit: cpu.toolkit!.map((x) => Number(x.toFixed(2))),
+        baseline: cpu.baseline!.map((x) => Number(x.toFixed(2)))
+      },
       target: c.target,
       meets_target: ratio >= c.target,
       floors: Object.fromEntries(
         floors.map((
           [name, floor]
-        ) => [name, floorResult(floor.description, samples[`floor ${name}`]!, baseline, cpu[`floor ${name}`]!)])
+        ) => [
+          name,
+          floorResult(floor.description, samples[`floor ${name}`]!, baseline, cpu[`floor ${name}`]!, cpu.toolkit!)
+        ])
       )
     }
     console.log(
@@ -273,7 +297,9 @@ export const run = async (
     for (const [floorName, floor] of Object.entries(results[c.name]!.floors)) {
       console.log(
         `${name}/${c.name}:   floor "${floorName}" (${floor.description}): ${floor.stats.median_ops_per_s} ops/s, ` +
-          `${floor.stats.median_cpu_us_per_op} µs CPU/op, ratio ${floor.ratio} (p25-p75 ${floor.ratio_p25}-${floor.ratio_p75})`
+          `${floor.stats.median_cpu_us_per_op} µs CPU/op, ratio ${floor.ratio} ` +
+          `(p25-p75 ${floor.ratio_p25}-${floor.ratio_p75}); CPU/op to the toolkit's ${floor.cpu_to_toolkit} ` +
+          `(p25-p75 ${floor.cpu_to_toolkit_p25}-${floor.cpu_to_toolkit_p75})`
       )
     }
   }
