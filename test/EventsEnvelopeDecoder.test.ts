@@ -4,6 +4,8 @@ import fc from "fast-check"
 import * as EventEnvelope from "../src/Events/EventEnvelope.js"
 import * as EventTimestamp from "../src/Events/EventTimestamp.js"
 import * as EnvelopeDecoder from "../src/Events/internal/envelopeDecoder.js"
+import * as Json from "../src/internal/json.js"
+import * as ProtoKeys from "../src/internal/protoKeys.js"
 
 // The reference: the schema's own decode, as EventEnvelope ran it before the fast path existed.
 const schemaDecode = Schema.decodeUnknownEither(EventEnvelope.EventEnvelope, {
@@ -11,6 +13,7 @@ const schemaDecode = Schema.decodeUnknownEither(EventEnvelope.EventEnvelope, {
   onExcessProperty: "preserve"
 })
 const fast = EnvelopeDecoder.make(EventTimestamp.isValid)
+const owned = EnvelopeDecoder.makeOwned(EventTimestamp.isValid)
 
 /** A field of a generated envelope: absent, or a JSON value. */
 const absent = fc.constant(undefined)
@@ -76,7 +79,11 @@ class Raw {
 }
 const textOf = (value: unknown): string => value instanceof Raw ? value.text : JSON.stringify(value)
 
-const order = fc.array(fc.nat({ max: 100 }), { minLength: 1, maxLength: 12 })
+// One sort key for every pair keeps them as listed: the declared fields in the schema's order, then the others.
+const order = fc.oneof(
+  { weight: 2, arbitrary: fc.array(fc.nat({ max: 100 }), { minLength: 1, maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.constant([0]) }
+)
 
 const metadataNames = ["source_service", "version", "schema_version", "triggered_by", "original_source"]
 const metadataObject = fc.tuple(
@@ -167,6 +174,7 @@ describe("EventEnvelope: the fast path decodes exactly as the schema", () => {
   it("over generated valid and invalid envelopes: same accept/reject, same value, same error field", () => {
     let accepted = 0
     let refused = 0
+    let uncopied = 0
     fc.assert(
       fc.property(envelopeText, (text) => {
         const input: unknown = JSON.parse(text)
@@ -188,6 +196,31 @@ describe("EventEnvelope: the fast path decodes exactly as the schema", () => {
           // Declined without a `__proto__` key: the schema refuses it too.
           expect(Either.isLeft(reference)).toBe(true)
         }
+        // The owned fast path, over what JSON.parse builds from text without a `__proto__` key: the same verdict
+        // and value, the parsed value itself when it is already as the schema builds it.
+        if (!ProtoKeys.mayHoldProtoKey(text)) {
+          const parsed: unknown = JSON.parse(text)
+          const copied = fast(parsed)
+          const own = owned(parsed)
+          expect(own === undefined).toBe(copied === undefined)
+          if (own !== undefined) {
+            expect(own).toStrictEqual(copied)
+            expect(ordered(own)).toBe(ordered(copied))
+            if (own === parsed) uncopied++
+          }
+        }
+        // The body's decode (the owned path when the text holds no `__proto__` key) over what the body's JSON reader
+        // accepts (it refuses repeated keys, keeps the digits of integers no double holds): the schema's verdict and
+        // value over what it reads.
+        const read = Json.parse(text, { maxDepth: 64, uniqueKeysDepth: 2 })
+        if (read._tag === "Parsed") {
+          const body = Effect.runSync(Effect.either(EventEnvelope.decodeBody(text)))
+          const schemaRead = schemaDecode(read.value)
+          expect(body._tag).toBe(schemaRead._tag)
+          if (Either.isRight(body) && Either.isRight(schemaRead) && !unusual) {
+            expect(ordered(body.right)).toBe(ordered(schemaRead.right))
+          }
+        }
         // The public decode: the same verdict, value and error field as the schema.
         const pub = Effect.runSync(Effect.either(EventEnvelope.decodeUnknown(input)))
         expect(pub._tag).toBe(reference._tag)
@@ -204,6 +237,7 @@ describe("EventEnvelope: the fast path decodes exactly as the schema", () => {
     // The generator covers both sides.
     expect(accepted).toBeGreaterThan(100)
     expect(refused).toBeGreaterThan(100)
+    expect(uncopied).toBeGreaterThan(5)
   }, 180_000)
 
   it("leaves to the schema what JSON.parse does not build: another prototype, symbol keys, __proto__", () => {

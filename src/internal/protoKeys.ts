@@ -59,4 +59,5 @@ const escapedLetter = /\\u00(?:5f|6f|7[024])/i
  *
  * @internal
  */
-export const mayHoldProtoKey = (text: string): boolean => text.includes(protoKey) || escapedLetter.test(text)
+export const mayHoldProtoKey = (text: string): boolean =>
+  text.includes(protoKey) || (text.includes("\\u") && escapedLetter.test(text))

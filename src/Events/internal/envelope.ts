@@ -88,14 +88,19 @@ export const decodeUnknown = (input: unknown): Effect.Effect<EventEnvelope, Vali
   decodeUnknownEither(input)
 
 // The schema's rules as plain checks, for the envelopes that pass them (see internal/envelopeDecoder); every other
-// value, and so every refusal, goes through the schema.
+// value, and so every refusal, goes through the schema. `decodeOwned` takes a body's parsed JSON without a
+// `"__proto__"` key, which nothing else holds.
 const decodeFast = EnvelopeDecoder.make(EventTimestamp.isValid)
+const decodeOwned = EnvelopeDecoder.makeOwned(EventTimestamp.isValid)
 
-const decodeUnknownEither = (input: unknown): Either.Either<EventEnvelope, ValidationError> => {
+const decodeUnknownEither = (
+  input: unknown,
+  fastPath: (input: unknown) => object | undefined = decodeFast
+): Either.Either<EventEnvelope, ValidationError> => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     return Either.left(validationError("Invalid event envelope: not a JSON object", "<body>", "not a JSON object"))
   }
-  const fast = decodeFast(input)
+  const fast = fastPath(input)
   if (fast !== undefined) return Either.right(fast as EventEnvelope)
   return Either.mapBoth(decodeEnvelope(input), {
     onLeft: (e) => fromParseError(e, [], "event envelope"),
@@ -116,7 +121,7 @@ const decodeBodyEither = (
   body: Uint8Array | string,
   options: DecodeOptions | undefined
 ): Either.Either<EventEnvelope, ValidationError> =>
-  Either.flatMap(textOf(body), (text) => decodeTextEither(text, options))
+  Either.flatMap(textOf(body), (text) => decodeTextEither(text, ProtoKeys.mayHoldProtoKey(text), options))
 
 const textOf = (body: Uint8Array | string): Either.Either<string, ValidationError> => {
   if (typeof body === "string") return Either.right(body)
@@ -127,8 +132,10 @@ const textOf = (body: Uint8Array | string): Either.Either<string, ValidationErro
   }
 }
 
+// `mayHoldProtoKey`: `ProtoKeys.mayHoldProtoKey(text)`.
 const decodeTextEither = (
   text: string,
+  mayHoldProtoKey: boolean,
   options: DecodeOptions | undefined
 ): Either.Either<EventEnvelope, ValidationError> => {
   // The envelope, its metadata and the payload's top level are the objects at depths 1 and 2.
@@ -137,7 +144,7 @@ const decodeTextEither = (
     const where = parsed.field === "<body>" ? "" : `${parsed.field} `
     return Either.left(validationError(`Invalid event body: ${where}${parsed.reason}`, parsed.field, parsed.reason))
   }
-  return decodeUnknownEither(parsed.value)
+  return decodeUnknownEither(parsed.value, mayHoldProtoKey ? decodeFast : decodeOwned)
 }
 
 /** @internal */
@@ -316,8 +323,9 @@ export const decode = <A, I>(
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
   const text = textOf(body)
   if (Either.isLeft(text)) return Either.left(text.left)
-  const envelope = decodeTextEither(text.right, options)
+  const mayHoldProtoKey = ProtoKeys.mayHoldProtoKey(text.right)
+  const envelope = decodeTextEither(text.right, mayHoldProtoKey, options)
   return Either.isLeft(envelope)
     ? Either.left(envelope.left)
-    : decodeEventOf(definition, envelope.right, ProtoKeys.mayHoldProtoKey(text.right))
+    : decodeEventOf(definition, envelope.right, mayHoldProtoKey)
 }
