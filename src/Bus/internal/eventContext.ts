@@ -6,7 +6,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import * as Correlation from "../../Telemetry/Correlation.js"
@@ -45,32 +46,38 @@ const consumerSpanOptions = (
 }
 
 /**
- * Runs a message's handling in its event context and succeeds with its exit once the worker's refs are back: the
- * refs are entered in one FiberRefs update (the ids, their span annotations, the span as parent) and put back whole.
+ * Runs a message's handling on the worker's fiber (`fiber`, the fiber running the caller) in its event context, then
+ * `after` with its exit once the worker's refs are back: the refs are entered in one FiberRefs update (the ids, their
+ * span annotations, the span as parent) and put back whole; the span ends with the handling's exit.
  *
  * @internal
  */
 export const eventContext = (spec: ConsumerSpec) => {
   const spanName = `Bus.consume ${spec.filterSubject}`
-  return <A, E, R>(
+  return <A, E, R, R2>(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
     inFlight: InFlight<A>,
-    self: Effect.Effect<unknown, E, R>
-  ): Effect.Effect<Exit.Exit<unknown, E>, never, R> =>
-    Effect.withFiberRuntime<Exit.Exit<unknown, E>, never, R>((fiber) => {
-      const { envelope } = inFlight.event
-      const ids = { correlationId: envelope.correlation_id ?? undefined, causationId: envelope.event_id }
-      const options = consumerSpanOptions(spec, inFlight.msg, envelope.event_id, ids)
-      // Both run on `fiber`: this step, and the continuation of the handling (on the fiber that ran it).
-      const within = (span: Tracer.Span) => {
-        const previous = FiberRefsUpdate.currentRefs(fiber)
-        FiberRefsUpdate.setRefs(fiber, Correlation.refsWithIds(fiber.id(), previous, ids, { parentSpan: span }))
-        return Effect.flatMap(Effect.exit(self), (exit) => {
-          FiberSpans.end(span, exit, fiber)
-          FiberRefsUpdate.setRefs(fiber, previous)
-          return Effect.succeed(exit)
-        })
+    self: Effect.Effect<unknown, E, R>,
+    after: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void, never, R2>
+  ): Effect.Effect<void, never, R | R2> => {
+    const { envelope } = inFlight.event
+    const ids = { correlationId: envelope.correlation_id ?? undefined, causationId: envelope.event_id }
+    const options = consumerSpanOptions(spec, inFlight.msg, envelope.event_id, ids)
+    // The handling and its continuation run on `fiber` (the continuation on the fiber that ran the handling).
+    const within = (span: Tracer.Span) => {
+      const previous = FiberRefsUpdate.currentRefs(fiber)
+      FiberRefsUpdate.setRefs(fiber, Correlation.refsWithIds(fiber.id(), previous, ids, { parentSpan: span }))
+      const leave = (exit: Exit.Exit<unknown, E>) => {
+        FiberSpans.end(span, exit, fiber)
+        FiberRefsUpdate.setRefs(fiber, previous)
+        return after(exit)
       }
-      const span = FiberSpans.open(fiber, spanName, options)
-      return span === undefined ? Effect.flatMap(Effect.makeSpan(spanName, options), within) : within(span)
-    })
+      return Effect.matchCauseEffect(self, {
+        onFailure: (cause) => leave(Exit.failCause(cause)),
+        onSuccess: (value) => leave(Exit.succeed(value))
+      })
+    }
+    const span = FiberSpans.open(fiber, spanName, options)
+    return span === undefined ? Effect.flatMap(Effect.makeSpan(spanName, options), within) : within(span)
+  }
 }

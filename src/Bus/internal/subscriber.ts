@@ -218,7 +218,7 @@ const makeHandle = <A, R>(
     }
     const running = tracker.begin(fiber, msg, startedAt)
     const log = () => messageLog(msg, envelope)
-    return Effect.flatMap(withinContext(inFlight, body), (exit) => {
+    return withinContext(fiber, inFlight, body, (exit) => {
       const verdict = verdictOf(tracker.finish(msg, running, exit), msg.deliveryCount, spec)
       return verdict._tag === "Ack" ? settler.ack(msg, log, startedAt, fiber) : conclude(msg, verdict, log(), startedAt)
     })
