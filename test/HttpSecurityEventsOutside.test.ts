@@ -1,8 +1,9 @@
 /**
  * Security events where the stack of `Http.serve` does not run, over real listeners: a token `JwtVerifier.verify`
- * refuses outside a request (a Bus handler) or in a handler of a server without the stack is one event the verifier
- * emits itself (`source: "verifier"`); inside `Http.serve` (the middleware, or a handler verifying by hand) it is the
- * stack's one event, never a second from the verifier. A Node server of the app's own given `Http.layerNodeServer`
+ * refuses outside a request (a Bus handler), in a handler of a server without the stack, or in a WebSocket is one
+ * event the verifier emits itself (`source: "verifier"`); inside `Http.serve` or under `RequestTelemetry.middleware`
+ * on a server of `HttpServer.serve` (the middleware, or a handler verifying by hand) it is the stack's one event,
+ * never a second from the verifier. A Node server of the app's own given `Http.layerNodeServer`
  * reports the requests it refuses before the app as `layerServer`'s does, once each.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -79,16 +80,17 @@ const portOf = (context: Context.Context<HttpServer.HttpServer>) => {
   return address.port
 }
 
-// A handler that verifies the token of `X-Token` by hand (as a WebSocket upgrade reads one), answering 401 when it
-// is refused.
-const verifiedByHand = Effect.gen(function*() {
-  const verifier = yield* JwtAuth.JwtVerifier
-  const request = yield* HttpServerRequest.HttpServerRequest
-  return yield* verifier.verify(request.headers["x-token"] ?? "").pipe(
-    Effect.zipRight(HttpServerResponse.text("ok")),
-    Effect.catchAll(() => HttpServerResponse.text("refused", { status: 401 }))
-  )
-})
+// A handler that verifies the token of `X-Token` by hand (as a WebSocket upgrade reads one), answering `refused`
+// (401, or 404 to hide the resource) when it is refused.
+const verifiedByHand = (refused: number) =>
+  Effect.gen(function*() {
+    const verifier = yield* JwtAuth.JwtVerifier
+    const request = yield* HttpServerRequest.HttpServerRequest
+    return yield* verifier.verify(request.headers["x-token"] ?? "").pipe(
+      Effect.zipRight(HttpServerResponse.text("ok")),
+      Effect.catchAll(() => HttpServerResponse.text("refused", { status: refused }))
+    )
+  })
 
 // A WebSocket whose first message is its token: refused, the socket is closed 4401; the request ends with the status
 // of its upgrade.
@@ -105,7 +107,8 @@ const webSocket = Effect.gen(function*() {
 }).pipe(Effect.scoped, Effect.ignore, Effect.as(HttpServerResponse.empty()))
 
 const router = HttpRouter.empty.pipe(
-  HttpRouter.get("/api/v1/socket/:room", verifiedByHand),
+  HttpRouter.get("/api/v1/socket/:room", verifiedByHand(401)),
+  HttpRouter.get("/api/v1/hidden/:id", verifiedByHand(404)),
   HttpRouter.get("/api/v1/ws/:room", webSocket),
   HttpRouter.get("/api/v1/items/:id", Effect.zipRight(JwtAuth.requireAuth, ApiEnvelope.success({ ok: true })))
 )
@@ -150,6 +153,34 @@ const servedStack = (prefix: string) =>
     )
     const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
     return { events, forged, port, service }
+  })
+
+/**
+ * `router` under the `JwtAuth` middleware, the error mapping and `RequestTelemetry.middleware` on a server of
+ * `HttpServer.serve` (no `Http.serve`), for a new service: its events, its port and a forged token.
+ */
+const servedTelemetry = (prefix: string) =>
+  Effect.gen(function*() {
+    const service = uniqueService(prefix)
+    const { events, layer } = collector()
+    const verifier = yield* Effect.provide(JwtAuth.JwtVerifier, JwtAuth.layerConfig).pipe(
+      Effect.withConfigProvider(configOf(service))
+    )
+    const app = router.pipe(
+      JwtAuth.middleware(verifier),
+      HttpErrors.middleware,
+      RequestTelemetry.middleware({ service, accessLog: false })
+    )
+    const context = yield* Layer.build(
+      HttpServer.serve(app).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })),
+        Layer.provide(Layer.succeed(JwtAuth.JwtVerifier, verifier)),
+        Layer.provide(layer),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+      )
+    )
+    const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
+    return { events, forged, port: portOf(context), service }
   })
 
 describe("JwtVerifier.verify outside the stack", () => {
@@ -251,55 +282,53 @@ describe("JwtVerifier.verify outside the stack", () => {
       expect(JSON.stringify(events)).not.toContain(forged)
     }))
 
-  it.scopedLive("inside Http.serve, a token a WebSocket refuses after its upgrade is one event of the verifier", () =>
+  for (
+    const [where, serving] of [
+      ["inside Http.serve", servedStack],
+      ["under RequestTelemetry.middleware alone", servedTelemetry]
+    ] as const
+  ) {
+    it.scopedLive(`${where}, a token a WebSocket refuses after its upgrade is one event of the verifier`, () =>
+      Effect.gen(function*() {
+        const { events, forged, port } = yield* serving("verify-ws")
+        const client = yield* Socket.makeWebSocket(`ws://127.0.0.1:${port}/api/v1/ws/1`).pipe(
+          Effect.provide(NodeSocket.layerWebSocketConstructor)
+        )
+        const write = yield* client.writer
+        const closed = yield* Effect.either(client.runRaw(() => {}, { onOpen: Effect.orDie(write(forged)) }))
+        expect(closed).toMatchObject({ _tag: "Left", left: { reason: "Close", code: 4401 } })
+        yield* waitFor(() => events.length, 1)
+        // A later refusal of a plain request: had the socket's been reported twice, its second event would be here.
+        expect(yield* getStatus(port, "/api/v1/items/1")).toBe(401)
+        yield* waitFor(() => events.length, 2)
+        expect(events.map((e) => [e.reason, e.route, e.status, e.source])).toEqual([
+          ["bad_signature", "/api/v1/ws/:room", 401, "verifier"],
+          ["token_missing", "/api/v1/items/:id", 401, "stack"]
+        ])
+        expect(JSON.stringify(events)).not.toContain(forged)
+      }))
+  }
+
+  it.scopedLive("under RequestTelemetry.middleware alone, each refused token is the stack's one event", () =>
     Effect.gen(function*() {
-      const { events, forged, port } = yield* servedStack("verify-ws")
-      const client = yield* Socket.makeWebSocket(`ws://127.0.0.1:${port}/api/v1/ws/1`).pipe(
-        Effect.provide(NodeSocket.layerWebSocketConstructor)
-      )
-      const write = yield* client.writer
-      const closed = yield* Effect.either(client.runRaw(() => {}, { onOpen: Effect.orDie(write(forged)) }))
-      expect(closed).toMatchObject({ _tag: "Left", left: { reason: "Close", code: 4401 } })
-      yield* waitFor(() => events.length, 1)
-      // A later refusal of a plain request: had the socket's been reported twice, its second event would be here.
-      expect(yield* getStatus(port, "/api/v1/items/1")).toBe(401)
-      yield* waitFor(() => events.length, 2)
+      const { events, forged, port, service } = yield* servedTelemetry("verify-telemetry")
+      expect(yield* getStatus(port, "/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/socket/7", { "x-token": forged })).toBe(401)
+      expect(yield* getStatus(port, "/api/v1/hidden/7", { "x-token": forged })).toBe(404)
+      // A last refusal after them: had one been reported twice, its second event would be here by now.
+      expect(yield* getStatus(port, "/api/v1/items/2")).toBe(401)
+      yield* waitFor(() => events.length, 4)
+      // The middleware refuses before the router has matched a route; the handlers' routes are the router's.
       expect(events.map((e) => [e.reason, e.route, e.status, e.source])).toEqual([
-        ["bad_signature", "/api/v1/ws/:room", 401, "verifier"],
+        ["bad_signature", "unmatched", 401, "stack"],
+        ["bad_signature", "/api/v1/socket/:room", 401, "stack"],
+        ["bad_signature", "/api/v1/hidden/:id", 404, "stack"],
         ["token_missing", "/api/v1/items/:id", 401, "stack"]
       ])
+      expect(events[1]).toMatchObject({ method: "GET", clientAddress: "127.0.0.1", service })
+      expect(events[1]!.requestId).toMatch(/^req_/)
+      expect(yield* countOf(service, "auth.failed", "bad_signature")).toBe(3)
       expect(JSON.stringify(events)).not.toContain(forged)
-    }))
-
-  it.scopedLive("under RequestTelemetry.middleware alone, a token the middleware refuses is one event", () =>
-    Effect.gen(function*() {
-      const service = uniqueService("verify-telemetry")
-      const { events, layer } = collector()
-      const verifier = yield* Effect.provide(JwtAuth.JwtVerifier, JwtAuth.layerConfig).pipe(
-        Effect.withConfigProvider(configOf(service))
-      )
-      const app = router.pipe(
-        JwtAuth.middleware(verifier),
-        HttpErrors.middleware,
-        RequestTelemetry.middleware({ service, accessLog: false })
-      )
-      const context = yield* Layer.build(
-        HttpServer.serve(app).pipe(
-          Layer.provideMerge(NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0, host: "127.0.0.1" })),
-          Layer.provide(layer),
-          Layer.provide(Logger.minimumLogLevel(LogLevel.None))
-        )
-      )
-      const port = portOf(context)
-      const forged = yield* sign({ sub: "user-forged" }, { key: otherKey })
-      expect(yield* getStatus(port, "/api/v1/items/1", { authorization: `Bearer ${forged}` })).toBe(401)
-      // A later refusal the stack reports: had the first been reported twice, its second event would be here by now.
-      expect(yield* getStatus(port, "/api/v1/items/2", {})).toBe(401)
-      yield* waitFor(() => events.length, 2)
-      expect(events.map((e) => [e.reason, e.source])).toEqual([
-        ["bad_signature", "verifier"],
-        ["token_missing", "stack"]
-      ])
     }))
 
   it.scopedLive("inside Http.serve, a token refused by the middleware or by hand is the stack's one event", () =>

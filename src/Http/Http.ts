@@ -325,15 +325,12 @@ export const serve = <E, R>(
     // requests the server's `currentTracerDisabledWhen` lets through; the platform's own is off on this server. It
     // sets the request's ids with the span, for the stack's request telemetry. The request fibers take their refs
     // from the server's: the header names redacted here are the ones the span and every log of `Headers` redact.
-    // The stack reports the refusals of its requests: a token `JwtVerifier.verify` refuses in them is recorded for
-    // the request, not emitted by the verifier too.
     const tracerDisabledWhen = yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)
     yield* HttpServer.serveEffect(
       stack(app),
       ServerSpan.middleware(tracerDisabledWhen, { enterIds: true, recordPath: resolved.server.recordPath })
     ).pipe(
       Effect.locally(HttpMiddleware.currentTracerDisabledWhen, constTrue),
-      Effect.locally(SecurityEventsInternal.stackReports, true),
       ServerSpan.withRedactedHeaders
     )
     // Added after the server's own finalizers, so it runs first: readiness fails before anything closes.

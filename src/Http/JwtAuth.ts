@@ -137,7 +137,7 @@ export interface JwtVerifierService {
    * The token's principal; `UnauthorizedError` for a token that is not valid, `ServiceUnavailableError` when the
    * key set at `auth.jwks_url` cannot be fetched (no answer, an error status, not a key set, over 1 MiB) and no
    * keys fetched within `auth.jwks_max_stale` are kept: that says nothing of the token. Each refusal is a security
-   * event (see {@link make}), also where the stack of `Http.serve` does not run.
+   * event (see {@link make}), also where no stack of `RequestTelemetry.middleware` runs.
    */
   readonly verify: (token: string) => Effect.Effect<Principal, UnauthorizedError | ServiceUnavailableError>
 }
@@ -220,9 +220,10 @@ export interface EventsOptions {
  * (`user:password@`, which `fetch` never sends), is a `ConfigError` at `auth.jwks_url` that does not quote it.
  *
  * A token it refuses is a security event (`Http.SecurityEvents`, `auth.failed` or `auth.unavailable`, with the
- * subject of a token whose signature was verified, never the token): recorded for the request when the stack of
- * `Http.serve` reports the request's refusals (a request asking for no upgrade), else counted and handed to the
- * `SecurityEvents` service of the caller's context at once, with `source: "verifier"` and `events`.
+ * subject of a token whose signature was verified, never the token): recorded for the request when a stack of
+ * `RequestTelemetry.middleware` (that of `Http.serve`, or one of the app's own) reports the refusals of the request
+ * (its app running, the request asking for no upgrade), else counted and handed to the `SecurityEvents` service of the
+ * caller's context at once, with `source: "verifier"` and `events`.
  *
  * @since 0.1.0
  * @category constructors

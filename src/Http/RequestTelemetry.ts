@@ -66,7 +66,8 @@ export interface Options {
   readonly routeOf?: ((method: string, url: string) => string | undefined) | undefined
   /**
    * The security events of refused requests (`Http.SecurityEvents`): at Warning by default, the client's address
-   * read with no trusted proxies; `false` reports none.
+   * read with no trusted proxies; `false` reports none (and `JwtVerifier.verify` emits none for the requests it
+   * wraps either).
    *
    * @since 0.2.0
    */
@@ -75,7 +76,11 @@ export interface Options {
 
 /**
  * The middleware: metrics for every request but `/metrics`, ids and their response headers, the access log, and
- * the security event of a request refused for a security reason (`Http.SecurityEvents`).
+ * the security event of a request refused for a security reason (`Http.SecurityEvents`). Wherever it runs (under
+ * `Http.serve`, or on a server of the app's own), it reports the refusals decided while the app it wraps runs: a
+ * token `JwtVerifier.verify` refuses there (the `JwtAuth` middleware inside it, a handler) is its one event, with the
+ * route and the status of the answer, not the verifier's; a request asking for an upgrade (a WebSocket) stays the
+ * verifier's.
  *
  * @example
  * ```ts

@@ -5,7 +5,8 @@
  * the rate limiter lets through because its store failed, and, on the server of `Http.layerServer`, for every
  * request refused before the app (oversized headers, malformed, a body over the limit announced, not received in
  * time; `Http.layerNodeServer` for a Node server of the app's own), and for every token `JwtVerifier.verify`
- * refuses outside the stack (a Bus handler, a handler of another server): with the reason, the subject of a token
+ * refuses outside a stack (a Bus handler, a handler of a server without `RequestTelemetry.middleware`, a WebSocket):
+ * with the reason, the subject of a token
  * that was read (never the token), the client's address, the method,
  * the route template and the request's ids. Each is counted in `security_events_total{service,event,reason}` and
  * handed to the {@link SecurityEvents} service, which by default writes the log line `security.event` at the level
@@ -13,8 +14,8 @@
  * instead. `http.security_events: false` turns them off. A body the client got wrong (malformed JSON, a schema's
  * validation error, a content coding or charset refused) is no event.
  *
- * Requests that pass cost one property read: the checks record a refusal only when they refuse, and the stack reads
- * it when the request ends.
+ * Requests that pass cost a few property reads and writes: the stack marks each request it wraps while its app runs,
+ * the checks record a refusal only when they refuse, and the stack reads it when the request ends.
  *
  * @since 0.2.0
  */
@@ -141,8 +142,9 @@ export interface SecurityEvent {
 /**
  * Who reported an event: `stack`, the serve stack when the request ended (`Http.serve`, `serveApi`,
  * `RequestTelemetry.middleware`); `server`, the Node server of `Http.layerServer` or `Http.layerNodeServer` for a
- * request it refused before the app; `verifier`, `JwtVerifier.verify` for a token it refused outside a request the
- * stack of `Http.serve` reports (a WebSocket, a handler of another server, a Bus handler), at once.
+ * request it refused before the app; `verifier`, `JwtVerifier.verify` for a token it refused where no stack of
+ * `RequestTelemetry.middleware` reports the request's refusals (a WebSocket, a handler of a server without one, a Bus
+ * handler), at once.
  *
  * @since 0.2.0
  * @category models

@@ -20,7 +20,7 @@ import type * as RequestContext from "../RequestContext.js"
 import type { Options } from "../RequestTelemetry.js"
 import * as HttpMetrics from "./metrics.js"
 import * as ResponseHeaders from "./responseHeaders.js"
-import type { Reporter } from "./securityEvents.js"
+import * as SecurityEvents from "./securityEvents.js"
 
 // Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, or at Warning when they
 // fail (an unready service answers every probe with 503 until it is ready again).
@@ -105,7 +105,7 @@ export const enteredIds = (request: HttpServerRequest.HttpServerRequest): Reques
  *
  * @internal
  */
-export const makeObserve = (options: Options, report?: Reporter | undefined): Observe => {
+export const makeObserve = (options: Options, report?: SecurityEvents.Reporter | undefined): Observe => {
   const { service } = options
   const accessLog = options.accessLog ?? true
   const headers = ResponseHeaders.entriesOf(options.headers ?? {})
@@ -113,6 +113,9 @@ export const makeObserve = (options: Options, report?: Reporter | undefined): Ob
   const template = options.recordPath === "template"
   const routeOf = options.routeOf
   return (app, fiber, request, span, ids) => {
+    // The refusals decided while the app runs are this middleware's to report (`JwtVerifier.verify` records them
+    // rather than emitting them); an outer one's when an outer one runs.
+    const claimed = SecurityEvents.claim(request)
     const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
     const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
     const startedAt = performance.now()
@@ -131,9 +134,13 @@ export const makeObserve = (options: Options, report?: Reporter | undefined): Ob
         : Effect.void
       return reported === undefined ? line : Effect.zipRight(line, reported)
     }
-    return Effect.onExit(
-      Effect.map(app, (response) => ResponseHeaders.append(response, headers, ResponseHeaders.idEntries(ids, service))),
-      (exit) => Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
+    const answered = Effect.map(
+      app,
+      (response) => ResponseHeaders.append(response, headers, ResponseHeaders.idEntries(ids, service))
     )
+    return Effect.onExit(answered, (exit) => {
+      if (claimed) SecurityEvents.release(request)
+      return Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
+    })
   }
 }

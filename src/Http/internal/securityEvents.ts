@@ -10,9 +10,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
-import { globalValue } from "effect/GlobalValue"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -38,11 +36,12 @@ export interface Refusal {
   readonly reason: Reason
   readonly subject?: string | undefined
   readonly required?: string | undefined
-  /** Emitted where it was decided (`JwtVerifier.verify` outside the stack): the stack does not report it again. */
+  /** Emitted where it was decided (`JwtVerifier.verify` outside a stack): a stack does not report it again. */
   readonly emitted?: boolean | undefined
 }
 
 const slot: unique symbol = Symbol.for("@glam/shared/Http/SecurityEvents/refusal")
+const reportedSlot: unique symbol = Symbol.for("@glam/shared/Http/SecurityEvents/stackReports")
 
 // What a request recorded: its first refusal, and the rate limiter's store failing for it (the request let through,
 // or refused for another reason after it).
@@ -53,6 +52,8 @@ interface Recorded {
 
 interface Holder {
   [slot]?: Recorded
+  // While a stack of `RequestTelemetry.middleware` runs the request's app: it reports the request's refusals.
+  [reportedSlot]?: boolean
 }
 
 const holderOf = (request: HttpServerRequest.HttpServerRequest): Holder | undefined => {
@@ -140,15 +141,34 @@ export const refusing = <E>(refusal: Refusal, error: E): Effect.Effect<never, E>
   Effect.zipRight(refuse(refusal), Effect.fail(error))
 
 /**
- * `true` on the fibers of the requests of `Http.serve`, whose stack reports the refusals recorded for them (set once
- * on the server's fiber, whose refs each request's fiber takes): a refusal decided there is recorded only.
+ * Marks `request` as one whose refusals a stack reports, from now until {@link release}: a refusal decided for it
+ * meanwhile (`JwtVerifier.verify` in its middleware or a handler) is recorded only. `false` when it is marked already
+ * (an outer stack holds it, and releases it) or has no Node message to mark. Kept on the request's Node message, as
+ * its refusals are, so that a modified request (a mount) is marked too.
  *
  * @internal
  */
-export const stackReports: FiberRef.FiberRef<boolean> = globalValue(
-  "@glam/shared/Http/SecurityEvents/stackReports",
-  () => FiberRef.unsafeMake(false)
-)
+export const claim = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const holder = holderOf(request)
+  if (holder === undefined || holder[reportedSlot] === true) return false
+  holder[reportedSlot] = true
+  return true
+}
+
+/**
+ * Ends the mark {@link claim} set: a refusal decided for the request later (a fiber it forked, still running) is
+ * emitted where it is decided.
+ *
+ * @internal
+ */
+export const release = (request: HttpServerRequest.HttpServerRequest): void => {
+  // Set to false, not deleted: a deleted property turns the Node message's object into a slower dictionary.
+  const holder = holderOf(request)
+  if (holder !== undefined) holder[reportedSlot] = false
+}
+
+const stackReports = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  holderOf(request)?.[reportedSlot] === true
 
 /**
  * Where the events of a refusal decided outside the stack go: the service it names and their level.
@@ -180,11 +200,11 @@ const routeOf = (request: HttpServerRequest.HttpServerRequest, span: Tracer.AnyS
 }
 
 /**
- * Records `refusal` for the request of a fiber whose stack reports it (`Http.serve`) and that asks for no upgrade;
- * elsewhere (a WebSocket, a handler of another server, a Bus handler, a fiber without a request) counts and emits it at
- * once as an event of `source` answered with `status`, with the request's method, connection address and route when the
- * fiber has a request, and records it as emitted there, so that a stack of `RequestTelemetry.middleware` does not
- * report it again.
+ * Records `refusal` for the request of the fiber when a stack of `RequestTelemetry.middleware` (that of `Http.serve`,
+ * or one of the app's own) reports its refusals ({@link claim}) and it asks for no upgrade; elsewhere (a WebSocket, a
+ * handler of a server without that middleware, a Bus handler, a fiber without a request) counts and emits it at once as
+ * an event of `source` answered with `status`, with the request's method, connection address and route when the fiber
+ * has a request, and records it as emitted there, so that a stack does not report it again.
  *
  * @internal
  */
@@ -198,7 +218,7 @@ export const refuseOrEmit = (
     const context = fiber.currentContext
     const request = Option.getOrUndefined(Context.getOption(context, HttpServerRequest.HttpServerRequest))
     // An upgraded request (a WebSocket) ends with the status of its upgrade, whatever its socket refused.
-    if (request !== undefined && fiber.getFiberRef(stackReports) && request.headers["upgrade"] === undefined) {
+    if (request !== undefined && stackReports(request) && request.headers["upgrade"] === undefined) {
       record(request, refusal)
       return Effect.void
     }
