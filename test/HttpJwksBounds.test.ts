@@ -2,13 +2,16 @@
  * The key set at `auth.jwks_url` is read up to a bound (`maxJwksBytes`): a longer answer is a 503 of the verifier,
  * its body not read further, where jose would read all of it into memory (an endpoint answering without end, for
  * the 5 seconds of its timeout). When a refresh of the set fails, the keys fetched last still verify, up to
- * `auth.jwks_max_stale` after the last successful fetch.
+ * `auth.jwks_max_stale` after the last successful fetch. Those ages (the copy's, the cooldowns, the stale bound) are
+ * read on the verifying fiber's `Clock`: a `TestClock` drives the refresh.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as jose from "jose"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -38,16 +41,19 @@ const endpoint = (jwks: jose.JSONWebKeySet, padding: number, chunked: boolean) =
   })
 }
 
-const verifierOf = (server: http.Server) =>
+const verifierAt = (url: string) =>
   JwtAuth.make({
     algorithms: ["RS256"],
     secret: Option.none(),
     publicKey: Option.none(),
-    jwksUrl: Option.some(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`),
+    jwksUrl: Option.some(url),
     issuer: Option.none(),
     audience: Option.none(),
     clockToleranceSeconds: 5
-  })
+  }, { level: LogLevel.None })
+
+const verifierOf = (server: http.Server) =>
+  verifierAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`)
 
 const keyAndToken = Effect.promise(async () => {
   const pair = await jose.generateKeyPair("RS256", { extractable: true })
@@ -97,12 +103,12 @@ const switchable = Effect.gen(function*() {
   return { state, url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`) }
 })
 
-const keyOf = (kid: string) =>
+const keyOf = (kid: string, expiresIn = "5m") =>
   Effect.promise(async () => {
     const pair = await jose.generateKeyPair("RS256", { extractable: true })
     const jwk = { ...(await jose.exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" }
     const token = await new jose.SignJWT({}).setProtectedHeader({ alg: "RS256", kid }).setSubject(kid)
-      .setExpirationTime("5m").sign(pair.privateKey)
+      .setExpirationTime(expiresIn).sign(pair.privateKey)
     return { jwk, token }
   })
 
@@ -226,5 +232,82 @@ describe("JWKS kept keys bound (auth.jwks_max_stale)", () => {
       expect(logged).toEqual([said.kept, said.expired])
       expect(said.expired).toContain("(300ms)")
       expect(staleWarnings(12 * 3_600_000).kept).toContain("12h")
+    }))
+})
+
+describe("JWKS refresh on Effect's Clock", () => {
+  // The verifier of the set at `state`'s `url` on a `TestClock` set to the real time (the tokens are signed at it),
+  // as a check: `token` verifies as `answer` (its subject, or the tag of its error) with `requests` fetches so far.
+  const testVerifier = ({ state, url }: Effect.Effect.Success<typeof switchable>) =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.now())
+      const verifier = yield* Effect.orDie(verifierAt(url.href))
+      return (token: string, answer: string, requests: number) =>
+        verifier.verify(token).pipe(
+          Effect.match({ onFailure: (error) => error._tag, onSuccess: (principal) => principal.subject }),
+          Effect.map((got) => expect([got, state.requests]).toEqual([answer, requests]))
+        )
+    })
+
+  it.scoped("the set is fetched again when its copy is 10 minutes old on the fiber's Clock, not before", () =>
+    Effect.gen(function*() {
+      const server = yield* switchable
+      const state = server.state
+      const k1 = yield* keyOf("k1", "2h")
+      state.jwks = { keys: [k1.jwk] }
+      const verify = yield* testVerifier(server)
+      yield* verify(k1.token, "k1", 1)
+      // Ages are read to the millisecond (a TestClock's near the epoch's time within one): the steps keep a second
+      // off each bound.
+      yield* TestClock.adjust("599 seconds")
+      yield* verify(k1.token, "k1", 1)
+      yield* TestClock.adjust("2 seconds")
+      yield* verify(k1.token, "k1", 2)
+      yield* verify(k1.token, "k1", 2)
+    }))
+
+  it.scoped("after a failed refresh, fetched again after the 30 s cooldown; kept keys end at jwks_max_stale", () =>
+    Effect.gen(function*() {
+      const server = yield* switchable
+      const state = server.state
+      const k1 = yield* keyOf("k1", "24h")
+      state.jwks = { keys: [k1.jwk] }
+      const verify = yield* testVerifier(server)
+      yield* verify(k1.token, "k1", 1)
+      state.down = true
+      yield* TestClock.adjust("10 minutes")
+      // The refresh fails: the kept keys verify, and the set is not asked for again within the cooldown.
+      yield* verify(k1.token, "k1", 2)
+      yield* TestClock.adjust("29 seconds")
+      yield* verify(k1.token, "k1", 2)
+      yield* TestClock.adjust("2 seconds")
+      yield* verify(k1.token, "k1", 3)
+      // 12 hours (the default auth.jwks_max_stale) after the last successful fetch, the kept keys stop verifying.
+      yield* TestClock.adjust(`${12 * 3_600_000 - 631_000 - 1_000} millis`)
+      yield* verify(k1.token, "k1", 4)
+      yield* TestClock.adjust("2 seconds")
+      yield* verify(k1.token, "ServiceUnavailableError", 4)
+      // The endpoint back, the next fetch (after the cooldown) gives keys again.
+      state.down = false
+      yield* TestClock.adjust("30 seconds")
+      yield* verify(k1.token, "k1", 5)
+    }))
+
+  it.scoped("a kid the copy does not hold fetches the set again once the copy is 30 s old on the Clock", () =>
+    Effect.gen(function*() {
+      const server = yield* switchable
+      const state = server.state
+      const k1 = yield* keyOf("k1", "2h")
+      const k2 = yield* keyOf("k2", "2h")
+      state.jwks = { keys: [k1.jwk] }
+      const verify = yield* testVerifier(server)
+      yield* verify(k1.token, "k1", 1)
+      state.jwks = { keys: [k1.jwk, k2.jwk] }
+      // Within the cooldown of the fetch, an unknown kid is the token's fault, the set not asked for again.
+      yield* verify(k2.token, "UnauthorizedError", 1)
+      yield* TestClock.adjust("29 seconds")
+      yield* verify(k2.token, "UnauthorizedError", 1)
+      yield* TestClock.adjust("2 seconds")
+      yield* verify(k2.token, "k2", 2)
     }))
 })

@@ -251,7 +251,8 @@ export const make = (
     if (unverifiable !== undefined) return yield* Effect.fail(unverifiable)
     // Imported when a verifier is built: a service without authentication does not load jose.
     const jose = yield* Effect.promise(() => import("jose"))
-    let key: jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
+    // The key for a token, given the verifying fiber's `Clock` (on which a `jwks_url`'s set is aged).
+    let keyAt: (clock: Clock.Clock) => jose.JWTVerifyGetKey | jose.CryptoKey | Uint8Array
     // The JWKS warnings given while verifying, logged by the verification's fiber; no step for the other sources.
     let logWarnings: Effect.Effect<void> | undefined
     if (Option.isSome(config.jwksUrl)) {
@@ -285,7 +286,7 @@ export const make = (
       }
       const maxStale = config.jwksMaxStale === undefined ? {} : { maxStaleMs: Duration.toMillis(config.jwksMaxStale) }
       const remote = JwksFetch.verifierKeys(jose, url, { ...JwksFetch.defaultRefresh, ...maxStale })
-      key = remote.key
+      keyAt = (clock) => (header, token) => remote.key(header, token, clock)
       logWarnings = remote.logWarnings
     } else if (Option.isSome(config.publicKey)) {
       const pem = config.publicKey.value
@@ -298,16 +299,17 @@ export const make = (
             catch: () => ConfigError.InvalidData(["auth", "public_key"], "not a PEM public key for " + alg)
           }).pipe(Effect.map((imported) => [alg, imported] as const)))
       )
-      key = (header) => {
+      const key: jose.JWTVerifyGetKey = (header) => {
         const imported = keys.get(header.alg ?? "")
         if (imported === undefined) throw new jose.errors.JOSEAlgNotAllowed("alg not pinned")
         return imported
       }
+      keyAt = () => key
     } else {
       // The source is the secret: it is set.
       const secret = new TextEncoder().encode(Redacted.value(Option.getOrThrow(config.secret)))
       yield* JwtKeys.checkSecret(secret, config.algorithms, config.allowShortSecret)
-      key = secret
+      keyAt = () => secret
     }
     const options: jose.JWTVerifyOptions = {
       algorithms: [...config.algorithms],
@@ -317,9 +319,10 @@ export const make = (
       ...(Option.isSome(config.audience) ? { audience: config.audience.value } : {})
     }
     // `exp`, `nbf` and `iat` are read at the time of the fiber's `Clock` (a service's own, a test's `TestClock`), not
-    // at the time jose would read from `Date`.
-    const verifyWith = (token: string, nowMs: number) => {
+    // at the time jose would read from `Date`; so is the age of a `jwks_url`'s key set.
+    const verifyWith = (token: string, nowMs: number, clock: Clock.Clock) => {
       const at: jose.JWTVerifyOptions = { ...options, currentDate: new Date(nowMs) }
+      const key = keyAt(clock)
       return typeof key === "function" ? jose.jwtVerify(token, key, at) : jose.jwtVerify(token, key, at)
     }
     // The security event of a refused token: its reason, and its subject when its signature was verified.
@@ -343,12 +346,12 @@ export const make = (
     }
     return {
       verify: (token: string) =>
-        Clock.currentTimeMillis.pipe(
-          Effect.flatMap((nowMs) =>
-            Effect.tryPromise({ try: () => verifyWith(token, nowMs), catch: (error) => error }).pipe(
-              Effect.map((result) => ({ payload: result.payload, nowMs }))
-            )
-          ),
+        Effect.clockWith((clock) => {
+          const nowMs = clock.unsafeCurrentTimeMillis()
+          return Effect.tryPromise({ try: () => verifyWith(token, nowMs, clock), catch: (error) => error }).pipe(
+            Effect.map((result) => ({ payload: result.payload, nowMs }))
+          )
+        }).pipe(
           Effect.catchAll(refused),
           // A refresh token is for the token endpoint only, never a bearer credential. A `sub` that is not a string
           // (RFC 7519: a StringOrURI; PyJWT refuses it) would leave the principal without the subject the token
