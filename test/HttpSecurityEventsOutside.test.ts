@@ -16,6 +16,7 @@ import * as Socket from "@effect/platform/Socket"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -106,7 +107,20 @@ const webSocket = Effect.gen(function*() {
   )
 }).pipe(Effect.scoped, Effect.ignore, Effect.as(HttpServerResponse.empty()))
 
+// Opened by the test once the request of `/api/v1/later/:id` is answered.
+const laterGate = Effect.runSync(Deferred.make<void>())
+
+// A handler that forks a fiber verifying the token of `X-Token` after the request has been answered.
+const verifiedLater = Effect.gen(function*() {
+  const verifier = yield* JwtAuth.JwtVerifier
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const token = request.headers["x-token"] ?? ""
+  yield* Effect.forkDaemon(Effect.ignore(Effect.zipRight(Deferred.await(laterGate), verifier.verify(token))))
+  return HttpServerResponse.text("later")
+})
+
 const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/later/:id", verifiedLater),
   HttpRouter.get("/api/v1/socket/:room", verifiedByHand(401)),
   HttpRouter.get("/api/v1/hidden/:id", verifiedByHand(404)),
   HttpRouter.get("/api/v1/ws/:room", webSocket),
@@ -329,6 +343,18 @@ describe("JwtVerifier.verify outside the stack", () => {
       expect(events[1]!.requestId).toMatch(/^req_/)
       expect(yield* countOf(service, "auth.failed", "bad_signature")).toBe(3)
       expect(JSON.stringify(events)).not.toContain(forged)
+    }))
+
+  it.scopedLive("inside Http.serve, a token a fiber of the request refuses after the answer is the verifier's event", () =>
+    Effect.gen(function*() {
+      const { events, forged, port } = yield* servedStack("verify-later")
+      expect(yield* getStatus(port, "/api/v1/later/3", { "x-token": forged })).toBe(200)
+      yield* Deferred.succeed(laterGate, undefined)
+      // The request has ended: no stack reports the refusal, the verifier emits it.
+      yield* waitFor(() => events.length, 1)
+      expect(events.map((e) => [e.reason, e.route, e.status, e.source])).toEqual([
+        ["bad_signature", "/api/v1/later/:id", 401, "verifier"]
+      ])
     }))
 
   it.scopedLive("inside Http.serve, a token refused by the middleware or by hand is the stack's one event", () =>
