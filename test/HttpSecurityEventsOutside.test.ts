@@ -345,7 +345,7 @@ describe("JwtVerifier.verify outside the stack", () => {
       expect(JSON.stringify(events)).not.toContain(forged)
     }))
 
-  it.scopedLive("inside Http.serve, a token a fiber of the request refuses after the answer is the verifier's event", () =>
+  it.scopedLive("inside Http.serve, a token refused by a fiber of a request after its answer is the verifier's", () =>
     Effect.gen(function*() {
       const { events, forged, port } = yield* servedStack("verify-later")
       expect(yield* getStatus(port, "/api/v1/later/3", { "x-token": forged })).toBe(200)
