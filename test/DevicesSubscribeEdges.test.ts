@@ -1,8 +1,9 @@
 /**
  * Edge cases of subscribing on a test-owned Mosquitto, over MQTT 3.1.1 and 5: a SUBACK that comes after the
- * subscription timed out (a TCP proxy on loopback holds it back), a filter named `resubscribe` (the key MQTT.js reads
- * as a flag in its map of subscriptions), and over MQTT 3.1.1 the QoS of a cover once the subscription that raised it
- * ends. The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ * subscription timed out, and an UNSUBACK after the unsubscribe timed out (a TCP proxy on loopback holds them back), a
+ * filter named `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
+ * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends. The client's
+ * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
@@ -42,6 +43,14 @@ const setup = (protocolVersion: 4 | 5, options: Partial<MqttClient.MqttClientOpt
     const packets = (filter: string) =>
       proxy.sent.filter((s) => s.filter === filter).map((s) => `${s.packet} ${s.qos ?? ""}`.trimEnd())
     return { server, proxy, client, publish, packets, root: unique("edge-") }
+  })
+
+/** The broker restarted under the client, and the client connected again (in a new session, `cleanSession`). */
+const restarted = ({ client, server }: Pick<Effect.Effect.Success<ReturnType<typeof setup>>, "client" | "server">) =>
+  Effect.gen(function*() {
+    yield* Effect.promise(() => server.stop())
+    yield* Effect.promise(() => server.start())
+    yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
   })
 
 /** What a handler got: each message's `seq`, QoS and retain flag. */
@@ -100,6 +109,166 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subsc
   )
 })
 
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBACK after the unsubscribe timed out, MQTT %i", (v) => {
+  /** A subscription of the topic whose unsubscribe times out, its UNSUBACK held back by the proxy. */
+  const timedOutUnsubscribe = (
+    { client, proxy }: Effect.Effect.Success<ReturnType<typeof setup>>,
+    Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
+    share: string | undefined
+  ) =>
+    Effect.gen(function*() {
+      const got: Array<string> = []
+      const subscription = yield* client.subscribe(Topic, recording(got), { share })
+      proxy.unsubacks.holding = true
+      const timedOut = yield* Effect.either(subscription.unsubscribe)
+      expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
+      return { subscription, got }
+    })
+
+  /** Releases the UNSUBACKs held back, and waits until the proxy forwarded them. */
+  const releaseUnsubacks = ({ proxy }: Effect.Effect.Success<ReturnType<typeof setup>>) =>
+    Effect.gen(function*() {
+      const before = proxy.unsubacks.forwarded
+      const held = proxy.unsubacks.held.length
+      proxy.unsubacks.release()
+      yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n >= before + held, "the late UNSUBACK")
+    })
+
+  describe.each([undefined, "group"])("share %s", (share) => {
+    const filterOf = (filter: string) => share === undefined ? filter : `$share/${share}/${filter}`
+
+    it.scopedLive.each([true, false])(
+      "once the UNSUBACK came (the unsubscribe retried: %s), a later subscription of the filter gets its messages",
+      (retried) =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, publish, root } = edge
+          const Topic = MqttTopic.make(`${root}/u/{id}`, Reading)
+          const { subscription } = yield* timedOutUnsubscribe(edge, Topic, share)
+          yield* releaseUnsubacks(edge)
+          if (retried) yield* subscription.unsubscribe
+          const got: Array<string> = []
+          yield* client.subscribe(Topic, recording(got), { share })
+          yield* publish(`${root}/u/a`, 1)
+          yield* eventually(Effect.sync(() => got), (g) => g.length > 0, "the message of the later subscription")
+          expect(got).toEqual(["1 qos 1"])
+          expect(packets(filterOf(Topic.filter)).at(-1)).toEqual("subscribe 1")
+        }),
+      { timeout: 60_000 }
+    )
+
+    it.scopedLive(
+      "a subscription of the filter while the UNSUBSCRIBE is outstanding gets its messages, also once the UNSUBACK "
+        + "comes, and its unsubscribe ends the broker's subscription",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, publish, root } = edge
+          const Topic = MqttTopic.make(`${root}/o/{id}`, Reading)
+          const { got: first } = yield* timedOutUnsubscribe(edge, Topic, share)
+          const got: Array<string> = []
+          const second = yield* client.subscribe(Topic, recording(got), { share })
+          yield* releaseUnsubacks(edge)
+          yield* publish(`${root}/o/a`, 1)
+          yield* eventually(Effect.sync(() => got), (g) => g.length > 0, "the message of the new subscription")
+          expect(got).toEqual(["1 qos 1"])
+          // The unsubscribe that failed stopped the first subscription's handler.
+          expect(first).toEqual([])
+          yield* second.unsubscribe
+          expect(packets(filterOf(Topic.filter))).toEqual(["subscribe 1", "unsubscribe", "subscribe 1", "unsubscribe"])
+        }),
+      { timeout: 60_000 }
+    )
+
+    it.scopedLive(
+      "the filter is not subscribed again after a reconnection in a new session",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis", cleanSession: true })
+          const { client, packets, publish, root } = edge
+          const received: Array<string> = []
+          yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+          const other: Array<string> = []
+          yield* client.subscribe(MqttTopic.make(`${root}/other`, Reading), recording(other))
+          const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
+          yield* timedOutUnsubscribe(edge, Gone, share)
+          yield* releaseUnsubacks(edge)
+          yield* restarted(edge)
+          // Published until one arrives: the broker has then taken the subscriptions of the new session.
+          yield* eventually(
+            Effect.zipRight(publish(`${root}/other`, 1), Effect.sync(() => other)),
+            (got) => got.length > 0,
+            "a message of the other filter in the new session"
+          )
+          yield* publish(`${root}/gone/a`, 2)
+          yield* publish(`${root}/other`, 3)
+          yield* eventually(Effect.sync(() => other), (got) => got.some((g) => g.startsWith("3")), "the marker")
+          expect(received.filter((topic) => topic.startsWith(`${root}/gone/`))).toEqual([])
+          expect(packets(filterOf(Gone.filter))).toEqual(["subscribe 1", "unsubscribe"])
+        }),
+      { timeout: 60_000 }
+    )
+  })
+})
+
+describe.skipIf(!mosquittoFound)("an unsubscribe of a cover that failed, over MQTT 3.1.1", () => {
+  /**
+   * A cover and a filter it covers subscribed; the cover's unsubscribe failed, as the SUBSCRIBE of the covered filter
+   * timed out, before its UNSUBSCRIBE; the late SUBACK of the covered filter, which nothing held then, undone.
+   */
+  const failedCoverUnsubscribe = (edge: Effect.Effect.Success<ReturnType<typeof setup>>) =>
+    Effect.gen(function*() {
+      const { client, packets, proxy, root } = edge
+      const Cover = MqttTopic.make(`${root}/#`, Reading)
+      const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
+      const cover = yield* client.subscribe(Cover, () => Effect.void)
+      const got: Array<string> = []
+      yield* client.subscribe(Covered, recording(got))
+      proxy.subacks.holding = true
+      const failed = yield* Effect.either(cover.unsubscribe)
+      expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+      proxy.subacks.release()
+      yield* eventually(
+        Effect.sync(() => packets(Covered.filter)),
+        (p) => p.length === 4,
+        "the UNSUBSCRIBE after the late SUBACK"
+      )
+      return { cover, Cover, got }
+    })
+
+  it.scopedLive(
+    "retried, it subscribes the filters the cover alone covered first, which then get their messages",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(4, { publishTimeout: "500 millis" })
+        const { cover, Cover, got } = yield* failedCoverUnsubscribe(edge)
+        yield* cover.unsubscribe
+        yield* edge.publish(`${edge.root}/c/a`, 1)
+        yield* eventually(Effect.sync(() => got), (g) => g.length > 0, "the message of the covered filter")
+        expect(got).toEqual(["1 qos 1"])
+        expect(edge.packets(Cover.filter)).toEqual(["subscribe 1", "unsubscribe"])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "after a reconnection in a new session the filters it alone covered are subscribed, and the cover is not",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(4, { publishTimeout: "500 millis", cleanSession: true })
+        const { Cover, got } = yield* failedCoverUnsubscribe(edge)
+        yield* restarted(edge)
+        yield* eventually(
+          Effect.zipRight(edge.publish(`${edge.root}/c/a`, 1), Effect.sync(() => got)),
+          (g) => g.length > 0,
+          "a message of the covered filter in the new session"
+        )
+        expect(edge.packets(Cover.filter)).toEqual(["subscribe 1"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a topic filter named resubscribe, MQTT %i", (v) => {
   it.scopedLive(
     "a second subscription gets its retained message, as the filter of another name does",
@@ -130,9 +299,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a topic filter named res
         const other: Array<string> = []
         yield* client.subscribe(MqttTopic.make("resubscribe", Reading), recording(named))
         yield* client.subscribe(MqttTopic.make(`${root}/other`, Reading), recording(other))
-        yield* Effect.promise(() => server.stop())
-        yield* Effect.promise(() => server.start())
-        yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+        yield* restarted({ client, server })
         // Published until one arrives: the broker has then taken the subscription of the new session.
         yield* eventually(
           Effect.zipRight(publish(`${root}/other`, 1), Effect.sync(() => other)),

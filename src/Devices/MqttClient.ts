@@ -114,7 +114,8 @@ export interface MqttSubscription {
   /**
    * Stops handling, and unsubscribes at the broker unless another subscription of the client to the same filter
    * remains (the broker's QoS unchanged then; over MQTT 3.1.1, so is a cover's QoS that this subscription raised):
-   * see docs/Devices.md, Topics.
+   * see docs/Devices.md, Topics. Not acknowledged in time, it fails (retryable) with the handler stopped, and
+   * retrying it unsubscribes at the broker.
    */
   readonly unsubscribe: Effect.Effect<void, MqttError>
 }

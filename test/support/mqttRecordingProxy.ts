@@ -1,6 +1,7 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
- * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), and can hold back the broker's SUBACKs until the test releases them.
+ * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), and can hold back the broker's SUBACKs or UNSUBACKs until the test releases
+ * them.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -60,20 +61,35 @@ const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5)
   })
 
 /**
- * The SUBACKs of the broker held back while `holding`, released by `release` (in order); `forwarded` counts the
- * SUBACKs the client was sent.
+ * The acknowledgements of one type (SUBACKs, UNSUBACKs) the broker sends, held back while `holding`, released by
+ * `release` (in order); `forwarded` counts those the client was sent.
  */
-export interface SubackGate {
+export interface AckGate {
   holding: boolean
   readonly held: Array<() => void>
   forwarded: number
   readonly release: () => void
 }
 
-/** Forwards the broker's bytes to the client packet by packet, its SUBACKs held back while the gate holds. */
-const gated = (gate: SubackGate, client: net.Socket) =>
+/** A gate holding nothing yet. */
+const ackGate = (): AckGate => {
+  const gate: AckGate = {
+    holding: false,
+    held: [],
+    forwarded: 0,
+    release: () => {
+      gate.holding = false
+      for (const forward of gate.held.splice(0)) forward()
+    }
+  }
+  return gate
+}
+
+/** Forwards the broker's bytes to the client packet by packet, those of a gate's type held back while it holds. */
+const gated = (gates: ReadonlyMap<number, AckGate>, client: net.Socket) =>
   packets((type, packet) => {
-    if (type !== 9) {
+    const gate = gates.get(type)
+    if (gate === undefined) {
       client.write(packet)
       return
     }
@@ -91,15 +107,10 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
     Effect.promise(async () => {
       const sent: Array<Sent> = []
       const sockets = new Set<net.Socket>()
-      const subacks: SubackGate = {
-        holding: false,
-        held: [],
-        forwarded: 0,
-        release: () => {
-          subacks.holding = false
-          for (const forward of subacks.held.splice(0)) forward()
-        }
-      }
+      const subacks = ackGate()
+      const unsubacks = ackGate()
+      // MQTT packet types: SUBACK 9, UNSUBACK 11.
+      const gates = new Map([[9, subacks], [11, unsubacks]])
       let connections = 0
       const server = net.createServer((client) => {
         const record = recorder(++connections, sent, protocolVersion)
@@ -115,11 +126,11 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
         }
         client.on("data", record)
         client.pipe(broker)
-        broker.on("data", gated(subacks, client))
+        broker.on("data", gated(gates, client))
       })
       const port = await freePort()
       await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
-      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, server, sockets }
+      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, unsubacks, server, sockets }
     }),
     ({ server, sockets }) =>
       Effect.promise(() => {

@@ -42,6 +42,41 @@ const logged = (effect: Effect.Effect<void, MqttError>): Effect.Effect<void> =>
   Effect.catchAllCause(effect, (cause) => Effect.logWarning(`Devices: ${describeFailure(cause)}`))
 
 /**
+ * Waits up to `mqtt.publish_timeout` for the broker's acknowledgement of a packet `send` sends: `send` calls `done`
+ * with the failure its answer is, or `undefined` when the broker acknowledged it. An acknowledgement of a packet given
+ * up on (timed out, interrupted) runs `late`, once, in the background: after the wait, or as it ended.
+ */
+const acknowledged = (
+  connection: Connection,
+  send: (done: (failure: MqttError | undefined) => void) => void,
+  onTimeout: () => MqttError,
+  late: Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> => {
+  let succeeded = false
+  let gaveUp = false
+  const lateOnce = () => connection.runFork(logged(late))
+  return Effect.async<void, MqttError>((resume) => {
+    send((failure) => {
+      if (failure !== undefined) {
+        resume(Effect.fail(failure))
+      } else if (gaveUp) {
+        lateOnce()
+      } else {
+        succeeded = true
+        resume(Effect.void)
+      }
+    })
+    return Effect.sync(() => {
+      gaveUp = true
+    })
+  }).pipe(
+    Effect.timeoutFail({ duration: connection.options.publishTimeout, onTimeout }),
+    // Acknowledged as the wait ended: the answer came before the wait was interrupted, and its success was dropped.
+    Effect.onExit((exit) => Exit.isSuccess(exit) || !succeeded ? Effect.void : Effect.sync(lateOnce))
+  )
+}
+
+/**
  * Sends a SUBSCRIBE of the filter and waits for its SUBACK. MQTT.js's own renewal of subscriptions is off
  * (clientOptions.ts), so it sends the SUBSCRIBE of a filter it already subscribed too, and the broker, replacing the
  * subscription, sends the retained messages of its topics again (MQTT 3.1.1 and 5 §3.8.4; MQTT 5 Retain Handling 0):
@@ -58,71 +93,58 @@ const brokerSubscribe = (
   const { client, fail, options: o } = connection
   const details = { operation: "subscribe", topic: filter }
   const options = identifier === undefined ? { qos } : { qos, properties: { subscriptionIdentifier: identifier } }
-  // `late` runs once when the broker granted the SUBSCRIBE and the wait ended without that: after it, or as it ended.
-  let granted = false
-  let gaveUp = false
-  const grantedLate = () => connection.runFork(logged(late))
-  return Effect.async<void, MqttError>((resume) => {
-    client.subscribe([filter], options, (e, grants) => {
-      const refusal = refusedBySuback(e)
-      if (refusal !== undefined) {
-        resume(
-          Effect.fail(
-            fail(
-              `The MQTT broker refused the subscription to ${filter}: ${message(e)} (reason code 0x${
-                refusal.toString(16)
-              })`,
-              { ...details, reason_code: refusal },
-              false
-            )
-          )
-        )
-      } else if (e !== null && e !== undefined) {
-        resume(Effect.fail(fail(`Cannot subscribe to ${filter}: ${message(e)}`, details, true, e)))
-      } else if (grants !== undefined && grants.some((g) => g.qos === 128)) {
-        resume(Effect.fail(fail(`The MQTT broker refused the subscription to ${filter}`, details, false)))
-      } else if (gaveUp) {
-        grantedLate()
-      } else {
-        granted = true
-        resume(Effect.void)
-      }
-    })
-    return Effect.sync(() => {
-      gaveUp = true
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: o.publishTimeout,
-      onTimeout: () =>
-        fail(`No acknowledgement of the subscription to ${filter} within ${Duration.format(o.publishTimeout)}`, details)
-    }),
-    // Granted as the wait ended: the SUBACK came before the wait was interrupted, and its success was dropped.
-    Effect.onExit((exit) => Exit.isSuccess(exit) || !granted ? Effect.void : Effect.sync(grantedLate))
+  return acknowledged(
+    connection,
+    (done) =>
+      client.subscribe([filter], options, (e, grants) => {
+        const refusal = refusedBySuback(e)
+        if (refusal !== undefined) {
+          done(fail(
+            `The MQTT broker refused the subscription to ${filter}: ${message(e)} (reason code 0x${
+              refusal.toString(16)
+            })`,
+            { ...details, reason_code: refusal },
+            false
+          ))
+        } else if (e !== null && e !== undefined) {
+          done(fail(`Cannot subscribe to ${filter}: ${message(e)}`, details, true, e))
+        } else if (grants !== undefined && grants.some((g) => g.qos === 128)) {
+          done(fail(`The MQTT broker refused the subscription to ${filter}`, details, false))
+        } else {
+          done(undefined)
+        }
+      }),
+    () =>
+      fail(`No acknowledgement of the subscription to ${filter} within ${Duration.format(o.publishTimeout)}`, details),
+    late
   )
 }
 
-const brokerUnsubscribe = (connection: Connection, filter: string): Effect.Effect<void, MqttError> => {
+/**
+ * Sends an UNSUBSCRIBE of the filter and waits for its UNSUBACK. An UNSUBACK of an UNSUBSCRIBE given up on (timed
+ * out, interrupted) runs `late`, in the background: the broker no longer holds the filter.
+ */
+const brokerUnsubscribe = (
+  connection: Connection,
+  filter: string,
+  late: Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> => {
   const { client, fail, options: o } = connection
-  return Effect.async<void, MqttError>((resume) => {
-    client.unsubscribe(filter, (e) => {
-      resume(
-        e === null || e === undefined
-          ? Effect.void
-          : Effect.fail(
-            fail(
-              `Cannot unsubscribe from ${filter}: ${message(e)}`,
-              { operation: "unsubscribe", topic: filter },
-              true,
-              e
-            )
-          )
-      )
-    })
-  }).pipe(Effect.timeoutFail({
-    duration: o.publishTimeout,
-    onTimeout: () => fail(`No acknowledgement of the unsubscribe from ${filter}`, { operation: "unsubscribe" })
-  }))
+  const details = { operation: "unsubscribe", topic: filter }
+  return acknowledged(
+    connection,
+    (done) =>
+      client.unsubscribe(filter, (e) => {
+        done(
+          e === null || e === undefined
+            ? undefined
+            : fail(`Cannot unsubscribe from ${filter}: ${message(e)}`, details, true, e)
+        )
+      }),
+    () =>
+      fail(`No acknowledgement of the unsubscribe from ${filter} within ${Duration.format(o.publishTimeout)}`, details),
+    late
+  )
 }
 
 const invalidShare = (share: string | undefined) => share !== undefined && !TopicPattern.isLevelText(share)
@@ -160,6 +182,12 @@ export interface Filters {
   readonly exactHeld: Map<string, QoS>
   /** One change of a filter of `exact` at a time, with how many changes of it hold or wait for its lock. */
   readonly exactLocks: Map<string, { readonly lock: Effect.Semaphore; users: number }>
+  /**
+   * The filters of `held` and `exactHeld` whose last packet sent is an UNSUBSCRIBE not acknowledged (timed out),
+   * each with a token of that UNSUBSCRIBE: its late UNSUBACK ends the filter's hold unless a SUBSCRIBE of the filter
+   * was sent since, which the broker takes after it.
+   */
+  readonly unacknowledged: Map<string, object>
 }
 
 /** A wanted filter over MQTT 3.1.1. */
@@ -176,7 +204,8 @@ export const emptyFilters = (): Filters => ({
   lock: Effect.unsafeMakeSemaphore(1),
   exact: new Map(),
   exactHeld: new Map(),
-  exactLocks: new Map()
+  exactLocks: new Map(),
+  unacknowledged: new Map()
 })
 
 /** The highest QoS the subscriptions ask for. */
@@ -228,20 +257,47 @@ const heldLate = (
     return Effect.void
   })
 
+/**
+ * Unsubscribes a filter at the broker and ends its hold (in `held`) once acknowledged. Not acknowledged in time, the
+ * filter stays held: the broker may hold it still, and unsubscribing it again sends an UNSUBSCRIBE. Its UNSUBACK
+ * coming later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since.
+ * Run under the filter's lock.
+ */
+const unhold = (
+  connection: Connection,
+  filters: Filters,
+  held: Map<string, QoS>,
+  filter: string,
+  locked: (change: Effect.Effect<void>) => Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    const sent = {}
+    filters.unacknowledged.set(filter, sent)
+    const released = Effect.sync(() => {
+      if (filters.unacknowledged.get(filter) !== sent) return
+      filters.unacknowledged.delete(filter)
+      held.delete(filter)
+    })
+    return Effect.zipRight(brokerUnsubscribe(connection, filter, locked(released)), released)
+  })
+
+/** The lock of the changes of a filter over MQTT 3.1.1. */
+const coverLock = (filters: Filters) => (change: Effect.Effect<void, MqttError>) => filters.lock.withPermits(1)(change)
+
 /** Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. */
 const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
   Effect.suspend(() => {
     const asked = Math.max(filters.held.get(filter) ?? 0, qos) as QoS
-    const late = heldLate(filters.held, filter, asked, brokerUnsubscribe(connection, filter))
-    return Effect.map(brokerSubscribe(connection, filter, asked, undefined, filters.lock.withPermits(1)(late)), () => {
+    const late = heldLate(filters.held, filter, asked, release(connection, filters, filter))
+    // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
+    filters.unacknowledged.delete(filter)
+    return Effect.map(brokerSubscribe(connection, filter, asked, undefined, coverLock(filters)(late)), () => {
       filters.held.set(filter, asked)
     })
   })
 
-const release = (connection: Connection, filters: Filters, filter: string) =>
-  Effect.map(brokerUnsubscribe(connection, filter), () => {
-    filters.held.delete(filter)
-  })
+const release = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  unhold(connection, filters, filters.held, filter, coverLock(filters))
 
 /**
  * Subscribes a filter over MQTT 3.1.1. A covered one is subscribed at the broker all the same, for the retained
@@ -287,7 +343,8 @@ const subscribeFilter = (
 /**
  * Unsubscribes a subscription of a filter over MQTT 3.1.1. The filter stays wanted, at the highest QoS of the others,
  * while another subscription wants it (the broker's QoS unchanged). Without one, when it is held, the wanted filters
- * it alone covered are subscribed first, so no message is missed between the two.
+ * it alone covered are subscribed first, so no message is missed between the two; the unsubscribe of a filter no
+ * subscription wants (its unsubscribe failed before) does it again.
  */
 const unsubscribeFilter = (
   connection: Connection,
@@ -308,10 +365,11 @@ const unsubscribeFilter = (
     }
     filters.wanted.delete(filter)
     if (!filters.held.has(filter)) return
-    const uncovered = removed === undefined ?
+    const pattern = removed?.pattern ?? patternOf(filters, filter)
+    const uncovered = pattern === undefined ?
       [] :
       [...filters.wanted.values()].filter((other) =>
-        !filters.held.has(other.pattern.filter) && TopicPattern.covers(removed.pattern, other.pattern)
+        !filters.held.has(other.pattern.filter) && TopicPattern.covers(pattern, other.pattern)
         && !isCovered(filters, other.pattern)
       )
     for (const other of uncovered) {
@@ -340,6 +398,10 @@ const exactChange = <A>(
       })
   )
 
+/** Unsubscribes a filter of `exact` at the broker (see `unhold`); run under the filter's lock. */
+const releaseExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  unhold(connection, filters, filters.exactHeld, filter, (change) => exactChange(filters, filter, change))
+
 /**
  * Subscribes a filter of `exact` at the broker at the QoS, or at the one it is held at when that is higher; run under
  * the filter's lock.
@@ -356,8 +418,10 @@ const holdExact = (
     const late = exactChange(
       filters,
       filter,
-      heldLate(filters.exactHeld, filter, asked, brokerUnsubscribe(connection, filter))
+      heldLate(filters.exactHeld, filter, asked, releaseExact(connection, filters, filter))
     )
+    // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
+    filters.unacknowledged.delete(filter)
     return Effect.map(brokerSubscribe(connection, filter, asked, identifier, late), () => {
       filters.exactHeld.set(filter, asked)
     })
@@ -366,8 +430,8 @@ const holdExact = (
 /**
  * Subscribes a filter as it is (over MQTT 5, or a shared one), counted once the broker acknowledges it. Each
  * subscription of an unshared filter sends a SUBSCRIBE, at the highest QoS asked for the filter while it is held; a
- * shared filter held at the QoS or a higher one is not sent again: the broker sends shared subscriptions no retained
- * messages (MQTT 5 §4.8.2).
+ * shared filter held at the QoS or a higher one is not sent again (the broker sends shared subscriptions no retained
+ * messages, MQTT 5 §4.8.2) unless its UNSUBSCRIBE was not acknowledged: the broker may have taken it.
  */
 const subscribeExact = (
   connection: Connection,
@@ -383,6 +447,7 @@ const subscribeExact = (
     Effect.suspend(() => {
       const held = filters.exactHeld.get(filter)
       const again = !filter.startsWith("$share/") || held === undefined || held < qos
+        || filters.unacknowledged.has(filter)
       return Effect.map(again ? holdExact(connection, filters, filter, qos, identifier) : Effect.void, () => {
         filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
       })
@@ -391,7 +456,7 @@ const subscribeExact = (
 
 /**
  * Unsubscribes a subscription of a filter subscribed as it is: at the broker when it is the last one (or the filter
- * has none, its unsubscribe not acknowledged before), its QoS there unchanged while others remain.
+ * has none and is held, its unsubscribe not acknowledged before), its QoS there unchanged while others remain.
  */
 const unsubscribeExact = (
   connection: Connection,
@@ -407,25 +472,40 @@ const unsubscribeExact = (
       if (subscriptions !== undefined) {
         if (!subscriptions.delete(id) || subscriptions.size > 0) return Effect.void
         filters.exact.delete(filter)
+      } else if (!filters.exactHeld.has(filter)) {
+        return Effect.void
       }
-      return Effect.map(brokerUnsubscribe(connection, filter), () => {
-        filters.exactHeld.delete(filter)
-      })
+      return releaseExact(connection, filters, filter)
     })
   )
 
+/** Ends the hold of a filter in a new session, where the broker holds none. */
+const drop = (filters: Filters, held: Map<string, QoS>, filter: string) => {
+  held.delete(filter)
+  filters.unacknowledged.delete(filter)
+}
+
 /**
  * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),
- * after a reconnection in a new session: the broker kept no subscription. A failure is logged.
+ * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants (its
+ * unsubscribe not acknowledged) is dropped; over MQTT 3.1.1 the wanted filters no other one covers are held too (those
+ * a failed unsubscribe of their cover left). A failure is logged.
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.all([
-    Effect.suspend(() =>
-      Effect.forEach([...filters.held], ([filter, qos]) => logged(hold(connection, filters, filter, qos)), {
-        concurrency: "unbounded",
-        discard: true
-      })
-    ).pipe(filters.lock.withPermits(1)),
+    Effect.suspend(() => {
+      for (const filter of [...filters.held.keys()]) {
+        if (!filters.wanted.has(filter)) drop(filters, filters.held, filter)
+      }
+      const uncovered = [...filters.wanted.values()].filter((wanted) =>
+        !filters.held.has(wanted.pattern.filter) && !isCovered(filters, wanted.pattern)
+      ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
+      return Effect.forEach(
+        [...filters.held, ...uncovered],
+        ([filter, qos]) => logged(hold(connection, filters, filter, qos)),
+        { concurrency: "unbounded", discard: true }
+      )
+    }).pipe(filters.lock.withPermits(1)),
     Effect.forEach(
       [...filters.exactHeld.keys()],
       (filter) =>
@@ -433,6 +513,7 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
           filters,
           filter,
           Effect.suspend(() => {
+            if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
             const qos = filters.exactHeld.get(filter)
             return qos === undefined
               ? Effect.void
