@@ -488,18 +488,27 @@ const drop = (filters: Filters, held: Map<string, QoS>, filter: string) => {
 /**
  * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),
  * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants (its
- * unsubscribe not acknowledged) is dropped; over MQTT 3.1.1 the wanted filters no other one covers are held too (those
- * a failed unsubscribe of their cover left). A failure is logged.
+ * unsubscribe not acknowledged) is dropped; over MQTT 3.1.1 the wanted filters it covered that no other one covers are
+ * held instead (a failed unsubscribe of their cover may have left them unheld). A failure is logged.
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.all([
     Effect.suspend(() => {
+      const dropped: Array<TopicPattern.Pattern> = []
       for (const filter of [...filters.held.keys()]) {
-        if (!filters.wanted.has(filter)) drop(filters, filters.held, filter)
+        if (filters.wanted.has(filter)) continue
+        const pattern = patternOf(filters, filter)
+        if (pattern !== undefined) dropped.push(pattern)
+        drop(filters, filters.held, filter)
       }
-      const uncovered = [...filters.wanted.values()].filter((wanted) =>
-        !filters.held.has(wanted.pattern.filter) && !isCovered(filters, wanted.pattern)
-      ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
+      const uncovered = dropped.length === 0 ?
+        [] :
+        [...filters.wanted.values()].filter((wanted) =>
+          !filters.held.has(wanted.pattern.filter) && dropped.some((cover) =>
+            TopicPattern.covers(cover, wanted.pattern)
+          )
+          && !isCovered(filters, wanted.pattern)
+        ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
       return Effect.forEach(
         [...filters.held, ...uncovered],
         ([filter, qos]) => logged(hold(connection, filters, filter, qos)),
