@@ -45,6 +45,15 @@ const setup = (protocolVersion: 4 | 5, options: Partial<MqttClient.MqttClientOpt
     return { server, proxy, client, publish, packets, root: unique("edge-") }
   })
 
+/** Releases the UNSUBACKs held back, and waits until the proxy forwarded them. */
+const releaseUnsubacks = ({ proxy }: Pick<Effect.Effect.Success<ReturnType<typeof setup>>, "proxy">) =>
+  Effect.gen(function*() {
+    const before = proxy.unsubacks.forwarded
+    const held = proxy.unsubacks.held.length
+    proxy.unsubacks.release()
+    yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n >= before + held, "the late UNSUBACK")
+  })
+
 /** The broker restarted under the client, and the client connected again (in a new session, `cleanSession`). */
 const restarted = ({ client, server }: Pick<Effect.Effect.Success<ReturnType<typeof setup>>, "client" | "server">) =>
   Effect.gen(function*() {
@@ -125,15 +134,6 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBACK after the un
       return { subscription, got }
     })
 
-  /** Releases the UNSUBACKs held back, and waits until the proxy forwarded them. */
-  const releaseUnsubacks = ({ proxy }: Effect.Effect.Success<ReturnType<typeof setup>>) =>
-    Effect.gen(function*() {
-      const before = proxy.unsubacks.forwarded
-      const held = proxy.unsubacks.held.length
-      proxy.unsubacks.release()
-      yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n >= before + held, "the late UNSUBACK")
-    })
-
   describe.each([undefined, "group"])("share %s", (share) => {
     const filterOf = (filter: string) => share === undefined ? filter : `$share/${share}/${filter}`
 
@@ -210,6 +210,43 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBACK after the un
     )
   })
 })
+
+describe.skipIf(!mosquittoFound)(
+  "a covered subscription whose UNSUBSCRIBE is not acknowledged, over MQTT 3.1.1",
+  () => {
+    it.scopedLive(
+      "is made, gets its messages through its cover, and its unsubscribe leaves nothing subscribed",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(4, { publishTimeout: "500 millis" })
+          const { client, packets, proxy, publish, root } = edge
+          const received: Array<string> = []
+          yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+          const cover = yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), () => Effect.void)
+          const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
+          proxy.unsubacks.holding = true
+          const got: Array<string> = []
+          const covered = yield* client.subscribe(Covered, recording(got))
+          yield* releaseUnsubacks(edge)
+          yield* publish(`${root}/c/a`, 1)
+          yield* eventually(Effect.sync(() => got), (g) => g.length > 0, "the message of the covered subscription")
+          expect(got).toEqual(["1 qos 1"])
+          yield* covered.unsubscribe
+          yield* cover.unsubscribe
+          const Marker = MqttTopic.make(`${root}-marker`, Reading)
+          const markers: Array<string> = []
+          yield* client.subscribe(Marker, recording(markers))
+          yield* publish(`${root}/c/b`, 2)
+          yield* publish(`${root}-marker`, 3)
+          yield* eventually(Effect.sync(() => markers), (m) => m.length > 0, "the marker")
+          expect(received).toEqual([`${root}/c/a`])
+          // Not subscribed again at the cover's unsubscribe (one UNSUBSCRIBE more if the UNSUBACK came after).
+          expect(packets(Covered.filter).filter((p) => p.startsWith("subscribe"))).toEqual(["subscribe 1"])
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)
 
 describe.skipIf(!mosquittoFound)("an unsubscribe of a cover that failed, over MQTT 3.1.1", () => {
   /**

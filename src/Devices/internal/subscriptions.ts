@@ -302,7 +302,9 @@ const release = (connection: Connection, filters: Filters, filter: string): Effe
 /**
  * Subscribes a filter over MQTT 3.1.1. A covered one is subscribed at the broker all the same, for the retained
  * messages the broker sends with its SUBACK, then its covers are raised to its QoS and it is unsubscribed. Another
- * one is held, and the held filters it covers are unsubscribed once it is acknowledged.
+ * one is held, and the held filters it covers are unsubscribed once it is acknowledged. Once the filter is
+ * acknowledged, a failure (logged) leaves the subscription made: an UNSUBSCRIBE not acknowledged leaves its filter
+ * held until its UNSUBACK comes (`unhold`), a cover not raised in time is raised by its late SUBACK.
  */
 const subscribeFilter = (
   connection: Connection,
@@ -320,22 +322,23 @@ const subscribeFilter = (
       if (before === undefined) filters.wanted.delete(filter)
       else filters.wanted.set(filter, before)
     })
-    // A held filter stays held: `#` and `+/#` cover each other, and one of them is held.
-    if (!filters.held.has(filter) && isCovered(filters, pattern)) {
+    // A held filter stays held: `#` and `+/#` cover each other, and one of them is held. One held for its
+    // UNSUBSCRIBE not acknowledged is subscribed and unsubscribed as covered again.
+    if ((!filters.held.has(filter) || filters.unacknowledged.has(filter)) && isCovered(filters, pattern)) {
       yield* Effect.onError(hold(connection, filters, filter, qos), () => restore)
       for (const [held, heldQos] of [...filters.held]) {
         const cover = patternOf(filters, held)
         if (held !== filter && heldQos < qos && cover !== undefined && TopicPattern.covers(cover, pattern)) {
-          yield* hold(connection, filters, held, qos)
+          yield* logged(hold(connection, filters, held, qos))
         }
       }
-      return yield* release(connection, filters, filter)
+      return yield* logged(release(connection, filters, filter))
     }
     yield* Effect.onError(hold(connection, filters, filter, coverQos(filters, pattern)), () => restore)
     for (const held of [...filters.held.keys()]) {
       const covered = patternOf(filters, held)
       if (held !== filter && covered !== undefined && TopicPattern.covers(pattern, covered)) {
-        yield* release(connection, filters, held)
+        yield* logged(release(connection, filters, held))
       }
     }
   }).pipe(filters.lock.withPermits(1))
