@@ -6,9 +6,8 @@
  * request refused before the app (oversized headers, malformed, a body over the limit announced, not received in
  * time; `Http.layerNodeServer` for a Node server of the app's own), and for every token `JwtVerifier.verify`
  * refuses outside a stack (a Bus handler, a handler of a server without `RequestTelemetry.middleware`, a WebSocket):
- * with the reason, the subject of a token
- * that was read (never the token), the client's address, the method,
- * the route template and the request's ids. Each is counted in `security_events_total{service,event,reason}` and
+ * with the reason, the subject of a token that was read (never the token), the client's address, the method, the
+ * route template and the request's ids. Each is counted in `security_events_total{service,event,reason}` and
  * handed to the {@link SecurityEvents} service, which by default writes the log line `security.event` at the level
  * of `http.security_events` (Warning); a Layer of another service ({@link layer}) ships them to an audit sink
  * instead. `http.security_events: false` turns them off. A body the client got wrong (malformed JSON, a schema's
