@@ -18,7 +18,7 @@ import * as JetStreamEngine from "../src/Bus/internal/jetStreamEngine.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { withExtraRoom } from "./support/busEngine.js"
-import { type NatsCluster, startNatsCluster } from "./support/natsCluster.js"
+import { type NatsCluster, newLeader, startNatsCluster } from "./support/natsCluster.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -277,12 +277,11 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned three-node clus
         const info = Effect.promise(() =>
           jsm.consumers.info(stream.name, durable).then(Option.some, () => Option.none())
         )
-        const before = yield* waitUntil(
+        yield* waitUntil(
           info,
           (i) => Option.isSome(i) && i.value.num_waiting > 0 && i.value.cluster?.leader !== undefined,
           "a waiting pull request"
         )
-        const leader = Option.getOrThrow(before).cluster!.leader
 
         // What the server sends the waiting requests, seen on every inbox.
         const statuses: Array<string> = []
@@ -294,12 +293,11 @@ describe.skipIf(!natsServerFound)("Bus pulling from a test-owned three-node clus
         })
         yield* Effect.promise(() => nc.flush())
         yield* Effect.promise(() =>
-          nc.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream.name}.${durable}`, undefined, { timeout: 5000 })
-        )
-        yield* waitUntil(
-          info,
-          (i) => Option.isSome(i) && i.value.cluster?.leader !== undefined && i.value.cluster.leader !== leader,
-          "a new consumer leader"
+          newLeader(
+            nc,
+            `$JS.API.CONSUMER.LEADER.STEPDOWN.${stream.name}.${durable}`,
+            () => jsm.consumers.info(stream.name, durable).then((i) => i.cluster?.leader, () => undefined)
+          )
         )
         yield* waitUntil(
           Effect.sync(() => statuses),

@@ -4,7 +4,7 @@
  * routes to the other two) under one temporary directory. Nodes are killed and started by pid.
  */
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -81,6 +81,39 @@ export const addReplicatedStream = (
     timeoutMs,
     "the cluster's nodes to join its meta group"
   )
+
+/**
+ * Moves a leader by the step-down request `api` (`$JS.API.STREAM.LEADER.STEPDOWN.<stream>` or the consumer's) and
+ * resolves with the new leader, as `leaderOf` reads it (undefined while there is none). A server may refuse a
+ * step-down (a replica not yet current, on a stream or consumer just made) and its answer can be lost: the request is
+ * sent again until the server says it stepped down, and not once the leader has changed.
+ */
+export const newLeader = async (
+  nc: NatsConnection,
+  api: string,
+  leaderOf: () => Promise<string | undefined>,
+  timeoutMs = 60_000
+): Promise<string> => {
+  let leader: string | undefined
+  await waitFor(async () => (leader = await leaderOf()) !== undefined, timeoutMs, `a leader to step down (${api})`)
+  const before = leader
+  let stepped = false
+  await waitFor(
+    async () => {
+      leader = await leaderOf()
+      if (leader !== undefined && leader !== before) return true
+      if (!stepped) {
+        stepped = await nc.request(api, undefined, { timeout: 5000 })
+          .then((reply) => reply.json<{ readonly success?: boolean }>().success === true)
+          .catch(() => false)
+      }
+      return false
+    },
+    timeoutMs,
+    `a new leader after ${api}`
+  )
+  return leader!
+}
 
 /**
  * Starts the cluster and resolves once every node accepts connections, JetStream answers and a stream of `size`
