@@ -14,15 +14,24 @@ import { asMigrationError, failureIn, present, suffix } from "./support/sqlMigra
 
 const pgUp = await serviceAvailable("postgres")
 
-/** A schema of the test's own holding `items` and what `ddl` makes (`S.` names the schema); dropped with the scope. */
-const schemaWith = (ddl: ReadonlyArray<string>) =>
+/** A schema created for the scope, dropped with it. */
+const scopedSchema = (schema: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.acquireRelease(
+      sql.unsafe(`CREATE SCHEMA ${schema}`).raw,
+      () => Effect.orDie(sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).raw)
+    ))
+
+/**
+ * A schema of the test's own holding `items` and what `ddl` makes (`S.` names the schema), with the tool's own schema
+ * `own` (the file's database is the test's own); dropped with the scope.
+ */
+const schemaWith = (ddl: ReadonlyArray<string>, own?: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const schema = `mig_tool_${suffix()}`
-    yield* Effect.acquireRelease(
-      sql.unsafe(`CREATE SCHEMA ${schema}`).raw,
-      () => Effect.orDie(sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).raw)
-    )
+    yield* scopedSchema(schema)
+    if (own !== undefined) yield* scopedSchema(own)
     yield* sql.unsafe(`CREATE TABLE ${schema}.items (id integer PRIMARY KEY, name text NOT NULL)`).raw
     for (const statement of ddl) yield* sql.unsafe(statement.replaceAll("S.", `${schema}.`)).raw
     return schema
@@ -38,7 +47,11 @@ const loaderOf = (schema: string) =>
 interface Case {
   readonly tool: Sql.Migrations.MigrationTool
   readonly name: string
+  /** The test's name for the table, when not the tool's name. */
+  readonly title?: string
   readonly table: string
+  /** The schema of the table, when the tool's own (made by the test), not the migrations'. */
+  readonly own?: string
   readonly column: string
   readonly latest: string
   readonly ddl: ReadonlyArray<string>
@@ -211,7 +224,172 @@ const cases: ReadonlyArray<Case> = [
       `INSERT INTO S.pgmigrations (name, run_on) VALUES ('1704067200000_init', now() - interval '1 day'),
         ('1704153600000_add-name', now())`
     ]
+  },
+  {
+    // Flyway 4's table, from flyway-core 4.2 (internal/dbsupport/postgresql/createMetaDataTable.sql): the columns of
+    // flyway_schema_history under the name Flyway 5 changed.
+    tool: "flyway",
+    name: "Flyway",
+    title: "Flyway 4",
+    table: "schema_version",
+    column: "version",
+    latest: "2",
+    ddl: [
+      `CREATE TABLE S.schema_version (installed_rank INT NOT NULL, version VARCHAR(50),
+        description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INTEGER,
+        installed_by VARCHAR(100) NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT now(),
+        execution_time INTEGER NOT NULL, success BOOLEAN NOT NULL)`,
+      `ALTER TABLE S.schema_version ADD CONSTRAINT schema_version_pk PRIMARY KEY (installed_rank)`,
+      `INSERT INTO S.schema_version VALUES
+        (1, '1', 'create items', 'SQL', 'V1__create_items.sql', 1234, 'postgres', now(), 7, true),
+        (2, '2', 'add name', 'SQL', 'V2__add_name.sql', 5678, 'postgres', now(), 3, true),
+        (3, '3', 'broken', 'SQL', 'V3__broken.sql', 99, 'postgres', now(), 1, false)`
+    ]
+  },
+  {
+    // Flyway 3's table (a pg_dump of one): a `version_rank` more, every row versioned.
+    tool: "flyway",
+    name: "Flyway",
+    title: "Flyway 3",
+    table: "schema_version",
+    column: "version",
+    latest: "2",
+    ddl: [
+      `CREATE TABLE S.schema_version (version_rank integer NOT NULL, installed_rank integer NOT NULL,
+        version character varying(50) NOT NULL, description character varying(200) NOT NULL,
+        type character varying(20) NOT NULL, script character varying(1000) NOT NULL, checksum integer,
+        installed_by character varying(100) NOT NULL, installed_on timestamp without time zone DEFAULT now() NOT NULL,
+        execution_time integer NOT NULL, success boolean NOT NULL,
+        CONSTRAINT schema_version_pk PRIMARY KEY (version))`,
+      `INSERT INTO S.schema_version VALUES
+        (1, 1, '1', 'create items', 'SQL', 'V1__create_items.sql', 1234, 'postgres', now(), 7, true),
+        (2, 2, '2', 'add name', 'SQL', 'V2__add_name.sql', 5678, 'postgres', now(), 3, true)`
+    ]
+  },
+  {
+    // sqlx-postgres/src/migrate.rs (`ensure_migrations_table`); a failed migration is recorded with success false.
+    tool: "sqlx",
+    name: "sqlx",
+    table: "_sqlx_migrations",
+    column: "version",
+    latest: "20240102000000",
+    ddl: [
+      `CREATE TABLE IF NOT EXISTS S._sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+        installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, checksum BYTEA NOT NULL,
+        execution_time BIGINT NOT NULL)`,
+      `INSERT INTO S._sqlx_migrations (version, description, success, checksum, execution_time) VALUES
+        (20240101000000, 'init', TRUE, '\\x01', 1200), (20240102000000, 'add name', TRUE, '\\x02', 800),
+        (20240103000000, 'broken', FALSE, '\\x03', -1)`
+    ]
+  },
+  {
+    // diesel_migrations/src/migration/setup_migration_table.sql; versions are the directories' leading digits.
+    tool: "diesel",
+    name: "Diesel",
+    table: "__diesel_schema_migrations",
+    column: "version",
+    latest: "20240102000000",
+    ddl: [
+      `CREATE TABLE IF NOT EXISTS S.__diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL,
+        run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`,
+      `INSERT INTO S.__diesel_schema_migrations (version) VALUES ('00000000000000'), ('20240101000000'),
+        ('20240102000000')`
+    ]
+  },
+  {
+    // Npgsql's NpgsqlHistoryRepository (the script `dotnet ef migrations script` writes): quoted mixed-case names.
+    tool: "ef-core",
+    name: "Entity Framework Core",
+    table: "__EFMigrationsHistory",
+    column: "MigrationId",
+    latest: "20240102000000_AddName",
+    ddl: [
+      `CREATE TABLE IF NOT EXISTS S."__EFMigrationsHistory" ("MigrationId" character varying(150) NOT NULL,
+        "ProductVersion" character varying(32) NOT NULL,
+        CONSTRAINT "PK___EFMigrationsHistory" PRIMARY KEY ("MigrationId"))`,
+      `INSERT INTO S."__EFMigrationsHistory" ("MigrationId", "ProductVersion") VALUES
+        ('20240101000000_Init', '8.0.4'), ('20240102000000_AddName', '8.0.4')`
+    ]
+  },
+  {
+    // drizzle-orm/src/pg-core/dialect.ts (`migrate`): its own schema `drizzle` by default; `created_at` is the
+    // migration's `when` (folderMillis).
+    tool: "drizzle",
+    name: "Drizzle",
+    table: "__drizzle_migrations",
+    own: "drizzle",
+    column: "created_at",
+    latest: "1704153600000",
+    ddl: [
+      `CREATE TABLE IF NOT EXISTS "drizzle"."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL,
+        created_at bigint)`,
+      `INSERT INTO "drizzle"."__drizzle_migrations" ("hash", "created_at") VALUES ('5f1d', 1704067200000),
+        ('9c2e', 1704153600000)`
+    ]
+  },
+  {
+    // Drizzle with `migrationsSchema` the service's schema: found there as the other tools' tables are.
+    tool: "drizzle",
+    name: "Drizzle",
+    title: "Drizzle (migrationsSchema)",
+    table: "__drizzle_migrations",
+    column: "created_at",
+    latest: "1704067200000",
+    ddl: [
+      `CREATE TABLE IF NOT EXISTS S."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL,
+        created_at bigint)`,
+      `INSERT INTO S."__drizzle_migrations" ("hash", "created_at") VALUES ('5f1d', 1704067200000)`
+    ]
+  },
+  {
+    // Atlas's revisions table (cmd/atlas/internal/migrate/ent/migrate/schema.go, its ent types on PostgreSQL) in its
+    // own schema `atlas_schema_revisions`, with the row identifying the table and a revision that failed midway.
+    tool: "atlas",
+    name: "Atlas",
+    table: "atlas_schema_revisions",
+    own: "atlas_schema_revisions",
+    column: "version",
+    latest: "20240102000000 (partial)",
+    ddl: [
+      `CREATE TABLE "atlas_schema_revisions"."atlas_schema_revisions" ("version" character varying NOT NULL,
+        "description" character varying NOT NULL, "type" bigint NOT NULL DEFAULT 2,
+        "applied" bigint NOT NULL DEFAULT 0, "total" bigint NOT NULL DEFAULT 0,
+        "executed_at" timestamptz NOT NULL, "execution_time" bigint NOT NULL, "error" text NULL,
+        "error_stmt" text NULL, "hash" character varying NOT NULL, "partial_hashes" jsonb NULL,
+        "operator_version" character varying NOT NULL, PRIMARY KEY ("version"))`,
+      `INSERT INTO "atlas_schema_revisions"."atlas_schema_revisions" (version, description, type, applied, total,
+        executed_at, execution_time, error, hash, operator_version) VALUES
+        ('.atlas_cloud_identifier', '0b8f9a52-5a4e-4a53-9c1e-3f7d2c1b6a90', 0, 0, 0, now(), 0, NULL, '',
+          'Atlas CLI v0.21.1'),
+        ('20240101000000', 'init', 2, 2, 2, now(), 1000, NULL, 'h1', 'Atlas CLI v0.21.1'),
+        ('20240102000000', 'add_name', 2, 1, 2, now(), 500, 'column exists', 'h2', 'Atlas CLI v0.21.1')`
+    ]
   }
+]
+
+/**
+ * A case's table under another name, as the tool's option names it: the same DDL and rows.
+ */
+const renamed = (tool: Sql.Migrations.MigrationTool, to: string): Case => {
+  const c = cases.find((c) => c.tool === tool)!
+  const name = new RegExp(`S\\."?${c.table}"?(?=[ (])`, "g")
+  return {
+    ...c,
+    title: `${c.name} as ${to}`,
+    table: to,
+    ddl: c.ddl.map((statement) => statement.replace(name, `S.${to}`))
+  }
+}
+
+// The tools that let their table be renamed and whose columns name their bookkeeping; Knex's under TypeORM's name.
+const renamedCases: ReadonlyArray<Case> = [
+  renamed("flyway", "db_history"),
+  renamed("liquibase", "changelog"),
+  renamed("knex", "migrations"),
+  renamed("golang-migrate", "orders_migrations"),
+  renamed("goose", "orders_goose"),
+  renamed("sqlx", "_orders_migrations"),
+  renamed("ef-core", "orders_history")
 ]
 
 /** The log lines of an effect, with what it returned or failed with. */
@@ -230,27 +408,26 @@ const logged = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool", () => {
   layer(Backends.layer("postgresql"), { excludeTestServices: true })((it) => {
-    for (const c of cases) {
-      it.effect(`${c.name}: migrate refuses a first run naming ${c.table} and its latest ${c.column}`, () =>
+    for (const c of [...cases, ...renamedCases]) {
+      it.effect(`${c.title ?? c.name}: migrate refuses a first run naming ${c.table} and its latest ${c.column}`, () =>
         Effect.gen(function*() {
-          const schema = yield* schemaWith(c.ddl)
+          const schema = yield* schemaWith(c.ddl, c.own)
+          const held = `${c.own ?? schema}.${c.table}`
           const table = `${schema}.effect_sql_migrations`
           const loader = loaderOf(schema)
           const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader, table })))
           expect(error.reason).toBe("bad-state")
           expect(error.message).toContain(
-            `The database holds ${schema}.${c.table} at ${c.column} ${c.latest} (the history of ${c.name} ` +
+            `The database holds ${held} at ${c.column} ${c.latest} (the history of ${c.name} ` +
               `migrations) and ${table} records no migration`
           )
           expect(error.message).toContain("glam-migrate baseline <id>")
-          expect(error.message).toContain(`drop ${schema}.${c.table} once the service ${c.name} migrated no longer`)
+          expect(error.message).toContain(`drop ${held} once the service ${c.name} migrated no longer`)
           expect(yield* present(`${schema}.tags`)).toBe(false)
           expect(yield* present(table)).toBe(false)
 
           const status = yield* Sql.Migrations.migrationStatus({ loader, table })
-          expect(status.otherTools).toEqual([
-            { tool: c.tool, table: `${schema}.${c.table}`, column: c.column, versions: [c.latest] }
-          ])
+          expect(status.otherTools).toEqual([{ tool: c.tool, table: held, column: c.column, versions: [c.latest] }])
         }).pipe(Effect.scoped))
     }
 
@@ -302,6 +479,77 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
           const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
           expect(status.otherTools).toEqual([
             { tool: "alembic", table: `${schema}.alembic_version`, column: "version_num", versions: undefined }
+          ])
+          return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
+        }))
+        expect(after).toEqual([{ one: 1 }])
+      }).pipe(Effect.scoped))
+
+    it.effect("Alembic's table under its version_table name is Alembic's, by its one column", () =>
+      Effect.gen(function*() {
+        // Alembic's migration.py (`_version`): `version_num` VARCHAR(32) NOT NULL, its primary key `<table>_pkc`.
+        const schema = yield* schemaWith([
+          `CREATE TABLE S.orders_revision (version_num VARCHAR(32) NOT NULL,
+            CONSTRAINT orders_revision_pkc PRIMARY KEY (version_num))`,
+          `INSERT INTO S.orders_revision VALUES ('3f2a9c1b7d4e')`
+        ])
+        const table = `${schema}.effect_sql_migrations`
+        const loader = loaderOf(schema)
+        const error = asMigrationError(yield* failureIn(Sql.Migrations.migrate({ loader, table })))
+        expect(error.message).toContain(
+          `The database holds ${schema}.orders_revision at version_num 3f2a9c1b7d4e (the revision of a Python ` +
+            `service's Alembic migrations) and ${table} records no migration`
+        )
+        expect((yield* Sql.Migrations.migrationStatus({ loader, table })).otherTools).toEqual([
+          { tool: "alembic", table: `${schema}.orders_revision`, column: "version_num", versions: ["3f2a9c1b7d4e"] }
+        ])
+      }).pipe(Effect.scoped))
+
+    it.effect("tables like a tool's under another name but for a column or a type are no tool's", () =>
+      Effect.gen(function*() {
+        const schema = yield* schemaWith([
+          // Knex's without migration_time; golang-migrate's with a column more; Alembic's with a text column.
+          `CREATE TABLE S.batches (id serial PRIMARY KEY, name varchar(255), batch integer)`,
+          `CREATE TABLE S.documents (version bigint NOT NULL, dirty boolean NOT NULL, body text)`,
+          `CREATE TABLE S.revisions (version_num text NOT NULL)`,
+          // Tools not found under another name: node-pg-migrate's, TypeORM's, Drizzle's and Rails' columns.
+          `CREATE TABLE S.job_runs (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)`,
+          `CREATE TABLE S.events (id SERIAL NOT NULL, timestamp bigint NOT NULL, name character varying NOT NULL)`,
+          `CREATE TABLE S.uploads (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
+          `CREATE TABLE S.releases (version character varying NOT NULL PRIMARY KEY)`
+        ])
+        const table = `${schema}.effect_sql_migrations`
+        const loader = loaderOf(schema)
+        expect((yield* Sql.Migrations.migrationStatus({ loader, table })).otherTools).toEqual([])
+      }).pipe(Effect.scoped))
+
+    it.effect("a tool's table of another name is looked for in the migrations' schema only", () =>
+      Effect.gen(function*() {
+        const other = yield* schemaWith(renamedCases[0]!.ddl)
+        const schema = yield* schemaWith([])
+        const table = `${schema}.effect_sql_migrations`
+        expect(yield* present(`${other}.db_history`)).toBe(true)
+        expect((yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })).otherTools).toEqual([])
+      }).pipe(Effect.scoped))
+
+    it.effect("a tool's own schema the role may not use leaves a caller's transaction usable", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const drizzle = cases.find((c) => c.tool === "drizzle")!
+        const schema = yield* schemaWith(drizzle.ddl, drizzle.own)
+        const role = `mig_tool_role_${suffix()}`
+        yield* Effect.acquireRelease(
+          sql.unsafe(`CREATE ROLE ${role}`).raw,
+          () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
+        )
+        yield* sql.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
+        yield* sql.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).raw
+        const table = `${schema}.effect_sql_migrations`
+        const after = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe(`SET LOCAL ROLE ${role}`).raw
+          const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
+          expect(status.otherTools).toEqual([
+            { tool: "drizzle", table: "drizzle.__drizzle_migrations", column: "created_at", versions: undefined }
           ])
           return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
         }))

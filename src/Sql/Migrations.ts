@@ -252,11 +252,18 @@ export interface MigrationStatus {
 
 /**
  * A migration tool whose history table `migrate` and `migrationStatus` look for, by the table's default name:
- * Alembic `alembic_version`, Flyway `flyway_schema_history`, Liquibase `databasechangelog`, Django
- * `django_migrations`, Prisma `_prisma_migrations`, Knex `knex_migrations`, Sequelize `SequelizeMeta`, TypeORM
- * `migrations` (with the columns `id`, `timestamp` and `name`), golang-migrate `schema_migrations` (with `version`
- * and `dirty`), Ecto `schema_migrations` (with `version` and `inserted_at`), Rails or dbmate `schema_migrations`
- * (with `version`), goose `goose_db_version`, node-pg-migrate `pgmigrations`.
+ * Alembic `alembic_version`, Flyway `flyway_schema_history` (before Flyway 5 `schema_version`, with the columns
+ * `installed_rank`, `version`, `script` and `success`), Liquibase `databasechangelog`, Django `django_migrations`,
+ * Prisma `_prisma_migrations`, Knex `knex_migrations`, Sequelize `SequelizeMeta`, TypeORM `migrations` (with the
+ * columns `id`, `timestamp` and `name`), golang-migrate `schema_migrations` (with `version` and `dirty`), Ecto
+ * `schema_migrations` (with `version` and `inserted_at`), Rails or dbmate `schema_migrations` (with `version`), goose
+ * `goose_db_version`, node-pg-migrate `pgmigrations`, sqlx `_sqlx_migrations`, Diesel `__diesel_schema_migrations`,
+ * Entity Framework Core `__EFMigrationsHistory`, Drizzle `__drizzle_migrations` and Atlas `atlas_schema_revisions`
+ * (these two also in their own schemas `drizzle` and `atlas_schema_revisions`). A table of another name in the
+ * schema the migrations land in is the tool's when its columns and types are exactly the ones the tool creates, for
+ * the tools that let their table be renamed and whose columns name their bookkeeping: Alembic (`version_table`),
+ * Flyway 4 and later (`table`), Liquibase, Knex (`tableName`), golang-migrate (`x-migrations-table`), goose, sqlx
+ * and Entity Framework Core. The others are not found under another name.
  *
  * @since 0.2.0
  * @category models
@@ -275,14 +282,21 @@ export type MigrationTool =
   | "rails"
   | "goose"
   | "node-pg-migrate"
+  | "sqlx"
+  | "diesel"
+  | "ef-core"
+  | "drizzle"
+  | "atlas"
 
 /**
  * The history table of another migration tool found in the database: the tool, the table's name qualified by its
  * schema, the column(s) its versions are read from, and what it records as the latest version (`undefined` when it
  * could not be read, empty when it records none): Alembic's every `version_num` row (one per head), the others' last
  * applied migration (Flyway `version`, Liquibase changeset `id`, Django `app.name`, Prisma `migration_name`, Knex,
- * Sequelize, TypeORM and node-pg-migrate `name`, golang-migrate `version` with ` (dirty)` when it is, Ecto, Rails and
- * dbmate the highest `version`, goose `version_id`).
+ * Sequelize, TypeORM and node-pg-migrate `name`, golang-migrate `version` with ` (dirty)` when it is, Ecto, Rails,
+ * dbmate and Diesel the highest `version`, goose `version_id`, sqlx the highest successful `version`, Entity
+ * Framework Core the highest `MigrationId`, Drizzle the latest `created_at`, Atlas the highest `version` with
+ * ` (partial)` when some of its statements did not run).
  *
  * @since 0.2.0
  * @category models

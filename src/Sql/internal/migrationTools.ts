@@ -19,15 +19,20 @@ type Latest = (
 ) => Statement.Statement<{ readonly version: string }>
 
 /**
- * A migration tool known by its history table: the tool, the table's default name, the columns the table must have
- * to be the tool's (none when its name is the tool's own), the column(s) its versions are named by, the columns
- * `latest` reads (a table without them, or one the role may not read, is not read), and in messages whose
- * migrations the table records and the service to stop before dropping it.
+ * A migration tool known by its history table: the tool, the table's default name, the schema the tool makes it in
+ * by default (when not the one unqualified names land in), the columns the table must have to be the tool's (none
+ * when its name is the tool's own), the table's exact columns and types (`format_type` without modifiers) by which a
+ * table of another name is the tool's (only for a tool that lets its table be renamed and whose columns no user table
+ * has by chance), the column(s) its versions are named by, the columns `latest` reads (a table without them, or one
+ * the role may not read, is not read), and in messages whose migrations the table records and the service to stop
+ * before dropping it.
  */
 interface KnownTool {
   readonly tool: MigrationTool
   readonly table: string
+  readonly schema?: string
   readonly columns: ReadonlyArray<string>
+  readonly signature?: Readonly<Record<string, string>>
   readonly column: string
   readonly reads: ReadonlyArray<string>
   readonly latest: Latest
@@ -38,7 +43,9 @@ interface KnownTool {
 const known = (
   tool: MigrationTool,
   name: string,
-  entry: Pick<KnownTool, "table" | "column" | "reads" | "latest"> & { readonly columns?: ReadonlyArray<string> }
+  entry: Pick<KnownTool, "table" | "schema" | "signature" | "column" | "reads" | "latest"> & {
+    readonly columns?: ReadonlyArray<string>
+  }
 ): KnownTool => ({
   tool,
   columns: [],
@@ -47,13 +54,25 @@ const known = (
   service: `the service ${name} migrated`
 })
 
-// Ecto's and Rails' (dbmate's) `schema_migrations`: one row per applied version.
+// Ecto's, Rails' (dbmate's) and Diesel's tables: one row per applied version.
 const highestVersion: Latest = (sql, table) =>
   sql`SELECT version::text AS version FROM ${table} ORDER BY version DESC LIMIT 1`
 
+const varchar = "character varying"
+const timestamp = "timestamp without time zone"
+const timestamptz = "timestamp with time zone"
+
+// Flyway's table from version 4 (`schema_version` in 4, `flyway_schema_history` from 5): the last successful
+// versioned migration, repeatable ones having no version.
+const flywayLatest: Latest = (sql, table) =>
+  sql`SELECT version::text AS version FROM ${table} WHERE success AND version IS NOT NULL
+    ORDER BY installed_rank DESC LIMIT 1`
+
 /**
  * The tools, by their default history table, in the order they are matched: of two tools with one table name
- * (`schema_migrations`), the first whose columns the table has.
+ * (`schema_migrations`), the first whose columns the table has. The signatures are the columns the tools create on
+ * PostgreSQL, each set holding a column named for the tool's bookkeeping (`version_num`, `installed_rank`,
+ * `orderexecuted`, `migration_time`, `dirty`, `version_id`, `checksum` with `execution_time`, `MigrationId`).
  *
  * @internal
  */
@@ -62,6 +81,7 @@ export const knownTools: ReadonlyArray<KnownTool> = [
     tool: "alembic",
     table: "alembic_version",
     columns: [],
+    signature: { version_num: varchar },
     column: "version_num",
     reads: ["version_num"],
     // Every row: a database with several heads holds one row per head.
@@ -71,15 +91,48 @@ export const knownTools: ReadonlyArray<KnownTool> = [
   },
   known("flyway", "Flyway", {
     table: "flyway_schema_history",
+    signature: {
+      installed_rank: "integer",
+      version: varchar,
+      description: varchar,
+      type: varchar,
+      script: varchar,
+      checksum: "integer",
+      installed_by: varchar,
+      installed_on: timestamp,
+      execution_time: "integer",
+      success: "boolean"
+    },
     column: "version",
     reads: ["version", "success", "installed_rank"],
-    // The last successful versioned migration: repeatable ones have no version.
-    latest: (sql, table) =>
-      sql`SELECT version::text AS version FROM ${table} WHERE success AND version IS NOT NULL
-        ORDER BY installed_rank DESC LIMIT 1`
+    latest: flywayLatest
+  }),
+  // Flyway before 5 (3 with a `version_rank` column more): a name a user table may have, so with Flyway's columns.
+  known("flyway", "Flyway", {
+    table: "schema_version",
+    columns: ["installed_rank", "version", "script", "success"],
+    column: "version",
+    reads: ["version", "success", "installed_rank"],
+    latest: flywayLatest
   }),
   known("liquibase", "Liquibase", {
     table: "databasechangelog",
+    signature: {
+      id: varchar,
+      author: varchar,
+      filename: varchar,
+      dateexecuted: timestamp,
+      orderexecuted: "integer",
+      exectype: varchar,
+      md5sum: varchar,
+      description: varchar,
+      comments: varchar,
+      tag: varchar,
+      liquibase: varchar,
+      contexts: varchar,
+      labels: varchar,
+      deployment_id: varchar
+    },
     column: "id",
     reads: ["id", "orderexecuted"],
     latest: (sql, table) => sql`SELECT id::text AS version FROM ${table} ORDER BY orderexecuted DESC LIMIT 1`
@@ -100,6 +153,7 @@ export const knownTools: ReadonlyArray<KnownTool> = [
   }),
   known("knex", "Knex", {
     table: "knex_migrations",
+    signature: { id: "integer", name: varchar, batch: "integer", migration_time: timestamptz },
     column: "name",
     reads: ["name", "id"],
     latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY id DESC LIMIT 1`
@@ -121,6 +175,7 @@ export const knownTools: ReadonlyArray<KnownTool> = [
   known("golang-migrate", "golang-migrate", {
     table: "schema_migrations",
     columns: ["version", "dirty"],
+    signature: { version: "bigint", dirty: "boolean" },
     column: "version",
     reads: ["version", "dirty"],
     latest: (sql, table) =>
@@ -143,6 +198,7 @@ export const knownTools: ReadonlyArray<KnownTool> = [
   }),
   known("goose", "goose", {
     table: "goose_db_version",
+    signature: { id: "integer", version_id: "bigint", is_applied: "boolean", tstamp: timestamp },
     column: "version_id",
     reads: ["version_id", "is_applied", "id"],
     latest: (sql, table) =>
@@ -153,6 +209,56 @@ export const knownTools: ReadonlyArray<KnownTool> = [
     column: "name",
     reads: ["name", "run_on", "id"],
     latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY run_on DESC, id DESC LIMIT 1`
+  }),
+  known("sqlx", "sqlx", {
+    table: "_sqlx_migrations",
+    signature: {
+      version: "bigint",
+      description: "text",
+      installed_on: timestamptz,
+      success: "boolean",
+      checksum: "bytea",
+      execution_time: "bigint"
+    },
+    column: "version",
+    reads: ["version", "success"],
+    latest: (sql, table) =>
+      sql`SELECT version::text AS version FROM ${table} WHERE success ORDER BY version DESC LIMIT 1`
+  }),
+  known("diesel", "Diesel", {
+    table: "__diesel_schema_migrations",
+    column: "version",
+    reads: ["version"],
+    latest: highestVersion
+  }),
+  known("ef-core", "Entity Framework Core", {
+    table: "__EFMigrationsHistory",
+    signature: { MigrationId: varchar, ProductVersion: varchar },
+    column: "MigrationId",
+    reads: ["MigrationId"],
+    // Its migrations are named from the time they were made, as it orders them.
+    latest: (sql, table) => sql`SELECT "MigrationId"::text AS version FROM ${table} ORDER BY "MigrationId" DESC LIMIT 1`
+  }),
+  // Drizzle records no migration's name: `created_at` is the `when` of the migration in its journal.
+  known("drizzle", "Drizzle", {
+    table: "__drizzle_migrations",
+    schema: "drizzle",
+    column: "created_at",
+    reads: ["created_at"],
+    latest: (sql, table) =>
+      sql`SELECT created_at::text AS version FROM ${table} WHERE created_at IS NOT NULL
+        ORDER BY created_at DESC LIMIT 1`
+  }),
+  // Atlas's table holds a row identifying it (`.atlas_cloud_identifier`), and a revision of which some statements
+  // ran (`applied` below `total`) when one failed.
+  known("atlas", "Atlas", {
+    table: "atlas_schema_revisions",
+    schema: "atlas_schema_revisions",
+    column: "version",
+    reads: ["version", "applied", "total"],
+    latest: (sql, table) =>
+      sql`SELECT version::text || CASE WHEN applied < total THEN ' (partial)' ELSE '' END AS version FROM ${table}
+        WHERE version <> '.atlas_cloud_identifier' ORDER BY version DESC LIMIT 1`
   })
 ]
 
@@ -163,14 +269,27 @@ export const knownTools: ReadonlyArray<KnownTool> = [
  */
 export const knownTool = (tool: MigrationTool): KnownTool => knownTools.find((known) => known.tool === tool)!
 
-const tableNames = JSON.stringify([...new Set(knownTools.map((tool) => tool.table))])
+// The default places of the tables, each once: `schema_migrations` is three tools' name.
+const defaultPlaces = JSON.stringify(
+  [...new Set(knownTools.map(({ schema, table }) => JSON.stringify({ schema, table })))]
+    .map((place) => JSON.parse(place))
+)
+
+const signatures = JSON.stringify(knownTools.flatMap((tool) => tool.signature === undefined ? [] : [tool.signature]))
+
+/** Whether a table's columns (name to type) are exactly a tool's signature. */
+const isSignature = (signature: Readonly<Record<string, string>>, columns: Readonly<Record<string, string>>) =>
+  Object.keys(columns).length === Object.keys(signature).length &&
+  Object.entries(signature).every(([column, type]) => columns[column] === type)
 
 /**
  * The history tables of other tools: for each default name, the table of the schema of the migrations table (when its
- * name is `schema.table`), else the one `search_path` finds (where the migrations' unqualified names land); never
- * the migrations table itself. One catalog query, then one read of each table found; a table whose latest version
- * cannot be read (without the columns read, a role that may not read it, a column of another type) is still the
- * tool's, its versions `undefined`.
+ * name is `schema.table`), else the one of the tool's own schema (Drizzle's `drizzle`...), else the one `search_path`
+ * finds (where the migrations' unqualified names land); and the tables of another name, in the schema the
+ * migrations land in (the migrations table's, else `current_schema()`), whose columns and types are exactly a tool's
+ * signature; never the migrations table itself. One catalog query, then one read of each table found; a table whose
+ * latest version cannot be read (without the columns read, a role that may not read it or its schema, a column of
+ * another type) is still the tool's, its versions `undefined`.
  *
  * @internal
  */
@@ -181,30 +300,45 @@ export const otherToolsIn = (
     const sql = yield* SqlClient.SqlClient
     const dot = table.indexOf(".")
     const schema = dot === -1 ? null : table.slice(0, dot)
+    // The catalog is read by name (not `to_regclass`) in a named schema: a schema the role may not use is no error.
     const rows = yield* sql<{
       readonly name: string
       readonly schema: string
-      readonly columns: Array<string>
+      readonly columns: Readonly<Record<string, string>>
       readonly readable: boolean
     }>`
-      SELECT t.name, n.nspname AS schema, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-        pg_catalog.has_table_privilege(c.oid, 'SELECT') AS readable
-      FROM pg_catalog.jsonb_array_elements_text(${tableNames}::pg_catalog.jsonb) WITH ORDINALITY AS t(name, n)
-      JOIN pg_catalog.pg_class c ON c.oid = COALESCE(
-        pg_catalog.to_regclass(pg_catalog.quote_ident(${schema}::text) || '.' || pg_catalog.quote_ident(t.name)),
-        pg_catalog.to_regclass(pg_catalog.quote_ident(t.name)))
+      WITH named AS (
+        SELECT c.oid, t.n FROM pg_catalog.jsonb_array_elements(${defaultPlaces}::pg_catalog.jsonb)
+          WITH ORDINALITY AS t(place, n)
+        JOIN pg_catalog.pg_class c ON c.oid = COALESCE(
+          (SELECT k.oid FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace s ON s.oid = k.relnamespace
+            WHERE k.relname = t.place->>'table' AND s.nspname = ${schema}::text AND k.relkind IN ('r', 'p')),
+          (SELECT k.oid FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace s ON s.oid = k.relnamespace
+            WHERE k.relname = t.place->>'table' AND s.nspname = t.place->>'schema' AND k.relkind IN ('r', 'p')),
+          pg_catalog.to_regclass(pg_catalog.quote_ident(t.place->>'table')))
+      )
+      SELECT c.relname::text AS name, n.nspname::text AS schema, cols.columns,
+        pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+          AS readable
+      FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid IS DISTINCT FROM pg_catalog.to_regclass(${table})
-      ORDER BY t.n`.withoutTransform
+      LEFT JOIN named ON named.oid = c.oid
+      CROSS JOIN LATERAL (SELECT COALESCE(pg_catalog.jsonb_object_agg(a.attname::text,
+          pg_catalog.format_type(a.atttypid, NULL)), '{}'::pg_catalog.jsonb) AS columns
+        FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) cols
+      WHERE (named.n IS NOT NULL OR (c.relkind IN ('r', 'p')
+          AND n.nspname = COALESCE(${schema}::text, pg_catalog.current_schema())
+          AND cols.columns IN (SELECT pg_catalog.jsonb_array_elements(${signatures}::pg_catalog.jsonb))))
+        AND c.oid IS DISTINCT FROM pg_catalog.to_regclass(${table})
+      ORDER BY named.n NULLS LAST, c.relname`.withoutTransform
     const found: Array<OtherMigrationTool> = []
     for (const row of rows) {
-      const tool = knownTools.find((tool) =>
-        tool.table === row.name && tool.columns.every((column) => row.columns.includes(column))
-      )
+      const has = (column: string) => Object.hasOwn(row.columns, column)
+      const tool = knownTools.find((tool) => tool.table === row.name && tool.columns.every(has)) ??
+        knownTools.find((tool) => tool.signature !== undefined && isSignature(tool.signature, row.columns))
       if (tool === undefined) continue
       // A statement that fails would abort a caller's transaction (migrationStatus in one): read only what can be.
-      const versions = row.readable && tool.reads.every((column) => row.columns.includes(column))
+      const versions = row.readable && tool.reads.every(has)
         ? yield* tool.latest(sql, sql`${sql(row.schema)}.${sql(row.name)}`).withoutTransform.pipe(
           Effect.map((rows): ReadonlyArray<string> | undefined => rows.map((row) => row.version)),
           Effect.orElseSucceed(() => undefined)
