@@ -1,8 +1,9 @@
 /**
  * The history tables other migration tools leave in a database (Alembic's `alembic_version`, Flyway's
  * `flyway_schema_history`...): one table of tools, each by its default table name (and, for a name a user table may
- * also have, the columns the tool gives it), with what it records as the latest version. `migrate` refuses a first run
- * on a database holding one, and `migrationStatus` reports them.
+ * also have, the columns the tool gives it) and, for the tools that let it be renamed, by its exact columns, with what
+ * it records as the latest version. `migrate` refuses a first run on a database holding one, and `migrationStatus`
+ * reports them.
  *
  * @internal
  */
@@ -62,15 +63,16 @@ const varchar = "character varying"
 const timestamp = "timestamp without time zone"
 const timestamptz = "timestamp with time zone"
 
-// Flyway's table from version 4 (`schema_version` in 4, `flyway_schema_history` from 5): the last successful
-// versioned migration, repeatable ones having no version.
+// Flyway's tables (`schema_version` before Flyway 5, `flyway_schema_history` from 5): the last successful versioned
+// migration, repeatable ones having no version.
 const flywayLatest: Latest = (sql, table) =>
   sql`SELECT version::text AS version FROM ${table} WHERE success AND version IS NOT NULL
     ORDER BY installed_rank DESC LIMIT 1`
 
 /**
  * The tools, by their default history table, in the order they are matched: of two tools with one table name
- * (`schema_migrations`), the first whose columns the table has. The signatures are the columns the tools create on
+ * (`schema_migrations`), the first whose columns the table has; a table of no tool's name, or without the columns of
+ * its name's tools, is the tool's whose signature its columns are. The signatures are the columns the tools create on
  * PostgreSQL, each set holding a column named for the tool's bookkeeping (`version_num`, `installed_rank`,
  * `orderexecuted`, `migration_time`, `dirty`, `version_id`, `checksum` with `execution_time`, `MigrationId`).
  *
