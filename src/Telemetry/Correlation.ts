@@ -7,17 +7,15 @@
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import { dual } from "effect/Function"
-import { globalValue } from "effect/GlobalValue"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { cutText } from "../internal/text.js"
+import * as internal from "./internal/correlationIds.js"
 import * as FiberRefsUpdate from "./internal/fiberRefsUpdate.js"
 import { randomHex } from "./internal/randomHex.js"
 
@@ -27,10 +25,7 @@ import { randomHex } from "./internal/randomHex.js"
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
-  "@glam/shared/Telemetry/Correlation/currentCorrelationId",
-  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
-)
+export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = internal.currentCorrelationId
 
 /**
  * The id of the HTTP request being served (`X-Request-ID` on the wire).
@@ -38,10 +33,7 @@ export const currentCorrelationId: FiberRef.FiberRef<Option.Option<string>> = gl
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
-  "@glam/shared/Telemetry/Correlation/currentRequestId",
-  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
-)
+export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = internal.currentRequestId
 
 /**
  * The id of the event that triggered the current work (recorded as `triggered_by` on events it causes).
@@ -49,10 +41,7 @@ export const currentRequestId: FiberRef.FiberRef<Option.Option<string>> = global
  * @since 0.1.0
  * @category fiber refs
  */
-export const currentCausationId: FiberRef.FiberRef<Option.Option<string>> = globalValue(
-  "@glam/shared/Telemetry/Correlation/currentCausationId",
-  () => FiberRef.unsafeMake<Option.Option<string>>(Option.none())
-)
+export const currentCausationId: FiberRef.FiberRef<Option.Option<string>> = internal.currentCausationId
 
 /**
  * Reads the current correlation id, if any.
@@ -84,11 +73,11 @@ export const causationId: Effect.Effect<Option.Option<string>> = FiberRef.get(cu
  * @since 0.1.0
  * @category constants
  */
-export const spanAttributes = {
-  correlationId: "correlation_id",
-  requestId: "request_id",
-  causationId: "causation_id"
-} as const
+export const spanAttributes: {
+  readonly correlationId: "correlation_id"
+  readonly requestId: "request_id"
+  readonly causationId: "causation_id"
+} = internal.spanAttributes
 
 // Why span annotations rather than a Tracer wrapper: Effect applies `currentTracerSpanAnnotations` to every
 // span it opens, whatever tracer is installed (OpenTelemetry, the native one, a test one), so spans carry the
@@ -106,14 +95,6 @@ export interface Ids {
   readonly requestId?: string | undefined
   readonly causationId?: string | undefined
 }
-
-type IdEntry = readonly [FiberRef.FiberRef<Option.Option<string>>, string, string]
-
-// 1 to 128 characters, each a tab, printable ASCII or printable latin-1 (U+00A0..U+00FF), the first and the last
-// neither blank nor a tab. Node's HTTP client refuses a header value holding a character above U+00FF or a control
-// character; C1 controls (U+0080..U+009F) are refused too (a terminal reads some as escapes), and a blank edge
-// would be trimmed on the way.
-const settableId = /^[\x21-\x7e\xa1-\xff](?:[\t\x20-\x7e\xa0-\xff]{0,126}[\x21-\x7e\xa1-\xff])?$/
 
 /**
  * Whether an id can be set on a fiber (and so carried on in the `X-Correlation-ID` / `X-Request-ID` headers of
@@ -136,7 +117,7 @@ const settableId = /^[\x21-\x7e\xa1-\xff](?:[\t\x20-\x7e\xa0-\xff]{0,126}[\x21-\
  * @since 0.2.0
  * @category validation
  */
-export const isSettableId = (value: string): boolean => settableId.test(value)
+export const isSettableId: (value: string) => boolean = internal.isSettableId
 
 /**
  * The longest part of a refused id kept in its `refused_<name>` span attribute.
@@ -144,81 +125,22 @@ export const isSettableId = (value: string): boolean => settableId.test(value)
  * @since 0.2.0
  * @category constants
  */
-export const maxRefusedIdLength = 256
-
-// The span attributes recording ids given but not set (not `isSettableId`): `refused_correlation_id`,
-// `refused_request_id`, `refused_causation_id`, each the given value cut to `maxRefusedIdLength`; `undefined` when
-// each id is absent or settable.
-const refusedAttributes = (ids: Ids): Record<string, string> | undefined => {
-  let out: Record<string, string> | undefined
-  const check = (key: string, id: string | undefined) => {
-    if (id === undefined || settableId.test(id)) return
-    out ??= {}
-    out[`refused_${key}`] = cutText(id, maxRefusedIdLength)
-  }
-  check(spanAttributes.correlationId, ids.correlationId)
-  check(spanAttributes.requestId, ids.requestId)
-  check(spanAttributes.causationId, ids.causationId)
-  return out
-}
-
-const annotateRefused = (span: Tracer.Span, ids: Ids): void => {
-  const refused = refusedAttributes(ids)
-  if (refused !== undefined) { for (const key in refused) span.attribute(key, refused[key]) }
-}
+export const maxRefusedIdLength: 256 = internal.maxRefusedIdLength
 
 // Only the refusals, on the current span: for ids none of which is set.
-const refuse = (ids: Ids): Effect.Effect<void> =>
-  refusedAttributes(ids) === undefined ? Effect.void : Effect.withFiberRuntime((fiber) => {
+const refuse = (checked: internal.Checked): Effect.Effect<void> =>
+  checked.refused === undefined ? Effect.void : Effect.withFiberRuntime((fiber) => {
     const span = fiber.currentSpan
-    if (span !== undefined && span._tag === "Span") annotateRefused(span, ids)
+    if (span !== undefined && span._tag === "Span") internal.annotateRefused(span, checked)
     return Effect.void
   })
 
-const settable = (id: string | undefined): id is string => id !== undefined && settableId.test(id)
-
-const entriesOf = (ids: Ids): ReadonlyArray<IdEntry> => {
-  const entries: Array<IdEntry> = []
-  if (settable(ids.correlationId)) {
-    entries.push([currentCorrelationId, spanAttributes.correlationId, ids.correlationId])
-  }
-  if (settable(ids.requestId)) entries.push([currentRequestId, spanAttributes.requestId, ids.requestId])
-  if (settable(ids.causationId)) entries.push([currentCausationId, spanAttributes.causationId, ids.causationId])
-  return entries
-}
-
-// The ids' FiberRefs and the span annotations in one FiberRefs update (one copy of the fiber's refs), rather than
-// `locally` + `annotateSpans` + `annotateCurrentSpan` per id (`annotateCurrentSpan` outside any span fails
-// internally with an exception and its stack trace).
-const updatedRefs = (
-  fiberId: FiberId.Runtime,
-  refs: FiberRefs.FiberRefs,
-  entries: ReadonlyArray<IdEntry>,
-  values: ReadonlyArray<Option.Option<string>>,
-  annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>,
-  context?: Context.Context<never>
-): FiberRefs.FiberRefs => {
-  const settings: Array<FiberRefsUpdate.Setting> = [[
-    FiberRef.currentTracerSpanAnnotations as FiberRef.FiberRef<unknown>,
-    annotations(FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations))
-  ]]
-  for (let i = 0; i < entries.length; i++) settings.push([entries[i]![0] as FiberRef.FiberRef<unknown>, values[i]])
-  if (context !== undefined) settings.push([FiberRef.currentContext as FiberRef.FiberRef<unknown>, context])
-  return FiberRefsUpdate.setAll(refs, fiberId, settings)
-}
-
 const update = (
-  entries: ReadonlyArray<IdEntry>,
+  entries: ReadonlyArray<internal.IdEntry>,
   values: ReadonlyArray<Option.Option<string>>,
   annotations: (current: HashMap.HashMap<string, unknown>) => HashMap.HashMap<string, unknown>
 ): Effect.Effect<void> =>
-  Effect.updateFiberRefs((fiberId, refs) => updatedRefs(fiberId, refs, entries, values, annotations))
-
-const annotateWith = (entries: ReadonlyArray<IdEntry>) => (current: HashMap.HashMap<string, unknown>) => {
-  let annotated = current
-  for (const [, key, id] of entries) annotated = HashMap.set(annotated, key, id as unknown)
-  return annotated
-}
+  Effect.updateFiberRefs((fiberId, refs) => internal.updatedRefs(fiberId, refs, entries, values, annotations))
 
 /**
  * A fiber's refs with ids set as {@link setIds} sets them (their FiberRefs and the span annotations for spans
@@ -245,25 +167,20 @@ export const refsWithIds = (
   refs: FiberRefs.FiberRefs,
   ids: Ids,
   options?: { readonly parentSpan?: Tracer.AnySpan | undefined }
-): FiberRefs.FiberRefs => {
-  const entries = entriesOf(ids)
-  const parentSpan = options?.parentSpan
-  if (parentSpan !== undefined && parentSpan._tag === "Span") annotateRefused(parentSpan, ids)
-  const context = parentSpan === undefined
-    ? undefined
-    : Context.add(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Tracer.ParentSpan, parentSpan)
-  return updatedRefs(fiberId, refs, entries, entries.map(([, , id]) => Option.some(id)), annotateWith(entries), context)
-}
+): FiberRefs.FiberRefs => internal.refsWithChecked(fiberId, refs, internal.check(ids), options?.parentSpan)
 
 // One step, and one copy of the fiber's refs (`Effect.updateFiberRefs` reads them with a copy of its own first).
-const set = (ids: Ids): Effect.Effect<void> =>
+const set = (checked: internal.Checked): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
     const span = fiber.currentSpan
     if (span !== undefined && span._tag === "Span") {
-      for (const [, key, id] of entriesOf(ids)) span.attribute(key, id)
-      annotateRefused(span, ids)
+      for (const [, key, id] of checked.entries) span.attribute(key, id)
+      internal.annotateRefused(span, checked)
     }
-    FiberRefsUpdate.setRefs(fiber, refsWithIds(fiber.id(), FiberRefsUpdate.currentRefs(fiber), ids))
+    FiberRefsUpdate.setRefs(
+      fiber,
+      internal.refsWithChecked(fiber.id(), FiberRefsUpdate.currentRefs(fiber), checked, undefined)
+    )
     return Effect.void
   })
 
@@ -286,7 +203,10 @@ const set = (ids: Ids): Effect.Effect<void> =>
  * @since 0.1.0
  * @category combinators
  */
-export const setIds = (ids: Ids): Effect.Effect<void> => entriesOf(ids).length === 0 ? refuse(ids) : set(ids)
+export const setIds = (ids: Ids): Effect.Effect<void> => {
+  const checked = internal.check(ids)
+  return checked.entries.length === 0 ? refuse(checked) : set(checked)
+}
 
 /**
  * Runs an effect with several ids set for it and every fiber it forks, as `withCorrelationId`, `withRequestId`
@@ -309,15 +229,16 @@ export const withIds: {
   (ids: Ids): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, ids: Ids): Effect.Effect<A, E, R>
 } = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, ids: Ids): Effect.Effect<A, E, R> => {
-  const entries = entriesOf(ids)
-  if (entries.length === 0) return refusedAttributes(ids) === undefined ? self : Effect.zipRight(refuse(ids), self)
+  const checked = internal.check(ids)
+  const { entries } = checked
+  if (entries.length === 0) return checked.refused === undefined ? self : Effect.zipRight(refuse(checked), self)
   return Effect.uninterruptibleMask((restore) =>
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const refs = fiber.getFiberRefs()
       const previous = entries.map(([ref]) => FiberRefs.getOrDefault(refs, ref))
       const annotations = FiberRefs.getOrDefault(refs, FiberRef.currentTracerSpanAnnotations)
       return Effect.zipRight(
-        set(ids),
+        set(checked),
         Effect.ensuring(restore(self), update(entries, previous, () => annotations))
       )
     })

@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
-import * as Correlation from "../../Telemetry/Correlation.js"
+import * as CorrelationIds from "../../Telemetry/internal/correlationIds.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
@@ -24,7 +24,7 @@ const consumerSpanOptions = (
   spec: ConsumerSpec,
   msg: RawMessage,
   eventId: string,
-  ids: { readonly correlationId: string | undefined; readonly causationId: string }
+  ids: CorrelationIds.Checked
 ): ConsumerSpanOptions => {
   const parent = Traceparent.parse(msg.headers[Traceparent.headerName])
   const attributes: Record<string, unknown> = {
@@ -35,11 +35,8 @@ const consumerSpanOptions = (
     "messaging.nats.delivery_count": msg.deliveryCount,
     "messaging.nats.stream_sequence": msg.streamSequence
   }
-  // The ids the handler runs with: one that is not settable is not set (`refsWithIds` records it as refused).
-  if (ids.correlationId !== undefined && Correlation.isSettableId(ids.correlationId)) {
-    attributes[Correlation.spanAttributes.correlationId] = ids.correlationId
-  }
-  if (Correlation.isSettableId(ids.causationId)) attributes[Correlation.spanAttributes.causationId] = ids.causationId
+  // The ids the handler runs with: one that is not settable is not set (`refsWithChecked` records it as refused).
+  for (let i = 0; i < ids.entries.length; i++) attributes[ids.entries[i]![1]] = ids.entries[i]![2]
   return Option.isSome(parent)
     ? { kind: "consumer", captureStackTrace: false, parent: Traceparent.toExternalSpan(parent.value), attributes }
     : { kind: "consumer", captureStackTrace: false, root: true, attributes }
@@ -61,12 +58,16 @@ export const eventContext = (spec: ConsumerSpec) => {
     after: (exit: Exit.Exit<unknown, E>) => Effect.Effect<void, never, R2>
   ): Effect.Effect<void, never, R | R2> => {
     const { envelope } = inFlight.event
-    const ids = { correlationId: envelope.correlation_id ?? undefined, causationId: envelope.event_id }
+    // Each id checked once, for the span's attributes and the refs.
+    const ids = CorrelationIds.check({
+      correlationId: envelope.correlation_id ?? undefined,
+      causationId: envelope.event_id
+    })
     const options = consumerSpanOptions(spec, inFlight.msg, envelope.event_id, ids)
     // The handling and its continuation run on `fiber` (the continuation on the fiber that ran the handling).
     const within = (span: Tracer.Span) => {
       const previous = FiberRefsUpdate.currentRefs(fiber)
-      FiberRefsUpdate.setRefs(fiber, Correlation.refsWithIds(fiber.id(), previous, ids, { parentSpan: span }))
+      FiberRefsUpdate.setRefs(fiber, CorrelationIds.refsWithChecked(fiber.id(), previous, ids, span))
       const leave = (exit: Exit.Exit<unknown, E>) => {
         FiberSpans.end(span, exit, fiber)
         FiberRefsUpdate.setRefs(fiber, previous)
