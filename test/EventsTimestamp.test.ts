@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
+import { Either, Option, Schema } from "effect"
 import fc from "fast-check"
 import { spawnSync } from "node:child_process"
 import * as EventTimestamp from "../src/Events/EventTimestamp.js"
+import * as TimestampInternal from "../src/Events/internal/timestamp.js"
 import { toolAvailable, toolPath } from "./support/tools.js"
 
 const pythonFound = toolAvailable("python3")
@@ -150,5 +151,56 @@ describe("EventTimestamp", () => {
     expect(EventTimestamp.isValid("2026-11-21T14:03:27+00:00")).toBe(true)
     expect(EventTimestamp.isValid("2026-11-21T14:03:27")).toBe(false)
     expect(EventTimestamp.isValid("yesterday")).toBe(false)
+  })
+
+  it("decides the RFC 3339 forms as the full parse does, and the Timestamp schema's decode with them", () => {
+    const two = (max: number) => fc.integer({ min: 0, max }).map((n) => String(n).padStart(2, "0"))
+    const fraction = fc.oneof(
+      fc.constant(""),
+      fc.constant("."),
+      fc.stringMatching(/^[0-9]{1,10}$/).map((d) => `.${d}`)
+    )
+    const zone = fc.oneof(
+      fc.constantFrom("Z", "z", "", "+00:00", "-00:00"),
+      fc.tuple(fc.constantFrom("+", "-"), two(29), two(69)).map(([sign, h, m]) => `${sign}${h}:${m}`),
+      fc.tuple(fc.constantFrom("+", "-"), two(29), two(69)).map(([sign, h, m]) => `${sign}${h}${m}`)
+    )
+    // The shape the fast path reads, with every field also out of its range (year 0000, month 13, minute 60, ...).
+    const shaped = fc.tuple(
+      fc.integer({ min: 0, max: 9999 }).map((y) => String(y).padStart(4, "0")),
+      two(13),
+      two(32),
+      two(25),
+      two(61),
+      two(61),
+      fraction,
+      zone
+    ).map(([y, mo, d, h, mi, s, f, z]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${f}${z}`)
+    // One character of such a string replaced, inserted or removed.
+    const mutated = fc.tuple(
+      shaped,
+      fc.nat(),
+      fc.constantFrom("replace", "insert", "remove"),
+      fc.constantFrom("0", "9", "-", ":", ".", ",", "T", " ", "W", "Z", "+", "é", "\u0000", "\udc80")
+    ).map(([s, at, how, c]) => {
+      const i = at % (s.length + 1)
+      return how === "insert" ? s.slice(0, i) + c + s.slice(i) : s.slice(0, i) + (how === "replace" ? c : "") +
+        s.slice(i + 1)
+    })
+    const decode = Schema.decodeUnknownEither(EventTimestamp.Timestamp)
+    const decided = new Set<boolean>()
+    fc.assert(
+      fc.property(fc.oneof(shaped, mutated), (s) => {
+        const fast = TimestampInternal.isValidRfc3339(s)
+        const full = TimestampInternal.isValidByParse(s)
+        if (fast !== undefined) decided.add(fast)
+        const decoded = decode(s)
+        expect([fast ?? full, EventTimestamp.isValid(s), Either.isRight(decoded)]).toStrictEqual([full, full, full])
+        if (Either.isRight(decoded)) expect(decoded.right).toBe(s)
+      }),
+      { numRuns: 20_000, seed: 19 }
+    )
+    // the fast path must have accepted and refused, or the property proves nothing about it
+    expect(decided).toStrictEqual(new Set([true, false]))
   })
 })

@@ -29,8 +29,10 @@ const digits = (s: string, pos: number, count: number): number | undefined => {
 
 const isLeap = (year: number): boolean => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
 
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
 const daysInMonth = (year: number, month: number): number =>
-  month === 2 ? (isLeap(year) ? 29 : 28) : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!
+  month === 2 ? (isLeap(year) ? 29 : 28) : monthDays[month - 1]!
 
 // CPython `_find_isoformat_datetime_separator`.
 const findSeparator = (s: string): number | undefined => {
@@ -194,9 +196,75 @@ export const parse = (original: string): Option.Option<ParsedDateTime> => {
   return Option.some({ year, month, day, hour, minute, second, microsecond, offsetMicros })
 }
 
-/** @internal */
-export const isValid = (input: string): boolean =>
+/**
+ * {@link isValid} by the full parse, for every form `datetime.fromisoformat` reads.
+ *
+ * @internal
+ */
+export const isValidByParse = (input: string): boolean =>
   Option.match(parse(input), { onNone: () => false, onSome: (p) => p.offsetMicros !== undefined })
+
+// The two ASCII digits at `i` as a number, or -1.
+const twoDigits = (s: string, i: number): number => {
+  const a = s.charCodeAt(i) - 48
+  const b = s.charCodeAt(i + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+/**
+ * {@link isValidByParse} for the RFC 3339 forms the Python services and the Bus write: `YYYY-MM-DDTHH:MM:SS`, then
+ * optionally `.` and one or more digits, then `Z` or `+HH:MM` / `-HH:MM` (hours 00-23, minutes 00-59). For such a
+ * string, whether its fields are in range; for every other string `undefined` (the full parse decides).
+ * `test/EventsTimestamp.test.ts` checks over generated valid and invalid timestamps that it never decides otherwise
+ * than the full parse.
+ *
+ * @internal
+ */
+export const isValidRfc3339 = (s: string): boolean | undefined => {
+  const len = s.length
+  if (
+    len < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58
+  ) return undefined
+  let p = 19
+  if (s.charCodeAt(p) === 46) {
+    const start = ++p
+    while (p < len && s.charCodeAt(p) >= 48 && s.charCodeAt(p) <= 57) p++
+    if (p === start) return undefined
+  }
+  const zone = s.charCodeAt(p)
+  if (zone === 90) {
+    if (p + 1 !== len) return undefined
+  } else if (zone === 43 || zone === 45) {
+    if (p + 6 !== len || s.charCodeAt(p + 3) !== 58) return undefined
+    const hours = twoDigits(s, p + 1)
+    const minutes = twoDigits(s, p + 4)
+    if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59) return undefined
+  } else {
+    return undefined
+  }
+  const century = twoDigits(s, 0)
+  const yearOfCentury = twoDigits(s, 2)
+  const month = twoDigits(s, 5)
+  const day = twoDigits(s, 8)
+  const hour = twoDigits(s, 11)
+  const minute = twoDigits(s, 14)
+  const second = twoDigits(s, 17)
+  if (century < 0 || yearOfCentury < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) {
+    return undefined
+  }
+  const year = century * 100 + yearOfCentury
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 &&
+    minute <= 59 && second <= 59
+}
+
+/**
+ * Whether `input` is a date-time `datetime.fromisoformat` reads, with a UTC offset: {@link isValidRfc3339} for the
+ * forms it decides, the full parse for the others.
+ *
+ * @internal
+ */
+export const isValid = (input: string): boolean => isValidRfc3339(input) ?? isValidByParse(input)
 
 /** @internal */
 export const toEpochMicros = (parsed: ParsedDateTime): number =>
