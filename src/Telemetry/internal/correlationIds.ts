@@ -106,7 +106,7 @@ export const annotateRefused = (span: Tracer.Span, checked: Checked): void => {
 }
 
 // The ids' FiberRefs and the span annotations in one FiberRefs update (one copy of the fiber's refs), rather than
-// `locally` + `annotateSpans` + `annotateCurrentSpan` per id (`annotateCurrentSpan` outside any span fails
+// `locally` + `annotateSpans` + `annotateCurrentSpan` per id (`annotateCurrentSpan` outside a span fails
 // internally with an exception and its stack trace).
 /** @internal */
 export const updatedRefs = (
