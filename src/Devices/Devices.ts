@@ -281,8 +281,8 @@ export type CommandError =
  */
 export interface Devices {
   /**
-   * Registers a device, or updates its type and topics when it is registered. An id or topic that does not fit
-   * fails with a `ValidationError`.
+   * Registers a device, or updates its type and topics when it is registered (a stored row that does not decode,
+   * written by other means, is updated too). An id or topic that does not fit fails with a `ValidationError`.
    */
   readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure | MqttError>
   /**
@@ -314,7 +314,10 @@ export interface Devices {
   readonly list: (
     options: { readonly page: number; readonly limit: number }
   ) => Effect.Effect<Page<DeviceInfo>, SqlFailure>
-  /** A registered device's live state. */
+  /**
+   * A registered device's live state. A device not tracked here yet is looked up by its id and topics only: a row
+   * whose other columns do not decode is found.
+   */
   readonly state: (deviceId: string) => Effect.Effect<DeviceState, DeviceNotFoundError | SqlFailure>
   /**
    * Sends a command with QoS 1 and waits for the device's acknowledgement: `DeviceNotFoundError` when the device is

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { cutText } from "../../internal/text.js"
+import { timed } from "../../Sql/internal/queryMetrics.js"
 import { mapSqlErrors } from "../../Sql/internal/sqlErrors.js"
 import * as ModelMixins from "../../Sql/ModelMixins.js"
 import * as Repository from "../../Sql/Repository.js"
@@ -115,6 +116,17 @@ export const readRegistrationsOf = (
       mapSqlErrors({ operation: "devices.read_registrations", table: "devices" }),
       Effect.flatMap(checked)
     )
+
+/**
+ * Whether the device is stored, its id and topics read as `readRegistrationsOf` reads them: a row of the registry's
+ * shape, or one skipped with a warning (stored all the same); the other columns are not read. Timed as
+ * `sql_query_duration_seconds{operation="devices.findById"}`, the repository's lookup by id.
+ */
+export const readStored = (sql: SqlClient, deviceId: string): Effect.Effect<boolean, SqlFailure> =>
+  readRegistrationsOf(sql, [deviceId]).pipe(
+    timed("devices.findById"),
+    Effect.map((read) => read.rows.length > 0 || read.skipped.size > 0)
+  )
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 

@@ -8,11 +8,11 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { DeviceState, DeviceStatus } from "../Devices.js"
-import { type DeviceRepository, isDeviceId, type RegistrationsRead } from "./deviceRecord.js"
+import { isDeviceId, type RegistrationsRead } from "./deviceRecord.js"
 import { devicesOnline } from "./metrics.js"
 
 /** What this process knows of a device's life. */
@@ -31,7 +31,11 @@ export interface Hearing {
 
 /** The devices tracked, and the unregistered ids remembered until a time (epoch milliseconds). */
 export interface Liveness {
-  readonly repo: DeviceRepository
+  /**
+   * Whether a device is stored: its id and topics read with the registry's check of a row, so a row whose other
+   * columns do not decode, or whose topics are not of the registry's shape, is a stored device all the same.
+   */
+  readonly isStored: (deviceId: string) => Effect.Effect<boolean, SqlFailure>
   readonly timeoutMs: number
   readonly tracked: Map<string, Tracked>
   readonly unknown: Map<string, number>
@@ -70,7 +74,7 @@ export const track = (liveness: Liveness, deviceId: string, now: number): Tracke
  * skipped (stored devices, as `stored` tracks them at a read again).
  */
 export const make = (
-  repo: DeviceRepository,
+  isStored: (deviceId: string) => Effect.Effect<boolean, SqlFailure>,
   heartbeatTimeout: Duration.Duration,
   wentOffline: (deviceId: string) => Effect.Effect<void>,
   hearing: Effect.Effect<Hearing>,
@@ -79,7 +83,7 @@ export const make = (
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     const liveness: Liveness = {
-      repo,
+      isStored,
       timeoutMs: Duration.toMillis(heartbeatTimeout),
       tracked: new Map(),
       unknown: new Map(),
@@ -104,7 +108,7 @@ const rememberUnknown = (liveness: Liveness, deviceId: string, now: number): voi
 /**
  * The device's tracking entry; a device registered by another instance is looked up once. An id no registration
  * can have (anyone may publish under `devices/<anything>/`, up to 64 KB of topic) is neither looked up nor
- * remembered.
+ * remembered. A failed lookup is logged, and the id remembered as unregistered for a heartbeat timeout.
  */
 export const lookup = (liveness: Liveness, deviceId: string): Effect.Effect<Tracked | undefined> =>
   Effect.gen(function*() {
@@ -114,17 +118,30 @@ export const lookup = (liveness: Liveness, deviceId: string): Effect.Effect<Trac
     const now = yield* Clock.currentTimeMillis
     const until = liveness.unknown.get(deviceId)
     if (until !== undefined && until > now) return undefined
-    const row = yield* liveness.repo.findByIdOption(deviceId).pipe(
+    const t = yield* find(liveness, deviceId).pipe(
       Effect.tapError((e) => Effect.logWarning(`Devices: cannot look up device ${deviceId}: ${e.message}`)),
-      Effect.option,
-      Effect.map(Option.flatten)
+      Effect.orElseSucceed(() => undefined)
     )
-    if (Option.isSome(row)) {
-      liveness.unknown.delete(deviceId)
-      return track(liveness, deviceId, now)
-    }
-    rememberUnknown(liveness, deviceId, now)
-    return undefined
+    if (t === undefined) rememberUnknown(liveness, deviceId, now)
+    return t
+  })
+
+/**
+ * The device's tracking entry, a stored device not tracked yet read (`isStored`) and tracked from now; undefined
+ * when it is not stored. Unlike `lookup`, an id remembered as unregistered is read again, and a failure is the
+ * caller's.
+ */
+export const find = (liveness: Liveness, deviceId: string): Effect.Effect<Tracked | undefined, SqlFailure> =>
+  Effect.suspend(() => {
+    const known = liveness.tracked.get(deviceId)
+    if (known !== undefined) return Effect.succeed(known)
+    return Effect.flatMap(liveness.isStored(deviceId), (stored) =>
+      stored
+        ? Effect.map(Clock.currentTimeMillis, (now) => {
+          liveness.unknown.delete(deviceId)
+          return track(liveness, deviceId, now)
+        })
+        : Effect.succeed(undefined))
   })
 
 const transition = (

@@ -7,7 +7,6 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import { SqlClient } from "@effect/sql/SqlClient"
-import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,6 +29,7 @@ import {
   isDeviceId,
   readRegistrations,
   readRegistrationsOf,
+  readStored,
   repository,
   shownId,
   validate
@@ -92,13 +92,13 @@ const register = (
       device_type: registration.device_type,
       topics: registration.topics ?? []
     }
-    const existing = yield* repo.findByIdOption(registration.device_id)
-    const row = Option.isNone(existing)
-      ? yield* repo.insert(Device.insert.make(value)).pipe(
+    // Its id and topics read only: a row another means wrote that the model does not decode is updated all the same.
+    const row = (yield* liveness.isStored(registration.device_id))
+      ? yield* repo.update(Device.update.make(value))
+      : yield* repo.insert(Device.insert.make(value)).pipe(
         // Registered at the same moment by another instance: this registration updates it.
         Effect.catchTag("ConflictError", () => repo.update(Device.update.make(value)))
       )
-      : yield* repo.update(Device.update.make(value))
     yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
     yield* announce(row.device_id)
     return infoOf(liveness)(row)
@@ -124,10 +124,7 @@ const sendCommand = (
     Effect.gen(function*() {
       // An id no device can be registered under is not looked up.
       if (!isDeviceId(deviceId)) return yield* Effect.fail(notFound(deviceId))
-      const t = liveness.tracked.get(deviceId) ??
-        (Option.isSome(yield* liveness.repo.findByIdOption(deviceId))
-          ? Liveness.track(liveness, deviceId, yield* Clock.currentTimeMillis)
-          : undefined)
+      const t = yield* Liveness.find(liveness, deviceId)
       if (t === undefined) return yield* Effect.fail(notFound(deviceId))
       if (t.status === "offline") return yield* Effect.fail(Commands.offlineError(deviceId, command))
       const timeout = Duration.decode(commandOptions?.timeout ?? options.commandTimeout)
@@ -153,7 +150,7 @@ export const make = (
     // warning, its device tracked without topics.
     const loaded = yield* readRegistrations(sql)
     const liveness = yield* Liveness.make(
-      repo,
+      (deviceId) => readStored(sql, deviceId),
       options.heartbeatTimeout,
       (deviceId) => Commands.failWaiting(waiting, deviceId),
       client.health,

@@ -1,0 +1,143 @@
+/**
+ * Rows of the `devices` table that other means wrote oddly (a NULL among the topics, an infinite timestamp, a NULL
+ * type in a table without the registry's NOT NULL): the live state and commands of such a device, which need only
+ * its id and topics, work; `register` writes over such a row. Real PostgreSQL (a database of the file's own) and
+ * Mosquitto.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Logger, ManagedRuntime } from "effect"
+import * as mqtt from "mqtt"
+import { afterAll, beforeAll } from "vitest"
+import * as DeviceMigrations from "../src/Devices/DeviceMigrations.js"
+import * as Devices from "../src/Devices/Devices.js"
+import * as MqttClient from "../src/Devices/MqttClient.js"
+import * as Sql from "../src/Sql/index.js"
+import { unique } from "./fixtures/devices/conformance.js"
+import { eventually } from "./support/eventually.js"
+import { recordingTracer } from "./support/recordingTracer.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const postgresUp = await serviceAvailable("postgres")
+const mosquittoUp = await serviceAvailable("mosquitto")
+const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
+
+// A database of the file's own: its `devices` table loses the NOT NULL of `device_type`, as a table a tool made.
+const { host, port, user } = services.postgres
+const database = `glam_devbad_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+const admin = ManagedRuntime.make(Sql.layer({ host, port, user }))
+const adminSql = (statement: string) =>
+  admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
+const sql = Sql.layer({ host, port, user, database })
+
+const onDatabase = (statement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
+
+if (postgresUp && mosquittoUp) {
+  beforeAll(async () => {
+    await adminSql(`CREATE DATABASE ${database}`)
+    await Effect.runPromise(
+      Effect.zipRight(
+        Effect.provide(DeviceMigrations.devicesMigration, sql),
+        onDatabase("ALTER TABLE devices ALTER COLUMN device_type DROP NOT NULL")
+      )
+    )
+  })
+  afterAll(async () => {
+    await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    await admin.dispose()
+  })
+}
+
+/** A registry under a topic prefix of its own, its warnings recorded; reads the registry at start only. */
+const instance = (prefix: string) =>
+  Effect.gen(function*() {
+    const warnings: Array<string> = []
+    const logger = Logger.add(Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+    }))
+    const tracer = recordingTracer()
+    const context = yield* Layer.build(
+      Layer.scoped(
+        Devices.Devices,
+        Devices.make({ heartbeatTimeout: "30 seconds", registryRefresh: "0 seconds", topicPrefix: prefix })
+      ).pipe(
+        Layer.provideMerge(MqttClient.layer({ url, clientId: unique("svc-"), cleanSession: true })),
+        Layer.provide(sql),
+        Layer.provide(Layer.merge(tracer.layer, logger))
+      )
+    )
+    return { devices: Context.get(context, Devices.Devices), warnings, spans: tracer.spans }
+  })
+
+/** Rows written by other means, removed when the scope closes. */
+const rows = (ids: ReadonlyArray<string>, values: string) =>
+  Effect.acquireRelease(
+    onDatabase(`INSERT INTO devices (device_id, device_type, topics, created_at) VALUES ${values}`),
+    () => Effect.orDie(onDatabase(`DELETE FROM devices WHERE device_id IN (${ids.map((id) => `'${id}'`).join(", ")})`))
+  )
+
+const deviceClient = Effect.acquireRelease(
+  Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("dev-") })),
+  (c) => Effect.promise(() => c.endAsync(true))
+)
+
+describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wrote oddly", () => {
+  it.scopedLive(
+    "not tracked yet, is found by its state, its heartbeat and a command: only its id and topics are read",
+    () =>
+      Effect.gen(function*() {
+        const prefix = unique("bad-live-")
+        const { devices } = yield* instance(prefix)
+        const infinite = unique("meter-")
+        const noType = unique("meter-")
+        const nullTopic = unique("meter-")
+        const commanded = unique("meter-")
+        // Written after the registry started, and no notification: the registry does not track them.
+        yield* rows(
+          [infinite, noType, nullTopic, commanded],
+          `('${infinite}', 'meter', '{}', 'infinity'),
+          ('${noType}', NULL, '{}', now()),
+          ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now()),
+          ('${commanded}', 'meter', '{}', '-infinity')`
+        )
+
+        for (const id of [infinite, noType, nullTopic]) {
+          expect(yield* devices.state(id)).toMatchObject({ device_id: id, status: "unknown" })
+        }
+        // Its heartbeat makes it online.
+        const device = yield* deviceClient
+        yield* Effect.promise(() => device.publishAsync(`${prefix}/${infinite}/heartbeat`, "beat", { qos: 1 }))
+        yield* eventually(devices.state(infinite), (s) => s.status === "online", "the device to be online", 10_000)
+        // A command to a device not tracked yet is sent.
+        const sent = yield* devices.sendCommand(commanded, "read", undefined, { ack: "none" })
+        expect(sent.status).toBe("sent")
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "registering the device again writes its type and topics over the row, which get then reads; not its timestamps",
+    () =>
+      Effect.gen(function*() {
+        const { devices } = yield* instance(unique("bad-register-"))
+        const noType = unique("meter-")
+        const nullTopic = unique("meter-")
+        yield* rows(
+          [noType, nullTopic],
+          `('${noType}', NULL, '{}', now()), ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
+        )
+        for (const id of [noType, nullTopic]) {
+          const registered = yield* devices.register({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
+          expect(registered).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
+          expect(yield* devices.get(id)).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
+        }
+        // Its timestamps are kept: one that does not decode still fails it.
+        const infinite = unique("meter-")
+        yield* rows([infinite], `('${infinite}', 'meter', '{}', 'infinity')`)
+        const error = yield* Effect.flip(devices.register({ device_id: infinite, device_type: "meter" }))
+        expect(error).toMatchObject({ _tag: "DatabaseError", details: { operation: "decode" } })
+      }),
+    { timeout: 60_000 }
+  )
+})
