@@ -1,8 +1,9 @@
 /**
  * Rows of the `devices` table that other means wrote oddly (a NULL among the topics, an infinite timestamp, a NULL
  * type in a table without the registry's NOT NULL): the live state and commands of such a device, which need only
- * its id and topics, work; `register` writes over such a row. Real PostgreSQL (a database of the file's own) and
- * Mosquitto.
+ * its id and topics, work; `get` fails with a `DeviceRecordInvalidError` naming the device and the field; `list`
+ * returns its page with such rows left out of `items` and reported in `invalid`; `register` writes over such a row.
+ * Real PostgreSQL (a database of the file's own) and Mosquitto.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -112,6 +113,59 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
         // A command to a device not tracked yet is sent.
         const sent = yield* devices.sendCommand(commanded, "read", undefined, { ack: "none" })
         expect(sent.status).toBe("sent")
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "get fails with a DeviceRecordInvalidError naming the device and the field",
+    () =>
+      Effect.gen(function*() {
+        const { devices } = yield* instance(unique("bad-get-"))
+        const infinite = unique("meter-")
+        const noType = unique("meter-")
+        const nullTopic = unique("meter-")
+        yield* rows(
+          [infinite, noType, nullTopic],
+          `('${infinite}', 'meter', '{}', 'infinity'),
+          ('${noType}', NULL, '{}', now()),
+          ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
+        )
+        for (const [id, field] of [[infinite, "created_at"], [noType, "device_type"], [nullTopic, "topics"]]) {
+          const error = yield* Effect.flip(devices.get(id!))
+          expect(error).toMatchObject({
+            _tag: "DeviceRecordInvalidError",
+            code: "DEVICE_RECORD_INVALID",
+            details: { device_id: id, field }
+          })
+          expect(error.message).toContain(`Device ${id}`)
+          expect(error.message).toContain(field)
+        }
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "list returns its page, the rows that do not decode left out of items and named in invalid, with a warning",
+    () =>
+      Effect.gen(function*() {
+        const { devices, warnings } = yield* instance(unique("bad-list-"))
+        const root = unique("l")
+        const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => `${root}-${n}`)
+        yield* rows(
+          [a!, b!, c!, d!],
+          `('${a}', 'meter', '{}', now()),
+          ('${b}', NULL, '{}', now()),
+          ('${c}', 'meter', ARRAY['site/a', NULL], 'infinity'),
+          ('${d}', 'meter', ARRAY['site/d'], now())`
+        )
+        const page = yield* devices.list({ page: 1, limit: 100 })
+        const ours = new Set([a, b, c, d])
+        expect(page.items.filter((i) => ours.has(i.device_id)).map((i) => i.device_id)).toEqual([a, d])
+        expect(page.invalid.filter((e) => ours.has(e.details.device_id)).map((e) => e.details))
+          .toMatchObject([{ device_id: b, field: "device_type" }, { device_id: c, field: "topics" }])
+        expect(page.total).toBe(page.items.length + page.invalid.length)
+        expect(warnings.some((w) => w.includes(b!) && w.includes(c!))).toBe(true)
       }),
     { timeout: 60_000 }
   )

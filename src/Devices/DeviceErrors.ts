@@ -11,6 +11,7 @@
  * | `DeviceTimeoutError` | `DEVICE_TIMEOUT` | 504 | yes |
  * | `DeviceCommandRejectedError` | `DEVICE_COMMAND_REJECTED` | 422 | no |
  * | `DeviceAckInvalidError` | `DEVICE_ACK_INVALID` | 502 | no |
+ * | `DeviceRecordInvalidError` | `DEVICE_RECORD_INVALID` | 500 | no |
  *
  * @since 0.1.0
  */
@@ -43,6 +44,13 @@ export {
    * @category errors
    */
   DeviceOfflineError,
+  /**
+   * A device's stored row does not decode through the registry's model.
+   *
+   * @since 0.2.0
+   * @category errors
+   */
+  DeviceRecordInvalidError,
   /**
    * A command's acknowledgement did not arrive in time.
    *

@@ -40,6 +40,7 @@ import type {
   DeviceCommandRejectedError,
   DeviceNotFoundError,
   DeviceOfflineError,
+  DeviceRecordInvalidError,
   DeviceTimeoutError,
   MqttError,
   MqttQueueFullError
@@ -97,6 +98,18 @@ export interface DeviceInfo extends DeviceState {
   /** The topics the device publishes on, as registered. */
   readonly topics: ReadonlyArray<string>
   readonly registered_at: Date
+}
+
+/**
+ * A page of {@link Devices.list}: the devices of the page whose rows decode, in `items`, and a
+ * `DeviceRecordInvalidError` naming the device and the field for each row of the page that does not (written by other
+ * means), in `invalid`. `total` counts every row, those in `invalid` too, so pages keep their rows.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DevicePage extends Page<DeviceInfo> {
+  readonly invalid: ReadonlyArray<DeviceRecordInvalidError>
 }
 
 /**
@@ -308,12 +321,21 @@ export interface Devices {
   readonly handleMessages: <E, R>(
     handler: (message: DeviceMessage) => Effect.Effect<unknown, E, R>
   ) => Effect.Effect<void, MqttError, R | Scope.Scope>
-  /** A registered device and its live state. */
-  readonly get: (deviceId: string) => Effect.Effect<DeviceInfo, DeviceNotFoundError | SqlFailure>
-  /** A page of registered devices (ordered by id) and their live state. */
+  /**
+   * A registered device and its live state; `DeviceRecordInvalidError`, naming the device and the field, when its
+   * row does not decode (written by other means).
+   */
+  readonly get: (
+    deviceId: string
+  ) => Effect.Effect<DeviceInfo, DeviceNotFoundError | DeviceRecordInvalidError | SqlFailure>
+  /**
+   * A page of registered devices (ordered by id) and their live state. A row of the page that does not decode
+   * (written by other means) does not fail the page: it is left out of `items`, reported in `invalid` and logged as
+   * a warning.
+   */
   readonly list: (
     options: { readonly page: number; readonly limit: number }
-  ) => Effect.Effect<Page<DeviceInfo>, SqlFailure>
+  ) => Effect.Effect<DevicePage, SqlFailure>
   /**
    * A registered device's live state. A device not tracked here yet is looked up by its id and topics only: a row
    * whose other columns do not decode is found.
@@ -584,5 +606,7 @@ export const handleMessages = <E, R>(
  * @since 0.1.0
  * @category accessors
  */
-export const getDevice = (deviceId: string): Effect.Effect<DeviceInfo, DeviceNotFoundError | SqlFailure, Devices> =>
+export const getDevice = (
+  deviceId: string
+): Effect.Effect<DeviceInfo, DeviceNotFoundError | DeviceRecordInvalidError | SqlFailure, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.get(deviceId))

@@ -5,7 +5,11 @@
  */
 import * as Model from "@effect/sql/Model"
 import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Array_ from "effect/Array"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import { cutText } from "../../internal/text.js"
@@ -15,6 +19,7 @@ import * as ModelMixins from "../../Sql/ModelMixins.js"
 import * as Repository from "../../Sql/Repository.js"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
 import type { Registration } from "../Devices.js"
+import { DeviceRecordInvalidError } from "./errors.js"
 import * as TopicPattern from "./topicPattern.js"
 
 /**
@@ -126,6 +131,56 @@ export const readStored = (sql: SqlClient, deviceId: string): Effect.Effect<bool
   readRegistrationsOf(sql, [deviceId]).pipe(
     timed("devices.findById"),
     Effect.map((read) => read.rows.length > 0 || read.skipped.size > 0)
+  )
+
+const decodeDevice = Schema.decodeUnknownEither(Device)
+
+/** A row read whole: the device, or the error naming the device and the field that does not decode. */
+export type DecodedRecord = Either.Either<Device, DeviceRecordInvalidError>
+
+/**
+ * A row of the `devices` table as read whole (`SELECT *`), decoded through the `Device` model, or the
+ * `DeviceRecordInvalidError` naming its id and the first field that does not decode.
+ */
+export const decodeRecord = (row: Readonly<Record<string, unknown>>): DecodedRecord =>
+  Either.mapLeft(decodeDevice(row), (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const field = issue === undefined || issue.path.length === 0 ? "row" : String(issue.path[0])
+    const deviceId = typeof row.device_id === "string" ? shownId(row.device_id) : "(an id that is not text)"
+    const reason = cutText(issue?.message ?? "it does not decode", 256)
+    return new DeviceRecordInvalidError({
+      message: `Device ${deviceId}: its stored ${field} cannot be read (${reason})`,
+      details: { device_id: deviceId, field, reason }
+    })
+  })
+
+/** Whether a repository's read failed on a row the `Device` model does not decode (a DatabaseError, `decode`). */
+export const isUndecodedRow = (error: SqlFailure): boolean =>
+  error._tag === "DatabaseError" && error.details.operation === "decode"
+
+/** The device's row read whole, decoded as `decodeRecord` decodes it; none when there is no row. */
+export const readRecord = (
+  sql: SqlClient,
+  deviceId: string
+): Effect.Effect<Option.Option<DecodedRecord>, SqlFailure> =>
+  sql<Record<string, unknown>>`SELECT * FROM devices WHERE device_id = ${deviceId}`.withoutTransform.pipe(
+    mapSqlErrors({ operation: "devices.read_record", table: "devices" }),
+    Effect.map((rows) => Option.map(Array_.head(rows), decodeRecord))
+  )
+
+/** A page of the rows ordered by id, each decoded as `decodeRecord` decodes it, and how many rows there are. */
+export const readRecords = (
+  sql: SqlClient,
+  page: number,
+  limit: number
+): Effect.Effect<{ readonly total: number; readonly rows: ReadonlyArray<DecodedRecord> }, SqlFailure> =>
+  Effect.all([
+    sql<{ readonly total: string | number }>`SELECT count(*) AS total FROM devices`.withoutTransform,
+    sql<Record<string, unknown>>`SELECT * FROM devices ORDER BY device_id LIMIT ${limit} OFFSET ${(page - 1) * limit}`
+      .withoutTransform
+  ]).pipe(
+    mapSqlErrors({ operation: "devices.read_records", table: "devices" }),
+    Effect.map(([[count], rows]) => ({ total: Number(count?.total ?? 0), rows: rows.map(decodeRecord) }))
   )
 
 const deviceIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/

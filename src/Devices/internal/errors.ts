@@ -116,3 +116,23 @@ export class DeviceCommandRejectedError
     details: { device_id: OptionalString, command: OptionalString, command_id: OptionalString, reason: OptionalString }
   })
 {}
+
+/**
+ * A device's row in the `devices` table does not decode through the registry's model (`DEVICE_RECORD_INVALID`, 500,
+ * not retryable): written by other means, such as a NULL among its topics, a NULL type or an infinite timestamp.
+ * `details.field` is the column, `details.reason` the decoding's (cut to 256 characters). `Devices.get` fails with it;
+ * `Devices.list` reports it for each such row of its page, in `invalid`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class DeviceRecordInvalidError
+  extends InfrastructureErrorClass<DeviceRecordInvalidError>()("DeviceRecordInvalidError", {
+    code: "DEVICE_RECORD_INVALID",
+    status: 500,
+    message: "A device's stored row cannot be read",
+    retryable: false,
+    details: { device_id: OptionalString, field: OptionalString, reason: OptionalString },
+    fixed: { service: "database" }
+  })
+{}

@@ -7,9 +7,11 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import { SqlClient } from "@effect/sql/SqlClient"
+import * as Array_ from "effect/Array"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -17,7 +19,7 @@ import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { listenOn, type ListenTarget } from "../../Sql/internal/outboxListener.js"
 import type { SqlFailure } from "../../Sql/SqlErrors.js"
-import type { CommandAckMode, DeviceInfo, Devices, DeviceTopics, Registration } from "../Devices.js"
+import type { CommandAckMode, DeviceInfo, DevicePage, Devices, DeviceTopics, Registration } from "../Devices.js"
 import type { MqttClient } from "../MqttClient.js"
 import type { MqttTopic } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
@@ -27,6 +29,9 @@ import {
   Device,
   type DeviceRepository,
   isDeviceId,
+  isUndecodedRow,
+  readRecord,
+  readRecords,
   readRegistrations,
   readRegistrationsOf,
   readStored,
@@ -34,7 +39,7 @@ import {
   shownId,
   validate
 } from "./deviceRecord.js"
-import { DeviceNotFoundError, type MqttError } from "./errors.js"
+import { DeviceNotFoundError, type DeviceRecordInvalidError, type MqttError } from "./errors.js"
 import * as Liveness from "./liveness.js"
 import * as RegisteredTopics from "./registeredTopics.js"
 
@@ -76,6 +81,45 @@ const infoOf = (liveness: Liveness.Liveness) => (row: Device): DeviceInfo => ({
   topics: row.topics,
   registered_at: DateTime.toDate(row.created_at)
 })
+
+/**
+ * The device's row, decoded through the `Device` model by the repository; a row the model does not decode is read
+ * again whole and fails with the `DeviceRecordInvalidError` naming the device and its field.
+ */
+const record = (
+  repo: DeviceRepository,
+  sql: SqlClient,
+  deviceId: string
+): Effect.Effect<Option.Option<Device>, SqlFailure | DeviceRecordInvalidError> =>
+  repo.findByIdOption(deviceId).pipe(
+    Effect.catchIf(isUndecodedRow, () =>
+      Effect.flatMap(
+        readRecord(sql, deviceId),
+        Option.match({ onNone: () => Effect.succeedNone, onSome: (decoded) => Effect.map(decoded, Option.some) })
+      ))
+  )
+
+/**
+ * A page of devices read again whole after the repository's page met a row the `Device` model does not decode: the
+ * rows that decode are its items, the others its `invalid`, logged as a warning naming up to three of them.
+ */
+const records = (
+  sql: SqlClient,
+  page: { readonly page: number; readonly limit: number },
+  info: (row: Device) => DeviceInfo
+): Effect.Effect<DevicePage, SqlFailure> =>
+  Effect.flatMap(readRecords(sql, page.page, page.limit), ({ rows, total }) => {
+    const [invalid, items] = Array_.partitionMap(rows, (row) => Either.map(row, info))
+    const named = invalid.slice(0, 3).map((e) => e.message).join("; ")
+    const result: DevicePage = { items, total, page: page.page, limit: page.limit, invalid }
+    return invalid.length === 0 ? Effect.succeed(result) : Effect.as(
+      Effect.logWarning(
+        `Devices: ${invalid.length} row(s) of page ${page.page} of the registry left out of the list, not of the ` +
+          `Device model (${named}${invalid.length > 3 ? "; ..." : ""})`
+      ),
+      result
+    )
+  })
 
 /** Registers a device, or updates its registration. */
 const register = (
@@ -253,7 +297,7 @@ export const make = (
             Effect.withSpan("Devices.unregister", { attributes: { device_id: shownId(deviceId) } })
           ),
       get: (deviceId) =>
-        (isDeviceId(deviceId) ? repo.findByIdOption(deviceId) : Effect.succeed(Option.none<Device>())).pipe(
+        (isDeviceId(deviceId) ? record(repo, sql, deviceId) : Effect.succeed(Option.none<Device>())).pipe(
           Effect.flatMap(Option.match({
             onNone: () => Effect.fail(notFound(deviceId)),
             onSome: (row) => Effect.succeed(info(row))
@@ -262,7 +306,8 @@ export const make = (
         ),
       list: (page) =>
         repo.paginate({ ...page, orderBy: "device_id" }).pipe(
-          Effect.map((result) => ({ ...result, items: result.items.map(info) })),
+          Effect.map((result): DevicePage => ({ ...result, items: result.items.map(info), invalid: [] })),
+          Effect.catchIf(isUndecodedRow, () => records(sql, page, info)),
           Effect.withSpan("Devices.list")
         ),
       state: (deviceId) =>
