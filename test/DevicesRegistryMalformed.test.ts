@@ -3,7 +3,7 @@
  * type in a table without the registry's NOT NULL): the live state and commands of such a device, which need only
  * its id and topics, work; `get` fails with a `DeviceRecordInvalidError` naming the device and the field; `list`
  * returns its page with such rows left out of `items` and reported in `invalid`; `register` writes over such a row.
- * Real PostgreSQL (a database of the file's own) and Mosquitto.
+ * The read at startup has a span of its own. Real PostgreSQL (a database of the file's own) and Mosquitto.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -191,6 +191,30 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
         yield* rows([infinite], `('${infinite}', 'meter', '{}', 'infinity')`)
         const error = yield* Effect.flip(devices.register({ device_id: infinite, device_type: "meter" }))
         expect(error).toMatchObject({ _tag: "DatabaseError", details: { operation: "decode" } })
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "the read at startup has a span Devices.load counting the rows applied and skipped",
+    () =>
+      Effect.gen(function*() {
+        const good = unique("meter-")
+        const nullTopic = unique("meter-")
+        yield* rows(
+          [good, nullTopic],
+          `('${good}', 'meter', '{}', now()), ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
+        )
+        const { spans } = yield* instance(unique("bad-load-"))
+        const load = spans.filter((s) => s.name === "Devices.load")
+        expect(load).toHaveLength(1)
+        // The file's database holds these two rows only: the others are removed at the end of each test.
+        expect(Object.fromEntries(load[0]!.attributes)).toMatchObject({
+          "registry.read": "full",
+          "registry.rows": 1,
+          "registry.skipped": 1
+        })
+        expect(load[0]!.status._tag).toBe("Ended")
       }),
     { timeout: 60_000 }
   )

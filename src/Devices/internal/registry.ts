@@ -35,6 +35,7 @@ import {
   readRegistrations,
   readRegistrationsOf,
   readStored,
+  type RegistrationsRead,
   repository,
   shownId,
   validate
@@ -81,6 +82,14 @@ const infoOf = (liveness: Liveness.Liveness) => (row: Device): DeviceInfo => ({
   topics: row.topics,
   registered_at: DateTime.toDate(row.created_at)
 })
+
+/** A read of the registry, its span told how many rows it applies and how many it skipped. */
+const counted = <E>(read: Effect.Effect<RegistrationsRead, E>): Effect.Effect<RegistrationsRead, E> =>
+  Effect.tap(
+    read,
+    (found) =>
+      Effect.annotateCurrentSpan({ "registry.rows": found.rows.length, "registry.skipped": found.skipped.size })
+  )
 
 /**
  * The device's row, decoded through the `Device` model by the repository; a row the model does not decode is read
@@ -192,7 +201,9 @@ export const make = (
     const waiting: Commands.Waiting = new Map()
     // Every row, as a read of every row reads it again below: a row not of the registry's shape is skipped with a
     // warning, its device tracked without topics.
-    const loaded = yield* readRegistrations(sql)
+    const loaded = yield* counted(readRegistrations(sql)).pipe(
+      Effect.withSpan("Devices.load", { attributes: { "registry.read": "full" } })
+    )
     const liveness = yield* Liveness.make(
       (deviceId) => readStored(sql, deviceId),
       options.heartbeatTimeout,
@@ -209,12 +220,12 @@ export const make = (
     const logFailure = Effect.catchAllCause((cause) =>
       Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
     )
-    const refresh = RegisteredTopics.refresh(registeredTopics, readRegistrations(sql)).pipe(
+    const refresh = RegisteredTopics.refresh(registeredTopics, counted(readRegistrations(sql))).pipe(
       Effect.withSpan("Devices.refresh", { attributes: { "registry.read": "full" } }),
       logFailure
     )
     const refreshDevices = (deviceIds: ReadonlyArray<string>) =>
-      RegisteredTopics.refreshDevices(registeredTopics, deviceIds, readRegistrationsOf(sql, deviceIds)).pipe(
+      RegisteredTopics.refreshDevices(registeredTopics, deviceIds, counted(readRegistrationsOf(sql, deviceIds))).pipe(
         Effect.withSpan("Devices.refresh", {
           attributes: { "registry.read": "devices", "registry.devices": deviceIds.length }
         }),
