@@ -78,6 +78,22 @@ const rows = (ids: ReadonlyArray<string>, values: string) =>
     () => Effect.orDie(onDatabase(`DELETE FROM devices WHERE device_id IN (${ids.map((id) => `'${id}'`).join(", ")})`))
   )
 
+/** The values of a row of each kind (one of the registry's shape, and odd ones), for a device id. */
+const oddValues = {
+  good: (id: string) => `('${id}', 'meter', '{}', now())`,
+  infinite: (id: string) => `('${id}', 'meter', '{}', 'infinity')`,
+  noType: (id: string) => `('${id}', NULL, '{}', now())`,
+  nullTopic: (id: string) => `('${id}', 'meter', ARRAY['site/a', NULL], now())`
+}
+
+/** A device of each kind named, its row written by other means (removed when the scope closes). */
+const oddDevices = <K extends keyof typeof oddValues>(...kinds: ReadonlyArray<K>) =>
+  Effect.gen(function*() {
+    const ids = Object.fromEntries(kinds.map((kind) => [kind, unique("meter-")])) as Record<K, string>
+    yield* rows(Object.values(ids), kinds.map((kind) => oddValues[kind](ids[kind])).join(", "))
+    return ids
+  })
+
 const deviceClient = Effect.acquireRelease(
   Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("dev-") })),
   (c) => Effect.promise(() => c.endAsync(true))
@@ -90,18 +106,10 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
       Effect.gen(function*() {
         const prefix = unique("bad-live-")
         const { devices } = yield* instance(prefix)
-        const infinite = unique("meter-")
-        const noType = unique("meter-")
-        const nullTopic = unique("meter-")
-        const commanded = unique("meter-")
         // Written after the registry started, and no notification: the registry does not track them.
-        yield* rows(
-          [infinite, noType, nullTopic, commanded],
-          `('${infinite}', 'meter', '{}', 'infinity'),
-          ('${noType}', NULL, '{}', now()),
-          ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now()),
-          ('${commanded}', 'meter', '{}', '-infinity')`
-        )
+        const { infinite, noType, nullTopic } = yield* oddDevices("infinite", "noType", "nullTopic")
+        const commanded = unique("meter-")
+        yield* rows([commanded], `('${commanded}', 'meter', '{}', '-infinity')`)
 
         for (const id of [infinite, noType, nullTopic]) {
           expect(yield* devices.state(id)).toMatchObject({ device_id: id, status: "unknown" })
@@ -122,15 +130,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
     () =>
       Effect.gen(function*() {
         const { devices } = yield* instance(unique("bad-get-"))
-        const infinite = unique("meter-")
-        const noType = unique("meter-")
-        const nullTopic = unique("meter-")
-        yield* rows(
-          [infinite, noType, nullTopic],
-          `('${infinite}', 'meter', '{}', 'infinity'),
-          ('${noType}', NULL, '{}', now()),
-          ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
-        )
+        const { infinite, noType, nullTopic } = yield* oddDevices("infinite", "noType", "nullTopic")
         for (const [id, field] of [[infinite, "created_at"], [noType, "device_type"], [nullTopic, "topics"]]) {
           const error = yield* Effect.flip(devices.get(id!))
           expect(error).toMatchObject({
@@ -175,20 +175,14 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
     () =>
       Effect.gen(function*() {
         const { devices } = yield* instance(unique("bad-register-"))
-        const noType = unique("meter-")
-        const nullTopic = unique("meter-")
-        yield* rows(
-          [noType, nullTopic],
-          `('${noType}', NULL, '{}', now()), ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
-        )
+        const { noType, nullTopic } = yield* oddDevices("noType", "nullTopic")
         for (const id of [noType, nullTopic]) {
           const registered = yield* devices.register({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
           expect(registered).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
           expect(yield* devices.get(id)).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
         }
         // Its timestamps are kept: one that does not decode still fails it.
-        const infinite = unique("meter-")
-        yield* rows([infinite], `('${infinite}', 'meter', '{}', 'infinity')`)
+        const { infinite } = yield* oddDevices("infinite")
         const error = yield* Effect.flip(devices.register({ device_id: infinite, device_type: "meter" }))
         expect(error).toMatchObject({ _tag: "DatabaseError", details: { operation: "decode" } })
       }),
@@ -199,12 +193,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
     "the read at startup has a span Devices.load counting the rows applied and skipped",
     () =>
       Effect.gen(function*() {
-        const good = unique("meter-")
-        const nullTopic = unique("meter-")
-        yield* rows(
-          [good, nullTopic],
-          `('${good}', 'meter', '{}', now()), ('${nullTopic}', 'meter', ARRAY['site/a', NULL], now())`
-        )
+        yield* oddDevices("good", "nullTopic")
         const { spans } = yield* instance(unique("bad-load-"))
         const load = spans.filter((s) => s.name === "Devices.load")
         expect(load).toHaveLength(1)
