@@ -121,9 +121,11 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
         Effect.suspend(() => {
           setStatus(c, "closed")
           if (!state.opened) return Effect.void
-          return Effect.async<void>((resume) => {
+          // MQTT.js's clean end waits for every packet in flight to be acknowledged; the wait is interruptible, in
+          // this finalizer, so its timeout ends it (an UNSUBSCRIBE lost on its way is never acknowledged).
+          return Effect.interruptible(Effect.async<void>((resume) => {
             c.client.end(false, {}, () => resume(Effect.void))
-          }).pipe(
+          })).pipe(
             Effect.timeout("5 seconds"),
             Effect.catchAll(() => Effect.sync(() => c.client.end(true))),
             Effect.zipRight(Effect.logInfo(`Devices: MQTT client ${o.clientId} disconnected from ${broker}`))
