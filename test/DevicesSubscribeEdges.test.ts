@@ -1,12 +1,13 @@
 /**
  * Edge cases of subscribing on a test-owned Mosquitto, over MQTT 3.1.1 and 5: a SUBACK that comes after the
- * subscription timed out, and an UNSUBACK after the unsubscribe timed out (a TCP proxy on loopback holds them back), a
- * filter named `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
+ * subscription timed out, and an UNSUBACK after the unsubscribe timed out (a TCP proxy on loopback holds them back), an
+ * UNSUBSCRIBE lost (the proxy drops it) and sent again, on a schedule or after the reconnection, a filter named
+ * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
  * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends. The client's
  * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, Fiber, Schema } from "effect"
 import * as mqtt from "mqtt"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
@@ -41,7 +42,9 @@ const setup = (protocolVersion: 4 | 5, options: Partial<MqttClient.MqttClientOpt
     const publish = (topic: string, seq: number, retain = false) =>
       Effect.promise(() => device.publishAsync(topic, JSON.stringify({ seq }), { qos: 1, retain }))
     const packets = (filter: string) =>
-      proxy.sent.filter((s) => s.filter === filter).map((s) => `${s.packet} ${s.qos ?? ""}`.trimEnd())
+      proxy.sent.filter((s) => s.filter === filter).map((s) =>
+        `${s.packet}${s.dropped === true ? " dropped" : ""} ${s.qos ?? ""}`.trimEnd()
+      )
     return { server, proxy, client, publish, packets, root: unique("edge-") }
   })
 
@@ -68,27 +71,60 @@ const recording = (got: Array<string>) => <P extends string>(m: MqttClient.MqttM
     got.push(`${m.payload.seq} qos ${m.qos}${m.retain ? " retained" : ""}`)
   })
 
-describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subscription timed out, MQTT %i", (v) => {
-  it.scopedLive(
-    "of a filter nothing holds: it is unsubscribed, and the broker sends none of its messages",
-    () =>
+type Edge = Effect.Effect.Success<ReturnType<typeof setup>>
+
+/**
+ * A watch of every topic under the root and a subscription of `<root>/marker`; what it returns publishes a message on
+ * a topic, then the marker, and once the marker came gives the topics that arrived under the root.
+ */
+const observed = ({ client, publish, root }: Edge) =>
+  Effect.gen(function*() {
+    const received: Array<string> = []
+    yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+    const markers: Array<string> = []
+    yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
+    return (topic: string) =>
       Effect.gen(function*() {
-        const { client, packets, proxy, publish, root } = yield* setup(v, { publishTimeout: "500 millis" })
-        const received: Array<string> = []
-        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
-        const markers: Array<string> = []
-        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
-        const Late = MqttTopic.make(`${root}/late/{id}`, Reading)
-        proxy.subacks.holding = true
-        const timedOut = yield* Effect.either(client.subscribe(Late, () => Effect.void))
-        expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
-        proxy.subacks.release()
-        yield* eventually(Effect.sync(() => packets(Late.filter)), (p) => p.includes("unsubscribe"), "the UNSUBSCRIBE")
-        expect(packets(Late.filter)).toEqual(["subscribe 1", "unsubscribe"])
-        yield* publish(`${root}/late/a`, 1)
+        yield* publish(topic, 1)
         yield* publish(`${root}/marker`, 2)
         yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
-        expect(received).toEqual([`${root}/marker`])
+        return received
+      })
+  })
+
+/** A subscription of `<root>/late/{id}` whose SUBACK the proxy holds back: it times out. */
+const timedOutSubscribe = ({ client, proxy, root }: Edge) =>
+  Effect.gen(function*() {
+    const Late = MqttTopic.make(`${root}/late/{id}`, Reading)
+    proxy.subacks.holding = true
+    const timedOut = yield* Effect.either(client.subscribe(Late, () => Effect.void))
+    expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
+    return Late
+  })
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subscription timed out, MQTT %i", (v) => {
+  it.scopedLive.each([false, true])(
+    "of a filter nothing holds: it is unsubscribed (that UNSUBSCRIBE lost: %s, then sent again until acknowledged), "
+      + "and the broker sends none of its messages",
+    (lost) =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, { publishTimeout: "500 millis" })
+        const { packets, proxy, root } = edge
+        const publishedThenMarker = yield* observed(edge)
+        const Late = yield* timedOutSubscribe(edge)
+        const before = proxy.unsubacks.forwarded
+        proxy.drops.unsubscribes = lost
+        proxy.subacks.release()
+        if (lost) {
+          yield* eventually(Effect.sync(() => packets(Late.filter)), (p) => p.includes("unsubscribe dropped"), "loss")
+          proxy.drops.unsubscribes = false
+        }
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+        const sent = packets(Late.filter)
+        expect(sent.slice(0, 2)).toEqual(["subscribe 1", lost ? "unsubscribe dropped" : "unsubscribe"])
+        expect(sent.at(-1)).toEqual("unsubscribe")
+        if (!lost) expect(sent).toHaveLength(2)
+        expect(yield* publishedThenMarker(`${root}/late/a`)).toEqual([`${root}/marker`])
       }),
     { timeout: 60_000 }
   )
@@ -113,6 +149,107 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subsc
         expect(got).toEqual(["1 qos 1"])
         yield* first.unsubscribe
         expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "unsubscribe"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQTT %i", (v) => {
+  /**
+   * A subscription of the topic whose UNSUBSCRIBE the proxy drops, then the connection ends: MQTT.js fails the
+   * unsubscribe. The scheduled retry comes after `publishTimeout` (30 seconds): the test sees the reconnection's.
+   */
+  const lostWithTheConnection = (
+    edge: Edge,
+    Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>
+  ) =>
+    Effect.gen(function*() {
+      const { client, packets, proxy } = edge
+      const got: Array<string> = []
+      const subscription = yield* client.subscribe(Topic, recording(got))
+      proxy.drops.unsubscribes = true
+      const unsubscribing = yield* Effect.fork(Effect.either(subscription.unsubscribe))
+      yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.includes("unsubscribe dropped"), "the loss")
+      proxy.drops.unsubscribes = false
+      proxy.disconnect()
+      const failed = yield* Fiber.join(unsubscribing)
+      expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+      yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+      return got
+    })
+
+  it.scopedLive(
+    "as the connection ends, it is sent again in the resumed session; the broker sends none of the filter's messages",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, { publishTimeout: "30 seconds", reconnectPeriod: "100 millis" })
+        const { packets, proxy, root } = edge
+        const publishedThenMarker = yield* observed(edge)
+        const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
+        const before = proxy.unsubacks.forwarded
+        yield* lostWithTheConnection(edge, Gone)
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+        expect(packets(Gone.filter)).toEqual(["subscribe 1", "unsubscribe dropped", "unsubscribe"])
+        expect(proxy.sent.filter((s) => s.filter === Gone.filter).at(-1)?.connection).toEqual(2)
+        expect(yield* publishedThenMarker(`${root}/gone/a`)).toEqual([`${root}/marker`])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "as the connection ends, nothing is sent in a new session, where the broker holds nothing",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, {
+          publishTimeout: "30 seconds",
+          reconnectPeriod: "100 millis",
+          cleanSession: true
+        })
+        const { client, packets, publish, root } = edge
+        const received: Array<string> = []
+        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+        const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
+        yield* lostWithTheConnection(edge, Gone)
+        // Published until one arrives: the broker has then taken the subscriptions of the new session.
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
+        yield* publish(`${root}/gone/a`, 1)
+        yield* publish(`${root}/marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        expect(received).toEqual([`${root}/marker`])
+        expect(packets(Gone.filter)).toEqual(["subscribe 1", "unsubscribe dropped"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound)("an UNSUBSCRIBE of a covered filter lost as the connection ends, MQTT 3.1.1", () => {
+  it.scopedLive(
+    "is sent again in the resumed session: the covered subscription gets each message once, through its cover",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(4, { publishTimeout: "30 seconds", reconnectPeriod: "100 millis" })
+        const { client, packets, proxy, publish, root } = edge
+        yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), () => Effect.void)
+        const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
+        const got: Array<string> = []
+        proxy.drops.unsubscribes = true
+        const subscribing = yield* Effect.fork(client.subscribe(Covered, recording(got)))
+        yield* eventually(Effect.sync(() => packets(Covered.filter)), (p) => p.includes("unsubscribe dropped"), "loss")
+        proxy.drops.unsubscribes = false
+        const before = proxy.unsubacks.forwarded
+        proxy.disconnect()
+        // The subscription is made: its cover brings its messages.
+        yield* Fiber.join(subscribing)
+        yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+        expect(packets(Covered.filter)).toEqual(["subscribe 1", "unsubscribe dropped", "unsubscribe"])
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}-marker`, Reading), recording(markers))
+        yield* publish(`${root}/c/a`, 1)
+        yield* publish(`${root}-marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        expect(got).toEqual(["1 qos 1"])
       }),
     { timeout: 60_000 }
   )

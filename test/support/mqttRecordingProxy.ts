@@ -1,7 +1,7 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
- * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), and can hold back the broker's SUBACKs or UNSUBACKs until the test releases
- * them.
+ * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), can hold back the broker's SUBACKs or UNSUBACKs until the test releases
+ * them, drop the client's UNSUBSCRIBEs (lost on their way: the broker never gets them) and end the connections.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -13,6 +13,8 @@ export interface Sent {
   readonly packet: "subscribe" | "unsubscribe"
   readonly filter: string
   readonly qos?: number
+  /** An UNSUBSCRIBE the proxy dropped (`drops.unsubscribes`): the broker did not get it. */
+  readonly dropped?: boolean
 }
 
 /** A variable byte integer at `at`, and the index after it; `next` past the buffer when it is incomplete. */
@@ -42,9 +44,20 @@ const packets = (onPacket: (type: number, packet: Buffer, body: Buffer) => void)
   }
 }
 
-/** The filters of the SUBSCRIBE and UNSUBSCRIBE packets in a client's bytes (MQTT 5: after their properties). */
-const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5) =>
-  packets((type, _, body) => {
+/**
+ * Forwards the client's bytes to the broker packet by packet, recording the filters of the SUBSCRIBE and UNSUBSCRIBE
+ * packets (MQTT 5: after their properties); an UNSUBSCRIBE is dropped while `drops.unsubscribes`.
+ */
+const recorder = (
+  connection: number,
+  sent: Array<Sent>,
+  protocolVersion: 4 | 5,
+  drops: { readonly unsubscribes: boolean },
+  broker: net.Socket
+) =>
+  packets((type, packet, body) => {
+    const dropped = type === 10 && drops.unsubscribes
+    if (!dropped) broker.write(packet)
     if (type !== 8 && type !== 10) return
     let i = 2
     if (protocolVersion === 5) {
@@ -56,7 +69,7 @@ const recorder = (connection: number, sent: Array<Sent>, protocolVersion: 4 | 5)
       const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
       i += 2 + size
       if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3 })
-      else sent.push({ connection, packet: "unsubscribe", filter })
+      else sent.push({ connection, packet: "unsubscribe", filter, ...(dropped ? { dropped } : {}) })
     }
   })
 
@@ -112,9 +125,10 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       // MQTT packet types: SUBACK 9, UNSUBACK 11.
       const gates = new Map([[9, subacks], [11, unsubacks]])
       let connections = 0
+      const drops = { unsubscribes: false }
       const server = net.createServer((client) => {
-        const record = recorder(++connections, sent, protocolVersion)
         const broker = net.connect(brokerPort, "127.0.0.1")
+        const record = recorder(++connections, sent, protocolVersion, drops, broker)
         for (const socket of [client, broker]) {
           sockets.add(socket)
           socket.on("error", () => socket.destroy())
@@ -125,12 +139,15 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
           })
         }
         client.on("data", record)
-        client.pipe(broker)
         broker.on("data", gated(gates, client))
       })
       const port = await freePort()
       await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
-      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, unsubacks, server, sockets }
+      /** Ends the connections through the proxy (the client reconnects through it). */
+      const disconnect = () => {
+        for (const socket of sockets) socket.destroy()
+      }
+      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, unsubacks, drops, disconnect, server, sockets }
     }),
     ({ server, sockets }) =>
       Effect.promise(() => {

@@ -49,10 +49,12 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
     const routes = Dispatch.empty()
     yield* Dispatch.install(connection, routes)
     Connection.followEvents(connection)
-    const filters = Subscriptions.emptyFilters()
+    const filters = yield* Subscriptions.makeFilters
     connection.client.on("connect", (connack) => {
-      if (connection.state.connections > 1 && !connack.sessionPresent && !connection.state.closing) {
-        connection.runFork(Subscriptions.renew(connection, filters))
+      if (connection.state.connections > 1 && !connection.state.closing) {
+        connection.runFork(
+          connack.sessionPresent ? Subscriptions.resumed(connection, filters) : Subscriptions.renew(connection, filters)
+        )
       }
     })
     yield* Connection.connectFirst(connection)

@@ -9,6 +9,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberMap from "effect/FiberMap"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "../MqttClient.js"
 import type { MqttTopic, QoS } from "../MqttTopic.js"
@@ -188,6 +190,8 @@ export interface Filters {
    * was sent since, which the broker takes after it.
    */
   readonly unacknowledged: Map<string, object>
+  /** The retries of the UNSUBSCRIBEs of `unacknowledged` (`retryUnhold`), one by filter, ended with the client. */
+  readonly retries: FiberMap.FiberMap<string>
 }
 
 /** A wanted filter over MQTT 3.1.1. */
@@ -197,16 +201,20 @@ interface Wanted {
   readonly subscriptions: ReadonlyMap<number, QoS>
 }
 
-/** No filters yet. */
-export const emptyFilters = (): Filters => ({
-  wanted: new Map(),
-  held: new Map(),
-  lock: Effect.unsafeMakeSemaphore(1),
-  exact: new Map(),
-  exactHeld: new Map(),
-  exactLocks: new Map(),
-  unacknowledged: new Map()
-})
+/** No filters yet; the retries of their UNSUBSCRIBEs are interrupted when the scope closes. */
+export const makeFilters: Effect.Effect<Filters, never, Scope.Scope> = Effect.map(
+  FiberMap.make<string>(),
+  (retries) => ({
+    wanted: new Map(),
+    held: new Map(),
+    lock: Effect.unsafeMakeSemaphore(1),
+    exact: new Map(),
+    exactHeld: new Map(),
+    exactLocks: new Map(),
+    unacknowledged: new Map(),
+    retries
+  })
+)
 
 /** The highest QoS the subscriptions ask for. */
 const highest = (subscriptions: ReadonlyMap<number, QoS>): QoS => Math.max(0, ...subscriptions.values()) as QoS
@@ -241,8 +249,9 @@ const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undef
 
 /**
  * What a SUBACK that came after its subscription was given up on leaves: the broker holds the filter at the QoS
- * asked. A filter still held is counted at that QoS when it is higher; another one is unsubscribed, so the broker
- * sends nothing no subscription counts. `held` and `unsubscribe` run under the lock of the filter's changes.
+ * asked. A filter still held is counted at that QoS when it is higher; another one is held at it and unsubscribed, so
+ * the broker sends nothing no subscription counts (its UNSUBSCRIBE not acknowledged is sent again, see `unhold`).
+ * `held` and `unsubscribe` run under the lock of the filter's changes.
  */
 const heldLate = (
   held: Map<string, QoS>,
@@ -252,23 +261,62 @@ const heldLate = (
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     const current = held.get(filter)
-    if (current === undefined) return unsubscribe
-    held.set(filter, Math.max(current, qos) as QoS)
-    return Effect.void
+    held.set(filter, Math.max(current ?? 0, qos) as QoS)
+    return current === undefined ? unsubscribe : Effect.void
   })
 
+/** How many times an UNSUBSCRIBE not acknowledged is sent again in the background (`retryUnhold`). */
+const unholdRetries = 5
+
 /**
- * Unsubscribes a filter at the broker and ends its hold (in `held`) once acknowledged. Not acknowledged in time, the
- * filter stays held: the broker may hold it still, and unsubscribing it again sends an UNSUBSCRIBE. Its UNSUBACK
- * coming later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since.
- * Run under the filter's lock.
+ * Sends the UNSUBSCRIBE of a filter not acknowledged again, in the background: `settle` (the filter's `settle`, under
+ * its lock) after `mqtt.publish_timeout`, then after twice as long each time while it fails, `unholdRetries` times at
+ * most, each failure logged. One retry of a filter runs at a time. Without a connection it stops: the reconnection
+ * settles the filter (`resumed`, or `renew` in a new session, where the broker holds nothing). When it gives up, the
+ * next reconnection does.
+ */
+const retryUnhold = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  settle: Effect.Effect<void, MqttError>
+): Effect.Effect<void> => {
+  const every = connection.options.publishTimeout
+  const attempt = Effect.suspend(() => connection.state.status === "connected" ? settle : Effect.void).pipe(
+    Effect.tapError((e) => Effect.logWarning(`Devices: ${e.message}; the UNSUBSCRIBE of ${filter} is sent again`))
+  )
+  const retries = attempt.pipe(
+    Effect.retry(Schedule.intersect(Schedule.exponential(every), Schedule.recurs(unholdRetries - 1))),
+    Effect.delay(every),
+    Effect.catchAllCause((cause) =>
+      Effect.logWarning(
+        `Devices: the UNSUBSCRIBE of ${filter} is not acknowledged after ${unholdRetries} retries (${
+          describeFailure(cause)
+        }): it is ended at the next reconnection`
+      )
+    )
+  )
+  // The map is closed as the client's scope closes: then no retry starts (its `run` interrupts).
+  return FiberMap.run(filters.retries, filter, retries, { onlyIfMissing: true }).pipe(
+    Effect.asVoid,
+    Effect.catchAllCause(() => Effect.void)
+  )
+}
+
+/**
+ * Unsubscribes a filter at the broker and ends its hold (in `held`) once acknowledged. Not acknowledged (timed out, or
+ * dropped with the connection), the filter stays held: the broker may hold it still, and unsubscribing it again sends
+ * an UNSUBSCRIBE, as `retryUnhold` does in the background and a reconnection (`resumed`) does. Its UNSUBACK coming
+ * later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since. Run under
+ * the filter's lock; `settle` is the filter's, under its lock.
  */
 const unhold = (
   connection: Connection,
   filters: Filters,
   held: Map<string, QoS>,
   filter: string,
-  locked: (change: Effect.Effect<void>) => Effect.Effect<void, MqttError>
+  locked: (change: Effect.Effect<void>) => Effect.Effect<void, MqttError>,
+  settle: Effect.Effect<void, MqttError>
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     const sent = {}
@@ -278,7 +326,11 @@ const unhold = (
       filters.unacknowledged.delete(filter)
       held.delete(filter)
     })
-    return Effect.zipRight(brokerUnsubscribe(connection, filter, locked(released)), released)
+    return Effect.zipRight(brokerUnsubscribe(connection, filter, locked(released)), released).pipe(
+      Effect.tapError(() =>
+        filters.unacknowledged.get(filter) === sent ? retryUnhold(connection, filters, filter, settle) : Effect.void
+      )
+    )
   })
 
 /** The lock of the changes of a filter over MQTT 3.1.1. */
@@ -297,7 +349,27 @@ const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS
   })
 
 const release = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
-  unhold(connection, filters, filters.held, filter, coverLock(filters))
+  unhold(
+    connection,
+    filters,
+    filters.held,
+    filter,
+    coverLock(filters),
+    coverLock(filters)(settleCover(connection, filters, filter))
+  )
+
+/**
+ * Ends the hold of a filter over MQTT 3.1.1 whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, unless a
+ * subscription wants it and no other wanted filter covers it, when it is subscribed again. Run under the lock.
+ */
+const settleCover = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    if (!filters.unacknowledged.has(filter) || !filters.held.has(filter)) return Effect.void
+    const wanted = filters.wanted.get(filter)
+    return wanted !== undefined && !isCovered(filters, wanted.pattern)
+      ? hold(connection, filters, filter, coverQos(filters, wanted.pattern))
+      : release(connection, filters, filter)
+  })
 
 /**
  * Subscribes a filter over MQTT 3.1.1. A covered one is subscribed at the broker all the same, for the retained
@@ -372,8 +444,8 @@ const unsubscribeFilter = (
     const uncovered = pattern === undefined ?
       [] :
       [...filters.wanted.values()].filter((other) =>
-        !filters.held.has(other.pattern.filter) && TopicPattern.covers(pattern, other.pattern)
-        && !isCovered(filters, other.pattern)
+        (!filters.held.has(other.pattern.filter) || filters.unacknowledged.has(other.pattern.filter))
+        && TopicPattern.covers(pattern, other.pattern) && !isCovered(filters, other.pattern)
       )
     for (const other of uncovered) {
       yield* hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern))
@@ -402,8 +474,30 @@ const exactChange = <A>(
   )
 
 /** Unsubscribes a filter of `exact` at the broker (see `unhold`); run under the filter's lock. */
-const releaseExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
-  unhold(connection, filters, filters.exactHeld, filter, (change) => exactChange(filters, filter, change))
+const releaseExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> => {
+  const locked = (change: Effect.Effect<void, MqttError>) => exactChange(filters, filter, change)
+  return unhold(
+    connection,
+    filters,
+    filters.exactHeld,
+    filter,
+    locked,
+    locked(settleExact(connection, filters, filter))
+  )
+}
+
+/**
+ * Ends the hold of a filter of `exact` whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, or subscribed
+ * again while subscriptions of it remain. Run under the filter's lock.
+ */
+const settleExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    if (!filters.unacknowledged.has(filter) || !filters.exactHeld.has(filter)) return Effect.void
+    const subscriptions = filters.exact.get(filter)
+    return subscriptions === undefined
+      ? releaseExact(connection, filters, filter)
+      : holdExact(connection, filters, filter, highest(subscriptions), identifierFor(connection, filter))
+  })
 
 /**
  * Subscribes a filter of `exact` at the broker at the QoS, or at the one it is held at when that is higher; run under
@@ -490,16 +584,17 @@ const drop = (filters: Filters, held: Map<string, QoS>, filter: string) => {
 
 /**
  * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),
- * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants (its
- * unsubscribe not acknowledged) is dropped; over MQTT 3.1.1 the wanted filters it covered that no other one covers are
- * held instead (a failed unsubscribe of their cover may have left them unheld). A failure is logged.
+ * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants, or
+ * (over MQTT 3.1.1) its UNSUBSCRIBE not acknowledged, is dropped; over MQTT 3.1.1 the wanted filters it covered that
+ * no other one covers are held instead (a failed unsubscribe of their cover may have left them unheld), itself
+ * included. A failure is logged.
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.all([
     Effect.suspend(() => {
       const dropped: Array<TopicPattern.Pattern> = []
       for (const filter of [...filters.held.keys()]) {
-        if (filters.wanted.has(filter)) continue
+        if (filters.wanted.has(filter) && !filters.unacknowledged.has(filter)) continue
         const pattern = patternOf(filters, filter)
         if (pattern !== undefined) dropped.push(pattern)
         drop(filters, filters.held, filter)
@@ -535,6 +630,23 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
       { concurrency: "unbounded", discard: true }
     )
   ], { concurrency: "unbounded", discard: true })
+
+/**
+ * After a reconnection that resumed the session, where the broker holds what it held as the connection ended: the
+ * filters whose UNSUBSCRIBE was not acknowledged (not answered, or dropped with the connection, MQTT.js failing it)
+ * are settled: those of `held` as `settleCover` does, those of `exactHeld` as `settleExact` does. A failure is logged.
+ */
+export const resumed = (connection: Connection, filters: Filters): Effect.Effect<void> =>
+  Effect.forEach(
+    [...filters.unacknowledged.keys()],
+    (filter) =>
+      logged(
+        connection.options.protocolVersion === 4 && filters.held.has(filter)
+          ? coverLock(filters)(settleCover(connection, filters, filter))
+          : exactChange(filters, filter, settleExact(connection, filters, filter))
+      ),
+    { concurrency: "unbounded", discard: true }
+  )
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
 export const subscribe =
