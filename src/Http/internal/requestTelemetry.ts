@@ -7,6 +7,7 @@
  * @internal
  */
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as Cause from "effect/Cause"
@@ -16,10 +17,12 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import type * as Tracer from "effect/Tracer"
+import type * as FindMyWay from "find-my-way-ts"
 import type * as RequestContext from "../RequestContext.js"
 import type { Options } from "../RequestTelemetry.js"
 import * as HttpMetrics from "./metrics.js"
 import * as ResponseHeaders from "./responseHeaders.js"
+import * as Routes from "./routes.js"
 import * as SecurityEvents from "./securityEvents.js"
 
 // Probes answer every few seconds from a load balancer or an orchestrator: logged at Debug, or at Warning when they
@@ -68,8 +71,92 @@ export type Observe = <E, R>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   request: HttpServerRequest.HttpServerRequest,
   span: Tracer.AnySpan | undefined,
-  ids: RequestContext.RequestIds
+  ids: RequestContext.RequestIds,
+  claimed: boolean
 ) => HttpApp.Default<E, R>
+
+/**
+ * Runs `app` inside the stack that holds the request (`SecurityEvents.claim` answered `"held"`): as it is, the
+ * request left to that stack to report, with what this stack's options add to it ({@link Nested}).
+ *
+ * @internal
+ */
+export type Nest = <E, R>(
+  app: HttpApp.Default<E, R>,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  request: HttpServerRequest.HttpServerRequest
+) => HttpApp.Default<E, R>
+
+/**
+ * A stack of `RequestTelemetry.middleware`: its {@link Observe} when it reports a request, its {@link Nest} when an
+ * outer stack does.
+ *
+ * @internal
+ */
+export interface Stack {
+  readonly observe: Observe
+  readonly nest: Nest
+}
+
+/**
+ * What a stack nested in another one adds to the request the outer one reports: its headers (before the outer's:
+ * the outer's win over a header of the same name), its route look-up (after the outer's), whether it asks for
+ * template paths and for an access line, and its service (the outer's names the request; a different one is
+ * warned of once).
+ *
+ * @internal
+ */
+interface Nested {
+  readonly service: string
+  readonly headers: ReadonlyArray<ResponseHeaders.Entry>
+  readonly routeOf: HttpMetrics.RouteOf | undefined
+  readonly template: boolean
+  readonly accessLog: boolean
+  warned: boolean
+}
+
+// The stacks nested in the one that reports the request, outermost first: on the request's Node message, as the
+// mark of `SecurityEvents.claim`, which a modified request (a mount) shares.
+const nestedKey: unique symbol = Symbol.for("@glam/shared/Http/RequestTelemetry/nested")
+
+interface WithNested {
+  [nestedKey]?: Array<Nested>
+}
+
+const nestedOf = (request: HttpServerRequest.HttpServerRequest): ReadonlyArray<Nested> | undefined => {
+  const source = request.source
+  return typeof source === "object" && source !== null ? (source as WithNested)[nestedKey] : undefined
+}
+
+// The route look-up of the reporting stack, then those of the nested ones in turn.
+const nestedRouteOf = (
+  routeOf: HttpMetrics.RouteOf | undefined,
+  nested: ReadonlyArray<Nested>
+): HttpMetrics.RouteOf =>
+(method, url) => {
+  let route = routeOf === undefined ? undefined : routeOf(method, url)
+  for (let i = 0; route === undefined && i < nested.length; i++) route = nested[i]!.routeOf?.(method, url)
+  return route
+}
+
+const nestedHeaders = (
+  nested: ReadonlyArray<Nested>,
+  headers: ReadonlyArray<ResponseHeaders.Entry>
+): ReadonlyArray<ResponseHeaders.Entry> => [...nested.flatMap((stack) => stack.headers), ...headers]
+
+const warnNested = (nested: ReadonlyArray<Nested>, service: string): Effect.Effect<void> | undefined => {
+  let warning: Effect.Effect<void> | undefined
+  for (const stack of nested) {
+    if (stack.warned || stack.service === service) continue
+    stack.warned = true
+    const line = Effect.logWarning(
+      `RequestTelemetry: a stack of service "${stack.service}" runs inside the stack of service "${service}": ` +
+        `its requests are reported once, by the outer stack, with service "${service}"`
+    )
+    warning = warning === undefined ? line : Effect.zipRight(warning, line)
+  }
+  return warning
+}
 
 // The ids of a request whose ids are set, on the request object itself: the server span runs before the middleware,
 // on the same object, outside the app that answers it. A property rather than a `WeakMap` entry: the entry cost
@@ -100,47 +187,93 @@ export const enteredIds = (request: HttpServerRequest.HttpServerRequest): Reques
   (request as Entered)[enteredKey]
 
 /**
- * The {@link Observe} of `RequestTelemetry.middleware(options)`: its metrics recorder, headers and access log
- * settings, made once; `report` gives the security event of a refused request when it ends.
+ * The {@link Stack} of `RequestTelemetry.middleware(options)` around `app`: its metrics recorder, headers and access
+ * log settings, made once; `report` gives the security event of a refused request when it ends. `router` is the
+ * router `app` is, whose route templates a nested stack hands to the outer one when `options.routeOf` is not given.
  *
  * @internal
  */
-export const makeObserve = (options: Options, report?: SecurityEvents.Reporter | undefined): Observe => {
+export const makeStack = (
+  options: Options,
+  report: SecurityEvents.Reporter | undefined,
+  router: HttpRouter.HttpRouter<unknown, unknown> | undefined
+): Stack => {
   const { service } = options
   const accessLog = options.accessLog ?? true
   const headers = ResponseHeaders.entriesOf(options.headers ?? {})
   const metrics = HttpMetrics.recorder(service)
   const template = options.recordPath === "template"
   const routeOf = options.routeOf
-  return (app, fiber, request, span, ids) => {
-    // The refusals decided while the app runs are this middleware's to report (`JwtVerifier.verify` records them
-    // rather than emitting them); an outer one's when an outer one runs.
-    const claimed = SecurityEvents.claim(request)
+  // The router's templates, built on the first nested request that needs them, with the router configuration of
+  // its fiber.
+  let templates: HttpMetrics.RouteOf | undefined
+  let routerConfig: Partial<FindMyWay.RouterConfig> | undefined
+  const routerRoutes: HttpMetrics.RouteOf | undefined = router === undefined
+    ? undefined
+    : (method, url) => (templates ??= Routes.routeTemplates(router, routerConfig ?? {}))(method, url)
+  const nested: Nested = {
+    service,
+    headers,
+    routeOf: routeOf ?? routerRoutes,
+    template,
+    accessLog,
+    warned: false
+  }
+  const nest: Nest = (app, fiber, request) => {
+    if (router !== undefined && routeOf === undefined) {
+      routerConfig ??= fiber.getFiberRef(HttpRouter.currentRouterConfig)
+    }
+    // Held by an outer stack: the request has a Node message.
+    const holder = request.source as WithNested
+    const stacks = holder[nestedKey]
+    if (stacks === undefined) holder[nestedKey] = [nested]
+    else stacks.push(nested)
+    return app
+  }
+  const observe: Observe = (app, fiber, request, span, ids, claimed) => {
     const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
     const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
     const startedAt = performance.now()
     if (measured) metrics.begin()
     const finish = (status: number): Effect.Effect<void> => {
+      // The stacks nested in this one, if any: a request without reads one property here.
+      const inner = nestedOf(request)
       // One look-up for every record of the request (a read of the span's attribute when it holds the route).
-      const route = HttpMetrics.requestRoute(request, span, routeOf)
+      const route = HttpMetrics.requestRoute(
+        request,
+        span,
+        inner === undefined ? routeOf : nestedRouteOf(routeOf, inner)
+      )
       if (measured) metrics.end(request.method, route, status, (performance.now() - startedAt) / 1000)
       // Only a request with an event has one: a request without reads one property here.
       const reported = report === undefined ? undefined : report(request, fiber, route, ids, status)
-      if (!accessLog) return reported ?? Effect.void
+      const warned = inner === undefined ? undefined : warnNested(inner, service)
+      const after = warned === undefined
+        ? reported
+        : reported === undefined
+        ? warned
+        : Effect.zipRight(warned, reported)
+      if (!accessLog || (inner !== undefined && !inner.every((stack) => stack.accessLog))) return after ?? Effect.void
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
+      const templated = template || (inner !== undefined && inner.some((stack) => stack.template))
       const line = LogLevel.greaterThanEqual(level, minimum)
-        ? accessLine(request, template ? route : path, level, status, startedAt)
+        ? accessLine(request, templated ? route : path, level, status, startedAt)
         : Effect.void
-      return reported === undefined ? line : Effect.zipRight(line, reported)
+      return after === undefined ? line : Effect.zipRight(line, after)
     }
-    const answered = Effect.map(
-      app,
-      (response) => ResponseHeaders.append(response, headers, ResponseHeaders.idEntries(ids, service))
-    )
+    const answered = Effect.map(app, (response) => {
+      const inner = nestedOf(request)
+      return ResponseHeaders.append(
+        response,
+        inner === undefined ? headers : nestedHeaders(inner, headers),
+        ResponseHeaders.idEntries(ids, service)
+      )
+    })
     return Effect.onExit(answered, (exit) => {
       if (claimed) SecurityEvents.release(request)
       return Exit.isSuccess(exit) ? finish(exit.value.status) : Effect.flatMap(statusOf(exit.cause), finish)
     })
   }
+  return { observe, nest }
 }

@@ -141,18 +141,27 @@ export const refusing = <E>(refusal: Refusal, error: E): Effect.Effect<never, E>
   Effect.zipRight(refuse(refusal), Effect.fail(error))
 
 /**
- * Marks `request` as one whose refusals a stack reports, from now until {@link release}: a refusal decided for it
- * meanwhile (`JwtVerifier.verify` in its middleware or a handler) is recorded only. `false` when it is marked already
- * (an outer stack holds it, and releases it) or has no Node message to mark. Kept on the request's Node message, as
- * its refusals are, so that a modified request (a mount) is marked too.
+ * What {@link claim} found: `"claimed"`, the request is the calling stack's to report; `"held"`, an outer stack
+ * holds it (and reports it); `"unmarked"`, it has no Node message to mark.
  *
  * @internal
  */
-export const claim = (request: HttpServerRequest.HttpServerRequest): boolean => {
+export type Claim = "claimed" | "held" | "unmarked"
+
+/**
+ * Marks `request` as one whose refusals a stack reports, from now until {@link release}: a refusal decided for it
+ * meanwhile (`JwtVerifier.verify` in its middleware or a handler) is recorded only. Not marked again when it is
+ * marked already (an outer stack holds it, and releases it) or has no Node message to mark. Kept on the request's
+ * Node message, as its refusals are, so that a modified request (a mount) is marked too.
+ *
+ * @internal
+ */
+export const claim = (request: HttpServerRequest.HttpServerRequest): Claim => {
   const holder = holderOf(request)
-  if (holder === undefined || holder[reportedSlot] === true) return false
+  if (holder === undefined) return "unmarked"
+  if (holder[reportedSlot] === true) return "held"
   holder[reportedSlot] = true
-  return true
+  return "claimed"
 }
 
 /**

@@ -1,0 +1,259 @@
+/**
+ * Stacks of `RequestTelemetry.middleware` nested in one another, over real listening servers: an app wrapped in a
+ * stack of its own served by `Http.serve`, and two stacks of the app's own on `HttpServer.serve`. A request is
+ * reported once, by the outer stack, as if one stack ran: one metric sample, one access line, one security event,
+ * the headers and ids of one stack; the nested stack's route templates, template paths and access log choice count.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as jose from "jose"
+import { createServer } from "node:http"
+import { afterEach, describe, expect, it } from "vitest"
+import { NotFoundError } from "../src/Errors/CommonErrors.js"
+import * as Http from "../src/Http/Http.js"
+import * as HttpErrors from "../src/Http/HttpErrors.js"
+import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as Readiness from "../src/Http/Readiness.js"
+import * as RequestTelemetry from "../src/Http/RequestTelemetry.js"
+import * as SecurityEvents from "../src/Http/SecurityEvents.js"
+import * as Correlation from "../src/Telemetry/Correlation.js"
+
+const secret = "request-telemetry-nested-secret-0123456789"
+
+interface Line {
+  readonly level: string
+  readonly message: unknown
+  readonly annotations: Record<string, unknown>
+  readonly requestId: string | undefined
+  readonly correlationId: string | undefined
+}
+
+const capture = (lines: Array<Line>) =>
+  Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
+    const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
+    lines.push({
+      level: logLevel.label,
+      message: Array.isArray(message) && message.length === 1 ? message[0] : message,
+      annotations: Object.fromEntries(HashMap.toEntries(annotations)),
+      requestId: id(Correlation.currentRequestId),
+      correlationId: id(Correlation.currentCorrelationId)
+    })
+  })
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/api/v1/items/:id", Effect.as(Effect.logInfo("handler"), HttpServerResponse.text("ok"))),
+  HttpRouter.get("/api/v1/untraced/:id", HttpServerResponse.text("ok")),
+  HttpRouter.get("/api/v1/missing/:id", Effect.fail(new NotFoundError({ message: "no item" }))),
+  HttpRouter.get("/api/v1/secure/:id", Effect.zipRight(JwtAuth.requireAuth, HttpServerResponse.text("ok")))
+)
+
+const uniqueService = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`
+
+/** The `http_requests_total` samples of `service`: `method endpoint status` and the count. */
+const samplesOf = (service: string) =>
+  Effect.runSync(Metric.snapshot).flatMap((pair) => {
+    const state: unknown = pair.metricState
+    if (pair.metricKey.name !== "http_requests_total" || !Predicate.hasProperty(state, "count")) return []
+    const labels = Object.fromEntries(pair.metricKey.tags.map((tag) => [tag.key, tag.value]))
+    if (labels["service"] !== service) return []
+    return [[`${labels["method"]} ${labels["endpoint"]} ${labels["status"]}`, Number(state.count)]]
+  })
+
+const open: Array<ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>> = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((runtime) => runtime.dispose()))
+})
+
+const listen = async (layer: Layer.Layer<HttpServer.HttpServer, unknown>) => {
+  const runtime = ManagedRuntime.make(layer)
+  open.push(runtime)
+  const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (server) => server.address))
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  return (path: string, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${address.port}${path}`, { headers }).then(async (response) => {
+      await response.arrayBuffer()
+      return response
+    })
+}
+
+/**
+ * `router` wrapped in a stack of its own (`inner` options, a service of its own) served by `Http.serve` with a
+ * verifier of configuration: the lines logged, the security events and the two services.
+ */
+const servedNested = async (
+  inner: Omit<RequestTelemetry.Options, "service"> = {},
+  layout: (
+    layer: Layer.Layer<never, unknown, HttpServer.HttpServer>
+  ) => Layer.Layer<never, unknown, HttpServer.HttpServer> = (layer) => layer
+) => {
+  const service = uniqueService("nested-outer")
+  const innerService = uniqueService("nested-inner")
+  const lines: Array<Line> = []
+  const events: Array<SecurityEvents.SecurityEvent> = []
+  const app = router.pipe(RequestTelemetry.middleware({ service: innerService, ...inner }))
+  const get = await listen(
+    layout(Http.serve(app, { rateLimit: false }) as Layer.Layer<never, unknown, HttpServer.HttpServer>).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
+      Layer.provide(Readiness.layer),
+      Layer.provide(JwtAuth.layerConfig),
+      Layer.provide(SecurityEvents.layer({ emit: (event) => Effect.sync(() => events.push(event)) })),
+      Layer.provide(Logger.replace(Logger.defaultLogger, capture(lines))),
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Info)),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+        service: { name: service },
+        auth: { secret, algorithms: ["HS256"], issuer: "glam", audience: "catalog" }
+      })))
+    ) as Layer.Layer<HttpServer.HttpServer, unknown>
+  )
+  const accessLines = () => lines.filter((line) => line.message === "http.request")
+  return { accessLines, events, get, innerService, lines, service }
+}
+
+describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => {
+  it("reports a request once, by the outer stack: one sample, one access line, its ids and headers", async () => {
+    const { accessLines, get, innerService, lines, service } = await servedNested()
+    const response = await get("/api/v1/items/7", { "x-correlation-id": "corr_nested_1" })
+    expect(response.status).toBe(200)
+    expect(samplesOf(service)).toEqual([["GET /api/v1/items/:id 200", 1]])
+    expect(samplesOf(innerService)).toEqual([])
+    const access = accessLines()
+    expect(access.map((line) => [line.level, line.annotations["path"], line.annotations["status"]])).toEqual([
+      ["INFO", "/api/v1/items/7", 200]
+    ])
+    const requestId = response.headers.get("x-request-id")
+    expect(requestId).toMatch(/^[A-Za-z0-9._:-]+$/)
+    const handler = lines.find((line) => line.message === "handler")
+    expect([handler?.requestId, access[0]!.requestId]).toEqual([requestId, requestId])
+    expect([handler?.correlationId, access[0]!.correlationId]).toEqual(["corr_nested_1", "corr_nested_1"])
+    expect(response.headers.get("x-correlation-id")).toBe("corr_nested_1")
+    expect(response.headers.get("x-service-name")).toBe(service)
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff")
+  })
+
+  it("reports a failure with the status the outer stack renders, once", async () => {
+    const { accessLines, get, innerService, service } = await servedNested()
+    expect((await get("/api/v1/missing/3")).status).toBe(404)
+    expect(samplesOf(service)).toEqual([["GET /api/v1/missing/:id 404", 1]])
+    expect(samplesOf(innerService)).toEqual([])
+    expect(accessLines().map((line) => [line.level, line.annotations["status"]])).toEqual([["INFO", 404]])
+  })
+
+  it("reports a refused token as one security event, the outer stack's", async () => {
+    const { events, get, service } = await servedNested()
+    const forged = await new jose.SignJWT({ sub: "user-forged" }).setProtectedHeader({ alg: "HS256" })
+      .setIssuer("glam").setAudience("catalog").setExpirationTime("5 minutes")
+      .sign(new TextEncoder().encode("another-secret-of-enough-length-0123456789"))
+    const response = await get("/api/v1/secure/5", { authorization: `Bearer ${forged}` })
+    expect(response.status).toBe(401)
+    // Reported before the answer is written: the events are all there.
+    expect(events.map((event) => [event.service, event.source, event.reason, event.status, event.route])).toEqual([
+      [service, "stack", "bad_signature", 401, "/api/v1/secure/:id"]
+    ])
+    expect(events[0]!.requestId).toBe(response.headers.get("x-request-id"))
+  })
+
+  it("records the inner router's route template when the outer stack cannot resolve it (no server span)", async () => {
+    const { get, service } = await servedNested(
+      {},
+      HttpMiddleware.withTracerDisabledWhen((request) => request.url.startsWith("/api/v1/untraced/"))
+    )
+    expect((await get("/api/v1/untraced/9")).status).toBe(200)
+    expect(samplesOf(service)).toEqual([["GET /api/v1/untraced/:id 200", 1]])
+  })
+
+  it("logs the template path when the inner stack asks for it, and no line when it turns its access log off", async () => {
+    const templated = await servedNested({ recordPath: "template" })
+    expect((await templated.get("/api/v1/items/8")).status).toBe(200)
+    expect(templated.accessLines().map((line) => line.annotations["path"])).toEqual(["/api/v1/items/:id"])
+    const quiet = await servedNested({ accessLog: false })
+    expect((await quiet.get("/api/v1/items/8")).status).toBe(200)
+    expect(quiet.accessLines()).toEqual([])
+    expect(samplesOf(quiet.service)).toEqual([["GET /api/v1/items/:id 200", 1]])
+  })
+
+  it("warns once that the inner stack's service is not the one the requests are reported with", async () => {
+    const { get, innerService, lines, service } = await servedNested()
+    expect((await get("/api/v1/items/1")).status).toBe(200)
+    expect((await get("/api/v1/items/2")).status).toBe(200)
+    const warnings = lines.filter((line) => String(line.message).startsWith("RequestTelemetry: a stack of service"))
+    expect(warnings.map((line) => line.level)).toEqual(["WARN"])
+    expect(String(warnings[0]!.message)).toContain(`"${innerService}" runs inside the stack of service "${service}"`)
+  })
+})
+
+describe("RequestTelemetry.middleware nested in a stack of the app's own", () => {
+  /** `router` under two stacks of the app's own on `HttpServer.serve`, the outer one with `outer` options. */
+  const servedTwice = async (outer: Omit<RequestTelemetry.Options, "service"> = {}) => {
+    const service = uniqueService("own-outer")
+    const innerService = uniqueService("own-inner")
+    const lines: Array<Line> = []
+    const app = router.pipe(
+      RequestTelemetry.middleware({ service: innerService, securityEvents: false }),
+      HttpErrors.middleware,
+      RequestTelemetry.middleware({ service, ...outer })
+    )
+    const get = await listen(
+      HttpServer.serve(app).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+        Layer.provide(Logger.replace(Logger.defaultLogger, capture(lines))),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.Info))
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+    )
+    return { get, innerService, lines, service }
+  }
+
+  it("gives the request one request id: the app's logs, the access line and the answer carry the same", async () => {
+    const { get, innerService, lines, service } = await servedTwice()
+    const response = await get("/api/v1/items/4")
+    expect(response.status).toBe(200)
+    const requestId = response.headers.get("x-request-id")
+    const handler = lines.find((line) => line.message === "handler")
+    const access = lines.filter((line) => line.message === "http.request")
+    expect(access).toHaveLength(1)
+    expect([handler?.requestId, access[0]!.requestId]).toEqual([requestId, requestId])
+    expect(samplesOf(service)).toEqual([["GET /api/v1/items/:id 200", 1]])
+    expect(samplesOf(innerService)).toEqual([])
+  })
+
+  it("reports each of several requests through the same stacks once (the mark ends with the request)", async () => {
+    const { get, lines, service } = await servedTwice({ accessLog: true })
+    for (const id of ["1", "2", "3"]) expect((await get(`/api/v1/items/${id}`)).status).toBe(200)
+    expect(lines.filter((line) => line.message === "http.request")).toHaveLength(3)
+    expect(samplesOf(service)).toEqual([["GET /api/v1/items/:id 200", 3]])
+  })
+})
+
+describe("RequestTelemetry.middleware alone", () => {
+  it("reports the requests of the app it wraps on a server of the app's own", async () => {
+    const service = uniqueService("alone")
+    const lines: Array<Line> = []
+    const get = await listen(
+      HttpServer.serve(router.pipe(HttpErrors.middleware, RequestTelemetry.middleware({ service }))).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+        Layer.provide(Logger.replace(Logger.defaultLogger, capture(lines))),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.Info))
+      ) as Layer.Layer<HttpServer.HttpServer, unknown>
+    )
+    const response = await get("/api/v1/missing/2")
+    expect(response.status).toBe(404)
+    expect(response.headers.get("x-service-name")).toBe(service)
+    expect(samplesOf(service)).toEqual([["GET /api/v1/missing/:id 404", 1]])
+    expect(lines.filter((line) => line.message === "http.request").map((line) => line.annotations["path"])).toEqual([
+      "/api/v1/missing/2"
+    ])
+  })
+})
