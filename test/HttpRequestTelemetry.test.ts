@@ -9,27 +9,16 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as FiberRefs from "effect/FiberRefs"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Option from "effect/Option"
 import { createServer } from "node:http"
 import * as Net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Http from "../src/Http/Http.js"
 import * as Readiness from "../src/Http/Readiness.js"
-import * as Correlation from "../src/Telemetry/Correlation.js"
-
-interface Line {
-  readonly level: string
-  readonly message: unknown
-  readonly annotations: Record<string, unknown>
-  readonly requestId: string | undefined
-  readonly correlationId: string | undefined
-}
+import { capture, type Line } from "./support/logLines.js"
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/ok", HttpServerResponse.text("ok")),
@@ -49,20 +38,10 @@ const serve = async (
   readiness: Layer.Layer<never, never, Readiness.Readiness> = Layer.empty
 ) => {
   const lines: Array<Line> = []
-  const capture = Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
-    const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
-    lines.push({
-      level: logLevel.label,
-      message: Array.isArray(message) && message.length === 1 ? message[0] : message,
-      annotations: Object.fromEntries(HashMap.toEntries(annotations)),
-      requestId: id(Correlation.currentRequestId),
-      correlationId: id(Correlation.currentCorrelationId)
-    })
-  })
   const layer = Http.serve(router, { rateLimit: false, ...options }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
     Layer.provide(Layer.provideMerge(readiness, Readiness.layer)),
-    Layer.provide(Logger.replace(Logger.defaultLogger, capture)),
+    Layer.provide(Logger.replace(Logger.defaultLogger, capture(lines))),
     Layer.provide(Logger.minimumLogLevel(minimum)),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ service: { name: "log-service" } })))
   ) as Layer.Layer<HttpServer.HttpServer, unknown>

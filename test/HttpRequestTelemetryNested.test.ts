@@ -11,14 +11,11 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as FiberRefs from "effect/FiberRefs"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as jose from "jose"
 import { createServer } from "node:http"
@@ -30,29 +27,9 @@ import * as JwtAuth from "../src/Http/JwtAuth.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import * as RequestTelemetry from "../src/Http/RequestTelemetry.js"
 import * as SecurityEvents from "../src/Http/SecurityEvents.js"
-import * as Correlation from "../src/Telemetry/Correlation.js"
+import { capture, type Line } from "./support/logLines.js"
 
 const secret = "request-telemetry-nested-secret-0123456789"
-
-interface Line {
-  readonly level: string
-  readonly message: unknown
-  readonly annotations: Record<string, unknown>
-  readonly requestId: string | undefined
-  readonly correlationId: string | undefined
-}
-
-const capture = (lines: Array<Line>) =>
-  Logger.make<unknown, void>(({ annotations, context, logLevel, message }) => {
-    const id = (ref: typeof Correlation.currentRequestId) => Option.getOrUndefined(FiberRefs.getOrDefault(context, ref))
-    lines.push({
-      level: logLevel.label,
-      message: Array.isArray(message) && message.length === 1 ? message[0] : message,
-      annotations: Object.fromEntries(HashMap.toEntries(annotations)),
-      requestId: id(Correlation.currentRequestId),
-      correlationId: id(Correlation.currentCorrelationId)
-    })
-  })
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", Effect.as(Effect.logInfo("handler"), HttpServerResponse.text("ok"))),
@@ -175,7 +152,7 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(samplesOf(service)).toEqual([["GET /api/v1/untraced/:id 200", 1]])
   })
 
-  it("logs the template path when the inner stack asks for it, and no line when it turns its access log off", async () => {
+  it("logs template paths when the inner stack asks, and no line when it turns its access log off", async () => {
     const templated = await servedNested({ recordPath: "template" })
     expect((await templated.get("/api/v1/items/8")).status).toBe(200)
     expect(templated.accessLines().map((line) => line.annotations["path"])).toEqual(["/api/v1/items/:id"])

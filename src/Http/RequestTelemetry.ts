@@ -83,6 +83,16 @@ export interface Options {
  * route and the status of the answer, not the verifier's; a request asking for an upgrade (a WebSocket) stays the
  * verifier's.
  *
+ * Nested in another stack (an app wrapped in a stack of its own and served by `Http.serve`, or two stacks of the
+ * app's own), it leaves the request to the outer one, which sees the final answer and status: the request is
+ * reported once, as if one stack ran, with the outer stack's service, ids, security events and error rendering. The
+ * nested stack's options still count: its `headers` go on every response (the outer's win over a header of the same
+ * name); its `routeOf`, else the templates of the router it wraps, names a route the outer one cannot; a
+ * `recordPath: "template"` of either gives the access log template paths; an `accessLog: false` of either turns the
+ * line off. A nested stack whose service differs from the outer one's is warned of in the log once. The server span
+ * of `Http.serve` follows `http.record_path` only. Wrapping a router, the middleware gives the app it returns that
+ * router, so that `Http.serve` knows its routes (the route of a request its `JwtAuth` refuses before the router).
+ *
  * @example
  * ```ts
  * import { HttpRouter, HttpServerResponse } from "@effect/platform"
