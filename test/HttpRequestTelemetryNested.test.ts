@@ -24,6 +24,7 @@ import { NotFoundError } from "../src/Errors/CommonErrors.js"
 import * as Http from "../src/Http/Http.js"
 import * as HttpErrors from "../src/Http/HttpErrors.js"
 import * as JwtAuth from "../src/Http/JwtAuth.js"
+import * as Permissions from "../src/Http/Permissions.js"
 import * as Readiness from "../src/Http/Readiness.js"
 import * as RequestTelemetry from "../src/Http/RequestTelemetry.js"
 import * as SecurityEvents from "../src/Http/SecurityEvents.js"
@@ -35,8 +36,16 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.get("/api/v1/items/:id", Effect.as(Effect.logInfo("handler"), HttpServerResponse.text("ok"))),
   HttpRouter.get("/api/v1/untraced/:id", HttpServerResponse.text("ok")),
   HttpRouter.get("/api/v1/missing/:id", Effect.fail(new NotFoundError({ message: "no item" }))),
-  HttpRouter.get("/api/v1/secure/:id", Effect.zipRight(JwtAuth.requireAuth, HttpServerResponse.text("ok")))
+  HttpRouter.get("/api/v1/secure/:id", Effect.zipRight(JwtAuth.requireAuth, HttpServerResponse.text("ok"))),
+  HttpRouter.del(
+    "/api/v1/secure/:id",
+    Effect.zipRight(Permissions.requirePermission("items:delete"), HttpServerResponse.text("deleted"))
+  )
 )
+
+const sign = (claims: jose.JWTPayload, key: string) =>
+  new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("glam").setAudience("catalog")
+    .setExpirationTime("5 minutes").sign(new TextEncoder().encode(key))
 
 const uniqueService = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`
 
@@ -60,8 +69,8 @@ const listen = async (layer: Layer.Layer<HttpServer.HttpServer, unknown>) => {
   open.push(runtime)
   const address = await runtime.runPromise(Effect.map(HttpServer.HttpServer, (server) => server.address))
   if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  return (path: string, headers: Record<string, string> = {}) =>
-    fetch(`http://127.0.0.1:${address.port}${path}`, { headers }).then(async (response) => {
+  return (path: string, headers: Record<string, string> = {}, method = "GET") =>
+    fetch(`http://127.0.0.1:${address.port}${path}`, { headers, method }).then(async (response) => {
       await response.arrayBuffer()
       return response
     })
@@ -129,11 +138,9 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(accessLines().map((line) => [line.level, line.annotations["status"]])).toEqual([["INFO", 404]])
   })
 
-  it("reports a refused token as one security event, the outer stack's", async () => {
+  it("reports a refused token as one security event, the outer stack's, with the inner router's route", async () => {
     const { events, get, service } = await servedNested()
-    const forged = await new jose.SignJWT({ sub: "user-forged" }).setProtectedHeader({ alg: "HS256" })
-      .setIssuer("glam").setAudience("catalog").setExpirationTime("5 minutes")
-      .sign(new TextEncoder().encode("another-secret-of-enough-length-0123456789"))
+    const forged = await sign({ sub: "user-forged" }, "another-secret-of-enough-length-0123456789")
     const response = await get("/api/v1/secure/5", { authorization: `Bearer ${forged}` })
     expect(response.status).toBe(401)
     // Reported before the answer is written: the events are all there.
@@ -141,6 +148,16 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
       [service, "stack", "bad_signature", 401, "/api/v1/secure/:id"]
     ])
     expect(events[0]!.requestId).toBe(response.headers.get("x-request-id"))
+  })
+
+  it("reports a refusal decided inside the inner stack once, with the status the outer stack renders", async () => {
+    const { events, get, service } = await servedNested()
+    const reader = await sign({ sub: "user-reader", permissions: ["items:read"] }, secret)
+    const response = await get("/api/v1/secure/6", { authorization: `Bearer ${reader}` }, "DELETE")
+    expect(response.status).toBe(403)
+    expect(events.map((event) => [event.service, event.event, event.required, event.status, event.route])).toEqual([
+      [service, "auth.forbidden", "items:delete", 403, "/api/v1/secure/:id"]
+    ])
   })
 
   it("records the inner router's route template when the outer stack cannot resolve it (no server span)", async () => {
