@@ -236,7 +236,7 @@ export const makeStack = (
     const startedAt = performance.now()
     if (measured) metrics.begin()
     const finish = (status: number): Effect.Effect<void> => {
-      // The stacks nested in this one, if any: a request without reads one property here.
+      // The stacks nested in this one: a request through one stack reads one property here.
       const inner = nestedOf(request)
       // One look-up for every record of the request (a read of the span's attribute when it holds the route).
       const route = HttpMetrics.requestRoute(
