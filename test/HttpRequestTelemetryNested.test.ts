@@ -179,6 +179,18 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(samplesOf(quiet.service)).toEqual([["GET /api/v1/items/:id 200", 1]])
   })
 
+  it("puts the inner stack's headers on every response, error answers too, the outer's winning a shared name", async () => {
+    const { get } = await servedNested({ headers: { "x-inner": "yes", "x-content-type-options": "inner" } })
+    for (const [path, status] of [["/api/v1/items/1", 200], ["/api/v1/missing/1", 404]] as const) {
+      const response = await get(path)
+      expect(response.status).toBe(status)
+      expect([response.headers.get("x-inner"), response.headers.get("x-content-type-options")]).toEqual([
+        "yes",
+        "nosniff"
+      ])
+    }
+  })
+
   it("warns once that the inner stack's service is not the one the requests are reported with", async () => {
     const { get, innerService, lines, service } = await servedNested()
     expect((await get("/api/v1/items/1")).status).toBe(200)
