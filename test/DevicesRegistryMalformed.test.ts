@@ -2,7 +2,8 @@
  * Rows of the `devices` table that other means wrote oddly (a NULL among the topics, an infinite timestamp, a NULL
  * type in a table without the registry's NOT NULL): the live state and commands of such a device, which need only
  * its id and topics, work; `get` fails with a `DeviceRecordInvalidError` naming the device and the field; `list`
- * returns its page with such rows left out of `items` and reported in `invalid`; `register` writes over such a row.
+ * returns its page with such rows left out of `items` and reported in `invalid`; `register` writes over such a row,
+ * a `created_at` that does not decode set to the registration's time.
  * The read at startup has a span of its own. Real PostgreSQL (a database of the file's own) and Mosquitto.
  */
 import { SqlClient } from "@effect/sql"
@@ -31,8 +32,8 @@ const adminSql = (statement: string) =>
   admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
 const sql = Sql.layer({ host, port, user, database })
 
-const onDatabase = (statement: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(statement)).pipe(Effect.provide(sql))
+const onDatabase = <A extends object = object>(statement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe<A>(statement)).pipe(Effect.provide(sql))
 
 if (postgresUp && mosquittoUp) {
   beforeAll(async () => {
@@ -171,20 +172,54 @@ describe.skipIf(!postgresUp || !mosquittoUp)("a device whose row other means wro
   )
 
   it.scopedLive(
-    "registering the device again writes its type and topics over the row, which get then reads; not its timestamps",
+    "registering the device again writes its type and topics over the row, which get then reads; not a readable " +
+      "created_at",
     () =>
       Effect.gen(function*() {
-        const { devices } = yield* instance(unique("bad-register-"))
+        const { devices, warnings } = yield* instance(unique("bad-register-"))
         const { noType, nullTopic } = yield* oddDevices("noType", "nullTopic")
+        const [createdAt] = yield* onDatabase<{ readonly created_at: Date }>(
+          `SELECT created_at FROM devices WHERE device_id = '${noType}'`
+        )
         for (const id of [noType, nullTopic]) {
           const registered = yield* devices.register({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
           expect(registered).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
           expect(yield* devices.get(id)).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
         }
-        // Its timestamps are kept: one that does not decode still fails it.
+        expect((yield* devices.get(noType)).registered_at).toEqual(createdAt!.created_at)
+        expect(warnings.filter((w) => w.includes("created_at"))).toEqual([])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "registering a device whose created_at does not decode sets it to the registration's time, with a warning",
+    () =>
+      Effect.gen(function*() {
+        const { devices, warnings } = yield* instance(unique("bad-created-"))
         const { infinite } = yield* oddDevices("infinite")
-        const error = yield* Effect.flip(devices.register({ device_id: infinite, device_type: "meter" }))
-        expect(error).toMatchObject({ _tag: "DatabaseError", details: { operation: "decode" } })
+        const [minus, beyond] = [unique("meter-"), unique("meter-")]
+        // `-infinity`, and a year PostgreSQL stores but a JavaScript date cannot hold.
+        yield* rows(
+          [minus, beyond],
+          `('${minus}', 'meter', '{}', '-infinity'), ('${beyond}', 'meter', '{}', '290000-01-01 00:00:00+00')`
+        )
+        for (const id of [infinite, minus, beyond]) {
+          const registered = yield* devices.register({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
+          expect(registered).toMatchObject({ device_id: id, device_type: "meter", topics: [`site/${id}`] })
+          // Its created_at is the time of the update that registered it.
+          const [row] = yield* onDatabase<{ readonly updated_at: Date }>(
+            `SELECT updated_at FROM devices WHERE device_id = '${id}'`
+          )
+          expect(registered.registered_at).toEqual(row!.updated_at)
+          const stored = yield* devices.get(id)
+          expect(stored.registered_at).toEqual(registered.registered_at)
+          expect(warnings.some((w) => w.includes(id) && w.includes("created_at"))).toBe(true)
+          // Registered again: the row decodes, nothing more to repair.
+          const again = yield* devices.register({ device_id: id, device_type: "meter" })
+          expect(again.registered_at).toEqual(registered.registered_at)
+        }
+        expect(warnings.filter((w) => w.includes("created_at"))).toHaveLength(3)
       }),
     { timeout: 60_000 }
   )

@@ -295,9 +295,13 @@ export type CommandError =
 export interface Devices {
   /**
    * Registers a device, or updates its type and topics when it is registered (a stored row that does not decode,
-   * written by other means, is updated too). An id or topic that does not fit fails with a `ValidationError`.
+   * written by other means, is updated too; a `created_at` the model cannot read, such as `infinity`, is set to the
+   * registration's time, with a warning). An id or topic that does not fit fails with a `ValidationError`; a row
+   * that still does not decode, with the `DeviceRecordInvalidError` naming the device and the field.
    */
-  readonly register: (registration: Registration) => Effect.Effect<DeviceInfo, SqlFailure | MqttError>
+  readonly register: (
+    registration: Registration
+  ) => Effect.Effect<DeviceInfo, SqlFailure | MqttError | DeviceRecordInvalidError>
   /**
    * Removes a device's registration (nothing happens when there is none); while a handler of device messages runs,
    * its registered topics no other registered device holds are unsubscribed. Its live state is dropped here (no
@@ -546,7 +550,7 @@ export const layerConfig = (
  */
 export const registerDevice = (
   registration: Registration
-): Effect.Effect<DeviceInfo, SqlFailure | MqttError, Devices> =>
+): Effect.Effect<DeviceInfo, SqlFailure | MqttError | DeviceRecordInvalidError, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.register(registration))
 
 /**

@@ -168,6 +168,43 @@ export const readRecord = (
     Effect.map((rows) => Option.map(Array_.head(rows), decodeRecord))
   )
 
+/**
+ * The row of a device `register` has just written its type and topics over, when the `Device` model does not decode
+ * it: read whole; a `created_at` the model cannot read (`infinity`, a time beyond a JavaScript date's range), which
+ * `register` does not write, is set to the registration's `updated_at`, with a warning naming the device and the
+ * field; a row that does not decode otherwise fails with its `DeviceRecordInvalidError`. None when there is no row.
+ */
+export const repairRegistered = (
+  sql: SqlClient,
+  deviceId: string
+): Effect.Effect<Option.Option<Device>, SqlFailure | DeviceRecordInvalidError> =>
+  Effect.flatMap(readRecord(sql, deviceId), (found) => {
+    if (Option.isNone(found)) return Effect.succeedNone
+    const decoded = found.value
+    if (Either.isRight(decoded)) return Effect.succeedSome(decoded.right)
+    if (decoded.left.details.field !== "created_at") return Effect.fail(decoded.left)
+    const unreadable = decoded.left
+    return sql<Record<string, unknown>>`UPDATE devices SET created_at = updated_at WHERE device_id = ${deviceId}
+      RETURNING *`.withoutTransform.pipe(
+      mapSqlErrors({ operation: "devices.repair_created_at", table: "devices" }),
+      Effect.flatMap((rows) => {
+        const row = Array_.head(rows)
+        if (Option.isNone(row)) return Effect.succeedNone
+        return Either.match(decodeRecord(row.value), {
+          onLeft: (error) => Effect.fail(error),
+          onRight: (device) =>
+            Effect.as(
+              Effect.logWarning(
+                `Devices: device ${shownId(deviceId)}'s stored created_at cannot be read ` +
+                  `(${unreadable.details.reason}): registering it set its created_at to the registration's time`
+              ),
+              Option.some(device)
+            )
+        })
+      })
+    )
+  })
+
 /** A page of the rows ordered by id, each decoded as `decodeRecord` decodes it, and how many rows there are. */
 export const readRecords = (
   sql: SqlClient,

@@ -36,6 +36,7 @@ import {
   readRegistrationsOf,
   readStored,
   type RegistrationsRead,
+  repairRegistered,
   repository,
   shownId,
   validate
@@ -130,14 +131,17 @@ const records = (
     )
   })
 
+const vanished = (deviceId: string) => Effect.dieMessage(`Device ${deviceId} vanished while it was registered`)
+
 /** Registers a device, or updates its registration. */
 const register = (
   repo: DeviceRepository,
+  sql: SqlClient,
   liveness: Liveness.Liveness,
   registeredTopics: RegisteredTopics.RegisteredTopics,
   announce: (deviceId: string) => Effect.Effect<void>
 ) =>
-(registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError> =>
+(registration: Registration): Effect.Effect<DeviceInfo, SqlFailure | MqttError | DeviceRecordInvalidError> =>
   Effect.gen(function*() {
     yield* validate(registration)
     const value = {
@@ -146,20 +150,27 @@ const register = (
       topics: registration.topics ?? []
     }
     // Its id and topics read only: a row another means wrote that the model does not decode is updated all the same.
-    const row = (yield* liveness.isStored(registration.device_id))
-      ? yield* repo.update(Device.update.make(value))
-      : yield* repo.insert(Device.insert.make(value)).pipe(
+    const written = (yield* liveness.isStored(registration.device_id))
+      ? repo.update(Device.update.make(value))
+      : repo.insert(Device.insert.make(value)).pipe(
         // Registered at the same moment by another instance: this registration updates it.
         Effect.catchTag("ConflictError", () => repo.update(Device.update.make(value)))
       )
+    // The row written does not decode (a `created_at` written by other means): repaired, or its field named.
+    const row = yield* Effect.catchIf(
+      written,
+      (e) => e._tag !== "NotFoundError" && isUndecodedRow(e),
+      () =>
+        Effect.flatMap(
+          repairRegistered(sql, registration.device_id),
+          Option.match({ onNone: () => vanished(registration.device_id), onSome: Effect.succeed })
+        )
+    )
     yield* RegisteredTopics.registered(registeredTopics, row.device_id, row.topics)
     yield* announce(row.device_id)
     return infoOf(liveness)(row)
   }).pipe(
-    Effect.catchTag(
-      "NotFoundError",
-      () => Effect.dieMessage(`Device ${registration.device_id} vanished while it was registered`)
-    ),
+    Effect.catchTag("NotFoundError", () => vanished(registration.device_id)),
     Effect.withSpan("Devices.register", { attributes: { device_id: shownId(registration.device_id) } })
   )
 
@@ -296,7 +307,7 @@ export const make = (
     yield* Liveness.sweepScoped(liveness)
     const info = infoOf(liveness)
     const service: Devices = {
-      register: register(repo, liveness, registeredTopics, announce),
+      register: register(repo, sql, liveness, registeredTopics, announce),
       // An id no device can be registered under is neither deleted nor looked up: it is in no row.
       unregister: (deviceId) =>
         (isDeviceId(deviceId)
