@@ -19,6 +19,7 @@ import { ValidationError } from "../Errors/Errors.js"
 import * as EventEnvelope from "./EventEnvelope.js"
 import * as EventDefinition from "./Events.js"
 import * as EventTimestamp from "./EventTimestamp.js"
+import { encodingReason } from "./internal/bodyEncoding.js"
 import * as healthcare from "./internal/healthcareFormat.js"
 
 /**
@@ -105,7 +106,7 @@ export const decode = <A, I>(
   try {
     text = typeof body === "string" ? body : utf8.decode(body)
   } catch {
-    return Either.left(refusal("event body", "<body>", "is not valid UTF-8"))
+    return Either.left(refusal("event body", "<body>", encodingReason(body) ?? "is not valid UTF-8"))
   }
   const read = healthcare.read(
     text,
@@ -113,7 +114,10 @@ export const decode = <A, I>(
     definition.eventType,
     options?.maxDepth ?? EventEnvelope.defaultMaxDepth
   )
-  if (read._tag === "Refused") return Either.left(refusal(`${definition.subject} body`, read.field, read.reason))
+  if (read._tag === "Refused") {
+    const reason = read.field === "<body>" ? encodingReason(body) ?? read.reason : read.reason
+    return Either.left(refusal(`${definition.subject} body`, read.field, reason))
+  }
   return Effect.flatMap(timestampOf(read.timestamp), (timestamp) =>
     EventEnvelope.decodeEvent(definition, {
       event_id: read.eventId,

@@ -19,6 +19,7 @@ import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { EventContext as EventContextType } from "../EventContext.js"
 import type { DecodedEvent, DecodeOptions, MakeMessageOptions, MakeOptions, Message } from "../EventEnvelope.js"
 import type * as Events from "../Events.js"
+import { encodingReason } from "./bodyEncoding.js"
 import * as EnvelopeDecoder from "./envelopeDecoder.js"
 import { EventEnvelope } from "./envelopeSchema.js"
 import * as EventContext from "./eventContext.js"
@@ -120,8 +121,23 @@ export const decodeBody = (
 const decodeBodyEither = (
   body: Uint8Array | string,
   options: DecodeOptions | undefined
-): Either.Either<EventEnvelope, ValidationError> =>
-  Either.flatMap(textOf(body), (text) => decodeTextEither(text, ProtoKeys.mayHoldProtoKey(text), options))
+): Either.Either<EventEnvelope, ValidationError> => {
+  const decoded = Either.flatMap(
+    textOf(body),
+    (text) => decodeTextEither(text, ProtoKeys.mayHoldProtoKey(text), options)
+  )
+  return Either.isRight(decoded) ? decoded : Either.left(namingEncoding(body, decoded.left))
+}
+
+/**
+ * A refusal of the whole body (not UTF-8, not JSON), its reason naming the encoding the body's first bytes show
+ * (`encoded as UTF-16 LE`); checked once a body is refused only, so a body read costs nothing more.
+ */
+const namingEncoding = (body: Uint8Array | string, error: ValidationError): ValidationError => {
+  if (error.details?.field !== "<body>") return error
+  const reason = encodingReason(body)
+  return reason === undefined ? error : validationError(`Invalid event body: ${reason}`, "<body>", reason)
+}
 
 const textOf = (body: Uint8Array | string): Either.Either<string, ValidationError> => {
   if (typeof body === "string") return Either.right(body)
@@ -322,10 +338,10 @@ export const decode = <A, I>(
   options?: DecodeOptions
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
   const text = textOf(body)
-  if (Either.isLeft(text)) return Either.left(text.left)
+  if (Either.isLeft(text)) return Either.left(namingEncoding(body, text.left))
   const mayHoldProtoKey = ProtoKeys.mayHoldProtoKey(text.right)
   const envelope = decodeTextEither(text.right, mayHoldProtoKey, options)
   return Either.isLeft(envelope)
-    ? Either.left(envelope.left)
+    ? Either.left(namingEncoding(body, envelope.left))
     : decodeEventOf(definition, envelope.right, mayHoldProtoKey)
 }
