@@ -45,6 +45,20 @@ export interface SetOptions {
 }
 
 /**
+ * Options of `getOrSet`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GetOrSetOptions extends SetOptions {
+  /**
+   * On a miss, take the key's lock in the store so that one instance computes the value while the others (other
+   * replicas on the same Redis) wait for it; default `cache.lock`. See {@link CacheService.getOrSet}.
+   */
+  readonly lock?: boolean | undefined
+}
+
+/**
  * The operations of the cache. Keys are the service's own: the configured prefix is added to each.
  *
  * @since 0.2.0
@@ -85,12 +99,19 @@ export interface CacheService {
    * fails under `strict` (an error log: the read's failure fails the call, the write's does not lose what was
    * computed). A `ttl` that is not one (see {@link SetOptions}) is a `ValidationError` before the read: nothing is
    * computed.
+   *
+   * With `lock` (or `cache.lock`), the single flight spans the instances sharing the store: the first to miss takes
+   * the key's lock (`SET NX PX cache.lock_ttl`), computes, writes and releases it (only while it holds its token);
+   * the others that miss meanwhile poll for the value, and compute themselves when the lock is gone without a value
+   * (its holder failed, was interrupted or died: one of them takes the lock) or after waiting `cache.lock_ttl`. A
+   * store failure of the lock is one as the read's: a `RedisError` under `strict` (nothing computed), else the
+   * value is computed without the lock.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,
     schema: Schema.Schema<A, I>,
     compute: Effect.Effect<A, E, R>,
-    options?: SetOptions
+    options?: GetOrSetOptions
   ) => Effect.Effect<A, E | RedisError | ValidationError, R>
   /** Succeeds when the store answers (always, in memory). */
   readonly ping: Effect.Effect<void, RedisError>
@@ -137,6 +158,13 @@ export interface Options {
    * number of at least 1, else a defect when the layer is built.
    */
   readonly maxValueBytes?: number | undefined
+  /** `getOrSet` computes a missing key once across instances (see `cache.lock`); default `false`. */
+  readonly lock?: boolean | undefined
+  /**
+   * The expiry of a key's lock, and the longest wait for another instance's value (see `cache.lock_ttl`); default 10
+   * seconds. One that is not a duration of more than zero is a defect when the layer is built.
+   */
+  readonly lockTtl?: Duration.DurationInput | undefined
 }
 
 const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)
@@ -237,7 +265,7 @@ export const getOrSet = <A, I, E, R>(
   key: string,
   schema: Schema.Schema<A, I>,
   compute: Effect.Effect<A, E, R>,
-  options?: SetOptions
+  options?: GetOrSetOptions
 ): Effect.Effect<A, E | RedisError | ValidationError, R | Cache> =>
   Effect.flatMap(Cache, (cache) => cache.getOrSet(key, schema, compute, options))
 
@@ -267,3 +295,22 @@ export const readinessCheck: Effect.Effect<void, RedisError, Cache> = Effect.fla
  * @category metrics
  */
 export const requestsTotal: Metric.Metric.Counter<number> = metrics.cacheRequests
+
+/**
+ * `cache_lock_waits_total{outcome}`: `getOrSet` waits for another instance's value under the key's lock
+ * (`cache.lock`), by how they ended: `hit`, `acquired` (the lock was gone without a value: this instance computed
+ * under it), `timeout` (waited `cache.lock_ttl`: computed without it).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const lockWaitsTotal: Metric.Metric.Counter<number> = metrics.lockWaits
+
+/**
+ * `cache_lock_expired_total`: locks of `getOrSet` that expired before their holder's computation ended (longer than
+ * `cache.lock_ttl`: another instance may have computed the key too).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const lockExpiredTotal: Metric.Metric.Counter<number> = metrics.lockExpired

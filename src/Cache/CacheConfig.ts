@@ -10,6 +10,8 @@
  * | `cache.strict` | a Redis failure fails the operation instead of degrading to a miss | `false` |
  * | `cache.timeout` | how long one Redis operation, and startup's connection, may take | 1 second |
  * | `cache.max_value_bytes` | the largest value stored, in bytes of its JSON | 4194304 (4 MiB) |
+ * | `cache.lock` | `getOrSet` computes a missing key once across instances, under a lock in the store | `false` |
+ * | `cache.lock_ttl` | how long a key's lock is held at most, and the others wait at most | 10 seconds |
  *
  * @since 0.2.0
  */
@@ -45,6 +47,16 @@ export interface CacheConfig {
    * refused by `set` and returned uncached by `getOrSet`.
    */
   readonly maxValueBytes: number
+  /**
+   * `cache.lock`, default `false`: `getOrSet` takes a lock of the key in the store on a miss, so that one instance
+   * computes the value while the others wait for it (`getOrSet`'s `lock` option decides per call).
+   */
+  readonly lock: boolean
+  /**
+   * `cache.lock_ttl`, default 10 seconds: the expiry of a key's lock (longer than the longest computation), and the
+   * longest wait for another instance's value.
+   */
+  readonly lockTtl: Duration.Duration
   readonly appEnv: AppEnv
 }
 
@@ -86,6 +98,8 @@ export const config: Config.Config<CacheConfig> = Config.all({
     }),
     Config.withDefault(Defaults.maxValueBytes)
   ),
+  lock: cache(Config.withDefault(Config.boolean("lock"), Defaults.lock)),
+  lockTtl: cache(Config.withDefault(duration("lock_ttl", { number: "seconds", max: maxTimer }), Defaults.lockTtl)),
   appEnv
 }).pipe(
   Config.map(({ prefix, serviceName, ...rest }) => ({

@@ -12,12 +12,14 @@ import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { randomUUID } from "node:crypto"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import * as JsonValue from "../../internal/jsonValue.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
-import type { CacheService, SetOptions } from "../Cache.js"
+import type { CacheService, GetOrSetOptions, SetOptions } from "../Cache.js"
 import { keyFields, makeOncePerKey, makeRefusalLog } from "./keyLog.js"
 import * as Metrics from "./metrics.js"
 import type { KeyReplyError } from "./redisReplies.js"
@@ -32,6 +34,10 @@ export interface EngineOptions {
   readonly strict: boolean
   /** The largest value stored, in bytes of its JSON text (UTF-8). */
   readonly maxValueBytes: number
+  /** `getOrSet` takes the key's lock in the store on a miss, unless the call says otherwise. */
+  readonly lock: boolean
+  /** The expiry of a key's lock, and the longest wait for another instance's value. */
+  readonly lockTtl: Duration.Duration
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -271,7 +277,19 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
         .pipe(
           Effect.withSpan("Cache.expire", { attributes: { "cache.backend": store.backend } })
         ),
-    getOrSet: makeGetOrSet(get, set),
+    getOrSet: makeGetOrSet(get, set, {
+      enabled: options.lock,
+      ttl: options.lockTtl,
+      // The value another instance may have written, read apart from the metric of reads: a poll is not a request.
+      peek: <A, I>(key: string, schema: Schema.Schema<A, I>) =>
+        Effect.flatMap(
+          read(key),
+          (raw) => raw === undefined ? Effect.succeed(Option.none<A>()) : decode(key, schema, raw)
+        ),
+      // A failure of the store is one as the read's: strict fails, else `undefined` (no lock: compute).
+      lock: (key, token) => guard("lock", key, store.lock(full(key), token, options.lockTtl), undefined),
+      unlock: (key, token) => guard("unlock", key, store.unlock(full(key), token), true)
+    }),
     ping: store.ping
   }
 }
@@ -279,17 +297,36 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
 type Get = CacheService["get"]
 type Put = CacheService["set"]
 
+/** The lock of `getOrSet` across instances, over the store and its degradation policy. */
+interface Locking {
+  readonly enabled: boolean
+  readonly ttl: Duration.Duration
+  readonly peek: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
+  readonly lock: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
+  readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
+}
+
+/** Where one attempt at a key's lock leaves a caller. */
+type Claim<A> =
+  | { readonly _tag: "Found"; readonly value: A }
+  | { readonly _tag: "Acquired" }
+  | { readonly _tag: "Held" }
+  | { readonly _tag: "Unavailable" }
+
+// A waiter's polls: 10 ms, doubling, at most 100 ms apart.
+const pollSchedule = Schedule.union(Schedule.exponential("10 millis"), Schedule.spaced("100 millis"))
+
 /**
  * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
  * that result (its failure too) instead of computing it again. A waiter whose leader was interrupted tries again.
  */
-const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
+const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOrSet"] => {
   const inflight = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const getOrSet = <A, I, E, R>(
     key: string,
     schema: Schema.Schema<A, I>,
     compute: Effect.Effect<A, E, R>,
-    options?: SetOptions
+    options?: GetOrSetOptions
   ): Effect.Effect<A, E | RedisError | ValidationError, R> => {
     // The value is the caller's once computed: a write that fails (strict; otherwise the store skips it) is an
     // error log, and the value is returned uncached. A refusal of the user's ACL is logged by the store's health.
@@ -312,6 +349,68 @@ const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
             { ...keyFields(key), operation: error.details.operation, reason: error.message }
           )
       })
+    const computeAndStore = Effect.tap(compute, store)
+    // The lock's release never fails the call: the value is computed. One that had expired is counted and logged
+    // (another instance may have computed the key too); a store failure is the store's (strict: an error log), and
+    // the lock expires by its ttl.
+    const release = (token: string) =>
+      locking.unlock(key, token).pipe(
+        Effect.flatMap((held) =>
+          held ? Effect.void : Metric.increment(Metrics.lockExpired).pipe(
+            Effect.zipRight(Effect.logWarning(
+              "Cache lock expired before the value was computed: raise cache.lock_ttl above the longest computation",
+              { ...keyFields(key), lock_ttl: Duration.format(locking.ttl) }
+            ))
+          )
+        ),
+        Effect.catchAll((error) =>
+          StoreModule.isPermissionRefusal(error) ? Effect.void : Effect.logError(
+            "Cache lock not released: the cache store failed (cache.strict); it expires after cache.lock_ttl",
+            { ...keyFields(key), operation: error.details.operation, reason: error.message }
+          )
+        )
+      )
+    // Computes under the key's lock, or waits for the instance holding it: see `CacheService.getOrSet`. A lock taken
+    // is released however the call ends (a failure of the read after it, an interruption), unless it had expired.
+    const underLock = Effect.suspend(() => {
+      const token = randomUUID()
+      let held = false
+      let attempts = 0
+      let claimed: Claim<A> = { _tag: "Held" }
+      // One attempt: take the lock, then read the value (written before the lock was free, or by its holder).
+      const claim = Effect.suspend(() => {
+        attempts++
+        return locking.lock(key, token)
+      }).pipe(
+        Effect.flatMap((acquired) => {
+          if (acquired === undefined) return Effect.succeed<Claim<A>>({ _tag: "Unavailable" })
+          held = acquired
+          return Effect.flatMap(locking.peek(key, schema), (found): Effect.Effect<Claim<A>> =>
+            Option.isSome(found)
+              ? Effect.succeed({ _tag: "Found", value: found.value })
+              : Effect.succeed(acquired ? { _tag: "Acquired" } : { _tag: "Held" }))
+        }),
+        Effect.map((last) => claimed = last)
+      )
+      return claim.pipe(
+        Effect.repeat({ schedule: Schedule.upTo(pollSchedule, locking.ttl), while: (last) => last._tag === "Held" }),
+        Effect.flatMap((): Effect.Effect<A, E | RedisError, R> => {
+          const waited = attempts > 1 || claimed._tag === "Held"
+          switch (claimed._tag) {
+            case "Found":
+              return Effect.as(waited ? Metric.increment(Metrics.waitHit) : Effect.void, claimed.value)
+            case "Acquired":
+              return Effect.zipRight(waited ? Metric.increment(Metrics.waitAcquired) : Effect.void, computeAndStore)
+            case "Held":
+              return Effect.zipRight(Metric.increment(Metrics.waitTimeout), computeAndStore)
+            case "Unavailable":
+              return computeAndStore
+          }
+        }),
+        Effect.ensuring(Effect.suspend(() => held ? release(token) : Effect.void))
+      )
+    })
+    const lead = (options?.lock ?? locking.enabled) ? underLock : computeAndStore
     const settle =
       (deferred: Deferred.Deferred<A, E | RedisError | ValidationError>) =>
       (exit: Exit.Exit<A, E | RedisError | ValidationError>) =>
@@ -336,7 +435,7 @@ const makeGetOrSet = (get: Get, set: Put): CacheService["getOrSet"] => {
       }
       const deferred = Deferred.unsafeMake<A, E | RedisError | ValidationError>(FiberId.none)
       inflight.set(key, deferred as Deferred.Deferred<unknown, unknown>)
-      return Effect.onExit(restore(Effect.tap(compute, store)), settle(deferred))
+      return Effect.onExit(restore(lead), settle(deferred))
     })
     // A time to live the stores cannot take fails the call before the read: nothing is computed.
     const ttl = options?.ttl === undefined ? undefined : decodeTtl("ttl", options.ttl)

@@ -20,3 +20,9 @@ export const timeout: Duration.Duration = Duration.seconds(1)
 
 /** `cache.max_value_bytes`: the largest value stored, 4 MiB of JSON. @internal */
 export const maxValueBytes = 4 * 1024 * 1024
+
+/** `cache.lock`: `getOrSet` computes once per process, not once across instances. @internal */
+export const lock = false
+
+/** `cache.lock_ttl`: how long one instance may hold a key's lock while it computes the value. @internal */
+export const lockTtl: Duration.Duration = Duration.seconds(10)

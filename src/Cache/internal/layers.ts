@@ -41,7 +41,7 @@ const byteOption = (input: number | undefined): number => {
 
 /**
  * The settings of explicit options, with `CacheConfig`'s defaults; throws an `IllegalArgumentException` naming a
- * `ttl` or `timeout` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole number of at
+ * `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole number of at
  * least 1.
  */
 export const resolve = (options: Omit<Options, "url">): Settings => ({
@@ -50,7 +50,9 @@ export const resolve = (options: Omit<Options, "url">): Settings => ({
   maxEntries: options.maxEntries ?? Defaults.maxEntries,
   strict: options.strict ?? Defaults.strict,
   timeout: durationOption("timeout option", options.timeout, Defaults.timeout),
-  maxValueBytes: byteOption(options.maxValueBytes)
+  maxValueBytes: byteOption(options.maxValueBytes),
+  lock: options.lock ?? Defaults.lock,
+  lockTtl: durationOption("lockTtl option", options.lockTtl, Defaults.lockTtl)
 })
 
 /** The in-memory cache. */
@@ -82,6 +84,16 @@ export const makeRedis = (
         Store.cacheCommands(connection.client),
         Store.probeKey(settings.prefix)
       )
+      // The lock's release script (`EVAL`), when the configuration asks for the lock.
+      if (settings.lock) {
+        yield* Store.refusedAtStartup(
+          connection,
+          settings.timeout,
+          "the cache's lock",
+          Store.lockCommands(connection.client),
+          Store.probeKey(settings.prefix)
+        )
+      }
     }
     return Engine.make(Store.redis(connection, settings.timeout), settings)
   })

@@ -25,6 +25,13 @@ export interface Store {
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
   readonly expire: (key: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
   readonly ping: Effect.Effect<void, RedisError>
+  /**
+   * Takes the lock of `key` (a key of its own, see {@link lockKey}) for `ttl` with `token`, when no holder has it:
+   * `true` when taken.
+   */
+  readonly lock: (key: string, token: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
+  /** Releases the lock of `key` when `token` holds it: `false` when it had expired (another may hold it now). */
+  readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
 }
 
 const millis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
@@ -51,6 +58,8 @@ export const memory = (maxEntries: number): Store => {
     entries.set(key, entry)
     return entry
   }
+  // The locks, apart from the entries: never counted in the bound, never evicted by a write.
+  const locks = new Map<string, Entry>()
   return {
     backend: "memory",
     get: (key) => Effect.map(Clock.currentTimeMillis, (now) => live(key, now)?.value),
@@ -71,7 +80,21 @@ export const memory = (maxEntries: number): Store => {
         entries.set(key, { value: entry.value, expiresAt: now + millis(ttl) })
         return true
       }),
-    ping: Effect.void
+    ping: Effect.void,
+    lock: (key, token, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = locks.get(key)
+        if (held !== undefined && held.expiresAt > now) return false
+        locks.set(key, { value: token, expiresAt: now + millis(ttl) })
+        return true
+      }),
+    unlock: (key, token) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = locks.get(key)
+        if (held === undefined || held.value !== token) return false
+        locks.delete(key)
+        return held.expiresAt > now
+      })
   }
 }
 
@@ -280,6 +303,24 @@ export const redisKey = (key: string): string | Buffer => {
   return Buffer.from(bytes)
 }
 
+/**
+ * The key of `key`'s lock: its bytes, then `0xFF` and `:lock`. No UTF-8 (nor WTF-8) holds the byte `0xFF`, so a lock
+ * is never a cache entry of the same prefix, as a token bucket's keys are never a fixed window's.
+ */
+export const lockKey = (key: string): Buffer => {
+  const bytes = redisKey(key)
+  return Buffer.concat([typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes, lockSuffix])
+}
+
+const lockSuffix = Buffer.concat([Buffer.from([0xff]), Buffer.from(":lock", "utf8")])
+
+/**
+ * Deletes a lock only when it holds the caller's token, in one step: a lock that expired and was taken by another
+ * holder is never deleted. 1 when deleted.
+ */
+export const unlockScript =
+  "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"DEL\", KEYS[1]) else return 0 end"
+
 // Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
 // years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
 const redisMillis = (ttl: Duration.Duration): number | undefined => {
@@ -359,6 +400,10 @@ export const cacheCommands = (client: Redis) => async (key: Buffer): Promise<Rea
   ...(await replyErrors(() => client.multi().exists(key).persist(key).exec()))
 ]
 
+/** The lock's commands on an absent key, for {@link refusedAtStartup}: `SET ... NX` is the cache's `SET`. */
+export const lockCommands = (client: Redis) => (key: Buffer): Promise<ReadonlyArray<unknown>> =>
+  replyErrors(() => client.pipeline().eval(unlockScript, 1, key, "").exec())
+
 /** The store on a connected client; every operation fails while the server refuses the URL's database. */
 export const redis = (connection: Connection, timeout: Duration.Duration): Store => {
   const { client } = connection
@@ -396,6 +441,13 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
         (replies) => replies?.[0]?.[1] === 1
       )
     },
-    ping: Effect.asVoid(run("ping", () => client.ping()))
+    ping: Effect.asVoid(run("ping", () => client.ping())),
+    lock: (key, token, ttl) =>
+      Effect.map(
+        run("lock", () => client.set(lockKey(key), token, "PX", redisMillis(ttl) ?? Number.MAX_SAFE_INTEGER, "NX")),
+        (reply) => reply === "OK"
+      ),
+    unlock: (key, token) =>
+      Effect.map(run("unlock", () => client.eval(unlockScript, 1, lockKey(key), token)), (n) => n === 1)
   }
 }
