@@ -315,12 +315,13 @@ describe("a value whose JSON is longer than a JavaScript string can be", () => {
 })
 
 describe("layer options", () => {
-  it.effect("a ttl or timeout option that is not a duration of more than zero is a defect naming it", () =>
+  it.effect("a ttl, timeout or lockTtl option that is not a duration of more than zero is a defect naming it", () =>
     Effect.gen(function*() {
       const layers = [
         ["ttl option", Cache.layerMemory({ ttl: `${Number.NaN} millis` })],
         ["ttl option", Cache.layerMemory({ ttl: 0 })],
         ["timeout option", Cache.layerMemory({ timeout: "-1 seconds" })],
+        ["lockTtl option", Cache.layerMemory({ lockTtl: 0 })],
         ["ttl option", Cache.layer({ url: redisUrl, ttl: millisText(Infinity) })]
       ] as const
       for (const [option, layer] of layers) {
@@ -431,6 +432,14 @@ describe("configuration", () => {
       expect((yield* read({ max_value_bytes: 1024 })).maxValueBytes).toBe(1024)
       for (const bad of [0, 1.5, "many"]) {
         expect(Exit.isFailure(yield* Effect.exit(read({ max_value_bytes: bad })))).toBe(true)
+      }
+      // cache.lock is off unless set; cache.lock_ttl takes seconds or a duration of more than zero.
+      expect((yield* read({})).lock).toBe(false)
+      expect(Duration.toMillis((yield* read({})).lockTtl)).toBe(10_000)
+      expect((yield* read({ lock: true, lock_ttl: 3 })).lock).toBe(true)
+      expect(Duration.toMillis((yield* read({ lock_ttl: "500 millis" })).lockTtl)).toBe(500)
+      for (const bad of [0, "-1 seconds", "soon"]) {
+        expect(Exit.isFailure(yield* Effect.exit(read({ lock_ttl: bad })))).toBe(true)
       }
     }))
 

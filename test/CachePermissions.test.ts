@@ -70,6 +70,25 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
     30_000
   )
 
+  it.live(
+    "with cache.lock, a user refused EVAL (the lock's release) fails startup; without it, it starts",
+    () =>
+      Effect.gen(function*() {
+        const { url, user } = yield* ownServer
+        yield* user("noeval", "~meters:*", "+@all", "-eval")
+        const locked = yield* buildFailure(Cache.layer({ url: url("noeval"), prefix: "meters:", lock: true }))
+        const error = Option.getOrThrow(locked.error)
+        expect(error._tag).toBe("RedisError")
+        expect(error.message).toBe(
+          "Redis refused the user of the Redis URL (redis.url) the EVAL command (NOPERM): its ACL does not allow the " +
+            "command"
+        )
+        expect(locked.text).not.toContain(password)
+        yield* Layer.build(Cache.layer({ url: url("noeval"), prefix: "meters:" }))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
   it.live("refused after startup: one error log per refusal until the operation succeeds; strict fails", () => {
     const lines: Array<string> = []
     return Effect.gen(function*() {

@@ -175,12 +175,11 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * A Redis that answers without the URL's `/db`, or refuses its credentials (`WRONGPASS`, `NOAUTH`), fails startup
  * with a `RedisError` saying so; a connection made later to such a server is one error log, and the store is
  * unavailable until a connection is accepted with both. A user whose ACL refuses a command or a key of the prefix
- * the cache uses (`NOPERM`) fails startup with a `RedisError` naming the command; refused later, the operations fail
- * with it (a miss or a skipped write unless `strict`), one error log per refusal until the operation succeeds again
- * (for a refused key, on a key it was refused). The rights are checked at startup only.
- * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl` or `timeout` that is
- * not a duration of more than zero (an
- * `IllegalArgumentException` naming it).
+ * the cache uses (`NOPERM`; with `lock`, `EVAL` too) fails startup with a `RedisError` naming the command; refused
+ * later, the operations fail with it (a miss or a skipped write unless `strict`), one error log per refusal until
+ * the operation succeeds again (for a refused key, on a key it was refused). The rights are checked at startup only.
+ * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl`, `timeout` or `lockTtl`
+ * that is not a duration of more than zero (an `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers
@@ -193,8 +192,8 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
 
 /**
  * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries of at most `maxValueBytes`
- * (default 4 MiB) each. A `ttl` or `timeout` that is not a duration of more than zero, or a `maxValueBytes` that is
- * not a whole number of at least 1, is a defect when the layer is built (an `IllegalArgumentException` naming it).
+ * (default 4 MiB) each. A `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a
+ * `maxValueBytes` that is not a whole number of at least 1, is a defect when the layer is built (an `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers

@@ -1,6 +1,6 @@
 /**
  * The Cache engine over a {@link Store}: prefixing, Schema encoding, metrics, the degradation policy and the
- * per-key single flight of `getOrSet`.
+ * per-key single flight of `getOrSet`, in the process and, under the key's lock in the store, across instances.
  */
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -319,6 +319,8 @@ const pollSchedule = Schedule.union(Schedule.exponential("10 millis"), Schedule.
 /**
  * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
  * that result (its failure too) instead of computing it again. A waiter whose leader was interrupted tries again.
+ * With the lock (`cache.lock`, or the call's `lock`), the leader computes under the key's lock in the store, or
+ * waits for the instance that holds it.
  */
 const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOrSet"] => {
   const inflight = new Map<string, Deferred.Deferred<unknown, unknown>>()

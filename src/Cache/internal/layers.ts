@@ -41,8 +41,8 @@ const byteOption = (input: number | undefined): number => {
 
 /**
  * The settings of explicit options, with `CacheConfig`'s defaults; throws an `IllegalArgumentException` naming a
- * `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole number of at
- * least 1.
+ * `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole
+ * number of at least 1.
  */
 export const resolve = (options: Omit<Options, "url">): Settings => ({
   prefix: options.prefix ?? "",
@@ -81,19 +81,9 @@ export const makeRedis = (
         connection,
         settings.timeout,
         "the cache",
-        Store.cacheCommands(connection.client),
+        Store.cacheCommands(connection.client, settings.lock),
         Store.probeKey(settings.prefix)
       )
-      // The lock's release script (`EVAL`), when the configuration asks for the lock.
-      if (settings.lock) {
-        yield* Store.refusedAtStartup(
-          connection,
-          settings.timeout,
-          "the cache's lock",
-          Store.lockCommands(connection.client),
-          Store.probeKey(settings.prefix)
-        )
-      }
     }
     return Engine.make(Store.redis(connection, settings.timeout), settings)
   })

@@ -394,15 +394,15 @@ export const replyErrors = (run: () => Promise<Array<[Error | null, unknown]> | 
     ]
   )
 
-/** The cache's commands on an absent key, for {@link refusedAtStartup}. */
-export const cacheCommands = (client: Redis) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
+/**
+ * The cache's commands on an absent key, for {@link refusedAtStartup}; with `lock`, the release script of the locks
+ * of `getOrSet` too (`EVAL`; their `SET ... NX` is the cache's `SET`).
+ */
+export const cacheCommands = (client: Redis, lock: boolean) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
   ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).exec())),
-  ...(await replyErrors(() => client.multi().exists(key).persist(key).exec()))
+  ...(await replyErrors(() => client.multi().exists(key).persist(key).exec())),
+  ...(lock ? await replyErrors(() => client.pipeline().eval(unlockScript, 1, key, "").exec()) : [])
 ]
-
-/** The lock's commands on an absent key, for {@link refusedAtStartup}: `SET ... NX` is the cache's `SET`. */
-export const lockCommands = (client: Redis) => (key: Buffer): Promise<ReadonlyArray<unknown>> =>
-  replyErrors(() => client.pipeline().eval(unlockScript, 1, key, "").exec())
 
 /** The store on a connected client; every operation fails while the server refuses the URL's database. */
 export const redis = (connection: Connection, timeout: Duration.Duration): Store => {
