@@ -193,7 +193,8 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
 /**
  * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries of at most `maxValueBytes`
  * (default 4 MiB) each. A `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a
- * `maxValueBytes` that is not a whole number of at least 1, is a defect when the layer is built (an `IllegalArgumentException` naming it).
+ * `maxValueBytes` that is not a whole number of at least 1, is a defect when the layer is built (an
+ * `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers
