@@ -1,5 +1,6 @@
 /**
- * The cache's metric: `cache_requests_total{outcome}`.
+ * The cache's metrics: `cache_requests_total{outcome}`, and those of `getOrSet`'s lock,
+ * `cache_lock_waits_total{outcome}` and `cache_lock_expired_total`.
  */
 import * as Metric from "effect/Metric"
 
@@ -9,11 +10,12 @@ export const cacheRequests: Metric.Metric.Counter<number> = Metric.counter("cach
   incremental: true
 })
 
-const outcome = (value: "hit" | "miss" | "error") => Metric.tagged(cacheRequests, "outcome", value)
+// A counter's series of one `outcome`.
+const outcome = (counter: Metric.Metric.Counter<number>, value: string) => Metric.tagged(counter, "outcome", value)
 
-export const hit = outcome("hit")
-export const miss = outcome("miss")
-export const error = outcome("error")
+export const hit = outcome(cacheRequests, "hit")
+export const miss = outcome(cacheRequests, "miss")
+export const error = outcome(cacheRequests, "error")
 
 /**
  * Waits of `getOrSet` for the value another instance computes under the key's lock (`cache.lock`), by how they ended:
@@ -25,11 +27,9 @@ export const lockWaits: Metric.Metric.Counter<number> = Metric.counter("cache_lo
   incremental: true
 })
 
-const waitOutcome = (value: "hit" | "acquired" | "timeout") => Metric.tagged(lockWaits, "outcome", value)
-
-export const waitHit = waitOutcome("hit")
-export const waitAcquired = waitOutcome("acquired")
-export const waitTimeout = waitOutcome("timeout")
+export const waitHit = outcome(lockWaits, "hit")
+export const waitAcquired = outcome(lockWaits, "acquired")
+export const waitTimeout = outcome(lockWaits, "timeout")
 
 /** Locks that expired before their holder released them: its computation outlived `cache.lock_ttl`. */
 export const lockExpired: Metric.Metric.Counter<number> = Metric.counter("cache_lock_expired_total", {
