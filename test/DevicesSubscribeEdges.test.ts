@@ -1,7 +1,8 @@
 /**
  * Edge cases of subscribing on a test-owned Mosquitto, over MQTT 3.1.1 and 5: a SUBACK that comes after the
  * subscription timed out, and an UNSUBACK after the unsubscribe timed out (a TCP proxy on loopback holds them back), an
- * UNSUBSCRIBE lost (the proxy drops it) and sent again, on a schedule or after the reconnection, a filter named
+ * UNSUBSCRIBE lost (the proxy drops it) and sent again, on a schedule or after the reconnection, a SUBSCRIBE whose
+ * SUBACK does not come before the connection ends (unsubscribed in the session resumed), a filter named
  * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
  * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends. The client's
  * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
@@ -218,6 +219,112 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
         yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
         expect(received).toEqual([`${root}/marker`])
         expect(packets(Gone.filter)).toEqual(["subscribe 1", "unsubscribe dropped"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered as a connection ends, MQTT %i", (v) => {
+  /**
+   * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), then the
+   * connection ends: the subscription fails, as MQTT.js fails the SUBSCRIBE in flight, or timed out before
+   * (`timedOut`).
+   */
+  const unansweredAtTheEnd = (
+    edge: Edge,
+    Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
+    timedOut: boolean
+  ) =>
+    Effect.gen(function*() {
+      const { client, proxy } = edge
+      proxy.subacks.holding = true
+      const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Topic, () => Effect.void)))
+      yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
+      if (timedOut) yield* Fiber.await(subscribing)
+      proxy.disconnect()
+      proxy.subacks.held.splice(0)
+      proxy.subacks.holding = false
+      const failed = yield* Fiber.join(subscribing)
+      expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+      yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+    })
+
+  it.scopedLive.each([false, true])(
+    "timed out before: %s; in the session resumed the filter is unsubscribed, the broker sending none of its "
+      + "messages",
+    (timedOut) =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, {
+          publishTimeout: timedOut ? "500 millis" : "30 seconds",
+          reconnectPeriod: "100 millis"
+        })
+        const { packets, proxy, root } = edge
+        const publishedThenMarker = yield* observed(edge)
+        const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
+        const before = proxy.unsubacks.forwarded
+        yield* unansweredAtTheEnd(edge, Unknown, timedOut)
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+        expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
+        expect(proxy.sent.filter((s) => s.filter === Unknown.filter).at(-1)?.connection).toEqual(2)
+        expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "in a new session nothing is sent, and the broker sends none of its messages",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, {
+          publishTimeout: "30 seconds",
+          reconnectPeriod: "100 millis",
+          cleanSession: true
+        })
+        const { client, packets, publish, root } = edge
+        const received: Array<string> = []
+        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+        const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
+        yield* unansweredAtTheEnd(edge, Unknown, false)
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
+        yield* publish(`${root}/unknown/a`, 1)
+        yield* publish(`${root}/marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        expect(received).toEqual([`${root}/marker`])
+        expect(packets(Unknown.filter)).toEqual(["subscribe 1"])
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound)("a SUBSCRIBE of a covered filter unanswered as a connection ends, MQTT 3.1.1", () => {
+  it.scopedLive(
+    "in the session resumed it is unsubscribed; the cover's subscription gets each message once",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(4, { publishTimeout: "30 seconds", reconnectPeriod: "100 millis" })
+        const { client, packets, proxy, publish, root } = edge
+        const got: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), recording(got))
+        const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
+        proxy.subacks.holding = true
+        const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Covered, () => Effect.void)))
+        yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
+        const before = proxy.unsubacks.forwarded
+        proxy.disconnect()
+        proxy.subacks.held.splice(0)
+        proxy.subacks.holding = false
+        const failed = yield* Fiber.join(subscribing)
+        expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+        yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+        expect(packets(Covered.filter)).toEqual(["subscribe 1", "unsubscribe"])
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}-marker`, Reading), recording(markers))
+        yield* publish(`${root}/c/a`, 1)
+        yield* publish(`${root}-marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        expect(got).toEqual(["1 qos 1"])
       }),
     { timeout: 60_000 }
   )

@@ -6,10 +6,12 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberMap from "effect/FiberMap"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "../MqttClient.js"
@@ -192,6 +194,19 @@ export interface Filters {
   readonly unacknowledged: Map<string, object>
   /** The retries of the UNSUBSCRIBEs of `unacknowledged` (`retryUnhold`), one by filter, ended with the client. */
   readonly retries: FiberMap.FiberMap<string>
+  /**
+   * The filters whose last SUBSCRIBE has an outcome unknown (kept by `answered`): failed by the connection's end, timed
+   * out or interrupted, its SUBACK not come. The broker may hold the filter, at the QoS asked: in a persistent session
+   * it keeps it across a reconnection, where `resumed` settles it. Each with the map it is held in, `held` or
+   * `exactHeld`.
+   */
+  readonly unanswered: Map<string, Unanswered>
+}
+
+/** A SUBSCRIBE of `Filters.unanswered`: the highest QoS asked, and the map its filter is held in. */
+interface Unanswered {
+  readonly qos: QoS
+  readonly held: Map<string, QoS>
 }
 
 /** A wanted filter over MQTT 3.1.1. */
@@ -212,7 +227,8 @@ export const makeFilters: Effect.Effect<Filters, never, Scope.Scope> = Effect.ma
     exactHeld: new Map(),
     exactLocks: new Map(),
     unacknowledged: new Map(),
-    retries
+    retries,
+    unanswered: new Map()
   })
 )
 
@@ -254,16 +270,54 @@ const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undef
  * `held` and `unsubscribe` run under the lock of the filter's changes.
  */
 const heldLate = (
+  filters: Filters,
   held: Map<string, QoS>,
   filter: string,
   qos: QoS,
   unsubscribe: Effect.Effect<void, MqttError>
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
+    filters.unanswered.delete(filter)
     const current = held.get(filter)
     held.set(filter, Math.max(current ?? 0, qos) as QoS)
     return current === undefined ? unsubscribe : Effect.void
   })
+
+/**
+ * Keeps `Filters.unanswered` for a SUBSCRIBE of the filter at the QoS: acknowledged, the broker's hold is known (the
+ * map `held`); ended otherwise, except by the broker's refusal, its outcome is unknown: MQTT.js fails a SUBSCRIBE
+ * dropped or in flight as the connection closes, and the broker may have taken it.
+ */
+const answered = (
+  filters: Filters,
+  held: Map<string, QoS>,
+  filter: string,
+  qos: QoS,
+  subscribe: Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> =>
+  Effect.onExit(subscribe, (exit) =>
+    Effect.sync(() => {
+      if (Exit.isSuccess(exit)) {
+        filters.unanswered.delete(filter)
+        return
+      }
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure) && !failure.value.retryable) return
+      const before = filters.unanswered.get(filter)?.qos ?? 0
+      filters.unanswered.set(filter, { qos: Math.max(before, qos) as QoS, held })
+    }))
+
+/**
+ * After a resumed session, a filter of `Filters.unanswered` is held at the QoS asked, its hold not known: settled as
+ * one whose UNSUBSCRIBE is not acknowledged. Run under the filter's lock.
+ */
+const heldUnanswered = (filters: Filters, filter: string): void => {
+  const unanswered = filters.unanswered.get(filter)
+  if (unanswered === undefined) return
+  filters.unanswered.delete(filter)
+  unanswered.held.set(filter, Math.max(unanswered.held.get(filter) ?? 0, unanswered.qos) as QoS)
+  filters.unacknowledged.set(filter, {})
+}
 
 /** How many times an UNSUBSCRIBE not acknowledged is sent again in the background (`retryUnhold`). */
 const unholdRetries = 5
@@ -324,6 +378,7 @@ const unhold = (
     const released = Effect.sync(() => {
       if (filters.unacknowledged.get(filter) !== sent) return
       filters.unacknowledged.delete(filter)
+      filters.unanswered.delete(filter)
       held.delete(filter)
     })
     return Effect.zipRight(brokerUnsubscribe(connection, filter, locked(released)), released).pipe(
@@ -340,10 +395,11 @@ const coverLock = (filters: Filters) => (change: Effect.Effect<void, MqttError>)
 const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
   Effect.suspend(() => {
     const asked = Math.max(filters.held.get(filter) ?? 0, qos) as QoS
-    const late = heldLate(filters.held, filter, asked, release(connection, filters, filter))
+    const late = heldLate(filters, filters.held, filter, asked, release(connection, filters, filter))
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
-    return Effect.map(brokerSubscribe(connection, filter, asked, undefined, coverLock(filters)(late)), () => {
+    const subscribe = brokerSubscribe(connection, filter, asked, undefined, coverLock(filters)(late))
+    return Effect.map(answered(filters, filters.held, filter, asked, subscribe), () => {
       filters.held.set(filter, asked)
     })
   })
@@ -515,11 +571,12 @@ const holdExact = (
     const late = exactChange(
       filters,
       filter,
-      heldLate(filters.exactHeld, filter, asked, releaseExact(connection, filters, filter))
+      heldLate(filters, filters.exactHeld, filter, asked, releaseExact(connection, filters, filter))
     )
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
-    return Effect.map(brokerSubscribe(connection, filter, asked, identifier, late), () => {
+    const subscribe = brokerSubscribe(connection, filter, asked, identifier, late)
+    return Effect.map(answered(filters, filters.exactHeld, filter, asked, subscribe), () => {
       filters.exactHeld.set(filter, asked)
     })
   })
@@ -587,65 +644,83 @@ const drop = (filters: Filters, held: Map<string, QoS>, filter: string) => {
  * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants, or
  * (over MQTT 3.1.1) its UNSUBSCRIBE not acknowledged, is dropped; over MQTT 3.1.1 the wanted filters it covered that
  * no other one covers are held instead (a failed unsubscribe of their cover may have left them unheld), itself
- * included. A failure is logged.
+ * included. A SUBSCRIBE of the last session whose outcome is unknown (`Filters.unanswered`) is forgotten. A failure is
+ * logged.
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
-  Effect.all([
-    Effect.suspend(() => {
-      const dropped: Array<TopicPattern.Pattern> = []
-      for (const filter of [...filters.held.keys()]) {
-        if (filters.wanted.has(filter) && !filters.unacknowledged.has(filter)) continue
-        const pattern = patternOf(filters, filter)
-        if (pattern !== undefined) dropped.push(pattern)
-        drop(filters, filters.held, filter)
-      }
-      const uncovered = dropped.length === 0 ?
-        [] :
-        [...filters.wanted.values()].filter((wanted) =>
-          !filters.held.has(wanted.pattern.filter) && dropped.some((cover) =>
-            TopicPattern.covers(cover, wanted.pattern)
-          )
-          && !isCovered(filters, wanted.pattern)
-        ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
-      return Effect.forEach(
-        [...filters.held, ...uncovered],
-        ([filter, qos]) => logged(hold(connection, filters, filter, qos)),
+  Effect.zipRight(
+    Effect.sync(() => filters.unanswered.clear()),
+    Effect.all([
+      Effect.suspend(() => {
+        const dropped: Array<TopicPattern.Pattern> = []
+        for (const filter of [...filters.held.keys()]) {
+          if (filters.wanted.has(filter) && !filters.unacknowledged.has(filter)) continue
+          const pattern = patternOf(filters, filter)
+          if (pattern !== undefined) dropped.push(pattern)
+          drop(filters, filters.held, filter)
+        }
+        const uncovered = dropped.length === 0 ?
+          [] :
+          [...filters.wanted.values()].filter((wanted) =>
+            !filters.held.has(wanted.pattern.filter) && dropped.some((cover) =>
+              TopicPattern.covers(cover, wanted.pattern)
+            )
+            && !isCovered(filters, wanted.pattern)
+          ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
+        return Effect.forEach(
+          [...filters.held, ...uncovered],
+          ([filter, qos]) => logged(hold(connection, filters, filter, qos)),
+          { concurrency: "unbounded", discard: true }
+        )
+      }).pipe(filters.lock.withPermits(1)),
+      Effect.forEach(
+        [...filters.exactHeld.keys()],
+        (filter) =>
+          logged(exactChange(
+            filters,
+            filter,
+            Effect.suspend(() => {
+              if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
+              const qos = filters.exactHeld.get(filter)
+              return qos === undefined
+                ? Effect.void
+                : holdExact(connection, filters, filter, qos, identifierFor(connection, filter))
+            })
+          )),
         { concurrency: "unbounded", discard: true }
       )
-    }).pipe(filters.lock.withPermits(1)),
-    Effect.forEach(
-      [...filters.exactHeld.keys()],
-      (filter) =>
-        logged(exactChange(
-          filters,
-          filter,
-          Effect.suspend(() => {
-            if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
-            const qos = filters.exactHeld.get(filter)
-            return qos === undefined
-              ? Effect.void
-              : holdExact(connection, filters, filter, qos, identifierFor(connection, filter))
-          })
-        )),
-      { concurrency: "unbounded", discard: true }
-    )
-  ], { concurrency: "unbounded", discard: true })
+    ], { concurrency: "unbounded", discard: true })
+  )
 
 /**
  * After a reconnection that resumed the session, where the broker holds what it held as the connection ended: the
- * filters whose UNSUBSCRIBE was not acknowledged (not answered, or dropped with the connection, MQTT.js failing it)
- * are settled: those of `held` as `settleCover` does, those of `exactHeld` as `settleExact` does. A failure is logged.
+ * filters whose UNSUBSCRIBE was not acknowledged (not answered, or dropped with the connection, MQTT.js failing it),
+ * and those whose SUBSCRIBE has an outcome unknown (`Filters.unanswered`), are settled: those of `held` as
+ * `settleCover` does, those of `exactHeld` as `settleExact` does: a filter no subscription wants (or, over MQTT 3.1.1,
+ * one another wanted filter covers) is unsubscribed, so the broker sends none of its messages. A failure is logged.
  */
 export const resumed = (connection: Connection, filters: Filters): Effect.Effect<void> =>
-  Effect.forEach(
-    [...filters.unacknowledged.keys()],
-    (filter) =>
-      logged(
-        connection.options.protocolVersion === 4 && filters.held.has(filter)
-          ? coverLock(filters)(settleCover(connection, filters, filter))
-          : exactChange(filters, filter, settleExact(connection, filters, filter))
-      ),
-    { concurrency: "unbounded", discard: true }
+  Effect.suspend(() =>
+    Effect.forEach(
+      new Set([...filters.unacknowledged.keys(), ...filters.unanswered.keys()]),
+      (filter) => {
+        const held = filters.unanswered.get(filter)?.held
+        const cover = held === undefined
+          ? connection.options.protocolVersion === 4 && filters.held.has(filter)
+          : held === filters.held
+        const settle = (settled: Effect.Effect<void, MqttError>) =>
+          Effect.suspend(() => {
+            heldUnanswered(filters, filter)
+            return settled
+          })
+        return logged(
+          cover
+            ? coverLock(filters)(settle(settleCover(connection, filters, filter)))
+            : exactChange(filters, filter, settle(settleExact(connection, filters, filter)))
+        )
+      },
+      { concurrency: "unbounded", discard: true }
+    )
   )
 
 /** Subscribes to a topic and hands its messages to the handler; see `MqttClient.subscribe`. */
