@@ -93,6 +93,70 @@ const observed = ({ client, publish, root }: Edge) =>
       })
   })
 
+/**
+ * `observed` for a client reconnecting in a new session: a watch of every topic under the root; what it returns
+ * subscribes `<root>/marker` (in the new session), publishes a message on a topic, then the marker, and once the marker
+ * came gives the topics that arrived under the root.
+ */
+const observedInNewSession = ({ client, publish, root }: Edge) =>
+  Effect.gen(function*() {
+    const received: Array<string> = []
+    yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+    return (topic: string) =>
+      Effect.gen(function*() {
+        // Published until one arrives: the broker has then taken the subscriptions of the new session.
+        const markers: Array<string> = []
+        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
+        yield* publish(topic, 1)
+        yield* publish(`${root}/marker`, 2)
+        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
+        return received
+      })
+  })
+
+/**
+ * The filter unsubscribed after the reconnection, in the session resumed (its UNSUBACK forwarded, `before` counted
+ * before), its packets those `sent`, the last on the second connection; and the broker sends none of its messages.
+ */
+const unsubscribedInResumed = (
+  { packets, proxy, root }: Edge,
+  publishedThenMarker: (topic: string) => Effect.Effect<Array<string>>,
+  filter: string,
+  topic: string,
+  before: number,
+  sent: Array<string>
+) =>
+  Effect.gen(function*() {
+    yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+    expect(packets(filter)).toEqual(sent)
+    expect(proxy.sent.filter((s) => s.filter === filter).at(-1)?.connection).toEqual(2)
+    expect(yield* publishedThenMarker(topic)).toEqual([`${root}/marker`])
+  })
+
+/**
+ * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), then the
+ * connection ends: the subscription fails, as MQTT.js fails the SUBSCRIBE in flight, or timed out before
+ * (`timedOut`).
+ */
+const unansweredAtTheEnd = (
+  edge: Edge,
+  Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
+  timedOut: boolean
+) =>
+  Effect.gen(function*() {
+    const { client, proxy } = edge
+    proxy.subacks.holding = true
+    const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Topic, () => Effect.void)))
+    yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
+    if (timedOut) yield* Fiber.await(subscribing)
+    proxy.disconnect()
+    proxy.subacks.held.splice(0)
+    proxy.subacks.holding = false
+    const failed = yield* Fiber.join(subscribing)
+    expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+    yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+  })
+
 /** A subscription of `<root>/late/{id}` whose SUBACK the proxy holds back: it times out. */
 const timedOutSubscribe = ({ client, proxy, root }: Edge) =>
   Effect.gen(function*() {
@@ -184,15 +248,16 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
     () =>
       Effect.gen(function*() {
         const edge = yield* setup(v, { publishTimeout: "30 seconds", reconnectPeriod: "100 millis" })
-        const { packets, proxy, root } = edge
+        const { proxy, root } = edge
         const publishedThenMarker = yield* observed(edge)
         const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
         const before = proxy.unsubacks.forwarded
         yield* lostWithTheConnection(edge, Gone)
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
-        expect(packets(Gone.filter)).toEqual(["subscribe 1", "unsubscribe dropped", "unsubscribe"])
-        expect(proxy.sent.filter((s) => s.filter === Gone.filter).at(-1)?.connection).toEqual(2)
-        expect(yield* publishedThenMarker(`${root}/gone/a`)).toEqual([`${root}/marker`])
+        yield* unsubscribedInResumed(edge, publishedThenMarker, Gone.filter, `${root}/gone/a`, before, [
+          "subscribe 1",
+          "unsubscribe dropped",
+          "unsubscribe"
+        ])
       }),
     { timeout: 60_000 }
   )
@@ -206,18 +271,11 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
           reconnectPeriod: "100 millis",
           cleanSession: true
         })
-        const { client, packets, publish, root } = edge
-        const received: Array<string> = []
-        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+        const { packets, root } = edge
+        const publishedThenMarker = yield* observedInNewSession(edge)
         const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
         yield* lostWithTheConnection(edge, Gone)
-        // Published until one arrives: the broker has then taken the subscriptions of the new session.
-        const markers: Array<string> = []
-        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
-        yield* publish(`${root}/gone/a`, 1)
-        yield* publish(`${root}/marker`, 2)
-        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
-        expect(received).toEqual([`${root}/marker`])
+        expect(yield* publishedThenMarker(`${root}/gone/a`)).toEqual([`${root}/marker`])
         expect(packets(Gone.filter)).toEqual(["subscribe 1", "unsubscribe dropped"])
       }),
     { timeout: 60_000 }
@@ -225,30 +283,6 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
 })
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered as a connection ends, MQTT %i", (v) => {
-  /**
-   * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), then the
-   * connection ends: the subscription fails, as MQTT.js fails the SUBSCRIBE in flight, or timed out before
-   * (`timedOut`).
-   */
-  const unansweredAtTheEnd = (
-    edge: Edge,
-    Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
-    timedOut: boolean
-  ) =>
-    Effect.gen(function*() {
-      const { client, proxy } = edge
-      proxy.subacks.holding = true
-      const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Topic, () => Effect.void)))
-      yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
-      if (timedOut) yield* Fiber.await(subscribing)
-      proxy.disconnect()
-      proxy.subacks.held.splice(0)
-      proxy.subacks.holding = false
-      const failed = yield* Fiber.join(subscribing)
-      expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
-      yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
-    })
-
   it.scopedLive.each([false, true])(
     "timed out before: %s; in the session resumed the filter is unsubscribed, the broker sending none of its "
       + "messages",
@@ -258,15 +292,15 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered a
           publishTimeout: timedOut ? "500 millis" : "30 seconds",
           reconnectPeriod: "100 millis"
         })
-        const { packets, proxy, root } = edge
+        const { proxy, root } = edge
         const publishedThenMarker = yield* observed(edge)
         const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
         const before = proxy.unsubacks.forwarded
         yield* unansweredAtTheEnd(edge, Unknown, timedOut)
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
-        expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
-        expect(proxy.sent.filter((s) => s.filter === Unknown.filter).at(-1)?.connection).toEqual(2)
-        expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
+        yield* unsubscribedInResumed(edge, publishedThenMarker, Unknown.filter, `${root}/unknown/a`, before, [
+          "subscribe 1",
+          "unsubscribe"
+        ])
       }),
     { timeout: 60_000 }
   )
@@ -280,17 +314,11 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered a
           reconnectPeriod: "100 millis",
           cleanSession: true
         })
-        const { client, packets, publish, root } = edge
-        const received: Array<string> = []
-        yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => received.push(topic)))
+        const { packets, root } = edge
+        const publishedThenMarker = yield* observedInNewSession(edge)
         const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
         yield* unansweredAtTheEnd(edge, Unknown, false)
-        const markers: Array<string> = []
-        yield* client.subscribe(MqttTopic.make(`${root}/marker`, Reading), recording(markers))
-        yield* publish(`${root}/unknown/a`, 1)
-        yield* publish(`${root}/marker`, 2)
-        yield* eventually(Effect.sync(() => markers.length), (n) => n > 0, "the marker")
-        expect(received).toEqual([`${root}/marker`])
+        expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
         expect(packets(Unknown.filter)).toEqual(["subscribe 1"])
       }),
     { timeout: 60_000 }
@@ -307,16 +335,8 @@ describe.skipIf(!mosquittoFound)("a SUBSCRIBE of a covered filter unanswered as 
         const got: Array<string> = []
         yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), recording(got))
         const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
-        proxy.subacks.holding = true
-        const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Covered, () => Effect.void)))
-        yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
         const before = proxy.unsubacks.forwarded
-        proxy.disconnect()
-        proxy.subacks.held.splice(0)
-        proxy.subacks.holding = false
-        const failed = yield* Fiber.join(subscribing)
-        expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
-        yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
+        yield* unansweredAtTheEnd(edge, Covered, false)
         yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
         expect(packets(Covered.filter)).toEqual(["subscribe 1", "unsubscribe"])
         const markers: Array<string> = []
