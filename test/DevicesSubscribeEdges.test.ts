@@ -134,21 +134,27 @@ const unsubscribedInResumed = (
   })
 
 /**
- * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), then the
- * connection ends: the subscription fails, as MQTT.js fails the SUBSCRIBE in flight, or timed out before
- * (`timedOut`).
+ * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), or whose SUBSCRIBE
+ * it drops (`dropped`: the broker did not get it), then the connection ends: the subscription fails, as MQTT.js fails
+ * the SUBSCRIBE in flight, or timed out before (`timed out`).
  */
 const unansweredAtTheEnd = (
   edge: Edge,
   Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
-  timedOut: boolean
+  how: "in flight" | "timed out" | "dropped"
 ) =>
   Effect.gen(function*() {
-    const { client, proxy } = edge
+    const { client, packets, proxy } = edge
     proxy.subacks.holding = true
+    proxy.drops.subscribes = how === "dropped"
     const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Topic, () => Effect.void)))
-    yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
-    if (timedOut) yield* Fiber.await(subscribing)
+    if (how === "dropped") {
+      yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.includes("subscribe dropped 1"), "loss")
+      proxy.drops.subscribes = false
+    } else {
+      yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
+    }
+    if (how === "timed out") yield* Fiber.await(subscribing)
     proxy.disconnect()
     proxy.subacks.held.splice(0)
     proxy.subacks.holding = false
@@ -283,24 +289,43 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
 })
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered as a connection ends, MQTT %i", (v) => {
-  it.scopedLive.each([false, true])(
-    "timed out before: %s; in the session resumed the filter is unsubscribed, the broker sending none of its "
-      + "messages",
-    (timedOut) =>
+  it.scopedLive.each(["in flight", "timed out", "dropped"] as const)(
+    "%s; in the session resumed the filter is unsubscribed, the broker sending none of its messages",
+    (how) =>
       Effect.gen(function*() {
         const edge = yield* setup(v, {
-          publishTimeout: timedOut ? "500 millis" : "30 seconds",
+          publishTimeout: how === "timed out" ? "500 millis" : "30 seconds",
           reconnectPeriod: "100 millis"
         })
         const { proxy, root } = edge
         const publishedThenMarker = yield* observed(edge)
         const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
         const before = proxy.unsubacks.forwarded
-        yield* unansweredAtTheEnd(edge, Unknown, timedOut)
+        yield* unansweredAtTheEnd(edge, Unknown, how)
         yield* unsubscribedInResumed(edge, publishedThenMarker, Unknown.filter, `${root}/unknown/a`, before, [
-          "subscribe 1",
+          how === "dropped" ? "subscribe dropped 1" : "subscribe 1",
           "unsubscribe"
         ])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "of a filter another subscription holds: in the session resumed it is subscribed again, not unsubscribed",
+    () =>
+      Effect.gen(function*() {
+        const edge = yield* setup(v, { publishTimeout: "30 seconds", reconnectPeriod: "100 millis" })
+        const { client, packets, proxy, root } = edge
+        const publishedThenMarker = yield* observed(edge)
+        const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
+        const got: Array<string> = []
+        yield* client.subscribe(Topic, recording(got))
+        yield* unansweredAtTheEnd(edge, Topic, "in flight")
+        yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.length === 3, "the SUBSCRIBE sent again")
+        expect(packets(Topic.filter)).toEqual(["subscribe 1", "subscribe 1", "subscribe 1"])
+        expect(proxy.sent.filter((s) => s.filter === Topic.filter).at(-1)?.connection).toEqual(2)
+        expect(yield* publishedThenMarker(`${root}/held/a`)).toEqual([`${root}/held/a`, `${root}/marker`])
+        expect(got).toEqual(["1 qos 1"])
       }),
     { timeout: 60_000 }
   )
@@ -317,7 +342,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered a
         const { packets, root } = edge
         const publishedThenMarker = yield* observedInNewSession(edge)
         const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
-        yield* unansweredAtTheEnd(edge, Unknown, false)
+        yield* unansweredAtTheEnd(edge, Unknown, "in flight")
         expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
         expect(packets(Unknown.filter)).toEqual(["subscribe 1"])
       }),
@@ -336,7 +361,7 @@ describe.skipIf(!mosquittoFound)("a SUBSCRIBE of a covered filter unanswered as 
         yield* client.subscribe(MqttTopic.make(`${root}/#`, Reading), recording(got))
         const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
         const before = proxy.unsubacks.forwarded
-        yield* unansweredAtTheEnd(edge, Covered, false)
+        yield* unansweredAtTheEnd(edge, Covered, "in flight")
         yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
         expect(packets(Covered.filter)).toEqual(["subscribe 1", "unsubscribe"])
         const markers: Array<string> = []

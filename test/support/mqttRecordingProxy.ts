@@ -1,7 +1,8 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
  * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), can hold back the broker's SUBACKs or UNSUBACKs until the test releases
- * them, drop the client's UNSUBSCRIBEs (lost on their way: the broker never gets them) and end the connections.
+ * them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs (lost on their way: the broker never gets them) and end the
+ * connections.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -13,7 +14,7 @@ export interface Sent {
   readonly packet: "subscribe" | "unsubscribe"
   readonly filter: string
   readonly qos?: number
-  /** An UNSUBSCRIBE the proxy dropped (`drops.unsubscribes`): the broker did not get it. */
+  /** A SUBSCRIBE or UNSUBSCRIBE the proxy dropped (`drops`): the broker did not get it. */
   readonly dropped?: boolean
 }
 
@@ -46,17 +47,18 @@ const packets = (onPacket: (type: number, packet: Buffer, body: Buffer) => void)
 
 /**
  * Forwards the client's bytes to the broker packet by packet, recording the filters of the SUBSCRIBE and UNSUBSCRIBE
- * packets (MQTT 5: after their properties); an UNSUBSCRIBE is dropped while `drops.unsubscribes`.
+ * packets (MQTT 5: after their properties); a SUBSCRIBE is dropped while `drops.subscribes`, an UNSUBSCRIBE while
+ * `drops.unsubscribes`.
  */
 const recorder = (
   connection: number,
   sent: Array<Sent>,
   protocolVersion: 4 | 5,
-  drops: { readonly unsubscribes: boolean },
+  drops: { readonly subscribes: boolean; readonly unsubscribes: boolean },
   broker: net.Socket
 ) =>
   packets((type, packet, body) => {
-    const dropped = type === 10 && drops.unsubscribes
+    const dropped = (type === 8 && drops.subscribes) || (type === 10 && drops.unsubscribes)
     if (!dropped) broker.write(packet)
     if (type !== 8 && type !== 10) return
     let i = 2
@@ -68,8 +70,9 @@ const recorder = (
       const size = body.readUInt16BE(i)
       const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
       i += 2 + size
-      if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3 })
-      else sent.push({ connection, packet: "unsubscribe", filter, ...(dropped ? { dropped } : {}) })
+      const lost = dropped ? { dropped } : {}
+      if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3, ...lost })
+      else sent.push({ connection, packet: "unsubscribe", filter, ...lost })
     }
   })
 
@@ -125,7 +128,7 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       // MQTT packet types: SUBACK 9, UNSUBACK 11.
       const gates = new Map([[9, subacks], [11, unsubacks]])
       let connections = 0
-      const drops = { unsubscribes: false }
+      const drops = { subscribes: false, unsubscribes: false }
       const server = net.createServer((client) => {
         const broker = net.connect(brokerPort, "127.0.0.1")
         const record = recorder(++connections, sent, protocolVersion, drops, broker)
