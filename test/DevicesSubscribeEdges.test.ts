@@ -4,12 +4,14 @@
  * UNSUBSCRIBE lost (the proxy drops it) and sent again, on a schedule or after the reconnection, a SUBSCRIBE whose
  * SUBACK does not come before the connection ends (unsubscribed in the session resumed), a filter named
  * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
- * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends. The client's
- * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends; on a connection that
+ * stays up, an UNSUBSCRIBE sent again past its fifth retry, and a SUBSCRIBE whose SUBACK never comes settled (its
+ * filter unsubscribed, or subscribed again). The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Schema } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
+import { unholdSchedule } from "../src/Devices/internal/subscriptions.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
@@ -672,3 +674,138 @@ describe.skipIf(!mosquittoFound)("a cover's QoS over MQTT 3.1.1", () => {
     { timeout: 60_000 }
   )
 })
+
+describe("the waits between the retries settling a filter", () => {
+  it.effect("double from mqtt.publish_timeout up to 5 minutes, with no end", () =>
+    Effect.gen(function*() {
+      const delays = yield* Schedule.run(Schedule.delays(unholdSchedule(Duration.seconds(10))), 0, Array(9).fill(0))
+      expect(Chunk.toReadonlyArray(delays).map(Duration.toSeconds)).toEqual([10, 20, 40, 80, 160, 300, 300, 300, 300])
+      const long = yield* Schedule.run(Schedule.delays(unholdSchedule(Duration.minutes(10))), 0, [0, 0, 0])
+      expect(Chunk.toReadonlyArray(long).map(Duration.toMinutes)).toEqual([10, 10, 10])
+    }))
+})
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)(
+  "an UNSUBSCRIBE never acknowledged on a live connection, MQTT %i",
+  (v) => {
+    /**
+     * A subscription of the topic whose UNSUBSCRIBEs the proxy drops: its unsubscribe fails, and the client sends the
+     * UNSUBSCRIBE again in the background, on the connection that stays up, 5 times (6 UNSUBSCRIBEs dropped).
+     */
+    const droppedSixTimes = (
+      edge: Edge,
+      Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>
+    ) =>
+      Effect.gen(function*() {
+        const { client, packets, proxy } = edge
+        const subscription = yield* client.subscribe(Topic, () => Effect.void)
+        proxy.drops.unsubscribes = true
+        const failed = yield* Effect.either(subscription.unsubscribe)
+        expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+        yield* eventually(
+          Effect.sync(() => packets(Topic.filter).filter((p) => p === "unsubscribe dropped").length),
+          (n) => n >= 6,
+          "the fifth retry"
+        )
+      })
+
+    it.scopedLive(
+      "is sent again past its fifth retry until acknowledged, and the broker then sends none of its messages",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "200 millis" })
+          const { client, packets, proxy, root } = edge
+          const publishedThenMarker = yield* observed(edge)
+          const Gone = MqttTopic.make(`${root}/gone/{id}`, Reading)
+          yield* droppedSixTimes(edge, Gone)
+          const before = proxy.unsubacks.forwarded
+          proxy.drops.unsubscribes = false
+          yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK", 60_000)
+          expect(packets(Gone.filter).at(-1)).toEqual("unsubscribe")
+          expect((yield* client.health).connections).toEqual(1)
+          expect(yield* publishedThenMarker(`${root}/gone/a`)).toEqual([`${root}/marker`])
+        }),
+      { timeout: 120_000 }
+    )
+
+    it.scopedLive(
+      "a subscription of the filter made meanwhile gets its messages, and its unsubscribe ends the broker's "
+        + "subscription",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "200 millis" })
+          const { client, packets, proxy, publish, root } = edge
+          const publishedThenMarker = yield* observed(edge)
+          const Topic = MqttTopic.make(`${root}/again/{id}`, Reading)
+          yield* droppedSixTimes(edge, Topic)
+          const got: Array<string> = []
+          const again = yield* client.subscribe(Topic, recording(got))
+          yield* publish(`${root}/again/a`, 1)
+          yield* eventually(Effect.sync(() => got), (g) => g.length > 0, "the message of the later subscription")
+          expect(got).toEqual(["1 qos 1"])
+          proxy.drops.unsubscribes = false
+          yield* again.unsubscribe
+          expect(packets(Topic.filter).at(-1)).toEqual("unsubscribe")
+          expect(yield* publishedThenMarker(`${root}/again/b`)).toEqual([`${root}/again/a`, `${root}/marker`])
+        }),
+      { timeout: 120_000 }
+    )
+  }
+)
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)(
+  "a SUBACK that never comes on a live connection, MQTT %i",
+  (v) => {
+    /** A subscription of the topic at the QoS whose SUBACK the proxy holds back, then discards: it times out. */
+    const neverAnswered = (
+      { client, proxy }: Edge,
+      Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
+      qos: 0 | 1
+    ) =>
+      Effect.gen(function*() {
+        proxy.subacks.holding = true
+        const timedOut = yield* Effect.either(client.subscribe(Topic, () => Effect.void, { qos }))
+        expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
+        proxy.subacks.held.splice(0)
+        proxy.subacks.holding = false
+      })
+
+    it.scopedLive(
+      "of a filter nothing holds: it is unsubscribed on that connection, and the broker sends none of its messages",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, proxy, root } = edge
+          const publishedThenMarker = yield* observed(edge)
+          const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
+          const before = proxy.unsubacks.forwarded
+          yield* neverAnswered(edge, Unknown, 1)
+          yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+          expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
+          expect((yield* client.health).connections).toEqual(1)
+          expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
+        }),
+      { timeout: 60_000 }
+    )
+
+    it.scopedLive(
+      "of a filter another subscription holds: it is subscribed again on that connection, at the highest QoS asked",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, publish, root } = edge
+          const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
+          const got: Array<string> = []
+          yield* client.subscribe(Topic, recording(got), { qos: 0 })
+          yield* neverAnswered(edge, Topic, 1)
+          yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.length === 3, "the SUBSCRIBE sent again")
+          expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1"])
+          expect((yield* client.health).connections).toEqual(1)
+          yield* publish(`${root}/held/a`, 1)
+          yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message")
+          expect(got).toEqual(["1 qos 1"])
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)

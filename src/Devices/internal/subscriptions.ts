@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberMap from "effect/FiberMap"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -192,13 +193,16 @@ export interface Filters {
    * was sent since, which the broker takes after it.
    */
   readonly unacknowledged: Map<string, object>
-  /** The retries of the UNSUBSCRIBEs of `unacknowledged` (`retryUnhold`), one by filter, ended with the client. */
+  /**
+   * The retries settling the filters of `unacknowledged` and `unanswered` (`retryUnhold`), one by filter, ended with
+   * the client.
+   */
   readonly retries: FiberMap.FiberMap<string>
   /**
    * The filters whose last SUBSCRIBE has an outcome unknown (kept by `answered`): failed by the connection's end, timed
-   * out or interrupted, its SUBACK not come. The broker may hold the filter, at the QoS asked: in a persistent session
-   * it keeps it across a reconnection, where `resumed` settles it. Each with the map it is held in, `held` or
-   * `exactHeld`.
+   * out or interrupted, its SUBACK not come. The broker may hold the filter, at the QoS asked: on the live connection
+   * `retryUnhold` settles it after `mqtt.publish_timeout`, and in a persistent session the broker keeps it across a
+   * reconnection, where `resumed` settles it. Each with the map it is held in, `held` or `exactHeld`.
    */
   readonly unanswered: Map<string, Unanswered>
 }
@@ -265,9 +269,11 @@ const patternOf = (filters: Filters, held: string): TopicPattern.Pattern | undef
 
 /**
  * What a SUBACK that came after its subscription was given up on leaves: the broker holds the filter at the QoS
- * asked. A filter still held is counted at that QoS when it is higher; another one is held at it and unsubscribed, so
- * the broker sends nothing no subscription counts (its UNSUBSCRIBE not acknowledged is sent again, see `unhold`).
- * `held` and `unsubscribe` run under the lock of the filter's changes.
+ * asked (the highest of the SUBSCRIBEs of `Filters.unanswered`). A filter still held is counted at that QoS when it is
+ * higher; another one is held at it and unsubscribed, so the broker sends nothing no subscription counts (its
+ * UNSUBSCRIBE not acknowledged is sent again, see `unhold`). A filter no longer in `Filters.unanswered` had a
+ * SUBSCRIBE or an UNSUBSCRIBE sent since (acknowledged, or settling it), which the broker takes after this one: the
+ * SUBACK changes nothing. `held` and `unsubscribe` run under the lock of the filter's changes.
  */
 const heldLate = (
   filters: Filters,
@@ -277,39 +283,46 @@ const heldLate = (
   unsubscribe: Effect.Effect<void, MqttError>
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
+    const unanswered = filters.unanswered.get(filter)
+    if (unanswered === undefined) return Effect.void
     filters.unanswered.delete(filter)
     const current = held.get(filter)
-    held.set(filter, Math.max(current ?? 0, qos) as QoS)
+    held.set(filter, Math.max(current ?? 0, qos, unanswered.qos) as QoS)
     return current === undefined ? unsubscribe : Effect.void
   })
 
 /**
  * Keeps `Filters.unanswered` for a SUBSCRIBE of the filter at the QoS: acknowledged, the broker's hold is known (the
- * map `held`); ended otherwise, except by the broker's refusal, its outcome is unknown: MQTT.js fails a SUBSCRIBE
- * dropped or in flight as the connection closes, and the broker may have taken it.
+ * map `held`); ended otherwise, except by the broker's refusal, its outcome is unknown: it timed out or was
+ * interrupted (the broker may answer it later, or never), or MQTT.js failed it, dropped or in flight, as the connection
+ * closed, and the broker may have taken it. Such a filter is settled in the background (`retryUnhold` with `settle`,
+ * the filter's change that settles it), on the live connection.
  */
 const answered = (
+  connection: Connection,
   filters: Filters,
   held: Map<string, QoS>,
   filter: string,
   qos: QoS,
+  settle: Effect.Effect<void, MqttError>,
   subscribe: Effect.Effect<void, MqttError>
 ): Effect.Effect<void, MqttError> =>
   Effect.onExit(subscribe, (exit) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       if (Exit.isSuccess(exit)) {
         filters.unanswered.delete(filter)
-        return
+        return Effect.void
       }
       const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure) && !failure.value.retryable) return
+      if (Option.isSome(failure) && !failure.value.retryable) return Effect.void
       const before = filters.unanswered.get(filter)?.qos ?? 0
       filters.unanswered.set(filter, { qos: Math.max(before, qos) as QoS, held })
+      return retryUnhold(connection, filters, filter, settle)
     }))
 
 /**
- * After a resumed session, a filter of `Filters.unanswered` is held at the QoS asked, its hold not known: settled as
- * one whose UNSUBSCRIBE is not acknowledged. Run under the filter's lock.
+ * A filter of `Filters.unanswered`, settled (on the live connection, or after a resumed session), is held at the QoS
+ * asked, its hold not known: settled as one whose UNSUBSCRIBE is not acknowledged. Run under the filter's lock.
  */
 const heldUnanswered = (filters: Filters, filter: string): void => {
   const unanswered = filters.unanswered.get(filter)
@@ -319,43 +332,56 @@ const heldUnanswered = (filters: Filters, filter: string): void => {
   filters.unacknowledged.set(filter, {})
 }
 
-/** How many times an UNSUBSCRIBE not acknowledged is sent again in the background (`retryUnhold`). */
-const unholdRetries = 5
+/** The longest wait between two retries settling a filter (`retryUnhold`), unless `mqtt.publish_timeout` is longer. */
+const unholdCap = Duration.minutes(5)
 
 /**
- * Sends the UNSUBSCRIBE of a filter not acknowledged again, in the background: `settle` (the filter's `settle`, under
- * its lock) after `mqtt.publish_timeout`, then after twice as long each time while it fails, `unholdRetries` times at
- * most, each failure logged. One retry of a filter runs at a time. Without a connection it stops: the reconnection
- * settles the filter (`resumed`, or `renew` in a new session, where the broker holds nothing). When it gives up, the
- * next reconnection does.
+ * The waits between the retries settling a filter: `every` (`mqtt.publish_timeout`), then twice as long each time, at
+ * most `unholdCap` (or `every` when longer), with no end.
+ */
+export const unholdSchedule = (every: Duration.Duration): Schedule.Schedule<unknown> =>
+  Schedule.union(Schedule.exponential(every), Schedule.spaced(Duration.max(every, unholdCap)))
+
+/** The filter whose retry (`retryUnhold`) a fiber runs, if one. */
+const retrying = FiberRef.unsafeMake<string | undefined>(undefined)
+
+/**
+ * Settles a filter in the background: `settle` (the filter's change settling its UNSUBSCRIBE not acknowledged and its
+ * SUBSCRIBE whose outcome is unknown, under its lock) after `mqtt.publish_timeout`, then, while it fails, after the
+ * waits of `unholdSchedule` (doubling, at most 5 minutes apart), for as long as the connection stays up, each failure
+ * logged once. Without a connection it stops: the reconnection settles the filter (`resumed`, or `renew` in a new
+ * session, where the broker holds nothing). A subscription of the filter made meanwhile ends it: its SUBSCRIBE,
+ * acknowledged, settles the filter. One retry of a filter runs at a time: one started from outside it (a packet
+ * of the filter not acknowledged since) takes its place, starting from `mqtt.publish_timeout` again; a failure of its
+ * own attempt is retried by its schedule.
  */
 const retryUnhold = (
   connection: Connection,
   filters: Filters,
   filter: string,
   settle: Effect.Effect<void, MqttError>
-): Effect.Effect<void> => {
-  const every = connection.options.publishTimeout
-  const attempt = Effect.suspend(() => connection.state.status === "connected" ? settle : Effect.void).pipe(
-    Effect.tapError((e) => Effect.logWarning(`Devices: ${e.message}; the UNSUBSCRIBE of ${filter} is sent again`))
-  )
-  const retries = attempt.pipe(
-    Effect.retry(Schedule.intersect(Schedule.exponential(every), Schedule.recurs(unholdRetries - 1))),
-    Effect.delay(every),
-    Effect.catchAllCause((cause) =>
-      Effect.logWarning(
-        `Devices: the UNSUBSCRIBE of ${filter} is not acknowledged after ${unholdRetries} retries (${
-          describeFailure(cause)
-        }): it is ended at the next reconnection`
+): Effect.Effect<void> =>
+  Effect.flatMap(FiberRef.get(retrying), (current) => {
+    if (current === filter) return Effect.void
+    const every = connection.options.publishTimeout
+    const cap = Duration.max(every, unholdCap)
+    const attempt = Effect.suspend(() => connection.state.status === "connected" ? settle : Effect.void).pipe(
+      Effect.tapError((e) =>
+        Effect.logWarning(`Devices: ${e.message}; ${filter} is settled again within ${Duration.format(cap)}`)
       )
     )
-  )
-  // The map is closed as the client's scope closes: then no retry starts (its `run` interrupts).
-  return FiberMap.run(filters.retries, filter, retries, { onlyIfMissing: true }).pipe(
-    Effect.asVoid,
-    Effect.catchAllCause(() => Effect.void)
-  )
-}
+    const retries = attempt.pipe(
+      Effect.retry(unholdSchedule(every)),
+      Effect.delay(every),
+      Effect.catchAllCause((cause) => Effect.logWarning(`Devices: ${describeFailure(cause)}`)),
+      Effect.locally(retrying, filter)
+    )
+    // The map is closed as the client's scope closes: then no retry starts (its `run` interrupts).
+    return FiberMap.run(filters.retries, filter, retries).pipe(
+      Effect.asVoid,
+      Effect.catchAllCause(() => Effect.void)
+    )
+  })
 
 /**
  * Unsubscribes a filter at the broker and ends its hold (in `held`) once acknowledged. Not acknowledged (timed out, or
@@ -399,7 +425,8 @@ const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
     const subscribe = brokerSubscribe(connection, filter, asked, undefined, coverLock(filters)(late))
-    return Effect.map(answered(filters, filters.held, filter, asked, subscribe), () => {
+    const settle = settleCoverFilter(connection, filters, filter)
+    return Effect.map(answered(connection, filters, filters.held, filter, asked, settle, subscribe), () => {
       filters.held.set(filter, asked)
     })
   })
@@ -411,8 +438,18 @@ const release = (connection: Connection, filters: Filters, filter: string): Effe
     filters.held,
     filter,
     coverLock(filters),
-    coverLock(filters)(settleCover(connection, filters, filter))
+    settleCoverFilter(connection, filters, filter)
   )
+
+/**
+ * Settles a filter over MQTT 3.1.1, under the lock: its SUBSCRIBE whose outcome is unknown is taken as held
+ * (`heldUnanswered`), then `settleCover`.
+ */
+const settleCoverFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  coverLock(filters)(Effect.suspend(() => {
+    heldUnanswered(filters, filter)
+    return settleCover(connection, filters, filter)
+  }))
 
 /**
  * Ends the hold of a filter over MQTT 3.1.1 whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, unless a
@@ -538,9 +575,23 @@ const releaseExact = (connection: Connection, filters: Filters, filter: string):
     filters.exactHeld,
     filter,
     locked,
-    locked(settleExact(connection, filters, filter))
+    settleExactFilter(connection, filters, filter)
   )
 }
+
+/**
+ * Settles a filter of `exact`, under its lock: its SUBSCRIBE whose outcome is unknown is taken as held
+ * (`heldUnanswered`), then `settleExact`.
+ */
+const settleExactFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+  exactChange(
+    filters,
+    filter,
+    Effect.suspend(() => {
+      heldUnanswered(filters, filter)
+      return settleExact(connection, filters, filter)
+    })
+  )
 
 /**
  * Ends the hold of a filter of `exact` whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, or subscribed
@@ -576,7 +627,8 @@ const holdExact = (
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
     const subscribe = brokerSubscribe(connection, filter, asked, identifier, late)
-    return Effect.map(answered(filters, filters.exactHeld, filter, asked, subscribe), () => {
+    const settle = settleExactFilter(connection, filters, filter)
+    return Effect.map(answered(connection, filters, filters.exactHeld, filter, asked, settle, subscribe), () => {
       filters.exactHeld.set(filter, asked)
     })
   })
@@ -708,15 +760,10 @@ export const resumed = (connection: Connection, filters: Filters): Effect.Effect
         const cover = held === undefined
           ? connection.options.protocolVersion === 4 && filters.held.has(filter)
           : held === filters.held
-        const settle = (settled: Effect.Effect<void, MqttError>) =>
-          Effect.suspend(() => {
-            heldUnanswered(filters, filter)
-            return settled
-          })
         return logged(
           cover
-            ? coverLock(filters)(settle(settleCover(connection, filters, filter)))
-            : exactChange(filters, filter, settle(settleExact(connection, filters, filter)))
+            ? settleCoverFilter(connection, filters, filter)
+            : settleExactFilter(connection, filters, filter)
         )
       },
       { concurrency: "unbounded", discard: true }
