@@ -115,7 +115,8 @@ export interface MqttSubscription {
    * Stops handling, and unsubscribes at the broker unless another subscription of the client to the same filter
    * remains (the broker's QoS unchanged then; over MQTT 3.1.1, so is a cover's QoS that this subscription raised):
    * see docs/Devices.md, Topics. Not acknowledged in time (or dropped as the connection ends), it fails (retryable)
-   * with the handler stopped; the client sends the UNSUBSCRIBE again in the background and after a reconnection that
+   * with the handler stopped; the client sends the UNSUBSCRIBE again in the background (waits doubling from
+   * `mqtt.publish_timeout`, at most 5 minutes apart, while the connection stays up) and after a reconnection that
    * resumes the session, and retrying it unsubscribes at the broker too.
    */
   readonly unsubscribe: Effect.Effect<void, MqttError>
@@ -208,7 +209,8 @@ export interface MqttClient {
    * `MqttError`; Mosquitto grants a subscription its ACL does not let the client read, and delivers it nothing.
    * No SUBACK within `mqtt.publish_timeout` fails with a retryable `MqttError`; a SUBACK after it leaves nothing
    * behind: the filter is unsubscribed (that UNSUBSCRIBE sent again until acknowledged) unless another subscription of
-   * the client holds it.
+   * the client holds it. With no SUBACK `mqtt.publish_timeout` later, the client settles the filter all the same: it
+   * unsubscribes it, or subscribes it again while another subscription of the client holds it.
    * Over MQTT 3.1.1, where a broker may send a message once per matching subscription, the client holds no filter at
    * the broker that another of its filters covers, so each handler gets a message once (docs/Devices.md, Topics).
    * A subscription of an unshared filter the client already subscribed gets the retained messages of its topics too:
