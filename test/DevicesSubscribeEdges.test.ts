@@ -221,7 +221,11 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBACK after the subsc
         // The broker holds the filter at the QoS the late SUBACK granted.
         expect(got).toEqual(["1 qos 1"])
         yield* first.unsubscribe
-        expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "unsubscribe"])
+        // A late SUBACK taken after `publishTimeout` (a stalled machine) finds the filter settled: subscribed again.
+        const sent = packets(Topic.filter)
+        expect(sent.slice(0, 2)).toEqual(["subscribe 0", "subscribe 1"])
+        expect(sent.slice(2, -1).every((p) => p === "subscribe 1")).toBe(true)
+        expect(sent.at(-1)).toEqual("unsubscribe")
       }),
     { timeout: 60_000 }
   )
