@@ -101,11 +101,12 @@ export interface CacheService {
    * computed.
    *
    * With `lock` (or `cache.lock`), the single flight spans the instances sharing the store: the first to miss takes
-   * the key's lock (`SET NX PX cache.lock_ttl`), computes, writes and releases it (only while it holds its token);
-   * the others that miss meanwhile poll for the value, and compute themselves when the lock is gone without a value
-   * (its holder failed, was interrupted or died: one of them takes the lock) or after waiting `cache.lock_ttl`. A
-   * store failure of the lock is one as the read's: a `RedisError` under `strict` (nothing computed), else the
-   * value is computed without the lock.
+   * the key's lock (`SET NX PX cache.lock_ttl`), computes while renewing it every third of `cache.lock_ttl` (only
+   * while it holds its token), writes and releases it (the same); the others that miss meanwhile poll for the
+   * value, and compute themselves when the lock is gone without a value (its holder failed, was interrupted or died:
+   * one of them takes the lock) or after waiting `cache.lock_wait`. A store failure of the lock is one as the
+   * read's: a `RedisError` under `strict` (nothing computed), else the value is computed without the lock; one of
+   * its renewal or release never fails the call.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,
@@ -161,10 +162,15 @@ export interface Options {
   /** `getOrSet` computes a missing key once across instances (see `cache.lock`); default `false`. */
   readonly lock?: boolean | undefined
   /**
-   * The expiry of a key's lock, and the longest wait for another instance's value (see `cache.lock_ttl`); default 10
-   * seconds. One that is not a duration of more than zero is a defect when the layer is built.
+   * The expiry of a key's lock, renewed every third of it while its holder computes (see `cache.lock_ttl`); default
+   * 10 seconds. One that is not a duration of more than zero is a defect when the layer is built.
    */
   readonly lockTtl?: Duration.DurationInput | undefined
+  /**
+   * The longest wait for the value of another instance holding a key's lock (see `cache.lock_wait`); default
+   * `lockTtl`. One that is not a duration of more than zero is a defect when the layer is built.
+   */
+  readonly lockWait?: Duration.DurationInput | undefined
 }
 
 const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Invalid Redis URL: ${problem}`)
@@ -178,8 +184,8 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * the cache uses (`NOPERM`; with `lock`, `EVAL` too) fails startup with a `RedisError` naming the command; refused
  * later, the operations fail with it (a miss or a skipped write unless `strict`), one error log per refusal until
  * the operation succeeds again (for a refused key, on a key it was refused). The rights are checked at startup only.
- * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl`, `timeout` or `lockTtl`
- * that is not a duration of more than zero (an `IllegalArgumentException` naming it).
+ * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl`, `timeout`, `lockTtl`
+ * or `lockWait` that is not a duration of more than zero (an `IllegalArgumentException` naming it).
  *
  * @since 0.2.0
  * @category layers
@@ -192,7 +198,7 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
 
 /**
  * A cache in process memory: an LRU of at most `maxEntries` (default 10000) entries of at most `maxValueBytes`
- * (default 4 MiB) each. A `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a
+ * (default 4 MiB) each. A `ttl`, `timeout`, `lockTtl` or `lockWait` that is not a duration of more than zero, or a
  * `maxValueBytes` that is not a whole number of at least 1, is a defect when the layer is built (an
  * `IllegalArgumentException` naming it).
  *
@@ -299,7 +305,7 @@ export const requestsTotal: Metric.Metric.Counter<number> = metrics.cacheRequest
 /**
  * `cache_lock_waits_total{outcome}`: `getOrSet` waits for another instance's value under the key's lock
  * (`cache.lock`), by how they ended: `hit`, `acquired` (the lock was gone without a value: this instance computed
- * under it), `timeout` (waited `cache.lock_ttl`: computed without it).
+ * under it), `timeout` (waited `cache.lock_wait`: computed without it).
  *
  * @since 0.2.0
  * @category metrics
@@ -307,8 +313,8 @@ export const requestsTotal: Metric.Metric.Counter<number> = metrics.cacheRequest
 export const lockWaitsTotal: Metric.Metric.Counter<number> = metrics.lockWaits
 
 /**
- * `cache_lock_expired_total`: locks of `getOrSet` that expired before their holder's computation ended (longer than
- * `cache.lock_ttl`: another instance may have computed the key too).
+ * `cache_lock_expired_total`: locks of `getOrSet` their holder lost (expired or taken) before its computation ended,
+ * found by a renewal or by the release (another instance may have computed the key too); once per computation.
  *
  * @since 0.2.0
  * @category metrics

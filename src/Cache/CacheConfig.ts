@@ -11,7 +11,8 @@
  * | `cache.timeout` | how long one Redis operation, and startup's connection, may take | 1 second |
  * | `cache.max_value_bytes` | the largest value stored, in bytes of its JSON | 4194304 (4 MiB) |
  * | `cache.lock` | `getOrSet` computes a missing key once across instances, under a lock in the store | `false` |
- * | `cache.lock_ttl` | how long a key's lock is held at most, and the others wait at most | 10 seconds |
+ * | `cache.lock_ttl` | expiry of a key's lock, renewed every third of it while its holder computes | 10 seconds |
+ * | `cache.lock_wait` | how long the others wait at most for the value of the lock's holder | `cache.lock_ttl` |
  *
  * @since 0.2.0
  */
@@ -53,10 +54,15 @@ export interface CacheConfig {
    */
   readonly lock: boolean
   /**
-   * `cache.lock_ttl`, default 10 seconds: the expiry of a key's lock (longer than the longest computation), and the
-   * longest wait for another instance's value.
+   * `cache.lock_ttl`, default 10 seconds: the expiry of a key's lock, renewed every third of it while its holder
+   * computes; the lock of a holder that died expires after it.
    */
   readonly lockTtl: Duration.Duration
+  /**
+   * `cache.lock_wait`, default `cache.lock_ttl`: the longest wait for the value of another instance holding the key's
+   * lock; a waiter then computes without the lock.
+   */
+  readonly lockWait: Duration.Duration
   readonly appEnv: AppEnv
 }
 
@@ -100,10 +106,12 @@ export const config: Config.Config<CacheConfig> = Config.all({
   ),
   lock: cache(Config.withDefault(Config.boolean("lock"), Defaults.lock)),
   lockTtl: cache(Config.withDefault(duration("lock_ttl", { number: "seconds", max: maxTimer }), Defaults.lockTtl)),
+  lockWait: cache(Config.option(duration("lock_wait", { number: "seconds", max: maxTimer }))),
   appEnv
 }).pipe(
-  Config.map(({ prefix, serviceName, ...rest }) => ({
+  Config.map(({ lockWait, prefix, serviceName, ...rest }) => ({
     ...rest,
+    lockWait: Option.getOrElse(lockWait, () => rest.lockTtl),
     prefix: Option.getOrElse(prefix, () => Option.match(serviceName, { onNone: () => "", onSome: (s) => `${s}:` }))
   }))
 )

@@ -36,8 +36,10 @@ export interface EngineOptions {
   readonly maxValueBytes: number
   /** `getOrSet` takes the key's lock in the store on a miss, unless the call says otherwise. */
   readonly lock: boolean
-  /** The expiry of a key's lock, and the longest wait for another instance's value. */
+  /** The expiry of a key's lock, renewed while its holder computes. */
   readonly lockTtl: Duration.Duration
+  /** The longest wait for another instance's value while it holds the key's lock. */
+  readonly lockWait: Duration.Duration
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -196,9 +198,37 @@ const makeHealth = (store: Store, strict: boolean) => {
   }
 }
 
+/**
+ * The scripts of a key's lock on Redis (`EVAL`): its release, and its renewal while its holder computes. A refusal of
+ * the user's ACL (`NOPERM`: startup checks `EVAL` only with `cache.lock`, so a lock per call meets it at run time) is
+ * one error log for both, until a script runs again (a refused key: on that key, see `makeRefusalLog`); each lock
+ * then expires by its ttl.
+ */
+const makeScriptRefusals = (store: Store) => {
+  const refusals = makeRefusalLog()
+  const operation = "lock script"
+  return {
+    refused: (error: RedisError, key: string): Effect.Effect<void> =>
+      Effect.suspend(() =>
+        refusals.refused(operation, error.message, key, Replies.isKeyRefusalMessage(error.message))
+          ? Effect.logError(
+            `${error.message}; the locks of getOrSet are neither renewed nor released: each expires after ` +
+              "cache.lock_ttl",
+            { backend: store.backend, operation }
+          )
+          : Effect.void
+      ),
+    ran: (key: string): Effect.Effect<void> => Effect.sync(() => refusals.succeeded(operation, key))
+  }
+}
+
 /** Builds the service on a store. */
 export const make = (store: Store, options: EngineOptions): CacheService => {
   const health = makeHealth(store, options.strict)
+  const scripts = makeScriptRefusals(store)
+  // A refusal of a lock's script: counted as a failure, logged by `scripts`, then `fallback`.
+  const scriptRefused = <A>(error: RedisError, key: string, fallback: A) =>
+    Metric.increment(Metrics.error).pipe(Effect.zipRight(scripts.refused(error, key)), Effect.as(fallback))
   // A key whose value cannot be read is logged once, whether it does not decode or holds another Redis type.
   const firstTime = makeOncePerKey()
   const full = (key: string) => options.prefix + key
@@ -280,6 +310,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     getOrSet: makeGetOrSet(get, set, {
       enabled: options.lock,
       ttl: options.lockTtl,
+      wait: options.lockWait,
       // The value another instance may have written, read apart from the metric of reads: a poll is not a request.
       peek: <A, I>(key: string, schema: Schema.Schema<A, I>) =>
         Effect.flatMap(
@@ -288,7 +319,23 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
         ),
       // A failure of the store is one as the read's: strict fails, else `undefined` (no lock: compute).
       lock: (key, token) => guard("lock", key, store.lock(full(key), token, options.lockTtl), undefined),
-      unlock: (key, token) => guard("unlock", key, store.unlock(full(key), token), true)
+      unlock: (key, token) =>
+        Effect.matchEffect(store.unlock(full(key), token), {
+          onFailure: (error) =>
+            StoreModule.isPermissionRefusal(error)
+              ? scriptRefused(error, key, true)
+              : health.failed(error, true, "unlock", key),
+          onSuccess: (held) => scripts.ran(key).pipe(Effect.zipRight(health.succeeded("unlock", key)), Effect.as(held))
+        }),
+      // Apart from the degradation policy: a renewal never fails the call, strict or not.
+      renew: (key, token) =>
+        Effect.matchEffect(store.renew(full(key), token, options.lockTtl), {
+          onFailure: (error) =>
+            StoreModule.isPermissionRefusal(error)
+              ? scriptRefused(error, key, undefined)
+              : Effect.zipRight(Metric.increment(Metrics.error), Effect.fail(error)),
+          onSuccess: (held) => Effect.as(scripts.ran(key), held)
+        })
     }),
     ping: store.ping
   }
@@ -301,9 +348,12 @@ type Put = CacheService["set"]
 interface Locking {
   readonly enabled: boolean
   readonly ttl: Duration.Duration
+  readonly wait: Duration.Duration
   readonly peek: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
   readonly lock: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
   readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
+  /** `true` when extended, `false` when the lock is gone or another's, `undefined` when the script was refused. */
+  readonly renew: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
 }
 
 /** Where one attempt at a key's lock leaves a caller. */
@@ -315,6 +365,12 @@ type Claim<A> =
 
 // A waiter's polls: 10 ms, doubling, at most 100 ms apart.
 const pollSchedule = Schedule.union(Schedule.exponential("10 millis"), Schedule.spaced("100 millis"))
+
+// A holder's renewals: every third of the lock's ttl (at least 1 ms), while the last one kept the lock.
+const renewSchedule = (ttl: Duration.Duration) =>
+  Schedule.spaced(Duration.millis(Math.max(1, Duration.toMillis(ttl) / 3))).pipe(
+    Schedule.whileInput((kept: boolean | undefined) => kept !== false)
+  )
 
 /**
  * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
@@ -352,19 +408,45 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
           )
       })
     const computeAndStore = Effect.tap(compute, store)
-    // The lock's release never fails the call: the value is computed. One that had expired is counted and logged
-    // (another instance may have computed the key too); a store failure is the store's (strict: an error log), and
-    // the lock expires by its ttl.
+    // A lock found gone or another's while its holder computes or releases it: counted and logged, once per
+    // computation (another instance may compute the key too).
+    const lockLost = Metric.increment(Metrics.lockExpired).pipe(
+      Effect.zipRight(Effect.logWarning(
+        "Cache lock lost before the value was computed: another instance may compute the key too",
+        { ...keyFields(key), lock_ttl: Duration.format(locking.ttl) }
+      ))
+    )
+    // While the holder computes, its lock is extended to `lock_ttl` by token every third of it: see `renewSchedule`.
+    // A lock found lost ends them (`lost` is called); a store failure is logged once per computation and
+    // tried again at the next tick; a refused script ends them (logged by the engine). Never fails.
+    const renewals = (token: string, lost: () => void) =>
+      Effect.suspend(() => {
+        let failed = false
+        const renewal = locking.renew(key, token).pipe(
+          Effect.tap((held) => held === false ? Effect.zipRight(Effect.sync(lost), lockLost) : Effect.void),
+          // Renewed again only after a success or a store failure.
+          Effect.map((held) => held === true),
+          Effect.catchAll((error) => {
+            if (failed) return Effect.succeed(true)
+            failed = true
+            return Effect.as(
+              Effect.logWarning(
+                "Cache lock not renewed: the cache store failed; tried again while the value is computed, the lock " +
+                  "expires after cache.lock_ttl unless a renewal succeeds",
+                { ...keyFields(key), operation: error.details.operation, reason: error.message }
+              ),
+              true
+            )
+          })
+        )
+        return Effect.schedule(renewal, renewSchedule(locking.ttl))
+      })
+    // The lock's release never fails the call: the value is computed. One found lost (a renewal that found it so
+    // skips the release) is counted and logged (another instance may have computed the key too); a store failure is
+    // the store's (strict: an error log), and the lock expires by its ttl.
     const release = (token: string) =>
       locking.unlock(key, token).pipe(
-        Effect.flatMap((held) =>
-          held ? Effect.void : Metric.increment(Metrics.lockExpired).pipe(
-            Effect.zipRight(Effect.logWarning(
-              "Cache lock expired before the value was computed: raise cache.lock_ttl above the longest computation",
-              { ...keyFields(key), lock_ttl: Duration.format(locking.ttl) }
-            ))
-          )
-        ),
+        Effect.flatMap((held) => held ? Effect.void : lockLost),
         Effect.catchAll((error) =>
           StoreModule.isPermissionRefusal(error) ? Effect.void : Effect.logError(
             "Cache lock not released: the cache store failed (cache.strict); it expires after cache.lock_ttl",
@@ -377,6 +459,18 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
     const underLock = Effect.suspend(() => {
       const token = randomUUID()
       let held = false
+      // Computes under the lock, renewing it (not past an infinite ttl) until the computation and its write end.
+      const computeHolding = Duration.isFinite(locking.ttl)
+        ? Effect.scoped(
+          Effect.zipRight(
+            // Interruptible even when the caller's computation is not: the scope's end stops it.
+            Effect.forkScoped(Effect.interruptible(renewals(token, () => {
+              held = false
+            }))),
+            computeAndStore
+          )
+        )
+        : computeAndStore
       let attempts = 0
       let claimed: Claim<A> = { _tag: "Held" }
       // One attempt: take the lock, then read the value (written before the lock was free, or by its holder).
@@ -395,14 +489,14 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
         Effect.map((last) => claimed = last)
       )
       return claim.pipe(
-        Effect.repeat({ schedule: Schedule.upTo(pollSchedule, locking.ttl), while: (last) => last._tag === "Held" }),
+        Effect.repeat({ schedule: Schedule.upTo(pollSchedule, locking.wait), while: (last) => last._tag === "Held" }),
         Effect.flatMap((): Effect.Effect<A, E | RedisError, R> => {
           const waited = attempts > 1 || claimed._tag === "Held"
           switch (claimed._tag) {
             case "Found":
               return Effect.as(waited ? Metric.increment(Metrics.waitHit) : Effect.void, claimed.value)
             case "Acquired":
-              return Effect.zipRight(waited ? Metric.increment(Metrics.waitAcquired) : Effect.void, computeAndStore)
+              return Effect.zipRight(waited ? Metric.increment(Metrics.waitAcquired) : Effect.void, computeHolding)
             case "Held":
               return Effect.zipRight(Metric.increment(Metrics.waitTimeout), computeAndStore)
             case "Unavailable":

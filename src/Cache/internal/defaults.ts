@@ -24,5 +24,8 @@ export const maxValueBytes = 4 * 1024 * 1024
 /** `cache.lock`: `getOrSet` computes once per process, not once across instances. @internal */
 export const lock = false
 
-/** `cache.lock_ttl`: how long one instance may hold a key's lock while it computes the value. @internal */
+/**
+ * `cache.lock_ttl`: the expiry of a key's lock, renewed by its holder while it computes; also the default of
+ * `cache.lock_wait`, the longest wait for the holder's value. @internal
+ */
 export const lockTtl: Duration.Duration = Duration.seconds(10)

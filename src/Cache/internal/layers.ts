@@ -41,8 +41,8 @@ const byteOption = (input: number | undefined): number => {
 
 /**
  * The settings of explicit options, with `CacheConfig`'s defaults; throws an `IllegalArgumentException` naming a
- * `ttl`, `timeout` or `lockTtl` that is not a duration of more than zero, or a `maxValueBytes` that is not a whole
- * number of at least 1.
+ * `ttl`, `timeout`, `lockTtl` or `lockWait` that is not a duration of more than zero, or a `maxValueBytes` that is
+ * not a whole number of at least 1.
  */
 export const resolve = (options: Omit<Options, "url">): Settings => ({
   prefix: options.prefix ?? "",
@@ -52,8 +52,14 @@ export const resolve = (options: Omit<Options, "url">): Settings => ({
   timeout: durationOption("timeout option", options.timeout, Defaults.timeout),
   maxValueBytes: byteOption(options.maxValueBytes),
   lock: options.lock ?? Defaults.lock,
-  lockTtl: durationOption("lockTtl option", options.lockTtl, Defaults.lockTtl)
+  ...lockDurations(options)
 })
+
+// `lockTtl`, and `lockWait` (`lockTtl` when left out).
+const lockDurations = (options: Omit<Options, "url">) => {
+  const lockTtl = durationOption("lockTtl option", options.lockTtl, Defaults.lockTtl)
+  return { lockTtl, lockWait: durationOption("lockWait option", options.lockWait, lockTtl) }
+}
 
 /** The in-memory cache. */
 export const makeMemory = (settings: Settings): CacheService => Engine.make(Store.memory(settings.maxEntries), settings)

@@ -20,7 +20,7 @@ export const error = outcome(cacheRequests, "error")
 /**
  * Waits of `getOrSet` for the value another instance computes under the key's lock (`cache.lock`), by how they ended:
  * `hit` (its value), `acquired` (the lock released or expired without a value: this instance took it and computed),
- * `timeout` (waited `cache.lock_ttl`: computed without the lock).
+ * `timeout` (waited `cache.lock_wait`: computed without the lock).
  */
 export const lockWaits: Metric.Metric.Counter<number> = Metric.counter("cache_lock_waits_total", {
   description: "getOrSet waits for another instance's computation, by outcome: hit, acquired, timeout",
@@ -31,8 +31,11 @@ export const waitHit = outcome(lockWaits, "hit")
 export const waitAcquired = outcome(lockWaits, "acquired")
 export const waitTimeout = outcome(lockWaits, "timeout")
 
-/** Locks that expired before their holder released them: its computation outlived `cache.lock_ttl`. */
+/**
+ * Locks their holder lost before it released them: found gone or another's by a renewal or by the release (renewals
+ * that failed for `cache.lock_ttl`, a process paused that long, a lock deleted by hand). Once per computation.
+ */
 export const lockExpired: Metric.Metric.Counter<number> = Metric.counter("cache_lock_expired_total", {
-  description: "getOrSet locks that expired before the computation under them ended (longer than cache.lock_ttl)",
+  description: "getOrSet locks lost (expired or taken) before the computation under them ended",
   incremental: true
 })

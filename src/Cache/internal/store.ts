@@ -32,6 +32,11 @@ export interface Store {
   readonly lock: (key: string, token: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
   /** Releases the lock of `key` when `token` holds it: `false` when it had expired (another may hold it now). */
   readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
+  /**
+   * Sets the expiry of the lock of `key` to `ttl` from now when `token` holds it: `false` when it is gone or another
+   * token's (it expired, and another holder may have taken it).
+   */
+  readonly renew: (key: string, token: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
 }
 
 const millis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
@@ -94,6 +99,13 @@ export const memory = (maxEntries: number): Store => {
         if (held === undefined || held.value !== token) return false
         locks.delete(key)
         return held.expiresAt > now
+      }),
+    renew: (key, token, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = locks.get(key)
+        if (held === undefined || held.value !== token || held.expiresAt <= now) return false
+        locks.set(key, { value: token, expiresAt: now + millis(ttl) })
+        return true
       })
   }
 }
@@ -321,6 +333,13 @@ const lockSuffix = Buffer.concat([Buffer.from([0xff]), Buffer.from(":lock", "utf
 export const unlockScript =
   "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"DEL\", KEYS[1]) else return 0 end"
 
+/**
+ * Sets a lock's expiry (`ARGV[2]` ms) only while it holds the caller's token, in one step: a lock that expired and
+ * was taken by another holder is never extended. 1 when extended.
+ */
+export const renewScript = "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"PEXPIRE\", KEYS[1], " +
+  "ARGV[2]) else return 0 end"
+
 // Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
 // years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
 const redisMillis = (ttl: Duration.Duration): number | undefined => {
@@ -396,7 +415,7 @@ export const replyErrors = (run: () => Promise<Array<[Error | null, unknown]> | 
 
 /**
  * The cache's commands on an absent key, for {@link refusedAtStartup}; with `lock`, the release script of the locks
- * of `getOrSet` too (`EVAL`; their `SET ... NX` is the cache's `SET`).
+ * of `getOrSet` too (`EVAL`, which their renewal runs as well; their `SET ... NX` is the cache's `SET`).
  */
 export const cacheCommands = (client: Redis, lock: boolean) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
   ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).exec())),
@@ -448,6 +467,14 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
         (reply) => reply === "OK"
       ),
     unlock: (key, token) =>
-      Effect.map(run("unlock", () => client.eval(unlockScript, 1, lockKey(key), token)), (n) => n === 1)
+      Effect.map(run("unlock", () => client.eval(unlockScript, 1, lockKey(key), token)), (n) => n === 1),
+    renew: (key, token, ttl) =>
+      Effect.map(
+        run(
+          "renew",
+          () => client.eval(renewScript, 1, lockKey(key), token, redisMillis(ttl) ?? Number.MAX_SAFE_INTEGER)
+        ),
+        (n) => n === 1
+      )
   }
 }
