@@ -322,6 +322,7 @@ describe("layer options", () => {
         ["ttl option", Cache.layerMemory({ ttl: 0 })],
         ["timeout option", Cache.layerMemory({ timeout: "-1 seconds" })],
         ["lockTtl option", Cache.layerMemory({ lockTtl: 0 })],
+        ["lockWait option", Cache.layerMemory({ lockWait: "-1 seconds" })],
         ["ttl option", Cache.layer({ url: redisUrl, ttl: millisText(Infinity) })]
       ] as const
       for (const [option, layer] of layers) {
@@ -440,6 +441,13 @@ describe("configuration", () => {
       expect(Duration.toMillis((yield* read({ lock_ttl: "500 millis" })).lockTtl)).toBe(500)
       for (const bad of [0, "-1 seconds", "soon"]) {
         expect(Exit.isFailure(yield* Effect.exit(read({ lock_ttl: bad })))).toBe(true)
+      }
+      // cache.lock_wait is cache.lock_ttl unless set.
+      expect(Duration.toMillis((yield* read({ lock_ttl: 3 })).lockWait)).toBe(3_000)
+      expect(Duration.toMillis((yield* read({ lock_ttl: 3, lock_wait: "1 minute" })).lockWait)).toBe(60_000)
+      expect(Duration.toMillis((yield* read({ lock_wait: 2 })).lockWait)).toBe(2_000)
+      for (const bad of [0, "-1 seconds", "soon"]) {
+        expect(Exit.isFailure(yield* Effect.exit(read({ lock_wait: bad })))).toBe(true)
       }
     }))
 
