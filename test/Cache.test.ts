@@ -443,9 +443,9 @@ describe("configuration", () => {
         expect(Exit.isFailure(yield* Effect.exit(read({ lock_ttl: bad })))).toBe(true)
       }
       // cache.lock_wait is cache.lock_ttl unless set.
-      expect(Duration.toMillis((yield* read({ lock_ttl: 3 })).lockWait)).toBe(3_000)
-      expect(Duration.toMillis((yield* read({ lock_ttl: 3, lock_wait: "1 minute" })).lockWait)).toBe(60_000)
-      expect(Duration.toMillis((yield* read({ lock_wait: 2 })).lockWait)).toBe(2_000)
+      expect((yield* read({ lock_ttl: 3 })).lockWait).toEqual(Duration.millis(3_000))
+      expect((yield* read({ lock_ttl: 3, lock_wait: "1 minute" })).lockWait).toEqual(Duration.millis(60_000))
+      expect((yield* read({ lock_wait: 2 })).lockWait).toEqual(Duration.millis(2_000))
       for (const bad of [0, "-1 seconds", "soon"]) {
         expect(Exit.isFailure(yield* Effect.exit(read({ lock_wait: bad })))).toBe(true)
       }

@@ -60,9 +60,9 @@ export interface CacheConfig {
   readonly lockTtl: Duration.Duration
   /**
    * `cache.lock_wait`, default `cache.lock_ttl`: the longest wait for the value of another instance holding the key's
-   * lock; a waiter then computes without the lock.
+   * lock; a waiter then computes without the lock. `config` always sets it; left out, it is `lockTtl`.
    */
-  readonly lockWait: Duration.Duration
+  readonly lockWait?: Duration.Duration | undefined
   readonly appEnv: AppEnv
 }
 

@@ -38,8 +38,8 @@ export interface EngineOptions {
   readonly lock: boolean
   /** The expiry of a key's lock, renewed while its holder computes. */
   readonly lockTtl: Duration.Duration
-  /** The longest wait for another instance's value while it holds the key's lock. */
-  readonly lockWait: Duration.Duration
+  /** The longest wait for another instance's value while it holds the key's lock; `lockTtl` when left out. */
+  readonly lockWait?: Duration.Duration | undefined
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -310,7 +310,7 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
     getOrSet: makeGetOrSet(get, set, {
       enabled: options.lock,
       ttl: options.lockTtl,
-      wait: options.lockWait,
+      wait: options.lockWait ?? options.lockTtl,
       // The value another instance may have written, read apart from the metric of reads: a poll is not a request.
       peek: <A, I>(key: string, schema: Schema.Schema<A, I>) =>
         Effect.flatMap(
