@@ -135,54 +135,83 @@ export const readStored = (sql: SqlClient, deviceId: string): Effect.Effect<bool
 
 const decodeDevice = Schema.decodeUnknownEither(Device)
 
+const decodeEveryField = Schema.decodeUnknownEither(Device, { errors: "all" })
+
 /** A row read whole: the device, or the error naming the device and the field that does not decode. */
 export type DecodedRecord = Either.Either<Device, DeviceRecordInvalidError>
+
+/** The `DeviceRecordInvalidError` of a row, naming its id and the field of the issue (the row without one). */
+const invalidRecord = (
+  row: Readonly<Record<string, unknown>>,
+  issue: ParseResult.ArrayFormatterIssue | undefined
+): DeviceRecordInvalidError => {
+  const field = issue === undefined || issue.path.length === 0 ? "row" : String(issue.path[0])
+  const deviceId = typeof row.device_id === "string" ? shownId(row.device_id) : "(an id that is not text)"
+  const reason = cutText(issue?.message ?? "it does not decode", 256)
+  return new DeviceRecordInvalidError({
+    message: `Device ${deviceId}: its stored ${field} cannot be read (${reason})`,
+    details: { device_id: deviceId, field, reason }
+  })
+}
 
 /**
  * A row of the `devices` table as read whole (`SELECT *`), decoded through the `Device` model, or the
  * `DeviceRecordInvalidError` naming its id and the first field that does not decode.
  */
 export const decodeRecord = (row: Readonly<Record<string, unknown>>): DecodedRecord =>
-  Either.mapLeft(decodeDevice(row), (error) => {
-    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-    const field = issue === undefined || issue.path.length === 0 ? "row" : String(issue.path[0])
-    const deviceId = typeof row.device_id === "string" ? shownId(row.device_id) : "(an id that is not text)"
-    const reason = cutText(issue?.message ?? "it does not decode", 256)
-    return new DeviceRecordInvalidError({
-      message: `Device ${deviceId}: its stored ${field} cannot be read (${reason})`,
-      details: { device_id: deviceId, field, reason }
-    })
-  })
+  Either.mapLeft(decodeDevice(row), (error) => invalidRecord(row, ParseResult.ArrayFormatter.formatErrorSync(error)[0]))
+
+/** The error naming the first field of the row but `field` that does not decode; undefined when each other does. */
+const invalidBesides = (
+  row: Readonly<Record<string, unknown>>,
+  field: string
+): DeviceRecordInvalidError | undefined => {
+  const decoded = decodeEveryField(row)
+  if (Either.isRight(decoded)) return undefined
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left).find((i) => String(i.path[0]) !== field)
+  return issue === undefined ? undefined : invalidRecord(row, issue)
+}
 
 /** Whether a repository's read failed on a row the `Device` model does not decode (a DatabaseError, `decode`). */
 export const isUndecodedRow = (error: SqlFailure): boolean =>
   error._tag === "DatabaseError" && error.details.operation === "decode"
+
+/** The device's row read whole, as it is; none when there is no row. */
+const readRow = (
+  sql: SqlClient,
+  deviceId: string
+): Effect.Effect<Option.Option<Readonly<Record<string, unknown>>>, SqlFailure> =>
+  sql<Record<string, unknown>>`SELECT * FROM devices WHERE device_id = ${deviceId}`.withoutTransform.pipe(
+    mapSqlErrors({ operation: "devices.read_record", table: "devices" }),
+    Effect.map(Array_.head)
+  )
 
 /** The device's row read whole, decoded as `decodeRecord` decodes it; none when there is no row. */
 export const readRecord = (
   sql: SqlClient,
   deviceId: string
 ): Effect.Effect<Option.Option<DecodedRecord>, SqlFailure> =>
-  sql<Record<string, unknown>>`SELECT * FROM devices WHERE device_id = ${deviceId}`.withoutTransform.pipe(
-    mapSqlErrors({ operation: "devices.read_record", table: "devices" }),
-    Effect.map((rows) => Option.map(Array_.head(rows), decodeRecord))
-  )
+  Effect.map(readRow(sql, deviceId), Option.map(decodeRecord))
 
 /**
  * The row of a device `register` has just written its type and topics over, when the `Device` model does not decode
  * it: read whole; a `created_at` the model cannot read (`infinity`, a time beyond a JavaScript date's range), which
  * `register` does not write, is set to the registration's `updated_at`, with a warning naming the device and the
- * field; a row that does not decode otherwise fails with its `DeviceRecordInvalidError`. None when there is no row.
+ * field; a row that does not decode otherwise fails with its `DeviceRecordInvalidError`, and so does one of which
+ * another field does not decode as well as `created_at` (a column of another type, which a tool altered), naming that
+ * field, its `created_at` left as it is. None when there is no row.
  */
 export const repairRegistered = (
   sql: SqlClient,
   deviceId: string
 ): Effect.Effect<Option.Option<Device>, SqlFailure | DeviceRecordInvalidError> =>
-  Effect.flatMap(readRecord(sql, deviceId), (found) => {
+  Effect.flatMap(readRow(sql, deviceId), (found) => {
     if (Option.isNone(found)) return Effect.succeedNone
-    const decoded = found.value
+    const decoded = decodeRecord(found.value)
     if (Either.isRight(decoded)) return Effect.succeedSome(decoded.right)
     if (decoded.left.details.field !== "created_at") return Effect.fail(decoded.left)
+    const besides = invalidBesides(found.value, "created_at")
+    if (besides !== undefined) return Effect.fail(besides)
     const unreadable = decoded.left
     return sql<Record<string, unknown>>`UPDATE devices SET created_at = updated_at WHERE device_id = ${deviceId}
       RETURNING *`.withoutTransform.pipe(
