@@ -44,6 +44,35 @@ const loaderOf = (schema: string) =>
     "0002_tags": `CREATE TABLE ${schema}.tags (id integer)`
   })
 
+/**
+ * The Hasura catalog's version table from its config v3 (server/src-rsr/initialise.sql), its one row's `cli_state`
+ * the CLI's state (cli/internal/statestore/statestore.go: migrations by database, version to dirty).
+ */
+const hasuraCatalog = (cliState: string): ReadonlyArray<string> => [
+  `CREATE TABLE hdb_catalog.hdb_version (hasura_uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    version text NOT NULL, upgraded_on timestamptz NOT NULL, cli_state jsonb NOT NULL DEFAULT '{}'::jsonb,
+    console_state jsonb NOT NULL DEFAULT '{}'::jsonb)`,
+  `CREATE UNIQUE INDEX hdb_version_one_row ON hdb_catalog.hdb_version((version IS NOT NULL))`,
+  `INSERT INTO hdb_catalog.hdb_version (version, upgraded_on, cli_state) VALUES ('48', now(), '${cliState}')`
+]
+
+const hasuraSays = {
+  records: "the history of Hasura migrations",
+  service: "the Hasura GraphQL Engine of the database"
+}
+
+const hasuraV3 = (cliState: string): Case => ({
+  tool: "hasura",
+  name: "Hasura",
+  title: "Hasura (config v3)",
+  table: "hdb_version",
+  own: "hdb_catalog",
+  says: hasuraSays,
+  column: "cli_state",
+  latest: "default/1704153600000",
+  ddl: hasuraCatalog(cliState)
+})
+
 interface Case {
   readonly tool: Sql.Migrations.MigrationTool
   readonly name: string
@@ -366,7 +395,26 @@ const cases: ReadonlyArray<Case> = [
         ('20240101000000', 'init', 2, 2, 2, now(), 1000, NULL, 'h1', 'Atlas CLI v0.21.1'),
         ('20240102000000', 'add_name', 2, 1, 2, now(), 500, 'column exists', 'h2', 'Atlas CLI v0.21.1')`
     ]
-  }
+  },
+  {
+    // The Hasura CLI before its config v3 (cli/internal/statestore/migrations/hdbtable.go): golang-migrate's columns,
+    // one row per applied version, in Hasura's schema `hdb_catalog`.
+    tool: "hasura",
+    name: "Hasura",
+    title: "Hasura (config v2)",
+    table: "schema_migrations",
+    own: "hdb_catalog",
+    says: hasuraSays,
+    column: "version",
+    latest: "1704153600000 (dirty)",
+    ddl: [
+      `CREATE TABLE hdb_catalog.schema_migrations (version bigint not null primary key, dirty boolean not null)`,
+      `INSERT INTO hdb_catalog.schema_migrations (version, dirty) VALUES (1704067200000, 'false'),
+        (1704153600000, 'true')`
+    ]
+  },
+  hasuraV3(`{"migrations": {"default": {"1704067200000": false, "1704153600000": false, "999": false}},
+    "settings": {"migration_mode": "true"}, "isStateCopyCompleted": true}`)
 ]
 
 /**
@@ -553,6 +601,59 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
         }))
         expect(after).toEqual([{ one: 1 }])
       }).pipe(Effect.scoped))
+
+    it.effect("Hasura's catalog is its history only when its cli_state records a migration; each database named", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const schema = yield* schemaWith(
+          hasuraCatalog(`{"settings": {"migration_mode": "true"}, "isStateCopyCompleted": true}`),
+          "hdb_catalog"
+        )
+        const table = `${schema}.effect_sql_migrations`
+        const loader = loaderOf(schema)
+        expect((yield* Sql.Migrations.migrationStatus({ loader, table })).otherTools).toEqual([])
+        yield* sql.unsafe(`UPDATE hdb_catalog.hdb_version SET cli_state = '{"migrations": {"default": {},
+          "orders": {"1704240000000": true, "1704067200000": false}, "default_b": {"20": false, "3": false}}}'`).raw
+        expect((yield* Sql.Migrations.migrationStatus({ loader, table })).otherTools).toEqual([{
+          tool: "hasura",
+          table: "hdb_catalog.hdb_version",
+          column: "cli_state",
+          versions: ["default_b/20", "orders/1704240000000 (dirty)"]
+        }])
+      }).pipe(Effect.scoped))
+
+    it.effect("Hasura's schema_migrations is found once, as Hasura's, with hdb_catalog on the search_path", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const hasura = cases.find((c) => c.title === "Hasura (config v2)")!
+        const schema = yield* schemaWith(hasura.ddl, hasura.own)
+        const table = `${schema}.effect_sql_migrations`
+        const found = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe(`SET LOCAL search_path TO hdb_catalog, public`).raw
+          return (yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })).otherTools
+        }))
+        expect(found).toEqual([
+          { tool: "hasura", table: "hdb_catalog.schema_migrations", column: "version", versions: [hasura.latest] }
+        ])
+      }).pipe(Effect.scoped))
+
+    it.effect(
+      "a schema_migrations of golang-migrate's columns in a schema of the search_path not Hasura's is not " +
+        "Hasura's",
+      () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const golang = cases.find((c) => c.tool === "golang-migrate")!
+          const other = yield* schemaWith(golang.ddl)
+          const schema = yield* schemaWith([])
+          const table = `${schema}.effect_sql_migrations`
+          const found = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql.unsafe(`SET LOCAL search_path TO ${other}`).raw
+            return (yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })).otherTools
+          }))
+          expect(found.map((f) => [f.tool, f.table])).toEqual([["golang-migrate", `${other}.schema_migrations`]])
+        }).pipe(Effect.scoped)
+    )
 
     it.effect("an empty history table is named as recording none", () =>
       Effect.gen(function*() {

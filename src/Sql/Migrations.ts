@@ -259,7 +259,10 @@ export interface MigrationStatus {
  * `schema_migrations` (with `version` and `inserted_at`), Rails or dbmate `schema_migrations` (with `version`), goose
  * `goose_db_version`, node-pg-migrate `pgmigrations`, sqlx `_sqlx_migrations`, Diesel `__diesel_schema_migrations`,
  * Entity Framework Core `__EFMigrationsHistory`, Drizzle `__drizzle_migrations` and Atlas `atlas_schema_revisions`
- * (these two also in their own schemas `drizzle` and `atlas_schema_revisions`). A table of another name in the
+ * (these two also in their own schemas `drizzle` and `atlas_schema_revisions`), and the Hasura CLI's in Hasura's
+ * schema `hdb_catalog` only: `schema_migrations` (with `version` and `dirty`, before its config v3) and the
+ * `cli_state` of `hdb_version` (from its config v3), that one only when it records a migration. A table of another
+ * name in the
  * schema the migrations land in is the tool's when its columns and types are exactly the ones the tool creates, for
  * the tools that let their table be renamed and whose columns name their bookkeeping: Alembic (`version_table`),
  * Flyway 4 and later (`table`), Liquibase, Knex (`tableName`), golang-migrate (`x-migrations-table`), goose, sqlx
@@ -287,6 +290,7 @@ export type MigrationTool =
   | "ef-core"
   | "drizzle"
   | "atlas"
+  | "hasura"
 
 /**
  * The history table of another migration tool found in the database: the tool, the table's name qualified by its
@@ -296,7 +300,9 @@ export type MigrationTool =
  * Sequelize, TypeORM and node-pg-migrate `name`, golang-migrate `version` with ` (dirty)` when it is, Ecto, Rails,
  * dbmate and Diesel the highest `version`, goose `version_id`, sqlx the highest successful `version`, Entity
  * Framework Core the highest `MigrationId`, Drizzle the latest `created_at`, Atlas the highest `version` with
- * ` (partial)` when some of its statements did not run).
+ * ` (partial)` when some of its statements did not run, Hasura's `schema_migrations` the highest `version` with
+ * ` (dirty)` when it is, its `hdb_version` the highest version of each database its `cli_state` names, as
+ * `<database>/<version>` with ` (dirty)` when it is).
  *
  * @since 0.2.0
  * @category models

@@ -26,12 +26,16 @@ type Latest = (
  * table of another name is the tool's (only for a tool that lets its table be renamed and whose columns no user table
  * has by chance), the column(s) its versions are named by, the columns `latest` reads (a table without them, or one
  * the role may not read, is not read), and in messages whose migrations the table records and the service to stop
- * before dropping it.
+ * before dropping it. A tool whose table is its own only in its schema (Hasura's `hdb_catalog`, where a name such as
+ * `schema_migrations` is not another tool's) is looked for there only (`only`); one whose table is there whether or
+ * not it records migrations is found only when it records one (`recording`).
  */
 interface KnownTool {
   readonly tool: MigrationTool
   readonly table: string
   readonly schema?: string
+  readonly only?: boolean
+  readonly recording?: boolean
   readonly columns: ReadonlyArray<string>
   readonly signature?: Readonly<Record<string, string>>
   readonly column: string
@@ -44,7 +48,7 @@ interface KnownTool {
 const known = (
   tool: MigrationTool,
   name: string,
-  entry: Pick<KnownTool, "table" | "schema" | "signature" | "column" | "reads" | "latest"> & {
+  entry: Pick<KnownTool, "table" | "schema" | "only" | "recording" | "signature" | "column" | "reads" | "latest"> & {
     readonly columns?: ReadonlyArray<string>
   }
 ): KnownTool => ({
@@ -54,6 +58,17 @@ const known = (
   records: `the history of ${name} migrations`,
   service: `the service ${name} migrated`
 })
+
+// Hasura's tables: its CLI's state, and the catalog of the GraphQL Engine that runs on the database.
+const hasura = (entry: Parameters<typeof known>[2]): KnownTool => ({
+  ...known("hasura", "Hasura", entry),
+  service: "the Hasura GraphQL Engine of the database"
+})
+
+// golang-migrate's table (one row) and the Hasura CLI's before its config v3 (one row per applied version).
+const highestVersionDirty: Latest = (sql, table) =>
+  sql`SELECT version::text || CASE WHEN dirty THEN ' (dirty)' ELSE '' END AS version FROM ${table}
+    ORDER BY version DESC LIMIT 1`
 
 // Ecto's, Rails' (dbmate's) and Diesel's tables: one row per applied version.
 const highestVersion: Latest = (sql, table) =>
@@ -174,15 +189,46 @@ export const knownTools: ReadonlyArray<KnownTool> = [
     reads: ["id", "timestamp", "name"],
     latest: (sql, table) => sql`SELECT name::text AS version FROM ${table} ORDER BY timestamp DESC, id DESC LIMIT 1`
   }),
+  // The Hasura CLI's state before its config v3 (cli/internal/statestore/migrations/hdbtable.go): golang-migrate's
+  // columns, in Hasura's schema `hdb_catalog`, one row per applied version.
+  hasura({
+    table: "schema_migrations",
+    schema: "hdb_catalog",
+    only: true,
+    columns: ["version", "dirty"],
+    column: "version",
+    reads: ["version", "dirty"],
+    latest: highestVersionDirty
+  }),
+  // From its config v3 (catalogstate.go), the `cli_state` of the Hasura catalog's one row: `{"migrations":
+  // {"<database>": {"<version>": <dirty>}}, ...}`, the highest version of each database (versions are digits). The
+  // table is Hasura's metadata catalog whether or not its CLI migrates: found only when it records a migration.
+  hasura({
+    table: "hdb_version",
+    schema: "hdb_catalog",
+    only: true,
+    recording: true,
+    columns: ["cli_state"],
+    column: "cli_state",
+    reads: ["cli_state"],
+    latest: (sql, table) =>
+      sql`SELECT d.key || '/' || v.key || CASE WHEN v.value = 'true'::jsonb THEN ' (dirty)' ELSE '' END AS version
+        FROM ${table} h
+        CROSS JOIN LATERAL (SELECT h.cli_state::jsonb -> 'migrations' AS m) s
+        CROSS JOIN LATERAL pg_catalog.jsonb_each(
+          CASE WHEN pg_catalog.jsonb_typeof(s.m) = 'object' THEN s.m ELSE '{}' END) d
+        CROSS JOIN LATERAL (SELECT e.key, e.value FROM pg_catalog.jsonb_each(
+            CASE WHEN pg_catalog.jsonb_typeof(d.value) = 'object' THEN d.value ELSE '{}' END) e
+          ORDER BY pg_catalog.length(e.key) DESC, e.key DESC LIMIT 1) v
+        ORDER BY d.key`
+  }),
   known("golang-migrate", "golang-migrate", {
     table: "schema_migrations",
     columns: ["version", "dirty"],
     signature: { version: "bigint", dirty: "boolean" },
     column: "version",
     reads: ["version", "dirty"],
-    latest: (sql, table) =>
-      sql`SELECT version::text || CASE WHEN dirty THEN ' (dirty)' ELSE '' END AS version FROM ${table}
-        ORDER BY version DESC LIMIT 1`
+    latest: highestVersionDirty
   }),
   known("ecto", "Ecto", {
     table: "schema_migrations",
@@ -271,9 +317,9 @@ export const knownTools: ReadonlyArray<KnownTool> = [
  */
 export const knownTool = (tool: MigrationTool): KnownTool => knownTools.find((known) => known.tool === tool)!
 
-// The default places of the tables, each once: `schema_migrations` is three tools' name.
+// The default places of the tables, each once: `schema_migrations` is three tools' name (and Hasura's in its schema).
 const defaultPlaces = JSON.stringify(
-  [...new Set(knownTools.map(({ schema, table }) => JSON.stringify({ schema, table })))]
+  [...new Set(knownTools.map(({ only, schema, table }) => JSON.stringify({ schema, table, only })))]
     .map((place) => JSON.parse(place))
 )
 
@@ -287,7 +333,8 @@ const isSignature = (signature: Readonly<Record<string, string>>, columns: Reado
 /**
  * The history tables of other tools: for each default name, the table of the schema of the migrations table (when its
  * name is `schema.table`), else the one of the tool's own schema (Drizzle's `drizzle`...), else the one `search_path`
- * finds (where the migrations' unqualified names land); and the tables of another name, in the schema the
+ * finds (where the migrations' unqualified names land), for a tool looked for in its schema only that one (a table
+ * found at two places once, at the first); and the tables of another name, in the schema the
  * migrations land in (the migrations table's, else `current_schema()`), whose columns and types are exactly a tool's
  * signature; never the migrations table itself. One catalog query, then one read of each table found; a table whose
  * latest version cannot be read (without the columns read, a role that may not read it or its schema, a column of
@@ -310,14 +357,17 @@ export const otherToolsIn = (
       readonly readable: boolean
     }>`
       WITH named AS (
-        SELECT c.oid, t.n FROM pg_catalog.jsonb_array_elements(${defaultPlaces}::pg_catalog.jsonb)
+        SELECT c.oid, min(t.n) AS n FROM pg_catalog.jsonb_array_elements(${defaultPlaces}::pg_catalog.jsonb)
           WITH ORDINALITY AS t(place, n)
         JOIN pg_catalog.pg_class c ON c.oid = COALESCE(
           (SELECT k.oid FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace s ON s.oid = k.relnamespace
-            WHERE k.relname = t.place->>'table' AND s.nspname = ${schema}::text AND k.relkind IN ('r', 'p')),
+            WHERE k.relname = t.place->>'table' AND s.nspname = ${schema}::text AND k.relkind IN ('r', 'p')
+              AND t.place->'only' IS NULL),
           (SELECT k.oid FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace s ON s.oid = k.relnamespace
             WHERE k.relname = t.place->>'table' AND s.nspname = t.place->>'schema' AND k.relkind IN ('r', 'p')),
-          pg_catalog.to_regclass(pg_catalog.quote_ident(t.place->>'table')))
+          CASE WHEN t.place->'only' IS NULL
+            THEN pg_catalog.to_regclass(pg_catalog.quote_ident(t.place->>'table')) END)
+        GROUP BY c.oid
       )
       SELECT c.relname::text AS name, n.nspname::text AS schema, cols.columns,
         pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
@@ -336,8 +386,12 @@ export const otherToolsIn = (
     const found: Array<OtherMigrationTool> = []
     for (const row of rows) {
       const has = (column: string) => Object.hasOwn(row.columns, column)
-      const tool = knownTools.find((tool) => tool.table === row.name && tool.columns.every(has)) ??
-        knownTools.find((tool) => tool.signature !== undefined && isSignature(tool.signature, row.columns))
+      const tool = knownTools.find((tool) =>
+        tool.table === row.name && tool.columns.every(has) && (tool.only !== true || tool.schema === row.schema)
+      ) ??
+        knownTools.find((tool) =>
+          tool.signature !== undefined && isSignature(tool.signature, row.columns)
+        )
       if (tool === undefined) continue
       // A statement that fails would abort a caller's transaction (migrationStatus in one): read only what can be.
       const versions = row.readable && tool.reads.every(has)
@@ -346,6 +400,7 @@ export const otherToolsIn = (
           Effect.orElseSucceed(() => undefined)
         )
         : undefined
+      if (tool.recording === true && (versions === undefined || versions.length === 0)) continue
       found.push({ tool: tool.tool, table: `${row.schema}.${row.name}`, column: tool.column, versions })
     }
     return found
