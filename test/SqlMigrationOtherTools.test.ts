@@ -622,6 +622,28 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
         }])
       }).pipe(Effect.scoped))
 
+    it.effect("Hasura's catalog the role may not read is not named; a caller's transaction stays usable", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const hasura = cases.find((c) => c.title === "Hasura (config v3)")!
+        const schema = yield* schemaWith(hasura.ddl, hasura.own)
+        const role = `mig_tool_role_${suffix()}`
+        yield* Effect.acquireRelease(
+          sql.unsafe(`CREATE ROLE ${role}`).raw,
+          () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
+        )
+        yield* sql.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
+        yield* sql.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).raw
+        const table = `${schema}.effect_sql_migrations`
+        const after = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe(`SET LOCAL ROLE ${role}`).raw
+          const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
+          expect(status.otherTools).toEqual([])
+          return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
+        }))
+        expect(after).toEqual([{ one: 1 }])
+      }).pipe(Effect.scoped))
+
     it.effect("Hasura's schema_migrations is found once, as Hasura's, with hdb_catalog on the search_path", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
