@@ -457,6 +457,29 @@ const renamedCases: ReadonlyArray<Case> = [
   renamed("ef-core", "orders_history")
 ]
 
+/**
+ * The other tools `migrationStatus` reports in a caller's transaction, as a role (dropped with the scope) that may use
+ * and read the schema only (not a tool's own schema), and whether the transaction was usable after it.
+ */
+const otherToolsAsReader = (schema: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const role = `mig_tool_role_${suffix()}`
+    yield* Effect.acquireRelease(
+      sql.unsafe(`CREATE ROLE ${role}`).raw,
+      () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
+    )
+    yield* sql.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
+    yield* sql.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).raw
+    const table = `${schema}.effect_sql_migrations`
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql.unsafe(`SET LOCAL ROLE ${role}`).raw
+      const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
+      const after = yield* sql<{ readonly one: number }>`SELECT 1 AS one`
+      return { otherTools: status.otherTools, usable: after[0]?.one === 1 }
+    }))
+  })
+
 /** The log lines of an effect, with what it returned or failed with. */
 const logged = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -580,26 +603,14 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
 
     it.effect("a tool's own schema the role may not use leaves a caller's transaction usable", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         const drizzle = cases.find((c) => c.tool === "drizzle")!
         const schema = yield* schemaWith(drizzle.ddl, drizzle.own)
-        const role = `mig_tool_role_${suffix()}`
-        yield* Effect.acquireRelease(
-          sql.unsafe(`CREATE ROLE ${role}`).raw,
-          () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
-        )
-        yield* sql.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
-        yield* sql.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).raw
-        const table = `${schema}.effect_sql_migrations`
-        const after = yield* sql.withTransaction(Effect.gen(function*() {
-          yield* sql.unsafe(`SET LOCAL ROLE ${role}`).raw
-          const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
-          expect(status.otherTools).toEqual([
+        expect(yield* otherToolsAsReader(schema)).toEqual({
+          otherTools: [
             { tool: "drizzle", table: "drizzle.__drizzle_migrations", column: "created_at", versions: undefined }
-          ])
-          return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
-        }))
-        expect(after).toEqual([{ one: 1 }])
+          ],
+          usable: true
+        })
       }).pipe(Effect.scoped))
 
     it.effect("Hasura's catalog is its history only when its cli_state records a migration; each database named", () =>
@@ -624,24 +635,9 @@ describe.skipIf(!pgUp)("Sql.Migrations on the database of another migration tool
 
     it.effect("Hasura's catalog the role may not read is not named; a caller's transaction stays usable", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         const hasura = cases.find((c) => c.title === "Hasura (config v3)")!
         const schema = yield* schemaWith(hasura.ddl, hasura.own)
-        const role = `mig_tool_role_${suffix()}`
-        yield* Effect.acquireRelease(
-          sql.unsafe(`CREATE ROLE ${role}`).raw,
-          () => Effect.orDie(sql.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`).raw)
-        )
-        yield* sql.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).raw
-        yield* sql.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).raw
-        const table = `${schema}.effect_sql_migrations`
-        const after = yield* sql.withTransaction(Effect.gen(function*() {
-          yield* sql.unsafe(`SET LOCAL ROLE ${role}`).raw
-          const status = yield* Sql.Migrations.migrationStatus({ loader: loaderOf(schema), table })
-          expect(status.otherTools).toEqual([])
-          return yield* sql<{ readonly one: number }>`SELECT 1 AS one`
-        }))
-        expect(after).toEqual([{ one: 1 }])
+        expect(yield* otherToolsAsReader(schema)).toEqual({ otherTools: [], usable: true })
       }).pipe(Effect.scoped))
 
     it.effect("Hasura's schema_migrations is found once, as Hasura's, with hdb_catalog on the search_path", () =>
