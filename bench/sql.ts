@@ -7,6 +7,10 @@
  * span that the issue and the design require) show how much of the gap any repository would have. Prints medians
  * and spreads; writes `bench/results/sql.json`.
  *
+ * `BENCH_OTHER_BUILD=<another commit>/.bench-build` measures that build's `Repository` (on the same client and table)
+ * in the same rounds, as the floor `other build`, on the connection and in the client work without I/O: its ratio
+ * beside this build's compares two commits under the same load.
+ *
  * Run: `npx tsx bench/sql.ts` (uses PostgreSQL on PGHOST:PGPORT when reachable, else the embedded database).
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -20,6 +24,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Sql from "../src/Sql/index.js"
 import * as Harness from "./Harness.js"
 
@@ -44,6 +49,17 @@ const reachable = (): Promise<boolean> =>
     socket.once("error", () => done(false))
   })
 
+/** The `Repository` module of the build named by `BENCH_OTHER_BUILD` (its `.bench-build` directory), if any. */
+const otherRepository = async (): Promise<
+  { readonly root: string; readonly Repository: typeof Sql.Repository } | undefined
+> => {
+  const dir = process.env.BENCH_OTHER_BUILD
+  if (dir === undefined || dir === "") return undefined
+  const root = Path.resolve(dir)
+  const url = pathToFileURL(Path.join(root, "src", "Sql", "Repository.js")).href
+  return { root, Repository: await import(url) as typeof Sql.Repository }
+}
+
 type Variant = (i: number) => Effect.Effect<unknown, unknown, SqlClient.SqlClient>
 
 /** A round of a variant: statements per second, and this process's CPU time per statement (µs). */
@@ -65,7 +81,7 @@ const timed = (variant: Variant) =>
 // The client's own work per statement, without I/O: the same SqlClient machinery on a connection that answers at
 // once. It shows what the toolkit adds in CPU time, which the round-trip numbers hide under network latency and
 // under the load of a shared machine.
-const clientWork = async () => {
+const clientWork = async (other: typeof Sql.Repository | undefined) => {
   const id = randomUUID()
   const row = { id, name: "item", qty: 1 }
   const answer = () => Effect.succeed([row])
@@ -83,11 +99,18 @@ const clientWork = async () => {
   const repo = await Effect.runPromise(
     Effect.provideService(Sql.Repository.make(BenchItem, { table: "bench_items", id: "id" }), SqlClient.SqlClient, sql)
   )
+  const otherRepo = other === undefined ? undefined : await Effect.runPromise(
+    Effect.provideService(other.make(BenchItem, { table: "bench_items", id: "id" }), SqlClient.SqlClient, sql)
+  )
   const variants: Record<string, () => Effect.Effect<unknown, unknown>> = {
     "findById toolkit": () => repo.findById(id),
     "findById raw": () => sql`SELECT * FROM bench_items WHERE id = ${id}`,
     "insert toolkit": () => repo.insert({ id, name: "item", qty: 1 }),
-    "insert raw": () => sql`INSERT INTO bench_items ${sql.insert({ id, name: "item", qty: 1 }).returning("*")}`
+    "insert raw": () => sql`INSERT INTO bench_items ${sql.insert({ id, name: "item", qty: 1 }).returning("*")}`,
+    ...(otherRepo === undefined ? {} : {
+      "findById other build": () => otherRepo.findById(id),
+      "insert other build": () => otherRepo.insert({ id, name: "item", qty: 1 })
+    })
   }
   const n = 5000
   const samples: Record<string, Array<number>> = {}
@@ -109,6 +132,7 @@ const clientWork = async () => {
 
 export const main = async (): Promise<void> => {
   const server = await reachable()
+  const other = await otherRepository()
   const database = `glam_bench_sql_${process.pid}`
   const admin = server ? ManagedRuntime.make(Sql.layer({ host, port, user, database: "postgres" })) : undefined
   if (admin !== undefined) {
@@ -129,9 +153,14 @@ export const main = async (): Promise<void> => {
         yield* sql`INSERT INTO bench_items ${sql.insert({ id, name: `item ${i}`, qty: i })}`
       }
       const repo = yield* Sql.Repository.make(BenchItem, { table: "bench_items", id: "id" })
-      return { sql, repo }
+      const otherRepo = other === undefined
+        ? undefined
+        : yield* other.Repository.make(BenchItem, { table: "bench_items", id: "id" })
+      return { sql, repo, otherRepo }
     })
-    const { repo, sql } = await runtime.runPromise(setup)
+    const { otherRepo, repo, sql } = await runtime.runPromise(setup)
+    const otherFloor = (variant: Variant): Record<string, Floor> =>
+      other === undefined ? {} : { "other build": { description: `the toolkit built at ${other.root}`, variant } }
 
     // Floors: the raw statement plus only the work the issue and the design require of any repository, done
     // the cheapest way Schema allows, with nothing of the toolkit's. Rows are decoded into the model class (the
@@ -175,7 +204,8 @@ export const main = async (): Promise<void> => {
           "decode + span": {
             description: "the same in an operation span",
             variant: (i) => inSpan("findById")(findDecoded(i))
-          }
+          },
+          ...otherFloor((i) => otherRepo!.findById(ids[i % ids.length]!))
         }
       },
       insert: {
@@ -190,7 +220,8 @@ export const main = async (): Promise<void> => {
           "encode + decode + span": {
             description: "the same in an operation span",
             variant: (i) => inSpan("insert")(insertCoded(i))
-          }
+          },
+          ...otherFloor((i) => otherRepo!.insert({ id: randomUUID(), name: `new ${i}`, qty: i }))
         }
       }
     }
@@ -275,7 +306,7 @@ export const main = async (): Promise<void> => {
             .join(", ")
       )
     }
-    const clientMicros = await clientWork()
+    const clientMicros = await clientWork(other?.Repository)
     const report = {
       benchmark: "sql",
       database: server ? `PostgreSQL ${host}:${port}` : "embedded PGlite",
