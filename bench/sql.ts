@@ -284,6 +284,23 @@ export const main = async (): Promise<void> => {
           })
         )
       }
+      // This build beside the other build (BENCH_OTHER_BUILD), paired by round: throughput ratio, CPU time per
+      // statement to the other's.
+      if (samples["other build"] !== undefined) {
+        const rate = Harness.pairedRatio(samples.toolkit!, samples["other build"]!)
+        const cpuRatio = Harness.pairedRatio(
+          byRound.toolkit!.map((x) => x.cpuMicros),
+          byRound["other build"]!.map((x) => x.cpuMicros)
+        )
+        ;(results[name] as Record<string, unknown>).toolkit_to_other_build = { ratio: rate, cpu_ratio: cpuRatio }
+        console.log(
+          `sql ${name.padEnd(9)}   this build / other build, paired by round: ratio ${rate.median.toFixed(3)} ` +
+            `(p25-p75 ${rate.p25.toFixed(3)}-${rate.p75.toFixed(3)}), CPU per statement ${
+              cpuRatio.median.toFixed(3)
+            } ` +
+            `(p25-p75 ${cpuRatio.p25.toFixed(3)}-${cpuRatio.p75.toFixed(3)})`
+        )
+      }
       const t = summary(samples.toolkit!)
       const r = summary(samples.raw!)
       console.log(
