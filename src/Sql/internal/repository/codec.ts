@@ -1,19 +1,19 @@
 /**
- * The codecs of a repository, synchronous (`Either`): rows decoded by the model's schema, values encoded by its
- * `insert` and `update` variants, and single columns (filters, ids) by the column's field; `first` and `single`, a
- * statement's first row decoded. An encoded value holding a NUL or a lone surrogate (in a text, or in the strings and
- * keys of its JSON) is refused, naming its column; a row holding a `"__proto__"` key in its JSON is refused before the
- * model decodes it (jsonColumns.ts), by `decodeRow`, `decodeRows`, `first` and `single`.
+ * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
+ * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
+ * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded value holding a
+ * NUL or a lone surrogate (in a text, or in the strings and keys of its JSON) is refused, naming its column; a row
+ * holding a `"__proto__"` key in its JSON is refused before the model decodes it (jsonColumns.ts), by `decodeRow`,
+ * `decodeRows` and `execute`.
  *
  * @internal
  */
 import type * as Model from "@effect/sql/Model"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as Cause from "effect/Cause"
+import type * as Statement from "@effect/sql/Statement"
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { identity } from "effect/Function"
-import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ValidationError } from "../../../Errors/CommonErrors.js"
@@ -27,21 +27,14 @@ export type Row = Record<string, unknown>
 
 /** @internal */
 export interface Codec<A> {
+  readonly model: Schema.Schema<A, Row>
+  /** A row that does not decode, or an `INSERT ... RETURNING` that returns none: a DatabaseError (`decode`). */
+  readonly mismatch: (cause: ParseResult.ParseError | Cause.NoSuchElementException) => DatabaseError
   /**
-   * The first row of a statement decoded by the model, or none when it returns no row (`SqlSchema.findOne` with the
-   * model as `Result`, in one step after the statement): the DatabaseError (`decode`) of the first row holding a
-   * `"__proto__"` key in its JSON or of a row that does not decode, or the statement's failure.
+   * The `execute` of the `SqlSchema` queries, whose request is the statement built from values the codecs encoded:
+   * its rows, or the DatabaseError (`decode`) of the first that holds a `"__proto__"` key in its JSON.
    */
-  readonly first: (
-    statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>
-  ) => Effect.Effect<Option.Option<A>, SqlError | DatabaseError>
-  /**
-   * {@link first} for an `INSERT ... RETURNING`: no row returned is a DatabaseError (`decode`), as a row that does not
-   * decode (`SqlSchema.single` with the model as `Result`).
-   */
-  readonly single: (
-    statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>
-  ) => Effect.Effect<A, SqlError | DatabaseError>
+  readonly execute: (request: unknown) => Effect.Effect<ReadonlyArray<Row>, SqlError | DatabaseError>
   readonly decodeRow: (row: unknown) => Either.Either<A, DatabaseError>
   readonly decodeRows: (rows: ReadonlyArray<unknown>) => Either.Either<ReadonlyArray<A>, DatabaseError>
   readonly encodeInsert: (value: unknown) => Either.Either<Row, ValidationError>
@@ -97,23 +90,14 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
     }
     return undefined
   }
-  // The first row decoded, with `none` for no row: an `Either`, which the statement's `flatMap` takes as its effect.
-  const decodeFirst = <B>(
-    rows: ReadonlyArray<unknown>,
-    none: () => Either.Either<B, DatabaseError>,
-    some: (value: S["Type"]) => B
-  ): Either.Either<B, DatabaseError> => {
-    const error = refused(rows)
-    if (error !== undefined) return Either.left(error)
-    if (rows.length === 0) return none()
-    const decoded = decodeModel(rows[0])
-    return Either.isRight(decoded) ? Either.right(some(decoded.right)) : Either.left(mismatch(decoded.left))
-  }
-  const noRow = () => Either.right(Option.none())
-  const noReturnedRow = () => Either.left(mismatch(new Cause.NoSuchElementException()))
   return {
-    first: (statement) => Effect.flatMap(statement, (rows) => decodeFirst(rows, noRow, Option.some)),
-    single: (statement) => Effect.flatMap(statement, (rows) => decodeFirst(rows, noReturnedRow, identity)),
+    model: model as Schema.Schema<S["Type"], Row>,
+    mismatch,
+    execute: (request) =>
+      Effect.flatMap(request as Statement.Statement<Row>, (rows) => {
+        const error = refused(rows)
+        return error === undefined ? Effect.succeed(rows) : Effect.fail(error)
+      }),
     decodeRow: (row) => {
       const error = refused([row])
       return error === undefined ? Either.mapLeft(decodeModel(row), mismatch) : Either.left(error)

@@ -4,9 +4,11 @@
  * @internal
  */
 import { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { NotFoundError } from "../../../Errors/CommonErrors.js"
 import type {
   CursorPage,
@@ -35,12 +37,14 @@ export interface Reads<A> {
   readonly paginateByCursor: (options: CursorPageOptions<never>) => Effect.Effect<CursorPage<A>, unknown>
 }
 
-// The lookup by id: the statement's first row decoded by the model (`codec.first`). The id is encoded by its column's
-// field first (a ValidationError, before any statement). Without a scope, the statement text is compiled once (the
-// table and id column are this repository's own, quoted by the client's compiler) and only the id is bound.
+// The lookup by id: `SqlSchema.findOne` with the model as its `Result`. The id is encoded by its column's field
+// first (a ValidationError, before any statement), so the request reaching `SqlSchema` is the statement itself.
+// Without a scope, the statement text is compiled once (the table and id column are this repository's own, quoted
+// by the client's compiler) and only the id is bound.
 const findOne = <A>(ctx: RepositoryContext<A>) => {
   const { codec, idColumn, idId, sql, tableId, tenant } = ctx
   const selectById = sql`SELECT * FROM ${tableId} WHERE ${idId} = ${null}`.compile()[0]
+  const byId = SqlSchema.findOne({ Request: Schema.Unknown, Result: codec.model, execute: codec.execute })
   return <B>(
     id: unknown,
     withDeleted: boolean,
@@ -54,10 +58,12 @@ const findOne = <A>(ctx: RepositoryContext<A>) => {
       const statement = scoped.length === 0
         ? sql.unsafe(selectById, [encoded.right])
         : sql`SELECT * FROM ${tableId} WHERE ${sql.and([sql`${idId} = ${encoded.right}`, ...scoped])}`
-      return Effect.matchEffect(codec.first(statement), {
+      return Effect.matchEffect(byId(statement), {
         onFailure: (error) =>
           Effect.fail(
-            error instanceof SqlError
+            error._tag === "ParseError"
+              ? codec.mismatch(error)
+              : error instanceof SqlError
               ? invalidValueOf(error, ctx.table, { ...conditionValues(undefined, current), [idColumn]: encoded.right })
               : error
           ),

@@ -6,10 +6,12 @@
  * @internal
  */
 import { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { DeleteOptions } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
@@ -27,10 +29,11 @@ export interface Writes<A> {
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
 }
 
-// The returned row decoded by the model (`codec.single`); the value is encoded by the model's `insert` variant first
-// (a ValidationError, before any statement).
+// `SqlSchema.single` with the model as its `Result`; the value is encoded by the model's `insert` variant first (a
+// ValidationError, before any statement), so the request reaching `SqlSchema` is the statement itself.
 const insertRow = <A>(ctx: RepositoryContext<A>) => {
   const { codec, sql, tableId, tenant } = ctx
+  const inserted = SqlSchema.single({ Request: Schema.Unknown, Result: codec.model, execute: codec.execute })
   return (value: unknown) =>
     tenant.withTenantScope((current): Effect.Effect<A, SqlFailure | SqlError> => {
       const encoded = Either.map(
@@ -42,8 +45,13 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
         return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
       }
       return Effect.mapError(
-        codec.single(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
-        (error) => error instanceof SqlError ? invalidValueOf(error, ctx.table, encoded.right) : error
+        inserted(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
+        (error) =>
+          error._tag === "ParseError" || error._tag === "NoSuchElementException"
+            ? codec.mismatch(error)
+            : error instanceof SqlError
+            ? invalidValueOf(error, ctx.table, encoded.right)
+            : error
       )
     })
 }
