@@ -5,6 +5,7 @@
  * the headers and ids of one stack; the nested stack's route templates, template paths and access log choice count.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -29,6 +30,7 @@ import * as Readiness from "../src/Http/Readiness.js"
 import * as RequestTelemetry from "../src/Http/RequestTelemetry.js"
 import * as SecurityEvents from "../src/Http/SecurityEvents.js"
 import { capture, type Line } from "./support/logLines.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 
 const secret = "request-telemetry-nested-secret-0123456789"
 
@@ -40,7 +42,8 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.del(
     "/api/v1/secure/:id",
     Effect.zipRight(Permissions.requirePermission("items:delete"), HttpServerResponse.text("deleted"))
-  )
+  ),
+  HttpRouter.put("/api/v1/ready", HttpServerResponse.text("put"))
 )
 
 const sign = (claims: jose.JWTPayload, key: string) =>
@@ -84,13 +87,23 @@ const servedNested = async (
   inner: Omit<RequestTelemetry.Options, "service"> = {},
   layout: (
     layer: Layer.Layer<never, unknown, HttpServer.HttpServer>
-  ) => Layer.Layer<never, unknown, HttpServer.HttpServer> = (layer) => layer
+  ) => Layer.Layer<never, unknown, HttpServer.HttpServer> = (layer) => layer,
+  served: {
+    /** The app served, made of `router` wrapped in its stack (by default that app itself). */
+    readonly app?: (wrapped: HttpApp.Default<unknown, unknown>) => HttpApp.Default<unknown, unknown>
+    /** The `http` configuration of the server. */
+    readonly http?: Record<string, unknown>
+  } = {}
 ) => {
   const service = uniqueService("nested-outer")
   const innerService = uniqueService("nested-inner")
   const lines: Array<Line> = []
   const events: Array<SecurityEvents.SecurityEvent> = []
-  const app = router.pipe(RequestTelemetry.middleware({ service: innerService, ...inner }))
+  const wrapped: HttpApp.Default<unknown, unknown> = router.pipe(
+    RequestTelemetry.middleware({ service: innerService, ...inner })
+  )
+  const app = served.app === undefined ? wrapped : served.app(wrapped)
+  const { layer: tracing, spans } = recordingTracer()
   const get = await listen(
     layout(Http.serve(app, { rateLimit: false }) as Layer.Layer<never, unknown, HttpServer.HttpServer>).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
@@ -99,14 +112,22 @@ const servedNested = async (
       Layer.provide(SecurityEvents.layer({ emit: (event) => Effect.sync(() => events.push(event)) })),
       Layer.provide(Logger.replace(Logger.defaultLogger, capture(lines))),
       Layer.provide(Logger.minimumLogLevel(LogLevel.Info)),
+      Layer.provide(tracing),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
         service: { name: service },
+        http: served.http ?? {},
         auth: { secret, algorithms: ["HS256"], issuer: "glam", audience: "catalog" }
       })))
     ) as Layer.Layer<HttpServer.HttpServer, unknown>
   )
   const accessLines = () => lines.filter((line) => line.message === "http.request")
-  return { accessLines, events, get, innerService, lines, service }
+  /** The server spans ended once `count` of them have (the span ends after the response is made). */
+  const serverSpans = async (count: number) => {
+    const ended = () => spans.filter((span) => span.kind === "server" && span.status._tag === "Ended")
+    while (ended().length < count) await new Promise((resolve) => setImmediate(resolve))
+    return ended()
+  }
+  return { accessLines, events, get, innerService, lines, service, serverSpans }
 }
 
 describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => {
@@ -167,6 +188,29 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     )
     expect((await get("/api/v1/untraced/9")).status).toBe(200)
     expect(samplesOf(service)).toEqual([["GET /api/v1/untraced/:id 200", 1]])
+  })
+
+  it("answers a path the wrapped router has without the request's method with the bare router's 405", async () => {
+    const answers = async (app?: () => HttpApp.Default<unknown, unknown>) => {
+      const { get, service } = await servedNested({}, undefined, app === undefined ? {} : { app })
+      const out: Array<[string, number, string | null]> = []
+      for (const path of ["/api/v1/items/7", "/api/v1/ready", "/api/v1/no/1"]) {
+        const response = await get(path, {}, "POST")
+        out.push([`POST ${path}`, response.status, response.headers.get("allow")])
+      }
+      return { out, samples: samplesOf(service) }
+    }
+    const expected = [
+      ["POST /api/v1/items/7", 405, "GET, HEAD"],
+      // A framework route's methods and the router's.
+      ["POST /api/v1/ready", 405, "GET, HEAD, PUT"],
+      ["POST /api/v1/no/1", 404, null]
+    ]
+    const bare = await answers(() => router)
+    expect(bare.out).toEqual(expected)
+    const wrapped = await answers()
+    expect(wrapped.out).toEqual(expected)
+    expect(wrapped.samples).toEqual(bare.samples)
   })
 
   it("logs template paths when the inner stack asks, and no line when it turns its access log off", async () => {

@@ -147,7 +147,8 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
  * Turns the router's 404 for a path it has, but not with the request's method, into a 405 `HTTP_405` "Method Not
  * Allowed" with `Allow` listing the methods the path accepts (with `HEAD` wherever `GET` is: the router answers
  * `HEAD` with the `GET` route, and Node sends no body). The routes are matched as the router matches them.
- * `serve` applies it to an `HttpRouter`, `serveApi` to the router of the `HttpApi`.
+ * `serve` applies it to an `HttpRouter`, to a router wrapped in a `RequestTelemetry.middleware` of the app's own,
+ * and to the router of the `HttpApi` `serveApi` serves.
  *
  * @since 0.1.0
  * @category middleware
@@ -259,9 +260,11 @@ const stackOf = (
       : {}
     const routerConfig = yield* FiberRef.get(HttpRouter.currentRouterConfig)
     return <E, R>(app: HttpApp.Default<E, R>) => {
+      // The router the app is, or the one it is known to be served by (an `HttpApi`'s, a router wrapped in a
+      // `RequestTelemetry.middleware` of the app's own): its 405s are the same either way.
       const router = Routes.routerOf(app)
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
-      if (Routes.isRouter(app)) inner = methodNotAllowed(app)(inner)
+      if (router !== undefined) inner = methodNotAllowed(router)(inner)
       if (rateLimit !== false && Option.isSome(limiter)) {
         inner = RateLimit.middleware(limiter.value, { ...rateLimit, trustedProxies })(inner)
       }
@@ -405,8 +408,8 @@ export const serveApi = (
     const app = yield* HttpApiBuilder.httpApp.pipe(
       Effect.provideService(HttpApiBuilder.Router, { ...routes, router: Effect.succeed(router) })
     )
-    const served = methodNotAllowed(router as HttpRouter.HttpRouter<unknown, unknown>)(app)
-    return serve(Routes.withRouter(served, router as HttpRouter.HttpRouter<unknown, unknown>), options)
+    // `serve` answers a path of the router without the request's method with a 405, as for a router.
+    return serve(Routes.withRouter(app, router as HttpRouter.HttpRouter<unknown, unknown>), options)
   })).pipe(
     // Swagger UI is 1.9MB of JavaScript text: imported when an HttpApi is served, not by every service.
     Layer.provide(Layer.unwrapEffect(
