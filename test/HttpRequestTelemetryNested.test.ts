@@ -223,6 +223,25 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(samplesOf(quiet.service)).toEqual([["GET /api/v1/items/:id 200", 1]])
   })
 
+  it("gives the server span template paths when the inner stack asks for them, as the access log has", async () => {
+    const { accessLines, get, serverSpans } = await servedNested({ recordPath: "template" })
+    const referer = { referer: "https://portal.example/patients/p-7731904?token=t" }
+    expect((await get("/api/v1/items/8?patient=p-7731904", referer)).status).toBe(200)
+    expect((await get("/api/v1/no/p-7731904", referer)).status).toBe(404)
+    expect(accessLines().map((line) => line.annotations["path"])).toEqual(["/api/v1/items/:id", "unmatched"])
+    const spans = await serverSpans(2)
+    expect(spans.map((span) => [span.attributes.get("url.path"), span.attributes.get("url.full")])).toEqual([
+      ["/api/v1/items/:id", expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/api\/v1\/items\/:id$/)],
+      ["unmatched", expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/)]
+    ])
+    expect(spans.map((span) => span.attributes.has("url.query"))).toEqual([false, false])
+    expect(spans.map((span) => span.attributes.get("http.request.header.referer"))).toEqual([
+      "<redacted>",
+      "<redacted>"
+    ])
+    expect(JSON.stringify(spans.map((span) => [...span.attributes]))).not.toContain("p-7731904")
+  })
+
   it("puts the inner stack's headers on every response, error answers too, the outer's winning a shared name", async () => {
     const { get } = await servedNested({ headers: { "x-inner": "yes", "x-content-type-options": "inner" } })
     for (const [path, status] of [["/api/v1/items/1", 200], ["/api/v1/missing/1", 404]] as const) {

@@ -88,10 +88,11 @@ export interface Options {
  * reported once, as if one stack ran, with the outer stack's service, ids, security events and error rendering. The
  * nested stack's options still count: its `headers` go on every response (the outer's win over a header of the same
  * name); its `routeOf`, else the templates of the router it wraps, names a route the outer one cannot; a
- * `recordPath: "template"` of either gives the access log template paths; an `accessLog: false` of either turns the
- * line off. A nested stack whose service differs from the outer one's is warned of in the log once. The server span
- * of `Http.serve` follows `http.record_path` only. Wrapping a router, the middleware gives the app it returns that
- * router, so that `Http.serve` knows its routes (the route of a request its `JwtAuth` refuses before the router).
+ * `recordPath: "template"` of either gives the access log template paths, and the server span of `Http.serve`; an
+ * `accessLog: false` of either turns the line off. A nested stack whose service differs from the outer one's is
+ * warned of in the log once. Wrapping a router, the middleware gives the app it returns that router, so that
+ * `Http.serve` knows its routes (the route of a request its `JwtAuth` refuses before the router) and answers a path of
+ * it without the request's method with a 405, as for the bare router.
  *
  * @example
  * ```ts

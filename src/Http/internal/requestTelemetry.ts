@@ -128,6 +128,18 @@ const nestedOf = (request: HttpServerRequest.HttpServerRequest): ReadonlyArray<N
   return typeof source === "object" && source !== null ? (source as WithNested)[nestedKey] : undefined
 }
 
+/**
+ * Whether a stack nested in the one that reports `request` asks for template paths (`recordPath: "template"`): the
+ * access log and the server span of `Http.serve` then record the route, as with `http.record_path: template`. A
+ * request through one stack reads one property here.
+ *
+ * @internal
+ */
+export const nestedTemplate = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const inner = nestedOf(request)
+  return inner !== undefined && inner.some((stack) => stack.template)
+}
+
 // The route look-up of the reporting stack, then those of the nested ones in turn.
 const nestedRouteOf = (
   routeOf: HttpMetrics.RouteOf | undefined,
@@ -256,7 +268,7 @@ export const makeStack = (
       if (!accessLog || (inner !== undefined && !inner.every((stack) => stack.accessLog))) return after ?? Effect.void
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
-      const templated = template || (inner !== undefined && inner.some((stack) => stack.template))
+      const templated = template || (inner !== undefined && nestedTemplate(request))
       const line = LogLevel.greaterThanEqual(level, minimum)
         ? accessLine(request, templated ? route : path, level, status, startedAt)
         : Effect.void

@@ -9,11 +9,12 @@
  *
  * What the span is, as the platform's: its name from `HttpMiddleware.SpanNameGenerator` (`http.server GET`), kind
  * `server`, the parent of an incoming `traceparent` (or B3) header, else the fiber's current span; the attributes
- * `http.request.method`, `url.full`, `url.path`, `url.query`, `url.scheme` (credentials of the URL redacted),
- * `user_agent.original`, `http.request.header.*` (redacted as `Headers.currentRedactedNames` says) and
- * `client.address`; at the end `http.response.status_code` and `http.response.header.*`, and the exit. A request
- * for which `HttpMiddleware.currentTracerDisabledWhen` holds gets no span. The server it is installed on has the
- * platform's own tracer turned off (see `Http.serve`), so that each request gets one span.
+ * `http.request.method`, `user_agent.original` and `client.address`; at the end `url.full`, `url.path`, `url.query`,
+ * `url.scheme` (credentials of the URL redacted; the route under template paths, which a stack nested in the one of
+ * `Http.serve` can ask for while the request runs), `http.request.header.*` (redacted as
+ * `Headers.currentRedactedNames` says), `http.response.status_code` and `http.response.header.*`, and the exit. A
+ * request for which `HttpMiddleware.currentTracerDisabledWhen` holds gets no span. The server it is installed on has
+ * the platform's own tracer turned off (see `Http.serve`), so that each request gets one span.
  *
  * @internal
  */
@@ -200,54 +201,35 @@ const originOf = (full: string): string => {
   return slash === -1 ? full : full.slice(0, slash)
 }
 
-/**
- * What the server span records of a request's target under `http.record_path: template`: the route is known once
- * the router matched it (`http.route`), so `url.path` and `url.full` are written when the request ends, the query
- * never. Returns the origin of `url.full`, or `undefined` when the request has no URL.
- */
-const templateRequestAttributes = (
-  span: Tracer.Span,
-  request: HttpServerRequest.HttpServerRequest
-): string | undefined => {
+// What the server span records of a request's target under `http.record_path: template` (or of a request a nested
+// stack asks template paths for): the route the request's telemetry looked up when it ended, before the span, kept on
+// the request (`url.path`, and `url.full` the origin with it), the query never.
+const templateUrlAttributes = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest): void => {
   const url = urlParts(request)
-  if (url === undefined) return undefined
-  span.attribute("url.scheme", url.scheme)
-  return originOf(url.full)
-}
-
-const templateUrlAttributes = (
-  span: Tracer.Span,
-  request: HttpServerRequest.HttpServerRequest,
-  origin: string | undefined
-): void => {
-  if (origin === undefined) return
-  // The route the request's telemetry looked up when it ended, before the span: kept on the request.
+  if (url === undefined) return
+  const origin = originOf(url.full)
   const path = requestRoute(request, span, undefined)
   span.attribute("url.full", path.charCodeAt(0) === 47 ? origin + path : origin)
   span.attribute("url.path", path)
+  span.attribute("url.scheme", url.scheme)
 }
 
-const requestAttributes = (
-  span: Tracer.Span,
-  request: HttpServerRequest.HttpServerRequest,
-  redactedNames: ReadonlyArray<string | RegExp>,
-  template: boolean
-): string | undefined => {
+const rawUrlAttributes = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest): void => {
+  const url = urlParts(request)
+  if (url === undefined) return
+  const query = url.query === "" ? "" : redactQueryCredentials(url.query)
+  span.attribute("url.full", query === url.query ? url.full : withQuery(url.full, url.query, query))
+  span.attribute("url.path", url.path)
+  if (query !== "") span.attribute("url.query", query)
+  span.attribute("url.scheme", url.scheme)
+}
+
+// What the span records of the request when it begins: what no stack's options change.
+const requestAttributes = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest): void => {
   span.attribute("http.request.method", request.method)
-  const origin = template ? templateRequestAttributes(span, request) : undefined
-  const url = template ? undefined : urlParts(request)
-  if (url !== undefined) {
-    const query = url.query === "" ? "" : redactQueryCredentials(url.query)
-    span.attribute("url.full", query === url.query ? url.full : withQuery(url.full, url.query, query))
-    span.attribute("url.path", url.path)
-    if (query !== "") span.attribute("url.query", query)
-    span.attribute("url.scheme", url.scheme)
-  }
   const userAgent = request.headers["user-agent"]
   if (userAgent !== undefined) span.attribute("user_agent.original", userAgent)
-  headerAttributes(span, requestHeaderName, request.headers, redactedNames, template)
   if (request.remoteAddress._tag === "Some") span.attribute("client.address", request.remoteAddress.value)
-  return origin
 }
 
 const responseAttributes = (
@@ -259,6 +241,23 @@ const responseAttributes = (
   const response = HttpServerError.exitResponse(exit as Exit.Exit<never, unknown>)
   span.attribute("http.response.status_code", response.status)
   headerAttributes(span, responseHeaderName, response.headers, redactedNames, template)
+}
+
+// What the span records of the request's target and headers, and of the response, when the request ends: with
+// template paths when `http.record_path` or a stack nested in the one of `Http.serve` asks for them (the stacks
+// nested in it are known once the app ran).
+const endAttributes = (
+  span: Tracer.Span,
+  request: HttpServerRequest.HttpServerRequest,
+  exit: Exit.Exit<unknown, unknown>,
+  redactedNames: ReadonlyArray<string | RegExp>,
+  template: boolean
+): void => {
+  const templated = template || RequestTelemetry.nestedTemplate(request)
+  if (templated) templateUrlAttributes(span, request)
+  else rawUrlAttributes(span, request)
+  headerAttributes(span, requestHeaderName, request.headers, redactedNames, templated)
+  responseAttributes(span, exit, redactedNames, templated)
 }
 
 /**
@@ -291,7 +290,7 @@ export const middleware = (
     // context after the app: the platform's handler, which provided the request to this fiber, restores the
     // context it had when this middleware ends, and reads nothing else from it before.
     const within = (span: Tracer.Span) => {
-      const origin = requestAttributes(span, request, redactedNames, template)
+      requestAttributes(span, request)
       if (options.enterIds === true) {
         const ids = RequestIds.resolveIds(request.headers, span)
         const set = { correlationId: ids.correlationId, requestId: ids.requestId }
@@ -313,8 +312,7 @@ export const middleware = (
         )
       }
       return Effect.flatMap(Effect.exit(app), (exit) => {
-        responseAttributes(span, exit, redactedNames, template)
-        if (template) templateUrlAttributes(span, request, origin)
+        endAttributes(span, request, exit, redactedNames, template)
         FiberSpans.end(span, exit, fiber)
         return exit
       })
