@@ -242,6 +242,44 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(JSON.stringify(spans.map((span) => [...span.attributes]))).not.toContain("p-7731904")
   })
 
+  it("names the route of a stack mounted in the served router with the mount's prefix and its template", async () => {
+    const mounted = (app: HttpApp.Default<unknown, unknown>) => HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", app))
+    // The stack mounted, and (one stack) the bare router mounted, both asking for template paths.
+    const cases = [
+      { inner: { recordPath: "template" as const }, app: mounted },
+      { inner: {}, app: () => mounted(router), http: { record_path: "template" } }
+    ]
+    for (const [{ app, http, inner }, traced] of cases.flatMap((one) => [[one, true], [one, false]] as const)) {
+      const { accessLines, get, service, serverSpans } = await servedNested(
+        inner,
+        traced ? undefined : HttpMiddleware.withTracerDisabledWhen(() => true),
+        http === undefined ? { app } : { app, http }
+      )
+      expect((await get("/v1/api/v1/items/7")).status).toBe(200)
+      expect((await get("/v1/api/v1/no/7")).status).toBe(404)
+      const refused = await get("/v1/api/v1/items/7", {}, "POST")
+      expect([refused.status, refused.headers.get("allow")]).toEqual([405, "GET, HEAD"])
+      expect(samplesOf(service)).toEqual([
+        ["GET /v1/api/v1/items/:id 200", 1],
+        ["GET unmatched 404", 1],
+        ["POST unmatched 405", 1]
+      ])
+      expect(accessLines().map((line) => line.annotations["path"])).toEqual([
+        "/v1/api/v1/items/:id",
+        "unmatched",
+        "unmatched"
+      ])
+      if (traced) {
+        const spans = await serverSpans(3)
+        expect(spans.map((span) => [span.attributes.get("http.route"), span.attributes.get("url.path")])).toEqual([
+          ["/v1/api/v1/items/:id", "/v1/api/v1/items/:id"],
+          [undefined, "unmatched"],
+          [undefined, "unmatched"]
+        ])
+      }
+    }
+  })
+
   it("puts the inner stack's headers on every response, error answers too, the outer's winning a shared name", async () => {
     const { get } = await servedNested({ headers: { "x-inner": "yes", "x-content-type-options": "inner" } })
     for (const [path, status] of [["/api/v1/items/1", 200], ["/api/v1/missing/1", 404]] as const) {

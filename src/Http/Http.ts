@@ -275,7 +275,8 @@ const stackOf = (
       inner = Limits.timeout(server.requestTimeoutMs)(inner)
       inner = HttpErrors.makeMiddleware(validationStatus)(inner)
       if (server.corsOrigins.length > 0) inner = Cors.middleware(server.corsOrigins, cors)(inner)
-      // The security headers go on every response with the id headers, in one construction of the response.
+      // The security headers go on every response with the id headers, in one construction of the response. The
+      // app's router goes with the app, for the route of a request under an app it mounts.
       inner = RequestTelemetry.middleware({
         service,
         accessLog: resolved.accessLog,
@@ -288,7 +289,7 @@ const stackOf = (
             (templates ??= Routes.routeTemplates(router, routerConfig))(method, url)
         })(),
         securityEvents: { level: server.securityEvents, trustedProxies }
-      })(inner)
+      })(router === undefined ? inner : Routes.withRouter(inner, router))
       return inner as HttpApp.Default<never, R | HttpServerRequest.HttpServerRequest>
     }
   })

@@ -153,7 +153,11 @@ export const requestRoute = (
   routeOf: RouteOf | undefined
 ): string => {
   const recorded = spanRoute(span)
-  if (recorded !== undefined) return recorded
+  return recorded !== undefined ? recorded : lookedUp(request, routeOf)
+}
+
+// The route of a request found without the span's, kept on the request.
+const lookedUp = (request: HttpServerRequest.HttpServerRequest, routeOf: RouteOf | undefined): string => {
   const routed = request as Routed
   const known = routed[routeKey]
   if (known !== undefined) return known
@@ -161,6 +165,24 @@ export const requestRoute = (
   let route = fixedPath(path)
   if (route === unmatchedEndpoint && routeOf !== undefined) route = routeOf(methodOf(request), request.url) ?? route
   routed[routeKey] = route
+  return route
+}
+
+/**
+ * The route of a request under a mount of the served router (`HttpRouter.mountApp`), as {@link requestRoute} gives
+ * it but from `routeOf` first: the mounted app's router records its template on the span without the mount's prefix.
+ * A route found is written on the span as `http.route` (the mount's prefix with the template), so that the span and
+ * every record of the request name the same route.
+ *
+ * @internal
+ */
+export const mountedRoute = (
+  request: HttpServerRequest.HttpServerRequest,
+  span: Tracer.AnySpan | undefined,
+  routeOf: RouteOf | undefined
+): string => {
+  const route = lookedUp(request, routeOf)
+  if (route !== unmatchedEndpoint && span !== undefined && span._tag === "Span") span.attribute("http.route", route)
   return route
 }
 

@@ -201,7 +201,8 @@ export const enteredIds = (request: HttpServerRequest.HttpServerRequest): Reques
 /**
  * The {@link Stack} of `RequestTelemetry.middleware(options)` around `app`: its metrics recorder, headers and access
  * log settings, made once; `report` gives the security event of a refused request when it ends. `router` is the
- * router `app` is, whose route templates a nested stack hands to the outer one when `options.routeOf` is not given.
+ * router `app` is, whose route templates a nested stack hands to the outer one when `options.routeOf` is not given;
+ * of a router that mounts apps, a request under a mount is named by `options.routeOf`, else those templates.
  *
  * @internal
  */
@@ -223,6 +224,9 @@ export const makeStack = (
   const routerRoutes: HttpMetrics.RouteOf | undefined = router === undefined
     ? undefined
     : (method, url) => (templates ??= Routes.routeTemplates(router, routerConfig ?? {}))(method, url)
+  // A router that mounts apps: the route of a request under a mount is the router's (its prefix with the template).
+  const mounted = router === undefined ? undefined : Routes.underMount(router)
+  const lookup = routeOf ?? routerRoutes
   const nested: Nested = {
     service,
     headers,
@@ -243,6 +247,9 @@ export const makeStack = (
     return app
   }
   const observe: Observe = (app, fiber, request, span, ids, claimed) => {
+    if (mounted !== undefined && routeOf === undefined) {
+      routerConfig ??= fiber.getFiberRef(HttpRouter.currentRouterConfig)
+    }
     const measured = HttpMetrics.pathOf(request.url) !== HttpMetrics.metricsPath
     const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
     const startedAt = performance.now()
@@ -251,11 +258,9 @@ export const makeStack = (
       // The stacks nested in this one: a request through one stack reads one property here.
       const inner = nestedOf(request)
       // One look-up for every record of the request (a read of the span's attribute when it holds the route).
-      const route = HttpMetrics.requestRoute(
-        request,
-        span,
-        inner === undefined ? routeOf : nestedRouteOf(routeOf, inner)
-      )
+      const route = mounted !== undefined && mounted(request.url)
+        ? HttpMetrics.mountedRoute(request, span, lookup)
+        : HttpMetrics.requestRoute(request, span, inner === undefined ? routeOf : nestedRouteOf(routeOf, inner))
       if (measured) metrics.end(request.method, route, status, (performance.now() - startedAt) / 1000)
       // Only a request with an event has one: a request without reads one property here.
       const reported = report === undefined ? undefined : report(request, fiber, route, ids, status)

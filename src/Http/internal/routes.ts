@@ -27,10 +27,25 @@ const pathOf = (url: string): string => {
   return q === -1 ? url : url.slice(0, q)
 }
 
+// The mounts of a router, each with what `inner` makes of the mounted router (the router of a mounted app that is
+// one, or that `routerOf` knows; `undefined` for another mounted app).
+const mountsOf = <A>(
+  router: HttpRouter.HttpRouter<unknown, unknown>,
+  inner: (mounted: HttpRouter.HttpRouter<unknown, unknown>) => A
+) =>
+  [...router.mounts].map(([prefix, app, options]) => {
+    const mounted = routerOf(app)
+    return {
+      prefix,
+      includePrefix: options?.includePrefix === true,
+      inner: mounted === undefined ? undefined : inner(mounted)
+    }
+  })
+
 /**
  * The methods a request path accepts on a router, as `Allow` lists them (`HEAD` wherever `GET` is, as the router
- * answers it), or an empty list when no route has the path. Routes under a mount are asked of the mounted router;
- * a mounted app that is not a router is not inspectable.
+ * answers it), or an empty list when no route has the path. Routes under a mount are asked of the mounted router
+ * (the router of a mounted app that is one, or that {@link routerOf} knows); another mounted app is not inspectable.
  *
  * @internal
  */
@@ -43,11 +58,7 @@ export const allowedMethods = (
     if (route.method === "*") matcher.all(route.path, true)
     else matcher.on(route.method, route.path, true)
   }
-  const mounts = [...router.mounts].map(([prefix, app, options]) => ({
-    prefix,
-    includePrefix: options?.includePrefix === true,
-    inner: isRouter(app) ? allowedMethods(app, config) : undefined
-  }))
+  const mounts = mountsOf(router, (mounted) => allowedMethods(mounted, config))
   return (url) => {
     const path = pathOf(url)
     // The router tries its mounts first, in order: the first whose prefix matches takes the request.
@@ -67,7 +78,8 @@ export const allowedMethods = (
 
 /**
  * The route template a request matches on a router (`/api/v1/items/:id`; a mount's prefix before the template of
- * the mounted router, or the prefix alone for a mounted app that is not a router), or `undefined` when none does.
+ * the mounted router, as {@link allowedMethods} knows it, or the prefix alone for another mounted app), or
+ * `undefined` when none does.
  *
  * @internal
  */
@@ -80,11 +92,7 @@ export const routeTemplates = (
     if (route.method === "*") matcher.all(route.path, route.path)
     else matcher.on(route.method, route.path, route.path)
   }
-  const mounts = [...router.mounts].map(([prefix, app, options]) => ({
-    prefix,
-    includePrefix: options?.includePrefix === true,
-    inner: isRouter(app) ? routeTemplates(app, config) : undefined
-  }))
+  const mounts = mountsOf(router, (mounted) => routeTemplates(mounted, config))
   return (method, url) => {
     const path = pathOf(url)
     for (const mount of mounts) {
@@ -96,6 +104,22 @@ export const routeTemplates = (
       }
     }
     return (matcher.find(method, url) ?? (method === "HEAD" ? matcher.find("GET", url) : undefined))?.handler
+  }
+}
+
+/**
+ * Whether a request's path lies under a mount of `router` (`HttpRouter.mountApp`, whose mounts a router mounted with
+ * `HttpRouter.mount` brings along, prefixed), where the mounted app's own router records its template on the server
+ * span (`http.route`) without the mount's prefix; `undefined` when the router mounts no app.
+ *
+ * @internal
+ */
+export const underMount = (router: HttpRouter.HttpRouter<unknown, unknown>): ((url: string) => boolean) | undefined => {
+  const prefixes = [...router.mounts].map(([prefix]) => prefix)
+  if (prefixes.length === 0) return undefined
+  return (url) => {
+    const path = pathOf(url)
+    return prefixes.some((prefix) => path === prefix || path.startsWith(prefix + "/"))
   }
 }
 
