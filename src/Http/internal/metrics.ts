@@ -169,6 +169,15 @@ const lookedUp = (request: HttpServerRequest.HttpServerRequest, routeOf: RouteOf
 }
 
 /**
+ * The route kept on the request by {@link requestRoute} or {@link mountedRoute} when it was looked up rather than read
+ * from the span, if it was.
+ *
+ * @internal
+ */
+export const keptRoute = (request: HttpServerRequest.HttpServerRequest): string | undefined =>
+  (request as Routed)[routeKey]
+
+/**
  * The route of a request under a mount of the served router (`HttpRouter.mountApp`), as {@link requestRoute} gives
  * it but from `routeOf` first: the mounted app's router records its template on the span without the mount's prefix.
  * A route found is written on the span as `http.route` (the mount's prefix with the template), so that the span and

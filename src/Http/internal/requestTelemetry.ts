@@ -137,8 +137,10 @@ const nestedOf = (request: HttpServerRequest.HttpServerRequest): ReadonlyArray<N
  */
 export const nestedTemplate = (request: HttpServerRequest.HttpServerRequest): boolean => {
   const inner = nestedOf(request)
-  return inner !== undefined && inner.some((stack) => stack.template)
+  return inner !== undefined && asksTemplate(inner)
 }
+
+const asksTemplate = (nested: ReadonlyArray<Nested>): boolean => nested.some((stack) => stack.template)
 
 // The route look-up of the reporting stack, then those of the nested ones in turn.
 const nestedRouteOf = (
@@ -273,7 +275,7 @@ export const makeStack = (
       if (!accessLog || (inner !== undefined && !inner.every((stack) => stack.accessLog))) return after ?? Effect.void
       const path = HttpMetrics.pathOf(request.url)
       const level = levelOf(path, status)
-      const templated = template || (inner !== undefined && nestedTemplate(request))
+      const templated = template || (inner !== undefined && asksTemplate(inner))
       const line = LogLevel.greaterThanEqual(level, minimum)
         ? accessLine(request, templated ? route : path, level, status, startedAt)
         : Effect.void

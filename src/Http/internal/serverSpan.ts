@@ -36,7 +36,7 @@ import * as Correlation from "../../Telemetry/Correlation.js"
 import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as TraceHeaders from "../../Telemetry/internal/traceHeaders.js"
-import { requestRoute } from "./metrics.js"
+import { keptRoute, requestRoute } from "./metrics.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
 
@@ -202,13 +202,14 @@ const originOf = (full: string): string => {
 }
 
 // What the server span records of a request's target under `http.record_path: template` (or of a request a nested
-// stack asks template paths for): the route the request's telemetry looked up when it ended, before the span, kept on
-// the request (`url.path`, and `url.full` the origin with it), the query never.
+// stack asks template paths for): the route the request's telemetry named when it ended, before the span (kept on
+// the request when it was looked up, else the span's `http.route`): `url.path`, and `url.full` the origin with it;
+// the query never.
 const templateUrlAttributes = (span: Tracer.Span, request: HttpServerRequest.HttpServerRequest): void => {
   const url = urlParts(request)
   if (url === undefined) return
   const origin = originOf(url.full)
-  const path = requestRoute(request, span, undefined)
+  const path = keptRoute(request) ?? requestRoute(request, span, undefined)
   span.attribute("url.full", path.charCodeAt(0) === 47 ? origin + path : origin)
   span.attribute("url.path", path)
   span.attribute("url.scheme", url.scheme)
