@@ -27,7 +27,7 @@ import * as Cache from "../src/Cache/Cache.js"
 import * as Engine from "../src/Cache/internal/cache.js"
 import * as layers from "../src/Cache/internal/layers.js"
 import * as Store from "../src/Cache/internal/store.js"
-import { capturingLogger, eventually, outcomeCount } from "./fixtures/cache/conformance.js"
+import { capturingLogger, eventually, invalidDurations, outcomeCount } from "./fixtures/cache/conformance.js"
 import { startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
@@ -152,7 +152,7 @@ const gated = (runs: Ref.Ref<number>, gate: Deferred.Deferred<void>, value: numb
  * `a` computes `key` (its value `value`), gated; then `b` misses it and waits (its own computation, never expected to
  * run, is `waiterRuns`' count). Returns once both have missed.
  */
-const holderAndWaiter = (pair: Pair, key: string, value: number) =>
+const holderAndWaiter = (pair: Pair, key: string, value: number, waiterOptions?: Cache.GetOrSetOptions) =>
   Effect.gen(function*() {
     const runs = yield* Ref.make(0)
     const gate = yield* Deferred.make<void>()
@@ -161,7 +161,7 @@ const holderAndWaiter = (pair: Pair, key: string, value: number) =>
     yield* eventually(Ref.get(runs), (n) => n === 1)
     const waiterRuns = yield* Ref.make(0)
     const waiter = yield* Effect.fork(
-      pair.b.getOrSet(key, Schema.Number, Effect.as(Ref.update(waiterRuns, (n) => n + 1), value * 10))
+      pair.b.getOrSet(key, Schema.Number, Effect.as(Ref.update(waiterRuns, (n) => n + 1), value * 10), waiterOptions)
     )
     yield* eventually(outcomeCount("miss"), (n) => n - misses >= 2)
     return { runs, gate, holder, waiter, waiterRuns }
@@ -242,6 +242,75 @@ const suite = (name: string, makePair: MakePair) =>
 
     it.scopedLive("a wait ends after lock_wait, however long the lock: the waiter computes without it", () =>
       waitEnds({ lockTtl: "1 minute", lockWait: "300 millis" }))
+
+    it.scopedLive("a call's short lockWait ends its wait for a live holder: it computes without the lock", () =>
+      Effect.gen(function*() {
+        // The cache's wait is a minute (lock_ttl): only the call's lockWait ends it before the gate opens.
+        const pair = yield* makePair({ lock: true, lockTtl: "1 minute" })
+        const timeouts = yield* waits("timeout")
+        const { gate, holder, runs, waiter, waiterRuns } = yield* holderAndWaiter(pair, "meter:20", 20, {
+          lockWait: "200 millis"
+        })
+        expect(yield* Fiber.join(waiter)).toBe(200)
+        expect(yield* Ref.get(waiterRuns)).toBe(1)
+        expect((yield* waits("timeout")) - timeouts).toBe(1)
+        expect(Option.isNone(yield* Fiber.poll(holder))).toBe(true)
+        expect(yield* pair.locked("meter:20")).toBe(true)
+        yield* Deferred.succeed(gate, undefined)
+        expect(yield* Fiber.join(holder)).toBe(20)
+        expect(yield* Ref.get(runs)).toBe(1)
+      }))
+
+    it.scopedLive("a call's long lockWait outlasts the cache's lock_wait: it gets the holder's value", () =>
+      Effect.gen(function*() {
+        const pair = yield* makePair({ lock: true, lockTtl: "1 minute", lockWait: "200 millis" })
+        yield* pair.plantLock("meter:22", 60_000)
+        yield* pair.plantLock("meter:23", 60_000)
+        const timeouts = yield* waits("timeout")
+        const hits = yield* waits("hit")
+        const { gate, holder, runs, waiter, waiterRuns } = yield* holderAndWaiter(pair, "meter:21", 21, {
+          lockWait: "1 minute"
+        })
+        // Two waits of the cache's lock_wait, one after the other, begun after the waiter's: it has waited longer
+        // than lock_wait when they end.
+        expect(yield* pair.b.getOrSet("meter:22", Schema.Number, Effect.succeed(22))).toBe(22)
+        expect(yield* pair.b.getOrSet("meter:23", Schema.Number, Effect.succeed(23))).toBe(23)
+        expect((yield* waits("timeout")) - timeouts).toBe(2)
+        expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+        yield* Deferred.succeed(gate, undefined)
+        expect(yield* Fiber.join(holder)).toBe(21)
+        expect(yield* Fiber.join(waiter)).toBe(21)
+        expect(yield* Ref.get(runs)).toBe(1)
+        expect(yield* Ref.get(waiterRuns)).toBe(0)
+        expect((yield* waits("hit")) - hits).toBe(1)
+        expect((yield* waits("timeout")) - timeouts).toBe(2)
+      }))
+
+    it.scopedLive("a lockWait of 0, negative, NaN or one Duration refuses fails as a bad ttl: nothing computed", () =>
+      Effect.gen(function*() {
+        const { a, b, locked } = yield* makePair({})
+        let computed = 0
+        const compute = Effect.sync(() => ++computed)
+        for (const lockWait of invalidDurations) {
+          const failures = [
+            yield* Effect.flip(a.getOrSet("meter:24", Schema.Number, compute, { lock: true, lockWait })),
+            // Validated without the lock too, where it means nothing.
+            yield* Effect.flip(b.getOrSet("meter:24", Schema.Number, compute, { lockWait })),
+            yield* Effect.flip(b.getOrSet("meter:24", Schema.Number, compute, { lock: false, ttl: "1 hour", lockWait }))
+          ]
+          for (const error of failures) {
+            expect(error._tag, String(lockWait)).toBe("ValidationError")
+            expect(error._tag === "ValidationError" && error.details.field).toBe("lockWait")
+            expect(error.message).toContain("lockWait")
+          }
+        }
+        // A bad ttl is named before a bad lockWait.
+        const both = yield* Effect.flip(a.getOrSet("meter:24", Schema.Number, compute, { ttl: 0, lockWait: 0 }))
+        expect(both._tag === "ValidationError" && both.details.field).toBe("ttl")
+        expect(computed).toBe(0)
+        expect(yield* a.get("meter:24", Schema.Number)).toEqual(Option.none())
+        expect(yield* locked("meter:24")).toBe(false)
+      }))
 
     it.scopedLive("a computation longer than lock_ttl keeps its lock: the other instance waits for its value", () =>
       Effect.gen(function*() {

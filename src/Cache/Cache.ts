@@ -56,6 +56,18 @@ export interface GetOrSetOptions extends SetOptions {
    * replicas on the same Redis) wait for it; default `cache.lock`. See {@link CacheService.getOrSet}.
    */
   readonly lock?: boolean | undefined
+  /**
+   * The longest this call waits for the value of another instance holding the key's lock before it computes without
+   * the lock (`cache_lock_waits_total{outcome="timeout"}`); default `cache.lock_wait`. `Duration.infinity` waits
+   * until the value appears or the lock is gone. It means nothing to a call that does not take the lock (`lock`
+   * false, or left out without `cache.lock`), nor to a call that joins the computation of the same key already
+   * running in the process: that one waits for its result. Zero, and what `Duration` reads as zero (a negative or
+   * `NaN` number, `"-5 seconds"`), or an input it refuses (`"NaN millis"`), is a `ValidationError` at
+   * `details.field` `"lockWait"`, with or without the lock: nothing is computed.
+   *
+   * @since 0.2.0
+   */
+  readonly lockWait?: Duration.DurationInput | undefined
 }
 
 /**
@@ -97,16 +109,16 @@ export interface CacheService {
    * callers sharing a key must compute the same thing. A value that does not encode, or whose JSON is larger than
    * `cache.max_value_bytes`, is returned but not stored (a warning); so is a computed value whose write the store
    * fails under `strict` (an error log: the read's failure fails the call, the write's does not lose what was
-   * computed). A `ttl` that is not one (see {@link SetOptions}) is a `ValidationError` before the read: nothing is
-   * computed.
+   * computed). A `ttl` or `lockWait` that is not one (see {@link SetOptions}, {@link GetOrSetOptions}) is a
+   * `ValidationError` before the read: nothing is computed.
    *
    * With `lock` (or `cache.lock`), the single flight spans the instances sharing the store: the first to miss takes
    * the key's lock (`SET NX PX cache.lock_ttl`), computes while renewing it every third of `cache.lock_ttl` (only
    * while it holds its token), writes and releases it (the same); the others that miss meanwhile poll for the
    * value, and compute themselves when the lock is gone without a value (its holder failed, was interrupted or died:
-   * one of them takes the lock) or after waiting `cache.lock_wait`. A store failure of the lock is one as the
-   * read's: a `RedisError` under `strict` (nothing computed), else the value is computed without the lock; one of
-   * its renewal or release never fails the call.
+   * one of them takes the lock) or after waiting the call's `lockWait` (default `cache.lock_wait`). A store failure
+   * of the lock is one as the read's: a `RedisError` under `strict` (nothing computed), else the value is computed
+   * without the lock; one of its renewal or release never fails the call.
    */
   readonly getOrSet: <A, I, E, R>(
     key: string,
@@ -305,7 +317,7 @@ export const requestsTotal: Metric.Metric.Counter<number> = metrics.cacheRequest
 /**
  * `cache_lock_waits_total{outcome}`: `getOrSet` waits for another instance's value under the key's lock
  * (`cache.lock`), by how they ended: `hit`, `acquired` (the lock was gone without a value: this instance computed
- * under it), `timeout` (waited `cache.lock_wait`: computed without it).
+ * under it), `timeout` (waited the call's `lockWait` or `cache.lock_wait`: computed without it).
  *
  * @since 0.2.0
  * @category metrics

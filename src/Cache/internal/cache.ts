@@ -125,17 +125,33 @@ const tooLarge = (size: string): ValidationError => {
  * number and of a negative string (`"-5 seconds"`): an entry that expires as it is written is a bug of the caller's
  * arithmetic, and some clients read 0 as no expiry.
  */
-export const decodeTtl = (field: string, input: unknown): Either.Either<Duration.Duration, ValidationError> =>
+export const decodeTtl = (
+  field: string,
+  input: unknown,
+  infinity = "Duration.infinity for no expiry"
+): Either.Either<Duration.Duration, ValidationError> =>
   Option.match(Duration.decodeUnknown(input), {
     onNone: () => Either.left(invalidTtl(field, "not a duration (a number of milliseconds, or such as \"5 minutes\")")),
     onSome: (ttl) =>
       Duration.isZero(ttl)
-        ? Either.left(invalidTtl(field, "must be more than zero (Duration.infinity for no expiry)"))
+        ? Either.left(invalidTtl(field, `must be more than zero (${infinity})`))
         : Either.right(ttl)
   })
 
 const invalidTtl = (field: string, reason: string) =>
   new ValidationError({ message: `Invalid cache ${field}: ${reason}`, details: { field, reason } })
+
+/**
+ * The wait of one `getOrSet` for another instance's lock: the call's `lockWait`, else `fallback` (`cache.lock_wait`);
+ * one that is not a duration of more than zero is a `ValidationError` at `details.field` `"lockWait"`, as a `ttl` is.
+ */
+const lockWaitOf = (
+  options: GetOrSetOptions | undefined,
+  fallback: Duration.Duration
+): Either.Either<Duration.Duration, ValidationError> =>
+  options?.lockWait === undefined
+    ? Either.right(fallback)
+    : decodeTtl("lockWait", options.lockWait, "Duration.infinity to wait until the value or the lock is gone")
 
 // The store's time to live of a write: undefined is no expiry.
 const ttlOf = (
@@ -348,6 +364,7 @@ type Put = CacheService["set"]
 interface Locking {
   readonly enabled: boolean
   readonly ttl: Duration.Duration
+  /** `cache.lock_wait`: the wait of a call that does not give its own `lockWait`. */
   readonly wait: Duration.Duration
   readonly peek: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
   readonly lock: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
@@ -386,6 +403,16 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
     compute: Effect.Effect<A, E, R>,
     options?: GetOrSetOptions
   ): Effect.Effect<A, E | RedisError | ValidationError, R> => {
+    // A time to live the stores cannot take, or a wait that is not one, fails the call before the read: nothing is
+    // computed.
+    const checked = Either.zipWith(
+      options?.ttl === undefined ? Either.right(undefined) : decodeTtl("ttl", options.ttl),
+      lockWaitOf(options, locking.wait),
+      (_, wait) => wait
+    )
+    if (Either.isLeft(checked)) return Effect.withSpan(Effect.fail(checked.left), "Cache.getOrSet")
+    // How long this call waits for another instance holding the key's lock.
+    const wait = checked.right
     // The value is the caller's once computed: a write that fails (strict; otherwise the store skips it) is an
     // error log, and the value is returned uncached. A refusal of the user's ACL is logged by the store's health.
     const store = (value: A) =>
@@ -489,7 +516,7 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
         Effect.map((last) => claimed = last)
       )
       return claim.pipe(
-        Effect.repeat({ schedule: Schedule.upTo(pollSchedule, locking.wait), while: (last) => last._tag === "Held" }),
+        Effect.repeat({ schedule: Schedule.upTo(pollSchedule, wait), while: (last) => last._tag === "Held" }),
         Effect.flatMap((): Effect.Effect<A, E | RedisError, R> => {
           const waited = attempts > 1 || claimed._tag === "Held"
           switch (claimed._tag) {
@@ -533,12 +560,8 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
       inflight.set(key, deferred as Deferred.Deferred<unknown, unknown>)
       return Effect.onExit(restore(lead), settle(deferred))
     })
-    // A time to live the stores cannot take fails the call before the read: nothing is computed.
-    const ttl = options?.ttl === undefined ? undefined : decodeTtl("ttl", options.ttl)
     const lookup = Effect.flatMap(get(key, schema), Option.match({ onNone: () => miss, onSome: Effect.succeed }))
-    return (ttl === undefined || Either.isRight(ttl) ? lookup : Effect.fail(ttl.left)).pipe(
-      Effect.withSpan("Cache.getOrSet")
-    )
+    return Effect.withSpan(lookup, "Cache.getOrSet")
   }
   return getOrSet
 }

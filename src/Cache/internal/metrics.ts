@@ -20,7 +20,7 @@ export const error = outcome(cacheRequests, "error")
 /**
  * Waits of `getOrSet` for the value another instance computes under the key's lock (`cache.lock`), by how they ended:
  * `hit` (its value), `acquired` (the lock released or expired without a value: this instance took it and computed),
- * `timeout` (waited `cache.lock_wait`: computed without the lock).
+ * `timeout` (waited the call's `lockWait` or `cache.lock_wait`: computed without the lock).
  */
 export const lockWaits: Metric.Metric.Counter<number> = Metric.counter("cache_lock_waits_total", {
   description: "getOrSet waits for another instance's computation, by outcome: hit, acquired, timeout",
