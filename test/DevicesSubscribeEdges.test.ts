@@ -6,10 +6,12 @@
  * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
  * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends; on a connection that
  * stays up, an UNSUBSCRIBE sent again past its fifth retry, and a SUBSCRIBE whose SUBACK never comes settled (its
- * filter unsubscribed, or subscribed again). The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ * filter unsubscribed, or subscribed again); a subscribe interrupted while the proxy holds its SUBACK back, settled as
+ * a timed-out one (on the live connection, or in the session resumed), its late SUBACK changing nothing. The client's
+ * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Fiber, Schedule, Schema } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Fiber, Schedule, Schema } from "effect"
 import * as mqtt from "mqtt"
 import { unholdSchedule } from "../src/Devices/internal/subscriptions.js"
 import * as MqttClient from "../src/Devices/MqttClient.js"
@@ -138,12 +140,12 @@ const unsubscribedInResumed = (
 /**
  * A subscription of the topic whose SUBACK the proxy holds back (the broker took the SUBSCRIBE), or whose SUBSCRIBE
  * it drops (`dropped`: the broker did not get it), then the connection ends: the subscription fails, as MQTT.js fails
- * the SUBSCRIBE in flight, or timed out before (`timed out`).
+ * the SUBSCRIBE in flight, or timed out before (`timed out`), or was interrupted before (`interrupted`).
  */
 const unansweredAtTheEnd = (
   edge: Edge,
   Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
-  how: "in flight" | "timed out" | "dropped"
+  how: "in flight" | "timed out" | "dropped" | "interrupted"
 ) =>
   Effect.gen(function*() {
     const { client, packets, proxy } = edge
@@ -157,11 +159,14 @@ const unansweredAtTheEnd = (
       yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
     }
     if (how === "timed out") yield* Fiber.await(subscribing)
+    if (how === "interrupted") expect(Exit.isInterrupted(yield* Fiber.interrupt(subscribing))).toBe(true)
     proxy.disconnect()
     proxy.subacks.held.splice(0)
     proxy.subacks.holding = false
-    const failed = yield* Fiber.join(subscribing)
-    expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+    if (how !== "interrupted") {
+      const failed = yield* Fiber.join(subscribing)
+      expect(Either.isLeft(failed) && failed.left.retryable).toBe(true)
+    }
     yield* eventually(client.health, (h) => h.connected && h.connections === 2, "the reconnection")
   })
 
@@ -295,7 +300,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an UNSUBSCRIBE lost, MQT
 })
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a SUBSCRIBE unanswered as a connection ends, MQTT %i", (v) => {
-  it.scopedLive.each(["in flight", "timed out", "dropped"] as const)(
+  it.scopedLive.each(["in flight", "timed out", "dropped", "interrupted"] as const)(
     "%s; in the session resumed the filter is unsubscribed, the broker sending none of its messages",
     (how) =>
       Effect.gen(function*() {
@@ -808,6 +813,101 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
           yield* publish(`${root}/held/a`, 1)
           yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message")
           expect(got).toEqual(["1 qos 1"])
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)(
+  "a subscribe interrupted while its SUBACK is held back, MQTT %i",
+  (v) => {
+    /**
+     * A subscription of the topic at the QoS, forked, its SUBACK held back by the proxy, then interrupted. Gives what
+     * forwards that SUBACK late; the proxy forwards the SUBACKs after it at once.
+     */
+    const interruptedSubscribe = (
+      { client, proxy }: Edge,
+      Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
+      qos: 0 | 1
+    ) =>
+      Effect.gen(function*() {
+        proxy.subacks.holding = true
+        const subscribing = yield* Effect.fork(client.subscribe(Topic, () => Effect.void, { qos }))
+        yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
+        const late = proxy.subacks.held.splice(0)
+        proxy.subacks.holding = false
+        expect(Exit.isInterrupted(yield* Fiber.interrupt(subscribing))).toBe(true)
+        return Effect.gen(function*() {
+          const before = proxy.subacks.forwarded
+          for (const forward of late) forward()
+          yield* eventually(Effect.sync(() => proxy.subacks.forwarded), (n) => n > before, "the late SUBACK")
+        })
+      })
+
+    it.scopedLive(
+      "of a filter nothing holds: it is unsubscribed once on that connection, the broker sends none of its messages, "
+        + "and the late SUBACK changes nothing",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, proxy, publish, root } = edge
+          const publishedThenMarker = yield* observed(edge)
+          const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
+          const before = proxy.unsubacks.forwarded
+          const releaseLate = yield* interruptedSubscribe(edge, Unknown, 1)
+          yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
+          expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
+          expect((yield* client.health).connections).toEqual(1)
+          expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
+          const unknown: Array<string> = []
+          yield* client.watch(`${root}/unknown/#`, (topic) => Effect.sync(() => unknown.push(topic)))
+          const after: Array<string> = []
+          yield* client.subscribe(MqttTopic.make(`${root}-after`, Reading), recording(after))
+          yield* releaseLate
+          // Sent to the client after the late SUBACK, which the client handles first.
+          yield* publish(`${root}/unknown/b`, 3)
+          yield* publish(`${root}-after`, 4)
+          yield* eventually(Effect.sync(() => after.length), (n) => n > 0, "the message after the late SUBACK")
+          // A packet the late SUBACK made the client send would come before the SUBSCRIBE of another filter sent after.
+          yield* client.subscribe(MqttTopic.make(`${root}-end`, Reading), () => Effect.void)
+          expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
+          expect(unknown).toEqual([])
+        }),
+      { timeout: 60_000 }
+    )
+
+    it.scopedLive(
+      "of a filter another subscription holds at a lower QoS: it is subscribed again at the QoS asked, and the late "
+        + "SUBACK changes nothing",
+      () =>
+        Effect.gen(function*() {
+          const edge = yield* setup(v, { publishTimeout: "500 millis" })
+          const { client, packets, publish, root } = edge
+          const publishedThenMarker = yield* observed(edge)
+          const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
+          const got: Array<string> = []
+          const first = yield* client.subscribe(Topic, recording(got), { qos: 0 })
+          const releaseLate = yield* interruptedSubscribe(edge, Topic, 1)
+          yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.length === 3, "the SUBSCRIBE sent again")
+          expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1"])
+          yield* publish(`${root}/held/a`, 1)
+          yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message")
+          expect(got).toEqual(["1 qos 1"])
+          yield* releaseLate
+          yield* publish(`${root}/held/b`, 2)
+          yield* eventually(Effect.sync(() => got.length), (n) => n > 1, "the message after the late SUBACK")
+          expect(got).toEqual(["1 qos 1", "2 qos 1"])
+          expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1"])
+          // The late SUBACK left the filter held once: the unsubscribe of the last subscription ends it.
+          yield* first.unsubscribe
+          expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1", "unsubscribe"])
+          expect((yield* client.health).connections).toEqual(1)
+          expect(yield* publishedThenMarker(`${root}/held/c`)).toEqual([
+            `${root}/held/a`,
+            `${root}/held/b`,
+            `${root}/marker`
+          ])
         }),
       { timeout: 60_000 }
     )
