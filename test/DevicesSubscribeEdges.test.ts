@@ -5,10 +5,10 @@
  * SUBACK does not come before the connection ends (unsubscribed in the session resumed), a filter named
  * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
  * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends; on a connection that
- * stays up, an UNSUBSCRIBE sent again past its fifth retry, and a SUBSCRIBE whose SUBACK never comes settled (its
- * filter unsubscribed, or subscribed again); a subscribe interrupted while the proxy holds its SUBACK back, settled as
- * a timed-out one (on the live connection, or in the session resumed), its late SUBACK changing nothing. The client's
- * SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
+ * stays up, an UNSUBSCRIBE sent again past its fifth retry, and a SUBSCRIBE whose SUBACK does not come (timed out,
+ * or interrupted while the proxy holds its SUBACK back) settled (its filter unsubscribed, or subscribed again), its
+ * late SUBACK changing nothing; a subscribe interrupted so, then the connection ending, settled in the session resumed.
+ * The client's SUBSCRIBE and UNSUBSCRIBE packets are recorded by the proxy.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Exit, Fiber, Schedule, Schema } from "effect"
@@ -763,81 +763,30 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
 )
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)(
-  "a SUBACK that never comes on a live connection, MQTT %i",
-  (v) => {
-    /** A subscription of the topic at the QoS whose SUBACK the proxy holds back, then discards: it times out. */
-    const neverAnswered = (
-      { client, proxy }: Edge,
-      Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
-      qos: 0 | 1
-    ) =>
-      Effect.gen(function*() {
-        proxy.subacks.holding = true
-        const timedOut = yield* Effect.either(client.subscribe(Topic, () => Effect.void, { qos }))
-        expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
-        proxy.subacks.held.splice(0)
-        proxy.subacks.holding = false
-      })
-
-    it.scopedLive(
-      "of a filter nothing holds: it is unsubscribed on that connection, and the broker sends none of its messages",
-      () =>
-        Effect.gen(function*() {
-          const edge = yield* setup(v, { publishTimeout: "500 millis" })
-          const { client, packets, proxy, root } = edge
-          const publishedThenMarker = yield* observed(edge)
-          const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
-          const before = proxy.unsubacks.forwarded
-          yield* neverAnswered(edge, Unknown, 1)
-          yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
-          expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
-          expect((yield* client.health).connections).toEqual(1)
-          expect(yield* publishedThenMarker(`${root}/unknown/a`)).toEqual([`${root}/marker`])
-        }),
-      { timeout: 60_000 }
-    )
-
-    it.scopedLive(
-      "of a filter another subscription holds: it is subscribed again on that connection, at the highest QoS asked",
-      () =>
-        Effect.gen(function*() {
-          const edge = yield* setup(v, { publishTimeout: "500 millis" })
-          const { client, packets, publish, root } = edge
-          const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
-          const got: Array<string> = []
-          yield* client.subscribe(Topic, recording(got), { qos: 0 })
-          yield* neverAnswered(edge, Topic, 1)
-          yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.length === 3, "the SUBSCRIBE sent again")
-          expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1"])
-          expect((yield* client.health).connections).toEqual(1)
-          yield* publish(`${root}/held/a`, 1)
-          yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message")
-          expect(got).toEqual(["1 qos 1"])
-        }),
-      { timeout: 60_000 }
-    )
-  }
-)
-
-describe.skipIf(!mosquittoFound).each([4, 5] as const)(
-  "a subscribe interrupted while its SUBACK is held back, MQTT %i",
+  "a SUBACK that does not come on a live connection, MQTT %i",
   (v) => {
     /**
-     * A subscription of the topic at the QoS, forked, its SUBACK held back by the proxy, then interrupted. Gives what
-     * forwards that SUBACK late; the proxy forwards the SUBACKs after it at once.
+     * A subscription of the topic at the QoS, forked, whose SUBACK the proxy holds back: it times out, or is
+     * interrupted (`interrupted`). Gives what forwards that SUBACK late; the proxy forwards later SUBACKs at once.
      */
-    const interruptedSubscribe = (
+    const unanswered = (
       { client, proxy }: Edge,
       Topic: MqttTopic.MqttTopic<string, { readonly seq: number }, { readonly seq: number }>,
-      qos: 0 | 1
+      qos: 0 | 1,
+      how: "timed out" | "interrupted"
     ) =>
       Effect.gen(function*() {
         proxy.subacks.holding = true
-        const subscribing = yield* Effect.fork(client.subscribe(Topic, () => Effect.void, { qos }))
+        const subscribing = yield* Effect.fork(Effect.either(client.subscribe(Topic, () => Effect.void, { qos })))
         yield* eventually(Effect.sync(() => proxy.subacks.held.length), (n) => n > 0, "the SUBACK held back")
         const late = proxy.subacks.held.splice(0)
         proxy.subacks.holding = false
-        expect(Exit.isInterrupted(yield* Fiber.interrupt(subscribing))).toBe(true)
+        if (how === "interrupted") {
+          expect(Exit.isInterrupted(yield* Fiber.interrupt(subscribing))).toBe(true)
+        } else {
+          const timedOut = yield* Fiber.join(subscribing)
+          expect(Either.isLeft(timedOut) && timedOut.left.retryable).toBe(true)
+        }
         return Effect.gen(function*() {
           const before = proxy.subacks.forwarded
           for (const forward of late) forward()
@@ -845,17 +794,17 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
         })
       })
 
-    it.scopedLive(
-      "of a filter nothing holds: it is unsubscribed once on that connection, the broker sends none of its messages, "
-        + "and the late SUBACK changes nothing",
-      () =>
+    it.scopedLive.each(["timed out", "interrupted"] as const)(
+      "%s, of a filter nothing holds: it is unsubscribed once on that connection, the broker sends none of its "
+        + "messages, and the late SUBACK changes nothing",
+      (how) =>
         Effect.gen(function*() {
           const edge = yield* setup(v, { publishTimeout: "500 millis" })
           const { client, packets, proxy, publish, root } = edge
           const publishedThenMarker = yield* observed(edge)
           const Unknown = MqttTopic.make(`${root}/unknown/{id}`, Reading)
           const before = proxy.unsubacks.forwarded
-          const releaseLate = yield* interruptedSubscribe(edge, Unknown, 1)
+          const releaseLate = yield* unanswered(edge, Unknown, 1, how)
           yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n > before, "the UNSUBACK")
           expect(packets(Unknown.filter)).toEqual(["subscribe 1", "unsubscribe"])
           expect((yield* client.health).connections).toEqual(1)
@@ -877,10 +826,10 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
       { timeout: 60_000 }
     )
 
-    it.scopedLive(
-      "of a filter another subscription holds at a lower QoS: it is subscribed again at the QoS asked, and the late "
-        + "SUBACK changes nothing",
-      () =>
+    it.scopedLive.each(["timed out", "interrupted"] as const)(
+      "%s, of a filter another subscription holds at a lower QoS: it is subscribed again on that connection at the "
+        + "highest QoS asked, and the late SUBACK changes nothing",
+      (how) =>
         Effect.gen(function*() {
           const edge = yield* setup(v, { publishTimeout: "500 millis" })
           const { client, packets, publish, root } = edge
@@ -888,7 +837,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
           const Topic = MqttTopic.make(`${root}/held/{id}`, Reading)
           const got: Array<string> = []
           const first = yield* client.subscribe(Topic, recording(got), { qos: 0 })
-          const releaseLate = yield* interruptedSubscribe(edge, Topic, 1)
+          const releaseLate = yield* unanswered(edge, Topic, 1, how)
           yield* eventually(Effect.sync(() => packets(Topic.filter)), (p) => p.length === 3, "the SUBSCRIBE sent again")
           expect(packets(Topic.filter)).toEqual(["subscribe 0", "subscribe 1", "subscribe 1"])
           yield* publish(`${root}/held/a`, 1)
