@@ -3,6 +3,7 @@
  * stack of its own served by `Http.serve`, and two stacks of the app's own on `HttpServer.serve`. A request is
  * reported once, by the outer stack, as if one stack ran: one metric sample, one access line, one security event,
  * the headers and ids of one stack; the nested stack's route templates, template paths and access log choice count.
+ * A router wrapped in another middleware through `Http.keepRouter` is served as the bare router.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpApp from "@effect/platform/HttpApp"
@@ -45,6 +46,9 @@ const router = HttpRouter.empty.pipe(
   ),
   HttpRouter.put("/api/v1/ready", HttpServerResponse.text("put"))
 )
+
+/** A user's own middleware: it stamps the responses it sees, a refusal rendered outside it aside. */
+const stamped = HttpMiddleware.make((app) => Effect.map(app, HttpServerResponse.setHeader("x-stamped", "yes")))
 
 const sign = (claims: jose.JWTPayload, key: string) =>
   new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("glam").setAudience("catalog")
@@ -299,6 +303,65 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     const warnings = lines.filter((line) => String(line.message).startsWith("RequestTelemetry: a stack of service"))
     expect(warnings.map((line) => line.level)).toEqual(["WARN"])
     expect(String(warnings[0]!.message)).toContain(`"${innerService}" runs inside the stack of service "${service}"`)
+  })
+})
+
+describe("a router wrapped in a middleware of the app's own, served by Http.serve", () => {
+  // The middlewares a router is commonly served through: the platform's, and a user's own.
+  const middlewares: ReadonlyArray<[string, HttpMiddleware.HttpMiddleware]> = [
+    ["xForwardedHeaders", HttpMiddleware.xForwardedHeaders],
+    ["cors()", HttpMiddleware.cors()],
+    ["a user's own", stamped]
+  ]
+
+  it("answers a path of the router without the request's method with the bare router's 405", async () => {
+    for (const [name, middleware] of middlewares) {
+      const { get } = await servedNested({}, undefined, { app: () => router.pipe(Http.keepRouter(middleware)) })
+      const out: Array<[number, string | null]> = []
+      for (const path of ["/api/v1/items/7", "/api/v1/ready", "/api/v1/no/1"]) {
+        const response = await get(path, {}, "POST")
+        out.push([response.status, response.headers.get("allow")])
+      }
+      expect(out, name).toEqual([[405, "GET, HEAD"], [405, "GET, HEAD, PUT"], [404, null]])
+    }
+  })
+
+  it("names an untraced request by the router's template, and the middleware runs", async () => {
+    const { get, service } = await servedNested(
+      {},
+      HttpMiddleware.withTracerDisabledWhen((request) => request.url.startsWith("/api/v1/untraced/")),
+      { app: () => router.pipe(Http.keepRouter(stamped)) }
+    )
+    const response = await get("/api/v1/untraced/9")
+    expect([response.status, response.headers.get("x-stamped")]).toEqual([200, "yes"])
+    expect(samplesOf(service)).toEqual([["GET /api/v1/untraced/:id 200", 1]])
+  })
+
+  it("names a request under a mount with its prefix, the mounted router wrapped or the mounting one", async () => {
+    const apps = [
+      () => HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", router.pipe(Http.keepRouter(stamped)))),
+      () => HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", router), Http.keepRouter(stamped)),
+      () =>
+        HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", router.pipe(Http.keepRouter(stamped))))
+          .pipe(Http.keepRouter(HttpMiddleware.xForwardedHeaders))
+    ]
+    for (const [index, app] of apps.entries()) {
+      const { accessLines, get, service, serverSpans } = await servedNested({}, undefined, {
+        app,
+        http: { record_path: "template" }
+      })
+      const response = await get("/v1/api/v1/items/7")
+      expect([response.status, response.headers.get("x-stamped")]).toEqual([200, "yes"])
+      const refused = await get("/v1/api/v1/items/7", {}, "POST")
+      expect([refused.status, refused.headers.get("allow")]).toEqual([405, "GET, HEAD"])
+      expect(samplesOf(service), `app ${index}`).toEqual([
+        ["GET /v1/api/v1/items/:id 200", 1],
+        ["POST unmatched 405", 1]
+      ])
+      expect(accessLines().map((line) => line.annotations["path"])).toEqual(["/v1/api/v1/items/:id", "unmatched"])
+      const spans = await serverSpans(2)
+      expect(spans.map((span) => span.attributes.get("http.route"))).toEqual(["/v1/api/v1/items/:id", undefined])
+    }
   })
 })
 

@@ -147,14 +147,41 @@ export const frameworkRoutes = (service: string, readiness: ReadinessService): H
  * Turns the router's 404 for a path it has, but not with the request's method, into a 405 `HTTP_405` "Method Not
  * Allowed" with `Allow` listing the methods the path accepts (with `HEAD` wherever `GET` is: the router answers
  * `HEAD` with the `GET` route, and Node sends no body). The routes are matched as the router matches them.
- * `serve` applies it to an `HttpRouter`, to a router wrapped in a `RequestTelemetry.middleware` of the app's own,
- * and to the router of the `HttpApi` `serveApi` serves.
+ * `serve` applies it to an `HttpRouter`, to a router wrapped in a {@link keepRouter} or a `RequestTelemetry.middleware`
+ * of the app's own, and to the router of the `HttpApi` `serveApi` serves.
  *
  * @since 0.1.0
  * @category middleware
  */
 export const methodNotAllowed: (router: HttpRouter.HttpRouter<unknown, unknown>) => HttpMiddleware.HttpMiddleware =
   methodNotAllowedInternal.methodNotAllowed
+
+/**
+ * `middleware`, keeping the router of the app it wraps known to {@link serve}: `router.pipe(Http.keepRouter(auth))`
+ * served (or mounted with `HttpRouter.mountApp` in the served router) answers as the bare router does. A middleware
+ * returns an app `serve` cannot look into, so without it a path of the router without the request's method is a 404
+ * rather than a 405 with `Allow`, a request whose server span holds no route (its tracing disabled) is `unmatched`,
+ * and a request under an app the router mounts is named without the mount's prefix. The router known is the one the
+ * wrapped app is or carries (a router, an app of `keepRouter` or of `RequestTelemetry.middleware`); `middleware`
+ * runs as it is, and the app it returns is the one served.
+ *
+ * @example
+ * ```ts
+ * import { HttpMiddleware, HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { Http } from "@glam/shared"
+ *
+ * const router = HttpRouter.empty.pipe(HttpRouter.get("/api/v1/items/:id", HttpServerResponse.text("item")))
+ * // POST /api/v1/items/1 is a 405 with `Allow: GET, HEAD`, as for the bare router.
+ * const Main = Http.serve(router.pipe(Http.keepRouter(HttpMiddleware.xForwardedHeaders)))
+ * ```
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export const keepRouter = <A extends HttpApp.Default<unknown, unknown>, B extends HttpApp.Default<unknown, unknown>>(
+  middleware: (app: A) => B
+): (app: A) => B =>
+(app) => Routes.carryRouter(app, middleware)
 
 /**
  * The resolved settings of a server.
@@ -261,7 +288,7 @@ const stackOf = (
     const routerConfig = yield* FiberRef.get(HttpRouter.currentRouterConfig)
     return <E, R>(app: HttpApp.Default<E, R>) => {
       // The router the app is, or the one it is known to be served by (an `HttpApi`'s, a router wrapped in a
-      // `RequestTelemetry.middleware` of the app's own): its 405s are the same either way.
+      // `keepRouter` or a `RequestTelemetry.middleware` of the app's own): its 405s are the same either way.
       const router = Routes.routerOf(app)
       let inner: HttpApp.Default<unknown, R | HttpServerRequest.HttpServerRequest> = app
       if (router !== undefined) inner = methodNotAllowed(router)(inner)

@@ -112,28 +112,29 @@ export const middleware = (options: Options): HttpMiddleware.HttpMiddleware => {
   const report = options.securityEvents === false
     ? undefined
     : SecurityEventsInternal.reporter(options.service, options.securityEvents)
-  return HttpMiddleware.make((app) => {
-    const router = Routes.routerOf(app)
-    const stack = internal.makeStack(options, report, router)
-    const observed: typeof app = Effect.withFiberRuntime((fiber) => {
-      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      // The refusals decided while the app runs are this stack's to report, and the request; an outer one's when
-      // an outer one runs.
-      const claim = SecurityEventsInternal.claim(request)
-      if (claim === "held") return stack.nest(app, fiber, request)
-      const claimed = claim === "claimed"
-      const span = fiber.currentSpan
-      // Set already by the server span of `Http.serve`, with the span.
-      const entered = internal.enteredIds(request)
-      if (entered !== undefined) return stack.observe(app, fiber, request, span, entered, claimed)
-      const ids = RequestContext.resolveIds(request.headers, span)
-      return Effect.zipRight(
-        // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
-        Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
-        stack.observe(app, fiber, request, span, ids, claimed)
-      )
+  // The app's router goes with the app returned, for the routes of an outer stack (`Http.serve`'s `routeOf`).
+  return HttpMiddleware.make((app) =>
+    Routes.carryRouter(app, (app, router) => {
+      const stack = internal.makeStack(options, report, router)
+      const observed: typeof app = Effect.withFiberRuntime((fiber) => {
+        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+        // The refusals decided while the app runs are this stack's to report, and the request; an outer one's when
+        // an outer one runs.
+        const claim = SecurityEventsInternal.claim(request)
+        if (claim === "held") return stack.nest(app, fiber, request)
+        const claimed = claim === "claimed"
+        const span = fiber.currentSpan
+        // Set already by the server span of `Http.serve`, with the span.
+        const entered = internal.enteredIds(request)
+        if (entered !== undefined) return stack.observe(app, fiber, request, span, entered, claimed)
+        const ids = RequestContext.resolveIds(request.headers, span)
+        return Effect.zipRight(
+          // The request owns its fiber: the ids are set for the rest of it (and what it forks), in one step.
+          Correlation.setIds({ requestId: ids.requestId, correlationId: ids.correlationId }),
+          stack.observe(app, fiber, request, span, ids, claimed)
+        )
+      })
+      return observed
     })
-    // The app's router, for the routes of an outer stack (`Http.serve`'s `routeOf`), as the app itself gives it.
-    return router === undefined ? observed : Routes.withRouter(observed, router)
-  })
+  )
 }

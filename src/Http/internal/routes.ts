@@ -140,6 +140,22 @@ export const withRouter = <A extends object>(app: A, router: HttpRouter.HttpRout
 }
 
 /**
+ * What `wrap` makes of `app`, known to be served by the router `app` is or is known to be served by
+ * ({@link routerOf}): how a middleware keeps the router of the app it wraps (`RequestTelemetry.middleware`,
+ * `Http.keepRouter`). `wrap` is given that router too.
+ *
+ * @internal
+ */
+export const carryRouter = <A, B extends object>(
+  app: A,
+  wrap: (app: A, router: HttpRouter.HttpRouter<unknown, unknown> | undefined) => B
+): B => {
+  const router = routerOf(app)
+  const wrapped = wrap(app, router)
+  return router === undefined ? wrapped : withRouter(wrapped, router)
+}
+
+/**
  * The router that serves `app`: the app itself when it is a router, else the one {@link withRouter} gave it.
  *
  * @internal
