@@ -304,6 +304,34 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
     expect(warnings.map((line) => line.level)).toEqual(["WARN"])
     expect(String(warnings[0]!.message)).toContain(`"${innerService}" runs inside the stack of service "${service}"`)
   })
+
+  it("names the route of a stack under a mount Http.serve does not know with the mount's prefix", async () => {
+    // The served router wrapped in a middleware of the app's own: its mounts are not known to `Http.serve`.
+    const app = (wrapped: HttpApp.Default<unknown, unknown>) =>
+      HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", wrapped)).pipe(stamped)
+    for (const traced of [false, true]) {
+      const { accessLines, get, service, serverSpans } = await servedNested(
+        { recordPath: "template" },
+        traced ? undefined : HttpMiddleware.withTracerDisabledWhen(() => true),
+        { app }
+      )
+      const response = await get("/v1/api/v1/items/7")
+      expect([response.status, response.headers.get("x-stamped")]).toEqual([200, "yes"])
+      expect((await get("/v1/api/v1/no/7")).status).toBe(404)
+      expect(samplesOf(service), `traced: ${traced}`).toEqual([
+        ["GET /v1/api/v1/items/:id 200", 1],
+        ["GET unmatched 404", 1]
+      ])
+      expect(accessLines().map((line) => line.annotations["path"])).toEqual(["/v1/api/v1/items/:id", "unmatched"])
+      if (traced) {
+        const spans = await serverSpans(2)
+        expect(spans.map((span) => [span.attributes.get("http.route"), span.attributes.get("url.path")])).toEqual([
+          ["/v1/api/v1/items/:id", "/v1/api/v1/items/:id"],
+          [undefined, "unmatched"]
+        ])
+      }
+    }
+  })
 })
 
 describe("a router wrapped in a middleware of the app's own, served by Http.serve", () => {

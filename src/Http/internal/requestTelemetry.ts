@@ -100,9 +100,10 @@ export interface Stack {
 
 /**
  * What a stack nested in another one adds to the request the outer one reports: its headers (before the outer's:
- * the outer's win over a header of the same name), its route look-up (after the outer's), whether it asks for
- * template paths and for an access line, and its service (the outer's names the request; a different one is
- * warned of once).
+ * the outer's win over a header of the same name), its route look-up (after the outer's; of a stack under a mount,
+ * asked with the URL it saw, the mount's prefix before the template), whether it asks for template paths and for an
+ * access line, and its service (the outer's names the request; a different one is warned of once: `warning` is the
+ * stack's, shared by the entries it gives each request).
  *
  * @internal
  */
@@ -112,8 +113,25 @@ interface Nested {
   readonly routeOf: HttpMetrics.RouteOf | undefined
   readonly template: boolean
   readonly accessLog: boolean
-  warned: boolean
+  /** Whether the stack saw the request under a mount (`HttpRouter.mountApp`), its URL without the prefix. */
+  readonly mounted: boolean
+  readonly warning: { warned: boolean }
 }
+
+/**
+ * A stack under a mount, for one request: its route look-up asked with `seen`, the URL the stack saw, and the
+ * mount's prefix (the outer stack's URL without `seen`) put before the template it gives.
+ */
+const underMount = (stack: Nested, routeOf: HttpMetrics.RouteOf, seen: string): Nested => ({
+  ...stack,
+  mounted: true,
+  routeOf: (method, url) => {
+    const prefix = Routes.mountPrefix(url, seen)
+    if (prefix === undefined) return undefined
+    const route = routeOf(method, seen)
+    return route === undefined ? undefined : Routes.underPrefix(prefix, route)
+  }
+})
 
 // The stacks nested in the one that reports the request, outermost first: on the request's Node message, as the
 // mark of `SecurityEvents.claim`, which a modified request (a mount) shares.
@@ -161,8 +179,8 @@ const nestedHeaders = (
 const warnNested = (nested: ReadonlyArray<Nested>, service: string): Effect.Effect<void> | undefined => {
   let warning: Effect.Effect<void> | undefined
   for (const stack of nested) {
-    if (stack.warned || stack.service === service) continue
-    stack.warned = true
+    if (stack.warning.warned || stack.service === service) continue
+    stack.warning.warned = true
     const line = Effect.logWarning(
       `RequestTelemetry: a stack of service "${stack.service}" runs inside the stack of service "${service}": ` +
         `its requests are reported once, by the outer stack, with service "${service}"`
@@ -235,7 +253,8 @@ export const makeStack = (
     routeOf: routeOf ?? routerRoutes,
     template,
     accessLog,
-    warned: false
+    mounted: false,
+    warning: { warned: false }
   }
   const nest: Nest = (app, fiber, request) => {
     if (router !== undefined && routeOf === undefined) {
@@ -244,8 +263,12 @@ export const makeStack = (
     // Held by an outer stack: the request has a Node message.
     const holder = request.source as WithNested
     const stacks = holder[nestedKey]
-    if (stacks === undefined) holder[nestedKey] = [nested]
-    else stacks.push(nested)
+    // Under a mount (`HttpRouter.mountApp`), the stack sees the request's URL without the mount's prefix.
+    const entry = nested.routeOf === undefined || request.url === request.originalUrl
+      ? nested
+      : underMount(nested, nested.routeOf, request.url)
+    if (stacks === undefined) holder[nestedKey] = [entry]
+    else stacks.push(entry)
     return app
   }
   const observe: Observe = (app, fiber, request, span, ids, claimed) => {
@@ -259,10 +282,17 @@ export const makeStack = (
     const finish = (status: number): Effect.Effect<void> => {
       // The stacks nested in this one: a request through one stack reads one property here.
       const inner = nestedOf(request)
-      // One look-up for every record of the request (a read of the span's attribute when it holds the route).
+      // One look-up for every record of the request (a read of the span's attribute when it holds the route). Under
+      // a mount, the span holds the mounted router's template without the prefix: the route is looked up.
       const route = mounted !== undefined && mounted(request.url)
         ? HttpMetrics.mountedRoute(request, span, lookup)
-        : HttpMetrics.requestRoute(request, span, inner === undefined ? routeOf : nestedRouteOf(routeOf, inner))
+        : inner === undefined
+        ? HttpMetrics.requestRoute(request, span, routeOf)
+        : (inner.some((stack) => stack.mounted) ? HttpMetrics.mountedRoute : HttpMetrics.requestRoute)(
+          request,
+          span,
+          nestedRouteOf(routeOf, inner)
+        )
       if (measured) metrics.end(request.method, route, status, (performance.now() - startedAt) / 1000)
       // Only a request with an event has one: a request without reads one property here.
       const reported = report === undefined ? undefined : report(request, fiber, route, ids, status)

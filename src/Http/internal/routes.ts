@@ -100,12 +100,35 @@ export const routeTemplates = (
         if (mount.inner === undefined) return mount.prefix
         if (mount.includePrefix) return mount.inner(method, url)
         const inner = mount.inner(method, url.length <= mount.prefix.length ? "/" : url.slice(mount.prefix.length))
-        return inner === undefined ? undefined : inner === "/" ? mount.prefix : mount.prefix + inner
+        return inner === undefined ? undefined : underPrefix(mount.prefix, inner)
       }
     }
     return (matcher.find(method, url) ?? (method === "HEAD" ? matcher.find("GET", url) : undefined))?.handler
   }
 }
+
+/**
+ * The route of a template of a mounted router under the mount's prefix: the prefix alone for the mounted router's
+ * `/`, as the router passes the prefix itself on.
+ *
+ * @internal
+ */
+export const underPrefix = (prefix: string, template: string): string =>
+  template === "/" && prefix !== "" ? prefix : prefix + template
+
+/**
+ * The prefix of the mount (or mounts) a request is under, from its URL outside the mount and the URL the mounted app
+ * sees (without the prefix, or `/` for the prefix itself, as the router passes it on); `undefined` when the two do
+ * not line up (the URL rewritten otherwise).
+ *
+ * @internal
+ */
+export const mountPrefix = (outside: string, inside: string): string | undefined =>
+  outside.endsWith(inside)
+    ? outside.slice(0, outside.length - inside.length)
+    : inside === "/"
+    ? pathOf(outside)
+    : undefined
 
 /**
  * Whether a request's path lies under a mount of `router` (`HttpRouter.mountApp`, whose mounts a router mounted with
