@@ -10,6 +10,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -330,6 +331,34 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
           [undefined, "unmatched"]
         ])
       }
+    }
+  })
+
+  it("leaves a URL a middleware outside the mount rewrote out of the route of a stack under the mount", async () => {
+    // A tenant's id taken off the path before the mounting router: never part of a route.
+    const tenants = HttpMiddleware.make((app) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const tenant = /^\/t\/[^/]+/.exec(request.url)
+        return tenant === null ? app : Effect.provideService(
+          app,
+          HttpServerRequest.HttpServerRequest,
+          request.modify({ url: request.url.slice(tenant[0].length) })
+        )
+      })
+    )
+    const app = (wrapped: HttpApp.Default<unknown, unknown>) =>
+      HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", wrapped)).pipe(tenants)
+    for (const traced of [false, true]) {
+      const { accessLines, get, service } = await servedNested(
+        { recordPath: "template" },
+        traced ? undefined : HttpMiddleware.withTracerDisabledWhen(() => true),
+        { app }
+      )
+      expect((await get("/t/tenant-4471/v1/api/v1/items/7")).status).toBe(200)
+      expect(samplesOf(service), `traced: ${traced}`).toEqual([
+        [traced ? "GET /api/v1/items/:id 200" : "GET unmatched 200", 1]
+      ])
+      expect(JSON.stringify(accessLines().map((line) => line.annotations))).not.toContain("tenant-4471")
     }
   })
 })

@@ -163,7 +163,8 @@ export const methodNotAllowed: (router: HttpRouter.HttpRouter<unknown, unknown>)
  * rather than a 405 with `Allow`, a request whose server span holds no route (its tracing disabled) is `unmatched`,
  * and a request under an app the router mounts is named without the mount's prefix. The router known is the one the
  * wrapped app is or carries (a router, an app of `keepRouter` or of `RequestTelemetry.middleware`); `middleware`
- * runs as it is, and the app it returns is the one served.
+ * runs as it is, and the app it returns is the one served. The router's routes are matched with the URL the request
+ * has outside the middleware: one that rewrites the URL before the router sees it is not one to keep a router through.
  *
  * @example
  * ```ts

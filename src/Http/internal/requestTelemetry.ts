@@ -11,11 +11,13 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type * as FindMyWay from "find-my-way-ts"
 import type * as RequestContext from "../RequestContext.js"
@@ -113,25 +115,43 @@ interface Nested {
   readonly routeOf: HttpMetrics.RouteOf | undefined
   readonly template: boolean
   readonly accessLog: boolean
-  /** Whether the stack saw the request under a mount (`HttpRouter.mountApp`), its URL without the prefix. */
-  readonly mounted: boolean
+  /** The mount the stack saw the request under (`HttpRouter.mountApp`): its prefix, and the URL without it. */
+  readonly mount: Mount | undefined
   readonly warning: { warned: boolean }
 }
 
+interface Mount {
+  readonly prefix: string
+  readonly seen: string
+}
+
 /**
- * A stack under a mount, for one request: its route look-up asked with `seen`, the URL the stack saw, and the
- * mount's prefix (the outer stack's URL without `seen`) put before the template it gives.
+ * Whether the URL of the stack reporting a request is the mount's prefix with the URL the stack under the mount saw
+ * (the router passes `/` on for the prefix itself): not when a middleware between the two rewrote the URL, whose
+ * difference may hold what the client sent.
  */
-const underMount = (stack: Nested, routeOf: HttpMetrics.RouteOf, seen: string): Nested => ({
+const linesUp = (url: string, mount: Mount): boolean =>
+  url === mount.prefix + mount.seen || (mount.seen === "/" && url === mount.prefix)
+
+/**
+ * A stack under a mount, for one request: its route look-up asked with the URL it saw, and the mount's prefix (the
+ * router's own, never read from the URL) put before the template it gives.
+ */
+const underMount = (stack: Nested, routeOf: HttpMetrics.RouteOf, mount: Mount): Nested => ({
   ...stack,
-  mounted: true,
+  mount,
   routeOf: (method, url) => {
-    const prefix = Routes.mountPrefix(url, seen)
-    if (prefix === undefined) return undefined
-    const route = routeOf(method, seen)
-    return route === undefined ? undefined : Routes.underPrefix(prefix, route)
+    if (!linesUp(url, mount)) return undefined
+    const route = routeOf(method, mount.seen)
+    return route === undefined ? undefined : Routes.underPrefix(mount.prefix, route)
   }
 })
+
+/** The prefix of the mount (or of a prefixed route) whose app a request runs in, if one sliced its URL. */
+const mountPrefixOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): string | undefined => {
+  const route = Context.getOption(fiber.currentContext, HttpRouter.RouteContext)
+  return Option.isSome(route) && Option.isSome(route.value.route.prefix) ? route.value.route.prefix.value : undefined
+}
 
 // The stacks nested in the one that reports the request, outermost first: on the request's Node message, as the
 // mark of `SecurityEvents.claim`, which a modified request (a mount) shares.
@@ -253,7 +273,7 @@ export const makeStack = (
     routeOf: routeOf ?? routerRoutes,
     template,
     accessLog,
-    mounted: false,
+    mount: undefined,
     warning: { warned: false }
   }
   const nest: Nest = (app, fiber, request) => {
@@ -264,9 +284,10 @@ export const makeStack = (
     const holder = request.source as WithNested
     const stacks = holder[nestedKey]
     // Under a mount (`HttpRouter.mountApp`), the stack sees the request's URL without the mount's prefix.
-    const entry = nested.routeOf === undefined || request.url === request.originalUrl
+    const prefix = nested.routeOf === undefined ? undefined : mountPrefixOf(fiber)
+    const entry = prefix === undefined || nested.routeOf === undefined
       ? nested
-      : underMount(nested, nested.routeOf, request.url)
+      : underMount(nested, nested.routeOf, { prefix, seen: request.url })
     if (stacks === undefined) holder[nestedKey] = [entry]
     else stacks.push(entry)
     return app
@@ -288,11 +309,13 @@ export const makeStack = (
         ? HttpMetrics.mountedRoute(request, span, lookup)
         : inner === undefined
         ? HttpMetrics.requestRoute(request, span, routeOf)
-        : (inner.some((stack) => stack.mounted) ? HttpMetrics.mountedRoute : HttpMetrics.requestRoute)(
-          request,
-          span,
-          nestedRouteOf(routeOf, inner)
-        )
+        : (inner.some((stack) => stack.mount !== undefined && linesUp(request.url, stack.mount))
+          ? HttpMetrics.mountedRoute
+          : HttpMetrics.requestRoute)(
+            request,
+            span,
+            nestedRouteOf(routeOf, inner)
+          )
       if (measured) metrics.end(request.method, route, status, (performance.now() - startedAt) / 1000)
       // Only a request with an event has one: a request without reads one property here.
       const reported = report === undefined ? undefined : report(request, fiber, route, ids, status)

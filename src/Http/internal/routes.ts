@@ -117,20 +117,6 @@ export const underPrefix = (prefix: string, template: string): string =>
   template === "/" && prefix !== "" ? prefix : prefix + template
 
 /**
- * The prefix of the mount (or mounts) a request is under, from its URL outside the mount and the URL the mounted app
- * sees (without the prefix, or `/` for the prefix itself, as the router passes it on); `undefined` when the two do
- * not line up (the URL rewritten otherwise).
- *
- * @internal
- */
-export const mountPrefix = (outside: string, inside: string): string | undefined =>
-  outside.endsWith(inside)
-    ? outside.slice(0, outside.length - inside.length)
-    : inside === "/"
-    ? pathOf(outside)
-    : undefined
-
-/**
  * Whether a request's path lies under a mount of `router` (`HttpRouter.mountApp`, whose mounts a router mounted with
  * `HttpRouter.mount` brings along, prefixed), where the mounted app's own router records its template on the server
  * span (`http.route`) without the mount's prefix; `undefined` when the router mounts no app.
