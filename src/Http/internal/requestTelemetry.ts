@@ -137,7 +137,7 @@ const linesUp = (url: string, mount: Mount): boolean =>
  * A stack under a mount, for one request: its route look-up asked with the URL it saw, and the mount's prefix (the
  * router's own, never read from the URL) put before the template it gives.
  */
-const underMount = (stack: Nested, routeOf: HttpMetrics.RouteOf, mount: Mount): Nested => ({
+const mountedEntry = (stack: Nested, routeOf: HttpMetrics.RouteOf, mount: Mount): Nested => ({
   ...stack,
   mount,
   routeOf: (method, url) => {
@@ -287,7 +287,7 @@ export const makeStack = (
     const prefix = nested.routeOf === undefined ? undefined : mountPrefixOf(fiber)
     const entry = prefix === undefined || nested.routeOf === undefined
       ? nested
-      : underMount(nested, nested.routeOf, { prefix, seen: request.url })
+      : mountedEntry(nested, nested.routeOf, { prefix, seen: request.url })
     if (stacks === undefined) holder[nestedKey] = [entry]
     else stacks.push(entry)
     return app
