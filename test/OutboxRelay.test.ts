@@ -819,6 +819,53 @@ for (const target of targets) {
           30_000
         )
 
+        it.scoped.skipIf(!target.jetstream)(
+          "a row refused by a full stream (discard new) is kept, retried later and published once the stream has room",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("full")
+              const { Happened } = definitions(stream)
+              // The stream as the Bus would make it, holding one message and refusing more.
+              const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
+              const nc = yield* Effect.acquireRelease(
+                Effect.promise(async () => {
+                  const nc = await connect({ servers: [natsUrl] })
+                  const jsm = await jetstreamManager(nc)
+                  await jsm.streams.add({ ...wanted, name: stream.name, max_msgs: 1, discard: "new" as never })
+                  return nc
+                }),
+                (nc) =>
+                  Effect.promise(async () => {
+                    const jsm = await jetstreamManager(nc)
+                    await jsm.streams.delete(stream.name).catch(() => false)
+                    await nc.close()
+                  })
+              )
+              const context = yield* infra([stream])
+              yield* enqueueNumbered(Happened, 2).pipe(Effect.provide(context))
+              const { capture, lines } = capturedLogs()
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(context), capture))
+              )
+              const flush = relay.flush.pipe(Effect.provide(capture))
+              const refused = yield* flush
+              expect(refused.published).toBe(1)
+              const failed = Option.getOrThrow(refused.failed)
+              expect(failed.error.retryable).toBe(true)
+              const [, kept] = yield* outboxFailures.pipe(Effect.provide(context))
+              expect(kept).toMatchObject({ published: false, failed: false, attempts: 1 })
+              expect(kept!.last_error).toContain("its stream is full (maximum messages exceeded")
+              const warned = lines.filter((line) => line.includes("Outbox relay: publishing event"))
+              expect(warned).toHaveLength(1)
+              expect(warned[0]).toContain("its stream is full (maximum messages exceeded")
+
+              yield* Effect.promise(async () => (await jetstreamManager(nc)).streams.purge(stream.name))
+              expect(yield* flush).toMatchObject({ published: 1, failed: Option.none() })
+              expect((yield* outboxRows.pipe(Effect.provide(context))).every((r) => r.published)).toBe(true)
+            }),
+          30_000
+        )
+
         it.scoped(
           "events are published in the order they were written, across transactions and batches",
           () =>

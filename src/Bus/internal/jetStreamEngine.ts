@@ -22,7 +22,7 @@ import { makeSettlements } from "./jetStreamAcks.js"
 import { advisoryStreamOf, logLeaderElections, maxDeliveries } from "./jetStreamAdvisories.js"
 import { connection, fromIterable } from "./jetStreamConnection.js"
 import { ensureConsumer, resumeConsumer } from "./jetStreamConsumer.js"
-import { errorMessage, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
+import { errorMessage, jetStreamUnavailable, publishFailure, reconnectFailure } from "./jetStreamFailures.js"
 import * as PublishRequests from "./jetStreamPublish.js"
 import { pump, releaseDelay } from "./jetStreamPull.js"
 import * as Store from "./jetStreamStore.js"
@@ -251,16 +251,7 @@ export const makeEngine = (options: JetStreamOptions): Effect.Effect<Engine, Mes
     const js = jetstream(nc)
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc),
-      catch: (e) =>
-        busError(
-          e instanceof Error && e.name === "JetStreamNotEnabled"
-            ? `JetStream is not enabled on the NATS server at ${nc.getServer()}: start nats-server with -js (or a ` +
-              "jetstream block in its configuration file)"
-            : `JetStream is not available on the NATS server at ${nc.getServer()}: ${errorMessage(e)}`,
-          { operation: "connect" },
-          true,
-          e
-        )
+      catch: (e) => jetStreamUnavailable(e, nc.getServer())
     })
     const engine = yield* engineOn(nc, js, jsm, options)
     yield* Effect.logInfo(`Bus: connected to NATS ${nc.getServer()} as ${options.serviceName}`)

@@ -1,0 +1,271 @@
+/**
+ * The Bus against a JetStream at its limits. On the shared nats-server, with streams of the test's own: a stream that
+ * discards new messages at its `max_msgs`, `max_bytes` or `max_msgs_per_subject` refuses a publish with a retryable
+ * `MessageBusError` saying the stream is full (nothing stored, nothing retried within the publish), and the publish
+ * goes through once the stream has room; a handler publishing to such a stream has its message delivered again, not
+ * dead-lettered. A sealed stream refuses a publish, not retryable. On nats-servers of the test's own: an account
+ * whose JetStream storage is used up refuses alike; an account at its `max_streams` or `max_consumers` fails startup
+ * or `Bus.subscribe` naming the limit; an account without JetStream, or a server without it, fails startup saying so.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { AckPolicy, jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Duration, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
+import * as Bus from "../src/Bus/Bus.js"
+import { JetStream } from "../src/Bus/index.js"
+import { MessageBusError } from "../src/Errors/index.js"
+import * as EventDefinition from "../src/Events/Events.js"
+import * as Streams from "../src/Events/Streams.js"
+import { unique } from "./fixtures/bus/conformance.js"
+import { jetStreamOptions, withJsm } from "./support/busJetStream.js"
+import { eventually } from "./support/eventually.js"
+import { freePort } from "./support/localService.js"
+import { serverProcess, startNatsServerWith } from "./support/natsServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable, toolPath } from "./support/tools.js"
+
+const natsUp = await serviceAvailable("nats")
+const natsServerFound = toolAvailable("nats-server")
+const url = `nats://${services.nats.host}:${services.nats.port}`
+
+const options = (servers: string, extra?: Partial<JetStream.JetStreamOptions>): JetStream.JetStreamOptions =>
+  jetStreamOptions("bus-jetstream-limits-test", servers, extra)
+
+/**
+ * A stream of the test's own on `servers`, made with `config` before a Bus sees it (deleted when the scope closes),
+ * and a `job` event `{ n }` on it.
+ */
+const limitedStream = (servers: string, name: string, config: Partial<StreamConfig>) =>
+  Effect.gen(function*() {
+    const suffix = unique(name).replace(/[^a-z0-9]/gi, "").toLowerCase()
+    const stream = Streams.make(`LIMD${name}_${suffix}`.toUpperCase(), { domain: `limd${name}${suffix}` })
+    const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+    yield* Effect.acquireRelease(
+      withJsm(servers, (jsm) => jsm.streams.add({ name: stream.name, subjects: [...stream.subjects], ...config })),
+      () => withJsm(servers, (jsm) => jsm.streams.delete(stream.name).catch(() => false))
+    )
+    return { Def, stream }
+  })
+
+const stored = (servers: string, name: string) =>
+  withJsm(servers, (jsm) => jsm.streams.info(name).then((i) => i.state.messages))
+
+/** The refusal of a full stream or store, as the Bus gives it. */
+const expectNoRoom = (error: unknown, subject: string, answer: string) => {
+  expect(error).toBeInstanceOf(MessageBusError)
+  const e = error as MessageBusError
+  expect(e.message).toContain(`Publish to ${subject} refused: `)
+  expect(e.message).toContain(answer)
+  expect(e.message).toContain("nothing was stored")
+  expect(e.retryable).toBe(true)
+  expect(e.details).toMatchObject({ operation: "publish", subject })
+}
+
+describe.skipIf(!natsUp)("Bus on JetStream: a stream at its limits", () => {
+  it.scopedLive("at max_msgs: refused as a full stream, retryable, nothing stored; taken once it has room", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* limitedStream(url, "msgs", {
+        max_msgs: 1,
+        discard: "new" as StreamConfig["discard"]
+      })
+      // The default retry budget (30 s): a full stream is not retried within the publish.
+      const ctx = yield* Layer.build(JetStream.layer(options(url, { streamDefinitions: [stream] })))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      const error = yield* Effect.flip(Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx)))
+      expectNoRoom(error, Def.subject, "its stream is full (maximum messages exceeded")
+      const encoded = yield* Effect.flip(
+        Bus.publishEncoded({ subject: Def.subject, body: "{}", msgId: unique("encoded") }).pipe(Effect.provide(ctx))
+      )
+      expectNoRoom(encoded, Def.subject, "its stream is full (maximum messages exceeded")
+      expect(yield* stored(url, stream.name)).toBe(1)
+
+      yield* withJsm(url, (jsm) => jsm.streams.purge(stream.name))
+      const ack = yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+      expect(ack.stream).toBe(stream.name)
+      expect(yield* stored(url, stream.name)).toBe(1)
+    }))
+
+  it.scopedLive("at max_bytes and at max_msgs_per_subject (discard_new_per_subject): refused alike", () =>
+    Effect.gen(function*() {
+      // A stream in memory: nats-server 2.9.10's file store drops old messages at max_bytes even with discard new.
+      const bytes = yield* limitedStream(url, "bytes", {
+        max_bytes: 600,
+        discard: "new" as StreamConfig["discard"],
+        storage: "memory" as StreamConfig["storage"]
+      })
+      const perSubject = yield* limitedStream(url, "persubject", {
+        max_msgs_per_subject: 1,
+        discard: "new" as StreamConfig["discard"],
+        discard_new_per_subject: true
+      })
+      const ctx = yield* Layer.build(
+        JetStream.layer(options(url, { streamDefinitions: [bytes.stream, perSubject.stream] }))
+      )
+      const bytesError = yield* Bus.publish(bytes.Def, { n: 1 }).pipe(
+        Effect.provide(ctx),
+        Effect.repeat({ until: () => false, times: 20 }),
+        Effect.flip
+      )
+      expectNoRoom(bytesError, bytes.Def.subject, "its stream is full (maximum bytes exceeded")
+
+      yield* Bus.publish(perSubject.Def, { n: 1 }).pipe(Effect.provide(ctx))
+      const perSubjectError = yield* Effect.flip(Bus.publish(perSubject.Def, { n: 2 }).pipe(Effect.provide(ctx)))
+      expectNoRoom(perSubjectError, perSubject.Def.subject, "its stream is full (maximum messages per subject exceeded")
+      // Another subject of the stream has room.
+      const other = yield* Bus.publishEncoded({
+        subject: `evt.${perSubject.stream.domain}.other`,
+        body: "{}",
+        msgId: unique("other")
+      }).pipe(Effect.provide(ctx))
+      expect(other.stream).toBe(perSubject.stream.name)
+    }))
+
+  it.scopedLive("a sealed stream: a publish is refused in the server's words, not retryable, nothing stored", () =>
+    Effect.gen(function*() {
+      const { Def, stream } = yield* limitedStream(url, "sealed", {})
+      const ctx = yield* Layer.build(JetStream.layer(options(url, { streamDefinitions: [stream] })))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* withJsm(url, async (jsm) => {
+        const info = await jsm.streams.info(stream.name)
+        await jsm.streams.update(stream.name, { ...info.config, sealed: true } as Partial<StreamConfig>)
+      })
+      const error = yield* Effect.flip(Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx)))
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toBe(`Publish to ${Def.subject} failed: invalid operation on sealed stream`)
+      expect(error.retryable).toBe(false)
+      expect(yield* stored(url, stream.name)).toBe(1)
+    }))
+
+  it.scopedLive("a handler publishing to a full stream: its message is delivered again, not dead-lettered", () =>
+    Effect.gen(function*() {
+      const source = yield* limitedStream(url, "source", {})
+      const { Def: Full, stream: full } = yield* limitedStream(url, "full", {
+        max_msgs: 1,
+        discard: "new" as StreamConfig["discard"]
+      })
+      const ctx = yield* Layer.build(JetStream.layer(options(url, { streamDefinitions: [source.stream, full] })))
+      yield* Bus.publish(Full, { n: 0 }).pipe(Effect.provide(ctx))
+      const attempts = yield* Ref.make(0)
+      const durable = unique("fullhandler")
+      yield* Bus.subscribe(
+        source.Def,
+        { durable, backoff: ["100 millis"], maxDeliver: 1000 },
+        (event) => Effect.zipRight(Ref.update(attempts, (n) => n + 1), Bus.publish(Full, { n: event.payload.n }))
+      ).pipe(Effect.provide(ctx))
+      yield* Bus.publish(source.Def, { n: 7 }).pipe(Effect.provide(ctx))
+
+      yield* eventually(Ref.get(attempts), (n) => n >= 2, "the handler's message delivered again")
+      yield* withJsm(url, (jsm) => jsm.streams.purge(full.name))
+      yield* eventually(stored(url, full.name), (n) => n === 1, "the handler's publish stored once the stream had room")
+      const letters = yield* Bus.deadLetters({ stream: source.stream.name, consumer: durable }).pipe(
+        Effect.provide(ctx)
+      )
+      expect(letters).toHaveLength(0)
+    }))
+})
+
+/** A nats-server of the test's own with `accounts` (a configuration block), stopped when the scope closes. */
+const serverWithAccounts = (accounts: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => startNatsServerWith([], { config: `accounts {\n${accounts}\n}\n` })),
+    (s) => Effect.promise(() => s.dispose())
+  )
+
+const as = (user: string): Partial<JetStream.JetStreamOptions> => ({
+  user: Option.some(user),
+  password: Option.some(Redacted.make(user))
+})
+
+describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream limits", () => {
+  it.scopedLive("an account at max_streams: startup fails naming the stream it cannot make", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWithAccounts(
+        "LIM: { jetstream: { max_streams: 1 }, users: [{ user: lim, password: lim }] }"
+      )
+      const stream = Streams.make("LIMDSTREAMS", { domain: "limdstreams" })
+      const error = yield* Effect.flip(
+        Layer.build(JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") })))
+      )
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toMatch(/^Cannot create stream (LIMDSTREAMS|DLQ) \(.*\): maximum number of streams reached/)
+      expect(error.retryable).toBe(false)
+      expect(error.details).toMatchObject({ operation: "ensure_stream" })
+    }))
+
+  it.scopedLive("an account at max_consumers: Bus.subscribe fails naming its durable", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWithAccounts(
+        "LIM: { jetstream: { max_consumers: 1 }, users: [{ user: lim, password: lim }] }"
+      )
+      const stream = Streams.make("LIMDCONSUMERS", { domain: "limdconsumers" })
+      const Def = EventDefinition.event("limdconsumers.job", Schema.Struct({ n: Schema.Number }), { stream })
+      const ctx = yield* Layer.build(
+        JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") }))
+      )
+      yield* Effect.promise(async () => {
+        const nc = await connect({ servers: server.url, user: "lim", pass: "lim" })
+        try {
+          const jsm = await jetstreamManager(nc)
+          await jsm.consumers.add(stream.name, { durable_name: "other", ack_policy: AckPolicy.Explicit })
+        } finally {
+          await nc.close()
+        }
+      })
+      const error = yield* Effect.flip(
+        Bus.subscribe(Def, { durable: "limited" }, () => Effect.void).pipe(Effect.provide(ctx))
+      )
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain(
+        "Cannot create consumer limited on LIMDCONSUMERS: maximum consumers limit reached"
+      )
+      expect(error.retryable).toBe(false)
+      expect(error.details).toMatchObject({ operation: "subscribe", stream: stream.name, subject: Def.subject })
+    }))
+
+  it.scopedLive("an account whose JetStream storage is used up: a publish is refused as no room, retryable", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWithAccounts(
+        "LIM: { jetstream: { max_file: 4096, max_mem: 4096 }, users: [{ user: lim, password: lim }] }"
+      )
+      const stream = Streams.make("LIMDSTORE", { domain: "limdstore" })
+      const Def = EventDefinition.event("limdstore.job", Schema.Struct({ n: Schema.Number }), { stream })
+      const ctx = yield* Layer.build(
+        JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") }))
+      )
+      const error = yield* Bus.publish(Def, { n: 1 }).pipe(
+        Effect.provide(ctx),
+        Effect.repeat({ until: () => false, times: 200 }),
+        Effect.flip
+      )
+      expectNoRoom(error, Def.subject, "JetStream has no room for it (resource limits exceeded for account)")
+    }))
+
+  it.scopedLive("an account without JetStream: startup fails saying so, not retryable", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWithAccounts("NOJS: { users: [{ user: nojs, password: nojs }] }")
+      const error = yield* Effect.flip(Layer.build(JetStream.layer(options(server.url, as("nojs")))))
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain("JetStream is not enabled for the account the Bus connects as on the NATS server")
+      expect(error.message).toContain("jetstream: enabled")
+      expect(error.retryable).toBe(false)
+      expect(error.details).toMatchObject({ operation: "connect" })
+    }))
+
+  it.scopedLive("a server without JetStream: startup fails saying how to enable it", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => serverProcess(toolPath("nats-server"), ["-a", "127.0.0.1", "-p", String(port)], port)).pipe(
+          Effect.tap((s) => Effect.promise(s.start))
+        ),
+        (s) => Effect.promise(s.stop)
+      )
+      const error = yield* Effect.flip(
+        Layer.build(JetStream.layer(options(`nats://127.0.0.1:${port}`, { connectTimeout: Duration.seconds(5) })))
+      )
+      expect(error).toBeInstanceOf(MessageBusError)
+      expect(error.message).toContain("JetStream is not enabled on the NATS server at")
+      expect(error.message).toContain("start nats-server with -js")
+      expect(error.details).toMatchObject({ operation: "connect" })
+    }))
+})
