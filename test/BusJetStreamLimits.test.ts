@@ -5,7 +5,8 @@
  * goes through once the stream has room; a handler publishing to such a stream has its message delivered again, not
  * dead-lettered. A sealed stream refuses a publish, not retryable. On nats-servers of the test's own: an account
  * whose JetStream storage is used up refuses alike; an account at its `max_streams` or `max_consumers` fails startup
- * or `Bus.subscribe` naming the limit; an account without JetStream, or a server without it, fails startup saying so.
+ * or `Bus.subscribe` naming the limit; an account without JetStream, or a server without it, fails startup saying so;
+ * a replay whose `DLQ` record cannot be deleted (`deny_delete`) is stored, and reported as not to be replayed again.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
@@ -13,7 +14,7 @@ import { connect } from "@nats-io/transport-node"
 import { Duration, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { JetStream } from "../src/Bus/index.js"
-import { MessageBusError } from "../src/Errors/index.js"
+import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
 import * as EventDefinition from "../src/Events/Events.js"
 import * as Streams from "../src/Events/Streams.js"
 import { unique } from "./fixtures/bus/conformance.js"
@@ -267,5 +268,47 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
       expect(error.message).toContain("JetStream is not enabled on the NATS server at")
       expect(error.message).toContain("start nats-server with -js")
       expect(error.details).toMatchObject({ operation: "connect" })
+    }))
+})
+
+describe.skipIf(!natsServerFound)("Bus on JetStream: a DLQ that denies deletes", () => {
+  it.scopedLive("a replay is stored, and its kept record is reported as not to be replayed again", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => startNatsServerWith([])),
+        (s) => Effect.promise(() => s.dispose())
+      )
+      yield* withJsm(server.url, (jsm) => jsm.streams.add({ name: "DLQ", subjects: ["dlq.>"], deny_delete: true }))
+      const stream = Streams.make("LIMDREPLAY", { domain: "limdreplay" })
+      const Def = EventDefinition.event("limdreplay.job", Schema.Struct({ n: Schema.Number }), { stream })
+      const ctx = yield* Layer.build(JetStream.layer(options(server.url, { streamDefinitions: [stream] })))
+      const failing = yield* Ref.make(true)
+      const handled = yield* Ref.make(0)
+      yield* Bus.subscribe(Def, { durable: "replayed" }, () =>
+        Effect.flatMap(Ref.get(failing), (fail) =>
+          fail
+            ? Effect.fail(new NotFoundError({ message: "no such job", details: { resource: "job" } }))
+            : Ref.update(handled, (n) => n + 1))).pipe(Effect.provide(ctx))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      const [letter] = yield* eventually(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (letters) => letters.length === 1,
+        "the dead letter"
+      )
+      yield* Ref.set(failing, false)
+
+      const replay = yield* Bus.replayDeadLetters({ stream: stream.name }).pipe(Effect.provide(ctx))
+      expect(replay.replayed).toEqual([])
+      expect(replay.failed).toHaveLength(1)
+      const { error } = replay.failed[0]!
+      expect(error.message).toBe(
+        `Dead letter ${letter!.dlqSequence} was replayed (stored in LIMDREPLAY as #2), but its record was not ` +
+          `deleted: Cannot delete DLQ #${letter!.dlqSequence}: message delete not permitted. Replaying it again ` +
+          `would publish the message again: delete the record (DLQ #${letter!.dlqSequence}) instead`
+      )
+      expect(error.retryable).toBe(false)
+      expect(error.details).toMatchObject({ operation: "replay", stream: stream.name, subject: Def.subject })
+      yield* eventually(Ref.get(handled), (n) => n === 1, "the replayed message handled")
+      expect(yield* stored(server.url, "DLQ")).toBe(1)
     }))
 })

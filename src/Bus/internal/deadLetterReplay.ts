@@ -118,6 +118,21 @@ const originalOf = (bus: Replaying, letter: DeadLetter): Effect.Effect<Original,
   )
 }
 
+/**
+ * The record of a replayed dead letter that could not be deleted (a `DLQ` with `deny_delete`, a sealed one, a lost
+ * connection): the replay is stored, and replaying the record again would publish the message again, so the failure is
+ * not retryable.
+ */
+const recordKept = (letter: DeadLetter, ack: RawAck, cause: MessageBusError): MessageBusError =>
+  busError(
+    `Dead letter ${letter.dlqSequence} was replayed (stored in ${ack.stream} as #${ack.sequence}), but its record ` +
+      `was not deleted: ${cause.message}. Replaying it again would publish the message again: delete the record ` +
+      `(${DeadLetterRecord.stream.name} #${letter.dlqSequence}) instead`,
+    { operation: "replay", stream: letter.stream, subject: letter.subject },
+    false,
+    cause
+  )
+
 /** Republishes one dead letter, then deletes its record. */
 const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck, MessageBusError> => {
   const original = letter.headers["Nats-Msg-Id"] ?? `${letter.stream}:${letter.streamSequence}`
@@ -130,7 +145,12 @@ const replayOne = (bus: Replaying, letter: DeadLetter): Effect.Effect<PublishAck
       headers: { ...headers, "Nats-Msg-Id": msgId },
       msgId
     }).pipe(
-      Effect.tap(() => bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence)),
+      Effect.tap((ack) =>
+        Effect.mapError(
+          bus.engine.deleteMessage(DeadLetterRecord.stream.name, letter.dlqSequence),
+          (e) => recordKept(letter, ack, e)
+        )
+      ),
       Effect.map((ack) => ackOf("", letter.subject, ack, headers["X-Correlation-ID"]))
     ))
 }
