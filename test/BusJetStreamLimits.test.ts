@@ -5,13 +5,14 @@
  * goes through once the stream has room; a handler publishing to such a stream has its message delivered again, not
  * dead-lettered. A sealed stream refuses a publish, not retryable. On nats-servers of the test's own: an account
  * whose JetStream storage is used up refuses alike; an account at its `max_streams` or `max_consumers` fails startup
- * or `Bus.subscribe` naming the limit; an account without JetStream, or a server without it, fails startup saying so;
+ * or `Bus.subscribe` naming the limit, and a running subscription whose durable was deleted makes it again once the
+ * account has room for it; an account without JetStream, or a server without it, fails startup saying so;
  * a replay whose `DLQ` record cannot be deleted (`deny_delete`) is stored, and reported as not to be replayed again.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Duration, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
+import { Cause, Duration, Effect, Layer, Logger, Option, Redacted, Ref, Schema } from "effect"
 import * as Bus from "../src/Bus/Bus.js"
 import { JetStream } from "../src/Bus/index.js"
 import { MessageBusError, NotFoundError } from "../src/Errors/index.js"
@@ -177,6 +178,17 @@ const as = (user: string): Partial<JetStream.JetStreamOptions> => ({
   password: Option.some(Redacted.make(user))
 })
 
+/** Runs `f` with a JetStream manager of the account LIM (user and password `lim`) on `servers`. */
+const asLim = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers, user: "lim", pass: "lim" })
+    try {
+      return await f(await jetstreamManager(nc))
+    } finally {
+      await nc.close()
+    }
+  })
+
 describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream limits", () => {
   it.scopedLive("an account at max_streams: startup fails naming the stream it cannot make", () =>
     Effect.gen(function*() {
@@ -221,6 +233,51 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
       )
       expect(error.retryable).toBe(false)
       expect(error.details).toMatchObject({ operation: "subscribe", stream: stream.name, subject: Def.subject })
+    }))
+
+  it.scopedLive("a durable deleted while the account is at max_consumers: made again once there is room", () =>
+    Effect.gen(function*() {
+      const server = yield* serverWithAccounts(
+        "LIM: { jetstream: { max_consumers: 1 }, users: [{ user: lim, password: lim }] }"
+      )
+      const stream = Streams.make("LIMDREMAKE", { domain: "limdremake" })
+      const Def = EventDefinition.event("limdremake.job", Schema.Struct({ n: Schema.Number }), { stream })
+      // The lines logged, with their causes.
+      const lines: Array<string> = []
+      const logs = {
+        layer: Logger.add(Logger.make(({ cause, message }) => {
+          lines.push(`${[message].flat().join(" ")} ${Cause.pretty(cause)}`)
+        }))
+      }
+      const ctx = yield* Layer.build(
+        Layer.merge(
+          JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") })),
+          logs.layer
+        )
+      )
+      const handled = yield* Ref.make<ReadonlyArray<number>>([])
+      yield* Bus.subscribe(Def, { durable: "remade" }, (event) => Ref.update(handled, (ns) => [...ns, event.payload.n]))
+        .pipe(Effect.provide(ctx), Effect.provide(logs.layer))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      yield* eventually(Ref.get(handled), (ns) => ns.length === 1, "the first message handled")
+      // The durable deleted from outside, and its place taken by another consumer.
+      yield* asLim(server.url, async (jsm) => {
+        await jsm.consumers.delete(stream.name, "remade")
+        await jsm.consumers.add(stream.name, { durable_name: "other", ack_policy: AckPolicy.Explicit })
+      })
+      yield* Bus.publish(Def, { n: 2 }).pipe(Effect.provide(ctx))
+      yield* eventually(
+        Effect.sync(() =>
+          lines.filter((l) =>
+            l.includes("Bus consumer fetch failed; retrying") &&
+            l.includes("Cannot create consumer remade on LIMDREMAKE: maximum consumers limit reached")
+          )
+        ),
+        (lines) => lines.length > 0,
+        "the refused remake logged"
+      )
+      yield* asLim(server.url, (jsm) => jsm.consumers.delete(stream.name, "other"))
+      yield* eventually(Ref.get(handled), (ns) => ns.includes(2), "the message published meanwhile handled", 60_000)
     }))
 
   it.scopedLive("an account whose JetStream storage is used up: a publish is refused as no room, retryable", () =>
