@@ -7,7 +7,8 @@
  * whose JetStream storage is used up refuses alike; an account at its `max_streams` or `max_consumers` fails startup
  * or `Bus.subscribe` naming the limit, and a running subscription whose durable was deleted makes it again once the
  * account has room for it; an account without JetStream, or a server without it, fails startup saying so;
- * a replay whose `DLQ` record cannot be deleted (`deny_delete`) is stored, and reported as not to be replayed again.
+ * a replay whose `DLQ` record cannot be deleted (`deny_delete`) is stored, and reported as not to be replayed again;
+ * a message whose dead letter a full `DLQ` refuses is nak'd and logged, and dead-lettered once `DLQ` has room.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
@@ -328,7 +329,7 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
     }))
 })
 
-describe.skipIf(!natsServerFound)("Bus on JetStream: a DLQ that denies deletes", () => {
+describe.skipIf(!natsServerFound)("Bus on JetStream: a DLQ at its limits", () => {
   it.scopedLive("a replay is stored, and its kept record is reported as not to be replayed again", () =>
     Effect.gen(function*() {
       const server = yield* Effect.acquireRelease(
@@ -367,5 +368,51 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: a DLQ that denies deletes",
       expect(error.details).toMatchObject({ operation: "replay", stream: stream.name, subject: Def.subject })
       yield* eventually(Ref.get(handled), (n) => n === 1, "the replayed message handled")
       expect(yield* stored(server.url, "DLQ")).toBe(1)
+    }))
+
+  it.scopedLive("a full DLQ: the message is nak'd and logged, not lost, and dead-lettered once DLQ has room", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => startNatsServerWith([])),
+        (s) => Effect.promise(() => s.dispose())
+      )
+      yield* withJsm(server.url, async (jsm) => {
+        await jsm.streams.add({
+          name: "DLQ",
+          subjects: ["dlq.>"],
+          max_msgs: 1,
+          discard: "new" as StreamConfig["discard"]
+        })
+      })
+      // DLQ holds one record already.
+      yield* withJsm(server.url, (jsm) => jsm.jetstream().publish("dlq.OTHER.consumer", "{}"))
+      const stream = Streams.make("LIMDFULLDLQ", { domain: "limdfulldlq" })
+      const Def = EventDefinition.event("limdfulldlq.job", Schema.Struct({ n: Schema.Number }), { stream })
+      const lines: Array<string> = []
+      const logged = Logger.add(Logger.make(({ annotations, message }) => {
+        lines.push(`${[message].flat().join(" ")} ${JSON.stringify(Object.fromEntries(annotations))}`)
+      }))
+      const ctx = yield* Layer.build(
+        Layer.merge(JetStream.layer(options(server.url, { streamDefinitions: [stream] })), logged)
+      )
+      yield* Bus.subscribe(
+        Def,
+        { durable: "fulldlq", backoff: ["100 millis"], maxDeliver: 1000 },
+        () => Effect.fail(new NotFoundError({ message: "no such job", details: { resource: "job" } }))
+      ).pipe(Effect.provide(ctx), Effect.provide(logged))
+      yield* Bus.publish(Def, { n: 1 }).pipe(Effect.provide(ctx))
+      const refused = yield* eventually(
+        Effect.sync(() => lines.filter((l) => l.includes("Bus could not write a dead letter; message nak'd"))),
+        (found) => found.length >= 2,
+        "the refused dead letter logged, and the message delivered again"
+      )
+      expect(refused[0]).toContain("its stream is full (maximum messages exceeded")
+      yield* withJsm(server.url, (jsm) => jsm.streams.purge("DLQ"))
+      const letters = yield* eventually(
+        Bus.deadLetters({ stream: stream.name }).pipe(Effect.provide(ctx)),
+        (found) => found.length === 1,
+        "the dead letter written once DLQ had room"
+      )
+      expect(letters[0]!.error.code).toBe("NOT_FOUND")
     }))
 })
