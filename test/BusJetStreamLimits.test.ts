@@ -179,6 +179,21 @@ const as = (user: string): Partial<JetStream.JetStreamOptions> => ({
   password: Option.some(Redacted.make(user))
 })
 
+/**
+ * A nats-server of the test's own whose account LIM (user and password `lim`) has the JetStream `limits`, a stream
+ * `name` with its `job` event `{ n }`, and the layer of a Bus of LIM declaring it.
+ */
+const limitedAccount = (limits: string, name: string) =>
+  Effect.map(
+    serverWithAccounts(`LIM: { jetstream: { ${limits} }, users: [{ user: lim, password: lim }] }`),
+    (server) => {
+      const stream = Streams.make(name, { domain: name.toLowerCase() })
+      const Def = EventDefinition.event(`${stream.domain}.job`, Schema.Struct({ n: Schema.Number }), { stream })
+      const layer = JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") }))
+      return { server, stream, Def, layer }
+    }
+  )
+
 /** Runs `f` with a JetStream manager of the account LIM (user and password `lim`) on `servers`. */
 const asLim = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<A>) =>
   Effect.promise(async () => {
@@ -193,13 +208,8 @@ const asLim = <A>(servers: string, f: (jsm: Awaited<ReturnType<typeof jetstreamM
 describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream limits", () => {
   it.scopedLive("an account at max_streams: startup fails naming the stream it cannot make", () =>
     Effect.gen(function*() {
-      const server = yield* serverWithAccounts(
-        "LIM: { jetstream: { max_streams: 1 }, users: [{ user: lim, password: lim }] }"
-      )
-      const stream = Streams.make("LIMDSTREAMS", { domain: "limdstreams" })
-      const error = yield* Effect.flip(
-        Layer.build(JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") })))
-      )
+      const { layer } = yield* limitedAccount("max_streams: 1", "LIMDSTREAMS")
+      const error = yield* Effect.flip(Layer.build(layer))
       expect(error).toBeInstanceOf(MessageBusError)
       expect(error.message).toMatch(/^Cannot create stream (LIMDSTREAMS|DLQ) \(.*\): maximum number of streams reached/)
       expect(error.retryable).toBe(false)
@@ -208,23 +218,12 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
 
   it.scopedLive("an account at max_consumers: Bus.subscribe fails naming its durable", () =>
     Effect.gen(function*() {
-      const server = yield* serverWithAccounts(
-        "LIM: { jetstream: { max_consumers: 1 }, users: [{ user: lim, password: lim }] }"
+      const { Def, layer, server, stream } = yield* limitedAccount("max_consumers: 1", "LIMDCONSUMERS")
+      const ctx = yield* Layer.build(layer)
+      yield* asLim(
+        server.url,
+        (jsm) => jsm.consumers.add(stream.name, { durable_name: "other", ack_policy: AckPolicy.Explicit })
       )
-      const stream = Streams.make("LIMDCONSUMERS", { domain: "limdconsumers" })
-      const Def = EventDefinition.event("limdconsumers.job", Schema.Struct({ n: Schema.Number }), { stream })
-      const ctx = yield* Layer.build(
-        JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") }))
-      )
-      yield* Effect.promise(async () => {
-        const nc = await connect({ servers: server.url, user: "lim", pass: "lim" })
-        try {
-          const jsm = await jetstreamManager(nc)
-          await jsm.consumers.add(stream.name, { durable_name: "other", ack_policy: AckPolicy.Explicit })
-        } finally {
-          await nc.close()
-        }
-      })
       const error = yield* Effect.flip(
         Bus.subscribe(Def, { durable: "limited" }, () => Effect.void).pipe(Effect.provide(ctx))
       )
@@ -238,11 +237,7 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
 
   it.scopedLive("a durable deleted while the account is at max_consumers: made again once there is room", () =>
     Effect.gen(function*() {
-      const server = yield* serverWithAccounts(
-        "LIM: { jetstream: { max_consumers: 1 }, users: [{ user: lim, password: lim }] }"
-      )
-      const stream = Streams.make("LIMDREMAKE", { domain: "limdremake" })
-      const Def = EventDefinition.event("limdremake.job", Schema.Struct({ n: Schema.Number }), { stream })
+      const { Def, layer, server, stream } = yield* limitedAccount("max_consumers: 1", "LIMDREMAKE")
       // The lines logged, with their causes.
       const lines: Array<string> = []
       const logs = {
@@ -250,12 +245,7 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
           lines.push(`${[message].flat().join(" ")} ${Cause.pretty(cause)}`)
         }))
       }
-      const ctx = yield* Layer.build(
-        Layer.merge(
-          JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") })),
-          logs.layer
-        )
-      )
+      const ctx = yield* Layer.build(Layer.merge(layer, logs.layer))
       const handled = yield* Ref.make<ReadonlyArray<number>>([])
       yield* Bus.subscribe(Def, { durable: "remade" }, (event) => Ref.update(handled, (ns) => [...ns, event.payload.n]))
         .pipe(Effect.provide(ctx), Effect.provide(logs.layer))
@@ -283,14 +273,8 @@ describe.skipIf(!natsServerFound)("Bus on JetStream: the account's JetStream lim
 
   it.scopedLive("an account whose JetStream storage is used up: a publish is refused as no room, retryable", () =>
     Effect.gen(function*() {
-      const server = yield* serverWithAccounts(
-        "LIM: { jetstream: { max_file: 4096, max_mem: 4096 }, users: [{ user: lim, password: lim }] }"
-      )
-      const stream = Streams.make("LIMDSTORE", { domain: "limdstore" })
-      const Def = EventDefinition.event("limdstore.job", Schema.Struct({ n: Schema.Number }), { stream })
-      const ctx = yield* Layer.build(
-        JetStream.layer(options(server.url, { streamDefinitions: [stream], ...as("lim") }))
-      )
+      const { Def, layer } = yield* limitedAccount("max_file: 4096, max_mem: 4096", "LIMDSTORE")
+      const ctx = yield* Layer.build(layer)
       const error = yield* Bus.publish(Def, { n: 1 }).pipe(
         Effect.provide(ctx),
         Effect.repeat({ until: () => false, times: 200 }),

@@ -6,7 +6,7 @@
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { jetstreamManager } from "@nats-io/jetstream"
+import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import {
   Cause,
@@ -203,6 +203,26 @@ const interceptPublish = <R>(
   }
   return { calls: () => calls, context: Context.add(context, Bus.Bus, intercepted) }
 }
+
+/**
+ * The stream made on the machine's NATS as the Bus would make it (memory storage), with `extra` settings, before a Bus
+ * sees it; deleted when the scope closes. Gives a JetStream manager on its connection.
+ */
+const streamMadeWith = (stream: Streams.StreamDefinition, extra: Partial<StreamConfig>) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const nc = await connect({ servers: [natsUrl] })
+      const jsm = await jetstreamManager(nc)
+      const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
+      await jsm.streams.add({ ...wanted, ...extra, name: stream.name })
+      return { nc, jsm }
+    }),
+    ({ jsm, nc }) =>
+      Effect.promise(async () => {
+        await jsm.streams.delete(stream.name).catch(() => false)
+        await nc.close()
+      })
+  ).pipe(Effect.map(({ jsm }) => jsm))
 
 /** How many messages a stream stored: the sequence of a sentinel published after them, minus earlier sentinels. */
 const sentinels = new Map<string, number>()
@@ -798,21 +818,7 @@ for (const target of targets) {
             Effect.gen(function*() {
               const stream = testStream("msgsize")
               // The stream as the Bus would make it, with a max_msg_size of 4 KiB: the Bus finds it as it wants it.
-              const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
-              yield* Effect.acquireRelease(
-                Effect.promise(async () => {
-                  const nc = await connect({ servers: [natsUrl] })
-                  const jsm = await jetstreamManager(nc)
-                  await jsm.streams.add({ ...wanted, name: stream.name, max_msg_size: 4096 })
-                  return nc
-                }),
-                (nc) =>
-                  Effect.promise(async () => {
-                    const jsm = await jetstreamManager(nc)
-                    await jsm.streams.delete(stream.name).catch(() => false)
-                    await nc.close()
-                  })
-              )
+              yield* streamMadeWith(stream, { max_msg_size: 4096 })
               const { status } = yield* largeBetweenTwo(stream, 10_000)
               expect(status.unpublishable).toBe(1)
             }),
@@ -826,21 +832,7 @@ for (const target of targets) {
               const stream = testStream("full")
               const { Happened } = definitions(stream)
               // The stream as the Bus would make it, holding one message and refusing more.
-              const wanted = desiredConfig(stream, { ...BusConfig.defaultStreamLimits, storage: "memory" })
-              const nc = yield* Effect.acquireRelease(
-                Effect.promise(async () => {
-                  const nc = await connect({ servers: [natsUrl] })
-                  const jsm = await jetstreamManager(nc)
-                  await jsm.streams.add({ ...wanted, name: stream.name, max_msgs: 1, discard: "new" as never })
-                  return nc
-                }),
-                (nc) =>
-                  Effect.promise(async () => {
-                    const jsm = await jetstreamManager(nc)
-                    await jsm.streams.delete(stream.name).catch(() => false)
-                    await nc.close()
-                  })
-              )
+              const jsm = yield* streamMadeWith(stream, { max_msgs: 1, discard: "new" as never })
               const context = yield* infra([stream])
               yield* enqueueNumbered(Happened, 2).pipe(Effect.provide(context))
               const { capture, lines } = capturedLogs()
@@ -859,7 +851,7 @@ for (const target of targets) {
               expect(warned).toHaveLength(1)
               expect(warned[0]).toContain("its stream is full (maximum messages exceeded")
 
-              yield* Effect.promise(async () => (await jetstreamManager(nc)).streams.purge(stream.name))
+              yield* Effect.promise(() => jsm.streams.purge(stream.name))
               expect(yield* flush).toMatchObject({ published: 1, failed: Option.none() })
               expect((yield* outboxRows.pipe(Effect.provide(context))).every((r) => r.published)).toBe(true)
             }),
