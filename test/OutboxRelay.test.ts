@@ -826,6 +826,35 @@ for (const target of targets) {
         )
 
         it.scoped.skipIf(!target.jetstream)(
+          "a row to a sealed stream is set aside, and the rows of other streams after it go out",
+          () =>
+            Effect.gen(function*() {
+              const sealed = testStream("sealed")
+              const open = testStream("open")
+              const jsm = yield* streamMadeWith(sealed, {})
+              const info = yield* Effect.promise(() => jsm.streams.info(sealed.name))
+              yield* Effect.promise(() =>
+                jsm.streams.update(sealed.name, { ...info.config, sealed: true } as Partial<StreamConfig>)
+              )
+              const context = yield* infra([sealed, open])
+              const enqueued = yield* Effect.forEach(
+                [definitions(sealed).Happened, definitions(open).Happened],
+                (definition) =>
+                  OutboxRelay.enqueue(definition, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
+              )
+              const relay = yield* OutboxRelay.make({ ...fast, enabled: false }).pipe(Effect.provide(context))
+              yield* relay.flush
+              const rows = yield* outboxFailures.pipe(Effect.provide(context))
+              expect(rows.map((r) => [r.id, r.published, r.failed])).toEqual([
+                [enqueued[0], false, true],
+                [enqueued[1], true, false]
+              ])
+              expect(rows[0]!.last_error).toContain("invalid operation on sealed stream")
+            }),
+          30_000
+        )
+
+        it.scoped.skipIf(!target.jetstream)(
           "a row refused by a full stream (discard new) is kept, retried later and published once the stream has room",
           () =>
             Effect.gen(function*() {

@@ -33,11 +33,16 @@ const maxPayloadRefusal = (cause: unknown): boolean =>
 const maxMessageSizeAnswer = (cause: unknown): boolean =>
   cause instanceof Error && cause.name === "JetStreamApiError" && (cause as { readonly code?: unknown }).code === 10054
 
+// The answer of a sealed stream to a publish (a `JetStreamApiError`, err_code 10109: "invalid operation on sealed
+// stream"). A seal is never lifted.
+const sealedStreamAnswer = (cause: unknown): boolean =>
+  cause instanceof Error && cause.name === "JetStreamApiError" && (cause as { readonly code?: unknown }).code === 10109
+
 /**
- * Whether a publish failed because the message is larger than the server or its stream takes: it fails alike
- * however often it is retried, whatever the state of the connection.
+ * Whether a publish failed in a way it fails alike however often it is retried, whatever the state of the
+ * connection: the message is larger than the server or its stream takes, or its stream is sealed.
  *
  * @internal
  */
-export const isMessageTooLarge = (error: MessageBusError): boolean =>
-  maxPayloadRefusal(error.cause) || maxMessageSizeAnswer(error.cause)
+export const isRefusedAlways = (error: MessageBusError): boolean =>
+  maxPayloadRefusal(error.cause) || maxMessageSizeAnswer(error.cause) || sealedStreamAnswer(error.cause)

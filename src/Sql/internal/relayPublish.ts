@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { PublishAck } from "../../Bus/Bus.js"
-import { isMessageTooLarge } from "../../Bus/internal/busError.js"
+import { isRefusedAlways } from "../../Bus/internal/busError.js"
 import { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import * as SubjectCache from "../../internal/subjectCache.js"
 import { headersOf, type Row } from "./outboxRows.js"
@@ -20,7 +20,7 @@ import type { RelayContext } from "./relayContext.js"
 
 /**
  * A row's failed publish. An unpublishable row is one the Bus would refuse whatever its state (headers it cannot
- * send, a message larger than the server or its stream takes): retrying it could only fail again.
+ * send, a message larger than the server or its stream takes, a sealed stream): retrying it could only fail again.
  *
  * @internal
  */
@@ -92,8 +92,9 @@ const collisionFailure = (row: Row, ack: PublishAck): Failure => ({
 // refuse (written by SQL, or before enqueue checked them) is not sent and does not stop the rows after it: retried,
 // it would hold them back forever. It is checked here, not told apart by the Bus's error: the Bus's other
 // non-retryable failures (a closed connection, a subject no stream holds) are about the Bus, and every row would fail
-// them alike. The one exception is a message larger than the server's `max_payload` or its stream's `max_msg_size`:
-// only the Bus knows those limits, and the row fails them alike on every attempt, so it is set aside in the same way.
+// them alike. The exceptions are a message larger than the server's `max_payload` or its stream's `max_msg_size`, and
+// one to a sealed stream: only the Bus knows those limits and seals, and the row fails them alike on every attempt
+// (a seal is never lifted), so it is set aside in the same way, and the rows of other streams go on.
 const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
   Effect.matchCauseEffect(
     Effect.suspend((): Effect.Effect<PublishAck | Failure, MessageBusError> => {
@@ -124,8 +125,9 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
       },
       onFailure: (cause): Effect.Effect<Outcome> => {
         const failure = Cause.failureOrCause(cause)
-        // A message larger than the server or its stream takes is refused alike on every attempt.
-        if (Either.isLeft(failure) && isMessageTooLarge(failure.left)) {
+        // A message larger than the server or its stream takes, or one to a sealed stream, is refused alike on every
+        // attempt.
+        if (Either.isLeft(failure) && isRefusedAlways(failure.left)) {
           return Effect.succeed(Either.left({ error: failure.left, unpublishable: true }))
         }
         if (Either.isLeft(failure)) {
