@@ -37,7 +37,7 @@ describe("docs/Config.md", () => {
       expect(keys).toEqual(
         expect.arrayContaining(["mqtt.broker_url", "devices.heartbeat_timeout", "cache.ttl", "inbox.retention"])
       )
-      const rows = new Set([...configDoc.matchAll(/^\| `([a-z_.]+)` \|/gm)].map((m) => m[1]))
+      const rows = new Set([...configDoc.matchAll(/^\| `([a-z0-9_.]+)` \|/gm)].map((m) => m[1]))
       expect(keys.filter((key) => !rows.has(key))).toEqual([])
     }))
 })

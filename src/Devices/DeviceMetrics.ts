@@ -1,7 +1,8 @@
 /**
  * The metrics of MQTT devices: `mqtt_messages_received_total{topic_pattern,outcome}`,
- * `mqtt_messages_published_total{topic_pattern}`, `mqtt_connection_up`, `devices_online` and
- * `device_commands_total{outcome}`. Labels are patterns, never topics (which hold device ids).
+ * `mqtt_messages_published_total{topic_pattern}`, `mqtt_connection_up`, `devices_online`,
+ * `device_commands_total{outcome}` and `mqtt_qos2_store_failures_total{operation}`. Labels are patterns, never topics
+ * (which hold device ids).
  *
  * @since 0.1.0
  */
@@ -40,7 +41,14 @@ export {
    * @since 0.1.0
    * @category metrics
    */
-  mqttMessagesReceived
+  mqttMessagesReceived,
+  /**
+   * `mqtt_qos2_store_failures_total{operation}`.
+   *
+   * @since 0.2.0
+   * @category metrics
+   */
+  mqttQos2StoreFailures
 } from "./internal/metrics.js"
 
 export type {

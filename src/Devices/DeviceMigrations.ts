@@ -1,6 +1,7 @@
 /**
- * The `devices` table of the registry, as a migration a service includes in its own numbering (like the outbox's).
- * Idempotent (`IF NOT EXISTS`).
+ * The `devices` table of the registry, and the `mqtt_qos2_messages` table of the MQTT client's database store of
+ * received QoS 2 messages (`mqtt.qos2_store: database`), as migrations a service includes in its own numbering (like
+ * the outbox's). Idempotent (`IF NOT EXISTS`).
  *
  * @example
  * ```ts
@@ -17,6 +18,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Qos2Store from "./internal/qos2Store.js"
 
 /**
  * The DDL of the `devices` table: one row per registered device. Live status is not stored: each instance of the
@@ -103,4 +105,35 @@ export const devicesMigration: Effect.Effect<void, SqlError, SqlClient.SqlClient
           )
       })
     )
+)
+
+/**
+ * The DDL of the `mqtt_qos2_messages` table: one row per QoS 2 message an MQTT client received and acknowledged with
+ * PUBREC, until the broker's PUBREL has it handled, keyed by the client id and the message id.
+ *
+ * @since 0.2.0
+ * @category ddl
+ */
+export const qos2Ddl: string = Qos2Store.ddl
+
+/**
+ * The migration creating `mqtt_qos2_messages`, the table of `mqtt.qos2_store: database`
+ * (`MqttClientOptions.qos2Store`).
+ *
+ * @example
+ * ```ts
+ * import { Devices, Sql } from "@glam/shared"
+ *
+ * const migrations = Sql.Migrations.fromRecord({
+ *   "0001_devices": Devices.DeviceMigrations.devicesMigration,
+ *   "0002_mqtt_qos2": Devices.DeviceMigrations.qos2Migration
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category migrations
+ */
+export const qos2Migration: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.unsafe(qos2Ddl).raw.pipe(Effect.asVoid)
 )

@@ -169,7 +169,8 @@ export interface MqttHealth {
   readonly held: number
   /**
    * The redeliveries of the current outage: how many times a handler failed retryably on a message (the Bus or the
-   * database down) and the client reconnected so the broker delivers it again (0 when none is under way).
+   * database down), or the database store of QoS 2 messages could not keep or read one, and the client reconnected so
+   * the broker delivers it again (0 when none is under way).
    *
    * @since 0.2.0
    */
@@ -318,6 +319,17 @@ export interface MqttClientOptions {
   /** Default 32. */
   readonly maxPayloadDepth?: number | undefined
   readonly will?: Will | undefined
+  /**
+   * Where a received QoS 2 message waits between its PUBREC and the broker's PUBREL. `memory` (the default): in the
+   * process, so a process that dies in between loses it (the broker sends only the PUBREL again). `database`: a row of
+   * the `mqtt_qos2_messages` table (see `DeviceMigrations.qos2Migration`) on the `SqlClient` of the context, keyed by
+   * the client id, so the next process of the client id hands the message over when the broker sends the PUBREL
+   * again. Without an `SqlClient` in the context {@link make} fails with a non-retryable `MqttError`; when the table
+   * cannot be read (not migrated, the database down), with a retryable one.
+   *
+   * @since 0.2.0
+   */
+  readonly qos2Store?: "memory" | "database" | undefined
 }
 
 /**
@@ -372,7 +384,8 @@ export const optionsFromConfig = (
   resumeWait: config.resumeWait,
   readinessGrace: config.readinessGrace,
   maxPayloadBytes: config.maxPayloadBytes,
-  maxPayloadDepth: config.maxPayloadDepth
+  maxPayloadDepth: config.maxPayloadDepth,
+  qos2Store: config.qos2Store
 })
 
 /**

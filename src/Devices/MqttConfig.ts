@@ -77,6 +77,13 @@ export interface MqttConfig {
   readonly maxPayloadBytes: number
   /** `mqtt.max_payload_depth`, default 32: deeper JSON payloads are refused undecoded. */
   readonly maxPayloadDepth: number
+  /**
+   * `mqtt.qos2_store`, `memory` (the default) or `database`: where a received QoS 2 message waits between its PUBREC
+   * and the broker's PUBREL (see `MqttClientOptions.qos2Store`).
+   *
+   * @since 0.2.0
+   */
+  readonly qos2Store: "memory" | "database"
   /** `service.name`. */
   readonly serviceName: string
   readonly appEnv: AppEnv
@@ -96,8 +103,8 @@ const maxPacketBytes = 268_435_455
 /**
  * The `mqtt` section: `broker_url` (or `broker_host` + `broker_port`), `username`, `password`, `client_id`,
  * `clean_session`, `protocol_version`, `keepalive`, `connect_timeout`, `reconnect_period`, `publish_timeout`,
- * `max_queued`, `handler_timeout`, `resume_wait`, `readiness_grace`, `max_payload_bytes`, `max_payload_depth`; with
- * `service.name` and `app_env`.
+ * `max_queued`, `handler_timeout`, `resume_wait`, `readiness_grace`, `max_payload_bytes`, `max_payload_depth`,
+ * `qos2_store`; with `service.name` and `app_env`.
  *
  * @example
  * ```ts
@@ -143,6 +150,7 @@ export const config: Config.Config<MqttConfig> = Config.all({
     Config.withDefault(256 * 1024)
   ),
   maxPayloadDepth: positive("max_payload_depth", 32),
+  qos2Store: mqtt(Config.literal("memory", "database")("qos2_store")).pipe(Config.withDefault("memory" as const)),
   appEnv
 }).pipe(
   Config.map(({ clientId, ...rest }) => ({

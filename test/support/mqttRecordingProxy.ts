@@ -1,8 +1,8 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
- * UNSUBSCRIBE packets (MQTT 3.1.1 or 5), can hold back the broker's SUBACKs or UNSUBACKs until the test releases
- * them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs (lost on their way: the broker never gets them) and end the
- * connections.
+ * UNSUBSCRIBE packets (MQTT 3.1.1 or 5) and the type of each packet the client sends, can hold back the broker's
+ * SUBACKs, UNSUBACKs or PUBRELs until the test releases them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs (lost on
+ * their way: the broker never gets them), end the connections and refuse new ones.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -16,6 +16,12 @@ export interface Sent {
   readonly qos?: number
   /** A SUBSCRIBE or UNSUBSCRIBE the proxy dropped (`drops`): the broker did not get it. */
   readonly dropped?: boolean
+}
+
+/** The type of a packet the client sent (PUBREC 5, PUBCOMP 7...), on its `connection`-th connection. */
+export interface SentType {
+  readonly connection: number
+  readonly type: number
 }
 
 /** A variable byte integer at `at`, and the index after it; `next` past the buffer when it is incomplete. */
@@ -55,9 +61,11 @@ const recorder = (
   sent: Array<Sent>,
   protocolVersion: 4 | 5,
   drops: { readonly subscribes: boolean; readonly unsubscribes: boolean },
-  broker: net.Socket
+  broker: net.Socket,
+  types: Array<SentType>
 ) =>
   packets((type, packet, body) => {
+    types.push({ connection, type })
     const dropped = (type === 8 && drops.subscribes) || (type === 10 && drops.unsubscribes)
     if (!dropped) broker.write(packet)
     if (type !== 8 && type !== 10) return
@@ -125,13 +133,21 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       const sockets = new Set<net.Socket>()
       const subacks = ackGate()
       const unsubacks = ackGate()
-      // MQTT packet types: SUBACK 9, UNSUBACK 11.
-      const gates = new Map([[9, subacks], [11, unsubacks]])
+      const pubrels = ackGate()
+      // MQTT packet types: PUBREL 6, SUBACK 9, UNSUBACK 11.
+      const gates = new Map([[6, pubrels], [9, subacks], [11, unsubacks]])
+      const types: Array<SentType> = []
       let connections = 0
       const drops = { subscribes: false, unsubscribes: false }
+      /** While `refusing.connections`, a new connection is closed at once (a client that cannot reconnect). */
+      const refusing = { connections: false }
       const server = net.createServer((client) => {
+        if (refusing.connections) {
+          client.destroy()
+          return
+        }
         const broker = net.connect(brokerPort, "127.0.0.1")
-        const record = recorder(++connections, sent, protocolVersion, drops, broker)
+        const record = recorder(++connections, sent, protocolVersion, drops, broker, types)
         for (const socket of [client, broker]) {
           sockets.add(socket)
           socket.on("error", () => socket.destroy())
@@ -150,7 +166,19 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       const disconnect = () => {
         for (const socket of sockets) socket.destroy()
       }
-      return { url: `mqtt://127.0.0.1:${port}`, sent, subacks, unsubacks, drops, disconnect, server, sockets }
+      return {
+        url: `mqtt://127.0.0.1:${port}`,
+        sent,
+        types,
+        subacks,
+        unsubacks,
+        pubrels,
+        drops,
+        refusing,
+        disconnect,
+        server,
+        sockets
+      }
     }),
     ({ server, sockets }) =>
       Effect.promise(() => {

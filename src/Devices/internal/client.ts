@@ -1,18 +1,24 @@
 /**
  * The MQTT client engine on MQTT.js, put together: the connection (connection.ts), the dispatch of received messages
- * (dispatch.ts, handler.ts), publishing (publisher.ts) and subscribing (subscriptions.ts).
+ * (dispatch.ts, handler.ts), publishing (publisher.ts), subscribing (subscriptions.ts), and the database store of
+ * received QoS 2 messages (qos2Store.ts) when it is asked for.
  *
  * @internal
  */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { MqttClient, MqttClientOptions, MqttHealth } from "../MqttClient.js"
+import { describeFailure } from "./clientFailures.js"
 import { invalidUrl, resolve } from "./clientOptions.js"
 import * as Connection from "./connection.js"
 import * as Dispatch from "./dispatch.js"
 import { MqttError } from "./errors.js"
 import * as Publisher from "./publisher.js"
+import * as Qos2Store from "./qos2Store.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as TopicPattern from "./topicPattern.js"
 
@@ -45,7 +51,10 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
         })
       )
     }
-    const connection = yield* Connection.acquire(resolved)
+    // Opened before the connection, so that its operations run until the MQTT.js client has ended.
+    const qos2 = resolved.qos2Store === "database" ? yield* databaseStore(resolved.clientId) : undefined
+    const connection = yield* Connection.acquire(resolved, qos2?.store)
+    qos2?.follow(connection)
     const routes = Dispatch.empty()
     yield* Dispatch.install(connection, routes)
     Connection.followEvents(connection)
@@ -89,6 +98,34 @@ export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, Mqtt
     return service
   })
 
+/** The database store of received QoS 2 messages, on the `SqlClient` of the context, its table checked. */
+const databaseStore = (clientId: string): Effect.Effect<Qos2Store.Qos2Store, MqttError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+    if (Option.isNone(sql)) {
+      return yield* Effect.fail(
+        new MqttError({
+          message: "The QoS 2 store `database` (mqtt.qos2_store) needs an SqlClient in the context",
+          details: { operation: "connect" },
+          retryable: false
+        })
+      )
+    }
+    yield* Qos2Store.check(sql.value).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.fail(
+          new MqttError({
+            message: `The QoS 2 store cannot read its table ${Qos2Store.table} (is DeviceMigrations.qos2Migration `
+              + `among the service's migrations?): ${describeFailure(cause)}`,
+            details: { operation: "connect" },
+            cause: Cause.squash(cause)
+          })
+        )
+      )
+    )
+    return yield* Qos2Store.make(sql.value, clientId)
+  })
+
 /**
  * Fails while the client is not ready: closed, or disconnected for longer than its readiness grace (a readiness
  * check).
@@ -101,7 +138,7 @@ export const readiness = (health: Effect.Effect<MqttHealth>): Effect.Effect<void
       new MqttError({
         message: `The MQTT client is ${h.status} (${h.broker})${
           h.connected || h.status === "closed" ? "" : ` for ${Duration.format(h.disconnectedFor)}`
-        }${h.redeliveries > 0 ? `: a handler fails retryably, its message delivered again (${h.redeliveries})` : ""}`,
+        }${h.redeliveries > 0 ? `: a message is to be delivered again (redelivery ${h.redeliveries})` : ""}`,
         details: { operation: "health", broker: h.broker }
       })
     ))

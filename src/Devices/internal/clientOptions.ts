@@ -25,6 +25,7 @@ export const resolve = (options: MqttClientOptions) => ({
   resumeWait: Duration.decode(options.resumeWait ?? "5 seconds"),
   readinessGrace: Duration.decode(options.readinessGrace ?? Duration.zero),
   limits: { maxBytes: options.maxPayloadBytes ?? 256 * 1024, maxDepth: options.maxPayloadDepth ?? 32 },
+  qos2Store: options.qos2Store ?? "memory",
   will: options.will
 })
 
@@ -79,10 +80,11 @@ const sessionNeverExpires = 0xFFFFFFFF
  * client subscribes its filters again after a reconnection in a new session (subscriptions.ts, `renew`). MQTT.js's
  * keeps a map of the filters it sent, skips the SUBSCRIBE of a filter held there at the same QoS or a higher one, and
  * takes that map's key `resubscribe` for its flag, which drops a filter of that name.
+ * `incomingStore` is the store of received QoS 2 messages (qos2Store.ts); without one MQTT.js keeps them in memory.
  * A persistent session over MQTT 5 needs a session expiry interval: without one the broker ends the session when
  * the connection does, and what devices publish meanwhile is lost.
  */
-export const connectOptions = (o: Resolved): mqtt.IClientOptions => ({
+export const connectOptions = (o: Resolved, incomingStore?: mqtt.IStore): mqtt.IClientOptions => ({
   clientId: o.clientId,
   clean: o.clean,
   keepalive: o.keepalive,
@@ -94,6 +96,7 @@ export const connectOptions = (o: Resolved): mqtt.IClientOptions => ({
   manualConnect: true,
   ...(o.username === undefined ? {} : { username: o.username }),
   ...(o.password === undefined ? {} : { password: o.password }),
+  ...(incomingStore === undefined ? {} : { incomingStore }),
   ...(o.will === undefined ? {} : {
     will: { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos ?? 1, retain: o.will.retain ?? false }
   })

@@ -83,9 +83,10 @@ const log = (connection: Connection, effect: Effect.Effect<void>): void => {
 
 /**
  * The MQTT.js client, not yet connected; it is ended when the scope closes (cleanly within 5 seconds, else forced),
- * if its connection was started. A URL MQTT.js cannot take fails with a non-retryable `MqttError`.
+ * if its connection was started. A URL MQTT.js cannot take fails with a non-retryable `MqttError`. `incomingStore`
+ * keeps the received QoS 2 messages (MQTT.js's memory without one).
  */
-export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope.Scope> =>
+export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect<Connection, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
     const broker = displayUrl(o.url)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
@@ -111,7 +112,8 @@ export const acquire = (o: Resolved): Effect.Effect<Connection, MqttError, Scope
     yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          connection = { client: connect(o.url, connectOptions(o)), options: o, broker, state, clock, fail, runFork }
+          const client = connect(o.url, connectOptions(o, incomingStore))
+          connection = { client, options: o, broker, state, clock, fail, runFork }
           return connection
         },
         catch: (e) =>

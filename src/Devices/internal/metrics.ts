@@ -31,6 +31,19 @@ export const mqttMessagesReceived: Metric.Metric.Counter<number> = Metric.counte
 })
 
 /**
+ * `mqtt_qos2_store_failures_total{operation}`: operations of the database store of received QoS 2 messages that
+ * failed (`put`, `get`: the connection is ended and the broker sends the packet again; `delete`, `clear`: a row is
+ * left) (counter).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const mqttQos2StoreFailures: Metric.Metric.Counter<number> = Metric.counter("mqtt_qos2_store_failures_total", {
+  description: "Failed operations of the MQTT client's database store of received QoS 2 messages, by operation",
+  incremental: true
+})
+
+/**
  * `mqtt_messages_published_total{topic_pattern}`: messages the broker acknowledged (QoS 1 and 2) or that were
  * written (QoS 0) (counter).
  *
