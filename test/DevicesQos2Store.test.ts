@@ -9,7 +9,18 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, ExecutionStrategy, Exit, Layer, Logger, ManagedRuntime, Metric, Schema, Scope } from "effect"
+import {
+  ConfigProvider,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Layer,
+  Logger,
+  ManagedRuntime,
+  Metric,
+  Schema,
+  Scope
+} from "effect"
 import * as mqtt from "mqtt"
 import { afterAll, beforeAll } from "vitest"
 import * as DeviceMetrics from "../src/Devices/DeviceMetrics.js"
@@ -236,6 +247,29 @@ describe.skipIf(!mosquittoFound || !pgUp)("MqttClient qos2Store", () => {
       yield* eventually(rowsOf(clientId), (rows) => rows.length === 0, "the stale row deleted")
       expect(yield* rowsOf(other)).toHaveLength(1)
       yield* statement("DELETE FROM mqtt_qos2_messages WHERE client_id = $1", [other])
+    }).pipe(withDatabase))
+
+  it.scopedLive("mqtt.qos2_store: database in MqttClient.layerConfig keeps the rows on the SqlClient of the context", () =>
+    Effect.gen(function*() {
+      const { proxy } = yield* setup(4)
+      const clientId = unique("a-svc-")
+      yield* statement(
+        `INSERT INTO mqtt_qos2_messages (client_id, message_id, topic, payload, retain, dup)
+          VALUES ($1, 9, 'stale/topic', '\\x7b7d', false, false)`,
+        [clientId]
+      )
+      const configured = (qos2Store: string) =>
+        Effect.withConfigProvider(
+          ConfigProvider.fromJson({
+            service: { name: "qos2-service" },
+            mqtt: { broker_url: proxy.url, client_id: clientId, clean_session: true, qos2_store: qos2Store }
+          })
+        )
+      // A new session (clean) deletes the client id's rows: the store is the database's.
+      yield* Layer.build(MqttClient.layerConfig()).pipe(configured("database"))
+      yield* eventually(rowsOf(clientId), (rows) => rows.length === 0, "the stale row deleted")
+      const refused = yield* Effect.flip(Effect.scoped(Layer.build(MqttClient.layerConfig())).pipe(configured("disk")))
+      expect(String(refused)).toContain("qos2_store")
     }).pipe(withDatabase))
 
   it.scopedLive("database without an SqlClient, or without its table, fails make with an MqttError", () =>
