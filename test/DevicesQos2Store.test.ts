@@ -159,6 +159,48 @@ describe.skipIf(!mosquittoFound || !pgUp)("MqttClient qos2Store", () => {
       }).pipe(withDatabase)
   )
 
+  it.scopedLive(
+    "MQTT 5: the copies of a message for two overlapping subscriptions, each kept with its subscription identifier, "
+      + "reach each subscription once in the next process",
+    () =>
+      Effect.gen(function*() {
+        const { proxy, publish, sentTypes, Topic } = yield* setup(5)
+        const clientId = unique("a-svc-")
+        const wide: Array<number> = []
+        const narrow: Array<number> = []
+        const Narrow = MqttTopic.make(Topic.pattern.replace("{device_id}", "m-1"), Reading, { qos: 2 })
+        const options = { url: proxy.url, clientId, protocolVersion: 5, qos2Store: "database" } as const
+        const subscribeBoth = (scope: Scope.Scope) =>
+          Effect.gen(function*() {
+            const client = yield* MqttClient.make(options)
+            yield* client.subscribe(Topic, (m) => Effect.sync(() => wide.push(m.payload.seq)))
+            yield* client.subscribe(Narrow, (m) => Effect.sync(() => narrow.push(m.payload.seq)))
+          }).pipe(Scope.extend(scope))
+        proxy.pubrels.holding = true
+        const first = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+        yield* subscribeBoth(first)
+        yield* publish(1)
+        // The broker sends a copy for each subscription, each naming its subscription identifier.
+        yield* eventually(Effect.sync(() => proxy.pubrels.held.length), (n) => n === 2, "both PUBRELs held")
+        expect(yield* rowsOf(clientId)).toHaveLength(2)
+        proxy.refusing.connections = true
+        proxy.disconnect()
+        yield* Scope.close(first, Exit.void)
+        proxy.pubrels.held.length = 0
+        proxy.refusing.connections = false
+        // The PUBRELs sent again are held until both subscriptions of the next process are made.
+        yield* subscribeBoth(yield* Effect.scope)
+        yield* eventually(Effect.sync(() => proxy.pubrels.held.length), (n) => n === 2, "both PUBRELs held again")
+        proxy.pubrels.release()
+        yield* eventually(
+          Effect.sync(() => sentTypes(PUBCOMP).filter((t) => t.connection > 1).length),
+          (n) => n === 2,
+          "the PUBCOMPs of the PUBRELs sent again"
+        )
+        expect({ wide, narrow }).toEqual({ wide: [1], narrow: [1] })
+      }).pipe(withDatabase)
+  )
+
   it.scopedLive.each([4, 5] as const)(
     "a put the database refuses sends no PUBREC; the message is handled once the database takes it (protocol %s)",
     (protocolVersion) =>
