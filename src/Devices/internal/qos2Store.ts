@@ -95,10 +95,18 @@ export const check = (sql: SqlClient.SqlClient) =>
  */
 export const make = (sql: SqlClient.SqlClient, clientId: string): Effect.Effect<Qos2Store, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const operations = yield* Queue.unbounded<Effect.Effect<void>>()
-    yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(operations))))
+    const operations = yield* Queue.unbounded<() => Effect.Effect<void>>()
+    // Built and run in the fiber, so that nothing thrown reaches MQTT.js's packet handling or ends the fiber.
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(operations), (operation) =>
+        Effect.suspend(operation).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError(`Devices: a QoS 2 store operation failed: ${describeFailure(cause)}`)
+          )
+        )))
+    )
     let connection: Connection | undefined
-    const run = (operation: Effect.Effect<void>) => {
+    const run = (operation: () => Effect.Effect<void>) => {
       Queue.unsafeOffer(operations, operation)
     }
     /** Calls MQTT.js back; a throw of its own is logged, never ends the store. */
@@ -132,11 +140,11 @@ export const make = (sql: SqlClient.SqlClient, clientId: string): Effect.Effect<
     const store: mqtt.IStore = {
       put(packet, cb) {
         if (packet.cmd !== "publish") {
-          run(callBack(() => cb()))
+          run(() => callBack(() => cb()))
           return store
         }
         const what = `keep message ${packet.messageId} on ${shownTopic(packet.topic)}`
-        run(
+        run(() =>
           sql.unsafe(
             `INSERT INTO ${table} (client_id, message_id, topic, payload, retain, dup, properties)
               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
@@ -163,7 +171,7 @@ export const make = (sql: SqlClient.SqlClient, clientId: string): Effect.Effect<
       },
       get(packet, cb) {
         const what = `read message ${packet.messageId}`
-        run(
+        run(() =>
           sql.unsafe<Row>(
             `SELECT message_id, topic, payload, retain, dup, properties FROM ${table}
               WHERE client_id = $1 AND message_id = $2`,
@@ -180,7 +188,7 @@ export const make = (sql: SqlClient.SqlClient, clientId: string): Effect.Effect<
         return store
       },
       del(packet, cb) {
-        run(
+        run(() =>
           sql.unsafe(`DELETE FROM ${table} WHERE client_id = $1 AND message_id = $2`, [
             clientId,
             packet.messageId ?? 0
@@ -214,7 +222,7 @@ export const make = (sql: SqlClient.SqlClient, clientId: string): Effect.Effect<
         c.client.on("packetreceive", (packet) => {
           if (packet.cmd !== "connack" || packet.sessionPresent) return
           if ((packet.returnCode ?? packet.reasonCode ?? 0) !== 0) return
-          run(clear)
+          run(() => clear)
         })
       }
     }
