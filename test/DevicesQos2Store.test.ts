@@ -3,8 +3,9 @@
  * back the broker's PUBRELs and records the client's packets, and a database of this file's own. A QoS 2 message the
  * client acknowledged with PUBREC whose PUBREL its process never got: with `database` the next process of the client
  * id hands it to the handler, once, when the broker sends the PUBREL again; with `memory` (the default) it is lost.
- * A put the database refuses sends no PUBREC, and a get it refuses no PUBCOMP: the broker sends the packet again in
- * the next connection, and the message is handled once the database takes it. A new session deletes the client id's
+ * A put the database refuses (a PostgreSQL of the test's own stopped, a constraint) sends no PUBREC, and a get it
+ * refuses no PUBCOMP: the broker sends the packet again in the next connection, and the message is handled once the
+ * database takes it. A new session deletes the client id's
  * rows.
  */
 import { SqlClient } from "@effect/sql"
@@ -30,6 +31,7 @@ import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Metrics from "../src/Telemetry/Metrics.js"
 import { eventually, unique } from "./fixtures/devices/conformance.js"
+import { startPostgres } from "./reliability/support/postgres.js"
 import { capture, type Line } from "./support/logLines.js"
 import { startMosquitto } from "./support/mosquittoServer.js"
 import { recordingProxy } from "./support/mqttRecordingProxy.js"
@@ -37,6 +39,7 @@ import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
+const pgTools = toolAvailable("initdb") && toolAvailable("pg_ctl")
 const pgUp = await serviceAvailable("postgres")
 const { host, port, user } = services.postgres
 const database = `glam_qos2_a_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
@@ -241,6 +244,42 @@ describe.skipIf(!mosquittoFound || !pgUp)("MqttClient qos2Store", () => {
         expect(got).toEqual([1, 2])
         yield* eventually(rowsOf(clientId), (rows) => rows.length === 0, "the rows deleted")
       }).pipe(withDatabase)
+  )
+
+  it.scopedLive.skipIf(!pgTools)(
+    "with its own PostgreSQL stopped, no PUBREC goes out; the message is handled once it is started again",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* Effect.acquireRelease(
+          Effect.promise(() => startPostgres()),
+          (server) => Effect.promise(() => server.dispose())
+        )
+        const context = yield* Layer.build(
+          Sql.layer({ host: "127.0.0.1", port: pg.port, user: pg.user, database: pg.database, poolSize: 2 })
+        )
+        yield* DeviceMigrations.qos2Migration.pipe(Effect.provide(context))
+        const { proxy, publish, sentTypes, Topic } = yield* setup(4)
+        const got: Array<number> = []
+        const options = { url: proxy.url, clientId: unique("a-svc-"), qos2Store: "database" } as const
+        yield* serviceIn(yield* Effect.scope, options, Topic, got).pipe(Effect.provide(context))
+        const failures = yield* storeFailures("put")
+        yield* Effect.promise(() => pg.stop("fast"))
+        yield* publish(1)
+        yield* eventually(
+          Effect.map(storeFailures("put"), (n) => n >= failures + 2 || sentTypes(PUBREC).length > 0),
+          (done) => done,
+          "two refused puts (or a PUBREC)",
+          60_000
+        )
+        expect(sentTypes(PUBREC)).toEqual([])
+        expect(got).toEqual([])
+        yield* Effect.promise(() => pg.start())
+        yield* eventually(Effect.sync(() => got.length), (n) => n > 0, "the message handled", 90_000)
+        yield* publish(2)
+        yield* eventually(Effect.sync(() => got.includes(2)), (ok) => ok, "the next message")
+        expect(got).toEqual([1, 2])
+      }),
+    180_000
   )
 
   it.scopedLive(
