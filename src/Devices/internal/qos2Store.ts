@@ -7,7 +7,7 @@
  * and answers a get that fails with PUBCOMP. So a put or a get that fails for a database error never calls back:
  * the connection is ended instead (redelivery.ts), and the broker sends the PUBLISH (without PUBREC) or the PUBREL
  * (without PUBCOMP) again in the next connection of the session. A get that finds nothing calls back with an error,
- * and MQTT.js sends PUBCOMP: the message was handled and deleted, and only its PUBCOMP was lost.
+ * and MQTT.js sends PUBCOMP: the message is handled and deleted already, only its PUBCOMP lost on the way.
  *
  * The operations run one at a time in the order MQTT.js asks for them (a queue and one fiber), so a delete and the
  * put of a new message that reuses the id are never reordered. A CONNACK of a new session (no session present)
