@@ -29,6 +29,7 @@ import * as ApiEnvelope from "./ApiEnvelope.js"
 import * as apiValidator from "./internal/apiValidator.js"
 import * as errors from "./internal/errors.js"
 import { HttpStatusError, type PayloadTooLargeError } from "./internal/errors.js"
+import * as RequestCredentials from "./internal/requestCredentials.js"
 import * as validation from "./internal/validation.js"
 
 export {
@@ -359,7 +360,14 @@ export const causeResponse = <E>(
     )
     const candidate = Option.isSome(failure) ? failure.value : Option.getOrUndefined(defect)
     if (normalize(candidate, request) === undefined) {
-      yield* Effect.logError("Unhandled failure", cause)
+      // A defect may quote the request (its headers, its URL): its credentials are hidden in the log line and in the
+      // span event the line becomes.
+      yield* Effect.logError(
+        "Unhandled failure",
+        Option.isSome(request)
+          ? RequestCredentials.hideCredentials(cause, RequestCredentials.requestCredentials(request.value))
+          : cause
+      )
     }
     return yield* failureResponse(candidate, request, options)
   })

@@ -44,6 +44,7 @@ import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
 import { defaultMaxResponseBytes, invalidBaseUrl, isHttpUrl } from "./clientDefaults.js"
 import * as ClientSpans from "./clientSpans.js"
+import * as RequestCredentials from "./requestCredentials.js"
 import * as ServerSpan from "./serverSpan.js"
 
 // `details` is an object as the Python package writes it; other services write a list or a text there (Aurora's
@@ -188,21 +189,10 @@ const splitCredentials = (
 
 /** The values of the request's secret-looking query parameters (its URL's and its `urlParams`), as sent and decoded. */
 const queryCredentials = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
-  const out: Array<string> = []
-  const add = (name: string, value: string) => {
+  const out = RequestCredentials.queryCredentials(request.url)
+  for (const [name, value] of request.urlParams) {
     if (value.length >= minCredentialLength && isSecretName(name)) out.push(value)
   }
-  const question = request.url.indexOf("?")
-  if (question !== -1) {
-    for (const part of request.url.slice(question + 1).split("&")) {
-      const eq = part.indexOf("=")
-      if (eq <= 0) continue
-      const value = part.slice(eq + 1)
-      add(decodeOrKeep(part.slice(0, eq)), value)
-      add(decodeOrKeep(part.slice(0, eq)), decodeOrKeep(value.replace(/\+/g, " ")))
-    }
-  }
-  for (const [name, value] of request.urlParams) add(name, value)
   return out
 }
 

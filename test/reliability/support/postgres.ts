@@ -33,8 +33,17 @@ const serverUser = async (): Promise<{ readonly uid: number; readonly gid: numbe
   return { uid, gid }
 }
 
+/** Options of a test's PostgreSQL. */
+export interface PostgresOptions {
+  /**
+   * The `postgres` user's password: connections over TCP must give it (`scram-sha-256`), those on the server's own
+   * socket need none. Without it every connection is trusted.
+   */
+  readonly password?: string
+}
+
 /** Creates and starts the server; resolves once it accepts connections. */
-export const startPostgres = async (): Promise<OwnPostgres> => {
+export const startPostgres = async (settings: PostgresOptions = {}): Promise<OwnPostgres> => {
   const port = await postgresPort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-reliability-pg-"))
   const data = path.join(dir, "data")
@@ -44,7 +53,15 @@ export const startPostgres = async (): Promise<OwnPostgres> => {
   const as = user === undefined ? {} : { uid: user.uid, gid: user.gid }
   const pgCtl = (...args: ReadonlyArray<string>) =>
     run(toolPath("pg_ctl"), ["-D", data, "-l", log, "-w", "-t", "120", ...args], { ...as, cwd: dir })
-  await run(toolPath("initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"], {
+  const pwfile = path.join(dir, "pwfile")
+  if (settings.password !== undefined) {
+    fs.writeFileSync(pwfile, `${settings.password}\n`, { mode: 0o600 })
+    if (user !== undefined) fs.chownSync(pwfile, user.uid, user.gid)
+  }
+  const auth = settings.password === undefined ?
+    ["-A", "trust"] :
+    ["--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`]
+  await run(toolPath("initdb"), ["-D", data, "-U", "postgres", ...auth, "--no-sync", "-E", "UTF8"], {
     ...as,
     cwd: dir
   })

@@ -1,0 +1,411 @@
+/**
+ * A sweep for secrets: every secret-bearing input of a service holds a canary (a text no other code writes), the
+ * service is driven through its startup, its work and its failures on real servers of the test's own (credentials
+ * refused, servers unreachable, an upstream and a collector that quote what they were sent), and no canary may appear
+ * in what it shows: its log output, its spans as exported, `/metrics`, the readiness answer, the responses, the
+ * errors (`Cause.pretty`, their JSON, their causes) and the startup error printed by the runtime.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as jose from "jose"
+import { randomBytes } from "node:crypto"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import * as NodeHttp from "node:http"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import * as util from "node:util"
+import { Http, makeGlamLive } from "../src/index.js"
+import { startPostgres } from "./reliability/support/postgres.js"
+import { captureStdout } from "./support/captureStdout.js"
+import { eventually } from "./support/eventually.js"
+import { startNatsServerWith } from "./support/natsServer.js"
+import { serviceAvailable, services } from "./support/services.js"
+import { toolAvailable } from "./support/tools.js"
+
+const pgUp = await serviceAvailable("postgres")
+const tools = (["nats-server", "redis-server", "mosquitto", "initdb", "pg_ctl"] as const).every((tool) =>
+  toolAvailable(tool)
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Canaries and what the service showed
+
+/** Each canary by what it stands for; its random tail is searched for alone too, so a cut one is still found. */
+const canaries = new Map<string, string>()
+
+const canary = (name: string, length = 12): string => {
+  const value = `cnry-${name}-${randomBytes(length).toString("hex")}`
+  canaries.set(name, value)
+  return value
+}
+
+interface Seen {
+  readonly where: string
+  readonly text: string
+}
+
+const seen: Array<Seen> = []
+
+const json = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? ""
+  } catch (error) {
+    return `[not JSON: ${String(error)}]`
+  }
+}
+
+/** Keeps what the service showed: a text as it is, another value as `util.inspect` and JSON show it. */
+const record = (where: string, value: unknown): void => {
+  seen.push({
+    where,
+    text: typeof value === "string" ? value : `${util.inspect(value, { depth: 30, showHidden: false })}\n${json(value)}`
+  })
+}
+
+/** A failure as a service sees it: `Cause.pretty` (causes rendered), the cause as JSON and inspected, its errors. */
+const recordCause = (where: string, cause: Cause.Cause<unknown>): void => {
+  record(`${where} (Cause.pretty)`, Cause.pretty(cause, { renderErrorCause: true }))
+  record(`${where} (cause)`, cause)
+  for (const failure of [...Cause.failures(cause), ...Cause.defects(cause)]) record(`${where} (error)`, failure)
+}
+
+/** Where each canary appears in what was recorded: `<canary> in <where>`. */
+const leaks = (): Array<string> =>
+  seen.flatMap(({ text, where }) =>
+    [...canaries].filter(([, value]) => text.includes(value) || text.includes(value.slice(-16)))
+      .map(([name]) => `${name} in ${where}: ...${excerpt(text, canaries.get(name)!)}...`)
+  )
+
+const excerpt = (text: string, value: string): string => {
+  const at = Math.max(text.indexOf(value), text.indexOf(value.slice(-16)))
+  return text.slice(Math.max(0, at - 160), at + value.length + 40)
+}
+
+const allSeen = (): string => seen.map((s) => s.text).join("\n")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+const configRoot = (service: string, yaml: string): string => {
+  const root = mkdtempSync(Path.join(tmpdir(), "glam-canary-C-"))
+  mkdirSync(Path.join(root, "config", "services"), { recursive: true })
+  writeFileSync(Path.join(root, "config", "services", `${service}.yml`), yaml)
+  return root
+}
+
+/** Builds the layer, which must fail; records its cause and returns its failure. */
+const startupFailure = <A, E>(where: string, layer: Layer.Layer<A, E>) =>
+  Effect.gen(function*() {
+    const exit = yield* Layer.build(layer).pipe(Effect.scoped, Effect.exit)
+    if (Exit.isSuccess(exit)) return yield* Effect.dieMessage(`${where}: started`)
+    recordCause(where, exit.cause)
+    return Option.getOrUndefined(Cause.failureOption(exit.cause))
+  })
+
+/** A local HTTP server answering with `answer`, recording each request (its target, headers and body). */
+const httpServer = (
+  answer: (request: NodeHttp.IncomingMessage, body: string, n: number) => { status: number; body: string }
+) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ readonly url: string; readonly bodies: Array<string>; readonly server: NodeHttp.Server }>(
+        (resolve) => {
+          const bodies: Array<string> = []
+          const server = NodeHttp.createServer((request, response) => {
+            const chunks: Array<Buffer> = []
+            request.on("data", (chunk: Buffer) => chunks.push(chunk))
+            request.on("end", () => {
+              const body = Buffer.concat(chunks).toString("utf8")
+              bodies.push(body)
+              const out = answer(request, body, bodies.length)
+              response.writeHead(out.status, { "content-type": "application/json" })
+              response.end(out.body)
+            })
+          })
+          server.listen(0, "127.0.0.1", () => {
+            const address = server.address() as { port: number }
+            resolve({ url: `http://127.0.0.1:${address.port}`, bodies, server })
+          })
+        }
+      )
+    ),
+    ({ server }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections()
+          server.close(() => resolve())
+        })
+      )
+  )
+
+/** What a server that quotes the credentials it was given says: the header, and a Basic one decoded. */
+const quoted = (request: NodeHttp.IncomingMessage): string => {
+  const authorization = request.headers.authorization ?? ""
+  const basic = authorization.startsWith("Basic ")
+    ? Buffer.from(authorization.slice(6), "base64").toString("utf8")
+    : ""
+  return `refused ${request.method} ${request.url} with authorization ${authorization} (${basic})`
+}
+
+const unusedPort = 1 // Nothing listens on port 1 of the loopback: connections to it are refused.
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or a metric (canaries)", () => {
+  it.scopedLive(
+    "GlamLive whose servers refuse the credentials, or are not there: its startup errors and logs",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const rightPassword = `right-C-${randomBytes(6).toString("hex")}`
+        const pg = yield* Effect.acquireRelease(
+          Effect.promise(() => startPostgres({ password: rightPassword })),
+          (server) => Effect.promise(server.dispose)
+        )
+        const natsUserPass = yield* Effect.acquireRelease(
+          Effect.promise(() => startNatsServerWith(["--user", "glam-c", "--pass", rightPassword])),
+          (server) => Effect.promise(server.dispose)
+        )
+        const natsToken = yield* Effect.acquireRelease(
+          Effect.promise(() => startNatsServerWith(["--auth", rightPassword])),
+          (server) => Effect.promise(server.dispose)
+        )
+        const { database, host, port, user } = services.postgres
+        const machineDb = {
+          CANARY_DATABASE__HOST: host,
+          CANARY_DATABASE__PORT: String(port),
+          CANARY_DATABASE__USER: user,
+          CANARY_DATABASE__NAME: database
+        }
+        const root = configRoot("canary-service", "service:\n  name: canary-service\n")
+        const cases: ReadonlyArray<{ name: string; env: Record<string, string>; says: RegExp }> = [
+          {
+            name: "database.url, password refused",
+            env: {
+              CANARY_DATABASE__URL: `postgres://postgres:${
+                canary("database-url-password")
+              }@127.0.0.1:${pg.port}/postgres`
+            },
+            says: /password authentication failed/
+          },
+          {
+            name: "database.password, refused",
+            env: {
+              CANARY_DATABASE__HOST: "127.0.0.1",
+              CANARY_DATABASE__PORT: String(pg.port),
+              CANARY_DATABASE__USER: "postgres",
+              CANARY_DATABASE__PASSWORD: canary("database-password")
+            },
+            says: /password authentication failed/
+          },
+          {
+            name: "database.url, unreachable",
+            env: {
+              CANARY_DATABASE__URL: `postgres://${canary("database-url-user")}:${
+                canary("database-url-password-2")
+              }@127.0.0.1:${unusedPort}/app?password=${canary("database-url-query")}`,
+              CANARY_DATABASE__CONNECT_TIMEOUT: "2 seconds"
+            },
+            says: /ECONNREFUSED|connect|reach/i
+          },
+          {
+            name: "nats.user and nats.password, refused",
+            env: {
+              ...machineDb,
+              CANARY_NATS__SERVERS: natsUserPass.url,
+              CANARY_NATS__USER: "glam-c",
+              CANARY_NATS__PASSWORD: canary("nats-password"),
+              CANARY_NATS__CONNECT_TIMEOUT: "3 seconds"
+            },
+            says: /Authorization|auth/i
+          },
+          {
+            name: "nats.token, refused",
+            env: {
+              ...machineDb,
+              CANARY_NATS__SERVERS: natsToken.url,
+              CANARY_NATS__TOKEN: canary("nats-token"),
+              CANARY_NATS__CONNECT_TIMEOUT: "3 seconds"
+            },
+            says: /Authorization|auth/i
+          },
+          {
+            name: "nats.servers with credentials, refused",
+            env: {
+              ...machineDb,
+              CANARY_NATS__SERVERS: `nats://${canary("nats-url-user")}:${
+                canary("nats-url-password")
+              }@127.0.0.1:${natsUserPass.port}`,
+              CANARY_NATS__CONNECT_TIMEOUT: "3 seconds"
+            },
+            says: /Authorization|auth/i
+          },
+          {
+            name: "nats.servers with a token, unreachable",
+            env: {
+              ...machineDb,
+              CANARY_NATS__SERVERS: `nats://${canary("nats-url-token")}@127.0.0.1:${unusedPort}`,
+              CANARY_NATS__CONNECT_TIMEOUT: "2 seconds"
+            },
+            says: /Cannot connect to NATS/
+          }
+        ]
+        for (const { env, name, says } of cases) {
+          const error = yield* startupFailure(name, makeGlamLive({ service: "canary-service", root, env }))
+          expect(error?._tag, name).toBe("StartupError")
+          expect(error?.message, name).toMatch(says)
+        }
+        record("stdout", stdout.text())
+        expect(leaks()).toEqual([])
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.scopedLive(
+    "a service on GlamLive over HTTP: its requests, an upstream and a collector, logs, spans, /metrics",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        // The collector refuses the first exports quoting the credentials it was sent, then takes them; every body
+        // (the spans as exported) is kept.
+        const collector = yield* httpServer((request, _body, n) =>
+          n <= 2
+            ? { status: n === 1 ? 401 : 500, body: JSON.stringify({ error: quoted(request) }) }
+            : { status: 200, body: "{}" }
+        )
+        // The upstream fails every call, quoting the request and its credentials.
+        const upstream = yield* httpServer((request) => ({
+          status: 500,
+          body: JSON.stringify({ error: { code: "INTERNAL_ERROR", message: quoted(request) } })
+        }))
+        const jwtSecret = canary("auth-secret", 24)
+        const { database, host, port, user } = services.postgres
+        const root = configRoot(
+          "canary-service",
+          [
+            "service:",
+            "  name: canary-service",
+            "database:",
+            `  host: ${host}`,
+            `  port: ${port}`,
+            `  user: ${user}`,
+            `  name: ${database}`,
+            // The machine's PostgreSQL trusts its clients: the password is sent and not needed.
+            `  password: ${canary("database-password-accepted")}`,
+            "telemetry:",
+            "  exporter: otlp",
+            "  sampling_ratio: 1",
+            "  otlp:",
+            `    endpoint: ${collector.url}/v1/traces?api_key=${canary("otlp-endpoint-query")}`,
+            "    headers:",
+            `      authorization: Bearer ${canary("otlp-bearer")}`,
+            `      x-honeycomb-team: ${canary("otlp-team")}`,
+            "auth:",
+            `  secret: ${jwtSecret}`,
+            "  algorithms: [HS256]",
+            "clients:",
+            "  upstream:",
+            `    base_url: http://${canary("client-user")}:${canary("client-password")}@${upstream.url.slice(7)}`,
+            "    max_retries: 0",
+            "rate_limit:",
+            "  enabled: false",
+            ""
+          ].join("\n")
+        )
+        const fail = (request: HttpServerRequest.HttpServerRequest) =>
+          `handler failed on ${request.url} with headers ${JSON.stringify(request.headers)}`
+        const router = HttpRouter.empty.pipe(
+          HttpRouter.get("/api/v1/items/:id", Http.ApiEnvelope.success({ ok: true })),
+          HttpRouter.get(
+            "/api/v1/secure",
+            Effect.zipRight(Http.JwtAuth.requireAuth, Http.ApiEnvelope.success({ ok: true }))
+          ),
+          HttpRouter.get(
+            "/api/v1/defect",
+            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.die(new Error(fail(request))))
+          ),
+          HttpRouter.get(
+            "/api/v1/logged",
+            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+              Effect.logWarning("request seen", request.headers).pipe(
+                Effect.annotateLogs({ headers: request.headers }),
+                Effect.zipRight(Http.ApiEnvelope.success({ ok: true }))
+              ))
+          ),
+          HttpRouter.get(
+            "/api/v1/upstream",
+            Effect.flatMap(
+              Http.ServiceClient.fromConfig("upstream"),
+              (client) =>
+                client.get(`/api/v1/things?api_key=${canary("client-query")}&page=2`)
+            ).pipe(Effect.zipRight(Http.ApiEnvelope.success({ ok: true })))
+          )
+        )
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          Http.serve(router).pipe(
+            Layer.provide(Http.JwtAuth.layerConfig),
+            Layer.provideMerge(NodeHttpServer.layer(() =>
+              Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
+            Layer.provide(NodeHttpClient.layerUndici),
+            Layer.provideMerge(makeGlamLive({ service: "canary-service", root, env: {} }))
+          ),
+          scope
+        )
+        const address = Context.get(context, HttpServer.HttpServer).address
+        const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
+        const credentials = {
+          authorization: `Bearer ${canary("request-bearer")}`,
+          cookie: `session=${canary("request-cookie")}`,
+          "x-api-key": canary("request-api-key")
+        }
+        const query = `?api_key=${canary("request-query")}&access_token=${canary("request-token")}`
+        const send = (path: string, headers: Record<string, string> = credentials) =>
+          Effect.promise(async () => {
+            const response = await fetch(base + path, { headers })
+            const text = await response.text()
+            record(`response ${path}`, `${response.status} ${JSON.stringify([...response.headers])} ${text}`)
+            return { status: response.status, text }
+          })
+        const valid = yield* Effect.promise(() =>
+          new jose.SignJWT({ sub: "user-7" }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("5m")
+            .sign(new TextEncoder().encode(jwtSecret))
+        )
+        // A token the service signed is a credential too.
+        canaries.set("request-jwt", valid)
+        const signedIn = { ...credentials, authorization: `Bearer ${valid}` }
+        expect((yield* send(`/api/v1/items/1${query}`)).status).toBe(401)
+        expect((yield* send(`/api/v1/secure${query}`, { cookie: credentials.cookie })).status).toBe(401)
+        expect((yield* send(`/api/v1/items/1${query}`, signedIn)).status).toBe(200)
+        expect((yield* send(`/api/v1/secure${query}`, signedIn)).status).toBe(200)
+        expect((yield* send(`/api/v1/nothing-here${query}`, signedIn)).status).toBe(404)
+        expect((yield* send(`/api/v1/defect${query}`, signedIn)).status).toBe(500)
+        expect((yield* send(`/api/v1/upstream${query}`, signedIn)).status).toBeGreaterThanOrEqual(500)
+        const metrics = yield* send("/metrics", {})
+        expect(metrics.text).toContain("http_requests_total")
+        const ready = yield* send("/api/v1/ready", {})
+        expect(ready.text).toContain("database")
+        // The spans are flushed when the service stops: the layer's scope closes here.
+        yield* Scope.close(scope, Exit.void)
+        yield* eventually(
+          Effect.sync(() => collector.bodies.join("\n")),
+          (text) => text.includes("http.server"),
+          "the spans' export"
+        )
+        for (const [i, body] of collector.bodies.entries()) record(`export ${i + 1} to the collector`, body)
+        for (const [i, body] of upstream.bodies.entries()) record(`call ${i + 1} to the upstream`, body)
+        record("stdout", stdout.text())
+        // The capture saw the failures.
+        expect(stdout.text()).toContain("OTLP export failed (HTTP 401)")
+        expect(stdout.text()).toContain("Unhandled failure")
+        expect(allSeen()).toContain("refused GET /api/v1/things")
+        expect(leaks()).toEqual([])
+      }),
+    { timeout: 120_000 }
+  )
+})
