@@ -385,6 +385,7 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
         expect((yield* send(`/api/v1/secure${query}`, signedIn)).status).toBe(200)
         expect((yield* send(`/api/v1/nothing-here${query}`, signedIn)).status).toBe(404)
         expect((yield* send(`/api/v1/defect${query}`, signedIn)).status).toBe(500)
+        expect((yield* send(`/api/v1/logged${query}`, signedIn)).status).toBe(200)
         expect((yield* send(`/api/v1/upstream${query}`, signedIn)).status).toBeGreaterThanOrEqual(500)
         const metrics = yield* send("/metrics", {})
         expect(metrics.text).toContain("http_requests_total")

@@ -1,12 +1,15 @@
 /**
  * The credentials a request carries, as code that handles it could quote them (a defect whose message holds the
  * request's headers or its URL), and a failure's cause with them hidden, for the log line of a failure the server
- * answers 500.
+ * answers 500; the request's headers redacted wherever a log line or a span shows them.
  *
  * @internal
  */
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Cause from "effect/Cause"
+import * as FiberRefs from "effect/FiberRefs"
+import * as Inspectable from "effect/Inspectable"
 import { isSecretName } from "../../Config/internal/names.js"
 import {
   decodeOrKeep,
@@ -129,4 +132,22 @@ export const hideCredentials = <E>(cause: Cause.Cause<E>, credentials: ReadonlyA
     onSequential: (left, right) => Cause.sequential(left, right),
     onParallel: (left, right) => Cause.parallel(left, right)
   })
+}
+
+// The platform's `Headers` redaction: the values of the names in `Headers.currentRedactedNames` become `Redacted`.
+function redactedHeaders(this: Headers.Headers, fiberRefs: FiberRefs.FiberRefs): unknown {
+  return Headers.redact(this, FiberRefs.getOrDefault(fiberRefs, Headers.currentRedactedNames))
+}
+
+/**
+ * Makes a request's headers redact themselves as the platform's `Headers` do: the Node server hands the request its
+ * message's own header object, typed `Headers` but without their redaction, so that a log line or a span event that
+ * shows `request.headers` would show the `authorization`, `cookie` and `x-api-key` values. The redaction is a
+ * property no enumeration sees (`Object.keys`, `for in`, spreading, JSON), set once per header object.
+ *
+ * @internal
+ */
+export const redactable = (headers: Headers.Headers): void => {
+  if (Inspectable.isRedactable(headers) || !Object.isExtensible(headers)) return
+  Object.defineProperty(headers, Inspectable.symbolRedactable, { value: redactedHeaders })
 }

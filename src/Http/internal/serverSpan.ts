@@ -37,6 +37,7 @@ import * as FiberRefsUpdate from "../../Telemetry/internal/fiberRefsUpdate.js"
 import * as FiberSpans from "../../Telemetry/internal/fiberSpans.js"
 import * as TraceHeaders from "../../Telemetry/internal/traceHeaders.js"
 import { keptRoute, requestRoute } from "./metrics.js"
+import * as RequestCredentials from "./requestCredentials.js"
 import * as RequestIds from "./requestIds.js"
 import * as RequestTelemetry from "./requestTelemetry.js"
 
@@ -279,6 +280,7 @@ export const middleware = (
   return Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext
     const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
+    RequestCredentials.redactable(request.headers)
     if (disabledWhen(request)) return app
     const redactedNames = lowerCased(fiber.getFiberRef(Headers.currentRedactedNames))
     const name = Context.get(context, HttpMiddleware.SpanNameGenerator)(request)
