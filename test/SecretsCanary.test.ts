@@ -10,20 +10,24 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Schema, Scope } from "effect"
 import * as jose from "jose"
+import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import * as NodeHttp from "node:http"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as util from "node:util"
-import { Http, makeGlamLive } from "../src/index.js"
+import { Cache, Devices, Http, makeGlamLive, Sql } from "../src/index.js"
 import { startPostgres } from "./reliability/support/postgres.js"
 import { captureStdout } from "./support/captureStdout.js"
 import { eventually } from "./support/eventually.js"
+import { startMosquitto } from "./support/mosquittoServer.js"
 import { startNatsServerWith } from "./support/natsServer.js"
+import { startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -152,6 +156,25 @@ const quoted = (request: NodeHttp.IncomingMessage): string => {
   return `refused ${request.method} ${request.url} with authorization ${authorization} (${basic})`
 }
 
+/** Runs the service of `test/fixtures/service/main.ts` (an HTTP server on GlamLive under `NodeRuntime.runMain`). */
+const launch = (root: string, env: Record<string, string>) =>
+  Effect.promise(() =>
+    new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resolve) => {
+      const repository = Path.resolve(import.meta.dirname, "..")
+      execFile(
+        Path.join(repository, "node_modules/.bin/tsx"),
+        [Path.join(repository, "test/fixtures/service/main.ts"), root],
+        {
+          cwd: repository,
+          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+          timeout: 120_000
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+      )
+    })
+  )
+
 const unusedPort = 1 // Nothing listens on port 1 of the loopback: connections to it are refused.
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -261,9 +284,25 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
           expect(error?.message, name).toMatch(says)
         }
         record("stdout", stdout.text())
+        // A service launched by `NodeRuntime.runMain` in prod: the line the runtime prints when it cannot start.
+        const launched = yield* launch(
+          configRoot(
+            "orders-service",
+            "service:\n  name: orders-service\n" +
+              `database:\n  url: postgres://postgres:${
+                canary("launched-database-password")
+              }@127.0.0.1:${pg.port}/postgres\n` +
+              `nats:\n  servers: [nats://127.0.0.1:${natsToken.port}]\n  token: ${canary("launched-nats-token")}\n`
+          ),
+          { APP_ENV: "prod" }
+        )
+        record("the launched service's stdout", launched.stdout)
+        record("the launched service's stderr", launched.stderr)
+        expect(launched.code).toBe(1)
+        expect(launched.stdout).toMatch(/password authentication failed|Authorization Violation/)
         expect(leaks()).toEqual([])
       }),
-    { timeout: 120_000 }
+    { timeout: 180_000 }
   )
 
   it.scopedLive(
@@ -405,6 +444,138 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
         expect(stdout.text()).toContain("OTLP export failed (HTTP 401)")
         expect(stdout.text()).toContain("Unhandled failure")
         expect(allSeen()).toContain("refused GET /api/v1/things")
+        expect(leaks()).toEqual([])
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.scopedLive(
+    "Cache, RateLimit, Devices and JwtIssuer on GlamLive: accepted, refused, unreachable, misconfigured",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const redisPassword = canary("redis-password")
+        const redis = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedis({ password: redisPassword })),
+          (server) => Effect.promise(server.stop)
+        )
+        const mqttPassword = canary("mqtt-password")
+        const mosquitto = yield* Effect.acquireRelease(
+          Effect.promise(() => startMosquitto({ users: { "glam-c": mqttPassword } })),
+          (server) => Effect.promise(server.dispose)
+        )
+        const { host, port, user } = services.postgres
+        // A database of its own, for the devices table.
+        const database = `glam_canary_c_${randomBytes(4).toString("hex")}`
+        const admin = (statement: string) =>
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+            Effect.provide(Sql.layer({ host, port, user })),
+            Effect.orDie
+          )
+        yield* Effect.acquireRelease(
+          admin(`CREATE DATABASE ${database}`),
+          () => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+        )
+        const migrations = Sql.Migrations.fromRecord({ "0001_devices": Devices.DeviceMigrations.devicesMigration })
+        const yaml = (redisUrl: string, mqtt: string, auth: string) =>
+          [
+            "service:",
+            "  name: canary-service",
+            "database:",
+            `  host: ${host}`,
+            `  port: ${port}`,
+            `  user: ${user}`,
+            `  name: ${database}`,
+            "  migrate_on_start: true",
+            "redis:",
+            `  url: ${redisUrl}`,
+            "cache:",
+            "  timeout: 2 seconds",
+            "mqtt:",
+            mqtt,
+            "  connect_timeout: 5 seconds",
+            "  client_id: canary-c",
+            "auth:",
+            auth,
+            ""
+          ].join("\n")
+        const accepted = configRoot(
+          "canary-service",
+          yaml(
+            `redis://default:${redisPassword}@127.0.0.1:${redis.port}`,
+            `  broker_url: ${mosquitto.url}\n  username: glam-c\n  password: ${mqttPassword}`,
+            `  secret: ${canary("auth-secret-issuer", 24)}\n  algorithms: [HS256]`
+          )
+        )
+        // Accepted: each works, its secrets set.
+        yield* Effect.gen(function*() {
+          const value = yield* Cache.getOrSet("canary:c", Schema.String, Effect.succeed("cached"))
+          expect(value).toBe("cached")
+          const issuer = yield* Http.JwtIssuer.JwtIssuer
+          const tokens = yield* issuer.issueTokens({ userId: "user-7", role: "admin" })
+          expect(tokens.access_token.length).toBeGreaterThan(0)
+          yield* Devices.registerDevice({ device_id: "meter-c", device_type: "meter", topics: [] })
+        }).pipe(
+          Effect.provide(
+            Layer.mergeAll(
+              Cache.layerConfig,
+              Http.RateLimit.layerConfig,
+              Devices.layerConfig(),
+              Http.JwtIssuer.layerConfig
+            )
+              .pipe(
+                Layer.provideMerge(makeGlamLive({ service: "canary-service", root: accepted, env: {}, migrations }))
+              )
+          ),
+          Effect.scoped
+        )
+        const wrong = configRoot(
+          "canary-service",
+          yaml(
+            `redis://default:${canary("redis-wrong-password")}@127.0.0.1:${redis.port}`,
+            `  broker_url: ${mosquitto.url}\n  username: glam-c\n  password: ${canary("mqtt-wrong-password")}`,
+            `  private_key: "-----BEGIN PRIVATE KEY-----\\n${
+              canary("auth-private-key")
+            }\\n-----END PRIVATE KEY-----"\n` +
+              "  algorithms: [RS256]"
+          )
+        )
+        const unreachable = configRoot(
+          "canary-service",
+          yaml(
+            `redis://${canary("redis-user")}:${canary("redis-unreachable-password")}@127.0.0.1:${unusedPort}`,
+            `  broker_url: mqtt://${canary("mqtt-url-user")}:${canary("mqtt-url-password")}@127.0.0.1:${unusedPort}`,
+            `  public_key: ${canary("auth-public-key")}\n  algorithms: [RS256]`
+          )
+        )
+        // Each module alone on GlamLive: it fails to start, or (a cache without strict, whose Redis is away) starts and
+        // says so when used.
+        const modules = [
+          [
+            "cache",
+            Layer.build(Cache.layerConfig).pipe(
+              Effect.flatMap((context) => Cache.get("canary:c", Schema.String).pipe(Effect.provide(context)))
+            )
+          ],
+          ["rate limit", Layer.build(Http.RateLimit.layerConfig)],
+          ["devices", Layer.build(Devices.layerConfig())],
+          ["jwt issuer", Layer.build(Http.JwtIssuer.layerConfig)],
+          ["jwt verifier", Layer.build(Http.JwtAuth.layerConfig)]
+        ] as const
+        for (const [name, root] of [["refused", wrong], ["unreachable", unreachable]] as const) {
+          for (const [module, use] of modules) {
+            const exit = yield* (use as Effect.Effect<unknown, unknown, SqlClient.SqlClient>).pipe(
+              Effect.provide(makeGlamLive({ service: "canary-service", root, env: {}, migrations })),
+              Effect.scoped,
+              Effect.exit
+            )
+            if (Exit.isFailure(exit)) recordCause(`${module}, ${name}`, exit.cause)
+          }
+        }
+        record("stdout", stdout.text())
+        // The capture saw the refusals.
+        expect(allSeen()).toContain("Redis refused the credentials")
+        expect(allSeen()).toContain("refused the client")
         expect(leaks()).toEqual([])
       }),
     { timeout: 120_000 }
