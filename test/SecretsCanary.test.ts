@@ -372,7 +372,7 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
             "/api/v1/logged",
             Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
               Effect.logWarning("request seen", request.headers).pipe(
-                Effect.annotateLogs({ headers: request.headers }),
+                Effect.annotateLogs({ headers: request.headers, url: request.url }),
                 Effect.zipRight(Http.ApiEnvelope.success({ ok: true }))
               ))
           ),
@@ -581,90 +581,106 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
     { timeout: 120_000 }
   )
 
-  it.scopedLive("the Bus on a NATS server with credentials: consumed, dead-lettered, server gone; a client unreachable", () =>
-    Effect.gen(function*() {
-      const stdout = yield* captureStdout
-      const natsPassword = canary("nats-right-password")
-      const nats = yield* Effect.acquireRelease(
-        Effect.promise(() => startNatsServerWith(["--user", "glam-c", "--pass", natsPassword])),
-        (server) => Effect.promise(server.dispose)
-      )
-      const { database, host, port, user } = services.postgres
-      const root = configRoot(
-        "canary-service",
-        [
-          "service:",
-          "  name: canary-service",
-          "database:",
-          `  host: ${host}`,
-          `  port: ${port}`,
-          `  user: ${user}`,
-          `  name: ${database}`,
-          "nats:",
-          `  servers: [nats://glam-c:${natsPassword}@127.0.0.1:${nats.port}]`,
-          "  publish_timeout: 1 second",
-          "  publish_retry_budget: 2 seconds",
-          "clients:",
-          "  gone:",
-          `    base_url: http://${canary("gone-user")}:${canary("gone-password")}@127.0.0.1:${unusedPort}/v1`,
-          "    max_retries: 0",
-          ""
-        ].join("\n")
-      )
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(
-        Http.serve(HttpRouter.empty).pipe(
-          Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
-          Layer.provideMerge(NodeHttpClient.layerUndici),
-          Layer.provideMerge(makeGlamLive({ service: "canary-service", root, env: {} }))
-        ),
-        scope
-      )
-      const address = Context.get(context, HttpServer.HttpServer).address
-      const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
-      const get = (path: string) =>
-        Effect.promise(async () => {
-          const response = await fetch(base + path)
-          const text = await response.text()
-          record(`response ${path}`, `${response.status} ${text}`)
-          return { status: response.status, text }
-        })
-      yield* Effect.gen(function*() {
-        // A handler that refuses the event for good: it is dead-lettered.
-        const handled = yield* Deferred.make<void>()
-        yield* Bus.subscribe(Events.CatalogEvents.SyncStarted, { durable: "canary-c" }, () =>
-          Deferred.succeed(handled, undefined).pipe(
-            Effect.zipRight(Effect.fail(new Errors.ValidationError({ message: "sync refused" })))
-          ))
-        yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
-          merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-          sync_id: "s-c",
-          source: "shopify",
-          sync_type: "full"
-        })
-        yield* Deferred.await(handled)
-        const client = yield* Http.ServiceClient.fromConfig("gone")
-        const called = yield* Effect.exit(client.get(`/things?api_key=${canary("gone-query")}`))
-        if (Exit.isFailure(called)) recordCause("a call to an unreachable upstream", called.cause)
-        expect(Exit.isFailure(called)).toBe(true)
-        expect((yield* get("/api/v1/ready")).status).toBe(200)
-        yield* Effect.promise(() => nats.stop())
-        yield* eventually(get("/api/v1/ready"), (answer) => answer.status === 503, "the bus check's failure")
-        const published = yield* Effect.exit(Bus.publish(Events.CatalogEvents.SyncStarted, {
-          merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-          sync_id: "s-c-2",
-          source: "shopify",
-          sync_type: "full"
-        }))
-        if (Exit.isFailure(published)) recordCause("a publish while the server is gone", published.cause)
-        expect(Exit.isFailure(published)).toBe(true)
-        yield* get("/metrics")
-      }).pipe(Effect.provide(context))
-      yield* Scope.close(scope, Exit.void)
-      record("stdout", stdout.text())
-      expect(allSeen()).toContain("BUS_")
-      expect(leaks()).toEqual([])
-    }), { timeout: 120_000 })
+  it.scopedLive(
+    "the Bus on a NATS server with credentials: consumed, dead-lettered, server gone; a client unreachable",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const natsPassword = canary("nats-right-password")
+        const nats = yield* Effect.acquireRelease(
+          Effect.promise(() => startNatsServerWith(["--user", "glam-c", "--pass", natsPassword])),
+          (server) => Effect.promise(server.dispose)
+        )
+        const { database, host, port, user } = services.postgres
+        const root = configRoot(
+          "canary-service",
+          [
+            "service:",
+            "  name: canary-service",
+            "database:",
+            `  host: ${host}`,
+            `  port: ${port}`,
+            `  user: ${user}`,
+            `  name: ${database}`,
+            "nats:",
+            `  servers: [nats://glam-c:${natsPassword}@127.0.0.1:${nats.port}]`,
+            "  publish_timeout: 1 second",
+            "  publish_retry_budget: 2 seconds",
+            "clients:",
+            "  gone:",
+            `    base_url: http://${canary("gone-user")}:${canary("gone-password")}@127.0.0.1:${unusedPort}/v1`,
+            "    max_retries: 0",
+            ""
+          ].join("\n")
+        )
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          Http.serve(HttpRouter.empty).pipe(
+            Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
+            Layer.provideMerge(NodeHttpClient.layerUndici),
+            Layer.provideMerge(makeGlamLive({ service: "canary-service", root, env: {} }))
+          ),
+          scope
+        )
+        const address = Context.get(context, HttpServer.HttpServer).address
+        const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
+        const get = (path: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(base + path)
+            const text = await response.text()
+            record(`response ${path}`, `${response.status} ${text}`)
+            return { status: response.status, text }
+          })
+        yield* Effect.gen(function*() {
+          // A handler that refuses the event for good: it is dead-lettered.
+          const handled = yield* Deferred.make<void>()
+          yield* Bus.subscribe(Events.CatalogEvents.SyncStarted, { durable: "canary-c" }, () =>
+            Deferred.succeed(handled, undefined).pipe(
+              Effect.zipRight(Effect.fail(new Errors.ValidationError({ message: "sync refused" })))
+            ))
+          yield* Bus.publish(Events.CatalogEvents.SyncStarted, {
+            merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            sync_id: "s-c",
+            source: "shopify",
+            sync_type: "full"
+          })
+          yield* Deferred.await(handled)
+          const client = yield* Http.ServiceClient.fromConfig("gone")
+          const called = yield* Effect.exit(client.get(`/things?api_key=${canary("gone-query")}`))
+          if (Exit.isFailure(called)) {
+            recordCause("a call to an unreachable upstream", called.cause)
+          }
+          expect(Exit.isFailure(called)).toBe(true)
+          expect((yield* get("/api/v1/ready")).status).toBe(200)
+          yield* Effect.promise(() =>
+            nats.stop()
+          )
+          yield* eventually(get("/api/v1/ready"), (answer) =>
+            answer.status === 503, "the bus check's failure")
+          const published = yield* Effect.exit(Bus.publish(Events.CatalogEvents.SyncStarted, {
+            merchant_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            sync_id: "s-c-2",
+            source: "shopify",
+            sync_type: "full"
+          }))
+          if (Exit.isFailure(published)) recordCause("a publish while the server is gone", published.cause)
+          expect(Exit.isFailure(published)).toBe(true)
+          yield* get("/metrics")
+        }).pipe(Effect.provide(context))
+        yield* Scope.close(scope, Exit.void)
+        record("stdout", stdout.text())
+        expect(allSeen()).toContain("BUS_")
+        expect(leaks()).toEqual([])
+      }),
+    { timeout: 120_000 }
+  )
 })
 import { afterAll } from "vitest"
-afterAll(() => { if (process.env.CANARY_DUMP) writeFileSync(process.env.CANARY_DUMP, seen.map((s) => `=== ${s.where}\n${s.text}`).join("\n")) })
+afterAll(() => {
+  if (process.env.CANARY_DUMP) {
+    writeFileSync(
+      process.env.CANARY_DUMP,
+      seen.map((s) => `=== ${s.where}\n${s.text}`).join("\n")
+    )
+  }
+})

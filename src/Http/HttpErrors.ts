@@ -25,11 +25,11 @@ import * as Schema from "effect/Schema"
 import type { ValidationError } from "../Errors/CommonErrors.js"
 import { ErrorBody, fromResponseBody } from "../Errors/ErrorResponse.js"
 import type { GlamError } from "../Errors/GlamError.js"
+import * as RequestCredentials from "../internal/requestCredentials.js"
 import * as ApiEnvelope from "./ApiEnvelope.js"
 import * as apiValidator from "./internal/apiValidator.js"
 import * as errors from "./internal/errors.js"
 import { HttpStatusError, type PayloadTooLargeError } from "./internal/errors.js"
-import * as RequestCredentials from "./internal/requestCredentials.js"
 import * as validation from "./internal/validation.js"
 
 export {

@@ -21,6 +21,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import { hideInLog } from "../internal/requestCredentials.js"
 import { cutText } from "../internal/text.js"
 import * as Correlation from "./Correlation.js"
 import {
@@ -257,7 +258,7 @@ export const make = (options: Options): Logger.Logger<unknown, void> => {
     // Whatever is logged, and whatever the sink does, a log never fails the fiber that writes it.
     let line: string
     try {
-      line = render(options, log)
+      line = render(options, hideInLog(log))
     } catch {
       line = render(options, { ...log, message: unrenderable, annotations: HashMap.empty(), cause: Cause.empty })
     }

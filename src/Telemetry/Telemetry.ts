@@ -9,7 +9,9 @@ import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
+import { hideInLog } from "../internal/requestCredentials.js"
 import * as GlamLogger from "./GlamLogger.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
 import * as Tracing from "./Tracing.js"
@@ -74,14 +76,19 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
     samplingRatio: options.samplingRatio,
     spanProcessors: options.spanProcessors,
     maxAttributeLength: options.maxAttributeLength
-  }).pipe(Layer.provideMerge(GlamLogger.layer({
-    service: options.serviceName,
-    environment,
-    format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
-    level: options.logLevel,
-    sink: options.logSink,
-    maxFieldLength: options.maxLogFieldLength
-  })))
+  }).pipe(Layer.provideMerge(Layer.merge(
+    GlamLogger.layer({
+      service: options.serviceName,
+      environment,
+      format: options.logFormat ?? (environment === "prod" ? "json" : "console"),
+      level: options.logLevel,
+      sink: options.logSink,
+      maxFieldLength: options.maxLogFieldLength
+    }),
+    // A log line becomes an event of the current span: with the credentials of the fiber's request hidden, as in the
+    // line itself.
+    Logger.replace(Logger.tracerLogger, Logger.mapInputOptions(Logger.tracerLogger, hideInLog))
+  )))
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   scrubText
 } from "../../internal/credentials.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
+import * as RequestCredentials from "../../internal/requestCredentials.js"
 import { cutText } from "../../internal/text.js"
 import { currentCorrelationId, currentRequestId } from "../../Telemetry/Correlation.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
@@ -44,7 +45,6 @@ import type { RequestOptions, ServiceClient } from "../ServiceClient.js"
 import * as Breaker from "./circuitBreaker.js"
 import { defaultMaxResponseBytes, invalidBaseUrl, isHttpUrl } from "./clientDefaults.js"
 import * as ClientSpans from "./clientSpans.js"
-import * as RequestCredentials from "./requestCredentials.js"
 import * as ServerSpan from "./serverSpan.js"
 
 // `details` is an object as the Python package writes it; other services write a list or a text there (Aurora's

@@ -1,16 +1,22 @@
 /**
- * The credentials a request carries, as code that handles it could quote them (a defect whose message holds the
- * request's headers or its URL), and a failure's cause with them hidden, for the log line of a failure the server
- * answers 500; the request's headers redacted wherever a log line or a span shows them.
+ * The credentials a request to the server carries, as code that handles it could quote them (a defect whose message
+ * holds the request's headers, a log line of its URL), hidden in what the request's fibers log; the request's headers
+ * redacted wherever a log line or a span shows them.
  *
  * @internal
  */
 import * as Headers from "@effect/platform/Headers"
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
+import * as HashMap from "effect/HashMap"
 import * as Inspectable from "effect/Inspectable"
-import { isSecretName } from "../../Config/internal/names.js"
+import type * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { isSecretName } from "../Config/internal/names.js"
 import {
   decodeOrKeep,
   headerValueCredentials,
@@ -19,7 +25,7 @@ import {
   longestFirst,
   minCredentialLength,
   scrubText
-} from "../../internal/credentials.js"
+} from "./credentials.js"
 
 /**
  * The values (8 characters or more) of the secret-looking parameters of a URL's query (`?api_key=`,
@@ -84,7 +90,7 @@ const scrubValue = (
   copies: WeakMap<object, unknown>
 ): unknown => {
   if (typeof value === "string") return scrubText(value, credentials)
-  if (typeof value !== "object" || value === null) return value
+  if (typeof value !== "object" || value === null || Redacted.isRedacted(value)) return value
   const known = copies.get(value)
   if (known !== undefined) return known
   if (depth >= maxDepth) return hidden
@@ -115,23 +121,90 @@ const scrubValue = (
   return copy
 }
 
+/** Whether a string of the value (its own, its elements', its properties', a getter's) holds a credential. */
+const holdsCredential = (
+  value: unknown,
+  credentials: ReadonlyArray<string>,
+  depth: number,
+  seen: WeakSet<object>
+): boolean => {
+  if (typeof value === "string") return credentials.some((secret) => value.includes(secret))
+  if (typeof value !== "object" || value === null || Redacted.isRedacted(value) || seen.has(value)) return false
+  // Too deep to search: copied, and hidden from there on.
+  if (depth >= maxDepth) return true
+  seen.add(value)
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key)!
+    let inner: unknown
+    try {
+      inner = "value" in descriptor ? descriptor.value : Reflect.get(value, key)
+    } catch {
+      continue
+    }
+    if (holdsCredential(inner, credentials, depth + 1, seen)) return true
+  }
+  return false
+}
+
+/** The value itself when none of its strings holds a credential, else a copy with each one hidden. */
+const hideIn = (value: unknown, credentials: ReadonlyArray<string>): unknown =>
+  holdsCredential(value, credentials, 0, new WeakSet()) ? scrubValue(value, credentials, 0, new WeakMap()) : value
+
 /**
  * The cause with the credentials hidden in its failures and defects (their messages, stacks, causes and fields), as
- * {@link scrubText} hides them; the cause itself when there are none.
+ * {@link scrubText} hides them; each failure that holds none is kept as it is.
  *
  * @internal
  */
 export const hideCredentials = <E>(cause: Cause.Cause<E>, credentials: ReadonlyArray<string>): Cause.Cause<unknown> => {
-  if (credentials.length === 0) return cause
-  const copies = new WeakMap<object, unknown>()
+  if (credentials.length === 0 || Cause.isEmpty(cause)) return cause
   return Cause.match(cause, {
     onEmpty: Cause.empty as Cause.Cause<unknown>,
-    onFail: (error) => Cause.fail(scrubValue(error, credentials, 0, copies)),
-    onDie: (defect) => Cause.die(scrubValue(defect, credentials, 0, copies)),
+    onFail: (error) => Cause.fail(hideIn(error, credentials)),
+    onDie: (defect) => Cause.die(hideIn(defect, credentials)),
     onInterrupt: (fiberId) => Cause.interrupt(fiberId),
     onSequential: (left, right) => Cause.sequential(left, right),
     onParallel: (left, right) => Cause.parallel(left, right)
   })
+}
+
+const computed = new WeakMap<HttpServerRequest.HttpServerRequest, ReadonlyArray<string>>()
+const none: ReadonlyArray<string> = []
+
+/**
+ * The credentials of the request a fiber serves (the `HttpServerRequest` of its context), found once per request;
+ * none outside a request.
+ *
+ * @internal
+ */
+export const fiberCredentials = (fiberRefs: FiberRefs.FiberRefs): ReadonlyArray<string> => {
+  const context = FiberRefs.getOrDefault(fiberRefs, FiberRef.currentContext)
+  const request = Context.getOption(context, HttpServerRequest.HttpServerRequest)
+  if (Option.isNone(request)) return none
+  let credentials = computed.get(request.value)
+  if (credentials === undefined) {
+    credentials = requestCredentials(request.value)
+    computed.set(request.value, credentials)
+  }
+  return credentials
+}
+
+/**
+ * What a logger is given, with the credentials of the request the logging fiber serves hidden in its message, its
+ * annotations and its cause (see {@link fiberCredentials}): a handler that logs its request's URL or headers, or a
+ * failure quoting them, logs none of them. Outside a request, or when none of them holds a credential, what was given.
+ *
+ * @internal
+ */
+export const hideInLog = <Message>(options: Logger.Logger.Options<Message>): Logger.Logger.Options<Message> => {
+  const credentials = fiberCredentials(options.context)
+  if (credentials.length === 0) return options
+  return {
+    ...options,
+    message: hideIn(options.message, credentials) as Message,
+    annotations: HashMap.map(options.annotations, (value) => hideIn(value, credentials)),
+    cause: hideCredentials(options.cause, credentials) as Cause.Cause<unknown>
+  }
 }
 
 // The platform's `Headers` redaction: the values of the names in `Headers.currentRedactedNames` become `Redacted`.
