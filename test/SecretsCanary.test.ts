@@ -175,6 +175,47 @@ const launch = (root: string, env: Record<string, string>) =>
     })
   )
 
+/** A server of the test's own, stopped when the scope closes. */
+const owned = <S>(start: () => Promise<S>, stop: (server: S) => Promise<void>) =>
+  Effect.acquireRelease(Effect.promise(start), (server) => Effect.promise(() => stop(server)))
+
+/** `canary-service`'s configuration: the machine's PostgreSQL (database `name`), then the lines of `more`. */
+const serviceYaml = (name: string, more: ReadonlyArray<string>): string => {
+  const { host, port, user } = services.postgres
+  return [
+    "service:",
+    "  name: canary-service",
+    "database:",
+    `  host: ${host}`,
+    `  port: ${port}`,
+    `  user: ${user}`,
+    `  name: ${name}`,
+    ...more,
+    ""
+  ].join("\n")
+}
+
+/**
+ * Builds a layer that serves HTTP on a free port of the loopback in `scope`; its context, and a request to it whose
+ * answer (status, headers, body) is recorded.
+ */
+const served = <ROut, E>(layer: Layer.Layer<ROut, E>, scope: Scope.Scope) =>
+  Effect.map(Layer.buildWithScope(layer, scope), (context) => {
+    const address = Context.unsafeGet(context, HttpServer.HttpServer).address
+    const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
+    const send = (path: string, headers: Record<string, string> = {}) =>
+      Effect.promise(async () => {
+        const response = await fetch(base + path, { headers })
+        const text = await response.text()
+        record(`response ${path}`, `${response.status} ${JSON.stringify([...response.headers])} ${text}`)
+        return { status: response.status, text }
+      })
+    return { context, send }
+  })
+
+/** An HTTP server on a free port of the loopback, for `Http.serve`. */
+const loopbackServer = NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })
+
 const unusedPort = 1 // Nothing listens on port 1 of the loopback: connections to it are refused.
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,17 +227,14 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
       Effect.gen(function*() {
         const stdout = yield* captureStdout
         const rightPassword = `right-C-${randomBytes(6).toString("hex")}`
-        const pg = yield* Effect.acquireRelease(
-          Effect.promise(() => startPostgres({ password: rightPassword })),
-          (server) => Effect.promise(server.dispose)
+        const pg = yield* owned(() => startPostgres({ password: rightPassword }), (server) => server.dispose())
+        const natsUserPass = yield* owned(
+          () => startNatsServerWith(["--user", "glam-c", "--pass", rightPassword]),
+          (server) => server.dispose()
         )
-        const natsUserPass = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServerWith(["--user", "glam-c", "--pass", rightPassword])),
-          (server) => Effect.promise(server.dispose)
-        )
-        const natsToken = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServerWith(["--auth", rightPassword])),
-          (server) => Effect.promise(server.dispose)
+        const natsToken = yield* owned(
+          () => startNatsServerWith(["--auth", rightPassword]),
+          (server) => server.dispose()
         )
         const { database, host, port, user } = services.postgres
         const machineDb = {
@@ -323,17 +361,9 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
           body: JSON.stringify({ error: { code: "INTERNAL_ERROR", message: quoted(request) } })
         }))
         const jwtSecret = canary("auth-secret", 24)
-        const { database, host, port, user } = services.postgres
         const root = configRoot(
           "canary-service",
-          [
-            "service:",
-            "  name: canary-service",
-            "database:",
-            `  host: ${host}`,
-            `  port: ${port}`,
-            `  user: ${user}`,
-            `  name: ${database}`,
+          serviceYaml(services.postgres.database, [
             // The machine's PostgreSQL trusts its clients: the password is sent and not needed.
             `  password: ${canary("database-password-accepted")}`,
             "telemetry:",
@@ -352,9 +382,8 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
             `    base_url: http://${canary("client-user")}:${canary("client-password")}@${upstream.url.slice(7)}`,
             "    max_retries: 0",
             "rate_limit:",
-            "  enabled: false",
-            ""
-          ].join("\n")
+            "  enabled: false"
+          ])
         )
         const fail = (request: HttpServerRequest.HttpServerRequest) =>
           `handler failed on ${request.url} with headers ${JSON.stringify(request.headers)}`
@@ -386,31 +415,21 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
           )
         )
         const scope = yield* Scope.make()
-        const context = yield* Layer.buildWithScope(
+        const { send } = yield* served(
           Http.serve(router).pipe(
             Layer.provide(Http.JwtAuth.layerConfig),
-            Layer.provideMerge(NodeHttpServer.layer(() =>
-              Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
+            Layer.provideMerge(loopbackServer),
             Layer.provide(NodeHttpClient.layerUndici),
             Layer.provideMerge(makeGlamLive({ service: "canary-service", root, env: {} }))
           ),
           scope
         )
-        const address = Context.get(context, HttpServer.HttpServer).address
-        const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
         const credentials = {
           authorization: `Bearer ${canary("request-bearer")}`,
           cookie: `session=${canary("request-cookie")}`,
           "x-api-key": canary("request-api-key")
         }
         const query = `?api_key=${canary("request-query")}&access_token=${canary("request-token")}`
-        const send = (path: string, headers: Record<string, string> = credentials) =>
-          Effect.promise(async () => {
-            const response = await fetch(base + path, { headers })
-            const text = await response.text()
-            record(`response ${path}`, `${response.status} ${JSON.stringify([...response.headers])} ${text}`)
-            return { status: response.status, text }
-          })
         const valid = yield* Effect.promise(() =>
           new jose.SignJWT({ sub: "user-7" }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("5m")
             .sign(new TextEncoder().encode(jwtSecret))
@@ -418,7 +437,7 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
         // A token the service signed is a credential too.
         canaries.set("request-jwt", valid)
         const signedIn = { ...credentials, authorization: `Bearer ${valid}` }
-        expect((yield* send(`/api/v1/items/1${query}`)).status).toBe(401)
+        expect((yield* send(`/api/v1/items/1${query}`, credentials)).status).toBe(401)
         expect((yield* send(`/api/v1/secure${query}`, { cookie: credentials.cookie })).status).toBe(401)
         expect((yield* send(`/api/v1/items/1${query}`, signedIn)).status).toBe(200)
         expect((yield* send(`/api/v1/secure${query}`, signedIn)).status).toBe(200)
@@ -433,7 +452,9 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
         // The spans are flushed when the service stops: the layer's scope closes here.
         yield* Scope.close(scope, Exit.void)
         yield* eventually(
-          Effect.sync(() => collector.bodies.join("\n")),
+          Effect.sync(() =>
+            collector.bodies.join("\n")
+          ),
           (text) => text.includes("http.server"),
           "the spans' export"
         )
@@ -455,37 +476,26 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
       Effect.gen(function*() {
         const stdout = yield* captureStdout
         const redisPassword = canary("redis-password")
-        const redis = yield* Effect.acquireRelease(
-          Effect.promise(() => startRedis({ password: redisPassword })),
-          (server) => Effect.promise(server.stop)
-        )
+        const redis = yield* owned(() => startRedis({ password: redisPassword }), (server) => server.stop())
         const mqttPassword = canary("mqtt-password")
-        const mosquitto = yield* Effect.acquireRelease(
-          Effect.promise(() => startMosquitto({ users: { "glam-c": mqttPassword } })),
-          (server) => Effect.promise(server.dispose)
-        )
+        const mosquitto = yield* owned(() => startMosquitto({ users: { "glam-c": mqttPassword } }), (server) =>
+          server.dispose())
         const { host, port, user } = services.postgres
         // A database of its own, for the devices table.
         const database = `glam_canary_c_${randomBytes(4).toString("hex")}`
         const admin = (statement: string) =>
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-            Effect.provide(Sql.layer({ host, port, user })),
-            Effect.orDie
-          )
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql.unsafe(statement)).pipe(
+              Effect.provide(Sql.layer({ host, port, user })),
+              Effect.orDie
+            )
         yield* Effect.acquireRelease(
           admin(`CREATE DATABASE ${database}`),
           () => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
         )
         const migrations = Sql.Migrations.fromRecord({ "0001_devices": Devices.DeviceMigrations.devicesMigration })
         const yaml = (redisUrl: string, mqtt: string, auth: string) =>
-          [
-            "service:",
-            "  name: canary-service",
-            "database:",
-            `  host: ${host}`,
-            `  port: ${port}`,
-            `  user: ${user}`,
-            `  name: ${database}`,
+          serviceYaml(database, [
             "  migrate_on_start: true",
             "redis:",
             `  url: ${redisUrl}`,
@@ -496,9 +506,8 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
             "  connect_timeout: 5 seconds",
             "  client_id: canary-c",
             "auth:",
-            auth,
-            ""
-          ].join("\n")
+            auth
+          ])
         const accepted = configRoot(
           "canary-service",
           yaml(
@@ -587,21 +596,11 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
       Effect.gen(function*() {
         const stdout = yield* captureStdout
         const natsPassword = canary("nats-right-password")
-        const nats = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServerWith(["--user", "glam-c", "--pass", natsPassword])),
-          (server) => Effect.promise(server.dispose)
-        )
-        const { database, host, port, user } = services.postgres
+        const nats = yield* owned(() => startNatsServerWith(["--user", "glam-c", "--pass", natsPassword]), (server) =>
+          server.dispose())
         const root = configRoot(
           "canary-service",
-          [
-            "service:",
-            "  name: canary-service",
-            "database:",
-            `  host: ${host}`,
-            `  port: ${port}`,
-            `  user: ${user}`,
-            `  name: ${database}`,
+          serviceYaml(services.postgres.database, [
             "nats:",
             `  servers: [nats://glam-c:${natsPassword}@127.0.0.1:${nats.port}]`,
             "  publish_timeout: 1 second",
@@ -609,28 +608,18 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
             "clients:",
             "  gone:",
             `    base_url: http://${canary("gone-user")}:${canary("gone-password")}@127.0.0.1:${unusedPort}/v1`,
-            "    max_retries: 0",
-            ""
-          ].join("\n")
+            "    max_retries: 0"
+          ])
         )
         const scope = yield* Scope.make()
-        const context = yield* Layer.buildWithScope(
+        const { context, send: get } = yield* served(
           Http.serve(HttpRouter.empty).pipe(
-            Layer.provideMerge(NodeHttpServer.layer(() => Http.nodeServer({}), { port: 0, host: "127.0.0.1" })),
+            Layer.provideMerge(loopbackServer),
             Layer.provideMerge(NodeHttpClient.layerUndici),
             Layer.provideMerge(makeGlamLive({ service: "canary-service", root, env: {} }))
           ),
           scope
         )
-        const address = Context.get(context, HttpServer.HttpServer).address
-        const base = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : ""
-        const get = (path: string) =>
-          Effect.promise(async () => {
-            const response = await fetch(base + path)
-            const text = await response.text()
-            record(`response ${path}`, `${response.status} ${text}`)
-            return { status: response.status, text }
-          })
         yield* Effect.gen(function*() {
           // A handler that refuses the event for good: it is dead-lettered.
           const handled = yield* Deferred.make<void>()
@@ -663,7 +652,9 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
             source: "shopify",
             sync_type: "full"
           }))
-          if (Exit.isFailure(published)) recordCause("a publish while the server is gone", published.cause)
+          if (Exit.isFailure(published)) {
+            recordCause("a publish while the server is gone", published.cause)
+          }
           expect(Exit.isFailure(published)).toBe(true)
           yield* get("/metrics")
         }).pipe(Effect.provide(context))
@@ -674,13 +665,4 @@ describe.skipIf(!pgUp || !tools)("secrets never reach a log, an error, a span or
       }),
     { timeout: 120_000 }
   )
-})
-import { afterAll } from "vitest"
-afterAll(() => {
-  if (process.env.CANARY_DUMP) {
-    writeFileSync(
-      process.env.CANARY_DUMP,
-      seen.map((s) => `=== ${s.where}\n${s.text}`).join("\n")
-    )
-  }
 })

@@ -79,6 +79,22 @@ export const requestCredentials = (request: HttpServerRequest.HttpServerRequest)
 /** Deeper than this, a value of a failure is replaced rather than searched for credentials. */
 const maxDepth = 16
 
+/** Each own property of an object (symbols too) with its value, a getter's read once; one that throws is left out. */
+function* ownValues(
+  value: object
+): Generator<{ readonly key: string | symbol; readonly value: unknown; readonly enumerable: boolean }> {
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key)!
+    let inner: unknown
+    try {
+      inner = "value" in descriptor ? descriptor.value : Reflect.get(value, key)
+    } catch {
+      continue
+    }
+    yield { key, value: inner, enumerable: descriptor.enumerable ?? false }
+  }
+}
+
 /**
  * A copy of a failure's value with the credentials hidden in each of its strings: an object keeps its prototype (an
  * error stays an error of its class, rendered as one), and its own properties, a getter's value read once.
@@ -103,20 +119,8 @@ const scrubValue = (
   }
   const copy: object = Object.create(Object.getPrototypeOf(value) as object | null)
   copies.set(value, copy)
-  for (const key of Reflect.ownKeys(value)) {
-    const descriptor = Object.getOwnPropertyDescriptor(value, key)!
-    let inner: unknown
-    try {
-      inner = "value" in descriptor ? descriptor.value : Reflect.get(value, key)
-    } catch {
-      continue
-    }
-    Object.defineProperty(copy, key, {
-      value: next(inner),
-      writable: true,
-      enumerable: descriptor.enumerable ?? false,
-      configurable: true
-    })
+  for (const { enumerable, key, value: inner } of ownValues(value)) {
+    Object.defineProperty(copy, key, { value: next(inner), writable: true, enumerable, configurable: true })
   }
   return copy
 }
@@ -133,16 +137,7 @@ const holdsCredential = (
   // Too deep to search: copied, and hidden from there on.
   if (depth >= maxDepth) return true
   seen.add(value)
-  for (const key of Reflect.ownKeys(value)) {
-    const descriptor = Object.getOwnPropertyDescriptor(value, key)!
-    let inner: unknown
-    try {
-      inner = "value" in descriptor ? descriptor.value : Reflect.get(value, key)
-    } catch {
-      continue
-    }
-    if (holdsCredential(inner, credentials, depth + 1, seen)) return true
-  }
+  for (const own of ownValues(value)) if (holdsCredential(own.value, credentials, depth + 1, seen)) return true
   return false
 }
 
