@@ -55,6 +55,20 @@ const cookieValues = (header: string): Array<string> =>
     value.length >= minCredentialLength
   )
 
+// Whether each header name seen carries a credential: requests repeat the same few names, and the rule is a regular
+// expression per name. The names come from clients: past this many, a name is decided again each time.
+const secretNames = new Map<string, boolean>()
+const maxSecretNames = 1024
+
+const secretHeader = (name: string): boolean => {
+  let secret = secretNames.get(name)
+  if (secret === undefined) {
+    secret = isSecretHeaderName(name)
+    if (secretNames.size < maxSecretNames) secretNames.set(name, secret)
+  }
+  return secret
+}
+
 /**
  * The credentials of a request to the server: the value of each header that carries one (`authorization`,
  * `cookie`, `x-api-key`, `x-auth-token`...; see `isSecretHeaderName`) with its token after the scheme, a Basic
@@ -68,7 +82,7 @@ export const requestCredentials = (request: HttpServerRequest.HttpServerRequest)
   const headers = request.headers
   for (const name in headers) {
     const value: unknown = headers[name]
-    if (typeof value !== "string" || !isSecretHeaderName(name)) continue
+    if (typeof value !== "string" || !secretHeader(name)) continue
     out.push(...headerValueCredentials(value))
     if (name.toLowerCase() === "cookie") out.push(...cookieValues(value))
   }
