@@ -4,6 +4,14 @@
  * refused, servers unreachable, an upstream and a collector that quote what they were sent), and no canary may appear
  * in what it shows: its log output, its spans as exported, `/metrics`, the readiness answer, the responses, the
  * errors (`Cause.pretty`, their JSON, their causes) and the startup error printed by the runtime.
+ *
+ * Inputs: `database.url` and `database.password` (a PostgreSQL with scram-sha-256), `nats.user`/`password`,
+ * `nats.token` and credentials in `nats.servers`, `redis.url` (a redis-server with `requirepass`), `mqtt.password`
+ * and credentials in `mqtt.broker_url` (a mosquitto with a password file), `auth.secret`, `auth.private_key`,
+ * `auth.public_key`, `telemetry.otlp.headers` and the endpoint's query, `clients.<name>.base_url` credentials and a
+ * call's `?api_key=`; a request's `Authorization` (a bearer refused, a token the service signed), `Cookie`,
+ * `X-Api-Key`, `?api_key=` and `?access_token=`, sent to routes that answer 200, 401, 404, 500 (a defect quoting the
+ * request's URL and headers) and log the request's headers and URL.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
