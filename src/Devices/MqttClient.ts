@@ -339,7 +339,9 @@ export interface MqttClientOptions {
  * When the connection resumes a persistent session, the broker sends the QoS 1 messages it queued while the service
  * was away at once, before the service has subscribed again in this process. For `resumeWait` after that connection,
  * such a message waits (unacknowledged, holding back the messages after it) until a subscription that takes it is
- * made, instead of being acknowledged as unmatched.
+ * made, instead of being acknowledged as unmatched; over MQTT 5, the copy of a message for one subscription waits for
+ * that subscription, not taken by another one its topic matches. The SUBACKs behind a waiting message wait too: make
+ * the subscriptions concurrently.
  *
  * A URL MQTT.js cannot connect to (not a URL, a scheme other than `mqtt`, `mqtts`, `ws`, `wss`, `tcp`, `tls`,
  * `ssl`, no host, a `#` fragment) fails with a non-retryable `MqttError` that does not quote it.

@@ -116,12 +116,14 @@ const routed = (route: Route, received: Received, params: Record<string, string>
  * The handlers of the routes whose pattern the message's topic matches. A message that names subscription
  * identifiers (MQTT 5: the broker sends a copy for each subscription of the client it matches, each naming its own)
  * goes to the routes of those subscriptions only, so a route sees each message once however many of the client's
- * subscriptions overlap; when it names none of this process's routes' identifiers, to every matching route.
+ * subscriptions overlap; when it names none of this process's routes' identifiers, to every matching route, or
+ * (`others` false) to none: the subscription it names may not be made yet.
  */
 const handlersOf = (
   routes: ReadonlyMap<number, Route>,
   received: Received,
-  identifiers?: ReadonlyArray<number>
+  identifiers?: ReadonlyArray<number>,
+  others = true
 ): Array<Effect.Effect<Outcome>> => {
   const matched: Array<readonly [Route, Record<string, string>]> = []
   for (const route of routes.values()) {
@@ -131,7 +133,8 @@ const handlersOf = (
   const named = identifiers === undefined
     ? []
     : matched.filter(([route]) => route.identifier !== undefined && identifiers.includes(route.identifier))
-  return (named.length > 0 ? named : matched).map(([route, params]) => routed(route, received, params))
+  const taken = named.length > 0 ? named : identifiers === undefined || others ? matched : []
+  return taken.map(([route, params]) => routed(route, received, params))
 }
 
 /** Until a subscription is added, or `millis` have passed. */
@@ -145,7 +148,11 @@ const nextSubscription = (routes: Routes, millis: number): Effect.Effect<void> =
     return Effect.sync(() => routes.onSubscribed.delete(wake))
   }).pipe(Effect.timeoutOption(Duration.millis(millis)), Effect.asVoid)
 
-/** The handlers of the subscriptions that take the message; until `resumedUntil`, waiting for one if none does. */
+/**
+ * The handlers of the subscriptions that take the message; until `resumedUntil`, waiting for one if none does. A
+ * copy naming subscription identifiers waits, until then, for a subscription it names: the copy of a subscription
+ * not made yet is not given to another one its topic matches (that one gets its own copy).
+ */
 const subscriptionsFor = (
   routes: Routes,
   state: State,
@@ -153,8 +160,8 @@ const subscriptionsFor = (
   identifiers: ReadonlyArray<number> | undefined
 ): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
-    const handlers = handlersOf(routes.subscriptions, received, identifiers)
     const left = state.resumedUntil - Date.now()
+    const handlers = handlersOf(routes.subscriptions, received, identifiers, left <= 0)
     if (handlers.length > 0 || left <= 0) return Effect.succeed(handlers)
     state.held = 1
     return Effect.zipRight(
