@@ -310,9 +310,11 @@ export interface Devices {
   readonly unregister: (deviceId: string) => Effect.Effect<void, SqlFailure | MqttError>
   /**
    * Hands each message on the registered devices' topics (`register({ topics })`) to the handler until the scope
-   * closes: every registered topic is subscribed (QoS 1) when the first handler starts, a device's topics when it is
-   * registered; a topic that no registered device still holds is unsubscribed when its device is unregistered or
-   * registered without it.
+   * closes: every registered topic is subscribed (QoS 1) when the first handler starts (the topics concurrently, so
+   * that the messages a resumed session queued, whichever topic's comes first, are each handed to it), a device's
+   * topics when it is registered; a topic that no registered device still holds is unsubscribed when its device is
+   * unregistered or registered without it. It fails with the `MqttError` of the registry's own subscriptions (those
+   * `make` starts) when one of them failed.
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
    * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes or
@@ -451,7 +453,10 @@ export const config: Config.Config<DevicesConfig> = Config.all({
 
 /**
  * Builds the registry on an MQTT client: loads the registered devices, subscribes to their status, heartbeat and
- * acknowledgement topics, and checks heartbeats until the scope closes.
+ * acknowledgement topics, and checks heartbeats until the scope closes. It returns once those subscriptions are
+ * started, not when the broker has acknowledged them: at a resumed start, the messages the broker queued come before
+ * the SUBACKs, and one on a registered topic waits for `handleMessages` to subscribe it. A failure of one of them is
+ * logged as an error, and fails `handleMessages`.
  *
  * @since 0.1.0
  * @category constructors

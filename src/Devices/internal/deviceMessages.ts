@@ -37,21 +37,24 @@ export const listen = (
         ? Effect.void
         : Liveness.seen(liveness, deviceId)
     })
-    yield* client.subscribe(topics.status, (message) => {
-      const deviceId = message.params.device_id
-      if (deviceId === undefined) return Effect.void
-      return message.payload.status === "offline"
-        ? Liveness.offline(liveness, deviceId, message.retain ? "its retained status" : "its last will or status")
-        : Liveness.seen(liveness, deviceId)
-    })
-    yield* client.subscribe(topics.heartbeat, () => Effect.void)
-    yield* client.subscribe(
-      withSchema(topics.ack, ackReading()),
-      (message) =>
-        message.payload._tag === "Ack"
-          ? Commands.acknowledge(waiting, message.params.device_id, message.payload.ack)
-          : Commands.unreadable(waiting, message.params.device_id, message.payload.commandId, message.payload.reason)
-    )
+    // Concurrently: at a resumed start a queued message of one of them holds back the SUBACKs of the others.
+    yield* Effect.all([
+      client.subscribe(topics.status, (message) => {
+        const deviceId = message.params.device_id
+        if (deviceId === undefined) return Effect.void
+        return message.payload.status === "offline"
+          ? Liveness.offline(liveness, deviceId, message.retain ? "its retained status" : "its last will or status")
+          : Liveness.seen(liveness, deviceId)
+      }),
+      client.subscribe(topics.heartbeat, () => Effect.void),
+      client.subscribe(
+        withSchema(topics.ack, ackReading()),
+        (message) =>
+          message.payload._tag === "Ack"
+            ? Commands.acknowledge(waiting, message.params.device_id, message.payload.ack)
+            : Commands.unreadable(waiting, message.params.device_id, message.payload.commandId, message.payload.reason)
+      )
+    ], { concurrency: "unbounded", discard: true })
   })
 
 /** An acknowledgement as read: one the topic's schema decodes, or the `command_id` of one it does not, and why. */

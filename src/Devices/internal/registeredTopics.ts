@@ -86,12 +86,23 @@ const subscribeFilter = (rt: RegisteredTopics, filter: string): Effect.Effect<vo
   Effect.gen(function*() {
     if (rt.active.has(filter)) return
     const scope = yield* Scope.fork(rt.scope, ExecutionStrategy.sequential)
-    const subscription = yield* rt.client.subscribe(rt.topicOf(filter), handle(rt, filter)).pipe(
-      Scope.extend(scope),
-      Effect.onError(() => Scope.close(scope, Exit.void))
+    // Interrupted (a concurrent subscription failed), a subscription made is in `active` or its scope is closed.
+    yield* Effect.uninterruptibleMask((restore) =>
+      restore(rt.client.subscribe(rt.topicOf(filter), handle(rt, filter))).pipe(
+        Scope.extend(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void)),
+        Effect.map((subscription) => rt.active.set(filter, { subscription, scope }))
+      )
     )
-    rt.active.set(filter, { subscription, scope })
   })
+
+/**
+ * Subscribes the filters concurrently: at a resumed start the broker's queued messages come before the SUBACKs, and
+ * a message of a filter not subscribed yet holds back every packet after it, so each filter is routed before a
+ * SUBACK is awaited. The first failure fails it, the other subscriptions interrupted.
+ */
+const subscribeFilters = (rt: RegisteredTopics, filters: Iterable<string>): Effect.Effect<void, MqttError> =>
+  Effect.forEach(new Set(filters), (filter) => subscribeFilter(rt, filter), { concurrency: "unbounded", discard: true })
 
 /** Stops handling the filter here; `unsubscribe` ends the broker's subscription too. */
 const stopAll = (rt: RegisteredTopics): Effect.Effect<void> =>
@@ -134,7 +145,7 @@ const apply = (rt: RegisteredTopics, deviceId: string, topics: ReadonlyArray<str
     for (const topic of topics) own(rt, topic, deviceId)
     if (rt.listeners.size === 0) return
     for (const filter of dropped) if (!rt.owners.has(filter)) yield* dropFilter(rt, filter, true)
-    for (const topic of topics) yield* subscribeFilter(rt, topic)
+    yield* subscribeFilters(rt, topics)
   })
 
 /** A stored registration's topics the registry subscribes: each once, without those it cannot subscribe. */
@@ -186,7 +197,11 @@ export const refresh = <E>(rt: RegisteredTopics, read: Effect.Effect<Registratio
       if (!stored.has(deviceId)) yield* apply(rt, deviceId, []).pipe(Effect.catchAll(warnRefresh))
     }
     if (rt.listeners.size === 0) return
-    for (const filter of rt.owners.keys()) yield* subscribeFilter(rt, filter).pipe(Effect.catchAll(warnRefresh))
+    yield* Effect.forEach(
+      [...rt.owners.keys()],
+      (filter) => subscribeFilter(rt, filter).pipe(Effect.catchAll(warnRefresh)),
+      { concurrency: "unbounded", discard: true }
+    )
   }))
 
 /**
@@ -238,7 +253,7 @@ export const listen = <E, R>(
     yield* Effect.acquireRelease(
       rt.lock.withPermits(1)(Effect.gen(function*() {
         rt.listeners.add(listener)
-        yield* Effect.forEach([...rt.owners.keys()], (filter) => subscribeFilter(rt, filter), { discard: true }).pipe(
+        yield* subscribeFilters(rt, rt.owners.keys()).pipe(
           Effect.onError(() =>
             Effect.suspend(() => {
               rt.listeners.delete(listener)

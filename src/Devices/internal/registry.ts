@@ -12,6 +12,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -226,7 +227,15 @@ export const make = (
     yield* Effect.forEach(loaded.rows, (row) => RegisteredTopics.load(registeredTopics, row.device_id, row.topics), {
       discard: true
     })
-    yield* DeviceMessages.listen(client, options.topics, liveness, waiting)
+    // The registry's own subscriptions are made while `make` returns: at a resumed start the broker's queued messages
+    // come before their SUBACKs, and one of a registered topic waits (`mqtt.resume_wait`) for `handleMessages` to
+    // subscribe it. `handleMessages` waits for them and fails with their error, which is logged too.
+    const own = yield* DeviceMessages.listen(client, options.topics, liveness, waiting).pipe(
+      Effect.tapErrorCause((cause) =>
+        Effect.logError(`Devices: the registry's subscriptions failed: ${describeFailure(cause)}`)
+      ),
+      Effect.forkScoped
+    )
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
     const logFailure = Effect.catchAllCause((cause) =>
       Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
@@ -339,7 +348,7 @@ export const make = (
         ),
       sendCommand: sendCommand(client, options, liveness, waiting),
       online: Liveness.onlineIds(liveness),
-      handleMessages: (handler) => RegisteredTopics.listen(registeredTopics, handler)
+      handleMessages: (handler) => Effect.zipLeft(RegisteredTopics.listen(registeredTopics, handler), Fiber.join(own))
     }
     return service
   })

@@ -1,0 +1,100 @@
+/**
+ * The registry at a resumed start (a persistent session, a stable client id): the QoS 1 messages the broker queued
+ * for the registered topics while the service was away are each handed to `handleMessages` once the service starts
+ * again, whichever filter's message comes first; none is acknowledged as unmatched. Real PostgreSQL and Mosquitto.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, ManagedRuntime } from "effect"
+import * as mqtt from "mqtt"
+import { afterAll, beforeAll } from "vitest"
+import * as DeviceMigrations from "../src/Devices/DeviceMigrations.js"
+import * as Devices from "../src/Devices/Devices.js"
+import * as MqttClient from "../src/Devices/MqttClient.js"
+import * as Sql from "../src/Sql/index.js"
+import { unique } from "./fixtures/devices/conformance.js"
+import { eventually } from "./support/eventually.js"
+import { serviceAvailable, services } from "./support/services.js"
+
+const postgresUp = await serviceAvailable("postgres")
+const mosquittoUp = await serviceAvailable("mosquitto")
+const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
+
+// A database of the file's own: a fresh `devices` table returns its rows in the order they were inserted, so the
+// registry loads (and subscribes) the filters in the order the devices were registered.
+const { host, port, user } = services.postgres
+const database = `glam_devresume_f_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+const admin = ManagedRuntime.make(Sql.layer({ host, port, user }))
+const adminSql = (statement: string) =>
+  admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
+const sql = Sql.layer({ host, port, user, database })
+
+if (postgresUp && mosquittoUp) {
+  beforeAll(() => adminSql(`CREATE DATABASE ${database}`))
+  afterAll(async () => {
+    await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    await admin.dispose()
+  })
+}
+
+/** One run of the service: its registry and its MQTT client, with a persistent session of this client id. */
+const service = (clientId: string, topicPrefix: string) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(
+      Layer.scoped(Devices.Devices, Devices.make({ registryRefresh: "0 seconds", topicPrefix })).pipe(
+        Layer.provideMerge(MqttClient.layer({ url, clientId, cleanSession: false, resumeWait: "5 seconds" })),
+        Layer.provide(Layer.effectDiscard(DeviceMigrations.devicesMigration).pipe(Layer.provideMerge(sql)))
+      )
+    )
+    return Context.get(context, Devices.Devices)
+  })
+
+describe.skipIf(!postgresUp || !mosquittoUp)("the registry at a resumed start", () => {
+  it.scopedLive(
+    "hands every message queued while away to handleMessages, the first one of a filter subscribed last",
+    () =>
+      Effect.gen(function*() {
+        const root = unique("resume-f-")
+        const clientId = unique("svc-f-")
+        const prefix = unique("resume-f-own-")
+        const first = `${root}/one/data`
+        const second = `${root}/two/data`
+        // The first run registers the devices (`first`'s before `second`'s) and subscribes their topics; closing
+        // its scope keeps the broker's subscriptions, the session persistent.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const devices = yield* service(clientId, prefix)
+          yield* devices.register({ device_id: unique("meter-one-"), device_type: "meter", topics: [first] })
+          yield* devices.register({ device_id: unique("meter-two-"), device_type: "meter", topics: [second] })
+          yield* devices.handleMessages(() => Effect.void)
+        }))
+        // The session at the broker ends with the test.
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() =>
+            mqtt.connectAsync(url, { clientId, clean: true }).then((c) => c.endAsync(true)).catch(() => undefined)
+          )
+        )
+        const device = yield* Effect.acquireRelease(
+          Effect.promise(() => mqtt.connectAsync(url, { clientId: unique("dev-") })),
+          (c) => Effect.promise(() => c.endAsync(true))
+        )
+        // The broker queues them in this order: the first one for the filter the registry subscribes last.
+        yield* Effect.promise(() => device.publishAsync(second, JSON.stringify({ seq: 1 }), { qos: 1 }))
+        yield* Effect.promise(() => device.publishAsync(first, JSON.stringify({ seq: 2 }), { qos: 1 }))
+
+        const got: Array<{ topic: string; payload: unknown }> = []
+        yield* Effect.scoped(Effect.gen(function*() {
+          const devices = yield* service(clientId, prefix)
+          yield* devices.handleMessages((m) => Effect.sync(() => got.push({ topic: m.topic, payload: m.payload })))
+          // `first`'s message comes after `second`'s: once it is handled, `second`'s was handled or acknowledged.
+          yield* eventually(
+            Effect.sync(() => got.map((m) => m.topic)),
+            (topics) => topics.includes(first),
+            "the message queued last",
+            30_000
+          )
+        }))
+        expect(got).toEqual([{ topic: second, payload: { seq: 1 } }, { topic: first, payload: { seq: 2 } }])
+      }),
+    { timeout: 90_000 }
+  )
+})
