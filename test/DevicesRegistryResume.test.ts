@@ -1,7 +1,9 @@
 /**
  * The registry at a resumed start (a persistent session, a stable client id): the QoS 1 messages the broker queued
  * for the registered topics while the service was away are each handed to `handleMessages` once the service starts
- * again, whichever filter's message comes first; none is acknowledged as unmatched. Real PostgreSQL and Mosquitto.
+ * again, whichever filter's message comes first; none is acknowledged as unmatched. A subscription the broker refuses
+ * (the registry's own, which `Devices.make` starts without waiting, or a registered topic's) fails `handleMessages`,
+ * no registered topic left subscribed. Real PostgreSQL and Mosquitto; an aedes broker that refuses subscriptions.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -14,6 +16,7 @@ import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as Sql from "../src/Sql/index.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
+import { refusingBroker } from "./support/refusingBroker.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const postgresUp = await serviceAvailable("postgres")
@@ -24,29 +27,40 @@ const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
 // registry loads (and subscribes) the filters in the order the devices were registered.
 const { host, port, user } = services.postgres
 const database = `glam_devresume_f_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+// The refusals' registrations in a database of their own, so that a registry there loads only theirs.
+const refusals = `${database}_refusals`
 const admin = ManagedRuntime.make(Sql.layer({ host, port, user }))
 const adminSql = (statement: string) =>
   admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)))
-const sql = Sql.layer({ host, port, user, database })
 
 if (postgresUp && mosquittoUp) {
-  beforeAll(() => adminSql(`CREATE DATABASE ${database}`))
+  beforeAll(async () => {
+    await adminSql(`CREATE DATABASE ${database}`)
+    await adminSql(`CREATE DATABASE ${refusals}`)
+  })
   afterAll(async () => {
     await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    await adminSql(`DROP DATABASE IF EXISTS ${refusals} WITH (FORCE)`)
     await admin.dispose()
   })
 }
 
 /** One run of the service: its registry and its MQTT client, with a persistent session of this client id. */
-const service = (clientId: string, topicPrefix: string) =>
+const service = (clientId: string, topicPrefix: string, brokerUrl = url, db = database) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       Layer.scoped(Devices.Devices, Devices.make({ registryRefresh: "0 seconds", topicPrefix })).pipe(
-        Layer.provideMerge(MqttClient.layer({ url, clientId, cleanSession: false, resumeWait: "5 seconds" })),
-        Layer.provide(Layer.effectDiscard(DeviceMigrations.devicesMigration).pipe(Layer.provideMerge(sql)))
+        Layer.provideMerge(
+          MqttClient.layer({ url: brokerUrl, clientId, cleanSession: false, resumeWait: "5 seconds" })
+        ),
+        Layer.provide(
+          Layer.effectDiscard(DeviceMigrations.devicesMigration).pipe(
+            Layer.provideMerge(Sql.layer({ host, port, user, database: db }))
+          )
+        )
       )
     )
-    return Context.get(context, Devices.Devices)
+    return { devices: Context.get(context, Devices.Devices), client: Context.get(context, MqttClient.MqttClient) }
   })
 
 describe.skipIf(!postgresUp || !mosquittoUp)("the registry at a resumed start", () => {
@@ -62,7 +76,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry at a resumed start", 
         // The first run registers the devices (`first`'s before `second`'s) and subscribes their topics; closing
         // its scope keeps the broker's subscriptions, the session persistent.
         yield* Effect.scoped(Effect.gen(function*() {
-          const devices = yield* service(clientId, prefix)
+          const { devices } = yield* service(clientId, prefix)
           yield* devices.register({ device_id: unique("meter-one-"), device_type: "meter", topics: [first] })
           yield* devices.register({ device_id: unique("meter-two-"), device_type: "meter", topics: [second] })
           yield* devices.handleMessages(() => Effect.void)
@@ -83,7 +97,7 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry at a resumed start", 
 
         const got: Array<{ topic: string; payload: unknown }> = []
         yield* Effect.scoped(Effect.gen(function*() {
-          const devices = yield* service(clientId, prefix)
+          const { devices } = yield* service(clientId, prefix)
           yield* devices.handleMessages((m) => Effect.sync(() => got.push({ topic: m.topic, payload: m.payload })))
           // `first`'s message comes after `second`'s: once it is handled, `second`'s was handled or acknowledged.
           yield* eventually(
@@ -96,5 +110,50 @@ describe.skipIf(!postgresUp || !mosquittoUp)("the registry at a resumed start", 
         expect(got).toEqual([{ topic: second, payload: { seq: 1 } }, { topic: first, payload: { seq: 2 } }])
       }),
     { timeout: 90_000 }
+  )
+})
+
+describe.skipIf(!postgresUp || !mosquittoUp)("a subscription of the registry the broker refuses", () => {
+  it.scopedLive(
+    "one of the registry's own topics: make returns, and handleMessages fails with its MqttError",
+    () =>
+      Effect.gen(function*() {
+        const prefix = unique("refused-f-own-")
+        const { url: brokerUrl } = yield* refusingBroker((filter) => filter.endsWith("/heartbeat"))
+        const { devices } = yield* service(unique("svc-f-"), prefix, brokerUrl, refusals)
+        const result = yield* Effect.flip(devices.handleMessages(() => Effect.void))
+        expect(result._tag).toBe("MqttError")
+        expect(result.message).toContain(`refused the subscription to ${prefix}/+/heartbeat`)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a registered topic: handleMessages fails, no registered topic left subscribed here, and succeeds once it goes",
+    () =>
+      Effect.gen(function*() {
+        const root = unique("refused-f-")
+        const { url: brokerUrl } = yield* refusingBroker((filter) => filter.endsWith("/refused"))
+        const { client, devices } = yield* service(
+          unique("svc-f-"),
+          unique("refused-f-own-"),
+          brokerUrl,
+          refusals
+        )
+        const refused = unique("meter-")
+        yield* devices.register({ device_id: unique("meter-"), device_type: "meter", topics: [`${root}/a/data`] })
+        yield* devices.register({ device_id: refused, device_type: "meter", topics: [`${root}/b/refused`] })
+        yield* devices.register({ device_id: unique("meter-"), device_type: "meter", topics: [`${root}/c/data`] })
+        const own = (yield* client.health).subscriptions
+        for (const attempt of [1, 2]) {
+          const result = yield* Effect.flip(Effect.scoped(devices.handleMessages(() => Effect.void)))
+          expect(result.message, `attempt ${attempt}`).toContain(`refused the subscription to ${root}/b/refused`)
+          expect((yield* client.health).subscriptions, `attempt ${attempt}`).toBe(own)
+        }
+        yield* devices.unregister(refused)
+        yield* devices.handleMessages(() => Effect.void)
+        expect((yield* client.health).subscriptions).toBe(own + 2)
+      }),
+    { timeout: 60_000 }
   )
 })
