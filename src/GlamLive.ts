@@ -13,7 +13,6 @@ import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
-import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -32,6 +31,7 @@ import type * as Streams from "./Events/Streams.js"
 import * as HttpConfig from "./Http/HttpConfig.js"
 import * as Readiness from "./Http/Readiness.js"
 import * as SecurityHeaders from "./Http/SecurityHeaders.js"
+import * as StandInLoggers from "./internal/standInLoggers.js"
 import * as Inbox from "./Sql/Inbox.js"
 import type * as Outbox from "./Sql/Outbox.js"
 import * as OutboxRelay from "./Sql/OutboxRelay.js"
@@ -379,15 +379,16 @@ const loggerOf = (loaded: GlamConfig.LoadedConfig): Effect.Effect<LoggerOptions>
 
 /**
  * When the layer fails (at startup, or when a service's layer on it fails), the service's logger replaces Effect's
- * default one in the fiber that built it, after every other finalizer: the failure `NodeRuntime.runMain` reports
- * comes out in the service's format (a JSON line in prod), not in Effect's.
+ * default one (and the one an earlier failed start in the fiber installed) in the fiber that built it, after every
+ * other finalizer: the failure `NodeRuntime.runMain` reports comes out in the service's format (a JSON line in prod),
+ * not in Effect's. The loggers a user installed stay.
  */
 const serviceLoggerOnFailure = (exit: Exit.Exit<unknown, unknown>, logger: Ref.Ref<LoggerOptions>) =>
   Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
     ? Effect.flatMap(Ref.get(logger), (options) =>
       FiberRef.update(
         FiberRef.currentLoggers,
-        (loggers) => HashSet.add(HashSet.remove(loggers, Logger.defaultLogger), GlamLogger.make(options))
+        (loggers) => StandInLoggers.replace(loggers, Logger.defaultLogger, GlamLogger.make(options))
       ))
     : Effect.void
 

@@ -4,7 +4,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schedule, Schema } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -89,6 +89,9 @@ const startupFailure = <A, E>(layer: Layer.Layer<A, E>) =>
     return Option.getOrThrow(failure)
   })
 
+/** What a logger of the test's own receives. */
+const userLines: Array<string> = []
+
 describe("GlamLive", () => {
   it.effect("fails startup with one message per configuration problem, naming key and variable", () =>
     Effect.gen(function*() {
@@ -105,6 +108,33 @@ describe("GlamLive", () => {
       expect(error.message).toContain("CATALOG_DATABASE__PORT")
       expect(error.message).toContain("logging.level")
     }))
+
+  it.scoped("a start failing three times in one fiber prints the failure and each later line once, in its format", () =>
+    Effect.gen(function*() {
+      const stdout = yield* captureStdout
+      const root = configRoot("service:\n  name: catalog-service\n")
+      const marker = `after three failed starts ${Math.random().toString(36).slice(2)}`
+      const attempts = yield* Ref.make(0)
+      const error = yield* Layer.build(
+        makeGlamLive({ service: "catalog-service", root, env: { CATALOG_DATABASE__PORT: "not-a-port" } })
+      ).pipe(
+        Effect.scoped,
+        Effect.ensuring(Ref.update(attempts, (n) => n + 1)),
+        Effect.retry(Schedule.recurs(2)),
+        Effect.flip
+      )
+      expect(yield* Ref.get(attempts)).toBe(3)
+      yield* Effect.logError(error)
+      yield* Effect.logInfo(marker)
+      const lines = stdout.text().split("\n")
+      expect(lines.filter((line) => line.includes(marker))).toEqual([
+        expect.stringContaining(` - catalog-service - INFO - ${marker}`)
+      ])
+      expect(lines.filter((line) => line.includes(" - catalog-service - ERROR - "))).toHaveLength(1)
+      expect(stdout.text()).toContain("database.port")
+      // A logger the test installed keeps its place.
+      expect(userLines.filter((line) => line.includes(marker))).toHaveLength(1)
+    }).pipe(Effect.provide(Logger.add(Logger.make(({ message }) => userLines.push(String(message)))))))
 
   it.effect("never hides a password in a startup error", () =>
     Effect.gen(function*() {
