@@ -136,6 +136,36 @@ describe("GlamLive", () => {
       expect(userLines.filter((line) => line.includes(marker))).toHaveLength(1)
     }).pipe(Effect.provide(Logger.add(Logger.make(({ message }) => userLines.push(String(message)))))))
 
+  it.scopedLive.skipIf(!pgUp)(
+    "a start that succeeds after failed ones in one fiber prints each line once",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const { database, host, port, user } = services.postgres
+        const root = configRoot(
+          `service:\n  name: catalog-service\ndatabase:\n  host: ${host}\n  port: ${port}\n  user: ${user}\n` +
+            `  name: ${database}\n`
+        )
+        const marker = `after two failed starts ${Math.random().toString(36).slice(2)}`
+        const attempts = yield* Ref.make(0)
+        // The service's own layer on GlamLive fails its first two starts.
+        const failsTwice = Layer.effectDiscard(
+          Effect.flatMap(
+            Ref.updateAndGet(attempts, (n) => n + 1),
+            (n) => n <= 2 ? Effect.fail(new Error(`start ${n} refused`)) : Effect.void
+          )
+        )
+        yield* Effect.logInfo(marker).pipe(
+          Effect.provide(Layer.provideMerge(failsTwice, makeGlamLive({ service: "catalog-service", root, env: {} }))),
+          Effect.retry(Schedule.recurs(2))
+        )
+        expect(yield* Ref.get(attempts)).toBe(3)
+        const lines = stdout.text().split("\n").filter((line) => line.includes(marker))
+        expect(lines).toEqual([expect.stringContaining(` - catalog-service - INFO - ${marker}`)])
+      }),
+    { timeout: 60_000 }
+  )
+
   it.effect("never hides a password in a startup error", () =>
     Effect.gen(function*() {
       const root = configRoot("service:\n  name: catalog-service\ndatabase:\n  host: 127.0.0.1\n  port: 1\n")

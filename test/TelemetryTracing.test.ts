@@ -54,6 +54,18 @@ const byName = (spans: ReadonlyArray<ReadableSpan>, name: string): ReadableSpan 
 }
 
 describe("Telemetry/Tracing", () => {
+  it.effect("the telemetry layer provided again in one fiber writes each line once, and once as a span event", () =>
+    Effect.gen(function*() {
+      const first = inMemory()
+      yield* Effect.log("first start").pipe(Effect.withSpan("first"), Effect.provide(first.layer))
+      const second = inMemory()
+      yield* Effect.log("second start").pipe(Effect.withSpan("second"), Effect.provide(second.layer))
+      const events = byName(second.exporter.getFinishedSpans(), "second").events
+      expect(events.filter((event) => JSON.stringify(event).includes("second start"))).toHaveLength(1)
+      expect([...first.lines, ...second.lines].filter((line) => line.includes("second start"))).toHaveLength(1)
+      expect(second.lines.filter((line) => line.includes("second start"))).toHaveLength(1)
+    }))
+
   it.effect("spans carry the correlation and request ids and continue an incoming traceparent", () =>
     Effect.gen(function*() {
       const { exporter, layer, lines } = inMemory()

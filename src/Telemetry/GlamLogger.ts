@@ -22,6 +22,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { hideInLog } from "../internal/requestCredentials.js"
+import * as StandInLoggers from "../internal/standInLoggers.js"
 import { cutText } from "../internal/text.js"
 import * as Correlation from "./Correlation.js"
 import {
@@ -267,7 +268,8 @@ export const make = (options: Options): Logger.Logger<unknown, void> => {
 }
 
 /**
- * Replaces Effect's default logger with {@link make}'s and sets the minimum level (default `INFO`). A
+ * Replaces Effect's default logger (or the one an earlier `layer` left in the fiber) with {@link make}'s and sets the
+ * minimum level (default `INFO`). A
  * `maxFieldLength` outside 16 to 1,048,576 is a defect when the layer is built (an `IllegalArgumentException` naming
  * it).
  *
@@ -295,7 +297,7 @@ export const layer = (options: Options & { readonly level?: LogLevel.LogLevel | 
   const refused = fieldLengthRefusal(options)
   if (refused !== undefined) return Layer.die(refused)
   return Layer.merge(
-    Logger.replace(Logger.defaultLogger, make(options)),
+    StandInLoggers.layer(Logger.defaultLogger, make(options)),
     Logger.minimumLogLevel(options.level ?? LogLevel.Info)
   )
 }

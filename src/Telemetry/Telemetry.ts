@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import { hideInLog } from "../internal/requestCredentials.js"
+import * as StandInLoggers from "../internal/standInLoggers.js"
 import * as GlamLogger from "./GlamLogger.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
 import * as Tracing from "./Tracing.js"
@@ -87,7 +88,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
     }),
     // A log line becomes an event of the current span: with the credentials of the fiber's request hidden, as in the
     // line itself.
-    Logger.replace(Logger.tracerLogger, Logger.mapInputOptions(Logger.tracerLogger, hideInLog))
+    StandInLoggers.layer(Logger.tracerLogger, Logger.mapInputOptions(Logger.tracerLogger, hideInLog))
   )))
 }
 

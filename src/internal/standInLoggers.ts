@@ -6,7 +6,10 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
+import * as Layer from "effect/Layer"
 import type * as Logger from "effect/Logger"
 
 /** Each stand-in, with the logger of Effect's it replaces. */
@@ -28,3 +31,13 @@ export const replace = <A>(
     standIn
   )
 }
+
+/**
+ * A layer putting `standIn` in place of `replaced` (see {@link replace}) while it is in scope.
+ *
+ * @internal
+ */
+export const layer = (replaced: Logger.Logger<unknown, unknown>, standIn: Logger.Logger<unknown, unknown>) =>
+  Layer.scopedDiscard(
+    Effect.locallyScopedWith(FiberRef.currentLoggers, (loggers) => replace(loggers, replaced, standIn))
+  )
