@@ -34,6 +34,7 @@ suites=(
   test/BusStreamDeleted.test.ts
   test/BusJetStreamConsumer.test.ts
   test/BusMaxDeliveries.test.ts
+  test/BusJetStreamLimits.test.ts
   test/DevicesBridgeJetStream.test.ts
 )
 
