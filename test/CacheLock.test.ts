@@ -28,7 +28,7 @@ import * as Engine from "../src/Cache/internal/cache.js"
 import * as layers from "../src/Cache/internal/layers.js"
 import * as Store from "../src/Cache/internal/store.js"
 import { capturingLogger, eventually, invalidDurations, outcomeCount } from "./fixtures/cache/conformance.js"
-import { startRedis } from "./support/redisServer.js"
+import { scopedRedis, startRedis } from "./support/redisServer.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -100,7 +100,7 @@ const redisPair = (url: string): MakePair => (options) =>
 
 // Two engines on one in-memory store, as two instances on one Redis; the store's tokens and renewals recorded.
 const memoryPair: MakePair = (options) =>
-  Effect.sync(() => {
+  Effect.gen(function*() {
     const settings = layers.resolve(options)
     const inner = Store.memory(settings.maxEntries)
     const tokens = new Map<string, string>()
@@ -109,17 +109,20 @@ const memoryPair: MakePair = (options) =>
       ...inner,
       lock: (key, token, ttl) =>
         Effect.tap(inner.lock(key, token, ttl), (taken) => Effect.sync(() => taken && tokens.set(key, token))),
-      renew: (key, token, ttl) =>
+      renew: (locks, ttl) =>
         Effect.tap(
-          inner.renew(key, token, ttl),
-          (kept) => Effect.sync(() => kept && renewed.set(key, (renewed.get(key) ?? 0) + 1))
+          inner.renew(locks, ttl),
+          (kept) =>
+            Effect.sync(() =>
+              locks.forEach(({ key }, i) => kept[i] === true && renewed.set(key, (renewed.get(key) ?? 0) + 1))
+            )
         )
     }
     const plantLock = (key: string, millis: number, token = "dead-instance") =>
       Effect.orDie(Effect.asVoid(inner.lock(key, token, Duration.millis(millis))))
     return {
-      a: Engine.make(store, settings),
-      b: Engine.make(store, settings),
+      a: yield* Engine.make(store, settings),
+      b: yield* Engine.make(store, settings),
       plantLock,
       locked: (key) =>
         Effect.gen(function*() {
@@ -468,14 +471,7 @@ describe.skipIf(!toolAvailable("redis-server"))(
 )
 
 describe.skipIf(!toolAvailable("redis-server"))("a holder's renewals on a test-owned redis-server", () => {
-  const ownServer = Effect.gen(function*() {
-    const server = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (s) => Effect.promise(s.stop))
-    const admin = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis({ port: server.port, host: "127.0.0.1", maxRetriesPerRequest: 1 })),
-      (admin) => Effect.sync(() => admin.disconnect())
-    )
-    return { server, admin }
-  })
+  const ownServer = scopedRedis()
 
   it.scopedLive(
     "a store failure of the renewals is logged once per computation; once back, a lost lock is seen",

@@ -89,6 +89,42 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
     30_000
   )
 
+  it.live(
+    "a user refused PING (the readiness check's command) fails startup, rather than a service never ready",
+    () =>
+      Effect.gen(function*() {
+        const { url, user } = yield* ownServer
+        // Every command the cache's operations send, and not PING.
+        yield* user("noping", "~meters:*", "+get", "+set", "+pexpire", "+del", "+multi", "+exists", "+persist", "+exec")
+        const failed = yield* buildFailure(Layer.provide(Cache.layerConfig, configured(url("noping"))))
+        expect(Option.isSome(failed.error) && ConfigError.isConfigError(failed.error.value)).toBe(true)
+        expect(String(Option.getOrUndefined(failed.error))).toContain(
+          "Redis refused the user of the Redis URL (redis.url) the PING command (NOPERM): its ACL does not allow the " +
+            "command"
+        )
+        expect(failed.text).not.toContain(password)
+        yield* user(
+          "withping",
+          "~meters:*",
+          "+get",
+          "+set",
+          "+pexpire",
+          "+del",
+          "+multi",
+          "+exists",
+          "+persist",
+          "+exec",
+          "+ping"
+        )
+        const cache = yield* Effect.map(
+          Layer.build(Cache.layer({ url: url("withping"), prefix: "meters:" })),
+          Context.get(Cache.Cache)
+        )
+        yield* cache.ping
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
   it.live("refused after startup: one error log per refusal until the operation succeeds; strict fails", () => {
     const lines: Array<string> = []
     return Effect.gen(function*() {

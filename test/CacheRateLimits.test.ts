@@ -141,7 +141,7 @@ describe.skipIf(!redisUp)("on Redis", () => {
       // Another client wrote a hash where the fixed window keeps its count, and where a token bucket keeps its
       // last refill time: the scripts' GET answers WRONGTYPE.
       yield* Effect.promise(() =>
-        redis.multi().hset(`${prefix}call:${key}`, "f", "v").hset(refillKey(`${prefix}call:bucket`), "f", "v").exec()
+        redis.multi().hset(`${prefix}call:${key}`, "f", "v").hset(refillKey(prefix, `call:bucket`), "f", "v").exec()
       )
       const errors = [
         yield* Effect.flip(RateLimits.checkRateLimit(key, 3, "1 minute")),
@@ -231,8 +231,8 @@ describe.skipIf(!redisUp)("on Redis", () => {
       }
       for (const [key, value] of tokenBucket) {
         yield* Effect.promise(() =>
-          redis.multi().set(tokensKey(`${prefix}call:${key}:tb`), value).set(
-            refillKey(`${prefix}call:${key}:tb`),
+          redis.multi().set(tokensKey(prefix, `call:${key}:tb`), value).set(
+            refillKey(prefix, `call:${key}:tb`),
             Date.now()
           ).exec()
         )
@@ -256,7 +256,7 @@ describe.skipIf(!redisUp)("on Redis", () => {
           allowed: true,
           remaining: 2
         })
-        expect(yield* Effect.promise(() => redis.pttl(tokensKey(`${prefix}call:${key}:tb`)))).toBeGreaterThan(0)
+        expect(yield* Effect.promise(() => redis.pttl(tokensKey(prefix, `call:${key}:tb`)))).toBeGreaterThan(0)
       }
       expect(lines.filter((l) => l.includes("unavailable"))).toEqual([])
     }).pipe(onOwnPrefix({ lines, prefix, redis, url }))

@@ -89,29 +89,53 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
     { timeout: 20_000 }
   )
 
-  it.scopedLive("logs the request it let through as the store being unavailable", () =>
-    Effect.gen(function*() {
-      const redis = yield* ownRedis
-      const limiter = yield* Effect.map(
-        Layer.build(RateLimit.layerRedis(redis.url, uniquePrefix(), { timeout: "200 millis" })),
-        Context.get(RateLimiter.RateLimiter)
-      )
-      yield* pause(redis.port)
-      const warnings: Array<unknown> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (logLevel === LogLevel.Warning) warnings.push(Array.isArray(message) ? message[0] : message)
-      })
-      const app = RateLimit.middleware(limiter, { limit: 1000, windowMs: 60_000 })(HttpServerResponse.text("ok"))
-      const request = HttpServerRequest.fromWeb(new Request("http://localhost/"))
-      // Uninterruptible, as the server runs the middleware.
-      const response = yield* Effect.provideService(
-        app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
-        HttpServerRequest.HttpServerRequest,
-        request
-      ).pipe(Effect.uninterruptible, Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-      expect(response.status).toBe(200)
-      expect(warnings).toEqual(["Rate limit store unavailable; request allowed"])
-    }), { timeout: 20_000 })
+  it.scopedLive(
+    "lets requests through while the store fails: one warning then, one line when it answers again",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* ownRedis
+        const limiter = yield* Effect.map(
+          Layer.build(RateLimit.layerRedis(redis.url, uniquePrefix(), { timeout: "200 millis" })),
+          Context.get(RateLimiter.RateLimiter)
+        )
+        const lines: Array<string> = []
+        const logger = Logger.make(({ logLevel, message }) => {
+          if (logLevel === LogLevel.Warning || logLevel === LogLevel.Info) {
+            lines.push(`${logLevel.label} ${Array.isArray(message) ? message[0] : message}`)
+          }
+        })
+        const app = RateLimit.middleware(limiter, { limit: 1000, windowMs: 60_000 })(HttpServerResponse.text("ok"))
+        // Uninterruptible, as the server runs the middleware.
+        const request = Effect.provideService(
+          app as Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>,
+          HttpServerRequest.HttpServerRequest,
+          HttpServerRequest.fromWeb(new Request("http://localhost/"))
+        ).pipe(
+          Effect.map((response) => response.status),
+          Effect.uninterruptible,
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        // A stopped process keeps its connections and answers nothing: each call times out.
+        const signal = (name: NodeJS.Signals) => Effect.sync(() => process.kill(redis.pid()!, name))
+        yield* Effect.addFinalizer(() => Effect.ignore(signal("SIGCONT")))
+        const down = "WARN Rate limit store unavailable: requests are let through until it answers"
+        const back = "INFO Rate limit store answers again: requests are limited"
+
+        expect(yield* request).toBe(200)
+        yield* signal("SIGSTOP")
+        for (let i = 0; i < 3; i++) expect(yield* request).toBe(200)
+        expect(lines).toEqual([down])
+        yield* signal("SIGCONT")
+        // The first calls after it may still time out on a loaded machine: the store is back at the first answer.
+        yield* Effect.repeat(request, { until: () => lines.length > 1 }).pipe(Effect.timeout("15 seconds"))
+        expect(lines).toEqual([down, back])
+        expect(yield* request).toBe(200)
+        yield* signal("SIGSTOP")
+        for (let i = 0; i < 2; i++) expect(yield* request).toBe(200)
+        expect(lines).toEqual([down, back, down])
+      }),
+    { timeout: 40_000 }
+  )
 
   it.scopedLive(
     "a server without the URL's database, up only after startup: one error, calls fail, none in db 0",
@@ -134,9 +158,10 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
           Context.get(RateLimiter.RateLimiter)
         ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
         yield* Effect.promise(server.start)
+        // A connection whose SELECT is not answered within the timeout (a loaded machine) is made again.
         yield* Effect.sync(() => errors.length).pipe(
           Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n > 0 }),
-          Effect.timeout("10 seconds")
+          Effect.timeout("25 seconds")
         )
         const consume = limiter.consume({ key: "client", limit: 10, window: "1 minute" })
         expect((yield* Effect.flip(consume)).reason).toBe("StoreError")
@@ -147,7 +172,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis that stops answering", 
         expect(errors[0]).toContain("Redis database 5 cannot be selected")
         expect(errors[0]).not.toContain("s3cret-pw")
       }),
-    { timeout: 20_000 }
+    { timeout: 40_000 }
   )
 })
 
@@ -238,7 +263,7 @@ describe.skipIf(!redisUp)("on the shared Redis", () => {
       yield* limiter.consume({ key: "client", limit: 10, window: "1 minute", algorithm: "token-bucket" })
       const keys = yield* Effect.promise(() => redis.keysBuffer(`${prefix}*`))
       expect(keys.map((key) => key.toString("latin1")).sort()).toEqual(
-        [tokensKey(`${prefix}client`).toString("latin1"), refillKey(`${prefix}client`).toString("latin1")].sort()
+        [tokensKey(prefix, `client`).toString("latin1"), refillKey(prefix, `client`).toString("latin1")].sort()
       )
       for (const key of keys) {
         const ttl = yield* Effect.promise(() => redis.pttl(key))

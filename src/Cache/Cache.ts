@@ -126,7 +126,7 @@ export interface CacheService {
     compute: Effect.Effect<A, E, R>,
     options?: GetOrSetOptions
   ) => Effect.Effect<A, E | RedisError | ValidationError, R>
-  /** Succeeds when the store answers (always, in memory). */
+  /** Succeeds when the store answers (always, in memory), refusing writes or not. */
   readonly ping: Effect.Effect<void, RedisError>
 }
 
@@ -197,7 +197,8 @@ const invalidUrl = (problem: string) => new Cause.IllegalArgumentException(`Inva
  * later, the operations fail with it (a miss or a skipped write unless `strict`), one error log per refusal until
  * the operation succeeds again (for a refused key, on a key it was refused). The rights are checked at startup only.
  * A URL that cannot be parsed is a defect whose message hides its credentials; so is a `ttl`, `timeout`, `lockTtl`
- * or `lockWait` that is not a duration of more than zero (an `IllegalArgumentException` naming it).
+ * or `lockWait` that is not a duration of more than zero (an `IllegalArgumentException` naming it). While the layer
+ * is in use, the URL's password is hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.2.0
  * @category layers
@@ -218,7 +219,7 @@ export const layer = (options: Options & { readonly url: string }): Layer.Layer<
  * @category layers
  */
 export const layerMemory = (options: Omit<Options, "url"> = {}): Layer.Layer<Cache> =>
-  Layer.sync(Cache, () => layers.makeMemory(layers.resolve(options)))
+  Layer.scoped(Cache, Effect.suspend(() => layers.makeMemory(layers.resolve(options))))
 
 /**
  * Builds the cache a resolved configuration asks for, in a scope: Redis when `redis.url` is set; otherwise the
@@ -297,7 +298,8 @@ export const invalidate = (key: string): Effect.Effect<boolean, RedisError, Cach
   Effect.flatMap(Cache, (cache) => cache.delete(key))
 
 /**
- * A readiness check: fails with a `RedisError` while Redis does not answer (always ready in memory). Register it
+ * A readiness check: fails with a `RedisError` while Redis does not answer (always ready in memory); a server that
+ * answers reads and refuses writes (`OOM`, `READONLY`, `MISCONF`, `NOREPLICAS`) is ready. Register it
  * with `Http.Readiness.register("redis", Cache.readinessCheck)`; {@link layerConfig} registers it when a
  * `Readiness` registry is in its context.
  *

@@ -81,7 +81,9 @@ const storeFailed = (reason: "store_unavailable" | "store_refused" | "key_confli
   )
 
 /**
- * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}).
+ * The rate limit middleware (needs a `RateLimiter`, see {@link layerConfig}). A request the store fails for (down,
+ * no answer in time) is let through with its `rate_limit.unavailable` security event; the middleware logs one warning
+ * when its store starts failing and one line when it answers again, not one per request.
  *
  * @since 0.1.0
  * @category middleware
@@ -94,17 +96,32 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
   const trustedProxies = TrustedProxies.isTrustedProxies(options.trustedProxies)
     ? options.trustedProxies
     : TrustedProxies.unsafeMake(options.trustedProxies ?? [])
+  // While the store fails, from the first failed call to the next answer: one warning then, one line at the answer.
+  let unavailable = false
+  const unavailableSince = (error: RateLimiter.RateLimiterError): Effect.Effect<void> => {
+    if (unavailable) return Effect.void
+    unavailable = true
+    return Effect.logWarning("Rate limit store unavailable: requests are let through until it answers", error)
+  }
+  const answered: Effect.Effect<void> = Effect.suspend(() => {
+    if (!unavailable) return Effect.void
+    unavailable = false
+    return Effect.logInfo("Rate limit store answers again: requests are limited")
+  })
   const onStoreError = (error: RateLimiter.RateLimiterError) =>
     error.reason === "Exceeded"
-      ? refusingWithSubject(
-        new RateLimitedError({
-          message: "Rate limit exceeded",
-          details: {
-            limit: options.limit,
-            window: windowText,
-            retry_after: Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter)))
-          }
-        })
+      ? Effect.zipRight(
+        answered,
+        refusingWithSubject(
+          new RateLimitedError({
+            message: "Rate limit exceeded",
+            details: {
+              limit: options.limit,
+              window: windowText,
+              retry_after: Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter)))
+            }
+          })
+        )
       )
       // The store logged the key, or the refusal of its command (NOPERM), once: the request is let through, as on a
       // store failure. Each such request has its event.
@@ -112,15 +129,12 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
       ? storeFailed("key_conflict")
       : RedisReplies.isRefusalMessage(error.message)
       ? storeFailed("store_refused")
-      : Effect.zipRight(
-        storeFailed("store_unavailable"),
-        Effect.logWarning("Rate limit store unavailable; request allowed", error)
-      )
+      : Effect.zipRight(storeFailed("store_unavailable"), unavailableSince(error))
   // Runs on every request: the key is read in one step and nothing is built but the consume call.
   return HttpMiddleware.make((app) => {
     const outcome = {
       onFailure: (error: RateLimiter.RateLimiterError) => Effect.zipRight(onStoreError(error), app),
-      onSuccess: () => app
+      onSuccess: () => unavailable ? Effect.zipRight(answered, app) : app
     }
     return Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
@@ -188,7 +202,8 @@ const defaultTimeout = Duration.seconds(1)
  * answers at startup (see
  * {@link layerConfig}). A call Redis has not answered within `timeout` (default 1 second) fails as
  * a store failure, and so does any call while Redis is away (none waits for it to come back); the middleware then
- * lets the request through. Token buckets expire one refill interval after they would be full again.
+ * lets the request through. Token buckets expire one refill interval after they would be full again. While the layer
+ * is in use, the URL's password is hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.1.0
  * @category layers

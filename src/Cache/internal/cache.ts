@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../../Errors/CommonErrors.js"
 import type { RedisError } from "../../Errors/InfrastructureErrors.js"
@@ -24,7 +25,8 @@ import { keyFields, makeOncePerKey, makeRefusalLog } from "./keyLog.js"
 import * as Metrics from "./metrics.js"
 import type { KeyReplyError } from "./redisReplies.js"
 import * as Replies from "./redisReplies.js"
-import type { Store } from "./store.js"
+import * as Renewer from "./renewer.js"
+import type { HeldLock, Store } from "./store.js"
 import * as StoreModule from "./store.js"
 
 /** What the engine needs beside its store. */
@@ -167,11 +169,26 @@ const ttlOf = (
  * The degradation policy: strict fails; otherwise one warning per outage, one line when the store is back. A reply
  * about one key (`KeyReplyError`) is not the store failing: it never reaches this policy. A command or a key the
  * server refuses the user (`NOPERM`) is no outage either: one error log per refusal, until the operation succeeds
- * again (for a refused key, on a key it was refused: see `makeRefusalLog`).
+ * again (for a refused key, on a key it was refused: see `makeRefusalLog`). Nor is a server that answers reads and
+ * refuses writes (`OOM`, `READONLY`, `MISCONF`, `NOREPLICAS`): one warning per reply code, until an operation it
+ * refused succeeds (a read, or a `DEL` out of memory, says nothing of the refused writes), then one line.
  */
 const makeHealth = (store: Store, strict: boolean) => {
   let degraded = false
   const refusals = makeRefusalLog()
+  // The operations whose writes the server refuses, with the reply's code.
+  const refusedWrites = new Map<string, string>()
+  const writeRefused = (error: RedisError, operation: string, code: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const first = !Array.from(refusedWrites.values()).includes(code)
+      refusedWrites.set(operation, code)
+      if (!first) return Effect.void
+      return Effect.logWarning("Redis refuses the cache's writes: writes are skipped, reads go on", {
+        backend: store.backend,
+        operation,
+        cause: error.cause instanceof Error ? error.cause.message : String(error.cause)
+      })
+    })
   const refusal = (error: RedisError, operation: string, key: string): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (!refusals.refused(operation, error.message, key, Replies.isKeyRefusalMessage(error.message))) {
@@ -183,13 +200,16 @@ const makeHealth = (store: Store, strict: boolean) => {
       })
     })
   return {
-    failed: <A>(error: RedisError, fallback: A, operation: string, key: string): Effect.Effect<A, RedisError> =>
-      Metric.increment(Metrics.error).pipe(
+    failed: <A>(error: RedisError, fallback: A, operation: string, key: string): Effect.Effect<A, RedisError> => {
+      const writeCode = Replies.writeRefusal(error.cause)
+      return Metric.increment(Metrics.error).pipe(
         Effect.zipRight(
           StoreModule.isPermissionRefusal(error)
             ? Effect.zipRight(refusal(error, operation, key), strict ? Effect.fail(error) : Effect.succeed(fallback))
             : strict
             ? Effect.fail(error)
+            : writeCode !== undefined
+            ? Effect.as(writeRefused(error, operation, writeCode), fallback)
             : degraded
             ? Effect.succeed(fallback)
             : Effect.sync(() => {
@@ -203,10 +223,15 @@ const makeHealth = (store: Store, strict: boolean) => {
               Effect.as(fallback)
             )
         )
-      ),
+      )
+    },
     succeeded: (operation: string, key: string) =>
       Effect.suspend(() => {
         refusals.succeeded(operation, key)
+        if (refusedWrites.has(operation)) {
+          refusedWrites.clear()
+          return Effect.logInfo("Redis accepts the cache's writes again", { backend: store.backend, operation })
+        }
         if (!degraded) return Effect.void
         degraded = false
         return Effect.logInfo("Cache store reachable again", { backend: store.backend })
@@ -238,13 +263,59 @@ const makeScriptRefusals = (store: Store) => {
   }
 }
 
-/** Builds the service on a store. */
-export const make = (store: Store, options: EngineOptions): CacheService => {
+/** Builds the service on a store; the renewals of its locks (see {@link Renewer.make}) run in the scope. */
+export const make = (store: Store, options: EngineOptions): Effect.Effect<CacheService, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const scripts = makeScriptRefusals(store)
+    return Effect.map(
+      Renewer.make(options.lockTtl, renewAll(store, options, scripts)),
+      (renewer) => makeService(store, options, scripts, renewer)
+    )
+  })
+
+type ScriptRefusals = ReturnType<typeof makeScriptRefusals>
+
+// A refusal of a lock's script: counted as a failure, logged by `scripts`, then `fallback`.
+const scriptRefused = <A>(scripts: ScriptRefusals, error: RedisError, key: string, fallback: A) =>
+  Metric.increment(Metrics.error).pipe(Effect.zipRight(scripts.refused(error, key)), Effect.as(fallback))
+
+/**
+ * The renewal of `locks` apart from the degradation policy: a renewal never fails the call, strict or not. A failed
+ * call is one `outcome="error"`. A refusal of the user's ACL is logged by `scripts` and ends the renewals of its
+ * locks; a refused key among several locks is found by renewing each alone, so that the others go on. Locks of
+ * several slots of a Redis Cluster (`CROSSSLOT`) are renewed each alone too.
+ */
+const renewAll = (store: Store, options: EngineOptions, scripts: ScriptRefusals): Renewer.RenewAll => {
+  const renew = (locks: ReadonlyArray<HeldLock>): Effect.Effect<ReadonlyArray<boolean | undefined>, RedisError> =>
+    Effect.matchEffect(
+      store.renew(locks.map(({ key, token }) => ({ key: options.prefix + key, token })), options.lockTtl),
+      {
+        onFailure: (error) => {
+          const eachAlone = Effect.map(
+            Effect.forEach(locks, (lock) => renew([lock]), { concurrency: "unbounded" }),
+            (kept) => kept.flat()
+          )
+          // A Redis Cluster (or a proxy of one) runs a script over keys of one slot only (`CROSSSLOT`).
+          if (locks.length > 1 && Replies.isCrossSlot(error.cause)) return eachAlone
+          if (!StoreModule.isPermissionRefusal(error)) {
+            return Effect.zipRight(Metric.increment(Metrics.error), Effect.fail(error))
+          }
+          if (locks.length > 1 && Replies.isKeyRefusalMessage(error.message)) return eachAlone
+          return scriptRefused(scripts, error, locks[0]?.key ?? "", locks.map(() => undefined))
+        },
+        onSuccess: (kept) => Effect.as(Effect.forEach(locks, ({ key }) => scripts.ran(key), { discard: true }), kept)
+      }
+    )
+  return renew
+}
+
+const makeService = (
+  store: Store,
+  options: EngineOptions,
+  scripts: ScriptRefusals,
+  renewer: Renewer.Renewer
+): CacheService => {
   const health = makeHealth(store, options.strict)
-  const scripts = makeScriptRefusals(store)
-  // A refusal of a lock's script: counted as a failure, logged by `scripts`, then `fallback`.
-  const scriptRefused = <A>(error: RedisError, key: string, fallback: A) =>
-    Metric.increment(Metrics.error).pipe(Effect.zipRight(scripts.refused(error, key)), Effect.as(fallback))
   // A key whose value cannot be read is logged once, whether it does not decode or holds another Redis type.
   const firstTime = makeOncePerKey()
   const full = (key: string) => options.prefix + key
@@ -339,19 +410,11 @@ export const make = (store: Store, options: EngineOptions): CacheService => {
         Effect.matchEffect(store.unlock(full(key), token), {
           onFailure: (error) =>
             StoreModule.isPermissionRefusal(error)
-              ? scriptRefused(error, key, true)
+              ? scriptRefused(scripts, error, key, true)
               : health.failed(error, true, "unlock", key),
           onSuccess: (held) => scripts.ran(key).pipe(Effect.zipRight(health.succeeded("unlock", key)), Effect.as(held))
         }),
-      // Apart from the degradation policy: a renewal never fails the call, strict or not.
-      renew: (key, token) =>
-        Effect.matchEffect(store.renew(full(key), token, options.lockTtl), {
-          onFailure: (error) =>
-            StoreModule.isPermissionRefusal(error)
-              ? scriptRefused(error, key, undefined)
-              : Effect.zipRight(Metric.increment(Metrics.error), Effect.fail(error)),
-          onSuccess: (held) => Effect.as(scripts.ran(key), held)
-        })
+      hold: renewer.hold
     }),
     ping: store.ping
   }
@@ -369,8 +432,8 @@ interface Locking {
   readonly peek: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
   readonly lock: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
   readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
-  /** `true` when extended, `false` when the lock is gone or another's, `undefined` when the script was refused. */
-  readonly renew: (key: string, token: string) => Effect.Effect<boolean | undefined, RedisError>
+  /** Renews the lock while the scope lasts: see `Renewer.hold`. */
+  readonly hold: Renewer.Renewer["hold"]
 }
 
 /** Where one attempt at a key's lock leaves a caller. */
@@ -382,12 +445,6 @@ type Claim<A> =
 
 // A waiter's polls: 10 ms, doubling, at most 100 ms apart.
 const pollSchedule = Schedule.union(Schedule.exponential("10 millis"), Schedule.spaced("100 millis"))
-
-// A holder's renewals: every third of the lock's ttl (at least 1 ms), while the last one kept the lock.
-const renewSchedule = (ttl: Duration.Duration) =>
-  Schedule.spaced(Duration.millis(Math.max(1, Duration.toMillis(ttl) / 3))).pipe(
-    Schedule.whileInput((kept: boolean | undefined) => kept !== false)
-  )
 
 /**
  * `getOrSet` with a single flight per key: while one fiber computes a key's value, the others that miss it wait for
@@ -443,31 +500,15 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
         { ...keyFields(key), lock_ttl: Duration.format(locking.ttl) }
       ))
     )
-    // While the holder computes, its lock is extended to `lock_ttl` by token every third of it: see `renewSchedule`.
-    // A lock found lost ends them (`lost` is called); a store failure is logged once per computation and
-    // tried again at the next tick; a refused script ends them (logged by the engine). Never fails.
+    // From its taking, the cache's renewer extends the lock to `lock_ttl` by token every third of it (see
+    // `Renewer.make`: a store failure is logged there). A lock found lost ends them: `lost` is called, and the loss
+    // counted and logged here, in the holder's fiber (its logger, its annotations). Never fails.
     const renewals = (token: string, lost: () => void) =>
-      Effect.suspend(() => {
-        let failed = false
-        const renewal = locking.renew(key, token).pipe(
-          Effect.tap((held) => held === false ? Effect.zipRight(Effect.sync(lost), lockLost) : Effect.void),
-          // Renewed again only after a success or a store failure.
-          Effect.map((held) => held === true),
-          Effect.catchAll((error) => {
-            if (failed) return Effect.succeed(true)
-            failed = true
-            return Effect.as(
-              Effect.logWarning(
-                "Cache lock not renewed: the cache store failed; tried again while the value is computed, the lock " +
-                  "expires after cache.lock_ttl unless a renewal succeeds",
-                { ...keyFields(key), operation: error.details.operation, reason: error.message }
-              ),
-              true
-            )
-          })
-        )
-        return Effect.schedule(renewal, renewSchedule(locking.ttl))
-      })
+      Effect.flatMap(locking.hold(key, token), (found) =>
+        Effect.forkScoped(Effect.interruptible(Effect.zipRight(
+          found,
+          Effect.uninterruptible(Effect.zipRight(Effect.sync(lost), lockLost))
+        ))))
     // The lock's release never fails the call: the value is computed. One found lost (a renewal that found it so
     // skips the release) is counted and logged (another instance may have computed the key too); a store failure is
     // the store's (strict: an error log), and the lock expires by its ttl.
@@ -483,21 +524,19 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
       )
     // Computes under the key's lock, or waits for the instance holding it: see `CacheService.getOrSet`. A lock taken
     // is released however the call ends (a failure of the read after it, an interruption), unless it had expired.
-    const underLock = Effect.suspend(() => {
+    const underLock = Effect.flatMap(Scope.make(), (renewing) => {
       const token = randomUUID()
       let held = false
-      // Computes under the lock, renewing it (not past an infinite ttl) until the computation and its write end.
-      const computeHolding = Duration.isFinite(locking.ttl)
-        ? Effect.scoped(
-          Effect.zipRight(
-            // Interruptible even when the caller's computation is not: the scope's end stops it.
-            Effect.forkScoped(Effect.interruptible(renewals(token, () => {
-              held = false
-            }))),
-            computeAndStore
-          )
+      // From its taking until the computation and its write end, the lock is renewed (not past an infinite ttl) in
+      // `renewing`, closed before the release.
+      const renew = Duration.isFinite(locking.ttl)
+        ? Scope.extend(
+          renewals(token, () => {
+            held = false
+          }),
+          renewing
         )
-        : computeAndStore
+        : Effect.void
       let attempts = 0
       let claimed: Claim<A> = { _tag: "Held" }
       // One attempt: take the lock, then read the value (written before the lock was free, or by its holder).
@@ -508,10 +547,13 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
         Effect.flatMap((acquired) => {
           if (acquired === undefined) return Effect.succeed<Claim<A>>({ _tag: "Unavailable" })
           held = acquired
-          return Effect.flatMap(locking.peek(key, schema), (found): Effect.Effect<Claim<A>> =>
-            Option.isSome(found)
-              ? Effect.succeed({ _tag: "Found", value: found.value })
-              : Effect.succeed(acquired ? { _tag: "Acquired" } : { _tag: "Held" }))
+          return Effect.zipRight(
+            acquired ? renew : Effect.void,
+            Effect.flatMap(locking.peek(key, schema), (found): Effect.Effect<Claim<A>> =>
+              Option.isSome(found)
+                ? Effect.succeed({ _tag: "Found", value: found.value })
+                : Effect.succeed(acquired ? { _tag: "Acquired" } : { _tag: "Held" }))
+          )
         }),
         Effect.map((last) => claimed = last)
       )
@@ -523,14 +565,16 @@ const makeGetOrSet = (get: Get, set: Put, locking: Locking): CacheService["getOr
             case "Found":
               return Effect.as(waited ? Metric.increment(Metrics.waitHit) : Effect.void, claimed.value)
             case "Acquired":
-              return Effect.zipRight(waited ? Metric.increment(Metrics.waitAcquired) : Effect.void, computeHolding)
+              return Effect.zipRight(waited ? Metric.increment(Metrics.waitAcquired) : Effect.void, computeAndStore)
             case "Held":
               return Effect.zipRight(Metric.increment(Metrics.waitTimeout), computeAndStore)
             case "Unavailable":
               return computeAndStore
           }
         }),
-        Effect.ensuring(Effect.suspend(() => held ? release(token) : Effect.void))
+        Effect.ensuring(
+          Effect.zipRight(Scope.close(renewing, Exit.void), Effect.suspend(() => held ? release(token) : Effect.void))
+        )
       )
     })
     const lead = (options?.lock ?? locking.enabled) ? underLock : computeAndStore

@@ -61,8 +61,9 @@ const lockDurations = (options: Omit<Options, "url">) => {
   return { lockTtl, lockWait: durationOption("lockWait option", options.lockWait, lockTtl) }
 }
 
-/** The in-memory cache. */
-export const makeMemory = (settings: Settings): CacheService => Engine.make(Store.memory(settings.maxEntries), settings)
+/** The in-memory cache; the renewals of its locks run in the scope. */
+export const makeMemory = (settings: Settings): Effect.Effect<CacheService, never, Scope.Scope> =>
+  Engine.make(Store.memory(settings.maxEntries), settings)
 
 /**
  * The Redis cache, its client closed with the scope. An unreachable Redis at startup fails when `strict`, else is
@@ -79,6 +80,7 @@ export const makeRedis = (
     yield* Store.start(connection, options, settings.timeout, {
       strict: settings.strict,
       unreachable: "Redis not reachable at startup: the cache starts degraded and keeps reconnecting",
+      loading: "Redis is loading its dataset at startup (LOADING): the cache starts degraded until the load is done",
       refused: "the cache store is unavailable (reads are misses, writes are skipped) until a connection is accepted"
     })
     // The user's rights, when the server answers: a command or a key of the prefix that its ACL refuses fails.
@@ -91,7 +93,7 @@ export const makeRedis = (
         Store.probeKey(settings.prefix)
       )
     }
-    return Engine.make(Store.redis(connection, settings.timeout), settings)
+    return yield* Engine.make(Store.redis(connection, settings.timeout), settings)
   })
 
 /**
@@ -125,5 +127,5 @@ export const fromConfig = (
       )
     }
     yield* Effect.logInfo(`Cache in process memory (LRU of ${config.maxEntries} entries): no redis.url configured`)
-    return makeMemory(config)
+    return yield* makeMemory(config)
   })

@@ -58,13 +58,61 @@ const scriptReply = /^ERR Error running script \(call to f_[0-9a-f]+\): @user_sc
 
 const leadingCode = /^[A-Z]+(?= |$)/
 
+// The code of an error reply, a script's failed call's included.
+const replyCode = (message: string): string | undefined =>
+  scriptReply.exec(message)?.[1] ?? leadingCode.exec(message)?.[0]
+
+// The codes of a server that answers reads and refuses writes: out of memory under `maxmemory-policy noeviction`
+// (`OOM`), a read-only replica (`READONLY`), a snapshot that failed under `stop-writes-on-bgsave-error` (`MISCONF`),
+// fewer replicas than `min-replicas-to-write` (`NOREPLICAS`).
+const writeCodes: ReadonlySet<string> = new Set(["OOM", "READONLY", "MISCONF", "NOREPLICAS"])
+
+// The codes of the server's replies about its own state, whose text is the server's and never a command's
+// arguments: the writes refused above, a script running past `busy-reply-threshold` (`BUSY`), the data set loading
+// (`LOADING`), a replica cut from its primary (`MASTERDOWN`).
+const stateCodes: ReadonlySet<string> = new Set([...writeCodes, "BUSY", "LOADING", "MASTERDOWN"])
+
+/**
+ * The server's reply when `cause` is one about the server's state (`OOM`, `READONLY`, `MISCONF`, `NOREPLICAS`,
+ * `BUSY`, `LOADING`, `MASTERDOWN`), which an error may quote; `undefined` for every other failure, whose reply may
+ * quote a command's arguments (`ERR unknown command 'GET', with args beginning with: ...`).
+ */
+export const serverStateReply = (cause: unknown): string | undefined => {
+  if (!(cause instanceof Error)) return undefined
+  const code = replyCode(cause.message)
+  return code !== undefined && stateCodes.has(code) ? cause.message : undefined
+}
+
+/**
+ * The reply's code when `cause` is the server refusing a write while it answers reads (`OOM`, `READONLY`,
+ * `MISCONF`, `NOREPLICAS`), of the command or of a command of the transaction it aborted (`EXECABORT`, whose
+ * `previousErrors` are the refused commands' replies); `undefined` otherwise.
+ */
+export const writeRefusal = (cause: unknown): string | undefined => {
+  const previous: unknown = typeof cause === "object" && cause !== null && "previousErrors" in cause
+    ? cause.previousErrors
+    : undefined
+  for (const error of [cause, ...(Array.isArray(previous) ? previous : [])]) {
+    const code = error instanceof Error ? replyCode(error.message) : undefined
+    if (code !== undefined && writeCodes.has(code)) return code
+  }
+  return undefined
+}
+
+/**
+ * Whether `cause` is a Redis Cluster refusing one command or script over keys of several slots (`CROSSSLOT`); the
+ * toolkit's own commands never send such keys but the renewal of several locks, which then renews each alone.
+ */
+export const isCrossSlot = (cause: unknown): boolean =>
+  cause instanceof Error && replyCode(cause.message) === "CROSSSLOT"
+
 /**
  * The key's problem when `cause` is an error reply of the server (an instance of `replyError`) whose code is about
  * one key; `undefined` when it is the store failing.
  */
 export const keyProblem = (cause: unknown, replyError: ReplyErrorClass): KeyReplyError | undefined => {
   if (!(cause instanceof replyError)) return undefined
-  const code = scriptReply.exec(cause.message)?.[1] ?? leadingCode.exec(cause.message)?.[0]
+  const code = replyCode(cause.message)
   const meaning = code === undefined ? undefined : keyCodes.get(code)
   return code === undefined || meaning === undefined
     ? undefined

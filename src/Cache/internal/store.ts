@@ -9,6 +9,7 @@ import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { RedisError } from "../../Errors/InfrastructureErrors.js"
+import * as ConfiguredSecrets from "../../internal/configuredSecrets.js"
 import * as Replies from "./redisReplies.js"
 
 /**
@@ -33,10 +34,19 @@ export interface Store {
   /** Releases the lock of `key` when `token` holds it: `false` when it had expired (another may hold it now). */
   readonly unlock: (key: string, token: string) => Effect.Effect<boolean, RedisError>
   /**
-   * Sets the expiry of the lock of `key` to `ttl` from now when `token` holds it: `false` when it is gone or another
-   * token's (it expired, and another holder may have taken it).
+   * Sets the expiry of each lock of `locks` to `ttl` from now when its `token` holds it, in one command: for each,
+   * `false` when it is gone or another token's (it expired, and another holder may have taken it).
    */
-  readonly renew: (key: string, token: string, ttl: Duration.Duration) => Effect.Effect<boolean, RedisError>
+  readonly renew: (
+    locks: ReadonlyArray<HeldLock>,
+    ttl: Duration.Duration
+  ) => Effect.Effect<ReadonlyArray<boolean>, RedisError>
+}
+
+/** A lock of `getOrSet`: the key it locks, and its holder's token. */
+export interface HeldLock {
+  readonly key: string
+  readonly token: string
 }
 
 const millis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
@@ -100,24 +110,28 @@ export const memory = (maxEntries: number): Store => {
         locks.delete(key)
         return held.expiresAt > now
       }),
-    renew: (key, token, ttl) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const held = locks.get(key)
-        if (held === undefined || held.value !== token || held.expiresAt <= now) return false
-        locks.set(key, { value: token, expiresAt: now + millis(ttl) })
-        return true
-      })
+    renew: (renewed, ttl) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        renewed.map(({ key, token }) => {
+          const held = locks.get(key)
+          if (held === undefined || held.value !== token || held.expiresAt <= now) return false
+          locks.set(key, { value: token, expiresAt: now + millis(ttl) })
+          return true
+        }))
   }
 }
 
 // The operation only: a key often holds personal data, and the error may reach a log or an HTTP answer. So does the
-// cause: a server's reply, without the command's arguments (the key and the value).
-const failure = (operation: string) => (cause: unknown) =>
-  new RedisError({
-    message: `Redis ${operation} failed`,
+// cause: a server's reply, without the command's arguments (the key and the value). A reply about the server's state
+// (`OOM`, `READONLY`, `BUSY`...), which quotes no argument, is said in the message too.
+const failure = (operation: string) => (cause: unknown) => {
+  const reply = Replies.serverStateReply(cause)
+  return new RedisError({
+    message: reply === undefined ? `Redis ${operation} failed` : `Redis ${operation} failed: ${reply}`,
     details: { operation },
     cause: Replies.withoutArguments(cause)
   })
+}
 
 /**
  * A client of {@link connect}, with what the server made of the URL's database on the current connection.
@@ -173,17 +187,21 @@ const refusal = (db: number, answer: Error) =>
 /**
  * A connected ioredis client, closed with the scope. Commands fail at once while disconnected (no offline queue: a
  * request must not wait for Redis to come back) and after `timeout`; the client reconnects in the background.
- * ioredis is imported here, so that a service whose cache is in memory never loads it.
+ * ioredis is imported here, so that a service whose cache is in memory never loads it. The password is hidden in the
+ * toolkit's logs and spans while the scope is open.
  */
 export const connect = (
   options: RedisOptions,
   timeout: Duration.Duration
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* ConfiguredSecrets.registerGiven({ secrets: [options.password] })
     const db = options.db ?? 0
     const refusals = yield* Queue.unbounded<RedisError>()
     let refused: RedisError | undefined
     let credentials: RedisError | undefined
+    // The connection's SELECT failed without the server's answer (its timeout): the connection's database is unknown.
+    let unanswered = false
     const ioredis = yield* Effect.promise(() => import("ioredis"))
     const replyError: Replies.ReplyErrorClass = ioredis.ReplyError
     const client = yield* Effect.acquireRelease(
@@ -196,14 +214,20 @@ export const connect = (
           maxRetriesPerRequest: 0,
           commandTimeout: timerMillis(timeout),
           connectTimeout: timerMillis(timeout),
+          // A server loading its dataset answers the connection's ready check (`INFO`) with `loading:1`; ioredis asks
+          // again after the load's estimated end, at most this long after: a load that ends sooner is seen within a
+          // second, not after ioredis' default 10.
+          maxLoadingRetryTime: loadingRetryMillis,
           retryStrategy: (attempt) => Math.min(attempt * 100, 2000)
         })
         // Failures reach callers through the commands; an `error` event without a listener would be printed. The
-        // one of a refused SELECT marks the connection, until it closes. The one of refused credentials marks the
-        // client until a connection is ready or an attempt fails otherwise (the server gone); the first of a run of
-        // them is a refusal.
+        // one of a refused SELECT marks the connection, until it closes; so does a failure of the handshake that is
+        // not the server's answer, which before the connection is ready can only be its SELECT's (a failed AUTH or
+        // ready check closes the connection). The one of refused credentials marks the client until a connection is
+        // ready or an attempt fails otherwise (the server gone); the first of a run of them is a refusal.
         client.on("error", (error: unknown) => {
           if (db !== 0 && refusedSelect(error)) refused = refusal(db, error)
+          else if (db !== 0 && client.status === "connect" && !(error instanceof replyError)) unanswered = true
           if (!(error instanceof replyError)) {
             credentials = undefined
           } else if (refusedCredentials.test(error.message)) {
@@ -214,10 +238,14 @@ export const connect = (
         })
         client.on("close", () => {
           refused = undefined
+          unanswered = false
         })
+        // A connection whose database is unknown is closed before a command is sent on it (ioredis refuses commands
+        // on a closing connection) and made again; it would be database 0's.
         client.on("ready", () => {
           credentials = undefined
-          if (refused !== undefined) Queue.unsafeOffer(refusals, refused)
+          if (unanswered) client.disconnect(true)
+          else if (refused !== undefined) Queue.unsafeOffer(refusals, refused)
         })
         return client
       }),
@@ -242,9 +270,13 @@ export const connect = (
     }
   })
 
+// How often a connection to a server loading its dataset asks whether the load is done (one `INFO`).
+const loadingRetryMillis = 1000
+
 /**
  * Starts using a connection. Waits for it to be ready, at most `timeout`: one that is not fails when `strict`, else
- * is the warning `unreachable` (the client keeps reconnecting); a server that refused the URL's credentials, or
+ * is the warning `unreachable`, or `loading` when the server is loading its dataset (the client keeps reconnecting,
+ * or asking until the load is done); a server that refused the URL's credentials, or
  * answered without its database (it would be database 0), fails either way. Then, for the life of the scope, each
  * connection that becomes ready without the database, and each run of connection attempts refused for the
  * credentials, is one error log, `refused` saying what that means for its user.
@@ -253,7 +285,12 @@ export const start = (
   connection: Connection,
   options: RedisOptions,
   timeout: Duration.Duration,
-  settings: { readonly strict: boolean; readonly unreachable: string; readonly refused: string }
+  settings: {
+    readonly strict: boolean
+    readonly unreachable: string
+    readonly loading: string
+    readonly refused: string
+  }
 ): Effect.Effect<void, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const where = { host: options.host, port: options.port }
@@ -262,7 +299,7 @@ export const start = (
       Effect.catchAll((error) =>
         settings.strict || error.details.operation === "auth"
           ? Effect.fail(error)
-          : Effect.as(Effect.logWarning(settings.unreachable, where), false)
+          : Effect.as(Effect.logWarning(isLoading(error) ? settings.loading : settings.unreachable, where), false)
       )
     )
     if (isReady) yield* connection.database
@@ -274,7 +311,35 @@ export const start = (
     )
   })
 
-/** Waits until the client is ready, at most `timeout`; fails at once when the server refuses the credentials. */
+// What Redis answers a command while it loads its dataset (from disk at startup, or from its primary).
+const loadingReply = "LOADING Redis is loading the dataset in memory"
+
+// Whether a failure of `ready` is the server still loading its dataset.
+const isLoading = (error: RedisError): boolean =>
+  error.cause instanceof Error && error.cause.message.startsWith(loadingReply)
+
+/**
+ * Why the client is not ready in time: a server that is loading its dataset says so in its `INFO` (which Redis
+ * answers while loading, and ioredis sends before the connection is ready), and the failure quotes its `LOADING`;
+ * every other is "not ready in time".
+ */
+const notReady = (client: Redis, timeout: Duration.Duration): Effect.Effect<never, RedisError> =>
+  Effect.tryPromise(() => client.info("persistence")).pipe(
+    Effect.timeout(timeout),
+    Effect.option,
+    Effect.flatMap((info) =>
+      Effect.fail(
+        info._tag === "Some" && /^loading:1\b/m.test(info.value)
+          ? failure("connect")(new Error(`${loadingReply} (not ready in time)`))
+          : failure("connect")("not ready in time")
+      )
+    )
+  )
+
+/**
+ * Waits until the client is ready, at most `timeout`; fails at once when the server refuses the credentials, and
+ * says so when the server is loading its dataset (see {@link notReady}).
+ */
 const ready = ({ client, credentials }: Connection, timeout: Duration.Duration): Effect.Effect<void, RedisError> =>
   client.status === "ready" ? Effect.void : Effect.async<void, RedisError>((resume) => {
     const onReady = () => resume(Effect.void)
@@ -290,7 +355,8 @@ const ready = ({ client, credentials }: Connection, timeout: Duration.Duration):
       client.off("error", onError)
     })
   }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => failure("connect")("not ready in time") })
+    Effect.timeout(timeout),
+    Effect.catchTag("TimeoutException", () => notReady(client, timeout))
   )
 
 const loneSurrogate = /[\uD800-\uDFFF]/u
@@ -334,11 +400,12 @@ export const unlockScript =
   "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"DEL\", KEYS[1]) else return 0 end"
 
 /**
- * Sets a lock's expiry (`ARGV[2]` ms) only while it holds the caller's token, in one step: a lock that expired and
- * was taken by another holder is never extended. 1 when extended.
+ * Sets the expiry (`ARGV[1]` ms) of each lock of `KEYS` only while it holds its caller's token (`ARGV[i + 1]` for
+ * `KEYS[i]`), in one step: a lock that expired and was taken by another holder is never extended. For each lock, in
+ * order, 1 when extended, else 0.
  */
-export const renewScript = "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"PEXPIRE\", KEYS[1], " +
-  "ARGV[2]) else return 0 end"
+export const renewScript = "local kept = {} for i, key in ipairs(KEYS) do if redis.call(\"GET\", key) == " +
+  "ARGV[i + 1] then kept[i] = redis.call(\"PEXPIRE\", key, ARGV[1]) else kept[i] = 0 end end return kept"
 
 // Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
 // years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
@@ -414,11 +481,12 @@ export const replyErrors = (run: () => Promise<Array<[Error | null, unknown]> | 
   )
 
 /**
- * The cache's commands on an absent key, for {@link refusedAtStartup}; with `lock`, the release script of the locks
- * of `getOrSet` too (`EVAL`, which their renewal runs as well; their `SET ... NX` is the cache's `SET`).
+ * The cache's commands on an absent key, for {@link refusedAtStartup}, and `PING`, its readiness check's (a user
+ * refused it would start and never be ready); with `lock`, the release script of the locks of `getOrSet` too
+ * (`EVAL`, which their renewal runs as well; their `SET ... NX` is the cache's `SET`).
  */
 export const cacheCommands = (client: Redis, lock: boolean) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
-  ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).exec())),
+  ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).ping().exec())),
   ...(await replyErrors(() => client.multi().exists(key).persist(key).exec())),
   ...(lock ? await replyErrors(() => client.pipeline().eval(unlockScript, 1, key, "").exec()) : [])
 ]
@@ -460,7 +528,12 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
         (replies) => replies?.[0]?.[1] === 1
       )
     },
-    ping: Effect.asVoid(run("ping", () => client.ping())),
+    // A server whose snapshot failed under `stop-writes-on-bgsave-error` refuses `PING` as it refuses writes
+    // (`MISCONF`): it answers, and reads go on, as out of memory or on a replica, where it allows `PING`.
+    ping: run("ping", () => client.ping()).pipe(
+      Effect.catchIf((error) => Replies.writeRefusal(error.cause) !== undefined, () => Effect.void),
+      Effect.asVoid
+    ),
     lock: (key, token, ttl) =>
       Effect.map(
         run("lock", () => client.set(lockKey(key), token, "PX", redisMillis(ttl) ?? Number.MAX_SAFE_INTEGER, "NX")),
@@ -468,13 +541,20 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
       ),
     unlock: (key, token) =>
       Effect.map(run("unlock", () => client.eval(unlockScript, 1, lockKey(key), token)), (n) => n === 1),
-    renew: (key, token, ttl) =>
-      Effect.map(
-        run(
-          "renew",
-          () => client.eval(renewScript, 1, lockKey(key), token, redisMillis(ttl) ?? Number.MAX_SAFE_INTEGER)
-        ),
-        (n) => n === 1
+    renew: (locks, ttl) =>
+      Effect.flatMap(
+        run("renew", () =>
+          client.eval(
+            renewScript,
+            locks.length,
+            ...locks.map(({ key }) => lockKey(key)),
+            redisMillis(ttl) ?? Number.MAX_SAFE_INTEGER,
+            ...locks.map(({ token }) => token)
+          )),
+        (reply) =>
+          Array.isArray(reply) && reply.length === locks.length
+            ? Effect.succeed(reply.map((n) => n === 1))
+            : Effect.fail(failure("renew")("a reply that is not one integer per lock"))
       )
   }
 }

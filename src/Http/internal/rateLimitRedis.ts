@@ -31,11 +31,22 @@ interface RedisWithRateLimiting extends Redis {
   ): Promise<number>
 }
 
+// A number a script gives `redis.call` is text that the server writes, each version its own way: Redis 7.0 with
+// `%.17g` (`200000000`), Redis 7.2.0 to 7.2.4 in the shortest text that reads back (`2e+08`, which `SET ... PX`
+// refuses as not an integer: redis/redis#13113), later ones as an integer when the number is whole. So the scripts
+// give text they write themselves: a whole number with `%d` (a 64-bit integer in Redis' Lua, exact for the counts
+// and expiries below 2^53 the scripts keep), a time with a fraction of a millisecond with `%.17g` (read back as the
+// same double). Their replies are whole numbers only, which every Redis answers as integers.
+const luaText = `
+local function whole(n) return string.format("%d", n) end
+local function exact(n) return string.format("%.17g", n) end
+`
+
 // `@effect/experimental`'s script, with the expiry rounded up (`PX` takes whole milliseconds, and a window that is
 // not a multiple of its limit gives a fractional refill time). A value the script cannot have written (another
 // client's: not a whole count of at least 1 below 2^53, or a count without expiry, whose window would never end) is
-// no count: the call starts a new window, replacing it.
-const fixedWindowScript = `
+// no count: the call starts a new window, replacing it. Numbers reach Redis as `luaText` writes them.
+export const fixedWindowScript = `${luaText}
 local key = KEYS[1]
 local tokens = tonumber(ARGV[1])
 local refillms = tonumber(ARGV[2])
@@ -49,7 +60,7 @@ end
 
 if not current then
   local nextpttl = math.ceil(refillms * tokens)
-  redis.call("SET", key, tokens, "PX", nextpttl)
+  redis.call("SET", key, whole(tokens), "PX", whole(nextpttl))
   return { tokens, nextpttl }
 end
 
@@ -59,7 +70,7 @@ if limit and next > limit then
 end
 
 local nextpttl = math.ceil(currentpttl + (refillms * tokens))
-redis.call("SET", key, next, "PX", nextpttl)
+redis.call("SET", key, whole(next), "PX", whole(nextpttl))
 return { next, nextpttl }
 `
 
@@ -72,8 +83,9 @@ return { next, nextpttl }
 // so nothing changes for the client, and a client that never comes back leaves nothing behind. Values the script
 // cannot have written (another client's: tokens that are not a whole number, above the limit, or so far
 // below it that the expiry would pass 2^53 ms, where Redis refuses the SET; a refill time that is not a finite
-// number) are no bucket either: it starts full, replacing them.
-const tokenBucketScript = `
+// number) are no bucket either: it starts full, replacing them. Numbers reach Redis as `luaText` writes them: the
+// refill time has a fraction of a millisecond when the window is not a multiple of the limit.
+export const tokenBucketScript = `${luaText}
 local key = KEYS[1]
 local last_refill_key = KEYS[2]
 local tokens = tonumber(ARGV[1])
@@ -111,28 +123,44 @@ if next < 0 and not overflow then
 end
 
 local ttl = math.ceil((limit - stored + 1) * refill_ms)
-redis.call("SET", key, stored, "PX", ttl)
-redis.call("SET", last_refill_key, last_refill, "PX", ttl)
+redis.call("SET", key, whole(stored), "PX", whole(ttl))
+redis.call("SET", last_refill_key, exact(last_refill), "PX", whole(ttl))
 return next
 `
 
-// The bytes that follow a limit's key (its bytes as Redis gets them) in the keys of a token bucket. UTF-8 (and the
-// WTF-8 of `redisKey`) never holds the byte 0xFF, so these keys are no fixed window's, and no other bucket's: a key
+// The bytes that follow a limit's key (its bytes as Redis gets them) in the keys of a token bucket: `}` closing its
+// hash tag, 0xFF, then the name. UTF-8 (and the WTF-8 of `redisKey`) never holds the byte 0xFF, so these keys are
+// no fixed window's, and no other bucket's: a key
 // used with both algorithms counts apart in each, as in memory, and the refill time of the bucket of `login:ada`
 // is not the tokens of a bucket named `login:ada:refill`.
-const bucketSuffix = (name: string) => Buffer.from([0xff, ...Buffer.from(`:${name}`, "utf8")])
+const bucketSuffix = (name: string) => Buffer.from([0x7d, 0xff, ...Buffer.from(`:${name}`, "utf8")])
 const tokensSuffix = bucketSuffix("tokens")
 const refillSuffix = bucketSuffix("refill")
+const hashTagOpen = Buffer.from("{", "utf8")
 
 const bytesOf = (key: string | Buffer): Buffer => typeof key === "string" ? Buffer.from(key, "utf8") : key
 
-/** The key of the tokens of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:tokens`. */
-export const tokensKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), tokensSuffix])
+// Both keys of a bucket are the prefix, `{`, the key's bytes, `}`, then their suffix: the same bytes up to their
+// first `}` after a `{`, so the same hash tag (the bytes between the first `{` and the first `}` after it), and the
+// same slot on a Redis Cluster, where one script over keys of two slots fails (`CROSSSLOT`). The prefix comes
+// first, so that an ACL's key pattern of the prefix covers them.
+const bucketKey = (prefix: string, key: string | Buffer, suffix: Buffer): Buffer =>
+  Buffer.concat([bytesOf(RedisStore.redisKey(prefix)), hashTagOpen, bytesOf(key), suffix])
 
-/** The key of the refill time of the bucket under `key` (the key as Redis gets it): its bytes, then 0xFF `:refill`. */
-export const refillKey = (key: string | Buffer): Buffer => Buffer.concat([bytesOf(key), refillSuffix])
+/**
+ * The key of the tokens of the bucket under `key` (the key as Redis gets it, without `prefix`): the prefix, `{`, the
+ * key's bytes, `}`, then 0xFF `:tokens`; in the slot of {@link refillKey}'s.
+ */
+export const tokensKey = (prefix: string, key: string | Buffer): Buffer => bucketKey(prefix, key, tokensSuffix)
 
-// The commands of the scripts, on absent keys, writing nothing (`SET ... XX` writes only over a key that is there).
+/**
+ * The key of the refill time of the bucket under `key` (the key as Redis gets it, without `prefix`): the prefix,
+ * `{`, the key's bytes, `}`, then 0xFF `:refill`; in the slot of {@link tokensKey}'s.
+ */
+export const refillKey = (prefix: string, key: string | Buffer): Buffer => bucketKey(prefix, key, refillSuffix)
+
+// The commands of the scripts, on absent keys of a bucket (under the prefix, in one slot), writing nothing (`SET ...
+// XX` writes only over a key that is there).
 const probeScript = `
 redis.call("GET", KEYS[1])
 redis.call("PTTL", KEYS[1])
@@ -195,6 +223,8 @@ export const make = (
     yield* RedisStore.start(connection, options, timeout, {
       strict: false,
       unreachable: "Rate limit store: Redis not reachable at startup; requests are let through until it is",
+      loading: "Rate limit store: Redis is loading its dataset at startup (LOADING); requests are let through until " +
+        "the load is done",
       refused: "the rate limit store is unavailable (requests are let through) until a connection is accepted"
     })
     if (redis.status === "ready") {
@@ -202,8 +232,8 @@ export const make = (
       // The user's rights: the scripts' commands on absent keys under the prefix that no caller names.
       yield* RedisStore.refusedAtStartup(connection, timeout, "the rate limit scripts", (key) =>
         RedisStore.replyErrors(() =>
-          redis.pipeline().eval(probeScript, 2, key, refillKey(key)).exec()
-        ), RedisStore.probeKey(prefix))
+          redis.pipeline().eval(probeScript, 2, tokensKey(prefix, key), refillKey(prefix, key)).exec()
+        ), RedisStore.probeKey(""))
     }
     // A key that holds another Redis type fails every call under it until it is deleted (its value is another
     // client's, not the limiter's to replace): one warning per key, never the key itself.
@@ -268,7 +298,9 @@ export const make = (
           Effect.tapBoth({
             onFailure: refusalLogged(command, key),
             onSuccess: () =>
-              Effect.sync(() => refusals.succeeded(command, key))
+              Effect.sync(() =>
+                refusals.succeeded(command, key)
+              )
           }),
           Effect.interruptible,
           Effect.timeoutFail({
@@ -285,14 +317,15 @@ export const make = (
         run(
           "fixedWindow",
           key,
-          () => redis.glamFixedWindow(RedisStore.redisKey(prefix + key), tokens, Duration.toMillis(refillRate), limit)
+          () =>
+            redis.glamFixedWindow(RedisStore.redisKey(prefix + key), tokens, Duration.toMillis(refillRate), limit)
         ),
       tokenBucket: ({ allowOverflow, key, limit, refillRate, tokens }) =>
         run("tokenBucket", key, () => {
-          const bucket = RedisStore.redisKey(prefix + key)
+          const bucket = RedisStore.redisKey(key)
           return redis.glamTokenBucket(
-            tokensKey(bucket),
-            refillKey(bucket),
+            tokensKey(prefix, bucket),
+            refillKey(prefix, bucket),
             tokens,
             Duration.toMillis(refillRate),
             limit,
