@@ -123,8 +123,8 @@ const router = Effect.gen(function*() {
 })
 
 /**
- * The HTTP server. Readiness checks the MQTT connection (`Devices.layerConfig` registers it) besides what GlamLive
- * registers (the database, the Bus and the outbox backlog).
+ * The HTTP server. Readiness checks the MQTT connection and the registry's own subscriptions (`Devices.layerConfig`
+ * registers them) besides what GlamLive registers (the database, the Bus and the outbox backlog).
  */
 const HttpLive = Layer.unwrapEffect(Effect.map(router, Http.serve))
 

@@ -34,9 +34,10 @@ describe("examples/energy-meter.ts", () => {
         expect(answer?.data.readings).toBeGreaterThanOrEqual(1)
         const ready = yield* client.execute(HttpClientRequest.get("/api/v1/ready"))
         expect(ready.status).toBe(200)
-        // The MQTT connection, which Devices.layerConfig registers, beside the checks GlamLive registers.
+        // The MQTT connection and the registry's subscriptions, which Devices.layerConfig registers, beside the checks
+        // GlamLive registers.
         const report = (yield* ready.json) as { data: { checks: Record<string, unknown> } }
-        expect(Object.keys(report.data.checks).sort()).toEqual(["bus", "database", "mqtt", "outbox"])
+        expect(Object.keys(report.data.checks).sort()).toEqual(["bus", "database", "devices", "mqtt", "outbox"])
         // The devices' metrics under the names of the issue, with their labels.
         const metrics = yield* (yield* client.execute(HttpClientRequest.get("/metrics"))).text
         const sample = (name: string, labels: Record<string, string>) => {

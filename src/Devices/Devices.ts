@@ -30,10 +30,12 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { duration, maxTimer } from "../Config/internal/duration.js"
 import { ValidationError } from "../Errors/CommonErrors.js"
+import { registerIfPresent } from "../Http/Readiness.js"
 import type { Page } from "../Sql/Repository.js"
 import { EmbeddedPostgres } from "../Sql/SqlEmbedded.js"
 import type { SqlFailure } from "../Sql/SqlErrors.js"
 import * as Commands from "./internal/commands.js"
+import * as DeviceMessages from "./internal/deviceMessages.js"
 import * as DeviceRecord from "./internal/deviceRecord.js"
 import type {
   DeviceAckInvalidError,
@@ -287,6 +289,33 @@ export type CommandError =
   | SqlFailure
 
 /**
+ * Where one of the registry's own subscriptions stands (see {@link DevicesHealth}): `pending` until the broker first
+ * answers its SUBSCRIBE, `subscribed` once it acknowledged one, `failed` while its last attempt failed (refused by the
+ * broker, or not acknowledged within `mqtt.publish_timeout`), with that failure's message in `error`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RegistrySubscription {
+  /** The filter subscribed, `<prefix>/+/status`, `<prefix>/+/heartbeat` or `<prefix>/+/commands/ack`. */
+  readonly filter: string
+  readonly status: "pending" | "subscribed" | "failed"
+  readonly error?: string | undefined
+}
+
+/**
+ * The registry's health: its own subscriptions, through which it hears its devices' status, heartbeats and
+ * acknowledgements, and whether every one of them is subscribed (`ready`, what {@link readinessCheck} reports).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DevicesHealth {
+  readonly ready: boolean
+  readonly subscriptions: ReadonlyArray<RegistrySubscription>
+}
+
+/**
  * The registry service.
  *
  * @since 0.1.0
@@ -313,8 +342,8 @@ export interface Devices {
    * closes: every registered topic is subscribed (QoS 1) when the first handler starts (the topics concurrently, so
    * that the messages a resumed session queued, whichever topic's comes first, are each handed to it), a device's
    * topics when it is registered; a topic that no registered device still holds is unsubscribed when its device is
-   * unregistered or registered without it. It fails with the `MqttError` of the registry's own subscriptions (those
-   * `make` starts) when one of them failed.
+   * unregistered or registered without it. It waits for the first outcome of the registry's own subscriptions (those
+   * `make` starts), and fails with the `MqttError` of one of them that failed (see {@link Devices.health}).
    * A message is handed once for each registered device whose topic it matches, and is that device's sign of life
    * (a retained one is none). Its payload is JSON; one that does not parse is counted `invalid` and logged. The
    * handler's failures are an MQTT handler's (see `MqttClient.subscribe`). Registrations another instance makes or
@@ -363,6 +392,14 @@ export interface Devices {
   ) => Effect.Effect<CommandResult, CommandError>
   /** The ids of the devices online now. */
   readonly online: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * Where each of the registry's own subscriptions (status, heartbeat, acknowledgements) stands, and whether all are
+   * subscribed: while one is not, the registry hears nothing on it (no device comes online or stays online, no
+   * command is acknowledged). See {@link readinessCheck}.
+   *
+   * @since 0.2.0
+   */
+  readonly health: Effect.Effect<DevicesHealth>
 }
 
 /**
@@ -456,7 +493,8 @@ export const config: Config.Config<DevicesConfig> = Config.all({
  * acknowledgement topics, and checks heartbeats until the scope closes. It returns once those subscriptions are
  * started, not when the broker has acknowledged them: at a resumed start, the messages the broker queued come before
  * the SUBACKs, and one on a registered topic waits for `handleMessages` to subscribe it. A failure of one of them is
- * logged as an error, and fails `handleMessages`.
+ * logged as an error, fails `handleMessages` and {@link readinessCheck}, and is tried again (after 1 second,
+ * doubling up to 30 seconds) until the broker takes it.
  *
  * @since 0.1.0
  * @category constructors
@@ -501,7 +539,9 @@ export const layer = (
 
 /**
  * The registry and its MQTT client from configuration (`devices` and `mqtt` sections; see `MqttClient.layerConfig`
- * for the embedded broker outside `prod`), on the `SqlClient` of the context. It provides the client too.
+ * for the embedded broker outside `prod`), on the `SqlClient` of the context. It provides the client too. When a
+ * `Readiness` registry is in the context (`GlamLive` provides one), the registry's check is registered in it as
+ * `devices` (see {@link readinessCheck}), beside the client's `mqtt`.
  *
  * @example
  * ```ts
@@ -535,7 +575,8 @@ export const layerConfig = (
             Effect.catchTag(
               "ValidationError",
               (e) => Effect.fail(ConfigError.InvalidData(["devices", "topic_prefix"], e.message))
-            )
+            ),
+            Effect.tap((devices) => registerIfPresent("devices", DeviceMessages.readiness(devices.health)))
           )
     )
   ).pipe(Layer.provideMerge(MqttClient.layerConfig(mqttConfig)))
@@ -619,3 +660,36 @@ export const getDevice = (
   deviceId: string
 ): Effect.Effect<DeviceInfo, DeviceNotFoundError | DeviceRecordInvalidError | SqlFailure, Devices> =>
   Effect.flatMap(Devices, (devices) => devices.get(deviceId))
+
+/**
+ * The health of the registry of the context (see {@link Devices.health}).
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const health: Effect.Effect<DevicesHealth, never, Devices> = Effect.flatMap(Devices, (devices) => devices.health)
+
+/**
+ * A readiness check: fails with an `MqttError` while one of the registry's own subscriptions (status, heartbeat,
+ * acknowledgements) is not subscribed: failed, the filters and their failures named (a refusal by the broker's
+ * authorization, a SUBACK not come in time), or not yet acknowledged at startup, when the registry does not hear its
+ * devices yet. It passes again once the registry's retry of the subscription is acknowledged. `Devices.layerConfig()`
+ * registers it as `devices` in the `Http.Readiness` registry of its context; with `Devices.layer(options)`, register
+ * it yourself with `Http.Readiness.registerIfPresent("devices", Devices.readinessCheck)` in a layer built on the
+ * registry.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Devices, Http } from "@glam/shared"
+ *
+ * const DevicesReadiness = Layer.effectDiscard(Http.Readiness.registerIfPresent("devices", Devices.readinessCheck))
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const readinessCheck: Effect.Effect<void, MqttError, Devices> = Effect.flatMap(
+  Devices,
+  (devices) => DeviceMessages.readiness(devices.health)
+)

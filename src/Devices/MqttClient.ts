@@ -120,6 +120,18 @@ export interface MqttSubscription {
    * resumes the session, and retrying it unsubscribes at the broker too.
    */
   readonly unsubscribe: Effect.Effect<void, MqttError>
+  /**
+   * Waits for the broker's refusal of the subscription read after `subscribe` returned (a SUBACK read late, while a
+   * received message waited for a subscription at a resumed start: see {@link MqttClient.subscribe}; or a SUBSCRIBE of
+   * its filter, or over MQTT 3.1.1 of the filter covering it, sent again after a reconnection in a new session or to
+   * settle a filter whose SUBSCRIBE has an outcome unknown) and
+   * succeeds with it, the subscription ended as `unsubscribe` ends it. Never completes for a subscription the broker
+   * took; interrupt it (a race, the scope closing) to stop waiting. A holder that must hear the filter's messages
+   * subscribes again.
+   *
+   * @since 0.2.0
+   */
+  readonly refused: Effect.Effect<MqttError>
 }
 
 /**
@@ -216,6 +228,14 @@ export interface MqttClient {
    * the broker that another of its filters covers, so each handler gets a message once (docs/Devices.md, Topics).
    * A subscription of an unshared filter the client already subscribed gets the retained messages of its topics too:
    * the broker sends them again, and the handlers of the filter's other subscriptions see them again, flagged `retain`.
+   * While a received message waits for a subscription (`health.held`, just after a resumed session, see {@link make}),
+   * MQTT.js reads no SUBACK: a subscription made then returns once its SUBSCRIBE is sent, counted made. A SUBACK read
+   * later that refuses it is logged as an error and ends it as `unsubscribe` would (no longer routed, the filter
+   * unsubscribed unless another subscription of the client wants it); nothing fails, and the subscription's `refused`
+   * completes with it. Such a SUBACK not read within `mqtt.publish_timeout` of the SUBSCRIBE leaves the outcome
+   * unknown: the filter is settled as after a timeout. After a reconnection in a new session the client subscribes its
+   * filters again, and a refusal then ends their subscriptions the same way, as does a refusal of a SUBSCRIBE sent
+   * again to settle a filter.
    */
   readonly subscribe: <P extends string, A, I, E, R>(
     topic: MqttTopic.MqttTopic<P, A, I>,
@@ -340,11 +360,13 @@ export interface MqttClientOptions {
  * was away at once, before the service has subscribed again in this process. For `resumeWait` after that connection,
  * such a message waits (unacknowledged, holding back the messages after it) until a subscription that takes it is
  * made, instead of being acknowledged as unmatched; over MQTT 5, the copy of a message for one subscription waits for
- * that subscription, not taken by another one its topic matches. The SUBACKs behind a waiting message wait too: make
- * the subscriptions concurrently.
+ * that subscription, not taken by another one its topic matches. MQTT.js reads the SUBACKs behind a waiting message
+ * only after it: a `subscribe` made meanwhile returns without waiting for its SUBACK, so subscriptions made one after
+ * the other each get their queued messages (see {@link MqttClient.subscribe}).
  *
  * A URL MQTT.js cannot connect to (not a URL, a scheme other than `mqtt`, `mqtts`, `ws`, `wss`, `tcp`, `tls`,
- * `ssl`, no host, a `#` fragment) fails with a non-retryable `MqttError` that does not quote it.
+ * `ssl`, no host, a `#` fragment) fails with a non-retryable `MqttError` that does not quote it. While the scope is
+ * open, the `password` and the password of the URL are hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.1.0
  * @category constructors

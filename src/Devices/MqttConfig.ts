@@ -58,8 +58,9 @@ export interface MqttConfig {
   readonly handlerTimeout: Duration.Duration
   /**
    * `mqtt.resume_wait`, default 5 seconds: after resuming a persistent session at startup, how long a queued message
-   * that no subscription takes yet waits for the service to subscribe. The packets behind it wait too (SUBACKs
-   * included): keep it below `mqtt.publish_timeout`.
+   * that no subscription takes yet waits for the service to subscribe. The packets behind it wait too (a publish's
+   * acknowledgement, an UNSUBACK): keep it below `mqtt.publish_timeout`. A subscription made meanwhile does not wait
+   * for its SUBACK.
    */
   readonly resumeWait: Duration.Duration
   /**

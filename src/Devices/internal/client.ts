@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as ConfiguredSecrets from "../../internal/configuredSecrets.js"
 import type { MqttClient, MqttClientOptions, MqttHealth } from "../MqttClient.js"
 import { describeFailure } from "./clientFailures.js"
 import { invalidUrl, resolve } from "./clientOptions.js"
@@ -30,6 +31,8 @@ import * as TopicPattern from "./topicPattern.js"
 export const make = (options: MqttClientOptions): Effect.Effect<MqttClient, MqttError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = resolve(options)
+    // The password and the URL's credentials are hidden in the toolkit's logs and spans while the client is open.
+    yield* ConfiguredSecrets.registerGiven({ secrets: [resolved.password], urls: [resolved.url] })
     const invalid = invalidUrl(resolved.url)
     if (invalid !== undefined) {
       return yield* Effect.fail(

@@ -41,6 +41,11 @@ export interface State {
   /** Received messages waiting for a subscription (0 or 1: one message is dispatched at a time). */
   held: number
   /**
+   * Called when a received message starts waiting for a subscription (`held` set): MQTT.js reads no packet behind it,
+   * so a wait for an acknowledgement stops waiting (subscriptions.ts).
+   */
+  readonly onHeld: Set<() => void>
+  /**
    * Messages to be delivered again (redelivery.ts): `pausing` from when a handler left one unacknowledged until the
    * next connection, while no message is handled; `attempts`, the redeliveries of the outage so far (0: none).
    */
@@ -103,6 +108,7 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       pending: 0,
       resumedUntil: 0,
       held: 0,
+      onHeld: new Set(),
       redelivery: { pausing: false, attempts: 0 },
       disconnectedSince: clock.unsafeCurrentTimeNanos(),
       subscriptionIdentifiers: false

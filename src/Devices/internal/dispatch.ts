@@ -137,9 +137,16 @@ const handlersOf = (
   return taken.map(([route, params]) => routed(route, received, params))
 }
 
-/** Until a subscription is added, or `millis` have passed. */
-const nextSubscription = (routes: Routes, millis: number): Effect.Effect<void> =>
+/**
+ * Until a subscription is added, or `millis` have passed: at once when a route was added since the routes were read
+ * (`routes.nextId` was `seen`), as the fiber may have yielded in between.
+ */
+const nextSubscription = (routes: Routes, seen: number, millis: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    if (routes.nextId !== seen) {
+      resume(Effect.void)
+      return
+    }
     const wake = () => {
       routes.onSubscribed.delete(wake)
       resume(Effect.void)
@@ -161,11 +168,13 @@ const subscriptionsFor = (
 ): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
     const left = state.resumedUntil - Date.now()
+    const seen = routes.nextId
     const handlers = handlersOf(routes.subscriptions, received, identifiers, left <= 0)
     if (handlers.length > 0 || left <= 0) return Effect.succeed(handlers)
     state.held = 1
+    for (const wake of [...state.onHeld]) wake()
     return Effect.zipRight(
-      Effect.ensuring(nextSubscription(routes, left), Effect.sync(() => state.held = 0)),
+      Effect.ensuring(nextSubscription(routes, seen, left), Effect.sync(() => state.held = 0)),
       subscriptionsFor(routes, state, received, identifiers)
     )
   })

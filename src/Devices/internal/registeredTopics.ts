@@ -82,24 +82,53 @@ const handle = (rt: RegisteredTopics, filter: string) => (message: MqttMessage<s
       })
     ), { discard: true })
 
+/**
+ * Subscribes a filter not in `active` and puts it there. The broker's refusal of the subscription made
+ * (`MqttSubscription.refused`: a SUBACK read late at a resumed start, a SUBSCRIBE sent again in a new session) takes
+ * it out of `active`, its scope closed, with a warning (the client logged the refusal as an error): the next refresh,
+ * or the next registration of the filter, subscribes it again.
+ */
 const subscribeFilter = (rt: RegisteredTopics, filter: string): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
     if (rt.active.has(filter)) return
     const scope = yield* Scope.fork(rt.scope, ExecutionStrategy.sequential)
-    // Interrupted (a concurrent subscription failed), a subscription made is in `active` or its scope is closed.
+    // Interrupted (a concurrent subscription failed), a subscription made is in `active`, watched for its refusal, or
+    // its scope is closed.
     yield* Effect.uninterruptibleMask((restore) =>
       restore(rt.client.subscribe(rt.topicOf(filter), handle(rt, filter))).pipe(
         Scope.extend(scope),
         Effect.onError(() => Scope.close(scope, Exit.void)),
-        Effect.map((subscription) => rt.active.set(filter, { subscription, scope }))
+        Effect.flatMap((subscription) => {
+          rt.active.set(filter, { subscription, scope })
+          // Interruptible: a fiber forked here would inherit the mask, and closing its scope would wait for it.
+          return Effect.forkIn(Effect.interruptible(dropWhenRefused(rt, filter, subscription)), scope)
+        })
       )
     )
   })
 
+/** Once the broker refuses the filter's subscription late, takes it out of `active` (unless it was replaced). */
+const dropWhenRefused = (rt: RegisteredTopics, filter: string, subscription: MqttSubscription): Effect.Effect<void> =>
+  Effect.flatMap(
+    subscription.refused,
+    (refusal) =>
+      rt.lock.withPermits(1)(Effect.suspend(() =>
+        rt.active.get(filter)?.subscription === subscription
+          ? Effect.zipRight(
+            Effect.logWarning(
+              `Devices: the registered topic ${filter} is not subscribed (${refusal.message}); the next refresh or ` +
+                "registration of it subscribes it again"
+            ),
+            Effect.ignore(dropFilter(rt, filter, false))
+          )
+          : Effect.void
+      ))
+  )
+
 /**
- * Subscribes the filters concurrently: at a resumed start the broker's queued messages come before the SUBACKs, and
- * a message of a filter not subscribed yet holds back every packet after it, so each filter is routed before a
- * SUBACK is awaited. The first failure fails it, the other subscriptions interrupted.
+ * Subscribes the filters concurrently, their SUBACKs awaited together (at a resumed start, a subscription made while a
+ * queued message waits for one does not wait for its SUBACK: subscriptions.ts). The first failure fails it, the other
+ * subscriptions interrupted.
  */
 const subscribeFilters = (rt: RegisteredTopics, filters: Iterable<string>): Effect.Effect<void, MqttError> =>
   Effect.forEach(new Set(filters), (filter) => subscribeFilter(rt, filter), { concurrency: "unbounded", discard: true })

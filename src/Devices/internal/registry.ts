@@ -12,7 +12,6 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -229,13 +228,9 @@ export const make = (
     })
     // The registry's own subscriptions are made while `make` returns: at a resumed start the broker's queued messages
     // come before their SUBACKs, and one of a registered topic waits (`mqtt.resume_wait`) for `handleMessages` to
-    // subscribe it. `handleMessages` waits for them and fails with their error, which is logged too.
-    const own = yield* DeviceMessages.listen(client, options.topics, liveness, waiting).pipe(
-      Effect.tapErrorCause((cause) =>
-        Effect.logError(`Devices: the registry's subscriptions failed: ${describeFailure(cause)}`)
-      ),
-      Effect.forkScoped
-    )
+    // subscribe it. `handleMessages` waits for their first outcome, and `health` says where each stands.
+    const own = yield* DeviceMessages.standings(options.topics)
+    yield* Effect.forkScoped(DeviceMessages.listen(client, options.topics, liveness, waiting, own))
     // Registrations other instances make or remove; a failed read (the database down) is tried at the next one.
     const logFailure = Effect.catchAllCause((cause) =>
       Effect.logWarning(`Devices: reading the registry again failed: ${describeFailure(cause)}`)
@@ -348,7 +343,9 @@ export const make = (
         ),
       sendCommand: sendCommand(client, options, liveness, waiting),
       online: Liveness.onlineIds(liveness),
-      handleMessages: (handler) => Effect.zipLeft(RegisteredTopics.listen(registeredTopics, handler), Fiber.join(own))
+      handleMessages: (handler) =>
+        Effect.zipLeft(RegisteredTopics.listen(registeredTopics, handler), DeviceMessages.settled(own)),
+      health: DeviceMessages.health(own)
     }
     return service
   })

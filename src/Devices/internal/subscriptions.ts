@@ -1,5 +1,6 @@
 /**
- * Subscribing: a subscription routed in this process, then asked of the broker (waiting for its SUBACK); unsubscribing;
+ * Subscribing: a subscription routed in this process, then asked of the broker (waiting for its SUBACK, unless a
+ * received message waits for a subscription: MQTT.js reads the SUBACK only after it); unsubscribing;
  * and watches, which see matching messages without a broker subscription. The subscriptions of a filter are counted:
  * the broker's subscription ends with the last one. Over MQTT 3.1.1 the broker holds only the filters no other
  * subscribed filter covers (see `Filters`).
@@ -7,9 +8,11 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberMap from "effect/FiberMap"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -49,30 +52,68 @@ const logged = (effect: Effect.Effect<void, MqttError>): Effect.Effect<void> =>
 /**
  * Waits up to `mqtt.publish_timeout` for the broker's acknowledgement of a packet `send` sends: `send` calls `done`
  * with the failure its answer is, or `undefined` when the broker acknowledged it. An acknowledgement of a packet given
- * up on (timed out, interrupted) runs `late`, once, in the background: after the wait, or as it ended.
+ * up on (timed out, interrupted) runs `late`, once, in the background: after the wait, or as it ended. With `whileHeld`
+ * the wait ends, a success, as soon as a received message waits for a subscription (`State.held`, just after a resumed
+ * start): MQTT.js reads the answer only after that message, which may wait for a subscription made after this one.
+ * The answer, when it comes, runs `whileHeld` in the background; none within `mqtt.publish_timeout` of the packet's
+ * sending (one timeout, whether the wait ended before it or not) runs it with the timeout's failure (retryable: an
+ * outcome unknown), and an answer after that runs `late` when it acknowledges the packet, `whileHeld` when it refuses
+ * it. Succeeds with `true` when acknowledged, `false` when the wait so ended.
  */
 const acknowledged = (
   connection: Connection,
   send: (done: (failure: MqttError | undefined) => void) => void,
   onTimeout: () => MqttError,
-  late: Effect.Effect<void, MqttError>
-): Effect.Effect<void, MqttError> => {
+  late: Effect.Effect<void, MqttError>,
+  whileHeld?: (failure: MqttError | undefined) => Effect.Effect<void>
+): Effect.Effect<boolean, MqttError> => {
+  const state = connection.state
   let succeeded = false
   let gaveUp = false
+  let answered = false
+  let handedOver: ((failure: MqttError | undefined) => Effect.Effect<void>) | undefined
+  let timedOut = false
+  let timer: Fiber.RuntimeFiber<void> | undefined
   const lateOnce = () => connection.runFork(logged(late))
-  return Effect.async<void, MqttError>((resume) => {
+  return Effect.async<boolean, MqttError>((resume) => {
+    const deadline = connection.clock.unsafeCurrentTimeMillis() + Duration.toMillis(connection.options.publishTimeout)
+    const onHeld = () => {
+      state.onHeld.delete(onHeld)
+      handedOver = whileHeld
+      resume(Effect.succeed(false))
+      timer = connection.runFork(Effect.delay(
+        Effect.sync(() => {
+          timedOut = true
+          if (!answered && handedOver !== undefined) connection.runFork(handedOver(onTimeout()))
+        }),
+        Duration.millis(Math.max(0, deadline - connection.clock.unsafeCurrentTimeMillis()))
+      ))
+    }
     send((failure) => {
-      if (failure !== undefined) {
+      answered = true
+      state.onHeld.delete(onHeld)
+      if (timer !== undefined) connection.runFork(Fiber.interrupt(timer))
+      if (handedOver !== undefined) {
+        // After the timeout an acknowledgement is a late one, and a failure other than a refusal changes nothing.
+        if (!timedOut) connection.runFork(handedOver(failure))
+        else if (failure === undefined) lateOnce()
+        else if (!failure.retryable) connection.runFork(handedOver(failure))
+      } else if (failure !== undefined) {
         resume(Effect.fail(failure))
       } else if (gaveUp) {
         lateOnce()
       } else {
         succeeded = true
-        resume(Effect.void)
+        resume(Effect.succeed(true))
       }
     })
+    if (whileHeld !== undefined && !answered) {
+      if (state.held > 0) onHeld()
+      else state.onHeld.add(onHeld)
+    }
     return Effect.sync(() => {
       gaveUp = true
+      state.onHeld.delete(onHeld)
     })
   }).pipe(
     Effect.timeoutFail({ duration: connection.options.publishTimeout, onTimeout }),
@@ -86,14 +127,16 @@ const acknowledged = (
  * (clientOptions.ts), so it sends the SUBSCRIBE of a filter it already subscribed too, and the broker, replacing the
  * subscription, sends the retained messages of its topics again (MQTT 3.1.1 and 5 §3.8.4; MQTT 5 Retain Handling 0):
  * the filter goes in a list, as a map's key `resubscribe` would be read as MQTT.js's flag. A SUBACK granting a
- * SUBSCRIBE given up on (timed out, interrupted) runs `late`, in the background: the broker holds the filter.
+ * SUBSCRIBE given up on (timed out, interrupted) runs `late`, in the background: the broker holds the filter. With
+ * `whileHeld`, a received message waiting for a subscription ends the wait (see `acknowledged`).
  */
 const brokerSubscribe = (
   connection: Connection,
   filter: string,
   qos: QoS,
   identifier: number | undefined,
-  late: Effect.Effect<void, MqttError>
+  late: Effect.Effect<void, MqttError>,
+  whileHeld: ((failure: MqttError | undefined) => Effect.Effect<void>) | undefined
 ): Effect.Effect<void, MqttError> => {
   const { client, fail, options: o } = connection
   const details = { operation: "subscribe", topic: filter }
@@ -121,19 +164,22 @@ const brokerSubscribe = (
       }),
     () =>
       fail(`No acknowledgement of the subscription to ${filter} within ${Duration.format(o.publishTimeout)}`, details),
-    late
-  )
+    late,
+    whileHeld
+  ).pipe(Effect.asVoid)
 }
 
 /**
  * Sends an UNSUBSCRIBE of the filter and waits for its UNSUBACK. An UNSUBACK of an UNSUBSCRIBE given up on (timed
- * out, interrupted) runs `late`, in the background: the broker no longer holds the filter.
+ * out, interrupted) runs `late`, in the background: the broker no longer holds the filter. With `whileHeld`, a
+ * received message waiting for a subscription ends the wait, with `false` (see `acknowledged`).
  */
 const brokerUnsubscribe = (
   connection: Connection,
   filter: string,
-  late: Effect.Effect<void, MqttError>
-): Effect.Effect<void, MqttError> => {
+  late: Effect.Effect<void, MqttError>,
+  whileHeld?: (failure: MqttError | undefined) => Effect.Effect<void>
+): Effect.Effect<boolean, MqttError> => {
   const { client, fail, options: o } = connection
   const details = { operation: "unsubscribe", topic: filter }
   return acknowledged(
@@ -148,7 +194,8 @@ const brokerUnsubscribe = (
       }),
     () =>
       fail(`No acknowledgement of the unsubscribe from ${filter} within ${Duration.format(o.publishTimeout)}`, details),
-    late
+    late,
+    whileHeld
   )
 }
 
@@ -199,13 +246,24 @@ export interface Filters {
    */
   readonly retries: FiberMap.FiberMap<string>
   /**
-   * The filters whose last SUBSCRIBE has an outcome unknown (kept by `answered`): failed by the connection's end, timed
-   * out or interrupted, its SUBACK not come. The broker may hold the filter, at the QoS asked: on the live connection
-   * `retryUnhold` settles it after `mqtt.publish_timeout`, and in a persistent session the broker keeps it across a
-   * reconnection, where `resumed` settles it. Each with the map it is held in, `held` or `exactHeld`.
+   * The filters whose last SUBSCRIBE has an outcome unknown (kept by `keepUnanswered`): failed by the connection's
+   * end, timed out or interrupted, its SUBACK not come. The broker may hold the filter, at the QoS asked: on the live
+   * connection `retryUnhold` settles it after `mqtt.publish_timeout`, and in a persistent session the broker keeps it
+   * across a reconnection, where `resumed` settles it. Each with the map it is held in, `held` or `exactHeld`.
    */
   readonly unanswered: Map<string, Unanswered>
+  /**
+   * The subscriptions made, by route id, each with what ends it once the broker refuses it after it was counted made
+   * (`Ending`), until its `unsubscribe`.
+   */
+  readonly endings: Map<number, Ending>
 }
+
+/**
+ * Ends a subscription the broker refused after it was counted made, as its `unsubscribe` does, and tells its holder
+ * (`MqttSubscription.refused`): the refusal, and what it ended, for the log.
+ */
+type Ending = (failure: MqttError, ended: string) => Effect.Effect<void>
 
 /** A SUBSCRIBE of `Filters.unanswered`: the highest QoS asked, and the map its filter is held in. */
 interface Unanswered {
@@ -232,7 +290,8 @@ export const makeFilters: Effect.Effect<Filters, never, Scope.Scope> = Effect.ma
     exactLocks: new Map(),
     unacknowledged: new Map(),
     retries,
-    unanswered: new Map()
+    unanswered: new Map(),
+    endings: new Map()
   })
 )
 
@@ -298,27 +357,49 @@ const heldLate = (
  * closed, and the broker may have taken it. Such a filter is settled in the background (`retryUnhold` with `settle`,
  * the filter's change that settles it), on the live connection.
  */
-const answered = (
+const keepUnanswered = (
   connection: Connection,
   filters: Filters,
   held: Map<string, QoS>,
   filter: string,
   qos: QoS,
-  settle: Effect.Effect<void, MqttError>,
-  subscribe: Effect.Effect<void, MqttError>
-): Effect.Effect<void, MqttError> =>
-  Effect.onExit(subscribe, (exit) =>
-    Effect.suspend(() => {
-      if (Exit.isSuccess(exit)) {
-        filters.unanswered.delete(filter)
-        return Effect.void
-      }
-      const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure) && !failure.value.retryable) return Effect.void
-      const before = filters.unanswered.get(filter)?.qos ?? 0
-      filters.unanswered.set(filter, { qos: Math.max(before, qos) as QoS, held })
-      return retryUnhold(connection, filters, filter, settle)
-    }))
+  settle: Effect.Effect<void, MqttError>
+) =>
+(exit: Exit.Exit<void, MqttError>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (Exit.isSuccess(exit)) {
+      filters.unanswered.delete(filter)
+      return Effect.void
+    }
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure) && !failure.value.retryable) return Effect.void
+    const before = filters.unanswered.get(filter)?.qos ?? 0
+    filters.unanswered.set(filter, { qos: Math.max(before, qos) as QoS, held })
+    return retryUnhold(connection, filters, filter, settle)
+  })
+
+/**
+ * What a subscription made while a received message waits for one runs when the broker refuses it, its SUBACK read
+ * after `subscribe` returned (see `subscribe`).
+ */
+type Refused = (failure: MqttError) => Effect.Effect<void>
+
+/**
+ * The answer, read after the SUBSCRIBE was counted acknowledged (`acknowledged`'s `whileHeld`), to a SUBSCRIBE of a
+ * subscription made while a received message waited: a grant changes nothing; the broker's refusal runs `refused`;
+ * another failure (MQTT.js failing it as the connection closed) leaves its outcome unknown, as `keepUnanswered`
+ * keeps it. `undefined` (the wait for the SUBACK does not end while a message waits) without `refused`.
+ */
+const answeredLate = (
+  keep: (exit: Exit.Exit<void, MqttError>) => Effect.Effect<void>,
+  refused: Refused | undefined
+): ((failure: MqttError | undefined) => Effect.Effect<void>) | undefined =>
+  refused === undefined ? undefined : (failure) =>
+    failure === undefined
+      ? Effect.void
+      : failure.retryable
+      ? keep(Exit.fail(failure))
+      : refused(failure)
 
 /**
  * A filter of `Filters.unanswered`, settled (on the live connection, or after a resumed session), is held at the QoS
@@ -349,11 +430,11 @@ const retrying = FiberRef.unsafeMake<string | undefined>(undefined)
  * Settles a filter in the background: `settle` (the filter's change settling its UNSUBSCRIBE not acknowledged and its
  * SUBSCRIBE whose outcome is unknown, under its lock) after `mqtt.publish_timeout`, then, while it fails, after the
  * waits of `unholdSchedule` (doubling, at most 5 minutes apart), for as long as the connection stays up, each failure
- * logged once. Without a connection it stops: the reconnection settles the filter (`resumed`, or `renew` in a new
- * session, where the broker holds nothing). A subscription of the filter made meanwhile ends it: its SUBSCRIBE,
- * acknowledged, settles the filter. One retry of a filter runs at a time: one started from outside it (a packet
- * of the filter not acknowledged since) takes its place, starting from `mqtt.publish_timeout` again; a failure of its
- * own attempt is retried by its schedule.
+ * logged once (a refusal is no failure: it ends the filter's subscriptions, see `settled`). Without a connection it
+ * stops: the reconnection settles the filter (`resumed`, or `renew` in a new session, where the broker holds
+ * nothing). A subscription of the filter made meanwhile ends it: its SUBSCRIBE, acknowledged, settles the filter. One
+ * retry of a filter runs at a time: one started from outside it (a packet of the filter not acknowledged since) takes
+ * its place, starting from `mqtt.publish_timeout` again; a failure of its own attempt is retried by its schedule.
  */
 const retryUnhold = (
   connection: Connection,
@@ -388,7 +469,8 @@ const retryUnhold = (
  * dropped with the connection), the filter stays held: the broker may hold it still, and unsubscribing it again sends
  * an UNSUBSCRIBE, as `retryUnhold` does in the background and a reconnection (`resumed`) does. Its UNSUBACK coming
  * later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since. Run under
- * the filter's lock; `settle` is the filter's, under its lock.
+ * the filter's lock; `settle` is the filter's, under its lock. `whileHeld` (a change made by a user's subscribe): a
+ * received message waiting for a subscription ends the wait for the UNSUBACK, which ends the hold when it comes.
  */
 const unhold = (
   connection: Connection,
@@ -396,7 +478,8 @@ const unhold = (
   held: Map<string, QoS>,
   filter: string,
   locked: (change: Effect.Effect<void>) => Effect.Effect<void, MqttError>,
-  settle: Effect.Effect<void, MqttError>
+  settle: Effect.Effect<void, MqttError>,
+  whileHeld = false
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     const sent = {}
@@ -407,49 +490,80 @@ const unhold = (
       filters.unanswered.delete(filter)
       held.delete(filter)
     })
-    return Effect.zipRight(brokerUnsubscribe(connection, filter, locked(released)), released).pipe(
-      Effect.tapError(() =>
-        filters.unacknowledged.get(filter) === sent ? retryUnhold(connection, filters, filter, settle) : Effect.void
-      )
+    const retry = Effect.suspend(() =>
+      filters.unacknowledged.get(filter) === sent ? retryUnhold(connection, filters, filter, settle) : Effect.void
+    )
+    const unsubackLate = (failure: MqttError | undefined) => failure === undefined ? logged(locked(released)) : retry
+    return brokerUnsubscribe(connection, filter, locked(released), whileHeld ? unsubackLate : undefined).pipe(
+      Effect.flatMap((acknowledged) => acknowledged ? released : Effect.void),
+      Effect.tapError(() => retry)
     )
   })
 
 /** The lock of the changes of a filter over MQTT 3.1.1. */
 const coverLock = (filters: Filters) => (change: Effect.Effect<void, MqttError>) => filters.lock.withPermits(1)(change)
 
-/** Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. */
-const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS) =>
+/**
+ * Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. With `refused` (a
+ * user's subscription), a received message waiting for a subscription ends the wait for the SUBACK (`answeredLate`).
+ */
+const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS, refused?: Refused) =>
   Effect.suspend(() => {
     const asked = Math.max(filters.held.get(filter) ?? 0, qos) as QoS
     const late = heldLate(filters, filters.held, filter, asked, release(connection, filters, filter))
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
-    const subscribe = brokerSubscribe(connection, filter, asked, undefined, coverLock(filters)(late))
-    const settle = settleCoverFilter(connection, filters, filter)
-    return Effect.map(answered(connection, filters, filters.held, filter, asked, settle, subscribe), () => {
+    const keep = keepUnanswered(
+      connection,
+      filters,
+      filters.held,
+      filter,
+      asked,
+      settleCoverFilter(connection, filters, filter)
+    )
+    const subscribe = brokerSubscribe(
+      connection,
+      filter,
+      asked,
+      undefined,
+      coverLock(filters)(late),
+      answeredLate(keep, refused)
+    )
+    return Effect.map(Effect.onExit(subscribe, keep), () => {
       filters.held.set(filter, asked)
     })
   })
 
-const release = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+const release = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  whileHeld = false
+): Effect.Effect<void, MqttError> =>
   unhold(
     connection,
     filters,
     filters.held,
     filter,
     coverLock(filters),
-    settleCoverFilter(connection, filters, filter)
+    settleCoverFilter(connection, filters, filter),
+    whileHeld
   )
 
 /**
  * Settles a filter over MQTT 3.1.1, under the lock: its SUBSCRIBE whose outcome is unknown is taken as held
- * (`heldUnanswered`), then `settleCover`.
+ * (`heldUnanswered`), then `settleCover`. A refusal of its SUBSCRIBE ends the subscriptions of the filters it covered
+ * that no other held filter covers, itself included (`refusedCovered`, `settled`).
  */
 const settleCoverFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
-  coverLock(filters)(Effect.suspend(() => {
-    heldUnanswered(filters, filter)
-    return settleCover(connection, filters, filter)
-  }))
+  settled(connection, filters, (onRefused) =>
+    coverLock(filters)(Effect.suspend(() => {
+      heldUnanswered(filters, filter)
+      return refusedTo(
+        settleCover(connection, filters, filter),
+        (failure) => onRefused(refusedCovered(filters, new Map([[filter, failure]])))
+      )
+    })))
 
 /**
  * Ends the hold of a filter over MQTT 3.1.1 whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, unless a
@@ -464,19 +578,24 @@ const settleCover = (connection: Connection, filters: Filters, filter: string): 
       : release(connection, filters, filter)
   })
 
+/** A SUBACK read after a cover was counted raised (a received message waited meanwhile) that refuses it: logged. */
+const raisedLate: Refused = (failure) => Effect.logError(`Devices: ${failure.message}`)
+
 /**
  * Subscribes a filter over MQTT 3.1.1. A covered one is subscribed at the broker all the same, for the retained
  * messages the broker sends with its SUBACK, then its covers are raised to its QoS and it is unsubscribed. Another
  * one is held, and the held filters it covers are unsubscribed once it is acknowledged. Once the filter is
  * acknowledged, a failure (logged) leaves the subscription made: an UNSUBSCRIBE not acknowledged leaves its filter
- * held until its UNSUBACK comes (`unhold`), a cover not raised in time is raised by its late SUBACK.
+ * held until its UNSUBACK comes (`unhold`), a cover not raised in time is raised by its late SUBACK. While a received
+ * message waits for a subscription, none of these waits for its acknowledgement (`refused`, `raisedLate`, `unhold`).
  */
 const subscribeFilter = (
   connection: Connection,
   filters: Filters,
   pattern: TopicPattern.Pattern,
   qos: QoS,
-  id: number
+  id: number,
+  refused: Refused
 ): Effect.Effect<void, MqttError> =>
   Effect.gen(function*() {
     const filter = pattern.filter
@@ -490,20 +609,20 @@ const subscribeFilter = (
     // A held filter stays held: `#` and `+/#` cover each other, and one of them is held. One held for its
     // UNSUBSCRIBE not acknowledged is subscribed and unsubscribed as covered again.
     if ((!filters.held.has(filter) || filters.unacknowledged.has(filter)) && isCovered(filters, pattern)) {
-      yield* Effect.onError(hold(connection, filters, filter, qos), () => restore)
+      yield* Effect.onError(hold(connection, filters, filter, qos, refused), () => restore)
       for (const [held, heldQos] of [...filters.held]) {
         const cover = patternOf(filters, held)
         if (held !== filter && heldQos < qos && cover !== undefined && TopicPattern.covers(cover, pattern)) {
-          yield* logged(hold(connection, filters, held, qos))
+          yield* logged(hold(connection, filters, held, qos, raisedLate))
         }
       }
-      return yield* logged(release(connection, filters, filter))
+      return yield* logged(release(connection, filters, filter, true))
     }
-    yield* Effect.onError(hold(connection, filters, filter, coverQos(filters, pattern)), () => restore)
+    yield* Effect.onError(hold(connection, filters, filter, coverQos(filters, pattern), refused), () => restore)
     for (const held of [...filters.held.keys()]) {
       const covered = patternOf(filters, held)
       if (held !== filter && covered !== undefined && TopicPattern.covers(pattern, covered)) {
-        yield* logged(release(connection, filters, held))
+        yield* logged(release(connection, filters, held, true))
       }
     }
   }).pipe(filters.lock.withPermits(1))
@@ -581,17 +700,21 @@ const releaseExact = (connection: Connection, filters: Filters, filter: string):
 
 /**
  * Settles a filter of `exact`, under its lock: its SUBSCRIBE whose outcome is unknown is taken as held
- * (`heldUnanswered`), then `settleExact`.
+ * (`heldUnanswered`), then `settleExact`. A refusal of its SUBSCRIBE ends its subscriptions (`settled`).
  */
 const settleExactFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
-  exactChange(
-    filters,
-    filter,
-    Effect.suspend(() => {
-      heldUnanswered(filters, filter)
-      return settleExact(connection, filters, filter)
-    })
-  )
+  settled(connection, filters, (onRefused) =>
+    exactChange(
+      filters,
+      filter,
+      Effect.suspend(() => {
+        heldUnanswered(filters, filter)
+        return refusedTo(
+          settleExact(connection, filters, filter),
+          (failure) => onRefused(refusedExact(filters, filter, failure))
+        )
+      })
+    ))
 
 /**
  * Ends the hold of a filter of `exact` whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, or subscribed
@@ -615,7 +738,8 @@ const holdExact = (
   filters: Filters,
   filter: string,
   qos: QoS,
-  identifier: number | undefined
+  identifier: number | undefined,
+  refused?: Refused
 ): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     const asked = Math.max(filters.exactHeld.get(filter) ?? 0, qos) as QoS
@@ -626,9 +750,10 @@ const holdExact = (
     )
     // The broker takes this SUBSCRIBE after an UNSUBSCRIBE of the filter not acknowledged.
     filters.unacknowledged.delete(filter)
-    const subscribe = brokerSubscribe(connection, filter, asked, identifier, late)
     const settle = settleExactFilter(connection, filters, filter)
-    return Effect.map(answered(connection, filters, filters.exactHeld, filter, asked, settle, subscribe), () => {
+    const keep = keepUnanswered(connection, filters, filters.exactHeld, filter, asked, settle)
+    const subscribe = brokerSubscribe(connection, filter, asked, identifier, late, answeredLate(keep, refused))
+    return Effect.map(Effect.onExit(subscribe, keep), () => {
       filters.exactHeld.set(filter, asked)
     })
   })
@@ -645,7 +770,8 @@ const subscribeExact = (
   filter: string,
   qos: QoS,
   identifier: number | undefined,
-  id: number
+  id: number,
+  refused: Refused
 ): Effect.Effect<void, MqttError> =>
   exactChange(
     filters,
@@ -654,7 +780,7 @@ const subscribeExact = (
       const held = filters.exactHeld.get(filter)
       const again = !filter.startsWith("$share/") || held === undefined || held < qos
         || filters.unacknowledged.has(filter)
-      return Effect.map(again ? holdExact(connection, filters, filter, qos, identifier) : Effect.void, () => {
+      return Effect.map(again ? holdExact(connection, filters, filter, qos, identifier, refused) : Effect.void, () => {
         filters.exact.set(filter, (filters.exact.get(filter) ?? new Map<number, QoS>()).set(id, qos))
       })
     })
@@ -691,13 +817,98 @@ const drop = (filters: Filters, held: Map<string, QoS>, filter: string) => {
   filters.unacknowledged.delete(filter)
 }
 
+/** A subscription to end, by route id, with the filter it subscribed and the refusal that ends it. */
+interface RefusedSubscription {
+  readonly id: number
+  readonly filter: string
+  readonly failure: MqttError
+}
+
+/**
+ * A SUBSCRIBE sent again, not by a subscribe (in a new session, or settling a filter): a failure the broker's refusal
+ * is (not retryable) goes to `onRefused`, another fails the change.
+ */
+const refusedTo = (
+  subscribe: Effect.Effect<void, MqttError>,
+  onRefused: (failure: MqttError) => void
+): Effect.Effect<void, MqttError> =>
+  Effect.catchIf(subscribe, (e) => !e.retryable, (failure) => Effect.sync(() => onRefused(failure)))
+
+/** A SUBSCRIBE sent again in a new session (`refusedTo`), another failure logged. */
+const renewed = (subscribe: Effect.Effect<void, MqttError>, onRefused: (failure: MqttError) => void) =>
+  logged(refusedTo(subscribe, onRefused))
+
+/** The subscriptions a refusal of a filter of `Filters.exact` leaves without one: all of its own. */
+const refusedExact = (filters: Filters, filter: string, failure: MqttError): Array<RefusedSubscription> =>
+  [...filters.exact.get(filter)?.keys() ?? []].map((id) => ({ id, filter, failure }))
+
+/**
+ * A change settling a filter (`retryUnhold`, `resumed`), given what to do with the subscriptions a refusal of its
+ * SUBSCRIBE leaves without one: they are ended (`endRefused`) after it, in a fiber of their own, so an UNSUBSCRIBE
+ * their end sends that is not acknowledged starts a retry of its own (the retry running the change starts none).
+ */
+const settled = (
+  connection: Connection,
+  filters: Filters,
+  change: (onRefused: (refused: ReadonlyArray<RefusedSubscription>) => void) => Effect.Effect<void, MqttError>
+): Effect.Effect<void, MqttError> =>
+  Effect.suspend(() => {
+    const refused: Array<RefusedSubscription> = []
+    return Effect.zipRight(
+      change((more) => refused.push(...more)),
+      Effect.sync(() => {
+        if (refused.length > 0) connection.runFork(endRefused(filters, refused, "subscribed again to settle it"))
+      })
+    )
+  })
+
+/** How a subscription ended by a refusal in a new session was subscribed (`endRefused`). */
+const inNewSession = "subscribed again in a new session"
+
+/**
+ * The subscriptions over MQTT 3.1.1 that the refusals of the covers renewed (`refused`, by filter) leave without a
+ * filter held at the broker: those of each refused filter and of the wanted filters it covers that no other held
+ * filter covers. Those of covered filters come first: ended, they leave no filter for the cover's `unsubscribe` to
+ * subscribe instead.
+ */
+const refusedCovered = (filters: Filters, refused: ReadonlyMap<string, MqttError>): Array<RefusedSubscription> => {
+  const others = [...filters.held.keys()].filter((held) => !refused.has(held)).map((held) => patternOf(filters, held))
+  const found: Array<RefusedSubscription & { readonly held: boolean }> = []
+  for (const [cover, failure] of refused) {
+    const pattern = patternOf(filters, cover)
+    if (pattern === undefined) continue
+    for (const wanted of filters.wanted.values()) {
+      if (!TopicPattern.covers(pattern, wanted.pattern)) continue
+      if (others.some((other) => other !== undefined && TopicPattern.covers(other, wanted.pattern))) continue
+      const held = filters.held.has(wanted.pattern.filter)
+      for (const id of wanted.subscriptions.keys()) found.push({ id, filter: wanted.pattern.filter, failure, held })
+    }
+  }
+  return found.sort((a, b) => Number(a.held) - Number(b.held))
+}
+
+/**
+ * Ends the subscriptions a refusal of a SUBSCRIBE sent again (`how`: in a new session, to settle its filter) left
+ * without one (`Filters.endings`).
+ */
+const endRefused = (
+  filters: Filters,
+  refused: ReadonlyArray<RefusedSubscription>,
+  how: string
+): Effect.Effect<void> =>
+  Effect.forEach(refused, ({ failure, filter, id }) => {
+    const end = filters.endings.get(id)
+    return end === undefined ? Effect.void : end(failure, `the subscription to ${filter}, ${how}, is ended`)
+  }, { discard: true })
+
 /**
  * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),
  * after a reconnection in a new session: the broker kept no subscription. A held filter no subscription wants, or
  * (over MQTT 3.1.1) its UNSUBSCRIBE not acknowledged, is dropped; over MQTT 3.1.1 the wanted filters it covered that
  * no other one covers are held instead (a failed unsubscribe of their cover may have left them unheld), itself
- * included. A SUBSCRIBE of the last session whose outcome is unknown (`Filters.unanswered`) is forgotten. A failure is
- * logged.
+ * included. A SUBSCRIBE of the last session whose outcome is unknown (`Filters.unanswered`) is forgotten. A filter
+ * the broker refuses ends its subscriptions as a late refusal does (`Filters.endings`), and over MQTT 3.1.1 those of
+ * the filters it covered that no other held filter covers; another failure is logged.
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.zipRight(
@@ -719,26 +930,30 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
             )
             && !isCovered(filters, wanted.pattern)
           ).map((wanted): [string, QoS] => [wanted.pattern.filter, coverQos(filters, wanted.pattern)])
+        const refused = new Map<string, MqttError>()
         return Effect.forEach(
           [...filters.held, ...uncovered],
-          ([filter, qos]) => logged(hold(connection, filters, filter, qos)),
+          ([filter, qos]) => renewed(hold(connection, filters, filter, qos), (failure) => refused.set(filter, failure)),
           { concurrency: "unbounded", discard: true }
-        )
-      }).pipe(filters.lock.withPermits(1)),
+        ).pipe(Effect.map(() => refusedCovered(filters, refused)))
+      }).pipe(filters.lock.withPermits(1), Effect.flatMap((refused) => endRefused(filters, refused, inNewSession))),
       Effect.forEach(
         [...filters.exactHeld.keys()],
-        (filter) =>
-          logged(exactChange(
-            filters,
-            filter,
-            Effect.suspend(() => {
-              if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
-              const qos = filters.exactHeld.get(filter)
-              return qos === undefined
-                ? Effect.void
-                : holdExact(connection, filters, filter, qos, identifierFor(connection, filter))
-            })
-          )),
+        (filter) => {
+          const refused: Array<RefusedSubscription> = []
+          const renewal = Effect.suspend(() => {
+            if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
+            const qos = filters.exactHeld.get(filter)
+            return qos === undefined ? Effect.void : renewed(
+              holdExact(connection, filters, filter, qos, identifierFor(connection, filter)),
+              (failure) => refused.push(...refusedExact(filters, filter, failure))
+            )
+          })
+          return Effect.zipRight(
+            logged(exactChange(filters, filter, renewal)),
+            endRefused(filters, refused, inNewSession)
+          )
+        },
         { concurrency: "unbounded", discard: true }
       )
     ], { concurrency: "unbounded", discard: true })
@@ -749,7 +964,8 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
  * filters whose UNSUBSCRIBE was not acknowledged (not answered, or dropped with the connection, MQTT.js failing it),
  * and those whose SUBSCRIBE has an outcome unknown (`Filters.unanswered`), are settled: those of `held` as
  * `settleCover` does, those of `exactHeld` as `settleExact` does: a filter no subscription wants (or, over MQTT 3.1.1,
- * one another wanted filter covers) is unsubscribed, so the broker sends none of its messages. A failure is logged.
+ * one another wanted filter covers) is unsubscribed, so the broker sends none of its messages. A refusal ends the
+ * filter's subscriptions (`settled`); another failure is logged.
  */
 export const resumed = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.suspend(() =>
@@ -803,21 +1019,35 @@ export const subscribe =
       // Routed before the broker is asked, so retained messages sent with the SUBACK are not missed; a subscription
       // the broker refused or did not acknowledge is not routed (other subscriptions' messages would reach it).
       const id = yield* Dispatch.addSubscription(routes, route)
+      const unsubscribe = Effect.zipRight(
+        Effect.sync(() => {
+          routes.subscriptions.delete(id)
+          filters.endings.delete(id)
+        }),
+        covering
+          ? unsubscribeFilter(connection, filters, filter, id)
+          : unsubscribeExact(connection, filters, filter, id)
+      )
+      // A SUBACK read after the subscription was counted made (a received message waited meanwhile) that refuses it
+      // ends it as its unsubscribe does: no longer routed, the filter unsubscribed unless another subscription wants
+      // it; then its holder learns of it (`MqttSubscription.refused`).
+      // So does a SUBSCRIBE of its filter sent again that the broker refuses: in a new session (`renew`), or to
+      // settle the filter (`settled`).
+      const refusal = yield* Deferred.make<MqttError>()
+      const end: Ending = (failure, ended) =>
+        Effect.zipRight(Effect.logError(`Devices: ${failure.message}; ${ended}`), logged(unsubscribe)).pipe(
+          Effect.zipRight(Deferred.succeed(refusal, failure)),
+          Effect.asVoid
+        )
+      const refused = (failure: MqttError) =>
+        end(failure, "the subscription, made as a received message waited, is ended")
       yield* (covering
-        ? subscribeFilter(connection, filters, topic.parsed, qos, id)
-        : subscribeExact(connection, filters, filter, qos, identifier, id)).pipe(
+        ? subscribeFilter(connection, filters, topic.parsed, qos, id, refused)
+        : subscribeExact(connection, filters, filter, qos, identifier, id, refused)).pipe(
           Effect.onError(() => Effect.sync(() => routes.subscriptions.delete(id)))
         )
-      return {
-        pattern: topic.pattern,
-        filter,
-        unsubscribe: Effect.zipRight(
-          Effect.sync(() => routes.subscriptions.delete(id)),
-          covering
-            ? unsubscribeFilter(connection, filters, filter, id)
-            : unsubscribeExact(connection, filters, filter, id)
-        )
-      }
+      filters.endings.set(id, end)
+      return { pattern: topic.pattern, filter, unsubscribe, refused: Deferred.await(refusal) }
     }).pipe(Effect.withSpan("MqttClient.subscribe", { attributes: { "mqtt.topic_pattern": topic.pattern } }))
 
 /** Sees the topic of every received message that matches a pattern; see `MqttClient.watch`. */

@@ -1,0 +1,45 @@
+/**
+ * The second run of a service with a persistent session (a stable client id), started while a message the broker
+ * queued for it waits for a subscription: what subscriptions made at a resumed start meet.
+ */
+import { Effect, Redacted, type Scope } from "effect"
+import * as mqtt from "mqtt"
+import type { MqttError } from "../../src/Devices/DeviceErrors.js"
+import * as MqttClient from "../../src/Devices/MqttClient.js"
+import { unique } from "../fixtures/devices/conformance.js"
+import { eventually } from "./eventually.js"
+
+/** A device's client; it disconnects when the scope closes. */
+export const device = (brokerUrl: string, protocolVersion: 4 | 5 = 4) =>
+  Effect.acquireRelease(
+    Effect.promise(() => mqtt.connectAsync(brokerUrl, { clientId: unique("dev-"), protocolVersion })),
+    (c) => Effect.promise(() => c.endAsync(true))
+  )
+
+/**
+ * The first run (`firstRun`, its scope closed, the broker's subscriptions kept) subscribed, then a device published
+ * the `queued` messages (`{"seq": n}`, QoS 1, in order) to `brokerUrl` (the options' URL unless given). Returns the
+ * client of the second run once the first queued message waits for a subscription. The session ends with the scope.
+ */
+export const resumed = (
+  options: MqttClient.MqttClientOptions,
+  firstRun: (client: MqttClient.MqttClient) => Effect.Effect<unknown, MqttError, Scope.Scope>,
+  queued: ReadonlyArray<readonly [topic: string, seq: number]>,
+  brokerUrl = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+) =>
+  Effect.gen(function*() {
+    yield* Effect.scoped(Effect.flatMap(MqttClient.make(options), firstRun))
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() =>
+        mqtt.connectAsync(brokerUrl, { clientId: options.clientId, clean: true }).then((c) => c.endAsync(true))
+          .catch(() => undefined)
+      )
+    )
+    const publisher = yield* device(brokerUrl, options.protocolVersion ?? 4)
+    for (const [topic, seq] of queued) {
+      yield* Effect.promise(() => publisher.publishAsync(topic, JSON.stringify({ seq }), { qos: 1 }))
+    }
+    const client = yield* MqttClient.make(options)
+    yield* eventually(client.health, (h) => h.held === 1, "the first queued message to wait for a subscription")
+    return client
+  })
