@@ -5,11 +5,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { Bus, EncodedMessage } from "../src/Bus/Bus.js"
 import * as SubjectCache from "../src/internal/subjectCache.js"
-import { initialState, type RelayContext, settingsOf } from "../src/Sql/internal/relayContext.js"
+import { initialState, makeHolds, type RelayContext, settingsOf } from "../src/Sql/internal/relayContext.js"
+import type { PassHolds } from "../src/Sql/internal/relayHolds.js"
 import { makeSender } from "../src/Sql/internal/relayPublish.js"
+
+/** A pass that holds no stream back. */
+const noHolds = (): PassHolds => ({ stopped: new Set(), retried: new Set(), after: undefined, version: 0 })
 
 describe("subject caches", () => {
   it("makeRoom empties a cache holding maxSubjects entries, and only then", () => {
@@ -38,24 +43,27 @@ describe("subject caches", () => {
               sequence: published.length,
               duplicate: false
             }
-          })
+          }),
+        streamHolding: () => Option.none()
       } as unknown as Bus
       const relay: RelayContext = {
         bus,
         sql: undefined as never,
         settings: settingsOf({ maxInFlight: 8 }),
         state: yield* Ref.make(initialState),
-        subjects: new Set()
+        subjects: new Set(),
+        holds: makeHolds()
       }
       const rows = Array.from({ length: SubjectCache.maxSubjects * 2 + 10 }, (_, i) => ({
         id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+        seq: String(i + 1),
         subject: `evt.order.${i}`,
         stream: null,
         headers: "{}",
         body: "{}",
         attempts: 0
       }))
-      const sent = yield* makeSender(relay).send(rows)
+      const sent = yield* makeSender(relay, noHolds()).send(rows)
       for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
       expect(published).toEqual(rows.map((row) => row.subject))
       expect(relay.subjects.size).toBeLessThanOrEqual(SubjectCache.maxSubjects)
@@ -87,7 +95,8 @@ describe("subject caches", () => {
               }
             })
           )
-        })
+        }),
+      streamHolding: () => Option.none()
     } as unknown as Bus
     return { bus, published, most: () => most }
   }
@@ -98,12 +107,14 @@ describe("subject caches", () => {
       sql: undefined as never,
       settings: settingsOf({ maxInFlight: 8 }),
       state,
-      subjects: new Set()
+      subjects: new Set(),
+      holds: makeHolds()
     }))
 
   const rowsOf = (stream: string | null) =>
     Array.from({ length: 40 }, (_, i) => ({
       id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      seq: String(i + 1),
       subject: `evt.order.${i}`,
       stream,
       headers: "{}",
@@ -115,7 +126,7 @@ describe("subject caches", () => {
     Effect.gen(function*() {
       const { bus, most, published } = slowBus()
       const rows = rowsOf("ORDER")
-      const sent = yield* makeSender(yield* relayOf(bus)).send(rows)
+      const sent = yield* makeSender(yield* relayOf(bus), noHolds()).send(rows)
       for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
       expect(published).toEqual(rows.map((row) => row.subject))
       expect(most()).toBe(8)
@@ -125,7 +136,7 @@ describe("subject caches", () => {
     Effect.gen(function*() {
       const { bus, most, published } = slowBus()
       const rows = rowsOf(null)
-      const sent = yield* makeSender(yield* relayOf(bus)).send(rows)
+      const sent = yield* makeSender(yield* relayOf(bus), noHolds()).send(rows)
       for (const fiber of sent) if (fiber !== undefined) yield* Fiber.await(fiber)
       expect(published).toEqual(rows.map((row) => row.subject))
       expect(most()).toBe(1)

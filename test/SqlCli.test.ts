@@ -3,8 +3,10 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { execFile, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import * as Backends from "./fixtures/sql/backends.js"
 import { eventually } from "./support/eventually.js"
@@ -15,6 +17,8 @@ const pgUp = await serviceAvailable("postgres")
 const root = Path.resolve(import.meta.dirname, "..")
 const tsx = Path.join(root, "node_modules/.bin/tsx")
 const cli = Path.join(root, "src/bin/glam-migrate.ts")
+// tsx's loader by URL: the CLI runs in a directory of its own, where `--import tsx` would not be found.
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 const migrations = Path.join(root, "test/fixtures/sql/migrations")
 
 /** An empty working directory: no config/ files, the database comes from the seed's flat variables. */
@@ -291,7 +295,9 @@ describe.skipIf(!pgUp)("glam-migrate", () => {
           mkdirSync(dir)
           writeFileSync(Path.join(dir, "0001_slow.sql"), "CREATE TABLE cli_slow (id integer);\nSELECT pg_sleep(600);\n")
           const args = ["up", "--dir", dir, "--env-prefix", "SQLTEST", "--table", "cli_slow_migrations"]
-          const child = spawn(tsx, [cli, ...args], { cwd, env: cliEnv(database) })
+          // Node itself with tsx's loader: the tsx program would kill its child (exit 143) when the child does not
+          // acknowledge the relayed SIGTERM within 30 ms, as on a loaded machine.
+          const child = spawn(process.execPath, ["--import", tsxLoader, cli, ...args], { cwd, env: cliEnv(database) })
           yield* Effect.addFinalizer(() => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL")))
           let stderr = ""
           child.stderr.on("data", (chunk) => stderr += String(chunk))

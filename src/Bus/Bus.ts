@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { MessageBusError, ValidationError } from "../Errors/Errors.js"
 import type * as EventEnvelope from "../Events/EventEnvelope.js"
@@ -432,6 +433,14 @@ export interface Bus {
     messages: ReadonlyArray<OutgoingMessage>,
     options?: { readonly window?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<Either.Either<PublishAck, PublishError>>>
+  /**
+   * The name of the declared stream that holds `subject` (the stream a publish to it is stored in), or none when no
+   * declared stream holds it. Nothing is sent: the Bus reads its declaration. The outbox relay reads it to hold back
+   * only the rows of a stream that refuses them.
+   *
+   * @since 0.2.0
+   */
+  readonly streamHolding: (subject: string) => Option.Option<string>
   /**
    * Starts a durable subscriber; it runs until the scope closes. A definition whose stream is not declared fails here,
    * before a consumer is made.

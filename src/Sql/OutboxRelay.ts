@@ -142,6 +142,13 @@ export interface RelayStatus {
    * `Nats-Msg-Id`: their `failed_at` is set, their `last_error` says why, and the events after them went on.
    */
   readonly unpublishable: number
+  /**
+   * The streams whose events wait because a publish to them failed (full, missing, refusing): their rows are retried
+   * after a pause growing up to `maxBackoff`, in order, and the rows of other streams go on meanwhile.
+   *
+   * @since 0.2.0
+   */
+  readonly heldStreams: ReadonlyArray<string>
 }
 
 /**
@@ -211,7 +218,10 @@ export interface RelayOptions {
   readonly flushTimeout?: Duration.DurationInput | undefined
   /** How often the backlog is sampled into `outbox_pending` and `outbox_oldest_age_seconds` (default 5 s). */
   readonly backlogInterval?: Duration.DurationInput | undefined
-  /** The longest pause after failed passes (default 30 seconds); the pauses grow from the poll interval. */
+  /**
+   * The longest pause after failed passes, and before a held stream is retried (default 30 seconds); the pauses grow
+   * from the poll interval.
+   */
   readonly maxBackoff?: Duration.DurationInput | undefined
 }
 

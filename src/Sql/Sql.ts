@@ -60,7 +60,8 @@ const localHosts: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "host
 
 /**
  * A `PgClient` (also provided as `SqlClient`) on a server. Building it runs `SELECT 1`: an unreachable server
- * fails the layer with a `DatabaseError` naming host and port.
+ * fails the layer with a `DatabaseError` naming host and port. While the layer is in use, its `password` and the
+ * password of its `url` are hidden in the toolkit's log lines and exported spans (see `GlamConfig.layerSecrets`).
  *
  * @example
  * ```ts

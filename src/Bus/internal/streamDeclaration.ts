@@ -36,9 +36,13 @@ export const resolve = (
   )
 }
 
+/** The declared stream that holds a subject, if one does: a look-up that builds nothing on a miss. @internal */
+export const findStreamHolding = (self: Declaration, subject: string): Streams.StreamDefinition | undefined =>
+  self.streams.find((stream) => Streams.holds(stream, subject))
+
 /** The declared stream that holds a subject, or why there is none. @internal */
 export const streamHolding = (self: Declaration, subject: string): Either.Either<Streams.StreamDefinition, string> => {
-  const found = self.streams.find((stream) => Streams.holds(stream, subject))
+  const found = findStreamHolding(self, subject)
   return found !== undefined
     ? Either.right(found)
     : Either.left(`no declared stream holds ${subject}; ${howToDeclare()}`)

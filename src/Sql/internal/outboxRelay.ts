@@ -19,8 +19,8 @@ import type { OutboxRelayShape, RelayOptions, RelayStatus } from "../OutboxRelay
 import { listen } from "./outboxListener.js"
 import { backlog, isMissingTable } from "./outboxRows.js"
 import { purge, sampler } from "./relayChores.js"
-import { initialState, own, type RelayContext, settingsOf } from "./relayContext.js"
-import { backoff, loop } from "./relayLoop.js"
+import { backoff, initialState, makeHolds, own, type RelayContext, settingsOf } from "./relayContext.js"
+import { loop } from "./relayLoop.js"
 import { drain } from "./relayPass.js"
 
 // Re-listens after a lost connection; a notification missed meanwhile is caught by the wake-up that follows each
@@ -105,7 +105,8 @@ const statusOf = (s: RelayStatus): RelayStatus => ({
   published: s.published,
   duplicates: s.duplicates,
   failures: s.failures,
-  unpublishable: s.unpublishable
+  unpublishable: s.unpublishable,
+  heldStreams: s.heldStreams
 })
 
 /**
@@ -124,7 +125,8 @@ export const make = (
       sql: yield* SqlClient.SqlClient,
       settings,
       state: yield* Ref.make(initialState),
-      subjects: new Set()
+      subjects: new Set(),
+      holds: makeHolds()
     }
     if (settings.enabled) {
       // Finalizers run in reverse: registered first, the flush runs after the loop has stopped (and, the relay

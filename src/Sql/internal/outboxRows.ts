@@ -17,6 +17,8 @@ import { mapSqlErrors } from "./sqlErrors.js"
 /** @internal */
 export interface Row {
   readonly id: string
+  /** Its place in the insert order, as text (a `bigint`). */
+  readonly seq: string
   readonly subject: string
   /** The stream the writer named (`enqueue`: its definition's); `null` when it named none. */
   readonly stream: string | null
@@ -90,50 +92,66 @@ export const tableColumns: Effect.Effect<
   mapSqlErrors({ operation: "outbox.relay" })
 )
 
+// The rows after `after` (a `seq`), or every row.
+const afterFilter = (sql: SqlClient.SqlClient, after: string | undefined) =>
+  after === undefined ? sql.literal("") : sql` AND seq > ${after}::bigint`
+
 /**
- * The first pending row's `seq`, if any: the relay's check for work. An `ORDER BY seq LIMIT 1`, not an `EXISTS`,
- * so that the planner reads the pending rows' partial index whatever it estimates (an `EXISTS` drops the ordering,
- * and PostgreSQL then reads the table in the order it is stored, every row published and kept first).
+ * The first pending row's `seq` (after `after`, when given), if any: the relay's check for work. An
+ * `ORDER BY seq LIMIT 1`, not an `EXISTS`, so that the planner reads the pending rows' partial index whatever it
+ * estimates (an `EXISTS` drops the ordering, and PostgreSQL then reads the table in the order it is stored, every
+ * row published and kept first).
  *
  * @internal
  */
-export const pendingStatement = (sql: SqlClient.SqlClient, failedAt: boolean): Statement.Statement<{
+export const pendingStatement = (sql: SqlClient.SqlClient, failedAt: boolean, after?: string): Statement.Statement<{
   readonly seq: string
-}> => sql`SELECT seq FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)} ORDER BY seq LIMIT 1`
+}> =>
+  sql`SELECT seq FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}${
+    afterFilter(sql, after)
+  } ORDER BY seq LIMIT 1`
 
 /** @internal */
-export const hasPending = (failedAt: boolean): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => pendingStatement(sql, failedAt)).pipe(
+export const hasPending = (
+  failedAt: boolean,
+  after: string | undefined
+): Effect.Effect<boolean, SqlFailure, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => pendingStatement(sql, failedAt, after)).pipe(
     Effect.map((rows) => rows.length > 0),
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" })
   )
 
 /**
- * The statement of {@link lockBatch}.
+ * The statement of {@link lockBatch}. Its order is the column's (`outbox.seq`), not the text it is read as.
  *
  * @internal
  */
-export const lockBatchStatement = (sql: SqlClient.SqlClient, size: number, failedAt: boolean): Statement.Statement<
-  Row
-> =>
-  sql<Row>`SELECT id::text AS id, subject, stream, headers::text AS headers, envelope::text AS body, attempts
-    FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}
-    ORDER BY seq
+export const lockBatchStatement = (
+  sql: SqlClient.SqlClient,
+  size: number,
+  failedAt: boolean,
+  after?: string
+): Statement.Statement<Row> =>
+  sql<Row>`SELECT id::text AS id, seq::text AS seq, subject, stream, headers::text AS headers,
+      envelope::text AS body, attempts
+    FROM outbox WHERE published_at IS NULL${pendingFilter(sql, failedAt)}${afterFilter(sql, after)}
+    ORDER BY outbox.seq
     LIMIT ${size}
     FOR UPDATE SKIP LOCKED`
 
 /**
- * The next unpublished rows in insert order, locked for this transaction; rows another relay holds, and rows set
- * aside as unpublishable, are skipped.
+ * The next unpublished rows in insert order (after `after`, when given), locked for this transaction; rows another
+ * relay holds, and rows set aside as unpublishable, are skipped.
  *
  * @internal
  */
 export const lockBatch = (
   sql: SqlClient.SqlClient,
   size: number,
-  failedAt: boolean
+  failedAt: boolean,
+  after: string | undefined
 ): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
-  lockBatchStatement(sql, size, failedAt).pipe(timed("outbox.relay.select"))
+  lockBatchStatement(sql, size, failedAt, after).pipe(timed("outbox.relay.select"))
 
 /** @internal */
 export const markPublished = (

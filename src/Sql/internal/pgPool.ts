@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
 import { redactUrlCredentials } from "../../Config/internal/names.js"
 import { DatabaseError } from "../../Errors/InfrastructureErrors.js"
+import * as ConfiguredSecrets from "../../internal/configuredSecrets.js"
 import * as Json from "../../internal/json.js"
 import type { SqlOptions } from "../Sql.js"
 import { parseConnectionString, Pg, type PgPool, type PgPoolClient } from "./pgDriver.js"
@@ -310,11 +311,17 @@ const errorCode = (cause: unknown): { error_code?: string } => {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? { error_code: code } : {}
 }
 
-/** @internal */
+/**
+ * A `PgClient` on a pool of its own; the password of its options and of their url are hidden in the toolkit's logs
+ * and spans while the scope is open.
+ *
+ * @internal
+ */
 export const makeClient = (
   options: PoolOptions
 ): Effect.Effect<PgClient.PgClient, DatabaseError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
+    yield* ConfiguredSecrets.registerGiven({ secrets: [options.password], urls: [options.url] })
     const pool = yield* makePool(options)
     return yield* PgClient.fromPool({
       // The pool's type comes from `pg`, which has no declarations: the parameter is untyped on that side.

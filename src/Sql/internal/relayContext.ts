@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import type { Bus } from "../../Bus/Bus.js"
 import { quoteValue } from "../../internal/text.js"
 import type { RelayOptions, RelayStatus } from "../OutboxRelay.js"
@@ -114,7 +115,8 @@ export const initialState: State = {
   published: 0,
   duplicates: 0,
   failures: 0,
-  unpublishable: 0
+  unpublishable: 0,
+  heldStreams: []
 }
 
 /** @internal */
@@ -128,7 +130,52 @@ export interface RelayContext {
    * sent without waiting for the Bus.
    */
   readonly subjects: Set<string>
+  /** The streams whose rows wait (`relayHolds.ts`), and where the next pass may begin. */
+  readonly holds: Holds
 }
+
+/**
+ * A stream the relay holds back: a publish to it failed, and its rows wait until `until`.
+ *
+ * @internal
+ */
+export interface Hold {
+  /** Failed retries in a row, the first failure counted: the pause before the next grows with it. */
+  readonly attempts: number
+  /** When its rows are sent again (epoch millis of the relay's clock). */
+  readonly until: number
+}
+
+/**
+ * The relay's held streams, by name, and the `seq` the next pass may begin after while they are held: every pending
+ * row at or below it belongs to a held stream (or was locked by another relay, or committed after the pass read
+ * past it), so a pass reads the rows of a held stream once per retry, not once per poll.
+ *
+ * @internal
+ */
+export interface Holds {
+  readonly streams: Map<string, Hold>
+  after: string | undefined
+  /** The relay's passes under way (`flush` runs beside the loop). */
+  running: number
+  /** Counts every start and end of a pass: a pass whose plan saw another count overlapped another pass. */
+  version: number
+}
+
+/** @internal */
+export const makeHolds = (): Holds => ({ streams: new Map(), after: undefined, running: 0, version: 0 })
+
+/**
+ * The pauses after failed steps, and before a held stream is retried: from the poll interval (at least 100 ms),
+ * doubling up to `maxBackoff`, jittered.
+ *
+ * @internal
+ */
+export const backoff = (relay: RelayContext) =>
+  Schedule.exponential(Duration.max(relay.settings.pollInterval, Duration.millis(100)), 2).pipe(
+    Schedule.union(Schedule.spaced(relay.settings.maxBackoff)),
+    Schedule.jittered
+  )
 
 /**
  * Runs a statement on the relay's own client and outside any transaction of a caller (`flush` may be called from

@@ -6,16 +6,15 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
 import { hasPending, isMissingTable } from "./outboxRows.js"
-import { own, quiet, type RelayContext } from "./relayContext.js"
+import { backoff, own, quiet, type RelayContext } from "./relayContext.js"
+import * as Holds from "./relayHolds.js"
 import { pass, tableShape } from "./relayPass.js"
 
 type Step = "idle" | "more" | "missing"
@@ -49,9 +48,13 @@ const step = (relay: RelayContext): Effect.Effect<Step, TransactionFailure | Mes
       yield* onFound(relay)
     }
     const { failedAt } = yield* Ref.get(relay.state)
-    if (!(yield* own(relay)(quiet(hasPending(failedAt !== false))))) return "idle" as const
-    const result = yield* pass(relay)
-    if (Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
+    // The step's one plan, for its check and its pass: while streams are held and none is due, the rows up to the
+    // last one read are theirs.
+    const plan = yield* Holds.begin(relay, false)
+    if (!(yield* own(relay)(quiet(hasPending(failedAt !== false, plan.after))))) return "idle" as const
+    const result = yield* pass(relay, plan)
+    // A failed publish holds its stream; one of a row whose stream is not known is a failure of the Bus.
+    if (result.halted && Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
     return result.full ? "more" as const : "idle" as const
   }).pipe(
     Effect.catchIf(isMissingTable, () => onMissing(relay)),
@@ -70,17 +73,6 @@ const logFailure = (cause: Cause.Cause<TransactionFailure | MessageBusError>) =>
         ? Effect.void
         : Effect.logError("Outbox relay: a pass failed unexpectedly; retrying", cause)
   })
-
-/**
- * The pauses after failed steps: from the poll interval (at least 100 ms), doubling up to `maxBackoff`, jittered.
- *
- * @internal
- */
-export const backoff = (relay: RelayContext) =>
-  Schedule.exponential(Duration.max(relay.settings.pollInterval, Duration.millis(100)), 2).pipe(
-    Schedule.union(Schedule.spaced(relay.settings.maxBackoff)),
-    Schedule.jittered
-  )
 
 // Until a notification arrives or the poll interval has passed; a notification that arrived during the pass
 // (for rows it may already have published) costs one cheap check.

@@ -28,6 +28,7 @@ import {
   tableColumns
 } from "./outboxRows.js"
 import { own, quiet, type RelayContext } from "./relayContext.js"
+import * as Holds from "./relayHolds.js"
 import { makeSender, msgIdOf, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
 import { run as transaction } from "./transaction.js"
@@ -44,30 +45,29 @@ export interface PassResult {
   readonly unpublishable: number
   /** The batch was full: more may be waiting. */
   readonly full: boolean
+  /** A publish whose stream is not known failed (a failure of the Bus): the rows after it were not sent. */
+  readonly halted: boolean
 }
 
-const record = (relay: RelayContext, result: PassResult) =>
-  Effect.zipRight(
-    Ref.update(relay.state, (s) => ({
-      ...s,
-      published: s.published + result.published,
-      duplicates: s.duplicates + result.duplicates,
-      failures: s.failures + result.failures,
-      unpublishable: s.unpublishable + result.unpublishable
-    })),
-    Option.match(result.failed, {
-      onNone: () => Effect.void,
-      onSome: (failed) =>
-        Effect.logWarning(
-          `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; ${
-            result.failures > 1 ? `${result.failures - 1} more publishes in flight beside it failed; ` : ""
-          }${
-            relay.settings.maxInFlight === 1
-              ? "it is retried before any later event"
-              : "it is retried by the next pass, the events not yet published with it"
-          }`
-        )
-    })
+const record = (relay: RelayContext, result: GroupResult) =>
+  Ref.update(relay.state, (s) => ({
+    ...s,
+    published: s.published + result.published,
+    duplicates: s.duplicates + result.duplicates,
+    failures: s.failures + result.failures,
+    unpublishable: s.unpublishable + result.unpublishable
+  }))
+
+// The warning of a pass a failure of the Bus stopped (its first failed publish): the loop retries it after a pause.
+const logHalted = (relay: RelayContext, failed: FailedEvent, failures: number) =>
+  Effect.logWarning(
+    `Outbox relay: publishing event ${failed.eventId} (${failed.subject}) failed, attempt ${failed.attempts}: ${failed.error.message}; ${
+      failures > 1 ? `${failures - 1} more publishes in flight beside it failed; ` : ""
+    }${
+      relay.settings.maxInFlight === 1
+        ? "it is retried before any later event"
+        : "it is retried by the next pass, the events not yet published with it"
+    }`
   )
 
 /**
@@ -88,8 +88,12 @@ export const markGroup = 50
  */
 export const maxUnmarked = 2 * markGroup
 
-interface GroupResult extends PassResult {
+interface GroupResult extends Omit<PassResult, "halted"> {
   readonly rows: number
+  /** The `seq` of the last row it locked. */
+  readonly last: string | undefined
+  /** Each failed publish (not set aside) with the stream of its row, in row order. */
+  readonly failedRows: ReadonlyArray<readonly [stream: string | undefined, failed: FailedEvent]>
   /** The rows it set aside as unpublishable. */
   readonly setAside: ReadonlyArray<FailedEvent>
   /**
@@ -204,17 +208,19 @@ const runGroup = (
   relay: RelayContext,
   failedAt: boolean,
   size: number,
+  after: string | undefined,
   locked: Deferred.Deferred<ReadonlyArray<Row>, TransactionFailure>,
   sent: Deferred.Deferred<ReadonlyArray<Sent>>
 ): Effect.Effect<GroupResult, TransactionFailure, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const { sql } = relay
     yield* groupSettings(sql)
-    const rows = yield* lockBatch(sql, size, failedAt)
+    const rows = yield* lockBatch(sql, size, failedAt, after)
     yield* Deferred.succeed(locked, rows)
     const fibers = yield* Deferred.await(sent)
     const published: Array<string> = []
     const failures: Array<FailedEvent> = []
+    const failedRows: Array<readonly [string | undefined, FailedEvent]> = []
     const unpublishable: Array<FailedEvent> = []
     let duplicates = 0
     const reused: Array<Reused> = []
@@ -233,7 +239,10 @@ const runGroup = (
       } else {
         const failed = { eventId: row.id, subject: row.subject, attempts: row.attempts + 1, error: outcome.left.error }
         if (outcome.left.unpublishable && failedAt) unpublishable.push(failed)
-        else failures.push(failed)
+        else {
+          failures.push(failed)
+          failedRows.push([Holds.streamOfRow(relay, row), failed])
+        }
       }
     }
     yield* markPublished(sql, published)
@@ -248,7 +257,9 @@ const runGroup = (
       unpublishable: unpublishable.length,
       setAside: unpublishable,
       reused,
-      full: rows.length === size
+      full: rows.length === size,
+      last: rows[rows.length - 1]?.seq,
+      failedRows
     }
   }).pipe(
     mapSqlErrors({ operation: "outbox.relay", table: "outbox" }),
@@ -265,16 +276,18 @@ const runGroup = (
 
 /**
  * One pass: up to `batchSize` rows, in transactions of {@link markGroup} rows, each committed as soon as its rows have
- * their outcomes; it ends at a short group, a failed publish or a failed transaction. The publishes keep up to
- * `maxInFlight` outstanding across groups, and each group's statements run while the rows of its neighbours go out.
+ * their outcomes; it ends at a short group, a failure of the Bus or a failed transaction. `plan` (`Holds.begin`) says
+ * which held streams it retries and where it begins; the rows of the others are not sent, and a failed publish holds
+ * its stream (`relayHolds.ts`). The publishes keep up to `maxInFlight` outstanding across groups, and each group's
+ * statements run while the rows of its neighbours go out.
  *
  * @internal
  */
-export const pass = (relay: RelayContext): Effect.Effect<PassResult, TransactionFailure> =>
+export const pass = (relay: RelayContext, plan: Holds.PassHolds): Effect.Effect<PassResult, TransactionFailure> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const { failedAt } = yield* tableShape(relay)
-    const sender = makeSender(relay)
+    const sender = makeSender(relay, plan)
     const groups: Array<Group> = []
     let left = relay.settings.batchSize
     // A group's transaction begins once the group two before it has ended: a pass holds at most two connections.
@@ -284,7 +297,7 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       const locked = Deferred.unsafeMake<ReadonlyArray<Row>, TransactionFailure>(FiberId.none)
       const sent = Deferred.unsafeMake<ReadonlyArray<Sent>>(FiberId.none)
       const before = groups.length >= 2 ? groups[groups.length - 2]!.fiber : undefined
-      const run = runGroup(relay, failedAt, size, locked, sent)
+      const run = runGroup(relay, failedAt, size, plan.after, locked, sent)
       return Effect.map(
         Effect.forkIn(before === undefined ? run : Effect.zipRight(Fiber.await(before), run), scope),
         (fiber) => void groups.push({ size, locked, sent, fiber })
@@ -312,6 +325,10 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
     let unpublishable = 0
     let failed: Option.Option<FailedEvent> = Option.none()
     let full = true
+    let last: string | undefined
+    let halted = sender.halted()
+    // The first failed row of each stream; a row whose stream is not known stopped the sender.
+    const held = new Map<string, FailedEvent>()
     // Every group ends before the pass does: one whose transaction failed does not roll back the marks of the others.
     const exits = yield* Effect.forEach(groups, (group) => Fiber.await(group.fiber))
     for (const exit of exits) {
@@ -322,16 +339,26 @@ export const pass = (relay: RelayContext): Effect.Effect<PassResult, Transaction
       unpublishable += result.unpublishable
       if (Option.isNone(failed)) failed = result.failed
       full = full && result.full
+      last = result.last ?? last
+      for (const [stream, event] of result.failedRows) {
+        if (stream === undefined) halted = true
+        else if (!held.has(stream)) held.set(stream, event)
+      }
     }
-    return { published, duplicates, failed, failures, unpublishable, full: full && Option.isNone(failed) }
+    yield* Holds.end(relay, plan, held, last, halted)
+    if (halted && Option.isSome(failed)) yield* logHalted(relay, failed.value, failures)
+    return { published, duplicates, failed, failures, unpublishable, full: full && !halted, halted }
   }).pipe(
     Effect.scoped,
+    (self) => Holds.counted(relay, self),
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
     own(relay)
   )
 
 /**
- * Passes until nothing is left, a batch is short (the rest is locked by another relay), or a publish fails.
+ * Passes until nothing is left, a batch is short (the rest is locked by another relay), or a failure of the Bus
+ * stops one. The first retries every held stream; a stream whose publish fails is held, and the rows of the others
+ * go on. `failed`: the first failed publish.
  *
  * @internal
  */
@@ -339,10 +366,12 @@ export const drain = (relay: RelayContext): Effect.Effect<FlushResult, Transacti
   Effect.gen(function*() {
     let published = 0
     let duplicates = 0
-    for (;;) {
-      const result = yield* pass(relay)
+    let failed: Option.Option<FailedEvent> = Option.none()
+    for (let retryAll = true;; retryAll = false) {
+      const result = yield* pass(relay, yield* Holds.begin(relay, retryAll))
       published += result.published
       duplicates += result.duplicates
-      if (Option.isSome(result.failed) || !result.full) return { published, duplicates, failed: result.failed }
+      if (Option.isNone(failed)) failed = result.failed
+      if (result.halted || !result.full) return { published, duplicates, failed }
     }
   })

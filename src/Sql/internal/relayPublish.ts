@@ -1,6 +1,7 @@
 /**
  * Publishing the rows of a pass: in their order, with at most `maxInFlight` publishes outstanding on the Bus's
- * connection across the groups of the pass, and nothing new started once one has failed.
+ * connection across the groups of the pass; once a publish has failed, no further row of its stream is sent (nor a
+ * row at all, when its stream is not known).
  *
  * @internal
  */
@@ -17,6 +18,7 @@ import * as SubjectCache from "../../internal/subjectCache.js"
 import { headersOf, type Row } from "./outboxRows.js"
 import { rowRefusal } from "./outboxWrite.js"
 import type { RelayContext } from "./relayContext.js"
+import { type PassHolds, streamOfRow } from "./relayHolds.js"
 
 /**
  * A row's failed publish. An unpublishable row is one the Bus would refuse whatever its state (headers it cannot
@@ -37,7 +39,7 @@ export interface Failure {
 export type Outcome = Either.Either<PublishAck, Failure>
 
 /**
- * A row's publish, forked; `undefined` for a row never sent (a publish before it had failed, or the pass stopped).
+ * A row's publish, forked; `undefined` for a row never sent (its stream is held, or the pass stopped).
  *
  * @internal
  */
@@ -94,7 +96,8 @@ const collisionFailure = (row: Row, ack: PublishAck): Failure => ({
 // non-retryable failures (a closed connection, a subject no stream holds) are about the Bus, and every row would fail
 // them alike. The exceptions are a message larger than the server's `max_payload` or its stream's `max_msg_size`, and
 // one to a sealed stream: only the Bus knows those limits and seals, and the row fails them alike on every attempt
-// (a seal is never lifted), so it is set aside in the same way, and the rows of other streams go on.
+// (a seal is never lifted), so it is set aside in the same way, and the rows of other streams go on. Every other
+// failure is the state of the row's stream or of the Bus, not of the row: `onFailure` holds back the rows after it.
 const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effect.Effect<Outcome> =>
   Effect.matchCauseEffect(
     Effect.suspend((): Effect.Effect<PublishAck | Failure, MessageBusError> => {
@@ -145,7 +148,9 @@ const publishRow = (relay: RelayContext, row: Row, onFailure: () => void): Effec
 /**
  * The sending side of one pass: the rows given to `send`, call after call, are one sequence. Row `i` of it is sent
  * once row `i - maxInFlight` has its outcome, so a publish that fails (or is retried) can be overtaken by at most
- * `maxInFlight - 1` rows behind it; once one has failed, or `halt` was called, no further row is sent. The sends
+ * `maxInFlight - 1` rows behind it. A row of a stream in `holds.stopped` is not sent; a failed publish adds its
+ * stream there (`relayHolds.ts`), and one whose stream is not known halts the sender, as `halt` does: no further row
+ * is sent. The sends
  * leave in row order: each publish is started by its own fiber, forked in row order, and a Bus sends on its first
  * step for a subject whose stream it has made ready. The first row of a subject this relay has not yet published to,
  * unless its writer named a stream the relay has published to (`enqueue` names its definition's), is sent alone, after
@@ -159,7 +164,7 @@ export interface Sender {
   readonly send: (rows: ReadonlyArray<Row>) => Effect.Effect<Array<Sent>>
   /** No row is sent after this. */
   readonly halt: () => void
-  /** A publish failed, or `halt` was called. */
+  /** A publish whose stream is not known failed, or `halt` was called. */
   readonly halted: () => boolean
 }
 
@@ -172,7 +177,7 @@ const knownRow = (relay: RelayContext, row: Row): boolean =>
   relay.subjects.has(row.subject) || (row.stream !== null && relay.subjects.has(streamKey(row.stream)))
 
 /** @internal */
-export const makeSender = (relay: RelayContext): Sender => {
+export const makeSender = (relay: RelayContext, holds: PassHolds): Sender => {
   const window = relay.settings.maxInFlight
   // The fibers of the last `window` rows sent, by their place in the sequence modulo `window`.
   const recent: Array<Fiber.RuntimeFiber<Outcome>> = []
@@ -185,6 +190,12 @@ export const makeSender = (relay: RelayContext): Sender => {
   const halt = () => {
     halted = true
   }
+  // A failed publish stops its stream's later rows, or every row when its stream is not known.
+  const stop = (row: Row) => {
+    const stream = streamOfRow(relay, row)
+    if (stream === undefined) halt()
+    else holds.stopped.add(stream)
+  }
   const send = (rows: ReadonlyArray<Row>): Effect.Effect<Array<Sent>> =>
     Effect.gen(function*() {
       const sent: Array<Sent> = new Array(rows.length).fill(undefined)
@@ -196,7 +207,12 @@ export const makeSender = (relay: RelayContext): Sender => {
           yield* settled(recent[j % window]!)
         }
         if (halted) break
-        const fiber = yield* Effect.fork(publishRow(relay, row, halt))
+        // The row's stream is looked up only while one is stopped, or once its publish has failed.
+        if (holds.stopped.size > 0) {
+          const stream = streamOfRow(relay, row)
+          if (stream !== undefined && holds.stopped.has(stream)) continue
+        }
+        const fiber = yield* Effect.fork(publishRow(relay, row, () => stop(row)))
         recent[count % window] = fiber
         count++
         sent[r] = fiber
