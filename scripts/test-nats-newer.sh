@@ -35,6 +35,7 @@ suites=(
   test/BusJetStreamConsumer.test.ts
   test/BusMaxDeliveries.test.ts
   test/BusJetStreamLimits.test.ts
+  test/BusPublishFailureMetrics.test.ts
   test/DevicesBridgeJetStream.test.ts
 )
 

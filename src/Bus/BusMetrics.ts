@@ -21,6 +21,39 @@ import * as internal from "./internal/metrics.js"
 export const messagesPublished: Metric.Metric.Counter<number> = internal.messagesPublished
 
 /**
+ * Why a publish failed (the `reason` label of {@link messagesPublishFailures}): its stream full (`stream_full`: at
+ * its limits, discarding new messages), the JetStream storage of the account or server full (`storage_full`), no
+ * stream for its subject (`no_stream`), no ack within the publish retry budget (`unknown_outcome`: a timeout, the
+ * connection lost before the ack; the message may have been stored), the connection closed (`connection_closed`),
+ * the message larger than the server or its stream takes (`too_large`), a permission refused (`permission_denied`),
+ * or another failure (`other`: a sealed stream, a header or subject the Bus refuses).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type PublishFailureReason = internal.PublishFailureReason
+
+/**
+ * `bus_messages_publish_failures_total{stream,event_type,reason}`: publishes that failed with a `MessageBusError`
+ * (counter), once per failed `Bus.publish` or `Bus.publishEncoded` and per failed message of `Bus.publishMany`; a
+ * publish the Bus retried and then stored counts none. The `stream` is the one the message was for (its
+ * definition's; for `Bus.publishEncoded`, the declared stream holding its subject, or {@link noStreamLabel}); the
+ * `event_type` as in {@link messagesPublished}; the `reason` one of {@link PublishFailureReason}.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const messagesPublishFailures: Metric.Metric.Counter<number> = internal.messagesPublishFailures
+
+/**
+ * The `stream` label of a failed `Bus.publishEncoded` whose subject no declared stream holds: `"(none)"`.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const noStreamLabel: string = internal.noStreamLabel
+
+/**
  * How a consumed message was settled.
  *
  * @since 0.2.0
@@ -94,6 +127,16 @@ export const encodedEventType: string = internal.encodedEventType
 export const recordPublished: (
   labels: { readonly stream: string; readonly event_type: string }
 ) => Effect.Effect<void> = internal.recordPublished
+
+/**
+ * Records a failed publish: `bus_messages_publish_failures_total{stream,event_type,reason}` +1.
+ *
+ * @since 0.2.0
+ * @category recording
+ */
+export const recordPublishFailure: (
+  labels: { readonly stream: string; readonly event_type: string; readonly reason: PublishFailureReason }
+) => Effect.Effect<void> = internal.recordPublishFailure
 
 /**
  * Records a handled message: `bus_messages_consumed_total` +1 with its outcome and the handler's duration.

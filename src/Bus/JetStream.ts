@@ -53,7 +53,9 @@ export interface JetStreamOptions extends Omit<BusConfig.BusConfig, "serviceVers
  * Credentials in the server URLs (`nats://user:password@host:4222`, or `nats://token@host:4222` for a token) are
  * used to log in, percent-decoded; servers with different credentials, or URL credentials that differ from
  * `user` / `password` / `token`, fail with a non-retryable `MessageBusError` naming the keys. The client is given
- * the servers without credentials, so nothing it reports (errors, `getServer()`, health) can show them.
+ * the servers without credentials, so nothing it reports (errors, `getServer()`, health) can show them. While the
+ * connection is open, its password, its token and those of the URLs are hidden in the toolkit's log lines and
+ * exported spans (see `GlamConfig.layerSecrets`).
  *
  * Servers given as `tls://` require TLS: a server that does not offer it fails the connection, before the
  * credentials are sent, with a `MessageBusError` saying so; a list mixing `tls://` with other servers is refused.

@@ -6,7 +6,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import type { MessageBusError } from "../../Errors/Errors.js"
@@ -120,6 +120,7 @@ export const make = (engine: Engine, options: CoreOptions): Effect.Effect<Bus, M
       publish: Publisher.publish(publisher),
       publishEncoded: (message) => Publisher.publishEncoded(publisher, message),
       publishMany: (messages, manyOptions) => Publisher.publishMany(publisher, bus)(messages, manyOptions),
+      streamHolding: (subject) => Option.fromNullable(streams.streamHolding(subject)),
       ...subscribing(runtime, streams),
       deadLetters: (filter) => DeadLetterReplay.scan(engine, filter).pipe(Effect.withSpan("Bus.deadLetters")),
       replayDeadLetters: (filter) =>

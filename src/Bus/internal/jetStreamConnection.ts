@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { redactUrlCredentials } from "../../Config/Redaction.js"
 import type { MessageBusError } from "../../Errors/Errors.js"
+import * as ConfiguredSecrets from "../../internal/configuredSecrets.js"
 import type { JetStreamOptions } from "../JetStream.js"
 import { busError } from "./busError.js"
 import { errorMessage } from "./jetStreamFailures.js"
@@ -114,15 +115,28 @@ const close = (nc: NatsConnection, drainTimeout: Duration.DurationInput | undefi
   )
 
 /**
- * Opens a NATS connection that drains and closes when the scope closes (see `JetStream.connection`).
+ * Opens a NATS connection that drains and closes when the scope closes (see `JetStream.connection`). Its password,
+ * token and the credentials of its servers' URLs are hidden in the toolkit's logs and spans while the scope is open.
  *
  * @internal
  */
-export const connection = (options: ConnectionOptions): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Either.match(NatsAuth.resolve(options), {
-      onLeft: (problem) => Effect.fail(busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
-      onRight: (auth) => open(options, auth)
-    }),
-    (nc) => close(nc, options.drainTimeout)
-  ).pipe(Effect.withSpan("Bus.connect"))
+export const connection = (
+  options: ConnectionOptions
+): Effect.Effect<NatsConnection, MessageBusError, Scope.Scope> => {
+  const resolved = NatsAuth.resolve(options)
+  // The URLs' credentials as the client logs in with them too: a server given without a scheme (`token@host:4222`).
+  const loggingIn = Either.match(resolved, { onLeft: () => [], onRight: (auth) => [auth.password, auth.token] })
+  return ConfiguredSecrets.registerGiven({
+    secrets: [options.password, options.token, ...loggingIn].map(Option.getOrUndefined),
+    urls: options.servers
+  }).pipe(
+    Effect.zipRight(Effect.acquireRelease(
+      Either.match(resolved, {
+        onLeft: (problem) => Effect.fail(busError(`Invalid NATS servers: ${problem}`, { operation: "connect" }, false)),
+        onRight: (auth) => open(options, auth)
+      }),
+      (nc) => close(nc, options.drainTimeout)
+    )),
+    Effect.withSpan("Bus.connect")
+  )
+}

@@ -9,7 +9,7 @@ import { ClosedConnectionError, NoRespondersError, TimeoutError } from "@nats-io
 import * as Option from "effect/Option"
 import type { MessageBusError } from "../../Errors/Errors.js"
 import * as Streams from "../../Events/Streams.js"
-import { busError } from "./busError.js"
+import { busError, roomLacking } from "./busError.js"
 import type { PublishFailure } from "./engine.js"
 
 /** The message of anything thrown. @internal */
@@ -18,12 +18,6 @@ export const errorMessage = (e: unknown): string => (e instanceof Error ? e.mess
 const streamOf = (subject: string) =>
   Option.getOrUndefined(Option.map(Streams.streamForSubject(subject), (s) => s.name))
 
-// The answers of a stream, an account or a server that holds no more: the stream's limits with `discard: new`
-// (err_code 10077, "maximum messages exceeded", "maximum bytes exceeded", "maximum messages per subject exceeded"),
-// the account's JetStream storage (10002 "resource limits exceeded for account"), the server's (10047 storage, 10028
-// memory, 10023 "insufficient resources").
-const fullStoreCodes: ReadonlySet<number> = new Set([10002, 10023, 10028, 10047])
-
 /**
  * What a refused publish's answer says when the message was refused for want of room: where the room is lacking,
  * with the answer; `undefined` for every other answer.
@@ -31,11 +25,12 @@ const fullStoreCodes: ReadonlySet<number> = new Set([10002, 10023, 10028, 10047]
  * @internal
  */
 export const noRoom = (e: unknown): string | undefined => {
-  if (!(e instanceof JetStreamApiError)) return undefined
-  if (e.code === 10077 && /^maximum .* exceeded$/i.test(e.message)) {
-    return `its stream is full (${e.message}, and the stream discards new messages)`
-  }
-  return fullStoreCodes.has(e.code) ? `JetStream has no room for it (${e.message})` : undefined
+  const lacking = roomLacking(e)
+  if (lacking === undefined) return undefined
+  const answer = errorMessage(e)
+  return lacking === "stream"
+    ? `its stream is full (${answer}, and the stream discards new messages)`
+    : `JetStream has no room for it (${answer})`
 }
 
 // The error of a publish refused for want of room: nothing was stored, and the same message is taken once the

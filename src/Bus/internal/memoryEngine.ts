@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Streams from "../../Events/Streams.js"
-import { busError } from "./busError.js"
+import { noStreamError } from "./busError.js"
 import {
   awaitSpace,
   type Engine,
@@ -41,7 +41,7 @@ const publish = (state: MemoryState): Engine["publish"] => (message) =>
     Effect.suspend((): Effect.Effect<RawAck, PublishFailure> => {
       const stream = streamOf(state, message.subject)
       if (stream === undefined) {
-        const error = busError(
+        const error = noStreamError(
           `No stream holds subject ${message.subject}`,
           { operation: "publish", subject: message.subject },
           false

@@ -6,6 +6,10 @@
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import { defaultSecondsBoundaries, withLabels } from "../../Telemetry/Metrics.js"
+import type { PublishFailureReason } from "./busError.js"
+
+/** @internal */
+export type { PublishFailureReason } from "./busError.js"
 
 /**
  * The `event_type` of a message published with `Bus.publishEncoded`, whose subject may carry ids: its stream is its
@@ -18,6 +22,17 @@ export const messagesPublished: Metric.Metric.Counter<number> = Metric.counter("
   description: "Messages published to the bus",
   incremental: true
 })
+
+/** @internal */
+export const messagesPublishFailures: Metric.Metric.Counter<number> = Metric.counter(
+  "bus_messages_publish_failures_total",
+  { description: "Publishes to the bus that failed, by reason", incremental: true }
+)
+
+/**
+ * The `stream` label of a failed publish whose subject no declared stream holds. @internal
+ */
+export const noStreamLabel = "(none)"
 
 /** @internal */
 export type ConsumeOutcome = "ack" | "nak" | "term" | "dead_lettered"
@@ -59,6 +74,11 @@ export const connectionUp: Metric.Metric.Gauge<number> = Metric.gauge("bus_conne
 export const recordPublished = (
   labels: { readonly stream: string; readonly event_type: string }
 ): Effect.Effect<void> => Metric.increment(withLabels(messagesPublished, labels))
+
+/** @internal */
+export const recordPublishFailure = (
+  labels: { readonly stream: string; readonly event_type: string; readonly reason: PublishFailureReason }
+): Effect.Effect<void> => Metric.increment(withLabels(messagesPublishFailures, labels))
 
 /** @internal */
 export const recordConsumed = (

@@ -1,6 +1,7 @@
 /**
  * The publishing side of the Bus: envelopes built and stamped with the trace of their publish span, the domain guard,
- * encoded messages, batches, and the `bus_messages_published_total` counter.
+ * encoded messages, batches, and the `bus_messages_published_total` and `bus_messages_publish_failures_total`
+ * counters.
  *
  * @internal
  */
@@ -20,7 +21,7 @@ import { natsProducerSpanOptions, producerSpanOptions } from "../../Telemetry/in
 import { withLabels } from "../../Telemetry/Metrics.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { Bus, EncodedMessage, PublishAck, Published, PublishError, PublishOptions } from "../Bus.js"
-import { busError } from "./busError.js"
+import { busError, type PublishFailureReason, publishFailureReason } from "./busError.js"
 import type { RawAck, RawPublish, StoredMessage } from "./engine.js"
 import { headerRefusal, publishRefusal } from "./headerRefusal.js"
 import * as BusMetrics from "./metrics.js"
@@ -39,13 +40,15 @@ export interface Publisher {
   /** A stored message by stream and sequence (the engine's `getMessage`). */
   readonly stored: (stream: string, sequence: number) => Effect.Effect<Option.Option<StoredMessage>, MessageBusError>
   readonly counters: Map<string, Metric.Metric.Counter<number>>
+  readonly failureCounters: Map<string, Metric.Metric.Counter<number>>
   readonly spanOptions: Map<string, Tracer.SpanOptions>
 }
 
 /** @internal */
-export const make = (options: Omit<Publisher, "counters" | "spanOptions">): Publisher => ({
+export const make = (options: Omit<Publisher, "counters" | "failureCounters" | "spanOptions">): Publisher => ({
   ...options,
   counters: new Map(),
+  failureCounters: new Map(),
   spanOptions: new Map()
 })
 
@@ -77,6 +80,46 @@ const publishedCounter = (p: Publisher, stream: string, eventType: string) => {
   return counter
 }
 
+// The failure counter of a stream, an event type and a reason: as few as the published counters times the reasons.
+const failureCounter = (p: Publisher, stream: string, eventType: string, reason: PublishFailureReason) => {
+  const key = `${stream}\n${eventType}\n${reason}`
+  let counter = p.failureCounters.get(key)
+  if (counter === undefined) {
+    counter = withLabels(BusMetrics.messagesPublishFailures, { stream, event_type: eventType, reason })
+    p.failureCounters.set(key, counter)
+  }
+  return counter
+}
+
+/** Counts a publish to `stream` that failed with `error`, in the running fiber. */
+const countFailure = (
+  p: Publisher,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  stream: string,
+  eventType: string,
+  error: MessageBusError
+): void =>
+  failureCounter(p, stream, eventType, publishFailureReason(error))
+    .unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+
+const encodedEventType = BusMetrics.encodedEventType
+
+// The stream label of a failed `publishEncoded`: the declared stream holding its subject.
+const encodedStream = (p: Publisher, subject: string): string =>
+  p.streams.streamHolding(subject) ?? BusMetrics.noStreamLabel
+
+/** Fails with `error`, counted as a failed publish to `stream`. */
+const failCounted = (
+  p: Publisher,
+  stream: string,
+  eventType: string,
+  error: MessageBusError
+): Effect.Effect<never, MessageBusError> =>
+  Effect.withFiberRuntime((fiber) => {
+    countFailure(p, fiber, stream, eventType, error)
+    return Effect.fail(error)
+  })
+
 // The span options of the subjects published lately, bounded (`publishEncoded` subjects may carry ids).
 const publishSpanOptions = (p: Publisher, subject: string): Tracer.SpanOptions => {
   let found = p.spanOptions.get(subject)
@@ -100,25 +143,33 @@ const refusal = (p: Publisher, definition: EventDefinition.EventDefinition.Any):
 }
 
 /**
- * Sends `message` with the Bus's retry budget, counting from now, then counts it and gives its ack, in the step that
- * reads the answer (`flatMap` to a success is one step; `map` is two: a `sync` inside a `flatMap`). A duplicate ack
- * goes through `onDuplicate`, when given.
+ * Sends `message` with the Bus's retry budget, counting from now, then counts it and gives its ack, or counts its
+ * failure as one to `stream` (`undefined`: the declared stream holding its subject, looked up on failure only), in
+ * the step that reads the answer (`matchEffect` to a success is one step; `map` is two: a `sync` inside a
+ * `flatMap`). A duplicate ack goes through `onDuplicate`, when given.
  */
 const sendCounted = <C extends string | undefined>(
   p: Publisher,
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   message: RawPublish,
+  stream: string | undefined,
   eventType: string,
   eventId: string,
   correlationId: C,
   onDuplicate?: <A extends PublishAck>(ack: A) => Effect.Effect<A>
 ): Effect.Effect<PublishAck & { readonly correlationId: C }, MessageBusError> =>
-  Effect.flatMap(p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()), (ack) => {
-    publishedCounter(p, ack.stream, eventType).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-    const acked = ackOf(eventId, message.subject, ack, correlationId)
-    return ack.duplicate && onDuplicate !== undefined
-      ? onDuplicate(acked)
-      : Effect.succeed(acked)
+  Effect.matchEffect(p.retrying(message, clockOf(fiber).unsafeCurrentTimeMillis()), {
+    onFailure: (error) => {
+      countFailure(p, fiber, stream ?? encodedStream(p, message.subject), eventType, error)
+      return Effect.fail(error)
+    },
+    onSuccess: (ack) => {
+      publishedCounter(p, ack.stream, eventType).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+      const acked = ackOf(eventId, message.subject, ack, correlationId)
+      return ack.duplicate && onDuplicate !== undefined
+        ? onDuplicate(acked)
+        : Effect.succeed(acked)
+    }
   })
 
 /** Encodes, sends and counts a built envelope. */
@@ -134,7 +185,10 @@ const send = (
     if (Either.isLeft(body)) return Effect.fail(body.left)
     // The idempotency key and correlation id are the caller's: checked as any header is.
     const unsendable = headerRefusal(definition.subject, headers)
-    if (unsendable !== undefined) return Effect.fail(unsendable)
+    if (unsendable !== undefined) {
+      countFailure(p, fiber, definition.stream.name, definition.subject, unsendable)
+      return Effect.fail(unsendable)
+    }
     // `makeMessage` always sets a correlation id (the caller's, the fiber's or a new one).
     return sendCounted(
       p,
@@ -145,6 +199,7 @@ const send = (
         headers,
         msgId: headers["Nats-Msg-Id"]!
       },
+      definition.stream.name,
       definition.subject,
       built.event_id,
       built.correlation_id!
@@ -170,7 +225,10 @@ export const publishIn = <A, I>(
   if (refused !== undefined) return Effect.fail(refused)
   if (!p.streams.readyStreams.has(definition.stream)) {
     return Effect.zipRight(
-      p.streams.streamReady(any, "publish", `Bus.publish ${definition.subject}`),
+      Effect.catchAll(
+        p.streams.streamReady(any, "publish", `Bus.publish ${definition.subject}`),
+        (error) => failCounted(p, definition.stream.name, definition.subject, error)
+      ),
       Effect.suspend(() => publishIn(p, definition, payload, publishOptions, traceId, traceparent))
     )
   }
@@ -281,9 +339,15 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
   // The headers as sent, `msgId` among them: one check of them all.
   const headers = { ...message.headers, "Nats-Msg-Id": message.msgId }
   const unsendable = blankMsgId(message.subject, message.msgId) ?? publishRefusal(message.subject, headers)
-  if (unsendable !== undefined) return Effect.fail(unsendable)
+  if (unsendable !== undefined) return failCounted(p, encodedStream(p, message.subject), encodedEventType, unsendable)
   if (!p.streams.readySubjects.has(message.subject)) {
-    return Effect.zipRight(p.streams.subjectReady(message.subject), Effect.suspend(() => publishEncoded(p, message)))
+    return Effect.zipRight(
+      Effect.catchAll(
+        p.streams.subjectReady(message.subject),
+        (error) => failCounted(p, encodedStream(p, message.subject), encodedEventType, error)
+      ),
+      Effect.suspend(() => publishEncoded(p, message))
+    )
   }
   const raw: RawPublish = {
     subject: message.subject,
@@ -300,7 +364,8 @@ export const publishEncoded = (p: Publisher, message: EncodedMessage): Effect.Ef
           p,
           fiber,
           raw,
-          BusMetrics.encodedEventType,
+          undefined,
+          encodedEventType,
           message.eventId ?? message.msgId,
           message.headers?.["X-Correlation-ID"],
           (ack) => checkedDuplicate(p, raw, message.eventId, ack)

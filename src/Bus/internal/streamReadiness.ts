@@ -18,7 +18,7 @@ import type * as EventDefinition from "../../Events/Events.js"
 import type { StreamDefinition } from "../../Events/Streams.js"
 import * as SubjectCache from "../../internal/subjectCache.js"
 import type * as JetStreamSetup from "../JetStreamSetup.js"
-import { busError } from "./busError.js"
+import { busError, noStreamError } from "./busError.js"
 import type { Engine, StreamPresence, StreamWatch } from "./engine.js"
 import * as StreamDeclaration from "./streamDeclaration.js"
 
@@ -34,6 +34,8 @@ export interface StreamReadiness {
     operation: "publish" | "subscribe",
     label: string
   ) => Effect.Effect<void, MessageBusError>
+  /** The name of the declared stream that holds `subject`, if one does. */
+  readonly streamHolding: (subject: string) => string | undefined
   /** Makes ready the declared stream that holds `subject`, or refuses a subject no declared stream holds. */
   readonly subjectReady: (subject: string) => Effect.Effect<void, MessageBusError>
   /**
@@ -77,8 +79,9 @@ export const make = (
         })
       }))
     yield* Effect.forEach(options.declaration.atStartup, ensure, { discard: true })
+    // A definition or subject no declared stream takes.
     const refused = (message: string, details: Parameters<typeof busError>[1]) =>
-      Effect.fail(busError(message, details, false))
+      Effect.fail(noStreamError(message, details, false))
     // What the server answered about a stream: `undefined` when it could not tell (no leader, a timeout, a
     // restart), and the publish is retried as before.
     const lookUp = (stream: StreamDefinition): Effect.Effect<StreamPresence | undefined> =>
@@ -118,7 +121,7 @@ export const make = (
     const onNoStream = (stream: StreamDefinition, subject: string): Effect.Effect<boolean, MessageBusError> =>
       Effect.flatMap(shared(stream), (presence) =>
         presence === "missing"
-          ? Effect.fail(busError(
+          ? Effect.fail(noStreamError(
             `Publish to ${subject} failed: stream ${stream.name} does not exist (deleted from outside, or not made ` +
               "yet), and nats.ensure_streams is false: the Bus does not make it",
             { operation: "publish", stream: stream.name, subject },
@@ -168,6 +171,7 @@ export const make = (
             refused(`${label}: ${problem}`, { operation, stream: definition.stream.name, subject: definition.subject }),
           onRight: (stream) => Effect.map(ensure(stream), () => void readyStreams.add(definition.stream))
         }),
+      streamHolding: (subject) => StreamDeclaration.findStreamHolding(options.declaration, subject)?.name,
       subjectReady: (subject) =>
         Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
           onLeft: (problem) => refused(`Bus.publishEncoded ${subject}: ${problem}`, { operation: "publish", subject }),
@@ -178,10 +182,9 @@ export const make = (
               readySubjects.add(subject)
             })
         }),
-      onNoStream: (subject) =>
-        Either.match(StreamDeclaration.streamHolding(options.declaration, subject), {
-          onLeft: () => Effect.succeed(false),
-          onRight: (stream) => onNoStream(stream, subject)
-        })
+      onNoStream: (subject) => {
+        const stream = StreamDeclaration.findStreamHolding(options.declaration, subject)
+        return stream === undefined ? Effect.succeed(false) : onNoStream(stream, subject)
+      }
     }
   })
