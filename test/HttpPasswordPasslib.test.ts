@@ -4,20 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import bcrypt from "bcryptjs"
-import { Cause, Effect, Exit, Fiber, Option, Redacted, Schedule } from "effect"
+import { Cause, Effect, Exit, Fiber, Redacted, Schedule } from "effect"
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
-import * as BcryptThreads from "../src/Http/internal/bcryptThreads.js"
+import * as HashThreads from "../src/Http/internal/hashThreads.js"
 import * as Password from "../src/Http/Password.js"
+import { loopTurnsDuring, outcome } from "./support/passwordChecks.js"
 import { toolAvailable, toolPath } from "./support/tools.js"
-
-/** The `InvalidPasswordHash` message a verification fails with, `"ok:<result>"` when it succeeds, or "defect". */
-const outcome = (password: string, stored: string) =>
-  Effect.map(Effect.exit(Password.verify(password, stored)), (exit) => {
-    if (Exit.isSuccess(exit)) return `ok:${exit.value}`
-    const failure = Cause.failureOption(exit.cause)
-    return Option.isSome(failure) ? `${failure.value._tag}: ${failure.value.message}` : "defect"
-  })
 
 // passlib 1.7.4, passlib/tests/test_handlers_bcrypt.py, _bcrypt_test.known_correct_hashes ("from JTR 1.7.9").
 const passlibBcrypt: ReadonlyArray<readonly [string, string]> = [
@@ -118,9 +111,10 @@ describe("Password.verify of passlib hashes", () => {
     [vector.slice(0, -1), "not a bcrypt"],
     [vector + "A", "not a bcrypt"],
     [vector.replace("$05$", "$5$"), "not a bcrypt"],
-    [vector.replace("$2a$", "$2x$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$) or $pbkdf2-sha256$ hash"],
-    [vector.replace("$2a$", "$2$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$) or $pbkdf2-sha256$ hash"],
-    ["$pbkdf2-sha512$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68", "not a $scrypt$, bcrypt"]
+    [vector.replace("$2a$", "$2x$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$), $bcrypt-sha256$"],
+    [vector.replace("$2a$", "$2$"), "not a $scrypt$, bcrypt ($2a$, $2b$, $2y$), $bcrypt-sha256$"],
+    ["$pbkdf2-sha512$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68", "not a $pbkdf2-sha512$"],
+    ["$pbkdf2-sha384$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68", "not a $scrypt$, bcrypt"]
   ]
 
   it.effect(
@@ -151,21 +145,12 @@ describe("Password.verify of passlib hashes", () => {
     () =>
       Effect.gen(function*() {
         const stored = bcrypt.hashSync("pw", 11)
-        let turns = 0
-        let done = false
-        const spin = () => {
-          if (done) return
-          turns++
-          setImmediate(spin)
-        }
-        setImmediate(spin)
-        const verified = yield* Password.verify("pw", stored)
-        done = true
+        const [verified, turns] = yield* loopTurnsDuring(Password.verify("pw", stored))
         expect(verified).toBe(true)
         // On the main thread bcryptjs yields once per 100 ms slice: a handful of turns for the whole check.
         expect(turns).toBeGreaterThan(100)
-        expect(BcryptThreads.poolState()).toMatchObject({ unavailable: false })
-        expect(BcryptThreads.poolState().threads).toBeGreaterThanOrEqual(1)
+        expect(HashThreads.poolState()).toMatchObject({ unavailable: false })
+        expect(HashThreads.poolState().threads).toBeGreaterThanOrEqual(1)
       }),
     120_000
   )
@@ -178,14 +163,14 @@ describe("Password.verify of passlib hashes", () => {
         const checks = yield* Effect.fork(
           Effect.all([Password.verify("pw", stored), Password.verify("px", stored)], { concurrency: 2 })
         )
-        yield* Effect.repeat(Effect.sync(() => BcryptThreads.poolState().inFlight), {
+        yield* Effect.repeat(Effect.sync(() => HashThreads.poolState().inFlight), {
           until: (n) => n > 0,
           schedule: Schedule.spaced("5 millis")
         })
-        yield* BcryptThreads.stopThreads
+        yield* HashThreads.stopThreads
         expect(yield* Fiber.join(checks)).toEqual([true, false])
         expect(yield* Password.verify("pw", stored)).toBe(true)
-        expect(BcryptThreads.poolState().threads).toBeGreaterThanOrEqual(1)
+        expect(HashThreads.poolState().threads).toBeGreaterThanOrEqual(1)
       }),
     120_000
   )

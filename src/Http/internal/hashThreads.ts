@@ -1,27 +1,57 @@
 /**
- * bcrypt off the event loop. `bcryptjs` is JavaScript: a cost-12 hash (passlib's default) takes some 0.75 s of CPU,
- * which on the main thread would stall every request, consumer and health check of the service, in slices of up to
- * 100 ms, for each login. Hashes run on worker threads instead: one per core but one (at least one, at most four),
- * started at the first hash, each holding the process open only while it has work. The worker's code is a string
- * `worker_threads` evaluates, so the same code runs from the TypeScript sources and the compiled package; it loads
- * the `bcryptjs` this module resolves. Where no worker can start (a bundle without `bcryptjs` on disk, a runtime
- * without `worker_threads`) or a worker ends with hashes in flight, those hashes run on the main thread in
- * `bcryptjs`'s asynchronous mode: nothing is lost, only the thread differs.
+ * bcrypt, SHA-crypt and Argon2 off the event loop. `bcryptjs` is JavaScript: a cost-12 hash (passlib's default) takes
+ * some 0.75 s of CPU, SHA-crypt at passlib's default rounds some 0.6 s (sha256_crypt, 535,000 rounds) to 0.9 s
+ * (sha512_crypt, 656,000 rounds) of hash calls, and Argon2id at argon2-cffi's default (64 MiB, 3 passes) some 1.7 s;
+ * on the main thread each would stall every request, consumer and health check of the service for each login. They
+ * run on worker threads instead: one per core but one (at least one, at most four), started at the first hash, each
+ * holding the process open only while it has work. The worker's code is a string `worker_threads` evaluates, so the
+ * same code runs from the TypeScript sources and the compiled package; it loads the `bcryptjs` this module resolves
+ * and carries the sources of {@link ShaCrypt.shaCryptChecksum} and {@link Argon2.argon2Tag}. Where no worker can start
+ * (a bundle without `bcryptjs` on disk, a runtime without `worker_threads`) or a worker ends with hashes in flight,
+ * those hashes run on the main thread (bcrypt in `bcryptjs`'s asynchronous mode): nothing is lost, only the thread
+ * differs.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as crypto from "node:crypto"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import { Worker } from "node:worker_threads"
+import * as Argon2 from "./argon2.js"
+import * as ShaCrypt from "./shaCrypt.js"
 
+/**
+ * A hash a worker computes: bcrypt of `password` under `config`, the SHA-crypt checksum of `password`, or an Argon2
+ * tag.
+ */
+export type Job =
+  | { readonly kind: "bcrypt"; readonly password: string; readonly config: string }
+  | {
+    readonly kind: "sha-crypt"
+    readonly password: string
+    readonly salt: string
+    readonly rounds: number
+    readonly algorithm: "sha256" | "sha512"
+  }
+  | { readonly kind: "argon2"; readonly input: Argon2.Argon2Input }
+
+// `__name` is the helper a transpiler keeping function names (tsx, esbuild's keepNames) calls inside the function.
 const workerSource = `
 const { parentPort, workerData } = require("node:worker_threads")
+const { createHash } = require("node:crypto")
 const bcrypt = require(workerData.bcryptPath)
-parentPort.on("message", ({ id, password, config }) => {
+var __name = (target) => target
+const shaCryptChecksum = ${ShaCrypt.shaCryptChecksum.toString()}
+const argon2Tag = ${Argon2.argon2Tag.toString()}
+parentPort.on("message", ({ id, job }) => {
   let hash = null
   try {
-    hash = bcrypt.hashSync(password, config)
+    hash = job.kind === "bcrypt"
+      ? bcrypt.hashSync(job.password, job.config)
+      : job.kind === "argon2"
+      ? Buffer.from(argon2Tag(job.input)).toString("base64")
+      : shaCryptChecksum(createHash, job.password, job.salt, job.rounds, job.algorithm)
   } catch {}
   parentPort.postMessage({ id, hash })
 })
@@ -109,6 +139,23 @@ const pick = (): Thread | undefined => {
   return start() ?? best
 }
 
+/**
+ * The job on the main thread: bcrypt in `bcryptjs`'s asynchronous mode, SHA-crypt and Argon2 at once; `null` when it
+ * is refused.
+ */
+const runHere = (job: Job): Effect.Effect<string | null> =>
+  job.kind === "bcrypt" ?
+    hashHere(job.password, job.config) :
+    Effect.sync(() => {
+      try {
+        return job.kind === "argon2"
+          ? Buffer.from(Argon2.argon2Tag(job.input)).toString("base64")
+          : ShaCrypt.shaCryptChecksum(crypto.createHash, job.password, job.salt, job.rounds, job.algorithm)
+      } catch {
+        return null
+      }
+    })
+
 /** `bcryptjs`'s asynchronous hash on the main thread; `null` when it refuses the configuration. */
 const hashHere = (password: string, config: string): Effect.Effect<string | null> =>
   Effect.flatMap(
@@ -128,21 +175,21 @@ const hashHere = (password: string, config: string): Effect.Effect<string | null
   )
 
 /**
- * The bcrypt string of `password` under `config` (`$2b$<cost>$<22 salt characters>`), computed on a worker thread;
- * `null` when bcryptjs refuses the configuration. Interrupting it leaves the worker to finish and drops the answer.
+ * The answer to `job` computed on a worker thread: a bcrypt string, a SHA-crypt checksum or the base64 of an Argon2
+ * tag; `null` when the job is refused. Interrupting it leaves the worker to finish and drops the answer.
  *
  * @internal
  */
-export const hash = (password: string, config: string): Effect.Effect<string | null> =>
+export const run = (job: Job): Effect.Effect<string | null> =>
   Effect.suspend(() => {
     const thread = pick()
-    if (thread === undefined) return hashHere(password, config)
+    if (thread === undefined) return runHere(job)
     return Effect.flatMap(
       Effect.async<string | null | undefined>((resume) => {
         const id = nextId++
         thread.pending.set(id, (answer) => resume(Effect.succeed(answer)))
         try {
-          thread.worker.postMessage({ id, password, config })
+          thread.worker.postMessage({ id, job })
           thread.worker.ref()
         } catch {
           thread.pending.delete(id)
@@ -153,9 +200,18 @@ export const hash = (password: string, config: string): Effect.Effect<string | n
           if (thread.pending.size === 0) thread.worker.unref()
         })
       }),
-      (answer) => answer === undefined ? hashHere(password, config) : Effect.succeed(answer)
+      (answer) => answer === undefined ? runHere(job) : Effect.succeed(answer)
     )
   })
+
+/**
+ * The bcrypt string of `password` under `config` (`$2b$<cost>$<22 salt characters>`), computed on a worker thread;
+ * `null` when bcryptjs refuses the configuration.
+ *
+ * @internal
+ */
+export const hash = (password: string, config: string): Effect.Effect<string | null> =>
+  run({ kind: "bcrypt", password, config })
 
 /**
  * How many worker threads run, how many hashes they have in flight, and whether none could start.
