@@ -263,6 +263,10 @@ describe("Errors mapping", () => {
     const limited = c({ _tag: "Status", status: 429, retryAfter: "30" })
     expect(limited).toMatchObject({ _tag: "RateLimitedError", details: { retry_after: 30 } })
     expect(c({ _tag: "Status", status: 503 })).toMatchObject({ _tag: "ServiceUnavailableError", retryable: true })
+    expect(c({ _tag: "Status", status: 503, retryAfter: "5" })).toMatchObject({
+      _tag: "ServiceUnavailableError",
+      details: { service: "billing", retry_after: 5 }
+    })
     expect(c({ _tag: "Status", status: 502, endpoint: "/x" })).toMatchObject({
       _tag: "UpstreamServiceError",
       retryable: true,

@@ -51,6 +51,18 @@ const router = HttpRouter.empty.pipe(
 /** A user's own middleware: it stamps the responses it sees, a refusal rendered outside it aside. */
 const stamped = HttpMiddleware.make((app) => Effect.map(app, HttpServerResponse.setHeader("x-stamped", "yes")))
 
+/** A middleware taking a tenant's id off the path (`/t/<tenant>/...`) before the app it wraps. */
+const tenants = HttpMiddleware.make((app) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const tenant = /^\/t\/[^/]+/.exec(request.url)
+    return tenant === null ? app : Effect.provideService(
+      app,
+      HttpServerRequest.HttpServerRequest,
+      request.modify({ url: request.url.slice(tenant[0].length) })
+    )
+  })
+)
+
 const sign = (claims: jose.JWTPayload, key: string) =>
   new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("glam").setAudience("catalog")
     .setExpirationTime("5 minutes").sign(new TextEncoder().encode(key))
@@ -336,16 +348,6 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
 
   it("leaves a URL a middleware outside the mount rewrote out of the route of a stack under the mount", async () => {
     // A tenant's id taken off the path before the mounting router: never part of a route.
-    const tenants = HttpMiddleware.make((app) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const tenant = /^\/t\/[^/]+/.exec(request.url)
-        return tenant === null ? app : Effect.provideService(
-          app,
-          HttpServerRequest.HttpServerRequest,
-          request.modify({ url: request.url.slice(tenant[0].length) })
-        )
-      })
-    )
     const app = (wrapped: HttpApp.Default<unknown, unknown>) =>
       HttpRouter.empty.pipe(HttpRouter.mountApp("/v1", wrapped)).pipe(tenants)
     for (const traced of [false, true]) {
@@ -360,6 +362,116 @@ describe("RequestTelemetry.middleware nested in the stack of Http.serve", () => 
       ])
       expect(JSON.stringify(accessLines().map((line) => line.annotations))).not.toContain("tenant-4471")
     }
+  })
+})
+
+describe("a stack under mounts inside mounts, served by Http.serve", () => {
+  const items = HttpRouter.empty.pipe(HttpRouter.get("/:id", HttpServerResponse.text("item")))
+  /** `items` in a stack of its own asking for template paths. */
+  const itemsStack = () =>
+    items.pipe(RequestTelemetry.middleware({ service: uniqueService("items"), recordPath: "template" }))
+  const mountIn = (prefix: `/${string}`, app: HttpApp.Default<unknown, unknown>) =>
+    HttpRouter.empty.pipe(HttpRouter.mountApp(prefix, app))
+
+  /**
+   * The routes `app` served with template paths names for `GET paths`, traced and untraced: the samples, the
+   * access lines' paths, and the server spans' `http.route` and `url.path`.
+   */
+  const routesOf = async (app: () => HttpApp.Default<unknown, unknown>, paths: ReadonlyArray<string>) => {
+    const out: Array<unknown> = []
+    for (const traced of [true, false]) {
+      const { accessLines, get, service, serverSpans } = await servedNested(
+        {},
+        traced ? undefined : HttpMiddleware.withTracerDisabledWhen(() => true),
+        { app, http: { record_path: "template" } }
+      )
+      const statuses: Array<number> = []
+      for (const path of paths) statuses.push((await get(path)).status)
+      const spans = traced ? await serverSpans(paths.length) : []
+      out.push({
+        traced,
+        statuses,
+        samples: samplesOf(service),
+        paths: accessLines().map((line) => line.annotations["path"]),
+        spans: spans.map((span) => [span.attributes.get("http.route"), span.attributes.get("url.path")])
+      })
+    }
+    return out
+  }
+
+  const expected = (paths: ReadonlyArray<[string, number]>) =>
+    [true, false].map((traced) => ({
+      traced,
+      statuses: paths.map(([, status]) => status),
+      samples: paths.map(([route, status]) => [`GET ${route} ${status}`, 1]),
+      paths: paths.map(([route]) => route),
+      spans: traced ? paths.map(([route]) => [route === "unmatched" ? undefined : route, route]) : []
+    }))
+
+  it("names the full template through known routers at every depth, a 404 unmatched", async () => {
+    // The innermost router in a stack, or in a middleware through `Http.keepRouter`.
+    for (const inner of [itemsStack, () => items.pipe(Http.keepRouter(stamped))]) {
+      const app = () => mountIn("/api", mountIn("/v1", mountIn("/items", inner())))
+      expect(await routesOf(app, ["/api/v1/items/5", "/api/v1/items/5/parts"])).toEqual(
+        expected([["/api/v1/items/:id", 200], ["unmatched", 404]])
+      )
+    }
+  })
+
+  it("names the route of a stack inside an app mounted in the served router, the prefixes before it", async () => {
+    // The app a known router mounts is no router known (a middleware without `Http.keepRouter`): the stack inside
+    // it is under its mount, or under a mount inside it, at depth 1, 2 and 3.
+    const cases: ReadonlyArray<[() => HttpApp.Default<unknown, unknown>, string, string, string]> = [
+      [() => mountIn("/v1", itemsStack().pipe(stamped)), "/v1/5", "/v1/:id", "/v1"],
+      [() => mountIn("/v1", mountIn("/items", itemsStack()).pipe(stamped)), "/v1/items/5", "/v1/items/:id", "/v1"],
+      [
+        () => mountIn("/api", mountIn("/v1", mountIn("/items", itemsStack()).pipe(stamped))),
+        "/api/v1/items/5",
+        "/api/v1/items/:id",
+        "/api/v1"
+      ],
+      // The known router in a stack of its own too, which names the app by its prefix.
+      [
+        () =>
+          mountIn("/v1", mountIn("/items", itemsStack()).pipe(stamped)).pipe(
+            RequestTelemetry.middleware({ service: uniqueService("own") })
+          ),
+        "/v1/items/5",
+        "/v1/items/:id",
+        "/v1"
+      ]
+    ]
+    for (const [app, path, route, prefix] of cases) {
+      // A 404 of the router inside: the app's prefix alone, as every request the app answers unnamed.
+      expect(await routesOf(app, [path, `${path}/parts`]), path).toEqual(expected([[route, 200], [prefix, 404]]))
+    }
+  })
+
+  it("names the full template a stack around mounts inside mounts names, served through a middleware", async () => {
+    // The router unknown to `Http.serve`: the stack around it knows its mounts, to every depth.
+    const own = () => RequestTelemetry.middleware({ service: uniqueService("own"), recordPath: "template" })
+    const cases: ReadonlyArray<[() => HttpApp.Default<unknown, unknown>, string, string]> = [
+      [() => mountIn("/v1", items).pipe(own(), stamped), "/v1/5", "/v1/:id"],
+      [() => mountIn("/v1", mountIn("/items", itemsStack())).pipe(own(), stamped), "/v1/items/5", "/v1/items/:id"],
+      [
+        () => mountIn("/api", mountIn("/v1", mountIn("/items", items))).pipe(own(), stamped),
+        "/api/v1/items/5",
+        "/api/v1/items/:id"
+      ]
+    ]
+    for (const [app, path, route] of cases) {
+      expect(await routesOf(app, [path, `${path}/parts`]), path).toEqual(
+        expected([[route, 200], ["unmatched", 404]])
+      )
+    }
+  })
+
+  it("names an app mounted in the served router by its prefix when a middleware in it rewrote the URL", async () => {
+    // A tenant's id taken off the path inside the mounted app, before its router: never part of a route.
+    const app = () => mountIn("/v1", mountIn("/items", itemsStack()).pipe(tenants))
+    const routes = await routesOf(app, ["/v1/t/tenant-4471/items/5"])
+    expect(routes).toEqual(expected([["/v1", 200]]))
+    expect(JSON.stringify(routes)).not.toContain("tenant-4471")
   })
 })
 

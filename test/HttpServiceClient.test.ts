@@ -283,6 +283,37 @@ describe("ServiceClient", () => {
     expect(elsewhere.hits()).toBe(0)
   })
 
+  it("a 101 the call did not ask for is no answer: a failure on every HttpClient, never a success", async () => {
+    const clients = [
+      ["undici", NodeHttpClient.layerUndici],
+      ["node", NodeHttpClient.layer],
+      ["fetch", FetchHttpClient.layer]
+    ] as const
+    for (const [name, layer] of clients) {
+      const up = await upstream((req) => {
+        req.socket.end("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")
+      })
+      const exit = await Effect.runPromiseExit(
+        Effect.flatMap(ServiceClient.make(settings(up.url, { maxRetries: 0 })), (c) => c.get("/x")).pipe(
+          Effect.provide(layer)
+        )
+      )
+      expect(exit, name).toMatchObject({ _tag: "Failure", cause: { _tag: "Fail" } })
+      if (name === "node") {
+        // Node's client hands the 101 over as the answer; undici and fetch fail the exchange themselves.
+        const error = (exit as Exit.Failure<unknown, Errors.UpstreamServiceError>).cause
+        expect(error).toMatchObject({
+          error: {
+            _tag: "UpstreamServiceError",
+            retryable: false,
+            message: "catalog answered 101, which is not a final answer",
+            details: { service: "catalog", upstream_status: 101, endpoint: "/x" }
+          }
+        })
+      }
+    }
+  })
+
   it("keeps the RequestInit given to the FetchHttpClient layer", async () => {
     const up = await upstream((req, res) => json(res, 200, { data: req.headers["x-from-init"] ?? null, meta }))
     const init = Layer.succeed(FetchHttpClient.RequestInit, { headers: { "x-from-init": "kept" }, redirect: "manual" })
@@ -489,6 +520,35 @@ describe("ServiceClient", () => {
       )
       expect(await run(Effect.flatMap(ServiceClient.make(settings(up.url)), (c) => c.get("/x")))).toBe(1)
       expect(up.hits()).toBe(2)
+    }
+  })
+
+  it("honours Retry-After on 503 and on an error envelope without retry_after (429, 503)", async () => {
+    const unavailable = { error: { code: "SERVICE_UNAVAILABLE", message: "The service is not serving requests yet" } }
+    const answers: ReadonlyArray<(res: http.ServerResponse, retryAfter: string) => void> = [
+      (res, retryAfter) => json(res, 503, { detail: "starting" }, { "retry-after": retryAfter }),
+      (res, retryAfter) => json(res, 503, unavailable, { "retry-after": retryAfter }),
+      (res, retryAfter) =>
+        json(res, 429, { error: { code: "RATE_LIMITED", message: "slow down" } }, { "retry-after": retryAfter })
+    ]
+    for (const answer of answers) {
+      // More than timeout_ms: not retried, the caller gets the failure and its retry_after at once.
+      const later = await upstream((_, res) => answer(res, "3600"))
+      const error = await run(
+        Effect.flatMap(ServiceClient.make(settings(later.url)), (c) => c.get("/x")).pipe(Effect.flip)
+      )
+      expect(error.details["retry_after"]).toBe(3600)
+      expect(later.hits()).toBe(1)
+      // Within timeout_ms: the retry comes no sooner than asked.
+      const hitAt: Array<number> = []
+      const soon = await upstream((_, res, hit) => {
+        hitAt.push(Date.now())
+        if (hit === 1) answer(res, "1")
+        else json(res, 200, { data: 1, meta })
+      })
+      expect(await run(Effect.flatMap(ServiceClient.make(settings(soon.url)), (c) => c.get("/x")))).toBe(1)
+      expect(hitAt).toHaveLength(2)
+      expect(hitAt[1]! - hitAt[0]!).toBeGreaterThanOrEqual(950)
     }
   })
 
@@ -753,7 +813,7 @@ describe("ServiceClient", () => {
       }).pipe(Effect.provide(TestContext.TestContext))
     ))
 
-  it("a body JSON cannot hold or a header that cannot be sent: a ValidationError, never sent, no defect", async () => {
+  it("a body JSON cannot hold, a header or query parameter not sendable: a ValidationError, not sent", async () => {
     const up = await upstream((_, res) => json(res, 200, { data: 1, meta }))
     const cyclic: Record<string, unknown> = {}
     cyclic["self"] = cyclic
@@ -761,7 +821,13 @@ describe("ServiceClient", () => {
       ["body", (c) => c.put("/x", { n: 1n })],
       ["body", (c) => c.post("/x", cyclic, { idempotent: true })],
       ["headers.x-tenant", (c) => c.get("/x", { headers: { "x-tenant": "t-secret-value\r\nx-injected: 1" } })],
-      ["headers", (c) => c.get("/x", { headers: { "x tenant": "t-secret-value" } })]
+      ["headers", (c) => c.get("/x", { headers: { "x tenant": "t-secret-value" } })],
+      // The platform's query parameters take null for an object, and throw reading it.
+      ["urlParams.cursor", (c) => c.get("/x", { urlParams: { cursor: null } as unknown as Record<string, string> })],
+      [
+        "urlParams.since",
+        (c) => c.get("/x", { urlParams: { since: new Date(0) } as unknown as Record<string, string> })
+      ]
     ]
     // Node's client (`NodeHttpClient.layer`) throws on such a header, undici's fails as a refused connection would.
     for (const layer of [NodeHttpClient.layer, NodeHttpClient.layerUndici]) {
@@ -779,6 +845,15 @@ describe("ServiceClient", () => {
         expect(state).toBe("closed")
       }
     }
+    // Under `record_path: template` the values are hidden in errors before the call is built: no defect there either.
+    const bare = { cursor: Object.create(null) } as unknown as Record<string, string>
+    const templated = await run(
+      Effect.flatMap(
+        ServiceClient.make(settings(up.url, { recordPath: "template" })),
+        (c) => c.get("/x", { urlParams: bare })
+      ).pipe(Effect.flip)
+    )
+    expect(templated).toMatchObject({ _tag: "ValidationError", details: { field: "urlParams.cursor" } })
     expect(up.hits()).toBe(0)
     // What the platform's headers accept beyond strings still goes: an undefined value (left out), a list, a number.
     const loose = { "x-absent": undefined, "x-list": ["a", "b"], "x-count": 2 } as unknown as Record<string, string>
@@ -786,6 +861,16 @@ describe("ServiceClient", () => {
       .toBe(1)
     expect(up.seen[0]).toMatchObject({ "x-list": "a, b", "x-count": "2" })
     expect(up.seen[0]).not.toHaveProperty("x-absent")
+    // So do the query parameters the platform writes out: an undefined value (left out), a list, a number, a boolean.
+    const params = { absent: undefined, tag: ["a", "b"], page: 2, all: true } as unknown as Record<string, string>
+    const seenUrl: Array<string | undefined> = []
+    const echo = await upstream((req, res) => {
+      seenUrl.push(req.url)
+      json(res, 200, { data: 1, meta })
+    })
+    expect(await run(Effect.flatMap(ServiceClient.make(settings(echo.url)), (c) => c.get("/x", { urlParams: params }))))
+      .toBe(1)
+    expect(seenUrl).toEqual(["/x?tag=a&tag=b&page=2&all=true"])
   })
 
   it("a path not beginning with / or ? (it could name another host) is a ValidationError, never sent", async () => {

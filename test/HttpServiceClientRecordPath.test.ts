@@ -33,7 +33,8 @@ const ids = [patientId, recordNumber, noteId, encodeURIComponent(patientId)]
 const settings = (
   baseUrl: string,
   recordPath: "raw" | "template",
-  timeoutMs = 5_000
+  // Long enough for a call on a loaded machine: only the timeout test waits for it, with its own.
+  timeoutMs = 20_000
 ): HttpConfig.ClientConfig => ({
   name: "records",
   baseUrl,

@@ -79,9 +79,9 @@ export const parseRetryAfter = (header: string | undefined, now: Date = new Date
 
 /**
  * Classifies an HTTP failure as `classify_http_error` did: timeout -> `RequestTimeoutError`; 429 ->
- * `RateLimitedError` with `retry_after`; 503 -> `ServiceUnavailableError`; other 5xx -> retryable
- * `UpstreamServiceError`; 4xx -> non-retryable `UpstreamServiceError`; a transport failure ->
- * `InfrastructureFailureError`.
+ * `RateLimitedError` with `retry_after`; 503 -> `ServiceUnavailableError` (with `retry_after` when `Retry-After`
+ * gives one); other 5xx -> retryable `UpstreamServiceError`; 4xx -> non-retryable `UpstreamServiceError`; a
+ * transport failure -> `InfrastructureFailureError`.
  *
  * @since 0.1.0
  * @category classification
@@ -126,9 +126,10 @@ export const classifyHttpFailure = (
         })
       }
       if (status === 503) {
+        const retryAfter = parseRetryAfter(failure.retryAfter)
         return new ServiceUnavailableError({
           message: `${service} is temporarily unavailable`,
-          details: { service },
+          details: retryAfter === undefined ? { service } : { service, retry_after: retryAfter },
           ...cause
         })
       }

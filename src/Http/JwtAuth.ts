@@ -36,6 +36,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as jose from "jose"
 import { ServiceUnavailableError, UnauthorizedError } from "../Errors/CommonErrors.js"
+import * as ConfiguredSecrets from "../internal/configuredSecrets.js"
 import * as HttpConfig from "./HttpConfig.js"
 import { ApiError } from "./HttpErrors.js"
 import * as JwksFetch from "./internal/jwksFetch.js"
@@ -392,31 +393,38 @@ const eventsConfig: Config.Config<EventsOptions> = Config.all({
   level: HttpConfig.securityEvents
 })
 
+// The verifier of a layer: its secret hidden in the toolkit's logs and spans while the layer is in use.
+const layerOf = (config: Config.Config<HttpConfig.AuthConfig>): Layer.Layer<JwtVerifier, ConfigError.ConfigError> =>
+  Layer.scoped(
+    JwtVerifier,
+    Effect.flatMap(
+      config,
+      (auth) =>
+        ConfiguredSecrets.registerGiven({ secrets: [Option.getOrUndefined(auth.secret)] }).pipe(
+          Effect.zipRight(Effect.flatMap(eventsConfig, (events) => make(auth, events)))
+        )
+    )
+  )
+
 /**
- * The verifier from configuration (`auth.*`; `service.name` and `http.security_events` for its events).
+ * The verifier from configuration (`auth.*`; `service.name` and `http.security_events` for its events). While the
+ * layer is in use, `auth.secret` is hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<JwtVerifier, ConfigError.ConfigError> = Layer.effect(
-  JwtVerifier,
-  Effect.flatMap(HttpConfig.auth, (config) => Effect.flatMap(eventsConfig, (events) => make(config, events)))
-)
+export const layerConfig: Layer.Layer<JwtVerifier, ConfigError.ConfigError> = layerOf(HttpConfig.auth)
 
 /**
  * The verifier from explicit settings (`service.name` and `http.security_events` from configuration for its
- * events).
+ * events). While the layer is in use, its `secret` is hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   config: Config.Config.Wrap<HttpConfig.AuthConfig>
-): Layer.Layer<JwtVerifier, ConfigError.ConfigError> =>
-  Layer.effect(
-    JwtVerifier,
-    Effect.flatMap(Config.unwrap(config), (auth) => Effect.flatMap(eventsConfig, (events) => make(auth, events)))
-  )
+): Layer.Layer<JwtVerifier, ConfigError.ConfigError> => layerOf(Config.unwrap(config))
 
 // RFC 6750, section 2.1: the scheme (case-insensitive), one or more spaces, the token.
 const bearer = (header: string | undefined): Option.Option<string> | "malformed" => {

@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import type * as jose from "jose"
 import * as crypto from "node:crypto"
 import { duration } from "../Config/internal/duration.js"
+import * as ConfiguredSecrets from "../internal/configuredSecrets.js"
 import * as JsonValue from "../internal/jsonValue.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as JwtKeys from "./internal/jwtKeys.js"
@@ -281,22 +282,31 @@ export const make = (config: IssuerConfig): Effect.Effect<JwtIssuerService, Conf
     }
   })
 
+// The issuer of a layer: its secret and private key hidden in the toolkit's logs and spans while the layer is in use.
+const layerOf = (settings: Config.Config<IssuerConfig>): Layer.Layer<JwtIssuer, ConfigError.ConfigError> =>
+  Layer.scoped(
+    JwtIssuer,
+    Effect.flatMap(settings, (issuer) =>
+      ConfiguredSecrets.registerGiven({
+        secrets: [Option.getOrUndefined(issuer.secret), Option.getOrUndefined(issuer.privateKey)]
+      }).pipe(Effect.zipRight(make(issuer))))
+  )
+
 /**
- * The issuer from configuration (`auth.*`).
+ * The issuer from configuration (`auth.*`). While the layer is in use, `auth.secret` and `auth.private_key` are
+ * hidden in the toolkit's log lines and exported spans.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<JwtIssuer, ConfigError.ConfigError> = Layer.effect(
-  JwtIssuer,
-  Effect.flatMap(config, make)
-)
+export const layerConfig: Layer.Layer<JwtIssuer, ConfigError.ConfigError> = layerOf(config)
 
 /**
- * The issuer from explicit settings.
+ * The issuer from explicit settings. While the layer is in use, its `secret` and `privateKey` are hidden in the
+ * toolkit's log lines and exported spans.
  *
  * @since 0.2.0
  * @category layers
  */
 export const layer = (settings: Config.Config.Wrap<IssuerConfig>): Layer.Layer<JwtIssuer, ConfigError.ConfigError> =>
-  Layer.effect(JwtIssuer, Effect.flatMap(Config.unwrap(settings), make))
+  layerOf(Config.unwrap(settings))

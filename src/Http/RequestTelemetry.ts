@@ -88,7 +88,9 @@ export interface Options {
  * reported once, as if one stack ran, with the outer stack's service, ids, security events and error rendering. The
  * nested stack's options still count: its `headers` go on every response (the outer's win over a header of the same
  * name); its `routeOf`, else the templates of the router it wraps, names a route the outer one cannot (under a mount
- * of `HttpRouter.mountApp`, asked with the URL the stack sees, the mount's prefix put before the template); a
+ * of `HttpRouter.mountApp`, asked with the URL the stack sees, the mount's prefix put before the template; under the
+ * mounts of its router, their prefixes at every depth before the template; inside an app mounted in a router the
+ * outer one knows that is no router known, the known mounts' prefixes before its route); a
  * `recordPath: "template"` of either gives the access log template paths, and the server span of `Http.serve`; an
  * `accessLog: false` of either turns the line off. A nested stack whose service differs from the outer one's is
  * warned of in the log once. Wrapping a router, the middleware gives the app it returns that router, so that

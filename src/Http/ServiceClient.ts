@@ -19,7 +19,7 @@
  * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
  * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
  * client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not, `FetchHttpClient` needs a
- * `RequestInit` with `redirect: "manual"`).
+ * `RequestInit` with `redirect: "manual"`), and a 1xx status handed over as the answer.
  *
  * @since 0.1.0
  */
@@ -124,10 +124,11 @@ export const retrySchedule: (
 ) => Schedule.Schedule<[[Duration.Duration, number], unknown], unknown> = internal.retrySchedule
 
 /**
- * Builds a client from its settings; it uses the `HttpClient` of the context. User and password in the base URL
- * are sent as Basic credentials, and never appear in spans or errors. A call's path is appended to the base URL and
- * begins with `/` or `?` (or is empty): another path, which could name another host, fails the call with a
- * `ValidationError`, as do a body that is not JSON-serializable and a header that cannot be sent.
+ * Builds a client from its settings, with a circuit breaker of its own (build it once and share it); it uses the
+ * `HttpClient` of the context. User and password in the base URL are sent as Basic credentials, and never appear in
+ * spans or errors. A call's path is appended to the base URL and begins with `/` or `?` (or is empty): another path,
+ * which could name another host, fails the call with a `ValidationError`, as do a body that is not JSON-serializable
+ * and a header or query parameter that cannot be sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -136,17 +137,21 @@ export const make: (config: HttpConfig.ClientConfig) => Effect.Effect<ServiceCli
   internal.make
 
 /**
- * Builds the client named `name` from `clients.<name>.*`.
+ * Builds the client named `name` from `clients.<name>.*`. Its circuit breaker is its own: build it once (in a layer,
+ * or at startup) and share it, for a client built for each call has a breaker that sees that call alone.
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
- * import { Errors, Http } from "@glam/shared"
+ * import { Context, Effect, Layer } from "effect"
+ * import { Http } from "@glam/shared"
  *
- * Effect.gen(function*() {
- *   const catalog = yield* Http.ServiceClient.fromConfig("catalog")
- *   return yield* catalog.get("/api/v1/items/42")
- * }).pipe(Effect.catchTag("ItemNotFoundError", () => Effect.succeed(null)))
+ * class Catalog extends Context.Tag("Catalog")<Catalog, Http.ServiceClient.ServiceClient>() {}
+ * const CatalogLive = Layer.effect(Catalog, Http.ServiceClient.fromConfig("catalog"))
+ *
+ * const findItem = (id: string) =>
+ *   Effect.flatMap(Catalog, (catalog) => catalog.get(`/api/v1/items/${id}`)).pipe(
+ *     Effect.catchTag("ItemNotFoundError", () => Effect.succeed(null))
+ *   )
  * ```
  *
  * @since 0.1.0

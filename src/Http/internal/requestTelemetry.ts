@@ -115,7 +115,10 @@ interface Nested {
   readonly routeOf: HttpMetrics.RouteOf | undefined
   readonly template: boolean
   readonly accessLog: boolean
-  /** The mount the stack saw the request under (`HttpRouter.mountApp`): its prefix, and the URL without it. */
+  /**
+   * The mount the stack saw the request under (`HttpRouter.mountApp`): its prefix, and the URL without it; under no
+   * mount, around a router whose mounts hold the request, `""` and the URL.
+   */
   readonly mount: Mount | undefined
   readonly warning: { warned: boolean }
 }
@@ -191,6 +194,19 @@ const nestedRouteOf = (
   return route
 }
 
+/**
+ * The route the innermost of the stacks under a mount whose URL there is `url` names: an inner stack knows more of
+ * the request's route than one around it.
+ */
+const underMountRoute = (nested: ReadonlyArray<Nested>, method: string, url: string): string | undefined => {
+  for (let i = nested.length - 1; i >= 0; i--) {
+    const stack = nested[i]!
+    const route = stack.mount === undefined ? undefined : stack.routeOf?.(method, url)
+    if (route !== undefined) return route
+  }
+  return undefined
+}
+
 const nestedHeaders = (
   nested: ReadonlyArray<Nested>,
   headers: ReadonlyArray<ResponseHeaders.Entry>
@@ -242,7 +258,9 @@ export const enteredIds = (request: HttpServerRequest.HttpServerRequest): Reques
  * The {@link Stack} of `RequestTelemetry.middleware(options)` around `app`: its metrics recorder, headers and access
  * log settings, made once; `report` gives the security event of a refused request when it ends. `router` is the
  * router `app` is, whose route templates a nested stack hands to the outer one when `options.routeOf` is not given;
- * of a router that mounts apps, a request under a mount is named by `options.routeOf`, else those templates.
+ * of a router that mounts apps, a request under a mount is named by `options.routeOf`, else those templates, but
+ * under a mounted app that is no router known, where a stack nested inside the app names the route, by that route
+ * after the prefixes of the mounts to the app.
  *
  * @internal
  */
@@ -267,6 +285,21 @@ export const makeStack = (
   // A router that mounts apps: the route of a request under a mount is the router's (its prefix with the template).
   const mounted = router === undefined ? undefined : Routes.underMount(router)
   const lookup = routeOf ?? routerRoutes
+  // The mounts of the router that lead to an app no router is known of, found on the first request that needs them.
+  let opaque: ((url: string) => Routes.OpaqueMount | undefined) | undefined
+  // Of a request under a mount with stacks nested in this one: under an app mounted in the router that no router is
+  // known of, the route a stack inside it names, the known mounts' prefixes before it; else `lookup`'s route.
+  const underMounts = (inner: ReadonlyArray<Nested>): HttpMetrics.RouteOf => (method, url) => {
+    const at = router === undefined ? undefined : (opaque ??= Routes.opaqueMount(router))(url)
+    if (at !== undefined) {
+      // A stack under a mount inside the app, or under the app's own mount.
+      const within = underMountRoute(inner, method, at.given)
+      if (within !== undefined) return Routes.underPrefix(at.above + at.prefix, within)
+      const route = underMountRoute(inner, method, at.url)
+      if (route !== undefined) return Routes.underPrefix(at.above, route)
+    }
+    return lookup?.(method, url)
+  }
   const nested: Nested = {
     service,
     headers,
@@ -285,9 +318,15 @@ export const makeStack = (
     const stacks = holder[nestedKey]
     // Under a mount (`HttpRouter.mountApp`), the stack sees the request's URL without the mount's prefix.
     const prefix = nested.routeOf === undefined ? undefined : mountPrefixOf(fiber)
-    const entry = prefix === undefined || nested.routeOf === undefined
+    // Around a router whose mounts hold the request, the server span holds the template of a router under one of
+    // them without its prefix: the stack's look-up names the request, as under a mount.
+    const entry = nested.routeOf === undefined
       ? nested
-      : mountedEntry(nested, nested.routeOf, { prefix, seen: request.url })
+      : prefix !== undefined
+      ? mountedEntry(nested, nested.routeOf, { prefix, seen: request.url })
+      : mounted !== undefined && mounted(request.url)
+      ? mountedEntry(nested, nested.routeOf, { prefix: "", seen: request.url })
+      : nested
     if (stacks === undefined) holder[nestedKey] = [entry]
     else stacks.push(entry)
     return app
@@ -306,7 +345,7 @@ export const makeStack = (
       // One look-up for every record of the request (a read of the span's attribute when it holds the route). Under
       // a mount, the span holds the mounted router's template without the prefix: the route is looked up.
       const route = mounted !== undefined && mounted(request.url)
-        ? HttpMetrics.mountedRoute(request, span, lookup)
+        ? HttpMetrics.mountedRoute(request, span, inner === undefined ? lookup : underMounts(inner))
         : inner === undefined
         ? HttpMetrics.requestRoute(request, span, routeOf)
         : (inner.some((stack) => stack.mount !== undefined && linesUp(request.url, stack.mount))

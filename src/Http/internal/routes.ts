@@ -27,12 +27,18 @@ const pathOf = (url: string): string => {
   return q === -1 ? url : url.slice(0, q)
 }
 
+interface MountOf<A> {
+  readonly prefix: string
+  readonly includePrefix: boolean
+  readonly inner: A | undefined
+}
+
 // The mounts of a router, each with what `inner` makes of the mounted router (the router of a mounted app that is
 // one, or that `routerOf` knows; `undefined` for another mounted app).
 const mountsOf = <A>(
   router: HttpRouter.HttpRouter<unknown, unknown>,
   inner: (mounted: HttpRouter.HttpRouter<unknown, unknown>) => A
-) =>
+): Array<MountOf<A>> =>
   [...router.mounts].map(([prefix, app, options]) => {
     const mounted = routerOf(app)
     return {
@@ -41,6 +47,24 @@ const mountsOf = <A>(
       inner: mounted === undefined ? undefined : inner(mounted)
     }
   })
+
+/**
+ * The mount a router passes a request on to (the first whose prefix the path is or lies under, as the router tries
+ * them), with the URL the mounted app is given: without the prefix unless the mount keeps it.
+ */
+const mountFor = <A>(
+  mounts: ReadonlyArray<MountOf<A>>,
+  url: string
+): readonly [mount: MountOf<A>, given: string] | undefined => {
+  const path = pathOf(url)
+  for (const mount of mounts) {
+    if (path === mount.prefix || path.startsWith(mount.prefix + "/")) {
+      if (mount.includePrefix) return [mount, url]
+      return [mount, url.length <= mount.prefix.length ? "/" : url.slice(mount.prefix.length)]
+    }
+  }
+  return undefined
+}
 
 /**
  * The methods a request path accepts on a router, as `Allow` lists them (`HEAD` wherever `GET` is, as the router
@@ -60,16 +84,9 @@ export const allowedMethods = (
   }
   const mounts = mountsOf(router, (mounted) => allowedMethods(mounted, config))
   return (url) => {
-    const path = pathOf(url)
     // The router tries its mounts first, in order: the first whose prefix matches takes the request.
-    for (const mount of mounts) {
-      if (path === mount.prefix || path.startsWith(mount.prefix + "/")) {
-        if (mount.inner === undefined) return []
-        // As the router passes the request on: without the prefix unless the mount keeps it.
-        if (mount.includePrefix) return mount.inner(url)
-        return mount.inner(url.length <= mount.prefix.length ? "/" : url.slice(mount.prefix.length))
-      }
-    }
+    const under = mountFor(mounts, url)
+    if (under !== undefined) return under[0].inner === undefined ? [] : under[0].inner(under[1])
     return methods.filter((method) =>
       matcher.find(method, url) !== undefined || (method === "HEAD" && matcher.find("GET", url) !== undefined)
     )
@@ -94,14 +111,12 @@ export const routeTemplates = (
   }
   const mounts = mountsOf(router, (mounted) => routeTemplates(mounted, config))
   return (method, url) => {
-    const path = pathOf(url)
-    for (const mount of mounts) {
-      if (path === mount.prefix || path.startsWith(mount.prefix + "/")) {
-        if (mount.inner === undefined) return mount.prefix
-        if (mount.includePrefix) return mount.inner(method, url)
-        const inner = mount.inner(method, url.length <= mount.prefix.length ? "/" : url.slice(mount.prefix.length))
-        return inner === undefined ? undefined : underPrefix(mount.prefix, inner)
-      }
+    const under = mountFor(mounts, url)
+    if (under !== undefined) {
+      const [mount, given] = under
+      if (mount.inner === undefined) return mount.prefix
+      const inner = mount.inner(method, given)
+      return inner === undefined || mount.includePrefix ? inner : underPrefix(mount.prefix, inner)
     }
     return (matcher.find(method, url) ?? (method === "HEAD" ? matcher.find("GET", url) : undefined))?.handler
   }
@@ -129,6 +144,45 @@ export const underMount = (router: HttpRouter.HttpRouter<unknown, unknown>): ((u
   return (url) => {
     const path = pathOf(url)
     return prefixes.some((prefix) => path === prefix || path.startsWith(prefix + "/"))
+  }
+}
+
+/**
+ * Where a request under the mounts of a router meets an app mounted in a known router (the router itself, or one
+ * mounted in it that is or carries a router, at every depth) that is no router known: an app whose routes nobody
+ * can list, which {@link routeTemplates} names by its mount's prefix alone.
+ *
+ * @internal
+ */
+export interface OpaqueMount {
+  /** What goes before a route of the router that mounts the app: the prefixes of the known mounts above it. */
+  readonly above: string
+  /** The URL that router sees. */
+  readonly url: string
+  /** What goes before a route the app names: the mount's prefix (`""` for a mount that keeps its prefix). */
+  readonly prefix: string
+  /** The URL the app is given. */
+  readonly given: string
+}
+
+/**
+ * The {@link OpaqueMount} a request's URL leads to through the mounts of `router`, `undefined` when it leads to a
+ * route of a known router, or nowhere. Asked of the mounts alone, as the router passes a request on by prefix.
+ *
+ * @internal
+ */
+export const opaqueMount = (
+  router: HttpRouter.HttpRouter<unknown, unknown>
+): (url: string) => OpaqueMount | undefined => {
+  const mounts = mountsOf(router, opaqueMount)
+  return (url) => {
+    const under = mountFor(mounts, url)
+    if (under === undefined) return undefined
+    const [mount, given] = under
+    const prefix = mount.includePrefix ? "" : mount.prefix
+    if (mount.inner === undefined) return { above: "", url, prefix, given }
+    const inner = mount.inner(given)
+    return inner === undefined ? undefined : { ...inner, above: prefix + inner.above }
   }
 }
 

@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 import { isSecretName, redactUrlCredentials } from "../../Config/internal/names.js"
 import { RequestTimeoutError, ValidationError } from "../../Errors/CommonErrors.js"
 import type { AnyGlamError } from "../../Errors/ErrorCatalogue.js"
-import { classifyHttpFailure, isRetryable } from "../../Errors/ErrorMapping.js"
+import { classifyHttpFailure, isRetryable, parseRetryAfter } from "../../Errors/ErrorMapping.js"
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
@@ -121,6 +121,17 @@ const redirected = (service: string, status: number, endpoint: string) =>
   })
 
 const isRedirect = (status: number) => status >= 300 && status < 400 && status !== 304
+
+/**
+ * A 1xx status that reaches the client as the answer (Node's client hands over a `101 Switching Protocols` the call
+ * never asked for): no final answer came, and its empty body is not one.
+ */
+const notFinal = (service: string, status: number, endpoint: string) =>
+  new UpstreamServiceError({
+    message: `${service} answered ${status}, which is not a final answer`,
+    details: { service, upstream_status: status, endpoint },
+    retryable: false
+  })
 
 /** A successful status whose body cannot be the answer: the call failed, and sending it again gets the same. */
 const unexpectedBody = (service: string, status: number, endpoint: string, reason: string) =>
@@ -297,6 +308,20 @@ const scrubJson = (
 }
 
 /**
+ * The `Retry-After` of a 429 or 503 answer (the statuses RFC 9110 gives it to) as `details.retry_after`, for an
+ * error envelope whose details hold no number there: the schedule waits for it as for the envelope's own.
+ */
+const withRetryAfter = (
+  response: HttpClientResponse.HttpClientResponse,
+  details: Record<string, unknown> | undefined
+): Record<string, unknown> | undefined => {
+  if (response.status !== 429 && response.status !== 503) return details
+  if (typeof details?.["retry_after"] === "number") return details
+  const retryAfter = parseRetryAfter(response.headers["retry-after"])
+  return retryAfter === undefined ? details : { ...details, retry_after: retryAfter }
+}
+
+/**
  * A failed answer as the upstream's typed error (from its error envelope, with the request's credentials hidden
  * should the upstream echo them, and its message cut to a bound), else by status.
  */
@@ -311,12 +336,14 @@ const failureOf = (
   if (Option.isSome(envelope)) {
     const { code, details, message } = envelope.value.error
     const record = details === undefined || Predicate.isRecord(details) ? details : { upstream_details: details }
+    const scrubbed = record === undefined
+      ? undefined
+      : scrubJson(record, hide, 0, { left: maxDetailsSize }) as Record<string, unknown>
+    const withWait = withRetryAfter(response, scrubbed)
     return fromResponseBody({
       code: cutText(hide(code), maxCodeLength),
       message: scrubMessage(message, hide),
-      ...(record === undefined ? {} : {
-        details: scrubJson(record, hide, 0, { left: maxDetailsSize }) as Record<string, unknown>
-      })
+      ...(withWait === undefined ? {} : { details: withWait })
     }, { service, status: response.status, endpoint })
   }
   return classifyHttpFailure({
@@ -357,6 +384,7 @@ const exchange = (
   const template = shown.span.template
   return ClientSpans.withRedactedUrls(http.execute(request), shown.span).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
+      if (response.status < 200) return Effect.fail(notFinal(service, response.status, endpoint))
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
       if (response.status >= 400) {
         // A failure is classified by its status when its body cannot be read.
@@ -502,6 +530,31 @@ const invalidHeader = (service: string, headers: Readonly<Record<string, string>
   return undefined
 }
 
+// What the platform writes into a query as it is: a string, a number, a bigint, a boolean; `undefined` is left out.
+const isQueryValue = (value: unknown): boolean => {
+  const type = typeof value
+  return type === "string" || type === "number" || type === "bigint" || type === "boolean" || type === "undefined"
+}
+
+/**
+ * The first of the caller's query parameters whose value the platform cannot write as it is (`null`, an object, a
+ * symbol), alone or in a list, as the `ValidationError` of the call, the value never quoted. The platform reads
+ * `null` as an object and throws (a defect), and writes an object's own keys as nested parameters (a `Date` has
+ * none: it would be left out).
+ */
+const invalidUrlParam = (service: string, urlParams: Readonly<Record<string, string>>): AnyGlamError | undefined => {
+  for (const name of Object.keys(urlParams)) {
+    const given: unknown = urlParams[name]
+    if ((Array.isArray(given) ? given : [given]).every(isQueryValue)) continue
+    const shown = cutText(name, 64)
+    return new ValidationError({
+      message: `The ${shown} query parameter of the call to ${service} is not a string`,
+      details: { field: `urlParams.${shown}`, reason: "query parameter value is not a string, number or boolean" }
+    })
+  }
+  return undefined
+}
+
 /** A body `JSON.stringify` refuses (a bigint, a cycle, a throwing `toJSON`), as the `ValidationError` of the call. */
 const unserializableBody = (service: string): AnyGlamError =>
   new ValidationError({
@@ -533,7 +586,8 @@ const buildRequest = (
 ): Effect.Effect<HttpClientRequest.HttpClientRequest, AnyGlamError> =>
   Effect.gen(function*() {
     if (!isRelativePath(path)) return yield* Effect.fail(invalidPath(service))
-    const invalid = options.headers === undefined ? undefined : invalidHeader(service, options.headers)
+    const invalid = (options.headers === undefined ? undefined : invalidHeader(service, options.headers)) ??
+      (options.urlParams === undefined ? undefined : invalidUrlParam(service, options.urlParams))
     if (invalid !== undefined) return yield* Effect.fail(invalid)
     const correlation = yield* FiberRef.get(currentCorrelationId)
     const requestId = yield* FiberRef.get(currentRequestId)
@@ -645,7 +699,12 @@ const callValues = (
   if (question !== -1) {
     for (const part of path.slice(question + 1).split("&")) add(part.slice(part.indexOf("=") + 1))
   }
-  for (const value of Object.values(urlParams ?? {})) add(String(value))
+  // A value the platform cannot write fails the call before it is built (`invalidUrlParam`): it is not read here.
+  for (const value of Object.values(urlParams ?? {})) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== undefined && isQueryValue(item)) add(String(item))
+    }
+  }
   const sorted = longestFirst(out)
   const short = sorted.findIndex((value) => value.length < ClientSpans.minSubstringLength)
   return short === -1
