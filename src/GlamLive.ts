@@ -31,6 +31,7 @@ import type * as Streams from "./Events/Streams.js"
 import * as HttpConfig from "./Http/HttpConfig.js"
 import * as Readiness from "./Http/Readiness.js"
 import * as SecurityHeaders from "./Http/SecurityHeaders.js"
+import * as ConfiguredSecrets from "./internal/configuredSecrets.js"
 import * as StandInLoggers from "./internal/standInLoggers.js"
 import * as Inbox from "./Sql/Inbox.js"
 import type * as Outbox from "./Sql/Outbox.js"
@@ -290,10 +291,13 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
     busLayerConfig({ streams, events })
   )
   return Layer.unwrapScoped(Effect.gen(function*() {
-    const logger = yield* Ref.make(fallbackLogger(load.service))
+    const logger = yield* Ref.make<FailureLogger>({ options: fallbackLogger(load.service), secrets: [] })
     yield* Effect.addFinalizer((exit) => serviceLoggerOnFailure(exit, logger))
     const loaded = yield* GlamConfig.load(load)
-    yield* Effect.flatMap(loggerOf(loaded), (options) => Ref.set(logger, options))
+    yield* Effect.flatMap(
+      loggerOf(loaded),
+      (options) => Ref.set(logger, { options, secrets: ConfiguredSecrets.treeSecrets(loaded.tree) })
+    )
     // Built on both, so its finalizer (stop polling, flush the outbox) runs before the Bus drains and the pool closes.
     return Layer.mergeAll(OutboxRelay.layerConfig(), Inbox.layerRetentionConfig(), readinessChecks).pipe(
       Layer.provideMerge(infrastructure),
@@ -307,7 +311,9 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StartupError
       ),
       Layer.provideMerge(Telemetry.layerConfig()),
       Layer.provide(validated),
-      Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded)))
+      Layer.provide(Layer.setConfigProvider(GlamConfig.provider(loaded))),
+      // Before the logger: a line of the startup already has the secrets hidden.
+      Layer.provideMerge(GlamConfig.layerSecrets(loaded))
     )
   })).pipe(Layer.mapError(describe))
 }
@@ -360,6 +366,12 @@ const repeatedSignals = Effect.gen(function*() {
 
 type LoggerOptions = Pick<GlamLogger.Options, "service" | "environment" | "format">
 
+/** The logger of a failed start, and the secrets of its configuration, hidden in its lines. */
+interface FailureLogger {
+  readonly options: LoggerOptions
+  readonly secrets: ReadonlyArray<string>
+}
+
 /** The logger of a service whose configuration could not be read: its name, dev's console format. */
 const fallbackLogger = (service: string | undefined): LoggerOptions => ({
   service: service ?? "glam",
@@ -381,14 +393,19 @@ const loggerOf = (loaded: GlamConfig.LoadedConfig): Effect.Effect<LoggerOptions>
  * When the layer fails (at startup, or when a service's layer on it fails), the service's logger replaces Effect's
  * default one (and the one an earlier failed start in the fiber installed) in the fiber that built it, after every
  * other finalizer: the failure `NodeRuntime.runMain` reports comes out in the service's format (a JSON line in prod),
- * not in Effect's. The loggers a user installed stay.
+ * not in Effect's. The loggers a user installed stay. The configuration's secrets stay registered from then on (the
+ * scope that registered them has closed): the failure, reported after, may quote one (a URL the service built with
+ * its database password), and a start that fails is followed by the end of the process or by another start.
  */
-const serviceLoggerOnFailure = (exit: Exit.Exit<unknown, unknown>, logger: Ref.Ref<LoggerOptions>) =>
+const serviceLoggerOnFailure = (exit: Exit.Exit<unknown, unknown>, logger: Ref.Ref<FailureLogger>) =>
   Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-    ? Effect.flatMap(Ref.get(logger), (options) =>
-      FiberRef.update(
-        FiberRef.currentLoggers,
-        (loggers) => StandInLoggers.replace(loggers, Logger.defaultLogger, GlamLogger.make(options))
+    ? Effect.flatMap(Ref.get(logger), ({ options, secrets }) =>
+      Effect.zipRight(
+        Effect.sync(() => ConfiguredSecrets.retain(secrets)),
+        FiberRef.update(
+          FiberRef.currentLoggers,
+          (loggers) => StandInLoggers.replace(loggers, Logger.defaultLogger, GlamLogger.make(options))
+        )
       ))
     : Effect.void
 

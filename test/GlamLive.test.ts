@@ -5,8 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Cause, Context, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schedule, Schema } from "effect"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { CatalogHttpLive, migrations } from "../examples/catalog-service.js"
 import { NotificationConsumerLive } from "../examples/notification-service.js"
@@ -14,13 +13,16 @@ import { Bus, Events, Http, makeGlamLive, Sql, StartupError } from "../src/index
 import { captureStdout } from "./support/captureStdout.js"
 import { eventually } from "./support/eventually.js"
 import { type NatsServer, startNatsServer } from "./support/natsServer.js"
+import { scratchDirs } from "./support/scratchDirs.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
 const natsUp = await serviceAvailable("nats")
 
+const scratch = scratchDirs("glam-live-")
+
 const configRoot = (serviceYaml: string, service = "catalog-service"): string => {
-  const root = mkdtempSync(path.join(tmpdir(), "glam-live-"))
+  const root = scratch()
   mkdirSync(path.join(root, "config", "services"), { recursive: true })
   writeFileSync(path.join(root, "config", "services", `${service}.yml`), serviceYaml)
   return root
@@ -162,6 +164,32 @@ describe("GlamLive", () => {
         expect(yield* Ref.get(attempts)).toBe(3)
         const lines = stdout.text().split("\n").filter((line) => line.includes(marker))
         expect(lines).toEqual([expect.stringContaining(` - catalog-service - INFO - ${marker}`)])
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive.skipIf(!pgUp)(
+    "a failed start's failure, logged after the layer is released, has the configuration's secrets hidden",
+    () =>
+      Effect.gen(function*() {
+        const stdout = yield* captureStdout
+        const { database, host, port, user } = services.postgres
+        // The server trusts the test's connections: the password is sent and ignored.
+        const password = `pw-C-${Math.random().toString(36).slice(2)}`
+        const root = configRoot(
+          `service:\n  name: catalog-service\ndatabase:\n  host: ${host}\n  port: ${port}\n  user: ${user}\n` +
+            `  name: ${database}\n  password: ${password}\n`
+        )
+        // The service's own layer on GlamLive fails with an error quoting the password.
+        const refused = Layer.effectDiscard(Effect.fail(new Error(`the upstream refused the login ${password}`)))
+        const error = yield* Layer.build(
+          Layer.provideMerge(refused, makeGlamLive({ service: "catalog-service", root, env: {} }))
+        ).pipe(Effect.scoped, Effect.flip)
+        // What `NodeRuntime.runMain` does with the failure of the program.
+        yield* Effect.logError(error)
+        const text = stdout.text()
+        expect(text).toContain("the upstream refused the login <redacted>")
+        expect(text).not.toContain(password)
       }),
     { timeout: 60_000 }
   )

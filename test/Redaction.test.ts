@@ -27,10 +27,9 @@ import {
 } from "effect"
 import fc from "fast-check"
 import { spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
-import { tmpdir } from "node:os"
 import * as path from "node:path"
 import * as util from "node:util"
 import { BusConfig, JetStream } from "../src/Bus/index.js"
@@ -41,6 +40,7 @@ import { rawRequest } from "./fixtures/http/server.js"
 import { freePort } from "./support/localService.js"
 import { startNatsServerWith } from "./support/natsServer.js"
 import { spansText } from "./support/recordingTracer.js"
+import { scratchDirs } from "./support/scratchDirs.js"
 import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
@@ -151,8 +151,10 @@ const failureMessage = (exit: Exit.Exit<unknown, unknown>): string => {
 }
 
 /** A service's configuration root whose service file is the given tree (JSON is YAML), logging at DEBUG. */
+const scratch = scratchDirs("glam-redaction-")
+
 const configRoot = (tree: object, service = "catalog-service"): string => {
-  const root = mkdtempSync(path.join(tmpdir(), "glam-redaction-"))
+  const root = scratch()
   mkdirSync(path.join(root, "config", "services"), { recursive: true })
   writeFileSync(
     path.join(root, "config", "services", `${service}.yml`),
@@ -885,7 +887,6 @@ describe("credentials in auth.jwks_url", () => {
 // as a process: everything it writes to stdout and stderr on a failed and on a successful start, at DEBUG.
 describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URLs", () => {
   const root = path.resolve(import.meta.dirname, "..")
-  const tsx = path.join(root, "node_modules/.bin/tsx")
   const main = path.join(root, "test/fixtures/service/main.ts")
 
   /** Starts the service; `stop` is called with what it has written until it returns true, then SIGTERM. */
@@ -893,7 +894,9 @@ describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URL
     new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
       let output = ""
       let stopped = false
-      const child = spawn(tsx, [main, configRoot(tree, "orders-service")], {
+      // Node itself with tsx's loader, not the tsx program: that one relays a SIGTERM to a child of its own and
+      // kills it (exit 143) when the child has not acknowledged it within 30 ms, as on a loaded machine.
+      const child = spawn(process.execPath, ["--import", "tsx", main, configRoot(tree, "orders-service")], {
         cwd: root,
         // Only what the service needs: no variable of the test's shell reaches its configuration.
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },

@@ -24,18 +24,19 @@ import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Schema, Scope } 
 import * as jose from "jose"
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import * as NodeHttp from "node:http"
-import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as util from "node:util"
 import { Bus, Cache, Devices, Errors, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 import { startPostgres } from "./reliability/support/postgres.js"
 import { captureStdout } from "./support/captureStdout.js"
 import { eventually } from "./support/eventually.js"
+import { httpServer } from "./support/httpServer.js"
 import { startMosquitto } from "./support/mosquittoServer.js"
 import { startNatsServerWith } from "./support/natsServer.js"
 import { startRedis } from "./support/redisServer.js"
+import { scratchDirs } from "./support/scratchDirs.js"
 import { serviceAvailable, services } from "./support/services.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -103,8 +104,10 @@ const allSeen = (): string => seen.map((s) => s.text).join("\n")
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
+const scratch = scratchDirs("glam-canary-C-")
+
 const configRoot = (service: string, yaml: string): string => {
-  const root = mkdtempSync(Path.join(tmpdir(), "glam-canary-C-"))
+  const root = scratch()
   mkdirSync(Path.join(root, "config", "services"), { recursive: true })
   writeFileSync(Path.join(root, "config", "services", `${service}.yml`), yaml)
   return root
@@ -118,42 +121,6 @@ const startupFailure = <A, E>(where: string, layer: Layer.Layer<A, E>) =>
     recordCause(where, exit.cause)
     return Option.getOrUndefined(Cause.failureOption(exit.cause))
   })
-
-/** A local HTTP server answering with `answer`, recording each request (its target, headers and body). */
-const httpServer = (
-  answer: (request: NodeHttp.IncomingMessage, body: string, n: number) => { status: number; body: string }
-) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      new Promise<{ readonly url: string; readonly bodies: Array<string>; readonly server: NodeHttp.Server }>(
-        (resolve) => {
-          const bodies: Array<string> = []
-          const server = NodeHttp.createServer((request, response) => {
-            const chunks: Array<Buffer> = []
-            request.on("data", (chunk: Buffer) => chunks.push(chunk))
-            request.on("end", () => {
-              const body = Buffer.concat(chunks).toString("utf8")
-              bodies.push(body)
-              const out = answer(request, body, bodies.length)
-              response.writeHead(out.status, { "content-type": "application/json" })
-              response.end(out.body)
-            })
-          })
-          server.listen(0, "127.0.0.1", () => {
-            const address = server.address() as { port: number }
-            resolve({ url: `http://127.0.0.1:${address.port}`, bodies, server })
-          })
-        }
-      )
-    ),
-    ({ server }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections()
-          server.close(() => resolve())
-        })
-      )
-  )
 
 /** What a server that quotes the credentials it was given says: the header, and a Basic one decoded. */
 const quoted = (request: NodeHttp.IncomingMessage): string => {

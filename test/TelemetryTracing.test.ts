@@ -15,8 +15,10 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Tracer from "effect/Tracer"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { Config as GlamConfig } from "../src/index.js"
 import * as Correlation from "../src/Telemetry/Correlation.js"
 import * as TracingSdk from "../src/Telemetry/internal/tracingSdk.js"
 import * as Telemetry from "../src/Telemetry/Telemetry.js"
@@ -165,6 +167,24 @@ describe("Telemetry/Tracing", () => {
       expect(small.exporter.getFinishedSpans().map((span) => span.name)).toContain(
         `GET /${"p".repeat(11)}... (19 more characters)`
       )
+    }))
+
+  it.effect("a link's attributes are cut and hide the configured secrets, as the span's own", () =>
+    Effect.gen(function*() {
+      const { exporter, layer } = inMemory({ maxAttributeLength: 24 })
+      const token = "link-token-G-0123"
+      const linked = Tracer.externalSpan({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" })
+      yield* Effect.linkSpanCurrent(linked, { "peer.credentials": `t=${token}`, "peer.note": "n".repeat(30) }).pipe(
+        Effect.withSpan("linking", {
+          links: [{ _tag: "SpanLink", span: linked, attributes: { "peer.url": `nats://${token}@n1` } }]
+        }),
+        Effect.provide(Layer.merge(layer, GlamConfig.layerFromObject({ nats: { token } })))
+      )
+      const links = byName(exporter.getFinishedSpans(), "linking").links
+      expect(links.map((link) => link.attributes)).toEqual([
+        { "peer.url": "nats://<redacted>@n1" },
+        { "peer.credentials": "t=<redacted>", "peer.note": `${"n".repeat(24)}... (6 more characters)` }
+      ])
     }))
 
   it.effect("an unsampled caller is followed, and sampling_ratio 0 records no new traces", () =>

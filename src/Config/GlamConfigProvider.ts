@@ -9,6 +9,7 @@ import * as ConfigError from "effect/ConfigError"
 import type * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as configuredSecrets from "../internal/configuredSecrets.js"
 import type { JsonObject, LoadedConfig, LoadOptions } from "./Config.js"
 import { fromObject, load } from "./Config.js"
 import type { ConfigLoadError } from "./ConfigLoadError.js"
@@ -51,7 +52,35 @@ export const provider: (loaded: LoadedConfig) => ConfigProvider.ConfigProvider =
  * ```
  */
 export const layer = (options: LoadOptions = {}): Layer.Layer<never, ConfigLoadError> =>
-  Layer.unwrapEffect(Effect.map(load(options), (loaded) => Layer.setConfigProvider(provider(loaded))))
+  Layer.unwrapEffect(
+    Effect.map(load(options), (loaded) => Layer.merge(Layer.setConfigProvider(provider(loaded)), layerSecrets(loaded)))
+  )
+
+/**
+ * Hides the secrets of a loaded configuration in every log line of the toolkit's loggers (`GlamLogger`, the span
+ * events of `Telemetry`) and every span its tracing exports, while the layer is in use: the value of each key that
+ * holds one by its name (`database.password`, `nats.token`, `auth.secret`, the `headers` of a section...) and the
+ * password or token of each URL (`database.url`, `redis.url`, `nats.servers`...), as written, percent-encoded,
+ * decoded and JSON-escaped, become `<redacted>` wherever a line, a span attribute or an event quotes them, whatever
+ * fiber writes it. A value shorter than 8 characters is not searched for: it would hide every occurrence of a
+ * common word or number. {@link layer}, {@link layerFromObject} and `GlamLive` include it; a service that installs
+ * {@link provider} by hand adds it.
+ *
+ * @since 0.2.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Config as GlamConfig } from "@glam/shared"
+ *
+ * const ConfigLive = Layer.unwrapEffect(
+ *   Effect.map(GlamConfig.load({ service: "catalog-service" }), (loaded) =>
+ *     Layer.merge(Layer.setConfigProvider(GlamConfig.provider(loaded)), GlamConfig.layerSecrets(loaded)))
+ * )
+ * ```
+ */
+export const layerSecrets = (loaded: LoadedConfig): Layer.Layer<never> =>
+  Layer.scopedDiscard(configuredSecrets.register(configuredSecrets.treeSecrets(loaded.tree)))
 
 /**
  * Installs a provider over a given tree, for tests and examples (no files, no environment).
@@ -65,8 +94,10 @@ export const layer = (options: LoadOptions = {}): Layer.Layer<never, ConfigLoadE
  * const TestConfig = GlamConfig.layerFromObject({ service: { name: "test-service" }, database: { port: 5432 } })
  * ```
  */
-export const layerFromObject = (tree: JsonObject): Layer.Layer<never> =>
-  Layer.setConfigProvider(provider(fromObject(tree)))
+export const layerFromObject = (tree: JsonObject): Layer.Layer<never> => {
+  const loaded = fromObject(tree)
+  return Layer.merge(Layer.setConfigProvider(provider(loaded)), layerSecrets(loaded))
+}
 
 const leafMessages = (error: ConfigError.ConfigError): Array<string> =>
   ConfigError.reduceWithContext(error, undefined, {

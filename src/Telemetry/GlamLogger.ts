@@ -9,6 +9,9 @@
  * A log never fails the fiber that writes it: a value that throws when it is read is written as `[unrenderable]`,
  * and a sink that throws loses that line only.
  *
+ * A line holds none of the credentials of the request its fiber serves, nor the secrets of the configuration in use
+ * (`GlamConfig.layerSecrets`): wherever its message, annotations or cause quote one, it reads `<redacted>`.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"

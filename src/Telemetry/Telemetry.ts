@@ -86,8 +86,8 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
       sink: options.logSink,
       maxFieldLength: options.maxLogFieldLength
     }),
-    // A log line becomes an event of the current span: with the credentials of the fiber's request hidden, as in the
-    // line itself.
+    // A log line becomes an event of the current span: with the credentials of the fiber's request and the configured
+    // secrets hidden, as in the line itself.
     StandInLoggers.layer(Logger.tracerLogger, Logger.mapInputOptions(Logger.tracerLogger, hideInLog))
   )))
 }

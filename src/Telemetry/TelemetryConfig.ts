@@ -249,8 +249,8 @@ const lengthBetween = (name: string, min: number, max: number, fallback: number)
   )
 
 /**
- * `telemetry.max_attribute_length`: span attribute values (and event attribute values, the status message) longer
- * than this are cut to it, followed by `... (N more characters)`; an integer, 16 to 1,048,576, default 4096.
+ * `telemetry.max_attribute_length`: span attribute values (and event and link attribute values, the status message)
+ * longer than this are cut to it, followed by `... (N more characters)`; an integer, 16 to 1,048,576, default 4096.
  *
  * @since 0.2.0
  * @category config

@@ -15,8 +15,10 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
+import * as ConfiguredSecrets from "../internal/configuredSecrets.js"
 import { integerRefusal, lengthBounds } from "./internal/optionBounds.js"
-import { maxQueueSizeLimit } from "./internal/otlp.js"
+import { maxQueueSizeLimit, moveUserinfo } from "./internal/otlp.js"
+import * as ResourceLayer from "./internal/resource.js"
 import type { Exporter } from "./TelemetryConfig.js"
 
 /**
@@ -40,7 +42,7 @@ export interface Options {
   /** How long shutdown may take to flush pending spans (default 3 seconds). */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
   /**
-   * The longest span attribute value, event attribute value and status message, in UTF-16 code units (default
+   * The longest span attribute value, event or link attribute value and status message, in UTF-16 code units (default
    * 4096); a longer one is cut there and followed by `... (N more characters)`. An integer from 16 to 1,048,576, as
    * `telemetry.max_attribute_length`: another is a defect when the layer is built (an `IllegalArgumentException`
    * naming it), as is an OTLP exporter's `maxQueueSize` outside 1 to 1,000,000.
@@ -95,9 +97,12 @@ export const makeSpanProcessors = (exporter: Exporter): Effect.Effect<Array<Span
 /**
  * Installs the OpenTelemetry tracer (when there is somewhere to send spans) and provides the OpenTelemetry
  * `Resource` (`service.name`, `service.version`, `deployment.environment.name`, and `OTEL_SERVICE_NAME` /
- * `OTEL_RESOURCE_ATTRIBUTES`). Pending spans are flushed when the layer's scope closes. A `maxAttributeLength` or an
- * OTLP exporter's `maxQueueSize` outside the bounds of its configuration key is a defect when the layer is built (an
- * `IllegalArgumentException` naming the option and the key).
+ * `OTEL_RESOURCE_ATTRIBUTES`), with the credentials its attributes quote hidden (a key named as a credential, a
+ * URL's userinfo, the configured secrets). Pending spans are flushed when the layer's scope closes. A
+ * `maxAttributeLength` or an OTLP exporter's `maxQueueSize` outside the bounds of its configuration key is a defect
+ * when the layer is built (an `IllegalArgumentException` naming the option and the key). While the layer is in use,
+ * the values of an OTLP exporter's `headers`, the password of its `endpoint` and the Basic `authorization` header (its
+ * base64 form too) that the endpoint's userinfo is sent as are hidden in the toolkit's log lines and exported spans.
  *
  * @example
  * ```ts
@@ -129,7 +134,7 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
   const spanProcessors = options.spanProcessors ?? []
   // What `NodeSdk.layer` provides when it has no span processor, without loading the SDK.
   if (options.exporter._tag === "None" && spanProcessors.length === 0) {
-    return Resource.layerFromEnv(Resource.configToAttributes(resource))
+    return ResourceLayer.layer(resource)
   }
   return Layer.unwrapEffect(Effect.gen(function*() {
     const loaded = yield* sdk
@@ -147,5 +152,16 @@ export const layer = (options: Options): Layer.Layer<Resource.Resource> => {
         info: (message) => void runFork(Effect.logInfo(message))
       }
     })
-  }))
+  })).pipe(
+    // Registered first and released last: the exporter's last flush at shutdown still has them hidden.
+    Layer.provide(Layer.scopedDiscard(ConfiguredSecrets.registerGiven(exporterSecrets(options.exporter))))
+  )
+}
+
+// The secrets of an OTLP exporter: its headers' values and the credentials of its endpoint, whose userinfo is sent as
+// a Basic `authorization` header (its base64 form is what a collector or a proxy echoes).
+const exporterSecrets = (exporter: Exporter) => {
+  if (exporter._tag !== "Otlp") return {}
+  const headers = moveUserinfo(exporter.endpoint, exporter.headers)?.headers ?? exporter.headers
+  return { secrets: Object.values(headers), urls: [exporter.endpoint] }
 }

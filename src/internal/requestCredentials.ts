@@ -17,6 +17,7 @@ import type * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { isSecretName } from "../Config/internal/names.js"
+import { configuredSecrets } from "./configuredSecrets.js"
 import {
   decodeOrKeep,
   headerValueCredentials,
@@ -139,25 +140,38 @@ const scrubValue = (
   return copy
 }
 
-/** Whether a string of the value (its own, its elements', its properties', a getter's) holds a credential. */
+const includesOne = (text: string, credentials: ReadonlyArray<string>): boolean => {
+  for (const secret of credentials) if (text.includes(secret)) return true
+  return false
+}
+
+/**
+ * Whether a string of the value (its own, an array's elements', its properties', a getter's) holds a credential.
+ * Every log line is searched: a string or an array (a log message) is searched without a set of the objects seen.
+ */
 const holdsCredential = (
   value: unknown,
   credentials: ReadonlyArray<string>,
   depth: number,
-  seen: WeakSet<object>
+  seen: WeakSet<object> | undefined
 ): boolean => {
-  if (typeof value === "string") return credentials.some((secret) => value.includes(secret))
-  if (typeof value !== "object" || value === null || Redacted.isRedacted(value) || seen.has(value)) return false
+  if (typeof value === "string") return includesOne(value, credentials)
+  if (typeof value !== "object" || value === null || Redacted.isRedacted(value) || seen?.has(value)) return false
   // Too deep to search: copied, and hidden from there on.
   if (depth >= maxDepth) return true
-  seen.add(value)
-  for (const own of ownValues(value)) if (holdsCredential(own.value, credentials, depth + 1, seen)) return true
+  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
+    for (const element of value) if (typeof element === "string" && includesOne(element, credentials)) return true
+    return false
+  }
+  const visited = seen ?? new WeakSet()
+  visited.add(value)
+  for (const own of ownValues(value)) if (holdsCredential(own.value, credentials, depth + 1, visited)) return true
   return false
 }
 
 /** The value itself when none of its strings holds a credential, else a copy with each one hidden. */
 const hideIn = (value: unknown, credentials: ReadonlyArray<string>): unknown =>
-  holdsCredential(value, credentials, 0, new WeakSet()) ? scrubValue(value, credentials, 0, new WeakMap()) : value
+  holdsCredential(value, credentials, 0, undefined) ? scrubValue(value, credentials, 0, new WeakMap()) : value
 
 /**
  * The cause with the credentials hidden in its failures and defects (their messages, stacks, causes and fields), as
@@ -198,22 +212,47 @@ export const fiberCredentials = (fiberRefs: FiberRefs.FiberRefs): ReadonlyArray<
   return credentials
 }
 
+// The request's credentials with the configured secrets, longest first: merged once per request and registry state.
+const merged = new WeakMap<
+  ReadonlyArray<string>,
+  { readonly secrets: ReadonlyArray<string>; readonly all: ReadonlyArray<string> }
+>()
+
+const withConfigured = (credentials: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const secrets = configuredSecrets()
+  if (secrets.length === 0) return credentials
+  if (credentials.length === 0) return secrets
+  const known = merged.get(credentials)
+  if (known !== undefined && known.secrets === secrets) return known.all
+  const all = longestFirst([...credentials, ...secrets])
+  merged.set(credentials, { secrets, all })
+  return all
+}
+
 /**
- * What a logger is given, with the credentials of the request the logging fiber serves hidden in its message, its
- * annotations and its cause (see {@link fiberCredentials}): a handler that logs its request's URL or headers, or a
- * failure quoting them, logs none of them. Outside a request, or when none of them holds a credential, what was given.
+ * What a logger is given, with the credentials of the request the logging fiber serves (see
+ * {@link fiberCredentials}) and the secrets of the configurations in use (see `configuredSecrets`) hidden in its
+ * message, its annotations and its cause: a handler that logs its request's URL or headers, a service that logs a
+ * URL holding its database password, a daemon fiber that logs a token, or a failure quoting them, logs none of them.
+ * When none of them holds one, what was given.
  *
  * @internal
  */
 export const hideInLog = <Message>(options: Logger.Logger.Options<Message>): Logger.Logger.Options<Message> => {
-  const credentials = fiberCredentials(options.context)
+  const credentials = withConfigured(fiberCredentials(options.context))
   if (credentials.length === 0) return options
-  return {
-    ...options,
-    message: hideIn(options.message, credentials) as Message,
-    annotations: HashMap.map(options.annotations, (value) => hideIn(value, credentials)),
-    cause: hideCredentials(options.cause, credentials) as Cause.Cause<unknown>
+  const message = hideIn(options.message, credentials) as Message
+  let annotations = options.annotations
+  for (const [, value] of options.annotations) {
+    if (holdsCredential(value, credentials, 0, undefined)) {
+      annotations = HashMap.map(options.annotations, (value) => hideIn(value, credentials))
+      break
+    }
   }
+  const cause = hideCredentials(options.cause, credentials) as Cause.Cause<unknown>
+  // The line of most logs holds none: the options as given, nothing copied.
+  if (message === options.message && annotations === options.annotations && cause === options.cause) return options
+  return { ...options, message, annotations, cause }
 }
 
 // The platform's `Headers` redaction: the values of the names in `Headers.currentRedactedNames` become `Redacted`.

@@ -6,6 +6,7 @@
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type * as Resource from "@effect/opentelemetry/Resource"
+import * as Tracer from "@effect/opentelemetry/Tracer"
 import { TraceFlags } from "@opentelemetry/api"
 import type { Context } from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
@@ -20,11 +21,13 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import type { ReadableSpan, Span } from "@opentelemetry/sdk-trace-base"
 import type * as Duration from "effect/Duration"
-import type * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Redacted from "effect/Redacted"
 import { redactUrlCredentials, redactValueIn } from "../../Config/internal/names.js"
+import { configuredSecrets } from "../../internal/configuredSecrets.js"
 import {
   decodeOrKeep,
   headerValueCredentials,
@@ -35,6 +38,7 @@ import {
 import { cutText } from "../../internal/text.js"
 import type { Exporter } from "../TelemetryConfig.js"
 import * as otlp from "./otlp.js"
+import * as ResourceLayer from "./resource.js"
 
 /**
  * Where the OTLP exporter reports failed exports: a warning when exports start failing, an info line when one
@@ -304,26 +308,39 @@ export const defaultMaxAttributeLength = 4096
 
 type Attributes = Record<string, unknown>
 
-const cutAttributes = (attributes: Attributes | undefined, max: number): void => {
+// A text with the configured secrets hidden (none registered: the text itself), then cut to `max`.
+const clean = (text: string, max: number, secrets: ReadonlyArray<string>): string => {
+  const hiddenText = secrets.length === 0 ? text : scrubText(text, secrets)
+  return hiddenText.length > max ? cutText(hiddenText, max) : hiddenText
+}
+
+const cleanAttributes = (attributes: Attributes | undefined, max: number, secrets: ReadonlyArray<string>): void => {
   if (attributes === undefined) return
   for (const key in attributes) {
     const value = attributes[key]
     if (typeof value === "string") {
-      if (value.length > max) attributes[key] = cutText(value, max)
+      const cleaned = clean(value, max, secrets)
+      if (cleaned !== value) attributes[key] = cleaned
     } else if (Array.isArray(value)) {
-      if (value.some((item) => typeof item === "string" && item.length > max)) {
-        attributes[key] = value.map((item: unknown) => typeof item === "string" ? cutText(item, max) : item)
+      const changes = (item: unknown) => typeof item === "string" && clean(item, max, secrets) !== item
+      if (value.some(changes)) {
+        attributes[key] = value.map((item: unknown) => typeof item === "string" ? clean(item, max, secrets) : item)
       }
     }
   }
 }
 
 /**
- * Cuts, when a span ends and before the processors after it see it, every string attribute value (an array's
- * strings each), event attribute value (an exception's message and stack), the status message and the name longer than
- * `max` to `max` code units followed by `... (N more characters)`, never between the halves of a surrogate pair:
- * a 10 MB header value or error message does not travel whole in every span. The cost is a pass over the span's
- * attributes, which a processor's export makes anyway.
+ * Cleans a span when it ends, before the processors after it see it: every string attribute value (an array's
+ * strings each), event name and event attribute value (an exception's message and stack, a log line), link attribute
+ * value, the status message and the name
+ * - with every occurrence of a configured secret (see `configuredSecrets`: the database password, a token...)
+ *   replaced by `<redacted>`, so that a span attribute a service sets with one is exported without it;
+ * - cut, when longer than `max`, to `max` code units followed by `... (N more characters)`, never between the halves
+ *   of a surrogate pair: a 10 MB header value or error message does not travel whole in every span.
+ *
+ * The cost is a pass over the span's strings, which a processor's export makes anyway, and a search of each for the
+ * few configured secrets.
  *
  * @internal
  */
@@ -332,13 +349,20 @@ export class AttributeCapProcessor implements SpanProcessor {
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
     try {
-      cutAttributes(span.attributes as Attributes, this.max)
-      for (const event of span.events) cutAttributes(event.attributes as Attributes | undefined, this.max)
-      const status = span.status as { message?: string }
-      if (typeof status.message === "string" && status.message.length > this.max) {
-        status.message = cutText(status.message, this.max)
+      const secrets = configuredSecrets()
+      cleanAttributes(span.attributes as Attributes, this.max, secrets)
+      for (const event of span.events) {
+        cleanAttributes(event.attributes as Attributes | undefined, this.max, secrets)
+        if (secrets.length > 0) (event as { name: string }).name = scrubText(event.name, secrets)
       }
-      if (span.name.length > this.max) (span as { name: string }).name = cutText(span.name, this.max)
+      for (const link of span.links) cleanAttributes(link.attributes as Attributes | undefined, this.max, secrets)
+      const status = span.status as { message?: string }
+      if (typeof status.message === "string") {
+        const message = clean(status.message, this.max, secrets)
+        if (message !== status.message) status.message = message
+      }
+      const name = clean(span.name, this.max, secrets)
+      if (name !== span.name) (span as { name: string }).name = name
     } catch {
       // A span whose attributes cannot be changed goes on as it is.
     }
@@ -353,7 +377,7 @@ export class AttributeCapProcessor implements SpanProcessor {
 
 /** @internal */
 export const layer = (options: {
-  readonly resource: NodeSdk.Configuration["resource"]
+  readonly resource: ResourceLayer.Config
   readonly exporter: Exporter
   readonly samplingRatio: number | undefined
   readonly spanProcessors: ReadonlyArray<SpanProcessor>
@@ -361,16 +385,18 @@ export const layer = (options: {
   readonly report: ExportReport
   readonly maxAttributeLength: number
 }): Layer.Layer<Resource.Resource> =>
-  NodeSdk.layer(() => ({
-    resource: options.resource,
-    spanProcessor: [
-      // First: the processors after it see the values cut.
-      new AttributeCapProcessor(options.maxAttributeLength),
-      ...makeSpanProcessors(options.exporter, options.report),
-      ...options.spanProcessors
-    ],
-    tracerConfig: {
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) })
-    },
-    shutdownTimeout: options.shutdownTimeout
-  }))
+  // `NodeSdk.layer`'s tracer, on the resource with the credentials of its attributes hidden.
+  Layer.unwrapEffect(Effect.sync(() =>
+    Layer.provide(
+      Tracer.layer,
+      NodeSdk.layerTracerProvider([
+        // First: the processors after it see the values cut.
+        new AttributeCapProcessor(options.maxAttributeLength),
+        ...makeSpanProcessors(options.exporter, options.report),
+        ...options.spanProcessors
+      ], {
+        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.samplingRatio ?? 1) }),
+        shutdownTimeout: options.shutdownTimeout
+      })
+    )
+  )).pipe(Layer.provideMerge(ResourceLayer.layer(options.resource)))
