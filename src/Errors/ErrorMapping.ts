@@ -18,6 +18,7 @@ import {
 import type { AnyGlamError } from "./ErrorCatalogue.js"
 import { isGlamError } from "./GlamError.js"
 import { UpstreamServiceError } from "./InfrastructureErrors.js"
+import { parseHttpDate } from "./internal/httpDate.js"
 
 /**
  * A class of the catalogue, seen as what `wrap` needs: something built from a message, a cause and
@@ -63,17 +64,20 @@ export type HttpFailure =
   | { readonly _tag: "Transport" }
 
 /**
- * The parsed `Retry-After` header in whole seconds (delta-seconds or an HTTP date), if it is usable.
+ * The parsed `Retry-After` header in whole seconds, if it is usable: delta-seconds (digits only) or an HTTP-date
+ * (RFC 9110, 10.2.3 and 5.6.7: the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850 and asctime
+ * forms), a past date being 0. Another text (`5 apples`, `2026`, `-1`, `1.5`) is `undefined`: no wait comes from it.
  *
  * @since 0.1.0
  * @category classification
  */
 export const parseRetryAfter = (header: string | undefined, now: Date = new Date()): number | undefined => {
   if (header === undefined) return undefined
-  const trimmed = header.trim()
+  // Optional whitespace (RFC 9110, 5.6.3) is spaces and tabs alone.
+  const trimmed = header.replace(/^[ \t]+|[ \t]+$/g, "")
   if (/^\d+$/.test(trimmed)) return Number(trimmed)
-  const date = Date.parse(trimmed)
-  if (Number.isNaN(date)) return undefined
+  const date = parseHttpDate(trimmed, now.getTime())
+  if (date === undefined) return undefined
   return Math.max(0, Math.ceil((date - now.getTime()) / 1000))
 }
 
@@ -121,7 +125,7 @@ export const classifyHttpFailure = (
         const retryAfter = parseRetryAfter(failure.retryAfter)
         return new RateLimitedError({
           message: `Rate limited by ${service}`,
-          details: retryAfter === undefined ? {} : { retry_after: retryAfter },
+          details: retryAfter === undefined ? { service } : { service, retry_after: retryAfter },
           ...cause
         })
       }

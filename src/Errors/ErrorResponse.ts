@@ -89,10 +89,26 @@ const detailsOf = (
 }
 
 /**
+ * Details naming `service`, the service that answered: as `service` when the error names none (in its details or
+ * as its class's fixed entry), else as `upstream_service` when it names another. The upstream's own `service` says
+ * what failed behind it (`"database"` for its `DATABASE_ERROR`, the provider of its `SERVICE_UNAVAILABLE`): replacing
+ * it would lose that.
+ */
+const namingService = (
+  details: Record<string, unknown>,
+  own: unknown,
+  service: string | undefined
+): Record<string, unknown> => {
+  if (service === undefined || own === service) return details
+  return own === undefined || own === null ? { ...details, service } : { ...details, upstream_service: service }
+}
+
+/**
  * The tagged error an upstream service meant by the `error` object it answered with: a known `code` becomes
  * its class (an upstream `ITEM_NOT_FOUND` arrives as `ItemNotFoundError`), an unknown one an
  * `UpstreamServiceError` that keeps the code. Only the own keys of `details` are read, and a `"__proto__"` key is
- * dropped.
+ * dropped. `context.service` is named in the details: as `service` when the error names none, else as
+ * `upstream_service` (the upstream's own `service`, what failed behind it, is kept).
  *
  * @since 0.1.0
  * @category conversions
@@ -106,19 +122,23 @@ export const fromResponseBody = (
   if (Option.isSome(cls)) {
     // `retryable` and fixed entries are re-derived by the class; the remaining keys travel as they came.
     const schema = cls.value as unknown as Schema.Schema<AnyGlamError, unknown>
-    const decoded = Schema.decodeUnknownOption(schema)({
-      _tag: cls.value._tag,
-      message: body.message,
-      details,
-      ...(typeof retryable === "boolean" ? { retryable } : {})
-    })
-    if (Option.isSome(decoded)) return decoded.value
+    const decode = (entries: Record<string, unknown>) =>
+      Schema.decodeUnknownOption(schema)({
+        _tag: cls.value._tag,
+        message: body.message,
+        details: entries,
+        ...(typeof retryable === "boolean" ? { retryable } : {})
+      })
+    const decoded = decode(details)
+    if (Option.isSome(decoded)) {
+      const named = namingService(details, decoded.value.responseDetails["service"], context.service)
+      return named === details ? decoded.value : Option.getOrElse(decode(named), () => decoded.value)
+    }
   }
   return new UpstreamServiceError({
     message: body.message,
     details: {
-      ...details,
-      ...(context.service === undefined ? {} : { service: context.service }),
+      ...namingService(details, details["service"], context.service),
       ...(context.status === undefined ? {} : { upstream_status: context.status }),
       ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
       upstream_error: body.code

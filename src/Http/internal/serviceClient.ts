@@ -133,6 +133,25 @@ const notFinal = (service: string, status: number, endpoint: string) =>
     retryable: false
   })
 
+/**
+ * A 304 Not Modified: the client keeps no cache to answer from, so the call has no answer (as the Python package's
+ * `raise_for_status` and `classify_http_error` make of it: a non-retryable `UpstreamServiceError`). A caller that
+ * sends its own `If-None-Match` or `If-Modified-Since` matches it by `details.upstream_status`.
+ */
+const notModified = (service: string, endpoint: string) =>
+  new UpstreamServiceError({
+    message: `${service} answered 304 Not Modified, and the client holds no cached answer`,
+    details: { service, upstream_status: 304, endpoint },
+    retryable: false
+  })
+
+/**
+ * 204 No Content and 205 Reset Content have no content (RFC 9110, 15.3.5 and 15.3.6): their answer is `undefined`,
+ * and their body is never read, whatever the upstream sends after the header (the platform's fetch client has no
+ * stream to give for one, undici fails one whose `content-length` it cannot match, Node's client reads a 205's).
+ */
+const hasNoContent = (status: number) => status === 204 || status === 205
+
 /** A successful status whose body cannot be the answer: the call failed, and sending it again gets the same. */
 const unexpectedBody = (service: string, status: number, endpoint: string, reason: string) =>
   new UpstreamServiceError({
@@ -385,7 +404,9 @@ const exchange = (
   return ClientSpans.withRedactedUrls(http.execute(request), shown.span).pipe(
     Effect.flatMap((response): Effect.Effect<unknown, AnyGlamError | HttpClientError.ResponseError> => {
       if (response.status < 200) return Effect.fail(notFinal(service, response.status, endpoint))
+      if (response.status === 304) return Effect.fail(notModified(service, endpoint))
       if (isRedirect(response.status)) return Effect.fail(redirected(service, response.status, endpoint))
+      if (hasNoContent(response.status)) return Effect.void
       if (response.status >= 400) {
         // A failure is classified by its status when its body cannot be read.
         return Effect.flatMap(Effect.orElseSucceed(readBody(response, maxBytes), () => undefined), (body) => {
@@ -517,13 +538,17 @@ const invalidHeader = (service: string, headers: Readonly<Record<string, string>
     if (!headerToken.test(name)) {
       return new ValidationError({
         message: `A header name of the call to ${service} is not a valid header name`,
-        details: { field: "headers", reason: "header name is not a token" }
+        details: { service, field: "headers", reason: "header name is not a token" }
       })
     }
     if (typeof value !== "string" || !headerValue.test(value)) {
       return new ValidationError({
         message: `The ${name} header of the call to ${service} is not a valid header value`,
-        details: { field: `headers.${name}`, reason: "header value holds a control character or is not a string" }
+        details: {
+          service,
+          field: `headers.${name}`,
+          reason: "header value holds a control character or is not a string"
+        }
       })
     }
   }
@@ -549,7 +574,11 @@ const invalidUrlParam = (service: string, urlParams: Readonly<Record<string, str
     const shown = cutText(name, 64)
     return new ValidationError({
       message: `The ${shown} query parameter of the call to ${service} is not a string`,
-      details: { field: `urlParams.${shown}`, reason: "query parameter value is not a string, number or boolean" }
+      details: {
+        service,
+        field: `urlParams.${shown}`,
+        reason: "query parameter value is not a string, number or boolean"
+      }
     })
   }
   return undefined
@@ -559,7 +588,7 @@ const invalidUrlParam = (service: string, urlParams: Readonly<Record<string, str
 const unserializableBody = (service: string): AnyGlamError =>
   new ValidationError({
     message: `The body of the call to ${service} cannot be serialized as JSON`,
-    details: { field: "body", reason: "not serializable as JSON" }
+    details: { service, field: "body", reason: "not serializable as JSON" }
   })
 
 /**
@@ -570,10 +599,19 @@ const unserializableBody = (service: string): AnyGlamError =>
 const invalidPath = (service: string): AnyGlamError =>
   new ValidationError({
     message: `The path of the call to ${service} does not begin with "/" or "?"`,
-    details: { field: "path", reason: "must begin with / or ?" }
+    details: { service, field: "path", reason: "must begin with / or ?" }
   })
 
 const isRelativePath = (path: string): boolean => path === "" || path[0] === "/" || path[0] === "?"
+
+/**
+ * A URL without its fragment: a fragment is never sent (RFC 9110, 4.2.4 and 7.1), and undici writes it into the
+ * request target. The first `#` begins it, wherever it stands (a `?` after it is the fragment's).
+ */
+const withoutFragment = (url: string): string => {
+  const hash = url.indexOf("#")
+  return hash === -1 ? url : url.slice(0, hash)
+}
 
 /** The request with the caller's ids, the credentials' header and the body. */
 const buildRequest = (
@@ -594,7 +632,7 @@ const buildRequest = (
     const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
     if (Option.isSome(correlation)) headers["x-correlation-id"] = correlation.value
     if (Option.isSome(requestId)) headers["x-request-id"] = requestId.value
-    const request = HttpClientRequest.make(method)(base + path, {
+    const request = HttpClientRequest.make(method)(base + withoutFragment(path), {
       headers,
       ...(options.urlParams === undefined ? {} : { urlParams: options.urlParams })
     })
@@ -622,7 +660,7 @@ const deadlineExceeded = (service: string, deadline: Deadline): AnyGlamError =>
 const invalidDeadline = (service: string): AnyGlamError =>
   new ValidationError({
     message: `The deadline of the call to ${service} is not a duration`,
-    details: { field: "deadline", reason: "not a duration" }
+    details: { service, field: "deadline", reason: "not a duration" }
   })
 
 /**
@@ -752,7 +790,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       halfOpenMaxCalls: config.breakerHalfOpenMaxCalls
     })
     const service = config.name
-    const { authorization, base } = splitCredentials(config.baseUrl.replace(/\/+$/, ""))
+    const { authorization, base } = splitCredentials(withoutFragment(config.baseUrl).replace(/\/+$/, ""))
     // A wait longer than one attempt may take is not waited: the caller gets the failure and its `retry_after`.
     const schedule = retrySchedule(
       Duration.millis(config.retryBaseDelayMs),
@@ -771,7 +809,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
     const request: ServiceClient["request"] = (method, path, options = {}) => {
       // What spans and errors show of the path: the values of its secret-looking query parameters hidden, or under
       // `record_path: template` the call's route.
-      const shown = shownCall(template, path, options)
+      const shown = shownCall(template, withoutFragment(path), options)
       const attributes = {
         service,
         method,
