@@ -90,10 +90,17 @@ const clients: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient
   ["fetch", FetchHttpClient.layer.pipe(Layer.provide(manual))]
 ]
 
+/** The failure of a GET, sent once on undici, to `server`. */
+const failureOf = (server: RawServer) =>
+  Effect.runPromise(
+    Effect.flatMap(ServiceClient.make(settings(server.url, { maxRetries: 0 })), (client) => client.get("/items/i-1"))
+      .pipe(Effect.flip, Effect.provide(NodeHttpClient.layerUndici))
+  )
+
 const envelope = JSON.stringify({ data: { id: "i-1" }, meta: { request_id: "req_000000000000" } })
 
 describe("ServiceClient answers on every HttpClient", () => {
-  it("204 and 205 are a success with no answer, a body after them ignored; the connection serves the next call", async () => {
+  it("204 and 205 succeed with no answer, a body after them ignored; the connection serves the next call", async () => {
     for (const [name, layer] of clients) {
       for (
         const answer of [
@@ -182,10 +189,7 @@ describe("ServiceClient answers on every HttpClient", () => {
     }
     // Junk gives the error no retry_after.
     const server = await rawServer(() => ({ status: 503, headers: { "retry-after": "5 apples" }, body: "{}" }))
-    const error = await Effect.runPromise(
-      Effect.flatMap(ServiceClient.make(settings(server.url, { maxRetries: 0 })), (client) => client.get("/items/i-1"))
-        .pipe(Effect.flip, Effect.provide(NodeHttpClient.layerUndici))
-    )
+    const error = await failureOf(server)
     expect(error).toBeInstanceOf(Errors.ServiceUnavailableError)
     expect(error.details).toEqual({ service: "catalog" })
   })
@@ -214,12 +218,7 @@ describe("ServiceClient answers on every HttpClient", () => {
     ]
     for (const [what, answer] of answers) {
       const server = await rawServer(() => answer)
-      const error = await Effect.runPromise(
-        Effect.flatMap(
-          ServiceClient.make(settings(server.url, { maxRetries: 0 })),
-          (client) => client.get("/items/i-1")
-        ).pipe(Effect.flip, Effect.provide(NodeHttpClient.layerUndici))
-      )
+      const error = await failureOf(server)
       expect(error.details["service"], what).toBe("catalog")
       expect(error.details["upstream_service"], what).toBeUndefined()
     }
@@ -235,12 +234,7 @@ describe("ServiceClient answers on every HttpClient", () => {
         status: 503,
         body: JSON.stringify({ error: { code, message: "down", details: { service: own, retryable: false } } })
       }))
-      const error = await Effect.runPromise(
-        Effect.flatMap(
-          ServiceClient.make(settings(server.url, { maxRetries: 0 })),
-          (client) => client.get("/items/i-1")
-        ).pipe(Effect.flip, Effect.provide(NodeHttpClient.layerUndici))
-      )
+      const error = await failureOf(server)
       expect(error.details, code).toMatchObject({ service: own, upstream_service: "catalog" })
       expect(Errors.ErrorResponse.toResponseBody(error).details, code).toMatchObject({
         service: own,
@@ -252,10 +246,7 @@ describe("ServiceClient answers on every HttpClient", () => {
       status: 503,
       body: JSON.stringify({ error: { code: "DATABASE_ERROR", message: "down" } })
     }))
-    const error = await Effect.runPromise(
-      Effect.flatMap(ServiceClient.make(settings(server.url, { maxRetries: 0 })), (client) => client.get("/items/i-1"))
-        .pipe(Effect.flip, Effect.provide(NodeHttpClient.layerUndici))
-    )
+    const error = await failureOf(server)
     expect(error).toBeInstanceOf(Errors.DatabaseError)
     expect(Errors.ErrorResponse.toResponseBody(error).details).toMatchObject({
       service: "database",

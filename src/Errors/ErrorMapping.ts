@@ -85,7 +85,8 @@ export const parseRetryAfter = (header: string | undefined, now: Date = new Date
  * Classifies an HTTP failure as `classify_http_error` did: timeout -> `RequestTimeoutError`; 429 ->
  * `RateLimitedError` with `retry_after`; 503 -> `ServiceUnavailableError` (with `retry_after` when `Retry-After`
  * gives one); other 5xx -> retryable `UpstreamServiceError`; 4xx -> non-retryable `UpstreamServiceError`; a
- * transport failure -> `InfrastructureFailureError`.
+ * transport failure -> `InfrastructureFailureError`. Each names `options.service` (`"upstream"` when not given) in its
+ * details as `service`.
  *
  * @since 0.1.0
  * @category classification

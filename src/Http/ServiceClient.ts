@@ -19,7 +19,10 @@
  * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
  * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
  * client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not, `FetchHttpClient` needs a
- * `RequestInit` with `redirect: "manual"`), and a 1xx status handed over as the answer.
+ * `RequestInit` with `redirect: "manual"`), a 1xx status handed over as the answer, and a 304 Not Modified (the
+ * client keeps no cache to answer from). A 204 or 205 answer is `undefined`, its body never read, on every
+ * `HttpClient`. A URL's fragment is never sent. Every error names the service in its details: as `service`, or as
+ * `upstream_service` when an upstream's error envelope names a `service` of its own, which is kept.
  *
  * @since 0.1.0
  */
