@@ -66,7 +66,8 @@ export type HttpFailure =
 /**
  * The parsed `Retry-After` header in whole seconds, if it is usable: delta-seconds (digits only) or an HTTP-date
  * (RFC 9110, 10.2.3 and 5.6.7: the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850 and asctime
- * forms), a past date being 0. Another text (`5 apples`, `2026`, `-1`, `1.5`) is `undefined`: no wait comes from it.
+ * forms), a past date being 0. Another text (`5 apples`, `2099-01-01`, `-1`, `1.5`) is `undefined`: no wait comes
+ * from it.
  *
  * @since 0.1.0
  * @category classification
