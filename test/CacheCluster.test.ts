@@ -57,7 +57,7 @@ describe.skipIf(!toolAvailable("redis-server"))("on a Redis Cluster node (CROSSS
       const keys = ["meter:a", "meter:b"]
       expect(yield* slot(lockKey(`cache-D:${keys[0]}`))).not.toBe(yield* slot(lockKey(`cache-D:${keys[1]}`)))
       const cache = yield* Effect.map(
-        Layer.build(Cache.layer({ url: server.url, prefix: "cache-D:", lock: true, lockTtl: "300 millis" })),
+        Layer.build(Cache.layer({ url: server.url, prefix: "cache-D:", lock: true, lockTtl: "3 seconds" })),
         Context.get(Cache.Cache)
       )
       const pttl = (key: string) => Effect.promise(() => admin.pttl(lockKey(`cache-D:${key}`)))
