@@ -1091,6 +1091,92 @@ for (const target of targets) {
           30_000
         )
 
+        it.scoped.skipIf(!target.jetstream)(
+          "two passes beside each other retrying one held stream: the hold one of them sets is not released by the " +
+            "other, and is released by a pass that retries it once the stream takes events",
+          () =>
+            Effect.gen(function*() {
+              const full = testStream("twice")
+              const other = testStream("twiceother")
+              const Held = definitions(full).Happened
+              const Other = definitions(other).Happened
+              const jsm = yield* fullStream(full)
+              const context = yield* infra([full, other])
+              // Once `gating` is set, a publish of the held stream's event waits for `openHeld`, one of the other
+              // stream's for `openOther`.
+              let gating = false
+              const reachedHeld = yield* Deferred.make<void>()
+              const openHeld = yield* Deferred.make<void>()
+              const reachedOther = yield* Deferred.make<void>()
+              const openOther = yield* Deferred.make<void>()
+              let heldPublishes = 0
+              const bus = Context.get(context, Bus.Bus)
+              const gate = (reached: Deferred.Deferred<void>, open: Deferred.Deferred<void>) =>
+                gating ? Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)) : Effect.void
+              const gated = Context.add(context, Bus.Bus, {
+                ...bus,
+                publishEncoded: (message) =>
+                  message.subject === Held.subject
+                    ? Effect.zipRight(
+                      Effect.zipRight(gate(reachedHeld, openHeld), Effect.sync(() => heldPublishes++)),
+                      bus.publishEncoded(message)
+                    )
+                    : message.subject === Other.subject
+                    ? Effect.zipRight(gate(reachedOther, openOther), bus.publishEncoded(message))
+                    : bus.publishEncoded(message)
+              })
+              yield* enqueueNumbered(Held, 2).pipe(Effect.provide(context))
+              const { capture, lines } = capturedLogs()
+              const relay = yield* OutboxRelay.make({ ...wokenByCommits, enabled: false }).pipe(
+                Effect.provide(Layer.merge(Layer.succeedContext(gated), capture))
+              )
+              const flush = relay.flush.pipe(Effect.provide(capture))
+              const heldGauge = Effect.map(
+                Metric.value(Metrics.withLabels(StreamHeld, { stream: full.name })),
+                (gauge) => gauge.value
+              )
+              const released = () => lines.filter((line) => line.includes(`stream ${full.name} takes events again`))
+              const heldLines = () => lines.filter((line) => line.includes(`stream ${full.name} is held`))
+
+              // The first event fills the stream; the second is refused and holds it.
+              const first = yield* flush
+              expect(Option.map(first.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
+              expect((yield* relay.status).heldStreams).toEqual([full.name])
+
+              // A flush retries the held stream: its pass locks the waiting event and waits in its publish.
+              gating = true
+              const retrying = yield* Effect.fork(flush)
+              yield* Deferred.await(reachedHeld)
+              // Beside it, a second flush retries the same stream (its waiting event is locked by the first) and
+              // waits in the publish of the other stream's event.
+              yield* OutboxRelay.enqueue(Other, { n: 0 }).pipe(Sql.transaction(), Effect.provide(context))
+              const beside = yield* Effect.fork(flush)
+              yield* Deferred.await(reachedOther)
+              // The first pass's retry is refused: it holds the stream again, after its plan was made.
+              yield* Deferred.succeed(openHeld, undefined)
+              const refused = yield* Fiber.join(retrying)
+              expect(Option.map(refused.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
+              expect(heldLines()).toHaveLength(2)
+              // The second pass ends without a failure of that stream: the hold set after its plan stays.
+              yield* Deferred.succeed(openOther, undefined)
+              expect(yield* Fiber.join(beside)).toMatchObject({ published: 1, failed: Option.none() })
+              expect(released()).toEqual([])
+              expect((yield* relay.status).heldStreams).toEqual([full.name])
+              expect(yield* heldGauge).toBe(1)
+              // The held stream's publishes: both events by the first flush, then the first pass's retry.
+              expect(heldPublishes).toBe(3)
+
+              // Once the stream has room, a retry sends the waiting event and releases the stream.
+              yield* makeRoom(jsm, full)
+              expect(yield* flush).toMatchObject({ published: 1, failed: Option.none() })
+              expect(heldPublishes).toBe(4)
+              expect(released()).toHaveLength(1)
+              expect((yield* relay.status).heldStreams).toEqual([])
+              expect(yield* heldGauge).toBe(0)
+              expect(yield* storedCount(full).pipe(Effect.provide(context))).toBe(2)
+            }),
+          30_000
+        )
         it.scoped(
           "events are published in the order they were written, across transactions and batches",
           () =>

@@ -14,7 +14,7 @@ import type { PassHolds } from "../src/Sql/internal/relayHolds.js"
 import { makeSender } from "../src/Sql/internal/relayPublish.js"
 
 /** A pass that holds no stream back. */
-const noHolds = (): PassHolds => ({ stopped: new Set(), retried: new Set(), after: undefined, version: 0 })
+const noHolds = (): PassHolds => ({ stopped: new Set(), retried: new Map(), after: undefined, version: 0 })
 
 describe("subject caches", () => {
   it("makeRoom empties a cache holding maxSubjects entries, and only then", () => {
