@@ -1105,15 +1105,31 @@ for (const target of targets) {
 
         // Two flushes retry one held stream: the first's pass locks its waiting event and waits in its publish, the
         // second's reads the events after it (its own event of that stream when `besideFails`) and an event of
-        // another stream, whose publish waits until the first pass has ended, refused: the first pass holds the
-        // stream again after the second's plan was made.
-        for (const besideFails of [false, true]) {
+        // another stream, and waits in that one's publish. The first pass's retry is refused: it holds the stream
+        // again after the second's plan was made, and ends before the second (after it when `besideEndsFirst`).
+        const overlaps = [
+          {
+            name: "two passes beside each other retrying one held stream: the hold one of them sets is not released " +
+              "by the other, and is released by a pass that retries it once the stream takes events",
+            besideFails: false,
+            besideEndsFirst: false
+          },
+          {
+            name: "two passes beside each other both refused by one held stream: the hold the first sets stands, " +
+              "not renewed again by the second (its pause does not grow twice for one retry)",
+            besideFails: true,
+            besideEndsFirst: false
+          },
+          {
+            name: "two passes beside each other retrying one held stream: the one that did not read its waiting " +
+              "event (locked by the other) ends first and leaves the hold to the other, which renews it",
+            besideFails: false,
+            besideEndsFirst: true
+          }
+        ]
+        for (const { besideEndsFirst, besideFails, name } of overlaps) {
           it.scoped.skipIf(!target.jetstream)(
-            besideFails
-              ? "two passes beside each other both refused by one held stream: the hold the first sets stands, " +
-                "not renewed again by the second (its pause does not grow twice for one retry)"
-              : "two passes beside each other retrying one held stream: the hold one of them sets is not released " +
-                "by the other, and is released by a pass that retries it once the stream takes events",
+            name,
             () =>
               Effect.gen(function*() {
                 const full = testStream("twice")
@@ -1176,26 +1192,35 @@ for (const target of targets) {
                 // in the other stream's.
                 if (besideFails) yield* poll(Effect.sync(() => heldPublishes), (n) => n === 4, "both retries sent")
                 else yield* Deferred.await(reachedOther)
-                yield* Deferred.succeed(openHeld, undefined)
-                yield* Deferred.await(reachedOther)
-                const refused = yield* Fiber.join(retrying)
-                expect(Option.map(refused.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
-                expect(heldLines()).toHaveLength(2)
-                yield* Deferred.succeed(openOther, undefined)
-                const besideResult = yield* Fiber.join(beside)
-                expect(besideResult.published).toBe(1)
-                expect(Option.map(besideResult.failed, (failed) => failed.subject))
-                  .toEqual(besideFails ? Option.some(Held.subject) : Option.none())
-                expect(released()).toEqual([])
+                // The first pass's retry is refused.
+                const retryEnds = Effect.gen(function*() {
+                  yield* Deferred.succeed(openHeld, undefined)
+                  const refused = yield* Fiber.join(retrying)
+                  expect(Option.map(refused.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
+                  expect(heldLines()).toHaveLength(2)
+                  expect(released()).toEqual([])
+                })
+                const besideEnds = Effect.gen(function*() {
+                  yield* Deferred.await(reachedOther)
+                  yield* Deferred.succeed(openOther, undefined)
+                  const besideResult = yield* Fiber.join(beside)
+                  expect(besideResult.published).toBe(1)
+                  expect(Option.map(besideResult.failed, (failed) => failed.subject))
+                    .toEqual(besideFails ? Option.some(Held.subject) : Option.none())
+                  expect(released()).toEqual([])
+                  expect((yield* relay.status).heldStreams).toEqual([full.name])
+                  expect(yield* heldGauge).toBe(1)
+                })
+                yield* besideEndsFirst ? Effect.zipRight(besideEnds, retryEnds) : Effect.zipRight(retryEnds, besideEnds)
                 expect((yield* relay.status).heldStreams).toEqual([full.name])
                 expect(yield* heldGauge).toBe(1)
                 // The held stream's publishes: both events by the first flush, then the retries.
                 expect(heldPublishes).toBe(besideFails ? 4 : 3)
-                if (besideFails) {
-                  // The second pass says the hold the first set, with what is left of its pause.
-                  const [, retried, beside] = heldLines().map(pauseIn)
-                  expect(beside).toBeLessThanOrEqual(retried!)
-                }
+                const [firstPause, retried, besidePause] = heldLines().map(pauseIn)
+                // The second pass says the hold the first set, with what is left of its pause.
+                if (besideFails) expect(besidePause).toBeLessThanOrEqual(retried!)
+                // The hold is renewed (its pause about two hours), not taken for a first one (about one).
+                if (besideEndsFirst) expect(retried).toBeGreaterThan(firstPause!)
 
                 // Once the stream has room, a retry sends the waiting events and releases the stream.
                 yield* makeRoom(jsm, full)

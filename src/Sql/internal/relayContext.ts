@@ -160,10 +160,18 @@ export interface Holds {
   running: number
   /** Counts every start and end of a pass: a pass whose plan saw another count overlapped another pass. */
   version: number
+  /** How many of the passes under way retry each held stream: the last of them to end releases it. */
+  readonly retrying: Map<string, number>
 }
 
 /** @internal */
-export const makeHolds = (): Holds => ({ streams: new Map(), after: undefined, running: 0, version: 0 })
+export const makeHolds = (): Holds => ({
+  streams: new Map(),
+  after: undefined,
+  running: 0,
+  version: 0,
+  retrying: new Map()
+})
 
 /**
  * The pauses after failed steps, and before a held stream is retried: from the poll interval (at least 100 ms),

@@ -82,23 +82,39 @@ export const begin = (relay: RelayContext, retryAll: boolean): Effect.Effect<Pas
   })
 
 /**
- * Runs a pass counted among the relay's passes under way, from its start to its end, whatever that is.
+ * Runs a pass counted among the relay's passes under way, and among those retrying each stream its plan retries,
+ * from its start to its end, whatever that is.
  *
  * @internal
  */
-export const counted = <A, E, R>(relay: RelayContext, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.acquireUseRelease(
+export const counted = <A, E, R>(
+  relay: RelayContext,
+  plan: PassHolds,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const { holds } = relay
+  const retrying = (step: number) => {
+    for (const stream of plan.retried.keys()) {
+      const count = (holds.retrying.get(stream) ?? 0) + step
+      if (count > 0) holds.retrying.set(stream, count)
+      else holds.retrying.delete(stream)
+    }
+  }
+  return Effect.acquireUseRelease(
     Effect.sync(() => {
-      relay.holds.running++
-      relay.holds.version++
+      holds.running++
+      holds.version++
+      retrying(1)
     }),
     () => self,
     () =>
       Effect.sync(() => {
-        relay.holds.running--
-        relay.holds.version++
+        holds.running--
+        holds.version++
+        retrying(-1)
       })
   )
+}
 
 // The pause before the `attempts`-th retry of a stream: the `attempts`-th delay of `backoff` (capped at `maxBackoff`
 // long before 64 doublings).
@@ -156,8 +172,10 @@ const settle = (
     holds.set(stream, { attempts: (current?.attempts ?? 0) + 1, until: now + Duration.toMillis(pause) })
     said.push({ _tag: "held", stream, event, pause })
   }
+  // A stream another pass under way retries is released by the last of them to end: this one may not have read its
+  // rows (locked by the other, whose retry may yet fail).
   for (const [stream, seen] of plan.retried) {
-    if (failed.has(stream) || holds.get(stream) !== seen) continue
+    if (failed.has(stream) || holds.get(stream) !== seen || (relay.holds.retrying.get(stream) ?? 0) > 1) continue
     holds.delete(stream)
     said.push({ _tag: "released", stream })
   }
@@ -170,9 +188,9 @@ const settle = (
 
 /**
  * What a pass that ended came to for the held streams: each stream a publish failed for (`failed`, its first failed
- * row) is held, or held again with a longer pause; each retried stream that did not fail goes on. Only the hold the
- * plan saw is renewed or released: one another pass set after the plan (`flush` beside the loop, both retrying the
- * stream) stands until its own pause has passed. `read` is the `seq` of the last row the pass locked; `halted` says
+ * row) is held, or held again with a longer pause; each retried stream that did not fail goes on, once no other
+ * pass under way retries it. Only the hold the plan saw is renewed or released: one another pass set after the plan
+ * (`flush` beside the loop, both retrying the stream) stands until its own pause has passed. `read` is the `seq` of the last row the pass locked; `halted` says
  * the pass ended before sending every row it locked (a failure of the Bus itself), so the next one begins at the
  * first pending row. So does the next after a pass that overlapped another of the relay's: the rows one skipped for
  * a stream it took for held, or left to the other's locks, may belong to a stream the other released, and only a

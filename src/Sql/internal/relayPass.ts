@@ -350,7 +350,7 @@ export const pass = (relay: RelayContext, plan: Holds.PassHolds): Effect.Effect<
     return { published, duplicates, failed, failures, unpublishable, full: full && !halted, halted }
   }).pipe(
     Effect.scoped,
-    (self) => Holds.counted(relay, self),
+    (self) => Holds.counted(relay, plan, self),
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
     own(relay)
   )
