@@ -190,11 +190,12 @@ const settle = (
  * What a pass that ended came to for the held streams: each stream a publish failed for (`failed`, its first failed
  * row) is held, or held again with a longer pause; each retried stream that did not fail goes on, once no other
  * pass under way retries it. Only the hold the plan saw is renewed or released: one another pass set after the plan
- * (`flush` beside the loop, both retrying the stream) stands until its own pause has passed. `read` is the `seq` of the last row the pass locked; `halted` says
- * the pass ended before sending every row it locked (a failure of the Bus itself), so the next one begins at the
- * first pending row. So does the next after a pass that overlapped another of the relay's: the rows one skipped for
- * a stream it took for held, or left to the other's locks, may belong to a stream the other released, and only a
- * read from the first pending row sends them before that stream's later rows.
+ * (`flush` beside the loop, both retrying the stream) stands until its own pause has passed. `read` is the `seq` of
+ * the last row the pass locked; `halted` says the pass ended before sending every row it locked (a failure of the
+ * Bus itself), so the next one begins at the first pending row. So does the next after a pass that overlapped
+ * another of the relay's: the rows one skipped for a stream it took for held, or left to the other's locks, may
+ * belong to a stream the other released, and only a read from the first pending row sends them before that
+ * stream's later rows.
  *
  * @internal
  */
