@@ -18,6 +18,8 @@ export default defineConfig({
     // Integration suites share one PostgreSQL and one NATS server: run files one at a time so that
     // stream, consumer and table names never race, and keep the 2-core CI machine predictable.
     fileParallelism: false,
+    // One temporary directory per run, removed at its end: test/support/runTmpdir.ts.
+    globalSetup: ["test/support/runTmpdir.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // What the code under test logs is shown for failing tests only (`--silent=false` shows all of it).

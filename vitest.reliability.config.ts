@@ -5,7 +5,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/reliability/**/*.test.ts"],
-    globalSetup: ["test/reliability/setup.ts"],
+    // One temporary directory per run, removed at its end (after the other setup's teardown): runTmpdir.ts.
+    globalSetup: ["test/support/runTmpdir.ts", "test/reliability/setup.ts"],
     fileParallelism: false,
     testTimeout: 240_000,
     hookTimeout: 120_000,

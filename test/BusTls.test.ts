@@ -10,6 +10,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { JetStream } from "../src/Bus/index.js"
+import { childEnv } from "./support/childEnv.js"
 import { startNatsServerWith } from "./support/natsServer.js"
 import { toolAvailable, toolPath } from "./support/tools.js"
 
@@ -135,7 +136,7 @@ describe.skipIf(!tlsToolsFound)("Bus over tls:// on a test-owned nats-server tha
               path.join(import.meta.dirname, "fixtures", "bus", "tlsConnect.ts"),
               `tls://localhost:${nats.port}`
             ],
-            { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, stdio: "pipe" }
+            { env: childEnv(env), stdio: "pipe" }
           )
           let out = ""
           child.stdout.on("data", (chunk: Buffer) => {

@@ -27,7 +27,7 @@ const glam = async (cwd: string, args: ReadonlyArray<string>) => {
   try {
     const { stderr, stdout } = await promisify(execFile)(tsx, [cli, ...args], {
       cwd,
-      env: { PATH: process.env.PATH },
+      env: { PATH: process.env.PATH, TMPDIR: tmpdir() },
       timeout: 60_000
     })
     return { code: 0, stdout, stderr }

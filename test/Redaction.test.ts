@@ -37,6 +37,7 @@ import * as GlamConfig from "../src/Config/index.js"
 import { Bus, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 import { GlamLogger, Tracing } from "../src/Telemetry/index.js"
 import { rawRequest } from "./fixtures/http/server.js"
+import { childEnv } from "./support/childEnv.js"
 import { freePort } from "./support/localService.js"
 import { startNatsServerWith } from "./support/natsServer.js"
 import { spansText } from "./support/recordingTracer.js"
@@ -899,7 +900,7 @@ describe.skipIf(!natsUp || !pgUp)("a service process with credentials in its URL
       const child = spawn(process.execPath, ["--import", "tsx", main, configRoot(tree, "orders-service")], {
         cwd: root,
         // Only what the service needs: no variable of the test's shell reaches its configuration.
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+        env: childEnv(env),
         stdio: ["ignore", "pipe", "pipe"]
       })
       const collect = (chunk: Buffer) => {

@@ -31,6 +31,7 @@ import * as util from "node:util"
 import { Bus, Cache, Devices, Errors, Events, Http, makeGlamLive, Sql } from "../src/index.js"
 import { startPostgres } from "./reliability/support/postgres.js"
 import { captureStdout } from "./support/captureStdout.js"
+import { childEnv } from "./support/childEnv.js"
 import { eventually } from "./support/eventually.js"
 import { httpServer } from "./support/httpServer.js"
 import { startMosquitto } from "./support/mosquittoServer.js"
@@ -141,7 +142,7 @@ const launch = (root: string, env: Record<string, string>) =>
         [Path.join(repository, "test/fixtures/service/main.ts"), root],
         {
           cwd: repository,
-          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+          env: childEnv(env),
           timeout: 120_000
         },
         (error, stdout, stderr) =>

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
+import { childEnv } from "./support/childEnv.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const service = Path.join(root, "test/fixtures/service/stopInOrder.ts")
@@ -22,7 +23,7 @@ describe("a service launched by NodeRuntime.runMain on GlamLive", () => {
     const stopFile = Path.join(configRoot, "stop")
     const child = spawn(process.execPath, ["--import", "tsx", service, configRoot, stopFile], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+      env: childEnv(),
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""

@@ -35,6 +35,7 @@ const workDir = Layer.scoped(
 /** The environment of the CLI: the test database through the seed's flat variables. */
 const cliEnv = (database: string) => ({
   PATH: process.env.PATH,
+  TMPDIR: tmpdir(),
   SQLTEST_DB_HOST: services.postgres.host,
   SQLTEST_DB_PORT: String(services.postgres.port),
   SQLTEST_DB_USER: services.postgres.user,

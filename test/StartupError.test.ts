@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
+import { childEnv } from "./support/childEnv.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const tsx = Path.join(root, "node_modules/.bin/tsx")
@@ -23,12 +24,11 @@ const start = (yaml: string, env: Record<string, string>): Promise<Outcome> => {
   mkdirSync(Path.join(configRoot, "config", "services"), { recursive: true })
   writeFileSync(Path.join(configRoot, "config", "services", "orders-service.yml"), yaml)
   // Only what the service needs: no variable of the developer's shell reaches its configuration.
-  const childEnv = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }
   return new Promise((resolve) => {
     execFile(
       tsx,
       [service, configRoot],
-      { cwd: root, env: childEnv, timeout: 120_000 },
+      { cwd: root, env: childEnv(env), timeout: 120_000 },
       (error, stdout, stderr) =>
         resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
     )

@@ -1,0 +1,29 @@
+/**
+ * Global setup of every vitest config of the repository (`npm test`, `npm run test:reliability` and the runs of
+ * scripts/test-nats-newer.sh): one directory per run under the system's temporary directory, `glam-test-run-*`, made
+ * the temporary directory of the run. `TMPDIR` points at it before vitest starts its workers, which take their
+ * environment from this process; so `os.tmpdir()` of every test, and of every process a test starts with that
+ * environment (node programs, nats-server, redis-server, mosquitto, PostgreSQL), is inside it. A test that starts a
+ * process with an environment of its own passes `TMPDIR` on (`childEnv`). The teardown, after every suite (also a
+ * failed one), removes the directory with all that the run made there and gives `TMPDIR` its value back.
+ *
+ * The directory is `1777`, as the system's temporary directory is: a program a test runs as another user (PostgreSQL
+ * as `postgres` when the tests run as root) reaches and writes its own directories in it. Its path adds 21 bytes to
+ * that of a directory a server keeps its unix socket in (PostgreSQL's `.s.PGSQL.<port>`), within 108 bytes under
+ * `/tmp`.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export default function setup() {
+  const previous = process.env.TMPDIR
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-test-run-"))
+  fs.chmodSync(dir, 0o1777)
+  process.env.TMPDIR = dir
+  return () => {
+    if (previous === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = previous
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+  }
+}
