@@ -1,5 +1,6 @@
 /**
- * Directories a suite makes under the system's temporary directory, removed after it.
+ * Directories a suite makes under the temporary directory, removed right after it: for a suite whose directories
+ * should not wait for the end of the run, which removes the run's whole temporary directory (runTmpdir.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
