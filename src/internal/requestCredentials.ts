@@ -111,8 +111,28 @@ function* ownValues(
 }
 
 /**
+ * What the loggers write of an object in its place: its `toJSON()` (a `URL`, whose state is in private fields, is
+ * written as its `href`); `noJson` for an array, an object without one, one whose `toJSON` throws or returns the
+ * object itself.
+ */
+const noJson: unique symbol = Symbol("noJson")
+const jsonOf = (value: object): unknown => {
+  if (Array.isArray(value)) return noJson
+  try {
+    const toJSON: unknown = (value as { readonly toJSON?: unknown }).toJSON
+    if (typeof toJSON !== "function") return noJson
+    const json: unknown = toJSON.call(value, "")
+    return json === value ? noJson : json
+  } catch {
+    return noJson
+  }
+}
+
+/**
  * A copy of a failure's value with the credentials hidden in each of its strings: an object keeps its prototype (an
- * error stays an error of its class, rendered as one), and its own properties, a getter's value read once.
+ * error stays an error of its class, rendered as one), and its own properties, a getter's value read once; a part
+ * that holds none is the part itself (a `Date`, a `Map` of the value as they are). An object whose credential is in
+ * its `toJSON()` alone (a `URL`) is replaced by that, hidden.
  */
 const scrubValue = (
   value: unknown,
@@ -125,12 +145,23 @@ const scrubValue = (
   const known = copies.get(value)
   if (known !== undefined) return known
   if (depth >= maxDepth) return hidden
-  const next = (inner: unknown) => scrubValue(inner, credentials, depth + 1, copies)
+  const next = (inner: unknown) =>
+    holdsCredential(inner, credentials, depth + 1, undefined)
+      ? scrubValue(inner, credentials, depth + 1, copies)
+      : inner
   if (Array.isArray(value)) {
     const array: Array<unknown> = []
     copies.set(value, array)
     for (const element of value) array.push(next(element))
     return array
+  }
+  if (!ownHolds(value, credentials, depth, new WeakSet([value]))) {
+    const json = jsonOf(value)
+    if (json !== noJson) {
+      const copy = next(json)
+      copies.set(value, copy)
+      return copy
+    }
   }
   const copy: object = Object.create(Object.getPrototypeOf(value) as object | null)
   copies.set(value, copy)
@@ -146,8 +177,9 @@ const includesOne = (text: string, credentials: ReadonlyArray<string>): boolean 
 }
 
 /**
- * Whether a string of the value (its own, an array's elements', its properties', a getter's) holds a credential.
- * Every log line is searched: a string or an array (a log message) is searched without a set of the objects seen.
+ * Whether a string of the value (its own, an array's elements', its properties', a getter's, its `toJSON()`'s) holds
+ * a credential. Every log line is searched: a string or an array (a log message) is searched without a set of the
+ * objects seen.
  */
 const holdsCredential = (
   value: unknown,
@@ -165,6 +197,18 @@ const holdsCredential = (
   }
   const visited = seen ?? new WeakSet()
   visited.add(value)
+  if (ownHolds(value, credentials, depth, visited)) return true
+  const json = jsonOf(value)
+  return json !== noJson && holdsCredential(json, credentials, depth + 1, visited)
+}
+
+/** Whether a string of the value's own properties (see {@link holdsCredential}) holds a credential. */
+const ownHolds = (
+  value: object,
+  credentials: ReadonlyArray<string>,
+  depth: number,
+  visited: WeakSet<object>
+): boolean => {
   for (const own of ownValues(value)) if (holdsCredential(own.value, credentials, depth + 1, visited)) return true
   return false
 }
