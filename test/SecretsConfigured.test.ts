@@ -6,7 +6,7 @@
  * spans go to a local OTLP collector, which keeps every export.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -161,5 +161,43 @@ describe("configured secrets: which values, which forms, while in use", () => {
       lines.length = 0
       yield* Effect.logInfo("released-token-8").pipe(Effect.provide(logger))
       expect(lines.join("\n")).toMatch(/ - INFO - released-token-8$/)
+    }))
+})
+
+describe("configured secrets in values the logger writes through their toJSON, and in the copy that hides them", () => {
+  const password = `url-pw-${randomBytes(8).toString("hex")}`
+  const tree = { database: { url: `postgres://app:${password}@db.internal/orders` } }
+  const lines: Array<string> = []
+  const logger = GlamLogger.layer({ service: "s", environment: "dev", format: "json", sink: (l) => lines.push(l) })
+  const logged = <E>(effect: Effect.Effect<void, E>) =>
+    Effect.gen(function*() {
+      lines.length = 0
+      yield* effect.pipe(Effect.provide(Layer.merge(logger, GlamConfig.layerFromObject(tree))))
+      return lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+    })
+
+  it.effect("a URL object (its state in private fields) in a message, an annotation and a failure", () =>
+    Effect.gen(function*() {
+      const url = new URL(`postgres://app:${password}@db.internal/orders`)
+      const [message, annotated, failed] = yield* logged(Effect.gen(function*() {
+        yield* Effect.logInfo(url)
+        yield* Effect.logInfo("connecting").pipe(Effect.annotateLogs("target", { url }))
+        yield* Effect.logError("connect failed", Cause.die({ url }))
+      }))
+      expect(JSON.stringify([message, annotated, failed])).not.toContain(password)
+      expect(message!.message).toBe("postgres://app:<redacted>@db.internal/orders")
+      expect(annotated!.target).toEqual({ url: "postgres://app:<redacted>@db.internal/orders" })
+      expect(failed!.exception).toContain("postgres://app:<redacted>@db.internal/orders")
+    }))
+
+  it.effect("a Date and a Map beside the secret are written as they are, not as copies that cannot be read", () =>
+    Effect.gen(function*() {
+      const job = { note: `dsn postgres://app:${password}@db.internal`, at: new Date(0), tags: new Map([["a", 1]]) }
+      const [line] = yield* logged(Effect.logInfo("job").pipe(Effect.annotateLogs("job", job)))
+      expect(line!.job).toEqual({
+        note: "dsn postgres://app:<redacted>@db.internal",
+        at: "1970-01-01T00:00:00.000Z",
+        tags: {}
+      })
     }))
 })
