@@ -4,6 +4,7 @@
  * writes while the layer is in use: a GlamLogger line and an exported span quoting one show `<redacted>`. Each layer
  * connects to the machine's server, whose trusting access ignores the secret it is given.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { ConfigProvider, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
@@ -219,6 +220,45 @@ describe("secrets of the layers that connect nowhere at startup, hidden while th
           [`Basic ${basic}`, basic, password]
         )
       }),
+    60_000
+  )
+})
+
+describe("the base URL of a service client built by hand, which has no scope", () => {
+  it.scopedLive(
+    "ServiceClient.make: the password of its base URL, from the client's build on",
+    () =>
+      Effect.gen(function*() {
+        const password = secret("client-password")
+        const expected = `Basic ${Buffer.from(`svc:${password}`).toString("base64")}`
+        const upstream = yield* httpServer((request) =>
+          request.headers.authorization === expected
+            ? { status: 200, body: JSON.stringify({ data: { pong: true }, meta: {} }) }
+            : { status: 401, body: JSON.stringify({ error: { code: "UNAUTHORIZED", message: "who?" }, meta: {} }) }
+        )
+        const baseUrl = upstream.url.replace("://", `://svc:${encodeURIComponent(password)}@`)
+        const client = yield* Http.ServiceClient.make({
+          name: "upstream",
+          baseUrl,
+          timeoutMs: 10_000,
+          maxRetries: 0,
+          retryBaseDelayMs: 10,
+          breakerFailureThreshold: 5,
+          breakerResetTimeoutMs: 30_000,
+          breakerHalfOpenMaxCalls: 1
+        })
+        // The upstream takes the URL's credentials: the client sends them.
+        expect(yield* client.get("/ping")).toEqual({ pong: true })
+        // The service's own code quoting its base URL, and the password as written and as the URL holds it.
+        const forms = [password, encodeURIComponent(password)]
+        const shown = yield* written([baseUrl, ...forms])
+        for (const form of forms) {
+          expect(shown.line).not.toContain(form)
+          expect(shown.attribute).not.toContain(form)
+          expect(shown.event).not.toContain(form)
+        }
+        expect(shown.line).toContain(`http://svc:<redacted>@127.0.0.1`)
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici)),
     60_000
   )
 })

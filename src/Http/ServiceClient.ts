@@ -129,9 +129,11 @@ export const retrySchedule: (
 /**
  * Builds a client from its settings, with a circuit breaker of its own (build it once and share it); it uses the
  * `HttpClient` of the context. User and password in the base URL are sent as Basic credentials, and never appear in
- * spans or errors. A call's path is appended to the base URL and begins with `/` or `?` (or is empty): another path,
- * which could name another host, fails the call with a `ValidationError`, as do a body that is not JSON-serializable
- * and a header or query parameter that cannot be sent.
+ * spans or errors; from the moment the client is built, the password (and the values of secret-looking query
+ * parameters) of the base URL is hidden in the toolkit's log lines and exported spans for the rest of the process, as
+ * a configuration's secrets are (a client has no scope). A call's path is appended to the base URL and begins with
+ * `/` or `?` (or is empty): another path, which could name another host, fails the call with a `ValidationError`, as
+ * do a body that is not JSON-serializable and a header or query parameter that cannot be sent.
  *
  * @since 0.1.0
  * @category constructors

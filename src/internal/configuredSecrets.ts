@@ -152,15 +152,21 @@ const add = (values: ReadonlyArray<string>): void => {
   refresh()
 }
 
+// The secrets held for the rest of the process, each once (see {@link retain}).
+const retained = new Set<string>()
+
 /**
- * Registers secrets for hiding for the rest of the process: those of a configuration whose scope has closed on a
- * failed start, which is reported after it.
+ * Registers secrets for hiding for the rest of the process, each once however often it is given: those of a
+ * configuration whose scope has closed on a failed start, which is reported after it, and the base URL's of a
+ * service client, which has no end.
  *
  * @internal
  */
 export const retain = (secrets: ReadonlyArray<string>): void => {
-  const values = searched(secrets)
-  if (values.length > 0) add(values)
+  const values = searched(secrets).filter((value) => !retained.has(value))
+  if (values.length === 0) return
+  for (const value of values) retained.add(value)
+  add(values)
 }
 
 /**

@@ -27,6 +27,7 @@ import { classifyHttpFailure, isRetryable, parseRetryAfter } from "../../Errors/
 import { fromResponseBody } from "../../Errors/ErrorResponse.js"
 import { isGlamError } from "../../Errors/GlamError.js"
 import { UpstreamServiceError } from "../../Errors/InfrastructureErrors.js"
+import * as ConfiguredSecrets from "../../internal/configuredSecrets.js"
 import {
   decodeOrKeep,
   headerValueCredentials,
@@ -783,6 +784,9 @@ const baseParts = (base: string): { readonly origin: string; readonly basePath: 
 export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClient, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
+    // A client has no end: the credentials of its base URL stay hidden in log lines and spans from here on, as the
+    // configuration's are, however the client was built.
+    yield* Effect.sync(() => ConfiguredSecrets.retain(ConfiguredSecrets.givenSecrets({ urls: [config.baseUrl] })))
     const breaker: CircuitBreaker.CircuitBreaker = yield* Breaker.make({
       name: config.name,
       failureThreshold: config.breakerFailureThreshold,
