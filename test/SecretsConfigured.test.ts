@@ -6,12 +6,14 @@
  * spans go to a local OTLP collector, which keeps every export.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Console, Deferred, Effect, Exit, Layer, Logger, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import * as util from "node:util"
 import { Config as GlamConfig, makeGlamLive } from "../src/index.js"
+import { hideCredentials } from "../src/internal/requestCredentials.js"
 import { GlamLogger } from "../src/Telemetry/index.js"
 import { captureStdout } from "./support/captureStdout.js"
 import { eventually } from "./support/eventually.js"
@@ -200,4 +202,43 @@ describe("configured secrets in values the logger writes through their toJSON, a
         tags: {}
       })
     }))
+})
+
+describe("a failure copied to hide a credential, printed by Effect's own loggers", () => {
+  // What `Http.serve` logs of a defect quoting a request's credentials; a service may print it with Effect's loggers.
+  const token = `req-token-${randomBytes(8).toString("hex")}`
+  class UpstreamRefused extends Error {
+    constructor(message: string, options?: ErrorOptions) {
+      super(message, options)
+      this.name = "UpstreamRefused"
+    }
+  }
+  const defect = new UpstreamRefused(`upstream refused Bearer ${token}`, {
+    cause: new Error(`token ${token} expired`)
+  })
+  const hidden = hideCredentials(Cause.die(defect), [token])
+  const loggers = {
+    defaultLogger: Logger.replace(Logger.defaultLogger, Logger.defaultLogger),
+    pretty: Logger.pretty,
+    json: Logger.json,
+    logFmt: Logger.logFmt,
+    structured: Logger.structured
+  }
+
+  for (const [name, layer] of Object.entries(loggers)) {
+    it.effect(`Logger.${name}: the name, message, stack and cause, the credential hidden`, () =>
+      Effect.gen(function*() {
+        const out: Array<string> = []
+        const write = (...args: ReadonlyArray<unknown>) =>
+          void out.push(args.map((arg) => typeof arg === "string" ? arg : util.inspect(arg, { depth: 8 })).join(" "))
+        const base = yield* Effect.console
+        const console: Console.Console = { ...base, unsafe: { ...base.unsafe, log: write, error: write } }
+        yield* Effect.logError("Unhandled failure", hidden).pipe(Effect.withConsole(console), Effect.provide(layer))
+        const text = out.join("\n")
+        expect(text).not.toContain(token)
+        expect(text).toContain("UpstreamRefused: upstream refused Bearer <redacted>")
+        expect(text).toContain("token <redacted> expired")
+        expect(text).toContain("SecretsConfigured.test.ts")
+      }))
+  }
 })
