@@ -380,13 +380,14 @@ const keepUnanswered = (
 
 /**
  * What a subscription made while a received message waits for one runs when the broker refuses it, its SUBACK read
- * after `subscribe` returned (see `subscribe`).
+ * after `subscribe` returned (see `subscribe`); or a SUBSCRIBE settling a filter, read after the settling ended
+ * (`settleCover`, `settleExact`).
  */
 type Refused = (failure: MqttError) => Effect.Effect<void>
 
 /**
  * The answer, read after the SUBSCRIBE was counted acknowledged (`acknowledged`'s `whileHeld`), to a SUBSCRIBE of a
- * subscription made while a received message waited: a grant changes nothing; the broker's refusal runs `refused`;
+ * subscription made, or of a filter settled, while a received message waited: a grant changes nothing; the broker's refusal runs `refused`;
  * another failure (MQTT.js failing it as the connection closed) leaves its outcome unknown, as `keepUnanswered`
  * keeps it. `undefined` (the wait for the SUBACK does not end while a message waits) without `refused`.
  */
@@ -469,7 +470,7 @@ const retryUnhold = (
  * dropped with the connection), the filter stays held: the broker may hold it still, and unsubscribing it again sends
  * an UNSUBSCRIBE, as `retryUnhold` does in the background and a reconnection (`resumed`) does. Its UNSUBACK coming
  * later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since. Run under
- * the filter's lock; `settle` is the filter's, under its lock. `whileHeld` (a change made by a user's subscribe): a
+ * the filter's lock; `settle` is the filter's, under its lock. `whileHeld` (a user's subscribe, a settling): a
  * received message waiting for a subscription ends the wait for the UNSUBACK, which ends the hold when it comes.
  */
 const unhold = (
@@ -505,7 +506,8 @@ const coverLock = (filters: Filters) => (change: Effect.Effect<void, MqttError>)
 
 /**
  * Subscribes a filter at the broker at the QoS, or at the one it is held at when that is higher. With `refused` (a
- * user's subscription), a received message waiting for a subscription ends the wait for the SUBACK (`answeredLate`).
+ * user's subscription, a settling), a received message waiting for a subscription ends the wait for the SUBACK
+ * (`answeredLate`).
  */
 const hold = (connection: Connection, filters: Filters, filter: string, qos: QoS, refused?: Refused) =>
   Effect.suspend(() => {
@@ -553,29 +555,42 @@ const release = (
 /**
  * Settles a filter over MQTT 3.1.1, under the lock: its SUBSCRIBE whose outcome is unknown is taken as held
  * (`heldUnanswered`), then `settleCover`. A refusal of its SUBSCRIBE ends the subscriptions of the filters it covered
- * that no other held filter covers, itself included (`refusedCovered`, `settled`).
+ * that no other held filter covers, itself included (`refusedCovered`, `settled`), read late (`settleCover`) too.
  */
 const settleCoverFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
   settled(connection, filters, (onRefused) =>
     coverLock(filters)(Effect.suspend(() => {
       heldUnanswered(filters, filter)
+      const refusedSubscriptions = (failure: MqttError) => refusedCovered(filters, new Map([[filter, failure]]))
+      const late: Refused = (failure) =>
+        Effect.flatMap(
+          filters.lock.withPermits(1)(Effect.sync(() => refusedSubscriptions(failure))),
+          (refused) => endRefused(filters, refused, toSettle)
+        )
       return refusedTo(
-        settleCover(connection, filters, filter),
-        (failure) => onRefused(refusedCovered(filters, new Map([[filter, failure]])))
+        settleCover(connection, filters, filter, late),
+        (failure) => onRefused(refusedSubscriptions(failure))
       )
     })))
 
 /**
  * Ends the hold of a filter over MQTT 3.1.1 whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, unless a
- * subscription wants it and no other wanted filter covers it, when it is subscribed again. Run under the lock.
+ * subscription wants it and no other wanted filter covers it, when it is subscribed again. Run under the lock. As a
+ * user's subscribe does, it stops waiting for the acknowledgement once a received message waits for a subscription,
+ * which releases the lock: a refusal read later runs `refused`, an UNSUBACK ends the filter's hold (`unhold`).
  */
-const settleCover = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+const settleCover = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  refused: Refused
+): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     if (!filters.unacknowledged.has(filter) || !filters.held.has(filter)) return Effect.void
     const wanted = filters.wanted.get(filter)
     return wanted !== undefined && !isCovered(filters, wanted.pattern)
-      ? hold(connection, filters, filter, coverQos(filters, wanted.pattern))
-      : release(connection, filters, filter)
+      ? hold(connection, filters, filter, coverQos(filters, wanted.pattern), refused)
+      : release(connection, filters, filter, true)
   })
 
 /** A SUBACK read after a cover was counted raised (a received message waited meanwhile) that refuses it: logged. */
@@ -686,7 +701,12 @@ const exactChange = <A>(
   )
 
 /** Unsubscribes a filter of `exact` at the broker (see `unhold`); run under the filter's lock. */
-const releaseExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> => {
+const releaseExact = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  whileHeld = false
+): Effect.Effect<void, MqttError> => {
   const locked = (change: Effect.Effect<void, MqttError>) => exactChange(filters, filter, change)
   return unhold(
     connection,
@@ -694,13 +714,15 @@ const releaseExact = (connection: Connection, filters: Filters, filter: string):
     filters.exactHeld,
     filter,
     locked,
-    settleExactFilter(connection, filters, filter)
+    settleExactFilter(connection, filters, filter),
+    whileHeld
   )
 }
 
 /**
  * Settles a filter of `exact`, under its lock: its SUBSCRIBE whose outcome is unknown is taken as held
- * (`heldUnanswered`), then `settleExact`. A refusal of its SUBSCRIBE ends its subscriptions (`settled`).
+ * (`heldUnanswered`), then `settleExact`. A refusal of its SUBSCRIBE ends its subscriptions (`settled`), read late
+ * (`settleExact`) too.
  */
 const settleExactFilter = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
   settled(connection, filters, (onRefused) =>
@@ -709,8 +731,9 @@ const settleExactFilter = (connection: Connection, filters: Filters, filter: str
       filter,
       Effect.suspend(() => {
         heldUnanswered(filters, filter)
+        const late: Refused = (failure) => endRefused(filters, refusedExact(filters, filter, failure), toSettle)
         return refusedTo(
-          settleExact(connection, filters, filter),
+          settleExact(connection, filters, filter, late),
           (failure) => onRefused(refusedExact(filters, filter, failure))
         )
       })
@@ -718,15 +741,21 @@ const settleExactFilter = (connection: Connection, filters: Filters, filter: str
 
 /**
  * Ends the hold of a filter of `exact` whose UNSUBSCRIBE is not acknowledged: it is unsubscribed again, or subscribed
- * again while subscriptions of it remain. Run under the filter's lock.
+ * again while subscriptions of it remain. Run under the filter's lock, which it releases once a received message waits
+ * for a subscription, as `settleCover` does.
  */
-const settleExact = (connection: Connection, filters: Filters, filter: string): Effect.Effect<void, MqttError> =>
+const settleExact = (
+  connection: Connection,
+  filters: Filters,
+  filter: string,
+  refused: Refused
+): Effect.Effect<void, MqttError> =>
   Effect.suspend(() => {
     if (!filters.unacknowledged.has(filter) || !filters.exactHeld.has(filter)) return Effect.void
     const subscriptions = filters.exact.get(filter)
     return subscriptions === undefined
-      ? releaseExact(connection, filters, filter)
-      : holdExact(connection, filters, filter, highest(subscriptions), identifierFor(connection, filter))
+      ? releaseExact(connection, filters, filter, true)
+      : holdExact(connection, filters, filter, highest(subscriptions), identifierFor(connection, filter), refused)
   })
 
 /**
@@ -857,10 +886,13 @@ const settled = (
     return Effect.zipRight(
       change((more) => refused.push(...more)),
       Effect.sync(() => {
-        if (refused.length > 0) connection.runFork(endRefused(filters, refused, "subscribed again to settle it"))
+        if (refused.length > 0) connection.runFork(endRefused(filters, refused, toSettle))
       })
     )
   })
+
+/** How a subscription ended by a refusal of a SUBSCRIBE settling its filter was subscribed (`endRefused`). */
+const toSettle = "subscribed again to settle it"
 
 /** How a subscription ended by a refusal in a new session was subscribed (`endRefused`). */
 const inNewSession = "subscribed again in a new session"
