@@ -387,9 +387,10 @@ type Refused = (failure: MqttError) => Effect.Effect<void>
 
 /**
  * The answer, read after the SUBSCRIBE was counted acknowledged (`acknowledged`'s `whileHeld`), to a SUBSCRIBE of a
- * subscription made, or of a filter settled, while a received message waited: a grant changes nothing; the broker's refusal runs `refused`;
- * another failure (MQTT.js failing it as the connection closed) leaves its outcome unknown, as `keepUnanswered`
- * keeps it. `undefined` (the wait for the SUBACK does not end while a message waits) without `refused`.
+ * subscription made, or of a filter settled, while a received message waited: a grant changes nothing; the broker's
+ * refusal runs `refused`; another failure (MQTT.js failing it as the connection closed) leaves its outcome unknown, as
+ * `keepUnanswered` keeps it. `undefined` (the wait for the SUBACK does not end while a message waits) without
+ * `refused`.
  */
 const answeredLate = (
   keep: (exit: Exit.Exit<void, MqttError>) => Effect.Effect<void>,
