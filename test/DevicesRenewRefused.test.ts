@@ -107,6 +107,58 @@ describe("a SUBSCRIBE sent again in a new session that the broker refuses", () =
   )
 })
 
+describe.skipIf(!mosquittoUp)("a SUBSCRIBE sent again in a new session that the broker refuses, MQTT 5", () => {
+  it.scopedLive(
+    "its subscriptions are ended with the reason code, the others go on",
+    () => {
+      const lines: Array<string> = []
+      return Effect.gen(function*() {
+        const root = unique("renew-refused5-")
+        const url = `mqtt://${services.mosquitto.host}:${services.mosquitto.port}`
+        const proxy = yield* recordingProxy(services.mosquitto.port, 5)
+        const client = yield* MqttClient.make({
+          url: proxy.url,
+          clientId: unique("svc-renew5-"),
+          cleanSession: true,
+          protocolVersion: 5
+        })
+        const got: Array<string> = []
+        const record = (name: string) => (m: { readonly topic: string }) =>
+          Effect.sync(() => got.push(`${name} ${m.topic}`))
+        const Refused = MqttTopic.make(`${root}/r/{id}`, Reading)
+        const first = yield* client.subscribe(Refused, record("first"))
+        const second = yield* client.subscribe(Refused, record("second"))
+        yield* client.subscribe(MqttTopic.make(`${root}/o/{id}`, Reading), record("other"))
+        const waits = [yield* Effect.fork(first.refused), yield* Effect.fork(second.refused)]
+
+        // The broker's SUBACK of the renewal answers 0x87 (Not authorized), as its authorization would.
+        proxy.refusals.set(Refused.filter, 0x87)
+        proxy.disconnect()
+        for (const wait of waits) {
+          const refusal = yield* eventually(refusedYet(wait), (exit) => exit._tag === "Some", "the refusal", 30_000)
+          const failure = yield* Effect.flatten(refusal)
+          expect(failure.message).toContain(`The MQTT broker refused the subscription to ${Refused.filter}`)
+          expect(failure.message).toContain("(reason code 0x87)")
+          expect(failure.details).toMatchObject({ operation: "subscribe", topic: Refused.filter, reason_code: 0x87 })
+          expect(failure.retryable).toBe(false)
+        }
+        expect((yield* client.health).subscriptions).toBe(1)
+        const errors = lines.filter((line) => line.includes("level=ERROR") && line.includes(Refused.filter))
+        expect(errors.length).toBe(2)
+        expect(errors.every((line) => line.includes("subscribed again in a new session, is ended"))).toBe(true)
+
+        // Nothing reaches the ended subscriptions (unsubscribed at the broker); the other one goes on.
+        const publisher = yield* device(url, 5)
+        yield* Effect.promise(() => publisher.publishAsync(`${root}/r/x`, JSON.stringify({ seq: 1 }), { qos: 1 }))
+        yield* Effect.promise(() => publisher.publishAsync(`${root}/o/x`, JSON.stringify({ seq: 2 }), { qos: 1 }))
+        yield* eventually(Effect.sync(() => got), (g) => g.includes(`other ${root}/o/x`), "the other one's message")
+        expect(got).toEqual([`other ${root}/o/x`])
+      }).pipe(Effect.provide(capturing(lines)))
+    },
+    { timeout: 90_000 }
+  )
+})
+
 describe.skipIf(!mosquittoUp)("a SUBACK not awaited", () => {
   it.scopedLive(
     "one that does not come within mqtt.publish_timeout is settled on the live connection",

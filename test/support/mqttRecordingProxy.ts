@@ -2,7 +2,8 @@
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
  * UNSUBSCRIBE packets (MQTT 3.1.1 or 5) and the type of each packet the client sends, can hold back the broker's
  * SUBACKs, UNSUBACKs or PUBRELs until the test releases them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs (lost on
- * their way: the broker never gets them), end the connections and refuse new ones.
+ * their way: the broker never gets them), turn the broker's grant of chosen filters into a refusal (a SUBACK reason
+ * code the test picks, as a broker's authorization answers), end the connections and refuse new ones.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -62,22 +63,22 @@ const recorder = (
   protocolVersion: 4 | 5,
   drops: { readonly subscribes: boolean; readonly unsubscribes: boolean },
   broker: net.Socket,
-  types: Array<SentType>
+  types: Array<SentType>,
+  subscribing: Map<number, Array<string>>
 ) =>
   packets((type, packet, body) => {
     types.push({ connection, type })
     const dropped = (type === 8 && drops.subscribes) || (type === 10 && drops.unsubscribes)
     if (!dropped) broker.write(packet)
     if (type !== 8 && type !== 10) return
-    let i = 2
-    if (protocolVersion === 5) {
-      const properties = variableInteger(body, 2)
-      i = properties.next + properties.value
-    }
+    let i = afterProperties(body, protocolVersion)
+    const filters: Array<string> = []
+    if (type === 8 && !dropped) subscribing.set(body.readUInt16BE(0), filters)
     while (i < body.length) {
       const size = body.readUInt16BE(i)
       const filter = body.subarray(i + 2, i + 2 + size).toString("utf8")
       i += 2 + size
+      filters.push(filter)
       const lost = dropped ? { dropped } : {}
       if (type === 8) sent.push({ connection, packet: "subscribe", filter, qos: body[i++]! & 3, ...lost })
       else sent.push({ connection, packet: "unsubscribe", filter, ...lost })
@@ -109,9 +110,49 @@ const ackGate = (): AckGate => {
   return gate
 }
 
-/** Forwards the broker's bytes to the client packet by packet, those of a gate's type held back while it holds. */
-const gated = (gates: ReadonlyMap<number, AckGate>, client: net.Socket) =>
-  packets((type, packet) => {
+/** Where the payload of a SUBSCRIBE, UNSUBSCRIBE or SUBACK starts (past its identifier and MQTT 5 properties). */
+const afterProperties = (body: Buffer, protocolVersion: 4 | 5) => {
+  if (protocolVersion === 4) return 2
+  const properties = variableInteger(body, 2)
+  return properties.next + properties.value
+}
+
+/** The filters whose grant the proxy turns into a refusal, with the reason code it answers instead. */
+export type Refusals = Map<string, number>
+
+/**
+ * Turns the grants of a SUBACK for the filters of `refusals` into their refusal codes, in place; `subscribing`: the
+ * filters of the SUBSCRIBEs in flight, by packet identifier.
+ */
+const refuse = (
+  body: Buffer,
+  protocolVersion: 4 | 5,
+  subscribing: Map<number, Array<string>>,
+  refusals: Refusals
+) => {
+  const id = body.readUInt16BE(0)
+  const filters = subscribing.get(id) ?? []
+  subscribing.delete(id)
+  const start = afterProperties(body, protocolVersion)
+  filters.forEach((filter, n) => {
+    const code = refusals.get(filter)
+    if (code !== undefined && start + n < body.length && body[start + n]! < 0x80) body[start + n] = code
+  })
+}
+
+/**
+ * Forwards the broker's bytes to the client packet by packet, those of a gate's type held back while it holds, a
+ * SUBACK's grants of the filters of `refusals` turned into refusals.
+ */
+const gated = (
+  gates: ReadonlyMap<number, AckGate>,
+  client: net.Socket,
+  protocolVersion: 4 | 5,
+  subscribing: Map<number, Array<string>>,
+  refusals: Refusals
+) =>
+  packets((type, packet, body) => {
+    if (type === 9) refuse(body, protocolVersion, subscribing, refusals)
     const gate = gates.get(type)
     if (gate === undefined) {
       client.write(packet)
@@ -139,6 +180,7 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       const types: Array<SentType> = []
       let connections = 0
       const drops = { subscribes: false, unsubscribes: false }
+      const refusals: Refusals = new Map()
       /** While `refusing.connections`, a new connection is closed at once (a client that cannot reconnect). */
       const refusing = { connections: false }
       const server = net.createServer((client) => {
@@ -147,7 +189,8 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
           return
         }
         const broker = net.connect(brokerPort, "127.0.0.1")
-        const record = recorder(++connections, sent, protocolVersion, drops, broker, types)
+        const subscribing = new Map<number, Array<string>>()
+        const record = recorder(++connections, sent, protocolVersion, drops, broker, types, subscribing)
         for (const socket of [client, broker]) {
           sockets.add(socket)
           socket.on("error", () => socket.destroy())
@@ -158,7 +201,7 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
           })
         }
         client.on("data", record)
-        broker.on("data", gated(gates, client))
+        broker.on("data", gated(gates, client, protocolVersion, subscribing, refusals))
       })
       const port = await freePort()
       await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
@@ -174,6 +217,7 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
         unsubacks,
         pubrels,
         drops,
+        refusals,
         refusing,
         disconnect,
         server,
