@@ -333,7 +333,11 @@ describe("Retry-After (RFC 9110, 10.2.3)", () => {
   })
 
   it("reads every IMF-fixdate as the instant it names, and text of another shape as nothing", () => {
-    const instants = fc.date({ min: new Date("1900-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z") })
+    const instants = fc.date({
+      noInvalidDate: true,
+      min: new Date("1900-01-01T00:00:00Z"),
+      max: new Date("9999-12-31T23:59:59Z")
+    })
     fc.assert(
       fc.property(instants, (date) => {
         const at = new Date(Math.floor(date.getTime() / 1000) * 1000)
