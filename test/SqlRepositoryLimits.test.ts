@@ -253,6 +253,57 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
         }))
     })
 
+    describe("an ordering by a column without ordering", () => {
+      it.effect("json, xml or point in orderBy is a ValidationError naming it in every read, a made-up cursor too", () =>
+        Effect.gen(function*() {
+          class Shape extends Model.Class<Shape>("Shape")({
+            id: Model.Generated(Schema.Int),
+            "bo\"dy": Schema.Unknown,
+            spot: Schema.Unknown,
+            markup: Schema.Unknown,
+            doc: Schema.Unknown
+          }) {}
+          const sql = yield* SqlClient.SqlClient
+          const table = `shapes_${suffix()}`
+          yield* sql.unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, "bo""dy" json, spot point, markup xml,
+            doc jsonb)`).raw
+          yield* sql.unsafe(`INSERT INTO ${table} ("bo""dy", spot, markup, doc) SELECT json_build_object('g', g),
+            point(g, g), xmlparse(content '<a/>'), jsonb_build_object('g', g) FROM generate_series(1, 3) AS g`).raw
+          const shapes = yield* Repository.make(Shape, { table, id: "id" })
+          const cursorOf = (keys: string) =>
+            Buffer.from(JSON.stringify([keys, ["{}", "1"]]), "utf8").toString("base64url")
+          const cases = [
+            ["bo\"dy", "json", "asc"],
+            ["spot", "point", "desc"],
+            ["markup", "xml", "asc"]
+          ] as const
+          for (const [column, type, direction] of cases) {
+            const orderBy = { column, direction } as const
+            const failing = [
+              Effect.asVoid(shapes.findAll({ orderBy })),
+              Effect.asVoid(shapes.findAll({ limit: 2, orderBy: ["doc", orderBy] })),
+              Effect.asVoid(shapes.paginate({ page: 1, limit: 2, orderBy })),
+              Effect.asVoid(shapes.paginateByCursor({ limit: 2, orderBy })),
+              // A cursor made up for that ordering: its comparison is refused before the ORDER BY.
+              Effect.asVoid(shapes.paginateByCursor({
+                limit: 2,
+                orderBy,
+                after: cursorOf(`${column} ${direction},id asc`)
+              }))
+            ]
+            for (const effect of failing) {
+              const error = yield* failureIn(effect)
+              expect(error._tag, `${column}: ${error.message}`).toBe("ValidationError")
+              expect((error as ValidationError).details).toMatchObject({ field: column, reason: "no_ordering" })
+              expect(error.message).toContain(`(${type})`)
+            }
+          }
+          // jsonb has an ordering.
+          const ordered = yield* shapes.findAll({ orderBy: { column: "doc", direction: "desc" } })
+          expect(ordered.map((shape) => shape.id)).toEqual([3, 2, 1])
+        }))
+    })
+
     describe("tenant ids compared as the merchant_id column compares them", () => {
       it.effect("a uuid column: a tenant id in upper case (or braces) writes the rows it reads, and no other's", () =>
         Effect.gen(function*() {

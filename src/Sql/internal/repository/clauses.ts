@@ -89,18 +89,6 @@ export const orderTerms = <A>(ctx: RepositoryContext<A>, keys: ReadonlyArray<Ord
     direction === "asc" ? ctx.sql`${ctx.sql(column)} ASC` : ctx.sql`${ctx.sql(column)} DESC`
   )
 
-/**
- * The `ORDER BY` terms of `orderBy` ({@link orderKeys}): with the id after the given columns, `limit`/`offset`
- * pages neither repeat nor skip a row.
- *
- * @internal
- */
-export const ordering = <A>(
-  ctx: RepositoryContext<A>,
-  orderBy: unknown
-): Effect.Effect<Array<Fragment>, ValidationError> =>
-  Effect.map(orderKeys(ctx, orderBy), (keys) => orderTerms(ctx, keys))
-
 /** A safe integer from `min` to `max` (a limit, an offset, a page). @internal */
 export const inRange = (
   value: unknown,

@@ -92,6 +92,34 @@ export const invalidValueOf = (
   })
 }
 
+// A refusal of SQLSTATE 42883 (no such operator) whose message `pattern` reads: the type it names, and the quoted
+// column just before the position the server gives (`before`, the operator's) or at it (`at`, an ORDER BY term's),
+// counted in characters of `text`, the statement's.
+const refusedColumn = (
+  error: SqlError,
+  text: string,
+  pattern: RegExp,
+  place: "before" | "at"
+): { readonly type: string; readonly column: string } | undefined => {
+  const driver = driverError(error) as {
+    readonly code?: unknown
+    readonly message?: unknown
+    readonly position?: unknown
+  }
+  if (driver.code !== "42883" || typeof driver.message !== "string") return undefined
+  const type = pattern.exec(driver.message)?.[1]
+  const position = Number(driver.position)
+  if (type === undefined || !Number.isSafeInteger(position) || position < 1) return undefined
+  const characters = Array.from(text)
+  const quoted = place === "before"
+    ? /"((?:[^"]|"")+)"\s*$/.exec(characters.slice(0, position - 1).join(""))?.[1]
+    : /^"((?:[^"]|"")+)"/.exec(characters.slice(position - 1).join(""))?.[1]
+  return quoted === undefined ? undefined : { type, column: quoted.replaceAll("\"\"", "\"") }
+}
+
+const otherwise = (type: string): string =>
+  type === "json" ? "; make the column jsonb, or query it with sql of your own" : "; query it with sql of your own"
+
 /**
  * A `where` filter on a column whose type has no equality operator (`json`, `xml`, `point`): PostgreSQL refuses the
  * statement (SQLSTATE 42883) naming the type, and the position of the `=` in `text` (the statement's), after the
@@ -106,24 +134,37 @@ export const noEqualityOf = (
   text: string,
   filtered: Readonly<Record<string, unknown>> | undefined
 ): ValidationError | undefined => {
-  const driver = driverError(error) as {
-    readonly code?: unknown
-    readonly message?: unknown
-    readonly position?: unknown
-  }
-  if (driver.code !== "42883" || typeof driver.message !== "string" || filtered === undefined) return undefined
-  const type = /^operator does not exist: (.{1,64}) = /.exec(driver.message)?.[1]
-  const position = Number(driver.position)
-  if (type === undefined || !Number.isSafeInteger(position) || position < 2) return undefined
-  const quoted = /"((?:[^"]|"")+)"\s*$/.exec(Array.from(text).slice(0, position - 1).join(""))?.[1]
-  const column = quoted?.replaceAll("\"\"", "\"")
-  if (column === undefined || !Object.hasOwn(filtered, column)) return undefined
+  if (filtered === undefined) return undefined
+  const refused = refusedColumn(error, text, /^operator does not exist: (.{1,64}) = /, "before")
+  if (refused === undefined || !Object.hasOwn(filtered, refused.column)) return undefined
+  const { column, type } = refused
   return new ValidationError({
-    message: `Cannot filter ${table} by ${column}: its type (${type}) has no equality operator` +
-      (type === "json"
-        ? "; make the column jsonb, or query it with sql of your own"
-        : "; query it with sql of your own"),
+    message: `Cannot filter ${table} by ${column}: its type (${type}) has no equality operator${otherwise(type)}`,
     details: { field: column, reason: "no_equality" }
+  })
+}
+
+/**
+ * An `orderBy` column whose type has no ordering (`json`, `xml`, `point`): PostgreSQL refuses the statement (SQLSTATE
+ * 42883) naming the type, at the column's `ORDER BY` term, or, in a page after a cursor (one made up, as no page of
+ * such an ordering is read), at the comparison after the column (`json > unknown`). Read only when the statement
+ * fails: a ValidationError naming that column when it is one of `ordered`, else `undefined`.
+ *
+ * @internal
+ */
+export const noOrderingOf = (
+  error: SqlError,
+  table: string,
+  text: string,
+  ordered: ReadonlyArray<string>
+): ValidationError | undefined => {
+  const refused = refusedColumn(error, text, /^could not identify an ordering operator for type (.{1,64})$/, "at") ??
+    refusedColumn(error, text, /^operator does not exist: (.{1,64}) [<>]=? /, "before")
+  if (refused === undefined || !ordered.includes(refused.column)) return undefined
+  const { column, type } = refused
+  return new ValidationError({
+    message: `Cannot order ${table} by ${column}: its type (${type}) has no ordering${otherwise(type)}`,
+    details: { field: column, reason: "no_ordering" }
   })
 }
 

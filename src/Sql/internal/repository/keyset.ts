@@ -16,7 +16,7 @@ import type { CursorPage, CursorPageOptions } from "../../Repository.js"
 import { classifySqlError } from "../sqlErrors.js"
 import { filters, inRange, type OrderKey, orderKeys, orderTerms } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
-import { conditionValues, invalid, invalidValueOf, noEqualityOf } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, noEqualityOf, noOrderingOf } from "./errors.js"
 
 /** The longest cursor read: past it, a cursor is refused before it is decoded. @internal */
 export const maxCursorLength = 64 * 1024
@@ -155,18 +155,19 @@ export const makeCursorPage = <A>(ctx: RepositoryContext<A>) => {
       const statement = sql`SELECT *, ${sql.csv(selected)} FROM ${tableId} WHERE ${sql.and(where)} ORDER BY ${
         sql.csv(orderTerms(ctx, keys))
       } LIMIT ${fetched}`
-      const rows = yield* Effect.mapError(statement, (error) =>
-        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
-          cursorValueOf(error, ctx.table, position !== undefined, conditionValues(options.where, current)))
+      const rows = yield* Effect.mapError(statement, (error) => {
+        const text = statement.compile()[0]
+        return noEqualityOf(error, ctx.table, text, options.where) ??
+          noOrderingOf(error, ctx.table, text, keys.map(({ column }) => column)) ??
+          cursorValueOf(error, ctx.table, position !== undefined, conditionValues(options.where, current))
+      })
       const page = rows.slice(0, limit)
       const last = rows.length > limit ? page[page.length - 1] : undefined
       const nextCursor = last === undefined
         ? Option.none()
         : Option.some(encodeCursor(
           keys,
-          keys.map((_, i) =>
-            textOf(last[keyName(i)])
-          )
+          keys.map((_, i) => textOf(last[keyName(i)]))
         ))
       const items = yield* codec.decodeRows(page.map((row) => withoutKeys(row, keys.length)))
       return { items, nextCursor, limit }

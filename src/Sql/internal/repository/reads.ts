@@ -19,9 +19,9 @@ import type {
   QueryOptions
 } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
-import { filters, inRange, ordering } from "./clauses.js"
+import { filters, inRange, orderKeys, orderTerms } from "./clauses.js"
 import type { RepositoryContext } from "./context.js"
-import { conditionValues, invalid, invalidValueOf, noEqualityOf, notFound } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, noEqualityOf, noOrderingOf, notFound } from "./errors.js"
 import { makeCursorPage } from "./keyset.js"
 
 type WithDeleted = { readonly withDeleted?: boolean | undefined } | undefined
@@ -77,7 +77,8 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     const { codec, maxLimit, sql, tableId, tenant } = ctx
     const current = yield* tenant.tenantOf
     const where = [...(yield* filters(ctx, options.where)), ...tenant.scope(current, options.withDeleted === true)]
-    const order = yield* ordering(ctx, options.orderBy ?? defaultOrder)
+    const keys = yield* orderKeys(ctx, options.orderBy ?? defaultOrder)
+    const order = orderTerms(ctx, keys)
     // Without a limit, one row past `maxLimit` is read to tell a complete result from one too large to return.
     const capped = options.limit === undefined
     const limit = capped
@@ -89,12 +90,12 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     const statement = sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}${
       order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order)}`
     } LIMIT ${limit}${offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`}`
-    const rows = yield* Effect.mapError(
-      statement,
-      (error) =>
-        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
-          invalidValueOf(error, ctx.table, conditionValues(options.where, current))
-    )
+    const rows = yield* Effect.mapError(statement, (error) => {
+      const text = statement.compile()[0]
+      return noEqualityOf(error, ctx.table, text, options.where) ??
+        noOrderingOf(error, ctx.table, text, keys.map(({ column }) => column)) ??
+        invalidValueOf(error, ctx.table, conditionValues(options.where, current))
+    })
     if (capped && rows.length > maxLimit) {
       return yield* invalid(
         "limit",
