@@ -99,7 +99,7 @@ describe("PaginationParams", () => {
         onRight: () => []
       })
     const intParsing = "Input should be a valid integer, unable to parse string as an integer"
-    for (const page of ["Infinity", "-Infinity", "1e400", "1e3", "NaN", "0x10", "1.0"]) {
+    for (const page of ["Infinity", "-Infinity", "1e400", "1e3", "NaN", "0x10", "1.5"]) {
       expect(problems({ page })).toEqual([{ field: "query.page", message: intParsing, type: "int_parsing" }])
     }
     for (const page of ["9007199254740993", "99999999999999999999999", String(Pagination.maxPage + 1)]) {
@@ -114,11 +114,68 @@ describe("PaginationParams", () => {
     ])
     expect(problems({ page: String(Pagination.maxPage), limit: "1000" })).toEqual([])
   })
+  it("reads an integer as pydantic 2 reads a query int: `_` between digits, a fraction of zeros", () => {
+    // What pydantic 2.13 (pydantic-core 2.46) answers for `page: int = Query(1, ge=1)`: the value, or the error type.
+    const pydantic: ReadonlyArray<readonly [string, number | string]> = [
+      ["2", 2],
+      ["+2", 2],
+      ["02", 2],
+      [" 2 ", 2],
+      ["\t2\n", 2],
+      ["\u00a02\u3000", 2],
+      ["\u20282", 2],
+      ["\u00852", 2],
+      ["2.0", 2],
+      ["2.00", 2],
+      ["1_0", 10],
+      ["1_00_0", 1000],
+      ["1_0.0", 10],
+      ["1_000.00", 1000],
+      ["-0", "greater_than_equal"],
+      ["0_0", "greater_than_equal"],
+      ["-1_0", "greater_than_equal"],
+      ["2.", "int_parsing"],
+      [".0", "int_parsing"],
+      ["2.5", "int_parsing"],
+      ["2.0e0", "int_parsing"],
+      ["1.0_0", "int_parsing"],
+      ["1__0", "int_parsing"],
+      ["_1", "int_parsing"],
+      ["1_", "int_parsing"],
+      ["+_1", "int_parsing"],
+      ["+ 2", "int_parsing"],
+      ["--2", "int_parsing"],
+      ["\ufeff2", "int_parsing"],
+      ["\u200b2", "int_parsing"],
+      ["\u180e2", "int_parsing"],
+      ["\x1c2", "int_parsing"],
+      ["\u0662", "int_parsing"],
+      ["\uff11\uff12", "int_parsing"],
+      ["  ", "int_parsing"],
+      ["", "int_parsing"]
+    ]
+    for (const [page, expected] of pydantic) {
+      const result = Schema.decodeUnknownEither(Pagination.PaginationParams, { errors: "all" })({ page })
+      const got = Either.match(result, {
+        onLeft: (error) =>
+          (HttpErrors.fromParseError(error, "query").details["validation_errors"] as ReadonlyArray<{ type: string }>)[0]
+            ?.type,
+        onRight: (params) => params.page
+      })
+      const shown = page.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+      expect(got, shown).toBe(expected)
+    }
+    expect(decode({ page: "1_000", limit: "1_000.0" })).toEqual(Either.right({ page: 1000, limit: 1000 }))
+    expect(Either.isLeft(decode({ limit: "1_001" }))).toBe(true)
+  })
   it("accepts only pages and limits whose offset is an exact integer (property)", () => {
     const digits = fc.oneof(
       fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
       fc.integer({ min: -5, max: 2000 }).map(String),
       fc.constantFrom("Infinity", "-Infinity", "NaN", "1e400", "1e3", "9007199254740993", "-0", " 7 ", ""),
+      fc.tuple(fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1, maxLength: 6 }), fc.nat(3)).map((
+        [groups, zeros]
+      ) => `${groups.join("_")}${zeros === 0 ? "" : `.${"0".repeat(zeros)}`}`),
       fc.string()
     )
     fc.assert(
@@ -130,8 +187,9 @@ describe("PaginationParams", () => {
         expect(Number.isSafeInteger(limit) && limit >= 1 && limit <= 1000).toBe(true)
         expect(Number.isSafeInteger(Pagination.offset(result.right))).toBe(true)
         // What was accepted is exactly what was written.
-        if (input.page !== undefined) expect(BigInt(page)).toBe(BigInt(input.page.trim()))
-        if (input.limit !== undefined) expect(BigInt(limit)).toBe(BigInt(input.limit.trim()))
+        const written = (text: string) => BigInt(text.trim().replaceAll("_", "").replace(/\.0+$/, ""))
+        if (input.page !== undefined) expect(BigInt(page)).toBe(written(input.page))
+        if (input.limit !== undefined) expect(BigInt(limit)).toBe(written(input.limit))
       }),
       { numRuns: 2000 }
     )

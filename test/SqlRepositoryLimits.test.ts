@@ -254,7 +254,7 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
     })
 
     describe("an ordering by a column without ordering", () => {
-      it.effect("json, xml or point in orderBy is a ValidationError naming it in every read, a made-up cursor too", () =>
+      it.effect("json, xml or point in orderBy: a ValidationError naming it in every read, a made-up cursor too", () =>
         Effect.gen(function*() {
           class Shape extends Model.Class<Shape>("Shape")({
             id: Model.Generated(Schema.Int),

@@ -6,14 +6,22 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { integerText } from "../Config/internal/provider.js"
 
 const intParsing = "Input should be a valid integer, unable to parse string as an integer"
 
+// The whitespace pydantic trims around an integer (Rust's `str::trim`: Unicode's White_Space, NEL among it, not the
+// byte order mark JavaScript's `\s` also matches).
+const spaces = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+const whitespace = new RegExp(`^[${spaces}]+|[${spaces}]+$`, "g")
+
 /**
- * A query integer with pydantic's messages (`int_parsing`, `greater_than_equal`, `less_than_equal`), so that
- * validation errors read as the Python services' did. Only safe integers pass, whatever the bounds: a number
- * cannot hold the digits of a larger one, so `9007199254740993` would arrive as another value. Beyond them the
- * failure is the bound the value passed (`less_than_equal` with `Number.MAX_SAFE_INTEGER` when no `max` is given).
+ * A query integer read as pydantic 2 reads the Python services' `int` query parameters (decimal digits with an
+ * optional sign, `_` between digits and a fraction of zeros: `+2`, `1_000`, `2.0`; never an exponent or another
+ * fraction), with its messages (`int_parsing`, `greater_than_equal`, `less_than_equal`), so that a request reads as
+ * it did there. Only safe integers pass, whatever the bounds: a number cannot hold the digits of a larger one, so
+ * `9007199254740993` would arrive as another value. Beyond them the failure is the bound the value passed
+ * (`less_than_equal` with `Number.MAX_SAFE_INTEGER` when no `max` is given).
  *
  * @since 0.1.0
  * @category schemas
@@ -21,10 +29,12 @@ const intParsing = "Input should be a valid integer, unable to parse string as a
 export const QueryInt = (bounds: { readonly min?: number; readonly max?: number }) => {
   const parsed = Schema.transformOrFail(Schema.String, Schema.Number, {
     strict: true,
-    decode: (text, _, ast) =>
-      /^\s*[+-]?\d+\s*$/.test(text)
-        ? ParseResult.succeed(Number(text))
-        : ParseResult.fail(new ParseResult.Type(ast, text, intParsing)),
+    decode: (text, _, ast) => {
+      const integer = integerText(text.replace(whitespace, ""))
+      return integer === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, intParsing))
+        : ParseResult.succeed(Number(integer.digits))
+    },
     encode: (n) => ParseResult.succeed(String(n))
   }).annotations({ message: () => ({ message: intParsing, override: true }) })
   const min = Math.max(bounds.min ?? Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER)
@@ -46,7 +56,8 @@ export const maxPage: number = Math.floor(Number.MAX_SAFE_INTEGER / 1000)
 
 /**
  * The pagination query parameters (`PaginationParams`): `page` (default 1, 1..{@link maxPage}) and `limit`
- * (default 50, 1..1000), integers written in decimal digits. Other query parameters are ignored, as FastAPI did.
+ * (default 50, 1..1000), integers read as {@link QueryInt} reads them. Other query parameters are ignored, as FastAPI
+ * did.
  *
  * @example
  * ```ts

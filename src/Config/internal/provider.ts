@@ -142,8 +142,13 @@ const INTEGER_TEXT = /^([+-]?)(\d+(?:_\d+)*)(?:\.0+)?$/
 const INTEGRAL: ReadonlySet<string> = new Set(["an integer property", "a network port property"])
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
-/** The canonical digits of an integer written as pydantic reads one (`+1_000.0` -> `1000`), else `undefined`. */
-const integerText = (text: string): { readonly digits: string; readonly safe: boolean } | undefined => {
+/**
+ * The canonical digits of an integer written as pydantic reads one (`+1_000.0` -> `1000`), else `undefined`; `safe`
+ * when its magnitude is at most 2^53 - 1.
+ *
+ * @internal
+ */
+export const integerText = (text: string): { readonly digits: string; readonly safe: boolean } | undefined => {
   const match = INTEGER_TEXT.exec(text)
   if (match === null) return undefined
   const value = BigInt(match[2]!.replaceAll("_", ""))
