@@ -12,6 +12,22 @@ import { asMigrationError, failureIn, present, suffix } from "./support/sqlMigra
 
 const pgUp = await serviceAvailable("postgres")
 
+/** The server's `server_version_num` (150004), 0 when it is not reachable. */
+const serverVersion = pgUp
+  ? await Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.map(
+        sql<{ readonly v: number }>`SELECT current_setting('server_version_num')::int AS v`,
+        (rows) => rows[0]?.v ?? 0
+      )).pipe(Effect.provide(Sql.layer({
+        host: services.postgres.host,
+        port: services.postgres.port,
+        user: services.postgres.user,
+        database: services.postgres.database
+      })))
+  )
+  : 0
+
 /** A directory of the test's own under the repository's tmp/, removed with the scope. */
 const scratch = (prefix: string) =>
   Effect.acquireRelease(
@@ -317,6 +333,31 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
           expect(seen.after?.timeout).not.toBe("123456ms")
           expect(yield* present(`public.${seen.made}`)).toBe(true)
         }))
+    })
+
+    describe("a migration setting transaction_timeout (PostgreSQL 17), a setting of the session", () => {
+      it.effect.skipIf(serverVersion < 170000)(
+        "leaves it as it was on the pooled connection",
+        () =>
+          Effect.gen(function*() {
+            const { database } = yield* Backends.TestDatabase
+            const { host, port, user } = services.postgres
+            const single = Sql.layer({ host, port, user, database, poolSize: 1 })
+            const seen = yield* Effect.gen(function*() {
+              const sql = yield* SqlClient.SqlClient
+              const read = sql<{ readonly timeout: string }>`SELECT current_setting('transaction_timeout') AS timeout`
+              const [before] = yield* read
+              yield* Sql.Migrations.migrate({
+                loader: Sql.Migrations.fromRecord({ "0001_capped": "SET transaction_timeout = 654321" }),
+                table: `mig_txt_${suffix()}`
+              })
+              const [after] = yield* read
+              return { before, after }
+            }).pipe(Effect.provide(single))
+            expect(seen.after).toEqual(seen.before)
+            expect(seen.after?.timeout).not.toBe("654321ms")
+          })
+      )
     })
 
     describe("a .sql migration ending its transaction", () => {

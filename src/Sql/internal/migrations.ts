@@ -31,8 +31,10 @@ const recordKey = /^(\d+)_(.+)$/
  * Runs a migration's SQL text, then puts back the session's settings as they were before it: a `SET` (not `LOCAL`)
  * of a committed migration would otherwise stay on the pooled connection and apply to the service's own queries
  * on it (`search_path`, `statement_timeout`, `role`...), and to the migrations after it. Each setting whose value a
- * migration changed gets back its value from before, or its reset value; the `transaction_*` ones are the
- * transaction's. Two statements per migration, over the session's settings.
+ * migration changed gets back its value from before, or its reset value, but `transaction_isolation`,
+ * `transaction_read_only` and `transaction_deferrable`, which are the transaction's (PostgreSQL 17's
+ * `transaction_timeout` is the session's, and is put back). Two statements per migration, over the session's
+ * settings.
  */
 const runSqlText = (text: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -45,7 +47,8 @@ const runSqlText = (text: string) =>
         FROM pg_catalog.pg_settings s
         LEFT JOIN pg_catalog.jsonb_each_text(${JSON.stringify(before?.settings ?? {})}::pg_catalog.jsonb) b
           ON b.key = s.name
-        WHERE s.source = 'session' AND s.name NOT LIKE 'transaction\_%'
+        WHERE s.source = 'session'
+          AND s.name NOT IN ('transaction_isolation', 'transaction_read_only', 'transaction_deferrable')
           AND s.setting IS DISTINCT FROM COALESCE(b.value, s.reset_val)`.withoutTransform
       return result
     }))
