@@ -28,6 +28,16 @@ const serverVersion = pgUp
   )
   : 0
 
+/**
+ * `body` on a pool of one connection to the test's database: the queries after a run use the connection the
+ * migrations ran on.
+ */
+const onOneConnection = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+  Effect.flatMap(Backends.TestDatabase, ({ database }) => {
+    const { host, port, user } = services.postgres
+    return Effect.provide(body, Sql.layer({ host, port, user, database, poolSize: 1 }))
+  })
+
 /** A directory of the test's own under the repository's tmp/, removed with the scope. */
 const scratch = (prefix: string) =>
   Effect.acquireRelease(
@@ -304,11 +314,7 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
     describe("a migration setting the session's settings", () => {
       it.effect("leaves them as they were on the pooled connection, for the service's queries after it", () =>
         Effect.gen(function*() {
-          const { database } = yield* Backends.TestDatabase
-          // One connection: the queries after the run use the connection the migrations ran on.
-          const { host, port, user } = services.postgres
-          const single = Sql.layer({ host, port, user, database, poolSize: 1 })
-          const seen = yield* Effect.gen(function*() {
+          const seen = yield* onOneConnection(Effect.gen(function*() {
             const sql = yield* SqlClient.SqlClient
             const read = sql<{ readonly path: string; readonly timeout: string; readonly role: string }>`SELECT
               current_setting('search_path') AS path, current_setting('statement_timeout') AS timeout,
@@ -327,7 +333,7 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
             })
             const [after] = yield* read
             return { before, after, applied, made }
-          }).pipe(Effect.provide(single))
+          }))
           expect(seen.applied.map(([id]) => id)).toEqual([1, 2])
           expect(seen.after).toEqual(seen.before)
           expect(seen.after?.timeout).not.toBe("123456ms")
@@ -340,10 +346,7 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
         "leaves it as it was on the pooled connection",
         () =>
           Effect.gen(function*() {
-            const { database } = yield* Backends.TestDatabase
-            const { host, port, user } = services.postgres
-            const single = Sql.layer({ host, port, user, database, poolSize: 1 })
-            const seen = yield* Effect.gen(function*() {
+            const seen = yield* onOneConnection(Effect.gen(function*() {
               const sql = yield* SqlClient.SqlClient
               const read = sql<{ readonly timeout: string }>`SELECT current_setting('transaction_timeout') AS timeout`
               const [before] = yield* read
@@ -353,7 +356,7 @@ describe.skipIf(!pgUp)("Sql.Migrations checks on postgresql", () => {
               })
               const [after] = yield* read
               return { before, after }
-            }).pipe(Effect.provide(single))
+            }))
             expect(seen.after).toEqual(seen.before)
             expect(seen.after?.timeout).not.toBe("654321ms")
           })
