@@ -19,6 +19,7 @@ import {
   Fiber,
   Layer,
   Logger,
+  LogLevel,
   Metric,
   Option,
   Queue,
@@ -1031,8 +1032,8 @@ for (const target of targets) {
         )
 
         it.scoped.skipIf(!target.listens)(
-          "flush beside the loop's pass while a stream is held: the stream it releases gets every waiting event, " +
-            "in order and once each, and the hold that stays is reported",
+          "a flush during the loop's pass while a stream is held waits for that pass; the stream it releases gets " +
+            "every waiting event, in order and once each, and the hold that stays is reported",
           () =>
             Effect.gen(function*() {
               const stays = testStream("stays")
@@ -1073,15 +1074,25 @@ for (const target of targets) {
                 .pipe(Sql.transaction(), Effect.provide(context))
               yield* Deferred.await(reached)
               yield* makeRoom(jsm, freed)
-              // Beside it, `flush` retries both: one is still full, the other takes its waiting event.
-              const flushed = yield* relay.flush
-              expect(flushed.published).toBe(1)
-              expect(Option.map(flushed.failed, (failed) =>
-                failed.subject)).toEqual(Option.some(Stays.subject))
-              expect((yield* relay.status).heldStreams).toEqual([stays.name])
+              // `flush` waits for that pass, then retries both: one is still full, the other takes its waiting
+              // events, the one that pass skipped first.
+              const { capture, lines } = capturedLogs()
+              const flushing = yield* Effect.fork(
+                relay.flush.pipe(Effect.provide(Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))))
+              )
+              yield* poll(
+                Effect.sync(() =>
+                  lines.some((line) => line.includes("waits for the relay's pass under way"))
+                ),
+                (waits) => waits,
+                "the flush waits for the loop's pass"
+              )
               yield* Deferred.succeed(open, undefined)
-              // The freed stream's next event wakes the loop once its pass has ended: it goes out after the one that
-              // pass skipped.
+              const flushed = yield* Fiber.join(flushing)
+              expect(flushed.published).toBe(2)
+              expect(Option.map(flushed.failed, (failed) => failed.subject)).toEqual(Option.some(Stays.subject))
+              expect((yield* relay.status).heldStreams).toEqual([stays.name])
+              // The freed stream's next event wakes the loop: it goes out after the ones the flush sent.
               const last = yield* OutboxRelay.enqueue(Freed, { n: 3 }).pipe(Sql.transaction(), Effect.provide(context))
               yield* poll(rowOf(last), (row) => row.published, "the freed stream's last event published")
 
@@ -1103,136 +1114,151 @@ for (const target of targets) {
           30_000
         )
 
-        // Two flushes retry one held stream: the first's pass locks its waiting event and waits in its publish, the
-        // second's reads the events after it (its own event of that stream when `besideFails`) and an event of
-        // another stream, and waits in that one's publish. The first pass's retry is refused: it holds the stream
-        // again after the second's plan was made, and ends before the second (after it when `besideEndsFirst`).
-        const overlaps = [
-          {
-            name: "two passes beside each other retrying one held stream: the hold one of them sets is not released " +
-              "by the other, and is released by a pass that retries it once the stream takes events",
-            besideFails: false,
-            besideEndsFirst: false
-          },
-          {
-            name: "two passes beside each other both refused by one held stream: the hold the first sets stands, " +
-              "not renewed again by the second (its pause does not grow twice for one retry)",
-            besideFails: true,
-            besideEndsFirst: false
-          },
-          {
-            name: "two passes beside each other retrying one held stream: the one that did not read its waiting " +
-              "event (locked by the other) ends first and leaves the hold to the other, which renews it",
-            besideFails: false,
-            besideEndsFirst: true
-          }
-        ]
-        for (const { besideEndsFirst, besideFails, name } of overlaps) {
+        // A pass of the relay locks a stream's first event and waits in its publish (the loop's, woken by the commit,
+        // or a flush's); the stream's second event is committed and `flush` is called beside it. The flush waits for
+        // that pass (said in a debug line) and sends the second event after the first, never before it.
+        for (const first of ["the loop's pass", "another flush"] as const) {
           it.scoped.skipIf(!target.jetstream)(
-            name,
+            `a flush beside ${first} of the same relay sends a stream's later event after its first`,
             () =>
               Effect.gen(function*() {
-                const full = testStream("twice")
-                const other = testStream("twiceother")
-                const Held = definitions(full).Happened
-                const Other = definitions(other).Happened
-                const jsm = yield* fullStream(full)
-                const context = yield* infra([full, other])
-                // Once `gating` is set, a publish of the held stream's event waits for `openHeld`, one of the other
-                // stream's for `openOther`.
-                let gating = false
-                const reachedHeld = yield* Deferred.make<void>()
-                const openHeld = yield* Deferred.make<void>()
-                const reachedOther = yield* Deferred.make<void>()
-                const openOther = yield* Deferred.make<void>()
-                let heldPublishes = 0
+                const stream = testStream("beside")
+                const { Happened } = definitions(stream)
+                const context = yield* infra([stream])
+                const received = yield* collect(Happened).pipe(Effect.provide(context))
+                // The stream's first publish waits for `open`.
+                const reached = yield* Deferred.make<void>()
+                const open = yield* Deferred.make<void>()
+                let publishes = 0
                 const bus = Context.get(context, Bus.Bus)
-                const gate = (reached: Deferred.Deferred<void>, open: Deferred.Deferred<void>) =>
-                  gating ? Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)) : Effect.void
                 const gated = Context.add(context, Bus.Bus, {
                   ...bus,
                   publishEncoded: (message) =>
-                    message.subject === Held.subject
-                      ? Effect.zipRight(
-                        Effect.zipRight(Effect.sync(() => heldPublishes++), gate(reachedHeld, openHeld)),
-                        bus.publishEncoded(message)
-                      )
-                      : message.subject === Other.subject
-                      ? Effect.zipRight(gate(reachedOther, openOther), bus.publishEncoded(message))
-                      : bus.publishEncoded(message)
+                    Effect.suspend(() =>
+                      message.subject === Happened.subject && ++publishes === 1
+                        ? Effect.zipRight(
+                          Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)),
+                          bus.publishEncoded(message)
+                        )
+                        : bus.publishEncoded(message)
+                    )
                 })
-                yield* enqueueNumbered(Held, 2).pipe(Effect.provide(context))
                 const { capture, lines } = capturedLogs()
-                // A held stream's pauses an hour, then two, four...: a hold renewed twice is told by its pause.
-                const relay = yield* OutboxRelay.make({ ...wokenByCommits, maxBackoff: "1 day", enabled: false })
-                  .pipe(Effect.provide(Layer.merge(Layer.succeedContext(gated), capture)))
-                const flush = relay.flush.pipe(Effect.provide(capture))
-                const heldGauge = Effect.map(
-                  Metric.value(Metrics.withLabels(StreamHeld, { stream: full.name })),
-                  (gauge) => gauge.value
-                )
-                const released = () => lines.filter((line) => line.includes(`stream ${full.name} takes events again`))
-                const heldLines = () => lines.filter((line) => line.includes(`stream ${full.name} is held`))
+                const logs = Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))
+                const relay = yield* OutboxRelay.make({ ...wokenByCommits, enabled: first === "the loop's pass" })
+                  .pipe(Effect.provide(Layer.merge(Layer.succeedContext(gated), logs)))
+                const flush = relay.flush.pipe(Effect.provide(logs))
 
-                // The first event fills the stream; the second is refused and holds it.
-                const first = yield* flush
-                expect(Option.map(first.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
-                expect((yield* relay.status).heldStreams).toEqual([full.name])
-
-                gating = true
-                const retrying = yield* Effect.fork(flush)
-                yield* Deferred.await(reachedHeld)
-                yield* Effect.zipRight(
-                  besideFails ? OutboxRelay.enqueue(Held, { n: 2 }) : Effect.void,
-                  OutboxRelay.enqueue(Other, { n: 0 })
-                ).pipe(Sql.transaction(), Effect.provide(context))
+                yield* OutboxRelay.enqueue(Happened, { n: 0 }).pipe(Sql.transaction(), Effect.provide(context))
+                const before = first === "another flush" ? Option.some(yield* Effect.fork(flush)) : Option.none()
+                yield* Deferred.await(reached)
+                yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
                 const beside = yield* Effect.fork(flush)
-                // The second pass has locked its events: it waits in the publish of the held stream's (the other
-                // stream's event is sent alone, its subject new, once the events before it have their outcomes), else
-                // in the other stream's.
-                if (besideFails) yield* poll(Effect.sync(() => heldPublishes), (n) => n === 4, "both retries sent")
-                else yield* Deferred.await(reachedOther)
-                // The first pass's retry is refused.
-                const retryEnds = Effect.gen(function*() {
-                  yield* Deferred.succeed(openHeld, undefined)
-                  const refused = yield* Fiber.join(retrying)
-                  expect(Option.map(refused.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
-                  expect(heldLines()).toHaveLength(2)
-                  expect(released()).toEqual([])
-                })
-                const besideEnds = Effect.gen(function*() {
-                  yield* Deferred.await(reachedOther)
-                  yield* Deferred.succeed(openOther, undefined)
-                  const besideResult = yield* Fiber.join(beside)
-                  expect(besideResult.published).toBe(1)
-                  expect(Option.map(besideResult.failed, (failed) => failed.subject))
-                    .toEqual(besideFails ? Option.some(Held.subject) : Option.none())
-                  expect(released()).toEqual([])
-                  expect((yield* relay.status).heldStreams).toEqual([full.name])
-                  expect(yield* heldGauge).toBe(1)
-                })
-                yield* besideEndsFirst ? Effect.zipRight(besideEnds, retryEnds) : Effect.zipRight(retryEnds, besideEnds)
-                expect((yield* relay.status).heldStreams).toEqual([full.name])
-                expect(yield* heldGauge).toBe(1)
-                // The held stream's publishes: both events by the first flush, then the retries.
-                expect(heldPublishes).toBe(besideFails ? 4 : 3)
-                const [firstPause, retried, besidePause] = heldLines().map(pauseIn)
-                // The second pass says the hold the first set, with what is left of its pause.
-                if (besideFails) expect(besidePause).toBeLessThanOrEqual(retried!)
-                // The hold is renewed (its pause about two hours), not taken for a first one (about one).
-                if (besideEndsFirst) expect(retried).toBeGreaterThan(firstPause!)
-
-                // Once the stream has room, a retry sends the waiting events and releases the stream.
-                yield* makeRoom(jsm, full)
-                expect(yield* flush).toMatchObject({ published: besideFails ? 2 : 1, failed: Option.none() })
-                expect(released()).toHaveLength(1)
-                expect((yield* relay.status).heldStreams).toEqual([])
-                expect(yield* heldGauge).toBe(0)
-                expect(yield* storedCount(full).pipe(Effect.provide(context))).toBe(besideFails ? 3 : 2)
+                // Until the flush has ended (with the second event sent) or says it waits for the pass under way.
+                const waits = () => lines.some((line) => line.includes("waits for the relay's pass under way"))
+                yield* poll(Fiber.poll(beside), (exit) => Option.isSome(exit) || waits(), "the flush ended or waits")
+                yield* Deferred.succeed(open, undefined)
+                const results = [
+                  ...(Option.isSome(before) ? [yield* Fiber.join(before.value)] : []),
+                  yield* Fiber.join(beside)
+                ]
+                expect(results.every((result) => Option.isNone(result.failed))).toBe(true)
+                yield* Effect.provide(allPublished, context)
+                const events = yield* takeN(received, 2)
+                expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([0, 1])
+                expect(waits()).toBe(true)
+                expect(yield* storedCount(stream).pipe(Effect.provide(context))).toBe(2)
               }),
             30_000
           )
         }
+
+        it.scoped.skipIf(!target.jetstream)(
+          "two flushes at once retrying one held stream run one after the other: the second does not send the " +
+            "stream's later event beside the first's retry, and each refused retry renews the hold with a longer pause",
+          () =>
+            Effect.gen(function*() {
+              const full = testStream("twice")
+              const Held = definitions(full).Happened
+              const jsm = yield* fullStream(full)
+              const context = yield* infra([full])
+              const received = yield* collect(Held).pipe(Effect.provide(context))
+              // Once `gating` is set, the held stream's first publish waits for `open`.
+              let gating = false
+              const reached = yield* Deferred.make<void>()
+              const open = yield* Deferred.make<void>()
+              let heldPublishes = 0
+              const bus = Context.get(context, Bus.Bus)
+              const gated = Context.add(context, Bus.Bus, {
+                ...bus,
+                publishEncoded: (message) =>
+                  Effect.suspend(() => {
+                    if (message.subject !== Held.subject) return bus.publishEncoded(message)
+                    heldPublishes++
+                    if (!gating) return bus.publishEncoded(message)
+                    gating = false
+                    return Effect.zipRight(
+                      Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)),
+                      bus.publishEncoded(message)
+                    )
+                  })
+              })
+              yield* enqueueNumbered(Held, 2).pipe(Effect.provide(context))
+              const { capture, lines } = capturedLogs()
+              const logs = Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))
+              // A held stream's pauses an hour, then two, four...: a renewed hold is told by its pause. Each ack
+              // awaited: a retry's refused publish stops its stream before the event after it is sent.
+              const relay = yield* OutboxRelay.make({
+                ...wokenByCommits,
+                maxBackoff: "1 day",
+                maxInFlight: 1,
+                enabled: false
+              }).pipe(Effect.provide(Layer.merge(Layer.succeedContext(gated), logs)))
+              const flush = relay.flush.pipe(Effect.provide(logs))
+              const heldLines = () => lines.filter((line) => line.includes(`stream ${full.name} is held`))
+
+              // The first event fills the stream; the second is refused and holds it.
+              const first = yield* flush
+              expect(Option.map(first.failed, (failed) => failed.subject)).toEqual(Option.some(Held.subject))
+
+              // A flush retries the stream and waits in the publish of its waiting event; a third event is committed
+              // and a second flush called beside it.
+              gating = true
+              const retrying = yield* Effect.fork(flush)
+              yield* Deferred.await(reached)
+              yield* OutboxRelay.enqueue(Held, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
+              const beside = yield* Effect.fork(flush)
+              const waits = () => lines.some((line) => line.includes("waits for the relay's pass under way"))
+              yield* poll(
+                Fiber.poll(beside),
+                (exit) => Option.isSome(exit) || waits(),
+                "the second flush ended or waits"
+              )
+              yield* Deferred.succeed(open, undefined)
+              const second = Option.map(first.failed, (failed) => failed.eventId)
+              for (const [fiber, attempts] of [[retrying, 2], [beside, 3]] as const) {
+                const result = yield* Fiber.join(fiber)
+                expect(result.published).toBe(0)
+                expect(Option.map(result.failed, (failed) => [failed.eventId, failed.attempts]))
+                  .toEqual(Option.map(second, (eventId) => [eventId, attempts]))
+              }
+              expect(waits()).toBe(true)
+              // The first two events by the first flush, then each flush's retry of the second: never the third.
+              expect(heldPublishes).toBe(4)
+              const pauses = heldLines().map(pauseIn)
+              expect(pauses).toHaveLength(3)
+              expect(pauses[1]!).toBeGreaterThan(pauses[0]!)
+              expect(pauses[2]!).toBeGreaterThan(pauses[1]!)
+
+              // Once the stream has room, a retry sends the waiting events in order and releases the stream.
+              yield* makeRoom(jsm, full)
+              expect(yield* flush).toMatchObject({ published: 2, failed: Option.none() })
+              expect((yield* relay.status).heldStreams).toEqual([])
+              const events = yield* takeN(received, 3)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual([0, 1, 2])
+            }),
+          30_000
+        )
 
         it.scoped(
           "events are published in the order they were written, across transactions and batches",

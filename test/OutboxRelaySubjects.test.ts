@@ -9,12 +9,12 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { Bus, EncodedMessage } from "../src/Bus/Bus.js"
 import * as SubjectCache from "../src/internal/subjectCache.js"
-import { initialState, makeHolds, type RelayContext, settingsOf } from "../src/Sql/internal/relayContext.js"
+import { initialState, makeHolds, makePasses, type RelayContext, settingsOf } from "../src/Sql/internal/relayContext.js"
 import type { PassHolds } from "../src/Sql/internal/relayHolds.js"
 import { makeSender } from "../src/Sql/internal/relayPublish.js"
 
 /** A pass that holds no stream back. */
-const noHolds = (): PassHolds => ({ stopped: new Set(), retried: new Map(), after: undefined, version: 0 })
+const noHolds = (): PassHolds => ({ stopped: new Set(), retried: new Map(), after: undefined })
 
 describe("subject caches", () => {
   it("makeRoom empties a cache holding maxSubjects entries, and only then", () => {
@@ -52,7 +52,8 @@ describe("subject caches", () => {
         settings: settingsOf({ maxInFlight: 8 }),
         state: yield* Ref.make(initialState),
         subjects: new Set(),
-        holds: makeHolds()
+        holds: makeHolds(),
+        passes: yield* makePasses
       }
       const rows = Array.from({ length: SubjectCache.maxSubjects * 2 + 10 }, (_, i) => ({
         id: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
@@ -102,13 +103,14 @@ describe("subject caches", () => {
   }
 
   const relayOf = (bus: Bus) =>
-    Effect.map(Ref.make(initialState), (state): RelayContext => ({
+    Effect.map(Effect.zip(Ref.make(initialState), makePasses), ([state, passes]): RelayContext => ({
       bus,
       sql: undefined as never,
       settings: settingsOf({ maxInFlight: 8 }),
       state,
       subjects: new Set(),
-      holds: makeHolds()
+      holds: makeHolds(),
+      passes
     }))
 
   const rowsOf = (stream: string | null) =>

@@ -16,9 +16,11 @@
  *   Bus's connection with up to `maxInFlight` (default 64) publishes outstanding, so the rows that succeed are
  *   stored in that order. A failed publish stops the pass (rows acked beside it are marked, the rest wait); the
  *   failed event goes out with a later pass, after at most `maxInFlight - 1` events that were behind it.
- *   `maxInFlight: 1` awaits each ack before the next publish: no later event then overtakes a failed one. With
- *   several instances, each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them,
- *   and order holds within a batch, not across concurrent batches.
+ *   `maxInFlight: 1` awaits each ack before the next publish: no later event then overtakes a failed one. A relay
+ *   runs one pass at a time (`flush` waits for the loop's pass under way, and the loop starts none during a flush),
+ *   so it never sends a stream's later rows beside the pass that holds its earlier ones. With several instances,
+ *   each locks its own batch (`FOR UPDATE SKIP LOCKED`): no row is published by two of them, and order holds within
+ *   a batch, not across concurrent batches.
  * - **No poison row.** A row the Bus could never publish (a subject with an empty token, a wildcard or whitespace, a
  *   header name that is not printable ASCII without `:`, a header value with a line break or with whitespace at an
  *   end: written by SQL, since `enqueue` refuses them), or a message larger than the server's `max_payload` or its
@@ -160,7 +162,9 @@ export interface RelayStatus {
 export interface OutboxRelayShape {
   /**
    * Publishes what is pending now, batch after batch, until nothing is left or a publish fails (reported in the
-   * result). Runs in its own transactions, never in the caller's. Rows locked by another relay are skipped.
+   * result). Runs in its own transactions, never in the caller's. It first waits for the relay's pass under way (the
+   * background loop's, or another flush), and the loop starts no pass until it ends: the result counts the rows this
+   * flush published. Rows locked by another relay are skipped.
    */
   readonly flush: Effect.Effect<FlushResult, TransactionFailure>
   /** The pending rows and the age of the oldest. */

@@ -19,7 +19,7 @@ import type { OutboxRelayShape, RelayOptions, RelayStatus } from "../OutboxRelay
 import { listen } from "./outboxListener.js"
 import { backlog, isMissingTable } from "./outboxRows.js"
 import { purge, sampler } from "./relayChores.js"
-import { backoff, initialState, makeHolds, own, type RelayContext, settingsOf } from "./relayContext.js"
+import { backoff, initialState, makeHolds, makePasses, own, type RelayContext, settingsOf } from "./relayContext.js"
 import { loop } from "./relayLoop.js"
 import { drain } from "./relayPass.js"
 
@@ -126,7 +126,8 @@ export const make = (
       settings,
       state: yield* Ref.make(initialState),
       subjects: new Set(),
-      holds: makeHolds()
+      holds: makeHolds(),
+      passes: yield* makePasses
     }
     if (settings.enabled) {
       // Finalizers run in reverse: registered first, the flush runs after the loop has stopped (and, the relay

@@ -132,6 +132,8 @@ export interface RelayContext {
   readonly subjects: Set<string>
   /** The streams whose rows wait (`relayHolds.ts`), and where the next pass may begin. */
   readonly holds: Holds
+  /** The relay's passes run one at a time ({@link alone}). */
+  readonly passes: Passes
 }
 
 /**
@@ -156,22 +158,51 @@ export interface Hold {
 export interface Holds {
   readonly streams: Map<string, Hold>
   after: string | undefined
-  /** The relay's passes under way (`flush` runs beside the loop). */
-  running: number
-  /** Counts every start and end of a pass: a pass whose plan saw another count overlapped another pass. */
-  version: number
-  /** How many of the passes under way retry each held stream: the last of them to end releases it. */
-  readonly retrying: Map<string, number>
 }
 
 /** @internal */
-export const makeHolds = (): Holds => ({
-  streams: new Map(),
-  after: undefined,
-  running: 0,
-  version: 0,
-  retrying: new Map()
-})
+export const makeHolds = (): Holds => ({ streams: new Map(), after: undefined })
+
+/**
+ * What keeps the relay's passes one at a time. `permit`: held by the pass under way. `turnstile`: held while waiting
+ * for the permit, so that the loop, which asks for the permit again as soon as it gave it back (a full batch), waits
+ * behind a flush that already waits instead of passing it (a semaphore's waiters are not served in order).
+ *
+ * @internal
+ */
+export interface Passes {
+  readonly permit: Effect.Semaphore
+  readonly turnstile: Effect.Semaphore
+  /** Whether a pass holds the permit. */
+  busy: boolean
+}
+
+/** @internal */
+export const makePasses: Effect.Effect<Passes> = Effect.zipWith(
+  Effect.makeSemaphore(1),
+  Effect.makeSemaphore(1),
+  (permit, turnstile) => ({ permit, turnstile, busy: false })
+)
+
+/**
+ * Runs `self` as the relay's one pass under way (the loop's step, a `flush`, the shutdown flush), once the one under
+ * way has ended: a pass never skips a row another pass of the relay has locked (mid-publish, or a held stream's
+ * retry) to send that stream's later rows before it. The wait is interruptible.
+ *
+ * @internal
+ */
+export const alone = <A, E, R>(relay: RelayContext, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const { passes } = relay
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.zipRight(
+      restore(passes.turnstile.withPermits(1)(passes.permit.take(1))),
+      Effect.ensuring(
+        restore(Effect.zipRight(Effect.sync(() => passes.busy = true), self)),
+        Effect.zipRight(Effect.sync(() => passes.busy = false), passes.permit.release(1))
+      )
+    )
+  )
+}
 
 /**
  * The pauses after failed steps, and before a held stream is retried: from the poll interval (at least 100 ms),

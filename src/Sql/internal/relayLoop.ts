@@ -13,7 +13,7 @@ import * as Ref from "effect/Ref"
 import type { MessageBusError } from "../../Errors/InfrastructureErrors.js"
 import type { TransactionFailure } from "../SqlTransaction.js"
 import { hasPending, isMissingTable } from "./outboxRows.js"
-import { backoff, own, quiet, type RelayContext } from "./relayContext.js"
+import { alone, backoff, own, quiet, type RelayContext } from "./relayContext.js"
 import * as Holds from "./relayHolds.js"
 import { pass, tableShape } from "./relayPass.js"
 
@@ -40,6 +40,19 @@ const onFound = (relay: RelayContext) =>
     if (before.tableMissing) yield* Effect.logInfo("Outbox relay: the outbox table exists now; relaying events")
   })
 
+// The relay's one pass under way: a flush does not run between the plan and the pass's end. The step's one plan,
+// for its check and its pass: while streams are held and none is due, the rows up to the last one read are theirs.
+const checkAndPass = (relay: RelayContext): Effect.Effect<Step, TransactionFailure | MessageBusError> =>
+  Effect.gen(function*() {
+    const { failedAt } = yield* Ref.get(relay.state)
+    const plan = yield* Holds.begin(relay, false)
+    if (!(yield* own(relay)(quiet(hasPending(failedAt !== false, plan.after))))) return "idle" as const
+    const result = yield* pass(relay, plan)
+    // A failed publish holds its stream; one of a row whose stream is not known is a failure of the Bus.
+    if (result.halted && Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
+    return result.full ? "more" as const : "idle" as const
+  })
+
 // Cheap checks of an idle loop: not traced, and no transaction unless there is something to publish.
 const step = (relay: RelayContext): Effect.Effect<Step, TransactionFailure | MessageBusError> =>
   Effect.gen(function*() {
@@ -47,15 +60,7 @@ const step = (relay: RelayContext): Effect.Effect<Step, TransactionFailure | Mes
       if (!(yield* tableShape(relay)).present) return yield* onMissing(relay)
       yield* onFound(relay)
     }
-    const { failedAt } = yield* Ref.get(relay.state)
-    // The step's one plan, for its check and its pass: while streams are held and none is due, the rows up to the
-    // last one read are theirs.
-    const plan = yield* Holds.begin(relay, false)
-    if (!(yield* own(relay)(quiet(hasPending(failedAt !== false, plan.after))))) return "idle" as const
-    const result = yield* pass(relay, plan)
-    // A failed publish holds its stream; one of a row whose stream is not known is a failure of the Bus.
-    if (result.halted && Option.isSome(result.failed)) return yield* Effect.fail(result.failed.value.error)
-    return result.full ? "more" as const : "idle" as const
+    return yield* alone(relay, checkAndPass(relay))
   }).pipe(
     Effect.catchIf(isMissingTable, () => onMissing(relay)),
     Effect.ensuring(Ref.update(relay.state, (s) => ({ ...s, polls: s.polls + 1 })))

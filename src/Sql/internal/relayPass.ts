@@ -27,7 +27,7 @@ import {
   type Row,
   tableColumns
 } from "./outboxRows.js"
-import { own, quiet, type RelayContext } from "./relayContext.js"
+import { alone, own, quiet, type RelayContext } from "./relayContext.js"
 import * as Holds from "./relayHolds.js"
 import { makeSender, msgIdOf, type Sent } from "./relayPublish.js"
 import { mapSqlErrors } from "./sqlErrors.js"
@@ -350,7 +350,6 @@ export const pass = (relay: RelayContext, plan: Holds.PassHolds): Effect.Effect<
     return { published, duplicates, failed, failures, unpublishable, full: full && !halted, halted }
   }).pipe(
     Effect.scoped,
-    (self) => Holds.counted(relay, plan, self),
     Effect.withSpan("OutboxRelay.pass", { attributes: { "messaging.batch.max_count": relay.settings.batchSize } }),
     own(relay)
   )
@@ -358,12 +357,13 @@ export const pass = (relay: RelayContext, plan: Holds.PassHolds): Effect.Effect<
 /**
  * Passes until nothing is left, a batch is short (the rest is locked by another relay), or a failure of the Bus
  * stops one. The first retries every held stream; a stream whose publish fails is held, and the rows of the others
- * go on. `failed`: the first failed publish.
+ * go on. `failed`: the first failed publish. It is one pass under way of the relay (`alone`) from its first pass to its
+ * last: it waits for the loop's pass (or another flush) under way, and the loop starts none before it ends.
  *
  * @internal
  */
-export const drain = (relay: RelayContext): Effect.Effect<FlushResult, TransactionFailure> =>
-  Effect.gen(function*() {
+export const drain = (relay: RelayContext): Effect.Effect<FlushResult, TransactionFailure> => {
+  const passes = Effect.gen(function*() {
     let published = 0
     let duplicates = 0
     let failed: Option.Option<FailedEvent> = Option.none()
@@ -375,3 +375,10 @@ export const drain = (relay: RelayContext): Effect.Effect<FlushResult, Transacti
       if (result.halted || !result.full) return { published, duplicates, failed }
     }
   })
+  return Effect.zipRight(
+    Effect.suspend(() =>
+      relay.passes.busy ? Effect.logDebug("Outbox relay: a flush waits for the relay's pass under way") : Effect.void
+    ),
+    alone(relay, passes)
+  )
+}
