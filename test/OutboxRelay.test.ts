@@ -312,6 +312,47 @@ const capturedLogs = () => {
   return { capture, lines }
 }
 
+/** A logger that keeps debug lines too; `waits`: whether a flush said it waits for the relay's pass under way. */
+const debugLogs = () => {
+  const { capture, lines } = capturedLogs()
+  return {
+    logs: Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug)),
+    lines,
+    waits: () => lines.some((line) => line.includes("waits for the relay's pass under way"))
+  }
+}
+
+/** Until a forked flush has ended, or has said it waits for the relay's pass under way. */
+const endedOrWaits = <A, E>(flush: Fiber.Fiber<A, E>, waits: () => boolean) =>
+  poll(Fiber.poll(flush), (exit) => Option.isSome(exit) || waits(), "the flush ended or waits")
+
+/**
+ * The context with its Bus's publishes of `subject` counted (`gate.publishes`); while `gate.armed`, the next one
+ * completes `reached` and waits for `open` (once: it disarms the gate).
+ */
+const gateSubject = <R>(context: Context.Context<R | Bus.Bus>, subject: string, armed: boolean) =>
+  Effect.gen(function*() {
+    const reached = yield* Deferred.make<void>()
+    const open = yield* Deferred.make<void>()
+    const gate = { armed, publishes: 0 }
+    const bus = Context.get(context, Bus.Bus)
+    const gated = Context.add(context, Bus.Bus, {
+      ...bus,
+      publishEncoded: (message) =>
+        Effect.suspend(() => {
+          if (message.subject !== subject) return bus.publishEncoded(message)
+          gate.publishes++
+          if (!gate.armed) return bus.publishEncoded(message)
+          gate.armed = false
+          return Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)),
+            bus.publishEncoded(message)
+          )
+        })
+    })
+    return { context: gated, gate, open, reached }
+  })
+
 const unitMillis: Readonly<Record<string, number>> = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
 
 /** The pause a held stream's warning gives (`... retried in order in 1h 36m 40s 123ms ...`), in millis. */
@@ -1076,21 +1117,15 @@ for (const target of targets) {
               yield* makeRoom(jsm, freed)
               // `flush` waits for that pass, then retries both: one is still full, the other takes its waiting
               // events, the one that pass skipped first.
-              const { capture, lines } = capturedLogs()
-              const flushing = yield* Effect.fork(
-                relay.flush.pipe(Effect.provide(Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))))
-              )
-              yield* poll(
-                Effect.sync(() =>
-                  lines.some((line) => line.includes("waits for the relay's pass under way"))
-                ),
-                (waits) => waits,
-                "the flush waits for the loop's pass"
-              )
+              const { logs, waits } = debugLogs()
+              const flushing = yield* Effect.fork(relay.flush.pipe(Effect.provide(logs)))
+              yield* endedOrWaits(flushing, waits)
+              expect(waits()).toBe(true)
               yield* Deferred.succeed(open, undefined)
               const flushed = yield* Fiber.join(flushing)
               expect(flushed.published).toBe(2)
-              expect(Option.map(flushed.failed, (failed) => failed.subject)).toEqual(Option.some(Stays.subject))
+              expect(Option.map(flushed.failed, (failed) =>
+                failed.subject)).toEqual(Option.some(Stays.subject))
               expect((yield* relay.status).heldStreams).toEqual([stays.name])
               // The freed stream's next event wakes the loop: it goes out after the ones the flush sent.
               const last = yield* OutboxRelay.enqueue(Freed, { n: 3 }).pipe(Sql.transaction(), Effect.provide(context))
@@ -1127,24 +1162,8 @@ for (const target of targets) {
                 const context = yield* infra([stream])
                 const received = yield* collect(Happened).pipe(Effect.provide(context))
                 // The stream's first publish waits for `open`.
-                const reached = yield* Deferred.make<void>()
-                const open = yield* Deferred.make<void>()
-                let publishes = 0
-                const bus = Context.get(context, Bus.Bus)
-                const gated = Context.add(context, Bus.Bus, {
-                  ...bus,
-                  publishEncoded: (message) =>
-                    Effect.suspend(() =>
-                      message.subject === Happened.subject && ++publishes === 1
-                        ? Effect.zipRight(
-                          Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)),
-                          bus.publishEncoded(message)
-                        )
-                        : bus.publishEncoded(message)
-                    )
-                })
-                const { capture, lines } = capturedLogs()
-                const logs = Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))
+                const { context: gated, open, reached } = yield* gateSubject(context, Happened.subject, true)
+                const { logs, waits } = debugLogs()
                 const relay = yield* OutboxRelay.make({ ...wokenByCommits, enabled: first === "the loop's pass" })
                   .pipe(Effect.provide(Layer.merge(Layer.succeedContext(gated), logs)))
                 const flush = relay.flush.pipe(Effect.provide(logs))
@@ -1155,8 +1174,7 @@ for (const target of targets) {
                 yield* OutboxRelay.enqueue(Happened, { n: 1 }).pipe(Sql.transaction(), Effect.provide(context))
                 const beside = yield* Effect.fork(flush)
                 // Until the flush has ended (with the second event sent) or says it waits for the pass under way.
-                const waits = () => lines.some((line) => line.includes("waits for the relay's pass under way"))
-                yield* poll(Fiber.poll(beside), (exit) => Option.isSome(exit) || waits(), "the flush ended or waits")
+                yield* endedOrWaits(beside, waits)
                 yield* Deferred.succeed(open, undefined)
                 const results = [
                   ...(Option.isSome(before) ? [yield* Fiber.join(before.value)] : []),
@@ -1183,29 +1201,10 @@ for (const target of targets) {
               const jsm = yield* fullStream(full)
               const context = yield* infra([full])
               const received = yield* collect(Held).pipe(Effect.provide(context))
-              // Once `gating` is set, the held stream's first publish waits for `open`.
-              let gating = false
-              const reached = yield* Deferred.make<void>()
-              const open = yield* Deferred.make<void>()
-              let heldPublishes = 0
-              const bus = Context.get(context, Bus.Bus)
-              const gated = Context.add(context, Bus.Bus, {
-                ...bus,
-                publishEncoded: (message) =>
-                  Effect.suspend(() => {
-                    if (message.subject !== Held.subject) return bus.publishEncoded(message)
-                    heldPublishes++
-                    if (!gating) return bus.publishEncoded(message)
-                    gating = false
-                    return Effect.zipRight(
-                      Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(open)),
-                      bus.publishEncoded(message)
-                    )
-                  })
-              })
+              // Once armed, the held stream's next publish waits for `open`.
+              const { context: gated, gate, open, reached } = yield* gateSubject(context, Held.subject, false)
               yield* enqueueNumbered(Held, 2).pipe(Effect.provide(context))
-              const { capture, lines } = capturedLogs()
-              const logs = Layer.merge(capture, Logger.minimumLogLevel(LogLevel.Debug))
+              const { lines, logs, waits } = debugLogs()
               // A held stream's pauses an hour, then two, four...: a renewed hold is told by its pause. Each ack
               // awaited: a retry's refused publish stops its stream before the event after it is sent.
               const relay = yield* OutboxRelay.make({
@@ -1223,17 +1222,12 @@ for (const target of targets) {
 
               // A flush retries the stream and waits in the publish of its waiting event; a third event is committed
               // and a second flush called beside it.
-              gating = true
+              gate.armed = true
               const retrying = yield* Effect.fork(flush)
               yield* Deferred.await(reached)
               yield* OutboxRelay.enqueue(Held, { n: 2 }).pipe(Sql.transaction(), Effect.provide(context))
               const beside = yield* Effect.fork(flush)
-              const waits = () => lines.some((line) => line.includes("waits for the relay's pass under way"))
-              yield* poll(
-                Fiber.poll(beside),
-                (exit) => Option.isSome(exit) || waits(),
-                "the second flush ended or waits"
-              )
+              yield* endedOrWaits(beside, waits)
               yield* Deferred.succeed(open, undefined)
               const second = Option.map(first.failed, (failed) => failed.eventId)
               for (const [fiber, attempts] of [[retrying, 2], [beside, 3]] as const) {
@@ -1244,7 +1238,7 @@ for (const target of targets) {
               }
               expect(waits()).toBe(true)
               // The first two events by the first flush, then each flush's retry of the second: never the third.
-              expect(heldPublishes).toBe(4)
+              expect(gate.publishes).toBe(4)
               const pauses = heldLines().map(pauseIn)
               expect(pauses).toHaveLength(3)
               expect(pauses[1]!).toBeGreaterThan(pauses[0]!)
