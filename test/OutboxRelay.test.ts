@@ -1254,6 +1254,34 @@ for (const target of targets) {
           30_000
         )
 
+        it.scoped.skipIf(!target.jetstream)(
+          "a flush that waits for the loop's pass runs next: the loop, with more to send, starts no pass before it",
+          () =>
+            Effect.gen(function*() {
+              const stream = testStream("next")
+              const { Happened } = definitions(stream)
+              const context = yield* infra([stream])
+              const received = yield* collect(Happened).pipe(Effect.provide(context))
+              yield* enqueueNumbered(Happened, 30).pipe(Effect.provide(context))
+              // The loop's first pass locks five events and waits in the publish of the first.
+              const { context: gated, open, reached } = yield* gateSubject(context, Happened.subject, true)
+              const { logs, waits } = debugLogs()
+              const relay = yield* OutboxRelay.make({ ...wokenByCommits, batchSize: 5 })
+                .pipe(Effect.provide(Layer.merge(Layer.succeedContext(gated), logs)))
+              yield* Deferred.await(reached)
+              const flushing = yield* Effect.fork(relay.flush.pipe(Effect.provide(logs)))
+              yield* endedOrWaits(flushing, waits)
+              expect(waits()).toBe(true)
+              yield* Deferred.succeed(open, undefined)
+              // The loop's full batch would have it start its next pass at once: the flush that waited goes first
+              // and sends every event after that batch.
+              expect(yield* Fiber.join(flushing)).toMatchObject({ published: 25, failed: Option.none() })
+              const events = yield* takeN(received, 30)
+              expect(inStreamOrder(events).map((e) => e.payload.n)).toEqual(Array.from({ length: 30 }, (_, n) => n))
+            }),
+          30_000
+        )
+
         it.scoped(
           "events are published in the order they were written, across transactions and batches",
           () =>
