@@ -614,12 +614,16 @@ const withoutFragment = (url: string): string => {
   return hash === -1 ? url : url.slice(0, hash)
 }
 
-/** The request with the caller's ids, the credentials' header and the body. */
+/**
+ * The request to `target` (the caller's `path` without its fragment), with the caller's ids, the credentials' header
+ * and the body.
+ */
 const buildRequest = (
   service: string,
   method: HttpClientRequest.HttpClientRequest["method"],
   base: string,
   path: string,
+  target: string,
   authorization: { readonly authorization?: string },
   options: RequestOptions
 ): Effect.Effect<HttpClientRequest.HttpClientRequest, AnyGlamError> =>
@@ -633,7 +637,7 @@ const buildRequest = (
     const headers: Record<string, string> = { accept: "application/json", ...authorization, ...options.headers }
     if (Option.isSome(correlation)) headers["x-correlation-id"] = correlation.value
     if (Option.isSome(requestId)) headers["x-request-id"] = requestId.value
-    const request = HttpClientRequest.make(method)(base + withoutFragment(path), {
+    const request = HttpClientRequest.make(method)(base + target, {
       headers,
       ...(options.urlParams === undefined ? {} : { urlParams: options.urlParams })
     })
@@ -813,7 +817,8 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
     const request: ServiceClient["request"] = (method, path, options = {}) => {
       // What spans and errors show of the path: the values of its secret-looking query parameters hidden, or under
       // `record_path: template` the call's route.
-      const shown = shownCall(template, withoutFragment(path), options)
+      const target = withoutFragment(path)
+      const shown = shownCall(template, target, options)
       const attributes = {
         service,
         method,
@@ -827,7 +832,7 @@ export const make = (config: HttpConfig.ClientConfig): Effect.Effect<ServiceClie
       }
       const budget = budgetOf(service, options.deadline, config.deadlineMs)
       return Effect.flatMap(
-        buildRequest(service, method, base, path, authorization, options),
+        buildRequest(service, method, base, path, target, authorization, options),
         (req) => {
           if (Either.isLeft(budget)) return Effect.fail(budget.left)
           const budgetMs = budget.right
