@@ -10,18 +10,20 @@
  * which vitest removes only on a run that ends by itself).
  *
  * The directory is `1777`, as the system's temporary directory is: a program a test runs as another user (PostgreSQL
- * as `postgres` when the tests run as root) reaches and writes its own directories in it. Its path adds 21 bytes to
- * that of a directory a server keeps its unix socket in (PostgreSQL's `.s.PGSQL.<port>`), within 108 bytes under
- * `/tmp`.
+ * as `postgres` when the tests run as root) reaches and writes its own directories in it. A server keeps its unix
+ * socket in a directory under it (PostgreSQL's `.s.PGSQL.<port>`), whose path fits in `sun_path` (104 bytes on macOS):
+ * under a system temporary directory too long for that (macOS's `/var/folders/xx/.../T/`), the run's is made under
+ * `/tmp` (socketPaths.ts).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { TestProject } from "vitest/node"
+import { runDirBase, runDirPrefix } from "./socketPaths.js"
 
 export default function setup(project: TestProject) {
   const previous = process.env.TMPDIR
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-test-run-"))
+  const dir = fs.mkdtempSync(path.join(runDirBase(os.tmpdir()), runDirPrefix))
   fs.chmodSync(dir, 0o1777)
   process.env.TMPDIR = dir
   const remove = () => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })

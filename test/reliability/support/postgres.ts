@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import { postgresDirPrefix, postgresSocketName, socketPath } from "../../support/socketPaths.js"
 import { toolPath } from "../../support/tools.js"
 import { postgresPort } from "./ports.js"
 
@@ -45,7 +46,9 @@ export interface PostgresOptions {
 /** Creates and starts the server; resolves once it accepts connections. */
 export const startPostgres = async (settings: PostgresOptions = {}): Promise<OwnPostgres> => {
   const port = await postgresPort()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "glam-reliability-pg-"))
+  // The directory holds the socket: a path too long for `sun_path` is a clear error here, not PostgreSQL's in its log.
+  socketPath(path.join(os.tmpdir(), `${postgresDirPrefix}XXXXXX`), postgresSocketName(port))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), postgresDirPrefix))
   const data = path.join(dir, "data")
   const log = path.join(dir, "server.log")
   const user = await serverUser()
