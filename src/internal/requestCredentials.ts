@@ -128,6 +128,26 @@ const jsonOf = (value: object): unknown => {
   }
 }
 
+/** What a search of a value found: no credential, a credential, or an object too deep to search. */
+type Found = typeof foundNone | typeof foundCredential | typeof foundTooDeep
+const foundNone = 0
+const foundCredential = 1
+const foundTooDeep = 2
+
+/**
+ * What the searches of a copy found of each object at its depth, recorded when the search of the object met no object
+ * it had met before (no cycle through it, no part shared with another): then a search from the object alone finds the
+ * same, and the copy asks the record rather than searching the object again at each level above it.
+ */
+type Searched = WeakMap<object, { readonly depth: number; readonly found: Found }>
+
+/** The objects a search met, and how often it met one it had met before. */
+interface Search {
+  readonly visited: WeakSet<object>
+  readonly searched: Searched | undefined
+  metAgain: number
+}
+
 /**
  * A copy of a failure's value with the credentials hidden in each of its strings: an object keeps its prototype (an
  * error stays an error of its class, rendered as one), and its own properties, a getter's value read once; a part
@@ -138,7 +158,8 @@ const scrubValue = (
   value: unknown,
   credentials: ReadonlyArray<string>,
   depth: number,
-  copies: WeakMap<object, unknown>
+  copies: WeakMap<object, unknown>,
+  searched: Searched
 ): unknown => {
   if (typeof value === "string") return scrubText(value, credentials)
   if (typeof value !== "object" || value === null || Redacted.isRedacted(value)) return value
@@ -146,16 +167,18 @@ const scrubValue = (
   if (known !== undefined) return known
   if (depth >= maxDepth) return hidden
   const next = (inner: unknown) =>
-    holdsCredential(inner, credentials, depth + 1, undefined)
-      ? scrubValue(inner, credentials, depth + 1, copies)
-      : inner
+    typeof inner === "string"
+      ? scrubText(inner, credentials)
+      : found(inner, credentials, depth + 1, searched) === foundNone
+      ? inner
+      : scrubValue(inner, credentials, depth + 1, copies, searched)
   if (Array.isArray(value)) {
     const array: Array<unknown> = []
     copies.set(value, array)
     for (const element of value) array.push(next(element))
     return array
   }
-  if (!ownHolds(value, credentials, depth, new WeakSet([value]))) {
+  if (!ownFound(value, credentials, depth, searched)) {
     const json = jsonOf(value)
     if (json !== noJson) {
       const copy = next(json)
@@ -171,51 +194,119 @@ const scrubValue = (
   return copy
 }
 
+/** What a search from the value alone at the depth finds: the record of an earlier search, else a new search. */
+const found = (value: unknown, credentials: ReadonlyArray<string>, depth: number, searched: Searched): Found => {
+  if (typeof value !== "object" || value === null) return holdsCredential(value, credentials, depth, undefined)
+  const known = searched.get(value)
+  if (known !== undefined && known.depth === depth) return known.found
+  return holdsCredential(value, credentials, depth, { visited: new WeakSet(), searched, metAgain: 0 })
+}
+
+/**
+ * Whether a string of the object's own properties holds a credential, as {@link ownHolds} finds with the object
+ * counted as met: from the records when each property up to the first that holds one has its record at the depth
+ * (a search that found none met every object it reaches, none leading to a credential; one that found a credential
+ * met no property before it on its way), else by a new search.
+ */
+const ownFound = (
+  value: object,
+  credentials: ReadonlyArray<string>,
+  depth: number,
+  searched: Searched
+): boolean => {
+  for (const own of ownValues(value)) {
+    const inner = own.value
+    if (typeof inner === "string") {
+      if (includesOne(inner, credentials)) return true
+      continue
+    }
+    if (typeof inner !== "object" || inner === null || inner === value || Redacted.isRedacted(inner)) continue
+    const known = searched.get(inner)
+    if (known === undefined || known.depth !== depth + 1 || known.found === foundTooDeep) {
+      return ownHolds(value, credentials, depth, { visited: new WeakSet([value]), searched, metAgain: 0 }) !== foundNone
+    }
+    if (known.found === foundCredential) return true
+  }
+  return false
+}
+
 const includesOne = (text: string, credentials: ReadonlyArray<string>): boolean => {
   for (const secret of credentials) if (text.includes(secret)) return true
   return false
 }
 
 /**
- * Whether a string of the value (its own, an array's elements', its properties', a getter's, its `toJSON()`'s) holds
- * a credential. Every log line is searched: a string or an array (a log message) is searched without a set of the
- * objects seen.
+ * What a string of the value (its own, an array's elements', its properties', a getter's, its `toJSON()`'s) holds: a
+ * credential, or an object too deep to search. Every log line is searched: a string or an array (a log message) is
+ * searched without a set of the objects seen. A search of a copy records what it found of each object.
  */
 const holdsCredential = (
   value: unknown,
   credentials: ReadonlyArray<string>,
   depth: number,
-  seen: WeakSet<object> | undefined
-): boolean => {
-  if (typeof value === "string") return includesOne(value, credentials)
-  if (typeof value !== "object" || value === null || Redacted.isRedacted(value) || seen?.has(value)) return false
-  // Too deep to search: copied, and hidden from there on.
-  if (depth >= maxDepth) return true
-  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
-    for (const element of value) if (typeof element === "string" && includesOne(element, credentials)) return true
-    return false
+  search: Search | undefined
+): Found => {
+  if (typeof value === "string") return includesOne(value, credentials) ? foundCredential : foundNone
+  if (typeof value !== "object" || value === null || Redacted.isRedacted(value)) return foundNone
+  if (search?.visited.has(value)) {
+    search.metAgain++
+    return foundNone
   }
-  const visited = seen ?? new WeakSet()
-  visited.add(value)
-  if (ownHolds(value, credentials, depth, visited)) return true
-  const json = jsonOf(value)
-  return json !== noJson && holdsCredential(json, credentials, depth + 1, visited)
+  // Too deep to search: copied, and hidden from there on.
+  if (depth >= maxDepth) return foundTooDeep
+  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
+    let result: Found = foundNone
+    for (const element of value) {
+      if (typeof element === "string" && includesOne(element, credentials)) {
+        result = foundCredential
+        break
+      }
+    }
+    search?.searched?.set(value, { depth, found: result })
+    return result
+  }
+  const current = search ?? { visited: new WeakSet(), searched: undefined, metAgain: 0 }
+  const metAgain = current.metAgain
+  current.visited.add(value)
+  let result = ownHolds(value, credentials, depth, current)
+  if (result === foundNone) {
+    const json = jsonOf(value)
+    if (json !== noJson) result = holdsCredential(json, credentials, depth + 1, current)
+  }
+  if (current.searched !== undefined && current.metAgain === metAgain) {
+    current.searched.set(value, { depth, found: result })
+  }
+  return result
 }
 
-/** Whether a string of the value's own properties (see {@link holdsCredential}) holds a credential. */
+/** What a string of the value's own properties (see {@link holdsCredential}) holds. */
 const ownHolds = (
   value: object,
   credentials: ReadonlyArray<string>,
   depth: number,
-  visited: WeakSet<object>
-): boolean => {
-  for (const own of ownValues(value)) if (holdsCredential(own.value, credentials, depth + 1, visited)) return true
-  return false
+  search: Search
+): Found => {
+  for (const own of ownValues(value)) {
+    const result = holdsCredential(own.value, credentials, depth + 1, search)
+    if (result !== foundNone) return result
+  }
+  return foundNone
 }
 
-/** The value itself when none of its strings holds a credential, else a copy with each one hidden. */
-const hideIn = (value: unknown, credentials: ReadonlyArray<string>): unknown =>
-  holdsCredential(value, credentials, 0, undefined) ? scrubValue(value, credentials, 0, new WeakMap()) : value
+/**
+ * The value itself when none of its strings holds a credential, else a copy with each one hidden. A string is
+ * searched as it is hidden; an array of primitives (a log message) is copied element by element, without records.
+ */
+const hideIn = (value: unknown, credentials: ReadonlyArray<string>): unknown => {
+  if (typeof value === "string") return scrubText(value, credentials)
+  if (holdsCredential(value, credentials, 0, undefined) === foundNone) return value
+  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
+    const array: Array<unknown> = []
+    for (const element of value) array.push(typeof element === "string" ? scrubText(element, credentials) : element)
+    return array
+  }
+  return scrubValue(value, credentials, 0, new WeakMap(), new WeakMap())
+}
 
 /**
  * The cause with the credentials hidden in its failures and defects (their messages, stacks, causes and fields), as
@@ -288,7 +379,7 @@ export const hideInLog = <Message>(options: Logger.Logger.Options<Message>): Log
   const message = hideIn(options.message, credentials) as Message
   let annotations = options.annotations
   for (const [, value] of options.annotations) {
-    if (holdsCredential(value, credentials, 0, undefined)) {
+    if (holdsCredential(value, credentials, 0, undefined) !== foundNone) {
       annotations = HashMap.map(options.annotations, (value) => hideIn(value, credentials))
       break
     }
