@@ -11,37 +11,11 @@ import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { hidden, scrubText } from "../src/internal/credentials.js"
-import { hideCredentials } from "../src/internal/requestCredentials.js"
+import { hideCredentials, jsonOf, noJson, ownValues } from "../src/internal/requestCredentials.js"
 
-// The model ------------------------------------------------------------------------------------------------------
+// The model: the searches and the copy before the records (the helpers they share with the code are imported) ---
 
 const maxDepth = 16
-
-function* ownValues(value: object): Generator<{ key: string | symbol; value: unknown; enumerable: boolean }> {
-  for (const key of Reflect.ownKeys(value)) {
-    const descriptor = Object.getOwnPropertyDescriptor(value, key)!
-    let inner: unknown
-    try {
-      inner = "value" in descriptor ? descriptor.value : Reflect.get(value, key)
-    } catch {
-      continue
-    }
-    yield { key, value: inner, enumerable: descriptor.enumerable ?? false }
-  }
-}
-
-const noJson: unique symbol = Symbol("noJson")
-const jsonOf = (value: object): unknown => {
-  if (Array.isArray(value)) return noJson
-  try {
-    const toJSON: unknown = (value as { readonly toJSON?: unknown }).toJSON
-    if (typeof toJSON !== "function") return noJson
-    const json: unknown = toJSON.call(value, "")
-    return json === value ? noJson : json
-  } catch {
-    return noJson
-  }
-}
 
 const includesOne = (text: string, credentials: ReadonlyArray<string>): boolean =>
   credentials.some((secret) => text.includes(secret))

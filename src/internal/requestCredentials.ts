@@ -94,8 +94,12 @@ export const requestCredentials = (request: HttpServerRequest.HttpServerRequest)
 /** Deeper than this, a value of a failure is replaced rather than searched for credentials. */
 const maxDepth = 16
 
-/** Each own property of an object (symbols too) with its value, a getter's read once; one that throws is left out. */
-function* ownValues(
+/**
+ * Each own property of an object (symbols too) with its value, a getter's read once; one that throws is left out.
+ *
+ * @internal
+ */
+export function* ownValues(
   value: object
 ): Generator<{ readonly key: string | symbol; readonly value: unknown; readonly enumerable: boolean }> {
   for (const key of Reflect.ownKeys(value)) {
@@ -114,9 +118,12 @@ function* ownValues(
  * What the loggers write of an object in its place: its `toJSON()` (a `URL`, whose state is in private fields, is
  * written as its `href`); `noJson` for an array, an object without one, one whose `toJSON` throws or returns the
  * object itself.
+ *
+ * @internal
  */
-const noJson: unique symbol = Symbol("noJson")
-const jsonOf = (value: object): unknown => {
+export const noJson: unique symbol = Symbol("noJson")
+/** @internal */
+export const jsonOf = (value: object): unknown => {
   if (Array.isArray(value)) return noJson
   try {
     const toJSON: unknown = (value as { readonly toJSON?: unknown }).toJSON
