@@ -3,7 +3,9 @@
  * variable-length hash H', in 32-bit arithmetic on `Uint32Array`s: each 64-bit word is two 32-bit halves (low half
  * first), and BlaMka's `2 * lo(a) * lo(b)` is a 32 x 32 -> 64-bit product from `Math.imul` and one double. The
  * function is self-contained (no import, no value from outside): the worker threads evaluate its source text, so one
- * piece of code runs on a worker and, where none can start, on the main thread.
+ * piece of code runs on a worker and, where none can start, on the main thread. Given an {@link Argon2Kernel} (the
+ * WebAssembly one of `argon2Wasm.ts`), the blocks live in the kernel's memory and its compression runs in place of
+ * the TypeScript one.
  *
  * @internal
  */
@@ -30,11 +32,27 @@ export interface Argon2Input {
 }
 
 /**
- * The Argon2 tag of `input` (RFC 9106 section 3).
+ * A compression G (RFC 9106 section 3.5) over a memory of its own. The memory {@link argon2Tag} works in is 32-bit
+ * words, low half of each 64-bit word first: the zero block at word 0, the address generator's input and addresses
+ * at words 256 and 512, the kernel's scratch blocks at words 768 and 1024, then the blocks from word 1280.
  *
  * @internal
  */
-export function argon2Tag(input: Argon2Input): Uint8Array {
+export interface Argon2Kernel {
+  /** The first `count` words of the kernel's memory, all zero: the memory of one check. */
+  readonly words: (count: number) => Uint32Array
+  /** G(block at `prev`, block at `ref`) into the block at `out` (word offsets), XORed into it when `xorInto`. */
+  readonly fill: (prev: number, ref: number, out: number, xorInto: boolean) => void
+  /** Ends the check {@link words} began: its words are zeroed, a memory over the kernel's retained size dropped. */
+  readonly release: () => void
+}
+
+/**
+ * The Argon2 tag of `input` (RFC 9106 section 3), compressed by `kernel` when one is given.
+ *
+ * @internal
+ */
+export function argon2Tag(input: Argon2Input, kernel?: Argon2Kernel): Uint8Array {
   const TWO_32 = 4294967296
   const INV_32 = 1 / TWO_32
 
@@ -171,224 +189,217 @@ export function argon2Tag(input: Argon2Input): Uint8Array {
   const segmentLength = Math.floor(input.memoryKiB / (4 * lanes))
   const laneLength = 4 * segmentLength
   const blocks = lanes * laneLength
-  // A block is 1 KiB: 128 64-bit words, 256 32-bit halves.
-  const memory = new Uint32Array(blocks * 256)
-
-  const h0 = blake2b(64, [
-    le32(lanes),
-    le32(input.tagLength),
-    le32(input.memoryKiB),
-    le32(passes),
-    le32(version),
-    le32(type),
-    le32(input.password.length),
-    input.password,
-    le32(input.salt.length),
-    input.salt,
-    le32(input.secret.length),
-    input.secret,
-    le32(input.data.length),
-    input.data
-  ])
-  for (let lane = 0; lane < lanes; lane++) {
-    for (let column = 0; column < 2; column++) {
-      const bytes = hPrime(1024, [h0, le32(column), le32(lane)])
-      const base = (lane * laneLength + column) * 256
-      for (let i = 0; i < 256; i++) {
-        memory[base + i] = bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) |
-          (bytes[4 * i + 3]! << 24)
+  // A block is 1 KiB: 128 64-bit words, 256 32-bit halves. The layout Argon2Kernel names, block k at BLOCKS + 256 k.
+  const ADDRESS_INPUT = 256
+  const ADDRESSES = 512
+  const BLOCKS = 1280
+  const memory = kernel === undefined ? new Uint32Array(BLOCKS + blocks * 256) : kernel.words(BLOCKS + blocks * 256)
+  try {
+    const h0 = blake2b(64, [
+      le32(lanes),
+      le32(input.tagLength),
+      le32(input.memoryKiB),
+      le32(passes),
+      le32(version),
+      le32(type),
+      le32(input.password.length),
+      input.password,
+      le32(input.salt.length),
+      input.salt,
+      le32(input.secret.length),
+      input.secret,
+      le32(input.data.length),
+      input.data
+    ])
+    for (let lane = 0; lane < lanes; lane++) {
+      for (let column = 0; column < 2; column++) {
+        const bytes = hPrime(1024, [h0, le32(column), le32(lane)])
+        const base = BLOCKS + (lane * laneLength + column) * 256
+        for (let i = 0; i < 256; i++) {
+          memory[base + i] = bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) |
+            (bytes[4 * i + 3]! << 24)
+        }
       }
     }
-  }
 
-  // The compression G (RFC 9106 section 3.5) over the scratch block R, with BlaMka's multiplication.
-  const R = new Uint32Array(256)
-  const Z = new Uint32Array(256)
-  /**
-   * BlaMka's G on the 64-bit words of R at 32-bit indices a, b, c, d. Its four multiply-adds are written out on
-   * locals: the same steps as one function updating R in place measured 15 to 30% slower.
-   */
-  const gb = (a: number, b: number, c: number, d: number) => {
-    let al = R[a]!, ah = R[a + 1]!, bl = R[b]!, bh = R[b + 1]!
-    let cl = R[c]!, ch = R[c + 1]!, dl = R[d]!, dh = R[d + 1]!
-    let pl = 0, ph = 0, s = 0, x = 0, y = 0
-    // a = a + b + 2 * lo(a) * lo(b)
-    pl = Math.imul(al, bl) >>> 0
-    ph = Math.round((al * bl - pl) * INV_32)
-    s = al + bl + ((pl << 1) >>> 0)
-    al = s >>> 0
-    ah = (ah + bh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
-    // d = rotr64(d ^ a, 32)
-    x = (dh ^ ah) >>> 0
-    dh = (dl ^ al) >>> 0
-    dl = x
-    // c = c + d + 2 * lo(c) * lo(d)
-    pl = Math.imul(cl, dl) >>> 0
-    ph = Math.round((cl * dl - pl) * INV_32)
-    s = cl + dl + ((pl << 1) >>> 0)
-    cl = s >>> 0
-    ch = (ch + dh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
-    // b = rotr64(b ^ c, 24)
-    x = bl ^ cl
-    y = bh ^ ch
-    bl = ((x >>> 24) | (y << 8)) >>> 0
-    bh = ((y >>> 24) | (x << 8)) >>> 0
-    // a = a + b + 2 * lo(a) * lo(b)
-    pl = Math.imul(al, bl) >>> 0
-    ph = Math.round((al * bl - pl) * INV_32)
-    s = al + bl + ((pl << 1) >>> 0)
-    al = s >>> 0
-    ah = (ah + bh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
-    // d = rotr64(d ^ a, 16)
-    x = dl ^ al
-    y = dh ^ ah
-    dl = ((x >>> 16) | (y << 16)) >>> 0
-    dh = ((y >>> 16) | (x << 16)) >>> 0
-    // c = c + d + 2 * lo(c) * lo(d)
-    pl = Math.imul(cl, dl) >>> 0
-    ph = Math.round((cl * dl - pl) * INV_32)
-    s = cl + dl + ((pl << 1) >>> 0)
-    cl = s >>> 0
-    ch = (ch + dh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
-    // b = rotr64(b ^ c, 63)
-    x = bl ^ cl
-    y = bh ^ ch
-    R[b] = (x << 1) | (y >>> 31)
-    R[b + 1] = (y << 1) | (x >>> 31)
-    R[a] = al
-    R[a + 1] = ah
-    R[c] = cl
-    R[c + 1] = ch
-    R[d] = dl
-    R[d + 1] = dh
-  }
-  /**
-   * G(X, Y) into the block at `out` (32-bit offsets into `source` and `target`): R = X ^ Y, permuted by P over the
-   * columns (64-bit words 16i..16i+15) and the rows (words 2i, 2i+1, 2i+16, 2i+17, ..., 2i+113), XORed with R; XORed
-   * into the block already there when `xorInto`.
-   */
-  const fill = (
-    source: Uint32Array,
-    prev: number,
-    refArray: Uint32Array,
-    ref: number,
-    target: Uint32Array,
-    out: number,
-    xorInto: boolean
-  ) => {
-    if (xorInto) {
-      for (let i = 0; i < 256; i++) {
-        const r = source[prev + i]! ^ refArray[ref + i]!
-        R[i] = r
-        Z[i] = r ^ target[out + i]!
+    // The compression G (RFC 9106 section 3.5) over the scratch block R, with BlaMka's multiplication.
+    const R = new Uint32Array(256)
+    const Z = new Uint32Array(256)
+    /**
+     * BlaMka's G on the 64-bit words of R at 32-bit indices a, b, c, d. Its four multiply-adds are written out on
+     * locals: the same steps as one function updating R in place measured 15 to 30% slower.
+     */
+    const gb = (a: number, b: number, c: number, d: number) => {
+      let al = R[a]!, ah = R[a + 1]!, bl = R[b]!, bh = R[b + 1]!
+      let cl = R[c]!, ch = R[c + 1]!, dl = R[d]!, dh = R[d + 1]!
+      let pl = 0, ph = 0, s = 0, x = 0, y = 0
+      // a = a + b + 2 * lo(a) * lo(b)
+      pl = Math.imul(al, bl) >>> 0
+      ph = Math.round((al * bl - pl) * INV_32)
+      s = al + bl + ((pl << 1) >>> 0)
+      al = s >>> 0
+      ah = (ah + bh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
+      // d = rotr64(d ^ a, 32)
+      x = (dh ^ ah) >>> 0
+      dh = (dl ^ al) >>> 0
+      dl = x
+      // c = c + d + 2 * lo(c) * lo(d)
+      pl = Math.imul(cl, dl) >>> 0
+      ph = Math.round((cl * dl - pl) * INV_32)
+      s = cl + dl + ((pl << 1) >>> 0)
+      cl = s >>> 0
+      ch = (ch + dh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
+      // b = rotr64(b ^ c, 24)
+      x = bl ^ cl
+      y = bh ^ ch
+      bl = ((x >>> 24) | (y << 8)) >>> 0
+      bh = ((y >>> 24) | (x << 8)) >>> 0
+      // a = a + b + 2 * lo(a) * lo(b)
+      pl = Math.imul(al, bl) >>> 0
+      ph = Math.round((al * bl - pl) * INV_32)
+      s = al + bl + ((pl << 1) >>> 0)
+      al = s >>> 0
+      ah = (ah + bh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
+      // d = rotr64(d ^ a, 16)
+      x = dl ^ al
+      y = dh ^ ah
+      dl = ((x >>> 16) | (y << 16)) >>> 0
+      dh = ((y >>> 16) | (x << 16)) >>> 0
+      // c = c + d + 2 * lo(c) * lo(d)
+      pl = Math.imul(cl, dl) >>> 0
+      ph = Math.round((cl * dl - pl) * INV_32)
+      s = cl + dl + ((pl << 1) >>> 0)
+      cl = s >>> 0
+      ch = (ch + dh + (((ph << 1) | (pl >>> 31)) >>> 0) + Math.floor(s * INV_32)) >>> 0
+      // b = rotr64(b ^ c, 63)
+      x = bl ^ cl
+      y = bh ^ ch
+      R[b] = (x << 1) | (y >>> 31)
+      R[b + 1] = (y << 1) | (x >>> 31)
+      R[a] = al
+      R[a + 1] = ah
+      R[c] = cl
+      R[c + 1] = ch
+      R[d] = dl
+      R[d + 1] = dh
+    }
+    /**
+     * G(X, Y) of the blocks at `prev` and `ref` into the block at `out` (32-bit offsets into the memory): R = X ^ Y,
+     * permuted by P over the rows (64-bit words 16i..16i+15) and the columns (words 2i, 2i+1, 2i+16, 2i+17, ...,
+     * 2i+113), XORed with R; XORed into the block already there when `xorInto`.
+     */
+    const compressG = (prev: number, ref: number, out: number, xorInto: boolean) => {
+      if (xorInto) {
+        for (let i = 0; i < 256; i++) {
+          const r = memory[prev + i]! ^ memory[ref + i]!
+          R[i] = r
+          Z[i] = r ^ memory[out + i]!
+        }
+      } else {
+        for (let i = 0; i < 256; i++) {
+          const r = memory[prev + i]! ^ memory[ref + i]!
+          R[i] = r
+          Z[i] = r
+        }
       }
-    } else {
-      for (let i = 0; i < 256; i++) {
-        const r = source[prev + i]! ^ refArray[ref + i]!
-        R[i] = r
-        Z[i] = r
+      for (let i = 0; i < 256; i += 32) {
+        gb(i, i + 8, i + 16, i + 24)
+        gb(i + 2, i + 10, i + 18, i + 26)
+        gb(i + 4, i + 12, i + 20, i + 28)
+        gb(i + 6, i + 14, i + 22, i + 30)
+        gb(i, i + 10, i + 20, i + 30)
+        gb(i + 2, i + 12, i + 22, i + 24)
+        gb(i + 4, i + 14, i + 16, i + 26)
+        gb(i + 6, i + 8, i + 18, i + 28)
       }
+      for (let i = 0; i < 32; i += 4) {
+        gb(i, i + 64, i + 128, i + 192)
+        gb(i + 2, i + 66, i + 130, i + 194)
+        gb(i + 32, i + 96, i + 160, i + 224)
+        gb(i + 34, i + 98, i + 162, i + 226)
+        gb(i, i + 66, i + 160, i + 226)
+        gb(i + 2, i + 96, i + 162, i + 192)
+        gb(i + 32, i + 98, i + 128, i + 194)
+        gb(i + 34, i + 64, i + 130, i + 224)
+      }
+      for (let i = 0; i < 256; i++) memory[out + i] = Z[i]! ^ R[i]!
     }
-    for (let i = 0; i < 256; i += 32) {
-      gb(i, i + 8, i + 16, i + 24)
-      gb(i + 2, i + 10, i + 18, i + 26)
-      gb(i + 4, i + 12, i + 20, i + 28)
-      gb(i + 6, i + 14, i + 22, i + 30)
-      gb(i, i + 10, i + 20, i + 30)
-      gb(i + 2, i + 12, i + 22, i + 24)
-      gb(i + 4, i + 14, i + 16, i + 26)
-      gb(i + 6, i + 8, i + 18, i + 28)
-    }
-    for (let i = 0; i < 32; i += 4) {
-      gb(i, i + 64, i + 128, i + 192)
-      gb(i + 2, i + 66, i + 130, i + 194)
-      gb(i + 32, i + 96, i + 160, i + 224)
-      gb(i + 34, i + 98, i + 162, i + 226)
-      gb(i, i + 66, i + 160, i + 226)
-      gb(i + 2, i + 96, i + 162, i + 192)
-      gb(i + 32, i + 98, i + 128, i + 194)
-      gb(i + 34, i + 64, i + 130, i + 224)
-    }
-    for (let i = 0; i < 256; i++) target[out + i] = Z[i]! ^ R[i]!
-  }
-  /** The high 32 bits of the 64-bit product of two 32-bit numbers. */
-  const mulHigh = (a: number, b: number) => Math.round((a * b - (Math.imul(a, b) >>> 0)) * INV_32)
+    const fill = kernel === undefined ? compressG : kernel.fill
+    /** The high 32 bits of the 64-bit product of two 32-bit numbers. */
+    const mulHigh = (a: number, b: number) => Math.round((a * b - (Math.imul(a, b) >>> 0)) * INV_32)
 
-  const zero = new Uint32Array(256)
-  const addressInput = new Uint32Array(256)
-  const addresses = new Uint32Array(256)
-  for (let pass = 0; pass < passes; pass++) {
-    for (let slice = 0; slice < 4; slice++) {
-      const independent = type === 1 || (type === 2 && pass === 0 && slice < 2)
-      for (let lane = 0; lane < lanes; lane++) {
-        if (independent) {
-          addressInput.fill(0)
-          addressInput[0] = pass
-          addressInput[2] = lane
-          addressInput[4] = slice
-          addressInput[6] = blocks
-          addressInput[8] = passes
-          addressInput[10] = type
-        }
-        const nextAddresses = () => {
-          addressInput[12] = addressInput[12]! + 1
-          fill(zero, 0, addressInput, 0, addresses, 0, false)
-          fill(zero, 0, addresses, 0, addresses, 0, false)
-        }
-        let start = 0
-        if (pass === 0 && slice === 0) {
-          start = 2
-          if (independent) nextAddresses()
-        }
-        for (let index = start; index < segmentLength; index++) {
-          const column = slice * segmentLength + index
-          const current = lane * laneLength + column
-          const previous = column === 0 ? current + laneLength - 1 : current - 1
-          let j1 = 0
-          let j2 = 0
+    for (let pass = 0; pass < passes; pass++) {
+      for (let slice = 0; slice < 4; slice++) {
+        const independent = type === 1 || (type === 2 && pass === 0 && slice < 2)
+        for (let lane = 0; lane < lanes; lane++) {
           if (independent) {
-            if (index % 128 === 0) nextAddresses()
-            j1 = addresses[2 * (index % 128)]!
-            j2 = addresses[2 * (index % 128) + 1]!
-          } else {
-            j1 = memory[previous * 256]!
-            j2 = memory[previous * 256 + 1]!
+            memory.fill(0, ADDRESS_INPUT, ADDRESS_INPUT + 256)
+            memory[ADDRESS_INPUT] = pass
+            memory[ADDRESS_INPUT + 2] = lane
+            memory[ADDRESS_INPUT + 4] = slice
+            memory[ADDRESS_INPUT + 6] = blocks
+            memory[ADDRESS_INPUT + 8] = passes
+            memory[ADDRESS_INPUT + 10] = type
           }
-          const refLane = pass === 0 && slice === 0 ? lane : j2 % lanes
-          const sameLane = refLane === lane
-          let area = 0
-          if (pass === 0) {
-            area = slice === 0 || sameLane
-              ? slice * segmentLength + index - 1
-              : slice * segmentLength + (index === 0 ? -1 : 0)
-          } else {
-            area = sameLane
-              ? laneLength - segmentLength + index - 1
-              : laneLength - segmentLength + (index === 0 ? -1 : 0)
+          const nextAddresses = () => {
+            memory[ADDRESS_INPUT + 12] = memory[ADDRESS_INPUT + 12]! + 1
+            fill(0, ADDRESS_INPUT, ADDRESSES, false)
+            fill(0, ADDRESSES, ADDRESSES, false)
           }
-          const relative = area - 1 - mulHigh(area, mulHigh(j1, j1))
-          const startPosition = pass === 0 || slice === 3 ? 0 : (slice + 1) * segmentLength
-          const refColumn = (startPosition + relative) % laneLength
-          fill(
-            memory,
-            previous * 256,
-            memory,
-            (refLane * laneLength + refColumn) * 256,
-            memory,
-            current * 256,
-            version === 0x13 && pass > 0
-          )
+          let start = 0
+          if (pass === 0 && slice === 0) {
+            start = 2
+            if (independent) nextAddresses()
+          }
+          for (let index = start; index < segmentLength; index++) {
+            const column = slice * segmentLength + index
+            const current = lane * laneLength + column
+            const previous = column === 0 ? current + laneLength - 1 : current - 1
+            let j1 = 0
+            let j2 = 0
+            if (independent) {
+              if (index % 128 === 0) nextAddresses()
+              j1 = memory[ADDRESSES + 2 * (index % 128)]!
+              j2 = memory[ADDRESSES + 2 * (index % 128) + 1]!
+            } else {
+              j1 = memory[BLOCKS + previous * 256]!
+              j2 = memory[BLOCKS + previous * 256 + 1]!
+            }
+            const refLane = pass === 0 && slice === 0 ? lane : j2 % lanes
+            const sameLane = refLane === lane
+            let area = 0
+            if (pass === 0) {
+              area = slice === 0 || sameLane
+                ? slice * segmentLength + index - 1
+                : slice * segmentLength + (index === 0 ? -1 : 0)
+            } else {
+              area = sameLane
+                ? laneLength - segmentLength + index - 1
+                : laneLength - segmentLength + (index === 0 ? -1 : 0)
+            }
+            const relative = area - 1 - mulHigh(area, mulHigh(j1, j1))
+            const startPosition = pass === 0 || slice === 3 ? 0 : (slice + 1) * segmentLength
+            const refColumn = (startPosition + relative) % laneLength
+            fill(
+              BLOCKS + previous * 256,
+              BLOCKS + (refLane * laneLength + refColumn) * 256,
+              BLOCKS + current * 256,
+              version === 0x13 && pass > 0
+            )
+          }
         }
       }
     }
-  }
 
-  const final = new Uint32Array(256)
-  for (let lane = 0; lane < lanes; lane++) {
-    const base = (lane * laneLength + laneLength - 1) * 256
-    for (let i = 0; i < 256; i++) final[i] = final[i]! ^ memory[base + i]!
+    const final = new Uint32Array(256)
+    for (let lane = 0; lane < lanes; lane++) {
+      const base = BLOCKS + (lane * laneLength + laneLength - 1) * 256
+      for (let i = 0; i < 256; i++) final[i] = final[i]! ^ memory[base + i]!
+    }
+    const finalBytes = new Uint8Array(1024)
+    for (let i = 0; i < 1024; i++) finalBytes[i] = final[i >> 2]! >>> (8 * (i & 3))
+    return hPrime(input.tagLength, [finalBytes])
+  } finally {
+    kernel?.release()
   }
-  const finalBytes = new Uint8Array(1024)
-  for (let i = 0; i < 1024; i++) finalBytes[i] = final[i >> 2]! >>> (8 * (i & 3))
-  return hPrime(input.tagLength, [finalBytes])
 }

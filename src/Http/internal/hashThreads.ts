@@ -1,12 +1,14 @@
 /**
  * bcrypt, SHA-crypt and Argon2 off the event loop. `bcryptjs` is JavaScript: a cost-12 hash (passlib's default) takes
  * some 0.75 s of CPU, SHA-crypt at passlib's default rounds some 0.6 s (sha256_crypt, 535,000 rounds) to 0.9 s
- * (sha512_crypt, 656,000 rounds) of hash calls, and Argon2id at argon2-cffi's default (64 MiB, 3 passes) some 1.7 s;
+ * (sha512_crypt, 656,000 rounds) of hash calls, and Argon2id at argon2-cffi's default (64 MiB, 3 passes) some 0.25 s
+ * (its compression in WebAssembly; 1.7 s in TypeScript where the runtime has no WebAssembly, as under `--jitless`);
  * on the main thread each would stall every request, consumer and health check of the service for each login. They
  * run on worker threads instead: one per core but one (at least one, at most four), started at the first hash, each
  * holding the process open only while it has work. The worker's code is a string `worker_threads` evaluates, so the
  * same code runs from the TypeScript sources and the compiled package; it loads the `bcryptjs` this module resolves
- * and carries the sources of {@link ShaCrypt.shaCryptChecksum} and {@link Argon2.argon2Tag}. Where no worker can start
+ * and carries the sources of {@link ShaCrypt.shaCryptChecksum}, {@link Argon2.argon2Tag} and {@link
+ * Argon2Wasm.argon2WasmKernel} (one kernel per thread, made at its first Argon2 tag). Where no worker can start
  * (a bundle without `bcryptjs` on disk, a runtime without `worker_threads`) or a worker ends with hashes in flight,
  * those hashes run on the main thread (bcrypt in `bcryptjs`'s asynchronous mode): nothing is lost, only the thread
  * differs.
@@ -19,6 +21,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import { Worker } from "node:worker_threads"
 import * as Argon2 from "./argon2.js"
+import * as Argon2Wasm from "./argon2Wasm.js"
 import * as ShaCrypt from "./shaCrypt.js"
 
 /**
@@ -44,24 +47,34 @@ const bcrypt = require(workerData.bcryptPath)
 var __name = (target) => target
 const shaCryptChecksum = ${ShaCrypt.shaCryptChecksum.toString()}
 const argon2Tag = ${Argon2.argon2Tag.toString()}
+const argon2WasmKernel = ${Argon2Wasm.argon2WasmKernel.toString()}
+let kernel = null
 parentPort.on("message", ({ id, job }) => {
   let hash = null
   try {
+    if (job.kind === "argon2" && kernel === null) kernel = argon2WasmKernel() ?? false
     hash = job.kind === "bcrypt"
       ? bcrypt.hashSync(job.password, job.config)
       : job.kind === "argon2"
-      ? Buffer.from(argon2Tag(job.input)).toString("base64")
+      ? Buffer.from(argon2Tag(job.input, kernel || undefined)).toString("base64")
       : shaCryptChecksum(createHash, job.password, job.salt, job.rounds, job.algorithm)
   } catch {}
-  parentPort.postMessage({ id, hash })
+  const compression = job.kind !== "argon2" ? undefined : kernel ? "webassembly" : "typescript"
+  parentPort.postMessage({ id, hash, compression })
 })
 `
 
-/** What a worker answers: the hash, or `null` when bcryptjs refused the configuration. */
+/**
+ * What a worker answers: the hash, or `null` when bcryptjs refused the configuration, and for an Argon2 tag the
+ * language of its compression.
+ */
 interface Answer {
   readonly id: number
   readonly hash: string | null
+  readonly compression?: Compression
 }
+
+type Compression = "webassembly" | "typescript"
 
 /** How a hash in flight ends: the worker's answer, or `undefined` when the worker ended first. */
 type Settle = (answer: string | null | undefined) => void
@@ -78,6 +91,10 @@ const poolSize = Math.min(4, Math.max(1, os.availableParallelism() - 1))
 let threads: Array<Thread> = []
 let unavailable = false
 let nextId = 0
+/** The compression of the last Argon2 tag, on a worker or here. */
+let argon2Compression: Compression | undefined
+/** The main thread's WebAssembly kernel, made at its first Argon2 tag; `null` where the runtime has no WebAssembly. */
+let kernel: Argon2.Argon2Kernel | null | undefined
 
 const bcryptPath = (): string | undefined => {
   try {
@@ -111,6 +128,7 @@ const start = (): Thread | undefined => {
   worker.unref()
   worker.on("message", (answer: Answer) => {
     thread.answered = true
+    if (answer.compression !== undefined) argon2Compression = answer.compression
     const settle = thread.pending.get(answer.id)
     if (settle === undefined) return
     thread.pending.delete(answer.id)
@@ -148,9 +166,13 @@ const runHere = (job: Job): Effect.Effect<string | null> =>
     hashHere(job.password, job.config) :
     Effect.sync(() => {
       try {
-        return job.kind === "argon2"
-          ? Buffer.from(Argon2.argon2Tag(job.input)).toString("base64")
-          : ShaCrypt.shaCryptChecksum(crypto.createHash, job.password, job.salt, job.rounds, job.algorithm)
+        if (job.kind !== "argon2") {
+          return ShaCrypt.shaCryptChecksum(crypto.createHash, job.password, job.salt, job.rounds, job.algorithm)
+        }
+        // A fallback: its memory is dropped after each tag rather than kept on the main thread.
+        if (kernel === undefined) kernel = Argon2Wasm.argon2WasmKernel(0) ?? null
+        argon2Compression = kernel === null ? "typescript" : "webassembly"
+        return Buffer.from(Argon2.argon2Tag(job.input, kernel ?? undefined)).toString("base64")
       } catch {
         return null
       }
@@ -214,7 +236,8 @@ export const hash = (password: string, config: string): Effect.Effect<string | n
   run({ kind: "bcrypt", password, config })
 
 /**
- * How many worker threads run, how many hashes they have in flight, and whether none could start.
+ * How many worker threads run, how many hashes they have in flight, whether none could start, and the language of
+ * the last Argon2 tag's compression (`undefined` before the first).
  *
  * @internal
  */
@@ -222,10 +245,12 @@ export const poolState = (): {
   readonly threads: number
   readonly inFlight: number
   readonly unavailable: boolean
+  readonly argon2Compression: Compression | undefined
 } => ({
   threads: threads.length,
   inFlight: threads.reduce((n, thread) => n + thread.pending.size, 0),
-  unavailable
+  unavailable,
+  argon2Compression
 })
 
 /**
