@@ -2,15 +2,16 @@
  * Verification of the password hashes the Python services store with passlib: bcrypt (`$2a$`, `$2b$`, `$2y$`, through
  * `bcryptjs` on worker threads), bcrypt_sha256 (`$bcrypt-sha256$`, v1 and v2), pbkdf2_sha1, pbkdf2_sha256 and
  * pbkdf2_sha512 (`$pbkdf2$`, `$pbkdf2-sha256$`, `$pbkdf2-sha512$`, `node:crypto`), sha256_crypt and sha512_crypt
- * (`$5$`, `$6$`) and argon2 (`$argon2id$`, `$argon2i$`, `$argon2d$`), these on the worker threads. The password is the
- * UTF-8 of its text as given (passlib neither normalizes it nor takes a NUL in a bcrypt or SHA-crypt password); the
- * cost a stored string asks for is bounded, so an unusable row costs nothing and a hostile one cannot stall the
- * service.
+ * (`$5$`, `$6$`) and argon2 (`$argon2id$`, `$argon2i$`, `$argon2d$`), these on the worker threads (argon2 by
+ * `node:crypto` where the runtime has it, Node 24.7 and later). The password is the UTF-8 of its text as given
+ * (passlib neither normalizes it nor takes a NUL in a bcrypt or SHA-crypt password); the cost a stored string asks for
+ * is bounded, so an unusable row costs nothing and a hostile one cannot stall the service.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as crypto from "node:crypto"
+import * as Argon2Native from "./argon2Native.js"
 import * as HashThreads from "./hashThreads.js"
 
 /**
@@ -287,7 +288,7 @@ const argon2Types = { d: 0, i: 1, id: 2 } as const
  * passlib's argon2 (argon2-cffi): `$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<tag>`, `$argon2i$` and
  * `$argon2d$` too, version 19 (0x13) or 16 (0x10, also written without the `v=` field), associated data in a
  * `data=` field as passlib's argon2pure backend writes it; a `keyid=` field is refused, as passlib refuses it. The tag
- * is computed on a worker thread.
+ * is computed by `node:crypto`'s `argon2` where the runtime has it, else on a worker thread.
  */
 const readArgon2 = (stored: string): PasslibReading => {
   const m = argon2Pattern.exec(stored)
@@ -334,25 +335,22 @@ const readArgon2 = (stored: string): PasslibReading => {
       return given === undefined
         ? Effect.succeed(false)
         : Effect.flatMap(
-          HashThreads.run({
-            kind: "argon2",
-            input: {
-              password: Buffer.from(given, "utf8"),
-              salt: salt!,
-              secret: new Uint8Array(0),
-              data: data!,
-              type,
-              version: version === 16 ? 0x10 : 0x13,
-              memoryKiB,
-              passes,
-              lanes,
-              tagLength: tag!.length
-            }
+          Argon2Native.tag({
+            password: Buffer.from(given, "utf8"),
+            salt: salt!,
+            secret: new Uint8Array(0),
+            data: data!,
+            type,
+            version: version === 16 ? 0x10 : 0x13,
+            memoryKiB,
+            passes,
+            lanes,
+            tagLength: tag!.length
           }),
           (computed) =>
             computed === null
               ? Effect.fail("argon2 refused the hash")
-              : Effect.succeed(equal(Buffer.from(computed, "base64"), tag!))
+              : Effect.succeed(equal(Buffer.from(computed), tag!))
         )
     }
   }
