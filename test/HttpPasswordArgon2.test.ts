@@ -1,13 +1,22 @@
 /**
  * Password.verify of passlib's argon2 (`$argon2id$`, `$argon2i$`, `$argon2d$`, versions 19 and 16): RFC 9106's
  * vectors, the reference implementation's encoded strings (P-H-C/phc-winner-argon2 src/test.c and kats/), passlib's
- * own argon2 vectors, the check off the event loop, and the malformed or too costly strings refused before work.
+ * own argon2 vectors, each through the WebAssembly compression and the TypeScript one (and under `node --jitless`,
+ * where the runtime has no WebAssembly), `node:crypto`'s argon2 chosen where the runtime has it, the check off the
+ * event loop, and the malformed or too costly strings refused before work.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
+import { execFile } from "node:child_process"
+import * as crypto from "node:crypto"
+import * as Path from "node:path"
+import { promisify } from "node:util"
 import * as Argon2 from "../src/Http/internal/argon2.js"
+import * as Argon2Native from "../src/Http/internal/argon2Native.js"
+import * as Argon2Wasm from "../src/Http/internal/argon2Wasm.js"
 import * as HashThreads from "../src/Http/internal/hashThreads.js"
 import * as Password from "../src/Http/Password.js"
+import { childEnv } from "./support/childEnv.js"
 import { expectUnusable, expectVectors, loopTurnsDuring, outcome } from "./support/passwordChecks.js"
 
 const bytes = (length: number, value: number) => new Uint8Array(length).fill(value)
@@ -70,24 +79,161 @@ const passlibVectors: ReadonlyArray<readonly [string, string]> = [
 const wrong = (password: string) => password.slice(0, -1) + "\u00e9"
 const memoryOf = (stored: string) => Number(/m=(\d+)/.exec(stored)![1])
 
-describe("Argon2 (RFC 9106) in 32-bit arithmetic", () => {
-  it("computes RFC 9106's Argon2d, Argon2i and Argon2id vectors, and the reference's version 0x10 ones", () => {
-    for (const [type, version, tag] of rfcVectors) {
-      const input = {
-        password: bytes(32, 1),
-        salt: bytes(16, 2),
-        secret: bytes(8, 3),
-        data: bytes(12, 4),
-        type,
-        version,
-        memoryKiB: 32,
-        passes: 3,
-        lanes: 4,
-        tagLength: 32
-      }
-      expect(Buffer.from(Argon2.argon2Tag(input)).toString("hex"), `type ${type} version ${version}`).toBe(tag)
-    }
+const rfcInput = (type: 0 | 1 | 2, version: 0x10 | 0x13): Argon2.Argon2Input => ({
+  password: bytes(32, 1),
+  salt: bytes(16, 2),
+  secret: bytes(8, 3),
+  data: bytes(12, 4),
+  type,
+  version,
+  memoryKiB: 32,
+  passes: 3,
+  lanes: 4,
+  tagLength: 32
+})
+
+/** The input an argon2 PHC string of `password` carries, and its tag. */
+const phcInput = (password: string, stored: string): readonly [Argon2.Argon2Input, Buffer] => {
+  const m = /^\$argon2(id|i|d)\$(?:v=(\d+)\$)?m=(\d+),t=(\d+),p=(\d+)(?:,data=([^$]+))?\$([^$]+)\$([^$]+)$/.exec(
+    stored
+  )!
+  const tag = Buffer.from(m[8]!, "base64")
+  const input: Argon2.Argon2Input = {
+    password: Buffer.from(password, "utf8"),
+    salt: Buffer.from(m[7]!, "base64"),
+    secret: new Uint8Array(),
+    data: Buffer.from(m[6] ?? "", "base64"),
+    type: ({ d: 0, i: 1, id: 2 } as const)[m[1] as "d" | "i" | "id"],
+    version: m[2] === "19" ? 0x13 : 0x10,
+    memoryKiB: Number(m[3]),
+    passes: Number(m[4]),
+    lanes: Number(m[5]),
+    tagLength: tag.length
+  }
+  return [input, tag]
+}
+
+const hex = (tag: Uint8Array) => Buffer.from(tag).toString("hex")
+const kernel = Argon2Wasm.argon2WasmKernel()!
+
+describe("Argon2 (RFC 9106): the compression in WebAssembly and in TypeScript", () => {
+  it("this runtime has WebAssembly: the kernel is made", () => {
+    expect(kernel).toBeDefined()
   })
+
+  for (const [name, compression] of [["TypeScript", undefined], ["WebAssembly", kernel]] as const) {
+    it(`${name}: RFC 9106's Argon2d, Argon2i and Argon2id vectors, and the reference's version 0x10 ones`, () => {
+      for (const [type, version, tag] of rfcVectors) {
+        expect(hex(Argon2.argon2Tag(rfcInput(type, version), compression)), `type ${type} version ${version}`)
+          .toBe(tag)
+      }
+    })
+
+    it(
+      `${name}: the reference's and passlib's encoded strings (v=16 and v=19, 256 KiB..256 MiB, 1..4 lanes)`,
+      async () => {
+        for (const [password, stored] of [...referenceVectors, ...passlibVectors]) {
+          const [input, tag] = phcInput(password, stored)
+          expect(hex(Argon2.argon2Tag(input, compression)), stored).toBe(hex(tag))
+          // The test runner's own messages between two vectors (the TypeScript ones take a minute in all).
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      },
+      600_000
+    )
+  }
+
+  it("the kernel's memory: zeroed after each check, kept for the next up to its retained size, dropped above it", () => {
+    const small = Argon2Wasm.argon2WasmKernel(1024 * 1024)!
+    const views: Array<Uint32Array> = []
+    const watched: Argon2.Argon2Kernel = {
+      words: (count) => {
+        const view = small.words(count)
+        views.push(view)
+        return view
+      },
+      fill: small.fill,
+      release: small.release
+    }
+    const [input, tag] = phcInput(...passlibVectors[1]!)
+    // 380 KiB, then 2 MiB (over the retained 1 MiB), then 380 KiB again.
+    expect(hex(Argon2.argon2Tag(input, watched))).toBe(hex(tag))
+    const large = { ...rfcInput(2, 0x13), memoryKiB: 2048, passes: 1 }
+    const largeTag = hex(Argon2.argon2Tag(large))
+    expect(hex(Argon2.argon2Tag(large, watched))).toBe(largeTag)
+    expect(hex(Argon2.argon2Tag(input, watched))).toBe(hex(tag))
+    expect(hex(Argon2.argon2Tag(input, watched))).toBe(hex(tag))
+    // Each check's words hold nothing of it once it ends.
+    for (const view of views) expect(view.every((word) => word === 0)).toBe(true)
+    // The memory of the 2 MiB check is not the first one's, and is not kept: the third check has a new one, the
+    // fourth the third's.
+    expect(views[1]!.buffer).not.toBe(views[0]!.buffer)
+    expect(views[2]!.buffer).not.toBe(views[1]!.buffer)
+    expect(views[3]!.buffer).toBe(views[2]!.buffer)
+    expect(views[0]!.buffer.byteLength).toBeLessThanOrEqual(1024 * 1024)
+  })
+})
+
+describe("node:crypto's argon2, where the runtime has it (Node 24.7 and later)", () => {
+  /** A stand-in with node:crypto's signature, computing with argon2Tag (this runtime has none), recording calls. */
+  const standIn = (answer: "tag" | "throws" | "error" = "tag") => {
+    const calls: Array<string> = []
+    const argon2: Argon2Native.NativeArgon2 = (algorithm, parameters, callback) => {
+      calls.push(`${algorithm} m=${parameters.memory} t=${parameters.passes} p=${parameters.parallelism}`)
+      if (answer === "throws") throw new RangeError("parameters.memory is out of range")
+      const type = (["argon2d", "argon2i", "argon2id"] as const).indexOf(algorithm) as 0 | 1 | 2
+      const tag = Argon2.argon2Tag({
+        password: parameters.message,
+        salt: parameters.nonce,
+        secret: parameters.secret ?? new Uint8Array(),
+        data: parameters.associatedData ?? new Uint8Array(),
+        type,
+        version: 0x13,
+        memoryKiB: parameters.memory,
+        passes: parameters.passes,
+        lanes: parameters.parallelism,
+        tagLength: parameters.tagLength
+      })
+      setImmediate(() => answer === "error" ? callback(new Error("refused"), new Uint8Array()) : callback(null, tag))
+    }
+    return { calls, argon2 }
+  }
+
+  it("is detected as a function of node:crypto; this runtime's answer matches its own crypto.argon2", () => {
+    const { argon2 } = standIn()
+    expect(Argon2Native.nativeArgon2({ argon2 })).toBeTypeOf("function")
+    expect(Argon2Native.nativeArgon2({})).toBeUndefined()
+    expect(Argon2Native.nativeArgon2({ argon2: "no" })).toBeUndefined()
+    expect(Argon2Native.nativeArgon2(crypto) !== undefined).toBe(typeof Reflect.get(crypto, "argon2") === "function")
+  })
+
+  it.effect(
+    "computes version 0x13 tags (secret and associated data passed), not version 0x10 ones",
+    () =>
+      Effect.gen(function*() {
+        const { argon2, calls } = standIn()
+        const native = Argon2Native.nativeArgon2({ argon2 })
+        for (const [type, version, tag] of rfcVectors) {
+          const computed = yield* Argon2Native.tagWith(native, rfcInput(type, version))
+          expect(hex(computed!), `type ${type} version ${version}`).toBe(tag)
+        }
+        expect(calls).toEqual(["argon2d m=32 t=3 p=4", "argon2i m=32 t=3 p=4", "argon2id m=32 t=3 p=4"])
+        const [input, tag] = phcInput("password", passlibVectors[9]![1])
+        expect(hex((yield* Argon2Native.tagWith(native, input))!)).toBe(hex(tag))
+        expect(calls).toHaveLength(4)
+      }),
+    120_000
+  )
+
+  it.effect("an input it refuses (thrown or reported) is computed on the worker threads", () =>
+    Effect.gen(function*() {
+      for (const answer of ["throws", "error"] as const) {
+        const { argon2, calls } = standIn(answer)
+        const computed = yield* Argon2Native.tagWith(Argon2Native.nativeArgon2({ argon2 }), rfcInput(2, 0x13))
+        expect(hex(computed!), answer).toBe(rfcVectors[2]![2])
+        expect(calls, answer).toHaveLength(1)
+      }
+    }), 120_000)
 })
 
 describe("Password.verify of passlib's argon2", () => {
@@ -211,7 +357,38 @@ describe("Password.verify of passlib's argon2", () => {
         expect(verified).toBe(true)
         // On the main thread the check is one synchronous run: the loop would not turn until it ends.
         expect(turns).toBeGreaterThan(100)
-        expect(HashThreads.poolState()).toMatchObject({ unavailable: false })
+        expect(HashThreads.poolState()).toMatchObject({ unavailable: false, argon2Compression: "webassembly" })
+      }),
+    120_000
+  )
+
+  it.live(
+    "under node --jitless (no WebAssembly) the TypeScript compression verifies argon2id, argon2i and argon2d, v=16 and 19",
+    () =>
+      Effect.promise(async () => {
+        // An Argon2d string of 64 KiB (the vectors' Argon2d ones are of 64 MiB, long in an interpreter), its tag by
+        // the TypeScript compression RFC 9106's Argon2d vector checks above.
+        const [dInput] = phcInput("password", "$argon2d$v=19$m=64,t=2,p=2$c29tZXNhbHQ$AAAAAAAAAAAAAAAAAAAAAA")
+        const dTag = Buffer.from(Argon2.argon2Tag(dInput)).toString("base64").replace(/=+$/, "")
+        const pairs = [
+          ["password", `$argon2d$v=19$m=64,t=2,p=2$c29tZXNhbHQ$${dTag}`] as const,
+          referenceVectors[1]!,
+          referenceVectors[8]!,
+          referenceVectors[16]!,
+          passlibVectors[2]!,
+          passlibVectors[9]!,
+          ["passwore", referenceVectors[16]![1]] as const
+        ]
+        const { stdout } = await promisify(execFile)(
+          process.execPath,
+          ["--jitless", "--import", "tsx", Path.join(import.meta.dirname, "support/argon2Child.ts"), ...pairs.flat()],
+          { env: childEnv(), cwd: Path.join(import.meta.dirname, "..") }
+        )
+        expect(JSON.parse(stdout)).toEqual({
+          outcomes: ["ok:true", "ok:true", "ok:true", "ok:true", "ok:true", "ok:true", "ok:false"],
+          kernel: false,
+          compression: "typescript"
+        })
       }),
     120_000
   )
