@@ -143,7 +143,7 @@ describe("Argon2 (RFC 9106): the compression in WebAssembly and in TypeScript", 
     )
   }
 
-  it("the kernel's memory: zeroed after each check, kept for the next up to its retained size, dropped above it", () => {
+  it("the kernel's memory: zeroed after each check, kept up to its retained size, dropped above it", () => {
     const small = Argon2Wasm.argon2WasmKernel(1024 * 1024)!
     const views: Array<Uint32Array> = []
     const watched: Argon2.Argon2Kernel = {
@@ -363,7 +363,7 @@ describe("Password.verify of passlib's argon2", () => {
   )
 
   it.live(
-    "under node --jitless (no WebAssembly) the TypeScript compression verifies argon2id, argon2i and argon2d, v=16 and 19",
+    "under node --jitless (no WebAssembly) the TypeScript compression verifies argon2id, argon2i, argon2d, v=16, v=19",
     () =>
       Effect.promise(async () => {
         // An Argon2d string of 64 KiB (the vectors' Argon2d ones are of 64 MiB, long in an interpreter), its tag by
