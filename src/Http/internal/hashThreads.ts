@@ -1,8 +1,8 @@
 /**
  * bcrypt, SHA-crypt and Argon2 off the event loop. `bcryptjs` is JavaScript: a cost-12 hash (passlib's default) takes
  * some 0.75 s of CPU, SHA-crypt at passlib's default rounds some 0.6 s (sha256_crypt, 535,000 rounds) to 0.9 s
- * (sha512_crypt, 656,000 rounds) of hash calls, and Argon2id at argon2-cffi's default (64 MiB, 3 passes) some 0.25 s
- * (its compression in WebAssembly; 1.7 s in TypeScript where the runtime has no WebAssembly, as under `--jitless`);
+ * (sha512_crypt, 656,000 rounds) of hash calls, and Argon2id at argon2-cffi's default (64 MiB, 3 passes) some 0.23 s
+ * (its compression in WebAssembly; 1.8 s in TypeScript where the runtime has no WebAssembly, as under `--jitless`);
  * on the main thread each would stall every request, consumer and health check of the service for each login. They
  * run on worker threads instead: one per core but one (at least one, at most four), started at the first hash, each
  * holding the process open only while it has work. The worker's code is a string `worker_threads` evaluates, so the
