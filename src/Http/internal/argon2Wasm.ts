@@ -20,10 +20,10 @@ interface WasmApi {
  * --jitless`, a runtime without it), refuses the module, or stores words big-endian (the kernel reads the 32-bit
  * halves the TypeScript code writes as little-endian 64-bit words): the TypeScript compression runs there.
  *
- * The blocks live in the module's linear memory: one memory per kernel, grown to the largest check it has run and
- * zeroed where a check wrote as the check ends; a memory over `retainedBytes` (64 MiB of blocks by default,
- * argon2-cffi's default hash) is dropped after its check, for the garbage collector to free. Each check's size is
- * bounded by the caller (Password's bounds: at most 256 MiB).
+ * The blocks live in the module's linear memory: one memory per kernel, replaced by one of the size a check needs
+ * when it holds less, and zeroed where a check wrote as the check ends; a memory over `retainedBytes` (64 MiB of
+ * blocks by default, argon2-cffi's default hash) is dropped after its check, for the garbage collector to free. Each
+ * check's size is bounded by the caller (Password's bounds: at most 256 MiB).
  *
  * @internal
  */
