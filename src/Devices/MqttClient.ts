@@ -117,7 +117,9 @@ export interface MqttSubscription {
    * see docs/Devices.md, Topics. Not acknowledged in time (or dropped as the connection ends), it fails (retryable)
    * with the handler stopped; the client sends the UNSUBSCRIBE again in the background (waits doubling from
    * `mqtt.publish_timeout`, at most 5 minutes apart, while the connection stays up) and after a reconnection that
-   * resumes the session, and retrying it unsubscribes at the broker too.
+   * resumes the session, and retrying it unsubscribes at the broker too. While a received message waits for a
+   * subscription (`health.held`), MQTT.js reads no UNSUBACK: it returns once the UNSUBSCRIBE is sent, and the
+   * UNSUBACK read later ends the filter's hold (none within `mqtt.publish_timeout`: sent again, as above).
    */
   readonly unsubscribe: Effect.Effect<void, MqttError>
   /**

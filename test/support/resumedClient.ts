@@ -16,16 +16,18 @@ export const device = (brokerUrl: string, protocolVersion: 4 | 5 = 4) =>
     (c) => Effect.promise(() => c.endAsync(true))
   )
 
+/** The broker's URL in the options. */
+const urlOf = (options: MqttClient.MqttClientOptions) =>
+  Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+
 /**
- * The first run (`firstRun`, its scope closed, the broker's subscriptions kept) subscribed, then a device published
- * the `queued` messages (`{"seq": n}`, QoS 1, in order) to `brokerUrl` (the options' URL unless given). Returns the
- * client of the second run once the first queued message waits for a subscription. The session ends with the scope.
+ * The first run (`firstRun`, its scope closed, the broker's subscriptions kept) subscribed; the session, at
+ * `brokerUrl`, ends with the scope.
  */
-export const resumed = (
+const firstRunDone = (
   options: MqttClient.MqttClientOptions,
   firstRun: (client: MqttClient.MqttClient) => Effect.Effect<unknown, MqttError, Scope.Scope>,
-  queued: ReadonlyArray<readonly [topic: string, seq: number]>,
-  brokerUrl = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+  brokerUrl: string
 ) =>
   Effect.gen(function*() {
     yield* Effect.scoped(Effect.flatMap(MqttClient.make(options), firstRun))
@@ -35,6 +37,31 @@ export const resumed = (
           .catch(() => undefined)
       )
     )
+  })
+
+/**
+ * The client of the second run, after the first run (`firstRun`, its scope closed, the broker's subscriptions kept)
+ * subscribed, with nothing queued meanwhile: a message the broker sends for a subscription of the first run waits for
+ * one (`mqtt.resume_wait`). The session ends with the scope.
+ */
+export const resumedIdle = (
+  options: MqttClient.MqttClientOptions,
+  firstRun: (client: MqttClient.MqttClient) => Effect.Effect<unknown, MqttError, Scope.Scope>
+) => Effect.zipRight(firstRunDone(options, firstRun, urlOf(options)), MqttClient.make(options))
+
+/**
+ * The first run (`firstRun`, its scope closed, the broker's subscriptions kept) subscribed, then a device published
+ * the `queued` messages (`{"seq": n}`, QoS 1, in order) to `brokerUrl` (the options' URL unless given). Returns the
+ * client of the second run once the first queued message waits for a subscription. The session ends with the scope.
+ */
+export const resumed = (
+  options: MqttClient.MqttClientOptions,
+  firstRun: (client: MqttClient.MqttClient) => Effect.Effect<unknown, MqttError, Scope.Scope>,
+  queued: ReadonlyArray<readonly [topic: string, seq: number]>,
+  brokerUrl = urlOf(options)
+) =>
+  Effect.gen(function*() {
+    yield* firstRunDone(options, firstRun, brokerUrl)
     const publisher = yield* device(brokerUrl, options.protocolVersion ?? 4)
     for (const [topic, seq] of queued) {
       yield* Effect.promise(() => publisher.publishAsync(topic, JSON.stringify({ seq }), { qos: 1 }))

@@ -1,9 +1,9 @@
 /**
  * Subscribing: a subscription routed in this process, then asked of the broker (waiting for its SUBACK, unless a
- * received message waits for a subscription: MQTT.js reads the SUBACK only after it); unsubscribing;
- * and watches, which see matching messages without a broker subscription. The subscriptions of a filter are counted:
- * the broker's subscription ends with the last one. Over MQTT 3.1.1 the broker holds only the filters no other
- * subscribed filter covers (see `Filters`).
+ * received message waits for a subscription: MQTT.js reads the SUBACK only after it); unsubscribing (waiting for its
+ * UNSUBACK, unless a received message waits); and watches, which see matching messages without a broker
+ * subscription. The subscriptions of a filter are counted: the broker's subscription ends with the last one. Over
+ * MQTT 3.1.1 the broker holds only the filters no other subscribed filter covers (see `Filters`).
  *
  * @internal
  */
@@ -471,8 +471,9 @@ const retryUnhold = (
  * dropped with the connection), the filter stays held: the broker may hold it still, and unsubscribing it again sends
  * an UNSUBSCRIBE, as `retryUnhold` does in the background and a reconnection (`resumed`) does. Its UNSUBACK coming
  * later ends the hold (under the filter's lock, `locked`), unless a SUBSCRIBE of the filter was sent since. Run under
- * the filter's lock; `settle` is the filter's, under its lock. `whileHeld` (a user's subscribe, a settling): a
- * received message waiting for a subscription ends the wait for the UNSUBACK, which ends the hold when it comes.
+ * the filter's lock; `settle` is the filter's, under its lock. `whileHeld` (a user's subscribe or unsubscribe, a
+ * settling): a received message waiting for a subscription ends the wait for the UNSUBACK, which ends the hold when
+ * it comes; none within `mqtt.publish_timeout` of the UNSUBSCRIBE, the filter is settled as after a timeout.
  */
 const unhold = (
   connection: Connection,
@@ -562,15 +563,9 @@ const settleCoverFilter = (connection: Connection, filters: Filters, filter: str
   settled(connection, filters, (onRefused) =>
     coverLock(filters)(Effect.suspend(() => {
       heldUnanswered(filters, filter)
-      const refusedSubscriptions = (failure: MqttError) => refusedCovered(filters, new Map([[filter, failure]]))
-      const late: Refused = (failure) =>
-        Effect.flatMap(
-          filters.lock.withPermits(1)(Effect.sync(() => refusedSubscriptions(failure))),
-          (refused) => endRefused(filters, refused, toSettle)
-        )
       return refusedTo(
-        settleCover(connection, filters, filter, late),
-        (failure) => onRefused(refusedSubscriptions(failure))
+        settleCover(connection, filters, filter, coverRefusedLate(filters, filter, toSettle)),
+        (failure) => onRefused(refusedCovered(filters, new Map([[filter, failure]])))
       )
     })))
 
@@ -647,7 +642,9 @@ const subscribeFilter = (
  * Unsubscribes a subscription of a filter over MQTT 3.1.1. The filter stays wanted, at the highest QoS of the others,
  * while another subscription wants it (the broker's QoS unchanged). Without one, when it is held, the wanted filters
  * it alone covered are subscribed first, so no message is missed between the two; the unsubscribe of a filter no
- * subscription wants (its unsubscribe failed before) does it again.
+ * subscription wants (its unsubscribe failed before) does it again. While a received message waits for a
+ * subscription, none of these waits for its acknowledgement (`unhold`, `hold`): a SUBACK read later that refuses a
+ * covered filter ends the subscriptions it leaves without a filter held (`coverRefusedLate`).
  */
 const unsubscribeFilter = (
   connection: Connection,
@@ -676,9 +673,10 @@ const unsubscribeFilter = (
         && TopicPattern.covers(pattern, other.pattern) && !isCovered(filters, other.pattern)
       )
     for (const other of uncovered) {
-      yield* hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern))
+      const late = coverRefusedLate(filters, other.pattern.filter, uncoveredBy)
+      yield* hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern), late)
     }
-    yield* release(connection, filters, filter)
+    yield* release(connection, filters, filter, true)
   }).pipe(filters.lock.withPermits(1))
 
 /** Runs a change of a filter of `Filters.exact` once the changes of that filter before it are done. */
@@ -732,9 +730,8 @@ const settleExactFilter = (connection: Connection, filters: Filters, filter: str
       filter,
       Effect.suspend(() => {
         heldUnanswered(filters, filter)
-        const late: Refused = (failure) => endRefused(filters, refusedExact(filters, filter, failure), toSettle)
         return refusedTo(
-          settleExact(connection, filters, filter, late),
+          settleExact(connection, filters, filter, exactRefusedLate(filters, filter, toSettle)),
           (failure) => onRefused(refusedExact(filters, filter, failure))
         )
       })
@@ -818,7 +815,8 @@ const subscribeExact = (
 
 /**
  * Unsubscribes a subscription of a filter subscribed as it is: at the broker when it is the last one (or the filter
- * has none and is held, its unsubscribe not acknowledged before), its QoS there unchanged while others remain.
+ * has none and is held, its unsubscribe not acknowledged before), its QoS there unchanged while others remain. While
+ * a received message waits for a subscription, it does not wait for the UNSUBACK (`unhold`).
  */
 const unsubscribeExact = (
   connection: Connection,
@@ -837,7 +835,7 @@ const unsubscribeExact = (
       } else if (!filters.exactHeld.has(filter)) {
         return Effect.void
       }
-      return releaseExact(connection, filters, filter)
+      return releaseExact(connection, filters, filter, true)
     })
   )
 
@@ -895,6 +893,12 @@ const settled = (
 /** How a subscription ended by a refusal of a SUBSCRIBE settling its filter was subscribed (`endRefused`). */
 const toSettle = "subscribed again to settle it"
 
+/**
+ * How a subscription ended by a refusal, read late, of a SUBSCRIBE sent as the cover holding its filter was
+ * unsubscribed (`unsubscribeFilter`) was subscribed (`endRefused`).
+ */
+const uncoveredBy = "subscribed as the filter covering it was unsubscribed"
+
 /** How a subscription ended by a refusal in a new session was subscribed (`endRefused`). */
 const inNewSession = "subscribed again in a new session"
 
@@ -933,6 +937,20 @@ const endRefused = (
     const end = filters.endings.get(id)
     return end === undefined ? Effect.void : end(failure, `the subscription to ${filter}, ${how}, is ended`)
   }, { discard: true })
+
+/**
+ * A refusal, read late, of a SUBSCRIBE of a filter over MQTT 3.1.1 sent again (`how`): ends the subscriptions it
+ * leaves without a filter held at the broker (`refusedCovered`, read under the lock).
+ */
+const coverRefusedLate = (filters: Filters, filter: string, how: string): Refused => (failure) =>
+  Effect.flatMap(
+    filters.lock.withPermits(1)(Effect.sync(() => refusedCovered(filters, new Map([[filter, failure]])))),
+    (refused) => endRefused(filters, refused, how)
+  )
+
+/** A refusal, read late, of a SUBSCRIBE of a filter of `Filters.exact` sent again (`how`): ends its subscriptions. */
+const exactRefusedLate = (filters: Filters, filter: string, how: string): Refused => (failure) =>
+  endRefused(filters, refusedExact(filters, filter, failure), how)
 
 /**
  * Subscribes the filters held at the broker again, at the QoS each is held at (over MQTT 3.1.1 the covers only),

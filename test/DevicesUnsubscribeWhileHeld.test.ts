@@ -1,0 +1,176 @@
+/**
+ * A user's unsubscribe while a received message waits for a subscription (a resumed start, a test-owned Mosquitto
+ * behind a proxy holding the broker's UNSUBACKs), over MQTT 3.1.1 and 5: MQTT.js reads no packet behind the message,
+ * so the UNSUBACK cannot be read before a subscription takes it. The unsubscribe returns as the message still waits,
+ * without holding the lock of the filter's changes until `mqtt.publish_timeout`; its UNSUBACK, read late, ends the
+ * filter's hold unless a SUBSCRIBE of the filter was sent since. The ended subscription's handler gets none of the
+ * filter's messages, a subscription of the filter made after gets them, and the broker holds the filter exactly when
+ * the client counts it held: no UNSUBSCRIBE or SUBSCRIBE lost or sent twice.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import * as MqttTopic from "../src/Devices/MqttTopic.js"
+import { unique } from "./fixtures/devices/conformance.js"
+import { eventually } from "./support/eventually.js"
+import { startMosquitto } from "./support/mosquittoServer.js"
+import { recordingProxy } from "./support/mqttRecordingProxy.js"
+import { device, resumedIdle } from "./support/resumedClient.js"
+import { toolAvailable } from "./support/tools.js"
+
+const mosquittoFound = toolAvailable("mosquitto")
+
+const Reading = Schema.Struct({ seq: Schema.Number })
+
+/**
+ * A client started in a resumed session (through a proxy to its own Mosquitto) with a subscription of `Late`, then a
+ * message on `Queued` (a subscription of the first run) waiting for a subscription; the proxy holds the UNSUBACKs.
+ * `ended`: what the subscription of `Late` got; `seen`: the topics of every message the client received.
+ */
+const waiting = (v: 4 | 5) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => startMosquitto()),
+      (s) => Effect.promise(() => s.dispose())
+    )
+    const proxy = yield* recordingProxy(server.port, v)
+    const root = unique("unsub-held-")
+    const Queued = MqttTopic.make(`${root}/q/{id}`, Reading)
+    const Late = MqttTopic.make(`${root}/x/{id}`, Reading)
+    const client = yield* resumedIdle(
+      {
+        url: proxy.url,
+        clientId: unique("svc-unsub-"),
+        cleanSession: false,
+        protocolVersion: v,
+        resumeWait: "10 minutes",
+        publishTimeout: "10 seconds"
+      },
+      (c) => c.subscribe(Queued, () => Effect.void)
+    )
+    const seen: Array<string> = []
+    yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => seen.push(topic)))
+    const ended: Array<number> = []
+    const subscription = yield* client.subscribe(Late, (m) => Effect.sync(() => ended.push(m.payload.seq)))
+    const publisher = yield* device(server.url, v)
+    const publish = (topic: string, seq: number) =>
+      Effect.promise(() => publisher.publishAsync(`${root}/${topic}`, JSON.stringify({ seq }), { qos: 1 }))
+    yield* publish("q/a", 1)
+    yield* eventually(client.health, (h) => h.held === 1, "the message to wait for a subscription")
+    proxy.unsubacks.holding = true
+    const sent = (packet: "subscribe" | "unsubscribe") =>
+      proxy.sent.filter((s) => s.packet === packet && s.filter === Late.filter).length
+    return { Late, Queued, client, ended, proxy, publish, seen, sent, subscription }
+  })
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a message waits, MQTT %i", (v) => {
+  it.scopedLive(
+    "returns as the message waits; a subscription of the filter made before its UNSUBACK gets the filter's messages",
+    () =>
+      Effect.gen(function*() {
+        const { Late, Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const unsubscribed = yield* Effect.either(subscription.unsubscribe)
+        const heldAfterUnsubscribe = (yield* client.health).held
+        const again: Array<number> = []
+        const subscribedAgain = yield* client.subscribe(Late, (m) => Effect.sync(() => again.push(m.payload.seq)))
+        const heldAfterSubscribe = (yield* client.health).held
+
+        // A subscription takes the waiting message: the packets behind it are read, then the UNSUBACK is.
+        const queued: Array<number> = []
+        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
+        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+        proxy.unsubacks.release()
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 1, "the UNSUBACK")
+
+        // The SUBSCRIBE sent after the UNSUBSCRIBE holds the filter at the broker: the late UNSUBACK changes nothing.
+        yield* publish("x/b", 7)
+        yield* eventually(Effect.sync(() => again), (a) => a.length > 0, "the filter's message")
+        // Counted held, the filter is unsubscribed at the broker: its message does not come, the one after it does.
+        yield* subscribedAgain.unsubscribe
+        yield* publish("x/c", 8)
+        yield* publish("q/c", 3)
+        yield* eventually(Effect.sync(() => queued), (q) => q.includes(3), "the message after the filter's")
+        expect({ unsubscribed: unsubscribed._tag, heldAfterUnsubscribe, heldAfterSubscribe }).toEqual({
+          unsubscribed: "Right",
+          heldAfterUnsubscribe: 1,
+          heldAfterSubscribe: 1
+        })
+        expect({ ended, again, queued }).toEqual({ ended: [], again: [7], queued: [1, 3] })
+        expect(seen.filter((topic) => topic.includes("/x/"))).toEqual([`${Late.filter.slice(0, -1)}b`])
+        expect({ subscribes: sent("subscribe"), unsubscribes: sent("unsubscribe") }).toEqual({
+          subscribes: 2,
+          unsubscribes: 2
+        })
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.scopedLive(
+    "its UNSUBACK read late ends the filter's hold, and a later subscription of the filter subscribes it again",
+    () =>
+      Effect.gen(function*() {
+        const { Late, Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const unsubscribed = yield* Effect.either(subscription.unsubscribe)
+        const heldAfterUnsubscribe = (yield* client.health).held
+
+        const queued: Array<number> = []
+        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
+        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+        proxy.unsubacks.release()
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 1, "the UNSUBACK")
+
+        // The broker holds the filter no more: its message does not come, the one published after it on Queued does.
+        yield* publish("x/b", 5)
+        yield* publish("q/b", 2)
+        yield* eventually(Effect.sync(() => queued), (q) => q.includes(2), "the message after the filter's")
+        const unheld = seen.filter((topic) => topic.includes("/x/"))
+        // The client counts it unheld too: the unsubscribe retried sends nothing.
+        yield* subscription.unsubscribe
+
+        const again: Array<number> = []
+        yield* client.subscribe(Late, (m) => Effect.sync(() => again.push(m.payload.seq)))
+        yield* publish("x/b", 7)
+        yield* eventually(Effect.sync(() => again), (a) => a.length > 0, "the filter's message")
+        expect({ unsubscribed: unsubscribed._tag, heldAfterUnsubscribe }).toEqual({
+          unsubscribed: "Right",
+          heldAfterUnsubscribe: 1
+        })
+        expect({ ended, again, queued, unheld }).toEqual({ ended: [], again: [7], queued: [1, 2], unheld: [] })
+        expect({ subscribes: sent("subscribe"), unsubscribes: sent("unsubscribe") }).toEqual({
+          subscribes: 2,
+          unsubscribes: 1
+        })
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.scopedLive(
+    "its UNSUBACK not read within mqtt.publish_timeout, the UNSUBSCRIBE is sent again until acknowledged",
+    () =>
+      Effect.gen(function*() {
+        const { Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const unsubscribed = yield* Effect.either(subscription.unsubscribe)
+        const queued: Array<number> = []
+        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
+        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+        // The proxy still holds the UNSUBACK: the client settles the filter, sending its UNSUBSCRIBE again.
+        yield* eventually(Effect.sync(() => sent("unsubscribe")), (n) => n === 2, "the UNSUBSCRIBE sent again", 90_000)
+        proxy.unsubacks.release()
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 2, "the UNSUBACKs")
+        yield* publish("x/b", 5)
+        yield* publish("q/b", 2)
+        yield* eventually(Effect.sync(() => queued), (q) => q.includes(2), "the message after the filter's")
+        yield* subscription.unsubscribe
+        expect(unsubscribed._tag).toBe("Right")
+        expect({ ended, queued, unheld: seen.filter((topic) => topic.includes("/x/")) }).toEqual({
+          ended: [],
+          queued: [1, 2],
+          unheld: []
+        })
+        expect({ subscribes: sent("subscribe"), unsubscribes: sent("unsubscribe") }).toEqual({
+          subscribes: 1,
+          unsubscribes: 2
+        })
+      }),
+    { timeout: 150_000 }
+  )
+})
