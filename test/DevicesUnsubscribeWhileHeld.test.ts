@@ -8,7 +8,9 @@
  * the client counts it held: no UNSUBSCRIBE or SUBSCRIBE lost or sent twice.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Schema, type Scope } from "effect"
+import type { MqttError } from "../src/Devices/DeviceErrors.js"
+import type * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
@@ -24,9 +26,14 @@ const Reading = Schema.Struct({ seq: Schema.Number })
 /**
  * A client started in a resumed session (through a proxy to its own Mosquitto) with a subscription of `Late`, then a
  * message on `Queued` (a subscription of the first run) waiting for a subscription; the proxy holds the UNSUBACKs.
- * `ended`: what the subscription of `Late` got; `seen`: the topics of every message the client received.
+ * `ended`: what the subscription of `Late` got; `seen`: the topics of every message the client received; `more`, the
+ * subscriptions made before the message waits.
  */
-const waiting = (v: 4 | 5) =>
+const waiting = <A>(
+  v: 4 | 5,
+  more: (client: MqttClient.MqttClient, root: string) => Effect.Effect<A, MqttError, Scope.Scope> = () =>
+    Effect.void as Effect.Effect<A>
+) =>
   Effect.gen(function*() {
     const server = yield* Effect.acquireRelease(
       Effect.promise(() => startMosquitto()),
@@ -51,6 +58,7 @@ const waiting = (v: 4 | 5) =>
     yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => seen.push(topic)))
     const ended: Array<number> = []
     const subscription = yield* client.subscribe(Late, (m) => Effect.sync(() => ended.push(m.payload.seq)))
+    const made = yield* more(client, root)
     const publisher = yield* device(server.url, v)
     const publish = (topic: string, seq: number) =>
       Effect.promise(() => publisher.publishAsync(`${root}/${topic}`, JSON.stringify({ seq }), { qos: 1 }))
@@ -59,7 +67,7 @@ const waiting = (v: 4 | 5) =>
     proxy.unsubacks.holding = true
     const sent = (packet: "subscribe" | "unsubscribe") =>
       proxy.sent.filter((s) => s.packet === packet && s.filter === Late.filter).length
-    return { Late, Queued, client, ended, proxy, publish, seen, sent, subscription }
+    return { Late, Queued, client, ended, made, proxy, publish, seen, sent, subscription }
   })
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a message waits, MQTT %i", (v) => {
@@ -172,5 +180,77 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a m
         })
       }),
     { timeout: 150_000 }
+  )
+})
+
+describe.skipIf(!mosquittoFound)("the unsubscribe of a cover while a message waits, MQTT 3.1.1", () => {
+  /** `waiting`, with a subscription of `<root>/x/#` covering `Late`: the broker holds the cover only. */
+  const covered = waiting(4, (client, root) => {
+    const all: Array<string> = []
+    return Effect.map(
+      client.subscribe(MqttTopic.make(`${root}/x/#`, Schema.Unknown), (m) => Effect.sync(() => all.push(m.topic))),
+      (cover) => ({ cover, all })
+    )
+  })
+
+  it.scopedLive(
+    "returns as the message waits; the filter it alone covered, subscribed instead, gets its messages",
+    () =>
+      Effect.gen(function*() {
+        const { Late, Queued, client, ended, made, proxy, publish, seen, sent } = yield* covered
+        const cover = `${Late.filter.slice(0, -1)}#`
+        const coverSent = (packet: "subscribe" | "unsubscribe") =>
+          proxy.sent.filter((s) => s.packet === packet && s.filter === cover).length
+        const unsubscribed = yield* Effect.either(made.cover.unsubscribe)
+        const heldAfterUnsubscribe = (yield* client.health).held
+        const queued: Array<number> = []
+        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
+        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+        proxy.unsubacks.release()
+        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 2, "the UNSUBACKs")
+        yield* publish("x/b", 7)
+        yield* publish("x/b/c", 8)
+        yield* publish("q/b", 2)
+        yield* eventually(Effect.sync(() => queued), (q) => q.includes(2), "the message after the filter's")
+        expect({ unsubscribed: unsubscribed._tag, heldAfterUnsubscribe }).toEqual({
+          unsubscribed: "Right",
+          heldAfterUnsubscribe: 1
+        })
+        expect({ ended, all: made.all, queued }).toEqual({ ended: [7], all: [], queued: [1, 2] })
+        expect(seen.filter((topic) => topic.includes("/x/"))).toEqual([`${Late.filter.slice(0, -1)}b`])
+        // `Late` unsubscribed as the cover was subscribed, subscribed again as it was unsubscribed.
+        expect([sent("subscribe"), sent("unsubscribe"), coverSent("subscribe"), coverSent("unsubscribe")]).toEqual([
+          2,
+          1,
+          1,
+          1
+        ])
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.scopedLive(
+    "a refusal of the SUBSCRIBE of the filter it alone covered, read once the message no longer waits, ends its "
+      + "subscriptions",
+    () =>
+      Effect.gen(function*() {
+        const { Late, Queued, client, made, proxy, subscription } = yield* covered
+        const refusal = yield* Effect.fork(subscription.refused)
+        proxy.refusals.set(Late.filter, 0x80)
+        const unsubscribed = yield* Effect.either(made.cover.unsubscribe)
+        const heldAfterUnsubscribe = (yield* client.health).held
+        yield* client.subscribe(Queued, () => Effect.void)
+        proxy.unsubacks.release()
+        const ended = yield* eventually(Fiber.poll(refusal), (e) => e._tag === "Some", "the refusal", 60_000)
+        const failure = yield* Effect.flatten(ended)
+        expect({ unsubscribed: unsubscribed._tag, heldAfterUnsubscribe }).toEqual({
+          unsubscribed: "Right",
+          heldAfterUnsubscribe: 1
+        })
+        expect(failure.message).toContain(`The MQTT broker refused the subscription to ${Late.filter}`)
+        expect(failure.details).toMatchObject({ operation: "subscribe", reason_code: 0x80 })
+        yield* eventually(client.health, (h) => h.subscriptions === 1, "the subscription ended")
+      }),
+    { timeout: 120_000 }
   )
 })

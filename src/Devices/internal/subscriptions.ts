@@ -905,11 +905,13 @@ const inNewSession = "subscribed again in a new session"
 /**
  * The subscriptions over MQTT 3.1.1 that the refusals of the covers renewed (`refused`, by filter) leave without a
  * filter held at the broker: those of each refused filter and of the wanted filters it covers that no other held
- * filter covers. Those of covered filters come first: ended, they leave no filter for the cover's `unsubscribe` to
+ * filter covers (one whose last packet is an UNSUBSCRIBE, `Filters.unacknowledged`, covers none: the broker may have
+ * taken it). Those of covered filters come first: ended, they leave no filter for the cover's `unsubscribe` to
  * subscribe instead.
  */
 const refusedCovered = (filters: Filters, refused: ReadonlyMap<string, MqttError>): Array<RefusedSubscription> => {
-  const others = [...filters.held.keys()].filter((held) => !refused.has(held)).map((held) => patternOf(filters, held))
+  const others = [...filters.held.keys()].filter((held) => !refused.has(held) && !filters.unacknowledged.has(held))
+    .map((held) => patternOf(filters, held))
   const found: Array<RefusedSubscription & { readonly held: boolean }> = []
   for (const [cover, failure] of refused) {
     const pattern = patternOf(filters, cover)
