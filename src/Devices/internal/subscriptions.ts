@@ -961,7 +961,11 @@ const exactRefusedLate = (filters: Filters, filter: string, how: string): Refuse
  * no other one covers are held instead (a failed unsubscribe of their cover may have left them unheld), itself
  * included. A SUBSCRIBE of the last session whose outcome is unknown (`Filters.unanswered`) is forgotten. A filter
  * the broker refuses ends its subscriptions as a late refusal does (`Filters.endings`), and over MQTT 3.1.1 those of
- * the filters it covered that no other held filter covers; another failure is logged.
+ * the filters it covered that no other held filter covers; another failure is logged. As a user's subscribe does, a
+ * SUBSCRIBE stops waiting for its SUBACK once a received message waits for a subscription (within
+ * `mqtt.resume_wait` of a resumed start, one of a filter whose subscription's `unsubscribe` waits for the renewal),
+ * which releases the lock: a refusal read later ends the subscriptions the same way (`coverRefusedLate`,
+ * `exactRefusedLate`).
  */
 export const renew = (connection: Connection, filters: Filters): Effect.Effect<void> =>
   Effect.zipRight(
@@ -986,7 +990,11 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
         const refused = new Map<string, MqttError>()
         return Effect.forEach(
           [...filters.held, ...uncovered],
-          ([filter, qos]) => renewed(hold(connection, filters, filter, qos), (failure) => refused.set(filter, failure)),
+          ([filter, qos]) =>
+            renewed(
+              hold(connection, filters, filter, qos, coverRefusedLate(filters, filter, inNewSession)),
+              (failure) => refused.set(filter, failure)
+            ),
           { concurrency: "unbounded", discard: true }
         ).pipe(Effect.map(() => refusedCovered(filters, refused)))
       }).pipe(filters.lock.withPermits(1), Effect.flatMap((refused) => endRefused(filters, refused, inNewSession))),
@@ -997,8 +1005,9 @@ export const renew = (connection: Connection, filters: Filters): Effect.Effect<v
           const renewal = Effect.suspend(() => {
             if (!filters.exact.has(filter)) drop(filters, filters.exactHeld, filter)
             const qos = filters.exactHeld.get(filter)
+            const late = exactRefusedLate(filters, filter, inNewSession)
             return qos === undefined ? Effect.void : renewed(
-              holdExact(connection, filters, filter, qos, identifierFor(connection, filter)),
+              holdExact(connection, filters, filter, qos, identifierFor(connection, filter), late),
               (failure) => refused.push(...refusedExact(filters, filter, failure))
             )
           })
