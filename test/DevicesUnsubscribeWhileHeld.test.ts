@@ -67,7 +67,19 @@ const waiting = <A>(
     proxy.unsubacks.holding = true
     const sent = (packet: "subscribe" | "unsubscribe") =>
       proxy.sent.filter((s) => s.packet === packet && s.filter === Late.filter).length
-    return { Late, Queued, client, ended, made, proxy, publish, seen, sent, subscription }
+    const queued: Array<number> = []
+    /** A subscription of `Queued` takes the waiting message (in `queued`): the packets behind it are read. */
+    const take = Effect.zipRight(
+      client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq))),
+      eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+    )
+    /** The proxy forwards the UNSUBACKs it holds, `count` in all. */
+    const unsubacks = (count: number) =>
+      Effect.suspend(() => {
+        proxy.unsubacks.release()
+        return eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === count, "the UNSUBACKs")
+      })
+    return { Late, client, ended, made, proxy, publish, queued, seen, sent, subscription, take, unsubacks }
   })
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a message waits, MQTT %i", (v) => {
@@ -75,7 +87,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a m
     "returns as the message waits; a subscription of the filter made before its UNSUBACK gets the filter's messages",
     () =>
       Effect.gen(function*() {
-        const { Late, Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const { Late, client, ended, publish, queued, seen, sent, subscription, take, unsubacks } = yield* waiting(v)
         const unsubscribed = yield* Effect.either(subscription.unsubscribe)
         const heldAfterUnsubscribe = (yield* client.health).held
         const again: Array<number> = []
@@ -83,11 +95,8 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a m
         const heldAfterSubscribe = (yield* client.health).held
 
         // A subscription takes the waiting message: the packets behind it are read, then the UNSUBACK is.
-        const queued: Array<number> = []
-        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
-        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
-        proxy.unsubacks.release()
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 1, "the UNSUBACK")
+        yield* take
+        yield* unsubacks(1)
 
         // The SUBSCRIBE sent after the UNSUBSCRIBE holds the filter at the broker: the late UNSUBACK changes nothing.
         yield* publish("x/b", 7)
@@ -116,15 +125,12 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a m
     "its UNSUBACK read late ends the filter's hold, and a later subscription of the filter subscribes it again",
     () =>
       Effect.gen(function*() {
-        const { Late, Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const { Late, client, ended, publish, queued, seen, sent, subscription, take, unsubacks } = yield* waiting(v)
         const unsubscribed = yield* Effect.either(subscription.unsubscribe)
         const heldAfterUnsubscribe = (yield* client.health).held
 
-        const queued: Array<number> = []
-        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
-        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
-        proxy.unsubacks.release()
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 1, "the UNSUBACK")
+        yield* take
+        yield* unsubacks(1)
 
         // The broker holds the filter no more: its message does not come, the one published after it on Queued does.
         yield* publish("x/b", 5)
@@ -155,15 +161,12 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)("an unsubscribe while a m
     "its UNSUBACK not read within mqtt.publish_timeout, the UNSUBSCRIBE is sent again until acknowledged",
     () =>
       Effect.gen(function*() {
-        const { Queued, client, ended, proxy, publish, seen, sent, subscription } = yield* waiting(v)
+        const { ended, publish, queued, seen, sent, subscription, take, unsubacks } = yield* waiting(v)
         const unsubscribed = yield* Effect.either(subscription.unsubscribe)
-        const queued: Array<number> = []
-        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
-        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
+        yield* take
         // The proxy still holds the UNSUBACK: the client settles the filter, sending its UNSUBSCRIBE again.
         yield* eventually(Effect.sync(() => sent("unsubscribe")), (n) => n === 2, "the UNSUBSCRIBE sent again", 90_000)
-        proxy.unsubacks.release()
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 2, "the UNSUBACKs")
+        yield* unsubacks(2)
         yield* publish("x/b", 5)
         yield* publish("q/b", 2)
         yield* eventually(Effect.sync(() => queued), (q) => q.includes(2), "the message after the filter's")
@@ -197,17 +200,14 @@ describe.skipIf(!mosquittoFound)("the unsubscribe of a cover while a message wai
     "returns as the message waits; the filter it alone covered, subscribed instead, gets its messages",
     () =>
       Effect.gen(function*() {
-        const { Late, Queued, client, ended, made, proxy, publish, seen, sent } = yield* covered
+        const { Late, client, ended, made, proxy, publish, queued, seen, sent, take, unsubacks } = yield* covered
         const cover = `${Late.filter.slice(0, -1)}#`
         const coverSent = (packet: "subscribe" | "unsubscribe") =>
           proxy.sent.filter((s) => s.packet === packet && s.filter === cover).length
         const unsubscribed = yield* Effect.either(made.cover.unsubscribe)
         const heldAfterUnsubscribe = (yield* client.health).held
-        const queued: Array<number> = []
-        yield* client.subscribe(Queued, (m) => Effect.sync(() => queued.push(m.payload.seq)))
-        yield* eventually(Effect.sync(() => queued), (q) => q.length > 0, "the waiting message", 60_000)
-        proxy.unsubacks.release()
-        yield* eventually(Effect.sync(() => proxy.unsubacks.forwarded), (n) => n === 2, "the UNSUBACKs")
+        yield* take
+        yield* unsubacks(2)
         yield* publish("x/b", 7)
         yield* publish("x/b/c", 8)
         yield* publish("q/b", 2)
@@ -234,12 +234,12 @@ describe.skipIf(!mosquittoFound)("the unsubscribe of a cover while a message wai
       + "subscriptions",
     () =>
       Effect.gen(function*() {
-        const { Late, Queued, client, made, proxy, subscription } = yield* covered
+        const { Late, client, made, proxy, subscription, take } = yield* covered
         const refusal = yield* Effect.fork(subscription.refused)
         proxy.refusals.set(Late.filter, 0x80)
         const unsubscribed = yield* Effect.either(made.cover.unsubscribe)
         const heldAfterUnsubscribe = (yield* client.health).held
-        yield* client.subscribe(Queued, () => Effect.void)
+        yield* take
         proxy.unsubacks.release()
         const ended = yield* eventually(Fiber.poll(refusal), (e) => e._tag === "Some", "the refusal", 60_000)
         const failure = yield* Effect.flatten(ended)
