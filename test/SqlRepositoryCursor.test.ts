@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto"
 import { ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import { makeContext } from "../src/Sql/internal/repository/context.js"
-import { afterPosition, quoted } from "../src/Sql/internal/repository/keyset.js"
+import { afterPosition } from "../src/Sql/internal/repository/keyset.js"
 import * as Backends from "./fixtures/sql/backends.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 import { serviceAvailable } from "./support/services.js"
@@ -241,9 +241,9 @@ describe.skipIf(!pgUp)(
           const ctx = yield* makeContext(Reading, { table, id: "id" })
           const notNull = new Set(
             (yield* sql<{ readonly name: string }>`SELECT attname AS name FROM pg_attribute
-            WHERE attrelid = to_regclass(${table}) AND attnotnull AND attnum > 0`).map((row) => quoted(ctx, row.name))
+            WHERE attrelid = to_regclass(${table}) AND attnotnull AND attnum > 0`).map((row) => ctx.quote(row.name))
           )
-          expect(notNull).toEqual(new Set([quoted(ctx, "id"), quoted(ctx, "taken_at")]))
+          expect(notNull).toEqual(new Set([ctx.quote("id"), ctx.quote("taken_at")]))
           const [row] = yield* sql<{ readonly t: string; readonly s: string; readonly id: string }>`SELECT
           taken_at::text AS t, score::text AS s, id::text AS id FROM ${sql(table)} WHERE id = 15901`
           const plan = (column: "taken_at" | "score", direction: "asc" | "desc", value: string) =>

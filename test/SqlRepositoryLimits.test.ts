@@ -1,12 +1,14 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Model from "@effect/sql/Model"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schema } from "effect"
+import * as Str from "effect/String"
 import { randomUUID } from "node:crypto"
 import { ValidationError } from "../src/Errors/index.js"
 import * as Sql from "../src/Sql/index.js"
 import * as Backends from "./fixtures/sql/backends.js"
-import { serviceAvailable } from "./support/services.js"
+import { serviceAvailable, services } from "./support/services.js"
 
 const pgUp = await serviceAvailable("postgres")
 const { ModelMixins, Repository } = Sql
@@ -32,6 +34,36 @@ class Gizmo extends Model.Class<Gizmo>("Gizmo")({
 }) {}
 
 const suffix = () => Math.random().toString(36).slice(2, 8)
+
+const cursorOf = (keys: string) => Buffer.from(JSON.stringify([keys, ["{}", "1"]]), "utf8").toString("base64url")
+
+// Every read of `repository` ordered by `field` (of a type without ordering): alone, after the orderable field
+// `orderable`, by page, by cursor, and after a cursor made up for that ordering (its comparison is refused before the
+// ORDER BY). Each is a ValidationError naming the field (no_ordering), whose message holds `words`.
+const expectNoOrdering = <S extends Model.AnyNoContext, Id extends Sql.Repository.Column<S>>(
+  repository: Sql.Repository.Repository<S, Id>,
+  field: Sql.Repository.Column<S>,
+  orderable: Sql.Repository.Column<S>,
+  direction: "asc" | "desc",
+  words: ReadonlyArray<string>
+) =>
+  Effect.gen(function*() {
+    const orderBy = { column: field, direction }
+    const failing = [
+      Effect.asVoid(repository.findAll({ orderBy })),
+      Effect.asVoid(repository.findAll({ limit: 2, orderBy: [orderable, orderBy] })),
+      Effect.asVoid(repository.paginate({ page: 1, limit: 2, orderBy })),
+      Effect.asVoid(repository.paginateByCursor({ limit: 2, orderBy })),
+      Effect.asVoid(repository.paginateByCursor({ limit: 2, orderBy, after: cursorOf(`${field} ${direction},id asc`) }))
+    ]
+    for (const effect of failing) {
+      const error = yield* failureIn(effect)
+      expect(error._tag, `${field}: ${error.message}`).toBe("ValidationError")
+      expect((error as ValidationError).details).toMatchObject({ field, reason: "no_ordering" })
+      for (const word of words) expect(error.message).toContain(word)
+    }
+  })
+
 const tenantA = { merchant_id: randomUUID(), merchant_domain: "a.example" }
 const tenantB = { merchant_id: randomUUID(), merchant_domain: "b.example" }
 
@@ -270,37 +302,77 @@ describe.skipIf(!pgUp)("Sql.Repository limits and deletes on postgresql", () => 
           yield* sql.unsafe(`INSERT INTO ${table} ("bo""dy", spot, markup, doc) SELECT json_build_object('g', g),
             point(g, g), xmlparse(content '<a/>'), jsonb_build_object('g', g) FROM generate_series(1, 3) AS g`).raw
           const shapes = yield* Repository.make(Shape, { table, id: "id" })
-          const cursorOf = (keys: string) =>
-            Buffer.from(JSON.stringify([keys, ["{}", "1"]]), "utf8").toString("base64url")
           const cases = [
             ["bo\"dy", "json", "asc"],
             ["spot", "point", "desc"],
             ["markup", "xml", "asc"]
           ] as const
           for (const [column, type, direction] of cases) {
-            const orderBy = { column, direction } as const
-            const failing = [
-              Effect.asVoid(shapes.findAll({ orderBy })),
-              Effect.asVoid(shapes.findAll({ limit: 2, orderBy: ["doc", orderBy] })),
-              Effect.asVoid(shapes.paginate({ page: 1, limit: 2, orderBy })),
-              Effect.asVoid(shapes.paginateByCursor({ limit: 2, orderBy })),
-              // A cursor made up for that ordering: its comparison is refused before the ORDER BY.
-              Effect.asVoid(shapes.paginateByCursor({
-                limit: 2,
-                orderBy,
-                after: cursorOf(`${column} ${direction},id asc`)
-              }))
-            ]
-            for (const effect of failing) {
-              const error = yield* failureIn(effect)
-              expect(error._tag, `${column}: ${error.message}`).toBe("ValidationError")
-              expect((error as ValidationError).details).toMatchObject({ field: column, reason: "no_ordering" })
-              expect(error.message).toContain(`(${type})`)
-            }
+            yield* expectNoOrdering(shapes, column, "doc", direction, [`(${type})`])
           }
           // jsonb has an ordering.
           const ordered = yield* shapes.findAll({ orderBy: { column: "doc", direction: "desc" } })
           expect(ordered.map((shape) => shape.id)).toEqual([3, 2, 1])
+        }))
+    })
+
+    describe("a column without equality or ordering under a name transform", () => {
+      it.effect("a camelCase model over snake_case columns: where and orderBy name the model's field", () =>
+        Effect.gen(function*() {
+          class Reading extends Model.Class<Reading>("Reading")({
+            id: Model.Generated(Schema.Int),
+            createdMeta: Schema.Unknown,
+            spotPoint: Schema.Unknown,
+            bodyMarkup: Schema.Unknown,
+            sortDoc: Schema.Unknown
+          }) {}
+          const { database } = yield* Backends.TestDatabase
+          const table = `readings_${suffix()}`
+          yield* (yield* SqlClient.SqlClient).unsafe(`CREATE TABLE ${table} (id serial PRIMARY KEY, created_meta json,
+            spot_point point, body_markup xml, sort_doc jsonb)`).raw
+          yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql.unsafe(`INSERT INTO ${table} (created_meta, spot_point, body_markup, sort_doc) SELECT
+              json_build_object('g', g), point(g, g), xmlparse(content '<a/>'), jsonb_build_object('g', g)
+              FROM generate_series(1, 3) AS g`).raw
+            const readings = yield* Repository.make(Reading, { table, id: "id" })
+            for (const where of [{ createdMeta: { a: 1 } }, { sortDoc: { g: 1 }, createdMeta: "x" }]) {
+              for (
+                const failing of [
+                  Effect.asVoid(readings.findAll({ where })),
+                  Effect.asVoid(readings.count({ where })),
+                  Effect.asVoid(readings.paginate({ page: 1, limit: 5, where })),
+                  Effect.asVoid(readings.paginateByCursor({ limit: 5, where }))
+                ]
+              ) {
+                const error = yield* failureIn(failing)
+                expect(error._tag, error.message).toBe("ValidationError")
+                expect((error as ValidationError).details).toMatchObject({
+                  field: "createdMeta",
+                  reason: "no_equality"
+                })
+                expect(error.message).toContain("created_meta")
+              }
+            }
+            const cases = [
+              ["createdMeta", "created_meta", "json", "asc"],
+              ["spotPoint", "spot_point", "point", "desc"],
+              ["bodyMarkup", "body_markup", "xml", "asc"]
+            ] as const
+            for (const [field, column, type, direction] of cases) {
+              yield* expectNoOrdering(readings, field, "sortDoc", direction, [`(${type})`, `(column ${column})`])
+            }
+            // The columns that have equality and an ordering read through the same transform.
+            const ordered = yield* readings.findAll({ where: { sortDoc: { g: 2 } }, orderBy: "sortDoc" })
+            expect(ordered.map((reading) => reading.id)).toEqual([2])
+          }).pipe(Effect.provide(PgClient.layer({
+            host: services.postgres.host,
+            port: services.postgres.port,
+            username: services.postgres.user,
+            database,
+            transformQueryNames: Str.camelToSnake,
+            transformResultNames: Str.snakeToCamel
+          })))
         }))
     })
 

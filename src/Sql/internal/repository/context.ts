@@ -29,6 +29,8 @@ export interface RepositoryContext<A> {
   /** The column of optimistic versioning, when the repository has one. */
   readonly version: string | undefined
   readonly tableId: Identifier
+  /** A column's name as the client quotes it in statements, under its name transform (`"taken_at"`). */
+  readonly quote: (column: string) => string
   readonly idId: Identifier
   readonly codec: Codec<A>
   readonly tenant: TenantScope
@@ -55,6 +57,7 @@ export const makeContext = <S extends Model.AnyNoContext>(
       touch: columns.has("updated_at"),
       version: options.version,
       tableId: sql(options.table),
+      quote: (column) => sql`${sql(column)}`.compile()[0],
       idId: sql(options.id),
       codec: makeCodec(model, options.table),
       tenant: makeTenantScope(sql, tenancy, softDelete, model.fields["merchant_id"]),

@@ -14,6 +14,7 @@ import { ConflictError, NotFoundError, ValidationError } from "../../../Errors/C
 import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import { cutText } from "../../../internal/text.js"
 import { classifySqlError, driverError, isSqlDefect } from "../sqlErrors.js"
+import type { RepositoryContext } from "./context.js"
 
 /** @internal */
 export const invalid = (field: string, reason: string, message: string): ValidationError =>
@@ -94,13 +95,13 @@ export const invalidValueOf = (
 
 // A refusal of SQLSTATE 42883 (no such operator) whose message `pattern` reads: the type it names, and the quoted
 // column just before the position the server gives (`before`, the operator's) or at it (`at`, an ORDER BY term's),
-// counted in characters of `text`, the statement's.
+// counted in characters of `text`, the statement's; the column as the statement quotes it.
 const refusedColumn = (
   error: SqlError,
   text: string,
   pattern: RegExp,
   place: "before" | "at"
-): { readonly type: string; readonly column: string } | undefined => {
+): { readonly type: string; readonly quoted: string } | undefined => {
   const driver = driverError(error) as {
     readonly code?: unknown
     readonly message?: unknown
@@ -112,9 +113,23 @@ const refusedColumn = (
   if (type === undefined || !Number.isSafeInteger(position) || position < 1) return undefined
   const characters = Array.from(text)
   const quoted = place === "before"
-    ? /"((?:[^"]|"")+)"\s*$/.exec(characters.slice(0, position - 1).join(""))?.[1]
-    : /^"((?:[^"]|"")+)"/.exec(characters.slice(position - 1).join(""))?.[1]
-  return quoted === undefined ? undefined : { type, column: quoted.replaceAll("\"\"", "\"") }
+    ? /("(?:[^"]|"")+")\s*$/.exec(characters.slice(0, position - 1).join(""))?.[1]
+    : /^("(?:[^"]|"")+")/.exec(characters.slice(position - 1).join(""))?.[1]
+  return quoted === undefined ? undefined : { type, quoted }
+}
+
+// The field among `fields` that the client quotes as the refused column (a field's name under the client's name
+// transform: `createdMeta` quoted `"created_meta"`), named in a message with its column when the two differ.
+const refusedField = (
+  ctx: Pick<RepositoryContext<unknown>, "quote">,
+  refused: { readonly type: string; readonly quoted: string } | undefined,
+  fields: ReadonlyArray<string>
+): { readonly field: string; readonly named: string; readonly type: string } | undefined => {
+  if (refused === undefined) return undefined
+  const field = fields.find((field) => ctx.quote(field) === refused.quoted)
+  if (field === undefined) return undefined
+  const column = refused.quoted.slice(1, -1).replaceAll("\"\"", "\"")
+  return { field, named: column === field ? field : `${field} (column ${column})`, type: refused.type }
 }
 
 const otherwise = (type: string): string =>
@@ -123,24 +138,25 @@ const otherwise = (type: string): string =>
 /**
  * A `where` filter on a column whose type has no equality operator (`json`, `xml`, `point`): PostgreSQL refuses the
  * statement (SQLSTATE 42883) naming the type, and the position of the `=` in `text` (the statement's), after the
- * column (counted in characters). Read only when the statement fails: a ValidationError naming that column when it
- * is one of `filtered`, else `undefined`.
+ * column (counted in characters). Read only when the statement fails: a ValidationError naming the field of
+ * `filtered` the client quotes as that column (under its name transform), else `undefined`.
  *
  * @internal
  */
 export const noEqualityOf = (
   error: SqlError,
-  table: string,
+  ctx: Pick<RepositoryContext<unknown>, "table" | "quote">,
   text: string,
   filtered: Readonly<Record<string, unknown>> | undefined
 ): ValidationError | undefined => {
   if (filtered === undefined) return undefined
   const refused = refusedColumn(error, text, /^operator does not exist: (.{1,64}) = /, "before")
-  if (refused === undefined || !Object.hasOwn(filtered, refused.column)) return undefined
-  const { column, type } = refused
+  const found = refusedField(ctx, refused, Object.keys(filtered))
+  if (found === undefined) return undefined
+  const { field, named, type } = found
   return new ValidationError({
-    message: `Cannot filter ${table} by ${column}: its type (${type}) has no equality operator${otherwise(type)}`,
-    details: { field: column, reason: "no_equality" }
+    message: `Cannot filter ${ctx.table} by ${named}: its type (${type}) has no equality operator${otherwise(type)}`,
+    details: { field, reason: "no_equality" }
   })
 }
 
@@ -148,23 +164,25 @@ export const noEqualityOf = (
  * An `orderBy` column whose type has no ordering (`json`, `xml`, `point`): PostgreSQL refuses the statement (SQLSTATE
  * 42883) naming the type, at the column's `ORDER BY` term, or, in a page after a cursor (one made up, as no page of
  * such an ordering is read), at the comparison after the column (`json > unknown`). Read only when the statement
- * fails: a ValidationError naming that column when it is one of `ordered`, else `undefined`.
+ * fails: a ValidationError naming the field of `ordered` the client quotes as that column (under its name
+ * transform), else `undefined`.
  *
  * @internal
  */
 export const noOrderingOf = (
   error: SqlError,
-  table: string,
+  ctx: Pick<RepositoryContext<unknown>, "table" | "quote">,
   text: string,
   ordered: ReadonlyArray<string>
 ): ValidationError | undefined => {
   const refused = refusedColumn(error, text, /^could not identify an ordering operator for type (.{1,64})$/, "at") ??
     refusedColumn(error, text, /^operator does not exist: (.{1,64}) [<>]=? /, "before")
-  if (refused === undefined || !ordered.includes(refused.column)) return undefined
-  const { column, type } = refused
+  const found = refusedField(ctx, refused, ordered)
+  if (found === undefined) return undefined
+  const { field, named, type } = found
   return new ValidationError({
-    message: `Cannot order ${table} by ${column}: its type (${type}) has no ordering${otherwise(type)}`,
-    details: { field: column, reason: "no_ordering" }
+    message: `Cannot order ${ctx.table} by ${named}: its type (${type}) has no ordering${otherwise(type)}`,
+    details: { field, reason: "no_ordering" }
   })
 }
 

@@ -103,11 +103,8 @@ export const afterPosition = <A>(
   if (first === undefined || value === null) return after
   const id = sql(first.column)
   if (first.direction === "desc") return sql.and([sql`${id} <= ${value}`, after])
-  return notNull.has(quoted(ctx, first.column)) ? sql.and([sql`${id} >= ${value}`, after]) : after
+  return notNull.has(ctx.quote(first.column)) ? sql.and([sql`${id} >= ${value}`, after]) : after
 }
-
-/** A column's name as the client quotes it in statements (`"taken_at"`). @internal */
-export const quoted = <A>(ctx: RepositoryContext<A>, column: string): string => ctx.sql`${ctx.sql(column)}`.compile()[0]
 
 // Whether the first key's bound needs to know the columns PostgreSQL holds NOT NULL: an ascending key with a value.
 const needsNotNull = (keys: ReadonlyArray<OrderKey>, values: KeyValues | undefined): boolean =>
@@ -157,8 +154,8 @@ export const makeCursorPage = <A>(ctx: RepositoryContext<A>) => {
       } LIMIT ${fetched}`
       const rows = yield* Effect.mapError(statement, (error) => {
         const text = statement.compile()[0]
-        return noEqualityOf(error, ctx.table, text, options.where) ??
-          noOrderingOf(error, ctx.table, text, keys.map(({ column }) => column)) ??
+        return noEqualityOf(error, ctx, text, options.where) ??
+          noOrderingOf(error, ctx, text, keys.map(({ column }) => column)) ??
           cursorValueOf(error, ctx.table, position !== undefined, conditionValues(options.where, current))
       })
       const page = rows.slice(0, limit)

@@ -92,8 +92,8 @@ const select = <A>(ctx: RepositoryContext<A>, options: Options, defaultOrder: Re
     } LIMIT ${limit}${offset === undefined ? sql.literal("") : sql` OFFSET ${offset}`}`
     const rows = yield* Effect.mapError(statement, (error) => {
       const text = statement.compile()[0]
-      return noEqualityOf(error, ctx.table, text, options.where) ??
-        noOrderingOf(error, ctx.table, text, keys.map(({ column }) => column)) ??
+      return noEqualityOf(error, ctx, text, options.where) ??
+        noOrderingOf(error, ctx, text, keys.map(({ column }) => column)) ??
         invalidValueOf(error, ctx.table, conditionValues(options.where, current))
     })
     if (capped && rows.length > maxLimit) {
@@ -118,7 +118,7 @@ const countRows = <A>(ctx: RepositoryContext<A>, options: QueryOptions<never>) =
     const rows = yield* Effect.mapError(
       statement,
       (error) =>
-        noEqualityOf(error, ctx.table, statement.compile()[0], options.where) ??
+        noEqualityOf(error, ctx, statement.compile()[0], options.where) ??
           invalidValueOf(error, ctx.table, conditionValues(options.where, current))
     )
     return Number(rows[0]?.total ?? 0)
