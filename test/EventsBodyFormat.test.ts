@@ -179,3 +179,56 @@ describe("healthcare body format: timestamps", () => {
       expect(yield* read("2026-03-05T12:00:00+01:00")).toBe("2026-03-05T12:00:00+01:00")
     }))
 })
+
+describe("refusals of a peer's body: the value at fault is cut, and a non-string one is named by its kind", () => {
+  const secret = "patient-ssn-123-45-6789"
+  const long = `appointment.${"x".repeat(100_000)}`
+
+  it.effect("a healthcare body whose event_type is another type's: a long one is cut, an object is not quoted", () =>
+    Effect.gen(function*() {
+      const cut = yield* Effect.flip(
+        BodyFormat.decode(Cancelled, JSON.stringify({ event_type: long, appointment_id: "a" }), {})
+      )
+      expect(cut.details.field).toBe("event_type")
+      expect(cut.message.length).toBeLessThan(300)
+      expect(cut.details.reason).toContain("\"appointment.xxx")
+      expect(cut.details.reason).toContain("more characters")
+
+      const object = yield* Effect.flip(
+        BodyFormat.decode(Cancelled, JSON.stringify({ event_type: { ssn: secret }, appointment_id: "a" }), {})
+      )
+      expect(object.details.field).toBe("event_type")
+      expect(object.message).not.toContain(secret)
+      expect(JSON.stringify(object.details)).not.toContain(secret)
+      expect(object.details.reason).toBe("expected \"appointment.cancelled\", got object")
+    }))
+
+  it.effect("a GLAM envelope of another subject: a long subject is cut", () =>
+    Effect.gen(function*() {
+      const Glam = EventDefinition.event("catalog.subject_checked", Schema.Struct({ n: Schema.Number }))
+      const built = yield* EventEnvelope.make(Glam, { n: 1 }, { sourceService: "s" })
+      const body = EventEnvelope.stringify({ ...built, subject: `catalog.${"y".repeat(100_000)}` })
+      const error = yield* Effect.flip(BodyFormat.decode(Glam, body, {}))
+      expect(error.details.field).toBe("subject")
+      expect(error.message.length).toBeLessThan(300)
+      expect(error.details.reason).toContain("more characters")
+    }))
+
+  it("a payload whose own event_type is a bigint is refused with a ValidationError, not thrown", () => {
+    const Big = EventDefinition.event(
+      "appointment.counted",
+      Schema.Struct({ event_type: Schema.BigIntFromSelf, appointment_id: Schema.String }),
+      healthcare
+    )
+    const envelope = Effect.runSync(
+      EventEnvelope.make(Big, { event_type: 7n, appointment_id: "a" }, { sourceService: "clinic" })
+    )
+    const encoded = BodyFormat.encode(Big, envelope)
+    expect(encoded._tag).toBe("Left")
+    if (encoded._tag === "Left") {
+      expect(encoded.left).toBeInstanceOf(ValidationError)
+      expect(encoded.left.details.field).toBe("payload.event_type")
+      expect(encoded.left.details.reason).toContain("names 7,")
+    }
+  })
+})

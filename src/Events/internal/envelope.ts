@@ -14,6 +14,7 @@ import { ValidationError } from "../../Errors/Errors.js"
 import * as Issues from "../../internal/issues.js"
 import * as Json from "../../internal/json.js"
 import * as ProtoKeys from "../../internal/protoKeys.js"
+import { cutText } from "../../internal/text.js"
 import * as Correlation from "../../Telemetry/Correlation.js"
 import * as Traceparent from "../../Telemetry/Traceparent.js"
 import type { EventContext as EventContextType } from "../EventContext.js"
@@ -293,7 +294,8 @@ const decodeEventOf = <A, I>(
   searchProtoKeys: boolean
 ): Effect.Effect<DecodedEvent<A>, ValidationError> => {
   if (envelope.subject !== definition.subject) {
-    const reason = `expected ${definition.subject}, got ${envelope.subject}`
+    // The peer's subject cut: the refusal reaches the logs and the dead letters.
+    const reason = `expected ${definition.subject}, got ${cutText(envelope.subject, 120)}`
     return Either.left(validationError(`Wrong subject: ${reason}`, "subject", reason))
   }
   const v = version(envelope)

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as Json from "../../internal/json.js"
+import { quoteValue } from "../../internal/text.js"
 
 /** @internal */
 export const eventTypeField = "event_type"
@@ -32,6 +33,10 @@ export interface Read {
 }
 
 const refused = (field: string, reason: string): Refusal => ({ _tag: "Refused", field, reason })
+
+// The value at fault in a refusal: a peer's may be long or hold personal data, and the refusal reaches the logs and
+// the dead letters. A string is quoted and cut, another value named by its kind.
+const shown = (value: unknown): string => quoteValue(value, 80)
 
 const stringField = (fields: { readonly [key: string]: unknown }, key: string): string | undefined => {
   const value = Object.prototype.hasOwnProperty.call(fields, key) ? fields[key] : undefined
@@ -61,7 +66,7 @@ export const read = (
   if (found !== eventType) {
     return refused(
       eventTypeField,
-      found === undefined ? "is missing" : `expected ${JSON.stringify(eventType)}, got ${JSON.stringify(found)}`
+      found === undefined ? "is missing" : `expected ${JSON.stringify(eventType)}, got ${shown(found)}`
     )
   }
   const msgId = headers["Nats-Msg-Id"]
@@ -90,7 +95,7 @@ export const write = (
   if (own !== eventType) {
     return refused(
       `payload.${eventTypeField}`,
-      `names ${JSON.stringify(own)}, but the definition's event type is ${JSON.stringify(eventType)}`
+      `names ${shown(own)}, but the definition's event type is ${JSON.stringify(eventType)}`
     )
   }
   const body: { [key: string]: unknown } = { [eventTypeField]: eventType, ...payload }
