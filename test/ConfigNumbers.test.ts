@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Config, Duration, Effect, Option } from "effect"
+import { Config, ConfigError, ConfigProvider, Duration, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -152,7 +152,30 @@ describe("Config: durations are never negative, for every duration key of the to
         GlamConfig.fromObject({ database: { connect_timeout: "1e400" } }),
         SqlConfig.databaseConfig
       )
-      expect(infinite).toContain("database.connect_timeout: expected a duration (")
+      expect(infinite).toContain("database.connect_timeout: expected a finite duration, got \"1e400\"")
+    }))
+
+  it.effect("a spelled amount too large for a number (310 digits and more) is refused, never read as infinite", () =>
+    Effect.gen(function*() {
+      const huge = `1${"0".repeat(400)} seconds`
+      // So long a value looks like a credential to the loader's messages: they name the key, not the value.
+      const ttl = yield* problem(GlamConfig.fromObject({ service, cache: { ttl: huge } }), CacheConfig.config)
+      expect(ttl).toContain("cache.ttl: invalid value")
+      const token = yield* problem(
+        GlamConfig.fromObject({ auth: { secret: "s".repeat(32), access_token_ttl: huge } }),
+        JwtIssuer.config
+      )
+      expect(token).toContain("auth.access_token_ttl: invalid value")
+      const own = yield* Effect.flip(
+        GlamConfig.duration("ttl").pipe(Effect.withConfigProvider(ConfigProvider.fromJson({ ttl: huge })))
+      )
+      expect(ConfigError.isConfigError(own) && String(own)).toContain("expected a finite duration, got \"1000")
+      // The longest amount a number holds is read as written.
+      const longest = yield* read(
+        GlamConfig.fromObject({ service, cache: { ttl: `1${"0".repeat(300)} seconds` } }),
+        CacheConfig.config
+      )
+      expect(Duration.isFinite(longest.ttl)).toBe(true)
     }))
 
   it.effect("keeps zero where it means something, every spelling, and SQLAlchemy's pool_recycle -1", () =>

@@ -37,19 +37,24 @@ const quoted = (text: string): string => JSON.stringify(text.length > 60 ? `${te
 const shownMax = (max: Duration.DurationInput): string =>
   typeof max === "string" ? max : Duration.format(Duration.decode(max))
 
-/** The amount and its sign, read from a duration's text; `undefined` when it is not a duration. */
+/**
+ * The amount and its sign, read from a duration's text; `undefined` when it is not a duration, `"infinite"` when its
+ * amount is past the largest number (`1e400`, or 310 digits and more before a unit, which `Duration.decode` reads as
+ * `Duration.infinity`).
+ */
 const parse = (
   text: string,
   unit: DurationOptions["number"]
-): { readonly negative: boolean; readonly duration: Duration.Duration } | undefined => {
+): { readonly negative: boolean; readonly duration: Duration.Duration } | "infinite" | undefined => {
   const spelled = SPELLED.exec(text)
   if (spelled !== null) {
+    if (!Number.isFinite(Number(spelled[2]))) return "infinite"
     const duration = Duration.decode(`${spelled[2]} ${spelled[3]}` as Duration.DurationInput)
     return { negative: spelled[1] === "-" && Duration.greaterThan(duration, Duration.zero), duration }
   }
   if (unit === undefined || !isDecimal(text)) return undefined
   const amount = Number(text)
-  if (!Number.isFinite(amount)) return undefined
+  if (!Number.isFinite(amount)) return "infinite"
   const duration = unit === "seconds" ? Duration.seconds(Math.abs(amount)) : Duration.millis(Math.abs(amount))
   return { negative: amount < 0 && Duration.greaterThan(duration, Duration.zero), duration }
 }
@@ -68,6 +73,7 @@ export const parseDuration = (raw: string, options: DurationOptions = {}): Eithe
       `a number and a unit: "500 millis", "30 seconds", "2 hours"; or a number of ${options.number}`
     return Either.left(`expected a duration (${forms}), got ${quoted(text)}`)
   }
+  if (read === "infinite") return Either.left(`expected a finite duration, got ${quoted(text)}`)
   if (read.negative) return Either.left(`expected a duration of zero or more, got ${quoted(text)}: it is negative`)
   if (options.zero !== true && Duration.isZero(read.duration)) {
     return Either.left(`expected a duration of more than zero, got ${quoted(text)}`)
