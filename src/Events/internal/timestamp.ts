@@ -14,6 +14,14 @@ import type { ParsedDateTime } from "../EventTimestamp.js"
 
 const printableAscii = /^[\x01-\x7f]*$/
 
+const loneSurrogate = /^[\uD800-\uDFFF]$/
+
+// The UTF-8 bytes of one code point (a non-ASCII one).
+const utf8Length = (c: string): number => {
+  const code = c.codePointAt(0)!
+  return code < 0x800 ? 2 : code < 0x10000 ? 3 : 4
+}
+
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= "0" && c <= "9"
 
 // Reads exactly `count` ASCII digits at `pos` (CPython's `parse_digits`).
@@ -147,19 +155,28 @@ const parseHms = (
 
 /** @internal */
 export const parse = (original: string): Option.Option<ParsedDateTime> => {
-  // Python works on code points; the separator may be any one of them, every other character must be ASCII
-  // (a non-ASCII one can only fail a digit or delimiter check). Each code point becomes one character here.
-  // The usual input is ASCII: it is its own code-point string (the conversion is for the rest).
+  // Python reads the separator as a code point, every one of them, and the rest as UTF-8 bytes: a non-ASCII character
+  // elsewhere fails a digit or delimiter check, but in the bytes skipped after six digits of a fraction and before an
+  // offset (`.123456é+05:30`, which Python reads); a lone surrogate, which has no UTF-8, is refused. Here each code
+  // point up to the separator is one character, and each after it as many as its UTF-8 bytes, `\u0080` for a
+  // non-ASCII one. The usual input is ASCII: it is its own string (the conversion is for the rest).
   const ascii = printableAscii.test(original)
   const chars = ascii ? undefined : Array.from(original)
   if ((chars?.length ?? original.length) < 7 || (!ascii && original.includes("\u0000"))) return Option.none()
-  const input = chars === undefined
+  const codePoints = chars === undefined
     ? original
     : chars.map((c) => (c.length === 1 && c.charCodeAt(0) < 0x80 ? c : "\u0080")).join("")
-  const sepAt = findSeparator(input)
+  const sepAt = findSeparator(codePoints)
   if (sepAt === undefined) return Option.none()
-  for (let i = 0; i < input.length; i++) {
-    if (input[i] === "\u0080" && i !== sepAt) return Option.none()
+  let input = codePoints
+  if (chars !== undefined) {
+    for (let i = 0; i < chars.length; i++) {
+      if (i === sepAt || codePoints[i] !== "\u0080") continue
+      if (i < sepAt || loneSurrogate.test(chars[i]!)) return Option.none()
+    }
+    input = codePoints.slice(0, sepAt + 1) +
+      chars.slice(sepAt + 1).map((c) => (c.length === 1 && c.charCodeAt(0) < 0x80 ? c : "\u0080".repeat(utf8Length(c))))
+        .join("")
   }
   const date = parseDate(input, sepAt)
   if (date === undefined) return Option.none()
