@@ -140,7 +140,7 @@ describe.skipIf(!ready)("reliability: exhausted while down", () => {
       async (nc) => (await (await jetstreamManager(nc)).streams.info(stream)).state.messages
     )
     const normalDeliveries = first.reports.filter((r) => r.type === "delivery" && r.work === "normal").length
-    report("exhausted while down", {
+    report("exhausted-while-down", {
       sent: count,
       stored,
       handled: handled().size,
