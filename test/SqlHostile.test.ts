@@ -51,12 +51,40 @@ class Stock extends Model.Class<Stock>("Stock")({
 const stockDdl = `CREATE TABLE stock (id uuid PRIMARY KEY, quantity integer NOT NULL, small smallint NOT NULL,
   ref uuid NOT NULL, day date NOT NULL)`
 
-const tables = [ddl, stockDdl, Sql.OutboxInboxTables.outboxDdl, Sql.OutboxInboxTables.inboxDdl].join(";\n")
+class Label extends Model.Class<Label>("Label")({
+  id: Model.GeneratedByApp(Schema.UUID),
+  code: Schema.String,
+  note: Schema.String,
+  at: Schema.DateFromSelf,
+  count: Schema.Number,
+  amount: Schema.NumberFromString
+}) {}
+
+const labelDdl = `CREATE TABLE labels (id uuid PRIMARY KEY, code varchar(5) NOT NULL, note text NOT NULL,
+  at timestamptz NOT NULL, count integer NOT NULL, amount numeric(6, 2) NOT NULL)`
+
+const tables = [ddl, stockDdl, labelDdl, Sql.OutboxInboxTables.outboxDdl, Sql.OutboxInboxTables.inboxDdl].join(";\n")
 
 const database = Layer.provideMerge(
   Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(tables).raw)),
   Backends.layer("postgresql")
 )
+
+// A ValidationError's message, field, reason and SQLSTATE (the operation failing otherwise fails the test).
+const refused = <A>(effect: Effect.Effect<A, unknown>) =>
+  Effect.map(Effect.flip(effect), (error) => {
+    expect(error).toBeInstanceOf(ValidationError)
+    const { details, message } = error as ValidationError
+    return { message, field: details.field, reason: details.reason, code: (details as never)["error_code"] }
+  })
+
+// The refusal of a value PostgreSQL refused (SQLSTATE `code`), naming its column.
+const named = (field: string, code: string) => ({
+  message: `Invalid value for ${field}`,
+  field,
+  reason: "invalid_value",
+  code
+})
 
 describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
   layer(database, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -105,18 +133,6 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
           day: "2026-12-05",
           ...overrides
         })
-        const refused = <A>(write: Effect.Effect<A, unknown>) =>
-          Effect.map(Effect.flip(write), (error) => {
-            expect(error).toBeInstanceOf(ValidationError)
-            const { details, message } = error as ValidationError
-            return { message, field: details.field, reason: details.reason, code: (details as never)["error_code"] }
-          })
-        const named = (field: string, code: string) => ({
-          message: `Invalid value for ${field}`,
-          field,
-          reason: "invalid_value",
-          code
-        })
         expect(yield* refused(repo.insert(stock({ quantity: 3_000_000_000 })))).toEqual(named("quantity", "22003"))
         expect(yield* refused(repo.insert(stock({ small: 70_000 })))).toEqual(named("small", "22003"))
         expect(yield* refused(repo.insert(stock({ ref: "not-a-uuid" })))).toEqual(named("ref", "22P02"))
@@ -135,6 +151,67 @@ describe.skipIf(!pgUp)("Sql on postgresql, hostile", () => {
         )
         expect((yield* repo.findById(stored.id)).small).toBe(1)
         expect(yield* repo.count()).toBe(1)
+      }))
+
+    it.effect("a text past its varchar, a number past its numeric, an out-of-range Date or a bad field: named", () =>
+      Effect.gen(function*() {
+        const repo = yield* Sql.Repository.make(Label, { table: "labels", id: "id" })
+        const label = (overrides: Record<string, unknown> = {}) =>
+          ({
+            id: randomUUID(),
+            code: "ab",
+            note: "n",
+            at: new Date(),
+            count: 1,
+            amount: 1.5,
+            ...overrides
+          }) as typeof Label.insert.Type
+        // Past varchar(5): the value longer than 5 characters in a column of that length, as the catalog gives it (the
+        // id and a note are texts as long, in columns of no length); spaces past the length PostgreSQL drops.
+        const long = "x".repeat(40)
+        expect(yield* refused(repo.insert(label({ code: "abcdef", note: long })))).toEqual(named("code", "22001"))
+        expect(yield* refused(repo.insert(label({ code: "😀😀😀😀😀😀" })))).toEqual(named("code", "22001"))
+        const stored = yield* repo.insert(label({ code: "abc   ", note: long }))
+        expect(stored.code).toBe("abc  ")
+        expect(yield* refused(repo.update({ ...stored, code: "abcdef" }))).toEqual(named("code", "22001"))
+        // As a filter it is a text no row holds (the parameter has no length of its own).
+        expect(yield* repo.findAll({ where: { code: "abcdefg" } })).toEqual([])
+        // Past numeric(6, 2): a number rounding to 10 000 or more, or infinite (NaN is a numeric value). With a count
+        // of 50 000 among the values, which one the server refused is not known, so none is named.
+        const overflow = (amount: number, count = 1) => refused(repo.insert(label({ amount, count })))
+        expect(yield* overflow(9999.995)).toEqual(named("amount", "22003"))
+        expect(yield* overflow(-12345)).toEqual(named("amount", "22003"))
+        expect(yield* overflow(Number.POSITIVE_INFINITY)).toEqual(named("amount", "22003"))
+        expect((yield* overflow(12345, 50_000)).field).toBeUndefined()
+        expect(Number.isNaN((yield* repo.insert(label({ amount: Number.NaN }))).amount)).toBe(true)
+        expect((yield* repo.insert(label({ amount: 9999.994 }))).amount).toBe(9999.99)
+        // A Date before 4713 BC, as a value and as a filter.
+        const ancient = new Date(-8.64e15)
+        expect(yield* refused(repo.insert(label({ at: ancient })))).toEqual(named("at", "22008"))
+        expect(yield* refused(repo.count({ where: { at: ancient } }))).toEqual(named("at", "22008"))
+        // An invalid Date is refused before a statement (the driver would send "0NaN-NaN-NaN...").
+        const notADate = { message: "Invalid value for at: an invalid Date", field: "at", reason: "invalid_value" }
+        expect(yield* refused(repo.insert(label({ at: new Date(Number.NaN) })))).toEqual({
+          ...notADate,
+          code: undefined
+        })
+        expect(yield* refused(repo.count({ where: { at: new Date("x") } }))).toEqual({ ...notADate, code: undefined })
+        // A value its field refuses (a number given as a string, a missing field) names the field, before a statement.
+        const byModel = (field: string, reason: string) => ({
+          message: `Invalid value for ${field}`,
+          field,
+          reason,
+          code: undefined
+        })
+        expect(yield* refused(repo.insert(label({ count: "12" })))).toEqual(byModel("count", "invalid_value"))
+        const missing: Record<string, unknown> = { ...label() }
+        delete missing["code"]
+        expect(yield* refused(repo.insert(missing as never))).toEqual(byModel("code", "required"))
+        expect(yield* refused(repo.update({ ...stored, count: "x" as never }))).toEqual(
+          byModel("count", "invalid_value")
+        )
+        expect(yield* repo.findById(stored.id)).toEqual(stored)
+        expect(yield* repo.count()).toBe(3)
       }))
 
     it.effect("a json or jsonb integer a double cannot hold reads as its digits; a number no double holds fails", () =>

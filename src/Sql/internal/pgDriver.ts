@@ -42,6 +42,8 @@ interface PgModule {
   readonly Pool: new(config: Record<string, unknown>) => PgPool
   readonly Client: new(config: Record<string, unknown>) => PgConnection
   readonly escapeIdentifier: (identifier: string) => string
+  /** The text the driver sends for a bound parameter (a `Date` as a timestamp with its offset). */
+  readonly utils: { readonly prepareValue: (value: unknown) => unknown }
   readonly types: {
     readonly getTypeParser: (oid: number, format?: "text" | "binary") => (value: string) => unknown
   }

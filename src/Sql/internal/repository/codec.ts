@@ -2,9 +2,9 @@
  * The codecs of a repository: the model (the `Result` of the `SqlSchema` queries) and the failure its decoding
  * fails with; synchronous (`Either`) codecs for the rest: rows decoded by the model's schema, values encoded by its
  * `insert` and `update` variants, and single columns (filters, ids) by the column's field. An encoded value holding a
- * NUL or a lone surrogate (in a text, or in the strings and keys of its JSON) is refused, naming its column; a row
- * holding a `"__proto__"` key in its JSON is refused before the model decodes it (jsonColumns.ts), by `decodeRow`,
- * `decodeRows` and `execute`.
+ * NUL or a lone surrogate (in a text, or in the strings and keys of its JSON), or an invalid `Date`, is refused,
+ * naming its column; a value the model refuses names the field it refuses; a row holding a `"__proto__"` key in its
+ * JSON is refused before the model decodes it (jsonColumns.ts), by `decodeRow`, `decodeRows` and `execute`.
  *
  * @internal
  */
@@ -14,7 +14,7 @@ import type * as Statement from "@effect/sql/Statement"
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as ParseResult from "effect/ParseResult"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ValidationError } from "../../../Errors/CommonErrors.js"
 import type { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
@@ -67,10 +67,30 @@ const unstorable = (column: string, reason: "nul_character" | "lone_surrogate"):
       : `Invalid value for ${column}: it holds a NUL character, which PostgreSQL refuses in text and JSON`
   )
 
+// A value the model's `insert` or `update` variant refuses: a ValidationError naming the first field it refuses
+// (`required` when missing), never the value; the table, when the value itself is refused (not an object).
+const refusedBy = (table: string, operation: string) => (error: ParseResult.ParseError): ValidationError => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const field = issue?.path[0]
+  return typeof field === "string"
+    ? invalid(field, issue?._tag === "Missing" ? "required" : "invalid_value", `Invalid value for ${field}`)
+    : invalid(table, "invalid_value", `Invalid ${table} for ${operation}`)
+}
+
+// An invalid `Date` (`new Date("x")`, which `Schema.DateFromSelf` holds): the driver would send `0NaN-NaN-NaN...`.
+const invalidDate = (value: unknown): boolean => value instanceof Date && Number.isNaN(value.getTime())
+
+// What PostgreSQL cannot hold of a column's encoded value, as a ValidationError naming the column.
+const unstorableIn = (column: string, value: unknown): ValidationError | undefined => {
+  if (invalidDate(value)) return invalid(column, "invalid_value", `Invalid value for ${column}: an invalid Date`)
+  const refused = unstorableValue(value)
+  return refused === undefined ? undefined : unstorable(column, refused)
+}
+
 const checkRow = (row: Row): Either.Either<Row, ValidationError> => {
   for (const column in row) {
-    const refused = unstorableValue(row[column])
-    if (refused !== undefined) return Either.left(unstorable(column, refused))
+    const refused = unstorableIn(column, row[column])
+    if (refused !== undefined) return Either.left(refused)
   }
   return Either.right(row)
 }
@@ -110,12 +130,12 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
     },
     encodeInsert: (value) =>
       Either.flatMap(
-        Either.mapLeft(encodeInsert(value), () => invalid(table, "invalid_value", `Invalid ${table} for insert`)),
+        Either.mapLeft(encodeInsert(value), refusedBy(table, "insert")),
         checkRow
       ),
     encodeUpdate: (value) =>
       Either.flatMap(
-        Either.mapLeft(encodeUpdate(value), () => invalid(table, "invalid_value", `Invalid ${table} for update`)),
+        Either.mapLeft(encodeUpdate(value), refusedBy(table, "update")),
         checkRow
       ),
     encodeColumn: (column, value) => {
@@ -128,8 +148,8 @@ export const makeCodec = <S extends Model.AnyNoContext>(model: S, table: string)
         encoder(value),
         () => invalid(column, "invalid_value", `Invalid value for ${column}`)
       )
-      const refused = Either.isRight(encoded) ? unstorableValue(encoded.right) : undefined
-      return refused === undefined ? encoded : Either.left(unstorable(column, refused))
+      const refused = Either.isRight(encoded) ? unstorableIn(column, encoded.right) : undefined
+      return refused === undefined ? encoded : Either.left(refused)
     }
   }
 }

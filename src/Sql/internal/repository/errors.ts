@@ -13,6 +13,7 @@ import type * as ParseResult from "effect/ParseResult"
 import { ConflictError, NotFoundError, ValidationError } from "../../../Errors/CommonErrors.js"
 import { DatabaseError } from "../../../Errors/InfrastructureErrors.js"
 import { cutText } from "../../../internal/text.js"
+import { Pg } from "../pgDriver.js"
 import { classifySqlError, driverError, isSqlDefect } from "../sqlErrors.js"
 import type { RepositoryContext } from "./context.js"
 
@@ -60,31 +61,93 @@ export const protoKeyRow = (table: string, path: ReadonlyArray<string>): Databas
     retryable: false
   })
 
+// The text the driver sends for a value, which the server's message quotes: a `Date` as the driver writes it
+// (`271822-04-20T00:00:00.000+00:00 BC`; `0NaN-NaN-NaN...` for an invalid one).
+const sentText = (value: unknown): string | undefined =>
+  typeof value === "string" || typeof value === "number" || typeof value === "bigint"
+    ? String(value)
+    : value instanceof Date
+    ? String(Pg.utils.prepareValue(value))
+    : undefined
+
+// A text past `length` characters that PostgreSQL refuses for a `varchar(length)` or `character(length)` column
+// (it drops spaces past the length).
+const pastLength = (length: number) => (value: unknown): boolean =>
+  typeof value === "string" && Array.from(value).slice(length).some((character) => character !== " ")
+
+// A number a `numeric(precision, scale)` column refuses: infinite, or rounding at `scale` to a value of more than
+// `precision - scale` integer digits.
+const pastPrecision = (precision: number, scale: number) => (value: unknown): boolean => {
+  const text = typeof value === "string" ? value.trim() : undefined
+  const number = typeof value === "number" ? value : text !== undefined && text !== "" ? Number(text) : Number.NaN
+  const limit = 10 ** (precision - scale) - 0.5 * 10 ** -scale
+  return !Number.isNaN(number) && (!Number.isFinite(number) || Math.abs(number) >= limit)
+}
+
+const tooLongMessage = /^value too long for type character(?: varying)?\((\d{1,10})\)$/
+
+/**
+ * Whether a data exception is PostgreSQL's refusal of a text past a `varchar(n)` or `character(n)` column's length.
+ *
+ * @internal
+ */
+export const isTooLong = (error: SqlError): boolean => {
+  const message = (driverError(error) as { readonly message?: unknown }).message
+  return typeof message === "string" && tooLongMessage.test(message)
+}
+
+// Which value of a statement the server's data exception refused, by its message (and detail): the value it quotes,
+// the text past a length it names (`value too long for type character varying(5)`) in a column of that length when
+// `lengthOf` gives the columns' lengths, the number past a precision (`numeric field overflow`, detail `A field with
+// precision 6, scale 2 ...`).
+const refusedValue = (
+  message: string,
+  detail: unknown,
+  lengthOf: ((column: string) => number | null | undefined) | undefined
+): (column: string, value: unknown) => boolean => {
+  const length = tooLongMessage.exec(message)?.[1]
+  if (length !== undefined) {
+    const past = pastLength(Number(length))
+    return (column, value) => past(value) && (lengthOf === undefined || lengthOf(column) === Number(length))
+  }
+  const field = message === "numeric field overflow" && typeof detail === "string"
+    ? /^A field with precision (\d{1,4}), scale (-?\d{1,4}) /.exec(detail)
+    : null
+  if (field !== null) {
+    const past = pastPrecision(Number(field[1]), Number(field[2]))
+    return (_, value) => past(value)
+  }
+  return (_, value) => {
+    const text = sentText(value)
+    return text !== undefined && message.includes(`"${text}"`)
+  }
+}
+
 /**
  * A data exception (SQLSTATE 22...) of a statement holding `values` (the values written, the filters, the id, the
- * tenant), as a ValidationError naming the column whose value the server's message quotes (PostgreSQL names no
- * column for them), when exactly one of the values is that text; otherwise the error itself, which the operation's
- * handler types. The message names the column, never the value.
+ * tenant), as a ValidationError naming the column whose value the server refused (PostgreSQL names no column for
+ * them), when exactly one of the values is the one its message quotes (a `Date` as the driver sends it), the one text
+ * past the length of a `varchar(n)` refusal (among the columns of that length, when `lengthOf` gives the columns'
+ * lengths), or the one number past the precision of a `numeric field overflow`; otherwise the error itself, which the
+ * operation's handler types. The message names the column, never the value.
  *
  * @internal
  */
 export const invalidValueOf = (
   error: SqlError,
   table: string,
-  values: Readonly<Record<string, unknown>>
+  values: Readonly<Record<string, unknown>>,
+  lengthOf?: (column: string) => number | null | undefined
 ): SqlError | ValidationError => {
   const failure = classifySqlError(error, { table })
   if (!(failure instanceof ValidationError) || failure.details.reason !== "invalid_value") return error
   if (failure.details.field !== undefined) return error
-  const message = (driverError(error) as { readonly message?: unknown }).message
+  const { detail, message } = driverError(error) as { readonly message?: unknown; readonly detail?: unknown }
   if (typeof message !== "string") return error
   // The server quotes the value as it is, quotes within it unescaped: `value "3000000000" is out of range for type
   // integer`, `invalid input syntax for type uuid: "abc"`.
-  const columns = Object.keys(values).filter((column) => {
-    const value = values[column]
-    return (typeof value === "string" || typeof value === "number" || typeof value === "bigint") &&
-      message.includes(`"${String(value)}"`)
-  })
+  const refused = refusedValue(message, detail, lengthOf)
+  const columns = Object.keys(values).filter((column) => refused(column, values[column]))
   if (columns.length !== 1) return error
   return new ValidationError({
     message: `Invalid value for ${columns[0]}`,

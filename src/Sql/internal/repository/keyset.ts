@@ -123,15 +123,9 @@ const keyName = (i: number): string => `glamcursorkey${i}`
  */
 export const makeCursorPage = <A>(ctx: RepositoryContext<A>) => {
   const { codec, maxLimit, sql, tableId, tenant } = ctx
-  let notNull: ReadonlySet<string> | undefined
-  const notNullColumns = Effect.suspend(() =>
-    notNull !== undefined ? Effect.succeed(notNull) : sql<{ readonly name: string }>`SELECT
-        '"' || replace(attname, '"', '""') || '"' AS name FROM pg_attribute
-        WHERE attrelid = to_regclass(${sql`${tableId}`.compile()[0]}) AND attnotnull AND attnum > 0
-          AND NOT attisdropped`.pipe(
-      Effect.map((rows) => (notNull = new Set(rows.map((row) => row.name)))),
-      Effect.orElseSucceed((): ReadonlySet<string> => new Set())
-    )
+  const notNullColumns = Effect.map(
+    ctx.catalog,
+    (columns): ReadonlySet<string> => new Set([...columns].filter(([, { required }]) => required).map(([name]) => name))
   )
   return (options: CursorPageOptions<never>): Effect.Effect<CursorPage<A>, unknown> =>
     Effect.gen(function*() {

@@ -12,12 +12,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type { ValidationError } from "../../../Errors/CommonErrors.js"
 import type { DeleteOptions } from "../../Repository.js"
 import type { SqlFailure } from "../../SqlErrors.js"
 import { idCondition } from "./clauses.js"
 import type { Row } from "./codec.js"
 import type { RepositoryContext } from "./context.js"
-import { conditionValues, invalid, invalidValueOf, notFound, staleVersion } from "./errors.js"
+import { conditionValues, invalid, invalidValueOf, isTooLong, notFound, staleVersion } from "./errors.js"
 
 /** @internal */
 export interface Writes<A> {
@@ -27,6 +28,22 @@ export interface Writes<A> {
   readonly deleteById: (id: unknown, options?: DeleteOptions) => Effect.Effect<boolean, unknown>
   readonly hardDeleteById: (id: unknown, options?: DeleteOptions) => Effect.Effect<boolean, unknown>
   readonly restore: (id: unknown) => Effect.Effect<A, unknown>
+}
+
+// A write's data exception typed by `invalidValueOf`; a text past a `varchar(n)` among several texts that long is
+// told by the lengths the catalog gives the columns.
+const writeFailure = <A>(
+  ctx: RepositoryContext<A>,
+  error: SqlError,
+  values: Readonly<Record<string, unknown>>
+): Effect.Effect<never, SqlError | ValidationError> => {
+  const typed = invalidValueOf(error, ctx.table, values)
+  if (typed !== error || !isTooLong(error)) return Effect.fail(typed)
+  return Effect.flatMap(
+    ctx.catalog,
+    (columns) =>
+      Effect.fail(invalidValueOf(error, ctx.table, values, (column) => columns.get(ctx.quote(column))?.length))
+  )
 }
 
 // `SqlSchema.single` with the model as its `Result`; the value is encoded by the model's `insert` variant first (a
@@ -44,14 +61,14 @@ const insertRow = <A>(ctx: RepositoryContext<A>) => {
       if (Option.isSome(current) && !tenant.isTenants(encoded.right.merchant_id, current.value)) {
         return Effect.fail(invalid("merchant_id", "tenant_mismatch", "merchant_id is not the current tenant's"))
       }
-      return Effect.mapError(
+      return Effect.catchAll(
         inserted(sql`INSERT INTO ${tableId} ${sql.insert(encoded.right).returning("*")}`),
-        (error) =>
+        (error): Effect.Effect<never, SqlFailure | SqlError> =>
           error._tag === "ParseError" || error._tag === "NoSuchElementException"
-            ? codec.mismatch(error)
+            ? Effect.fail(codec.mismatch(error))
             : error instanceof SqlError
-            ? invalidValueOf(error, ctx.table, encoded.right)
-            : error
+            ? writeFailure(ctx, error, encoded.right)
+            : Effect.fail(error)
       )
     })
 }
@@ -81,10 +98,10 @@ const updateRow = <A>(ctx: RepositoryContext<A>, fixedColumns: ReadonlySet<strin
     const versioned = version === undefined ? where : [...where, sql`${sql(version)} = ${expected}`]
     const rows = assignments.length === 0
       ? yield* sql`SELECT * FROM ${tableId} WHERE ${sql.and(where)}`
-      : yield* Effect.mapError(
+      : yield* Effect.catchAll(
         sql`UPDATE ${tableId} SET ${sql.csv(assignments)} WHERE ${sql.and(versioned)} RETURNING *`,
         (error) =>
-          invalidValueOf(error, ctx.table, {
+          writeFailure(ctx, error, {
             ...conditionValues(undefined, current),
             ...Object.fromEntries(settable.map((key) => [key, encoded[key]])),
             [idColumn]: id
