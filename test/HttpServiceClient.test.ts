@@ -19,6 +19,7 @@ import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as zlib from "node:zlib"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Errors from "../src/Errors/index.js"
 import * as CircuitBreaker from "../src/Http/CircuitBreaker.js"
@@ -323,6 +324,69 @@ describe("ServiceClient", () => {
       )
     )
     expect(answer).toBe("kept")
+  })
+
+  it("a body not decoding as its Content-Encoding says (fetch) is an UpstreamServiceError, sent once", async () => {
+    const codings = ["gzip", "deflate", "br"]
+    const up = await upstream((req, res) => {
+      const [, coding, status] = req.url!.split("/")
+      res.writeHead(Number(status), { "content-type": "application/json", "content-encoding": coding! })
+      res.end("{\"data\": \"not compressed\"}")
+    })
+    const client = ServiceClient.make(settings(up.url, { timeoutMs: 10_000 }))
+    const call = (path: string) =>
+      Effect.runPromise(
+        Effect.flatMap(client, (c) => c.get(path)).pipe(Effect.flip, Effect.provide(FetchHttpClient.layer))
+      )
+    for (const coding of codings) {
+      const hits = up.hits()
+      const error = await call(`/${coding}/200`)
+      expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+      expect(error.retryable).toBe(false)
+      expect(error.message).toBe("catalog answered 200 with a body that does not decode as its Content-Encoding says")
+      expect(up.hits()).toBe(hits + 1)
+    }
+    // A failure's body that does not decode: the failure is classified by its status.
+    const failed = await call("/gzip/503")
+    expect(failed).toBeInstanceOf(Errors.ServiceUnavailableError)
+  })
+
+  it("a gzip answer that inflates past max_response_bytes is cut there (fetch decodes it), not held", async () => {
+    // 64 MiB of spaces, some 64 KiB gzipped: read whole, the answer would be 64 MiB of text.
+    const bomb = zlib.gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20))
+    const up = await upstream((_, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" })
+      res.end(bomb)
+    })
+    const error = await Effect.runPromise(
+      Effect.flatMap(ServiceClient.make(settings(up.url, { maxResponseBytes: 64 * 1024 })), (c) => c.get("/x")).pipe(
+        Effect.flip,
+        Effect.provide(FetchHttpClient.layer)
+      )
+    )
+    expect(error).toBeInstanceOf(Errors.UpstreamServiceError)
+    expect(error.message).toBe(`catalog answered 200 with a body that is larger than ${64 * 1024} bytes`)
+    expect(up.hits()).toBe(1)
+  })
+
+  it("a gzip answer cut by the connection is a transport failure on fetch too, not a decoding one", async () => {
+    const up = await upstream((_, res) => {
+      const gzipped = zlib.gzipSync(Buffer.from(JSON.stringify({ data: "x".repeat(10_000), meta })))
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-encoding": "gzip",
+        "content-length": String(gzipped.length)
+      })
+      res.write(gzipped.subarray(0, gzipped.length >> 1), () => res.destroy())
+    })
+    const error = await Effect.runPromise(
+      Effect.flatMap(ServiceClient.make(settings(up.url, { maxRetries: 0 })), (c) => c.get("/x")).pipe(
+        Effect.flip,
+        Effect.provide(FetchHttpClient.layer)
+      )
+    )
+    expect(error).toBeInstanceOf(Errors.InfrastructureFailureError)
+    expect(error.retryable).toBe(true)
   })
 
   it("a 2xx answer cut by the connection is a transport failure, not an empty answer", async () => {

@@ -16,13 +16,14 @@
  * otherwise timeouts, transport failures and statuses are classified (`Errors.ErrorMapping.classifyHttpFailure`).
  * Under `clients.<name>.record_path: template` the spans and errors show a call's `RequestOptions.route` in place
  * of its path, never its path's ids or its query.
- * A 2xx answer whose body is not JSON, or is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
- * the rest is not read), is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than 304), which the
- * client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not, `FetchHttpClient` needs a
- * `RequestInit` with `redirect: "manual"`), a 1xx status handed over as the answer, and a 304 Not Modified (the
- * client keeps no cache to answer from). A 204 or 205 answer is `undefined`, its body never read, on every
- * `HttpClient`. A URL's fragment is never sent. Every error names the service in its details: as `service`, or as
- * `upstream_service` when an upstream's error envelope names a `service` of its own, which is kept.
+ * A 2xx answer whose body is not JSON, is longer than `clients.<name>.max_response_bytes` (10 MiB by default;
+ * the rest is not read; counted after a content coding the `HttpClient` decodes, as `fetch` does), or does not
+ * decode as its `Content-Encoding` says, is a non-retryable `UpstreamServiceError`; so is a redirect (3xx other than
+ * 304), which the client never follows (the `HttpClient` must not either: `NodeHttpClient`'s do not,
+ * `FetchHttpClient` needs a `RequestInit` with `redirect: "manual"`), a 1xx status handed over as the answer, and a
+ * 304 Not Modified (the client keeps no cache to answer from). A 204 or 205 answer is `undefined`, its body never
+ * read, on every `HttpClient`. A URL's fragment is never sent. Every error names the service in its details: as
+ * `service`, or as `upstream_service` when an upstream's error envelope names a `service` of its own, which is kept.
  *
  * @since 0.1.0
  */

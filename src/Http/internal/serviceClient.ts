@@ -62,9 +62,31 @@ type Body =
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+// The codes Node gives the errors of its zlib streams (`Z_DATA_ERROR`, `Z_BUF_ERROR`...) and of its Brotli decoder
+// (`ERR__ERROR_FORMAT_PADDING_1`...).
+const decoderCode = /^(?:Z_|ERR__ERROR_)[A-Z0-9_]+$/
+
+// How deep a body's failure is searched for the decoder's error: `fetch` fails its body with a `TypeError`
+// ("terminated") whose cause it is, which the platform's `ResponseError` holds.
+const maxDecoderDepth = 4
+
+/** Whether a body's failure is its content coding failing to decode (a decoder's error among its first causes). */
+const isDecodingFailure = (error: unknown): boolean => {
+  let cause = error
+  for (let depth = 0; depth < maxDecoderDepth && typeof cause === "object" && cause !== null; depth++) {
+    const code = (cause as { readonly code?: unknown }).code
+    if (typeof code === "string" && decoderCode.test(code)) return true
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
 /**
  * The body, read up to `maxBytes` bytes: past that it is `Unreadable` and the rest is not read (leaving the scope
- * closes the response). A body cut by the connection fails as the transport does.
+ * closes the response); counted as the `HttpClient` hands it over, after its content coding when the client decodes
+ * one (`FetchHttpClient` decodes gzip, deflate and br). A body whose content coding fails to decode (bytes that are
+ * not what its `Content-Encoding` says) is `Unreadable`: the upstream answered, and the same call gets the same
+ * answer. A body cut by the connection fails as the transport does.
  */
 const readBody = (
   response: HttpClientResponse.HttpClientResponse,
@@ -92,6 +114,12 @@ const readBody = (
           return { _tag: "Unreadable", reason: "is not UTF-8" }
         }
       }
+    ).pipe(
+      Effect.catchIf(
+        (error) => isDecodingFailure(error.cause),
+        (): Effect.Effect<Body> =>
+          Effect.succeed({ _tag: "Unreadable", reason: "does not decode as its Content-Encoding says" })
+      )
     )
   })
 }
