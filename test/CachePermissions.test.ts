@@ -58,7 +58,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
         const error = Option.getOrThrow(otherKeys.error)
         expect(error._tag).toBe("RedisError")
         expect(error.message).toBe(
-          "Redis refused the user of the Redis URL (redis.url) a key of the GET command (NOPERM): its ACL key " +
+          "Redis refused the user of the Redis URL (redis.url) a key of the GETRANGE command (NOPERM): its ACL key " +
             "patterns do not cover the key prefix"
         )
         expect(otherKeys.text).not.toContain(password)
@@ -95,7 +95,18 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       Effect.gen(function*() {
         const { url, user } = yield* ownServer
         // Every command the cache's operations send, and not PING.
-        yield* user("noping", "~meters:*", "+get", "+set", "+pexpire", "+del", "+multi", "+exists", "+persist", "+exec")
+        yield* user(
+          "noping",
+          "~meters:*",
+          "+getrange",
+          "+set",
+          "+pexpire",
+          "+del",
+          "+multi",
+          "+exists",
+          "+persist",
+          "+exec"
+        )
         const failed = yield* buildFailure(Layer.provide(Cache.layerConfig, configured(url("noping"))))
         expect(Option.isSome(failed.error) && ConfigError.isConfigError(failed.error.value)).toBe(true)
         expect(String(Option.getOrUndefined(failed.error))).toContain(
@@ -106,7 +117,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
         yield* user(
           "withping",
           "~meters:*",
-          "+get",
+          "+getrange",
           "+set",
           "+pexpire",
           "+del",
@@ -135,18 +146,18 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       const cache = yield* build(false)
       const strictCache = yield* build(true)
       yield* cache.set("reading:1", Schema.Number, 1)
-      yield* user("ada", "~meters:*", "+@all", "-get")
+      yield* user("ada", "~meters:*", "+@all", "-getrange")
       for (let i = 0; i < 3; i++) expect(yield* cache.get("reading:1", Schema.Number)).toEqual(Option.none())
       const refused = () => lines.filter((l) => l.includes("Redis refused the user"))
       expect(refused()).toHaveLength(1)
-      expect(refused()[0]).toContain("the GET command (NOPERM): its ACL does not allow the command")
+      expect(refused()[0]).toContain("the GETRANGE command (NOPERM): its ACL does not allow the command")
       expect(lines.filter((l) => l.includes("Cache store unavailable"))).toEqual([])
       const error = yield* Effect.flip(strictCache.get("reading:1", Schema.Number))
-      expect(error.message).toContain("Redis refused the user of the Redis URL (redis.url) the GET command")
+      expect(error.message).toContain("Redis refused the user of the Redis URL (redis.url) the GETRANGE command")
       // Allowed again, then refused again: a new run, one more log.
       yield* user("ada", "~meters:*", "+@all")
       expect(yield* cache.get("reading:1", Schema.Number)).toEqual(Option.some(1))
-      yield* user("ada", "~meters:*", "+@all", "-get")
+      yield* user("ada", "~meters:*", "+@all", "-getrange")
       yield* cache.get("reading:1", Schema.Number)
       expect(refused()).toHaveLength(3) // the strict cache's refusal is logged too, once
       expect(lines.join("\n")).not.toContain(password)
@@ -172,7 +183,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
         expect(yield* cache.get("private:1", Schema.Number)).toEqual(Option.none())
       }
       expect(refused()).toHaveLength(1)
-      expect(refused()[0]).toContain("a key of the GET command (NOPERM)")
+      expect(refused()[0]).toContain("a key of the GETRANGE command (NOPERM)")
       // The refused key allowed again, then refused again: a new run, one more log.
       yield* user("ada", "~meters:*", "+@all")
       expect(yield* cache.get("private:1", Schema.Number)).toEqual(Option.some(2))

@@ -81,7 +81,8 @@ export interface CacheService {
   readonly backend: "redis" | "memory"
   /**
    * The value under `key`, decoded by `schema`; `None` when absent, expired or no longer decodable (a stored value
-   * holding a `"__proto__"` key, which decoding would drop or make a prototype, is not decoded).
+   * holding a `"__proto__"` key, which decoding would drop or make a prototype, is not decoded), or larger than
+   * `cache.max_value_bytes` (another client's: Redis sends the bound and a byte of it, not the rest).
    */
   readonly get: <A, I>(key: string, schema: Schema.Schema<A, I>) => Effect.Effect<Option.Option<A>, RedisError>
   /**
@@ -167,8 +168,8 @@ export interface Options {
   readonly strict?: boolean | undefined
   readonly timeout?: Duration.DurationInput | undefined
   /**
-   * The largest value stored, in bytes of its JSON (UTF-8); default 4 MiB (see `cache.max_value_bytes`). A whole
-   * number of at least 1, else a defect when the layer is built.
+   * The largest value stored and read, in bytes of its JSON (UTF-8); default 4 MiB (see `cache.max_value_bytes`). A
+   * whole number of at least 1, else a defect when the layer is built.
    */
   readonly maxValueBytes?: number | undefined
   /** `getOrSet` computes a missing key once across instances (see `cache.lock`); default `false`. */

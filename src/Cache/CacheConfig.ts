@@ -9,7 +9,7 @@
  * | `cache.max_entries` | the in-memory cache's bound (least recently used entries go first) | 10000 |
  * | `cache.strict` | a Redis failure fails the operation instead of degrading to a miss | `false` |
  * | `cache.timeout` | how long one Redis operation, and startup's connection, may take | 1 second |
- * | `cache.max_value_bytes` | the largest value stored, in bytes of its JSON | 4194304 (4 MiB) |
+ * | `cache.max_value_bytes` | the largest value stored or read, in bytes of its JSON | 4194304 (4 MiB) |
  * | `cache.lock` | `getOrSet` computes a missing key once across instances, under a lock in the store | `false` |
  * | `cache.lock_ttl` | expiry of a key's lock, renewed every third of it while its holder computes | 10 seconds |
  * | `cache.lock_wait` | how long the others wait at most for the value of the lock's holder | `cache.lock_ttl` |
@@ -45,7 +45,8 @@ export interface CacheConfig {
   readonly timeout: Duration.Duration
   /**
    * `cache.max_value_bytes`, default 4 MiB: the largest value stored, in bytes of its JSON (UTF-8). A larger one is
-   * refused by `set` and returned uncached by `getOrSet`.
+   * refused by `set` and returned uncached by `getOrSet`; one stored by another client is a miss, read no further
+   * than the bound.
    */
   readonly maxValueBytes: number
   /**

@@ -340,7 +340,7 @@ const makeService = (
       undefined
     )
   const read = (key: string): Effect.Effect<string | Uint8Array | undefined, RedisError> =>
-    Effect.matchEffect(store.get(full(key)), {
+    Effect.matchEffect(store.get(full(key), options.maxValueBytes), {
       onFailure: (error) =>
         error._tag === "KeyReplyError" ? otherType(key, error) : health.failed(error, undefined, "get", key),
       onSuccess: (raw) => Effect.as(health.succeeded("get", key), raw)
@@ -367,9 +367,22 @@ const makeService = (
           )
         )
     })
+  // A value larger than the bound is no value `set` wrote (another client's, or an instance's whose bound is larger):
+  // its rest was not read.
+  const tooLargeRead = (key: string) =>
+    Effect.as(
+      undecodable(key, `larger than the ${options.maxValueBytes} bytes of cache.max_value_bytes`),
+      Option.none()
+    )
   const get = <A, I>(key: string, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, RedisError> =>
     read(key).pipe(
-      Effect.flatMap((raw) => raw === undefined ? Effect.succeed(Option.none<A>()) : decode(key, schema, raw)),
+      Effect.flatMap((raw) =>
+        raw === undefined
+          ? Effect.succeed(Option.none<A>())
+          : typeof raw !== "string" && raw.length > options.maxValueBytes
+          ? tooLargeRead(key)
+          : decode(key, schema, raw)
+      ),
       Effect.tap((found) => Metric.increment(Option.isSome(found) ? Metrics.hit : Metrics.miss)),
       Effect.withSpan("Cache.get", { attributes: { "cache.backend": store.backend } })
     )

@@ -19,8 +19,15 @@ import * as Replies from "./redisReplies.js"
  */
 export interface Store {
   readonly backend: "redis" | "memory"
-  /** The text stored (memory), or the bytes (Redis: another client may have written bytes that are not UTF-8). */
-  readonly get: (key: string) => Effect.Effect<string | Uint8Array | undefined, RedisError | Replies.KeyReplyError>
+  /**
+   * The text stored (memory), or the bytes (Redis: another client may have written bytes that are not UTF-8), at most
+   * `maxBytes + 1` of them: more than `maxBytes` bytes is a value larger than that, whose rest is not read. The memory
+   * store holds only what `set` was given (the engine bounds it), read whole.
+   */
+  readonly get: (
+    key: string,
+    maxBytes: number
+  ) => Effect.Effect<string | Uint8Array | undefined, RedisError | Replies.KeyReplyError>
   /** `ttl` undefined: no expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration | undefined) => Effect.Effect<void, RedisError>
   readonly delete: (key: string) => Effect.Effect<boolean, RedisError>
@@ -486,7 +493,9 @@ export const replyErrors = (run: () => Promise<Array<[Error | null, unknown]> | 
  * (`EVAL`, which their renewal runs as well; their `SET ... NX` is the cache's `SET`).
  */
 export const cacheCommands = (client: Redis, lock: boolean) => async (key: Buffer): Promise<ReadonlyArray<unknown>> => [
-  ...(await replyErrors(() => client.pipeline().get(key).set(key, "", "XX").pexpire(key, 1).del(key).ping().exec())),
+  ...(await replyErrors(() =>
+    client.pipeline().getrange(key, 0, 0).set(key, "", "XX").pexpire(key, 1).del(key).ping().exec()
+  )),
   ...(await replyErrors(() => client.multi().exists(key).persist(key).exec())),
   ...(lock ? await replyErrors(() => client.pipeline().eval(unlockScript, 1, key, "").exec()) : [])
 ]
@@ -504,9 +513,12 @@ export const redis = (connection: Connection, timeout: Duration.Duration): Store
     )
   return {
     backend: "redis",
-    get: (key) =>
-      run("get", () => client.getBuffer(redisKey(key))).pipe(
-        Effect.map((v) => v ?? undefined),
+    // `GETRANGE`, not `GET`: a value another client wrote has no bound, and `GET` would bring it whole (hundreds of MB
+    // hold the connection, and every command behind it, past the timeout). `GETRANGE` of an absent key is empty, as
+    // is an empty string, which is no JSON the cache writes: both are absent.
+    get: (key, maxBytes) =>
+      run("get", () => client.getrangeBuffer(redisKey(key), 0, maxBytes)).pipe(
+        Effect.map((v) => v.length === 0 ? undefined : v),
         Effect.mapError((error) => Replies.keyProblem(error.cause, connection.replyError) ?? error)
       ),
     set: (key, value, ttl) => {
