@@ -95,18 +95,8 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
       Effect.gen(function*() {
         const { url, user } = yield* ownServer
         // Every command the cache's operations send, and not PING.
-        yield* user(
-          "noping",
-          "~meters:*",
-          "+getrange",
-          "+set",
-          "+pexpire",
-          "+del",
-          "+multi",
-          "+exists",
-          "+persist",
-          "+exec"
-        )
+        const operations = ["+getrange", "+set", "+pexpire", "+del", "+multi", "+exists", "+persist", "+exec"]
+        yield* user("noping", "~meters:*", ...operations)
         const failed = yield* buildFailure(Layer.provide(Cache.layerConfig, configured(url("noping"))))
         expect(Option.isSome(failed.error) && ConfigError.isConfigError(failed.error.value)).toBe(true)
         expect(String(Option.getOrUndefined(failed.error))).toContain(
@@ -114,19 +104,7 @@ describe.skipIf(!toolAvailable("redis-server"))("a Redis user whose ACL refuses 
             "command"
         )
         expect(failed.text).not.toContain(password)
-        yield* user(
-          "withping",
-          "~meters:*",
-          "+getrange",
-          "+set",
-          "+pexpire",
-          "+del",
-          "+multi",
-          "+exists",
-          "+persist",
-          "+exec",
-          "+ping"
-        )
+        yield* user("withping", "~meters:*", ...operations, "+ping")
         const cache = yield* Effect.map(
           Layer.build(Cache.layer({ url: url("withping"), prefix: "meters:" })),
           Context.get(Cache.Cache)
