@@ -24,10 +24,10 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { ValidationError } from "../Errors/CommonErrors.js"
 import type { RedisError } from "../Errors/InfrastructureErrors.js"
-import { redisOptions } from "../Http/RateLimit.js"
 import * as CacheConfig from "./CacheConfig.js"
 import * as layers from "./internal/layers.js"
 import * as metrics from "./internal/metrics.js"
+import { redisOptions } from "./internal/redisUrl.js"
 
 /**
  * Options of a write.

@@ -24,7 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { RedisOptions } from "ioredis"
 import * as RedisReplies from "../Cache/internal/redisReplies.js"
-import { showValue } from "../Config/internal/messages.js"
+import * as RedisUrl from "../Cache/internal/redisUrl.js"
 import { RateLimitedError } from "../Errors/CommonErrors.js"
 import * as HttpConfig from "./HttpConfig.js"
 import * as RateLimitRedis from "./internal/rateLimitRedis.js"
@@ -154,30 +154,7 @@ export const middleware = (limiter: RateLimiter.RateLimiter, options: Options): 
  * @since 0.2.0
  * @category redis
  */
-export const redisOptions = (url: string): Either.Either<RedisOptions, string> => {
-  // `new URL` would throw a TypeError that quotes the URL, password included.
-  try {
-    const parsed = new URL(url)
-    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not a Redis URL")
-    const db = parsed.pathname.replace("/", "")
-    // A database is a whole number: Number("abc") is NaN, which ioredis takes for no database (db 0).
-    if (db !== "" && !/^\d{1,9}$/.test(db)) throw new Error("not a database number")
-    return Either.right({
-      host: parsed.hostname,
-      port: parsed.port === "" ? 6379 : Number(parsed.port),
-      ...(parsed.password === "" ? {} : { password: decodeURIComponent(parsed.password) }),
-      ...(parsed.username === "" ? {} : { username: decodeURIComponent(parsed.username) }),
-      ...(db === "" ? {} : { db: Number(db) }),
-      ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-      lazyConnect: false,
-      maxRetriesPerRequest: 1
-    })
-  } catch {
-    return Either.left(
-      `expected redis://[user:password@]host[:port][/db] (or rediss://), got ${showValue(["redis", "url"], url)}`
-    )
-  }
-}
+export const redisOptions: (url: string) => Either.Either<RedisOptions, string> = RedisUrl.redisOptions
 
 // ioredis is imported when a Redis limiter is built, not by every service. A server that answers at startup without
 // the URL's database is `onRefused`'s, with a message naming the database and never the credentials.

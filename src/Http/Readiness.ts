@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -16,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
+import * as internal from "../internal/readiness.js"
 
 /**
  * The outcome of one check.
@@ -23,12 +23,7 @@ import * as Ref from "effect/Ref"
  * @since 0.1.0
  * @category models
  */
-export interface CheckResult {
-  readonly name: string
-  readonly status: "ok" | "fail"
-  readonly latency_ms: number
-  readonly error?: string
-}
+export type CheckResult = internal.CheckResult
 
 /**
  * The outcome of all checks.
@@ -36,11 +31,7 @@ export interface CheckResult {
  * @since 0.1.0
  * @category models
  */
-export interface Report {
-  readonly ready: boolean
-  readonly shutting_down: boolean
-  readonly checks: ReadonlyArray<CheckResult>
-}
+export type Report = internal.Report
 
 /**
  * The registry's operations.
@@ -48,31 +39,7 @@ export interface Report {
  * @since 0.1.0
  * @category models
  */
-export interface ReadinessService {
-  /**
-   * Adds (or replaces) a named check; it fails the readiness when it fails, dies or exceeds its timeout (`TIMEOUT`,
-   * answered at the timeout even by a check that cannot be interrupted). The timeout (default 2 seconds) is from
-   * 1 millisecond to 24.8 days (a Node timer's range); another is a defect (an `IllegalArgumentException`). A failure
-   * is reported by its `code`, else its `_tag`, when that is an identifier (`ECONNREFUSED`, `SqlError`), else as
-   * `check failed`: the answer is public, and text (a message, a URL with its password) is never shown.
-   */
-  readonly register: (
-    name: string,
-    check: Effect.Effect<void, unknown>,
-    options?: { readonly timeout?: Duration.DurationInput }
-  ) => Effect.Effect<void>
-  /** Removes a check. */
-  readonly unregister: (name: string) => Effect.Effect<void>
-  /**
-   * Runs every check concurrently; a check whose last run is still going (hung past its timeout) is waited on again
-   * rather than started again.
-   */
-  readonly check: Effect.Effect<Report>
-  /** Marks the service as shutting down: readiness fails from now on. */
-  readonly beginShutdown: Effect.Effect<void>
-  /** Whether shutdown has begun. */
-  readonly shuttingDown: Effect.Effect<boolean>
-}
+export type ReadinessService = internal.ReadinessService
 
 /**
  * The readiness registry service.
@@ -91,7 +58,15 @@ export interface ReadinessService {
  * @since 0.1.0
  * @category tags
  */
-export class Readiness extends Context.Tag("@glam/shared/Http/Readiness")<Readiness, ReadinessService>() {}
+export const Readiness: typeof internal.Readiness = internal.Readiness
+
+/**
+ * The identifier of the registry in a context (`Effect.Effect<A, E, Readiness>`).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export type Readiness = internal.Readiness
 
 interface Entry {
   readonly check: Effect.Effect<void, unknown>
@@ -243,22 +218,11 @@ export const register = (
  * @since 0.2.0
  * @category accessors
  */
-export const registerIfPresent = <E, R>(
+export const registerIfPresent: <E, R>(
   name: string,
   check: Effect.Effect<void, E, R>,
   options?: { readonly timeout?: Duration.DurationInput }
-): Effect.Effect<void, never, R> =>
-  Effect.flatMap(
-    Effect.serviceOption(Readiness),
-    Option.match({
-      onNone: () => Effect.void,
-      onSome: (readiness) =>
-        Effect.flatMap(
-          Effect.context<R>(),
-          (context) => readiness.register(name, Effect.provide(check, context), options)
-        )
-    })
-  )
+) => Effect.Effect<void, never, R> = internal.registerIfPresent
 
 /**
  * A check for a backlog (such as the outbox's pending rows): fails when it exceeds `max`.
