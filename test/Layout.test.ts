@@ -10,10 +10,12 @@ import { describe, expect, it } from "vitest"
 
 const src = Path.resolve(import.meta.dirname, "..", "src")
 
-const internalFiles = readdirSync(src, { withFileTypes: true, recursive: true })
+/** Every file of src. */
+const sourceFiles = readdirSync(src, { withFileTypes: true, recursive: true })
   .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
   .map((entry) => Path.join(entry.parentPath, entry.name))
-  .filter((file) => file.split(Path.sep).includes("internal"))
+
+const internalFiles = sourceFiles.filter((file) => file.split(Path.sep).includes("internal"))
 
 /** The module a file of src belongs to (`Sql`, `Bus`...; `.` for the package's own files). */
 const moduleOf = (file: string): string => {
@@ -39,11 +41,6 @@ const valueImports = (file: string): ReadonlyArray<readonly [string, ReadonlyArr
     return names.length === 0 ? [] : [[statement.moduleSpecifier.text, names] as const]
   })
 }
-
-/** Every file of src. */
-const sourceFiles = readdirSync(src, { withFileTypes: true, recursive: true })
-  .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
-  .map((entry) => Path.join(entry.parentPath, entry.name))
 
 /**
  * The modules from the ground floor up: a module imports only modules before it (README, "Dependencies"). `internal`
