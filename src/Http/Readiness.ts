@@ -23,7 +23,7 @@ import * as internal from "../internal/readiness.js"
  * @since 0.1.0
  * @category models
  */
-export type CheckResult = internal.CheckResult
+export interface CheckResult extends internal.CheckResult {}
 
 /**
  * The outcome of all checks.
@@ -31,7 +31,7 @@ export type CheckResult = internal.CheckResult
  * @since 0.1.0
  * @category models
  */
-export type Report = internal.Report
+export interface Report extends internal.Report {}
 
 /**
  * The registry's operations.
@@ -39,7 +39,7 @@ export type Report = internal.Report
  * @since 0.1.0
  * @category models
  */
-export type ReadinessService = internal.ReadinessService
+export interface ReadinessService extends internal.ReadinessService {}
 
 /**
  * The readiness registry service.
