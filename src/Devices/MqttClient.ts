@@ -178,7 +178,8 @@ export interface MqttHealth {
   readonly pending: number
   /**
    * Received messages waiting for a subscription that takes them, just after a persistent session was resumed (see
-   * {@link make}); the messages after one wait behind it.
+   * {@link make}); the messages of its connection after one wait behind it. One received before a reconnection still
+   * waits, and holds back nothing of the next connection.
    */
   readonly held: number
   /**

@@ -38,11 +38,19 @@ export interface State {
    * connection when it resumed a session, else 0.
    */
   resumedUntil: number
-  /** Received messages waiting for a subscription (0 or 1: one message is dispatched at a time). */
+  /**
+   * Received messages waiting for a subscription: one at most of each connection (MQTT.js reads no packet of its
+   * connection behind it), and one of an ended connection still waits for a subscription to take it.
+   */
   held: number
   /**
-   * Called when a received message starts waiting for a subscription (`held` set): MQTT.js reads no packet behind it,
-   * so a wait for an acknowledgement stops waiting (subscriptions.ts).
+   * The connection (its number, as `connections` counts it) whose received message waits for a subscription, or 0:
+   * on that connection alone MQTT.js reads no packet behind it (see `holdsBack`).
+   */
+  heldOn: number
+  /**
+   * Called when a received message of the live connection starts waiting for a subscription (`holdsBack`): a wait
+   * for an acknowledgement stops waiting (subscriptions.ts).
    */
   readonly onHeld: Set<() => void>
   /**
@@ -70,6 +78,14 @@ export interface Connection {
   readonly fail: Fail
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
 }
+
+/**
+ * Whether a received message of the live connection waits for a subscription: MQTT.js reads no packet of the
+ * connection behind it, the broker's acknowledgements included. A message of an ended connection holds back nothing:
+ * a reconnection starts with nothing waiting, and a packet sent while disconnected is answered on the next connection.
+ */
+export const holdsBack = (state: State): boolean =>
+  state.status === "connected" && state.heldOn !== 0 && state.heldOn === state.connections
 
 /** Sets the state and the gauge. */
 export const setStatus = (connection: Connection, next: ConnectionStatus): void => {
@@ -108,6 +124,7 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       pending: 0,
       resumedUntil: 0,
       held: 0,
+      heldOn: 0,
       onHeld: new Set(),
       redelivery: { pausing: false, attempts: 0 },
       disconnectedSince: clock.unsafeCurrentTimeNanos(),

@@ -19,7 +19,7 @@ import type * as mqtt from "mqtt"
 import { cutText } from "../../internal/text.js"
 import type { QoS } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
-import type { Connection, State } from "./connection.js"
+import { type Connection, holdsBack, type State } from "./connection.js"
 import { recordReceived } from "./metrics.js"
 import * as Redelivery from "./redelivery.js"
 import * as TopicPattern from "./topicPattern.js"
@@ -156,26 +156,37 @@ const nextSubscription = (routes: Routes, seen: number, millis: number): Effect.
   }).pipe(Effect.timeoutOption(Duration.millis(millis)), Effect.asVoid)
 
 /**
- * The handlers of the subscriptions that take the message; until `resumedUntil`, waiting for one if none does. A
- * copy naming subscription identifiers waits, until then, for a subscription it names: the copy of a subscription
- * not made yet is not given to another one its topic matches (that one gets its own copy).
+ * The handlers of the subscriptions that take the message, received on the connection `on` (its number, as
+ * `State.connections` counts it); until `resumedUntil`, waiting for one if none does (`State.held`, and `heldOn`
+ * while it waits: it holds back the packets of its connection only). A copy naming subscription identifiers waits,
+ * until then, for a subscription it names: the copy of a subscription not made yet is not given to another one its
+ * topic matches (that one gets its own copy).
  */
 const subscriptionsFor = (
   routes: Routes,
   state: State,
   received: Received,
-  identifiers: ReadonlyArray<number> | undefined
+  identifiers: ReadonlyArray<number> | undefined,
+  on: number
 ): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
     const left = state.resumedUntil - Date.now()
     const seen = routes.nextId
     const handlers = handlersOf(routes.subscriptions, received, identifiers, left <= 0)
     if (handlers.length > 0 || left <= 0) return Effect.succeed(handlers)
-    state.held = 1
-    for (const wake of [...state.onHeld]) wake()
+    state.held++
+    // A message of an ended connection holds back nothing, nor takes the place of one of the live connection.
+    if (on === state.connections) state.heldOn = on
+    if (holdsBack(state)) { for (const wake of [...state.onHeld]) wake() }
     return Effect.zipRight(
-      Effect.ensuring(nextSubscription(routes, seen, left), Effect.sync(() => state.held = 0)),
-      subscriptionsFor(routes, state, received, identifiers)
+      Effect.ensuring(
+        nextSubscription(routes, seen, left),
+        Effect.sync(() => {
+          state.held--
+          if (state.heldOn === on) state.heldOn = 0
+        })
+      ),
+      subscriptionsFor(routes, state, received, identifiers, on)
     )
   })
 
@@ -183,7 +194,12 @@ const subscriptionsFor = (
  * The outcome of a message: `Redeliver` when a subscription asks for it; else `Acknowledge`, which ends an outage of
  * redeliveries when a subscription took the message.
  */
-const dispatch = (connection: Connection, routes: Routes, packet: mqtt.IPublishPacket): Effect.Effect<Outcome> =>
+const dispatch = (
+  connection: Connection,
+  routes: Routes,
+  packet: mqtt.IPublishPacket,
+  on: number
+): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
     const state = connection.state
     const bytes = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload
@@ -191,7 +207,7 @@ const dispatch = (connection: Connection, routes: Routes, packet: mqtt.IPublishP
     yield* Effect.all(handlersOf(routes.watches, received), { discard: true })
     const named = packet.properties?.subscriptionIdentifier
     const identifiers = named === undefined ? undefined : Array.isArray(named) ? named : [named]
-    const handlers = yield* subscriptionsFor(routes, state, received, identifiers)
+    const handlers = yield* subscriptionsFor(routes, state, received, identifiers, on)
     const unmatched = handlers.length === 0
       ? Effect.zipRight(
         recordReceived("<none>", "unmatched"),
@@ -238,7 +254,7 @@ export const install = (connection: Connection, routes: Routes): Effect.Effect<v
         callback(new Error(state.closing ? "closing" : "to be delivered again"))
         return
       }
-      const fiber = runFork(dispatch(connection, routes, packet))
+      const fiber = runFork(dispatch(connection, routes, packet, state.connections))
       handling = fiber
       fiber.addObserver((exit) => {
         if (handling === fiber) handling = undefined

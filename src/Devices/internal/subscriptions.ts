@@ -21,7 +21,7 @@ import type * as Scope from "effect/Scope"
 import type { Handler, MqttClient, MqttSubscription, SubscribeOptions } from "../MqttClient.js"
 import type { MqttTopic, QoS } from "../MqttTopic.js"
 import { describeFailure, message } from "./clientFailures.js"
-import type { Connection } from "./connection.js"
+import { type Connection, holdsBack } from "./connection.js"
 import * as Dispatch from "./dispatch.js"
 import type { MqttError } from "./errors.js"
 import { handleWith } from "./handler.js"
@@ -53,8 +53,9 @@ const logged = (effect: Effect.Effect<void, MqttError>): Effect.Effect<void> =>
  * Waits up to `mqtt.publish_timeout` for the broker's acknowledgement of a packet `send` sends: `send` calls `done`
  * with the failure its answer is, or `undefined` when the broker acknowledged it. An acknowledgement of a packet given
  * up on (timed out, interrupted) runs `late`, once, in the background: after the wait, or as it ended. With `whileHeld`
- * the wait ends, a success, as soon as a received message waits for a subscription (`State.held`, just after a resumed
- * start): MQTT.js reads the answer only after that message, which may wait for a subscription made after this one.
+ * the wait ends, a success, as soon as a received message of the live connection waits for a subscription
+ * (`holdsBack`, just after a resumed start): MQTT.js reads the answer only after that message, which may wait for a
+ * subscription made after this one; a message of an ended connection holds back nothing.
  * The answer, when it comes, runs `whileHeld` in the background; none within `mqtt.publish_timeout` of the packet's
  * sending (one timeout, whether the wait ended before it or not) runs it with the timeout's failure (retryable: an
  * outcome unknown), and an answer after that runs `late` when it acknowledges the packet, `whileHeld` when it refuses
@@ -108,7 +109,7 @@ const acknowledged = (
       }
     })
     if (whileHeld !== undefined && !answered) {
-      if (state.held > 0) onHeld()
+      if (holdsBack(state)) onHeld()
       else state.onHeld.add(onHeld)
     }
     return Effect.sync(() => {
