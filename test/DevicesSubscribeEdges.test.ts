@@ -4,7 +4,8 @@
  * UNSUBSCRIBE lost (the proxy drops it) and sent again, on a schedule or after the reconnection, a SUBSCRIBE whose
  * SUBACK does not come before the connection ends (unsubscribed in the session resumed), a filter named
  * `resubscribe` (the key MQTT.js reads as a flag in its map of subscriptions), and over MQTT 3.1.1 the
- * retried unsubscribe of a cover and the QoS of a cover once the subscription that raised it ends; on a connection that
+ * retried unsubscribe of a cover, the unsubscribe of a cover whose covered filter the broker refuses (the proxy turns
+ * its grant into a refusal), and the QoS of a cover once the subscription that raised it ends; on a connection that
  * stays up, an UNSUBSCRIBE sent again past its fifth retry, and a SUBSCRIBE whose SUBACK does not come (timed out,
  * or interrupted while the proxy holds its SUBACK back) settled (its filter unsubscribed, or subscribed again), its
  * late SUBACK changing nothing; a subscribe interrupted so, then the connection ending, settled in the session resumed.
@@ -611,6 +612,52 @@ describe.skipIf(!mosquittoFound)("an unsubscribe of a cover that failed, over MQ
     { timeout: 60_000 }
   )
 })
+
+describe.skipIf(!mosquittoFound)(
+  "an unsubscribe of a cover whose covered filter the broker refuses, MQTT 3.1.1",
+  () => {
+    it.scopedLive(
+      "succeeds: the covered filter's subscription is ended with the refusal, and the cover is unsubscribed",
+      () =>
+        Effect.gen(function*() {
+          const { client, packets, proxy, publish, root } = yield* setup(4)
+          const Cover = MqttTopic.make(`${root}/#`, Reading)
+          const Covered = MqttTopic.make(`${root}/c/{id}`, Reading)
+          const Marker = MqttTopic.make(`${root}-marker/{id}`, Reading)
+          const cover = yield* client.subscribe(Cover, () => Effect.void)
+          const got: Array<string> = []
+          const covered = yield* client.subscribe(Covered, recording(got))
+          const markers: Array<string> = []
+          yield* client.subscribe(Marker, recording(markers))
+          const seen: Array<string> = []
+          yield* client.watch(`${root}/#`, (topic) => Effect.sync(() => seen.push(topic)))
+          proxy.refusals.set(Covered.filter, 0x80)
+
+          const unsubscribed = yield* Effect.either(cover.unsubscribe)
+          expect(unsubscribed).toEqual(Either.right(undefined))
+          const refusal = yield* covered.refused
+          yield* eventually(client.health, (h) => h.subscriptions === 1, "the covered subscription ended")
+          // The cover is not held at the broker: a message only it matches does not come, the marker after it does
+          // (the broker took the SUBSCRIBE the proxy answered with a refusal: a message of the covered filter comes).
+          yield* publish(`${root}/z/a`, 1)
+          yield* publish(`${root}-marker/a`, 2)
+          yield* eventually(Effect.sync(() => markers), (m) => m.length > 0, "the marker")
+          const again = yield* Effect.either(covered.unsubscribe)
+          expect({ refusal: refusal.message, retryable: refusal.retryable, again: again._tag }).toEqual({
+            refusal: expect.stringContaining(`The MQTT broker refused the subscription to ${Covered.filter}`),
+            retryable: false,
+            again: "Right"
+          })
+          expect({ got, seen }).toEqual({ got: [], seen: [] })
+          expect({ cover: packets(Cover.filter), covered: packets(Covered.filter) }).toEqual({
+            cover: ["subscribe 1", "unsubscribe"],
+            covered: ["subscribe 1", "unsubscribe", "subscribe 1"]
+          })
+        }),
+      { timeout: 60_000 }
+    )
+  }
+)
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a topic filter named resubscribe, MQTT %i", (v) => {
   it.scopedLive(

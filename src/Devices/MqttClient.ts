@@ -126,10 +126,10 @@ export interface MqttSubscription {
    * Waits for the broker's refusal of the subscription read after `subscribe` returned (a SUBACK read late, while a
    * received message waited for a subscription at a resumed start: see {@link MqttClient.subscribe}; or a SUBSCRIBE of
    * its filter, or over MQTT 3.1.1 of the filter covering it, sent again after a reconnection in a new session or to
-   * settle a filter whose SUBSCRIBE has an outcome unknown) and
-   * succeeds with it, the subscription ended as `unsubscribe` ends it. Never completes for a subscription the broker
-   * took; interrupt it (a race, the scope closing) to stop waiting. A holder that must hear the filter's messages
-   * subscribes again.
+   * settle a filter whose SUBSCRIBE has an outcome unknown; or over MQTT 3.1.1 a SUBSCRIBE of its filter, or of one
+   * covering it, sent as the `unsubscribe` of the filter covering those ends it) and succeeds with it, the
+   * subscription ended as `unsubscribe` ends it. Never completes for a subscription the broker took; interrupt it (a
+   * race, the scope closing) to stop waiting. A holder that must hear the filter's messages subscribes again.
    *
    * @since 0.2.0
    */

@@ -643,9 +643,12 @@ const subscribeFilter = (
  * Unsubscribes a subscription of a filter over MQTT 3.1.1. The filter stays wanted, at the highest QoS of the others,
  * while another subscription wants it (the broker's QoS unchanged). Without one, when it is held, the wanted filters
  * it alone covered are subscribed first, so no message is missed between the two; the unsubscribe of a filter no
- * subscription wants (its unsubscribe failed before) does it again. While a received message waits for a
- * subscription, none of these waits for its acknowledgement (`unhold`, `hold`): a SUBACK read later that refuses a
- * covered filter ends the subscriptions it leaves without a filter held (`coverRefusedLate`).
+ * subscription wants (its unsubscribe failed before) does it again. A filter among them that the broker refuses ends
+ * the subscriptions it leaves without a filter held, its own and those of the filters it covers (`refusedCovered`,
+ * read once the filter is unsubscribed, `endRefused`), as a refusal read late does; the filter is unsubscribed all
+ * the same. While a received message waits for a subscription, none of these waits for its acknowledgement
+ * (`unhold`, `hold`): a SUBACK read later that refuses a covered filter ends the subscriptions it leaves without a
+ * filter held (`coverRefusedLate`).
  */
 const unsubscribeFilter = (
   connection: Connection,
@@ -653,32 +656,48 @@ const unsubscribeFilter = (
   filter: string,
   id: number
 ): Effect.Effect<void, MqttError> =>
-  Effect.gen(function*() {
-    const removed = filters.wanted.get(filter)
-    if (removed !== undefined) {
-      if (!removed.subscriptions.has(id)) return
-      const rest = new Map(removed.subscriptions)
-      rest.delete(id)
-      if (rest.size > 0) {
-        filters.wanted.set(filter, { ...removed, qos: highest(rest), subscriptions: rest })
-        return
+  Effect.suspend(() => {
+    const refused = new Map<string, MqttError>()
+    let ended: Array<RefusedSubscription> = []
+    return Effect.gen(function*() {
+      const removed = filters.wanted.get(filter)
+      if (removed !== undefined) {
+        if (!removed.subscriptions.has(id)) return
+        const rest = new Map(removed.subscriptions)
+        rest.delete(id)
+        if (rest.size > 0) {
+          filters.wanted.set(filter, { ...removed, qos: highest(rest), subscriptions: rest })
+          return
+        }
       }
-    }
-    filters.wanted.delete(filter)
-    if (!filters.held.has(filter)) return
-    const pattern = removed?.pattern ?? patternOf(filters, filter)
-    const uncovered = pattern === undefined ?
-      [] :
-      [...filters.wanted.values()].filter((other) =>
-        (!filters.held.has(other.pattern.filter) || filters.unacknowledged.has(other.pattern.filter))
-        && TopicPattern.covers(pattern, other.pattern) && !isCovered(filters, other.pattern)
-      )
-    for (const other of uncovered) {
-      const late = coverRefusedLate(filters, other.pattern.filter, uncoveredBy)
-      yield* hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern), late)
-    }
-    yield* release(connection, filters, filter, true)
-  }).pipe(filters.lock.withPermits(1))
+      filters.wanted.delete(filter)
+      if (!filters.held.has(filter)) return
+      const pattern = removed?.pattern ?? patternOf(filters, filter)
+      const uncovered = pattern === undefined ?
+        [] :
+        [...filters.wanted.values()].filter((other) =>
+          (!filters.held.has(other.pattern.filter) || filters.unacknowledged.has(other.pattern.filter))
+          && TopicPattern.covers(pattern, other.pattern) && !isCovered(filters, other.pattern)
+        )
+      for (const other of uncovered) {
+        const late = coverRefusedLate(filters, other.pattern.filter, uncoveredBy)
+        yield* refusedTo(
+          hold(connection, filters, other.pattern.filter, coverQos(filters, other.pattern), late),
+          (failure) => refused.set(other.pattern.filter, failure)
+        )
+      }
+      yield* release(connection, filters, filter, true)
+    }).pipe(
+      // Read under the lock, once the filter is unsubscribed (or its UNSUBSCRIBE failed): it covers nothing then.
+      Effect.ensuring(Effect.sync(() => {
+        if (refused.size > 0) ended = refusedCovered(filters, refused)
+      })),
+      filters.lock.withPermits(1),
+      Effect.ensuring(Effect.sync(() => {
+        if (ended.length > 0) connection.runFork(endRefused(filters, ended, uncoveredBy))
+      }))
+    )
+  })
 
 /** Runs a change of a filter of `Filters.exact` once the changes of that filter before it are done. */
 const exactChange = <A>(
