@@ -7,13 +7,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option, Schema } from "effect"
-import * as mqtt from "mqtt"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
-import { startMosquitto } from "./support/mosquittoServer.js"
-import { recordingProxy } from "./support/mqttRecordingProxy.js"
-import { device, resumedIdle } from "./support/resumedClient.js"
+import { device, proxiedMosquitto, resumedIdle, sessionEnded } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
@@ -27,20 +24,15 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
       "leaves nothing waiting on the next connection: the renewal and an unsubscribe wait for their answers",
       () =>
         Effect.gen(function*() {
-          const server = yield* Effect.acquireRelease(
-            Effect.promise(() => startMosquitto()),
-            (s) => Effect.promise(() => s.dispose())
-          )
-          const proxy = yield* recordingProxy(server.port, v)
+          const { proxy, server } = yield* proxiedMosquitto(v)
           const root = unique("held-reconnect-")
           const Queued = MqttTopic.make(`${root}/q/{id}`, Reading)
           const Late = MqttTopic.make(`${root}/x/{id}`, Reading)
           const Probe = MqttTopic.make(`${root}/p/{id}`, Reading)
-          const clientId = unique("svc-held-reconnect-")
           const client = yield* resumedIdle(
             {
               url: proxy.url,
-              clientId,
+              clientId: unique("svc-held-reconnect-"),
               cleanSession: false,
               protocolVersion: v,
               resumeWait: "10 minutes",
@@ -55,12 +47,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
           yield* eventually(client.health, (h) => h.held === 1, "the message to wait for a subscription")
 
           // The connection ends as the message waits; the broker's session ends too: the next one is a new session.
-          proxy.refusing.connections = true
-          proxy.disconnect()
-          yield* eventually(client.health, (h) => !h.connected, "the disconnection")
-          yield* Effect.promise(() =>
-            mqtt.connectAsync(server.url, { clientId, clean: true, protocolVersion: v }).then((c) => c.endAsync(true))
-          )
+          yield* sessionEnded(client, proxy, server.url, v)
           proxy.subacks.holding = true
           proxy.unsubacks.holding = true
           proxy.refusing.connections = false

@@ -7,13 +7,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Logger, Schema } from "effect"
-import * as mqtt from "mqtt"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
-import { startMosquitto } from "./support/mosquittoServer.js"
-import { recordingProxy } from "./support/mqttRecordingProxy.js"
-import { device, resumedIdle } from "./support/resumedClient.js"
+import { device, proxiedMosquitto, resumedIdle, sessionEnded } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
@@ -29,11 +26,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
       "does not hold back an unsubscribe made meanwhile until its SUBACKs time out",
       () =>
         Effect.gen(function*() {
-          const server = yield* Effect.acquireRelease(
-            Effect.promise(() => startMosquitto()),
-            (s) => Effect.promise(() => s.dispose())
-          )
-          const proxy = yield* recordingProxy(server.port, v)
+          const { proxy, server } = yield* proxiedMosquitto(v)
           const root = unique("renew-held-")
           const F = MqttTopic.make(`${root}/f/{id}`, Reading)
           const G = MqttTopic.make(`${root}/g/{id}`, Reading)
@@ -56,12 +49,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
             proxy.sent.filter((s) => s.packet === "subscribe" && s.filter === filter).length
 
           // The broker's session ends while the client is away: it reconnects in a new session.
-          proxy.refusing.connections = true
-          proxy.disconnect()
-          yield* eventually(client.health, (h) => !h.connected, "the disconnection")
-          yield* Effect.promise(() =>
-            mqtt.connectAsync(server.url, { clientId, clean: true, protocolVersion: v }).then((c) => c.endAsync(true))
-          )
+          yield* sessionEnded(client, proxy, server.url, v)
           proxy.subacks.holding = true
           proxy.refusing.connections = false
           yield* eventually(

@@ -8,6 +8,8 @@ import type { MqttError } from "../../src/Devices/DeviceErrors.js"
 import * as MqttClient from "../../src/Devices/MqttClient.js"
 import { unique } from "../fixtures/devices/conformance.js"
 import { eventually } from "./eventually.js"
+import { startMosquitto } from "./mosquittoServer.js"
+import { recordingProxy } from "./mqttRecordingProxy.js"
 
 /** A device's client; it disconnects when the scope closes. */
 export const device = (brokerUrl: string, protocolVersion: 4 | 5 = 4) =>
@@ -69,4 +71,38 @@ export const resumed = (
     const client = yield* MqttClient.make(options)
     yield* eventually(client.health, (h) => h.held === 1, "the first queued message to wait for a subscription")
     return client
+  })
+
+/**
+ * The client's connection through a proxy (`refusing`, `disconnect`: see `recordingProxy`) ends, and the broker's
+ * session (at `brokerUrl`) with it: a clean connection of the client's id ends it while the proxy refuses the
+ * client's. The proxy goes on refusing them: once `proxy.refusing.connections` is false, the client reconnects in a
+ * new session.
+ */
+export const sessionEnded = (
+  client: MqttClient.MqttClient,
+  proxy: { readonly refusing: { connections: boolean }; readonly disconnect: () => void },
+  brokerUrl: string,
+  protocolVersion: 4 | 5
+) =>
+  Effect.gen(function*() {
+    proxy.refusing.connections = true
+    proxy.disconnect()
+    yield* eventually(client.health, (h) => !h.connected, "the disconnection")
+    yield* Effect.promise(() =>
+      mqtt.connectAsync(brokerUrl, { clientId: client.clientId, clean: true, protocolVersion }).then((c) =>
+        c.endAsync(true)
+      )
+    )
+  })
+
+/** A test-owned Mosquitto, stopped with the scope, and a recording proxy to it (`recordingProxy`). */
+export const proxiedMosquitto = (protocolVersion: 4 | 5) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => startMosquitto()),
+      (s) => Effect.promise(() => s.dispose())
+    )
+    const proxy = yield* recordingProxy(server.port, protocolVersion)
+    return { server, proxy }
   })
