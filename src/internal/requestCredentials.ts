@@ -243,6 +243,19 @@ const includesOne = (text: string, credentials: ReadonlyArray<string>): boolean 
 }
 
 /**
+ * What the strings of an array of primitives (a log message) hold: a credential or none; `undefined` for a value that
+ * is not such an array (an object, an array holding an object).
+ */
+const flatFound = (value: object, credentials: ReadonlyArray<string>): Found | undefined => {
+  if (!Array.isArray(value)) return undefined
+  for (const element of value) if (typeof element === "object" && element !== null) return undefined
+  for (const element of value) {
+    if (typeof element === "string" && includesOne(element, credentials)) return foundCredential
+  }
+  return foundNone
+}
+
+/**
  * What a string of the value (its own, an array's elements', its properties', a getter's, its `toJSON()`'s) holds: a
  * credential, or an object too deep to search. Every log line is searched: a string or an array (a log message) is
  * searched without a set of the objects seen. A search of a copy records what it found of each object.
@@ -261,17 +274,24 @@ const holdsCredential = (
   }
   // Too deep to search: copied, and hidden from there on.
   if (depth >= maxDepth) return foundTooDeep
-  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
-    let result: Found = foundNone
-    for (const element of value) {
-      if (typeof element === "string" && includesOne(element, credentials)) {
-        result = foundCredential
-        break
-      }
-    }
-    search?.searched?.set(value, { depth, found: result })
-    return result
+  const flat = flatFound(value, credentials)
+  if (flat !== undefined) {
+    search?.searched?.set(value, { depth, found: flat })
+    return flat
   }
+  return objectHolds(value, credentials, depth, search)
+}
+
+/**
+ * What a string of an object that is not an array of primitives holds (see {@link holdsCredential}), searched from
+ * its own properties, then its `toJSON()`.
+ */
+const objectHolds = (
+  value: object,
+  credentials: ReadonlyArray<string>,
+  depth: number,
+  search: Search | undefined
+): Found => {
   const current = search ?? { visited: new WeakSet(), searched: undefined, metAgain: 0 }
   const metAgain = current.metAgain
   current.visited.add(value)
@@ -306,12 +326,17 @@ const ownHolds = (
  */
 const hideIn = (value: unknown, credentials: ReadonlyArray<string>): unknown => {
   if (typeof value === "string") return scrubText(value, credentials)
-  if (holdsCredential(value, credentials, 0, undefined) === foundNone) return value
-  if (Array.isArray(value) && value.every((element) => typeof element !== "object" || element === null)) {
+  if (typeof value !== "object" || value === null || Redacted.isRedacted(value)) return value
+  const flat = flatFound(value, credentials)
+  if (flat === foundNone) return value
+  if (flat === foundCredential) {
     const array: Array<unknown> = []
-    for (const element of value) array.push(typeof element === "string" ? scrubText(element, credentials) : element)
+    for (const element of value as ReadonlyArray<unknown>) {
+      array.push(typeof element === "string" ? scrubText(element, credentials) : element)
+    }
     return array
   }
+  if (objectHolds(value, credentials, 0, undefined) === foundNone) return value
   return scrubValue(value, credentials, 0, new WeakMap(), new WeakMap())
 }
 
