@@ -408,6 +408,71 @@ describe("Config.load: service, prefix, root", () => {
       )
     }))
 
+  it.effect("a YAML file nested deeper than 64 levels is refused as too deep, in block, flow and JSON form", () =>
+    Effect.gen(function*() {
+      // `levels` mappings, one in the other.
+      const block = (levels: number) =>
+        Array.from({ length: levels - 1 }, (_, i) => `${" ".repeat(i)}k:\n`).join("") +
+        `${" ".repeat(levels - 1)}v: 1\n`
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [block(64), "ok"],
+        [block(65), "at line 65, column 65"],
+        [block(5000), "at line 65, column 65"],
+        [`a: ${"[".repeat(5000)}${"]".repeat(5000)}\n`, "at line 1, column 67"],
+        [`{"a": ${"{\"a\": ".repeat(5000)}1${"}".repeat(5000)}}\n`, "at line 1, column 385"]
+      ]
+      for (const [text, expected] of cases) {
+        const root = makeRoot({ services: { "catalog-service": text } })
+        const exit = yield* Effect.exit(GlamConfig.load({ root, service: "catalog-service", env: {}, dotenv: false }))
+        if (expected === "ok") {
+          expect(Exit.isSuccess(exit)).toBe(true)
+          continue
+        }
+        const error = yield* Effect.flip(GlamConfig.load({ root, service: "catalog-service", env: {}, dotenv: false }))
+        expect(error.reason).toBe("InvalidYaml")
+        expect(error.message).toBe(
+          `config/services/catalog-service.yml: invalid YAML ${expected}: nesting deeper than 64 levels ` +
+            "(mappings and lists)"
+        )
+      }
+    }))
+
+  it.effect("a YAML value nested deeper than 64 levels through aliases is refused as too deep", () =>
+    Effect.gen(function*() {
+      const nested = (levels: number, inner: string) => `${"[".repeat(levels)}${inner}${"]".repeat(levels)}`
+      const text = `a: &a ${nested(40, "1")}\nb: &b ${nested(40, "*a")}\n`
+      const root = makeRoot({ services: { "catalog-service": text } })
+      const error = yield* Effect.flip(GlamConfig.load({ root, service: "catalog-service", env: {}, dotenv: false }))
+      expect(error.reason).toBe("InvalidYaml")
+      expect(error.message).toBe(
+        "config/services/catalog-service.yml: invalid YAML: nesting deeper than 64 levels (mappings and lists) " +
+          "through an alias (*name)"
+      )
+    }))
+
+  it.effect("an environment variable whose name nests deeper than 64 levels is a ConfigLoadError", () =>
+    Effect.gen(function*() {
+      const root = makeRoot({ services: { "catalog-service": "a: 1\n" } })
+      const path = (levels: number) => Array.from({ length: levels }, () => "K").join("__")
+      const ok = yield* GlamConfig.load({
+        root,
+        service: "catalog-service",
+        env: { [`CATALOG_${path(64)}`]: "x" },
+        dotenv: false
+      })
+      expect(ok.tree["k"]).toBeDefined()
+      for (const levels of [65, 5000]) {
+        const variable = `CATALOG_${path(levels)}`
+        const error = yield* Effect.flip(
+          GlamConfig.load({ root, service: "catalog-service", env: { [variable]: "x" }, dotenv: false })
+        )
+        expect(error.reason).toBe("InvalidOptions")
+        expect(error.message).toBe(
+          `Environment variable ${variable.slice(0, 60)}\u2026: a path ${levels} levels deep, deeper than 64 levels`
+        )
+      }
+    }))
+
   it.effect("a YAML file whose top level is a list is a ConfigLoadError", () =>
     Effect.gen(function*() {
       const root = makeRoot({ services: { "catalog-service": "- a\n- b\n" } })

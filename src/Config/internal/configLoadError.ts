@@ -12,9 +12,10 @@ import * as Schema from "effect/Schema"
  *   does not exist.
  * - `DotenvNotFound`: an explicit `dotenv` path does not exist (the default `.env` is optional).
  * - `InvalidYaml`: a file is not valid YAML (the message gives the line, the column and the kind of error, never the
- *   text of the file), or its top level is not a mapping.
+ *   text of the file), its top level is not a mapping, or it nests deeper than 64 levels.
  * - `Unreadable`: a file exists but cannot be read.
- * - `InvalidOptions`: a service name or environment prefix that cannot be used.
+ * - `InvalidOptions`: a service name or environment prefix that cannot be used, or a prefixed environment variable
+ *   whose path is deeper than 64 levels.
  *
  * @since 0.1.0
  * @category models

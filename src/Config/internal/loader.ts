@@ -11,7 +11,7 @@ import { parseEnv } from "node:util"
 import type { JsonObject, LoadedConfig, LoadOptions, Origin } from "../Config.js"
 import { ConfigLoadError } from "./configLoadError.js"
 import { envPathOf, envPrefixFor, flatAliases, isValidPrefix, isValidServiceName, normalizePrefix } from "./names.js"
-import { deepMerge, hasPath, isObject, leafPaths, lookup, setPath } from "./tree.js"
+import { deepMerge, hasPath, isObject, leafPaths, lookup, maxDepth, setPath } from "./tree.js"
 import { parseYaml } from "./yaml.js"
 
 interface Layer {
@@ -174,6 +174,26 @@ const fileLayers = (root: string, service: string | undefined) =>
     return { layers, primaryFile }
   })
 
+/** The variables `<PREFIX>_A__B` with their paths. */
+const prefixedVariables = (env: ReadonlyMap<string, string>, envPrefix: string) =>
+  [...env.entries()].flatMap(([variable, value]) => {
+    const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
+    return path === undefined ? [] : [{ variable, path, value }]
+  })
+
+/** A prefixed variable whose path is deeper than `maxDepth` levels, refused; its name is cut to 60 characters. */
+const tooDeepVariable = (env: ReadonlyMap<string, string>, envPrefix: string | undefined) => {
+  if (envPrefix === undefined) return Effect.void
+  const deep = prefixedVariables(env, envPrefix).find(({ path }) => path.length > maxDepth)
+  if (deep === undefined) return Effect.void
+  const name = deep.variable.length > 60 ? `${deep.variable.slice(0, 60)}\u2026` : deep.variable
+  return Effect.fail(
+    invalidOption(
+      `Environment variable ${name}: a path ${deep.path.length} levels deep, deeper than ${maxDepth} levels`
+    )
+  )
+}
+
 /** The flat aliases (`DATABASE_URL`...), then the prefixed variables (`<PREFIX>_A__B`). */
 const variableLayers = (
   env: ReadonlyMap<string, string>,
@@ -187,10 +207,7 @@ const variableLayers = (
   })
   const layers = [variablesLayer(flat, fromDotenv, dotenvDisplay)]
   if (envPrefix === undefined) return layers
-  const prefixed = [...env.entries()].flatMap(([variable, value]) => {
-    const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
-    return path === undefined ? [] : [{ variable, path, value }]
-  })
+  const prefixed = prefixedVariables(env, envPrefix)
   // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
   prefixed.sort((a, b) =>
     a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
@@ -213,6 +230,7 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
   const dotenv = yield* readDotenv(root, options.dotenv)
   const { env, fromDotenv } = environment(options.env ?? process.env, dotenv.values)
   const { envPrefix, service } = yield* identity(options, env)
+  yield* tooDeepVariable(env, envPrefix)
   const files = yield* fileLayers(root, service)
   const merged = mergeLayers([...files.layers, ...variableLayers(env, envPrefix, fromDotenv, dotenv.display)])
   const tree = withServiceName(merged.tree, merged.origins, service)

@@ -70,6 +70,14 @@ export const deepMerge = (base: JsonObject, override: JsonObject): JsonObject =>
 }
 
 /**
+ * The deepest nesting of mappings and lists a configuration may have, its top-level mapping at level 1: a file or an
+ * environment variable (`<PREFIX>_A__B`, one level per segment) nested deeper is refused.
+ *
+ * @internal
+ */
+export const maxDepth = 64
+
+/**
  * Sets `value` at `path`, creating mappings on the way and replacing anything that is not a mapping.
  *
  * @internal

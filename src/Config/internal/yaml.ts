@@ -6,9 +6,9 @@
  */
 import * as Effect from "effect/Effect"
 import type { ErrorCode, Tags, YAMLError } from "yaml"
-import { LineCounter, parseDocument } from "yaml"
+import { isCollection, isPair, LineCounter, parseDocument } from "yaml"
 import type { JsonObject, JsonValue } from "./tree.js"
-import { isObject, setOwn } from "./tree.js"
+import { isObject, maxDepth, setOwn } from "./tree.js"
 
 // PyYAML's booleans: YAML 1.1 without `y`/`n` (which the `yaml` package's 1.1 schema also reads as booleans).
 const PY_TRUE = /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/
@@ -65,16 +65,51 @@ const PROBLEMS: Record<ErrorCode, string> = {
   MULTIPLE_DOCS: "several documents in one file",
   MULTIPLE_TAGS: "several tags on one value",
   NON_STRING_KEY: "a key that is not a string",
-  RESOURCE_EXHAUSTION: "too many aliases",
+  RESOURCE_EXHAUSTION: "nesting too deep for the parser",
   TAB_AS_INDENT: "a tab used as indentation",
   TAG_RESOLVE_FAILED: "a tag that cannot be resolved",
   UNEXPECTED_TOKEN: "an unexpected token"
 }
 
+/** ` at line L, column C` of an offset into the file; nothing for a negative offset (no position). */
+const where = (offset: number, lines: LineCounter): string => {
+  if (offset < 0) return ""
+  const at = lines.linePos(offset)
+  return ` at line ${at.line}, column ${at.col}`
+}
+
 const describeError = (error: YAMLError, lines: LineCounter): string => {
   const problem = Object.hasOwn(PROBLEMS, error.code) ? PROBLEMS[error.code] : "a syntax error"
-  const at = error.pos[0] >= 0 ? lines.linePos(error.pos[0]) : undefined
-  return `${at === undefined ? "" : ` at line ${at.line}, column ${at.col}`}: ${problem} (${error.code})`
+  return `${where(error.pos[0], lines)}: ${problem} (${error.code})`
+}
+
+const tooDeep = `nesting deeper than ${maxDepth} levels (mappings and lists)`
+
+/** The start of the first mapping or list of a document nested deeper than `maxDepth`, found without recursion. */
+const tooDeepAt = (contents: unknown): number | undefined => {
+  const stack: Array<readonly [unknown, number]> = [[contents, 1]]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, level] = next
+    if (isPair(node)) {
+      stack.push([node.value, level], [node.key, level])
+    } else if (isCollection(node)) {
+      if (level > maxDepth) return node.range?.[0] ?? -1
+      for (let i = node.items.length - 1; i >= 0; i--) stack.push([node.items[i], level + 1])
+    }
+  }
+  return undefined
+}
+
+/** Whether a built value nests deeper than `maxDepth` (an alias puts its anchor's value at its own depth). */
+const isTooDeep = (value: JsonValue): boolean => {
+  const stack: Array<readonly [JsonValue, number]> = [[value, 1]]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [item, level] = next
+    if (typeof item !== "object" || item === null) continue
+    if (level > maxDepth) return true
+    for (const inner of Array.isArray(item) ? item : Object.values(item)) stack.push([inner, level + 1])
+  }
+  return false
 }
 
 // Building the values of a parsed file has no position to give; the problem is named without the parser's message,
@@ -107,6 +142,9 @@ export const parseYaml = (text: string): Effect.Effect<JsonObject, string> =>
       lineCounter: lines,
       customTags: pyBooleans
     })
+    // A document too deep for the parser holds its levels up to where the parser stopped: the first one too deep.
+    const deep = tooDeepAt(doc.contents)
+    if (deep !== undefined) return Effect.fail(`invalid YAML${where(deep, lines)}: ${tooDeep}`)
     const error = doc.errors[0]
     if (error !== undefined) return Effect.fail(`invalid YAML${describeError(error, lines)}`)
     let value: JsonValue
@@ -115,6 +153,7 @@ export const parseYaml = (text: string): Effect.Effect<JsonObject, string> =>
     } catch (cause) {
       return Effect.fail(`invalid YAML: ${describeBuildError(cause)}`)
     }
+    if (isTooDeep(value)) return Effect.fail(`invalid YAML: ${tooDeep} through an alias (*name)`)
     // `yaml.safe_load(f) or {}`: any falsy document is an empty mapping.
     if (
       value === null || value === false || value === 0 || value === "" || (Array.isArray(value) && value.length === 0)
