@@ -172,6 +172,44 @@ describe("Argon2 (RFC 9106): the compression in WebAssembly and in TypeScript", 
     expect(views[3]!.buffer).toBe(views[2]!.buffer)
     expect(views[0]!.buffer.byteLength).toBeLessThanOrEqual(1024 * 1024)
   })
+
+  for (const [name, compression] of [["TypeScript", undefined], ["WebAssembly", kernel]] as const) {
+    it(`${name}: no array a check makes holds its password, blocks or hashes once it ends, but for the tag`, () => {
+      // Every typed array argon2Tag makes (it names the global constructors when it runs) is recorded.
+      const made: Array<Uint8Array | Uint32Array> = []
+      const [Bytes, Words] = [globalThis.Uint8Array, globalThis.Uint32Array]
+      const record = <A extends Uint8Array | Uint32Array>(array: A) => (made.push(array), array)
+      globalThis.Uint8Array = class extends Bytes {
+        constructor(...args: ConstructorParameters<typeof Uint8Array>) {
+          super(...args)
+          record(this)
+        }
+      } as typeof Uint8Array
+      globalThis.Uint32Array = class extends Words {
+        constructor(...args: ConstructorParameters<typeof Uint32Array>) {
+          super(...args)
+          record(this)
+        }
+      } as typeof Uint32Array
+      const [input, tag] = phcInput(...passlibVectors[1]!)
+      let computed: Uint8Array
+      try {
+        computed = Argon2.argon2Tag(input, compression)
+      } finally {
+        globalThis.Uint8Array = Bytes
+        globalThis.Uint32Array = Words
+      }
+      expect(hex(computed)).toBe(hex(tag))
+      // The little-endian lengths and parameters (4 bytes each) are no secret; all else is zero but the tag.
+      const left = made.filter((array) =>
+        array.length > 4 && array.buffer !== computed.buffer && array.some((value) => value !== 0)
+      )
+      expect(made.length).toBeGreaterThan(10)
+      expect(left.map((array) => `${array instanceof Words ? "Uint32Array" : "Uint8Array"}(${array.length})`)).toEqual(
+        []
+      )
+    })
+  }
 })
 
 describe("node:crypto's argon2, where the runtime has it (Node 24.7 and later)", () => {

@@ -49,8 +49,10 @@ export interface Argon2Kernel {
 
 /**
  * The Argon2 tag of `input` (RFC 9106 section 3), compressed by `kernel` when one is given. Without one, the blocks
- * and the scratch blocks are zeroed when the check ends, as the kernel's `release` zeroes its words; `seeMemory` is
- * given the words of the blocks as they are made (a test's view of them).
+ * and the scratch blocks are zeroed when the check ends, as the kernel's `release` zeroes its words; H0, the final
+ * block, H''s steps and BLAKE2b's copies of its input and its state are zeroed too: of the arrays a check makes, only
+ * the tag it returns is left holding data. `seeMemory` is given the words of the blocks as they are made (a test's
+ * view of them).
  *
  * @internal
  */
@@ -157,7 +159,10 @@ export function argon2Tag(
     }
     for (let i = 0; i < 16; i++) h[i] = h[i]! ^ bv[i]! ^ bv[i + 16]!
   }
-  /** BLAKE2b of the concatenated `parts` with an output of `outLength` (1..64) bytes. */
+  /**
+   * BLAKE2b of the concatenated `parts` with an output of `outLength` (1..64) bytes. Its copy of the parts and its
+   * state are zeroed before it returns (the parts hold the password, the state what derives from it).
+   */
   const blake2b = (outLength: number, parts: ReadonlyArray<Uint8Array>): Uint8Array => {
     let length = 0
     for (const part of parts) length += part.length
@@ -168,27 +173,40 @@ export function argon2Tag(
       at += part.length
     }
     const h = new Uint32Array(IV)
-    h[0] = h[0]! ^ 0x01010000 ^ outLength
-    const blocks = message.length / 128
-    for (let b = 0; b < blocks - 1; b++) compress(h, message, b * 128, (b + 1) * 128, false)
-    compress(h, message, (blocks - 1) * 128, length, true)
-    const out = new Uint8Array(outLength)
-    for (let i = 0; i < outLength; i++) out[i] = h[i >> 2]! >>> (8 * (i & 3))
-    return out
+    try {
+      h[0] = h[0]! ^ 0x01010000 ^ outLength
+      const blocks = message.length / 128
+      for (let b = 0; b < blocks - 1; b++) compress(h, message, b * 128, (b + 1) * 128, false)
+      compress(h, message, (blocks - 1) * 128, length, true)
+      const out = new Uint8Array(outLength)
+      for (let i = 0; i < outLength; i++) out[i] = h[i >> 2]! >>> (8 * (i & 3))
+      return out
+    } finally {
+      message.fill(0)
+      h.fill(0)
+      bv.fill(0)
+      bm.fill(0)
+    }
   }
   const le32 = (n: number) => new Uint8Array([n, n >>> 8, n >>> 16, n >>> 24])
-  /** H' (RFC 9106 section 3.3): the variable-length hash of `parts` into `outLength` bytes. */
+  /** H' (RFC 9106 section 3.3): the variable-length hash of `parts` into `outLength` bytes; its steps are zeroed. */
   const hPrime = (outLength: number, parts: ReadonlyArray<Uint8Array>): Uint8Array => {
     if (outLength <= 64) return blake2b(outLength, [le32(outLength), ...parts])
     const out = new Uint8Array(outLength)
     let v = blake2b(64, [le32(outLength), ...parts])
     let at = 0
-    for (; outLength - at > 64; at += 32) {
-      out.set(v.subarray(0, 32), at)
-      v = blake2b(outLength - at - 32 > 64 ? 64 : outLength - at - 32, [v])
+    try {
+      for (; outLength - at > 64; at += 32) {
+        out.set(v.subarray(0, 32), at)
+        const next = blake2b(outLength - at - 32 > 64 ? 64 : outLength - at - 32, [v])
+        v.fill(0)
+        v = next
+      }
+      out.set(v, at)
+      return out
+    } finally {
+      v.fill(0)
     }
-    out.set(v, at)
-    return out
   }
 
   const { lanes, passes, type, version } = input
@@ -204,8 +222,12 @@ export function argon2Tag(
   // The compression's scratch blocks.
   const R = new Uint32Array(256)
   const Z = new Uint32Array(256)
+  // H0 and the final block, in words and in bytes: zeroed when the check ends.
+  let h0: Uint8Array | undefined
+  const final = new Uint32Array(256)
+  const finalBytes = new Uint8Array(1024)
   try {
-    const h0 = blake2b(64, [
+    h0 = blake2b(64, [
       le32(lanes),
       le32(input.tagLength),
       le32(input.memoryKiB),
@@ -229,6 +251,7 @@ export function argon2Tag(
           memory[base + i] = bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) |
             (bytes[4 * i + 3]! << 24)
         }
+        bytes.fill(0)
       }
     }
 
@@ -399,15 +422,16 @@ export function argon2Tag(
       }
     }
 
-    const final = new Uint32Array(256)
     for (let lane = 0; lane < lanes; lane++) {
       const base = BLOCKS + (lane * laneLength + laneLength - 1) * 256
       for (let i = 0; i < 256; i++) final[i] = final[i]! ^ memory[base + i]!
     }
-    const finalBytes = new Uint8Array(1024)
     for (let i = 0; i < 1024; i++) finalBytes[i] = final[i >> 2]! >>> (8 * (i & 3))
     return hPrime(input.tagLength, [finalBytes])
   } finally {
+    h0?.fill(0)
+    final.fill(0)
+    finalBytes.fill(0)
     if (kernel === undefined) {
       memory.fill(0)
       R.fill(0)
