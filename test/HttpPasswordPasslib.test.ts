@@ -87,6 +87,35 @@ describe("Password.verify of passlib hashes", () => {
       expect(yield* outcome("ab", withNul)).toBe("ok:false")
     }))
 
+  it.effect(
+    "a password holding a lone surrogate (not UTF-8; Python refuses to encode it) matches no hash, is not hashed",
+    () =>
+      Effect.gen(function*() {
+        // UTF-8 encoders write U+FFFD for a lone surrogate: the stored hashes are of that text.
+        const replaced = "pass\ufffdword"
+        const hashes = [
+          bcrypt.hashSync(replaced, 4),
+          yield* Password.hash(replaced, { scheme: "pbkdf2-sha256", rounds: 1000 }),
+          yield* Password.hash(replaced, { logN: 4, r: 8, p: 1, keyLength: 32 })
+        ]
+        for (const stored of hashes) {
+          expect(yield* outcome(replaced, stored), stored).toBe("ok:true")
+          for (const lone of ["pass\ud800word", "pass\udfffword", "pass\ud83dword"]) {
+            expect(yield* outcome(lone, stored), stored).toBe("ok:false")
+          }
+        }
+        // A pair (an emoji) is text.
+        const emoji = yield* Password.hash("pass\ud83d\ude00word", { logN: 4, r: 8, p: 1, keyLength: 32 })
+        expect(yield* outcome("pass\ud83d\ude00word", emoji)).toBe("ok:true")
+        for (const params of [Password.pbkdf2Sha256Params, Password.defaultParams]) {
+          const refused = yield* Effect.flip(Password.hash(Redacted.make("secret\ud800word"), params))
+          expect(refused).toBeInstanceOf(Password.InvalidPassword)
+          expect(refused.message).not.toContain("secret")
+        }
+      }),
+    60_000
+  )
+
   // Each stored string and the reason its InvalidPasswordHash message names. Without bounds, the first ones would
   // hold a verification for seconds to hours (bcrypt 2^31 rounds, scrypt at 288 MiB, 9 passes of 128 MiB).
   const salt = "c2FsdHNhbHRzYWx0"

@@ -72,6 +72,21 @@ export class InvalidPasswordHash extends Schema.TaggedError<InvalidPasswordHash>
   message: Schema.String
 }) {}
 
+/**
+ * A password that is not Unicode text: it holds a lone surrogate (half of a UTF-16 pair, as a JSON body's `"\ud800"`
+ * decodes). UTF-8 has no encoding of it (Node's encoder writes U+FFFD in its place, Python's refuses it, so passlib
+ * neither hashes nor verifies it): {@link hash} refuses it, and {@link verify} answers `false` for it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidPassword extends Schema.TaggedError<InvalidPassword>()("InvalidPassword", {
+  message: Schema.String
+}) {}
+
+/** A lone surrogate: with the `u` flag a pair is one code point, which is no `Cs`. */
+const loneSurrogate = /\p{Cs}/u
+
 const version = 1
 const saltBytes = 16
 const pattern = /^\$scrypt\$v=(\d+)\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
@@ -204,8 +219,9 @@ const text = (password: string | Redacted.Redacted<string>) =>
 /**
  * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop): scrypt with
  * `params`, or, given {@link Pbkdf2Sha256Params}, a passlib `$pbkdf2-sha256$` string the Python services verify (the
- * password's UTF-8 as given, as passlib takes it). Parameters outside {@link bounds} are a programming error: the
- * effect dies with an `IllegalArgumentException`.
+ * password's UTF-8 as given, as passlib takes it). A password holding a lone surrogate fails with {@link
+ * InvalidPassword} (its message never carries the password). Parameters outside {@link bounds} are a programming
+ * error: the effect dies with an `IllegalArgumentException`.
  *
  * @example
  * ```ts
@@ -227,8 +243,13 @@ const text = (password: string | Redacted.Redacted<string>) =>
 export const hash = (
   password: string | Redacted.Redacted<string>,
   params: Params | Pbkdf2Sha256Params = defaultParams
-): Effect.Effect<string> =>
-  Effect.suspend(() => {
+): Effect.Effect<string, InvalidPassword> =>
+  Effect.suspend((): Effect.Effect<string, InvalidPassword> => {
+    if (loneSurrogate.test(text(password))) {
+      return Effect.fail(
+        new InvalidPassword({ message: "The password holds a lone surrogate: it is not Unicode text" })
+      )
+    }
     if (isPbkdf2(params)) {
       const rounds = within("pbkdf2-sha256 rounds", params.rounds, bounds.pbkdf2Rounds)
       return rounds === undefined
@@ -256,7 +277,8 @@ export const hash = (
  * but for a salt of 0..1024 bytes) and argon2 (argon2-cffi's `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>`,
  * `$argon2i$` and `$argon2d$` too, version 19 or 16, the latter also without the `v=` field; a `data=` field is the
  * associated data, a `keyid=` field is refused as passlib refuses it; a password holding a NUL counts whole, one longer
- * than 4096 bytes never matches). Those take the password's UTF-8 as given, as passlib does; the toolkit's own scrypt
+ * than 4096 bytes never matches). A password holding a lone surrogate (see {@link InvalidPassword}) never matches,
+ * whatever the scheme. Those take the password's UTF-8 as given, as passlib does; the toolkit's own scrypt
  * takes its NFC form. scrypt and PBKDF2 run on libuv's thread pool, bcrypt, SHA-crypt and argon2 on worker threads
  * (argon2 is RFC 9106 with its compression in WebAssembly: some 0.23 s of CPU at argon2-cffi's default, 1.8 s with the
  * TypeScript compression where the runtime has no WebAssembly; where the runtime has `node:crypto`'s argon2, Node 24.7
@@ -273,16 +295,20 @@ export const verify = (
   stored: string
 ): Effect.Effect<boolean, InvalidPasswordHash> =>
   Effect.suspend(() => {
+    const given = text(password)
     const scheme = Passlib.passlibScheme(stored)
     if (scheme !== undefined) {
       const reading = Passlib.readPasslib(stored, scheme)
       return reading._tag === "Unusable"
         ? Effect.fail(invalid(reading.reason))
-        : Effect.mapError(reading.check(text(password)), invalid)
+        : loneSurrogate.test(given)
+        ? Effect.succeed(false)
+        : Effect.mapError(reading.check(given), invalid)
     }
     const parsed = parse(stored)
     if (parsed instanceof InvalidPasswordHash) return Effect.fail(parsed)
-    return Effect.map(derive(text(password), parsed.salt, parsed.params, parsed.passlib), (key) =>
+    if (loneSurrogate.test(given)) return Effect.succeed(false)
+    return Effect.map(derive(given, parsed.salt, parsed.params, parsed.passlib), (key) =>
       crypto.timingSafeEqual(key, parsed.key))
   }).pipe(Effect.withSpan("Password.verify"))
 
