@@ -224,12 +224,21 @@ const dispatch = (
     return acknowledge
   }).pipe(Effect.catchAllCause(logFailure(`the dispatch of a message on ${shownTopic(packet.topic)}`)))
 
+/** The log line of a message handled after its connection ended. */
+const endedUnacknowledged = (topic: string): Effect.Effect<void> =>
+  Effect.logDebug(
+    `Devices: a message on ${shownTopic(topic)} was handled after its connection ended: it is not acknowledged, `
+      + "and the broker delivers it again if the session is resumed"
+  )
+
 /**
  * Hands the connection's received messages to the routes until the scope closes. Added before the connection's
  * own finalizer, so it runs first: nothing new is handled, and the message being handled gets the handler's time to
  * finish; interrupted, it is not acknowledged, so the broker delivers it again in the next session. A message to be
  * delivered again is not acknowledged either, and the messages after it are neither handled nor acknowledged until
- * the next connection. Every other outcome is acknowledged.
+ * the next connection. A message whose connection ended before its handling did is not acknowledged: an
+ * acknowledgement names the message by its packet identifier, which on the next connection may name another message,
+ * or none; a resumed session's broker delivers it again. Every other outcome is acknowledged.
  */
 export const install = (connection: Connection, routes: Routes): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -254,10 +263,18 @@ export const install = (connection: Connection, routes: Routes): Effect.Effect<v
         callback(new Error(state.closing ? "closing" : "to be delivered again"))
         return
       }
-      const fiber = runFork(dispatch(connection, routes, packet, state.connections))
+      const on = state.connections
+      const fiber = runFork(dispatch(connection, routes, packet, on))
       handling = fiber
       fiber.addObserver((exit) => {
         if (handling === fiber) handling = undefined
+        // MQTT.js would send the acknowledgement on the connection live at the callback (or the next one), where
+        // its packet identifier may name another message, or none.
+        if (on !== state.connections || !client.connected) {
+          callback(new Error("its connection ended"))
+          if (packet.qos > 0) runFork(endedUnacknowledged(packet.topic))
+          return
+        }
         if (Exit.isSuccess(exit) && exit.value._tag === "Redeliver") {
           // Set before the callback: MQTT.js may hand over the next packet at once, and it must wait its turn.
           state.redelivery.pausing = true
