@@ -1,7 +1,8 @@
 /**
  * A received message still waiting for a subscription as its connection ends (a resumed start, a test-owned
- * Mosquitto behind a recording proxy), handled once the client has reconnected, over MQTT 3.1.1 and 5: its
- * acknowledgement belongs to the ended connection, so none is sent on the next one. In a new session the handling
+ * Mosquitto behind a recording proxy), handled once the client has reconnected, over MQTT 3.1.1 and 5, QoS 1 and 2:
+ * its acknowledgement (PUBACK; PUBCOMP, MQTT.js handling a QoS 2 message at its PUBREL) belongs to the ended
+ * connection, so none is sent on the next one. In a new session the handling
  * stands and nothing is acknowledged; in a resumed session the broker delivers the message again, and only that copy
  * is acknowledged.
  */
@@ -17,20 +18,20 @@ const mosquittoFound = toolAvailable("mosquitto")
 
 const Reading = Schema.Struct({ seq: Schema.Number })
 
-// The MQTT packet type of a PUBACK.
-const puback = 4
+// The MQTT packet type of the client's acknowledgement that ends a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) delivery.
+const ackType = { 1: 4, 2: 7 } as const
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)(
   "a message of an ended connection handled after the reconnection, MQTT %i",
   (v) => {
-    for (const session of ["new", "resumed"] as const) {
+    for (const [qos, session] of [[1, "new"], [1, "resumed"], [2, "new"], [2, "resumed"]] as const) {
       it.scopedLive(
-        `is not acknowledged on the next connection (${session} session)`,
+        `is not acknowledged on the next connection (QoS ${qos}, ${session} session)`,
         () =>
           Effect.gen(function*() {
             const { proxy, server } = yield* proxiedMosquitto(v)
             const root = unique("ended-ack-")
-            const Queued = MqttTopic.make(`${root}/q/{id}`, Reading)
+            const Queued = MqttTopic.make(`${root}/q/{id}`, Reading, { qos })
             const Probe = MqttTopic.make(`${root}/p/{id}`, Reading)
             const client = yield* resumedIdle(
               {
@@ -44,7 +45,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
               (c) => c.subscribe(Queued, () => Effect.void)
             )
             const publisher = yield* device(server.url, v)
-            yield* Effect.promise(() => publisher.publishAsync(`${root}/q/a`, JSON.stringify({ seq: 1 }), { qos: 1 }))
+            yield* Effect.promise(() => publisher.publishAsync(`${root}/q/a`, JSON.stringify({ seq: 1 }), { qos }))
             yield* eventually(client.health, (h) => h.held === 1, "the message to wait for a subscription")
             const ended = Math.max(...proxy.types.map((t) => t.connection))
 
@@ -67,10 +68,10 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
             yield* eventually(client.health, (h) => h.held === 0, "nothing waiting")
             // A round trip through the broker: the acknowledgements of the handled messages are written before it.
             yield* client.publish(Probe, { id: "a" }, { seq: 0 })
-            const pubacks = proxy.types.filter((t) => t.connection > ended && t.type === puback).length
-            expect({ handled, pubacks }).toEqual({
+            const acks = proxy.types.filter((t) => t.connection > ended && t.type === ackType[qos]).length
+            expect({ handled, acks }).toEqual({
               handled: session === "new" ? [1] : [1, 1],
-              pubacks: session === "new" ? 0 : 1
+              acks: session === "new" ? 0 : 1
             })
           }),
         { timeout: 120_000 }
