@@ -234,8 +234,9 @@ describe("EventEnvelope: the fast path decodes exactly as the schema", () => {
       }),
       { numRuns: 1000 }
     )
-    // The generator covers both sides.
-    expect(accepted).toBeGreaterThan(100)
+    // The generator covers both sides: about 12.5 % of its envelopes are valid (125 of 1 000 on average, 10 the
+    // standard deviation: 100 or fewer in about 1 run of 100, 50 or fewer in none), the rest refused.
+    expect(accepted).toBeGreaterThan(50)
     expect(refused).toBeGreaterThan(100)
     expect(uncopied).toBeGreaterThan(5)
   }, 180_000)
