@@ -74,8 +74,9 @@ export class InvalidPasswordHash extends Schema.TaggedError<InvalidPasswordHash>
 
 /**
  * A password that is not Unicode text: it holds a lone surrogate (half of a UTF-16 pair, as a JSON body's `"\ud800"`
- * decodes). UTF-8 has no encoding of it (Node's encoder writes U+FFFD in its place, Python's refuses it, so passlib
- * neither hashes nor verifies it): {@link hash} refuses it, and {@link verify} answers `false` for it.
+ * decodes), or it is not a string at runtime (a JSON body's number, `null` or object cast through). UTF-8 has no
+ * encoding of a lone surrogate (Node's encoder writes U+FFFD in its place, Python's refuses it, so passlib neither
+ * hashes nor verifies it): {@link hash} refuses such a password, and {@link verify} answers `false` for it.
  *
  * @since 0.2.0
  * @category errors
@@ -86,6 +87,23 @@ export class InvalidPassword extends Schema.TaggedError<InvalidPassword>()("Inva
 
 /** A lone surrogate: with the `u` flag a pair is one code point, which is no `Cs`. */
 const loneSurrogate = /\p{Cs}/u
+
+/** What a value is, for a message that never carries the value itself. */
+const kind = (value: unknown): string =>
+  value === null ? "null" : Buffer.isBuffer(value) ? "a Buffer" : Array.isArray(value) ? "an array" : typeof value
+
+/**
+ * The password as text, or why it is not Unicode text: not a string at runtime (a JSON body's number, `null` or
+ * object cast through) or holding a lone surrogate. The reason never carries the password.
+ */
+const passwordText = (password: string | Redacted.Redacted<string>): string | InvalidPassword => {
+  const value: unknown = Redacted.isRedacted(password) ? Redacted.value(password) : password
+  return typeof value !== "string"
+    ? new InvalidPassword({ message: `The password is not a string (${kind(value)})` })
+    : loneSurrogate.test(value)
+    ? new InvalidPassword({ message: "The password holds a lone surrogate: it is not Unicode text" })
+    : value
+}
 
 const version = 1
 const saltBytes = 16
@@ -151,6 +169,10 @@ const memoryBytes = (params: Params) => 128 * 2 ** params.logN * params.r
 
 const invalid = (reason: string) => new InvalidPasswordHash({ message: `Unusable password hash: ${reason}` })
 
+/** A stored value that is not a string at runtime (a NULL column or a JSON field cast through). */
+const notAString = (stored: unknown): InvalidPasswordHash | undefined =>
+  typeof stored === "string" ? undefined : invalid(`not a string (${kind(stored)})`)
+
 const parse = (stored: string): Parsed | InvalidPasswordHash => {
   if (!stored.startsWith("$scrypt$")) {
     return invalid(
@@ -213,15 +235,12 @@ const derive = (
     }
   })
 
-const text = (password: string | Redacted.Redacted<string>) =>
-  Redacted.isRedacted(password) ? Redacted.value(password) : password
-
 /**
  * Hashes a password with a fresh random salt (runs on libuv's thread pool, not the event loop): scrypt with
  * `params`, or, given {@link Pbkdf2Sha256Params}, a passlib `$pbkdf2-sha256$` string the Python services verify (the
- * password's UTF-8 as given, as passlib takes it). A password holding a lone surrogate fails with {@link
- * InvalidPassword} (its message never carries the password). Parameters outside {@link bounds} are a programming
- * error: the effect dies with an `IllegalArgumentException`.
+ * password's UTF-8 as given, as passlib takes it). A password holding a lone surrogate or not a string at runtime
+ * fails with {@link InvalidPassword} (its message never carries the password). Parameters outside {@link bounds}
+ * are a programming error: the effect dies with an `IllegalArgumentException`.
  *
  * @example
  * ```ts
@@ -245,15 +264,12 @@ export const hash = (
   params: Params | Pbkdf2Sha256Params = defaultParams
 ): Effect.Effect<string, InvalidPassword> =>
   Effect.suspend((): Effect.Effect<string, InvalidPassword> => {
-    if (loneSurrogate.test(text(password))) {
-      return Effect.fail(
-        new InvalidPassword({ message: "The password holds a lone surrogate: it is not Unicode text" })
-      )
-    }
+    const given = passwordText(password)
+    if (given instanceof InvalidPassword) return Effect.fail(given)
     if (isPbkdf2(params)) {
       const rounds = within("pbkdf2-sha256 rounds", params.rounds, bounds.pbkdf2Rounds)
       return rounds === undefined
-        ? Passlib.hashPbkdf2(text(password), params.rounds)
+        ? Passlib.hashPbkdf2(given, params.rounds)
         : Effect.die(new Cause.IllegalArgumentException(`Password.hash parameters are out of bounds: ${rounds}`))
     }
     const problem = paramsProblem(params, saltBytes)
@@ -262,7 +278,7 @@ export const hash = (
     }
     const salt = crypto.randomBytes(saltBytes)
     return Effect.map(
-      Effect.orDie(derive(text(password), salt, params)),
+      Effect.orDie(derive(given, salt, params)),
       (key) => `$scrypt$v=${version}$ln=${params.logN},r=${params.r},p=${params.p}$${b64(salt)}$${b64(key)}`
     )
   }).pipe(Effect.withSpan("Password.hash"))
@@ -277,15 +293,16 @@ export const hash = (
  * but for a salt of 0..1024 bytes) and argon2 (argon2-cffi's `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>`,
  * `$argon2i$` and `$argon2d$` too, version 19 or 16, the latter also without the `v=` field; a `data=` field is the
  * associated data, a `keyid=` field is refused as passlib refuses it; a password holding a NUL counts whole, one longer
- * than 4096 bytes never matches). A password holding a lone surrogate (see {@link InvalidPassword}) never matches,
- * whatever the scheme. Those take the password's UTF-8 as given, as passlib does; the toolkit's own scrypt
- * takes its NFC form. scrypt and PBKDF2 run on libuv's thread pool, bcrypt, SHA-crypt and argon2 on worker threads
+ * than 4096 bytes never matches). A password holding a lone surrogate or not a string at runtime (see {@link
+ * InvalidPassword}) never matches, whatever the scheme. Those take the password's UTF-8 as given, as passlib does;
+ * the toolkit's own scrypt takes its NFC form. scrypt and PBKDF2 run on libuv's thread pool, bcrypt, SHA-crypt and
+ * argon2 on worker threads
  * (argon2 is RFC 9106 with its compression in WebAssembly: some 0.23 s of CPU at argon2-cffi's default, 1.8 s with the
  * TypeScript compression where the runtime has no WebAssembly; where the runtime has `node:crypto`'s argon2, Node 24.7
  * and later, a version 19 hash is checked by it on libuv's thread pool): a check never holds the event loop. A stored
  * string this module cannot read or use (malformed, another scheme or version, a cost outside {@link bounds}, or
- * refused by the algorithm) fails with {@link InvalidPasswordHash}, whose message names the problem and never carries
- * the hash or the password.
+ * refused by the algorithm, or a value that is not a string at runtime: a NULL column cast through) fails with {@link
+ * InvalidPasswordHash}, whose message names the problem and never carries the hash or the password.
  *
  * @since 0.2.0
  * @category hashing
@@ -295,19 +312,21 @@ export const verify = (
   stored: string
 ): Effect.Effect<boolean, InvalidPasswordHash> =>
   Effect.suspend(() => {
-    const given = text(password)
+    const foreign = notAString(stored)
+    if (foreign !== undefined) return Effect.fail(foreign)
+    const given = passwordText(password)
     const scheme = Passlib.passlibScheme(stored)
     if (scheme !== undefined) {
       const reading = Passlib.readPasslib(stored, scheme)
       return reading._tag === "Unusable"
         ? Effect.fail(invalid(reading.reason))
-        : loneSurrogate.test(given)
+        : given instanceof InvalidPassword
         ? Effect.succeed(false)
         : Effect.mapError(reading.check(given), invalid)
     }
     const parsed = parse(stored)
     if (parsed instanceof InvalidPasswordHash) return Effect.fail(parsed)
-    if (loneSurrogate.test(given)) return Effect.succeed(false)
+    if (given instanceof InvalidPassword) return Effect.succeed(false)
     return Effect.map(derive(given, parsed.salt, parsed.params, parsed.passlib), (key) =>
       crypto.timingSafeEqual(key, parsed.key))
   }).pipe(Effect.withSpan("Password.verify"))
@@ -317,12 +336,13 @@ export const verify = (
  * with other parameters than `params`, or with another scheme than theirs (scrypt for {@link Params}, passlib's
  * PBKDF2-SHA256 for {@link Pbkdf2Sha256Params}: a hash of another passlib scheme always). An unreadable or unusable
  * stored string also answers `true` (its {@link verify} fails with {@link InvalidPasswordHash}, so the account needs
- * a new hash, e.g. through a password reset).
+ * a new hash, e.g. through a password reset), as does a value that is not a string at runtime.
  *
  * @since 0.2.0
  * @category hashing
  */
 export const needsRehash = (stored: string, params: Params | Pbkdf2Sha256Params = defaultParams): boolean => {
+  if (notAString(stored) !== undefined) return true
   if (isPbkdf2(params)) {
     const rounds = Passlib.pbkdf2Rounds(stored)
     return rounds !== params.rounds || Passlib.readPasslib(stored, "pbkdf2-sha256")._tag === "Unusable"
