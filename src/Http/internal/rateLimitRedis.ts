@@ -36,10 +36,18 @@ interface RedisWithRateLimiting extends Redis {
 // refuses as not an integer: redis/redis#13113), later ones as an integer when the number is whole. So the scripts
 // give text they write themselves: a whole number with `%d` (a 64-bit integer in Redis' Lua, exact for the counts
 // and expiries below 2^53 the scripts keep), a time with a fraction of a millisecond with `%.17g` (read back as the
-// same double). Their replies are whole numbers only, which every Redis answers as integers.
+// same double). Their replies are whole numbers only, which every Redis answers as integers. A key's value is read
+// with `GETRANGE` up to 64 bytes (the scripts write at most 24): a longer value is another client's and no number,
+// and is never copied into the script whole (a `GET` of a 50 MB string holds Redis for one to two seconds while Lua
+// copies and parses it). A key that is absent reads as "", a key of another type answers `WRONGTYPE` as `GET` does.
 const luaText = `
 local function whole(n) return string.format("%d", n) end
 local function exact(n) return string.format("%.17g", n) end
+local function number(key)
+  local value = redis.call("GETRANGE", key, "0", "63")
+  if #value == 64 then return nil end
+  return tonumber(value)
+end
 `
 
 // `@effect/experimental`'s script, with the expiry rounded up (`PX` takes whole milliseconds, and a window that is
@@ -51,7 +59,7 @@ local key = KEYS[1]
 local tokens = tonumber(ARGV[1])
 local refillms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local current = tonumber(redis.call("GET", key))
+local current = number(key)
 local currentpttl = redis.call("PTTL", key)
 
 if current and (current < 1 or current >= 2^53 or current ~= math.floor(current) or currentpttl < 0) then
@@ -94,8 +102,8 @@ local limit = tonumber(ARGV[3])
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local overflow = ARGV[4] == "1"
-local current = tonumber(redis.call("GET", key))
-local last_refill = tonumber(redis.call("GET", last_refill_key))
+local current = number(key)
+local last_refill = number(last_refill_key)
 
 if current and (current ~= math.floor(current) or current > limit or (limit - current + 1) * refill_ms >= 2^53) then
   current = nil
@@ -162,7 +170,7 @@ export const refillKey = (prefix: string, key: string | Buffer): Buffer => bucke
 // The commands of the scripts, on absent keys of a bucket (under the prefix, in one slot), writing nothing (`SET ...
 // XX` writes only over a key that is there).
 const probeScript = `
-redis.call("GET", KEYS[1])
+redis.call("GETRANGE", KEYS[1], "0", "63")
 redis.call("PTTL", KEYS[1])
 redis.call("TIME")
 redis.call("SET", KEYS[1], "0", "XX")
