@@ -296,13 +296,13 @@ export const hash = (
  * than 4096 bytes never matches). A password holding a lone surrogate or not a string at runtime (see {@link
  * InvalidPassword}) never matches, whatever the scheme. Those take the password's UTF-8 as given, as passlib does;
  * the toolkit's own scrypt takes its NFC form. scrypt and PBKDF2 run on libuv's thread pool, bcrypt, SHA-crypt and
- * argon2 on worker threads
- * (argon2 is RFC 9106 with its compression in WebAssembly: some 0.23 s of CPU at argon2-cffi's default, 1.8 s with the
- * TypeScript compression where the runtime has no WebAssembly; where the runtime has `node:crypto`'s argon2, Node 24.7
- * and later, a version 19 hash is checked by it on libuv's thread pool): a check never holds the event loop. A stored
- * string this module cannot read or use (malformed, another scheme or version, a cost outside {@link bounds}, or
- * refused by the algorithm, or a value that is not a string at runtime: a NULL column cast through) fails with {@link
- * InvalidPasswordHash}, whose message names the problem and never carries the hash or the password.
+ * argon2 on worker threads (argon2 is RFC 9106 with its compression in WebAssembly: some 0.23 s of CPU at argon2-cffi's
+ * default, 1.8 s with the TypeScript compression where the runtime has no WebAssembly; where the runtime has
+ * `node:crypto`'s argon2, Node 24.7 and later, a version 19 hash is checked by it on libuv's thread pool): a check
+ * never holds the event loop. A stored string this module cannot read or use (malformed, another scheme or version, a
+ * cost outside {@link bounds}, or refused by the algorithm, or a value that is not a string at runtime: a NULL column
+ * cast through) fails with {@link InvalidPasswordHash}, whose message names the problem and never carries the hash or
+ * the password.
  *
  * @since 0.2.0
  * @category hashing
