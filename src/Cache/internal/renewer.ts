@@ -12,8 +12,8 @@ import type { RedisError } from "../../Errors/InfrastructureErrors.js"
 import type { HeldLock } from "./store.js"
 
 /**
- * The most locks one call renews. A call on Redis is one `EVAL` with a `GET` and a `PEXPIRE` per lock: 500 keep its
- * run (well under a millisecond) from holding up the server's other clients, and its reply small; more locks are
+ * The most locks one call renews. A call on Redis is one `EVAL` with a `GETRANGE` and a `PEXPIRE` per lock: 500 keep
+ * its run (well under a millisecond) from holding up the server's other clients, and its reply small; more locks are
  * renewed by more calls of one tick, sent together.
  */
 export const maxLocksPerCall = 500

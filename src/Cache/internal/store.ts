@@ -399,20 +399,26 @@ export const lockKey = (key: string): Buffer => {
 
 const lockSuffix = Buffer.concat([Buffer.from([0xff]), Buffer.from(":lock", "utf8")])
 
+// Whether the lock `key` holds `token`: its first bytes read with `GETRANGE`, one more than the token has, so that a
+// longer value is no match. A value another client wrote under a lock's key has no bound, and `GET` would copy it whole
+// into Lua (50 MB hold the server for about a second). An empty token holds nothing (an absent key reads as empty).
+const holdsToken = "local function holds(key, token) return #token > 0 and " +
+  "redis.call(\"GETRANGE\", key, \"0\", string.format(\"%d\", #token)) == token end "
+
 /**
  * Deletes a lock only when it holds the caller's token, in one step: a lock that expired and was taken by another
  * holder is never deleted. 1 when deleted.
  */
-export const unlockScript =
-  "if redis.call(\"GET\", KEYS[1]) == ARGV[1] then return redis.call(\"DEL\", KEYS[1]) else return 0 end"
+export const unlockScript = holdsToken +
+  "if holds(KEYS[1], ARGV[1]) then return redis.call(\"DEL\", KEYS[1]) else return 0 end"
 
 /**
  * Sets the expiry (`ARGV[1]` ms) of each lock of `KEYS` only while it holds its caller's token (`ARGV[i + 1]` for
  * `KEYS[i]`), in one step: a lock that expired and was taken by another holder is never extended. For each lock, in
  * order, 1 when extended, else 0.
  */
-export const renewScript = "local kept = {} for i, key in ipairs(KEYS) do if redis.call(\"GET\", key) == " +
-  "ARGV[i + 1] then kept[i] = redis.call(\"PEXPIRE\", key, ARGV[1]) else kept[i] = 0 end end return kept"
+export const renewScript = holdsToken + "local kept = {} for i, key in ipairs(KEYS) do if holds(key, ARGV[i + 1]) " +
+  "then kept[i] = redis.call(\"PEXPIRE\", key, ARGV[1]) else kept[i] = 0 end end return kept"
 
 // Redis takes a time to live in whole milliseconds (a 64-bit count from now); one past 2^53 - 1 ms (some 285 000
 // years) is kept without expiry, as `Duration.infinity` is, where Redis would refuse it as out of range.
