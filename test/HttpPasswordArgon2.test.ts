@@ -432,26 +432,6 @@ describe("Password.verify of passlib's argon2", () => {
   )
 
   it.live(
-    "under node --jitless (no WebAssembly) the TypeScript compression's blocks are zeroed when the check ends",
-    () =>
-      Effect.promise(async () => {
-        const { stdout } = await promisify(execFile)(
-          process.execPath,
-          ["--jitless", "--import", "tsx", Path.join(import.meta.dirname, "support/argon2MemoryChild.ts")],
-          { env: childEnv(), cwd: Path.join(import.meta.dirname, "..") }
-        )
-        // RFC 9106's Argon2id vector: 32 blocks of 256 words, after the 1280 words before them.
-        expect(JSON.parse(stdout)).toEqual({
-          tag: rfcVectors[2]![2],
-          webAssembly: false,
-          words: 1280 + 32 * 256,
-          notZero: 0
-        })
-      }),
-    120_000
-  )
-
-  it.live(
     "an argon2 check whose worker ends before answering finishes on the main thread",
     () =>
       Effect.gen(function*() {

@@ -51,16 +51,11 @@ export interface Argon2Kernel {
  * The Argon2 tag of `input` (RFC 9106 section 3), compressed by `kernel` when one is given. Without one, the blocks
  * and the scratch blocks are zeroed when the check ends, as the kernel's `release` zeroes its words; H0, the final
  * block, H''s steps and BLAKE2b's copies of its input and its state are zeroed too: of the arrays a check makes, only
- * the tag it returns is left holding data. `seeMemory` is given the words of the blocks as they are made (a test's
- * view of them).
+ * the tag it returns is left holding data.
  *
  * @internal
  */
-export function argon2Tag(
-  input: Argon2Input,
-  kernel?: Argon2Kernel,
-  seeMemory?: (words: Uint32Array) => void
-): Uint8Array {
+export function argon2Tag(input: Argon2Input, kernel?: Argon2Kernel): Uint8Array {
   const TWO_32 = 4294967296
   const INV_32 = 1 / TWO_32
 
@@ -218,7 +213,6 @@ export function argon2Tag(
   const ADDRESSES = 512
   const BLOCKS = 1280
   const memory = kernel === undefined ? new Uint32Array(BLOCKS + blocks * 256) : kernel.words(BLOCKS + blocks * 256)
-  seeMemory?.(memory)
   // The compression's scratch blocks.
   const R = new Uint32Array(256)
   const Z = new Uint32Array(256)
