@@ -47,11 +47,18 @@ const yamlLayer = (file: string, display: string): Effect.Effect<Layer, ConfigLo
       (problem) => new ConfigLoadError({ reason: "InvalidYaml", path: file, message: `${display}: ${problem}` })
     )).pipe(Effect.map((tree) => ({ tree, originOf: () => ({ _tag: "File", file: display }) })))
 
+/** An environment variable and the config path it sets. */
+interface Variable {
+  readonly variable: string
+  readonly path: ReadonlyArray<string>
+  readonly value: string
+}
+
 /**
  * Builds a layer by writing `entries` in order (later wins), recording the variable behind each path.
  */
 const variablesLayer = (
-  entries: ReadonlyArray<{ readonly variable: string; readonly path: ReadonlyArray<string>; readonly value: string }>,
+  entries: ReadonlyArray<Variable>,
   fromDotenv: ReadonlySet<string>,
   dotenvDisplay: string | undefined
 ): Layer => {
@@ -174,17 +181,16 @@ const fileLayers = (root: string, service: string | undefined) =>
     return { layers, primaryFile }
   })
 
-/** The variables `<PREFIX>_A__B` with their paths. */
-const prefixedVariables = (env: ReadonlyMap<string, string>, envPrefix: string) =>
-  [...env.entries()].flatMap(([variable, value]) => {
+/** The variables `<PREFIX>_A__B` with their paths, in the environment's order; none without a prefix. */
+const prefixedVariables = (env: ReadonlyMap<string, string>, envPrefix: string | undefined): ReadonlyArray<Variable> =>
+  envPrefix === undefined ? [] : [...env.entries()].flatMap(([variable, value]) => {
     const path = variable === "GLAM_SERVICE" ? undefined : envPathOf(variable, envPrefix)
     return path === undefined ? [] : [{ variable, path, value }]
   })
 
 /** A prefixed variable whose path is deeper than `maxDepth` levels, refused; its name is cut to 60 characters. */
-const tooDeepVariable = (env: ReadonlyMap<string, string>, envPrefix: string | undefined) => {
-  if (envPrefix === undefined) return Effect.void
-  const deep = prefixedVariables(env, envPrefix).find(({ path }) => path.length > maxDepth)
+const tooDeepVariable = (prefixed: ReadonlyArray<Variable>) => {
+  const deep = prefixed.find(({ path }) => path.length > maxDepth)
   if (deep === undefined) return Effect.void
   const name = deep.variable.length > 60 ? `${deep.variable.slice(0, 60)}\u2026` : deep.variable
   return Effect.fail(
@@ -194,10 +200,11 @@ const tooDeepVariable = (env: ReadonlyMap<string, string>, envPrefix: string | u
   )
 }
 
-/** The flat aliases (`DATABASE_URL`...), then the prefixed variables (`<PREFIX>_A__B`). */
+/** The flat aliases (`DATABASE_URL`...), then the prefixed variables (`<PREFIX>_A__B`) given. */
 const variableLayers = (
   env: ReadonlyMap<string, string>,
   envPrefix: string | undefined,
+  prefixed: ReadonlyArray<Variable>,
   fromDotenv: ReadonlySet<string>,
   dotenvDisplay: string | undefined
 ): Array<Layer> => {
@@ -207,12 +214,11 @@ const variableLayers = (
   })
   const layers = [variablesLayer(flat, fromDotenv, dotenvDisplay)]
   if (envPrefix === undefined) return layers
-  const prefixed = prefixedVariables(env, envPrefix)
   // Shallow paths first, then by name: deterministic where Python depended on os.environ order.
-  prefixed.sort((a, b) =>
+  const ordered = [...prefixed].sort((a, b) =>
     a.path.length - b.path.length || (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0)
   )
-  layers.push(variablesLayer(prefixed, fromDotenv, dotenvDisplay))
+  layers.push(variablesLayer(ordered, fromDotenv, dotenvDisplay))
   return layers
 }
 
@@ -230,9 +236,13 @@ const loadImpl = Effect.fn("Config.load")(function*(options: LoadOptions) {
   const dotenv = yield* readDotenv(root, options.dotenv)
   const { env, fromDotenv } = environment(options.env ?? process.env, dotenv.values)
   const { envPrefix, service } = yield* identity(options, env)
-  yield* tooDeepVariable(env, envPrefix)
+  const prefixed = prefixedVariables(env, envPrefix)
+  yield* tooDeepVariable(prefixed)
   const files = yield* fileLayers(root, service)
-  const merged = mergeLayers([...files.layers, ...variableLayers(env, envPrefix, fromDotenv, dotenv.display)])
+  const merged = mergeLayers([
+    ...files.layers,
+    ...variableLayers(env, envPrefix, prefixed, fromDotenv, dotenv.display)
+  ])
   const tree = withServiceName(merged.tree, merged.origins, service)
   const loaded: LoadedConfig = {
     tree,
