@@ -80,12 +80,21 @@ export interface Connection {
 }
 
 /**
+ * Whether the connection numbered `n` (as `connections` counts it; 0 numbers none) is the live one: the last one the
+ * `connect` event numbered, its socket still open. Neither the status nor MQTT.js's `connected` tells it alone:
+ * MQTT.js sets `connected` at the CONNACK, before the `connect` event (its stored packets are sent in between), while
+ * `n` still numbers the ended connection; and a socket closing while the client is closing leaves the status
+ * `connected`.
+ */
+export const isLive = (connection: Connection, n: number): boolean =>
+  connection.state.status === "connected" && n === connection.state.connections && connection.client.connected
+
+/**
  * Whether a received message of the live connection waits for a subscription: MQTT.js reads no packet of the
  * connection behind it, the broker's acknowledgements included. A message of an ended connection holds back nothing:
  * a reconnection starts with nothing waiting, and a packet sent while disconnected is answered on the next connection.
  */
-export const holdsBack = (state: State): boolean =>
-  state.status === "connected" && state.heldOn !== 0 && state.heldOn === state.connections
+export const holdsBack = (connection: Connection): boolean => isLive(connection, connection.state.heldOn)
 
 /** Sets the state and the gauge. */
 export const setStatus = (connection: Connection, next: ConnectionStatus): void => {

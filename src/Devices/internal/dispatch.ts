@@ -19,7 +19,7 @@ import type * as mqtt from "mqtt"
 import { cutText } from "../../internal/text.js"
 import type { QoS } from "../MqttTopic.js"
 import { describeFailure } from "./clientFailures.js"
-import { type Connection, holdsBack, type State } from "./connection.js"
+import { type Connection, holdsBack, isLive } from "./connection.js"
 import { recordReceived } from "./metrics.js"
 import * as Redelivery from "./redelivery.js"
 import * as TopicPattern from "./topicPattern.js"
@@ -164,12 +164,13 @@ const nextSubscription = (routes: Routes, seen: number, millis: number): Effect.
  */
 const subscriptionsFor = (
   routes: Routes,
-  state: State,
+  connection: Connection,
   received: Received,
   identifiers: ReadonlyArray<number> | undefined,
   on: number
 ): Effect.Effect<Array<Effect.Effect<Outcome>>> =>
   Effect.suspend(() => {
+    const state = connection.state
     const left = state.resumedUntil - Date.now()
     const seen = routes.nextId
     const handlers = handlersOf(routes.subscriptions, received, identifiers, left <= 0)
@@ -177,7 +178,7 @@ const subscriptionsFor = (
     state.held++
     // A message of an ended connection holds back nothing, nor takes the place of one of the live connection.
     if (on === state.connections) state.heldOn = on
-    if (holdsBack(state)) { for (const wake of [...state.onHeld]) wake() }
+    if (holdsBack(connection)) { for (const wake of [...state.onHeld]) wake() }
     return Effect.zipRight(
       Effect.ensuring(
         nextSubscription(routes, seen, left),
@@ -186,7 +187,7 @@ const subscriptionsFor = (
           if (state.heldOn === on) state.heldOn = 0
         })
       ),
-      subscriptionsFor(routes, state, received, identifiers, on)
+      subscriptionsFor(routes, connection, received, identifiers, on)
     )
   })
 
@@ -201,13 +202,12 @@ const dispatch = (
   on: number
 ): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
-    const state = connection.state
     const bytes = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload
     const received: Received = { topic: packet.topic, bytes, qos: packet.qos, retain: packet.retain, dup: packet.dup }
     yield* Effect.all(handlersOf(routes.watches, received), { discard: true })
     const named = packet.properties?.subscriptionIdentifier
     const identifiers = named === undefined ? undefined : Array.isArray(named) ? named : [named]
-    const handlers = yield* subscriptionsFor(routes, state, received, identifiers, on)
+    const handlers = yield* subscriptionsFor(routes, connection, received, identifiers, on)
     const unmatched = handlers.length === 0
       ? Effect.zipRight(
         recordReceived("<none>", "unmatched"),
@@ -270,7 +270,7 @@ export const install = (connection: Connection, routes: Routes): Effect.Effect<v
         if (handling === fiber) handling = undefined
         // MQTT.js would send the acknowledgement on the connection live at the callback (or the next one), where
         // its packet identifier may name another message, or none.
-        if (on !== state.connections || !client.connected) {
+        if (!isLive(connection, on)) {
           callback(new Error("its connection ended"))
           if (packet.qos > 0) runFork(endedUnacknowledged(packet.topic))
           return

@@ -109,7 +109,7 @@ const acknowledged = (
       }
     })
     if (whileHeld !== undefined && !answered) {
-      if (holdsBack(state)) onHeld()
+      if (holdsBack(connection)) onHeld()
       else state.onHeld.add(onHeld)
     }
     return Effect.sync(() => {
