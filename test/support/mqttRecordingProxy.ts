@@ -1,9 +1,9 @@
 /**
  * A loopback TCP proxy between an MQTT client and a broker that records the filters of the client's SUBSCRIBE and
  * UNSUBSCRIBE packets (MQTT 3.1.1 or 5) and the type of each packet the client sends, can hold back the broker's
- * SUBACKs, UNSUBACKs or PUBRELs until the test releases them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs (lost on
- * their way: the broker never gets them), turn the broker's grant of chosen filters into a refusal (a SUBACK reason
- * code the test picks, as a broker's authorization answers), end the connections and refuse new ones.
+ * PUBACKs, SUBACKs, UNSUBACKs or PUBRELs until the test releases them, drop the client's SUBSCRIBEs or UNSUBSCRIBEs
+ * (lost on their way: the broker never gets them), turn the broker's grant of chosen filters into a refusal (a SUBACK
+ * reason code the test picks, as a broker's authorization answers), end the connections and refuse new ones.
  */
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -175,8 +175,9 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
       const subacks = ackGate()
       const unsubacks = ackGate()
       const pubrels = ackGate()
-      // MQTT packet types: PUBREL 6, SUBACK 9, UNSUBACK 11.
-      const gates = new Map([[6, pubrels], [9, subacks], [11, unsubacks]])
+      const pubacks = ackGate()
+      // MQTT packet types: PUBACK 4, PUBREL 6, SUBACK 9, UNSUBACK 11.
+      const gates = new Map([[4, pubacks], [6, pubrels], [9, subacks], [11, unsubacks]])
       const types: Array<SentType> = []
       let connections = 0
       const drops = { subscribes: false, unsubscribes: false }
@@ -216,6 +217,7 @@ export const recordingProxy = (brokerPort: number, protocolVersion: 4 | 5 = 4) =
         subacks,
         unsubacks,
         pubrels,
+        pubacks,
         drops,
         refusals,
         refusing,

@@ -29,6 +29,8 @@ export interface State {
   connectedOnce: boolean
   /** How many times the client has connected: the first connection and each reconnection. */
   connections: number
+  /** The CONNACK of the live connection (the last one `connections` numbered), or `undefined` before the first. */
+  connack: mqtt.IConnackPacket | undefined
   /** An outage is reported once: its first error at warning level, the rest at debug. */
   outageReported: boolean
   /** Publishes not yet acknowledged. */
@@ -80,11 +82,9 @@ export interface Connection {
 }
 
 /**
- * Whether the connection numbered `n` (as `connections` counts it; 0 numbers none) is the live one: the last one the
- * `connect` event numbered, its socket still open. Neither the status nor MQTT.js's `connected` tells it alone:
- * MQTT.js sets `connected` at the CONNACK, before the `connect` event (its stored packets are sent in between), while
- * `n` still numbers the ended connection; and a socket closing while the client is closing leaves the status
- * `connected`.
+ * Whether the connection numbered `n` (as `connections` counts it; 0 numbers none) is the live one: the last one whose
+ * CONNACK MQTT.js accepted (`accept`), its socket still open. The status alone does not tell it: a socket closing
+ * while the client is closing leaves the status `connected`.
  */
 export const isLive = (connection: Connection, n: number): boolean =>
   connection.state.status === "connected" && n === connection.state.connections && connection.client.connected
@@ -129,6 +129,7 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       opened: false,
       connectedOnce: false,
       connections: 0,
+      connack: undefined,
       outageReported: false,
       pending: 0,
       resumedUntil: 0,
@@ -200,39 +201,64 @@ const disconnectReasons: { readonly [code: number]: string } = {
   0xA0: "Maximum connect time"
 }
 
-/** Follows the connection's events: its state, and a log line when it is lost, back, or in error. */
+/**
+ * The connection whose CONNACK MQTT.js accepted is the live one, numbered once: the state, and a log line when it is a
+ * reconnection. A closed client stays closed.
+ */
+const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
+  const { broker, client, state } = connection
+  if (state.connack === connack || state.status === "closed") return
+  state.connack = connack
+  const again = state.connectedOnce
+  if (!again && connack.sessionPresent) {
+    state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
+  }
+  state.connectedOnce = true
+  state.connections++
+  state.subscriptionIdentifiers = connection.options.protocolVersion === 5
+    && connack.properties?.subscriptionIdentifiersAvailable !== false
+  state.outageReported = false
+  const redelivering = state.redelivery.attempts > 0
+  if (state.redelivery.pausing) {
+    state.redelivery.pausing = false
+    client.options.reconnectPeriod = configuredPeriod(connection)
+  }
+  setStatus(connection, "connected")
+  if (redelivering && !connack.sessionPresent) {
+    log(
+      connection,
+      Effect.logWarning(
+        `Devices: MQTT reconnected to ${broker} in a new session: the broker kept none, and the messages waiting `
+          + "to be delivered again are lost"
+      )
+    )
+  } else if (again) {
+    const session = connack.sessionPresent ? "session resumed" : "new session"
+    const text = `Devices: MQTT reconnected to ${broker} (${session})`
+    log(connection, redelivering ? Effect.logDebug(text) : Effect.logInfo(text))
+  }
+}
+
+/**
+ * Follows the connection's events: its state, and a log line when it is lost, back, or in error.
+ *
+ * A connection is live from its CONNACK. MQTT.js emits `connect` only once it has sent the publishes the previous
+ * connection left unacknowledged and had each acknowledged, and hands the client the messages the broker sends
+ * meanwhile (a resumed session's queue): they are messages of the new connection, acknowledged on it. MQTT.js emits
+ * `packetreceive` before it handles a packet, and handles the next packet in a later tick (`process.nextTick`): a tick
+ * queued at the CONNACK runs once MQTT.js has accepted it (`connected`) or refused it, before the packet after it.
+ * The `connect` event accepts a CONNACK that tick did not (MQTT.js emits it without `connected` for a client that is
+ * ending).
+ */
 export const followEvents = (connection: Connection): void => {
   const { broker, client, state } = connection
-  client.on("connect", (connack) => {
-    const again = state.connectedOnce
-    if (!again && connack.sessionPresent) {
-      state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
-    }
-    state.connectedOnce = true
-    state.connections++
-    state.subscriptionIdentifiers = connection.options.protocolVersion === 5
-      && connack.properties?.subscriptionIdentifiersAvailable !== false
-    state.outageReported = false
-    const redelivering = state.redelivery.attempts > 0
-    if (state.redelivery.pausing) {
-      state.redelivery.pausing = false
-      client.options.reconnectPeriod = configuredPeriod(connection)
-    }
-    setStatus(connection, "connected")
-    if (redelivering && !connack.sessionPresent) {
-      log(
-        connection,
-        Effect.logWarning(
-          `Devices: MQTT reconnected to ${broker} in a new session: the broker kept none, and the messages waiting `
-            + "to be delivered again are lost"
-        )
-      )
-    } else if (again) {
-      const session = connack.sessionPresent ? "session resumed" : "new session"
-      const text = `Devices: MQTT reconnected to ${broker} (${session})`
-      log(connection, redelivering ? Effect.logDebug(text) : Effect.logInfo(text))
-    }
+  client.on("packetreceive", (packet) => {
+    if (packet.cmd !== "connack") return
+    process.nextTick(() => {
+      if (client.connected) accept(connection, packet)
+    })
   })
+  client.on("connect", (connack) => accept(connection, connack))
   // Over MQTT 5 the broker says why it ends a connection; over MQTT 3.1.1 it closes the socket without a word.
   client.on("disconnect", (packet) => {
     if (state.closing || state.status === "closed") return
