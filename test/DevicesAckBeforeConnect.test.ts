@@ -3,14 +3,18 @@
  * Mosquitto behind a recording proxy that holds the broker's PUBACKs), over MQTT 3.1.1 and 5: MQTT.js sends that
  * publish again and emits its `connect` event only once the broker has acknowledged it. The connection is live from
  * its CONNACK: a message the broker delivers meanwhile (the session's queue) is handled and acknowledged on the new
- * connection, and `health` says `connected` with the connection counted.
+ * connection, and `health` says `connected` with the connection counted; publishes made meanwhile wait, bounded by
+ * `mqtt.max_queued` as while disconnected. A second CONNACK on one connection (a protocol error MQTT.js ends the
+ * connection for) counts no connection.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
+import * as net from "node:net"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
+import { freePort } from "./support/localService.js"
 import { device, proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -40,7 +44,8 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
             cleanSession: false,
             protocolVersion: v,
             reconnectPeriod: "50 millis",
-            publishTimeout: "60 seconds"
+            publishTimeout: "60 seconds",
+            maxQueued: 2
           })
           const handled: Array<number> = []
           yield* client.subscribe(Queued, (m) => Effect.sync(() => handled.push(m.payload.seq)))
@@ -77,8 +82,16 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
             connections: during.connections
           }).toEqual({ acked: 1, republished: true, forwarded: 0, status: "connected", connections: 2 })
 
+          // Publishes made meanwhile wait for it, bounded by `mqtt.max_queued` as while disconnected.
+          const second = yield* Effect.fork(client.publish(Out, { id: "b" }, { seq: 2 }))
+          yield* eventually(client.health, (h) => h.pending === 2, "the second publish to wait")
+          const refused = yield* Effect.flip(client.publish(Out, { id: "c" }, { seq: 3 }))
+          expect(refused._tag).toBe("MqttQueueFullError")
+          expect(refused.message).toContain("sending again")
+
           proxy.pubacks.release()
           yield* Fiber.join(publishing)
+          yield* Fiber.join(second)
           const after = yield* client.health
           expect({ handled, connections: after.connections, pending: after.pending }).toEqual({
             handled: [1],
@@ -90,3 +103,53 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
     )
   }
 )
+
+// An MQTT 3.1.1 CONNACK accepting the connection, in a new session.
+const connack = Buffer.from([0x20, 0x02, 0x00, 0x00])
+
+/**
+ * A loopback MQTT 3.1.1 "broker" that answers each CONNECT with a CONNACK, and the first one with two (a protocol
+ * error MQTT.js ends the connection for); `sockets` counts the connections it accepted. Stopped with the scope.
+ */
+const twiceAcceptingBroker = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const sockets = new Set<net.Socket>()
+    const accepted = { count: 0 }
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      const n = ++accepted.count
+      socket.on("error", () => socket.destroy())
+      socket.on("close", () => sockets.delete(socket))
+      socket.once("data", () => socket.write(n === 1 ? Buffer.concat([connack, connack]) : connack))
+    })
+    const port = await freePort()
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+    return { url: `mqtt://127.0.0.1:${port}`, accepted, server, sockets }
+  }),
+  ({ server, sockets }) =>
+    Effect.promise(() => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    })
+)
+
+describe("a second CONNACK on one connection", () => {
+  it.scopedLive("counts no connection: the client reconnects, and counts that one", () =>
+    Effect.gen(function*() {
+      const broker = yield* twiceAcceptingBroker
+      const client = yield* MqttClient.make({
+        url: broker.url,
+        clientId: unique("svc-two-connacks-"),
+        reconnectPeriod: "50 millis"
+      })
+      const health = yield* eventually(
+        client.health,
+        (h) => h.connected && broker.accepted.count === 2,
+        "the reconnection after the second CONNACK"
+      )
+      expect({ connections: health.connections, accepted: broker.accepted.count }).toEqual({
+        connections: 2,
+        accepted: 2
+      })
+    }))
+})

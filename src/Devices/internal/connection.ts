@@ -31,6 +31,11 @@ export interface State {
   connections: number
   /** The CONNACK of the live connection (the last one `connections` numbered), or `undefined` before the first. */
   connack: mqtt.IConnackPacket | undefined
+  /**
+   * From a CONNACK to MQTT.js's `connect` event: MQTT.js sends again the publishes the ended connection left
+   * unacknowledged, and the publishes made meanwhile wait for them, bounded by `maxQueued` as while disconnected.
+   */
+  resending: boolean
   /** An outage is reported once: its first error at warning level, the rest at debug. */
   outageReported: boolean
   /** Publishes not yet acknowledged. */
@@ -130,6 +135,7 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       connectedOnce: false,
       connections: 0,
       connack: undefined,
+      resending: false,
       outageReported: false,
       pending: 0,
       resumedUntil: 0,
@@ -209,6 +215,7 @@ const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
   const { broker, client, state } = connection
   if (state.connack === connack || state.status === "closed") return
   state.connack = connack
+  state.resending = true
   const again = state.connectedOnce
   if (!again && connack.sessionPresent) {
     state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
@@ -246,19 +253,23 @@ const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
  * connection left unacknowledged and had each acknowledged, and hands the client the messages the broker sends
  * meanwhile (a resumed session's queue): they are messages of the new connection, acknowledged on it. MQTT.js emits
  * `packetreceive` before it handles a packet, and handles the next packet in a later tick (`process.nextTick`): a tick
- * queued at the CONNACK runs once MQTT.js has accepted it (`connected`) or refused it, before the packet after it.
- * The `connect` event accepts a CONNACK that tick did not (MQTT.js emits it without `connected` for a client that is
- * ending).
+ * queued at the CONNACK runs once MQTT.js has accepted it (`connected`, its stream open) or refused it (a refusal, a
+ * second CONNACK on the connection: the stream destroyed, `connected` false only from the stream's `close`), before
+ * the packet after it. The `connect` event accepts a CONNACK that tick did not (MQTT.js emits it without `connected`
+ * for a client that is ending).
  */
 export const followEvents = (connection: Connection): void => {
   const { broker, client, state } = connection
   client.on("packetreceive", (packet) => {
     if (packet.cmd !== "connack") return
     process.nextTick(() => {
-      if (client.connected) accept(connection, packet)
+      if (client.connected && !client.stream.destroyed) accept(connection, packet)
     })
   })
-  client.on("connect", (connack) => accept(connection, connack))
+  client.on("connect", (connack) => {
+    accept(connection, connack)
+    state.resending = false
+  })
   // Over MQTT 5 the broker says why it ends a connection; over MQTT 3.1.1 it closes the socket without a word.
   client.on("disconnect", (packet) => {
     if (state.closing || state.status === "closed") return

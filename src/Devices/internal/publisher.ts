@@ -21,9 +21,13 @@ import { recordPublished } from "./metrics.js"
 import * as Payload from "./payload.js"
 import * as TopicPattern from "./topicPattern.js"
 
-const queueFull = (topic: string, queued: number, limit: number) =>
+const queueFull = (topic: string, queued: number, limit: number, resending: boolean) =>
   new MqttQueueFullError({
-    message: `Not published to ${topic}: the MQTT client is disconnected and ${queued} messages wait (mqtt.max_queued)`,
+    message: `Not published to ${topic}: the MQTT client ${
+      resending
+        ? "is sending again, reconnected, the publishes its last connection left unacknowledged,"
+        : "is disconnected"
+    } and ${queued} messages wait (mqtt.max_queued)`,
     details: { topic, queued, limit }
   })
 
@@ -78,8 +82,9 @@ const publishBytes = (
     if (state.status === "closed") {
       return Effect.fail(fail("The MQTT client is closed", { operation: "publish", topic }))
     }
-    if (state.status !== "connected" && state.pending >= o.maxQueued) {
-      return Effect.fail(queueFull(topic, state.pending, o.maxQueued))
+    const waiting = state.status !== "connected" || state.resending
+    if (waiting && state.pending >= o.maxQueued) {
+      return Effect.fail(queueFull(topic, state.pending, o.maxQueued, state.status === "connected"))
     }
     let inFlight: InFlight | undefined
     return Effect.async<void, MqttError>((resume) => {
