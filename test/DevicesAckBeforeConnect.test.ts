@@ -87,7 +87,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
           yield* eventually(client.health, (h) => h.pending === 2, "the second publish to wait")
           const refused = yield* Effect.flip(client.publish(Out, { id: "c" }, { seq: 3 }))
           expect(refused._tag).toBe("MqttQueueFullError")
-          expect(refused.message).toContain("sending again")
+          expect(refused.message).toContain("is reconnected and sends the publishes not yet acknowledged first")
 
           proxy.pubacks.release()
           yield* Fiber.join(publishing)

@@ -204,8 +204,8 @@ export interface MqttClient {
   readonly clientId: string
   /**
    * Publishes a payload to the topic named by the parameters and waits for the broker's acknowledgement (QoS 1 and
-   * 2) or for it to be written (QoS 0). While disconnected (and, reconnected, while MQTT.js sends again the
-   * publishes the ended connection left unacknowledged) the message waits in a queue, and is refused with
+   * 2) or for it to be written (QoS 0). While disconnected (and, reconnected, while MQTT.js sends the publishes not
+   * yet acknowledged first) the message waits in a queue, and is refused with
    * `MqttQueueFullError` once `mqtt.max_queued` wait. A payload or parameters that do not fit the topic fail with a
    * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
    * `MqttError`, and the message is taken out of the client's queue, not sent again (it may have been delivered).

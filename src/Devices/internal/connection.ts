@@ -32,8 +32,9 @@ export interface State {
   /** The CONNACK of the live connection (the last one `connections` numbered), or `undefined` before the first. */
   connack: mqtt.IConnackPacket | undefined
   /**
-   * From a CONNACK to MQTT.js's `connect` event: MQTT.js sends again the publishes the ended connection left
-   * unacknowledged, and the publishes made meanwhile wait for them, bounded by `maxQueued` as while disconnected.
+   * From a CONNACK to MQTT.js's `connect` event: MQTT.js sends the publishes not yet acknowledged (those the ended
+   * connection sent, those made while disconnected), and the publishes made meanwhile wait for them, bounded by
+   * `maxQueued` as while disconnected.
    */
   resending: boolean
   /** An outage is reported once: its first error at warning level, the rest at debug. */
@@ -249,14 +250,14 @@ const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
 /**
  * Follows the connection's events: its state, and a log line when it is lost, back, or in error.
  *
- * A connection is live from its CONNACK. MQTT.js emits `connect` only once it has sent the publishes the previous
- * connection left unacknowledged and had each acknowledged, and hands the client the messages the broker sends
- * meanwhile (a resumed session's queue): they are messages of the new connection, acknowledged on it. MQTT.js emits
- * `packetreceive` before it handles a packet, and handles the next packet in a later tick (`process.nextTick`): a tick
- * queued at the CONNACK runs once MQTT.js has accepted it (`connected`, its stream open) or refused it (a refusal, a
- * second CONNACK on the connection: the stream destroyed, `connected` false only from the stream's `close`), before
- * the packet after it. The `connect` event accepts a CONNACK that tick did not (MQTT.js emits it without `connected`
- * for a client that is ending).
+ * A connection is live from its CONNACK. MQTT.js emits `connect` only once it has sent the publishes not yet
+ * acknowledged (those the previous connection sent, those made while disconnected) and had each acknowledged, and hands
+ * the client the messages the broker sends meanwhile (a resumed session's queue): they are messages of the new
+ * connection, acknowledged on it. MQTT.js emits `packetreceive` before it handles a packet, and handles the next packet
+ * in a later tick (`process.nextTick`): a tick queued at the CONNACK runs once MQTT.js has accepted it (`connected`,
+ * its stream open) or refused it (a refusal, a second CONNACK on the connection: the stream destroyed, `connected`
+ * false only from the stream's `close`), before the packet after it. The `connect` event accepts a CONNACK that tick
+ * did not (MQTT.js emits it without `connected` for a client that is ending).
  */
 export const followEvents = (connection: Connection): void => {
   const { broker, client, state } = connection

@@ -24,9 +24,7 @@ import * as TopicPattern from "./topicPattern.js"
 const queueFull = (topic: string, queued: number, limit: number, resending: boolean) =>
   new MqttQueueFullError({
     message: `Not published to ${topic}: the MQTT client ${
-      resending
-        ? "is sending again, reconnected, the publishes its last connection left unacknowledged,"
-        : "is disconnected"
+      resending ? "is reconnected and sends the publishes not yet acknowledged first," : "is disconnected"
     } and ${queued} messages wait (mqtt.max_queued)`,
     details: { topic, queued, limit }
   })
