@@ -1,11 +1,11 @@
 /**
  * A reconnection that resumes the session while a publish of the ended connection waits for its PUBACK (a test-owned
  * Mosquitto behind a recording proxy that holds the broker's PUBACKs), over MQTT 3.1.1 and 5: MQTT.js sends that
- * publish again and emits its `connect` event only once the broker has acknowledged it. The connection is live from
- * its CONNACK: a message the broker delivers meanwhile (the session's queue) is handled and acknowledged on the new
+ * publish again and emits its `connect` event only once the broker has acknowledged it. The connection is live from its
+ * CONNACK: a message the broker delivers meanwhile (the session's queue) is handled and acknowledged on the new
  * connection, and `health` says `connected` with the connection counted; publishes made meanwhile wait, bounded by
- * `mqtt.max_queued` as while disconnected. A second CONNACK on one connection (a protocol error MQTT.js ends the
- * connection for) counts no connection.
+ * `mqtt.max_queued` as while disconnected, and kept for the next connection if this one ends first. A second CONNACK on
+ * one connection (a protocol error MQTT.js ends the connection for) counts no connection.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
@@ -101,6 +101,44 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
         }),
       { timeout: 120_000 }
     )
+  }
+)
+
+describe.skipIf(!mosquittoFound).each([4, 5] as const)(
+  "a publish waiting while MQTT.js sends a publish not yet acknowledged first, MQTT %i",
+  (v) => {
+    it.scopedLive("is kept for the next connection when this one ends", () =>
+      Effect.gen(function*() {
+        const { proxy } = yield* proxiedMosquitto(v)
+        const Out = MqttTopic.make(`${unique("resend-lost-")}/out/{id}`, Reading, { qos: 1 })
+        const client = yield* MqttClient.make({
+          url: proxy.url,
+          clientId: unique("svc-resend-lost-"),
+          cleanSession: false,
+          protocolVersion: v,
+          reconnectPeriod: "50 millis",
+          publishTimeout: "60 seconds"
+        })
+        proxy.pubacks.holding = true
+        const first = yield* Effect.fork(client.publish(Out, { id: "a" }, { seq: 1 }))
+        const sentOn = (connection: number) =>
+          Effect.sync(() => proxy.types.some((t) => t.connection === connection && t.type === publishType))
+        yield* eventually(sentOn(1), (sent) => sent, "the first publish to reach the broker")
+        proxy.disconnect()
+        yield* eventually(sentOn(2), (sent) => sent, "the first publish to be sent again")
+        const second = yield* Effect.fork(client.publish(Out, { id: "b" }, { seq: 2 }))
+        yield* eventually(client.health, (h) => h.pending === 2, "the second publish to wait")
+
+        // The connection ends before the broker's PUBACK: the second publish waits for the next one.
+        proxy.disconnect()
+        yield* eventually(sentOn(3), (sent) => sent, "the first publish to be sent again on the third connection")
+        const waiting = yield* client.health
+        proxy.pubacks.release()
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        const published = proxy.types.filter((t) => t.connection === 3 && t.type === publishType).length
+        expect({ pending: waiting.pending, published }).toEqual({ pending: 2, published: 2 })
+      }), { timeout: 60_000 })
   }
 )
 

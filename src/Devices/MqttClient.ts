@@ -208,7 +208,8 @@ export interface MqttClient {
    * yet acknowledged first) the message waits in a queue, and is refused with
    * `MqttQueueFullError` once `mqtt.max_queued` wait. A payload or parameters that do not fit the topic fail with a
    * `ValidationError`, and nothing is sent; no acknowledgement within `mqtt.publish_timeout` is a retryable
-   * `MqttError`, and the message is taken out of the client's queue, not sent again (it may have been delivered).
+   * `MqttError`, and the message is taken out of the client's queue, not sent again (it may have been delivered), as
+   * it is when the publish is interrupted.
    * A publish the broker's ACL denies is acknowledged all the same over MQTT 3.1.1 (Mosquitto drops it): it
    * succeeds. Over MQTT 5 (`protocolVersion: 5`) a QoS 1 or 2 publish the broker refuses with a reason code fails
    * with an `MqttError` naming it (`details.reason_code`): not retryable when the broker refuses this client or

@@ -33,10 +33,15 @@ export interface State {
   connack: mqtt.IConnackPacket | undefined
   /**
    * From a CONNACK to MQTT.js's `connect` event: MQTT.js sends the publishes not yet acknowledged (those the ended
-   * connection sent, those made while disconnected), and the publishes made meanwhile wait for them, bounded by
-   * `maxQueued` as while disconnected.
+   * connection sent, those made while disconnected), and the publishes made meanwhile wait for them (`onResent`),
+   * bounded by `maxQueued` as while disconnected.
    */
   resending: boolean
+  /**
+   * The publishes waiting for the end of `resending` (publisher.ts), handed to MQTT.js in order when it ends: at the
+   * `connect` event, or when the connection closes first (then kept by MQTT.js for the next connection).
+   */
+  readonly onResent: Set<() => void>
   /** An outage is reported once: its first error at warning level, the rest at debug. */
   outageReported: boolean
   /** Publishes not yet acknowledged. */
@@ -137,6 +142,7 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       connections: 0,
       connack: undefined,
       resending: false,
+      onResent: new Set(),
       outageReported: false,
       pending: 0,
       resumedUntil: 0,
@@ -247,6 +253,16 @@ const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
   }
 }
 
+/** The end of `resending`: the publishes waiting for it are handed to MQTT.js, in order. */
+const resent = (connection: Connection): void => {
+  const state = connection.state
+  state.resending = false
+  for (const hand of [...state.onResent]) {
+    state.onResent.delete(hand)
+    hand()
+  }
+}
+
 /**
  * Follows the connection's events: its state, and a log line when it is lost, back, or in error.
  *
@@ -269,7 +285,7 @@ export const followEvents = (connection: Connection): void => {
   })
   client.on("connect", (connack) => {
     accept(connection, connack)
-    state.resending = false
+    resent(connection)
   })
   // Over MQTT 5 the broker says why it ends a connection; over MQTT 3.1.1 it closes the socket without a word.
   client.on("disconnect", (packet) => {
@@ -284,6 +300,9 @@ export const followEvents = (connection: Connection): void => {
     )
   })
   client.on("close", () => {
+    // After MQTT.js's own `close` listeners: once it has ended the resend, a publish handed to it is kept for the next
+    // connection, as one made while disconnected.
+    process.nextTick(() => resent(connection))
     if (state.closing || state.status === "closed") return
     if (state.status === "connected" && !state.redelivery.pausing) {
       log(connection, Effect.logWarning(`Devices: MQTT connection to ${broker} lost; reconnecting`))

@@ -66,7 +66,7 @@ const withdraw = (client: mqtt.MqttClient, inFlight: InFlight): void => {
 
 /**
  * Publishes encoded bytes and waits for the broker's acknowledgement (QoS 1 and 2) or for them to be written. Not
- * acknowledged in time, the publish is withdrawn from MQTT.js's queue (see {@link withdraw}).
+ * acknowledged in time, or interrupted, the publish is withdrawn from MQTT.js's queue (see {@link withdraw}).
  */
 const publishBytes = (
   connection: Connection,
@@ -92,24 +92,31 @@ const publishBytes = (
         state.pending--
         resume(e === undefined || e === null ? Effect.void : Effect.fail(publishFailure(fail, topic, e)))
       }
-      inFlight = { sent, settled: false, messageId: undefined }
-      client.publish(topic, payload, { qos, retain }, sent)
-      if (qos > 0 && !inFlight.settled) inFlight.messageId = messageIdOf(client, sent)
+      const hand = () => {
+        inFlight = { sent, settled: false, messageId: undefined }
+        client.publish(topic, payload, { qos, retain }, sent)
+        if (qos > 0 && !inFlight.settled) inFlight.messageId = messageIdOf(client, sent)
+      }
+      // MQTT.js would hold it in a queue of its own, out of reach of `withdraw`: it waits here for its turn.
+      if (state.resending) state.onResent.add(hand)
+      else hand()
+      // Run when the wait is interrupted, by the timeout below or by the caller.
+      return Effect.sync(() => {
+        if (inFlight !== undefined) withdraw(client, inFlight)
+        else if (state.onResent.delete(hand)) state.pending--
+      })
     }).pipe(
       Effect.timeoutOption(o.publishTimeout),
       Effect.flatMap(Option.match({
         onSome: () => recordPublished(pattern),
         onNone: () =>
-          Effect.suspend(() => {
-            if (inFlight !== undefined) withdraw(client, inFlight)
-            return Effect.fail(
-              fail(
-                `No acknowledgement of the publish to ${topic} within ${Duration.format(o.publishTimeout)}: it is `
-                  + "not sent again, and it may have been delivered",
-                { operation: "publish", topic }
-              )
+          Effect.fail(
+            fail(
+              `No acknowledgement of the publish to ${topic} within ${Duration.format(o.publishTimeout)}: it is `
+                + "not sent again, and it may have been delivered",
+              { operation: "publish", topic }
             )
-          })
+          )
       }))
     )
   })
