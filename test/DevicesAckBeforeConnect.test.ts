@@ -15,6 +15,7 @@ import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
 import { freePort } from "./support/localService.js"
+import { inResendSpan } from "./support/resendSpan.js"
 import { device, proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -109,23 +110,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
   (v) => {
     it.scopedLive("is kept for the next connection when this one ends", () =>
       Effect.gen(function*() {
-        const { proxy } = yield* proxiedMosquitto(v)
-        const Out = MqttTopic.make(`${unique("resend-lost-")}/out/{id}`, Reading, { qos: 1 })
-        const client = yield* MqttClient.make({
-          url: proxy.url,
-          clientId: unique("svc-resend-lost-"),
-          cleanSession: false,
-          protocolVersion: v,
-          reconnectPeriod: "50 millis",
-          publishTimeout: "60 seconds"
-        })
-        proxy.pubacks.holding = true
-        const first = yield* Effect.fork(client.publish(Out, { id: "a" }, { seq: 1 }))
-        const sentOn = (connection: number) =>
-          Effect.sync(() => proxy.types.some((t) => t.connection === connection && t.type === publishType))
-        yield* eventually(sentOn(1), (sent) => sent, "the first publish to reach the broker")
-        proxy.disconnect()
-        yield* eventually(sentOn(2), (sent) => sent, "the first publish to be sent again")
+        const { Out, client, first, proxy, publishes, sentOn } = yield* inResendSpan(v, "resend-lost")
         const second = yield* Effect.fork(client.publish(Out, { id: "b" }, { seq: 2 }))
         yield* eventually(client.health, (h) => h.pending === 2, "the second publish to wait")
 
@@ -136,8 +121,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
         proxy.pubacks.release()
         yield* Fiber.join(first)
         yield* Fiber.join(second)
-        const published = proxy.types.filter((t) => t.connection === 3 && t.type === publishType).length
-        expect({ pending: waiting.pending, published }).toEqual({ pending: 2, published: 2 })
+        expect({ pending: waiting.pending, published: publishes(3) }).toEqual({ pending: 2, published: 2 })
       }), { timeout: 60_000 })
   }
 )

@@ -10,6 +10,7 @@ import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
+import { inResendSpan } from "./support/resendSpan.js"
 import { proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
@@ -58,32 +59,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
   (v) => {
     it.scopedLive("is not sent once that one is acknowledged", () =>
       Effect.gen(function*() {
-        const { proxy } = yield* proxiedMosquitto(v)
-        const Out = MqttTopic.make(`${unique("interrupted-resend-")}/out/{id}`, Reading, { qos: 1 })
-        const client = yield* MqttClient.make({
-          url: proxy.url,
-          clientId: unique("svc-interrupted-resend-"),
-          cleanSession: false,
-          protocolVersion: v,
-          reconnectPeriod: "50 millis",
-          publishTimeout: "60 seconds"
-        })
-        // A publish reaches the broker; its PUBACK is held, and the connection ends: the reconnection sends it again
-        // and waits for its PUBACK before the publishes made meanwhile.
-        proxy.pubacks.holding = true
-        const first = yield* Effect.fork(client.publish(Out, { id: "a" }, { seq: 1 }))
-        yield* eventually(
-          Effect.sync(() => proxy.types.some((t) => t.connection === 1 && t.type === publishType)),
-          (sent) => sent,
-          "the first publish to reach the broker"
-        )
-        proxy.disconnect()
-        yield* eventually(
-          Effect.sync(() => proxy.types.some((t) => t.connection > 1 && t.type === publishType)),
-          (sent) => sent,
-          "the first publish to be sent again"
-        )
-
+        const { Out, client, first, proxy, publishes } = yield* inResendSpan(v, "interrupted-resend")
         const second = yield* Effect.fork(client.publish(Out, { id: "b" }, { seq: 2 }))
         yield* eventually(client.health, (h) => h.pending === 2, "the second publish to wait")
         yield* Fiber.interrupt(second)
@@ -92,8 +68,7 @@ describe.skipIf(!mosquittoFound).each([4, 5] as const)(
         proxy.pubacks.release()
         yield* Fiber.join(first)
         yield* client.publish(Out, { id: "probe" }, { seq: 3 })
-        const sent = proxy.types.filter((t) => t.connection > 1 && t.type === publishType).length
-        expect({ forwarded: proxy.pubacks.forwarded > 0, pending: interrupted.pending, sent }).toEqual({
+        expect({ forwarded: proxy.pubacks.forwarded > 0, pending: interrupted.pending, sent: publishes(2) }).toEqual({
           forwarded: true,
           pending: 1,
           sent: 2
