@@ -92,9 +92,15 @@ const publishBytes = (
         state.pending--
         resume(e === undefined || e === null ? Effect.void : Effect.fail(publishFailure(fail, topic, e)))
       }
+      // Also called from MQTT.js's events (`resent`): a throw of MQTT.js's is this publish's failure.
       const hand = () => {
         inFlight = { sent, settled: false, messageId: undefined }
-        client.publish(topic, payload, { qos, retain }, sent)
+        try {
+          client.publish(topic, payload, { qos, retain }, sent)
+        } catch (e) {
+          if (!inFlight.settled) sent(e instanceof Error ? e : new Error(String(e)))
+          return
+        }
         if (qos > 0 && !inFlight.settled) inFlight.messageId = messageIdOf(client, sent)
       }
       // MQTT.js would hold it in a queue of its own, out of reach of `withdraw`: it waits here for its turn.
