@@ -8,20 +8,18 @@
  * one connection (a protocol error MQTT.js ends the connection for) counts no connection.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
+import { Effect, Fiber } from "effect"
 import * as net from "node:net"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
 import { freePort } from "./support/localService.js"
-import { inResendSpan } from "./support/resendSpan.js"
+import { inResendSpan, Reading } from "./support/resendSpan.js"
 import { device, proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
-
-const Reading = Schema.Struct({ seq: Schema.Number })
 
 // MQTT packet types the client sends: PUBLISH 3, PUBACK 4.
 const publishType = 3

@@ -5,18 +5,16 @@
  * timed-out one is, so it is never sent, and it no longer counts as pending.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
+import { Effect, Fiber } from "effect"
 import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
-import { inResendSpan } from "./support/resendSpan.js"
+import { inResendSpan, Reading } from "./support/resendSpan.js"
 import { proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
-
-const Reading = Schema.Struct({ seq: Schema.Number })
 
 // The MQTT packet type of a PUBLISH.
 const publishType = 3

@@ -26,7 +26,6 @@ export interface State {
   closing: boolean
   /** The first connection was started (MQTT.js's `end` throws on a client that never was). */
   opened: boolean
-  connectedOnce: boolean
   /** How many times the client has connected: the first connection and each reconnection. */
   connections: number
   /** The CONNACK of the live connection (the last one `connections` numbered), or `undefined` before the first. */
@@ -138,7 +137,6 @@ export const acquire = (o: Resolved, incomingStore?: mqtt.IStore): Effect.Effect
       status: "connecting",
       closing: false,
       opened: false,
-      connectedOnce: false,
       connections: 0,
       connack: undefined,
       resending: false,
@@ -223,11 +221,10 @@ const accept = (connection: Connection, connack: mqtt.IConnackPacket): void => {
   if (state.connack === connack || state.status === "closed") return
   state.connack = connack
   state.resending = true
-  const again = state.connectedOnce
+  const again = state.connections > 0
   if (!again && connack.sessionPresent) {
     state.resumedUntil = Date.now() + Duration.toMillis(connection.options.resumeWait)
   }
-  state.connectedOnce = true
   state.connections++
   state.subscriptionIdentifiers = connection.options.protocolVersion === 5
     && connack.properties?.subscriptionIdentifiersAvailable !== false
@@ -310,7 +307,7 @@ export const followEvents = (connection: Connection): void => {
     setStatus(connection, "reconnecting")
   })
   client.on("error", (e) => {
-    if (!state.connectedOnce || state.closing) return
+    if (state.connections === 0 || state.closing) return
     const text = `Devices: MQTT client error: ${message(e)}`
     log(connection, state.outageReported ? Effect.logDebug(text) : Effect.logWarning(text))
     state.outageReported = true
