@@ -1,13 +1,15 @@
 /**
- * A test-owned redis-server on a free port of 6390-6399, without persistence, started and stopped by pid, so a suite
- * can take Redis away from its clients and bring it back. Guard the suite with `toolAvailable("redis-server")`.
+ * A test-owned redis-server on a port the system hands out as free (as the test-owned nats-server and Mosquitto),
+ * without persistence, started and stopped by pid, so a suite can take Redis away from its clients and bring it back.
+ * Guard the suite with `toolAvailable("redis-server")`.
  */
 import * as Effect from "effect/Effect"
 import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"
 import * as path from "node:path"
-import { canConnect, serverProcess } from "./natsServer.js"
+import { freePort } from "./localService.js"
+import { serverProcess } from "./natsServer.js"
 import { toolPath } from "./tools.js"
 
 export interface RedisServer {
@@ -39,16 +41,13 @@ export interface RedisServerOptions {
   readonly cluster?: boolean
 }
 
-const freeRedisPort = async (): Promise<number> => {
-  for (let port = 6390; port <= 6399; port++) {
-    if (!(await canConnect(port))) return port
-  }
-  throw new Error("no free port in 6390-6399 for a test redis-server")
-}
-
-/** A redis-server on 127.0.0.1 only, saving nothing to disk, on a port where nothing listens yet; not started. */
+/**
+ * A redis-server on 127.0.0.1 only, saving nothing to disk, on a port where nothing listens yet; not started. The port
+ * comes from the system, so two test runs on one machine (a CI beside a developer's run) take different ports; a fixed
+ * range scanned from its start gives both runs its first free port, and a client of one run reaches the other's server.
+ */
 export const redisServer = async (options: RedisServerOptions = {}): Promise<RedisServer> => {
-  const port = await freeRedisPort()
+  const port = await freePort()
   const args = [
     "--port",
     String(port),
@@ -70,6 +69,9 @@ export const redisServer = async (options: RedisServerOptions = {}): Promise<Red
       ? [
         "--cluster-enabled",
         "yes",
+        // The cluster bus on a free port of its own (redis-server's default, the port + 10000, may be taken).
+        "--cluster-port",
+        String(await freePort()),
         "--cluster-config-file",
         path.join(os.tmpdir(), `glam-test-nodes-${randomUUID()}.conf`)
       ]
