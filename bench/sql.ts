@@ -4,8 +4,10 @@
  * latency: the statement's round trip plus the client's work). Each round runs both, in alternating order; the
  * ratio is the median of the per-round ratios toolkit / raw (paired, so load drift on a shared machine cancels),
  * target >= 0.90. Floors measured in the same rounds (the raw statement plus only the decoding, encoding and
- * span that the issue and the design require) show how much of the gap any repository would have. Prints medians
- * and spreads; writes `bench/results/sql.json`.
+ * span that the issue and the design require) show how much of the gap any repository would have. A third case,
+ * `findById under a span`, runs each round's statements inside one span, as the statements of a request or a message
+ * run: every operation span is its child and starts no trace; a figure beside the target. Prints medians and spreads;
+ * writes `bench/results/sql.json`.
  *
  * `BENCH_OTHER_BUILD=<another commit>/.bench-build` measures that build's `Repository` (on the same client and table)
  * in the same rounds, as the floor `other build`, on the connection and in the client work without I/O: its ratio
@@ -194,7 +196,13 @@ export const main = async (): Promise<void> => {
     }
     const variants: Record<
       string,
-      { readonly toolkit: Variant; readonly raw: Variant; readonly floors: Record<string, Floor> }
+      {
+        readonly toolkit: Variant
+        readonly raw: Variant
+        readonly floors: Record<string, Floor>
+        /** Each round's statements run inside one span: a figure beside the target, not the target's case. */
+        readonly underSpan?: true
+      }
     > = {
       findById: {
         toolkit: (i) => repo.findById(ids[i % ids.length]!),
@@ -207,6 +215,19 @@ export const main = async (): Promise<void> => {
           },
           ...otherFloor((i) => otherRepo!.findById(ids[i % ids.length]!))
         }
+      },
+      // The statements of a request or a message run inside its span: each operation span is that span's child and
+      // takes its trace id, where the case above starts a trace per statement.
+      "findById under a span": {
+        toolkit: (i) => repo.findById(ids[i % ids.length]!),
+        raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`,
+        floors: {
+          "decode + span": {
+            description: "raw statement + row decoded, in an operation span",
+            variant: (i) => inSpan("findById")(findDecoded(i))
+          }
+        },
+        underSpan: true
       },
       insert: {
         toolkit: (i) => repo.insert({ id: randomUUID(), name: `new ${i}`, qty: i }),
@@ -232,20 +253,24 @@ export const main = async (): Promise<void> => {
       max_ops_per_s: Math.round(Math.max(...xs))
     })
     const results: Record<string, unknown> = {}
-    for (const [name, { raw, floors, toolkit }] of Object.entries(variants)) {
+    for (const [name, { floors, raw, toolkit, underSpan }] of Object.entries(variants)) {
+      const run = (variant: Variant) =>
+        underSpan === true
+          ? Effect.withSpan(timed(variant), "bench.request", { captureStackTrace: false })
+          : timed(variant)
       const measured: Array<readonly [string, Variant]> = [
         ["toolkit", toolkit],
         ["raw", raw],
         ...Object.entries(floors).map(([label, floor]) => [label, floor.variant] as const)
       ]
       // Warm-up: JIT, prepared statements, pool connections.
-      for (const [, variant] of measured) await runtime.runPromise(timed(variant))
+      for (const [, variant] of measured) await runtime.runPromise(run(variant))
       const byRound: Record<string, Array<Round>> = Object.fromEntries(measured.map(([label]) => [label, []]))
       for (let round = 0; round < rounds; round++) {
         // Rotate which goes first, so that drift over the run hits each variant equally.
         for (let k = 0; k < measured.length; k++) {
           const [label, variant] = measured[(k + round) % measured.length]!
-          byRound[label]!.push(await runtime.runPromise(timed(variant)))
+          byRound[label]!.push(await runtime.runPromise(run(variant)))
         }
       }
       const samples = Object.fromEntries(
@@ -308,7 +333,9 @@ export const main = async (): Promise<void> => {
           `raw ${r.median_ops_per_s} ops/s [${r.min_ops_per_s}-${r.max_ops_per_s}]  ratio ${
             paired.median.toFixed(3)
           } ` +
-          `(p25-p75 ${paired.p25.toFixed(3)}-${paired.p75.toFixed(3)}, target >= 0.90)`
+          `(p25-p75 ${paired.p25.toFixed(3)}-${paired.p75.toFixed(3)}, ${
+            underSpan === true ? "a figure beside the target" : "target >= 0.90"
+          })`
       )
       for (const label of Object.keys(floors)) {
         const ratio = toRaw(label)
