@@ -265,14 +265,19 @@ describe("ServiceClient under record_path: template, ids shorter than 3 characte
   const shortRoute = "/users/:id/orders/:order"
   const shortPath = "/users/42/orders/7?page=3"
   const shortIds = ["42", "7", "3", "9"]
-  // An upstream's error naming the ids in its own words, next to texts that only hold their digits.
-  const echo = answer(404, {
-    error: {
-      code: "ORDER_MISSING",
-      message: "Order 7 of user 42 not found (page 3, q=9; build 1420, v42x, 7.3)",
-      details: { user_id: 42, order_id: "7", path: "/users/42/orders/7?page=3&q=9", build: 1420, ref: "v42x" }
-    }
-  })
+  // An upstream's error naming the ids in its own words, next to texts that only hold their digits. It sends no
+  // `Date` header: the client span records the response's headers, and the clock's digits (`02:27:42 GMT`) would
+  // stand there as a token of an id.
+  const echo: http.RequestListener = (request, response) => {
+    response.sendDate = false
+    answer(404, {
+      error: {
+        code: "ORDER_MISSING",
+        message: "Order 7 of user 42 not found (page 3, q=9; build 1420, v42x, 7.3)",
+        details: { user_id: 42, order_id: "7", path: "/users/42/orders/7?page=3&q=9", build: 1420, ref: "v42x" }
+      }
+    })(request, response)
+  }
 
   /** Whether `id` stands in `text` as a token: not joined to a letter or digit, nor by a `.` to one (`7.3`). */
   const tokenAt = (text: string, id: string) =>
