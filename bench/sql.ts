@@ -181,8 +181,10 @@ export const main = async (): Promise<void> => {
         captureStackTrace: false,
         attributes: { "db.collection.name": "bench_items" }
       })
-    const findDecoded: Variant = (i) =>
-      Effect.map(sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`, decodeFirst)
+    const findRaw = (i: number) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`
+    const findToolkit: Variant = (i) => repo.findById(ids[i % ids.length]!)
+    const findDecoded: Variant = (i) => Effect.map(findRaw(i), decodeFirst)
+    const findDecodedInSpan: Variant = (i) => inSpan("findById")(findDecoded(i))
     const insertCoded: Variant = (i) =>
       Effect.suspend((): Effect.Effect<BenchItem, unknown> => {
         const row = encodeInsert(BenchItem.insert.make({ id: randomUUID(), name: `new ${i}`, qty: i }))
@@ -205,26 +207,23 @@ export const main = async (): Promise<void> => {
       }
     > = {
       findById: {
-        toolkit: (i) => repo.findById(ids[i % ids.length]!),
-        raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`,
+        toolkit: findToolkit,
+        raw: findRaw,
         floors: {
           "decode": { description: "raw statement + row decoded into the model class", variant: findDecoded },
-          "decode + span": {
-            description: "the same in an operation span",
-            variant: (i) => inSpan("findById")(findDecoded(i))
-          },
+          "decode + span": { description: "the same in an operation span", variant: findDecodedInSpan },
           ...otherFloor((i) => otherRepo!.findById(ids[i % ids.length]!))
         }
       },
       // The statements of a request or a message run inside its span: each operation span is that span's child and
       // takes its trace id, where the case above starts a trace per statement.
       "findById under a span": {
-        toolkit: (i) => repo.findById(ids[i % ids.length]!),
-        raw: (i) => sql`SELECT * FROM bench_items WHERE id = ${ids[i % ids.length]!}`,
+        toolkit: findToolkit,
+        raw: findRaw,
         floors: {
           "decode + span": {
             description: "raw statement + row decoded, in an operation span",
-            variant: (i) => inSpan("findById")(findDecoded(i))
+            variant: findDecodedInSpan
           }
         },
         underSpan: true

@@ -15,14 +15,13 @@ import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
 import { freePort } from "./support/localService.js"
-import { inResendSpan, Reading } from "./support/resendSpan.js"
+import { inResendSpan, publishType, Reading } from "./support/resendSpan.js"
 import { device, proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
 
-// MQTT packet types the client sends: PUBLISH 3, PUBACK 4.
-const publishType = 3
+// The MQTT packet type of a PUBACK the client sends.
 const pubackType = 4
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)(

@@ -10,14 +10,11 @@ import * as MqttClient from "../src/Devices/MqttClient.js"
 import * as MqttTopic from "../src/Devices/MqttTopic.js"
 import { unique } from "./fixtures/devices/conformance.js"
 import { eventually } from "./support/eventually.js"
-import { inResendSpan, Reading } from "./support/resendSpan.js"
+import { inResendSpan, publishType, Reading } from "./support/resendSpan.js"
 import { proxiedMosquitto } from "./support/resumedClient.js"
 import { toolAvailable } from "./support/tools.js"
 
 const mosquittoFound = toolAvailable("mosquitto")
-
-// The MQTT packet type of a PUBLISH.
-const publishType = 3
 
 describe.skipIf(!mosquittoFound).each([4, 5] as const)("a publish interrupted while it waits, MQTT %i", (v) => {
   for (const qos of [1, 2] as const) {

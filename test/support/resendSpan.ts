@@ -12,8 +12,8 @@ import { proxiedMosquitto } from "./resumedClient.js"
 /** The payload of the publishes: `{"seq": n}`. */
 export const Reading = Schema.Struct({ seq: Schema.Number })
 
-// The MQTT packet type of a PUBLISH.
-const publishType = 3
+/** The MQTT packet type of a PUBLISH, as the recording proxy records it. */
+export const publishType = 3
 
 /**
  * A client with a persistent session of a test-owned Mosquitto behind a recording proxy (`proxy`), whose first publish
